@@ -1,0 +1,145 @@
+"""Build a store version: gene records -> text version -> embedding version -> tag and catalog."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from genekb.encoders import registry
+from genekb.encoders.base import Progress
+from genekb.errors import GenekbError
+from genekb.genemap import GeneIndex
+from genekb.sources import load_source
+from genekb.store import catalog
+from genekb.store.store import Store
+from genekb.store.versions import ensure_embedding_version, ensure_text_version
+from genekb.templates import DEFAULT_TEMPLATE
+from genekb.templates import resolve as resolve_template
+
+ProgressFactory = Callable[[int, int], Progress]
+
+
+def read_gene_list(path: Path) -> list[str]:
+    """Gene names from a text file (one per line; a CSV/TSV's first column; '#' comments)."""
+    if not path.is_file():
+        raise GenekbError(f"genes file {path} does not exist")
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise GenekbError(f"genes file {path} is not text; give one gene name per line") from None
+    names = [ln.replace("\t", ",").split(",")[0].strip() for ln in lines]
+    names = [n for n in names if n and not n.startswith("#")]
+    if not names:
+        raise GenekbError(f"genes file {path} lists no genes")
+    return names
+
+
+def genes_from_h5ad(path: Path, gene_key: str | None = None) -> list[str]:
+    """All gene names of an AnnData file (its .raw genes too), read without loading the matrix."""
+    import anndata as ad
+
+    if not path.is_file():
+        raise GenekbError(f"{path} does not exist")
+    try:
+        adata = ad.read_h5ad(path, backed="r")
+    except Exception as exc:  # h5py/anndata raise many types for a foreign file
+        raise GenekbError(
+            f"{path} is not a readable .h5ad file ({exc.__class__.__name__})"
+        ) from None
+    try:
+        return gene_names_of(adata, gene_key)
+    finally:
+        adata.file.close()
+
+
+def gene_names_of(adata: Any, gene_key: str | None = None) -> list[str]:
+    def names(var: Any, index: Any) -> list[str]:
+        if gene_key:
+            if gene_key not in var.columns:
+                raise GenekbError(f"no column {gene_key!r} in var; choose from {list(var.columns)}")
+            return [str(x) for x in var[gene_key]]
+        return [str(x) for x in index]
+
+    found = names(adata.var, adata.var_names)
+    if adata.raw is not None:
+        found += names(adata.raw.var, adata.raw.var_names)
+    return list(dict.fromkeys(found))
+
+
+def build(
+    store: Store,
+    *,
+    model: str = registry.DEFAULT_ENCODER,
+    source: str = "bundled",
+    taxon: str = "human",
+    template: str = DEFAULT_TEMPLATE,
+    genes: Sequence[str] | None = None,
+    source_options: dict[str, Any] | None = None,
+    device: str | None = None,
+    batch_size: int = 64,
+    progress: ProgressFactory | None = None,
+    tag: str | None = None,
+) -> dict[str, Any]:
+    """Build (or find) the text and embedding versions for these inputs; returns a report."""
+    start = time.perf_counter()
+    spec = registry.resolve(model)
+    chosen_template = resolve_template(template)
+    gene_table = load_source(source, taxon, **(source_options or {}))
+    encoder = None
+    if spec.dim is None:  # a generic spec learns its dimension and weights hash on load
+        encoder = registry.load(spec, device)
+        spec = encoder.spec
+
+    selected, unmatched = None, []
+    if genes is not None:
+        index = GeneIndex.from_frame(
+            gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
+        )
+        resolved = index.resolve(list(genes))
+        hit = resolved["gene_id"] >= 0
+        unmatched = resolved.loc[~hit, "query"].tolist()
+        selected = sorted(set(resolved.loc[hit, "gene_id"].tolist()))
+        if not selected:
+            raise GenekbError(
+                f"none of the {len(genes)} genes given matches the {taxon} {source} source; "
+                "check the gene names and --taxon"
+            )
+    text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
+
+    def factory() -> Any:
+        return encoder or registry.load(spec, device)
+
+    embedding, stats = ensure_embedding_version(
+        store, text, spec, factory, batch_size=batch_size, progress=progress, device=device
+    )
+    tag = tag or f"{taxon}/{chosen_template.id}/{spec.name}"
+    store.set_tag(tag, embedding.id)
+    catalog.rebuild(store)
+    seconds = time.perf_counter() - start
+    n_genes = int(text.manifest["counts"]["genes"])
+    return {
+        "root": str(store.root),
+        "text_id": text.id,
+        "embedding_id": embedding.id,
+        "tag": tag,
+        "model": spec.name,
+        "source": source,
+        "taxon": taxon,
+        "template": chosen_template.id,
+        "n_genes": n_genes,
+        "dim": embedding.dim,
+        "embedded": stats["embedded"],
+        "reused": stats["reused"],
+        "truncated": int(embedding.manifest["counts"]["truncated"]),
+        "text_created": text_created,
+        "embedding_created": stats["created"],
+        "genes_requested": len(genes) if genes is not None else None,
+        "genes_unmatched": len(unmatched),
+        "unmatched_examples": unmatched[:20],
+        "seconds": round(seconds, 3),
+        "texts_per_second": round(stats["embedded"] / stats["embed_seconds"], 1)
+        if stats.get("embed_seconds")
+        else None,
+    }

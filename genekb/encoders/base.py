@@ -1,0 +1,114 @@
+"""What every encoder backend provides: a frozen spec, token counting and batched encoding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+Progress = Callable[[int], None]  # called with the number of texts just finished
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Everything that determines the vectors an encoder produces.
+
+    Two specs with the same `spec_sha256()` give the same vectors for the same text, so vectors are
+    reused across builds by (spec hash, text hash). `name` is only a label and is not hashed.
+    """
+
+    name: str
+    backend: str  # key of BACKENDS: "sentence-transformers", "hf", "decoder", "openai"
+    model_id: str  # hub id, local path, or API model name
+    dim: int | None = None  # None until known (generic specs learn it on load)
+    revision: str | None = None  # pinned hub revision, when loaded from a hub
+    weights_sha256: str | None = None  # sha256 of the weights file actually loaded
+    pooling: str = (
+        "mean"  # "mean" (masked), "cls", "last" (last real token), "model" (backend's own)
+    )
+    normalize: bool = True  # L2-normalise each vector
+    max_length: int = 256  # tokens, including special tokens; longer texts are truncated
+    prompt: str = ""  # prepended to every text (instruction-tuned models)
+    dtype: str = "float32"  # compute dtype; stored vectors are always float32
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EncoderSpec:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def hashed_fields(self) -> dict[str, Any]:
+        fields = self.to_dict()
+        for label_only in ("name", "description"):
+            fields.pop(label_only)
+        return fields
+
+    def spec_sha256(self) -> str:
+        blob = json.dumps(self.hashed_fields(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def with_(self, **changes: Any) -> EncoderSpec:
+        return replace(self, **changes)
+
+
+class Encoder(ABC):
+    """A loaded encoder. `encode` returns float32 vectors of shape (len(texts), dim)."""
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        self.spec = spec
+
+    @property
+    def dim(self) -> int:
+        assert self.spec.dim is not None, "backend must set spec.dim on load"
+        return self.spec.dim
+
+    @abstractmethod
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text would take untruncated, special tokens and prompt included."""
+
+    @abstractmethod
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Embed `texts` (truncated to spec.max_length tokens); float32, L2-normalised if asked."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook for backends holding resources
+        """Release held resources (sessions, GPU memory)."""
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def length_sorted_batches(
+    lengths: Sequence[int], max_tokens: int, max_count: int
+) -> list[list[int]]:
+    """Group indices into batches of similar length, bounded by padded tokens and by count.
+
+    Sorting by length keeps padding small, which is most of the speed-up on CPU.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        longest_if_added = max(longest, lengths[i], 1)
+        if current and (
+            len(current) >= max_count or longest_if_added * (len(current) + 1) > max_tokens
+        ):
+            batches.append(current)
+            current, longest_if_added = [], max(lengths[i], 1)
+        current.append(i)
+        longest = longest_if_added
+    if current:
+        batches.append(current)
+    return batches

@@ -1,0 +1,27 @@
+"""Errors a user can act on: the CLI prints the message on one line and exits with `exit_code`."""
+
+from __future__ import annotations
+
+
+class GenekbError(Exception):
+    """A problem with the user's input or environment, with a message that says what to do."""
+
+    exit_code = 1
+
+
+class UsageError(GenekbError):
+    """Bad usage: an unknown name, an option out of range (exit code 2)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(UsageError):
+    """A registry lookup that failed; the message lists the choices."""
+
+    def __init__(self, kind: str, name: str, choices: list[str]) -> None:
+        super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(choices))}")
+        self.kind, self.name, self.choices = kind, name, choices
+
+
+class IntegrityError(GenekbError):
+    """A file whose bytes do not match their recorded hash, or a manifest that cannot be read."""

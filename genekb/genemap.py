@@ -1,0 +1,88 @@
+"""Resolve gene names (symbol, alias, Ensembl id, Entrez id) to NCBI GeneIDs of one gene table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+UNMATCHED = -1
+ROUTES = ("symbol", "alias", "ensembl", "entrez")
+_ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
+
+
+def _unique_map(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Map keys seen with exactly one gene id; ambiguous keys are dropped, never guessed."""
+    seen: dict[str, int] = {}
+    ambiguous: set[str] = set()
+    for key, gid in pairs:
+        if key in ambiguous:
+            continue
+        if key in seen and seen[key] != gid:
+            ambiguous.add(key)
+            del seen[key]
+        else:
+            seen[key] = gid
+    return seen
+
+
+class GeneIndex:
+    """Lookup tables built once from a gene table (columns gene_id, symbol, aliases, ensembl)."""
+
+    def __init__(
+        self,
+        gene_ids: Sequence[int],
+        symbols: Sequence[str],
+        aliases: Sequence[Sequence[str] | None],
+        ensembl: Sequence[Sequence[str] | None],
+    ) -> None:
+        ids = [int(g) for g in gene_ids]
+        self.gene_ids = set(ids)
+        self.symbol = _unique_map(zip(symbols, ids, strict=True))
+        self.symbol_ci = _unique_map((s.upper(), g) for s, g in zip(symbols, ids, strict=True))
+        symbol_keys = set(self.symbol_ci)
+        # An alias that is another gene's official symbol would hijack that gene: skip it.
+        self.alias = _unique_map(
+            (a.upper(), g)
+            for al, g in zip(aliases, ids, strict=True)
+            for a in (al if al is not None else [])
+            if a.upper() not in symbol_keys
+        )
+        self.ensembl = _unique_map(
+            (e, g)
+            for el, g in zip(ensembl, ids, strict=True)
+            for e in (el if el is not None else [])
+        )
+
+    @classmethod
+    def from_frame(cls, genes: pd.DataFrame) -> GeneIndex:
+        return cls(genes["gene_id"], genes["symbol"], genes["aliases"], genes["ensembl"])
+
+    def resolve_one(self, name: str) -> tuple[int, str | None]:
+        name = str(name).strip()
+        if name in self.symbol:
+            return self.symbol[name], "symbol"
+        upper = name.upper()
+        if upper in self.symbol_ci:
+            return self.symbol_ci[upper], "symbol"
+        if _ENSEMBL.match(upper):
+            gid = self.ensembl.get(upper.split(".")[0])
+            return (gid, "ensembl") if gid is not None else (UNMATCHED, None)
+        if name.isdigit() and int(name) in self.gene_ids:
+            return int(name), "entrez"
+        if upper in self.alias:
+            return self.alias[upper], "alias"
+        return UNMATCHED, None
+
+    def resolve(self, names: Sequence[str]) -> pd.DataFrame:
+        """One row per query: `query`, `gene_id` (int64, -1 when unmatched), `route` (or None)."""
+        resolved = [self.resolve_one(n) for n in names]
+        return pd.DataFrame(
+            {
+                "query": list(names),
+                "gene_id": np.array([g for g, _ in resolved], dtype=np.int64),
+                "route": [r for _, r in resolved],
+            }
+        )

@@ -1,0 +1,35 @@
+"""Nearest genes by cosine similarity of their text vectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from genekb.errors import GenekbError
+from genekb.store.store import EmbeddingVersion
+
+
+def similar(version: EmbeddingVersion, gene: str, k: int = 10) -> dict[str, Any]:
+    """The `k` genes whose vectors are closest (cosine) to `gene`'s, excluding the gene itself."""
+    if k < 1:
+        raise GenekbError("k must be at least 1")
+    query_row = int(version.rows_of([gene])[0])
+    if query_row < 0:
+        where = version.tag or version.id
+        raise GenekbError(f"gene {gene!r} is not in embedding {where}; build a store that holds it")
+    ids, matrix = version.matrix()
+    query_vec = matrix[query_row]
+    norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(query_vec)), 1e-12)
+    scores = matrix @ query_vec / np.maximum(norms, 1e-12)
+    scores[query_row] = -np.inf
+    top = np.argsort(-scores)[:k]
+    symbols = version.table(["symbol"]).column("symbol").to_pylist()
+    return {
+        "query": symbols[query_row],
+        "embedding_id": version.id,
+        "hits": [
+            {"symbol": symbols[i], "gene_id": int(ids[i]), "score": round(float(scores[i]), 6)}
+            for i in top
+        ],
+    }

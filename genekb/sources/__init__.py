@@ -1,0 +1,95 @@
+"""Sources of gene records, by registry name. Each yields a `GeneTable` and names its snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genekb.errors import UnknownNameError, UsageError
+from genekb.records import TAXA, GeneTable
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    name: str
+    description: str
+    options: tuple[str, ...]  # keyword options the source needs (CLI: --source-opt key=value)
+    loader: Callable[..., GeneTable]
+
+
+def _bundled(taxon: str) -> GeneTable:
+    from genekb.sources.bundled import load_bundled
+
+    return load_bundled(taxon)
+
+
+def _need(options: dict[str, Any], key: str, source: str) -> Path:
+    if not options.get(key):
+        raise UsageError(f"source {source!r} needs --source-opt {key}=PATH")
+    path = Path(options[key])
+    if not path.exists():
+        from genekb.errors import GenekbError
+
+        raise GenekbError(f"{key} file {path} does not exist")
+    return path
+
+
+def _orgdb(taxon: str, org_db: str | None = None, go_db: str | None = None) -> GeneTable:
+    from genekb.sources.orgdb import read_orgdb
+
+    opts = {"org_db": org_db, "go_db": go_db}
+    return read_orgdb(
+        _need(opts, "org_db", "orgdb"), _need(opts, "go_db", "orgdb"), taxon=TAXA[taxon]
+    )
+
+
+def _ncbi(taxon: str, gene_info: str | None = None, gene2go: str | None = None) -> GeneTable:
+    from genekb.sources.ncbi import read_ncbi
+
+    opts = {"gene_info": gene_info, "gene2go": gene2go}
+    go = _need(opts, "gene2go", "ncbi") if gene2go else None
+    return read_ncbi(_need(opts, "gene_info", "ncbi"), go, taxon=TAXA[taxon])
+
+
+def _entrez(
+    taxon: str, base: str = "bundled", cache_dir: str | None = None, **base_opts: Any
+) -> GeneTable:
+    from genekb.sources.entrez import add_summaries
+
+    genes = load_source(base, taxon, **base_opts)
+    return add_summaries(genes, cache_dir=Path(cache_dir) if cache_dir else None)
+
+
+SOURCES: dict[str, SourceInfo] = {
+    s.name: s
+    for s in (
+        SourceInfo(
+            "bundled", "snapshot shipped with genekb (org.Hs.eg.db 3.16 + GO.db 3.16)", (), _bundled
+        ),
+        SourceInfo(
+            "orgdb", "any Bioconductor org.*.eg.db SQLite + GO.sqlite", ("org_db", "go_db"), _orgdb
+        ),
+        SourceInfo(
+            "ncbi",
+            "NCBI bulk gene_info(.gz) [+ gene2go(.gz)], streamed",
+            ("gene_info", "gene2go"),
+            _ncbi,
+        ),
+        SourceInfo(
+            "entrez",
+            "a base source + NCBI summaries via E-utilities (cached)",
+            ("base", "cache_dir"),
+            _entrez,
+        ),
+    )
+}
+
+
+def load_source(name: str, taxon: str = "human", **options: Any) -> GeneTable:
+    if name not in SOURCES:
+        raise UnknownNameError("source", name, list(SOURCES))
+    if taxon not in TAXA:
+        raise UnknownNameError("taxon", taxon, list(TAXA))
+    return SOURCES[name].loader(taxon, **options)

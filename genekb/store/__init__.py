@@ -1,0 +1,5 @@
+"""The versioned store: layout, versions, manifests, catalog, export and import."""
+
+from genekb.store.store import EmbeddingVersion, Store, TextVersion, resolve_root
+
+__all__ = ["EmbeddingVersion", "Store", "TextVersion", "resolve_root"]

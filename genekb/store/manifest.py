@@ -1,0 +1,93 @@
+"""manifest.json: what a version is, how it was made, and the sha256 of every file in it.
+
+The manifest also carries the hash of its own bytes (with that field blanked), so a flipped byte
+anywhere in a version, the manifest included, is caught by `verify`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from genekb.errors import IntegrityError
+
+FORMAT = "genekb-store/1"
+MANIFEST = "manifest.json"
+SELF_KEY = "manifest_sha256"
+_BLANK = f'"{SELF_KEY}": ""'
+
+_LIBRARIES = (
+    "genekb-cellmodel",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "pyarrow",
+    "numpy",
+)
+
+
+def library_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def dump_manifest(data: dict[str, Any]) -> bytes:
+    body = dict(data)
+    body[SELF_KEY] = ""
+    raw = json.dumps(body, indent=2, sort_keys=True, default=str)
+    digest = hashlib.sha256(raw.encode()).hexdigest()
+    return raw.replace(_BLANK, f'"{SELF_KEY}": "{digest}"', 1).encode() + b"\n"
+
+
+def write_manifest(directory: Path, data: dict[str, Any]) -> None:
+    write_bytes_durably(directory / MANIFEST, dump_manifest(data))
+
+
+def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
+    """Parse `directory/manifest.json`; with `check`, raise IntegrityError unless its self-hash holds."""
+    path = directory / MANIFEST
+    try:
+        raw = path.read_bytes().decode()
+        data = json.loads(raw)
+    except FileNotFoundError:
+        raise IntegrityError(f"{path}: missing manifest; the version is incomplete") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntegrityError(f"{path}: corrupt manifest ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise IntegrityError(f"{path}: not a {FORMAT} manifest")
+    if check:
+        recorded = str(data.get(SELF_KEY, ""))
+        blanked = raw.rstrip("\n").replace(f'"{SELF_KEY}": "{recorded}"', _BLANK, 1)
+        if hashlib.sha256(blanked.encode()).hexdigest() != recorded:
+            raise IntegrityError(f"{path}: manifest bytes do not match their recorded sha256")
+    return data
+
+
+def write_bytes_durably(path: Path, payload: bytes) -> None:
+    with path.open("wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

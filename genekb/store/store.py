@@ -1,0 +1,383 @@
+"""The store: a root directory of immutable, content-addressed text and embedding versions.
+
+Layout under the root:
+
+    genekb-store.json            marker: this directory is a store, and its format
+    texts/<txt-id>/              genes.parquet + manifest.json
+    embeddings/<emb-id>/         vectors.parquet + manifest.json
+    tags.json                    human-readable tags -> embedding ids
+    catalog.duckdb               views over the Parquet files (rebuildable; Parquet is canonical)
+    .staging/<pid>-<rand>/       versions being written; renamed into place when complete
+    locks/                       one lock file per version id, and one for tags/catalog
+
+A version directory appears only by `rename` of a complete staging directory, so readers never see
+a half version, and a builder killed mid-way leaves only staging debris that the next writer clears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from filelock import FileLock
+
+from genekb.encoders.base import EncoderSpec
+from genekb.errors import GenekbError, IntegrityError
+from genekb.store.hashing import sha256_file
+from genekb.store.manifest import FORMAT, MANIFEST, now_iso, read_manifest, write_bytes_durably
+
+MARKER = "genekb-store.json"
+TEXTS, EMBEDDINGS = "texts", "embeddings"
+GENES_FILE, VECTORS_FILE = "genes.parquet", "vectors.parquet"
+TAGS_FILE = "tags.json"
+# Entries a fresh root may already hold (the repo's artifacts/ keeps a README and run outputs).
+ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
+
+
+def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The store root: the argument, else $GENEKB_HOME, else ./artifacts."""
+    if root:
+        return Path(root).expanduser()
+    env = os.environ.get("GENEKB_HOME")
+    return Path(env).expanduser() if env else Path("artifacts")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Version:
+    store: Store
+    id: str
+    path: Path
+    manifest: dict[str, Any] = field(repr=False)
+
+    kind = "version"
+    data_file = ""
+
+    @property
+    def taxon(self) -> int:
+        return int(self.manifest["taxon"])
+
+    @property
+    def created(self) -> str:
+        return str(self.manifest.get("created", ""))
+
+    def table(self, columns: Sequence[str] | None = None) -> pa.Table:
+        return pq.read_table(self.path / self.data_file, columns=list(columns) if columns else None)
+
+
+@dataclass
+class TextVersion(Version):
+    kind = "text"
+    data_file = GENES_FILE
+
+    @property
+    def template(self) -> str:
+        return str(self.manifest["template"]["id"])
+
+    def genes(self) -> pd.DataFrame:
+        """The gene records with their `text` and `text_sha256`, one row per gene."""
+        return self.table().to_pandas()
+
+
+@dataclass
+class EmbeddingVersion(Version):
+    kind = "embedding"
+    data_file = VECTORS_FILE
+
+    @property
+    def text_id(self) -> str:
+        return str(self.manifest["text_id"])
+
+    @property
+    def text(self) -> TextVersion:
+        return self.store.text(self.text_id)
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return EncoderSpec.from_dict(self.manifest["encoder"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    @property
+    def tags(self) -> list[str]:
+        return sorted(t for t, v in self.store.tags().items() if v == self.id)
+
+    @property
+    def tag(self) -> str | None:
+        tags = self.tags
+        return tags[0] if tags else None
+
+    def genes(self) -> pd.DataFrame:
+        return self.text.genes()
+
+    @cached_property
+    def _matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        table = self.table(["gene_id", "vector"])
+        ids = table.column("gene_id").to_numpy()
+        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return ids.astype(np.int64), flat.astype(np.float32).reshape(len(ids), self.dim)
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(gene ids, float32 vectors of shape (n_genes, dim)), in the stored order."""
+        return self._matrix
+
+    def vectors(self, genes: Sequence[int | str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors for `genes` (GeneIDs, or names resolved by symbol/alias/Ensembl) and a found-mask.
+
+        Rows of genes that are not in this version are zero.
+        """
+        _, matrix = self.matrix()
+        rows = self.rows_of(genes)
+        found = rows >= 0
+        out = np.zeros((len(rows), self.dim), dtype=np.float32)
+        out[found] = matrix[rows[found]]
+        return out, found
+
+    def rows_of(self, genes: Sequence[int | str]) -> np.ndarray:
+        """Row of each gene (GeneID or name) in `matrix()`, -1 where absent."""
+        ids, _ = self.matrix()
+        row_of = {int(g): i for i, g in enumerate(ids)}
+        if len(genes) and not all(isinstance(g, (int, np.integer)) for g in genes):
+            from genekb.genemap import GeneIndex
+
+            columns = ["gene_id", "symbol", "aliases", "ensembl"]
+            index = GeneIndex.from_frame(self.text.table(columns).to_pandas())
+            wanted = index.resolve([str(g) for g in genes])["gene_id"].tolist()
+        else:
+            wanted = [int(g) for g in genes]
+        return np.array([row_of.get(g, -1) for g in wanted], dtype=np.int64)
+
+
+class Store:
+    """A genekb store rooted at a directory. Open with `Store.open(root)`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # ---- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str] | None = None, *, create: bool = False) -> Store:
+        """Open the store at `root` (see `resolve_root`); `create` makes a new one if absent."""
+        path = resolve_root(root)
+        marker = path / MARKER
+        if path.exists() and not path.is_dir():
+            raise GenekbError(f"store root {path} is a file, not a directory; pass --root DIR")
+        try:
+            has_marker = marker.exists()
+            entries = {p.name for p in path.iterdir()} if path.is_dir() else set()
+        except PermissionError:
+            raise GenekbError(f"store root {path} is not readable; check its permissions") from None
+        if has_marker:
+            try:
+                info = json.loads(marker.read_text())
+            except (OSError, json.JSONDecodeError):
+                raise GenekbError(
+                    f"{marker} is unreadable or corrupt; is {path} a store?"
+                ) from None
+            if info.get("format") != FORMAT:
+                raise GenekbError(
+                    f"{path} is a store of format {info.get('format')!r}, not {FORMAT}"
+                )
+            return cls(path)
+        if entries - ALLOWED_IN_NEW_ROOT:
+            raise GenekbError(
+                f"{path} is not a genekb store (no {MARKER}) and is not empty; "
+                "pass --root to a store or to a new directory"
+            )
+        if not create:
+            raise GenekbError(f"no genekb store at {path}; build one with `genekb build` first")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            tmp = path / f".{MARKER}.{uuid.uuid4().hex}"
+            tmp.write_text(json.dumps({"format": FORMAT, "created": now_iso()}) + "\n")
+            tmp.replace(marker)
+        except OSError as exc:
+            raise GenekbError(f"cannot create a store at {path}: {exc.strerror}") from None
+        return cls(path)
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def _dir(self, kind: str) -> Path:
+        return self.root / (TEXTS if kind == "text" else EMBEDDINGS)
+
+    def _ids(self, kind: str) -> list[str]:
+        base = self._dir(kind)
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+    def _load(self, kind: str, vid: str, *, check: bool = False) -> TextVersion | EmbeddingVersion:
+        path = self._dir(kind) / vid
+        manifest = read_manifest(path, check=check)
+        cls = TextVersion if kind == "text" else EmbeddingVersion
+        return cls(self, vid, path, manifest)
+
+    def texts(self) -> list[TextVersion]:
+        return [self._load("text", v) for v in self._ids("text")]  # type: ignore[misc]
+
+    def embeddings(self) -> list[EmbeddingVersion]:
+        return [self._load("embedding", v) for v in self._ids("embedding")]  # type: ignore[misc]
+
+    def versions(self) -> Iterator[TextVersion | EmbeddingVersion]:
+        yield from self.texts()
+        yield from self.embeddings()
+
+    def tags(self) -> dict[str, str]:
+        path = self.root / TAGS_FILE
+        if not path.exists():
+            return {}
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError, ValueError):
+            raise IntegrityError(
+                f"{path} is corrupt; delete it and rebuild tags with `genekb build`"
+            ) from None
+
+    def _resolve(self, kind: str, ref: str) -> str:
+        ids = self._ids(kind)
+        if ref in ids:
+            return ref
+        if kind == "embedding" and ref in self.tags():
+            return self.tags()[ref]
+        matches = [i for i in ids if i.startswith(ref)] if len(ref) >= 5 else []
+        if len(matches) == 1:
+            return matches[0]
+        hint = ", ".join(sorted(self.tags())) if kind == "embedding" else ", ".join(ids[:5])
+        raise GenekbError(
+            f"no {kind} version {ref!r} in {self.root}"
+            + (f"; known: {hint}" if hint else "; run `genekb build` first")
+        )
+
+    def text(self, ref: str) -> TextVersion:
+        return self._load("text", self._resolve("text", ref))  # type: ignore[return-value]
+
+    def embedding(self, ref: str) -> EmbeddingVersion:
+        return self._load("embedding", self._resolve("embedding", ref))  # type: ignore[return-value]
+
+    def version(self, ref: str) -> TextVersion | EmbeddingVersion:
+        """An embedding version by id/tag/prefix, else a text version by id/prefix."""
+        try:
+            return self.embedding(ref)
+        except GenekbError:
+            pass
+        try:
+            return self.text(ref)
+        except GenekbError:
+            raise GenekbError(
+                f"no version or tag {ref!r} in {self.root}; see `genekb list`"
+            ) from None
+
+    def has(self, kind: str, vid: str) -> bool:
+        return (self._dir(kind) / vid / MANIFEST).exists()
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def lock(self, name: str, timeout: float = 3600) -> FileLock:
+        (self.root / "locks").mkdir(exist_ok=True)
+        return FileLock(str(self.root / "locks" / f"{name}.lock"), timeout=timeout)
+
+    def clear_stale_staging(self) -> None:
+        """Remove staging directories of writers that no longer run (killed mid-build)."""
+        staging = self.root / ".staging"
+        if not staging.is_dir():
+            return
+        for entry in staging.iterdir():
+            pid = entry.name.split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def staging(self, kind: str, vid: str) -> Iterator[Path]:
+        """A fresh directory to write version `vid` into; renamed into place if the block succeeds.
+
+        If another writer published the same version first, ours is discarded: versions are
+        content-addressed, so both copies are equivalent and the first one stays.
+        """
+        self.clear_stale_staging()
+        tmp = self.root / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        try:
+            yield tmp
+            final = self._dir(kind) / vid
+            final.parent.mkdir(exist_ok=True)
+            try:
+                os.rename(tmp, final)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def set_tag(self, tag: str, embedding_id: str) -> None:
+        with self.lock("tags"):
+            tags = self.tags()
+            tags[tag] = embedding_id
+            tmp = self.root / f".{TAGS_FILE}.{uuid.uuid4().hex}"
+            write_bytes_durably(tmp, (json.dumps(tags, indent=2, sort_keys=True) + "\n").encode())
+            tmp.replace(self.root / TAGS_FILE)
+
+    # ---- checking ------------------------------------------------------------------------------
+
+    def verify(self, refs: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Recompute every hash of the given versions (all when None); one report per version."""
+        from genekb.store.versions import expected_id
+
+        if refs:
+            targets = []
+            for ref in refs:
+                v = self.version(ref)
+                targets.append((v.kind, v.id))
+                if isinstance(v, EmbeddingVersion):
+                    targets.append(("text", v.text_id))
+            targets = list(dict.fromkeys(targets))
+        else:
+            targets = [("text", v) for v in self._ids("text")]
+            targets += [("embedding", v) for v in self._ids("embedding")]
+        reports = []
+        for kind, vid in targets:
+            path = self._dir(kind) / vid
+            problems: list[str] = []
+            try:
+                manifest = read_manifest(path, check=True)
+            except IntegrityError as exc:
+                reports.append({"id": vid, "kind": kind, "ok": False, "problems": [str(exc)]})
+                continue
+            listed = manifest.get("files", {})
+            for name, info in sorted(listed.items()):
+                file = path / name
+                if not file.exists():
+                    problems.append(f"{file}: missing")
+                elif sha256_file(file) != info["sha256"]:
+                    problems.append(f"{file}: sha256 mismatch (expected {info['sha256'][:12]}…)")
+            extra = sorted({p.name for p in path.iterdir()} - set(listed) - {MANIFEST})
+            problems += [f"{path / name}: not listed in the manifest" for name in extra]
+            if manifest.get("id") != vid or expected_id(manifest) != vid:
+                problems.append(f"{path / MANIFEST}: id does not match the manifest's contents")
+            if kind == "embedding" and not self.has("text", manifest.get("text_id", "")):
+                problems.append(f"{path}: its text version {manifest.get('text_id')} is missing")
+            reports.append({"id": vid, "kind": kind, "ok": not problems, "problems": problems})
+        return reports

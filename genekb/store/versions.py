@@ -1,0 +1,294 @@
+"""Writing versions: ids from inputs, Parquet with key-value provenance, manifests, vector reuse."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from genekb.encoders.base import Encoder, EncoderSpec, Progress
+from genekb.records import GeneTable
+from genekb.store.hashing import sha256_file, sha256_json, sha256_text, short_id
+from genekb.store.manifest import FORMAT, fsync_file, library_versions, now_iso, write_manifest
+from genekb.store.store import (
+    GENES_FILE,
+    VECTORS_FILE,
+    EmbeddingVersion,
+    Store,
+    TextVersion,
+)
+from genekb.templates import Template
+
+
+def text_id_inputs(
+    snapshot: dict[str, Any], taxon: int, template: dict[str, Any], genes_sha: str
+) -> dict:
+    return {
+        "format": FORMAT,
+        "source": snapshot,
+        "taxon": taxon,
+        "template": template,
+        "genes": genes_sha,
+    }
+
+
+def embedding_id_inputs(text_id: str, spec: EncoderSpec) -> dict:
+    return {"format": FORMAT, "text_id": text_id, "encoder": spec.hashed_fields()}
+
+
+def expected_id(manifest: dict[str, Any]) -> str:
+    """Recompute a version's id from its manifest, as `verify` does."""
+    if manifest["kind"] == "text":
+        inputs = text_id_inputs(
+            manifest["source"],
+            manifest["taxon"],
+            manifest["template"],
+            manifest["selection"]["sha256"],
+        )
+        return short_id("txt", inputs)
+    spec = EncoderSpec.from_dict(manifest["encoder"])
+    return short_id("emb", embedding_id_inputs(manifest["text_id"], spec))
+
+
+def genes_sha(gene_ids: Sequence[int]) -> str:
+    return sha256_json(sorted(int(g) for g in gene_ids))
+
+
+def _write_parquet(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
+    """Parquet with the version's key facts in its key-value metadata, so a lone file says what it is."""
+    kv = {
+        f"genekb.{k}": (v if isinstance(v, str) else json.dumps(v, sort_keys=True))
+        for k, v in meta.items()
+    }
+    pq.write_table(table.replace_schema_metadata(kv), path, compression="zstd")
+    fsync_file(path)
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def ensure_text_version(
+    store: Store, genes: GeneTable, template: Template, gene_ids: Sequence[int] | None = None
+) -> tuple[TextVersion, bool]:
+    """The text version of `genes` (restricted to `gene_ids`) under `template`; True if new."""
+    table = genes.table
+    if gene_ids is not None:
+        table = table.filter(
+            pc.is_in(table.column("gene_id"), pa.array(sorted(set(gene_ids)), pa.int64()))
+        )
+    table = table.sort_by("gene_id")
+    selected = table.column("gene_id").to_pylist()
+    sha = genes_sha(selected)
+    snapshot = genes.snapshot.to_dict()
+    vid = short_id("txt", text_id_inputs(snapshot, genes.snapshot.taxon, template.key(), sha))
+    if store.has("text", vid):
+        return store.text(vid), False
+    with store.lock(vid):
+        if store.has("text", vid):
+            return store.text(vid), False
+        texts = [template.render(r) for r in table.to_pylist()]
+        table = table.append_column("text", pa.array(texts, pa.string()))
+        table = table.append_column(
+            "text_sha256", pa.array([sha256_text(t) for t in texts], pa.string())
+        )
+        with store.staging("text", vid) as tmp:
+            meta = {
+                "kind": "text",
+                "id": vid,
+                "format": FORMAT,
+                "taxon": str(genes.snapshot.taxon),
+                "template": template.key(),
+                "source": snapshot,
+            }
+            _write_parquet(table, tmp / GENES_FILE, meta)
+            manifest = {
+                "format": FORMAT,
+                "kind": "text",
+                "id": vid,
+                "created": now_iso(),
+                "library_versions": library_versions(),
+                "taxon": genes.snapshot.taxon,
+                "source": snapshot,
+                "template": template.key(),
+                "template_description": template.description,
+                "selection": {
+                    "kind": "all" if gene_ids is None else "list",
+                    "n_genes": len(selected),
+                    "sha256": sha,
+                },
+                "counts": {
+                    "genes": len(selected),
+                    "with_summary": int(
+                        pc.sum(pc.invert(pc.is_null(table.column("summary")))).as_py() or 0
+                    ),
+                    "protein_coding": int(
+                        pc.sum(pc.equal(table.column("gene_type"), "protein-coding")).as_py() or 0
+                    ),
+                },
+                "files": {GENES_FILE: _file_entry(tmp / GENES_FILE)},
+            }
+            write_manifest(tmp, manifest)
+    return store.text(vid), True
+
+
+def embedding_id(text_id: str, spec: EncoderSpec) -> str:
+    return short_id("emb", embedding_id_inputs(text_id, spec))
+
+
+def reusable_rows(
+    store: Store, spec: EncoderSpec, wanted: set[str]
+) -> dict[str, tuple[np.ndarray, int, bool]]:
+    """Vectors already computed by this exact encoder spec for any of the `wanted` text hashes."""
+    spec_sha = spec.spec_sha256()
+    found: dict[str, tuple[np.ndarray, int, bool]] = {}
+    for version in store.embeddings():
+        if version.manifest.get("encoder_sha256") != spec_sha or not wanted - set(found):
+            continue
+        table = version.table(["text_sha256", "n_tokens", "truncated", "vector"])
+        table = table.filter(
+            pc.is_in(table.column("text_sha256"), pa.array(sorted(wanted - set(found))))
+        )
+        if table.num_rows == 0:
+            continue
+        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        vectors = flat.astype(np.float32).reshape(table.num_rows, -1)
+        for i, (sha, n, trunc) in enumerate(
+            zip(
+                table.column("text_sha256").to_pylist(),
+                table.column("n_tokens").to_pylist(),
+                table.column("truncated").to_pylist(),
+                strict=True,
+            )
+        ):
+            found[sha] = (vectors[i], int(n), bool(trunc))
+    return found
+
+
+def ensure_embedding_version(
+    store: Store,
+    text: TextVersion,
+    spec: EncoderSpec,
+    encoder_factory: Callable[[], Encoder],
+    *,
+    batch_size: int = 64,
+    progress: Callable[[int, int], Progress] | None = None,
+    device: str | None = None,
+) -> tuple[EmbeddingVersion, dict[str, Any]]:
+    """The embedding version of `text` under `spec`; embeds only texts not embedded before.
+
+    `progress(total_to_embed, reused)` returns a per-batch callback (or None).
+    Returns the version and stats: embedded, reused, seconds, created.
+    """
+    start = time.perf_counter()
+    vid = embedding_id(text.id, spec)
+    if store.has("embedding", vid):
+        return store.embedding(vid), {
+            "embedded": 0,
+            "reused": 0,
+            "created": False,
+            "seconds": time.perf_counter() - start,
+        }
+    with store.lock(vid):
+        if store.has("embedding", vid):
+            return store.embedding(vid), {
+                "embedded": 0,
+                "reused": 0,
+                "created": False,
+                "seconds": time.perf_counter() - start,
+            }
+        genes = text.table(["gene_id", "symbol", "text", "text_sha256"])
+        shas = genes.column("text_sha256").to_pylist()
+        reused = reusable_rows(store, spec, set(shas))
+        todo = sorted({s for s in shas if s not in reused})
+        embed_seconds = 0.0
+        loaded_spec = spec
+        if todo:
+            encoder = encoder_factory()
+            loaded_spec = encoder.spec
+            texts_by_sha = dict(zip(shas, genes.column("text").to_pylist(), strict=True))
+            batch = [texts_by_sha[s] for s in todo]
+            callback = progress(len(batch), len(reused)) if progress else None
+            t0 = time.perf_counter()
+            counts = encoder.count_tokens(batch)
+            vectors = encoder.encode(batch, batch_size=batch_size, progress=callback)
+            embed_seconds = time.perf_counter() - t0
+            if not np.isfinite(vectors).all():
+                raise ValueError(f"encoder {spec.name} produced non-finite vectors")
+            limit = encoder.spec.max_length
+            for s, v, n in zip(todo, vectors, counts, strict=True):
+                reused_flag = (v, int(n), n > limit)
+                reused[s] = reused_flag
+            encoder.close()
+        dim = int(loaded_spec.dim or next(iter(reused.values()))[0].shape[0])
+        rows = [reused[s] for s in shas]
+        matrix = (
+            np.stack([r[0] for r in rows]).astype(np.float32)
+            if rows
+            else np.zeros((0, dim), np.float32)
+        )
+        vector_type = pa.list_(pa.float32(), dim)
+        table = pa.table(
+            {
+                "gene_id": genes.column("gene_id"),
+                "symbol": genes.column("symbol"),
+                "text_sha256": genes.column("text_sha256"),
+                "n_tokens": pa.array([r[1] for r in rows], pa.int32()),
+                "truncated": pa.array([r[2] for r in rows], pa.bool_()),
+                "vector": pa.FixedSizeListArray.from_arrays(
+                    pa.array(matrix.reshape(-1), pa.float32()), dim
+                ).cast(vector_type),
+            }
+        )
+        n_truncated = sum(1 for r in rows if r[2])
+        with store.staging("embedding", vid) as tmp:
+            meta = {
+                "kind": "embedding",
+                "id": vid,
+                "format": FORMAT,
+                "text_id": text.id,
+                "encoder": spec.to_dict(),
+                "dim": str(dim),
+            }
+            _write_parquet(table, tmp / VECTORS_FILE, meta)
+            manifest = {
+                "format": FORMAT,
+                "kind": "embedding",
+                "id": vid,
+                "text_id": text.id,
+                "created": now_iso(),
+                "library_versions": library_versions(),
+                "taxon": text.taxon,
+                "template": text.manifest["template"],
+                "source": {k: text.manifest["source"][k] for k in ("source", "date", "taxon")},
+                "encoder": spec.to_dict(),
+                "encoder_sha256": spec.spec_sha256(),
+                "encoder_loaded": loaded_spec.to_dict() if todo else None,
+                "dim": dim,
+                "device": device or "cpu",
+                "counts": {
+                    "genes": len(shas),
+                    "embedded": len(todo),
+                    "reused": len(shas) - len(todo),
+                    "truncated": n_truncated,
+                },
+                "timing": {"embed_seconds": round(embed_seconds, 3)},
+                "files": {VECTORS_FILE: _file_entry(tmp / VECTORS_FILE)},
+            }
+            write_manifest(tmp, manifest)
+    stats = {
+        "embedded": len(todo),
+        "reused": len(shas) - len(todo),
+        "created": True,
+        "seconds": time.perf_counter() - start,
+        "embed_seconds": embed_seconds,
+        "truncated": n_truncated,
+    }
+    return store.embedding(vid), stats

@@ -11,6 +11,7 @@ from genekb.encoders import registry
 from genekb.encoders.base import Progress
 from genekb.errors import GenekbError
 from genekb.genemap import GeneIndex
+from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
 from genekb.store.store import Store
@@ -81,12 +82,22 @@ def build(
     batch_size: int = 64,
     progress: ProgressFactory | None = None,
     tag: str | None = None,
+    gene_table: GeneTable | None = None,
 ) -> dict[str, Any]:
-    """Build (or find) the text and embedding versions for these inputs; returns a report."""
+    """Build (or find) the text and embedding versions for these inputs; returns a report.
+
+    `gene_table` builds from records you already hold instead of loading `source`.
+    """
     start = time.perf_counter()
     spec = registry.resolve(model)
     chosen_template = resolve_template(template)
-    gene_table = load_source(source, taxon, **(source_options or {}))
+    if gene_table is None:
+        options = dict(source_options or {})
+        if source == "entrez":  # summaries are cached beside the store they feed
+            options.setdefault("cache_dir", str(store.root / "cache" / "entrez"))
+        gene_table = load_source(source, taxon, **options)
+    else:
+        source = gene_table.snapshot.source
     encoder = None
     if spec.dim is None:  # a generic spec learns its dimension and weights hash on load
         encoder = registry.load(spec, device)

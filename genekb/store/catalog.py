@@ -78,7 +78,8 @@ def _create_views(con: duckdb.DuckDBPyConnection, store: Store) -> None:
     texts = [r["id"] for r in rows if r["kind"] == "text"]
     if texts:
         parts = [
-            f"SELECT '{t}' AS text_id, * FROM read_parquet({_quote(store.root / 'texts' / t / GENES_FILE)})"
+            f"SELECT '{t}' AS text_id, * "
+            f"FROM read_parquet({_quote(store.root / 'texts' / t / GENES_FILE)})"
             for t in texts
         ]
         con.execute("CREATE OR REPLACE VIEW genes AS " + " UNION ALL BY NAME ".join(parts))
@@ -91,7 +92,8 @@ def _create_views(con: duckdb.DuckDBPyConnection, store: Store) -> None:
     if embeddings:
         # Dimensions differ between encoders, so vectors are exposed as variable-length FLOAT[].
         parts = [
-            f"SELECT '{r['id']}' AS embedding_id, '{r['text_id']}' AS text_id, '{r['model']}' AS model, "
+            f"SELECT '{r['id']}' AS embedding_id, '{r['text_id']}' AS text_id, "
+            f"'{r['model']}' AS model, "
             "gene_id, symbol, text_sha256, n_tokens, truncated, vector::FLOAT[] AS vector "
             f"FROM read_parquet({_quote(store.root / 'embeddings' / r['id'] / VECTORS_FILE)})"
             for r in embeddings

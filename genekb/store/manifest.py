@@ -59,7 +59,7 @@ def write_manifest(directory: Path, data: dict[str, Any]) -> None:
 
 
 def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
-    """Parse `directory/manifest.json`; with `check`, raise IntegrityError unless its self-hash holds."""
+    """Parse `directory/manifest.json`; with `check`, IntegrityError unless its self-hash holds."""
     path = directory / MANIFEST
     try:
         raw = path.read_bytes().decode()

@@ -146,7 +146,7 @@ class EmbeddingVersion(Version):
         return self._matrix
 
     def vectors(self, genes: Sequence[int | str]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors for `genes` (GeneIDs, or names resolved by symbol/alias/Ensembl) and a found-mask.
+        """Vectors for `genes` (GeneIDs, or names resolved by symbol/alias/Ensembl) and found-mask.
 
         Rows of genes that are not in this version are zero.
         """

@@ -68,7 +68,7 @@ def import_file(store: Store, file: Path) -> dict[str, Any]:
     if not file.is_file():
         raise GenekbError(f"{file}: no such file")
     try:
-        tar = tarfile.open(file, "r:*")
+        tar = tarfile.open(file, "r:*")  # noqa: SIM115 - closed by the `with tar` below
     except (tarfile.TarError, OSError):
         raise GenekbError(f"{file} is not a genekb export (not a tar file)") from None
     with tar:

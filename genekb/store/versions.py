@@ -62,7 +62,7 @@ def genes_sha(gene_ids: Sequence[int]) -> str:
 
 
 def _write_parquet(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
-    """Parquet with the version's key facts in its key-value metadata, so a lone file says what it is."""
+    """Parquet with the key facts as key-value metadata, so a lone file says what it is."""
     kv = {
         f"genekb.{k}": (v if isinstance(v, str) else json.dumps(v, sort_keys=True))
         for k, v in meta.items()

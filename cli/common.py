@@ -1,0 +1,88 @@
+"""What both command-line apps share: error reporting, JSON output, progress on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from genekb.errors import GenekbError
+
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn expected failures into one line on stderr and an exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GenekbError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted; nothing half-written was published", 130)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("GENEKB_DEBUG"):
+                raise
+            fail(f"unexpected {exc.__class__.__name__}: {exc} (set GENEKB_DEBUG=1 for a traceback)")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def info(message: str) -> None:
+    err.print(message, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def progress_factory(label: str, enabled: bool = True) -> Iterator[Callable[[int, int], Any]]:
+    """A factory for the store's progress hook: (total, reused) -> per-batch callback."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not enabled or not err.is_terminal,
+    )
+
+    def factory(total: int, reused: int) -> Callable[[int], None]:
+        if reused:
+            info(f"{label}: reusing {reused} vectors already in the store")
+        task = bar.add_task(label, total=total)
+        return lambda n: bar.advance(task, n)
+
+    with bar:
+        yield factory
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """`key=value` pairs from a repeated option."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}")
+        out[key.strip().replace("-", "_")] = value
+    return out

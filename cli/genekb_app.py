@@ -1,0 +1,327 @@
+"""`genekb`: build, inspect, verify, query and share gene-knowledge embedding stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.common import handle_errors, info, parse_options, print_json, progress_factory
+from genekb.encoders import registry
+from genekb.errors import UsageError
+from genekb.templates import DEFAULT_TEMPLATE, TEMPLATES
+
+app = typer.Typer(
+    name="genekb",
+    help="Versioned, verifiable stores of NCBI gene knowledge embedded by language models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def _store(root: Path | None, create: bool = False) -> Any:
+    from genekb.store.store import Store
+
+    return Store.open(root, create=create)
+
+
+@app.command()
+@handle_errors
+def build(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Encoder name (see `genekb encoders`).")
+    ] = (registry.DEFAULT_ENCODER),
+    source: Annotated[str, typer.Option(help="Gene source (see `genekb sources`).")] = "bundled",
+    source_opt: Annotated[
+        list[str] | None, typer.Option("--source-opt", help="Source option key=value (repeatable).")
+    ] = None,
+    taxon: Annotated[str, typer.Option(help="human or mouse.")] = "human",
+    template: Annotated[str, typer.Option(help=f"Text template: {', '.join(TEMPLATES)}.")] = (
+        DEFAULT_TEMPLATE
+    ),
+    genes: Annotated[Path | None, typer.Option(help="File with one gene name per line.")] = None,
+    genes_from: Annotated[
+        Path | None, typer.Option(help="Take the gene list from this .h5ad file's genes.")
+    ] = None,
+    gene_key: Annotated[str | None, typer.Option(help="var column holding gene names.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu or cuda (default: cuda if present).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 64,
+    tag: Annotated[
+        str | None, typer.Option(help="Tag to set (default taxon/template/model).")
+    ] = None,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Build (or find) the text and embedding versions for a gene source, template and encoder."""
+    from genekb.build import build as run_build
+    from genekb.build import genes_from_h5ad, read_gene_list
+
+    registry.resolve(model)  # an unknown model fails before any work
+    if genes and genes_from:
+        raise UsageError("give --genes or --genes-from, not both")
+    names = None
+    if genes:
+        names = read_gene_list(genes)
+    elif genes_from:
+        names = genes_from_h5ad(genes_from, gene_key)
+    store = _store(root, create=True)
+    with progress_factory(f"embedding with {model}") as factory:
+        report = run_build(
+            store,
+            model=model,
+            source=source,
+            taxon=taxon,
+            template=template,
+            genes=names,
+            source_options=parse_options(source_opt or []),
+            device=device,
+            batch_size=batch_size,
+            progress=factory,
+            tag=tag,
+        )
+    if json_:
+        print_json(report)
+        return
+    if report["genes_unmatched"]:
+        info(
+            f"{report['genes_unmatched']} of {report['genes_requested']} genes not in the source, "
+            f"e.g. {', '.join(report['unmatched_examples'][:5])}"
+        )
+    info(
+        f"{report['tag']} -> {report['embedding_id']} (text {report['text_id']}): "
+        f"{report['n_genes']} genes, dim {report['dim']}, embedded {report['embedded']}, "
+        f"reused {report['reused']}, truncated {report['truncated']}, {report['seconds']:.1f} s"
+    )
+
+
+@app.command("list")
+@handle_errors
+def list_(root: RootOpt = None, json_: JsonOpt = False) -> None:
+    """List the versions and tags in a store."""
+    from genekb.store.catalog import version_rows
+
+    rows = version_rows(_store(root))
+    if json_:
+        print_json({"versions": rows})
+        return
+    table = Table("id", "kind", "tags", "taxon", "template", "model", "dim", "genes", "created")
+    for r in rows:
+        table.add_row(
+            *(
+                str(r[k] if r[k] is not None else "")
+                for k in (
+                    "id",
+                    "kind",
+                    "tags",
+                    "taxon",
+                    "template",
+                    "model",
+                    "dim",
+                    "n_genes",
+                    "created",
+                )
+            )
+        )
+    out.print(table)
+
+
+@app.command("info")
+@handle_errors
+def show_info(
+    ref: Annotated[str, typer.Argument(help="Version id, unique id prefix, or tag.")],
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show a version's manifest."""
+    version = _store(root).version(ref)
+    if json_:
+        print_json(version.manifest)
+        return
+    out.print_json(data=version.manifest)
+
+
+@app.command()
+@handle_errors
+def verify(
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="Versions or tags (default: all).")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Verify every version (the default).")
+    ] = False,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Recompute every hash; exit 1 and name each bad file if anything does not match."""
+    reports = _store(root).verify(None if all_ else refs)
+    bad = [r for r in reports if not r["ok"]]
+    if json_:
+        print_json({"ok": not bad, "checked": len(reports), "versions": reports})
+    else:
+        for r in reports:
+            info(f"{'ok ' if r['ok'] else 'BAD'} {r['kind']:9} {r['id']}")
+            for problem in r["problems"]:
+                info(f"    {problem}")
+        info(f"{len(reports) - len(bad)} of {len(reports)} versions verify clean")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL over the views genes, embeddings, versions.")],
+    limit: Annotated[int, typer.Option(help="Rows to print (table mode).")] = 50,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run SQL (DuckDB) over the store's catalog."""
+    import duckdb
+
+    from genekb.errors import GenekbError
+    from genekb.store.catalog import query as run_query
+
+    try:
+        frame = run_query(_store(root), query)
+    except duckdb.Error as exc:
+        raise GenekbError(f"SQL error: {str(exc).splitlines()[0]}") from None
+    if json_:
+        print_json({"columns": list(frame.columns), "rows": frame.to_dict(orient="records")})
+        return
+    table = Table(*[str(c) for c in frame.columns])
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*(str(v)[:60] for v in row))
+    out.print(table)
+    if len(frame) > limit:
+        info(f"({len(frame)} rows; showing {limit})")
+
+
+@app.command()
+@handle_errors
+def similar(
+    gene: Annotated[str, typer.Argument(help="Gene symbol, alias, Ensembl or Entrez id.")],
+    model: Annotated[str, typer.Option("--model", "-m")] = registry.DEFAULT_ENCODER,
+    k: Annotated[int, typer.Option("-k", min=1, help="Number of neighbours.")] = 10,
+    ref: Annotated[
+        str | None, typer.Option(help="Embedding id or tag (overrides the tag).")
+    ] = None,
+    taxon: str = "human",
+    template: str = DEFAULT_TEMPLATE,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The genes whose text vectors are nearest to GENE's."""
+    from genekb.query import similar as run_similar
+
+    registry.resolve(model)
+    store = _store(root)
+    version = store.embedding(ref or f"{taxon}/{template}/{model}")
+    result = run_similar(version, gene, k)
+    if json_:
+        print_json(result)
+        return
+    table = Table("rank", "symbol", "gene_id", "cosine", title=f"nearest to {result['query']}")
+    for i, hit in enumerate(result["hits"], 1):
+        table.add_row(str(i), hit["symbol"], str(hit["gene_id"]), f"{hit['score']:.3f}")
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def export(
+    ref: Annotated[str, typer.Argument(help="Version id or tag.")],
+    file: Annotated[Path, typer.Argument(help="Output file (.tar).")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Export a version (with its text version) to one file."""
+    from genekb.store.transfer import export_version
+
+    report = export_version(_store(root), ref, file, force=force)
+    print_json(report) if json_ else info(
+        f"wrote {file} ({report['bytes']} bytes): {report['versions']}"
+    )
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="A file written by `genekb export`.")],
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Import versions from an export file, checking every hash first."""
+    from genekb.store import catalog
+    from genekb.store.transfer import import_file
+
+    store = _store(root, create=True)
+    report = import_file(store, file)
+    catalog.rebuild(store)
+    if json_:
+        print_json(report)
+        return
+    info(f"imported {report['imported'] or 'nothing new'}; present {report['already_present']}")
+
+
+@app.command()
+@handle_errors
+def sources(json_: JsonOpt = False) -> None:
+    """List the gene sources."""
+    from genekb.sources import SOURCES
+
+    rows = [
+        {"name": s.name, "description": s.description, "options": list(s.options)}
+        for s in SOURCES.values()
+    ]
+    if json_:
+        print_json({"sources": rows})
+        return
+    table = Table("name", "options", "description")
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["options"]), r["description"])
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def encoders(json_: JsonOpt = False) -> None:
+    """List the registered encoders and whether each can load here now."""
+    try:
+        from genekb.encoders.listing import encoder_rows
+    except ImportError:  # listing arrives with the multi-encoder backends
+        rows = [
+            {"name": s.name, "backend": s.backend, "dim": s.dim, "model_id": s.model_id}
+            for s in registry.specs()
+        ]
+    else:
+        rows = encoder_rows()
+    if json_:
+        print_json({"encoders": rows})
+        return
+    columns = list(rows[0]) if rows else ["name"]
+    table = Table(*columns)
+    for r in rows:
+        table.add_row(*(str(r.get(c, "")) for c in columns))
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+"""The `ncbi` source: NCBI Gene's bulk files `gene_info`, `gene2go` and `gene_orthologs`, streamed.
+
+The files are tab-separated with a `#`-prefixed header line, gzip-compressed or plain (the gzip
+magic bytes decide, not the file name). They are read line by line and filtered by taxon while
+streaming, so an 8 GB `gene_info.gz` of all organisms never sits in memory; each file's sha256 is
+computed over the same single pass. In NCBI's files "-" means an empty field.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import re
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
+
+from genekb.errors import GenekbError
+from genekb.records import GENE_SCHEMA, ORTHOLOG_SCHEMA, GeneTable, Snapshot
+
+SOURCE_NAME = "ncbi"
+EMPTY = "-"
+
+GENE_INFO_COLUMNS = (
+    "tax_id", "GeneID", "Symbol", "LocusTag", "Synonyms", "dbXrefs", "chromosome",
+    "map_location", "description", "type_of_gene", "Symbol_from_nomenclature_authority",
+    "Full_name_from_nomenclature_authority", "Nomenclature_status", "Other_designations",
+    "Modification_date", "Feature_type",
+)  # fmt: skip
+GENE2GO_COLUMNS = (
+    "tax_id", "GeneID", "GO_ID", "Evidence", "Qualifier", "GO_term", "PubMed", "Category",
+)  # fmt: skip
+GENE_ORTHOLOGS_COLUMNS = ("tax_id", "GeneID", "relationship", "Other_tax_id", "Other_GeneID")
+
+# The columns each reader needs; older gene_info files lack Feature_type and are still readable.
+_GENE_INFO_NEEDED = (
+    "tax_id", "GeneID", "Symbol", "Synonyms", "dbXrefs", "map_location", "description",
+    "type_of_gene", "Modification_date",
+)  # fmt: skip
+_GENE2GO_NEEDED = ("tax_id", "GeneID", "GO_ID", "Qualifier", "GO_term", "Category")
+_GO_CATEGORY = {"Process": "go_bp", "Function": "go_mf", "Component": "go_cc"}
+_ENSEMBL_PREFIX = "Ensembl:"
+_ENSEMBL_VERSION = re.compile(r"\.\d+$")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class FileDigest:
+    """What a snapshot records about one input file."""
+
+    role: str  # "gene_info", "gene2go" or "gene_orthologs"
+    file: str
+    sha256: str = ""
+    bytes: int = 0
+    rows_read: int = 0  # data lines seen, all taxa
+    rows_kept: int = 0  # data lines of the wanted taxon (or taxon pair)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "role": self.role,
+            "file": self.file,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+        }
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw byte stream that feeds every byte it reads into a sha256 (one pass, any file size)."""
+
+    def __init__(self, handle: IO[bytes], digest: FileDigest) -> None:
+        self._handle = handle
+        self._digest = digest
+        self._sha = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        self._sha.update(data)
+        self._digest.bytes += len(data)
+        return len(data)
+
+    def finish(self) -> None:
+        # gzip can stop before trailing bytes; the recorded hash must cover the whole file.
+        while block := self._handle.read(1 << 20):
+            self._sha.update(block)
+            self._digest.bytes += len(block)
+        self._digest.sha256 = self._sha.hexdigest()
+
+
+@dataclass
+class _Rows:
+    """Streams one NCBI table: checks the header, yields (line number, fields) for the data lines
+    of the wanted taxa (by the row's own tax_id) and counts what it read and kept."""
+
+    path: Path
+    role: str
+    columns: tuple[str, ...]  # expected header, in NCBI's order
+    needed: tuple[str, ...]  # columns the caller reads; the header must name these
+    taxa: tuple[int, ...]
+    digest: FileDigest = field(init=False)
+    index: dict[str, int] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.digest = FileDigest(self.role, self.path.name)
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        if not self.path.is_file():
+            raise GenekbError(f"{self.role} file not found: {self.path}; check the path")
+        with self.path.open("rb") as raw:
+            compressed = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            reader = _HashingReader(raw, self.digest)
+            buffered = io.BufferedReader(reader, buffer_size=1 << 20)
+            binary: IO[bytes] = gzip.GzipFile(fileobj=buffered) if compressed else buffered
+            text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n")
+            try:
+                yield from self._lines(text)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise GenekbError(
+                    f"{self.path} is not a readable {self.role} file ({exc}); "
+                    "download it again from ftp.ncbi.nlm.nih.gov/gene/DATA"
+                ) from exc
+            reader.finish()
+
+    def _lines(self, text: IO[str]) -> Iterator[tuple[int, list[str]]]:
+        header = text.readline().rstrip("\r\n")
+        self.index = self._check_header(header)
+        width, tax_column = len(self.index), self.index["tax_id"]
+        wanted = {str(taxon) for taxon in self.taxa}
+        # tax_id leads every NCBI gene file: a prefix test skips other organisms' lines unsplit.
+        prefixes = tuple(f"{taxon}\t" for taxon in self.taxa) if tax_column == 0 else ("",)
+        for number, line in enumerate(text, start=2):
+            if line.startswith("#") or not line.strip():
+                continue
+            self.digest.rows_read += 1
+            if not line.startswith(prefixes):
+                continue
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) < width:
+                raise GenekbError(
+                    f"{self.path} line {number} has {len(fields)} tab-separated fields, the header "
+                    f"{width}; the file is truncated or not an NCBI {self.role} file"
+                )
+            if fields[tax_column].strip() not in wanted:
+                continue
+            self.digest.rows_kept += 1
+            yield number, fields
+
+    def _check_header(self, header: str) -> dict[str, int]:
+        names = _header_names(header)
+        missing = [name for name in self.needed if name not in names]
+        if not header.startswith("#") or missing:
+            shown = header if len(header) <= 120 else header[:117] + "..."
+            raise GenekbError(
+                f"{self.path} is not an NCBI {self.role} file: its header is {shown!r}; expected "
+                f"'#{' '.join(self.columns[:4])} ...' (missing {', '.join(missing) or '#'})"
+            )
+        return {name: position for position, name in enumerate(names)}
+
+
+def _header_names(header: str) -> list[str]:
+    """Column names of an NCBI header line, either the current tab-separated
+    `#tax_id<TAB>GeneID...` or the older `#Format: tax_id GeneID ... (tab is used as a separator,
+    pound sign - start of a comment)`."""
+    body = header.lstrip("#").strip()
+    if body.startswith("Format:"):
+        body = body.removeprefix("Format:").split("(", 1)[0]
+        return body.split()
+    return [name.strip() for name in body.split("\t")]
+
+
+def _value(raw: str) -> str | None:
+    raw = raw.strip()
+    return None if raw in ("", EMPTY) else raw
+
+
+def _split(raw: str) -> list[str]:
+    value = _value(raw)
+    return [part.strip() for part in value.split("|") if part.strip()] if value else []
+
+
+def _gene_id(raw: str, rows: _Rows, number: int) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise GenekbError(
+            f"{rows.path} line {number}: GeneID {raw!r} is not a number; "
+            f"is this an NCBI {rows.role} file?"
+        ) from None
+
+
+def _iso_date(yyyymmdd: str | None) -> str | None:
+    if yyyymmdd is None:
+        return None
+    try:
+        return datetime.strptime(yyyymmdd, "%Y%m%d").date().isoformat()
+    except ValueError:
+        return None
+
+
+def _file_date(path: Path) -> str:
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).date().isoformat()
+
+
+@dataclass
+class _GeneInfoRead:
+    rows: dict[int, dict[str, object]]  # GeneID -> row in GENE_SCHEMA, in GeneID order
+    newest_modification: str | None
+    digest: FileDigest
+
+
+def _read_gene_info_rows(path: Path, taxon: int) -> _GeneInfoRead:
+    rows_in = _Rows(path, "gene_info", GENE_INFO_COLUMNS, _GENE_INFO_NEEDED, (taxon,))
+    genes: dict[int, dict[str, object]] = {}
+    newest: str | None = None
+    for number, fields in rows_in:
+        col = rows_in.index
+        gene_id = _gene_id(fields[col["GeneID"]], rows_in, number)
+        if gene_id in genes:
+            raise GenekbError(
+                f"{path} line {number}: GeneID {gene_id} appears twice; the file is corrupt"
+            )
+        symbol = _value(fields[col["Symbol"]])
+        if symbol is None:
+            raise GenekbError(f"{path} line {number}: GeneID {gene_id} has no Symbol")
+        name = _value(fields[col["description"]])
+        if name is None and "Full_name_from_nomenclature_authority" in col:
+            name = _value(fields[col["Full_name_from_nomenclature_authority"]])
+        ensembl = sorted(
+            {
+                _ENSEMBL_VERSION.sub("", xref.removeprefix(_ENSEMBL_PREFIX))
+                for xref in _split(fields[col["dbXrefs"]])
+                if xref.startswith(_ENSEMBL_PREFIX)
+            }
+        )
+        # YYYYMMDD strings order like dates; parsing only the newest keeps the loop cheap.
+        modified = fields[col["Modification_date"]].strip()
+        if len(modified) == 8 and modified.isdigit() and (newest is None or modified > newest):
+            newest = modified
+        genes[gene_id] = {
+            "gene_id": gene_id,
+            "taxon": taxon,
+            "symbol": symbol,
+            "name": name,
+            "gene_type": _value(fields[col["type_of_gene"]]),
+            "map_location": _value(fields[col["map_location"]]),
+            "aliases": sorted(set(_split(fields[col["Synonyms"]])) - {symbol}),
+            "ensembl": ensembl,
+            "summary": None,  # gene_info carries no RefSeq summaries (the entrez source adds them)
+            "go_bp": [],
+            "go_mf": [],
+            "go_cc": [],
+        }
+    return _GeneInfoRead({g: genes[g] for g in sorted(genes)}, _iso_date(newest), rows_in.digest)
+
+
+def read_gene2go(path: Path, *, taxon: int) -> tuple[dict[int, dict[str, list[str]]], FileDigest]:
+    """GeneID -> {"go_bp"/"go_mf"/"go_cc": sorted unique GO term names} for `taxon`.
+
+    Annotations whose Qualifier starts with "NOT" (the gene is shown *not* to have the function)
+    are left out: a gene's text must not claim them.
+    """
+    rows_in = _Rows(path, "gene2go", GENE2GO_COLUMNS, _GENE2GO_NEEDED, (taxon,))
+    terms: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for number, fields in rows_in:
+        col = rows_in.index
+        qualifier = (_value(fields[col["Qualifier"]]) or "").upper()
+        if qualifier.startswith("NOT"):
+            continue
+        category = fields[col["Category"]].strip()
+        if category not in _GO_CATEGORY:
+            raise GenekbError(
+                f"{path} line {number}: Category {category!r} is not Process, Function or "
+                "Component; is this an NCBI gene2go file?"
+            )
+        term = _value(fields[col["GO_term"]])
+        if term:
+            gene_id = _gene_id(fields[col["GeneID"]], rows_in, number)
+            terms[gene_id][_GO_CATEGORY[category]].add(term)
+    grouped = {
+        gene_id: {column: sorted(names) for column, names in by_column.items()}
+        for gene_id, by_column in terms.items()
+    }
+    return grouped, rows_in.digest
+
+
+def read_gene_info(path: Path, *, taxon: int, gene2go: Path | None = None) -> GeneTable:
+    """The genes of `taxon` in an NCBI `gene_info(.gz)`, with GO term names from `gene2go(.gz)`
+    when given. Snapshot source "ncbi"; its date is the newest Modification_date among the
+    taxon's rows (the file's modification date when there are none)."""
+    path = Path(path)
+    read = _read_gene_info_rows(path, taxon)
+    if not read.rows:
+        raise GenekbError(
+            f"{path} has no genes of taxon {taxon} ({read.digest.rows_read:,} rows read); "
+            "check the taxon or download the file for that organism"
+        )
+    digests = [read.digest]
+    go_genes_without_record = 0
+    if gene2go is not None:
+        go_terms, go_digest = read_gene2go(Path(gene2go), taxon=taxon)
+        digests.append(go_digest)
+        for gene_id, row in read.rows.items():
+            row.update(go_terms.pop(gene_id, {}))
+        go_genes_without_record = len(go_terms)  # GeneIDs gene2go cites but gene_info lacks
+
+    snapshot_date = read.newest_modification or _file_date(path)
+    files = ", ".join(d.file for d in digests)
+    details: dict[str, object] = {
+        "files": [d.to_dict() for d in digests],
+        "date_from": "Modification_date" if read.newest_modification else "file mtime",
+        "n_genes": len(read.rows),
+    }
+    if gene2go is not None:
+        details["gene2go_genes_without_gene_info"] = go_genes_without_record
+    snapshot = Snapshot(
+        source=SOURCE_NAME,
+        taxon=taxon,
+        date=snapshot_date,
+        description=f"NCBI Gene bulk files {files} (taxon {taxon}, as of {snapshot_date})",
+        details=details,
+    )
+    return GeneTable(pa.Table.from_pylist(list(read.rows.values()), schema=GENE_SCHEMA), snapshot)
+
+
+def read_ncbi(gene_info: Path, gene2go: Path | None = None, *, taxon: int) -> GeneTable:
+    """`read_gene_info` joined with `gene2go` when given: the `ncbi` source's loader."""
+    return read_gene_info(gene_info, taxon=taxon, gene2go=gene2go)
+
+
+def read_gene_orthologs(
+    path: Path,
+    *,
+    taxon_a: int = 9606,
+    taxon_b: int = 10090,
+    symbols_a: Mapping[int, str] | None = None,
+    symbols_b: Mapping[int, str] | None = None,
+) -> pa.Table:
+    """Ortholog pairs between two taxa from NCBI `gene_orthologs(.gz)`, in ORTHOLOG_SCHEMA.
+
+    `taxon_a` fills the `human_*` columns and `taxon_b` the `mouse_*` ones. A pair may be listed
+    from either side; each pair appears once, sorted by (a, b). Symbols come from `symbols_a` /
+    `symbols_b` (GeneID -> symbol, e.g. from a gene table) and are null when not given.
+    """
+    if taxon_a == taxon_b:
+        raise GenekbError(f"taxon_a and taxon_b are both {taxon_a}; orthologs need two taxa")
+    columns = GENE_ORTHOLOGS_COLUMNS
+    rows_in = _Rows(Path(path), "gene_orthologs", columns, columns, (taxon_a, taxon_b))
+    pairs: set[tuple[int, int]] = set()
+    for number, fields in rows_in:
+        col = rows_in.index
+        tax, other_tax = fields[col["tax_id"]].strip(), fields[col["Other_tax_id"]].strip()
+        if {tax, other_tax} != {str(taxon_a), str(taxon_b)}:
+            continue
+        if fields[col["relationship"]].strip() != "Ortholog":
+            continue
+        gene = _gene_id(fields[col["GeneID"]], rows_in, number)
+        other = _gene_id(fields[col["Other_GeneID"]], rows_in, number)
+        pairs.add((gene, other) if tax == str(taxon_a) else (other, gene))
+    ordered = sorted(pairs)
+    symbols_a, symbols_b = symbols_a or {}, symbols_b or {}
+    return pa.Table.from_pydict(
+        {
+            "human_gene_id": [a for a, _ in ordered],
+            "human_symbol": [symbols_a.get(a) for a, _ in ordered],
+            "mouse_gene_id": [b for _, b in ordered],
+            "mouse_symbol": [symbols_b.get(b) for _, b in ordered],
+        },
+        schema=ORTHOLOG_SCHEMA,
+    )
+
+
+class NcbiSource:
+    """NCBI's bulk gene_info(.gz) [+ gene2go(.gz)] for one taxon as a gene source."""
+
+    name = SOURCE_NAME
+
+    def __init__(self, gene_info: Path, gene2go: Path | None = None, *, taxon: int) -> None:
+        self.gene_info = Path(gene_info)
+        self.gene2go = Path(gene2go) if gene2go is not None else None
+        self.taxon = taxon
+
+    def load(self) -> GeneTable:
+        return read_ncbi(self.gene_info, self.gene2go, taxon=self.taxon)
+
+
+def one_to_one(pairs: pa.Table) -> pa.Table:
+    """The pairs (ORTHOLOG_SCHEMA) whose human gene has exactly one mouse ortholog and whose mouse
+    gene has exactly one human ortholog."""
+    human = pairs.column("human_gene_id").to_pylist()
+    mouse = pairs.column("mouse_gene_id").to_pylist()
+    human_counts, mouse_counts = Counter(human), Counter(mouse)
+    keep = [human_counts[h] == 1 == mouse_counts[m] for h, m in zip(human, mouse, strict=True)]
+    return pairs.filter(pa.array(keep, type=pa.bool_()))
+
+
+__all__ = [
+    "GENE2GO_COLUMNS",
+    "GENE_INFO_COLUMNS",
+    "GENE_ORTHOLOGS_COLUMNS",
+    "FileDigest",
+    "NcbiSource",
+    "one_to_one",
+    "read_gene2go",
+    "read_gene_info",
+    "read_gene_orthologs",
+    "read_ncbi",
+]

@@ -1,0 +1,234 @@
+"""Store mechanics with a deterministic fake encoder: ids, reuse, integrity, atomicity, transfer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genekb.build import build
+from genekb.errors import GenekbError, IntegrityError
+from genekb.store import catalog
+from genekb.store.store import Store
+from genekb.store.transfer import export_version, import_file
+from tests import fake_encoder
+from tests.conftest import make_genes
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _build(store: Store, **kw):
+    kw.setdefault("gene_table", make_genes())
+    return build(store, model="fake", **kw)
+
+
+def test_build_is_content_addressed_and_rerun_embeds_nothing(tmp_path):
+    store = Store.open(tmp_path / "s", create=True)
+    first = _build(store)
+    assert first["n_genes"] == 40 and first["embedded"] == 40 and first["reused"] == 0
+    assert first["tag"] == "human/ncbi-card/fake" and first["dim"] == 16
+    again = _build(store)
+    assert (again["text_id"], again["embedding_id"]) == (first["text_id"], first["embedding_id"])
+    assert again["embedded"] == 0 and not again["embedding_created"]
+    # Another root with the same inputs gets the same ids.
+    other = _build(Store.open(tmp_path / "t", create=True))
+    assert other["embedding_id"] == first["embedding_id"]
+
+
+def test_changed_texts_are_the_only_ones_embedded(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    _build(store)
+    fake_encoder.CALLS.clear()
+    changed = _build(store, gene_table=make_genes(rename={3: "a renamed gene"}, date="2024-02-01"))
+    assert changed["text_created"] and changed["embedding_created"]
+    assert (changed["embedded"], changed["reused"]) == (1, 39)
+    assert fake_encoder.CALLS == [1]
+    versions = store.embeddings()
+    assert len(versions) == 2
+    # Reused vectors are bit-identical to the first build's.
+    a, b = (v.vectors(["GENE1", "GENE3"])[0] for v in versions)
+    assert np.array_equal(a[0], b[0]) and not np.array_equal(a[1], b[1])
+
+
+def test_vectors_by_name_with_found_mask(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    ev = store.embedding(_build(store)["tag"])
+    vectors, found = ev.vectors(["GENE2", "alias5", "ENSG00000000007.3", "8", "NOPE"])
+    assert found.tolist() == [True, True, True, True, False]
+    ids, matrix = ev.matrix()
+    assert np.allclose(vectors[1], matrix[list(ids).index(5)])
+    assert not vectors[4].any()
+    assert np.allclose(np.linalg.norm(matrix, axis=1), 1, atol=1e-5)
+
+
+def test_gene_selection_and_unmatched_report(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    report = _build(store, genes=["GENE1", "GENE2", "ALIAS9", "MISSING1"])
+    assert report["n_genes"] == 3 and report["genes_unmatched"] == 1
+    assert report["unmatched_examples"] == ["MISSING1"]
+    with pytest.raises(GenekbError, match="none of the 2 genes"):
+        _build(store, genes=["X1", "X2"])
+
+
+def test_verify_names_each_flipped_file(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    report = _build(store)
+    assert all(r["ok"] for r in store.verify())
+    version_dirs = [
+        tmp_path / "texts" / report["text_id"],
+        tmp_path / "embeddings" / report["embedding_id"],
+    ]
+    files = [f for d in version_dirs for f in sorted(d.iterdir())]
+    assert {f.name for f in files} == {"genes.parquet", "vectors.parquet", "manifest.json"}
+    for file in files:
+        original = file.read_bytes()
+        for offset in (len(original) // 2, len(original) - 2):
+            flipped = bytearray(original)
+            flipped[offset] ^= 0x01
+            file.write_bytes(bytes(flipped))
+            problems = [p for r in store.verify() for p in r["problems"]]
+            assert problems and all(str(file) in p for p in problems), (file, offset, problems)
+            file.write_bytes(original)
+    assert all(r["ok"] for r in store.verify())
+
+
+def test_catalog_views_join_versions(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    report = _build(store)
+    frame = catalog.query(
+        store,
+        "SELECT g.symbol, e.model, len(e.vector) AS dim FROM genes g JOIN embeddings e "
+        "USING (text_id, gene_id) WHERE g.symbol = 'GENE4'",
+    )
+    assert frame.to_dict(orient="records") == [{"symbol": "GENE4", "model": "fake", "dim": 16}]
+    kinds = catalog.query(
+        store, "SELECT kind, count(*) AS n FROM versions GROUP BY kind ORDER BY kind"
+    )
+    assert kinds.to_dict(orient="records") == [
+        {"kind": "embedding", "n": 1},
+        {"kind": "text", "n": 1},
+    ]
+    assert (tmp_path / "catalog.duckdb").exists()
+    # The catalog is derived: deleting it loses nothing.
+    (tmp_path / "catalog.duckdb").unlink()
+    assert catalog.rebuild(store).exists()
+    assert report["embedding_id"] in set(catalog.query(store, "SELECT id FROM versions")["id"])
+
+
+def test_export_import_roundtrip_and_tamper(tmp_path):
+    store = Store.open(tmp_path / "a", create=True)
+    report = _build(store)
+    file = tmp_path / "emb.tar"
+    export_version(store, report["tag"], file)
+    with pytest.raises(GenekbError, match="exists; pass --force"):
+        export_version(store, report["tag"], file)
+    other = Store.open(tmp_path / "b", create=True)
+    result = import_file(other, file)
+    assert sorted(result["imported"]) == sorted([report["text_id"], report["embedding_id"]])
+    assert all(r["ok"] for r in other.verify())
+    assert np.array_equal(
+        other.embedding(report["embedding_id"]).matrix()[1],
+        store.embedding(report["embedding_id"]).matrix()[1],
+    )
+    assert import_file(other, file)["imported"] == []
+    # A flipped byte inside the export is caught before anything becomes visible.
+    raw = bytearray(file.read_bytes())
+    pos = raw.find(b"PAR1") + 200
+    raw[pos] ^= 0xFF
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(bytes(raw))
+    third = Store.open(tmp_path / "c", create=True)
+    with pytest.raises(IntegrityError):
+        import_file(third, bad)
+    assert third.texts() == [] and third.embeddings() == []
+    foreign = tmp_path / "foreign.tar"
+    foreign.write_text("hello")
+    with pytest.raises(GenekbError, match="not a genekb export"):
+        import_file(third, foreign)
+
+
+def test_open_refuses_foreign_and_missing_roots(tmp_path):
+    with pytest.raises(GenekbError, match="no genekb store"):
+        Store.open(tmp_path / "nothing")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "thesis.docx").write_text("mine")
+    with pytest.raises(GenekbError, match="not a genekb store"):
+        Store.open(tmp_path / "foreign", create=True)
+    assert (tmp_path / "foreign" / "thesis.docx").read_text() == "mine"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(GenekbError, match="is a file"):
+        Store.open(tmp_path / "afile")
+
+
+def test_corrupt_manifest_is_reported(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    report = _build(store)
+    manifest = tmp_path / "embeddings" / report["embedding_id"] / "manifest.json"
+    manifest.write_text("{not json")
+    (bad,) = [r for r in store.verify() if not r["ok"]]
+    assert "corrupt manifest" in bad["problems"][0] and str(manifest) in bad["problems"][0]
+
+
+_BUILD_SCRIPT = """
+import sys
+from tests import fake_encoder
+from tests.conftest import make_genes
+from genekb.build import build
+from genekb.store.store import Store
+fake_encoder.install()
+store = Store.open(sys.argv[1], create=True)
+r = build(store, model="fake", gene_table=make_genes(400), batch_size=10)
+print(r["embedding_id"])
+"""
+
+
+def _spawn(root: Path, delay: str) -> subprocess.Popen:
+    env = {**os.environ, "FAKE_ENCODER_DELAY": delay, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-c", _BUILD_SCRIPT, str(root)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigkill_mid_build_leaves_no_visible_version(tmp_path):
+    root = tmp_path / "s"
+    proc = _spawn(root, delay="0.2")
+    deadline = time.time() + 60
+    while time.time() < deadline and not (root / ".staging").exists():
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside the embedding loop: the text version is done, the vectors are not
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = Store.open(root)
+    assert store.embeddings() == []
+    assert all(r["ok"] for r in store.verify())
+    # The next writer clears the dead builder's staging and finishes the version.
+    report = build(store, model="fake", gene_table=make_genes(400))
+    assert report["embedding_created"] and all(r["ok"] for r in store.verify())
+    assert not any((root / ".staging").iterdir())
+
+
+def test_two_concurrent_builders_end_with_one_good_copy(tmp_path):
+    root = tmp_path / "s"
+    Store.open(root, create=True)
+    procs = [_spawn(root, delay="0.02") for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    ids = {o[0].strip() for o in outputs}
+    assert len(ids) == 1
+    store = Store.open(root)
+    assert [v.id for v in store.embeddings()] == list(ids)
+    assert all(r["ok"] for r in store.verify())
+    tags = json.loads((root / "tags.json").read_text())
+    assert tags == {"human/ncbi-card/fake": ids.pop()}

@@ -279,16 +279,13 @@ class Store:
 
     def version(self, ref: str) -> TextVersion | EmbeddingVersion:
         """An embedding version by id/tag/prefix, else a text version by id/prefix."""
-        try:
-            return self.embedding(ref)
-        except GenekbError:
-            pass
-        try:
-            return self.text(ref)
-        except GenekbError:
-            raise GenekbError(
-                f"no version or tag {ref!r} in {self.root}; see `genekb list`"
-            ) from None
+        for kind in ("embedding", "text"):
+            try:
+                vid = self._resolve(kind, ref)
+            except GenekbError:
+                continue
+            return self._load(kind, vid)  # a corrupt manifest is reported, not skipped
+        raise GenekbError(f"no version or tag {ref!r} in {self.root}; see `genekb list`")
 
     def has(self, kind: str, vid: str) -> bool:
         return (self._dir(kind) / vid / MANIFEST).exists()

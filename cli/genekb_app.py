@@ -241,6 +241,34 @@ def similar(
 
 @app.command()
 @handle_errors
+def compare(
+    refs: Annotated[list[str], typer.Argument(help="Two or more embedding ids or tags.")],
+    k: Annotated[int, typer.Option("-k", min=1, help="Neighbours per gene.")] = 10,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Per pair of encoders, the share of each gene's k nearest genes they agree on."""
+    from genekb.compare import compare as run_compare
+
+    store = _store(root)
+    rows = run_compare([store.embedding(r) for r in refs], k)
+    if json_:
+        print_json({"pairs": rows})
+        return
+    table = Table("model a", "model b", "genes", f"mean overlap@{k}", "chance")
+    for r in rows:
+        table.add_row(
+            r["model_a"],
+            r["model_b"],
+            str(r["n_genes"]),
+            f"{r['mean_overlap']:.3f}",
+            f"{r['chance_overlap']:.3f}",
+        )
+    out.print(table)
+
+
+@app.command()
+@handle_errors
 def export(
     ref: Annotated[str, typer.Argument(help="Version id or tag.")],
     file: Annotated[Path, typer.Argument(help="Output file (.tar).")],

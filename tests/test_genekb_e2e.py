@@ -54,3 +54,43 @@ def test_pbmc68k_gene_build_verifies_and_rebuild_is_free(tmp_path):
     again_seconds = time.perf_counter() - start
     assert again["embedding_id"] == first["embedding_id"] and again["embedded"] == 0
     assert again_seconds < 0.25 * first_seconds, (again_seconds, first_seconds)
+
+
+@pytest.mark.slow
+def test_two_encoders_one_text_version_and_incremental_rebuild(tmp_path):
+    """minilm and minilm-bf16 share the text version; 1% changed texts re-embed only that 1%."""
+    import pyarrow as pa
+    import scanpy as sc
+
+    from genekb.records import GeneTable
+
+    genes = gene_names_of(sc.datasets.pbmc68k_reduced())
+    store = Store.open(tmp_path, create=True)
+    first = build(store, model="minilm", genes=genes)
+    bf16 = build(store, model="minilm-bf16", genes=genes)
+    assert bf16["text_id"] == first["text_id"] and bf16["embedding_id"] != first["embedding_id"]
+    assert len(store.embeddings()) == 2 and len(store.texts()) == 1
+
+    # Change the names of 1% of the genes: a new source snapshot, so a new text version.
+    base = load_bundled("human")
+    ids = store.text(first["text_id"]).table(["gene_id"]).column("gene_id").to_pylist()
+    changed = set(ids[:: len(ids) // max(len(ids) // 100, 1)][: max(len(ids) // 100, 1)])
+    table = base.table
+    names = [
+        f"{n} (revised)" if g in changed else n
+        for g, n in zip(
+            table.column("gene_id").to_pylist(), table.column("name").to_pylist(), strict=True
+        )
+    ]
+    table = table.set_column(
+        table.schema.get_field_index("name"), "name", pa.array(names, pa.string())
+    )
+    revised = GeneTable(
+        table, base.snapshot.__class__(**{**base.snapshot.to_dict(), "date": "2099-01-01"})
+    )
+    again = build(store, model="minilm", genes=genes, gene_table=revised)
+    assert again["text_id"] != first["text_id"]
+    assert (again["embedded"], again["reused"]) == (len(changed), first["n_genes"] - len(changed))
+    manifest = store.embedding(again["embedding_id"]).manifest
+    first_embed = store.embedding(first["embedding_id"]).manifest["timing"]["embed_seconds"]
+    assert manifest["timing"]["embed_seconds"] * 20 < first_embed

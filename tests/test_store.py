@@ -232,3 +232,26 @@ def test_two_concurrent_builders_end_with_one_good_copy(tmp_path):
     assert all(r["ok"] for r in store.verify())
     tags = json.loads((root / "tags.json").read_text())
     assert tags == {"human/ncbi-card/fake": ids.pop()}
+
+
+def test_two_encoders_share_one_text_version_and_compare(tmp_path):
+    from genekb.compare import compare
+    from genekb.encoders import registry
+    from genekb.encoders.base import EncoderSpec
+
+    registry.register(EncoderSpec(name="fake2", backend="fake", model_id="fake2", dim=8))
+    store = Store.open(tmp_path, create=True)
+    one = _build(store)
+    two = build(store, model="fake2", gene_table=make_genes())
+    assert one["text_id"] == two["text_id"] and one["embedding_id"] != two["embedding_id"]
+    joined = catalog.query(
+        store,
+        "SELECT a.symbol FROM embeddings a JOIN embeddings b USING (text_id, gene_id) "
+        "WHERE a.model = 'fake' AND b.model = 'fake2'",
+    )
+    assert len(joined) == 40
+    (pair,) = compare([store.embedding(one["tag"]), store.embedding(two["tag"])], k=5)
+    assert pair["n_genes"] == 40 and 0 <= pair["mean_overlap"] <= 1
+    # The same space agrees with itself completely.
+    (same,) = compare([store.embedding(one["tag"]), store.embedding(one["tag"])], k=5)
+    assert same["mean_overlap"] == 1.0

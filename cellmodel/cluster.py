@@ -1,0 +1,564 @@
+"""Fit clusters: graph contrastive pretraining, k-means initialisation, OT-guided refinement.
+
+`fit_clusters` takes a PCA of the expression, a kNN graph over it and (optionally) a semantic
+matrix, and returns labels with the latent spaces and a record of the run. The procedure:
+
+1. Pretraining. Each step draws a batch of cells and, for each of two augmented views, a sampled
+   two-hop neighbourhood (edge dropping + a fan-out cap) with masked, noised features. The loss is
+   reconstruction of the PCA features, symmetric InfoNCE between the two views' projections, and,
+   with a semantic view, symmetric InfoNCE between the structure and semantic projections
+   (the cross-modal alignment). It stops when the smoothed loss has stopped improving.
+2. Initialisation. k-means on the fused latent of all cells, several restarts, the restart with the
+   lowest inertia wins.
+3. Refinement. The centres become parameters; Student-t soft assignments Q of both views are pulled
+   toward a target P (Q sharpened, then Sinkhorn-balanced to the current cluster masses) by KL, with
+   the pretraining losses kept as regularisers. P is recomputed from all cells every
+   `target_every` steps; the run stops when fewer than `tol` of the cells changed cluster between
+   two refreshes.
+
+Labels are never used; every choice (stopping, restarts, k) is made from the data alone. Memory is
+linear in cells: training touches one sampled batch at a time and inference is a sparse
+matrix product over the kNN graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from cellmodel.graph import DEFAULT_N_NEIGHBORS, KnnGraph, from_edge_index, knn_graph
+from cellmodel.model import (
+    ClusterNet,
+    augment_features,
+    info_nce,
+    kl_to_target,
+    sinkhorn_target,
+    student_t,
+)
+from genekb.errors import GenekbError, UsageError
+
+GraphInput = KnnGraph | sp.spmatrix | torch.Tensor | np.ndarray | None
+
+
+@dataclass
+class ClusterOptions:
+    """Every tunable of the procedure; the defaults are the same for every dataset."""
+
+    conv: str = "gcn"  # graph encoder: gcn | gat | sage
+    hidden_dim: int = 256
+    latent_dim: int = 32
+    projection_dim: int = 32
+    dropout: float = 0.0
+    layer_norm: bool = False  # LayerNorm on the hidden layer (measured worse; see the docs)
+    n_neighbors: int = DEFAULT_N_NEIGHBORS  # only when the graph is built here
+    batch_size: int = 1024  # seed cells per step (all cells when fewer)
+    fanouts: tuple[int, int] = (10, 10)  # neighbours sampled per cell for layer 2 and layer 1
+    edge_drop: float = 0.2
+    feature_mask: float = 0.2
+    feature_noise: float = 0.1
+    temperature: float = 0.5
+    positives: str = "self"  # view InfoNCE positive: the cell itself or a random graph neighbour
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    reconstruction_weight: float = 1.0
+    # InfoNCE between the two augmented structure views. Off by default: measured, it spreads the
+    # large cell types over the sphere and k-means then splits them (docs/cluster_experiments.md).
+    view_weight: float = 0.0
+    alignment_weight: float = 1.0  # InfoNCE structure ↔ semantic (0 = no alignment)
+    cluster_weight: float = 1.0  # KL(P ‖ Q) in refinement
+    semantic_weight: float = 1.0  # share of the semantic latent in the fused latent
+    pretrain_steps: int = 400  # upper bound; the plateau rule usually stops earlier
+    min_pretrain_steps: int = 100
+    plateau_patience: int = 50  # steps without a `plateau_tol` relative improvement
+    plateau_tol: float = 0.01
+    cluster_steps: int = 200  # upper bound of refinement steps
+    target_every: int = 10  # steps between target refreshes (also the stopping check)
+    tol: float = 0.001  # stop when fewer than this fraction of cells changed cluster
+    use_ot: bool = True  # False: refinement skipped (k-means labels on the pretrained latent)
+    sharpen: float = 2.0
+    balance: float = 0.0  # cluster masses: (1 − balance) × current masses + balance × uniform
+    sinkhorn_iters: int = 50
+    student_alpha: float = 1.0
+    kmeans_restarts: int = 10
+    k_resolution: float = 1.0  # Leiden resolution for estimating k
+    k_min_size: int = 3  # Leiden communities smaller than this do not count toward k
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["fanouts"] = list(self.fanouts)
+        return out
+
+
+@dataclass
+class ClusterResult:
+    labels: np.ndarray  # (cells,) int64 cluster ids 0..k-1
+    latent: np.ndarray  # fused latent (cells × d), what the clusters were fitted in
+    structure: np.ndarray  # structure-view latent (cells × latent_dim)
+    n_clusters: int
+    k_estimated: bool
+    timings: dict[str, float]  # seconds per phase
+    history: list[dict[str, float]]  # losses per step, phase-tagged
+    params: dict[str, Any]
+    soft: np.ndarray | None = None  # final Student-t assignments (cells × k)
+    notes: list[str] = field(default_factory=list)
+
+
+# -------------------------------------------------------------------------------------- sampling
+
+
+class NeighbourSampler:
+    """Two-hop neighbourhoods of a batch with random edge dropping and a per-cell fan-out cap.
+
+    Returns the cells touched (the batch first, so its rows come first) and the sampled edges in
+    local numbering, row 0 = neighbour (source), row 1 = the cell that aggregates it.
+    """
+
+    def __init__(self, adjacency: sp.csr_matrix, fanouts: tuple[int, ...], edge_drop: float):
+        self.indptr = adjacency.indptr.astype(np.int64)
+        self.indices = adjacency.indices.astype(np.int64)
+        self.n_cells = adjacency.shape[0]
+        self.fanouts = fanouts
+        self.edge_drop = edge_drop
+
+    def _edges_of(
+        self, frontier: np.ndarray, fanout: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        starts = self.indptr[frontier]
+        degrees = self.indptr[frontier + 1] - starts
+        owner = np.repeat(np.arange(frontier.size), degrees)
+        first = np.repeat(np.cumsum(degrees) - degrees, degrees)
+        neighbours = self.indices[np.repeat(starts, degrees) + np.arange(owner.size) - first]
+        keys = rng.random(owner.size)
+        kept = keys >= self.edge_drop
+        owner, neighbours, keys = owner[kept], neighbours[kept], keys[kept]
+        # Keep each cell's `fanout` edges with the smallest keys: uniform, without replacement.
+        # One float sort key (owner + key in [0, 1)) sorts ~3× faster than a two-key lexsort.
+        order = np.argsort(owner + keys)
+        owner, neighbours = owner[order], neighbours[order]
+        group_start = np.searchsorted(owner, owner, side="left")
+        rank = np.arange(owner.size) - group_start
+        capped = rank < fanout
+        return neighbours[capped], frontier[owner[capped]]
+
+    def sample(
+        self, batch: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """Cells touched, local edges, and (batch size, batch + first-hop size)."""
+        local = np.full(self.n_cells, -1, dtype=np.int64)
+        local[batch] = np.arange(batch.size)
+        nodes = [batch]
+        n_known = batch.size
+        frontier = batch
+        sources, targets = [], []
+        for fanout in self.fanouts:
+            src, dst = self._edges_of(frontier, fanout, rng)
+            sources.append(src)
+            targets.append(dst)
+            new = np.unique(src[local[src] < 0])
+            local[new] = n_known + np.arange(new.size)
+            n_known += new.size
+            nodes.append(new)
+            frontier = new
+            if frontier.size == 0:
+                break
+        src = local[np.concatenate(sources)]
+        dst = local[np.concatenate(targets)]
+        n_first = batch.size + (nodes[1].size if len(nodes) > 1 else 0)
+        return np.concatenate(nodes), np.vstack([src, dst]), (batch.size, n_first)
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def _deterministic(seed: int) -> Iterator[None]:
+    """Seeded, deterministic torch within the block; the caller's global settings are restored."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+
+
+def _as_graph(graph: GraphInput, X_pca: np.ndarray, n_neighbors: int, seed: int) -> KnnGraph:
+    n = X_pca.shape[0]
+    if graph is None:
+        return knn_graph(X_pca, n_neighbors, seed=seed)
+    if isinstance(graph, KnnGraph):
+        result = graph
+    elif sp.issparse(graph):
+        result = from_edge_index(np.vstack(sp.coo_matrix(graph).nonzero()), graph.shape[0])
+    else:
+        result = from_edge_index(graph, n)
+    if result.n_cells != n:
+        raise UsageError(f"the graph has {result.n_cells} cells but X_pca has {n}; they must match")
+    return result
+
+
+def _standardize(X: np.ndarray) -> np.ndarray:
+    """Centre the columns and divide by the overall RMS: O(1) inputs, relative scales kept."""
+    X = np.asarray(X, dtype=np.float32)
+    X = X - X.mean(axis=0, keepdims=True)
+    rms = float(np.sqrt(np.mean(X**2)))
+    return X / rms if rms > 0 else X
+
+
+def estimate_k(
+    graph: KnnGraph, *, resolution: float = 1.0, min_size: int = 3, seed: int = 0
+) -> int:
+    """Number of Leiden communities (modularity, `resolution`) of at least `min_size` cells.
+
+    Label-free: it reads only the kNN graph. At least 1 is returned.
+    """
+    import igraph as ig
+    import leidenalg
+
+    coo = sp.triu(graph.adjacency, k=1).tocoo()
+    g = ig.Graph(n=graph.n_cells, edges=list(zip(coo.row.tolist(), coo.col.tolist(), strict=True)))
+    partition = leidenalg.find_partition(
+        g,
+        leidenalg.RBConfigurationVertexPartition,
+        resolution_parameter=resolution,
+        n_iterations=-1,
+        seed=seed,
+    )
+    sizes = np.bincount(np.asarray(partition.membership))
+    return max(1, int((sizes >= min_size).sum()))
+
+
+def _kmeans(z: np.ndarray, k: int, restarts: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres and labels of the k-means restart with the lowest inertia."""
+    from sklearn.cluster import KMeans
+
+    model = KMeans(n_clusters=k, n_init=restarts, random_state=seed).fit(z)
+    return model.cluster_centers_.astype(np.float32), model.labels_.astype(np.int64)
+
+
+def _check_inputs(
+    X_pca: np.ndarray, semantic: np.ndarray | None, n_clusters: int | None, device: str
+) -> None:
+    if X_pca.ndim != 2:
+        raise UsageError(f"X_pca must be a cells × components matrix (got shape {X_pca.shape})")
+    n = X_pca.shape[0]
+    if n < 3:
+        raise GenekbError(f"only {n} cell(s); clustering needs at least 3 cells")
+    if not np.isfinite(X_pca).all():
+        raise GenekbError("X_pca contains NaN or infinite values; check the expression input")
+    if semantic is not None:
+        if semantic.ndim != 2 or semantic.shape[0] != n:
+            raise UsageError(
+                f"the semantic matrix has shape {semantic.shape}; it needs one row per cell ({n})"
+            )
+        if not np.isfinite(semantic).all():
+            raise GenekbError("the semantic matrix contains NaN or infinite values")
+    if n_clusters is not None and not 1 <= n_clusters <= n:
+        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the number of cells ({n})")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("device 'cuda' was asked for but no GPU is available; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise UsageError(f"unknown device {device!r}; use cpu or cuda")
+
+
+def _options(opts: dict[str, Any]) -> ClusterOptions:
+    names = {f.name for f in dataclasses.fields(ClusterOptions)}
+    unknown = sorted(set(opts) - names)
+    if unknown:
+        raise UsageError(
+            f"unknown clustering option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+        )
+    options = ClusterOptions(**opts)
+    options.fanouts = tuple(int(f) for f in options.fanouts)  # type: ignore[assignment]
+    if len(options.fanouts) != 2 or min(options.fanouts) < 1:
+        raise UsageError(f"fanouts must be two positive numbers, one per layer ({options.fanouts})")
+    for name in ("edge_drop", "feature_mask", "balance"):
+        if not 0.0 <= getattr(options, name) < 1.0 + (name == "balance"):
+            raise UsageError(f"{name} must lie in [0, 1) (got {getattr(options, name)})")
+    if options.temperature <= 0:
+        raise UsageError(f"temperature must be positive (got {options.temperature})")
+    return options
+
+
+# ------------------------------------------------------------------------------------ the fitter
+
+
+class _Fitter:
+    """State of one run: data on the device, the sampler, the network and its optimiser."""
+
+    def __init__(
+        self,
+        X_pca: np.ndarray,
+        graph: KnnGraph,
+        semantic: np.ndarray | None,
+        options: ClusterOptions,
+        seed: int,
+        device: str,
+    ) -> None:
+        self.o = options
+        self.device = torch.device(device)
+        self.x = torch.from_numpy(_standardize(X_pca)).to(self.device)
+        self.s = (
+            torch.from_numpy(_standardize(semantic)).to(self.device)
+            if semantic is not None
+            else None
+        )
+        self.n = self.x.shape[0]
+        # Noise is scaled per column by the whole data's spread, not the batch's.
+        self.x_std = self.x.std(dim=0, keepdim=True)
+        self.s_std = None if self.s is None else self.s.std(dim=0, keepdim=True)
+        self.graph = graph
+        rows, cols = graph.adjacency.nonzero()
+        self.full_edges = torch.from_numpy(np.vstack([cols, rows]).astype(np.int64)).to(self.device)
+        self.sampler = NeighbourSampler(graph.adjacency, options.fanouts, options.edge_drop)
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(seed)
+        self.net = ClusterNet(
+            self.x.shape[1],
+            None if self.s is None else self.s.shape[1],
+            hidden_dim=options.hidden_dim,
+            latent_dim=options.latent_dim,
+            projection_dim=options.projection_dim,
+            conv=options.conv,
+            dropout=options.dropout,
+            layer_norm=options.layer_norm,
+            semantic_weight=options.semantic_weight,
+        ).to(self.device)
+        self.history: list[dict[str, float]] = []
+
+    # -- one augmented view of a batch
+    def _view(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Structure (and semantic) latents of `batch` (repeats allowed) under one augmentation."""
+        cells, inverse = np.unique(batch, return_inverse=True)
+        nodes, edges, sizes = self.sampler.sample(cells, self.rng)
+        nodes_t = torch.from_numpy(nodes).to(self.device)
+        o = self.o
+        x = augment_features(self.x[nodes_t], o.feature_mask, o.feature_noise, self.gen, self.x_std)
+        h = self.net.structure(x, torch.from_numpy(edges).to(self.device), sizes)
+        e = None
+        if self.net.semantic is not None and self.s is not None:
+            s = self.s[nodes_t[: cells.size]]
+            s = augment_features(s, o.feature_mask, o.feature_noise, self.gen, self.s_std)
+            e = self.net.semantic(s)
+        rows = torch.from_numpy(inverse.ravel()).to(self.device)
+        return h[rows], None if e is None else e[rows]
+
+    def _partners(self, batch: np.ndarray) -> np.ndarray:
+        """For `positives="neighbour"`: a random graph neighbour of each cell (itself if none)."""
+        if self.o.positives == "self":
+            return batch
+        indptr = self.sampler.indptr
+        degrees = indptr[batch + 1] - indptr[batch]
+        offset = (self.rng.random(batch.size) * np.maximum(degrees, 1)).astype(np.int64)
+        pick = indptr[batch] + offset
+        return np.where(degrees > 0, self.sampler.indices[np.minimum(pick, indptr[-1] - 1)], batch)
+
+    def _batch(self) -> np.ndarray:
+        if self.n <= self.o.batch_size:
+            return np.arange(self.n)
+        return np.sort(self.rng.choice(self.n, self.o.batch_size, replace=False))
+
+    def _step_losses(
+        self, batch: np.ndarray, target: torch.Tensor | None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        o, net = self.o, self.net
+        partners = self._partners(batch)
+        (h1, e1), (h2, e2) = self._view(batch), self._view(partners)
+        x1 = self.x[torch.from_numpy(batch).to(self.device)]
+        x2 = self.x[torch.from_numpy(partners).to(self.device)]
+        parts: dict[str, torch.Tensor] = {}
+        parts["reconstruction"] = 0.5 * (
+            torch.mean((net.decoder(h1) - x1) ** 2) + torch.mean((net.decoder(h2) - x2) ** 2)
+        )
+        p1, p2 = net.structure_head(h1), net.structure_head(h2)
+        parts["view"] = info_nce(p1, p2, o.temperature)
+        weights = {"reconstruction": o.reconstruction_weight, "view": o.view_weight}
+        if e1 is not None and e2 is not None and net.semantic_head is not None:
+            parts["alignment"] = 0.5 * (
+                info_nce(p1, net.semantic_head(e1), o.temperature)
+                + info_nce(p2, net.semantic_head(e2), o.temperature)
+            )
+            weights["alignment"] = o.alignment_weight
+        if target is not None and net.centres is not None:
+            p1 = target[torch.from_numpy(batch).to(self.device)]
+            p2 = target[torch.from_numpy(partners).to(self.device)]
+            q1 = student_t(net.fuse(h1, e1), net.centres, o.student_alpha)
+            q2 = student_t(net.fuse(h2, e2), net.centres, o.student_alpha)
+            parts["cluster"] = 0.5 * (kl_to_target(p1, q1) + kl_to_target(p2, q2))
+            weights["cluster"] = o.cluster_weight
+        total = sum(weights[name] * value for name, value in parts.items())
+        assert isinstance(total, torch.Tensor)
+        return total, {name: float(value.detach()) for name, value in parts.items()}
+
+    @torch.no_grad()
+    def embed(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Structure latent and fused latent of every cell (no augmentation, the full graph)."""
+        self.net.eval()
+        h = self.net.structure(self.x, self.full_edges)
+        e = None
+        if self.net.semantic is not None and self.s is not None:
+            e = self.net.semantic(self.s)
+        self.net.train()
+        return h, self.net.fuse(h, e)
+
+    def pretrain(self) -> str:
+        o = self.o
+        optimiser = torch.optim.Adam(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        smooth, best, best_step = None, float("inf"), 0
+        for step in range(o.pretrain_steps):
+            loss, parts = self._step_losses(self._batch(), None)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            value = float(loss.detach())
+            self.history.append({"phase": 0.0, "step": float(step), "loss": value, **parts})
+            smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
+            # The loss can be negative-free but near zero; compare on the scale of |best|.
+            if smooth < best - o.plateau_tol * abs(best):
+                best, best_step = smooth, step
+            if step + 1 >= o.min_pretrain_steps and step - best_step >= o.plateau_patience:
+                return f"plateau at step {step + 1}"
+        return f"step limit {o.pretrain_steps}"
+
+    def refine(self, k: int) -> tuple[str, int]:
+        o = self.o
+        optimiser = torch.optim.Adam(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        previous: torch.Tensor | None = None
+        target: torch.Tensor | None = None
+        uniform = torch.full((k,), 1.0 / k, device=self.device)
+        assert self.net.centres is not None
+        for step in range(o.cluster_steps):
+            if step % o.target_every == 0:
+                _, z = self.embed()
+                q = student_t(z, self.net.centres.detach(), o.student_alpha)
+                labels = q.argmax(1)
+                if previous is not None:
+                    changed = float((labels != previous).float().mean())
+                    self.history.append({"phase": 1.5, "step": float(step), "changed": changed})
+                    if changed < o.tol:
+                        return f"label change {changed:.4f} < tol at step {step}", step
+                previous = labels
+                mass = (1.0 - o.balance) * q.mean(0) + o.balance * uniform
+                target = sinkhorn_target(q, mass, sharpen=o.sharpen, n_iter=o.sinkhorn_iters)
+            loss, parts = self._step_losses(self._batch(), target)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            self.history.append(
+                {"phase": 1.0, "step": float(step), "loss": float(loss.detach()), **parts}
+            )
+        return f"step limit {o.cluster_steps}", o.cluster_steps
+
+
+def fit_clusters(
+    X_pca: np.ndarray,
+    graph: GraphInput = None,
+    semantic: np.ndarray | None = None,
+    n_clusters: int | None = None,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    **opts: Any,
+) -> ClusterResult:
+    """Cluster cells from their PCA, kNN graph and optional semantic matrix; see the module doc.
+
+    `graph`: a `KnnGraph`, a scipy adjacency, a 2 × E `edge_index`, or None to build the kNN graph
+    here. `n_clusters=None` estimates k with Leiden on the graph (`estimate_k`). `opts` override
+    `ClusterOptions` fields (e.g. `conv="sage"`, `alignment_weight=0`, `use_ot=False`).
+    The same seed gives the same labels on the same machine (CPU).
+    """
+    X_pca = np.asarray(X_pca, dtype=np.float32)
+    semantic = None if semantic is None else np.asarray(semantic, dtype=np.float32)
+    _check_inputs(X_pca, semantic, n_clusters, device)
+    options = _options(opts)
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    started = time.perf_counter()
+    with _deterministic(seed):
+        tick = time.perf_counter()
+        knn = _as_graph(graph, X_pca, options.n_neighbors, seed)
+        timings["graph"] = time.perf_counter() - tick
+        isolated = int((np.diff(knn.adjacency.indptr) == 0).sum())
+        if isolated:
+            notes.append(f"{isolated} cell(s) have no graph neighbours; their own features decide")
+
+        tick = time.perf_counter()
+        k_estimated = n_clusters is None
+        k = (
+            estimate_k(knn, resolution=options.k_resolution, min_size=options.k_min_size, seed=seed)
+            if n_clusters is None
+            else int(n_clusters)
+        )
+        timings["estimate_k"] = time.perf_counter() - tick
+
+        fitter = _Fitter(X_pca, knn, semantic, options, seed, device)
+        tick = time.perf_counter()
+        pretrain_stop = fitter.pretrain()
+        timings["pretrain"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        h, z = fitter.embed()
+        centres, labels = _kmeans(z.cpu().numpy(), k, options.kmeans_restarts, seed)
+        timings["kmeans"] = time.perf_counter() - tick
+
+        refine_stop, refine_steps = "skipped (use_ot=False)", 0
+        soft: torch.Tensor | None = None
+        tick = time.perf_counter()
+        if options.use_ot and k > 1:
+            fitter.net.set_centres(torch.from_numpy(centres).to(fitter.device))
+            refine_stop, refine_steps = fitter.refine(k)
+            h, z = fitter.embed()
+            assert fitter.net.centres is not None
+            soft = student_t(z, fitter.net.centres.detach(), options.student_alpha)
+            labels = soft.argmax(1).cpu().numpy().astype(np.int64)
+        timings["refine"] = time.perf_counter() - tick
+    timings["total"] = time.perf_counter() - started
+    labels = _relabel(labels)
+    if len(np.unique(labels)) < k:
+        notes.append(f"{k - len(np.unique(labels))} of {k} clusters ended empty")
+    params = {
+        **options.to_dict(),
+        "seed": seed,
+        "device": device,
+        "n_cells": int(X_pca.shape[0]),
+        "n_pcs": int(X_pca.shape[1]),
+        "semantic_dim": None if semantic is None else int(semantic.shape[1]),
+        "graph_method": knn.method,
+        "graph_edges": knn.n_edges,
+        "pretrain_stop": pretrain_stop,
+        "refine_stop": refine_stop,
+        "refine_steps": refine_steps,
+        "k_method": "leiden" if k_estimated else "given",
+    }
+    return ClusterResult(
+        labels=labels,
+        latent=z.cpu().numpy(),
+        structure=h.cpu().numpy(),
+        n_clusters=k,
+        k_estimated=k_estimated,
+        timings=timings,
+        history=fitter.history,
+        params=params,
+        soft=None if soft is None else soft.cpu().numpy(),
+        notes=notes,
+    )
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    """Number clusters 0..m-1 by decreasing size (ties by first appearance) for stable output."""
+    values, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    order = np.lexsort((first, -counts))
+    mapping = np.empty(values.max() + 1, dtype=np.int64)
+    mapping[values[order]] = np.arange(values.size)
+    return mapping[labels]

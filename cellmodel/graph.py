@@ -1,0 +1,235 @@
+"""The structure view's input: a PCA of the expression and a sparse symmetric kNN graph over it.
+
+Memory stays linear in cells: the graph is a CSR matrix with about `n_neighbors` × cells entries
+(never a dense N × N matrix). Small data uses exact neighbours (scikit-learn); from
+`APPROXIMATE_FROM` cells on, pynndescent's approximate neighbours keep the build near-linear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from genekb.errors import GenekbError, UsageError
+
+DEFAULT_N_HVG = 2000
+DEFAULT_N_PCS = 50
+DEFAULT_N_NEIGHBORS = 15
+APPROXIMATE_FROM = 50_000
+# Scaled values are clipped like scanpy's `pp.scale(max_value=10)`: a few extreme cells must not
+# dominate the principal components.
+SCALE_CLIP = 10.0
+
+
+@dataclass
+class KnnGraph:
+    """A symmetric, unweighted kNN graph without self loops, in two equivalent forms."""
+
+    adjacency: sp.csr_matrix  # cells × cells, 1.0 where either cell is among the other's k nearest
+    n_neighbors: int
+    method: str  # "exact" (scikit-learn) or "nndescent" (pynndescent)
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.adjacency.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        """Directed edges (each undirected edge counts twice, as in `edge_index`)."""
+        return int(self.adjacency.nnz)
+
+    @property
+    def edge_index(self) -> torch.Tensor:
+        """torch_geometric's 2 × E `edge_index` (both directions of every edge)."""
+        coo = self.adjacency.tocoo()
+        return torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+
+
+def log_normalize(X: Any, kind: str = "auto") -> sp.csr_matrix | np.ndarray:
+    """Counts → normalize_total + log1p; log-normalized values pass through (see `cellmodel.io`)."""
+    from cellmodel import io
+
+    return io.normalize(X, io.detect_kind(X) if kind == "auto" else kind)
+
+
+def highly_variable(X_log: Any, n_top: int = DEFAULT_N_HVG) -> np.ndarray:
+    """Indices of the `n_top` genes with the highest normalized dispersion (Seurat's method).
+
+    Genes are binned by mean expression and each gene's dispersion is z-scored within its bin, so
+    the choice is not just "the most expressed genes".
+    """
+    n_genes = X_log.shape[1]
+    if n_genes <= n_top:
+        return np.arange(n_genes)
+    import anndata as ad
+    import scanpy as sc
+
+    holder = ad.AnnData(X=X_log)
+    sc.pp.highly_variable_genes(holder, n_top_genes=n_top, flavor="seurat", inplace=True)
+    return np.flatnonzero(holder.var["highly_variable"].to_numpy())
+
+
+def scale(X: Any) -> np.ndarray:
+    """Zero mean, unit variance per gene (constant genes stay 0), clipped to ±SCALE_CLIP."""
+    X = X.toarray() if sp.issparse(X) else np.array(X)
+    X = X.astype(np.float32, copy=False)
+    X -= X.mean(axis=0, keepdims=True)
+    std = X.std(axis=0, keepdims=True)
+    std[std == 0] = 1.0
+    X /= std
+    np.clip(X, -SCALE_CLIP, SCALE_CLIP, out=X)
+    return X
+
+
+def pca(X_scaled: np.ndarray, n_pcs: int = DEFAULT_N_PCS, seed: int = 0) -> np.ndarray:
+    """Top `n_pcs` principal components (cells × n_pcs, float32); deterministic for a given seed."""
+    from sklearn.decomposition import PCA
+
+    n_pcs = min(n_pcs, X_scaled.shape[0] - 1, X_scaled.shape[1])
+    if n_pcs < 1:
+        raise GenekbError("too few cells or genes for a PCA; the structure view needs ≥ 2 of each")
+    solver = "arpack" if n_pcs < min(X_scaled.shape) else "full"
+    model = PCA(n_components=n_pcs, svd_solver=solver, random_state=seed)
+    return model.fit_transform(X_scaled).astype(np.float32)
+
+
+def structure_features(
+    X: Any,
+    *,
+    kind: str = "auto",
+    n_hvg: int = DEFAULT_N_HVG,
+    n_pcs: int = DEFAULT_N_PCS,
+    batch: np.ndarray | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Expression (counts or log-normalized, cells × genes) → log-normalize, HVG, scale, PCA.
+
+    `batch` (one value per cell, e.g. donor; never the cell-type labels): ComBat (scanpy) removes
+    per-batch location and scale from the HVG matrix before scaling.
+    """
+    if X.shape[0] < 3:
+        raise GenekbError(f"only {X.shape[0]} cell(s); clustering needs at least 3 cells")
+    X_log = log_normalize(X, kind)
+    hvg = highly_variable(X_log, n_hvg)
+    X_hvg = X_log[:, hvg]
+    if batch is not None:
+        X_hvg = combat(X_hvg, batch)
+    return pca(scale(X_hvg), n_pcs, seed)
+
+
+def combat(X_log: Any, batch: np.ndarray) -> np.ndarray:
+    """ComBat batch correction of a log-scale matrix (dense float32 out)."""
+    import anndata as ad
+    import pandas as pd
+    import scanpy as sc
+
+    batch = np.asarray(batch).astype(str)
+    if batch.shape[0] != X_log.shape[0]:
+        raise UsageError(f"batch has {batch.shape[0]} values for {X_log.shape[0]} cells")
+    if np.unique(batch).size < 2:
+        return X_log.toarray() if sp.issparse(X_log) else np.asarray(X_log)
+    if np.bincount(np.unique(batch, return_inverse=True)[1]).min() < 2:
+        raise GenekbError("a batch holds a single cell; ComBat needs at least 2 cells per batch")
+    holder = ad.AnnData(X=X_log.toarray() if sp.issparse(X_log) else np.array(X_log))
+    holder.obs["batch"] = pd.Categorical(batch)
+    sc.pp.combat(holder, key="batch")
+    return np.asarray(holder.X, dtype=np.float32)
+
+
+def _nearest(
+    data: np.ndarray, queries: np.ndarray, k: int, approximate: bool, seed: int
+) -> np.ndarray:
+    """Indices (queries × k) of each query's k nearest rows of `data` (Euclidean)."""
+    k = min(k, data.shape[0])
+    if approximate:
+        from pynndescent import NNDescent
+
+        index = NNDescent(data, n_neighbors=k, random_state=seed, n_jobs=1, low_memory=True)
+        if queries is data:
+            return index.neighbor_graph[0]
+        return index.query(queries, k=k)[0]
+    from sklearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=k).fit(data).kneighbors(queries, return_distance=False)
+
+
+def knn_graph(
+    X_pca: np.ndarray,
+    n_neighbors: int = DEFAULT_N_NEIGHBORS,
+    *,
+    batch: np.ndarray | None = None,
+    seed: int = 0,
+    approximate: bool | None = None,
+) -> KnnGraph:
+    """Symmetric kNN graph (union of each cell's `n_neighbors` nearest, Euclidean), no self loops.
+
+    `batch` (one value per cell, e.g. donor): batch-balanced neighbours (BBKNN's idea): each cell
+    takes ceil(n_neighbors / n_batches) nearest cells from every batch, so message passing over the
+    graph mixes batches and the encoder sees past batch effects. `approximate=None` picks
+    pynndescent from `APPROXIMATE_FROM` cells on, exact search below.
+    """
+    n_cells = X_pca.shape[0]
+    if n_neighbors < 1:
+        raise UsageError(f"n_neighbors must be at least 1 (got {n_neighbors})")
+    if n_cells < 2:
+        raise GenekbError(f"only {n_cells} cell(s); a neighbour graph needs at least 2 cells")
+    k = min(n_neighbors, n_cells - 1)
+    if approximate is None:
+        approximate = n_cells >= APPROXIMATE_FROM
+    X = np.ascontiguousarray(X_pca, dtype=np.float32)
+    method = "nndescent" if approximate else "exact"
+    if batch is None:
+        # k + 1 because each cell finds itself first.
+        neighbors = _nearest(X, X, k + 1, approximate, seed)
+        rows = np.repeat(np.arange(n_cells), neighbors.shape[1])
+        cols = neighbors.ravel()
+    else:
+        batch = np.asarray(batch)
+        if batch.shape[0] != n_cells:
+            raise UsageError(f"batch has {batch.shape[0]} values for {n_cells} cells")
+        groups = [np.flatnonzero(batch == b) for b in np.unique(batch)]
+        per_batch = -(-k // len(groups))
+        row_parts, col_parts = [], []
+        for members in groups:
+            found = members[_nearest(X[members], X, per_batch + 1, approximate, seed)]
+            # One extra was asked for in case a cell finds itself; others drop their farthest.
+            is_self = found == np.arange(n_cells)[:, None]
+            is_self[~is_self.any(axis=1), -1] = True
+            keep_mask = ~is_self
+            row_parts.append(np.nonzero(keep_mask)[0])
+            col_parts.append(found[keep_mask])
+        rows, cols = np.concatenate(row_parts), np.concatenate(col_parts)
+        method += "-batch-balanced"
+    keep = (rows != cols) & (cols >= 0)  # drop self matches (and pynndescent's -1 fillers)
+    directed = sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], cols[keep])),
+        shape=(n_cells, n_cells),
+    )
+    directed.data[:] = 1.0
+    symmetric = directed.maximum(directed.T).tocsr()
+    symmetric.setdiag(0)
+    symmetric.eliminate_zeros()
+    symmetric.sort_indices()
+    return KnnGraph(adjacency=symmetric, n_neighbors=k, method=method)
+
+
+def from_edge_index(edge_index: torch.Tensor | np.ndarray, n_cells: int) -> KnnGraph:
+    """Wrap a caller's edge list (2 × E) as a symmetric graph without self loops."""
+    edges = np.asarray(edge_index.cpu() if isinstance(edge_index, torch.Tensor) else edge_index)
+    if edges.ndim != 2 or edges.shape[0] != 2:
+        raise UsageError(f"edge_index must have shape 2 × E (got {edges.shape})")
+    if edges.size and (edges.min() < 0 or edges.max() >= n_cells):
+        raise UsageError(f"edge_index refers to cells outside 0..{n_cells - 1}")
+    values = np.ones(edges.shape[1], dtype=np.float32)
+    directed = sp.csr_matrix((values, (edges[0], edges[1])), shape=(n_cells, n_cells))
+    directed.data[:] = 1.0  # duplicates summed by the constructor count once
+    symmetric = directed.maximum(directed.T).tocsr()
+    symmetric.setdiag(0)
+    symmetric.eliminate_zeros()
+    symmetric.sort_indices()
+    degree = np.diff(symmetric.indptr)
+    return KnnGraph(adjacency=symmetric, n_neighbors=int(degree.max(initial=0)), method="given")

@@ -1,0 +1,78 @@
+"""Clustering scores against reference labels: ACC and macro-F1 after Hungarian matching, NMI, ARI.
+
+Labels only ever score a finished result; nothing in the fitting code imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from genekb.errors import GenekbError
+
+
+def _codes(labels: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes 0..n-1 and the sorted distinct values they stand for."""
+    values, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+    return codes.ravel(), values
+
+
+def contingency(true_codes: np.ndarray, pred_codes: np.ndarray) -> np.ndarray:
+    """Counts of cells per (predicted cluster, true class): n_pred × n_true."""
+    table = np.zeros((pred_codes.max() + 1, true_codes.max() + 1), dtype=np.int64)
+    np.add.at(table, (pred_codes, true_codes), 1)
+    return table
+
+
+def hungarian_mapping(
+    labels_true: Sequence[Any] | np.ndarray, labels_pred: Sequence[Any] | np.ndarray
+) -> dict[str, str]:
+    """One-to-one map from predicted clusters to true classes that maximizes matched cells.
+
+    Clusters left without a partner (more clusters than classes) are absent from the map.
+    """
+    true_codes, true_values = _codes(labels_true)
+    pred_codes, pred_values = _codes(labels_pred)
+    table = contingency(true_codes, pred_codes)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return {str(pred_values[r]): str(true_values[c]) for r, c in zip(rows, cols, strict=True)}
+
+
+def cluster_metrics(
+    labels_true: Sequence[Any] | np.ndarray, labels_pred: Sequence[Any] | np.ndarray
+) -> dict[str, float]:
+    """acc (Hungarian), nmi (arithmetic), ari, f1 (macro over true classes after matching).
+
+    A true class with no matched cluster scores F1 = 0; labels are compared as strings.
+    """
+    if len(labels_true) != len(labels_pred):
+        raise GenekbError(
+            f"{len(labels_true)} reference labels but {len(labels_pred)} predicted; they must match"
+        )
+    if len(labels_true) == 0:
+        raise GenekbError("no cells to score")
+    true_codes, _ = _codes(labels_true)
+    pred_codes, _ = _codes(labels_pred)
+    table = contingency(true_codes, pred_codes)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    n = len(true_codes)
+    acc = float(table[rows, cols].sum()) / n
+    # Macro F1 over true classes: each class is scored against the cluster matched to it.
+    matched = dict(zip(cols, rows, strict=True))
+    class_sizes = table.sum(axis=0)
+    cluster_sizes = table.sum(axis=1)
+    f1_scores = []
+    for c in range(table.shape[1]):
+        r = matched.get(c)
+        hits = table[r, c] if r is not None else 0
+        f1_scores.append(0.0 if hits == 0 else 2.0 * hits / (class_sizes[c] + cluster_sizes[r]))
+    return {
+        "acc": acc,
+        "nmi": float(normalized_mutual_info_score(true_codes, pred_codes)),
+        "ari": float(adjusted_rand_score(true_codes, pred_codes)),
+        "f1": float(np.mean(f1_scores)),
+    }

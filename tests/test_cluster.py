@@ -1,0 +1,261 @@
+"""The clustering engine: kNN graph, sampler, losses, fit_clusters, k estimation, metrics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from cellmodel.cluster import NeighbourSampler, estimate_k, fit_clusters
+from cellmodel.graph import from_edge_index, knn_graph, structure_features
+from cellmodel.metrics import cluster_metrics, hungarian_mapping
+from cellmodel.model import info_nce, sinkhorn_target, student_t
+from genekb.errors import GenekbError, UsageError
+
+# Short schedules keep each fit around a second; the procedure is the same as the defaults'.
+FAST = {"pretrain_steps": 60, "min_pretrain_steps": 30, "cluster_steps": 40, "hidden_dim": 64}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> object:
+    """One torch thread: on a small shared CPU, thread contention makes tiny fits ~5× slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def blobs(n_per: int = 60, dim: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three Gaussian blobs, centres 10 standard deviations apart."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((3, dim))
+    centres = 10.0 * centres / np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(3), n_per)
+    return (centres[labels] + rng.standard_normal((3 * n_per, dim))).astype(np.float32), labels
+
+
+# ----------------------------------------------------------------------------------------- metrics
+
+
+def test_metrics_on_hand_made_labels() -> None:
+    truth = [0, 0, 0, 1, 1, 1, 2, 2]
+    pred = [1, 1, 0, 0, 0, 0, 2, 2]
+    scores = cluster_metrics(truth, pred)
+    # Matching 1→0 (2 cells), 0→1 (3), 2→2 (2): 7 of 8 cells.
+    assert scores["acc"] == pytest.approx(7 / 8)
+    # Per-class F1: 2·2/(3+2), 2·3/(3+4), 2·2/(2+2).
+    assert scores["f1"] == pytest.approx((0.8 + 6 / 7 + 1.0) / 3)
+    # ARI from pair counts: Σ C(n_ij,2) = 5, rows 8, columns 7, C(8,2) = 28 → (5−2)/(7.5−2).
+    assert scores["ari"] == pytest.approx(3 / 5.5)
+    # NMI (arithmetic mean normalization) from the same table.
+    p_ij = np.array([2, 1, 3, 2]) / 8
+    p_pred = np.array([2, 4, 4, 2]) / 8  # each cell's cluster share: 1→2/8, 0→4/8, 0→4/8, 2→2/8
+    p_true = np.array([3, 3, 3, 2]) / 8
+    mi = float(np.sum(p_ij * np.log(p_ij / (p_pred * p_true))))
+    h_true = -(2 * (3 / 8) * math.log(3 / 8) + (2 / 8) * math.log(2 / 8))
+    h_pred = -(2 * (2 / 8) * math.log(2 / 8) + (4 / 8) * math.log(4 / 8))
+    assert scores["nmi"] == pytest.approx(mi / ((h_true + h_pred) / 2))
+
+
+def test_metrics_perfect_under_renaming_and_hungarian_map() -> None:
+    truth = ["a", "a", "b", "b", "c"]
+    pred = [7, 7, 3, 3, 9]
+    assert cluster_metrics(truth, pred) == pytest.approx(
+        {"acc": 1.0, "nmi": 1.0, "ari": 1.0, "f1": 1.0}
+    )
+    assert hungarian_mapping(truth, pred) == {"7": "a", "3": "b", "9": "c"}
+    # Four clusters for two classes: the two smaller clusters stay unmatched.
+    mapping = hungarian_mapping(["x"] * 4 + ["y"] * 4, [0, 0, 0, 1, 2, 2, 2, 3])
+    assert mapping == {"0": "x", "2": "y"}
+
+
+def test_metrics_reject_length_mismatch() -> None:
+    with pytest.raises(GenekbError, match="must match"):
+        cluster_metrics([0, 1], [0])
+
+
+# ------------------------------------------------------------------------------------------- graph
+
+
+def test_knn_graph_hand_made_points() -> None:
+    points = np.array([[0.0], [1.0], [2.1], [10.0], [11.0], [12.1]], dtype=np.float32)
+    graph = knn_graph(points, n_neighbors=1)
+    expected = {(0, 1), (1, 0), (2, 1), (1, 2), (3, 4), (4, 3), (5, 4), (4, 5)}
+    coo = graph.adjacency.tocoo()
+    assert set(zip(coo.row.tolist(), coo.col.tolist(), strict=True)) == expected
+    assert graph.edge_index.shape == (2, len(expected))
+
+
+@pytest.mark.parametrize(
+    "approximate",
+    # pynndescent's first call compiles with numba (about a minute on two cores).
+    [False, pytest.param(True, marks=pytest.mark.slow)],
+)
+def test_knn_graph_symmetric_without_self_loops(approximate: bool) -> None:
+    X, _ = blobs(n_per=40, dim=8)
+    graph = knn_graph(X, n_neighbors=10, approximate=approximate)
+    A = graph.adjacency
+    assert (A != A.T).nnz == 0
+    assert A.diagonal().sum() == 0
+    assert np.diff(A.indptr).min() >= 10  # union of kNN: at least k per cell
+    assert set(np.unique(A.data)) == {1.0}
+
+
+def test_batch_balanced_graph_reaches_every_batch() -> None:
+    X, _ = blobs(n_per=30, dim=6)
+    batch = np.tile(["d1", "d2", "d3"], 30)
+    graph = knn_graph(X, n_neighbors=6, batch=batch)
+    A = graph.adjacency.tocsr()
+    for cell in range(X.shape[0]):
+        assert set(batch[A.indices[A.indptr[cell] : A.indptr[cell + 1]]]) == {"d1", "d2", "d3"}
+    assert (A != A.T).nnz == 0 and A.diagonal().sum() == 0
+
+
+def test_from_edge_index_symmetrizes_and_drops_loops() -> None:
+    graph = from_edge_index(torch.tensor([[0, 1, 2, 2], [1, 2, 2, 0]]), 4)
+    dense = graph.adjacency.toarray()
+    assert np.array_equal(dense, dense.T)
+    assert dense.trace() == 0 and dense.sum() == 6  # 0–1, 1–2, 2–0 both ways; 2–2 dropped
+
+
+def test_structure_features_from_counts() -> None:
+    rng = np.random.default_rng(0)
+    counts = sp.csr_matrix(rng.poisson(1.0, size=(40, 30)).astype(np.float32))
+    X_pca = structure_features(counts, n_pcs=5)
+    assert X_pca.shape == (40, 5) and X_pca.dtype == np.float32
+    assert np.allclose(X_pca.mean(axis=0), 0.0, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------------------- sampler
+
+
+def test_sampler_without_dropping_returns_the_graph_neighbourhood() -> None:
+    X, _ = blobs(n_per=20, dim=5)
+    graph = knn_graph(X, n_neighbors=4)
+    sampler = NeighbourSampler(graph.adjacency, (1000, 1000), edge_drop=0.0)
+    batch = np.array([0, 5, 30])
+    nodes, edges, sizes = sampler.sample(batch, np.random.default_rng(0))
+    assert sizes[0] == 3 and sizes[1] > 3
+    assert np.array_equal(nodes[:3], batch)
+    into_batch = {(int(nodes[s]), int(nodes[d])) for s, d in edges.T if d < 3}
+    A = graph.adjacency
+    expected = {(int(j), int(i)) for i in batch for j in A.indices[A.indptr[i] : A.indptr[i + 1]]}
+    assert into_batch == expected
+
+
+def test_sampler_caps_fanout() -> None:
+    X, _ = blobs(n_per=30, dim=5)
+    graph = knn_graph(X, n_neighbors=12)
+    sampler = NeighbourSampler(graph.adjacency, (3, 2), edge_drop=0.2)
+    nodes, edges, (n_batch, n_first) = sampler.sample(np.arange(10), np.random.default_rng(1))
+    assert n_batch == 10 and np.all(edges[1] < n_first)  # only batch and first hop aggregate
+    incoming = np.bincount(edges[1], minlength=nodes.size)
+    assert incoming[:10].max() <= 3
+    assert incoming[10:].max(initial=0) <= 2
+    assert len(set(nodes.tolist())) == nodes.size
+
+
+# ------------------------------------------------------------------------------------------ losses
+
+
+def test_sinkhorn_target_meets_both_marginals() -> None:
+    q = torch.softmax(torch.randn(50, 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    mass = torch.tensor([0.4, 0.3, 0.2, 0.1])
+    p = sinkhorn_target(q, mass, sharpen=2.0, n_iter=200)
+    assert torch.allclose(p.sum(1), torch.ones(50), atol=1e-4)
+    assert torch.allclose(p.sum(0), 50 * mass, atol=1e-2)
+
+
+def test_student_t_and_info_nce() -> None:
+    z = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
+    centres = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
+    q = student_t(z, centres)
+    assert torch.allclose(q.sum(1), torch.ones(2))
+    assert q[0, 0] == pytest.approx(17 / 18)  # 1 vs 1/(1+16) before normalizing
+    a = torch.eye(4)
+    assert info_nce(a, a, 0.1) < info_nce(a, a.roll(1, dims=0), 0.1)
+
+
+# ------------------------------------------------------------------------------------- fit_clusters
+
+
+def test_blobs_cluster_perfectly() -> None:
+    X, labels = blobs()
+    result = fit_clusters(X, None, None, 3, seed=0, **FAST)
+    assert cluster_metrics(labels, result.labels)["ari"] == 1.0
+    assert result.n_clusters == 3 and not result.k_estimated
+    assert result.latent.shape == (180, 32) and result.structure.shape == (180, 32)
+    assert result.soft is not None and np.allclose(result.soft.sum(1), 1.0, atol=1e-5)
+    assert {"graph", "pretrain", "kmeans", "refine", "total"} <= set(result.timings)
+    assert any(row["phase"] == 1.0 for row in result.history)
+
+
+def test_hand_made_graph_and_edge_index_inputs() -> None:
+    X, labels = blobs(n_per=20, dim=10)
+    # Ring inside each blob: a graph that encodes the grouping and nothing else.
+    edges = [(g * 20 + i, g * 20 + (i + 1) % 20) for g in range(3) for i in range(20)]
+    edge_index = torch.tensor(edges).T
+    result = fit_clusters(X, edge_index, None, 3, seed=1, **FAST)
+    assert cluster_metrics(labels, result.labels)["ari"] == 1.0
+    assert result.params["graph_method"] == "given"
+
+
+def test_same_seed_same_labels() -> None:
+    X, _ = blobs(n_per=40, seed=3)
+    X = X + np.random.default_rng(9).standard_normal(X.shape).astype(np.float32) * 3.0
+    first = fit_clusters(X, None, None, 4, seed=7, **FAST)
+    second = fit_clusters(X, None, None, 4, seed=7, **FAST)
+    assert np.array_equal(first.labels, second.labels)
+    assert np.array_equal(first.latent, second.latent)
+
+
+def test_two_view_path_with_alignment() -> None:
+    X, labels = blobs()
+    semantic = X @ np.random.default_rng(2).standard_normal((X.shape[1], 16)).astype(np.float32)
+    result = fit_clusters(X, None, semantic, 3, seed=0, **FAST)
+    assert cluster_metrics(labels, result.labels)["ari"] == 1.0
+    assert result.latent.shape == (180, 64)  # structure 32 + semantic 32
+    assert all("alignment" in row for row in result.history if row["phase"] == 0.0)
+    assert result.params["semantic_dim"] == 16
+
+
+@pytest.mark.parametrize("conv", ["sage", "gat"])
+def test_other_graph_encoders(conv: str) -> None:
+    X, labels = blobs(n_per=30)
+    result = fit_clusters(X, None, None, 3, seed=0, conv=conv, **FAST)
+    assert cluster_metrics(labels, result.labels)["ari"] == 1.0
+
+
+def test_estimate_k_on_blobs() -> None:
+    X, _ = blobs()
+    assert estimate_k(knn_graph(X), seed=0) == 3
+    result = fit_clusters(X, None, None, None, seed=0, **FAST)
+    assert result.n_clusters == 3 and result.k_estimated
+    assert result.params["k_method"] == "leiden"
+
+
+def test_no_ot_gives_kmeans_labels() -> None:
+    X, labels = blobs()
+    result = fit_clusters(X, None, None, 3, seed=0, use_ot=False, **FAST)
+    assert result.soft is None and result.params["refine_stop"].startswith("skipped")
+    assert cluster_metrics(labels, result.labels)["ari"] == 1.0
+
+
+def test_bad_inputs_raise_one_line_errors() -> None:
+    X, _ = blobs(n_per=5)
+    with pytest.raises(UsageError, match="between 1 and the number of cells"):
+        fit_clusters(X, None, None, 16, seed=0)
+    with pytest.raises(UsageError, match="unknown clustering option"):
+        fit_clusters(X, None, None, 3, seed=0, not_an_option=1)
+    with pytest.raises(GenekbError, match="at least 3 cells"):
+        fit_clusters(X[:2], None, None, 1, seed=0)
+    with pytest.raises(UsageError, match="one row per cell"):
+        fit_clusters(X, None, X[:4], 3, seed=0)
+    with pytest.raises(UsageError, match="graph has"):
+        fit_clusters(X, knn_graph(X[:10]), None, 3, seed=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="no GPU"):
+            fit_clusters(X, None, None, 3, seed=0, device="cuda")

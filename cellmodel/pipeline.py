@@ -1,0 +1,169 @@
+"""`cluster(adata, store)`: the main job, AnnData in and out (scanpy's shape; the torch module lives
+in `cellmodel.model`, the fitting procedure in `cellmodel.cluster`).
+
+Steps: read and normalize the expression (`cellmodel.io`), PCA over highly variable genes and a
+sparse kNN graph (`cellmodel.graph`), the semantic view from the genekb store (`cellmodel.embed`),
+then the cross-modal contrastive clustering (`cellmodel.cluster.fit_clusters`).
+Labels never enter: `score` compares the result with reference labels afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from cellmodel import graph, io
+from cellmodel.cluster import fit_clusters
+from genekb.errors import GenekbError, UsageError
+
+CLUSTER_KEY = "cellmodel_cluster"
+UNS_KEY = "cellmodel"
+
+
+def _device(device: str | None) -> str:
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise UsageError(f"unknown device {device!r}; choose cpu or cuda")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise GenekbError(
+            "--device cuda was asked for but no CUDA GPU is available; use --device cpu"
+        )
+    return str(device)
+
+
+def cluster(
+    adata: ad.AnnData,
+    store: Any = None,
+    *,
+    n_clusters: int | None = None,
+    use_semantic: bool = True,
+    model: str = "minilm",
+    gene_vectors: str = "real",
+    taxon: str | None = None,
+    gene_key: str | None = None,
+    layer: str | None = None,
+    n_hvg: int = graph.DEFAULT_N_HVG,
+    n_pcs: int = graph.DEFAULT_N_PCS,
+    n_neighbors: int = graph.DEFAULT_N_NEIGHBORS,
+    seed: int = 0,
+    device: str | None = None,
+    embed_options: dict[str, Any] | None = None,
+    progress: Any = None,
+    copy: bool = False,
+    **cluster_options: Any,
+) -> ad.AnnData:
+    """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
+    obsm["X_structure"], obsm["X_pca_expr"], the semantic matrices and uns["cellmodel"].
+
+    `store`: a `genekb.store.Store` (needed when `use_semantic`). `n_clusters=None` estimates k
+    label-free. `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
+    """
+    if copy:
+        adata = adata.copy()
+    n_cells = adata.n_obs
+    if n_cells < 3:
+        raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
+    if n_clusters is not None and not 1 <= n_clusters <= n_cells:
+        raise UsageError(f"--n-clusters {n_clusters} must be between 1 and the {n_cells} cells")
+    device = _device(device)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    tick = time.perf_counter()
+    expr = io.expression(adata, layer=layer, gene_key=gene_key)
+    totals = np.asarray(expr.X.sum(axis=1)).ravel()
+    empty = int((totals == 0).sum())
+    if empty == n_cells:
+        raise GenekbError("every cell has zero expression; check the layer or the input file")
+    notes = list(expr.notes)
+    if empty:
+        notes.append(f"{empty} cell(s) have no expression at all; they are clustered by graph only")
+    X_pca = graph.structure_features(expr.X, kind="log", n_hvg=n_hvg, n_pcs=n_pcs, seed=seed)
+    knn = graph.knn_graph(X_pca, n_neighbors, seed=seed)
+    timings["structure_input"] = time.perf_counter() - tick
+
+    semantic = None
+    record: dict[str, Any] = {}
+    if use_semantic:
+        if store is None:
+            raise UsageError("the semantic view needs a genekb store (or pass use_semantic=False)")
+        from cellmodel.embed import embed
+
+        tick = time.perf_counter()
+        embed(
+            adata,
+            store,
+            model=model,
+            taxon=taxon,
+            gene_key=gene_key,
+            layer=layer,
+            gene_vectors=gene_vectors,
+            seed=seed,
+            progress=progress,
+            **(embed_options or {}),
+        )
+        semantic = adata.obsm["X_semantic"]
+        record = dict(adata.uns[UNS_KEY])
+        timings["semantic"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    result = fit_clusters(
+        X_pca, knn, semantic, n_clusters, seed=seed, device=device, **cluster_options
+    )
+    timings["fit"] = time.perf_counter() - tick
+    timings["total"] = time.perf_counter() - start
+
+    adata.obs[CLUSTER_KEY] = pd.Categorical(
+        result.labels.astype(str), categories=[str(i) for i in range(result.n_clusters)]
+    )
+    adata.obsm["X_cellmodel"] = result.latent
+    adata.obsm["X_structure"] = result.structure
+    adata.obsm["X_pca_expr"] = X_pca
+    record.update(
+        {
+            "n_clusters": int(result.n_clusters),
+            "k_estimated": bool(result.k_estimated),
+            "use_semantic": use_semantic,
+            "gene_vectors": gene_vectors if use_semantic else None,
+            "input": expr.to_dict(),
+            "cluster_params": _plain(result.params),
+            "structure_params": {"n_hvg": n_hvg, "n_pcs": n_pcs, "n_neighbors": n_neighbors},
+            "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
+            "pipeline_timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "notes": notes + list(result.notes),
+        }
+    )
+    adata.uns[UNS_KEY] = _plain(record)
+    return adata
+
+
+def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> dict[str, float]:
+    """ACC / NMI / ARI / macro-F1 of finished clusters against `obs[label_key]` (scoring only)."""
+    from cellmodel.metrics import cluster_metrics
+
+    if label_key not in adata.obs:
+        raise GenekbError(
+            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
+        )
+    return {
+        k: round(v, 6)
+        for k, v in cluster_metrics(adata.obs[label_key], adata.obs[cluster_key]).items()
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A copy fit for h5ad `uns`: no None, numpy scalars as Python numbers, tuples as lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value if v is not None]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,355 @@
+"""`cellmodel`: semantic views, clustering and classification of cells from a genekb store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.bench_cmd import register as register_bench
+from cli.common import handle_errors, info, parse_options, print_json
+from genekb.errors import GenekbError, UsageError
+
+app = typer.Typer(
+    name="cellmodel",
+    help="Cluster and classify single cells with gene knowledge from a genekb store.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+datasets_app = typer.Typer(help="The registry of pinned datasets.", no_args_is_help=True)
+register_bench(app)
+app.add_typer(datasets_app, name="datasets")
+out = Console()
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Encoder of the store.")]
+InputArg = Annotated[
+    str, typer.Argument(help="An .h5ad file, a 10x folder, a CSV/TSV, or a dataset name.")
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the AnnData here (.h5ad).")
+]
+ForceOpt = Annotated[bool, typer.Option(help="Overwrite an existing output file.")]
+GeneKeyOpt = Annotated[
+    str | None, typer.Option(help="var column with gene names (e.g. feature_name).")
+]
+LayerOpt = Annotated[str | None, typer.Option(help="Layer to read ('raw' for .raw); default X.")]
+TaxonOpt = Annotated[str | None, typer.Option(help="human or mouse (default: detected).")]
+GeneVectorsOpt = Annotated[
+    str, typer.Option(help="real, or the controls shuffled / random (seeded).")
+]
+
+
+def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
+    """AnnData from a path or a registry dataset name, and the dataset's label key (if any)."""
+    from cellmodel import datasets, io
+
+    path = Path(source)
+    if path.exists():
+        return io.read(path), None
+    names = [d.name for d in datasets.list_datasets()]
+    if source in names:
+        adata = datasets.load(source, cache_dir=datasets.default_cache_dir(root))
+        return adata, datasets.get(source).label_key
+    raise GenekbError(f"input {source!r} is neither a file nor a dataset ({', '.join(names)})")
+
+
+def check_output(output: Path | None, force: bool) -> None:
+    if output is None:
+        return
+    if output.exists() and not force:
+        raise GenekbError(f"{output} exists; pass --force to overwrite it")
+    if output.suffix != ".h5ad":
+        raise UsageError(f"output {output} must end in .h5ad")
+    if not output.parent.exists():
+        raise GenekbError(f"directory {output.parent} does not exist")
+
+
+def write_h5ad(adata: Any, output: Path) -> None:
+    """Write through a temporary file and rename, so a crash never leaves a half file."""
+    import os
+    import uuid
+
+    tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp.h5ad")
+    try:
+        adata.write_h5ad(tmp)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stage_progress() -> Any:
+    last: dict[str, int] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        step = max(total // 10, 1)
+        if done == total or done - last.get(stage, -step) >= step:
+            last[stage] = done
+            info(f"  {stage}: {done}/{total}")
+
+    return report
+
+
+@datasets_app.command("list")
+@handle_errors
+def datasets_list(json_: JsonOpt = False) -> None:
+    """List the registry's datasets."""
+    from cellmodel.datasets import list_datasets
+
+    found = list_datasets()
+    rows = [d.to_dict() for d in found]
+    if json_:
+        print_json({"datasets": rows})
+        return
+    table = Table("name", "cells", "classes", "labels", "values", "taxon", "source")
+    for d, r in zip(found, rows, strict=True):
+        source = f"{d.package}=={d.version}" if d.package else "scanpy"
+        table.add_row(
+            r["name"],
+            str(r["n_cells"]),
+            str(r["n_classes"]),
+            r["label_key"],
+            r["values"],
+            r["taxon"],
+            source,
+        )
+    out.print(table)
+
+
+@datasets_app.command("fetch")
+@handle_errors
+def datasets_fetch(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `cellmodel datasets list`).")],
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Download (pinned, sha256-checked) and cache a dataset."""
+    from cellmodel import datasets
+
+    path = datasets.fetch(name, cache_dir=datasets.default_cache_dir(root))
+    if json_:
+        print_json({"name": name, "path": str(path)})
+    else:
+        info(f"{name}: {path}")
+
+
+@app.command()
+@handle_errors
+def embed(
+    source: InputArg,
+    output: OutputOpt = None,
+    root: RootOpt = None,
+    model: ModelOpt = "minilm",
+    taxon: TaxonOpt = None,
+    gene_key: GeneKeyOpt = None,
+    layer: LayerOpt = None,
+    gene_vectors: GeneVectorsOpt = "real",
+    seed: Annotated[int, typer.Option(help="Seed of the controls.")] = 0,
+    force: ForceOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """The dual-path semantic view of each cell: obsm X_semantic_w, X_semantic_s, X_semantic."""
+    from cellmodel.embed import embed as run_embed
+    from genekb.store.store import Store
+
+    check_output(output, force)
+    adata, _ = load_input(source, root)
+    store = Store.open(root, create=True)
+    run_embed(
+        adata,
+        store,
+        model=model,
+        taxon=taxon,
+        gene_key=gene_key,
+        layer=layer,
+        gene_vectors=gene_vectors,
+        seed=seed,
+        progress=_stage_progress(),
+    )
+    record = adata.uns["cellmodel"]
+    if output is not None:
+        write_h5ad(adata, output)
+    report = {
+        "output": str(output) if output else None,
+        "n_cells": adata.n_obs,
+        "embedding_id": record["embedding_id"],
+        "tag": record.get("tag"),
+        "gene_match_rate": record["gene_match"]["match_rate"],
+        "input_kind": record["input"]["kind"],
+        "obsm": {
+            k: list(adata.obsm[k].shape)
+            for k in ("X_semantic_w", "X_semantic_s", "X_semantic")
+            if k in adata.obsm
+        },
+        "params": record["params"],
+        "timings_s": record["timings_s"],
+    }
+    if json_:
+        print_json(report)
+    else:
+        info(json.dumps(report, indent=2, default=str))
+
+
+@app.command()
+@handle_errors
+def cluster(
+    source: InputArg,
+    output: OutputOpt = None,
+    root: RootOpt = None,
+    model: ModelOpt = "minilm",
+    n_clusters: Annotated[
+        int | None, typer.Option("--n-clusters", "-k", min=1, help="k (default: estimated).")
+    ] = None,
+    label_key: Annotated[
+        str | None,
+        typer.Option(help="obs column of reference labels, read only to score the end result."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[
+        str | None, typer.Option(help="cpu or cuda (default: cuda if present).")
+    ] = None,
+    semantic: Annotated[bool, typer.Option(help="Use the semantic view from the store.")] = True,
+    gene_vectors: GeneVectorsOpt = "real",
+    taxon: TaxonOpt = None,
+    gene_key: GeneKeyOpt = None,
+    layer: LayerOpt = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="ClusterOptions field=value, e.g. conv=sage (repeatable)."),
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option(help="Write UMAP and confusion-matrix PNGs here.")
+    ] = None,
+    force: ForceOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Cluster cells: structure + semantic views, contrastive alignment, OT-sharpened clusters."""
+    from cellmodel.pipeline import CLUSTER_KEY, score
+    from cellmodel.pipeline import cluster as run_cluster
+    from genekb.store.store import Store
+
+    check_output(output, force)
+    options = _cluster_options(option or [])
+    adata, dataset_label_key = load_input(source, root)
+    label_key = label_key or dataset_label_key
+    if label_key is not None and label_key not in adata.obs:
+        raise GenekbError(
+            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
+        )
+    store = Store.open(root, create=True) if semantic else None
+    run_cluster(
+        adata,
+        store,
+        n_clusters=n_clusters,
+        use_semantic=semantic,
+        model=model,
+        gene_vectors=gene_vectors,
+        taxon=taxon,
+        gene_key=gene_key,
+        layer=layer,
+        seed=seed,
+        device=device,
+        progress=_stage_progress(),
+        **options,
+    )
+    record = adata.uns["cellmodel"]
+    # Labels are read only here, after the run has ended.
+    metrics = score(adata, label_key) if label_key else None
+    if metrics is not None:
+        adata.uns["cellmodel"] = {**record, "metrics": metrics, "label_key": label_key}
+    figures = _plots(adata, plots, label_key, force, seed) if plots else []
+    if output is not None:
+        write_h5ad(adata, output)
+    report = {
+        "input": source,
+        "output": str(output) if output else None,
+        "n_cells": adata.n_obs,
+        "n_clusters": record["n_clusters"],
+        "k_estimated": record["k_estimated"],
+        "metrics": metrics,
+        "gene_match_rate": (record.get("gene_match") or {}).get("match_rate"),
+        "embedding_id": record.get("embedding_id"),
+        "seconds": record["pipeline_timings_s"]["total"],
+        "timings_s": {
+            **record["pipeline_timings_s"],
+            **{f"fit_{k}": v for k, v in record["fit_timings_s"].items() if k != "total"},
+        },
+        "cluster_sizes": adata.obs[CLUSTER_KEY].value_counts().sort_index().to_dict(),
+        "plots": [str(p) for p in figures],
+        "notes": record.get("notes", []),
+    }
+    if json_:
+        print_json(report)
+        return
+    info(
+        f"{report['n_clusters']} clusters of {report['n_cells']} cells in {report['seconds']:.1f} s"
+        + (f" (gene match {report['gene_match_rate']:.1%})" if report["gene_match_rate"] else "")
+    )
+    if metrics:
+        info("  ".join(f"{k.upper()} {v:.3f}" for k, v in metrics.items()) + f"  (vs {label_key})")
+    for note in report["notes"]:
+        info(f"note: {note}")
+
+
+def _cluster_options(pairs: list[str]) -> dict[str, Any]:
+    """`field=value` overrides of ClusterOptions, typed like the field's default."""
+    import dataclasses
+
+    from cellmodel.cluster import ClusterOptions
+
+    fields = {f.name: f for f in dataclasses.fields(ClusterOptions)}
+    defaults = ClusterOptions()
+    parsed: dict[str, Any] = {}
+    for key, value in parse_options(pairs).items():
+        if key not in fields:
+            raise UsageError(
+                f"unknown cluster option {key!r}; choose from {', '.join(sorted(fields))}"
+            )
+        default = getattr(defaults, key)
+        try:
+            if isinstance(default, bool):
+                parsed[key] = value.lower() in ("1", "true", "yes")
+            elif isinstance(default, tuple):
+                parsed[key] = tuple(int(v) for v in value.split(","))
+            else:
+                parsed[key] = type(default)(value)
+        except ValueError:
+            raise UsageError(
+                f"cluster option {key}={value!r} is not a {type(default).__name__}"
+            ) from None
+    return parsed
+
+
+def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: int) -> list[Path]:
+    from cellmodel.pipeline import CLUSTER_KEY
+    from cellmodel.plot import plot_confusion, plot_umap, umap_coordinates
+
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = [folder / "umap.png"] + ([folder / "confusion.png"] if label_key else [])
+    clash = [t for t in targets if t.exists()]
+    if clash and not force:
+        raise GenekbError(f"{clash[0]} exists; pass --force to overwrite the plots")
+    xy = umap_coordinates(adata.obsm["X_cellmodel"], seed=seed)
+    adata.obsm["X_umap"] = xy
+    labels = adata.obs[label_key] if label_key else None
+    plot_umap(xy, adata.obs[CLUSTER_KEY], labels, targets[0])
+    if label_key:
+        plot_confusion(adata.obs[label_key], adata.obs[CLUSTER_KEY], targets[1])
+    return targets
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The cellmodel command line: bad input gets one line, no traceback; outputs never clobbered."""
+
+from __future__ import annotations
+
+import json
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cli.cellmodel_app import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def _one_line_error(result, code: int = 1) -> str:
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    return lines[0]
+
+
+def blobs(n_per: int = 40, groups: int = 3, genes: int = 60, seed: int = 0) -> ad.AnnData:
+    """Counts with `groups` groups that each over-express their own block of genes."""
+    rng = np.random.default_rng(seed)
+    means = np.full((groups, genes), 1.0)
+    block = genes // groups
+    for g in range(groups):
+        means[g, g * block : (g + 1) * block] = 12.0
+    labels = np.repeat(np.arange(groups), n_per)
+    counts = rng.poisson(means[labels]).astype(np.float32)
+    adata = ad.AnnData(counts, var=pd.DataFrame(index=[f"G{i}" for i in range(genes)]))
+    adata.obs_names = [f"c{i}" for i in range(adata.n_obs)]
+    adata.obs["group"] = pd.Categorical(labels.astype(str))
+    return adata
+
+
+@pytest.fixture
+def blob_file(tmp_path):
+    path = tmp_path / "blobs.h5ad"
+    blobs().write_h5ad(path)
+    return path
+
+
+def test_cluster_without_semantic_scores_after_the_run(blob_file, tmp_path):
+    out = tmp_path / "out.h5ad"
+    result = run(
+        "cluster",
+        str(blob_file),
+        "--no-semantic",
+        "-k",
+        "3",
+        "--label-key",
+        "group",
+        "-o",
+        str(out),
+        "--json",
+        "--option",
+        "pretrain_steps=60",
+        "--option",
+        "min_pretrain_steps=20",
+        "--option",
+        "cluster_steps=20",
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["n_clusters"] == 3 and doc["metrics"]["ari"] > 0.95
+    written = ad.read_h5ad(out)
+    assert written.obs["cellmodel_cluster"].dtype == "category"
+    assert {"X_cellmodel", "X_structure"} <= set(written.obsm)
+    assert written.uns["cellmodel"]["metrics"]["ari"] == doc["metrics"]["ari"]
+    # A second run refuses to overwrite the output.
+    again = run("cluster", str(blob_file), "--no-semantic", "-k", "3", "-o", str(out))
+    assert "--force" in _one_line_error(again)
+
+
+def test_k_larger_than_cells(blob_file):
+    assert "between 1 and the 120 cells" in _one_line_error(
+        run("cluster", str(blob_file), "--no-semantic", "-k", "500"), 2
+    )
+
+
+def test_missing_label_key_fails_before_the_run(blob_file):
+    line = _one_line_error(run("cluster", str(blob_file), "--no-semantic", "--label-key", "nope"))
+    assert "'nope' is not an obs column" in line and "group" in line
+
+
+def test_one_cell_file(tmp_path):
+    path = tmp_path / "one.h5ad"
+    blobs()[:1].copy().write_h5ad(path)
+    assert "at least 3" in _one_line_error(run("cluster", str(path), "--no-semantic"))
+
+
+def test_all_zero_cells(tmp_path):
+    adata = blobs()
+    adata.X = np.zeros_like(adata.X)
+    path = tmp_path / "zeros.h5ad"
+    adata.write_h5ad(path)
+    line = _one_line_error(run("cluster", str(path), "--no-semantic"))
+    assert "zero" in line
+
+
+def test_not_an_input(tmp_path):
+    bogus = tmp_path / "x.h5ad"
+    bogus.write_text("not hdf5")
+    _one_line_error(run("cluster", str(bogus), "--no-semantic"))
+    assert "neither a file nor a dataset" in _one_line_error(run("cluster", "no-such-dataset"))
+
+
+def test_unknown_cluster_option(blob_file):
+    line = _one_line_error(run("cluster", str(blob_file), "--no-semantic", "--option", "nope=1"), 2)
+    assert "unknown cluster option 'nope'" in line
+
+
+def test_datasets_list_json():
+    result = run("datasets", "list", "--json")
+    names = {d["name"] for d in json.loads(result.stdout)["datasets"]}
+    assert {"pbmc68k-reduced", "baron-human", "wu2020-200"} <= names

@@ -1,0 +1,264 @@
+"""Measure few-label classification (cellmodel.classify) on the pinned datasets, 5 seeds each.
+
+Per dataset and seed: a stratified split (10% of cells, or N cells per class), then on each view
+the refined kNN, the same kNN without refinement, and logistic regression on PCA(50) of the
+expression, all scored on the same held-out cells, plus ablations: self-training forced on / off,
+the self-trained kNN without refinement, and the unrefined kNN with 1/d weights. Views: "pca"
+(PCA of the expression, always) and "semantic" / "semantic-w" (cellmodel.embed's X_semantic and
+X_semantic_w, read from --views-dir/<dataset>.npz where that file exists).
+
+    .venv/bin/python scripts/exp_classify.py                          # all three settings
+    .venv/bin/python scripts/exp_classify.py --datasets baron-human --seeds 0 1
+    .venv/bin/python scripts/exp_classify.py --set pseudo_threshold=0.7 --tag t07
+
+Results go to `<out>/<dataset>[-tag].json` (every seed, every method, the stopping record); the
+summary table (mean ± std over seeds) is printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cellmodel import classify, datasets
+
+SETTINGS: dict[str, dict[str, Any]] = {
+    "baron-human": {"train_fraction": 0.1},
+    "pbmc68k-reduced": {"train_fraction": 0.1},
+    # Four of its 16 classes hold 5 cells or fewer: they train on all but one of their cells.
+    "wu2020-200": {"per_class": 5, "small_classes": "cap"},
+}
+METHODS = (
+    "refined-knn",
+    "knn",
+    "logreg-pca",
+    "refined-knn (self-training on)",
+    "refined-knn (self-training off)",
+    "self-trained knn",
+    "knn 1/d",
+)
+
+
+def parse_value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def load_views(name: str, adata: Any, views_dir: Path) -> dict[str, np.ndarray]:
+    """The PCA view, and the semantic views saved for this dataset (if any)."""
+    views = {"pca": classify.expression_pca(adata, seed=0)}
+    path = views_dir / f"{name}.npz"
+    if path.exists():
+        stored = np.load(path, allow_pickle=True)
+        for key, view in (("X_semantic", "semantic"), ("X_semantic_w", "semantic-w")):
+            if key in stored and stored[key].ndim == 2:
+                views[view] = stored[key]
+    return views
+
+
+def self_trained_knn(
+    X: np.ndarray, labels: np.ndarray, mask: np.ndarray, options: classify.ClassifyOptions
+) -> np.ndarray:
+    """Ablation: the pseudo-labelled cells added to the kNN's references, without refinement."""
+    scaler = classify._Scaler.fit(X[mask])
+    train, query = scaler.apply(X[mask]), scaler.apply(X[~mask])
+    predicted, share = classify.knn_predict(
+        train, labels[mask], query, temperature=options.temperature
+    )
+    sure = share >= options.pseudo_threshold
+    references = np.vstack([train, query[sure]])
+    reference_labels = np.concatenate([labels[mask], predicted[sure]])
+    return classify.knn_predict(references, reference_labels, query)[0]
+
+
+def run_dataset(
+    name: str,
+    seeds: list[int],
+    cache: Path,
+    views_dir: Path,
+    options: classify.ClassifyOptions,
+    only_views: list[str] | None,
+    ablations: bool = True,
+) -> dict[str, Any]:
+    adata = datasets.load(name, cache_dir=cache)
+    key = adata.uns["dataset"]["label_key"]
+    labels = adata.obs[key].astype(str).to_numpy()
+    views = load_views(name, adata, views_dir)
+    if only_views:
+        views = {v: m for v, m in views.items() if v in only_views}
+    pca = classify.expression_pca(adata, seed=0)
+    runs: list[dict[str, Any]] = []
+    for seed in seeds:
+        mask = classify.split(labels, seed=seed, **SETTINGS[name])
+        truth = labels[~mask]
+        for view, X in views.items():
+            began = time.perf_counter()
+            result = classify.classify(X, labels, mask, seed=seed, options=options, pca=pca)
+            seconds = time.perf_counter() - began
+            assert result.scores is not None
+            row: dict[str, Any] = {
+                "seed": seed,
+                "view": view,
+                "n_train": int(mask.sum()),
+                "n_test": result.n_scored,
+                "seconds": seconds,
+                "refinement": result.refinement,
+                "notes": result.notes,
+                "per_class": result.scores.to_dict()["per_class"],
+            }
+            methods = {"refined-knn": result.scores, **result.comparisons}
+            for mode in ("on", "off") if ablations else ():
+                ablation = classify.classify(
+                    X,
+                    labels,
+                    mask,
+                    seed=seed,
+                    compare=False,
+                    options=classify.with_options(options, self_training=mode),
+                )
+                assert ablation.scores is not None
+                methods[f"refined-knn (self-training {mode})"] = ablation.scores
+            if ablations:
+                inverse = classify.classify(
+                    X,
+                    labels,
+                    mask,
+                    refine=False,
+                    compare=False,
+                    options=classify.with_options(options, knn_weighting="inverse"),
+                )
+                assert inverse.scores is not None
+                methods["knn 1/d"] = inverse.scores
+                methods["self-trained knn"] = classify.score(
+                    "self-trained knn", truth, self_trained_knn(X, labels, mask, options)
+                )
+            for method, scores in methods.items():
+                row[method] = {
+                    "accuracy": scores.accuracy,
+                    "macro_f1": scores.macro_f1,
+                    "seconds": scores.seconds,
+                }
+            runs.append(row)
+            print(
+                f"{name} seed {seed} {view}: "
+                + ", ".join(
+                    f"{m} {row[m]['accuracy']:.4f}/{row[m]['macro_f1']:.4f}"
+                    for m in METHODS
+                    if m in row
+                )
+                + f" (self-training {result.refinement.get('self_training_used')},"
+                f" epochs {result.refinement.get('epochs')}, {seconds:.1f}s)",
+                flush=True,
+            )
+    return {
+        "dataset": name,
+        "setting": SETTINGS[name],
+        "label_key": key,
+        "options": asdict(options),
+        "runs": runs,
+    }
+
+
+def _std(values: np.ndarray) -> float:
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def summary(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| dataset | view | method | accuracy | macro-F1 |",
+        "|---|---|---|---|---|",
+    ]
+    for result in results:
+        views = dict.fromkeys(r["view"] for r in result["runs"])
+        for view in views:
+            rows = [r for r in result["runs"] if r["view"] == view]
+            for method in METHODS:
+                if (view != "pca" and method == "logreg-pca") or method not in rows[0]:
+                    continue  # logreg-pca is the same for every view
+                acc = np.array([r[method]["accuracy"] for r in rows])
+                f1 = np.array([r[method]["macro_f1"] for r in rows])
+                lines.append(
+                    f"| {result['dataset']} | {view} | {method} | {acc.mean():.4f} ± "
+                    f"{_std(acc):.4f} | {f1.mean():.4f} ± {_std(f1):.4f} |"
+                )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(SETTINGS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("/tmp/classify_store/datasets"),
+        help="dataset cache (cellmodel.datasets)",
+    )
+    parser.add_argument(
+        "--views-dir",
+        type=Path,
+        default=Path("/tmp/classify_store/views"),
+        help="folder of <dataset>.npz files with X_semantic / X_semantic_w",
+    )
+    parser.add_argument("--only-views", nargs="+", default=None)
+    parser.add_argument(
+        "--no-ablations",
+        action="store_true",
+        help="only the refined kNN and its two comparisons (much faster)",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="options to change (see classify.ClassifyOptions)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (the MLP is tiny; 1 is fastest on a shared box)",
+    )
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/classify_store/runs"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    changes = dict(item.split("=", 1) for item in args.set)
+    options = classify.with_options(**{k: parse_value(v) for k, v in changes.items()})
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in args.datasets:
+        result = run_dataset(
+            name,
+            args.seeds,
+            args.cache,
+            args.views_dir,
+            options,
+            args.only_views,
+            ablations=not args.no_ablations,
+        )
+        suffix = f"-{args.tag}" if args.tag else ""
+        (args.out / f"{name}{suffix}.json").write_text(json.dumps(result, indent=1, default=str))
+        results.append(result)
+    print(summary(results))
+
+
+if __name__ == "__main__":
+    main()

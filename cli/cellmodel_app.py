@@ -300,6 +300,140 @@ def cluster(
         info(f"note: {note}")
 
 
+@app.command()
+@handle_errors
+def classify(
+    source: InputArg,
+    label_key: Annotated[
+        str | None, typer.Option(help="obs column of labels (train and score).")
+    ] = None,
+    train_fraction: Annotated[float | None, typer.Option(help="Share of cells labelled.")] = None,
+    per_class: Annotated[int | None, typer.Option(help="Labelled cells per class.")] = None,
+    train_mask: Annotated[
+        str | None, typer.Option(help="Boolean obs column: cells to train on.")
+    ] = None,
+    small_classes: Annotated[str, typer.Option(help="error | cap: classes too small to split.")] = (
+        "error"
+    ),
+    reference: Annotated[
+        Path | None, typer.Option(help="Train on this file's labels and predict the input's cells.")
+    ] = None,
+    view: Annotated[
+        str, typer.Option(help="pca | semantic (the cell view that is refined).")
+    ] = "pca",
+    k: Annotated[int, typer.Option("--k", min=1, help="Neighbours of the kNN vote.")] = 15,
+    refine: Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    output: OutputOpt = None,
+    root: RootOpt = None,
+    model: ModelOpt = "minilm",
+    plots: Annotated[Path | None, typer.Option(help="Write the confusion-matrix PNG here.")] = None,
+    force: ForceOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Few-label classification: contrastive refinement of a cell view, then kNN; with baselines."""
+    from cellmodel import classify as cl
+
+    check_output(output, force)
+    if view not in ("pca", "semantic"):
+        raise UsageError(f"unknown view {view!r}; choose pca or semantic")
+    adata, dataset_key = load_input(source, root)
+    label_key = label_key or dataset_key
+    if reference is None and label_key is None:
+        raise UsageError("give --label-key (the labels to train on and score against)")
+
+    def cell_view(data: Any) -> Any:
+        if view == "pca":
+            return cl.expression_pca(data, seed=seed)
+        from cellmodel.embed import embed as run_embed
+        from genekb.store.store import Store
+
+        run_embed(data, Store.open(root, create=True), model=model, seed=seed)
+        return data.obsm["X_semantic"]
+
+    if reference is not None:
+        ref, ref_key = load_input(str(reference), root)
+        ref_key = label_key or ref_key
+        if ref_key is None or ref_key not in ref.obs:
+            raise GenekbError(
+                f"the reference needs a label column; pass --label-key (have {list(ref.obs)})"
+            )
+        ref_pca, query_pca = cl.joint_expression_pca(ref, adata, seed=seed)
+        ref_X, query_X = (
+            (ref_pca, query_pca) if view == "pca" else (cell_view(ref), cell_view(adata))
+        )
+        query_labels = adata.obs.get(label_key) if label_key else None
+        result = cl.transfer(
+            ref_X,
+            ref.obs[ref_key],
+            query_X,
+            query_labels=query_labels,
+            k=k,
+            refine=refine,
+            seed=seed,
+            device=device,
+            ref_pca=ref_pca,
+            query_pca=query_pca,
+        )
+    else:
+        if label_key not in adata.obs:
+            raise GenekbError(
+                f"label key {label_key!r} is not an obs column; choose from {list(adata.obs)}"
+            )
+        labels = adata.obs[label_key]
+        mask = cl.split(
+            labels,
+            train_fraction=train_fraction,
+            per_class=per_class,
+            train_mask=adata.obs[train_mask] if train_mask else None,
+            seed=seed,
+            small_classes=small_classes,
+        )
+        result = cl.classify(
+            cell_view(adata),
+            labels,
+            mask,
+            k=k,
+            refine=refine,
+            seed=seed,
+            device=device,
+            pca=cl.expression_pca(adata, seed=seed),
+        )
+    cl.annotate(adata, result)
+    figures = []
+    if plots is not None and label_key in adata.obs:
+        from cellmodel.plot import plot_confusion
+
+        plots.mkdir(parents=True, exist_ok=True)
+        target = plots / "classify_confusion.png"
+        if target.exists() and not force:
+            raise GenekbError(f"{target} exists; pass --force to overwrite the plots")
+        held_out = ~result.train_mask
+        plot_confusion(
+            adata.obs[label_key][held_out], adata.obs["cellmodel_pred"][held_out], target
+        )
+        figures.append(str(target))
+    if output is not None:
+        write_h5ad(adata, output)
+    doc = {
+        **adata.uns["cellmodel_classify"],
+        "plots": figures,
+        "output": str(output) if output else None,
+    }
+    if json_:
+        print_json(doc)
+        return
+    scores = result.scores
+    if scores is not None:
+        info(
+            f"refined kNN ({view}): accuracy {scores.accuracy:.3f}, macro-F1 {scores.macro_f1:.3f}"
+            f" on {result.n_scored} held-out cells"
+        )
+    for name, comp in result.comparisons.items():
+        info(f"{name}: accuracy {comp.accuracy:.3f}, macro-F1 {comp.macro_f1:.3f}")
+
+
 def _cluster_options(pairs: list[str]) -> dict[str, Any]:
     """`field=value` overrides of ClusterOptions, typed like the field's default."""
     import dataclasses

@@ -123,3 +123,20 @@ def test_datasets_list_json():
     result = run("datasets", "list", "--json")
     names = {d["name"] for d in json.loads(result.stdout)["datasets"]}
     assert {"pbmc68k-reduced", "baron-human", "wu2020-200"} <= names
+
+
+def test_classify_few_labels(blob_file, tmp_path):
+    out = tmp_path / "pred.h5ad"
+    result = run("classify", str(blob_file), "--label-key", "group", "--per-class", "5",
+                 "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["scores"]["accuracy"] > 0.95
+    written = ad.read_h5ad(out)
+    assert "cellmodel_pred" in written.obs and "cellmodel_pred_confidence" in written.obs
+
+
+def test_classify_bad_split(blob_file):
+    assert "strictly between 0 and 1" in _one_line_error(
+        run("classify", str(blob_file), "--label-key", "group", "--train-fraction", "1.5"), 2
+    )

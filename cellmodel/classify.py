@@ -1104,3 +1104,30 @@ def with_options(options: ClassifyOptions | None = None, **changes: Any) -> Clas
     if unknown:
         raise UsageError(f"unknown refinement option(s): {', '.join(sorted(unknown))}")
     return replace(base, **changes)
+
+
+def _h5ad_safe(value: Any) -> Any:
+    """A copy that h5ad `uns` can store: no None anywhere, numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _h5ad_safe(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_h5ad_safe(v) for v in value if v is not None]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def annotate(adata: Any, result: ClassifyResult, *, key: str = "cellmodel_pred") -> None:
+    """Write a `classify` result into `adata` scanpy-style: `obs[key]` (categorical),
+    `obs[key + "_confidence"]`, `obs[key + "_train"]`, `obsm["X_classify"]` (refined view) and
+    `uns["cellmodel_classify"]` (scores, comparisons, parameters, stopping record)."""
+    if len(result.predictions) != adata.n_obs:
+        raise UsageError(
+            f"the result covers {len(result.predictions)} cells but the AnnData has {adata.n_obs}"
+        )
+    adata.obs[key] = pd.Categorical(result.predictions.astype(str))
+    adata.obs[f"{key}_confidence"] = result.confidence
+    adata.obs[f"{key}_train"] = result.train_mask
+    if result.embedding is not None:
+        adata.obsm["X_classify"] = result.embedding
+    adata.uns["cellmodel_classify"] = _h5ad_safe(result.to_dict())

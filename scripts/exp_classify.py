@@ -7,9 +7,10 @@ the self-trained kNN without refinement, and the unrefined kNN with 1/d weights.
 (PCA of the expression, always) and "semantic" / "semantic-w" (cellmodel.embed's X_semantic and
 X_semantic_w, read from --views-dir/<dataset>.npz where that file exists).
 
-    .venv/bin/python scripts/exp_classify.py                          # all three settings
-    .venv/bin/python scripts/exp_classify.py --datasets baron-human --seeds 0 1
-    .venv/bin/python scripts/exp_classify.py --set pseudo_threshold=0.7 --tag t07
+    .venv/bin/python scripts/exp_classify.py --only-views pca --tag pca
+    .venv/bin/python scripts/exp_classify.py --embed-store /tmp/classify_store \
+        --only-views semantic semantic-w --no-ablations --tag semantic
+    .venv/bin/python scripts/exp_classify.py --datasets wu2020-200 --set pseudo_threshold=0.7
 
 Results go to `<out>/<dataset>[-tag].json` (every seed, every method, the stopping record); the
 summary table (mean ± std over seeds) is printed as Markdown.
@@ -61,10 +62,25 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def load_views(name: str, adata: Any, views_dir: Path) -> dict[str, np.ndarray]:
-    """The PCA view, and the semantic views saved for this dataset (if any)."""
+def load_views(
+    name: str, adata: Any, views_dir: Path, embed_store: Path | None
+) -> dict[str, np.ndarray]:
+    """The PCA view, and the semantic views saved for this dataset: computed with
+    cellmodel.embed against `embed_store` (building missing gene vectors) when not saved yet."""
     views = {"pca": classify.expression_pca(adata, seed=0)}
     path = views_dir / f"{name}.npz"
+    if not path.exists() and embed_store is not None:
+        from cellmodel.embed import embed
+        from genekb.store import Store
+
+        embedded = embed(adata.copy(), Store.open(embed_store, create=True))
+        views_dir.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            path,
+            X_semantic=embedded.obsm["X_semantic"],
+            X_semantic_w=embedded.obsm["X_semantic_w"],
+            embedding_id=embedded.uns["cellmodel"]["embedding_id"],
+        )
     if path.exists():
         stored = np.load(path, allow_pickle=True)
         for key, view in (("X_semantic", "semantic"), ("X_semantic_w", "semantic-w")):
@@ -96,11 +112,12 @@ def run_dataset(
     options: classify.ClassifyOptions,
     only_views: list[str] | None,
     ablations: bool = True,
+    embed_store: Path | None = None,
 ) -> dict[str, Any]:
     adata = datasets.load(name, cache_dir=cache)
     key = adata.uns["dataset"]["label_key"]
     labels = adata.obs[key].astype(str).to_numpy()
-    views = load_views(name, adata, views_dir)
+    views = load_views(name, adata, views_dir, embed_store)
     if only_views:
         views = {v: m for v, m in views.items() if v in only_views}
     pca = classify.expression_pca(adata, seed=0)
@@ -217,6 +234,12 @@ def main() -> None:
         default=Path("/tmp/classify_store/views"),
         help="folder of <dataset>.npz files with X_semantic / X_semantic_w",
     )
+    parser.add_argument(
+        "--embed-store",
+        type=Path,
+        default=None,
+        help="genekb store root: compute missing semantic views with cellmodel.embed (slow)",
+    )
     parser.add_argument("--only-views", nargs="+", default=None)
     parser.add_argument(
         "--no-ablations",
@@ -253,6 +276,7 @@ def main() -> None:
             options,
             args.only_views,
             ablations=not args.no_ablations,
+            embed_store=args.embed_store,
         )
         suffix = f"-{args.tag}" if args.tag else ""
         (args.out / f"{name}{suffix}.json").write_text(json.dumps(result, indent=1, default=str))

@@ -315,3 +315,20 @@ def test_joint_pca_projects_the_query_into_the_reference_space() -> None:
     assert np.corrcoef(ref_pca[:, 0], query_pca[:, 0])[0, 1] > 0.9
     with pytest.raises(GenekbError, match="share 0 gene name"):
         classify.joint_expression_pca(reference, counts_adata(5, ["X1", "X2"]))
+
+
+def test_annotate_writes_an_h5ad_that_reads_back(tmp_path: Any) -> None:
+    import anndata as ad
+
+    X, labels = blobs({"a": 30, "b": 30})
+    adata = ad.AnnData(X=X)
+    mask = classify.split(labels, per_class=5)
+    result = classify.classify(X, labels, mask, epochs=3)
+    classify.annotate(adata, result)
+    adata.write_h5ad(tmp_path / "out.h5ad")
+    back = ad.read_h5ad(tmp_path / "out.h5ad")
+    assert back.obs["cellmodel_pred"].tolist() == labels.tolist()
+    assert back.obs["cellmodel_pred_train"].sum() == 10
+    assert back.obsm["X_classify"].shape == (60, 8)
+    assert back.uns["cellmodel_classify"]["accuracy"] == pytest.approx(1.0)
+    assert "epochs" in back.uns["cellmodel_classify"]["refinement"]

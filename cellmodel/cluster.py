@@ -87,7 +87,8 @@ class ClusterOptions:
     balance: float = 0.0  # cluster masses: (1 − balance) × current masses + balance × uniform
     sinkhorn_iters: int = 50
     student_alpha: float = 1.0
-    kmeans_restarts: int = 10
+    # Restarts are cheap in the latent; 10 measurably missed the lowest-inertia optimum.
+    kmeans_restarts: int = 50
     k_resolution: float = 1.0  # Leiden resolution for estimating k
     k_min_size: int = 3  # Leiden communities smaller than this do not count toward k
 
@@ -381,9 +382,11 @@ class _Fitter:
         parts["reconstruction"] = 0.5 * (
             torch.mean((net.decoder(h1) - x1) ** 2) + torch.mean((net.decoder(h2) - x2) ** 2)
         )
+        weights = {"reconstruction": o.reconstruction_weight}
         p1, p2 = net.structure_head(h1), net.structure_head(h2)
-        parts["view"] = info_nce(p1, p2, o.temperature)
-        weights = {"reconstruction": o.reconstruction_weight, "view": o.view_weight}
+        if o.view_weight > 0:
+            parts["view"] = info_nce(p1, p2, o.temperature)
+            weights["view"] = o.view_weight
         if e1 is not None and e2 is not None and net.semantic_head is not None:
             parts["alignment"] = 0.5 * (
                 info_nce(p1, net.semantic_head(e1), o.temperature)

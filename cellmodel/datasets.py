@@ -47,6 +47,9 @@ class Dataset:
     wheel_sha256: str | None = None
     members: tuple[str, ...] = ()
     citation: str = ""
+    # A technical covariate (donor, batch) in obs that clustering corrects for by default. Never
+    # the labels: it is known before any cell is typed.
+    batch_key: str | None = None
 
     @property
     def file_name(self) -> str:
@@ -66,6 +69,7 @@ class Dataset:
             "wheel_sha256": self.wheel_sha256 or "",
             "file_sha256": self.file_sha256,
             "citation": self.citation,
+            "batch_key": self.batch_key or "",
         }
 
 
@@ -97,6 +101,7 @@ DATASETS: dict[str, Dataset] = {
             wheel_sha256="7fdb1a65006ca668e0cab51576a09bf540f074346e5f120ec654cd4f91627f7d",
             members=("came/sample_data.zip", "raw-Baron_human.h5ad"),
             citation="Baron et al. 2016, Cell Syst 3:346",
+            batch_key="donor",
         ),
         Dataset(
             name="baron-mouse",
@@ -112,6 +117,7 @@ DATASETS: dict[str, Dataset] = {
             wheel_sha256="7fdb1a65006ca668e0cab51576a09bf540f074346e5f120ec654cd4f91627f7d",
             members=("came/sample_data.zip", "raw-Baron_mouse.h5ad"),
             citation="Baron et al. 2016, Cell Syst 3:346",
+            batch_key="donor",
         ),
         Dataset(
             name="wu2020-200",

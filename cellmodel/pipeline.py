@@ -49,6 +49,7 @@ def cluster(
     taxon: str | None = None,
     gene_key: str | None = None,
     layer: str | None = None,
+    batch_key: str | None = None,
     n_hvg: int = graph.DEFAULT_N_HVG,
     n_pcs: int = graph.DEFAULT_N_PCS,
     n_neighbors: int = graph.DEFAULT_N_NEIGHBORS,
@@ -63,7 +64,9 @@ def cluster(
     obsm["X_structure"], obsm["X_pca_expr"], the semantic matrices and uns["cellmodel"].
 
     `store`: a `genekb.store.Store` (needed when `use_semantic`). `n_clusters=None` estimates k
-    label-free. `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
+    label-free. `batch_key`: an obs column of a technical covariate (donor, run; never the labels)
+    removed by ComBat before the PCA and by per-batch centring of the semantic view.
+    `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
     """
     if copy:
         adata = adata.copy()
@@ -73,6 +76,7 @@ def cluster(
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
         raise UsageError(f"--n-clusters {n_clusters} must be between 1 and the {n_cells} cells")
     device = _device(device)
+    batch = batch_values(adata, batch_key)
     timings: dict[str, float] = {}
     start = time.perf_counter()
 
@@ -85,7 +89,9 @@ def cluster(
     notes = list(expr.notes)
     if empty:
         notes.append(f"{empty} cell(s) have no expression at all; they are clustered by graph only")
-    X_pca = graph.structure_features(expr.X, kind="log", n_hvg=n_hvg, n_pcs=n_pcs, seed=seed)
+    X_pca = graph.structure_features(
+        expr.X, kind="log", n_hvg=n_hvg, n_pcs=n_pcs, batch=batch, seed=seed
+    )
     knn = graph.knn_graph(X_pca, n_neighbors, seed=seed)
     timings["structure_input"] = time.perf_counter() - tick
 
@@ -110,6 +116,8 @@ def cluster(
             **(embed_options or {}),
         )
         semantic = adata.obsm["X_semantic"]
+        if batch is not None:
+            semantic = centre_per_batch(semantic, batch)
         record = dict(adata.uns[UNS_KEY])
         timings["semantic"] = time.perf_counter() - tick
 
@@ -131,6 +139,7 @@ def cluster(
             "n_clusters": int(result.n_clusters),
             "k_estimated": bool(result.k_estimated),
             "use_semantic": use_semantic,
+            "batch_key": batch_key,
             "gene_vectors": gene_vectors if use_semantic else None,
             "input": expr.to_dict(),
             "cluster_params": _plain(result.params),
@@ -142,6 +151,40 @@ def cluster(
     )
     adata.uns[UNS_KEY] = _plain(record)
     return adata
+
+
+def batch_values(adata: ad.AnnData, batch_key: str | None) -> np.ndarray | None:
+    """The batch column's values as strings, checked (None when no key is given)."""
+    if batch_key is None:
+        return None
+    if batch_key not in adata.obs:
+        raise GenekbError(
+            f"batch key {batch_key!r} is not an obs column; choose from"
+            f" {list(adata.obs.columns)} or pass --batch-key none"
+        )
+    values = adata.obs[batch_key].astype(str).to_numpy()
+    counts = pd.Series(values).value_counts()
+    if counts.size < 2:
+        raise GenekbError(
+            f"batch key {batch_key!r} has a single value; there is nothing to correct"
+            " (pass --batch-key none)"
+        )
+    if counts.min() < 2:
+        raise GenekbError(
+            f"batch {counts.idxmin()!r} of {batch_key!r} holds one cell; batch correction needs"
+            " at least 2 cells per batch (merge it or pass --batch-key none)"
+        )
+    return values
+
+
+def centre_per_batch(X: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """Each batch's mean moved onto the overall mean (a location-only batch correction)."""
+    out = np.array(X, dtype=np.float32, copy=True)
+    overall = out.mean(axis=0)
+    for value in np.unique(batch):
+        rows = batch == value
+        out[rows] += overall - out[rows].mean(axis=0)
+    return out
 
 
 def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> dict[str, float]:

@@ -222,6 +222,13 @@ def cluster(
     taxon: TaxonOpt = None,
     gene_key: GeneKeyOpt = None,
     layer: LayerOpt = None,
+    batch_key: Annotated[
+        str | None,
+        typer.Option(
+            help="obs column of a technical batch (e.g. donor) to correct for; 'none' turns off"
+            " a registry dataset's default."
+        ),
+    ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option("--option", help="ClusterOptions field=value, e.g. conv=sage (repeatable)."),
@@ -256,6 +263,7 @@ def cluster(
         taxon=taxon,
         gene_key=gene_key,
         layer=layer,
+        batch_key=resolve_batch_key(adata, batch_key),
         seed=seed,
         device=device,
         progress=_stage_progress(),
@@ -277,6 +285,7 @@ def cluster(
         "k_estimated": record["k_estimated"],
         "metrics": metrics,
         "gene_match_rate": (record.get("gene_match") or {}).get("match_rate"),
+        "batch_key": record.get("batch_key"),
         "embedding_id": record.get("embedding_id"),
         "seconds": record["pipeline_timings_s"]["total"],
         "timings_s": {
@@ -432,6 +441,61 @@ def classify(
         )
     for name, comp in result.comparisons.items():
         info(f"{name}: accuracy {comp.accuracy:.3f}, macro-F1 {comp.macro_f1:.3f}")
+
+
+def resolve_batch_key(adata: Any, given: str | None) -> str | None:
+    """The batch column to correct for: the given one ('none': no correction), else the one the
+    dataset registry names for this data (recorded in uns["dataset"])."""
+    if given is not None:
+        return None if given.lower() == "none" else given
+    entry = adata.uns.get("dataset", {})
+    key = entry.get("batch_key") if isinstance(entry, dict) else None
+    if key and key in adata.obs:
+        info(f"correcting for the dataset's batch column {key!r} (--batch-key none to skip)")
+        return str(key)
+    return None
+
+
+@app.command()
+@handle_errors
+def explain(
+    source: Annotated[Path, typer.Argument(help="An .h5ad written by `cellmodel cluster -o`.")],
+    root: RootOpt = None,
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="Genes per list.")] = 10,
+    cluster_key: Annotated[
+        str, typer.Option(help="obs column of the clusters.")
+    ] = "cellmodel_cluster",
+    json_: JsonOpt = False,
+) -> None:
+    """Explain clusters: semantic contributor genes, markers, and their descriptions."""
+    from cellmodel import io
+    from cellmodel.explain import explain as run_explain
+    from cellmodel.explain import to_markdown
+    from genekb.store.store import Store
+
+    if not source.exists():
+        raise GenekbError(f"{source} does not exist; write one with `cellmodel cluster IN -o FILE`")
+    adata = io.read(source)
+    if cluster_key not in adata.obs:
+        raise GenekbError(
+            f"no obs[{cluster_key!r}] in {source}; run `cellmodel cluster IN -o OUT.h5ad` first"
+        )
+    record = adata.uns.get("cellmodel", {})
+    store = None
+    if record.get("embedding_id"):
+        store_root = root or (Path(record["store_root"]) if record.get("store_root") else None)
+        if store_root is not None and not store_root.exists():
+            raise GenekbError(
+                f"the store {store_root} this file was clustered with is gone; pass --root"
+            )
+        store = Store.open(store_root)
+    else:
+        info("no semantic view in this file (clustered with --no-semantic): markers only")
+    report = run_explain(adata, store, cluster_key=cluster_key, top_n=top)
+    if json_:
+        print_json(report)
+        return
+    out.print(to_markdown(report), markup=False, highlight=False, soft_wrap=True)
 
 
 def _cluster_options(pairs: list[str]) -> dict[str, Any]:

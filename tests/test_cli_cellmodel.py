@@ -140,3 +140,31 @@ def test_classify_bad_split(blob_file):
     assert "strictly between 0 and 1" in _one_line_error(
         run("classify", str(blob_file), "--label-key", "group", "--train-fraction", "1.5"), 2
     )
+
+
+def test_batch_key_corrects_and_bad_batch_keys_fail(tmp_path):
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(3), 60)
+    donor = np.tile(["d1", "d2"], 90)
+    means = np.ones((180, 60))
+    for g in range(3):
+        means[groups == g, g * 20 : g * 20 + 20] = 2.0
+    # A donor effect stronger than the groups on half the genes: uncorrected, it splits them.
+    means[donor == "d2"] *= np.where(rng.random(60) < 0.3, 8.0, 1.0)
+    data = ad.AnnData(rng.poisson(means).astype(np.float32))
+    data.var_names = [f"G{i}" for i in range(60)]
+    data.obs["group"] = pd.Categorical(groups.astype(str))
+    data.obs["donor"] = pd.Categorical(donor)
+    path = tmp_path / "donors.h5ad"
+    data.write_h5ad(path)
+    args = ("cluster", str(path), "--no-semantic", "-k", "3", "--label-key", "group", "--json")
+    corrected = run(*args, "--batch-key", "donor")
+    assert corrected.exit_code == 0, corrected.output
+    report = json.loads(corrected.stdout)
+    plain = json.loads(run(*args).stdout)
+    assert report["batch_key"] == "donor" and plain["batch_key"] is None
+    assert report["metrics"]["ari"] > 0.95 > plain["metrics"]["ari"] + 0.1, (report, plain)
+    assert "not an obs column" in _one_line_error(run(*args, "--batch-key", "site"))
+    data.obs["lonely"] = pd.Categorical(["a"] + ["b"] * (data.n_obs - 1))
+    data.write_h5ad(path)
+    assert "one cell" in _one_line_error(run(*args, "--batch-key", "lonely"))

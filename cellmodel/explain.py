@@ -1,0 +1,287 @@
+"""`explain(adata, store)`: each cluster in biological words.
+
+Two readings per cluster, both label-free:
+
+- **Semantic contributors.** The weighted semantic path is linear in the expression: a cell's raw
+  vector is Σ_g w_g x_cg v_g (w: the gene weights, v: the post-processed gene text vectors). So a
+  cluster's shift from the mean cell, d_c = Σ_g w_g (x̄_cg − x̄_g) v_g, splits exactly into one term
+  per gene; each gene's score is its term's projection on d_c, and the scores sum to ‖d_c‖. The
+  top genes are the ones whose *text* moves the cluster where it sits in the semantic space.
+- **Markers.** Genes with the largest Welch t statistic of log expression in the cluster against
+  all other cells (up-regulated only), as `scanpy.tl.rank_genes_groups(method="t-test")` ranks.
+
+Descriptions come from the store's gene records: full name, then the NCBI summary's first sentence
+where the source has one, else the leading GO biological-process terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from genekb.errors import GenekbError
+
+DEFAULT_TOP_N = 10
+DESCRIPTION_CHARS = 160
+
+
+@dataclass
+class _Inputs:
+    """The expression and the semantic gene factors the run used, rebuilt from its record."""
+
+    X: Any  # cells × genes, log scale, as the semantic path saw it
+    genes: list[str]
+    symbols: list[str | None]  # store symbol per data gene (None: unmatched)
+    gene_ids: np.ndarray  # store GeneID per data gene (-1: unmatched)
+    scale: np.ndarray | None  # per-gene weight (None: no semantic record)
+    vectors: np.ndarray | None  # genes × dim, post-processed as in the run
+    average: bool
+    records: pd.DataFrame | None  # the store's gene records, indexed by GeneID
+
+
+def _layer_of(source: str | None) -> str | None:
+    if not source or source == "X":
+        return None
+    return "raw" if source == "raw" else source.removeprefix("layers/")
+
+
+def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
+    from cellmodel import semantic
+    from cellmodel.embed import SemanticParams, prepare_gene_vectors
+    from cellmodel.genes import match_genes
+    from cellmodel.io import expression
+
+    record = adata.uns.get("cellmodel", {})
+    given = record.get("input", {})
+    expr = expression(adata, layer=_layer_of(given.get("source")), gene_key=given.get("gene_key"))
+    embedding_id = record.get("embedding_id")
+    if store is None or not embedding_id:
+        return _Inputs(
+            expr.X,
+            expr.genes,
+            [None] * len(expr.genes),
+            np.full(len(expr.genes), -1),
+            None,
+            None,
+            False,
+            None,
+        )
+    try:
+        ev = store.embedding(embedding_id)
+    except GenekbError:
+        raise GenekbError(
+            f"the store at {store.root} has no embedding {embedding_id} that this file was"
+            " clustered with; pass the same --root as for `cellmodel cluster`"
+        ) from None
+    fields = SemanticParams.__dataclass_fields__
+    params = SemanticParams(**{k: v for k, v in record.get("params", {}).items() if k in fields})
+    store_genes = ev.genes()
+    match = match_genes(expr.genes, store_genes, store_taxon=ev.taxon, strict=False)
+    weights = semantic.gene_weights(expr.X, match.matched, params.weighting, n_hvg=params.n_hvg)
+    store_ids, store_vectors = ev.matrix()
+    symbol_of = dict(zip(store_genes["gene_id"].astype(int), store_genes["symbol"], strict=True))
+    prepared = prepare_gene_vectors(
+        store_ids, store_vectors, symbol_of, match, params, weights.scale != 0
+    )
+    symbols = [
+        symbol_of.get(int(g)) if m else None
+        for g, m in zip(match.gene_ids, match.matched, strict=True)
+    ]
+    records = store_genes.set_index(store_genes["gene_id"].astype(int))
+    return _Inputs(
+        expr.X,
+        expr.genes,
+        symbols,
+        np.asarray(match.gene_ids),
+        weights.scale,
+        prepared.vectors,
+        weights.average,
+        records,
+    )
+
+
+def _dense(M: Any) -> np.ndarray:
+    return M.toarray() if sp.issparse(M) else np.asarray(M)
+
+
+def _group_means(X: Any, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cluster mean and variance of every gene, and the cluster sizes (k × genes)."""
+    indicator = sp.csr_matrix(
+        (np.ones(len(codes), np.float64), (codes, np.arange(len(codes)))), shape=(k, len(codes))
+    )
+    sizes = np.asarray(indicator.sum(axis=1)).ravel()
+    squared = X.multiply(X) if sp.issparse(X) else np.asarray(X) ** 2
+    means = _dense(indicator @ X) / sizes[:, None]
+    var = _dense(indicator @ squared) / sizes[:, None] - means**2
+    return means, np.maximum(var, 0.0), sizes
+
+
+def gene_contributions(
+    X: Any,
+    codes: np.ndarray,
+    k: int,
+    scale: np.ndarray,
+    vectors: np.ndarray,
+    *,
+    average: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each gene's share of each cluster's shift in the raw weighted semantic path.
+
+    The path is x_c ↦ Σ_g scale_g x_cg v_g (divided by Σ_g scale_g x_cg when `average`), so a
+    cluster's mean minus the overall mean, d_c, is Σ_g a_cg v_g with a_cg = scale_g (x̄_cg − x̄_g).
+    Returns (scores k × genes, ‖d_c‖ per cluster); score_cg = a_cg v_g · d_c / ‖d_c‖, and each row
+    of scores sums to ‖d_c‖.
+    """
+    if average:
+        totals = np.asarray(X @ scale).ravel()
+        inverse = 1.0 / np.where(totals > 0, totals, 1.0)
+        X = sp.diags(inverse) @ X if sp.issparse(X) else np.asarray(X) * inverse[:, None]
+    means, _, sizes = _group_means(X, codes, k)
+    overall = sizes @ means / sizes.sum()
+    shift = (means - overall) * scale  # k × genes: a_cg
+    directions = shift @ vectors  # k × dim: d_c
+    norms = np.linalg.norm(directions, axis=1)
+    unit = directions / np.where(norms > 0, norms, 1.0)[:, None]
+    scores = shift * (unit @ vectors.T)
+    return scores, norms
+
+
+def _describe(records: pd.DataFrame | None, gene_id: int) -> str:
+    if records is None or gene_id not in records.index:
+        return ""
+    row = records.loc[gene_id]
+    parts = [str(row["name"])] if isinstance(row.get("name"), str) and row["name"] else []
+    summary = row.get("summary")
+    if isinstance(summary, str) and summary.strip():
+        parts.append(summary.split(". ")[0].strip().rstrip(".") + ".")
+    else:
+        go = row.get("go_bp")
+        terms = list(go) if go is not None else []
+        if len(terms):
+            parts.append("GO: " + "; ".join(str(t) for t in terms[:3]))
+    text = " — ".join(parts)
+    return text if len(text) <= DESCRIPTION_CHARS else text[: DESCRIPTION_CHARS - 1] + "…"
+
+
+def _name(inputs: _Inputs, g: int) -> str:
+    return inputs.symbols[g] or inputs.genes[g]
+
+
+def explain(
+    adata: ad.AnnData,
+    store: Any = None,
+    *,
+    cluster_key: str = "cellmodel_cluster",
+    top_n: int = DEFAULT_TOP_N,
+) -> dict[str, Any]:
+    """Per cluster: its size, top semantic contributor genes and marker genes, with descriptions.
+
+    `store`: the genekb store the file was clustered with (None: markers only).
+    """
+    if cluster_key not in adata.obs:
+        raise GenekbError(
+            f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad` first"
+        )
+    if top_n < 1:
+        raise GenekbError(f"--top must be at least 1 (got {top_n})")
+    clusters = pd.Categorical(adata.obs[cluster_key])
+    codes = np.asarray(clusters.codes)
+    if (codes < 0).any():
+        raise GenekbError(f"obs[{cluster_key!r}] has missing values; every cell needs a cluster")
+    k = len(clusters.categories)
+    inputs = _rebuild(adata, store)
+    X = (
+        sp.csr_matrix(inputs.X, dtype=np.float64)
+        if sp.issparse(inputs.X)
+        else np.asarray(inputs.X, np.float64)
+    )
+    means, var, sizes = _group_means(X, codes, k)
+    n = len(codes)
+    total_mean = (means * sizes[:, None]).sum(axis=0) / n
+    total_sq = ((var + means**2) * sizes[:, None]).sum(axis=0) / n
+
+    scores = norms = None
+    if inputs.vectors is not None and inputs.scale is not None:
+        scores, norms = gene_contributions(
+            X, codes, k, inputs.scale, inputs.vectors, average=inputs.average
+        )
+    out: list[dict[str, Any]] = []
+    for c in range(k):
+        rest = n - sizes[c]
+        entry: dict[str, Any] = {"cluster": str(clusters.categories[c]), "n_cells": int(sizes[c])}
+        if rest > 0:
+            rest_mean = (total_mean * n - means[c] * sizes[c]) / rest
+            rest_sq = (total_sq * n - (var[c] + means[c] ** 2) * sizes[c]) / rest
+            rest_var = np.maximum(rest_sq - rest_mean**2, 0.0)
+            diff = means[c] - rest_mean
+            se = np.sqrt(var[c] / sizes[c] + rest_var / rest)
+            t = np.divide(diff, se, out=np.zeros_like(diff), where=se > 0)
+            order = [g for g in np.argsort(-t) if diff[g] > 0][:top_n]
+            entry["markers"] = [
+                {
+                    "gene": _name(inputs, g),
+                    "log_fold_change": round(float(diff[g]), 4),
+                    "t": round(float(t[g]), 2),
+                    "description": _describe(inputs.records, int(inputs.gene_ids[g])),
+                }
+                for g in order
+            ]
+        if scores is not None and norms is not None and norms[c] > 0:
+            order = [g for g in np.argsort(-scores[c])[:top_n] if scores[c, g] > 0]
+            entry["semantic_genes"] = [
+                {
+                    "gene": _name(inputs, g),
+                    "score": round(float(scores[c, g]), 5),
+                    "share": round(float(scores[c, g] / norms[c]), 4),
+                    "description": _describe(inputs.records, int(inputs.gene_ids[g])),
+                }
+                for g in order
+            ]
+        out.append(entry)
+    record = adata.uns.get("cellmodel", {})
+    return {
+        "cluster_key": cluster_key,
+        "n_cells": n,
+        "n_clusters": k,
+        "embedding_id": record.get("embedding_id"),
+        "gene_vectors": record.get("gene_vectors", record.get("params", {}).get("gene_vectors")),
+        "clusters": out,
+    }
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: one section per cluster, two small tables each."""
+    lines = [
+        f"# {report['n_clusters']} clusters of {report['n_cells']} cells",
+        "",
+    ]
+    if report.get("gene_vectors") not in (None, "real"):
+        lines += [
+            f"> The semantic view used **{report['gene_vectors']}** control vectors: its"
+            " contributor genes carry no gene knowledge.",
+            "",
+        ]
+    for entry in report["clusters"]:
+        lines += [f"## Cluster {entry['cluster']} ({entry['n_cells']} cells)", ""]
+        if entry.get("semantic_genes"):
+            lines += ["Semantic contributors (share of the cluster's semantic shift):", ""]
+            lines += ["| gene | share | description |", "|---|---|---|"]
+            lines += [
+                f"| {g['gene']} | {g['share']:.1%} | {g['description']} |"
+                for g in entry["semantic_genes"]
+            ]
+            lines.append("")
+        if entry.get("markers"):
+            lines += ["Markers (Welch t, log expression vs all other cells):", ""]
+            lines += ["| gene | log FC | t | description |", "|---|---|---|---|"]
+            lines += [
+                f"| {g['gene']} | {g['log_fold_change']:.2f} | {g['t']:.1f} | {g['description']} |"
+                for g in entry["markers"]
+            ]
+            lines.append("")
+    return "\n".join(lines)

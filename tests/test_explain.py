@@ -1,0 +1,88 @@
+"""`cellmodel explain`: the semantic decomposition is exact, markers find the planted genes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from cellmodel import semantic
+from cellmodel.embed import embed
+from cellmodel.explain import explain, gene_contributions, to_markdown
+from tests.test_cli_cellmodel import _one_line_error, blobs, run
+from tests.test_semantic import FakeEmbedding
+
+
+def test_contributions_sum_to_the_cluster_shift_of_the_weighted_path() -> None:
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.poisson(2.0, (30, 12)).astype(np.float64))
+    codes = np.repeat([0, 1, 2], 10)
+    scale = rng.uniform(0.0, 2.0, 12)
+    scale[3] = 0.0  # a weightless gene contributes nothing
+    vectors = rng.standard_normal((12, 5))
+    for average in (False, True):
+        weights = semantic.GeneWeights("test", scale.astype(np.float32), average, 11)
+        raw = semantic.weighted_path(X, vectors.astype(np.float32), weights).astype(np.float64)
+        scores, norms = gene_contributions(X, codes, 3, scale, vectors, average=average)
+        for c in range(3):
+            shift = raw[codes == c].mean(axis=0) - raw.mean(axis=0)
+            assert np.isclose(norms[c], np.linalg.norm(shift), rtol=1e-4)
+            assert np.isclose(scores[c].sum(), norms[c], rtol=1e-4)
+            assert scores[c, 3] == 0.0
+
+
+@dataclass
+class _Store:
+    root: Path
+    ev: FakeEmbedding
+
+    def embedding(self, ref: str) -> FakeEmbedding:
+        assert ref == self.ev.id
+        return self.ev
+
+
+def test_explain_names_the_planted_genes(tmp_path: Path) -> None:
+    cells = blobs(n_per=30, groups=3, genes=30)
+    cells.var_names = [f"GENE{i}" for i in range(30)]
+    ev = FakeEmbedding(tmp_path, [f"GENE{i}" for i in range(30)])
+    ev.frame["name"] = [f"gene number {i}" for i in range(30)]
+    ev.frame["summary"] = ["Plants a block. Second sentence."] * 30
+    embed(cells, ev, sentence_top_n=0, n_hvg=30)
+    cells.obs["cellmodel_cluster"] = pd.Categorical(cells.obs["group"].astype(str))
+    report = explain(cells, _Store(tmp_path, ev), top_n=5)
+    assert report["n_clusters"] == 3 and report["embedding_id"] == "emb-1"
+    for entry in report["clusters"]:
+        block = range(int(entry["cluster"]) * 10, int(entry["cluster"]) * 10 + 10)
+        assert all(int(g["gene"].removeprefix("GENE")) in block for g in entry["markers"])
+        assert entry["semantic_genes"], entry
+        shares = [g["share"] for g in entry["semantic_genes"]]
+        assert shares == sorted(shares, reverse=True) and all(s > 0 for s in shares)
+        assert entry["markers"][0]["description"] == (
+            f"gene number {entry['markers'][0]['gene'].removeprefix('GENE')} — Plants a block."
+        )
+    text = to_markdown(report)
+    assert "## Cluster 0 (30 cells)" in text and "Semantic contributors" in text
+
+
+def test_cli_explain_markers_only_after_no_semantic_run(tmp_path: Path) -> None:
+    source, out = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
+    blobs().write_h5ad(source)
+    assert run("cluster", str(source), "--no-semantic", "-k", "3", "-o", str(out)).exit_code == 0
+    result = run("explain", str(out), "--json", "--top", "3")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n_clusters"] == 3
+    assert all(len(c["markers"]) == 3 and "semantic_genes" not in c for c in report["clusters"])
+
+
+def test_cli_explain_bad_input(tmp_path: Path) -> None:
+    _one_line_error(run("explain", str(tmp_path / "missing.h5ad")))
+    plain = tmp_path / "plain.h5ad"
+    ad.AnnData(np.ones((4, 3), np.float32)).write_h5ad(plain)
+    line = _one_line_error(run("explain", str(plain)))
+    assert "cellmodel cluster" in line

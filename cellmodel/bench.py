@@ -3,7 +3,9 @@
 Protocol (what `cellmodel bench` promises and `docs/benchmarks.md` restates):
 
 - Every method gets an AnnData *without labels*: `hide_labels` keeps only the expression (X,
-  layers, .raw) and the gene table; obs columns, obsm, obsp, uns and the cell names are dropped,
+  layers, .raw) and the gene table; obs columns, obsm, obsp, uns and the cell names are dropped
+  (a dataset's technical batch column, e.g. Baron's donor, is the one exception: every method gets
+  it as obs["batch"] and corrects for it the same way),
   because datasets carry labels in more than one column (Baron's `cell_ontology_class` repeats
   `cell_type1`) and precomputed embeddings. Methods that take k receive the *number* of label
   classes (the protocol the published peers use), never the labels. Labels are read back only to
@@ -63,6 +65,9 @@ SYNTHETIC_GROUPS = 10
 METRICS: tuple[str, ...] = ("acc", "nmi", "ari", "f1")
 REPORT_FORMAT = "cellmodel-bench/1"
 DOCS_MARKERS = {"bench": "registry datasets", "scale": "scale"}
+# The one obs column a method may see: the dataset's technical batch (e.g. Baron's donor), copied
+# under this neutral name. Every method gets the same correction, so the comparison stays fair.
+BATCH_COLUMN = "batch"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 PRELOAD: tuple[str, ...] = (
     "torch",
@@ -91,6 +96,11 @@ class MethodInput:
     device: str | None = None
     layer: str | None = None
     gene_key: str | None = None
+
+    @property
+    def batch_key(self) -> str | None:
+        """`BATCH_COLUMN` when the dataset names a technical batch (donor), else None."""
+        return BATCH_COLUMN if BATCH_COLUMN in self.adata.obs else None
 
     def store(self) -> Any:
         from genekb.store.store import Store
@@ -165,9 +175,11 @@ def parse_methods(spec: str | Sequence[str] | None) -> list[str]:
 def _expression_pca(inp: MethodInput) -> np.ndarray:
     """The pipeline's own structure input: log-normalize, 2,000 HVG, scale, PCA 50."""
     from cellmodel import graph, io
+    from cellmodel.pipeline import batch_values
 
     expr = io.expression(inp.adata, layer=inp.layer, gene_key=inp.gene_key)
-    return graph.structure_features(expr.X, kind="log", seed=inp.seed)
+    batch = batch_values(inp.adata, inp.batch_key)
+    return graph.structure_features(expr.X, kind="log", batch=batch, seed=inp.seed)
 
 
 def _knn(inp: MethodInput) -> Any:
@@ -237,11 +249,15 @@ def _semantic_kmeans(inp: MethodInput, key: str, gene_vectors: str) -> MethodOut
     )
     if key not in inp.adata.obsm:
         raise GenekbError(f"the semantic view {key} was not computed; check the embed options")
+    from cellmodel.pipeline import batch_values, centre_per_batch
+
+    view = inp.adata.obsm[key]
+    batch = batch_values(inp.adata, inp.batch_key)
+    if batch is not None:
+        view = centre_per_batch(view, batch)  # as the pipeline treats its semantic view
     record = inp.adata.uns.get("cellmodel", {})
     match = (record.get("gene_match") or {}).get("match_rate")
-    return MethodOutput(
-        _kmeans(inp.adata.obsm[key], inp.n_classes, inp.seed), {"gene_match_rate": match}
-    )
+    return MethodOutput(_kmeans(view, inp.n_classes, inp.seed), {"gene_match_rate": match})
 
 
 def _pipeline(
@@ -263,6 +279,7 @@ def _pipeline(
         gene_vectors=gene_vectors,
         gene_key=inp.gene_key,
         layer=inp.layer,
+        batch_key=inp.batch_key,
         seed=inp.seed,
         device=inp.device,
         **options,
@@ -452,6 +469,7 @@ class DatasetRef:
     path: str | None = None
     label_key: str | None = None
     n_cells: int | None = None
+    batch_key: str | None = None  # obs column of a technical batch, given to every method
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -473,7 +491,10 @@ def parse_datasets(
     refs: list[DatasetRef] = []
     for name in dict.fromkeys(names):
         if name in registry:
-            refs.append(DatasetRef(name, "registry", label_key=datasets.get(name).label_key))
+            entry = datasets.get(name)
+            refs.append(
+                DatasetRef(name, "registry", label_key=entry.label_key, batch_key=entry.batch_key)
+            )
         elif name.startswith(SYNTHETIC_PREFIX) and name[len(SYNTHETIC_PREFIX) :].isdigit():
             n = int(name[len(SYNTHETIC_PREFIX) :])
             if n < SYNTHETIC_GROUPS * 3:
@@ -586,10 +607,15 @@ def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:
     return io.read(ref.path)
 
 
-def hide_labels(adata: ad.AnnData) -> ad.AnnData:
-    """The expression alone: X, layers, .raw and the gene table; no obs column, obsm, obsp or uns,
-    and cells renamed cell0..cellN-1 (names can encode labels too)."""
+def hide_labels(adata: ad.AnnData, batch_key: str | None = None) -> ad.AnnData:
+    """The expression alone: X, layers, .raw and the gene table; no obs column (but the batch
+    column, as `BATCH_COLUMN`), obsm, obsp or uns, and cells renamed cell0..cellN-1 (names can
+    encode labels too)."""
     obs = pd.DataFrame(index=[f"cell{i}" for i in range(adata.n_obs)])
+    if batch_key is not None:
+        if batch_key not in adata.obs:
+            raise GenekbError(f"batch key {batch_key!r} is not an obs column of the dataset")
+        obs[BATCH_COLUMN] = pd.Categorical(adata.obs[batch_key].astype(str).to_numpy())
     blind = ad.AnnData(X=adata.X, obs=obs, var=adata.var.copy(), layers=dict(adata.layers.items()))
     if adata.raw is not None:
         blind.raw = ad.AnnData(X=adata.raw.X, obs=obs, var=adata.raw.var.copy())
@@ -627,7 +653,7 @@ def peak_rss_mb() -> tuple[float, float]:
 
 def _reset(blind: ad.AnnData, var: pd.DataFrame, layers: set[str]) -> None:
     """Undo what a seed's run wrote, so the next seed starts from the same label-free input."""
-    for column in list(blind.obs.columns):
+    for column in [c for c in blind.obs.columns if c != BATCH_COLUMN]:
         del blind.obs[column]
     for mapping in (blind.obsm, blind.obsp, blind.varm):
         for key in list(mapping.keys()):
@@ -658,7 +684,7 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
     adata = load_dataset(ref, job.get("root"))
     assert ref.label_key is not None
     labels, mask, k = reference_labels(adata, ref.label_key)
-    blind = hide_labels(adata)
+    blind = hide_labels(adata, ref.batch_key)
     del adata
     load_seconds = time.perf_counter() - tick
     baseline_mb, _ = peak_rss_mb()
@@ -959,6 +985,9 @@ def _cell_line(cell: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 PROTOCOL = {
     "labels": "each method gets the expression without obs columns, obsm, obsp, uns or cell"
     " names; labels are read only to score a finished run",
+    "batch": "where the registry names a technical batch column (baron-human: donor), every method"
+    " gets it and corrects for it alike: ComBat before the PCA, per-batch centring of semantic"
+    " views",
     "k": "methods that take k get the number of label classes (the count, not the labels), the"
     " protocol of the published peers; leiden and cellmodel-auto find their own",
     "isolation": "each (dataset, method) runs in a fresh process with all its seeds inside",

@@ -75,6 +75,18 @@ def test_spy_sees_labels_in_the_raw_data_but_not_after_hiding() -> None:
     assert labels_visible(blind, truth) == []
 
 
+def test_only_the_batch_column_travels_and_carries_no_labels() -> None:
+    adata = _labelled()
+    truth = adata.obs[bench.SYNTHETIC_LABEL_KEY]
+    adata.obs["donor"] = np.tile(["d1", "d2"], adata.n_obs // 2)
+    blind = bench.hide_labels(adata, "donor")
+    assert list(blind.obs.columns) == [bench.BATCH_COLUMN]
+    assert list(blind.obs[bench.BATCH_COLUMN]) == list(adata.obs["donor"])
+    assert labels_visible(blind, truth) == []
+    with pytest.raises(GenekbError, match="batch key"):
+        bench.hide_labels(adata, "site")
+
+
 def test_spy_method_in_a_worker_process_never_sees_labels(tmp_path: Path) -> None:
     config = bench.BenchConfig(
         datasets=bench.parse_datasets(f"synthetic-{SPY_CELLS}"),

@@ -1,9 +1,10 @@
 """`cluster(adata, store)`: the main job, AnnData in and out (scanpy's shape; the torch module lives
 in `cellmodel.model`, the fitting procedure in `cellmodel.cluster`).
 
-Steps: read and normalize the expression (`cellmodel.io`), PCA over highly variable genes and a
-sparse kNN graph (`cellmodel.graph`), the semantic view from the genekb store (`cellmodel.embed`),
-then the cross-modal contrastive clustering (`cellmodel.cluster.fit_clusters`).
+Steps: read and normalize the expression (`cellmodel.io`), optional ComBat on a batch column, PCA
+over highly variable genes and a sparse kNN graph (`cellmodel.graph`), the semantic view from the
+genekb store (`cellmodel.embed`), then the graph-encoder clustering
+(`cellmodel.cluster.fit_clusters`), with the semantic view aligned into it only on request.
 Labels never enter: `score` compares the result with reference labels afterwards.
 """
 
@@ -44,8 +45,10 @@ def cluster(
     *,
     n_clusters: int | None = None,
     use_semantic: bool = True,
+    align_semantic: bool = False,
     model: str = "minilm",
     gene_vectors: str = "real",
+    control_seed: int | None = None,
     taxon: str | None = None,
     gene_key: str | None = None,
     layer: str | None = None,
@@ -63,7 +66,13 @@ def cluster(
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
     obsm["X_structure"], obsm["X_pca_expr"], the semantic matrices and uns["cellmodel"].
 
-    `store`: a `genekb.store.Store` (needed when `use_semantic`). `n_clusters=None` estimates k
+    `store`: a `genekb.store.Store` (needed when `use_semantic`). `use_semantic` computes the
+    semantic view (obsm, and what `cellmodel explain` decomposes); `align_semantic` also feeds it
+    to the fit (contrastive alignment + fused latent). Measured on pbmc68k-reduced and Baron, the
+    aligned fit scores lower than the structure fit with real, shuffled or random gene vectors
+    alike (docs/cluster_experiments.md), so it is off by default and the semantic view then skips
+    the sentence path (explanations use the weighted path). `control_seed`: the seed of the
+    shuffled/random gene-vector controls (default: `seed`). `n_clusters=None` estimates k
     label-free. `batch_key`: an obs column of a technical covariate (donor, run; never the labels)
     removed by ComBat before the PCA and by per-batch centring of the semantic view.
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
@@ -97,12 +106,17 @@ def cluster(
 
     semantic = None
     record: dict[str, Any] = {}
+    if align_semantic and not use_semantic:
+        raise UsageError("align_semantic needs the semantic view (use_semantic=True)")
     if use_semantic:
         if store is None:
             raise UsageError("the semantic view needs a genekb store (or pass use_semantic=False)")
         from cellmodel.embed import embed
 
         tick = time.perf_counter()
+        options = dict(embed_options or {})
+        if not align_semantic:
+            options.setdefault("sentence_top_n", 0)
         embed(
             adata,
             store,
@@ -111,9 +125,9 @@ def cluster(
             gene_key=gene_key,
             layer=layer,
             gene_vectors=gene_vectors,
-            seed=seed,
+            seed=seed if control_seed is None else control_seed,
             progress=progress,
-            **(embed_options or {}),
+            **options,
         )
         semantic = adata.obsm["X_semantic"]
         if batch is not None:
@@ -123,7 +137,13 @@ def cluster(
 
     tick = time.perf_counter()
     result = fit_clusters(
-        X_pca, knn, semantic, n_clusters, seed=seed, device=device, **cluster_options
+        X_pca,
+        knn,
+        semantic if align_semantic else None,
+        n_clusters,
+        seed=seed,
+        device=device,
+        **cluster_options,
     )
     timings["fit"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
@@ -139,6 +159,7 @@ def cluster(
             "n_clusters": int(result.n_clusters),
             "k_estimated": bool(result.k_estimated),
             "use_semantic": use_semantic,
+            "align_semantic": bool(use_semantic and align_semantic),
             "batch_key": batch_key,
             "gene_vectors": gene_vectors if use_semantic else None,
             "input": expr.to_dict(),

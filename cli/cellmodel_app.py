@@ -217,7 +217,15 @@ def cluster(
     device: Annotated[
         str | None, typer.Option(help="cpu or cuda (default: cuda if present).")
     ] = None,
-    semantic: Annotated[bool, typer.Option(help="Use the semantic view from the store.")] = True,
+    semantic: Annotated[
+        bool, typer.Option(help="Compute the semantic view (for `cellmodel explain`).")
+    ] = True,
+    align_semantic: Annotated[
+        bool,
+        typer.Option(
+            help="Also fit with it: contrastive alignment + fused latent (measured worse; off)."
+        ),
+    ] = False,
     gene_vectors: GeneVectorsOpt = "real",
     taxon: TaxonOpt = None,
     gene_key: GeneKeyOpt = None,
@@ -239,7 +247,8 @@ def cluster(
     force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Cluster cells: structure + semantic views, contrastive alignment, OT-sharpened clusters."""
+    """Cluster cells: graph encoder over the expression kNN graph, OT-sharpened clusters, and the
+    gene-knowledge semantic view that `cellmodel explain` reads."""
     from cellmodel.pipeline import CLUSTER_KEY, score
     from cellmodel.pipeline import cluster as run_cluster
     from genekb.store.store import Store
@@ -252,12 +261,15 @@ def cluster(
         raise GenekbError(
             f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
         )
+    if align_semantic and not semantic:
+        raise UsageError("--align-semantic needs the semantic view; drop --no-semantic")
     store = Store.open(root, create=True) if semantic else None
     run_cluster(
         adata,
         store,
         n_clusters=n_clusters,
         use_semantic=semantic,
+        align_semantic=align_semantic,
         model=model,
         gene_vectors=gene_vectors,
         taxon=taxon,

@@ -6,6 +6,8 @@
 3. Cluster pbmc68k-reduced with `cellmodel.cluster` (k = 10, the number of annotated types, as
    the published peers are given it; labels are read only afterwards to score), print ACC / NMI /
    ARI / F1 and write the UMAP and confusion-matrix PNGs under artifacts/demo/.
+4. Explain each cluster: the genes whose text moves it in the semantic space, and its markers,
+   with their descriptions from the store (the full report goes to artifacts/demo/explain.md).
 """
 
 from __future__ import annotations
@@ -78,6 +80,17 @@ def main() -> int:
     )
     plot_confusion(cells.obs[label_key], cells.obs[CLUSTER_KEY], plots / "confusion.png")
     print(f"plots: {plots / 'umap.png'}, {plots / 'confusion.png'}")
+
+    info("[bold]4. cellmodel explain[/] (top 3 semantic contributors and markers per cluster)")
+    from cellmodel.explain import explain, to_markdown
+
+    explained = explain(cells, store, top_n=10)
+    for entry in explained["clusters"]:
+        semantic = ", ".join(g["gene"] for g in entry.get("semantic_genes", [])[:3])
+        markers = ", ".join(g["gene"] for g in entry.get("markers", [])[:3])
+        print(f"  cluster {entry['cluster']:>2} ({entry['n_cells']:>3} cells): {semantic} | {markers}")
+    (plots / "explain.md").write_text(to_markdown(explained))
+    print(f"explanations: {plots / 'explain.md'}")
     return 1 if bad else 0
 
 

@@ -271,14 +271,16 @@ def test_h5ad_path_needs_a_real_label_key(tmp_path: Path) -> None:
 def test_every_builtin_method_is_registered_with_a_description() -> None:
     expected = {
         "pca-kmeans", "leiden", "leiden-k", "semantic-w", "semantic-s", "semantic", "structure",
-        "cellmodel", "cellmodel-auto", "cellmodel-no-align", "cellmodel-no-ot",
-        "cellmodel-random", "cellmodel-shuffled", "semantic-random", "semantic-shuffled",
+        "cellmodel", "cellmodel-auto", "cellmodel-no-ot", "cellmodel-aligned", "cellmodel-concat",
+        "cellmodel-aligned-random", "cellmodel-aligned-shuffled", "semantic-random",
+        "semantic-shuffled",
     }  # fmt: skip
     assert set(bench.BUILTIN_METHODS) == expected
     assert bench.parse_methods(None) == bench.BUILTIN_METHODS
     assert not bench.get_method("leiden").uses_k and bench.get_method("pca-kmeans").uses_k
-    controls = bench.warmup_controls(["semantic", "cellmodel-random"], [0, 1])
-    assert controls == [("real", 0), ("random", 0), ("random", 1)]
+    controls = bench.warmup_controls(["semantic", "cellmodel-aligned-random"], [3, 4])
+    # Controls are drawn once (CONTROL_SEED) whatever the run seeds; real sentences need no seed.
+    assert controls == [("real", 3), ("random", bench.CONTROL_SEED)]
 
 
 def test_synthetic_counts_are_counts_with_known_groups() -> None:

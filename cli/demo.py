@@ -88,7 +88,8 @@ def main() -> int:
     for entry in explained["clusters"]:
         semantic = ", ".join(g["gene"] for g in entry.get("semantic_genes", [])[:3])
         markers = ", ".join(g["gene"] for g in entry.get("markers", [])[:3])
-        print(f"  cluster {entry['cluster']:>2} ({entry['n_cells']:>3} cells): {semantic} | {markers}")
+        size = f"({entry['n_cells']:>3} cells)"
+        print(f"  cluster {entry['cluster']:>2} {size}: {semantic} | {markers}")
     (plots / "explain.md").write_text(to_markdown(explained))
     print(f"explanations: {plots / 'explain.md'}")
     return 1 if bad else 0

@@ -101,6 +101,7 @@ def semantic_views(
     mode: str,
     control: str,
     seed: int,
+    isotropy: str = "center-each",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     h_vec, h_ok = _vectors_for(human, human_store, "human", False)
     if mode == "own-texts":
@@ -112,9 +113,14 @@ def semantic_views(
         m_vec = semantic.control_vectors(m_vec, m_ok, control, seed + 1000)
     h_w = semantic.gene_weights(human.X, h_ok, "hvg-scaled")
     m_w = semantic.gene_weights(mouse.X, m_ok, "hvg-scaled")
-    used = np.vstack([h_vec[h_w.scale != 0], m_vec[m_w.scale != 0]])
-    fitted = semantic.fit_isotropy(used, "whiten")
-    h_vec, m_vec = fitted.apply(h_vec), fitted.apply(m_vec)
+    h_used, m_used = h_vec[h_w.scale != 0], m_vec[m_w.scale != 0]
+    if isotropy == "whiten-union":
+        fitted = semantic.fit_isotropy(np.vstack([h_used, m_used]), "whiten")
+        h_vec, m_vec = fitted.apply(h_vec), fitted.apply(m_vec)
+    else:  # "center-each" / "whiten-each": each species on its own used genes
+        method = isotropy.removesuffix("-each")
+        h_vec = semantic.fit_isotropy(h_used, method).apply(h_vec)
+        m_vec = semantic.fit_isotropy(m_used, method).apply(m_vec)
     h_vec[~h_ok], m_vec[~m_ok] = 0.0, 0.0
     views = (
         semantic.finish(semantic.weighted_path(human.X, h_vec, h_w)),
@@ -172,16 +178,27 @@ def main() -> None:
         h_pca, m_pca, n_shared = orthologs_pca(human, mouse, seed)
         record("orthologs-pca", h_pca, m_pca, seed, {"shared_genes": n_shared})
         views = {}
-        for mode, control in (
-            ("own-texts", "real"),
-            ("via-orthologs", "real"),
-            ("own-texts", "shuffled"),
-            ("own-texts", "random"),
+        for mode, control, isotropy in (
+            ("own-texts", "real", "center-each"),
+            ("own-texts", "real", "whiten-each"),
+            ("own-texts", "real", "whiten-union"),
+            ("via-orthologs", "real", "center-each"),
+            ("own-texts", "shuffled", "center-each"),
+            ("own-texts", "random", "center-each"),
         ):
             h, m, info = semantic_views(
-                human, mouse, human_store, mouse_store, mode=mode, control=control, seed=seed
+                human,
+                mouse,
+                human_store,
+                mouse_store,
+                mode=mode,
+                control=control,
+                seed=seed,
+                isotropy=isotropy,
             )
             name = f"semantic-{mode}" + ("" if control == "real" else f" ({control})")
+            if isotropy != "center-each":
+                name += f" [{isotropy}]"
             views[name] = (h, m)
             record(name, h, m, seed, info)
         h_sem, m_sem = views["semantic-own-texts"]
@@ -220,7 +237,11 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        args.out.write_text(text)
+        # The hand-written analysis after "## Reading" survives a regeneration of the table.
+        existing = args.out.read_text() if args.out.exists() else ""
+        marker = "\n## Reading\n"
+        tail = existing[existing.index(marker) :] if marker in existing else ""
+        args.out.write_text(text + tail)
 
 
 if __name__ == "__main__":

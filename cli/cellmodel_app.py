@@ -342,6 +342,7 @@ def classify(
     view: Annotated[
         str, typer.Option(help="pca | semantic (the cell view that is refined).")
     ] = "pca",
+    gene_vectors: GeneVectorsOpt = "real",
     k: Annotated[int, typer.Option("--k", min=1, help="Neighbours of the kNN vote.")] = 15,
     refine: Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")] = True,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -359,6 +360,8 @@ def classify(
     check_output(output, force)
     if view not in ("pca", "semantic"):
         raise UsageError(f"unknown view {view!r}; choose pca or semantic")
+    if gene_vectors != "real" and view != "semantic":
+        raise UsageError("--gene-vectors changes the semantic view only; add --view semantic")
     adata, dataset_key = load_input(source, root)
     label_key = label_key or dataset_key
     if reference is None and label_key is None:
@@ -370,7 +373,9 @@ def classify(
         from cellmodel.embed import embed as run_embed
         from genekb.store.store import Store
 
-        run_embed(data, Store.open(root, create=True), model=model, seed=seed)
+        run_embed(
+            data, Store.open(root, create=True), model=model, gene_vectors=gene_vectors, seed=seed
+        )
         return data.obsm["X_semantic"]
 
     if reference is not None:
@@ -439,6 +444,7 @@ def classify(
         write_h5ad(adata, output)
     doc = {
         **adata.uns["cellmodel_classify"],
+        "gene_vectors": gene_vectors if view == "semantic" else None,
         "plots": figures,
         "output": str(output) if output else None,
     }

@@ -168,3 +168,25 @@ def test_batch_key_corrects_and_bad_batch_keys_fail(tmp_path):
     data.obs["lonely"] = pd.Categorical(["a"] + ["b"] * (data.n_obs - 1))
     data.write_h5ad(path)
     assert "one cell" in _one_line_error(run(*args, "--batch-key", "lonely"))
+
+
+# The toy GeneIDs 1..60 are real human GeneIDs too, so the store grows from the bundled snapshot
+# and few toy names still match: fine here, where only the control's plumbing is checked.
+@pytest.mark.filterwarnings("ignore:only .* of genes matched")
+def test_classify_semantic_view_with_a_control(tmp_path):
+    from genekb.build import build
+    from genekb.store.store import Store
+    from tests.conftest import make_genes
+
+    root = tmp_path / "store"
+    build(Store.open(root, create=True), model="fake", gene_table=make_genes(60))
+    data = blobs(genes=60)
+    data.var_names = [f"GENE{i}" for i in range(1, 61)]
+    path = tmp_path / "genes.h5ad"
+    data.write_h5ad(path)
+    args = ("classify", str(path), "--label-key", "group", "--per-class", "5", "--json")
+    result = run(*args, "--view", "semantic", "--model", "fake", "--root", str(root),
+                 "--gene-vectors", "random")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["gene_vectors"] == "random"
+    assert "--view semantic" in _one_line_error(run(*args, "--gene-vectors", "random"), 2)

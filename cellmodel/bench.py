@@ -100,6 +100,7 @@ class MethodInput:
     device: str | None = None
     layer: str | None = None
     gene_key: str | None = None
+    gene_vectors: str = "real"  # `--gene-vectors`: what methods on real vectors get instead
 
     @property
     def batch_key(self) -> str | None:
@@ -242,6 +243,8 @@ def leiden_to_k(
 def _semantic_kmeans(inp: MethodInput, key: str, gene_vectors: str) -> MethodOutput:
     from cellmodel.embed import embed
 
+    gene_vectors = inp.gene_vectors if gene_vectors == "real" else gene_vectors
+
     embed(
         inp.adata,
         inp.store(),
@@ -274,6 +277,7 @@ def _pipeline(
 ) -> MethodOutput:
     from cellmodel.pipeline import CLUSTER_KEY, cluster
 
+    gene_vectors = inp.gene_vectors if gene_vectors == "real" else gene_vectors
     cluster(
         inp.adata,
         inp.store() if use_semantic else None,
@@ -721,6 +725,7 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
             device=job.get("device"),
             layer=job.get("layer"),
             gene_key=job.get("gene_key"),
+            gene_vectors=job.get("gene_vectors", "real"),
         )
         tick = time.perf_counter()
         out = method.run(inp)
@@ -831,6 +836,7 @@ class BenchConfig:
     command: str = ""
     scale: bool = False
     threads: int | None = None  # BLAS/OpenMP/torch threads per worker; None: library defaults
+    gene_vectors: str = "real"  # a control here replaces the real vectors of every method
     preload: bool = True  # import the methods' libraries before timing (tests of plumbing skip it)
 
 
@@ -876,9 +882,14 @@ def _spawn(
         }, wall
 
 
-def warmup_controls(methods: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int]]:
-    """(gene_vectors, seed) pairs whose sentences the selected methods will need."""
+def warmup_controls(
+    methods: Sequence[str], seeds: Sequence[int], gene_vectors: str = "real"
+) -> list[tuple[str, int]]:
+    """(gene_vectors, seed) pairs whose sentences the selected methods will need; with a control
+    as `gene_vectors`, the methods on real vectors need that control instead."""
     wanted = {get_method(m).gene_vectors for m in methods} - {None}
+    if gene_vectors != "real" and "real" in wanted:
+        wanted = (wanted - {"real"}) | {gene_vectors}
     pairs: list[tuple[str, int]] = []
     if "real" in wanted:
         pairs.append(("real", int(seeds[0])))  # real sentences do not depend on the seed
@@ -905,13 +916,14 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
         "device": config.device,
         "layer": config.layer,
         "gene_key": config.gene_key,
+        "gene_vectors": config.gene_vectors,
     }
     for ref in config.datasets:
         if ref.kind == "registry":  # download once, before any timing
             datasets.fetch(ref.name, cache_dir=datasets.default_cache_dir(config.root))
 
     warmups = []
-    controls = warmup_controls(config.methods, config.seeds)
+    controls = warmup_controls(config.methods, config.seeds, config.gene_vectors)
     if config.warm and controls:
         for ref in config.datasets:
             log(f"warm-up {ref.name}: store vectors and sentence cache ({len(controls)} passes)")
@@ -1117,6 +1129,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     methods = list(dict.fromkeys(r["method"] for r in summary))
     seeds = report["config"]["seeds"]
     lines = [f"Mean ± sample std over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}).", ""]
+    control = report["config"].get("gene_vectors", "real")
+    if control != "real":
+        lines += [
+            f"**Control run:** `--gene-vectors {control}` replaced the real gene vectors of every"
+            " method that uses them.",
+            "",
+        ]
     by_key = {(r["dataset"], r["method"]): r for r in summary}
     lines += ["ARI by method and dataset:", ""]
     lines += [_row(["method", *datasets]), _row(["---"] * (len(datasets) + 1))]
@@ -1283,6 +1302,8 @@ def default_docs_path() -> Path | None:
 def is_default_run(config: BenchConfig) -> bool:
     """The full default set: the docs are regenerated without being asked."""
     names = [r.name for r in config.datasets]
+    if config.gene_vectors != "real":
+        return False
     if config.scale:
         return sorted(r.n_cells or 0 for r in config.datasets) == list(DEFAULT_SCALE) and sorted(
             config.methods

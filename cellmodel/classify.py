@@ -37,9 +37,8 @@ Everything is deterministic for a seed on the CPU.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -49,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cellmodel.io import h5ad_safe
+from cellmodel.model import deterministic
 from genekb.errors import GenekbError, UsageError
 
 DEFAULT_K = 15
@@ -303,20 +304,6 @@ def resolve_device(device: str) -> torch.device:
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise GenekbError("device cuda was asked for but torch sees no GPU; use --device cpu")
     return chosen
-
-
-@contextlib.contextmanager
-def _deterministic(seed: int) -> Iterator[None]:
-    """Seeded, deterministic torch within the block; the caller's global settings come back."""
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
 
 
 def _as_matrix(X: Any, what: str) -> np.ndarray:
@@ -755,7 +742,7 @@ def refine(
     codes = np.unique(train_labels.astype(str), return_inverse=True)[1].astype(np.int64)
     modes = ["on", "off"] if opts.self_training == "auto" else [opts.self_training]
     record: dict[str, Any] = {"self_training": opts.self_training}
-    with _deterministic(seed):
+    with deterministic(seed):
         if epochs is not None and len(modes) == 1:
             chosen, record["epochs"], record["rule"] = modes[0], epochs, "given"
         else:
@@ -1106,17 +1093,6 @@ def with_options(options: ClassifyOptions | None = None, **changes: Any) -> Clas
     return replace(base, **changes)
 
 
-def _h5ad_safe(value: Any) -> Any:
-    """A copy that h5ad `uns` can store: no None anywhere, numpy scalars as Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _h5ad_safe(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_h5ad_safe(v) for v in value if v is not None]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def annotate(adata: Any, result: ClassifyResult, *, key: str = "cellmodel_pred") -> None:
     """Write a `classify` result into `adata` scanpy-style: `obs[key]` (categorical),
     `obs[key + "_confidence"]`, `obs[key + "_train"]`, `obsm["X_classify"]` (refined view) and
@@ -1130,4 +1106,4 @@ def annotate(adata: Any, result: ClassifyResult, *, key: str = "cellmodel_pred")
     adata.obs[f"{key}_train"] = result.train_mask
     if result.embedding is not None:
         adata.obsm["X_classify"] = result.embedding
-    adata.uns["cellmodel_classify"] = _h5ad_safe(result.to_dict())
+    adata.uns["cellmodel_classify"] = h5ad_safe(result.to_dict())

@@ -23,10 +23,8 @@ matrix product over the kNN graph.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +36,7 @@ from cellmodel.graph import DEFAULT_N_NEIGHBORS, KnnGraph, from_edge_index, knn_
 from cellmodel.model import (
     ClusterNet,
     augment_features,
+    deterministic,
     info_nce,
     kl_to_target,
     sinkhorn_target,
@@ -177,20 +176,6 @@ class NeighbourSampler:
 
 
 # --------------------------------------------------------------------------------------- helpers
-
-
-@contextlib.contextmanager
-def _deterministic(seed: int) -> Iterator[None]:
-    """Seeded, deterministic torch within the block; the caller's global settings are restored."""
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
 
 
 def _as_graph(graph: GraphInput, X_pca: np.ndarray, n_neighbors: int, seed: int) -> KnnGraph:
@@ -488,7 +473,7 @@ def fit_clusters(
     timings: dict[str, float] = {}
     notes: list[str] = []
     started = time.perf_counter()
-    with _deterministic(seed):
+    with deterministic(seed):
         tick = time.perf_counter()
         knn = _as_graph(graph, X_pca, options.n_neighbors, seed)
         timings["graph"] = time.perf_counter() - tick

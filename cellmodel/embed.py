@@ -19,7 +19,7 @@ import numpy as np
 
 from cellmodel import semantic
 from cellmodel.genes import GeneMatch, detect_taxon, match_genes, ortholog_ids, taxon_name
-from cellmodel.io import Expression, expression
+from cellmodel.io import Expression, expression, h5ad_safe
 from genekb.encoders.base import Encoder
 from genekb.errors import GenekbError, UsageError
 from genekb.sources.bundled import available_taxa
@@ -196,17 +196,6 @@ def _genes_missing_from(ev: Any, genes: list[str], taxon: str) -> list[str]:
     return known.loc[~known["gene_id"].isin(have), "query"].tolist()
 
 
-def _plain(value: Any) -> Any:
-    """A copy fit for h5ad `uns`: no None anywhere, numpy scalars as Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value if v is not None]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def embed(
     adata: ad.AnnData,
     store_or_ev: Any,
@@ -339,6 +328,6 @@ def embed(
     }
     existing = adata.uns.get(UNS_KEY)
     merged = dict(existing) if isinstance(existing, dict) else {}
-    merged.update(_plain(record))
+    merged.update(h5ad_safe(record))
     adata.uns[UNS_KEY] = merged
     return adata

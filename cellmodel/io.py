@@ -346,3 +346,15 @@ def expression(
         normalization=how,
         notes=notes,
     )
+
+
+def h5ad_safe(value: Any) -> Any:
+    """A copy that h5ad `uns` can store: no None anywhere, numpy scalars as Python numbers,
+    tuples as lists."""
+    if isinstance(value, dict):
+        return {str(k): h5ad_safe(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [h5ad_safe(v) for v in value if v is not None]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -13,7 +13,9 @@ The fitting procedure is `cellmodel.cluster.fit_clusters`.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -267,3 +269,17 @@ def augment_features(
             scale = x.std(dim=0, keepdim=True) if x.shape[0] > 1 else torch.ones_like(x[:1])
         out = out + noise * scale * torch.randn(x.shape, generator=generator, device=x.device)
     return out
+
+
+@contextlib.contextmanager
+def deterministic(seed: int) -> Iterator[None]:
+    """Seeded, deterministic torch within the block; the caller's global settings come back."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)

@@ -163,14 +163,14 @@ def cluster(
             "batch_key": batch_key,
             "gene_vectors": gene_vectors if use_semantic else None,
             "input": expr.to_dict(),
-            "cluster_params": _plain(result.params),
+            "cluster_params": io.h5ad_safe(result.params),
             "structure_params": {"n_hvg": n_hvg, "n_pcs": n_pcs, "n_neighbors": n_neighbors},
             "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
             "pipeline_timings_s": {k: round(v, 3) for k, v in timings.items()},
             "notes": notes + list(result.notes),
         }
     )
-    adata.uns[UNS_KEY] = _plain(record)
+    adata.uns[UNS_KEY] = io.h5ad_safe(record)
     return adata
 
 
@@ -220,14 +220,3 @@ def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> 
         k: round(v, 6)
         for k, v in cluster_metrics(adata.obs[label_key], adata.obs[cluster_key]).items()
     }
-
-
-def _plain(value: Any) -> Any:
-    """A copy fit for h5ad `uns`: no None, numpy scalars as Python numbers, tuples as lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value if v is not None]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

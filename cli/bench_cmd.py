@@ -109,6 +109,13 @@ def bench(
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds allowed per (dataset, method) process.")
     ] = 3600.0,
+    gene_vectors: Annotated[
+        str,
+        typer.Option(
+            help="real, or a control (shuffled / random, drawn once) that replaces the real gene"
+            " vectors of every method."
+        ),
+    ] = "real",
     json_: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout.")
     ] = False,
@@ -117,6 +124,8 @@ def bench(
     from cellmodel import bench as lib
     from cellmodel.datasets import store_root
 
+    if gene_vectors not in ("real", "shuffled", "random"):
+        raise UsageError(f"unknown --gene-vectors {gene_vectors!r}; choose real, shuffled, random")
     if scale is not None and datasets is not None:
         raise UsageError("--scale makes its own synthetic datasets; leave out --datasets")
     sizes = _sizes(scale) if scale is not None else None
@@ -143,6 +152,7 @@ def bench(
             ("--device", device),
             ("--threads", threads),
             ("--no-warm", not warm),
+            ("--gene-vectors", gene_vectors if gene_vectors != "real" else None),
         ]
     )
     config = lib.BenchConfig(
@@ -160,6 +170,7 @@ def bench(
         command=command,
         scale=sizes is not None,
         threads=threads,
+        gene_vectors=gene_vectors,
     )
     info(
         f"bench: {len(refs)} dataset(s) × {len(method_names)} method(s) × {n_seeds} seed(s),"

@@ -45,7 +45,8 @@ def _spy(inp: bench.MethodInput) -> bench.MethodOutput:
     if leaks:
         raise AssertionError(f"labels visible to the method: {leaks}")
     labels = np.arange(inp.adata.n_obs) % inp.n_classes
-    return bench.MethodOutput(labels, {"pid": os.getpid(), "n_classes_seen": inp.n_classes})
+    extras = {"pid": os.getpid(), "n_classes_seen": inp.n_classes, "vectors": inp.gene_vectors}
+    return bench.MethodOutput(labels, extras)
 
 
 def _labelled(n: int = SPY_CELLS) -> ad.AnnData:
@@ -96,10 +97,14 @@ def test_spy_method_in_a_worker_process_never_sees_labels(tmp_path: Path) -> Non
         warm=False,
         threads=1,
         preload=False,  # plumbing only: no need to import torch and scanpy first
+        gene_vectors="random",
     )
     report = bench.run_bench(config, log=lambda _: None)
     cell = report["cells"][0]
     assert cell["status"] == "ok", Path(cell["log"]).read_text()[-2000:]
+    assert report["config"]["gene_vectors"] == "random"
+    assert all(r["extras"]["vectors"] == "random" for r in report["runs"])
+    assert not bench.is_default_run(config)
     runs = report["runs"]
     assert [r["seed"] for r in runs] == [0, 1]
     k = len(bench.synthetic_counts(SPY_CELLS).obs[bench.SYNTHETIC_LABEL_KEY].unique())
@@ -281,6 +286,9 @@ def test_every_builtin_method_is_registered_with_a_description() -> None:
     controls = bench.warmup_controls(["semantic", "cellmodel-aligned-random"], [3, 4])
     # Controls are drawn once (CONTROL_SEED) whatever the run seeds; real sentences need no seed.
     assert controls == [("real", 3), ("random", bench.CONTROL_SEED)]
+    # --gene-vectors shuffled: the methods on real vectors need the shuffled control instead.
+    controls = bench.warmup_controls(["semantic", "cellmodel-aligned-random"], [3], "shuffled")
+    assert controls == [("shuffled", bench.CONTROL_SEED), ("random", bench.CONTROL_SEED)]
 
 
 def test_synthetic_counts_are_counts_with_known_groups() -> None:

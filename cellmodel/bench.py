@@ -131,6 +131,7 @@ class Method:
     needs_store: bool = False
     uses_k: bool = True
     gene_vectors: str | None = None  # which sentence-cache warm-up it needs (real/shuffled/random)
+    sentences: bool = True  # whether that warm-up must embed cell sentences (not just gene vectors)
 
 
 METHODS: dict[str, Method] = {}
@@ -144,13 +145,14 @@ def register_method(
     needs_store: bool = False,
     uses_k: bool = True,
     gene_vectors: str | None = None,
+    sentences: bool = True,
     builtin: bool = False,
 ) -> Callable[[MethodFn], MethodFn]:
     """Add a method to the registry (module-level, so a worker process registers it on import)."""
 
     def decorate(fn: MethodFn) -> MethodFn:
         METHODS[name] = Method(
-            name, description, fn, fn.__module__, needs_store, uses_k, gene_vectors
+            name, description, fn, fn.__module__, needs_store, uses_k, gene_vectors, sentences
         )
         if builtin and name not in BUILTIN_METHODS:
             BUILTIN_METHODS.append(name)
@@ -405,6 +407,7 @@ def _structure(inp: MethodInput) -> MethodOutput:
     " enter the fit (so its labels equal `structure`'s; the time includes the semantic view)",
     needs_store=True,
     gene_vectors="real",
+    sentences=False,  # the default fit uses the weighted path only
     builtin=True,
 )
 def _cellmodel(inp: MethodInput) -> MethodOutput:
@@ -417,6 +420,7 @@ def _cellmodel(inp: MethodInput) -> MethodOutput:
     needs_store=True,
     uses_k=False,
     gene_vectors="real",
+    sentences=False,  # the default fit uses the weighted path only
     builtin=True,
 )
 def _cellmodel_auto(inp: MethodInput) -> MethodOutput:
@@ -783,6 +787,7 @@ def run_warmup(job: dict[str, Any]) -> dict[str, Any]:
             layer=job.get("layer"),
             gene_vectors=gene_vectors,
             seed=int(seed),
+            **({} if job.get("sentences", True) else {"sentence_top_n": 0}),
         )
         sentences = blind.uns["cellmodel"].get("sentences", {})
         steps.append(
@@ -927,7 +932,16 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
     if config.warm and controls:
         for ref in config.datasets:
             log(f"warm-up {ref.name}: store vectors and sentence cache ({len(controls)} passes)")
-            job = {"kind": "warmup", "dataset": ref.to_dict(), "controls": controls, **common}
+            job = {
+                "kind": "warmup",
+                "dataset": ref.to_dict(),
+                "controls": controls,
+                # Sentences cost a pass of the encoder per cell: warm them only when a method
+                # selected here embeds them.
+                "sentences": any(get_method(m).sentences for m in config.methods
+                                 if get_method(m).gene_vectors),
+                **common,
+            }
             result, wall = _spawn(
                 job, logs / f"{ref.name}__warmup.log", config.timeout_s, config.threads
             )

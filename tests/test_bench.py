@@ -283,6 +283,8 @@ def test_every_builtin_method_is_registered_with_a_description() -> None:
     assert set(bench.BUILTIN_METHODS) == expected
     assert bench.parse_methods(None) == bench.BUILTIN_METHODS
     assert not bench.get_method("leiden").uses_k and bench.get_method("pca-kmeans").uses_k
+    # The default fit needs store vectors only; its warm-up must not embed every cell's sentence.
+    assert not bench.get_method("cellmodel").sentences and bench.get_method("semantic").sentences
     controls = bench.warmup_controls(["semantic", "cellmodel-aligned-random"], [3, 4])
     # Controls are drawn once (CONTROL_SEED) whatever the run seeds; real sentences need no seed.
     assert controls == [("real", 3), ("random", bench.CONTROL_SEED)]

@@ -190,3 +190,10 @@ def test_classify_semantic_view_with_a_control(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["gene_vectors"] == "random"
     assert "--view semantic" in _one_line_error(run(*args, "--gene-vectors", "random"), 2)
+
+
+def test_align_semantic_needs_the_semantic_view(blob_file):
+    line = _one_line_error(
+        run("cluster", str(blob_file), "--no-semantic", "--align-semantic", "-k", "3"), 2
+    )
+    assert "--align-semantic" in line

@@ -40,6 +40,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from doc_tables import write_keeping_reading
+
 from cellmodel import datasets, graph, semantic
 from cellmodel.classify import knn_predict
 from cellmodel.genes import match_genes, ortholog_ids
@@ -237,11 +239,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        # The hand-written analysis after "## Reading" survives a regeneration of the table.
-        existing = args.out.read_text() if args.out.exists() else ""
-        marker = "\n## Reading\n"
-        tail = existing[existing.index(marker) :] if marker in existing else ""
-        args.out.write_text(text + tail)
+        write_keeping_reading(args.out, text)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from doc_tables import write_keeping_reading
+
 VARIANTS = (
     "structure",
     "aligned",
@@ -257,10 +259,7 @@ def table(args: argparse.Namespace) -> None:
     text = "\n".join(lines)
     print(text)
     if args.out:
-        existing = args.out.read_text() if args.out.exists() else ""
-        marker = "\n## Reading\n"
-        tail = existing[existing.index(marker) :] if marker in existing else ""
-        args.out.write_text(text + tail)
+        write_keeping_reading(args.out, text)
 
 
 def main() -> None:

@@ -28,6 +28,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from doc_tables import write_keeping_reading
+
 DATASETS = ("pbmc68k-reduced", "baron-human")
 DEFAULT_PAIRS = "ncbi-card:minilm,kv:minilm,name-only:minilm"
 CONTROLS = ("real", "shuffled", "random")
@@ -125,10 +127,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        existing = args.out.read_text() if args.out.exists() else ""
-        marker = "\n## Reading\n"
-        tail = existing[existing.index(marker) :] if marker in existing else ""
-        args.out.write_text(text + tail)
+        write_keeping_reading(args.out, text)
 
 
 if __name__ == "__main__":

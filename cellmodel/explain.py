@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellmodel.markers import group_stats
 from genekb.errors import GenekbError
 
 DEFAULT_TOP_N = 10
@@ -105,22 +106,6 @@ def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
     )
 
 
-def _dense(M: Any) -> np.ndarray:
-    return M.toarray() if sp.issparse(M) else np.asarray(M)
-
-
-def _group_means(X: Any, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-cluster mean and variance of every gene, and the cluster sizes (k × genes)."""
-    indicator = sp.csr_matrix(
-        (np.ones(len(codes), np.float64), (codes, np.arange(len(codes)))), shape=(k, len(codes))
-    )
-    sizes = np.asarray(indicator.sum(axis=1)).ravel()
-    squared = X.multiply(X) if sp.issparse(X) else np.asarray(X) ** 2
-    means = _dense(indicator @ X) / sizes[:, None]
-    var = _dense(indicator @ squared) / sizes[:, None] - means**2
-    return means, np.maximum(var, 0.0), sizes
-
-
 def gene_contributions(
     X: Any,
     codes: np.ndarray,
@@ -141,7 +126,8 @@ def gene_contributions(
         totals = np.asarray(X @ scale).ravel()
         inverse = 1.0 / np.where(totals > 0, totals, 1.0)
         X = sp.diags(inverse) @ X if sp.issparse(X) else np.asarray(X) * inverse[:, None]
-    means, _, sizes = _group_means(X, codes, k)
+    stats = group_stats(X, codes, k)
+    means, sizes = stats.means, stats.sizes
     overall = sizes @ means / sizes.sum()
     shift = (means - overall) * scale  # k × genes: a_cg
     directions = shift @ vectors  # k × dim: d_c
@@ -200,10 +186,8 @@ def explain(
         if sp.issparse(inputs.X)
         else np.asarray(inputs.X, np.float64)
     )
-    means, var, sizes = _group_means(X, codes, k)
-    n = len(codes)
-    total_mean = (means * sizes[:, None]).sum(axis=0) / n
-    total_sq = ((var + means**2) * sizes[:, None]).sum(axis=0) / n
+    stats = group_stats(X, codes, k)
+    t_all = stats.welch_t()
 
     scores = norms = None
     if inputs.vectors is not None and inputs.scale is not None:
@@ -212,15 +196,11 @@ def explain(
         )
     out: list[dict[str, Any]] = []
     for c in range(k):
-        rest = n - sizes[c]
-        entry: dict[str, Any] = {"cluster": str(clusters.categories[c]), "n_cells": int(sizes[c])}
-        if rest > 0:
-            rest_mean = (total_mean * n - means[c] * sizes[c]) / rest
-            rest_sq = (total_sq * n - (var[c] + means[c] ** 2) * sizes[c]) / rest
-            rest_var = np.maximum(rest_sq - rest_mean**2, 0.0)
-            diff = means[c] - rest_mean
-            se = np.sqrt(var[c] / sizes[c] + rest_var / rest)
-            t = np.divide(diff, se, out=np.zeros_like(diff), where=se > 0)
+        size = int(stats.sizes[c])
+        entry: dict[str, Any] = {"cluster": str(clusters.categories[c]), "n_cells": size}
+        if len(codes) - size > 0:
+            t = t_all[c]
+            diff = stats.means[c] - stats.rest_means[c]
             order = [g for g in np.argsort(-t) if diff[g] > 0][:top_n]
             entry["markers"] = [
                 {
@@ -246,7 +226,7 @@ def explain(
     record = adata.uns.get("cellmodel", {})
     return {
         "cluster_key": cluster_key,
-        "n_cells": n,
+        "n_cells": len(codes),
         "n_clusters": k,
         "embedding_id": record.get("embedding_id"),
         "gene_vectors": record.get("gene_vectors", record.get("params", {}).get("gene_vectors")),

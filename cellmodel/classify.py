@@ -29,6 +29,13 @@ some of the cells. The procedure:
    The labels of the cells being classified never take part in any choice.
 4. kNN. Distance-weighted kNN (k = 15 by default) in the refined space, with a Gaussian kernel on
    the cosine geometry (`knn_votes`); a cell's confidence is the vote share of its predicted class.
+   `vote="balanced"` divides each class's votes by its number of labelled cells (the rule for
+   balanced accuracy and macro-F1: rare classes are not outvoted for being rare).
+
+Before step 2, when the caller passes the expression (`classify(..., expression=...)`), a block of
+marker genes is appended to the view (`marker_view`): per class, the genes that set its
+*training* cells apart (effect size against the other training cells), standardized over all
+cells. A type too rare to own a principal component still owns its marker genes.
 
 The same run scores two comparisons on the same held-out cells: the same kNN on the unrefined
 input, and multinomial logistic regression on a PCA of the expression (`expression_pca`).
@@ -57,6 +64,7 @@ DEFAULT_N_PCS = 50
 SMALL_CLASSES = ("error", "cap")
 KNN_WEIGHTINGS = ("gaussian", "inverse")
 SELF_TRAINING = ("auto", "on", "off")
+VOTES = ("frequency", "balanced")
 SmallClasses = Literal["error", "cap"]
 LabelsLike = Sequence[Any] | np.ndarray | pd.Series | pd.Categorical
 # A zero distance would give an infinite weight; this floor keeps the vote finite (an exact
@@ -89,6 +97,8 @@ class ClassifyOptions:
     pseudo_weight: float = 1.0  # a pseudo-labelled anchor's weight against a labelled cell's
     pseudo_margin: bool = True  # also scale it by the vote margin (top share − runner-up)
     knn_weighting: str = "gaussian"  # see knn_predict; the temperature above sets its width
+    vote: str = "frequency"  # "frequency" or "balanced" (each class's votes / its labelled cells)
+    n_markers: int = 100  # marker genes per class added to the view (needs `expression`; 0: none)
 
     def check(self) -> None:
         positive = {
@@ -117,6 +127,10 @@ class ClassifyOptions:
             raise UsageError(
                 f"unknown self_training {self.self_training!r}; choose one of auto, on, off"
             )
+        if self.vote not in VOTES:
+            raise UsageError(f"unknown vote {self.vote!r}; choose one of {', '.join(VOTES)}")
+        if self.n_markers < 0:
+            raise UsageError(f"n_markers must be at least 0 (got {self.n_markers})")
         if not 0 <= self.pseudo_threshold <= 1 or self.pseudo_weight < 0:
             raise UsageError("pseudo_threshold must lie in [0, 1] and pseudo_weight be >= 0")
 
@@ -348,6 +362,7 @@ def knn_votes(
     *,
     weighting: str = "gaussian",
     temperature: float = 0.1,
+    vote: str = "frequency",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distance-weighted kNN votes: the sorted classes and each query cell's vote shares.
 
@@ -356,6 +371,10 @@ def knn_votes(
     similarity softmax the contrastive loss was trained with, so a class whose one labelled cell
     lies much closer than the rest is not outvoted by k − 1 farther cells of common classes.
     "inverse": Euclidean distance on the rows as given, weight 1/d.
+    `vote="balanced"` divides each class's votes by its number of training cells before the
+    shares are taken: the kNN estimate of p(class | cell) becomes one of p(cell | class), the
+    rule that maximizes balanced accuracy, so a class with 2 labelled cells is not outvoted by a
+    class with 200 merely for having fewer cells to be near.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -375,6 +394,10 @@ def knn_votes(
     votes = np.zeros((len(query_X), len(classes)), dtype=np.float64)
     rows = np.repeat(np.arange(len(query_X)), k)
     np.add.at(votes, (rows, codes[neighbours].ravel()), weights.ravel())
+    if vote == "balanced":
+        votes /= np.bincount(codes, minlength=len(classes))[None, :]
+    elif vote != "frequency":
+        raise UsageError(f"unknown vote {vote!r}; choose one of {', '.join(VOTES)}")
     return classes.astype(object), votes / votes.sum(axis=1, keepdims=True)
 
 
@@ -386,10 +409,11 @@ def knn_predict(
     *,
     weighting: str = "gaussian",
     temperature: float = 0.1,
+    vote: str = "frequency",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted class of each query cell and its vote share (the confidence); see `knn_votes`."""
     classes, shares = knn_votes(
-        train_X, train_y, query_X, k, weighting=weighting, temperature=temperature
+        train_X, train_y, query_X, k, weighting=weighting, temperature=temperature, vote=vote
     )
     winner = shares.argmax(axis=1)  # ties go to the first class in sorted order: deterministic
     return classes[winner], shares[np.arange(len(query_X)), winner].astype(np.float32)
@@ -399,7 +423,13 @@ def _vote(
     train_X: np.ndarray, train_y: np.ndarray, query_X: np.ndarray, k: int, opts: ClassifyOptions
 ) -> tuple[np.ndarray, np.ndarray]:
     return knn_predict(
-        train_X, train_y, query_X, k, weighting=opts.knn_weighting, temperature=opts.temperature
+        train_X,
+        train_y,
+        query_X,
+        k,
+        weighting=opts.knn_weighting,
+        temperature=opts.temperature,
+        vote=opts.vote,
     )
 
 
@@ -556,7 +586,13 @@ def _training_data(
     n_pseudo = 0
     if opts.self_training != "off" and len(pool):
         classes, shares = knn_votes(
-            X, codes, pool, k, weighting=opts.knn_weighting, temperature=opts.temperature
+            X,
+            codes,
+            pool,
+            k,
+            weighting=opts.knn_weighting,
+            temperature=opts.temperature,
+            vote=opts.vote,
         )
         ordered = np.sort(shares, axis=1)
         share = ordered[:, -1]
@@ -689,6 +725,7 @@ def _search(
             k,
             weighting=opts.knn_weighting,
             temperature=opts.temperature,
+            vote=opts.vote,
         )
         accuracy = float(np.mean(classes[shares.argmax(axis=1)] == truth))
         column = {c: i for i, c in enumerate(classes)}
@@ -779,6 +816,56 @@ def refine(
         refined_query = _embed(net, Qs, chosen_device)
     record.update(self_training_used=chosen, n_pseudo_labelled=n_pseudo, device=str(chosen_device))
     return refined_train, refined_query, record
+
+
+# ---------------------------------------------------------------------------------- marker block
+
+
+def marker_view(
+    X: np.ndarray,
+    expression: Any,
+    labels: np.ndarray,
+    train_mask: np.ndarray,
+    n_per_class: int,
+    gene_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The view with a block of marker-gene expression appended, and a record of the markers.
+
+    Markers are the `n_per_class` genes of each class with the largest effect size (mean
+    difference over pooled SD, `cellmodel.markers`) against the other *training* cells; only
+    training labels choose them. The block is the log expression of their union, each gene
+    standardized over all cells (label-free). View and block are each L2-normalized per cell
+    (the view centred on the training cells first), so they weigh alike in the cosine kNN.
+    Why: a 50-component PCA of the whole data keeps the axes of common types; a type of three
+    cells (Baron's epsilon cells, marked by ghrelin) has no axis of its own there, but its
+    markers, found from even one labelled cell, separate it.
+    """
+    import scipy.sparse as sp
+
+    from cellmodel.markers import group_stats, top_markers
+
+    if expression.shape[0] != X.shape[0]:
+        raise UsageError(f"the expression has {expression.shape[0]} cells but X has {X.shape[0]}")
+    classes, codes = np.unique(labels[train_mask].astype(str), return_inverse=True)
+    train_expr = expression[np.flatnonzero(train_mask)]
+    per_class = top_markers(group_stats(train_expr, codes, len(classes)), n_per_class)
+    genes = np.unique(np.concatenate(per_class))
+    block = expression[:, genes]
+    block = block.toarray() if sp.issparse(block) else np.asarray(block)
+    block = block.astype(np.float64)
+    block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
+    centred = X - X[train_mask].mean(axis=0, keepdims=True)
+    view = np.hstack([_unit(centred), _unit(block.astype(np.float32))])
+    names = np.asarray(gene_names, dtype=object) if gene_names is not None else None
+    record = {
+        "n_per_class": n_per_class,
+        "n_genes": len(genes),
+        "top": {
+            str(c): [str(names[g]) if names is not None else int(g) for g in per_class[i][:10]]
+            for i, c in enumerate(classes)
+        },
+    }
+    return view.astype(np.float32), record
 
 
 # ------------------------------------------------------------------------------------ classifying
@@ -905,6 +992,8 @@ def classify(
     options: ClassifyOptions | None = None,
     pca: np.ndarray | None = None,
     compare: bool = True,
+    expression: Any = None,
+    gene_names: Sequence[str] | None = None,
 ) -> ClassifyResult:
     """Classify the cells outside `train_mask` from the labelled cells inside it.
 
@@ -913,6 +1002,9 @@ def classify(
     `pca`: a PCA of the expression (cells × n_pcs, see `expression_pca`) for the logistic
     regression comparison; without it the comparison runs on `X`. `epochs=None`: chosen on
     held-out training labels. `compare=False` skips the comparisons.
+    `expression`: log-scale expression (cells × genes, sparse or dense) for the marker block
+    (`marker_view`, `options.n_markers` genes per class; names from `gene_names`); without it
+    the view is used as given. The unrefined kNN comparison sees the same view.
     """
     began = time.perf_counter()
     X = _as_matrix(X, "the cell embedding")
@@ -927,6 +1019,11 @@ def classify(
         pca_matrix = _as_matrix(pca, "the expression PCA")
         if pca_matrix.shape[0] != X.shape[0]:
             raise UsageError(f"the PCA has {pca_matrix.shape[0]} cells but X has {X.shape[0]}")
+    opts = options or ClassifyOptions()
+    opts.check()
+    markers: dict[str, Any] | None = None
+    if expression is not None and opts.n_markers > 0:
+        X, markers = marker_view(X, expression, values, mask, opts.n_markers, gene_names)
     query = ~mask
     outcome = _run(
         X[mask],
@@ -956,6 +1053,7 @@ def classify(
         n_cells=len(values),
         n_train=int(mask.sum()),
         n_classes_train=len(_class_sizes(values[mask])),
+        markers=markers,
     )
     return ClassifyResult(
         predictions=all_predictions,

@@ -344,6 +344,15 @@ def classify(
     ] = "pca",
     gene_vectors: GeneVectorsOpt = "real",
     k: Annotated[int, typer.Option("--k", min=1, help="Neighbours of the kNN vote.")] = 15,
+    vote: Annotated[
+        str, typer.Option(help="frequency | balanced: kNN votes as they fall or per labelled cell.")
+    ] = "frequency",
+    markers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Marker genes per class (training labels) added to the view; 0: none."
+        ),
+    ] = 100,
     refine: Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")] = True,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -362,6 +371,9 @@ def classify(
         raise UsageError(f"unknown view {view!r}; choose pca or semantic")
     if gene_vectors != "real" and view != "semantic":
         raise UsageError("--gene-vectors changes the semantic view only; add --view semantic")
+    if vote not in cl.VOTES:
+        raise UsageError(f"unknown vote {vote!r}; choose one of {', '.join(cl.VOTES)}")
+    options = cl.with_options(vote=vote, n_markers=markers)
     adata, dataset_key = load_input(source, root)
     label_key = label_key or dataset_key
     if reference is None and label_key is None:
@@ -401,6 +413,7 @@ def classify(
             device=device,
             ref_pca=ref_pca,
             query_pca=query_pca,
+            options=options,
         )
     else:
         if label_key not in adata.obs:
@@ -425,6 +438,8 @@ def classify(
             seed=seed,
             device=device,
             pca=cl.expression_pca(adata, seed=seed),
+            options=options,
+            **marker_input(adata, markers),
         )
     cl.annotate(adata, result)
     figures = []
@@ -459,6 +474,16 @@ def classify(
         )
     for name, comp in result.comparisons.items():
         info(f"{name}: accuracy {comp.accuracy:.3f}, macro-F1 {comp.macro_f1:.3f}")
+
+
+def marker_input(adata: Any, markers: int) -> dict[str, Any]:
+    """The log expression and gene names `classify` builds its marker block from (none for 0)."""
+    if markers == 0:
+        return {}
+    from cellmodel.io import expression
+
+    expr = expression(adata)
+    return {"expression": expr.X, "gene_names": expr.genes}
 
 
 def resolve_batch_key(adata: Any, given: str | None) -> str | None:

@@ -332,3 +332,41 @@ def test_annotate_writes_an_h5ad_that_reads_back(tmp_path: Any) -> None:
     assert back.obsm["X_classify"].shape == (60, 8)
     assert back.uns["cellmodel_classify"]["accuracy"] == pytest.approx(1.0)
     assert "epochs" in back.uns["cellmodel_classify"]["refinement"]
+
+
+def test_balanced_vote_divides_by_labelled_cells_per_class() -> None:
+    # The query sits between 10 "c" cells and 1 "r" cell at the same distance.
+    train = np.array([[1.0, 0.1]] * 10 + [[1.0, -0.1]])
+    labels = np.array(["c"] * 10 + ["r"])
+    query = np.array([[1.0, 0.0]])
+    classes, shares = classify.knn_votes(train, labels, query, k=11)
+    assert classes.tolist() == ["c", "r"] and np.allclose(shares, [[10 / 11, 1 / 11]])
+    classes, shares = classify.knn_votes(train, labels, query, k=11, vote="balanced")
+    assert np.allclose(shares, [[0.5, 0.5]])
+    with pytest.raises(UsageError, match="unknown vote"):
+        classify.knn_votes(train, labels, query, vote="majority")
+
+
+def test_marker_view_finds_a_rare_class_the_view_misses() -> None:
+    # The view knows only the two common classes; gene 5 marks the 3-cell class "rare".
+    rng = np.random.default_rng(1)
+    labels = np.array(["a"] * 60 + ["b"] * 60 + ["rare"] * 3)
+    view = rng.normal(size=(123, 4)).astype(np.float32)
+    view[:60, 0] += 4.0
+    expression = rng.poisson(0.5, size=(123, 30)).astype(np.float32)
+    expression[120:, 5] += 6.0
+    genes = [f"G{i}" for i in range(30)]
+    mask = np.zeros(123, dtype=bool)
+    mask[[*range(0, 60, 6), *range(60, 120, 6), 120]] = True  # one labelled "rare" cell
+    X, record = classify.marker_view(view, expression, labels, mask, 5, genes)
+    assert X.shape[0] == 123 and record["top"]["rare"][0] == "G5"
+    opts = classify.with_options(vote="balanced", n_markers=5)
+    with_markers = classify.classify(
+        view, labels, mask, refine=False, options=opts, expression=expression, gene_names=genes
+    )
+    without = classify.classify(view, labels, mask, refine=False, options=opts)
+    rare = ~mask & (labels == "rare")
+    assert (with_markers.predictions[rare] == "rare").all()
+    assert not (without.predictions[rare] == "rare").any()
+    assert with_markers.params["markers"]["n_genes"] <= 15
+    assert without.params["markers"] is None

@@ -136,6 +136,18 @@ def test_classify_few_labels(blob_file, tmp_path):
     assert "cellmodel_pred" in written.obs and "cellmodel_pred_confidence" in written.obs
 
 
+def test_classify_vote_and_markers_are_recorded(blob_file):
+    args = ("classify", str(blob_file), "--label-key", "group", "--per-class", "5", "--json")
+    result = run(*args, "--vote", "balanced", "--markers", "3", "--no-refine")
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.stdout)["params"]
+    assert params["options"]["vote"] == "balanced"
+    assert params["markers"]["n_per_class"] == 3 and params["markers"]["top"]
+    plain = json.loads(run(*args, "--markers", "0", "--no-refine").stdout)["params"]
+    assert plain.get("markers") is None
+    assert "unknown vote 'most'" in _one_line_error(run(*args, "--vote", "most"), 2)
+
+
 def test_classify_bad_split(blob_file):
     assert "strictly between 0 and 1" in _one_line_error(
         run("classify", str(blob_file), "--label-key", "group", "--train-fraction", "1.5"), 2

@@ -350,7 +350,7 @@ def classify(
     markers: Annotated[
         int,
         typer.Option(
-            min=0, help="Marker genes per class (training labels) added to the view; 0: none."
+            min=0, help="Marker genes per class added to the view (not with --reference); 0: none."
         ),
     ] = 100,
     refine: Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")] = True,

@@ -476,6 +476,24 @@ def expression_pca(
     return graph.pca(graph.scale(expr.X[:, hvg]), n_pcs, seed)
 
 
+def shared_expression(
+    reference: Any, query: Any, *, layer: str | None = None, gene_key: str | None = None
+) -> tuple[Any, Any, list[str]]:
+    """Both files' log expression over the genes they share (matched by name, reference order)."""
+    from cellmodel.io import expression
+
+    ref = expression(reference, layer=layer, gene_key=gene_key)
+    qry = expression(query, layer=layer, gene_key=gene_key)
+    shared = pd.Index(ref.genes).intersection(pd.Index(qry.genes), sort=False)
+    if len(shared) < 2:
+        raise GenekbError(
+            f"reference and query share {len(shared)} gene name(s); check --gene-key on both"
+        )
+    ref_cols = pd.Index(ref.genes).get_indexer(shared)
+    qry_cols = pd.Index(qry.genes).get_indexer(shared)
+    return ref.X[:, ref_cols], qry.X[:, qry_cols], [str(g) for g in shared]
+
+
 def joint_expression_pca(
     reference: Any,
     query: Any,
@@ -493,21 +511,11 @@ def joint_expression_pca(
     from sklearn.decomposition import PCA
 
     from cellmodel import graph
-    from cellmodel.io import expression
 
-    ref = expression(reference, layer=layer, gene_key=gene_key)
-    qry = expression(query, layer=layer, gene_key=gene_key)
-    shared = pd.Index(ref.genes).intersection(pd.Index(qry.genes), sort=False)
-    if len(shared) < 2:
-        raise GenekbError(
-            f"reference and query share {len(shared)} gene name(s); check --gene-key on both"
-        )
-    ref_cols = pd.Index(ref.genes).get_indexer(shared)
-    qry_cols = pd.Index(qry.genes).get_indexer(shared)
-    ref_X = ref.X[:, ref_cols]
+    ref_X, qry_X, _ = shared_expression(reference, query, layer=layer, gene_key=gene_key)
     hvg = graph.highly_variable(ref_X)
     ref_dense = _as_matrix(ref_X[:, hvg], "reference expression")
-    qry_dense = _as_matrix(qry.X[:, qry_cols][:, hvg], "query expression")
+    qry_dense = _as_matrix(qry_X[:, hvg], "query expression")
     mean = ref_dense.mean(axis=0, keepdims=True)
     std = ref_dense.std(axis=0, keepdims=True)
     std[std == 0] = 1.0
@@ -1085,12 +1093,18 @@ def transfer(
     ref_pca: np.ndarray | None = None,
     query_pca: np.ndarray | None = None,
     compare: bool = True,
+    ref_expression: Any = None,
+    query_expression: Any = None,
+    gene_names: Sequence[str] | None = None,
 ) -> ClassifyResult:
     """Train on every labelled reference cell and predict each query cell.
 
     Both matrices must be the same view built the same way (same store, same gene mapping).
     `query_labels` (optional) only score the result. `ref_pca`/`query_pca`: a shared PCA of both
     expressions (see `joint_expression_pca`) for the logistic regression comparison.
+    `ref_expression`/`query_expression`: both files' log expression over the same genes, in the
+    same column order (`shared_expression`), for the marker block (`marker_view`): markers come
+    from the reference labels, each gene is standardized over the cells of both files.
     """
     began = time.perf_counter()
     ref = _as_matrix(ref_X, "the reference embedding")
@@ -1112,6 +1126,32 @@ def transfer(
             raise UsageError(f"{len(qry_values)} query labels for {qry.shape[0]} cells")
     if (ref_pca is None) != (query_pca is None):
         raise UsageError("give both ref_pca and query_pca, or neither")
+    opts = options or ClassifyOptions()
+    opts.check()
+    markers: dict[str, Any] | None = None
+    if (ref_expression is None) != (query_expression is None):
+        raise UsageError("give both ref_expression and query_expression, or neither")
+    if ref_expression is not None and opts.n_markers > 0:
+        import scipy.sparse as sp
+
+        stack = sp.vstack if sp.issparse(ref_expression) else np.vstack
+        if ref_expression.shape[1] != query_expression.shape[1]:
+            raise UsageError(
+                "the two expression matrices have different genes; align them with"
+                " shared_expression"
+            )
+        both = np.vstack([ref, qry])
+        names = np.concatenate([ref_values, np.full(len(qry), None, dtype=object)])
+        is_ref = np.arange(len(both)) < len(ref)
+        viewed, markers = marker_view(
+            both,
+            stack([ref_expression, query_expression]),
+            names,
+            is_ref & np.concatenate([labelled, np.zeros(len(qry), dtype=bool)]),
+            opts.n_markers,
+            gene_names,
+        )
+        ref, qry = viewed[is_ref], viewed[~is_ref]
     pca_train = pca_query = None
     if ref_pca is not None and query_pca is not None:
         pca_train = _as_matrix(ref_pca, "the reference PCA")[labelled]
@@ -1133,7 +1173,10 @@ def transfer(
     )
     params = _params(k, refine, seed, device, epochs, options, ref_pca is not None)
     params.update(
-        n_reference=int(ref.shape[0]), n_train=int(labelled.sum()), n_query=int(qry.shape[0])
+        n_reference=int(ref.shape[0]),
+        n_train=int(labelled.sum()),
+        n_query=int(qry.shape[0]),
+        markers=markers,
     )
     return ClassifyResult(
         predictions=outcome.predictions,

@@ -350,7 +350,7 @@ def classify(
     markers: Annotated[
         int,
         typer.Option(
-            min=0, help="Marker genes per class added to the view (not with --reference); 0: none."
+            min=0, help="Marker genes per class (training labels) added to the view; 0: none."
         ),
     ] = 100,
     refine: Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")] = True,
@@ -414,6 +414,7 @@ def classify(
             ref_pca=ref_pca,
             query_pca=query_pca,
             options=options,
+            **shared_marker_input(ref, adata, markers),
         )
     else:
         if label_key not in adata.obs:
@@ -484,6 +485,16 @@ def marker_input(adata: Any, markers: int) -> dict[str, Any]:
 
     expr = expression(adata)
     return {"expression": expr.X, "gene_names": expr.genes}
+
+
+def shared_marker_input(reference: Any, query: Any, markers: int) -> dict[str, Any]:
+    """Both files' log expression over their shared genes, for the marker block (none for 0)."""
+    if markers == 0:
+        return {}
+    from cellmodel.classify import shared_expression
+
+    ref_X, query_X, genes = shared_expression(reference, query)
+    return {"ref_expression": ref_X, "query_expression": query_X, "gene_names": genes}
 
 
 def resolve_batch_key(adata: Any, given: str | None) -> str | None:

@@ -148,6 +148,20 @@ def test_classify_vote_and_markers_are_recorded(blob_file):
     assert "unknown vote 'most'" in _one_line_error(run(*args, "--vote", "most"), 2)
 
 
+def test_classify_reference_to_query_with_markers(tmp_path):
+    reference, query = tmp_path / "ref.h5ad", tmp_path / "query.h5ad"
+    blobs(seed=0).write_h5ad(reference)
+    other = blobs(n_per=20, seed=1)
+    other = other[:, ::-1].copy()  # the same genes in another order: matched by name
+    other.write_h5ad(query)
+    args = ("classify", str(query), "--reference", str(reference), "--label-key", "group")
+    result = run(*args, "--markers", "5", "--no-refine", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["scores"]["accuracy"] == 1.0
+    assert doc["params"]["markers"]["n_genes"] <= 15 and doc["params"]["n_query"] == 60
+
+
 def test_classify_bad_split(blob_file):
     assert "strictly between 0 and 1" in _one_line_error(
         run("classify", str(blob_file), "--label-key", "group", "--train-fraction", "1.5"), 2

@@ -177,8 +177,14 @@ def run_dataset(
                 )
                 assert inverse.scores is not None
                 methods["knn 1/d"] = inverse.scores
+                # The same view the classify calls see: with the marker block when it is on.
+                viewed = (
+                    classify.marker_view(X, expr.X, labels, mask, options.n_markers)[0]
+                    if options.n_markers
+                    else X
+                )
                 methods["self-trained knn"] = classify.score(
-                    "self-trained knn", truth, self_trained_knn(X, labels, mask, options)
+                    "self-trained knn", truth, self_trained_knn(viewed, labels, mask, options)
                 )
             for method, scores in methods.items():
                 row[method] = {

@@ -938,8 +938,9 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
                 "controls": controls,
                 # Sentences cost a pass of the encoder per cell: warm them only when a method
                 # selected here embeds them.
-                "sentences": any(get_method(m).sentences for m in config.methods
-                                 if get_method(m).gene_vectors),
+                "sentences": any(
+                    get_method(m).sentences for m in config.methods if get_method(m).gene_vectors
+                ),
                 **common,
             }
             result, wall = _spawn(

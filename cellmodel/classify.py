@@ -65,6 +65,7 @@ SMALL_CLASSES = ("error", "cap")
 KNN_WEIGHTINGS = ("gaussian", "inverse")
 SELF_TRAINING = ("auto", "on", "off")
 VOTES = ("frequency", "balanced")
+MARKER_BLOCKS = ("scores", "genes")
 SmallClasses = Literal["error", "cap"]
 LabelsLike = Sequence[Any] | np.ndarray | pd.Series | pd.Categorical
 # A zero distance would give an infinite weight; this floor keeps the vote finite (an exact
@@ -99,6 +100,7 @@ class ClassifyOptions:
     knn_weighting: str = "gaussian"  # see knn_predict; the temperature above sets its width
     vote: str = "frequency"  # "frequency" or "balanced" (each class's votes / its labelled cells)
     n_markers: int = 100  # marker genes per class added to the view (needs `expression`; 0: none)
+    marker_block: str = "scores"  # "scores" (a marker score per class) or "genes": marker_view
 
     def check(self) -> None:
         positive = {
@@ -129,6 +131,11 @@ class ClassifyOptions:
             )
         if self.vote not in VOTES:
             raise UsageError(f"unknown vote {self.vote!r}; choose one of {', '.join(VOTES)}")
+        if self.marker_block not in MARKER_BLOCKS:
+            raise UsageError(
+                f"unknown marker block {self.marker_block!r}; choose one of"
+                f" {', '.join(MARKER_BLOCKS)}"
+            )
         if self.n_markers < 0:
             raise UsageError(f"n_markers must be at least 0 (got {self.n_markers})")
         if not 0 <= self.pseudo_threshold <= 1 or self.pseudo_weight < 0:
@@ -836,14 +843,18 @@ def marker_view(
     train_mask: np.ndarray,
     n_per_class: int,
     gene_names: Sequence[str] | None = None,
+    kind: str = "scores",
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The view with a block of marker-gene expression appended, and a record of the markers.
 
     Markers are the `n_per_class` genes of each class with the largest effect size (mean
     difference over pooled SD, `cellmodel.markers`) against the other *training* cells; only
-    training labels choose them. The block is the log expression of their union, each gene
-    standardized over all cells (label-free). View and block are each L2-normalized per cell
-    (the view centred on the training cells first), so they weigh alike in the cosine kNN.
+    training labels choose them. Each marker gene's log expression is standardized over all
+    cells (label-free). `kind="scores"`: the block is one column per class, the cell's mean over
+    that class's markers (a marker score, compact: the refinement's cost stays that of the view);
+    `kind="genes"`: one column per marker gene (their union). View and block are each
+    L2-normalized per cell (the view centred on the training cells first), so they weigh alike
+    in the cosine kNN.
     Why: a 50-component PCA of the whole data keeps the axes of common types; a type of three
     cells (Baron's epsilon cells, marked by ghrelin) has no axis of its own there, but its
     markers, found from even one labelled cell, separate it.
@@ -862,11 +873,17 @@ def marker_view(
     block = block.toarray() if sp.issparse(block) else np.asarray(block)
     block = block.astype(np.float64)
     block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
+    if kind == "scores":
+        column = {g: i for i, g in enumerate(genes)}
+        block = np.stack([block[:, [column[g] for g in p]].mean(axis=1) for p in per_class], 1)
+    elif kind != "genes":
+        raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")
     centred = X - X[train_mask].mean(axis=0, keepdims=True)
     view = np.hstack([_unit(centred), _unit(block.astype(np.float32))])
     names = np.asarray(gene_names, dtype=object) if gene_names is not None else None
     record = {
         "n_per_class": n_per_class,
+        "block": kind,
         "n_genes": len(genes),
         "top": {
             str(c): [str(names[g]) if names is not None else int(g) for g in per_class[i][:10]]
@@ -1031,7 +1048,9 @@ def classify(
     opts.check()
     markers: dict[str, Any] | None = None
     if expression is not None and opts.n_markers > 0:
-        X, markers = marker_view(X, expression, values, mask, opts.n_markers, gene_names)
+        X, markers = marker_view(
+            X, expression, values, mask, opts.n_markers, gene_names, opts.marker_block
+        )
     query = ~mask
     outcome = _run(
         X[mask],
@@ -1150,6 +1169,7 @@ def transfer(
             is_ref & np.concatenate([labelled, np.zeros(len(qry), dtype=bool)]),
             opts.n_markers,
             gene_names,
+            opts.marker_block,
         )
         ref, qry = viewed[is_ref], viewed[~is_ref]
     pca_train = pca_query = None

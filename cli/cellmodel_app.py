@@ -353,6 +353,9 @@ def classify(
             min=0, help="Marker genes per class (training labels) added to the view; 0: none."
         ),
     ] = 100,
+    marker_block: Annotated[
+        str, typer.Option(help="scores (one marker score per class) | genes (each marker gene).")
+    ] = "scores",
     refine: Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")] = True,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -373,7 +376,11 @@ def classify(
         raise UsageError("--gene-vectors changes the semantic view only; add --view semantic")
     if vote not in cl.VOTES:
         raise UsageError(f"unknown vote {vote!r}; choose one of {', '.join(cl.VOTES)}")
-    options = cl.with_options(vote=vote, n_markers=markers)
+    if marker_block not in cl.MARKER_BLOCKS:
+        raise UsageError(
+            f"unknown marker block {marker_block!r}; choose one of {', '.join(cl.MARKER_BLOCKS)}"
+        )
+    options = cl.with_options(vote=vote, n_markers=markers, marker_block=marker_block)
     adata, dataset_key = load_input(source, root)
     label_key = label_key or dataset_key
     if reference is None and label_key is None:

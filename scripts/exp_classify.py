@@ -218,12 +218,12 @@ def run_dataset(
 
 
 def vote_grid(names: list[str], seeds: list[int], cache: Path) -> str:
-    """The unrefined kNN on the PCA view for every vote rule × marker block (seconds per
-    dataset): what each of the two rare-class levers does on its own, on the same splits."""
+    """The unrefined kNN on the PCA view for every vote rule × marker block (none, scores,
+    genes), seconds per dataset: what each rare-class lever does on its own, on the same splits."""
     from cellmodel.io import expression
 
     lines = [
-        "| dataset | vote | markers per class | accuracy | macro-F1 |",
+        "| dataset | vote | marker block (100 genes per class) | accuracy | macro-F1 |",
         "|---|---|---|---|---|",
     ]
     for name in names:
@@ -231,8 +231,10 @@ def vote_grid(names: list[str], seeds: list[int], cache: Path) -> str:
         labels = adata.obs[adata.uns["dataset"]["label_key"]].astype(str).to_numpy()
         pca = classify.expression_pca(adata, seed=0)
         expr = expression(adata)
+        n_default = classify.ClassifyOptions().n_markers
+        blocks = [(0, "scores")] + [(n_default, block) for block in classify.MARKER_BLOCKS]
         for vote in classify.VOTES:
-            for n_markers in (0, classify.ClassifyOptions().n_markers):
+            for n_markers, block in blocks:
                 acc, f1 = [], []
                 for seed in seeds:
                     mask = classify.split(labels, seed=seed, **SETTINGS[name])
@@ -242,7 +244,9 @@ def vote_grid(names: list[str], seeds: list[int], cache: Path) -> str:
                         mask,
                         refine=False,
                         compare=False,
-                        options=classify.with_options(vote=vote, n_markers=n_markers),
+                        options=classify.with_options(
+                            vote=vote, n_markers=n_markers, marker_block=block
+                        ),
                         expression=expr.X,
                         gene_names=expr.genes,
                     )
@@ -250,7 +254,8 @@ def vote_grid(names: list[str], seeds: list[int], cache: Path) -> str:
                     f1.append(result.macro_f1)
                 a, f = np.array(acc), np.array(f1)
                 lines.append(
-                    f"| {name} | {vote} | {n_markers} | {a.mean():.4f} ± {_std(a):.4f} |"
+                    f"| {name} | {vote} | {block if n_markers else 'none'} |"
+                    f" {a.mean():.4f} ± {_std(a):.4f} |"
                     f" {f.mean():.4f} ± {_std(f):.4f} |"
                 )
     return "\n".join(lines)

@@ -359,7 +359,14 @@ def test_marker_view_finds_a_rare_class_the_view_misses() -> None:
     mask = np.zeros(123, dtype=bool)
     mask[[*range(0, 60, 6), *range(60, 120, 6), 120]] = True  # one labelled "rare" cell
     X, record = classify.marker_view(view, expression, labels, mask, 5, genes)
-    assert X.shape[0] == 123 and record["top"]["rare"][0] == "G5"
+    assert X.shape == (123, 4 + 3)  # the view, then one marker score per class
+    assert record["top"]["rare"][0] == "G5" and record["block"] == "scores"
+    X_genes, record = classify.marker_view(view, expression, labels, mask, 5, genes, "genes")
+    assert X_genes.shape == (123, 4 + record["n_genes"])
+    # Each part is unit length per cell, so neither outweighs the other in the cosine kNN.
+    np.testing.assert_allclose(np.linalg.norm(X_genes[:, 4:], axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(UsageError, match="unknown marker block"):
+        classify.marker_view(view, expression, labels, mask, 5, genes, "pathways")
     opts = classify.with_options(vote="balanced", n_markers=5)
     with_markers = classify.classify(
         view, labels, mask, refine=False, options=opts, expression=expression, gene_names=genes

@@ -146,6 +146,9 @@ def test_classify_vote_and_markers_are_recorded(blob_file):
     plain = json.loads(run(*args, "--markers", "0", "--no-refine").stdout)["params"]
     assert plain.get("markers") is None
     assert "unknown vote 'most'" in _one_line_error(run(*args, "--vote", "most"), 2)
+    genes = run(*args, "--markers", "3", "--marker-block", "genes", "--no-refine")
+    assert json.loads(genes.stdout)["params"]["markers"]["block"] == "genes"
+    assert "unknown marker block" in _one_line_error(run(*args, "--marker-block", "go"), 2)
 
 
 def test_classify_reference_to_query_with_markers(tmp_path):

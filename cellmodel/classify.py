@@ -32,10 +32,11 @@ some of the cells. The procedure:
    `vote="balanced"` divides each class's votes by its number of labelled cells (the rule for
    balanced accuracy and macro-F1: rare classes are not outvoted for being rare).
 
-Before step 2, when the caller passes the expression (`classify(..., expression=...)`), a block of
-marker genes is appended to the view (`marker_view`): per class, the genes that set its
-*training* cells apart (effect size against the other training cells), standardized over all
-cells. A type too rare to own a principal component still owns its marker genes.
+Before step 2, when the caller passes the expression (`classify(..., expression=...)`), a marker
+block is appended to the view (`marker_view`): per class, the genes that set its *training* cells
+apart (effect size against the other training cells), standardized over all cells, and by default
+averaged into one marker score per class. A type too rare to own a principal component still owns
+its marker genes.
 
 The same run scores two comparisons on the same held-out cells: the same kNN on the unrefined
 input, and multinomial logistic regression on a PCA of the expression (`expression_pca`).
@@ -875,7 +876,14 @@ def marker_view(
     block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
     if kind == "scores":
         column = {g: i for i, g in enumerate(genes)}
-        block = np.stack([block[:, [column[g] for g in p]].mean(axis=1) for p in per_class], 1)
+        # A class with no gene above the rest (all-zero cells) scores 0 rather than NaN.
+        block = np.stack(
+            [
+                block[:, [column[g] for g in p]].mean(axis=1) if p.size else np.zeros(len(block))
+                for p in per_class
+            ],
+            axis=1,
+        )
     elif kind != "genes":
         raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")
     centred = X - X[train_mask].mean(axis=0, keepdims=True)

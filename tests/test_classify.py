@@ -365,6 +365,11 @@ def test_marker_view_finds_a_rare_class_the_view_misses() -> None:
     assert X_genes.shape == (123, 4 + record["n_genes"])
     # Each part is unit length per cell, so neither outweighs the other in the cosine kNN.
     np.testing.assert_allclose(np.linalg.norm(X_genes[:, 4:], axis=1), 1.0, rtol=1e-5)
+    # A class whose cells express nothing has no markers: its score column is 0, not NaN.
+    silent = expression.copy()
+    silent[labels == "rare"] = 0.0
+    X_silent, record = classify.marker_view(view, silent, labels, mask, 5, genes)
+    assert np.isfinite(X_silent).all() and record["top"]["rare"] == []
     with pytest.raises(UsageError, match="unknown marker block"):
         classify.marker_view(view, expression, labels, mask, 5, genes, "pathways")
     opts = classify.with_options(vote="balanced", n_markers=5)

@@ -374,13 +374,8 @@ def classify(
         raise UsageError(f"unknown view {view!r}; choose pca or semantic")
     if gene_vectors != "real" and view != "semantic":
         raise UsageError("--gene-vectors changes the semantic view only; add --view semantic")
-    if vote not in cl.VOTES:
-        raise UsageError(f"unknown vote {vote!r}; choose one of {', '.join(cl.VOTES)}")
-    if marker_block not in cl.MARKER_BLOCKS:
-        raise UsageError(
-            f"unknown marker block {marker_block!r}; choose one of {', '.join(cl.MARKER_BLOCKS)}"
-        )
     options = cl.with_options(vote=vote, n_markers=markers, marker_block=marker_block)
+    options.check()  # a bad --vote / --marker-block is a usage error before any data is read
     adata, dataset_key = load_input(source, root)
     label_key = label_key or dataset_key
     if reference is None and label_key is None:

@@ -91,6 +91,7 @@ class ClassifyOptions:
     eval_every: int = 10  # epochs between held-out checks
     patience: int = 5  # checks without improvement before the search stops
     holdout_fraction: float = 0.2  # share of each class's training cells held out for stopping
+    search_repeats: int = 1  # searches on different held-out splits: median epoch, mean score
     fallback_epochs: int = 100  # used when too few training labels can be held out
     residual: bool = True  # see RefineNet
     balance: bool = True  # weigh anchors by 1 / class size
@@ -114,6 +115,7 @@ class ClassifyOptions:
             "eval_every": self.eval_every,
             "patience": self.patience,
             "fallback_epochs": self.fallback_epochs,
+            "search_repeats": self.search_repeats,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -712,6 +714,7 @@ def _search(
     seed: int,
     device: torch.device,
     fixed_epochs: int | None,
+    repeat: int = 0,
 ) -> dict[str, Any] | None:
     """Train on part of the training cells and score kNN on the held-out rest.
 
@@ -722,7 +725,7 @@ def _search(
     can be held out. Every class keeps a fitting cell (floor(fraction × size) < size), so the
     codes of the fitting cells are those of all training cells.
     """
-    held = _stopping_split(codes, opts.holdout_fraction, seed)
+    held = _stopping_split(codes, opts.holdout_fraction, seed + 1000 * repeat)
     fit = ~held
     if held.sum() < 2:
         return None
@@ -769,6 +772,34 @@ def _search(
     }
 
 
+def _repeated_search(
+    X: np.ndarray,
+    codes: np.ndarray,
+    unlabelled: np.ndarray,
+    k: int,
+    opts: ClassifyOptions,
+    seed: int,
+    device: torch.device,
+    fixed_epochs: int | None,
+) -> dict[str, Any] | None:
+    """`_search` on `search_repeats` random held-out splits: the median of their best epochs and
+    the mean of their best scores (one held-out split of a few dozen cells is a noisy judge)."""
+    found = [
+        result
+        for repeat in range(opts.search_repeats)
+        if (result := _search(X, codes, unlabelled, k, opts, seed, device, fixed_epochs, repeat))
+    ]
+    if len(found) <= 1:
+        return found[0] if found else None
+    return {
+        "epochs": int(np.median([r["epochs"] for r in found])),
+        "n_held_out": found[0]["n_held_out"],
+        "value": tuple(float(v) for v in np.mean([r["value"] for r in found], axis=0)),
+        "history": found[0]["history"],
+        "repeat_epochs": [r["epochs"] for r in found],
+    }
+
+
 def refine(
     train_X: np.ndarray,
     train_labels: np.ndarray,
@@ -800,7 +831,7 @@ def refine(
             chosen, record["epochs"], record["rule"] = modes[0], epochs, "given"
         else:
             searches = {
-                mode: _search(
+                mode: _repeated_search(
                     Xs, codes, Qs, k, replace(opts, self_training=mode), seed, chosen_device, epochs
                 )
                 for mode in modes
@@ -822,6 +853,7 @@ def refine(
                         "held_out_true_share": round(result["value"][1], 4),
                         "n_held_out": result["n_held_out"],
                         "history": result["history"],
+                        **{key: result[key] for key in ("repeat_epochs",) if key in result},
                     }
                     for mode, result in found.items()
                 }

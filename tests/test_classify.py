@@ -382,3 +382,16 @@ def test_marker_view_finds_a_rare_class_the_view_misses() -> None:
     assert not (without.predictions[rare] == "rare").any()
     assert with_markers.params["markers"]["n_genes"] <= 15
     assert without.params["markers"] is None
+
+
+def test_repeated_search_takes_the_median_epoch_of_several_held_out_splits() -> None:
+    X, labels = overlapping_classes(n=120)
+    mask = classify.split(labels, train_fraction=0.5, seed=0)
+    opts = classify.with_options(search_repeats=3, max_epochs=30, patience=2, self_training="off")
+    result = classify.classify(X, labels, mask, options=opts, compare=False)
+    search = result.refinement["search"]["off"]
+    assert len(search["repeat_epochs"]) == 3
+    median = int(np.median(search["repeat_epochs"]))
+    assert search["epochs"] == median == result.refinement["epochs"]
+    with pytest.raises(UsageError, match="search_repeats must be positive"):
+        classify.classify(X, labels, mask, options=classify.with_options(search_repeats=0))

@@ -46,8 +46,9 @@ Everything is deterministic for a seed on the CPU.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -773,22 +774,12 @@ def _search(
 
 
 def _repeated_search(
-    X: np.ndarray,
-    codes: np.ndarray,
-    unlabelled: np.ndarray,
-    k: int,
-    opts: ClassifyOptions,
-    seed: int,
-    device: torch.device,
-    fixed_epochs: int | None,
+    search: Callable[[int], dict[str, Any] | None], repeats: int
 ) -> dict[str, Any] | None:
-    """`_search` on `search_repeats` random held-out splits: the median of their best epochs and
-    the mean of their best scores (one held-out split of a few dozen cells is a noisy judge)."""
-    found = [
-        result
-        for repeat in range(opts.search_repeats)
-        if (result := _search(X, codes, unlabelled, k, opts, seed, device, fixed_epochs, repeat))
-    ]
+    """`search(repeat)` (a `_search` on held-out split number `repeat`) for each of `repeats`
+    splits: the median of their best epochs and the mean of their best scores (one held-out split
+    of a few dozen cells is a noisy judge)."""
+    found = [result for repeat in range(repeats) if (result := search(repeat))]
     if len(found) <= 1:
         return found[0] if found else None
     return {
@@ -832,7 +823,18 @@ def refine(
         else:
             searches = {
                 mode: _repeated_search(
-                    Xs, codes, Qs, k, replace(opts, self_training=mode), seed, chosen_device, epochs
+                    partial(
+                        _search,
+                        Xs,
+                        codes,
+                        Qs,
+                        k,
+                        replace(opts, self_training=mode),
+                        seed,
+                        chosen_device,
+                        epochs,
+                    ),
+                    opts.search_repeats,
                 )
                 for mode in modes
             }

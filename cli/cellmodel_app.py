@@ -472,7 +472,8 @@ def classify(
     scores = result.scores
     if scores is not None:
         info(
-            f"refined kNN ({view}): accuracy {scores.accuracy:.3f}, macro-F1 {scores.macro_f1:.3f}"
+            f"{'refined kNN' if refine else 'kNN'} ({view}): accuracy {scores.accuracy:.3f},"
+            f" macro-F1 {scores.macro_f1:.3f}"
             f" on {result.n_scored} held-out cells"
         )
     for name, comp in result.comparisons.items():

@@ -886,7 +886,9 @@ def marker_view(
     difference over pooled SD, `cellmodel.markers`) against the other *training* cells; only
     training labels choose them. Each marker gene's log expression is standardized over all
     cells (label-free). `kind="scores"`: the block is one column per class, the cell's mean over
-    that class's markers (a marker score, compact: the refinement's cost stays that of the view);
+    that class's markers weighted by their squared effect size (a marker score, compact: the
+    refinement's cost stays that of the view; the weights let the one gene that marks a class of
+    a few cells, such as ghrelin, outweigh the 99 that one labelled cell's noise ranked next);
     `kind="genes"`: one column per marker gene (their union). View and block are each
     L2-normalized per cell (the view centred on the training cells first), so they weigh alike
     in the cosine kNN.
@@ -902,7 +904,9 @@ def marker_view(
         raise UsageError(f"the expression has {expression.shape[0]} cells but X has {X.shape[0]}")
     classes, codes = np.unique(labels[train_mask].astype(str), return_inverse=True)
     train_expr = expression[np.flatnonzero(train_mask)]
-    per_class = top_markers(group_stats(train_expr, codes, len(classes)), n_per_class)
+    stats = group_stats(train_expr, codes, len(classes))
+    per_class = top_markers(stats, n_per_class)
+    effect = stats.effect_size()
     genes = np.unique(np.concatenate(per_class))
     block = expression[:, genes]
     block = block.toarray() if sp.issparse(block) else np.asarray(block)
@@ -910,14 +914,13 @@ def marker_view(
     block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
     if kind == "scores":
         column = {g: i for i, g in enumerate(genes)}
-        # A class with no gene above the rest (all-zero cells) scores 0 rather than NaN.
-        block = np.stack(
-            [
-                block[:, [column[g] for g in p]].mean(axis=1) if p.size else np.zeros(len(block))
-                for p in per_class
-            ],
-            axis=1,
-        )
+        scores = np.zeros((len(block), len(per_class)))
+        for c, p in enumerate(per_class):
+            # A class with no gene above the rest (all-zero cells) keeps a score of 0.
+            if p.size:
+                weight = effect[c, p] ** 2
+                scores[:, c] = block[:, [column[g] for g in p]] @ (weight / weight.sum())
+        block = scores
     elif kind != "genes":
         raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")
     centred = X - X[train_mask].mean(axis=0, keepdims=True)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cellmodel import classify
+from cellmodel import classify, markers
 from genekb.errors import GenekbError, UsageError
 
 
@@ -382,6 +382,36 @@ def test_marker_view_finds_a_rare_class_the_view_misses() -> None:
     assert not (without.predictions[rare] == "rare").any()
     assert with_markers.params["markers"]["n_genes"] <= 15
     assert without.params["markers"] is None
+
+
+def test_marker_score_weighs_markers_by_squared_effect_size() -> None:
+    # One labelled "rare" cell: its strong marker G0 and four weak ones (noise it happens to
+    # carry). The score is the effect²-weighted mean of the standardized markers, so G0 leads.
+    rng = np.random.default_rng(3)
+    labels = np.array(["a"] * 40 + ["rare"] * 3)
+    expression = rng.poisson(0.3, size=(43, 12)).astype(np.float64)
+    expression[40:, 0] += 8.0
+    expression[40, 1:5] += 2.0  # only in the labelled rare cell
+    mask = np.zeros(43, dtype=bool)
+    mask[[*range(0, 40, 2), 40]] = True
+    view = rng.normal(size=(43, 3)).astype(np.float32)
+    X, record = classify.marker_view(view, expression, labels, mask, 5, None)
+    stats = markers.group_stats(expression[mask], (labels[mask] == "rare").astype(int), 2)
+    top = markers.top_markers(stats, 5)[1]
+    assert top[0] == 0 and record["top"]["rare"] == top[:10].tolist()
+    z = (expression - expression.mean(0)) / expression.std(0)
+    effect = stats.effect_size()
+    columns = []
+    for c, genes in enumerate(markers.top_markers(stats, 5)):
+        weight = effect[c, genes] ** 2
+        columns.append(z[:, genes] @ (weight / weight.sum()))
+    expected = np.stack(columns, axis=1)
+    block = X[:, 3:]
+    unit = expected / np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(block, unit, rtol=1e-4, atol=1e-5)
+    # The two unlabelled rare cells carry only G0, yet score above every "a" cell.
+    unlabelled_rare = expected[41:, 1].min()
+    assert unlabelled_rare > expected[:40, 1].max()
 
 
 def test_repeated_search_takes_the_median_epoch_of_several_held_out_splits() -> None:

@@ -28,15 +28,20 @@ some of the cells. The procedure:
    that reached it; the model is then trained afresh on all training cells for that many epochs.
    The labels of the cells being classified never take part in any choice.
 4. kNN. Distance-weighted kNN (k = 15 by default) in the refined space, with a Gaussian kernel on
-   the cosine geometry (`knn_votes`); a cell's confidence is the vote share of its predicted class.
+   the cosine geometry (`knn_votes`); its vote shares are averaged with those of the same kNN on
+   the unrefined view (`blend`, 0.5), and a cell's confidence is the share of its predicted class.
+   Why: the projection learns the common classes from many labelled cells but cannot learn a
+   class of one labelled cell, whose unlabelled cells the refined geometry moves toward their
+   common neighbours; averaging the two votes was at least as good as the refined vote alone on
+   every dataset and vote rule measured (docs/classify_experiments.md).
    `vote="balanced"` divides each class's votes by its number of labelled cells (the rule for
    balanced accuracy and macro-F1: rare classes are not outvoted for being rare).
 
 Before step 2, when the caller passes the expression (`classify(..., expression=...)`), a marker
 block is appended to the view (`marker_view`): per class, the genes that set its *training* cells
 apart (effect size against the other training cells), standardized over all cells, and by default
-averaged into one marker score per class. A type too rare to own a principal component still owns
-its marker genes.
+combined into one marker score per class (weighted by squared effect size). A type too rare
+to own a principal component still owns its marker genes.
 
 The same run scores two comparisons on the same held-out cells: the same kNN on the unrefined
 input, and multinomial logistic regression on a PCA of the expression (`expression_pca`).
@@ -101,6 +106,7 @@ class ClassifyOptions:
     pseudo_weight: float = 1.0  # a pseudo-labelled anchor's weight against a labelled cell's
     pseudo_margin: bool = True  # also scale it by the vote margin (top share − runner-up)
     knn_weighting: str = "gaussian"  # see knn_predict; the temperature above sets its width
+    blend: float = 0.5  # weight of the unrefined kNN's vote shares in the refined kNN's (0: none)
     vote: str = "frequency"  # "frequency" or "balanced" (each class's votes / its labelled cells)
     n_markers: int = 100  # marker genes per class added to the view (needs `expression`; 0: none)
     marker_block: str = "scores"  # "scores" (a marker score per class) or "genes": marker_view
@@ -142,6 +148,8 @@ class ClassifyOptions:
             )
         if self.n_markers < 0:
             raise UsageError(f"n_markers must be at least 0 (got {self.n_markers})")
+        if not 0 <= self.blend <= 1:
+            raise UsageError(f"blend must lie in [0, 1] (got {self.blend})")
         if not 0 <= self.pseudo_threshold <= 1 or self.pseudo_weight < 0:
             raise UsageError("pseudo_threshold must lie in [0, 1] and pseudo_weight be >= 0")
 
@@ -430,10 +438,10 @@ def knn_predict(
     return classes[winner], shares[np.arange(len(query_X)), winner].astype(np.float32)
 
 
-def _vote(
+def _shares(
     train_X: np.ndarray, train_y: np.ndarray, query_X: np.ndarray, k: int, opts: ClassifyOptions
 ) -> tuple[np.ndarray, np.ndarray]:
-    return knn_predict(
+    return knn_votes(
         train_X,
         train_y,
         query_X,
@@ -442,6 +450,20 @@ def _vote(
         temperature=opts.temperature,
         vote=opts.vote,
     )
+
+
+def _decide(classes: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The class with the largest share (ties: first in sorted order) and that share."""
+    winner = shares.argmax(axis=1)
+    return classes[winner], shares[np.arange(len(shares)), winner].astype(np.float32)
+
+
+def _raw_shares(
+    train_X: np.ndarray, train_y: np.ndarray, query_X: np.ndarray, k: int, opts: ClassifyOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vote shares of the unrefined kNN on the view as given (scaled on the training cells)."""
+    scaler = _Scaler.fit(train_X)
+    return _shares(scaler.apply(train_X), train_y, scaler.apply(query_X), k, opts)
 
 
 def score(
@@ -1012,13 +1034,16 @@ def _run(
             device=device,
             options=opts,
         )
-        predictions, confidence = _vote(refined_train, train_y, refined_query, k, opts)
+        classes, shares = _shares(refined_train, train_y, refined_query, k, opts)
+        if opts.blend > 0:
+            # Both geometries vote: the refined one knows the common classes' shapes, the raw
+            # one keeps what a class of one labelled cell cannot teach the projection.
+            _, raw = _raw_shares(train_X, train_y, query_X, k, opts)
+            shares = (1.0 - opts.blend) * shares + opts.blend * raw
+        predictions, confidence = _decide(classes, shares)
         embedding = (refined_train, refined_query)
     else:
-        scaler = _Scaler.fit(train_X)
-        predictions, confidence = _vote(
-            scaler.apply(train_X), train_y, scaler.apply(query_X), k, opts
-        )
+        predictions, confidence = _decide(*_raw_shares(train_X, train_y, query_X, k, opts))
     main = scored_on(
         "refined-knn" if refine_view else "knn", predictions, time.perf_counter() - began
     )
@@ -1027,8 +1052,7 @@ def _run(
     if compare and query_y is not None and scored.any():
         if refine_view:
             began = time.perf_counter()
-            scaler = _Scaler.fit(train_X)
-            raw, _ = _vote(scaler.apply(train_X), train_y, scaler.apply(query_X), k, opts)
+            raw, _ = _decide(*_raw_shares(train_X, train_y, query_X, k, opts))
             comparisons["knn"] = score(
                 "knn", query_y[scored], raw[scored], time.perf_counter() - began
             )

@@ -357,6 +357,10 @@ def classify(
         str, typer.Option(help="scores (one marker score per class) | genes (each marker gene).")
     ] = "scores",
     refine: Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")] = True,
+    blend: Annotated[
+        float,
+        typer.Option(help="Weight (0–1) of the unrefined kNN's votes beside the refined one's."),
+    ] = 0.5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     output: OutputOpt = None,
@@ -374,8 +378,8 @@ def classify(
         raise UsageError(f"unknown view {view!r}; choose pca or semantic")
     if gene_vectors != "real" and view != "semantic":
         raise UsageError("--gene-vectors changes the semantic view only; add --view semantic")
-    options = cl.with_options(vote=vote, n_markers=markers, marker_block=marker_block)
-    options.check()  # a bad --vote / --marker-block is a usage error before any data is read
+    options = cl.with_options(vote=vote, n_markers=markers, marker_block=marker_block, blend=blend)
+    options.check()  # a bad --vote / --marker-block / --blend: usage error before data is read
     adata, dataset_key = load_input(source, root)
     label_key = label_key or dataset_key
     if reference is None and label_key is None:

@@ -425,3 +425,21 @@ def test_repeated_search_takes_the_median_epoch_of_several_held_out_splits() -> 
     assert search["epochs"] == median == result.refinement["epochs"]
     with pytest.raises(UsageError, match="search_repeats must be positive"):
         classify.classify(X, labels, mask, options=classify.with_options(search_repeats=0))
+
+
+def test_blend_averages_the_refined_and_the_unrefined_vote() -> None:
+    X, labels = overlapping_classes(separation=1.0)
+    mask = classify.split(labels, per_class=20, seed=0)
+
+    def run(blend: float) -> classify.ClassifyResult:
+        opts = classify.with_options(blend=blend, self_training="off")
+        return classify.classify(X, labels, mask, epochs=40, options=opts)
+
+    refined_only, raw_only = run(0.0), run(1.0)
+    # blend 1: the refined geometry has no say, so the answers are the unrefined kNN's.
+    assert raw_only.accuracy == raw_only.comparisons["knn"].accuracy
+    assert refined_only.accuracy is not None and refined_only.accuracy > raw_only.accuracy
+    # The embedding written out is the refined one whatever the blend.
+    np.testing.assert_array_equal(refined_only.embedding, raw_only.embedding)
+    with pytest.raises(UsageError, match="blend must lie in"):
+        run(1.5)

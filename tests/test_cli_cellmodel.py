@@ -149,6 +149,7 @@ def test_classify_vote_and_markers_are_recorded(blob_file):
     genes = run(*args, "--markers", "3", "--marker-block", "genes", "--no-refine")
     assert json.loads(genes.stdout)["params"]["markers"]["block"] == "genes"
     assert "unknown marker block" in _one_line_error(run(*args, "--marker-block", "go"), 2)
+    assert "blend must lie in [0, 1]" in _one_line_error(run(*args, "--blend", "2"), 2)
 
 
 def test_classify_reference_to_query_with_markers(tmp_path):

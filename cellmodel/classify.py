@@ -73,6 +73,8 @@ KNN_WEIGHTINGS = ("gaussian", "inverse")
 SELF_TRAINING = ("auto", "on", "off")
 VOTES = ("frequency", "balanced")
 MARKER_BLOCKS = ("scores", "genes")
+# Given a mask over the training cells, the (training, query) view built from those cells' labels.
+ViewBuilder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 SmallClasses = Literal["error", "cap"]
 LabelsLike = Sequence[Any] | np.ndarray | pd.Series | pd.Categorical
 # A zero distance would give an infinite weight; this floor keeps the vote finite (an exact
@@ -738,6 +740,7 @@ def _search(
     device: torch.device,
     fixed_epochs: int | None,
     repeat: int = 0,
+    rebuild: ViewBuilder | None = None,
 ) -> dict[str, Any] | None:
     """Train on part of the training cells and score kNN on the held-out rest.
 
@@ -747,11 +750,18 @@ def _search(
     held-out cells, go to the same answers given with a clearer margin. None when too few labels
     can be held out. Every class keeps a fitting cell (floor(fraction × size) < size), so the
     codes of the fitting cells are those of all training cells.
+    `rebuild(fit)`: the view rebuilt from the fitting cells' labels alone (the marker block);
+    without it, held-out cells whose own labels chose the markers would judge the search (on
+    wu2020-200 that made every held-out check perfect while the test cells scored 0.25).
     """
     held = _stopping_split(codes, opts.holdout_fraction, seed + 1000 * repeat)
     fit = ~held
     if held.sum() < 2:
         return None
+    if rebuild is not None:
+        train_view, query_view = rebuild(fit)
+        scaler = _Scaler.fit(train_view)
+        X, unlabelled = scaler.apply(train_view), scaler.apply(query_view)
     # Held-out training cells are unlabelled during the search, as the test cells will be.
     data, _ = _training_data(X[fit], codes[fit], np.concatenate([unlabelled, X[held]]), k, opts)
     best: dict[str, Any] = {"epoch": 0, "value": (-1.0, -1.0), "since": 0}
@@ -823,11 +833,15 @@ def refine(
     seed: int = 0,
     device: str = "cpu",
     options: ClassifyOptions | None = None,
+    rebuild: ViewBuilder | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Train the projection on the labelled cells; return (refined train, refined query, record).
 
     `epochs=None` picks the epoch count on held-out training labels; an integer fixes it. With
     `self_training="auto"`, the same held-out cells decide whether pseudo-labels are used.
+    `rebuild`: when the view itself was built from the training labels (the marker block), a
+    function that rebuilds it from a subset of them (a mask over the training cells), so the
+    held-out cells of the search never chose its features.
     """
     opts = options or ClassifyOptions()
     opts.check()
@@ -855,6 +869,7 @@ def refine(
                         seed,
                         chosen_device,
                         epochs,
+                        rebuild=rebuild,
                     ),
                     opts.search_repeats,
                 )
@@ -1003,6 +1018,7 @@ def _run(
     pca_train: np.ndarray | None,
     pca_query: np.ndarray | None,
     compare: bool,
+    rebuild: ViewBuilder | None = None,
 ) -> _Outcome:
     """Shared core of `classify` and `transfer`: predictions for the query cells and scores."""
     if k < 1:
@@ -1033,6 +1049,7 @@ def _run(
             seed=seed,
             device=device,
             options=opts,
+            rebuild=rebuild,
         )
         classes, shares = _shares(refined_train, train_y, refined_query, k, opts)
         if opts.blend > 0:
@@ -1116,11 +1133,22 @@ def classify(
     opts = options or ClassifyOptions()
     opts.check()
     markers: dict[str, Any] | None = None
+    query = ~mask
+    rebuild: ViewBuilder | None = None
     if expression is not None and opts.n_markers > 0:
+        base, train_cells = X, np.flatnonzero(mask)
+
+        def rebuild(fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            subset = np.zeros(len(values), dtype=bool)
+            subset[train_cells[fit]] = True
+            view, _ = marker_view(
+                base, expression, values, subset, opts.n_markers, gene_names, opts.marker_block
+            )
+            return view[mask], view[query]
+
         X, markers = marker_view(
             X, expression, values, mask, opts.n_markers, gene_names, opts.marker_block
         )
-    query = ~mask
     outcome = _run(
         X[mask],
         values[mask],
@@ -1135,6 +1163,7 @@ def classify(
         pca_train=None if pca_matrix is None else pca_matrix[mask],
         pca_query=None if pca_matrix is None else pca_matrix[query],
         compare=compare,
+        rebuild=rebuild,
     )
     all_predictions = values.copy()
     all_predictions[query] = outcome.predictions
@@ -1217,6 +1246,7 @@ def transfer(
     opts = options or ClassifyOptions()
     opts.check()
     markers: dict[str, Any] | None = None
+    rebuild: ViewBuilder | None = None
     if (ref_expression is None) != (query_expression is None):
         raise UsageError("give both ref_expression and query_expression, or neither")
     if ref_expression is not None and opts.n_markers > 0:
@@ -1231,15 +1261,21 @@ def transfer(
         both = np.vstack([ref, qry])
         names = np.concatenate([ref_values, np.full(len(qry), None, dtype=object)])
         is_ref = np.arange(len(both)) < len(ref)
-        viewed, markers = marker_view(
-            both,
-            stack([ref_expression, query_expression]),
-            names,
-            is_ref & np.concatenate([labelled, np.zeros(len(qry), dtype=bool)]),
-            opts.n_markers,
-            gene_names,
-            opts.marker_block,
-        )
+        expression = stack([ref_expression, query_expression])
+        train_cells = np.flatnonzero(labelled)  # reference rows = the first rows of `both`
+
+        def view_from(subset: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+            return marker_view(
+                both, expression, names, subset, opts.n_markers, gene_names, opts.marker_block
+            )
+
+        def rebuild(fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            subset = np.zeros(len(both), dtype=bool)
+            subset[train_cells[fit]] = True
+            view, _ = view_from(subset)
+            return view[train_cells], view[~is_ref]
+
+        viewed, markers = view_from(is_ref & np.concatenate([labelled, np.zeros(len(qry), bool)]))
         ref, qry = viewed[is_ref], viewed[~is_ref]
     pca_train = pca_query = None
     if ref_pca is not None and query_pca is not None:
@@ -1259,6 +1295,7 @@ def transfer(
         pca_train=pca_train,
         pca_query=pca_query,
         compare=compare,
+        rebuild=rebuild,
     )
     params = _params(k, refine, seed, device, epochs, options, ref_pca is not None)
     params.update(

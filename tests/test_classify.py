@@ -443,3 +443,21 @@ def test_blend_averages_the_refined_and_the_unrefined_vote() -> None:
     np.testing.assert_array_equal(refined_only.embedding, raw_only.embedding)
     with pytest.raises(UsageError, match="blend must lie in"):
         run(1.5)
+
+
+def test_stopping_search_rebuilds_the_marker_block_without_its_held_out_cells() -> None:
+    # Labels carry no signal at all: 8 classes of pure noise. Markers chosen with the held-out
+    # cells' own labels would single those cells out (each its class's most extreme cell) and
+    # the held-out check would look perfect; rebuilt from the fitting cells, it is near chance.
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.array([f"c{i}" for i in range(8)]), 12)
+    expression = rng.poisson(1.0, size=(96, 300)).astype(np.float32)
+    view = rng.normal(size=(96, 5)).astype(np.float32)
+    mask = classify.split(labels, per_class=6, seed=0)
+    opts = classify.with_options(n_markers=20, max_epochs=20, patience=1)
+    result = classify.classify(
+        view, labels, mask, options=opts, expression=expression, compare=False
+    )
+    for mode, search in result.refinement["search"].items():
+        assert search["n_held_out"] == 8
+        assert search["held_out_accuracy"] <= 0.5, (mode, search)

@@ -881,8 +881,10 @@ def refine(
                 chosen, record["rule"] = "off", "fallback (too few labels to hold out)"
                 record["epochs"] = opts.fallback_epochs if epochs is None else epochs
             else:
-                # Ties go to the first mode listed ("on").
-                chosen = max(found, key=lambda mode: found[mode]["value"])
+                # Held-out accuracy decides; a tie goes to "on". The true-class share breaks
+                # ties between epochs of one mode only: a net fitted to the labelled cells alone
+                # votes more sharply for them, so its share is not comparable across modes.
+                chosen = max(found, key=lambda mode: (found[mode]["value"][0], mode == "on"))
                 record["epochs"] = found[chosen]["epochs"]
                 record["rule"] = "best held-out kNN on training labels"
                 record["search"] = {

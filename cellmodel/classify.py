@@ -823,6 +823,14 @@ def _repeated_search(
     }
 
 
+def _choose_mode(values: dict[str, tuple[float, float]]) -> str:
+    """The self-training mode whose search scored best: held-out accuracy decides, a tie goes to
+    "on". The true-class share (the second value) breaks ties between epochs of one mode only: a
+    net fitted to the labelled cells alone votes more sharply for them, so its share is not
+    comparable with the pseudo-labelled net's."""
+    return max(values, key=lambda mode: (values[mode][0], mode == "on"))
+
+
 def refine(
     train_X: np.ndarray,
     train_labels: np.ndarray,
@@ -881,10 +889,7 @@ def refine(
                 chosen, record["rule"] = "off", "fallback (too few labels to hold out)"
                 record["epochs"] = opts.fallback_epochs if epochs is None else epochs
             else:
-                # Held-out accuracy decides; a tie goes to "on". The true-class share breaks
-                # ties between epochs of one mode only: a net fitted to the labelled cells alone
-                # votes more sharply for them, so its share is not comparable across modes.
-                chosen = max(found, key=lambda mode: (found[mode]["value"][0], mode == "on"))
+                chosen = _choose_mode({mode: result["value"] for mode, result in found.items()})
                 record["epochs"] = found[chosen]["epochs"]
                 record["rule"] = "best held-out kNN on training labels"
                 record["search"] = {

@@ -461,3 +461,10 @@ def test_stopping_search_rebuilds_the_marker_block_without_its_held_out_cells() 
     for mode, search in result.refinement["search"].items():
         assert search["n_held_out"] == 8
         assert search["held_out_accuracy"] <= 0.5, (mode, search)
+
+
+def test_self_training_choice_goes_by_accuracy_and_a_tie_to_pseudo_labels() -> None:
+    assert classify._choose_mode({"on": (1.0, 0.95), "off": (1.0, 0.99)}) == "on"
+    assert classify._choose_mode({"off": (1.0, 0.99), "on": (1.0, 0.95)}) == "on"
+    assert classify._choose_mode({"on": (0.9, 0.99), "off": (0.95, 0.5)}) == "off"
+    assert classify._choose_mode({"off": (0.7, 0.7)}) == "off"

@@ -468,3 +468,29 @@ def test_self_training_choice_goes_by_accuracy_and_a_tie_to_pseudo_labels() -> N
     assert classify._choose_mode({"off": (1.0, 0.99), "on": (1.0, 0.95)}) == "on"
     assert classify._choose_mode({"on": (0.9, 0.99), "off": (0.95, 0.5)}) == "off"
     assert classify._choose_mode({"off": (0.7, 0.7)}) == "off"
+
+
+def test_transfer_search_rebuilds_markers_from_reference_fitting_cells() -> None:
+    # As in the classify test above, labels carry no signal; reference cells without a label
+    # (None) sit between labelled ones, so a row mix-up in the rebuilt view would show.
+    rng = np.random.default_rng(1)
+    ref_labels = np.repeat(np.array([f"c{i}" for i in range(8)], dtype=object), 6)
+    ref_labels[::7] = None
+    ref_expr = rng.poisson(1.0, size=(48, 300)).astype(np.float32)
+    query_expr = rng.poisson(1.0, size=(20, 300)).astype(np.float32)
+    ref_view = rng.normal(size=(48, 5)).astype(np.float32)
+    query_view = rng.normal(size=(20, 5)).astype(np.float32)
+    opts = classify.with_options(n_markers=20, max_epochs=20, patience=1)
+    result = classify.transfer(
+        ref_view,
+        ref_labels,
+        query_view,
+        options=opts,
+        ref_expression=ref_expr,
+        query_expression=query_expr,
+        compare=False,
+    )
+    assert result.predictions.shape == (20,)
+    assert result.params["n_train"] == int((ref_labels != None).sum())  # noqa: E711
+    for mode, search in result.refinement["search"].items():
+        assert search["held_out_accuracy"] <= 0.5, (mode, search)

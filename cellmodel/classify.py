@@ -1044,6 +1044,9 @@ def _run(
     opts = options or ClassifyOptions()
     opts.check()
     began = time.perf_counter()
+    # The unrefined vote: the answer without refinement, half of the blend, and the comparison.
+    classes, raw_shares = _raw_shares(train_X, train_y, query_X, k, opts)
+    raw_seconds = time.perf_counter() - began
     embedding = None
     refinement: dict[str, Any] = {}
     if refine_view:
@@ -1058,16 +1061,14 @@ def _run(
             options=opts,
             rebuild=rebuild,
         )
-        classes, shares = _shares(refined_train, train_y, refined_query, k, opts)
-        if opts.blend > 0:
-            # Both geometries vote: the refined one knows the common classes' shapes, the raw
-            # one keeps what a class of one labelled cell cannot teach the projection.
-            _, raw = _raw_shares(train_X, train_y, query_X, k, opts)
-            shares = (1.0 - opts.blend) * shares + opts.blend * raw
+        _, shares = _shares(refined_train, train_y, refined_query, k, opts)
+        # Both geometries vote: the refined one knows the common classes' shapes, the raw one
+        # keeps what a class of one labelled cell cannot teach the projection.
+        shares = (1.0 - opts.blend) * shares + opts.blend * raw_shares
         predictions, confidence = _decide(classes, shares)
         embedding = (refined_train, refined_query)
     else:
-        predictions, confidence = _decide(*_raw_shares(train_X, train_y, query_X, k, opts))
+        predictions, confidence = _decide(classes, raw_shares)
     main = scored_on(
         "refined-knn" if refine_view else "knn", predictions, time.perf_counter() - began
     )
@@ -1075,11 +1076,8 @@ def _run(
     comparisons: dict[str, MethodScores] = {}
     if compare and query_y is not None and scored.any():
         if refine_view:
-            began = time.perf_counter()
-            raw, _ = _decide(*_raw_shares(train_X, train_y, query_X, k, opts))
-            comparisons["knn"] = score(
-                "knn", query_y[scored], raw[scored], time.perf_counter() - began
-            )
+            raw, _ = _decide(classes, raw_shares)
+            comparisons["knn"] = score("knn", query_y[scored], raw[scored], raw_seconds)
         began = time.perf_counter()
         lr_train = pca_train if pca_train is not None else train_X
         lr_query = pca_query if pca_query is not None else query_X

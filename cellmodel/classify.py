@@ -946,6 +946,8 @@ def marker_view(
 
     if expression.shape[0] != X.shape[0]:
         raise UsageError(f"the expression has {expression.shape[0]} cells but X has {X.shape[0]}")
+    if kind not in MARKER_BLOCKS:
+        raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")
     classes, codes = np.unique(labels[train_mask].astype(str), return_inverse=True)
     train_expr = expression[np.flatnonzero(train_mask)]
     stats = group_stats(train_expr, codes, len(classes))
@@ -965,8 +967,6 @@ def marker_view(
                 weight = effect[c, p] ** 2
                 scores[:, c] = block[:, [column[g] for g in p]] @ (weight / weight.sum())
         block = scores
-    elif kind != "genes":
-        raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")
     centred = X - X[train_mask].mean(axis=0, keepdims=True)
     view = np.hstack([_unit(centred), _unit(block.astype(np.float32))])
     names = np.asarray(gene_names, dtype=object) if gene_names is not None else None
@@ -1143,17 +1143,18 @@ def classify(
     if expression is not None and opts.n_markers > 0:
         base, train_cells = X, np.flatnonzero(mask)
 
+        def view_from(subset: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+            return marker_view(
+                base, expression, values, subset, opts.n_markers, gene_names, opts.marker_block
+            )
+
         def rebuild(fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             subset = np.zeros(len(values), dtype=bool)
             subset[train_cells[fit]] = True
-            view, _ = marker_view(
-                base, expression, values, subset, opts.n_markers, gene_names, opts.marker_block
-            )
+            view, _ = view_from(subset)
             return view[mask], view[query]
 
-        X, markers = marker_view(
-            X, expression, values, mask, opts.n_markers, gene_names, opts.marker_block
-        )
+        X, markers = view_from(mask)
     outcome = _run(
         X[mask],
         values[mask],

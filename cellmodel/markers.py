@@ -67,9 +67,9 @@ def group_stats(X: Any, codes: np.ndarray, k: int) -> GroupStats:
     return GroupStats(means, var, rest_means, rest_var, sizes)
 
 
-def top_markers(stats: GroupStats, n: int, *, by: str = "effect") -> list[np.ndarray]:
-    """Per group, the indices of its `n` highest-ranked genes that are higher in the group."""
-    score = stats.effect_size() if by == "effect" else stats.welch_t()
+def top_markers(stats: GroupStats, n: int) -> list[np.ndarray]:
+    """Per group, the indices of its `n` genes of largest effect size that are higher in it."""
+    score = stats.effect_size()
     up = stats.means > stats.rest_means
     out = []
     for g in range(score.shape[0]):

@@ -179,7 +179,9 @@ def run_dataset(
                 methods["knn 1/d"] = inverse.scores
                 # The same view the classify calls see: with the marker block when it is on.
                 viewed = (
-                    classify.marker_view(X, expr.X, labels, mask, options.n_markers)[0]
+                    classify.marker_view(
+                        X, expr.X, labels, mask, options.n_markers, kind=options.marker_block
+                    )[0]
                     if options.n_markers
                     else X
                 )

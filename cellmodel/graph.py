@@ -136,7 +136,11 @@ def combat(X_log: Any, batch: np.ndarray) -> np.ndarray:
         raise GenekbError("a batch holds a single cell; ComBat needs at least 2 cells per batch")
     holder = ad.AnnData(X=X_log.toarray() if sp.issparse(X_log) else np.array(X_log))
     holder.obs["batch"] = pd.Categorical(batch)
-    sc.pp.combat(holder, key="batch")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # scanpy's first convergence check divides by each batch's starting variance, which is
+        # exactly 0 for a gene the batch never expresses; the loop goes on with finite values and
+        # the result is unaffected, so the RuntimeWarning would only alarm users.
+        sc.pp.combat(holder, key="batch")
     return np.asarray(holder.X, dtype=np.float32)
 
 

@@ -165,7 +165,8 @@ def test_negative_values() -> None:
 
 
 def test_duplicate_gene_names() -> None:
-    a = ad.AnnData(X=COUNTS, var=pd.DataFrame(index=["A", "B", "A", "C", "D"]))
+    with pytest.warns(UserWarning, match="not unique"):  # anndata's own, at construction
+        a = ad.AnnData(X=COUNTS, var=pd.DataFrame(index=["A", "B", "A", "C", "D"]))
     with pytest.raises(GenekbError, match="more than once"):
         expression(a)
 

@@ -915,6 +915,44 @@ def refine(
 # ---------------------------------------------------------------------------------- marker block
 
 
+def marker_block(
+    expression: Any,
+    labels: np.ndarray,
+    train_mask: np.ndarray,
+    n_per_class: int,
+    kind: str = "scores",
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The marker block of `marker_view` before its per-cell normalization (cells × classes for
+    "scores", cells × marker genes for "genes"), the training classes (sorted) and each class's
+    marker genes (column indices of `expression`, strongest first)."""
+    import scipy.sparse as sp
+
+    from cellmodel.markers import group_stats, top_markers
+
+    if kind not in MARKER_BLOCKS:
+        raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")
+    classes, codes = np.unique(labels[train_mask].astype(str), return_inverse=True)
+    train_expr = expression[np.flatnonzero(train_mask)]
+    stats = group_stats(train_expr, codes, len(classes))
+    per_class = top_markers(stats, n_per_class)
+    genes = np.unique(np.concatenate(per_class))
+    block = expression[:, genes]
+    block = block.toarray() if sp.issparse(block) else np.asarray(block)
+    block = block.astype(np.float64)
+    block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
+    if kind == "genes":
+        return block, classes, per_class
+    effect = stats.effect_size()
+    column = {g: i for i, g in enumerate(genes)}
+    scores = np.zeros((len(block), len(per_class)))
+    for c, p in enumerate(per_class):
+        # A class with no gene above the rest (all-zero cells) keeps a score of 0.
+        if p.size:
+            weight = effect[c, p] ** 2
+            scores[:, c] = block[:, [column[g] for g in p]] @ (weight / weight.sum())
+    return scores, classes, per_class
+
+
 def marker_view(
     X: np.ndarray,
     expression: Any,
@@ -940,33 +978,10 @@ def marker_view(
     cells (Baron's epsilon cells, marked by ghrelin) has no axis of its own there, but its
     markers, found from even one labelled cell, separate it.
     """
-    import scipy.sparse as sp
-
-    from cellmodel.markers import group_stats, top_markers
-
     if expression.shape[0] != X.shape[0]:
         raise UsageError(f"the expression has {expression.shape[0]} cells but X has {X.shape[0]}")
-    if kind not in MARKER_BLOCKS:
-        raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")
-    classes, codes = np.unique(labels[train_mask].astype(str), return_inverse=True)
-    train_expr = expression[np.flatnonzero(train_mask)]
-    stats = group_stats(train_expr, codes, len(classes))
-    per_class = top_markers(stats, n_per_class)
-    effect = stats.effect_size()
+    block, classes, per_class = marker_block(expression, labels, train_mask, n_per_class, kind)
     genes = np.unique(np.concatenate(per_class))
-    block = expression[:, genes]
-    block = block.toarray() if sp.issparse(block) else np.asarray(block)
-    block = block.astype(np.float64)
-    block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
-    if kind == "scores":
-        column = {g: i for i, g in enumerate(genes)}
-        scores = np.zeros((len(block), len(per_class)))
-        for c, p in enumerate(per_class):
-            # A class with no gene above the rest (all-zero cells) keeps a score of 0.
-            if p.size:
-                weight = effect[c, p] ** 2
-                scores[:, c] = block[:, [column[g] for g in p]] @ (weight / weight.sum())
-        block = scores
     centred = X - X[train_mask].mean(axis=0, keepdims=True)
     view = np.hstack([_unit(centred), _unit(block.astype(np.float32))])
     names = np.asarray(gene_names, dtype=object) if gene_names is not None else None

@@ -36,7 +36,6 @@ from exp_classify import SETTINGS
 
 from cellmodel import classify, datasets
 from cellmodel.io import expression
-from cellmodel.markers import group_stats, top_markers
 
 EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RANKED_MAX_LABELLED = 2  # ranks are printed for classes with at most this many labelled cells
@@ -63,27 +62,6 @@ def recorded_votes(
     finally:
         classify._shares = original
     return calls[0], calls[-1], result
-
-
-def score_block(expr_X: Any, labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The marker-score block of `classify.marker_view` before its per-cell normalization."""
-    import scipy.sparse as sp
-
-    classes, codes = np.unique(labels[mask], return_inverse=True)
-    stats = group_stats(expr_X[np.flatnonzero(mask)], codes, len(classes))
-    per_class = top_markers(stats, classify.ClassifyOptions().n_markers)
-    effect = stats.effect_size()
-    genes = np.unique(np.concatenate(per_class))
-    block = expr_X[:, genes]
-    block = block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float64)
-    block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
-    column = {g: i for i, g in enumerate(genes)}
-    scores = np.zeros((len(block), len(per_class)))
-    for c, p in enumerate(per_class):
-        if p.size:
-            weight = effect[c, p] ** 2
-            scores[:, c] = block[:, [column[g] for g in p]] @ (weight / weight.sum())
-    return scores
 
 
 def _normalized(shares: np.ndarray) -> np.ndarray:
@@ -142,8 +120,10 @@ def run(name: str, seeds: list[int], cache: Path) -> tuple[list[str], list[str]]
             for rule, shares in ((f"unrefined, a={a}", unrefined), (f"blend, a={a}", blended)):
                 s = classify.score(rule, truth, classes[shares.argmax(axis=1)])
                 rules.setdefault(rule, []).append((s.accuracy, s.macro_f1))
-        scores = score_block(expr.X, labels, mask)
-        default = classes[(_normalized(refined) * (1 - blend) + blend * raw).argmax(axis=1)]
+        scores, _, _ = classify.marker_block(
+            expr.X, labels, mask, classify.ClassifyOptions().n_markers
+        )
+        default = classes[((1 - blend) * refined + blend * raw).argmax(axis=1)]
         assert np.array_equal(default, result.predictions[~mask]), "recorded votes mismatch"
         s = classify.score("gate", truth, gate(default, scores, classes, labels, mask, k))
         rules.setdefault("default + rare-class gate", []).append((s.accuracy, s.macro_f1))

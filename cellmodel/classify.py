@@ -71,7 +71,11 @@ DEFAULT_N_PCS = 50
 SMALL_CLASSES = ("error", "cap")
 KNN_WEIGHTINGS = ("gaussian", "inverse")
 SELF_TRAINING = ("auto", "on", "off")
-VOTES = ("frequency", "balanced")
+VOTES = ("frequency", "balanced", "mass")
+# "auto": "mass" in `classify` (the labelled cells are a sample of the cells being classified, so
+# their class proportions estimate those of the rest) and "frequency" in `transfer` (a query's
+# composition is unknown; forcing the reference's proportions on it makes false calls).
+VOTE_AUTO = {"classify": "mass", "transfer": "frequency"}
 MARKER_BLOCKS = ("scores", "genes")
 # Given a mask over the training cells, the (training, query) view built from those cells' labels.
 ViewBuilder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -109,7 +113,7 @@ class ClassifyOptions:
     pseudo_margin: bool = True  # also scale it by the vote margin (top share − runner-up)
     knn_weighting: str = "gaussian"  # see knn_predict; the temperature above sets its width
     blend: float = 0.5  # weight of the unrefined kNN's vote shares in the refined kNN's (0: none)
-    vote: str = "frequency"  # "frequency" or "balanced" (each class's votes / its labelled cells)
+    vote: str = "auto"  # "frequency", "balanced", "mass" (see knn_votes) or "auto" (VOTE_AUTO)
     n_markers: int = 100  # marker genes per class added to the view (needs `expression`; 0: none)
     marker_block: str = "scores"  # "scores" (a marker score per class) or "genes": marker_view
 
@@ -141,8 +145,9 @@ class ClassifyOptions:
             raise UsageError(
                 f"unknown self_training {self.self_training!r}; choose one of auto, on, off"
             )
-        if self.vote not in VOTES:
-            raise UsageError(f"unknown vote {self.vote!r}; choose one of {', '.join(VOTES)}")
+        if self.vote not in (*VOTES, "auto"):
+            choices = ", ".join((*VOTES, "auto"))
+            raise UsageError(f"unknown vote {self.vote!r}; choose one of {choices}")
         if self.marker_block not in MARKER_BLOCKS:
             raise UsageError(
                 f"unknown marker block {self.marker_block!r}; choose one of"
@@ -396,6 +401,9 @@ def knn_votes(
     shares are taken: the kNN estimate of p(class | cell) becomes one of p(cell | class), the
     rule that maximizes balanced accuracy, so a class with 2 labelled cells is not outvoted by a
     class with 200 merely for having fewer cells to be near.
+    `vote="mass"`: the frequency shares, then `mass_normalize` over the query cells with the
+    training cells' class proportions as the prior. It needs the query cells together (it is
+    transductive) and assumes they hold the classes in about the training proportions.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -415,11 +423,38 @@ def knn_votes(
     votes = np.zeros((len(query_X), len(classes)), dtype=np.float64)
     rows = np.repeat(np.arange(len(query_X)), k)
     np.add.at(votes, (rows, codes[neighbours].ravel()), weights.ravel())
+    counts = np.bincount(codes, minlength=len(classes))
     if vote == "balanced":
-        votes /= np.bincount(codes, minlength=len(classes))[None, :]
-    elif vote != "frequency":
+        votes /= counts[None, :]
+    elif vote not in ("frequency", "mass"):
         raise UsageError(f"unknown vote {vote!r}; choose one of {', '.join(VOTES)}")
-    return classes.astype(object), votes / votes.sum(axis=1, keepdims=True)
+    shares = votes / votes.sum(axis=1, keepdims=True)
+    if vote == "mass":
+        shares = mass_normalize(shares, counts)
+    return classes.astype(object), shares
+
+
+def mass_normalize(shares: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Class-mass normalization (Zhu, Ghahramani & Lafferty, ICML 2003, section 5).
+
+    `shares`: query cells × classes (rows sum to 1); `prior`: each class's expected share of the
+    query cells (any positive scale; here the training cells per class). Column c is scaled by
+    prior_c / (its total share over the query cells), so the classes' vote masses match the prior
+    before each row takes its argmax; rows are renormalized. Why: the kNN vote of p(class | cell)
+    gives a class of one labelled cell less mass than its share of the cells, because its cells'
+    neighbourhoods are mostly other classes' labelled cells; the balanced vote overcorrects
+    (every class of one cell weighs as much as one of 60), which costs accuracy in false calls.
+    Matching masses corrects by how much each class is actually underpredicted. Label-free: the
+    prior comes from the training labels, the masses from the query cells' votes.
+    """
+    prior = np.asarray(prior, dtype=np.float64)
+    prior = prior / prior.sum()
+    mass = shares.sum(axis=0) / max(len(shares), 1)
+    # A class that no query cell votes for keeps a zero column instead of a 0/0.
+    scale = np.divide(prior, mass, out=np.zeros_like(mass), where=mass > 0)
+    scaled = shares * scale[None, :]
+    total = scaled.sum(axis=1, keepdims=True)
+    return np.divide(scaled, total, out=np.array(shares, dtype=np.float64), where=total > 0)
 
 
 def knn_predict(
@@ -851,7 +886,7 @@ def refine(
     function that rebuilds it from a subset of them (a mask over the training cells), so the
     held-out cells of the search never chose its features.
     """
-    opts = options or ClassifyOptions()
+    opts = resolve_vote(options or ClassifyOptions(), "classify")
     opts.check()
     if epochs is not None and epochs < 0:
         raise UsageError(f"epochs must be at least 0 (got {epochs})")
@@ -1058,9 +1093,19 @@ def _run(
 
     opts = options or ClassifyOptions()
     opts.check()
+    if opts.vote not in VOTES:
+        raise UsageError(f"vote {opts.vote!r} must be resolved first (resolve_vote)")
     began = time.perf_counter()
+    # "mass" rescales the final vote: each geometry votes by frequency, and the masses are
+    # matched once, on the blend (matching each half first measured lower on all four datasets).
+    component = replace(opts, vote="frequency") if opts.vote == "mass" else opts
     # The unrefined vote: the answer without refinement, half of the blend, and the comparison.
-    classes, raw_shares = _raw_shares(train_X, train_y, query_X, k, opts)
+    classes, raw_shares = _raw_shares(train_X, train_y, query_X, k, component)
+    counts = np.array([np.sum(train_y.astype(str) == c) for c in classes])
+
+    def final(shares: np.ndarray) -> np.ndarray:
+        return mass_normalize(shares, counts) if opts.vote == "mass" else shares
+
     raw_seconds = time.perf_counter() - began
     embedding = None
     refinement: dict[str, Any] = {}
@@ -1076,14 +1121,14 @@ def _run(
             options=opts,
             rebuild=rebuild,
         )
-        _, shares = _shares(refined_train, train_y, refined_query, k, opts)
+        _, shares = _shares(refined_train, train_y, refined_query, k, component)
         # Both geometries vote: the refined one knows the common classes' shapes, the raw one
         # keeps what a class of one labelled cell cannot teach the projection.
         shares = (1.0 - opts.blend) * shares + opts.blend * raw_shares
-        predictions, confidence = _decide(classes, shares)
+        predictions, confidence = _decide(classes, final(shares))
         embedding = (refined_train, refined_query)
     else:
-        predictions, confidence = _decide(classes, raw_shares)
+        predictions, confidence = _decide(classes, final(raw_shares))
     main = scored_on(
         "refined-knn" if refine_view else "knn", predictions, time.perf_counter() - began
     )
@@ -1091,7 +1136,7 @@ def _run(
     comparisons: dict[str, MethodScores] = {}
     if compare and query_y is not None and scored.any():
         if refine_view:
-            raw, _ = _decide(classes, raw_shares)
+            raw, _ = _decide(classes, final(raw_shares))
             comparisons["knn"] = score("knn", query_y[scored], raw[scored], raw_seconds)
         began = time.perf_counter()
         lr_train = pca_train if pca_train is not None else train_X
@@ -1150,7 +1195,7 @@ def classify(
         pca_matrix = _as_matrix(pca, "the expression PCA")
         if pca_matrix.shape[0] != X.shape[0]:
             raise UsageError(f"the PCA has {pca_matrix.shape[0]} cells but X has {X.shape[0]}")
-    opts = options or ClassifyOptions()
+    opts = resolve_vote(options or ClassifyOptions(), "classify")
     opts.check()
     markers: dict[str, Any] | None = None
     query = ~mask
@@ -1180,7 +1225,7 @@ def classify(
         seed=seed,
         device=device,
         epochs=epochs,
-        options=options,
+        options=opts,
         pca_train=None if pca_matrix is None else pca_matrix[mask],
         pca_query=None if pca_matrix is None else pca_matrix[query],
         compare=compare,
@@ -1194,7 +1239,7 @@ def classify(
     if outcome.refined is not None:
         refined = np.zeros((len(values), outcome.refined[0].shape[1]), dtype=np.float32)
         refined[mask], refined[query] = outcome.refined
-    params = _params(k, refine, seed, device, epochs, options, pca is not None)
+    params = _params(k, refine, seed, device, epochs, opts, pca is not None)
     params.update(
         n_cells=len(values),
         n_train=int(mask.sum()),
@@ -1264,7 +1309,7 @@ def transfer(
             raise UsageError(f"{len(qry_values)} query labels for {qry.shape[0]} cells")
     if (ref_pca is None) != (query_pca is None):
         raise UsageError("give both ref_pca and query_pca, or neither")
-    opts = options or ClassifyOptions()
+    opts = resolve_vote(options or ClassifyOptions(), "transfer")
     opts.check()
     markers: dict[str, Any] | None = None
     rebuild: ViewBuilder | None = None
@@ -1312,13 +1357,13 @@ def transfer(
         seed=seed,
         device=device,
         epochs=epochs,
-        options=options,
+        options=opts,
         pca_train=pca_train,
         pca_query=pca_query,
         compare=compare,
         rebuild=rebuild,
     )
-    params = _params(k, refine, seed, device, epochs, options, ref_pca is not None)
+    params = _params(k, refine, seed, device, epochs, opts, ref_pca is not None)
     params.update(
         n_reference=int(ref.shape[0]),
         n_train=int(labelled.sum()),
@@ -1370,6 +1415,13 @@ def _unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
         return []
     shown = ", ".join(unseen[:5]) + (" …" if len(unseen) > 5 else "")
     return [f"{len(unseen)} class(es) have no training cell and cannot be predicted: {shown}"]
+
+
+def resolve_vote(
+    options: ClassifyOptions, mode: Literal["classify", "transfer"]
+) -> ClassifyOptions:
+    """`options` with `vote="auto"` replaced by the rule for `mode` (`VOTE_AUTO`)."""
+    return replace(options, vote=VOTE_AUTO[mode]) if options.vote == "auto" else options
 
 
 def with_options(options: ClassifyOptions | None = None, **changes: Any) -> ClassifyOptions:

@@ -345,8 +345,13 @@ def classify(
     gene_vectors: GeneVectorsOpt = "real",
     k: Annotated[int, typer.Option("--k", min=1, help="Neighbours of the kNN vote.")] = 15,
     vote: Annotated[
-        str, typer.Option(help="frequency | balanced: kNN votes as they fall or per labelled cell.")
-    ] = "frequency",
+        str,
+        typer.Option(
+            help="auto | mass | frequency | balanced: kNN votes as they fall (frequency), per"
+            " labelled cell (balanced), or with class masses matched to the labelled cells'"
+            " proportions (mass). auto: mass, but frequency with --reference."
+        ),
+    ] = "auto",
     markers: Annotated[
         int,
         typer.Option(

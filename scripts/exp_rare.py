@@ -1,8 +1,12 @@
 """Rare classes in few-label classification: decision rules measured on the default run's votes.
 
 For each dataset and seed, `cellmodel.classify` runs once with the defaults (the split of
-exp_classify.py); its unrefined and refined kNN vote shares (frequency votes) are recorded, and
-decision rules are scored on them without retraining:
+exp_classify.py); its unrefined and refined kNN vote shares (frequency votes, before the default
+matches class masses on their blend) are recorded, and decision rules are scored on them without
+retraining:
+
+- class-mass normalization (`classify.mass_normalize`, the default "mass" vote) of the blend and of
+  the unrefined vote alone;
 
 - prior exponent a: each class's votes divided by n_c^a (n_c: its labelled cells; a = 0 is the
   frequency vote, a = 1 the balanced one), on the unrefined vote alone and on the default blend;
@@ -120,10 +124,15 @@ def run(name: str, seeds: list[int], cache: Path) -> tuple[list[str], list[str]]
             for rule, shares in ((f"unrefined, a={a}", unrefined), (f"blend, a={a}", blended)):
                 s = classify.score(rule, truth, classes[shares.argmax(axis=1)])
                 rules.setdefault(rule, []).append((s.accuracy, s.macro_f1))
+        blend_shares = (1 - blend) * refined + blend * raw
+        for rule, shares in (("unrefined, mass", raw), ("blend, mass (default)", blend_shares)):
+            chosen = classes[classify.mass_normalize(shares, sizes).argmax(axis=1)]
+            s = classify.score(rule, truth, chosen)
+            rules.setdefault(rule, []).append((s.accuracy, s.macro_f1))
         scores, _, _ = classify.marker_block(
             expr.X, labels, mask, classify.ClassifyOptions().n_markers
         )
-        default = classes[((1 - blend) * refined + blend * raw).argmax(axis=1)]
+        default = classes[classify.mass_normalize(blend_shares, sizes).argmax(axis=1)]
         assert np.array_equal(default, result.predictions[~mask]), "recorded votes mismatch"
         s = classify.score("gate", truth, gate(default, scores, classes, labels, mask, k))
         rules.setdefault("default + rare-class gate", []).append((s.accuracy, s.macro_f1))

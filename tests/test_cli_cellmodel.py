@@ -145,6 +145,7 @@ def test_classify_vote_and_markers_are_recorded(blob_file):
     assert params["markers"]["n_per_class"] == 3 and params["markers"]["top"]
     plain = json.loads(run(*args, "--markers", "0", "--no-refine").stdout)["params"]
     assert plain.get("markers") is None
+    assert plain["options"]["vote"] == "mass"  # --vote auto within one file
     assert "unknown vote 'most'" in _one_line_error(run(*args, "--vote", "most"), 2)
     genes = run(*args, "--markers", "3", "--marker-block", "genes", "--no-refine")
     assert json.loads(genes.stdout)["params"]["markers"]["block"] == "genes"
@@ -164,6 +165,8 @@ def test_classify_reference_to_query_with_markers(tmp_path):
     doc = json.loads(result.stdout)
     assert doc["scores"]["accuracy"] == 1.0
     assert doc["params"]["markers"]["n_genes"] <= 15 and doc["params"]["n_query"] == 60
+    # --vote auto: a query's class proportions are unknown, so votes count as they fall.
+    assert doc["params"]["options"]["vote"] == "frequency"
 
 
 def test_classify_bad_split(blob_file):

@@ -73,7 +73,14 @@ def confusion_table(labels_true: Sequence[Any], clusters: Sequence[Any]) -> pd.D
     return table[matched + rest]
 
 
-def plot_confusion(labels_true: Sequence[Any], clusters: Sequence[Any], path: Path) -> Path:
+def plot_confusion(
+    labels_true: Sequence[Any],
+    clusters: Sequence[Any],
+    path: Path,
+    xlabel: str = "cluster (Hungarian order)",
+) -> Path:
+    """Row-normalized confusion heatmap (counts printed); `xlabel` names what the columns are
+    (clusters, or a classifier's predicted labels)."""
     table = confusion_table(labels_true, clusters)
     share = table.div(table.sum(axis=1), axis=0).to_numpy()
     width = max(5.0, 3.0 + 0.45 * table.shape[1])
@@ -81,7 +88,7 @@ def plot_confusion(labels_true: Sequence[Any], clusters: Sequence[Any], path: Pa
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=90, fontsize=7)
     ax.set_yticks(range(table.shape[0]), table.index, fontsize=7)
-    ax.set_xlabel("cluster (Hungarian order)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("reference label")
     for (i, j), n in np.ndenumerate(table.to_numpy()):
         if n:

@@ -464,7 +464,10 @@ def classify(
             raise GenekbError(f"{target} exists; pass --force to overwrite the plots")
         held_out = ~result.train_mask
         plot_confusion(
-            adata.obs[label_key][held_out], adata.obs["cellmodel_pred"][held_out], target
+            adata.obs[label_key][held_out],
+            adata.obs["cellmodel_pred"][held_out],
+            target,
+            xlabel="predicted label (cells not used for training)",
         )
         figures.append(str(target))
     if output is not None:

@@ -136,6 +136,20 @@ def test_classify_few_labels(blob_file, tmp_path):
     assert "cellmodel_pred" in written.obs and "cellmodel_pred_confidence" in written.obs
 
 
+def test_classify_plots_the_confusion_of_held_out_cells(blob_file, tmp_path):
+    plots = tmp_path / "plots"
+    args = ("classify", str(blob_file), "--label-key", "group", "--per-class", "5",
+            "--no-refine", "--plots", str(plots), "--json")
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    target = plots / "classify_confusion.png"
+    assert json.loads(result.stdout)["plots"] == [str(target)]
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = target.stat().st_mtime_ns
+    assert "--force" in _one_line_error(run(*args))
+    assert target.stat().st_mtime_ns == before
+
+
 def test_classify_vote_and_markers_are_recorded(blob_file):
     args = ("classify", str(blob_file), "--label-key", "group", "--per-class", "5", "--json")
     result = run(*args, "--vote", "balanced", "--markers", "3", "--no-refine")

@@ -204,7 +204,7 @@ class ClassifyResult:
     """
 
     predictions: np.ndarray  # object array of class names
-    confidence: np.ndarray  # float32: weighted kNN vote share of the predicted class
+    confidence: np.ndarray  # float32: the predicted class's vote share, after the vote rule
     train_mask: np.ndarray  # bool; all False for `transfer` (no query cell is labelled)
     embedding: np.ndarray | None  # refined view of the same cells (None without refinement)
     scores: MethodScores | None  # None when no evaluated cell has a label

@@ -557,6 +557,18 @@ def expression_pca(
     return graph.pca(graph.scale(expr.X[:, hvg]), n_pcs, seed)
 
 
+def fused_view(*views: np.ndarray) -> np.ndarray:
+    """Several views of the same cells side by side (e.g. the expression PCA and the semantic
+    view), each centred over all cells and L2-normalized per cell, so each weighs alike in the
+    cosine kNN whatever its dimension or scale. Label-free."""
+    if not views:
+        raise UsageError("fused_view needs at least one view")
+    parts = [_as_matrix(v, "a view to fuse") for v in views]
+    if len({p.shape[0] for p in parts}) != 1:
+        raise UsageError(f"views to fuse differ in cells: {[p.shape[0] for p in parts]}")
+    return np.hstack([_unit(p - p.mean(axis=0, keepdims=True)) for p in parts])
+
+
 def shared_expression(
     reference: Any, query: Any, *, layer: str | None = None, gene_key: str | None = None
 ) -> tuple[Any, Any, list[str]]:

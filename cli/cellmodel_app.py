@@ -340,7 +340,10 @@ def classify(
         Path | None, typer.Option(help="Train on this file's labels and predict the input's cells.")
     ] = None,
     view: Annotated[
-        str, typer.Option(help="pca | semantic (the cell view that is refined).")
+        str,
+        typer.Option(
+            help="pca | semantic | fused (both side by side): the cell view that is refined."
+        ),
     ] = "pca",
     gene_vectors: GeneVectorsOpt = "real",
     k: Annotated[int, typer.Option("--k", min=1, help="Neighbours of the kNN vote.")] = 15,
@@ -379,9 +382,9 @@ def classify(
     from cellmodel import classify as cl
 
     check_output(output, force)
-    if view not in ("pca", "semantic"):
-        raise UsageError(f"unknown view {view!r}; choose pca or semantic")
-    if gene_vectors != "real" and view != "semantic":
+    if view not in ("pca", "semantic", "fused"):
+        raise UsageError(f"unknown view {view!r}; choose pca, semantic or fused")
+    if gene_vectors != "real" and view == "pca":
         raise UsageError("--gene-vectors changes the semantic view only; add --view semantic")
     options = cl.with_options(vote=vote, n_markers=markers, marker_block=marker_block, blend=blend)
     options.check()  # a bad --vote / --marker-block / --blend: usage error before data is read
@@ -390,9 +393,7 @@ def classify(
     if reference is None and label_key is None:
         raise UsageError("give --label-key (the labels to train on and score against)")
 
-    def cell_view(data: Any) -> Any:
-        if view == "pca":
-            return cl.expression_pca(data, seed=seed)
+    def semantic_view(data: Any) -> Any:
         from cellmodel.embed import embed as run_embed
         from genekb.store.store import Store
 
@@ -400,6 +401,13 @@ def classify(
             data, Store.open(root, create=True), model=model, gene_vectors=gene_vectors, seed=seed
         )
         return data.obsm["X_semantic"]
+
+    def cell_view(data: Any, pca: Any) -> Any:
+        if view == "pca":
+            return pca
+        if view == "semantic":
+            return semantic_view(data)
+        return cl.fused_view(pca, semantic_view(data))
 
     if reference is not None:
         ref, ref_key = load_input(str(reference), root)
@@ -409,9 +417,16 @@ def classify(
                 f"the reference needs a label column; pass --label-key (have {list(ref.obs)})"
             )
         ref_pca, query_pca = cl.joint_expression_pca(ref, adata, seed=seed)
-        ref_X, query_X = (
-            (ref_pca, query_pca) if view == "pca" else (cell_view(ref), cell_view(adata))
-        )
+        if view == "pca":
+            ref_X, query_X = ref_pca, query_pca
+        else:
+            ref_X, query_X = semantic_view(ref), semantic_view(adata)
+            if view == "fused":
+                # One fused view over the cells of both files, so both are centred alike.
+                import numpy as np
+
+                both = cl.fused_view(np.vstack([ref_pca, query_pca]), np.vstack([ref_X, query_X]))
+                ref_X, query_X = both[: len(ref_pca)], both[len(ref_pca) :]
         query_labels = adata.obs.get(label_key) if label_key else None
         result = cl.transfer(
             ref_X,
@@ -441,15 +456,16 @@ def classify(
             seed=seed,
             small_classes=small_classes,
         )
+        pca = cl.expression_pca(adata, seed=seed)
         result = cl.classify(
-            cell_view(adata),
+            cell_view(adata, pca),
             labels,
             mask,
             k=k,
             refine=refine,
             seed=seed,
             device=device,
-            pca=cl.expression_pca(adata, seed=seed),
+            pca=pca,
             options=options,
             **marker_input(adata, markers),
         )
@@ -474,7 +490,7 @@ def classify(
         write_h5ad(adata, output)
     doc = {
         **adata.uns["cellmodel_classify"],
-        "gene_vectors": gene_vectors if view == "semantic" else None,
+        "gene_vectors": gene_vectors if view != "pca" else None,
         "plots": figures,
         "output": str(output) if output else None,
     }

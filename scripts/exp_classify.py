@@ -5,7 +5,8 @@ the refined kNN, the same kNN without refinement, and logistic regression on PCA
 expression, all scored on the same held-out cells, plus ablations: self-training forced on / off,
 the self-trained kNN without refinement, and the unrefined kNN with 1/d weights. Views: "pca"
 (PCA of the expression, always) and "semantic" / "semantic-w" (cellmodel.embed's X_semantic and
-X_semantic_w, read from --views-dir/<dataset>.npz where that file exists).
+X_semantic_w, read from --views-dir/<dataset>.npz where that file exists), and "fused" (the PCA
+and X_semantic side by side, `classify.fused_view`) where the semantic view exists.
 
     .venv/bin/python scripts/exp_classify.py --only-views pca --tag pca
     .venv/bin/python scripts/exp_classify.py --embed-store /tmp/classify_store \
@@ -90,6 +91,8 @@ def load_views(
         for key, view in (("X_semantic", "semantic"), ("X_semantic_w", "semantic-w")):
             if key in stored and stored[key].ndim == 2:
                 views[view] = stored[key]
+    if "semantic" in views:
+        views["fused"] = classify.fused_view(views["pca"], views["semantic"])
     return views
 
 

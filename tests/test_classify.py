@@ -378,6 +378,20 @@ def test_mass_vote_finds_a_rare_class_that_frequency_outvotes() -> None:
     assert (confidence > 0.5).all()
 
 
+def test_fused_view_weighs_each_view_alike() -> None:
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=(30, 4)) + 5.0  # offset and scale differ by 100x between the views
+    large = rng.normal(scale=100.0, size=(30, 50))
+    fused = classify.fused_view(small, large)
+    assert fused.shape == (30, 54)
+    for part in (fused[:, :4], fused[:, 4:]):
+        np.testing.assert_allclose(np.linalg.norm(part, axis=1), 1.0, rtol=1e-5)
+    # Centred first: the constant offset of the first view carries no weight.
+    np.testing.assert_allclose(classify.fused_view(small - 5.0, large), fused, atol=1e-5)
+    with pytest.raises(UsageError, match="differ in cells"):
+        classify.fused_view(small, large[:10])
+
+
 def test_vote_auto_is_mass_within_a_file_and_frequency_across_files() -> None:
     X, labels = overlapping_classes(n=60)
     mask = classify.split(labels, per_class=10, seed=0)

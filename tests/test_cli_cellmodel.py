@@ -237,6 +237,22 @@ def test_classify_semantic_view_with_a_control(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["gene_vectors"] == "random"
     assert "--view semantic" in _one_line_error(run(*args, "--gene-vectors", "random"), 2)
+    # The fused view: PCA and semantic side by side; within one file and across two.
+    out = tmp_path / "fused.h5ad"
+    store = ("--model", "fake", "--root", str(root))
+    result = run(*args, "--view", "fused", *store, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["gene_vectors"] == "real"
+    assert ad.read_h5ad(out).obsm["X_classify"].shape[0] == data.n_obs
+    query = blobs(n_per=10, genes=60, seed=1)
+    query.var_names = data.var_names
+    query_path = tmp_path / "query.h5ad"
+    query.write_h5ad(query_path)
+    result = run("classify", str(query_path), "--reference", str(path), "--label-key", "group",
+                 "--view", "fused", *store, "--no-refine", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["params"]["n_query"] == 30
+    assert "choose pca, semantic or fused" in _one_line_error(run(*args, "--view", "umap"), 2)
 
 
 def test_align_semantic_needs_the_semantic_view(blob_file):

@@ -102,13 +102,16 @@ def self_trained_knn(
     """Ablation: the pseudo-labelled cells added to the kNN's references, without refinement."""
     scaler = classify._Scaler.fit(X[mask])
     train, query = scaler.apply(X[mask]), scaler.apply(X[~mask])
+    vote = classify.resolve_vote(options, "classify").vote  # the rule the method votes with
     predicted, share = classify.knn_predict(
-        train, labels[mask], query, temperature=options.temperature
+        train, labels[mask], query, temperature=options.temperature, vote=vote
     )
     sure = share >= options.pseudo_threshold
     references = np.vstack([train, query[sure]])
     reference_labels = np.concatenate([labels[mask], predicted[sure]])
-    return classify.knn_predict(references, reference_labels, query)[0]
+    return classify.knn_predict(
+        references, reference_labels, query, temperature=options.temperature, vote=vote
+    )[0]
 
 
 def run_dataset(

@@ -1116,15 +1116,13 @@ def _run(
 
     opts = options or ClassifyOptions()
     opts.check()
-    if opts.vote not in VOTES:
-        raise UsageError(f"vote {opts.vote!r} must be resolved first (resolve_vote)")
     began = time.perf_counter()
     # "mass" rescales the final vote: each geometry votes by frequency, and the masses are
     # matched once, on the blend (matching each half first measured lower on all four datasets).
     component = replace(opts, vote="frequency") if opts.vote == "mass" else opts
     # The unrefined vote: the answer without refinement, half of the blend, and the comparison.
     classes, raw_shares = _raw_shares(train_X, train_y, query_X, k, component)
-    counts = np.array([np.sum(train_y.astype(str) == c) for c in classes])
+    counts = np.unique(train_y.astype(str), return_counts=True)[1]  # in the order of `classes`
 
     def final(shares: np.ndarray) -> np.ndarray:
         return mass_normalize(shares, counts) if opts.vote == "mass" else shares

@@ -379,13 +379,17 @@ def classify(
     json_: JsonOpt = False,
 ) -> None:
     """Few-label classification: contrastive refinement of a cell view, then kNN; with baselines."""
+    import numpy as np
+
     from cellmodel import classify as cl
 
     check_output(output, force)
     if view not in ("pca", "semantic", "fused"):
         raise UsageError(f"unknown view {view!r}; choose pca, semantic or fused")
     if gene_vectors != "real" and view == "pca":
-        raise UsageError("--gene-vectors changes the semantic view only; add --view semantic")
+        raise UsageError(
+            "--gene-vectors changes the semantic view only; add --view semantic (or fused)"
+        )
     options = cl.with_options(vote=vote, n_markers=markers, marker_block=marker_block, blend=blend)
     options.check()  # a bad --vote / --marker-block / --blend: usage error before data is read
     adata, dataset_key = load_input(source, root)
@@ -423,8 +427,6 @@ def classify(
             ref_X, query_X = semantic_view(ref), semantic_view(adata)
             if view == "fused":
                 # One fused view over the cells of both files, so both are centred alike.
-                import numpy as np
-
                 both = cl.fused_view(np.vstack([ref_pca, query_pca]), np.vstack([ref_X, query_X]))
                 ref_X, query_X = both[: len(ref_pca)], both[len(ref_pca) :]
         query_labels = adata.obs.get(label_key) if label_key else None

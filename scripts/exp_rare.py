@@ -7,7 +7,6 @@ retraining:
 
 - class-mass normalization (`classify.mass_normalize`, the default "mass" vote) of the blend and of
   the unrefined vote alone;
-
 - prior exponent a: each class's votes divided by n_c^a (n_c: its labelled cells; a = 0 is the
   frequency vote, a = 1 the balanced one), on the unrefined vote alone and on the default blend;
 - a rare-class gate: a class with fewer labelled cells than k takes every unlabelled cell whose

@@ -42,6 +42,7 @@ from cellmodel.model import (
     sinkhorn_target,
     student_t,
 )
+from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 
 GraphInput = KnnGraph | sp.spmatrix | torch.Tensor | np.ndarray | None
@@ -251,10 +252,7 @@ def _check_inputs(
             raise GenekbError("the semantic matrix contains NaN or infinite values")
     if n_clusters is not None and not 1 <= n_clusters <= n:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the number of cells ({n})")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' was asked for but no GPU is available; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise UsageError(f"unknown device {device!r}; use cpu or cuda")
+    resolve_device(device)
 
 
 def _options(opts: dict[str, Any]) -> ClusterOptions:

@@ -18,6 +18,7 @@ import anndata as ad
 import numpy as np
 
 from cellmodel import semantic
+from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
 from cellmodel.genes import GeneMatch, detect_taxon, match_genes, ortholog_ids, taxon_name
 from cellmodel.io import Expression, expression, h5ad_safe
 from genekb.encoders.base import Encoder
@@ -36,7 +37,6 @@ DEFAULT_FUSION = "concat"
 # cells actually live in), all matched data genes, or the whole store.
 ISOTROPY_FITS = ("used", "data", "store")
 
-UNS_KEY = "cellmodel"
 log = logging.getLogger(__name__)
 
 
@@ -48,7 +48,7 @@ class SemanticParams:
     isotropy: str = DEFAULT_ISOTROPY
     n_remove: int = semantic.DEFAULT_N_REMOVE
     isotropy_fit: str = DEFAULT_ISOTROPY_FIT
-    n_hvg: int = semantic.DEFAULT_N_HVG
+    n_hvg: int = DEFAULT_N_HVG
     sentence_top_n: int = DEFAULT_TOP_N  # 0 skips the sentence path
     ranking: str = DEFAULT_RANKING
     fusion: str = DEFAULT_FUSION
@@ -208,7 +208,7 @@ def embed(
     isotropy: str = DEFAULT_ISOTROPY,
     n_remove: int = semantic.DEFAULT_N_REMOVE,
     isotropy_fit: str = DEFAULT_ISOTROPY_FIT,
-    n_hvg: int = semantic.DEFAULT_N_HVG,
+    n_hvg: int = DEFAULT_N_HVG,
     sentence_top_n: int = DEFAULT_TOP_N,
     ranking: str = DEFAULT_RANKING,
     fusion: str = DEFAULT_FUSION,

@@ -14,10 +14,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from cellmodel._settings import DEFAULT_N_HVG, DEFAULT_N_PCS
 from genekb.errors import GenekbError, UsageError
 
-DEFAULT_N_HVG = 2000
-DEFAULT_N_PCS = 50
 DEFAULT_N_NEIGHBORS = 15
 APPROXIMATE_FROM = 50_000
 # Scaled values are clipped like scanpy's `pp.scale(max_value=10)`: a few extreme cells must not
@@ -56,21 +55,31 @@ def log_normalize(X: Any, kind: str = "auto") -> sp.csr_matrix | np.ndarray:
     return io.normalize(X, io.detect_kind(X) if kind == "auto" else kind)
 
 
-def highly_variable(X_log: Any, n_top: int = DEFAULT_N_HVG) -> np.ndarray:
-    """Indices of the `n_top` genes with the highest normalized dispersion (Seurat's method).
+def highly_variable(
+    X_log: Any, n_top: int = DEFAULT_N_HVG, *, candidates: np.ndarray | None = None
+) -> np.ndarray:
+    """Boolean mask of the `n_top` genes with the highest normalized dispersion (Seurat's method,
+    scanpy's `flavor="seurat"`), chosen among `candidates` (a boolean mask; default: every gene).
 
     Genes are binned by mean expression and each gene's dispersion is z-scored within its bin, so
-    the choice is not just "the most expressed genes".
+    the choice is not just "the most expressed genes". Fewer candidates than `n_top`: all of them.
     """
     n_genes = X_log.shape[1]
-    if n_genes <= n_top:
-        return np.arange(n_genes)
+    cols = np.arange(n_genes) if candidates is None else np.flatnonzero(candidates)
+    mask = np.zeros(n_genes, dtype=bool)
+    if len(cols) <= n_top:
+        mask[cols] = True
+        return mask
     import anndata as ad
     import scanpy as sc
 
-    holder = ad.AnnData(X=X_log)
-    sc.pp.highly_variable_genes(holder, n_top_genes=n_top, flavor="seurat", inplace=True)
-    return np.flatnonzero(holder.var["highly_variable"].to_numpy())
+    if candidates is not None:
+        X_log = sp.csr_matrix(X_log)[:, cols] if sp.issparse(X_log) else np.asarray(X_log)[:, cols]
+    stats = sc.pp.highly_variable_genes(
+        ad.AnnData(X=X_log), n_top_genes=n_top, flavor="seurat", inplace=False
+    )
+    mask[cols[np.asarray(stats["highly_variable"], dtype=bool)]] = True
+    return mask
 
 
 def scale(X: Any) -> np.ndarray:

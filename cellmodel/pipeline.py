@@ -18,25 +18,10 @@ import numpy as np
 import pandas as pd
 
 from cellmodel import graph, io
+from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.cluster import fit_clusters
+from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
-
-CLUSTER_KEY = "cellmodel_cluster"
-UNS_KEY = "cellmodel"
-
-
-def _device(device: str | None) -> str:
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise UsageError(f"unknown device {device!r}; choose cpu or cuda")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise GenekbError(
-            "--device cuda was asked for but no CUDA GPU is available; use --device cpu"
-        )
-    return str(device)
 
 
 def cluster(
@@ -53,8 +38,8 @@ def cluster(
     gene_key: str | None = None,
     layer: str | None = None,
     batch_key: str | None = None,
-    n_hvg: int = graph.DEFAULT_N_HVG,
-    n_pcs: int = graph.DEFAULT_N_PCS,
+    n_hvg: int = DEFAULT_N_HVG,
+    n_pcs: int = DEFAULT_N_PCS,
     n_neighbors: int = graph.DEFAULT_N_NEIGHBORS,
     seed: int = 0,
     device: str | None = None,
@@ -84,7 +69,7 @@ def cluster(
         raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
         raise UsageError(f"--n-clusters {n_clusters} must be between 1 and the {n_cells} cells")
-    device = _device(device)
+    device = resolve_device(device)
     batch = batch_values(adata, batch_key)
     timings: dict[str, float] = {}
     start = time.perf_counter()

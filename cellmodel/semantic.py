@@ -43,8 +43,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from cellmodel._settings import DEFAULT_N_HVG
 from genekb.encoders.base import Encoder, EncoderSpec
 from genekb.errors import UsageError
+from genekb.linalg import l2_normalize
 
 # (stage, done, total): the CLI turns this into a progress bar.
 StageProgress = Callable[[str, int, int], None]
@@ -78,9 +80,15 @@ FUSIONS: dict[str, str] = {
     "sentence": "the sentence view alone",
 }
 
-DEFAULT_N_HVG = 2000
 DEFAULT_N_REMOVE = 8
 CACHE_BATCH = 256
+
+
+def _highly_variable(X: Any, n_top: int, *, candidates: np.ndarray) -> np.ndarray:
+    # graph imports torch; semantic stays importable without it until the HVG weighting runs.
+    from cellmodel.graph import highly_variable
+
+    return highly_variable(X, n_top, candidates=candidates)
 
 
 def _check(name: str, value: str, choices: Sequence[str] | dict[str, str]) -> None:
@@ -199,26 +207,6 @@ def gene_std(X: Any) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.sqrt(np.maximum(sq - mean**2, 0.0))
 
 
-def highly_variable(X: Any, candidates: np.ndarray, n_top: int = DEFAULT_N_HVG) -> np.ndarray:
-    """Boolean mask of the `n_top` most variable genes among `candidates` (log-normalized X).
-
-    scanpy's "seurat" flavour: dispersion (variance / mean of expm1 values) normalized within bins
-    of mean expression.
-    """
-    import anndata as ad
-    import scanpy as sc
-
-    cols = np.flatnonzero(candidates)
-    mask = np.zeros(len(candidates), dtype=bool)
-    if len(cols) <= n_top:
-        mask[cols] = True
-        return mask
-    sub = ad.AnnData(X=sp.csr_matrix(X)[:, cols] if sp.issparse(X) else np.asarray(X)[:, cols])
-    stats = sc.pp.highly_variable_genes(sub, n_top_genes=n_top, flavor="seurat", inplace=False)
-    mask[cols[np.asarray(stats["highly_variable"], dtype=bool)]] = True
-    return mask
-
-
 def gene_weights(
     X: Any, matched: np.ndarray, weighting: str = "mean", *, n_hvg: int = DEFAULT_N_HVG
 ) -> GeneWeights:
@@ -230,7 +218,7 @@ def gene_weights(
         expressing = np.asarray((X > 0).sum(axis=0)).ravel()
         scale *= np.log(n_cells / np.maximum(expressing, 1))
     elif weighting in ("hvg", "hvg-scaled"):
-        scale *= highly_variable(X, matched, n_hvg)
+        scale *= _highly_variable(X, n_hvg, candidates=matched)
     if weighting in ("scaled", "hvg-scaled"):
         _, std = gene_std(X)
         scale *= np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
@@ -254,9 +242,7 @@ def weighted_path(X: Any, vectors: np.ndarray, weights: GeneWeights) -> np.ndarr
 
 def finish(view: np.ndarray) -> np.ndarray:
     """Centre over cells, then L2-normalise each cell (zero rows stay zero)."""
-    centred = view - view.mean(axis=0, keepdims=True)
-    norms = np.linalg.norm(centred, axis=1, keepdims=True)
-    return (centred / np.maximum(norms, 1e-12)).astype(np.float32)
+    return l2_normalize(view - view.mean(axis=0, keepdims=True))
 
 
 # ------------------------------------------------------------------------------ sentence path
@@ -319,7 +305,7 @@ def cell_sentences(
     usable = np.array([s is not None and s != "" for s in symbols], dtype=bool)
     names = np.array([s if s else "" for s in symbols], dtype=object)
     if ranking == "hvg":
-        usable &= highly_variable(X, usable, n_hvg)
+        usable &= _highly_variable(X, n_hvg, candidates=usable)
     tops = top_genes(
         ranking_scores(X, "expression" if ranking == "hvg" else ranking), usable, top_n
     )

@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 
 from genekb.errors import GenekbError
+from genekb.linalg import l2_normalize
 from genekb.store.store import EmbeddingVersion
 
 
 def _neighbours(matrix: np.ndarray, k: int) -> np.ndarray:
     """Each row's k nearest rows by cosine (itself excluded), in blocks to bound memory."""
-    unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    unit = l2_normalize(matrix)
     out = np.empty((len(unit), k), dtype=np.int64)
     for start in range(0, len(unit), 2048):
         sims = unit[start : start + 2048] @ unit.T

@@ -41,7 +41,7 @@ def hvg_names(adata: Any) -> list[str]:
 
     expr = expression(adata)
     hvg = graph.highly_variable(graph.log_normalize(expr.X, "log"))
-    return [expr.genes[i] for i in hvg]
+    return [expr.genes[i] for i in np.flatnonzero(hvg)]
 
 
 def main() -> None:

@@ -274,5 +274,5 @@ def test_bad_inputs_raise_one_line_errors() -> None:
     with pytest.raises(UsageError, match="graph has"):
         fit_clusters(X, knn_graph(X[:10]), None, 3, seed=0)
     if not torch.cuda.is_available():
-        with pytest.raises(UsageError, match="no GPU"):
+        with pytest.raises(GenekbError, match="no GPU"):
             fit_clusters(X, None, None, 3, seed=0, device="cuda")

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from genekb.linalg import l2_normalize  # noqa: F401 (the backends import it from here)
+
 Progress = Callable[[int], None]  # called with the number of texts just finished
 
 
@@ -82,11 +84,6 @@ class Encoder(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook for backends holding resources
         """Release held resources (sessions, GPU memory)."""
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def length_sorted_batches(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from genekb.device import resolve_device
 from genekb.encoders.base import Encoder, EncoderSpec
 from genekb.encoders.runtime import DTYPE_ALIASES
 from genekb.errors import UnknownNameError, UsageError
@@ -97,9 +98,7 @@ def load(spec: EncoderSpec | str, device: str | None = None) -> Encoder:
 
 
 def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device("auto")
 
 
 register(

@@ -1,0 +1,15 @@
+"""cellmodel's AnnData keys and default sizes, in one place (every module imports them here)."""
+
+from __future__ import annotations
+
+# uns entries
+UNS_KEY = "cellmodel"  # embed and cluster: provenance, parameters, gene match, metrics
+CLASSIFY_UNS_KEY = "cellmodel_classify"  # classify: scores, comparisons, parameters
+# obs / obsm entries
+CLUSTER_KEY = "cellmodel_cluster"
+PREDICTION_KEY = "cellmodel_pred"
+CLASSIFY_OBSM_KEY = "X_classify"
+
+# Preprocessing of the expression (Seurat-flavour highly variable genes, then PCA).
+DEFAULT_N_HVG = 2000
+DEFAULT_N_PCS = 50

@@ -9,7 +9,6 @@ installed. The cache lives under `<store root>/datasets/`.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import shutil
@@ -26,6 +25,7 @@ from typing import Any
 import anndata as ad
 
 from genekb.errors import GenekbError, IntegrityError, UnknownNameError
+from genekb.fileio import sha256_file
 
 CHUNK = 1 << 20
 
@@ -161,14 +161,6 @@ def default_cache_dir(root: str | Path | None = None) -> Path:
 
 
 # ------------------------------------------------------------------------------------- hashing
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_sha256(path: Path, expected: str, what: str) -> None:

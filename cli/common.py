@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -14,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,13 +26,26 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+    info(f"warning: {message}")
+
+
 def handle_errors(fn: F) -> F:
-    """Turn expected failures into one line on stderr and an exit code, never a traceback."""
+    """Turn expected failures into one line on stderr and an exit code, never a traceback.
+
+    Warnings meant for the user (GenekbWarning) print as one line each; the libraries' own
+    warnings (sklearn, numpy, anndata) are silenced unless GENEKB_DEBUG is set.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                if not os.environ.get("GENEKB_DEBUG"):
+                    warnings.simplefilter("ignore")
+                warnings.simplefilter("always", GenekbWarning)
+                warnings.showwarning = _show_warning
+                return fn(*args, **kwargs)
         except GenekbError as exc:
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
@@ -77,12 +91,12 @@ def progress_factory(label: str, enabled: bool = True) -> Iterator[Callable[[int
         yield factory
 
 
-def parse_options(pairs: list[str]) -> dict[str, str]:
+def parse_options(pairs: list[str], flag: str = "--source-opt") -> dict[str, str]:
     """`key=value` pairs from a repeated option."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected key=value, got {pair!r}")
+        if not sep or not key.strip():
+            raise UsageError(f"{flag} expects key=value, got {pair!r}")
         out[key.strip().replace("-", "_")] = value
     return out

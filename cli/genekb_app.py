@@ -92,6 +92,8 @@ def build(
             progress=factory,
             tag=tag,
         )
+    for message in report["skipped_damaged"]:
+        info(f"warning: no vectors reused from a damaged version: {message}")
     if json_:
         print_json(report)
         return
@@ -117,7 +119,8 @@ def list_(root: RootOpt = None, json_: JsonOpt = False) -> None:
     if json_:
         print_json({"versions": rows})
         return
-    table = Table("id", "kind", "tags", "taxon", "template", "model", "dim", "genes", "created")
+    columns = ("id", "kind", "tags", "taxon", "template", "model", "dim", "genes", "created")
+    table = Table(*columns, "status")
     for r in rows:
         table.add_row(
             *(
@@ -132,10 +135,13 @@ def list_(root: RootOpt = None, json_: JsonOpt = False) -> None:
                     "dim",
                     "n_genes",
                     "created",
+                    "status",
                 )
             )
         )
     out.print(table)
+    if any(r["status"] != "ok" for r in rows):
+        info("damaged versions are not used by any command; `genekb verify` names their files")
 
 
 @app.command("info")
@@ -145,8 +151,9 @@ def show_info(
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Show a version's manifest."""
+    """Show a version's manifest (refused if the version is damaged)."""
     version = _store(root).version(ref)
+    version.check()
     if json_:
         print_json(version.manifest)
         return
@@ -175,7 +182,9 @@ def verify(
             info(f"{'ok ' if r['ok'] else 'BAD'} {r['kind']:9} {r['id']}")
             for problem in r["problems"]:
                 info(f"    {problem}")
-        info(f"{len(reports) - len(bad)} of {len(reports)} versions verify clean")
+        n_versions = sum(r["kind"] != "store" for r in reports)
+        n_bad = sum(r["kind"] != "store" and not r["ok"] for r in reports)
+        info(f"{n_versions - n_bad} of {n_versions} versions verify clean")
     if bad:
         raise typer.Exit(1)
 
@@ -188,16 +197,10 @@ def sql(
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Run SQL (DuckDB) over the store's catalog."""
-    import duckdb
-
-    from genekb.errors import GenekbError
+    """Run read-only SQL (DuckDB) over the store's catalog; damaged versions are left out."""
     from genekb.store.catalog import query as run_query
 
-    try:
-        frame = run_query(_store(root), query)
-    except duckdb.Error as exc:
-        raise GenekbError(f"SQL error: {str(exc).splitlines()[0]}") from None
+    frame = run_query(_store(root), query)
     if json_:
         print_json({"columns": list(frame.columns), "rows": frame.to_dict(orient="records")})
         return
@@ -289,20 +292,36 @@ def export(
 @handle_errors
 def import_(
     file: Annotated[Path, typer.Argument(help="A file written by `genekb export`.")],
+    force: Annotated[
+        bool, typer.Option(help="Let the file's tags move tags that point elsewhere here.")
+    ] = False,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Import versions from an export file, checking every hash first."""
+    """Import versions and tags from an export file: all or nothing, every hash checked first."""
     from genekb.store import catalog
     from genekb.store.transfer import import_file
 
     store = _store(root, create=True)
-    report = import_file(store, file)
+    report = import_file(store, file, force=force)
     catalog.rebuild(store)
     if json_:
         print_json(report)
         return
-    info(f"imported {report['imported'] or 'nothing new'}; present {report['already_present']}")
+    info(
+        f"imported {report['imported'] or 'nothing new'}; present {report['already_present']}; "
+        f"tags {report['tags'] or 'none'}"
+    )
+
+
+@app.command()
+@handle_errors
+def reindex(root: RootOpt = None, json_: JsonOpt = False) -> None:
+    """Rewrite catalog.duckdb from the Parquet files (over the versions that verify clean)."""
+    from genekb.store import catalog
+
+    path = catalog.rebuild(_store(root))
+    print_json({"catalog": str(path)}) if json_ else info(f"wrote {path}")
 
 
 @app.command()

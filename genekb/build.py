@@ -148,6 +148,7 @@ def build(
         "embedding_created": stats["created"],
         "genes_requested": len(genes) if genes is not None else None,
         "genes_unmatched": len(unmatched),
+        "skipped_damaged": stats.get("skipped_damaged", []),
         "unmatched_examples": unmatched[:20],
         "seconds": round(seconds, 3),
         "texts_per_second": round(stats["embedded"] / stats["embed_seconds"], 1)

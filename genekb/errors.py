@@ -25,3 +25,11 @@ class UnknownNameError(UsageError):
 
 class IntegrityError(GenekbError):
     """A file whose bytes do not match their recorded hash, or a manifest that cannot be read."""
+
+
+class GenekbWarning(UserWarning):
+    """Something a user should see on an otherwise successful run (the CLI prints one line)."""
+
+
+class DamagedVersionWarning(GenekbWarning):
+    """A damaged version was skipped; the others stay usable."""

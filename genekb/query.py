@@ -11,7 +11,10 @@ from genekb.store.store import EmbeddingVersion
 
 
 def similar(version: EmbeddingVersion, gene: str, k: int = 10) -> dict[str, Any]:
-    """The `k` genes whose vectors are closest (cosine) to `gene`'s, excluding the gene itself."""
+    """The `k` genes whose vectors are closest (cosine) to `gene`'s, excluding the gene itself.
+
+    Fewer than `k` hits come back when the version holds fewer other genes.
+    """
     if k < 1:
         raise GenekbError("k must be at least 1")
     query_row = int(version.rows_of([gene])[0])
@@ -22,8 +25,8 @@ def similar(version: EmbeddingVersion, gene: str, k: int = 10) -> dict[str, Any]
     query_vec = matrix[query_row]
     norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(query_vec)), 1e-12)
     scores = matrix @ query_vec / np.maximum(norms, 1e-12)
-    scores[query_row] = -np.inf
-    top = np.argsort(-scores)[:k]
+    others = np.flatnonzero(np.arange(len(scores)) != query_row)
+    top = others[np.argsort(-scores[others], kind="stable")[:k]]
     symbols = version.table(["symbol"]).column("symbol").to_pylist()
     return {
         "query": symbols[query_row],

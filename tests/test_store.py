@@ -127,7 +127,7 @@ def test_export_import_roundtrip_and_tamper(tmp_path):
     report = _build(store)
     file = tmp_path / "emb.tar"
     export_version(store, report["tag"], file)
-    with pytest.raises(GenekbError, match="exists; pass --force"):
+    with pytest.raises(GenekbError, match="exists; pass force"):
         export_version(store, report["tag"], file)
     other = Store.open(tmp_path / "b", create=True)
     result = import_file(other, file)
@@ -216,7 +216,7 @@ def test_sigkill_mid_build_leaves_no_visible_version(tmp_path):
     # The next writer clears the dead builder's staging and finishes the version.
     report = build(store, model="fake", gene_table=make_genes(400))
     assert report["embedding_created"] and all(r["ok"] for r in store.verify())
-    assert not any((root / ".staging").iterdir())
+    assert not (root / ".staging").exists() or not any((root / ".staging").iterdir())
 
 
 def test_two_concurrent_builders_end_with_one_good_copy(tmp_path):

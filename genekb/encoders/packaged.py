@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
+from genekb.fileio import sha256_file
 
 COMPLETE_MARKER = ".genekb-complete"
 
@@ -40,14 +41,6 @@ def models_home() -> Path:
     if in_env.exists() or os.access(Path(sys.prefix), os.W_OK):
         return in_env
     return Path.home() / ".cache" / "genekb" / "models"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def package_file(package: str, relative: str) -> Path | None:

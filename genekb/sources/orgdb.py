@@ -8,7 +8,6 @@ built from. GO annotations are GO ids only; their names come from GO.db's `go_te
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sqlite3
 from collections import defaultdict
@@ -21,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from genekb.errors import GenekbError
+from genekb.fileio import sha256_file
 from genekb.records import GENE_SCHEMA, GeneTable, Snapshot
 
 SOURCE_NAME = "orgdb"
@@ -89,14 +89,6 @@ class OrgDbSource:
 
     def load(self) -> GeneTable:
         return read_orgdb(self.org_sqlite, self.go_sqlite, taxon=self.taxon)
-
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _open(path: Path, what: str) -> sqlite3.Connection:

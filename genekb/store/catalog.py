@@ -1,138 +1,234 @@
 """A DuckDB catalog over the store: views `genes`, `embeddings`, `versions`.
 
-The catalog is derived: Parquet files and manifests are canonical, and `connect` rebuilds the views
-from them each time, so a moved or copied store needs nothing but its files.
+The catalog is derived: Parquet files and manifests are canonical. `query` builds the views in an
+in-memory database over the versions that pass their hash check, then locks DuckDB down before
+running the user's SQL: no file system access (no COPY TO, ATTACH, read_text or read_csv of other
+files), no extension install or load, no spilling to disk, and the configuration locked so that
+SQL cannot switch any of it back. The store's files are scanned through Arrow datasets registered
+with the connection, which need no DuckDB file access. Read-only by construction, not by parsing
+the statement.
+
+`rebuild` also writes `catalog.duckdb` at the root for tools that open it directly.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow.dataset as pads
 
-from genekb.store.store import GENES_FILE, VECTORS_FILE, Store
+from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError
+from genekb.fileio import atomic_path
+from genekb.store.store import GENES_FILE, VECTORS_FILE, EmbeddingVersion, Store, TextVersion
 
 CATALOG_FILE = "catalog.duckdb"
+_COLUMNS = [
+    "id", "kind", "text_id", "tags", "taxon", "template", "source", "snapshot_date", "model",
+    "backend", "dim", "n_genes", "created", "status",
+]  # fmt: skip
+_LOCKDOWN = (  # order matters: some settings cannot change once external access is off
+    "SET temp_directory = ''",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET allow_community_extensions = false",
+    "SET python_enable_replacements = false",
+    "SET enable_external_access = false",
+    "SET lock_configuration = true",
+)
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path.resolve()).replace("'", "''") + "'"
+def _row(v: TextVersion | EmbeddingVersion, tags: dict[str, list[str]], status: str) -> dict:
+    m = v.manifest
+    encoder = m.get("encoder") or {}
+    return {
+        "id": v.id,
+        "kind": v.kind,
+        "text_id": m.get("text_id", v.id),
+        "tags": ",".join(sorted(tags.get(v.id, []))),
+        "taxon": m.get("taxon"),
+        "template": (m.get("template") or {}).get("id"),
+        "source": (m.get("source") or {}).get("source"),
+        "snapshot_date": (m.get("source") or {}).get("date"),
+        "model": encoder.get("name"),
+        "backend": encoder.get("backend"),
+        "dim": m.get("dim"),
+        "n_genes": (m.get("counts") or {}).get("genes"),
+        "created": m.get("created"),
+        "status": status,
+    }
+
+
+def checked_versions(store: Store) -> tuple[list[Any], list[str]]:
+    """(versions whose files all pass their hash check, one message per damaged version).
+
+    Use `connect` / `query` for SQL; they warn (DamagedVersionWarning) about each one left out.
+    """
+    damaged: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        versions = list(store.versions())
+    damaged += [str(w.message) for w in caught]
+    good = []
+    for v in versions:
+        try:
+            v.check()
+        except IntegrityError as exc:
+            damaged.append(str(exc))
+            continue
+        good.append(v)
+    ids = {v.id for v in good}
+    # An embedding resting on a damaged or missing text version is not usable either.
+    for v in [v for v in good if isinstance(v, EmbeddingVersion) and v.text_id not in ids]:
+        good.remove(v)
+        damaged.append(f"{v.path}: its text version {v.text_id} is damaged or missing")
+    return good, damaged
 
 
 def version_rows(store: Store) -> list[dict[str, Any]]:
+    """One row per version the store lists, with `status` ok or damaged."""
     tags: dict[str, list[str]] = {}
     for tag, vid in store.tags().items():
         tags.setdefault(vid, []).append(tag)
-    rows = []
-    for v in store.versions():
-        m = v.manifest
-        encoder = m.get("encoder") or {}
-        rows.append(
-            {
-                "id": v.id,
-                "kind": v.kind,
-                "text_id": m.get("text_id", v.id),
-                "tags": ",".join(sorted(tags.get(v.id, []))),
-                "taxon": m.get("taxon"),
-                "template": (m.get("template") or {}).get("id"),
-                "source": (m.get("source") or {}).get("source"),
-                "snapshot_date": (m.get("source") or {}).get("date"),
-                "model": encoder.get("name"),
-                "backend": encoder.get("backend"),
-                "dim": m.get("dim"),
-                "n_genes": (m.get("counts") or {}).get("genes"),
-                "created": m.get("created"),
-            }
-        )
-    return rows
+    good, _ = checked_versions(store)
+    good_ids = {v.id for v in good}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        listed = list(store.versions())
+    return [_row(v, tags, "ok" if v.id in good_ids else "damaged") for v in listed]
 
 
-def _create_views(con: duckdb.DuckDBPyConnection, store: Store) -> None:
-    rows = version_rows(store)
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "id",
-            "kind",
-            "text_id",
-            "tags",
-            "taxon",
-            "template",
-            "source",
-            "snapshot_date",
-            "model",
-            "backend",
-            "dim",
-            "n_genes",
-            "created",
-        ],
-    )
+def _versions_table(con: duckdb.DuckDBPyConnection, versions: list[Any], tags: dict) -> None:
+    by_id: dict[str, list[str]] = {}
+    for tag, vid in tags.items():
+        by_id.setdefault(vid, []).append(tag)
+    frame = pd.DataFrame([_row(v, by_id, "ok") for v in versions], columns=_COLUMNS)
     con.register("_versions_frame", frame)
-    con.execute("CREATE OR REPLACE TABLE versions AS SELECT * FROM _versions_frame")
+    con.execute("CREATE TABLE versions AS SELECT * EXCLUDE (status) FROM _versions_frame")
     con.unregister("_versions_frame")
 
-    texts = [r["id"] for r in rows if r["kind"] == "text"]
-    if texts:
-        parts = [
-            f"SELECT '{t}' AS text_id, * "
-            f"FROM read_parquet({_quote(store.root / 'texts' / t / GENES_FILE)})"
-            for t in texts
-        ]
-        con.execute("CREATE OR REPLACE VIEW genes AS " + " UNION ALL BY NAME ".join(parts))
+
+def _define_views(con: duckdb.DuckDBPyConnection, versions: list[Any], tags: dict) -> None:
+    """Views over `versions`, each file registered as an Arrow dataset (no DuckDB file access)."""
+    _versions_table(con, versions, tags)
+    texts = [v for v in versions if isinstance(v, TextVersion)]
+    embeddings = [v for v in versions if isinstance(v, EmbeddingVersion)]
+    parts = []
+    for i, v in enumerate(texts):
+        con.register(f"_genes_{i}", pads.dataset(str(v.path / GENES_FILE), format="parquet"))
+        parts.append(f"SELECT '{v.id}' AS text_id, * FROM _genes_{i}")
+    if parts:
+        con.execute("CREATE VIEW genes AS " + " UNION ALL BY NAME ".join(parts))
     else:
         con.execute(
-            "CREATE OR REPLACE VIEW genes AS SELECT NULL::VARCHAR AS text_id, "
-            "NULL::BIGINT AS gene_id, NULL::VARCHAR AS symbol, NULL::VARCHAR AS text WHERE false"
+            "CREATE VIEW genes AS SELECT NULL::VARCHAR AS text_id, NULL::BIGINT AS gene_id, "
+            "NULL::VARCHAR AS symbol, NULL::VARCHAR AS text WHERE false"
         )
-    embeddings = [r for r in rows if r["kind"] == "embedding"]
-    if embeddings:
+    parts = []
+    for i, v in enumerate(embeddings):
+        con.register(f"_vectors_{i}", pads.dataset(str(v.path / VECTORS_FILE), format="parquet"))
+        model = str(v.manifest["encoder"].get("name", "")).replace("'", "''")
         # Dimensions differ between encoders, so vectors are exposed as variable-length FLOAT[].
-        parts = [
-            f"SELECT '{r['id']}' AS embedding_id, '{r['text_id']}' AS text_id, "
-            f"'{r['model']}' AS model, "
+        parts.append(
+            f"SELECT '{v.id}' AS embedding_id, '{v.text_id}' AS text_id, '{model}' AS model, "
             "gene_id, symbol, text_sha256, n_tokens, truncated, vector::FLOAT[] AS vector "
-            f"FROM read_parquet({_quote(store.root / 'embeddings' / r['id'] / VECTORS_FILE)})"
-            for r in embeddings
-        ]
-        con.execute("CREATE OR REPLACE VIEW embeddings AS " + " UNION ALL ".join(parts))
+            f"FROM _vectors_{i}"
+        )
+    if parts:
+        con.execute("CREATE VIEW embeddings AS " + " UNION ALL ".join(parts))
     else:
         con.execute(
-            "CREATE OR REPLACE VIEW embeddings AS SELECT NULL::VARCHAR AS embedding_id, "
+            "CREATE VIEW embeddings AS SELECT NULL::VARCHAR AS embedding_id, "
             "NULL::VARCHAR AS text_id, NULL::VARCHAR AS model, NULL::BIGINT AS gene_id, "
             "NULL::VARCHAR AS symbol, NULL::FLOAT[] AS vector WHERE false"
         )
 
 
 def connect(store: Store) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the catalog's views over `store`."""
+    """A locked-down in-memory connection with views over the store's clean versions; each
+    damaged version left out is reported as a DamagedVersionWarning."""
+    versions, damaged = checked_versions(store)
+    for message in damaged:
+        warnings.warn(f"left out of the catalog: {message}", DamagedVersionWarning, stacklevel=2)
     con = duckdb.connect(":memory:")
-    _create_views(con, store)
+    try:
+        _define_views(con, versions, store.tags())
+        for statement in _LOCKDOWN:
+            con.execute(statement)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def rebuild(store: Store) -> Path:
-    """Rewrite `catalog.duckdb` at the store root (atomically) for tools that open it directly."""
-    target = store.root / CATALOG_FILE
-    with store.lock("catalog"):
-        tmp = store.root / f".{CATALOG_FILE}.{uuid.uuid4().hex}"
-        try:
-            con = duckdb.connect(str(tmp))
-            _create_views(con, store)
-            con.close()
-            os.replace(tmp, target)
-        finally:
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                leftover.unlink(missing_ok=True)
-    return target
-
-
 def query(store: Store, sql: str) -> pd.DataFrame:
+    """Run read-only SQL over the catalog's views."""
     con = connect(store)
     try:
         return con.execute(sql).fetchdf()
+    except duckdb.Error as exc:
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        raise GenekbError(f"SQL error: {lines[0] if lines else exc}") from None
     finally:
         con.close()
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path.resolve()).replace("'", "''") + "'"
+
+
+def rebuild(store: Store) -> Path:
+    """Rewrite `catalog.duckdb` at the root (atomically) over the clean versions, for tools that
+    open it directly; its views read the Parquet files by absolute path."""
+    versions, _ = checked_versions(store)
+    target = store.root / CATALOG_FILE
+    with store.lock("catalog"), atomic_path(target, durable=False) as tmp:
+        con = duckdb.connect(str(tmp))
+        try:
+            _versions_table(con, versions, store.tags())
+            _file_views(con, versions)
+        finally:
+            con.close()
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    return target
+
+
+def _file_views(con: duckdb.DuckDBPyConnection, versions: list[Any]) -> None:
+    texts = [v for v in versions if isinstance(v, TextVersion)]
+    embeddings = [v for v in versions if isinstance(v, EmbeddingVersion)]
+    if texts:
+        parts = [
+            f"SELECT '{v.id}' AS text_id, * FROM read_parquet({_quote(v.path / GENES_FILE)})"
+            for v in texts
+        ]
+        con.execute("CREATE VIEW genes AS " + " UNION ALL BY NAME ".join(parts))
+    if embeddings:
+        parts = [
+            f"SELECT '{v.id}' AS embedding_id, '{v.text_id}' AS text_id, gene_id, symbol, "
+            "text_sha256, n_tokens, truncated, vector::FLOAT[] AS vector "
+            f"FROM read_parquet({_quote(v.path / VECTORS_FILE)})"
+            for v in embeddings
+        ]
+        con.execute("CREATE VIEW embeddings AS " + " UNION ALL ".join(parts))
+
+
+def check_catalog(store: Store, clean_ids: set[str], all_ids: set[str]) -> list[str]:
+    """Problems with `catalog.duckdb`: unreadable, listing a version the store lacks, or missing
+    a clean one (a damaged version may be listed: it was clean when the catalog was written)."""
+    path = store.root / CATALOG_FILE
+    if not path.exists():
+        return []
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            listed = {r[0] for r in con.execute("SELECT id FROM versions").fetchall()}
+        finally:
+            con.close()
+    except duckdb.Error:
+        return [f"{path}: unreadable; `genekb reindex` rewrites it from the Parquet files"]
+    if listed - all_ids or clean_ids - listed:
+        return [f"{path}: lists other versions than the store holds; run `genekb reindex`"]
+    return []

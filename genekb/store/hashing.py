@@ -1,21 +1,13 @@
-"""Content hashes: of files, of JSON-able values, and the short ids derived from them."""
+"""Content hashes of JSON-able values and text, and the short ids derived from them.
+
+Files are hashed by `genekb.fileio.sha256_file`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
-
-CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def canonical_json(value: Any) -> str:

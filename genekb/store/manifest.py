@@ -55,7 +55,12 @@ def dump_manifest(data: dict[str, Any]) -> bytes:
 
 
 def write_manifest(directory: Path, data: dict[str, Any]) -> None:
-    write_bytes_durably(directory / MANIFEST, dump_manifest(data))
+    """Write into a staging directory (renamed into place whole, so no temp name is needed)."""
+    path = directory / MANIFEST
+    with path.open("wb") as fh:
+        fh.write(dump_manifest(data))
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
@@ -76,18 +81,3 @@ def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
         if hashlib.sha256(blanked.encode()).hexdigest() != recorded:
             raise IntegrityError(f"{path}: manifest bytes do not match their recorded sha256")
     return data
-
-
-def write_bytes_durably(path: Path, payload: bytes) -> None:
-    with path.open("wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

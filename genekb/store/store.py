@@ -8,10 +8,16 @@ Layout under the root:
     tags.json                    human-readable tags -> embedding ids
     catalog.duckdb               views over the Parquet files (rebuildable; Parquet is canonical)
     .staging/<pid>-<rand>/       versions being written; renamed into place when complete
+    .verified/<id>.json          which files were last hashed clean, at what size and mtime
     locks/                       one lock file per version id, and one for tags/catalog
 
 A version directory appears only by `rename` of a complete staging directory, so readers never see
 a half version, and a builder killed mid-way leaves only staging debris that the next writer clears.
+Every read checks what it uses against the version's manifest (`genekb.store.integrity`) and
+refuses a damaged version; the other versions of the store stay usable.
+
+`Store.open(root, create=True)` writes nothing until the first write: a command that fails on
+bad input leaves no empty store behind.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,9 +42,10 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from genekb.encoders.base import EncoderSpec
-from genekb.errors import GenekbError, IntegrityError
-from genekb.store.hashing import sha256_file
-from genekb.store.manifest import FORMAT, MANIFEST, now_iso, read_manifest, write_bytes_durably
+from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError
+from genekb.fileio import atomic_write, pid_alive
+from genekb.store import integrity
+from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 
 MARKER = "genekb-store.json"
 TEXTS, EMBEDDINGS = "texts", "embeddings"
@@ -53,16 +61,6 @@ def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
         return Path(root).expanduser()
     env = os.environ.get("GENEKB_HOME")
     return Path(env).expanduser() if env else Path("artifacts")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -83,8 +81,18 @@ class Version:
     def created(self) -> str:
         return str(self.manifest.get("created", ""))
 
+    def read_bytes(self, name: str) -> bytes:
+        """A file of this version, checked against the manifest's sha256 (IntegrityError if not)."""
+        return integrity.read_verified(self.path, self.manifest, name)
+
     def table(self, columns: Sequence[str] | None = None) -> pa.Table:
-        return pq.read_table(self.path / self.data_file, columns=list(columns) if columns else None)
+        """The version's Parquet table, decoded from bytes that passed their hash check."""
+        data = pa.BufferReader(self.read_bytes(self.data_file))
+        return pq.read_table(data, columns=list(columns) if columns else None)
+
+    def check(self) -> None:
+        """Raise IntegrityError unless every file matches the manifest (cheap when unchanged)."""
+        integrity.check_files(self.store.root, self.path, self.manifest)
 
 
 @dataclass
@@ -175,18 +183,22 @@ class EmbeddingVersion(Version):
 class Store:
     """A genekb store rooted at a directory. Open with `Store.open(root)`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, pending: bool = False) -> None:
         self.root = root
+        self._pending = pending  # opened with create=True; nothing written yet
 
     # ---- opening -------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, *, create: bool = False) -> Store:
-        """Open the store at `root` (see `resolve_root`); `create` makes a new one if absent."""
+        """Open the store at `root` (see `resolve_root`); `create` makes a new one if absent.
+
+        A new store's directory and marker are written by its first write, not here.
+        """
         path = resolve_root(root)
         marker = path / MARKER
         if path.exists() and not path.is_dir():
-            raise GenekbError(f"store root {path} is a file, not a directory; pass --root DIR")
+            raise GenekbError(f"store root {path} is a file, not a directory; give a directory")
         try:
             has_marker = marker.exists()
             entries = {p.name for p in path.iterdir()} if path.is_dir() else set()
@@ -199,26 +211,36 @@ class Store:
                 raise GenekbError(
                     f"{marker} is unreadable or corrupt; is {path} a store?"
                 ) from None
-            if info.get("format") != FORMAT:
-                raise GenekbError(
-                    f"{path} is a store of format {info.get('format')!r}, not {FORMAT}"
-                )
+            if not isinstance(info, dict) or info.get("format") != FORMAT:
+                found = info.get("format") if isinstance(info, dict) else None
+                raise GenekbError(f"{path} is a store of format {found!r}, not {FORMAT}")
             return cls(path)
         if entries - ALLOWED_IN_NEW_ROOT:
             raise GenekbError(
                 f"{path} is not a genekb store (no {MARKER}) and is not empty; "
-                "pass --root to a store or to a new directory"
+                "choose a store root or a new directory"
             )
         if not create:
             raise GenekbError(f"no genekb store at {path}; build one with `genekb build` first")
+        return cls(path, pending=True)
+
+    @property
+    def is_new(self) -> bool:
+        """Opened with create=True and nothing written yet."""
+        return self._pending
+
+    def _materialize(self) -> None:
+        """Write the root and marker of a store opened with create=True (first write only)."""
+        if not self._pending:
+            return
         try:
-            path.mkdir(parents=True, exist_ok=True)
-            tmp = path / f".{MARKER}.{uuid.uuid4().hex}"
-            tmp.write_text(json.dumps({"format": FORMAT, "created": now_iso()}) + "\n")
-            tmp.replace(marker)
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not (self.root / MARKER).exists():
+                payload = json.dumps({"format": FORMAT, "created": now_iso()}) + "\n"
+                atomic_write(self.root / MARKER, payload.encode())
         except OSError as exc:
-            raise GenekbError(f"cannot create a store at {path}: {exc.strerror}") from None
-        return cls(path)
+            raise GenekbError(f"cannot create a store at {self.root}: {exc.strerror}") from None
+        self._pending = False
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -229,17 +251,29 @@ class Store:
         base = self._dir(kind)
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
-    def _load(self, kind: str, vid: str, *, check: bool = False) -> TextVersion | EmbeddingVersion:
+    def _load(self, kind: str, vid: str) -> TextVersion | EmbeddingVersion:
+        """A version with its manifest checked (self-hash, kind, id); files are checked on read."""
         path = self._dir(kind) / vid
-        manifest = read_manifest(path, check=check)
+        manifest = integrity.load_manifest(path, kind)
         cls = TextVersion if kind == "text" else EmbeddingVersion
         return cls(self, vid, path, manifest)
 
+    def _loadable(self, kind: str) -> list[Any]:
+        """Every version of `kind` whose manifest checks out; a damaged one is skipped with a
+        warning, so one bad version does not stop the others from being listed or used."""
+        found = []
+        for vid in self._ids(kind):
+            try:
+                found.append(self._load(kind, vid))
+            except IntegrityError as exc:
+                warnings.warn(str(exc), DamagedVersionWarning, stacklevel=3)
+        return found
+
     def texts(self) -> list[TextVersion]:
-        return [self._load("text", v) for v in self._ids("text")]  # type: ignore[misc]
+        return self._loadable("text")
 
     def embeddings(self) -> list[EmbeddingVersion]:
-        return [self._load("embedding", v) for v in self._ids("embedding")]  # type: ignore[misc]
+        return self._loadable("embedding")
 
     def versions(self) -> Iterator[TextVersion | EmbeddingVersion]:
         yield from self.texts()
@@ -250,18 +284,29 @@ class Store:
         if not path.exists():
             return {}
         try:
-            return dict(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError, ValueError):
+            tags = json.loads(path.read_text())
+        except (OSError, ValueError):
+            tags = None
+        if not isinstance(tags, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+        ):
             raise IntegrityError(
-                f"{path} is corrupt; delete it and rebuild tags with `genekb build`"
-            ) from None
+                f"{path} is corrupt; delete it and set tags again with `genekb build --tag`"
+            )
+        return tags
 
     def _resolve(self, kind: str, ref: str) -> str:
         ids = self._ids(kind)
         if ref in ids:
             return ref
         if kind == "embedding" and ref in self.tags():
-            return self.tags()[ref]
+            target = self.tags()[ref]
+            if target not in ids:
+                raise IntegrityError(
+                    f"tag {ref!r} points at {target}, which is not in {self.root}; "
+                    "run `genekb verify`, then rebuild or re-import it"
+                )
+            return target
         matches = [i for i in ids if i.startswith(ref)] if len(ref) >= 5 else []
         if len(matches) == 1:
             return matches[0]
@@ -282,9 +327,11 @@ class Store:
         for kind in ("embedding", "text"):
             try:
                 vid = self._resolve(kind, ref)
+            except IntegrityError:
+                raise
             except GenekbError:
                 continue
-            return self._load(kind, vid)  # a corrupt manifest is reported, not skipped
+            return self._load(kind, vid)  # a damaged manifest is reported, not skipped
         raise GenekbError(f"no version or tag {ref!r} in {self.root}; see `genekb list`")
 
     def has(self, kind: str, vid: str) -> bool:
@@ -293,6 +340,7 @@ class Store:
     # ---- writing -------------------------------------------------------------------------------
 
     def lock(self, name: str, timeout: float = 3600) -> FileLock:
+        self._materialize()
         (self.root / "locks").mkdir(exist_ok=True)
         return FileLock(str(self.root / "locks" / f"{name}.lock"), timeout=timeout)
 
@@ -303,8 +351,21 @@ class Store:
             return
         for entry in staging.iterdir():
             pid = entry.name.split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
+
+    def staging_dir(self, label: str = "") -> Path:
+        """A fresh directory under `.staging/` named for this process (cleared if it dies)."""
+        self._materialize()
+        self.clear_stale_staging()
+        tmp = self.root / ".staging" / f"{os.getpid()}-{label}{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        return tmp
+
+    def remove_staging_dir(self, tmp: Path) -> None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            tmp.parent.rmdir()  # only when empty: other writers may be staging too
 
     @contextlib.contextmanager
     def staging(self, kind: str, vid: str) -> Iterator[Path]:
@@ -313,9 +374,7 @@ class Store:
         If another writer published the same version first, ours is discarded: versions are
         content-addressed, so both copies are equivalent and the first one stays.
         """
-        self.clear_stale_staging()
-        tmp = self.root / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True)
+        tmp = self.staging_dir()
         try:
             yield tmp
             final = self._dir(kind) / vid
@@ -326,22 +385,33 @@ class Store:
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
         finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            self.remove_staging_dir(tmp)
 
-    def set_tag(self, tag: str, embedding_id: str) -> None:
+    def set_tags(self, changes: dict[str, str], *, force: bool = True) -> None:
+        """Point tags at embedding ids; with force=False, refuse to move a tag that exists."""
         with self.lock("tags"):
             tags = self.tags()
-            tags[tag] = embedding_id
-            tmp = self.root / f".{TAGS_FILE}.{uuid.uuid4().hex}"
-            write_bytes_durably(tmp, (json.dumps(tags, indent=2, sort_keys=True) + "\n").encode())
-            tmp.replace(self.root / TAGS_FILE)
+            moved = [t for t, v in changes.items() if t in tags and tags[t] != v]
+            if moved and not force:
+                raise GenekbError(
+                    f"tag {moved[0]!r} already points at {tags[moved[0]]}; "
+                    "pass force to move it (`--force`)"
+                )
+            tags.update(changes)
+            atomic_write(
+                self.root / TAGS_FILE,
+                (json.dumps(tags, indent=2, sort_keys=True) + "\n").encode(),
+            )
+
+    def set_tag(self, tag: str, embedding_id: str) -> None:
+        self.set_tags({tag: embedding_id})
 
     # ---- checking ------------------------------------------------------------------------------
 
     def verify(self, refs: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Recompute every hash of the given versions (all when None); one report per version."""
-        from genekb.store.versions import expected_id
+        """Re-hash every file of the given versions (all when None), and check the tags and the
+        catalog; one report per version, plus one for the store itself when checking all."""
+        from genekb.store.catalog import check_catalog
 
         if refs:
             targets = []
@@ -354,27 +424,19 @@ class Store:
         else:
             targets = [("text", v) for v in self._ids("text")]
             targets += [("embedding", v) for v in self._ids("embedding")]
-        reports = []
-        for kind, vid in targets:
-            path = self._dir(kind) / vid
-            problems: list[str] = []
-            try:
-                manifest = read_manifest(path, check=True)
-            except IntegrityError as exc:
-                reports.append({"id": vid, "kind": kind, "ok": False, "problems": [str(exc)]})
-                continue
-            listed = manifest.get("files", {})
-            for name, info in sorted(listed.items()):
-                file = path / name
-                if not file.exists():
-                    problems.append(f"{file}: missing")
-                elif sha256_file(file) != info["sha256"]:
-                    problems.append(f"{file}: sha256 mismatch (expected {info['sha256'][:12]}…)")
-            extra = sorted({p.name for p in path.iterdir()} - set(listed) - {MANIFEST})
-            problems += [f"{path / name}: not listed in the manifest" for name in extra]
-            if manifest.get("id") != vid or expected_id(manifest) != vid:
-                problems.append(f"{path / MANIFEST}: id does not match the manifest's contents")
-            if kind == "embedding" and not self.has("text", manifest.get("text_id", "")):
-                problems.append(f"{path}: its text version {manifest.get('text_id')} is missing")
-            reports.append({"id": vid, "kind": kind, "ok": not problems, "problems": problems})
+        reports = [integrity.verify_version(self.root, self._dir(k) / v, k) for k, v in targets]
+        if refs:
+            return reports
+        problems = []
+        try:
+            embedding_ids = set(self._ids("embedding"))
+            for tag, vid in sorted(self.tags().items()):
+                if vid not in embedding_ids:
+                    problems.append(f"{self.root / TAGS_FILE}: tag {tag!r} points at missing {vid}")
+        except IntegrityError as exc:
+            problems.append(str(exc))
+        clean = {r["id"] for r in reports if r["ok"]}
+        problems += check_catalog(self, clean, {v for _, v in targets})
+        reports.append({"id": "tags+catalog", "kind": "store", "ok": not problems,
+                        "problems": problems})
         return reports

@@ -1,70 +1,132 @@
-"""Export a version (with the text version it rests on) to one tar file; import with hash checks."""
+"""Export a version (with the text version it rests on, and its tags) to one tar file; import it
+all-or-nothing.
+
+Import stages every member, checks the member list against the manifests, every manifest, every
+sha256 and every id, and checks the tags, before anything is renamed into the store. If any check
+fails the target store is left exactly as it was (a store that did not exist is not created).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
 import os
 import shutil
 import tarfile
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError
-from genekb.store.manifest import FORMAT, now_iso, read_manifest
-from genekb.store.store import EMBEDDINGS, TEXTS, EmbeddingVersion, Store
+from genekb.fileio import atomic_path
+from genekb.store import integrity
+from genekb.store.manifest import FORMAT, MANIFEST, now_iso
+from genekb.store.store import EMBEDDINGS, MARKER, TEXTS, EmbeddingVersion, Store
 
 EXPORT_MARKER = "genekb-export.json"
 
 
 def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -> dict[str, Any]:
-    """Write version `ref` (and its text version) to `file` as an uncompressed tar."""
+    """Write version `ref` (and its text version and tags) to `file` as an uncompressed tar."""
     version = store.version(ref)
     if file.exists() and not force:
-        raise GenekbError(f"{file} exists; pass --force to overwrite it")
-    members = [(TEXTS, version.id)] if version.kind == "text" else []
+        raise GenekbError(f"{file} exists; pass force to overwrite it (`--force`)")
+    if file.is_dir():
+        raise GenekbError(f"{file} is a directory; give a file name ending in .tar")
+    members = [version]
     if isinstance(version, EmbeddingVersion):
-        members = [(TEXTS, version.text_id), (EMBEDDINGS, version.id)]
-    header = {"format": FORMAT, "exported": now_iso(), "versions": [v for _, v in members]}
-    tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex[:8]}.tmp")
+        members = [version.text, version]
+    for v in members:
+        v.check()  # never export damaged bytes
+    tags = {t: v for t, v in store.tags().items() if v == version.id}
+    header = {
+        "format": FORMAT,
+        "exported": now_iso(),
+        "versions": [v.id for v in members],
+        "tags": tags,
+    }
+    with atomic_path(file) as tmp, tarfile.open(tmp, "w") as tar:
+        raw = (json.dumps(header, indent=2) + "\n").encode()
+        info = tarfile.TarInfo(EXPORT_MARKER)
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(raw))
+        for v in members:
+            kind = TEXTS if v.kind == "text" else EMBEDDINGS
+            tar.add(v.path, arcname=f"{kind}/{v.id}", recursive=False)
+            for name in [MANIFEST, *sorted(v.manifest["files"])]:
+                data = v.read_bytes(name) if name != MANIFEST else (v.path / name).read_bytes()
+                entry = tarfile.TarInfo(f"{kind}/{v.id}/{name}")
+                entry.size = len(data)
+                tar.addfile(entry, io.BytesIO(data))
+    return {
+        "file": str(file),
+        "versions": header["versions"],
+        "tags": sorted(tags),
+        "bytes": file.stat().st_size,
+    }
+
+
+def _read_header(tar: tarfile.TarFile, source: Path) -> dict[str, Any]:
     try:
-        with tarfile.open(tmp, "w") as tar:
-            raw = (json.dumps(header, indent=2) + "\n").encode()
-            info = tarfile.TarInfo(EXPORT_MARKER)
-            info.size = len(raw)
-            import io
-
-            tar.addfile(info, io.BytesIO(raw))
-            for kind, vid in members:
-                tar.add(store.root / kind / vid, arcname=f"{kind}/{vid}")
-        os.replace(tmp, file)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return {"file": str(file), "versions": header["versions"], "bytes": file.stat().st_size}
+        header = json.loads(tar.extractfile(EXPORT_MARKER).read())  # type: ignore[union-attr]
+    except (KeyError, AttributeError, json.JSONDecodeError, UnicodeDecodeError):
+        raise GenekbError(f"{source} is not a genekb export (no {EXPORT_MARKER})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise GenekbError(f"{source} is an export of format {found!r}, not {FORMAT}")
+    tags = header.get("tags", {})
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise GenekbError(f"{source}: its tags are not a mapping of tag to version id")
+    return header
 
 
-def _safe_members(tar: tarfile.TarFile, source: Path) -> list[tarfile.TarInfo]:
-    chosen = []
+def _members(tar: tarfile.TarFile, source: Path) -> dict[tuple[str, str], set[str]]:
+    """{(kind, version id): file names} of an export; refuses anything else in it."""
+    found: dict[tuple[str, str], set[str]] = {}
     for member in tar.getmembers():
-        parts = PurePosixPath(member.name).parts
         if member.name == EXPORT_MARKER:
             continue
-        if (
-            not parts
-            or parts[0] not in (TEXTS, EMBEDDINGS)
-            or ".." in parts
-            or member.name.startswith("/")
-            or not (member.isfile() or member.isdir())
-        ):
+        parts = PurePosixPath(member.name).parts
+        ok = (
+            len(parts) in (2, 3)
+            and parts[0] in (TEXTS, EMBEDDINGS)
+            and ".." not in parts
+            and not member.name.startswith("/")
+            and (member.isdir() if len(parts) == 2 else member.isfile())
+        )
+        if not ok:
             raise GenekbError(f"{source}: unexpected member {member.name!r}; not a genekb export")
-        chosen.append(member)
-    return chosen
+        names = found.setdefault((parts[0], parts[1]), set())
+        if len(parts) == 3:
+            names.add(parts[2])
+    return found
 
 
-def import_file(store: Store, file: Path) -> dict[str, Any]:
-    """Import the versions in `file`; every hash is checked before anything becomes visible."""
-    from genekb.store.versions import expected_id
+def _check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dict[str, Any]:
+    """Every check of one staged version; its manifest if all pass."""
+    label = "text" if kind == TEXTS else "embedding"
+    try:
+        manifest = integrity.load_manifest(staged, label)
+        integrity.check_files(staged.parent, staged, manifest, remember=False)
+    except IntegrityError as exc:
+        where = str(exc).split(": ", 1)[-1].split("; this version")[0]
+        raise IntegrityError(f"{source}: {kind}/{staged.name} refused: {where}") from None
+    if names != set(manifest["files"]) | {MANIFEST}:
+        extra = sorted(names - set(manifest["files"]) - {MANIFEST})
+        raise IntegrityError(
+            f"{source}: {kind}/{staged.name} holds files its manifest does not list: {extra}"
+            if extra
+            else f"{source}: {kind}/{staged.name} lacks files its manifest lists"
+        )
+    return manifest
 
+
+def import_file(store: Store, file: Path, *, force: bool = False) -> dict[str, Any]:
+    """Import the versions and tags in `file`, all or nothing.
+
+    `force` lets the export's tags move tags that already point elsewhere in this store.
+    """
     if not file.is_file():
         raise GenekbError(f"{file}: no such file")
     try:
@@ -72,41 +134,91 @@ def import_file(store: Store, file: Path) -> dict[str, Any]:
     except (tarfile.TarError, OSError):
         raise GenekbError(f"{file} is not a genekb export (not a tar file)") from None
     with tar:
-        try:
-            header = json.loads(tar.extractfile(EXPORT_MARKER).read())  # type: ignore[union-attr]
-        except (KeyError, AttributeError, json.JSONDecodeError, UnicodeDecodeError):
-            raise GenekbError(f"{file} is not a genekb export (no {EXPORT_MARKER})") from None
-        if header.get("format") != FORMAT:
+        header = _read_header(tar, file)
+        members = _members(tar, file)
+        listed = {vid for _, vid in members}
+        if listed != set(header.get("versions", [])):
+            raise IntegrityError(f"{file}: its versions do not match its header's list")
+        texts_here = {vid for kind, vid in members if kind == TEXTS}
+        existing_tags = store.tags()
+        moved = [t for t, v in header["tags"].items() if existing_tags.get(t, v) != v]
+        if moved and not force:
             raise GenekbError(
-                f"{file} is an export of format {header.get('format')!r}, not {FORMAT}"
+                f"tag {moved[0]!r} already points at {existing_tags[moved[0]]} in {store.root}; "
+                "pass force to move it (`--force`)"
             )
-        members = _safe_members(tar, file)
-        staging = store.root / ".staging" / f"{os.getpid()}-import-{uuid.uuid4().hex[:8]}"
-        staging.mkdir(parents=True)
+        root_existed, store_was_new = store.root.exists(), store.is_new
+        staging = None
         try:
-            tar.extractall(staging, members=members, filter="data")
-            imported, present = [], []
-            for kind in (TEXTS, EMBEDDINGS):  # texts first: embeddings rest on them
-                for vdir in sorted((staging / kind).iterdir()) if (staging / kind).is_dir() else []:
-                    manifest = read_manifest(vdir, check=True)
-                    from genekb.store.hashing import sha256_file
-
-                    for name, info in manifest["files"].items():
-                        if sha256_file(vdir / name) != info["sha256"]:
-                            raise IntegrityError(
-                                f"{file}: {kind}/{vdir.name}/{name} fails its sha256"
-                            )
-                    if expected_id(manifest) != vdir.name or manifest["id"] != vdir.name:
+            staging = store.staging_dir("import-")
+            tar.extractall(staging, filter="data")
+            plan = []
+            for (kind, vid), names in sorted(members.items()):  # texts sort before embeddings
+                manifest = _check_staged(staging / kind / vid, kind, names, file)
+                if kind == EMBEDDINGS:
+                    text_id = manifest["text_id"]
+                    if text_id not in texts_here and not store.has("text", text_id):
                         raise IntegrityError(
-                            f"{file}: {kind}/{vdir.name} id does not match its manifest"
+                            f"{file}: embedding {vid} rests on text {text_id}, which is neither "
+                            "in the file nor in the store"
                         )
-                    target = store.root / kind / vdir.name
-                    if target.exists():
-                        present.append(vdir.name)
-                        continue
-                    target.parent.mkdir(exist_ok=True)
-                    os.rename(vdir, target)
-                    imported.append(vdir.name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return {"file": str(file), "imported": imported, "already_present": present}
+                plan.append((kind, vid))
+            embedding_ids = {vid for kind, vid in plan if kind == EMBEDDINGS}
+            for tag, vid in header["tags"].items():
+                if vid not in embedding_ids:
+                    raise IntegrityError(f"{file}: tag {tag!r} points at {vid}, not in the file")
+            imported, present = _publish(store, staging, plan)
+        except BaseException:
+            if staging is not None:
+                store.remove_staging_dir(staging)
+            if store_was_new:
+                _undo_new_store(store, root_existed)
+            raise
+        store.remove_staging_dir(staging)
+    if header["tags"]:
+        store.set_tags(header["tags"], force=force)
+    return {
+        "file": str(file),
+        "imported": imported,
+        "already_present": present,
+        "tags": sorted(header["tags"]),
+    }
+
+
+def _publish(store: Store, staging: Path, plan: list[tuple[str, str]]) -> tuple[list, list]:
+    """Rename each checked version into place; undo the renames if one fails."""
+    imported: list[str] = []
+    present: list[str] = []
+    done: list[tuple[Path, Path]] = []
+    try:
+        for kind, vid in plan:
+            target = store.root / kind / vid
+            if (target / MANIFEST).exists():
+                present.append(vid)
+                continue
+            target.parent.mkdir(exist_ok=True)
+            try:
+                os.rename(staging / kind / vid, target)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                present.append(vid)  # a concurrent importer published the same version
+                continue
+            done.append((target, staging / kind / vid))
+            imported.append(vid)
+    except OSError:
+        for target, back in reversed(done):
+            os.rename(target, back)
+        raise
+    return imported, present
+
+
+def _undo_new_store(store: Store, root_existed: bool) -> None:
+    """Remove the skeleton a failed import wrote into a root that held no store before."""
+    if not root_existed:
+        shutil.rmtree(store.root, ignore_errors=True)
+        return
+    (store.root / MARKER).unlink(missing_ok=True)
+    for name in (".staging", EMBEDDINGS, TEXTS):
+        with contextlib.suppress(OSError):
+            (store.root / name).rmdir()  # only if empty

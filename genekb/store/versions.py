@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from genekb.encoders.base import Encoder, EncoderSpec, Progress
+from genekb.errors import IntegrityError
+from genekb.fileio import fsync_path, sha256_file
 from genekb.records import GeneTable
-from genekb.store.hashing import sha256_file, sha256_json, sha256_text, short_id
-from genekb.store.manifest import FORMAT, fsync_file, library_versions, now_iso, write_manifest
+from genekb.store.hashing import sha256_text
+from genekb.store.ids import (  # re-exported: writers and checkers share one recipe
+    embedding_id,
+    embedding_id_inputs,
+    expected_id,
+    genes_sha,
+    text_id,
+    text_id_inputs,
+)
+from genekb.store.manifest import FORMAT, library_versions, now_iso, write_manifest
 from genekb.store.store import (
     GENES_FILE,
     VECTORS_FILE,
@@ -26,39 +37,17 @@ from genekb.store.store import (
 )
 from genekb.templates import Template
 
-
-def text_id_inputs(
-    snapshot: dict[str, Any], taxon: int, template: dict[str, Any], genes_sha: str
-) -> dict:
-    return {
-        "format": FORMAT,
-        "source": snapshot,
-        "taxon": taxon,
-        "template": template,
-        "genes": genes_sha,
-    }
-
-
-def embedding_id_inputs(text_id: str, spec: EncoderSpec) -> dict:
-    return {"format": FORMAT, "text_id": text_id, "encoder": spec.hashed_fields()}
-
-
-def expected_id(manifest: dict[str, Any]) -> str:
-    """Recompute a version's id from its manifest, as `verify` does."""
-    if manifest["kind"] == "text":
-        inputs = text_id_inputs(
-            manifest["source"],
-            manifest["taxon"],
-            manifest["template"],
-            manifest["selection"]["sha256"],
-        )
-        return short_id("txt", inputs)
-    spec = EncoderSpec.from_dict(manifest["encoder"])
-    return short_id("emb", embedding_id_inputs(manifest["text_id"], spec))
-
-
-def genes_sha(gene_ids: Sequence[int]) -> str:
-    return sha256_json(sorted(int(g) for g in gene_ids))
+__all__ = [
+    "embedding_id",
+    "embedding_id_inputs",
+    "ensure_embedding_version",
+    "ensure_text_version",
+    "expected_id",
+    "genes_sha",
+    "reusable_rows",
+    "text_id",
+    "text_id_inputs",
+]
 
 
 def _write_parquet(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
@@ -68,11 +57,19 @@ def _write_parquet(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
         for k, v in meta.items()
     }
     pq.write_table(table.replace_schema_metadata(kv), path, compression="zstd")
-    fsync_file(path)
+    fsync_path(path)
 
 
 def _file_entry(path: Path) -> dict[str, Any]:
     return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def _existing(store: Store, kind: str, vid: str) -> Any:
+    """The published version `vid`, checked whole: a damaged copy is refused, never returned as
+    found (IntegrityError names the file)."""
+    version = store.text(vid) if kind == "text" else store.embedding(vid)
+    version.check()
+    return version
 
 
 def ensure_text_version(
@@ -88,12 +85,12 @@ def ensure_text_version(
     selected = table.column("gene_id").to_pylist()
     sha = genes_sha(selected)
     snapshot = genes.snapshot.to_dict()
-    vid = short_id("txt", text_id_inputs(snapshot, genes.snapshot.taxon, template.key(), sha))
+    vid = text_id(snapshot, genes.snapshot.taxon, template.key(), sha)
     if store.has("text", vid):
-        return store.text(vid), False
+        return _existing(store, "text", vid), False
     with store.lock(vid):
         if store.has("text", vid):
-            return store.text(vid), False
+            return _existing(store, "text", vid), False
         texts = [template.render(r) for r in table.to_pylist()]
         table = table.append_column("text", pa.array(texts, pa.string()))
         table = table.append_column(
@@ -139,20 +136,30 @@ def ensure_text_version(
     return store.text(vid), True
 
 
-def embedding_id(text_id: str, spec: EncoderSpec) -> str:
-    return short_id("emb", embedding_id_inputs(text_id, spec))
-
-
 def reusable_rows(
-    store: Store, spec: EncoderSpec, wanted: set[str]
+    store: Store, spec: EncoderSpec, wanted: set[str], skipped: list[str] | None = None
 ) -> dict[str, tuple[np.ndarray, int, bool]]:
-    """Vectors already computed by this exact encoder spec for any of the `wanted` text hashes."""
+    """Vectors already computed by this exact encoder spec for any of the `wanted` text hashes.
+
+    Only versions whose files pass their hash check give vectors; the message for each damaged
+    one is appended to `skipped`.
+    """
     spec_sha = spec.spec_sha256()
     found: dict[str, tuple[np.ndarray, int, bool]] = {}
-    for version in store.embeddings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        candidates = store.embeddings()
+    if skipped is not None:
+        skipped += [str(w.message) for w in caught]
+    for version in candidates:
         if version.manifest.get("encoder_sha256") != spec_sha or not wanted - set(found):
             continue
-        table = version.table(["text_sha256", "n_tokens", "truncated", "vector"])
+        try:
+            table = version.table(["text_sha256", "n_tokens", "truncated", "vector"])
+        except IntegrityError as exc:
+            if skipped is not None:
+                skipped.append(str(exc))
+            continue
         table = table.filter(
             pc.is_in(table.column("text_sha256"), pa.array(sorted(wanted - set(found))))
         )
@@ -189,24 +196,17 @@ def ensure_embedding_version(
     """
     start = time.perf_counter()
     vid = embedding_id(text.id, spec)
+    found = {"embedded": 0, "reused": 0, "created": False, "skipped_damaged": []}
     if store.has("embedding", vid):
-        return store.embedding(vid), {
-            "embedded": 0,
-            "reused": 0,
-            "created": False,
-            "seconds": time.perf_counter() - start,
-        }
+        return _existing(store, "embedding", vid), {**found, "seconds": time.perf_counter() - start}
     with store.lock(vid):
         if store.has("embedding", vid):
-            return store.embedding(vid), {
-                "embedded": 0,
-                "reused": 0,
-                "created": False,
-                "seconds": time.perf_counter() - start,
-            }
+            version = _existing(store, "embedding", vid)
+            return version, {**found, "seconds": time.perf_counter() - start}
         genes = text.table(["gene_id", "symbol", "text", "text_sha256"])
         shas = genes.column("text_sha256").to_pylist()
-        reused = reusable_rows(store, spec, set(shas))
+        skipped: list[str] = []
+        reused = reusable_rows(store, spec, set(shas), skipped)
         todo = sorted({s for s in shas if s not in reused})
         embed_seconds = 0.0
         loaded_spec = spec
@@ -290,5 +290,6 @@ def ensure_embedding_version(
         "seconds": time.perf_counter() - start,
         "embed_seconds": embed_seconds,
         "truncated": n_truncated,
+        "skipped_damaged": skipped,
     }
     return store.embedding(vid), stats

@@ -15,7 +15,12 @@ from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
 from genekb.store.store import Store
-from genekb.store.versions import ensure_embedding_version, ensure_text_version
+from genekb.store.versions import (
+    built_spec,
+    ensure_embedding_version,
+    ensure_text_version,
+    planned_text_id,
+)
 from genekb.templates import DEFAULT_TEMPLATE
 from genekb.templates import resolve as resolve_template
 
@@ -98,11 +103,6 @@ def build(
         gene_table = load_source(source, taxon, **options)
     else:
         source = gene_table.snapshot.source
-    encoder = None
-    if spec.dim is None:  # a generic spec learns its dimension and weights hash on load
-        encoder = registry.load(spec, device)
-        spec = encoder.spec
-
     selected, unmatched = None, []
     if genes is not None:
         index = GeneIndex.from_frame(
@@ -117,6 +117,17 @@ def build(
                 f"none of the {len(genes)} genes given matches the {taxon} {source} source; "
                 "check the gene names and --taxon"
             )
+    encoder = None
+    if spec.dim is None:  # a generic spec learns its dimension and weights hash on load
+        # A remote server cannot be hashed: a version it built before is found without calling
+        # it, so rebuilding a complete version works while the server is down.
+        planned = planned_text_id(gene_table, chosen_template, selected)
+        known = built_spec(store, planned, spec) if spec.backend == "openai" else None
+        if known is not None:
+            spec = known
+        else:
+            encoder = registry.load(spec, device)
+            spec = encoder.spec
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
 
     def factory() -> Any:

@@ -7,6 +7,9 @@ import io
 import json
 import os
 import tarfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +303,77 @@ def test_store_open_create_writes_nothing_until_a_write(tmp_path):
     with pytest.raises(GenekbError):
         store.embedding("anything")
     assert not (tmp_path / "lazy").exists()
+
+
+# --- OpenAI-compatible servers: identity, a server that is down, a server that never answers ---
+
+
+class _Embedder(BaseHTTPRequestHandler):
+    """Answers /v1/embeddings with 3-d vectors; `silent` accepts and never answers."""
+
+    silent = False
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.silent:
+            time.sleep(5)
+            return
+        data = [
+            {"index": i, "embedding": [float(len(t)), 1.0, float(i + 1)]}
+            for i, t in enumerate(body["input"])
+        ]
+        raw = json.dumps({"data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _serve(handler: type) -> tuple[ThreadingHTTPServer, str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+
+
+def test_openai_server_is_part_of_the_identity_and_a_down_server_still_finds_its_version(
+    tmp_path, monkeypatch
+):
+    store = Store.open(tmp_path, create=True)
+    genes = ["GENE1", "GENE2", "GENE3"]
+    ids = []
+    for _ in range(2):  # two servers, same model name
+        httpd, url = _serve(_Embedder)
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        report = build(store, model="openai:tiny", gene_table=make_genes(), genes=genes)
+        assert store.embedding(report["embedding_id"]).spec.endpoint == url
+        ids.append(report["embedding_id"])
+        httpd.shutdown()
+        httpd.server_close()
+    assert ids[0] != ids[1]
+    # The second server is down now: rebuilding its complete version needs no request.
+    again = build(store, model="openai:tiny", gene_table=make_genes(), genes=genes)
+    assert again["embedding_id"] == ids[1] and not again["embedding_created"]
+
+
+def test_openai_server_that_never_answers_fails_in_bounded_time():
+    from genekb.encoders.openai_backend import OpenAIEncoder
+    from genekb.encoders.registry import resolve
+
+    class Silent(_Embedder):
+        silent = True
+
+    httpd, url = _serve(Silent)
+    try:
+        encoder = OpenAIEncoder(
+            resolve("openai:tiny"), base_url=url, timeout_s=0.3, max_attempts=3, backoff_s=0.01
+        )
+        start = time.monotonic()
+        with pytest.raises(GenekbError, match="ReadTimeout"):
+            encoder.encode(["a text"])
+        assert time.monotonic() - start < 3
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

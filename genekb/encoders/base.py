@@ -16,6 +16,9 @@ from genekb.linalg import l2_normalize  # noqa: F401 (the backends import it fro
 Progress = Callable[[int], None]  # called with the number of texts just finished
 
 
+_HASHED_WHEN_SET = ("endpoint",)
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     """Everything that determines the vectors an encoder produces.
@@ -25,7 +28,7 @@ class EncoderSpec:
     """
 
     name: str
-    backend: str  # key of BACKENDS: "sentence-transformers", "hf", "decoder", "openai"
+    backend: str  # key of BACKENDS: "sentence-transformers", "hf", "decoder", "openai", "onnx"
     model_id: str  # hub id, local path, or API model name
     dim: int | None = None  # None until known (generic specs learn it on load)
     revision: str | None = None  # pinned hub revision, when loaded from a hub
@@ -37,7 +40,12 @@ class EncoderSpec:
     max_length: int = 256  # tokens, including special tokens; longer texts are truncated
     prompt: str = ""  # prepended to every text (instruction-tuned models)
     dtype: str = "float32"  # compute dtype; stored vectors are always float32
+    # A named quantization recipe (onnx backend: "int8-dynamic"); "none" keeps the weights as they
+    # are and, like any default here, is left out of the hash so older specs keep their ids.
+    quantization: str = "none"
     description: str = ""
+    # Remote backends: the server that computes the vectors (None: the backend's default).
+    endpoint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,7 +59,16 @@ class EncoderSpec:
         fields = self.to_dict()
         for label_only in ("name", "description"):
             fields.pop(label_only)
+        if fields["quantization"] == "none":
+            fields.pop("quantization")
+        for optional in _HASHED_WHEN_SET:  # unset, they leave existing version ids unchanged
+            if fields.get(optional) is None:
+                fields.pop(optional, None)
         return fields
+
+    def learned_fields_cleared(self) -> EncoderSpec:
+        """This spec without what a backend fills in on load (dim, weights hash)."""
+        return replace(self, dim=None, weights_sha256=None)
 
     def spec_sha256(self) -> str:
         blob = json.dumps(self.hashed_fields(), sort_keys=True, separators=(",", ":"))

@@ -2,8 +2,9 @@
 
 Configuration comes from the environment: OPENAI_BASE_URL (default https://api.openai.com/v1; any
 server speaking the protocol, e.g. a local one) and OPENAI_API_KEY (required for api.openai.com,
-optional elsewhere). The key is sent only in the Authorization header; it is never logged, put in
-an error message, or stored in a spec.
+optional elsewhere). A server other than the default is part of the encoder spec (`endpoint`),
+so two servers serving the same model name give two versions, never one. The key is sent only in
+the Authorization header; it is never logged, put in an error message, or stored in a spec.
 
 Token counts are an estimate, not tiktoken: ceil(UTF-8 bytes / 3). English averages about four
 bytes per cl100k token, so the estimate errs high, and a text truncated to the spec's max_length
@@ -12,7 +13,9 @@ embedded does not depend on what is installed.
 
 Requests hold at most `MAX_INPUTS_PER_REQUEST` texts and `MAX_TOKENS_PER_REQUEST` estimated
 tokens. HTTP 429 and 5xx (and dropped connections) are retried with exponential backoff that
-honours Retry-After, at most `max_attempts` times; then, or on a malformed reply, GenekbError.
+honours Retry-After, at most `max_attempts` times and within `max_total_s`; a server that accepts
+a connection and never answers costs at most the read timeout per attempt. Then, or on a malformed
+reply, GenekbError.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ BYTES_PER_TOKEN_ESTIMATE = 3
 MAX_INPUTS_PER_REQUEST = 2048  # OpenAI's documented limit per request
 MAX_TOKENS_PER_REQUEST = 100_000  # well under OpenAI's 300k per request; keeps replies small
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+CONNECT_TIMEOUT_S = 10.0
+
+
+def endpoint_from_env() -> str | None:
+    """OPENAI_BASE_URL when it names a server other than the default, else None."""
+    url = os.environ.get("OPENAI_BASE_URL", "").strip().rstrip("/")
+    return url if url and url != DEFAULT_BASE_URL else None
 
 
 def estimate_tokens(text: str) -> int:
@@ -72,14 +82,14 @@ class OpenAIEncoder(Encoder):
         max_attempts: int = 6,
         backoff_s: float = 1.0,
         max_wait_s: float = 60.0,
-        timeout_s: float = 120.0,
+        timeout_s: float = 60.0,
+        max_total_s: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         import requests
 
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
+        url = base_url or spec.endpoint or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = url.rstrip("/")
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
         if not key and self.base_url == DEFAULT_BASE_URL:
             raise GenekbError(
@@ -88,7 +98,7 @@ class OpenAIEncoder(Encoder):
             )
         self._key = key
         self.max_attempts, self.backoff_s, self.max_wait_s = max_attempts, backoff_s, max_wait_s
-        self.timeout_s, self._sleep = timeout_s, sleep
+        self.timeout_s, self.max_total_s, self._sleep = timeout_s, max_total_s, sleep
         self._session = requests.Session()
         super().__init__(spec)
 
@@ -143,12 +153,11 @@ class OpenAIEncoder(Encoder):
         url = f"{self.base_url}/embeddings"
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         last_problem = ""
-        waited = 0.0
+        started = time.monotonic()
+        timeout = (min(CONNECT_TIMEOUT_S, self.timeout_s), self.timeout_s)
         for attempt in range(self.max_attempts):
             try:
-                reply = self._session.post(
-                    url, json=payload, headers=headers, timeout=self.timeout_s
-                )
+                reply = self._session.post(url, json=payload, headers=headers, timeout=timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem, retry_after = f"{type(exc).__name__}", None
             else:
@@ -168,11 +177,12 @@ class OpenAIEncoder(Encoder):
                 break
             wait = retry_after if retry_after is not None else self.backoff_s * 2**attempt
             wait = min(wait, self.max_wait_s)
-            waited += wait
+            if time.monotonic() - started + wait + self.timeout_s > self.max_total_s:
+                break  # another attempt could not finish within the time allowed
             self._sleep(wait)
         raise GenekbError(
-            f"{url} kept failing ({last_problem}) after {self.max_attempts} attempts over"
-            f" {waited:.0f} s; try again later or check the server"
+            f"{url} kept failing ({last_problem}) after {attempt + 1} attempts in"
+            f" {time.monotonic() - started:.0f} s; try again later or check the server"
         )
 
     def _rejection(self, url: str, reply: Any) -> str:

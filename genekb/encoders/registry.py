@@ -22,6 +22,8 @@ BACKENDS: dict[str, str] = {
     "hf": "genekb.encoders.hf_backend:load",
     "decoder": "genekb.encoders.decoder_backend:load",
     "openai": "genekb.encoders.openai_backend:load",
+    # ONNX Runtime on CPU: a sentence-transformers model exported here (onnx_backend).
+    "onnx": "genekb.encoders.onnx_backend:load",
 }
 
 # prefix -> backend for generic names such as "st:/path/to/model"
@@ -63,7 +65,18 @@ def resolve(name: str) -> EncoderSpec:
 
     A suffix `@float16` / `@bfloat16` (or `@fp16`, `@bf16`, `@fp32`) gives the same encoder with
     that compute dtype: a different spec, hence a different hash, since its vectors differ.
+    A remote encoder's spec names the server OPENAI_BASE_URL points at, when it is not the default.
     """
+    spec = _resolve_name(name)
+    if spec.backend == "openai" and spec.endpoint is None:
+        from genekb.encoders.openai_backend import endpoint_from_env
+
+        endpoint = endpoint_from_env()
+        spec = spec.with_(endpoint=endpoint) if endpoint else spec
+    return spec
+
+
+def _resolve_name(name: str) -> EncoderSpec:
     if name in _SPECS:
         return _SPECS[name]
     base, sep, variant = name.rpartition(DTYPE_SEPARATOR)
@@ -125,6 +138,26 @@ register(
         description="all-MiniLM-L6-v2 under bfloat16 autocast: x1.38 faster on a 2-core"
         " AVX512-BF16 CPU; cosine to float32 vectors mean 0.999985, min 0.999971 (1,000 gene"
         " cards)",
+    )
+)
+
+# The same weights through ONNX Runtime (exported here on first use; see onnx_backend):
+# float32, and int8 dynamic quantization. Other backends and recipes give other vectors, so other
+# spec hashes and version ids. scripts/bench_encode.py --compare minilm-int8 measures them.
+register(
+    _SPECS["minilm"].with_(
+        name="minilm-onnx",
+        backend="onnx",
+        pooling="mean",
+        description="all-MiniLM-L6-v2 exported to ONNX (float32) and run by ONNX Runtime on CPU",
+    )
+)
+register(
+    _SPECS["minilm-onnx"].with_(
+        name="minilm-int8",
+        quantization="int8-dynamic",
+        description="all-MiniLM-L6-v2 through ONNX Runtime with int8 dynamic quantization"
+        " (per-channel weights; two feed-forward outputs kept float32); CPU",
     )
 )
 

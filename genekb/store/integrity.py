@@ -100,9 +100,7 @@ def _write_record(root: Path, vid: str, record: dict[str, Any]) -> None:
         atomic_write(_record_path(root, vid), json.dumps(record, sort_keys=True).encode())
 
 
-def check_files(
-    root: Path, path: Path, manifest: dict[str, Any], *, remember: bool = True
-) -> None:
+def check_files(root: Path, path: Path, manifest: dict[str, Any], *, remember: bool = True) -> None:
     """Raise IntegrityError unless every file the manifest lists matches its sha256.
 
     With `remember`, files found clean are recorded under `root`, and a file whose size, mtime,

@@ -437,6 +437,7 @@ class Store:
             problems.append(str(exc))
         clean = {r["id"] for r in reports if r["ok"]}
         problems += check_catalog(self, clean, {v for _, v in targets})
-        reports.append({"id": "tags+catalog", "kind": "store", "ok": not problems,
-                        "problems": problems})
+        reports.append(
+            {"id": "tags+catalog", "kind": "store", "ok": not problems, "problems": problems}
+        )
         return reports

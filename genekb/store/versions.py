@@ -38,12 +38,14 @@ from genekb.store.store import (
 from genekb.templates import Template
 
 __all__ = [
+    "built_spec",
     "embedding_id",
     "embedding_id_inputs",
     "ensure_embedding_version",
     "ensure_text_version",
     "expected_id",
     "genes_sha",
+    "planned_text_id",
     "reusable_rows",
     "text_id",
     "text_id_inputs",
@@ -72,10 +74,9 @@ def _existing(store: Store, kind: str, vid: str) -> Any:
     return version
 
 
-def ensure_text_version(
-    store: Store, genes: GeneTable, template: Template, gene_ids: Sequence[int] | None = None
-) -> tuple[TextVersion, bool]:
-    """The text version of `genes` (restricted to `gene_ids`) under `template`; True if new."""
+def _text_plan(
+    genes: GeneTable, template: Template, gene_ids: Sequence[int] | None
+) -> tuple[pa.Table, list[int], str, str]:
     table = genes.table
     if gene_ids is not None:
         table = table.filter(
@@ -84,8 +85,37 @@ def ensure_text_version(
     table = table.sort_by("gene_id")
     selected = table.column("gene_id").to_pylist()
     sha = genes_sha(selected)
+    vid = text_id(genes.snapshot.to_dict(), genes.snapshot.taxon, template.key(), sha)
+    return table, selected, sha, vid
+
+
+def planned_text_id(
+    genes: GeneTable, template: Template, gene_ids: Sequence[int] | None = None
+) -> str:
+    """The id `ensure_text_version` would give these inputs, without writing anything."""
+    return _text_plan(genes, template, gene_ids)[3]
+
+
+def built_spec(store: Store, text_id: str, spec: EncoderSpec) -> EncoderSpec | None:
+    """The full spec of a version of `text_id` already built by `spec` (which lacks what a backend
+    learns on load: dim, weights hash), so a complete version is found without loading it."""
+    wanted = spec.learned_fields_cleared().hashed_fields()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        candidates = store.embeddings()
+    for version in candidates:
+        stored = version.spec
+        if version.text_id == text_id and stored.learned_fields_cleared().hashed_fields() == wanted:
+            return stored.with_(name=spec.name)
+    return None
+
+
+def ensure_text_version(
+    store: Store, genes: GeneTable, template: Template, gene_ids: Sequence[int] | None = None
+) -> tuple[TextVersion, bool]:
+    """The text version of `genes` (restricted to `gene_ids`) under `template`; True if new."""
+    table, selected, sha, vid = _text_plan(genes, template, gene_ids)
     snapshot = genes.snapshot.to_dict()
-    vid = text_id(snapshot, genes.snapshot.taxon, template.key(), sha)
     if store.has("text", vid):
         return _existing(store, "text", vid), False
     with store.lock(vid):

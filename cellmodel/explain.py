@@ -25,7 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cellmodel.markers import group_stats
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, IntegrityError
 
 DEFAULT_TOP_N = 10
 DESCRIPTION_CHARS = 160
@@ -74,6 +74,8 @@ def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
         )
     try:
         ev = store.embedding(embedding_id)
+    except IntegrityError:
+        raise
     except GenekbError:
         raise GenekbError(
             f"the store at {store.root} has no embedding {embedding_id} that this file was"

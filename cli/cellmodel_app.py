@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.annotate_cmd import register as register_annotate
 from cli.bench_cmd import register as register_bench
 from cli.common import handle_errors, info, parse_options, print_json
 from genekb.errors import GenekbError, UsageError
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="The registry of pinned datasets.", no_args_is_help=True)
 register_bench(app)
+register_annotate(app)
 app.add_typer(datasets_app, name="datasets")
 out = Console()
 

@@ -1,0 +1,12 @@
+"""Zero-shot naming of cell groups from gene knowledge (`annotate`), with its baseline and report.
+
+Modules: `ontology` (Cell Ontology candidates and their text), `score` (marker genes' text vectors
+against candidate text, hubness-corrected), `markerdb` (marker-table over-representation
+baseline), `core` (the public `annotate`), `report` (Markdown), `evaluate` (scoring against
+reference labels, for experiments only).
+"""
+
+from cellmodel.annotate.core import METHODS, OBS_KEY, annotate, report_of
+from cellmodel.annotate.report import to_markdown
+
+__all__ = ["METHODS", "OBS_KEY", "annotate", "report_of", "to_markdown"]

@@ -1,0 +1,390 @@
+"""`annotate(adata, store)`: name each group of cells from its marker genes' knowledge, zero-shot.
+
+Steps, none of which read a label: (1) map the data's genes to human GeneIDs (mouse genes through
+orthologs; the Cell Ontology text and the marker table are human-centred); (2) per group, its top
+markers by effect size against all other cells (`cellmodel.markers`), among genes with a gene
+card; (3) make sure the store holds those markers and the fixed hubness background, building only
+what is missing; (4) embed each candidate's text with the store's own encoder (cached); (5) score
+(`score`), beside the marker-table baseline (`markerdb`) and their combination.
+
+The call written to `obs["cellmodel_annotation"]` comes from `method` (default: text); all three
+rankings are kept in `uns["cellmodel"]["annotate"]`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from cellmodel._settings import UNS_KEY
+from cellmodel.annotate import markerdb, ontology, score
+from cellmodel.annotate.ontology import Candidate
+from genekb.errors import GenekbError, UsageError
+
+OBS_KEY = "cellmodel_annotation"
+METHODS: dict[str, str] = {
+    "text": "marker genes' card vectors against the candidates' text (hubness-corrected)",
+    "markerdb": "over-representation of the markers in the CellConsensus marker table",
+    "combined": "text and marker-table scores, each standardised per group, summed",
+}
+DEFAULT_N_MARKERS = 50
+DEFAULT_N_BACKGROUND = 1000
+BACKGROUND_SEED = 0  # fixed: the background is part of the method, not of a run
+N_EVIDENCE_SHOWN = 5
+TOP_SHOWN = 3
+
+
+@dataclass
+class AnnotateParams:
+    groupby: str
+    method: str = "text"
+    n_markers: int = DEFAULT_N_MARKERS
+    top_k: int = score.DEFAULT_TOP_K
+    hubness: str = score.DEFAULT_HUBNESS
+    pooling: str = score.DEFAULT_POOLING
+    text_style: str = ontology.DEFAULT_TEXT_STYLE
+    gene_vectors: str = "real"
+    seed: int = 0
+    n_background: int = DEFAULT_N_BACKGROUND
+    model: str = "minilm"
+    template: str = "ncbi-card"
+
+    def check(self) -> None:
+        from cellmodel.semantic import GENE_VECTORS
+
+        for name, value, choices in [
+            ("method", self.method, METHODS),
+            ("hubness", self.hubness, score.HUBNESS),
+            ("pooling", self.pooling, score.POOLINGS),
+            ("text style", self.text_style, ontology.TEXT_STYLES),
+            ("gene_vectors", self.gene_vectors, GENE_VECTORS),
+        ]:
+            if value not in choices:
+                raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+        if self.n_markers < 1 or self.top_k < 1 or self.n_background < 10:
+            raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
+
+
+def background_ids(n: int = DEFAULT_N_BACKGROUND) -> np.ndarray:
+    """A seeded sample of human protein-coding GeneIDs, the same in every run."""
+    from genekb.sources.bundled import load_bundled
+
+    table = load_bundled("human").table.select(["gene_id", "gene_type"]).to_pandas()
+    coding = np.sort(table.loc[table["gene_type"] == "protein-coding", "gene_id"].to_numpy())
+    rng = np.random.default_rng(BACKGROUND_SEED)
+    return np.sort(rng.choice(coding, size=min(n, len(coding)), replace=False)).astype(np.int64)
+
+
+def _groups(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categorical]:
+    if groupby is None:
+        if "cellmodel_cluster" in adata.obs:
+            groupby = "cellmodel_cluster"
+        else:
+            choices = [c for c in adata.obs.columns if adata.obs[c].nunique() <= 200]
+            raise UsageError(
+                "say which obs column holds the groups with --groupby (or annotate the output of"
+                f" `cellmodel cluster`); columns: {', '.join(map(str, choices)) or 'none'}"
+            )
+    if groupby not in adata.obs:
+        raise UsageError(
+            f"no obs[{groupby!r}]; columns: {', '.join(map(str, adata.obs.columns)) or 'none'}"
+        )
+    groups = pd.Categorical(adata.obs[groupby].astype(str).where(adata.obs[groupby].notna()))
+    if (np.asarray(groups.codes) < 0).any():
+        raise GenekbError(f"obs[{groupby!r}] has missing values; every cell needs a group")
+    if len(groups.categories) < 2:
+        raise GenekbError(f"obs[{groupby!r}] has one group; markers need at least two")
+    return groupby, groups
+
+
+def _store_vectors(store: Any, ids: np.ndarray, params: AnnotateParams, build_missing: bool) -> Any:
+    """The embedding version tagged human/<template>/<model>, grown to hold `ids` if needed."""
+    tag = f"human/{params.template}/{params.model}"
+    ev = store.embedding(tag) if tag in store.tags() else None
+    have = set(ev.matrix()[0].tolist()) if ev is not None else set()
+    missing = [int(g) for g in ids if int(g) not in have]
+    if not missing:
+        return ev
+    if not build_missing:
+        raise GenekbError(
+            f"the store at {store.root} lacks {len(missing)} marker/background gene(s) in {tag};"
+            " allow building or run `genekb build` for them"
+        )
+    from genekb.build import build
+
+    wanted = sorted(have | {int(g) for g in ids})
+    report = build(
+        store,
+        model=params.model,
+        taxon="human",
+        template=params.template,
+        genes=[str(g) for g in wanted],
+    )
+    return store.embedding(report["embedding_id"])
+
+
+def _embed_texts(texts: list[str], ev: Any, load_encoder: Any) -> np.ndarray:
+    from cellmodel.semantic import SentenceCache, embed_sentences
+
+    spec = ev.spec
+    if load_encoder is None:
+        from genekb.encoders.registry import load as registry_load
+
+        def load_encoder() -> Any:
+            return registry_load(spec)
+
+    root = getattr(getattr(ev, "store", None), "root", None)
+    cache = SentenceCache.under(root) if root is not None else None
+    vectors, _ = embed_sentences(texts, spec=spec, load_encoder=load_encoder, cache=cache)
+    return vectors
+
+
+def _entries(cands: list[Candidate], scores: np.ndarray) -> tuple[score.Call, list[dict]]:
+    call = score.rank(scores)
+    top = [
+        {
+            "label": cands[i].given,
+            "cl_id": cands[i].cl_id,
+            "score": round(float(scores[i]), 4) if np.isfinite(scores[i]) else None,
+        }
+        for i in call.order[:TOP_SHOWN]
+    ]
+    return call, top
+
+
+def annotate(
+    adata: ad.AnnData,
+    store: Any,
+    *,
+    groupby: str | None = None,
+    candidates: list[str] | None = None,
+    ontology_subtree: str | None = None,
+    tissue: str | None = None,
+    method: str = "text",
+    n_markers: int = DEFAULT_N_MARKERS,
+    top_k: int = score.DEFAULT_TOP_K,
+    hubness: str = score.DEFAULT_HUBNESS,
+    pooling: str = score.DEFAULT_POOLING,
+    text_style: str = ontology.DEFAULT_TEXT_STYLE,
+    gene_vectors: str = "real",
+    seed: int = 0,
+    n_background: int = DEFAULT_N_BACKGROUND,
+    model: str = "minilm",
+    template: str = "ncbi-card",
+    taxon: str | None = None,
+    gene_key: str | None = None,
+    layer: str | None = None,
+    build_missing: bool = True,
+    load_encoder: Any = None,
+    copy: bool = False,
+) -> ad.AnnData:
+    """Name each group of `adata.obs[groupby]` with one of the candidate cell types.
+
+    `candidates`: labels as given (free text or CL ids); None takes Cell Ontology cell types,
+    restricted by `ontology_subtree` (a CL id or label) and/or `tissue` (a word). `store`: a genekb
+    `Store`. `gene_vectors`: "real" or a seeded control ("shuffled", "random"). Writes
+    `obs["cellmodel_annotation"]` and `uns["cellmodel"]["annotate"]`; returns `adata` (or a copy).
+    """
+    from cellmodel.explain import _describe
+    from cellmodel.genes import match_genes
+    from cellmodel.io import expression
+    from cellmodel.markers import group_stats, top_markers
+    from cellmodel.semantic import control_vectors
+    from genekb.sources.bundled import load_bundled
+
+    began = time.perf_counter()
+    key, groups = _groups(adata, groupby)
+    params = AnnotateParams(
+        groupby=key,
+        method=method,
+        n_markers=n_markers,
+        top_k=top_k,
+        hubness=hubness,
+        pooling=pooling,
+        text_style=text_style,
+        gene_vectors=gene_vectors,
+        seed=seed,
+        n_background=n_background,
+        model=model,
+        template=template,
+    )
+    params.check()
+    if candidates is not None and (ontology_subtree or tissue):
+        raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
+    cands = (
+        ontology.from_user(candidates)
+        if candidates is not None
+        else ontology.from_ontology(subtree=ontology_subtree, tissue=tissue)
+    )
+    if copy:
+        adata = adata.copy()
+
+    expr = expression(adata, layer=layer, gene_key=gene_key)
+    reference = load_bundled("human").table.select(["gene_id", "symbol", "aliases", "ensembl"])
+    ref = reference.to_pandas()
+    match = match_genes(expr.genes, ref, store_taxon="human", data_taxon=taxon, X=expr.X)
+    symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
+    matched = np.flatnonzero(match.matched)
+    codes = np.asarray(groups.codes)
+    k = len(groups.categories)
+    stats = group_stats(expr.X[:, matched], codes, k)
+    tops = top_markers(stats, n_markers * 2)  # room for genes that share a GeneID
+    lfc = stats.means - stats.rest_means
+    marker_ids: list[np.ndarray] = []
+    marker_cols: list[np.ndarray] = []
+    for g in range(k):
+        ids = match.gene_ids[matched[tops[g]]]
+        _, first = np.unique(ids, return_index=True)
+        keep = np.sort(first)[:n_markers]
+        marker_ids.append(ids[keep])
+        marker_cols.append(tops[g][keep])
+    bg = background_ids(n_background)
+    all_ids = np.unique(np.concatenate([*marker_ids, bg]))
+    ev = _store_vectors(store, all_ids, params, build_missing)
+    vecs, found = ev.vectors([int(g) for g in all_ids])
+    vecs = control_vectors(vecs, found, gene_vectors, seed)
+    row = {int(g): i for i, g in enumerate(all_ids)}
+    texts = [ontology.candidate_text(c, text_style) for c in cands]
+    labels = _embed_texts(texts, ev, load_encoder)
+    bg_rows = [row[int(g)] for g in bg if found[row[int(g)]]]
+
+    stacked = np.concatenate(marker_ids)
+    sims_all = score.corrected_similarity(
+        vecs[[row[int(g)] for g in stacked]], labels, vecs[bg_rows], hubness
+    )
+    bounds = np.cumsum([0, *[len(m) for m in marker_ids]])
+    present = found[[row[int(g)] for g in stacked]]
+    text_scores = np.zeros((k, len(cands)))
+    group_sims: list[np.ndarray] = []
+    for g in range(k):
+        sims = sims_all[bounds[g] : bounds[g + 1]][present[bounds[g] : bounds[g + 1]]]
+        group_sims.append(sims)
+        text_scores[g] = score.pool(sims, pooling, top_k)
+
+    data_symbols = [symbol_of.get(int(i), "") for i in match.gene_ids if i >= 0]
+    marker_symbols = [[symbol_of.get(int(i), "") for i in ids] for ids in marker_ids]
+    db = markerdb.score_groups(marker_symbols, data_symbols, [c.cl_id for c in cands])
+    combined = score.combine(text_scores, db.scores)
+    chosen = {"text": text_scores, "markerdb": db.scores, "combined": combined}[method]
+
+    records = ev.genes()
+    records = records.set_index(records["gene_id"].astype(int))
+    out_groups: list[dict[str, Any]] = []
+    for g in range(k):
+        text_call, text_top = _entries(cands, text_scores[g])
+        present_g = present[bounds[g] : bounds[g + 1]]
+        ids_g, cols_g = marker_ids[g][present_g], marker_cols[g][present_g]
+        ev_idx = score.evidence(group_sims[g][:, text_call.best], top_k)
+        evidence = [
+            {
+                "gene": symbol_of.get(int(ids_g[i]), str(ids_g[i])),
+                "similarity": round(float(group_sims[g][i, text_call.best]), 3),
+                "log_fold_change": round(float(lfc[g, cols_g[i]]), 3),
+                "description": _describe(records, int(ids_g[i])),
+            }
+            for i in ev_idx[:N_EVIDENCE_SHOWN]
+        ]
+        db_call, db_top = _entries(cands, db.scores[g])
+        comb_call, comb_top = _entries(cands, combined[g])
+        pick = {"text": text_call, "markerdb": db_call, "combined": comb_call}[method]
+        best = cands[pick.best]
+        out_groups.append(
+            {
+                "group": str(groups.categories[g]),
+                "n_cells": int(stats.sizes[g]),
+                "label": best.given if np.isfinite(chosen[g, pick.best]) else None,
+                "cl_id": best.cl_id,
+                "score": round(pick.score, 4) if np.isfinite(pick.score) else None,
+                "margin": round(pick.margin, 4) if np.isfinite(pick.margin) else None,
+                "top": {"text": text_top, "markerdb": db_top, "combined": comb_top}[method],
+                "text": {"top": text_top, "margin": round(text_call.margin, 4)},
+                "markerdb": {
+                    "top": db_top,
+                    "overlap": db.overlaps[g][db_call.best][:10] if db.covered.any() else [],
+                },
+                "combined": {"top": comb_top},
+                "evidence": evidence,
+                "markers": marker_symbols[g][:10],
+            }
+        )
+    labels_of = [e["label"] or "unassigned" for e in out_groups]
+    adata.obs[OBS_KEY] = pd.Categorical(
+        np.asarray(labels_of, dtype=object)[codes], categories=list(dict.fromkeys(labels_of))
+    )
+    report = {
+        "groupby": key,
+        "n_cells": len(codes),
+        "n_groups": k,
+        "method": method,
+        "params": asdict(params),
+        "candidates": {
+            "n": len(cands),
+            "source": "user" if candidates is not None else "cell-ontology",
+            "subtree": ontology_subtree,
+            "tissue": tissue,
+            "cl_version": ontology.cl_version(),
+            "with_cl_id": int(sum(c.cl_id is not None for c in cands)),
+            "in_marker_table": int(db.covered.sum()),
+        },
+        "store": {
+            "embedding_id": ev.id,
+            "tag": ev.tag,
+            "model": ev.spec.name,
+            "store_root": str(getattr(getattr(ev, "store", None), "root", "")),
+        },
+        "background": {
+            "n_genes": len(bg_rows),
+            "rule": f"human protein-coding GeneIDs, numpy default_rng({BACKGROUND_SEED}) sample",
+        },
+        "marker_table": {
+            "package": f"{markerdb.PACKAGE}=={markerdb.PACKAGE_VERSION}",
+            "license": markerdb.LICENSE,
+            "universe": db.universe,
+        },
+        "gene_match": match.report.to_dict(),
+        "groups": out_groups,
+        "seconds": round(time.perf_counter() - began, 3),
+    }
+    _write_uns(adata, report)
+    return adata
+
+
+def _write_uns(adata: ad.AnnData, report: dict[str, Any]) -> None:
+    from cellmodel.io import h5ad_safe
+
+    table = pd.DataFrame(
+        {
+            "group": [e["group"] for e in report["groups"]],
+            "n_cells": [e["n_cells"] for e in report["groups"]],
+            "label": [e["label"] or "" for e in report["groups"]],
+            "cl_id": [e["cl_id"] or "" for e in report["groups"]],
+            "score": [e["score"] if e["score"] is not None else np.nan for e in report["groups"]],
+            "margin": [
+                e["margin"] if e["margin"] is not None else np.nan for e in report["groups"]
+            ],
+            "evidence": [", ".join(x["gene"] for x in e["evidence"]) for e in report["groups"]],
+        }
+    )
+    existing = adata.uns.get(UNS_KEY)
+    merged = dict(existing) if isinstance(existing, dict) else {}
+    merged["annotate"] = {
+        "params": h5ad_safe(report["params"]),
+        "method": report["method"],
+        "groups": table,
+        "report_json": json.dumps(report),
+    }
+    adata.uns[UNS_KEY] = merged
+
+
+def report_of(adata: ad.AnnData) -> dict[str, Any]:
+    """The full report `annotate` stored in `adata.uns`."""
+    record = adata.uns.get(UNS_KEY, {}).get("annotate")
+    if not record:
+        raise GenekbError("no annotation in this file; run `cellmodel annotate` first")
+    return json.loads(record["report_json"])

@@ -1,0 +1,214 @@
+"""Candidate cell types and their text, from the Cell Ontology (CL).
+
+CL is read offline through `cellxgene-ontology-guide` (MIT), which bundles the release its schema
+names (CL v2026-03-26 for 1.11.1); nothing here parses the ontology files. A candidate is what the
+user gave (free text or a CL id) or a CL term picked by subtree / tissue word / all; when a free
+label matches a CL label or exact synonym it gains the term's id and definition.
+
+The text embedded for a candidate (`TEXT_STYLES`) is chosen a priori: its label followed by its CL
+definition, the way a textbook names and then describes a cell type; gene cards in the store are
+written in the same register (name, then function).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from genekb.errors import GenekbError, UsageError
+
+CL_ROOT = "CL:0000000"  # "cell"
+CL_ID = re.compile(r"^CL[:_](\d{7})$", re.IGNORECASE)
+TEXT_STYLES: dict[str, str] = {
+    "definition": "label, then its CL definition (the given words alone without a CL term)",
+    "label": "the label alone",
+    "synonyms": "label, CL synonyms, then the definition",
+}
+DEFAULT_TEXT_STYLE = "definition"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One label a group can be given: `given` is written back exactly as the user wrote it."""
+
+    given: str
+    cl_id: str | None
+    label: str  # the CL label where known, else `given`
+    definition: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "given": self.given,
+            "cl_id": self.cl_id,
+            "label": self.label,
+            "definition": self.definition,
+        }
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    try:
+        from cellxgene_ontology_guide.ontology_parser import OntologyParser
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise GenekbError(
+            "the Cell Ontology needs the package cellxgene-ontology-guide;"
+            " pip install cellxgene-ontology-guide==1.11.1"
+        ) from None
+    return OntologyParser()
+
+
+def cl_version() -> str:
+    """The CL release the installed package reads (e.g. 'v2026-03-26')."""
+    return str(_parser().cxg_schema.supported_ontologies["CL"]["version"])
+
+
+def normalize_id(text: str) -> str | None:
+    """'CL_0000169' / 'cl:0000169' -> 'CL:0000169'; None when `text` is no CL id."""
+    m = CL_ID.match(text.strip())
+    return f"CL:{m.group(1)}" if m else None
+
+
+def _key(text: str) -> str:
+    return " ".join(text.lower().replace("-", " ").split())
+
+
+@lru_cache(maxsize=1)
+def _index() -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(label key -> id, exact-synonym key -> id, every live cell-type id under CL_ROOT)."""
+    p = _parser()
+    labels = p.get_term_label_to_id_map("CL")
+    live = [i for i in labels.values() if not p.is_term_deprecated(i)]
+    under = set(p.get_term_descendants(CL_ROOT, include_self=True))
+    ids = sorted(i for i in live if i in under)
+    by_label = {_key(lab): i for lab, i in labels.items() if i in under}
+    by_synonym: dict[str, str] = {}
+    synonyms = p.map_term_synonyms(ids)
+    for i in ids:
+        for s in synonyms.get(i) or []:
+            by_synonym.setdefault(_key(s), i)
+    return by_label, by_synonym, ids
+
+
+def lookup(text: str) -> str | None:
+    """The CL id for a CL id, an exact label or an exact synonym (case-insensitive), else None."""
+    cl = normalize_id(text)
+    by_label, by_synonym, ids = _index()
+    if cl is not None:
+        return cl if cl in set(ids) else None
+    key = _key(text)
+    return by_label.get(key) or by_synonym.get(key)
+
+
+def term(cl_id: str, given: str | None = None) -> Candidate:
+    p = _parser()
+    return Candidate(
+        given=given if given is not None else cl_id,
+        cl_id=cl_id,
+        label=p.get_term_label(cl_id),
+        definition=p.get_term_description(cl_id) or None,
+    )
+
+
+def from_user(items: list[str]) -> list[Candidate]:
+    """Candidates as given: CL ids must exist; free text gains a CL term when one matches."""
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for raw in items:
+        given = raw.strip()
+        if not given or given in seen:
+            continue
+        seen.add(given)
+        cl = lookup(given)
+        if cl is None and normalize_id(given) is not None:
+            raise GenekbError(
+                f"{given!r} is not a live Cell Ontology term in CL {cl_version()};"
+                " check the id (e.g. CL:0000169) or give the cell type in words"
+            )
+        out.append(term(cl, given) if cl else Candidate(given, None, given, None))
+    if len(out) < 2:
+        raise UsageError("annotation needs at least two candidate labels to choose between")
+    return out
+
+
+def parse_candidates(spec: str) -> list[str]:
+    """A candidates file (one label per line, '#' comments) or a 'a;b;c' list."""
+    path = Path(spec)
+    if ";" not in spec and path.suffix in (".txt", ".csv", ".tsv", "") and path.is_file():
+        lines = path.read_text().splitlines()
+        return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if ";" not in spec and (path.suffix in (".txt", ".csv", ".tsv") or "/" in spec):
+        raise UsageError(f"candidates file {spec} not found; give a file or 'label a;label b'")
+    return [s.strip() for s in spec.split(";") if s.strip()]
+
+
+def resolve_term(text: str) -> str:
+    cl = lookup(text)
+    if cl is None:
+        raise UsageError(f"{text!r} names no Cell Ontology term; give a CL id or an exact label")
+    return cl
+
+
+def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> list[Candidate]:
+    """CL cell types: all of them, those under `subtree` (a CL id or label), and/or those whose
+    label, synonyms or definition name the `tissue` word."""
+    p = _parser()
+    _, _, ids = _index()
+    chosen = ids
+    if subtree:
+        root = resolve_term(subtree)
+        under = set(p.get_term_descendants(root, include_self=True))
+        chosen = [i for i in chosen if i in under]
+    if tissue:
+        word = re.compile(rf"\b{re.escape(tissue.strip().lower())}", re.IGNORECASE)
+        labels = p.map_term_labels(chosen)
+        defs = p.map_term_descriptions(chosen)
+        syns = p.map_term_synonyms(chosen)
+        chosen = [
+            i
+            for i in chosen
+            if any(word.search(t or "") for t in [labels.get(i), defs.get(i), *(syns.get(i) or [])])
+        ]
+    if len(chosen) < 2:
+        raise UsageError(
+            f"the Cell Ontology restriction (subtree={subtree!r}, tissue={tissue!r}) leaves"
+            f" {len(chosen)} term(s); widen it"
+        )
+    labels = p.map_term_labels(chosen)
+    defs = p.map_term_descriptions(chosen)
+    return [Candidate(i, i, labels[i], defs.get(i) or None) for i in chosen]
+
+
+def candidate_text(c: Candidate, style: str = DEFAULT_TEXT_STYLE) -> str:
+    """The sentence embedded for a candidate (see `TEXT_STYLES`)."""
+    if style not in TEXT_STYLES:
+        raise UsageError(f"unknown text style {style!r}; choose one of {', '.join(TEXT_STYLES)}")
+    if style == "label" or c.cl_id is None:
+        return c.label
+    parts = [c.label]
+    if style == "synonyms":
+        syn = _parser().get_term_synonyms(c.cl_id) or []
+        if syn:
+            parts.append("also called " + ", ".join(syn[:8]))
+    if c.definition:
+        parts.append(c.definition)
+    return ". ".join(p.rstrip(".") for p in parts) + "."
+
+
+def parents(cl_id: str) -> set[str]:
+    return set(_parser().get_term_parents(cl_id))
+
+
+def children(cl_id: str) -> set[str]:
+    return set(_parser().get_term_children(cl_id))
+
+
+def credit(predicted: str | None, truth: str | None) -> tuple[bool, bool]:
+    """(exact, ontology-aware): the same CL id; or the same, its direct parent or direct child."""
+    if not predicted or not truth:
+        return False, False
+    if predicted == truth:
+        return True, True
+    return False, predicted in parents(truth) or predicted in children(truth)

@@ -1,0 +1,69 @@
+"""The annotation report as Markdown: one summary table, then each group's evidence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _top(entries: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{e['label']} ({_fmt(e['score'])})" for e in entries)
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    cands = report["candidates"]
+    lines = [
+        f"# Annotation of {report['n_groups']} groups (obs[{report['groupby']!r}],"
+        f" {report['n_cells']} cells)",
+        "",
+        f"Method: **{report['method']}**. Candidates: {cands['n']} ({cands['source']};"
+        f" Cell Ontology {cands['cl_version']}; {cands['with_cl_id']} with a CL id,"
+        f" {cands['in_marker_table']} in"
+        f" the marker table). Store embedding {report['store']['embedding_id']}"
+        f" ({report['store']['model']}); gene vectors: **{report['params']['gene_vectors']}**.",
+        "",
+    ]
+    if report["params"]["gene_vectors"] != "real":
+        lines += [
+            "> These calls used control gene vectors: they carry no gene knowledge.",
+            "",
+        ]
+    lines += [
+        "| group | cells | label | CL id | score | margin | runner-up | marker table says |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in report["groups"]:
+        runner = e["top"][1]["label"] if len(e["top"]) > 1 else "—"
+        db = e["markerdb"]["top"][0] if e["markerdb"]["top"] else None
+        db_label = db["label"] if db and db["score"] is not None else "—"
+        lines.append(
+            f"| {e['group']} | {e['n_cells']} | {e['label'] or 'unassigned'} |"
+            f" {e['cl_id'] or '—'} | {_fmt(e['score'])} | {_fmt(e['margin'])} | {runner} |"
+            f" {db_label} |"
+        )
+    lines.append("")
+    for e in report["groups"]:
+        lines += [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
+        lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
+        lines.append(f"Markers: {', '.join(e['markers'])}.")
+        overlap = e["markerdb"]["overlap"]
+        if overlap:
+            lines.append(f"Marker-table overlap with its best term: {', '.join(overlap)}.")
+        lines.append("")
+        if e["evidence"]:
+            lines += [
+                "Evidence (markers whose text carries the text method's best match):",
+                "",
+                "| gene | similarity (z) | log FC | description |",
+                "|---|---|---|---|",
+            ]
+            lines += [
+                f"| {g['gene']} | {g['similarity']:.2f} | {g['log_fold_change']:.2f} |"
+                f" {g['description']} |"
+                for g in e["evidence"]
+            ]
+            lines.append("")
+    return "\n".join(lines)

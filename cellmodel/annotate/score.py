@@ -1,0 +1,125 @@
+"""Score candidate cell types for each group from its marker genes' text vectors.
+
+All vectors live in one space: the store's gene vectors (the text of each gene's card, embedded
+by the store's encoder) and the candidate texts embedded by that same encoder. For marker gene m
+and candidate l the similarity is the cosine cos(v_m, u_l).
+
+**Label hubness.** Some candidate texts sit close to every gene card (a long generic definition,
+a label full of common words), so raw cosines favour them for every group. Each candidate is
+therefore standardised against a fixed background of genes B (a seeded sample of protein-coding
+genes, the same for every run): z_ml = (cos(v_m, u_l) − mean_b cos(v_b, u_l)) / std_b cos(v_b, u_l).
+A candidate wins a group only where the group's markers resemble it *more than genes in general
+do*. `HUBNESS` also offers plain centring and CSLS (Conneau et al. 2018).
+
+**Pooling.** A cell type is named by a few genes that are both strongly specific and described in
+its terms (insulin for a beta cell), among many markers whose cards are generic. The group score
+is the mean of the `top_k` largest z among its markers (`POOLINGS`), so those few carry the call;
+`mean` (all markers alike) is the diluted alternative. The evidence shown for a call is the
+markers whose z enter the pooled score, best first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from genekb.errors import UsageError
+
+HUBNESS: dict[str, str] = {
+    "zscore": "standardise each candidate's cosines by their mean and std over background genes",
+    "center": "subtract each candidate's mean cosine over background genes",
+    "csls": "CSLS: 2cos − (mean cos of the gene to its k nearest candidates) − (mean cos of the"
+    " candidate to its k nearest background genes)",
+    "none": "raw cosine",
+}
+POOLINGS: dict[str, str] = {
+    "topk": "mean of the top_k largest corrected similarities among the group's markers",
+    "mean": "mean over all of the group's markers",
+}
+DEFAULT_HUBNESS = "zscore"
+DEFAULT_POOLING = "topk"
+DEFAULT_TOP_K = 5
+CSLS_K = 10
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float64)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
+def corrected_similarity(
+    genes: np.ndarray, labels: np.ndarray, background: np.ndarray, hubness: str = DEFAULT_HUBNESS
+) -> np.ndarray:
+    """genes × candidates similarities after the named hubness correction (see `HUBNESS`)."""
+    if hubness not in HUBNESS:
+        raise UsageError(f"unknown hubness {hubness!r}; choose one of {', '.join(HUBNESS)}")
+    G, U, B = unit(genes), unit(labels), unit(background)
+    cos = G @ U.T
+    if hubness == "none":
+        return cos
+    bg = B @ U.T  # background × candidates
+    if hubness == "zscore":
+        sd = bg.std(axis=0)
+        return (cos - bg.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    if hubness == "center":
+        return cos - bg.mean(axis=0)
+    k_label = min(CSLS_K, bg.shape[0])
+    r_label = -np.sort(-bg, axis=0)[:k_label].mean(axis=0)
+    k_gene = min(CSLS_K, cos.shape[1])
+    r_gene = -np.sort(-cos, axis=1)[:, :k_gene].mean(axis=1, keepdims=True)
+    return 2 * cos - r_gene - r_label
+
+
+def pool(
+    sims: np.ndarray, pooling: str = DEFAULT_POOLING, top_k: int = DEFAULT_TOP_K
+) -> np.ndarray:
+    """One score per candidate from a group's markers × candidates similarities."""
+    if pooling not in POOLINGS:
+        raise UsageError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if sims.shape[0] == 0:
+        return np.full(sims.shape[1], np.nan)
+    if pooling == "mean":
+        return sims.mean(axis=0)
+    k = min(top_k, sims.shape[0])
+    return -np.sort(-sims, axis=0)[:k].mean(axis=0)
+
+
+def evidence(sims_col: np.ndarray, top_k: int) -> np.ndarray:
+    """Indices of the markers that carry a candidate's pooled score, best first."""
+    order = np.argsort(-sims_col, kind="stable")
+    return order[: min(top_k, len(order))]
+
+
+@dataclass
+class Call:
+    """A group's ranking of candidates under one score matrix row."""
+
+    order: np.ndarray  # candidate indices, best first (nan scores last)
+    best: int
+    score: float
+    margin: float  # best minus runner-up
+
+
+def rank(scores: np.ndarray) -> Call:
+    filled = np.where(np.isfinite(scores), scores, -np.inf)
+    order = np.argsort(-filled, kind="stable")
+    best = int(order[0])
+    second = filled[order[1]] if len(order) > 1 else -np.inf
+    margin = float(filled[best] - second) if np.isfinite(second) else float("nan")
+    return Call(order, best, float(scores[best]), margin)
+
+
+def standardise_rows(scores: np.ndarray) -> np.ndarray:
+    """Each group's scores as z over its candidates (nan-aware), so two methods can be added."""
+    mu = np.nanmean(scores, axis=1, keepdims=True)
+    sd = np.nanstd(scores, axis=1, keepdims=True)
+    return (scores - mu) / np.where(sd > 0, sd, 1.0)
+
+
+def combine(text: np.ndarray, db: np.ndarray) -> np.ndarray:
+    """Text and marker-database scores, each standardised per group, summed with equal weight; a
+    candidate the table lacks keeps its text score alone."""
+    zt, zd = standardise_rows(text), standardise_rows(db)
+    return np.where(np.isfinite(zd), zt + zd, zt)

@@ -1,0 +1,148 @@
+"""`cellmodel annotate`: name cell groups zero-shot (a thin shell over `cellmodel.annotate`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import handle_errors, info, print_json
+from genekb.errors import GenekbError, UsageError
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `annotate` command to the cellmodel app (once, however often it is called)."""
+    if not any(c.name == "annotate" for c in app.registered_commands):
+        app.command("annotate")(annotate)
+
+
+@handle_errors
+def annotate(
+    source: Annotated[
+        str, typer.Argument(help="An .h5ad file (e.g. from `cellmodel cluster -o`) or a dataset.")
+    ],
+    groupby: Annotated[
+        str | None,
+        typer.Option(help="obs column of the groups (default: cellmodel_cluster if present)."),
+    ] = None,
+    candidates: Annotated[
+        str | None,
+        typer.Option(
+            help="Candidate labels: a file (one per line, free text or CL id) or 'a;b;c'."
+        ),
+    ] = None,
+    ontology: Annotated[
+        bool,
+        typer.Option(
+            "--ontology",
+            help="Candidates are Cell Ontology cell types (the default without --candidates).",
+        ),
+    ] = False,
+    subtree: Annotated[
+        str | None,
+        typer.Option(
+            help="Only CL terms under this one (CL id or exact label); implies --ontology."
+        ),
+    ] = None,
+    tissue: Annotated[
+        str | None,
+        typer.Option(
+            help="Only CL terms whose label, synonyms or definition name this word"
+            " (e.g. pancreatic); implies --ontology."
+        ),
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="Call by text, markerdb (baseline) or combined.")
+    ] = "text",
+    gene_vectors: Annotated[
+        str, typer.Option(help="real, or the controls shuffled / random (seeded by --seed).")
+    ] = "real",
+    seed: Annotated[int, typer.Option(help="Seed of the gene-vector controls.")] = 0,
+    n_markers: Annotated[int, typer.Option(min=1, help="Marker genes per group.")] = 50,
+    top_k: Annotated[
+        int, typer.Option(min=1, help="Markers pooled into a group's score (topk pooling).")
+    ] = 5,
+    hubness: Annotated[
+        str, typer.Option(help="Label hubness correction: zscore, center, csls or none.")
+    ] = "zscore",
+    pooling: Annotated[str, typer.Option(help="topk or mean.")] = "topk",
+    text_style: Annotated[
+        str, typer.Option(help="Candidate text: definition, label or synonyms.")
+    ] = "definition",
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Encoder of the store.")] = "minilm",
+    gene_key: Annotated[
+        str | None, typer.Option(help="var column with gene names (e.g. feature_name).")
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="Layer to read ('raw' for .raw); default X.")
+    ] = None,
+    taxon: Annotated[str | None, typer.Option(help="human or mouse (default: detected).")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Also write the Markdown report to this file.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the annotated AnnData (.h5ad).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout.")
+    ] = False,
+) -> None:
+    """Name each group of cells from its marker genes' knowledge, beside a marker-table baseline."""
+    from cellmodel.annotate import annotate as run_annotate
+    from cellmodel.annotate import report_of, to_markdown
+    from cellmodel.annotate.ontology import parse_candidates
+    from cli.cellmodel_app import check_output, load_input, write_h5ad
+    from genekb.store.store import Store
+
+    if candidates is not None and (ontology or subtree or tissue):
+        raise UsageError("give --candidates, or --ontology (with --subtree / --tissue), not both")
+    check_output(output, force)
+    if markdown is not None and markdown.exists() and not force:
+        raise GenekbError(f"{markdown} exists; pass --force to overwrite it")
+    labels = parse_candidates(candidates) if candidates is not None else None
+    adata, _ = load_input(source, root)
+    store = Store.open(root, create=True)
+    run_annotate(
+        adata,
+        store,
+        groupby=groupby,
+        candidates=labels,
+        ontology_subtree=subtree,
+        tissue=tissue,
+        method=method,
+        n_markers=n_markers,
+        top_k=top_k,
+        hubness=hubness,
+        pooling=pooling,
+        text_style=text_style,
+        gene_vectors=gene_vectors,
+        seed=seed,
+        model=model,
+        gene_key=gene_key,
+        layer=layer,
+        taxon=taxon,
+    )
+    report = report_of(adata)
+    text = to_markdown(report)
+    if markdown is not None:
+        tmp = markdown.with_name(f".{markdown.name}.tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(markdown)
+    if output is not None:
+        write_h5ad(adata, output)
+    if json_:
+        print_json(report)
+    else:
+        sys.stdout.write(text + "\n")
+    info(
+        f"annotated {report['n_groups']} groups of obs[{report['groupby']!r}] from"
+        f" {report['candidates']['n']} candidates in {report['seconds']:.1f} s"
+        + (f"; wrote {output}" if output else "")
+    )

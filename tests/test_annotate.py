@@ -1,0 +1,297 @@
+"""`cellmodel annotate`: hubness correction, pooling, the Cell Ontology, the marker table, the
+library call on planted data, and the command line (fake encoder; the real one is marked slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellmodel.annotate import annotate, ontology, report_of, score
+from cellmodel.annotate.evaluate import group_truth, score_report
+from cellmodel.annotate.markerdb import score_groups
+from tests.test_cli_cellmodel import _one_line_error, run
+
+BETA, ALPHA, DELTA = "CL:0000169", "CL:0000171", "CL:0000173"
+MARKERS = {BETA: ["INS", "IAPP"], ALPHA: ["GCG", "TTR"], DELTA: ["SST", "HHEX"]}
+FILLER = ["ACTB", "GAPDH", "B2M", "MALAT1", "TMSB4X", "EEF1A1", "FTL", "RPLP0", "TPT1", "MYL6"]
+
+
+# ------------------------------------------------------------------------------- score
+
+
+def test_zscore_hubness_stops_a_hub_label_winning_every_group() -> None:
+    rng = np.random.default_rng(1)
+    dim = 32
+    common = rng.standard_normal(dim)
+    background = common + 0.8 * rng.standard_normal((300, dim))
+    own = rng.standard_normal((2, dim))
+    labels = np.vstack([own, common])  # label 2 is the hub: near every gene
+    genes = np.vstack([common + 0.8 * rng.standard_normal(dim) + 0.6 * own[g] for g in (0, 1)])
+    raw = score.corrected_similarity(genes, labels, background, "none")
+    fixed = score.corrected_similarity(genes, labels, background, "zscore")
+    assert (raw.argmax(axis=1) == 2).all()  # without correction the hub names both genes
+    assert list(fixed.argmax(axis=1)) == [0, 1]
+
+
+def test_topk_pooling_keeps_a_few_strong_markers_that_the_mean_dilutes() -> None:
+    sims = np.zeros((50, 2))
+    sims[:, 1] = 0.3  # every marker slightly closer to candidate 1
+    sims[:3, 0] = 5.0  # three markers strongly name candidate 0
+    assert score.pool(sims, "topk", 5).argmax() == 0
+    assert score.pool(sims, "mean").argmax() == 1
+    assert list(score.evidence(sims[:, 0], 3)) == [0, 1, 2]
+
+
+def test_combine_keeps_text_where_the_table_has_no_entry() -> None:
+    text = np.array([[1.0, 0.0, 2.0]])
+    db = np.array([[5.0, 1.0, np.nan]])
+    both = score.combine(text, db)
+    assert np.isfinite(both).all() and both[0, 0] > both[0, 1]
+
+
+# ------------------------------------------------------------------------------- ontology
+
+
+def test_ontology_resolves_ids_labels_and_synonyms() -> None:
+    assert ontology.lookup("CL_0000169") == BETA
+    assert ontology.lookup("type B pancreatic cell") == BETA
+    assert ontology.lookup("Pancreatic beta cell") == BETA  # an exact synonym, any case
+    assert ontology.lookup("no such cell") is None
+    cands = ontology.from_user(["beta cell of pancreatic islet", "my own words", "CL:0000171"])
+    assert [c.given for c in cands] == ["beta cell of pancreatic islet", "my own words", ALPHA]
+    assert [c.cl_id for c in cands] == [BETA, None, ALPHA]
+    text = ontology.candidate_text(cands[0])
+    assert text.startswith("type B pancreatic cell.") and "insulin" in text
+    assert ontology.candidate_text(cands[1]) == "my own words"
+
+
+def test_ontology_restrictions_and_credit() -> None:
+    pancreas = {c.cl_id for c in ontology.from_ontology(tissue="pancreatic")}
+    assert {BETA, ALPHA, DELTA} <= pancreas and "CL:0000084" not in pancreas
+    t_cells = {c.cl_id for c in ontology.from_ontology(subtree="T cell")}
+    assert "CL:0000625" in t_cells and BETA not in t_cells
+    assert ontology.credit(BETA, BETA) == (True, True)
+    parent = sorted(ontology.parents(BETA))[0]
+    assert ontology.credit(parent, BETA) == (False, True)
+    assert ontology.credit(ALPHA, BETA) == (False, False)
+
+
+def test_unknown_cl_id_and_too_few_candidates_fail_clearly() -> None:
+    from genekb.errors import GenekbError, UsageError
+
+    with pytest.raises(GenekbError, match="not a live Cell Ontology term"):
+        ontology.from_user(["CL:9999999", "B cell"])
+    with pytest.raises(UsageError, match="at least two"):
+        ontology.from_user(["B cell"])
+
+
+def test_candidates_file_and_list(tmp_path: Path) -> None:
+    f = tmp_path / "cands.txt"
+    f.write_text("# pancreas\nB cell\n\nCL:0000169\n")
+    assert ontology.parse_candidates(str(f)) == ["B cell", "CL:0000169"]
+    assert ontology.parse_candidates("B cell; T cell") == ["B cell", "T cell"]
+
+
+# ------------------------------------------------------------------------------- marker table
+
+
+def test_marker_table_names_islet_cells_from_their_hormones() -> None:
+    data = [g for m in MARKERS.values() for g in m] + FILLER + ["CD3E", "PTPRC", "PECAM1"]
+    db = score_groups([MARKERS[BETA], MARKERS[ALPHA]], data, [ALPHA, BETA, None])
+    assert np.isnan(db.scores[:, 2]).all() and list(db.covered) == [True, True, False]
+    assert np.nanargmax(db.scores[0]) == 1 and np.nanargmax(db.scores[1]) == 0
+    assert "INS" in db.overlaps[0][1]
+
+
+# ------------------------------------------------------------------------------- library
+
+
+class _EV:
+    """An embedding version whose gene and text vectors are planted: each candidate's text
+    vector points along its own axis and its markers' vectors lie near that axis."""
+
+    id = "emb-planted"
+    tag = "human/ncbi-card/fake"
+    store = None
+
+    def __init__(self, spec, ids: np.ndarray, symbols: dict[int, str], dim: int = 24) -> None:
+        from genekb.sources.bundled import load_bundled
+
+        self.spec = spec
+        self.dim = dim
+        rng = np.random.default_rng(1)
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.M = rng.standard_normal((len(self.ids), dim)).astype(np.float32)
+        for axis, cl in enumerate(MARKERS):
+            for gene in MARKERS[cl]:
+                gid = next(i for i, s in symbols.items() if s == gene)
+                row = int(np.flatnonzero(self.ids == gid)[0])
+                self.M[row] = 0.3 * rng.standard_normal(dim)
+                self.M[row, axis] += 4.0
+        frame = load_bundled("human").table.to_pandas()
+        self.frame = frame[frame["gene_id"].isin(self.ids)].reset_index(drop=True)
+
+    def matrix(self):
+        return self.ids, self.M
+
+    def vectors(self, genes):
+        row = {int(g): i for i, g in enumerate(self.ids)}
+        rows = np.array([row.get(int(g), -1) for g in genes])
+        out = np.zeros((len(rows), self.dim), dtype=np.float32)
+        out[rows >= 0] = self.M[rows[rows >= 0]]
+        return out, rows >= 0
+
+    def genes(self):
+        return self.frame
+
+
+class _Store:
+    root = Path("/nonexistent")
+
+    def __init__(self, ev: _EV) -> None:
+        self.ev = ev
+
+    def tags(self):
+        return {self.ev.tag: self.ev.id}
+
+    def embedding(self, ref: str) -> _EV:
+        assert ref == self.ev.tag
+        return self.ev
+
+
+class _TextEncoder:
+    """Candidate text -> the axis of the cell type it names (by a word of its CL label)."""
+
+    words = {"type B": 0, "pancreatic A": 1, "pancreatic D": 2}
+
+    def encode(self, texts, batch_size: int = 64):
+        out = np.zeros((len(texts), 24), dtype=np.float32)
+        for i, t in enumerate(texts):
+            axis = next(a for w, a in self.words.items() if t.startswith(w))
+            out[i, axis] = 1.0
+            out[i, 3 + i % 5] = 0.2
+        return out
+
+
+def _islets(n_per: int = 30, seed: int = 0) -> ad.AnnData:
+    rng = np.random.default_rng(seed)
+    genes = [g for m in MARKERS.values() for g in m] + FILLER
+    groups = np.repeat(["b", "a", "d"], n_per)
+    means = np.full((len(groups), len(genes)), 3.0)
+    for g, cl in zip("bad", MARKERS, strict=True):
+        for gene in MARKERS[cl]:
+            means[groups == g, genes.index(gene)] = 40.0
+    adata = ad.AnnData(rng.poisson(means).astype(np.float32))
+    adata.var_names = genes
+    adata.obs_names = [f"c{i}" for i in range(len(groups))]
+    adata.obs["kind"] = pd.Categorical(groups)
+    adata.obs["truth"] = pd.Categorical(
+        np.array([BETA, ALPHA, DELTA])[pd.Series(groups).map({"b": 0, "a": 1, "d": 2})]
+    )
+    return adata
+
+
+def _planted(fake_spec) -> _Store:
+    from cellmodel.annotate.core import background_ids
+    from genekb.sources.bundled import load_bundled
+
+    ref = load_bundled("human").table.select(["gene_id", "symbol"]).to_pandas()
+    wanted = {g for m in MARKERS.values() for g in m} | set(FILLER)
+    hits = ref[ref["symbol"].isin(wanted)].drop_duplicates("symbol")
+    symbols = dict(zip(hits["gene_id"].astype(int), hits["symbol"], strict=True))
+    ids = np.unique(np.concatenate([list(symbols), background_ids(200)]))
+    return _Store(_EV(fake_spec, ids, symbols))
+
+
+def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
+    store = _planted(fake_spec)
+    cands = [BETA, ALPHA, DELTA]
+    adata = annotate(
+        _islets(), store, groupby="kind", candidates=cands, n_markers=5, top_k=2,
+        n_background=200, load_encoder=_TextEncoder, model="fake",
+    )  # fmt: skip
+    report = report_of(adata)
+    named = {e["group"]: e["label"] for e in report["groups"]}
+    assert named == {"b": BETA, "a": ALPHA, "d": DELTA}
+    assert adata.obs["cellmodel_annotation"].dtype == "category"
+    assert (adata.obs["cellmodel_annotation"].astype(str)[adata.obs["kind"] == "b"] == BETA).all()
+    beta = next(e for e in report["groups"] if e["group"] == "b")
+    assert {g["gene"] for g in beta["evidence"][:2]} == {"INS", "IAPP"}
+    assert beta["margin"] > 0 and len(beta["top"]) == 3
+    assert beta["markerdb"]["top"][0]["cl_id"] == BETA  # the table knows insulin too
+    assert "INS" in beta["markerdb"]["overlap"]
+    truth = group_truth(adata.obs["kind"], adata.obs["truth"].astype(str))
+    assert score_report(report, truth)["text"]["exact@1"] == 3
+    table = adata.uns["cellmodel"]["annotate"]["groups"]
+    assert list(table["label"]) == [named[g] for g in table["group"]]
+
+    for control in ("shuffled", "random"):
+        ctrl = report_of(
+            annotate(
+                _islets(), store, groupby="kind", candidates=cands, n_markers=5, top_k=2,
+                n_background=200, load_encoder=_TextEncoder, gene_vectors=control, model="fake",
+            )  # fmt: skip
+        )
+        hits = score_report(ctrl, truth)["text"]["exact@1"]
+        assert hits < 3, control  # planted knowledge gone, the calls no longer follow it
+
+
+def test_annotate_refuses_missing_groups_and_mixed_candidate_sources(fake_spec) -> None:
+    from genekb.errors import UsageError
+
+    store = _planted(fake_spec)
+    with pytest.raises(UsageError, match="--groupby"):
+        annotate(_islets(), store, candidates=[BETA, ALPHA])
+    with pytest.raises(UsageError, match="not both"):
+        annotate(_islets(), store, groupby="kind", candidates=[BETA, ALPHA], tissue="pancreatic")
+
+
+# ------------------------------------------------------------------------------- command line
+
+
+def test_cli_annotates_with_a_real_store_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    adata = _islets()
+    src = tmp_path / "islets.h5ad"
+    adata.write_h5ad(src)
+    root = tmp_path / "store"
+    out = tmp_path / "out.h5ad"
+    args = [
+        "annotate", str(src), "--groupby", "kind", "--root", str(root), "--model", "fake",
+        "--candidates", "type B pancreatic cell;pancreatic A cell;CL:0000173", "-o", str(out),
+    ]  # fmt: skip
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n_groups"] == 3 and report["candidates"]["with_cl_id"] == 3
+    assert {e["label"] for e in report["groups"]} <= {
+        "type B pancreatic cell", "pancreatic A cell", "CL:0000173",
+    }  # fmt: skip
+    written = ad.read_h5ad(out)
+    assert written.obs["cellmodel_annotation"].dtype == "category"
+    assert json.loads(written.uns["cellmodel"]["annotate"]["report_json"])["n_groups"] == 3
+    _one_line_error(run(*args), 1)  # out.h5ad exists and no --force
+    _one_line_error(run(*args[:-2], "--candidates", "B cell"), 2)  # one candidate: usage
+    bad = run("annotate", str(src), "--root", str(root), "--model", "fake", "--candidates", "x;y")
+    assert "--groupby" in _one_line_error(bad, 2)
+
+
+# ------------------------------------------------------------------------------- real encoder
+
+
+@pytest.mark.slow
+def test_real_minilm_names_islet_hormone_groups(tmp_path: Path) -> None:
+    """The real encoder and gene cards: hormone-marked groups get their islet cell type."""
+    from genekb.store.store import Store
+
+    adata = annotate(
+        _islets(), Store.open(tmp_path, create=True), groupby="kind",
+        candidates=[BETA, ALPHA, DELTA, "CL:0002275", "CL:0002064", "CL:0000084"],
+        n_markers=3, top_k=2, n_background=100,
+    )  # fmt: skip
+    named = {e["group"]: e["cl_id"] for e in report_of(adata)["groups"]}
+    assert named == {"b": BETA, "a": ALPHA, "d": DELTA}

@@ -19,11 +19,12 @@ import numpy as np
 
 from cellmodel import semantic
 from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
-from cellmodel.genes import GeneMatch, detect_taxon, match_genes, ortholog_ids, taxon_name
+from cellmodel.genes import GeneMatch, detect_taxon, match_genes, taxon_name
 from cellmodel.io import Expression, expression, h5ad_safe
 from genekb.encoders.base import Encoder
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.sources.bundled import available_taxa
+from genekb.store.ids import genes_sha
 from genekb.templates import DEFAULT_TEMPLATE
 
 # Chosen from the measurements in docs/semantic_experiments.md (scripts/exp_weighting.py).
@@ -33,9 +34,10 @@ DEFAULT_ISOTROPY_FIT = "used"
 DEFAULT_RANKING = "hvg"
 DEFAULT_TOP_N = 32
 DEFAULT_FUSION = "concat"
-# Which gene vectors the post-processing is fitted on: those the weighting uses (the subspace the
-# cells actually live in), all matched data genes, or the whole store.
-ISOTROPY_FITS = ("used", "data", "store")
+# Which gene vectors the post-processing is fitted on, a set fixed by the data and the snapshot
+# (recorded in uns["cellmodel"]["reference_genes"]), never by what else the store holds: the genes
+# the weighting uses (the subspace the cells actually live in), or all matched data genes.
+ISOTROPY_FITS = ("used", "data")
 
 log = logging.getLogger(__name__)
 
@@ -91,21 +93,17 @@ def prepare_gene_vectors(
     """Vectors for the data genes: the chosen control, post-processed (see `ISOTROPY_FITS`).
 
     `used`: the genes the weighting gives weight to (for `isotropy_fit="used"`; default: all
-    matched genes).
+    matched genes). Matched genes the store version lacks get zero rows; the caller makes sure
+    every gene the view reads is there (`needed_rows`).
     """
     matched = match.matched
-    fit_rows = matched & used if used is not None and params.isotropy_fit == "used" else matched
-    if params.isotropy_fit == "store" and params.gene_vectors != "random":
-        fitted = semantic.fit_isotropy(store_vectors, params.isotropy, params.n_remove)
-        vectors = semantic.gene_matrix(store_ids, fitted.apply(store_vectors), match.gene_ids)
-        vectors = semantic.control_vectors(vectors, matched, params.gene_vectors, params.seed)
-    else:
-        # Random vectors have no store to be fitted on, so they are always fitted on themselves.
-        vectors = semantic.gene_matrix(store_ids, store_vectors, match.gene_ids)
-        vectors = semantic.control_vectors(vectors, matched, params.gene_vectors, params.seed)
-        if fit_rows.any():
-            fitted = semantic.fit_isotropy(vectors[fit_rows], params.isotropy, params.n_remove)
-            vectors[matched] = fitted.apply(vectors[matched])
+    fit_rows = reference_rows(match, matched if used is None else used, params)
+    # Random vectors have no store to be fitted on, so they are fitted on themselves too.
+    vectors = semantic.gene_matrix(store_ids, store_vectors, match.gene_ids)
+    vectors = semantic.control_vectors(vectors, matched, params.gene_vectors, params.seed)
+    if fit_rows.any():
+        fitted = semantic.fit_isotropy(vectors[fit_rows], params.isotropy, params.n_remove)
+        vectors[matched] = fitted.apply(vectors[matched])
     vectors[~matched] = 0.0
     symbols = [
         store_symbols.get(int(g)) if m else None
@@ -119,81 +117,158 @@ def _is_embedding_version(obj: Any) -> bool:
     return hasattr(obj, "matrix") and hasattr(obj, "spec")
 
 
-def _known_tag(store: Any, tag: str) -> bool:
-    return tag in store.tags()
+def store_version(store: Any, model: str) -> Any | None:
+    """The store's embedding version when `model` names one (a tag, an id or a unique id prefix)
+    rather than an encoder of the registry; None for an encoder. Such a version is used as it is:
+    never built, grown or re-tagged."""
+    from genekb.encoders import registry
+
+    try:
+        registry.resolve(model)
+        return None
+    except UsageError:
+        pass
+    try:
+        return store.embedding(model)
+    except IntegrityError:
+        raise
+    except GenekbError:
+        choices = registry.names() + sorted(store.tags())
+        raise UsageError(
+            f"--model {model!r} is neither an encoder nor a tag or embedding id of the store at"
+            f" {store.root}; choose one of: {', '.join(choices)}"
+        ) from None
 
 
-def resolve_embedding(
+def reference_table(genes: list[str], taxon: str | None) -> tuple[str, Any]:
+    """The bundled gene snapshot the data's names are matched against: the data's own species,
+    or human (through orthologs) when no snapshot of it ships."""
+    from genekb.sources.bundled import load_bundled
+
+    data_taxon = taxon_name(taxon) if taxon else detect_taxon(genes)
+    ref_taxon = data_taxon if data_taxon in available_taxa() else "human"
+    return ref_taxon, load_bundled(ref_taxon)
+
+
+def _snapshot_key(source: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(str(source.get(k)) for k in ("source", "date", "taxon"))
+
+
+def _covering_version(
+    store: Any, gene_ids: list[int], spec: Any, gene_table: Any, template_key: dict[str, Any]
+) -> Any | None:
+    """A version already in the store with vectors of this encoder, snapshot and template for
+    every gene in `gene_ids` (the tagged one first); its vectors are the ones a build would write,
+    since vectors are reused by (encoder, text hash)."""
+    import warnings
+
+    tag = f"{taxon_name(gene_table.snapshot.taxon)}/{template_key.get('id')}/{spec.name}"
+    wanted = spec.learned_fields_cleared().hashed_fields()
+    snapshot = _snapshot_key(gene_table.snapshot.to_dict())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # damaged versions are skipped here, reported elsewhere
+        versions = store.embeddings()
+    tagged = store.tags().get(tag)
+    for version in sorted(versions, key=lambda v: v.id != tagged):
+        manifest = version.manifest
+        if (
+            version.spec.learned_fields_cleared().hashed_fields() != wanted
+            or manifest.get("template") != template_key
+            or _snapshot_key(manifest.get("source", {})) != snapshot
+        ):
+            continue
+        if set(gene_ids) <= set(version.matrix()[0].tolist()):
+            return version
+    return None
+
+
+def vectors_for(
     store: Any,
-    genes: list[str],
+    gene_table: Any,
+    gene_ids: list[int],
     *,
     model: str,
-    taxon: str | None,
     template: str,
     build_missing: bool,
     progress: semantic.StageProgress | None = None,
-) -> Any:
-    """The embedding version for these genes: the store's tag `<taxon>/<template>/<model>`, built
-    (or grown to cover the data's genes, reusing every vector already computed) when needed.
+    notify: Callable[[str], None] | None = None,
+) -> tuple[Any, dict[str, Any] | None]:
+    """An embedding version holding vectors for `gene_ids`, and a build report when one was
+    written.
 
-    Mouse data uses a mouse store when the store has one, else the human store through orthologs.
+    Reading never moves a tag. The exact version for these genes (content-addressed) or any
+    version of the same encoder, snapshot and template that covers them is used as it is;
+    otherwise (unless `build_missing` is False) a version for exactly these genes is written,
+    reusing every vector the store already holds, and no tag is set or moved.
     """
-    data_taxon = taxon_name(taxon) if taxon else detect_taxon(genes)
-    candidates = [f"{data_taxon}/{template}/{model}"]
-    if data_taxon == "mouse":
-        candidates.append(f"human/{template}/{model}")
-    present = [t for t in candidates if _known_tag(store, t)]
-    ev = store.embedding(present[0]) if present else None
+    from genekb.encoders import registry
+    from genekb.store.versions import built_spec, embedding_id, planned_text_id
+    from genekb.templates import resolve as resolve_template
+
+    spec = registry.resolve(model)
+    chosen = resolve_template(template)
+    text_id = planned_text_id(gene_table, chosen, gene_ids)
+    full = built_spec(store, text_id, spec)
+    if full is not None and store.has("embedding", embedding_id(text_id, full)):
+        return store.embedding(embedding_id(text_id, full)), None
+    covering = _covering_version(store, gene_ids, spec, gene_table, chosen.key())
+    if covering is not None:
+        return covering, None
     if not build_missing:
-        if ev is None:
-            raise GenekbError(
-                f"the store at {store.root} has no embedding {candidates[0]!r}; build it with"
-                f" `genekb build --taxon {data_taxon} --model {model}` or allow building"
+        raise GenekbError(
+            f"the store at {store.root} has no {spec.name} vectors for the {len(gene_ids)} genes"
+            " this run needs; drop --no-build to embed them into a new version (no tag moves),"
+            " or build them with `genekb build --genes-from FILE`"
+        )
+    from genekb.store import catalog
+    from genekb.store.versions import ensure_embedding_version, ensure_text_version
+
+    def factory(total: int, reused: int) -> Callable[[int], None]:
+        if notify:
+            notify(
+                f"embedding {total} gene card(s) with {spec.name} into a new store version for"
+                f" the {len(gene_ids)} genes this run needs ({reused} reused); no tag moves"
             )
-        return ev
-    store_taxon = taxon_name(ev.taxon) if ev is not None else data_taxon
-    if ev is not None and store_taxon != data_taxon:
-        return ev  # orthologs decide coverage; growing the store would not add matches
-    if ev is None and data_taxon not in available_taxa() and data_taxon == "mouse":
-        # No mouse snapshot here: build the human genes the data's mouse genes are orthologs of.
-        store_taxon = "human"
-        genes = [str(int(g)) for g in ortholog_ids(genes, "mouse", "human") if g >= 0]
-    missing = _genes_missing_from(ev, genes, store_taxon)
-    if ev is not None and not missing:
-        return ev
-    from genekb.build import build
+        done = [0]
+        if progress:
+            progress("build", 0, total)
 
-    wanted = list(genes)
-    if ev is not None:
-        # Grow, never shrink: the tag moves to a version holding the old genes and the new ones.
-        wanted += [str(int(g)) for g in ev.matrix()[0]]
-    if progress:
-        progress("build", 0, len(missing))
-    try:
-        report = build(store, model=model, taxon=store_taxon, template=template, genes=wanted)
-    except GenekbError as exc:
-        if ev is not None:
-            return ev
-        raise GenekbError(f"cannot build a {store_taxon} store for these genes: {exc}") from None
-    if progress:
-        progress("build", len(missing), len(missing))
-    return store.embedding(report["embedding_id"])
+        def advance(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress("build", done[0], total)
+
+        return advance
+
+    text, _ = ensure_text_version(store, gene_table, chosen, gene_ids)
+    ev, stats = ensure_embedding_version(
+        store, text, spec, lambda: registry.load(spec), progress=factory
+    )
+    catalog.rebuild(store)
+    if notify and stats.get("created"):
+        notify(f"wrote embedding version {ev.id} ({len(gene_ids)} genes) to {store.root}")
+    report = {
+        "embedding_id": ev.id,
+        "n_genes": len(gene_ids),
+        "embedded": int(stats.get("embedded", 0)),
+        "reused": int(stats.get("reused", 0)),
+        "seconds": round(float(stats.get("seconds", 0.0)), 3),
+    }
+    return ev, report
 
 
-def _genes_missing_from(ev: Any, genes: list[str], taxon: str) -> list[str]:
-    """Data genes the bundled snapshot knows but `ev` lacks (all known ones when ev is None)."""
-    from genekb.genemap import GeneIndex
-    from genekb.sources.bundled import load_bundled
+def needed_rows(match: GeneMatch, used: np.ndarray, params: SemanticParams) -> np.ndarray:
+    """The data genes whose vectors the semantic view reads: those the weighting uses (and the
+    post-processing is fitted on), or every matched gene when the fit or the shuffled control
+    spans them all."""
+    if params.isotropy_fit == "data" or params.gene_vectors == "shuffled":
+        return match.matched
+    return match.matched & used
 
-    if taxon not in available_taxa():
-        return [] if ev is not None else list(genes)
-    frame = load_bundled(taxon).table.select(["gene_id", "symbol", "aliases", "ensembl"])
-    resolved = GeneIndex.from_frame(frame.to_pandas()).resolve(genes)
-    known = resolved[resolved["gene_id"] >= 0]
-    if ev is None:
-        return known["query"].tolist()
-    have = set(ev.matrix()[0].tolist())
-    return known.loc[~known["gene_id"].isin(have), "query"].tolist()
+
+def reference_rows(match: GeneMatch, used: np.ndarray, params: SemanticParams) -> np.ndarray:
+    """The data genes the post-processing statistics are fitted on (see `ISOTROPY_FITS`)."""
+    return match.matched & used if params.isotropy_fit == "used" else match.matched
 
 
 def embed(
@@ -216,19 +291,24 @@ def embed(
     seed: int = 0,
     template: str = DEFAULT_TEMPLATE,
     build_missing: bool = True,
+    all_genes: bool = False,
     use_cache: bool = True,
     load_encoder: Callable[[], Encoder] | None = None,
     progress: semantic.StageProgress | None = None,
+    notify: Callable[[str], None] | None = None,
     copy: bool = False,
 ) -> ad.AnnData:
     """Compute the dual-path semantic view of `adata`'s cells from a genekb store.
 
-    `store_or_ev`: a `genekb.store.Store` (the embedding is found by its tag
-    `<taxon>/<template>/<model>` and built for the data's genes when missing) or an embedding
-    version itself.
+    `store_or_ev`: a `genekb.store.Store` or an embedding version itself. With a store, `model`
+    is an encoder name (the data's genes are matched against the bundled snapshot, and vectors
+    are read for the genes the view uses: see `vectors_for`, which writes a new version, never a
+    tag, when the store lacks some and `build_missing`) or a tag or embedding id of the store
+    (used as it is). `all_genes`: vectors for every matched gene, not only those the view reads.
     `gene_vectors`: "real", or the "shuffled"/"random" controls (seeded by `seed`).
     `load_encoder`: how to load the sentence encoder (default: the store spec's own encoder).
-    `progress(stage, done, total)` is called as sentences are embedded. Returns `adata` (or a copy).
+    `progress(stage, done, total)` is called as gene cards and sentences are embedded; `notify`
+    receives one line when the store is written to. Returns `adata` (or a copy).
     """
     params = SemanticParams(
         weighting=weighting,
@@ -251,28 +331,43 @@ def embed(
     timings["read"] = time.perf_counter() - began
 
     began = time.perf_counter()
-    if _is_embedding_version(store_or_ev):
-        ev = store_or_ev
+    ev = store_or_ev if _is_embedding_version(store_or_ev) else store_version(store_or_ev, model)
+    gene_table = None
+    if ev is not None:
+        # A version given as such (or by tag or id) is used as it is: its own genes are the
+        # reference, and it is never built, grown or re-tagged.
+        ref_taxon: Any = ev.taxon
+        reference = ev.genes()
     else:
-        ev = resolve_embedding(
+        ref_taxon, gene_table = reference_table(expr.genes, taxon)
+        reference = gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"])
+        reference = reference.to_pandas()
+    match = match_genes(expr.genes, reference, store_taxon=ref_taxon, data_taxon=taxon, X=expr.X)
+    log.info("input: %s values (%s); %s", expr.kind, expr.source, match.report.summary())
+    symbol_of = dict(zip(reference["gene_id"].astype(int), reference["symbol"], strict=True))
+    weights = semantic.gene_weights(expr.X, match.matched, params.weighting, n_hvg=params.n_hvg)
+    used = weights.scale != 0
+    fit_ids = sorted({int(g) for g in match.gene_ids[reference_rows(match, used, params)]})
+    built = None
+    if ev is None:
+        rows = match.matched if all_genes else needed_rows(match, used, params)
+        needed = sorted({int(g) for g in match.gene_ids[rows]})
+        if not needed:
+            raise GenekbError("no gene of the data has a weight in the semantic view")
+        ev, built = vectors_for(
             store_or_ev,
-            expr.genes,
+            gene_table,
+            needed,
             model=model,
-            taxon=taxon,
             template=template,
             build_missing=build_missing,
             progress=progress,
+            notify=notify,
         )
-    store_genes = ev.genes()
-    match = match_genes(expr.genes, store_genes, store_taxon=ev.taxon, data_taxon=taxon, X=expr.X)
-    log.info("input: %s values (%s); %s", expr.kind, expr.source, match.report.summary())
     store_ids, store_vectors = ev.matrix()
-    symbol_of = dict(zip(store_genes["gene_id"].astype(int), store_genes["symbol"], strict=True))
     timings["genes"] = time.perf_counter() - began
 
     began = time.perf_counter()
-    weights = semantic.gene_weights(expr.X, match.matched, params.weighting, n_hvg=params.n_hvg)
-    used = weights.scale != 0
     prepared = prepare_gene_vectors(store_ids, store_vectors, symbol_of, match, params, used)
     view_w = semantic.finish(semantic.weighted_path(expr.X, prepared.vectors, weights))
     timings["weighted"] = time.perf_counter() - began
@@ -323,6 +418,19 @@ def embed(
         "input": expr.to_dict(),
         "params": asdict(params),
         "weights": {"n_genes_used": weights.n_genes_used},
+        # The fixed gene set the post-processing is fitted on (see ISOTROPY_FITS).
+        "reference_genes": {
+            "rule": params.isotropy_fit,
+            "n_genes": len(fit_ids),
+            "sha256": genes_sha(fit_ids),
+            "gene_ids": np.asarray(fit_ids, dtype=np.int64),
+        },
+        "vectors": {
+            "source": "snapshot" if gene_table is not None else "store version",
+            "all_genes": bool(all_genes),
+            "n_genes": len(store_ids),
+            "built": built or {},
+        },
         "sentences": sentence_info,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }

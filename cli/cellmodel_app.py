@@ -251,7 +251,7 @@ def cluster(
 ) -> None:
     """Cluster cells: graph encoder over the expression kNN graph, OT-sharpened clusters, and the
     gene-knowledge semantic view that `cellmodel explain` reads."""
-    from cellmodel.pipeline import CLUSTER_KEY, score
+    from cellmodel.pipeline import CLUSTER_KEY
     from cellmodel.pipeline import cluster as run_cluster
     from genekb.store.store import Store
 
@@ -259,10 +259,6 @@ def cluster(
     options = _cluster_options(option or [])
     adata, dataset_label_key = load_input(source, root)
     label_key = label_key or dataset_label_key
-    if label_key is not None and label_key not in adata.obs:
-        raise GenekbError(
-            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
-        )
     if align_semantic and not semantic:
         raise UsageError("--align-semantic needs the semantic view; drop --no-semantic")
     store = Store.open(root, create=True) if semantic else None
@@ -277,17 +273,15 @@ def cluster(
         taxon=taxon,
         gene_key=gene_key,
         layer=layer,
-        batch_key=resolve_batch_key(adata, batch_key),
+        batch_key=batch_key if batch_key is not None else "auto",
+        label_key=label_key,
         seed=seed,
         device=device,
         progress=_stage_progress(),
         **options,
     )
     record = adata.uns["cellmodel"]
-    # Labels are read only here, after the run has ended.
-    metrics = score(adata, label_key) if label_key else None
-    if metrics is not None:
-        adata.uns["cellmodel"] = {**record, "metrics": metrics, "label_key": label_key}
+    metrics = record.get("metrics")
     figures = _plots(adata, plots, label_key, force, seed) if plots else []
     if output is not None:
         write_h5ad(adata, output)
@@ -381,13 +375,10 @@ def classify(
     json_: JsonOpt = False,
 ) -> None:
     """Few-label classification: contrastive refinement of a cell view, then kNN; with baselines."""
-    import numpy as np
-
     from cellmodel import classify as cl
 
     check_output(output, force)
-    if view not in ("pca", "semantic", "fused"):
-        raise UsageError(f"unknown view {view!r}; choose pca, semantic or fused")
+    cl.check_view(view)
     if gene_vectors != "real" and view == "pca":
         raise UsageError(
             "--gene-vectors changes the semantic view only; add --view semantic (or fused)"
@@ -396,84 +387,37 @@ def classify(
     options.check()  # a bad --vote / --marker-block / --blend: usage error before data is read
     adata, dataset_key = load_input(source, root)
     label_key = label_key or dataset_key
+    ref, ref_key = load_input(str(reference), root) if reference is not None else (None, None)
     if reference is None and label_key is None:
         raise UsageError("give --label-key (the labels to train on and score against)")
-
-    def semantic_view(data: Any) -> Any:
-        from cellmodel.embed import embed as run_embed
+    if ref is not None and (label_key or ref_key) not in ref.obs:
+        raise GenekbError(
+            f"the reference needs a label column; pass --label-key (have {list(ref.obs)})"
+        )
+    store = None
+    if view != "pca":
         from genekb.store.store import Store
 
-        run_embed(
-            data, Store.open(root, create=True), model=model, gene_vectors=gene_vectors, seed=seed
-        )
-        return data.obsm["X_semantic"]
-
-    def cell_view(data: Any, pca: Any) -> Any:
-        if view == "pca":
-            return pca
-        if view == "semantic":
-            return semantic_view(data)
-        return cl.fused_view(pca, semantic_view(data))
-
-    if reference is not None:
-        ref, ref_key = load_input(str(reference), root)
-        ref_key = label_key or ref_key
-        if ref_key is None or ref_key not in ref.obs:
-            raise GenekbError(
-                f"the reference needs a label column; pass --label-key (have {list(ref.obs)})"
-            )
-        ref_pca, query_pca = cl.joint_expression_pca(ref, adata, seed=seed)
-        if view == "pca":
-            ref_X, query_X = ref_pca, query_pca
-        else:
-            ref_X, query_X = semantic_view(ref), semantic_view(adata)
-            if view == "fused":
-                # One fused view over the cells of both files, so both are centred alike.
-                both = cl.fused_view(np.vstack([ref_pca, query_pca]), np.vstack([ref_X, query_X]))
-                ref_X, query_X = both[: len(ref_pca)], both[len(ref_pca) :]
-        query_labels = adata.obs.get(label_key) if label_key else None
-        result = cl.transfer(
-            ref_X,
-            ref.obs[ref_key],
-            query_X,
-            query_labels=query_labels,
-            k=k,
-            refine=refine,
-            seed=seed,
-            device=device,
-            ref_pca=ref_pca,
-            query_pca=query_pca,
-            options=options,
-            **shared_marker_input(ref, adata, markers),
-        )
-    else:
-        if label_key not in adata.obs:
-            raise GenekbError(
-                f"label key {label_key!r} is not an obs column; choose from {list(adata.obs)}"
-            )
-        labels = adata.obs[label_key]
-        mask = cl.split(
-            labels,
-            train_fraction=train_fraction,
-            per_class=per_class,
-            train_mask=adata.obs[train_mask] if train_mask else None,
-            seed=seed,
-            small_classes=small_classes,
-        )
-        pca = cl.expression_pca(adata, seed=seed)
-        result = cl.classify(
-            cell_view(adata, pca),
-            labels,
-            mask,
-            k=k,
-            refine=refine,
-            seed=seed,
-            device=device,
-            pca=pca,
-            options=options,
-            **marker_input(adata, markers),
-        )
-    cl.annotate(adata, result)
+        store = Store.open(root, create=True)
+    result = cl.classify_cells(
+        adata,
+        label_key=label_key,
+        train_fraction=train_fraction,
+        per_class=per_class,
+        train_mask=train_mask,
+        small_classes=small_classes,
+        reference=ref,
+        reference_label_key=label_key or ref_key,
+        view=view,
+        store=store,
+        model=model,
+        gene_vectors=gene_vectors,
+        k=k,
+        refine_view=refine,
+        seed=seed,
+        device=device,
+        options=options,
+    )
     figures = []
     if plots is not None and label_key in adata.obs:
         from cellmodel.plot import plot_confusion
@@ -510,39 +454,6 @@ def classify(
         )
     for name, comp in result.comparisons.items():
         info(f"{name}: accuracy {comp.accuracy:.3f}, macro-F1 {comp.macro_f1:.3f}")
-
-
-def marker_input(adata: Any, markers: int) -> dict[str, Any]:
-    """The log expression and gene names `classify` builds its marker block from (none for 0)."""
-    if markers == 0:
-        return {}
-    from cellmodel.io import expression
-
-    expr = expression(adata)
-    return {"expression": expr.X, "gene_names": expr.genes}
-
-
-def shared_marker_input(reference: Any, query: Any, markers: int) -> dict[str, Any]:
-    """Both files' log expression over their shared genes, for the marker block (none for 0)."""
-    if markers == 0:
-        return {}
-    from cellmodel.classify import shared_expression
-
-    ref_X, query_X, genes = shared_expression(reference, query)
-    return {"ref_expression": ref_X, "query_expression": query_X, "gene_names": genes}
-
-
-def resolve_batch_key(adata: Any, given: str | None) -> str | None:
-    """The batch column to correct for: the given one ('none': no correction), else the one the
-    dataset registry names for this data (recorded in uns["dataset"])."""
-    if given is not None:
-        return None if given.lower() == "none" else given
-    entry = adata.uns.get("dataset", {})
-    key = entry.get("batch_key") if isinstance(entry, dict) else None
-    if key and key in adata.obs:
-        info(f"correcting for the dataset's batch column {key!r} (--batch-key none to skip)")
-        return str(key)
-    return None
 
 
 @app.command()

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -47,7 +48,7 @@ def handle_errors(fn: F) -> F:
                 warnings.showwarning = _show_warning
                 return fn(*args, **kwargs)
         except GenekbError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(as_flags(str(exc)), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted; nothing half-written was published", 130)
         except (typer.Exit, typer.Abort, SystemExit):
@@ -100,3 +101,30 @@ def parse_options(pairs: list[str], flag: str = "--source-opt") -> dict[str, str
             raise UsageError(f"{flag} expects key=value, got {pair!r}")
         out[key.strip().replace("-", "_")] = value
     return out
+
+
+# Library errors name a parameter as `name=` or `name=value` (what a Python caller writes); on
+# the command line the same words become the flag (`--name` or `--name value`).
+LIBRARY_FLAGS = {
+    "batch_key": "--batch-key",
+    "datasets": "--datasets",
+    "gene_key": "--gene-key",
+    "label_key": "--label-key",
+    "layer": "--layer",
+    "methods": "--methods",
+    "n_clusters": "--n-clusters",
+    "root": "--root",
+    "seeds": "--seeds",
+    "sep": "--sep",
+    "taxon": "--taxon",
+    "top_n": "--top",
+}
+_PARAMETER = re.compile(r"\b(" + "|".join(LIBRARY_FLAGS) + r")=(\S?)")
+
+
+def as_flags(message: str) -> str:
+    """A library message in the command line's terms (`n_clusters=500` -> `--n-clusters 500`)."""
+    return _PARAMETER.sub(
+        lambda m: LIBRARY_FLAGS[m[1]] + (f" {m[2]}" if m[2].isalnum() or m[2] in "'\"" else m[2]),
+        message,
+    )

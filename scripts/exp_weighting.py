@@ -41,7 +41,8 @@ from cellmodel.embed import (  # noqa: E402
     DEFAULT_WEIGHTING,
     SemanticParams,
     prepare_gene_vectors,
-    resolve_embedding,
+    reference_table,
+    vectors_for,
 )
 from cellmodel.genes import match_genes  # noqa: E402
 from cellmodel.io import expression  # noqa: E402
@@ -113,11 +114,20 @@ def run_dataset(
     labels = adata.obs[spec_ds.label_key].astype(str).to_numpy()
     k = len(np.unique(labels))
     expr = expression(adata)
-    ev = resolve_embedding(
-        store,
+    # Vectors for every data gene the snapshot knows (every weighting and fit below reads them).
+    ref_taxon, gene_table = reference_table(expr.genes, spec_ds.taxon)
+    known = match_genes(
         expr.genes,
+        gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas(),
+        store_taxon=ref_taxon,
+        data_taxon=spec_ds.taxon,
+        strict=False,
+    )
+    ev, _ = vectors_for(
+        store,
+        gene_table,
+        sorted({int(g) for g in known.gene_ids[known.matched]}),
         model="minilm",
-        taxon=spec_ds.taxon,
         template="ncbi-card",
         build_missing=True,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
@@ -16,6 +15,7 @@ import scipy.sparse as sp
 from cellmodel import semantic
 from cellmodel.embed import embed
 from genekb.encoders.base import Encoder, EncoderSpec, Progress, l2_normalize
+from tests.fakes import FakeEmbedding
 
 # --------------------------------------------------------------------------- weighted path
 
@@ -167,47 +167,6 @@ def test_sentence_cache_hit_makes_no_encoder_call(tmp_path: Path) -> None:
 # -------------------------------------------------------------------------------- embed()
 
 
-@dataclass
-class FakeStore:
-    root: Path
-
-
-class FakeEmbedding:
-    """The store's embedding-version contract, backed by arrays."""
-
-    def __init__(self, root: Path, symbols: list[str], dim: int = 16) -> None:
-        self.store = FakeStore(root)
-        self.id, self.text_id, self.tag, self.taxon, self.dim = (
-            "emb-1",
-            "txt-1",
-            "t/x/fake",
-            9606,
-            dim,
-        )
-        self.spec = EncoderSpec(name="fake", backend="sentence-transformers", model_id="f", dim=dim)
-        self.ids = np.arange(1000, 1000 + len(symbols), dtype=np.int64)
-        rng = np.random.default_rng(7)
-        common = rng.standard_normal(dim) * 3  # an anisotropic shared direction, like text vectors
-        self.vectors = l2_normalize(
-            (rng.standard_normal((len(symbols), dim)) + common).astype(np.float32)
-        )
-        self.frame = pd.DataFrame(
-            {
-                "gene_id": self.ids,
-                "symbol": symbols,
-                "aliases": [[] for _ in symbols],
-                "ensembl": [[] for _ in symbols],
-                "text": symbols,
-            }
-        )
-
-    def genes(self) -> pd.DataFrame:
-        return self.frame
-
-    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.ids, self.vectors
-
-
 def toy_cells(n_cells: int = 60, n_genes: int = 40) -> ad.AnnData:
     rng = np.random.default_rng(0)
     groups = np.repeat([0, 1, 2], n_cells // 3)
@@ -276,69 +235,11 @@ def test_embed_pbmc68k_reduced_with_minilm(tmp_path: Path) -> None:
     out = embed(cells, store, sentence_top_n=16)
     info = out.uns["cellmodel"]
     assert info["gene_match"]["match_rate"] >= 0.95
-    assert info["tag"] == "human/ncbi-card/minilm" and info["input"]["kind"] == "log"
+    assert info["input"]["kind"] == "log" and info["model"] == "minilm"
+    # Vectors for the genes the view reads, written as a new version without a tag.
+    assert info["vectors"]["built"]["embedding_id"] == info["embedding_id"] and not store.tags()
     for key, dim in (("X_semantic_w", 384), ("X_semantic_s", 384), ("X_semantic", 768)):
         assert out.obsm[key].shape == (120, dim) and np.isfinite(out.obsm[key]).all()
-
-
-class FakeTaggedStore:
-    """Just enough of `genekb.store.Store` for `resolve_embedding`: tags and versions by id."""
-
-    def __init__(self, root: Path, versions: dict[str, FakeEmbedding], tags: dict[str, str]):
-        self.root, self.versions, self._tags = root, versions, tags
-
-    def tags(self) -> dict[str, str]:
-        return dict(self._tags)
-
-    def embedding(self, ref: str) -> FakeEmbedding:
-        return self.versions[self._tags.get(ref, ref)]
-
-
-def test_resolve_embedding_uses_the_tag_and_grows_it_when_genes_are_missing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import importlib
-
-    import genekb.sources.bundled as bundled
-    from cellmodel.embed import resolve_embedding
-    from genekb.errors import GenekbError
-
-    known = pd.DataFrame(
-        {
-            "gene_id": np.array([1000, 1001, 1002], dtype=np.int64),
-            "symbol": ["GENEA", "GENEB", "GENEC"],
-            "aliases": [[], [], []],
-            "ensembl": [[], [], []],
-        }
-    )
-
-    class Snapshot:
-        table = __import__("pyarrow").Table.from_pandas(known)
-
-    monkeypatch.setattr(bundled, "available_taxa", lambda: ["human"])
-    monkeypatch.setattr(bundled, "load_bundled", lambda taxon: Snapshot)
-    old = FakeEmbedding(tmp_path, ["GENEA", "GENEB"])
-    grown = FakeEmbedding(tmp_path, ["GENEA", "GENEB", "GENEC"])
-    store = FakeTaggedStore(
-        tmp_path, {"emb-old": old, "emb-new": grown}, {"human/ncbi-card/minilm": "emb-old"}
-    )
-    calls: list[dict[str, object]] = []
-
-    def fake_build(store_: object, **kw: object) -> dict[str, str]:
-        calls.append(kw)
-        return {"embedding_id": "emb-new"}
-
-    # The module, not `genekb.build` the attribute (the package re-exports the function).
-    monkeypatch.setattr(importlib.import_module("genekb.build"), "build", fake_build)
-    kw = dict(model="minilm", taxon="human", template="ncbi-card")
-    assert resolve_embedding(store, ["GENEA", "GENEB"], build_missing=True, **kw) is old
-    assert calls == []
-    assert resolve_embedding(store, ["GENEA", "GENEC"], build_missing=True, **kw) is grown
-    # The new version keeps the old genes (by GeneID) and adds the data's.
-    assert set(calls[0]["genes"]) >= {"GENEA", "GENEC", "1000", "1001"}  # type: ignore[arg-type]
-    empty = FakeTaggedStore(tmp_path, {}, {})
-    with pytest.raises(GenekbError, match="has no embedding"):
-        resolve_embedding(empty, ["GENEA"], build_missing=False, **kw)
 
 
 def test_tied_genes_at_the_cut_are_chosen_by_column_whatever_the_storage_order() -> None:

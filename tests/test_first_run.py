@@ -1,0 +1,106 @@
+"""A first run against a store: only the genes the view reads are embedded, reading never moves a
+tag, writes are said and can be refused, and the answer does not depend on the store's history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cellmodel.embed import embed
+from genekb.build import build
+from genekb.errors import GenekbError, UsageError
+from genekb.store import Store
+
+OPTIONS = {"model": "fake", "sentence_top_n": 0, "n_hvg": 120, "taxon": "human"}
+
+
+@pytest.fixture(scope="module")
+def pbmc():
+    import scanpy as sc
+
+    return sc.datasets.pbmc68k_reduced()
+
+
+def halves(adata):
+    """Two datasets with different genes: the first and the second half of pbmc's genes."""
+    raw = adata.raw.to_adata()
+    cut = raw.n_vars // 2
+    return raw[:, :cut].copy(), raw[:, cut:].copy()
+
+
+def test_a_run_embeds_only_the_genes_its_view_reads(fake_spec, tmp_path, pbmc):
+    store = Store.open(tmp_path / "store", create=True)
+    notes: list[str] = []
+    out = embed(pbmc, store, notify=notes.append, copy=True, **OPTIONS)
+    record = out.uns["cellmodel"]
+    n_used = record["weights"]["n_genes_used"]
+    assert record["vectors"]["n_genes"] == n_used == 120
+    assert record["vectors"]["built"]["embedding_id"] == record["embedding_id"]
+    assert record["reference_genes"]["n_genes"] == n_used
+    assert len(record["reference_genes"]["gene_ids"]) == n_used
+    assert any("no tag moves" in n for n in notes) and any(
+        record["embedding_id"] in n for n in notes
+    )
+    # No tag was set, and a second run reads the same version without writing.
+    assert store.tags() == {}
+    before = sorted(v.id for v in store.embeddings())
+    again = embed(pbmc, store, notify=notes.append, copy=True, **OPTIONS)
+    assert sorted(v.id for v in store.embeddings()) == before
+    assert again.uns["cellmodel"]["vectors"]["built"] == {}
+    np.testing.assert_array_equal(again.obsm["X_semantic"], out.obsm["X_semantic"])
+    # Every matched gene on request; the default view loses nothing against it.
+    full = embed(pbmc, store, all_genes=True, copy=True, **OPTIONS)
+    assert full.uns["cellmodel"]["vectors"]["n_genes"] > n_used
+    np.testing.assert_allclose(full.obsm["X_semantic"], out.obsm["X_semantic"], atol=1e-5)
+
+
+def test_reading_never_moves_a_tag(fake_spec, tmp_path, pbmc):
+    store = Store.open(tmp_path / "store", create=True)
+    first, _ = halves(pbmc)
+    report = build(store, model="fake", genes=list(first.var_names[:30]))
+    tags = store.tags()
+    assert tags == {report["tag"]: report["embedding_id"]}
+    embed(pbmc, store, copy=True, **OPTIONS)
+    assert store.tags() == tags
+
+
+def test_same_answer_whatever_the_store_holds(fake_spec, tmp_path, pbmc):
+    """Embed A, grow the store with B (a run, then a tagged build of everything), embed A again:
+    the same obsm, fitted on the same recorded reference genes."""
+    a, b = halves(pbmc)
+    store = Store.open(tmp_path / "store", create=True)
+    before = embed(a, store, copy=True, **OPTIONS)
+    embed(b, store, all_genes=True, copy=True, **OPTIONS)
+    build(store, model="fake", genes=list(pbmc.raw.var_names))
+    after = embed(a, store, copy=True, **OPTIONS)
+    for key in ("X_semantic_w", "X_semantic"):
+        np.testing.assert_array_equal(after.obsm[key], before.obsm[key])
+    ref_before = before.uns["cellmodel"]["reference_genes"]
+    ref_after = after.uns["cellmodel"]["reference_genes"]
+    assert ref_before["sha256"] == ref_after["sha256"]
+    np.testing.assert_array_equal(ref_before["gene_ids"], ref_after["gene_ids"])
+
+
+def test_no_build_refuses_and_writes_nothing(fake_spec, tmp_path, pbmc):
+    store = Store.open(tmp_path / "store", create=True)
+    with pytest.raises(GenekbError, match="--no-build"):
+        embed(pbmc, store, build_missing=False, copy=True, **OPTIONS)
+    assert store.embeddings() == [] and store.tags() == {}
+    # A store that already covers the genes serves a --no-build run.
+    build(store, model="fake", genes=list(pbmc.raw.var_names))
+    out = embed(pbmc, store, build_missing=False, copy=True, **OPTIONS)
+    assert out.uns["cellmodel"]["embedding_id"] == store.tags()["human/ncbi-card/fake"]
+
+
+def test_model_may_be_a_store_tag_or_id_used_as_is(fake_spec, tmp_path, pbmc):
+    store = Store.open(tmp_path / "store", create=True)
+    report = build(store, model="fake", genes=list(pbmc.raw.var_names[:400]), tag="imported/x")
+    options = {**OPTIONS, "model": "imported/x"}
+    by_tag = embed(pbmc, store, copy=True, **options)
+    by_id = embed(pbmc, store, copy=True, **{**options, "model": report["embedding_id"]})
+    assert [v.id for v in store.embeddings()] == [report["embedding_id"]]
+    assert by_tag.uns["cellmodel"]["embedding_id"] == report["embedding_id"]
+    assert by_tag.uns["cellmodel"]["vectors"]["source"] == "store version"
+    np.testing.assert_array_equal(by_tag.obsm["X_semantic"], by_id.obsm["X_semantic"])
+    with pytest.raises(UsageError, match="neither an encoder nor a tag"):
+        embed(pbmc, store, copy=True, **{**options, "model": "no-such-thing"})

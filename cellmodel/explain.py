@@ -79,7 +79,7 @@ def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
     except GenekbError:
         raise GenekbError(
             f"the store at {store.root} has no embedding {embedding_id} that this file was"
-            " clustered with; pass the same --root as for `cellmodel cluster`"
+            " clustered with; open the store the file was clustered with (root=)"
         ) from None
     fields = SemanticParams.__dataclass_fields__
     params = SemanticParams(**{k: v for k, v in record.get("params", {}).items() if k in fields})
@@ -176,7 +176,7 @@ def explain(
             f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad` first"
         )
     if top_n < 1:
-        raise GenekbError(f"--top must be at least 1 (got {top_n})")
+        raise GenekbError(f"top_n={top_n} must be at least 1")
     clusters = pd.Categorical(adata.obs[cluster_key])
     codes = np.asarray(clusters.codes)
     if (codes < 0).any():

@@ -66,7 +66,7 @@ def detect_taxon(names: Sequence[str]) -> str:
             mouse += 1
     if human == mouse:
         raise UsageError(
-            "cannot tell the species from the gene names; pass --taxon human or --taxon mouse"
+            "cannot tell the species from the gene names; pass taxon=human or taxon=mouse"
         )
     return "human" if human > mouse else "mouse"
 
@@ -244,7 +244,7 @@ def match_genes(
     if report.n_matched == 0 and strict:
         raise GenekbError(
             f"none of the {len(names)} genes matched the {store_name} store (data look"
-            f" {data_name}); check --taxon and --gene-key (CELLxGENE keeps symbols in feature_name)"
+            f" {data_name}); check taxon= and gene_key= (CELLxGENE keeps symbols in feature_name)"
         )
     if report.match_rate < LOW_MATCH_RATE:
         message = (

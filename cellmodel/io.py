@@ -184,7 +184,7 @@ def read_table(
     if non_numeric:
         raise GenekbError(
             f"{path}: column {non_numeric[0]!r} is not numeric; the table must hold names in the"
-            " first column and the header, and numbers elsewhere (check --sep)"
+            " first column and the header, and numbers elsewhere (check sep=)"
         )
     if orientation == "genes-by-cells":
         frame = frame.T
@@ -206,7 +206,7 @@ def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFram
         return adata.X, adata.var, "X"
     if layer == "raw":
         if adata.raw is None:
-            raise GenekbError("the input has no .raw; choose another --layer or leave it out")
+            raise GenekbError("the input has no .raw; set layer= to another layer or leave it out")
         return adata.raw.X, adata.raw.var, "raw"
     if layer not in adata.layers:
         have = ", ".join(["X", *(["raw"] if adata.raw is not None else []), *adata.layers]) or "X"
@@ -306,12 +306,12 @@ def expression(
         elif kind == "counts":
             raise GenekbError(
                 f"the matrix ({source}) has negative values where counts are expected; pass the"
-                " layer that holds raw counts with --layer"
+                " layer that holds raw counts with layer="
             )
         else:
             raise GenekbError(
                 f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"
-                " with counts or log-normalized values with --layer"
+                " with counts or log-normalized values with layer="
             )
     if gene_key is None:
         genes = [str(g) for g in var.index]
@@ -325,7 +325,7 @@ def expression(
         shown = ", ".join(map(str, duplicated[:5]))
         raise GenekbError(
             f"{len(duplicated)} gene names occur more than once (e.g. {shown}); make them unique"
-            " (adata.var_names_make_unique()) or choose another --gene-key"
+            " (adata.var_names_make_unique()) or choose another gene_key="
         )
     detected = detect_kind(X)
     if kind != "auto":

@@ -46,6 +46,7 @@ def cluster(
     embed_options: dict[str, Any] | None = None,
     progress: Any = None,
     copy: bool = False,
+    label_key: str | None = None,
     **cluster_options: Any,
 ) -> ad.AnnData:
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
@@ -59,7 +60,10 @@ def cluster(
     the sentence path (explanations use the weighted path). `control_seed`: the seed of the
     shuffled/random gene-vector controls (default: `seed`). `n_clusters=None` estimates k
     label-free. `batch_key`: an obs column of a technical covariate (donor, run; never the labels)
-    removed by ComBat before the PCA and by per-batch centring of the semantic view.
+    removed by ComBat before the PCA and by per-batch centring of the semantic view; "auto": the
+    column the dataset registry names for these data (`uns["dataset"]["batch_key"]`), if any.
+    `label_key`: an obs column of reference labels, read only after the run has ended to score
+    it (`score`; recorded in `uns["cellmodel"]["metrics"]`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
     """
     if copy:
@@ -68,8 +72,13 @@ def cluster(
     if n_cells < 3:
         raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
-        raise UsageError(f"--n-clusters {n_clusters} must be between 1 and the {n_cells} cells")
+        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
+    if label_key is not None and label_key not in adata.obs:
+        raise GenekbError(
+            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
+        )
     device = resolve_device(device)
+    batch_key, batch_note = resolve_batch_key(adata, batch_key)
     batch = batch_values(adata, batch_key)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -80,7 +89,7 @@ def cluster(
     empty = int((totals == 0).sum())
     if empty == n_cells:
         raise GenekbError("every cell has zero expression; check the layer or the input file")
-    notes = list(expr.notes)
+    notes = list(expr.notes) + batch_note
     if empty:
         notes.append(f"{empty} cell(s) have no expression at all; they are clustered by graph only")
     X_pca = graph.structure_features(
@@ -155,8 +164,26 @@ def cluster(
             "notes": notes + list(result.notes),
         }
     )
+    if label_key is not None:
+        # Labels are read only here, after the run has ended.
+        record.update(metrics=score(adata, label_key), label_key=label_key)
     adata.uns[UNS_KEY] = io.h5ad_safe(record)
     return adata
+
+
+def resolve_batch_key(adata: ad.AnnData, batch_key: str | None) -> tuple[str | None, list[str]]:
+    """The batch column to correct for, and a note when it was chosen for the caller: "auto" is
+    the column the dataset registry names for these data (recorded in `uns["dataset"]`), if
+    present; "none" (any case) or None is no correction."""
+    if batch_key is None or batch_key.lower() == "none":
+        return None, []
+    if batch_key != "auto":
+        return batch_key, []
+    entry = adata.uns.get("dataset", {})
+    key = entry.get("batch_key") if isinstance(entry, dict) else None
+    if key and key in adata.obs:
+        return str(key), [f"corrected for the dataset's batch column {key!r} (batch_key='auto')"]
+    return None, []
 
 
 def batch_values(adata: ad.AnnData, batch_key: str | None) -> np.ndarray | None:
@@ -166,19 +193,19 @@ def batch_values(adata: ad.AnnData, batch_key: str | None) -> np.ndarray | None:
     if batch_key not in adata.obs:
         raise GenekbError(
             f"batch key {batch_key!r} is not an obs column; choose from"
-            f" {list(adata.obs.columns)} or pass --batch-key none"
+            f" {list(adata.obs.columns)}, or batch_key=None for no correction"
         )
     values = adata.obs[batch_key].astype(str).to_numpy()
     counts = pd.Series(values).value_counts()
     if counts.size < 2:
         raise GenekbError(
             f"batch key {batch_key!r} has a single value; there is nothing to correct"
-            " (pass --batch-key none)"
+            " (batch_key=None for no correction)"
         )
     if counts.min() < 2:
         raise GenekbError(
             f"batch {counts.idxmin()!r} of {batch_key!r} holds one cell; batch correction needs"
-            " at least 2 cells per batch (merge it or pass --batch-key none)"
+            " at least 2 cells per batch (merge it, or batch_key=None for no correction)"
         )
     return values
 

@@ -90,15 +90,6 @@ def bench(
         bool,
         typer.Option(help="Warm the store and sentence cache up front (reported apart)."),
     ] = True,
-    docs: Annotated[
-        bool | None,
-        typer.Option(
-            help="Regenerate docs/benchmarks.md (default: only for the full default set)."
-        ),
-    ] = None,
-    docs_file: Annotated[
-        Path | None, typer.Option(help="Where --docs writes (default: the repo's docs/).")
-    ] = None,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -177,15 +168,6 @@ def bench(
         f" each (dataset, method) in a fresh process; outputs in {out}"
     )
     report = lib.run_bench(config, log=info)
-    docs_path = docs_file or lib.default_docs_path()
-    write_docs = docs if docs is not None else lib.is_default_run(config)
-    if write_docs:
-        if docs_path is None:
-            info("docs: no repo checkout found; pass --docs-file PATH to write benchmarks.md")
-        else:
-            lib.write_docs(report, docs_path)
-            report["files"]["docs"] = str(docs_path)
-            info(f"docs: regenerated {docs_path}")
     if json_:
         print_json(report)
     else:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -30,8 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cellmodel import classify, datasets
 
@@ -72,7 +69,7 @@ def load_views(
 ) -> dict[str, np.ndarray]:
     """The PCA view, and the semantic views saved for this dataset: computed with
     cellmodel.embed against `embed_store` (building missing gene vectors) when not saved yet."""
-    views = {"pca": classify.expression_pca(adata, seed=0)}
+    views = {"pca": classify.cell_view(adata, "pca", seed=0)}
     path = views_dir / f"{name}.npz"
     if not path.exists() and embed_store is not None:
         from cellmodel.embed import embed
@@ -92,7 +89,8 @@ def load_views(
             if key in stored and stored[key].ndim == 2:
                 views[view] = stored[key]
     if "semantic" in views:
-        views["fused"] = classify.fused_view(views["pca"], views["semantic"])
+        adata.obsm["X_semantic"] = views["semantic"]
+        views["fused"] = classify.cell_view(adata, "fused", pca=views["pca"])
     return views
 
 
@@ -100,7 +98,7 @@ def self_trained_knn(
     X: np.ndarray, labels: np.ndarray, mask: np.ndarray, options: classify.ClassifyOptions
 ) -> np.ndarray:
     """Ablation: the pseudo-labelled cells added to the kNN's references, without refinement."""
-    scaler = classify._Scaler.fit(X[mask])
+    scaler = classify.Scaler.fit(X[mask])
     train, query = scaler.apply(X[mask]), scaler.apply(X[~mask])
     vote = classify.resolve_vote(options, "classify").vote  # the rule the method votes with
     predicted, share = classify.knn_predict(
@@ -130,11 +128,8 @@ def run_dataset(
     views = load_views(name, adata, views_dir, embed_store)
     if only_views:
         views = {v: m for v, m in views.items() if v in only_views}
-    pca = classify.expression_pca(adata, seed=0)
-    from cellmodel.io import expression
-
-    expr = expression(adata)
-    marker_args = {"expression": expr.X, "gene_names": expr.genes}
+    pca = views["pca"] if "pca" in views else classify.cell_view(adata, "pca", seed=0)
+    marker_args = classify.marker_inputs(adata, options.n_markers)
     sizes = adata.obs[key].astype(str).value_counts()
     rare = list(sizes.index[::-1][:RARE_REPORTED])
     runs: list[dict[str, Any]] = []
@@ -176,7 +171,7 @@ def run_dataset(
                     X,
                     labels,
                     mask,
-                    refine=False,
+                    refine_view=False,
                     compare=False,
                     options=classify.with_options(options, knn_weighting="inverse"),
                     **marker_args,
@@ -186,7 +181,12 @@ def run_dataset(
                 # The same view the classify calls see: with the marker block when it is on.
                 viewed = (
                     classify.marker_view(
-                        X, expr.X, labels, mask, options.n_markers, kind=options.marker_block
+                        X,
+                        marker_args["expression"],
+                        labels,
+                        mask,
+                        options.n_markers,
+                        kind=options.marker_block,
                     )[0]
                     if options.n_markers
                     else X
@@ -250,7 +250,7 @@ def vote_grid(names: list[str], seeds: list[int], cache: Path) -> str:
                         pca,
                         labels,
                         mask,
-                        refine=False,
+                        refine_view=False,
                         compare=False,
                         options=classify.with_options(
                             vote=vote, n_markers=n_markers, marker_block=block

@@ -32,9 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+# The splits of exp_classify.py (its folder is on sys.path when this file runs as a script).
 from exp_classify import SETTINGS
 
 from cellmodel import classify, datasets
@@ -47,24 +45,13 @@ RANKED_MAX_LABELLED = 2  # ranks are printed for classes with at most this many 
 def recorded_votes(
     X: np.ndarray, labels: np.ndarray, mask: np.ndarray, seed: int, marker_args: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, classify.ClassifyResult]:
-    """Run the default classify and keep the two vote-share matrices it decides on.
-
-    `classify._shares` is wrapped for the call: its first use is the unrefined vote, its last the
-    refined one (the stopping search votes through `knn_votes` directly)."""
-    calls: list[np.ndarray] = []
-    original = classify._shares
-
-    def recording(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-        classes, shares = original(*args, **kwargs)
-        calls.append(shares.copy())
-        return classes, shares
-
-    classify._shares = recording
-    try:
-        result = classify.classify(X, labels, mask, seed=seed, compare=False, **marker_args)
-    finally:
-        classify._shares = original
-    return calls[0], calls[-1], result
+    """Run the default classify and keep the two vote-share matrices it decides on (the
+    unrefined and the refined kNN's, before the blend and the vote rule)."""
+    result = classify.classify(
+        X, labels, mask, seed=seed, compare=False, record_votes=True, **marker_args
+    )
+    assert result.votes is not None
+    return result.votes["unrefined"], result.votes["refined"], result
 
 
 def _normalized(shares: np.ndarray) -> np.ndarray:

@@ -51,3 +51,70 @@ def make_genes(
         details={"rename": sorted(rename)},
     )
     return GeneTable(pa.table(rows), snapshot)
+
+
+def blobs(
+    sizes: int | dict[str, int] = 60,
+    *,
+    n_classes: int = 3,
+    dim: int = 20,
+    spread: float = 1.0,
+    radius: float | None = 10.0,
+    seed: int = 0,
+    counts: bool = False,
+):
+    """Well separated groups of cells, the one synthetic data set of the tests.
+
+    `sizes`: cells per group, an int for `n_classes` groups named 0, 1, … (integer labels) or a
+    dict of group name → size (string labels). Gaussian blobs in `dim` dimensions, centres at
+    `radius` from the origin (None: centres drawn with standard deviation 3), noise `spread`;
+    returns (X float32, labels). `counts=True`: instead an AnnData of Poisson counts over `dim`
+    genes in which each group over-expresses its own block of genes, with labels in
+    obs["group"] (categorical).
+    """
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    names = list(sizes) if isinstance(sizes, dict) else list(range(n_classes))
+    per = list(sizes.values()) if isinstance(sizes, dict) else [sizes] * n_classes
+    labels = np.concatenate([[name] * n for name, n in zip(names, per, strict=True)])
+    codes = np.repeat(np.arange(len(names)), per)
+    if counts:
+        means = np.full((len(names), dim), 1.0)
+        block = dim // len(names)
+        for g in range(len(names)):
+            means[g, g * block : (g + 1) * block] = 12.0
+        adata = ad.AnnData(
+            rng.poisson(means[codes]).astype(np.float32),
+            var=pd.DataFrame(index=[f"G{i}" for i in range(dim)]),
+        )
+        adata.obs_names = [f"c{i}" for i in range(adata.n_obs)]
+        adata.obs["group"] = pd.Categorical(labels.astype(str))
+        return adata
+    centres = rng.standard_normal((len(names), dim))
+    if radius is None:
+        centres *= 3.0
+    else:
+        centres = radius * centres / np.linalg.norm(centres, axis=1, keepdims=True)
+    X = centres[codes] + spread * rng.standard_normal((len(codes), dim))
+    return X.astype(np.float32), labels
+
+
+def run_cellmodel(*args: str):
+    """`cellmodel ARGS` through Typer's test runner (stdout and stderr kept apart)."""
+    from typer.testing import CliRunner
+
+    from cli.cellmodel_app import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def one_line_error(result, code: int = 1) -> str:
+    """The single `error:` line a failed command printed, after checking its exit code."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    return lines[0]

@@ -3,50 +3,47 @@ through the CLI with each (dataset, method) in its own worker process."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 from typer.testing import CliRunner
 
 from cellmodel import bench
 from genekb.errors import GenekbError, UsageError
+from tests.bench_spies import labels_visible
 
-SPY = "test-spy"
 SPY_CELLS = 60
 
 
-def labels_visible(adata: ad.AnnData, truth: pd.Series) -> list[str]:
-    """Every place in `adata` where the reference labels (or a copy of them) can be read."""
-    values = truth.astype(str).to_numpy()
-    found = []
-    for column in adata.obs.columns:
-        if (adata.obs[column].astype(str).to_numpy() == values).mean() > 0.5:
-            found.append(f"obs[{column!r}]")
-    names = adata.obs_names.to_numpy().astype(str)
-    if any(label in name for name, label in zip(names, values, strict=True)):
-        found.append("obs_names")
-    found += [f"uns[{k!r}]" for k in adata.uns]
-    found += [f"obsm[{k!r}]" for k in adata.obsm]
-    return found
+@pytest.fixture
+def spies() -> Any:
+    """Register the test methods (tests/bench_spies.py) for one test, then restore the registry."""
+    methods, builtin = dict(bench.METHODS), list(bench.BUILTIN_METHODS)
+    sys.modules.pop("tests.bench_spies", None)  # a fresh import registers them again
+    yield importlib.import_module("tests.bench_spies")
+    sys.modules.pop("tests.bench_spies", None)
+    bench.METHODS.clear()
+    bench.METHODS.update(methods)
+    bench.BUILTIN_METHODS[:] = builtin
 
 
-@bench.register_method("test-spy", "fails if any label is visible to it")
-def _spy(inp: bench.MethodInput) -> bench.MethodOutput:
-    # The synthetic data is deterministic, so the spy can rebuild the truth on its own.
-    truth = bench.synthetic_counts(inp.adata.n_obs).obs[bench.SYNTHETIC_LABEL_KEY]
-    leaks = labels_visible(inp.adata, truth)
-    if leaks:
-        raise AssertionError(f"labels visible to the method: {leaks}")
-    labels = np.arange(inp.adata.n_obs) % inp.n_classes
-    extras = {"pid": os.getpid(), "n_classes_seen": inp.n_classes, "vectors": inp.gene_vectors}
-    return bench.MethodOutput(labels, extras)
+def _load_script(name: str) -> Any:
+    """A script of the repository's scripts/ folder, imported by path (it is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _labelled(n: int = SPY_CELLS) -> ad.AnnData:
@@ -88,10 +85,10 @@ def test_only_the_batch_column_travels_and_carries_no_labels() -> None:
         bench.hide_labels(adata, "site")
 
 
-def test_spy_method_in_a_worker_process_never_sees_labels(tmp_path: Path) -> None:
+def test_spy_method_in_a_worker_process_never_sees_labels(tmp_path: Path, spies: Any) -> None:
     config = bench.BenchConfig(
         datasets=bench.parse_datasets(f"synthetic-{SPY_CELLS}"),
-        methods=[SPY],
+        methods=[spies.SPY],
         seeds=[0, 1],
         out=tmp_path / "out",
         warm=False,
@@ -104,7 +101,6 @@ def test_spy_method_in_a_worker_process_never_sees_labels(tmp_path: Path) -> Non
     assert cell["status"] == "ok", Path(cell["log"]).read_text()[-2000:]
     assert report["config"]["gene_vectors"] == "random"
     assert all(r["extras"]["vectors"] == "random" for r in report["runs"])
-    assert not bench.is_default_run(config)
     runs = report["runs"]
     assert [r["seed"] for r in runs] == [0, 1]
     k = len(bench.synthetic_counts(SPY_CELLS).obs[bench.SYNTHETIC_LABEL_KEY].unique())
@@ -113,15 +109,10 @@ def test_spy_method_in_a_worker_process_never_sees_labels(tmp_path: Path) -> Non
     assert cell["peak_rss_mb"] > 20 and cell["n_cells"] == SPY_CELLS
 
 
-@bench.register_method("test-broken", "always fails")
-def _broken(inp: bench.MethodInput) -> bench.MethodOutput:
-    raise ValueError("boom")
-
-
-def test_a_failing_method_is_reported_not_hidden(tmp_path: Path) -> None:
+def test_a_failing_method_is_reported_not_hidden(tmp_path: Path, spies: Any) -> None:
     config = bench.BenchConfig(
         datasets=bench.parse_datasets("synthetic-40"),
-        methods=["test-broken"],
+        methods=[spies.BROKEN],
         seeds=[0],
         out=tmp_path,
         warm=False,
@@ -230,9 +221,10 @@ def test_markdown_and_json_shape(tmp_path: Path) -> None:
 
 
 def test_docs_keep_the_other_section(tmp_path: Path) -> None:
+    bench_docs = _load_script("bench_docs")
     path = tmp_path / "docs" / "benchmarks.md"
     report = _report(tmp_path)
-    bench.write_docs(report, path)
+    bench_docs.write_docs(report, path)
     first = path.read_text()
     assert "`cellmodel bench --datasets d1,d2`" in first
     assert "No scale run recorded yet." in first
@@ -240,7 +232,7 @@ def test_docs_keep_the_other_section(tmp_path: Path) -> None:
     assert all(f"| `{m}` |" in first for m in bench.BUILTIN_METHODS)
     scale = dict(report, command="cellmodel bench --scale 100,200")
     scale["scale"] = bench.scale_summary(report["summary"], [])
-    bench.write_docs(scale, path)
+    bench_docs.write_docs(scale, path)
     both = path.read_text()
     assert "`cellmodel bench --datasets d1,d2`" in both  # the bench section survived
     assert "`cellmodel bench --scale 100,200`" in both
@@ -265,7 +257,7 @@ def test_unknown_names_list_the_choices() -> None:
 def test_h5ad_path_needs_a_real_label_key(tmp_path: Path) -> None:
     path = tmp_path / "cells.h5ad"
     _labelled(40).write_h5ad(path)
-    with pytest.raises(UsageError, match="--label-key"):
+    with pytest.raises(UsageError, match="label_key="):
         bench.parse_datasets(str(path))
     with pytest.raises(GenekbError, match="not an obs column"):
         bench.parse_datasets(str(path), "celltype")
@@ -321,10 +313,8 @@ def test_leiden_to_k_reaches_the_asked_count() -> None:
 
 
 def test_cli_bench_end_to_end(tmp_path: Path) -> None:
-    from cli.bench_cmd import register
     from cli.cellmodel_app import app
 
-    register(app)
     data = tmp_path / "toy.h5ad"
     _labelled(800).write_h5ad(data)
     out = tmp_path / "out"
@@ -338,7 +328,6 @@ def test_cli_bench_end_to_end(tmp_path: Path) -> None:
             "--seeds", "2",
             "--out", str(out),
             "--threads", "1",
-            "--no-docs",
             "--json",
         ],
     )  # fmt: skip
@@ -361,10 +350,8 @@ def test_cli_bench_end_to_end(tmp_path: Path) -> None:
 
 
 def test_cli_unknown_method_exits_2(tmp_path: Path) -> None:
-    from cli.bench_cmd import register
     from cli.cellmodel_app import app
 
-    register(app)
     result = CliRunner().invoke(
         app, ["bench", "--datasets", "synthetic-40", "--methods", "magic", "--out", str(tmp_path)]
     )

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from cellmodel import classify, markers
+from cellmodel.classify.training import _choose_mode
 from genekb.errors import GenekbError, UsageError
+from tests.conftest import blobs
 
 
 @pytest.fixture(autouse=True)
@@ -32,22 +34,6 @@ def overlapping_classes(
     X = rng.normal(scale=3.0, size=(n, 20)).astype(np.float32)
     shift = np.where(labels == "a", separation, -separation)[:, None]
     X[:, :2] = rng.normal(size=(n, 2)) + shift
-    return X, labels
-
-
-def blobs(
-    sizes: dict[str, int], dim: int = 8, seed: int = 0, spread: float = 0.3
-) -> tuple[np.ndarray, np.ndarray]:
-    """Well separated Gaussian blobs, one per class."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=3.0, size=(len(sizes), dim))
-    X = np.concatenate(
-        [
-            c + rng.normal(scale=spread, size=(n, dim))
-            for c, n in zip(centres, sizes.values(), strict=True)
-        ]
-    ).astype(np.float32)
-    labels = np.concatenate([[name] * n for name, n in sizes.items()])
     return X, labels
 
 
@@ -143,7 +129,7 @@ def test_fixed_epochs_without_self_training_skip_the_search() -> None:
 
 
 def test_self_training_adds_the_confident_cells() -> None:
-    X, labels = blobs({"a": 50, "b": 50})
+    X, labels = blobs({"a": 50, "b": 50}, dim=8, spread=0.3, radius=None)
     mask = classify.split(labels, per_class=5)
     options = classify.with_options(self_training="on")
     result = classify.classify(X, labels, mask, epochs=2, options=options, compare=False)
@@ -152,7 +138,7 @@ def test_self_training_adds_the_confident_cells() -> None:
 
 
 def test_classify_result_fields_and_per_class_table() -> None:
-    X, labels = blobs({"a": 60, "b": 40, "c": 20})
+    X, labels = blobs({"a": 60, "b": 40, "c": 20}, dim=8, spread=0.3, radius=None)
     mask = classify.split(labels, train_fraction=0.25, seed=0)
     result = classify.classify(X, labels, mask, epochs=5, seed=0)
     assert result.predictions.shape == (120,) and result.confidence.shape == (120,)
@@ -213,9 +199,9 @@ def test_stopping_search_uses_only_training_labels() -> None:
 
 
 def test_without_refinement_the_knn_runs_on_the_input() -> None:
-    X, labels = blobs({"a": 30, "b": 30})
+    X, labels = blobs({"a": 30, "b": 30}, dim=8, spread=0.3, radius=None)
     mask = classify.split(labels, per_class=5)
-    result = classify.classify(X, labels, mask, refine=False)
+    result = classify.classify(X, labels, mask, refine_view=False)
     assert result.embedding is None and result.refinement == {}
     assert result.scores is not None and result.scores.method == "knn"
     assert set(result.comparisons) == {"logreg"}
@@ -245,7 +231,7 @@ def test_knn_gaussian_vote_keeps_a_close_rare_class() -> None:
 
 
 def test_transfer_predicts_every_query_cell() -> None:
-    X, labels = blobs({"a": 40, "b": 40, "c": 40}, seed=2)
+    X, labels = blobs({"a": 40, "b": 40, "c": 40}, dim=8, spread=0.3, radius=None, seed=2)
     ref = np.arange(120) % 2 == 0
     result = classify.transfer(
         X[ref], labels[ref], X[~ref], query_labels=labels[~ref], epochs=5, seed=0
@@ -259,7 +245,7 @@ def test_transfer_predicts_every_query_cell() -> None:
 
 
 def test_transfer_notes_classes_the_reference_lacks() -> None:
-    X, labels = blobs({"a": 30, "b": 30, "c": 10}, seed=4)
+    X, labels = blobs({"a": 30, "b": 30, "c": 10}, dim=8, spread=0.3, radius=None, seed=4)
     ref = labels != "c"
     result = classify.transfer(X[ref], labels[ref], X[~ref], query_labels=labels[~ref], epochs=2)
     assert result.notes and "cannot be predicted: c" in result.notes[0]
@@ -267,7 +253,7 @@ def test_transfer_notes_classes_the_reference_lacks() -> None:
 
 
 def test_bad_inputs_are_usage_errors() -> None:
-    X, labels = blobs({"a": 10, "b": 10})
+    X, labels = blobs({"a": 10, "b": 10}, dim=8, spread=0.3, radius=None)
     mask = classify.split(labels, per_class=3)
     with pytest.raises(UsageError, match="19 labels for 20 cells"):
         classify.classify(X, labels[:19], mask)
@@ -320,7 +306,7 @@ def test_joint_pca_projects_the_query_into_the_reference_space() -> None:
 def test_annotate_writes_an_h5ad_that_reads_back(tmp_path: Any) -> None:
     import anndata as ad
 
-    X, labels = blobs({"a": 30, "b": 30})
+    X, labels = blobs({"a": 30, "b": 30}, dim=8, spread=0.3, radius=None)
     adata = ad.AnnData(X=X)
     mask = classify.split(labels, per_class=5)
     result = classify.classify(X, labels, mask, epochs=3)
@@ -395,13 +381,13 @@ def test_fused_view_weighs_each_view_alike() -> None:
 def test_vote_auto_is_mass_within_a_file_and_frequency_across_files() -> None:
     X, labels = overlapping_classes(n=60)
     mask = classify.split(labels, per_class=10, seed=0)
-    within = classify.classify(X, labels, mask, refine=False, compare=False)
+    within = classify.classify(X, labels, mask, refine_view=False, compare=False)
     assert within.params["options"]["vote"] == "mass"
-    across = classify.transfer(X[mask], labels[mask], X[~mask], refine=False, compare=False)
+    across = classify.transfer(X[mask], labels[mask], X[~mask], refine_view=False, compare=False)
     assert across.params["options"]["vote"] == "frequency"
     chosen = classify.with_options(vote="mass")
     across = classify.transfer(
-        X[mask], labels[mask], X[~mask], refine=False, compare=False, options=chosen
+        X[mask], labels[mask], X[~mask], refine_view=False, compare=False, options=chosen
     )
     assert across.params["options"]["vote"] == "mass"
     with pytest.raises(UsageError, match="unknown vote 'most'; choose one of"):
@@ -435,9 +421,9 @@ def test_marker_view_finds_a_rare_class_the_view_misses() -> None:
         classify.marker_view(view, expression, labels, mask, 5, genes, "pathways")
     opts = classify.with_options(vote="balanced", n_markers=5)
     with_markers = classify.classify(
-        view, labels, mask, refine=False, options=opts, expression=expression, gene_names=genes
+        view, labels, mask, refine_view=False, options=opts, expression=expression, gene_names=genes
     )
-    without = classify.classify(view, labels, mask, refine=False, options=opts)
+    without = classify.classify(view, labels, mask, refine_view=False, options=opts)
     rare = ~mask & (labels == "rare")
     assert (with_markers.predictions[rare] == "rare").all()
     assert not (without.predictions[rare] == "rare").any()
@@ -525,10 +511,10 @@ def test_stopping_search_rebuilds_the_marker_block_without_its_held_out_cells() 
 
 
 def test_self_training_choice_goes_by_accuracy_and_a_tie_to_pseudo_labels() -> None:
-    assert classify._choose_mode({"on": (1.0, 0.95), "off": (1.0, 0.99)}) == "on"
-    assert classify._choose_mode({"off": (1.0, 0.99), "on": (1.0, 0.95)}) == "on"
-    assert classify._choose_mode({"on": (0.9, 0.99), "off": (0.95, 0.5)}) == "off"
-    assert classify._choose_mode({"off": (0.7, 0.7)}) == "off"
+    assert _choose_mode({"on": (1.0, 0.95), "off": (1.0, 0.99)}) == "on"
+    assert _choose_mode({"off": (1.0, 0.99), "on": (1.0, 0.95)}) == "on"
+    assert _choose_mode({"on": (0.9, 0.99), "off": (0.95, 0.5)}) == "off"
+    assert _choose_mode({"off": (0.7, 0.7)}) == "off"
 
 
 def test_transfer_search_rebuilds_markers_from_reference_fitting_cells() -> None:
@@ -557,6 +543,7 @@ def test_transfer_search_rebuilds_markers_from_reference_fitting_cells() -> None
         assert search["held_out_accuracy"] <= 0.5, (mode, search)
 
 
+@pytest.mark.slow
 def test_mass_vote_beats_the_frequency_vote_on_real_pbmc_cells() -> None:
     """Real data (pbmc68k-reduced ships with scanpy): 10 % labelled, the unrefined kNN on the
     PCA + marker view. Matching class masses gives the rare sorted-T subsets their cells back:
@@ -574,11 +561,77 @@ def test_mass_vote_beats_the_frequency_vote_on_real_pbmc_cells() -> None:
         def run(vote: str, seed: int = seed, mask: np.ndarray = mask) -> classify.ClassifyResult:
             options = classify.with_options(vote=vote)
             return classify.classify(
-                pca, labels, mask, refine=False, compare=False, seed=seed, options=options,
-                expression=expr.X, gene_names=expr.genes,
+                pca,
+                labels,
+                mask,
+                refine_view=False,
+                compare=False,
+                seed=seed,
+                options=options,
+                expression=expr.X,
+                gene_names=expr.genes,
             )
 
         mass, frequency = run("mass"), run("frequency")
         assert mass.macro_f1 is not None and frequency.macro_f1 is not None
         assert mass.macro_f1 > frequency.macro_f1 + 0.03
         assert mass.accuracy is not None and mass.accuracy > 0.8
+
+
+# ------------------------------------------------------------------------------- the AnnData job
+
+
+def test_classify_cells_is_the_matrix_call_on_the_files_view() -> None:
+    """`classify_cells` builds the view, the split and the marker inputs as documented and then
+    makes the same `classify` call a script would."""
+    adata = blobs({"a": 30, "b": 30, "c": 30}, dim=60, counts=True)
+    options = classify.with_options(n_markers=5)
+    result = classify.classify_cells(
+        adata, label_key="group", per_class=5, refine_view=False, seed=1, options=options
+    )
+    mask = classify.split(adata.obs["group"], per_class=5, seed=1)
+    pca = classify.expression_pca(adata, seed=1)
+    direct = classify.classify(
+        classify.cell_view(adata, "pca", pca=pca),
+        adata.obs["group"],
+        mask,
+        refine_view=False,
+        seed=1,
+        pca=pca,
+        options=options,
+        **classify.marker_inputs(adata, options.n_markers),
+    )
+    assert np.array_equal(result.predictions, direct.predictions)
+    assert np.array_equal(result.train_mask, mask)
+    assert list(adata.obs["cellmodel_pred"].astype(str)) == list(result.predictions)
+    assert adata.uns["cellmodel_classify"]["params"]["n_train"] == 15
+    with pytest.raises(UsageError, match="unknown view"):
+        classify.classify_cells(adata, label_key="group", per_class=5, view="umap")
+    with pytest.raises(UsageError, match="store"):
+        classify.classify_cells(adata, label_key="group", per_class=5, view="semantic")
+
+
+def test_classify_cells_with_a_reference_file() -> None:
+    reference = blobs({"a": 30, "b": 30, "c": 30}, dim=60, counts=True)
+    query = blobs({"a": 10, "b": 10, "c": 10}, dim=60, seed=1, counts=True)
+    result = classify.classify_cells(query, reference=reference, label_key="group", epochs=2)
+    assert result.predictions.shape == (30,) and not result.train_mask.any()
+    assert result.n_scored == 30 and result.accuracy is not None and result.accuracy > 0.9
+    assert result.params["n_reference"] == 90 and "cellmodel_pred" in query.obs
+    with pytest.raises(GenekbError, match="reference_label_key"):
+        classify.classify_cells(query, reference=reference, label_key="nope")
+
+
+def test_recorded_votes_give_the_decision() -> None:
+    X, labels = blobs({"a": 40, "b": 40, "c": 8}, dim=8, spread=2.0, radius=None, seed=3)
+    mask = classify.split(labels, per_class=4, seed=0)
+    result = classify.classify(X, labels, mask, refine_view=False, compare=False, record_votes=True)
+    assert result.votes is not None and "refined" not in result.votes
+    shares = result.votes["unrefined"]
+    assert shares.shape == (int((~mask).sum()), 3)
+    counts = np.unique(labels[mask], return_counts=True)[1]
+    decided = result.votes["classes"][classify.mass_normalize(shares, counts).argmax(axis=1)]
+    assert np.array_equal(decided, result.predictions[~mask])
+    refined = classify.classify(X, labels, mask, epochs=2, compare=False, record_votes=True)
+    assert refined.votes is not None and refined.votes["refined"].shape == shares.shape
+    assert classify.classify(X, labels, mask, epochs=0, compare=False).votes is None

@@ -8,44 +8,15 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from cli.cellmodel_app import app
-
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def _one_line_error(result, code: int = 1) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
-
-
-def blobs(n_per: int = 40, groups: int = 3, genes: int = 60, seed: int = 0) -> ad.AnnData:
-    """Counts with `groups` groups that each over-express their own block of genes."""
-    rng = np.random.default_rng(seed)
-    means = np.full((groups, genes), 1.0)
-    block = genes // groups
-    for g in range(groups):
-        means[g, g * block : (g + 1) * block] = 12.0
-    labels = np.repeat(np.arange(groups), n_per)
-    counts = rng.poisson(means[labels]).astype(np.float32)
-    adata = ad.AnnData(counts, var=pd.DataFrame(index=[f"G{i}" for i in range(genes)]))
-    adata.obs_names = [f"c{i}" for i in range(adata.n_obs)]
-    adata.obs["group"] = pd.Categorical(labels.astype(str))
-    return adata
+from tests.conftest import blobs, one_line_error
+from tests.conftest import run_cellmodel as run
 
 
 @pytest.fixture
 def blob_file(tmp_path):
     path = tmp_path / "blobs.h5ad"
-    blobs().write_h5ad(path)
+    blobs(40, dim=60, counts=True).write_h5ad(path)
     return path
 
 
@@ -78,44 +49,44 @@ def test_cluster_without_semantic_scores_after_the_run(blob_file, tmp_path):
     assert written.uns["cellmodel"]["metrics"]["ari"] == doc["metrics"]["ari"]
     # A second run refuses to overwrite the output.
     again = run("cluster", str(blob_file), "--no-semantic", "-k", "3", "-o", str(out))
-    assert "--force" in _one_line_error(again)
+    assert "--force" in one_line_error(again)
 
 
 def test_k_larger_than_cells(blob_file):
-    assert "between 1 and the 120 cells" in _one_line_error(
+    assert "between 1 and the 120 cells" in one_line_error(
         run("cluster", str(blob_file), "--no-semantic", "-k", "500"), 2
     )
 
 
 def test_missing_label_key_fails_before_the_run(blob_file):
-    line = _one_line_error(run("cluster", str(blob_file), "--no-semantic", "--label-key", "nope"))
+    line = one_line_error(run("cluster", str(blob_file), "--no-semantic", "--label-key", "nope"))
     assert "'nope' is not an obs column" in line and "group" in line
 
 
 def test_one_cell_file(tmp_path):
     path = tmp_path / "one.h5ad"
-    blobs()[:1].copy().write_h5ad(path)
-    assert "at least 3" in _one_line_error(run("cluster", str(path), "--no-semantic"))
+    blobs(40, dim=60, counts=True)[:1].copy().write_h5ad(path)
+    assert "at least 3" in one_line_error(run("cluster", str(path), "--no-semantic"))
 
 
 def test_all_zero_cells(tmp_path):
-    adata = blobs()
+    adata = blobs(40, dim=60, counts=True)
     adata.X = np.zeros_like(adata.X)
     path = tmp_path / "zeros.h5ad"
     adata.write_h5ad(path)
-    line = _one_line_error(run("cluster", str(path), "--no-semantic"))
+    line = one_line_error(run("cluster", str(path), "--no-semantic"))
     assert "zero" in line
 
 
 def test_not_an_input(tmp_path):
     bogus = tmp_path / "x.h5ad"
     bogus.write_text("not hdf5")
-    _one_line_error(run("cluster", str(bogus), "--no-semantic"))
-    assert "neither a file nor a dataset" in _one_line_error(run("cluster", "no-such-dataset"))
+    one_line_error(run("cluster", str(bogus), "--no-semantic"))
+    assert "neither a file nor a dataset" in one_line_error(run("cluster", "no-such-dataset"))
 
 
 def test_unknown_cluster_option(blob_file):
-    line = _one_line_error(run("cluster", str(blob_file), "--no-semantic", "--option", "nope=1"), 2)
+    line = one_line_error(run("cluster", str(blob_file), "--no-semantic", "--option", "nope=1"), 2)
     assert "unknown cluster option 'nope'" in line
 
 
@@ -146,7 +117,7 @@ def test_classify_plots_the_confusion_of_held_out_cells(blob_file, tmp_path):
     assert json.loads(result.stdout)["plots"] == [str(target)]
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     before = target.stat().st_mtime_ns
-    assert "--force" in _one_line_error(run(*args))
+    assert "--force" in one_line_error(run(*args))
     assert target.stat().st_mtime_ns == before
 
 
@@ -160,17 +131,17 @@ def test_classify_vote_and_markers_are_recorded(blob_file):
     plain = json.loads(run(*args, "--markers", "0", "--no-refine").stdout)["params"]
     assert plain.get("markers") is None
     assert plain["options"]["vote"] == "mass"  # --vote auto within one file
-    assert "unknown vote 'most'" in _one_line_error(run(*args, "--vote", "most"), 2)
+    assert "unknown vote 'most'" in one_line_error(run(*args, "--vote", "most"), 2)
     genes = run(*args, "--markers", "3", "--marker-block", "genes", "--no-refine")
     assert json.loads(genes.stdout)["params"]["markers"]["block"] == "genes"
-    assert "unknown marker block" in _one_line_error(run(*args, "--marker-block", "go"), 2)
-    assert "blend must lie in [0, 1]" in _one_line_error(run(*args, "--blend", "2"), 2)
+    assert "unknown marker block" in one_line_error(run(*args, "--marker-block", "go"), 2)
+    assert "blend must lie in [0, 1]" in one_line_error(run(*args, "--blend", "2"), 2)
 
 
 def test_classify_reference_to_query_with_markers(tmp_path):
     reference, query = tmp_path / "ref.h5ad", tmp_path / "query.h5ad"
-    blobs(seed=0).write_h5ad(reference)
-    other = blobs(n_per=20, seed=1)
+    blobs(40, dim=60, seed=0, counts=True).write_h5ad(reference)
+    other = blobs(20, dim=60, seed=1, counts=True)
     other = other[:, ::-1].copy()  # the same genes in another order: matched by name
     other.write_h5ad(query)
     args = ("classify", str(query), "--reference", str(reference), "--label-key", "group")
@@ -184,7 +155,7 @@ def test_classify_reference_to_query_with_markers(tmp_path):
 
 
 def test_classify_bad_split(blob_file):
-    assert "strictly between 0 and 1" in _one_line_error(
+    assert "strictly between 0 and 1" in one_line_error(
         run("classify", str(blob_file), "--label-key", "group", "--train-fraction", "1.5"), 2
     )
 
@@ -211,10 +182,10 @@ def test_batch_key_corrects_and_bad_batch_keys_fail(tmp_path):
     plain = json.loads(run(*args).stdout)
     assert report["batch_key"] == "donor" and plain["batch_key"] is None
     assert report["metrics"]["ari"] > 0.95 > plain["metrics"]["ari"] + 0.1, (report, plain)
-    assert "not an obs column" in _one_line_error(run(*args, "--batch-key", "site"))
+    assert "not an obs column" in one_line_error(run(*args, "--batch-key", "site"))
     data.obs["lonely"] = pd.Categorical(["a"] + ["b"] * (data.n_obs - 1))
     data.write_h5ad(path)
-    assert "one cell" in _one_line_error(run(*args, "--batch-key", "lonely"))
+    assert "one cell" in one_line_error(run(*args, "--batch-key", "lonely"))
 
 
 # The toy GeneIDs 1..60 are real human GeneIDs too, so the store grows from the bundled snapshot
@@ -227,7 +198,7 @@ def test_classify_semantic_view_with_a_control(tmp_path):
 
     root = tmp_path / "store"
     build(Store.open(root, create=True), model="fake", gene_table=make_genes(60))
-    data = blobs(genes=60)
+    data = blobs(40, dim=60, counts=True)
     data.var_names = [f"GENE{i}" for i in range(1, 61)]
     path = tmp_path / "genes.h5ad"
     data.write_h5ad(path)
@@ -236,7 +207,7 @@ def test_classify_semantic_view_with_a_control(tmp_path):
                  "--gene-vectors", "random")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["gene_vectors"] == "random"
-    assert "--view semantic" in _one_line_error(run(*args, "--gene-vectors", "random"), 2)
+    assert "--view semantic" in one_line_error(run(*args, "--gene-vectors", "random"), 2)
     # The fused view: PCA and semantic side by side; within one file and across two.
     out = tmp_path / "fused.h5ad"
     store = ("--model", "fake", "--root", str(root))
@@ -244,7 +215,7 @@ def test_classify_semantic_view_with_a_control(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["gene_vectors"] == "real"
     assert ad.read_h5ad(out).obsm["X_classify"].shape[0] == data.n_obs
-    query = blobs(n_per=10, genes=60, seed=1)
+    query = blobs(10, dim=60, seed=1, counts=True)
     query.var_names = data.var_names
     query_path = tmp_path / "query.h5ad"
     query.write_h5ad(query_path)
@@ -252,11 +223,11 @@ def test_classify_semantic_view_with_a_control(tmp_path):
                  "--view", "fused", *store, "--no-refine", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["params"]["n_query"] == 30
-    assert "choose pca, semantic or fused" in _one_line_error(run(*args, "--view", "umap"), 2)
+    assert "choose pca, semantic or fused" in one_line_error(run(*args, "--view", "umap"), 2)
 
 
 def test_align_semantic_needs_the_semantic_view(blob_file):
-    line = _one_line_error(
+    line = one_line_error(
         run("cluster", str(blob_file), "--no-semantic", "--align-semantic", "-k", "3"), 2
     )
     assert "--align-semantic" in line

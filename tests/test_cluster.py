@@ -15,6 +15,7 @@ from cellmodel.graph import combat, from_edge_index, knn_graph, structure_featur
 from cellmodel.metrics import cluster_metrics, hungarian_mapping
 from cellmodel.model import info_nce, sinkhorn_target, student_t
 from genekb.errors import GenekbError, UsageError
+from tests.conftest import blobs
 
 # Short schedules keep each fit around a second; the procedure is the same as the defaults'.
 FAST = {"pretrain_steps": 60, "min_pretrain_steps": 30, "cluster_steps": 40, "hidden_dim": 64}
@@ -27,15 +28,6 @@ def _one_thread() -> object:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-def blobs(n_per: int = 60, dim: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Three Gaussian blobs, centres 10 standard deviations apart."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((3, dim))
-    centres = 10.0 * centres / np.linalg.norm(centres, axis=1, keepdims=True)
-    labels = np.repeat(np.arange(3), n_per)
-    return (centres[labels] + rng.standard_normal((3 * n_per, dim))).astype(np.float32), labels
 
 
 # ----------------------------------------------------------------------------------------- metrics
@@ -96,7 +88,7 @@ def test_knn_graph_hand_made_points() -> None:
     [False, pytest.param(True, marks=pytest.mark.slow)],
 )
 def test_knn_graph_symmetric_without_self_loops(approximate: bool) -> None:
-    X, _ = blobs(n_per=40, dim=8)
+    X, _ = blobs(40, dim=8)
     graph = knn_graph(X, n_neighbors=10, approximate=approximate)
     A = graph.adjacency
     assert (A != A.T).nnz == 0
@@ -106,7 +98,7 @@ def test_knn_graph_symmetric_without_self_loops(approximate: bool) -> None:
 
 
 def test_batch_balanced_graph_reaches_every_batch() -> None:
-    X, _ = blobs(n_per=30, dim=6)
+    X, _ = blobs(30, dim=6)
     batch = np.tile(["d1", "d2", "d3"], 30)
     graph = knn_graph(X, n_neighbors=6, batch=batch)
     A = graph.adjacency.tocsr()
@@ -150,7 +142,7 @@ def test_combat_removes_a_planted_shift_quietly_when_a_batch_lacks_a_gene() -> N
 
 
 def test_sampler_without_dropping_returns_the_graph_neighbourhood() -> None:
-    X, _ = blobs(n_per=20, dim=5)
+    X, _ = blobs(20, dim=5)
     graph = knn_graph(X, n_neighbors=4)
     sampler = NeighbourSampler(graph.adjacency, (1000, 1000), edge_drop=0.0)
     batch = np.array([0, 5, 30])
@@ -164,7 +156,7 @@ def test_sampler_without_dropping_returns_the_graph_neighbourhood() -> None:
 
 
 def test_sampler_caps_fanout() -> None:
-    X, _ = blobs(n_per=30, dim=5)
+    X, _ = blobs(30, dim=5)
     graph = knn_graph(X, n_neighbors=12)
     sampler = NeighbourSampler(graph.adjacency, (3, 2), edge_drop=0.2)
     nodes, edges, (n_batch, n_first) = sampler.sample(np.arange(10), np.random.default_rng(1))
@@ -211,7 +203,7 @@ def test_blobs_cluster_perfectly() -> None:
 
 
 def test_hand_made_graph_and_edge_index_inputs() -> None:
-    X, labels = blobs(n_per=20, dim=10)
+    X, labels = blobs(20, dim=10)
     # Ring inside each blob: a graph that encodes the grouping and nothing else.
     edges = [(g * 20 + i, g * 20 + (i + 1) % 20) for g in range(3) for i in range(20)]
     edge_index = torch.tensor(edges).T
@@ -221,7 +213,7 @@ def test_hand_made_graph_and_edge_index_inputs() -> None:
 
 
 def test_same_seed_same_labels() -> None:
-    X, _ = blobs(n_per=40, seed=3)
+    X, _ = blobs(40, seed=3)
     X = X + np.random.default_rng(9).standard_normal(X.shape).astype(np.float32) * 3.0
     first = fit_clusters(X, None, None, 4, seed=7, **FAST)
     second = fit_clusters(X, None, None, 4, seed=7, **FAST)
@@ -241,7 +233,7 @@ def test_two_view_path_with_alignment() -> None:
 
 @pytest.mark.parametrize("conv", ["sage", "gat"])
 def test_other_graph_encoders(conv: str) -> None:
-    X, labels = blobs(n_per=30)
+    X, labels = blobs(30)
     result = fit_clusters(X, None, None, 3, seed=0, conv=conv, **FAST)
     assert cluster_metrics(labels, result.labels)["ari"] == 1.0
 
@@ -262,7 +254,7 @@ def test_no_ot_gives_kmeans_labels() -> None:
 
 
 def test_bad_inputs_raise_one_line_errors() -> None:
-    X, _ = blobs(n_per=5)
+    X, _ = blobs(5)
     with pytest.raises(UsageError, match="between 1 and the number of cells"):
         fit_clusters(X, None, None, 16, seed=0)
     with pytest.raises(UsageError, match="unknown clustering option"):
@@ -276,3 +268,29 @@ def test_bad_inputs_raise_one_line_errors() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(GenekbError, match="no GPU"):
             fit_clusters(X, None, None, 3, seed=0, device="cuda")
+
+
+def test_batch_key_policy_lives_in_the_library() -> None:
+    from cellmodel.pipeline import resolve_batch_key
+
+    adata = blobs(10, dim=12, counts=True)
+    adata.obs["donor"] = ["d1", "d2"] * 15
+    assert resolve_batch_key(adata, None) == (None, [])
+    assert resolve_batch_key(adata, "none") == (None, [])
+    assert resolve_batch_key(adata, "donor") == ("donor", [])
+    assert resolve_batch_key(adata, "auto") == (None, [])  # no registry entry: no correction
+    adata.uns["dataset"] = {"batch_key": "donor"}
+    key, notes = resolve_batch_key(adata, "auto")
+    assert key == "donor" and "'donor'" in notes[0]
+
+
+def test_pipeline_scores_after_the_run_when_given_a_label_key() -> None:
+    from cellmodel.pipeline import cluster
+
+    adata = blobs(40, dim=60, counts=True)
+    small = {"pretrain_steps": 40, "min_pretrain_steps": 20, "cluster_steps": 20}
+    with pytest.raises(GenekbError, match="'nope' is not an obs column"):
+        cluster(adata, use_semantic=False, n_clusters=3, label_key="nope", **small)
+    cluster(adata, use_semantic=False, n_clusters=3, label_key="group", **small)
+    record = adata.uns["cellmodel"]
+    assert record["label_key"] == "group" and record["metrics"]["ari"] > 0.9

@@ -14,8 +14,9 @@ import scipy.sparse as sp
 from cellmodel import semantic
 from cellmodel.embed import embed
 from cellmodel.explain import explain, gene_contributions, to_markdown
-from tests.test_cli_cellmodel import _one_line_error, blobs, run
-from tests.test_semantic import FakeEmbedding
+from tests.conftest import blobs, one_line_error
+from tests.conftest import run_cellmodel as run
+from tests.fakes import FakeEmbedding
 
 
 def test_contributions_sum_to_the_cluster_shift_of_the_weighted_path() -> None:
@@ -47,7 +48,7 @@ class _Store:
 
 
 def test_explain_names_the_planted_genes(tmp_path: Path) -> None:
-    cells = blobs(n_per=30, groups=3, genes=30)
+    cells = blobs(30, dim=30, counts=True)
     cells.var_names = [f"GENE{i}" for i in range(30)]
     ev = FakeEmbedding(tmp_path, [f"GENE{i}" for i in range(30)])
     ev.frame["name"] = [f"gene number {i}" for i in range(30)]
@@ -71,7 +72,7 @@ def test_explain_names_the_planted_genes(tmp_path: Path) -> None:
 
 def test_cli_explain_markers_only_after_no_semantic_run(tmp_path: Path) -> None:
     source, out = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
-    blobs().write_h5ad(source)
+    blobs(40, dim=60, counts=True).write_h5ad(source)
     assert run("cluster", str(source), "--no-semantic", "-k", "3", "-o", str(out)).exit_code == 0
     result = run("explain", str(out), "--json", "--top", "3")
     assert result.exit_code == 0, result.output
@@ -81,8 +82,8 @@ def test_cli_explain_markers_only_after_no_semantic_run(tmp_path: Path) -> None:
 
 
 def test_cli_explain_bad_input(tmp_path: Path) -> None:
-    _one_line_error(run("explain", str(tmp_path / "missing.h5ad")))
+    one_line_error(run("explain", str(tmp_path / "missing.h5ad")))
     plain = tmp_path / "plain.h5ad"
     ad.AnnData(np.ones((4, 3), np.float32)).write_h5ad(plain)
-    line = _one_line_error(run("explain", str(plain)))
+    line = one_line_error(run("explain", str(plain)))
     assert "cellmodel cluster" in line

@@ -80,7 +80,7 @@ def test_detect_taxon() -> None:
     assert detect_taxon(["Cd3e", "Actb", "0610007P14Rik", "mt-Co1", "CD4"]) == "mouse"
     assert detect_taxon(["ENSMUSG00000032093", "ENSMUSG00000029580.14"]) == "mouse"
     assert detect_taxon(["ENSG00000198851", "ENSG00000167286"]) == "human"
-    with pytest.raises(UsageError, match="--taxon"):
+    with pytest.raises(UsageError, match="taxon="):
         detect_taxon(["916", "915"])
 
 

@@ -1,0 +1,199 @@
+"""Datasets to bench (registry names, .h5ad paths, synthetic-N), synthetic counts, and hiding
+the labels from the methods."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from cellmodel.bench.settings import (
+    BATCH_COLUMN,
+    DEFAULT_DATASETS,
+    SYNTHETIC_GENES,
+    SYNTHETIC_GROUPS,
+    SYNTHETIC_LABEL_KEY,
+    SYNTHETIC_PREFIX,
+)
+from genekb.errors import GenekbError, UsageError
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset to bench: a registry name, an .h5ad path (with its label key), or synthetic-N."""
+
+    name: str
+    kind: str  # "registry" | "h5ad" | "synthetic"
+    path: str | None = None
+    label_key: str | None = None
+    n_cells: int | None = None
+    batch_key: str | None = None  # obs column of a technical batch, given to every method
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def parse_datasets(
+    spec: str | Sequence[str] | None, label_key: str | None = None
+) -> list[DatasetRef]:
+    """Datasets from "a,b" (registry names, .h5ad paths, synthetic-N); None: the default three."""
+    from cellmodel import datasets
+
+    names = list(DEFAULT_DATASETS) if spec is None else spec
+    if isinstance(names, str):
+        names = names.split(",")
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise UsageError("datasets= is empty; give names or .h5ad paths separated by commas")
+    registry = [d.name for d in datasets.list_datasets()]
+    refs: list[DatasetRef] = []
+    for name in dict.fromkeys(names):
+        if name in registry:
+            entry = datasets.get(name)
+            refs.append(
+                DatasetRef(name, "registry", label_key=entry.label_key, batch_key=entry.batch_key)
+            )
+        elif name.startswith(SYNTHETIC_PREFIX) and name[len(SYNTHETIC_PREFIX) :].isdigit():
+            n = int(name[len(SYNTHETIC_PREFIX) :])
+            if n < SYNTHETIC_GROUPS * 3:
+                raise UsageError(
+                    f"{name}: synthetic data needs at least {SYNTHETIC_GROUPS * 3} cells"
+                )
+            refs.append(DatasetRef(name, "synthetic", label_key=SYNTHETIC_LABEL_KEY, n_cells=n))
+        elif Path(name).suffix == ".h5ad":
+            refs.append(_h5ad_ref(Path(name), label_key))
+        else:
+            raise UsageError(
+                f"unknown dataset {name!r}; choose from {', '.join(registry)}, an .h5ad path"
+                f" (with label_key=), or {SYNTHETIC_PREFIX}N for N synthetic cells"
+            )
+    stems = [r.name for r in refs]
+    if len(set(stems)) != len(stems):
+        raise UsageError(f"two datasets share the name {stems}; rename one of the files")
+    return refs
+
+
+def _h5ad_ref(path: Path, label_key: str | None) -> DatasetRef:
+    if not path.exists():
+        raise GenekbError(f"dataset file {path} does not exist")
+    if label_key is None:
+        raise UsageError(f"{path} needs label_key=: the obs column with the reference labels")
+    try:
+        backed = ad.read_h5ad(path, backed="r")
+    except Exception as exc:  # h5py and anndata raise many kinds on foreign files
+        raise GenekbError(f"{path} is not a readable h5ad file ({exc})") from None
+    try:
+        columns = list(backed.obs.columns)
+    finally:
+        backed.file.close()
+    if label_key not in columns:
+        raise GenekbError(
+            f"label key {label_key!r} is not an obs column of {path}; choose from {columns}"
+        )
+    return DatasetRef(path.stem, "h5ad", path=str(path.resolve()), label_key=label_key)
+
+
+def synthetic_symbols(n_genes: int = SYNTHETIC_GENES) -> list[str]:
+    """A fixed sample of real human protein-coding symbols (the same for every size, so one store
+    build serves every scale step)."""
+    from genekb.sources.bundled import load_bundled
+
+    table = load_bundled("human").table.select(["gene_id", "symbol", "gene_type"]).to_pandas()
+    coding = table[table["gene_type"] == "protein-coding"].sort_values("gene_id")
+    symbols = coding["symbol"].drop_duplicates().to_numpy()
+    if n_genes > symbols.size:
+        raise UsageError(f"only {symbols.size} protein-coding symbols for {n_genes} genes")
+    pick = np.random.default_rng(0).choice(symbols.size, n_genes, replace=False)
+    return [str(s) for s in symbols[np.sort(pick)]]
+
+
+def synthetic_counts(
+    n_cells: int,
+    *,
+    n_genes: int = SYNTHETIC_GENES,
+    n_groups: int = SYNTHETIC_GROUPS,
+    seed: int = 0,
+    chunk: int = 5000,
+) -> ad.AnnData:
+    """Negative-binomial counts with known groups: `obs["group"]` holds the truth.
+
+    Gene means are log-normal (about 2,000 UMIs per cell over 2,000 genes); each group raises 2% of
+    the genes by a log-normal fold (median e ≈ 2.7×) and lowers another 2% by the same kind of
+    fold; group sizes follow a Dirichlet(2) draw; each cell has a log-normal size factor; counts
+    are NB with dispersion 2 (variance = mean + mean²/2). Built in chunks, stored as sparse CSR.
+    The folds are chosen so the groups are findable but not trivial: with much larger folds every
+    method separates them perfectly and the scale runs would time nothing but trivial data.
+    """
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(mean=-1.0, sigma=1.5, size=n_genes)
+    log_fold = np.zeros((n_groups, n_genes))
+    n_markers = max(1, int(0.02 * n_genes))
+    for g in range(n_groups):
+        up, down = np.split(rng.choice(n_genes, 2 * n_markers, replace=False), 2)
+        log_fold[g, up] = rng.normal(1.0, 0.5, n_markers)
+        log_fold[g, down] = -rng.normal(1.0, 0.5, n_markers)
+    means = base[None, :] * np.exp(log_fold)
+    shares = rng.dirichlet(np.full(n_groups, 2.0))
+    groups = rng.choice(n_groups, n_cells, p=shares)
+    size = rng.lognormal(0.0, 0.4, n_cells)
+    theta = 2.0
+    blocks = []
+    for start in range(0, n_cells, chunk):
+        mu = size[start : start + chunk, None] * means[groups[start : start + chunk]]
+        counts = rng.negative_binomial(theta, theta / (theta + mu)).astype(np.float32)
+        blocks.append(sp.csr_matrix(counts))
+    obs = pd.DataFrame(
+        {SYNTHETIC_LABEL_KEY: pd.Categorical([f"g{g}" for g in groups])},
+        index=[f"s{i}" for i in range(n_cells)],
+    )
+    return ad.AnnData(
+        X=sp.vstack(blocks).tocsr(), obs=obs, var=pd.DataFrame(index=synthetic_symbols(n_genes))
+    )
+
+
+def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:
+    from cellmodel import datasets, io
+
+    if ref.kind == "registry":
+        return datasets.load(ref.name, cache_dir=datasets.default_cache_dir(root))
+    if ref.kind == "synthetic":
+        assert ref.n_cells is not None
+        return synthetic_counts(ref.n_cells)
+    assert ref.path is not None
+    return io.read(ref.path)
+
+
+def hide_labels(adata: ad.AnnData, batch_key: str | None = None) -> ad.AnnData:
+    """The expression alone: X, layers, .raw and the gene table; no obs column (but the batch
+    column, as `BATCH_COLUMN`), obsm, obsp or uns, and cells renamed cell0..cellN-1 (names can
+    encode labels too)."""
+    obs = pd.DataFrame(index=[f"cell{i}" for i in range(adata.n_obs)])
+    if batch_key is not None:
+        if batch_key not in adata.obs:
+            raise GenekbError(f"batch key {batch_key!r} is not an obs column of the dataset")
+        obs[BATCH_COLUMN] = pd.Categorical(adata.obs[batch_key].astype(str).to_numpy())
+    blind = ad.AnnData(X=adata.X, obs=obs, var=adata.var.copy(), layers=dict(adata.layers.items()))
+    if adata.raw is not None:
+        blind.raw = ad.AnnData(X=adata.raw.X, obs=obs, var=adata.raw.var.copy())
+    return blind
+
+
+def reference_labels(adata: ad.AnnData, label_key: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Labels as strings, the mask of labelled cells, and k = the number of label classes."""
+    if label_key not in adata.obs:
+        raise GenekbError(
+            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
+        )
+    column = adata.obs[label_key]
+    mask = column.notna().to_numpy()
+    if not mask.any():
+        raise GenekbError(f"obs[{label_key!r}] holds no labels")
+    labels = column.astype(str).to_numpy()
+    return labels, mask, len(np.unique(labels[mask]))

@@ -1,0 +1,319 @@
+"""The built-in methods: the baselines a reviewer asks for and cellmodel's own variants, each a
+thin adapter over the library."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from cellmodel.bench.registry import MethodInput, MethodOutput, register_method
+from cellmodel.bench.settings import CONTROL_SEED
+from genekb.errors import GenekbError
+
+
+def _expression_pca(inp: MethodInput) -> np.ndarray:
+    """The pipeline's own structure input: log-normalize, 2,000 HVG, scale, PCA 50."""
+    from cellmodel import graph, io
+    from cellmodel.pipeline import batch_values
+
+    expr = io.expression(inp.adata, layer=inp.layer, gene_key=inp.gene_key)
+    batch = batch_values(inp.adata, inp.batch_key)
+    return graph.structure_features(expr.X, kind="log", batch=batch, seed=inp.seed)
+
+
+def _knn(inp: MethodInput) -> Any:
+    from cellmodel import graph
+
+    return graph.knn_graph(_expression_pca(inp), graph.DEFAULT_N_NEIGHBORS, seed=inp.seed)
+
+
+def _kmeans(X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    model = KMeans(n_clusters=k, n_init=10, random_state=seed)
+    return np.asarray(model.fit_predict(np.asarray(X, dtype=np.float32)), dtype=np.int64)
+
+
+def leiden_labels(adjacency: Any, resolution: float, seed: int) -> np.ndarray:
+    """scanpy's Leiden (its default flavour, leidenalg) on a given adjacency matrix."""
+    import scanpy as sc
+
+    n = adjacency.shape[0]
+    holder = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(n)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scanpy announces a future change of default flavour
+        sc.tl.leiden(holder, resolution=resolution, adjacency=adjacency, random_state=seed)
+    return holder.obs["leiden"].astype(int).to_numpy()
+
+
+def leiden_to_k(
+    adjacency: Any, k: int, seed: int, *, max_steps: int = 30, max_resolution: float = 64.0
+) -> tuple[np.ndarray, float, int]:
+    """Leiden with the resolution bisected until it gives `k` communities (labels, resolution,
+    Leiden calls). The community count grows with resolution; when no resolution gives exactly
+    k, the closest count wins (the lower resolution on ties)."""
+    tried: dict[float, np.ndarray] = {}
+
+    def count(resolution: float) -> int:
+        if resolution not in tried:
+            tried[resolution] = leiden_labels(adjacency, resolution, seed)
+        return len(np.unique(tried[resolution]))
+
+    lo, hi = 0.0, 1.0
+    while count(hi) < k and hi < max_resolution:
+        lo, hi = hi, hi * 2
+    for _ in range(max_steps):
+        if count(hi) == k:
+            break
+        mid = (lo + hi) / 2
+        if count(mid) == k:
+            hi = mid
+            break
+        lo, hi = (mid, hi) if count(mid) < k else (lo, mid)
+    best = min(tried, key=lambda r: (abs(len(np.unique(tried[r])) - k), r))
+    return tried[best], best, len(tried)
+
+
+def _semantic_kmeans(inp: MethodInput, key: str, gene_vectors: str) -> MethodOutput:
+    from cellmodel.embed import embed
+
+    gene_vectors = inp.gene_vectors if gene_vectors == "real" else gene_vectors
+
+    embed(
+        inp.adata,
+        inp.store(),
+        model=inp.model,
+        gene_key=inp.gene_key,
+        layer=inp.layer,
+        gene_vectors=gene_vectors,
+        seed=CONTROL_SEED,
+    )
+    if key not in inp.adata.obsm:
+        raise GenekbError(f"the semantic view {key} was not computed; check the embed options")
+    from cellmodel.pipeline import batch_values, centre_per_batch
+
+    view = inp.adata.obsm[key]
+    batch = batch_values(inp.adata, inp.batch_key)
+    if batch is not None:
+        view = centre_per_batch(view, batch)  # as the pipeline treats its semantic view
+    record = inp.adata.uns.get("cellmodel", {})
+    match = (record.get("gene_match") or {}).get("match_rate")
+    return MethodOutput(_kmeans(view, inp.n_classes, inp.seed), {"gene_match_rate": match})
+
+
+def _pipeline(
+    inp: MethodInput,
+    *,
+    use_semantic: bool = True,
+    given_k: bool = True,
+    gene_vectors: str = "real",
+    **options: Any,
+) -> MethodOutput:
+    from cellmodel.pipeline import CLUSTER_KEY, cluster
+
+    gene_vectors = inp.gene_vectors if gene_vectors == "real" else gene_vectors
+    cluster(
+        inp.adata,
+        inp.store() if use_semantic else None,
+        control_seed=CONTROL_SEED,
+        n_clusters=inp.n_classes if given_k else None,
+        use_semantic=use_semantic,
+        model=inp.model,
+        gene_vectors=gene_vectors,
+        gene_key=inp.gene_key,
+        layer=inp.layer,
+        batch_key=inp.batch_key,
+        seed=inp.seed,
+        device=inp.device,
+        **options,
+    )
+    record = inp.adata.uns["cellmodel"]
+    extras = {
+        "k_used": int(record["n_clusters"]),
+        "gene_match_rate": (record.get("gene_match") or {}).get("match_rate"),
+        "fit_s": (record.get("pipeline_timings_s") or {}).get("fit"),
+    }
+    return MethodOutput(inp.adata.obs[CLUSTER_KEY].astype(int).to_numpy(), extras)
+
+
+@register_method(
+    "pca-kmeans",
+    "log-normalize, 2,000 HVG, scale, PCA 50 (the pipeline's structure input), k-means with k ="
+    " number of label classes, 10 restarts: what the published peers report as their baseline",
+    builtin=True,
+)
+def _pca_kmeans(inp: MethodInput) -> MethodOutput:
+    return MethodOutput(_kmeans(_expression_pca(inp), inp.n_classes, inp.seed))
+
+
+@register_method(
+    "leiden",
+    "scanpy Leiden (leidenalg, its defaults) at resolution 1 on the pipeline's kNN graph (15"
+    " neighbours over PCA 50); k is not given, it finds its own",
+    uses_k=False,
+    builtin=True,
+)
+def _leiden(inp: MethodInput) -> MethodOutput:
+    return MethodOutput(leiden_labels(_knn(inp).adjacency, 1.0, inp.seed), {"resolution": 1.0})
+
+
+@register_method(
+    "leiden-k",
+    "the same Leiden with its resolution bisected until it gives k = number of label classes"
+    " (how peers give Leiden the true k)",
+    builtin=True,
+)
+def _leiden_k(inp: MethodInput) -> MethodOutput:
+    labels, resolution, calls = leiden_to_k(_knn(inp).adjacency, inp.n_classes, inp.seed)
+    return MethodOutput(labels, {"resolution": round(resolution, 6), "leiden_calls": calls})
+
+
+@register_method(
+    "semantic-w",
+    "k-means on the weighted semantic path alone (expression-weighted gene-text vectors)",
+    needs_store=True,
+    gene_vectors="real",
+    builtin=True,
+)
+def _semantic_w(inp: MethodInput) -> MethodOutput:
+    return _semantic_kmeans(inp, "X_semantic_w", "real")
+
+
+@register_method(
+    "semantic-s",
+    "k-means on the sentence semantic path alone (each cell's top genes as a sentence, embedded)",
+    needs_store=True,
+    gene_vectors="real",
+    builtin=True,
+)
+def _semantic_s(inp: MethodInput) -> MethodOutput:
+    return _semantic_kmeans(inp, "X_semantic_s", "real")
+
+
+@register_method(
+    "semantic",
+    "k-means on the fused semantic view (weighted + sentence), no expression structure",
+    needs_store=True,
+    gene_vectors="real",
+    builtin=True,
+)
+def _semantic(inp: MethodInput) -> MethodOutput:
+    return _semantic_kmeans(inp, "X_semantic", "real")
+
+
+@register_method(
+    "semantic-shuffled",
+    "control: 'semantic' with the gene vectors (and sentence gene names) shuffled across genes",
+    needs_store=True,
+    gene_vectors="shuffled",
+    builtin=True,
+)
+def _semantic_shuffled(inp: MethodInput) -> MethodOutput:
+    return _semantic_kmeans(inp, "X_semantic", "shuffled")
+
+
+@register_method(
+    "semantic-random",
+    "control: 'semantic' with random Gaussian gene vectors (and random tokens as gene names)",
+    needs_store=True,
+    gene_vectors="random",
+    builtin=True,
+)
+def _semantic_random(inp: MethodInput) -> MethodOutput:
+    return _semantic_kmeans(inp, "X_semantic", "random")
+
+
+@register_method(
+    "structure",
+    "the graph encoder alone: the cellmodel pipeline without any semantic view, k given",
+    builtin=True,
+)
+def _structure(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp, use_semantic=False)
+
+
+@register_method(
+    "cellmodel",
+    "the default pipeline, k given: ComBat on the batch column where there is one, graph encoder"
+    " + OT refinement; the weighted semantic view is computed for `cellmodel explain` and does not"
+    " enter the fit (so its labels equal `structure`'s; the time includes the semantic view)",
+    needs_store=True,
+    gene_vectors="real",
+    sentences=False,  # the default fit uses the weighted path only
+    builtin=True,
+)
+def _cellmodel(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp)
+
+
+@register_method(
+    "cellmodel-auto",
+    "the default pipeline with k estimated from the data (Leiden on the kNN graph), not given",
+    needs_store=True,
+    uses_k=False,
+    gene_vectors="real",
+    sentences=False,  # the default fit uses the weighted path only
+    builtin=True,
+)
+def _cellmodel_auto(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp, given_k=False)
+
+
+@register_method(
+    "cellmodel-no-ot",
+    "ablation: the default pipeline without the OT-guided refinement (k-means labels on the"
+    " pretrained latent)",
+    builtin=True,
+)
+def _cellmodel_no_ot(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp, use_semantic=False, use_ot=False)
+
+
+@register_method(
+    "cellmodel-aligned",
+    "the two-view design: the fused semantic view (weighted + sentences) aligned to the structure"
+    " view by symmetric InfoNCE and concatenated into the clustered latent (--align-semantic)",
+    needs_store=True,
+    gene_vectors="real",
+    builtin=True,
+)
+def _cellmodel_aligned(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp, align_semantic=True)
+
+
+@register_method(
+    "cellmodel-concat",
+    "ablation of the two-view design without alignment: the semantic latent concatenated, no"
+    " InfoNCE (alignment_weight=0)",
+    needs_store=True,
+    gene_vectors="real",
+    builtin=True,
+)
+def _cellmodel_concat(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp, align_semantic=True, alignment_weight=0.0)
+
+
+@register_method(
+    "cellmodel-aligned-shuffled",
+    "control: the two-view design on gene vectors shuffled across genes",
+    needs_store=True,
+    gene_vectors="shuffled",
+    builtin=True,
+)
+def _cellmodel_aligned_shuffled(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp, align_semantic=True, gene_vectors="shuffled")
+
+
+@register_method(
+    "cellmodel-aligned-random",
+    "control: the two-view design on random Gaussian gene vectors",
+    needs_store=True,
+    gene_vectors="random",
+    builtin=True,
+)
+def _cellmodel_aligned_random(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp, align_semantic=True, gene_vectors="random")

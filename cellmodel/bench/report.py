@@ -1,0 +1,210 @@
+"""Outputs of a run: Markdown tables, the ARI chart, and the JSON / Markdown files."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cellmodel.bench.settings import METRICS
+from genekb.fileio import atomic_write
+
+
+def _fmt(value: tuple[float, float | None] | dict[str, Any] | None, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    mean, std = (value["mean"], value["std"]) if isinstance(value, dict) else value
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The tables of a report: ARI overview, one table per dataset, warm-up, failures, scale."""
+    summary = report["summary"]
+    datasets = list(dict.fromkeys(r["dataset"] for r in summary))
+    methods = list(dict.fromkeys(r["method"] for r in summary))
+    seeds = report["config"]["seeds"]
+    lines = [f"Mean ± sample std over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}).", ""]
+    control = report["config"].get("gene_vectors", "real")
+    if control != "real":
+        lines += [
+            f"**Control run:** `--gene-vectors {control}` replaced the real gene vectors of every"
+            " method that uses them.",
+            "",
+        ]
+    by_key = {(r["dataset"], r["method"]): r for r in summary}
+    lines += ["ARI by method and dataset:", ""]
+    lines += [_row(["method", *datasets]), _row(["---"] * (len(datasets) + 1))]
+    for method in methods:
+        cells = [_cell_text(by_key.get((d, method)), "ari") for d in datasets]
+        lines.append(_row([method, *cells]))
+    for dataset in datasets:
+        first = next(r for r in summary if r["dataset"] == dataset)
+        lines += [
+            "",
+            f"**{dataset}** ({first['n_cells'] or '?'} cells, k = {first['n_classes'] or '?'}"
+            " label classes):",
+            "",
+            _row(
+                ["method", "ACC", "NMI", "ARI", "macro-F1", "s / seed", "peak RSS MB", "clusters"]
+            ),
+            _row(["---"] * 8),
+        ]
+        for method in methods:
+            r = by_key.get((dataset, method))
+            if r is None:
+                continue
+            if r["status"] != "ok":
+                lines.append(_row([method, *(["failed"] + ["–"] * 6), "–"]))
+                continue
+            lines.append(
+                _row(
+                    [
+                        method,
+                        *(_fmt(r[m]) for m in METRICS),
+                        _fmt(r["seconds"], 2),
+                        f"{r['peak_rss_mb']:.0f}",
+                        _fmt(r["n_clusters"], 1),
+                    ]
+                )
+            )
+    if report.get("warmup"):
+        lines += [
+            "",
+            "Warm-up (label-free, shared, once per dataset; not in the seconds above):",
+            "",
+            _row(["dataset", "passes (gene vectors × seeds)", "seconds", "peak RSS MB"]),
+            _row(["---"] * 4),
+        ]
+        for w in report["warmup"]:
+            steps = w.get("steps", [])
+            secs = sum(s["seconds"] for s in steps) if steps else None
+            lines.append(
+                _row(
+                    [
+                        w["dataset"],
+                        str(len(steps)) if w["status"] == "ok" else f"failed: {w.get('error')}",
+                        "–" if secs is None else f"{secs:.1f}",
+                        "–" if w.get("peak_rss_mb") is None else f"{w['peak_rss_mb']:.0f}",
+                    ]
+                )
+            )
+    if report.get("scale"):
+        lines += ["", *render_scale(report["scale"])]
+    if report["failures"]:
+        lines += ["", "Failures:", ""]
+        lines += [f"- {f['dataset']} × {f['method']}: {f['error']}" for f in report["failures"]]
+    lines += ["", f"Whole bench: {report['total_seconds']:.0f} s wall."]
+    return "\n".join(lines) + "\n"
+
+
+def render_scale(scale: dict[str, Any]) -> list[str]:
+    lines = [
+        "Scale (synthetic NB counts, 2,000 real gene symbols, 10 groups, see"
+        " `cellmodel.bench.synthetic_counts`; seconds = method call per seed):",
+        "",
+        _row(["method", "cells", "s / seed", "peak RSS MB", "ARI", "warm-up s (sentences, store)"]),
+        _row(["---"] * 6),
+    ]
+    for method, data in scale.items():
+        for p in data["points"]:
+            warm = p.get("warmup_seconds")
+            lines.append(
+                _row(
+                    [
+                        method,
+                        f"{p['n_cells']:,}",
+                        f"{p['seconds']:.1f}",
+                        f"{p['peak_rss_mb']:.0f}",
+                        f"{p['ari']:.3f}",
+                        "–" if warm is None else f"{warm:.0f}",
+                    ]
+                )
+            )
+    lines += [""]
+    for method, data in scale.items():
+        exponent = data["growth_exponent"]
+        text = "needs two sizes" if exponent is None else f"{exponent:.2f}"
+        lines.append(f"- {method}: time grows as cells^{text} (slope of log time vs log cells)")
+    return lines
+
+
+def _cell_text(row: dict[str, Any] | None, key: str) -> str:
+    if row is None:
+        return "–"
+    return "failed" if row["status"] != "ok" else _fmt(row[key])
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def plot_ari(report: dict[str, Any], path: Path) -> Path:
+    """Grouped bars: ARI per method (groups) and dataset (bars), error bars = sample std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = [r for r in report["summary"] if r["status"] == "ok"]
+    datasets = list(dict.fromkeys(r["dataset"] for r in report["summary"]))
+    methods = list(dict.fromkeys(r["method"] for r in report["summary"]))
+    by_key = {(r["dataset"], r["method"]): r for r in summary}
+    width = 0.8 / max(len(datasets), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(methods) * max(len(datasets), 1) + 2), 4.5))
+    x = np.arange(len(methods))
+    for i, dataset in enumerate(datasets):
+        means = [((by_key.get((dataset, m)) or {}).get("ari") or {}).get("mean") for m in methods]
+        stds = [((by_key.get((dataset, m)) or {}).get("ari") or {}).get("std") for m in methods]
+        ax.bar(
+            x + (i - (len(datasets) - 1) / 2) * width,
+            [np.nan if v is None else v for v in means],
+            width,
+            yerr=[0.0 if s is None else s for s in stds],
+            capsize=2,
+            label=dataset,
+        )
+    ax.set_xticks(x)
+    ax.set_xticklabels(methods, rotation=40, ha="right")
+    ax.set_ylabel("ARI (mean ± std over seeds)")
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.0)
+    ax.axhline(0.0, color="black", linewidth=0.5)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(report: dict[str, Any], out: Path) -> dict[str, Path]:
+    """bench.json, bench.md and ari.png in `out`."""
+    files = {"json": out / "bench.json", "markdown": out / "bench.md", "chart": out / "ari.png"}
+    report["files"] = {k: str(v) for k, v in files.items()}
+    _write_json(files["json"], report)
+    _write_text(files["markdown"], render_markdown(report))
+    plot_ari(report, files["chart"])
+    return files
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Through a temporary file and a rename: a reader never sees half a file."""
+    atomic_write(path, text.encode())
+
+
+def _write_json(path: Path, document: Any) -> None:
+    _write_text(path, json.dumps(_jsonable(document), indent=2, default=str) + "\n")

@@ -1,0 +1,34 @@
+"""The benchmark's defaults and fixed choices."""
+
+from __future__ import annotations
+
+DEFAULT_DATASETS: tuple[str, ...] = ("pbmc68k-reduced", "baron-human", "wu2020-200")
+DEFAULT_SEEDS = 5
+DEFAULT_SCALE: tuple[int, ...] = (10_000, 30_000, 100_000)
+SCALE_METHODS: tuple[str, ...] = ("cellmodel", "pca-kmeans")
+DEFAULT_TIMEOUT_S = 3600.0  # per (dataset, method) process
+SYNTHETIC_PREFIX = "synthetic-"
+SYNTHETIC_LABEL_KEY = "group"
+SYNTHETIC_GENES = 2000
+SYNTHETIC_GROUPS = 10
+METRICS: tuple[str, ...] = ("acc", "nmi", "ari", "f1")
+REPORT_FORMAT = "cellmodel-bench/1"
+# Control gene vectors (shuffled / random) are drawn once, with this seed, for every run seed: each
+# control's sentences cost a full pass of the encoder, and the run seeds still vary everything
+# else (PCA, graph, training, k-means).
+CONTROL_SEED = 0
+# The one obs column a method may see: the dataset's technical batch (e.g. Baron's donor), copied
+# under this neutral name. Every method gets the same correction, so the comparison stays fair.
+BATCH_COLUMN = "batch"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+PRELOAD: tuple[str, ...] = (
+    "torch",
+    "scanpy",
+    "sklearn.cluster",
+    "sklearn.decomposition",
+    "sklearn.neighbors",
+    "leidenalg",
+    "cellmodel.pipeline",
+    "cellmodel.embed",
+    "cellmodel.metrics",
+)

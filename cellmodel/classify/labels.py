@@ -1,0 +1,116 @@
+"""Labels and the training split: only training labels reach the fitting code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
+from genekb.errors import GenekbError, UsageError
+
+
+def label_array(labels: LabelsLike) -> np.ndarray:
+    """Labels as an object array of strings, with None where a label is missing (NaN/None/'')."""
+    series = pd.Series(
+        np.asarray(labels, dtype=object)
+        if not isinstance(labels, pd.Series)
+        else labels.to_numpy(dtype=object)
+    )
+    missing = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+    out = series.astype(str).to_numpy(dtype=object)
+    out[missing] = None
+    return out
+
+
+def _class_sizes(values: np.ndarray) -> pd.Series:
+    known = values[values != None]  # noqa: E711 (elementwise comparison on an object array)
+    return pd.Series(known).value_counts().sort_index()
+
+
+def split(
+    labels: LabelsLike,
+    *,
+    train_fraction: float | None = None,
+    per_class: int | None = None,
+    train_mask: Sequence[bool] | np.ndarray | None = None,
+    seed: int = 0,
+    small_classes: SmallClasses = "error",
+) -> np.ndarray:
+    """A boolean training mask, stratified by class; cells without a label are never training.
+
+    Give exactly one of `train_fraction` (each class contributes round(f × size) cells, at least
+    1) or `per_class` (N cells from each class); each class keeps at least one held-out cell. Or
+    pass `train_mask` to check and use a split of your own.
+    `small_classes`: "error" rejects a class too small for the request; "cap" trains on all but
+    one of its cells (a one-cell class then has no training cell and its cell counts as an error).
+    """
+    values = label_array(labels)
+    sizes = _class_sizes(values)
+    if len(sizes) < 2:
+        found = f"only the class {sizes.index[0]!r}" if len(sizes) else "no labels"
+        raise UsageError(f"the label key holds {found}; classification needs at least 2 classes")
+    if small_classes not in SMALL_CLASSES:
+        raise UsageError(f"unknown small_classes {small_classes!r}; choose one of error, cap")
+    if train_mask is not None:
+        if train_fraction is not None or per_class is not None:
+            raise UsageError("give a train mask or a train fraction / per-class count, not both")
+        return _checked_mask(values, train_mask)
+    if (train_fraction is None) == (per_class is None):
+        raise UsageError("give exactly one of a train fraction and a per-class count")
+    if train_fraction is not None and not 0 < train_fraction < 1:
+        raise UsageError(
+            f"the train fraction must lie strictly between 0 and 1 (got {train_fraction})"
+        )
+    if per_class is not None and per_class < 1:
+        raise UsageError(f"the per-class count must be at least 1 (got {per_class})")
+
+    wanted = {
+        c: per_class if per_class is not None else max(1, round(float(train_fraction) * n))
+        for c, n in sizes.items()
+    }
+    short = {c: n for c, n in sizes.items() if n < wanted[c] + 1}
+    if short and small_classes == "error":
+        name, n = next(iter(sorted(short.items(), key=lambda item: item[1])))
+        need = wanted[name] + 1
+        more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
+        raise GenekbError(
+            f"class {name!r} has {n} cell(s) but {need} are needed ({need - 1} to train, 1 to"
+            f" test){more}; label more cells, merge or drop small classes, or cap them"
+        )
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(values), dtype=bool)
+    for name, n in sizes.items():
+        members = np.flatnonzero(values == name)
+        take = min(wanted[name], n - 1)
+        mask[rng.permutation(members)[:take]] = True
+    return mask
+
+
+def _checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -> np.ndarray:
+    mask = np.asarray(train_mask)
+    if mask.dtype != bool:
+        if not np.isin(mask, [0, 1]).all():
+            raise UsageError("the train mask must hold booleans (True for training cells)")
+        mask = mask.astype(bool)
+    if mask.shape != values.shape:
+        raise UsageError(
+            f"the train mask has {mask.size} entries but there are {len(values)} cells"
+        )
+    unlabelled = int((mask & (values == None)).sum())  # noqa: E711
+    if unlabelled:
+        raise GenekbError(f"{unlabelled} training cell(s) have no label; label them or unmask them")
+    trained = _class_sizes(values[mask])
+    if len(trained) < 2:
+        raise GenekbError("the training cells cover fewer than 2 classes; nothing to learn")
+    return mask.copy()
+
+
+def _unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
+    """Classes among the scored cells that no training cell has: they can never be predicted."""
+    unseen = sorted(set(_class_sizes(evaluated).index) - set(_class_sizes(train).index))
+    if not unseen:
+        return []
+    shown = ", ".join(unseen[:5]) + (" …" if len(unseen) > 5 else "")
+    return [f"{len(unseen)} class(es) have no training cell and cannot be predicted: {shown}"]

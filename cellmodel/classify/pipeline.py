@@ -1,0 +1,219 @@
+"""`classify_cells(adata, ...)`: the whole classification job on AnnData, as `cellmodel classify`
+runs it: the cell view, the split or the reference, the marker inputs, the fit, and the results
+written into `adata` scanpy-style."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY
+from cellmodel.classify.core import classify, transfer
+from cellmodel.classify.labels import split
+from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, SmallClasses
+from cellmodel.classify.results import ClassifyResult
+from cellmodel.classify.views import (
+    expression_pca,
+    fused_view,
+    joint_expression_pca,
+    shared_expression,
+)
+from cellmodel.io import h5ad_safe
+from genekb.errors import GenekbError, UsageError
+
+VIEWS = ("pca", "semantic", "fused")
+SEMANTIC_KEY = "X_semantic"
+
+
+def check_view(view: str, gene_vectors: str = "real") -> None:
+    """A usage error for an unknown view, or for control gene vectors on a view without them."""
+    if view not in VIEWS:
+        raise UsageError(f"unknown view {view!r}; choose pca, semantic or fused")
+    if gene_vectors != "real" and view == "pca":
+        raise UsageError(
+            "gene_vectors changes the semantic view only; use view='semantic' (or 'fused')"
+        )
+
+
+def semantic_view(
+    adata: Any,
+    store: Any = None,
+    *,
+    model: str = "minilm",
+    gene_vectors: str = "real",
+    seed: int = 0,
+) -> np.ndarray:
+    """The semantic view of each cell: computed by `cellmodel.embed.embed` against `store` (which
+    also writes it to obsm), or, without a store, the `obsm["X_semantic"]` already there."""
+    if store is None:
+        if SEMANTIC_KEY in adata.obsm:
+            return np.asarray(adata.obsm[SEMANTIC_KEY])
+        raise UsageError(
+            f"the semantic view needs a genekb store (store=...) or an obsm[{SEMANTIC_KEY!r}]"
+        )
+    from cellmodel.embed import embed
+
+    embed(adata, store, model=model, gene_vectors=gene_vectors, seed=seed)
+    return np.asarray(adata.obsm[SEMANTIC_KEY])
+
+
+def cell_view(
+    adata: Any,
+    view: str = "pca",
+    *,
+    pca: np.ndarray | None = None,
+    store: Any = None,
+    model: str = "minilm",
+    gene_vectors: str = "real",
+    seed: int = 0,
+) -> np.ndarray:
+    """The cells × d matrix the classifier refines: "pca" (the expression PCA, `expression_pca`
+    unless `pca` is given), "semantic" (`semantic_view`) or "fused" (both, `fused_view`)."""
+    check_view(view, gene_vectors)
+    pca = expression_pca(adata, seed=seed) if pca is None else pca
+    if view == "pca":
+        return pca
+    semantic = semantic_view(adata, store, model=model, gene_vectors=gene_vectors, seed=seed)
+    return semantic if view == "semantic" else fused_view(pca, semantic)
+
+
+def marker_inputs(adata: Any, n_markers: int) -> dict[str, Any]:
+    """The keywords `classify` builds its marker block from: the log expression and the gene
+    names (none when `n_markers` is 0)."""
+    if n_markers == 0:
+        return {}
+    from cellmodel.io import expression
+
+    expr = expression(adata)
+    return {"expression": expr.X, "gene_names": expr.genes}
+
+
+def shared_marker_inputs(reference: Any, query: Any, n_markers: int) -> dict[str, Any]:
+    """The keywords `transfer` builds its marker block from: both files' log expression over
+    their shared genes (none when `n_markers` is 0)."""
+    if n_markers == 0:
+        return {}
+    ref_X, query_X, genes = shared_expression(reference, query)
+    return {"ref_expression": ref_X, "query_expression": query_X, "gene_names": genes}
+
+
+def classify_cells(
+    adata: Any,
+    *,
+    label_key: str | None = None,
+    train_fraction: float | None = None,
+    per_class: int | None = None,
+    train_mask: str | Sequence[bool] | np.ndarray | None = None,
+    small_classes: SmallClasses = "error",
+    reference: Any = None,
+    reference_label_key: str | None = None,
+    view: str = "pca",
+    store: Any = None,
+    model: str = "minilm",
+    gene_vectors: str = "real",
+    k: int = DEFAULT_K,
+    refine_view: bool = True,
+    seed: int = 0,
+    device: str = "cpu",
+    epochs: int | None = None,
+    options: ClassifyOptions | None = None,
+    key_added: str = PREDICTION_KEY,
+) -> ClassifyResult:
+    """Classify the cells of `adata` from few labels and write the result into it.
+
+    Within one file (no `reference`): `obs[label_key]` holds the labels; a stratified split
+    (`train_fraction` or `per_class`, see `split`) or `train_mask` (an obs column or a boolean
+    array) picks the training cells, the rest are classified and scored. With `reference` (an
+    AnnData): every cell labelled in `reference.obs[reference_label_key]` (default: `label_key`)
+    trains and each cell of `adata` is predicted (`transfer`); `obs[label_key]`, if given and
+    present, only scores. The view (`cell_view`) is built the same way for both files: the
+    expression PCA is fitted on the reference over the shared genes (`joint_expression_pca`) and
+    a fused view spans the cells of both files, so both are centred alike. The marker block
+    (`options.n_markers` genes per class) comes from the training labels.
+    Writes `obs[key_added]` (categorical), `obs[key_added + "_confidence"]`,
+    `obs[key_added + "_train"]`, `obsm["X_classify"]` and `uns["cellmodel_classify"]`
+    (`annotate`); returns the result.
+    """
+    check_view(view, gene_vectors)
+    opts = options or ClassifyOptions()
+    opts.check()
+    view_args = {"store": store, "model": model, "gene_vectors": gene_vectors, "seed": seed}
+    fit_args = {"k": k, "refine_view": refine_view, "seed": seed, "device": device}
+    fit_args |= {"epochs": epochs, "options": opts}
+    if reference is not None:
+        ref_key = reference_label_key or label_key
+        if ref_key is None or ref_key not in reference.obs:
+            raise GenekbError(
+                f"reference_label_key {ref_key!r} is not a column of the reference's obs"
+                f" (have {list(reference.obs)})"
+            )
+        ref_pca, query_pca = joint_expression_pca(reference, adata, seed=seed)
+        if view == "pca":
+            ref_X, query_X = ref_pca, query_pca
+        else:
+            ref_X = cell_view(reference, "semantic", pca=ref_pca, **view_args)
+            query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
+            if view == "fused":
+                # One fused view over the cells of both files, so both are centred alike.
+                both = fused_view(np.vstack([ref_pca, query_pca]), np.vstack([ref_X, query_X]))
+                ref_X, query_X = both[: len(ref_pca)], both[len(ref_pca) :]
+        result = transfer(
+            ref_X,
+            reference.obs[ref_key],
+            query_X,
+            query_labels=adata.obs.get(label_key) if label_key else None,
+            ref_pca=ref_pca,
+            query_pca=query_pca,
+            **fit_args,
+            **shared_marker_inputs(reference, adata, opts.n_markers),
+        )
+    else:
+        if label_key is None:
+            raise UsageError("give label_key (the obs column of labels to train on and score)")
+        if label_key not in adata.obs:
+            raise GenekbError(
+                f"label key {label_key!r} is not an obs column; choose from {list(adata.obs)}"
+            )
+        if isinstance(train_mask, str):
+            if train_mask not in adata.obs:
+                raise GenekbError(f"train mask {train_mask!r} is not an obs column")
+            train_mask = adata.obs[train_mask]
+        labels = adata.obs[label_key]
+        mask = split(
+            labels,
+            train_fraction=train_fraction,
+            per_class=per_class,
+            train_mask=train_mask,
+            seed=seed,
+            small_classes=small_classes,
+        )
+        pca = expression_pca(adata, seed=seed)
+        result = classify(
+            cell_view(adata, view, pca=pca, **view_args),
+            labels,
+            mask,
+            pca=pca,
+            **fit_args,
+            **marker_inputs(adata, opts.n_markers),
+        )
+    annotate(adata, result, key=key_added)
+    return result
+
+
+def annotate(adata: Any, result: ClassifyResult, *, key: str = PREDICTION_KEY) -> None:
+    """Write a `classify` result into `adata` scanpy-style: `obs[key]` (categorical),
+    `obs[key + "_confidence"]`, `obs[key + "_train"]`, `obsm["X_classify"]` (refined view) and
+    `uns["cellmodel_classify"]` (scores, comparisons, parameters, stopping record)."""
+    if len(result.predictions) != adata.n_obs:
+        raise UsageError(
+            f"the result covers {len(result.predictions)} cells but the AnnData has {adata.n_obs}"
+        )
+    adata.obs[key] = pd.Categorical(result.predictions.astype(str))
+    adata.obs[f"{key}_confidence"] = result.confidence
+    adata.obs[f"{key}_train"] = result.train_mask
+    if result.embedding is not None:
+        adata.obsm[CLASSIFY_OBSM_KEY] = result.embedding
+    adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(result.to_dict())

@@ -1,0 +1,188 @@
+"""The cell views the classifier refines: expression PCA (one file or two), fused views, and
+the marker block built from the training labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellmodel._settings import DEFAULT_N_PCS
+from cellmodel.classify.knn import as_matrix
+from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
+from genekb.errors import GenekbError, UsageError
+from genekb.linalg import l2_normalize
+
+
+def expression_pca(
+    adata: Any,
+    *,
+    layer: str | None = None,
+    gene_key: str | None = None,
+    n_pcs: int = DEFAULT_N_PCS,
+    seed: int = 0,
+) -> np.ndarray:
+    """PCA of the expression (log-normalize, highly variable genes, scale, PCA): the comparison's
+    input and the plain structure view. Fitted on all cells; labels play no part."""
+    from cellmodel import graph
+    from cellmodel.io import expression
+
+    expr = expression(adata, layer=layer, gene_key=gene_key)
+    hvg = graph.highly_variable(expr.X)
+    return graph.pca(graph.scale(expr.X[:, hvg]), n_pcs, seed)
+
+
+def fused_view(*views: np.ndarray) -> np.ndarray:
+    """Several views of the same cells side by side (e.g. the expression PCA and the semantic
+    view), each centred over all cells and L2-normalized per cell, so each weighs alike in the
+    cosine kNN whatever its dimension or scale. Label-free."""
+    if not views:
+        raise UsageError("fused_view needs at least one view")
+    parts = [as_matrix(v, "a view to fuse") for v in views]
+    if len({p.shape[0] for p in parts}) != 1:
+        raise UsageError(f"views to fuse differ in cells: {[p.shape[0] for p in parts]}")
+    centred = [p - p.mean(axis=0, keepdims=True) for p in parts]
+    return np.hstack([l2_normalize(c, eps=MIN_DISTANCE) for c in centred])
+
+
+def shared_expression(
+    reference: Any, query: Any, *, layer: str | None = None, gene_key: str | None = None
+) -> tuple[Any, Any, list[str]]:
+    """Both files' log expression over the genes they share (matched by name, reference order)."""
+    from cellmodel.io import expression
+
+    ref = expression(reference, layer=layer, gene_key=gene_key)
+    qry = expression(query, layer=layer, gene_key=gene_key)
+    shared = pd.Index(ref.genes).intersection(pd.Index(qry.genes), sort=False)
+    if len(shared) < 2:
+        raise GenekbError(
+            f"reference and query share {len(shared)} gene name(s); check gene_key= on both"
+        )
+    ref_cols = pd.Index(ref.genes).get_indexer(shared)
+    qry_cols = pd.Index(qry.genes).get_indexer(shared)
+    return ref.X[:, ref_cols], qry.X[:, qry_cols], [str(g) for g in shared]
+
+
+def joint_expression_pca(
+    reference: Any,
+    query: Any,
+    *,
+    layer: str | None = None,
+    gene_key: str | None = None,
+    n_pcs: int = DEFAULT_N_PCS,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """PCA fitted on the reference over the genes both files share, applied to both.
+
+    Genes are matched by name; highly variable genes, scaling and components come from the
+    reference alone, so the query is projected into the reference's space.
+    """
+    from sklearn.decomposition import PCA
+
+    from cellmodel import graph
+
+    ref_X, qry_X, _ = shared_expression(reference, query, layer=layer, gene_key=gene_key)
+    hvg = graph.highly_variable(ref_X)
+    ref_dense = as_matrix(ref_X[:, hvg], "reference expression")
+    qry_dense = as_matrix(qry_X[:, hvg], "query expression")
+    mean = ref_dense.mean(axis=0, keepdims=True)
+    std = ref_dense.std(axis=0, keepdims=True)
+    std[std == 0] = 1.0
+    clip = graph.SCALE_CLIP
+    ref_scaled = np.clip((ref_dense - mean) / std, -clip, clip)
+    qry_scaled = np.clip((qry_dense - mean) / std, -clip, clip)
+    n_pcs = min(n_pcs, ref_scaled.shape[0] - 1, ref_scaled.shape[1])
+    model = PCA(n_components=n_pcs, random_state=seed).fit(ref_scaled)
+    return (
+        model.transform(ref_scaled).astype(np.float32),
+        model.transform(qry_scaled).astype(np.float32),
+    )
+
+
+def marker_block(
+    expression: Any,
+    labels: np.ndarray,
+    train_mask: np.ndarray,
+    n_per_class: int,
+    kind: str = "scores",
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The marker block of `marker_view` before its per-cell normalization (cells × classes for
+    "scores", cells × marker genes for "genes"), the training classes (sorted) and each class's
+    marker genes (column indices of `expression`, strongest first)."""
+    import scipy.sparse as sp
+
+    from cellmodel.markers import group_stats, top_markers
+
+    if kind not in MARKER_BLOCKS:
+        raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")
+    classes, codes = np.unique(labels[train_mask].astype(str), return_inverse=True)
+    train_expr = expression[np.flatnonzero(train_mask)]
+    stats = group_stats(train_expr, codes, len(classes))
+    per_class = top_markers(stats, n_per_class)
+    genes = np.unique(np.concatenate(per_class))
+    block = expression[:, genes]
+    block = block.toarray() if sp.issparse(block) else np.asarray(block)
+    block = block.astype(np.float64)
+    block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
+    if kind == "genes":
+        return block, classes, per_class
+    effect = stats.effect_size()
+    column = {g: i for i, g in enumerate(genes)}
+    scores = np.zeros((len(block), len(per_class)))
+    for c, p in enumerate(per_class):
+        # A class with no gene above the rest (all-zero cells) keeps a score of 0.
+        if p.size:
+            weight = effect[c, p] ** 2
+            scores[:, c] = block[:, [column[g] for g in p]] @ (weight / weight.sum())
+    return scores, classes, per_class
+
+
+def marker_view(
+    X: np.ndarray,
+    expression: Any,
+    labels: np.ndarray,
+    train_mask: np.ndarray,
+    n_per_class: int,
+    gene_names: Sequence[str] | None = None,
+    kind: str = "scores",
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The view with a block of marker-gene expression appended, and a record of the markers.
+
+    Markers are the `n_per_class` genes of each class with the largest effect size (mean
+    difference over pooled SD, `cellmodel.markers`) against the other *training* cells; only
+    training labels choose them. Each marker gene's log expression is standardized over all
+    cells (label-free). `kind="scores"`: the block is one column per class, the cell's mean over
+    that class's markers weighted by their squared effect size (a marker score, compact: the
+    refinement's cost stays that of the view; the weights let the one gene that marks a class of
+    a few cells, such as ghrelin, outweigh the 99 that one labelled cell's noise ranked next);
+    `kind="genes"`: one column per marker gene (their union). View and block are each
+    L2-normalized per cell (the view centred on the training cells first), so they weigh alike
+    in the cosine kNN.
+    Why: a 50-component PCA of the whole data keeps the axes of common types; a type of three
+    cells (Baron's epsilon cells, marked by ghrelin) has no axis of its own there, but its
+    markers, found from even one labelled cell, separate it.
+    """
+    if expression.shape[0] != X.shape[0]:
+        raise UsageError(f"the expression has {expression.shape[0]} cells but X has {X.shape[0]}")
+    block, classes, per_class = marker_block(expression, labels, train_mask, n_per_class, kind)
+    genes = np.unique(np.concatenate(per_class))
+    centred = X - X[train_mask].mean(axis=0, keepdims=True)
+    view = np.hstack(
+        [
+            l2_normalize(centred, eps=MIN_DISTANCE),
+            l2_normalize(block.astype(np.float32), eps=MIN_DISTANCE),
+        ]
+    )
+    names = np.asarray(gene_names, dtype=object) if gene_names is not None else None
+    record = {
+        "n_per_class": n_per_class,
+        "block": kind,
+        "n_genes": len(genes),
+        "top": {
+            str(c): [str(names[g]) if names is not None else int(g) for g in per_class[i][:10]]
+            for i, c in enumerate(classes)
+        },
+    }
+    return view.astype(np.float32), record

@@ -1,0 +1,149 @@
+"""`evaluate`: embedding versions × gene tasks, each beside its controls, on the same genes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from genekb.errors import GenekbError, UsageError
+from genekb.eval.controls import FEATURE_SETS, feature_sets
+from genekb.eval.leakage import leakage_report
+from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
+from genekb.eval.tasks import DEFAULT_TASKS, MIN_PER_CLASS, Task, match_task, resolve_task
+from genekb.store.store import EmbeddingVersion
+
+MIN_FOUND = 20  # fewer matched genes than this cannot support a 5-fold probe
+
+
+def _version_info(version: EmbeddingVersion) -> dict[str, Any]:
+    spec = version.spec
+    return {
+        "id": version.id,
+        "tag": version.tag,
+        "model": spec.name,
+        "backend": spec.backend,
+        "template": version.manifest.get("template", {}).get("id"),
+        "dim": version.dim,
+        "n_genes": int(version.manifest.get("counts", {}).get("genes", 0)),
+    }
+
+
+def _texts_by_row(version: EmbeddingVersion, ids: np.ndarray) -> list[str]:
+    frame = version.text.table(["gene_id", "text"]).to_pandas()
+    text_of = dict(zip(frame["gene_id"].astype(int), frame["text"], strict=True))
+    return [text_of.get(int(g), "") for g in ids]
+
+
+def evaluate_one(
+    version: EmbeddingVersion,
+    task: Task,
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    folds: int = 5,
+    names: Sequence[str] = FEATURE_SETS,
+    leakage: bool = True,
+    tune: bool = False,
+) -> dict[str, Any]:
+    """One version on one task: coverage, every feature set's CV score, the leakage report."""
+    start = time.perf_counter()
+    ids, matrix = version.matrix()
+    genes = version.text.table(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
+    matched = match_task(task, genes, ids)
+    result: dict[str, Any] = {
+        "version": _version_info(version),
+        "task": task.name,
+        "coverage": matched.coverage,
+    }
+    counts = matched.coverage["classes"]
+    if (
+        matched.coverage["found"] < MIN_FOUND
+        or len(counts) < 2
+        or min(counts.values()) < max(folds, MIN_PER_CLASS)
+    ):
+        result["skipped"] = (
+            f"only {matched.coverage['found']} of {matched.coverage['asked']} task genes are in "
+            f"this version (classes {counts}); build a version that holds the task's genes"
+        )
+        return result
+    vectors = matrix[matched.rows]
+    all_texts = _texts_by_row(version, ids)
+    texts = [all_texts[r] for r in matched.rows]
+    binary = task.kind == "binary"
+    positive = task.positive or (task.classes[1] if binary else None)
+    builders = feature_sets(vectors, texts, binary=binary, names=names, tune=tune)
+    result["metric"] = "roc_auc" if binary else "macro_f1"
+    result["positive"] = positive
+    result["scores"] = {}
+    for name, build in builders.items():
+        probe = cross_validate(build, matched.labels, positive=positive, seeds=seeds, folds=folds)
+        result["scores"][name] = probe.to_dict()
+    if leakage:
+        result["leakage"] = leakage_report(texts, matched.labels, task.leak_terms)
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def evaluate(
+    versions: Sequence[EmbeddingVersion],
+    tasks: Sequence[str | Task] = DEFAULT_TASKS,
+    *,
+    seeds: int = 3,
+    folds: int = 5,
+    feature_sets: Sequence[str] = FEATURE_SETS,
+    leakage: bool = True,
+    tune: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Cross-validated probes of each version on each task, beside random, shuffled and
+    bag-of-words controls of the same genes. Labels only score; every choice is made inside the
+    training folds. Returns one JSON-ready document."""
+    if not versions:
+        raise UsageError("no embedding version to evaluate")
+    if seeds < 1 or folds < 2:
+        raise UsageError("need at least 1 seed and 2 folds")
+    unknown = [n for n in feature_sets if n not in FEATURE_SETS]
+    if unknown:
+        raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
+    resolved = [t if isinstance(t, Task) else resolve_task(t) for t in tasks]
+    start = time.perf_counter()
+    results = []
+    for version in versions:
+        for task in resolved:
+            if log:
+                log(f"eval: {version.tag or version.id} on {task.name}")
+            results.append(
+                evaluate_one(
+                    version,
+                    task,
+                    seeds=tuple(range(seeds)),
+                    folds=folds,
+                    names=feature_sets,
+                    leakage=leakage,
+                    tune=tune,
+                )
+            )
+    if all("skipped" in r for r in results):
+        raise GenekbError(
+            "no task could be evaluated: "
+            + "; ".join(f"{r['task']}: {r['skipped']}" for r in results[:2])
+        )
+    return {
+        "params": {
+            "seeds": list(range(seeds)),
+            "folds": folds,
+            "probe": "L2 logistic regression (balanced classes), "
+            + (
+                f"C chosen by inner {INNER_FOLDS}-fold CV on each training fold from {list(C_GRID)}"
+                if tune
+                else f"C = {DEFAULT_C} fixed"
+            ),
+            "features": "vectors standardised on the training fold; TF-IDF fitted on it",
+            "feature_sets": list(feature_sets),
+        },
+        "tasks": [t.summary() for t in resolved],
+        "results": results,
+        "seconds": round(time.perf_counter() - start, 2),
+    }

@@ -1,0 +1,108 @@
+"""Markdown for an `evaluate` document: one scores table with the controls beside the vectors,
+the coverage of each task, and the label words found in the texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genekb.eval.controls import FEATURE_SETS
+
+LABELS = {
+    "vectors": "vectors",
+    "shuffled": "shuffled",
+    "random": "random",
+    "bag-of-words": "bag-of-words",
+    "vectors+bag-of-words": "vectors + bag-of-words",
+}
+
+
+def cell(score: dict[str, Any] | None) -> str:
+    return "" if not score else f"{score['mean']:.3f} ± {score['std']:.3f}"
+
+
+def version_name(info: dict[str, Any]) -> str:
+    return info.get("tag") or info["id"]
+
+
+def scores_table(document: dict[str, Any]) -> str:
+    present = [
+        n for n in FEATURE_SETS if any(n in r.get("scores", {}) for r in document["results"])
+    ]
+    head = ["version", "task", "genes", "metric", *[LABELS[n] for n in present]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in document["results"]:
+        cov = r["coverage"]
+        genes = f"{cov['found']} / {cov['asked']}"
+        if "skipped" in r:
+            cells = ["skipped"] + [""] * (len(present) - 1)
+            metric = ""
+        else:
+            scores = r["scores"]
+            best = max(scores, key=lambda n: scores[n]["mean"])
+            cells = [
+                (f"**{cell(scores.get(n))}**" if n == best else cell(scores.get(n)))
+                for n in present
+            ]
+            metric = r["metric"]
+        lines.append(
+            "| " + " | ".join([version_name(r["version"]), r["task"], genes, metric, *cells]) + " |"
+        )
+    return "\n".join(lines)
+
+
+def coverage_lines(document: dict[str, Any]) -> list[str]:
+    out = []
+    for r in document["results"]:
+        cov = r["coverage"]
+        routes = ", ".join(f"{k} {v}" for k, v in sorted(cov["by_route"].items())) or "none"
+        line = (
+            f"- {version_name(r['version'])} / {r['task']}: {cov['found']} of {cov['asked']} "
+            f"genes ({routes})"
+        )
+        if cov["missing"]:
+            line += f"; missing {cov['missing']}, e.g. {', '.join(cov['missing_examples'][:5])}"
+        out.append(line)
+    return out
+
+
+def leakage_lines(document: dict[str, Any]) -> list[str]:
+    out = []
+    seen = set()
+    for r in document["results"]:
+        leak = r.get("leakage")
+        key = (r["version"].get("template"), r["task"])
+        if not leak or key in seen:
+            continue
+        seen.add(key)
+        terms = [
+            f"'{t['term']}' " + " / ".join(f"{c} {v:.0%}" for c, v in t["share_by_class"].items())
+            for t in leak["label_terms"]
+            if any(v > 0 for v in t["share_by_class"].values())
+        ]
+        words = [
+            f"{w['word']} (" + " / ".join(f"{v:.0%}" for v in w["share_by_class"].values()) + ")"
+            for w in leak["top_words"][:6]
+        ]
+        out.append(
+            f"- {r['task']} on {key[0]} texts: label terms "
+            + ("; ".join(terms) if terms else "absent")
+            + (f". Words most tied to the label: {', '.join(words)}" if words else "")
+        )
+    return out
+
+
+def to_markdown(document: dict[str, Any]) -> str:
+    params = document["params"]
+    parts = [
+        scores_table(document),
+        "",
+        f"Mean ± std over {len(params['seeds'])} seeds × {params['folds']} folds; "
+        f"{params['probe']}. Bold: the best column of the row.",
+        "",
+        "Coverage:",
+        *coverage_lines(document),
+    ]
+    leak = leakage_lines(document)
+    if leak:
+        parts += ["", "Label words in the texts (share of each class's texts):", *leak]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,211 @@
+"""Gene-level tasks: bundled label tables and a user's CSV/TSV, matched to a version's genes.
+
+A task is a list of genes with one label each. Matching goes through `genekb.genemap.GeneIndex`
+(symbol, then Ensembl id, Entrez id, alias), so coverage is reported exactly as the store sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genekb.errors import GenekbError, UnknownNameError
+from genekb.genemap import GeneIndex
+
+GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "name", "ensembl_id", "ensembl")
+LABEL_COLUMNS = ("label", "class", "y", "target")
+MIN_PER_CLASS = 5  # below this a 5-fold stratified split leaves a fold without the class
+
+
+@dataclass(frozen=True)
+class Task:
+    """Genes with one label each. `positive` names the class scored as 1 by ROC-AUC (binary)."""
+
+    name: str
+    genes: tuple[str, ...]
+    labels: tuple[str, ...]
+    description: str = ""
+    source: str = ""
+    positive: str | None = None
+    alt_ids: tuple[str | None, ...] | None = None  # e.g. Ensembl ids, tried where a symbol fails
+    leak_terms: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(set(self.labels))
+
+    @property
+    def kind(self) -> str:
+        return "binary" if len(self.classes) == 2 else "multiclass"
+
+    def summary(self) -> dict[str, Any]:
+        counts = pd.Series(self.labels).value_counts().sort_index()
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "n_genes": len(self.genes),
+            "classes": {str(k): int(v) for k, v in counts.items()},
+            "positive": self.positive,
+            "description": self.description,
+            "source": self.source,
+        }
+
+
+def _tasks_dir() -> Path:
+    return Path(str(resources.files("genekb") / "data" / "tasks"))
+
+
+@cache
+def _bundled(name: str) -> Task:
+    if name == "dosage-tfs":
+        frame = pd.read_csv(_tasks_dir() / "dosage_tfs.csv")
+        return Task(
+            name=name,
+            genes=tuple(frame["gene"]),
+            labels=tuple(frame["label"]),
+            alt_ids=tuple(frame["ensembl_id"]),
+            positive="sensitive",
+            description="dosage-sensitive vs insensitive transcription factors (122 / 368)",
+            source="Ni et al. 2019, Front. Genet. 10:1208 (via the Geneformer examples)",
+            leak_terms=("haploinsufficien", "dosage", "syndrome", "disease", "developmental"),
+        )
+    if name == "hipred":
+        frame = pd.read_csv(_tasks_dir() / "hipred.csv")
+        return Task(
+            name=name,
+            genes=tuple(frame["gene"]),
+            labels=tuple(frame["label"]),
+            positive="haploinsufficient",
+            description="HIPred probability > 0.5 vs ≤ 0.5; seeded stratified 1,000-gene sample",
+            source="Shihab et al. 2017, Bioinformatics 33:1751",
+            leak_terms=("haploinsufficien", "dosage", "syndrome", "disease", "essential"),
+        )
+    raise UnknownNameError("task", name, list(BUNDLED))
+
+
+BUNDLED = ("dosage-tfs", "hipred")
+DEFAULT_TASKS = BUNDLED
+
+
+def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path) -> str:
+    lowered = {c.lower(): c for c in columns}
+    for w in wanted:
+        if w in lowered:
+            return lowered[w]
+    raise GenekbError(
+        f"{path}: no {what} column; name one of: {', '.join(wanted)} (found {', '.join(columns)})"
+    )
+
+
+def read_task_file(path: Path) -> Task:
+    """A user's task: CSV or TSV with a gene column and a label column (header row required)."""
+    if not path.is_file():
+        raise GenekbError(f"task file {path} does not exist; give a bundled name or a CSV/TSV")
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab", ".txt") else ","
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise GenekbError(
+            f"task file {path} is not a readable table ({exc.__class__.__name__})"
+        ) from None
+    columns = list(frame.columns)
+    if len(columns) < 2:
+        raise GenekbError(f"{path}: needs a gene column and a label column, found {columns}")
+    gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
+    label_col = _pick(columns, LABEL_COLUMNS, "label", path)
+    frame = frame[(frame[gene_col].str.strip() != "") & (frame[label_col].str.strip() != "")]
+    frame = frame.drop_duplicates(gene_col)
+    task = Task(
+        name=path.stem,
+        genes=tuple(frame[gene_col].str.strip()),
+        labels=tuple(frame[label_col].str.strip()),
+        description=f"user task from {path.name}",
+        source=str(path),
+    )
+    _check(task, path)
+    return task
+
+
+def _check(task: Task, where: Path | str) -> None:
+    counts = pd.Series(task.labels).value_counts()
+    if len(counts) < 2:
+        raise GenekbError(f"{where}: a task needs at least two labels, found {list(counts.index)}")
+    small = counts[counts < MIN_PER_CLASS]
+    if len(small):
+        raise GenekbError(
+            f"{where}: label(s) {', '.join(map(str, small.index))} have fewer than "
+            f"{MIN_PER_CLASS} genes; merge or drop them"
+        )
+
+
+def resolve_task(ref: str) -> Task:
+    """A bundled task by name, or a CSV/TSV path."""
+    if ref in BUNDLED:
+        return _bundled(ref)
+    path = Path(ref)
+    if path.suffix.lower() in (".csv", ".tsv", ".tab", ".txt") or path.exists():
+        return read_task_file(path)
+    raise UnknownNameError("task (or CSV/TSV file)", ref, list(BUNDLED))
+
+
+@dataclass
+class Matched:
+    """A task restricted to the genes a version holds: rows into the version, labels, coverage."""
+
+    rows: np.ndarray  # row of each matched gene in the version's matrix
+    labels: np.ndarray  # str labels, aligned with rows
+    coverage: dict[str, Any]
+
+
+def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matched:
+    """Match `task` to a version whose text genes are `genes` and matrix ids `version_ids`."""
+    index = GeneIndex.from_frame(genes)
+    resolved = index.resolve(list(task.genes))
+    gene_ids = resolved["gene_id"].to_numpy().copy()
+    routes = resolved["route"].tolist()
+    if task.alt_ids is not None:
+        for i, alt in enumerate(task.alt_ids):
+            if gene_ids[i] < 0 and isinstance(alt, str) and alt:
+                gid, route = index.resolve_one(alt)
+                gene_ids[i], routes[i] = gid, route
+    row_of = {int(g): i for i, g in enumerate(version_ids)}
+    labels = np.asarray(task.labels, dtype=object)
+    # Two task genes resolving to one store gene with different labels cannot both be kept.
+    by_gene: dict[int, set[str]] = {}
+    for g, lab in zip(gene_ids, labels, strict=True):
+        if g >= 0:
+            by_gene.setdefault(int(g), set()).add(str(lab))
+    keep, seen = [], set()
+    conflicting = 0
+    for i, g in enumerate(gene_ids):
+        g = int(g)
+        if g < 0 or g not in row_of:
+            continue
+        if len(by_gene[g]) > 1:
+            conflicting += 1
+            continue
+        if g in seen:
+            continue
+        seen.add(g)
+        keep.append(i)
+    missing = [task.genes[i] for i, g in enumerate(gene_ids) if g < 0 or int(g) not in row_of]
+    route_counts = pd.Series([routes[i] for i in keep], dtype=object).value_counts()
+    kept_labels = labels[keep].astype(str)
+    coverage = {
+        "asked": len(task.genes),
+        "found": len(keep),
+        "share": round(len(keep) / max(len(task.genes), 1), 4),
+        "by_route": {str(k): int(v) for k, v in route_counts.items()},
+        "missing": len(missing),
+        "missing_examples": missing[:20],
+        "conflicting_labels": conflicting,
+        "classes": {str(k): int(v) for k, v in pd.Series(kept_labels).value_counts().items()},
+    }
+    rows = np.array([row_of[int(gene_ids[i])] for i in keep], dtype=np.int64)
+    return Matched(rows=rows, labels=kept_labels, coverage=coverage)

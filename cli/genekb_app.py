@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.common import handle_errors, info, parse_options, print_json, progress_factory
+from cli.genekb_eval_cmd import register as register_eval
 from genekb.encoders import registry
 from genekb.errors import UsageError
 from genekb.templates import DEFAULT_TEMPLATE, TEMPLATES
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+register_eval(app)
 out = Console()
 
 RootOpt = Annotated[

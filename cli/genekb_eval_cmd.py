@@ -1,0 +1,147 @@
+"""`genekb eval` and `genekb import-vectors`: thin shells over `genekb.eval` and
+`genekb.store.foreign`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import handle_errors, info, print_json
+from genekb.encoders.registry import DEFAULT_ENCODER
+from genekb.templates import DEFAULT_TEMPLATE
+
+DEFAULT_REF = f"human/{DEFAULT_TEMPLATE}/{DEFAULT_ENCODER}"
+
+
+def register(app: typer.Typer) -> None:
+    """Add `eval` and `import-vectors` to the genekb app (once, however often it is called)."""
+    have = {c.name for c in app.registered_commands}
+    if "eval" not in have:
+        app.command("eval")(eval_)
+    if "import-vectors" not in have:
+        app.command("import-vectors")(import_vectors)
+
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+@handle_errors
+def eval_(
+    refs: Annotated[
+        list[str] | None,
+        typer.Argument(help=f"Embedding ids, prefixes or tags (default: {DEFAULT_REF})."),
+    ] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            "-t",
+            help="Bundled task (dosage-tfs, hipred) or a CSV/TSV of gene and label; repeatable"
+            " (default: both bundled tasks).",
+        ),
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Repetitions of the fold split.")] = 3,
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
+    controls: Annotated[
+        bool, typer.Option(help="Score shuffled, random and bag-of-words controls beside.")
+    ] = True,
+    tune: Annotated[
+        bool,
+        typer.Option(help="Choose the probe's C by inner CV on each training fold (slower)."),
+    ] = False,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Score gene tasks from each version's vectors beside shuffled, random and bag-of-words
+    controls of the same genes (cross-validated ROC-AUC or macro-F1, mean ± std)."""
+    from genekb.eval import evaluate
+    from genekb.eval.controls import FEATURE_SETS
+    from genekb.eval.report import to_markdown
+    from genekb.eval.tasks import DEFAULT_TASKS, resolve_task
+    from genekb.store.store import Store
+
+    tasks = [resolve_task(t) for t in (task or DEFAULT_TASKS)]  # bad names fail before any work
+    store = Store.open(root)
+    versions = [store.embedding(r) for r in (refs or [DEFAULT_REF])]
+    names = FEATURE_SETS if controls else ("vectors",)
+    document = evaluate(
+        versions, tasks, seeds=seeds, folds=folds, feature_sets=names, tune=tune, log=info
+    )
+    if json_:
+        print_json(document)
+    else:
+        sys.stdout.write(to_markdown(document))
+    for r in document["results"]:
+        if "skipped" in r:
+            info(f"skipped {r['task']} on {r['version']['tag'] or r['version']['id']}: "
+                 f"{r['skipped']}")  # fmt: skip
+    info(f"eval: {document['seconds']:.1f} s")
+
+
+@handle_errors
+def import_vectors(
+    file: Annotated[Path, typer.Argument(help="Gene vectors: .pkl, .csv, .tsv, .parquet, .npz.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Name of the model that made the vectors.")
+    ],
+    text: Annotated[
+        str,
+        typer.Option(help="What text the vectors were made from (e.g. 'NCBI summaries')."),
+    ] = "",
+    format_: Annotated[
+        str | None,
+        typer.Option("--format", help="pickle, csv, tsv, parquet or npz (default: from suffix)."),
+    ] = None,
+    gene_column: Annotated[
+        str | None, typer.Option(help="Column of gene names in a table (default: guessed).")
+    ] = None,
+    taxon: Annotated[str, typer.Option(help="human or mouse.")] = "human",
+    template: Annotated[
+        str,
+        typer.Option(help="Template of the matched genes' own text version (the BoW control)."),
+    ] = "ncbi-card",
+    tag: Annotated[
+        str | None, typer.Option(help="Tag to set (default taxon/imported/MODEL).")
+    ] = None,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Import another project's gene vectors as an embedding version, with provenance and the
+    gene-mapping report. A pickle is read by a restricted unpickler (containers and arrays only)."""
+    from genekb.store.foreign import import_vectors as run_import
+    from genekb.store.store import Store
+
+    store = Store.open(root, create=True)
+    report = run_import(
+        store,
+        file,
+        model=model,
+        text=text,
+        fmt=format_,
+        gene_column=gene_column,
+        taxon=taxon,
+        template=template,
+        tag=tag,
+    )
+    if json_:
+        print_json(report)
+        return
+    m = report["mapping"]
+    routes = ", ".join(f"{k} {v}" for k, v in sorted(m["by_route"].items()))
+    info(
+        f"{report['tag']} -> {report['embedding_id']} (text {report['text_id']}): "
+        f"{m['matched']} of {m['names']} genes matched ({routes}), dim {report['dim']}"
+        + ("" if report["created"] else "; already present")
+    )
+    if m["unmatched"]:
+        info(f"{m['unmatched']} unmatched, e.g. {', '.join(m['unmatched_examples'][:8])}")
+    if m["duplicates"]:
+        info(f"{m['duplicates']} names reach a gene already matched, e.g. "
+             f"{', '.join(m['duplicate_examples'][:5])}")  # fmt: skip

@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
 from cli.common import info
+from genekb.store.store import resolve_root
 
-ROOT = Path(os.environ.get("GENEKB_HOME", "artifacts"))
+ROOT = resolve_root()  # $GENEKB_HOME, else ./artifacts
 
 
 def main() -> int:

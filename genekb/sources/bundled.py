@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genekb.errors import GenekbError
+from genekb.fileio import atomic_path
 from genekb.records import ORTHOLOG_SCHEMA, TAXA, GeneTable, Snapshot
 
 SNAPSHOT_KEY = b"genekb.snapshot"
@@ -43,11 +44,10 @@ def write_with_snapshot(table: pa.Table, snapshot: Snapshot, path: Path) -> None
     """Write `table` to `path` with the snapshot in its key-value metadata (used by scripts/)."""
     meta = dict(table.schema.metadata or {})
     meta[SNAPSHOT_KEY] = json.dumps(snapshot.to_dict(), sort_keys=True).encode()
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(
-        table.replace_schema_metadata(meta), tmp, compression="zstd", compression_level=19
-    )
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(
+            table.replace_schema_metadata(meta), tmp, compression="zstd", compression_level=19
+        )
 
 
 @lru_cache(maxsize=4)

@@ -1,0 +1,143 @@
+"""One version of a store, read through its manifest: every file it hands out passed its hash.
+
+`TextVersion` holds gene records and their texts; `EmbeddingVersion` holds one vector per gene.
+Both are obtained from a `Store` (`store.text(ref)`, `store.embedding(ref)`), never built by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from genekb.encoders.base import EncoderSpec
+from genekb.store import integrity
+
+if TYPE_CHECKING:
+    from genekb.store.store import Store
+
+GENES_FILE, VECTORS_FILE = "genes.parquet", "vectors.parquet"
+
+
+@dataclass
+class Version:
+    store: Store
+    id: str
+    path: Path
+    manifest: dict[str, Any] = field(repr=False)
+
+    kind = "version"
+    data_file = ""
+
+    @property
+    def taxon(self) -> int:
+        return int(self.manifest["taxon"])
+
+    @property
+    def created(self) -> str:
+        return str(self.manifest.get("created", ""))
+
+    def read_bytes(self, name: str) -> bytes:
+        """A file of this version, checked against the manifest's sha256 (IntegrityError if not)."""
+        return integrity.read_verified(self.path, self.manifest, name)
+
+    def table(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The version's Parquet table, decoded from bytes that passed their hash check."""
+        data = pa.BufferReader(self.read_bytes(self.data_file))
+        return pq.read_table(data, columns=list(columns) if columns else None)
+
+    def check(self) -> None:
+        """Raise IntegrityError unless every file matches the manifest (cheap when unchanged)."""
+        integrity.check_files(self.store.root, self.path, self.manifest)
+
+
+@dataclass
+class TextVersion(Version):
+    kind = "text"
+    data_file = GENES_FILE
+
+    @property
+    def template(self) -> str:
+        return str(self.manifest["template"]["id"])
+
+    def genes(self) -> pd.DataFrame:
+        """The gene records with their `text` and `text_sha256`, one row per gene."""
+        return self.table().to_pandas()
+
+
+@dataclass
+class EmbeddingVersion(Version):
+    kind = "embedding"
+    data_file = VECTORS_FILE
+
+    @property
+    def text_id(self) -> str:
+        return str(self.manifest["text_id"])
+
+    @property
+    def text(self) -> TextVersion:
+        return self.store.text(self.text_id)
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return EncoderSpec.from_dict(self.manifest["encoder"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    @property
+    def tags(self) -> list[str]:
+        return sorted(t for t, v in self.store.tags().items() if v == self.id)
+
+    @property
+    def tag(self) -> str | None:
+        tags = self.tags
+        return tags[0] if tags else None
+
+    def genes(self) -> pd.DataFrame:
+        return self.text.genes()
+
+    @cached_property
+    def _matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        table = self.table(["gene_id", "vector"])
+        ids = table.column("gene_id").to_numpy()
+        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return ids.astype(np.int64), flat.astype(np.float32).reshape(len(ids), self.dim)
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(gene ids, float32 vectors of shape (n_genes, dim)), in the stored order."""
+        return self._matrix
+
+    def vectors(self, genes: Sequence[int | str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors for `genes` (GeneIDs, or names resolved by symbol/alias/Ensembl) and found-mask.
+
+        Rows of genes that are not in this version are zero.
+        """
+        _, matrix = self.matrix()
+        rows = self.rows_of(genes)
+        found = rows >= 0
+        out = np.zeros((len(rows), self.dim), dtype=np.float32)
+        out[found] = matrix[rows[found]]
+        return out, found
+
+    def rows_of(self, genes: Sequence[int | str]) -> np.ndarray:
+        """Row of each gene (GeneID or name) in `matrix()`, -1 where absent."""
+        ids, _ = self.matrix()
+        row_of = {int(g): i for i, g in enumerate(ids)}
+        if len(genes) and not all(isinstance(g, (int, np.integer)) for g in genes):
+            from genekb.genemap import GeneIndex
+
+            columns = ["gene_id", "symbol", "aliases", "ensembl"]
+            index = GeneIndex.from_frame(self.text.table(columns).to_pandas())
+            wanted = index.resolve([str(g) for g in genes])["gene_id"].tolist()
+        else:
+            wanted = [int(g) for g in genes]
+        return np.array([row_of.get(g, -1) for g in wanted], dtype=np.int64)

@@ -23,13 +23,9 @@ deterministic).
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 METRICS = ("acc", "nmi", "ari", "f1")
 

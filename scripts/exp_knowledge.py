@@ -31,7 +31,6 @@ import argparse
 import itertools
 import json
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -40,9 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from doc_tables import write_keeping_reading
 
 VARIANTS = (

@@ -33,8 +33,6 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from cellmodel import datasets, semantic  # noqa: E402
 from cellmodel.embed import (  # noqa: E402
     DEFAULT_ISOTROPY,

@@ -23,7 +23,6 @@ import pyarrow.parquet as pq
 
 # The snapshot is package data of this checkout: import this checkout's genekb, not an install.
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
 from genekb.errors import GenekbError  # noqa: E402
 from genekb.records import HUMAN, Snapshot  # noqa: E402

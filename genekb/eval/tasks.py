@@ -33,7 +33,7 @@ class Task:
     description: str = ""
     source: str = ""
     positive: str | None = None
-    alt_ids: tuple[str | None, ...] | None = None  # e.g. Ensembl ids, tried where a symbol fails
+    alt_ids: tuple[str | None, ...] | None = None  # e.g. Ensembl ids, tried before the symbol
     leak_terms: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -170,10 +170,13 @@ def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matc
     gene_ids = resolved["gene_id"].to_numpy().copy()
     routes = resolved["route"].tolist()
     if task.alt_ids is not None:
+        # A stable id (Ensembl) names one gene where a symbol may name two; the symbol stays
+        # the fallback for ids the snapshot does not know.
         for i, alt in enumerate(task.alt_ids):
-            if gene_ids[i] < 0 and isinstance(alt, str) and alt:
+            if isinstance(alt, str) and alt:
                 gid, route = index.resolve_one(alt)
-                gene_ids[i], routes[i] = gid, route
+                if gid >= 0:
+                    gene_ids[i], routes[i] = gid, route
     row_of = {int(g): i for i, g in enumerate(version_ids)}
     labels = np.asarray(task.labels, dtype=object)
     # Two task genes resolving to one store gene with different labels cannot both be kept.

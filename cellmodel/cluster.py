@@ -25,14 +25,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from cellmodel.graph import DEFAULT_N_NEIGHBORS, KnnGraph, from_edge_index, knn_graph
+from cellmodel.cluster_options import ClusterOptions, ClusterResult
+from cellmodel.graph import (
+    KnnGraph,
+    estimate_k,
+    from_edge_index,
+    knn_graph,
+)
 from cellmodel.model import (
     ClusterNet,
     augment_features,
@@ -42,138 +47,19 @@ from cellmodel.model import (
     sinkhorn_target,
     student_t,
 )
+from cellmodel.sampling import NeighbourSampler
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 
+__all__ = [
+    "ClusterOptions",
+    "ClusterResult",
+    "NeighbourSampler",
+    "estimate_k",
+    "fit_clusters",
+]
+
 GraphInput = KnnGraph | sp.spmatrix | torch.Tensor | np.ndarray | None
-
-
-@dataclass
-class ClusterOptions:
-    """Every tunable of the procedure; the defaults are the same for every dataset."""
-
-    conv: str = "gcn"  # graph encoder: gcn | gat | sage
-    hidden_dim: int = 256
-    latent_dim: int = 32
-    projection_dim: int = 32
-    dropout: float = 0.0
-    layer_norm: bool = False  # LayerNorm on the hidden layer (measured worse; see the docs)
-    n_neighbors: int = DEFAULT_N_NEIGHBORS  # only when the graph is built here
-    batch_size: int = 1024  # seed cells per step (all cells when fewer)
-    fanouts: tuple[int, int] = (10, 10)  # neighbours sampled per cell for layer 2 and layer 1
-    edge_drop: float = 0.2
-    feature_mask: float = 0.2
-    feature_noise: float = 0.1
-    temperature: float = 0.5
-    positives: str = "self"  # view InfoNCE positive: the cell itself or a random graph neighbour
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    reconstruction_weight: float = 1.0
-    # InfoNCE between the two augmented structure views. Off by default: measured, it spreads the
-    # large cell types over the sphere and k-means then splits them (docs/cluster_experiments.md).
-    view_weight: float = 0.0
-    alignment_weight: float = 1.0  # InfoNCE structure ↔ semantic (0 = no alignment)
-    cluster_weight: float = 1.0  # KL(P ‖ Q) in refinement
-    semantic_weight: float = 1.0  # share of the semantic latent in the fused latent
-    pretrain_steps: int = 400  # upper bound; the plateau rule usually stops earlier
-    min_pretrain_steps: int = 100
-    plateau_patience: int = 50  # steps without a `plateau_tol` relative improvement
-    plateau_tol: float = 0.01
-    cluster_steps: int = 200  # upper bound of refinement steps
-    target_every: int = 10  # steps between target refreshes (also the stopping check)
-    tol: float = 0.001  # stop when fewer than this fraction of cells changed cluster
-    use_ot: bool = True  # False: refinement skipped (k-means labels on the pretrained latent)
-    sharpen: float = 2.0
-    balance: float = 0.0  # cluster masses: (1 − balance) × current masses + balance × uniform
-    sinkhorn_iters: int = 50
-    student_alpha: float = 1.0
-    # Restarts are cheap in the latent; 10 measurably missed the lowest-inertia optimum.
-    kmeans_restarts: int = 50
-    k_resolution: float = 1.0  # Leiden resolution for estimating k
-    k_min_size: int = 3  # Leiden communities smaller than this do not count toward k
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["fanouts"] = list(self.fanouts)
-        return out
-
-
-@dataclass
-class ClusterResult:
-    labels: np.ndarray  # (cells,) int64 cluster ids 0..k-1
-    latent: np.ndarray  # fused latent (cells × d), what the clusters were fitted in
-    structure: np.ndarray  # structure-view latent (cells × latent_dim)
-    n_clusters: int
-    k_estimated: bool
-    timings: dict[str, float]  # seconds per phase
-    history: list[dict[str, float]]  # losses per step, phase-tagged
-    params: dict[str, Any]
-    soft: np.ndarray | None = None  # final Student-t assignments (cells × k)
-    notes: list[str] = field(default_factory=list)
-
-
-# -------------------------------------------------------------------------------------- sampling
-
-
-class NeighbourSampler:
-    """Two-hop neighbourhoods of a batch with random edge dropping and a per-cell fan-out cap.
-
-    Returns the cells touched (the batch first, so its rows come first) and the sampled edges in
-    local numbering, row 0 = neighbour (source), row 1 = the cell that aggregates it.
-    """
-
-    def __init__(self, adjacency: sp.csr_matrix, fanouts: tuple[int, ...], edge_drop: float):
-        self.indptr = adjacency.indptr.astype(np.int64)
-        self.indices = adjacency.indices.astype(np.int64)
-        self.n_cells = adjacency.shape[0]
-        self.fanouts = fanouts
-        self.edge_drop = edge_drop
-
-    def _edges_of(
-        self, frontier: np.ndarray, fanout: int, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        starts = self.indptr[frontier]
-        degrees = self.indptr[frontier + 1] - starts
-        owner = np.repeat(np.arange(frontier.size), degrees)
-        first = np.repeat(np.cumsum(degrees) - degrees, degrees)
-        neighbours = self.indices[np.repeat(starts, degrees) + np.arange(owner.size) - first]
-        keys = rng.random(owner.size)
-        kept = keys >= self.edge_drop
-        owner, neighbours, keys = owner[kept], neighbours[kept], keys[kept]
-        # Keep each cell's `fanout` edges with the smallest keys: uniform, without replacement.
-        # One float sort key (owner + key in [0, 1)) sorts ~3× faster than a two-key lexsort.
-        order = np.argsort(owner + keys)
-        owner, neighbours = owner[order], neighbours[order]
-        group_start = np.searchsorted(owner, owner, side="left")
-        rank = np.arange(owner.size) - group_start
-        capped = rank < fanout
-        return neighbours[capped], frontier[owner[capped]]
-
-    def sample(
-        self, batch: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-        """Cells touched, local edges, and (batch size, batch + first-hop size)."""
-        local = np.full(self.n_cells, -1, dtype=np.int64)
-        local[batch] = np.arange(batch.size)
-        nodes = [batch]
-        n_known = batch.size
-        frontier = batch
-        sources, targets = [], []
-        for fanout in self.fanouts:
-            src, dst = self._edges_of(frontier, fanout, rng)
-            sources.append(src)
-            targets.append(dst)
-            new = np.unique(src[local[src] < 0])
-            local[new] = n_known + np.arange(new.size)
-            n_known += new.size
-            nodes.append(new)
-            frontier = new
-            if frontier.size == 0:
-                break
-        src = local[np.concatenate(sources)]
-        dst = local[np.concatenate(targets)]
-        n_first = batch.size + (nodes[1].size if len(nodes) > 1 else 0)
-        return np.concatenate(nodes), np.vstack([src, dst]), (batch.size, n_first)
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -200,29 +86,6 @@ def _standardize(X: np.ndarray) -> np.ndarray:
     X = X - X.mean(axis=0, keepdims=True)
     rms = float(np.sqrt(np.mean(X**2)))
     return X / rms if rms > 0 else X
-
-
-def estimate_k(
-    graph: KnnGraph, *, resolution: float = 1.0, min_size: int = 3, seed: int = 0
-) -> int:
-    """Number of Leiden communities (modularity, `resolution`) of at least `min_size` cells.
-
-    Label-free: it reads only the kNN graph. At least 1 is returned.
-    """
-    import igraph as ig
-    import leidenalg
-
-    coo = sp.triu(graph.adjacency, k=1).tocoo()
-    g = ig.Graph(n=graph.n_cells, edges=list(zip(coo.row.tolist(), coo.col.tolist(), strict=True)))
-    partition = leidenalg.find_partition(
-        g,
-        leidenalg.RBConfigurationVertexPartition,
-        resolution_parameter=resolution,
-        n_iterations=-1,
-        seed=seed,
-    )
-    sizes = np.bincount(np.asarray(partition.membership))
-    return max(1, int((sizes >= min_size).sum()))
 
 
 def _kmeans(z: np.ndarray, k: int, restarts: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -246,3 +246,26 @@ def from_edge_index(edge_index: torch.Tensor | np.ndarray, n_cells: int) -> KnnG
     symmetric.sort_indices()
     degree = np.diff(symmetric.indptr)
     return KnnGraph(adjacency=symmetric, n_neighbors=int(degree.max(initial=0)), method="given")
+
+
+def estimate_k(
+    graph: KnnGraph, *, resolution: float = 1.0, min_size: int = 3, seed: int = 0
+) -> int:
+    """Number of Leiden communities (modularity, `resolution`) of at least `min_size` cells.
+
+    Label-free: it reads only the kNN graph. At least 1 is returned.
+    """
+    import igraph as ig
+    import leidenalg
+
+    coo = sp.triu(graph.adjacency, k=1).tocoo()
+    g = ig.Graph(n=graph.n_cells, edges=list(zip(coo.row.tolist(), coo.col.tolist(), strict=True)))
+    partition = leidenalg.find_partition(
+        g,
+        leidenalg.RBConfigurationVertexPartition,
+        resolution_parameter=resolution,
+        n_iterations=-1,
+        seed=seed,
+    )
+    sizes = np.bincount(np.asarray(partition.membership))
+    return max(1, int((sizes >= min_size).sum()))

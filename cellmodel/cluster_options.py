@@ -1,0 +1,75 @@
+"""The clustering fit's options (every tunable with its default) and its result."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cellmodel.graph import DEFAULT_N_NEIGHBORS
+
+
+@dataclass
+class ClusterOptions:
+    """Every tunable of the procedure; the defaults are the same for every dataset."""
+
+    conv: str = "gcn"  # graph encoder: gcn | gat | sage
+    hidden_dim: int = 256
+    latent_dim: int = 32
+    projection_dim: int = 32
+    dropout: float = 0.0
+    layer_norm: bool = False  # LayerNorm on the hidden layer (measured worse; see the docs)
+    n_neighbors: int = DEFAULT_N_NEIGHBORS  # only when the graph is built here
+    batch_size: int = 1024  # seed cells per step (all cells when fewer)
+    fanouts: tuple[int, int] = (10, 10)  # neighbours sampled per cell for layer 2 and layer 1
+    edge_drop: float = 0.2
+    feature_mask: float = 0.2
+    feature_noise: float = 0.1
+    temperature: float = 0.5
+    positives: str = "self"  # view InfoNCE positive: the cell itself or a random graph neighbour
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    reconstruction_weight: float = 1.0
+    # InfoNCE between the two augmented structure views. Off by default: measured, it spreads the
+    # large cell types over the sphere and k-means then splits them (docs/cluster_experiments.md).
+    view_weight: float = 0.0
+    alignment_weight: float = 1.0  # InfoNCE structure ↔ semantic (0 = no alignment)
+    cluster_weight: float = 1.0  # KL(P ‖ Q) in refinement
+    semantic_weight: float = 1.0  # share of the semantic latent in the fused latent
+    pretrain_steps: int = 400  # upper bound; the plateau rule usually stops earlier
+    min_pretrain_steps: int = 100
+    plateau_patience: int = 50  # steps without a `plateau_tol` relative improvement
+    plateau_tol: float = 0.01
+    cluster_steps: int = 200  # upper bound of refinement steps
+    target_every: int = 10  # steps between target refreshes (also the stopping check)
+    tol: float = 0.001  # stop when fewer than this fraction of cells changed cluster
+    use_ot: bool = True  # False: refinement skipped (k-means labels on the pretrained latent)
+    sharpen: float = 2.0
+    balance: float = 0.0  # cluster masses: (1 − balance) × current masses + balance × uniform
+    sinkhorn_iters: int = 50
+    student_alpha: float = 1.0
+    # Restarts are cheap in the latent; 10 measurably missed the lowest-inertia optimum.
+    kmeans_restarts: int = 50
+    k_resolution: float = 1.0  # Leiden resolution for estimating k
+    k_min_size: int = 3  # Leiden communities smaller than this do not count toward k
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["fanouts"] = list(self.fanouts)
+        return out
+
+
+@dataclass
+class ClusterResult:
+    labels: np.ndarray  # (cells,) int64 cluster ids 0..k-1
+    latent: np.ndarray  # fused latent (cells × d), what the clusters were fitted in
+    structure: np.ndarray  # structure-view latent (cells × latent_dim)
+    n_clusters: int
+    k_estimated: bool
+    timings: dict[str, float]  # seconds per phase
+    history: list[dict[str, float]]  # losses per step, phase-tagged
+    params: dict[str, Any]
+    soft: np.ndarray | None = None  # final Student-t assignments (cells × k)
+    notes: list[str] = field(default_factory=list)

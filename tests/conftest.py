@@ -118,3 +118,16 @@ def one_line_error(result, code: int = 1) -> str:
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     return lines[0]
+
+
+@pytest.fixture
+def encoder_registry():
+    """The encoder registry, restored after the test (for tests that register specs)."""
+    from genekb.encoders import registry
+
+    specs, backends = dict(registry._SPECS), dict(registry.BACKENDS)
+    yield registry
+    registry._SPECS.clear()
+    registry._SPECS.update(specs)
+    registry.BACKENDS.clear()
+    registry.BACKENDS.update(backends)

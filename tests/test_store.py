@@ -234,12 +234,11 @@ def test_two_concurrent_builders_end_with_one_good_copy(tmp_path):
     assert tags == {"human/ncbi-card/fake": ids.pop()}
 
 
-def test_two_encoders_share_one_text_version_and_compare(tmp_path):
+def test_two_encoders_share_one_text_version_and_compare(tmp_path, encoder_registry):
     from genekb.compare import compare
-    from genekb.encoders import registry
     from genekb.encoders.base import EncoderSpec
 
-    registry.register(EncoderSpec(name="fake2", backend="fake", model_id="fake2", dim=8))
+    encoder_registry.register(EncoderSpec(name="fake2", backend="fake", model_id="fake2", dim=8))
     store = Store.open(tmp_path, create=True)
     one = _build(store)
     two = build(store, model="fake2", gene_table=make_genes())

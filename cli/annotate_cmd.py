@@ -69,8 +69,12 @@ def annotate(
     ] = "zscore",
     pooling: Annotated[str, typer.Option(help="topk or mean.")] = "topk",
     text_style: Annotated[
-        str, typer.Option(help="Candidate text: definition, label or synonyms.")
-    ] = "definition",
+        str, typer.Option(help="Candidate text: parents, definition, label or synonyms.")
+    ] = "parents",
+    across_groups: Annotated[
+        bool,
+        typer.Option(help="Standardise each candidate's scores over the groups before calling."),
+    ] = True,
     root: Annotated[
         Path | None,
         typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
@@ -122,6 +126,7 @@ def annotate(
         hubness=hubness,
         pooling=pooling,
         text_style=text_style,
+        across_groups=across_groups,
         gene_vectors=gene_vectors,
         seed=seed,
         model=model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import anndata as ad
 import numpy as np
@@ -14,7 +15,8 @@ import pytest
 from cellmodel.annotate import annotate, ontology, report_of, score
 from cellmodel.annotate.evaluate import group_truth, score_report
 from cellmodel.annotate.markerdb import score_groups
-from tests.test_cli_cellmodel import _one_line_error, run
+from tests.conftest import one_line_error as _one_line_error
+from tests.conftest import run_cellmodel as run
 
 BETA, ALPHA, DELTA = "CL:0000169", "CL:0000171", "CL:0000173"
 MARKERS = {BETA: ["INS", "IAPP"], ALPHA: ["GCG", "TTR"], DELTA: ["SST", "HHEX"]}
@@ -167,7 +169,7 @@ class _Store:
 class _TextEncoder:
     """Candidate text -> the axis of the cell type it names (by a word of its CL label)."""
 
-    words = {"type B": 0, "pancreatic A": 1, "pancreatic D": 2}
+    words: ClassVar[dict[str, int]] = {"type B": 0, "pancreatic A": 1, "pancreatic D": 2}
 
     def encode(self, texts, batch_size: int = 64):
         out = np.zeros((len(texts), 24), dtype=np.float32)
@@ -233,9 +235,17 @@ def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
     for control in ("shuffled", "random"):
         ctrl = report_of(
             annotate(
-                _islets(), store, groupby="kind", candidates=cands, n_markers=5, top_k=2,
-                n_background=200, load_encoder=_TextEncoder, gene_vectors=control, model="fake",
-            )  # fmt: skip
+                _islets(),
+                store,
+                groupby="kind",
+                candidates=cands,
+                n_markers=5,
+                top_k=2,
+                n_background=200,
+                load_encoder=_TextEncoder,
+                gene_vectors=control,
+                model="fake",
+            )
         )
         hits = score_report(ctrl, truth)["text"]["exact@1"]
         assert hits < 3, control  # planted knowledge gone, the calls no longer follow it

@@ -2,10 +2,11 @@
 
 Steps, none of which read a label: (1) map the data's genes to human GeneIDs (mouse genes through
 orthologs; the Cell Ontology text and the marker table are human-centred); (2) per group, its top
-markers by effect size against all other cells (`cellmodel.markers`), among genes with a gene
-card; (3) make sure the store holds those markers and the fixed hubness background, building only
-what is missing; (4) embed each candidate's text with the store's own encoder (cached); (5) score
-(`score`), beside the marker-table baseline (`markerdb`) and their combination.
+markers among genes with a gene card, by default those that beat the closest other group
+(`MARKER_RULES`; one-vs-rest statistics from `cellmodel.markers`); (3) make sure the store holds
+those markers and the fixed hubness background, building only what is missing; (4) embed each
+candidate's text with the store's own encoder (cached); (5) score (`score`), beside the
+marker-table baseline (`markerdb`) and their combination.
 
 The call written to `obs["cellmodel_annotation"]` comes from `method` (default: text); all three
 rankings are kept in `uns["cellmodel"]["annotate"]`.
@@ -33,6 +34,11 @@ METHODS: dict[str, str] = {
     "markerdb": "over-representation of the markers in the CellConsensus marker table",
     "combined": "text and marker-table scores, each standardised per group, summed",
 }
+MARKER_RULES: dict[str, str] = {
+    "specific": "effect size against the closest other group (the smallest pairwise effect), so"
+    " genes a group shares with a sibling (endocrine genes in every islet type) drop out",
+    "rest": "effect size against all other cells pooled (one-vs-rest)",
+}
 DEFAULT_N_MARKERS = 50
 DEFAULT_N_BACKGROUND = 1000
 BACKGROUND_SEED = 0  # fixed: the background is part of the method, not of a run
@@ -44,11 +50,13 @@ TOP_SHOWN = 3
 class AnnotateParams:
     groupby: str
     method: str = "text"
+    markers: str = "specific"
     n_markers: int = DEFAULT_N_MARKERS
     top_k: int = score.DEFAULT_TOP_K
     hubness: str = score.DEFAULT_HUBNESS
     pooling: str = score.DEFAULT_POOLING
     text_style: str = ontology.DEFAULT_TEXT_STYLE
+    across_groups: bool = True
     gene_vectors: str = "real"
     seed: int = 0
     n_background: int = DEFAULT_N_BACKGROUND
@@ -60,6 +68,7 @@ class AnnotateParams:
 
         for name, value, choices in [
             ("method", self.method, METHODS),
+            ("marker rule", self.markers, MARKER_RULES),
             ("hubness", self.hubness, score.HUBNESS),
             ("pooling", self.pooling, score.POOLINGS),
             ("text style", self.text_style, ontology.TEXT_STYLES),
@@ -101,6 +110,34 @@ def _groups(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categorical
     if len(groups.categories) < 2:
         raise GenekbError(f"obs[{groupby!r}] has one group; markers need at least two")
     return groupby, groups
+
+
+def specific_effect(stats: Any) -> np.ndarray:
+    """groups × genes: each group's smallest effect size against any single other group."""
+    from cellmodel.markers import VARIANCE_FLOOR
+
+    k = stats.means.shape[0]
+    out = np.empty_like(stats.means)
+    for g in range(k):
+        others = [h for h in range(k) if h != g]
+        diff = stats.means[g] - stats.means[others]
+        pooled = 0.5 * (stats.var[g] + stats.var[others]) + VARIANCE_FLOOR
+        out[g] = (diff / np.sqrt(pooled)).min(axis=0)
+    return out
+
+
+def group_markers(stats: Any, n: int, rule: str) -> list[np.ndarray]:
+    """Per group, column indices of its `n` best markers under `rule` (up-regulated only)."""
+    from cellmodel.markers import top_markers
+
+    if rule == "rest":
+        return top_markers(stats, n)
+    effect = specific_effect(stats)
+    out = []
+    for g in range(effect.shape[0]):
+        order = np.argsort(-effect[g], kind="stable")
+        out.append(order[effect[g, order] > 0][:n])
+    return out
 
 
 def _store_vectors(store: Any, ids: np.ndarray, params: AnnotateParams, build_missing: bool) -> Any:
@@ -167,11 +204,13 @@ def annotate(
     ontology_subtree: str | None = None,
     tissue: str | None = None,
     method: str = "text",
+    markers: str = "specific",
     n_markers: int = DEFAULT_N_MARKERS,
     top_k: int = score.DEFAULT_TOP_K,
     hubness: str = score.DEFAULT_HUBNESS,
     pooling: str = score.DEFAULT_POOLING,
     text_style: str = ontology.DEFAULT_TEXT_STYLE,
+    across_groups: bool = True,
     gene_vectors: str = "real",
     seed: int = 0,
     n_background: int = DEFAULT_N_BACKGROUND,
@@ -194,7 +233,7 @@ def annotate(
     from cellmodel.explain import _describe
     from cellmodel.genes import match_genes
     from cellmodel.io import expression
-    from cellmodel.markers import group_stats, top_markers
+    from cellmodel.markers import group_stats
     from cellmodel.semantic import control_vectors
     from genekb.sources.bundled import load_bundled
 
@@ -203,11 +242,13 @@ def annotate(
     params = AnnotateParams(
         groupby=key,
         method=method,
+        markers=markers,
         n_markers=n_markers,
         top_k=top_k,
         hubness=hubness,
         pooling=pooling,
         text_style=text_style,
+        across_groups=across_groups,
         gene_vectors=gene_vectors,
         seed=seed,
         n_background=n_background,
@@ -234,7 +275,7 @@ def annotate(
     codes = np.asarray(groups.codes)
     k = len(groups.categories)
     stats = group_stats(expr.X[:, matched], codes, k)
-    tops = top_markers(stats, n_markers * 2)  # room for genes that share a GeneID
+    tops = group_markers(stats, n_markers * 2, markers)  # room for genes sharing a GeneID
     lfc = stats.means - stats.rest_means
     marker_ids: list[np.ndarray] = []
     marker_cols: list[np.ndarray] = []
@@ -266,6 +307,8 @@ def annotate(
         sims = sims_all[bounds[g] : bounds[g + 1]][present[bounds[g] : bounds[g + 1]]]
         group_sims.append(sims)
         text_scores[g] = score.pool(sims, pooling, top_k)
+    if across_groups and k > 2:
+        text_scores = score.standardise_columns(text_scores)
 
     data_symbols = [symbol_of.get(int(i), "") for i in match.gene_ids if i >= 0]
     marker_symbols = [[symbol_of.get(int(i), "") for i in ids] for ids in marker_ids]

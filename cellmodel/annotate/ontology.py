@@ -26,8 +26,10 @@ TEXT_STYLES: dict[str, str] = {
     "definition": "label, then its CL definition (the given words alone without a CL term)",
     "label": "the label alone",
     "synonyms": "label, CL synonyms, then the definition",
+    "parents": "label and definition, then each direct parent's label and definition (a CL"
+    " definition names its genus and only the difference; the parent supplies the genus)",
 }
-DEFAULT_TEXT_STYLE = "definition"
+DEFAULT_TEXT_STYLE = "parents"
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,12 @@ def candidate_text(c: Candidate, style: str = DEFAULT_TEXT_STYLE) -> str:
             parts.append("also called " + ", ".join(syn[:8]))
     if c.definition:
         parts.append(c.definition)
+    if style == "parents":
+        p = _parser()
+        for parent in sorted(p.get_term_parents(c.cl_id)):
+            parts.append(p.get_term_label(parent))
+            if p.get_term_description(parent):
+                parts.append(p.get_term_description(parent))
     return ". ".join(p.rstrip(".") for p in parts) + "."
 
 

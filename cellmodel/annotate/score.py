@@ -16,6 +16,10 @@ its terms (insulin for a beta cell), among many markers whose cards are generic.
 is the mean of the `top_k` largest z among its markers (`POOLINGS`), so those few carry the call;
 `mean` (all markers alike) is the diluted alternative. The evidence shown for a call is the
 markers whose z enter the pooled score, best first.
+
+**Across groups.** Finally each candidate's scores are standardised over the groups of the data
+(`standardise_columns`): a candidate names the groups that match it better than the other groups
+in the same file do, which removes what is left of a candidate's pull on every group.
 """
 
 from __future__ import annotations
@@ -29,8 +33,13 @@ from genekb.errors import UsageError
 HUBNESS: dict[str, str] = {
     "zscore": "standardise each candidate's cosines by their mean and std over background genes",
     "center": "subtract each candidate's mean cosine over background genes",
+    "both": "zscore, then standardise each gene over the candidates (a gene whose card is near"
+    " every candidate stops filling every candidate's top markers)",
     "csls": "CSLS: 2cos − (mean cos of the gene to its k nearest candidates) − (mean cos of the"
     " candidate to its k nearest background genes)",
+    "lift": "each gene spreads one vote over the candidates (softmax of its cosines at the"
+    " temperature of the background's cosine spread); a candidate's share from the gene, divided"
+    " by its mean share from background genes, in log units",
     "none": "raw cosine",
 }
 POOLINGS: dict[str, str] = {
@@ -60,16 +69,30 @@ def corrected_similarity(
     if hubness == "none":
         return cos
     bg = B @ U.T  # background × candidates
-    if hubness == "zscore":
+    if hubness in ("zscore", "both"):
         sd = bg.std(axis=0)
-        return (cos - bg.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        z = (cos - bg.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        if hubness == "zscore" or z.shape[1] < 3:
+            return z
+        gene_sd = z.std(axis=1, keepdims=True)
+        return (z - z.mean(axis=1, keepdims=True)) / np.where(gene_sd > 0, gene_sd, 1.0)
     if hubness == "center":
         return cos - bg.mean(axis=0)
+    if hubness == "lift":
+        temperature = float(bg.std()) or 1.0
+        log_p = _log_softmax(cos / temperature)
+        prior = np.log(np.exp(_log_softmax(bg / temperature)).mean(axis=0))
+        return log_p - prior
     k_label = min(CSLS_K, bg.shape[0])
     r_label = -np.sort(-bg, axis=0)[:k_label].mean(axis=0)
     k_gene = min(CSLS_K, cos.shape[1])
     r_gene = -np.sort(-cos, axis=1)[:, :k_gene].mean(axis=1, keepdims=True)
     return 2 * cos - r_gene - r_label
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - x.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def pool(
@@ -109,6 +132,14 @@ def rank(scores: np.ndarray) -> Call:
     second = filled[order[1]] if len(order) > 1 else -np.inf
     margin = float(filled[best] - second) if np.isfinite(second) else float("nan")
     return Call(order, best, float(scores[best]), margin)
+
+
+def standardise_columns(scores: np.ndarray) -> np.ndarray:
+    """Each candidate's scores as z over the groups: a candidate names the groups that match it
+    better than the other groups in the same data do."""
+    mu = scores.mean(axis=0, keepdims=True)
+    sd = scores.std(axis=0, keepdims=True)
+    return (scores - mu) / np.where(sd > 0, sd, 1.0)
 
 
 def standardise_rows(scores: np.ndarray) -> np.ndarray:

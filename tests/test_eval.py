@@ -134,7 +134,9 @@ def test_evaluate_puts_controls_beside_the_vectors(fake_store):
     assert row["coverage"]["asked"] == N + 1 and row["coverage"]["found"] == N
     assert row["coverage"]["missing_examples"] == ["NOSUCHGENE"]
     scores = row["scores"]
-    assert set(scores) == {"vectors", "shuffled", "random", "bag-of-words", "vectors+bag-of-words"}
+    assert set(scores) == {
+        "vectors", "shuffled", "random", "annotation-depth", "bag-of-words", "vectors+bag-of-words"
+    }  # fmt: skip
     # The label is in the words: the bag-of-words finds it; hash vectors of the text do not.
     assert scores["bag-of-words"]["mean"] > 0.95
     assert scores["vectors"]["mean"] < 0.8
@@ -186,3 +188,24 @@ def test_real_minilm_knows_dosage_sensitive_tfs(tmp_path):
     scores = document["results"][0]["scores"]
     assert scores["vectors"]["mean"] > 0.85
     assert 0.4 < scores["shuffled"]["mean"] < 0.6 and 0.4 < scores["random"]["mean"] < 0.6
+
+
+def test_annotation_depth_counts_the_record_not_its_words():
+    import pandas as pd
+
+    from genekb.eval.controls import annotation_depth
+
+    records = pd.DataFrame(
+        {
+            "go_bp": [["a", "b", "c"], None],
+            "go_mf": [[], ["x"]],
+            "go_cc": [["m"], []],
+            "aliases": [["A1"], None],
+            "summary": ["does things", None],
+            "text": ["x" * 9, ""],
+        }
+    )
+    depth = annotation_depth(records)
+    np.testing.assert_allclose(
+        depth, np.log1p([[3, 0, 1, 1, np.expm1(1), 9], [0, 1, 0, 0, 0, 0]]), rtol=1e-6
+    )

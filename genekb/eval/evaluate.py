@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from genekb.errors import GenekbError, UsageError
-from genekb.eval.controls import FEATURE_SETS, feature_sets
+from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
 from genekb.eval.tasks import DEFAULT_TASKS, MIN_PER_CLASS, Task, match_task, resolve_task
@@ -31,10 +32,10 @@ def _version_info(version: EmbeddingVersion) -> dict[str, Any]:
     }
 
 
-def _texts_by_row(version: EmbeddingVersion, ids: np.ndarray) -> list[str]:
-    frame = version.text.table(["gene_id", "text"]).to_pandas()
-    text_of = dict(zip(frame["gene_id"].astype(int), frame["text"], strict=True))
-    return [text_of.get(int(g), "") for g in ids]
+def _records_by_row(version: EmbeddingVersion, ids: np.ndarray) -> pd.DataFrame:
+    """The text version's records (text and annotation columns) in the order of `ids`."""
+    frame = version.text.table(["gene_id", *DEPTH_COLUMNS]).to_pandas()
+    return frame.set_index("gene_id").reindex(ids.astype(np.int64)).reset_index()
 
 
 def evaluate_one(
@@ -69,11 +70,12 @@ def evaluate_one(
         )
         return result
     vectors = matrix[matched.rows]
-    all_texts = _texts_by_row(version, ids)
-    texts = [all_texts[r] for r in matched.rows]
+    records = _records_by_row(version, ids).iloc[matched.rows].reset_index(drop=True)
+    texts = records["text"].fillna("").tolist()
+    depth = annotation_depth(records.assign(text=texts))
     binary = task.kind == "binary"
     positive = task.positive or (task.classes[1] if binary else None)
-    builders = feature_sets(vectors, texts, binary=binary, names=names, tune=tune)
+    builders = feature_sets(vectors, texts, binary=binary, names=names, tune=tune, depth=depth)
     result["metric"] = "roc_auc" if binary else "macro_f1"
     result["positive"] = positive
     result["scores"] = {}

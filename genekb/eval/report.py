@@ -11,6 +11,7 @@ LABELS = {
     "vectors": "vectors",
     "shuffled": "shuffled",
     "random": "random",
+    "annotation-depth": "annotation depth",
     "bag-of-words": "bag-of-words",
     "vectors+bag-of-words": "vectors + bag-of-words",
 }

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cli.annotate_cmd import register as register_annotate
 from cli.bench_cmd import register as register_bench
-from cli.common import handle_errors, info, parse_options, print_json
+from cli.common import handle_errors, info, parse_options, print_json, stage_progress
 from genekb.errors import GenekbError, UsageError
 
 app = typer.Typer(
@@ -33,7 +33,29 @@ RootOpt = Annotated[
     typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Encoder of the store.")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="An encoder (e.g. minilm, minilm-int8), or a tag or embedding id of the store (used"
+        " as it is, never built).",
+    ),
+]
+BuildOpt = Annotated[
+    bool,
+    typer.Option(
+        "--build/--no-build",
+        help="Embed the gene cards the store lacks into a new version (said on stderr; no tag"
+        " moves). --no-build refuses instead.",
+    ),
+]
+AllGenesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-genes", help="Vectors for every matched gene, not only the ones the view reads."
+    ),
+]
 InputArg = Annotated[
     str, typer.Argument(help="An .h5ad file, a 10x folder, a CSV/TSV, or a dataset name.")
 ]
@@ -90,15 +112,7 @@ def write_h5ad(adata: Any, output: Path) -> None:
 
 
 def _stage_progress() -> Any:
-    last: dict[str, int] = {}
-
-    def report(stage: str, done: int, total: int) -> None:
-        step = max(total // 10, 1)
-        if done == total or done - last.get(stage, -step) >= step:
-            last[stage] = done
-            info(f"  {stage}: {done}/{total}")
-
-    return report
+    return stage_progress()
 
 
 @datasets_app.command("list")
@@ -156,6 +170,8 @@ def embed(
     layer: LayerOpt = None,
     gene_vectors: GeneVectorsOpt = "real",
     seed: Annotated[int, typer.Option(help="Seed of the controls.")] = 0,
+    build: BuildOpt = True,
+    all_genes: AllGenesOpt = False,
     force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -175,7 +191,10 @@ def embed(
         layer=layer,
         gene_vectors=gene_vectors,
         seed=seed,
+        build_missing=build,
+        all_genes=all_genes,
         progress=_stage_progress(),
+        notify=info,
     )
     record = adata.uns["cellmodel"]
     if output is not None:
@@ -246,6 +265,8 @@ def cluster(
     plots: Annotated[
         Path | None, typer.Option(help="Write UMAP and confusion-matrix PNGs here.")
     ] = None,
+    build: BuildOpt = True,
+    all_genes: AllGenesOpt = False,
     force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -278,6 +299,7 @@ def cluster(
         seed=seed,
         device=device,
         progress=_stage_progress(),
+        embed_options={"build_missing": build, "all_genes": all_genes, "notify": info},
         **options,
     )
     record = adata.uns["cellmodel"]

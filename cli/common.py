@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -69,9 +70,84 @@ def info(message: str) -> None:
     err.print(message, highlight=False, soft_wrap=True)
 
 
+PROGRESS_SECONDS = 10.0  # seconds between progress lines outside a terminal
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(round(seconds), 0)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+class LogProgress:
+    """Progress as plain lines on stderr, for logs: `label: done/total (pct), rate/s, time left`,
+    at most one line every `interval` seconds (GENEKB_PROGRESS_SECONDS, default 10) plus the
+    last one, so a long step shows it is moving without flooding the log."""
+
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        *,
+        unit: str = "texts",
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        write: Callable[[str], None] | None = None,
+    ) -> None:
+        if interval is None:
+            interval = float(os.environ.get("GENEKB_PROGRESS_SECONDS") or PROGRESS_SECONDS)
+        self.label, self.total, self.unit, self.interval = label, total, unit, interval
+        self.clock, self.write = clock, write or info
+        self.started = self.last = clock()
+        self.done = self.first = 0
+
+    def start_at(self, done: int) -> None:
+        """Work already done before timing starts (cached items) does not count toward the rate."""
+        self.done = self.first = done
+
+    def advance(self, n: int) -> None:
+        self.update(self.done + n)
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = self.clock()
+        if done < self.total and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = now - self.started
+        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
+        line = f"{self.label}: {done}/{self.total} ({done / max(self.total, 1):.0%})"
+        if rate > 0:
+            line += f", {rate:.1f} {self.unit}/s"
+            if done < self.total:
+                line += f", about {_duration((self.total - done) / rate)} left"
+            else:
+                line += f", {_duration(elapsed)}"
+        self.write(line)
+
+
+def stage_progress() -> Callable[[str, int, int], None]:
+    """A `(stage, done, total)` hook (cellmodel's) that writes LogProgress lines per stage."""
+    stages: dict[str, LogProgress] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        line = stages.get(stage)
+        if line is None or line.total != total:
+            stages[stage] = line = LogProgress(stage, total)
+            line.start_at(done)
+            line.write(f"{stage}: {done}/{total}")
+            return
+        line.update(done)
+
+    return report
+
+
 @contextlib.contextmanager
 def progress_factory(label: str, enabled: bool = True) -> Iterator[Callable[[int, int], Any]]:
-    """A factory for the store's progress hook: (total, reused) -> per-batch callback."""
+    """A factory for the store's progress hook: (total, reused) -> per-batch callback.
+
+    A bar in a terminal; elsewhere (a log, a pipe) a LogProgress line every ~10 s.
+    """
+    terminal = err.is_terminal
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -79,12 +155,14 @@ def progress_factory(label: str, enabled: bool = True) -> Iterator[Callable[[int
         TimeRemainingColumn(),
         console=err,
         transient=True,
-        disable=not enabled or not err.is_terminal,
+        disable=not enabled or not terminal,
     )
 
     def factory(total: int, reused: int) -> Callable[[int], None]:
         if reused:
             info(f"{label}: reusing {reused} vectors already in the store")
+        if enabled and not terminal:
+            return LogProgress(label, total).advance
         task = bar.add_task(label, total=total)
         return lambda n: bar.advance(task, n)
 

@@ -104,3 +104,28 @@ def test_model_may_be_a_store_tag_or_id_used_as_is(fake_spec, tmp_path, pbmc):
     np.testing.assert_array_equal(by_tag.obsm["X_semantic"], by_id.obsm["X_semantic"])
     with pytest.raises(UsageError, match="neither an encoder nor a tag"):
         embed(pbmc, store, copy=True, **{**options, "model": "no-such-thing"})
+
+
+def test_progress_outside_a_terminal_is_a_line_every_interval_with_rate_and_time_left():
+    from cli.common import LogProgress
+
+    now = [0.0]
+    lines: list[str] = []
+    bar = LogProgress("build", 1000, interval=10, clock=lambda: now[0], write=lines.append)
+    for _ in range(100):  # 10 texts per second, one batch a second
+        now[0] += 1.0
+        bar.advance(10)
+    assert len(lines) == 10  # one line per 10 s, the last one at 1000/1000
+    assert lines[0] == "build: 100/1000 (10%), 10.0 texts/s, about 1 min 30 s left"
+    assert lines[-1] == "build: 1000/1000 (100%), 10.0 texts/s, 1 min 40 s"
+
+
+def test_cluster_cli_no_build_refuses_in_one_line_and_writes_nothing(fake_spec, tmp_path, pbmc):
+    from tests.conftest import one_line_error, run_cellmodel
+
+    path = tmp_path / "pbmc.h5ad"
+    pbmc.write_h5ad(path)
+    root = tmp_path / "store"
+    args = ("cluster", str(path), "--root", str(root), "--model", "fake", "--no-build")
+    assert "--no-build" in one_line_error(run_cellmodel(*args, "-k", "3"))
+    assert not (root / "embeddings").exists()

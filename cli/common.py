@@ -203,6 +203,6 @@ _PARAMETER = re.compile(r"\b(" + "|".join(LIBRARY_FLAGS) + r")=(\S?)")
 def as_flags(message: str) -> str:
     """A library message in the command line's terms (`n_clusters=500` -> `--n-clusters 500`)."""
     return _PARAMETER.sub(
-        lambda m: LIBRARY_FLAGS[m[1]] + (f" {m[2]}" if m[2].isalnum() or m[2] in "'\"" else m[2]),
+        lambda m: LIBRARY_FLAGS[m[1]] + (f" {m[2]}" if m[2] and m[2] not in ":,;.)]" else m[2]),
         message,
     )

@@ -34,15 +34,24 @@ def test_l2_normalize_keeps_zero_rows_zero() -> None:
     assert np.allclose(out, [[0.6, 0.8], [0.0, 0.0]])
 
 
-def test_highly_variable_is_a_mask_and_respects_candidates() -> None:
-    adata = blobs(30, dim=60, counts=True)
-    X = np.log1p(adata.X)
+def test_highly_variable_is_scanpys_seurat_mask_among_the_candidates() -> None:
+    import anndata as ad
+    import scanpy as sc
+
+    def scanpy_mask(X: np.ndarray, n_top: int) -> np.ndarray:
+        stats = sc.pp.highly_variable_genes(
+            ad.AnnData(X), n_top_genes=n_top, flavor="seurat", inplace=False
+        )
+        return np.asarray(stats["highly_variable"], dtype=bool)
+
+    X = np.log1p(blobs(30, dim=60, counts=True).X)
     every = graph.highly_variable(X, 10)
-    assert every.dtype == bool and every.sum() == 10
+    assert every.dtype == bool and np.array_equal(every, scanpy_mask(X, 10))
     candidates = np.zeros(60, dtype=bool)
     candidates[::2] = True
     chosen = graph.highly_variable(X, 10, candidates=candidates)
-    assert chosen.sum() == 10 and not (chosen & ~candidates).any()
+    assert not (chosen & ~candidates).any()
+    assert np.array_equal(chosen[candidates], scanpy_mask(X[:, candidates], 10))
     few = graph.highly_variable(X, 100, candidates=candidates)  # fewer candidates than asked
     assert np.array_equal(few, candidates)
 

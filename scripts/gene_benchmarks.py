@@ -46,7 +46,7 @@ def task_genes() -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def run(root: Path, models: list[str], templates: list[str], seeds: int) -> dict[str, Any]:
+def run(root: Path, configs: list[tuple[str, str]], seeds: int) -> dict[str, Any]:
     from genekb.build import build
     from genekb.eval import evaluate
     from genekb.store.store import Store
@@ -54,19 +54,18 @@ def run(root: Path, models: list[str], templates: list[str], seeds: int) -> dict
     store = Store.open(root, create=True)
     genes = task_genes()
     rows = []
-    for model in models:
-        for template in templates:
-            t0 = time.perf_counter()
-            report = build(store, model=model, template=template, genes=genes)
-            built = time.perf_counter() - t0
-            print(f"{model} / {template}: {report['embedding_id']} ({built:.0f} s)", flush=True)
-            version = store.embedding(report["embedding_id"])
-            cpu0 = time.process_time()
-            document = evaluate([version], seeds=seeds)
-            document["cpu_seconds"] = round(time.process_time() - cpu0, 2)
-            rows.append({"model": model, "template": template, "build": report, **document})
-            print(f"  eval {document['seconds']:.1f} s wall, {document['cpu_seconds']} s CPU")
-    return {"models": models, "templates": templates, "seeds": seeds, "runs": rows}
+    for model, template in configs:
+        t0 = time.perf_counter()
+        report = build(store, model=model, template=template, genes=genes)
+        built = time.perf_counter() - t0
+        print(f"{model} / {template}: {report['embedding_id']} ({built:.0f} s)", flush=True)
+        version = store.embedding(report["embedding_id"])
+        cpu0 = time.process_time()
+        document = evaluate([version], seeds=seeds)
+        document["cpu_seconds"] = round(time.process_time() - cpu0, 2)
+        rows.append({"model": model, "template": template, "build": report, **document})
+        print(f"  eval {document['seconds']:.1f} s wall, {document['cpu_seconds']} s CPU")
+    return {"configs": configs, "seeds": seeds, "runs": rows}
 
 
 def paired(row: dict[str, Any], a: str, b: str) -> tuple[float, float, int, int]:
@@ -226,6 +225,11 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
     parser.add_argument("--templates", default=",".join(TEMPLATES))
+    parser.add_argument(
+        "--configs",
+        default=None,
+        help="MODEL:TEMPLATE pairs to run instead of --models × --templates (comma-separated).",
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument(
@@ -233,14 +237,22 @@ def main() -> None:
     )
     args = parser.parse_args()
     saved = args.root / "runs" / "gene_benchmarks.json"
+    if args.configs:
+        configs = [tuple(c.split(":", 1)) for c in args.configs.split(",")]
+        chosen = f"--configs {args.configs}"
+    else:
+        configs = [(m, t) for m in args.models.split(",") for t in args.templates.split(",")]
+        chosen = f"--models {args.models} --templates {args.templates}"
     command = (
-        f".venv/bin/python scripts/gene_benchmarks.py --root {args.root} --models {args.models} "
-        f"--templates {args.templates} --seeds {args.seeds}"
+        f".venv/bin/python scripts/gene_benchmarks.py --root {args.root} {chosen} "
+        f"--seeds {args.seeds}"
     )
     if args.table_only:
         data = json.loads(saved.read_text())
+        command = data.get("command", command)
     else:
-        data = run(args.root, args.models.split(","), args.templates.split(","), args.seeds)
+        data = run(args.root, configs, args.seeds)  # type: ignore[arg-type]
+        data["command"] = command
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(data, indent=1, default=str) + "\n")
     write_keeping_reading(args.doc, markdown(data, command))

@@ -107,7 +107,7 @@ def test_marker_table_names_islet_cells_from_their_hormones() -> None:
     db = score_groups([MARKERS[BETA], MARKERS[ALPHA]], data, [ALPHA, BETA, None])
     assert np.isnan(db.scores[:, 2]).all() and list(db.covered) == [True, True, False]
     assert np.nanargmax(db.scores[0]) == 1 and np.nanargmax(db.scores[1]) == 0
-    assert "INS" in db.overlaps[0][1]
+    assert "INS" in db.overlap(0, 1)
 
 
 # ------------------------------------------------------------------------------- library
@@ -153,7 +153,7 @@ class _EV:
 
 
 class _Store:
-    root = Path("/nonexistent")
+    root = None  # no on-disk caches
 
     def __init__(self, ev: _EV) -> None:
         self.ev = ev

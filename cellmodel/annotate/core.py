@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -80,6 +82,16 @@ class AnnotateParams:
             raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
 
 
+@lru_cache(maxsize=1)
+def _reference() -> pd.DataFrame:
+    """The human gene table genes are mapped through (read once per process)."""
+    from genekb.sources.bundled import load_bundled
+
+    table = load_bundled("human").table.select(["gene_id", "symbol", "aliases", "ensembl"])
+    return table.to_pandas()
+
+
+@lru_cache(maxsize=4)
 def background_ids(n: int = DEFAULT_N_BACKGROUND) -> np.ndarray:
     """A seeded sample of human protein-coding GeneIDs, the same in every run."""
     from genekb.sources.bundled import load_bundled
@@ -235,7 +247,6 @@ def annotate(
     from cellmodel.io import expression
     from cellmodel.markers import group_stats
     from cellmodel.semantic import control_vectors
-    from genekb.sources.bundled import load_bundled
 
     began = time.perf_counter()
     key, groups = _groups(adata, groupby)
@@ -267,8 +278,7 @@ def annotate(
         adata = adata.copy()
 
     expr = expression(adata, layer=layer, gene_key=gene_key)
-    reference = load_bundled("human").table.select(["gene_id", "symbol", "aliases", "ensembl"])
-    ref = reference.to_pandas()
+    ref = _reference()
     match = match_genes(expr.genes, ref, store_taxon="human", data_taxon=taxon, X=expr.X)
     symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
     matched = np.flatnonzero(match.matched)
@@ -312,7 +322,13 @@ def annotate(
 
     data_symbols = [symbol_of.get(int(i), "") for i in match.gene_ids if i >= 0]
     marker_symbols = [[symbol_of.get(int(i), "") for i in ids] for ids in marker_ids]
-    db = markerdb.score_groups(marker_symbols, data_symbols, [c.cl_id for c in cands])
+    root = getattr(store, "root", None)
+    db = markerdb.score_groups(
+        marker_symbols,
+        data_symbols,
+        [c.cl_id for c in cands],
+        cache_dir=str(Path(root) / "cache" / "markerdb") if root is not None else None,
+    )
     combined = score.combine(text_scores, db.scores)
     chosen = {"text": text_scores, "markerdb": db.scores, "combined": combined}[method]
 
@@ -349,7 +365,7 @@ def annotate(
                 "text": {"top": text_top, "margin": round(text_call.margin, 4)},
                 "markerdb": {
                     "top": db_top,
-                    "overlap": db.overlaps[g][db_call.best][:10] if db.covered.any() else [],
+                    "overlap": db.overlap(g, db_call.best)[:10],
                 },
                 "combined": {"top": comb_top},
                 "evidence": evidence,

@@ -19,12 +19,16 @@ it can hold only builtin containers and numbers.
 from __future__ import annotations
 
 import io
+import os
 import pickle
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 from scipy.stats import hypergeom
 
 from genekb.errors import GenekbError
@@ -41,9 +45,7 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing {module}.{name} in a marker table")
 
 
-@lru_cache(maxsize=1)
-def load_table() -> dict[str, dict[str, float]]:
-    """CL id -> {human symbol: consensus score}."""
+def _unpickle() -> pd.DataFrame:
     try:
         import importlib.resources as resources
 
@@ -57,7 +59,28 @@ def load_table() -> dict[str, dict[str, float]]:
     table = data.get("consensus") if isinstance(data, dict) else None
     if not isinstance(table, dict):
         raise GenekbError(f"{PACKAGE}'s {DATA_MEMBER} is not the expected marker table")
-    return table
+    rows = [(cl, g, float(v)) for cl, genes in table.items() for g, v in genes.items()]
+    return pd.DataFrame(rows, columns=["cl_id", "gene", "score"])
+
+
+@lru_cache(maxsize=4)
+def load_table(cache_dir: str | None = None) -> pd.DataFrame:
+    """The table in long form (cl_id, gene: human symbol, score).
+
+    Unpickling takes seconds, so with `cache_dir` the long form is kept there as Parquet, named
+    by the package version (the pickle is the source of truth; delete the file to rebuild it).
+    """
+    if cache_dir is None:
+        return _unpickle()
+    path = Path(cache_dir) / f"{PACKAGE}-{version()}.parquet"
+    if path.exists():
+        return pd.read_parquet(path)
+    frame = _unpickle()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)  # atomic: readers see the whole file or none
+    return frame
 
 
 def version() -> str:
@@ -69,44 +92,54 @@ def version() -> str:
 @dataclass
 class DbScores:
     scores: np.ndarray  # groups × candidates, −log10 p (nan: candidate not in the table)
-    overlaps: list[list[list[str]]]  # per group, per candidate: the shared genes
     covered: np.ndarray  # per candidate: in the table
     universe: int
+    drawn: list[list[str]]  # per group: its markers inside the universe, in marker order
+    refs: list[set[str] | None]  # per candidate: its reference set
+
+    def overlap(self, group: int, candidate: int) -> list[str]:
+        """The group's markers inside the candidate's reference set, in marker order."""
+        ref = self.refs[candidate]
+        return [g for g in self.drawn[group] if ref is not None and g in ref]
 
 
 def score_groups(
-    markers: list[list[str]], data_symbols: list[str], cl_ids: list[str | None]
+    markers: list[list[str]],
+    data_symbols: list[str],
+    cl_ids: list[str | None],
+    *,
+    cache_dir: str | None = None,
 ) -> DbScores:
     """Hypergeometric over-representation of each group's markers (human symbols) in each
     candidate's reference set, within the data genes the table knows (`data_symbols`)."""
-    table = load_table()
-    known = set().union(*(set(v) for v in table.values()))
-    universe = {s for s in data_symbols if s in known}
+    table = load_table(cache_dir)
+    universe = set(data_symbols) & set(table["gene"].unique())
     n_universe = len(universe)
-    refs: list[set[str] | None] = []
-    for cl in cl_ids:
-        entry = table.get(cl) if cl else None
-        if not entry:
-            refs.append(None)
-            continue
-        ranked = sorted(
-            ((g, s) for g, s in entry.items() if g in universe), key=lambda x: (-x[1], x[0])
+    wanted = {c for c in cl_ids if c}
+    rows = table[table["cl_id"].isin(wanted) & table["gene"].isin(universe)]
+    rows = rows.sort_values(["cl_id", "score", "gene"], ascending=[True, False, True])
+    top = rows.groupby("cl_id", sort=False).head(DB_TOP_K)
+    ref_of = {cl: set(g) for cl, g in top.groupby("cl_id")["gene"]}
+    refs: list[set[str] | None] = [ref_of.get(cl) if cl else None for cl in cl_ids]
+    drawn = [[g for g in dict.fromkeys(genes) if g in universe] for genes in markers]
+    column = {g: i for i, g in enumerate(sorted(universe))}
+
+    def incidence(sets: list[list[str] | set[str] | None]) -> sp.csr_matrix:
+        rows = [i for i, genes in enumerate(sets) for _ in (genes or ())]
+        cols = [column[g] for genes in sets for g in (genes or ())]
+        return sp.csr_matrix(
+            (np.ones(len(cols)), (rows, cols)),
+            shape=(len(sets), len(column)),
         )
-        refs.append({g for g, _ in ranked[:DB_TOP_K]})
-    scores = np.full((len(markers), len(cl_ids)), np.nan)
-    overlaps: list[list[list[str]]] = []
-    for gi, genes in enumerate(markers):
-        drawn = [g for g in dict.fromkeys(genes) if g in universe]
-        row: list[list[str]] = []
-        for ci, ref in enumerate(refs):
-            if ref is None or not drawn:
-                row.append([])
-                continue
-            shared = [g for g in drawn if g in ref]
-            # P(X >= overlap) for X ~ Hypergeom(universe, reference size, markers drawn).
-            p = hypergeom.sf(len(shared) - 1, n_universe, len(ref), len(drawn))
-            scores[gi, ci] = -np.log10(max(float(p), 1e-300))
-            row.append(shared)
-        overlaps.append(row)
+
+    M, R = incidence(drawn), incidence(refs)
     covered = np.array([r is not None for r in refs], dtype=bool)
-    return DbScores(scores, overlaps, covered, n_universe)
+    shared = np.asarray((M @ R.T).todense())  # groups × candidates: overlap counts
+    n_drawn = np.asarray(M.sum(axis=1)).reshape(-1, 1)
+    n_ref = np.asarray(R.sum(axis=1)).reshape(1, -1)
+    # P(X >= overlap) for X ~ Hypergeom(universe, reference size, markers drawn).
+    p = hypergeom.sf(shared - 1, n_universe, n_ref, n_drawn)
+    scores = -np.log10(np.maximum(p, 1e-300))
+    scores[:, ~covered] = np.nan
+    scores[n_drawn[:, 0] == 0] = np.nan
+    return DbScores(scores, covered, n_universe, drawn, refs)

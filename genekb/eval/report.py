@@ -62,6 +62,10 @@ def coverage_lines(document: dict[str, Any]) -> list[str]:
         )
         if cov["missing"]:
             line += f"; missing {cov['missing']}, e.g. {', '.join(cov['missing_examples'][:5])}"
+        if cov.get("repeated"):
+            line += f"; {cov['repeated']} rows name a gene already counted"
+        if cov.get("conflicting_labels"):
+            line += f"; {cov['conflicting_labels']} rows dropped for conflicting labels"
         out.append(line)
     return out
 

@@ -185,7 +185,7 @@ def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matc
         if g >= 0:
             by_gene.setdefault(int(g), set()).add(str(lab))
     keep, seen = [], set()
-    conflicting = 0
+    conflicting = repeated = 0
     for i, g in enumerate(gene_ids):
         g = int(g)
         if g < 0 or g not in row_of:
@@ -194,6 +194,7 @@ def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matc
             conflicting += 1
             continue
         if g in seen:
+            repeated += 1
             continue
         seen.add(g)
         keep.append(i)
@@ -208,6 +209,7 @@ def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matc
         "missing": len(missing),
         "missing_examples": missing[:20],
         "conflicting_labels": conflicting,
+        "repeated": repeated,  # task rows naming a gene an earlier row already named
         "classes": {str(k): int(v) for k, v in pd.Series(kept_labels).value_counts().items()},
     }
     rows = np.array([row_of[int(gene_ids[i])] for i in keep], dtype=np.int64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tarfile
 import threading
 import time
@@ -377,3 +378,16 @@ def test_openai_server_that_never_answers_fails_in_bounded_time():
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_an_embedding_whose_text_version_is_damaged_is_refused(tmp_path):
+    store, a, _ = two_versions(tmp_path)
+    flip(tmp_path / "texts" / a["text_id"] / "genes.parquet")
+    with pytest.raises(IntegrityError, match="genes"):
+        store.embedding("a")
+    line = one_line_error(run("info", "a", "--root", str(tmp_path)))
+    assert a["text_id"] in line and "genes.parquet" in line
+    assert store.embedding("b").matrix()[0].size == 10  # the other version stays usable
+    shutil.rmtree(tmp_path / "texts" / a["text_id"])
+    with pytest.raises(IntegrityError, match="is missing"):
+        store.embedding("a")

@@ -83,7 +83,15 @@ class EmbeddingVersion(Version):
 
     @property
     def text(self) -> TextVersion:
+        if not self.store.has("text", self.text_id):
+            raise integrity.damaged(self.path, f"its text version {self.text_id} is missing")
         return self.store.text(self.text_id)
+
+    def check(self) -> None:
+        """Raise IntegrityError unless this version's files and its text version's match their
+        manifests: the vectors are keyed by the genes and texts of that version."""
+        super().check()
+        self.text.check()
 
     @property
     def spec(self) -> EncoderSpec:

@@ -209,7 +209,11 @@ class Store:
         return self._load("text", self._resolve("text", ref))  # type: ignore[return-value]
 
     def embedding(self, ref: str) -> EmbeddingVersion:
-        return self._load("embedding", self._resolve("embedding", ref))  # type: ignore[return-value]
+        """An embedding version by id, tag or unique id prefix, refused (IntegrityError) when its
+        text version is damaged; its own files are checked as they are read."""
+        version = self._load("embedding", self._resolve("embedding", ref))
+        version.text.check()
+        return version  # type: ignore[return-value]
 
     def version(self, ref: str) -> TextVersion | EmbeddingVersion:
         """An embedding version by id/tag/prefix, else a text version by id/prefix."""

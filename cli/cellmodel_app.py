@@ -90,6 +90,8 @@ def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
 def check_output(output: Path | None, force: bool) -> None:
     if output is None:
         return
+    if output.is_dir():
+        raise GenekbError(f"{output} is a directory; give a file name ending in .h5ad")
     if output.exists() and not force:
         raise GenekbError(f"{output} exists; pass --force to overwrite it")
     if output.suffix != ".h5ad":
@@ -100,15 +102,10 @@ def check_output(output: Path | None, force: bool) -> None:
 
 def write_h5ad(adata: Any, output: Path) -> None:
     """Write through a temporary file and rename, so a crash never leaves a half file."""
-    import os
-    import uuid
+    from genekb.fileio import atomic_path
 
-    tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp.h5ad")
-    try:
+    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
         adata.write_h5ad(tmp)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _stage_progress() -> Any:
@@ -529,7 +526,7 @@ def _cluster_options(pairs: list[str]) -> dict[str, Any]:
     fields = {f.name: f for f in dataclasses.fields(ClusterOptions)}
     defaults = ClusterOptions()
     parsed: dict[str, Any] = {}
-    for key, value in parse_options(pairs).items():
+    for key, value in parse_options(pairs, "--option").items():
         if key not in fields:
             raise UsageError(
                 f"unknown cluster option {key!r}; choose from {', '.join(sorted(fields))}"

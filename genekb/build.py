@@ -115,7 +115,7 @@ def build(
         if not selected:
             raise GenekbError(
                 f"none of the {len(genes)} genes given matches the {taxon} {source} source; "
-                "check the gene names and --taxon"
+                "check the gene names and the taxon"
             )
     encoder = None
     if spec.dim is None:  # a generic spec learns its dimension and weights hash on load

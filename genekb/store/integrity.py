@@ -4,7 +4,7 @@ Like git, which checks an object's hash whenever it reads it, a reader never use
 sha256 differs from the one its manifest records:
 
 - `read_verified` hashes the very bytes it returns (one read, no window between check and use);
-  sha256 runs at well over 1 GB/s on one core, a small cost beside decoding Parquet.
+  hashing is a small cost beside decoding Parquet (`scripts/bench_store_read.py` measures it).
 - `check_files` serves readers that hand a path to another library (the SQL catalog, export):
   it hashes each file once and records the file's size, mtime, ctime and inode under
   `<root>/.verified/`; later checks re-hash only a file whose record no longer matches, so a

@@ -157,7 +157,7 @@ register(
         name="minilm-int8",
         quantization="int8-dynamic",
         description="all-MiniLM-L6-v2 through ONNX Runtime with int8 dynamic quantization"
-        " (per-channel weights; two feed-forward outputs kept float32); CPU",
+        " (per-channel weights; three feed-forward outputs kept float32); CPU",
     )
 )
 

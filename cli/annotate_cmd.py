@@ -72,9 +72,12 @@ def annotate(
         str, typer.Option(help="Candidate text: parents, definition, label or synonyms.")
     ] = "parents",
     across_groups: Annotated[
-        bool,
-        typer.Option(help="Standardise each candidate's scores over the groups before calling."),
-    ] = True,
+        str,
+        typer.Option(
+            help="Standardise each candidate over the groups: auto (on for --candidates, off for"
+            " the ontology), on or off."
+        ),
+    ] = "auto",
     root: Annotated[
         Path | None,
         typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),

@@ -41,6 +41,13 @@ MARKER_RULES: dict[str, str] = {
     " genes a group shares with a sibling (endocrine genes in every islet type) drop out",
     "rest": "effect size against all other cells pooled (one-vs-rest)",
 }
+ACROSS_GROUPS: dict[str, str] = {
+    "auto": "on for a candidate list the user gives (a closed list: each candidate should fit"
+    " some group), off for Cell Ontology candidates (most are absent from any one dataset, and"
+    " standardising hands each of them a group)",
+    "on": "standardise each candidate's scores over the groups before calling",
+    "off": "call each group from its own scores alone",
+}
 DEFAULT_N_MARKERS = 50
 DEFAULT_N_BACKGROUND = 1000
 BACKGROUND_SEED = 0  # fixed: the background is part of the method, not of a run
@@ -58,7 +65,7 @@ class AnnotateParams:
     hubness: str = score.DEFAULT_HUBNESS
     pooling: str = score.DEFAULT_POOLING
     text_style: str = ontology.DEFAULT_TEXT_STYLE
-    across_groups: bool = True
+    across_groups: str = "auto"
     gene_vectors: str = "real"
     seed: int = 0
     n_background: int = DEFAULT_N_BACKGROUND
@@ -75,6 +82,7 @@ class AnnotateParams:
             ("pooling", self.pooling, score.POOLINGS),
             ("text style", self.text_style, ontology.TEXT_STYLES),
             ("gene_vectors", self.gene_vectors, GENE_VECTORS),
+            ("across_groups", self.across_groups, ACROSS_GROUPS),
         ]:
             if value not in choices:
                 raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
@@ -222,7 +230,7 @@ def annotate(
     hubness: str = score.DEFAULT_HUBNESS,
     pooling: str = score.DEFAULT_POOLING,
     text_style: str = ontology.DEFAULT_TEXT_STYLE,
-    across_groups: bool = True,
+    across_groups: str = "auto",
     gene_vectors: str = "real",
     seed: int = 0,
     n_background: int = DEFAULT_N_BACKGROUND,
@@ -317,7 +325,8 @@ def annotate(
         sims = sims_all[bounds[g] : bounds[g + 1]][present[bounds[g] : bounds[g + 1]]]
         group_sims.append(sims)
         text_scores[g] = score.pool(sims, pooling, top_k)
-    if across_groups and k > 2:
+    across = across_groups == "on" or (across_groups == "auto" and candidates is not None)
+    if across and k > 2:
         text_scores = score.standardise_columns(text_scores)
 
     data_symbols = [symbol_of.get(int(i), "") for i in match.gene_ids if i >= 0]

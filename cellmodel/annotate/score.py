@@ -17,9 +17,12 @@ is the mean of the `top_k` largest z among its markers (`POOLINGS`), so those fe
 `mean` (all markers alike) is the diluted alternative. The evidence shown for a call is the
 markers whose z enter the pooled score, best first.
 
-**Across groups.** Finally each candidate's scores are standardised over the groups of the data
+**Across groups.** For a candidate list the user gives (a closed list: each candidate should fit
+some group), each candidate's scores are then standardised over the groups of the data
 (`standardise_columns`): a candidate names the groups that match it better than the other groups
-in the same file do, which removes what is left of a candidate's pull on every group.
+in the same file do, which removes what is left of its pull on every group. Over the whole Cell
+Ontology most candidates fit no group, and standardising would hand each of them one, so there
+it is off (`core.ACROSS_GROUPS`).
 """
 
 from __future__ import annotations

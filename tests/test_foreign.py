@@ -190,3 +190,29 @@ def test_imported_version_is_evaluated_against_controls(imported):
     assert 0.35 < scores["shuffled"]["mean"] < 0.65
     assert 0.35 < scores["random"]["mean"] < 0.65
     assert "bag-of-words" in scores
+
+
+def test_cellmodel_clusters_with_an_imported_version(imported, tmp_path):
+    """`cellmodel cluster --model TAG` takes its gene vectors from the imported version."""
+    import anndata as ad
+
+    from tests.conftest import blobs, run_cellmodel
+
+    tmp, report, _, _ = imported
+    adata = blobs(40, dim=60, counts=True)
+    symbols = list(dict.fromkeys(resolve_task("dosage-tfs").genes))[1:61]
+    adata.var_names = symbols  # real TF symbols, all in the imported version
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    out = tmp_path / "out.h5ad"
+    result = run_cellmodel(
+        "cluster", str(tmp_path / "cells.h5ad"), "--model", report["tag"],
+        "--root", str(tmp / "store"), "-k", "3", "-o", str(out), "--json",
+        "--option", "pretrain_steps=60", "--option", "min_pretrain_steps=20",
+        "--option", "cluster_steps=20",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = ad.read_h5ad(out)
+    record = written.uns["cellmodel"]
+    assert record["embedding_id"] == report["embedding_id"]
+    assert record["gene_match"]["match_rate"] > 0.9
+    assert "X_semantic" in written.obsm

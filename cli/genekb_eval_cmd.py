@@ -50,7 +50,11 @@ def eval_(
     seeds: Annotated[int, typer.Option(min=1, help="Repetitions of the fold split.")] = 3,
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
     controls: Annotated[
-        bool, typer.Option(help="Score shuffled, random and bag-of-words controls beside.")
+        bool,
+        typer.Option(
+            help="Score the controls beside the vectors: shuffled, random, annotation depth,"
+            " bag-of-words, vectors + bag-of-words."
+        ),
     ] = True,
     tune: Annotated[
         bool,
@@ -59,8 +63,8 @@ def eval_(
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Score gene tasks from each version's vectors beside shuffled, random and bag-of-words
-    controls of the same genes (cross-validated ROC-AUC or macro-F1, mean ± std)."""
+    """Score gene tasks from each version's vectors beside shuffled, random, annotation-depth and
+    bag-of-words controls of the same genes (cross-validated ROC-AUC or macro-F1, mean ± std)."""
     from genekb.eval import evaluate
     from genekb.eval.controls import FEATURE_SETS
     from genekb.eval.report import to_markdown

@@ -91,6 +91,11 @@ def test_probe_finds_signal_and_not_noise():
             lambda s, v=vectors: make_probe(v, binary=True, seed=s), labels, positive="b"
         )
         assert result.scores.shape == (3, 5) and low <= result.mean <= high, result.mean
+    tuned = cross_validate(
+        lambda s: make_probe(signal, binary=True, seed=s, tune=True), labels, positive="b",
+        seeds=(0,),
+    )  # fmt: skip
+    assert tuned.mean > 0.95 and set(tuned.chosen_c) <= {0.1, 1.0, 10.0, 100.0, 1000.0}
     three = np.repeat(np.array(["x", "y", "z"], dtype=object), 40)
     vectors = rng.standard_normal((120, 8)) + 4.0 * np.eye(8)[np.repeat([0, 1, 2], 40)]
     result = cross_validate(

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from cli.genekb_app import app
 from genekb.errors import GenekbError
 from genekb.eval.tasks import resolve_task
-from genekb.store.foreign import read_vectors, safe_load_pickle
 from genekb.store.store import Store
+from genekb.store.vector_files import read_vectors, safe_load_pickle
 
 runner = CliRunner()
 DIM = 32

@@ -149,7 +149,7 @@ def cross_validate(
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(X[train], y[train])
             lr = model.named_steps["lr"]
-            chosen.append(float(np.ravel(getattr(lr, "C_", lr.C))[0]))
+            chosen.append(float(np.ravel(lr.C_ if hasattr(lr, "C_") else lr.C)[0]))
             if binary:
                 scores[s, f] = roc_auc_score(y[test], model.predict_proba(X[test])[:, 1])
             else:

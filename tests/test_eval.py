@@ -214,3 +214,17 @@ def test_annotation_depth_counts_the_record_not_its_words():
     np.testing.assert_allclose(
         depth, np.log1p([[3, 0, 1, 1, np.expm1(1), 9], [0, 1, 0, 0, 0, 0]]), rtol=1e-6
     )
+
+
+def test_a_multiclass_user_task_is_scored_by_macro_f1(fake_store, tmp_path):
+    root, _ = fake_store
+    task = tmp_path / "three.tsv"
+    rows = [f"GENE{i}\t{'abc'[i % 3]}" for i in range(1, N + 1)]
+    task.write_text("symbol\tclass\n" + "\n".join(rows) + "\n")
+    document = evaluate(
+        [Store.open(root).embedding("human/ncbi-card/fake")], [str(task)], seeds=1,
+        feature_sets=("vectors", "random"),
+    )  # fmt: skip
+    (row,) = document["results"]
+    assert row["metric"] == "macro_f1" and set(row["scores"]) == {"vectors", "random"}
+    assert row["coverage"]["classes"] == {"a": 26, "b": 27, "c": 27}

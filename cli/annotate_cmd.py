@@ -60,12 +60,16 @@ def annotate(
         str, typer.Option(help="real, or the controls shuffled / random (seeded by --seed).")
     ] = "real",
     seed: Annotated[int, typer.Option(help="Seed of the gene-vector controls.")] = 0,
+    markers: Annotated[
+        str, typer.Option(help="Marker rule: specific (beat the closest other group) or rest.")
+    ] = "specific",
     n_markers: Annotated[int, typer.Option(min=1, help="Marker genes per group.")] = 50,
     top_k: Annotated[
         int, typer.Option(min=1, help="Markers pooled into a group's score (topk pooling).")
     ] = 5,
     hubness: Annotated[
-        str, typer.Option(help="Label hubness correction: zscore, center, csls or none.")
+        str,
+        typer.Option(help="Label hubness correction: zscore, center, csls, lift, both or none."),
     ] = "zscore",
     pooling: Annotated[str, typer.Option(help="topk or mean.")] = "topk",
     text_style: Annotated[
@@ -124,6 +128,7 @@ def annotate(
         ontology_subtree=subtree,
         tissue=tissue,
         method=method,
+        markers=markers,
         n_markers=n_markers,
         top_k=top_k,
         hubness=hubness,

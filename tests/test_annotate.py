@@ -288,6 +288,8 @@ def test_cli_annotates_with_a_real_store_and_refuses_to_overwrite(tmp_path: Path
     _one_line_error(run(*args[:-2], "--candidates", "B cell"), 2)  # one candidate: usage
     bad = run("annotate", str(src), "--root", str(root), "--model", "fake", "--candidates", "x;y")
     assert "--groupby" in _one_line_error(bad, 2)
+    bogus = run(*args[:-2], "--hubness", "bogus")
+    assert "zscore" in _one_line_error(bogus, 2)  # the message lists the choices
 
 
 # ------------------------------------------------------------------------------- real encoder

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -160,14 +161,21 @@ def _quantize(source: Path, target: Path, plan: Recipe) -> list[str]:
         found = _FFN_OUT.search(node.name) if node.op_type == "MatMul" else None
         if found and int(found.group(1)) in plan.fp32_ffn_out_layers:
             kept.append(node.name)
-    quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=QuantType.QInt8,
-        per_channel=plan.per_channel,
-        op_types_to_quantize=["MatMul"],
-        nodes_to_exclude=kept,
-    )
+    # The quantizer logs a pre-processing hint to the root logger; it is not for our users.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=plan.per_channel,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=kept,
+        )
+    finally:
+        root.setLevel(level)
     return kept
 
 

@@ -391,3 +391,15 @@ def test_an_embedding_whose_text_version_is_damaged_is_refused(tmp_path):
     shutil.rmtree(tmp_path / "texts" / a["text_id"])
     with pytest.raises(IntegrityError, match="is missing"):
         store.embedding("a")
+
+
+def test_corrupt_tags_leave_sql_and_listing_working(tmp_path):
+    store, a, _ = two_versions(tmp_path)
+    (tmp_path / "tags.json").write_text("{not json")
+    result = run("sql", "SELECT count(*) AS n FROM embeddings", "--root", str(tmp_path), "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["rows"] == [{"n": 40}]
+    assert "tags.json is corrupt" in result.stderr
+    assert run("list", "--root", str(tmp_path)).exit_code == 0
+    line = one_line_error(run("similar", "GENE3", "--ref", "a", "--root", str(tmp_path)))
+    assert "tags.json is corrupt" in line
+    assert store.embedding(a["embedding_id"]).matrix()[0].size == 30

@@ -62,6 +62,16 @@ def _row(v: TextVersion | EmbeddingVersion, tags: dict[str, list[str]], status: 
     }
 
 
+def _tags(store: Store) -> dict[str, str]:
+    """The store's tags; a corrupt tags.json leaves the catalog's `tags` column empty and warns,
+    since the versions themselves are intact."""
+    try:
+        return store.tags()
+    except IntegrityError as exc:
+        warnings.warn(str(exc), DamagedVersionWarning, stacklevel=3)
+        return {}
+
+
 def checked_versions(store: Store) -> tuple[list[Any], list[str]]:
     """(versions whose files all pass their hash check, one message per damaged version).
 
@@ -91,7 +101,7 @@ def checked_versions(store: Store) -> tuple[list[Any], list[str]]:
 def version_rows(store: Store) -> list[dict[str, Any]]:
     """One row per version the store lists, with `status` ok or damaged."""
     tags: dict[str, list[str]] = {}
-    for tag, vid in store.tags().items():
+    for tag, vid in _tags(store).items():
         tags.setdefault(vid, []).append(tag)
     good, _ = checked_versions(store)
     good_ids = {v.id for v in good}
@@ -155,7 +165,7 @@ def connect(store: Store) -> duckdb.DuckDBPyConnection:
         warnings.warn(f"left out of the catalog: {message}", DamagedVersionWarning, stacklevel=2)
     con = duckdb.connect(":memory:")
     try:
-        _define_views(con, versions, store.tags())
+        _define_views(con, versions, _tags(store))
         for statement in _LOCKDOWN:
             con.execute(statement)
     except BaseException:
@@ -188,7 +198,7 @@ def rebuild(store: Store) -> Path:
     with store.lock("catalog"), atomic_path(target, durable=False) as tmp:
         con = duckdb.connect(str(tmp))
         try:
-            _versions_table(con, versions, store.tags())
+            _versions_table(con, versions, _tags(store))
             _file_views(con, versions)
         finally:
             con.close()

@@ -280,6 +280,24 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
     for label, _ in ABLATIONS:
         cells = [str(data[n]["ablation"][label]["exact@1"]) for n in names]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Time",
+        "",
+        "Seconds for one `annotate` call inside this script, true-label groups, real vectors, on"
+        " the machine that ran it (2 cores shared with other jobs). Candidate texts were cached;"
+        " the first call of the process also read the gene reference and the marker table, and a"
+        " first call on a dataset also embedded the marker genes the store lacked (so the first"
+        " rows of the own-terms column are not the steady state; every later call reused them):",
+        "",
+        "| dataset | cells | own CL terms | all CL terms |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {n} | {e['n_cells']} | {e['true_own']['seconds_real']} |"
+        f" {e['true_all']['seconds_real']} |"
+        for n, e in data.items()
+    ]
     lines += ["", "## Calls per group (true-label groups, own CL terms, real vectors)", ""]
     for name, entry in data.items():
         calls = entry["true_own"]["real"]

@@ -73,7 +73,9 @@ def test_ontology_resolves_ids_labels_and_synonyms() -> None:
 
 
 def test_ontology_restrictions_and_credit() -> None:
-    pancreas = {c.cl_id for c in ontology.from_ontology(tissue="pancreatic")}
+    found = ontology.from_ontology(tissue="pancreatic")
+    pancreas = {c.cl_id for c in found}
+    assert next(c.given for c in found if c.cl_id == BETA) == "type B pancreatic cell"
     assert {BETA, ALPHA, DELTA} <= pancreas and "CL:0000084" not in pancreas
     t_cells = {c.cl_id for c in ontology.from_ontology(subtree="T cell")}
     assert "CL:0000625" in t_cells and BETA not in t_cells

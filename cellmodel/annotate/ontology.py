@@ -180,7 +180,8 @@ def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> l
         )
     labels = p.map_term_labels(chosen)
     defs = p.map_term_descriptions(chosen)
-    return [Candidate(i, i, labels[i], defs.get(i) or None) for i in chosen]
+    # Nothing was given: the call is written as the CL label (its id sits beside it).
+    return [Candidate(labels[i], i, labels[i], defs.get(i) or None) for i in chosen]
 
 
 def candidate_text(c: Candidate, style: str = DEFAULT_TEXT_STYLE) -> str:

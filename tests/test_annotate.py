@@ -201,7 +201,7 @@ def _islets(n_per: int = 30, seed: int = 0) -> ad.AnnData:
 
 
 def _planted(fake_spec) -> _Store:
-    from cellmodel.annotate.core import background_ids
+    from cellmodel.annotate.inputs import background_ids
     from genekb.sources.bundled import load_bundled
 
     ref = load_bundled("human").table.select(["gene_id", "symbol"]).to_pandas()

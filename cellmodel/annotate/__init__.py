@@ -2,8 +2,9 @@
 
 Modules: `ontology` (Cell Ontology candidates and their text), `score` (marker genes' text vectors
 against candidate text, hubness-corrected), `markerdb` (marker-table over-representation
-baseline), `core` (the public `annotate`), `report` (Markdown), `evaluate` (scoring against
-reference labels, for experiments only).
+baseline), `inputs` (gene reference, markers, background, store and text vectors), `core` (the
+public `annotate`), `report` (Markdown), `evaluate` (scoring against reference labels, for
+experiments only).
 """
 
 from cellmodel.annotate.core import METHODS, OBS_KEY, annotate, report_of

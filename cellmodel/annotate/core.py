@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,16 @@ import pandas as pd
 
 from cellmodel._settings import UNS_KEY
 from cellmodel.annotate import markerdb, ontology, score
+from cellmodel.annotate.inputs import (
+    BACKGROUND_SEED,
+    DEFAULT_N_BACKGROUND,
+    MARKER_RULES,
+    background_ids,
+    embed_texts,
+    group_markers,
+    reference,
+    store_vectors,
+)
 from cellmodel.annotate.ontology import Candidate
 from genekb.errors import GenekbError, UsageError
 
@@ -36,11 +45,6 @@ METHODS: dict[str, str] = {
     "markerdb": "over-representation of the markers in the CellConsensus marker table",
     "combined": "text and marker-table scores, each standardised per group, summed",
 }
-MARKER_RULES: dict[str, str] = {
-    "specific": "effect size against the closest other group (the smallest pairwise effect), so"
-    " genes a group shares with a sibling (endocrine genes in every islet type) drop out",
-    "rest": "effect size against all other cells pooled (one-vs-rest)",
-}
 ACROSS_GROUPS: dict[str, str] = {
     "auto": "on for a candidate list the user gives (a closed list: each candidate should fit"
     " some group), off for Cell Ontology candidates (most are absent from any one dataset, and"
@@ -49,8 +53,6 @@ ACROSS_GROUPS: dict[str, str] = {
     "off": "call each group from its own scores alone",
 }
 DEFAULT_N_MARKERS = 50
-DEFAULT_N_BACKGROUND = 1000
-BACKGROUND_SEED = 0  # fixed: the background is part of the method, not of a run
 N_EVIDENCE_SHOWN = 5
 TOP_SHOWN = 3
 
@@ -90,26 +92,6 @@ class AnnotateParams:
             raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
 
 
-@lru_cache(maxsize=1)
-def _reference() -> pd.DataFrame:
-    """The human gene table genes are mapped through (read once per process)."""
-    from genekb.sources.bundled import load_bundled
-
-    table = load_bundled("human").table.select(["gene_id", "symbol", "aliases", "ensembl"])
-    return table.to_pandas()
-
-
-@lru_cache(maxsize=4)
-def background_ids(n: int = DEFAULT_N_BACKGROUND) -> np.ndarray:
-    """A seeded sample of human protein-coding GeneIDs, the same in every run."""
-    from genekb.sources.bundled import load_bundled
-
-    table = load_bundled("human").table.select(["gene_id", "gene_type"]).to_pandas()
-    coding = np.sort(table.loc[table["gene_type"] == "protein-coding", "gene_id"].to_numpy())
-    rng = np.random.default_rng(BACKGROUND_SEED)
-    return np.sort(rng.choice(coding, size=min(n, len(coding)), replace=False)).astype(np.int64)
-
-
 def _groups(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categorical]:
     if groupby is None:
         if "cellmodel_cluster" in adata.obs:
@@ -130,76 +112,6 @@ def _groups(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categorical
     if len(groups.categories) < 2:
         raise GenekbError(f"obs[{groupby!r}] has one group; markers need at least two")
     return groupby, groups
-
-
-def specific_effect(stats: Any) -> np.ndarray:
-    """groups × genes: each group's smallest effect size against any single other group."""
-    from cellmodel.markers import VARIANCE_FLOOR
-
-    k = stats.means.shape[0]
-    out = np.empty_like(stats.means)
-    for g in range(k):
-        others = [h for h in range(k) if h != g]
-        diff = stats.means[g] - stats.means[others]
-        pooled = 0.5 * (stats.var[g] + stats.var[others]) + VARIANCE_FLOOR
-        out[g] = (diff / np.sqrt(pooled)).min(axis=0)
-    return out
-
-
-def group_markers(stats: Any, n: int, rule: str) -> list[np.ndarray]:
-    """Per group, column indices of its `n` best markers under `rule` (up-regulated only)."""
-    from cellmodel.markers import top_markers
-
-    if rule == "rest":
-        return top_markers(stats, n)
-    effect = specific_effect(stats)
-    out = []
-    for g in range(effect.shape[0]):
-        order = np.argsort(-effect[g], kind="stable")
-        out.append(order[effect[g, order] > 0][:n])
-    return out
-
-
-def _store_vectors(store: Any, ids: np.ndarray, params: AnnotateParams, build_missing: bool) -> Any:
-    """The embedding version tagged human/<template>/<model>, grown to hold `ids` if needed."""
-    tag = f"human/{params.template}/{params.model}"
-    ev = store.embedding(tag) if tag in store.tags() else None
-    have = set(ev.matrix()[0].tolist()) if ev is not None else set()
-    missing = [int(g) for g in ids if int(g) not in have]
-    if not missing:
-        return ev
-    if not build_missing:
-        raise GenekbError(
-            f"the store at {store.root} lacks {len(missing)} marker/background gene(s) in {tag};"
-            " allow building or run `genekb build` for them"
-        )
-    from genekb.build import build
-
-    wanted = sorted(have | {int(g) for g in ids})
-    report = build(
-        store,
-        model=params.model,
-        taxon="human",
-        template=params.template,
-        genes=[str(g) for g in wanted],
-    )
-    return store.embedding(report["embedding_id"])
-
-
-def _embed_texts(texts: list[str], ev: Any, load_encoder: Any) -> np.ndarray:
-    from cellmodel.semantic import SentenceCache, embed_sentences
-
-    spec = ev.spec
-    if load_encoder is None:
-        from genekb.encoders.registry import load as registry_load
-
-        def load_encoder() -> Any:
-            return registry_load(spec)
-
-    root = getattr(getattr(ev, "store", None), "root", None)
-    cache = SentenceCache.under(root) if root is not None else None
-    vectors, _ = embed_sentences(texts, spec=spec, load_encoder=load_encoder, cache=cache)
-    return vectors
 
 
 def _entries(cands: list[Candidate], scores: np.ndarray) -> tuple[score.Call, list[dict]]:
@@ -286,7 +198,7 @@ def annotate(
         adata = adata.copy()
 
     expr = expression(adata, layer=layer, gene_key=gene_key)
-    ref = _reference()
+    ref = reference()
     match = match_genes(expr.genes, ref, store_taxon="human", data_taxon=taxon, X=expr.X)
     symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
     matched = np.flatnonzero(match.matched)
@@ -305,12 +217,12 @@ def annotate(
         marker_cols.append(tops[g][keep])
     bg = background_ids(n_background)
     all_ids = np.unique(np.concatenate([*marker_ids, bg]))
-    ev = _store_vectors(store, all_ids, params, build_missing)
+    ev = store_vectors(store, all_ids, model=model, template=template, build_missing=build_missing)
     vecs, found = ev.vectors([int(g) for g in all_ids])
     vecs = control_vectors(vecs, found, gene_vectors, seed)
     row = {int(g): i for i, g in enumerate(all_ids)}
     texts = [ontology.candidate_text(c, text_style) for c in cands]
-    labels = _embed_texts(texts, ev, load_encoder)
+    labels = embed_texts(texts, ev, load_encoder)
     bg_rows = [row[int(g)] for g in bg if found[row[int(g)]]]
 
     stacked = np.concatenate(marker_ids)

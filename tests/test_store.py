@@ -205,7 +205,7 @@ def test_sigkill_mid_build_leaves_no_visible_version(tmp_path):
     root = tmp_path / "s"
     proc = _spawn(root, delay="0.2")
     deadline = time.time() + 60
-    while time.time() < deadline and not (root / ".staging").exists():
+    while time.time() < deadline and not any((root / "texts").glob("*/manifest.json")):
         time.sleep(0.05)
     time.sleep(1.0)  # inside the embedding loop: the text version is done, the vectors are not
     proc.send_signal(signal.SIGKILL)

@@ -30,10 +30,10 @@ from genekb.store.manifest import FORMAT, library_versions, now_iso, write_manif
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
 from genekb.store.vector_files import read_vectors
 from genekb.store.versions import (
-    _file_entry,
-    _write_parquet,
     embedding_id,
     ensure_text_version,
+    file_entry,
+    write_parquet,
 )
 from genekb.templates import DEFAULT_TEMPLATE
 from genekb.templates import resolve as resolve_template
@@ -204,8 +204,8 @@ def _write_version(
             "dim": str(dim),
             "import": provenance,
         }
-        _write_parquet(table, tmp / VECTORS_FILE, meta)
-        _write_parquet(mapping_table, tmp / MAPPING_FILE, {"kind": "import-mapping", "id": vid})
+        write_parquet(table, tmp / VECTORS_FILE, meta)
+        write_parquet(mapping_table, tmp / MAPPING_FILE, {"kind": "import-mapping", "id": vid})
         manifest = {
             "format": FORMAT,
             "kind": "embedding",
@@ -224,8 +224,8 @@ def _write_version(
             "counts": {"genes": n, "embedded": 0, "reused": 0, "imported": n, "truncated": 0},
             "import": {**provenance, "mapping": report},
             "files": {
-                VECTORS_FILE: _file_entry(tmp / VECTORS_FILE),
-                MAPPING_FILE: _file_entry(tmp / MAPPING_FILE),
+                VECTORS_FILE: file_entry(tmp / VECTORS_FILE),
+                MAPPING_FILE: file_entry(tmp / MAPPING_FILE),
             },
         }
         write_manifest(tmp, manifest)

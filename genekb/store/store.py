@@ -104,6 +104,8 @@ class Store:
                 found = info.get("format") if isinstance(info, dict) else None
                 raise GenekbError(f"{path} is a store of format {found!r}, not {FORMAT}")
             return cls(path)
+        # A concurrent creator's marker being written is not foreign content.
+        entries = {e for e in entries if not e.startswith(f".{MARKER}.")}
         if entries - ALLOWED_IN_NEW_ROOT:
             raise GenekbError(
                 f"{path} is not a genekb store (no {MARKER}) and is not empty; "

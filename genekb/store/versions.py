@@ -44,15 +44,17 @@ __all__ = [
     "ensure_embedding_version",
     "ensure_text_version",
     "expected_id",
+    "file_entry",
     "genes_sha",
     "planned_text_id",
     "reusable_rows",
     "text_id",
     "text_id_inputs",
+    "write_parquet",
 ]
 
 
-def _write_parquet(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
+def write_parquet(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
     """Parquet with the key facts as key-value metadata, so a lone file says what it is."""
     kv = {
         f"genekb.{k}": (v if isinstance(v, str) else json.dumps(v, sort_keys=True))
@@ -62,7 +64,7 @@ def _write_parquet(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
     fsync_path(path)
 
 
-def _file_entry(path: Path) -> dict[str, Any]:
+def file_entry(path: Path) -> dict[str, Any]:
     return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
@@ -135,7 +137,7 @@ def ensure_text_version(
                 "template": template.key(),
                 "source": snapshot,
             }
-            _write_parquet(table, tmp / GENES_FILE, meta)
+            write_parquet(table, tmp / GENES_FILE, meta)
             manifest = {
                 "format": FORMAT,
                 "kind": "text",
@@ -160,7 +162,7 @@ def ensure_text_version(
                         pc.sum(pc.equal(table.column("gene_type"), "protein-coding")).as_py() or 0
                     ),
                 },
-                "files": {GENES_FILE: _file_entry(tmp / GENES_FILE)},
+                "files": {GENES_FILE: file_entry(tmp / GENES_FILE)},
             }
             write_manifest(tmp, manifest)
     return store.text(vid), True
@@ -287,7 +289,7 @@ def ensure_embedding_version(
                 "encoder": spec.to_dict(),
                 "dim": str(dim),
             }
-            _write_parquet(table, tmp / VECTORS_FILE, meta)
+            write_parquet(table, tmp / VECTORS_FILE, meta)
             manifest = {
                 "format": FORMAT,
                 "kind": "embedding",
@@ -310,7 +312,7 @@ def ensure_embedding_version(
                     "truncated": n_truncated,
                 },
                 "timing": {"embed_seconds": round(embed_seconds, 3)},
-                "files": {VECTORS_FILE: _file_entry(tmp / VECTORS_FILE)},
+                "files": {VECTORS_FILE: file_entry(tmp / VECTORS_FILE)},
             }
             write_manifest(tmp, manifest)
     stats = {

@@ -150,6 +150,17 @@ def reference_table(genes: list[str], taxon: str | None) -> tuple[str, Any]:
     return ref_taxon, load_bundled(ref_taxon)
 
 
+def run_reference(record: dict[str, Any], genes: list[str], ev: Any) -> tuple[Any, Any]:
+    """The gene table (a DataFrame with the records) and taxon a run matched `genes` against,
+    rebuilt from its uns record: the bundled snapshot for an encoder run, else the version's own
+    genes. `cellmodel explain` uses it so it weighs the very genes the view weighed."""
+    if (record.get("vectors") or {}).get("source") == "snapshot":
+        data_taxon = (record.get("gene_match") or {}).get("data_taxon")
+        ref_taxon, table = reference_table(genes, data_taxon)
+        return table.table.to_pandas(), ref_taxon
+    return ev.genes(), ev.taxon
+
+
 def _snapshot_key(source: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(str(source.get(k)) for k in ("source", "date", "taxon"))
 

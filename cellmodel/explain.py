@@ -53,7 +53,7 @@ def _layer_of(source: str | None) -> str | None:
 
 def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
     from cellmodel import semantic
-    from cellmodel.embed import SemanticParams, prepare_gene_vectors
+    from cellmodel.embed import SemanticParams, prepare_gene_vectors, run_reference
     from cellmodel.genes import match_genes
     from cellmodel.io import expression
 
@@ -83,8 +83,10 @@ def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
         ) from None
     fields = SemanticParams.__dataclass_fields__
     params = SemanticParams(**{k: v for k, v in record.get("params", {}).items() if k in fields})
-    store_genes = ev.genes()
-    match = match_genes(expr.genes, store_genes, store_taxon=ev.taxon, strict=False)
+    # The genes the run matched against (the snapshot, for an encoder run), not only the ones
+    # the version holds, so the weights are the very ones the view used.
+    store_genes, ref_taxon = run_reference(record, expr.genes, ev)
+    match = match_genes(expr.genes, store_genes, store_taxon=ref_taxon, strict=False)
     weights = semantic.gene_weights(expr.X, match.matched, params.weighting, n_hvg=params.n_hvg)
     store_ids, store_vectors = ev.matrix()
     symbol_of = dict(zip(store_genes["gene_id"].astype(int), store_genes["symbol"], strict=True))

@@ -129,3 +129,20 @@ def test_cluster_cli_no_build_refuses_in_one_line_and_writes_nothing(fake_spec, 
     args = ("cluster", str(path), "--root", str(root), "--model", "fake", "--no-build")
     assert "--no-build" in one_line_error(run_cellmodel(*args, "-k", "3"))
     assert not (root / "embeddings").exists()
+
+
+def test_explain_of_a_run_that_read_few_vectors_matches_the_all_genes_run(
+    fake_spec, tmp_path, pbmc
+):
+    """explain weighs the genes the view weighed and describes markers the version lacks."""
+    from cellmodel.explain import explain
+
+    store = Store.open(tmp_path / "store", create=True)
+    reports = []
+    for all_genes in (False, True):
+        out = embed(pbmc, store, all_genes=all_genes, copy=True, **OPTIONS)
+        out.obs["cellmodel_cluster"] = out.obs["bulk_labels"].astype(str).astype("category")
+        reports.append(explain(out, store, top_n=8))
+    assert reports[0]["clusters"] == reports[1]["clusters"]
+    markers = [m for c in reports[0]["clusters"] for m in c["markers"]]
+    assert all(m["description"] for m in markers)

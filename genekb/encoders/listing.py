@@ -153,6 +153,7 @@ def encoder_rows(check_load: bool = True) -> list[dict[str, Any]]:
                 "model_id": spec.model_id,
                 "dim": spec.dim,
                 "dtype": spec.dtype,
+                "quantization": spec.quantization,
                 "pooling": spec.pooling,
                 "max_length": spec.max_length,
                 "spec_sha256": spec.spec_sha256(),

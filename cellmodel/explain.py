@@ -53,7 +53,8 @@ def _layer_of(source: str | None) -> str | None:
 
 def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
     from cellmodel import semantic
-    from cellmodel.embed import SemanticParams, prepare_gene_vectors, run_reference
+    from cellmodel.embed import SemanticParams, prepare_gene_vectors
+    from cellmodel.gene_vectors import run_reference
     from cellmodel.genes import match_genes
     from cellmodel.io import expression
 

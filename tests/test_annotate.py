@@ -283,6 +283,9 @@ def test_cli_annotates_with_a_real_store_and_refuses_to_overwrite(tmp_path: Path
     assert {e["label"] for e in report["groups"]} <= {
         "type B pancreatic cell", "pancreatic A cell", "CL:0000173",
     }  # fmt: skip
+    from genekb.store.store import Store
+
+    assert Store.open(root).tags() == {}  # the vectors it needed were written; no tag was set
     written = ad.read_h5ad(out)
     assert written.obs["cellmodel_annotation"].dtype == "category"
     assert json.loads(written.uns["cellmodel"]["annotate"]["report_json"])["n_groups"] == 3

@@ -10,8 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError
-
 MARKER_RULES: dict[str, str] = {
     "specific": "effect size against the closest other group (the smallest pairwise effect), so"
     " genes a group shares with a sibling (endocrine genes in every islet type) drop out",
@@ -72,29 +70,31 @@ def group_markers(stats: Any, n: int, rule: str) -> list[np.ndarray]:
 def store_vectors(
     store: Any, ids: np.ndarray, *, model: str, template: str, build_missing: bool
 ) -> Any:
-    """The embedding version tagged human/<template>/<model>, grown to hold `ids` if needed."""
-    tag = f"human/{template}/{model}"
-    ev = store.embedding(tag) if tag in store.tags() else None
-    have = set(ev.matrix()[0].tolist()) if ev is not None else set()
-    missing = [int(g) for g in ids if int(g) not in have]
-    if not missing:
-        return ev
-    if not build_missing:
-        raise GenekbError(
-            f"the store at {store.root} lacks {len(missing)} marker/background gene(s) in {tag};"
-            " allow building or run `genekb build` for them"
-        )
-    from genekb.build import build
+    """An embedding version holding vectors for the human GeneIDs `ids`: a store tag or id given
+    as `model` used as it is, else a version of this encoder and template that covers them,
+    else a new one for exactly these genes (reusing every vector the store holds). No tag moves.
+    """
+    from cellmodel.gene_vectors import store_version, vectors_for
+    from genekb.sources.bundled import load_bundled
 
-    wanted = sorted(have | {int(g) for g in ids})
-    report = build(
+    given = store_version(store, model)
+    if given is not None:
+        return given
+    wanted = {int(g) for g in ids}
+    tag = f"human/{template}/{model}"
+    if tag in store.tags():  # the default version, when it already holds them all
+        tagged = store.embedding(tag)
+        if wanted <= set(tagged.matrix()[0].tolist()):
+            return tagged
+    ev, _ = vectors_for(
         store,
+        load_bundled("human"),
+        sorted(wanted),
         model=model,
-        taxon="human",
         template=template,
-        genes=[str(g) for g in wanted],
+        build_missing=build_missing,
     )
-    return store.embedding(report["embedding_id"])
+    return ev
 
 
 def embed_texts(texts: list[str], ev: Any, load_encoder: Any) -> np.ndarray:

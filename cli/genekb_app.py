@@ -282,7 +282,7 @@ def export(
     json_: JsonOpt = False,
 ) -> None:
     """Export a version (with its text version) to one file."""
-    from genekb.store.transfer import export_version
+    from genekb.store.sharing import export_version
 
     report = export_version(_store(root), ref, file, force=force)
     print_json(report) if json_ else info(
@@ -302,7 +302,7 @@ def import_(
 ) -> None:
     """Import versions and tags from an export file: all or nothing, every hash checked first."""
     from genekb.store import catalog
-    from genekb.store.transfer import import_file
+    from genekb.store.sharing import import_file
 
     store = _store(root, create=True)
     report = import_file(store, file, force=force)

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from cli.genekb_app import app
 from genekb.build import build
 from genekb.errors import GenekbError, IntegrityError
+from genekb.store.sharing import export_version, import_file
 from genekb.store.store import Store
-from genekb.store.transfer import export_version, import_file
 from tests.conftest import make_genes
 
 runner = CliRunner()
@@ -403,3 +403,25 @@ def test_corrupt_tags_leave_sql_and_listing_working(tmp_path):
     line = one_line_error(run("similar", "GENE3", "--ref", "a", "--root", str(tmp_path)))
     assert "tags.json is corrupt" in line
     assert store.embedding(a["embedding_id"]).matrix()[0].size == 30
+
+
+def test_cli_prints_user_warnings_in_one_line_and_silences_library_ones(monkeypatch):
+    import typer
+
+    from cli.common import handle_errors
+    from genekb.errors import GenekbWarning
+
+    monkeypatch.delenv("GENEKB_DEBUG", raising=False)
+    noisy_app = typer.Typer()
+
+    @noisy_app.command()
+    @handle_errors
+    def noisy() -> None:
+        import warnings
+
+        warnings.warn("invalid value encountered in divide", RuntimeWarning, stacklevel=1)
+        warnings.warn("a damaged version was left out", GenekbWarning, stacklevel=1)
+
+    result = runner.invoke(noisy_app, [])
+    assert result.exit_code == 0
+    assert result.stderr.strip() == "warning: a damaged version was left out"

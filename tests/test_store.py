@@ -16,8 +16,8 @@ import pytest
 from genekb.build import build
 from genekb.errors import GenekbError, IntegrityError
 from genekb.store import catalog
+from genekb.store.sharing import export_version, import_file
 from genekb.store.store import Store
-from genekb.store.transfer import export_version, import_file
 from tests import fake_encoder
 from tests.conftest import make_genes
 

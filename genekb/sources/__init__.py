@@ -27,7 +27,7 @@ def _bundled(taxon: str) -> GeneTable:
 
 def _need(options: dict[str, Any], key: str, source: str) -> Path:
     if not options.get(key):
-        raise UsageError(f"source {source!r} needs --source-opt {key}=PATH")
+        raise UsageError(f"source {source!r} needs the source option {key}=PATH")
     path = Path(options[key])
     if not path.exists():
         from genekb.errors import GenekbError

@@ -18,6 +18,7 @@ import anndata as ad
 import numpy as np
 
 from cellmodel import semantic
+from cellmodel import sentences as sentence_path
 from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
 from cellmodel.gene_vectors import reference_table, store_version, vectors_for
 from cellmodel.genes import GeneMatch, match_genes, taxon_name
@@ -62,7 +63,7 @@ class SemanticParams:
             ("weighting", self.weighting, semantic.WEIGHTINGS),
             ("isotropy", self.isotropy, semantic.ISOTROPY),
             ("isotropy fit", self.isotropy_fit, ISOTROPY_FITS),
-            ("ranking", self.ranking, semantic.RANKINGS),
+            ("ranking", self.ranking, sentence_path.RANKINGS),
             ("fusion", self.fusion, semantic.FUSIONS),
             ("gene_vectors", self.gene_vectors, semantic.GENE_VECTORS),
         ):
@@ -236,7 +237,7 @@ def embed(
     sentence_info: dict[str, Any] = {}
     if params.sentence_top_n > 0:
         began = time.perf_counter()
-        sentences = semantic.cell_sentences(
+        sentences = sentence_path.cell_sentences(
             expr.X,
             prepared.symbols,
             top_n=params.sentence_top_n,
@@ -244,7 +245,7 @@ def embed(
             n_hvg=params.n_hvg,
         )
         root = getattr(getattr(ev, "store", None), "root", None)
-        cache = semantic.SentenceCache.under(root) if use_cache and root is not None else None
+        cache = sentence_path.SentenceCache.under(root) if use_cache and root is not None else None
         spec = ev.spec
         if load_encoder is None:
             from genekb.encoders.registry import load as registry_load
@@ -252,7 +253,7 @@ def embed(
             def load_encoder() -> Encoder:
                 return registry_load(spec)
 
-        vectors, stats = semantic.embed_sentences(
+        vectors, stats = sentence_path.embed_sentences(
             sentences, spec=spec, load_encoder=load_encoder, cache=cache, progress=progress
         )
         view_s = semantic.finish(vectors)

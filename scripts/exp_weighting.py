@@ -34,6 +34,7 @@ import scipy.sparse as sp  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 
 from cellmodel import datasets, semantic  # noqa: E402
+from cellmodel import sentences as sentence_path  # noqa: E402
 from cellmodel.embed import (  # noqa: E402
     DEFAULT_ISOTROPY,
     DEFAULT_WEIGHTING,
@@ -238,7 +239,7 @@ def run_sentences(
     X = expr.X[cells]
     sub_labels = labels[cells]
     sub_k = len(np.unique(sub_labels))
-    cache = semantic.SentenceCache.under(ev.store.root)
+    cache = sentence_path.SentenceCache.under(ev.store.root)
     encoder: list[Any] = []
 
     def load() -> Any:
@@ -264,9 +265,11 @@ def run_sentences(
                 **summarize([score(sub_labels, view_w, sub_k, s) for s in seeds]),
             }
         )
-        for ranking in semantic.RANKINGS:
-            sentences = semantic.cell_sentences(X, prepared.symbols, top_n=top_n, ranking=ranking)
-            vectors, stats = semantic.embed_sentences(
+        for ranking in sentence_path.RANKINGS:
+            sentences = sentence_path.cell_sentences(
+                X, prepared.symbols, top_n=top_n, ranking=ranking
+            )
+            vectors, stats = sentence_path.embed_sentences(
                 sentences, spec=ev.spec, load_encoder=load, cache=cache
             )
             view_s = semantic.finish(vectors)

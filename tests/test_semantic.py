@@ -13,6 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from cellmodel import semantic
+from cellmodel import sentences as sentence_path
 from cellmodel.embed import embed
 from genekb.encoders.base import Encoder, EncoderSpec, Progress, l2_normalize
 from tests.fakes import FakeEmbedding
@@ -107,9 +108,9 @@ def test_sentences_rank_by_expression_or_relative_expression() -> None:
         )
     )
     symbols = ["RPL11", "CD3E", "MS4A1", None]
-    by_expr = semantic.cell_sentences(X, symbols, top_n=2, ranking="expression")
+    by_expr = sentence_path.cell_sentences(X, symbols, top_n=2, ranking="expression")
     assert by_expr == ["RPL11 CD3E", "RPL11 MS4A1", "RPL11"]
-    relative = semantic.cell_sentences(X, symbols, top_n=2, ranking="relative")
+    relative = sentence_path.cell_sentences(X, symbols, top_n=2, ranking="relative")
     assert relative[0] == "CD3E RPL11" and relative[1] == "MS4A1 RPL11"
 
 
@@ -144,23 +145,23 @@ def test_sentence_cache_hit_makes_no_encoder_call(tmp_path: Path) -> None:
         loads.append(1)
         return encoder
 
-    cache = semantic.SentenceCache.under(tmp_path)
+    cache = sentence_path.SentenceCache.under(tmp_path)
     sentences = ["CD3E CD3D", "LYZ S100A8", "CD3E CD3D", "MS4A1"]
-    first, stats = semantic.embed_sentences(
+    first, stats = sentence_path.embed_sentences(
         sentences, spec=encoder.spec, load_encoder=load, cache=cache, batch_size=2
     )
     assert stats.n_unique == 3 and stats.n_embedded == 3 and encoder.calls == 2
     np.testing.assert_array_equal(first[0], first[2])
     assert cache.count(encoder.spec.spec_sha256()) == 3
     assert (tmp_path / "cache" / "sentences" / "sentences.sqlite").exists()
-    again, stats2 = semantic.embed_sentences(
+    again, stats2 = sentence_path.embed_sentences(
         sentences, spec=encoder.spec, load_encoder=load, cache=cache
     )
     assert loads == [1] and encoder.calls == 2 and stats2.n_cached == 3 and stats2.n_embedded == 0
     np.testing.assert_array_equal(first, again)
     # Another spec is another key: nothing is shared across encoders.
     other = encoder.spec.with_(max_length=128)
-    _, stats3 = semantic.embed_sentences(["MS4A1"], spec=other, load_encoder=load, cache=cache)
+    _, stats3 = sentence_path.embed_sentences(["MS4A1"], spec=other, load_encoder=load, cache=cache)
     assert stats3.n_embedded == 1 and encoder.calls == 3
 
 
@@ -251,7 +252,7 @@ def test_tied_genes_at_the_cut_are_chosen_by_column_whatever_the_storage_order()
         (forward.data[::-1], forward.indices[::-1], forward.indptr), shape=forward.shape
     )
     for X in (forward, backward):
-        assert semantic.cell_sentences(X, symbols, top_n=3) == ["E A B"]
+        assert sentence_path.cell_sentences(X, symbols, top_n=3) == ["E A B"]
 
 
 def test_whitening_with_fewer_genes_than_dimensions_keeps_the_dimension() -> None:

@@ -98,7 +98,7 @@ def store_vectors(
 
 
 def embed_texts(texts: list[str], ev: Any, load_encoder: Any) -> np.ndarray:
-    from cellmodel.semantic import SentenceCache, embed_sentences
+    from cellmodel.sentences import SentenceCache, embed_sentences
 
     spec = ev.spec
     if load_encoder is None:

@@ -102,6 +102,15 @@ def blobs(
     return X.astype(np.float32), labels
 
 
+def run_genekb(*args: str):
+    """`genekb ARGS` through Typer's test runner (stdout and stderr kept apart)."""
+    from typer.testing import CliRunner
+
+    from cli.genekb_app import app
+
+    return CliRunner().invoke(app, list(args))
+
+
 def run_cellmodel(*args: str):
     """`cellmodel ARGS` through Typer's test runner (stdout and stderr kept apart)."""
     from typer.testing import CliRunner

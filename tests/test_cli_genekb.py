@@ -5,25 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from cli.genekb_app import app
 from genekb.store.store import Store
 from tests.conftest import make_genes
-
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def _one_line_error(result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
+from tests.conftest import one_line_error as _one_line_error
+from tests.conftest import run_genekb as run
 
 
 def _store_with_fake(tmp_path: Path) -> Path:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from cli.genekb_app import app
 from genekb.errors import GenekbError, UsageError
 from genekb.eval import evaluate
 from genekb.eval.controls import feature_sets
@@ -18,21 +16,10 @@ from genekb.eval.probe import Features, cross_validate, make_probe
 from genekb.eval.tasks import read_task_file, resolve_task
 from genekb.store.store import Store
 from tests.conftest import make_genes
+from tests.conftest import one_line_error as _one_line_error
+from tests.conftest import run_genekb as run
 
-runner = CliRunner()
 N = 80
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def _one_line_error(result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
 
 
 def _kinase(i: int) -> bool:

@@ -11,28 +11,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from cli.genekb_app import app
 from genekb.errors import GenekbError
 from genekb.eval.tasks import resolve_task
 from genekb.store.store import Store
 from genekb.store.vector_files import read_vectors, safe_load_pickle
+from tests.conftest import one_line_error as _one_line_error
+from tests.conftest import run_genekb as run
 
-runner = CliRunner()
 DIM = 32
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def _one_line_error(result, code: int) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
 
 
 def _tf_vectors() -> tuple[list[str], np.ndarray]:

@@ -17,25 +17,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.genekb_app import app
 from genekb.build import build
 from genekb.errors import GenekbError, IntegrityError
 from genekb.store.sharing import export_version, import_file
 from genekb.store.store import Store
-from tests.conftest import make_genes
+from tests.conftest import make_genes, one_line_error
+from tests.conftest import run_genekb as run
 
 runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def one_line_error(result, code: int = 1) -> str:
-    assert result.exit_code == code, (result.exit_code, result.output)
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -26,11 +26,12 @@ from genekb.errors import GenekbError, UsageError
 from genekb.fileio import sha256_file
 from genekb.genemap import ROUTES, GeneIndex
 from genekb.records import TAXA, GeneTable
-from genekb.store.manifest import FORMAT, library_versions, now_iso, write_manifest
+from genekb.store.manifest import FORMAT, write_manifest
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
 from genekb.store.vector_files import read_vectors
 from genekb.store.versions import (
     embedding_id,
+    embedding_manifest,
     ensure_text_version,
     file_entry,
     write_parquet,
@@ -207,19 +208,8 @@ def _write_version(
         write_parquet(table, tmp / VECTORS_FILE, meta)
         write_parquet(mapping_table, tmp / MAPPING_FILE, {"kind": "import-mapping", "id": vid})
         manifest = {
-            "format": FORMAT,
-            "kind": "embedding",
-            "id": vid,
-            "text_id": text.id,
-            "created": now_iso(),
-            "library_versions": library_versions(),
-            "taxon": text.taxon,
-            "template": text.manifest["template"],
-            "source": {k: text.manifest["source"][k] for k in ("source", "date", "taxon")},
-            "encoder": spec.to_dict(),
-            "encoder_sha256": spec.spec_sha256(),
+            **embedding_manifest(vid, text, spec, dim),
             "encoder_loaded": None,
-            "dim": dim,
             "device": None,
             "counts": {"genes": n, "embedded": 0, "reused": 0, "imported": n, "truncated": 0},
             "import": {**provenance, "mapping": report},

@@ -41,6 +41,7 @@ __all__ = [
     "built_spec",
     "embedding_id",
     "embedding_id_inputs",
+    "embedding_manifest",
     "ensure_embedding_version",
     "ensure_text_version",
     "expected_id",
@@ -168,6 +169,26 @@ def ensure_text_version(
     return store.text(vid), True
 
 
+def embedding_manifest(
+    vid: str, text: TextVersion, spec: EncoderSpec, dim: int
+) -> dict[str, Any]:
+    """The manifest fields every embedding version carries; writers add counts and files."""
+    return {
+        "format": FORMAT,
+        "kind": "embedding",
+        "id": vid,
+        "text_id": text.id,
+        "created": now_iso(),
+        "library_versions": library_versions(),
+        "taxon": text.taxon,
+        "template": text.manifest["template"],
+        "source": {k: text.manifest["source"][k] for k in ("source", "date", "taxon")},
+        "encoder": spec.to_dict(),
+        "encoder_sha256": spec.spec_sha256(),
+        "dim": dim,
+    }
+
+
 def reusable_rows(
     store: Store, spec: EncoderSpec, wanted: set[str], skipped: list[str] | None = None
 ) -> dict[str, tuple[np.ndarray, int, bool]]:
@@ -291,19 +312,8 @@ def ensure_embedding_version(
             }
             write_parquet(table, tmp / VECTORS_FILE, meta)
             manifest = {
-                "format": FORMAT,
-                "kind": "embedding",
-                "id": vid,
-                "text_id": text.id,
-                "created": now_iso(),
-                "library_versions": library_versions(),
-                "taxon": text.taxon,
-                "template": text.manifest["template"],
-                "source": {k: text.manifest["source"][k] for k in ("source", "date", "taxon")},
-                "encoder": spec.to_dict(),
-                "encoder_sha256": spec.spec_sha256(),
+                **embedding_manifest(vid, text, spec, dim),
                 "encoder_loaded": loaded_spec.to_dict() if todo else None,
-                "dim": dim,
                 "device": device or "cpu",
                 "counts": {
                     "genes": len(shas),

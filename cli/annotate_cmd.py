@@ -109,7 +109,7 @@ def annotate(
     from cellmodel.annotate import annotate as run_annotate
     from cellmodel.annotate import report_of, to_markdown
     from cellmodel.annotate.ontology import parse_candidates
-    from cli.cellmodel_app import check_output, load_input, write_h5ad
+    from cli.cellmodel_args import check_output, load_input, write_h5ad
     from genekb.store.store import Store
 
     if candidates is not None and (ontology or subtree or tissue):

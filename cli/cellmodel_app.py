@@ -8,11 +8,30 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from cli.annotate_cmd import register as register_annotate
 from cli.bench_cmd import register as register_bench
-from cli.common import handle_errors, info, parse_options, print_json, stage_progress
+from cli.cellmodel_args import (
+    AllGenesOpt,
+    BuildOpt,
+    ForceOpt,
+    GeneKeyOpt,
+    GeneVectorsOpt,
+    InputArg,
+    JsonOpt,
+    LayerOpt,
+    ModelOpt,
+    OutputOpt,
+    RootOpt,
+    TaxonOpt,
+    check_output,
+    load_input,
+    run_progress,
+    write_h5ad,
+)
+from cli.classify_cmd import register as register_classify
+from cli.common import handle_errors, info, parse_options, print_json
+from cli.datasets_cmd import register as register_datasets
 from genekb.errors import GenekbError, UsageError
 
 app = typer.Typer(
@@ -22,138 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-datasets_app = typer.Typer(help="The registry of pinned datasets.", no_args_is_help=True)
-register_bench(app)
-register_annotate(app)
-app.add_typer(datasets_app, name="datasets")
 out = Console()
-
-RootOpt = Annotated[
-    Path | None,
-    typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-ModelOpt = Annotated[
-    str,
-    typer.Option(
-        "--model",
-        "-m",
-        help="An encoder (e.g. minilm, minilm-int8), or a tag or embedding id of the store (used"
-        " as it is, never built).",
-    ),
-]
-BuildOpt = Annotated[
-    bool,
-    typer.Option(
-        "--build/--no-build",
-        help="Embed the gene cards the store lacks into a new version (said on stderr; no tag"
-        " moves). --no-build refuses instead.",
-    ),
-]
-AllGenesOpt = Annotated[
-    bool,
-    typer.Option(
-        "--all-genes", help="Vectors for every matched gene, not only the ones the view reads."
-    ),
-]
-InputArg = Annotated[
-    str, typer.Argument(help="An .h5ad file, a 10x folder, a CSV/TSV, or a dataset name.")
-]
-OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write the AnnData here (.h5ad).")
-]
-ForceOpt = Annotated[bool, typer.Option(help="Overwrite an existing output file.")]
-GeneKeyOpt = Annotated[
-    str | None, typer.Option(help="var column with gene names (e.g. feature_name).")
-]
-LayerOpt = Annotated[str | None, typer.Option(help="Layer to read ('raw' for .raw); default X.")]
-TaxonOpt = Annotated[str | None, typer.Option(help="human or mouse (default: detected).")]
-GeneVectorsOpt = Annotated[
-    str, typer.Option(help="real, or the controls shuffled / random (seeded).")
-]
-
-
-def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
-    """AnnData from a path or a registry dataset name, and the dataset's label key (if any)."""
-    from cellmodel import datasets, io
-
-    path = Path(source)
-    if path.exists():
-        return io.read(path), None
-    names = [d.name for d in datasets.list_datasets()]
-    if source in names:
-        adata = datasets.load(source, cache_dir=datasets.default_cache_dir(root))
-        return adata, datasets.get(source).label_key
-    raise GenekbError(f"input {source!r} is neither a file nor a dataset ({', '.join(names)})")
-
-
-def check_output(output: Path | None, force: bool) -> None:
-    if output is None:
-        return
-    if output.is_dir():
-        raise GenekbError(f"{output} is a directory; give a file name ending in .h5ad")
-    if output.exists() and not force:
-        raise GenekbError(f"{output} exists; pass --force to overwrite it")
-    if output.suffix != ".h5ad":
-        raise UsageError(f"output {output} must end in .h5ad")
-    if not output.parent.exists():
-        raise GenekbError(f"directory {output.parent} does not exist")
-
-
-def write_h5ad(adata: Any, output: Path) -> None:
-    """Write through a temporary file and rename, so a crash never leaves a half file."""
-    from genekb.fileio import atomic_path
-
-    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
-        adata.write_h5ad(tmp)
-
-
-def _stage_progress() -> Any:
-    return stage_progress()
-
-
-@datasets_app.command("list")
-@handle_errors
-def datasets_list(json_: JsonOpt = False) -> None:
-    """List the registry's datasets."""
-    from cellmodel.datasets import list_datasets
-
-    found = list_datasets()
-    rows = [d.to_dict() for d in found]
-    if json_:
-        print_json({"datasets": rows})
-        return
-    table = Table("name", "cells", "classes", "labels", "values", "taxon", "source")
-    for d, r in zip(found, rows, strict=True):
-        source = f"{d.package}=={d.version}" if d.package else "scanpy"
-        table.add_row(
-            r["name"],
-            str(r["n_cells"]),
-            str(r["n_classes"]),
-            r["label_key"],
-            r["values"],
-            r["taxon"],
-            source,
-        )
-    out.print(table)
-
-
-@datasets_app.command("fetch")
-@handle_errors
-def datasets_fetch(
-    name: Annotated[str, typer.Argument(help="Dataset name (see `cellmodel datasets list`).")],
-    root: RootOpt = None,
-    json_: JsonOpt = False,
-) -> None:
-    """Download (pinned, sha256-checked) and cache a dataset."""
-    from cellmodel import datasets
-
-    path = datasets.fetch(name, cache_dir=datasets.default_cache_dir(root))
-    if json_:
-        print_json({"name": name, "path": str(path)})
-    else:
-        info(f"{name}: {path}")
-
 
 @app.command()
 @handle_errors
@@ -190,7 +78,7 @@ def embed(
         seed=seed,
         build_missing=build,
         all_genes=all_genes,
-        progress=_stage_progress(),
+        progress=run_progress(),
         notify=info,
     )
     record = adata.uns["cellmodel"]
@@ -295,7 +183,7 @@ def cluster(
         label_key=label_key,
         seed=seed,
         device=device,
-        progress=_stage_progress(),
+        progress=run_progress(),
         embed_options={"build_missing": build, "all_genes": all_genes, "notify": info},
         **options,
     )
@@ -334,145 +222,6 @@ def cluster(
         info("  ".join(f"{k.upper()} {v:.3f}" for k, v in metrics.items()) + f"  (vs {label_key})")
     for note in report["notes"]:
         info(f"note: {note}")
-
-
-@app.command()
-@handle_errors
-def classify(
-    source: InputArg,
-    label_key: Annotated[
-        str | None, typer.Option(help="obs column of labels (train and score).")
-    ] = None,
-    train_fraction: Annotated[float | None, typer.Option(help="Share of cells labelled.")] = None,
-    per_class: Annotated[int | None, typer.Option(help="Labelled cells per class.")] = None,
-    train_mask: Annotated[
-        str | None, typer.Option(help="Boolean obs column: cells to train on.")
-    ] = None,
-    small_classes: Annotated[str, typer.Option(help="error | cap: classes too small to split.")] = (
-        "error"
-    ),
-    reference: Annotated[
-        Path | None, typer.Option(help="Train on this file's labels and predict the input's cells.")
-    ] = None,
-    view: Annotated[
-        str,
-        typer.Option(
-            help="pca | semantic | fused (both side by side): the cell view that is refined."
-        ),
-    ] = "pca",
-    gene_vectors: GeneVectorsOpt = "real",
-    k: Annotated[int, typer.Option("--k", min=1, help="Neighbours of the kNN vote.")] = 15,
-    vote: Annotated[
-        str,
-        typer.Option(
-            help="auto | mass | frequency | balanced: kNN votes as they fall (frequency), per"
-            " labelled cell (balanced), or with class masses matched to the labelled cells'"
-            " proportions (mass). auto: mass, but frequency with --reference."
-        ),
-    ] = "auto",
-    markers: Annotated[
-        int,
-        typer.Option(
-            min=0, help="Marker genes per class (training labels) added to the view; 0: none."
-        ),
-    ] = 100,
-    marker_block: Annotated[
-        str, typer.Option(help="scores (one marker score per class) | genes (each marker gene).")
-    ] = "scores",
-    refine: Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")] = True,
-    blend: Annotated[
-        float,
-        typer.Option(help="Weight (0–1) of the unrefined kNN's votes beside the refined one's."),
-    ] = 0.5,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    output: OutputOpt = None,
-    root: RootOpt = None,
-    model: ModelOpt = "minilm",
-    plots: Annotated[Path | None, typer.Option(help="Write the confusion-matrix PNG here.")] = None,
-    force: ForceOpt = False,
-    json_: JsonOpt = False,
-) -> None:
-    """Few-label classification: contrastive refinement of a cell view, then kNN; with baselines."""
-    from cellmodel import classify as cl
-
-    check_output(output, force)
-    cl.check_view(view)
-    if gene_vectors != "real" and view == "pca":
-        raise UsageError(
-            "--gene-vectors changes the semantic view only; add --view semantic (or fused)"
-        )
-    options = cl.with_options(vote=vote, n_markers=markers, marker_block=marker_block, blend=blend)
-    options.check()  # a bad --vote / --marker-block / --blend: usage error before data is read
-    adata, dataset_key = load_input(source, root)
-    label_key = label_key or dataset_key
-    ref, ref_key = load_input(str(reference), root) if reference is not None else (None, None)
-    if reference is None and label_key is None:
-        raise UsageError("give --label-key (the labels to train on and score against)")
-    if ref is not None and (label_key or ref_key) not in ref.obs:
-        raise GenekbError(
-            f"the reference needs a label column; pass --label-key (have {list(ref.obs)})"
-        )
-    store = None
-    if view != "pca":
-        from genekb.store.store import Store
-
-        store = Store.open(root, create=True)
-    result = cl.classify_cells(
-        adata,
-        label_key=label_key,
-        train_fraction=train_fraction,
-        per_class=per_class,
-        train_mask=train_mask,
-        small_classes=small_classes,
-        reference=ref,
-        reference_label_key=label_key or ref_key,
-        view=view,
-        store=store,
-        model=model,
-        gene_vectors=gene_vectors,
-        k=k,
-        refine_view=refine,
-        seed=seed,
-        device=device,
-        options=options,
-    )
-    figures = []
-    if plots is not None and label_key in adata.obs:
-        from cellmodel.plot import plot_confusion
-
-        plots.mkdir(parents=True, exist_ok=True)
-        target = plots / "classify_confusion.png"
-        if target.exists() and not force:
-            raise GenekbError(f"{target} exists; pass --force to overwrite the plots")
-        held_out = ~result.train_mask
-        plot_confusion(
-            adata.obs[label_key][held_out],
-            adata.obs["cellmodel_pred"][held_out],
-            target,
-            xlabel="predicted label (cells not used for training)",
-        )
-        figures.append(str(target))
-    if output is not None:
-        write_h5ad(adata, output)
-    doc = {
-        **adata.uns["cellmodel_classify"],
-        "gene_vectors": gene_vectors if view != "pca" else None,
-        "plots": figures,
-        "output": str(output) if output else None,
-    }
-    if json_:
-        print_json(doc)
-        return
-    scores = result.scores
-    if scores is not None:
-        info(
-            f"{'refined kNN' if refine else 'kNN'} ({view}): accuracy {scores.accuracy:.3f},"
-            f" macro-F1 {scores.macro_f1:.3f}"
-            f" on {result.n_scored} held-out cells"
-        )
-    for name, comp in result.comparisons.items():
-        info(f"{name}: accuracy {comp.accuracy:.3f}, macro-F1 {comp.macro_f1:.3f}")
 
 
 @app.command()
@@ -562,6 +311,12 @@ def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: i
     if label_key:
         plot_confusion(adata.obs[label_key], adata.obs[CLUSTER_KEY], targets[1])
     return targets
+
+
+register_classify(app)
+register_annotate(app)
+register_bench(app)
+register_datasets(app)
 
 
 def main() -> None:

@@ -1,0 +1,95 @@
+"""What the cellmodel commands share: their common options, reading the input, checking and
+writing the output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import stage_progress
+from genekb.errors import GenekbError, UsageError
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="An encoder (e.g. minilm, minilm-int8), or a tag or embedding id of the store (used"
+        " as it is, never built).",
+    ),
+]
+BuildOpt = Annotated[
+    bool,
+    typer.Option(
+        "--build/--no-build",
+        help="Embed the gene cards the store lacks into a new version (said on stderr; no tag"
+        " moves). --no-build refuses instead.",
+    ),
+]
+AllGenesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-genes", help="Vectors for every matched gene, not only the ones the view reads."
+    ),
+]
+InputArg = Annotated[
+    str, typer.Argument(help="An .h5ad file, a 10x folder, a CSV/TSV, or a dataset name.")
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the AnnData here (.h5ad).")
+]
+ForceOpt = Annotated[bool, typer.Option(help="Overwrite an existing output file.")]
+GeneKeyOpt = Annotated[
+    str | None, typer.Option(help="var column with gene names (e.g. feature_name).")
+]
+LayerOpt = Annotated[str | None, typer.Option(help="Layer to read ('raw' for .raw); default X.")]
+TaxonOpt = Annotated[str | None, typer.Option(help="human or mouse (default: detected).")]
+GeneVectorsOpt = Annotated[
+    str, typer.Option(help="real, or the controls shuffled / random (seeded).")
+]
+
+
+def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
+    """AnnData from a path or a registry dataset name, and the dataset's label key (if any)."""
+    from cellmodel import datasets, io
+
+    path = Path(source)
+    if path.exists():
+        return io.read(path), None
+    names = [d.name for d in datasets.list_datasets()]
+    if source in names:
+        adata = datasets.load(source, cache_dir=datasets.default_cache_dir(root))
+        return adata, datasets.get(source).label_key
+    raise GenekbError(f"input {source!r} is neither a file nor a dataset ({', '.join(names)})")
+
+
+def check_output(output: Path | None, force: bool) -> None:
+    if output is None:
+        return
+    if output.is_dir():
+        raise GenekbError(f"{output} is a directory; give a file name ending in .h5ad")
+    if output.exists() and not force:
+        raise GenekbError(f"{output} exists; pass --force to overwrite it")
+    if output.suffix != ".h5ad":
+        raise UsageError(f"output {output} must end in .h5ad")
+    if not output.parent.exists():
+        raise GenekbError(f"directory {output.parent} does not exist")
+
+
+def write_h5ad(adata: Any, output: Path) -> None:
+    """Write through a temporary file and rename, so a crash never leaves a half file."""
+    from genekb.fileio import atomic_path
+
+    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
+        adata.write_h5ad(tmp)
+
+
+def run_progress() -> Any:
+    return stage_progress()

@@ -1,0 +1,64 @@
+"""`cellmodel datasets list|fetch`: the registry of pinned datasets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.cellmodel_args import JsonOpt, RootOpt
+from cli.common import handle_errors, info, print_json
+
+datasets_app = typer.Typer(help="The registry of pinned datasets.", no_args_is_help=True)
+out = Console()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `datasets` group to the cellmodel app (once, however often it is called)."""
+    if not any(g.name == "datasets" for g in app.registered_groups):
+        app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("list")
+@handle_errors
+def datasets_list(json_: JsonOpt = False) -> None:
+    """List the registry's datasets."""
+    from cellmodel.datasets import list_datasets
+
+    found = list_datasets()
+    rows = [d.to_dict() for d in found]
+    if json_:
+        print_json({"datasets": rows})
+        return
+    table = Table("name", "cells", "classes", "labels", "values", "taxon", "source")
+    for d, r in zip(found, rows, strict=True):
+        source = f"{d.package}=={d.version}" if d.package else "scanpy"
+        table.add_row(
+            r["name"],
+            str(r["n_cells"]),
+            str(r["n_classes"]),
+            r["label_key"],
+            r["values"],
+            r["taxon"],
+            source,
+        )
+    out.print(table)
+
+
+@datasets_app.command("fetch")
+@handle_errors
+def datasets_fetch(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `cellmodel datasets list`).")],
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Download (pinned, sha256-checked) and cache a dataset."""
+    from cellmodel import datasets
+
+    path = datasets.fetch(name, cache_dir=datasets.default_cache_dir(root))
+    if json_:
+        print_json({"name": name, "path": str(path)})
+    else:
+        info(f"{name}: {path}")

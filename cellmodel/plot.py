@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,13 @@ def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -
     """2-d UMAP of a latent (cells × d), seeded."""
     import umap
 
-    reducer = umap.UMAP(n_neighbors=min(n_neighbors, max(len(latent) - 1, 2)), random_state=seed)
-    return np.asarray(reducer.fit_transform(latent), dtype=np.float32)
+    reducer = umap.UMAP(
+        n_neighbors=min(n_neighbors, max(len(latent) - 1, 2)), random_state=seed, n_jobs=1
+    )
+    with warnings.catch_warnings():
+        # umap notes that a seed means one thread; that is the point of the seed here.
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        return np.asarray(reducer.fit_transform(latent), dtype=np.float32)
 
 
 def _scatter(ax: Any, xy: np.ndarray, labels: Sequence[Any], title: str) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cli.cellmodel_args import GeneKeyOpt, JsonOpt, LayerOpt, ModelOpt, RootOpt, TaxonOpt
 from cli.common import handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
 
@@ -82,18 +83,11 @@ def annotate(
             " the ontology), on or off."
         ),
     ] = "auto",
-    root: Annotated[
-        Path | None,
-        typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
-    ] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Encoder of the store.")] = "minilm",
-    gene_key: Annotated[
-        str | None, typer.Option(help="var column with gene names (e.g. feature_name).")
-    ] = None,
-    layer: Annotated[
-        str | None, typer.Option(help="Layer to read ('raw' for .raw); default X.")
-    ] = None,
-    taxon: Annotated[str | None, typer.Option(help="human or mouse (default: detected).")] = None,
+    root: RootOpt = None,
+    model: ModelOpt = "minilm",
+    gene_key: GeneKeyOpt = None,
+    layer: LayerOpt = None,
+    taxon: TaxonOpt = None,
     markdown: Annotated[
         Path | None, typer.Option(help="Also write the Markdown report to this file.")
     ] = None,
@@ -101,9 +95,7 @@ def annotate(
         Path | None, typer.Option("--output", "-o", help="Write the annotated AnnData (.h5ad).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
-    json_: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Name each group of cells from its marker genes' knowledge, beside a marker-table baseline."""
     from cellmodel.annotate import annotate as run_annotate

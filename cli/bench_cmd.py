@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from cli.cellmodel_args import GeneKeyOpt, LayerOpt, RootOpt
 from cli.common import handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
 
@@ -62,20 +63,13 @@ def bench(
         Path | None,
         typer.Option(help="Output folder (default: <root>/bench, or <root>/bench-scale)."),
     ] = None,
-    root: Annotated[
-        Path | None,
-        typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
-    ] = None,
+    root: RootOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Encoder of the store.")] = "minilm",
     label_key: Annotated[
         str | None, typer.Option(help="obs column of reference labels for .h5ad paths.")
     ] = None,
-    gene_key: Annotated[
-        str | None, typer.Option(help="var column with gene names (e.g. feature_name).")
-    ] = None,
-    layer: Annotated[
-        str | None, typer.Option(help="Layer to read ('raw' for .raw); default X.")
-    ] = None,
+    gene_key: GeneKeyOpt = None,
+    layer: LayerOpt = None,
     scale: Annotated[
         str | None,
         typer.Option(

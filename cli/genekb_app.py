@@ -61,6 +61,17 @@ def build(
         str | None, typer.Option(help="cpu or cuda (default: cuda if present).")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 64,
+    engine: Annotated[
+        str, typer.Option(help="local (this process) or ray (install genekb-cellmodel[ray]).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster address (--engine ray; default: a local instance)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Ray actors, one encoder each (default: one per GPU, else CPU)."),
+    ] = None,
     tag: Annotated[
         str | None, typer.Option(help="Tag to set (default taxon/template/model).")
     ] = None,
@@ -70,8 +81,10 @@ def build(
     """Build (or find) the text and embedding versions for a gene source, template and encoder."""
     from genekb.build import build as run_build
     from genekb.build import genes_from_h5ad, read_gene_list
+    from genekb.encoders.ray_engine import check_engine
 
     registry.resolve(model)  # an unknown model fails before any work
+    check_engine(engine, address)
     if genes and genes_from:
         raise UsageError("give --genes or --genes-from, not both")
     names = None
@@ -93,6 +106,9 @@ def build(
             batch_size=batch_size,
             progress=factory,
             tag=tag,
+            engine=engine,
+            address=address,
+            num_workers=workers,
         )
     for message in report["skipped_damaged"]:
         info(f"warning: no vectors reused from a damaged version: {message}")

@@ -9,6 +9,7 @@ from typing import Any
 
 from genekb.encoders import registry
 from genekb.encoders.base import Progress
+from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.errors import GenekbError
 from genekb.genemap import GeneIndex
 from genekb.records import GeneTable
@@ -88,13 +89,26 @@ def build(
     progress: ProgressFactory | None = None,
     tag: str | None = None,
     gene_table: GeneTable | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    num_workers: int | None = None,
 ) -> dict[str, Any]:
     """Build (or find) the text and embedding versions for these inputs; returns a report.
 
     `gene_table` builds from records you already hold instead of loading `source`.
+    `engine`: "local" (this process) or "ray" (actors of the Ray cluster at `address`, default a
+    private local instance; `num_workers` actors, default one per GPU else per CPU). The engine
+    changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
     start = time.perf_counter()
+    check_engine(engine, address)
     spec = registry.resolve(model)
+
+    def load_encoder() -> Any:
+        if engine == "ray":
+            return RayEncoder(spec, device=device, address=address, num_workers=num_workers)
+        return registry.load(spec, device)
+
     chosen_template = resolve_template(template)
     if gene_table is None:
         options = dict(source_options or {})
@@ -126,12 +140,12 @@ def build(
         if known is not None:
             spec = known
         else:
-            encoder = registry.load(spec, device)
+            encoder = load_encoder()
             spec = encoder.spec
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
 
     def factory() -> Any:
-        return encoder or registry.load(spec, device)
+        return encoder or load_encoder()
 
     embedding, stats = ensure_embedding_version(
         store, text, spec, factory, batch_size=batch_size, progress=progress, device=device
@@ -150,6 +164,7 @@ def build(
         "source": source,
         "taxon": taxon,
         "template": chosen_template.id,
+        "engine": engine,
         "n_genes": n_genes,
         "dim": embedding.dim,
         "embedded": stats["embedded"],

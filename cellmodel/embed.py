@@ -132,6 +132,120 @@ def reference_rows(match: GeneMatch, used: np.ndarray, params: SemanticParams) -
     return match.matched & used if params.isotropy_fit == "used" else match.matched
 
 
+@dataclass
+class GeneSide:
+    """What the view needs on the gene side: the version read, the match, the weights and the
+    post-processed gene vectors (and what was built on the way)."""
+
+    ev: Any
+    match: GeneMatch
+    weights: semantic.GeneWeights
+    prepared: GeneVectors
+    from_snapshot: bool
+    fit_ids: list[int]
+    built: dict[str, Any] | None
+    n_vectors: int
+
+
+def gene_side(
+    store_or_ev: Any,
+    genes: list[str],
+    weigh: Callable[[np.ndarray], semantic.GeneWeights],
+    *,
+    gene_totals: Any,
+    model: str,
+    taxon: str | None,
+    params: SemanticParams,
+    template: str,
+    build_missing: bool,
+    all_genes: bool,
+    progress: semantic.StageProgress | None,
+    notify: Callable[[str], None] | None,
+) -> GeneSide:
+    """Match the data's genes, weigh them (`weigh(matched)`), read (or build) their vectors and
+    post-process them. `gene_totals`: the normalized matrix, or any array whose column sums are
+    the genes' totals over all cells (the match report's expression share reads only those)."""
+    ev = store_or_ev if _is_embedding_version(store_or_ev) else store_version(store_or_ev, model)
+    gene_table = None
+    if ev is not None:
+        # A version given as such (or by tag or id) is used as it is: its own genes are the
+        # reference, and it is never built, grown or re-tagged.
+        ref_taxon: Any = ev.taxon
+        reference = ev.genes()
+    else:
+        ref_taxon, gene_table = reference_table(genes, taxon)
+        reference = gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"])
+        reference = reference.to_pandas()
+    match = match_genes(genes, reference, store_taxon=ref_taxon, data_taxon=taxon, X=gene_totals)
+    symbol_of = dict(zip(reference["gene_id"].astype(int), reference["symbol"], strict=True))
+    weights = weigh(match.matched)
+    used = weights.scale != 0
+    fit_ids = sorted({int(g) for g in match.gene_ids[reference_rows(match, used, params)]})
+    built = None
+    if ev is None:
+        rows = match.matched if all_genes else needed_rows(match, used, params)
+        needed = sorted({int(g) for g in match.gene_ids[rows]})
+        if not needed:
+            raise GenekbError("no gene of the data has a weight in the semantic view")
+        ev, built = vectors_for(
+            store_or_ev,
+            gene_table,
+            needed,
+            model=model,
+            template=template,
+            build_missing=build_missing,
+            progress=progress,
+            notify=notify,
+        )
+    store_ids, store_vectors = ev.matrix()
+    prepared = prepare_gene_vectors(store_ids, store_vectors, symbol_of, match, params, used)
+    return GeneSide(
+        ev, match, weights, prepared, gene_table is not None, fit_ids, built, len(store_ids)
+    )
+
+
+def run_record(
+    side: GeneSide,
+    input_info: dict[str, Any],
+    params: SemanticParams,
+    all_genes: bool,
+    sentence_info: dict[str, Any],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """The uns["cellmodel"] record of an embed run (in memory or chunked)."""
+    ev = side.ev
+    store_root = getattr(getattr(ev, "store", None), "root", None)
+    return {
+        "store_root": str(Path(store_root).resolve()) if store_root is not None else None,
+        "embedding_id": ev.id,
+        "text_id": ev.text_id,
+        "tag": ev.tag,
+        "model": ev.spec.name,
+        "spec_sha256": ev.spec.spec_sha256(),
+        "store_taxon": taxon_name(ev.taxon),
+        "dim": int(ev.dim),
+        "gene_match": side.match.report.to_dict(),
+        "input": input_info,
+        "params": asdict(params),
+        "weights": {"n_genes_used": side.weights.n_genes_used},
+        # The fixed gene set the post-processing is fitted on (see ISOTROPY_FITS).
+        "reference_genes": {
+            "rule": params.isotropy_fit,
+            "n_genes": len(side.fit_ids),
+            "sha256": genes_sha(side.fit_ids),
+            "gene_ids": np.asarray(side.fit_ids, dtype=np.int64),
+        },
+        "vectors": {
+            "source": "snapshot" if side.from_snapshot else "store version",
+            "all_genes": bool(all_genes),
+            "n_genes": side.n_vectors,
+            "built": side.built or {},
+        },
+        "sentences": sentence_info,
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
 def embed(
     adata: ad.AnnData,
     store_or_ev: Any,
@@ -192,44 +306,27 @@ def embed(
     timings["read"] = time.perf_counter() - began
 
     began = time.perf_counter()
-    ev = store_or_ev if _is_embedding_version(store_or_ev) else store_version(store_or_ev, model)
-    gene_table = None
-    if ev is not None:
-        # A version given as such (or by tag or id) is used as it is: its own genes are the
-        # reference, and it is never built, grown or re-tagged.
-        ref_taxon: Any = ev.taxon
-        reference = ev.genes()
-    else:
-        ref_taxon, gene_table = reference_table(expr.genes, taxon)
-        reference = gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"])
-        reference = reference.to_pandas()
-    match = match_genes(expr.genes, reference, store_taxon=ref_taxon, data_taxon=taxon, X=expr.X)
-    log.info("input: %s values (%s); %s", expr.kind, expr.source, match.report.summary())
-    symbol_of = dict(zip(reference["gene_id"].astype(int), reference["symbol"], strict=True))
-    weights = semantic.gene_weights(expr.X, match.matched, params.weighting, n_hvg=params.n_hvg)
-    used = weights.scale != 0
-    fit_ids = sorted({int(g) for g in match.gene_ids[reference_rows(match, used, params)]})
-    built = None
-    if ev is None:
-        rows = match.matched if all_genes else needed_rows(match, used, params)
-        needed = sorted({int(g) for g in match.gene_ids[rows]})
-        if not needed:
-            raise GenekbError("no gene of the data has a weight in the semantic view")
-        ev, built = vectors_for(
-            store_or_ev,
-            gene_table,
-            needed,
-            model=model,
-            template=template,
-            build_missing=build_missing,
-            progress=progress,
-            notify=notify,
-        )
-    store_ids, store_vectors = ev.matrix()
+    side = gene_side(
+        store_or_ev,
+        expr.genes,
+        lambda matched: semantic.gene_weights(
+            expr.X, matched, params.weighting, n_hvg=params.n_hvg
+        ),
+        gene_totals=expr.X,
+        model=model,
+        taxon=taxon,
+        params=params,
+        template=template,
+        build_missing=build_missing,
+        all_genes=all_genes,
+        progress=progress,
+        notify=notify,
+    )
+    ev, prepared, weights = side.ev, side.prepared, side.weights
+    log.info("input: %s values (%s); %s", expr.kind, expr.source, side.match.report.summary())
     timings["genes"] = time.perf_counter() - began
 
     began = time.perf_counter()
-    prepared = prepare_gene_vectors(store_ids, store_vectors, symbol_of, match, params, used)
     view_w = semantic.finish(semantic.weighted_path(expr.X, prepared.vectors, weights))
     timings["weighted"] = time.perf_counter() - began
 
@@ -265,36 +362,7 @@ def embed(
         adata.obsm["X_semantic_s"] = view_s
     adata.obsm["X_semantic"] = semantic.fuse(view_w, view_s, params.fusion)
 
-    store_root = getattr(getattr(ev, "store", None), "root", None)
-    record = {
-        "store_root": str(Path(store_root).resolve()) if store_root is not None else None,
-        "embedding_id": ev.id,
-        "text_id": ev.text_id,
-        "tag": ev.tag,
-        "model": ev.spec.name,
-        "spec_sha256": ev.spec.spec_sha256(),
-        "store_taxon": taxon_name(ev.taxon),
-        "dim": int(ev.dim),
-        "gene_match": match.report.to_dict(),
-        "input": expr.to_dict(),
-        "params": asdict(params),
-        "weights": {"n_genes_used": weights.n_genes_used},
-        # The fixed gene set the post-processing is fitted on (see ISOTROPY_FITS).
-        "reference_genes": {
-            "rule": params.isotropy_fit,
-            "n_genes": len(fit_ids),
-            "sha256": genes_sha(fit_ids),
-            "gene_ids": np.asarray(fit_ids, dtype=np.int64),
-        },
-        "vectors": {
-            "source": "snapshot" if gene_table is not None else "store version",
-            "all_genes": bool(all_genes),
-            "n_genes": len(store_ids),
-            "built": built or {},
-        },
-        "sentences": sentence_info,
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
-    }
+    record = run_record(side, expr.to_dict(), params, all_genes, sentence_info, timings)
     existing = adata.uns.get(UNS_KEY)
     merged = dict(existing) if isinstance(existing, dict) else {}
     merged.update(h5ad_safe(record))

@@ -36,6 +36,12 @@ KIND_SAMPLE = 1_000_000
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 
 Matrix = sp.csr_matrix | np.ndarray
+# What `normalize` does to each kind of values, as recorded in a run's uns.
+NORMALIZATION: dict[str, str] = {
+    "counts": f"normalize_total(target_sum={COUNTS_TARGET_SUM:g}) then log1p",
+    "log": "none (already log-normalized)",
+    "other": "log1p (linear-scale values such as TPM)",
+}
 
 
 @dataclass
@@ -278,6 +284,25 @@ def normalize(X: Any, kind: str) -> Matrix:
     return np.log1p(X)
 
 
+def gene_names(var: pd.DataFrame, gene_key: str | None, source: str) -> list[str]:
+    """The names to map: var_names, or the var column `gene_key`; checked to be unique."""
+    if gene_key is None:
+        genes = [str(g) for g in var.index]
+    elif gene_key in var.columns:
+        genes = [str(g) for g in var[gene_key].to_numpy()]
+    else:
+        have = ", ".join(map(str, var.columns)) or "none"
+        raise GenekbError(f"gene key {gene_key!r} is not a var column of {source}; columns: {have}")
+    duplicated = pd.Index(genes)[pd.Index(genes).duplicated()].unique()
+    if len(duplicated):
+        shown = ", ".join(map(str, duplicated[:5]))
+        raise GenekbError(
+            f"{len(duplicated)} gene names occur more than once (e.g. {shown}); make them unique"
+            " (adata.var_names_make_unique()) or choose another gene_key="
+        )
+    return genes
+
+
 def expression(
     adata: ad.AnnData,
     *,
@@ -313,30 +338,13 @@ def expression(
                 f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"
                 " with counts or log-normalized values with layer="
             )
-    if gene_key is None:
-        genes = [str(g) for g in var.index]
-    elif gene_key in var.columns:
-        genes = [str(g) for g in var[gene_key].to_numpy()]
-    else:
-        have = ", ".join(map(str, var.columns)) or "none"
-        raise GenekbError(f"gene key {gene_key!r} is not a var column of {source}; columns: {have}")
-    duplicated = pd.Index(genes)[pd.Index(genes).duplicated()].unique()
-    if len(duplicated):
-        shown = ", ".join(map(str, duplicated[:5]))
-        raise GenekbError(
-            f"{len(duplicated)} gene names occur more than once (e.g. {shown}); make them unique"
-            " (adata.var_names_make_unique()) or choose another gene_key="
-        )
+    genes = gene_names(var, gene_key, source)
     detected = detect_kind(X)
     if kind != "auto":
         if kind == "counts" and detected != "counts":
             notes.append("values are not all integers although counts were requested")
         detected = kind  # type: ignore[assignment]
-    how = {
-        "counts": f"normalize_total(target_sum={COUNTS_TARGET_SUM:g}) then log1p",
-        "log": "none (already log-normalized)",
-        "other": "log1p (linear-scale values such as TPM)",
-    }[detected]
+    how = NORMALIZATION[detected]
     return Expression(
         X=normalize(X, detected),
         genes=genes,

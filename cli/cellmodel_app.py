@@ -14,6 +14,8 @@ from cli.bench_cmd import register as register_bench
 from cli.cellmodel_args import (
     AllGenesOpt,
     BuildOpt,
+    ChunkSizeOpt,
+    DaskAddressOpt,
     ForceOpt,
     GeneKeyOpt,
     GeneVectorsOpt,
@@ -24,6 +26,8 @@ from cli.cellmodel_args import (
     OutputOpt,
     RootOpt,
     TaxonOpt,
+    WorkersOpt,
+    check_chunked,
     check_output,
     load_input,
     run_progress,
@@ -43,6 +47,7 @@ app = typer.Typer(
 )
 out = Console()
 
+
 @app.command()
 @handle_errors
 def embed(
@@ -57,6 +62,9 @@ def embed(
     seed: Annotated[int, typer.Option(help="Seed of the controls.")] = 0,
     build: BuildOpt = True,
     all_genes: AllGenesOpt = False,
+    chunk_size: ChunkSizeOpt = None,
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
     force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -65,6 +73,33 @@ def embed(
     from genekb.store.store import Store
 
     check_output(output, force)
+    if chunk_size is None and (dask_address or workers):
+        raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
+    if chunk_size is not None:
+        from cellmodel.chunked import embed_h5ad
+
+        path = check_chunked(source, output, "obsm")
+        record = embed_h5ad(
+            path,
+            Store.open(root, create=True),
+            output=output,  # type: ignore[arg-type]
+            model=model,
+            taxon=taxon,
+            gene_key=gene_key,
+            layer=layer,
+            gene_vectors=gene_vectors,
+            seed=seed,
+            build_missing=build,
+            all_genes=all_genes,
+            chunk_size=chunk_size,
+            dask_address=dask_address,
+            workers=workers,
+            progress=run_progress(),
+            notify=info,
+        )
+        n, dim = record["input"]["n_cells"], record["dim"]
+        _embed_report(record, output, n, {"X_semantic_w": [n, dim], "X_semantic": [n, dim]}, json_)
+        return
     adata, _ = load_input(source, root)
     store = Store.open(root, create=True)
     run_embed(
@@ -84,20 +119,28 @@ def embed(
     record = adata.uns["cellmodel"]
     if output is not None:
         write_h5ad(adata, output)
+    shapes = {
+        k: list(adata.obsm[k].shape)
+        for k in ("X_semantic_w", "X_semantic_s", "X_semantic")
+        if k in adata.obsm
+    }
+    _embed_report(record, output, adata.n_obs, shapes, json_)
+
+
+def _embed_report(
+    record: dict[str, Any], output: Path | None, n_cells: int, shapes: dict, json_: bool
+) -> None:
     report = {
         "output": str(output) if output else None,
-        "n_cells": adata.n_obs,
+        "n_cells": n_cells,
         "embedding_id": record["embedding_id"],
         "tag": record.get("tag"),
         "gene_match_rate": record["gene_match"]["match_rate"],
         "input_kind": record["input"]["kind"],
-        "obsm": {
-            k: list(adata.obsm[k].shape)
-            for k in ("X_semantic_w", "X_semantic_s", "X_semantic")
-            if k in adata.obsm
-        },
+        "obsm": shapes,
         "params": record["params"],
         "timings_s": record["timings_s"],
+        **({"chunked": record["chunked"]} if "chunked" in record else {}),
     }
     if json_:
         print_json(report)

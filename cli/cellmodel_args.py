@@ -93,3 +93,33 @@ def write_h5ad(adata: Any, output: Path) -> None:
 
 def run_progress() -> Any:
     return stage_progress()
+
+
+ChunkSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Read the .h5ad this many cells at a time (out of core, Dask; weighted view only, no"
+        " sentence path); -o required. Default: the whole file in memory.",
+    ),
+]
+DaskAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Dask scheduler address for the chunked path (its workers must read the input path);"
+        " default: local threads."
+    ),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option(min=1, help="Local Dask threads (default: usable cores).")
+]
+
+
+def check_chunked(source: str, output: Path | None, what: str) -> Path:
+    """The input file of a chunked run: an existing .h5ad, and an output to write into."""
+    path = Path(source)
+    if output is None:
+        raise UsageError(f"--chunk-size writes {what} into a file as it goes; give -o OUT.h5ad")
+    if path.suffix != ".h5ad" or not path.is_file():
+        raise GenekbError(f"--chunk-size reads an .h5ad file; {source!r} is not one")
+    return path

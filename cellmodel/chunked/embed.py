@@ -1,0 +1,245 @@
+"""`embed_h5ad(path, store, output=...)`: the weighted semantic view of an .h5ad file too large
+for memory, read and computed chunk by chunk (Dask), written into obsm chunk by chunk.
+
+Three passes over the cells, each holding a few chunks at a time:
+
+1. statistics: every chunk is normalized exactly as in memory (`cellmodel.io.normalize` works per
+   cell) and summed per gene (totals, squares, cells expressing, and the Seurat dispersion's
+   sums), which is all the weighting needs from the whole matrix (`chunked.stats`);
+2. the raw view Σ_g w_cg v_g of each chunk (`semantic.weighted_path`, the in-memory product
+   itself), written into the output's obsm and summed over cells for the mean;
+3. each written block centred by that mean and L2-normalised (`semantic.finish`), in place.
+
+The gene side (match, vectors read or built, post-processing) is the in-memory run's own
+(`cellmodel.embed.gene_side`), so the result equals `embed(...)`'s `obsm["X_semantic_w"]` up to
+float32 summation order. The sentence path is not computed here (it would run the encoder over
+every cell's sentence): `X_semantic` is the weighted view alone and `params.sentence_top_n` is 0.
+The output is a copy of the input with the new obsm and uns entries, written to a temporary file
+and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cellmodel import semantic
+from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
+from cellmodel.chunked import h5
+from cellmodel.chunked.engine import DaskEngine
+from cellmodel.chunked.stats import GeneStats, chunk_stats, weights_from_stats
+from cellmodel.embed import (
+    DEFAULT_ISOTROPY,
+    DEFAULT_ISOTROPY_FIT,
+    DEFAULT_WEIGHTING,
+    SemanticParams,
+    gene_side,
+    run_record,
+)
+from cellmodel.io import LOG_SCALE_MAX, NORMALIZATION, detect_kind, gene_names, h5ad_safe
+from cellmodel.io import normalize as normalize_rows
+from genekb.errors import GenekbError, UsageError
+from genekb.fileio import atomic_path
+from genekb.templates import DEFAULT_TEMPLATE
+
+DEFAULT_CHUNK_SIZE = 20_000
+OBSM_WEIGHTED = "X_semantic_w"
+OBSM_FUSED = "X_semantic"
+
+log = logging.getLogger(__name__)
+
+
+def _stats_task(ref: h5.MatrixRef, start: int, stop: int, kind: str) -> GeneStats:
+    with h5.ChunkReader(ref) as reader:
+        raw = reader.rows(start, stop)
+    return chunk_stats(normalize_rows(raw, kind), raw)
+
+
+def _view_task(
+    ref: h5.MatrixRef,
+    start: int,
+    stop: int,
+    kind: str,
+    vectors: np.ndarray,
+    weights: semantic.GeneWeights,
+) -> np.ndarray:
+    with h5.ChunkReader(ref) as reader:
+        X = normalize_rows(reader.rows(start, stop), kind)
+    return semantic.weighted_path(X, vectors, weights)
+
+
+def _value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str, list[str]]:
+    """The matrix to read and its value kind, judged on a sample of its values (the statistics
+    pass then checks the range over every value)."""
+    notes: list[str] = []
+    with h5.ChunkReader(ref) as reader:
+        sample = reader.sample()
+        if reader.shape[0] == 0 or reader.shape[1] == 0:
+            raise GenekbError(f"the expression matrix ({ref.source}) is empty; nothing to embed")
+    if sample.size and float(sample.min()) < 0:
+        raw_ref = None
+        if layer is None:
+            try:
+                raw_ref = h5.pick(ref.path, "raw")
+            except GenekbError:
+                raw_ref = None
+        if raw_ref is None:
+            raise GenekbError(
+                f"the matrix ({ref.source}) has negative values (scaled or centred data); pass a"
+                " layer with counts or log-normalized values with layer="
+            )
+        ref = raw_ref
+        notes.append("X holds negative (scaled) values; used .raw instead")
+        with h5.ChunkReader(ref) as reader:
+            sample = reader.sample()
+    return ref, detect_kind(sample), notes
+
+
+def _check_stats(stats: GeneStats, ref: h5.MatrixRef, kind: str) -> None:
+    where = ref.source
+    if not stats.finite:
+        raise GenekbError(
+            f"the expression matrix ({where}) contains NaN or infinite values; fix or drop those"
+            " entries first"
+        )
+    if stats.input_min < 0:
+        raise GenekbError(
+            f"the matrix ({where}) has negative values (scaled or centred data); pass a layer"
+            " with counts or log-normalized values with layer="
+        )
+    if not stats.expressing.any():
+        raise GenekbError(f"the expression matrix ({where}) holds only zeros; nothing to embed")
+    if kind == "log" and stats.input_max > LOG_SCALE_MAX:
+        stats.notes.append(
+            f"values reach {stats.input_max:g}, beyond a log scale, though the sample looked"
+            " log-normalized; they were used as they are"
+        )
+
+
+def embed_h5ad(
+    path: str | Path,
+    store_or_ev: Any,
+    *,
+    output: str | Path,
+    model: str = "minilm",
+    taxon: str | None = None,
+    gene_key: str | None = None,
+    layer: str | None = None,
+    weighting: str = DEFAULT_WEIGHTING,
+    isotropy: str = DEFAULT_ISOTROPY,
+    n_remove: int = semantic.DEFAULT_N_REMOVE,
+    isotropy_fit: str = DEFAULT_ISOTROPY_FIT,
+    n_hvg: int = DEFAULT_N_HVG,
+    gene_vectors: str = "real",
+    seed: int = 0,
+    template: str = DEFAULT_TEMPLATE,
+    build_missing: bool = True,
+    all_genes: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    dask_address: str | None = None,
+    workers: int | None = None,
+    progress: semantic.StageProgress | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The weighted semantic view of the .h5ad at `path`, `chunk_size` cells at a time; writes
+    `output` (the input plus obsm X_semantic_w / X_semantic and uns["cellmodel"]) and returns
+    the uns record. Parameters as `cellmodel.embed.embed` (weighted path only); `dask_address`:
+    a Dask scheduler whose workers can read `path` (default: local threads, `workers` of them).
+    """
+    if chunk_size < 1:
+        raise UsageError("chunk_size must be >= 1")
+    params = SemanticParams(
+        weighting=weighting,
+        isotropy=isotropy,
+        n_remove=n_remove,
+        isotropy_fit=isotropy_fit,
+        n_hvg=n_hvg,
+        sentence_top_n=0,
+        fusion="weighted",
+        gene_vectors=gene_vectors,
+        seed=seed,
+    )
+    params.check()
+    output = Path(output)
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    ref, kind, notes = _value_kind(h5.pick(path, layer), layer)
+    genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
+    with h5.ChunkReader(ref) as reader:
+        n_cells = reader.shape[0]
+    ranges = h5.chunk_ranges(n_cells, chunk_size)
+
+    def report(stage: str, done: int) -> None:
+        if progress:
+            progress(stage, done, len(ranges))
+
+    with DaskEngine(dask_address, workers) as engine:
+        stats: GeneStats | None = None
+        for i, part in enumerate(engine.map(_stats_task, [(ref, a, b, kind) for a, b in ranges])):
+            stats = part if stats is None else stats + part
+            report("statistics", i + 1)
+        assert stats is not None
+        _check_stats(stats, ref, kind)
+        timings["read"] = time.perf_counter() - began
+
+        began = time.perf_counter()
+        side = gene_side(
+            store_or_ev,
+            genes,
+            lambda matched: weights_from_stats(stats, matched, params.weighting, params.n_hvg),
+            gene_totals=stats.total[None, :],  # the match report reads only column totals
+            model=model,
+            taxon=taxon,
+            params=params,
+            template=template,
+            build_missing=build_missing,
+            all_genes=all_genes,
+            progress=progress,
+            notify=notify,
+        )
+        log.info("input: %s values (%s); %s", kind, ref.source, side.match.report.summary())
+        timings["genes"] = time.perf_counter() - began
+
+        began = time.perf_counter()
+        vectors = side.prepared.vectors
+        tasks = [(ref, a, b, kind, vectors, side.weights) for a, b in ranges]
+        input_info = {
+            "kind": kind,
+            "source": ref.source,
+            "gene_key": gene_key,
+            "normalization": NORMALIZATION[kind],
+            "n_cells": n_cells,
+            "n_genes": len(genes),
+            "notes": notes + stats.notes,
+        }
+        record = run_record(side, input_info, params, all_genes, {}, timings)
+        with atomic_path(output, suffix=".tmp.h5ad") as tmp:
+            h5.copy_file(ref.path, tmp)
+            with h5.ObsmWriter(tmp) as out:
+                view = out.create(OBSM_WEIGHTED, n_cells, vectors.shape[1], chunk_size)
+                total = np.zeros(vectors.shape[1], np.float64)
+                for i, ((a, b), block) in enumerate(
+                    zip(ranges, engine.map(_view_task, tasks), strict=True)
+                ):
+                    view[a:b] = block
+                    total += block.sum(axis=0, dtype=np.float64)
+                    report("weighted view", i + 1)
+                mean = (total / n_cells).astype(np.float32)[None, :]
+                for i, (a, b, block) in enumerate(h5.iter_blocks(view, n_cells, chunk_size)):
+                    view[a:b] = semantic.finish(block, mean)
+                    report("centring", i + 1)
+                out.link(OBSM_FUSED, OBSM_WEIGHTED)
+                timings["weighted"] = time.perf_counter() - began
+                record["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+                record["chunked"] = {
+                    "chunk_size": chunk_size,
+                    "n_chunks": len(ranges),
+                    "scheduler": engine.scheduler,
+                }
+                out.merge_uns(UNS_KEY, h5ad_safe(record))
+    return record

@@ -1,0 +1,208 @@
+"""An .h5ad matrix read in row chunks and an output .h5ad written in chunks, through h5py.
+
+Only the rows of one chunk are ever in memory: a CSR matrix is read as its `indptr` plus the
+`data` / `indices` slice of those rows, a dense one as a row slice. CSC matrices cannot be read by
+rows without reading all of them, so they are refused with the way out.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from genekb.errors import GenekbError
+
+# Non-zero values the value-kind check reads, in evenly spaced runs over the whole file.
+KIND_SAMPLE = 1_000_000
+KIND_RUNS = 64
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - anndata depends on h5py
+        raise GenekbError("chunked reading needs h5py: install genekb-cellmodel[dask]") from None
+    return h5py
+
+
+@dataclass(frozen=True)
+class MatrixRef:
+    """Where the matrix lives inside the file: its element path and its var frame's path."""
+
+    path: str
+    matrix: str  # "X", "raw/X" or "layers/<name>"
+    var: str  # "var" or "raw/var"
+    source: str  # label as cellmodel.io names it: "X", "raw", "layers/<name>"
+
+
+def _encoding(node: Any) -> str:
+    value = node.attrs.get("encoding-type", "array")
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def pick(path: str | Path, layer: str | None) -> MatrixRef:
+    """The matrix `layer` names (None or "X", "raw", or a layer name), checked to exist."""
+    h5py = _h5py()
+    path = str(path)
+    if not Path(path).is_file():
+        raise GenekbError(f"{path} does not exist")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise GenekbError(f"{path} is not a readable .h5ad file") from None
+    with f:
+        if layer is None or layer == "X":
+            ref = MatrixRef(path, "X", "var", "X")
+        elif layer == "raw":
+            ref = MatrixRef(path, "raw/X", "raw/var", "raw")
+        else:
+            ref = MatrixRef(path, f"layers/{layer}", "var", f"layers/{layer}")
+        if ref.matrix not in f:
+            have = ["X" if "X" in f else None, "raw" if "raw/X" in f else None]
+            have += list(f["layers"]) if "layers" in f else []
+            shown = ", ".join(h for h in have if h) or "none"
+            raise GenekbError(f"layer {layer or 'X'!r} is not in {path}; matrices present: {shown}")
+        encoding = _encoding(f[ref.matrix])
+        if encoding == "csc_matrix":
+            raise GenekbError(
+                f"{ref.source} of {path} is stored by columns (CSC), which cannot be read a few"
+                " cells at a time; rewrite it as CSR once (adata.X = adata.X.tocsr())"
+            )
+        if encoding not in ("csr_matrix", "array"):
+            raise GenekbError(f"{ref.source} of {path} is a {encoding}, not a matrix")
+    return ref
+
+
+class ChunkReader:
+    """Row chunks of one matrix of an .h5ad file, opened for the reader's lifetime."""
+
+    def __init__(self, ref: MatrixRef) -> None:
+        self.ref = ref
+        self.file = _h5py().File(ref.path, "r")
+        node = self.file[ref.matrix]
+        self.sparse = _encoding(node) == "csr_matrix"
+        if self.sparse:
+            shape = node.attrs["shape"]
+            self.shape = (int(shape[0]), int(shape[1]))
+            # indptr is read per chunk too: a task reads its own rows' slice, never the whole.
+            self.indptr = node["indptr"]
+            self.data, self.indices = node["data"], node["indices"]
+        else:
+            self.shape = (int(node.shape[0]), int(node.shape[1]))
+            self.dense = node
+
+    def __enter__(self) -> ChunkReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def rows(self, start: int, stop: int) -> sp.csr_matrix | np.ndarray:
+        """Rows start..stop-1 as float32 (CSR stays CSR)."""
+        if not self.sparse:
+            return np.asarray(self.dense[start:stop], dtype=np.float32)
+        indptr = np.asarray(self.indptr[start : stop + 1], dtype=np.int64)
+        lo, hi = int(indptr[0]), int(indptr[-1])
+        return sp.csr_matrix(
+            (
+                np.asarray(self.data[lo:hi], dtype=np.float32),
+                np.asarray(self.indices[lo:hi]),
+                indptr - lo,
+            ),
+            shape=(stop - start, self.shape[1]),
+        )
+
+    def sample(self) -> np.ndarray:
+        """Up to KIND_SAMPLE stored values in KIND_RUNS evenly spaced runs over the file."""
+        if self.sparse:
+            total = int(self.indptr[-1])
+            run = max(1, min(total, KIND_SAMPLE) // KIND_RUNS)
+            starts = np.unique(np.linspace(0, max(total - run, 0), KIND_RUNS).astype(np.int64))
+            parts = [np.asarray(self.data[s : s + run]) for s in starts]
+        else:
+            n = self.shape[0]
+            per_row = max(1, self.shape[1])
+            run = max(1, min(n, KIND_SAMPLE // per_row) // KIND_RUNS)
+            starts = np.unique(np.linspace(0, max(n - run, 0), KIND_RUNS).astype(np.int64))
+            parts = [np.asarray(self.dense[s : s + run]).ravel() for s in starts]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def read_frame(path: str | Path, key: str) -> pd.DataFrame:
+    """obs / var (or raw/var) of an .h5ad file without touching its matrices."""
+    from anndata.io import read_elem
+
+    with _h5py().File(str(path), "r") as f:
+        return read_elem(f[key])
+
+
+def chunk_ranges(n: int, chunk_size: int) -> list[tuple[int, int]]:
+    return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+
+
+class ObsmWriter:
+    """The output .h5ad (already a copy of the input) opened to add obsm arrays and uns entries."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = _h5py().File(str(path), "r+")
+        if "obsm" not in self.file:
+            group = self.file.create_group("obsm")
+            group.attrs["encoding-type"] = "dict"
+            group.attrs["encoding-version"] = "0.1.0"
+
+    def __enter__(self) -> ObsmWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def create(self, key: str, n: int, dim: int, chunk_rows: int) -> Any:
+        """A float32 n × dim obsm dataset (replacing one of that name), written by row blocks."""
+        obsm = self.file["obsm"]
+        if key in obsm:
+            del obsm[key]
+        dataset = obsm.create_dataset(
+            key, shape=(n, dim), dtype="float32", chunks=(max(1, min(chunk_rows, n)), dim)
+        )
+        dataset.attrs["encoding-type"] = "array"
+        dataset.attrs["encoding-version"] = "0.2.0"
+        return dataset
+
+    def link(self, key: str, target: str) -> None:
+        """obsm[key] as a second name of obsm[target] (no second copy on disk)."""
+        obsm = self.file["obsm"]
+        if key in obsm:
+            del obsm[key]
+        obsm[key] = obsm[target]
+
+    def merge_uns(self, key: str, record: dict[str, Any]) -> None:
+        """uns[key] updated with `record` (kept entries of an earlier run stay, as in memory)."""
+        from anndata.io import read_elem, write_elem
+
+        if "uns" not in self.file:
+            write_elem(self.file, "uns", {})
+        uns = self.file["uns"]
+        merged = dict(read_elem(uns[key])) if key in uns else {}
+        merged.update(record)
+        if key in uns:
+            del uns[key]
+        write_elem(uns, key, merged)
+
+
+def copy_file(src: str | Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
+
+
+def iter_blocks(dataset: Any, n: int, chunk_rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    for start, stop in chunk_ranges(n, chunk_rows):
+        yield start, stop, np.asarray(dataset[start:stop])

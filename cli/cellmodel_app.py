@@ -206,6 +206,12 @@ def cluster(
 
     check_output(output, force)
     options = _cluster_options(option or [])
+    if Path(source).suffix == ".h5ad" and Path(source).is_file():
+        from cellmodel.chunked.limits import cluster_notice
+
+        notice = cluster_notice(source)
+        if notice:
+            info(notice)
     adata, dataset_label_key = load_input(source, root)
     label_key = label_key or dataset_label_key
     if align_semantic and not semantic:

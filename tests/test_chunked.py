@@ -137,3 +137,19 @@ def test_cli_chunked_embed(counts_file, tmp_path):
     assert "--force" in line
     line = one_line_error(run_cellmodel("embed", str(counts_file), "--chunk-size", "10"), code=2)
     assert "-o" in line
+
+
+
+def test_cluster_states_its_memory_limit(tmp_path):
+    from cellmodel.chunked.limits import NOTICE_CELLS, cluster_notice, n_obs
+
+    big = tmp_path / "big.h5ad"
+    ad.AnnData(obs={"x": np.zeros(NOTICE_CELLS + 1)}).write_h5ad(big)
+    assert n_obs(big) == NOTICE_CELLS + 1
+    note = cluster_notice(big, ram_mb=10**6)
+    assert note is not None and "--chunk-size" in note
+    with pytest.raises(GenekbError, match="--chunk-size"):
+        cluster_notice(big, ram_mb=100)
+    small = tmp_path / "small.h5ad"
+    ad.AnnData(obs={"x": np.zeros(10)}).write_h5ad(small)
+    assert cluster_notice(small, ram_mb=100) is None

@@ -1,0 +1,66 @@
+"""Where the in-memory paths end: the graph-based `cluster` holds every cell (expression, kNN
+graph, encoder activations) in memory at once, so its memory grows with the cells.
+
+The line below is fitted on the scale section of docs/benchmarks.md (`cellmodel bench --scale
+10000,30000,100000`: peak RSS of `cellmodel` per size); past the largest measured size a run
+gets a notice that points to the chunked paths, and a run whose estimate exceeds the machine's
+memory is refused before it reads the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from genekb.errors import GenekbError
+
+# Peak RSS of cluster ≈ BASE_MB + MB_PER_CELL × cells (10k: 1,351 MB, 100k: 4,938 MB).
+BASE_MB = 950.0
+MB_PER_CELL = 0.040
+MEASURED = "100,000 cells took 4.9 GB and 132 s on 2 cores (docs/benchmarks.md, Scale)"
+NOTICE_CELLS = 100_000
+CHUNKED_PATHS = "cellmodel embed --chunk-size 20000 -o OUT.h5ad (weighted semantic view)"
+
+
+def n_obs(path: str | Path) -> int | None:
+    """Cells of an .h5ad file, read from its obs index alone (None if that cannot be read)."""
+    import h5py
+
+    try:
+        with h5py.File(str(path), "r") as f:
+            obs = f["obs"]
+            index = obs.attrs.get("_index", "_index")
+            index = index.decode() if isinstance(index, bytes) else str(index)
+            return int(obs[index].shape[0])
+    except (OSError, KeyError):
+        return None
+
+
+def _ram_mb() -> float | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
+def cluster_estimate_mb(n_cells: int) -> float:
+    return BASE_MB + MB_PER_CELL * n_cells
+
+
+def cluster_notice(path: str | Path, ram_mb: float | None = None) -> str | None:
+    """A notice for a file past the measured in-memory size (None below it); GenekbError when the
+    estimated peak exceeds the machine's memory (`ram_mb`, default: physical RAM)."""
+    n = n_obs(path)
+    if n is None or n <= NOTICE_CELLS:
+        return None
+    need = cluster_estimate_mb(n)
+    ram = _ram_mb() if ram_mb is None else ram_mb
+    if ram is not None and need > ram:
+        raise GenekbError(
+            f"cluster holds all {n:,} cells in memory (about {need / 1024:.0f} GB estimated;"
+            f" this machine has {ram / 1024:.0f} GB); past that use {CHUNKED_PATHS}"
+        )
+    return (
+        f"note: cluster holds all {n:,} cells in memory (about {need / 1024:.1f} GB estimated;"
+        f" measured: {MEASURED}); for larger data use {CHUNKED_PATHS}"
+    )

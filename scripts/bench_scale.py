@@ -149,12 +149,12 @@ def render(rows: list[dict], equal: dict, extrapolated: dict, meta: dict) -> str
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
+def write_doc(section: str, start: str = START, end: str = END) -> None:
+    """Replace the doc's section between `start` and `end` (appended when absent)."""
     text = DOC.read_text()
-    if START in text:
-        text = re.sub(
-            re.escape(START) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S
-        )
+    if start in text:
+        pattern = re.escape(start) + ".*?" + re.escape(end)
+        text = re.sub(pattern, lambda _: section, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     DOC.write_text(text)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.cellmodel_args import (
+    DaskAddressOpt,
     ForceOpt,
     GeneVectorsOpt,
     InputArg,
@@ -16,6 +17,8 @@ from cli.cellmodel_args import (
     ModelOpt,
     OutputOpt,
     RootOpt,
+    WorkersOpt,
+    check_chunked,
     check_output,
     load_input,
     write_h5ad,
@@ -83,6 +86,17 @@ def classify(
     root: RootOpt = None,
     model: ModelOpt = "minilm",
     plots: Annotated[Path | None, typer.Option(help="Write the confusion-matrix PNG here.")] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Read the input this many cells at a time (out of core, Dask): the unrefined kNN"
+            " on obsm X_semantic_w (from `embed --chunk-size`) against an in-memory --reference;"
+            " needs --view semantic and -o.",
+        ),
+    ] = None,
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
     force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -90,6 +104,14 @@ def classify(
     from cellmodel import classify as cl
 
     check_output(output, force)
+    if chunk_size is None and (dask_address or workers):
+        raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
+    if chunk_size is not None:
+        _classify_chunked(
+            source, reference, label_key, view, k, vote, chunk_size, dask_address, workers,
+            output, root, model, json_,
+        )  # fmt: skip
+        return
     cl.check_view(view)
     if gene_vectors != "real" and view == "pca":
         raise UsageError(
@@ -166,3 +188,62 @@ def classify(
         )
     for name, comp in result.comparisons.items():
         info(f"{name}: accuracy {comp.accuracy:.3f}, macro-F1 {comp.macro_f1:.3f}")
+
+
+def _classify_chunked(
+    source: str,
+    reference: Path | None,
+    label_key: str | None,
+    view: str,
+    k: int,
+    vote: str,
+    chunk_size: int,
+    dask_address: str | None,
+    workers: int | None,
+    output: Path | None,
+    root: Path | None,
+    model: str,
+    json_: bool,
+) -> None:
+    """classify --chunk-size: a thin shell over `cellmodel.chunked.classify.classify_h5ad`."""
+    from cellmodel import classify as cl
+    from cellmodel.chunked.classify import classify_h5ad, obs_columns
+    from genekb.store.store import Store
+
+    if reference is None:
+        raise UsageError("--chunk-size transfers labels from a --reference (an in-memory file)")
+    if view != "semantic":
+        raise UsageError("--chunk-size runs on the semantic view: add --view semantic")
+    path = check_chunked(source, output, "predictions")
+    ref, ref_key = load_input(str(reference), root)
+    key = label_key or ref_key
+    if key is None:
+        raise UsageError("give --label-key (the reference's label column)")
+    info(
+        "chunked: the unrefined kNN on obsm X_semantic_w; the contrastive refinement and the"
+        " marker block are not run out of core"
+    )
+    record = classify_h5ad(
+        path,
+        ref,
+        output=output,  # type: ignore[arg-type]
+        reference_label_key=key,
+        # As in memory, the query's own labels (if it has them) only score the result.
+        label_key=label_key if label_key in obs_columns(path) else None,
+        store=Store.open(root, create=True),
+        k=k,
+        options=cl.with_options(vote=vote),
+        chunk_size=chunk_size,
+        dask_address=dask_address,
+        workers=workers,
+    )
+    record = {**record, "output": str(output)}
+    if json_:
+        print_json(record)
+        return
+    scores = record["scores"]
+    if scores is not None:
+        info(
+            f"kNN (semantic, chunked): accuracy {scores['accuracy']:.3f}, macro-F1"
+            f" {scores['macro_f1']:.3f} on {record['params']['n_query']} cells"
+        )

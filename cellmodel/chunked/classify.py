@@ -1,0 +1,228 @@
+"""`classify_h5ad(path, reference, ...)`: label transfer from an in-memory reference to an .h5ad
+query too large for memory, the query's cell view read chunk by chunk (Dask).
+
+What runs is the unrefined kNN of `cellmodel.classify.transfer` (`refine_view=False`, no marker
+block): the reference's labelled cells are scaled (`knn.Scaler`, fitted on them) and indexed once;
+each query chunk is scaled alike and votes against them (`knn._shares`), so a cell's vote depends
+on its own row alone. Only the votes (cells × classes) are kept, not the view, so memory grows
+with the cells by one small row each; the `mass` vote then matches the class masses over all
+query cells (`knn.mass_normalize`), as in memory. The contrastive refinement and the marker block
+are not run out of core (both fit on, and standardize over, the cells of both files at once).
+
+The view is the weighted semantic view, `obsm["X_semantic_w"]`, which `cellmodel embed
+--chunk-size` writes: the query must hold it, and the reference either holds it or is embedded
+here in memory with the query's recorded parameters (same store and model), so both sides are
+the same view. The output is a copy of the query with `obs[key_added]`,
+`obs[key_added + "_confidence"]` and `uns["cellmodel_classify"]`, renamed into place when whole.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellmodel._settings import CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
+from cellmodel.chunked import h5
+from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
+from cellmodel.chunked.engine import DaskEngine
+from cellmodel.classify.knn import Scaler, _decide, _shares, as_matrix, mass_normalize
+from cellmodel.classify.labels import label_array
+from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
+from cellmodel.classify.results import score
+from cellmodel.io import h5ad_safe
+from genekb.errors import GenekbError, UsageError
+from genekb.fileio import atomic_path
+
+VIEW_KEY = "X_semantic_w"
+# The embed parameters a reference is embedded with to match the query's recorded view.
+EMBED_PARAMS = (
+    "weighting",
+    "isotropy",
+    "n_remove",
+    "isotropy_fit",
+    "n_hvg",
+    "gene_vectors",
+    "seed",
+)
+
+
+def _query_record(path: Path) -> dict[str, Any]:
+    """The query's uns["cellmodel"] (its embed record), checked to hold the view."""
+    with h5._h5py().File(str(path), "r") as f:
+        if f"obsm/{VIEW_KEY}" not in f:
+            raise GenekbError(
+                f"{path} has no obsm[{VIEW_KEY!r}]; run `cellmodel embed {path} --chunk-size N"
+                " -o OUT.h5ad` first and classify OUT.h5ad"
+            )
+        if f"uns/{UNS_KEY}" not in f:
+            return {}
+        from anndata.io import read_elem
+
+        return dict(read_elem(f[f"uns/{UNS_KEY}"]))
+
+
+def reference_view(reference: Any, record: dict[str, Any], store: Any) -> np.ndarray:
+    """The reference's weighted semantic view: its own obsm, or embedded now (in memory) with the
+    parameters the query's view was computed with."""
+    if VIEW_KEY in reference.obsm:
+        return np.asarray(reference.obsm[VIEW_KEY])
+    if store is None:
+        raise UsageError(
+            f"the reference has no obsm[{VIEW_KEY!r}]; give a genekb store to embed it with"
+        )
+    from cellmodel.embed import embed
+
+    params = record.get("params", {})
+    embed(
+        reference,
+        store,
+        model=record.get("model", "minilm"),
+        sentence_top_n=0,
+        **{k: params[k] for k in EMBED_PARAMS if k in params},
+    )
+    return np.asarray(reference.obsm[VIEW_KEY])
+
+
+def _votes_task(
+    ref: h5.MatrixRef,
+    start: int,
+    stop: int,
+    train: np.ndarray,
+    train_y: np.ndarray,
+    scaler: Scaler,
+    k: int,
+    opts: ClassifyOptions,
+) -> np.ndarray:
+    with h5.ChunkReader(ref) as reader:
+        block = as_matrix(reader.rows(start, stop), "the query embedding")
+    return _shares(train, train_y, scaler.apply(block), k, opts)[1]
+
+
+def obs_columns(path: str | Path) -> list[str]:
+    """The obs column names of an .h5ad file (its obs frame is not read)."""
+    with h5._h5py().File(str(path), "r") as f:
+        return [str(c) for c in f["obs"].attrs.get("column-order", [])]
+
+
+def _write_obs(file: Any, columns: dict[str, Any]) -> None:
+    """Add (or replace) obs columns of an open .h5ad, keeping anndata's column order."""
+    from anndata.io import write_elem
+
+    obs = file["obs"]
+    order = [str(c) for c in obs.attrs.get("column-order", [])]
+    for name, values in columns.items():
+        if name in obs:
+            del obs[name]
+        write_elem(obs, name, values)
+        if name not in order:
+            order.append(name)
+    obs.attrs["column-order"] = order
+
+
+def classify_h5ad(
+    path: str | Path,
+    reference: Any,
+    *,
+    output: str | Path,
+    reference_label_key: str,
+    label_key: str | None = None,
+    store: Any = None,
+    k: int = DEFAULT_K,
+    options: ClassifyOptions | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    dask_address: str | None = None,
+    workers: int | None = None,
+    key_added: str = PREDICTION_KEY,
+) -> dict[str, Any]:
+    """Predict each cell of the .h5ad at `path` from the labelled cells of `reference` (AnnData,
+    labels in `obs[reference_label_key]`), `chunk_size` query cells at a time; writes `output`
+    and returns the uns["cellmodel_classify"] record. `label_key`: a query obs column that only
+    scores the result. `options`: the kNN's weighting, temperature and vote (auto: frequency).
+    """
+    if chunk_size < 1:
+        raise UsageError("chunk_size must be >= 1")
+    if k < 1:
+        raise UsageError(f"k must be at least 1 (got {k})")
+    opts = resolve_vote(options or ClassifyOptions(), "transfer")
+    opts.check()
+    began = time.perf_counter()
+    path, output = Path(path), Path(output)
+    record = _query_record(path)
+    if reference_label_key not in reference.obs:
+        raise GenekbError(
+            f"reference_label_key {reference_label_key!r} is not a column of the reference's obs"
+            f" (have {list(reference.obs)})"
+        )
+    ref_values = label_array(reference.obs[reference_label_key])
+    labelled = ref_values != None  # noqa: E711
+    if not labelled.any():
+        raise GenekbError(f"no reference cell has a label in {reference_label_key!r}")
+    ref_X = as_matrix(reference_view(reference, record, store), "the reference embedding")
+    train, train_y = ref_X[labelled], ref_values[labelled]
+    scaler = Scaler.fit(train)
+    train = scaler.apply(train)
+    view = h5.MatrixRef(str(path), f"obsm/{VIEW_KEY}", "var", f"obsm/{VIEW_KEY}")
+    with h5.ChunkReader(view) as reader:
+        n_cells, dim = reader.shape
+    if dim != train.shape[1]:
+        raise UsageError(
+            f"the reference has {train.shape[1]} features and the query {dim}; embed both with"
+            " the same store and model"
+        )
+    truth = None
+    if label_key is not None:
+        obs = h5.read_frame(path, "obs")
+        if label_key not in obs:
+            raise GenekbError(f"label key {label_key!r} is not an obs column of {path}")
+        truth = label_array(obs[label_key])
+    # Each chunk votes by frequency (or balanced); "mass" is matched once over all cells below.
+    component = replace(opts, vote="frequency") if opts.vote == "mass" else opts
+    classes = np.unique(train_y.astype(str)).astype(object)
+    ranges = h5.chunk_ranges(n_cells, chunk_size)
+    tasks = [(view, a, b, train, train_y, scaler, k, component) for a, b in ranges]
+    with DaskEngine(dask_address, workers) as engine:
+        shares = np.vstack(list(engine.map(_votes_task, tasks)))
+        scheduler = engine.scheduler
+    if opts.vote == "mass":
+        shares = mass_normalize(shares, np.unique(train_y.astype(str), return_counts=True)[1])
+    predictions, confidence = _decide(classes, shares)
+    seconds = time.perf_counter() - began
+    scores = None
+    if truth is not None:
+        scored = np.asarray([y is not None for y in truth])
+        if scored.any():
+            scores = score("knn", truth[scored], predictions[scored], seconds)
+    result = {
+        "method": "knn",
+        "view": VIEW_KEY,
+        "scores": scores.to_dict() if scores is not None else None,
+        "params": {
+            "k": k,
+            "refine_view": False,
+            "n_markers": 0,
+            "options": asdict(opts),
+            "n_reference": len(ref_X),
+            "n_train": int(labelled.sum()),
+            "n_query": n_cells,
+            "embedding_id": record.get("embedding_id"),
+        },
+        "chunked": {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler},
+        "seconds": round(seconds, 3),
+    }
+    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
+        h5.copy_file(path, tmp)
+        with h5.ObsmWriter(tmp) as out:
+            _write_obs(
+                out.file,
+                {
+                    key_added: pd.Categorical(predictions.astype(str)),
+                    f"{key_added}_confidence": confidence,
+                },
+            )
+            out.merge_uns(CLASSIFY_UNS_KEY, h5ad_safe(result))
+    return result

@@ -1,0 +1,107 @@
+"""classify --reference out of core: the query's view read in chunks, voting against an in-memory
+reference, equals the in-memory unrefined kNN transfer."""
+
+from __future__ import annotations
+
+import json
+
+import anndata as ad
+import numpy as np
+import pytest
+
+from cellmodel.classify import transfer, with_options
+from genekb.errors import GenekbError, UsageError
+from tests.conftest import one_line_error, run_cellmodel
+from tests.fakes import FakeEmbedding
+
+pytest.importorskip("dask")
+
+N_CELLS, N_GENES, N_REF, CHUNK = 2503, 200, 600, 700
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    """A synthetic file embedded out of core, its fake gene vectors, and a reference slice."""
+    from cellmodel.chunked import embed_h5ad
+    from cellmodel.synthetic_h5ad import write_synthetic_h5ad
+
+    folder = tmp_path_factory.mktemp("chunked_classify")
+    counts = write_synthetic_h5ad(folder / "cells.h5ad", N_CELLS, n_genes=N_GENES, seed=3)
+    genes = list(ad.read_h5ad(counts, backed="r").var_names)
+    ev = FakeEmbedding(folder, genes, dim=32)
+    query = folder / "query.h5ad"
+    embed_h5ad(counts, ev, output=query, chunk_size=CHUNK, n_hvg=80)
+    reference = ad.read_h5ad(counts)[:N_REF].copy()
+    return query, ev, reference
+
+
+@pytest.mark.parametrize("vote", ["frequency", "mass"])
+def test_chunked_transfer_equals_in_memory(embedded, tmp_path, vote):
+    from cellmodel.chunked.classify import classify_h5ad
+
+    query, ev, reference = embedded
+    reference = reference.copy()  # the fixture's stays without a view
+    out = tmp_path / "pred.h5ad"
+    opts = with_options(vote=vote)
+    record = classify_h5ad(
+        query, reference.copy(), output=out, reference_label_key="group", label_key="group",
+        store=ev, options=opts, chunk_size=CHUNK, workers=2,
+    )  # fmt: skip
+    assert record["chunked"]["n_chunks"] == 4 and record["params"]["n_query"] == N_CELLS
+    # In memory: the reference embedded with the query's parameters, the whole query view at once.
+    from cellmodel.embed import embed
+
+    embed(reference, ev, sentence_top_n=0, n_hvg=80)
+    result = ad.read_h5ad(out)
+    expected = transfer(
+        reference.obsm["X_semantic_w"], reference.obs["group"], result.obsm["X_semantic_w"],
+        query_labels=result.obs["group"], refine_view=False, compare=False,
+        options=with_options(opts, n_markers=0),
+    )  # fmt: skip
+    predicted = result.obs["cellmodel_pred"].astype(str).to_numpy()
+    assert np.array_equal(predicted, expected.predictions.astype(str))
+    assert np.allclose(result.obs["cellmodel_pred_confidence"], expected.confidence, atol=1e-6)
+    assert record["scores"]["accuracy"] == pytest.approx(expected.scores.accuracy)
+    assert not result.uns["cellmodel_classify"]["params"]["refine_view"]
+    assert "group" in result.obs and result.n_obs == N_CELLS  # the input's obs kept
+
+
+def test_chunked_transfer_refuses_what_it_cannot_use(embedded, tmp_path):
+    from cellmodel.chunked.classify import classify_h5ad
+
+    query, ev, reference = embedded
+    reference = reference.copy()
+    out = tmp_path / "pred.h5ad"
+    with pytest.raises(GenekbError, match="reference_label_key"):
+        classify_h5ad(query, reference, output=out, reference_label_key="nope", store=ev)
+    with pytest.raises(UsageError, match="store"):
+        classify_h5ad(query, reference, output=out, reference_label_key="group")
+    bare = tmp_path / "bare.h5ad"
+    reference.write_h5ad(bare)
+    with pytest.raises(GenekbError, match="--chunk-size"):
+        classify_h5ad(bare, reference, output=out, reference_label_key="group", store=ev)
+    assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_cli_chunked_classify(embedded, tmp_path):
+    query, ev, reference = embedded
+    reference = reference.copy()
+    ref_path = tmp_path / "ref.h5ad"
+    from cellmodel.embed import embed
+
+    embed(reference, ev, sentence_top_n=0, n_hvg=80)
+    reference.write_h5ad(ref_path)
+    out = tmp_path / "cli.h5ad"
+    args = ["classify", str(query), "--reference", str(ref_path), "--label-key", "group"]
+    result = run_cellmodel(
+        *args, "--view", "semantic", "--chunk-size", "1000", "-o", str(out), "--json"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["chunked"]["n_chunks"] == 3 and report["params"]["refine_view"] is False
+    assert ad.read_h5ad(out).obs["cellmodel_pred"].notna().all()
+    other = str(tmp_path / "other.h5ad")
+    line = one_line_error(run_cellmodel(*args, "--chunk-size", "1000", "-o", other), code=2)
+    assert "--view semantic" in line
+    line = one_line_error(run_cellmodel("classify", str(query), "--chunk-size", "10"), code=2)
+    assert "--reference" in line

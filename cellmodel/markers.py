@@ -49,22 +49,48 @@ class GroupStats:
         return (self.means - self.rest_means) / np.sqrt(pooled)
 
 
-def group_stats(X: Any, codes: np.ndarray, k: int) -> GroupStats:
-    """One-vs-rest means and variances of every column of `X` (cells × genes) for groups 0..k-1."""
+@dataclass(frozen=True)
+class GroupSums:
+    """Per group: cells, and per gene the sum and sum of squares of X: the sufficient statistics
+    of `GroupStats`, summable over chunks of cells (`+`)."""
+
+    sizes: np.ndarray  # cells per group
+    sums: np.ndarray  # groups × genes
+    sums_sq: np.ndarray
+
+    def __add__(self, other: GroupSums) -> GroupSums:
+        return GroupSums(
+            self.sizes + other.sizes, self.sums + other.sums, self.sums_sq + other.sums_sq
+        )
+
+    def columns(self, cols: np.ndarray) -> GroupSums:
+        return GroupSums(self.sizes, self.sums[:, cols], self.sums_sq[:, cols])
+
+    def stats(self) -> GroupStats:
+        n = self.sizes.sum()
+        safe = np.maximum(self.sizes, 1)[:, None]
+        means = self.sums / safe
+        var = np.maximum(self.sums_sq / safe - means**2, 0.0)
+        rest = np.maximum(n - self.sizes, 1)[:, None]
+        rest_means = (self.sums.sum(axis=0) - self.sums) / rest
+        rest_sq = (self.sums_sq.sum(axis=0) - self.sums_sq) / rest
+        rest_var = np.maximum(rest_sq - rest_means**2, 0.0)
+        return GroupStats(means, var, rest_means, rest_var, self.sizes)
+
+
+def group_sums(X: Any, codes: np.ndarray, k: int) -> GroupSums:
+    """The per-group sums of every column of `X` (cells × genes) for groups 0..k-1."""
     X = sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else np.asarray(X, np.float64)
     n = len(codes)
     indicator = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(k, n))
     sizes = np.asarray(indicator.sum(axis=1)).ravel()
     squared = X.multiply(X) if sp.issparse(X) else X**2
-    sums = _dense(indicator @ X)
-    sums_sq = _dense(indicator @ squared)
-    safe = np.maximum(sizes, 1)[:, None]
-    means = sums / safe
-    var = np.maximum(sums_sq / safe - means**2, 0.0)
-    rest = np.maximum(n - sizes, 1)[:, None]
-    rest_means = (sums.sum(axis=0) - sums) / rest
-    rest_var = np.maximum((sums_sq.sum(axis=0) - sums_sq) / rest - rest_means**2, 0.0)
-    return GroupStats(means, var, rest_means, rest_var, sizes)
+    return GroupSums(sizes, _dense(indicator @ X), _dense(indicator @ squared))
+
+
+def group_stats(X: Any, codes: np.ndarray, k: int) -> GroupStats:
+    """One-vs-rest means and variances of every column of `X` (cells × genes) for groups 0..k-1."""
+    return group_sums(X, codes, k).stats()
 
 
 def top_markers(stats: GroupStats, n: int) -> list[np.ndarray]:

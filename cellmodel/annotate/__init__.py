@@ -3,11 +3,12 @@
 Modules: `ontology` (Cell Ontology candidates and their text), `score` (marker genes' text vectors
 against candidate text, hubness-corrected), `markerdb` (marker-table over-representation
 baseline), `inputs` (gene reference, markers, background, store and text vectors), `core` (the
-public `annotate`), `report` (Markdown), `evaluate` (scoring against reference labels, for
-experiments only).
+public `annotate`; `name_groups` names groups from their gene sums however gathered), `report`
+(the stored report, and Markdown), `evaluate` (scoring against reference labels, for experiments
+only).
 """
 
-from cellmodel.annotate.core import METHODS, OBS_KEY, annotate, report_of
-from cellmodel.annotate.report import to_markdown
+from cellmodel.annotate.core import METHODS, OBS_KEY, annotate
+from cellmodel.annotate.report import report_of, to_markdown
 
 __all__ = ["METHODS", "OBS_KEY", "annotate", "report_of", "to_markdown"]

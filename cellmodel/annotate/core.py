@@ -14,7 +14,6 @@ rankings are kept in `uns["cellmodel"]["annotate"]`.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import UNS_KEY
 from cellmodel.annotate import markerdb, ontology, score
 from cellmodel.annotate.inputs import (
     BACKGROUND_SEED,
@@ -37,6 +35,7 @@ from cellmodel.annotate.inputs import (
     store_vectors,
 )
 from cellmodel.annotate.ontology import Candidate
+from cellmodel.annotate.report import _write_uns
 from genekb.errors import GenekbError, UsageError
 
 OBS_KEY = "cellmodel_annotation"
@@ -162,16 +161,16 @@ def annotate(
     `Store`. `gene_vectors`: "real" or a seeded control ("shuffled", "random"). Writes
     `obs["cellmodel_annotation"]` and `uns["cellmodel"]["annotate"]`; returns `adata` (or a copy).
     """
-    from cellmodel.explain import _describe
-    from cellmodel.genes import match_genes
     from cellmodel.io import expression
-    from cellmodel.markers import group_stats
-    from cellmodel.semantic import control_vectors
+    from cellmodel.markers import group_sums
 
     began = time.perf_counter()
     key, groups = _groups(adata, groupby)
-    params = AnnotateParams(
-        groupby=key,
+    params, cands = setup(
+        key,
+        candidates,
+        ontology_subtree,
+        tissue,
         method=method,
         markers=markers,
         n_markers=n_markers,
@@ -186,6 +185,41 @@ def annotate(
         model=model,
         template=template,
     )
+    if copy:
+        adata = adata.copy()
+
+    expr = expression(adata, layer=layer, gene_key=gene_key)
+    sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
+    report, labels = name_groups(
+        expr.genes,
+        sums,
+        groups,
+        store,
+        params,
+        cands,
+        gene_totals=expr.X,
+        user_candidates=candidates is not None,
+        ontology_subtree=ontology_subtree,
+        tissue=tissue,
+        taxon=taxon,
+        build_missing=build_missing,
+        load_encoder=load_encoder,
+        began=began,
+    )
+    adata.obs[OBS_KEY] = labels
+    _write_uns(adata, report)
+    return adata
+
+
+def setup(
+    groupby: str,
+    candidates: list[str] | None,
+    ontology_subtree: str | None,
+    tissue: str | None,
+    **settings: Any,
+) -> tuple[AnnotateParams, list[Candidate]]:
+    """The run's checked parameters and its candidates (given, or from the Cell Ontology)."""
+    params = AnnotateParams(groupby=groupby, **settings)
     params.check()
     if candidates is not None and (ontology_subtree or tissue):
         raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
@@ -194,17 +228,47 @@ def annotate(
         if candidates is not None
         else ontology.from_ontology(subtree=ontology_subtree, tissue=tissue)
     )
-    if copy:
-        adata = adata.copy()
+    return params, cands
 
-    expr = expression(adata, layer=layer, gene_key=gene_key)
+
+def name_groups(
+    genes: list[str],
+    sums: Any,
+    groups: pd.Categorical,
+    store: Any,
+    params: AnnotateParams,
+    cands: list[Candidate],
+    *,
+    gene_totals: Any,
+    user_candidates: bool,
+    ontology_subtree: str | None,
+    tissue: str | None,
+    taxon: str | None,
+    build_missing: bool,
+    load_encoder: Any,
+    began: float,
+) -> tuple[dict[str, Any], pd.Categorical]:
+    """Name the groups from their per-group gene sums (`markers.GroupSums` over the data's
+    `genes`, however gathered: in memory or chunk by chunk); returns the report and each cell's
+    label. `gene_totals`: any matrix whose column sums are the genes' totals (the match report
+    reads only those)."""
+    from cellmodel.explain import _describe
+    from cellmodel.genes import match_genes
+    from cellmodel.semantic import control_vectors
+
+    method, markers, n_markers = params.method, params.markers, params.n_markers
+    top_k, hubness, pooling = params.top_k, params.hubness, params.pooling
+    model, template, key = params.model, params.template, params.groupby
+    text_style, across_groups = params.text_style, params.across_groups
+    gene_vectors, seed, n_background = params.gene_vectors, params.seed, params.n_background
+    candidates = True if user_candidates else None
     ref = reference()
-    match = match_genes(expr.genes, ref, store_taxon="human", data_taxon=taxon, X=expr.X)
+    match = match_genes(genes, ref, store_taxon="human", data_taxon=taxon, X=gene_totals)
     symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
     matched = np.flatnonzero(match.matched)
     codes = np.asarray(groups.codes)
     k = len(groups.categories)
-    stats = group_stats(expr.X[:, matched], codes, k)
+    stats = sums.columns(matched).stats()
     tops = group_markers(stats, n_markers * 2, markers)  # room for genes sharing a GeneID
     lfc = stats.means - stats.rest_means
     marker_ids: list[np.ndarray] = []
@@ -294,12 +358,12 @@ def annotate(
             }
         )
     labels_of = [e["label"] or "unassigned" for e in out_groups]
-    adata.obs[OBS_KEY] = pd.Categorical(
+    labels = pd.Categorical(
         np.asarray(labels_of, dtype=object)[codes], categories=list(dict.fromkeys(labels_of))
     )
     report = {
         "groupby": key,
-        "n_cells": len(codes),
+        "n_cells": int(stats.sizes.sum()),
         "n_groups": k,
         "method": method,
         "params": asdict(params),
@@ -331,40 +395,4 @@ def annotate(
         "groups": out_groups,
         "seconds": round(time.perf_counter() - began, 3),
     }
-    _write_uns(adata, report)
-    return adata
-
-
-def _write_uns(adata: ad.AnnData, report: dict[str, Any]) -> None:
-    from cellmodel.io import h5ad_safe
-
-    table = pd.DataFrame(
-        {
-            "group": [e["group"] for e in report["groups"]],
-            "n_cells": [e["n_cells"] for e in report["groups"]],
-            "label": [e["label"] or "" for e in report["groups"]],
-            "cl_id": [e["cl_id"] or "" for e in report["groups"]],
-            "score": [e["score"] if e["score"] is not None else np.nan for e in report["groups"]],
-            "margin": [
-                e["margin"] if e["margin"] is not None else np.nan for e in report["groups"]
-            ],
-            "evidence": [", ".join(x["gene"] for x in e["evidence"]) for e in report["groups"]],
-        }
-    )
-    existing = adata.uns.get(UNS_KEY)
-    merged = dict(existing) if isinstance(existing, dict) else {}
-    merged["annotate"] = {
-        "params": h5ad_safe(report["params"]),
-        "method": report["method"],
-        "groups": table,
-        "report_json": json.dumps(report),
-    }
-    adata.uns[UNS_KEY] = merged
-
-
-def report_of(adata: ad.AnnData) -> dict[str, Any]:
-    """The full report `annotate` stored in `adata.uns`."""
-    record = adata.uns.get(UNS_KEY, {}).get("annotate")
-    if not record:
-        raise GenekbError("no annotation in this file; run `cellmodel annotate` first")
-    return json.loads(record["report_json"])
+    return report, labels

@@ -1,8 +1,17 @@
-"""The annotation report as Markdown: one summary table, then each group's evidence."""
+"""The annotation report: as stored in uns (and read back), and as Markdown (one summary table,
+then each group's evidence)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from cellmodel._settings import UNS_KEY
+from genekb.errors import GenekbError
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
@@ -67,3 +76,44 @@ def to_markdown(report: dict[str, Any]) -> str:
             ]
             lines.append("")
     return "\n".join(lines)
+
+
+def _write_uns(adata: ad.AnnData, report: dict[str, Any]) -> None:
+    existing = adata.uns.get(UNS_KEY)
+    merged = dict(existing) if isinstance(existing, dict) else {}
+    merged["annotate"] = uns_record(report)
+    adata.uns[UNS_KEY] = merged
+
+
+def uns_record(report: dict[str, Any]) -> dict[str, Any]:
+    """What uns["cellmodel"]["annotate"] holds: the parameters, a per-group table and the
+    report as JSON (`report_of` reads it back)."""
+    from cellmodel.io import h5ad_safe
+
+    table = pd.DataFrame(
+        {
+            "group": [e["group"] for e in report["groups"]],
+            "n_cells": [e["n_cells"] for e in report["groups"]],
+            "label": [e["label"] or "" for e in report["groups"]],
+            "cl_id": [e["cl_id"] or "" for e in report["groups"]],
+            "score": [e["score"] if e["score"] is not None else np.nan for e in report["groups"]],
+            "margin": [
+                e["margin"] if e["margin"] is not None else np.nan for e in report["groups"]
+            ],
+            "evidence": [", ".join(x["gene"] for x in e["evidence"]) for e in report["groups"]],
+        }
+    )
+    return {
+        "params": h5ad_safe(report["params"]),
+        "method": report["method"],
+        "groups": table,
+        "report_json": json.dumps(report),
+    }
+
+
+def report_of(adata: ad.AnnData) -> dict[str, Any]:
+    """The full report `annotate` stored in `adata.uns`."""
+    record = adata.uns.get(UNS_KEY, {}).get("annotate")
+    if not record:
+        raise GenekbError("no annotation in this file; run `cellmodel annotate` first")
+    return json.loads(record["report_json"])

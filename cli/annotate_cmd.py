@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from cli.cellmodel_args import GeneKeyOpt, JsonOpt, LayerOpt, ModelOpt, RootOpt, TaxonOpt
+from cli.cellmodel_args import (
+    DaskAddressOpt,
+    GeneKeyOpt,
+    JsonOpt,
+    LayerOpt,
+    ModelOpt,
+    RootOpt,
+    TaxonOpt,
+    WorkersOpt,
+)
 from cli.common import handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
 
@@ -94,6 +103,16 @@ def annotate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the annotated AnnData (.h5ad).")
     ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Read the .h5ad this many cells at a time (out of core, Dask; the same calls);"
+            " -o required.",
+        ),
+    ] = None,
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -101,7 +120,7 @@ def annotate(
     from cellmodel.annotate import annotate as run_annotate
     from cellmodel.annotate import report_of, to_markdown
     from cellmodel.annotate.ontology import parse_candidates
-    from cli.cellmodel_args import check_output, load_input, write_h5ad
+    from cli.cellmodel_args import check_chunked, check_output, load_input, write_h5ad
     from genekb.store.store import Store
 
     if candidates is not None and (ontology or subtree or tissue):
@@ -109,12 +128,14 @@ def annotate(
     check_output(output, force)
     if markdown is not None and markdown.exists() and not force:
         raise GenekbError(f"{markdown} exists; pass --force to overwrite it")
+    if chunk_size is None and (dask_address or workers):
+        raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
     labels = parse_candidates(candidates) if candidates is not None else None
-    adata, _ = load_input(source, root)
+    chunked = chunk_size is not None
+    path = check_chunked(source, output, "obs") if chunked else None
+    adata = None if chunked else load_input(source, root)[0]
     store = Store.open(root, create=True)
-    run_annotate(
-        adata,
-        store,
+    settings = dict(
         groupby=groupby,
         candidates=labels,
         ontology_subtree=subtree,
@@ -134,13 +155,27 @@ def annotate(
         layer=layer,
         taxon=taxon,
     )
-    report = report_of(adata)
+    if chunked:
+        from cellmodel.chunked.annotate import annotate_h5ad
+
+        report = annotate_h5ad(
+            path,  # type: ignore[arg-type]
+            store,
+            output=output,  # type: ignore[arg-type]
+            chunk_size=chunk_size,  # type: ignore[arg-type]
+            dask_address=dask_address,
+            workers=workers,
+            **settings,
+        )
+    else:
+        run_annotate(adata, store, **settings)
+        report = report_of(adata)
     text = to_markdown(report)
     if markdown is not None:
         tmp = markdown.with_name(f".{markdown.name}.tmp")
         tmp.write_text(text + "\n")
         tmp.replace(markdown)
-    if output is not None:
+    if output is not None and not chunked:
         write_h5ad(adata, output)
     if json_:
         print_json(report)

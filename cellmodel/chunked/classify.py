@@ -109,7 +109,7 @@ def obs_columns(path: str | Path) -> list[str]:
         return [str(c) for c in f["obs"].attrs.get("column-order", [])]
 
 
-def _write_obs(file: Any, columns: dict[str, Any]) -> None:
+def write_obs(file: Any, columns: dict[str, Any]) -> None:
     """Add (or replace) obs columns of an open .h5ad, keeping anndata's column order."""
     from anndata.io import write_elem
 
@@ -217,7 +217,7 @@ def classify_h5ad(
     with atomic_path(output, suffix=".tmp.h5ad") as tmp:
         h5.copy_file(path, tmp)
         with h5.ObsmWriter(tmp) as out:
-            _write_obs(
+            write_obs(
                 out.file,
                 {
                     key_added: pd.Categorical(predictions.astype(str)),

@@ -1,0 +1,102 @@
+"""`annotate_h5ad(path, store, ...)`: `cellmodel.annotate.annotate` for an .h5ad too large for
+memory. The one step that reads the cells, the per-group marker statistics, is gathered chunk
+by chunk (Dask): each chunk is normalized as in memory and summed per group and gene
+(`markers.group_sums`, summable over chunks); the naming itself (`annotate.core.name_groups`:
+markers, gene vectors, candidate texts, scores) works on those groups × genes sums and is the
+in-memory run's own, so the labels and the report are the same. The output is a copy of the
+input with `obs["cellmodel_annotation"]` and `uns["cellmodel"]["annotate"]`, renamed into place
+when whole.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+
+from cellmodel._settings import UNS_KEY
+from cellmodel.annotate.core import OBS_KEY, _groups, name_groups, setup
+from cellmodel.annotate.report import uns_record
+from cellmodel.chunked import h5
+from cellmodel.chunked.classify import write_obs
+from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, _value_kind
+from cellmodel.chunked.engine import DaskEngine
+from cellmodel.io import gene_names
+from cellmodel.io import normalize as normalize_rows
+from cellmodel.markers import GroupSums, group_sums
+from genekb.errors import UsageError
+from genekb.fileio import atomic_path
+
+
+def _sums_task(
+    ref: h5.MatrixRef, start: int, stop: int, kind: str, codes: np.ndarray, k: int
+) -> GroupSums:
+    with h5.ChunkReader(ref) as reader:
+        X = normalize_rows(reader.rows(start, stop), kind)
+    return group_sums(X, codes, k)
+
+
+def annotate_h5ad(
+    path: str | Path,
+    store: Any,
+    *,
+    output: str | Path,
+    groupby: str | None = None,
+    candidates: list[str] | None = None,
+    ontology_subtree: str | None = None,
+    tissue: str | None = None,
+    taxon: str | None = None,
+    gene_key: str | None = None,
+    layer: str | None = None,
+    build_missing: bool = True,
+    load_encoder: Any = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    dask_address: str | None = None,
+    workers: int | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Name each group of the .h5ad's `obs[groupby]`, reading `chunk_size` cells at a time;
+    writes `output` and returns the report. `settings`: the method, marker and scoring keywords
+    of `annotate` (method, markers, n_markers, top_k, ...)."""
+    if chunk_size < 1:
+        raise UsageError("chunk_size must be >= 1")
+    began = time.perf_counter()
+    path = Path(path)
+    ref, kind, _ = _value_kind(h5.pick(path, layer), layer)
+    obs = h5.read_frame(path, "obs")
+    key, groups = _groups(ad.AnnData(obs=obs), groupby)
+    params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
+    genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
+    codes = np.asarray(groups.codes)
+    k = len(groups.categories)
+    ranges = h5.chunk_ranges(len(codes), chunk_size)
+    tasks = [(ref, a, b, kind, codes[a:b], k) for a, b in ranges]
+    with DaskEngine(dask_address, workers) as engine:
+        sums = engine.reduce(_sums_task, tasks)
+        scheduler = engine.scheduler
+    report, labels = name_groups(
+        genes,
+        sums,
+        groups,
+        store,
+        params,
+        cands,
+        gene_totals=sums.sums.sum(axis=0)[None, :],  # the match report reads only the totals
+        user_candidates=candidates is not None,
+        ontology_subtree=ontology_subtree,
+        tissue=tissue,
+        taxon=taxon,
+        build_missing=build_missing,
+        load_encoder=load_encoder,
+        began=began,
+    )
+    report["chunked"] = {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler}
+    with atomic_path(Path(output), suffix=".tmp.h5ad") as tmp:
+        h5.copy_file(path, tmp)
+        with h5.ObsmWriter(tmp) as out:
+            write_obs(out.file, {OBS_KEY: labels})
+            out.merge_uns(UNS_KEY, {"annotate": uns_record(report)})
+    return report

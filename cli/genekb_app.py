@@ -62,7 +62,7 @@ def build(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 64,
     engine: Annotated[
-        str, typer.Option(help="local (this process) or ray (install genekb-cellmodel[ray]).")
+        str, typer.Option(help="local (this process) or ray (install genekb-cellmodel\\[ray]).")
     ] = "local",
     address: Annotated[
         str | None,

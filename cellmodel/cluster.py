@@ -57,6 +57,7 @@ __all__ = [
     "NeighbourSampler",
     "estimate_k",
     "fit_clusters",
+    "relabel_by_size",
 ]
 
 GraphInput = KnnGraph | sp.spmatrix | torch.Tensor | np.ndarray | None
@@ -373,7 +374,7 @@ def fit_clusters(
             labels = soft.argmax(1).cpu().numpy().astype(np.int64)
         timings["refine"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
-    labels = _relabel(labels)
+    labels = relabel_by_size(labels)
     if len(np.unique(labels)) < k:
         notes.append(f"{k - len(np.unique(labels))} of {k} clusters ended empty")
     params = {
@@ -404,7 +405,7 @@ def fit_clusters(
     )
 
 
-def _relabel(labels: np.ndarray) -> np.ndarray:
+def relabel_by_size(labels: np.ndarray) -> np.ndarray:
     """Number clusters 0..m-1 by decreasing size (ties by first appearance) for stable output."""
     values, first, counts = np.unique(labels, return_index=True, return_counts=True)
     order = np.lexsort((first, -counts))

@@ -19,7 +19,8 @@ import pandas as pd
 
 from cellmodel import graph, io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, DEFAULT_N_PCS, UNS_KEY
-from cellmodel.cluster import fit_clusters
+from cellmodel.cluster import fit_clusters, relabel_by_size
+from cellmodel.consensus import ensemble_choice
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 
@@ -47,6 +48,7 @@ def cluster(
     progress: Any = None,
     copy: bool = False,
     label_key: str | None = None,
+    ensemble: bool = True,
     **cluster_options: Any,
 ) -> ad.AnnData:
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
@@ -64,7 +66,9 @@ def cluster(
     column the dataset registry names for these data (`uns["dataset"]["batch_key"]`), if any.
     `label_key`: an obs column of reference labels, read only after the run has ended to score
     it (`score`; recorded in `uns["cellmodel"]["metrics"]`).
-    `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
+    `ensemble`: keep, of the graph encoder's partition, a k-means consensus on the PCA and
+    Leiden at k, the one that agrees best with the ensemble (`cellmodel.consensus`); False keeps
+    the graph encoder's. `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
     """
     if copy:
         adata = adata.copy()
@@ -140,10 +144,17 @@ def cluster(
         **cluster_options,
     )
     timings["fit"] = time.perf_counter() - tick
+    labels, choice = result.labels, None
+    if ensemble and result.n_clusters > 1:
+        tick = time.perf_counter()
+        choice = ensemble_choice(X_pca, knn.adjacency, result.labels, result.n_clusters, seed)
+        labels = relabel_by_size(choice.labels)
+        timings["ensemble"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
+    n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
 
     adata.obs[CLUSTER_KEY] = pd.Categorical(
-        result.labels.astype(str), categories=[str(i) for i in range(result.n_clusters)]
+        labels.astype(str), categories=[str(i) for i in range(max(result.n_clusters, n_labels))]
     )
     adata.obsm["X_cellmodel"] = result.latent
     adata.obsm["X_structure"] = result.structure
@@ -155,6 +166,7 @@ def cluster(
             "use_semantic": use_semantic,
             "align_semantic": bool(use_semantic and align_semantic),
             "batch_key": batch_key,
+            "ensemble": None if choice is None else choice.to_dict(),
             "gene_vectors": gene_vectors if use_semantic else None,
             "input": expr.to_dict(),
             "cluster_params": io.h5ad_safe(result.params),

@@ -175,6 +175,13 @@ def cluster(
             help="Also fit with it: contrastive alignment + fused latent (measured worse; off)."
         ),
     ] = False,
+    ensemble: Annotated[
+        bool,
+        typer.Option(
+            help="Keep, of the graph encoder's clusters, a k-means consensus on the PCA and Leiden"
+            " at k, the one that agrees best with the ensemble (--no-ensemble: the encoder's)."
+        ),
+    ] = True,
     gene_vectors: GeneVectorsOpt = "real",
     taxon: TaxonOpt = None,
     gene_key: GeneKeyOpt = None,
@@ -198,8 +205,9 @@ def cluster(
     force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Cluster cells: graph encoder over the expression kNN graph, OT-sharpened clusters, and the
-    gene-knowledge semantic view that `cellmodel explain` reads."""
+    """Cluster cells: graph encoder over the expression kNN graph with OT-sharpened clusters, a
+    label-free choice between it, a k-means consensus and Leiden at k, and the gene-knowledge
+    semantic view that `cellmodel explain` reads."""
     from cellmodel.pipeline import CLUSTER_KEY
     from cellmodel.pipeline import cluster as run_cluster
     from genekb.store.store import Store
@@ -223,6 +231,7 @@ def cluster(
         n_clusters=n_clusters,
         use_semantic=semantic,
         align_semantic=align_semantic,
+        ensemble=ensemble,
         model=model,
         gene_vectors=gene_vectors,
         taxon=taxon,

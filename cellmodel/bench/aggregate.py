@@ -88,3 +88,47 @@ def scale_summary(
             ),
         }
     return out
+
+
+BASELINES = ("pca-kmeans", "leiden", "leiden-k")
+
+
+def standings(
+    summary: Sequence[dict[str, Any]], baselines: Sequence[str] = BASELINES
+) -> dict[str, Any]:
+    """Per dataset: each method's rank by mean ARI (1 = best) and its gap to the best baseline
+    there; per method: mean ARI, mean rank and worst gap over the datasets it ran on. Empty when
+    no baseline ran."""
+    datasets = list(dict.fromkeys(r["dataset"] for r in summary))
+    methods = list(dict.fromkeys(r["method"] for r in summary))
+    ari = {
+        (r["dataset"], r["method"]): r["ari"]["mean"]
+        for r in summary
+        if r["status"] == "ok" and r["ari"]["mean"] is not None
+    }
+    per_dataset: dict[str, dict[str, dict[str, float]]] = {}
+    for d in datasets:
+        base = [ari[(d, b)] for b in baselines if (d, b) in ari]
+        scored = sorted((ari[(d, m)] for m in methods if (d, m) in ari), reverse=True)
+        if not base:
+            continue
+        best = max(base)
+        per_dataset[d] = {
+            m: {"rank": 1 + scored.index(ari[(d, m)]), "gap": round(ari[(d, m)] - best, 6)}
+            for m in methods
+            if (d, m) in ari
+        }
+    overall = {}
+    for m in methods:
+        mine = [per_dataset[d][m] for d in per_dataset if m in per_dataset[d]]
+        if not mine:
+            continue
+        overall[m] = {
+            "mean_ari": round(
+                float(np.mean([ari[(d, m)] for d in per_dataset if m in per_dataset[d]])), 6
+            ),
+            "mean_rank": round(float(np.mean([x["rank"] for x in mine])), 3),
+            "worst_gap": round(min(x["gap"] for x in mine), 6),
+            "n_datasets": len(mine),
+        }
+    return {"baselines": list(baselines), "per_dataset": per_dataset, "overall": overall}

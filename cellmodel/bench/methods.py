@@ -3,15 +3,13 @@ thin adapter over the library."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
-import anndata as ad
 import numpy as np
-import pandas as pd
 
 from cellmodel.bench.registry import MethodInput, MethodOutput, register_method
 from cellmodel.bench.settings import CONTROL_SEED
+from cellmodel.consensus import leiden_labels, leiden_to_k
 from genekb.errors import GenekbError
 
 
@@ -36,46 +34,6 @@ def _kmeans(X: np.ndarray, k: int, seed: int) -> np.ndarray:
 
     model = KMeans(n_clusters=k, n_init=10, random_state=seed)
     return np.asarray(model.fit_predict(np.asarray(X, dtype=np.float32)), dtype=np.int64)
-
-
-def leiden_labels(adjacency: Any, resolution: float, seed: int) -> np.ndarray:
-    """scanpy's Leiden (its default flavour, leidenalg) on a given adjacency matrix."""
-    import scanpy as sc
-
-    n = adjacency.shape[0]
-    holder = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(n)]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scanpy announces a future change of default flavour
-        sc.tl.leiden(holder, resolution=resolution, adjacency=adjacency, random_state=seed)
-    return holder.obs["leiden"].astype(int).to_numpy()
-
-
-def leiden_to_k(
-    adjacency: Any, k: int, seed: int, *, max_steps: int = 30, max_resolution: float = 64.0
-) -> tuple[np.ndarray, float, int]:
-    """Leiden with the resolution bisected until it gives `k` communities (labels, resolution,
-    Leiden calls). The community count grows with resolution; when no resolution gives exactly
-    k, the closest count wins (the lower resolution on ties)."""
-    tried: dict[float, np.ndarray] = {}
-
-    def count(resolution: float) -> int:
-        if resolution not in tried:
-            tried[resolution] = leiden_labels(adjacency, resolution, seed)
-        return len(np.unique(tried[resolution]))
-
-    lo, hi = 0.0, 1.0
-    while count(hi) < k and hi < max_resolution:
-        lo, hi = hi, hi * 2
-    for _ in range(max_steps):
-        if count(hi) == k:
-            break
-        mid = (lo + hi) / 2
-        if count(mid) == k:
-            hi = mid
-            break
-        lo, hi = (mid, hi) if count(mid) < k else (lo, mid)
-    best = min(tried, key=lambda r: (abs(len(np.unique(tried[r])) - k), r))
-    return tried[best], best, len(tried)
 
 
 def _semantic_kmeans(inp: MethodInput, key: str, gene_vectors: str) -> MethodOutput:
@@ -111,6 +69,7 @@ def _pipeline(
     use_semantic: bool = True,
     given_k: bool = True,
     gene_vectors: str = "real",
+    ensemble: bool = False,
     **options: Any,
 ) -> MethodOutput:
     from cellmodel.pipeline import CLUSTER_KEY, cluster
@@ -129,11 +88,13 @@ def _pipeline(
         batch_key=inp.batch_key,
         seed=inp.seed,
         device=inp.device,
+        ensemble=ensemble,
         **options,
     )
     record = inp.adata.uns["cellmodel"]
     extras = {
         "k_used": int(record["n_clusters"]),
+        "chosen": (record.get("ensemble") or {}).get("chosen"),
         "gene_match_rate": (record.get("gene_match") or {}).get("match_rate"),
         "fit_s": (record.get("pipeline_timings_s") or {}).get("fit"),
     }
@@ -229,7 +190,7 @@ def _semantic_random(inp: MethodInput) -> MethodOutput:
 
 @register_method(
     "structure",
-    "the graph encoder alone: the cellmodel pipeline without any semantic view, k given",
+    "the graph encoder alone (+ OT refinement), no ensemble choice and no semantic view, k given",
     builtin=True,
 )
 def _structure(inp: MethodInput) -> MethodOutput:
@@ -238,16 +199,17 @@ def _structure(inp: MethodInput) -> MethodOutput:
 
 @register_method(
     "cellmodel",
-    "the default pipeline, k given: ComBat on the batch column where there is one, graph encoder"
-    " + OT refinement; the weighted semantic view is computed for `cellmodel explain` and does not"
-    " enter the fit (so its labels equal `structure`'s; the time includes the semantic view)",
+    "the default pipeline, k given: ComBat on the batch column where there is one; of the graph"
+    " encoder + OT refinement (`structure`), a k-means consensus on the PCA and Leiden at k, the"
+    " partition that agrees best with the ensemble; the weighted semantic view is computed for"
+    " `cellmodel explain` and does not enter the fit (the time includes it)",
     needs_store=True,
     gene_vectors="real",
     sentences=False,  # the default fit uses the weighted path only
     builtin=True,
 )
 def _cellmodel(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp)
+    return _pipeline(inp, ensemble=True)
 
 
 @register_method(
@@ -260,7 +222,7 @@ def _cellmodel(inp: MethodInput) -> MethodOutput:
     builtin=True,
 )
 def _cellmodel_auto(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, given_k=False)
+    return _pipeline(inp, given_k=False, ensemble=True)
 
 
 @register_method(

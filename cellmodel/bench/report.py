@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from cellmodel.bench.aggregate import standings
 from cellmodel.bench.settings import METRICS
 from genekb.fileio import atomic_write
 
@@ -43,6 +44,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for method in methods:
         cells = [_cell_text(by_key.get((d, method)), "ari") for d in datasets]
         lines.append(_row([method, *cells]))
+    lines += render_standings(standings(summary))
     for dataset in datasets:
         first = next(r for r in summary if r["dataset"] == dataset)
         lines += [
@@ -101,6 +103,39 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"- {f['dataset']} × {f['method']}: {f['error']}" for f in report["failures"]]
     lines += ["", f"Whole bench: {report['total_seconds']:.0f} s wall."]
     return "\n".join(lines) + "\n"
+
+
+def render_standings(table: dict[str, Any]) -> list[str]:
+    """Rank (1 = best mean ARI) and gap to the best baseline per dataset, then a summary."""
+    per_dataset, overall = table.get("per_dataset", {}), table.get("overall", {})
+    if not per_dataset:
+        return []
+    datasets = list(per_dataset)
+    lines = [
+        "",
+        f"Rank by mean ARI, and ARI minus the best baseline ({', '.join(table['baselines'])})"
+        " on that dataset; summary over the datasets:",
+        "",
+        _row(["method", *datasets, "mean ARI", "mean rank", "worst gap"]),
+        _row(["---"] * (len(datasets) + 4)),
+    ]
+    for method, total in overall.items():
+        cells = []
+        for d in datasets:
+            entry = per_dataset[d].get(method)
+            cells.append("–" if entry is None else f"{entry['rank']} ({entry['gap']:+.3f})")
+        lines.append(
+            _row(
+                [
+                    method,
+                    *cells,
+                    f"{total['mean_ari']:.3f}",
+                    f"{total['mean_rank']:.2f}",
+                    f"{total['worst_gap']:+.3f}",
+                ]
+            )
+        )
+    return lines
 
 
 def render_scale(scale: dict[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cellmodel.bench.aggregate import mean_std, scale_summary, summarize
+from cellmodel.bench.aggregate import mean_std, scale_summary, standings, summarize
 from cellmodel.bench.data import DatasetRef
 from cellmodel.bench.machine import machine_info
 from cellmodel.bench.registry import get_method
@@ -216,6 +216,7 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
     }
     if config.scale:
         report["scale"] = scale_summary(report["summary"], warmups)
+    report["standings"] = standings(report["summary"])
     write_outputs(report, config.out)
     return report
 

@@ -1,0 +1,78 @@
+"""The label-free choice between partition families (cellmodel.consensus) and its pipeline use."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+from cellmodel import consensus, graph
+from tests.conftest import blobs
+
+
+def _noisy_copy(labels: np.ndarray, rng: np.random.Generator, flip: float) -> np.ndarray:
+    """The same partition under new cluster names, with a share of cells moved at random."""
+    names = rng.permutation(labels.max() + 1)
+    out = names[labels]
+    moved = rng.random(labels.size) < flip
+    out[moved] = rng.integers(0, labels.max() + 1, moved.sum())
+    return out
+
+
+def test_spectral_consensus_recovers_the_shared_partition() -> None:
+    truth = np.repeat(np.arange(4), 50)
+    rng = np.random.default_rng(0)
+    runs = [_noisy_copy(truth, rng, 0.15) for _ in range(15)]
+    assert max(adjusted_rand_score(truth, r) for r in runs) < 0.9
+    merged = consensus.spectral_consensus(runs, 4, seed=0)
+    assert adjusted_rand_score(truth, merged) == 1.0
+
+
+def test_choose_keeps_the_candidate_the_ensemble_agrees_with() -> None:
+    truth = np.repeat(np.arange(3), 40)
+    rng = np.random.default_rng(1)
+    runs = [_noisy_copy(truth, rng, 0.1) for _ in range(8)]
+    candidates = {
+        "graph-encoder": rng.integers(0, 3, truth.size),  # unrelated to the runs
+        "kmeans-consensus": _noisy_copy(truth, rng, 0.02),
+        "leiden-k": rng.integers(0, 3, truth.size),
+    }
+    choice = consensus.choose(candidates, runs)
+    assert choice.chosen == "kmeans-consensus"
+    assert np.array_equal(choice.labels, candidates["kmeans-consensus"])
+    assert choice.agreement["kmeans-consensus"] > 0.5 > choice.agreement["graph-encoder"]
+    # A tie goes to the first candidate.
+    same = {"a": truth, "b": truth.copy()}
+    assert consensus.choose(same, []).chosen == "a"
+
+
+def test_ensemble_choice_on_separated_groups() -> None:
+    X, labels = blobs(40, n_classes=4, dim=10)
+    knn = graph.knn_graph(X, 10, seed=0)
+    wrong = np.zeros(X.shape[0], dtype=np.int64)  # a degenerate "graph encoder" partition
+    choice = consensus.ensemble_choice(X, knn.adjacency, wrong, 4, seed=0, n_runs=5)
+    assert set(choice.agreement) == set(consensus.CANDIDATES)
+    assert choice.chosen != "graph-encoder"
+    assert adjusted_rand_score(labels, choice.labels) == 1.0
+    assert choice.to_dict()["chosen"] == choice.chosen
+
+
+def test_leiden_to_k_reaches_k() -> None:
+    X, _ = blobs(30, n_classes=5, dim=10)
+    adjacency = graph.knn_graph(X, 10, seed=0).adjacency
+    labels, resolution, calls = consensus.leiden_to_k(adjacency, 5, seed=0)
+    assert len(np.unique(labels)) == 5 and resolution > 0 and calls >= 1
+
+
+def test_pipeline_records_the_choice_and_can_keep_the_graph_encoder() -> None:
+    from cellmodel.pipeline import cluster
+
+    adata = blobs(40, n_classes=3, dim=30, counts=True)
+    out = cluster(adata, None, n_clusters=3, use_semantic=False, copy=True, pretrain_steps=20)
+    record = out.uns["cellmodel"]["ensemble"]
+    assert record["chosen"] in consensus.CANDIDATES
+    assert set(record["agreement"]) == set(consensus.CANDIDATES)
+    assert out.obs["cellmodel_cluster"].cat.categories.size == 3
+    alone = cluster(
+        adata, None, n_clusters=3, use_semantic=False, copy=True, pretrain_steps=20, ensemble=False
+    )
+    assert alone.uns["cellmodel"].get("ensemble") is None

@@ -4,6 +4,7 @@
     .venv/bin/python scripts/bench_docs.py runs/bench/bench.json
     .venv/bin/cellmodel bench --scale 10000,30000,100000 --out runs/bench-scale
     .venv/bin/python scripts/bench_docs.py runs/bench-scale/bench.json
+    .venv/bin/python scripts/bench_docs.py runs/robust/bench.json --section robust
 
 The header (protocol, method list) is written anew; the run's section (bench or scale) is
 replaced and the other section is kept as the last run of its kind left it.
@@ -13,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from cellmodel.bench import BUILTIN_METHODS, METHODS, render_markdown
 from genekb.fileio import atomic_write
 
-DOCS_MARKERS = {"bench": "registry datasets", "scale": "scale"}
+DOCS_MARKERS = {"bench": "registry datasets", "scale": "scale", "robust": "robustness"}
+TITLES = {"bench": "Registry datasets", "scale": "Scale", "robust": "Robustness across datasets"}
 DEFAULT_DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
@@ -27,15 +30,21 @@ def load_text(load: list[float] | None) -> str:
     return "unknown" if not load else " / ".join(f"{x:.1f}" for x in load)
 
 
-def write_docs(report: dict[str, Any], path: Path) -> Path:
-    """Regenerate `path`: the header and method list anew, and this run's section (bench or scale)
-    replaced; the other section is kept as the last run of its kind left it."""
-    section = "scale" if report.get("scale") else "bench"
+def write_docs(report: dict[str, Any], path: Path, section: str | None = None) -> Path:
+    """Regenerate `path`: the header and method list anew, and this run's section (`section`, else
+    bench or scale by the run) replaced; every other marked section, also those other scripts
+    write (e.g. scale-ooc), is kept as its last run left it."""
+    section = section or ("scale" if report.get("scale") else "bench")
     old = path.read_text() if path.exists() else ""
-    sections = {name: _section(old, name) for name in DOCS_MARKERS}
+    names = list(DOCS_MARKERS) + [
+        n for n in re.findall(r"<!-- ([\w-]+):start -->", old) if n not in DOCS_MARKERS
+    ]
+    sections = {name: _section(old, name) for name in names}
     sections[section] = _docs_section(report, section)
     parts = [_docs_header(report)]
-    for name in DOCS_MARKERS:
+    for name in names:
+        if sections[name] is None and name not in (section, "bench", "scale"):
+            continue
         body = sections[name] or f"No {DOCS_MARKERS[name]} run recorded yet.\n"
         parts.append(f"<!-- {name}:start -->\n{body.rstrip()}\n<!-- {name}:end -->\n")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +88,7 @@ def _docs_header(report: dict[str, Any]) -> str:
 
 def _docs_section(report: dict[str, Any], section: str) -> str:
     m = report["machine"]
-    title = "Scale" if section == "scale" else "Registry datasets"
+    title = TITLES[section]
     lines = [
         f"## {title}",
         "",
@@ -100,9 +109,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path, help="bench.json of a `cellmodel bench` run")
     parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="the file to rewrite")
+    parser.add_argument(
+        "--section", choices=sorted(DOCS_MARKERS), help="section to replace (default: by the run)"
+    )
     args = parser.parse_args()
     report = json.loads(args.report.read_text())
-    print(write_docs(report, args.docs))
+    print(write_docs(report, args.docs, args.section))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def cluster(
     progress: Any = None,
     copy: bool = False,
     label_key: str | None = None,
-    ensemble: bool = True,
+    ensemble: bool = False,
     **cluster_options: Any,
 ) -> ad.AnnData:
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
@@ -67,8 +67,10 @@ def cluster(
     `label_key`: an obs column of reference labels, read only after the run has ended to score
     it (`score`; recorded in `uns["cellmodel"]["metrics"]`).
     `ensemble`: keep, of the graph encoder's partition, a k-means consensus on the PCA and
-    Leiden at k, the one that agrees best with the ensemble (`cellmodel.consensus`); False keeps
-    the graph encoder's. `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
+    Leiden at k, the one that agrees best with the ensemble (`cellmodel.consensus`); off by
+    default, as it measured below the graph encoder alone on the registry datasets
+    (docs/cluster_experiments.md, "Robustness").
+    `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
     """
     if copy:
         adata = adata.copy()

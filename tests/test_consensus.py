@@ -63,16 +63,16 @@ def test_leiden_to_k_reaches_k() -> None:
     assert len(np.unique(labels)) == 5 and resolution > 0 and calls >= 1
 
 
-def test_pipeline_records_the_choice_and_can_keep_the_graph_encoder() -> None:
+def test_pipeline_records_the_choice_on_request_and_keeps_the_encoder_by_default() -> None:
     from cellmodel.pipeline import cluster
 
     adata = blobs(40, n_classes=3, dim=30, counts=True)
-    out = cluster(adata, None, n_clusters=3, use_semantic=False, copy=True, pretrain_steps=20)
+    out = cluster(
+        adata, None, n_clusters=3, use_semantic=False, copy=True, pretrain_steps=20, ensemble=True
+    )
     record = out.uns["cellmodel"]["ensemble"]
     assert record["chosen"] in consensus.CANDIDATES
     assert set(record["agreement"]) == set(consensus.CANDIDATES)
     assert out.obs["cellmodel_cluster"].cat.categories.size == 3
-    alone = cluster(
-        adata, None, n_clusters=3, use_semantic=False, copy=True, pretrain_steps=20, ensemble=False
-    )
+    alone = cluster(adata, None, n_clusters=3, use_semantic=False, copy=True, pretrain_steps=20)
     assert alone.uns["cellmodel"].get("ensemble") is None

@@ -199,16 +199,29 @@ def _structure(inp: MethodInput) -> MethodOutput:
 
 @register_method(
     "cellmodel",
-    "the default pipeline, k given: ComBat on the batch column where there is one; of the graph"
-    " encoder + OT refinement (`structure`), a k-means consensus on the PCA and Leiden at k, the"
-    " partition that agrees best with the ensemble; the weighted semantic view is computed for"
-    " `cellmodel explain` and does not enter the fit (the time includes it)",
+    "the default pipeline, k given: ComBat on the batch column where there is one, graph encoder"
+    " + OT refinement; the weighted semantic view is computed for `cellmodel explain` and does not"
+    " enter the fit (so its labels equal `structure`'s; the time includes the semantic view)",
     needs_store=True,
     gene_vectors="real",
     sentences=False,  # the default fit uses the weighted path only
     builtin=True,
 )
 def _cellmodel(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp)
+
+
+@register_method(
+    "cellmodel-ensemble",
+    "the default pipeline with --ensemble: of the graph encoder's partition, a consensus of 20"
+    " k-means runs on the PCA and Leiden at k, the one with the highest mean ARI with the"
+    " ensemble (label-free)",
+    needs_store=True,
+    gene_vectors="real",
+    sentences=False,  # the default fit uses the weighted path only
+    builtin=True,
+)
+def _cellmodel_ensemble(inp: MethodInput) -> MethodOutput:
     return _pipeline(inp, ensemble=True)
 
 
@@ -222,7 +235,7 @@ def _cellmodel(inp: MethodInput) -> MethodOutput:
     builtin=True,
 )
 def _cellmodel_auto(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, given_k=False, ensemble=True)
+    return _pipeline(inp, given_k=False)
 
 
 @register_method(

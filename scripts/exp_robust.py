@@ -2,7 +2,7 @@
 
     .venv/bin/cellmodel bench --datasets pbmc68k-reduced,baron-human,wu2020-200,baron-mouse,\\
         tirosh2016-184,paul2015-2660,cellhint-pancreas \\
-        --methods pca-kmeans,leiden,leiden-k,structure,cellmodel --seeds 5 --out runs/robust
+        --methods pca-kmeans,leiden,leiden-k,structure,cellmodel-ensemble --seeds 5 --out runs/robust
     .venv/bin/python scripts/exp_robust.py runs/robust/bench.json
 
 For each dataset held out, the default among the candidate configurations (`--candidates`) is the
@@ -24,7 +24,7 @@ from cellmodel.bench.aggregate import BASELINES
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path, help="bench.json of a `cellmodel bench` run")
-    parser.add_argument("--candidates", default="structure,cellmodel")
+    parser.add_argument("--candidates", default="structure,cellmodel-ensemble")
     args = parser.parse_args()
     summary = json.loads(args.report.read_text())["summary"]
     ari = {

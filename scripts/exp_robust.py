@@ -2,7 +2,8 @@
 
     .venv/bin/cellmodel bench --datasets pbmc68k-reduced,baron-human,wu2020-200,baron-mouse,\\
         tirosh2016-184,paul2015-2660,cellhint-pancreas \\
-        --methods pca-kmeans,leiden,leiden-k,structure,cellmodel-ensemble --seeds 5 --out runs/robust
+        --methods pca-kmeans,leiden,leiden-k,structure,cellmodel-ensemble \\
+        --seeds 5 --out runs/robust
     .venv/bin/python scripts/exp_robust.py runs/robust/bench.json
 
 For each dataset held out, the default among the candidate configurations (`--candidates`) is the

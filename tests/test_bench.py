@@ -268,7 +268,8 @@ def test_h5ad_path_needs_a_real_label_key(tmp_path: Path) -> None:
 def test_every_builtin_method_is_registered_with_a_description() -> None:
     expected = {
         "pca-kmeans", "leiden", "leiden-k", "semantic-w", "semantic-s", "semantic", "structure",
-        "cellmodel", "cellmodel-auto", "cellmodel-no-ot", "cellmodel-aligned", "cellmodel-concat",
+        "cellmodel", "cellmodel-auto", "cellmodel-ensemble", "cellmodel-no-ot", "cellmodel-aligned",
+        "cellmodel-concat",
         "cellmodel-aligned-random", "cellmodel-aligned-shuffled", "semantic-random",
         "semantic-shuffled",
     }  # fmt: skip

@@ -19,7 +19,7 @@ so memory stays linear in cells).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anndata as ad
@@ -38,7 +38,6 @@ class Choice:
     labels: np.ndarray
     chosen: str
     agreement: dict[str, float]
-    partitions: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,9 +134,7 @@ def choose(candidates: dict[str, np.ndarray], runs: list[np.ndarray]) -> Choice:
         agreement[name] = float(np.mean([adjusted_rand_score(labels, p) for p in others]))
     # Ties go to the earlier candidate (the graph encoder first).
     chosen = max(candidates, key=lambda name: (agreement[name], -list(candidates).index(name)))
-    return Choice(
-        np.asarray(candidates[chosen], dtype=np.int64), chosen, agreement, dict(candidates)
-    )
+    return Choice(np.asarray(candidates[chosen], dtype=np.int64), chosen, agreement)
 
 
 def ensemble_choice(

@@ -120,7 +120,13 @@ def annotate(
     from cellmodel.annotate import annotate as run_annotate
     from cellmodel.annotate import report_of, to_markdown
     from cellmodel.annotate.ontology import parse_candidates
-    from cli.cellmodel_args import check_chunked, check_output, load_input, write_h5ad
+    from cli.cellmodel_args import (
+        check_chunked,
+        check_dask_options,
+        check_output,
+        load_input,
+        write_h5ad,
+    )
     from genekb.store.store import Store
 
     if candidates is not None and (ontology or subtree or tissue):
@@ -128,8 +134,7 @@ def annotate(
     check_output(output, force)
     if markdown is not None and markdown.exists() and not force:
         raise GenekbError(f"{markdown} exists; pass --force to overwrite it")
-    if chunk_size is None and (dask_address or workers):
-        raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
+    check_dask_options(chunk_size, dask_address, workers)
     labels = parse_candidates(candidates) if candidates is not None else None
     chunked = chunk_size is not None
     path = check_chunked(source, output, "obs") if chunked else None

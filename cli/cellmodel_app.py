@@ -28,6 +28,7 @@ from cli.cellmodel_args import (
     TaxonOpt,
     WorkersOpt,
     check_chunked,
+    check_dask_options,
     check_output,
     load_input,
     run_progress,
@@ -73,8 +74,7 @@ def embed(
     from genekb.store.store import Store
 
     check_output(output, force)
-    if chunk_size is None and (dask_address or workers):
-        raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
+    check_dask_options(chunk_size, dask_address, workers)
     if chunk_size is not None:
         from cellmodel.chunked import embed_h5ad
 

@@ -115,6 +115,14 @@ WorkersOpt = Annotated[
 ]
 
 
+def check_dask_options(
+    chunk_size: int | None, dask_address: str | None, workers: int | None
+) -> None:
+    """--dask-address and --workers only mean something beside --chunk-size."""
+    if chunk_size is None and (dask_address or workers):
+        raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
+
+
 def check_chunked(source: str, output: Path | None, what: str) -> Path:
     """The input file of a chunked run: an existing .h5ad, and an output to write into."""
     path = Path(source)

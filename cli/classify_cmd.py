@@ -19,6 +19,7 @@ from cli.cellmodel_args import (
     RootOpt,
     WorkersOpt,
     check_chunked,
+    check_dask_options,
     check_output,
     load_input,
     write_h5ad,
@@ -104,8 +105,7 @@ def classify(
     from cellmodel import classify as cl
 
     check_output(output, force)
-    if chunk_size is None and (dask_address or workers):
-        raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
+    check_dask_options(chunk_size, dask_address, workers)
     if chunk_size is not None:
         _classify_chunked(
             source, reference, label_key, view, k, vote, chunk_size, dask_address, workers,

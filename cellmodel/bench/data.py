@@ -118,43 +118,19 @@ def synthetic_counts(
     n_genes: int = SYNTHETIC_GENES,
     n_groups: int = SYNTHETIC_GROUPS,
     seed: int = 0,
-    chunk: int = 5000,
 ) -> ad.AnnData:
-    """Negative-binomial counts with known groups: `obs["group"]` holds the truth.
-
-    Gene means are log-normal (about 2,000 UMIs per cell over 2,000 genes); each group raises 2% of
-    the genes by a log-normal fold (median e ≈ 2.7×) and lowers another 2% by the same kind of
-    fold; group sizes follow a Dirichlet(2) draw; each cell has a log-normal size factor; counts
-    are NB with dispersion 2 (variance = mean + mean²/2). Built in chunks, stored as sparse CSR.
-    The folds are chosen so the groups are findable but not trivial: with much larger folds every
-    method separates them perfectly and the scale runs would time nothing but trivial data.
-    """
+    """Negative-binomial counts with known groups in memory (sparse CSR): `obs["group"]` holds the
+    truth. The model is `cellmodel.synthetic_h5ad.synthetic_chunks`'s."""
     import scipy.sparse as sp
 
-    rng = np.random.default_rng(seed)
-    base = rng.lognormal(mean=-1.0, sigma=1.5, size=n_genes)
-    log_fold = np.zeros((n_groups, n_genes))
-    n_markers = max(1, int(0.02 * n_genes))
-    for g in range(n_groups):
-        up, down = np.split(rng.choice(n_genes, 2 * n_markers, replace=False), 2)
-        log_fold[g, up] = rng.normal(1.0, 0.5, n_markers)
-        log_fold[g, down] = -rng.normal(1.0, 0.5, n_markers)
-    means = base[None, :] * np.exp(log_fold)
-    shares = rng.dirichlet(np.full(n_groups, 2.0))
-    groups = rng.choice(n_groups, n_cells, p=shares)
-    size = rng.lognormal(0.0, 0.4, n_cells)
-    theta = 2.0
-    blocks = []
-    for start in range(0, n_cells, chunk):
-        mu = size[start : start + chunk, None] * means[groups[start : start + chunk]]
-        counts = rng.negative_binomial(theta, theta / (theta + mu)).astype(np.float32)
-        blocks.append(sp.csr_matrix(counts))
-    obs = pd.DataFrame(
-        {SYNTHETIC_LABEL_KEY: pd.Categorical([f"g{g}" for g in groups])},
-        index=[f"s{i}" for i in range(n_cells)],
-    )
+    # Imported here: synthetic_h5ad reads this module's gene symbols.
+    from cellmodel.synthetic_h5ad import synthetic_chunks, synthetic_obs
+
+    groups, chunks = synthetic_chunks(n_cells, n_genes=n_genes, n_groups=n_groups, seed=seed)
     return ad.AnnData(
-        X=sp.vstack(blocks).tocsr(), obs=obs, var=pd.DataFrame(index=synthetic_symbols(n_genes))
+        X=sp.vstack(list(chunks)).tocsr(),
+        obs=synthetic_obs(groups),
+        var=pd.DataFrame(index=synthetic_symbols(n_genes)),
     )
 
 

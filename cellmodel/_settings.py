@@ -13,3 +13,6 @@ CLASSIFY_OBSM_KEY = "X_classify"
 # Preprocessing of the expression (Seurat-flavour highly variable genes, then PCA).
 DEFAULT_N_HVG = 2000
 DEFAULT_N_PCS = 50
+
+# annotate: which ranking names the groups (text + marker table; see cellmodel.annotate.core)
+DEFAULT_ANNOTATE_METHOD = "combined"

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
 from cli.cellmodel_args import (
     DaskAddressOpt,
     GeneKeyOpt,
@@ -64,8 +65,12 @@ def annotate(
         ),
     ] = None,
     method: Annotated[
-        str, typer.Option(help="Call by text, markerdb (baseline) or combined.")
-    ] = "text",
+        str,
+        typer.Option(
+            help="Call by combined (text + marker table), text (gene knowledge alone) or"
+            " markerdb (the baseline alone)."
+        ),
+    ] = DEFAULT_ANNOTATE_METHOD,
     gene_vectors: Annotated[
         str, typer.Option(help="real, or the controls shuffled / random (seeded by --seed).")
     ] = "real",

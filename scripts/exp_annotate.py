@@ -147,9 +147,10 @@ def _row(name: str, n: int, block: dict[str, Any], key: str) -> str:
     real = block["real"]
     shuffled = _ms([r["text"][key] for r in block["shuffled"]])
     random = _ms([r["text"][key] for r in block["random"]])
+    combined_shuffled = _ms([r["combined"][key] for r in block["shuffled"]])
     return (
         f"| {name} | {n} | **{real['text'][key]}** | {shuffled} | {random} |"
-        f" {real['markerdb'][key]} | {real['combined'][key]} |"
+        f" {real['markerdb'][key]} | **{real['combined'][key]}** | {combined_shuffled} |"
     )
 
 
@@ -162,8 +163,8 @@ def _table(results: dict[str, Any], block: str, keys: list[str], n_key: str) -> 
             f"**{key}**: groups named {credit}, {where}.",
             "",
             "| dataset | groups | text (real) | text (shuffled) | text (random) | marker table |"
-            " text + table |",
-            "|---|---|---|---|---|---|---|",
+            " text + table (default) | text (shuffled) + table |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, entry in results["data"].items():
             lines.append(_row(name, entry[n_key], entry[block], key))
@@ -187,9 +188,11 @@ def _reading(results: dict[str, Any]) -> list[str]:
             control = max(
                 np.mean([r["text"][key] for r in entry[block][c]]) for c in ("shuffled", "random")
             )
+            both_control = np.mean([r["combined"][key] for r in entry[block]["shuffled"]])
             parts.append(
                 f"{name}: text {real['text'][key]} (best control {control:.1f}), table"
-                f" {real['markerdb'][key]}, both {real['combined'][key]}"
+                f" {real['markerdb'][key]}, both {real['combined'][key]} (with shuffled text"
+                f" {both_control:.1f})"
             )
         lines += [f"- {title}: " + "; ".join(parts) + ".", ""]
     lines += [
@@ -221,8 +224,14 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         "",
         "`cellmodel annotate` names each group of cells with a candidate cell type by comparing its"
         " marker genes' text vectors (the store's gene cards) with the candidates' Cell Ontology"
-        " text embedded by the same encoder (MiniLM, `human/ncbi-card/minilm`). Method, controls"
-        " and baseline are described in `cellmodel/annotate/` (module docstrings).",
+        " text embedded by the same encoder (MiniLM, `human/ncbi-card/minilm`), and beside it"
+        " the classic marker-table baseline. The call it writes by default is the two combined"
+        " (`--method combined`: each ranking standardised per group and summed; the text alone"
+        " where the table lacks a candidate); `--method text` and `--method markerdb` write"
+        " either alone, and every run keeps all three. The last column of each table is the"
+        " combination with the gene vectors shuffled: what the table gives without the gene"
+        " knowledge. Method, controls and baseline are described in `cellmodel/annotate/`"
+        " (module docstrings).",
         "",
         f"Regenerate everything on this page with `{command}`"
         f" (Cell Ontology {results['cl_version']} from cellxgene-ontology-guide 1.11.1; marker"
@@ -298,13 +307,18 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         f" {e['true_all']['seconds_real']} |"
         for n, e in data.items()
     ]
-    lines += ["", "## Calls per group (true-label groups, own CL terms, real vectors)", ""]
+    lines += [
+        "",
+        "## Calls per group (true-label groups, own CL terms, real vectors; both = the default)",
+        "",
+    ]
     for name, entry in data.items():
         calls = entry["true_own"]["real"]
         lines += [
             f"**{name}**: "
             + "; ".join(
-                f"{g} → text {calls['text']['calls'][g]}, table {calls['markerdb']['calls'][g]}"
+                f"{g} → text {calls['text']['calls'][g]}, table {calls['markerdb']['calls'][g]},"
+                f" both {calls['combined']['calls'][g]}"
                 for g in calls["text"]["calls"]
             ),
             "",

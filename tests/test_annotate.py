@@ -253,6 +253,23 @@ def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
         assert hits < 3, control  # planted knowledge gone, the calls no longer follow it
 
 
+def test_each_method_writes_its_own_top_call_and_combined_is_the_default(fake_spec) -> None:
+    store = _planted(fake_spec)
+    kw = dict(
+        groupby="kind", candidates=[BETA, ALPHA, DELTA], n_markers=5, top_k=2,
+        n_background=200, load_encoder=_TextEncoder, model="fake",
+    )  # fmt: skip
+    for method in (None, "text", "markerdb", "combined"):
+        chosen = {} if method is None else {"method": method}
+        report = report_of(annotate(_islets(), store, **kw, **chosen))
+        assert report["method"] == (method or "combined")
+        for e in report["groups"]:
+            assert e["label"] == e[report["method"]]["top"][0]["label"]
+            assert e["top"] == e[report["method"]]["top"]
+            # the evidence is the gene text behind the label written, whichever method chose it
+            assert e["evidence"][0]["similarity"] >= e["evidence"][-1]["similarity"]
+
+
 def test_annotate_refuses_missing_groups_and_mixed_candidate_sources(fake_spec) -> None:
     from genekb.errors import UsageError
 
@@ -310,7 +327,7 @@ def test_real_minilm_names_islet_hormone_groups(tmp_path: Path) -> None:
     adata = annotate(
         _islets(), Store.open(tmp_path, create=True), groupby="kind",
         candidates=[BETA, ALPHA, DELTA, "CL:0002275", "CL:0005019"],  # the islet types
-        n_markers=3, top_k=2, n_background=100,
+        n_markers=3, top_k=2, n_background=100, method="text",  # the gene text alone
     )  # fmt: skip
     named = {e["group"]: e["cl_id"] for e in report_of(adata)["groups"]}
     assert named == {"b": BETA, "a": ALPHA, "d": DELTA}

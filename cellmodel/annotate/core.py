@@ -8,8 +8,12 @@ those markers and the fixed hubness background, building only what is missing; (
 candidate's text with the store's own encoder (cached); (5) score (`score`), beside the
 marker-table baseline (`markerdb`) and their combination.
 
-The call written to `obs["cellmodel_annotation"]` comes from `method` (default: text); all three
-rankings are kept in `uns["cellmodel"]["annotate"]`.
+The call written to `obs["cellmodel_annotation"]` comes from `method`; all three rankings are kept
+in `uns["cellmodel"]["annotate"]`. The default is `combined`: on every dataset and setting of
+`docs/annotate_experiments.md` it named at least as many groups as the text alone, and where the
+marker table lacks a candidate (free-text labels, CL terms the table does not cover) it falls back
+to the text. The evidence shown for a call is always the gene text's: the markers whose cards
+match the called label best.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
 from cellmodel.annotate import markerdb, ontology, score
 from cellmodel.annotate.inputs import (
     BACKGROUND_SEED,
@@ -51,6 +56,7 @@ ACROSS_GROUPS: dict[str, str] = {
     "on": "standardise each candidate's scores over the groups before calling",
     "off": "call each group from its own scores alone",
 }
+DEFAULT_METHOD = DEFAULT_ANNOTATE_METHOD
 DEFAULT_N_MARKERS = 50
 N_EVIDENCE_SHOWN = 5
 TOP_SHOWN = 3
@@ -59,7 +65,7 @@ TOP_SHOWN = 3
 @dataclass
 class AnnotateParams:
     groupby: str
-    method: str = "text"
+    method: str = DEFAULT_METHOD
     markers: str = "specific"
     n_markers: int = DEFAULT_N_MARKERS
     top_k: int = score.DEFAULT_TOP_K
@@ -134,7 +140,7 @@ def annotate(
     candidates: list[str] | None = None,
     ontology_subtree: str | None = None,
     tissue: str | None = None,
-    method: str = "text",
+    method: str = DEFAULT_METHOD,
     markers: str = "specific",
     n_markers: int = DEFAULT_N_MARKERS,
     top_k: int = score.DEFAULT_TOP_K,
@@ -322,22 +328,22 @@ def name_groups(
     out_groups: list[dict[str, Any]] = []
     for g in range(k):
         text_call, text_top = _entries(cands, text_scores[g])
+        db_call, db_top = _entries(cands, db.scores[g])
+        comb_call, comb_top = _entries(cands, combined[g])
+        pick = {"text": text_call, "markerdb": db_call, "combined": comb_call}[method]
+        best = cands[pick.best]
         present_g = present[bounds[g] : bounds[g + 1]]
         ids_g, cols_g = marker_ids[g][present_g], marker_cols[g][present_g]
-        ev_idx = score.evidence(group_sims[g][:, text_call.best], top_k)
+        ev_idx = score.evidence(group_sims[g][:, pick.best], top_k)
         evidence = [
             {
                 "gene": symbol_of.get(int(ids_g[i]), str(ids_g[i])),
-                "similarity": round(float(group_sims[g][i, text_call.best]), 3),
+                "similarity": round(float(group_sims[g][i, pick.best]), 3),
                 "log_fold_change": round(float(lfc[g, cols_g[i]]), 3),
                 "description": _describe(records, int(ids_g[i])),
             }
             for i in ev_idx[:N_EVIDENCE_SHOWN]
         ]
-        db_call, db_top = _entries(cands, db.scores[g])
-        comb_call, comb_top = _entries(cands, combined[g])
-        pick = {"text": text_call, "markerdb": db_call, "combined": comb_call}[method]
-        best = cands[pick.best]
         out_groups.append(
             {
                 "group": str(groups.categories[g]),
@@ -350,7 +356,7 @@ def name_groups(
                 "text": {"top": text_top, "margin": round(text_call.margin, 4)},
                 "markerdb": {
                     "top": db_top,
-                    "overlap": db.overlap(g, db_call.best)[:10],
+                    "overlap": db.overlap(g, pick.best)[:10],
                 },
                 "combined": {"top": comb_top},
                 "evidence": evidence,

@@ -194,6 +194,18 @@ def _reading(results: dict[str, Any]) -> list[str]:
                 f" {real['markerdb'][key]}, both {real['combined'][key]} (with shuffled text"
                 f" {both_control:.1f})"
             )
+        total = {
+            m: sum(e[block]["real"][m][key] for e in results["data"].values())
+            for m in ("text", "markerdb", "combined")
+        }
+        total_control = sum(
+            np.mean([r["combined"][key] for r in e[block]["shuffled"]])
+            for e in results["data"].values()
+        )
+        parts.append(
+            f"summed over the datasets: text {total['text']}, table {total['markerdb']}, both"
+            f" {total['combined']} (with shuffled text {total_control:.1f})"
+        )
         lines += [f"- {title}: " + "; ".join(parts) + ".", ""]
     lines += [
         "Where the gene text loses to the marker table, the reasons are in the inputs rather"

@@ -13,7 +13,7 @@ import torch
 from cellmodel.cluster import NeighbourSampler, estimate_k, fit_clusters
 from cellmodel.graph import combat, from_edge_index, knn_graph, structure_features
 from cellmodel.metrics import cluster_metrics, hungarian_mapping
-from cellmodel.model import info_nce, sinkhorn_target, student_t
+from cellmodel.model import info_nce, sinkhorn_target, split_for_empty, student_t
 from genekb.errors import GenekbError, UsageError
 from tests.conftest import blobs
 
@@ -244,6 +244,33 @@ def test_estimate_k_on_blobs() -> None:
     result = fit_clusters(X, None, None, None, seed=0, **FAST)
     assert result.n_clusters == 3 and result.k_estimated
     assert result.params["k_method"] == "leiden"
+
+
+def test_split_for_empty_bisects_the_largest_cluster() -> None:
+    # Cluster 0 holds two groups (around x = 0 and x = 10), cluster 1 one group, cluster 2 none.
+    z = torch.tensor(
+        [[0.0, 0.0], [0.0, 1.0], [0.0, -1.0], [10.0, 0.0], [10.0, 1.0], [20.0, 0.0], [20.0, 1.0]]
+    )
+    labels = torch.tensor([0, 0, 0, 0, 0, 1, 1])
+    centres = torch.tensor([[4.0, 0.0], [20.0, 0.5], [50.0, 50.0]])
+    new_centres, new_labels, count = split_for_empty(z, centres, labels)
+    assert count == 1
+    assert new_labels.tolist() == [0, 0, 0, 2, 2, 1, 1]
+    assert torch.allclose(new_centres[0], torch.tensor([0.0, 0.0]))
+    assert torch.allclose(new_centres[2], torch.tensor([10.0, 0.5]))
+    assert torch.equal(new_centres[1], centres[1])
+    _, same, none = split_for_empty(z, new_centres, new_labels)
+    assert none == 0 and torch.equal(same, new_labels)
+
+
+def test_refinement_never_returns_fewer_than_k_clusters() -> None:
+    # Three cells of a fourth group sit apart: k-means gives them a centre, the graph encoder
+    # pulls them toward their neighbours, and the refinement used to empty that cluster.
+    X, _ = blobs({"a": 60, "b": 60, "c": 60, "d": 3}, spread=1.0, seed=0)
+    result = fit_clusters(X, None, None, 4, seed=0, **FAST)
+    assert np.unique(result.labels).size == 4
+    assert result.params["reseeded_clusters"] >= 1
+    assert not any("ended empty" in note for note in result.notes)
 
 
 def test_no_ot_gives_kmeans_labels() -> None:

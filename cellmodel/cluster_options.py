@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from cellmodel.graph import DEFAULT_N_NEIGHBORS
+from cellmodel.graph import FIT_N_NEIGHBORS
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 
@@ -23,7 +23,7 @@ class ClusterOptions:
     projection_dim: int = 32
     dropout: float = 0.0
     layer_norm: bool = False  # LayerNorm on the hidden layer (measured worse; see the docs)
-    n_neighbors: int = DEFAULT_N_NEIGHBORS  # only when the graph is built here
+    n_neighbors: int = FIT_N_NEIGHBORS  # only when the graph is built here
     batch_size: int = 1024  # seed cells per step (all cells when fewer)
     fanouts: tuple[int, int] = (10, 10)  # neighbours sampled per cell for layer 2 and layer 1
     edge_drop: float = 0.2

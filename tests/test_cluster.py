@@ -321,3 +321,17 @@ def test_pipeline_scores_after_the_run_when_given_a_label_key() -> None:
     cluster(adata, use_semantic=False, n_clusters=3, label_key="group", **small)
     record = adata.uns["cellmodel"]
     assert record["label_key"] == "group" and record["metrics"]["ari"] > 0.9
+    # The graph encoder's graph has 8 neighbours (issue 22), the Leiden baselines' 15.
+    assert record["structure_params"]["n_neighbors"] == 8
+    expected = knn_graph(adata.obsm["X_pca_expr"], 8, seed=0).n_edges
+    assert record["cluster_params"]["graph_edges"] == expected
+
+
+def test_the_fit_builds_its_own_graph_with_eight_neighbours() -> None:
+    from cellmodel.cluster_options import ClusterOptions
+    from cellmodel.graph import DEFAULT_N_NEIGHBORS, FIT_N_NEIGHBORS
+
+    assert ClusterOptions().n_neighbors == FIT_N_NEIGHBORS == 8 and DEFAULT_N_NEIGHBORS == 15
+    X, _ = blobs(40)
+    result = fit_clusters(X, None, None, 3, seed=0, **FAST)
+    assert result.params["graph_edges"] == knn_graph(X, 8).n_edges

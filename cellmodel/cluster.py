@@ -23,7 +23,6 @@ matrix product over the kNN graph.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -31,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from cellmodel.cluster_options import ClusterOptions, ClusterResult
+from cellmodel.cluster_options import ClusterOptions, ClusterResult, check_inputs, parse_options
 from cellmodel.graph import (
     KnnGraph,
     estimate_k,
@@ -45,11 +44,11 @@ from cellmodel.model import (
     info_nce,
     kl_to_target,
     sinkhorn_target,
+    split_for_empty,
     student_t,
 )
 from cellmodel.sampling import NeighbourSampler
-from genekb.device import resolve_device
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import UsageError
 
 __all__ = [
     "ClusterOptions",
@@ -95,47 +94,6 @@ def _kmeans(z: np.ndarray, k: int, restarts: int, seed: int) -> tuple[np.ndarray
 
     model = KMeans(n_clusters=k, n_init=restarts, random_state=seed).fit(z)
     return model.cluster_centers_.astype(np.float32), model.labels_.astype(np.int64)
-
-
-def _check_inputs(
-    X_pca: np.ndarray, semantic: np.ndarray | None, n_clusters: int | None, device: str
-) -> None:
-    if X_pca.ndim != 2:
-        raise UsageError(f"X_pca must be a cells × components matrix (got shape {X_pca.shape})")
-    n = X_pca.shape[0]
-    if n < 3:
-        raise GenekbError(f"only {n} cell(s); clustering needs at least 3 cells")
-    if not np.isfinite(X_pca).all():
-        raise GenekbError("X_pca contains NaN or infinite values; check the expression input")
-    if semantic is not None:
-        if semantic.ndim != 2 or semantic.shape[0] != n:
-            raise UsageError(
-                f"the semantic matrix has shape {semantic.shape}; it needs one row per cell ({n})"
-            )
-        if not np.isfinite(semantic).all():
-            raise GenekbError("the semantic matrix contains NaN or infinite values")
-    if n_clusters is not None and not 1 <= n_clusters <= n:
-        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the number of cells ({n})")
-    resolve_device(device)
-
-
-def _options(opts: dict[str, Any]) -> ClusterOptions:
-    names = {f.name for f in dataclasses.fields(ClusterOptions)}
-    unknown = sorted(set(opts) - names)
-    if unknown:
-        raise UsageError(
-            f"unknown clustering option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
-        )
-    options = ClusterOptions(**opts)
-    options.fanouts = tuple(int(f) for f in options.fanouts)  # type: ignore[assignment]
-    if len(options.fanouts) != 2 or min(options.fanouts) < 1:
-        raise UsageError(f"fanouts must be two positive numbers, one per layer ({options.fanouts})")
-    for name in ("edge_drop", "feature_mask", "balance"):
-        if not 0.0 <= getattr(options, name) < 1.0 + (name == "balance"):
-            raise UsageError(f"{name} must lie in [0, 1) (got {getattr(options, name)})")
-    if options.temperature <= 0:
-        raise UsageError(f"temperature must be positive (got {options.temperature})")
-    return options
 
 
 # ------------------------------------------------------------------------------------ the fitter
@@ -184,6 +142,7 @@ class _Fitter:
             semantic_weight=options.semantic_weight,
         ).to(self.device)
         self.history: list[dict[str, float]] = []
+        self.reseeded = 0  # empty clusters re-seeded during refinement
 
     # -- one augmented view of a batch
     def _view(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -293,6 +252,14 @@ class _Fitter:
                 _, z = self.embed()
                 q = student_t(z, self.net.centres.detach(), o.student_alpha)
                 labels = q.argmax(1)
+                if self.reseeded < k and bool((torch.bincount(labels, minlength=k) == 0).any()):
+                    # A cluster the soft target kept alive but no cell picks: bisect the largest
+                    # cluster to re-seed it, and do not stop on this refresh.
+                    centres, _, count = split_for_empty(z, self.net.centres.detach(), labels)
+                    self.reseeded += count
+                    self.net.centres.data.copy_(centres)
+                    q = student_t(z, self.net.centres.detach(), o.student_alpha)
+                    labels, previous = q.argmax(1), None
                 if previous is not None:
                     changed = float((labels != previous).float().mean())
                     self.history.append({"phase": 1.5, "step": float(step), "changed": changed})
@@ -330,8 +297,8 @@ def fit_clusters(
     """
     X_pca = np.asarray(X_pca, dtype=np.float32)
     semantic = None if semantic is None else np.asarray(semantic, dtype=np.float32)
-    _check_inputs(X_pca, semantic, n_clusters, device)
-    options = _options(opts)
+    check_inputs(X_pca, semantic, n_clusters, device)
+    options = parse_options(opts)
     timings: dict[str, float] = {}
     notes: list[str] = []
     started = time.perf_counter()
@@ -371,7 +338,11 @@ def fit_clusters(
             h, z = fitter.embed()
             assert fitter.net.centres is not None
             soft = student_t(z, fitter.net.centres.detach(), options.student_alpha)
-            labels = soft.argmax(1).cpu().numpy().astype(np.int64)
+            hard = soft.argmax(1)
+            if bool((torch.bincount(hard, minlength=k) == 0).any()):
+                _, hard, count = split_for_empty(z, fitter.net.centres.detach(), hard)
+                fitter.reseeded += count
+            labels = hard.cpu().numpy().astype(np.int64)
         timings["refine"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     labels = relabel_by_size(labels)
@@ -389,6 +360,7 @@ def fit_clusters(
         "pretrain_stop": pretrain_stop,
         "refine_stop": refine_stop,
         "refine_steps": refine_steps,
+        "reseeded_clusters": fitter.reseeded,
         "k_method": "leiden" if k_estimated else "given",
     }
     return ClusterResult(

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from cellmodel.graph import DEFAULT_N_NEIGHBORS
+from cellmodel.graph import FIT_N_NEIGHBORS
+from genekb.device import resolve_device
+from genekb.errors import GenekbError, UsageError
 
 
 @dataclass
@@ -21,7 +23,7 @@ class ClusterOptions:
     projection_dim: int = 32
     dropout: float = 0.0
     layer_norm: bool = False  # LayerNorm on the hidden layer (measured worse; see the docs)
-    n_neighbors: int = DEFAULT_N_NEIGHBORS  # only when the graph is built here
+    n_neighbors: int = FIT_N_NEIGHBORS  # only when the graph is built here
     batch_size: int = 1024  # seed cells per step (all cells when fewer)
     fanouts: tuple[int, int] = (10, 10)  # neighbours sampled per cell for layer 2 and layer 1
     edge_drop: float = 0.2
@@ -73,3 +75,44 @@ class ClusterResult:
     params: dict[str, Any]
     soft: np.ndarray | None = None  # final Student-t assignments (cells × k)
     notes: list[str] = field(default_factory=list)
+
+
+def check_inputs(
+    X_pca: np.ndarray, semantic: np.ndarray | None, n_clusters: int | None, device: str
+) -> None:
+    if X_pca.ndim != 2:
+        raise UsageError(f"X_pca must be a cells × components matrix (got shape {X_pca.shape})")
+    n = X_pca.shape[0]
+    if n < 3:
+        raise GenekbError(f"only {n} cell(s); clustering needs at least 3 cells")
+    if not np.isfinite(X_pca).all():
+        raise GenekbError("X_pca contains NaN or infinite values; check the expression input")
+    if semantic is not None:
+        if semantic.ndim != 2 or semantic.shape[0] != n:
+            raise UsageError(
+                f"the semantic matrix has shape {semantic.shape}; it needs one row per cell ({n})"
+            )
+        if not np.isfinite(semantic).all():
+            raise GenekbError("the semantic matrix contains NaN or infinite values")
+    if n_clusters is not None and not 1 <= n_clusters <= n:
+        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the number of cells ({n})")
+    resolve_device(device)
+
+
+def parse_options(opts: dict[str, Any]) -> ClusterOptions:
+    names = {f.name for f in dataclasses.fields(ClusterOptions)}
+    unknown = sorted(set(opts) - names)
+    if unknown:
+        raise UsageError(
+            f"unknown clustering option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+        )
+    options = ClusterOptions(**opts)
+    options.fanouts = tuple(int(f) for f in options.fanouts)  # type: ignore[assignment]
+    if len(options.fanouts) != 2 or min(options.fanouts) < 1:
+        raise UsageError(f"fanouts must be two positive numbers, one per layer ({options.fanouts})")
+    for name in ("edge_drop", "feature_mask", "balance"):
+        if not 0.0 <= getattr(options, name) < 1.0 + (name == "balance"):
+            raise UsageError(f"{name} must lie in [0, 1) (got {getattr(options, name)})")
+    if options.temperature <= 0:
+        raise UsageError(f"temperature must be positive (got {options.temperature})")
+    return options

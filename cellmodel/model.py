@@ -241,6 +241,48 @@ def sinkhorn_target(
     return log_p.exp()
 
 
+@torch.no_grad()
+def split_for_empty(
+    z: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor, lloyd_iters: int = 10
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Give every empty cluster a centre again: bisect the cluster with the most cells (split
+    along its first principal axis, then `lloyd_iters` 2-means steps) and move the empty
+    cluster's centre onto its smaller half (bisecting k-means with the
+    largest-cluster strategy, as scikit-learn's BisectingKMeans; the split is Boley 1998's PDDP).
+
+    Deterministic and label-free. Returns the new centres, the new hard labels (the split cluster's
+    cells go to the nearer of its two halves) and how many clusters were re-seeded.
+    """
+    k = centres.shape[0]
+    centres, labels = centres.clone(), labels.clone()
+    reseeded = 0
+    for empty in torch.nonzero(torch.bincount(labels, minlength=k) == 0).flatten().tolist():
+        counts = torch.bincount(labels, minlength=k)
+        source = int(counts.argmax())
+        if counts[source] < 2:
+            break  # nothing left to split: every cluster holds one cell
+        rows = torch.nonzero(labels == source).flatten()
+        members = z[rows]
+        centred = members - members.mean(0, keepdim=True)
+        axis = torch.linalg.svd(centred, full_matrices=False).Vh[0]
+        side = centred @ axis > 0
+        if side.all() or not side.any():
+            side = torch.arange(rows.numel(), device=z.device) < rows.numel() // 2
+        for _ in range(lloyd_iters):
+            pair = torch.stack([members[~side].mean(0), members[side].mean(0)])
+            new_side = torch.cdist(members, pair).argmin(1) == 1
+            if new_side.all() or not new_side.any() or bool((new_side == side).all()):
+                break
+            side = new_side
+        if int(side.sum()) * 2 > rows.numel():
+            side = ~side  # the smaller half moves (the axis' sign is arbitrary)
+        centres[source] = members[~side].mean(0)
+        centres[empty] = members[side].mean(0)
+        labels[rows[side]] = empty
+        reseeded += 1
+    return centres, labels, reseeded
+
+
 def kl_to_target(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """KL(P ‖ Q) averaged over cells."""
     return (p * (torch.log(p.clamp_min(1e-12)) - torch.log(q.clamp_min(1e-12)))).sum(1).mean()

@@ -41,7 +41,7 @@ def cluster(
     batch_key: str | None = None,
     n_hvg: int = DEFAULT_N_HVG,
     n_pcs: int = DEFAULT_N_PCS,
-    n_neighbors: int = graph.DEFAULT_N_NEIGHBORS,
+    n_neighbors: int = graph.FIT_N_NEIGHBORS,
     seed: int = 0,
     device: str | None = None,
     embed_options: dict[str, Any] | None = None,

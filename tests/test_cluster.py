@@ -13,7 +13,7 @@ import torch
 from cellmodel.cluster import NeighbourSampler, estimate_k, fit_clusters
 from cellmodel.graph import combat, from_edge_index, knn_graph, structure_features
 from cellmodel.metrics import cluster_metrics, hungarian_mapping
-from cellmodel.model import info_nce, sinkhorn_target, student_t
+from cellmodel.model import info_nce, sinkhorn_target, split_for_empty, student_t
 from genekb.errors import GenekbError, UsageError
 from tests.conftest import blobs
 
@@ -246,6 +246,33 @@ def test_estimate_k_on_blobs() -> None:
     assert result.params["k_method"] == "leiden"
 
 
+def test_split_for_empty_bisects_the_largest_cluster() -> None:
+    # Cluster 0 holds two groups (around x = 0 and x = 10), cluster 1 one group, cluster 2 none.
+    z = torch.tensor(
+        [[0.0, 0.0], [0.0, 1.0], [0.0, -1.0], [10.0, 0.0], [10.0, 1.0], [20.0, 0.0], [20.0, 1.0]]
+    )
+    labels = torch.tensor([0, 0, 0, 0, 0, 1, 1])
+    centres = torch.tensor([[4.0, 0.0], [20.0, 0.5], [50.0, 50.0]])
+    new_centres, new_labels, count = split_for_empty(z, centres, labels)
+    assert count == 1
+    assert new_labels.tolist() == [0, 0, 0, 2, 2, 1, 1]
+    assert torch.allclose(new_centres[0], torch.tensor([0.0, 0.0]))
+    assert torch.allclose(new_centres[2], torch.tensor([10.0, 0.5]))
+    assert torch.equal(new_centres[1], centres[1])
+    _, same, none = split_for_empty(z, new_centres, new_labels)
+    assert none == 0 and torch.equal(same, new_labels)
+
+
+def test_refinement_never_returns_fewer_than_k_clusters() -> None:
+    # Three cells of a fourth group sit apart: k-means gives them a centre, the graph encoder
+    # pulls them toward their neighbours, and the refinement used to empty that cluster.
+    X, _ = blobs({"a": 60, "b": 60, "c": 60, "d": 3}, spread=1.0, seed=0)
+    result = fit_clusters(X, None, None, 4, seed=0, **FAST)
+    assert np.unique(result.labels).size == 4
+    assert result.params["reseeded_clusters"] >= 1
+    assert not any("ended empty" in note for note in result.notes)
+
+
 def test_no_ot_gives_kmeans_labels() -> None:
     X, labels = blobs()
     result = fit_clusters(X, None, None, 3, seed=0, use_ot=False, **FAST)
@@ -294,3 +321,17 @@ def test_pipeline_scores_after_the_run_when_given_a_label_key() -> None:
     cluster(adata, use_semantic=False, n_clusters=3, label_key="group", **small)
     record = adata.uns["cellmodel"]
     assert record["label_key"] == "group" and record["metrics"]["ari"] > 0.9
+    # The graph encoder's graph has 8 neighbours (issue 22), the Leiden baselines' 15.
+    assert record["structure_params"]["n_neighbors"] == 8
+    expected = knn_graph(adata.obsm["X_pca_expr"], 8, seed=0).n_edges
+    assert record["cluster_params"]["graph_edges"] == expected
+
+
+def test_the_fit_builds_its_own_graph_with_eight_neighbours() -> None:
+    from cellmodel.cluster_options import ClusterOptions
+    from cellmodel.graph import DEFAULT_N_NEIGHBORS, FIT_N_NEIGHBORS
+
+    assert ClusterOptions().n_neighbors == FIT_N_NEIGHBORS == 8 and DEFAULT_N_NEIGHBORS == 15
+    X, _ = blobs(40)
+    result = fit_clusters(X, None, None, 3, seed=0, **FAST)
+    assert result.params["graph_edges"] == knn_graph(X, 8).n_edges

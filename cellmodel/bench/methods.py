@@ -113,8 +113,8 @@ def _pca_kmeans(inp: MethodInput) -> MethodOutput:
 
 @register_method(
     "leiden",
-    "scanpy Leiden (leidenalg, its defaults) at resolution 1 on the pipeline's kNN graph (15"
-    " neighbours over PCA 50); k is not given, it finds its own",
+    "scanpy Leiden (leidenalg, its defaults) at resolution 1 on a kNN graph of 15 neighbours"
+    " (scanpy's default) over the pipeline's PCA 50; k is not given, it finds its own",
     uses_k=False,
     builtin=True,
 )

@@ -273,7 +273,10 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
     lines += [
         "## End to end: `cellmodel cluster` clusters (expression only, seed 0)",
         "",
-        "Clusters found without labels; each cluster's truth is its majority CL id.",
+        "Clusters found without labels; each cluster's truth is its majority CL id. The clusters"
+        " are those of the 15-neighbour `cluster` default (kept in the output folder as"
+        " clusters-DATASET-seed0.csv and reused by reruns; a fresh `--out` clusters with the"
+        " current default).",
         "",
         "| dataset | clusters | seconds to cluster |",
         "|---|---|---|",

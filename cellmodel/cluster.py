@@ -338,10 +338,8 @@ def fit_clusters(
             h, z = fitter.embed()
             assert fitter.net.centres is not None
             soft = student_t(z, fitter.net.centres.detach(), options.student_alpha)
-            hard = soft.argmax(1)
-            if bool((torch.bincount(hard, minlength=k) == 0).any()):
-                _, hard, count = split_for_empty(z, fitter.net.centres.detach(), hard)
-                fitter.reseeded += count
+            _, hard, count = split_for_empty(z, fitter.net.centres.detach(), soft.argmax(1))
+            fitter.reseeded += count
             labels = hard.cpu().numpy().astype(np.int64)
         timings["refine"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started

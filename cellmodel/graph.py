@@ -20,8 +20,7 @@ from genekb.errors import GenekbError, UsageError
 DEFAULT_N_NEIGHBORS = 15  # scanpy's default; the Leiden baselines' graph and `knn_graph`'s default
 # The graph encoder's graph. Its two mean-aggregation layers average each cell over its two-hop
 # neighbourhood, about n_neighbors² cells: ~100-200 at 15, more than a whole rare type on small
-# files; at 8, ~40-60. Measured on the seven registry datasets, true k, 5 seeds (issue 22, with
-# the empty-cluster re-seeding): mean ARI 0.546 -> 0.574, at most 0.004 lower on any dataset.
+# files; at 8, ~40-60 (figures: docs/cluster_experiments.md, "Robustness across datasets").
 FIT_N_NEIGHBORS = 8
 APPROXIMATE_FROM = 50_000
 # Scaled values are clipped like scanpy's `pp.scale(max_value=10)`: a few extreme cells must not

@@ -56,7 +56,6 @@ ACROSS_GROUPS: dict[str, str] = {
     "on": "standardise each candidate's scores over the groups before calling",
     "off": "call each group from its own scores alone",
 }
-DEFAULT_METHOD = DEFAULT_ANNOTATE_METHOD
 DEFAULT_N_MARKERS = 50
 N_EVIDENCE_SHOWN = 5
 TOP_SHOWN = 3
@@ -65,7 +64,7 @@ TOP_SHOWN = 3
 @dataclass
 class AnnotateParams:
     groupby: str
-    method: str = DEFAULT_METHOD
+    method: str = DEFAULT_ANNOTATE_METHOD
     markers: str = "specific"
     n_markers: int = DEFAULT_N_MARKERS
     top_k: int = score.DEFAULT_TOP_K
@@ -140,7 +139,7 @@ def annotate(
     candidates: list[str] | None = None,
     ontology_subtree: str | None = None,
     tissue: str | None = None,
-    method: str = DEFAULT_METHOD,
+    method: str = DEFAULT_ANNOTATE_METHOD,
     markers: str = "specific",
     n_markers: int = DEFAULT_N_MARKERS,
     top_k: int = score.DEFAULT_TOP_K,

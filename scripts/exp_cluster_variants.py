@@ -1,0 +1,167 @@
+"""Screen variants of the cluster default on registry datasets (labels only score the result).
+
+    python scripts/exp_cluster_variants.py --root STORE --datasets cellhint-pancreas,baron-human \
+        --seeds 5 --variants default,detected-hvg,batch-hvg,bbknn,harmony,batch-hvg+harmony
+    python scripts/exp_cluster_variants.py --root STORE --datasets pbmc68k-reduced,tirosh2016-184 \
+        --seeds 3 --variants default --options "min_pretrain_steps=200" "fanouts=5,5"
+
+Each variant changes one thing in front of `cellmodel.cluster.fit_clusters` (true k, the
+pipeline's 8-neighbour graph, seeds 0..N-1) and prints the ARI, mean ± sample std:
+- `default`: the pipeline's input (log values, 2,000 HVGs, ComBat on the registry's batch
+  column, scale, PCA 50);
+- `detected-hvg`: HVGs chosen only among genes detected in every batch;
+- `batch-hvg`: scanpy's batch-aware HVG ranking (`flavor="seurat"`, `batch_key`);
+- `bbknn`: the batch-balanced kNN graph (`graph.knn_graph(batch=...)`);
+- `harmony` / `batch-hvg+harmony`: Harmony (Korsunsky et al. 2019, Nat Methods 16:1289) on the
+  ComBat PCA, from `harmony-pytorch==0.1.8` (BSD; not a dependency: install it to run these);
+- `--options key=value ...`: each a `ClusterOptions` override on the default input.
+With `--baselines`, k-means on the input (10 restarts) and Leiden at k (15 neighbours) are
+scored on the same input. JSON lines go to `--out` when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from cellmodel import datasets, graph, io
+from cellmodel.cluster import fit_clusters
+from cellmodel.metrics import cluster_metrics
+
+FEATURES = ("default", "detected-hvg", "batch-hvg", "harmony", "batch-hvg+harmony")
+VARIANTS = (*FEATURES, "bbknn")
+
+
+def _value(text: str):
+    if "," in text:
+        return tuple(_value(t) for t in text.split(","))
+    if text in ("True", "False"):
+        return text == "True"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _hvg(X_log, batch: np.ndarray | None, rule: str, n_top: int = 2000) -> np.ndarray:
+    if batch is None or rule == "default":
+        return graph.highly_variable(X_log, n_top)
+    if rule == "detected":
+        detected = np.ones(X_log.shape[1], dtype=bool)
+        for value in np.unique(batch):
+            rows = X_log[batch == value]
+            detected &= np.asarray((rows != 0).sum(axis=0)).ravel() > 0
+        return graph.highly_variable(X_log, n_top, candidates=detected)
+    import anndata as ad
+    import pandas as pd
+    import scanpy as sc
+
+    holder = ad.AnnData(X=X_log)
+    holder.obs["batch"] = pd.Categorical(batch)
+    table = sc.pp.highly_variable_genes(
+        holder, n_top_genes=n_top, flavor="seurat", batch_key="batch", inplace=False
+    )
+    return np.asarray(table["highly_variable"], dtype=bool)
+
+
+def _features(X_log, batch: np.ndarray | None, variant: str, seed: int) -> np.ndarray:
+    rule = {"detected-hvg": "detected", "batch-hvg": "batch", "batch-hvg+harmony": "batch"}
+    hvg = _hvg(X_log, batch, rule.get(variant, "default"))
+    X = X_log[:, hvg]
+    if batch is not None:
+        X = graph.combat(X, batch)
+    pcs = graph.pca(graph.scale(X), 50, seed)
+    if variant.endswith("harmony") and batch is not None:
+        import pandas as pd
+
+        try:
+            from harmony import harmonize
+        except ImportError:
+            sys.exit("the harmony variants need: pip install harmony-pytorch==0.1.8")
+        frame = pd.DataFrame({"batch": batch})
+        pcs = harmonize(
+            pcs.astype(np.float64), frame, "batch", random_state=seed, n_jobs=1, verbose=False
+        ).astype(np.float32)
+    return pcs
+
+
+def _baselines(X: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict[str, float]:
+    from sklearn.cluster import KMeans
+
+    from cellmodel.consensus import leiden_to_k
+
+    adjacency = graph.knn_graph(X, graph.DEFAULT_N_NEIGHBORS, seed=seed).adjacency
+    return {
+        "pca-kmeans": cluster_metrics(y, KMeans(k, n_init=10, random_state=seed).fit_predict(X))[
+            "ari"
+        ],
+        "leiden-k": cluster_metrics(y, leiden_to_k(adjacency, k, seed)[0])["ari"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="store root holding the datasets cache")
+    parser.add_argument("--datasets", required=True, help="comma-separated registry names")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--variants", default="default", help=f"comma-separated: {VARIANTS}")
+    parser.add_argument("--options", nargs="*", default=[], help="ClusterOptions key=value runs")
+    parser.add_argument("--baselines", action="store_true")
+    parser.add_argument("--out", help="append JSON lines here")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {VARIANTS}")
+    runs = [(v, {}) for v in variants] + [
+        (f"default {o}", {o.split("=", 1)[0]: _value(o.split("=", 1)[1])}) for o in args.options
+    ]
+    cache = datasets.default_cache_dir(args.root)
+    for name in args.datasets.split(","):
+        adata = datasets.load(name, cache_dir=cache)
+        entry = datasets.get(name)
+        y = adata.obs[entry.label_key].astype(str).to_numpy()
+        k = len(np.unique(y))
+        batch = adata.obs[entry.batch_key].astype(str).to_numpy() if entry.batch_key else None
+        X_log = graph.log_normalize(io.expression(adata).X, "log")
+        inputs: dict[tuple[str, int], np.ndarray] = {}
+        for label, options in runs:
+            feature = label if label in FEATURES else "default"
+            scores: dict[str, list[float]] = {}
+            for seed in range(args.seeds):
+                if (feature, seed) not in inputs:
+                    inputs[(feature, seed)] = _features(X_log, batch, feature, seed)
+                X = inputs[(feature, seed)]
+                knn = graph.knn_graph(
+                    X, graph.FIT_N_NEIGHBORS, seed=seed, batch=batch if label == "bbknn" else None
+                )
+                began = time.perf_counter()
+                result = fit_clusters(X, knn, None, k, seed=seed, device="cpu", **options)
+                row = {"cellmodel": cluster_metrics(y, result.labels)["ari"]}
+                if args.baselines:
+                    row.update(_baselines(X, y, k, seed))
+                for method, value in row.items():
+                    scores.setdefault(method, []).append(value)
+                if args.out:
+                    record = {"dataset": name, "variant": label, "seed": seed, **row}
+                    record["fit_s"] = round(time.perf_counter() - began, 2)
+                    with open(args.out, "a") as out:
+                        out.write(json.dumps(record) + "\n")
+            summary = "  ".join(
+                f"{method} {np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0:.3f}"
+                for method, v in scores.items()
+            )
+            print(f"{name}  {label}: {summary}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ import numpy as np
 from cellmodel import datasets
 from cellmodel.annotate import annotate, ontology, report_of
 from cellmodel.annotate.evaluate import cell_truth, group_truth, load_label_map, score_report
+from cellmodel.graph import FIT_N_NEIGHBORS
 from genekb.store.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -79,7 +80,9 @@ def _cluster(adata, name: str, cache: Path | None, seed: int = 0):
 
     from cellmodel.pipeline import cluster
 
-    path = cache / f"clusters-{name}-seed{seed}.csv" if cache is not None else None
+    # Keyed by the default's graph, so a changed default clusters afresh instead of reusing.
+    stem = f"clusters-{name}-seed{seed}-nn{FIT_N_NEIGHBORS}.csv"
+    path = cache / stem if cache is not None else None
     if path is not None and path.exists():
         saved = pd.read_csv(path, index_col=0)["cellmodel_cluster"].astype(str)
         out = adata.copy()
@@ -122,6 +125,7 @@ def run(
         clustered, seconds = _cluster(adata, name, cluster_cache)
         cluster_truth = group_truth(clustered.obs["cellmodel_cluster"], clustered.obs["_truth"])
         entry["cluster_seconds"] = seconds
+        entry["cluster_n_neighbors"] = FIT_N_NEIGHBORS
         entry["n_clusters"] = len(cluster_truth)
         entry["clusters_own"] = _controls(
             clustered, store, "cellmodel_cluster", own, cluster_truth, seeds
@@ -274,15 +278,16 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         "## End to end: `cellmodel cluster` clusters (expression only, seed 0)",
         "",
         "Clusters found without labels; each cluster's truth is its majority CL id. The clusters"
-        " are those of the 15-neighbour `cluster` default (kept in the output folder as"
-        " clusters-DATASET-seed0.csv and reused by reruns; a fresh `--out` clusters with the"
-        " current default).",
+        " are kept in the output folder as clusters-DATASET-seed0-nnN.csv (N: the neighbours of"
+        " the `cluster` default's graph that made them) and reused by reruns under that default.",
         "",
-        "| dataset | clusters | seconds to cluster |",
-        "|---|---|---|",
+        "| dataset | clusters | graph neighbours | seconds to cluster |",
+        "|---|---|---|---|",
     ]
     lines += [
-        f"| {n} | {e['n_clusters']} | {e['cluster_seconds'] or 'cached'} |" for n, e in data.items()
+        f"| {n} | {e['n_clusters']} | {e['cluster_n_neighbors']} |"
+        f" {e['cluster_seconds'] or 'cached'} |"
+        for n, e in data.items()
     ]
     lines.append("")
     lines += ["### Own CL terms", ""]

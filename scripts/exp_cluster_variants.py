@@ -16,7 +16,8 @@ pipeline's 8-neighbour graph, seeds 0..N-1) and prints the ARI, mean ± sample s
   ComBat PCA, from `harmony-pytorch==0.1.8` (BSD; not a dependency: install it to run these);
 - `--options key=value ...`: each a `ClusterOptions` override on the default input.
 With `--baselines`, k-means on the input (10 restarts) and Leiden at k (15 neighbours) are
-scored on the same input. JSON lines go to `--out` when given.
+scored on each input variant (`bbknn` and `--options` runs share the default input's). JSON
+lines go to `--out` when given.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ import time
 
 import numpy as np
 
+# The key=value parsing of the classify screen (this folder is on sys.path when run as a script).
+from exp_classify import parse_value
+
 from cellmodel import datasets, graph, io
 from cellmodel.cluster import fit_clusters
 from cellmodel.metrics import cluster_metrics
@@ -37,16 +41,10 @@ VARIANTS = (*FEATURES, "bbknn")
 
 
 def _value(text: str):
+    """A `ClusterOptions` value from the command line; "5,5" is a tuple (fanouts)."""
     if "," in text:
-        return tuple(_value(t) for t in text.split(","))
-    if text in ("True", "False"):
-        return text == "True"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+        return tuple(parse_value(t) for t in text.split(","))
+    return parse_value(text)
 
 
 def _hvg(X_log, batch: np.ndarray | None, rule: str, n_top: int = 2000) -> np.ndarray:
@@ -70,13 +68,15 @@ def _hvg(X_log, batch: np.ndarray | None, rule: str, n_top: int = 2000) -> np.nd
     return np.asarray(table["highly_variable"], dtype=bool)
 
 
-def _features(X_log, batch: np.ndarray | None, variant: str, seed: int) -> np.ndarray:
+def _scaled(X_log, batch: np.ndarray | None, variant: str) -> np.ndarray:
+    """The seed-free part of a variant's input: HVGs, ComBat, scaling."""
     rule = {"detected-hvg": "detected", "batch-hvg": "batch", "batch-hvg+harmony": "batch"}
-    hvg = _hvg(X_log, batch, rule.get(variant, "default"))
-    X = X_log[:, hvg]
-    if batch is not None:
-        X = graph.combat(X, batch)
-    pcs = graph.pca(graph.scale(X), 50, seed)
+    X = X_log[:, _hvg(X_log, batch, rule.get(variant, "default"))]
+    return graph.scale(graph.combat(X, batch) if batch is not None else X)
+
+
+def _features(scaled: np.ndarray, batch: np.ndarray | None, variant: str, seed: int) -> np.ndarray:
+    pcs = graph.pca(scaled, 50, seed)
     if variant.endswith("harmony") and batch is not None:
         import pandas as pd
 
@@ -133,13 +133,16 @@ def main() -> None:
         k = len(np.unique(y))
         batch = adata.obs[entry.batch_key].astype(str).to_numpy() if entry.batch_key else None
         X_log = graph.log_normalize(io.expression(adata).X, "log")
+        scaled: dict[str, np.ndarray] = {}
         inputs: dict[tuple[str, int], np.ndarray] = {}
         for label, options in runs:
             feature = label if label in FEATURES else "default"
+            if feature not in scaled:
+                scaled[feature] = _scaled(X_log, batch, feature)
             scores: dict[str, list[float]] = {}
             for seed in range(args.seeds):
                 if (feature, seed) not in inputs:
-                    inputs[(feature, seed)] = _features(X_log, batch, feature, seed)
+                    inputs[(feature, seed)] = _features(scaled[feature], batch, feature, seed)
                 X = inputs[(feature, seed)]
                 knn = graph.knn_graph(
                     X, graph.FIT_N_NEIGHBORS, seed=seed, batch=batch if label == "bbknn" else None
@@ -147,7 +150,7 @@ def main() -> None:
                 began = time.perf_counter()
                 result = fit_clusters(X, knn, None, k, seed=seed, device="cpu", **options)
                 row = {"cellmodel": cluster_metrics(y, result.labels)["ari"]}
-                if args.baselines:
+                if args.baselines and label in FEATURES:  # other runs share the default input
                     row.update(_baselines(X, y, k, seed))
                 for method, value in row.items():
                     scores.setdefault(method, []).append(value)

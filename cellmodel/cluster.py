@@ -5,9 +5,10 @@ matrix, and returns labels with the latent spaces and a record of the run. The p
 
 1. Pretraining. Each step draws a batch of cells and, for each of two augmented views, a sampled
    two-hop neighbourhood (edge dropping + a fan-out cap) with masked, noised features. The loss is
-   reconstruction of the PCA features, symmetric InfoNCE between the two views' projections, and,
-   with a semantic view, symmetric InfoNCE between the structure and semantic projections
-   (the cross-modal alignment). It stops when the smoothed loss has stopped improving.
+   reconstruction of the PCA features, optionally link reconstruction (each cell near a sampled
+   graph neighbour, away from random cells), symmetric InfoNCE between the two views'
+   projections, and, with a semantic view, symmetric InfoNCE between the structure and semantic
+   projections (the cross-modal alignment). It stops when the smoothed loss has stopped improving.
 2. Initialisation. k-means on the fused latent of all cells, several restarts, the restart with the
    lowest inertia wins.
 3. Refinement. The centres become parameters; Student-t soft assignments Q of both views are pulled
@@ -43,6 +44,7 @@ from cellmodel.model import (
     deterministic,
     info_nce,
     kl_to_target,
+    link_loss,
     sinkhorn_target,
     split_for_empty,
     student_t,
@@ -162,8 +164,9 @@ class _Fitter:
         return h[rows], None if e is None else e[rows]
 
     def _partners(self, batch: np.ndarray) -> np.ndarray:
-        """For `positives="neighbour"`: a random graph neighbour of each cell (itself if none)."""
-        if self.o.positives == "self":
+        """For `positives="neighbour"` or the link loss: a random graph neighbour of each cell
+        (itself if it has none)."""
+        if self.o.positives == "self" and self.o.link_weight == 0:
             return batch
         indptr = self.sampler.indptr
         degrees = indptr[batch + 1] - indptr[batch]
@@ -199,6 +202,16 @@ class _Fitter:
                 + info_nce(p2, net.semantic_head(e2), o.temperature)
             )
             weights["alignment"] = o.alignment_weight
+        if o.link_weight > 0 and target is None:  # pretraining only
+            negatives = torch.randint(
+                0,
+                h2.shape[0],
+                (h1.shape[0], o.link_negatives),
+                generator=self.gen,
+                device=self.device,
+            )
+            parts["link"] = link_loss(h1, h2, negatives)
+            weights["link"] = o.link_weight
         if target is not None and net.centres is not None:
             p1 = target[torch.from_numpy(batch).to(self.device)]
             p2 = target[torch.from_numpy(partners).to(self.device)]

@@ -38,6 +38,11 @@ class ClusterOptions:
     # large cell types over the sphere and k-means then splits them (docs/cluster_experiments.md).
     view_weight: float = 0.0
     alignment_weight: float = 1.0  # InfoNCE structure ↔ semantic (0 = no alignment)
+    # Link reconstruction in pretraining (`model.link_loss`): each cell near a sampled graph
+    # neighbour, away from random cells, so the latent keeps the graph's communities. Off by
+    # default; the pipeline fits it as the second candidate on batched data (`batch_choice`).
+    link_weight: float = 0.0
+    link_negatives: int = 5  # random cells per cell that the link loss pushes away
     cluster_weight: float = 1.0  # KL(P ‖ Q) in refinement
     semantic_weight: float = 1.0  # share of the semantic latent in the fused latent
     pretrain_steps: int = 400  # upper bound; the plateau rule usually stops earlier
@@ -113,6 +118,11 @@ def parse_options(opts: dict[str, Any]) -> ClusterOptions:
     for name in ("edge_drop", "feature_mask", "balance"):
         if not 0.0 <= getattr(options, name) < 1.0 + (name == "balance"):
             raise UsageError(f"{name} must lie in [0, 1) (got {getattr(options, name)})")
+    if options.link_weight < 0 or options.link_negatives < 1:
+        raise UsageError(
+            f"link_weight must be ≥ 0 and link_negatives ≥ 1 (got {options.link_weight},"
+            f" {options.link_negatives})"
+        )
     if options.temperature <= 0:
         raise UsageError(f"temperature must be positive (got {options.temperature})")
     return options

@@ -4,7 +4,8 @@
 - `Projection`: the MLP heads that map each view into the space where views are contrasted;
 - `ClusterNet`: structure encoder + reconstruction decoder + heads, an optional semantic encoder,
   the fused latent and the cluster centres;
-- losses: symmetric InfoNCE, Student-t soft assignment, a Sinkhorn-balanced target, KL to it;
+- losses: symmetric InfoNCE, Student-t link reconstruction, Student-t soft assignment, a
+  Sinkhorn-balanced target, KL to it;
 - augmentations: feature masking and noise (edge dropping lives in `cellmodel.cluster`'s sampler,
   where edges are drawn).
 
@@ -207,6 +208,17 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
     logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
     targets = torch.arange(a.shape[0], device=a.device)
     return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+
+
+def link_loss(h: torch.Tensor, partner: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    """Graph link reconstruction with a Student-t kernel q(d) = 1 / (1 + d²), as UMAP's embedding
+    loss with a = b = 1: −log q for each cell and its graph neighbour (rows of `h` and `partner`),
+    −log(1 − q) for each cell and the rows of `partner` indexed by `negatives` (cells × m).
+    """
+    d_pos = (h - partner).pow(2).sum(1)
+    d_neg = (h[:, None, :] - partner[negatives]).pow(2).sum(2)
+    # The 1e-4 keeps a negative that lands on its cell finite (1 − q = 0 there).
+    return torch.log1p(d_pos).mean() - torch.log(d_neg / (1.0 + d_neg) + 1e-4).mean()
 
 
 def student_t(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:

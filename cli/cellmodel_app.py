@@ -183,6 +183,13 @@ def cluster(
             " registry datasets, better on small subsamples)."
         ),
     ] = False,
+    batch_choice: Annotated[
+        bool,
+        typer.Option(
+            help="With a batch column: also fit the link-reconstruction candidate and keep the"
+            " clusters less explained by the batch (doubles the fit time)."
+        ),
+    ] = True,
     gene_vectors: GeneVectorsOpt = "real",
     taxon: TaxonOpt = None,
     gene_key: GeneKeyOpt = None,
@@ -233,6 +240,7 @@ def cluster(
         use_semantic=semantic,
         align_semantic=align_semantic,
         ensemble=ensemble,
+        batch_choice=batch_choice,
         model=model,
         gene_vectors=gene_vectors,
         taxon=taxon,

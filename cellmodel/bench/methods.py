@@ -190,7 +190,8 @@ def _semantic_random(inp: MethodInput) -> MethodOutput:
 
 @register_method(
     "structure",
-    "the graph encoder alone (+ OT refinement), no ensemble choice and no semantic view, k given",
+    "the graph encoder alone (+ OT refinement; with a batch column, the batch choice between it"
+    " and the link-reconstruction fit), no ensemble choice and no semantic view, k given",
     builtin=True,
 )
 def _structure(inp: MethodInput) -> MethodOutput:
@@ -200,8 +201,9 @@ def _structure(inp: MethodInput) -> MethodOutput:
 @register_method(
     "cellmodel",
     "the default pipeline, k given: ComBat on the batch column where there is one, graph encoder"
-    " + OT refinement; the weighted semantic view is computed for `cellmodel explain` and does not"
-    " enter the fit (so its labels equal `structure`'s; the time includes the semantic view)",
+    " + OT refinement (with a batch column, the batch choice); the weighted semantic view is"
+    " computed for `cellmodel explain` and does not enter the fit (so its labels equal"
+    " `structure`'s; the time includes the semantic view)",
     needs_store=True,
     gene_vectors="real",
     sentences=False,  # the default fit uses the weighted path only

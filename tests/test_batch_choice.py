@@ -1,0 +1,106 @@
+"""The link-reconstruction candidate and the batch-based choice between it and the default fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cellmodel.batch_choice import LINK_CANDIDATE, batch_ami, choose
+from cellmodel.cluster import fit_clusters
+from cellmodel.cluster_options import parse_options
+from cellmodel.metrics import cluster_metrics
+from cellmodel.model import link_loss
+from genekb.errors import UsageError
+from tests.conftest import blobs
+
+FAST = {"pretrain_steps": 60, "min_pretrain_steps": 30, "cluster_steps": 40, "hidden_dim": 64}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> object:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_link_loss_rewards_near_neighbours_and_far_negatives() -> None:
+    h = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    near, far = h + 0.1, h.flip(0)
+    negatives = torch.tensor([[1], [0]])  # each cell's negative is the other cell's partner
+    assert link_loss(h, near, negatives) < link_loss(h, far, negatives)
+    # With the partner on the cell only the negatives count: squared distance 100, q = 1/101.
+    expected = -np.log(100 / 101 + 1e-4)
+    assert float(link_loss(h, h, negatives)) == pytest.approx(expected, rel=1e-4)
+    h.requires_grad_(True)
+    link_loss(h, far, negatives).backward()
+    assert h.grad is not None and h.grad[0, 0] < 0  # descent moves cell 0 toward its partner
+
+
+def test_link_fit_trains_on_graph_neighbours_in_pretraining_only() -> None:
+    X, labels = blobs()
+    result = fit_clusters(X, None, None, 3, seed=0, **FAST, **LINK_CANDIDATE)
+    assert cluster_metrics(labels, result.labels)["ari"] == 1.0
+    pretrain = [row for row in result.history if row["phase"] == 0.0]
+    refine = [row for row in result.history if row["phase"] == 1.0]
+    assert pretrain and all("link" in row for row in pretrain)
+    assert refine and not any("link" in row for row in refine)
+    assert result.params["link_weight"] == 1.0
+    default = fit_clusters(X, None, None, 3, seed=0, **FAST)
+    assert not any("link" in row for row in default.history)
+
+
+def test_link_options_are_checked() -> None:
+    with pytest.raises(UsageError, match="link_weight must be"):
+        parse_options({"link_weight": -1.0})
+    with pytest.raises(UsageError, match="link_negatives"):
+        parse_options({"link_negatives": 0})
+
+
+def test_choice_keeps_the_partition_that_cuts_across_batches() -> None:
+    batch = np.repeat(["a", "b"], 50)
+    types = np.tile(np.repeat([0, 1], 25), 2)  # two types, each in both batches
+    assert abs(batch_ami(types, batch)) < 0.02  # independent: 0 up to the chance adjustment
+    assert batch_ami(batch, batch) == pytest.approx(1.0)
+    picked = choose(default=(batch == "a").astype(int), link=types, batch=batch)
+    assert picked.chosen == "link" and picked.batch_ami["link"] < picked.batch_ami["reconstruction"]
+    assert choose(default=types, link=(batch == "a").astype(int), batch=batch).chosen == (
+        "reconstruction"
+    )
+    assert choose(default=types, link=types, batch=batch).chosen == "reconstruction"  # ties
+    # A lower AMI within chance is a tie: the link partition must win by > 2 permutation SDs.
+    rng = np.random.default_rng(0)
+    batch = rng.choice(["a", "b", "c"], 600)
+    default = np.where(rng.random(600) < 0.2, (batch == "a").astype(int), rng.integers(0, 4, 600))
+    link = default.copy()
+    link[:3] = 3 - link[:3]
+    close = choose(default=default, link=link, batch=batch)
+    assert close.chosen == "reconstruction" and close.chance_sd > 0
+    assert abs(close.batch_ami["link"] - close.batch_ami["reconstruction"]) < 2 * close.chance_sd
+    record = picked.to_dict()
+    assert record["chosen"] == "link" and record["link_options"] == LINK_CANDIDATE
+
+
+def test_pipeline_fits_both_candidates_only_with_a_batch_column() -> None:
+    from cellmodel.pipeline import cluster
+
+    adata = blobs(40, dim=60, counts=True)
+    adata.obs["donor"] = ["d1", "d2"] * 60
+    small = {"pretrain_steps": 40, "min_pretrain_steps": 20, "cluster_steps": 20}
+    cluster(adata, use_semantic=False, n_clusters=3, batch_key="donor", **small)
+    record = adata.uns["cellmodel"]
+    choice = record["batch_choice"]
+    assert choice["chosen"] in ("reconstruction", "link")
+    assert set(choice["batch_ami"]) == {"reconstruction", "link"}
+    assert "fit_link_candidate" in record["pipeline_timings_s"]
+    kept_link = record["cluster_params"]["link_weight"] == LINK_CANDIDATE["link_weight"]
+    assert kept_link == (choice["chosen"] == "link")
+
+    for extra in ({"batch_key": None}, {"batch_key": "donor", "batch_choice": False}):
+        cluster(adata, use_semantic=False, n_clusters=3, **extra, **small)
+        assert adata.uns["cellmodel"].get("batch_choice") is None
+    # A caller who sets link_weight has chosen; no second fit.
+    cluster(adata, use_semantic=False, n_clusters=3, batch_key="donor", link_weight=0.5, **small)
+    assert adata.uns["cellmodel"].get("batch_choice") is None
+    assert adata.uns["cellmodel"]["cluster_params"]["link_weight"] == 0.5

@@ -104,3 +104,15 @@ def test_pipeline_fits_both_candidates_only_with_a_batch_column() -> None:
     cluster(adata, use_semantic=False, n_clusters=3, batch_key="donor", link_weight=0.5, **small)
     assert adata.uns["cellmodel"].get("batch_choice") is None
     assert adata.uns["cellmodel"]["cluster_params"]["link_weight"] == 0.5
+
+
+def test_chance_sd_equals_the_sd_of_the_ami_over_the_same_permutations() -> None:
+    from cellmodel.batch_choice import PERMUTATIONS, chance_sd
+
+    rng = np.random.default_rng(1)
+    batch = rng.choice(["a", "b", "c", "d"], 500)
+    labels = np.where(rng.random(500) < 0.3, batch, rng.choice(list("pqrstu"), 500))
+    permuted = np.random.default_rng(7)
+    direct = np.std([batch_ami(labels, permuted.permutation(batch)) for _ in range(PERMUTATIONS)])
+    assert chance_sd(labels, batch, seed=7) == pytest.approx(direct, rel=1e-9)
+    assert chance_sd(batch, batch) == 0.0  # AMI 1: nothing left to vary

@@ -268,6 +268,7 @@ def cluster(
         "metrics": metrics,
         "gene_match_rate": (record.get("gene_match") or {}).get("match_rate"),
         "batch_key": record.get("batch_key"),
+        "batch_choice": record.get("batch_choice"),
         "embedding_id": record.get("embedding_id"),
         "seconds": record["pipeline_timings_s"]["total"],
         "timings_s": {
@@ -287,6 +288,13 @@ def cluster(
     )
     if metrics:
         info("  ".join(f"{k.upper()} {v:.3f}" for k, v in metrics.items()) + f"  (vs {label_key})")
+    choice = report["batch_choice"]
+    if choice:
+        ami = choice["batch_ami"]
+        info(
+            f"batch choice: kept the {choice['chosen']} fit (clusters' AMI with the batch:"
+            f" reconstruction {ami['reconstruction']:.3f}, link {ami['link']:.3f})"
+        )
     for note in report["notes"]:
         info(f"note: {note}")
 

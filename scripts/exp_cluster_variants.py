@@ -14,7 +14,11 @@ pipeline's 8-neighbour graph, seeds 0..N-1) and prints the ARI, mean ± sample s
 - `bbknn`: the batch-balanced kNN graph (`graph.knn_graph(batch=...)`);
 - `harmony` / `batch-hvg+harmony`: Harmony (Korsunsky et al. 2019, Nat Methods 16:1289) on the
   ComBat PCA, from `harmony-pytorch==0.1.8` (BSD; not a dependency: install it to run these);
+- `batch-choice`: the pipeline's rule on batched data (`cellmodel.batch_choice`): the default fit
+  and the link-reconstruction fit, the one whose clusters carry less batch information kept
+  (prints how often each was kept and the batch AMI of both);
 - `--options key=value ...`: each a `ClusterOptions` override on the default input.
+A dataset given as `NAME:N` is a random subsample of N cells (numpy seed 123).
 With `--baselines`, k-means on the input (10 restarts) and Leiden at k (15 neighbours) are
 scored on each input variant (`bbknn` and `--options` runs share the default input's). JSON
 lines go to `--out` when given.
@@ -32,12 +36,12 @@ import numpy as np
 # The key=value parsing of the classify screen (this folder is on sys.path when run as a script).
 from exp_classify import parse_value
 
-from cellmodel import datasets, graph, io
+from cellmodel import batch_choice, datasets, graph, io
 from cellmodel.cluster import fit_clusters
 from cellmodel.metrics import cluster_metrics
 
 FEATURES = ("default", "detected-hvg", "batch-hvg", "harmony", "batch-hvg+harmony")
-VARIANTS = (*FEATURES, "bbknn")
+VARIANTS = (*FEATURES, "bbknn", "batch-choice")
 
 
 def _value(text: str):
@@ -127,8 +131,12 @@ def main() -> None:
     ]
     cache = datasets.default_cache_dir(args.root)
     for name in args.datasets.split(","):
-        adata = datasets.load(name, cache_dir=cache)
-        entry = datasets.get(name)
+        base, _, size = name.partition(":")
+        adata = datasets.load(base, cache_dir=cache)
+        entry = datasets.get(base)
+        if size:
+            rows = np.random.default_rng(123).choice(adata.n_obs, int(size), replace=False)
+            adata = adata[np.sort(rows)].copy()
         y = adata.obs[entry.label_key].astype(str).to_numpy()
         k = len(np.unique(y))
         batch = adata.obs[entry.batch_key].astype(str).to_numpy() if entry.batch_key else None
@@ -150,6 +158,17 @@ def main() -> None:
                 began = time.perf_counter()
                 result = fit_clusters(X, knn, None, k, seed=seed, device="cpu", **options)
                 row = {"cellmodel": cluster_metrics(y, result.labels)["ari"]}
+                if label == "batch-choice" and batch is not None:
+                    link = fit_clusters(X, knn, None, k, seed=seed, **batch_choice.LINK_CANDIDATE)
+                    choice = batch_choice.choose(result.labels, link.labels, batch, seed)
+                    kept = link.labels if choice.chosen == "link" else result.labels
+                    row = {
+                        "reconstruction": row["cellmodel"],
+                        "link": cluster_metrics(y, link.labels)["ari"],
+                        "cellmodel": cluster_metrics(y, kept)["ari"],
+                        "kept link": float(choice.chosen == "link"),
+                        **{f"batch AMI {fit}": v for fit, v in choice.batch_ami.items()},
+                    }
                 if args.baselines and label in FEATURES:  # other runs share the default input
                     row.update(_baselines(X, y, k, seed))
                 for method, value in row.items():

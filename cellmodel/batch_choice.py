@@ -24,7 +24,6 @@ import numpy as np
 
 # The second candidate's options (over the caller's); everything else stays as given.
 LINK_CANDIDATE: dict[str, Any] = {"link_weight": 1.0}
-CANDIDATES = ("reconstruction", "link")
 PERMUTATIONS = 20
 MARGIN_SIGMAS = 2.0
 
@@ -54,8 +53,11 @@ def batch_ami(labels: np.ndarray, batch: np.ndarray) -> float:
     return float(adjusted_mutual_info_score(np.asarray(batch), np.asarray(labels)))
 
 
-def chance_sd(labels: np.ndarray, batch: np.ndarray, seed: int = 0) -> float:
-    """Standard deviation of the AMI between `labels` and randomly permuted batch values.
+def chance_sd(
+    labels: np.ndarray, batch: np.ndarray, seed: int = 0, ami: float | None = None
+) -> float:
+    """Standard deviation of the AMI between `labels` and randomly permuted batch values
+    (`ami`: their AMI, when the caller has it already).
 
     A permutation keeps both marginals, so the AMI's expected-MI term and its normalizer stay
     fixed and only the mutual information varies: the SD of the (cheap) MI over permutations,
@@ -66,7 +68,7 @@ def chance_sd(labels: np.ndarray, batch: np.ndarray, seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
     labels, batch = np.asarray(labels), np.asarray(batch)
     mi = mutual_info_score(batch, labels)
-    ami = batch_ami(labels, batch)
+    ami = batch_ami(labels, batch) if ami is None else ami
     mean_entropy = 0.5 * (_entropy(labels) + _entropy(batch))  # sklearn's "arithmetic" average
     if ami >= 1.0 or mean_entropy == 0.0:
         return 0.0
@@ -85,8 +87,9 @@ def _entropy(values: np.ndarray) -> float:
 def choose(default: np.ndarray, link: np.ndarray, batch: np.ndarray, seed: int = 0) -> BatchChoice:
     """Keep the partition whose clusters are less explained by the batch; the link candidate
     only when it is so by more than chance (otherwise `default`)."""
-    scores = {"reconstruction": batch_ami(default, batch), "link": batch_ami(link, batch)}
-    spread = max(chance_sd(default, batch, seed), chance_sd(link, batch, seed))
+    partitions = {"reconstruction": default, "link": link}
+    scores = {name: batch_ami(labels, batch) for name, labels in partitions.items()}
+    spread = max(chance_sd(partitions[name], batch, seed, scores[name]) for name in partitions)
     better = scores["reconstruction"] - scores["link"] > MARGIN_SIGMAS * spread
     return BatchChoice(
         chosen="link" if better else "reconstruction", batch_ami=scores, chance_sd=spread

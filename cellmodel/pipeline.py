@@ -21,7 +21,7 @@ from cellmodel import graph, io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.batch_choice import LINK_CANDIDATE
 from cellmodel.batch_choice import choose as choose_by_batch
-from cellmodel.cluster import fit_clusters, relabel_by_size
+from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.consensus import ensemble_choice
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
@@ -141,29 +141,19 @@ def cluster(
         record = dict(adata.uns[UNS_KEY])
         timings["semantic"] = time.perf_counter() - tick
 
+    def fit(**options: Any) -> ClusterResult:
+        fit_semantic = semantic if align_semantic else None
+        return fit_clusters(
+            X_pca, knn, fit_semantic, n_clusters, seed=seed, device=device, **options
+        )
+
     tick = time.perf_counter()
-    result = fit_clusters(
-        X_pca,
-        knn,
-        semantic if align_semantic else None,
-        n_clusters,
-        seed=seed,
-        device=device,
-        **cluster_options,
-    )
+    result = fit(**cluster_options)
     timings["fit"] = time.perf_counter() - tick
     by_batch = None
     if batch is not None and batch_choice and "link_weight" not in cluster_options:
         tick = time.perf_counter()
-        link = fit_clusters(
-            X_pca,
-            knn,
-            semantic if align_semantic else None,
-            n_clusters,
-            seed=seed,
-            device=device,
-            **{**cluster_options, **LINK_CANDIDATE},
-        )
+        link = fit(**cluster_options, **LINK_CANDIDATE)
         by_batch = choose_by_batch(result.labels, link.labels, batch, seed)
         if by_batch.chosen == "link":
             result = link

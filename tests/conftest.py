@@ -53,6 +53,21 @@ def make_genes(
     return GeneTable(pa.table(rows), snapshot)
 
 
+# Short fit schedules keep each fit around a second; the procedure is the same as the defaults'.
+FAST_FIT = {"pretrain_steps": 60, "min_pretrain_steps": 30, "cluster_steps": 40, "hidden_dim": 64}
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> object:
+    """One torch thread: on a small shared CPU, thread contention makes tiny fits ~5× slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def blobs(
     sizes: int | dict[str, int] = 60,
     *,

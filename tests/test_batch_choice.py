@@ -12,17 +12,9 @@ from cellmodel.cluster_options import parse_options
 from cellmodel.metrics import cluster_metrics
 from cellmodel.model import link_loss
 from genekb.errors import UsageError
-from tests.conftest import blobs
+from tests.conftest import FAST_FIT, blobs
 
-FAST = {"pretrain_steps": 60, "min_pretrain_steps": 30, "cluster_steps": 40, "hidden_dim": 64}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_link_loss_rewards_near_neighbours_and_far_negatives() -> None:
@@ -40,14 +32,14 @@ def test_link_loss_rewards_near_neighbours_and_far_negatives() -> None:
 
 def test_link_fit_trains_on_graph_neighbours_in_pretraining_only() -> None:
     X, labels = blobs()
-    result = fit_clusters(X, None, None, 3, seed=0, **FAST, **LINK_CANDIDATE)
+    result = fit_clusters(X, None, None, 3, seed=0, **FAST_FIT, **LINK_CANDIDATE)
     assert cluster_metrics(labels, result.labels)["ari"] == 1.0
     pretrain = [row for row in result.history if row["phase"] == 0.0]
     refine = [row for row in result.history if row["phase"] == 1.0]
     assert pretrain and all("link" in row for row in pretrain)
     assert refine and not any("link" in row for row in refine)
     assert result.params["link_weight"] == 1.0
-    default = fit_clusters(X, None, None, 3, seed=0, **FAST)
+    default = fit_clusters(X, None, None, 3, seed=0, **FAST_FIT)
     assert not any("link" in row for row in default.history)
 
 

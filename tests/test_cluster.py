@@ -15,19 +15,9 @@ from cellmodel.graph import combat, from_edge_index, knn_graph, structure_featur
 from cellmodel.metrics import cluster_metrics, hungarian_mapping
 from cellmodel.model import info_nce, sinkhorn_target, split_for_empty, student_t
 from genekb.errors import GenekbError, UsageError
-from tests.conftest import blobs
+from tests.conftest import FAST_FIT, blobs
 
-# Short schedules keep each fit around a second; the procedure is the same as the defaults'.
-FAST = {"pretrain_steps": 60, "min_pretrain_steps": 30, "cluster_steps": 40, "hidden_dim": 64}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    """One torch thread: on a small shared CPU, thread contention makes tiny fits ~5× slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------------------- metrics
@@ -193,7 +183,7 @@ def test_student_t_and_info_nce() -> None:
 
 def test_blobs_cluster_perfectly() -> None:
     X, labels = blobs()
-    result = fit_clusters(X, None, None, 3, seed=0, **FAST)
+    result = fit_clusters(X, None, None, 3, seed=0, **FAST_FIT)
     assert cluster_metrics(labels, result.labels)["ari"] == 1.0
     assert result.n_clusters == 3 and not result.k_estimated
     assert result.latent.shape == (180, 32) and result.structure.shape == (180, 32)
@@ -207,7 +197,7 @@ def test_hand_made_graph_and_edge_index_inputs() -> None:
     # Ring inside each blob: a graph that encodes the grouping and nothing else.
     edges = [(g * 20 + i, g * 20 + (i + 1) % 20) for g in range(3) for i in range(20)]
     edge_index = torch.tensor(edges).T
-    result = fit_clusters(X, edge_index, None, 3, seed=1, **FAST)
+    result = fit_clusters(X, edge_index, None, 3, seed=1, **FAST_FIT)
     assert cluster_metrics(labels, result.labels)["ari"] == 1.0
     assert result.params["graph_method"] == "given"
 
@@ -215,8 +205,8 @@ def test_hand_made_graph_and_edge_index_inputs() -> None:
 def test_same_seed_same_labels() -> None:
     X, _ = blobs(40, seed=3)
     X = X + np.random.default_rng(9).standard_normal(X.shape).astype(np.float32) * 3.0
-    first = fit_clusters(X, None, None, 4, seed=7, **FAST)
-    second = fit_clusters(X, None, None, 4, seed=7, **FAST)
+    first = fit_clusters(X, None, None, 4, seed=7, **FAST_FIT)
+    second = fit_clusters(X, None, None, 4, seed=7, **FAST_FIT)
     assert np.array_equal(first.labels, second.labels)
     assert np.array_equal(first.latent, second.latent)
 
@@ -224,7 +214,7 @@ def test_same_seed_same_labels() -> None:
 def test_two_view_path_with_alignment() -> None:
     X, labels = blobs()
     semantic = X @ np.random.default_rng(2).standard_normal((X.shape[1], 16)).astype(np.float32)
-    result = fit_clusters(X, None, semantic, 3, seed=0, **FAST)
+    result = fit_clusters(X, None, semantic, 3, seed=0, **FAST_FIT)
     assert cluster_metrics(labels, result.labels)["ari"] == 1.0
     assert result.latent.shape == (180, 64)  # structure 32 + semantic 32
     assert all("alignment" in row for row in result.history if row["phase"] == 0.0)
@@ -234,14 +224,14 @@ def test_two_view_path_with_alignment() -> None:
 @pytest.mark.parametrize("conv", ["sage", "gat"])
 def test_other_graph_encoders(conv: str) -> None:
     X, labels = blobs(30)
-    result = fit_clusters(X, None, None, 3, seed=0, conv=conv, **FAST)
+    result = fit_clusters(X, None, None, 3, seed=0, conv=conv, **FAST_FIT)
     assert cluster_metrics(labels, result.labels)["ari"] == 1.0
 
 
 def test_estimate_k_on_blobs() -> None:
     X, _ = blobs()
     assert estimate_k(knn_graph(X), seed=0) == 3
-    result = fit_clusters(X, None, None, None, seed=0, **FAST)
+    result = fit_clusters(X, None, None, None, seed=0, **FAST_FIT)
     assert result.n_clusters == 3 and result.k_estimated
     assert result.params["k_method"] == "leiden"
 
@@ -267,7 +257,7 @@ def test_refinement_never_returns_fewer_than_k_clusters() -> None:
     # Three cells of a fourth group sit apart: k-means gives them a centre, the graph encoder
     # pulls them toward their neighbours, and the refinement used to empty that cluster.
     X, _ = blobs({"a": 60, "b": 60, "c": 60, "d": 3}, spread=1.0, seed=0)
-    result = fit_clusters(X, None, None, 4, seed=0, **FAST)
+    result = fit_clusters(X, None, None, 4, seed=0, **FAST_FIT)
     assert np.unique(result.labels).size == 4
     assert result.params["reseeded_clusters"] >= 1
     assert not any("ended empty" in note for note in result.notes)
@@ -275,7 +265,7 @@ def test_refinement_never_returns_fewer_than_k_clusters() -> None:
 
 def test_no_ot_gives_kmeans_labels() -> None:
     X, labels = blobs()
-    result = fit_clusters(X, None, None, 3, seed=0, use_ot=False, **FAST)
+    result = fit_clusters(X, None, None, 3, seed=0, use_ot=False, **FAST_FIT)
     assert result.soft is None and result.params["refine_stop"].startswith("skipped")
     assert cluster_metrics(labels, result.labels)["ari"] == 1.0
 
@@ -333,5 +323,5 @@ def test_the_fit_builds_its_own_graph_with_eight_neighbours() -> None:
 
     assert ClusterOptions().n_neighbors == FIT_N_NEIGHBORS == 8 and DEFAULT_N_NEIGHBORS == 15
     X, _ = blobs(40)
-    result = fit_clusters(X, None, None, 3, seed=0, **FAST)
+    result = fit_clusters(X, None, None, 3, seed=0, **FAST_FIT)
     assert result.params["graph_edges"] == knn_graph(X, 8).n_edges

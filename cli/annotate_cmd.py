@@ -72,7 +72,11 @@ def annotate(
         ),
     ] = DEFAULT_ANNOTATE_METHOD,
     gene_vectors: Annotated[
-        str, typer.Option(help="real, or the controls shuffled / random (seeded by --seed).")
+        str,
+        typer.Option(
+            help="real, or a control: shuffled / random vectors (seeded by --seed), or"
+            " bag-of-words (the same texts as TF-IDF words, no encoder)."
+        ),
     ] = "real",
     seed: Annotated[int, typer.Option(help="Seed of the gene-vector controls.")] = 0,
     markers: Annotated[

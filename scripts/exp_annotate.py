@@ -63,9 +63,11 @@ def _run(adata, store, groupby, cands, truth, **kw) -> tuple[dict, float]:
 
 
 def _controls(adata, store, groupby, cands, truth, seeds: int) -> dict[str, Any]:
-    """Real vectors once (deterministic), each control over seeds 0..seeds-1."""
+    """Real vectors and the bag of words once (deterministic), each vector control over seeds
+    0..seeds-1."""
     real, seconds = _run(adata, store, groupby, cands, truth)
     out: dict[str, Any] = {"real": real, "seconds_real": round(seconds, 2)}
+    out["bag-of-words"] = _run(adata, store, groupby, cands, truth, gene_vectors="bag-of-words")[0]
     for control in ("shuffled", "random"):
         out[control] = [
             _run(adata, store, groupby, cands, truth, gene_vectors=control, seed=s)[0]
@@ -152,8 +154,9 @@ def _row(name: str, n: int, block: dict[str, Any], key: str) -> str:
     shuffled = _ms([r["text"][key] for r in block["shuffled"]])
     random = _ms([r["text"][key] for r in block["random"]])
     combined_shuffled = _ms([r["combined"][key] for r in block["shuffled"]])
+    words = block["bag-of-words"]["text"][key]
     return (
-        f"| {name} | {n} | **{real['text'][key]}** | {shuffled} | {random} |"
+        f"| {name} | {n} | **{real['text'][key]}** | {shuffled} | {random} | {words} |"
         f" {real['markerdb'][key]} | **{real['combined'][key]}** | {combined_shuffled} |"
     )
 
@@ -166,9 +169,10 @@ def _table(results: dict[str, Any], block: str, keys: list[str], n_key: str) -> 
         lines += [
             f"**{key}**: groups named {credit}, {where}.",
             "",
-            "| dataset | groups | text (real) | text (shuffled) | text (random) | marker table |"
-            " text + table (default) | text (shuffled) + table |",
-            "|---|---|---|---|---|---|---|---|",
+            "| dataset | groups | text (real) | text (shuffled) | text (random) |"
+            " text (bag of words) | marker table | text + table (default) |"
+            " text (shuffled) + table |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for name, entry in results["data"].items():
             lines.append(_row(name, entry[n_key], entry[block], key))
@@ -193,8 +197,10 @@ def _reading(results: dict[str, Any]) -> list[str]:
                 np.mean([r["text"][key] for r in entry[block][c]]) for c in ("shuffled", "random")
             )
             both_control = np.mean([r["combined"][key] for r in entry[block]["shuffled"]])
+            words = entry[block]["bag-of-words"]["text"][key]
             parts.append(
-                f"{name}: text {real['text'][key]} (best control {control:.1f}), table"
+                f"{name}: text {real['text'][key]} (best control {control:.1f}, bag of words"
+                f" {words}), table"
                 f" {real['markerdb'][key]}, both {real['combined'][key]} (with shuffled text"
                 f" {both_control:.1f})"
             )
@@ -202,12 +208,14 @@ def _reading(results: dict[str, Any]) -> list[str]:
             m: sum(e[block]["real"][m][key] for e in results["data"].values())
             for m in ("text", "markerdb", "combined")
         }
+        total_words = sum(e[block]["bag-of-words"]["text"][key] for e in results["data"].values())
         total_control = sum(
             np.mean([r["combined"][key] for r in e[block]["shuffled"]])
             for e in results["data"].values()
         )
         parts.append(
-            f"summed over the datasets: text {total['text']}, table {total['markerdb']}, both"
+            f"summed over the datasets: text {total['text']} (bag of words {total_words}), table"
+            f" {total['markerdb']}, both"
             f" {total['combined']} (with shuffled text {total_control:.1f})"
         )
         lines += [f"- {title}: " + "; ".join(parts) + ".", ""]
@@ -244,10 +252,12 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         " the classic marker-table baseline. The call it writes by default is the two combined"
         " (`--method combined`: each ranking standardised per group and summed; the text alone"
         " where the table lacks a candidate); `--method text` and `--method markerdb` write"
-        " either alone, and every run keeps all three. The last column of each table is the"
-        " combination with the gene vectors shuffled: what the table gives without the gene"
-        " knowledge. Method, controls and baseline are described in `cellmodel/annotate/`"
-        " (module docstrings).",
+        " either alone, and every run keeps all three. The bag-of-words column scores the same"
+        " gene cards and candidate texts as TF-IDF words with no encoder (`--gene-vectors"
+        " bag-of-words`): what shared words alone name, and so what the encoder adds. The last"
+        " column of each table is the combination with the gene vectors shuffled: what the"
+        " table gives without the gene knowledge. Method, controls and baseline are described"
+        " in `cellmodel/annotate/` (module docstrings).",
         "",
         f"Regenerate everything on this page with `{command}`"
         f" (Cell Ontology {results['cl_version']} from cellxgene-ontology-guide 1.11.1; marker"

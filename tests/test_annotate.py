@@ -137,8 +137,11 @@ class _EV:
                 row = int(np.flatnonzero(self.ids == gid)[0])
                 self.M[row] = 0.3 * rng.standard_normal(dim)
                 self.M[row, axis] += 4.0
+        from genekb.templates import render
+
         frame = load_bundled("human").table.to_pandas()
         self.frame = frame[frame["gene_id"].isin(self.ids)].reset_index(drop=True)
+        self.frame["text"] = render("ncbi-card", self.frame.to_dict("records"))
 
     def matrix(self):
         return self.ids, self.M
@@ -251,6 +254,36 @@ def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
         )
         hits = score_report(ctrl, truth)["text"]["exact@1"]
         assert hits < 3, control  # planted knowledge gone, the calls no longer follow it
+
+
+def test_bag_of_words_control_matches_the_cards_words_without_the_encoder(fake_spec) -> None:
+    from cellmodel.annotate.words import bag_of_words
+
+    genes, cands = bag_of_words(
+        ["INS: insulin. Process: insulin secretion.", "GAPDH: glyceraldehyde dehydrogenase."],
+        ["A cell that secretes insulin.", "A cell that makes glucagon.", "A neuron."],
+    )
+    assert np.allclose(np.linalg.norm(genes, axis=1), 1) and np.allclose(genes @ cands.T >= 0, 1)
+    assert genes[0] @ cands[0] > 0.3 and genes[0] @ cands[1] == 0 == genes[1] @ cands[2]
+
+    # On the planted groups the real gene cards share the hormones' names with the CL texts, so
+    # words name beta and delta cells; the planted vectors and the encoder play no part. (The D
+    # cell's text also says "glucagon", which is where words alone go wrong.)
+    class Unused:
+        def encode(self, texts, batch_size: int = 64):
+            raise AssertionError("the bag-of-words control must not call the encoder")
+
+    adata = annotate(
+        _islets(), _planted(fake_spec), groupby="kind", candidates=[BETA, ALPHA, DELTA],
+        n_markers=5, top_k=2, n_background=200, load_encoder=Unused, model="fake",
+        gene_vectors="bag-of-words", method="text",
+    )  # fmt: skip
+    report = report_of(adata)
+    assert report["params"]["gene_vectors"] == "bag-of-words"
+    named = {e["group"]: e["label"] for e in report["groups"]}
+    assert named["b"] == BETA and named["d"] == DELTA
+    beta = next(e for e in report["groups"] if e["group"] == "b")
+    assert beta["evidence"][0]["gene"] == "INS"
 
 
 def test_each_method_writes_its_own_top_call_and_combined_is_the_default(fake_spec) -> None:

@@ -41,6 +41,8 @@ from cellmodel.annotate.inputs import (
 )
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.report import _write_uns
+from cellmodel.annotate.words import bag_of_words
+from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
 from genekb.errors import GenekbError, UsageError
 
 OBS_KEY = "cellmodel_annotation"
@@ -56,6 +58,8 @@ ACROSS_GROUPS: dict[str, str] = {
     "on": "standardise each candidate's scores over the groups before calling",
     "off": "call each group from its own scores alone",
 }
+# The seeded vector controls of the semantic view, and the same texts as words with no model.
+GENE_VECTORS: tuple[str, ...] = (*SEMANTIC_GENE_VECTORS, "bag-of-words")
 DEFAULT_N_MARKERS = 50
 N_EVIDENCE_SHOWN = 5
 TOP_SHOWN = 3
@@ -79,8 +83,6 @@ class AnnotateParams:
     template: str = "ncbi-card"
 
     def check(self) -> None:
-        from cellmodel.semantic import GENE_VECTORS
-
         for name, value, choices in [
             ("method", self.method, METHODS),
             ("marker rule", self.markers, MARKER_RULES),
@@ -163,7 +165,8 @@ def annotate(
 
     `candidates`: labels as given (free text or CL ids); None takes Cell Ontology cell types,
     restricted by `ontology_subtree` (a CL id or label) and/or `tissue` (a word). `store`: a genekb
-    `Store`. `gene_vectors`: "real" or a seeded control ("shuffled", "random"). Writes
+    `Store`. `gene_vectors`: "real", a seeded control ("shuffled", "random"), or "bag-of-words"
+    (`words`: the same texts as TF-IDF words). Writes
     `obs["cellmodel_annotation"]` and `uns["cellmodel"]["annotate"]`; returns `adata` (or a copy).
     """
     from cellmodel.io import expression
@@ -288,10 +291,16 @@ def name_groups(
     all_ids = np.unique(np.concatenate([*marker_ids, bg]))
     ev = store_vectors(store, all_ids, model=model, template=template, build_missing=build_missing)
     vecs, found = ev.vectors([int(g) for g in all_ids])
-    vecs = control_vectors(vecs, found, gene_vectors, seed)
     row = {int(g): i for i, g in enumerate(all_ids)}
     texts = [ontology.candidate_text(c, text_style) for c in cands]
-    labels = embed_texts(texts, ev, load_encoder)
+    records = ev.genes()
+    records = records.set_index(records["gene_id"].astype(int))
+    if gene_vectors == "bag-of-words":
+        cards = records["text"].reindex([int(g) for g in all_ids]).fillna("").tolist()
+        vecs, labels = bag_of_words(cards, texts)
+    else:
+        vecs = control_vectors(vecs, found, gene_vectors, seed)
+        labels = embed_texts(texts, ev, load_encoder)
     bg_rows = [row[int(g)] for g in bg if found[row[int(g)]]]
 
     stacked = np.concatenate(marker_ids)
@@ -322,8 +331,6 @@ def name_groups(
     combined = score.combine(text_scores, db.scores)
     chosen = {"text": text_scores, "markerdb": db.scores, "combined": combined}[method]
 
-    records = ev.genes()
-    records = records.set_index(records["gene_id"].astype(int))
     out_groups: list[dict[str, Any]] = []
     for g in range(k):
         text_call, text_top = _entries(cands, text_scores[g])

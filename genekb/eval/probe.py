@@ -31,6 +31,14 @@ C_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 INNER_FOLDS = 3
 
 
+def tfidf(min_df: int = 2) -> TfidfVectorizer:
+    """The bag-of-words features of every text control: sublinear TF-IDF over words that start
+    with a letter (symbols and hyphenated names such as CD3-epsilon stay whole)."""
+    return TfidfVectorizer(
+        sublinear_tf=True, min_df=min_df, token_pattern=r"(?u)\b[A-Za-z][A-Za-z0-9-]+\b"
+    )
+
+
 class Features(BaseEstimator, TransformerMixin):
     """Row indices in, features out: standardised vectors and/or TF-IDF of texts, fitted on the
     training rows only. Blocks are scaled to about unit row norm so one C serves both."""
@@ -49,9 +57,7 @@ class Features(BaseEstimator, TransformerMixin):
             scale = block.std(axis=0)
             self.scale_ = np.where(scale > 1e-8, scale, 1.0) * np.sqrt(block.shape[1])
         if self.texts is not None:
-            self.tfidf_ = TfidfVectorizer(
-                sublinear_tf=True, min_df=2, token_pattern=r"(?u)\b[A-Za-z][A-Za-z0-9-]+\b"
-            ).fit([self.texts[i] for i in idx])
+            self.tfidf_ = tfidf().fit([self.texts[i] for i in idx])
         return self
 
     def transform(self, X: np.ndarray) -> Any:

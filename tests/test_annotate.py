@@ -263,7 +263,7 @@ def test_bag_of_words_control_matches_the_cards_words_without_the_encoder(fake_s
         ["INS: insulin. Process: insulin secretion.", "GAPDH: glyceraldehyde dehydrogenase."],
         ["A cell that secretes insulin.", "A cell that makes glucagon.", "A neuron."],
     )
-    assert np.allclose(np.linalg.norm(genes, axis=1), 1) and np.allclose(genes @ cands.T >= 0, 1)
+    assert np.allclose(np.linalg.norm(genes, axis=1), 1) and (genes @ cands.T >= 0).all()
     assert genes[0] @ cands[0] > 0.3 and genes[0] @ cands[1] == 0 == genes[1] @ cands[2]
 
     # On the planted groups the real gene cards share the hormones' names with the CL texts, so

@@ -166,8 +166,8 @@ def annotate(
     `candidates`: labels as given (free text or CL ids); None takes Cell Ontology cell types,
     restricted by `ontology_subtree` (a CL id or label) and/or `tissue` (a word). `store`: a genekb
     `Store`. `gene_vectors`: "real", a seeded control ("shuffled", "random"), or "bag-of-words"
-    (`words`: the same texts as TF-IDF words). Writes
-    `obs["cellmodel_annotation"]` and `uns["cellmodel"]["annotate"]`; returns `adata` (or a copy).
+    (`words`: the same texts as TF-IDF words). Writes `obs["cellmodel_annotation"]` and
+    `uns["cellmodel"]["annotate"]`; returns `adata` (or a copy).
     """
     from cellmodel.io import expression
     from cellmodel.markers import group_sums

@@ -159,7 +159,10 @@ def main() -> None:
                 result = fit_clusters(X, knn, None, k, seed=seed, device="cpu", **options)
                 row = {"cellmodel": cluster_metrics(y, result.labels)["ari"]}
                 if label == "batch-choice" and batch is not None:
-                    link = fit_clusters(X, knn, None, k, seed=seed, **batch_choice.LINK_CANDIDATE)
+                    link = fit_clusters(
+                        X, knn, None, k, seed=seed, device="cpu", **options,
+                        **batch_choice.LINK_CANDIDATE,
+                    )  # fmt: skip
                     choice = batch_choice.choose(result.labels, link.labels, batch, seed)
                     kept = link.labels if choice.chosen == "link" else result.labels
                     row = {

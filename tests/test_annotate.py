@@ -258,6 +258,7 @@ def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
 
 def test_bag_of_words_control_matches_the_cards_words_without_the_encoder(fake_spec) -> None:
     from cellmodel.annotate.words import bag_of_words
+    from genekb.eval.probe import tfidf
 
     genes, cands = bag_of_words(
         ["INS: insulin. Process: insulin secretion.", "GAPDH: glyceraldehyde dehydrogenase."],
@@ -265,6 +266,12 @@ def test_bag_of_words_control_matches_the_cards_words_without_the_encoder(fake_s
     )
     assert np.allclose(np.linalg.norm(genes, axis=1), 1) and (genes @ cands.T >= 0).all()
     assert genes[0] @ cands[0] > 0.3 and genes[0] @ cands[1] == 0 == genes[1] @ cands[2]
+    # A word on several cards and one candidate still counts, with the cosine of the full vectors.
+    cards = ["insulin secretion", "insulin receptor", "actin"]
+    genes, cands = bag_of_words(cards, ["secretes insulin"])
+    full = tfidf(min_df=1).fit(cards)
+    a, b = full.transform(cards).toarray(), full.transform(["secretes insulin"]).toarray()
+    assert np.allclose(genes @ cands.T, a @ b.T) and (genes[:2] @ cands.T > 0).all()
 
     # On the planted groups the real gene cards share the hormones' names with the CL texts, so
     # words name beta and delta cells; the planted vectors and the encoder play no part. (The D

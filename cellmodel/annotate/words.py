@@ -23,12 +23,11 @@ def bag_of_words(
     gene_texts: list[str], candidate_texts: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(gene vectors, candidate vectors): unit rows whose dot products are the TF-IDF cosines."""
-    # Every word counts (a hormone's name may be on one card among the few thousand at hand)
-    # except English function words, which name no cell type.
-    vectorizer = tfidf(min_df=1, stop_words="english").fit(gene_texts)
+    # Every word counts: a hormone's name may be on one card among the few thousand at hand.
+    vectorizer = tfidf(min_df=1).fit(gene_texts)
     genes = vectorizer.transform(gene_texts).tocsc()
     cands = vectorizer.transform(candidate_texts).tocsc()
-    shared = np.flatnonzero(np.diff(genes.indptr) & np.diff(cands.indptr))
+    shared = np.flatnonzero((np.diff(genes.indptr) > 0) & (np.diff(cands.indptr) > 0))
     g = genes[:, shared].toarray()
     c = cands[:, shared].toarray()
     return _with_rest(g, side=0), _with_rest(c, side=1)

@@ -31,14 +31,11 @@ C_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 INNER_FOLDS = 3
 
 
-def tfidf(min_df: int = 2, stop_words: str | None = None) -> TfidfVectorizer:
+def tfidf(min_df: int = 2) -> TfidfVectorizer:
     """The bag-of-words features of every text control: sublinear TF-IDF over words that start
     with a letter (symbols and hyphenated names such as CD3-epsilon stay whole)."""
     return TfidfVectorizer(
-        sublinear_tf=True,
-        min_df=min_df,
-        stop_words=stop_words,
-        token_pattern=r"(?u)\b[A-Za-z][A-Za-z0-9-]+\b",
+        sublinear_tf=True, min_df=min_df, token_pattern=r"(?u)\b[A-Za-z][A-Za-z0-9-]+\b"
     )
 
 

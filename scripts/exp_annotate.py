@@ -235,12 +235,13 @@ def _reading(results: dict[str, Any]) -> list[str]:
         " molecule 1', 'macrophage expressed 1', 'CD3 delta subunit of T-cell receptor"
         " complex'), the text names the group, and those genes are the evidence it shows."
         " Whether the combination beats the table alone is in the last two columns of each"
-        " table. The bag-of-words column is the words-only control: on true groups the"
-        " encoder's text names more in sum, most clearly over the whole ontology, where shared"
-        " words almost never find the term; on pbmc68k's true groups and on the clusters of"
-        " Baron human (where one cluster mixes alpha, delta and gamma cells and ductal and"
-        " stellate cells split into three clusters each) words name as many groups or more, so"
-        " there the encoder adds nothing beyond them.",
+        " table. The bag-of-words column is the words-only control: summed over the datasets the"
+        " encoder's text names more, most clearly over the whole ontology, where shared words"
+        " almost never find the term; but on the true groups of Baron human and pbmc68k words"
+        " name as many groups as the encoder, and on the clusters of Baron human (where one"
+        " cluster mixes alpha, delta and gamma cells and ductal and stellate cells split into"
+        " three clusters each) and pbmc68k they name more, so there the encoder adds nothing"
+        " beyond them.",
         "",
     ]
     return lines

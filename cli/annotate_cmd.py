@@ -67,15 +67,17 @@ def annotate(
     method: Annotated[
         str,
         typer.Option(
-            help="Call by combined (text + marker table), text (gene knowledge alone) or"
-            " markerdb (the baseline alone)."
+            help="Call by combined (gene text + genes the candidate names + marker table),"
+            " knowledge (the first two, no marker table), text (card vectors), mentions (named"
+            " genes) or markerdb (the baseline alone)."
         ),
     ] = DEFAULT_ANNOTATE_METHOD,
     gene_vectors: Annotated[
         str,
         typer.Option(
-            help="real, or a control: shuffled / random vectors (seeded by --seed), or"
-            " bag-of-words (the same texts as TF-IDF words, no encoder)."
+            help="real, or a control: shuffled / random vectors (seeded by --seed; the genes a"
+            " candidate names are then read from random genes too), or bag-of-words (the same"
+            " texts as TF-IDF words, no encoder)."
         ),
     ] = "real",
     seed: Annotated[int, typer.Option(help="Seed of the gene-vector controls.")] = 0,

@@ -151,13 +151,16 @@ def _ms(values: list[int]) -> str:
 
 def _row(name: str, n: int, block: dict[str, Any], key: str) -> str:
     real = block["real"]
-    shuffled = _ms([r["text"][key] for r in block["shuffled"]])
-    random = _ms([r["text"][key] for r in block["random"]])
-    combined_shuffled = _ms([r["combined"][key] for r in block["shuffled"]])
+
+    def controls(method: str, which: str = "shuffled") -> str:
+        return _ms([r[method][key] for r in block[which]])
+
     words = block["bag-of-words"]["text"][key]
     return (
-        f"| {name} | {n} | **{real['text'][key]}** | {shuffled} | {random} | {words} |"
-        f" {real['markerdb'][key]} | **{real['combined'][key]}** | {combined_shuffled} |"
+        f"| {name} | {n} | **{real['text'][key]}** | {controls('text')} |"
+        f" {controls('text', 'random')} | {words} | {real['mentions'][key]} |"
+        f" {controls('mentions')} | **{real['knowledge'][key]}** | {controls('knowledge')} |"
+        f" {real['markerdb'][key]} | **{real['combined'][key]}** | {controls('combined')} |"
     )
 
 
@@ -169,10 +172,11 @@ def _table(results: dict[str, Any], block: str, keys: list[str], n_key: str) -> 
         lines += [
             f"**{key}**: groups named {credit}, {where}.",
             "",
-            "| dataset | groups | text (real) | text (shuffled) | text (random) |"
-            " text (bag of words) | marker table | text + table (default) |"
-            " text (shuffled) + table |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| dataset | groups | text | text (shuffled) | text (random) | text (bag of words) |"
+            " mentions | mentions (shuffled) | knowledge: text + mentions |"
+            " knowledge (shuffled) | marker table | knowledge + table (default) |"
+            " knowledge (shuffled) + table |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, entry in results["data"].items():
             lines.append(_row(name, entry[n_key], entry[block], key))
@@ -190,36 +194,34 @@ def _reading(results: dict[str, Any]) -> list[str]:
         ("clusters_all", "clusters, all CL, aware@3"),
     ]:
         key = "exact@1" if block.endswith("own") else "aware@3"
-        parts = []
-        for name, entry in results["data"].items():
-            real = entry[block]["real"]
-            control = max(
-                np.mean([r["text"][key] for r in entry[block][c]]) for c in ("shuffled", "random")
-            )
-            both_control = np.mean([r["combined"][key] for r in entry[block]["shuffled"]])
-            words = entry[block]["bag-of-words"]["text"][key]
-            parts.append(
-                f"{name}: text {real['text'][key]} (best control {control:.1f}, bag of words"
-                f" {words}), table"
-                f" {real['markerdb'][key]}, both {real['combined'][key]} (with shuffled text"
-                f" {both_control:.1f})"
-            )
+        methods = ("text", "mentions", "knowledge", "markerdb", "combined")
         total = {
-            m: sum(e[block]["real"][m][key] for e in results["data"].values())
-            for m in ("text", "markerdb", "combined")
+            m: sum(e[block]["real"][m][key] for e in results["data"].values()) for m in methods
         }
-        total_words = sum(e[block]["bag-of-words"]["text"][key] for e in results["data"].values())
-        total_control = sum(
-            np.mean([r["combined"][key] for r in e[block]["shuffled"]])
-            for e in results["data"].values()
-        )
-        parts.append(
-            f"summed over the datasets: text {total['text']} (bag of words {total_words}), table"
-            f" {total['markerdb']}, both"
-            f" {total['combined']} (with shuffled text {total_control:.1f})"
-        )
-        lines += [f"- {title}: " + "; ".join(parts) + ".", ""]
+        shuffled = {
+            m: sum(
+                np.mean([r[m][key] for r in e[block]["shuffled"]]) for e in results["data"].values()
+            )
+            for m in ("text", "mentions", "knowledge", "combined")
+        }
+        words = sum(e[block]["bag-of-words"]["text"][key] for e in results["data"].values())
+        lines += [
+            f"- {title}, summed over the datasets: text {total['text']} (shuffled"
+            f" {shuffled['text']:.1f}, bag of words {words}); mentions {total['mentions']}"
+            f" (shuffled {shuffled['mentions']:.1f}); knowledge {total['knowledge']} (shuffled"
+            f" {shuffled['knowledge']:.1f}); marker table {total['markerdb']}; knowledge + table"
+            f" {total['combined']} (with shuffled knowledge {shuffled['combined']:.1f}).",
+            "",
+        ]
     lines += [
+        "The gene mentions carry what the card vectors miss where a candidate's own text names"
+        " its genes (insulin, glucagon, somatostatin, ghrelin, pancreatic polypeptide; CD14, CD4,"
+        " CD8, CD25, CD127, CCR7; perforin, granzyme B; vimentin, nestin; CD117): the named gene"
+        " is looked up in the data, so the call no longer depends on how the encoder places a"
+        " gene card against a definition. They are silent where the text names no gene (ductal,"
+        " acinar, Schwann cells, macrophages, B and NK cells in CL's wording), and there the card"
+        " vectors decide alone.",
+        "",
         "Where the gene text loses to the marker table, the reasons are in the inputs rather"
         " than in the scoring: (1) the bundled gene cards carry no NCBI summaries (the"
         " org.Hs.eg.db snapshot has none), so a card is symbol, full name, aliases, location and"
@@ -252,18 +254,22 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
     lines = [
         "# Annotate: naming cell groups from gene knowledge, zero-shot",
         "",
-        "`cellmodel annotate` names each group of cells with a candidate cell type by comparing its"
-        " marker genes' text vectors (the store's gene cards) with the candidates' Cell Ontology"
-        " text embedded by the same encoder (MiniLM, `human/ncbi-card/minilm`), and beside it"
-        " the classic marker-table baseline. The call it writes by default is the two combined"
-        " (`--method combined`: each ranking standardised per group and summed; the text alone"
-        " where the table lacks a candidate); `--method text` and `--method markerdb` write"
-        " either alone, and every run keeps all three. The bag-of-words column scores the same"
-        " gene cards and candidate texts as TF-IDF words with no encoder (`--gene-vectors"
-        " bag-of-words`): what shared words alone name, and so what the encoder adds. The last"
-        " column of each table is the combination with the gene vectors shuffled: what the"
-        " table gives without the gene knowledge. Method, controls and baseline are described"
-        " in `cellmodel/annotate/` (module docstrings).",
+        "`cellmodel annotate` names each group of cells with a candidate cell type from two kinds"
+        " of gene knowledge: its marker genes' text vectors (the store's gene cards) against the"
+        " candidates' Cell Ontology text embedded by the same encoder (MiniLM,"
+        " `human/ncbi-card/minilm`; the *text* columns), and the genes a candidate's own text"
+        " names (symbols, aliases and full names of NCBI Gene found in the CL label, synonyms and"
+        " definition), scored by how much more the group expresses them (the *mentions*"
+        " columns). *Knowledge* is the two combined; beside it is the classic marker-table"
+        " baseline, and the call written by default is all three combined (`--method combined`:"
+        " each ranking standardised per group and summed; where a ranking lacks a candidate, the"
+        " others carry it). Every run keeps all five rankings. The bag-of-words column scores the"
+        " same gene cards and candidate texts as TF-IDF words with no encoder (`--gene-vectors"
+        " bag-of-words`): what shared words alone name. Under the shuffled and random controls"
+        " the gene vectors are shuffled or random and each named gene is read from a random data"
+        " gene, so the knowledge columns' controls carry no gene knowledge; the last column is"
+        " what the table gives beside such knowledge. Method, controls and baseline are"
+        " described in `cellmodel/annotate/` (module docstrings).",
         "",
         f"Regenerate everything on this page with `{command}`"
         f" (Cell Ontology {results['cl_version']} from cellxgene-ontology-guide 1.11.1; marker"
@@ -345,7 +351,7 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
     ]
     lines += [
         "",
-        "## Calls per group (true-label groups, own CL terms, real vectors; both = the default)",
+        "## Calls per group (true-label groups, own CL terms, real vectors; all = the default)",
         "",
     ]
     for name, entry in data.items():
@@ -353,8 +359,9 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         lines += [
             f"**{name}**: "
             + "; ".join(
-                f"{g} → text {calls['text']['calls'][g]}, table {calls['markerdb']['calls'][g]},"
-                f" both {calls['combined']['calls'][g]}"
+                f"{g} → text {calls['text']['calls'][g]}, mentions"
+                f" {calls['mentions']['calls'][g]}, knowledge {calls['knowledge']['calls'][g]},"
+                f" table {calls['markerdb']['calls'][g]}, all {calls['combined']['calls'][g]}"
                 for g in calls["text"]["calls"]
             ),
             "",

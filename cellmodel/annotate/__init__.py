@@ -1,11 +1,11 @@
 """Zero-shot naming of cell groups from gene knowledge (`annotate`), with its baseline and report.
 
 Modules: `ontology` (Cell Ontology candidates and their text), `score` (marker genes' text vectors
-against candidate text, hubness-corrected), `markerdb` (marker-table over-representation
-baseline), `inputs` (gene reference, markers, background, store and text vectors), `core` (the
-public `annotate`; `name_groups` names groups from their gene sums however gathered), `report`
-(the stored report, and Markdown), `evaluate` (scoring against reference labels, for experiments
-only).
+against candidate text, hubness-corrected), `mentions` (the genes a candidate's text names, read
+in the data), `markerdb` (marker-table over-representation baseline), `inputs` (gene reference,
+groups, markers, background, store and text vectors), `core` (the public `annotate`;
+`name_groups` names groups from their gene sums however gathered), `report` (the stored report,
+and Markdown), `evaluate` (scoring against reference labels, for experiments only).
 """
 
 from cellmodel.annotate.core import METHODS, OBS_KEY, annotate

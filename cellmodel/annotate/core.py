@@ -5,15 +5,16 @@ orthologs; the Cell Ontology text and the marker table are human-centred); (2) p
 markers among genes with a gene card, by default those that beat the closest other group
 (`MARKER_RULES`; one-vs-rest statistics from `cellmodel.markers`); (3) make sure the store holds
 those markers and the fixed hubness background, building only what is missing; (4) embed each
-candidate's text with the store's own encoder (cached); (5) score (`score`), beside the
-marker-table baseline (`markerdb`) and their combination.
+candidate's text with the store's own encoder (cached); (5) score: the markers' card vectors
+against the candidates' text (`score`), the genes each candidate's text names (`mentions`), the
+two together ("knowledge"), the marker-table baseline (`markerdb`), and all three combined.
 
-The call written to `obs["cellmodel_annotation"]` comes from `method`; all three rankings are kept
-in `uns["cellmodel"]["annotate"]`. The default is `combined`: on every dataset and setting of
-`docs/annotate_experiments.md` it named at least as many groups as the text alone, and where the
-marker table lacks a candidate (free-text labels, CL terms the table does not cover) it falls back
-to the text. The evidence shown for a call is always the gene text's: the markers whose cards
-match the called label best.
+The call written to `obs["cellmodel_annotation"]` comes from `method`; all five rankings are kept
+in `uns["cellmodel"]["annotate"]`. The default is `combined`: where one ranking lacks a candidate
+(no table entry, no gene named) the others carry it, so free-text labels and CL terms the table
+does not cover are still called. The evidence shown for a call is the gene text's (the markers
+whose cards match the called label best) and the genes the label's text names, with their
+log-fold change in the group.
 """
 
 from __future__ import annotations
@@ -28,28 +29,30 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
-from cellmodel.annotate import markerdb, ontology, score
+from cellmodel.annotate import markerdb, mentions, ontology, score
 from cellmodel.annotate.inputs import (
-    BACKGROUND_SEED,
     DEFAULT_N_BACKGROUND,
     MARKER_RULES,
     background_ids,
     embed_texts,
     group_markers,
+    groups_of,
     reference,
     store_vectors,
 )
 from cellmodel.annotate.ontology import Candidate
-from cellmodel.annotate.report import _write_uns
+from cellmodel.annotate.report import _write_uns, provenance
 from cellmodel.annotate.words import bag_of_words
 from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import UsageError
 
 OBS_KEY = "cellmodel_annotation"
 METHODS: dict[str, str] = {
     "text": "marker genes' card vectors against the candidates' text (hubness-corrected)",
     "markerdb": "over-representation of the markers in the CellConsensus marker table",
-    "combined": "text and marker-table scores, each standardised per group, summed",
+    "mentions": "how strongly each group expresses the genes the candidate's own text names",
+    "knowledge": "text and mentions, each standardised per group, summed (no marker table)",
+    "combined": "text, mentions and marker-table scores, each standardised per group, summed",
 }
 ACROSS_GROUPS: dict[str, str] = {
     "auto": "on for a candidate list the user gives (a closed list: each candidate should fit"
@@ -96,28 +99,6 @@ class AnnotateParams:
                 raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
         if self.n_markers < 1 or self.top_k < 1 or self.n_background < 10:
             raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
-
-
-def _groups(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categorical]:
-    if groupby is None:
-        if "cellmodel_cluster" in adata.obs:
-            groupby = "cellmodel_cluster"
-        else:
-            choices = [c for c in adata.obs.columns if adata.obs[c].nunique() <= 200]
-            raise UsageError(
-                "say which obs column holds the groups with --groupby (or annotate the output of"
-                f" `cellmodel cluster`); columns: {', '.join(map(str, choices)) or 'none'}"
-            )
-    if groupby not in adata.obs:
-        raise UsageError(
-            f"no obs[{groupby!r}]; columns: {', '.join(map(str, adata.obs.columns)) or 'none'}"
-        )
-    groups = pd.Categorical(adata.obs[groupby].astype(str).where(adata.obs[groupby].notna()))
-    if (np.asarray(groups.codes) < 0).any():
-        raise GenekbError(f"obs[{groupby!r}] has missing values; every cell needs a group")
-    if len(groups.categories) < 2:
-        raise GenekbError(f"obs[{groupby!r}] has one group; markers need at least two")
-    return groupby, groups
 
 
 def _entries(cands: list[Candidate], scores: np.ndarray) -> tuple[score.Call, list[dict]]:
@@ -173,7 +154,7 @@ def annotate(
     from cellmodel.markers import group_sums
 
     began = time.perf_counter()
-    key, groups = _groups(adata, groupby)
+    key, groups = groups_of(adata, groupby)
     params, cands = setup(
         key,
         candidates,
@@ -328,15 +309,23 @@ def name_groups(
         [c.cl_id for c in cands],
         cache_dir=str(Path(root) / "cache" / "markerdb") if root is not None else None,
     )
-    combined = score.combine(text_scores, db.scores)
-    chosen = {"text": text_scores, "markerdb": db.scores, "combined": combined}[method]
+    ment = mentions.score_groups(
+        cands, lfc, match.gene_ids[matched], gene_vectors=gene_vectors, seed=seed
+    )
+    matrices = {
+        "text": text_scores,
+        "mentions": ment.scores,
+        "knowledge": score.combine(text_scores, ment.scores),
+        "markerdb": db.scores,
+        "combined": score.combine(text_scores, ment.scores, db.scores),
+    }
+    chosen = matrices[method]
+    data_symbol = [symbol_of.get(int(i), "") for i in match.gene_ids[matched]]
 
     out_groups: list[dict[str, Any]] = []
     for g in range(k):
-        text_call, text_top = _entries(cands, text_scores[g])
-        db_call, db_top = _entries(cands, db.scores[g])
-        comb_call, comb_top = _entries(cands, combined[g])
-        pick = {"text": text_call, "markerdb": db_call, "combined": comb_call}[method]
+        calls = {name: _entries(cands, m[g]) for name, m in matrices.items()}
+        pick = calls[method][0]
         best = cands[pick.best]
         present_g = present[bounds[g] : bounds[g + 1]]
         ids_g, cols_g = marker_ids[g][present_g], marker_cols[g][present_g]
@@ -350,6 +339,10 @@ def name_groups(
             }
             for i in ev_idx[:N_EVIDENCE_SHOWN]
         ]
+        named = [
+            {"words": words, "gene": data_symbol[col], "log_fold_change": round(value, 3)}
+            for words, col, value in ment.evidence(lfc, g, pick.best)[:N_EVIDENCE_SHOWN]
+        ]
         out_groups.append(
             {
                 "group": str(groups.categories[g]),
@@ -358,13 +351,12 @@ def name_groups(
                 "cl_id": best.cl_id,
                 "score": round(pick.score, 4) if np.isfinite(pick.score) else None,
                 "margin": round(pick.margin, 4) if np.isfinite(pick.margin) else None,
-                "top": {"text": text_top, "markerdb": db_top, "combined": comb_top}[method],
-                "text": {"top": text_top, "margin": round(text_call.margin, 4)},
-                "markerdb": {
-                    "top": db_top,
-                    "overlap": db.overlap(g, pick.best)[:10],
-                },
-                "combined": {"top": comb_top},
+                "top": calls[method][1],
+                "text": {"top": calls["text"][1], "margin": round(calls["text"][0].margin, 4)},
+                "mentions": {"top": calls["mentions"][1], "named": named},
+                "knowledge": {"top": calls["knowledge"][1]},
+                "markerdb": {"top": calls["markerdb"][1], "overlap": db.overlap(g, pick.best)[:10]},
+                "combined": {"top": calls["combined"][1]},
                 "evidence": evidence,
                 "markers": marker_symbols[g][:10],
             }
@@ -388,20 +380,10 @@ def name_groups(
             "with_cl_id": int(sum(c.cl_id is not None for c in cands)),
             "in_marker_table": int(db.covered.sum()),
         },
-        "store": {
-            "embedding_id": ev.id,
-            "tag": ev.tag,
-            "model": ev.spec.name,
-            "store_root": str(getattr(getattr(ev, "store", None), "root", "")),
-        },
-        "background": {
-            "n_genes": len(bg_rows),
-            "rule": f"human protein-coding GeneIDs, numpy default_rng({BACKGROUND_SEED}) sample",
-        },
-        "marker_table": {
-            "package": f"{markerdb.PACKAGE}=={markerdb.PACKAGE_VERSION}",
-            "license": markerdb.LICENSE,
-            "universe": db.universe,
+        **provenance(ev, len(bg_rows), db.universe),
+        "mentions": {
+            "lexicon": "symbols, aliases and full names of the bundled human NCBI Gene snapshot",
+            "candidates_naming_data_genes": int(sum(bool(n) for n in ment.named)),
         },
         "gene_match": match.report.to_dict(),
         "groups": out_groups,

@@ -7,8 +7,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import anndata as ad
 import numpy as np
 import pandas as pd
+
+from genekb.errors import GenekbError, UsageError
 
 MARKER_RULES: dict[str, str] = {
     "specific": "effect size against the closest other group (the smallest pairwise effect), so"
@@ -111,3 +114,26 @@ def embed_texts(texts: list[str], ev: Any, load_encoder: Any) -> np.ndarray:
     cache = SentenceCache.under(root) if root is not None else None
     vectors, _ = embed_sentences(texts, spec=spec, load_encoder=load_encoder, cache=cache)
     return vectors
+
+
+def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categorical]:
+    """The obs column that holds the groups (default: `cellmodel cluster`'s) and its groups."""
+    if groupby is None:
+        if "cellmodel_cluster" in adata.obs:
+            groupby = "cellmodel_cluster"
+        else:
+            choices = [c for c in adata.obs.columns if adata.obs[c].nunique() <= 200]
+            raise UsageError(
+                "say which obs column holds the groups with --groupby (or annotate the output of"
+                f" `cellmodel cluster`); columns: {', '.join(map(str, choices)) or 'none'}"
+            )
+    if groupby not in adata.obs:
+        raise UsageError(
+            f"no obs[{groupby!r}]; columns: {', '.join(map(str, adata.obs.columns)) or 'none'}"
+        )
+    groups = pd.Categorical(adata.obs[groupby].astype(str).where(adata.obs[groupby].notna()))
+    if (np.asarray(groups.codes) < 0).any():
+        raise GenekbError(f"obs[{groupby!r}] has missing values; every cell needs a group")
+    if len(groups.categories) < 2:
+        raise GenekbError(f"obs[{groupby!r}] has one group; markers need at least two")
+    return groupby, groups

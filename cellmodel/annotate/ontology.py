@@ -206,6 +206,10 @@ def candidate_text(c: Candidate, style: str = DEFAULT_TEXT_STYLE) -> str:
     return ". ".join(p.rstrip(".") for p in parts) + "."
 
 
+def synonyms(cl_id: str) -> list[str]:
+    return list(_parser().get_term_synonyms(cl_id) or [])
+
+
 def parents(cl_id: str) -> set[str]:
     return set(_parser().get_term_parents(cl_id))
 

@@ -58,6 +58,15 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
         lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
         lines.append(f"Markers: {', '.join(e['markers'])}.")
+        named = e.get("mentions", {}).get("named") or []
+        if named:
+            lines.append(
+                "Genes the label's text names: "
+                + ", ".join(
+                    f"{n['words']} ({n['gene']}, log FC {n['log_fold_change']:.2f})" for n in named
+                )
+                + "."
+            )
         overlap = e["markerdb"]["overlap"]
         if overlap:
             lines.append(f"Marker-table overlap with its best term: {', '.join(overlap)}.")
@@ -76,6 +85,30 @@ def to_markdown(report: dict[str, Any]) -> str:
             ]
             lines.append("")
     return "\n".join(lines)
+
+
+def provenance(ev: Any, n_background: int, universe: int) -> dict[str, Any]:
+    """Where a run's vectors, background and marker table came from."""
+    from cellmodel.annotate import markerdb
+    from cellmodel.annotate.inputs import BACKGROUND_SEED
+
+    return {
+        "store": {
+            "embedding_id": ev.id,
+            "tag": ev.tag,
+            "model": ev.spec.name,
+            "store_root": str(getattr(getattr(ev, "store", None), "root", "")),
+        },
+        "background": {
+            "n_genes": n_background,
+            "rule": f"human protein-coding GeneIDs, numpy default_rng({BACKGROUND_SEED}) sample",
+        },
+        "marker_table": {
+            "package": f"{markerdb.PACKAGE}=={markerdb.PACKAGE_VERSION}",
+            "license": markerdb.LICENSE,
+            "universe": universe,
+        },
+    }
 
 
 def _write_uns(adata: ad.AnnData, report: dict[str, Any]) -> None:

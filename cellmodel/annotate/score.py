@@ -152,8 +152,11 @@ def standardise_rows(scores: np.ndarray) -> np.ndarray:
     return (scores - mu) / np.where(sd > 0, sd, 1.0)
 
 
-def combine(text: np.ndarray, db: np.ndarray) -> np.ndarray:
-    """Text and marker-database scores, each standardised per group, summed with equal weight; a
-    candidate the table lacks keeps its text score alone."""
-    zt, zd = standardise_rows(text), standardise_rows(db)
-    return np.where(np.isfinite(zd), zt + zd, zt)
+def combine(first: np.ndarray, *others: np.ndarray) -> np.ndarray:
+    """Several score matrices, each standardised per group, summed with equal weight; where a
+    later one lacks a candidate (nan: no table entry, no gene named) the others carry it."""
+    out = standardise_rows(first)
+    for other in others:
+        z = standardise_rows(other)
+        out = out + np.where(np.isfinite(z), z, 0.0)
+    return out

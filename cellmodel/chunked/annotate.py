@@ -18,7 +18,8 @@ import anndata as ad
 import numpy as np
 
 from cellmodel._settings import UNS_KEY
-from cellmodel.annotate.core import OBS_KEY, _groups, name_groups, setup
+from cellmodel.annotate.core import OBS_KEY, name_groups, setup
+from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.report import uns_record
 from cellmodel.chunked import h5
 from cellmodel.chunked.classify import write_obs
@@ -67,7 +68,7 @@ def annotate_h5ad(
     path = Path(path)
     ref, kind, _ = _value_kind(h5.pick(path, layer), layer)
     obs = h5.read_frame(path, "obs")
-    key, groups = _groups(ad.AnnData(obs=obs), groupby)
+    key, groups = groups_of(ad.AnnData(obs=obs), groupby)
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
     genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
     codes = np.asarray(groups.codes)

@@ -22,6 +22,7 @@ def _tiny() -> mentions.Lexicon:
         (8, "CD19", [], "CD19 molecule", []),
         (9, "GZMH", [], "granzyme H", []),
         (10, "GZMK", [], "granzyme K", []),
+        (11, "NDUFA2", ["CD19", "B8"], "NADH:ubiquinone oxidoreductase subunit A2", []),
     ]
     cols = list(zip(*rows, strict=True))
     return mentions.Lexicon.from_table(*cols)
@@ -36,6 +37,7 @@ def test_lexicon_reads_symbols_digit_aliases_and_names_but_not_common_abbreviati
     found = _named(lex, "A cell that secretes insulin. It is CD56-positive, NCAM and INS high.")
     assert found == [("insulin", (1,), True), ("CD56", (2,), True), ("INS", (1,), True)]
     assert _named(lex, "ins and ncam") == []  # symbols are case-sensitive; NCAM has no digit
+    assert _named(lex, "CD19 cells") == [("CD19", (8,), True)]  # the symbol, not an alias
     # A name without its designator, the first of two joined names where the gene's GO uses it,
     # and the longest phrase first ("granzyme B", not the shared "granzyme").
     found = _named(lex, "perforin-positive and granzyme B-positive ghrelin cells")

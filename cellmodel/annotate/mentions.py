@@ -9,7 +9,8 @@ than the other cells do, which is the way a person reads a definition against ma
 
 **Lexicon** (`Lexicon.from_table`): official symbols, matched case-sensitively as whole tokens;
 aliases that carry a digit (CD56, CD117: most letter-only aliases are abbreviations that CL text
-uses for something else, MHC, TCR, ILC); full names as whole phrases, case-insensitive, with
+uses for something else, MHC, TCR, ILC), unless the token is some gene's official symbol (CD14
+is CD14, not NDUFA2, which has it as an alias); full names as whole phrases, case-insensitive, with
 hyphens read as spaces; and two shorter forms of a full name, kept only where at most
 `MAX_FORM_GENES` genes' names contain them: the name without its trailing designators ("perforin"
 from "perforin 1"), and the first of two joined names ("ghrelin" from "ghrelin and obestatin
@@ -73,6 +74,7 @@ class Lexicon:
     @classmethod
     def from_table(cls, gene_ids, symbols, aliases, names, go_terms) -> Lexicon:
         tokens: dict[str, set[int]] = defaultdict(set)
+        by_alias: dict[str, set[int]] = defaultdict(set)
         full: dict[tuple[str, ...], set[int]] = defaultdict(set)
         short: dict[tuple[str, ...], set[int]] = defaultdict(set)
         rows = zip(gene_ids, symbols, aliases, names, go_terms, strict=True)
@@ -82,7 +84,7 @@ class Lexicon:
                 tokens[symbol].add(gid)
             for alias in alias_list if alias_list is not None else ():
                 if len(alias) >= 3 and any(ch.isdigit() for ch in alias) and alias.isalnum():
-                    tokens[alias].add(gid)
+                    by_alias[alias].add(gid)
             words = tuple(w.lower() for w in _words(name or ""))
             if not words or len(words) > MAX_PHRASE_WORDS:
                 continue
@@ -97,6 +99,9 @@ class Lexicon:
                 for i in range(len(words) - n + 1):
                     if words[i : i + n] in short:
                         contains[words[i : i + n]] += 1
+        for alias, gids in by_alias.items():  # an official symbol outranks others' aliases
+            if alias not in tokens:
+                tokens[alias] = gids
         phrases = {k: set(v) for k, v in full.items()}
         for form, gids in short.items():
             if contains[form] <= MAX_FORM_GENES and form not in phrases:

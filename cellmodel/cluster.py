@@ -142,6 +142,7 @@ class _Fitter:
             dropout=options.dropout,
             layer_norm=options.layer_norm,
             semantic_weight=options.semantic_weight,
+            self_share=options.self_share,
         ).to(self.device)
         self.history: list[dict[str, float]] = []
         self.reseeded = 0  # empty clusters re-seeded during refinement

@@ -24,6 +24,10 @@ class ClusterOptions:
     dropout: float = 0.0
     layer_norm: bool = False  # LayerNorm on the hidden layer (measured worse; see the docs)
     n_neighbors: int = FIT_N_NEIGHBORS  # only when the graph is built here
+    # Share of a cell's own features in each GCN aggregation (the rest split among its
+    # neighbours; 0.5 is the lazy random walk). None: GCN's self loop, 1/(degree + 1), which
+    # lets a rare type's few cells dissolve into their neighbours' type.
+    self_share: float | None = 0.5
     batch_size: int = 1024  # seed cells per step (all cells when fewer)
     fanouts: tuple[int, int] = (10, 10)  # neighbours sampled per cell for layer 2 and layer 1
     edge_drop: float = 0.2
@@ -123,6 +127,8 @@ def parse_options(opts: dict[str, Any]) -> ClusterOptions:
             f"link_weight must be ≥ 0 and link_negatives ≥ 1 (got {options.link_weight},"
             f" {options.link_negatives})"
         )
+    if options.self_share is not None and not 0.0 <= options.self_share < 1.0:
+        raise UsageError(f"self_share must lie in [0, 1), or be None (got {options.self_share})")
     if options.temperature <= 0:
         raise UsageError(f"temperature must be positive (got {options.temperature})")
     return options

@@ -30,21 +30,33 @@ CONVS: tuple[str, ...] = ("gcn", "gat", "sage")
 GAT_HEADS = 4
 
 
-def mean_adjacency(edge_index: torch.Tensor, n_dst: int, n_src: int) -> torch.Tensor:
+def mean_adjacency(
+    edge_index: torch.Tensor, n_dst: int, n_src: int, self_share: float | None = None
+) -> torch.Tensor:
     """Sparse (n_dst × n_src) mean-aggregation matrix over `edge_index` (row 0 = source) + self.
 
-    Each destination averages itself and its sources. Row normalization (rather than GCN's
-    symmetric one) keeps a sampled neighbourhood an unbiased estimate of the full one.
+    `self_share` None: each destination averages itself and its sources alike (GCN's self loop,
+    so a cell keeps 1/(degree + 1) of itself). A number s: the cell keeps s and its sources share
+    1 − s (s = 0.5 is the lazy random walk); a cell without sources keeps all of itself. Row
+    normalization (rather than GCN's symmetric one) keeps a sampled neighbourhood an unbiased
+    estimate of the full one.
     """
     device = edge_index.device
     n_self = min(n_dst, n_src)
     loops = torch.arange(n_self, device=device)
     dst = torch.cat([edge_index[1], loops])
     src = torch.cat([edge_index[0], loops])
-    degree = torch.zeros(n_dst, device=device).index_add_(
-        0, dst, torch.ones(dst.numel(), device=device)
-    )
-    weight = 1.0 / degree[dst]
+    if self_share is None:
+        degree = torch.zeros(n_dst, device=device).index_add_(
+            0, dst, torch.ones(dst.numel(), device=device)
+        )
+        weight = 1.0 / degree[dst]
+    else:
+        n_in = torch.zeros(n_dst, device=device).index_add_(
+            0, edge_index[1], torch.ones(edge_index.shape[1], device=device)
+        )
+        own = torch.where(n_in[:n_self] > 0, self_share, 1.0)
+        weight = torch.cat([(1.0 - self_share) / n_in[edge_index[1]], own])
     adj = torch.sparse_coo_tensor(
         torch.stack([dst, src]), weight, (n_dst, n_src), check_invariants=False
     ).coalesce()
@@ -93,12 +105,14 @@ class GraphEncoder(nn.Module):
         conv: str = "gcn",
         dropout: float = 0.0,
         layer_norm: bool = False,
+        self_share: float | None = None,
     ) -> None:
         super().__init__()
         if conv not in CONVS:
             raise UsageError(f"unknown graph encoder {conv!r}; choose one of {', '.join(CONVS)}")
         self.conv_type = conv
         self.dropout = dropout
+        self.self_share = self_share  # GCN only (`mean_adjacency`)
         # Off by default: normalizing each cell's hidden vector discards its magnitude and, as
         # with cosine k-means, splits the large cell types (docs/cluster_experiments.md).
         self.norm: nn.Module = nn.LayerNorm(hidden_dim) if layer_norm else nn.Identity()
@@ -128,7 +142,7 @@ class GraphEncoder(nn.Module):
         edges = edge_index[:, edge_index[1] < n_dst] if n_dst < n_src else edge_index
         layer = self.layers[index]
         if self.conv_type == "gcn":
-            return layer(x, mean_adjacency(edges, n_dst, n_src))
+            return layer(x, mean_adjacency(edges, n_dst, n_src, self.self_share))
         return layer((x, x[:n_dst]), edges, size=(n_src, n_dst))
 
     def forward(
@@ -172,9 +186,12 @@ class ClusterNet(nn.Module):
         dropout: float = 0.0,
         layer_norm: bool = False,
         semantic_weight: float = 1.0,
+        self_share: float | None = None,
     ) -> None:
         super().__init__()
-        self.structure = GraphEncoder(in_dim, hidden_dim, latent_dim, conv, dropout, layer_norm)
+        self.structure = GraphEncoder(
+            in_dim, hidden_dim, latent_dim, conv, dropout, layer_norm, self_share
+        )
         self.decoder = Projection(latent_dim, hidden_dim, in_dim)
         self.structure_head = Projection(latent_dim, hidden_dim, projection_dim)
         self.semantic_weight = semantic_weight

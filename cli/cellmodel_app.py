@@ -357,7 +357,9 @@ def _cluster_options(pairs: list[str]) -> dict[str, Any]:
             )
         default = getattr(defaults, key)
         try:
-            if isinstance(default, bool):
+            if value.lower() == "none" and "None" in str(fields[key].type):
+                parsed[key] = None
+            elif isinstance(default, bool):
                 parsed[key] = value.lower() in ("1", "true", "yes")
             elif isinstance(default, tuple):
                 parsed[key] = tuple(int(v) for v in value.split(","))

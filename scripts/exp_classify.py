@@ -54,6 +54,8 @@ METHODS = (
 
 def parse_value(text: str) -> Any:
     lowered = text.lower()
+    if lowered == "none":
+        return None
     if lowered in ("true", "false"):
         return lowered == "true"
     for kind in (int, float):

@@ -256,11 +256,29 @@ def test_split_for_empty_bisects_the_largest_cluster() -> None:
 def test_refinement_never_returns_fewer_than_k_clusters() -> None:
     # Three cells of a fourth group sit apart: k-means gives them a centre, the graph encoder
     # pulls them toward their neighbours, and the refinement used to empty that cluster.
+    # (GCN's plain self loop, self_share=None, is what pulls them in.)
     X, _ = blobs({"a": 60, "b": 60, "c": 60, "d": 3}, spread=1.0, seed=0)
-    result = fit_clusters(X, None, None, 4, seed=0, **FAST_FIT)
+    result = fit_clusters(X, None, None, 4, seed=0, self_share=None, **FAST_FIT)
     assert np.unique(result.labels).size == 4
     assert result.params["reseeded_clusters"] >= 1
     assert not any("ended empty" in note for note in result.notes)
+
+
+def test_half_self_aggregation_keeps_a_three_cell_group_apart() -> None:
+    from cellmodel.model import mean_adjacency
+
+    # Cell 0 has neighbours 1 and 2; cell 3 has none and keeps all of itself.
+    edges = torch.tensor([[1, 2], [0, 0]])
+    plain = mean_adjacency(edges, 4, 4).to_dense()
+    lazy = mean_adjacency(edges, 4, 4, self_share=0.5).to_dense()
+    assert torch.allclose(plain[0], torch.tensor([1 / 3, 1 / 3, 1 / 3, 0.0]))
+    assert torch.allclose(lazy[0], torch.tensor([0.5, 0.25, 0.25, 0.0]))
+    assert lazy[3, 3] == 1.0 and torch.allclose(lazy.sum(dim=1), torch.ones(4))
+    # The default keeps each cell half itself: the rare group is found without re-seeding.
+    X, truth = blobs({"a": 60, "b": 60, "c": 60, "d": 3}, spread=1.0, seed=0)
+    result = fit_clusters(X, None, None, 4, seed=0, **FAST_FIT)
+    assert result.params["self_share"] == 0.5
+    assert cluster_metrics(truth, result.labels)["ari"] == 1.0
 
 
 def test_no_ot_gives_kmeans_labels() -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from cellmodel import datasets
 from cellmodel.annotate import annotate, ontology, report_of
 from cellmodel.annotate.evaluate import cell_truth, group_truth, load_label_map, score_report
+from cellmodel.cluster_options import ClusterOptions
 from cellmodel.graph import FIT_N_NEIGHBORS
 from genekb.store.store import Store
 
@@ -83,7 +84,8 @@ def _cluster(adata, name: str, cache: Path | None, seed: int = 0):
     from cellmodel.pipeline import cluster
 
     # Keyed by the default's graph, so a changed default clusters afresh instead of reusing.
-    stem = f"clusters-{name}-seed{seed}-nn{FIT_N_NEIGHBORS}.csv"
+    share = ClusterOptions().self_share
+    stem = f"clusters-{name}-seed{seed}-nn{FIT_N_NEIGHBORS}-self{share}.csv"
     path = cache / stem if cache is not None else None
     if path is not None and path.exists():
         saved = pd.read_csv(path, index_col=0)["cellmodel_cluster"].astype(str)
@@ -240,10 +242,9 @@ def _reading(results: dict[str, Any]) -> list[str]:
         " table. The bag-of-words column is the words-only control: summed over the datasets the"
         " encoder's text names more, most clearly over the whole ontology, where shared words"
         " almost never find the term; but on the true groups of Baron human and pbmc68k words"
-        " name as many groups as the encoder, and on the clusters of Baron human (where one"
-        " cluster mixes alpha, delta and gamma cells and ductal and stellate cells split into"
-        " three clusters each) and pbmc68k they name more, so there the encoder adds nothing"
-        " beyond them.",
+        " name as many groups as the encoder, and on the clusters, whose groups mix or split"
+        " types, words name about as many as the encoder (the Reading lines above give both"
+        " sums), so there the encoder's text adds little beyond them.",
         "",
     ]
     return lines
@@ -307,8 +308,9 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         "## End to end: `cellmodel cluster` clusters (expression only, seed 0)",
         "",
         "Clusters found without labels; each cluster's truth is its majority CL id. The clusters"
-        " are kept in the output folder as clusters-DATASET-seed0-nnN.csv (N: the neighbours of"
-        " the `cluster` default's graph that made them) and reused by reruns under that default.",
+        " are kept in the output folder as clusters-DATASET-seed0-nnN-selfS.csv (N: the neighbours"
+        " of the `cluster` default's graph, S: its self share) and reused by reruns under that"
+        " default.",
         "",
         "| dataset | clusters | graph neighbours | seconds to cluster |",
         "|---|---|---|---|",

@@ -44,19 +44,17 @@ def mean_adjacency(
     device = edge_index.device
     n_self = min(n_dst, n_src)
     loops = torch.arange(n_self, device=device)
+    n_in = torch.zeros(n_dst, device=device).index_add_(
+        0, edge_index[1], torch.ones(edge_index.shape[1], device=device)
+    )
+    if self_share is None:
+        from_source = own = 1.0 / (n_in + 1.0)
+    else:
+        from_source = (1.0 - self_share) / n_in.clamp(min=1.0)
+        own = torch.where(n_in > 0, self_share, 1.0)
     dst = torch.cat([edge_index[1], loops])
     src = torch.cat([edge_index[0], loops])
-    if self_share is None:
-        degree = torch.zeros(n_dst, device=device).index_add_(
-            0, dst, torch.ones(dst.numel(), device=device)
-        )
-        weight = 1.0 / degree[dst]
-    else:
-        n_in = torch.zeros(n_dst, device=device).index_add_(
-            0, edge_index[1], torch.ones(edge_index.shape[1], device=device)
-        )
-        own = torch.where(n_in[:n_self] > 0, self_share, 1.0)
-        weight = torch.cat([(1.0 - self_share) / n_in[edge_index[1]], own])
+    weight = torch.cat([from_source[edge_index[1]], own[:n_self]])
     adj = torch.sparse_coo_tensor(
         torch.stack([dst, src]), weight, (n_dst, n_src), check_invariants=False
     ).coalesce()

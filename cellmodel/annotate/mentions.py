@@ -22,6 +22,10 @@ Where phrases overlap, the longest wins ("granzyme B" before "granzyme").
 for", "lacks", "lack of" or "does not express", says the type does *not* express the gene; such
 mentions are left out.
 
+The mentions read the source's nomenclature, not the store's vectors: under the "bag-of-words"
+control they are left as they are (they are words already); under "shuffled" and "random" each
+named gene is read from a random data gene.
+
 **Score.** For a group g and a candidate whose text names the genes present in the data, each
 mention's value is the largest log-fold change (group mean minus the mean of the other cells, on
 log-normalised expression) among the genes it may name (an alias can name two genes; the data
@@ -43,7 +47,7 @@ MAX_FORM_GENES = 3
 MAX_PHRASE_WORDS = 8
 _NEGATIVE_AFTER = {"negative", "low", "neg", "lo"}
 _NEGATION_CLAUSE = re.compile(
-    r"\b(negative for|lacks?|lack of|lacking|does not express|do not express|absence of)\b",
+    r"\b(negative for|lacks?|lacking|does not express|do not express|absence of)\b",
     re.IGNORECASE,
 )
 _DESIGNATOR = re.compile(r"^(\d+[a-z]?|[a-z]\d*|[ivx]+|[a-z]?\d+[a-z]?\d*)$")
@@ -95,7 +99,7 @@ class Lexicon:
         # A short form shared by many genes' names ("receptor", "granzyme") names none of them.
         contains: dict[tuple[str, ...], int] = defaultdict(int)
         for words in full:
-            for n in range(1, min(3, len(words)) + 1):
+            for n in range(1, len(words) + 1):
                 for i in range(len(words) - n + 1):
                     if words[i : i + n] in short:
                         contains[words[i : i + n]] += 1

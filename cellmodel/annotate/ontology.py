@@ -192,7 +192,7 @@ def candidate_text(c: Candidate, style: str = DEFAULT_TEXT_STYLE) -> str:
         return c.label
     parts = [c.label]
     if style == "synonyms":
-        syn = _parser().get_term_synonyms(c.cl_id) or []
+        syn = synonyms(c.cl_id)
         if syn:
             parts.append("also called " + ", ".join(syn[:8]))
     if c.definition:

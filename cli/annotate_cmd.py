@@ -67,9 +67,9 @@ def annotate(
     method: Annotated[
         str,
         typer.Option(
-            help="Call by combined (gene text + genes the candidate names + marker table),"
-            " knowledge (the first two, no marker table), text (card vectors), mentions (named"
-            " genes) or markerdb (the baseline alone)."
+            help="Call by combined (gene text + genes the candidate names + GO processes that"
+            " name it + marker table), knowledge (the first three, no marker table), one channel"
+            " (text, mentions, processes, markerdb), or channels joined by '+' (text+markerdb)."
         ),
     ] = DEFAULT_ANNOTATE_METHOD,
     gene_vectors: Annotated[

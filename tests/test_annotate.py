@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellmodel.annotate import annotate, ontology, report_of, score
+from cellmodel.annotate import METHODS, annotate, ontology, report_of, score
 from cellmodel.annotate.evaluate import group_truth, score_report
 from cellmodel.annotate.markerdb import score_groups
 from tests.conftest import one_line_error as _one_line_error
@@ -299,12 +299,14 @@ def test_each_method_writes_its_own_top_call_and_combined_is_the_default(fake_sp
         groupby="kind", candidates=[BETA, ALPHA, DELTA], n_markers=5, top_k=2,
         n_background=200, load_encoder=_TextEncoder, model="fake",
     )  # fmt: skip
-    for method in (None, "text", "mentions", "knowledge", "markerdb", "combined"):
+    for method in (None, *METHODS, "text+markerdb"):
         chosen = {} if method is None else {"method": method}
         report = report_of(annotate(_islets(), store, **kw, **chosen))
         assert report["method"] == (method or "combined")
         for e in report["groups"]:
-            assert e["label"] == e[report["method"]]["top"][0]["label"]
+            best = e[report["method"]]["top"][0]
+            # a method that scores no candidate for the group (no process names these) calls none
+            assert e["label"] == (best["label"] if best["score"] is not None else None)
             assert e["top"] == e[report["method"]]["top"]
             # the evidence is the gene text behind the label written, whichever method chose it
             assert e["evidence"][0]["similarity"] >= e["evidence"][-1]["similarity"]
@@ -371,3 +373,11 @@ def test_real_minilm_names_islet_hormone_groups(tmp_path: Path) -> None:
     )  # fmt: skip
     named = {e["group"]: e["cl_id"] for e in report_of(adata)["groups"]}
     assert named == {"b": BETA, "a": ALPHA, "d": DELTA}
+
+
+def test_an_unknown_method_lists_the_choices(fake_spec) -> None:
+    from genekb.errors import UsageError
+
+    for bad in ("texts", "text+text", "text+nothing"):
+        with pytest.raises(UsageError, match="choose one of text, mentions, processes"):
+            annotate(_islets(), _planted(fake_spec), groupby="kind", candidates=[BETA], method=bad)

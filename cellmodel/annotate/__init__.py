@@ -8,7 +8,8 @@ groups, markers, background, store and text vectors), `core` (the public `annota
 and Markdown), `evaluate` (scoring against reference labels, for experiments only).
 """
 
-from cellmodel.annotate.core import METHODS, OBS_KEY, annotate
+from cellmodel.annotate.core import OBS_KEY, annotate
+from cellmodel.annotate.methods import METHODS
 from cellmodel.annotate.report import report_of, to_markdown
 
 __all__ = ["METHODS", "OBS_KEY", "annotate", "report_of", "to_markdown"]

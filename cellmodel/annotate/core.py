@@ -7,14 +7,15 @@ markers among genes with a gene card, by default those that beat the closest oth
 those markers and the fixed hubness background, building only what is missing; (4) embed each
 candidate's text with the store's own encoder (cached); (5) score: the markers' card vectors
 against the candidates' text (`score`), the genes each candidate's text names (`mentions`), the
-two together ("knowledge"), the marker-table baseline (`markerdb`), and all three combined.
+genes of GO processes that name the candidate (`processes`), the three together ("knowledge"),
+the marker-table baseline (`markerdb`), and all four combined.
 
-The call written to `obs["cellmodel_annotation"]` comes from `method`; all five rankings are kept
-in `uns["cellmodel"]["annotate"]`. The default is `combined`: where one ranking lacks a candidate
-(no table entry, no gene named) the others carry it, so free-text labels and CL terms the table
-does not cover are still called. The evidence shown for a call is the gene text's (the markers
-whose cards match the called label best) and the genes the label's text names, with their
-log-fold change in the group.
+The call written to `obs["cellmodel_annotation"]` comes from `method`; every ranking is kept in
+`uns["cellmodel"]["annotate"]`. The default is `combined`: where one ranking lacks a candidate
+(no table entry, no gene named, no process) the others carry it, so free-text labels and CL terms
+the table does not cover are still called. The evidence shown for a call: the markers whose cards
+match the called label best, the genes the label's text names (with their log-fold change in the
+group), and the markers among the label's process genes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
-from cellmodel.annotate import markerdb, mentions, ontology, score
+from cellmodel.annotate import markerdb, mentions, ontology, processes, score
 from cellmodel.annotate.inputs import (
     DEFAULT_N_BACKGROUND,
     MARKER_RULES,
@@ -40,20 +41,14 @@ from cellmodel.annotate.inputs import (
     reference,
     store_vectors,
 )
+from cellmodel.annotate.methods import COMBINATIONS, channels_of
 from cellmodel.annotate.ontology import Candidate
-from cellmodel.annotate.report import _write_uns, provenance
+from cellmodel.annotate.report import _write_uns, provenance, ranked
 from cellmodel.annotate.words import bag_of_words
 from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
 from genekb.errors import UsageError
 
 OBS_KEY = "cellmodel_annotation"
-METHODS: dict[str, str] = {
-    "text": "marker genes' card vectors against the candidates' text (hubness-corrected)",
-    "markerdb": "over-representation of the markers in the CellConsensus marker table",
-    "mentions": "how strongly each group expresses the genes the candidate's own text names",
-    "knowledge": "text and mentions, each standardised per group, summed (no marker table)",
-    "combined": "text, mentions and marker-table scores, each standardised per group, summed",
-}
 ACROSS_GROUPS: dict[str, str] = {
     "auto": "on for a candidate list the user gives (a closed list: each candidate should fit"
     " some group), off for Cell Ontology candidates (most are absent from any one dataset, and"
@@ -86,8 +81,8 @@ class AnnotateParams:
     template: str = "ncbi-card"
 
     def check(self) -> None:
+        channels_of(self.method)
         for name, value, choices in [
-            ("method", self.method, METHODS),
             ("marker rule", self.markers, MARKER_RULES),
             ("hubness", self.hubness, score.HUBNESS),
             ("pooling", self.pooling, score.POOLINGS),
@@ -99,19 +94,6 @@ class AnnotateParams:
                 raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
         if self.n_markers < 1 or self.top_k < 1 or self.n_background < 10:
             raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
-
-
-def _entries(cands: list[Candidate], scores: np.ndarray) -> tuple[score.Call, list[dict]]:
-    call = score.rank(scores)
-    top = [
-        {
-            "label": cands[i].given,
-            "cl_id": cands[i].cl_id,
-            "score": round(float(scores[i]), 4) if np.isfinite(scores[i]) else None,
-        }
-        for i in call.order[:TOP_SHOWN]
-    ]
-    return call, top
 
 
 def annotate(
@@ -312,19 +294,25 @@ def name_groups(
     ment = mentions.score_groups(
         cands, lfc, match.gene_ids[matched], gene_vectors=gene_vectors, seed=seed
     )
-    matrices = {
+    proc = processes.score_groups(
+        cands, marker_ids, match.gene_ids[matched], gene_vectors=gene_vectors, seed=seed
+    )
+    channel = {
         "text": text_scores,
         "mentions": ment.scores,
-        "knowledge": score.combine(text_scores, ment.scores),
+        "processes": proc.scores,
         "markerdb": db.scores,
-        "combined": score.combine(text_scores, ment.scores, db.scores),
     }
+    matrices = dict(channel)
+    for name in (*COMBINATIONS, method):
+        parts = [channel[c] for c in channels_of(name)]
+        matrices.setdefault(name, score.combine(*parts) if len(parts) > 1 else parts[0])
     chosen = matrices[method]
     data_symbol = [symbol_of.get(int(i), "") for i in match.gene_ids[matched]]
 
     out_groups: list[dict[str, Any]] = []
     for g in range(k):
-        calls = {name: _entries(cands, m[g]) for name, m in matrices.items()}
+        calls = {name: ranked(cands, m[g], TOP_SHOWN) for name, m in matrices.items()}
         pick = calls[method][0]
         best = cands[pick.best]
         present_g = present[bounds[g] : bounds[g + 1]]
@@ -343,6 +331,7 @@ def name_groups(
             {"words": words, "gene": data_symbol[col], "log_fold_change": round(value, 3)}
             for words, col, value in ment.evidence(lfc, g, pick.best)[:N_EVIDENCE_SHOWN]
         ]
+        process_genes = [symbol_of.get(i, "") for i in proc.overlap(marker_ids[g], pick.best)]
         out_groups.append(
             {
                 "group": str(groups.categories[g]),
@@ -352,8 +341,10 @@ def name_groups(
                 "score": round(pick.score, 4) if np.isfinite(pick.score) else None,
                 "margin": round(pick.margin, 4) if np.isfinite(pick.margin) else None,
                 "top": calls[method][1],
+                method: {"top": calls[method][1]},  # a '+' method's; named ones follow
                 "text": {"top": calls["text"][1], "margin": round(calls["text"][0].margin, 4)},
                 "mentions": {"top": calls["mentions"][1], "named": named},
+                "processes": {"top": calls["processes"][1], "genes": process_genes},
                 "knowledge": {"top": calls["knowledge"][1]},
                 "markerdb": {"top": calls["markerdb"][1], "overlap": db.overlap(g, pick.best)[:10]},
                 "combined": {"top": calls["combined"][1]},
@@ -384,6 +375,10 @@ def name_groups(
         "mentions": {
             "lexicon": "symbols, aliases and full names of the bundled human NCBI Gene snapshot",
             "candidates_naming_data_genes": int(sum(bool(n) for n in ment.named)),
+        },
+        "processes": {
+            "source": "GO biological processes of the bundled human NCBI Gene snapshot",
+            "candidates_with_process_genes": int(sum(bool(g) for g in proc.genes)),
         },
         "gene_match": match.report.to_dict(),
         "groups": out_groups,

@@ -16,7 +16,7 @@ import pandas as pd
 from cellmodel.annotate import ontology
 from genekb.errors import GenekbError
 
-METHOD_KEYS = ("text", "mentions", "knowledge", "markerdb", "combined")
+METHOD_KEYS = ("text", "mentions", "processes", "knowledge", "markerdb", "combined")
 
 
 def load_label_map(path: str | Path, dataset: str) -> dict[str, str]:

@@ -28,9 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy.stats import hypergeom
 
+from cellmodel.annotate.enrichment import overrepresentation
 from genekb.errors import GenekbError
 
 PACKAGE = "cellconsensus"
@@ -122,24 +121,6 @@ def score_groups(
     ref_of = {cl: set(g) for cl, g in top.groupby("cl_id")["gene"]}
     refs: list[set[str] | None] = [ref_of.get(cl) if cl else None for cl in cl_ids]
     drawn = [[g for g in dict.fromkeys(genes) if g in universe] for genes in markers]
-    column = {g: i for i, g in enumerate(sorted(universe))}
-
-    def incidence(sets: list[list[str] | set[str] | None]) -> sp.csr_matrix:
-        rows = [i for i, genes in enumerate(sets) for _ in (genes or ())]
-        cols = [column[g] for genes in sets for g in (genes or ())]
-        return sp.csr_matrix(
-            (np.ones(len(cols)), (rows, cols)),
-            shape=(len(sets), len(column)),
-        )
-
-    M, R = incidence(drawn), incidence(refs)
     covered = np.array([r is not None for r in refs], dtype=bool)
-    shared = np.asarray((M @ R.T).todense())  # groups × candidates: overlap counts
-    n_drawn = np.asarray(M.sum(axis=1)).reshape(-1, 1)
-    n_ref = np.asarray(R.sum(axis=1)).reshape(1, -1)
-    # P(X >= overlap) for X ~ Hypergeom(universe, reference size, markers drawn).
-    p = hypergeom.sf(shared - 1, n_universe, n_ref, n_drawn)
-    scores = -np.log10(np.maximum(p, 1e-300))
-    scores[:, ~covered] = np.nan
-    scores[n_drawn[:, 0] == 0] = np.nan
+    scores = overrepresentation(drawn, refs, universe)
     return DbScores(scores, covered, n_universe, drawn, refs)

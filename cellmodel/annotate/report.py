@@ -14,6 +14,22 @@ from cellmodel._settings import UNS_KEY
 from genekb.errors import GenekbError
 
 
+def ranked(cands: list[Any], scores: np.ndarray, n_shown: int) -> tuple[Any, list[dict]]:
+    """One group's ranking of the candidates: the call, and its best `n_shown` as report entries."""
+    from cellmodel.annotate import score
+
+    call = score.rank(scores)
+    top = [
+        {
+            "label": cands[i].given,
+            "cl_id": cands[i].cl_id,
+            "score": round(float(scores[i]), 4) if np.isfinite(scores[i]) else None,
+        }
+        for i in call.order[:n_shown]
+    ]
+    return call, top
+
+
 def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "—" if value is None else format(value, spec)
 
@@ -65,6 +81,13 @@ def to_markdown(report: dict[str, Any]) -> str:
                 + ", ".join(
                     f"{n['words']} ({n['gene']}, log FC {n['log_fold_change']:.2f})" for n in named
                 )
+                + "."
+            )
+        process_genes = e.get("processes", {}).get("genes") or []
+        if process_genes:
+            lines.append(
+                "Markers among the GO process genes of the label: "
+                + ", ".join(process_genes[:10])
                 + "."
             )
         overlap = e["markerdb"]["overlap"]

@@ -27,6 +27,7 @@ it is off (`core.ACROSS_GROUPS`).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,9 +147,12 @@ def standardise_columns(scores: np.ndarray) -> np.ndarray:
 
 
 def standardise_rows(scores: np.ndarray) -> np.ndarray:
-    """Each group's scores as z over its candidates (nan-aware), so two methods can be added."""
-    mu = np.nanmean(scores, axis=1, keepdims=True)
-    sd = np.nanstd(scores, axis=1, keepdims=True)
+    """Each group's scores as z over its candidates (nan-aware), so two methods can be added;
+    a group no candidate is scored for stays nan."""
+    with warnings.catch_warnings():  # an all-nan row is expected (no candidate scored)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mu = np.nanmean(scores, axis=1, keepdims=True)
+        sd = np.nanstd(scores, axis=1, keepdims=True)
     return (scores - mu) / np.where(sd > 0, sd, 1.0)
 
 

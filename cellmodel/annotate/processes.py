@@ -1,0 +1,155 @@
+"""Genes whose GO biological processes name a candidate cell type, and whose markers they are.
+
+Gene Ontology process terms name cell types in the Cell Ontology's own words: "Schwann cell
+differentiation", "mast cell degranulation", "B cell receptor signaling pathway", "type B
+pancreatic cell proliferation", "natural killer cell mediated cytotoxicity". The genes annotated
+to such processes are what curators have tied to the cell type, which is knowledge a candidate's
+definition rarely spells out (CL defines a Schwann cell by its myelin, not by SOX10). This module
+reads that link from the store's source (NCBI Gene's GO annotations via org.Hs.eg.db) and scores
+each group by how strongly its markers fall among a candidate's process genes.
+
+**Process genes.** A candidate's phrases are its label and CL synonyms (or the words given, for a
+free label). A phrase matches a process term where its words occur there as a whole run of words
+(hyphens read as spaces, case kept for one-letter and short upper-case tokens such as B, T, NK,
+CD4, folded elsewhere), so "T cell" finds "T cell receptor signaling pathway" and not "fat cell
+differentiation". Terms of the form "(positive / negative) regulation of ..." are not read: their
+genes mostly act *on* the cell type, often from other cells (the growth factors under "regulation
+of endothelial cell proliferation"). The candidate's process genes are the union of the genes
+annotated to the terms its phrases match; a phrase that is only "cell"/"cells" matches nothing.
+
+**Score.** The over-representation of the group's markers among the candidate's process genes
+(`enrichment.overrepresentation`), within the data genes that carry any GO process, as a
+significance: p is Bonferroni-adjusted over the candidates that have process genes, and the score
+is how many orders of magnitude the adjusted p lies below 0.05 (0 when it does not). A chance
+overlap of one marker with a large set therefore scores 0, not a small positive number that the
+per-group standardisation of `score.combine` would inflate. A candidate no process names has no
+score (nan).
+
+**Controls.** These are annotations, not vectors: under "bag-of-words" they stay; under
+"shuffled" and "random" each process gene is read as a seeded random data gene, so the sets keep
+their sizes and lose their meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from cellmodel.annotate.enrichment import overrepresentation
+
+MAX_PHRASE_WORDS = 12
+SIGNIFICANCE = float(-np.log10(0.05))
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_EMPTY = {("cell",), ("cells",)}
+
+
+def phrase(text: str) -> tuple[str, ...]:
+    """`text` as the words a process term is matched by."""
+    return tuple(
+        w if len(w) == 1 or (w.isupper() and len(w) <= 4) else w.lower()
+        for w in _WORD.findall(text.replace("-", " "))
+    )
+
+
+@dataclass
+class ProcessIndex:
+    """Every run of words of every process term -> the terms holding it; term -> its GeneIDs."""
+
+    runs: dict[tuple[str, ...], frozenset[str]]
+    genes: dict[str, frozenset[int]]
+
+    @classmethod
+    def from_table(cls, gene_ids, go_bp) -> ProcessIndex:
+        genes: dict[str, set[int]] = defaultdict(set)
+        for gid, terms in zip(gene_ids, go_bp, strict=True):
+            for t in terms if terms is not None else ():
+                genes[t].add(int(gid))
+        runs: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        for t in genes:
+            if "regulation of" in t:  # mostly genes acting on the type, often from outside
+                continue
+            words = phrase(t)
+            for n in range(1, min(MAX_PHRASE_WORDS, len(words)) + 1):
+                for i in range(len(words) - n + 1):
+                    runs[words[i : i + n]].add(t)
+        return cls(
+            runs={k: frozenset(v) for k, v in runs.items()},
+            genes={k: frozenset(v) for k, v in genes.items()},
+        )
+
+    def terms(self, phrases: list[str]) -> list[str]:
+        """The process terms any of `phrases` occurs in, sorted."""
+        found: set[str] = set()
+        for p in phrases:
+            words = phrase(p)
+            if words and words not in _EMPTY:
+                found |= self.runs.get(words, frozenset())
+        return sorted(found)
+
+    def genes_of(self, terms: list[str]) -> set[int]:
+        return set().union(*(self.genes[t] for t in terms)) if terms else set()
+
+    def annotated(self) -> set[int]:
+        return set().union(*self.genes.values())
+
+
+@lru_cache(maxsize=1)
+def human_processes() -> ProcessIndex:
+    """The process index of the bundled human snapshot (GO biological processes of NCBI Gene)."""
+    from genekb.sources.bundled import load_bundled
+
+    df = load_bundled("human").table.select(["gene_id", "go_bp"]).to_pandas()
+    return ProcessIndex.from_table(df["gene_id"], df["go_bp"])
+
+
+def candidate_phrases(c: Any) -> list[str]:
+    """The words a candidate is known by: as given, its CL label and synonyms."""
+    from cellmodel.annotate.ontology import synonyms
+
+    if c.cl_id is None:
+        return [c.given]
+    return list(dict.fromkeys([c.given, c.label, *synonyms(c.cl_id)]))
+
+
+@dataclass
+class ProcessScores:
+    """groups × candidates scores (nan: no process names the candidate), and per candidate the
+    process terms matched and its process genes (GeneIDs, as read: under a control, remapped)."""
+
+    scores: np.ndarray
+    terms: list[list[str]]
+    genes: list[set[int]]
+
+    def overlap(self, markers: np.ndarray, cand: int) -> list[int]:
+        """The markers (GeneIDs, in marker order) among the candidate's process genes."""
+        return [int(g) for g in markers if int(g) in self.genes[cand]]
+
+
+def score_groups(
+    cands: list[Any],
+    marker_ids: list[np.ndarray],
+    data_gene_ids: np.ndarray,
+    *,
+    gene_vectors: str,
+    seed: int,
+) -> ProcessScores:
+    """Process scores of `cands` for groups whose markers are `marker_ids` (human GeneIDs), within
+    the data genes (`data_gene_ids`) that carry a GO process."""
+    index = human_processes()
+    universe = sorted(index.annotated() & {int(g) for g in np.asarray(data_gene_ids).tolist()})
+    read_as = {g: g for g in universe}
+    if gene_vectors in ("shuffled", "random"):
+        perm = np.random.default_rng(seed).permutation(universe)
+        read_as = dict(zip(universe, (int(g) for g in perm), strict=True))
+    terms = [index.terms(candidate_phrases(c)) for c in cands]
+    genes = [{read_as[g] for g in index.genes_of(t) if g in read_as} for t in terms]
+    refs = [g or None for g in genes]
+    drawn = [[int(g) for g in m] for m in marker_ids]
+    raw = overrepresentation(drawn, refs, set(universe))
+    n_tested = max(1, sum(r is not None for r in refs))
+    return ProcessScores(np.maximum(raw - np.log10(n_tested) - SIGNIFICANCE, 0.0), terms, genes)

@@ -55,10 +55,12 @@ def group_truth(groups: pd.Series, truth: pd.Series) -> dict[str, str]:
     )
 
 
-def score_report(report: dict[str, Any], truth: dict[str, str]) -> dict[str, dict[str, Any]]:
+def score_report(
+    report: dict[str, Any], truth: dict[str, str], methods: tuple[str, ...] = METHOD_KEYS
+) -> dict[str, dict[str, Any]]:
     """Per method: groups named exactly / ontology-aware at rank 1 and in the top 3."""
     out: dict[str, dict[str, Any]] = {}
-    for method in METHOD_KEYS:
+    for method in methods:
         tally = {"exact@1": 0, "aware@1": 0, "exact@3": 0, "aware@3": 0}
         calls: dict[str, str | None] = {}
         for entry in report["groups"]:

@@ -42,7 +42,6 @@ import numpy as np
 
 from cellmodel.annotate.enrichment import overrepresentation
 
-MAX_PHRASE_WORDS = 12
 SIGNIFICANCE = float(-np.log10(0.05))
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _EMPTY = {("cell",), ("cells",)}
@@ -58,10 +57,11 @@ def phrase(text: str) -> tuple[str, ...]:
 
 @dataclass
 class ProcessIndex:
-    """Every run of words of every process term -> the terms holding it; term -> its GeneIDs."""
+    """Each process term's words, the terms each word occurs in, and each term's GeneIDs."""
 
-    runs: dict[tuple[str, ...], frozenset[str]]
-    genes: dict[str, frozenset[int]]
+    words: dict[str, tuple[str, ...]]
+    by_word: dict[str, list[str]]
+    genes: dict[str, set[int]]
 
     @classmethod
     def from_table(cls, gene_ids, go_bp) -> ProcessIndex:
@@ -69,26 +69,29 @@ class ProcessIndex:
         for gid, terms in zip(gene_ids, go_bp, strict=True):
             for t in terms if terms is not None else ():
                 genes[t].add(int(gid))
-        runs: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        words: dict[str, tuple[str, ...]] = {}
+        by_word: dict[str, list[str]] = defaultdict(list)
         for t in genes:
             if "regulation of" in t:  # mostly genes acting on the type, often from outside
                 continue
-            words = phrase(t)
-            for n in range(1, min(MAX_PHRASE_WORDS, len(words)) + 1):
-                for i in range(len(words) - n + 1):
-                    runs[words[i : i + n]].add(t)
-        return cls(
-            runs={k: frozenset(v) for k, v in runs.items()},
-            genes={k: frozenset(v) for k, v in genes.items()},
-        )
+            words[t] = phrase(t)
+            for w in set(words[t]):
+                by_word[w].append(t)
+        return cls(words, dict(by_word), dict(genes))
 
     def terms(self, phrases: list[str]) -> list[str]:
-        """The process terms any of `phrases` occurs in, sorted."""
+        """The process terms any of `phrases` occurs in as a whole run of words, sorted."""
         found: set[str] = set()
         for p in phrases:
-            words = phrase(p)
-            if words and words not in _EMPTY:
-                found |= self.runs.get(words, frozenset())
+            run = phrase(p)
+            if not run or run in _EMPTY:
+                continue
+            n = len(run)
+            rarest = min(run, key=lambda w: len(self.by_word.get(w, ())))
+            for t in self.by_word.get(rarest, ()):
+                words = self.words[t]
+                if any(words[i : i + n] == run for i in range(len(words) - n + 1)):
+                    found.add(t)
         return sorted(found)
 
     def genes_of(self, terms: list[str]) -> set[int]:

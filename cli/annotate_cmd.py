@@ -76,8 +76,8 @@ def annotate(
         str,
         typer.Option(
             help="real, or a control: shuffled / random vectors (seeded by --seed; the genes a"
-            " candidate names are then read from random genes too), or bag-of-words (the same"
-            " texts as TF-IDF words, no encoder)."
+            " candidate names and its process genes are then read from random genes too), or"
+            " bag-of-words (the same texts as TF-IDF words, no encoder)."
         ),
     ] = "real",
     seed: Annotated[int, typer.Option(help="Seed of the gene-vector controls.")] = 0,

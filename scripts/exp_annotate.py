@@ -366,9 +366,9 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         " the overlap let a one-marker chance overlap with a large set win a group once"
         " standardised (knowledge, own terms, summed: 26, against 31 without processes), so the"
         " score is gated at a Bonferroni-adjusted 0.05; and leaving out 'regulation of' terms,"
-        " decided on the reading that their genes act on the type, moved knowledge by one or two"
-        " groups either way (own terms 29 → 30, all CL 22 → 22) and the default by none. The"
-        " rankings are weighted equally a priori.",
+        " decided on the reading that their genes act on the type, moved knowledge by one group"
+        " on a dataset, either way (own terms 29 → 30, all CL 22 → 22), and the default by none."
+        " The rankings are weighted equally a priori.",
         "",
         "## True-label groups, candidates = the dataset's own CL terms",
         "",

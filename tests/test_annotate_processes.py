@@ -39,7 +39,7 @@ def test_a_phrase_matches_whole_runs_of_words_and_regulation_terms_are_not_read(
     assert index.terms(["cell", "cells"]) == []  # the bare word names no type
     cd4 = index.terms(["CD4-positive, alpha-beta T-cell"])
     assert index.genes_of(cd4) == {5}
-    assert index.annotated() == {1, 2, 3, 4, 5}  # the universe: genes with any process
+    assert index.annotated == {1, 2, 3, 4, 5}  # the universe: genes with any process
 
 
 def test_real_processes_name_cell_types_in_cl_words() -> None:
@@ -69,7 +69,7 @@ def test_scores_follow_the_markers_and_the_control_removes_them() -> None:
     index = processes.human_processes()
     cands = [ontology.term(c) for c in (SCHWANN, MAST, DUCTAL)]
     schwann = sorted(index.genes_of(index.terms(processes.candidate_phrases(cands[0]))))
-    others = sorted(index.annotated() - set(schwann))[:2000]
+    others = sorted(index.annotated - set(schwann))[:2000]
     data = np.array([*schwann, *others])
     markers = [np.array(schwann[:8] + others[:42]), np.array(others[100:150])]
     real = processes.score_groups(cands, markers, data, gene_vectors="real", seed=0)

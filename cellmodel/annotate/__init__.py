@@ -2,8 +2,10 @@
 
 Modules: `ontology` (Cell Ontology candidates and their text), `score` (marker genes' text vectors
 against candidate text, hubness-corrected), `mentions` (the genes a candidate's text names, read
-in the data), `markerdb` (marker-table over-representation baseline), `inputs` (gene reference,
-groups, markers, background, store and text vectors), `core` (the public `annotate`;
+in the data), `processes` (the genes of GO processes that name a candidate), `markerdb`
+(marker-table over-representation baseline), `enrichment` (the over-representation statistic the
+last two share), `methods` (the channels and their sums a call is made by), `inputs` (gene
+reference, groups, markers, background, store and text vectors), `core` (the public `annotate`;
 `name_groups` names groups from their gene sums however gathered), `report` (the stored report,
 and Markdown), `evaluate` (scoring against reference labels, for experiments only).
 """

@@ -341,7 +341,6 @@ def name_groups(
                 "score": round(pick.score, 4) if np.isfinite(pick.score) else None,
                 "margin": round(pick.margin, 4) if np.isfinite(pick.margin) else None,
                 "top": calls[method][1],
-                method: {"top": calls[method][1]},  # a '+' method's; named ones follow
                 "text": {"top": calls["text"][1], "margin": round(calls["text"][0].margin, 4)},
                 "mentions": {"top": calls["mentions"][1], "named": named},
                 "processes": {"top": calls["processes"][1], "genes": process_genes},
@@ -352,6 +351,7 @@ def name_groups(
                 "markers": marker_symbols[g][:10],
             }
         )
+        out_groups[-1].setdefault(method, {"top": calls[method][1]})  # a '+' method's ranking
     labels_of = [e["label"] or "unassigned" for e in out_groups]
     labels = pd.Categorical(
         np.asarray(labels_of, dtype=object)[codes], categories=list(dict.fromkeys(labels_of))

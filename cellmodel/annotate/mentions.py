@@ -54,7 +54,8 @@ _DESIGNATOR = re.compile(r"^(\d+[a-z]?|[a-z]\d*|[ivx]+|[a-z]?\d+[a-z]?\d*)$")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
-def _words(text: str) -> list[str]:
+def split_words(text: str) -> list[str]:
+    """The words of `text`, hyphens read as spaces (shared with the process index)."""
     return _WORD.findall(text.replace("-", " "))
 
 
@@ -89,7 +90,7 @@ class Lexicon:
             for alias in alias_list if alias_list is not None else ():
                 if len(alias) >= 3 and any(ch.isdigit() for ch in alias) and alias.isalnum():
                     by_alias[alias].add(gid)
-            words = tuple(w.lower() for w in _words(name or ""))
+            words = tuple(w.lower() for w in split_words(name or ""))
             if not words or len(words) > MAX_PHRASE_WORDS:
                 continue
             if len("".join(words)) >= 4:
@@ -126,7 +127,7 @@ class Lexicon:
         return out
 
     def _scan(self, text: str, negated: bool) -> list[Mention]:
-        words = _words(text)
+        words = split_words(text)
         lower = [w.lower() for w in words]
         out: list[Mention] = []
         i = 0

@@ -4,9 +4,10 @@ Gene Ontology process terms name cell types in the Cell Ontology's own words: "S
 differentiation", "mast cell degranulation", "B cell receptor signaling pathway", "type B
 pancreatic cell proliferation", "natural killer cell mediated cytotoxicity". The genes annotated
 to such processes are what curators have tied to the cell type, which is knowledge a candidate's
-definition rarely spells out (CL defines a Schwann cell by its myelin, not by SOX10). This module
-reads that link from the store's source (NCBI Gene's GO annotations via org.Hs.eg.db) and scores
-each group by how strongly its markers fall among a candidate's process genes.
+definition rarely spells out (CL defines a Schwann cell by what it does to axons; GO ties EGR2 to
+its differentiation). This module reads that link from the store's source (NCBI Gene's GO
+annotations via org.Hs.eg.db) and scores each group by how strongly its markers fall among a
+candidate's process genes.
 
 **Process genes.** A candidate's phrases are its label and CL synonyms (or the words given, for a
 free label). A phrase matches a process term where its words occur there as a whole run of words
@@ -32,7 +33,6 @@ their sizes and lose their meaning.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,27 +41,28 @@ from typing import Any
 import numpy as np
 
 from cellmodel.annotate.enrichment import overrepresentation
+from cellmodel.annotate.mentions import split_words
 
 SIGNIFICANCE = float(-np.log10(0.05))
-_WORD = re.compile(r"[A-Za-z0-9]+")
 _EMPTY = {("cell",), ("cells",)}
 
 
 def phrase(text: str) -> tuple[str, ...]:
     """`text` as the words a process term is matched by."""
     return tuple(
-        w if len(w) == 1 or (w.isupper() and len(w) <= 4) else w.lower()
-        for w in _WORD.findall(text.replace("-", " "))
+        w if len(w) == 1 or (w.isupper() and len(w) <= 4) else w.lower() for w in split_words(text)
     )
 
 
 @dataclass
 class ProcessIndex:
-    """Each process term's words, the terms each word occurs in, and each term's GeneIDs."""
+    """Each process term's words, the terms each word occurs in, each term's GeneIDs, and every
+    gene annotated to any process (the universe the scores are computed in)."""
 
     words: dict[str, tuple[str, ...]]
     by_word: dict[str, list[str]]
     genes: dict[str, set[int]]
+    annotated: frozenset[int]
 
     @classmethod
     def from_table(cls, gene_ids, go_bp) -> ProcessIndex:
@@ -77,7 +78,8 @@ class ProcessIndex:
             words[t] = phrase(t)
             for w in set(words[t]):
                 by_word[w].append(t)
-        return cls(words, dict(by_word), dict(genes))
+        annotated = frozenset().union(*genes.values())
+        return cls(words, dict(by_word), dict(genes), annotated)
 
     def terms(self, phrases: list[str]) -> list[str]:
         """The process terms any of `phrases` occurs in as a whole run of words, sorted."""
@@ -96,9 +98,6 @@ class ProcessIndex:
 
     def genes_of(self, terms: list[str]) -> set[int]:
         return set().union(*(self.genes[t] for t in terms)) if terms else set()
-
-    def annotated(self) -> set[int]:
-        return set().union(*self.genes.values())
 
 
 @lru_cache(maxsize=1)
@@ -121,11 +120,10 @@ def candidate_phrases(c: Any) -> list[str]:
 
 @dataclass
 class ProcessScores:
-    """groups × candidates scores (nan: no process names the candidate), and per candidate the
-    process terms matched and its process genes (GeneIDs, as read: under a control, remapped)."""
+    """groups × candidates scores (nan: no process names the candidate), and per candidate its
+    process genes (GeneIDs, as read: under a control, remapped)."""
 
     scores: np.ndarray
-    terms: list[list[str]]
     genes: list[set[int]]
 
     def overlap(self, markers: np.ndarray, cand: int) -> list[int]:
@@ -144,7 +142,7 @@ def score_groups(
     """Process scores of `cands` for groups whose markers are `marker_ids` (human GeneIDs), within
     the data genes (`data_gene_ids`) that carry a GO process."""
     index = human_processes()
-    universe = sorted(index.annotated() & {int(g) for g in np.asarray(data_gene_ids).tolist()})
+    universe = sorted(index.annotated & {int(g) for g in np.asarray(data_gene_ids).tolist()})
     read_as = {g: g for g in universe}
     if gene_vectors in ("shuffled", "random"):
         perm = np.random.default_rng(seed).permutation(universe)
@@ -155,4 +153,4 @@ def score_groups(
     drawn = [[int(g) for g in m] for m in marker_ids]
     raw = overrepresentation(drawn, refs, set(universe))
     n_tested = max(1, sum(r is not None for r in refs))
-    return ProcessScores(np.maximum(raw - np.log10(n_tested) - SIGNIFICANCE, 0.0), terms, genes)
+    return ProcessScores(np.maximum(raw - np.log10(n_tested) - SIGNIFICANCE, 0.0), genes)

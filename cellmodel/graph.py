@@ -252,6 +252,16 @@ def from_edge_index(edge_index: torch.Tensor | np.ndarray, n_cells: int) -> KnnG
     return KnnGraph(adjacency=symmetric, n_neighbors=int(degree.max(initial=0)), method="given")
 
 
+def to_igraph(graph: KnnGraph) -> Any:
+    """The kNN graph as an undirected, unweighted igraph Graph (one edge per linked pair)."""
+    import igraph as ig
+
+    coo = sp.triu(graph.adjacency, k=1).tocoo()
+    return ig.Graph(
+        n=graph.n_cells, edges=list(zip(coo.row.tolist(), coo.col.tolist(), strict=True))
+    )
+
+
 def estimate_k(
     graph: KnnGraph, *, resolution: float = 1.0, min_size: int = 3, seed: int = 0
 ) -> int:
@@ -259,13 +269,10 @@ def estimate_k(
 
     Label-free: it reads only the kNN graph. At least 1 is returned.
     """
-    import igraph as ig
     import leidenalg
 
-    coo = sp.triu(graph.adjacency, k=1).tocoo()
-    g = ig.Graph(n=graph.n_cells, edges=list(zip(coo.row.tolist(), coo.col.tolist(), strict=True)))
     partition = leidenalg.find_partition(
-        g,
+        to_igraph(graph),
         leidenalg.RBConfigurationVertexPartition,
         resolution_parameter=resolution,
         n_iterations=-1,

@@ -231,10 +231,10 @@ def _subsets(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _sum_line(entries: list[dict[str, Any]], block: str, key: str, subset: str) -> str:
-    methods = ("text", "mentions", "processes", "knowledge", "markerdb", "combined")
-    total = {m: sum(e[block]["real"][m][key] for e in entries) for m in methods}
+    total = {m: sum(e[block]["real"][m][key] for e in entries) for m in METHOD_KEYS}
     shuffled = {
-        m: sum(np.mean([r[m][key] for r in e[block]["shuffled"]]) for e in entries) for m in methods
+        m: sum(np.mean([r[m][key] for r in e[block]["shuffled"]]) for e in entries)
+        for m in METHOD_KEYS
     }
     words = sum(e[block]["bag-of-words"]["text"][key] for e in entries)
     n = sum(e["n_groups" if block.startswith("true") else "n_clusters"] for e in entries)
@@ -306,9 +306,9 @@ def _reading(results: dict[str, Any]) -> list[str]:
         " its malignant cells express the oligodendrocyte lineage's genes, and every ranking"
         " that scores them calls some malignant groups 'oligodendrocyte'. paul2015 is the"
         " hardest: its cells are committed progenitors sorted from mouse bone marrow,"
-        " labelled with the mature types they lead to, and measured on 240 genes, so no"
-        " candidate's text names a measured gene (mentions are silent) and over all CL terms"
-        " no ranking names more than two of its seven groups in the top 3.",
+        " labelled with the mature types they lead to, and measured on 240 genes, so none of"
+        " its own terms' texts names a measured gene (mentions are silent there) and over all"
+        " CL terms no ranking names more than two of its seven groups in the top 3.",
         "",
     ]
     return lines

@@ -282,7 +282,7 @@ def name_groups(
     if across and k > 2:
         text_scores = score.standardise_columns(text_scores)
 
-    data_symbols = [symbol_of.get(int(i), "") for i in match.gene_ids if i >= 0]
+    data_symbols = [symbol_of.get(int(i), "") for i in match.gene_ids[matched]]
     marker_symbols = [[symbol_of.get(int(i), "") for i in ids] for ids in marker_ids]
     root = getattr(store, "root", None)
     db = markerdb.score_groups(
@@ -308,7 +308,6 @@ def name_groups(
         parts = [channel[c] for c in channels_of(name)]
         matrices.setdefault(name, score.combine(*parts) if len(parts) > 1 else parts[0])
     chosen = matrices[method]
-    data_symbol = [symbol_of.get(int(i), "") for i in match.gene_ids[matched]]
 
     out_groups: list[dict[str, Any]] = []
     for g in range(k):
@@ -328,7 +327,7 @@ def name_groups(
             for i in ev_idx[:N_EVIDENCE_SHOWN]
         ]
         named = [
-            {"words": words, "gene": data_symbol[col], "log_fold_change": round(value, 3)}
+            {"words": words, "gene": data_symbols[col], "log_fold_change": round(value, 3)}
             for words, col, value in ment.evidence(lfc, g, pick.best)[:N_EVIDENCE_SHOWN]
         ]
         process_genes = [symbol_of.get(i, "") for i in proc.overlap(marker_ids[g], pick.best)]

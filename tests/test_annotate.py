@@ -56,6 +56,18 @@ def test_combine_keeps_text_where_the_table_has_no_entry() -> None:
     assert np.isfinite(both).all() and both[0, 0] > both[0, 1]
 
 
+def test_a_group_without_text_scores_is_carried_by_the_other_channels() -> None:
+    # group 1 has no marker with a gene card: its text row is nan (was: every group's text
+    # turned nan under the across-group standardisation, and with it every combined call)
+    text = score.standardise_columns(np.array([[1.0, 0.0], [np.nan, np.nan], [0.0, 1.0]]))
+    assert np.isnan(text[1]).all() and np.isfinite(text[[0, 2]]).all()
+    table = np.array([[2.0, 0.0], [0.0, 3.0], [0.0, 1.0]])
+    both = score.combine(text, table)
+    assert np.isfinite(both).all()
+    assert both[1].argmax() == 1  # the table alone names group 1
+    assert np.isnan(score.combine(text, np.full((3, 2), np.nan))[1]).all()  # nothing scores it
+
+
 # ------------------------------------------------------------------------------- ontology
 
 

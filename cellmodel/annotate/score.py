@@ -140,9 +140,12 @@ def rank(scores: np.ndarray) -> Call:
 
 def standardise_columns(scores: np.ndarray) -> np.ndarray:
     """Each candidate's scores as z over the groups: a candidate names the groups that match it
-    better than the other groups in the same data do."""
-    mu = scores.mean(axis=0, keepdims=True)
-    sd = scores.std(axis=0, keepdims=True)
+    better than the other groups in the same data do. A group with no score (no marker with a
+    card) stays nan and does not enter the others' standardisation."""
+    with warnings.catch_warnings():  # an all-nan column is expected (no group scored)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mu = np.nanmean(scores, axis=0, keepdims=True)
+        sd = np.nanstd(scores, axis=0, keepdims=True)
     return (scores - mu) / np.where(sd > 0, sd, 1.0)
 
 
@@ -156,11 +159,10 @@ def standardise_rows(scores: np.ndarray) -> np.ndarray:
     return (scores - mu) / np.where(sd > 0, sd, 1.0)
 
 
-def combine(first: np.ndarray, *others: np.ndarray) -> np.ndarray:
-    """Several score matrices, each standardised per group, summed with equal weight; where a
-    later one lacks a candidate (nan: no table entry, no gene named) the others carry it."""
-    out = standardise_rows(first)
-    for other in others:
-        z = standardise_rows(other)
-        out = out + np.where(np.isfinite(z), z, 0.0)
-    return out
+def combine(*matrices: np.ndarray) -> np.ndarray:
+    """Several score matrices, each standardised per group, summed with equal weight; where one
+    lacks a candidate or a whole group (nan: no table entry, no gene named, no marker with a
+    card) the others carry it; nan only where none scores it."""
+    z = np.stack([standardise_rows(m) for m in matrices])
+    scored = np.isfinite(z)
+    return np.where(scored.any(axis=0), np.where(scored, z, 0.0).sum(axis=0), np.nan)

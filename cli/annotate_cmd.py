@@ -103,6 +103,14 @@ def annotate(
             " the ontology), on or off."
         ),
     ] = "auto",
+    per_cell: Annotated[
+        bool,
+        typer.Option(
+            help="Also call each cell: the groups' calls scored on each cell's expression of the"
+            " genes that carried them (obs cellmodel_annotation_cell and _cell_score); in memory"
+            " only, not with --chunk-size."
+        ),
+    ] = False,
     root: RootOpt = None,
     model: ModelOpt = "minilm",
     gene_key: GeneKeyOpt = None,
@@ -146,6 +154,8 @@ def annotate(
     if markdown is not None and markdown.exists() and not force:
         raise GenekbError(f"{markdown} exists; pass --force to overwrite it")
     check_dask_options(chunk_size, dask_address, workers)
+    if per_cell and chunk_size is not None:
+        raise UsageError("--per-cell reads every cell in memory; drop --chunk-size to use it")
     labels = parse_candidates(candidates) if candidates is not None else None
     chunked = chunk_size is not None
     path = check_chunked(source, output, "obs") if chunked else None
@@ -184,7 +194,7 @@ def annotate(
             **settings,
         )
     else:
-        run_annotate(adata, store, **settings)
+        run_annotate(adata, store, per_cell=per_cell, **settings)
         report = report_of(adata)
     text = to_markdown(report)
     if markdown is not None:

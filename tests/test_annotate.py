@@ -324,6 +324,33 @@ def test_each_method_writes_its_own_top_call_and_combined_is_the_default(fake_sp
             assert e["evidence"][0]["similarity"] >= e["evidence"][-1]["similarity"]
 
 
+def test_per_cell_calls_find_the_cells_a_group_does_not_fit(fake_spec) -> None:
+    store = _planted(fake_spec)
+    adata = _islets()
+    misplaced = np.flatnonzero(adata.obs["kind"] == "a")[:6]  # alpha cells filed under beta
+    kind = adata.obs["kind"].astype(str).to_numpy()
+    kind[misplaced] = "b"
+    adata.obs["kind"] = pd.Categorical(kind)
+    out = annotate(
+        adata, store, groupby="kind", candidates=[BETA, ALPHA, DELTA], n_markers=5, top_k=2,
+        n_background=200, load_encoder=_TextEncoder, model="fake", per_cell=True,
+    )  # fmt: skip
+    group_calls = out.obs["cellmodel_annotation"].astype(str).to_numpy()
+    cell_calls = out.obs["cellmodel_annotation_cell"].astype(str).to_numpy()
+    assert (group_calls[misplaced] == BETA).all()  # the group is still mostly beta
+    assert (cell_calls[misplaced] == ALPHA).all()  # each misplaced cell is named by its own genes
+    truth = out.obs["truth"].astype(str).to_numpy()
+    assert (cell_calls == truth).mean() > (group_calls == truth).mean()
+    assert np.isfinite(out.obs["cellmodel_annotation_cell_score"]).all()
+    report = report_of(out)
+    beta = next(e for e in report["groups"] if e["group"] == "b")
+    assert {"INS", "IAPP"} <= set(beta["signature"])
+    # the misplaced cells, and at most a stray cell or two of this 16-gene toy
+    differing = report["per_cell"]["n_cells_differing_from_group"]
+    assert len(misplaced) <= differing <= len(misplaced) + 2
+    assert set(report["per_cell"]["signatures"]) == {BETA, ALPHA, DELTA}
+
+
 def test_annotate_refuses_missing_groups_and_mixed_candidate_sources(fake_spec) -> None:
     from genekb.errors import UsageError
 
@@ -366,6 +393,12 @@ def test_cli_annotates_with_a_real_store_and_refuses_to_overwrite(tmp_path: Path
     assert "--groupby" in _one_line_error(bad, 2)
     bogus = run(*args[:-2], "--hubness", "bogus")
     assert "zscore" in _one_line_error(bogus, 2)  # the message lists the choices
+    chunked = run(*args, "--force", "--per-cell", "--chunk-size", "10")
+    assert "--chunk-size" in _one_line_error(chunked, 2)
+    cells = run(*args, "--force", "--per-cell")
+    assert cells.exit_code == 0, cells.output
+    assert "Per-cell calls" in cells.stdout
+    assert ad.read_h5ad(out).obs["cellmodel_annotation_cell"].dtype == "category"
 
 
 # ------------------------------------------------------------------------------- real encoder

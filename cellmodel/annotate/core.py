@@ -31,6 +31,12 @@ import pandas as pd
 
 from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
 from cellmodel.annotate import markerdb, mentions, ontology, processes, score
+from cellmodel.annotate.cells import (
+    OBS_KEY_CELL,
+    OBS_KEY_CELL_SCORE,
+    call_cells,
+    signature_columns,
+)
 from cellmodel.annotate.inputs import (
     DEFAULT_N_BACKGROUND,
     MARKER_RULES,
@@ -122,6 +128,7 @@ def annotate(
     layer: str | None = None,
     build_missing: bool = True,
     load_encoder: Any = None,
+    per_cell: bool = False,
     copy: bool = False,
 ) -> ad.AnnData:
     """Name each group of `adata.obs[groupby]` with one of the candidate cell types.
@@ -130,7 +137,8 @@ def annotate(
     restricted by `ontology_subtree` (a CL id or label) and/or `tissue` (a word). `store`: a genekb
     `Store`. `gene_vectors`: "real", a seeded control ("shuffled", "random"), or "bag-of-words"
     (`words`: the same texts as TF-IDF words). Writes `obs["cellmodel_annotation"]` and
-    `uns["cellmodel"]["annotate"]`; returns `adata` (or a copy).
+    `uns["cellmodel"]["annotate"]`; with `per_cell`, also each cell's own call and score
+    (`cells`: the groups' calls, scored on each cell). Returns `adata` (or a copy).
     """
     from cellmodel.io import expression
     from cellmodel.markers import group_sums
@@ -178,6 +186,10 @@ def annotate(
         began=began,
     )
     adata.obs[OBS_KEY] = labels
+    if per_cell:
+        calls, best, report["per_cell"] = call_cells(expr.X, expr.genes, report, groups.codes, seed)
+        adata.obs[OBS_KEY_CELL], adata.obs[OBS_KEY_CELL_SCORE] = calls, best
+        report["seconds"] = round(time.perf_counter() - began, 3)
     _write_uns(adata, report)
     return adata
 
@@ -330,7 +342,17 @@ def name_groups(
             {"words": words, "gene": data_symbols[col], "log_fold_change": round(value, 3)}
             for words, col, value in ment.evidence(lfc, g, pick.best)[:N_EVIDENCE_SHOWN]
         ]
-        process_genes = [symbol_of.get(i, "") for i in proc.overlap(marker_ids[g], pick.best)]
+        in_process = proc.overlap(marker_ids[g], pick.best)
+        process_genes = [symbol_of.get(i, "") for i in in_process]
+        table_genes = db.overlap(g, pick.best)
+        signature = signature_columns(
+            channels_of(method),
+            text=[cols_g[i] for i in ev_idx],
+            named=[col for _, col, value in ment.evidence(lfc, g, pick.best) if value > 0],
+            marker_cols=marker_cols[g],
+            in_processes=np.isin(marker_ids[g], in_process),
+            in_table=np.isin(marker_symbols[g], table_genes),
+        )
         out_groups.append(
             {
                 "group": str(groups.categories[g]),
@@ -344,10 +366,11 @@ def name_groups(
                 "mentions": {"top": calls["mentions"][1], "named": named},
                 "processes": {"top": calls["processes"][1], "genes": process_genes},
                 "knowledge": {"top": calls["knowledge"][1]},
-                "markerdb": {"top": calls["markerdb"][1], "overlap": db.overlap(g, pick.best)[:10]},
+                "markerdb": {"top": calls["markerdb"][1], "overlap": table_genes[:10]},
                 "combined": {"top": calls["combined"][1]},
                 "evidence": evidence,
                 "markers": marker_symbols[g][:10],
+                "signature": [str(genes[matched[c]]) for c in signature],
             }
         )
         out_groups[-1].setdefault(method, {"top": calls[method][1]})  # a '+' method's ranking

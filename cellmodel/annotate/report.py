@@ -70,6 +70,15 @@ def to_markdown(report: dict[str, Any]) -> str:
             f" {db_label} |"
         )
     lines.append("")
+    cells = report.get("per_cell")
+    if cells:
+        lines += [
+            f"Per-cell calls (obs['cellmodel_annotation_cell'], {cells['method']}):"
+            f" {cells['n_cells_differing_from_group']} cells"
+            f" ({100 * cells['share_differing_from_group']:.1f} %) fit another group's call"
+            " better than their own group's.",
+            "",
+        ]
     for e in report["groups"]:
         lines += [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
         lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
@@ -93,6 +102,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         overlap = e["markerdb"]["overlap"]
         if overlap:
             lines.append(f"Marker-table overlap with its best term: {', '.join(overlap)}.")
+        if e.get("signature"):
+            lines.append(f"Genes that carried the call: {', '.join(e['signature'])}.")
         lines.append("")
         if e["evidence"]:
             lines += [

@@ -80,7 +80,10 @@ def annotate(
             " bag-of-words (the same texts as TF-IDF words, no encoder)."
         ),
     ] = "real",
-    seed: Annotated[int, typer.Option(help="Seed of the gene-vector controls.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(help="Seed of the gene-vector controls and of the per-cell control genes."),
+    ] = 0,
     markers: Annotated[
         str, typer.Option(help="Marker rule: specific (beat the closest other group) or rest.")
     ] = "specific",

@@ -77,6 +77,14 @@ ABLATIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+def cells_truth(adata, name: str):
+    """Each cell's CL id: the dataset's own CL column, or its labels through `LABEL_MAP`."""
+    label_key, cl_key = DATASETS[name]
+    if cl_key:
+        return adata.obs[cl_key].astype(str)
+    return cell_truth(adata, label_key, load_label_map(LABEL_MAP, name))
+
+
 def _run(adata, store, groupby, cands, truth, **kw) -> tuple[dict, float]:
     began = time.perf_counter()
     out = annotate(adata, store, groupby=groupby, candidates=cands, copy=True, **kw)
@@ -136,13 +144,9 @@ def run(
     store = Store.open(root, create=True)
     cache = datasets.default_cache_dir(root)
     results: dict[str, Any] = {"cl_version": ontology.cl_version(), "seeds": seeds, "data": {}}
-    for name, (label_key, cl_key) in DATASETS.items():
+    for name, (label_key, _) in DATASETS.items():
         adata = datasets.load(name, cache_dir=cache)
-        mapping = None if cl_key else load_label_map(LABEL_MAP, name)
-        truth_cells = cell_truth(adata, cl_key or label_key, mapping)
-        if cl_key:
-            truth_cells = adata.obs[cl_key].astype(str)
-        adata.obs["_truth"] = truth_cells.to_numpy()
+        adata.obs["_truth"] = cells_truth(adata, name).to_numpy()
         truth = group_truth(adata.obs[label_key], adata.obs["_truth"])
         own = sorted(set(truth.values()))
         entry: dict[str, Any] = {

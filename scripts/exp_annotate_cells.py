@@ -18,11 +18,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from exp_annotate import DATASETS, LABEL_MAP, _cluster
+from exp_annotate import DATASETS, _cluster, cells_truth
 
 from cellmodel import datasets
 from cellmodel.annotate import annotate, report_of
-from cellmodel.annotate.evaluate import cell_truth, load_label_map
 from genekb.store.store import Store
 
 
@@ -59,10 +58,9 @@ def main() -> None:
         " cells whose call differs | of those right: cluster's call | own call |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, (label_key, cl_key) in DATASETS.items():
+    for name in DATASETS:
         adata = datasets.load(name, cache_dir=cache)
-        mapping = None if cl_key else load_label_map(LABEL_MAP, name)
-        truth = adata.obs[cl_key].astype(str) if cl_key else cell_truth(adata, label_key, mapping)
+        truth = cells_truth(adata, name)
         clustered, _ = _cluster(adata, name, args.clusters)
         own = sorted(set(truth.to_numpy()) - {"nan", ""})
         runs = [("own", own, "combined", "real", 0), ("own", own, "knowledge", "real", 0)]

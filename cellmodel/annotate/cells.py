@@ -52,15 +52,23 @@ def signature_columns(
     return list(dict.fromkeys(cols))
 
 
-def _module_score(X: Any, cols: np.ndarray, gene_means: np.ndarray, seed: int) -> np.ndarray:
+def _expression_bins(X: Any) -> np.ndarray:
+    """Each gene's bin of mean expression: `EXPRESSION_BINS` bins of equal gene count."""
+    means = np.asarray(X.mean(axis=0)).ravel()
+    bin_of = np.empty(len(means), dtype=int)
+    bin_of[np.argsort(means, kind="stable")] = (
+        np.arange(len(means)) * EXPRESSION_BINS // max(len(means), 1)
+    )
+    return bin_of
+
+
+def _module_score(X: Any, cols: np.ndarray, bin_of: np.ndarray, seed: int) -> np.ndarray:
     """Mean of the signature columns `cols` minus the mean of control genes: for each signature
-    gene, `CONTROL_GENES` genes drawn from its bin of mean expression (`EXPRESSION_BINS` bins of
-    equal size; the whole pool where a bin holds no other gene)."""
+    gene, `CONTROL_GENES` genes drawn from its expression bin (the whole pool where the bin holds
+    no other gene). Written here rather than calling scanpy's `score_genes`, which fails on a
+    file with too few genes to fill its bins and reseeds numpy's global generator."""
     rng = np.random.default_rng(seed)
-    order = np.argsort(gene_means, kind="stable")
-    bin_of = np.empty(len(order), dtype=int)
-    bin_of[order] = np.arange(len(order)) * EXPRESSION_BINS // max(len(order), 1)
-    pool = np.setdiff1d(np.arange(len(gene_means)), cols)
+    pool = np.setdiff1d(np.arange(len(bin_of)), cols)
     controls: set[int] = set()
     for c in cols:
         same = pool[bin_of[pool] == bin_of[c]]
@@ -84,13 +92,13 @@ def call_cells(
             signatures[entry["label"]] += entry.get("signature", [])
     signatures = {k: list(dict.fromkeys(v)) for k, v in signatures.items() if v}
     column = {str(g): i for i, g in reversed(list(enumerate(genes)))}  # first of a repeated name
-    gene_means = np.asarray(X.mean(axis=0)).ravel()
+    bin_of = _expression_bins(X)
     labels = list(signatures)
     scores = np.full((X.shape[0], len(labels)), -np.inf)
     for j, label in enumerate(labels):
         cols = np.array(sorted({column[g] for g in signatures[label] if g in column}), dtype=int)
         if len(cols):
-            scores[:, j] = _module_score(X, cols, gene_means, seed)
+            scores[:, j] = _module_score(X, cols, bin_of, seed)
     group_label = np.array([e["label"] or "unassigned" for e in report["groups"]], dtype=object)
     inherited = group_label[np.asarray(codes)]
     if labels:

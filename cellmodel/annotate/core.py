@@ -338,9 +338,10 @@ def name_groups(
             }
             for i in ev_idx[:N_EVIDENCE_SHOWN]
         ]
+        mentioned = ment.evidence(lfc, g, pick.best)
         named = [
             {"words": words, "gene": data_symbols[col], "log_fold_change": round(value, 3)}
-            for words, col, value in ment.evidence(lfc, g, pick.best)[:N_EVIDENCE_SHOWN]
+            for words, col, value in mentioned[:N_EVIDENCE_SHOWN]
         ]
         in_process = proc.overlap(marker_ids[g], pick.best)
         process_genes = [symbol_of.get(i, "") for i in in_process]
@@ -348,7 +349,7 @@ def name_groups(
         signature = signature_columns(
             channels_of(method),
             text=[cols_g[i] for i in ev_idx],
-            named=[col for _, col, value in ment.evidence(lfc, g, pick.best) if value > 0],
+            named=[col for _, col, value in mentioned if value > 0],
             marker_cols=marker_cols[g],
             in_processes=np.isin(marker_ids[g], in_process),
             in_table=np.isin(marker_symbols[g], table_genes),

@@ -19,8 +19,7 @@ import pandas as pd
 
 from cellmodel import graph, io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, DEFAULT_N_PCS, UNS_KEY
-from cellmodel.batch_choice import LINK_CANDIDATE
-from cellmodel.batch_choice import choose as choose_by_batch
+from cellmodel.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.consensus import ensemble_choice
 from genekb.device import resolve_device
@@ -74,8 +73,9 @@ def cluster(
     default, as it measured below the graph encoder alone on the registry datasets
     (docs/cluster_experiments.md, "Robustness").
     `batch_choice` (with a batch column, unless `link_weight` is given): also fit the
-    link-reconstruction candidate and keep the partition less explained by the batch
-    (`cellmodel.batch_choice`); it doubles the fit time on batched data.
+    link-reconstruction candidate, find Leiden's communities at the same k, and keep the
+    partition least explained by the batch (`cellmodel.batch_choice`); it doubles the fit time
+    on batched data.
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
     """
     if copy:
@@ -150,18 +150,16 @@ def cluster(
     tick = time.perf_counter()
     result = fit(**cluster_options)
     timings["fit"] = time.perf_counter() - tick
-    by_batch = None
+    labels, by_batch, choice = result.labels, None, None
     if batch is not None and batch_choice and "link_weight" not in cluster_options:
         tick = time.perf_counter()
-        link = fit(**cluster_options, **LINK_CANDIDATE)
-        by_batch = choose_by_batch(result.labels, link.labels, batch, seed)
-        if by_batch.chosen == "link":
-            result = link
-        timings["fit_link_candidate"] = time.perf_counter() - tick
-    labels, choice = result.labels, None
+        labels, result, by_batch = choose_by_batch(
+            result, lambda **link: fit(**cluster_options, **link), knn.adjacency, batch, seed
+        )
+        timings["batch_choice"] = time.perf_counter() - tick
     if ensemble and result.n_clusters > 1:
         tick = time.perf_counter()
-        choice = ensemble_choice(X_pca, knn.adjacency, result.labels, result.n_clusters, seed)
+        choice = ensemble_choice(X_pca, knn.adjacency, labels, result.n_clusters, seed)
         labels = relabel_by_size(choice.labels)
         timings["ensemble"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start

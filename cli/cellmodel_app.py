@@ -186,8 +186,9 @@ def cluster(
     batch_choice: Annotated[
         bool,
         typer.Option(
-            help="With a batch column: also fit the link-reconstruction candidate and keep the"
-            " clusters less explained by the batch (doubles the fit time)."
+            help="With a batch column: also fit the link-reconstruction candidate, find Leiden's"
+            " communities at the same k, and keep the clusters least explained by the batch"
+            " (doubles the fit time)."
         ),
     ] = True,
     gene_vectors: GeneVectorsOpt = "real",
@@ -291,10 +292,8 @@ def cluster(
     choice = report["batch_choice"]
     if choice:
         ami = choice["batch_ami"]
-        info(
-            f"batch choice: kept the {choice['chosen']} fit (clusters' AMI with the batch:"
-            f" reconstruction {ami['reconstruction']:.3f}, link {ami['link']:.3f})"
-        )
+        amis = ", ".join(f"{name} {value:.3f}" for name, value in ami.items())
+        info(f"batch choice: kept the {choice['chosen']} partition (AMI with the batch: {amis})")
     for note in report["notes"]:
         info(f"note: {note}")
 

@@ -14,9 +14,10 @@ pipeline's 8-neighbour graph, seeds 0..N-1) and prints the ARI, mean ± sample s
 - `bbknn`: the batch-balanced kNN graph (`graph.knn_graph(batch=...)`);
 - `harmony` / `batch-hvg+harmony`: Harmony (Korsunsky et al. 2019, Nat Methods 16:1289) on the
   ComBat PCA, from `harmony-pytorch==0.1.8` (BSD; not a dependency: install it to run these);
-- `batch-choice`: the pipeline's rule on batched data (`cellmodel.batch_choice`): the default fit
-  and the link-reconstruction fit, the one whose clusters carry less batch information kept
-  (prints how often each was kept and the batch AMI of both);
+- `batch-choice`: the pipeline's rule on batched data (`cellmodel.batch_choice`): of the default
+  fit, the link-reconstruction fit and Leiden at k on the fit's graph, the one whose clusters
+  carry the least batch information, by a margin (prints each candidate's ARI, how often each
+  was kept and the batch AMIs);
 - `--options key=value ...`: each a `ClusterOptions` override on the default input.
 - `--smoothing`: beside each default fit, k-means (10 restarts) on the PCA smoothed by 0, 1 and
   2 steps of the fit's lazy random walk (half of each cell kept, the rest split among its graph
@@ -36,6 +37,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -187,17 +189,20 @@ def main() -> None:
                 result = fit_clusters(X, knn, None, k, seed=seed, device="cpu", **options)
                 row = {"cellmodel": cluster_metrics(y, result.labels)["ari"]}
                 if label == "batch-choice" and batch is not None:
-                    link = fit_clusters(
-                        X, knn, None, k, seed=seed, device="cpu", **options,
-                        **batch_choice.LINK_CANDIDATE,
-                    )  # fmt: skip
-                    choice = batch_choice.choose(result.labels, link.labels, batch, seed)
-                    kept = link.labels if choice.chosen == "link" else result.labels
+                    kept, _, choice = batch_choice.choose_fit(
+                        result,
+                        partial(fit_clusters, X, knn, None, k, seed=seed, device="cpu", **options),
+                        knn.adjacency,
+                        batch,
+                        seed,
+                    )
                     row = {
-                        "reconstruction": row["cellmodel"],
-                        "link": cluster_metrics(y, link.labels)["ari"],
+                        **{
+                            name: cluster_metrics(y, labels)["ari"]
+                            for name, labels in choice.partitions.items()
+                        },
                         "cellmodel": cluster_metrics(y, kept)["ari"],
-                        "kept link": float(choice.chosen == "link"),
+                        **{f"kept {n}": float(choice.chosen == n) for n in choice.partitions},
                         **{f"batch AMI {fit}": v for fit, v in choice.batch_ami.items()},
                     }
                 if args.smoothing and label == "default":

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cellmodel.batch_choice import LINK_CANDIDATE, batch_ami, choose
+from cellmodel.batch_choice import LINK_CANDIDATE, batch_ami, choose, leiden_candidate
 from cellmodel.cluster import fit_clusters
 from cellmodel.cluster_options import parse_options
 from cellmodel.metrics import cluster_metrics
@@ -55,23 +55,46 @@ def test_choice_keeps_the_partition_that_cuts_across_batches() -> None:
     types = np.tile(np.repeat([0, 1], 25), 2)  # two types, each in both batches
     assert abs(batch_ami(types, batch)) < 0.02  # independent: 0 up to the chance adjustment
     assert batch_ami(batch, batch) == pytest.approx(1.0)
-    picked = choose(default=(batch == "a").astype(int), link=types, batch=batch)
+    by_batch = (batch == "a").astype(int)
+    picked = choose({"reconstruction": by_batch, "link": types}, batch)
     assert picked.chosen == "link" and picked.batch_ami["link"] < picked.batch_ami["reconstruction"]
-    assert choose(default=types, link=(batch == "a").astype(int), batch=batch).chosen == (
-        "reconstruction"
-    )
-    assert choose(default=types, link=types, batch=batch).chosen == "reconstruction"  # ties
-    # A lower AMI within chance is a tie: the link partition must win by > 2 permutation SDs.
+    assert choose({"reconstruction": types, "link": by_batch}, batch).chosen == "reconstruction"
+    assert (
+        choose({"reconstruction": types, "link": types}, batch).chosen == "reconstruction"
+    )  # ties
+    # Of several alternatives the one least explained by the batch is kept.
+    mixed = np.where(np.arange(100) % 5 == 0, by_batch, types)
+    three = choose({"reconstruction": by_batch, "link": mixed, "leiden": types}, batch)
+    assert three.chosen == "leiden" and set(three.partitions) == {
+        "reconstruction",
+        "link",
+        "leiden",
+    }
+    # A lower AMI within chance is a tie: the alternative must win by > 2 permutation SDs.
     rng = np.random.default_rng(0)
     batch = rng.choice(["a", "b", "c"], 600)
     default = np.where(rng.random(600) < 0.2, (batch == "a").astype(int), rng.integers(0, 4, 600))
     link = default.copy()
     link[:3] = 3 - link[:3]
-    close = choose(default=default, link=link, batch=batch)
+    close = choose({"reconstruction": default, "link": link}, batch)
     assert close.chosen == "reconstruction" and close.chance_sd > 0
     assert abs(close.batch_ami["link"] - close.batch_ami["reconstruction"]) < 2 * close.chance_sd
     record = picked.to_dict()
     assert record["chosen"] == "link" and record["link_options"] == LINK_CANDIDATE
+    assert "partitions" not in record  # labels stay out of uns
+
+
+def test_leiden_candidate_has_exactly_k_communities_or_none() -> None:
+    import scipy.sparse as sp
+
+    # Three 10-cell cliques joined in a chain by single edges.
+    blocks = sp.block_diag([np.ones((10, 10)) - np.eye(10)] * 3).tolil()
+    blocks[9, 10] = blocks[10, 9] = blocks[19, 20] = blocks[20, 19] = 1
+    adjacency = blocks.tocsr()
+    three = leiden_candidate(adjacency, 3, seed=0)
+    assert three is not None and cluster_metrics(np.repeat([0, 1, 2], 10), three)["ari"] == 1.0
+    cut = sp.block_diag([np.ones((10, 10)) - np.eye(10)] * 3).tocsr()  # three components
+    assert leiden_candidate(cut, 2, seed=0) is None  # no resolution joins unlinked cells
 
 
 def test_pipeline_fits_both_candidates_only_with_a_batch_column() -> None:
@@ -83,11 +106,12 @@ def test_pipeline_fits_both_candidates_only_with_a_batch_column() -> None:
     cluster(adata, use_semantic=False, n_clusters=3, batch_key="donor", **small)
     record = adata.uns["cellmodel"]
     choice = record["batch_choice"]
-    assert choice["chosen"] in ("reconstruction", "link")
-    assert set(choice["batch_ami"]) == {"reconstruction", "link"}
-    assert "fit_link_candidate" in record["pipeline_timings_s"]
+    assert choice["chosen"] in ("reconstruction", "link", "leiden")
+    assert set(choice["batch_ami"]) == {"reconstruction", "link", "leiden"}
+    assert "batch_choice" in record["pipeline_timings_s"]
     kept_link = record["cluster_params"]["link_weight"] == LINK_CANDIDATE["link_weight"]
     assert kept_link == (choice["chosen"] == "link")
+    assert adata.obs["cellmodel_cluster"].nunique() == 3
 
     for extra in ({"batch_key": None}, {"batch_key": "donor", "batch_choice": False}):
         cluster(adata, use_semantic=False, n_clusters=3, **extra, **small)

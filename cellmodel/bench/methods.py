@@ -190,8 +190,9 @@ def _semantic_random(inp: MethodInput) -> MethodOutput:
 
 @register_method(
     "structure",
-    "the graph encoder alone (+ OT refinement; with a batch column, the batch choice between it"
-    " and the link-reconstruction fit), no ensemble choice and no semantic view, k given",
+    "the graph encoder alone (+ OT refinement; with a batch column, the batch choice among it,"
+    " the link-reconstruction fit and Leiden at k), no ensemble choice and no semantic view,"
+    " k given",
     builtin=True,
 )
 def _structure(inp: MethodInput) -> MethodOutput:

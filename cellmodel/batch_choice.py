@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 # The second candidate's options (over the caller's); everything else stays as given.
 LINK_CANDIDATE: dict[str, Any] = {"link_weight": 1.0}
 DEFAULT = "reconstruction"
-CANDIDATES = (DEFAULT, "link", "leiden")
 PERMUTATIONS = 20
 MARGIN_SIGMAS = 2.0
 

@@ -23,6 +23,8 @@ DEFAULT_N_NEIGHBORS = 15  # scanpy's default; the Leiden baselines' graph and `k
 # files; at 8, ~40-60 (figures: docs/cluster_experiments.md, "Robustness across datasets").
 FIT_N_NEIGHBORS = 8
 APPROXIMATE_FROM = 50_000
+# `parallel_analysis` reads at most this many cells (two dense copies of them, cells × HVGs).
+PARALLEL_MAX_CELLS = 20_000
 # Scaled values are clipped like scanpy's `pp.scale(max_value=10)`: a few extreme cells must not
 # dominate the principal components.
 SCALE_CLIP = 10.0
@@ -100,14 +102,44 @@ def scale(X: Any) -> np.ndarray:
 
 def pca(X_scaled: np.ndarray, n_pcs: int = DEFAULT_N_PCS, seed: int = 0) -> np.ndarray:
     """Top `n_pcs` principal components (cells × n_pcs, float32); deterministic for a given seed."""
+    return _pca_model(X_scaled, n_pcs, seed).fit_transform(X_scaled).astype(np.float32)
+
+
+def _pca_model(X_scaled: np.ndarray, n_pcs: int, seed: int) -> Any:
     from sklearn.decomposition import PCA
 
     n_pcs = min(n_pcs, X_scaled.shape[0] - 1, X_scaled.shape[1])
     if n_pcs < 1:
         raise GenekbError("too few cells or genes for a PCA; the structure view needs ≥ 2 of each")
     solver = "arpack" if n_pcs < min(X_scaled.shape) else "full"
-    model = PCA(n_components=n_pcs, svd_solver=solver, random_state=seed)
-    return model.fit_transform(X_scaled).astype(np.float32)
+    return PCA(n_components=n_pcs, svd_solver=solver, random_state=seed)
+
+
+def parallel_analysis(
+    X_scaled: np.ndarray,
+    max_pcs: int = DEFAULT_N_PCS,
+    seed: int = 0,
+    variances: np.ndarray | None = None,
+) -> int:
+    """How many leading principal components to keep: those whose variance exceeds the variance
+    of the same rank once each gene's values are permuted across cells (Horn 1965, Psychometrika
+    30:179). Permuting keeps every gene's distribution and breaks the co-expression that cell
+    types create, so a component above its permuted counterpart is structure and one below is what
+    noise alone gives. Capped at `max_pcs`, at least 2. `variances`: the data's own PC variances
+    when the caller has them. On more than `PARALLEL_MAX_CELLS` cells both spectra come from a
+    seeded sample of that many (fewer cells can only find fewer components above noise)."""
+    rng = np.random.default_rng(seed)
+    X = np.asarray(X_scaled, dtype=np.float32)
+    if X.shape[0] > PARALLEL_MAX_CELLS:
+        X = X[np.sort(rng.choice(X.shape[0], PARALLEL_MAX_CELLS, replace=False))]
+        variances = None
+    if variances is None:
+        variances = _pca_model(X, max_pcs, seed).fit(X).explained_variance_
+    noise_data = rng.permuted(X, axis=0)
+    noise = _pca_model(noise_data, max_pcs, seed).fit(noise_data).explained_variance_
+    above = np.asarray(variances)[: len(noise)] > noise[: len(variances)]
+    count = len(above) if above.all() else int(np.argmin(above))
+    return max(2, min(count, max_pcs))
 
 
 def structure_features(
@@ -115,14 +147,15 @@ def structure_features(
     *,
     kind: str = "auto",
     n_hvg: int = DEFAULT_N_HVG,
-    n_pcs: int = DEFAULT_N_PCS,
+    n_pcs: int | str = DEFAULT_N_PCS,
     batch: np.ndarray | None = None,
     seed: int = 0,
 ) -> np.ndarray:
     """Expression (counts or log-normalized, cells × genes) → log-normalize, HVG, scale, PCA.
 
-    `batch` (one value per cell, e.g. donor; never the cell-type labels): ComBat (scanpy) removes
-    per-batch location and scale from the HVG matrix before scaling.
+    `n_pcs`: a number, or "auto" for as many as `parallel_analysis` finds above noise (at most
+    `DEFAULT_N_PCS`). `batch` (one value per cell, e.g. donor; never the cell-type labels):
+    ComBat (scanpy) removes per-batch location and scale from the HVG matrix before scaling.
     """
     if X.shape[0] < 3:
         raise GenekbError(f"only {X.shape[0]} cell(s); clustering needs at least 3 cells")
@@ -131,7 +164,15 @@ def structure_features(
     X_hvg = X_log[:, hvg]
     if batch is not None:
         X_hvg = combat(X_hvg, batch)
-    return pca(scale(X_hvg), n_pcs, seed)
+    X_scaled = scale(X_hvg)
+    if n_pcs != "auto":
+        if not isinstance(n_pcs, int) or isinstance(n_pcs, bool):
+            raise UsageError(f"n_pcs must be a number or 'auto', not {n_pcs!r}")
+        return pca(X_scaled, n_pcs, seed)
+    model = _pca_model(X_scaled, DEFAULT_N_PCS, seed)
+    scores = model.fit_transform(X_scaled).astype(np.float32)
+    keep = parallel_analysis(X_scaled, DEFAULT_N_PCS, seed, model.explained_variance_)
+    return np.ascontiguousarray(scores[:, :keep])
 
 
 def combat(X_log: Any, batch: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ def cluster(
     layer: str | None = None,
     batch_key: str | None = None,
     n_hvg: int = DEFAULT_N_HVG,
-    n_pcs: int = DEFAULT_N_PCS,
+    n_pcs: int | str = "auto",
     n_neighbors: int = graph.FIT_N_NEIGHBORS,
     seed: int = 0,
     device: str | None = None,
@@ -76,6 +76,8 @@ def cluster(
     link-reconstruction candidate, find Leiden's communities at the same k, and keep the
     partition least explained by the batch (`cellmodel.batch_choice`); it doubles the fit time
     on batched data.
+    `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
+    parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
     """
     if copy:
@@ -183,7 +185,14 @@ def cluster(
             "gene_vectors": gene_vectors if use_semantic else None,
             "input": expr.to_dict(),
             "cluster_params": io.h5ad_safe(result.params),
-            "structure_params": {"n_hvg": n_hvg, "n_pcs": n_pcs, "n_neighbors": n_neighbors},
+            "structure_params": {
+                "n_hvg": n_hvg,
+                "n_pcs": int(X_pca.shape[1]),
+                "n_pcs_rule": f"parallel analysis, at most {DEFAULT_N_PCS}"
+                if n_pcs == "auto"
+                else "given",
+                "n_neighbors": n_neighbors,
+            },
             "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
             "pipeline_timings_s": {k: round(v, 3) for k, v in timings.items()},
             "notes": notes + list(result.notes),

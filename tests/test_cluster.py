@@ -11,7 +11,14 @@ import scipy.sparse as sp
 import torch
 
 from cellmodel.cluster import NeighbourSampler, estimate_k, fit_clusters
-from cellmodel.graph import combat, from_edge_index, knn_graph, structure_features
+from cellmodel.graph import (
+    combat,
+    from_edge_index,
+    knn_graph,
+    parallel_analysis,
+    scale,
+    structure_features,
+)
 from cellmodel.metrics import cluster_metrics, hungarian_mapping
 from cellmodel.model import info_nce, sinkhorn_target, split_for_empty, student_t
 from genekb.errors import GenekbError, UsageError
@@ -110,6 +117,23 @@ def test_structure_features_from_counts() -> None:
     X_pca = structure_features(counts, n_pcs=5)
     assert X_pca.shape == (40, 5) and X_pca.dtype == np.float32
     assert np.allclose(X_pca.mean(axis=0), 0.0, atol=1e-4)
+
+
+def test_parallel_analysis_keeps_the_components_that_planted_groups_make() -> None:
+    rng = np.random.default_rng(0)
+    noise = scale(rng.normal(size=(300, 120)))
+    assert parallel_analysis(noise, seed=0) == 2  # nothing above noise: the floor
+    for n_groups in (3, 6):
+        centres = rng.normal(size=(n_groups, 120)) * 1.5
+        X = centres[rng.integers(0, n_groups, 300)] + rng.normal(size=(300, 120))
+        # n groups span n - 1 directions around their mean; nothing else stands above noise.
+        assert parallel_analysis(scale(X), seed=0) == n_groups - 1
+        assert parallel_analysis(scale(X), max_pcs=3, seed=0) == min(n_groups - 1, 3)
+    counts = sp.csr_matrix(rng.poisson(1.0, (60, 40)).astype(np.float32))
+    X_auto = structure_features(counts, n_pcs="auto")
+    assert X_auto.shape == (60, 2) and X_auto.dtype == np.float32  # Poisson noise: the floor
+    with pytest.raises(UsageError, match="n_pcs must be a number or 'auto'"):
+        structure_features(np.ones((5, 4)), n_pcs="many")
 
 
 def test_combat_removes_a_planted_shift_quietly_when_a_batch_lacks_a_gene() -> None:

@@ -164,7 +164,12 @@ def structure_features(
     X_hvg = X_log[:, hvg]
     if batch is not None:
         X_hvg = combat(X_hvg, batch)
-    X_scaled = scale(X_hvg)
+    return principal_components(scale(X_hvg), n_pcs, seed)
+
+
+def principal_components(X_scaled: np.ndarray, n_pcs: int | str, seed: int = 0) -> np.ndarray:
+    """`pca` with `n_pcs` given, or with "auto": the first `DEFAULT_N_PCS` components cut to those
+    `parallel_analysis` keeps."""
     if n_pcs != "auto":
         if not isinstance(n_pcs, int) or isinstance(n_pcs, bool):
             raise UsageError(f"n_pcs must be a number or 'auto', not {n_pcs!r}")

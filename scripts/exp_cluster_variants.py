@@ -8,7 +8,8 @@
 Each variant changes one thing in front of `cellmodel.cluster.fit_clusters` (true k, the
 pipeline's 8-neighbour graph, seeds 0..N-1) and prints the ARI, mean ± sample std:
 - `default`: the pipeline's input (log values, 2,000 HVGs, ComBat on the registry's batch
-  column, scale, PCA 50);
+  column, scale, the PCs parallel analysis keeps, at most 50; `--n-pcs N` fixes N for every
+  input, the baselines' included: tables measured before the pipeline chose its PCs used 50);
 - `detected-hvg`: HVGs chosen only among genes detected in every batch;
 - `batch-hvg`: scanpy's batch-aware HVG ranking (`flavor="seurat"`, `batch_key`);
 - `bbknn`: the batch-balanced kNN graph (`graph.knn_graph(batch=...)`);
@@ -87,8 +88,10 @@ def _scaled(X_log, batch: np.ndarray | None, variant: str) -> np.ndarray:
     return graph.scale(graph.combat(X, batch) if batch is not None else X)
 
 
-def _features(scaled: np.ndarray, batch: np.ndarray | None, variant: str, seed: int) -> np.ndarray:
-    pcs = graph.pca(scaled, 50, seed)
+def _features(
+    scaled: np.ndarray, batch: np.ndarray | None, variant: str, seed: int, n_pcs: int | str = "auto"
+) -> np.ndarray:
+    pcs = graph.principal_components(scaled, n_pcs, seed)
     if variant.endswith("harmony") and batch is not None:
         import pandas as pd
 
@@ -146,6 +149,9 @@ def main() -> None:
     parser.add_argument("--variants", default="default", help=f"comma-separated: {VARIANTS}")
     parser.add_argument("--options", nargs="*", default=[], help="ClusterOptions key=value runs")
     parser.add_argument("--baselines", action="store_true")
+    parser.add_argument(
+        "--n-pcs", default="auto", help="PCs of every input: auto (the pipeline's) or a number"
+    )
     parser.add_argument("--smoothing", action="store_true", help="see the docstring")
     parser.add_argument("--out", help="append JSON lines here")
     args = parser.parse_args()
@@ -180,7 +186,10 @@ def main() -> None:
             scores: dict[str, list[float]] = {}
             for seed in range(args.seeds):
                 if (feature, seed) not in inputs:
-                    inputs[(feature, seed)] = _features(scaled[feature], batch, feature, seed)
+                    n_pcs = args.n_pcs if args.n_pcs == "auto" else int(args.n_pcs)
+                    inputs[(feature, seed)] = _features(
+                        scaled[feature], batch, feature, seed, n_pcs
+                    )
                 X = inputs[(feature, seed)]
                 knn = graph.knn_graph(
                     X, graph.FIT_N_NEIGHBORS, seed=seed, batch=batch if label == "bbknn" else None

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from cellmodel.annotate.evaluate import (
     score_report,
 )
 from cellmodel.cluster_options import ClusterOptions
-from cellmodel.graph import FIT_N_NEIGHBORS
+from genekb.store.hashing import sha256_json
 from genekb.store.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -116,15 +117,28 @@ def _controls(adata, store, groupby, cands, truth, seeds: int) -> dict[str, Any]
     return out
 
 
+def _cluster_defaults_id() -> str:
+    """A hash of every default `cellmodel cluster` runs with (the pipeline's keyword defaults and
+    `ClusterOptions`), so cached clusters are reused only under the default that made them."""
+    import inspect
+
+    from cellmodel.pipeline import cluster
+
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(cluster).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    return sha256_json([defaults, asdict(ClusterOptions())])[:12]
+
+
 def _cluster(adata, name: str, cache: Path | None, seed: int = 0):
     """`cellmodel cluster` (expression only, label-free); clusters kept in `cache` for reruns."""
     import pandas as pd
 
     from cellmodel.pipeline import cluster
 
-    # Keyed by the default's graph, so a changed default clusters afresh instead of reusing.
-    share = ClusterOptions().self_share
-    stem = f"clusters-{name}-seed{seed}-nn{FIT_N_NEIGHBORS}-self{share}.csv"
+    stem = f"clusters-{name}-seed{seed}-{_cluster_defaults_id()}.csv"
     path = cache / stem if cache is not None else None
     if path is not None and path.exists():
         saved = pd.read_csv(path, index_col=0)["cellmodel_cluster"].astype(str)
@@ -166,7 +180,7 @@ def run(
         clustered, seconds = _cluster(adata, name, cluster_cache)
         cluster_truth = group_truth(clustered.obs["cellmodel_cluster"], clustered.obs["_truth"])
         entry["cluster_seconds"] = seconds
-        entry["cluster_n_neighbors"] = FIT_N_NEIGHBORS
+        entry["cluster_defaults"] = _cluster_defaults_id()
         entry["n_clusters"] = len(cluster_truth)
         entry["clusters_own"] = _controls(
             clustered, store, "cellmodel_cluster", own, cluster_truth, seeds
@@ -426,15 +440,14 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         "## End to end: `cellmodel cluster` clusters (expression only, seed 0)",
         "",
         "Clusters found without labels; each cluster's truth is its majority CL id. The clusters"
-        " are kept in the output folder as clusters-DATASET-seed0-nnN-selfS.csv (N: the neighbours"
-        " of the `cluster` default's graph, S: its self share) and reused by reruns under that"
-        " default.",
+        " are kept in the output folder as clusters-DATASET-seed0-ID.csv (ID: a hash of every"
+        " default `cellmodel cluster` runs with) and reused only by reruns under that default.",
         "",
-        "| dataset | clusters | graph neighbours | seconds to cluster |",
+        "| dataset | clusters | cluster defaults (ID) | seconds to cluster |",
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {n} | {e['n_clusters']} | {e['cluster_n_neighbors']} |"
+        f"| {n} | {e['n_clusters']} | {e['cluster_defaults']} |"
         f" {e['cluster_seconds'] or 'cached'} |"
         for n, e in data.items()
     ]

@@ -150,7 +150,10 @@ def main() -> None:
     parser.add_argument("--options", nargs="*", default=[], help="ClusterOptions key=value runs")
     parser.add_argument("--baselines", action="store_true")
     parser.add_argument(
-        "--n-pcs", default="auto", help="PCs of every input: auto (the pipeline's) or a number"
+        "--n-pcs",
+        default="auto",
+        type=lambda v: v if v == "auto" else int(v),
+        help="PCs of every input: auto (the pipeline's) or a number",
     )
     parser.add_argument("--smoothing", action="store_true", help="see the docstring")
     parser.add_argument("--out", help="append JSON lines here")
@@ -186,9 +189,8 @@ def main() -> None:
             scores: dict[str, list[float]] = {}
             for seed in range(args.seeds):
                 if (feature, seed) not in inputs:
-                    n_pcs = args.n_pcs if args.n_pcs == "auto" else int(args.n_pcs)
                     inputs[(feature, seed)] = _features(
-                        scaled[feature], batch, feature, seed, n_pcs
+                        scaled[feature], batch, feature, seed, args.n_pcs
                     )
                 X = inputs[(feature, seed)]
                 knn = graph.knn_graph(

@@ -1,6 +1,7 @@
 """Pure-torch building blocks of the clustering model (no data handling, no fitting loop).
 
-- `GraphEncoder`: a two-layer torch_geometric encoder (GCN by default, GAT or SAGE) over cells;
+- `GraphEncoder`: a two-layer graph encoder over cells (our mean GCN by default; torch_geometric's
+  GAT or SAGE);
 - `Projection`: the MLP heads that map each view into the space where views are contrasted;
 - `ClusterNet`: structure encoder + reconstruction decoder + heads, an optional semantic encoder,
   the fused latent and the cluster centres;
@@ -21,8 +22,6 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import GATConv, SAGEConv
-from torch_geometric.utils import spmm
 
 from genekb.errors import UsageError
 
@@ -80,9 +79,9 @@ class MeanGCNConv(nn.Module):
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         if self.lin.in_features <= self.lin.out_features:
-            return self.lin(spmm(adjacency, x))
+            return self.lin(torch.sparse.mm(adjacency, x))
         # Rows of the mean matrix sum to 1, so the bias passes through the aggregation.
-        return spmm(adjacency, F.linear(x, self.lin.weight)) + self.lin.bias
+        return torch.sparse.mm(adjacency, F.linear(x, self.lin.weight)) + self.lin.bias
 
 
 class GraphEncoder(nn.Module):
@@ -120,10 +119,14 @@ class GraphEncoder(nn.Module):
                 [MeanGCNConv(in_dim, hidden_dim), MeanGCNConv(hidden_dim, latent_dim)]
             )
         elif conv == "sage":
+            from torch_geometric.nn import SAGEConv  # imported only here: its import is slow
+
             self.layers = nn.ModuleList(
                 [SAGEConv(in_dim, hidden_dim, aggr="mean"), SAGEConv(hidden_dim, latent_dim)]
             )
         else:
+            from torch_geometric.nn import GATConv
+
             if hidden_dim % GAT_HEADS:
                 raise UsageError(f"the GAT hidden size must be a multiple of {GAT_HEADS}")
             self.layers = nn.ModuleList(

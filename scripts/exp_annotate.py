@@ -430,6 +430,26 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         " nearest names are generic ('secretion by cell', 'exocrine pancreas development'), so"
         " it is not used. The rankings are weighted equally a priori.",
         "",
+        "**Probed and not adopted** (one-off probes on the true groups, not rerun by this"
+        " script; 'own': exact@1 with the dataset's own terms, 'all CL': aware@3, summed over"
+        " the seven datasets unless a line names fewer):",
+        "",
+        "- all-mpnet-base-v2 instead of MiniLM for the gene cards and candidate texts (Baron"
+        " human only, own terms): text 9 → 6, knowledge 10 → 9.",
+        "- A candidate's text as several pieces (label, definition, each parent), each scored"
+        " against the background and pooled by max or mean, instead of one embedding of the"
+        " joined text (four development datasets, own terms, knowledge): 30 → 31 (parts, max),"
+        " 28 (blocks, max), 28 (parts, mean); Baron human 10 → 10, 10, 11; wu2020 lost up to 5.",
+        "- For a user's list, standardising the knowledge sum (and the default's) across groups"
+        " too, as the text channel is: own knowledge 44 → 45 (Baron human 10 → 11, Baron mouse"
+        " 9 → 12, wu2020 6 → 4, cellhint 7 → 6), the default 55 → 55.",
+        "- Putting the channels on one scale other than the per-group z before the sum (a sparse"
+        " channel's few scored candidates reach z of 6 to 17 over all CL terms, a dense one's"
+        " about 3): z clipped at ±3 leaves own terms unchanged and moves all CL knowledge 28 →"
+        " 29 (Baron human 8 → 9) and the default 48 → 48, Baron human's default 13 → 10;"
+        " rank-based normal scores: own knowledge 44 → 41, default 55 → 46; all CL knowledge"
+        " 28 → 29, default 48 → 45.",
+        "",
         "## True-label groups, candidates = the dataset's own CL terms",
         "",
     ]

@@ -449,6 +449,9 @@ def to_markdown(results: dict[str, Any], command: str) -> str:
         " 29 (Baron human 8 → 9) and the default 48 → 48, Baron human's default 13 → 10;"
         " rank-based normal scores: own knowledge 44 → 41, default 55 → 46; all CL knowledge"
         " 28 → 29, default 48 → 45.",
+        "- Markers required to be detected in at least 10% or 25% of the group's cells (the"
+        " usual minimum-fraction filters): own knowledge 44 → 41 / 40, default 55 → 56 / 54;"
+        " all CL knowledge 28 → 25 / 28, default 48 → 49 / 46.",
         "",
         "## True-label groups, candidates = the dataset's own CL terms",
         "",

@@ -74,8 +74,8 @@ def cluster(
     (docs/cluster_experiments.md, "Robustness").
     `batch_choice` (with a batch column, unless `link_weight` is given): also fit the
     link-reconstruction candidate, find Leiden's communities at the same k, and keep the
-    partition least explained by the batch (`cellmodel.batch_choice`); it doubles the fit time
-    on batched data.
+    partition least explained by the batch (`cellmodel.batch_choice`); on batched data that is a
+    second fit plus the Leiden runs, more than twice the fit time.
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.

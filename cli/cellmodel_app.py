@@ -188,7 +188,7 @@ def cluster(
         typer.Option(
             help="With a batch column: also fit the link-reconstruction candidate, find Leiden's"
             " communities at the same k, and keep the clusters least explained by the batch"
-            " (doubles the fit time)."
+            " (a second fit and Leiden runs: more than twice the fit time)."
         ),
     ] = True,
     gene_vectors: GeneVectorsOpt = "real",

@@ -22,6 +22,7 @@ from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, DEFAULT_N_PCS, UNS_K
 from cellmodel.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.consensus import ensemble_choice
+from cellmodel.merge_split import merge_split as check_in_pca
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 
@@ -51,6 +52,7 @@ def cluster(
     label_key: str | None = None,
     ensemble: bool = False,
     batch_choice: bool = True,
+    merge_split: bool = True,
     **cluster_options: Any,
 ) -> ad.AnnData:
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
@@ -76,6 +78,8 @@ def cluster(
     link-reconstruction candidate, find Leiden's communities at the same k, and keep the
     partition least explained by the batch (`cellmodel.batch_choice`); on batched data that is a
     second fit plus the Leiden runs, more than twice the fit time.
+    `merge_split`: check the finished partition in the PCA and keep the merge-split moves that
+    remove variance and raise the silhouette (`cellmodel.merge_split`; k is kept).
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
@@ -164,6 +168,12 @@ def cluster(
         choice = ensemble_choice(X_pca, knn.adjacency, labels, result.n_clusters, seed)
         labels = relabel_by_size(choice.labels)
         timings["ensemble"] = time.perf_counter() - tick
+    checked = None
+    if merge_split:
+        tick = time.perf_counter()
+        checked = check_in_pca(X_pca, labels, seed, batch=batch)
+        labels = relabel_by_size(checked.labels)
+        timings["merge_split"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
     n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
 
@@ -182,6 +192,7 @@ def cluster(
             "batch_key": batch_key,
             "ensemble": None if choice is None else choice.to_dict(),
             "batch_choice": None if by_batch is None else by_batch.to_dict(),
+            "merge_split": None if checked is None else checked.to_dict(),
             "gene_vectors": gene_vectors if use_semantic else None,
             "input": expr.to_dict(),
             "cluster_params": io.h5ad_safe(result.params),

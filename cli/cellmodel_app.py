@@ -191,6 +191,14 @@ def cluster(
             " (a second fit and Leiden runs: more than twice the fit time)."
         ),
     ] = True,
+    merge_split: Annotated[
+        bool,
+        typer.Option(
+            help="Check the clusters in the PCA: merge two neighbours with no density dip between"
+            " them and split the cluster whose cut removes most variance, where that removes"
+            " variance and raises the silhouette (k kept)."
+        ),
+    ] = True,
     gene_vectors: GeneVectorsOpt = "real",
     taxon: TaxonOpt = None,
     gene_key: GeneKeyOpt = None,
@@ -242,6 +250,7 @@ def cluster(
         align_semantic=align_semantic,
         ensemble=ensemble,
         batch_choice=batch_choice,
+        merge_split=merge_split,
         model=model,
         gene_vectors=gene_vectors,
         taxon=taxon,
@@ -270,6 +279,7 @@ def cluster(
         "gene_match_rate": (record.get("gene_match") or {}).get("match_rate"),
         "batch_key": record.get("batch_key"),
         "batch_choice": record.get("batch_choice"),
+        "merge_split": record.get("merge_split"),
         "embedding_id": record.get("embedding_id"),
         "seconds": record["pipeline_timings_s"]["total"],
         "timings_s": {
@@ -294,6 +304,9 @@ def cluster(
         ami = choice["batch_ami"]
         amis = ", ".join(f"{name} {value:.3f}" for name, value in ami.items())
         info(f"batch choice: kept the {choice['chosen']} partition (AMI with the batch: {amis})")
+    checked = report["merge_split"]
+    if checked and checked["n_moves"]:
+        info(f"merge-split check in the PCA: {checked['n_moves']} move(s) kept")
     for note in report["notes"]:
         info(f"note: {note}")
 

@@ -26,7 +26,11 @@ pipeline's 8-neighbour graph, seeds 0..N-1) and prints the ARI, mean ± sample s
   k-means' partitions on the 8-neighbour graph: where the learned latent loses to k-means on
   the PCA, this tells whether the graph averaging alone loses it, and whether a graph criterion
   would have chosen better.
-A dataset given as `NAME:N` is a random subsample of N cells (numpy seed 123).
+- `--merge-split`: beside each default fit, its labels after the pipeline's merge-split check
+  in the PCA (`cellmodel.merge_split`, given the batch column as the pipeline gives it) and the
+  number of moves kept; on batched data also the check without the batch guard.
+A dataset given as `NAME:N` is a random subsample of N cells (numpy seed `--subsample-seed`,
+default 123).
 With `--baselines`, k-means on the input (10 restarts) and Leiden at k (15 neighbours) are
 scored on each input variant (`bbknn` and `--options` runs share the default input's). JSON
 lines go to `--out` when given.
@@ -47,6 +51,7 @@ from exp_classify import parse_value
 
 from cellmodel import batch_choice, datasets, graph, io
 from cellmodel.cluster import fit_clusters
+from cellmodel.merge_split import merge_split
 from cellmodel.metrics import cluster_metrics
 
 FEATURES = ("default", "detected-hvg", "batch-hvg", "harmony", "batch-hvg+harmony")
@@ -156,6 +161,8 @@ def main() -> None:
         help="PCs of every input: auto (the pipeline's) or a number",
     )
     parser.add_argument("--smoothing", action="store_true", help="see the docstring")
+    parser.add_argument("--merge-split", action="store_true", help="see the docstring")
+    parser.add_argument("--subsample-seed", type=int, default=123, help="for NAME:N datasets")
     parser.add_argument("--out", help="append JSON lines here")
     args = parser.parse_args()
     import torch
@@ -174,7 +181,9 @@ def main() -> None:
         adata = datasets.load(base, cache_dir=cache)
         entry = datasets.get(base)
         if size:
-            rows = np.random.default_rng(123).choice(adata.n_obs, int(size), replace=False)
+            rows = np.random.default_rng(args.subsample_seed).choice(
+                adata.n_obs, int(size), replace=False
+            )
             adata = adata[np.sort(rows)].copy()
         y = adata.obs[entry.label_key].astype(str).to_numpy()
         k = len(np.unique(y))
@@ -216,6 +225,13 @@ def main() -> None:
                         **{f"kept {n}": float(choice.chosen == n) for n in choice.partitions},
                         **{f"batch AMI {fit}": v for fit, v in choice.batch_ami.items()},
                     }
+                if args.merge_split and label == "default":
+                    checked = merge_split(X, result.labels, seed, batch=batch)
+                    row["cellmodel + merge-split"] = cluster_metrics(y, checked.labels)["ari"]
+                    row["merge-split moves"] = float(len(checked.moves))
+                    if batch is not None:  # what a file without a batch column gets from it
+                        free = merge_split(X, result.labels, seed)
+                        row["merge-split, no batch guard"] = cluster_metrics(y, free.labels)["ari"]
                 if args.smoothing and label == "default":
                     row.update(_smoothing(X, knn, y, k, seed, result.labels))
                 if args.baselines and label in FEATURES:  # other runs share the default input

@@ -191,8 +191,8 @@ def _semantic_random(inp: MethodInput) -> MethodOutput:
 @register_method(
     "structure",
     "the graph encoder alone (+ OT refinement; with a batch column, the batch choice among it,"
-    " the link-reconstruction fit and Leiden at k), no ensemble choice and no semantic view,"
-    " k given",
+    " the link-reconstruction fit and Leiden at k; then the merge-split check in the PCA), no"
+    " ensemble choice and no semantic view, k given",
     builtin=True,
 )
 def _structure(inp: MethodInput) -> MethodOutput:
@@ -202,7 +202,8 @@ def _structure(inp: MethodInput) -> MethodOutput:
 @register_method(
     "cellmodel",
     "the default pipeline, k given: ComBat on the batch column where there is one, graph encoder"
-    " + OT refinement (with a batch column, the batch choice); the weighted semantic view is"
+    " + OT refinement (with a batch column, the batch choice), the merge-split check in the PCA;"
+    " the weighted semantic view is"
     " computed for `cellmodel explain` and does not enter the fit (so its labels equal"
     " `structure`'s; the time includes the semantic view)",
     needs_store=True,

@@ -1,0 +1,158 @@
+"""Merge-split check of a finished partition in the PCA it was computed from (k kept).
+
+The graph encoder clusters cells after averaging each with its neighbours. On a small file with
+one dominant type that averaging tightens every type and hides a few-cell type inside its
+neighbours, so k is filled by cutting the dominant type into pieces, which the unaveraged PCA does
+not support (docs/cluster_experiments.md, "Where k-means on the PCA still wins"). This check looks
+at the partition in the PCA itself. One move merges the neighbouring pair of clusters (each
+cluster's nearest by centroid) that adds least within-cluster variance (Ward's cost) among the
+pairs whose cells show no density dip between the two centroids, and splits, by two-means, the
+cluster whose cut removes most within-cluster variance. The move is kept when the split removes
+more variance than the merge adds and the mean silhouette (Rousseeuw 1987) rises; moves repeat
+until one is refused. With a batch column a move must also not raise the partition's adjusted
+mutual information with the batch: batches are meant to share cell types, the rule the batch
+choice keeps a partition by (`cellmodel.batch_choice`). It is the split-and-merge step of
+ISODATA (Ball & Hall 1965) with a density test for the merge, as G-means tests a split (Hamerly &
+Elkan 2003). No label is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cellmodel.batch_choice import batch_ami
+
+# A union has "no dip" when the density between the two centroids never falls below this share
+# of the lower of the two centroid densities (1 % leaves room for the kernel estimate's noise).
+NO_DIP_SHARE = 0.99
+MIN_SPLIT_CELLS = 6  # a split must leave at least half of this on each side
+SILHOUETTE_SAMPLE = 4000  # silhouettes above this many cells are estimated on a seeded sample
+
+
+@dataclass
+class MergeSplit:
+    labels: np.ndarray
+    moves: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        # Keyed by move number: h5ad `uns` cannot hold a list of mappings.
+        moves = {str(i + 1): move for i, move in enumerate(self.moves)}
+        return {"n_moves": len(self.moves), "moves": moves, "stopped": self.stopped}
+
+
+def _lowest_between(values: np.ndarray, a: float, b: float) -> float:
+    """Lowest density between a and b over the lower of the two end densities (1: no dip)."""
+    if len(values) < 4 or np.std(values) == 0:
+        return 1.0
+    from scipy.stats import gaussian_kde
+
+    lo, hi = sorted((a, b))
+    density = gaussian_kde(values)(np.linspace(lo, hi, 41))
+    return float(min(1.0, density.min() / min(density[0], density[-1])))
+
+
+def _merge(X: np.ndarray, labels: np.ndarray, k: int) -> tuple[int, int, float] | None:
+    """The no-dip neighbouring pair with the lowest Ward cost, as (a, b, cost)."""
+    sizes = np.bincount(labels, minlength=k)
+    centroids = np.stack([X[labels == c].mean(axis=0) for c in range(k)])
+    distance = ((centroids[:, None] - centroids[None]) ** 2).sum(axis=-1)
+    np.fill_diagonal(distance, np.inf)
+    pairs = {tuple(sorted((a, int(distance[a].argmin())))) for a in range(k)}
+    ward = sorted(
+        (sizes[a] * sizes[b] / (sizes[a] + sizes[b]) * distance[a, b], a, b) for a, b in pairs
+    )
+    for cost, a, b in ward:
+        axis = centroids[a] - centroids[b]
+        axis /= np.linalg.norm(axis)
+        members = np.concatenate([X[labels == a], X[labels == b]]) @ axis
+        if _lowest_between(members, centroids[a] @ axis, centroids[b] @ axis) >= NO_DIP_SHARE:
+            return a, b, float(cost)
+    return None
+
+
+def _split(
+    X: np.ndarray, labels: np.ndarray, k: int, skip: tuple[int, int], seed: int
+) -> tuple[int, np.ndarray, float] | None:
+    """The cluster whose two-means cut removes most variance, as (cluster, halves, gain)."""
+    from sklearn.cluster import KMeans
+
+    best = None
+    for c in range(k):
+        cells = np.flatnonzero(labels == c)
+        if c in skip or len(cells) < MIN_SPLIT_CELLS:
+            continue
+        members = X[cells]
+        cut = KMeans(2, n_init=5, random_state=seed).fit(members)
+        if np.bincount(cut.labels_, minlength=2).min() < MIN_SPLIT_CELLS // 2:
+            continue
+        gain = float(((members - members.mean(axis=0)) ** 2).sum() - cut.inertia_)
+        if best is None or gain > best[2]:
+            best = (c, cut.labels_, gain)
+    return best
+
+
+def _silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    from sklearn.metrics import silhouette_score
+
+    sample = SILHOUETTE_SAMPLE if len(labels) > SILHOUETTE_SAMPLE else None
+    return float(silhouette_score(X, labels, sample_size=sample, random_state=seed))
+
+
+def merge_split(
+    X: np.ndarray, labels: np.ndarray, seed: int = 0, batch: np.ndarray | None = None
+) -> MergeSplit:
+    """Apply accepted merge-split moves to `labels` (ids 0..k-1) in the space `X` (the PCA);
+    `batch`: a technical batch per cell, whose information in the clusters must not rise."""
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    k = int(labels.max()) + 1 if len(labels) else 0
+    result = MergeSplit(labels)
+    if k < 3 or len(np.unique(labels)) < k:
+        result.stopped = "fewer than three non-empty clusters"
+        return result
+    score = _silhouette(X, labels, seed)
+    batch_info = None if batch is None else batch_ami(labels, batch)
+    for _ in range(k):
+        merge = _merge(X, labels, k)
+        if merge is None:
+            result.stopped = "no neighbouring pair without a density dip"
+            break
+        a, b, cost = merge
+        split = _split(X, labels, k, (a, b), seed)
+        if split is None or split[2] <= cost:
+            result.stopped = "no split removes more variance than the merge adds"
+            break
+        c, halves, gain = split
+        moved = labels.copy()
+        moved[moved == b] = a
+        moved[np.flatnonzero(labels == c)[halves == 1]] = b
+        new_score = _silhouette(X, moved, seed)
+        if new_score <= score:
+            result.stopped = "the silhouette would not rise"
+            break
+        new_batch_info = None if batch is None else batch_ami(moved, batch)
+        if new_batch_info is not None and new_batch_info > batch_info:
+            result.stopped = "the clusters would carry more information about the batch"
+            break
+        result.moves.append(
+            {
+                "merged": [a, b],
+                "split": c,
+                "variance_added": round(cost, 3),
+                "variance_removed": round(gain, 3),
+                "silhouette": [round(score, 4), round(new_score, 4)],
+                **(
+                    {}
+                    if batch is None
+                    else {"batch_ami": [round(batch_info, 4), round(new_batch_info, 4)]}
+                ),
+            }
+        )
+        labels, score, batch_info = moved, new_score, new_batch_info
+    else:
+        result.stopped = "k moves made"
+    result.labels = labels
+    return result

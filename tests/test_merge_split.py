@@ -1,0 +1,87 @@
+"""The merge-split check of a finished partition in the PCA (`cellmodel.merge_split`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cellmodel.merge_split import merge_split
+from cellmodel.metrics import cluster_metrics
+
+
+def _types(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A dominant type of 200 cells and three distinct 30-cell types, far apart in 10 dims."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((4, 10))
+    centres[1, 0], centres[2, 1], centres[3, 2] = 12.0, 12.0, -12.0
+    sizes = [200, 30, 30, 30]
+    truth = np.repeat(np.arange(4), sizes)
+    return centres[truth] + rng.normal(size=(len(truth), 10)), truth
+
+
+def test_a_cut_dominant_type_is_merged_and_a_hidden_type_split_off() -> None:
+    X, truth = _types()
+    # The failure the check is for: the dominant type cut in two along its own spread, two
+    # distinct types in one cluster.
+    cut = truth.copy()
+    cut[(truth == 0) & (X[:, 3] > 0)] = 3
+    cut[truth == 3] = 2
+    assert cluster_metrics(truth, cut)["ari"] < 0.7
+    checked = merge_split(X, cut, seed=0)
+    assert cluster_metrics(truth, checked.labels)["ari"] == pytest.approx(1.0)
+    assert len(checked.moves) == 1 and sorted(checked.moves[0]["merged"]) == [0, 3]
+    before, after = checked.moves[0]["silhouette"]
+    assert after > before
+    record = checked.to_dict()
+    assert record["n_moves"] == 1 and set(record["moves"]) == {"1"} and record["stopped"]
+
+
+def test_a_move_that_would_cut_along_the_batch_is_refused() -> None:
+    X, truth = _types()
+    cut = truth.copy()
+    cut[(truth == 0) & (X[:, 3] > 0)] = 3
+    cut[truth == 3] = 2
+    # The hidden type is exactly one batch: splitting it off makes the clusters carry the batch.
+    batch = np.where(truth == 3, "run2", "run1")
+    checked = merge_split(X, cut, seed=0, batch=batch)
+    assert np.array_equal(checked.labels, cut) and checked.moves == []
+    assert "batch" in checked.stopped
+    # A batch that the move does not align with leaves it free.
+    mixed = np.where(np.arange(len(truth)) % 2 == 0, "run1", "run2")
+    moved = merge_split(X, cut, seed=0, batch=mixed)
+    assert cluster_metrics(truth, moved.labels)["ari"] == pytest.approx(1.0)
+    assert len(moved.moves[0]["batch_ami"]) == 2
+
+
+def test_a_right_partition_is_left_alone_and_the_check_is_deterministic() -> None:
+    X, truth = _types(1)
+    checked = merge_split(X, truth, seed=3)
+    assert np.array_equal(checked.labels, truth) and checked.moves == []
+    # Two distinct types never count as one: no merge candidate at all.
+    assert checked.stopped == "no neighbouring pair without a density dip"
+    cut = truth.copy()
+    cut[(truth == 0) & (X[:, 3] > 0)] = 3
+    cut[truth == 3] = 2
+    first, second = merge_split(X, cut, seed=5), merge_split(X, cut, seed=5)
+    assert np.array_equal(first.labels, second.labels)
+
+
+def test_two_clusters_are_returned_as_they_are() -> None:
+    X, truth = _types()
+    two = (truth > 0).astype(np.int64)
+    checked = merge_split(X, two)
+    assert np.array_equal(checked.labels, two) and checked.stopped.startswith("fewer than three")
+
+
+def test_the_pipeline_records_the_check_and_can_skip_it() -> None:
+    from cellmodel.pipeline import cluster
+    from tests.conftest import blobs
+
+    small = {"pretrain_steps": 40, "min_pretrain_steps": 20, "cluster_steps": 20}
+    adata = blobs(40, dim=60, counts=True)
+    cluster(adata, use_semantic=False, n_clusters=3, **small)
+    record = adata.uns["cellmodel"]
+    assert "merge_split" in record["pipeline_timings_s"]
+    assert record["merge_split"]["n_moves"] == 0
+    cluster(adata, use_semantic=False, n_clusters=3, merge_split=False, **small)
+    assert adata.uns["cellmodel"].get("merge_split") is None

@@ -28,7 +28,7 @@ from cellmodel.batch_choice import batch_ami
 # A union has "no dip" when the density between the two centroids never falls below this share
 # of the lower of the two centroid densities (1 % leaves room for the kernel estimate's noise).
 NO_DIP_SHARE = 0.99
-MIN_SPLIT_CELLS = 6  # a split must leave at least half of this on each side
+MIN_SPLIT_CELLS = 6  # smaller clusters are not split; each half keeps at least half of this
 SILHOUETTE_SAMPLE = 4000  # silhouettes above this many cells are estimated on a seeded sample
 
 
@@ -67,7 +67,10 @@ def _merge(X: np.ndarray, labels: np.ndarray, k: int) -> tuple[int, int, float] 
     )
     for cost, a, b in ward:
         axis = centroids[a] - centroids[b]
-        axis /= np.linalg.norm(axis)
+        length = np.linalg.norm(axis)
+        if length == 0:  # the same centroid: nothing between them to dip
+            return a, b, float(cost)
+        axis /= length
         members = np.concatenate([X[labels == a], X[labels == b]]) @ axis
         if _lowest_between(members, centroids[a] @ axis, centroids[b] @ axis) >= NO_DIP_SHARE:
             return a, b, float(cost)

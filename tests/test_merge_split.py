@@ -85,3 +85,14 @@ def test_the_pipeline_records_the_check_and_can_skip_it() -> None:
     assert record["merge_split"]["n_moves"] == 0
     cluster(adata, use_semantic=False, n_clusters=3, merge_split=False, **small)
     assert adata.uns["cellmodel"].get("merge_split") is None
+
+
+def test_two_clusters_with_one_centroid_are_merged() -> None:
+    rng = np.random.default_rng(2)
+    blob = rng.normal(size=(40, 5))
+    far = rng.normal(size=(60, 5)) + np.repeat([[15.0, 0, 0, 0, 0], [15.0, 15.0, 0, 0, 0]], 30, 0)
+    X = np.concatenate([blob, blob, far])
+    labels = np.repeat([0, 1, 2], [40, 40, 60])
+    checked = merge_split(X, labels, seed=0)
+    assert sorted(checked.moves[0]["merged"]) == [0, 1]
+    assert len(np.unique(checked.labels[80:])) == 2 and len(np.unique(checked.labels[:80])) == 1

@@ -77,24 +77,36 @@ def _merge(X: np.ndarray, labels: np.ndarray, k: int) -> tuple[int, int, float] 
     return None
 
 
-def _split(
-    X: np.ndarray, labels: np.ndarray, k: int, skip: tuple[int, int], seed: int
-) -> tuple[int, np.ndarray, float] | None:
-    """The cluster whose two-means cut removes most variance, as (cluster, halves, gain)."""
+def _cut(members: np.ndarray, seed: int) -> tuple[np.ndarray, float] | None:
+    """A cluster's two-means cut as (halves, variance removed); None if it may not be split."""
     from sklearn.cluster import KMeans
 
+    if len(members) < MIN_SPLIT_CELLS:
+        return None
+    cut = KMeans(2, n_init=5, random_state=seed).fit(members)
+    if np.bincount(cut.labels_, minlength=2).min() < MIN_SPLIT_CELLS // 2:
+        return None
+    return cut.labels_, float(((members - members.mean(axis=0)) ** 2).sum() - cut.inertia_)
+
+
+def _split(
+    X: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    skip: tuple[int, int],
+    seed: int,
+    cuts: dict[int, tuple[np.ndarray, float] | None],
+) -> tuple[int, np.ndarray, float] | None:
+    """The cluster whose two-means cut removes most variance, as (cluster, halves, gain).
+    `cuts` keeps each cluster's cut between moves; a move invalidates the three it changes."""
     best = None
     for c in range(k):
-        cells = np.flatnonzero(labels == c)
-        if c in skip or len(cells) < MIN_SPLIT_CELLS:
+        if c in skip:
             continue
-        members = X[cells]
-        cut = KMeans(2, n_init=5, random_state=seed).fit(members)
-        if np.bincount(cut.labels_, minlength=2).min() < MIN_SPLIT_CELLS // 2:
-            continue
-        gain = float(((members - members.mean(axis=0)) ** 2).sum() - cut.inertia_)
-        if best is None or gain > best[2]:
-            best = (c, cut.labels_, gain)
+        if c not in cuts:
+            cuts[c] = _cut(X[labels == c], seed)
+        if cuts[c] is not None and (best is None or cuts[c][1] > best[2]):
+            best = (c, *cuts[c])
     return best
 
 
@@ -118,13 +130,14 @@ def merge_split(
         return result
     score = _silhouette(X, labels, seed)
     batch_info = None if batch is None else batch_ami(labels, batch)
+    cuts: dict[int, tuple[np.ndarray, float] | None] = {}
     for _ in range(k):
         merge = _merge(X, labels, k)
         if merge is None:
             result.stopped = "no neighbouring pair without a density dip"
             break
         a, b, cost = merge
-        split = _split(X, labels, k, (a, b), seed)
+        split = _split(X, labels, k, (a, b), seed, cuts)
         if split is None or split[2] <= cost:
             result.stopped = "no split removes more variance than the merge adds"
             break
@@ -155,6 +168,8 @@ def merge_split(
             }
         )
         labels, score, batch_info = moved, new_score, new_batch_info
+        for changed in (a, b, c):
+            cuts.pop(changed, None)
     else:
         result.stopped = "k moves made"
     result.labels = labels

@@ -79,7 +79,8 @@ def cluster(
     partition least explained by the batch (`cellmodel.batch_choice`); on batched data that is a
     second fit plus the Leiden runs, more than twice the fit time.
     `merge_split`: check the finished partition in the PCA and keep the merge-split moves that
-    remove variance and raise the silhouette (`cellmodel.merge_split`; k is kept).
+    remove variance, raise the silhouette and, with a batch column, do not raise the clusters'
+    information about the batch (`cellmodel.merge_split`; k is kept).
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
@@ -172,7 +173,8 @@ def cluster(
     if merge_split:
         tick = time.perf_counter()
         checked = check_in_pca(X_pca, labels, seed, batch=batch)
-        labels = relabel_by_size(checked.labels)
+        if checked.moves:
+            labels = relabel_by_size(checked.labels)
         timings["merge_split"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
     n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it

@@ -196,7 +196,8 @@ def cluster(
         typer.Option(
             help="Check the clusters in the PCA: merge two neighbours with no density dip between"
             " them and split the cluster whose cut removes most variance, where that removes"
-            " variance and raises the silhouette (k kept)."
+            " variance, raises the silhouette and does not raise the clusters' information"
+            " about the batch column (k kept)."
         ),
     ] = True,
     gene_vectors: GeneVectorsOpt = "real",

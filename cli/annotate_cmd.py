@@ -68,8 +68,9 @@ def annotate(
         str,
         typer.Option(
             help="Call by combined (gene text + genes the candidate names + GO processes that"
-            " name it + marker table), knowledge (the first three, no marker table), one channel"
-            " (text, mentions, processes, markerdb), or channels joined by '+' (text+markerdb)."
+            " name it + marker table, with the context prior over the ontology), knowledge (the"
+            " same without the marker table), one channel (text, mentions, processes, markerdb),"
+            " or channels joined by '+' (text+markerdb, text+context)."
         ),
     ] = DEFAULT_ANNOTATE_METHOD,
     gene_vectors: Annotated[
@@ -103,7 +104,8 @@ def annotate(
         str,
         typer.Option(
             help="Standardise each candidate over the groups: auto (on for --candidates, off for"
-            " the ontology), on or off."
+            " the ontology), on or off. Off, the calls also weigh the context prior: each"
+            " candidate's mean score over the groups (what the data as a whole resemble)."
         ),
     ] = "auto",
     per_cell: Annotated[

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellmodel.annotate import METHODS, annotate, ontology, report_of, score
+from cellmodel.annotate import METHODS, annotate, ontology, report_of, score, to_markdown
 from cellmodel.annotate.evaluate import group_truth, score_report
 from cellmodel.annotate.markerdb import score_groups
 from tests.conftest import one_line_error as _one_line_error
@@ -66,6 +66,26 @@ def test_a_group_without_text_scores_is_carried_by_the_other_channels() -> None:
     assert np.isfinite(both).all()
     assert both[1].argmax() == 1  # the table alone names group 1
     assert np.isnan(score.combine(text, np.full((3, 2), np.nan))[1]).all()  # nothing scores it
+
+
+def test_context_prior_favours_the_candidate_the_whole_data_fits() -> None:
+    from cellmodel.annotate.methods import channels_of
+    from genekb.errors import UsageError
+
+    # group 0 fits candidates 0 and 1 alike; the other groups (same tissue) fit 1, not 0
+    text = np.array([[2.0, 2.0, 0.0], [-1.0, 1.0, 0.5], [-1.0, 1.5, 0.0]])
+    prior = score.context(text, across=False)
+    assert np.allclose(prior, np.broadcast_to(text.mean(axis=0), text.shape))
+    assert score.combine(text, prior)[0].argmax() == 1
+    assert score.rank(text[0]).best == 0  # without the prior the tie goes to the first
+    # standardised across groups, the column means are zero: no prior, the text alone decides
+    standardised = score.standardise_columns(text)
+    off = score.context(standardised, across=True)
+    assert np.isnan(off).all()
+    assert np.allclose(score.combine(standardised, off), score.standardise_rows(standardised))
+    assert channels_of("text+context") == ("text", "context")
+    with pytest.raises(UsageError, match="context"):
+        channels_of("context")  # the same ranking for every group is no method
 
 
 # ------------------------------------------------------------------------------- ontology
@@ -248,6 +268,16 @@ def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
     assert score_report(report, truth)["text"]["exact@1"] == 3
     table = adata.uns["cellmodel"]["annotate"]["groups"]
     assert list(table["label"]) == [named[g] for g in table["group"]]
+    assert report["context"] == {"used": False, "top": []}  # a closed list: no context prior
+    alone = report_of(
+        annotate(
+            _islets(), store, groupby="kind", candidates=cands, n_markers=5, top_k=2,
+            n_background=200, load_encoder=_TextEncoder, model="fake", across_groups="off",
+        )
+    )  # fmt: skip
+    assert alone["context"]["used"] and len(alone["context"]["top"]) == 3
+    assert {e["group"]: e["label"] for e in alone["groups"]} == named
+    assert "Context (used in the calls)" in to_markdown(alone)
 
     for control in ("shuffled", "random"):
         ctrl = report_of(

@@ -7,8 +7,10 @@ markers among genes with a gene card, by default those that beat the closest oth
 those markers and the fixed hubness background, building only what is missing; (4) embed each
 candidate's text with the store's own encoder (cached); (5) score: the markers' card vectors
 against the candidates' text (`score`), the genes each candidate's text names (`mentions`), the
-genes of GO processes that name the candidate (`processes`), the three together ("knowledge"),
-the marker-table baseline (`markerdb`), and all four combined.
+genes of GO processes that name the candidate (`processes`), what the data as a whole resemble
+(the `context` prior: each candidate's mean text score over the groups, for Cell Ontology
+candidates), the three with the prior ("knowledge"), the marker-table baseline (`markerdb`), and
+all combined.
 
 The call written to `obs["cellmodel_annotation"]` comes from `method`; every ranking is kept in
 `uns["cellmodel"]["annotate"]`. The default is `combined`: where one ranking lacks a candidate
@@ -47,7 +49,7 @@ from cellmodel.annotate.inputs import (
     reference,
     store_vectors,
 )
-from cellmodel.annotate.methods import COMBINATIONS, channels_of
+from cellmodel.annotate.methods import COMBINATIONS, CONTEXT, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.report import _write_uns, provenance, ranked
 from cellmodel.annotate.words import bag_of_words
@@ -58,15 +60,18 @@ OBS_KEY = "cellmodel_annotation"
 ACROSS_GROUPS: dict[str, str] = {
     "auto": "on for a candidate list the user gives (a closed list: each candidate should fit"
     " some group), off for Cell Ontology candidates (most are absent from any one dataset, and"
-    " standardising hands each of them a group)",
-    "on": "standardise each candidate's scores over the groups before calling",
-    "off": "call each group from its own scores alone",
+    " standardising hands each of them a group; the context prior favours terms the other groups"
+    " support too)",
+    "on": "standardise each candidate's scores over the groups before calling (no context prior)",
+    "off": "call each group from its own scores (and the context prior: each candidate's mean"
+    " score over the groups)",
 }
 # The seeded vector controls of the semantic view, and the same texts as words with no model.
 GENE_VECTORS: tuple[str, ...] = (*SEMANTIC_GENE_VECTORS, "bag-of-words")
 DEFAULT_N_MARKERS = 50
 N_EVIDENCE_SHOWN = 5
 TOP_SHOWN = 3
+N_CONTEXT_SHOWN = 5
 
 
 @dataclass
@@ -293,6 +298,7 @@ def name_groups(
     across = across_groups == "on" or (across_groups == "auto" and candidates is not None)
     if across and k > 2:
         text_scores = score.standardise_columns(text_scores)
+    prior = score.context(text_scores, across)
 
     data_symbols = [symbol_of.get(int(i), "") for i in match.gene_ids[matched]]
     marker_symbols = [[symbol_of.get(int(i), "") for i in ids] for ids in marker_ids]
@@ -314,6 +320,7 @@ def name_groups(
         "mentions": ment.scores,
         "processes": proc.scores,
         "markerdb": db.scores,
+        CONTEXT: prior,
     }
     matrices = dict(channel)
     for name in (*COMBINATIONS, method):
@@ -402,6 +409,10 @@ def name_groups(
         "processes": {
             "source": "GO biological processes of the bundled human NCBI Gene snapshot",
             "candidates_with_process_genes": int(sum(bool(g) for g in proc.genes)),
+        },
+        "context": {
+            "used": CONTEXT in channels_of(method) and bool(np.isfinite(prior).any()),
+            "top": ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else [],
         },
         "gene_match": match.report.to_dict(),
         "groups": out_groups,

@@ -1,8 +1,11 @@
-"""The annotate methods: four channels of evidence, and the sums of them a call can be made by.
+"""The annotate methods: four channels of evidence, a dataset-wide prior, and the sums of them a
+call can be made by.
 
 A method is a channel, a named combination (`COMBINATIONS`), or channels joined by '+'
 (`text+markerdb`); a combination standardises each channel's scores per group and sums them
-(`score.combine`), so a candidate one channel cannot score is carried by the others.
+(`score.combine`), so a candidate one channel cannot score is carried by the others. The
+`context` prior (`score.context`) ranks the candidates the same way for every group, so it enters
+sums but is no method of its own.
 """
 
 from __future__ import annotations
@@ -16,26 +19,34 @@ CHANNELS: dict[str, str] = {
     " the candidate",
     "markerdb": "over-representation of the markers in the CellConsensus marker table",
 }
+CONTEXT = "context"
+PRIORS: dict[str, str] = {
+    CONTEXT: "how well the data's groups as a whole fit the candidate's text (the mean of its text"
+    " scores over the groups): what the data as a whole resemble; none when the candidates are"
+    " standardised across groups",
+}
 COMBINATIONS: dict[str, tuple[str, ...]] = {
-    "knowledge": ("text", "mentions", "processes"),
-    "combined": ("text", "mentions", "processes", "markerdb"),
+    "knowledge": ("text", "mentions", "processes", CONTEXT),
+    "combined": ("text", "mentions", "processes", "markerdb", CONTEXT),
 }
 METHODS: dict[str, str] = {
     **CHANNELS,
-    "knowledge": "text, mentions and processes, each standardised per group, summed (no marker"
-    " table)",
-    "combined": "all four, each standardised per group, summed",
+    "knowledge": "text, mentions and processes, with the context prior, each standardised per"
+    " group, summed (no marker table)",
+    "combined": "all four, with the context prior, each standardised per group, summed",
 }
 
 
 def channels_of(method: str) -> tuple[str, ...]:
-    """The channels a method sums: a named method, or channels joined by '+' (text+markerdb)."""
+    """The channels a method sums: a named method, or channels joined by '+' (text+markerdb,
+    text+context); the context prior only beside a channel."""
     if method in COMBINATIONS:
         return COMBINATIONS[method]
     parts = tuple(method.split("+"))
-    if not all(p in CHANNELS for p in parts) or len(set(parts)) != len(parts):
+    known = all(p in CHANNELS or p in PRIORS for p in parts)
+    if not known or len(set(parts)) != len(parts) or all(p in PRIORS for p in parts):
         raise UsageError(
             f"unknown method {method!r}; choose one of {', '.join(METHODS)},"
-            " or channels joined by '+'"
+            f" or channels joined by '+' (with {', '.join(PRIORS)} beside them)"
         )
     return parts

@@ -70,6 +70,15 @@ def to_markdown(report: dict[str, Any]) -> str:
             f" {db_label} |"
         )
     lines.append("")
+    context = report.get("context", {})
+    if context.get("top"):
+        used = "used in the calls" if context["used"] else "not used by this method"
+        lines += [
+            f"Context ({used}): the groups as a whole fit best "
+            + "; ".join(f"{t['label']} ({_fmt(t['score'])})" for t in context["top"])
+            + ".",
+            "",
+        ]
     cells = report.get("per_cell")
     if cells:
         lines += [

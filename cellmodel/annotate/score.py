@@ -23,6 +23,14 @@ some group), each candidate's scores are then standardised over the groups of th
 in the same file do, which removes what is left of its pull on every group. Over the whole Cell
 Ontology most candidates fit no group, and standardising would hand each of them one, so there
 it is off (`core.ACROSS_GROUPS`).
+
+**Context.** There, a candidate that the data's groups as a whole resemble (after the background
+correction: more than genes in general do) is more likely present in this kind of sample than one
+only a single group supports. The context prior (`context`) is each candidate's mean text score
+over the groups, the same for every group; summed with the channels, it favours, among
+candidates a group's evidence fits alike, those the other groups support too (a pancreatic D cell
+over a neuron that also makes somatostatin). The across-group standardisation removes exactly this
+mean, so with it the prior is off.
 """
 
 from __future__ import annotations
@@ -147,6 +155,18 @@ def standardise_columns(scores: np.ndarray) -> np.ndarray:
         mu = np.nanmean(scores, axis=0, keepdims=True)
         sd = np.nanstd(scores, axis=0, keepdims=True)
     return (scores - mu) / np.where(sd > 0, sd, 1.0)
+
+
+def context(text_scores: np.ndarray, across: bool) -> np.ndarray:
+    """The context prior: groups × candidates, each candidate's mean text score over the groups
+    in every row; all nan (no prior) when the scores were standardised across groups, whose
+    column means are zero by construction."""
+    if across:
+        return np.full(text_scores.shape, np.nan)
+    with warnings.catch_warnings():  # an all-nan column is expected (no group scored)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(text_scores, axis=0, keepdims=True)
+    return np.broadcast_to(mean, text_scores.shape).copy()
 
 
 def standardise_rows(scores: np.ndarray) -> np.ndarray:

@@ -68,9 +68,9 @@ def annotate(
         str,
         typer.Option(
             help="Call by combined (gene text + genes the candidate names + GO processes that"
-            " name it + marker table, with the context prior over the ontology), knowledge (the"
-            " same without the marker table), one channel (text, mentions, processes, markerdb),"
-            " or channels joined by '+' (text+markerdb, text+context)."
+            " name it + marker table, with the context prior over the whole ontology), knowledge"
+            " (the same without the marker table), one channel (text, mentions, processes,"
+            " markerdb), or channels joined by '+' (text+markerdb, text+context)."
         ),
     ] = DEFAULT_ANNOTATE_METHOD,
     gene_vectors: Annotated[
@@ -104,8 +104,7 @@ def annotate(
         str,
         typer.Option(
             help="Standardise each candidate over the groups: auto (on for --candidates, off for"
-            " the ontology), on or off. Off, the calls also weigh the context prior: each"
-            " candidate's mean score over the groups (what the data as a whole resemble)."
+            " the ontology), on or off."
         ),
     ] = "auto",
     per_cell: Annotated[

@@ -74,15 +74,13 @@ def test_context_prior_favours_the_candidate_the_whole_data_fits() -> None:
 
     # group 0 fits candidates 0 and 1 alike; the other groups (same tissue) fit 1, not 0
     text = np.array([[2.0, 2.0, 0.0], [-1.0, 1.0, 0.5], [-1.0, 1.5, 0.0]])
-    prior = score.context(text, across=False)
+    prior = score.context(text)
     assert np.allclose(prior, np.broadcast_to(text.mean(axis=0), text.shape))
     assert score.combine(text, prior)[0].argmax() == 1
     assert score.rank(text[0]).best == 0  # without the prior the tie goes to the first
-    # standardised across groups, the column means are zero: no prior, the text alone decides
-    standardised = score.standardise_columns(text)
-    off = score.context(standardised, across=True)
+    off = score.context(text, on=False)  # no prior: the text alone decides
     assert np.isnan(off).all()
-    assert np.allclose(score.combine(standardised, off), score.standardise_rows(standardised))
+    assert np.allclose(score.combine(text, off), score.standardise_rows(text))
     assert channels_of("text+context") == ("text", "context")
     with pytest.raises(UsageError, match="context"):
         channels_of("context")  # the same ranking for every group is no method
@@ -268,16 +266,7 @@ def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
     assert score_report(report, truth)["text"]["exact@1"] == 3
     table = adata.uns["cellmodel"]["annotate"]["groups"]
     assert list(table["label"]) == [named[g] for g in table["group"]]
-    assert report["context"] == {"used": False, "top": []}  # a closed list: no context prior
-    alone = report_of(
-        annotate(
-            _islets(), store, groupby="kind", candidates=cands, n_markers=5, top_k=2,
-            n_background=200, load_encoder=_TextEncoder, model="fake", across_groups="off",
-        )
-    )  # fmt: skip
-    assert alone["context"]["used"] and len(alone["context"]["top"]) == 3
-    assert {e["group"]: e["label"] for e in alone["groups"]} == named
-    assert "Context (used in the calls)" in to_markdown(alone)
+    assert report["context"] == {"used": False, "top": []}  # a user's list: no context prior
 
     for control in ("shuffled", "random"):
         ctrl = report_of(
@@ -296,6 +285,37 @@ def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
         )
         hits = score_report(ctrl, truth)["text"]["exact@1"]
         assert hits < 3, control  # planted knowledge gone, the calls no longer follow it
+
+
+class _AnyTextEncoder(_TextEncoder):
+    """The planted axes for the three islet terms; any other text a small seeded vector."""
+
+    def encode(self, texts, batch_size: int = 64):
+        out = np.zeros((len(texts), 24), dtype=np.float32)
+        for i, t in enumerate(texts):
+            axis = next((a for w, a in self.words.items() if t.startswith(w)), None)
+            if axis is None:
+                out[i, 8:] = 0.3 * np.random.default_rng(len(t)).standard_normal(16)
+            else:
+                out[i, axis] = 1.0
+        return out
+
+
+def test_context_prior_is_used_over_the_whole_ontology_only(fake_spec) -> None:
+    store = _planted(fake_spec)
+    kw = dict(
+        groupby="kind", n_markers=5, top_k=2, n_background=200, load_encoder=_AnyTextEncoder,
+        model="fake",
+    )  # fmt: skip
+    whole = report_of(annotate(_islets(), store, **kw))
+    assert whole["candidates"]["n"] > 1000 and whole["context"]["used"]
+    assert len(whole["context"]["top"]) == 5
+    assert {e["group"]: e["cl_id"] for e in whole["groups"]} == {"b": BETA, "a": ALPHA, "d": DELTA}
+    assert "Context (used in the calls)" in to_markdown(whole)
+    # a tissue already restricts the candidates to the data's kind: no prior
+    tissue = report_of(annotate(_islets(), store, tissue="pancreatic", **kw))
+    assert tissue["context"] == {"used": False, "top": []}
+    assert "Context" not in to_markdown(tissue)
 
 
 def test_bag_of_words_control_matches_the_cards_words_without_the_encoder(fake_spec) -> None:

@@ -8,8 +8,8 @@ those markers and the fixed hubness background, building only what is missing; (
 candidate's text with the store's own encoder (cached); (5) score: the markers' card vectors
 against the candidates' text (`score`), the genes each candidate's text names (`mentions`), the
 genes of GO processes that name the candidate (`processes`), what the data as a whole resemble
-(the `context` prior: each candidate's mean text score over the groups, for Cell Ontology
-candidates), the three with the prior ("knowledge"), the marker-table baseline (`markerdb`), and
+(the `context` prior: each candidate's mean text score over the groups, over the whole Cell
+Ontology), the three with the prior ("knowledge"), the marker-table baseline (`markerdb`), and
 all combined.
 
 The call written to `obs["cellmodel_annotation"]` comes from `method`; every ranking is kept in
@@ -60,11 +60,9 @@ OBS_KEY = "cellmodel_annotation"
 ACROSS_GROUPS: dict[str, str] = {
     "auto": "on for a candidate list the user gives (a closed list: each candidate should fit"
     " some group), off for Cell Ontology candidates (most are absent from any one dataset, and"
-    " standardising hands each of them a group; the context prior favours terms the other groups"
-    " support too)",
-    "on": "standardise each candidate's scores over the groups before calling (no context prior)",
-    "off": "call each group from its own scores (and the context prior: each candidate's mean"
-    " score over the groups)",
+    " standardising hands each of them a group)",
+    "on": "standardise each candidate's scores over the groups before calling",
+    "off": "call each group from its own scores",
 }
 # The seeded vector controls of the semantic view, and the same texts as words with no model.
 GENE_VECTORS: tuple[str, ...] = (*SEMANTIC_GENE_VECTORS, "bag-of-words")
@@ -298,7 +296,8 @@ def name_groups(
     across = across_groups == "on" or (across_groups == "auto" and candidates is not None)
     if across and k > 2:
         text_scores = score.standardise_columns(text_scores)
-    prior = score.context(text_scores, across)
+    whole_ontology = candidates is None and not (ontology_subtree or tissue)
+    prior = score.context(text_scores, on=whole_ontology and not across)
 
     data_symbols = [symbol_of.get(int(i), "") for i in match.gene_ids[matched]]
     marker_symbols = [[symbol_of.get(int(i), "") for i in ids] for ids in marker_ids]

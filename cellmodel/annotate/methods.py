@@ -22,8 +22,8 @@ CHANNELS: dict[str, str] = {
 CONTEXT = "context"
 PRIORS: dict[str, str] = {
     CONTEXT: "how well the data's groups as a whole fit the candidate's text (the mean of its text"
-    " scores over the groups): what the data as a whole resemble; none when the candidates are"
-    " standardised across groups",
+    " scores over the groups): what the data as a whole resemble; only over the whole Cell"
+    " Ontology (a user's list, a tissue or a subtree is already restricted)",
 }
 COMBINATIONS: dict[str, tuple[str, ...]] = {
     "knowledge": ("text", "mentions", "processes", CONTEXT),

@@ -29,8 +29,10 @@ correction: more than genes in general do) is more likely present in this kind o
 only a single group supports. The context prior (`context`) is each candidate's mean text score
 over the groups, the same for every group; summed with the channels, it favours, among
 candidates a group's evidence fits alike, those the other groups support too (a pancreatic D cell
-over a neuron that also makes somatostatin). The across-group standardisation removes exactly this
-mean, so with it the prior is off.
+over a neuron that also makes somatostatin). It stands in for the restriction a user did not
+give, so it is used over the whole ontology only: candidates restricted to a tissue or a subtree
+already share the data's kind, and there the prior only pulls calls toward terms that fit many
+groups a little; the across-group standardisation of a user's list removes this mean anyway.
 """
 
 from __future__ import annotations
@@ -157,11 +159,10 @@ def standardise_columns(scores: np.ndarray) -> np.ndarray:
     return (scores - mu) / np.where(sd > 0, sd, 1.0)
 
 
-def context(text_scores: np.ndarray, across: bool) -> np.ndarray:
+def context(text_scores: np.ndarray, on: bool = True) -> np.ndarray:
     """The context prior: groups × candidates, each candidate's mean text score over the groups
-    in every row; all nan (no prior) when the scores were standardised across groups, whose
-    column means are zero by construction."""
-    if across:
+    in every row; all nan (no prior) when not `on`."""
+    if not on:
         return np.full(text_scores.shape, np.nan)
     with warnings.catch_warnings():  # an all-nan column is expected (no group scored)
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -62,7 +62,7 @@ ACROSS_GROUPS: dict[str, str] = {
     " some group), off for Cell Ontology candidates (most are absent from any one dataset, and"
     " standardising hands each of them a group)",
     "on": "standardise each candidate's scores over the groups before calling",
-    "off": "call each group from its own scores",
+    "off": "call each group from its own scores alone",
 }
 # The seeded vector controls of the semantic view, and the same texts as words with no model.
 GENE_VECTORS: tuple[str, ...] = (*SEMANTIC_GENE_VECTORS, "bag-of-words")

@@ -6,8 +6,10 @@ For each dataset: groups are (a) the reference labels and (b) `cellmodel cluster
 (label-free, seed 0, expression only; each cluster's truth is its majority label). Candidates are
 the dataset's own CL terms, or every Cell Ontology cell type. Every score is printed for the text
 method with real gene vectors, with shuffled and random vectors (seeds 0..N-1, mean ± std), for
-the CellConsensus marker-table baseline, and for their combination; then an ablation of the text
-method's parts on true-label groups with the dataset's own terms. Labels only score.
+the CellConsensus marker-table baseline, and for their combination; then each sum of channels
+(with and without the context prior), the CL terms naming the tissue on the pancreas datasets
+(`--tissue`), and an ablation of the text method's parts on true-label groups with the dataset's
+own terms. Labels only score.
 """
 
 from __future__ import annotations
@@ -96,12 +98,14 @@ def cells_truth(adata, name: str):
     return cell_truth(adata, label_key, load_label_map(LABEL_MAP, name))
 
 
-def _run(adata, store, groupby, cands, truth, **kw) -> tuple[dict, float]:
+def _run(adata, store, groupby, cands, truth, **kw) -> tuple[dict, float, dict]:
+    """Scores of every method, the call's seconds, and the report."""
     began = time.perf_counter()
     out = annotate(adata, store, groupby=groupby, candidates=cands, copy=True, **kw)
     seconds = time.perf_counter() - began
     methods = tuple(dict.fromkeys([*METHOD_KEYS, kw.get("method", "combined")]))
-    return score_report(report_of(out), truth, methods), seconds
+    report = report_of(out)
+    return score_report(report, truth, methods), seconds, report
 
 
 def _channels(adata, store, groupby, cands, truth) -> dict[str, Any]:
@@ -116,8 +120,9 @@ def _channels(adata, store, groupby, cands, truth) -> dict[str, Any]:
 def _controls(adata, store, groupby, cands, truth, seeds: int) -> dict[str, Any]:
     """Real vectors and the bag of words once (deterministic), each vector control over seeds
     0..seeds-1."""
-    real, seconds = _run(adata, store, groupby, cands, truth)
+    real, seconds, report = _run(adata, store, groupby, cands, truth)
     out: dict[str, Any] = {"real": real, "seconds_real": round(seconds, 2)}
+    out["context"] = [t["label"] for t in report["context"]["top"]]  # empty for a user's list
     out["bag-of-words"] = _run(adata, store, groupby, cands, truth, gene_vectors="bag-of-words")[0]
     for control in ("shuffled", "random"):
         out[control] = [
@@ -129,22 +134,15 @@ def _controls(adata, store, groupby, cands, truth, seeds: int) -> dict[str, Any]
 
 def _tissue(adata, store, groupby, word: str, truth: dict[str, str]) -> dict[str, Any]:
     """True groups, candidates = the CL terms naming `word`, real vectors: every method."""
-    out = annotate(adata, store, groupby=groupby, tissue=word, copy=True)
-    report = report_of(out)
+    scores, _, report = _run(adata, store, groupby, None, truth, tissue=word)
     cands = {c.cl_id for c in ontology.from_ontology(tissue=word)}
     return {
         "word": word,
         "n_candidates": report["candidates"]["n"],
         "truth_among": sum(t in cands for t in truth.values()),
         "context_used": report["context"]["used"],
-        "scores": score_report(report, truth),
+        "scores": scores,
     }
-
-
-def context_top(adata, store, groupby) -> list[str]:
-    """The candidates the context prior ranks first over all CL terms (true groups)."""
-    report = report_of(annotate(adata, store, groupby=groupby, copy=True))
-    return [t["label"] for t in report["context"]["top"]]
 
 
 def _cluster_defaults_id() -> str:
@@ -201,7 +199,6 @@ def run(
         log(f"{name}: {len(truth)} groups, {len(own)} own CL terms")
         entry["true_own"] = _controls(adata, store, label_key, own, truth, seeds)
         entry["true_all"] = _controls(adata, store, label_key, None, truth, seeds)
-        entry["context_all"] = context_top(adata, store, label_key)
         if name in TISSUES:
             entry["true_tissue"] = _tissue(adata, store, label_key, TISSUES[name], truth)
         entry["channels_own"] = _channels(adata, store, label_key, own, truth)
@@ -369,25 +366,23 @@ def _reading(results: dict[str, Any]) -> list[str]:
 
 def _context_reading(results: dict[str, Any]) -> list[str]:
     """The context prior's share over all CL terms, from the channel table's sums."""
+    without = {
+        "knowledge": "text+mentions+processes",
+        "combined": "text+mentions+processes+markerdb",
+    }
     parts = []
     for subset, entries in _subsets(results).items():
-        got = {
+        total = {
             m: sum(e["channels_all"][m]["aware@3"] for e in entries)
-            for m in ("text+mentions+processes", "knowledge")
-        }
-        default = {
-            m: sum(e["channels_all"][m]["aware@3"] for e in entries)
-            for m in ("text+mentions+processes+markerdb", "combined")
+            for m in (*without, *without.values())
         }
         parts.append(
             f"{subset.removeprefix('summed over the ')}: knowledge"
-            f" {got['text+mentions+processes']} → {got['knowledge']}, the default"
-            f" {default['text+mentions+processes+markerdb']} → {default['combined']}"
+            f" {total[without['knowledge']]} → {total['knowledge']}, the default"
+            f" {total[without['combined']]} → {total['combined']}"
         )
     tops = "; ".join(
-        f"{n}: {', '.join(e['context_all'][:3])}"
-        for n, e in results["data"].items()
-        if e.get("context_all")
+        f"{n}: {', '.join(e['true_all']['context'][:3])}" for n, e in results["data"].items()
     )
     return [
         "The context prior works over the whole ontology, where a group's own evidence often"

@@ -361,7 +361,7 @@ def test_each_method_writes_its_own_top_call_and_combined_is_the_default(fake_sp
         groupby="kind", candidates=[BETA, ALPHA, DELTA], n_markers=5, top_k=2,
         n_background=200, load_encoder=_TextEncoder, model="fake",
     )  # fmt: skip
-    for method in (None, *METHODS, "text+markerdb"):
+    for method in (None, *METHODS, "text+markerdb", "text+context"):
         chosen = {} if method is None else {"method": method}
         report = report_of(annotate(_islets(), store, **kw, **chosen))
         assert report["method"] == (method or "combined")

@@ -326,6 +326,7 @@ def name_groups(
         parts = [channel[c] for c in channels_of(name)]
         matrices.setdefault(name, score.combine(*parts) if len(parts) > 1 else parts[0])
     chosen = matrices[method]
+    context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
 
     out_groups: list[dict[str, Any]] = []
     for g in range(k):
@@ -410,8 +411,8 @@ def name_groups(
             "candidates_with_process_genes": int(sum(bool(g) for g in proc.genes)),
         },
         "context": {
-            "used": CONTEXT in channels_of(method) and bool(np.isfinite(prior).any()),
-            "top": ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else [],
+            "used": CONTEXT in channels_of(method) and bool(context_top),
+            "top": context_top,
         },
         "gene_match": match.report.to_dict(),
         "groups": out_groups,

@@ -203,9 +203,8 @@ def _structure(inp: MethodInput) -> MethodOutput:
     "cellmodel",
     "the default pipeline, k given: ComBat on the batch column where there is one, graph encoder"
     " + OT refinement (with a batch column, the batch choice), the merge-split check in the PCA;"
-    " the weighted semantic view is"
-    " computed for `cellmodel explain` and does not enter the fit (so its labels equal"
-    " `structure`'s; the time includes the semantic view)",
+    " the weighted semantic view is computed for `cellmodel explain` and does not enter the fit"
+    " (so its labels equal `structure`'s; the time includes the semantic view)",
     needs_store=True,
     gene_vectors="real",
     sentences=False,  # the default fit uses the weighted path only

@@ -56,6 +56,21 @@ def test_combine_keeps_text_where_the_table_has_no_entry() -> None:
     assert np.isfinite(both).all() and both[0, 0] > both[0, 1]
 
 
+def test_a_channel_with_a_natural_zero_counts_an_unscored_candidate_as_no_evidence() -> None:
+    # the text fits candidates 0 and 1 alike; 0's text names no data gene, 1's named genes are
+    # a little down in the group, 2's far down (a hormone's, in a duct)
+    text = np.array([[1.0, 1.0, 0.0]])
+    named = np.array([[np.nan, -0.1, -2.0]])
+    centred = score.combine(text, named)
+    assert centred[0].argmax() == 1  # centred, 'less down than the others' reads as evidence
+    anchored = score.combine(text, named, natural_zero=[False, True])
+    assert anchored[0].argmax() == 0  # from 0, a little down is a little against
+    assert anchored[0, 1] > anchored[0, 2]  # and the channel's own order is kept
+    assert np.allclose(
+        score.standardise_rows(named, natural_zero=True) * np.nanstd(named), named, equal_nan=True
+    )
+
+
 def test_a_group_without_text_scores_is_carried_by_the_other_channels() -> None:
     # group 1 has no marker with a gene card: its text row is nan (was: every group's text
     # turned nan under the across-group standardisation, and with it every combined call)

@@ -49,7 +49,7 @@ from cellmodel.annotate.inputs import (
     reference,
     store_vectors,
 )
-from cellmodel.annotate.methods import COMBINATIONS, CONTEXT, channels_of
+from cellmodel.annotate.methods import COMBINATIONS, CONTEXT, NATURAL_ZERO, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.report import _write_uns, provenance, ranked
 from cellmodel.annotate.words import bag_of_words
@@ -323,8 +323,11 @@ def name_groups(
     }
     matrices = dict(channel)
     for name in (*COMBINATIONS, method):
-        parts = [channel[c] for c in channels_of(name)]
-        matrices.setdefault(name, score.combine(*parts) if len(parts) > 1 else parts[0])
+        names = channels_of(name)
+        parts = [channel[c] for c in names]
+        zero = [c in NATURAL_ZERO for c in names]
+        summed = score.combine(*parts, natural_zero=zero) if len(parts) > 1 else parts[0]
+        matrices.setdefault(name, summed)
     chosen = matrices[method]
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
 

@@ -3,9 +3,9 @@ call can be made by.
 
 A method is a channel, a named combination (`COMBINATIONS`), or channels joined by '+'
 (`text+markerdb`); a combination standardises each channel's scores per group and sums them
-(`score.combine`), so a candidate one channel cannot score is carried by the others. The
-`context` prior (`score.context`) ranks the candidates the same way for every group, so it enters
-sums but is no method of its own.
+(`score.combine`), so a candidate one channel cannot score is carried by the others, counted
+there as showing no evidence. The `context` prior (`score.context`) ranks the candidates the same
+way for every group, so it enters sums but is no method of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ CHANNELS: dict[str, str] = {
     " the candidate",
     "markerdb": "over-representation of the markers in the CellConsensus marker table",
 }
+# Channels whose 0 means no evidence (named genes expressed as in the rest of the data; no
+# significant overlap): summed from that 0, not from their mean (`score.combine`).
+NATURAL_ZERO: frozenset[str] = frozenset({"mentions", "processes", "markerdb"})
 CONTEXT = "context"
 PRIORS: dict[str, str] = {
     CONTEXT: "how well the data's groups as a whole fit the candidate's text (the mean of its text"

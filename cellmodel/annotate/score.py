@@ -38,6 +38,7 @@ groups a little; the across-group standardisation of a user's list removes this 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,20 +171,29 @@ def context(text_scores: np.ndarray, on: bool = True) -> np.ndarray:
     return np.broadcast_to(mean, text_scores.shape).copy()
 
 
-def standardise_rows(scores: np.ndarray) -> np.ndarray:
-    """Each group's scores as z over its candidates (nan-aware), so two methods can be added;
-    a group no candidate is scored for stays nan."""
+def standardise_rows(scores: np.ndarray, natural_zero: bool = False) -> np.ndarray:
+    """Each group's scores over its candidates on one scale (nan-aware), so methods can be added:
+    z over the candidates; or, for a channel whose 0 means no evidence (`natural_zero`: a mean
+    log-fold change, a −log10 p), divided by the same spread but not centred, so 0 keeps its
+    meaning. A group no candidate is scored for stays nan."""
     with warnings.catch_warnings():  # an all-nan row is expected (no candidate scored)
         warnings.simplefilter("ignore", RuntimeWarning)
         mu = np.nanmean(scores, axis=1, keepdims=True)
         sd = np.nanstd(scores, axis=1, keepdims=True)
-    return (scores - mu) / np.where(sd > 0, sd, 1.0)
+    return (scores - (0.0 if natural_zero else mu)) / np.where(sd > 0, sd, 1.0)
 
 
-def combine(*matrices: np.ndarray) -> np.ndarray:
-    """Several score matrices, each standardised per group, summed with equal weight; where one
-    lacks a candidate or a whole group (nan: no table entry, no gene named, no marker with a
-    card) the others carry it; nan only where none scores it."""
-    z = np.stack([standardise_rows(m) for m in matrices])
+def combine(*matrices: np.ndarray, natural_zero: Sequence[bool] = ()) -> np.ndarray:
+    """Several score matrices, each put on one scale per group (`standardise_rows`; matrix i with
+    `natural_zero[i]` not centred), summed with equal weight; where one lacks a candidate or a
+    whole group (nan: no table entry, no gene named, no marker with a card) it adds 0, so the
+    others carry it; nan only where none scores it.
+
+    An unscored candidate adding 0 is why a channel with a natural zero is not centred: there
+    it stands where no evidence does. Centred, it would stand at the mean of the candidates the
+    channel scores, and a candidate whose named genes are merely less down than the others'
+    (a hormone's, in a duct) would gain on it from evidence that is no evidence."""
+    zero = list(natural_zero) + [False] * (len(matrices) - len(natural_zero))
+    z = np.stack([standardise_rows(m, nz) for m, nz in zip(matrices, zero, strict=True)])
     scored = np.isfinite(z)
     return np.where(scored.any(axis=0), np.where(scored, z, 0.0).sum(axis=0), np.nan)

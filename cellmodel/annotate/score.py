@@ -184,16 +184,17 @@ def standardise_rows(scores: np.ndarray, natural_zero: bool = False) -> np.ndarr
 
 
 def combine(*matrices: np.ndarray, natural_zero: Sequence[bool] = ()) -> np.ndarray:
-    """Several score matrices, each put on one scale per group (`standardise_rows`; matrix i with
-    `natural_zero[i]` not centred), summed with equal weight; where one lacks a candidate or a
-    whole group (nan: no table entry, no gene named, no marker with a card) it adds 0, so the
-    others carry it; nan only where none scores it.
+    """Several score matrices, each put on one scale per group (`standardise_rows`; matrix i
+    with `natural_zero[i]` not centred; none by default, else one flag per matrix), summed with
+    equal weight; where one lacks a candidate or a whole group (nan: no table entry, no gene
+    named, no marker with a card) it adds 0, so the others carry it; nan only where none
+    scores it.
 
     An unscored candidate adding 0 is why a channel with a natural zero is not centred: there
     it stands where no evidence does. Centred, it would stand at the mean of the candidates the
     channel scores, and a candidate whose named genes are merely less down than the others'
     (a hormone's, in a duct) would gain on it from evidence that is no evidence."""
-    zero = list(natural_zero) + [False] * (len(matrices) - len(natural_zero))
+    zero = list(natural_zero) if len(natural_zero) else [False] * len(matrices)
     z = np.stack([standardise_rows(m, nz) for m, nz in zip(matrices, zero, strict=True)])
     scored = np.isfinite(z)
     return np.where(scored.any(axis=0), np.where(scored, z, 0.0).sum(axis=0), np.nan)

@@ -69,6 +69,8 @@ def test_a_channel_with_a_natural_zero_counts_an_unscored_candidate_as_no_eviden
     assert np.allclose(
         score.standardise_rows(named, natural_zero=True) * np.nanstd(named), named, equal_nan=True
     )
+    with pytest.raises(ValueError):  # one flag per matrix, or none
+        score.combine(text, named, named, natural_zero=[False, True])
 
 
 def test_a_group_without_text_scores_is_carried_by_the_other_channels() -> None:

@@ -5,7 +5,8 @@ against candidate text, hubness-corrected), `mentions` (the genes a candidate's 
 in the data), `processes` (the genes of GO processes that name a candidate), `markerdb`
 (marker-table over-representation baseline), `enrichment` (the over-representation statistic the
 last two share), `methods` (the channels and their sums a call is made by), `inputs` (gene
-reference, groups, markers, background, store and text vectors), `core` (the public `annotate`;
+reference, groups, markers, background, store and text vectors), `params` (a run's checked
+settings and its candidates), `core` (the public `annotate`;
 `name_groups` names groups from their gene sums however gathered), `report` (the stored report,
 and Markdown), `evaluate` (scoring against reference labels, for experiments only).
 """

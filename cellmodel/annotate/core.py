@@ -23,7 +23,7 @@ group), and the markers among the label's process genes.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ from cellmodel.annotate.cells import (
 )
 from cellmodel.annotate.inputs import (
     DEFAULT_N_BACKGROUND,
-    MARKER_RULES,
     background_ids,
     embed_texts,
     group_markers,
@@ -51,58 +50,14 @@ from cellmodel.annotate.inputs import (
 )
 from cellmodel.annotate.methods import COMBINATIONS, CONTEXT, NATURAL_ZERO, channels_of
 from cellmodel.annotate.ontology import Candidate
+from cellmodel.annotate.params import DEFAULT_N_MARKERS, AnnotateParams, setup
 from cellmodel.annotate.report import _write_uns, provenance, ranked
 from cellmodel.annotate.words import bag_of_words
-from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
-from genekb.errors import UsageError
 
 OBS_KEY = "cellmodel_annotation"
-ACROSS_GROUPS: dict[str, str] = {
-    "auto": "on for a candidate list the user gives (a closed list: each candidate should fit"
-    " some group), off for Cell Ontology candidates (most are absent from any one dataset, and"
-    " standardising hands each of them a group)",
-    "on": "standardise each candidate's scores over the groups before calling",
-    "off": "call each group from its own scores alone",
-}
-# The seeded vector controls of the semantic view, and the same texts as words with no model.
-GENE_VECTORS: tuple[str, ...] = (*SEMANTIC_GENE_VECTORS, "bag-of-words")
-DEFAULT_N_MARKERS = 50
 N_EVIDENCE_SHOWN = 5
 TOP_SHOWN = 3
 N_CONTEXT_SHOWN = 5
-
-
-@dataclass
-class AnnotateParams:
-    groupby: str
-    method: str = DEFAULT_ANNOTATE_METHOD
-    markers: str = "specific"
-    n_markers: int = DEFAULT_N_MARKERS
-    top_k: int = score.DEFAULT_TOP_K
-    hubness: str = score.DEFAULT_HUBNESS
-    pooling: str = score.DEFAULT_POOLING
-    text_style: str = ontology.DEFAULT_TEXT_STYLE
-    across_groups: str = "auto"
-    gene_vectors: str = "real"
-    seed: int = 0
-    n_background: int = DEFAULT_N_BACKGROUND
-    model: str = "minilm"
-    template: str = "ncbi-card"
-
-    def check(self) -> None:
-        channels_of(self.method)
-        for name, value, choices in [
-            ("marker rule", self.markers, MARKER_RULES),
-            ("hubness", self.hubness, score.HUBNESS),
-            ("pooling", self.pooling, score.POOLINGS),
-            ("text style", self.text_style, ontology.TEXT_STYLES),
-            ("gene_vectors", self.gene_vectors, GENE_VECTORS),
-            ("across_groups", self.across_groups, ACROSS_GROUPS),
-        ]:
-            if value not in choices:
-                raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
-        if self.n_markers < 1 or self.top_k < 1 or self.n_background < 10:
-            raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
 
 
 def annotate(
@@ -195,26 +150,6 @@ def annotate(
         report["seconds"] = round(time.perf_counter() - began, 3)
     _write_uns(adata, report)
     return adata
-
-
-def setup(
-    groupby: str,
-    candidates: list[str] | None,
-    ontology_subtree: str | None,
-    tissue: str | None,
-    **settings: Any,
-) -> tuple[AnnotateParams, list[Candidate]]:
-    """The run's checked parameters and its candidates (given, or from the Cell Ontology)."""
-    params = AnnotateParams(groupby=groupby, **settings)
-    params.check()
-    if candidates is not None and (ontology_subtree or tissue):
-        raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
-    cands = (
-        ontology.from_user(candidates)
-        if candidates is not None
-        else ontology.from_ontology(subtree=ontology_subtree, tissue=tissue)
-    )
-    return params, cands
 
 
 def name_groups(

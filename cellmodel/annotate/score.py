@@ -22,7 +22,7 @@ some group), each candidate's scores are then standardised over the groups of th
 (`standardise_columns`): a candidate names the groups that match it better than the other groups
 in the same file do, which removes what is left of its pull on every group. Over the whole Cell
 Ontology most candidates fit no group, and standardising would hand each of them one, so there
-it is off (`core.ACROSS_GROUPS`).
+it is off (`params.ACROSS_GROUPS`).
 
 **Context.** There, a candidate that the data's groups as a whole resemble (after the background
 correction: more than genes in general do) is more likely present in this kind of sample than one

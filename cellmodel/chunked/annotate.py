@@ -18,8 +18,9 @@ import anndata as ad
 import numpy as np
 
 from cellmodel._settings import UNS_KEY
-from cellmodel.annotate.core import OBS_KEY, name_groups, setup
+from cellmodel.annotate.core import OBS_KEY, name_groups
 from cellmodel.annotate.inputs import groups_of
+from cellmodel.annotate.params import setup
 from cellmodel.annotate.report import uns_record
 from cellmodel.chunked import h5
 from cellmodel.chunked.classify import write_obs

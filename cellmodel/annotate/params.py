@@ -1,0 +1,83 @@
+"""The settings of an annotate run, checked in one place, and its candidates.
+
+`AnnotateParams` holds every choice `annotate` (and the chunked reader) makes besides the data
+and the store; `setup` checks them and resolves the candidates: the user's list (free text or CL
+ids) or Cell Ontology terms, restricted by a subtree or a tissue word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
+from cellmodel.annotate import ontology, score
+from cellmodel.annotate.inputs import DEFAULT_N_BACKGROUND, MARKER_RULES
+from cellmodel.annotate.methods import channels_of
+from cellmodel.annotate.ontology import Candidate
+from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
+from genekb.errors import UsageError
+
+ACROSS_GROUPS: dict[str, str] = {
+    "auto": "on for a candidate list the user gives (a closed list: each candidate should fit"
+    " some group), off for Cell Ontology candidates (most are absent from any one dataset, and"
+    " standardising hands each of them a group)",
+    "on": "standardise each candidate's scores over the groups before calling",
+    "off": "call each group from its own scores alone",
+}
+# The seeded vector controls of the semantic view, and the same texts as words with no model.
+GENE_VECTORS: tuple[str, ...] = (*SEMANTIC_GENE_VECTORS, "bag-of-words")
+DEFAULT_N_MARKERS = 50
+
+
+@dataclass
+class AnnotateParams:
+    groupby: str
+    method: str = DEFAULT_ANNOTATE_METHOD
+    markers: str = "specific"
+    n_markers: int = DEFAULT_N_MARKERS
+    top_k: int = score.DEFAULT_TOP_K
+    hubness: str = score.DEFAULT_HUBNESS
+    pooling: str = score.DEFAULT_POOLING
+    text_style: str = ontology.DEFAULT_TEXT_STYLE
+    across_groups: str = "auto"
+    gene_vectors: str = "real"
+    seed: int = 0
+    n_background: int = DEFAULT_N_BACKGROUND
+    model: str = "minilm"
+    template: str = "ncbi-card"
+
+    def check(self) -> None:
+        channels_of(self.method)
+        for name, value, choices in [
+            ("marker rule", self.markers, MARKER_RULES),
+            ("hubness", self.hubness, score.HUBNESS),
+            ("pooling", self.pooling, score.POOLINGS),
+            ("text style", self.text_style, ontology.TEXT_STYLES),
+            ("gene_vectors", self.gene_vectors, GENE_VECTORS),
+            ("across_groups", self.across_groups, ACROSS_GROUPS),
+        ]:
+            if value not in choices:
+                raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+        if self.n_markers < 1 or self.top_k < 1 or self.n_background < 10:
+            raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
+
+
+def setup(
+    groupby: str,
+    candidates: list[str] | None,
+    ontology_subtree: str | None,
+    tissue: str | None,
+    **settings: Any,
+) -> tuple[AnnotateParams, list[Candidate]]:
+    """The run's checked parameters and its candidates (given, or from the Cell Ontology)."""
+    params = AnnotateParams(groupby=groupby, **settings)
+    params.check()
+    if candidates is not None and (ontology_subtree or tissue):
+        raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
+    cands = (
+        ontology.from_user(candidates)
+        if candidates is not None
+        else ontology.from_ontology(subtree=ontology_subtree, tissue=tissue)
+    )
+    return params, cands

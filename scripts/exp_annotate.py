@@ -56,8 +56,8 @@ TISSUES = {
     "baron-mouse": "pancreatic",
     "cellhint-pancreas": "pancreatic",
 }
-# Added after the annotate defaults and rules were set; only the context prior, written later, was
-# chosen with their scores printed (told in the docs).
+# Added after the annotate defaults and rules were set; only the two rules written later (the
+# context prior, the natural zero of the sums) were chosen with their scores printed (docs).
 HELD_OUT = ("tirosh2016-184", "paul2015-2660", "cellhint-pancreas")
 # Each channel's share in the sums: every '+' method the registry accepts, beside the named ones.
 CHANNEL_SUMS: list[tuple[str, str]] = [

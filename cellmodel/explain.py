@@ -55,13 +55,20 @@ def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
     from cellmodel import semantic
     from cellmodel.embed import SemanticParams, prepare_gene_vectors
     from cellmodel.gene_vectors import run_reference
-    from cellmodel.genes import match_genes
+    from cellmodel.genes import match_genes, require_gene_names
     from cellmodel.io import expression
 
     record = adata.uns.get("cellmodel", {})
     given = record.get("input", {})
     expr = expression(adata, layer=_layer_of(given.get("source")), gene_key=given.get("gene_key"))
     embedding_id = record.get("embedding_id")
+    if not embedding_id:  # names the run did not map: check they are genes at all
+        require_gene_names(
+            expr.genes,
+            None,
+            "explain",
+            "cluster again with --gene-key COLUMN if a var column holds gene symbols",
+        )
     if store is None or not embedding_id:
         return _Inputs(
             expr.X,

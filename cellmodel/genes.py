@@ -13,16 +13,27 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.genemap import UNMATCHED, GeneIndex
 from genekb.records import TAXA
 
 LOW_MATCH_RATE = 0.5
+# Names count as genes of a species only when this share of them resolve in its snapshot; below
+# it a matrix is treated as unnamed (feature ids, g0..gN, another species' genes).
+NAMED_MIN_RATE = 0.1
+# Numeric names are Entrez GeneIDs only when this share of them are GeneIDs of one snapshot...
+ENTREZ_MIN_RATE = 0.5
+# ...and some reach the range row numbers never do: 31% of human and 49% of mouse protein-coding
+# GeneIDs are >= 100,000, while human GeneIDs fill about 80% of 1..10,000, so a rate alone cannot
+# tell a gene list from the row numbers of a matrix.
+ENTREZ_HIGH_ID = 100_000
+ENTREZ_MIN_HIGH_SHARE = 0.05
 UNMATCHED_SHOWN = 50
 ORTHOLOG_ROUTE = "ortholog"
 
@@ -32,6 +43,20 @@ _ENSEMBL_MOUSE = re.compile(r"^ENSMUSG\d{6,}(\.\d+)?$")
 
 class LowMatchWarning(UserWarning):
     """Fewer than half of the data's genes matched the store."""
+
+
+class NumericGeneIdWarning(GenekbWarning):
+    """Numeric gene names were read as Entrez GeneIDs."""
+
+
+class NoGeneNamesWarning(GenekbWarning):
+    """The matrix's gene names could not be read as genes: the run uses the expression alone."""
+
+
+NEEDS_NAMES = (
+    "explain, annotate and the semantic view need gene names: pass --taxon human|mouse"
+    " (taxon= in Python) and --gene-key COLUMN if a var column holds symbols"
+)
 
 
 def taxon_name(taxon: int | str) -> str:
@@ -69,6 +94,105 @@ def detect_taxon(names: Sequence[str]) -> str:
             "cannot tell the species from the gene names; pass taxon=human or taxon=mouse"
         )
     return "human" if human > mouse else "mouse"
+
+
+@dataclass(frozen=True)
+class GeneNames:
+    """How a matrix's gene names read: the species they name (None: unnamed) and why."""
+
+    taxon: str | None
+    note: str  # how the names were read, or why they could not be; "" when plain
+
+    @property
+    def named(self) -> bool:
+        return self.taxon is not None
+
+
+@lru_cache(maxsize=2)
+def bundled_index(taxon: str) -> GeneIndex:
+    """The resolver of the bundled snapshot of `taxon` (built once per process)."""
+    from genekb.sources.bundled import load_bundled
+
+    frame = load_bundled(taxon).table.select(["gene_id", "symbol", "aliases", "ensembl"])
+    return GeneIndex.from_frame(frame.to_pandas())
+
+
+def _resolved_share(names: Sequence[str], taxon: str) -> float:
+    from genekb.sources.bundled import available_taxa
+
+    if taxon not in available_taxa():
+        return 1.0  # nothing to check against: trust the species the names vote for
+    ids = bundled_index(taxon).resolve(list(names))["gene_id"].to_numpy()
+    return float((ids != UNMATCHED).mean()) if len(ids) else 0.0
+
+
+def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
+    """Numeric names: Entrez GeneIDs of one snapshot, or row numbers (unnamed)."""
+    from genekb.sources.bundled import available_taxa
+
+    values = np.array([int(n) for n in names if str(n).strip().isdigit()], dtype=np.int64)
+    unique = np.unique(values)
+    if unique.size == values.size and unique[-1] - unique[0] + 1 == unique.size:
+        return GeneNames(None, f"the gene names are the numbers {unique[0]}..{unique[-1]}")
+    high = float((values >= ENTREZ_HIGH_ID).mean())
+    rates = {
+        t: float(np.isin(values, list(bundled_index(t).gene_ids)).mean())
+        for t in ([taxon] if taxon else available_taxa())
+    }
+    best = max(rates, key=rates.__getitem__)
+    if rates[best] >= ENTREZ_MIN_RATE and high >= ENTREZ_MIN_HIGH_SHARE:
+        note = f"numeric gene names read as {best} Entrez GeneIDs ({rates[best]:.0%} are)"
+        return GeneNames(best, note)
+    return GeneNames(
+        None,
+        f"the gene names are numbers that do not read as Entrez GeneIDs ({rates[best]:.0%} are"
+        f" {best} GeneIDs, {high:.0%} at or above {ENTREZ_HIGH_ID:,})",
+    )
+
+
+def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> GeneNames:
+    """Whether `names` name genes, and of which species.
+
+    Mostly numeric names are Entrez GeneIDs only when enough of them are GeneIDs of one snapshot
+    and some lie where row numbers never do (`_read_numbers`); otherwise, and for names whose
+    species cannot be told or that resolve under `NAMED_MIN_RATE` in the detected species'
+    snapshot, the matrix is unnamed. A `taxon` the caller gives is trusted for symbols.
+    """
+    names = [str(n).strip() for n in names]
+    given = taxon_name(taxon) if taxon is not None else None
+    if names and sum(n.isdigit() for n in names) * 2 >= len(names):
+        return _read_numbers(names, given)
+    if given is not None:
+        return GeneNames(given, "")
+    try:
+        detected = detect_taxon(names)
+    except UsageError:
+        return GeneNames(None, "the species cannot be told from the gene names")
+    share = _resolved_share(names, detected)
+    if share < NAMED_MIN_RATE:
+        return GeneNames(
+            None,
+            f"only {share:.1%} of the gene names are {detected} genes (feature ids or another"
+            " species' names?)",
+        )
+    return GeneNames(detected, "")
+
+
+def require_gene_names(
+    names: Sequence[str],
+    taxon: int | str | None,
+    what: str,
+    fix: str = "pass --gene-key COLUMN if a var column holds gene symbols, or --taxon"
+    " human|mouse if the names are genes of that species",
+) -> str:
+    """The species `names` name, for a step that cannot run without gene names; a usage error
+    saying why the names do not read as genes, and `fix`, otherwise."""
+    read = read_gene_names(names, taxon)
+    if read.taxon is None:
+        raise UsageError(f"{what} needs gene names and {read.note}; {fix}")
+    if read.note:
+        warnings.warn(read.note, NumericGeneIdWarning, stacklevel=2)
+    return read.taxon
 
 
 @dataclass
@@ -148,11 +272,10 @@ def _orthologs() -> pd.DataFrame:
 
 def _own_species_ids(names: Sequence[str], taxon: str, orthologs: pd.DataFrame) -> np.ndarray:
     """GeneIDs of `names` in their own species: the bundled table if any, else ortholog symbols."""
-    from genekb.sources.bundled import available_taxa, load_bundled
+    from genekb.sources.bundled import available_taxa
 
     if taxon in available_taxa():
-        frame = load_bundled(taxon).table.select(["gene_id", "symbol", "aliases", "ensembl"])
-        index = GeneIndex.from_frame(frame.to_pandas())
+        index = bundled_index(taxon)
     else:
         pairs = orthologs[[f"{taxon}_gene_id", f"{taxon}_symbol"]].dropna().drop_duplicates()
         index = GeneIndex(

@@ -11,6 +11,7 @@ Labels never enter: `score` compares the result with reference labels afterwards
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import anndata as ad
@@ -22,6 +23,7 @@ from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, DEFAULT_N_PCS, UNS_K
 from cellmodel.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.consensus import ensemble_choice
+from cellmodel.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
 from cellmodel.merge_split import merge_split as check_in_pca
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
@@ -84,6 +86,9 @@ def cluster(
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
+    Gene names are optional: when they name no species (`cellmodel.genes.read_gene_names`: feature
+    ids, numbers, another species' genes) and no `taxon` is given, the semantic view is skipped
+    with one `NoGeneNamesWarning` and the default fit, which reads the expression alone, runs.
     """
     if copy:
         adata = adata.copy()
@@ -111,6 +116,7 @@ def cluster(
     notes = list(expr.notes) + batch_note
     if empty:
         notes.append(f"{empty} cell(s) have no expression at all; they are clustered by graph only")
+    use_semantic, taxon, gene_names = _read_names(expr.genes, taxon, use_semantic, align_semantic)
     X_pca = graph.structure_features(
         expr.X, kind="log", n_hvg=n_hvg, n_pcs=n_pcs, batch=batch, seed=seed
     )
@@ -190,6 +196,7 @@ def cluster(
             "n_clusters": int(result.n_clusters),
             "k_estimated": bool(result.k_estimated),
             "use_semantic": use_semantic,
+            "gene_names": gene_names,
             "align_semantic": bool(use_semantic and align_semantic),
             "batch_key": batch_key,
             "ensemble": None if choice is None else choice.to_dict(),
@@ -216,6 +223,25 @@ def cluster(
         record.update(metrics=score(adata, label_key), label_key=label_key)
     adata.uns[UNS_KEY] = io.h5ad_safe(record)
     return adata
+
+
+def _read_names(
+    genes: list[str], taxon: str | None, use_semantic: bool, align_semantic: bool
+) -> tuple[bool, str | None, dict[str, Any]]:
+    """Whether the semantic view can run on these gene names, the species they name, and how
+    the names read (for `uns`). Unnamed genes (no species, or names that are not genes) turn the
+    view off with one warning: the default fit reads the expression alone."""
+    if not use_semantic:
+        return False, taxon, {"checked": False}
+    names = read_gene_names(genes, taxon)
+    record = {"checked": True, "named": names.named, "taxon": names.taxon, "note": names.note}
+    if names.named:
+        return True, names.taxon, record
+    if align_semantic:
+        raise UsageError(f"{names.note}; align_semantic needs gene names ({NEEDS_NAMES})")
+    message = f"{names.note}: clustered on the expression alone; {NEEDS_NAMES}"
+    warnings.warn(message, NoGeneNamesWarning, stacklevel=3)
+    return False, None, record
 
 
 def resolve_batch_key(adata: ad.AnnData, batch_key: str | None) -> tuple[str | None, list[str]]:

@@ -278,6 +278,7 @@ def cluster(
         "k_estimated": record["k_estimated"],
         "metrics": metrics,
         "gene_match_rate": (record.get("gene_match") or {}).get("match_rate"),
+        "gene_names": record.get("gene_names"),
         "batch_key": record.get("batch_key"),
         "batch_choice": record.get("batch_choice"),
         "merge_split": record.get("merge_split"),
@@ -345,9 +346,9 @@ def explain(
                 f"the store {store_root} this file was clustered with is gone; pass --root"
             )
         store = Store.open(store_root)
-    else:
-        info("no semantic view in this file (clustered with --no-semantic): markers only")
     report = run_explain(adata, store, cluster_key=cluster_key, top_n=top)
+    if store is None:
+        info("no semantic view in this file (clustered with --no-semantic): markers only")
     if json_:
         print_json(report)
         return

@@ -174,7 +174,7 @@ def name_groups(
     label. `gene_totals`: any matrix whose column sums are the genes' totals (the match report
     reads only those)."""
     from cellmodel.explain import _describe
-    from cellmodel.genes import match_genes
+    from cellmodel.genes import match_genes, require_gene_names
     from cellmodel.semantic import control_vectors
 
     method, markers, n_markers = params.method, params.markers, params.n_markers
@@ -183,6 +183,7 @@ def name_groups(
     text_style, across_groups = params.text_style, params.across_groups
     gene_vectors, seed, n_background = params.gene_vectors, params.seed, params.n_background
     candidates = True if user_candidates else None
+    taxon = require_gene_names(genes, taxon, "annotate")
     ref = reference()
     match = match_genes(genes, ref, store_taxon="human", data_taxon=taxon, X=gene_totals)
     symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))

@@ -127,12 +127,18 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
 def run_warmup(job: dict[str, Any]) -> dict[str, Any]:
     """Warm the store (vectors for the data's genes) and the sentence cache, label-free."""
     from cellmodel.embed import embed
+    from cellmodel.genes import read_gene_names
+    from cellmodel.io import expression
     from genekb.store.store import Store
 
     ref = DatasetRef(**job["dataset"])
     adata = load_dataset(ref, job.get("root"))
     blind = hide_labels(adata)
     del adata
+    genes = expression(blind, layer=job.get("layer"), gene_key=job.get("gene_key")).genes
+    names = read_gene_names(genes)
+    if not names.named:  # the methods will run on the expression alone: nothing to warm
+        return {"status": "ok", "steps": [], "skipped": names.note, "peak_rss_mb": 0.0}
     store = Store.open(job.get("root"), create=True)
     steps = []
     var = blind.var.copy()

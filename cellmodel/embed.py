@@ -21,7 +21,7 @@ from cellmodel import semantic
 from cellmodel import sentences as sentence_path
 from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
 from cellmodel.gene_vectors import reference_table, store_version, vectors_for
-from cellmodel.genes import GeneMatch, match_genes, taxon_name
+from cellmodel.genes import GeneMatch, match_genes, require_gene_names, taxon_name
 from cellmodel.io import Expression, expression, h5ad_safe
 from genekb.encoders.base import Encoder
 from genekb.errors import GenekbError, UsageError
@@ -172,7 +172,8 @@ def gene_side(
         # reference, and it is never built, grown or re-tagged.
         ref_taxon: Any = ev.taxon
         reference = ev.genes()
-    else:
+    else:  # matched against the bundled snapshot: the names must be its genes
+        taxon = require_gene_names(genes, taxon, "the semantic view")
         ref_taxon, gene_table = reference_table(genes, taxon)
         reference = gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"])
         reference = reference.to_pandas()

@@ -116,7 +116,9 @@ def cluster(
     notes = list(expr.notes) + batch_note
     if empty:
         notes.append(f"{empty} cell(s) have no expression at all; they are clustered by graph only")
-    use_semantic, taxon, gene_names = _read_names(expr.genes, taxon, use_semantic, align_semantic)
+    use_semantic, taxon, gene_names = _read_names(
+        expr.genes, taxon, model, use_semantic, align_semantic
+    )
     X_pca = graph.structure_features(
         expr.X, kind="log", n_hvg=n_hvg, n_pcs=n_pcs, batch=batch, seed=seed
     )
@@ -225,14 +227,27 @@ def cluster(
     return adata
 
 
+def _is_encoder(model: str) -> bool:
+    """Whether `model` names an encoder (matched against the bundled snapshot) rather than a
+    store version, whose own genes are the reference."""
+    from genekb.encoders import registry
+
+    try:
+        registry.resolve(model)
+    except UsageError:
+        return False
+    return True
+
+
 def _read_names(
-    genes: list[str], taxon: str | None, use_semantic: bool, align_semantic: bool
+    genes: list[str], taxon: str | None, model: str, use_semantic: bool, align_semantic: bool
 ) -> tuple[bool, str | None, dict[str, Any]]:
     """Whether the semantic view can run on these gene names, the species they name, and how
     the names read (for `uns`). Unnamed genes (no species, or names that are not genes) turn the
-    view off with one warning: the default fit reads the expression alone."""
-    if not use_semantic:
-        return False, taxon, {"checked": False}
+    view off with one warning: the default fit reads the expression alone. A store version
+    given as `model` is matched on its own genes, so its names are not checked here."""
+    if not use_semantic or not _is_encoder(model):
+        return use_semantic, taxon, {"checked": False}
     names = read_gene_names(genes, taxon)
     record = {"checked": True, "named": names.named, "taxon": names.taxon, "note": names.note}
     if names.named:

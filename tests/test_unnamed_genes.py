@@ -143,3 +143,13 @@ def test_annotate_refuses_row_numbers_and_reads_entrez_ids_with_a_notice() -> No
         annotate(adata, None, groupby="group", candidates=["T cell", "B cell"])
     with pytest.warns(NumericGeneIdWarning, match="read as human Entrez GeneIDs"):
         assert require_gene_names(_human_ids(300), None, "annotate") == "human"
+
+
+def test_embed_refuses_another_species_genes_with_a_usage_error(tmp_path) -> None:
+    adata = blobs(20, dim=60, counts=True)
+    adata.var_names = [f"WBGene{i:08d}" for i in range(1, adata.n_vars + 1)]
+    path = tmp_path / "worm.h5ad"
+    adata.write_h5ad(path)
+    result = run("embed", str(path), "-o", str(tmp_path / "x.h5ad"), "--root", str(tmp_path / "s"))
+    assert "the semantic view needs gene names" in one_line_error(result, 2)
+    assert not (tmp_path / "x.h5ad").exists() and not (tmp_path / "s").exists()

@@ -1,7 +1,8 @@
 """Synthetic sparse counts with known groups, in chunks: the one generator behind
-`cellmodel.bench.data.synthetic_counts` (in memory) and `write_synthetic_h5ad` (straight to .h5ad,
-where no chunk outlives its write: the CSR arrays grow on disk through h5py, so 10^6 cells or more
-never sit in memory, dense or sparse).
+`synthetic_counts` (in memory) and `write_synthetic_h5ad` (straight to .h5ad, where no chunk
+outlives its write: the CSR arrays grow on disk through h5py, so 10^6 cells or more never sit in
+memory, dense or sparse). The gene symbols and the default sizes live here too; the benchmark
+(`cellmodel.bench`) re-exports them and imports this module, never the other way.
 """
 
 from __future__ import annotations
@@ -9,15 +10,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.bench.data import synthetic_symbols
-from cellmodel.bench.settings import SYNTHETIC_GENES, SYNTHETIC_GROUPS, SYNTHETIC_LABEL_KEY
+from genekb.errors import UsageError
 from genekb.fileio import atomic_path
+from genekb.sources.bundled import load_bundled
 
+SYNTHETIC_LABEL_KEY = "group"
+SYNTHETIC_GENES = 2000
+SYNTHETIC_GROUPS = 10
 GENERATE_CHUNK = 5000  # synthetic_counts' own chunk: the same chunks draw the same numbers
+
+
+def synthetic_symbols(n_genes: int = SYNTHETIC_GENES) -> list[str]:
+    """A fixed sample of real human protein-coding symbols (the same for every size, so one store
+    build serves every scale step)."""
+    table = load_bundled("human").table.select(["gene_id", "symbol", "gene_type"]).to_pandas()
+    coding = table[table["gene_type"] == "protein-coding"].sort_values("gene_id")
+    symbols = coding["symbol"].drop_duplicates().to_numpy()
+    if n_genes > symbols.size:
+        raise UsageError(f"only {symbols.size} protein-coding symbols for {n_genes} genes")
+    pick = np.random.default_rng(0).choice(symbols.size, n_genes, replace=False)
+    return [str(s) for s in symbols[np.sort(pick)]]
 
 
 def synthetic_chunks(
@@ -70,6 +87,23 @@ def synthetic_obs(groups: np.ndarray) -> pd.DataFrame:
     )
 
 
+def synthetic_counts(
+    n_cells: int,
+    *,
+    n_genes: int = SYNTHETIC_GENES,
+    n_groups: int = SYNTHETIC_GROUPS,
+    seed: int = 0,
+) -> ad.AnnData:
+    """Negative-binomial counts with known groups in memory (sparse CSR): `obs["group"]` holds the
+    truth. The model is `synthetic_chunks`'s."""
+    groups, chunks = synthetic_chunks(n_cells, n_genes=n_genes, n_groups=n_groups, seed=seed)
+    return ad.AnnData(
+        X=sp.vstack(list(chunks)).tocsr(),
+        obs=synthetic_obs(groups),
+        var=pd.DataFrame(index=synthetic_symbols(n_genes)),
+    )
+
+
 def write_synthetic_h5ad(
     path: str | Path,
     n_cells: int,
@@ -79,8 +113,7 @@ def write_synthetic_h5ad(
     seed: int = 0,
 ) -> Path:
     """Write `n_cells` synthetic cells (CSR counts, obs["group"], real gene symbols) to `path`."""
-    import anndata as ad
-    import h5py
+    import h5py  # optional (the dask extra); only the on-disk writer needs it
 
     path = Path(path)
     groups, chunks = synthetic_chunks(n_cells, n_genes=n_genes, n_groups=n_groups, seed=seed)

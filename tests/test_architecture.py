@@ -201,3 +201,41 @@ def test_imports_point_one_way(package):
         if target.split(".")[0] not in ALLOWED[package]
     )
     assert not wrong, f"{package} may import only {sorted(ALLOWED[package])}: " + "; ".join(wrong)
+
+
+def _script_names() -> set[str]:
+    return {path.stem for path in (ROOT / "scripts").glob("*.py")}
+
+
+def test_nothing_loads_a_script():
+    """scripts/ holds one-off drivers: neither the package nor a test imports one or loads one by
+    path (product logic lives in the package, where tests import it as a module)."""
+    scripts = _script_names()
+    wrong = []
+    for folder in (*PACKAGES, "tests"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == Path(__file__).resolve():
+                continue  # this test reads scripts/ as text, to check them
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                if any(n.split(".")[0] in scripts | {"scripts"} for n in names):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {names}")
+                if isinstance(node, ast.Constant) and node.value == "scripts":
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} names the scripts/ path")
+    assert not wrong, "; ".join(wrong)
+
+
+def test_scripts_import_only_public_names():
+    wrong = []
+    for path in sorted((ROOT / "scripts").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private and node.module != "__future__":
+                    wrong.append(f"{path.name}:{node.lineno} {node.module}.{private}")
+    assert not wrong, "private names imported by scripts: " + "; ".join(wrong)

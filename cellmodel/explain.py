@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from cellmodel.markers import group_stats
 from genekb.errors import GenekbError, IntegrityError
+from genekb.store.store import Store
 
 DEFAULT_TOP_N = 10
 DESCRIPTION_CHARS = 160
@@ -51,7 +52,7 @@ def _layer_of(source: str | None) -> str | None:
     return "raw" if source == "raw" else source.removeprefix("layers/")
 
 
-def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
+def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
     from cellmodel import semantic
     from cellmodel.embed import SemanticParams, prepare_gene_vectors
     from cellmodel.gene_vectors import run_reference
@@ -165,7 +166,7 @@ def _name(inputs: _Inputs, g: int) -> str:
 
 def explain(
     adata: ad.AnnData,
-    store: Any = None,
+    store: Store | None = None,
     *,
     cluster_key: str = "cellmodel_cluster",
     top_n: int = DEFAULT_TOP_N,

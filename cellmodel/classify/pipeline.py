@@ -23,6 +23,7 @@ from cellmodel.classify.views import (
 )
 from cellmodel.io import h5ad_safe
 from genekb.errors import GenekbError, UsageError
+from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
 SEMANTIC_KEY = "X_semantic"
@@ -40,7 +41,7 @@ def check_view(view: str, gene_vectors: str = "real") -> None:
 
 def semantic_view(
     adata: Any,
-    store: Any = None,
+    store: Store | None = None,
     *,
     model: str = "minilm",
     gene_vectors: str = "real",
@@ -65,7 +66,7 @@ def cell_view(
     view: str = "pca",
     *,
     pca: np.ndarray | None = None,
-    store: Any = None,
+    store: Store | None = None,
     model: str = "minilm",
     gene_vectors: str = "real",
     seed: int = 0,
@@ -111,7 +112,7 @@ def classify_cells(
     reference: Any = None,
     reference_label_key: str | None = None,
     view: str = "pca",
-    store: Any = None,
+    store: Store | None = None,
     model: str = "minilm",
     gene_vectors: str = "real",
     k: int = DEFAULT_K,

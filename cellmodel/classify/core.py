@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from cellmodel.classify.options import (
     ViewBuilder,
     resolve_vote,
 )
-from cellmodel.classify.predict import Outcome, predict
+from cellmodel.classify.predict import Fit, Outcome, predict
 from cellmodel.classify.results import ClassifyResult
 from cellmodel.classify.views import marker_view
 from genekb.errors import UsageError
@@ -66,24 +65,18 @@ def classify(
         X, markers, rebuild = _with_markers(
             X, expression, values, np.flatnonzero(mask), query, opts, gene_names
         )
+    fit = Fit(k, refine_view, seed, device, epochs, opts, compare, record_votes)
     outcome = predict(
         X[mask],
         values[mask],
         X[query],
         values[query],
-        k=k,
-        refine_view=refine_view,
-        seed=seed,
-        device=device,
-        epochs=epochs,
-        options=opts,
+        fit,
         pca_train=None if pca_matrix is None else pca_matrix[mask],
         pca_query=None if pca_matrix is None else pca_matrix[query],
-        compare=compare,
         rebuild=rebuild,
-        record_votes=record_votes,
     )
-    params = _params(k, refine_view, seed, device, epochs, opts, pca is not None)
+    params = fit.params(pca is not None)
     params.update(
         n_cells=len(values),
         n_train=int(mask.sum()),
@@ -214,24 +207,12 @@ def transfer(
     if ref_pca is not None and query_pca is not None:
         pca_train = as_matrix(ref_pca, "the reference PCA")[labelled]
         pca_query = as_matrix(query_pca, "the query PCA")
+    fit = Fit(k, refine_view, seed, device, epochs, opts, compare, record_votes)
     outcome = predict(
-        ref[labelled],
-        ref_values[labelled],
-        qry,
-        qry_values,
-        k=k,
-        refine_view=refine_view,
-        seed=seed,
-        device=device,
-        epochs=epochs,
-        options=opts,
-        pca_train=pca_train,
-        pca_query=pca_query,
-        compare=compare,
-        rebuild=rebuild,
-        record_votes=record_votes,
-    )
-    params = _params(k, refine_view, seed, device, epochs, opts, ref_pca is not None)
+        ref[labelled], ref_values[labelled], qry, qry_values, fit,
+        pca_train=pca_train, pca_query=pca_query, rebuild=rebuild,
+    )  # fmt: skip
+    params = fit.params(ref_pca is not None)
     params.update(
         n_reference=int(ref.shape[0]),
         n_train=int(labelled.sum()),
@@ -318,26 +299,3 @@ def _transfer_inputs(
         if len(qry_values) != qry.shape[0]:
             raise UsageError(f"{len(qry_values)} query labels for {qry.shape[0]} cells")
     return ref, qry, ref_values, qry_values
-
-
-def _params(
-    k: int,
-    refine_view: bool,
-    seed: int,
-    device: str,
-    epochs: int | None,
-    options: ClassifyOptions | None,
-    has_pca: bool,
-) -> dict[str, Any]:
-    opts = options or ClassifyOptions()
-    return {
-        "k": k,
-        "refine": refine_view,
-        "seed": seed,
-        "device": device,
-        "epochs": epochs,
-        "loss": "supcon",
-        "knn_weighting": opts.knn_weighting,
-        "logreg_input": "expression PCA" if has_pca else "the given view",
-        "options": asdict(opts),
-    }

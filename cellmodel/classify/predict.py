@@ -4,7 +4,7 @@ blend of the two votes, and the comparisons, for training cells and the cells to
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,25 +30,48 @@ class Outcome:
     votes: dict[str, np.ndarray] | None = None  # see `classify(record_votes=True)`
 
 
+@dataclass(frozen=True)
+class Fit:
+    """A run's fitting settings, as `classify` and `transfer` take them: what `predict` uses and
+    what the run's record (`params`) reports."""
+
+    k: int
+    refine_view: bool
+    seed: int
+    device: str
+    epochs: int | None
+    options: ClassifyOptions
+    compare: bool = True
+    record_votes: bool = False
+
+    def params(self, has_pca: bool) -> dict[str, Any]:
+        """The settings as the result's `params` record them."""
+        return {
+            "k": self.k,
+            "refine": self.refine_view,
+            "seed": self.seed,
+            "device": self.device,
+            "epochs": self.epochs,
+            "loss": "supcon",
+            "knn_weighting": self.options.knn_weighting,
+            "logreg_input": "expression PCA" if has_pca else "the given view",
+            "options": asdict(self.options),
+        }
+
+
 def predict(
     train_X: np.ndarray,
     train_y: np.ndarray,
     query_X: np.ndarray,
     query_y: np.ndarray | None,
+    fit: Fit,
     *,
-    k: int,
-    refine_view: bool,
-    seed: int,
-    device: str,
-    epochs: int | None,
-    options: ClassifyOptions | None,
-    pca_train: np.ndarray | None,
-    pca_query: np.ndarray | None,
-    compare: bool,
+    pca_train: np.ndarray | None = None,
+    pca_query: np.ndarray | None = None,
     rebuild: ViewBuilder | None = None,
-    record_votes: bool = False,
 ) -> Outcome:
     """Shared core of `classify` and `transfer`: predictions for the query cells and scores."""
+    k, refine_view, seed, device, epochs = fit.k, fit.refine_view, fit.seed, fit.device, fit.epochs
     if k < 1:
         raise UsageError(f"k must be at least 1 (got {k})")
     scored = (
@@ -56,7 +79,7 @@ def predict(
         if query_y is None
         else np.asarray([y is not None for y in query_y])
     )
-    opts = options or ClassifyOptions()
+    opts = fit.options
     opts.check()
     began = time.perf_counter()
     vote = _Vote.unrefined(train_X, train_y, query_X, k, opts)
@@ -76,7 +99,7 @@ def predict(
         method, seconds = "refined-knn" if refine_view else "knn", time.perf_counter() - began
         main = score(method, query_y[scored].astype(str), predictions[scored], seconds)
     comparisons: dict[str, MethodScores] = {}
-    if compare and query_y is not None and scored.any():
+    if fit.compare and query_y is not None and scored.any():
         if refine_view:
             raw, _ = vote.decide(None)
             comparisons["knn"] = score("knn", query_y[scored], raw[scored], raw_seconds)
@@ -96,7 +119,7 @@ def predict(
         comparisons=comparisons,
         refinement=refinement,
         n_scored=int(scored.sum()),
-        votes=votes if record_votes else None,
+        votes=votes if fit.record_votes else None,
     )
 
 

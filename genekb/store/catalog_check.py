@@ -4,18 +4,20 @@ the catalog that is built on top of it."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:  # a type name only: importing the store here would close a circle
+    from genekb.store.store import Store
 
 CATALOG_FILE = "catalog.duckdb"
 
 
-def check_catalog(root: Path, clean_ids: set[str], all_ids: set[str]) -> list[str]:
-    """Problems with `catalog.duckdb` under `root`: unreadable, listing a version the store lacks,
-    or missing a clean one (a damaged version may be listed: it was clean when the catalog was
-    written)."""
-    path = root / CATALOG_FILE
+def check_catalog(store: Store, clean_ids: set[str], all_ids: set[str]) -> list[str]:
+    """Problems with `catalog.duckdb`: unreadable, listing a version the store lacks, or missing
+    a clean one (a damaged version may be listed: it was clean when the catalog was written)."""
+    path = store.root / CATALOG_FILE
     if not path.exists():
         return []
     try:

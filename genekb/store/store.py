@@ -330,7 +330,7 @@ class Store:
         except IntegrityError as exc:
             problems.append(str(exc))
         clean = {r["id"] for r in reports if r["ok"]}
-        problems += check_catalog(self.root, clean, {v for _, v in targets})
+        problems += check_catalog(self, clean, {v for _, v in targets})
         reports.append(
             {"id": "tags+catalog", "kind": "store", "ok": not problems, "problems": problems}
         )

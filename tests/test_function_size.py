@@ -24,7 +24,6 @@ ALLOWED: dict[str, int] = {
     "cellmodel/pipeline.py:cluster": 189,
     "cellmodel/embed.py:embed": 122,
     "cellmodel/chunked/embed.py:embed_h5ad": 122,
-    "cellmodel/bench/runner.py:run_bench": 111,
     "genekb/build.py:build": 106,
     "cellmodel/chunked/classify.py:classify_h5ad": 102,
     "genekb/store/versions.py:ensure_embedding_version": 95,

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from cellmodel.markers import group_stats
 from genekb.errors import GenekbError, IntegrityError
+from genekb.store.store import Store
 
 DEFAULT_TOP_N = 10
 DESCRIPTION_CHARS = 160
@@ -51,7 +52,7 @@ def _layer_of(source: str | None) -> str | None:
     return "raw" if source == "raw" else source.removeprefix("layers/")
 
 
-def _rebuild(adata: ad.AnnData, store: Any) -> _Inputs:
+def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
     from cellmodel import semantic
     from cellmodel.embed import SemanticParams, prepare_gene_vectors
     from cellmodel.gene_vectors import run_reference
@@ -172,7 +173,7 @@ def _name(inputs: _Inputs, g: int) -> str:
 
 def explain(
     adata: ad.AnnData,
-    store: Any = None,
+    store: Store | None = None,
     *,
     cluster_key: str = "cellmodel_cluster",
     top_n: int = DEFAULT_TOP_N,
@@ -260,20 +261,28 @@ def to_markdown(report: dict[str, Any]) -> str:
         ]
     for entry in report["clusters"]:
         lines += [f"## Cluster {entry['cluster']} ({entry['n_cells']} cells)", ""]
-        if entry.get("semantic_genes"):
-            lines += ["Semantic contributors (share of the cluster's semantic shift):", ""]
-            lines += ["| gene | share | description |", "|---|---|---|"]
-            lines += [
-                f"| {g['gene']} | {g['share']:.1%} | {g['description']} |"
-                for g in entry["semantic_genes"]
-            ]
-            lines.append("")
-        if entry.get("markers"):
-            lines += ["Markers (Welch t, log expression vs all other cells):", ""]
-            lines += ["| gene | log FC | t | description |", "|---|---|---|---|"]
-            lines += [
-                f"| {g['gene']} | {g['log_fold_change']:.2f} | {g['t']:.1f} | {g['description']} |"
-                for g in entry["markers"]
-            ]
-            lines.append("")
+        lines += _table(
+            "Semantic contributors (share of the cluster's semantic shift):",
+            ["gene", "share", "description"],
+            [
+                [g["gene"], f"{g['share']:.1%}", g["description"]]
+                for g in entry.get("semantic_genes") or []
+            ],
+        )
+        lines += _table(
+            "Markers (Welch t, log expression vs all other cells):",
+            ["gene", "log FC", "t", "description"],
+            [
+                [g["gene"], f"{g['log_fold_change']:.2f}", f"{g['t']:.1f}", g["description"]]
+                for g in entry.get("markers") or []
+            ],
+        )
     return "\n".join(lines)
+
+
+def _table(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
+    """A titled Markdown table and a blank line after it; nothing when there are no rows."""
+    if not rows:
+        return []
+    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return [*lines, *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]

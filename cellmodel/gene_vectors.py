@@ -11,12 +11,13 @@ from typing import Any
 from cellmodel.genes import detect_taxon, taxon_name
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.sources.bundled import available_taxa
+from genekb.store.store import EmbeddingVersion, Store
 
 # (stage, done, total), as cellmodel.semantic.StageProgress
 StageProgress = Callable[[str, int, int], None]
 
 
-def store_version(store: Any, model: str) -> Any | None:
+def store_version(store: Store, model: str) -> EmbeddingVersion | None:
     """The store's embedding version when `model` names one (a tag, an id or a unique id prefix)
     rather than an encoder of the registry; None for an encoder. Such a version is used as it is:
     never built, grown or re-tagged."""
@@ -65,8 +66,8 @@ def _snapshot_key(source: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _covering_version(
-    store: Any, gene_ids: list[int], spec: Any, gene_table: Any, template_key: dict[str, Any]
-) -> Any | None:
+    store: Store, gene_ids: list[int], spec: Any, gene_table: Any, template_key: dict[str, Any]
+) -> EmbeddingVersion | None:
     """A version already in the store with vectors of this encoder, snapshot and template for
     every gene in `gene_ids` (the tagged one first); its vectors are the ones a build would write,
     since vectors are reused by (encoder, text hash)."""
@@ -93,7 +94,7 @@ def _covering_version(
 
 
 def vectors_for(
-    store: Any,
+    store: Store,
     gene_table: Any,
     gene_ids: list[int],
     *,

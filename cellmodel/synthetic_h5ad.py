@@ -1,23 +1,56 @@
 """Synthetic sparse counts with known groups, in chunks: the one generator behind
-`cellmodel.bench.data.synthetic_counts` (in memory) and `write_synthetic_h5ad` (straight to .h5ad,
-where no chunk outlives its write: the CSR arrays grow on disk through h5py, so 10^6 cells or more
-never sit in memory, dense or sparse).
+`synthetic_counts` (in memory) and `write_synthetic_h5ad` (straight to .h5ad, where no chunk
+outlives its write: the CSR arrays grow on disk through h5py, so 10^6 cells or more never sit in
+memory, dense or sparse). The gene symbols and the default sizes live here too; the benchmark
+(`cellmodel.bench`) re-exports them and imports this module, never the other way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.bench.data import synthetic_symbols
-from cellmodel.bench.settings import SYNTHETIC_GENES, SYNTHETIC_GROUPS, SYNTHETIC_LABEL_KEY
+from genekb.errors import UsageError
 from genekb.fileio import atomic_path
+from genekb.sources.bundled import load_bundled
 
+SYNTHETIC_LABEL_KEY = "group"
+SYNTHETIC_GENES = 2000
+SYNTHETIC_GROUPS = 10
 GENERATE_CHUNK = 5000  # synthetic_counts' own chunk: the same chunks draw the same numbers
+
+
+@dataclass(frozen=True)
+class CountModel:
+    """How groups differ and how noisy the counts are: each group's marker genes (2% of the genes)
+    move by a log-fold drawn from Normal(fold, fold_sd), up, and, with `lower`, as many down;
+    counts are NB with inverse dispersion `theta` (variance = mean + mean²/theta). With `depth`,
+    each group's mean profile is scaled to sum to `depth` UMIs (before the cell's size factor);
+    without it, the means are the baseline times the folds."""
+
+    fold: float = 1.0
+    fold_sd: float = 0.5
+    lower: bool = True
+    theta: float = 2.0
+    depth: float | None = None
+
+
+def synthetic_symbols(n_genes: int = SYNTHETIC_GENES) -> list[str]:
+    """A fixed sample of real human protein-coding symbols (the same for every size, so one store
+    build serves every scale step)."""
+    table = load_bundled("human").table.select(["gene_id", "symbol", "gene_type"]).to_pandas()
+    coding = table[table["gene_type"] == "protein-coding"].sort_values("gene_id")
+    symbols = coding["symbol"].drop_duplicates().to_numpy()
+    if n_genes > symbols.size:
+        raise UsageError(f"only {symbols.size} protein-coding symbols for {n_genes} genes")
+    pick = np.random.default_rng(0).choice(symbols.size, n_genes, replace=False)
+    return [str(s) for s in symbols[np.sort(pick)]]
 
 
 def synthetic_chunks(
@@ -26,6 +59,7 @@ def synthetic_chunks(
     n_genes: int = SYNTHETIC_GENES,
     n_groups: int = SYNTHETIC_GROUPS,
     seed: int = 0,
+    model: CountModel = CountModel(),
 ) -> tuple[np.ndarray, Iterator[sp.csr_matrix]]:
     """The cells' groups and an iterator of CSR count chunks (`GENERATE_CHUNK` cells each).
 
@@ -34,21 +68,28 @@ def synthetic_chunks(
     fold; group sizes follow a Dirichlet(2) draw; each cell has a log-normal size factor; counts
     are NB with dispersion 2 (variance = mean + mean²/2). The folds are chosen so the groups are
     findable but not trivial: with much larger folds every method separates them perfectly and
-    the scale runs would time nothing but trivial data.
+    the scale runs would time nothing but trivial data. `model` changes the folds, the dispersion
+    and the depth (see `CountModel`).
     """
     rng = np.random.default_rng(seed)
     base = rng.lognormal(mean=-1.0, sigma=1.5, size=n_genes)
     log_fold = np.zeros((n_groups, n_genes))
     n_markers = max(1, int(0.02 * n_genes))
     for g in range(n_groups):
+        if not model.lower:
+            up = rng.choice(n_genes, n_markers, replace=False)
+            log_fold[g, up] = rng.normal(model.fold, model.fold_sd, n_markers)
+            continue
         up, down = np.split(rng.choice(n_genes, 2 * n_markers, replace=False), 2)
-        log_fold[g, up] = rng.normal(1.0, 0.5, n_markers)
-        log_fold[g, down] = -rng.normal(1.0, 0.5, n_markers)
+        log_fold[g, up] = rng.normal(model.fold, model.fold_sd, n_markers)
+        log_fold[g, down] = -rng.normal(model.fold, model.fold_sd, n_markers)
     means = base[None, :] * np.exp(log_fold)
+    if model.depth is not None:
+        means *= model.depth / means.sum(axis=1, keepdims=True)
     shares = rng.dirichlet(np.full(n_groups, 2.0))
     groups = rng.choice(n_groups, n_cells, p=shares)
     size = rng.lognormal(0.0, 0.4, n_cells)
-    theta = 2.0
+    theta = model.theta
 
     def chunks() -> Iterator[sp.csr_matrix]:
         for start in range(0, n_cells, GENERATE_CHUNK):
@@ -70,6 +111,26 @@ def synthetic_obs(groups: np.ndarray) -> pd.DataFrame:
     )
 
 
+def synthetic_counts(
+    n_cells: int,
+    *,
+    n_genes: int = SYNTHETIC_GENES,
+    n_groups: int = SYNTHETIC_GROUPS,
+    seed: int = 0,
+    model: CountModel = CountModel(),
+) -> ad.AnnData:
+    """Negative-binomial counts with known groups in memory (sparse CSR): `obs["group"]` holds the
+    truth. The model is `synthetic_chunks`'s."""
+    groups, chunks = synthetic_chunks(
+        n_cells, n_genes=n_genes, n_groups=n_groups, seed=seed, model=model
+    )
+    return ad.AnnData(
+        X=sp.vstack(list(chunks)).tocsr(),
+        obs=synthetic_obs(groups),
+        var=pd.DataFrame(index=synthetic_symbols(n_genes)),
+    )
+
+
 def write_synthetic_h5ad(
     path: str | Path,
     n_cells: int,
@@ -79,8 +140,7 @@ def write_synthetic_h5ad(
     seed: int = 0,
 ) -> Path:
     """Write `n_cells` synthetic cells (CSR counts, obs["group"], real gene symbols) to `path`."""
-    import anndata as ad
-    import h5py
+    import h5py  # optional (the dask extra); only the on-disk writer needs it
 
     path = Path(path)
     groups, chunks = synthetic_chunks(n_cells, n_genes=n_genes, n_groups=n_groups, seed=seed)

@@ -18,7 +18,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,7 @@ from cellmodel.annotate.evaluate import (
     load_label_map,
     score_report,
 )
-from cellmodel.cluster_options import ClusterOptions
-from genekb.store.hashing import sha256_json
+from cellmodel.bench.clusters import cached_cluster, cluster_defaults_id
 from genekb.store.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -145,41 +143,6 @@ def _tissue(adata, store, groupby, word: str, truth: dict[str, str]) -> dict[str
     }
 
 
-def _cluster_defaults_id() -> str:
-    """A hash of every default `cellmodel cluster` runs with (the pipeline's keyword defaults and
-    `ClusterOptions`), so cached clusters are reused only under the default that made them."""
-    import inspect
-
-    from cellmodel.pipeline import cluster
-
-    defaults = {
-        name: p.default
-        for name, p in inspect.signature(cluster).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-    return sha256_json([defaults, asdict(ClusterOptions())])[:12]
-
-
-def _cluster(adata, name: str, cache: Path | None, seed: int = 0):
-    """`cellmodel cluster` (expression only, label-free); clusters kept in `cache` for reruns."""
-    import pandas as pd
-
-    from cellmodel.pipeline import cluster
-
-    stem = f"clusters-{name}-seed{seed}-{_cluster_defaults_id()}.csv"
-    path = cache / stem if cache is not None else None
-    if path is not None and path.exists():
-        saved = pd.read_csv(path, index_col=0)["cellmodel_cluster"].astype(str)
-        out = adata.copy()
-        out.obs["cellmodel_cluster"] = pd.Categorical(saved.reindex(out.obs_names).to_numpy())
-        return out, None
-    began = time.perf_counter()
-    out = cluster(adata, None, use_semantic=False, seed=seed, copy=True)
-    if path is not None:
-        out.obs[["cellmodel_cluster"]].to_csv(path)
-    return out, round(time.perf_counter() - began, 1)
-
-
 def run(
     root: Path, seeds: int, log, save=None, cluster_cache: Path | None = None
 ) -> dict[str, Any]:
@@ -207,10 +170,10 @@ def run(
             label: _run(adata, store, label_key, own, truth, **kw)[0]["text"]
             for label, kw in ABLATIONS
         }
-        clustered, seconds = _cluster(adata, name, cluster_cache)
+        clustered, seconds = cached_cluster(adata, name, cluster_cache)
         cluster_truth = group_truth(clustered.obs["cellmodel_cluster"], clustered.obs["_truth"])
         entry["cluster_seconds"] = seconds
-        entry["cluster_defaults"] = _cluster_defaults_id()
+        entry["cluster_defaults"] = cluster_defaults_id()
         entry["n_clusters"] = len(cluster_truth)
         entry["clusters_own"] = _controls(
             clustered, store, "cellmodel_cluster", own, cluster_truth, seeds

@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from exp_annotate import DATASETS, _cluster, cells_truth
+from exp_annotate import DATASETS, cells_truth
 
 from cellmodel import datasets
 from cellmodel.annotate import annotate, report_of
+from cellmodel.bench.clusters import cached_cluster
 from genekb.store.store import Store
 
 
@@ -61,7 +62,7 @@ def main() -> None:
     for name in DATASETS:
         adata = datasets.load(name, cache_dir=cache)
         truth = cells_truth(adata, name)
-        clustered, _ = _cluster(adata, name, args.clusters)
+        clustered, _ = cached_cluster(adata, name, args.clusters)
         own = sorted(set(truth.to_numpy()) - {"nan", ""})
         runs = [("own", own, "combined", "real", 0), ("own", own, "knowledge", "real", 0)]
         runs += [("own", own, "knowledge", "shuffled", s) for s in range(args.seeds)]

@@ -32,7 +32,6 @@ import sys
 import tempfile
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from genekb.errors import GenekbError
+from genekb.genemap import GeneIndex
 from genekb.records import GENE_SCHEMA, MOUSE, ORTHOLOG_SCHEMA, Snapshot
 from genekb.sources.bundled import bundled_path, data_dir, load_bundled, write_with_snapshot
 from genekb.sources.ncbi import one_to_one
@@ -249,42 +249,25 @@ def mouse_gene_table(
 # Orthologs: HCOP pairs mapped to NCBI GeneIDs
 
 
-def unique_index(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
-    """key -> GeneID for the keys that name exactly one gene."""
-    found: dict[str, set[int]] = defaultdict(set)
-    for key, gene_id in pairs:
-        found[key].add(gene_id)
-    return {key: next(iter(ids)) for key, ids in found.items() if len(ids) == 1}
+def gene_index(table: pa.Table) -> GeneIndex:
+    """genekb's name index over a gene table (official symbols and Ensembl ids that name exactly
+    one gene)."""
+    return GeneIndex(
+        table.column("gene_id").to_pylist(),
+        table.column("symbol").to_pylist(),
+        table.column("aliases").to_pylist(),
+        table.column("ensembl").to_pylist(),
+    )
 
 
-@dataclass
-class GeneIndex:
-    """Resolves an (Ensembl id, symbol) pair of one species to an NCBI GeneID of a gene table."""
-
-    by_ensembl: dict[str, int]
-    by_symbol: dict[str, int]
-    symbols: dict[int, str]
-
-    @classmethod
-    def of(cls, table: pa.Table) -> GeneIndex:
-        ids = table.column("gene_id").to_pylist()
-        symbols = table.column("symbol").to_pylist()
-        ensembl = table.column("ensembl").to_pylist()
-        return cls(
-            by_ensembl=unique_index(
-                (e, g) for g, es in zip(ids, ensembl, strict=True) for e in es or ()
-            ),
-            by_symbol=unique_index(zip(symbols, ids, strict=True)),
-            symbols=dict(zip(ids, symbols, strict=True)),
-        )
-
-    def resolve(self, ensembl_id: str, symbol: str) -> tuple[int | None, str]:
-        """(GeneID or None, how): by Ensembl id first, then by official symbol."""
-        if ensembl_id in self.by_ensembl:
-            return self.by_ensembl[ensembl_id], "ensembl"
-        if symbol in self.by_symbol:
-            return self.by_symbol[symbol], "symbol"
-        return None, "unmapped"
+def resolve_pair(index: GeneIndex, ensembl_id: str, symbol: str) -> tuple[int | None, str]:
+    """(GeneID or None, how) of an HCOP side: by Ensembl id first, then by the exact official
+    symbol (no alias, no case folding: HCOP names genes by their official symbols)."""
+    if ensembl_id in index.ensembl:
+        return index.ensembl[ensembl_id], "ensembl"
+    if symbol in index.symbol:
+        return index.symbol[symbol], "symbol"
+    return None, "unmapped"
 
 
 def read_hcop(member: Member, min_support: int) -> tuple[list[dict[str, str]], Counter[str]]:
@@ -304,14 +287,23 @@ def read_hcop(member: Member, min_support: int) -> tuple[list[dict[str, str]], C
     return rows, stats
 
 
+def _symbols(table: pa.Table) -> dict[int, str]:
+    ids, symbols = table.column("gene_id").to_pylist(), table.column("symbol").to_pylist()
+    return dict(zip(ids, symbols, strict=True))
+
+
 def ortholog_table(
-    hcop_rows: list[dict[str, str]], human: GeneIndex, mouse: GeneIndex
+    hcop_rows: list[dict[str, str]], human_table: pa.Table, mouse_table: pa.Table
 ) -> tuple[pa.Table, Counter[str]]:
+    human, mouse = gene_index(human_table), gene_index(mouse_table)
+    human_symbols, mouse_symbols = _symbols(human_table), _symbols(mouse_table)
     pairs: set[tuple[int, int]] = set()
     stats = Counter[str]()
     for row in hcop_rows:
-        human_id, human_how = human.resolve(row["Gene stable ID"], row["Gene name"])
-        mouse_id, mouse_how = mouse.resolve(row["Mouse gene stable ID"], row["Mouse gene name"])
+        human_id, human_how = resolve_pair(human, row["Gene stable ID"], row["Gene name"])
+        mouse_id, mouse_how = resolve_pair(
+            mouse, row["Mouse gene stable ID"], row["Mouse gene name"]
+        )
         stats[f"human by {human_how}"] += 1
         stats[f"mouse by {mouse_how}"] += 1
         if human_id is None or mouse_id is None:
@@ -322,9 +314,9 @@ def ortholog_table(
     table = pa.Table.from_pydict(
         {
             "human_gene_id": [h for h, _ in ordered],
-            "human_symbol": [human.symbols[h] for h, _ in ordered],
+            "human_symbol": [human_symbols[h] for h, _ in ordered],
             "mouse_gene_id": [m for _, m in ordered],
-            "mouse_symbol": [mouse.symbols[m] for _, m in ordered],
+            "mouse_symbol": [mouse_symbols[m] for _, m in ordered],
         },
         schema=ORTHOLOG_SCHEMA,
     )
@@ -377,7 +369,7 @@ def build(wheel_dir: Path, out_dir: Path, min_support: int) -> None:
 
     human = load_bundled("human")
     hcop_rows, hcop_stats = read_hcop(hcop_member, min_support)
-    pairs, map_stats = ortholog_table(hcop_rows, GeneIndex.of(human.table), GeneIndex.of(genes))
+    pairs, map_stats = ortholog_table(hcop_rows, human.table, genes)
     n_one_to_one = one_to_one(pairs).num_rows
     ortholog_snapshot = Snapshot(
         source="bundled",

@@ -4,7 +4,6 @@ through the CLI with each (dataset, method) in its own worker process."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import os
 import sys
@@ -18,6 +17,7 @@ import scipy.sparse as sp
 from typer.testing import CliRunner
 
 from cellmodel import bench
+from cellmodel.bench import docs as bench_docs
 from genekb.errors import GenekbError, UsageError
 from tests.bench_spies import labels_visible
 
@@ -34,16 +34,6 @@ def spies() -> Any:
     bench.METHODS.clear()
     bench.METHODS.update(methods)
     bench.BUILTIN_METHODS[:] = builtin
-
-
-def _load_script(name: str) -> Any:
-    """A script of the repository's scripts/ folder, imported by path (it is not a package)."""
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _labelled(n: int = SPY_CELLS) -> ad.AnnData:
@@ -221,7 +211,6 @@ def test_markdown_and_json_shape(tmp_path: Path) -> None:
 
 
 def test_docs_keep_the_other_section(tmp_path: Path) -> None:
-    bench_docs = _load_script("bench_docs")
     path = tmp_path / "docs" / "benchmarks.md"
     report = _report(tmp_path)
     bench_docs.write_docs(report, path)

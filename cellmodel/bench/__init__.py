@@ -28,8 +28,8 @@ and fits the growth exponent of time in cells.
 Layout: `settings` (defaults), `registry` (methods' contract and registry), `methods` (the
 built-in adapters, registered on import), `data` (datasets, synthetic counts, hiding labels),
 `worker` (the subprocess side), `runner` (the parent side: `run_bench`), `aggregate`, `report`
-(Markdown, chart, files) and `machine`. `scripts/bench_docs.py` turns a run's `bench.json` into
-the repository's `docs/benchmarks.md`.
+(Markdown, chart, files), `machine` and `docs` (a run's `bench.json` into the repository's
+`docs/benchmarks.md`; `scripts/bench_docs.py` is its command).
 """
 
 from __future__ import annotations

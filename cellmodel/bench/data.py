@@ -15,11 +15,12 @@ import pandas as pd
 from cellmodel.bench.settings import (
     BATCH_COLUMN,
     DEFAULT_DATASETS,
-    SYNTHETIC_GENES,
     SYNTHETIC_GROUPS,
     SYNTHETIC_LABEL_KEY,
     SYNTHETIC_PREFIX,
 )
+from cellmodel.synthetic_h5ad import synthetic_counts
+from cellmodel.synthetic_h5ad import synthetic_symbols as synthetic_symbols  # re-exported
 from genekb.errors import GenekbError, UsageError
 
 
@@ -96,42 +97,6 @@ def _h5ad_ref(path: Path, label_key: str | None) -> DatasetRef:
             f"label key {label_key!r} is not an obs column of {path}; choose from {columns}"
         )
     return DatasetRef(path.stem, "h5ad", path=str(path.resolve()), label_key=label_key)
-
-
-def synthetic_symbols(n_genes: int = SYNTHETIC_GENES) -> list[str]:
-    """A fixed sample of real human protein-coding symbols (the same for every size, so one store
-    build serves every scale step)."""
-    from genekb.sources.bundled import load_bundled
-
-    table = load_bundled("human").table.select(["gene_id", "symbol", "gene_type"]).to_pandas()
-    coding = table[table["gene_type"] == "protein-coding"].sort_values("gene_id")
-    symbols = coding["symbol"].drop_duplicates().to_numpy()
-    if n_genes > symbols.size:
-        raise UsageError(f"only {symbols.size} protein-coding symbols for {n_genes} genes")
-    pick = np.random.default_rng(0).choice(symbols.size, n_genes, replace=False)
-    return [str(s) for s in symbols[np.sort(pick)]]
-
-
-def synthetic_counts(
-    n_cells: int,
-    *,
-    n_genes: int = SYNTHETIC_GENES,
-    n_groups: int = SYNTHETIC_GROUPS,
-    seed: int = 0,
-) -> ad.AnnData:
-    """Negative-binomial counts with known groups in memory (sparse CSR): `obs["group"]` holds the
-    truth. The model is `cellmodel.synthetic_h5ad.synthetic_chunks`'s."""
-    import scipy.sparse as sp
-
-    # Imported here: synthetic_h5ad reads this module's gene symbols.
-    from cellmodel.synthetic_h5ad import synthetic_chunks, synthetic_obs
-
-    groups, chunks = synthetic_chunks(n_cells, n_genes=n_genes, n_groups=n_groups, seed=seed)
-    return ad.AnnData(
-        X=sp.vstack(list(chunks)).tocsr(),
-        obs=synthetic_obs(groups),
-        var=pd.DataFrame(index=synthetic_symbols(n_genes)),
-    )
 
 
 def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:

@@ -131,29 +131,72 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
         if ref.kind == "registry":  # download once, before any timing
             datasets.fetch(ref.name, cache_dir=datasets.default_cache_dir(config.root))
 
-    warmups = []
-    controls = warmup_controls(config.methods, config.seeds, config.gene_vectors)
-    if config.warm and controls:
-        for ref in config.datasets:
-            log(f"warm-up {ref.name}: store vectors and sentence cache ({len(controls)} passes)")
-            job = {
-                "kind": "warmup",
-                "dataset": ref.to_dict(),
-                "controls": controls,
-                # Sentences cost a pass of the encoder per cell: warm them only when a method
-                # selected here embeds them.
-                "sentences": any(
-                    get_method(m).sentences for m in config.methods if get_method(m).gene_vectors
-                ),
-                **common,
-            }
-            result, wall = _spawn(
-                job, logs / f"{ref.name}__warmup.log", config.timeout_s, config.threads
-            )
-            warmups.append({"dataset": ref.name, "process_seconds": round(wall, 2), **result})
-            if result["status"] != "ok":
-                log(f"  warm-up failed: {result['error']} (see {logs / ref.name}__warmup.log)")
+    warmups = _warm_up(config, common, logs, log)
+    cells, runs = _run_cells(config, common, logs, log)
+    report = {
+        "format": REPORT_FORMAT,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": config.command,
+        "machine": machine,
+        "config": {
+            "datasets": [r.to_dict() for r in config.datasets],
+            "methods": list(config.methods),
+            "seeds": list(config.seeds),
+            **{k: v for k, v in common.items()},
+            "warm": config.warm,
+            "timeout_s": config.timeout_s,
+            "threads": config.threads,
+        },
+        "protocol": PROTOCOL,
+        "methods": {m: get_method(m).description for m in config.methods},
+        "warmup": warmups,
+        "cells": cells,
+        "runs": runs,
+        "summary": summarize(runs, cells),
+        "failures": _failures(cells, warmups),
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+    if config.scale:
+        report["scale"] = scale_summary(report["summary"], warmups)
+    report["standings"] = standings(report["summary"])
+    write_outputs(report, config.out)
+    return report
 
+
+def _warm_up(
+    config: BenchConfig, common: dict[str, Any], logs: Path, log: Log
+) -> list[dict[str, Any]]:
+    """One warm-up process per dataset (store vectors, sentence cache), when asked and needed."""
+    warmups: list[dict[str, Any]] = []
+    controls = warmup_controls(config.methods, config.seeds, config.gene_vectors)
+    if not (config.warm and controls):
+        return warmups
+    for ref in config.datasets:
+        log(f"warm-up {ref.name}: store vectors and sentence cache ({len(controls)} passes)")
+        job = {
+            "kind": "warmup",
+            "dataset": ref.to_dict(),
+            "controls": controls,
+            # Sentences cost a pass of the encoder per cell: warm them only when a method
+            # selected here embeds them.
+            "sentences": any(
+                get_method(m).sentences for m in config.methods if get_method(m).gene_vectors
+            ),
+            **common,
+        }
+        result, wall = _spawn(
+            job, logs / f"{ref.name}__warmup.log", config.timeout_s, config.threads
+        )
+        warmups.append({"dataset": ref.name, "process_seconds": round(wall, 2), **result})
+        if result["status"] != "ok":
+            log(f"  warm-up failed: {result['error']} (see {logs / ref.name}__warmup.log)")
+    return warmups
+
+
+def _run_cells(
+    config: BenchConfig, common: dict[str, Any], logs: Path, log: Log
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each (dataset, method) in its own process: one cell record each, and every seed's run."""
     cells: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
     total = len(config.datasets) * len(config.methods)
@@ -181,44 +224,20 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
             cells.append(cell)
             runs += [{"dataset": ref.name, "method": method, **r} for r in cell_runs]
             log(f"[{len(cells)}/{total}] {ref.name} × {method}: " + _cell_line(cell, cell_runs))
+    return cells, runs
 
-    report = {
-        "format": REPORT_FORMAT,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": config.command,
-        "machine": machine,
-        "config": {
-            "datasets": [r.to_dict() for r in config.datasets],
-            "methods": list(config.methods),
-            "seeds": list(config.seeds),
-            **{k: v for k, v in common.items()},
-            "warm": config.warm,
-            "timeout_s": config.timeout_s,
-            "threads": config.threads,
-        },
-        "protocol": PROTOCOL,
-        "methods": {m: get_method(m).description for m in config.methods},
-        "warmup": warmups,
-        "cells": cells,
-        "runs": runs,
-        "summary": summarize(runs, cells),
-        "failures": [
-            {"dataset": c["dataset"], "method": c["method"], "error": c.get("error")}
-            for c in cells
-            if c["status"] != "ok"
-        ]
-        + [
-            {"dataset": w["dataset"], "method": "warm-up", "error": w.get("error")}
-            for w in warmups
-            if w["status"] != "ok"
-        ],
-        "total_seconds": round(time.perf_counter() - started, 1),
-    }
-    if config.scale:
-        report["scale"] = scale_summary(report["summary"], warmups)
-    report["standings"] = standings(report["summary"])
-    write_outputs(report, config.out)
-    return report
+
+def _failures(cells: list[dict[str, Any]], warmups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    failed = [
+        {"dataset": c["dataset"], "method": c["method"], "error": c.get("error")}
+        for c in cells
+        if c["status"] != "ok"
+    ]
+    return failed + [
+        {"dataset": w["dataset"], "method": "warm-up", "error": w.get("error")}
+        for w in warmups
+        if w["status"] != "ok"
+    ]
 
 
 def _cell_line(cell: dict[str, Any], runs: list[dict[str, Any]]) -> str:

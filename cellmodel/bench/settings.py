@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+# The synthetic data's own settings live with its generator; named here for the benchmark.
+from cellmodel.synthetic_h5ad import SYNTHETIC_GENES as SYNTHETIC_GENES
+from cellmodel.synthetic_h5ad import SYNTHETIC_GROUPS as SYNTHETIC_GROUPS
+from cellmodel.synthetic_h5ad import SYNTHETIC_LABEL_KEY as SYNTHETIC_LABEL_KEY
+
 DEFAULT_DATASETS: tuple[str, ...] = ("pbmc68k-reduced", "baron-human", "wu2020-200")
 DEFAULT_SEEDS = 5
 DEFAULT_SCALE: tuple[int, ...] = (10_000, 30_000, 100_000)
 SCALE_METHODS: tuple[str, ...] = ("cellmodel", "pca-kmeans")
 DEFAULT_TIMEOUT_S = 3600.0  # per (dataset, method) process
 SYNTHETIC_PREFIX = "synthetic-"
-SYNTHETIC_LABEL_KEY = "group"
-SYNTHETIC_GENES = 2000
-SYNTHETIC_GROUPS = 10
 METRICS: tuple[str, ...] = ("acc", "nmi", "ari", "f1")
 REPORT_FORMAT = "cellmodel-bench/1"
 # Control gene vectors (shuffled / random) are drawn once, with this seed, for every run seed: each

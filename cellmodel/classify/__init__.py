@@ -60,8 +60,9 @@ Everything is deterministic for a seed on the CPU.
 
 Layout: `options` (constants, `ClassifyOptions`), `labels` (labels, the training split), `knn` (the
 vote), `views` (expression PCA, fused view, marker block), `model` (the torch module and loss),
-`training` (the training loop and stopping search: `refine`), `core` (`classify`, `transfer` on
-matrices), `results`, and `pipeline` (`classify_cells`: the whole job on AnnData).
+`training` (the training loop and stopping search: `refine`), `predict` (the vote, refinement and
+comparisons both share), `core` (`classify`, `transfer` on matrices), `results`, and `pipeline`
+(`classify_cells`: the whole job on AnnData).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from cellmodel.classify.views import (
 )
 from cellmodel.io import h5ad_safe
 from genekb.errors import GenekbError, UsageError
+from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
 SEMANTIC_KEY = "X_semantic"
@@ -40,7 +41,7 @@ def check_view(view: str, gene_vectors: str = "real") -> None:
 
 def semantic_view(
     adata: Any,
-    store: Any = None,
+    store: Store | None = None,
     *,
     model: str = "minilm",
     gene_vectors: str = "real",
@@ -65,7 +66,7 @@ def cell_view(
     view: str = "pca",
     *,
     pca: np.ndarray | None = None,
-    store: Any = None,
+    store: Store | None = None,
     model: str = "minilm",
     gene_vectors: str = "real",
     seed: int = 0,
@@ -111,7 +112,7 @@ def classify_cells(
     reference: Any = None,
     reference_label_key: str | None = None,
     view: str = "pca",
-    store: Any = None,
+    store: Store | None = None,
     model: str = "minilm",
     gene_vectors: str = "real",
     k: int = DEFAULT_K,
@@ -145,55 +146,15 @@ def classify_cells(
     fit_args |= {"epochs": epochs, "options": opts}
     if reference is not None:
         ref_key = reference_label_key or label_key
-        if ref_key is None or ref_key not in reference.obs:
-            raise GenekbError(
-                f"reference_label_key {ref_key!r} is not a column of the reference's obs"
-                f" (have {list(reference.obs)})"
-            )
-        ref_pca, query_pca = joint_expression_pca(reference, adata, seed=seed)
-        if view == "pca":
-            ref_X, query_X = ref_pca, query_pca
-        else:
-            ref_X = cell_view(reference, "semantic", pca=ref_pca, **view_args)
-            query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
-            if view == "fused":
-                # One fused view over the cells of both files, so both are centred alike.
-                both = fused_view(np.vstack([ref_pca, query_pca]), np.vstack([ref_X, query_X]))
-                ref_X, query_X = both[: len(ref_pca)], both[len(ref_pca) :]
-        result = transfer(
-            ref_X,
-            reference.obs[ref_key],
-            query_X,
-            query_labels=adata.obs.get(label_key) if label_key else None,
-            ref_pca=ref_pca,
-            query_pca=query_pca,
-            **fit_args,
-            **shared_marker_inputs(reference, adata, opts.n_markers),
-        )
+        result = _transfer_cells(adata, reference, ref_key, label_key, view, view_args, fit_args)
     else:
-        if label_key is None:
-            raise UsageError("give label_key (the obs column of labels to train on and score)")
-        if label_key not in adata.obs:
-            raise GenekbError(
-                f"label key {label_key!r} is not an obs column; choose from {list(adata.obs)}"
-            )
-        if isinstance(train_mask, str):
-            if train_mask not in adata.obs:
-                raise GenekbError(f"train mask {train_mask!r} is not an obs column")
-            train_mask = adata.obs[train_mask]
-        labels = adata.obs[label_key]
-        mask = split(
-            labels,
-            train_fraction=train_fraction,
-            per_class=per_class,
-            train_mask=train_mask,
-            seed=seed,
-            small_classes=small_classes,
+        mask = _training_mask(
+            adata, label_key, train_fraction, per_class, train_mask, small_classes, seed
         )
         pca = expression_pca(adata, seed=seed)
         result = classify(
             cell_view(adata, view, pca=pca, **view_args),
-            labels,
+            adata.obs[label_key],
             mask,
             pca=pca,
             **fit_args,
@@ -201,6 +162,73 @@ def classify_cells(
         )
     annotate(adata, result, key=key_added)
     return result
+
+
+def _transfer_cells(
+    adata: Any,
+    reference: Any,
+    ref_key: str | None,
+    label_key: str | None,
+    view: str,
+    view_args: dict[str, Any],
+    fit_args: dict[str, Any],
+) -> ClassifyResult:
+    """`classify_cells` with a reference: both files' views built alike, then `transfer`."""
+    if ref_key is None or ref_key not in reference.obs:
+        raise GenekbError(
+            f"reference_label_key {ref_key!r} is not a column of the reference's obs"
+            f" (have {list(reference.obs)})"
+        )
+    ref_pca, query_pca = joint_expression_pca(reference, adata, seed=view_args["seed"])
+    if view == "pca":
+        ref_X, query_X = ref_pca, query_pca
+    else:
+        ref_X = cell_view(reference, "semantic", pca=ref_pca, **view_args)
+        query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
+        if view == "fused":
+            # One fused view over the cells of both files, so both are centred alike.
+            both = fused_view(np.vstack([ref_pca, query_pca]), np.vstack([ref_X, query_X]))
+            ref_X, query_X = both[: len(ref_pca)], both[len(ref_pca) :]
+    return transfer(
+        ref_X,
+        reference.obs[ref_key],
+        query_X,
+        query_labels=adata.obs.get(label_key) if label_key else None,
+        ref_pca=ref_pca,
+        query_pca=query_pca,
+        **fit_args,
+        **shared_marker_inputs(reference, adata, fit_args["options"].n_markers),
+    )
+
+
+def _training_mask(
+    adata: Any,
+    label_key: str | None,
+    train_fraction: float | None,
+    per_class: int | None,
+    train_mask: str | Sequence[bool] | np.ndarray | None,
+    small_classes: SmallClasses,
+    seed: int,
+) -> np.ndarray:
+    """`classify_cells` within one file: the labels' column checked, the training cells drawn."""
+    if label_key is None:
+        raise UsageError("give label_key (the obs column of labels to train on and score)")
+    if label_key not in adata.obs:
+        raise GenekbError(
+            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs)}"
+        )
+    if isinstance(train_mask, str):
+        if train_mask not in adata.obs:
+            raise GenekbError(f"train mask {train_mask!r} is not an obs column")
+        train_mask = adata.obs[train_mask]
+    return split(
+        adata.obs[label_key],
+        train_fraction=train_fraction,
+        per_class=per_class,
+        train_mask=train_mask,
+        seed=seed,
+        small_classes=small_classes,
+    )
 
 
 def annotate(adata: Any, result: ClassifyResult, *, key: str = PREDICTION_KEY) -> None:

@@ -23,9 +23,9 @@ import pyarrow.dataset as pads
 
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError
 from genekb.fileio import atomic_path
+from genekb.store.catalog_check import CATALOG_FILE
 from genekb.store.store import GENES_FILE, VECTORS_FILE, EmbeddingVersion, Store, TextVersion
 
-CATALOG_FILE = "catalog.duckdb"
 _COLUMNS = [
     "id", "kind", "text_id", "tags", "taxon", "template", "source", "snapshot_date", "model",
     "backend", "dim", "n_genes", "created", "status",
@@ -223,22 +223,3 @@ def _file_views(con: duckdb.DuckDBPyConnection, versions: list[Any]) -> None:
             for v in embeddings
         ]
         con.execute("CREATE VIEW embeddings AS " + " UNION ALL ".join(parts))
-
-
-def check_catalog(store: Store, clean_ids: set[str], all_ids: set[str]) -> list[str]:
-    """Problems with `catalog.duckdb`: unreadable, listing a version the store lacks, or missing
-    a clean one (a damaged version may be listed: it was clean when the catalog was written)."""
-    path = store.root / CATALOG_FILE
-    if not path.exists():
-        return []
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            listed = {r[0] for r in con.execute("SELECT id FROM versions").fetchall()}
-        finally:
-            con.close()
-    except duckdb.Error:
-        return [f"{path}: unreadable; `genekb reindex` rewrites it from the Parquet files"]
-    if listed - all_ids or clean_ids - listed:
-        return [f"{path}: lists other versions than the store holds; run `genekb reindex`"]
-    return []

@@ -38,6 +38,7 @@ from filelock import FileLock
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError
 from genekb.fileio import atomic_write, pid_alive
 from genekb.store import integrity
+from genekb.store.catalog_check import check_catalog
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
 
@@ -306,8 +307,6 @@ class Store:
     def verify(self, refs: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Re-hash every file of the given versions (all when None), and check the tags and the
         catalog; one report per version, plus one for the store itself when checking all."""
-        from genekb.store.catalog import check_catalog
-
         if refs:
             targets = []
             for ref in refs:

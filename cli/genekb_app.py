@@ -298,8 +298,10 @@ def export(
     json_: JsonOpt = False,
 ) -> None:
     """Export a version (with its text version) to one file."""
+    from genekb.fileio import check_output_file
     from genekb.store.sharing import export_version
 
+    check_output_file(file, force=force, flag="export file")
     report = export_version(_store(root), ref, file, force=force)
     print_json(report) if json_ else info(
         f"wrote {file} ({report['bytes']} bytes): {report['versions']}"

@@ -127,7 +127,7 @@ def test_export_import_roundtrip_and_tamper(tmp_path):
     report = _build(store)
     file = tmp_path / "emb.tar"
     export_version(store, report["tag"], file)
-    with pytest.raises(GenekbError, match="exists; pass force"):
+    with pytest.raises(GenekbError, match="exists; pass --force"):
         export_version(store, report["tag"], file)
     other = Store.open(tmp_path / "b", create=True)
     result = import_file(other, file)

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError
-from genekb.fileio import atomic_path
+from genekb.fileio import atomic_path, check_output_file
 from genekb.store import integrity
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.store import EMBEDDINGS, MARKER, TEXTS, EmbeddingVersion, Store
@@ -29,11 +29,8 @@ EXPORT_MARKER = "genekb-export.json"
 
 def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -> dict[str, Any]:
     """Write version `ref` (and its text version and tags) to `file` as an uncompressed tar."""
+    check_output_file(file, force=force, flag="export file")
     version = store.version(ref)
-    if file.exists() and not force:
-        raise GenekbError(f"{file} exists; pass force to overwrite it (`--force`)")
-    if file.is_dir():
-        raise GenekbError(f"{file} is a directory; give a file name ending in .tar")
     members = [version]
     if isinstance(version, EmbeddingVersion):
         members = [version.text, version]

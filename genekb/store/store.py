@@ -36,7 +36,7 @@ from typing import Any
 from filelock import FileLock
 
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError
-from genekb.fileio import atomic_write, pid_alive
+from genekb.fileio import atomic_write, check_output_dir, pid_alive
 from genekb.store import integrity
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
@@ -113,6 +113,8 @@ class Store:
             )
         if not create:
             raise GenekbError(f"no genekb store at {path}; build one with `genekb build` first")
+        # A root that could never be written fails now, before the work that would fill it.
+        check_output_dir(path, force=True, flag="store root", parents=True)
         return cls(path, pending=True)
 
     @property

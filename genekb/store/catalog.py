@@ -174,14 +174,33 @@ def connect(store: Store) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def query(store: Store, sql: str) -> pd.DataFrame:
-    """Run read-only SQL over the catalog's views."""
+def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
+    """Run read-only SQL over the catalog's views; at most `limit` rows (None: all).
+
+    With a limit, rows are fetched in one batch of `limit + 1`, so a huge result is never
+    materialized; `frame.attrs["truncated"]` says whether rows were left out.
+    """
     con = connect(store)
     try:
-        return con.execute(sql).fetchdf()
+        result = con.execute(sql)
+        if limit is None:
+            frame = result.fetchdf()
+            frame.attrs["truncated"] = False
+            return frame
+        columns = [d[0] for d in result.description or []]
+        rows = result.fetchmany(limit + 1)
+        frame = pd.DataFrame(rows[:limit], columns=columns)
+        frame.attrs["truncated"] = len(rows) > limit
+        return frame
     except duckdb.Error as exc:
         lines = [ln for ln in str(exc).splitlines() if ln.strip()]
         raise GenekbError(f"SQL error: {lines[0] if lines else exc}") from None
+    except RuntimeError as exc:
+        # DuckDB turns Ctrl-C into RuntimeError("Query interrupted"); give it back as the
+        # interrupt it was, so the command exits 130 like every other.
+        if "interrupt" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
     finally:
         con.close()
 
@@ -225,9 +244,14 @@ def _file_views(con: duckdb.DuckDBPyConnection, versions: list[Any]) -> None:
         con.execute("CREATE VIEW embeddings AS " + " UNION ALL ".join(parts))
 
 
-def check_catalog(store: Store, clean_ids: set[str], all_ids: set[str]) -> list[str]:
-    """Problems with `catalog.duckdb`: unreadable, listing a version the store lacks, or missing
-    a clean one (a damaged version may be listed: it was clean when the catalog was written)."""
+def check_catalog(
+    store: Store, clean_ids: set[str], all_ids: set[str], notes: list[str] | None = None
+) -> list[str]:
+    """Problems with `catalog.duckdb`: unreadable, or listing a version the store lacks (a version
+    vanished). A catalog merely behind the store (a write stopped between publishing a version
+    and rewriting the catalog, e.g. by Ctrl-C) is derived data, not damage: it is rewritten here
+    and a note says so. A damaged version may be listed: it was clean when the catalog was
+    written."""
     path = store.root / CATALOG_FILE
     if not path.exists():
         return []
@@ -239,6 +263,15 @@ def check_catalog(store: Store, clean_ids: set[str], all_ids: set[str]) -> list[
             con.close()
     except duckdb.Error:
         return [f"{path}: unreadable; `genekb reindex` rewrites it from the Parquet files"]
-    if listed - all_ids or clean_ids - listed:
-        return [f"{path}: lists other versions than the store holds; run `genekb reindex`"]
+    if listed - all_ids:
+        gone = sorted(listed - all_ids)
+        return [f"{path}: lists {', '.join(gone[:3])}, which the store no longer holds; "
+                "`genekb reindex` rewrites it"]  # fmt: skip
+    if clean_ids - listed:
+        try:
+            rebuild(store)
+        except (OSError, duckdb.Error) as exc:
+            return [f"{path}: behind the store and cannot be rewritten here ({exc})"]
+        if notes is not None:
+            notes.append(f"{path} was behind the store (a write stopped early); rewritten")
     return []

@@ -127,8 +127,9 @@ def bench(
         methods if methods is not None else (",".join(lib.SCALE_METHODS) if sizes else None)
     )
     n_seeds = seeds if seeds is not None else (1 if sizes else lib.DEFAULT_SEEDS)
+    given = out is not None  # a default folder under the store root may need its parents made
     out = out or store_root(root) / ("bench-scale" if sizes else "bench")
-    check_output_dir(out, force=force, flag="--out", files=BENCH_FILES, parents=True)
+    check_output_dir(out, force=force, flag="--out", files=BENCH_FILES, parents=not given)
     command = _command(
         [
             ("--datasets", datasets),

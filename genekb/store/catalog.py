@@ -192,6 +192,8 @@ def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
         frame = pd.DataFrame(rows[:limit], columns=columns)
         frame.attrs["truncated"] = len(rows) > limit
         return frame
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         lines = [ln for ln in str(exc).splitlines() if ln.strip()]
         raise GenekbError(f"SQL error: {lines[0] if lines else exc}") from None

@@ -29,10 +29,13 @@ from genekb.templates import resolve as resolve_template
 ProgressFactory = Callable[[int, int], Progress]
 
 
+LIST_LIMIT = 256 << 20  # bytes of a gene list read from a pipe
+
+
 def read_gene_list(path: Path) -> list[str]:
     """Gene names from a text file, a pipe or `-` for stdin (one per line; a CSV/TSV's first
     column; '#' comments)."""
-    lines = read_input_text(path, "genes file").splitlines()
+    lines = read_input_text(path, "genes file", limit=LIST_LIMIT).splitlines()
     names = [ln.replace("\t", ",").split(",")[0].strip() for ln in lines]
     names = [n for n in names if n and not n.startswith("#")]
     if not names:

@@ -123,6 +123,27 @@ def _stat_safely(path: Path, flag: str) -> None:
             raise UsageError(f"{flag}: the name {part[:40]}… is longer than {NAME_MAX} bytes")
 
 
+# What a store owns under its root (`genekb.store.store` lays these out): never an output target.
+STORE_MARKER = "genekb-store.json"
+STORE_OWNED = {
+    STORE_MARKER, "texts", "embeddings", "tags.json", "catalog.duckdb", "locks", ".staging",
+    ".verified",
+}  # fmt: skip
+
+
+def _inside_a_store(path: Path) -> Path | None:
+    """The store root if `path` is one of a store's own files or lies inside its versions."""
+    try:
+        resolved = path.parent.resolve() / path.name
+    except (OSError, RuntimeError):
+        return None
+    for root in resolved.parents:
+        if (root / STORE_MARKER).is_file():
+            first = resolved.relative_to(root).parts[0]
+            return root if first in STORE_OWNED else None
+    return None
+
+
 def check_output_file(
     path: Path, *, force: bool, flag: str = "output", suffixes: tuple[str, ...] = ()
 ) -> Path:
@@ -146,6 +167,9 @@ def check_output_file(
         if not force:
             raise GenekbError(f"{path} exists; pass --force to overwrite it")
     _writable_dir(path.parent, path)
+    store = _inside_a_store(path)
+    if store is not None:
+        raise GenekbError(f"{flag} {path} is inside the genekb store {store}; write elsewhere")
     return path
 
 
@@ -205,24 +229,39 @@ def input_kind(path: str | os.PathLike[str], what: str) -> str:
     return "stream"
 
 
-def read_input_bytes(path: str | os.PathLike[str], what: str) -> bytes:
-    """The bytes of an input given as a file, a pipe (`<(…)`, a FIFO) or `-` (stdin)."""
+STREAM_LIMIT = 4 << 30  # bytes read from a pipe or stdin at most (`/dev/zero` never ends)
+
+
+def read_input_bytes(
+    path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT
+) -> bytes:
+    """The bytes of an input given as a file, a pipe (`<(…)`, a FIFO) or `-` (stdin); a stream
+    longer than `limit` bytes is refused."""
     import sys
 
     kind = input_kind(path, what)
     try:
+        if kind == "file":
+            return Path(path).read_bytes()
         if kind == "stdin":
-            return sys.stdin.buffer.read()
-        return Path(path).read_bytes()
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with Path(path).open("rb") as fh:
+                data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise GenekbError(f"{what} {path} streams more than {limit:,} bytes; give a file")
+        return data
     except PermissionError:
         raise GenekbError(f"{what} {path} is not readable (permission denied)") from None
     except OSError as exc:
         raise GenekbError(f"{what} {path} cannot be read ({exc.strerror})") from None
 
 
-def read_input_text(path: str | os.PathLike[str], what: str) -> str:
+def read_input_text(
+    path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT
+) -> str:
     """`read_input_bytes` decoded as UTF-8 (a BOM dropped); GenekbError if it is not text."""
-    data = read_input_bytes(path, what)
+    data = read_input_bytes(path, what, limit)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

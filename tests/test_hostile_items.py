@@ -332,3 +332,51 @@ def test_an_interrupt_in_cellmodel_exits_130(store_root, tmp_path, monkeypatch):
     result = run_cellmodel("embed", str(tmp_path / "cells.h5ad"), "-o", str(out), "--root",
                            str(store_root))  # fmt: skip
     assert "interrupted" in one_line_error(result, 130) and not out.exists()
+
+
+# Beyond the list: hostile inputs of the same families ------------------------------------
+
+
+def test_an_output_never_lands_in_a_store_s_own_files(store_root, tmp_path):
+    tags = str(store_root / "tags.json")
+    line = one_line_error(run_genekb("export", "human/ncbi-card/fake", tags, "--force", "--root",
+                                     str(store_root)))  # fmt: skip
+    assert "inside the genekb store" in line
+    version = next((store_root / "embeddings").iterdir())
+    blobs(30, dim=20, counts=True).write_h5ad(tmp_path / "cells.h5ad")
+    result = run_cellmodel("cluster", str(tmp_path / "cells.h5ad"), "--no-semantic", "-o",
+                           str(version / "x.h5ad"))  # fmt: skip
+    assert "inside the genekb store" in one_line_error(result)
+    assert run_genekb("verify", "--root", str(store_root)).exit_code == 0
+
+
+def test_an_endless_stream_is_refused_at_a_limit(tmp_path):
+    from genekb.fileio import read_input_bytes
+
+    with pytest.raises(GenekbError, match="streams more than 1,000 bytes"):
+        read_input_bytes(_fifo(tmp_path / "z", b"\0" * 5000), "genes file", limit=1000)
+
+
+def test_a_compressed_bomb_is_refused_before_extracting(tmp_path, monkeypatch):
+    import tarfile
+
+    from genekb.store import sharing
+
+    monkeypatch.setattr(sharing, "UNPACK_SLACK", 0)
+    bomb = tmp_path / "bomb.tar.gz"
+    with tarfile.open(bomb, "w:gz") as tar:
+        info = tarfile.TarInfo("texts/txt-0000000000000000/genes.parquet")
+        info.size = 2_000_000
+        tar.addfile(info, io.BytesIO(b"\0" * info.size))
+    with pytest.raises(GenekbError, match="refused before extracting"):
+        import_file(Store.open(tmp_path / "t", create=True), bomb)
+    assert not (tmp_path / "t").exists()
+
+
+def test_deeply_nested_pickle_is_refused_in_one_line(store_root, tmp_path):
+    nested: list = [1.0]
+    for _ in range(400):
+        nested = [nested]
+    path = tmp_path / "deep.pkl"
+    path.write_bytes(pickle.dumps({"CD3E": nested, "CD19": [1.0]}))
+    one_line_error(_import(path, store_root))

@@ -27,6 +27,7 @@ from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.store import EMBEDDINGS, MARKER, TEXTS, EmbeddingVersion, Store
 
 EXPORT_MARKER = "genekb-export.json"
+UNPACK_RATIO, UNPACK_SLACK = 20, 64 << 20  # what an import may unpack: 20× the file + 64 MiB
 
 
 def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -> dict[str, Any]:
@@ -103,6 +104,16 @@ def _members(tar: tarfile.TarFile, source: Path) -> dict[tuple[str, str], set[st
     return found
 
 
+def _check_size(tar: tarfile.TarFile, source: Path) -> None:
+    """An export is an uncompressed tar; a compressed one unpacks to a few times its size. Far
+    more than that is a bomb meant to fill the disk: refused before extracting anything."""
+    total = sum(m.size for m in tar.getmembers())
+    limit = UNPACK_RATIO * source.stat().st_size + UNPACK_SLACK
+    if total > limit:
+        raise GenekbError(f"{source}: its members unpack to {total:,} bytes, far more than the"
+                          " file holds; refused before extracting")  # fmt: skip
+
+
 def _check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dict[str, Any]:
     """Every check of one staged version; its manifest if all pass."""
     label = "text" if kind == TEXTS else "embedding"
@@ -150,6 +161,7 @@ def import_file(
     except (tarfile.TarError, OSError):
         raise GenekbError(f"{file} is not a genekb export (not a tar file)") from None
     with tar:
+        _check_size(tar, file)
         header = _read_header(tar, file)
         members = _members(tar, file)
         listed = {vid for _, vid in members}

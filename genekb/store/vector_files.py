@@ -155,7 +155,9 @@ def safe_load_pickle(path: Path | io.BytesIO, size: int | None = None) -> Any:
         raise GenekbError(f"{where} is not a readable pickle ({exc})") from None
     except MemoryError:
         raise GenekbError(f"{where}: the pickle asks for more memory than there is") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except (
+        EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, RecursionError,
+    ) as exc:  # fmt: skip
         raise GenekbError(f"{where} is not a readable pickle ({exc.__class__.__name__})") from None
 
 
@@ -166,7 +168,7 @@ _KIND_WORDS = {"c": "complex numbers", "b": "true/false values", "O": "objects",
 def _as_vector(row: Any, name: Any, where: Any) -> np.ndarray:
     try:
         array = np.asarray(row)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise GenekbError(f"{where}: the vector of {name!r} is not a list of numbers") from None
     if array.dtype.kind not in REAL_KINDS:
         found = _KIND_WORDS.get(array.dtype.kind, f"values of type {array.dtype}")
@@ -228,7 +230,9 @@ def _read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
         ragged = _ragged_line(raw, sep)
         if ragged:
             raise GenekbError(f"{where}: a ragged table ({ragged}); give every row the same fields")
-        return pd.read_csv(io.BytesIO(raw), sep=sep, dtype=str, keep_default_na=False)
+        return pd.read_csv(
+            io.BytesIO(raw), sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+        )
     except GenekbError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types for a foreign file

@@ -62,7 +62,7 @@ def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
     from cellmodel import datasets, io
 
     path = Path(source)
-    if path.exists():
+    if path.exists() or source == "-":  # `-`: a CSV table on stdin
         return io.read(path), None
     names = [d.name for d in datasets.list_datasets()]
     if source in names:

@@ -380,3 +380,11 @@ def test_deeply_nested_pickle_is_refused_in_one_line(store_root, tmp_path):
     path = tmp_path / "deep.pkl"
     path.write_bytes(pickle.dumps({"CD3E": nested, "CD19": [1.0]}))
     one_line_error(_import(path, store_root))
+
+
+def test_a_cell_table_reads_from_a_pipe(tmp_path):
+    from cellmodel import io as cio
+
+    table = b"cell,CD3E,CD19\nc1,1,0\nc2,0,3\n"
+    adata = cio.read(_fifo(tmp_path / "cells", table))
+    assert adata.shape == (2, 2) and list(adata.var_names) == ["CD3E", "CD19"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import re
 import sys
@@ -62,8 +63,24 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers, and strict readers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    """One strict JSON document on stdout (NaN and infinities written as null)."""
+    try:
+        text = json.dumps(document, indent=2, default=str, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_json_safe(document), indent=2, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
 
 
 def info(message: str) -> None:

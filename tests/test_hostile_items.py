@@ -388,3 +388,10 @@ def test_a_cell_table_reads_from_a_pipe(tmp_path):
     table = b"cell,CD3E,CD19\nc1,1,0\nc2,0,3\n"
     adata = cio.read(_fifo(tmp_path / "cells", table))
     assert adata.shape == (2, 2) and list(adata.var_names) == ["CD3E", "CD19"]
+
+
+def test_sql_json_is_strict_json(store_root):
+    query = "SELECT 'nan'::DOUBLE AS a, 'inf'::DOUBLE AS b, NULL AS c"
+    result = run_genekb("sql", query, "--json", "--root", str(store_root))
+    doc = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert doc["rows"] == [{"a": None, "b": None, "c": None}]

@@ -189,6 +189,9 @@ def check_output_dir(
     """
     folder = Path(folder)
     _stat_safely(folder, flag)
+    store = _inside_a_store(folder / "x")
+    if store is not None:
+        raise GenekbError(f"{flag} {folder} is inside the genekb store {store}; write elsewhere")
     if folder.exists():
         if not folder.is_dir():
             raise GenekbError(f"{flag} {folder} is not a directory; give a folder")

@@ -347,6 +347,9 @@ def test_an_output_never_lands_in_a_store_s_own_files(store_root, tmp_path):
     result = run_cellmodel("cluster", str(tmp_path / "cells.h5ad"), "--no-semantic", "-o",
                            str(version / "x.h5ad"))  # fmt: skip
     assert "inside the genekb store" in one_line_error(result)
+    result = run_cellmodel("cluster", str(tmp_path / "cells.h5ad"), "--no-semantic", "--plots",
+                           str(version))  # fmt: skip
+    assert "inside the genekb store" in one_line_error(result)
     assert run_genekb("verify", "--root", str(store_root)).exit_code == 0
 
 

@@ -111,12 +111,7 @@ def import_vectors(
         from genekb.sources import load_source
 
         gene_table = load_source("bundled", taxon)
-    mapping, report = map_genes(names, gene_table)
-    if report["matched"] == 0:
-        raise GenekbError(
-            f"{path}: none of its {len(names)} gene names (e.g. {', '.join(names[:3])}) matches "
-            f"the {taxon} genes; check --taxon and the gene column"
-        )
+    mapping, report = _mapped(names, gene_table, path, taxon)
     file_sha = found.sha256
     kept = mapping[mapping["kept"]]
     gene_ids = kept["gene_id"].astype(int).tolist()
@@ -158,6 +153,19 @@ def import_vectors(
         "dim": dim,
         "mapping": report,
     }
+
+
+def _mapped(
+    names: list[str], genes: GeneTable, path: Path, taxon: str
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """`map_genes`, refused when no name matches (a wrong taxon or gene column)."""
+    mapping, report = map_genes(names, genes)
+    if report["matched"] == 0:
+        raise GenekbError(
+            f"{path}: none of its {len(names)} gene names (e.g. {', '.join(names[:3])}) matches "
+            f"the {taxon} genes; check --taxon and the gene column"
+        )
+    return mapping, report
 
 
 def _spec(model: str, description: str, dim: int, file_sha: str) -> EncoderSpec:

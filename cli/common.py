@@ -55,6 +55,11 @@ def handle_errors(fn: F) -> F:
             fail("interrupted; nothing half-written was published", 130)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except OSError as exc:  # the disk filled, a directory vanished mid-run: say which file
+            if os.environ.get("GENEKB_DEBUG"):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or exc}; nothing half-written was published")
         except Exception as exc:
             if os.environ.get("GENEKB_DEBUG"):
                 raise

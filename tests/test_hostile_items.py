@@ -398,3 +398,16 @@ def test_sql_json_is_strict_json(store_root):
     result = run_genekb("sql", query, "--json", "--root", str(store_root))
     doc = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
     assert doc["rows"] == [{"a": None, "b": None, "c": None}]
+
+
+def test_a_full_disk_mid_write_is_one_line_and_publishes_nothing(store_root, tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "o.tar"))
+
+    monkeypatch.setattr("tarfile.TarFile.addfile", full)
+    line = one_line_error(run_genekb("export", "human/ncbi-card/fake", str(tmp_path / "o.tar"),
+                                     "--root", str(store_root)))  # fmt: skip
+    assert "No space left on device" in line and not (tmp_path / "o.tar").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name != "store"]

@@ -55,6 +55,10 @@ def handle_errors(fn: F) -> F:
             fail("interrupted; nothing half-written was published", 130)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as `cat` does
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except OSError as exc:  # the disk filled, a directory vanished mid-run: say which file
             if os.environ.get("GENEKB_DEBUG"):
                 raise

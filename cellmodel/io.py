@@ -11,6 +11,7 @@ Sparse input stays sparse (CSR) throughout.
 from __future__ import annotations
 
 import gzip
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -80,6 +81,8 @@ def read(
 ) -> ad.AnnData:
     """Read an `.h5ad` file, a 10x `.mtx` folder (or its matrix file), or a CSV/TSV table."""
     path = Path(path)
+    if str(path) == "-" or (path.exists() and not path.is_file() and not path.is_dir()):
+        return read_table(path, orientation=orientation, sep=sep)  # stdin or a pipe: a table
     if not path.exists():
         raise GenekbError(f"input {path} does not exist")
     if path.is_dir():
@@ -183,7 +186,8 @@ def read_table(
     if sep is None:
         sep = TABLE_SUFFIXES.get(Path(path.name.lower().removesuffix(".gz")).suffix, ",")
     try:
-        frame = pd.read_csv(path, sep=sep, index_col=0)
+        source = sys.stdin if str(path) == "-" else path
+        frame = pd.read_csv(source, sep=sep, index_col=0)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise GenekbError(f"cannot read table {path} ({str(exc).splitlines()[0]})") from None
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]

@@ -20,7 +20,7 @@ from cli.cellmodel_args import (
     WorkersOpt,
 )
 from cli.common import handle_errors, info, print_json
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -150,13 +150,14 @@ def annotate(
         load_input,
         write_h5ad,
     )
+    from genekb.fileio import atomic_write, check_output_file
     from genekb.store.store import Store
 
     if candidates is not None and (ontology or subtree or tissue):
         raise UsageError("give --candidates, or --ontology (with --subtree / --tissue), not both")
     check_output(output, force)
-    if markdown is not None and markdown.exists() and not force:
-        raise GenekbError(f"{markdown} exists; pass --force to overwrite it")
+    if markdown is not None:
+        check_output_file(markdown, force=force, flag="--markdown")
     check_dask_options(chunk_size, dask_address, workers)
     if per_cell and chunk_size is not None:
         raise UsageError("--per-cell reads every cell in memory; drop --chunk-size to use it")
@@ -202,9 +203,7 @@ def annotate(
         report = report_of(adata)
     text = to_markdown(report)
     if markdown is not None:
-        tmp = markdown.with_name(f".{markdown.name}.tmp")
-        tmp.write_text(text + "\n")
-        tmp.replace(markdown)
+        atomic_write(markdown, (text + "\n").encode())
     if output is not None and not chunked:
         write_h5ad(adata, output)
     if json_:

@@ -12,6 +12,9 @@ import typer
 from cli.cellmodel_args import GeneKeyOpt, LayerOpt, RootOpt
 from cli.common import handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
+from genekb.fileio import check_output_dir
+
+BENCH_FILES = ("bench.json", "bench.md", "ari.png")  # what a run writes into --out
 
 
 def register(app: typer.Typer) -> None:
@@ -101,6 +104,9 @@ def bench(
             " vectors of every method."
         ),
     ] = "real",
+    force: Annotated[
+        bool, typer.Option(help="Overwrite the tables and chart of an earlier run in --out.")
+    ] = False,
     json_: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout.")
     ] = False,
@@ -121,7 +127,9 @@ def bench(
         methods if methods is not None else (",".join(lib.SCALE_METHODS) if sizes else None)
     )
     n_seeds = seeds if seeds is not None else (1 if sizes else lib.DEFAULT_SEEDS)
+    given = out is not None  # a default folder under the store root may need its parents made
     out = out or store_root(root) / ("bench-scale" if sizes else "bench")
+    check_output_dir(out, force=force, flag="--out", files=BENCH_FILES, parents=not given)
     command = _command(
         [
             ("--datasets", datasets),

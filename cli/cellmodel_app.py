@@ -38,6 +38,7 @@ from cli.classify_cmd import register as register_classify
 from cli.common import handle_errors, info, parse_options, print_json
 from cli.datasets_cmd import register as register_datasets
 from genekb.errors import GenekbError, UsageError
+from genekb.fileio import check_output_dir
 
 app = typer.Typer(
     name="cellmodel",
@@ -47,6 +48,7 @@ app = typer.Typer(
     add_completion=False,
 )
 out = Console()
+PLOT_FILES = ("umap.png", "confusion.png")  # what `cluster --plots` may write
 
 
 @app.command()
@@ -231,6 +233,8 @@ def cluster(
     from genekb.store.store import Store
 
     check_output(output, force)
+    if plots is not None:
+        check_output_dir(plots, force=force, flag="--plots", files=PLOT_FILES)
     options = _cluster_options(option or [])
     if Path(source).suffix == ".h5ad" and Path(source).is_file():
         from cellmodel.chunked.limits import cluster_notice

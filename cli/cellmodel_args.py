@@ -10,6 +10,7 @@ import typer
 
 from cli.common import stage_progress
 from genekb.errors import GenekbError, UsageError
+from genekb.fileio import check_output_file
 
 RootOpt = Annotated[
     Path | None,
@@ -61,7 +62,7 @@ def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
     from cellmodel import datasets, io
 
     path = Path(source)
-    if path.exists():
+    if path.exists() or source == "-":  # `-`: a CSV table on stdin
         return io.read(path), None
     names = [d.name for d in datasets.list_datasets()]
     if source in names:
@@ -71,16 +72,10 @@ def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
 
 
 def check_output(output: Path | None, force: bool) -> None:
-    if output is None:
-        return
-    if output.is_dir():
-        raise GenekbError(f"{output} is a directory; give a file name ending in .h5ad")
-    if output.exists() and not force:
-        raise GenekbError(f"{output} exists; pass --force to overwrite it")
-    if output.suffix != ".h5ad":
-        raise UsageError(f"output {output} must end in .h5ad")
-    if not output.parent.exists():
-        raise GenekbError(f"directory {output.parent} does not exist")
+    """An AnnData output (-o): a new .h5ad in a writable directory, or an existing one with
+    --force (`genekb.fileio.check_output_file`, the check every writing command uses)."""
+    if output is not None:
+        check_output_file(output, force=force, flag="output", suffixes=(".h5ad",))
 
 
 def write_h5ad(adata: Any, output: Path) -> None:

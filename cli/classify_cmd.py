@@ -26,6 +26,7 @@ from cli.cellmodel_args import (
 )
 from cli.common import handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
+from genekb.fileio import check_output_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -105,6 +106,8 @@ def classify(
     from cellmodel import classify as cl
 
     check_output(output, force)
+    if plots is not None:
+        check_output_dir(plots, force=force, flag="--plots", files=("classify_confusion.png",))
     check_dask_options(chunk_size, dask_address, workers)
     if chunk_size is not None:
         _classify_chunked(

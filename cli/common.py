@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import re
 import sys
@@ -54,6 +55,15 @@ def handle_errors(fn: F) -> F:
             fail("interrupted; nothing half-written was published", 130)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as `cat` does
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
+        except OSError as exc:  # the disk filled, a directory vanished mid-run: say which file
+            if os.environ.get("GENEKB_DEBUG"):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or exc}; nothing half-written was published")
         except Exception as exc:
             if os.environ.get("GENEKB_DEBUG"):
                 raise
@@ -62,8 +72,24 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers, and strict readers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    """One strict JSON document on stdout (NaN and infinities written as null)."""
+    try:
+        text = json.dumps(document, indent=2, default=str, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_json_safe(document), indent=2, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
 
 
 def info(message: str) -> None:

@@ -30,6 +30,7 @@ RootOpt = Annotated[
     typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+SQL_LIMIT = 100  # rows `genekb sql` prints unless told otherwise
 
 
 def _store(root: Path | None, create: bool = False) -> Any:
@@ -191,7 +192,9 @@ def verify(
     json_: JsonOpt = False,
 ) -> None:
     """Recompute every hash; exit 1 and name each bad file if anything does not match."""
-    reports = _store(root).verify(None if all_ else refs)
+    from genekb.store import catalog
+
+    reports = _store(root).verify(None if all_ else refs, rewrite_catalog=catalog.rebuild)
     bad = [r for r in reports if not r["ok"]]
     if json_:
         print_json({"ok": not bad, "checked": len(reports), "versions": reports})
@@ -200,6 +203,8 @@ def verify(
             info(f"{'ok ' if r['ok'] else 'BAD'} {r['kind']:9} {r['id']}")
             for problem in r["problems"]:
                 info(f"    {problem}")
+            for note in r.get("notes", []):
+                info(f"    note: {note}")
         n_versions = sum(r["kind"] != "store" for r in reports)
         n_bad = sum(r["kind"] != "store" and not r["ok"] for r in reports)
         info(f"{n_versions - n_bad} of {n_versions} versions verify clean")
@@ -211,23 +216,34 @@ def verify(
 @handle_errors
 def sql(
     query: Annotated[str, typer.Argument(help="SQL over the views genes, embeddings, versions.")],
-    limit: Annotated[int, typer.Option(help="Rows to print (table mode).")] = 50,
+    limit: Annotated[
+        int, typer.Option(min=0, help="Rows to print, table or --json (default 100).")
+    ] = SQL_LIMIT,
+    all_: Annotated[bool, typer.Option("--all", help="Print every row (no limit).")] = False,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Run read-only SQL (DuckDB) over the store's catalog; damaged versions are left out."""
     from genekb.store.catalog import query as run_query
 
-    frame = run_query(_store(root), query)
+    frame = run_query(_store(root), query, None if all_ else limit)
+    truncated = bool(frame.attrs.get("truncated"))
     if json_:
-        print_json({"columns": list(frame.columns), "rows": frame.to_dict(orient="records")})
-        return
-    table = Table(*[str(c) for c in frame.columns])
-    for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*(str(v)[:60] for v in row))
-    out.print(table)
-    if len(frame) > limit:
-        info(f"({len(frame)} rows; showing {limit})")
+        print_json(
+            {
+                "columns": list(frame.columns),
+                "rows": frame.to_dict(orient="records"),
+                "limit": None if all_ else limit,
+                "truncated": truncated,
+            }
+        )
+    else:
+        table = Table(*[str(c) for c in frame.columns])
+        for row in frame.itertuples(index=False):
+            table.add_row(*(str(v)[:60] for v in row))
+        out.print(table)
+    if truncated:
+        info(f"showing the first {limit} rows; more exist (--limit N for more, --all for all)")
 
 
 @app.command()
@@ -298,11 +314,14 @@ def export(
     json_: JsonOpt = False,
 ) -> None:
     """Export a version (with its text version) to one file."""
+    from genekb.fileio import check_output_file
     from genekb.store.sharing import export_version
 
+    check_output_file(file, force=force, flag="export file")
     report = export_version(_store(root), ref, file, force=force)
     print_json(report) if json_ else info(
-        f"wrote {file} ({report['bytes']} bytes): {report['versions']}"
+        f"wrote {file} ({report['bytes']} bytes): {report['versions']}; content sha256"
+        f" {report['content_sha256']} (a receiver checks it with `genekb import --expect`)"
     )
 
 
@@ -313,6 +332,11 @@ def import_(
     force: Annotated[
         bool, typer.Option(help="Let the file's tags move tags that point elsewhere here.")
     ] = False,
+    expect: Annotated[
+        str | None,
+        typer.Option(help="Content sha256 (or 12+ digit prefix) the sender published; refused if"
+                     " the file's embedding holds other content."),
+    ] = None,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -321,7 +345,7 @@ def import_(
     from genekb.store.sharing import import_file
 
     store = _store(root, create=True)
-    report = import_file(store, file, force=force)
+    report = import_file(store, file, force=force, expect=expect)
     catalog.rebuild(store)
     if json_:
         print_json(report)
@@ -334,12 +358,27 @@ def import_(
 
 @app.command()
 @handle_errors
-def reindex(root: RootOpt = None, json_: JsonOpt = False) -> None:
+def reindex(
+    resign_tags: Annotated[
+        bool,
+        typer.Option(
+            help="Also record tags.json's tags as they are now, with a fresh sha256 (after you"
+            " checked them: `genekb verify` calls a hand-edited tags.json bad until then)."
+        ),
+    ] = False,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
     """Rewrite catalog.duckdb from the Parquet files (over the versions that verify clean)."""
     from genekb.store import catalog
 
-    path = catalog.rebuild(_store(root))
-    print_json({"catalog": str(path)}) if json_ else info(f"wrote {path}")
+    store = _store(root)
+    tags = store.resign_tags() if resign_tags else None
+    path = catalog.rebuild(store)
+    if json_:
+        print_json({"catalog": str(path), "resigned_tags": tags})
+        return
+    info(f"wrote {path}" + (f"; recorded {len(tags)} tags" if tags is not None else ""))
 
 
 @app.command()

@@ -91,7 +91,10 @@ def eval_(
 
 @handle_errors
 def import_vectors(
-    file: Annotated[Path, typer.Argument(help="Gene vectors: .pkl, .csv, .tsv, .parquet, .npz.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="Gene vectors: .pkl, .csv, .tsv, .parquet, .npz; - for stdin."),
+    ],
     model: Annotated[
         str, typer.Option("--model", "-m", help="Name of the model that made the vectors.")
     ],
@@ -114,6 +117,9 @@ def import_vectors(
     tag: Annotated[
         str | None, typer.Option(help="Tag to set (default taxon/imported/MODEL).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Move the tag if it already points at another version.")
+    ] = False,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -133,6 +139,7 @@ def import_vectors(
         taxon=taxon,
         template=template,
         tag=tag,
+        force=force,
     )
     if json_:
         print_json(report)

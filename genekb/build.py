@@ -11,6 +11,7 @@ from genekb.encoders import registry
 from genekb.encoders.base import Progress
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.errors import GenekbError
+from genekb.fileio import read_input_text
 from genekb.genemap import GeneIndex
 from genekb.records import GeneTable
 from genekb.sources import load_source
@@ -28,14 +29,13 @@ from genekb.templates import resolve as resolve_template
 ProgressFactory = Callable[[int, int], Progress]
 
 
+LIST_LIMIT = 256 << 20  # bytes of a gene list read from a pipe
+
+
 def read_gene_list(path: Path) -> list[str]:
-    """Gene names from a text file (one per line; a CSV/TSV's first column; '#' comments)."""
-    if not path.is_file():
-        raise GenekbError(f"genes file {path} does not exist")
-    try:
-        lines = path.read_text().splitlines()
-    except UnicodeDecodeError:
-        raise GenekbError(f"genes file {path} is not text; give one gene name per line") from None
+    """Gene names from a text file, a pipe or `-` for stdin (one per line; a CSV/TSV's first
+    column; '#' comments)."""
+    lines = read_input_text(path, "genes file", limit=LIST_LIMIT).splitlines()
     names = [ln.replace("\t", ",").split(",")[0].strip() for ln in lines]
     names = [n for n in names if n and not n.startswith("#")]
     if not names:

@@ -1,4 +1,5 @@
-"""File basics used everywhere: one sha256 of a file, one write-to-temp-then-rename.
+"""File basics used everywhere: one sha256 of a file, one write-to-temp-then-rename, one check of
+an output path before any work, one reader of inputs given as a file, a pipe or `-` (stdin).
 
 Every file the toolkit publishes (store versions, tags, catalogs, exports, AnnData outputs) is
 written under a temporary name in the target's own directory and renamed into place, so a reader
@@ -14,6 +15,8 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from genekb.errors import GenekbError, UsageError
 
 CHUNK = 1 << 20
 
@@ -95,3 +98,174 @@ def atomic_write(path: Path, payload: bytes) -> None:
         fh.write(payload)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+# ---- checking paths before any work -------------------------------------------------------------
+
+NAME_MAX = 255  # bytes in one path component on the usual Linux file systems
+
+
+def _writable_dir(folder: Path, target: Path) -> None:
+    """GenekbError unless `folder` (where `target` will be created) is a writable directory."""
+    if not folder.exists():
+        raise GenekbError(f"directory {folder} does not exist; create it first or write elsewhere")
+    if not folder.is_dir():
+        raise GenekbError(f"cannot write {target}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise GenekbError(f"cannot write in {folder} (permission denied); choose another place")
+
+
+def _stat_safely(path: Path, flag: str) -> None:
+    if "\x00" in str(path):
+        raise UsageError(f"{flag} {path!r} holds a NUL byte; give a plain path")
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise UsageError(f"{flag}: the name {part[:40]}… is longer than {NAME_MAX} bytes")
+
+
+# What a store owns under its root (`genekb.store.store` lays these out): never an output target.
+STORE_MARKER = "genekb-store.json"
+STORE_OWNED = {
+    STORE_MARKER, "texts", "embeddings", "tags.json", "catalog.duckdb", "locks", ".staging",
+    ".verified",
+}  # fmt: skip
+
+
+def _inside_a_store(path: Path) -> Path | None:
+    """The store root if `path` is one of a store's own files or lies inside its versions."""
+    try:
+        resolved = path.parent.resolve() / path.name
+    except (OSError, RuntimeError):
+        return None
+    for root in resolved.parents:
+        if (root / STORE_MARKER).is_file():
+            first = resolved.relative_to(root).parts[0]
+            return root if first in STORE_OWNED else None
+    return None
+
+
+def check_output_file(
+    path: Path, *, force: bool, flag: str = "output", suffixes: tuple[str, ...] = ()
+) -> Path:
+    """Decide, before any work, whether a command may write the file `path`.
+
+    Refused (GenekbError, exit 1; UsageError, exit 2 for a wrong suffix): a directory where a file
+    is expected, something that is not a regular file (a FIFO, a device: writing by rename would
+    replace it), an existing file without `force`, a parent that is missing, not a directory or
+    not writable. Nothing is written or created here.
+    """
+    path = Path(path)
+    _stat_safely(path, flag)
+    if path.is_dir():
+        hint = f" ending in {suffixes[0]}" if suffixes else ""
+        raise GenekbError(f"{flag} {path} is a directory; give a file name{hint}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} {path} must end in {' or '.join(suffixes)}")
+    if path.exists() or path.is_symlink():
+        if path.exists() and not path.is_file():
+            raise GenekbError(f"{flag} {path} is not a regular file; give a file name")
+        if not force:
+            raise GenekbError(f"{path} exists; pass --force to overwrite it")
+    _writable_dir(path.parent, path)
+    store = _inside_a_store(path)
+    if store is not None:
+        raise GenekbError(f"{flag} {path} is inside the genekb store {store}; write elsewhere")
+    return path
+
+
+def check_output_dir(
+    folder: Path,
+    *,
+    force: bool,
+    flag: str = "output folder",
+    files: tuple[str, ...] = (),
+    parents: bool = False,
+) -> Path:
+    """Decide, before any work, whether a command may write `files` into the folder `folder`.
+
+    The folder may exist (then it must be a writable directory, and each of `files` already in it
+    needs `force`) or not (then its parent must be a writable directory; with `parents`, the
+    nearest existing ancestor). Nothing is created here.
+    """
+    folder = Path(folder)
+    _stat_safely(folder, flag)
+    store = _inside_a_store(folder / "x")
+    if store is not None:
+        raise GenekbError(f"{flag} {folder} is inside the genekb store {store}; write elsewhere")
+    if folder.exists():
+        if not folder.is_dir():
+            raise GenekbError(f"{flag} {folder} is not a directory; give a folder")
+        _writable_dir(folder, folder / (files[0] if files else "x"))
+        clash = [folder / f for f in files if (folder / f).exists()]
+        if clash and not force:
+            raise GenekbError(f"{clash[0]} exists; pass --force to overwrite it")
+        return folder
+    parent = folder.parent
+    while parents and not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    _writable_dir(parent, folder)
+    return folder
+
+
+# ---- reading inputs: files, pipes and `-` ------------------------------------------------------
+
+STDIN = "-"
+
+
+def is_stdin(path: str | os.PathLike[str]) -> bool:
+    return str(path) == STDIN
+
+
+def input_kind(path: str | os.PathLike[str], what: str) -> str:
+    """'stdin', 'file' or 'stream' (a FIFO, `<(…)`, a device); GenekbError for anything else,
+    saying what it is (missing, a directory)."""
+    if is_stdin(path):
+        return "stdin"
+    p = Path(path)
+    _stat_safely(p, what)
+    if p.is_dir():
+        raise GenekbError(f"{what} {p} is a directory; give a file (or - for stdin)")
+    if not p.exists():
+        raise GenekbError(f"{what} {p} does not exist")
+    if p.is_file():
+        return "file"
+    return "stream"
+
+
+STREAM_LIMIT = 4 << 30  # bytes read from a pipe or stdin at most (`/dev/zero` never ends)
+
+
+def read_input_bytes(
+    path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT
+) -> bytes:
+    """The bytes of an input given as a file, a pipe (`<(…)`, a FIFO) or `-` (stdin); a stream
+    longer than `limit` bytes is refused."""
+    import sys
+
+    kind = input_kind(path, what)
+    try:
+        if kind == "file":
+            return Path(path).read_bytes()
+        if kind == "stdin":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with Path(path).open("rb") as fh:
+                data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise GenekbError(f"{what} {path} streams more than {limit:,} bytes; give a file")
+        return data
+    except PermissionError:
+        raise GenekbError(f"{what} {path} is not readable (permission denied)") from None
+    except OSError as exc:
+        raise GenekbError(f"{what} {path} cannot be read ({exc.strerror})") from None
+
+
+def read_input_text(
+    path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT
+) -> str:
+    """`read_input_bytes` decoded as UTF-8 (a BOM dropped); GenekbError if it is not text."""
+    data = read_input_bytes(path, what, limit)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise GenekbError(f"{what} {path} is not UTF-8 text") from None

@@ -152,10 +152,14 @@ def test_verify_checks_tags_and_catalog(tmp_path):
     store, _a, _b = two_versions(tmp_path)
     assert all(r["ok"] for r in store.verify())
     tags = json.loads((tmp_path / "tags.json").read_text())
-    (tmp_path / "tags.json").write_text(json.dumps({**tags, "gone": "emb-0000000000000000"}))
+    edited = {**tags, "tags": {**tags["tags"], "gone": "emb-0000000000000000"}}
+    (tmp_path / "tags.json").write_text(json.dumps(edited))
+    problems = [p for r in store.verify() for p in r["problems"]]
+    assert any("does not match its recorded sha256" in p for p in problems)
+    assert run("verify", "--root", str(tmp_path)).exit_code == 1
+    assert run("reindex", "--resign-tags", "--root", str(tmp_path)).exit_code == 0
     problems = [p for r in store.verify() for p in r["problems"]]
     assert any("'gone'" in p for p in problems)
-    assert run("verify", "--root", str(tmp_path)).exit_code == 1
     (tmp_path / "tags.json").write_text("{not json")
     problems = [p for r in store.verify() for p in r["problems"]]
     assert any("tags.json is corrupt" in p for p in problems)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, UsageError
+from genekb.fileio import read_input_text
 
 CL_ROOT = "CL:0000000"  # "cell"
 CL_ID = re.compile(r"^CL[:_](\d{7})$", re.IGNORECASE)
@@ -138,10 +139,11 @@ def from_user(items: list[str]) -> list[Candidate]:
 def parse_candidates(spec: str) -> list[str]:
     """A candidates file (one label per line, '#' comments) or a 'a;b;c' list."""
     path = Path(spec)
-    if ";" not in spec and path.suffix in (".txt", ".csv", ".tsv", "") and path.is_file():
-        lines = path.read_text().splitlines()
+    # Any existing path (a file of any name, a pipe, `-` for stdin) is read as a file.
+    if ";" not in spec and (spec == "-" or path.exists()):
+        lines = read_input_text(path, "candidates file").splitlines()
         return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    if ";" not in spec and (path.suffix in (".txt", ".csv", ".tsv") or "/" in spec):
+    if ";" not in spec and (path.suffix in (".txt", ".csv", ".tsv", ".list") or "/" in spec):
         raise UsageError(f"candidates file {spec} not found; give a file or 'label a;label b'")
     return [s.strip() for s in spec.split(";") if s.strip()]
 

@@ -6,6 +6,8 @@ A task is a list of genes with one label each. Matching goes through `genekb.gen
 
 from __future__ import annotations
 
+import io
+import warnings
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -15,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError, UnknownNameError
+from genekb.errors import GenekbError, GenekbWarning, UnknownNameError
+from genekb.fileio import read_input_text
 from genekb.genemap import GeneIndex
 
 GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "name", "ensembl_id", "ensembl")
@@ -104,13 +107,16 @@ def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path) ->
 
 
 def read_task_file(path: Path) -> Task:
-    """A user's task: CSV or TSV with a gene column and a label column (header row required)."""
-    if not path.is_file():
-        raise GenekbError(f"task file {path} does not exist; give a bundled name or a CSV/TSV")
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab", ".txt") else ","
+    """A user's task: CSV or TSV (a file, a pipe or `-` for stdin) with a gene column and a label
+    column (header row required). A gene given two different labels is refused, with the list."""
+    raw = read_input_text(path, "task file")
+    first = raw.split("\n", 1)[0]
+    tab = path.suffix.lower() in (".tsv", ".tab") or ("\t" in first and "," not in first)
     try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        frame = pd.read_csv(
+            io.StringIO(raw), sep="\t" if tab else ",", dtype=str, keep_default_na=False
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise GenekbError(
             f"task file {path} is not a readable table ({exc.__class__.__name__})"
         ) from None
@@ -119,17 +125,33 @@ def read_task_file(path: Path) -> Task:
         raise GenekbError(f"{path}: needs a gene column and a label column, found {columns}")
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
-    frame = frame[(frame[gene_col].str.strip() != "") & (frame[label_col].str.strip() != "")]
+    frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
+    frame = frame.assign(**{label_col: frame[label_col].str.strip()})
+    frame = frame[(frame[gene_col] != "") & (frame[label_col] != "")]
+    _refuse_conflicts(frame, gene_col, label_col, path)
     frame = frame.drop_duplicates(gene_col)
+    name = "stdin" if str(path) == "-" else path.stem
     task = Task(
-        name=path.stem,
-        genes=tuple(frame[gene_col].str.strip()),
-        labels=tuple(frame[label_col].str.strip()),
-        description=f"user task from {path.name}",
+        name=name,
+        genes=tuple(frame[gene_col]),
+        labels=tuple(frame[label_col]),
+        description=f"user task from {path.name or 'stdin'}",
         source=str(path),
     )
     _check(task, path)
     return task
+
+
+def _refuse_conflicts(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> None:
+    """A gene listed with two different labels cannot be scored; say which genes."""
+    n_labels = frame.groupby(gene_col)[label_col].nunique()
+    both = sorted(n_labels[n_labels > 1].index)
+    if both:
+        raise GenekbError(
+            f"{path}: {len(both)} gene(s) are given two or more labels: {', '.join(both[:20])}"
+            + (" …" if len(both) > 20 else "")
+            + "; give each gene one label"
+        )
 
 
 def _check(task: Task, where: Path | str) -> None:
@@ -149,7 +171,7 @@ def resolve_task(ref: str) -> Task:
     if ref in BUNDLED:
         return _bundled(ref)
     path = Path(ref)
-    if path.suffix.lower() in (".csv", ".tsv", ".tab", ".txt") or path.exists():
+    if ref == "-" or path.suffix.lower() in (".csv", ".tsv", ".tab", ".txt") or path.exists():
         return read_task_file(path)
     raise UnknownNameError("task (or CSV/TSV file)", ref, list(BUNDLED))
 
@@ -198,6 +220,16 @@ def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matc
             continue
         seen.add(g)
         keep.append(i)
+    if conflicting:
+        names = sorted(
+            {task.genes[i] for i, g in enumerate(gene_ids) if g >= 0 and len(by_gene[int(g)]) > 1}
+        )
+        warnings.warn(
+            f"task {task.name}: {conflicting} rows name one gene under different names with"
+            f" different labels, left out: {', '.join(names[:20])}",
+            GenekbWarning,
+            stacklevel=2,
+        )
     missing = [task.genes[i] for i, g in enumerate(gene_ids) if g < 0 or int(g) not in row_of]
     route_counts = pd.Series([routes[i] for i in keep], dtype=object).value_counts()
     kept_labels = labels[keep].astype(str)

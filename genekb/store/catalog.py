@@ -174,14 +174,35 @@ def connect(store: Store) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def query(store: Store, sql: str) -> pd.DataFrame:
-    """Run read-only SQL over the catalog's views."""
+def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
+    """Run read-only SQL over the catalog's views; at most `limit` rows (None: all).
+
+    With a limit, rows are fetched in one batch of `limit + 1`, so a huge result is never
+    materialized; `frame.attrs["truncated"]` says whether rows were left out.
+    """
     con = connect(store)
     try:
-        return con.execute(sql).fetchdf()
+        result = con.execute(sql)
+        if limit is None:
+            frame = result.fetchdf()
+            frame.attrs["truncated"] = False
+            return frame
+        columns = [d[0] for d in result.description or []]
+        rows = result.fetchmany(limit + 1)
+        frame = pd.DataFrame(rows[:limit], columns=columns)
+        frame.attrs["truncated"] = len(rows) > limit
+        return frame
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         lines = [ln for ln in str(exc).splitlines() if ln.strip()]
         raise GenekbError(f"SQL error: {lines[0] if lines else exc}") from None
+    except RuntimeError as exc:
+        # DuckDB turns Ctrl-C into RuntimeError("Query interrupted"); give it back as the
+        # interrupt it was, so the command exits 130 like every other.
+        if "interrupt" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
     finally:
         con.close()
 

@@ -4,7 +4,8 @@ the catalog that is built on top of it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -14,9 +15,18 @@ if TYPE_CHECKING:  # a type name only: importing the store here would close a ci
 CATALOG_FILE = "catalog.duckdb"
 
 
-def check_catalog(store: Store, clean_ids: set[str], all_ids: set[str]) -> list[str]:
-    """Problems with `catalog.duckdb`: unreadable, listing a version the store lacks, or missing
-    a clean one (a damaged version may be listed: it was clean when the catalog was written)."""
+def check_catalog(
+    store: Store,
+    clean_ids: set[str],
+    all_ids: set[str],
+    notes: list[str] | None = None,
+    rewrite: Callable[[Store], Any] | None = None,
+) -> list[str]:
+    """Problems with `catalog.duckdb`: unreadable, or listing a version the store lacks (a version
+    vanished). A catalog merely behind the store (a write stopped between publishing a version
+    and rewriting the catalog, e.g. by Ctrl-C) is derived data, not damage: `rewrite(store)`
+    rewrites it when given, and a note says so. A damaged version may be listed: it was clean
+    when the catalog was written."""
     path = store.root / CATALOG_FILE
     if not path.exists():
         return []
@@ -28,6 +38,20 @@ def check_catalog(store: Store, clean_ids: set[str], all_ids: set[str]) -> list[
             con.close()
     except duckdb.Error:
         return [f"{path}: unreadable; `genekb reindex` rewrites it from the Parquet files"]
-    if listed - all_ids or clean_ids - listed:
-        return [f"{path}: lists other versions than the store holds; run `genekb reindex`"]
+    if listed - all_ids:
+        gone = sorted(listed - all_ids)
+        return [f"{path}: lists {', '.join(gone[:3])}, which the store no longer holds; "
+                "`genekb reindex` rewrites it"]  # fmt: skip
+    if clean_ids - listed:
+        if rewrite is None:
+            if notes is not None:
+                notes.append(f"{path} is behind the store (a write stopped early);"
+                             " `genekb reindex` rewrites it")  # fmt: skip
+            return []
+        try:
+            rewrite(store)
+        except (OSError, duckdb.Error) as exc:
+            return [f"{path}: behind the store and cannot be rewritten here ({exc})"]
+        if notes is not None:
+            notes.append(f"{path} was behind the store (a write stopped early); rewritten")
     return []

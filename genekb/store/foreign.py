@@ -23,18 +23,19 @@ import pyarrow as pa
 
 from genekb.encoders.base import EncoderSpec
 from genekb.errors import GenekbError, UsageError
-from genekb.fileio import sha256_file
 from genekb.genemap import ROUTES, GeneIndex
 from genekb.records import TAXA, GeneTable
+from genekb.store.content import CONTENT_KEY, content_of
 from genekb.store.manifest import write_manifest
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
-from genekb.store.vector_files import read_vectors
+from genekb.store.vector_files import load_vectors
 from genekb.store.versions import (
     embedding_file_meta,
     embedding_id,
     embedding_manifest,
     ensure_text_version,
     file_entry,
+    planned_text_id,
     write_parquet,
 )
 from genekb.templates import DEFAULT_TEMPLATE
@@ -88,46 +89,40 @@ def import_vectors(
     template: str = DEFAULT_TEMPLATE,
     tag: str | None = None,
     gene_table: GeneTable | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Import a foreign vector file as an embedding version of `store`; returns a report.
 
     `model` is the declared model name, `text` the declared text the vectors were made from;
     `template` picks the text version of the matched genes' own records that the version rests on.
+    The file is read and checked whole before anything is written; an existing `tag` that points
+    elsewhere moves only with `force`.
     """
     if not model.strip():
         raise UsageError("--model must name the model that made the vectors")
     if taxon not in TAXA:
         raise UsageError(f"unknown taxon {taxon!r}; choose one of: {', '.join(TAXA)}")
     chosen = resolve_template(template)
-    names, matrix, fmt = read_vectors(path, fmt, gene_column)
+    tag = tag or f"{taxon}/imported/{model}"
+    existing = store.tags() if not store.is_new else {}
+    found = load_vectors(path, fmt, gene_column)  # every check before anything is written
+    names, matrix, fmt = found.names, found.matrix, found.fmt
     if gene_table is None:
         from genekb.sources import load_source
 
         gene_table = load_source("bundled", taxon)
-    mapping, report = map_genes(names, gene_table)
-    if report["matched"] == 0:
-        raise GenekbError(
-            f"{path}: none of its {len(names)} gene names (e.g. {', '.join(names[:3])}) matches "
-            f"the {taxon} genes; check --taxon and the gene column"
-        )
-    file_sha = sha256_file(path)
+    mapping, report = _mapped(names, gene_table, path, taxon)
+    file_sha = found.sha256
     kept = mapping[mapping["kept"]]
-    text_version, _ = ensure_text_version(
-        store, gene_table, chosen, kept["gene_id"].astype(int).tolist()
-    )
-    dim = int(matrix.shape[1])
-    spec = EncoderSpec(
-        name=model,
-        backend=BACKEND,
-        model_id=model,
-        dim=dim,
-        weights_sha256=file_sha,
-        pooling="model",
-        normalize=False,
-        max_length=0,
-        description=text or f"imported from {path.name}",
-    )
-    vid = embedding_id(text_version.id, spec)
+    gene_ids = kept["gene_id"].astype(int).tolist()
+    spec = _spec(model, text or f"imported from {path.name}", int(matrix.shape[1]), file_sha)
+    vid = embedding_id(planned_text_id(gene_table, chosen, gene_ids), spec)
+    if existing.get(tag, vid) != vid and not force:
+        raise GenekbError(
+            f"tag {tag!r} already points at {existing[tag]}; pass --force to move it, or --tag"
+        )
+    text_version, _ = ensure_text_version(store, gene_table, chosen, gene_ids)
+    dim = spec.dim
     created = False
     if not store.has("embedding", vid):
         with store.lock(vid):
@@ -135,14 +130,13 @@ def import_vectors(
                 _write_version(store, vid, text_version, spec, kept, matrix, mapping, report, {
                     "file": path.name,
                     "file_sha256": file_sha,
-                    "file_bytes": path.stat().st_size,
+                    "file_bytes": found.n_bytes,
                     "format": fmt,
                     "declared_model": model,
                     "declared_text": text,
                 })  # fmt: skip
                 created = True
-    tag = tag or f"{taxon}/imported/{model}"
-    store.set_tag(tag, vid)
+    store.set_tags({tag: vid}, force=force)
     from genekb.store import catalog
 
     catalog.rebuild(store)
@@ -159,6 +153,34 @@ def import_vectors(
         "dim": dim,
         "mapping": report,
     }
+
+
+def _mapped(
+    names: list[str], genes: GeneTable, path: Path, taxon: str
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """`map_genes`, refused when no name matches (a wrong taxon or gene column)."""
+    mapping, report = map_genes(names, genes)
+    if report["matched"] == 0:
+        raise GenekbError(
+            f"{path}: none of its {len(names)} gene names (e.g. {', '.join(names[:3])}) matches "
+            f"the {taxon} genes; check --taxon and the gene column"
+        )
+    return mapping, report
+
+
+def _spec(model: str, description: str, dim: int, file_sha: str) -> EncoderSpec:
+    """The encoder spec of an import: the declared model and the file's sha256 (its identity)."""
+    return EncoderSpec(
+        name=model,
+        backend=BACKEND,
+        model_id=model,
+        dim=dim,
+        weights_sha256=file_sha,
+        pooling="model",
+        normalize=False,
+        max_length=0,
+        description=description,
+    )
 
 
 def _write_version(
@@ -210,6 +232,7 @@ def _write_version(
                 VECTORS_FILE: file_entry(tmp / VECTORS_FILE),
                 MAPPING_FILE: file_entry(tmp / MAPPING_FILE),
             },
+            CONTENT_KEY: content_of("embedding", table),
         }
         write_manifest(tmp, manifest)
     return store.embedding(vid)

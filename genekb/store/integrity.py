@@ -10,7 +10,8 @@ sha256 differs from the one its manifest records:
   `<root>/.verified/`; later checks re-hash only a file whose record no longer matches, so a
   warm check costs one `stat` per file. The ctime cannot be set back by a user, so restoring an
   edited file's mtime does not fool it.
-- `verify_version` always re-hashes everything and also reports files the manifest does not list.
+- `verify_version` always re-hashes everything, recomputes the content id from the decoded data
+  (`genekb.store.content`), and also reports files the manifest does not list.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from typing import Any
 
 from genekb.errors import IntegrityError
 from genekb.fileio import atomic_write, sha256_file
+from genekb.store.content import CONTENT_KEY, check_content
 from genekb.store.ids import expected_id
 from genekb.store.manifest import MANIFEST, read_manifest
 
 VERIFIED_DIR = ".verified"
+DATA_FILES = {"text": "genes.parquet", "embedding": "vectors.parquet"}
 
 
 def damaged(file: Path, reason: str) -> IntegrityError:
@@ -148,6 +151,12 @@ def verify_version(root: Path, path: Path, kind: str) -> dict[str, Any]:
             problems.append(f"{file}: sha256 mismatch (expected {entry['sha256'][:12]}…)")
         else:
             record[name] = {"stamp": stamp, "sha256": entry["sha256"]}
+    if not problems:
+        data_file = DATA_FILES.get(kind, "")
+        problems += check_content(path, manifest, data_file, (path / data_file).read_bytes())
+        report[CONTENT_KEY] = manifest.get(CONTENT_KEY)
+        if CONTENT_KEY not in manifest:
+            report["notes"] = ["no content sha256 recorded (written before genekb recorded one)"]
     extra = sorted({p.name for p in path.iterdir()} - set(listed) - {MANIFEST})
     problems += [f"{path / name}: not listed in the manifest" for name in extra]
     if kind == "embedding":

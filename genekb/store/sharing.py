@@ -13,27 +13,27 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from genekb.errors import GenekbError, IntegrityError
-from genekb.fileio import atomic_path
+from genekb.errors import GenekbError, IntegrityError, UsageError
+from genekb.fileio import atomic_path, check_output_file
 from genekb.store import integrity
+from genekb.store.content import CONTENT_KEY, check_content
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.store import EMBEDDINGS, MARKER, TEXTS, EmbeddingVersion, Store
 
 EXPORT_MARKER = "genekb-export.json"
+UNPACK_RATIO, UNPACK_SLACK = 20, 64 << 20  # what an import may unpack: 20× the file + 64 MiB
 
 
 def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -> dict[str, Any]:
     """Write version `ref` (and its text version and tags) to `file` as an uncompressed tar."""
+    check_output_file(file, force=force, flag="export file")
     version = store.version(ref)
-    if file.exists() and not force:
-        raise GenekbError(f"{file} exists; pass force to overwrite it (`--force`)")
-    if file.is_dir():
-        raise GenekbError(f"{file} is a directory; give a file name ending in .tar")
     members = [version]
     if isinstance(version, EmbeddingVersion):
         members = [version.text, version]
@@ -61,6 +61,7 @@ def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -
                 tar.addfile(entry, io.BytesIO(data))
     return {
         "file": str(file),
+        "content_sha256": version.manifest.get(CONTENT_KEY),
         "versions": header["versions"],
         "tags": sorted(tags),
         "bytes": file.stat().st_size,
@@ -103,6 +104,16 @@ def _members(tar: tarfile.TarFile, source: Path) -> dict[tuple[str, str], set[st
     return found
 
 
+def _check_size(tar: tarfile.TarFile, source: Path) -> None:
+    """An export is an uncompressed tar; a compressed one unpacks to a few times its size. Far
+    more than that is a bomb meant to fill the disk: refused before extracting anything."""
+    total = sum(m.size for m in tar.getmembers())
+    limit = UNPACK_RATIO * source.stat().st_size + UNPACK_SLACK
+    if total > limit:
+        raise GenekbError(f"{source}: its members unpack to {total:,} bytes, far more than the"
+                          " file holds; refused before extracting")  # fmt: skip
+
+
 def _check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dict[str, Any]:
     """Every check of one staged version; its manifest if all pass."""
     label = "text" if kind == TEXTS else "embedding"
@@ -112,6 +123,16 @@ def _check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dic
     except IntegrityError as exc:
         where = str(exc).split(": ", 1)[-1].split("; this version")[0]
         raise IntegrityError(f"{source}: {kind}/{staged.name} refused: {where}") from None
+    data_file = integrity.DATA_FILES[label]
+    if CONTENT_KEY not in manifest:
+        raise IntegrityError(
+            f"{source}: {kind}/{staged.name} refused: it records no content sha256 (written by an"
+            " older genekb); rebuild it where it was made and export it again"
+        )
+    problems = check_content(staged, manifest, data_file, (staged / data_file).read_bytes())
+    if problems:
+        where = problems[0].split(": ", 1)[-1]
+        raise IntegrityError(f"{source}: {kind}/{staged.name} refused: {where}")
     if names != set(manifest["files"]) | {MANIFEST}:
         extra = sorted(names - set(manifest["files"]) - {MANIFEST})
         raise IntegrityError(
@@ -122,11 +143,17 @@ def _check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dic
     return manifest
 
 
-def import_file(store: Store, file: Path, *, force: bool = False) -> dict[str, Any]:
+def import_file(
+    store: Store, file: Path, *, force: bool = False, expect: str | None = None
+) -> dict[str, Any]:
     """Import the versions and tags in `file`, all or nothing.
 
-    `force` lets the export's tags move tags that already point elsewhere in this store.
+    `force` lets the export's tags move tags that already point elsewhere in this store. `expect`
+    (a content sha256 or a prefix of at least 12 hex digits, as the sender published it) refuses
+    the file unless its embedding version holds exactly that content.
     """
+    if expect is not None and not re.fullmatch(r"[0-9a-f]{12,64}", expect.lower()):
+        raise UsageError(f"--expect {expect!r} is not a content sha256 (12 to 64 hex digits)")
     if not file.is_file():
         raise GenekbError(f"{file}: no such file")
     try:
@@ -134,6 +161,7 @@ def import_file(store: Store, file: Path, *, force: bool = False) -> dict[str, A
     except (tarfile.TarError, OSError):
         raise GenekbError(f"{file} is not a genekb export (not a tar file)") from None
     with tar:
+        _check_size(tar, file)
         header = _read_header(tar, file)
         members = _members(tar, file)
         listed = {vid for _, vid in members}
@@ -152,7 +180,7 @@ def import_file(store: Store, file: Path, *, force: bool = False) -> dict[str, A
         try:
             staging = store.staging_dir("import-")
             tar.extractall(staging, filter="data")
-            plan = []
+            plan, contents = [], {}
             for (kind, vid), names in sorted(members.items()):  # texts sort before embeddings
                 manifest = _check_staged(staging / kind / vid, kind, names, file)
                 if kind == EMBEDDINGS:
@@ -163,6 +191,8 @@ def import_file(store: Store, file: Path, *, force: bool = False) -> dict[str, A
                             "in the file nor in the store"
                         )
                 plan.append((kind, vid))
+                contents[vid] = manifest[CONTENT_KEY]
+            _check_expected(file, contents, plan, expect)
             embedding_ids = {vid for kind, vid in plan if kind == EMBEDDINGS}
             for tag, vid in header["tags"].items():
                 if vid not in embedding_ids:
@@ -183,6 +213,19 @@ def import_file(store: Store, file: Path, *, force: bool = False) -> dict[str, A
         "already_present": present,
         "tags": sorted(header["tags"]),
     }
+
+
+def _check_expected(
+    file: Path, contents: dict[str, str], plan: list[tuple[str, str]], expect: str | None
+) -> None:
+    if expect is None:
+        return
+    held = [contents[vid] for kind, vid in plan if kind == EMBEDDINGS] or list(contents.values())
+    if not any(c.startswith(expect.lower()) for c in held):
+        raise IntegrityError(
+            f"{file}: its content sha256 is {', '.join(c[:16] for c in held)}…, not the "
+            f"{expect[:16]}… you expected; refused (ask the sender which file they published)"
+        )
 
 
 def _publish(store: Store, staging: Path, plan: list[tuple[str, str]]) -> tuple[list, list]:

@@ -29,16 +29,17 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError
-from genekb.fileio import atomic_write, pid_alive
+from genekb.fileio import atomic_write, check_output_dir, pid_alive
 from genekb.store import integrity
 from genekb.store.catalog_check import check_catalog
+from genekb.store.hashing import sha256_json
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
 
@@ -58,6 +59,7 @@ __all__ = [
 MARKER = "genekb-store.json"
 TEXTS, EMBEDDINGS = "texts", "embeddings"
 TAGS_FILE = "tags.json"
+TAGS_FORMAT = "genekb-tags/1"  # {"format", "tags", "sha256": sha256 of the canonical tags}
 # Entries a fresh root may already hold (the repo's artifacts/ keeps a README and run outputs).
 ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
 
@@ -114,6 +116,8 @@ class Store:
             )
         if not create:
             raise GenekbError(f"no genekb store at {path}; build one with `genekb build` first")
+        # A root that could never be written fails now, before the work that would fill it.
+        check_output_dir(path, force=True, flag="store root", parents=True)
         return cls(path, pending=True)
 
     @property
@@ -171,20 +175,58 @@ class Store:
         yield from self.texts()
         yield from self.embeddings()
 
-    def tags(self) -> dict[str, str]:
+    def _read_tags(self) -> tuple[dict[str, str], str]:
+        """(tags, state): state is "signed" (hash checks), "unsigned" (an older store's plain
+        mapping) or "absent"; IntegrityError if the file is corrupt or its hash does not match."""
         path = self.root / TAGS_FILE
         if not path.exists():
-            return {}
+            return {}, "absent"
         try:
-            tags = json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
-            tags = None
+            data = None
+        signed = isinstance(data, dict) and data.get("format") == TAGS_FORMAT
+        if signed and set(data) != {"format", "tags", "sha256"}:
+            data = None  # a signed file holds these three keys and nothing else
+        tags = data.get("tags") if signed and data else data
         if not isinstance(tags, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
         ):
             raise IntegrityError(
                 f"{path} is corrupt; delete it and set tags again with `genekb build --tag`"
             )
+        if signed and data.get("sha256") != sha256_json(tags):
+            raise IntegrityError(
+                f"{path} does not match its recorded sha256 (edited outside genekb?); check its "
+                "tags, then `genekb reindex --resign-tags` records them as they are"
+            )
+        return tags, "signed" if signed else "unsigned"
+
+    def tags(self) -> dict[str, str]:
+        """Tag -> embedding id; IntegrityError if tags.json is corrupt or was edited by hand."""
+        return self._read_tags()[0]
+
+    def _write_tags(self, tags: dict[str, str]) -> None:
+        document = {"format": TAGS_FORMAT, "tags": tags, "sha256": sha256_json(tags)}
+        atomic_write(
+            self.root / TAGS_FILE,
+            (json.dumps(document, indent=2, sort_keys=True) + "\n").encode(),
+        )
+
+    def resign_tags(self) -> dict[str, str]:
+        """Record tags.json's tags as they are now, with a fresh sha256 (after checking them)."""
+        path = self.root / TAGS_FILE
+        with self.lock("tags"):
+            try:
+                data = json.loads(path.read_text()) if path.exists() else {}
+            except (OSError, ValueError):
+                data = None
+            tags = data.get("tags") if isinstance(data, dict) and "format" in data else data
+            if not isinstance(tags, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+            ):
+                raise IntegrityError(f"{path} is corrupt; delete it and set tags again")
+            self._write_tags(tags)
         return tags
 
     def _resolve(self, kind: str, ref: str) -> str:
@@ -294,19 +336,22 @@ class Store:
                     "pass force to move it (`--force`)"
                 )
             tags.update(changes)
-            atomic_write(
-                self.root / TAGS_FILE,
-                (json.dumps(tags, indent=2, sort_keys=True) + "\n").encode(),
-            )
+            self._write_tags(tags)
 
     def set_tag(self, tag: str, embedding_id: str) -> None:
         self.set_tags({tag: embedding_id})
 
     # ---- checking ------------------------------------------------------------------------------
 
-    def verify(self, refs: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def verify(
+        self,
+        refs: Sequence[str] | None = None,
+        rewrite_catalog: Callable[[Store], Any] | None = None,
+    ) -> list[dict[str, Any]]:
         """Re-hash every file of the given versions (all when None), and check the tags and the
-        catalog; one report per version, plus one for the store itself when checking all."""
+        catalog; one report per version, plus one for the store itself when checking all.
+        `rewrite_catalog` (`genekb.store.catalog.rebuild`) rewrites a catalog that is merely
+        behind the store; without it such a catalog is noted, not reported as damage."""
         if refs:
             targets = []
             for ref in refs:
@@ -321,17 +366,37 @@ class Store:
         reports = [integrity.verify_version(self.root, self._dir(k) / v, k) for k, v in targets]
         if refs:
             return reports
-        problems = []
-        try:
-            embedding_ids = set(self._ids("embedding"))
-            for tag, vid in sorted(self.tags().items()):
-                if vid not in embedding_ids:
-                    problems.append(f"{self.root / TAGS_FILE}: tag {tag!r} points at missing {vid}")
-        except IntegrityError as exc:
-            problems.append(str(exc))
+        problems = self._tag_problems()
         clean = {r["id"] for r in reports if r["ok"]}
-        problems += check_catalog(self, clean, {v for _, v in targets})
+        notes: list[str] = []
+        problems += check_catalog(self, clean, {v for _, v in targets}, notes, rewrite_catalog)
         reports.append(
-            {"id": "tags+catalog", "kind": "store", "ok": not problems, "problems": problems}
+            {
+                "id": "tags+catalog",
+                "kind": "store",
+                "ok": not problems,
+                "problems": problems,
+                "notes": notes,
+            }
         )
         return reports
+
+    def _tag_problems(self) -> list[str]:
+        """Tags that do not hold: tags.json unreadable, edited by hand (hash), unsigned, or a tag
+        pointing at an embedding version the store lacks."""
+        path = self.root / TAGS_FILE
+        try:
+            tags, state = self._read_tags()
+        except IntegrityError as exc:
+            return [str(exc)]
+        problems = []
+        if state == "unsigned":
+            problems.append(
+                f"{path} records no sha256 (an older store), so an edit cannot be told apart; "
+                "check its tags, then `genekb reindex --resign-tags`"
+            )
+        embedding_ids = set(self._ids("embedding"))
+        for tag, vid in sorted(tags.items()):
+            if vid not in embedding_ids:
+                problems.append(f"{path}: tag {tag!r} points at missing {vid}")
+        return problems

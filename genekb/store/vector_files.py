@@ -8,9 +8,13 @@ numbers, strings and NumPy arrays; anything else is refused before it is built.
 from __future__ import annotations
 
 import collections
+import csv
 import functools
+import hashlib
 import io
 import pickle
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, UsageError
+from genekb.fileio import input_kind, read_input_bytes, sha256_file
 
 FORMATS = ("pickle", "csv", "tsv", "parquet", "npz")
 SUFFIXES = {
@@ -41,10 +46,7 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
         from numpy._core import multiarray, numeric
     except ImportError:  # NumPy 1.x
         from numpy.core import multiarray, numeric  # type: ignore[no-redef]
-    allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-    }
+    allowed: dict[tuple[str, str], Any] = {("numpy", "dtype"): np.dtype}
     for module in ("numpy.core", "numpy._core"):
         allowed[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct
         allowed[(f"{module}.multiarray", "scalar")] = multiarray.scalar
@@ -53,6 +55,9 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
 
 
 _PLAIN = (dict, list, tuple, set, frozenset, float, int, complex, str, bytes, bytearray, bool)
+# Pickles may ask these to allocate: `bytes(n)`, `ndarray(shape)`, `_reconstruct(cls, shape, …)`.
+_SIZED = {"bytes", "bytearray", "ndarray", "_reconstruct", "scalar"}
+BUDGET_SLACK = 64 << 20  # bytes any pickle may allocate beyond a multiple of its own size
 
 
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
@@ -71,93 +76,235 @@ _SAFE_GLOBALS: dict[tuple[str, str], Any] = {
 
 
 class SafeUnpickler(pickle.Unpickler):
-    """Builds only plain containers, numbers, strings and NumPy arrays; refuses any other global."""
+    """Builds only plain containers, numbers, strings and NumPy arrays; refuses any other global.
+
+    Every constructor that takes a size (`bytes(n)`, an array's shape) draws on one budget, a
+    multiple of the pickle's own size: the data of a real array comes from the file, so a request
+    far beyond it is an attack on memory, refused before the allocation.
+    """
+
+    def __init__(self, file: Any, *, size: int) -> None:
+        super().__init__(file)
+        self.budget = 4 * size + BUDGET_SLACK
+
+    def _spend(self, n_bytes: int, what: str) -> None:
+        self.budget -= n_bytes
+        if n_bytes < 0 or self.budget < 0:
+            raise pickle.UnpicklingError(f"oversized: {what} asks for {n_bytes:,} bytes")
+
+    def _array_bytes(self, shape: Any, dtype: Any) -> int:
+        dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+        if not all(isinstance(d, int) and d >= 0 for d in dims):
+            raise pickle.UnpicklingError("oversized: an array shape that is not sizes")
+        return int(np.prod(dims, dtype=object)) * np.dtype(dtype).itemsize
 
     def find_class(self, module: str, name: str) -> Any:
         found = _SAFE_GLOBALS.get((module, name)) or _numpy_globals().get((module, name))
+        if module == "numpy" and name == "ndarray":
+            found = self._ndarray
         if found is None:
             raise pickle.UnpicklingError(f"refused global {module}.{name}")
-        return found
+        return self._sized(found, name) if name in _SIZED else found
+
+    def _ndarray(self, shape: Any = (0,), dtype: Any = float, *args: Any) -> np.ndarray:
+        """`numpy.ndarray` as a pickle sees it: the class `_reconstruct` is handed, and, called
+        directly, a constructor on the budget."""
+        if args:
+            raise pickle.UnpicklingError("refused global numpy.ndarray with a buffer")
+        self._spend(self._array_bytes(shape, dtype), "an array")
+        return np.ndarray(shape, dtype)
+
+    def _sized(self, build: Any, name: str) -> Any:
+        def guarded(*args: Any) -> Any:
+            if name in ("bytes", "bytearray") and args and isinstance(args[0], int):
+                self._spend(args[0], name)
+            elif name == "_reconstruct":
+                if len(args) != 3 or args[0] != self._ndarray:
+                    raise pickle.UnpicklingError("refused global _reconstruct of a non-array")
+                self._spend(self._array_bytes(args[1], args[2]), "an array")
+                return build(np.ndarray, args[1], args[2])
+            elif name == "scalar" and args:
+                self._spend(np.dtype(args[0]).itemsize, "a scalar")
+            return build(*args)
+
+        return guarded if name != "ndarray" else build
 
 
-def safe_load_pickle(path: Path) -> Any:
+def safe_load_pickle(path: Path | io.BytesIO, size: int | None = None) -> Any:
+    """Unpickle a file (or bytes in memory) with `SafeUnpickler`; GenekbError when refused."""
+    where = path if isinstance(path, Path) else "the pickle"
     try:
-        with path.open("rb") as fh:
-            return SafeUnpickler(io.BufferedReader(fh)).load()
+        if isinstance(path, Path):
+            with path.open("rb") as fh:
+                stream = io.BufferedReader(fh)
+                return SafeUnpickler(stream, size=path.stat().st_size).load()
+        return SafeUnpickler(path, size=size or len(path.getbuffer())).load()
     except pickle.UnpicklingError as exc:
-        if str(exc).startswith("refused global"):
+        message = str(exc)
+        if message.startswith("refused global"):
             raise GenekbError(
-                f"{path}: the pickle asks to build {str(exc)[len('refused global ') :]}, which a "
+                f"{where}: the pickle asks to build {message[len('refused global ') :]}, which a "
                 "gene-vector file has no need of; refused, since a pickle can run code. Convert it "
                 "to .npz or .parquet where it was made"
             ) from None
-        raise GenekbError(f"{path} is not a readable pickle ({exc})") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-        raise GenekbError(f"{path} is not a readable pickle ({exc.__class__.__name__})") from None
+        if message.startswith("oversized: "):
+            raise GenekbError(
+                f"{where}: {message[len('oversized: ') :]}, far more than the file could fill; "
+                "refused before allocating it"
+            ) from None
+        raise GenekbError(f"{where} is not a readable pickle ({exc})") from None
+    except MemoryError:
+        raise GenekbError(f"{where}: the pickle asks for more memory than there is") from None
+    except (
+        EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, RecursionError,
+    ) as exc:  # fmt: skip
+        raise GenekbError(f"{where} is not a readable pickle ({exc.__class__.__name__})") from None
 
 
-def _stack(names: list[Any], rows: list[Any], path: Path) -> tuple[list[str], np.ndarray]:
-    if not names:
-        raise GenekbError(f"{path} holds no gene vectors")
+REAL_KINDS = "fiu"  # floating point and integers; complex, bool, strings and objects are refused
+_KIND_WORDS = {"c": "complex numbers", "b": "true/false values", "O": "objects", "U": "text"}
+
+
+def _as_vector(row: Any, name: Any, where: Any) -> np.ndarray:
     try:
-        arrays = [np.asarray(r, dtype=np.float32).ravel() for r in rows]
-    except (TypeError, ValueError):
-        raise GenekbError(f"{path}: a vector is not a list of numbers") from None
-    dims = {a.shape[0] for a in arrays}
+        array = np.asarray(row)
+    except (TypeError, ValueError, RecursionError):
+        raise GenekbError(f"{where}: the vector of {name!r} is not a list of numbers") from None
+    if array.dtype.kind not in REAL_KINDS:
+        found = _KIND_WORDS.get(array.dtype.kind, f"values of type {array.dtype}")
+        raise GenekbError(
+            f"{where}: the vector of {name!r} holds {found}; give real numbers (floats)"
+        )
+    if array.ndim != 1:
+        shape = "a single number" if array.ndim == 0 else f"an array of shape {array.shape}"
+        raise GenekbError(f"{where}: the vector of {name!r} is {shape}, not a 1-d vector")
+    return array
+
+
+def _stack(names: list[Any], rows: list[Any], where: Any) -> tuple[list[str], np.ndarray]:
+    """Names and a float32 matrix, after checking every row is a real 1-d vector of one length
+    (at least 1), before anything is written."""
+    if not names:
+        raise GenekbError(f"{where} holds no gene vectors")
+    arrays = [_as_vector(r, n, where) for n, r in zip(names, rows, strict=True)]
+    dims = sorted({a.shape[0] for a in arrays})
     if len(dims) != 1:
-        raise GenekbError(f"{path}: vectors of different lengths {sorted(dims)[:5]}")
-    matrix = np.stack(arrays)
+        raise GenekbError(f"{where}: vectors of different lengths {dims[:5]}; give one length")
+    if dims[0] < 1:
+        raise GenekbError(f"{where}: the vectors have no dimensions (length 0)")
+    with np.errstate(over="ignore"):
+        matrix = np.stack(arrays).astype(np.float32)
     return [str(n).strip() for n in names], matrix
 
 
-def _read_pickle(path: Path) -> tuple[list[str], np.ndarray]:
-    data = safe_load_pickle(path)
+def _read_pickle(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
+    data = safe_load_pickle(source)
     if not isinstance(data, dict):
         raise GenekbError(
-            f"{path}: expected a dict of gene name -> vector, found {type(data).__name__}"
+            f"{where}: expected a dict of gene name -> vector, found {type(data).__name__}"
         )
-    return _stack(list(data.keys()), list(data.values()), path)
+    return _stack(list(data.keys()), list(data.values()), where)
 
 
-def _read_table(path: Path, fmt: str, gene_column: str | None) -> tuple[list[str], np.ndarray]:
+def _ragged_line(raw: bytes, sep: str) -> str | None:
+    """The first line whose field count differs from the header's, said in words."""
+    text = raw.decode("utf-8-sig", errors="replace").splitlines()
+    rows = csv.reader(text, delimiter=sep)
+    width = None
+    for number, fields in enumerate(rows, 1):
+        if not fields:
+            continue
+        if width is None:
+            width = len(fields)
+        elif len(fields) != width:
+            return f"line {number} has {len(fields)} fields, the header has {width}"
+    return None
+
+
+def _read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
     try:
         if fmt == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+            return pd.read_parquet(source)
+        raw = source.read_bytes() if isinstance(source, Path) else source.getvalue()
+        sep = "\t" if fmt == "tsv" else ","
+        ragged = _ragged_line(raw, sep)
+        if ragged:
+            raise GenekbError(f"{where}: a ragged table ({ragged}); give every row the same fields")
+        return pd.read_csv(
+            io.BytesIO(raw), sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+        )
+    except GenekbError:
+        raise
     except Exception as exc:  # pandas/pyarrow raise many types for a foreign file
         raise GenekbError(
-            f"{path} is not a readable {fmt} table ({exc.__class__.__name__})"
+            f"{where} is not a readable {fmt} table ({exc.__class__.__name__})"
         ) from None
+
+
+def _numbers(frame: pd.DataFrame, columns: list[str], gene: str, where: Any) -> np.ndarray:
+    """The vector columns as numbers; an empty cell or a word is named, not read as NaN."""
+    out = []
+    for c in columns:
+        col = frame[c]
+        if col.dtype.kind in REAL_KINDS:
+            out.append(col.to_numpy(np.float64))
+            continue
+        if col.dtype.kind != "O":
+            found = _KIND_WORDS.get(col.dtype.kind, str(col.dtype))
+            raise GenekbError(f"{where}: column {c!r} holds {found}; give real numbers")
+        text = col.astype(str).str.strip()
+        values = pd.to_numeric(text, errors="coerce")
+        bad = values.isna() & ~text.str.lower().isin(("nan", "-nan", "+nan"))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            cell = "an empty cell" if text.iloc[i] in ("", "None") else repr(text.iloc[i])
+            raise GenekbError(
+                f"{where}: column {c!r} of gene {frame[gene].iloc[i]!r} holds {cell}, not a"
+                " real number"
+            )
+        out.append(values.to_numpy(np.float64))
+    return np.column_stack(out)
+
+
+def _read_table(
+    source: Any, fmt: str, gene_column: str | None, where: Any
+) -> tuple[list[str], np.ndarray]:
+    frame = _read_frame(source, fmt, where)
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     if gene_column is not None:
         if gene_column not in columns:
-            raise UsageError(f"{path}: no column {gene_column!r}; columns: {columns[:10]}")
+            raise UsageError(f"{where}: no column {gene_column!r}; columns: {columns[:10]}")
         gene = gene_column
     else:
         lowered = {c.lower(): c for c in columns}
         named = [lowered[c] for c in GENE_COLUMNS if c in lowered]
-        text_cols = [c for c in columns if frame[c].dtype == object and not _is_list(frame[c])]
+        text_cols = [c for c in columns if _is_text(frame[c])]
         if named:
             gene = named[0]
         elif text_cols:
             gene = text_cols[0]
         else:
             raise GenekbError(
-                f"{path}: no gene column; pass --gene-column (columns {columns[:10]})"
+                f"{where}: no gene column; pass --gene-column (columns {columns[:10]})"
             )
     rest = [c for c in columns if c != gene]
+    if not rest:
+        raise GenekbError(f"{where}: no vector columns beside the gene column {gene!r}")
     lists = [c for c in rest if _is_list(frame[c])]
     if lists:
-        return _stack(frame[gene].tolist(), frame[lists[0]].tolist(), path)
-    numeric = frame[rest].apply(pd.to_numeric, errors="coerce")
-    bad = [c for c in rest if numeric[c].isna().all()]
-    if bad:
-        raise GenekbError(f"{path}: column(s) {bad[:5]} are not numbers; keep one gene column")
-    if not rest:
-        raise GenekbError(f"{path}: no vector columns beside the gene column {gene!r}")
-    return _stack(frame[gene].tolist(), list(numeric.to_numpy(np.float32)), path)
+        return _stack(frame[gene].tolist(), frame[lists[0]].tolist(), where)
+    words = [c for c in rest if _is_text(frame[c])]
+    if words:
+        raise GenekbError(f"{where}: column(s) {words[:5]} are not numbers; keep one gene column")
+    return _stack(frame[gene].tolist(), list(_numbers(frame, rest, gene, where)), where)
+
+
+def _is_text(column: pd.Series) -> bool:
+    """A column of words (no value reads as a number), e.g. gene names."""
+    if column.dtype.kind != "O" or _is_list(column):
+        return False
+    return bool(pd.to_numeric(column.astype(str), errors="coerce").isna().all())
 
 
 def _is_list(column: pd.Series) -> bool:
@@ -165,32 +312,32 @@ def _is_list(column: pd.Series) -> bool:
     return bool(first) and isinstance(first[0], (list, np.ndarray))
 
 
-def _read_npz(path: Path) -> tuple[list[str], np.ndarray]:
+def _read_npz(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(source, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except ValueError as exc:
         raise GenekbError(
-            f"{path}: holds object arrays, which need pickle to load; refused ({exc})"
+            f"{where}: holds object arrays, which need pickle to load; refused ({exc})"
         ) from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise GenekbError(
-            f"{path} is not a readable .npz file ({exc.__class__.__name__})"
+            f"{where} is not a readable .npz file ({exc.__class__.__name__})"
         ) from None
     names = next((arrays[k] for k in NPZ_NAMES if k in arrays), None)
     vectors = next((arrays[k] for k in NPZ_VECTORS if k in arrays), None)
     if names is None:
         names = next((a for a in arrays.values() if a.ndim == 1 and a.dtype.kind in "US"), None)
     if vectors is None:
-        vectors = next((a for a in arrays.values() if a.ndim == 2 and a.dtype.kind in "fiu"), None)
+        vectors = next((a for a in arrays.values() if a.ndim == 2), None)
     if names is None or vectors is None:
         raise GenekbError(
-            f"{path}: needs a 1-d array of gene names ({', '.join(NPZ_NAMES)}) and a 2-d matrix "
+            f"{where}: needs a 1-d array of gene names ({', '.join(NPZ_NAMES)}) and a 2-d matrix "
             f"({', '.join(NPZ_VECTORS)}); found {sorted(arrays)}"
         )
-    if vectors.ndim != 2 or len(names) != len(vectors):
-        raise GenekbError(f"{path}: {len(names)} names for a matrix of shape {vectors.shape}")
-    return _stack([str(n) for n in names], list(vectors), path)
+    if vectors.ndim != 2 or names.ndim != 1 or len(names) != len(vectors):
+        raise GenekbError(f"{where}: {len(names)} names for a matrix of shape {vectors.shape}")
+    return _stack([str(n) for n in names], list(vectors), where)
 
 
 def detect_format(path: Path, fmt: str | None) -> str:
@@ -207,23 +354,51 @@ def detect_format(path: Path, fmt: str | None) -> str:
     return found
 
 
+@dataclass(frozen=True)
+class VectorFile:
+    """A foreign vector file as read: names, a float32 matrix, its format, sha256 and size."""
+
+    names: list[str]
+    matrix: np.ndarray
+    fmt: str
+    sha256: str
+    n_bytes: int
+
+
+def load_vectors(
+    path: Path, fmt: str | None = None, gene_column: str | None = None
+) -> VectorFile:
+    """Read and check a foreign vector file (a file, a pipe or `-` for stdin): every vector real,
+    1-d, of one length ≥ 1 and finite in float32; GenekbError naming the first problem."""
+    kind = input_kind(path, "vector file")
+    if kind == "file":
+        fmt = detect_format(path, fmt)
+        source: Any = path
+        sha, size = sha256_file(path), path.stat().st_size
+    else:
+        if not fmt:
+            raise UsageError(f"{path} is a stream; pass --format ({', '.join(FORMATS)})")
+        fmt = detect_format(path, fmt)
+        data = read_input_bytes(path, "vector file")
+        source, sha, size = io.BytesIO(data), hashlib.sha256(data).hexdigest(), len(data)
+    if fmt == "pickle":
+        names, matrix = _read_pickle(source, path)
+    elif fmt == "npz":
+        names, matrix = _read_npz(source, path)
+    else:
+        names, matrix = _read_table(source, fmt, gene_column, path)
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        raise GenekbError(
+            f"{path}: {int(bad.sum())} vectors hold NaN or infinite values (or beyond float32),"
+            f" e.g. {', '.join(n for n, b in zip(names, bad, strict=True) if b)[:80]}"
+        )
+    return VectorFile(names, matrix, fmt, sha, size)
+
+
 def read_vectors(
     path: Path, fmt: str | None = None, gene_column: str | None = None
 ) -> tuple[list[str], np.ndarray, str]:
     """(gene names, float32 matrix, format) from a foreign file; GenekbError if it is unusable."""
-    if not path.is_file():
-        raise GenekbError(f"{path}: no such file")
-    fmt = detect_format(path, fmt)
-    if fmt == "pickle":
-        names, matrix = _read_pickle(path)
-    elif fmt == "npz":
-        names, matrix = _read_npz(path)
-    else:
-        names, matrix = _read_table(path, fmt, gene_column)
-    bad = ~np.isfinite(matrix).all(axis=1)
-    if bad.any():
-        raise GenekbError(
-            f"{path}: {int(bad.sum())} vectors hold NaN or infinite values, e.g. "
-            f"{', '.join(n for n, b in zip(names, bad, strict=True) if b)[:80]}"
-        )
-    return names, matrix, fmt
+    found = load_vectors(path, fmt, gene_column)
+    return found.names, found.matrix, found.fmt

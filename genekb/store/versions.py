@@ -18,6 +18,7 @@ from genekb.encoders.base import Encoder, EncoderSpec, Progress
 from genekb.errors import IntegrityError
 from genekb.fileio import fsync_path, sha256_file
 from genekb.records import GeneTable
+from genekb.store.content import CONTENT_KEY, content_of
 from genekb.store.hashing import sha256_text
 from genekb.store.ids import (  # re-exported: writers and checkers share one recipe
     embedding_id,
@@ -165,6 +166,7 @@ def ensure_text_version(
                     ),
                 },
                 "files": {GENES_FILE: file_entry(tmp / GENES_FILE)},
+                CONTENT_KEY: content_of("text", table),
             }
             write_manifest(tmp, manifest)
     return store.text(vid), True
@@ -330,6 +332,7 @@ def ensure_embedding_version(
                 },
                 "timing": {"embed_seconds": round(embed_seconds, 3)},
                 "files": {VECTORS_FILE: file_entry(tmp / VECTORS_FILE)},
+                CONTENT_KEY: content_of("embedding", table),
             }
             write_manifest(tmp, manifest)
     stats = {

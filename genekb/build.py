@@ -10,6 +10,7 @@ from typing import Any
 from genekb.encoders import registry
 from genekb.encoders.base import Progress
 from genekb.encoders.ray_engine import RayEncoder, check_engine
+from genekb.encoders.tfidf_backend import needs_fit
 from genekb.errors import GenekbError
 from genekb.genemap import GeneIndex
 from genekb.records import GeneTable
@@ -143,12 +144,24 @@ def build(
             encoder = load_encoder()
             spec = encoder.spec
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
+    extra_files = None
+    if needs_fit(spec):  # fitted on this version's texts: the fit's hash joins the spec first
+        encoder = registry.load(spec, device)
+        spec = encoder.fit(text.table(["text"]).column("text").to_pylist())
+        extra_files = encoder.fit_file()
 
     def factory() -> Any:
         return encoder or load_encoder()
 
     embedding, stats = ensure_embedding_version(
-        store, text, spec, factory, batch_size=batch_size, progress=progress, device=device
+        store,
+        text,
+        spec,
+        factory,
+        batch_size=batch_size,
+        progress=progress,
+        device=device,
+        extra_files=extra_files,
     )
     tag = tag or f"{taxon}/{chosen_template.id}/{spec.name}"
     store.set_tag(tag, embedding.id)

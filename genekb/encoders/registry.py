@@ -8,6 +8,7 @@ from collections.abc import Callable
 from genekb.device import resolve_device
 from genekb.encoders.base import Encoder, EncoderSpec
 from genekb.encoders.runtime import DTYPE_ALIASES
+from genekb.encoders.tfidf_backend import NO_LIMIT, recipe_id
 from genekb.errors import UnknownNameError, UsageError
 
 DEFAULT_ENCODER = "minilm"
@@ -24,6 +25,8 @@ BACKENDS: dict[str, str] = {
     "openai": "genekb.encoders.openai_backend:load",
     # ONNX Runtime on CPU: a sentence-transformers model exported here (onnx_backend).
     "onnx": "genekb.encoders.onnx_backend:load",
+    # TF-IDF + LSA fitted on the version's own texts: no neural model (tfidf_backend).
+    "tfidf": "genekb.encoders.tfidf_backend:load",
 }
 
 # prefix -> backend for generic names such as "st:/path/to/model"
@@ -209,6 +212,22 @@ for _name, _hub_id, _revision, _about in (
             normalize=True,
             max_length=512,
             description=f"{_about}; masked mean of the last layer",
+        )
+    )
+
+for _name, _dim in (("tfidf-lsa", 256), ("tfidf-lsa-512", 512)):
+    register(
+        EncoderSpec(
+            name=_name,
+            backend="tfidf",
+            model_id=recipe_id(_dim),
+            dim=_dim,
+            pooling="lsa",
+            normalize=True,
+            max_length=NO_LIMIT,
+            description=f"TF-IDF (sublinear, words in >= 2 texts and <= half of them) + LSA to"
+            f" {_dim} dimensions (truncated SVD, seed 0), fitted on the version's own texts; no"
+            " neural model, no truncation",
         )
     )
 

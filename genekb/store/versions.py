@@ -256,8 +256,12 @@ def ensure_embedding_version(
     batch_size: int = 64,
     progress: Callable[[int, int], Progress] | None = None,
     device: str | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> tuple[EmbeddingVersion, dict[str, Any]]:
     """The embedding version of `text` under `spec`; embeds only texts not embedded before.
+
+    `extra_files` (name -> bytes) are written beside the vectors and listed, with their sha256, in
+    the manifest: e.g. a fitted encoder's fit, which the spec's hash pins.
 
     `progress(total_to_embed, reused)` returns a per-batch callback (or None).
     Returns the version and stats: embedded, reused, seconds, created.
@@ -318,6 +322,9 @@ def ensure_embedding_version(
         n_truncated = sum(1 for r in rows if r[2])
         with store.staging("embedding", vid) as tmp:
             write_parquet(table, tmp / VECTORS_FILE, embedding_file_meta(vid, text, spec, dim))
+            for name, data in (extra_files or {}).items():
+                (tmp / name).write_bytes(data)
+                fsync_path(tmp / name)
             manifest = {
                 **embedding_manifest(vid, text, spec, dim),
                 "encoder_loaded": loaded_spec.to_dict() if todo else None,
@@ -329,7 +336,9 @@ def ensure_embedding_version(
                     "truncated": n_truncated,
                 },
                 "timing": {"embed_seconds": round(embed_seconds, 3)},
-                "files": {VECTORS_FILE: file_entry(tmp / VECTORS_FILE)},
+                "files": {
+                    name: file_entry(tmp / name) for name in [VECTORS_FILE, *(extra_files or {})]
+                },
             }
             write_manifest(tmp, manifest)
     stats = {

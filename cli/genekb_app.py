@@ -290,6 +290,25 @@ def compare(
 
 @app.command()
 @handle_errors
+def combine(
+    refs: Annotated[list[str], typer.Argument(help="Two or more views: embedding ids or tags.")],
+    tag: Annotated[str | None, typer.Option(help="Tag to set.")] = None,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """One multi-view version: the views' L2-normalised vectors side by side (nothing re-embedded;
+    the first view sets the genes)."""
+    from genekb.views import combine as run_combine
+
+    report = run_combine(_store(root), refs, tag)
+    print_json(report) if json_ else info(
+        f"{report['tag']} -> {report['embedding_id']}: {report['n_genes']} genes, "
+        f"dim {report['dim']}, {len(report['views'])} views"
+    )
+
+
+@app.command()
+@handle_errors
 def export(
     ref: Annotated[str, typer.Argument(help="Version id or tag.")],
     file: Annotated[Path, typer.Argument(help="Output file (.tar).")],

@@ -11,7 +11,7 @@ from genekb.encoders import registry
 from genekb.encoders.base import Progress
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import needs_fit
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 from genekb.genemap import GeneIndex
 from genekb.records import GeneTable
 from genekb.sources import load_source
@@ -104,6 +104,8 @@ def build(
     start = time.perf_counter()
     check_engine(engine, address)
     spec = registry.resolve(model)
+    if engine == "ray" and (spec.long_text != "truncate" or needs_fit(spec)):
+        raise UsageError(f"{spec.name} runs on the local engine only (--engine local)")
 
     def load_encoder() -> Any:
         if engine == "ray":

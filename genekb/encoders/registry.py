@@ -39,6 +39,8 @@ GENERIC_PREFIXES: dict[str, str] = {
 
 # Compute-dtype variants of any encoder: "minilm@bf16", "hf:/models/x@fp16" (GPU), ...
 DTYPE_SEPARATOR = "@"
+# Windowed variants of any truncating encoder: "minilm-windows", "minilm-int8-windows", ...
+WINDOWS_SUFFIX = "-windows"
 
 
 def register(spec: EncoderSpec) -> EncoderSpec:
@@ -88,6 +90,11 @@ def _resolve_name(name: str) -> EncoderSpec:
         if spec.backend == "openai":
             raise UsageError(f"{name!r}: a remote encoder has no compute dtype to choose")
         return spec.with_(name=name, dtype=DTYPE_ALIASES[variant])
+    if name.endswith(WINDOWS_SUFFIX) and len(name) > len(WINDOWS_SUFFIX):
+        spec = resolve(name.removesuffix(WINDOWS_SUFFIX))
+        if spec.backend in ("openai", "tfidf"):
+            raise UsageError(f"{name!r}: {spec.name} never truncates; it needs no windows")
+        return spec.with_(name=name, long_text="windows")
     prefix, sep, rest = name.partition(":")
     if sep and rest and prefix in GENERIC_PREFIXES:
         return generic_spec(GENERIC_PREFIXES[prefix], rest, name)
@@ -110,6 +117,10 @@ def load(spec: EncoderSpec | str, device: str | None = None) -> Encoder:
     loader: Callable[[EncoderSpec, str | None], Encoder] = getattr(
         importlib.import_module(module_name), func_name
     )
+    if spec.long_text == "windows":
+        from genekb.encoders.windows import WindowedEncoder
+
+        return WindowedEncoder(loader(spec.with_(long_text="truncate"), device))
     return loader(spec, device)
 
 

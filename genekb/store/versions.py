@@ -206,14 +206,14 @@ def embedding_manifest(
 
 def reusable_rows(
     store: Store, spec: EncoderSpec, wanted: set[str], skipped: list[str] | None = None
-) -> dict[str, tuple[np.ndarray, int, bool]]:
+) -> dict[str, tuple[np.ndarray, int, bool, int]]:
     """Vectors already computed by this exact encoder spec for any of the `wanted` text hashes.
 
     Only versions whose files pass their hash check give vectors; the message for each damaged
     one is appended to `skipped`.
     """
     spec_sha = spec.spec_sha256()
-    found: dict[str, tuple[np.ndarray, int, bool]] = {}
+    found: dict[str, tuple[np.ndarray, int, bool, int]] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         candidates = store.embeddings()
@@ -223,7 +223,7 @@ def reusable_rows(
         if version.manifest.get("encoder_sha256") != spec_sha or not wanted - set(found):
             continue
         try:
-            table = version.table(["text_sha256", "n_tokens", "truncated", "vector"])
+            table = version.table(None)
         except IntegrityError as exc:
             if skipped is not None:
                 skipped.append(str(exc))
@@ -235,15 +235,21 @@ def reusable_rows(
             continue
         flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         vectors = flat.astype(np.float32).reshape(table.num_rows, -1)
-        for i, (sha, n, trunc) in enumerate(
+        windows = (
+            table.column("n_windows").to_pylist()
+            if "n_windows" in table.column_names  # versions written before the column: 1 each
+            else [1] * table.num_rows
+        )
+        for i, (sha, n, trunc, w) in enumerate(
             zip(
                 table.column("text_sha256").to_pylist(),
                 table.column("n_tokens").to_pylist(),
                 table.column("truncated").to_pylist(),
+                windows,
                 strict=True,
             )
         ):
-            found[sha] = (vectors[i], int(n), bool(trunc))
+            found[sha] = (vectors[i], int(n), bool(trunc), int(w))
     return found
 
 
@@ -294,10 +300,10 @@ def ensure_embedding_version(
             embed_seconds = time.perf_counter() - t0
             if not np.isfinite(vectors).all():
                 raise ValueError(f"encoder {spec.name} produced non-finite vectors")
-            limit = encoder.spec.max_length
-            for s, v, n in zip(todo, vectors, counts, strict=True):
-                reused_flag = (v, int(n), n > limit)
-                reused[s] = reused_flag
+            cut = encoder.truncated(counts)
+            windows = encoder.windows(batch, counts)
+            for s, v, n, c, w in zip(todo, vectors, counts, cut, windows, strict=True):
+                reused[s] = (v, int(n), bool(c), int(w))
             encoder.close()
         dim = int(loaded_spec.dim or next(iter(reused.values()))[0].shape[0])
         rows = [reused[s] for s in shas]
@@ -314,6 +320,8 @@ def ensure_embedding_version(
                 "text_sha256": genes.column("text_sha256"),
                 "n_tokens": pa.array([r[1] for r in rows], pa.int32()),
                 "truncated": pa.array([r[2] for r in rows], pa.bool_()),
+                # windows each text was embedded in: 1 unless the spec says long_text="windows"
+                "n_windows": pa.array([r[3] for r in rows], pa.int32()),
                 "vector": pa.FixedSizeListArray.from_arrays(
                     pa.array(matrix.reshape(-1), pa.float32()), dim
                 ).cast(vector_type),
@@ -334,6 +342,8 @@ def ensure_embedding_version(
                     "embedded": len(todo),
                     "reused": len(shas) - len(todo),
                     "truncated": n_truncated,
+                    "windowed": sum(1 for r in rows if r[3] > 1),
+                    "windows": sum(r[3] for r in rows),
                 },
                 "timing": {"embed_seconds": round(embed_seconds, 3)},
                 "files": {

@@ -148,9 +148,13 @@ def build(
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
     extra_files = None
     if needs_fit(spec):  # fitted on this version's texts: the fit's hash joins the spec first
-        encoder = registry.load(spec, device)
-        spec = encoder.fit(text.table(["text"]).column("text").to_pylist())
-        extra_files = encoder.fit_file()
+        known = built_spec(store, text.id, spec)  # a version fitted before is found, not refitted
+        if known is not None:
+            spec = known
+        else:
+            encoder = registry.load(spec, device)
+            spec = encoder.fit(text.table(["text"]).column("text").to_pylist())
+            extra_files = encoder.fit_file()
 
     def factory() -> Any:
         return encoder or load_encoder()

@@ -60,7 +60,11 @@ def test_build_records_the_fit_and_shares(tmp_path):
     assert FIT_FILE in version.manifest["files"]
     assert version.spec.weights_sha256 and version.spec.dim == report["dim"]
     assert verify_version(store.root, version.path, "embedding")["ok"]
-    again = build(store, model="tfidf-lsa", gene_table=_genes())
+    registry.BACKENDS["tfidf"] = "no.such:module"  # a rebuild must find the version, not refit
+    try:
+        again = build(store, model="tfidf-lsa", gene_table=_genes())
+    finally:
+        registry.BACKENDS["tfidf"] = "genekb.encoders.tfidf_backend:load"
     assert again["embedding_id"] == report["embedding_id"] and not again["embedding_created"]
     # Another corpus gives another fit, hence another version id.
     changed = build(store, model="tfidf-lsa", gene_table=_genes({3: "renamed"}, "2024-02-01"))

@@ -123,8 +123,15 @@ def build(
     info(
         f"{report['tag']} -> {report['embedding_id']} (text {report['text_id']}): "
         f"{report['n_genes']} genes, dim {report['dim']}, embedded {report['embedded']}, "
-        f"reused {report['reused']}, truncated {report['truncated']}, {report['seconds']:.1f} s"
+        f"reused {report['reused']}, truncated {report['truncated']}, windowed "
+        f"{report['windowed']}, {report['bytes'] / 1e6:.1f} MB, {report['seconds']:.1f} s"
     )
+    if report["truncated"]:
+        info(
+            f"note: {report['truncated']} texts are longer than {report['model']}'s "
+            f"{report['max_length']} tokens and were cut there; --model {report['model']}-windows "
+            "embeds them whole"
+        )
 
 
 @app.command("list")

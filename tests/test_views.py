@@ -55,3 +55,15 @@ def test_refseq_source_fills_summaries_and_checks_its_file(monkeypatch):
     with pytest.raises(GenekbError, match="not the shipped"):
         load_source("refseq", "mouse")
     refseq.load_table.cache_clear()
+
+
+def test_combine_command(tmp_path):
+    from tests.conftest import one_line_error, run_genekb
+
+    store = Store.open(tmp_path, create=True)
+    a = build(store, model="fake", gene_table=make_genes())["tag"]
+    b = build(store, model="fake", gene_table=make_genes(), template="kv")["tag"]
+    result = run_genekb("combine", a, b, "--tag", "both", "--root", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "both -> emb-" in result.stderr and "dim 32, 2 views" in result.stderr
+    assert "two or more" in one_line_error(run_genekb("combine", a, "--root", str(tmp_path)), 2)

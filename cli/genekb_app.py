@@ -124,8 +124,15 @@ def build(
     info(
         f"{report['tag']} -> {report['embedding_id']} (text {report['text_id']}): "
         f"{report['n_genes']} genes, dim {report['dim']}, embedded {report['embedded']}, "
-        f"reused {report['reused']}, truncated {report['truncated']}, {report['seconds']:.1f} s"
+        f"reused {report['reused']}, truncated {report['truncated']}, windowed "
+        f"{report['windowed']}, {report['bytes'] / 1e6:.1f} MB, {report['seconds']:.1f} s"
     )
+    if report["truncated"]:
+        info(
+            f"note: {report['truncated']} texts are longer than {report['model']}'s "
+            f"{report['max_length']} tokens and were cut there; --model {report['model']}-windows "
+            "embeds them whole"
+        )
 
 
 @app.command("list")
@@ -302,6 +309,25 @@ def compare(
             f"{r['chance_overlap']:.3f}",
         )
     out.print(table)
+
+
+@app.command()
+@handle_errors
+def combine(
+    refs: Annotated[list[str], typer.Argument(help="Two or more views: embedding ids or tags.")],
+    tag: Annotated[str | None, typer.Option(help="Tag to set.")] = None,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """One multi-view version: the views' L2-normalised vectors side by side (nothing re-embedded;
+    the first view sets the genes)."""
+    from genekb.views import combine as run_combine
+
+    report = run_combine(_store(root), refs, tag)
+    print_json(report) if json_ else info(
+        f"{report['tag']} -> {report['embedding_id']}: {report['n_genes']} genes, "
+        f"dim {report['dim']}, {len(report['views'])} views"
+    )
 
 
 @app.command()

@@ -10,7 +10,8 @@ from typing import Any
 from genekb.encoders import registry
 from genekb.encoders.base import Progress
 from genekb.encoders.ray_engine import RayEncoder, check_engine
-from genekb.errors import GenekbError
+from genekb.encoders.tfidf_backend import needs_fit
+from genekb.errors import GenekbError, UsageError
 from genekb.fileio import read_input_text
 from genekb.genemap import GeneIndex
 from genekb.records import GeneTable
@@ -103,6 +104,8 @@ def build(
     start = time.perf_counter()
     check_engine(engine, address)
     spec = registry.resolve(model)
+    if engine == "ray" and (spec.long_text != "truncate" or needs_fit(spec)):
+        raise UsageError(f"{spec.name} runs on the local engine only (--engine local)")
 
     def load_encoder() -> Any:
         if engine == "ray":
@@ -143,12 +146,28 @@ def build(
             encoder = load_encoder()
             spec = encoder.spec
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
+    extra_files = None
+    if needs_fit(spec):  # fitted on this version's texts: the fit's hash joins the spec first
+        known = built_spec(store, text.id, spec)  # a version fitted before is found, not refitted
+        if known is not None:
+            spec = known
+        else:
+            encoder = registry.load(spec, device)
+            spec = encoder.fit(text.table(["text"]).column("text").to_pylist())
+            extra_files = encoder.fit_file()
 
     def factory() -> Any:
         return encoder or load_encoder()
 
     embedding, stats = ensure_embedding_version(
-        store, text, spec, factory, batch_size=batch_size, progress=progress, device=device
+        store,
+        text,
+        spec,
+        factory,
+        batch_size=batch_size,
+        progress=progress,
+        device=device,
+        extra_files=extra_files,
     )
     tag = tag or f"{taxon}/{chosen_template.id}/{spec.name}"
     store.set_tag(tag, embedding.id)
@@ -170,6 +189,9 @@ def build(
         "embedded": stats["embedded"],
         "reused": stats["reused"],
         "truncated": int(embedding.manifest["counts"]["truncated"]),
+        "windowed": int(embedding.manifest["counts"].get("windowed", 0)),
+        "max_length": spec.max_length,
+        "bytes": sum(int(f.get("bytes", 0)) for f in embedding.manifest["files"].values()),
         "text_created": text_created,
         "embedding_created": stats["created"],
         "genes_requested": len(genes) if genes is not None else None,

@@ -75,6 +75,21 @@ def key_value(g: dict[str, Any]) -> str:
     return "\n".join(f"{k}: {v}" for k, v in fields if v)
 
 
+def summary_view(g: dict[str, Any]) -> str:
+    """The summary view of a multi-view version: identity and the RefSeq/NCBI summary alone."""
+    head = f"{g['symbol']}: {_clean(g.get('name')) or 'uncharacterized gene'}."
+    return f"{head} {_clean(g.get('summary'))}".strip()
+
+
+def go_view(g: dict[str, Any]) -> str:
+    """The GO view: identity and every GO term (no cap: long lists are embedded in windows)."""
+    lines = [f"{g['symbol']}: {_clean(g.get('name')) or 'uncharacterized gene'}."]
+    for label, key in (("Process", "go_bp"), ("Function", "go_mf"), ("Component", "go_cc")):
+        if g.get(key) is not None and len(g[key]):
+            lines.append(f"{label}: {'; '.join(g[key])}.")
+    return "\n".join(lines)
+
+
 def name_only(g: dict[str, Any]) -> str:
     """Symbol and full name alone: a control for how much the annotations add."""
     return f"{g['symbol']}: {_clean(g.get('name')) or 'uncharacterized gene'}"
@@ -100,6 +115,8 @@ TEMPLATES: dict[str, Template] = {
         Template("genept-summary", 1, "GenePT-style: NCBI summary first", genept_summary),
         Template("kv", 1, "scLLM-DSC-style key: value fields", key_value),
         Template("name-only", 1, "symbol and full name only (control)", name_only),
+        Template("summary", 1, "view: symbol, name and summary only", summary_view),
+        Template("go-terms", 1, "view: symbol, name and every GO term", go_view),
     )
 }
 

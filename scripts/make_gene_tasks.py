@@ -13,10 +13,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 OUT = Path(__file__).resolve().parents[1] / "genekb" / "data" / "tasks"
 HIPRED_N, HIPRED_SEED, HIPRED_THRESHOLD = 1000, 0, 0.5
@@ -25,7 +28,19 @@ HIPRED_N, HIPRED_SEED, HIPRED_THRESHOLD = 1000, 0, 0.5
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=Path("../shared/data/gene_tasks"))
+    parser.add_argument(
+        "--org-sqlite",
+        type=Path,
+        help="org.Hs.eg.sqlite (from the Debian package r-bioc-org.hs.eg.db 3.16.0-1): also"
+        " write pfam_families.csv",
+    )
     args = parser.parse_args()
+    if args.org_sqlite:
+        from genekb.eval.task_tables import pfam_families
+
+        pfam = pfam_families(args.org_sqlite)
+        pfam.to_csv(OUT / "pfam_families.csv", index=False)
+        print(pfam["label"].value_counts().to_dict())
     tfs = pd.read_csv(args.src / "dosage_sensitive_tfs.csv")
     sensitive = tfs["dosage_sensitive"].eq("Yes")
     insensitive = tfs["dosage_insensitive"].eq("Yes")

@@ -447,6 +447,7 @@ def test_encoder_rows_report_availability(tmp_path: Path, monkeypatch: pytest.Mo
     rows = {r["name"]: r for r in encoder_rows()}
     assert sorted(rows) == registry.names()
     assert rows["minilm"]["loadable"] is True and rows["minilm"]["dim"] == 384
+    assert rows["tfidf-lsa"]["loadable"] is True and rows["tfidf-lsa"]["dim"] == 256
     assert rows["biobert"]["loadable"] is True and str(biobert) in rows["biobert"]["reason"]
     assert rows["scibert"]["loadable"] is False and "hf download" in rows["scibert"]["reason"]
     assert rows["openai:text-embedding-3-small"]["loadable"] is False

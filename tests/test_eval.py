@@ -215,3 +215,13 @@ def test_a_multiclass_user_task_is_scored_by_macro_f1(fake_store, tmp_path):
     (row,) = document["results"]
     assert row["metric"] == "macro_f1" and set(row["scores"]) == {"vectors", "random"}
     assert row["coverage"]["classes"] == {"a": 26, "b": 27, "c": 27}
+
+
+def test_pfam_families_task_is_bundled_multiclass():
+    from genekb.eval.tasks import BUNDLED, DEFAULT_TASKS, resolve_task
+
+    task = resolve_task("pfam-families")
+    assert "pfam-families" in BUNDLED and "pfam-families" not in DEFAULT_TASKS
+    assert task.kind != "binary" and len(task.genes) == 720
+    assert sorted(set(task.labels))[:2] == ["PF00001", "PF00046"] and len(set(task.labels)) == 9
+    assert all(task.labels.count(c) == 80 for c in set(task.labels))

@@ -43,6 +43,10 @@ class EncoderSpec:
     # A named quantization recipe (onnx backend: "int8-dynamic"); "none" keeps the weights as they
     # are and, like any default here, is left out of the hash so older specs keep their ids.
     quantization: str = "none"
+    # "truncate": text past max_length is cut (the build counts how many); "windows": long texts
+    # are embedded in windows and pooled (genekb.encoders.windows). The default is left out of the
+    # hash, so versions built before this field keep their ids.
+    long_text: str = "truncate"
     description: str = ""
     # Remote backends: the server that computes the vectors (None: the backend's default).
     endpoint: str | None = None
@@ -61,6 +65,8 @@ class EncoderSpec:
             fields.pop(label_only)
         if fields["quantization"] == "none":
             fields.pop("quantization")
+        if fields["long_text"] == "truncate":
+            fields.pop("long_text")
         for optional in _HASHED_WHEN_SET:  # unset, they leave existing version ids unchanged
             if fields.get(optional) is None:
                 fields.pop(optional, None)
@@ -98,6 +104,14 @@ class Encoder(ABC):
         self, texts: Sequence[str], *, batch_size: int = 64, progress: Progress | None = None
     ) -> np.ndarray:
         """Embed `texts` (truncated to spec.max_length tokens); float32, L2-normalised if asked."""
+
+    def windows(self, texts: Sequence[str], counts: Sequence[int]) -> list[int]:
+        """How many windows each text is embedded in (one, unless the backend windows)."""
+        return [1] * len(texts)
+
+    def truncated(self, counts: Sequence[int]) -> list[bool]:
+        """Whether each text (of `counts` tokens) was cut to fit max_length."""
+        return [n > self.spec.max_length for n in counts]
 
     def close(self) -> None:  # noqa: B027 - optional hook for backends holding resources
         """Release held resources (sessions, GPU memory)."""

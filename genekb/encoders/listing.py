@@ -115,7 +115,14 @@ def _check_openai(spec: EncoderSpec) -> Check:
     return False, "set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)"
 
 
+def _check_tfidf(spec: EncoderSpec) -> Check:
+    if missing := _missing_modules("sklearn"):
+        return False, f"needs the {missing[0]} package"
+    return True, "no model: fitted on the texts of the version it builds"
+
+
 CHECKS = {
+    "tfidf": _check_tfidf,
     "sentence-transformers": _check_sentence_transformers,
     "hf": _check_hf,
     "decoder": _check_decoder,

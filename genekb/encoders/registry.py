@@ -8,6 +8,7 @@ from collections.abc import Callable
 from genekb.device import resolve_device
 from genekb.encoders.base import Encoder, EncoderSpec
 from genekb.encoders.runtime import DTYPE_ALIASES
+from genekb.encoders.tfidf_backend import NO_LIMIT, recipe_id
 from genekb.errors import UnknownNameError, UsageError
 
 DEFAULT_ENCODER = "minilm"
@@ -24,6 +25,8 @@ BACKENDS: dict[str, str] = {
     "openai": "genekb.encoders.openai_backend:load",
     # ONNX Runtime on CPU: a sentence-transformers model exported here (onnx_backend).
     "onnx": "genekb.encoders.onnx_backend:load",
+    # TF-IDF + LSA fitted on the version's own texts: no neural model (tfidf_backend).
+    "tfidf": "genekb.encoders.tfidf_backend:load",
 }
 
 # prefix -> backend for generic names such as "st:/path/to/model"
@@ -36,6 +39,8 @@ GENERIC_PREFIXES: dict[str, str] = {
 
 # Compute-dtype variants of any encoder: "minilm@bf16", "hf:/models/x@fp16" (GPU), ...
 DTYPE_SEPARATOR = "@"
+# Windowed variants of any truncating encoder: "minilm-windows", "minilm-int8-windows", ...
+WINDOWS_SUFFIX = "-windows"
 
 
 def register(spec: EncoderSpec) -> EncoderSpec:
@@ -85,6 +90,11 @@ def _resolve_name(name: str) -> EncoderSpec:
         if spec.backend == "openai":
             raise UsageError(f"{name!r}: a remote encoder has no compute dtype to choose")
         return spec.with_(name=name, dtype=DTYPE_ALIASES[variant])
+    if name.endswith(WINDOWS_SUFFIX) and len(name) > len(WINDOWS_SUFFIX):
+        spec = resolve(name.removesuffix(WINDOWS_SUFFIX))
+        if spec.backend in ("openai", "tfidf"):
+            raise UsageError(f"{name!r}: {spec.name} never truncates; it needs no windows")
+        return spec.with_(name=name, long_text="windows")
     prefix, sep, rest = name.partition(":")
     if sep and rest and prefix in GENERIC_PREFIXES:
         return generic_spec(GENERIC_PREFIXES[prefix], rest, name)
@@ -107,6 +117,10 @@ def load(spec: EncoderSpec | str, device: str | None = None) -> Encoder:
     loader: Callable[[EncoderSpec, str | None], Encoder] = getattr(
         importlib.import_module(module_name), func_name
     )
+    if spec.long_text == "windows":
+        from genekb.encoders.windows import WindowedEncoder
+
+        return WindowedEncoder(loader(spec.with_(long_text="truncate"), device))
     return loader(spec, device)
 
 
@@ -209,6 +223,22 @@ for _name, _hub_id, _revision, _about in (
             normalize=True,
             max_length=512,
             description=f"{_about}; masked mean of the last layer",
+        )
+    )
+
+for _name, _dim in (("tfidf-lsa", 256), ("tfidf-lsa-512", 512)):
+    register(
+        EncoderSpec(
+            name=_name,
+            backend="tfidf",
+            model_id=recipe_id(_dim),
+            dim=_dim,
+            pooling="lsa",
+            normalize=True,
+            max_length=NO_LIMIT,
+            description=f"TF-IDF (sublinear, words in >= 2 texts and <= half of them) + LSA to"
+            f" {_dim} dimensions (truncated SVD, seed 0), fitted on the version's own texts; no"
+            " neural model, no truncation",
         )
     )
 

@@ -62,6 +62,12 @@ def _entrez(
     return add_summaries(genes, cache_dir=Path(cache_dir) if cache_dir else None)
 
 
+def _refseq(taxon: str, base: str = "bundled", **base_opts: Any) -> GeneTable:
+    from genekb.sources.refseq import add_refseq
+
+    return add_refseq(load_source(base, taxon, **base_opts))
+
+
 SOURCES: dict[str, SourceInfo] = {
     s.name: s
     for s in (
@@ -85,6 +91,12 @@ SOURCES: dict[str, SourceInfo] = {
             "a base source + NCBI summaries via E-utilities (cached)",
             ("base", "cache_dir"),
             _entrez,
+        ),
+        SourceInfo(
+            "refseq",
+            "a base source (default bundled) + the bundled RefSeq summaries (human, mouse)",
+            ("base",),
+            _refseq,
         ),
     )
 }

@@ -208,14 +208,14 @@ def embedding_manifest(
 
 def reusable_rows(
     store: Store, spec: EncoderSpec, wanted: set[str], skipped: list[str] | None = None
-) -> dict[str, tuple[np.ndarray, int, bool]]:
+) -> dict[str, tuple[np.ndarray, int, bool, int]]:
     """Vectors already computed by this exact encoder spec for any of the `wanted` text hashes.
 
     Only versions whose files pass their hash check give vectors; the message for each damaged
     one is appended to `skipped`.
     """
     spec_sha = spec.spec_sha256()
-    found: dict[str, tuple[np.ndarray, int, bool]] = {}
+    found: dict[str, tuple[np.ndarray, int, bool, int]] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         candidates = store.embeddings()
@@ -225,7 +225,7 @@ def reusable_rows(
         if version.manifest.get("encoder_sha256") != spec_sha or not wanted - set(found):
             continue
         try:
-            table = version.table(["text_sha256", "n_tokens", "truncated", "vector"])
+            table = version.table(None)
         except IntegrityError as exc:
             if skipped is not None:
                 skipped.append(str(exc))
@@ -237,15 +237,21 @@ def reusable_rows(
             continue
         flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         vectors = flat.astype(np.float32).reshape(table.num_rows, -1)
-        for i, (sha, n, trunc) in enumerate(
+        windows = (
+            table.column("n_windows").to_pylist()
+            if "n_windows" in table.column_names  # versions written before the column: 1 each
+            else [1] * table.num_rows
+        )
+        for i, (sha, n, trunc, w) in enumerate(
             zip(
                 table.column("text_sha256").to_pylist(),
                 table.column("n_tokens").to_pylist(),
                 table.column("truncated").to_pylist(),
+                windows,
                 strict=True,
             )
         ):
-            found[sha] = (vectors[i], int(n), bool(trunc))
+            found[sha] = (vectors[i], int(n), bool(trunc), int(w))
     return found
 
 
@@ -258,8 +264,12 @@ def ensure_embedding_version(
     batch_size: int = 64,
     progress: Callable[[int, int], Progress] | None = None,
     device: str | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> tuple[EmbeddingVersion, dict[str, Any]]:
     """The embedding version of `text` under `spec`; embeds only texts not embedded before.
+
+    `extra_files` (name -> bytes) are written beside the vectors and listed, with their sha256, in
+    the manifest: e.g. a fitted encoder's fit, which the spec's hash pins.
 
     `progress(total_to_embed, reused)` returns a per-batch callback (or None).
     Returns the version and stats: embedded, reused, seconds, created.
@@ -292,10 +302,10 @@ def ensure_embedding_version(
             embed_seconds = time.perf_counter() - t0
             if not np.isfinite(vectors).all():
                 raise ValueError(f"encoder {spec.name} produced non-finite vectors")
-            limit = encoder.spec.max_length
-            for s, v, n in zip(todo, vectors, counts, strict=True):
-                reused_flag = (v, int(n), n > limit)
-                reused[s] = reused_flag
+            cut = encoder.truncated(counts)
+            windows = encoder.windows(batch, counts)
+            for s, v, n, c, w in zip(todo, vectors, counts, cut, windows, strict=True):
+                reused[s] = (v, int(n), bool(c), int(w))
             encoder.close()
         dim = int(loaded_spec.dim or next(iter(reused.values()))[0].shape[0])
         rows = [reused[s] for s in shas]
@@ -312,6 +322,8 @@ def ensure_embedding_version(
                 "text_sha256": genes.column("text_sha256"),
                 "n_tokens": pa.array([r[1] for r in rows], pa.int32()),
                 "truncated": pa.array([r[2] for r in rows], pa.bool_()),
+                # windows each text was embedded in: 1 unless the spec says long_text="windows"
+                "n_windows": pa.array([r[3] for r in rows], pa.int32()),
                 "vector": pa.FixedSizeListArray.from_arrays(
                     pa.array(matrix.reshape(-1), pa.float32()), dim
                 ).cast(vector_type),
@@ -320,6 +332,9 @@ def ensure_embedding_version(
         n_truncated = sum(1 for r in rows if r[2])
         with store.staging("embedding", vid) as tmp:
             write_parquet(table, tmp / VECTORS_FILE, embedding_file_meta(vid, text, spec, dim))
+            for name, data in (extra_files or {}).items():
+                (tmp / name).write_bytes(data)
+                fsync_path(tmp / name)
             manifest = {
                 **embedding_manifest(vid, text, spec, dim),
                 "encoder_loaded": loaded_spec.to_dict() if todo else None,
@@ -329,9 +344,13 @@ def ensure_embedding_version(
                     "embedded": len(todo),
                     "reused": len(shas) - len(todo),
                     "truncated": n_truncated,
+                    "windowed": sum(1 for r in rows if r[3] > 1),
+                    "windows": sum(r[3] for r in rows),
                 },
                 "timing": {"embed_seconds": round(embed_seconds, 3)},
-                "files": {VECTORS_FILE: file_entry(tmp / VECTORS_FILE)},
+                "files": {
+                    name: file_entry(tmp / name) for name in [VECTORS_FILE, *(extra_files or {})]
+                },
                 CONTENT_KEY: content_of("embedding", table),
             }
             write_manifest(tmp, manifest)

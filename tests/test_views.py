@@ -1,0 +1,69 @@
+"""Multi-view versions and the RefSeq source: what they write, what they refuse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genekb.build import build
+from genekb.errors import GenekbError, UsageError
+from genekb.sources import load_source, refseq
+from genekb.store.store import Store
+from genekb.views import combine
+from tests.conftest import make_genes
+
+
+def test_combine_puts_normalised_views_side_by_side(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    genes = make_genes()
+    card = build(store, model="fake", gene_table=genes)
+    go = build(store, model="fake", gene_table=genes, template="go-terms")
+    build(store, model="fake", gene_table=genes, genes=["GENE1", "GENE2"], tag="few")
+    report = combine(store, [card["tag"], go["tag"]])
+    assert report["dim"] == card["dim"] + go["dim"] and report["n_genes"] == 40
+    assert report["tag"] == "human/views/fake+fake"
+    version = store.embedding(report["embedding_id"])
+    _ids, matrix = version.matrix()
+    assert np.allclose(np.linalg.norm(matrix, axis=1), 1, atol=1e-5)
+    _, first = store.embedding(card["tag"]).matrix()
+    assert np.allclose(matrix[:, : card["dim"]] * np.sqrt(2), first, atol=1e-5)
+    assert [v["id"] for v in version.manifest["views"]] == report["views"]
+    assert combine(store, [card["tag"], go["tag"]])["created"] is False
+    # The first view sets the genes: fewer genes first is fine, the reverse is refused.
+    assert combine(store, ["few", card["tag"]])["n_genes"] == 2
+    with pytest.raises(GenekbError, match="lacks 38 of the 40 genes"):
+        combine(store, [card["tag"], "few"])
+    with pytest.raises(UsageError):
+        combine(store, [card["tag"]])
+
+
+def test_refseq_source_fills_summaries_and_checks_its_file(monkeypatch):
+    genes = load_source("refseq", "human")
+    summary = dict(
+        zip(
+            genes.table.column("symbol").to_pylist(),
+            genes.table.column("summary").to_pylist(),
+            strict=True,
+        )
+    )
+    assert summary["INS"].startswith("This gene encodes insulin")
+    details = genes.snapshot.details["refseq"]
+    assert details["sha256"] == refseq.FILE_SHA256 and details["filled"] > 15_000
+    assert genes.snapshot.source == "bundled+refseq"
+    refseq.load_table.cache_clear()
+    monkeypatch.setattr(refseq, "FILE_SHA256", "0" * 64)
+    with pytest.raises(GenekbError, match="not the shipped"):
+        load_source("refseq", "mouse")
+    refseq.load_table.cache_clear()
+
+
+def test_combine_command(tmp_path):
+    from tests.conftest import one_line_error, run_genekb
+
+    store = Store.open(tmp_path, create=True)
+    a = build(store, model="fake", gene_table=make_genes())["tag"]
+    b = build(store, model="fake", gene_table=make_genes(), template="kv")["tag"]
+    result = run_genekb("combine", a, b, "--tag", "both", "--root", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "both -> emb-" in result.stderr and "dim 32, 2 views" in result.stderr
+    assert "two or more" in one_line_error(run_genekb("combine", a, "--root", str(tmp_path)), 2)

@@ -86,8 +86,13 @@ def test_ctrl_c_during_sql_exits_130(store_root, monkeypatch, how):
         return con
 
     monkeypatch.setattr(catalog, "connect", connect)
+    # A shell starts background jobs with SIGINT ignored; Python's own handler makes ^C count.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     slow = "SELECT sum(a.range * b.range) FROM range(100000000) a, range(1000000) b"
-    line = one_line_error(run_genekb("sql", slow, "--root", str(store_root)), 130)
+    try:
+        line = one_line_error(run_genekb("sql", slow, "--root", str(store_root)), 130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert "interrupted" in line
 
 

@@ -150,3 +150,8 @@ def test_cli_clusters_out_of_core(counts_file, tmp_path):
     assert "in memory only" in line
     line = one_line_error(run_cellmodel("cluster", str(counts_file), "--chunk-size", "100"), code=2)
     assert "-o" in line
+
+
+def test_bench_out_of_core_goes_with_scale():
+    line = one_line_error(run_cellmodel("bench", "--out-of-core"), code=2)
+    assert "--scale" in line

@@ -221,6 +221,70 @@ def _check_label_key(path: str, label_key: str | None) -> None:
             )
 
 
+def _read_setup(
+    path: str, layer: str | None, label_key: str | None, n_clusters: int | None
+) -> tuple[h5.MatrixRef, str, list[str], int]:
+    """The matrix to read, its value kind, notes and the cells, all checked before any pass."""
+    ref, kind, notes = _value_kind(h5.pick(path, layer), layer)
+    _check_label_key(path, label_key)
+    with h5.ChunkReader(ref) as reader:
+        n_cells = reader.shape[0]
+    if n_cells < 3:
+        raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
+    if n_clusters is not None and not 1 <= n_clusters <= n_cells:
+        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
+    return ref, kind, notes, n_cells
+
+
+def _labels(
+    X_pca: np.ndarray,
+    n_clusters: int | None,
+    timings: dict[str, float],
+    *,
+    fit_cells: int,
+    n_neighbors: int,
+    seed: int,
+    device: str,
+    chunk_size: int,
+    merge_split: bool,
+    progress: StageProgress | None,
+    options: dict[str, Any],
+) -> tuple[ClusterResult, dict[str, Any], np.ndarray, np.ndarray]:
+    """Steps 2-5 of the module doc on the scores: the result of the fit, a record of the run,
+    every cell's latent and label."""
+    with deterministic(seed):
+        tick = time.perf_counter()
+        knn = graph.knn_graph(X_pca, n_neighbors, seed=seed)
+        timings["graph"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        result, rows = fit_subsample(
+            X_pca, knn, n_clusters, fit_cells=fit_cells, n_neighbors=n_neighbors, seed=seed,
+            device=device, options=options,
+        )  # fmt: skip
+        timings["fit"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        latent, labels = embed_all(
+            result, X_pca, rows, knn, chunk_size=chunk_size, device=device, progress=progress
+        )
+        timings["encode_all"] = time.perf_counter() - tick
+    labels = relabel_by_size(labels)
+    checked = None
+    if merge_split:
+        from cellmodel.merge_split import merge_split as check_in_pca
+
+        tick = time.perf_counter()
+        checked = check_in_pca(X_pca, labels, seed)
+        if checked.moves:
+            labels = relabel_by_size(checked.labels)
+        timings["merge_split"] = time.perf_counter() - tick
+    record = {
+        "merge_split": None if checked is None else checked.to_dict(),
+        "fit_cells": int(rows.size),
+        "graph_method": knn.method,
+    }
+    return result, record, latent, labels
+
+
 def cluster_h5ad(
     path: str | Path,
     *,
@@ -251,15 +315,8 @@ def cluster_h5ad(
     path = str(path)
     device = resolve_device(device)
     timings: dict[str, float] = {}
-    started = tick = time.perf_counter()
-    ref, kind, notes = _value_kind(h5.pick(path, layer), layer)
-    _check_label_key(path, label_key)
-    with h5.ChunkReader(ref) as reader:
-        n_cells = reader.shape[0]
-    if n_cells < 3:
-        raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
-    if n_clusters is not None and not 1 <= n_clusters <= n_cells:
-        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
+    started = time.perf_counter()
+    ref, kind, notes, n_cells = _read_setup(path, layer, label_key, n_clusters)
     ranges = h5.chunk_ranges(n_cells, chunk_size)
     with DaskEngine(dask_address, workers) as engine:
         stats = _statistics(engine, ref, kind, ranges, progress)
@@ -267,68 +324,29 @@ def cluster_h5ad(
             engine, ref, kind, ranges, stats, n_hvg=n_hvg, n_pcs=n_pcs, seed=seed, progress=progress
         )
         scheduler = engine.scheduler
-    timings["structure_input"] = time.perf_counter() - tick
-    with deterministic(seed):
-        tick = time.perf_counter()
-        knn = graph.knn_graph(X_pca, n_neighbors, seed=seed)
-        timings["graph"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        result, rows = fit_subsample(
-            X_pca,
-            knn,
-            n_clusters,
-            fit_cells=fit_cells,
-            n_neighbors=n_neighbors,
-            seed=seed,
-            device=device,
-            options=cluster_options,
-        )
-        timings["fit"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        latent, labels = embed_all(
-            result, X_pca, rows, knn, chunk_size=chunk_size, device=device, progress=progress
-        )
-        timings["encode_all"] = time.perf_counter() - tick
-    labels = relabel_by_size(labels)
-    checked = None
-    if merge_split:
-        from cellmodel.merge_split import merge_split as check_in_pca
-
-        tick = time.perf_counter()
-        checked = check_in_pca(X_pca, labels, seed)
-        if checked.moves:
-            labels = relabel_by_size(checked.labels)
-        timings["merge_split"] = time.perf_counter() - tick
+    timings["structure_input"] = time.perf_counter() - started
+    result, run, latent, labels = _labels(
+        X_pca, n_clusters, timings, fit_cells=fit_cells, n_neighbors=n_neighbors, seed=seed,
+        device=device, chunk_size=chunk_size, merge_split=merge_split, progress=progress,
+        options=cluster_options,
+    )  # fmt: skip
     record: dict[str, Any] = {
         "n_clusters": int(result.n_clusters),
         "k_estimated": bool(result.k_estimated),
         "use_semantic": False,
-        "align_semantic": False,
-        "batch_key": None,
-        "merge_split": None if checked is None else checked.to_dict(),
-        "input": {
-            "kind": kind,
-            "source": ref.source,
-            "normalization": NORMALIZATION[kind],
-            "n_cells": n_cells,
-            "n_genes": int(stats.total.shape[0]),
-        },
+        "merge_split": run.pop("merge_split"),
+        "input": {"kind": kind, "source": ref.source, "normalization": NORMALIZATION[kind],
+                  "n_cells": n_cells, "n_genes": int(stats.total.shape[0])},
         "cluster_params": h5ad_safe(result.params),
         "structure_params": {**structure, "n_neighbors": n_neighbors},
         "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
-        "chunked": {
-            "chunk_size": chunk_size,
-            "n_chunks": len(ranges),
-            "scheduler": scheduler,
-            "fit_cells": int(rows.size),
-            "graph_method": knn.method,
-        },
+        "chunked": {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler,
+                    **run},
         "notes": notes + stats.notes + list(result.notes),
-    }
+    }  # fmt: skip
     if label_key is not None:
         record.update(metrics=_score(path, label_key, labels), label_key=label_key)
-    tick = time.perf_counter()
-    timings["total"] = tick - started
+    timings["total"] = time.perf_counter() - started
     record["pipeline_timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     _write_output(path, Path(output), latent, X_pca, labels, result.n_clusters, record, chunk_size)
     return record

@@ -386,6 +386,7 @@ def fit_clusters(
         params=params,
         soft=None if soft is None else soft.cpu().numpy(),
         notes=notes,
+        net=fitter.net,
     )
 
 

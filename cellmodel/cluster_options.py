@@ -84,6 +84,7 @@ class ClusterResult:
     params: dict[str, Any]
     soft: np.ndarray | None = None  # final Student-t assignments (cells × k)
     notes: list[str] = field(default_factory=list)
+    net: Any = None  # the fitted `ClusterNet` (the chunked path applies it to every cell)
 
 
 def check_inputs(

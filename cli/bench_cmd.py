@@ -80,6 +80,14 @@ def bench(
             " methods default to cellmodel,pca-kmeans."
         ),
     ] = None,
+    out_of_core: Annotated[
+        bool,
+        typer.Option(
+            help="With --scale: write each size to disk, cluster it out of core in a fresh"
+            " process (time, peak RSS, ARI vs the planted groups), and the largest file's first"
+            " 100,000 cells in memory (e.g. --scale 100000,300000,1000000 --out-of-core)."
+        ),
+    ] = False,
     device: Annotated[
         str | None, typer.Option(help="cpu or cuda (default: cuda if present).")
     ] = None,
@@ -120,6 +128,9 @@ def bench(
     if scale is not None and datasets is not None:
         raise UsageError("--scale makes its own synthetic datasets; leave out --datasets")
     sizes = _sizes(scale) if scale is not None else None
+    if out_of_core:
+        _out_of_core(sizes, out or store_root(root) / "bench-outofcore", device, timeout)
+        return
     refs = lib.parse_datasets(
         [f"{lib.SYNTHETIC_PREFIX}{n}" for n in sizes] if sizes else datasets, label_key
     )
@@ -181,3 +192,15 @@ def bench(
             f"{len(report['failures'])} run(s) failed, first {first['dataset']} × {first['method']}"
             f": {first['error']}; logs in {out / 'logs'}"
         )
+
+
+def _out_of_core(sizes: list[int] | None, out: Path, device: str | None, timeout: float) -> None:
+    from cellmodel.bench.outofcore import run_scale
+
+    if sizes is None:
+        raise UsageError("--out-of-core goes with --scale SIZES")
+    results = run_scale(sizes, out, device=device, timeout_s=timeout, log=info)
+    failed = [r for r in results if r["status"] != "ok"]
+    info(f"results appended to {out / 'outofcore.jsonl'}")
+    if failed:
+        raise GenekbError(f"{len(failed)} run(s) failed, first: {failed[0]['error']}")

@@ -15,6 +15,7 @@ from cli.cellmodel_args import (
     AllGenesOpt,
     BuildOpt,
     ChunkSizeOpt,
+    ClusterChunkSizeOpt,
     DaskAddressOpt,
     ForceOpt,
     GeneKeyOpt,
@@ -220,6 +221,9 @@ def cluster(
     plots: Annotated[
         Path | None, typer.Option(help="Write UMAP and confusion-matrix PNGs here.")
     ] = None,
+    chunk_size: ClusterChunkSizeOpt = None,
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
     build: BuildOpt = True,
     all_genes: AllGenesOpt = False,
     force: ForceOpt = False,
@@ -236,12 +240,25 @@ def cluster(
     if plots is not None:
         check_output_dir(plots, force=force, flag="--plots", files=PLOT_FILES)
     options = _cluster_options(option or [])
-    if Path(source).suffix == ".h5ad" and Path(source).is_file():
-        from cellmodel.chunked.limits import cluster_notice
+    check_dask_options(chunk_size, dask_address, workers)
+    if chunk_size is None and Path(source).suffix == ".h5ad" and Path(source).is_file():
+        from cellmodel.chunked.limits import AUTO_CHUNK_SIZE, cluster_plan
 
-        notice = cluster_notice(source)
+        chunked, notice = cluster_plan(source)
         if notice:
             info(notice)
+        chunk_size = AUTO_CHUNK_SIZE if chunked else None
+    if chunk_size is not None:
+        from cli.cluster_chunked import check_in_core_only, run_chunked
+
+        check_in_core_only(align_semantic=align_semantic, ensemble=ensemble, batch_key=batch_key)
+        run_chunked(
+            source, output, semantic=semantic, json_=json_, progress=run_progress(),
+            n_clusters=n_clusters, label_key=label_key, seed=seed, device=device, layer=layer,
+            merge_split=merge_split, chunk_size=chunk_size, dask_address=dask_address,
+            workers=workers, **options,
+        )  # fmt: skip
+        return
     adata, dataset_label_key = load_input(source, root)
     label_key = label_key or dataset_label_key
     if align_semantic and not semantic:

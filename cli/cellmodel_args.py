@@ -98,6 +98,14 @@ ChunkSizeOpt = Annotated[
         " sentence path); -o required. Default: the whole file in memory.",
     ),
 ]
+ClusterChunkSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Cluster out of core, reading the .h5ad this many cells at a time (Dask; structure"
+        " view only); -o required. Default: in memory, out of core past the memory estimate.",
+    ),
+]
 DaskAddressOpt = Annotated[
     str | None,
     typer.Option(

@@ -141,7 +141,7 @@ def test_cli_chunked_embed(counts_file, tmp_path):
 
 
 def test_cluster_states_its_memory_limit(tmp_path):
-    from cellmodel.chunked.limits import NOTICE_CELLS, cluster_notice, n_obs
+    from cellmodel.chunked.limits import NOTICE_CELLS, cluster_notice, cluster_plan, n_obs
 
     big = tmp_path / "big.h5ad"
     ad.AnnData(obs={"x": np.zeros(NOTICE_CELLS + 1)}).write_h5ad(big)
@@ -150,6 +150,9 @@ def test_cluster_states_its_memory_limit(tmp_path):
     assert note is not None and "--chunk-size" in note
     with pytest.raises(GenekbError, match="--chunk-size"):
         cluster_notice(big, ram_mb=100)
+    assert cluster_plan(big, ram_mb=10**6) == (False, note)
+    chunked, notice = cluster_plan(big, ram_mb=100)
+    assert chunked and "out of core" in notice
     small = tmp_path / "small.h5ad"
     ad.AnnData(obs={"x": np.zeros(10)}).write_h5ad(small)
     assert cluster_notice(small, ram_mb=100) is None

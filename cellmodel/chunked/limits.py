@@ -19,7 +19,11 @@ BASE_MB = 950.0
 MB_PER_CELL = 0.040
 MEASURED = "100,000 cells took 4.9 GB and 132 s on 2 cores (docs/benchmarks.md, Scale)"
 NOTICE_CELLS = 100_000
-CHUNKED_PATHS = "cellmodel embed --chunk-size 20000 -o OUT.h5ad (weighted semantic view)"
+AUTO_CHUNK_SIZE = 20_000  # chunked.embed's default, the chunk of an automatic out-of-core run
+CHUNKED_PATHS = (
+    "cellmodel cluster --chunk-size 20000 -o OUT.h5ad (out of core), or cellmodel embed"
+    " --chunk-size 20000 -o OUT.h5ad (weighted semantic view)"
+)
 
 
 def n_obs(path: str | Path) -> int | None:
@@ -45,6 +49,21 @@ def _ram_mb() -> float | None:
 
 def cluster_estimate_mb(n_cells: int) -> float:
     return BASE_MB + MB_PER_CELL * n_cells
+
+
+def cluster_plan(path: str | Path, ram_mb: float | None = None) -> tuple[bool, str | None]:
+    """(whether to cluster out of core, a notice): out of core, with a notice saying so, when
+    the in-memory estimate exceeds the machine's memory (`ram_mb`, default: physical RAM)."""
+    try:
+        return False, cluster_notice(path, ram_mb)
+    except GenekbError:
+        n = n_obs(path) or 0
+        ram = _ram_mb() if ram_mb is None else ram_mb
+        return True, (
+            f"note: {n:,} cells need about {cluster_estimate_mb(n) / 1024:.0f} GB in memory"
+            f" (this machine has {(ram or 0) / 1024:.0f} GB); clustering out of core instead"
+            f" (--chunk-size {AUTO_CHUNK_SIZE})"
+        )
 
 
 def cluster_notice(path: str | Path, ram_mb: float | None = None) -> str | None:

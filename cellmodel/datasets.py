@@ -91,6 +91,9 @@ DATASETS: dict[str, Dataset] = {
     for d in [
         Dataset(
             name="pbmc68k-reduced",
+            licence="BSD-3-Clause (scanpy)",
+            labels="scanpy's bulk_labels: each cell's best-correlated FACS-sorted population"
+            " (Zheng 2017)",
             description="700 PBMCs from 10x PBMC 68k, log-normalized .raw with 765 genes (scanpy)",
             label_key="bulk_labels",
             n_cells=700,
@@ -102,6 +105,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="baron-human",
+            licence="MIT (came wheel)",
+            labels="the authors' types: clusters named by marker genes (Baron 2016)",
             description="2,142 human pancreas cells (Baron 2016), raw counts, 20,125 gene symbols",
             label_key="cell_type1",
             n_cells=2142,
@@ -118,6 +123,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="baron-mouse",
+            licence="MIT (came wheel)",
+            labels="the authors' types: clusters named by marker genes (Baron 2016)",
             description="1,886 mouse pancreas cells (Baron 2016), raw counts, 14,877 gene symbols",
             label_key="cell_type1",
             n_cells=1886,
@@ -134,6 +141,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="wu2020-200",
+            licence="BSD-3-Clause (scirpy wheel)",
+            labels="the authors' T-cell clusters (cluster_orig), named by marker genes (Wu 2020)",
             description="200 tumour-infiltrating T cells (Wu 2020) from scirpy's tests, raw counts",
             label_key="cluster_orig",
             n_cells=200,
@@ -149,6 +158,9 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="tirosh2016-184",
+            licence="BSD-3-Clause (infercnvpy wheel)",
+            labels="the authors' calls: malignant by inferred copy number, the rest by markers"
+            " (Tirosh 2016)",
             description="184 oligodendroglioma cells (Smart-seq2; inferCNV's example), TPM-like",
             label_key="cell_type",
             n_cells=184,
@@ -164,6 +176,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="paul2015-2660",
+            licence="Artistic-2.0 (tradeseq-python wheel)",
+            labels="Paul 2015's transcriptional clusters merged into 7 progenitor types",
             description="2,660 mouse myeloid progenitors (Paul 2015; tradeSeq), counts, 240 genes",
             label_key="celltype",
             n_cells=2660,
@@ -179,6 +193,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="cellhint-pancreas",
+            licence="MIT (hormone2cell wheel)",
+            labels="CELLxGENE cell types of 4 studies harmonised by CellHint (Xu 2023)",
             description="3,274 pancreas cells and nuclei from 4 studies (CellHint, CELLxGENE), log",
             label_key="cell_type",
             n_cells=3274,

@@ -1,0 +1,93 @@
+"""Leave-one-dataset-out over the runs of `scripts/exp_design_set.py`: markdown on stdout.
+
+    python scripts/lodo_design_set.py artifacts/design-set/runs.jsonl
+
+A rule turns one run's candidate partitions into one partition without labels: a fixed
+candidate, or a label-free choice among the encoder, the k-means consensus and Leiden at k (the
+highest modularity on the 15-neighbour graph, the highest silhouette in the PCA, the highest
+agreement with the ensemble), or their consensus. For each held-out dataset the rule with the
+highest mean ARI on the other datasets is chosen and scored on the held-out one; labels of the
+held-out dataset never choose anything. Tables give ARI mean ± sample std over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+BASELINES = ("kmeans50", "leiden50", "leidenk50")
+TRIO = ("encoder", "kmeans-cons", "leidenk")
+FIXED = ("encoder", "kmeans-cons", "leidenk", "ensemble", "consensus3")
+
+
+def rule_ari(run: dict, rule: str) -> float:
+    """The ARI of the partition `rule` keeps in one run (labels only score the kept one)."""
+    if rule in run["ari"] or rule in BASELINES:
+        return run["ari"].get(rule, float("nan"))
+    score = rule.removeprefix("max-")
+    best = max(TRIO, key=lambda name: (run["scores"][name][score], -TRIO.index(name)))
+    return run["ari"][best]
+
+
+RULES = (*FIXED, "max-modularity", "max-silhouette")
+
+
+def table(runs: list[dict]) -> dict[str, dict[str, list[float]]]:
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        for name in (*BASELINES, *RULES):
+            out[run["dataset"]][name].append(rule_ari(run, name))
+    return out
+
+
+def fmt(values: list[float]) -> str:
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.3f} ± {std:.3f}"
+
+
+def lodo(per: dict[str, dict[str, list[float]]]) -> dict[str, tuple[str, list[float]]]:
+    chosen = {}
+    for held in per:
+        others = [d for d in per if d != held]
+        rule = max(RULES, key=lambda r: np.mean([np.mean(per[d][r]) for d in others]))
+        chosen[held] = (rule, per[held][rule])
+    return chosen
+
+
+def main(path: str) -> None:
+    with open(path) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    per = table(runs)
+    folds = lodo(per)
+    names = sorted(per, key=lambda d: -runs[[r["dataset"] for r in runs].index(d)]["n_cells"])
+    head = ["dataset", "cells / k", "seeds", *BASELINES, *RULES, "LODO (rule)"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    sizes = {r["dataset"]: f"{r['n_cells']:,} / {r['k']}" for r in runs}
+    met, means = 0, defaultdict(list)
+    for d in names:
+        best = max(np.mean(per[d][b]) for b in BASELINES)
+        rule, values = folds[d]
+        met += np.mean(values) >= best - 0.02
+        cells = [fmt(per[d][n]) for n in (*BASELINES, *RULES)]
+        row = [d, sizes[d], str(len(per[d]["encoder"])), *cells, f"{fmt(values)} ({rule})"]
+        print("| " + " | ".join(row) + " |")
+        for n in (*BASELINES, *RULES):
+            means[n].append(np.mean(per[d][n]))
+        means["best baseline"].append(best)
+        means["LODO"].append(np.mean(values))
+    print()
+    print(
+        "| mean over datasets | " + " | ".join(f"{k}: {np.mean(v):.3f}" for k, v in means.items())
+    )
+    print()
+    print(f"LODO within 0.02 of the best baseline on {met} of {len(names)} datasets;")
+    lodo_mean, best_mean = np.mean(means["LODO"]), np.mean(means["best baseline"])
+    print(f"LODO mean {lodo_mean:.3f} vs the per-dataset best baseline's mean {best_mean:.3f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

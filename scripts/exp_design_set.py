@@ -94,11 +94,28 @@ def candidates(adata, batch_key: str | None, k: int, seed: int) -> tuple[dict, d
     return out, {"info": info, "scores": scores}, encoder_s
 
 
+def auto_k(adata, batch_key: str | None, seed: int) -> dict:
+    """`cellmodel-auto`: the pipeline with k estimated from the data, and the consensus option
+    at that k; beside them Leiden's own k (the `leiden` baseline)."""
+    blind = hide_labels(adata, batch_key)
+    key = "batch" if batch_key else None
+    cluster(blind, None, n_clusters=None, use_semantic=False, batch_key=key, seed=seed)
+    k = int(blind.uns["cellmodel"]["n_clusters"])
+    encoder = blind.obs["cellmodel_cluster"].astype(int).to_numpy()
+    merged = consensus.encoder_kmeans_consensus(blind.obsm["X_pca_expr"], encoder, k, seed)
+    expr = io.expression(blind)
+    X50 = graph.structure_features(expr.X, kind="log", batch=batch_values(blind, key), seed=seed)
+    knn50 = graph.knn_graph(X50, graph.DEFAULT_N_NEIGHBORS, seed=seed)
+    leiden = consensus.leiden_labels(knn50.adjacency, 1.0, seed)
+    return {"k": k, "encoder-auto": encoder, "enc+kcons-auto": merged, "leiden50": leiden}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", required=True)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--auto-k", action="store_true", help="k estimated, not given")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     from sklearn.metrics import adjusted_rand_score
@@ -109,6 +126,17 @@ def main() -> None:
         adata = datasets.load(name)
         truth, mask, k = reference_labels(adata, entry.label_key)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
+            if args.auto_k:
+                found = auto_k(adata, entry.batch_key, seed)
+                line = {"dataset": name, "seed": seed, "k": k, "k_found": found.pop("k")}
+                line["ari"] = {
+                    n: float(adjusted_rand_score(truth[mask], p[mask])) for n, p in found.items()
+                }
+                line["clusters"] = {n: len(np.unique(p)) for n, p in found.items()}
+                with (args.out / "auto.jsonl").open("a") as f:
+                    f.write(json.dumps(line) + "\n")
+                print(line, flush=True)
+                continue
             parts, record, _ = candidates(adata, entry.batch_key, k, seed)
             ari = {n: float(adjusted_rand_score(truth[mask], p[mask])) for n, p in parts.items()}
             line = {

@@ -1,6 +1,7 @@
 """Leave-one-dataset-out over the runs of `scripts/exp_design_set.py`: markdown on stdout.
 
-    python scripts/lodo_design_set.py artifacts/design-set/runs.jsonl [more runs.jsonl ...]
+    python scripts/lodo_design_set.py artifacts/design-set/runs.jsonl [more runs.jsonl ...] \
+        [artifacts/design-set-auto/auto.jsonl]
 
 A rule turns one run's candidate partitions into one partition without labels: a fixed
 candidate, or a label-free choice among the encoder, the k-means consensus and Leiden at k (the
@@ -92,7 +93,35 @@ def lodo(per: dict[str, dict[str, list[float]]]) -> dict[str, tuple[str, list[fl
     return chosen
 
 
+def auto_table(path: str, true_k: dict[str, float]) -> None:
+    """k estimated: `cellmodel-auto` (the encoder at its own k), the consensus at that k and
+    Leiden's own k, beside the encoder's true-k ARI (`true_k`, mean over its seeds)."""
+    with open(path) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    names = ("encoder-auto", "enc+kcons-auto", "leiden50")
+    print(
+        "| dataset | true k | k found (auto / leiden) | "
+        + " | ".join(names)
+        + " | true-k encoder |"
+    )
+    print("|" + "---|" * (len(names) + 4))
+    sums: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        found = f"{run['k_found']} / {run['clusters']['leiden50']}"
+        cells = [f"{run['ari'][n]:.3f}" for n in names]
+        ref = true_k.get(run["dataset"], float("nan"))
+        print(
+            f"| {run['dataset']} | {run['k']} | {found} | " + " | ".join(cells) + f" | {ref:.3f} |"
+        )
+        for n in names:
+            sums[n].append(run["ari"][n])
+        sums["true-k encoder"].append(ref)
+    print("| mean | | | " + " | ".join(f"{np.mean(v):.3f}" for v in sums.values()) + " |")
+
+
 def main(paths: list[str]) -> None:
+    auto = [p for p in paths if Path(p).name == "auto.jsonl"]
+    paths = [p for p in paths if p not in auto]
     runs: dict[tuple[str, int], dict] = {}
     for path in paths:
         with open(path) as f:
@@ -130,6 +159,9 @@ def main(paths: list[str]) -> None:
     print(f"LODO within 0.02 of the best baseline on {met} of {len(names)} datasets;")
     lodo_mean, best_mean = np.mean(means["LODO"]), np.mean(means["best baseline"])
     print(f"LODO mean {lodo_mean:.3f} vs the per-dataset best baseline's mean {best_mean:.3f}")
+    for path in auto:
+        print()
+        auto_table(path, {d: float(np.mean(per[d]["encoder"])) for d in per})
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ mostly other types; k-means on the PCA has the opposite profile and a high varia
 restarts; Leiden suits graphs whose communities are sharp. So the pipeline builds one candidate of
 each family and keeps the one that agrees best with the whole ensemble (the candidates and the
 individual k-means runs), scored by the adjusted Rand index: the "best of the ensemble by average
-agreement" rule of cluster-ensemble work (Strehl & Ghosh 2002, JMLR 3:583). Every step reads the
-expression alone; labels never enter.
+agreement" rule of cluster-ensemble work (Strehl & Ghosh 2002, JMLR 3:583). Or, instead of
+choosing, `encoder_kmeans_consensus` merges the graph encoder's partition with the k-means
+consensus into one. Every step reads the expression alone; labels never enter.
 
 The k-means consensus itself clusters the co-association of many single-start k-means runs through
 its spectral embedding: the left singular vectors of the cells × clusters membership matrix (each
@@ -155,3 +156,24 @@ def ensemble_choice(
         "leiden-k": leiden_to_k(adjacency, k, seed)[0].astype(np.int64),
     }
     return choose(candidates, runs)
+
+
+def encoder_kmeans_consensus(
+    X_pca: np.ndarray,
+    encoder_labels: np.ndarray,
+    k: int,
+    seed: int,
+    *,
+    n_runs: int = DEFAULT_KMEANS_RUNS,
+) -> np.ndarray:
+    """One partition into k from two families with equal weight: the graph encoder's partition
+    and the spectral consensus of `n_runs` single-start k-means runs on the PCA.
+
+    The encoder smooths each cell over its graph neighbourhood, which merges types whose cells
+    are interleaved in a sparse, noisy kNN graph; k-means on the PCA does not smooth but splits
+    large, spread types. A cell pair kept together by both stays together, a pair split by both
+    stays apart, and the pairs they disagree on are settled by the rest of the co-association.
+    """
+    runs = kmeans_runs(X_pca, k, seed, n_runs)
+    kmeans = spectral_consensus(runs, k, seed)
+    return spectral_consensus([np.asarray(encoder_labels, dtype=np.int64), kmeans], k, seed)

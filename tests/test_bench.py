@@ -196,8 +196,9 @@ def test_markdown_and_json_shape(tmp_path: Path) -> None:
     text = bench.render_markdown(report)
     lines = text.splitlines()
     assert "| method | d1 | d2 |" in lines
-    assert "| pca-kmeans | 0.700 ± 0.200 | 0.400 ± 0.200 |" in lines
-    assert "| leiden | 0.400 ± 0.000 | failed |" in lines
+    # The summary table puts each method's seconds per seed beside its ARI.
+    assert "| pca-kmeans | 0.700 ± 0.200 (3.0 s) | 0.400 ± 0.200 (3.0 s) |" in lines
+    assert "| leiden | 0.400 ± 0.000 (3.0 s) | failed |" in lines
     row = "| pca-kmeans | 0.800 ± 0.200 | 0.700 ± 0.200 | 0.700 ± 0.200 | 0.600 ± 0.200 |"
     assert f"{row} 3.00 ± 1.00 | 512 | 4.0 ± 0.0 |" in lines
     assert "- d2 × leiden: RuntimeError: out of patience" in lines

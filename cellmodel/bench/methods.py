@@ -229,6 +229,15 @@ def _cellmodel_ensemble(inp: MethodInput) -> MethodOutput:
 
 
 @register_method(
+    "structure-consensus",
+    "the graph encoder alone (as `structure`), its partition then merged with a consensus of 20"
+    " k-means runs on the PCA (`consensus=True`; label-free); by name only, not in `all`",
+)
+def _structure_consensus(inp: MethodInput) -> MethodOutput:
+    return _pipeline(inp, use_semantic=False, consensus=True)
+
+
+@register_method(
     "cellmodel-auto",
     "the default pipeline with k estimated from the data (Leiden on the kNN graph), not given",
     needs_store=True,

@@ -39,10 +39,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
         ]
     by_key = {(r["dataset"], r["method"]): r for r in summary}
-    lines += ["ARI by method and dataset:", ""]
+    lines += ["ARI by method and dataset (mean ± std over seeds; seconds per seed):", ""]
     lines += [_row(["method", *datasets]), _row(["---"] * (len(datasets) + 1))]
     for method in methods:
-        cells = [_cell_text(by_key.get((d, method)), "ari") for d in datasets]
+        cells = [_ari_and_seconds(by_key.get((d, method))) for d in datasets]
         lines.append(_row([method, *cells]))
     lines += render_standings(standings(summary))
     for dataset in datasets:
@@ -173,6 +173,15 @@ def _cell_text(row: dict[str, Any] | None, key: str) -> str:
     if row is None:
         return "–"
     return "failed" if row["status"] != "ok" else _fmt(row[key])
+
+
+def _ari_and_seconds(row: dict[str, Any] | None) -> str:
+    """ARI mean ± std with the seconds per seed: what a method scored beside what it cost."""
+    text = _cell_text(row, "ari")
+    if row is None or row["status"] != "ok" or row.get("seconds") is None:
+        return text
+    mean = row["seconds"]["mean"]
+    return text if mean is None else f"{text} ({mean:.1f} s)"
 
 
 def _row(cells: Sequence[str]) -> str:

@@ -1,0 +1,168 @@
+"""Leave-one-dataset-out over the runs of `scripts/exp_design_set.py`: markdown on stdout.
+
+    python scripts/lodo_design_set.py artifacts/design-set/runs.jsonl [more runs.jsonl ...] \
+        [artifacts/design-set-auto/auto.jsonl]
+
+A rule turns one run's candidate partitions into one partition without labels: a fixed
+candidate, or a label-free choice among the encoder, the k-means consensus and Leiden at k (the
+highest modularity on the 15-neighbour graph, the highest silhouette in the PCA, the highest
+agreement with the ensemble, the medoid: the highest mean ARI with the other two), or their
+consensus. For each held-out dataset the rule with the
+highest mean ARI on the other datasets is chosen and scored on the held-out one; labels of the
+held-out dataset never choose anything. Tables give ARI mean ± sample std over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BASELINES = ("kmeans50", "leiden50", "leidenk50")
+TRIO = ("encoder", "kmeans-cons", "leidenk")
+FIXED = ("encoder", "kmeans-cons", "leidenk", "ensemble", "consensus3")
+
+
+def medoid(parts: dict[str, np.ndarray]) -> str:
+    """The candidate of TRIO with the highest mean ARI with the other two (ties: TRIO order)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    def mean_agreement(name: str) -> float:
+        return float(
+            np.mean([adjusted_rand_score(parts[name], parts[o]) for o in TRIO if o != name])
+        )
+
+    return max(TRIO, key=lambda name: (mean_agreement(name), -TRIO.index(name)))
+
+
+def encoder_kmeans(run: dict, parts: Any) -> float:
+    """ARI of `cellmodel.consensus.encoder_kmeans_consensus`'s partition, rebuilt from the run's
+    encoder and k-means-consensus partitions (the reference labels are read only to score)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from cellmodel import consensus, datasets
+
+    labels = consensus.spectral_consensus(
+        [parts["encoder"], parts["kmeans-cons"]], run["k"], run["seed"]
+    )
+    entry = datasets.get(run["dataset"])
+    truth = datasets.load(run["dataset"]).obs[entry.label_key]
+    mask = truth.notna().to_numpy()
+    return float(adjusted_rand_score(truth.astype(str).to_numpy()[mask], labels[mask]))
+
+
+def rule_ari(run: dict, rule: str) -> float:
+    """The ARI of the partition `rule` keeps in one run (labels only score the kept one)."""
+    if rule in run["ari"] or rule in BASELINES:
+        return run["ari"].get(rule, float("nan"))
+    if rule == "medoid3":
+        return run["ari"][run["medoid"]]
+    if rule == "enc+kcons":
+        return run["enc+kcons"]
+    score = rule.removeprefix("max-")
+    best = max(TRIO, key=lambda name: (run["scores"][name][score], -TRIO.index(name)))
+    return run["ari"][best]
+
+
+RULES = (*FIXED, "max-modularity", "max-silhouette", "medoid3", "enc+kcons")
+
+
+def table(runs: list[dict]) -> dict[str, dict[str, list[float]]]:
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        for name in (*BASELINES, *RULES):
+            out[run["dataset"]][name].append(rule_ari(run, name))
+    return out
+
+
+def fmt(values: list[float]) -> str:
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.3f} ± {std:.3f}"
+
+
+def lodo(per: dict[str, dict[str, list[float]]]) -> dict[str, tuple[str, list[float]]]:
+    chosen = {}
+    for held in per:
+        others = [d for d in per if d != held]
+        rule = max(RULES, key=lambda r: np.mean([np.mean(per[d][r]) for d in others]))
+        chosen[held] = (rule, per[held][rule])
+    return chosen
+
+
+def auto_table(path: str, true_k: dict[str, float]) -> None:
+    """k estimated: `cellmodel-auto` (the encoder at its own k), the consensus at that k and
+    Leiden's own k, beside the encoder's true-k ARI (`true_k`, mean over its seeds)."""
+    with open(path) as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    names = ("encoder-auto", "enc+kcons-auto", "leiden50")
+    print(
+        "| dataset | true k | k found (auto / leiden) | "
+        + " | ".join(names)
+        + " | true-k encoder |"
+    )
+    print("|" + "---|" * (len(names) + 4))
+    sums: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        found = f"{run['k_found']} / {run['clusters']['leiden50']}"
+        cells = [f"{run['ari'][n]:.3f}" for n in names]
+        ref = true_k.get(run["dataset"], float("nan"))
+        print(
+            f"| {run['dataset']} | {run['k']} | {found} | " + " | ".join(cells) + f" | {ref:.3f} |"
+        )
+        for n in names:
+            sums[n].append(run["ari"][n])
+        sums["true-k encoder"].append(ref)
+    print("| mean | | | " + " | ".join(f"{np.mean(v):.3f}" for v in sums.values()) + " |")
+
+
+def main(paths: list[str]) -> None:
+    auto = [p for p in paths if Path(p).name == "auto.jsonl"]
+    paths = [p for p in paths if p not in auto]
+    runs: dict[tuple[str, int], dict] = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                run = json.loads(line)
+                parts = np.load(Path(path).parent / f"{run['dataset']}-{run['seed']}.npz")
+                run["medoid"] = medoid({name: parts[name] for name in TRIO})
+                run["enc+kcons"] = encoder_kmeans(run, parts)
+                runs[run["dataset"], run["seed"]] = run  # a rerun of the same seed replaces it
+    runs = list(runs.values())
+    per = table(runs)
+    folds = lodo(per)
+    names = sorted(per, key=lambda d: -runs[[r["dataset"] for r in runs].index(d)]["n_cells"])
+    head = ["dataset", "cells / k", "seeds", *BASELINES, *RULES, "LODO (rule)"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    sizes = {r["dataset"]: f"{r['n_cells']:,} / {r['k']}" for r in runs}
+    met, means = 0, defaultdict(list)
+    for d in names:
+        best = max(np.mean(per[d][b]) for b in BASELINES)
+        rule, values = folds[d]
+        met += np.mean(values) >= best - 0.02
+        cells = [fmt(per[d][n]) for n in (*BASELINES, *RULES)]
+        row = [d, sizes[d], str(len(per[d]["encoder"])), *cells, f"{fmt(values)} ({rule})"]
+        print("| " + " | ".join(row) + " |")
+        for n in (*BASELINES, *RULES):
+            means[n].append(np.mean(per[d][n]))
+        means["best baseline"].append(best)
+        means["LODO"].append(np.mean(values))
+    print()
+    print(
+        "| mean over datasets | " + " | ".join(f"{k}: {np.mean(v):.3f}" for k, v in means.items())
+    )
+    print()
+    print(f"LODO within 0.02 of the best baseline on {met} of {len(names)} datasets;")
+    lodo_mean, best_mean = np.mean(means["LODO"]), np.mean(means["best baseline"])
+    print(f"LODO mean {lodo_mean:.3f} vs the per-dataset best baseline's mean {best_mean:.3f}")
+    for path in auto:
+        print()
+        auto_table(path, {d: float(np.mean(per[d]["encoder"])) for d in per})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

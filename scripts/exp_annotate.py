@@ -59,6 +59,7 @@ TISSUES = {
 # Added after the annotate defaults and rules were set; only the two rules written later (the
 # context prior, the natural zero of the sums) were chosen with their scores printed (docs).
 HELD_OUT = ("tirosh2016-184", "paul2015-2660", "cellhint-pancreas")
+SUMMED_ALL = "text+mentions+processes+markerdb+context"
 # Each channel's share in the sums: every '+' method the registry accepts, beside the named ones.
 CHANNEL_SUMS: list[tuple[str, str]] = [
     ("text + context", "text+context"),
@@ -70,6 +71,7 @@ CHANNEL_SUMS: list[tuple[str, str]] = [
     ("text + mentions + table", "text+mentions+markerdb"),
     ("processes + table", "processes+markerdb"),
     ("all four channels (default without context)", "text+mentions+processes+markerdb"),
+    ("all four + context, summed (the default before the weighting)", SUMMED_ALL),
     ("default: all four + context", "combined"),
 ]
 ABLATIONS: list[tuple[str, dict[str, Any]]] = [
@@ -181,12 +183,19 @@ def _cluster(adata, name: str, cache: Path | None, seed: int = 0):
 
 
 def run(
-    root: Path, seeds: int, log, save=None, cluster_cache: Path | None = None
+    root: Path,
+    seeds: int,
+    log,
+    save=None,
+    cluster_cache: Path | None = None,
+    names: list[str] | None = None,
 ) -> dict[str, Any]:
     store = Store.open(root, create=True)
     cache = datasets.default_cache_dir(root)
     results: dict[str, Any] = {"cl_version": ontology.cl_version(), "seeds": seeds, "data": {}}
     for name, (label_key, _) in DATASETS.items():
+        if names and name not in names:
+            continue
         adata = datasets.load(name, cache_dir=cache)
         adata.obs["_truth"] = cells_truth(adata, name).to_numpy()
         truth = group_truth(adata.obs[label_key], adata.obs["_truth"])
@@ -714,7 +723,14 @@ def main() -> None:
         "--docs", type=Path, default=HERE.parent / "docs" / "annotate_experiments.md"
     )
     parser.add_argument(
-        "--from-json", type=Path, default=None, help="Only rewrite the docs from a results.json."
+        "--from-json",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="Only rewrite the docs from results.json files (several: runs of --datasets).",
+    )
+    parser.add_argument(
+        "--datasets", default=None, help="Only these datasets, comma-separated (default: all)."
     )
     args = parser.parse_args()
     command = f"python scripts/exp_annotate.py --root STORE --seeds {args.seeds}"
@@ -725,10 +741,15 @@ def main() -> None:
         (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
 
     if args.from_json is not None:
-        results = json.loads(args.from_json.read_text())
+        parts = [json.loads(p.read_text()) for p in args.from_json]
+        results = {**parts[0], "data": {}}
+        for part in parts:
+            results["data"].update(part["data"])
+        results["data"] = {n: results["data"][n] for n in DATASETS if n in results["data"]}
     else:
         log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-        results = run(args.root, args.seeds, log=log, save=save, cluster_cache=out)
+        names = args.datasets.split(",") if args.datasets else None
+        results = run(args.root, args.seeds, log=log, save=save, cluster_cache=out, names=names)
         save(results)
     args.docs.write_text(to_markdown(results, command) + "\n")
     print(f"wrote {out / 'results.json'} and {args.docs}", file=sys.stderr)

@@ -30,6 +30,18 @@ def ranked(cands: list[Any], scores: np.ndarray, n_shown: int) -> tuple[Any, lis
     return call, top
 
 
+def channel_entry(call: Any, top: list[dict]) -> dict[str, Any]:
+    """One ranking's part of a group's report: its top entries, its call (None where it scores
+    no candidate for the group) and the call's margin over its runner-up in the ranking's own
+    units (None with fewer than two candidates scored)."""
+    called = bool(top) and top[0]["score"] is not None
+    return {
+        "top": top,
+        "call": {"label": top[0]["label"], "cl_id": top[0]["cl_id"]} if called else None,
+        "margin": round(call.margin, 4) if called and np.isfinite(call.margin) else None,
+    }
+
+
 def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "—" if value is None else format(value, spec)
 

@@ -13,9 +13,11 @@ Ontology), the three with the prior ("knowledge"), the marker-table baseline (`m
 all combined.
 
 The call written to `obs["cellmodel_annotation"]` comes from `method`; every ranking is kept in
-`uns["cellmodel"]["annotate"]`. The default is `combined`: where one ranking lacks a candidate
-(no table entry, no gene named, no process) the others carry it, so free-text labels and CL terms
-the table does not cover are still called. The evidence shown for a call: the markers whose cards
+`uns["cellmodel"]["annotate"]`, each with its call and margin. The default is `combined`
+(`fusion`): for a user's list the marker table and the knowledge, each weighted per group by its
+own margin; over the ontology the sum of all. Where one ranking lacks a candidate (no table
+entry, no gene named, no process) the others carry it, so free-text labels and CL terms the table
+does not cover are still called. The evidence shown for a call: the markers whose cards
 match the called label best, the genes the label's text names (with their log-fold change in the
 group), and the markers among the label's process genes.
 """

@@ -103,6 +103,12 @@ def to_markdown(report: dict[str, Any]) -> str:
     for e in report["groups"]:
         lines += [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
         lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
+        weights = e.get("combined", {}).get("weights")
+        if report["method"] == "combined" and weights:
+            lines.append(
+                f"Weighed by their margins: marker table {weights['markerdb']:.2f}, knowledge"
+                f" {weights['knowledge']:.2f}."
+            )
         lines.append(f"Markers: {', '.join(e['markers'])}.")
         named = e.get("mentions", {}).get("named") or []
         if named:

@@ -392,8 +392,9 @@ def test_each_method_writes_its_own_top_call_and_combined_is_the_default(fake_sp
             # every ranking reports its own call and margin; the default its experts' weights
             for name in ("text", "mentions", "processes", "knowledge", "markerdb", "combined"):
                 entry = e[name]
-                called = entry["top"][0]["score"] is not None
-                assert (entry["call"] is not None) == called
+                score = entry["top"][0]["score"]
+                evidence = 0 if name in ("mentions", "processes", "markerdb") else -np.inf
+                assert (entry["call"] is not None) == (score is not None and score > evidence)
                 assert entry["call"] is None or entry["call"]["cl_id"] == entry["top"][0]["cl_id"]
                 assert entry["margin"] is None or entry["margin"] >= 0
             weights = e["combined"]["weights"]

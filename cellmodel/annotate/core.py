@@ -287,6 +287,7 @@ def name_groups(
         in_process = proc.overlap(marker_ids[g], pick.best)
         process_genes = [symbol_of.get(i, "") for i in in_process]
         table_genes = db.overlap(g, pick.best)
+        in_table = table_genes[:10]
         signature = signature_columns(
             channels_of(method),
             text=[cols_g[i] for i in ev_idx],
@@ -305,10 +306,10 @@ def name_groups(
                 "margin": round(pick.margin, 4) if np.isfinite(pick.margin) else None,
                 "top": calls[method][1],
                 "text": channel_entry(*calls["text"]),
-                "mentions": {**channel_entry(*calls["mentions"]), "named": named},
-                "processes": {**channel_entry(*calls["processes"]), "genes": process_genes},
+                "mentions": {**channel_entry(*calls["mentions"], True), "named": named},
+                "processes": {**channel_entry(*calls["processes"], True), "genes": process_genes},
                 "knowledge": channel_entry(*calls["knowledge"]),
-                "markerdb": {**channel_entry(*calls["markerdb"]), "overlap": table_genes[:10]},
+                "markerdb": {**channel_entry(*calls["markerdb"], True), "overlap": in_table},
                 "combined": {**channel_entry(*calls["combined"]), "weights": weights.of(g)},
                 "evidence": evidence,
                 "markers": marker_symbols[g][:10],

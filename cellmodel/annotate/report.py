@@ -30,11 +30,13 @@ def ranked(cands: list[Any], scores: np.ndarray, n_shown: int) -> tuple[Any, lis
     return call, top
 
 
-def channel_entry(call: Any, top: list[dict]) -> dict[str, Any]:
+def channel_entry(call: Any, top: list[dict], natural_zero: bool = False) -> dict[str, Any]:
     """One ranking's part of a group's report: its top entries, its call (None where it scores
-    no candidate for the group) and the call's margin over its runner-up in the ranking's own
-    units (None with fewer than two candidates scored)."""
-    called = bool(top) and top[0]["score"] is not None
+    no candidate for the group, or, for a ranking whose 0 means no evidence, none above 0) and
+    the call's margin over its runner-up in the ranking's own units (None with fewer than two
+    candidates scored)."""
+    best = top[0]["score"] if top else None
+    called = best is not None and not (natural_zero and best <= 0)
     return {
         "top": top,
         "call": {"label": top[0]["label"], "cl_id": top[0]["cl_id"]} if called else None,

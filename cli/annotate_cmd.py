@@ -68,7 +68,9 @@ def annotate(
         str,
         typer.Option(
             help="Call by combined (gene text + genes the candidate names + GO processes that"
-            " name it + marker table, with the context prior over the whole ontology), knowledge"
+            " name it + marker table; for --candidates the table and the knowledge each weighted"
+            " per group by its own margin, over the ontology summed with the context prior),"
+            " knowledge"
             " (the same without the marker table), one channel (text, mentions, processes,"
             " markerdb), or channels joined by '+' (text+markerdb, text+context)."
         ),

@@ -8,6 +8,9 @@
    ARI / F1 and write the UMAP and confusion-matrix PNGs under artifacts/demo/.
 4. Explain each cluster: the genes whose text moves it in the semantic space, and its markers,
    with their descriptions from the store (the full report goes to artifacts/demo/explain.md).
+5. Name each cluster with `cellmodel annotate` over the Cell Ontology's leukocyte types (the
+   sample is blood), printing the name and the genes that carried it (the full report goes to
+   artifacts/demo/annotate.md).
 """
 
 from __future__ import annotations
@@ -92,7 +95,33 @@ def main() -> int:
         print(f"  cluster {entry['cluster']:>2} {size}: {semantic} | {markers}")
     (plots / "explain.md").write_text(to_markdown(explained))
     print(f"explanations: {plots / 'explain.md'}")
+    name_clusters(cells, store, plots)
     return 1 if bad else 0
+
+
+def name_clusters(cells, store, out_dir) -> None:
+    """Step 5: the clusters just made, named zero-shot from the store's gene knowledge."""
+    from cellmodel.annotate import annotate, report_of
+    from cellmodel.annotate import to_markdown as annotate_markdown
+    from cellmodel.pipeline import CLUSTER_KEY
+
+    leukocyte = "CL:0000738"
+    info(
+        f"[bold]5. cellmodel annotate[/] (clusters, --subtree {leukocyte}: the leukocyte types"
+        " of the Cell Ontology)"
+    )
+    start = time.perf_counter()
+    annotate(cells, store, groupby=CLUSTER_KEY, ontology_subtree=leukocyte)
+    report = report_of(cells)
+    for entry in report["groups"]:
+        genes = ", ".join(entry["signature"][:4]) or "-"
+        name = entry["label"] or "unassigned"
+        print(f"  cluster {entry['group']:>2} ({entry['n_cells']:>3} cells): {name} | {genes}")
+    (out_dir / "annotate.md").write_text(annotate_markdown(report))
+    seconds = time.perf_counter() - start
+    print(
+        f"names: {report['candidates']['n']} candidates, {seconds:.1f} s; {out_dir / 'annotate.md'}"
+    )
 
 
 if __name__ == "__main__":

@@ -389,6 +389,16 @@ def test_each_method_writes_its_own_top_call_and_combined_is_the_default(fake_sp
             assert e["top"] == e[report["method"]]["top"]
             # the evidence is the gene text behind the label written, whichever method chose it
             assert e["evidence"][0]["similarity"] >= e["evidence"][-1]["similarity"]
+            # every ranking reports its own call and margin; the default its experts' weights
+            for name in ("text", "mentions", "processes", "knowledge", "markerdb", "combined"):
+                entry = e[name]
+                score = entry["top"][0]["score"]
+                evidence = 0 if name in ("mentions", "processes", "markerdb") else -np.inf
+                assert (entry["call"] is not None) == (score is not None and score > evidence)
+                assert entry["call"] is None or entry["call"]["cl_id"] == entry["top"][0]["cl_id"]
+                assert entry["margin"] is None or entry["margin"] >= 0
+            weights = e["combined"]["weights"]
+            assert weights is None or set(weights) == {"markerdb", "knowledge"}
 
 
 def test_per_cell_calls_find_the_cells_a_group_does_not_fit(fake_spec) -> None:

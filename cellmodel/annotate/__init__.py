@@ -4,8 +4,9 @@ Modules: `ontology` (Cell Ontology candidates and their text), `score` (marker g
 against candidate text, hubness-corrected), `mentions` (the genes a candidate's text names, read
 in the data), `processes` (the genes of GO processes that name a candidate), `markerdb`
 (marker-table over-representation baseline), `enrichment` (the over-representation statistic the
-last two share), `methods` (the channels and their sums a call is made by), `inputs` (gene
-reference, groups, markers, background, store and text vectors), `params` (a run's checked
+last two share), `methods` (the channels and their sums a call is made by), `fusion` (every
+ranking of a run, and the default's margin-weighted experts), `inputs` (gene reference, groups,
+markers, background, store and text vectors), `params` (a run's checked
 settings and its candidates), `core` (the public `annotate`;
 `name_groups` names groups from their gene sums however gathered), `report` (the stored report,
 and Markdown), `evaluate` (scoring against reference labels, for experiments only).

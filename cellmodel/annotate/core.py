@@ -13,9 +13,11 @@ Ontology), the three with the prior ("knowledge"), the marker-table baseline (`m
 all combined.
 
 The call written to `obs["cellmodel_annotation"]` comes from `method`; every ranking is kept in
-`uns["cellmodel"]["annotate"]`. The default is `combined`: where one ranking lacks a candidate
-(no table entry, no gene named, no process) the others carry it, so free-text labels and CL terms
-the table does not cover are still called. The evidence shown for a call: the markers whose cards
+`uns["cellmodel"]["annotate"]`, each with its call and margin. The default is `combined`
+(`fusion`): for a user's list the marker table and the knowledge, each weighted per group by its
+own margin; over the ontology the sum of all. Where one ranking lacks a candidate (no table
+entry, no gene named, no process) the others carry it, so free-text labels and CL terms the table
+does not cover are still called. The evidence shown for a call: the markers whose cards
 match the called label best, the genes the label's text names (with their log-fold change in the
 group), and the markers among the label's process genes.
 """
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
-from cellmodel.annotate import markerdb, mentions, ontology, processes, score
+from cellmodel.annotate import fusion, markerdb, mentions, ontology, processes, score
 from cellmodel.annotate.cells import (
     OBS_KEY_CELL,
     OBS_KEY_CELL_SCORE,
@@ -48,10 +50,10 @@ from cellmodel.annotate.inputs import (
     reference,
     store_vectors,
 )
-from cellmodel.annotate.methods import COMBINATIONS, CONTEXT, NATURAL_ZERO, channels_of
+from cellmodel.annotate.methods import CONTEXT, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import DEFAULT_N_MARKERS, AnnotateParams, setup
-from cellmodel.annotate.report import _write_uns, provenance, ranked
+from cellmodel.annotate.report import _write_uns, channel_entry, provenance, ranked
 from cellmodel.annotate.words import bag_of_words
 
 OBS_KEY = "cellmodel_annotation"
@@ -257,13 +259,7 @@ def name_groups(
         "markerdb": db.scores,
         CONTEXT: prior,
     }
-    matrices = dict(channel)
-    for name in (*COMBINATIONS, method):
-        names = channels_of(name)
-        parts = [channel[c] for c in names]
-        zero = [c in NATURAL_ZERO for c in names]
-        summed = score.combine(*parts, natural_zero=zero) if len(parts) > 1 else parts[0]
-        matrices.setdefault(name, summed)
+    matrices, weights = fusion.rankings(channel, method, closed_list=user_candidates)
     chosen = matrices[method]
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
 
@@ -292,6 +288,7 @@ def name_groups(
         in_process = proc.overlap(marker_ids[g], pick.best)
         process_genes = [symbol_of.get(i, "") for i in in_process]
         table_genes = db.overlap(g, pick.best)
+        in_table = table_genes[:10]
         signature = signature_columns(
             channels_of(method),
             text=[cols_g[i] for i in ev_idx],
@@ -309,18 +306,19 @@ def name_groups(
                 "score": round(pick.score, 4) if np.isfinite(pick.score) else None,
                 "margin": round(pick.margin, 4) if np.isfinite(pick.margin) else None,
                 "top": calls[method][1],
-                "text": {"top": calls["text"][1], "margin": round(calls["text"][0].margin, 4)},
-                "mentions": {"top": calls["mentions"][1], "named": named},
-                "processes": {"top": calls["processes"][1], "genes": process_genes},
-                "knowledge": {"top": calls["knowledge"][1]},
-                "markerdb": {"top": calls["markerdb"][1], "overlap": table_genes[:10]},
-                "combined": {"top": calls["combined"][1]},
+                "text": channel_entry(*calls["text"]),
+                "mentions": {**channel_entry(*calls["mentions"], True), "named": named},
+                "processes": {**channel_entry(*calls["processes"], True), "genes": process_genes},
+                "knowledge": channel_entry(*calls["knowledge"]),
+                "markerdb": {**channel_entry(*calls["markerdb"], True), "overlap": in_table},
+                "combined": {**channel_entry(*calls["combined"]), "weights": weights.of(g)},
                 "evidence": evidence,
                 "markers": marker_symbols[g][:10],
                 "signature": [str(genes[matched[c]]) for c in signature],
             }
         )
-        out_groups[-1].setdefault(method, {"top": calls[method][1]})  # a '+' method's ranking
+        # a '+' method's ranking beside the named ones
+        out_groups[-1].setdefault(method, channel_entry(*calls[method]))
     labels_of = [e["label"] or "unassigned" for e in out_groups]
     labels = pd.Categorical(
         np.asarray(labels_of, dtype=object)[codes], categories=list(dict.fromkeys(labels_of))

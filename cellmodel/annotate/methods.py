@@ -4,8 +4,9 @@ call can be made by.
 A method is a channel, a named combination (`COMBINATIONS`), or channels joined by '+'
 (`text+markerdb`); a combination standardises each channel's scores per group and sums them
 (`score.combine`), so a candidate one channel cannot score is carried by the others, counted
-there as showing no evidence. The `context` prior (`score.context`) ranks the candidates the same
-way for every group, so it enters sums but is no method of its own.
+there as showing no evidence. The default (`combined`) weighs the marker table and the knowledge
+by their own margins for a user's list instead (`fusion`). The `context` prior (`score.context`)
+ranks the candidates the same way for every group, so it enters sums but is no method of its own.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ METHODS: dict[str, str] = {
     **CHANNELS,
     "knowledge": "text, mentions and processes, with the context prior, each standardised per"
     " group, summed (no marker table)",
-    "combined": "all four, with the context prior, each standardised per group, summed",
+    "combined": "for a user's list, the marker table (significant overlaps only) and the"
+    " knowledge, each weighted per group by its own margin; over the Cell Ontology all four with"
+    " the context prior, each standardised per group, summed",
 }
 
 

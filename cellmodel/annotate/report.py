@@ -30,6 +30,20 @@ def ranked(cands: list[Any], scores: np.ndarray, n_shown: int) -> tuple[Any, lis
     return call, top
 
 
+def channel_entry(call: Any, top: list[dict], natural_zero: bool = False) -> dict[str, Any]:
+    """One ranking's part of a group's report: its top entries, its call (None where it scores
+    no candidate for the group, or, for a ranking whose 0 means no evidence, none above 0) and
+    the call's margin over its runner-up in the ranking's own units (None with fewer than two
+    candidates scored)."""
+    best = top[0]["score"] if top else None
+    called = best is not None and not (natural_zero and best <= 0)
+    return {
+        "top": top,
+        "call": {"label": top[0]["label"], "cl_id": top[0]["cl_id"]} if called else None,
+        "margin": round(call.margin, 4) if called and np.isfinite(call.margin) else None,
+    }
+
+
 def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "—" if value is None else format(value, spec)
 
@@ -91,6 +105,12 @@ def to_markdown(report: dict[str, Any]) -> str:
     for e in report["groups"]:
         lines += [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
         lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
+        weights = e.get("combined", {}).get("weights")
+        if report["method"] == "combined" and weights:
+            lines.append(
+                f"Weighed by their margins: marker table {weights['markerdb']:.2f}, knowledge"
+                f" {weights['knowledge']:.2f}."
+            )
         lines.append(f"Markers: {', '.join(e['markers'])}.")
         named = e.get("mentions", {}).get("named") or []
         if named:

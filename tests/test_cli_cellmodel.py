@@ -198,6 +198,7 @@ def test_batch_key_corrects_and_bad_batch_keys_fail(tmp_path):
 # and few toy names still match: fine here, where only the control's plumbing is checked.
 @pytest.mark.filterwarnings("ignore:only .* of genes matched")
 def test_classify_semantic_view_with_a_control(tmp_path):
+    from cellmodel.synthetic_h5ad import synthetic_symbols
     from genekb.build import build
     from genekb.store.store import Store
     from tests.conftest import make_genes
@@ -205,7 +206,8 @@ def test_classify_semantic_view_with_a_control(tmp_path):
     root = tmp_path / "store"
     build(Store.open(root, create=True), model="fake", gene_table=make_genes(60))
     data = blobs(40, dim=60, counts=True)
-    data.var_names = [f"GENE{i}" for i in range(1, 61)]
+    # Real human symbols: the semantic view matches names against the bundled snapshot.
+    data.var_names = synthetic_symbols(60)
     path = tmp_path / "genes.h5ad"
     data.write_h5ad(path)
     args = ("classify", str(path), "--label-key", "group", "--per-class", "5", "--json")

@@ -128,34 +128,19 @@ def cluster(
     knn = graph.knn_graph(X_pca, n_neighbors, seed=seed)
     timings["structure_input"] = time.perf_counter() - tick
 
-    semantic = None
-    record: dict[str, Any] = {}
     if align_semantic and not use_semantic:
         raise UsageError("align_semantic needs the semantic view (use_semantic=True)")
+    semantic, record = None, {}
     if use_semantic:
-        if store is None:
-            raise UsageError("the semantic view needs a genekb store (or pass use_semantic=False)")
-        from cellmodel.embed import embed
-
         tick = time.perf_counter()
         options = dict(embed_options or {})
         if not align_semantic:
             options.setdefault("sentence_top_n", 0)
-        embed(
-            adata,
-            store,
-            model=model,
-            taxon=taxon,
-            gene_key=gene_key,
-            layer=layer,
-            gene_vectors=gene_vectors,
-            seed=seed if control_seed is None else control_seed,
-            progress=progress,
-            **options,
-        )
-        semantic = adata.obsm["X_semantic"]
-        if batch is not None:
-            semantic = centre_per_batch(semantic, batch)
+        control = seed if control_seed is None else control_seed
+        semantic = _semantic_view(
+            adata, store, batch, model=model, taxon=taxon, gene_key=gene_key, layer=layer,
+            gene_vectors=gene_vectors, seed=control, progress=progress, options=options,
+        )  # fmt: skip
         record = dict(adata.uns[UNS_KEY])
         timings["semantic"] = time.perf_counter() - tick
 
@@ -168,19 +153,93 @@ def cluster(
     tick = time.perf_counter()
     result = fit(**cluster_options)
     timings["fit"] = time.perf_counter() - tick
-    labels, by_batch, choice = result.labels, None, None
-    if batch is not None and batch_choice and "link_weight" not in cluster_options:
+    with_batch = batch_choice and "link_weight" not in cluster_options
+    labels, result, checks = _checks(
+        result, lambda **link: fit(**cluster_options, **link), X_pca, knn.adjacency, batch, seed,
+        batch_choice=with_batch, ensemble=ensemble, merge_split=merge_split, consensus=consensus,
+        timings=timings,
+    )  # fmt: skip
+    timings["total"] = time.perf_counter() - start
+    n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
+
+    adata.obs[CLUSTER_KEY] = pd.Categorical(
+        labels.astype(str), categories=[str(i) for i in range(max(result.n_clusters, n_labels))]
+    )
+    adata.obsm["X_cellmodel"] = result.latent
+    adata.obsm["X_structure"] = result.structure
+    adata.obsm["X_pca_expr"] = X_pca
+    record.update(checks)
+    record.update(
+        {
+            "n_clusters": int(result.n_clusters),
+            "k_estimated": bool(result.k_estimated),
+            "use_semantic": use_semantic,
+            "gene_names": gene_names,
+            "align_semantic": bool(use_semantic and align_semantic),
+            "batch_key": batch_key,
+            "consensus": bool(consensus),
+            "gene_vectors": gene_vectors if use_semantic else None,
+            "input": expr.to_dict(),
+            "cluster_params": io.h5ad_safe(result.params),
+            "structure_params": _structure_params(n_hvg, X_pca, n_pcs, n_neighbors),
+            "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
+            "pipeline_timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "notes": notes + list(result.notes),
+        }
+    )
+    if label_key is not None:
+        # Labels are read only here, after the run has ended.
+        record.update(metrics=score(adata, label_key), label_key=label_key)
+    adata.uns[UNS_KEY] = io.h5ad_safe(record)
+    return adata
+
+
+def _semantic_view(
+    adata: ad.AnnData,
+    store: Any,
+    batch: np.ndarray | None,
+    *,
+    options: dict[str, Any],
+    **embed_keywords: Any,
+) -> np.ndarray:
+    """The semantic view written into `adata` (`cellmodel.embed`), centred per batch when a batch
+    column is given."""
+    if store is None:
+        raise UsageError("the semantic view needs a genekb store (or pass use_semantic=False)")
+    from cellmodel.embed import embed
+
+    embed(adata, store, **embed_keywords, **options)
+    semantic = adata.obsm["X_semantic"]
+    return centre_per_batch(semantic, batch) if batch is not None else semantic
+
+
+def _checks(
+    result: ClusterResult,
+    refit: Any,
+    X_pca: np.ndarray,
+    adjacency: Any,
+    batch: np.ndarray | None,
+    seed: int,
+    *,
+    batch_choice: bool,
+    ensemble: bool,
+    merge_split: bool,
+    consensus: bool,
+    timings: dict[str, float],
+) -> tuple[np.ndarray, ClusterResult, dict[str, Any]]:
+    """The label-free steps after the fit, in order: the batch choice (`refit(**link)` fits the
+    link-reconstruction candidate), the ensemble choice, the merge-split check and the k-means
+    consensus. Returns the labels, the result they rest on, and each step's record."""
+    labels, by_batch, choice, checked = result.labels, None, None, None
+    if batch is not None and batch_choice:
         tick = time.perf_counter()
-        labels, result, by_batch = choose_by_batch(
-            result, lambda **link: fit(**cluster_options, **link), knn.adjacency, batch, seed
-        )
+        labels, result, by_batch = choose_by_batch(result, refit, adjacency, batch, seed)
         timings["batch_choice"] = time.perf_counter() - tick
     if ensemble and result.n_clusters > 1:
         tick = time.perf_counter()
-        choice = ensemble_choice(X_pca, knn.adjacency, labels, result.n_clusters, seed)
+        choice = ensemble_choice(X_pca, adjacency, labels, result.n_clusters, seed)
         labels = relabel_by_size(choice.labels)
         timings["ensemble"] = time.perf_counter() - tick
-    checked = None
     if merge_split:
         tick = time.perf_counter()
         checked = check_in_pca(X_pca, labels, seed, batch=batch)
@@ -192,48 +251,24 @@ def cluster(
         merged = encoder_kmeans_consensus(X_pca, labels, result.n_clusters, seed)
         labels = relabel_by_size(merged)
         timings["consensus"] = time.perf_counter() - tick
-    timings["total"] = time.perf_counter() - start
-    n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
+    records = {
+        "ensemble": None if choice is None else choice.to_dict(),
+        "batch_choice": None if by_batch is None else by_batch.to_dict(),
+        "merge_split": None if checked is None else checked.to_dict(),
+    }
+    return labels, result, records
 
-    adata.obs[CLUSTER_KEY] = pd.Categorical(
-        labels.astype(str), categories=[str(i) for i in range(max(result.n_clusters, n_labels))]
-    )
-    adata.obsm["X_cellmodel"] = result.latent
-    adata.obsm["X_structure"] = result.structure
-    adata.obsm["X_pca_expr"] = X_pca
-    record.update(
-        {
-            "n_clusters": int(result.n_clusters),
-            "k_estimated": bool(result.k_estimated),
-            "use_semantic": use_semantic,
-            "gene_names": gene_names,
-            "align_semantic": bool(use_semantic and align_semantic),
-            "batch_key": batch_key,
-            "ensemble": None if choice is None else choice.to_dict(),
-            "batch_choice": None if by_batch is None else by_batch.to_dict(),
-            "merge_split": None if checked is None else checked.to_dict(),
-            "consensus": bool(consensus),
-            "gene_vectors": gene_vectors if use_semantic else None,
-            "input": expr.to_dict(),
-            "cluster_params": io.h5ad_safe(result.params),
-            "structure_params": {
-                "n_hvg": n_hvg,
-                "n_pcs": int(X_pca.shape[1]),
-                "n_pcs_rule": f"parallel analysis, at most {DEFAULT_N_PCS}"
-                if n_pcs == "auto"
-                else "given",
-                "n_neighbors": n_neighbors,
-            },
-            "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
-            "pipeline_timings_s": {k: round(v, 3) for k, v in timings.items()},
-            "notes": notes + list(result.notes),
-        }
-    )
-    if label_key is not None:
-        # Labels are read only here, after the run has ended.
-        record.update(metrics=score(adata, label_key), label_key=label_key)
-    adata.uns[UNS_KEY] = io.h5ad_safe(record)
-    return adata
+
+def _structure_params(
+    n_hvg: int, X_pca: np.ndarray, n_pcs: int | str, n_neighbors: int
+) -> dict[str, Any]:
+    rule = f"parallel analysis, at most {DEFAULT_N_PCS}" if n_pcs == "auto" else "given"
+    return {
+        "n_hvg": n_hvg,
+        "n_pcs": int(X_pca.shape[1]),
+        "n_pcs_rule": rule,
+        "n_neighbors": n_neighbors,
+    }
 
 
 def _is_encoder(model: str) -> bool:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from cli.common import handle_errors, info, parse_options, print_json, progress_factory
 from cli.genekb_eval_cmd import register as register_eval
+from cli.genekb_share_cmd import register as register_share
 from genekb.encoders import registry
 from genekb.errors import UsageError
 from genekb.templates import DEFAULT_TEMPLATE, TEMPLATES
@@ -23,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 register_eval(app)
+register_share(app)
 out = Console()
 
 RootOpt = Annotated[
@@ -328,83 +330,6 @@ def combine(
         f"{report['tag']} -> {report['embedding_id']}: {report['n_genes']} genes, "
         f"dim {report['dim']}, {len(report['views'])} views"
     )
-
-
-@app.command()
-@handle_errors
-def export(
-    ref: Annotated[str, typer.Argument(help="Version id or tag.")],
-    file: Annotated[Path, typer.Argument(help="Output file (.tar).")],
-    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
-    root: RootOpt = None,
-    json_: JsonOpt = False,
-) -> None:
-    """Export a version (with its text version) to one file."""
-    from genekb.fileio import check_output_file
-    from genekb.store.sharing import export_version
-
-    check_output_file(file, force=force, flag="export file")
-    report = export_version(_store(root), ref, file, force=force)
-    print_json(report) if json_ else info(
-        f"wrote {file} ({report['bytes']} bytes): {report['versions']}; content sha256"
-        f" {report['content_sha256']} (a receiver checks it with `genekb import --expect`)"
-    )
-
-
-@app.command("import")
-@handle_errors
-def import_(
-    file: Annotated[Path, typer.Argument(help="A file written by `genekb export`.")],
-    force: Annotated[
-        bool, typer.Option(help="Let the file's tags move tags that point elsewhere here.")
-    ] = False,
-    expect: Annotated[
-        str | None,
-        typer.Option(help="Content sha256 (or 12+ digit prefix) the sender published; refused if"
-                     " the file's embedding holds other content."),
-    ] = None,
-    root: RootOpt = None,
-    json_: JsonOpt = False,
-) -> None:
-    """Import versions and tags from an export file: all or nothing, every hash checked first."""
-    from genekb.store import catalog
-    from genekb.store.sharing import import_file
-
-    store = _store(root, create=True)
-    report = import_file(store, file, force=force, expect=expect)
-    catalog.rebuild(store)
-    if json_:
-        print_json(report)
-        return
-    info(
-        f"imported {report['imported'] or 'nothing new'}; present {report['already_present']}; "
-        f"tags {report['tags'] or 'none'}"
-    )
-
-
-@app.command()
-@handle_errors
-def reindex(
-    resign_tags: Annotated[
-        bool,
-        typer.Option(
-            help="Also record tags.json's tags as they are now, with a fresh sha256 (after you"
-            " checked them: `genekb verify` calls a hand-edited tags.json bad until then)."
-        ),
-    ] = False,
-    root: RootOpt = None,
-    json_: JsonOpt = False,
-) -> None:
-    """Rewrite catalog.duckdb from the Parquet files (over the versions that verify clean)."""
-    from genekb.store import catalog
-
-    store = _store(root)
-    tags = store.resign_tags() if resign_tags else None
-    path = catalog.rebuild(store)
-    if json_:
-        print_json({"catalog": str(path), "resigned_tags": tags})
-        return
-    info(f"wrote {path}" + (f"; recorded {len(tags)} tags" if tags is not None else ""))
 
 
 @app.command()

@@ -128,15 +128,16 @@ def run_warmup(job: dict[str, Any]) -> dict[str, Any]:
     """Warm the store (vectors for the data's genes) and the sentence cache, label-free."""
     from cellmodel.embed import embed
     from cellmodel.genes import read_gene_names
-    from cellmodel.io import expression
+    from cellmodel.io import gene_names
     from genekb.store.store import Store
 
     ref = DatasetRef(**job["dataset"])
     adata = load_dataset(ref, job.get("root"))
     blind = hide_labels(adata)
     del adata
-    genes = expression(blind, layer=job.get("layer"), gene_key=job.get("gene_key")).genes
-    names = read_gene_names(genes)
+    # The names alone decide (no normalisation): `.raw` keeps its own var when it is the layer.
+    var = blind.raw.var if job.get("layer") == "raw" and blind.raw is not None else blind.var
+    names = read_gene_names(gene_names(var, job.get("gene_key"), "var"))
     if not names.named:  # the methods will run on the expression alone: nothing to warm
         return {"status": "ok", "steps": [], "skipped": names.note, "peak_rss_mb": 0.0}
     store = Store.open(job.get("root"), create=True)

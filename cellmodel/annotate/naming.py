@@ -1,0 +1,342 @@
+"""`name_groups`: name cell groups from their per-group gene sums, however those were gathered.
+
+The core of `annotate` (in memory) and of `chunked.annotate` (chunk by chunk): match the genes to
+human GeneIDs, pick each group's markers, score them through every channel (the markers' card
+text, the genes a candidate names, its GO processes, the marker table, the context prior), fuse
+the rankings and write one report entry per group with its evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellmodel.annotate import fusion, markerdb, mentions, ontology, processes, score
+from cellmodel.annotate.cells import signature_columns
+from cellmodel.annotate.inputs import (
+    background_ids,
+    embed_texts,
+    group_markers,
+    reference,
+    store_vectors,
+)
+from cellmodel.annotate.methods import CONTEXT, channels_of
+from cellmodel.annotate.ontology import Candidate
+from cellmodel.annotate.params import AnnotateParams
+from cellmodel.annotate.report import channel_entry, provenance, ranked
+from cellmodel.annotate.words import bag_of_words
+
+N_EVIDENCE_SHOWN = 5
+TOP_SHOWN = 3
+N_CONTEXT_SHOWN = 5
+
+
+@dataclass
+class _Markers:
+    """The data side of a run: the matched genes, their per-group statistics and each group's
+    marker GeneIDs (columns into the matched genes), none of it read from a label."""
+
+    match: Any
+    matched: np.ndarray
+    stats: Any
+    lfc: np.ndarray
+    ids: list[np.ndarray]
+    cols: list[np.ndarray]
+    symbol_of: dict[int, str]
+    data_symbols: list[str]
+    symbols: list[list[str]]
+
+
+@dataclass
+class _TextChannel:
+    """The markers' card vectors against the candidates' text: per-group scores and the kept
+    similarities, with where each group's markers sit in the stacked list."""
+
+    scores: np.ndarray
+    sims: list[np.ndarray]
+    present: np.ndarray
+    bounds: np.ndarray
+    records: pd.DataFrame
+    n_background: int
+
+
+def name_groups(
+    genes: list[str],
+    sums: Any,
+    groups: pd.Categorical,
+    store: Any,
+    params: AnnotateParams,
+    cands: list[Candidate],
+    *,
+    gene_totals: Any,
+    user_candidates: bool,
+    ontology_subtree: str | None,
+    tissue: str | None,
+    taxon: str | None,
+    build_missing: bool,
+    load_encoder: Any,
+    began: float,
+) -> tuple[dict[str, Any], pd.Categorical]:
+    """Name the groups from their per-group gene sums (`markers.GroupSums` over the data's
+    `genes`, however gathered: in memory or chunk by chunk); returns the report and each cell's
+    label. `gene_totals`: any matrix whose column sums are the genes' totals (the match report
+    reads only those)."""
+    from cellmodel.genes import require_gene_names
+
+    taxon = require_gene_names(genes, taxon, "annotate")
+    mk = _markers(genes, sums, len(groups.categories), params, taxon, gene_totals)
+    bg = background_ids(params.n_background)
+    all_ids = np.unique(np.concatenate([*mk.ids, bg]))
+    ev = store_vectors(
+        store, all_ids, model=params.model, template=params.template, build_missing=build_missing
+    )
+    text = _text_channel(mk, ev, all_ids, bg, cands, params, load_encoder)
+    whole_ontology = not user_candidates and not (ontology_subtree or tissue)
+    across = params.across_groups == "on" or (params.across_groups == "auto" and user_candidates)
+    if across and len(groups.categories) > 2:
+        text.scores = score.standardise_columns(text.scores)
+    prior = score.context(text.scores, on=whole_ontology and not across)
+    db, ment, proc = _gene_channels(mk, cands, params, getattr(store, "root", None))
+    channel = {
+        "text": text.scores,
+        "mentions": ment.scores,
+        "processes": proc.scores,
+        "markerdb": db.scores,
+        CONTEXT: prior,
+    }
+    matrices, weights = fusion.rankings(channel, params.method, closed_list=user_candidates)
+    context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
+    out_groups = [
+        _group_entry(g, groups, genes, mk, text, cands, matrices, weights, (db, ment, proc), params)
+        for g in range(len(groups.categories))
+    ]
+    labels_of = [e["label"] or "unassigned" for e in out_groups]
+    labels = pd.Categorical(
+        np.asarray(labels_of, dtype=object)[np.asarray(groups.codes)],
+        categories=list(dict.fromkeys(labels_of)),
+    )
+    report = {
+        "groupby": params.groupby,
+        "n_cells": int(mk.stats.sizes.sum()),
+        "n_groups": len(groups.categories),
+        "method": params.method,
+        "params": asdict(params),
+        "candidates": _candidates_entry(cands, user_candidates, ontology_subtree, tissue, db),
+        **provenance(ev, text.n_background, db.universe),
+        **_lexicon_entries(ment, proc),
+        "context": {
+            "used": CONTEXT in channels_of(params.method) and bool(context_top),
+            "top": context_top,
+        },
+        "gene_match": mk.match.report.to_dict(),
+        "groups": out_groups,
+        "seconds": round(time.perf_counter() - began, 3),
+    }
+    return report, labels
+
+
+def _markers(
+    genes: list[str], sums: Any, k: int, params: AnnotateParams, taxon: str | None, totals: Any
+) -> _Markers:
+    """Match the genes to human GeneIDs and pick each group's top markers, one gene per GeneID."""
+    from cellmodel.genes import match_genes
+
+    ref = reference()
+    match = match_genes(genes, ref, store_taxon="human", data_taxon=taxon, X=totals)
+    symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
+    matched = np.flatnonzero(match.matched)
+    stats = sums.columns(matched).stats()
+    # room for genes sharing a GeneID
+    tops = group_markers(stats, params.n_markers * 2, params.markers)
+    ids: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    for g in range(k):
+        found = match.gene_ids[matched[tops[g]]]
+        _, first = np.unique(found, return_index=True)
+        keep = np.sort(first)[: params.n_markers]
+        ids.append(found[keep])
+        cols.append(tops[g][keep])
+    return _Markers(
+        match=match,
+        matched=matched,
+        stats=stats,
+        lfc=stats.means - stats.rest_means,
+        ids=ids,
+        cols=cols,
+        symbol_of=symbol_of,
+        data_symbols=[symbol_of.get(int(i), "") for i in match.gene_ids[matched]],
+        symbols=[[symbol_of.get(int(i), "") for i in m] for m in ids],
+    )
+
+
+def _text_channel(
+    mk: _Markers,
+    ev: Any,
+    all_ids: np.ndarray,
+    bg: np.ndarray,
+    cands: list[Candidate],
+    params: AnnotateParams,
+    load_encoder: Any,
+) -> _TextChannel:
+    """Score each group's marker cards against each candidate's text (hubness-corrected against
+    the fixed background, pooled per group)."""
+    from cellmodel.semantic import control_vectors
+
+    vecs, found = ev.vectors([int(g) for g in all_ids])
+    row = {int(g): i for i, g in enumerate(all_ids)}
+    texts = [ontology.candidate_text(c, params.text_style) for c in cands]
+    records = ev.genes()
+    records = records.set_index(records["gene_id"].astype(int))
+    if params.gene_vectors == "bag-of-words":
+        cards = records["text"].reindex([int(g) for g in all_ids]).fillna("").tolist()
+        vecs, labels = bag_of_words(cards, texts)
+    else:
+        vecs = control_vectors(vecs, found, params.gene_vectors, params.seed)
+        labels = embed_texts(texts, ev, load_encoder)
+    bg_rows = [row[int(g)] for g in bg if found[row[int(g)]]]
+    stacked = [row[int(g)] for g in np.concatenate(mk.ids)]
+    sims_all = score.corrected_similarity(vecs[stacked], labels, vecs[bg_rows], params.hubness)
+    bounds = np.cumsum([0, *[len(m) for m in mk.ids]])
+    present = found[stacked]
+    scores = np.zeros((len(mk.ids), len(cands)))
+    sims: list[np.ndarray] = []
+    for g in range(len(mk.ids)):
+        sims.append(sims_all[bounds[g] : bounds[g + 1]][present[bounds[g] : bounds[g + 1]]])
+        scores[g] = score.pool(sims[-1], params.pooling, params.top_k)
+    return _TextChannel(scores, sims, present, bounds, records, len(bg_rows))
+
+
+def _gene_channels(
+    mk: _Markers, cands: list[Candidate], params: AnnotateParams, root: Any
+) -> tuple[Any, Any, Any]:
+    """The marker-table baseline, the genes each candidate names, and its GO processes' genes."""
+    db = markerdb.score_groups(
+        mk.symbols,
+        mk.data_symbols,
+        [c.cl_id for c in cands],
+        cache_dir=str(Path(root) / "cache" / "markerdb") if root is not None else None,
+    )
+    data_ids = mk.match.gene_ids[mk.matched]
+    controls = {"gene_vectors": params.gene_vectors, "seed": params.seed}
+    ment = mentions.score_groups(cands, mk.lfc, data_ids, **controls)
+    proc = processes.score_groups(cands, mk.ids, data_ids, **controls)
+    return db, ment, proc
+
+
+def _group_entry(
+    g: int,
+    groups: pd.Categorical,
+    genes: list[str],
+    mk: _Markers,
+    text: _TextChannel,
+    cands: list[Candidate],
+    matrices: dict[str, np.ndarray],
+    weights: Any,
+    gene_channels: tuple[Any, Any, Any],
+    params: AnnotateParams,
+) -> dict[str, Any]:
+    """One group's part of the report: its call under `method`, every ranking, and the evidence."""
+    db, ment, proc = gene_channels
+    method = params.method
+    calls = {name: ranked(cands, m[g], TOP_SHOWN) for name, m in matrices.items()}
+    pick = calls[method][0]
+    best = cands[pick.best]
+    present_g = text.present[text.bounds[g] : text.bounds[g + 1]]
+    ids_g, cols_g = mk.ids[g][present_g], mk.cols[g][present_g]
+    ev_idx = score.evidence(text.sims[g][:, pick.best], params.top_k)
+    mentioned = ment.evidence(mk.lfc, g, pick.best)
+    in_process = proc.overlap(mk.ids[g], pick.best)
+    table_genes = db.overlap(g, pick.best)
+    signature = signature_columns(
+        channels_of(method),
+        text=[cols_g[i] for i in ev_idx],
+        named=[col for _, col, value in mentioned if value > 0],
+        marker_cols=mk.cols[g],
+        in_processes=np.isin(mk.ids[g], in_process),
+        in_table=np.isin(mk.symbols[g], table_genes),
+    )
+    named = [
+        {"words": words, "gene": mk.data_symbols[col], "log_fold_change": round(value, 3)}
+        for words, col, value in mentioned[:N_EVIDENCE_SHOWN]
+    ]
+    entry = {
+        "group": str(groups.categories[g]),
+        "n_cells": int(mk.stats.sizes[g]),
+        "label": best.given if np.isfinite(matrices[method][g, pick.best]) else None,
+        "cl_id": best.cl_id,
+        "score": round(pick.score, 4) if np.isfinite(pick.score) else None,
+        "margin": round(pick.margin, 4) if np.isfinite(pick.margin) else None,
+        "top": calls[method][1],
+        "text": channel_entry(*calls["text"]),
+        "mentions": {**channel_entry(*calls["mentions"], True), "named": named},
+        "processes": {
+            **channel_entry(*calls["processes"], True),
+            "genes": [mk.symbol_of.get(i, "") for i in in_process],
+        },
+        "knowledge": channel_entry(*calls["knowledge"]),
+        "markerdb": {**channel_entry(*calls["markerdb"], True), "overlap": table_genes[:10]},
+        "combined": {**channel_entry(*calls["combined"]), "weights": weights.of(g)},
+        "evidence": _evidence(g, mk, text, ids_g, cols_g, ev_idx[:N_EVIDENCE_SHOWN], pick.best),
+        "markers": mk.symbols[g][:10],
+        "signature": [str(genes[mk.matched[c]]) for c in signature],
+    }
+    # a '+' method's ranking beside the named ones
+    entry.setdefault(method, channel_entry(*calls[method]))
+    return entry
+
+
+def _evidence(
+    g: int,
+    mk: _Markers,
+    text: _TextChannel,
+    ids_g: np.ndarray,
+    cols_g: np.ndarray,
+    shown: Any,
+    best: int,
+) -> list[dict[str, Any]]:
+    """The markers whose cards match the called label best, with their fold change and card."""
+    from cellmodel.explain import _describe
+
+    return [
+        {
+            "gene": mk.symbol_of.get(int(ids_g[i]), str(ids_g[i])),
+            "similarity": round(float(text.sims[g][i, best]), 3),
+            "log_fold_change": round(float(mk.lfc[g, cols_g[i]]), 3),
+            "description": _describe(text.records, int(ids_g[i])),
+        }
+        for i in shown
+    ]
+
+
+def _candidates_entry(
+    cands: list[Candidate], user: bool, subtree: str | None, tissue: str | None, db: Any
+) -> dict[str, Any]:
+    """Where the candidates came from and how many each source of knowledge covers."""
+    return {
+        "n": len(cands),
+        "source": "user" if user else "cell-ontology",
+        "subtree": subtree,
+        "tissue": tissue,
+        "cl_version": ontology.cl_version(),
+        "with_cl_id": int(sum(c.cl_id is not None for c in cands)),
+        "in_marker_table": int(db.covered.sum()),
+    }
+
+
+def _lexicon_entries(ment: Any, proc: Any) -> dict[str, Any]:
+    """What the mentions and processes channels read, and how many candidates each reaches."""
+    return {
+        "mentions": {
+            "lexicon": "symbols, aliases and full names of the bundled human NCBI Gene snapshot",
+            "candidates_naming_data_genes": int(sum(bool(n) for n in ment.named)),
+        },
+        "processes": {
+            "source": "GO biological processes of the bundled human NCBI Gene snapshot",
+            "candidates_with_process_genes": int(sum(bool(g) for g in proc.genes)),
+        },
+    }

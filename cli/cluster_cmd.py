@@ -1,0 +1,318 @@
+"""`cellmodel cluster`: cluster cells (a thin shell over `cellmodel.pipeline.cluster`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated, Any
+
+import typer
+
+from cli.cellmodel_args import (
+    AllGenesOpt,
+    BuildOpt,
+    ClusterChunkSizeOpt,
+    DaskAddressOpt,
+    ForceOpt,
+    GeneKeyOpt,
+    GeneVectorsOpt,
+    InputArg,
+    JsonOpt,
+    LayerOpt,
+    ModelOpt,
+    OutputOpt,
+    RootOpt,
+    TaxonOpt,
+    WorkersOpt,
+    check_dask_options,
+    check_output,
+    load_input,
+    run_progress,
+    write_h5ad,
+)
+from cli.common import handle_errors, info, parse_options, print_json
+from genekb.errors import GenekbError, UsageError
+from genekb.fileio import check_output_dir
+
+PLOT_FILES = ("umap.png", "confusion.png")  # what `cluster --plots` may write
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `cluster` command to the cellmodel app (once, however often it is called)."""
+    if not any(c.name == "cluster" for c in app.registered_commands):
+        app.command("cluster")(cluster)
+
+
+_NClustersOpt = Annotated[
+    int | None, typer.Option("--n-clusters", "-k", min=1, help="k (default: estimated).")
+]
+_LabelKeyOpt = Annotated[
+    str | None,
+    typer.Option(help="obs column of reference labels, read only to score the end result."),
+]
+_SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+_DeviceOpt = Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if present).")]
+_SemanticOpt = Annotated[
+    bool, typer.Option(help="Compute the semantic view (for `cellmodel explain`).")
+]
+_AlignSemanticOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Also fit with it: contrastive alignment + fused latent (measured worse; off)."
+    ),
+]
+_EnsembleOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Keep, of the graph encoder's clusters, a k-means consensus on the PCA and Leiden"
+        " at k, the one that agrees best with the ensemble (off: measured lower on the"
+        " registry datasets, better on small subsamples)."
+    ),
+]
+_BatchChoiceOpt = Annotated[
+    bool,
+    typer.Option(
+        help="With a batch column: also fit the link-reconstruction candidate, find Leiden's"
+        " communities at the same k, and keep the clusters least explained by the batch"
+        " (a second fit and Leiden runs: more than twice the fit time)."
+    ),
+]
+_MergeSplitOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Check the clusters in the PCA: merge two neighbours with no density dip between"
+        " them and split the cluster whose cut removes most variance, where that removes"
+        " variance, raises the silhouette and does not raise the clusters' information"
+        " about the batch column (k kept)."
+    ),
+]
+_BatchKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="obs column of a technical batch (e.g. donor) to correct for; 'none' turns off"
+        " a registry dataset's default."
+    ),
+]
+_OptionOpt = Annotated[
+    list[str] | None,
+    typer.Option("--option", help="ClusterOptions field=value, e.g. conv=sage (repeatable)."),
+]
+_PlotsOpt = Annotated[Path | None, typer.Option(help="Write UMAP and confusion-matrix PNGs here.")]
+
+
+@handle_errors
+def cluster(
+    source: InputArg,
+    output: OutputOpt = None,
+    root: RootOpt = None,
+    model: ModelOpt = "minilm",
+    n_clusters: _NClustersOpt = None,
+    label_key: _LabelKeyOpt = None,
+    seed: _SeedOpt = 0,
+    device: _DeviceOpt = None,
+    semantic: _SemanticOpt = True,
+    align_semantic: _AlignSemanticOpt = False,
+    ensemble: _EnsembleOpt = False,
+    batch_choice: _BatchChoiceOpt = True,
+    merge_split: _MergeSplitOpt = True,
+    gene_vectors: GeneVectorsOpt = "real",
+    taxon: TaxonOpt = None,
+    gene_key: GeneKeyOpt = None,
+    layer: LayerOpt = None,
+    batch_key: _BatchKeyOpt = None,
+    option: _OptionOpt = None,
+    plots: _PlotsOpt = None,
+    chunk_size: ClusterChunkSizeOpt = None,
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
+    build: BuildOpt = True,
+    all_genes: AllGenesOpt = False,
+    force: ForceOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Cluster cells: graph encoder over the expression kNN graph with OT-sharpened clusters
+    (optionally a label-free choice between it, a k-means consensus and Leiden at k), and the
+    gene-knowledge semantic view that `cellmodel explain` reads."""
+    args = SimpleNamespace(**locals())
+    options = _check(args)
+    if _chunk_size(args) is not None:
+        return _run_chunked(args, options)
+    adata, label_key = _run(args, options)
+    _report(adata, args, label_key)
+
+
+def _check(args: SimpleNamespace) -> dict[str, Any]:
+    """Refuse outputs in the way and bad options; the parsed `--option` overrides."""
+    check_output(args.output, args.force)
+    if args.plots is not None:
+        check_output_dir(args.plots, force=args.force, flag="--plots", files=PLOT_FILES)
+    options = _cluster_options(args.option or [])
+    check_dask_options(args.chunk_size, args.dask_address, args.workers)
+    return options
+
+
+def _chunk_size(args: SimpleNamespace) -> int | None:
+    """--chunk-size, or the chunk size a .h5ad too large for memory gets (with a notice)."""
+    source = args.source
+    if args.chunk_size is None and Path(source).suffix == ".h5ad" and Path(source).is_file():
+        from cellmodel.chunked.limits import AUTO_CHUNK_SIZE, cluster_plan
+
+        chunked, notice = cluster_plan(source)
+        if notice:
+            info(notice)
+        args.chunk_size = AUTO_CHUNK_SIZE if chunked else None
+    return args.chunk_size
+
+
+def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
+    from cli.cluster_chunked import check_in_core_only, run_chunked
+
+    a = args
+    check_in_core_only(align_semantic=a.align_semantic, ensemble=a.ensemble, batch_key=a.batch_key)
+    run_chunked(
+        a.source, a.output, semantic=a.semantic, json_=a.json_, progress=run_progress(),
+        n_clusters=a.n_clusters, label_key=a.label_key, seed=a.seed, device=a.device,
+        layer=a.layer, merge_split=a.merge_split, chunk_size=a.chunk_size,
+        dask_address=a.dask_address, workers=a.workers, **options,
+    )  # fmt: skip
+
+
+def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | None]:
+    """Cluster in memory; the AnnData and the label column that scores it (if any)."""
+    from cellmodel.pipeline import cluster as run_cluster
+    from genekb.store.store import Store
+
+    adata, dataset_label_key = load_input(args.source, args.root)
+    label_key = args.label_key or dataset_label_key
+    if args.align_semantic and not args.semantic:
+        raise UsageError("--align-semantic needs the semantic view; drop --no-semantic")
+    store = Store.open(args.root, create=True) if args.semantic else None
+    run_cluster(
+        adata,
+        store,
+        n_clusters=args.n_clusters,
+        use_semantic=args.semantic,
+        align_semantic=args.align_semantic,
+        ensemble=args.ensemble,
+        batch_choice=args.batch_choice,
+        merge_split=args.merge_split,
+        model=args.model,
+        gene_vectors=args.gene_vectors,
+        taxon=args.taxon,
+        gene_key=args.gene_key,
+        layer=args.layer,
+        batch_key=args.batch_key if args.batch_key is not None else "auto",
+        label_key=label_key,
+        seed=args.seed,
+        device=args.device,
+        progress=run_progress(),
+        embed_options={"build_missing": args.build, "all_genes": args.all_genes, "notify": info},
+        **options,
+    )
+    return adata, label_key
+
+
+def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:
+    """Plots, the AnnData, then the JSON report or a few lines on stderr."""
+    from cellmodel.pipeline import CLUSTER_KEY
+
+    record = adata.uns["cellmodel"]
+    figures = _plots(adata, args.plots, label_key, args.force, args.seed) if args.plots else []
+    if args.output is not None:
+        write_h5ad(adata, args.output)
+    report = {
+        "input": args.source,
+        "output": str(args.output) if args.output else None,
+        "n_cells": adata.n_obs,
+        "n_clusters": record["n_clusters"],
+        "k_estimated": record["k_estimated"],
+        "metrics": record.get("metrics"),
+        "gene_match_rate": (record.get("gene_match") or {}).get("match_rate"),
+        "gene_names": record.get("gene_names"),
+        "batch_key": record.get("batch_key"),
+        "batch_choice": record.get("batch_choice"),
+        "merge_split": record.get("merge_split"),
+        "embedding_id": record.get("embedding_id"),
+        "seconds": record["pipeline_timings_s"]["total"],
+        "timings_s": {
+            **record["pipeline_timings_s"],
+            **{f"fit_{k}": v for k, v in record["fit_timings_s"].items() if k != "total"},
+        },
+        "cluster_sizes": adata.obs[CLUSTER_KEY].value_counts().sort_index().to_dict(),
+        "plots": [str(p) for p in figures],
+        "notes": record.get("notes", []),
+    }
+    if args.json_:
+        print_json(report)
+    else:
+        _summary(report, label_key)
+
+
+def _summary(report: dict[str, Any], label_key: str | None) -> None:
+    """The report in a few lines on stderr: size, scores, the label-free choices, notes."""
+    info(
+        f"{report['n_clusters']} clusters of {report['n_cells']} cells in {report['seconds']:.1f} s"
+        + (f" (gene match {report['gene_match_rate']:.1%})" if report["gene_match_rate"] else "")
+    )
+    metrics = report["metrics"]
+    if metrics:
+        info("  ".join(f"{k.upper()} {v:.3f}" for k, v in metrics.items()) + f"  (vs {label_key})")
+    choice = report["batch_choice"]
+    if choice:
+        ami = choice["batch_ami"]
+        amis = ", ".join(f"{name} {value:.3f}" for name, value in ami.items())
+        info(f"batch choice: kept the {choice['chosen']} partition (AMI with the batch: {amis})")
+    checked = report["merge_split"]
+    if checked and checked["n_moves"]:
+        info(f"merge-split check in the PCA: {checked['n_moves']} move(s) kept")
+    for note in report["notes"]:
+        info(f"note: {note}")
+
+
+def _cluster_options(pairs: list[str]) -> dict[str, Any]:
+    """`field=value` overrides of ClusterOptions, typed like the field's default."""
+    import dataclasses
+
+    from cellmodel.cluster import ClusterOptions
+
+    fields = {f.name: f for f in dataclasses.fields(ClusterOptions)}
+    defaults = ClusterOptions()
+    parsed: dict[str, Any] = {}
+    for key, value in parse_options(pairs, "--option").items():
+        if key not in fields:
+            raise UsageError(
+                f"unknown cluster option {key!r}; choose from {', '.join(sorted(fields))}"
+            )
+        default = getattr(defaults, key)
+        try:
+            if value.lower() == "none" and "None" in str(fields[key].type):
+                parsed[key] = None
+            elif isinstance(default, bool):
+                parsed[key] = value.lower() in ("1", "true", "yes")
+            elif isinstance(default, tuple):
+                parsed[key] = tuple(int(v) for v in value.split(","))
+            else:
+                parsed[key] = type(default)(value)
+        except ValueError:
+            raise UsageError(
+                f"cluster option {key}={value!r} is not a {type(default).__name__}"
+            ) from None
+    return parsed
+
+
+def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: int) -> list[Path]:
+    from cellmodel.pipeline import CLUSTER_KEY
+    from cellmodel.plot import plot_confusion, plot_umap, umap_coordinates
+
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = [folder / "umap.png"] + ([folder / "confusion.png"] if label_key else [])
+    clash = [t for t in targets if t.exists()]
+    if clash and not force:
+        raise GenekbError(f"{clash[0]} exists; pass --force to overwrite the plots")
+    xy = umap_coordinates(adata.obsm["X_cellmodel"], seed=seed)
+    adata.obsm["X_umap"] = xy
+    labels = adata.obs[label_key] if label_key else None
+    plot_umap(xy, adata.obs[CLUSTER_KEY], labels, targets[0])
+    if label_key:
+        plot_confusion(adata.obs[label_key], adata.obs[CLUSTER_KEY], targets[1])
+    return targets

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from types import SimpleNamespace
+from typing import Annotated, Any
 
 import typer
 
@@ -35,190 +36,227 @@ def register(app: typer.Typer) -> None:
         app.command("classify")(classify)
 
 
+_LabelKeyOpt = Annotated[str | None, typer.Option(help="obs column of labels (train and score).")]
+_TrainFractionOpt = Annotated[float | None, typer.Option(help="Share of cells labelled.")]
+_PerClassOpt = Annotated[int | None, typer.Option(help="Labelled cells per class.")]
+_TrainMaskOpt = Annotated[str | None, typer.Option(help="Boolean obs column: cells to train on.")]
+_SmallClassesOpt = Annotated[str, typer.Option(help="error | cap: classes too small to split.")]
+_ReferenceOpt = Annotated[
+    Path | None, typer.Option(help="Train on this file's labels and predict the input's cells.")
+]
+_ViewOpt = Annotated[
+    str,
+    typer.Option(help="pca | semantic | fused (both side by side): the cell view that is refined."),
+]
+_KOpt = Annotated[int, typer.Option("--k", min=1, help="Neighbours of the kNN vote.")]
+_VoteOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto | mass | frequency | balanced: kNN votes as they fall (frequency), per"
+        " labelled cell (balanced), or with class masses matched to the labelled cells'"
+        " proportions (mass). auto: mass, but frequency with --reference."
+    ),
+]
+_MarkersOpt = Annotated[
+    int,
+    typer.Option(
+        min=0, help="Marker genes per class (training labels) added to the view; 0: none."
+    ),
+]
+_MarkerBlockOpt = Annotated[
+    str, typer.Option(help="scores (one marker score per class) | genes (each marker gene).")
+]
+_RefineOpt = Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")]
+_BlendOpt = Annotated[
+    float,
+    typer.Option(help="Weight (0–1) of the unrefined kNN's votes beside the refined one's."),
+]
+_SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+_DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda.")]
+_PlotsOpt = Annotated[Path | None, typer.Option(help="Write the confusion-matrix PNG here.")]
+_ChunkSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Read the input this many cells at a time (out of core, Dask): the unrefined kNN"
+        " on obsm X_semantic_w (from `embed --chunk-size`) against an in-memory --reference;"
+        " needs --view semantic and -o.",
+    ),
+]
+
+
 @handle_errors
 def classify(
     source: InputArg,
-    label_key: Annotated[
-        str | None, typer.Option(help="obs column of labels (train and score).")
-    ] = None,
-    train_fraction: Annotated[float | None, typer.Option(help="Share of cells labelled.")] = None,
-    per_class: Annotated[int | None, typer.Option(help="Labelled cells per class.")] = None,
-    train_mask: Annotated[
-        str | None, typer.Option(help="Boolean obs column: cells to train on.")
-    ] = None,
-    small_classes: Annotated[str, typer.Option(help="error | cap: classes too small to split.")] = (
-        "error"
-    ),
-    reference: Annotated[
-        Path | None, typer.Option(help="Train on this file's labels and predict the input's cells.")
-    ] = None,
-    view: Annotated[
-        str,
-        typer.Option(
-            help="pca | semantic | fused (both side by side): the cell view that is refined."
-        ),
-    ] = "pca",
+    label_key: _LabelKeyOpt = None,
+    train_fraction: _TrainFractionOpt = None,
+    per_class: _PerClassOpt = None,
+    train_mask: _TrainMaskOpt = None,
+    small_classes: _SmallClassesOpt = "error",
+    reference: _ReferenceOpt = None,
+    view: _ViewOpt = "pca",
     gene_vectors: GeneVectorsOpt = "real",
-    k: Annotated[int, typer.Option("--k", min=1, help="Neighbours of the kNN vote.")] = 15,
-    vote: Annotated[
-        str,
-        typer.Option(
-            help="auto | mass | frequency | balanced: kNN votes as they fall (frequency), per"
-            " labelled cell (balanced), or with class masses matched to the labelled cells'"
-            " proportions (mass). auto: mass, but frequency with --reference."
-        ),
-    ] = "auto",
-    markers: Annotated[
-        int,
-        typer.Option(
-            min=0, help="Marker genes per class (training labels) added to the view; 0: none."
-        ),
-    ] = 100,
-    marker_block: Annotated[
-        str, typer.Option(help="scores (one marker score per class) | genes (each marker gene).")
-    ] = "scores",
-    refine: Annotated[bool, typer.Option(help="Contrastive refinement before the kNN.")] = True,
-    blend: Annotated[
-        float,
-        typer.Option(help="Weight (0–1) of the unrefined kNN's votes beside the refined one's."),
-    ] = 0.5,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    k: _KOpt = 15,
+    vote: _VoteOpt = "auto",
+    markers: _MarkersOpt = 100,
+    marker_block: _MarkerBlockOpt = "scores",
+    refine: _RefineOpt = True,
+    blend: _BlendOpt = 0.5,
+    seed: _SeedOpt = 0,
+    device: _DeviceOpt = "cpu",
     output: OutputOpt = None,
     root: RootOpt = None,
     model: ModelOpt = "minilm",
-    plots: Annotated[Path | None, typer.Option(help="Write the confusion-matrix PNG here.")] = None,
-    chunk_size: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Read the input this many cells at a time (out of core, Dask): the unrefined kNN"
-            " on obsm X_semantic_w (from `embed --chunk-size`) against an in-memory --reference;"
-            " needs --view semantic and -o.",
-        ),
-    ] = None,
+    plots: _PlotsOpt = None,
+    chunk_size: _ChunkSizeOpt = None,
     dask_address: DaskAddressOpt = None,
     workers: WorkersOpt = None,
     force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Few-label classification: contrastive refinement of a cell view, then kNN; with baselines."""
+    args = SimpleNamespace(**locals())
+    _check(args)
+    if chunk_size is not None:
+        return _classify_chunked(args)
+    adata, result, label_key = _run(args)
+    _report(adata, result, label_key, args)
+
+
+def _check(args: SimpleNamespace) -> None:
+    """Outputs in the way and Dask options; before any data is read."""
+    check_output(args.output, args.force)
+    if args.plots is not None:
+        check_output_dir(
+            args.plots, force=args.force, flag="--plots", files=("classify_confusion.png",)
+        )
+    check_dask_options(args.chunk_size, args.dask_address, args.workers)
+
+
+def _options(args: SimpleNamespace) -> Any:
+    """The run's checked ClassifyOptions (a bad --vote / --marker-block / --blend or view:
+    a usage error before data is read)."""
     from cellmodel import classify as cl
 
-    check_output(output, force)
-    if plots is not None:
-        check_output_dir(plots, force=force, flag="--plots", files=("classify_confusion.png",))
-    check_dask_options(chunk_size, dask_address, workers)
-    if chunk_size is not None:
-        _classify_chunked(
-            source, reference, label_key, view, k, vote, chunk_size, dask_address, workers,
-            output, root, model, json_,
-        )  # fmt: skip
-        return
-    cl.check_view(view)
-    if gene_vectors != "real" and view == "pca":
+    cl.check_view(args.view)
+    if args.gene_vectors != "real" and args.view == "pca":
         raise UsageError(
             "--gene-vectors changes the semantic view only; add --view semantic (or fused)"
         )
-    options = cl.with_options(vote=vote, n_markers=markers, marker_block=marker_block, blend=blend)
-    options.check()  # a bad --vote / --marker-block / --blend: usage error before data is read
-    adata, dataset_key = load_input(source, root)
-    label_key = label_key or dataset_key
-    ref, ref_key = load_input(str(reference), root) if reference is not None else (None, None)
+    options = cl.with_options(
+        vote=args.vote, n_markers=args.markers, marker_block=args.marker_block, blend=args.blend
+    )
+    options.check()
+    return options
+
+
+def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
+    """The query, its label column, and the reference (if any) with its label column."""
+    adata, dataset_key = load_input(args.source, args.root)
+    label_key = args.label_key or dataset_key
+    reference = args.reference
+    ref, ref_key = load_input(str(reference), args.root) if reference is not None else (None, None)
     if reference is None and label_key is None:
         raise UsageError("give --label-key (the labels to train on and score against)")
     if ref is not None and (label_key or ref_key) not in ref.obs:
         raise GenekbError(
             f"the reference needs a label column; pass --label-key (have {list(ref.obs)})"
         )
+    return adata, label_key, ref, ref_key
+
+
+def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:
+    """Classify in memory; the AnnData, the result and the label column."""
+    from cellmodel import classify as cl
+
+    options = _options(args)
+    adata, label_key, ref, ref_key = _inputs(args)
     store = None
-    if view != "pca":
+    if args.view != "pca":
         from genekb.store.store import Store
 
-        store = Store.open(root, create=True)
+        store = Store.open(args.root, create=True)
     result = cl.classify_cells(
         adata,
         label_key=label_key,
-        train_fraction=train_fraction,
-        per_class=per_class,
-        train_mask=train_mask,
-        small_classes=small_classes,
+        train_fraction=args.train_fraction,
+        per_class=args.per_class,
+        train_mask=args.train_mask,
+        small_classes=args.small_classes,
         reference=ref,
         reference_label_key=label_key or ref_key,
-        view=view,
+        view=args.view,
         store=store,
-        model=model,
-        gene_vectors=gene_vectors,
-        k=k,
-        refine_view=refine,
-        seed=seed,
-        device=device,
+        model=args.model,
+        gene_vectors=args.gene_vectors,
+        k=args.k,
+        refine_view=args.refine,
+        seed=args.seed,
+        device=args.device,
         options=options,
     )
-    figures = []
-    if plots is not None and label_key in adata.obs:
-        from cellmodel.plot import plot_confusion
+    return adata, result, label_key
 
-        plots.mkdir(parents=True, exist_ok=True)
-        target = plots / "classify_confusion.png"
-        if target.exists() and not force:
-            raise GenekbError(f"{target} exists; pass --force to overwrite the plots")
-        held_out = ~result.train_mask
-        plot_confusion(
-            adata.obs[label_key][held_out],
-            adata.obs["cellmodel_pred"][held_out],
-            target,
-            xlabel="predicted label (cells not used for training)",
-        )
-        figures.append(str(target))
-    if output is not None:
-        write_h5ad(adata, output)
+
+def _plot(adata: Any, result: Any, label_key: str, args: SimpleNamespace) -> list[str]:
+    """The confusion matrix of the held-out cells, when --plots is given and labels exist."""
+    if args.plots is None or label_key not in adata.obs:
+        return []
+    from cellmodel.plot import plot_confusion
+
+    args.plots.mkdir(parents=True, exist_ok=True)
+    target = args.plots / "classify_confusion.png"
+    if target.exists() and not args.force:
+        raise GenekbError(f"{target} exists; pass --force to overwrite the plots")
+    held_out = ~result.train_mask
+    plot_confusion(
+        adata.obs[label_key][held_out],
+        adata.obs["cellmodel_pred"][held_out],
+        target,
+        xlabel="predicted label (cells not used for training)",
+    )
+    return [str(target)]
+
+
+def _report(adata: Any, result: Any, label_key: str | None, args: SimpleNamespace) -> None:
+    """Plot, write the AnnData, then the JSON record or the scores on stderr."""
+    figures = _plot(adata, result, label_key, args)  # type: ignore[arg-type]
+    if args.output is not None:
+        write_h5ad(adata, args.output)
     doc = {
         **adata.uns["cellmodel_classify"],
-        "gene_vectors": gene_vectors if view != "pca" else None,
+        "gene_vectors": args.gene_vectors if args.view != "pca" else None,
         "plots": figures,
-        "output": str(output) if output else None,
+        "output": str(args.output) if args.output else None,
     }
-    if json_:
+    if args.json_:
         print_json(doc)
         return
     scores = result.scores
     if scores is not None:
         info(
-            f"{'refined kNN' if refine else 'kNN'} ({view}): accuracy {scores.accuracy:.3f},"
-            f" macro-F1 {scores.macro_f1:.3f}"
+            f"{'refined kNN' if args.refine else 'kNN'} ({args.view}): accuracy"
+            f" {scores.accuracy:.3f}, macro-F1 {scores.macro_f1:.3f}"
             f" on {result.n_scored} held-out cells"
         )
     for name, comp in result.comparisons.items():
         info(f"{name}: accuracy {comp.accuracy:.3f}, macro-F1 {comp.macro_f1:.3f}")
 
 
-def _classify_chunked(
-    source: str,
-    reference: Path | None,
-    label_key: str | None,
-    view: str,
-    k: int,
-    vote: str,
-    chunk_size: int,
-    dask_address: str | None,
-    workers: int | None,
-    output: Path | None,
-    root: Path | None,
-    model: str,
-    json_: bool,
-) -> None:
+def _classify_chunked(args: SimpleNamespace) -> None:
     """classify --chunk-size: a thin shell over `cellmodel.chunked.classify.classify_h5ad`."""
     from cellmodel import classify as cl
     from cellmodel.chunked.classify import classify_h5ad, obs_columns
     from genekb.store.store import Store
 
+    a = args
+    reference, label_key, output = a.reference, a.label_key, a.output
     if reference is None:
         raise UsageError("--chunk-size transfers labels from a --reference (an in-memory file)")
-    if view != "semantic":
+    if a.view != "semantic":
         raise UsageError("--chunk-size runs on the semantic view: add --view semantic")
-    path = check_chunked(source, output, "predictions")
-    ref, ref_key = load_input(str(reference), root)
+    path = check_chunked(a.source, output, "predictions")
+    ref, ref_key = load_input(str(reference), a.root)
     key = label_key or ref_key
     if key is None:
         raise UsageError("give --label-key (the reference's label column)")
@@ -233,15 +271,15 @@ def _classify_chunked(
         reference_label_key=key,
         # As in memory, the query's own labels (if it has them) only score the result.
         label_key=label_key if label_key in obs_columns(path) else None,
-        store=Store.open(root, create=True),
-        k=k,
-        options=cl.with_options(vote=vote),
-        chunk_size=chunk_size,
-        dask_address=dask_address,
-        workers=workers,
+        store=Store.open(a.root, create=True),
+        k=a.k,
+        options=cl.with_options(vote=a.vote),
+        chunk_size=a.chunk_size,
+        dask_address=a.dask_address,
+        workers=a.workers,
     )
     record = {**record, "output": str(output)}
-    if json_:
+    if a.json_:
         print_json(record)
         return
     scores = record["scores"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from types import SimpleNamespace
+from typing import Annotated, Any
 
 import typer
 
@@ -43,142 +44,179 @@ def _command(options: list[tuple[str, object]]) -> str:
     return shlex.join(words)
 
 
+_DatasetsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Comma-separated registry names, .h5ad paths or synthetic-N"
+        " (default: pbmc68k-reduced,baron-human,wu2020-200)."
+    ),
+]
+_MethodsOpt = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated method names, or 'all' (default: all)."),
+]
+_SeedsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Seeds per (dataset, method): 0..N-1 (default 5; 1 with --scale)."),
+]
+_OutOpt = Annotated[
+    Path | None,
+    typer.Option(help="Output folder (default: <root>/bench, or <root>/bench-scale)."),
+]
+_ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Encoder of the store.")]
+_LabelKeyOpt = Annotated[
+    str | None, typer.Option(help="obs column of reference labels for .h5ad paths.")
+]
+_ScaleOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Scale mode: synthetic counts at these sizes (e.g. 10000,30000,100000);"
+        " methods default to cellmodel,pca-kmeans."
+    ),
+]
+_OutOfCoreOpt = Annotated[
+    bool,
+    typer.Option(
+        help="With --scale: write each size to disk, cluster it out of core in a fresh"
+        " process (time, peak RSS, ARI vs the planted groups), and the largest file's first"
+        " 100,000 cells in memory (e.g. --scale 100000,300000,1000000 --out-of-core)."
+    ),
+]
+_DeviceOpt = Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if present).")]
+_WarmOpt = Annotated[
+    bool,
+    typer.Option(help="Warm the store and sentence cache up front (reported apart)."),
+]
+_ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="BLAS/OpenMP/torch threads per worker (default: the libraries' own choice).",
+    ),
+]
+_TimeoutOpt = Annotated[
+    float, typer.Option(min=1, help="Seconds allowed per (dataset, method) process.")
+]
+_GeneVectorsOpt = Annotated[
+    str,
+    typer.Option(
+        help="real, or a control (shuffled / random, drawn once) that replaces the real gene"
+        " vectors of every method."
+    ),
+]
+_ForceOpt = Annotated[
+    bool, typer.Option(help="Overwrite the tables and chart of an earlier run in --out.")
+]
+_JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
 @handle_errors
 def bench(
-    datasets: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma-separated registry names, .h5ad paths or synthetic-N"
-            " (default: pbmc68k-reduced,baron-human,wu2020-200)."
-        ),
-    ] = None,
-    methods: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated method names, or 'all' (default: all)."),
-    ] = None,
-    seeds: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="Seeds per (dataset, method): 0..N-1 (default 5; 1 with --scale)."
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Output folder (default: <root>/bench, or <root>/bench-scale)."),
-    ] = None,
+    datasets: _DatasetsOpt = None,
+    methods: _MethodsOpt = None,
+    seeds: _SeedsOpt = None,
+    out: _OutOpt = None,
     root: RootOpt = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Encoder of the store.")] = "minilm",
-    label_key: Annotated[
-        str | None, typer.Option(help="obs column of reference labels for .h5ad paths.")
-    ] = None,
+    model: _ModelOpt = "minilm",
+    label_key: _LabelKeyOpt = None,
     gene_key: GeneKeyOpt = None,
     layer: LayerOpt = None,
-    scale: Annotated[
-        str | None,
-        typer.Option(
-            help="Scale mode: synthetic counts at these sizes (e.g. 10000,30000,100000);"
-            " methods default to cellmodel,pca-kmeans."
-        ),
-    ] = None,
-    out_of_core: Annotated[
-        bool,
-        typer.Option(
-            help="With --scale: write each size to disk, cluster it out of core in a fresh"
-            " process (time, peak RSS, ARI vs the planted groups), and the largest file's first"
-            " 100,000 cells in memory (e.g. --scale 100000,300000,1000000 --out-of-core)."
-        ),
-    ] = False,
-    device: Annotated[
-        str | None, typer.Option(help="cpu or cuda (default: cuda if present).")
-    ] = None,
-    warm: Annotated[
-        bool,
-        typer.Option(help="Warm the store and sentence cache up front (reported apart)."),
-    ] = True,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="BLAS/OpenMP/torch threads per worker (default: the libraries' own choice).",
-        ),
-    ] = None,
-    timeout: Annotated[
-        float, typer.Option(min=1, help="Seconds allowed per (dataset, method) process.")
-    ] = 3600.0,
-    gene_vectors: Annotated[
-        str,
-        typer.Option(
-            help="real, or a control (shuffled / random, drawn once) that replaces the real gene"
-            " vectors of every method."
-        ),
-    ] = "real",
-    force: Annotated[
-        bool, typer.Option(help="Overwrite the tables and chart of an earlier run in --out.")
-    ] = False,
-    json_: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
+    scale: _ScaleOpt = None,
+    out_of_core: _OutOfCoreOpt = False,
+    device: _DeviceOpt = None,
+    warm: _WarmOpt = True,
+    threads: _ThreadsOpt = None,
+    timeout: _TimeoutOpt = 3600.0,
+    gene_vectors: _GeneVectorsOpt = "real",
+    force: _ForceOpt = False,
+    json_: _JsonOpt = False,
 ) -> None:
     """Benchmark methods × datasets × seeds in fresh processes: tables, JSON, ARI chart."""
+    from cellmodel.datasets import store_root
+
+    args = SimpleNamespace(**locals())
+    sizes = _check(args)
+    if out_of_core:
+        return _out_of_core(sizes, out or store_root(root) / "bench-outofcore", device, timeout)
+    _run(_config(args, sizes), json_)
+
+
+def _check(args: SimpleNamespace) -> list[int] | None:
+    """Refuse an unknown control and --scale beside --datasets; the --scale sizes, if given."""
+    if args.gene_vectors not in ("real", "shuffled", "random"):
+        raise UsageError(
+            f"unknown --gene-vectors {args.gene_vectors!r}; choose real, shuffled, random"
+        )
+    if args.scale is not None and args.datasets is not None:
+        raise UsageError("--scale makes its own synthetic datasets; leave out --datasets")
+    return _sizes(args.scale) if args.scale is not None else None
+
+
+def _config(args: SimpleNamespace, sizes: list[int] | None) -> Any:
+    """The run's BenchConfig: datasets, methods and seeds resolved, --out checked."""
     from cellmodel import bench as lib
     from cellmodel.datasets import store_root
 
-    if gene_vectors not in ("real", "shuffled", "random"):
-        raise UsageError(f"unknown --gene-vectors {gene_vectors!r}; choose real, shuffled, random")
-    if scale is not None and datasets is not None:
-        raise UsageError("--scale makes its own synthetic datasets; leave out --datasets")
-    sizes = _sizes(scale) if scale is not None else None
-    if out_of_core:
-        _out_of_core(sizes, out or store_root(root) / "bench-outofcore", device, timeout)
-        return
+    a = args
     refs = lib.parse_datasets(
-        [f"{lib.SYNTHETIC_PREFIX}{n}" for n in sizes] if sizes else datasets, label_key
+        [f"{lib.SYNTHETIC_PREFIX}{n}" for n in sizes] if sizes else a.datasets, a.label_key
     )
     method_names = lib.parse_methods(
-        methods if methods is not None else (",".join(lib.SCALE_METHODS) if sizes else None)
+        a.methods if a.methods is not None else (",".join(lib.SCALE_METHODS) if sizes else None)
     )
-    n_seeds = seeds if seeds is not None else (1 if sizes else lib.DEFAULT_SEEDS)
-    given = out is not None  # a default folder under the store root may need its parents made
-    out = out or store_root(root) / ("bench-scale" if sizes else "bench")
-    check_output_dir(out, force=force, flag="--out", files=BENCH_FILES, parents=not given)
-    command = _command(
-        [
-            ("--datasets", datasets),
-            ("--scale", scale),
-            ("--methods", methods),
-            ("--seeds", seeds),
-            ("--out", out),
-            ("--root", root),
-            ("--model", model if model != "minilm" else None),
-            ("--label-key", label_key),
-            ("--gene-key", gene_key),
-            ("--layer", layer),
-            ("--device", device),
-            ("--threads", threads),
-            ("--no-warm", not warm),
-            ("--gene-vectors", gene_vectors if gene_vectors != "real" else None),
-        ]
-    )
-    config = lib.BenchConfig(
+    n_seeds = a.seeds if a.seeds is not None else (1 if sizes else lib.DEFAULT_SEEDS)
+    given = a.out is not None  # a default folder under the store root may need its parents made
+    out = a.out or store_root(a.root) / ("bench-scale" if sizes else "bench")
+    check_output_dir(out, force=a.force, flag="--out", files=BENCH_FILES, parents=not given)
+    return lib.BenchConfig(
         datasets=refs,
         methods=method_names,
         seeds=list(range(n_seeds)),
         out=out,
-        root=str(root) if root else None,
-        model=model,
-        device=device,
-        layer=layer,
-        gene_key=gene_key,
-        timeout_s=timeout,
-        warm=warm,
-        command=command,
+        root=str(a.root) if a.root else None,
+        model=a.model,
+        device=a.device,
+        layer=a.layer,
+        gene_key=a.gene_key,
+        timeout_s=a.timeout,
+        warm=a.warm,
+        command=_command_of(a, out),
         scale=sizes is not None,
-        threads=threads,
-        gene_vectors=gene_vectors,
+        threads=a.threads,
+        gene_vectors=a.gene_vectors,
     )
+
+
+def _command_of(a: SimpleNamespace, out: Path) -> str:
+    """The command line that repeats this run (only the options given, --out resolved)."""
+    return _command(
+        [
+            ("--datasets", a.datasets),
+            ("--scale", a.scale),
+            ("--methods", a.methods),
+            ("--seeds", a.seeds),
+            ("--out", out),
+            ("--root", a.root),
+            ("--model", a.model if a.model != "minilm" else None),
+            ("--label-key", a.label_key),
+            ("--gene-key", a.gene_key),
+            ("--layer", a.layer),
+            ("--device", a.device),
+            ("--threads", a.threads),
+            ("--no-warm", not a.warm),
+            ("--gene-vectors", a.gene_vectors if a.gene_vectors != "real" else None),
+        ]
+    )
+
+
+def _run(config: Any, json_: bool) -> None:
+    """Run the bench; the Markdown table (or JSON) on stdout, any failure as one error."""
+    from cellmodel import bench as lib
+
     info(
-        f"bench: {len(refs)} dataset(s) × {len(method_names)} method(s) × {n_seeds} seed(s),"
-        f" each (dataset, method) in a fresh process; outputs in {out}"
+        f"bench: {len(config.datasets)} dataset(s) × {len(config.methods)} method(s)"
+        f" × {len(config.seeds)} seed(s), each (dataset, method) in a fresh process;"
+        f" outputs in {config.out}"
     )
     report = lib.run_bench(config, log=info)
     if json_:
@@ -190,7 +228,7 @@ def bench(
         first = report["failures"][0]
         raise GenekbError(
             f"{len(report['failures'])} run(s) failed, first {first['dataset']} × {first['method']}"
-            f": {first['error']}; logs in {out / 'logs'}"
+            f": {first['error']}; logs in {config.out / 'logs'}"
         )
 
 

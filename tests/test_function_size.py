@@ -32,7 +32,6 @@ ALLOWED: dict[str, int] = {
     "cellmodel/cluster.py:fit_clusters": 96,
     "cellmodel/annotate/report.py:to_markdown": 96,
     # CLI commands (limit 40)
-    "cli/bench_cmd.py:bench": 148,
     "cli/genekb_app.py:build": 92,
     "cli/genekb_eval_cmd.py:import_vectors": 66,
     "cli/genekb_eval_cmd.py:eval_": 54,

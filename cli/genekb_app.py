@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -41,83 +42,109 @@ def _store(root: Path | None, create: bool = False) -> Any:
     return Store.open(root, create=create)
 
 
+_ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Encoder name (see `genekb encoders`).")
+]
+_SourceOpt = Annotated[str, typer.Option(help="Gene source (see `genekb sources`).")]
+_SourceOptOpt = Annotated[
+    list[str] | None, typer.Option("--source-opt", help="Source option key=value (repeatable).")
+]
+_TaxonOpt = Annotated[str, typer.Option(help="human or mouse.")]
+_TemplateOpt = Annotated[str, typer.Option(help=f"Text template: {', '.join(TEMPLATES)}.")]
+_GenesOpt = Annotated[Path | None, typer.Option(help="File with one gene name per line.")]
+_GenesFromOpt = Annotated[
+    Path | None, typer.Option(help="Take the gene list from this .h5ad file's genes.")
+]
+_GeneKeyOpt = Annotated[str | None, typer.Option(help="var column holding gene names.")]
+_DeviceOpt = Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if present).")]
+_BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Texts per batch.")]
+_EngineOpt = Annotated[
+    str, typer.Option(help="local (this process) or ray (install genekb-cellmodel\\[ray]).")
+]
+_AddressOpt = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster address (--engine ray; default: a local instance)."),
+]
+_WorkersOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Ray actors, one encoder each (default: one per GPU, else CPU)."),
+]
+_TagOpt = Annotated[str | None, typer.Option(help="Tag to set (default taxon/template/model).")]
+
+
 @app.command()
 @handle_errors
 def build(
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Encoder name (see `genekb encoders`).")
-    ] = (registry.DEFAULT_ENCODER),
-    source: Annotated[str, typer.Option(help="Gene source (see `genekb sources`).")] = "bundled",
-    source_opt: Annotated[
-        list[str] | None, typer.Option("--source-opt", help="Source option key=value (repeatable).")
-    ] = None,
-    taxon: Annotated[str, typer.Option(help="human or mouse.")] = "human",
-    template: Annotated[str, typer.Option(help=f"Text template: {', '.join(TEMPLATES)}.")] = (
-        DEFAULT_TEMPLATE
-    ),
-    genes: Annotated[Path | None, typer.Option(help="File with one gene name per line.")] = None,
-    genes_from: Annotated[
-        Path | None, typer.Option(help="Take the gene list from this .h5ad file's genes.")
-    ] = None,
-    gene_key: Annotated[str | None, typer.Option(help="var column holding gene names.")] = None,
-    device: Annotated[
-        str | None, typer.Option(help="cpu or cuda (default: cuda if present).")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 64,
-    engine: Annotated[
-        str, typer.Option(help="local (this process) or ray (install genekb-cellmodel\\[ray]).")
-    ] = "local",
-    address: Annotated[
-        str | None,
-        typer.Option(help="Ray cluster address (--engine ray; default: a local instance)."),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(min=1, help="Ray actors, one encoder each (default: one per GPU, else CPU)."),
-    ] = None,
-    tag: Annotated[
-        str | None, typer.Option(help="Tag to set (default taxon/template/model).")
-    ] = None,
+    model: _ModelOpt = registry.DEFAULT_ENCODER,
+    source: _SourceOpt = "bundled",
+    source_opt: _SourceOptOpt = None,
+    taxon: _TaxonOpt = "human",
+    template: _TemplateOpt = DEFAULT_TEMPLATE,
+    genes: _GenesOpt = None,
+    genes_from: _GenesFromOpt = None,
+    gene_key: _GeneKeyOpt = None,
+    device: _DeviceOpt = None,
+    batch_size: _BatchSizeOpt = 64,
+    engine: _EngineOpt = "local",
+    address: _AddressOpt = None,
+    workers: _WorkersOpt = None,
+    tag: _TagOpt = None,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Build (or find) the text and embedding versions for a gene source, template and encoder."""
-    from genekb.build import build as run_build
-    from genekb.build import genes_from_h5ad, read_gene_list
-    from genekb.encoders.ray_engine import check_engine
-
-    registry.resolve(model)  # an unknown model fails before any work
-    check_engine(engine, address)
-    if genes and genes_from:
-        raise UsageError("give --genes or --genes-from, not both")
-    names = None
-    if genes:
-        names = read_gene_list(genes)
-    elif genes_from:
-        names = genes_from_h5ad(genes_from, gene_key)
-    store = _store(root, create=True)
-    with progress_factory(f"embedding with {model}") as factory:
-        report = run_build(
-            store,
-            model=model,
-            source=source,
-            taxon=taxon,
-            template=template,
-            genes=names,
-            source_options=parse_options(source_opt or []),
-            device=device,
-            batch_size=batch_size,
-            progress=factory,
-            tag=tag,
-            engine=engine,
-            address=address,
-            num_workers=workers,
-        )
+    args = SimpleNamespace(**locals())
+    names = _build_genes(args)
+    report = _run_build(args, names)
     for message in report["skipped_damaged"]:
         info(f"warning: no vectors reused from a damaged version: {message}")
     if json_:
         print_json(report)
-        return
+    else:
+        _build_summary(report)
+
+
+def _build_genes(args: SimpleNamespace) -> list[str] | None:
+    """Check the model and engine before any work; the gene names asked for, if any."""
+    from genekb.build import genes_from_h5ad, read_gene_list
+    from genekb.encoders.ray_engine import check_engine
+
+    registry.resolve(args.model)  # an unknown model fails before any work
+    check_engine(args.engine, args.address)
+    if args.genes and args.genes_from:
+        raise UsageError("give --genes or --genes-from, not both")
+    if args.genes:
+        return read_gene_list(args.genes)
+    if args.genes_from:
+        return genes_from_h5ad(args.genes_from, args.gene_key)
+    return None
+
+
+def _run_build(args: SimpleNamespace, names: list[str] | None) -> dict[str, Any]:
+    from genekb.build import build as run_build
+
+    store = _store(args.root, create=True)
+    with progress_factory(f"embedding with {args.model}") as factory:
+        return run_build(
+            store,
+            model=args.model,
+            source=args.source,
+            taxon=args.taxon,
+            template=args.template,
+            genes=names,
+            source_options=parse_options(args.source_opt or []),
+            device=args.device,
+            batch_size=args.batch_size,
+            progress=factory,
+            tag=args.tag,
+            engine=args.engine,
+            address=args.address,
+            num_workers=args.workers,
+        )
+
+
+def _build_summary(report: dict[str, Any]) -> None:
+    """The build in a few lines on stderr: unmatched genes, the versions, truncated texts."""
     if report["genes_unmatched"]:
         info(
             f"{report['genes_unmatched']} of {report['genes_requested']} genes not in the source, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -32,34 +32,42 @@ RootOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
+_RefsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help=f"Embedding ids, prefixes or tags (default: {DEFAULT_REF})."),
+]
+_TaskOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--task",
+        "-t",
+        help="Bundled task (dosage-tfs, hipred) or a CSV/TSV of gene and label; repeatable"
+        " (default: both bundled tasks).",
+    ),
+]
+_SeedsOpt = Annotated[int, typer.Option(min=1, help="Repetitions of the fold split.")]
+_FoldsOpt = Annotated[int, typer.Option(min=2, help="Cross-validation folds.")]
+_ControlsOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Score the controls beside the vectors: shuffled, random, annotation depth,"
+        " bag-of-words, vectors + bag-of-words."
+    ),
+]
+_TuneOpt = Annotated[
+    bool,
+    typer.Option(help="Choose the probe's C by inner CV on each training fold (slower)."),
+]
+
+
 @handle_errors
 def eval_(
-    refs: Annotated[
-        list[str] | None,
-        typer.Argument(help=f"Embedding ids, prefixes or tags (default: {DEFAULT_REF})."),
-    ] = None,
-    task: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--task",
-            "-t",
-            help="Bundled task (dosage-tfs, hipred) or a CSV/TSV of gene and label; repeatable"
-            " (default: both bundled tasks).",
-        ),
-    ] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="Repetitions of the fold split.")] = 3,
-    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
-    controls: Annotated[
-        bool,
-        typer.Option(
-            help="Score the controls beside the vectors: shuffled, random, annotation depth,"
-            " bag-of-words, vectors + bag-of-words."
-        ),
-    ] = True,
-    tune: Annotated[
-        bool,
-        typer.Option(help="Choose the probe's C by inner CV on each training fold (slower)."),
-    ] = False,
+    refs: _RefsArg = None,
+    task: _TaskOpt = None,
+    seeds: _SeedsOpt = 3,
+    folds: _FoldsOpt = 5,
+    controls: _ControlsOpt = True,
+    tune: _TuneOpt = False,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -89,37 +97,46 @@ def eval_(
     info(f"eval: {document['seconds']:.1f} s")
 
 
+_FileArg = Annotated[
+    Path,
+    typer.Argument(help="Gene vectors: .pkl, .csv, .tsv, .parquet, .npz; - for stdin."),
+]
+_ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Name of the model that made the vectors.")
+]
+_TextOpt = Annotated[
+    str,
+    typer.Option(help="What text the vectors were made from (e.g. 'NCBI summaries')."),
+]
+_FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", help="pickle, csv, tsv, parquet or npz (default: from suffix)."),
+]
+_GeneColumnOpt = Annotated[
+    str | None, typer.Option(help="Column of gene names in a table (default: guessed).")
+]
+_TaxonOpt = Annotated[str, typer.Option(help="human or mouse.")]
+_TemplateOpt = Annotated[
+    str,
+    typer.Option(help="Template of the matched genes' own text version (the BoW control)."),
+]
+_TagOpt = Annotated[str | None, typer.Option(help="Tag to set (default taxon/imported/MODEL).")]
+_ForceOpt = Annotated[
+    bool, typer.Option(help="Move the tag if it already points at another version.")
+]
+
+
 @handle_errors
 def import_vectors(
-    file: Annotated[
-        Path,
-        typer.Argument(help="Gene vectors: .pkl, .csv, .tsv, .parquet, .npz; - for stdin."),
-    ],
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Name of the model that made the vectors.")
-    ],
-    text: Annotated[
-        str,
-        typer.Option(help="What text the vectors were made from (e.g. 'NCBI summaries')."),
-    ] = "",
-    format_: Annotated[
-        str | None,
-        typer.Option("--format", help="pickle, csv, tsv, parquet or npz (default: from suffix)."),
-    ] = None,
-    gene_column: Annotated[
-        str | None, typer.Option(help="Column of gene names in a table (default: guessed).")
-    ] = None,
-    taxon: Annotated[str, typer.Option(help="human or mouse.")] = "human",
-    template: Annotated[
-        str,
-        typer.Option(help="Template of the matched genes' own text version (the BoW control)."),
-    ] = "ncbi-card",
-    tag: Annotated[
-        str | None, typer.Option(help="Tag to set (default taxon/imported/MODEL).")
-    ] = None,
-    force: Annotated[
-        bool, typer.Option(help="Move the tag if it already points at another version.")
-    ] = False,
+    file: _FileArg,
+    model: _ModelOpt,
+    text: _TextOpt = "",
+    format_: _FormatOpt = None,
+    gene_column: _GeneColumnOpt = None,
+    taxon: _TaxonOpt = "human",
+    template: _TemplateOpt = "ncbi-card",
+    tag: _TagOpt = None,
+    force: _ForceOpt = False,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -143,7 +160,12 @@ def import_vectors(
     )
     if json_:
         print_json(report)
-        return
+    else:
+        _import_summary(report)
+
+
+def _import_summary(report: dict[str, Any]) -> None:
+    """The import in a few lines on stderr: the version, the mapping by route, what did not map."""
     m = report["mapping"]
     routes = ", ".join(f"{k} {v}" for k, v in sorted(m["by_route"].items()))
     info(

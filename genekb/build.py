@@ -114,26 +114,10 @@ def build(
 
     chosen_template = resolve_template(template)
     if gene_table is None:
-        options = dict(source_options or {})
-        if source == "entrez":  # summaries are cached beside the store they feed
-            options.setdefault("cache_dir", str(store.root / "cache" / "entrez"))
-        gene_table = load_source(source, taxon, **options)
+        gene_table = _load_genes(store, source, taxon, source_options)
     else:
         source = gene_table.snapshot.source
-    selected, unmatched = None, []
-    if genes is not None:
-        index = GeneIndex.from_frame(
-            gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
-        )
-        resolved = index.resolve(list(genes))
-        hit = resolved["gene_id"] >= 0
-        unmatched = resolved.loc[~hit, "query"].tolist()
-        selected = sorted(set(resolved.loc[hit, "gene_id"].tolist()))
-        if not selected:
-            raise GenekbError(
-                f"none of the {len(genes)} genes given matches the {taxon} {source} source; "
-                "check the gene names and the taxon"
-            )
+    selected, unmatched = _select(gene_table, genes, taxon, source)
     encoder = None
     if spec.dim is None:  # a generic spec learns its dimension and weights hash on load
         # A remote server cannot be hashed: a version it built before is found without calling
@@ -146,24 +130,13 @@ def build(
             encoder = load_encoder()
             spec = encoder.spec
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
-    extra_files = None
-    if needs_fit(spec):  # fitted on this version's texts: the fit's hash joins the spec first
-        known = built_spec(store, text.id, spec)  # a version fitted before is found, not refitted
-        if known is not None:
-            spec = known
-        else:
-            encoder = registry.load(spec, device)
-            spec = encoder.fit(text.table(["text"]).column("text").to_pylist())
-            extra_files = encoder.fit_file()
-
-    def factory() -> Any:
-        return encoder or load_encoder()
-
+    spec, fitted, extra_files = _fit(store, text, spec, device)
+    encoder = fitted if fitted is not None else encoder
     embedding, stats = ensure_embedding_version(
         store,
         text,
         spec,
-        factory,
+        lambda: encoder or load_encoder(),
         batch_size=batch_size,
         progress=progress,
         device=device,
@@ -172,7 +145,78 @@ def build(
     tag = tag or f"{taxon}/{chosen_template.id}/{spec.name}"
     store.set_tag(tag, embedding.id)
     catalog.rebuild(store)
-    seconds = time.perf_counter() - start
+    return _report(
+        store, text, embedding, spec, stats,
+        tag=tag, source=source, taxon=taxon, template=chosen_template.id, engine=engine,
+        text_created=text_created, genes=genes, unmatched=unmatched,
+        seconds=time.perf_counter() - start,
+    )  # fmt: skip
+
+
+def _load_genes(
+    store: Store, source: str, taxon: str, source_options: dict[str, Any] | None
+) -> GeneTable:
+    options = dict(source_options or {})
+    if source == "entrez":  # summaries are cached beside the store they feed
+        options.setdefault("cache_dir", str(store.root / "cache" / "entrez"))
+    return load_source(source, taxon, **options)
+
+
+def _select(
+    gene_table: GeneTable, genes: Sequence[str] | None, taxon: str, source: str
+) -> tuple[list[int] | None, list[str]]:
+    """The GeneIDs of the genes asked for (None: all of them) and the names that matched none."""
+    if genes is None:
+        return None, []
+    index = GeneIndex.from_frame(
+        gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
+    )
+    resolved = index.resolve(list(genes))
+    hit = resolved["gene_id"] >= 0
+    unmatched = resolved.loc[~hit, "query"].tolist()
+    selected = sorted(set(resolved.loc[hit, "gene_id"].tolist()))
+    if not selected:
+        raise GenekbError(
+            f"none of the {len(genes)} genes given matches the {taxon} {source} source; "
+            "check the gene names and the taxon"
+        )
+    return selected, unmatched
+
+
+def _fit(
+    store: Store, text: Any, spec: Any, device: str | None
+) -> tuple[Any, Any, dict[str, bytes] | None]:
+    """For an encoder fitted on this version's texts (the fit's hash joins the spec first): the
+    fitted spec, the fitted encoder (None where a version fitted before is found, not refitted)
+    and the fit's file. Other encoders pass through."""
+    if not needs_fit(spec):
+        return spec, None, None
+    known = built_spec(store, text.id, spec)
+    if known is not None:
+        return known, None, None
+    encoder = registry.load(spec, device)
+    spec = encoder.fit(text.table(["text"]).column("text").to_pylist())
+    return spec, encoder, encoder.fit_file()
+
+
+def _report(
+    store: Store,
+    text: Any,
+    embedding: Any,
+    spec: Any,
+    stats: dict[str, Any],
+    *,
+    tag: str,
+    source: str,
+    taxon: str,
+    template: str,
+    engine: str,
+    text_created: bool,
+    genes: Sequence[str] | None,
+    unmatched: list[str],
+    seconds: float,
+) -> dict[str, Any]:
+    """What `build` did: the versions, the tag, counts and timings."""
     n_genes = int(text.manifest["counts"]["genes"])
     return {
         "root": str(store.root),
@@ -182,7 +226,7 @@ def build(
         "model": spec.name,
         "source": source,
         "taxon": taxon,
-        "template": chosen_template.id,
+        "template": template,
         "engine": engine,
         "n_genes": n_genes,
         "dim": embedding.dim,

@@ -26,15 +26,10 @@ ALLOWED: dict[str, int] = {
     "cellmodel/pipeline.py:cluster": 163,
     "cellmodel/embed.py:embed": 122,
     "cellmodel/chunked/embed.py:embed_h5ad": 122,
-    "genekb/build.py:build": 127,
     "cellmodel/chunked/classify.py:classify_h5ad": 102,
-    "genekb/store/versions.py:ensure_embedding_version": 109,
     "cellmodel/cluster.py:fit_clusters": 96,
     "cellmodel/annotate/report.py:to_markdown": 96,
     # CLI commands (limit 40)
-    "cli/genekb_app.py:build": 92,
-    "cli/genekb_eval_cmd.py:import_vectors": 66,
-    "cli/genekb_eval_cmd.py:eval_": 54,
 }
 
 

@@ -172,9 +172,7 @@ def ensure_text_version(
     return store.text(vid), True
 
 
-def embedding_file_meta(
-    vid: str, text: TextVersion, spec: EncoderSpec, dim: int
-) -> dict[str, Any]:
+def embedding_file_meta(vid: str, text: TextVersion, spec: EncoderSpec, dim: int) -> dict[str, Any]:
     """The key facts a vectors file carries in its own metadata, so a lone file says what it is."""
     return {
         "kind": "embedding",
@@ -186,9 +184,7 @@ def embedding_file_meta(
     }
 
 
-def embedding_manifest(
-    vid: str, text: TextVersion, spec: EncoderSpec, dim: int
-) -> dict[str, Any]:
+def embedding_manifest(vid: str, text: TextVersion, spec: EncoderSpec, dim: int) -> dict[str, Any]:
     """The manifest fields every embedding version carries; writers add counts and files."""
     return {
         "format": FORMAT,
@@ -288,48 +284,16 @@ def ensure_embedding_version(
         skipped: list[str] = []
         reused = reusable_rows(store, spec, set(shas), skipped)
         todo = sorted({s for s in shas if s not in reused})
-        embed_seconds = 0.0
-        loaded_spec = spec
+        loaded_spec, embed_seconds = spec, 0.0
         if todo:
-            encoder = encoder_factory()
-            loaded_spec = encoder.spec
             texts_by_sha = dict(zip(shas, genes.column("text").to_pylist(), strict=True))
-            batch = [texts_by_sha[s] for s in todo]
-            callback = progress(len(batch), len(reused)) if progress else None
-            t0 = time.perf_counter()
-            counts = encoder.count_tokens(batch)
-            vectors = encoder.encode(batch, batch_size=batch_size, progress=callback)
-            embed_seconds = time.perf_counter() - t0
-            if not np.isfinite(vectors).all():
-                raise ValueError(f"encoder {spec.name} produced non-finite vectors")
-            cut = encoder.truncated(counts)
-            windows = encoder.windows(batch, counts)
-            for s, v, n, c, w in zip(todo, vectors, counts, cut, windows, strict=True):
-                reused[s] = (v, int(n), bool(c), int(w))
-            encoder.close()
+            loaded_spec, embed_seconds = _embed_missing(
+                spec.name, encoder_factory, [texts_by_sha[s] for s in todo], todo, reused,
+                batch_size, progress,
+            )  # fmt: skip
         dim = int(loaded_spec.dim or next(iter(reused.values()))[0].shape[0])
         rows = [reused[s] for s in shas]
-        matrix = (
-            np.stack([r[0] for r in rows]).astype(np.float32)
-            if rows
-            else np.zeros((0, dim), np.float32)
-        )
-        vector_type = pa.list_(pa.float32(), dim)
-        table = pa.table(
-            {
-                "gene_id": genes.column("gene_id"),
-                "symbol": genes.column("symbol"),
-                "text_sha256": genes.column("text_sha256"),
-                "n_tokens": pa.array([r[1] for r in rows], pa.int32()),
-                "truncated": pa.array([r[2] for r in rows], pa.bool_()),
-                # windows each text was embedded in: 1 unless the spec says long_text="windows"
-                "n_windows": pa.array([r[3] for r in rows], pa.int32()),
-                "vector": pa.FixedSizeListArray.from_arrays(
-                    pa.array(matrix.reshape(-1), pa.float32()), dim
-                ).cast(vector_type),
-            }
-        )
-        n_truncated = sum(1 for r in rows if r[2])
+        table = _vector_table(genes, rows, dim)
         with store.staging("embedding", vid) as tmp:
             write_parquet(table, tmp / VECTORS_FILE, embedding_file_meta(vid, text, spec, dim))
             for name, data in (extra_files or {}).items():
@@ -339,14 +303,7 @@ def ensure_embedding_version(
                 **embedding_manifest(vid, text, spec, dim),
                 "encoder_loaded": loaded_spec.to_dict() if todo else None,
                 "device": device or "cpu",
-                "counts": {
-                    "genes": len(shas),
-                    "embedded": len(todo),
-                    "reused": len(shas) - len(todo),
-                    "truncated": n_truncated,
-                    "windowed": sum(1 for r in rows if r[3] > 1),
-                    "windows": sum(r[3] for r in rows),
-                },
+                "counts": _counts(rows, len(todo)),
                 "timing": {"embed_seconds": round(embed_seconds, 3)},
                 "files": {
                     name: file_entry(tmp / name) for name in [VECTORS_FILE, *(extra_files or {})]
@@ -360,7 +317,70 @@ def ensure_embedding_version(
         "created": True,
         "seconds": time.perf_counter() - start,
         "embed_seconds": embed_seconds,
-        "truncated": n_truncated,
+        "truncated": manifest["counts"]["truncated"],
         "skipped_damaged": skipped,
     }
     return store.embedding(vid), stats
+
+
+def _embed_missing(
+    name: str,
+    encoder_factory: Callable[[], Encoder],
+    batch: list[str],
+    todo: list[str],
+    rows: dict[str, tuple],
+    batch_size: int,
+    progress: Callable[[int, int], Progress] | None,
+) -> tuple[EncoderSpec, float]:
+    """Embed the texts no earlier version holds into `rows` (by text sha256); the spec the
+    encoder loaded with, and the seconds spent encoding."""
+    encoder = encoder_factory()
+    loaded = encoder.spec
+    callback = progress(len(batch), len(rows)) if progress else None
+    t0 = time.perf_counter()
+    counts = encoder.count_tokens(batch)
+    vectors = encoder.encode(batch, batch_size=batch_size, progress=callback)
+    seconds = time.perf_counter() - t0
+    if not np.isfinite(vectors).all():
+        raise ValueError(f"encoder {name} produced non-finite vectors")
+    cut = encoder.truncated(counts)
+    windows = encoder.windows(batch, counts)
+    for s, v, n, c, w in zip(todo, vectors, counts, cut, windows, strict=True):
+        rows[s] = (v, int(n), bool(c), int(w))
+    encoder.close()
+    return loaded, seconds
+
+
+def _vector_table(genes: pa.Table, rows: list[tuple], dim: int) -> pa.Table:
+    """The vectors file: one row per gene, its text's vector and token counts."""
+    matrix = (
+        np.stack([r[0] for r in rows]).astype(np.float32)
+        if rows
+        else np.zeros((0, dim), np.float32)
+    )
+    return pa.table(
+        {
+            "gene_id": genes.column("gene_id"),
+            "symbol": genes.column("symbol"),
+            "text_sha256": genes.column("text_sha256"),
+            "n_tokens": pa.array([r[1] for r in rows], pa.int32()),
+            "truncated": pa.array([r[2] for r in rows], pa.bool_()),
+            # windows each text was embedded in: 1 unless the spec says long_text="windows"
+            "n_windows": pa.array([r[3] for r in rows], pa.int32()),
+            "vector": pa.FixedSizeListArray.from_arrays(
+                pa.array(matrix.reshape(-1), pa.float32()), dim
+            ).cast(pa.list_(pa.float32(), dim)),
+        }
+    )
+
+
+def _counts(rows: list[tuple], n_embedded: int) -> dict[str, int]:
+    """The manifest's counts: genes, embedded here, reused, truncated and windowed texts."""
+    return {
+        "genes": len(rows),
+        "embedded": n_embedded,
+        "reused": len(rows) - n_embedded,
+        "truncated": sum(1 for r in rows if r[2]),
+        "windowed": sum(1 for r in rows if r[3] > 1),
+        "windows": sum(r[3] for r in rows),
+    }

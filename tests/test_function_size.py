@@ -28,7 +28,6 @@ ALLOWED: dict[str, int] = {
     "cellmodel/chunked/embed.py:embed_h5ad": 122,
     "cellmodel/chunked/classify.py:classify_h5ad": 102,
     "cellmodel/cluster.py:fit_clusters": 96,
-    "cellmodel/annotate/report.py:to_markdown": 96,
     # CLI commands (limit 40)
 }
 

@@ -53,6 +53,15 @@ def _top(entries: list[dict[str, Any]]) -> str:
 
 
 def to_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: a summary table of the calls, then one section per group."""
+    lines = _summary_lines(report)
+    for e in report["groups"]:
+        lines += _group_lines(e, report["method"])
+    return "\n".join(lines)
+
+
+def _summary_lines(report: dict[str, Any]) -> list[str]:
+    """The heading, the run's settings, one table row per group, the context and per-cell notes."""
     cands = report["candidates"]
     lines = [
         f"# Annotation of {report['n_groups']} groups (obs[{report['groupby']!r}],"
@@ -102,52 +111,56 @@ def to_markdown(report: dict[str, Any]) -> str:
             " better than their own group's.",
             "",
         ]
-    for e in report["groups"]:
-        lines += [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
-        lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
-        weights = e.get("combined", {}).get("weights")
-        if report["method"] == "combined" and weights:
-            lines.append(
-                f"Weighed by their margins: marker table {weights['markerdb']:.2f}, knowledge"
-                f" {weights['knowledge']:.2f}."
+    return lines
+
+
+def _group_lines(e: dict[str, Any], method: str) -> list[str]:
+    """One group's section: its top calls, markers, the genes behind the call, the evidence."""
+    lines = [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
+    lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
+    weights = e.get("combined", {}).get("weights")
+    if method == "combined" and weights:
+        lines.append(
+            f"Weighed by their margins: marker table {weights['markerdb']:.2f}, knowledge"
+            f" {weights['knowledge']:.2f}."
+        )
+    lines.append(f"Markers: {', '.join(e['markers'])}.")
+    named = e.get("mentions", {}).get("named") or []
+    if named:
+        lines.append(
+            "Genes the label's text names: "
+            + ", ".join(
+                f"{n['words']} ({n['gene']}, log FC {n['log_fold_change']:.2f})" for n in named
             )
-        lines.append(f"Markers: {', '.join(e['markers'])}.")
-        named = e.get("mentions", {}).get("named") or []
-        if named:
-            lines.append(
-                "Genes the label's text names: "
-                + ", ".join(
-                    f"{n['words']} ({n['gene']}, log FC {n['log_fold_change']:.2f})" for n in named
-                )
-                + "."
-            )
-        process_genes = e.get("processes", {}).get("genes") or []
-        if process_genes:
-            lines.append(
-                "Markers among the GO process genes of the label: "
-                + ", ".join(process_genes[:10])
-                + "."
-            )
-        overlap = e["markerdb"]["overlap"]
-        if overlap:
-            lines.append(f"Marker-table overlap with its best term: {', '.join(overlap)}.")
-        if e.get("signature"):
-            lines.append(f"Genes that carried the call: {', '.join(e['signature'])}.")
+            + "."
+        )
+    process_genes = e.get("processes", {}).get("genes") or []
+    if process_genes:
+        lines.append(
+            "Markers among the GO process genes of the label: "
+            + ", ".join(process_genes[:10])
+            + "."
+        )
+    overlap = e["markerdb"]["overlap"]
+    if overlap:
+        lines.append(f"Marker-table overlap with its best term: {', '.join(overlap)}.")
+    if e.get("signature"):
+        lines.append(f"Genes that carried the call: {', '.join(e['signature'])}.")
+    lines.append("")
+    if e["evidence"]:
+        lines += [
+            "Evidence (markers whose text carries the text method's best match):",
+            "",
+            "| gene | similarity (z) | log FC | description |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {g['gene']} | {g['similarity']:.2f} | {g['log_fold_change']:.2f} |"
+            f" {g['description']} |"
+            for g in e["evidence"]
+        ]
         lines.append("")
-        if e["evidence"]:
-            lines += [
-                "Evidence (markers whose text carries the text method's best match):",
-                "",
-                "| gene | similarity (z) | log FC | description |",
-                "|---|---|---|---|",
-            ]
-            lines += [
-                f"| {g['gene']} | {g['similarity']:.2f} | {g['log_fold_change']:.2f} |"
-                f" {g['description']} |"
-                for g in e["evidence"]
-            ]
-            lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def provenance(ev: Any, n_background: int, universe: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -286,18 +286,8 @@ def embed(
     `progress(stage, done, total)` is called as gene cards and sentences are embedded; `notify`
     receives one line when the store is written to. Returns `adata` (or a copy).
     """
-    params = SemanticParams(
-        weighting=weighting,
-        isotropy=isotropy,
-        n_remove=n_remove,
-        isotropy_fit=isotropy_fit,
-        n_hvg=n_hvg,
-        sentence_top_n=sentence_top_n,
-        ranking=ranking,
-        fusion=fusion,
-        gene_vectors=gene_vectors,
-        seed=seed,
-    )
+    given = locals()
+    params = SemanticParams(**{f.name: given[f.name] for f in fields(SemanticParams)})
     params.check()
     if copy:
         adata = adata.copy()
@@ -308,64 +298,85 @@ def embed(
 
     began = time.perf_counter()
     side = gene_side(
-        store_or_ev,
-        expr.genes,
-        lambda matched: semantic.gene_weights(
-            expr.X, matched, params.weighting, n_hvg=params.n_hvg
-        ),
-        gene_totals=expr.X,
-        model=model,
-        taxon=taxon,
-        params=params,
-        template=template,
-        build_missing=build_missing,
-        all_genes=all_genes,
-        progress=progress,
-        notify=notify,
-    )
-    ev, prepared, weights = side.ev, side.prepared, side.weights
+        store_or_ev, expr.genes, _weights_of(expr.X, params), gene_totals=expr.X, model=model,
+        taxon=taxon, params=params, template=template, build_missing=build_missing,
+        all_genes=all_genes, progress=progress, notify=notify,
+    )  # fmt: skip
     log.info("input: %s values (%s); %s", expr.kind, expr.source, side.match.report.summary())
     timings["genes"] = time.perf_counter() - began
 
     began = time.perf_counter()
-    view_w = semantic.finish(semantic.weighted_path(expr.X, prepared.vectors, weights))
+    view_w = semantic.finish(semantic.weighted_path(expr.X, side.prepared.vectors, side.weights))
     timings["weighted"] = time.perf_counter() - began
 
-    view_s: np.ndarray | None = None
-    sentence_info: dict[str, Any] = {}
+    view_s, sentence_info = None, {}
     if params.sentence_top_n > 0:
         began = time.perf_counter()
-        sentences = sentence_path.cell_sentences(
-            expr.X,
-            prepared.symbols,
-            top_n=params.sentence_top_n,
-            ranking=params.ranking,
-            n_hvg=params.n_hvg,
-        )
-        root = getattr(getattr(ev, "store", None), "root", None)
-        cache = sentence_path.SentenceCache.under(root) if use_cache and root is not None else None
-        spec = ev.spec
-        if load_encoder is None:
-            from genekb.encoders.registry import load as registry_load
-
-            def load_encoder() -> Encoder:
-                return registry_load(spec)
-
-        vectors, stats = sentence_path.embed_sentences(
-            sentences, spec=spec, load_encoder=load_encoder, cache=cache, progress=progress
-        )
-        view_s = semantic.finish(vectors)
-        sentence_info = {**stats.to_dict(), "example": sentences[0] if sentences else ""}
+        cache = _sentence_cache(side.ev) if use_cache else None
+        view_s, sentence_info = _sentence_view(expr, side, params, cache, load_encoder, progress)
         timings["sentence"] = time.perf_counter() - began
 
+    record = run_record(side, expr.to_dict(), params, all_genes, sentence_info, timings)
+    _write(adata, view_w, view_s, params.fusion, record)
+    return adata
+
+
+def _weights_of(X: Any, params: SemanticParams) -> Callable[[np.ndarray], semantic.GeneWeights]:
+    """The weighted path's gene weights, computed once the matched genes are known."""
+    return lambda matched: semantic.gene_weights(X, matched, params.weighting, n_hvg=params.n_hvg)
+
+
+def _write(
+    adata: ad.AnnData,
+    view_w: np.ndarray,
+    view_s: np.ndarray | None,
+    fusion: str,
+    record: dict[str, Any],
+) -> None:
+    """The views into obsm (the sentence path's only when run) and the record into uns, kept
+    beside what other steps wrote there."""
     adata.obsm["X_semantic_w"] = view_w
     if view_s is not None:
         adata.obsm["X_semantic_s"] = view_s
-    adata.obsm["X_semantic"] = semantic.fuse(view_w, view_s, params.fusion)
-
-    record = run_record(side, expr.to_dict(), params, all_genes, sentence_info, timings)
+    adata.obsm["X_semantic"] = semantic.fuse(view_w, view_s, fusion)
     existing = adata.uns.get(UNS_KEY)
     merged = dict(existing) if isinstance(existing, dict) else {}
     merged.update(h5ad_safe(record))
     adata.uns[UNS_KEY] = merged
-    return adata
+
+
+def _sentence_cache(ev: Any) -> sentence_path.SentenceCache | None:
+    """The sentence-vector cache under the store the version lives in (none for a bare one)."""
+    root = getattr(getattr(ev, "store", None), "root", None)
+    return sentence_path.SentenceCache.under(root) if root is not None else None
+
+
+def _sentence_view(
+    expr: Expression,
+    side: Any,
+    params: SemanticParams,
+    cache: sentence_path.SentenceCache | None,
+    load_encoder: Callable[[], Encoder] | None,
+    progress: semantic.StageProgress | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The sentence path: each cell's top genes as a sentence, embedded with the store's own
+    encoder (or `load_encoder`); the view and what the run record keeps about it."""
+    sentences = sentence_path.cell_sentences(
+        expr.X,
+        side.prepared.symbols,
+        top_n=params.sentence_top_n,
+        ranking=params.ranking,
+        n_hvg=params.n_hvg,
+    )
+    spec = side.ev.spec
+    if load_encoder is None:
+        from genekb.encoders.registry import load as registry_load
+
+        def load_encoder() -> Encoder:
+            return registry_load(spec)
+
+    vectors, stats = sentence_path.embed_sentences(
+        sentences, spec=spec, load_encoder=load_encoder, cache=cache, progress=progress
+    )
+    info = {**stats.to_dict(), "example": sentences[0] if sentences else ""}
+    return semantic.finish(vectors), info

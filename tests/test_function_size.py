@@ -24,7 +24,6 @@ COMMAND_LIMIT = 40
 ALLOWED: dict[str, int] = {
     # library functions (limit 80)
     "cellmodel/pipeline.py:cluster": 163,
-    "cellmodel/embed.py:embed": 122,
     "cellmodel/chunked/embed.py:embed_h5ad": 122,
     "cellmodel/chunked/classify.py:classify_h5ad": 102,
     "cellmodel/cluster.py:fit_clusters": 96,

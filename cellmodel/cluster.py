@@ -317,22 +317,7 @@ def fit_clusters(
     notes: list[str] = []
     started = time.perf_counter()
     with deterministic(seed):
-        tick = time.perf_counter()
-        knn = _as_graph(graph, X_pca, options.n_neighbors, seed)
-        timings["graph"] = time.perf_counter() - tick
-        isolated = int((np.diff(knn.adjacency.indptr) == 0).sum())
-        if isolated:
-            notes.append(f"{isolated} cell(s) have no graph neighbours; their own features decide")
-
-        tick = time.perf_counter()
-        k_estimated = n_clusters is None
-        k = (
-            estimate_k(knn, resolution=options.k_resolution, min_size=options.k_min_size, seed=seed)
-            if n_clusters is None
-            else int(n_clusters)
-        )
-        timings["estimate_k"] = time.perf_counter() - tick
-
+        knn, k = _graph_and_k(X_pca, graph, n_clusters, options, seed, timings, notes)
         fitter = _Fitter(X_pca, knn, semantic, options, seed, device)
         tick = time.perf_counter()
         pretrain_stop = fitter.pretrain()
@@ -347,14 +332,7 @@ def fit_clusters(
         soft: torch.Tensor | None = None
         tick = time.perf_counter()
         if options.use_ot and k > 1:
-            fitter.net.set_centres(torch.from_numpy(centres).to(fitter.device))
-            refine_stop, refine_steps = fitter.refine(k)
-            h, z = fitter.embed()
-            assert fitter.net.centres is not None
-            soft = student_t(z, fitter.net.centres.detach(), options.student_alpha)
-            _, hard, count = split_for_empty(z, fitter.net.centres.detach(), soft.argmax(1))
-            fitter.reseeded += count
-            labels = hard.cpu().numpy().astype(np.int64)
+            h, z, soft, labels, refine_stop, refine_steps = _refine(fitter, centres, k, options)
         timings["refine"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     labels = relabel_by_size(labels)
@@ -373,14 +351,14 @@ def fit_clusters(
         "refine_stop": refine_stop,
         "refine_steps": refine_steps,
         "reseeded_clusters": fitter.reseeded,
-        "k_method": "leiden" if k_estimated else "given",
+        "k_method": "given" if n_clusters is not None else "leiden",
     }
     return ClusterResult(
         labels=labels,
         latent=z.cpu().numpy(),
         structure=h.cpu().numpy(),
         n_clusters=k,
-        k_estimated=k_estimated,
+        k_estimated=n_clusters is None,
         timings=timings,
         history=fitter.history,
         params=params,
@@ -388,6 +366,47 @@ def fit_clusters(
         notes=notes,
         net=fitter.net,
     )
+
+
+def _graph_and_k(
+    X_pca: np.ndarray,
+    graph: GraphInput,
+    n_clusters: int | None,
+    options: ClusterOptions,
+    seed: int,
+    timings: dict[str, float],
+    notes: list[str],
+) -> tuple[KnnGraph, int]:
+    """The kNN graph (noting isolated cells) and k: given, or estimated by Leiden on the graph."""
+    tick = time.perf_counter()
+    knn = _as_graph(graph, X_pca, options.n_neighbors, seed)
+    timings["graph"] = time.perf_counter() - tick
+    isolated = int((np.diff(knn.adjacency.indptr) == 0).sum())
+    if isolated:
+        notes.append(f"{isolated} cell(s) have no graph neighbours; their own features decide")
+    tick = time.perf_counter()
+    k = (
+        estimate_k(knn, resolution=options.k_resolution, min_size=options.k_min_size, seed=seed)
+        if n_clusters is None
+        else int(n_clusters)
+    )
+    timings["estimate_k"] = time.perf_counter() - tick
+    return knn, k
+
+
+def _refine(
+    fitter: _Fitter, centres: np.ndarray, k: int, options: ClusterOptions
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, str, int]:
+    """OT refinement from the k-means centres: the new embeddings, soft assignments, hard labels
+    (an emptied cluster reseeded by a split) and how the refinement stopped."""
+    fitter.net.set_centres(torch.from_numpy(centres).to(fitter.device))
+    stop, steps = fitter.refine(k)
+    h, z = fitter.embed()
+    assert fitter.net.centres is not None
+    soft = student_t(z, fitter.net.centres.detach(), options.student_alpha)
+    _, hard, count = split_for_empty(z, fitter.net.centres.detach(), soft.argmax(1))
+    fitter.reseeded += count
+    return h, z, soft, hard.cpu().numpy().astype(np.int64), stop, steps
 
 
 def relabel_by_size(labels: np.ndarray) -> np.ndarray:

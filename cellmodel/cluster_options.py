@@ -1,4 +1,5 @@
-"""The clustering fit's options (every tunable with its default) and its result."""
+"""The clustering fit's options (every tunable with its default) and its result; the options of a
+whole `cellmodel.pipeline.cluster` run (`ClusterRun`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from cellmodel._settings import DEFAULT_N_HVG
 from cellmodel.graph import FIT_N_NEIGHBORS
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
@@ -133,3 +135,65 @@ def parse_options(opts: dict[str, Any]) -> ClusterOptions:
     if options.temperature <= 0:
         raise UsageError(f"temperature must be positive (got {options.temperature})")
     return options
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """Every choice of a `cellmodel.pipeline.cluster` run besides the data and the store.
+
+    `use_semantic` computes the semantic view (obsm, and what `cellmodel explain` decomposes);
+    `align_semantic` also feeds it to the fit (contrastive alignment + fused latent). Measured on
+    pbmc68k-reduced and Baron, the aligned fit scores lower than the structure fit with real,
+    shuffled or random gene vectors alike (docs/cluster_experiments.md), so it is off by default
+    and the semantic view then skips the sentence path (explanations use the weighted path).
+    `control_seed`: the seed of the shuffled/random gene-vector controls (default: `seed`).
+    `n_clusters=None` estimates k label-free. `batch_key`: an obs column of a technical covariate
+    (donor, run; never the labels) removed by ComBat before the PCA and by per-batch centring of
+    the semantic view; "auto": the column the dataset registry names for these data
+    (`uns["dataset"]["batch_key"]`), if any.
+    `label_key`: an obs column of reference labels, read only after the run has ended to score
+    it (`score`; recorded in `uns["cellmodel"]["metrics"]`).
+    `ensemble`: keep, of the graph encoder's partition, a k-means consensus on the PCA and
+    Leiden at k, the one that agrees best with the ensemble (`cellmodel.consensus`); off by
+    default, as it measured below the graph encoder alone on the registry datasets
+    (docs/cluster_experiments.md, "Robustness").
+    `batch_choice` (with a batch column, unless `link_weight` is given): also fit the
+    link-reconstruction candidate, find Leiden's communities at the same k, and keep the
+    partition least explained by the batch (`cellmodel.batch_choice`); on batched data that is a
+    second fit plus the Leiden runs, more than twice the fit time.
+    `merge_split`: check the finished partition in the PCA and keep the merge-split moves that
+    remove variance, raise the silhouette and, with a batch column, do not raise the clusters'
+    information about the batch (`cellmodel.merge_split`; k is kept).
+    `consensus`: at the end, merge the partition with a consensus of k-means runs on the PCA
+    into one (`cellmodel.consensus.encoder_kmeans_consensus`; k is kept).
+    `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
+    parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
+    `cluster_options` override `ClusterOptions` fields.
+    Gene names are optional: when they name no species (`cellmodel.genes.read_gene_names`: feature
+    ids, numbers, another species' genes) and no `taxon` is given, the semantic view is skipped
+    with one `NoGeneNamesWarning` and the default fit, which reads the expression alone, runs.
+    """
+
+    n_clusters: int | None = None
+    use_semantic: bool = True
+    align_semantic: bool = False
+    model: str = "minilm"
+    gene_vectors: str = "real"
+    control_seed: int | None = None
+    taxon: str | None = None
+    gene_key: str | None = None
+    layer: str | None = None
+    batch_key: str | None = None
+    n_hvg: int = DEFAULT_N_HVG
+    n_pcs: int | str = "auto"
+    n_neighbors: int = FIT_N_NEIGHBORS
+    seed: int = 0
+    device: str | None = None
+    embed_options: dict[str, Any] | None = None
+    progress: Any = None
+    label_key: str | None = None
+    ensemble: bool = False
+    batch_choice: bool = True
+    merge_split: bool = True
+    consensus: bool = False
+    cluster_options: dict[str, Any] = field(default_factory=dict)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import fields
+from functools import partial
 from typing import Any
 
 import anndata as ad
@@ -19,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from cellmodel import graph, io
-from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, DEFAULT_N_PCS, UNS_KEY
+from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
+from cellmodel.cluster_options import ClusterRun
 from cellmodel.consensus import encoder_kmeans_consensus, ensemble_choice
 from cellmodel.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
 from cellmodel.merge_split import merge_split as check_in_pca
@@ -33,85 +36,100 @@ def cluster(
     adata: ad.AnnData,
     store: Any = None,
     *,
-    n_clusters: int | None = None,
-    use_semantic: bool = True,
-    align_semantic: bool = False,
-    model: str = "minilm",
-    gene_vectors: str = "real",
-    control_seed: int | None = None,
-    taxon: str | None = None,
-    gene_key: str | None = None,
-    layer: str | None = None,
-    batch_key: str | None = None,
-    n_hvg: int = DEFAULT_N_HVG,
-    n_pcs: int | str = "auto",
-    n_neighbors: int = graph.FIT_N_NEIGHBORS,
-    seed: int = 0,
-    device: str | None = None,
-    embed_options: dict[str, Any] | None = None,
-    progress: Any = None,
+    n_clusters: int | None = ClusterRun.n_clusters,
+    use_semantic: bool = ClusterRun.use_semantic,
+    align_semantic: bool = ClusterRun.align_semantic,
+    model: str = ClusterRun.model,
+    gene_vectors: str = ClusterRun.gene_vectors,
+    control_seed: int | None = ClusterRun.control_seed,
+    taxon: str | None = ClusterRun.taxon,
+    gene_key: str | None = ClusterRun.gene_key,
+    layer: str | None = ClusterRun.layer,
+    batch_key: str | None = ClusterRun.batch_key,
+    n_hvg: int = ClusterRun.n_hvg,
+    n_pcs: int | str = ClusterRun.n_pcs,
+    n_neighbors: int = ClusterRun.n_neighbors,
+    seed: int = ClusterRun.seed,
+    device: str | None = ClusterRun.device,
+    embed_options: dict[str, Any] | None = ClusterRun.embed_options,
+    progress: Any = ClusterRun.progress,
     copy: bool = False,
-    label_key: str | None = None,
-    ensemble: bool = False,
-    batch_choice: bool = True,
-    merge_split: bool = True,
-    consensus: bool = False,
+    label_key: str | None = ClusterRun.label_key,
+    ensemble: bool = ClusterRun.ensemble,
+    batch_choice: bool = ClusterRun.batch_choice,
+    merge_split: bool = ClusterRun.merge_split,
+    consensus: bool = ClusterRun.consensus,
     **cluster_options: Any,
 ) -> ad.AnnData:
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
     obsm["X_structure"], obsm["X_pca_expr"], the semantic matrices and uns["cellmodel"].
 
-    `store`: a `genekb.store.Store` (needed when `use_semantic`). `use_semantic` computes the
-    semantic view (obsm, and what `cellmodel explain` decomposes); `align_semantic` also feeds it
-    to the fit (contrastive alignment + fused latent). Measured on pbmc68k-reduced and Baron, the
-    aligned fit scores lower than the structure fit with real, shuffled or random gene vectors
-    alike (docs/cluster_experiments.md), so it is off by default and the semantic view then skips
-    the sentence path (explanations use the weighted path). `control_seed`: the seed of the
-    shuffled/random gene-vector controls (default: `seed`). `n_clusters=None` estimates k
-    label-free. `batch_key`: an obs column of a technical covariate (donor, run; never the labels)
-    removed by ComBat before the PCA and by per-batch centring of the semantic view; "auto": the
-    column the dataset registry names for these data (`uns["dataset"]["batch_key"]`), if any.
-    `label_key`: an obs column of reference labels, read only after the run has ended to score
-    it (`score`; recorded in `uns["cellmodel"]["metrics"]`).
-    `ensemble`: keep, of the graph encoder's partition, a k-means consensus on the PCA and
-    Leiden at k, the one that agrees best with the ensemble (`cellmodel.consensus`); off by
-    default, as it measured below the graph encoder alone on the registry datasets
-    (docs/cluster_experiments.md, "Robustness").
-    `batch_choice` (with a batch column, unless `link_weight` is given): also fit the
-    link-reconstruction candidate, find Leiden's communities at the same k, and keep the
-    partition least explained by the batch (`cellmodel.batch_choice`); on batched data that is a
-    second fit plus the Leiden runs, more than twice the fit time.
-    `merge_split`: check the finished partition in the PCA and keep the merge-split moves that
-    remove variance, raise the silhouette and, with a batch column, do not raise the clusters'
-    information about the batch (`cellmodel.merge_split`; k is kept).
-    `consensus`: at the end, merge the partition with a consensus of k-means runs on the PCA
-    into one (`cellmodel.consensus.encoder_kmeans_consensus`; k is kept).
-    `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
-    parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
-    `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
-    Gene names are optional: when they name no species (`cellmodel.genes.read_gene_names`: feature
-    ids, numbers, another species' genes) and no `taxon` is given, the semantic view is skipped
-    with one `NoGeneNamesWarning` and the default fit, which reads the expression alone, runs.
+    `store`: a `genekb.store.Store` (needed when `use_semantic`). Every other argument is a field
+    of `cellmodel.cluster_options.ClusterRun`, documented there; `cluster_options` override
+    `cellmodel.cluster.ClusterOptions` fields. Returns `adata` (or a copy).
     """
+    given = locals()
+    run = ClusterRun(**{f.name: given[f.name] for f in fields(ClusterRun)})
     if copy:
         adata = adata.copy()
+    _check_input(adata, run)
+    device = resolve_device(run.device)
+    batch_key, batch_note = resolve_batch_key(adata, run.batch_key)
+    batch = batch_values(adata, batch_key)
+    timings: dict[str, float] = {}
+    start = tick = time.perf_counter()
+    expr = io.expression(adata, layer=run.layer, gene_key=run.gene_key)
+    notes = _expression_notes(expr, adata.n_obs, batch_note)
+    use_semantic, taxon, gene_names = _read_names(
+        expr.genes, run.taxon, run.model, run.use_semantic, run.align_semantic
+    )
+    X_pca = graph.structure_features(
+        expr.X, kind="log", n_hvg=run.n_hvg, n_pcs=run.n_pcs, batch=batch, seed=run.seed
+    )
+    knn = graph.knn_graph(X_pca, run.n_neighbors, seed=run.seed)
+    timings["structure_input"] = time.perf_counter() - tick
+
+    if run.align_semantic and not use_semantic:
+        raise UsageError("align_semantic needs the semantic view (use_semantic=True)")
+    semantic, record = None, {}
+    if use_semantic:
+        tick = time.perf_counter()
+        semantic = _semantic_of_run(adata, store, batch, run, taxon)
+        record = dict(adata.uns[UNS_KEY])
+        timings["semantic"] = time.perf_counter() - tick
+
+    fit_semantic = semantic if run.align_semantic else None
+    fit = partial(
+        fit_clusters, X_pca, knn, fit_semantic, run.n_clusters, seed=run.seed, device=device
+    )
+    labels, result, checks = _fit_and_check(fit, run, X_pca, knn.adjacency, batch, timings)
+    timings["total"] = time.perf_counter() - start
+    record.update(checks)
+    record.update(
+        _run_record(run, result, expr, X_pca, timings, notes, use_semantic, gene_names, batch_key)
+    )
+    _write(adata, labels, result, X_pca, record, run.label_key)
+    return adata
+
+
+def _check_input(adata: ad.AnnData, run: ClusterRun) -> None:
+    """Refuse too few cells, an impossible k and a label column that is not there."""
     n_cells = adata.n_obs
     if n_cells < 3:
         raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
+    n_clusters = run.n_clusters
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
-    if label_key is not None and label_key not in adata.obs:
+    if run.label_key is not None and run.label_key not in adata.obs:
         raise GenekbError(
-            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
+            f"label key {run.label_key!r} is not an obs column;"
+            f" choose from {list(adata.obs.columns)}"
         )
-    device = resolve_device(device)
-    batch_key, batch_note = resolve_batch_key(adata, batch_key)
-    batch = batch_values(adata, batch_key)
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
 
-    tick = time.perf_counter()
-    expr = io.expression(adata, layer=layer, gene_key=gene_key)
+
+def _expression_notes(expr: io.Expression, n_cells: int, batch_note: list[str]) -> list[str]:
+    """The reader's notes, the batch column's, and one on cells with no expression (all of them:
+    an error)."""
     totals = np.asarray(expr.X.sum(axis=1)).ravel()
     empty = int((totals == 0).sum())
     if empty == n_cells:
@@ -119,79 +137,97 @@ def cluster(
     notes = list(expr.notes) + batch_note
     if empty:
         notes.append(f"{empty} cell(s) have no expression at all; they are clustered by graph only")
-    use_semantic, taxon, gene_names = _read_names(
-        expr.genes, taxon, model, use_semantic, align_semantic
-    )
-    X_pca = graph.structure_features(
-        expr.X, kind="log", n_hvg=n_hvg, n_pcs=n_pcs, batch=batch, seed=seed
-    )
-    knn = graph.knn_graph(X_pca, n_neighbors, seed=seed)
-    timings["structure_input"] = time.perf_counter() - tick
+    return notes
 
-    if align_semantic and not use_semantic:
-        raise UsageError("align_semantic needs the semantic view (use_semantic=True)")
-    semantic, record = None, {}
-    if use_semantic:
-        tick = time.perf_counter()
-        options = dict(embed_options or {})
-        if not align_semantic:
-            options.setdefault("sentence_top_n", 0)
-        control = seed if control_seed is None else control_seed
-        semantic = _semantic_view(
-            adata, store, batch, model=model, taxon=taxon, gene_key=gene_key, layer=layer,
-            gene_vectors=gene_vectors, seed=control, progress=progress, options=options,
-        )  # fmt: skip
-        record = dict(adata.uns[UNS_KEY])
-        timings["semantic"] = time.perf_counter() - tick
 
-    def fit(**options: Any) -> ClusterResult:
-        fit_semantic = semantic if align_semantic else None
-        return fit_clusters(
-            X_pca, knn, fit_semantic, n_clusters, seed=seed, device=device, **options
-        )
-
-    tick = time.perf_counter()
-    result = fit(**cluster_options)
-    timings["fit"] = time.perf_counter() - tick
-    with_batch = batch_choice and "link_weight" not in cluster_options
-    labels, result, checks = _checks(
-        result, lambda **link: fit(**cluster_options, **link), X_pca, knn.adjacency, batch, seed,
-        batch_choice=with_batch, ensemble=ensemble, merge_split=merge_split, consensus=consensus,
-        timings=timings,
+def _semantic_of_run(
+    adata: ad.AnnData, store: Any, batch: np.ndarray | None, run: ClusterRun, taxon: str | None
+) -> np.ndarray:
+    """The semantic view for this run: without the sentence path unless it feeds the fit, the
+    controls seeded by `control_seed` (default: the run's seed)."""
+    options = dict(run.embed_options or {})
+    if not run.align_semantic:
+        options.setdefault("sentence_top_n", 0)
+    control = run.seed if run.control_seed is None else run.control_seed
+    return _semantic_view(
+        adata, store, batch, model=run.model, taxon=taxon, gene_key=run.gene_key,
+        layer=run.layer, gene_vectors=run.gene_vectors, seed=control, progress=run.progress,
+        options=options,
     )  # fmt: skip
-    timings["total"] = time.perf_counter() - start
-    n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
 
+
+def _fit_and_check(
+    fit: Any,
+    run: ClusterRun,
+    X_pca: np.ndarray,
+    adjacency: Any,
+    batch: np.ndarray | None,
+    timings: dict[str, float],
+) -> tuple[np.ndarray, ClusterResult, dict[str, Any]]:
+    """The fit with the run's options, then the label-free checks (`_checks`)."""
+    options = run.cluster_options
+    tick = time.perf_counter()
+    result = fit(**options)
+    timings["fit"] = time.perf_counter() - tick
+    with_batch = run.batch_choice and "link_weight" not in options
+    return _checks(
+        result, lambda **link: fit(**options, **link), X_pca, adjacency, batch, run.seed,
+        batch_choice=with_batch, ensemble=run.ensemble, merge_split=run.merge_split,
+        consensus=run.consensus, timings=timings,
+    )  # fmt: skip
+
+
+def _run_record(
+    run: ClusterRun,
+    result: ClusterResult,
+    expr: io.Expression,
+    X_pca: np.ndarray,
+    timings: dict[str, float],
+    notes: list[str],
+    use_semantic: bool,
+    gene_names: dict[str, Any],
+    batch_key: str | None,
+) -> dict[str, Any]:
+    """What `uns["cellmodel"]` keeps of the run besides the semantic view's record and the
+    checks' records."""
+    return {
+        "n_clusters": int(result.n_clusters),
+        "k_estimated": bool(result.k_estimated),
+        "use_semantic": use_semantic,
+        "gene_names": gene_names,
+        "align_semantic": bool(use_semantic and run.align_semantic),
+        "batch_key": batch_key,
+        "consensus": bool(run.consensus),
+        "gene_vectors": run.gene_vectors if use_semantic else None,
+        "input": expr.to_dict(),
+        "cluster_params": io.h5ad_safe(result.params),
+        "structure_params": _structure_params(run.n_hvg, X_pca, run.n_pcs, run.n_neighbors),
+        "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
+        "pipeline_timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "notes": notes + list(result.notes),
+    }
+
+
+def _write(
+    adata: ad.AnnData,
+    labels: np.ndarray,
+    result: ClusterResult,
+    X_pca: np.ndarray,
+    record: dict[str, Any],
+    label_key: str | None,
+) -> None:
+    """The partition into obs, the latents into obsm, the record (and the scores) into uns."""
+    n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
     adata.obs[CLUSTER_KEY] = pd.Categorical(
         labels.astype(str), categories=[str(i) for i in range(max(result.n_clusters, n_labels))]
     )
     adata.obsm["X_cellmodel"] = result.latent
     adata.obsm["X_structure"] = result.structure
     adata.obsm["X_pca_expr"] = X_pca
-    record.update(checks)
-    record.update(
-        {
-            "n_clusters": int(result.n_clusters),
-            "k_estimated": bool(result.k_estimated),
-            "use_semantic": use_semantic,
-            "gene_names": gene_names,
-            "align_semantic": bool(use_semantic and align_semantic),
-            "batch_key": batch_key,
-            "consensus": bool(consensus),
-            "gene_vectors": gene_vectors if use_semantic else None,
-            "input": expr.to_dict(),
-            "cluster_params": io.h5ad_safe(result.params),
-            "structure_params": _structure_params(n_hvg, X_pca, n_pcs, n_neighbors),
-            "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
-            "pipeline_timings_s": {k: round(v, 3) for k, v in timings.items()},
-            "notes": notes + list(result.notes),
-        }
-    )
     if label_key is not None:
         # Labels are read only here, after the run has ended.
         record.update(metrics=score(adata, label_key), label_key=label_key)
     adata.uns[UNS_KEY] = io.h5ad_safe(record)
-    return adata
 
 
 def _semantic_view(

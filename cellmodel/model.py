@@ -10,7 +10,7 @@
 - augmentations: feature masking and noise (edge dropping lives in `cellmodel.cluster`'s sampler,
   where edges are drawn).
 
-The fitting procedure is `cellmodel.cluster.fit_clusters`.
+The fitting procedure is `cellmodel.cluster.fit.fit_clusters`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`cellmodel cluster`: cluster cells (a thin shell over `cellmodel.pipeline.cluster`)."""
+"""`cellmodel cluster`: cluster cells (a thin shell over `cellmodel.cluster.job.cluster`)."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
 
 def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | None]:
     """Cluster in memory; the AnnData and the label column that scores it (if any)."""
-    from cellmodel.pipeline import cluster as run_cluster
+    from cellmodel.cluster.job import cluster as run_cluster
     from genekb.store.store import Store
 
     adata, dataset_label_key = load_input(args.source, args.root)
@@ -214,7 +214,7 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
 
 def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:
     """Plots, the AnnData, then the JSON report or a few lines on stderr."""
-    from cellmodel.pipeline import CLUSTER_KEY
+    from cellmodel.cluster.job import CLUSTER_KEY
 
     record = adata.uns["cellmodel"]
     figures = _plots(adata, args.plots, label_key, args.force, args.seed) if args.plots else []
@@ -273,7 +273,7 @@ def _cluster_options(pairs: list[str]) -> dict[str, Any]:
     """`field=value` overrides of ClusterOptions, typed like the field's default."""
     import dataclasses
 
-    from cellmodel.cluster import ClusterOptions
+    from cellmodel.cluster.fit import ClusterOptions
 
     fields = {f.name: f for f in dataclasses.fields(ClusterOptions)}
     defaults = ClusterOptions()
@@ -301,7 +301,7 @@ def _cluster_options(pairs: list[str]) -> dict[str, Any]:
 
 
 def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: int) -> list[Path]:
-    from cellmodel.pipeline import CLUSTER_KEY
+    from cellmodel.cluster.job import CLUSTER_KEY
     from cellmodel.plot import plot_confusion, plot_umap, umap_coordinates
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ def main() -> int:
 
     info("[bold]3. cellmodel cluster pbmc68k-reduced -k 10 --label-key bulk_labels --plots[/]")
     from cellmodel import datasets
-    from cellmodel.pipeline import CLUSTER_KEY, cluster, score
+    from cellmodel.cluster.job import CLUSTER_KEY, cluster, score
     from cellmodel.plot import plot_confusion, plot_umap, umap_coordinates
 
     cells = datasets.load("pbmc68k-reduced")
@@ -103,7 +103,7 @@ def name_clusters(cells, store, out_dir) -> None:
     """Step 5: the clusters just made, named zero-shot from the store's gene knowledge."""
     from cellmodel.annotate import annotate, report_of
     from cellmodel.annotate import to_markdown as annotate_markdown
-    from cellmodel.pipeline import CLUSTER_KEY
+    from cellmodel.cluster.job import CLUSTER_KEY
 
     leukocyte = "CL:0000738"
     info(

@@ -156,7 +156,7 @@ def run_baseline(method: str, X_pca: np.ndarray, k: int, seed: int, graph: Any) 
 
 
 def run(args: argparse.Namespace) -> None:
-    from cellmodel.cluster import fit_clusters
+    from cellmodel.cluster.fit import fit_clusters
     from cellmodel.metrics import cluster_metrics
 
     _threads()
@@ -240,7 +240,7 @@ SCALE_MODEL = CountModel(fold=1.5, fold_sd=0.0, lower=False, theta=5.0, depth=30
 
 
 def scale(args: argparse.Namespace) -> None:
-    from cellmodel.cluster import fit_clusters
+    from cellmodel.cluster.fit import fit_clusters
     from cellmodel.graph import knn_graph, structure_features
     from cellmodel.metrics import cluster_metrics
 

@@ -5,7 +5,7 @@
     python scripts/exp_cluster_variants.py --root STORE --datasets pbmc68k-reduced,tirosh2016-184 \
         --seeds 3 --variants default --options "min_pretrain_steps=200" "fanouts=5,5"
 
-Each variant changes one thing in front of `cellmodel.cluster.fit_clusters` (true k, the
+Each variant changes one thing in front of `cellmodel.cluster.fit.fit_clusters` (true k, the
 pipeline's 8-neighbour graph, seeds 0..N-1) and prints the ARI, mean ± sample std:
 - `default`: the pipeline's input (log values, 2,000 HVGs, ComBat on the registry's batch
   column, scale, the PCs parallel analysis keeps, at most 50; `--n-pcs N` fixes N for every
@@ -15,10 +15,10 @@ pipeline's 8-neighbour graph, seeds 0..N-1) and prints the ARI, mean ± sample s
 - `bbknn`: the batch-balanced kNN graph (`graph.knn_graph(batch=...)`);
 - `harmony` / `batch-hvg+harmony`: Harmony (Korsunsky et al. 2019, Nat Methods 16:1289) on the
   ComBat PCA, from `harmony-pytorch==0.1.8` (BSD; not a dependency: install it to run these);
-- `batch-choice`: the pipeline's rule on batched data (`cellmodel.batch_choice`): of the default
-  fit, the link-reconstruction fit and Leiden at k on the fit's graph, the one whose clusters
-  carry the least batch information, by a margin (prints each candidate's ARI, how often each
-  was kept and the batch AMIs);
+- `batch-choice`: the pipeline's rule on batched data (`cellmodel.cluster.batch_choice`): of the
+  default fit, the link-reconstruction fit and Leiden at k on the fit's graph, the one whose
+  clusters carry the least batch information, by a margin (prints each candidate's ARI, how often
+  each was kept and the batch AMIs);
 - `--options key=value ...`: each a `ClusterOptions` override on the default input.
 - `--smoothing`: beside each default fit, k-means (10 restarts) on the PCA smoothed by 0, 1 and
   2 steps of the fit's lazy random walk (half of each cell kept, the rest split among its graph
@@ -27,8 +27,8 @@ pipeline's 8-neighbour graph, seeds 0..N-1) and prints the ARI, mean ± sample s
   the PCA, this tells whether the graph averaging alone loses it, and whether a graph criterion
   would have chosen better.
 - `--merge-split`: beside each default fit, its labels after the pipeline's merge-split check
-  in the PCA (`cellmodel.merge_split`, given the batch column as the pipeline gives it) and the
-  number of moves kept; on batched data also the check without the batch guard.
+  in the PCA (`cellmodel.cluster.merge_split`, given the batch column as the pipeline gives it)
+  and the number of moves kept; on batched data also the check without the batch guard.
 A dataset given as `NAME:N` is a random subsample of N cells (numpy seed `--subsample-seed`,
 default 123).
 With `--baselines`, k-means on the input (10 restarts) and Leiden at k (15 neighbours) are
@@ -49,9 +49,10 @@ import numpy as np
 # The key=value parsing of the classify screen (this folder is on sys.path when run as a script).
 from exp_classify import parse_value
 
-from cellmodel import batch_choice, datasets, graph, io
-from cellmodel.cluster import fit_clusters
-from cellmodel.merge_split import merge_split
+from cellmodel import datasets, graph, io
+from cellmodel.cluster import batch_choice
+from cellmodel.cluster.fit import fit_clusters
+from cellmodel.cluster.merge_split import merge_split
 from cellmodel.metrics import cluster_metrics
 
 FEATURES = ("default", "detected-hvg", "batch-hvg", "harmony", "batch-hvg+harmony")
@@ -114,7 +115,7 @@ def _features(
 def _baselines(X: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict[str, float]:
     from sklearn.cluster import KMeans
 
-    from cellmodel.consensus import leiden_to_k
+    from cellmodel.cluster.consensus import leiden_to_k
 
     adjacency = graph.knn_graph(X, graph.DEFAULT_N_NEIGHBORS, seed=seed).adjacency
     return {

@@ -4,14 +4,14 @@
         --out artifacts/design-set
 
 Per dataset and seed (true k, the registry's batch column where it names one) this runs the
-pipeline's graph encoder once (`cellmodel.pipeline.cluster`, expression only, its defaults) and,
+pipeline's graph encoder once (`cellmodel.cluster.job.cluster`, expression only, its defaults) and,
 on the same expression, the label-free alternatives the issue names:
 - `encoder`: the pipeline's partition (what `cellmodel` / `structure` report);
 - `kmeans50` / `leidenk50` / `leiden50`: the pca-kmeans, leiden-k and leiden baselines of
   `cellmodel bench` (PCA 50, 15 neighbours; the same calls);
 - `kmeans-cons`: the spectral consensus of 20 single-start k-means runs on the pipeline's PCA;
 - `leidenk`: Leiden at k on 15 neighbours of the pipeline's PCA;
-- `ensemble`: `cellmodel.consensus.choose` among encoder, kmeans-cons and leidenk;
+- `ensemble`: `cellmodel.cluster.consensus.choose` among encoder, kmeans-cons and leidenk;
 - `consensus3`: the spectral consensus of encoder, kmeans-cons and leidenk (equal weight).
 Each candidate's label-free scores (silhouette in the PCA, modularity on the 15-neighbour graph,
 mean ARI with the other candidates) are recorded beside its ARI, so a choice rule can be scored
@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cellmodel import consensus, datasets, graph, io
+from cellmodel import datasets, graph, io
 from cellmodel.bench.data import hide_labels, reference_labels
-from cellmodel.pipeline import batch_values, cluster
+from cellmodel.cluster import consensus
+from cellmodel.cluster.job import batch_values, cluster
 
 
 def _silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:

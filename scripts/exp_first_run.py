@@ -23,9 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cellmodel import datasets
+from cellmodel.cluster.job import cluster
 from cellmodel.embed import embed
 from cellmodel.explain import explain
-from cellmodel.pipeline import cluster
 from genekb.store import Store
 
 

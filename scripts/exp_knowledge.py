@@ -117,7 +117,8 @@ def gene_smoothing(X_scaled: np.ndarray, V: np.ndarray, matched: np.ndarray, alp
 
 def prepare(name: str, root: Path) -> dict[str, Any]:
     """Everything label-free that the variants share, built once per dataset."""
-    from cellmodel import datasets, graph, pipeline, semantic
+    from cellmodel import datasets, graph, semantic
+    from cellmodel.cluster import job as pipeline
     from cellmodel.embed import embed
     from cellmodel.genes import match_genes
     from cellmodel.io import expression
@@ -163,7 +164,7 @@ def run_variant(data: dict[str, Any], variant: str, control: str, seed: int) -> 
     from sklearn.cluster import KMeans
 
     from cellmodel import graph
-    from cellmodel.cluster import fit_clusters
+    from cellmodel.cluster.fit import fit_clusters
 
     k = len(np.unique(data["labels"]))
     X_scaled = data["X_scaled"]

@@ -43,7 +43,8 @@ def hvg_names(adata: Any) -> list[str]:
 def main() -> None:
     from sklearn.cluster import KMeans
 
-    from cellmodel import datasets, pipeline
+    from cellmodel import datasets
+    from cellmodel.cluster import job as pipeline
     from cellmodel.embed import embed
     from cellmodel.metrics import cluster_metrics
     from genekb.build import build

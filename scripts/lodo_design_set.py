@@ -40,11 +40,12 @@ def medoid(parts: dict[str, np.ndarray]) -> str:
 
 
 def encoder_kmeans(run: dict, parts: Any) -> float:
-    """ARI of `cellmodel.consensus.encoder_kmeans_consensus`'s partition, rebuilt from the run's
-    encoder and k-means-consensus partitions (the reference labels are read only to score)."""
+    """ARI of `cellmodel.cluster.consensus.encoder_kmeans_consensus`'s partition, rebuilt from the
+    run's encoder and k-means-consensus partitions (the reference labels are read only to score)."""
     from sklearn.metrics import adjusted_rand_score
 
-    from cellmodel import consensus, datasets
+    from cellmodel import datasets
+    from cellmodel.cluster import consensus
 
     labels = consensus.spectral_consensus(
         [parts["encoder"], parts["kmeans-cons"]], run["k"], run["seed"]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from cellmodel.batch_choice import LINK_CANDIDATE, batch_ami, choose, leiden_candidate
-from cellmodel.cluster import fit_clusters
-from cellmodel.cluster_options import parse_options
+from cellmodel.cluster.batch_choice import LINK_CANDIDATE, batch_ami, choose, leiden_candidate
+from cellmodel.cluster.fit import fit_clusters
+from cellmodel.cluster.options import parse_options
 from cellmodel.metrics import cluster_metrics
 from cellmodel.model import link_loss
 from genekb.errors import UsageError
@@ -98,7 +98,7 @@ def test_leiden_candidate_has_exactly_k_communities_or_none() -> None:
 
 
 def test_pipeline_fits_both_candidates_only_with_a_batch_column() -> None:
-    from cellmodel.pipeline import cluster
+    from cellmodel.cluster.job import cluster
 
     adata = blobs(40, dim=60, counts=True)
     adata.obs["donor"] = ["d1", "d2"] * 60
@@ -123,7 +123,7 @@ def test_pipeline_fits_both_candidates_only_with_a_batch_column() -> None:
 
 
 def test_chance_sd_equals_the_sd_of_the_ami_over_the_same_permutations() -> None:
-    from cellmodel.batch_choice import PERMUTATIONS, chance_sd
+    from cellmodel.cluster.batch_choice import PERMUTATIONS, chance_sd
 
     rng = np.random.default_rng(1)
     batch = rng.choice(["a", "b", "c", "d"], 500)

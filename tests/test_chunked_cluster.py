@@ -72,8 +72,8 @@ def test_chunked_pca_equals_the_in_memory_pca(counts_file):
 def test_chunked_cluster_finds_the_planted_groups_like_in_memory(tmp_path):
     """3,000 cells × 2,000 genes, 10 planted groups: the encoder fitted on 1,000 of them and
     applied to all scores within 0.05 ARI of (or above) the in-memory run on every cell."""
+    from cellmodel.cluster.job import cluster
     from cellmodel.metrics import cluster_metrics
-    from cellmodel.pipeline import cluster
     from cellmodel.synthetic_h5ad import write_synthetic_h5ad
 
     path = write_synthetic_h5ad(tmp_path / "cells.h5ad", 3000)

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from cellmodel.cluster import NeighbourSampler, estimate_k, fit_clusters
+from cellmodel.cluster.fit import NeighbourSampler, estimate_k, fit_clusters
 from cellmodel.graph import (
     combat,
     from_edge_index,
@@ -330,7 +330,7 @@ def test_bad_inputs_raise_one_line_errors() -> None:
 
 
 def test_batch_key_policy_lives_in_the_library() -> None:
-    from cellmodel.pipeline import resolve_batch_key
+    from cellmodel.cluster.job import resolve_batch_key
 
     adata = blobs(10, dim=12, counts=True)
     adata.obs["donor"] = ["d1", "d2"] * 15
@@ -344,7 +344,7 @@ def test_batch_key_policy_lives_in_the_library() -> None:
 
 
 def test_pipeline_scores_after_the_run_when_given_a_label_key() -> None:
-    from cellmodel.pipeline import cluster
+    from cellmodel.cluster.job import cluster
 
     adata = blobs(40, dim=60, counts=True)
     small = {"pretrain_steps": 40, "min_pretrain_steps": 20, "cluster_steps": 20}
@@ -360,7 +360,7 @@ def test_pipeline_scores_after_the_run_when_given_a_label_key() -> None:
 
 
 def test_the_fit_builds_its_own_graph_with_eight_neighbours() -> None:
-    from cellmodel.cluster_options import ClusterOptions
+    from cellmodel.cluster.options import ClusterOptions
     from cellmodel.graph import DEFAULT_N_NEIGHBORS, FIT_N_NEIGHBORS
 
     assert ClusterOptions().n_neighbors == FIT_N_NEIGHBORS == 8 and DEFAULT_N_NEIGHBORS == 15

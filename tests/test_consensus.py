@@ -1,11 +1,13 @@
-"""The label-free choice between partition families (cellmodel.consensus) and its pipeline use."""
+"""The label-free choice between partition families (cellmodel.cluster.consensus) and its
+pipeline use."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from cellmodel import consensus, graph
+from cellmodel import graph
+from cellmodel.cluster import consensus
 from tests.conftest import blobs
 
 
@@ -64,7 +66,7 @@ def test_leiden_to_k_reaches_k() -> None:
 
 
 def test_pipeline_records_the_choice_on_request_and_keeps_the_encoder_by_default() -> None:
-    from cellmodel.pipeline import cluster
+    from cellmodel.cluster.job import cluster
 
     adata = blobs(40, n_classes=3, dim=30, counts=True)
     out = cluster(
@@ -91,7 +93,7 @@ def test_encoder_kmeans_consensus_repairs_a_merge_the_pca_separates() -> None:
 
 
 def test_pipeline_consensus_is_off_by_default_and_recorded_on_request() -> None:
-    from cellmodel.pipeline import cluster
+    from cellmodel.cluster.job import cluster
 
     adata = blobs(40, n_classes=3, dim=30, counts=True)
     out = cluster(

@@ -1,11 +1,11 @@
-"""The merge-split check of a finished partition in the PCA (`cellmodel.merge_split`)."""
+"""The merge-split check of a finished partition in the PCA (`cellmodel.cluster.merge_split`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cellmodel.merge_split import merge_split
+from cellmodel.cluster.merge_split import merge_split
 from cellmodel.metrics import cluster_metrics
 
 
@@ -74,7 +74,7 @@ def test_two_clusters_are_returned_as_they_are() -> None:
 
 
 def test_the_pipeline_records_the_check_and_can_skip_it() -> None:
-    from cellmodel.pipeline import cluster
+    from cellmodel.cluster.job import cluster
     from tests.conftest import blobs
 
     small = {"pretrain_steps": 40, "min_pretrain_steps": 20, "cluster_steps": 20}

@@ -12,8 +12,8 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
-from cellmodel.cluster_options import ClusterOptions
-from cellmodel.pipeline import cluster
+from cellmodel.cluster.job import cluster
+from cellmodel.cluster.options import ClusterOptions
 from genekb.store.hashing import sha256_json
 
 

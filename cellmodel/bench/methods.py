@@ -9,14 +9,14 @@ import numpy as np
 
 from cellmodel.bench.registry import MethodInput, MethodOutput, register_method
 from cellmodel.bench.settings import CONTROL_SEED
-from cellmodel.consensus import leiden_labels, leiden_to_k
+from cellmodel.cluster.consensus import leiden_labels, leiden_to_k
 from genekb.errors import GenekbError
 
 
 def _expression_pca(inp: MethodInput) -> np.ndarray:
     """The pipeline's own structure input: log-normalize, 2,000 HVG, scale, PCA 50."""
     from cellmodel import graph, io
-    from cellmodel.pipeline import batch_values
+    from cellmodel.cluster.job import batch_values
 
     expr = io.expression(inp.adata, layer=inp.layer, gene_key=inp.gene_key)
     batch = batch_values(inp.adata, inp.batch_key)
@@ -52,7 +52,7 @@ def _semantic_kmeans(inp: MethodInput, key: str, gene_vectors: str) -> MethodOut
     )
     if key not in inp.adata.obsm:
         raise GenekbError(f"the semantic view {key} was not computed; check the embed options")
-    from cellmodel.pipeline import batch_values, centre_per_batch
+    from cellmodel.cluster.job import batch_values, centre_per_batch
 
     view = inp.adata.obsm[key]
     batch = batch_values(inp.adata, inp.batch_key)
@@ -72,7 +72,7 @@ def _pipeline(
     ensemble: bool = False,
     **options: Any,
 ) -> MethodOutput:
-    from cellmodel.pipeline import CLUSTER_KEY, cluster
+    from cellmodel.cluster.job import CLUSTER_KEY, cluster
 
     gene_vectors = inp.gene_vectors if gene_vectors == "real" else gene_vectors
     cluster(

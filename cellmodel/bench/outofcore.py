@@ -55,7 +55,7 @@ def _in_memory(job: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
     import anndata as ad
 
     from cellmodel.chunked import h5
-    from cellmodel.pipeline import cluster
+    from cellmodel.cluster.job import cluster
 
     ref = h5.pick(job["path"], None)
     with h5.ChunkReader(ref) as reader:

@@ -30,7 +30,7 @@ PRELOAD: tuple[str, ...] = (
     "sklearn.decomposition",
     "sklearn.neighbors",
     "leidenalg",
-    "cellmodel.pipeline",
+    "cellmodel.cluster.job",
     "cellmodel.embed",
     "cellmodel.metrics",
 )

@@ -1,4 +1,4 @@
-"""`cluster_h5ad(path, output=...)`: the in-memory `cellmodel.pipeline.cluster` method for an
+"""`cluster_h5ad(path, output=...)`: the in-memory `cellmodel.cluster.job.cluster` method for an
 .h5ad file too large for memory, read in row chunks, written back chunk by chunk.
 
 1. The structure input out of core (`chunked.structure`): normalization statistics and Seurat
@@ -14,7 +14,7 @@
    cells at a time (each chunk's full two-hop neighbourhood, no sampling), and each cell's
    cluster as in memory: the highest Student-t assignment to the fitted centres (the subsample's
    k-means centres moved by the OT refinement).
-5. The merge-split check in the PCA (`cellmodel.merge_split`), as in memory, on all cells.
+5. The merge-split check in the PCA (`cellmodel.cluster.merge_split`), as in memory, on all cells.
 
 The output is a copy of the input with obs["cellmodel_cluster"], obsm["X_cellmodel"] (and
 "X_structure", a second name of it), obsm["X_pca_expr"] and uns["cellmodel"], written block by
@@ -41,9 +41,9 @@ from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.stats import GeneStats
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
+from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, h5ad_safe
 from cellmodel.model import deterministic, split_for_empty, student_t
-from cellmodel.sampling import NeighbourSampler
 from cellmodel.semantic import StageProgress
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
@@ -270,7 +270,7 @@ def _labels(
     labels = relabel_by_size(labels)
     checked = None
     if merge_split:
-        from cellmodel.merge_split import merge_split as check_in_pca
+        from cellmodel.cluster.merge_split import merge_split as check_in_pca
 
         tick = time.perf_counter()
         checked = check_in_pca(X_pca, labels, seed)
@@ -307,7 +307,7 @@ def cluster_h5ad(
 ) -> dict[str, Any]:
     """Cluster the cells of the .h5ad at `path`, `chunk_size` at a time (see the module doc);
     writes `output` and returns its uns["cellmodel"] record. Keywords as
-    `cellmodel.pipeline.cluster` (structure view only: no semantic view, batch correction,
+    `cellmodel.cluster.job.cluster` (structure view only: no semantic view, batch correction,
     ensemble or batch choice out of core); `fit_cells`: cells the encoder is fitted on;
     `dask_address`: a Dask scheduler whose workers read `path` (default: `workers` threads)."""
     if chunk_size < 1 or fit_cells < 3:

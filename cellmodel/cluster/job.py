@@ -4,7 +4,7 @@ in `cellmodel.model`, the fitting procedure in `cellmodel.cluster`).
 Steps: read and normalize the expression (`cellmodel.io`), optional ComBat on a batch column, PCA
 over highly variable genes and a sparse kNN graph (`cellmodel.graph`), the semantic view from the
 genekb store (`cellmodel.embed`), then the graph-encoder clustering
-(`cellmodel.cluster.fit_clusters`), with the semantic view aligned into it only on request.
+(`cellmodel.cluster.fit.fit_clusters`), with the semantic view aligned into it only on request.
 Labels never enter: `score` compares the result with reference labels afterwards.
 """
 
@@ -22,12 +22,12 @@ import pandas as pd
 
 from cellmodel import graph, io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
-from cellmodel.batch_choice import choose_fit as choose_by_batch
-from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
-from cellmodel.cluster_options import ClusterRun
-from cellmodel.consensus import encoder_kmeans_consensus, ensemble_choice
+from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
+from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
+from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
+from cellmodel.cluster.merge_split import merge_split as check_in_pca
+from cellmodel.cluster.options import ClusterRun
 from cellmodel.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
-from cellmodel.merge_split import merge_split as check_in_pca
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 
@@ -65,8 +65,8 @@ def cluster(
     obsm["X_structure"], obsm["X_pca_expr"], the semantic matrices and uns["cellmodel"].
 
     `store`: a `genekb.store.Store` (needed when `use_semantic`). Every other argument is a field
-    of `cellmodel.cluster_options.ClusterRun`, documented there; `cluster_options` override
-    `cellmodel.cluster.ClusterOptions` fields. Returns `adata` (or a copy).
+    of `cellmodel.cluster.options.ClusterRun`, documented there; `cluster_options` override
+    `cellmodel.cluster.fit.ClusterOptions` fields. Returns `adata` (or a copy).
     """
     given = locals()
     run = ClusterRun(**{f.name: given[f.name] for f in fields(ClusterRun)})

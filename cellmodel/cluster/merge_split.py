@@ -11,7 +11,7 @@ cluster whose cut removes most within-cluster variance. The move is kept when th
 more variance than the merge adds and the mean silhouette (Rousseeuw 1987) rises; moves repeat
 until one is refused. With a batch column a move must also not raise the partition's adjusted
 mutual information with the batch: batches are meant to share cell types, the rule the batch
-choice keeps a partition by (`cellmodel.batch_choice`). It is the split-and-merge step of
+choice keeps a partition by (`cellmodel.cluster.batch_choice`). It is the split-and-merge step of
 ISODATA (Ball & Hall 1965) with a density test for the merge, as G-means tests a split (Hamerly &
 Elkan 2003). No label is read.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cellmodel.batch_choice import batch_ami
+from cellmodel.cluster.batch_choice import batch_ami
 
 # A union has "no dip" when the density between the two centroids never falls below this share
 # of the lower of the two centroid densities (1 % leaves room for the kernel estimate's noise).

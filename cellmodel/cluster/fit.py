@@ -31,7 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from cellmodel.cluster_options import ClusterOptions, ClusterResult, check_inputs, parse_options
+from cellmodel.cluster.options import ClusterOptions, ClusterResult, check_inputs, parse_options
+from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.graph import (
     KnnGraph,
     estimate_k,
@@ -49,7 +50,6 @@ from cellmodel.model import (
     split_for_empty,
     student_t,
 )
-from cellmodel.sampling import NeighbourSampler
 from genekb.errors import UsageError
 
 __all__ = [

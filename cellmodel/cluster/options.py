@@ -1,5 +1,5 @@
 """The clustering fit's options (every tunable with its default) and its result; the options of a
-whole `cellmodel.pipeline.cluster` run (`ClusterRun`)."""
+whole `cellmodel.cluster.job.cluster` run (`ClusterRun`)."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def parse_options(opts: dict[str, Any]) -> ClusterOptions:
 
 @dataclass(frozen=True)
 class ClusterRun:
-    """Every choice of a `cellmodel.pipeline.cluster` run besides the data and the store.
+    """Every choice of a `cellmodel.cluster.job.cluster` run besides the data and the store.
 
     `use_semantic` computes the semantic view (obsm, and what `cellmodel explain` decomposes);
     `align_semantic` also feeds it to the fit (contrastive alignment + fused latent). Measured on
@@ -154,18 +154,18 @@ class ClusterRun:
     `label_key`: an obs column of reference labels, read only after the run has ended to score
     it (`score`; recorded in `uns["cellmodel"]["metrics"]`).
     `ensemble`: keep, of the graph encoder's partition, a k-means consensus on the PCA and
-    Leiden at k, the one that agrees best with the ensemble (`cellmodel.consensus`); off by
+    Leiden at k, the one that agrees best with the ensemble (`cellmodel.cluster.consensus`); off by
     default, as it measured below the graph encoder alone on the registry datasets
     (docs/cluster_experiments.md, "Robustness").
     `batch_choice` (with a batch column, unless `link_weight` is given): also fit the
     link-reconstruction candidate, find Leiden's communities at the same k, and keep the
-    partition least explained by the batch (`cellmodel.batch_choice`); on batched data that is a
-    second fit plus the Leiden runs, more than twice the fit time.
+    partition least explained by the batch (`cellmodel.cluster.batch_choice`); on batched data
+    that is a second fit plus the Leiden runs, more than twice the fit time.
     `merge_split`: check the finished partition in the PCA and keep the merge-split moves that
     remove variance, raise the silhouette and, with a batch column, do not raise the clusters'
-    information about the batch (`cellmodel.merge_split`; k is kept).
+    information about the batch (`cellmodel.cluster.merge_split`; k is kept).
     `consensus`: at the end, merge the partition with a consensus of k-means runs on the PCA
-    into one (`cellmodel.consensus.encoder_kmeans_consensus`; k is kept).
+    into one (`cellmodel.cluster.consensus.encoder_kmeans_consensus`; k is kept).
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `ClusterOptions` fields.

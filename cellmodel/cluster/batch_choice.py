@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from cellmodel.cluster_options import ClusterResult
+    from cellmodel.cluster.options import ClusterResult
 
 # The second candidate's options (over the caller's); everything else stays as given.
 LINK_CANDIDATE: dict[str, Any] = {"link_weight": 1.0}
@@ -112,7 +112,7 @@ def choose(partitions: dict[str, np.ndarray], batch: np.ndarray, seed: int = 0) 
 def leiden_candidate(adjacency: Any, k: int, seed: int) -> np.ndarray | None:
     """Leiden communities of the fit's graph at the resolution that gives k of them; None where
     no resolution does."""
-    from cellmodel.consensus import leiden_to_k
+    from cellmodel.cluster.consensus import leiden_to_k
 
     labels = leiden_to_k(adjacency, k, seed)[0]
     return labels if len(np.unique(labels)) == k else None
@@ -128,7 +128,7 @@ def choose_fit(
     """Fit the link candidate (`fit(**LINK_CANDIDATE)`), build the Leiden one on `adjacency`, and
     choose; returns the kept labels, the fit whose latent goes with them (the default's for
     Leiden, which has none) and the choice (with every candidate's labels)."""
-    from cellmodel.cluster import relabel_by_size
+    from cellmodel.cluster.fit import relabel_by_size
 
     link = fit(**LINK_CANDIDATE)
     partitions = {DEFAULT: default.labels, "link": link.labels}

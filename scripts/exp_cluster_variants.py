@@ -131,7 +131,7 @@ def _smoothing(X: np.ndarray, knn, y: np.ndarray, k: int, seed: int, fitted: np.
     import torch
     from sklearn.cluster import KMeans
 
-    from cellmodel.model import mean_adjacency
+    from cellmodel.module.model import mean_adjacency
 
     walk = mean_adjacency(knn.edge_index, knn.n_cells, knn.n_cells, 0.5)
     linked = graph.to_igraph(knn)

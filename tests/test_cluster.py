@@ -20,7 +20,7 @@ from cellmodel.graph import (
     structure_features,
 )
 from cellmodel.metrics import cluster_metrics, hungarian_mapping
-from cellmodel.model import info_nce, sinkhorn_target, split_for_empty, student_t
+from cellmodel.module.model import info_nce, sinkhorn_target, split_for_empty, student_t
 from genekb.errors import GenekbError, UsageError
 from tests.conftest import FAST_FIT, blobs
 
@@ -289,7 +289,7 @@ def test_refinement_never_returns_fewer_than_k_clusters() -> None:
 
 
 def test_half_self_aggregation_keeps_a_three_cell_group_apart() -> None:
-    from cellmodel.model import mean_adjacency
+    from cellmodel.module.model import mean_adjacency
 
     # Cell 0 has neighbours 1 and 2; cell 3 has none and keeps all of itself.
     edges = torch.tensor([[1, 2], [0, 0]])

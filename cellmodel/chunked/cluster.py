@@ -43,7 +43,7 @@ from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, h5ad_safe
-from cellmodel.model import deterministic, split_for_empty, student_t
+from cellmodel.module.model import deterministic, split_for_empty, student_t
 from cellmodel.semantic import StageProgress
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError

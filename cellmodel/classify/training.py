@@ -19,7 +19,7 @@ from cellmodel.classify.options import (
     ViewBuilder,
     resolve_vote,
 )
-from cellmodel.model import deterministic
+from cellmodel.module.model import deterministic
 from genekb.device import resolve_device
 from genekb.errors import UsageError
 

@@ -2,7 +2,7 @@
 
 `options` holds the fit's tunables (`ClusterOptions`) and a run's choices (`ClusterRun`); `fit`
 the procedure (pretraining, k-means start, OT refinement) over the torch blocks of
-`cellmodel.model`; `sampling` the neighbourhood mini-batches; `batch_choice`, `consensus` and
+`cellmodel.module.model`; `sampling` the neighbourhood mini-batches; `batch_choice`, `consensus` and
 `merge_split` the label-free checks of a finished partition.
 """
 

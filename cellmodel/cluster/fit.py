@@ -39,7 +39,7 @@ from cellmodel.graph import (
     from_edge_index,
     knn_graph,
 )
-from cellmodel.model import (
+from cellmodel.module.model import (
     ClusterNet,
     augment_features,
     deterministic,

@@ -1,5 +1,5 @@
 """`cluster(adata, store)`: the main job, AnnData in and out (scanpy's shape; the torch module lives
-in `cellmodel.model`, the fitting procedure in `cellmodel.cluster`).
+in `cellmodel.module.model`, the fitting procedure in `cellmodel.cluster`).
 
 Steps: read and normalize the expression (`cellmodel.io`), optional ComBat on a batch column, PCA
 over highly variable genes and a sparse kNN graph (`cellmodel.graph`), the semantic view from the

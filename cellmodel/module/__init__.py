@@ -1,0 +1,2 @@
+"""Pure torch blocks, no AnnData and no store: the clustering model's encoders, heads and losses
+(`model`)."""

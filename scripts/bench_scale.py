@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_scale.py                       # 1e5 and 1e6 cells, writes docs
     .venv/bin/python scripts/bench_scale.py --sizes 20000 --no-docs   # a quick look
 
-Generates synthetic NB counts (2,000 real gene symbols, `cellmodel.synthetic_h5ad`, written in
+Generates synthetic NB counts (2,000 real gene symbols, `cellmodel.datasets.synthetic`, written in
 chunks) at each size, then runs each path in a child process and reads the child's wall time
 and peak RSS (`os.wait4`): `embed_h5ad` (chunked) at every size, `embed` (in memory, weighted
 path only: sentence_top_n=0) at the sizes up to --in-memory-max. On the --equal-cells file both
@@ -96,7 +96,7 @@ def load() -> str:
 
 
 def ensure_data(folder: Path, n: int) -> Path:
-    from cellmodel.synthetic_h5ad import write_synthetic_h5ad
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
 
     path = folder / f"synthetic-{n}.h5ad"
     if not path.exists():
@@ -116,7 +116,7 @@ def render(rows: list[dict], equal: dict, extrapolated: dict, meta: dict) -> str
         f"- Machine: {meta['machine']}; load average {meta['load_start']} at start,"
         f" {meta['load_end']} at end (other work on the machine slows every run)",
         "- Data: synthetic NB counts, 2,000 real gene symbols, 10 groups"
-        " (`cellmodel.synthetic_h5ad`, written in chunks); encoder minilm, vectors built"
+        " (`cellmodel.datasets.synthetic`, written in chunks); encoder minilm, vectors built"
         " before the timed runs",
         "- Chunked: `cellmodel.chunked.embed_h5ad` (three passes of"
         f" {meta['chunk_size']:,}-cell chunks on Dask's local threads, {meta['workers']} workers),"

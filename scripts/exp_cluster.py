@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from cellmodel.synthetic_h5ad import SYNTHETIC_LABEL_KEY, CountModel, synthetic_counts
+from cellmodel.datasets.synthetic import SYNTHETIC_LABEL_KEY, CountModel, synthetic_counts
 
 WORK = Path(os.environ.get("CELLMODEL_EXP", "/tmp/cellmodel_exp"))
 DATASETS = ("pbmc68k-reduced", "baron-human", "baron-human+donor")
@@ -228,7 +228,7 @@ def table(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------- scale
 
 
-# The package's one synthetic generator (`cellmodel.synthetic_h5ad`), set to this experiment's
+# The package's one synthetic generator (`cellmodel.datasets.synthetic`), set to this experiment's
 # model: 3,000 genes, 10 groups, each raising its own 2% of the genes by a fixed log-fold 1.5 (no
 # lowered genes) over a log-normal baseline, each group's profile scaled to 3,000 UMIs a cell
 # before log-normal size factors, NB with inverse dispersion 5. The model is the one this script

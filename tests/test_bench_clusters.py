@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cellmodel.bench import clusters
-from cellmodel.synthetic_h5ad import synthetic_counts
+from cellmodel.datasets.synthetic import synthetic_counts
 
 
 def test_cached_cluster_reuses_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ N_CELLS, N_GENES, CHUNK = 3001, 300, 700  # the chunk size does not divide the c
 
 @pytest.fixture(scope="module")
 def counts_file(tmp_path_factory):
-    from cellmodel.synthetic_h5ad import write_synthetic_h5ad
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
 
     path = tmp_path_factory.mktemp("chunked") / "cells.h5ad"
     return write_synthetic_h5ad(path, N_CELLS, n_genes=N_GENES)
@@ -31,7 +31,7 @@ def counts_file(tmp_path_factory):
 
 def test_synthetic_file_equals_in_memory_generator(tmp_path):
     from cellmodel.bench.data import synthetic_counts
-    from cellmodel.synthetic_h5ad import write_synthetic_h5ad
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
 
     n = 5100  # two generator chunks, the second partial
     written = ad.read_h5ad(write_synthetic_h5ad(tmp_path / "s.h5ad", n, n_genes=120))

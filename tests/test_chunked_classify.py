@@ -23,7 +23,7 @@ N_CELLS, N_GENES, N_REF, CHUNK = 2503, 200, 600, 700
 def embedded(tmp_path_factory):
     """A synthetic file embedded out of core, its fake gene vectors, and a reference slice."""
     from cellmodel.chunked import embed_h5ad
-    from cellmodel.synthetic_h5ad import write_synthetic_h5ad
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
 
     folder = tmp_path_factory.mktemp("chunked_classify")
     counts = write_synthetic_h5ad(folder / "cells.h5ad", N_CELLS, n_genes=N_GENES, seed=3)

@@ -30,7 +30,7 @@ FAST = {
 
 @pytest.fixture(scope="module")
 def counts_file(tmp_path_factory):
-    from cellmodel.synthetic_h5ad import write_synthetic_h5ad
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
 
     path = tmp_path_factory.mktemp("chunked_cluster") / "cells.h5ad"
     return write_synthetic_h5ad(path, N_CELLS, n_genes=N_GENES, n_groups=5, seed=3)
@@ -73,8 +73,8 @@ def test_chunked_cluster_finds_the_planted_groups_like_in_memory(tmp_path):
     """3,000 cells × 2,000 genes, 10 planted groups: the encoder fitted on 1,000 of them and
     applied to all scores within 0.05 ARI of (or above) the in-memory run on every cell."""
     from cellmodel.cluster.job import cluster
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
     from cellmodel.metrics import cluster_metrics
-    from cellmodel.synthetic_h5ad import write_synthetic_h5ad
 
     path = write_synthetic_h5ad(tmp_path / "cells.h5ad", 3000)
     out = tmp_path / "out.h5ad"

@@ -198,7 +198,7 @@ def test_batch_key_corrects_and_bad_batch_keys_fail(tmp_path):
 # and few toy names still match: fine here, where only the control's plumbing is checked.
 @pytest.mark.filterwarnings("ignore:only .* of genes matched")
 def test_classify_semantic_view_with_a_control(tmp_path):
-    from cellmodel.synthetic_h5ad import synthetic_symbols
+    from cellmodel.datasets.synthetic import synthetic_symbols
     from genekb.build import build
     from genekb.store.store import Store
     from tests.conftest import make_genes

@@ -1,10 +1,10 @@
-"""The one synthetic generator's model settings (cellmodel.synthetic_h5ad.CountModel)."""
+"""The one synthetic generator's model settings (cellmodel.datasets.synthetic.CountModel)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from cellmodel.synthetic_h5ad import CountModel, synthetic_counts
+from cellmodel.datasets.synthetic import CountModel, synthetic_counts
 
 
 def test_default_model_is_the_default() -> None:

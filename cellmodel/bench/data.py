@@ -19,8 +19,8 @@ from cellmodel.bench.settings import (
     SYNTHETIC_LABEL_KEY,
     SYNTHETIC_PREFIX,
 )
-from cellmodel.synthetic_h5ad import synthetic_counts
-from cellmodel.synthetic_h5ad import synthetic_symbols as synthetic_symbols  # re-exported
+from cellmodel.datasets.synthetic import synthetic_counts
+from cellmodel.datasets.synthetic import synthetic_symbols as synthetic_symbols  # re-exported
 from genekb.errors import GenekbError, UsageError
 
 

@@ -1,5 +1,5 @@
 """The out-of-core scale run: synthetic files of 10⁵-10⁶ cells written to disk in chunks
-(`cellmodel.synthetic_h5ad`), each clustered by `cellmodel.chunked.cluster` in a fresh process
+(`cellmodel.datasets.synthetic`), each clustered by `cellmodel.chunked.cluster` in a fresh process
 (wall seconds, peak RSS, ARI against the planted groups), and the first `subsample` cells of the
 largest file clustered in memory the same way, to compare quality.
 
@@ -112,7 +112,7 @@ def run_scale(
 ) -> list[dict[str, Any]]:
     """Write (once) and cluster each size out of core; then the subsample in memory. Results
     are appended to folder/outofcore.jsonl as they come."""
-    from cellmodel.synthetic_h5ad import write_synthetic_h5ad
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
 
     folder.mkdir(parents=True, exist_ok=True)
     results = []

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 # The synthetic data's own settings live with its generator; named here for the benchmark.
-from cellmodel.synthetic_h5ad import SYNTHETIC_GENES as SYNTHETIC_GENES
-from cellmodel.synthetic_h5ad import SYNTHETIC_GROUPS as SYNTHETIC_GROUPS
-from cellmodel.synthetic_h5ad import SYNTHETIC_LABEL_KEY as SYNTHETIC_LABEL_KEY
+from cellmodel.datasets.synthetic import SYNTHETIC_GENES as SYNTHETIC_GENES
+from cellmodel.datasets.synthetic import SYNTHETIC_GROUPS as SYNTHETIC_GROUPS
+from cellmodel.datasets.synthetic import SYNTHETIC_LABEL_KEY as SYNTHETIC_LABEL_KEY
 
 DEFAULT_DATASETS: tuple[str, ...] = ("pbmc68k-reduced", "baron-human", "wu2020-200")
 DEFAULT_SEEDS = 5

@@ -20,9 +20,9 @@ import numpy as np
 from cellmodel import semantic
 from cellmodel import sentences as sentence_path
 from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
-from cellmodel.gene_vectors import reference_table, store_version, vectors_for
-from cellmodel.genes import GeneMatch, match_genes, require_gene_names, taxon_name
 from cellmodel.io import Expression, expression, h5ad_safe
+from cellmodel.knowledge.genes import GeneMatch, match_genes, require_gene_names, taxon_name
+from cellmodel.knowledge.vectors import reference_table, store_version, vectors_for
 from genekb.encoders.base import Encoder
 from genekb.errors import GenekbError, UsageError
 from genekb.store.ids import genes_sha

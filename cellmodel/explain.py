@@ -55,9 +55,9 @@ def _layer_of(source: str | None) -> str | None:
 def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
     from cellmodel import semantic
     from cellmodel.embed import SemanticParams, prepare_gene_vectors
-    from cellmodel.gene_vectors import run_reference
-    from cellmodel.genes import match_genes, require_gene_names
     from cellmodel.io import expression
+    from cellmodel.knowledge.genes import match_genes, require_gene_names
+    from cellmodel.knowledge.vectors import run_reference
 
     record = adata.uns.get("cellmodel", {})
     given = record.get("input", {})

@@ -40,8 +40,8 @@ from doc_tables import write_keeping_reading
 
 from cellmodel import datasets, graph, semantic
 from cellmodel.classify import knn_predict
-from cellmodel.genes import match_genes, ortholog_ids
 from cellmodel.io import expression
+from cellmodel.knowledge.genes import match_genes, ortholog_ids
 from genekb.store.store import Store
 
 K = 15

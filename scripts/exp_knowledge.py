@@ -120,8 +120,8 @@ def prepare(name: str, root: Path) -> dict[str, Any]:
     from cellmodel import datasets, graph, semantic
     from cellmodel.cluster import job as pipeline
     from cellmodel.embed import embed
-    from cellmodel.genes import match_genes
     from cellmodel.io import expression
+    from cellmodel.knowledge.genes import match_genes
     from genekb.store.store import Store
 
     store = Store.open(root, create=True)

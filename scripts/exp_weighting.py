@@ -43,8 +43,8 @@ from cellmodel.embed import (  # noqa: E402
     reference_table,
     vectors_for,
 )
-from cellmodel.genes import match_genes  # noqa: E402
 from cellmodel.io import expression  # noqa: E402
+from cellmodel.knowledge.genes import match_genes  # noqa: E402
 from genekb.store import Store  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "semantic_experiments.md"

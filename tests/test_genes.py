@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 import genekb.sources.bundled as bundled
-from cellmodel.genes import LowMatchWarning, detect_taxon, match_genes
+from cellmodel.knowledge.genes import LowMatchWarning, detect_taxon, match_genes
 from genekb.errors import GenekbError, UsageError
 from genekb.records import ORTHOLOG_SCHEMA, Snapshot
 
@@ -109,7 +109,7 @@ def test_mouse_genes_reach_a_human_store_through_orthologs(
 
 
 def test_ortholog_choice_prefers_same_name() -> None:
-    from cellmodel.genes import _ortholog_map
+    from cellmodel.knowledge.genes import _ortholog_map
 
     frame = pd.DataFrame(
         {

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellmodel.genes import NoGeneNamesWarning, read_gene_names
+from cellmodel.knowledge.genes import NoGeneNamesWarning, read_gene_names
 from genekb.sources.bundled import load_bundled
 from tests.conftest import FAST_FIT, blobs, one_line_error
 from tests.conftest import run_cellmodel as run
@@ -134,7 +134,7 @@ def test_bench_runs_on_an_unnamed_file(unnamed_file, tmp_path) -> None:
 
 def test_annotate_refuses_row_numbers_and_reads_entrez_ids_with_a_notice() -> None:
     from cellmodel.annotate import annotate
-    from cellmodel.genes import NumericGeneIdWarning, require_gene_names
+    from cellmodel.knowledge.genes import NumericGeneIdWarning, require_gene_names
     from genekb.errors import UsageError
 
     adata = blobs(20, dim=60, counts=True)

@@ -77,7 +77,7 @@ def store_vectors(
     as `model` used as it is, else a version of this encoder and template that covers them,
     else a new one for exactly these genes (reusing every vector the store holds). No tag moves.
     """
-    from cellmodel.gene_vectors import store_version, vectors_for
+    from cellmodel.knowledge.vectors import store_version, vectors_for
     from genekb.sources.bundled import load_bundled
 
     given = store_version(store, model)

@@ -86,7 +86,7 @@ def name_groups(
     `genes`, however gathered: in memory or chunk by chunk); returns the report and each cell's
     label. `gene_totals`: any matrix whose column sums are the genes' totals (the match report
     reads only those)."""
-    from cellmodel.genes import require_gene_names
+    from cellmodel.knowledge.genes import require_gene_names
 
     taxon = require_gene_names(genes, taxon, "annotate")
     mk = _markers(genes, sums, len(groups.categories), params, taxon, gene_totals)
@@ -144,7 +144,7 @@ def _markers(
     genes: list[str], sums: Any, k: int, params: AnnotateParams, taxon: str | None, totals: Any
 ) -> _Markers:
     """Match the genes to human GeneIDs and pick each group's top markers, one gene per GeneID."""
-    from cellmodel.genes import match_genes
+    from cellmodel.knowledge.genes import match_genes
 
     ref = reference()
     match = match_genes(genes, ref, store_taxon="human", data_taxon=taxon, X=totals)

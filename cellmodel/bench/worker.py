@@ -127,8 +127,8 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
 def run_warmup(job: dict[str, Any]) -> dict[str, Any]:
     """Warm the store (vectors for the data's genes) and the sentence cache, label-free."""
     from cellmodel.embed import embed
-    from cellmodel.genes import read_gene_names
     from cellmodel.io import gene_names
+    from cellmodel.knowledge.genes import read_gene_names
     from genekb.store.store import Store
 
     ref = DatasetRef(**job["dataset"])

@@ -27,7 +27,7 @@ from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choic
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.merge_split import merge_split as check_in_pca
 from cellmodel.cluster.options import ClusterRun
-from cellmodel.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
+from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 

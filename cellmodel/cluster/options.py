@@ -169,9 +169,10 @@ class ClusterRun:
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `ClusterOptions` fields.
-    Gene names are optional: when they name no species (`cellmodel.genes.read_gene_names`: feature
-    ids, numbers, another species' genes) and no `taxon` is given, the semantic view is skipped
-    with one `NoGeneNamesWarning` and the default fit, which reads the expression alone, runs.
+    Gene names are optional: when they name no species
+    (`cellmodel.knowledge.genes.read_gene_names`: feature ids, numbers, another species' genes)
+    and no `taxon` is given, the semantic view is skipped with one `NoGeneNamesWarning` and the
+    default fit, which reads the expression alone, runs.
     """
 
     n_clusters: int | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cellmodel.genes import detect_taxon, taxon_name
+from cellmodel.knowledge.genes import detect_taxon, taxon_name
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.sources.bundled import available_taxa
 from genekb.store.store import EmbeddingVersion, Store

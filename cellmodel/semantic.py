@@ -70,7 +70,7 @@ DEFAULT_N_REMOVE = 8
 
 def _highly_variable(X: Any, n_top: int, *, candidates: np.ndarray) -> np.ndarray:
     # graph imports torch; semantic stays importable without it until the HVG weighting runs.
-    from cellmodel.graph import highly_variable
+    from cellmodel.pp.graph import highly_variable
 
     return highly_variable(X, n_top, candidates=candidates)
 

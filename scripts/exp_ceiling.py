@@ -33,7 +33,7 @@ METRICS = ("acc", "nmi", "ari", "f1")
 def features(name: str, cache_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
     """The PCA `cellmodel cluster` would cluster, and the labels (for scoring here only)."""
     from cellmodel import datasets
-    from cellmodel.graph import structure_features
+    from cellmodel.pp.graph import structure_features
 
     entry = datasets.get(name)
     adata = datasets.load(name, cache_dir=cache_dir)

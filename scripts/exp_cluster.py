@@ -88,7 +88,7 @@ def stand_in_semantics(X: Any) -> np.ndarray:
     """A second view for exercising the two-view path: a Gaussian random projection of the
     log-normalized expression (all genes). Not gene knowledge; the real semantic view comes from
     cellmodel's semantic module."""
-    from cellmodel.graph import log_normalize
+    from cellmodel.pp.graph import log_normalize
 
     X_log = log_normalize(X)
     rng = np.random.default_rng(SEMANTIC_SEED)
@@ -97,7 +97,7 @@ def stand_in_semantics(X: Any) -> np.ndarray:
 
 
 def prepare(args: argparse.Namespace) -> None:
-    from cellmodel.graph import knn_graph, structure_features
+    from cellmodel.pp.graph import knn_graph, structure_features
 
     WORK.mkdir(parents=True, exist_ok=True)
     for name in DATASETS:
@@ -129,7 +129,7 @@ def prepare(args: argparse.Namespace) -> None:
 def _graph(data: Any, prefix: str) -> Any:
     import scipy.sparse as sp
 
-    from cellmodel.graph import KnnGraph
+    from cellmodel.pp.graph import KnnGraph
 
     n = data["X_pca"].shape[0]
     indices = data[f"{prefix}_indices"]
@@ -241,8 +241,8 @@ SCALE_MODEL = CountModel(fold=1.5, fold_sd=0.0, lower=False, theta=5.0, depth=30
 
 def scale(args: argparse.Namespace) -> None:
     from cellmodel.cluster.fit import fit_clusters
-    from cellmodel.graph import knn_graph, structure_features
     from cellmodel.metrics import cluster_metrics
+    from cellmodel.pp.graph import knn_graph, structure_features
 
     _threads()
     started = time.perf_counter()

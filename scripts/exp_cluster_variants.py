@@ -49,11 +49,12 @@ import numpy as np
 # The key=value parsing of the classify screen (this folder is on sys.path when run as a script).
 from exp_classify import parse_value
 
-from cellmodel import datasets, graph, io
+from cellmodel import datasets, io
 from cellmodel.cluster import batch_choice
 from cellmodel.cluster.fit import fit_clusters
 from cellmodel.cluster.merge_split import merge_split
 from cellmodel.metrics import cluster_metrics
+from cellmodel.pp import graph
 
 FEATURES = ("default", "detected-hvg", "batch-hvg", "harmony", "batch-hvg+harmony")
 VARIANTS = (*FEATURES, "bbknn", "batch-choice")

@@ -38,10 +38,11 @@ import numpy as np
 import pandas as pd
 from doc_tables import write_keeping_reading
 
-from cellmodel import datasets, graph, semantic
+from cellmodel import datasets, semantic
 from cellmodel.classify import knn_predict
 from cellmodel.io import expression
 from cellmodel.knowledge.genes import match_genes, ortholog_ids
+from cellmodel.pp import graph
 from genekb.store.store import Store
 
 K = 15

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cellmodel import datasets, graph, io
+from cellmodel import datasets, io
 from cellmodel.bench.data import hide_labels, reference_labels
 from cellmodel.cluster import consensus
 from cellmodel.cluster.job import batch_values, cluster
+from cellmodel.pp import graph
 
 
 def _silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:

@@ -117,11 +117,12 @@ def gene_smoothing(X_scaled: np.ndarray, V: np.ndarray, matched: np.ndarray, alp
 
 def prepare(name: str, root: Path) -> dict[str, Any]:
     """Everything label-free that the variants share, built once per dataset."""
-    from cellmodel import datasets, graph, semantic
+    from cellmodel import datasets, semantic
     from cellmodel.cluster import job as pipeline
     from cellmodel.embed import embed
     from cellmodel.io import expression
     from cellmodel.knowledge.genes import match_genes
+    from cellmodel.pp import graph
     from genekb.store.store import Store
 
     store = Store.open(root, create=True)
@@ -163,8 +164,8 @@ def prepare(name: str, root: Path) -> dict[str, Any]:
 def run_variant(data: dict[str, Any], variant: str, control: str, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans
 
-    from cellmodel import graph
     from cellmodel.cluster.fit import fit_clusters
+    from cellmodel.pp import graph
 
     k = len(np.unique(data["labels"]))
     X_scaled = data["X_scaled"]

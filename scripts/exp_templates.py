@@ -32,8 +32,8 @@ CONTROLS = ("real", "shuffled", "random")
 
 
 def hvg_names(adata: Any) -> list[str]:
-    from cellmodel import graph
     from cellmodel.io import expression
+    from cellmodel.pp import graph
 
     expr = expression(adata)
     hvg = graph.highly_variable(graph.log_normalize(expr.X, "log"))

@@ -137,7 +137,7 @@ def run_dataset(
     symbol_of = dict(zip(frame["gene_id"].astype(int), frame["symbol"], strict=True))
     rows: list[dict[str, Any]] = []
 
-    from cellmodel.graph import structure_features
+    from cellmodel.pp.graph import structure_features
 
     reference = structure_features(expr.X, kind="log", seed=0)
     rows.append(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cellmodel import graph
+from cellmodel.pp import graph
 from cli.common import as_flags
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError

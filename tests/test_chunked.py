@@ -43,7 +43,7 @@ def test_synthetic_file_equals_in_memory_generator(tmp_path):
 
 
 def test_seurat_hvg_from_sums_matches_scanpy(counts_file):
-    from cellmodel.graph import highly_variable
+    from cellmodel.pp.graph import highly_variable
 
     X = normalize(ad.read_h5ad(counts_file).X, "counts")
     candidates = np.ones(N_GENES, dtype=bool)

@@ -48,10 +48,10 @@ def _run(path, out, **kwargs):
 
 
 def test_chunked_pca_equals_the_in_memory_pca(counts_file):
-    from cellmodel import graph
     from cellmodel.chunked.cluster import _statistics
     from cellmodel.chunked.engine import DaskEngine
     from cellmodel.chunked.structure import structure_scores
+    from cellmodel.pp import graph
 
     ref = h5.pick(counts_file, None)
     ranges = h5.chunk_ranges(N_CELLS, CHUNK)

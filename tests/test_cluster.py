@@ -11,7 +11,9 @@ import scipy.sparse as sp
 import torch
 
 from cellmodel.cluster.fit import NeighbourSampler, estimate_k, fit_clusters
-from cellmodel.graph import (
+from cellmodel.metrics import cluster_metrics, hungarian_mapping
+from cellmodel.module.model import info_nce, sinkhorn_target, split_for_empty, student_t
+from cellmodel.pp.graph import (
     combat,
     from_edge_index,
     knn_graph,
@@ -19,8 +21,6 @@ from cellmodel.graph import (
     scale,
     structure_features,
 )
-from cellmodel.metrics import cluster_metrics, hungarian_mapping
-from cellmodel.module.model import info_nce, sinkhorn_target, split_for_empty, student_t
 from genekb.errors import GenekbError, UsageError
 from tests.conftest import FAST_FIT, blobs
 
@@ -361,7 +361,7 @@ def test_pipeline_scores_after_the_run_when_given_a_label_key() -> None:
 
 def test_the_fit_builds_its_own_graph_with_eight_neighbours() -> None:
     from cellmodel.cluster.options import ClusterOptions
-    from cellmodel.graph import DEFAULT_N_NEIGHBORS, FIT_N_NEIGHBORS
+    from cellmodel.pp.graph import DEFAULT_N_NEIGHBORS, FIT_N_NEIGHBORS
 
     assert ClusterOptions().n_neighbors == FIT_N_NEIGHBORS == 8 and DEFAULT_N_NEIGHBORS == 15
     X, _ = blobs(40)

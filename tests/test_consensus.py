@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from cellmodel import graph
 from cellmodel.cluster import consensus
+from cellmodel.pp import graph
 from tests.conftest import blobs
 
 

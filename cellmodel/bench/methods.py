@@ -15,8 +15,9 @@ from genekb.errors import GenekbError
 
 def _expression_pca(inp: MethodInput) -> np.ndarray:
     """The pipeline's own structure input: log-normalize, 2,000 HVG, scale, PCA 50."""
-    from cellmodel import graph, io
+    from cellmodel import io
     from cellmodel.cluster.job import batch_values
+    from cellmodel.pp import graph
 
     expr = io.expression(inp.adata, layer=inp.layer, gene_key=inp.gene_key)
     batch = batch_values(inp.adata, inp.batch_key)
@@ -24,7 +25,7 @@ def _expression_pca(inp: MethodInput) -> np.ndarray:
 
 
 def _knn(inp: MethodInput) -> Any:
-    from cellmodel import graph
+    from cellmodel.pp import graph
 
     return graph.knn_graph(_expression_pca(inp), graph.DEFAULT_N_NEIGHBORS, seed=inp.seed)
 

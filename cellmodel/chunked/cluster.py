@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cellmodel import graph
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, UNS_KEY
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, _check_stats, _stats_task, _value_kind
@@ -44,6 +43,7 @@ from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, h5ad_safe
 from cellmodel.module.model import deterministic, split_for_empty, student_t
+from cellmodel.pp import graph
 from cellmodel.semantic import StageProgress
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError

@@ -77,7 +77,7 @@ def chunk_stats(X_log: sp.csr_matrix | np.ndarray, raw: sp.csr_matrix | np.ndarr
 def seurat_hvg(stats: GeneStats, n_top: int, candidates: np.ndarray) -> np.ndarray:
     """The `n_top` genes of highest normalized dispersion among `candidates`, from the sums alone.
 
-    The same steps as scanpy's seurat flavour (what `cellmodel.graph.highly_variable` runs in
+    The same steps as scanpy's seurat flavour (what `cellmodel.pp.graph.highly_variable` runs in
     memory): mean and variance (ddof 1) of expm1(x); log dispersion; log1p mean cut into 20 bins;
     the dispersion z-scored in its bin (a bin of one gene: z = 1).
     """

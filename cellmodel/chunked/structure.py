@@ -1,5 +1,5 @@
 """The structure view's input out of core: highly variable genes, scaling and PCA of an .h5ad read
-in row chunks, the same steps as `cellmodel.graph.structure_features` in memory.
+in row chunks, the same steps as `cellmodel.pp.graph.structure_features` in memory.
 
 Three passes over the cells, each a Dask map over row chunks:
 
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from cellmodel import graph
 from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.chunked import h5
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.stats import GeneStats, seurat_hvg
 from cellmodel.io import normalize as normalize_rows
+from cellmodel.pp import graph
 from cellmodel.semantic import StageProgress
 from genekb.errors import GenekbError, UsageError
 

@@ -26,8 +26,8 @@ def expression_pca(
 ) -> np.ndarray:
     """PCA of the expression (log-normalize, highly variable genes, scale, PCA): the comparison's
     input and the plain structure view. Fitted on all cells; labels play no part."""
-    from cellmodel import graph
     from cellmodel.io import expression
+    from cellmodel.pp import graph
 
     expr = expression(adata, layer=layer, gene_key=gene_key)
     hvg = graph.highly_variable(expr.X)
@@ -81,7 +81,7 @@ def joint_expression_pca(
     """
     from sklearn.decomposition import PCA
 
-    from cellmodel import graph
+    from cellmodel.pp import graph
 
     ref_X, qry_X, _ = shared_expression(reference, query, layer=layer, gene_key=gene_key)
     hvg = graph.highly_variable(ref_X)

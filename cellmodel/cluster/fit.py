@@ -33,12 +33,6 @@ import torch
 
 from cellmodel.cluster.options import ClusterOptions, ClusterResult, check_inputs, parse_options
 from cellmodel.cluster.sampling import NeighbourSampler
-from cellmodel.graph import (
-    KnnGraph,
-    estimate_k,
-    from_edge_index,
-    knn_graph,
-)
 from cellmodel.module.model import (
     ClusterNet,
     augment_features,
@@ -49,6 +43,12 @@ from cellmodel.module.model import (
     sinkhorn_target,
     split_for_empty,
     student_t,
+)
+from cellmodel.pp.graph import (
+    KnnGraph,
+    estimate_k,
+    from_edge_index,
+    knn_graph,
 )
 from genekb.errors import UsageError
 

@@ -2,7 +2,7 @@
 in `cellmodel.module.model`, the fitting procedure in `cellmodel.cluster`).
 
 Steps: read and normalize the expression (`cellmodel.io`), optional ComBat on a batch column, PCA
-over highly variable genes and a sparse kNN graph (`cellmodel.graph`), the semantic view from the
+over highly variable genes and a sparse kNN graph (`cellmodel.pp.graph`), the semantic view from the
 genekb store (`cellmodel.embed`), then the graph-encoder clustering
 (`cellmodel.cluster.fit.fit_clusters`), with the semantic view aligned into it only on request.
 Labels never enter: `score` compares the result with reference labels afterwards.
@@ -20,7 +20,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from cellmodel import graph, io
+from cellmodel import io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
@@ -28,6 +28,7 @@ from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.merge_split import merge_split as check_in_pca
 from cellmodel.cluster.options import ClusterRun
 from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
+from cellmodel.pp import graph
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from cellmodel._settings import DEFAULT_N_HVG
-from cellmodel.graph import FIT_N_NEIGHBORS
+from cellmodel.pp.graph import FIT_N_NEIGHBORS
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 

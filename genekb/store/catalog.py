@@ -130,13 +130,11 @@ def _define_views(con: duckdb.DuckDBPyConnection, versions: list[Any], tags: dic
     for i, v in enumerate(texts):
         con.register(f"_genes_{i}", pads.dataset(str(v.path / GENES_FILE), format="parquet"))
         parts.append(f"SELECT '{v.id}' AS text_id, * FROM _genes_{i}")
-    if parts:
-        con.execute("CREATE VIEW genes AS " + " UNION ALL BY NAME ".join(parts))
-    else:
-        con.execute(
-            "CREATE VIEW genes AS SELECT NULL::VARCHAR AS text_id, NULL::BIGINT AS gene_id, "
-            "NULL::VARCHAR AS symbol, NULL::VARCHAR AS text WHERE false"
-        )
+    _union_view(
+        con, "genes", parts, " UNION ALL BY NAME ",
+        "NULL::VARCHAR AS text_id, NULL::BIGINT AS gene_id, NULL::VARCHAR AS symbol, "
+        "NULL::VARCHAR AS text",
+    )  # fmt: skip
     parts = []
     for i, v in enumerate(embeddings):
         con.register(f"_vectors_{i}", pads.dataset(str(v.path / VECTORS_FILE), format="parquet"))
@@ -147,14 +145,22 @@ def _define_views(con: duckdb.DuckDBPyConnection, versions: list[Any], tags: dic
             "gene_id, symbol, text_sha256, n_tokens, truncated, vector::FLOAT[] AS vector "
             f"FROM _vectors_{i}"
         )
+    _union_view(
+        con, "embeddings", parts, " UNION ALL ",
+        "NULL::VARCHAR AS embedding_id, NULL::VARCHAR AS text_id, NULL::VARCHAR AS model, "
+        "NULL::BIGINT AS gene_id, NULL::VARCHAR AS symbol, NULL::FLOAT[] AS vector",
+    )  # fmt: skip
+
+
+def _union_view(
+    con: duckdb.DuckDBPyConnection, name: str, parts: list[str], joiner: str, empty: str
+) -> None:
+    """View `name` as the union of the `parts` queries; with none, an empty view whose typed
+    columns are `empty` (so queries on a store without versions still run)."""
     if parts:
-        con.execute("CREATE VIEW embeddings AS " + " UNION ALL ".join(parts))
+        con.execute(f"CREATE VIEW {name} AS " + joiner.join(parts))
     else:
-        con.execute(
-            "CREATE VIEW embeddings AS SELECT NULL::VARCHAR AS embedding_id, "
-            "NULL::VARCHAR AS text_id, NULL::VARCHAR AS model, NULL::BIGINT AS gene_id, "
-            "NULL::VARCHAR AS symbol, NULL::FLOAT[] AS vector WHERE false"
-        )
+        con.execute(f"CREATE VIEW {name} AS SELECT {empty} WHERE false")
 
 
 def connect(store: Store) -> duckdb.DuckDBPyConnection:

@@ -84,6 +84,9 @@ class EncoderSpec:
         return replace(self, **changes)
 
 
+TOKENS_PER_BATCH_ITEM = 128  # padded-token budget per batch slot
+
+
 class Encoder(ABC):
     """A loaded encoder. `encode` returns float32 vectors of shape (len(texts), dim)."""
 
@@ -112,6 +115,18 @@ class Encoder(ABC):
     def truncated(self, counts: Sequence[int]) -> list[bool]:
         """Whether each text (of `counts` tokens) was cut to fit max_length."""
         return [n > self.spec.max_length for n in counts]
+
+    def _capped_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Each text's token count, capped where the encoder truncates."""
+        return [min(n, self.spec.max_length) for n in self.count_tokens(texts)]
+
+    def _batches(self, lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+        """Indices in batches of similar length: at most `batch_size` texts and
+        `batch_size * TOKENS_PER_BATCH_ITEM` padded tokens each, so short gene cards pack
+        densely and long ones stay cheap."""
+        return length_sorted_batches(
+            lengths, max_tokens=batch_size * TOKENS_PER_BATCH_ITEM, max_count=batch_size
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook for backends holding resources
         """Release held resources (sessions, GPU memory)."""

@@ -20,7 +20,6 @@ from genekb.encoders.base import (
     EncoderSpec,
     Progress,
     l2_normalize,
-    length_sorted_batches,
 )
 from genekb.encoders.packaged import models_home, sha256_file
 from genekb.encoders.runtime import (
@@ -33,7 +32,6 @@ from genekb.encoders.runtime import (
 from genekb.errors import GenekbError, UsageError
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-TOKENS_PER_BATCH_ITEM = 128  # padded-token budget per batch slot, as in st_backend
 
 
 def hub_dir_name(model_id: str) -> str:
@@ -168,11 +166,7 @@ class TransformersEncoder(Encoder):
         if not texts:
             return out
         ids = self._tokenize(texts, truncate=True)  # tokenized once; batches are only padded
-        batches = length_sorted_batches(
-            [len(x) for x in ids],
-            max_tokens=batch_size * TOKENS_PER_BATCH_ITEM,
-            max_count=batch_size,
-        )
+        batches = self._batches([len(x) for x in ids], batch_size)
         pool = POOLINGS[self.spec.pooling]
         with torch.inference_mode(), compute_context(self.device, self.spec.dtype):
             for idx in batches:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from genekb.encoders.base import Encoder, EncoderSpec, Progress, length_sorted_batches
+from genekb.encoders.base import Encoder, EncoderSpec, Progress
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import sha256_file
 from genekb.linalg import l2_normalize
@@ -301,13 +301,11 @@ class OnnxEncoder(Encoder):
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, progress: Progress | None = None
     ) -> np.ndarray:
+        prompted = [self.spec.prompt + t for t in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        prompted = [self.spec.prompt + t for t in texts]
-        lengths = [min(n, self.spec.max_length) for n in self.count_tokens(texts)]
-        # Similar lengths share a batch, so little compute goes to padding.
-        for idx in length_sorted_batches(lengths, batch_size * 128, batch_size):
+        for idx in self._batches(self._capped_lengths(texts), batch_size):
             feeds, mask = self._feeds([prompted[i] for i in idx])
             hidden = self.session.run(None, feeds)[0]
             out[idx] = _pool(hidden, mask, self.spec.pooling)

@@ -15,7 +15,6 @@ from genekb.encoders.base import (
     EncoderSpec,
     Progress,
     l2_normalize,
-    length_sorted_batches,
 )
 from genekb.errors import GenekbError
 
@@ -111,9 +110,7 @@ class SentenceTransformerEncoder(Encoder):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        lengths = [min(n, self.spec.max_length) for n in self.count_tokens(texts)]
-        # Batch by padded tokens, not count: short gene cards pack densely, long ones stay cheap.
-        batches = length_sorted_batches(lengths, max_tokens=batch_size * 128, max_count=batch_size)
+        batches = self._batches(self._capped_lengths(texts), batch_size)
         with torch.inference_mode():
             for idx in batches:
                 chunk = [self.spec.prompt + texts[i] for i in idx]

@@ -117,7 +117,10 @@ class Encoder(ABC):
         return [n > self.spec.max_length for n in counts]
 
     def _capped_lengths(self, texts: Sequence[str]) -> list[int]:
-        """Each text's token count, capped where the encoder truncates."""
+        """Each text's token count, capped where the encoder truncates (no texts: no
+        tokenizer call)."""
+        if not texts:
+            return []
         return [min(n, self.spec.max_length) for n in self.count_tokens(texts)]
 
     def _batches(self, lengths: Sequence[int], batch_size: int) -> list[list[int]]:

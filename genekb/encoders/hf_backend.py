@@ -163,9 +163,8 @@ class TransformersEncoder(Encoder):
         import torch
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        ids = self._tokenize(texts, truncate=True)  # tokenized once; batches are only padded
+        # Tokenized once (batches are only padded); no texts, no tokenizer call.
+        ids = self._tokenize(texts, truncate=True) if texts else []
         batches = self._batches([len(x) for x in ids], batch_size)
         pool = POOLINGS[self.spec.pooling]
         with torch.inference_mode(), compute_context(self.device, self.spec.dtype):

@@ -108,8 +108,6 @@ class SentenceTransformerEncoder(Encoder):
         import torch
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
         batches = self._batches(self._capped_lengths(texts), batch_size)
         with torch.inference_mode():
             for idx in batches:

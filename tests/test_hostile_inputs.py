@@ -50,6 +50,15 @@ DIR_OUTPUTS = [
 ]  # fmt: skip
 FILE_CLASSES = ["missing dir", "under a file", "unwritable dir", "exists without --force", "a dir"]
 DIR_CLASSES = ["missing dir", "under a file", "unwritable dir", "exists without --force", "a file"]
+# What the one error line says for each kind of bad output path.
+REFUSALS = {
+    "missing dir": "does not exist",
+    "under a file": "is not a directory",
+    "unwritable dir": "permission denied",
+    "exists without --force": "--force",
+    "a dir": "is a directory",
+    "a file": "is not a directory",
+}
 
 
 def _bad_path(place: Path, case: str, name: str, tmp: Path) -> tuple[Path, Path | None]:
@@ -123,14 +132,7 @@ def test_file_outputs_refuse_bad_paths(place, tmp_path, monkeypatch, case, name,
     words += ["--root", str(place / "store")]
     run = run_genekb if app == "genekb" else run_cellmodel
     line = _expect_refused(run(*words), place, before, tmp_path, tmp_before)
-    expected = {
-        "missing dir": "does not exist",
-        "under a file": "is not a directory",
-        "unwritable dir": "permission denied",
-        "exists without --force": "--force",
-        "a dir": "is a directory",
-    }[case]
-    assert expected in line, line
+    assert REFUSALS[case] in line, line
 
 
 @pytest.mark.parametrize("case", DIR_CLASSES)
@@ -148,15 +150,7 @@ def test_folder_outputs_refuse_bad_paths(place, tmp_path, monkeypatch, case, nam
     words = [a.format(cells=place / "cells.h5ad") for a in args]
     words += [flag, str(target), "--root", str(place / "store")]
     line = _expect_refused(run_cellmodel(*words), place, before, tmp_path, tmp_before)
-    expected = {
-        "missing dir": "does not exist",
-        "under a file": "is not a directory",
-        "unwritable dir": "permission denied",
-        "exists without --force": "--force",
-        "a dir": "is a directory",
-        "a file": "is not a directory",
-    }[case]
-    assert expected in line, line
+    assert REFUSALS[case] in line, line
 
 
 STORE_WRITERS = [

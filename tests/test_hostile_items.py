@@ -80,6 +80,7 @@ def test_ctrl_c_during_sql_exits_130(store_root, monkeypatch, how):
     real = catalog.connect
 
     fallback_fired = threading.Event()
+    guards: list[threading.Timer] = []
 
     def connect(store):  # Ctrl-C (SIGINT to this process) or DuckDB's own interrupt, mid-query
         con = real(store)
@@ -90,9 +91,10 @@ def test_ctrl_c_during_sql_exits_130(store_root, monkeypatch, how):
             fallback_fired.set()
             con.interrupt()
 
-        guard = threading.Timer(60, fallback)
+        guard = threading.Timer(120, fallback)
         guard.daemon = True
         guard.start()
+        guards.append(guard)
         return con
 
     monkeypatch.setattr(catalog, "connect", connect)
@@ -104,6 +106,8 @@ def test_ctrl_c_during_sql_exits_130(store_root, monkeypatch, how):
     try:
         line = one_line_error(run_genekb("sql", slow, "--root", str(store_root)), 130)
     finally:
+        for guard in guards:  # the query has ended: the guard must not touch a closed connection
+            guard.cancel()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         signal.signal(signal.SIGINT, previous)
     assert not fallback_fired.is_set(), "the interrupt never reached the query"

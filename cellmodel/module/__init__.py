@@ -1,0 +1,1 @@
+"""Pure torch modules: tensors in, tensors out; no AnnData, no store."""

@@ -39,9 +39,9 @@ def test_batches_never_hold_all_cells(monkeypatch):
     seen: list[tuple[int, int]] = []
     original = R.losses
 
-    def spy(z1, z2, sub, config):
+    def spy(h1, h2, z1, z2, sub, config):
         seen.append(tuple(sub.shape))
-        return original(z1, z2, sub, config)
+        return original(h1, h2, z1, z2, sub, config)
 
     monkeypatch.setattr(R, "losses", spy)
     config = R.RefineConfig(max_steps=5, min_steps=5, batch_size=64)

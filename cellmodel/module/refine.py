@@ -46,12 +46,12 @@ class RefineConfig:
     out_dim: int = 32  # gene (and refined cell) embedding width
     dropout: float = 0.2
     temperature: float = 0.1  # softmax temperature of the distribution terms (the paper's t)
-    alignment_weight: float = 0.01  # the paper's lambda1
-    neighbour_weight: float = 0.1  # the paper's lambda2
+    neighbour_weight: float = 0.01  # the paper's lambda1
+    consistency_weight: float = 0.1  # the paper's lambda2
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 256  # cells per step (half seeds, half a neighbour of each)
-    max_steps: int = 200
+    max_steps: int = 1000
     min_steps: int = 100
     patience: int = 50  # steps without a `tol` relative improvement of the smoothed loss
     tol: float = 0.01
@@ -128,17 +128,19 @@ class CellGeneRefiner(nn.Module):
 
     def forward(
         self, x: torch.Tensor, x_prop: torch.Tensor, genes: torch.Tensor, gene_adj: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The two views' normalised hidden vectors (h1, h2) and associations (z1, z2)."""
         gene_emb = self.gene_encoder(genes, gene_adj)  # genes × out_dim
         # projector(h) @ gene_emb, factored so no cells × genes product is formed: the same
         # association, at hidden × genes × out_dim cost per step instead of batch × genes.
         weight = self.projector.weight.T @ gene_emb  # hidden × out_dim
         bias = self.projector.bias @ gene_emb
-        views = []
-        for hidden in (self.expression_view(x), self.graph_view(x_prop)):
-            hidden = F.dropout(hidden, self.dropout, self.training)
-            views.append(F.normalize(hidden @ weight + bias, dim=1))
-        return views[0], views[1]
+        hidden, assoc = [], []
+        for h in (self.expression_view(x), self.graph_view(x_prop)):
+            hidden.append(F.normalize(h, dim=1))
+            h = F.dropout(h, self.dropout, self.training)
+            assoc.append(F.normalize(h @ weight + bias, dim=1))
+        return hidden[0], hidden[1], assoc[0], assoc[1]
 
 
 def _sym_kl(p_log: torch.Tensor, q_log: torch.Tensor) -> torch.Tensor:
@@ -158,26 +160,33 @@ def pairwise_sym_kl(p_log: torch.Tensor, q_log: torch.Tensor) -> torch.Tensor:
 
 
 def losses(
-    z1: torch.Tensor, z2: torch.Tensor, adj: torch.Tensor, config: RefineConfig
+    h1: torch.Tensor,
+    h2: torch.Tensor,
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    adj: torch.Tensor,
+    config: RefineConfig,
 ) -> dict[str, torch.Tensor]:
-    """The three terms on one batch; `adj` is the batch's B × B kNN adjacency (0/1, no self)."""
-    eye = torch.eye(z1.shape[0])
+    """The three terms on one batch, as the paper weighs them: distribution alignment and
+    neighbourhood contrast on the views' hidden vectors (h), cross-view consistency on their
+    cell–gene associations (z). `adj`: the batch's B × B kNN adjacency (0/1, no self loops)."""
+    eye = torch.eye(h1.shape[0])
     target = torch.clamp(adj + eye, max=1.0)
     consistency = F.mse_loss(z1 @ z2.T, target)
     t = config.temperature
-    p_log, q_log = F.log_softmax(z1 / t, dim=1), F.log_softmax(z2 / t, dim=1)
+    p_log, q_log = F.log_softmax(h1 / t, dim=1), F.log_softmax(h2 / t, dim=1)
     per_cell = _sym_kl(p_log, q_log).mean()
     p_mean = p_log.exp().mean(0).clamp_min(1e-12).log()
     q_mean = q_log.exp().mean(0).clamp_min(1e-12).log()
-    global_ = _sym_kl(p_mean[None], q_mean[None]).mean()
+    alignment = per_cell + _sym_kl(p_mean[None], q_mean[None]).mean()
     dist = pairwise_sym_kl(p_log, q_log)
     dist = 0.5 * (dist + dist.T)
     near = (dist * target).sum(1) / target.sum(1)
-    far = (dist * (1 - eye)).sum(1) / max(z1.shape[0] - 1, 1)
+    far = (dist * (1 - eye)).sum(1) / max(h1.shape[0] - 1, 1)
     neighbour = (near / far.clamp_min(1e-8)).mean()
-    total = consistency + config.alignment_weight * (per_cell + global_)
-    total = total + config.neighbour_weight * neighbour
-    return {"total": total, "consistency": consistency, "alignment": per_cell + global_,
+    total = alignment + config.neighbour_weight * neighbour
+    total = total + config.consistency_weight * consistency
+    return {"total": total, "consistency": consistency, "alignment": alignment,
             "neighbour": neighbour}  # fmt: skip
 
 
@@ -215,8 +224,8 @@ def fit(
     for step in range(config.max_steps):
         rows = _batch(adjacency, config.batch_size, rng)
         sub = torch.from_numpy(adjacency[rows][:, rows].toarray())
-        z1, z2 = model(torch.from_numpy(X[rows]), torch.from_numpy(X_prop[rows]), g, g_adj)
-        loss = losses(z1, z2, sub, config)["total"]
+        views = model(torch.from_numpy(X[rows]), torch.from_numpy(X_prop[rows]), g, g_adj)
+        loss = losses(*views, sub, config)["total"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -247,8 +256,8 @@ def embed(
     parts = []
     for start in range(0, X.shape[0], chunk):
         stop = start + chunk
-        z1, z2 = model(torch.from_numpy(X[start:stop]), torch.from_numpy(X_prop[start:stop]),
-                       genes, gene_adj)  # fmt: skip
+        _, _, z1, z2 = model(torch.from_numpy(X[start:stop]),
+                             torch.from_numpy(X_prop[start:stop]), genes, gene_adj)  # fmt: skip
         parts.append(F.normalize(z1 + z2, dim=1).numpy())
     model.train()
     return np.concatenate(parts).astype(np.float32)

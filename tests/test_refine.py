@@ -1,0 +1,87 @@
+"""Gene graphs (data, knowledge, controls) and the AnnData-level refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from cellmodel import gene_graph
+from cellmodel.refine import cluster_refined, refine
+from cellmodel.synthetic_h5ad import synthetic_counts
+from genekb.errors import UsageError
+
+
+def _expression(n: int = 300, n_genes: int = 80, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    modules = rng.integers(0, 4, n_genes)
+    activity = rng.normal(0, 1, (n, 4))
+    return (activity[:, modules] + 0.5 * rng.normal(0, 1, (n, n_genes))).astype(np.float32)
+
+
+def test_correlation_graph_links_co_expressed_genes():
+    X = _expression()
+    g = gene_graph.correlation_graph(X, k=5)
+    assert (g != g.T).nnz == 0 and g.diagonal().sum() == 0
+    corr = np.corrcoef(X.T)
+    linked = corr[g.nonzero()]
+    assert linked.mean() > corr[np.triu_indices_from(corr, 1)].mean() + 0.3
+
+
+def test_rewired_graph_keeps_degrees_and_changes_edges():
+    g = gene_graph.correlation_graph(_expression(), k=5)
+    r = gene_graph.rewire(g, seed=0)
+    assert np.array_equal(np.diff(g.indptr), np.diff(r.tocsr().indptr))
+    shared = g.multiply(r).nnz / g.nnz
+    assert shared < 0.5
+
+
+def test_shuffled_and_random_knowledge_change_the_graph():
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(0, 1, (60, 16)).astype(np.float32)
+    matched = np.ones(60, dtype=bool)
+    matched[:5] = False
+    X = _expression(n_genes=60)
+    graphs = {
+        c: gene_graph.build("knowledge", c, X_sample=X, vectors=vectors, matched=matched, k=4)
+        for c in ("real", "shuffled", "random")
+    }
+    real = graphs["real"]
+    assert np.diff(real.indptr)[:5].sum() == 0  # unmatched genes get no knowledge edges
+    for control in ("shuffled", "random"):
+        assert real.multiply(graphs[control]).nnz / real.nnz < 0.5
+    both = gene_graph.build("both", "real", X_sample=X, vectors=vectors, matched=matched, k=4)
+    assert both.nnz >= real.nnz
+
+
+def test_control_must_fit_the_source():
+    with pytest.raises(UsageError, match="does not apply"):
+        gene_graph.build("data", "shuffled", X_sample=_expression())
+
+
+def test_unnamed_genes_are_refused_for_the_knowledge_graph():
+    names = [f"g{i}" for i in range(50)]
+    with pytest.raises(UsageError, match="gene names"):
+        gene_graph.knowledge_vectors(object(), names)
+    with pytest.raises(UsageError, match="store"):
+        gene_graph.knowledge_vectors(None, names)
+
+
+def test_refine_writes_embedding_and_params():
+    adata = synthetic_counts(240, n_genes=120, n_groups=3, seed=0)
+    refine(adata, gene_graph_source="data", seed=0, max_steps=30, min_steps=30, batch_size=64)
+    assert adata.obsm["X_refined"].shape == (240, 32)
+    record = adata.uns["refine"]
+    assert record["params"]["seed"] == 0 and record["steps"] == 30
+    assert record["gene_graph"]["source"] == "data" and record["gene_graph"]["n_edges"] > 0
+
+
+def test_cluster_refined_gives_k_labels_and_rejects_bad_options():
+    adata = synthetic_counts(200, n_genes=100, n_groups=3, seed=1)
+    cluster_refined(adata, n_clusters=3, seed=0, max_steps=20, min_steps=20, batch_size=64)
+    assert adata.obs["cellmodel_cluster"].nunique() == 3
+    with pytest.raises(UsageError, match="unknown refine option"):
+        refine(adata, learning_speed=3)
+    with pytest.raises(UsageError, match="gene-graph"):
+        refine(adata, gene_graph_source="text", max_steps=1, min_steps=1)
+    assert sp.issparse(adata.X)

@@ -56,6 +56,8 @@ def cluster(
     batch_choice: bool = True,
     merge_split: bool = True,
     consensus: bool = False,
+    refine: str | None = None,
+    gene_graph: str = "data",
     **cluster_options: Any,
 ) -> ad.AnnData:
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
@@ -89,6 +91,9 @@ def cluster(
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
+    `refine="cell-gene"`: in place of the graph encoder, k-means on the cells refined through
+    cell–gene associations over the `gene_graph` ("data", "knowledge", "both", or with a control,
+    e.g. "knowledge:shuffled"; `cellmodel.refine.refined_fit`); the batch choice is skipped.
     Gene names are optional: when they name no species (`cellmodel.genes.read_gene_names`: feature
     ids, numbers, another species' genes) and no `taxon` is given, the semantic view is skipped
     with one `NoGeneNamesWarning` and the default fit, which reads the expression alone, runs.
@@ -151,9 +156,13 @@ def cluster(
         )
 
     tick = time.perf_counter()
-    result = fit(**cluster_options)
+    if refine is not None:
+        result = _refined(adata, store, expr, batch, knn, n_clusters, refine, gene_graph, model,
+                          taxon, n_hvg, seed)  # fmt: skip
+    else:
+        result = fit(**cluster_options)
     timings["fit"] = time.perf_counter() - tick
-    with_batch = batch_choice and "link_weight" not in cluster_options
+    with_batch = batch_choice and "link_weight" not in cluster_options and refine is None
     labels, result, checks = _checks(
         result, lambda **link: fit(**cluster_options, **link), X_pca, knn.adjacency, batch, seed,
         batch_choice=with_batch, ensemble=ensemble, merge_split=merge_split, consensus=consensus,
@@ -178,6 +187,7 @@ def cluster(
             "align_semantic": bool(use_semantic and align_semantic),
             "batch_key": batch_key,
             "consensus": bool(consensus),
+            "refine": refine,
             "gene_vectors": gene_vectors if use_semantic else None,
             "input": expr.to_dict(),
             "cluster_params": io.h5ad_safe(result.params),
@@ -192,6 +202,19 @@ def cluster(
         record.update(metrics=score(adata, label_key), label_key=label_key)
     adata.uns[UNS_KEY] = io.h5ad_safe(record)
     return adata
+
+
+def _refined(
+    adata: ad.AnnData, store: Any, expr: Any, batch: np.ndarray | None, knn: Any,
+    n_clusters: int | None, refine: str, gene_graph: str, model: str, taxon: str | None,
+    n_hvg: int, seed: int,
+) -> ClusterResult:  # fmt: skip
+    from cellmodel.refine import REFINE_MODES, refined_fit
+
+    if refine not in REFINE_MODES:
+        raise UsageError(f"refine={refine!r}: choose one of {', '.join(REFINE_MODES)}")
+    return refined_fit(adata, store, expr, batch, knn, n_clusters, n_hvg=n_hvg, seed=seed,
+                       gene_graph_spec=gene_graph, model=model, taxon=taxon)  # fmt: skip
 
 
 def _semantic_view(

@@ -5,8 +5,10 @@
     cellhint-pancreas,worm-neuron-4186
 
 Per dataset, seed and variant (true k; the registry's batch column, as `cluster --batch-key auto`)
-this runs `cellmodel.refine.cluster_refined` (k-means at k on X_refined) and, once per dataset and
-seed, k-means (10 restarts) on the same pipeline PCA (`pca-kmeans-fit`: the refinement's own
+this runs the pipeline with `refine="cell-gene"` and that gene graph (expression only; k-means at
+k on X_refined, then the default merge-split check; what `cellmodel cluster --refine cell-gene
+--gene-graph SPEC --no-semantic` and the bench's `cellmodel-refine*` methods run) and records
+beside it k-means (10 restarts) on the same pipeline PCA (`ari_pca_kmeans`: the refinement's own
 input, without it). A variant the data cannot have (knowledge on a file without gene names) is
 recorded with its error. Labels only score. JSON lines go to `<out>/runs.jsonl`; a rerun skips
 the (dataset, seed, variant) lines already there.
@@ -23,7 +25,7 @@ import numpy as np
 
 from cellmodel import datasets
 from cellmodel.bench.data import hide_labels, reference_labels
-from cellmodel.refine import cluster_refined
+from cellmodel.pipeline import cluster
 from genekb.errors import GenekbError
 
 VARIANTS = ("data", "data:rewired", "knowledge", "knowledge:shuffled", "knowledge:random", "both")
@@ -37,12 +39,11 @@ def _done(path: Path) -> set[tuple[str, int, str]]:
 
 
 def run_one(adata, entry, k: int, seed: int, variant: str, store) -> dict:
-    source, _, control = variant.partition(":")
     blind = hide_labels(adata, entry.batch_key)
     tick = time.perf_counter()
-    cluster_refined(
-        blind, store, n_clusters=k, seed=seed, gene_graph_source=source,
-        control=control or "real", batch_key="batch" if entry.batch_key else None,
+    cluster(
+        blind, store, n_clusters=k, use_semantic=False, refine="cell-gene", gene_graph=variant,
+        batch_key="batch" if entry.batch_key else None, seed=seed,
     )  # fmt: skip
     record = dict(blind.uns["refine"])
     return {

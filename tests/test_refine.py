@@ -7,7 +7,8 @@ import pytest
 import scipy.sparse as sp
 
 from cellmodel import gene_graph
-from cellmodel.refine import cluster_refined, refine
+from cellmodel.pipeline import cluster
+from cellmodel.refine import refine
 from cellmodel.synthetic_h5ad import synthetic_counts
 from genekb.errors import UsageError
 
@@ -69,19 +70,53 @@ def test_unnamed_genes_are_refused_for_the_knowledge_graph():
 
 def test_refine_writes_embedding_and_params():
     adata = synthetic_counts(240, n_genes=120, n_groups=3, seed=0)
-    refine(adata, gene_graph_source="data", seed=0, max_steps=30, min_steps=30, batch_size=64)
+    refine(adata, gene_graph_spec="data", seed=0, max_steps=30, min_steps=30, batch_size=64)
     assert adata.obsm["X_refined"].shape == (240, 32)
     record = adata.uns["refine"]
     assert record["params"]["seed"] == 0 and record["steps"] == 30
     assert record["gene_graph"]["source"] == "data" and record["gene_graph"]["n_edges"] > 0
 
 
-def test_cluster_refined_gives_k_labels_and_rejects_bad_options():
+def _short_fit(monkeypatch) -> None:
+    from cellmodel import refine as verb
+    from cellmodel.module.refine import RefineConfig
+
+    short = RefineConfig(max_steps=20, min_steps=20, batch_size=64)
+    monkeypatch.setattr(verb, "_config", lambda seed, options: short)
+
+
+def test_cluster_with_refine_gives_k_labels(monkeypatch):
+    _short_fit(monkeypatch)
     adata = synthetic_counts(200, n_genes=100, n_groups=3, seed=1)
-    cluster_refined(adata, n_clusters=3, seed=0, max_steps=20, min_steps=20, batch_size=64)
+    cluster(adata, None, n_clusters=3, use_semantic=False, refine="cell-gene",
+            gene_graph="data:rewired", seed=0)  # fmt: skip
     assert adata.obs["cellmodel_cluster"].nunique() == 3
+    assert adata.uns["cellmodel"]["refine"] == "cell-gene"
+    assert adata.uns["refine"]["gene_graph"]["control"] == "rewired"
+    assert adata.obsm["X_refined"].shape[0] == 200 and sp.issparse(adata.X)
+
+
+def test_bad_refine_options_are_refused():
+    adata = synthetic_counts(60, n_genes=50, n_groups=2, seed=1)
     with pytest.raises(UsageError, match="unknown refine option"):
         refine(adata, learning_speed=3)
     with pytest.raises(UsageError, match="gene-graph"):
-        refine(adata, gene_graph_source="text", max_steps=1, min_steps=1)
-    assert sp.issparse(adata.X)
+        refine(adata, gene_graph_spec="text")
+    with pytest.raises(UsageError, match="controls are"):
+        refine(adata, gene_graph_spec="data:shuffled")
+    with pytest.raises(UsageError, match="refine="):
+        cluster(adata, None, n_clusters=2, use_semantic=False, refine="cell-cell")
+
+
+def test_bench_methods_are_registered_and_run(monkeypatch):
+    from cellmodel.bench import MethodInput, get_method
+
+    _short_fit(monkeypatch)
+
+    names = ["cellmodel-refine", "cellmodel-refine-knowledge", "cellmodel-refine-data-rewired",
+             "cellmodel-refine-knowledge-shuffled", "cellmodel-refine-knowledge-random",
+             "cellmodel-refine-both"]  # fmt: skip
+    assert all(get_method(n).needs_store == ("knowledge" in n or "both" in n) for n in names)
+    adata = synthetic_counts(200, n_genes=100, n_groups=3, seed=2)
+    out = get_method("cellmodel-refine-data-rewired").run(MethodInput(adata, 3, 0))
+    assert out.labels.shape == (200,) and out.extras["steps"] > 0

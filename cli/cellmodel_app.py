@@ -38,6 +38,7 @@ from cli.cellmodel_args import (
 from cli.classify_cmd import register as register_classify
 from cli.common import handle_errors, info, parse_options, print_json
 from cli.datasets_cmd import register as register_datasets
+from cli.refine_opts import GeneGraphOpt, RefineOpt, check_refine
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_dir
 
@@ -203,6 +204,8 @@ def cluster(
             " about the batch column (k kept)."
         ),
     ] = True,
+    refine: RefineOpt = None,
+    gene_graph: GeneGraphOpt = "data",
     gene_vectors: GeneVectorsOpt = "real",
     taxon: TaxonOpt = None,
     gene_key: GeneKeyOpt = None,
@@ -248,6 +251,7 @@ def cluster(
         if notice:
             info(notice)
         chunk_size = AUTO_CHUNK_SIZE if chunked else None
+    check_refine(refine, gene_graph, chunk_size)
     if chunk_size is not None:
         from cli.cluster_chunked import check_in_core_only, run_chunked
 
@@ -263,7 +267,8 @@ def cluster(
     label_key = label_key or dataset_label_key
     if align_semantic and not semantic:
         raise UsageError("--align-semantic needs the semantic view; drop --no-semantic")
-    store = Store.open(root, create=True) if semantic else None
+    knowledge = refine is not None and not gene_graph.startswith("data")
+    store = Store.open(root, create=True) if semantic or knowledge else None
     run_cluster(
         adata,
         store,
@@ -273,6 +278,8 @@ def cluster(
         ensemble=ensemble,
         batch_choice=batch_choice,
         merge_split=merge_split,
+        refine=refine,
+        gene_graph=gene_graph,
         model=model,
         gene_vectors=gene_vectors,
         taxon=taxon,

@@ -120,3 +120,24 @@ def test_bench_methods_are_registered_and_run(monkeypatch):
     adata = synthetic_counts(200, n_genes=100, n_groups=3, seed=2)
     out = get_method("cellmodel-refine-data-rewired").run(MethodInput(adata, 3, 0))
     assert out.labels.shape == (200,) and out.extras["steps"] > 0
+
+
+def test_cli_cluster_refine(tmp_path, monkeypatch):
+    import json
+
+    from tests.conftest import blobs, one_line_error
+    from tests.conftest import run_cellmodel as run
+
+    _short_fit(monkeypatch)
+    path = tmp_path / "blobs.h5ad"
+    data = blobs(40, dim=60, counts=True)
+    data.var_names = [f"feature{i}" for i in range(data.n_vars)]  # names of no species
+    data.write_h5ad(path)
+    args = ["cluster", str(path), "--no-semantic", "-k", "3"]
+    result = run(*args, "--refine", "cell-gene", "--label-key", "group", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_clusters"] == 3
+    assert "--refine cell-gene" in one_line_error(run(*args, "--gene-graph", "knowledge"), 2)
+    root = ["--root", str(tmp_path / "store")]
+    bad = one_line_error(run(*args, *root, "--refine", "cell-gene", "--gene-graph", "knowledge"), 2)
+    assert "gene names" in bad

@@ -49,6 +49,8 @@ def load(runs_path: Path, default_path: Path) -> dict[str, dict[str, dict[int, f
 def fmt(values: list[float]) -> str:
     if not values:
         return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f} (1 seed)"
     std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     return f"{np.mean(values):.3f} ± {std:.3f}"
 

@@ -91,9 +91,7 @@ def cluster(
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
-    `refine="cell-gene"`: in place of the graph encoder, k-means on the cells refined through
-    cell–gene associations over the `gene_graph` ("data", "knowledge", "both", or with a control,
-    e.g. "knowledge:shuffled"; `cellmodel.refine.refined_fit`); the batch choice is skipped.
+    `refine="cell-gene"` over `gene_graph`: `cellmodel.refine.refined_fit` replaces the encoder.
     Gene names are optional: when they name no species (`cellmodel.genes.read_gene_names`: feature
     ids, numbers, another species' genes) and no `taxon` is given, the semantic view is skipped
     with one `NoGeneNamesWarning` and the default fit, which reads the expression alone, runs.

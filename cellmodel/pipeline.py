@@ -91,7 +91,7 @@ def cluster(
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `cellmodel.cluster.ClusterOptions` fields.
-    `refine="cell-gene"` over `gene_graph`: `cellmodel.refine.refined_fit` replaces the encoder.
+    `refine="cell-gene"` over `gene_graph`: `cellmodel.refine_fit.refined_fit` replaces the encoder.
     Gene names are optional: when they name no species (`cellmodel.genes.read_gene_names`: feature
     ids, numbers, another species' genes) and no `taxon` is given, the semantic view is skipped
     with one `NoGeneNamesWarning` and the default fit, which reads the expression alone, runs.
@@ -207,7 +207,7 @@ def _refined(
     n_clusters: int | None, refine: str, gene_graph: str, model: str, taxon: str | None,
     n_hvg: int, seed: int,
 ) -> ClusterResult:  # fmt: skip
-    from cellmodel.refine import REFINE_MODES, refined_fit
+    from cellmodel.refine_fit import REFINE_MODES, refined_fit
 
     if refine not in REFINE_MODES:
         raise UsageError(f"refine={refine!r}: choose one of {', '.join(REFINE_MODES)}")

@@ -78,7 +78,7 @@ def test_refine_writes_embedding_and_params():
 
 
 def _short_fit(monkeypatch) -> None:
-    from cellmodel import refine as verb
+    from cellmodel import refine_fit as verb
     from cellmodel.module.refine import RefineConfig
 
     short = RefineConfig(max_steps=20, min_steps=20, batch_size=64)

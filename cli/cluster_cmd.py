@@ -31,6 +31,7 @@ from cli.cellmodel_args import (
     write_h5ad,
 )
 from cli.common import handle_errors, info, parse_options, print_json
+from cli.refine_opts import GeneGraphOpt, RefineOpt, check_refine
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_dir
 
@@ -115,6 +116,8 @@ def cluster(
     ensemble: _EnsembleOpt = False,
     batch_choice: _BatchChoiceOpt = True,
     merge_split: _MergeSplitOpt = True,
+    refine: RefineOpt = None,
+    gene_graph: GeneGraphOpt = "data",
     gene_vectors: GeneVectorsOpt = "real",
     taxon: TaxonOpt = None,
     gene_key: GeneKeyOpt = None,
@@ -130,9 +133,8 @@ def cluster(
     force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Cluster cells: graph encoder over the expression kNN graph with OT-sharpened clusters
-    (optionally a label-free choice between it, a k-means consensus and Leiden at k), and the
-    gene-knowledge semantic view that `cellmodel explain` reads."""
+    """Cluster cells: graph encoder over the expression kNN graph with OT-sharpened clusters (or
+    a label-free choice among it, a k-means consensus and Leiden at k); the semantic view too."""
     args = SimpleNamespace(**locals())
     options = _check(args)
     if _chunk_size(args) is not None:
@@ -148,6 +150,7 @@ def _check(args: SimpleNamespace) -> dict[str, Any]:
         check_output_dir(args.plots, force=args.force, flag="--plots", files=PLOT_FILES)
     options = _cluster_options(args.option or [])
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
+    check_refine(args.refine, args.gene_graph, args.chunk_size)
     return options
 
 
@@ -168,6 +171,7 @@ def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
     from cli.cluster_chunked import check_in_core_only, run_chunked
 
     a = args
+    check_refine(a.refine, a.gene_graph, a.chunk_size)
     check_in_core_only(align_semantic=a.align_semantic, ensemble=a.ensemble, batch_key=a.batch_key)
     run_chunked(
         a.source, a.output, semantic=a.semantic, json_=a.json_, progress=run_progress(),
@@ -186,7 +190,8 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
     label_key = args.label_key or dataset_label_key
     if args.align_semantic and not args.semantic:
         raise UsageError("--align-semantic needs the semantic view; drop --no-semantic")
-    store = Store.open(args.root, create=True) if args.semantic else None
+    knowledge = args.refine is not None and not args.gene_graph.startswith("data")
+    store = Store.open(args.root, create=True) if args.semantic or knowledge else None
     run_cluster(
         adata,
         store,
@@ -196,6 +201,8 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
         ensemble=args.ensemble,
         batch_choice=args.batch_choice,
         merge_split=args.merge_split,
+        refine=args.refine,
+        gene_graph=args.gene_graph,
         model=args.model,
         gene_vectors=args.gene_vectors,
         taxon=args.taxon,

@@ -34,6 +34,7 @@ built-in adapters, registered on import), `data` (datasets, synthetic counts, hi
 
 from __future__ import annotations
 
+from cellmodel.bench import refine_methods  # noqa: F401  (registers the cellmodel-refine methods)
 from cellmodel.bench.aggregate import (
     growth_exponent,
     mean_std,

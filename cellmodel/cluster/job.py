@@ -27,6 +27,7 @@ from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choic
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.merge_split import merge_split as check_in_pca
 from cellmodel.cluster.options import ClusterRun
+from cellmodel.cluster.refine_fit import REFINE_MODES, refined_fit
 from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
 from cellmodel.pp import graph
 from genekb.device import resolve_device
@@ -60,6 +61,8 @@ def cluster(
     batch_choice: bool = ClusterRun.batch_choice,
     merge_split: bool = ClusterRun.merge_split,
     consensus: bool = ClusterRun.consensus,
+    refine: str | None = ClusterRun.refine,
+    gene_graph: str = ClusterRun.gene_graph,
     **cluster_options: Any,
 ) -> ad.AnnData:
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
@@ -90,19 +93,13 @@ def cluster(
     knn = graph.knn_graph(X_pca, run.n_neighbors, seed=run.seed)
     timings["structure_input"] = time.perf_counter() - tick
 
-    if run.align_semantic and not use_semantic:
-        raise UsageError("align_semantic needs the semantic view (use_semantic=True)")
-    semantic, record = None, {}
-    if use_semantic:
-        tick = time.perf_counter()
-        semantic = _semantic_of_run(adata, store, batch, run, taxon)
-        record = dict(adata.uns[UNS_KEY])
-        timings["semantic"] = time.perf_counter() - tick
-
-    fit_semantic = semantic if run.align_semantic else None
-    fit = partial(
-        fit_clusters, X_pca, knn, fit_semantic, run.n_clusters, seed=run.seed, device=device
-    )
+    semantic, record = _semantic_step(adata, store, batch, run, taxon, use_semantic, timings)
+    if run.refine is not None:
+        fit = partial(_refined_fit, adata, store, expr, batch, knn, run, taxon)
+    else:
+        fit_semantic = semantic if run.align_semantic else None
+        fit = partial(fit_clusters, X_pca, knn, fit_semantic, run.n_clusters, seed=run.seed,
+                      device=device)  # fmt: skip
     labels, result, checks = _fit_and_check(fit, run, X_pca, knn.adjacency, batch, timings)
     timings["total"] = time.perf_counter() - start
     record.update(checks)
@@ -121,11 +118,24 @@ def _check_input(adata: ad.AnnData, run: ClusterRun) -> None:
     n_clusters = run.n_clusters
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
+    if run.refine is not None and run.refine not in REFINE_MODES:
+        raise UsageError(f"refine={run.refine!r}: choose one of {', '.join(REFINE_MODES)}")
     if run.label_key is not None and run.label_key not in adata.obs:
         raise GenekbError(
             f"label key {run.label_key!r} is not an obs column;"
             f" choose from {list(adata.obs.columns)}"
         )
+
+
+def _refined_fit(
+    adata: ad.AnnData, store: Any, expr: io.Expression, batch: np.ndarray | None, knn: Any,
+    run: ClusterRun, taxon: str | None, **_options: Any,
+) -> ClusterResult:  # fmt: skip
+    """The cell–gene refinement in the encoder's place (`ClusterOptions` do not apply to it)."""
+    return refined_fit(
+        adata, store, expr, batch, knn, run.n_clusters, n_hvg=run.n_hvg, seed=run.seed,
+        gene_graph_spec=run.gene_graph, model=run.model, taxon=taxon,
+    )  # fmt: skip
 
 
 def _expression_notes(expr: io.Expression, n_cells: int, batch_note: list[str]) -> list[str]:
@@ -139,6 +149,21 @@ def _expression_notes(expr: io.Expression, n_cells: int, batch_note: list[str]) 
     if empty:
         notes.append(f"{empty} cell(s) have no expression at all; they are clustered by graph only")
     return notes
+
+
+def _semantic_step(
+    adata: ad.AnnData, store: Any, batch: np.ndarray | None, run: ClusterRun,
+    taxon: str | None, use_semantic: bool, timings: dict[str, float],
+) -> tuple[np.ndarray | None, dict[str, Any]]:  # fmt: skip
+    """The semantic view when the run uses it (timed), and the record it left in uns."""
+    if run.align_semantic and not use_semantic:
+        raise UsageError("align_semantic needs the semantic view (use_semantic=True)")
+    if not use_semantic:
+        return None, {}
+    tick = time.perf_counter()
+    semantic = _semantic_of_run(adata, store, batch, run, taxon)
+    timings["semantic"] = time.perf_counter() - tick
+    return semantic, dict(adata.uns[UNS_KEY])
 
 
 def _semantic_of_run(
@@ -170,7 +195,7 @@ def _fit_and_check(
     tick = time.perf_counter()
     result = fit(**options)
     timings["fit"] = time.perf_counter() - tick
-    with_batch = run.batch_choice and "link_weight" not in options
+    with_batch = run.batch_choice and "link_weight" not in options and run.refine is None
     return _checks(
         result, lambda **link: fit(**options, **link), X_pca, adjacency, batch, run.seed,
         batch_choice=with_batch, ensemble=run.ensemble, merge_split=run.merge_split,
@@ -199,6 +224,7 @@ def _run_record(
         "align_semantic": bool(use_semantic and run.align_semantic),
         "batch_key": batch_key,
         "consensus": bool(run.consensus),
+        "refine": run.refine,
         "gene_vectors": run.gene_vectors if use_semantic else None,
         "input": expr.to_dict(),
         "cluster_params": io.h5ad_safe(result.params),

@@ -166,6 +166,9 @@ class ClusterRun:
     information about the batch (`cellmodel.cluster.merge_split`; k is kept).
     `consensus`: at the end, merge the partition with a consensus of k-means runs on the PCA
     into one (`cellmodel.cluster.consensus.encoder_kmeans_consensus`; k is kept).
+    `refine="cell-gene"`: in place of the graph encoder, k-means on the cells refined through
+    cell–gene associations over the `gene_graph` ("data", "knowledge", "both", or a control such
+    as "knowledge:shuffled"; `cellmodel.cluster.refine_fit`); the batch choice is skipped.
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
     parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
     `cluster_options` override `ClusterOptions` fields.
@@ -197,4 +200,6 @@ class ClusterRun:
     batch_choice: bool = True
     merge_split: bool = True
     consensus: bool = False
+    refine: str | None = None
+    gene_graph: str = "data"
     cluster_options: dict[str, Any] = field(default_factory=dict)

@@ -170,3 +170,16 @@ def test_cli_clusters_out_of_core(counts_file, tmp_path):
 def test_bench_out_of_core_goes_with_scale():
     line = one_line_error(run_cellmodel("bench", "--out-of-core"), code=2)
     assert "--scale" in line
+
+
+@pytest.mark.slow  # two fits and a whole-file structure input: about 30 s unloaded
+def test_stage_comparison_reports_every_stage(counts_file):
+    from cellmodel.bench.outofcore_stages import compare_stages
+
+    report = compare_stages(str(counts_file), 0, n_clusters=5, chunk_size=CHUNK, fit_cells=FIT,
+                            **FAST)  # fmt: skip
+    assert report["hvg_overlap"] == report["n_hvg"] == N_GENES  # fewer genes than 2,000: all
+    assert report["max_principal_angle_deg"] < 1.0 and report["knn"]["recall"] == 1.0  # exact
+    fit = report["fit"]
+    assert fit["all_cells"]["fit_cells"] == N_CELLS and fit["subsample"]["fit_cells"] == FIT
+    assert 0.0 <= fit["agreement_ari"] <= 1.0 and -1.0 <= fit["subsample"]["ari_all_cells"] <= 1.0

@@ -109,19 +109,21 @@ def test_dask_cluster_of_two_workers_gives_the_labels_of_local_threads(counts_fi
     assert np.array_equal(a.obsm["X_pca_expr"], b.obsm["X_pca_expr"])
 
 
-@pytest.mark.parametrize("where", ["scores", "write"])
+@pytest.mark.parametrize("where", ["scores", "fit", "write"])
 def test_an_interrupted_run_leaves_the_input_and_no_output(
     counts_file, tmp_path, monkeypatch, where
 ):
     before = _digest(counts_file)
     out = tmp_path / "out.h5ad"
 
-    def stop(*_args):
+    def stop(*_args, **_kwargs):
         raise KeyboardInterrupt
 
     progress = None
     if where == "scores":
         progress = lambda stage, done, total: stop() if stage == "scores" and done == 2 else None  # noqa: E731
+    elif where == "fit":  # Ctrl-C while the encoder trains, after every pass over the file
+        monkeypatch.setattr("cellmodel.chunked.cluster.fit_clusters", stop)
     else:
         monkeypatch.setattr(h5.ObsmWriter, "merge_uns", stop)
     with pytest.raises(KeyboardInterrupt):
@@ -129,6 +131,19 @@ def test_an_interrupted_run_leaves_the_input_and_no_output(
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     assert _digest(counts_file) == before
+
+
+def test_cuda_without_a_gpu_is_one_line_before_any_pass(counts_file, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "out.h5ad"
+    line = one_line_error(
+        run_cellmodel("cluster", str(counts_file), "-o", str(out), "--chunk-size", "1000",
+                      "--device", "cuda", "--no-semantic")
+    )  # fmt: skip
+    assert "no GPU" in line and "cpu" in line
+    assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_cli_clusters_out_of_core(counts_file, tmp_path):
@@ -155,3 +170,16 @@ def test_cli_clusters_out_of_core(counts_file, tmp_path):
 def test_bench_out_of_core_goes_with_scale():
     line = one_line_error(run_cellmodel("bench", "--out-of-core"), code=2)
     assert "--scale" in line
+
+
+@pytest.mark.slow  # two fits and a whole-file structure input: about 30 s unloaded
+def test_stage_comparison_reports_every_stage(counts_file):
+    from cellmodel.bench.outofcore_stages import compare_stages
+
+    report = compare_stages(str(counts_file), 0, n_clusters=5, chunk_size=CHUNK, fit_cells=FIT,
+                            **FAST)  # fmt: skip
+    assert report["hvg_overlap"] == report["n_hvg"] == N_GENES  # fewer genes than 2,000: all
+    assert report["max_principal_angle_deg"] < 1.0 and report["knn"]["recall"] == 1.0  # exact
+    fit = report["fit"]
+    assert fit["all_cells"]["fit_cells"] == N_CELLS and fit["subsample"]["fit_cells"] == FIT
+    assert 0.0 <= fit["agreement_ari"] <= 1.0 and -1.0 <= fit["subsample"]["ari_all_cells"] <= 1.0

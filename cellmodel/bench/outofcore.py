@@ -10,6 +10,8 @@ Labels are read only to score a finished run; both runs get the number of plante
 from __future__ import annotations
 
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -41,8 +43,12 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
         metrics, extra = record["metrics"], {"timings_s": record["pipeline_timings_s"]}
     else:
         metrics, extra = _in_memory(job)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "seconds": round(time.perf_counter() - tick, 1),
+        # CPU seconds (all threads): what the run costs whatever else shares the machine.
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "peak_rss_mb": round(peak_rss_mb()[0], 1),
         "ari": metrics["ari"],
         "nmi": metrics["nmi"],

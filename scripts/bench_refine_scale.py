@@ -4,7 +4,7 @@
         --out artifacts/refine-scale
 
 One size per process (peak RSS is the process's): synthetic negative-binomial counts
-(`cellmodel.synthetic_h5ad.synthetic_counts`, 2,000 genes, 10 planted groups), the pipeline with
+(`cellmodel.datasets.synthetic.synthetic_counts`, 2,000 genes, 10 planted groups), the pipeline with
 `refine="cell-gene"` over the data gene graph (expression only, k = 10), wall seconds per phase,
 peak RSS, and ARI against the planted groups. The knowledge graph's extra cost does not grow
 with the cells (a genes × genes build), so the data graph stands for both here.

@@ -41,11 +41,11 @@ def _subspace_angle(a: np.ndarray, b: np.ndarray) -> float:
 
 def _structure(path: str, seed: int, chunk_size: int) -> tuple[np.ndarray, dict[str, Any]]:
     """The out-of-core scores, and how they compare with the in-memory structure input."""
-    from cellmodel import graph
     from cellmodel.chunked import h5
     from cellmodel.chunked.cluster import _statistics
     from cellmodel.chunked.engine import DaskEngine
     from cellmodel.chunked.structure import Scaling, structure_scores
+    from cellmodel.pp import graph
 
     ref = h5.pick(path, None)
     with h5.ChunkReader(ref) as reader:
@@ -93,7 +93,7 @@ def _fits(
     """The in-memory fit on every cell and the out-of-core fit on a subsample, scored."""
     from cellmodel.chunked.cluster import embed_all, fit_subsample
     from cellmodel.metrics import cluster_metrics
-    from cellmodel.model import deterministic
+    from cellmodel.module.model import deterministic
 
     out: dict[str, Any] = {}
     labels = {}
@@ -129,9 +129,9 @@ def compare_stages(
 ) -> dict[str, Any]:
     """Every measure of the module doc for the file at `path` (labels in obs[label_key]);
     `fit_cells` (default `FIT_CELLS`) and `options` (`fit_clusters` keywords) as the run's."""
-    from cellmodel import graph
     from cellmodel.chunked import h5
     from cellmodel.chunked.cluster import FIT_CELLS
+    from cellmodel.pp import graph
 
     scores, report = _structure(path, seed, chunk_size)
     knn = graph.knn_graph(scores, graph.FIT_N_NEIGHBORS, seed=seed)

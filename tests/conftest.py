@@ -18,6 +18,16 @@ TCELL_PANEL = [
     "INS", "GCG", "ALB", "HBB", "KRT18", "COL1A1", "MYH7", "TTN", "ACTB", "GAPDH",
 ]  # fmt: skip
 
+# CD3E as NCBI Gene names and places it: the ncbi and orgdb sources' rows for it both begin so.
+CD3E_IDENTITY = {
+    "gene_id": 916,
+    "taxon": 9606,
+    "symbol": "CD3E",
+    "name": "CD3 epsilon subunit of T-cell receptor complex",
+    "gene_type": "protein-coding",
+    "map_location": "11q23.3",
+}
+
 
 @pytest.fixture(scope="session", autouse=True)
 def fake_spec():

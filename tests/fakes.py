@@ -1,8 +1,11 @@
-"""Stand-ins for a genekb store's embedding version, for tests of code that only reads one."""
+"""Stand-ins for tests: a genekb store's embedding version (for code that only reads one), and
+the reply of the local HTTP servers that play remote services."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +54,18 @@ class FakeEmbedding:
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray]:
         return self.ids, self.vectors
+
+
+def send_reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Answer a test server's request: the status, `headers`, a Content-Length, then `body`."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

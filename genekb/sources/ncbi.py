@@ -15,7 +15,7 @@ import re
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -63,14 +63,7 @@ class FileDigest:
     rows_kept: int = 0  # data lines of the wanted taxon (or taxon pair)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "role": self.role,
-            "file": self.file,
-            "sha256": self.sha256,
-            "bytes": self.bytes,
-            "rows_read": self.rows_read,
-            "rows_kept": self.rows_kept,
-        }
+        return asdict(self)  # every field, in declaration order
 
 
 class _HashingReader(io.RawIOBase):

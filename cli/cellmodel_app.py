@@ -37,16 +37,13 @@ from cli.cellmodel_args import (
 )
 from cli.classify_cmd import register as register_classify
 from cli.cluster_cmd import register as register_cluster
-from cli.common import handle_errors, info, print_json
+from cli.common import handle_errors, info, make_app, print_json
 from cli.datasets_cmd import register as register_datasets
 from genekb.errors import GenekbError
 
-app = typer.Typer(
-    name="cellmodel",
-    help="Cluster and classify single cells with gene knowledge from a genekb store.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = make_app(
+    "cellmodel",
+    "Cluster and classify single cells with gene knowledge from a genekb store.",
 )
 out = Console()
 

@@ -24,6 +24,18 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def make_app(name: str, help: str) -> typer.Typer:
+    """A top-level Typer app as both CLIs want it: help when called bare, errors as one line
+    (no rich tracebacks), no shell-completion options."""
+    return typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+
 def fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -10,19 +10,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import handle_errors, info, parse_options, print_json, progress_factory
+from cli.common import handle_errors, info, make_app, parse_options, print_json, progress_factory
 from cli.genekb_eval_cmd import register as register_eval
 from cli.genekb_share_cmd import register as register_share
 from genekb.encoders import registry
 from genekb.errors import UsageError
 from genekb.templates import DEFAULT_TEMPLATE, TEMPLATES
 
-app = typer.Typer(
-    name="genekb",
-    help="Versioned, verifiable stores of NCBI gene knowledge embedded by language models.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = make_app(
+    "genekb",
+    "Versioned, verifiable stores of NCBI gene knowledge embedded by language models.",
 )
 register_eval(app)
 register_share(app)

@@ -26,8 +26,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from doc_tables import write_keeping_reading
-
 DEFAULT_MODELS = ("minilm", "smollm2")
 TEMPLATES = ("ncbi-card", "kv", "genept-summary", "name-only")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "gene_benchmarks.md"
@@ -221,6 +219,8 @@ def markdown(data: dict[str, Any], command: str) -> str:
 
 
 def main() -> None:
+    from cellmodel.bench.doc_pages import write_keeping_reading
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))

@@ -23,9 +23,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scale import write_doc
-
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 START, END = "<!-- ray-build:start -->", "<!-- ray-build:end -->"
 COMMAND = ".venv/bin/python scripts/bench_ray_build.py"
 
@@ -106,6 +104,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
+    from cellmodel.bench.doc_pages import replace_section
     from cellmodel.bench.machine import machine_info
 
     info = machine_info()
@@ -124,7 +123,7 @@ def main() -> None:
     section = render(result, meta)
     print(section)
     if not args.no_docs:
-        write_doc(section, START, END)
+        replace_section(DOC, section, START, END)
     if not result["same_id"] or result["cosine_min"] < 0.99999:
         raise SystemExit("the Ray build differs from the local build")
 

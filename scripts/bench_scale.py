@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -149,17 +148,6 @@ def render(rows: list[dict], equal: dict, extrapolated: dict, meta: dict) -> str
     return "\n".join(lines)
 
 
-def write_doc(section: str, start: str = START, end: str = END) -> None:
-    """Replace the doc's section between `start` and `end` (appended when absent)."""
-    text = DOC.read_text()
-    if start in text:
-        pattern = re.escape(start) + ".*?" + re.escape(end)
-        text = re.sub(pattern, lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
@@ -176,6 +164,7 @@ def main() -> None:
         mode, data, out, root, chunk, workers = args.child
         child(mode, data, out, root, int(chunk), int(workers))
         return
+    from cellmodel.bench.doc_pages import replace_section
     from cellmodel.bench.machine import machine_info
 
     info = machine_info()
@@ -228,7 +217,7 @@ def main() -> None:
     section = render(rows, equal, extrapolated, meta)
     print(section)
     if not args.no_docs:
-        write_doc(section)
+        replace_section(DOC, section, START, END)
 
 
 if __name__ == "__main__":

@@ -31,15 +31,8 @@ import numpy as np
 import torch
 
 from cellmodel import classify, datasets
+from cellmodel.bench.screens import CLASSIFY_SPLITS, parse_value
 
-SETTINGS: dict[str, dict[str, Any]] = {
-    "baron-human": {"train_fraction": 0.1},
-    "pbmc68k-reduced": {"train_fraction": 0.1},
-    # Four of its 16 classes hold 5 cells or fewer: they train on all but one of their cells.
-    "wu2020-200": {"per_class": 5, "small_classes": "cap"},
-    # Held out from every design choice of the classifier: only ever scored.
-    "baron-mouse": {"train_fraction": 0.1},
-}
 RARE_REPORTED = 4  # per-class F1 of this many smallest classes is printed per seed
 METHODS = (
     "refined-knn",
@@ -50,20 +43,6 @@ METHODS = (
     "self-trained knn",
     "knn 1/d",
 )
-
-
-def parse_value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered == "none":
-        return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def load_views(
@@ -136,7 +115,7 @@ def run_dataset(
     rare = list(sizes.index[::-1][:RARE_REPORTED])
     runs: list[dict[str, Any]] = []
     for seed in seeds:
-        mask = classify.split(labels, seed=seed, **SETTINGS[name])
+        mask = classify.split(labels, seed=seed, **CLASSIFY_SPLITS[name])
         truth = labels[~mask]
         for view, X in views.items():
             began = time.perf_counter()
@@ -220,7 +199,7 @@ def run_dataset(
             )
     return {
         "dataset": name,
-        "setting": SETTINGS[name],
+        "setting": CLASSIFY_SPLITS[name],
         "label_key": key,
         "options": asdict(options),
         "runs": runs,
@@ -247,7 +226,7 @@ def vote_grid(names: list[str], seeds: list[int], cache: Path) -> str:
             for n_markers, block in blocks:
                 acc, f1 = [], []
                 for seed in seeds:
-                    mask = classify.split(labels, seed=seed, **SETTINGS[name])
+                    mask = classify.split(labels, seed=seed, **CLASSIFY_SPLITS[name])
                     result = classify.classify(
                         pca,
                         labels,
@@ -298,7 +277,7 @@ def summary(results: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(SETTINGS))
+    parser.add_argument("--datasets", nargs="+", default=list(CLASSIFY_SPLITS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument(
         "--cache",

@@ -46,10 +46,8 @@ from functools import partial
 
 import numpy as np
 
-# The key=value parsing of the classify screen (this folder is on sys.path when run as a script).
-from exp_classify import parse_value
-
 from cellmodel import datasets, io
+from cellmodel.bench.screens import parse_value
 from cellmodel.cluster import batch_choice
 from cellmodel.cluster.fit import fit_clusters
 from cellmodel.cluster.merge_split import merge_split

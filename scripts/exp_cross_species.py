@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from doc_tables import write_keeping_reading
 
 from cellmodel import datasets, semantic
+from cellmodel.bench.doc_pages import print_and_keep_reading
 from cellmodel.classify import knn_predict
 from cellmodel.io import expression
 from cellmodel.knowledge.genes import match_genes, ortholog_ids
@@ -233,10 +233,7 @@ def main() -> None:
             f"| {view} | {row.accuracy:.3f} ± {row.accuracy_sd:.3f} |"
             f" {row.macro_f1:.3f} ± {row.macro_f1_sd:.3f} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        write_keeping_reading(args.out, text)
+    print_and_keep_reading("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

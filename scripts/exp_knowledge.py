@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from doc_tables import write_keeping_reading
 
 VARIANTS = (
     "structure",
@@ -226,6 +225,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def table(args: argparse.Namespace) -> None:
+    from cellmodel.bench.doc_pages import print_and_keep_reading
+
     rows = [json.loads(line) for line in (args.root / "runs" / "exp_knowledge.jsonl").open()]
     frame = pd.DataFrame(rows)
     lines = [
@@ -254,10 +255,7 @@ def table(args: argparse.Namespace) -> None:
                 f" {cell('acc')} | {runs['seconds'].mean():.1f} |"
             )
         lines.append("")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        write_keeping_reading(args.out, text)
+    print_and_keep_reading("\n".join(lines), args.out)
 
 
 def main() -> None:

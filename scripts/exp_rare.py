@@ -32,10 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-# The splits of exp_classify.py (its folder is on sys.path when this file runs as a script).
-from exp_classify import SETTINGS
-
 from cellmodel import classify, datasets
+from cellmodel.bench.screens import CLASSIFY_SPLITS
 from cellmodel.io import expression
 
 EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -98,7 +96,7 @@ def run(name: str, seeds: list[int], cache: Path) -> tuple[list[str], list[str]]
     rules: dict[str, list[tuple[float, float]]] = {}
     ranks: list[str] = []
     for seed in seeds:
-        mask = classify.split(labels, seed=seed, **SETTINGS[name])
+        mask = classify.split(labels, seed=seed, **CLASSIFY_SPLITS[name])
         raw, refined, result = recorded_votes(pca, labels, mask, seed, marker_args)
         truth = labels[~mask]
         classes = np.unique(labels[mask])

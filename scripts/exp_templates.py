@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from doc_tables import write_keeping_reading
 
 DATASETS = ("pbmc68k-reduced", "baron-human")
 DEFAULT_PAIRS = "ncbi-card:minilm,kv:minilm,name-only:minilm"
@@ -44,6 +43,7 @@ def main() -> None:
     from sklearn.cluster import KMeans
 
     from cellmodel import datasets
+    from cellmodel.bench.doc_pages import print_and_keep_reading
     from cellmodel.cluster import job as pipeline
     from cellmodel.embed import embed
     from cellmodel.metrics import cluster_metrics
@@ -121,10 +121,7 @@ def main() -> None:
             f"| {dataset} | {template} | {encoder} | {block['genes'].iloc[0]} | {cell('real')} |"
             f" {cell('shuffled')} | {cell('random')} | {cell('real', 'nmi')} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        write_keeping_reading(args.out, text)
+    print_and_keep_reading("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,6 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from doc_tables import write_keeping_reading
 
 DEFAULT_MODELS = ("minilm", "smollm2")
 TEMPLATES = ("ncbi-card", "kv", "genept-summary", "name-only")
@@ -36,23 +33,14 @@ SETS = (
 )  # fmt: skip
 
 
-def task_genes() -> list[str]:
-    from genekb.eval.tasks import BUNDLED, resolve_task
-
-    names: list[str] = []
-    for name in BUNDLED:
-        task = resolve_task(name)
-        names += [a for a in (task.alt_ids or ()) if isinstance(a, str)] + list(task.genes)
-    return list(dict.fromkeys(names))
-
-
 def run(root: Path, configs: list[tuple[str, str]], seeds: int) -> dict[str, Any]:
     from genekb.build import build
     from genekb.eval import evaluate
+    from genekb.eval.task_genes import bundled_task_genes
     from genekb.store.store import Store
 
     store = Store.open(root, create=True)
-    genes = task_genes()
+    genes = bundled_task_genes()
     rows = []
     for model, template in configs:
         t0 = time.perf_counter()
@@ -221,6 +209,8 @@ def markdown(data: dict[str, Any], command: str) -> str:
 
 
 def main() -> None:
+    from cellmodel.bench.doc_pages import write_keeping_reading
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))

@@ -23,9 +23,6 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gene_benchmarks import task_genes
 
 # (tag, model, source, template, all genes?)
 BUILDS = (
@@ -56,8 +53,9 @@ BASELINE = "human/ncbi-card/minilm"
 
 def build_all(store: Any, only_present: bool) -> dict[str, dict[str, Any]]:
     from genekb.build import build
+    from genekb.eval.task_genes import bundled_task_genes
 
-    genes = task_genes()
+    genes = bundled_task_genes()
     reports = {}
     for tag, model, source, template, whole in BUILDS:
         if only_present and tag not in store.tags():

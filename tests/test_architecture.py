@@ -230,12 +230,104 @@ def test_nothing_loads_a_script():
     assert not wrong, "; ".join(wrong)
 
 
+def _dotted(node: ast.expr) -> str | None:
+    """`a.b.c` for a chain of names, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+def _bound_modules(tree: ast.Module, modules: set[str]) -> dict[str, str]:
+    """Names a file binds to modules by its imports: `import a.b` binds a, `import a.b as c` and
+    `from a import b` (where a.b is in `modules`) bind c and b to a.b."""
+    bound = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    bound[alias.asname] = alias.name
+                else:
+                    bound[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in modules:
+                    bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return bound
+
+
+def private_uses(path: Path, modules: set[str]) -> list[str]:
+    """Private names (`_x`, not `__x__`) a file takes: `from m import _x` from any module but
+    __future__, and `import m._x` or `m._x` (m bound by an import) from one of `modules`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bound = _bound_modules(tree, modules)
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.endswith("__")
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            names = [f"{node.module}.{a.name}" for a in node.names if private(a.name)]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if private(a.name.rsplit(".", 1)[-1])]
+            names = [n for n in names if n.rsplit(".", 1)[0] in modules]
+        elif isinstance(node, ast.Attribute) and private(node.attr):
+            head, _, rest = (_dotted(node.value) or "").partition(".")
+            module = ".".join(filter(None, [bound[head], rest])) if head in bound else ""
+            names = [f"{module}.{node.attr}"] if module in modules else []
+        else:
+            continue
+        found += [f"{node.lineno} {name}" for name in names]
+    return found
+
+
+def _project_and_script_modules() -> set[str]:
+    return set(module_files()) | _script_names()
+
+
+def test_private_uses_are_found(tmp_path):
+    source = tmp_path / "s.py"
+    source.write_text(
+        "import numpy as np\nimport pkg.mod as m\nfrom pkg import mod\nimport sibling\n"
+        "from pkg.mod import _a, b\nfrom other import _b\nimport pkg.mod._c\n"
+        "m._d(); mod._e; sibling._f; np._g; mod.__doc__; pkg.mod._h; x._i; m.ok\n"
+    )
+    found = private_uses(source, {"pkg", "pkg.mod", "sibling"})
+    assert sorted(f.split(" ", 1)[1] for f in found) == [
+        "other._b", "pkg.mod._a", "pkg.mod._c", "pkg.mod._d", "pkg.mod._e", "pkg.mod._h",
+        "sibling._f",
+    ]  # fmt: skip
+
+
 def test_scripts_import_only_public_names():
+    """A script uses only the public names of the package's modules and of other scripts, so a
+    module's private helpers can change without a one-off driver breaking."""
+    modules = _project_and_script_modules()
+    wrong = [
+        f"{path.name}:{use}"
+        for path in sorted((ROOT / "scripts").glob("*.py"))
+        for use in private_uses(path, modules)
+    ]
+    assert not wrong, "private names used by scripts: " + "; ".join(wrong)
+
+
+def test_no_script_imports_another_script():
+    """What two drivers share is product logic: it lives in the package, not in a script."""
+    scripts = _script_names()
     wrong = []
     for path in sorted((ROOT / "scripts").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom):
-                private = [a.name for a in node.names if a.name.startswith("_")]
-                if private and node.module != "__future__":
-                    wrong.append(f"{path.name}:{node.lineno} {node.module}.{private}")
-    assert not wrong, "private names imported by scripts: " + "; ".join(wrong)
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            wrong += [
+                f"{path.name}:{node.lineno} imports {n}" for n in names
+                if n.split(".")[0] in scripts | {"scripts"}
+            ]  # fmt: skip
+    assert not wrong, "scripts importing scripts: " + "; ".join(wrong)

@@ -28,6 +28,7 @@ def test_cached_cluster_reuses_its_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert "cellmodel_cluster" not in adata.obs  # the caller's data is left as it was
     (saved,) = tmp_path.glob("clusters-syn-seed2-*.csv")
     assert clusters.cluster_defaults_id() in saved.name
+    assert saved == clusters.cache_file(tmp_path, "syn", seed=2)
     again, seconds = clusters.cached_cluster(adata.copy(), "syn", tmp_path, seed=2)
     assert seconds is None and len(calls) == 1
     assert list(again.obs["cellmodel_cluster"]) == list(first.obs["cellmodel_cluster"])

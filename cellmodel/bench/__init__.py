@@ -30,6 +30,11 @@ built-in adapters, registered on import), `data` (datasets, synthetic counts, hi
 `worker` (the subprocess side), `runner` (the parent side: `run_bench`), `aggregate`, `report`
 (Markdown, chart, files), `machine` and `docs` (a run's `bench.json` into the repository's
 `docs/benchmarks.md`; `scripts/bench_docs.py` is its command).
+
+What the experiment drivers in scripts/ share lives here too, so that no script imports another:
+`annotate_eval` (the annotate experiments and their docs pages), `clusters` (cached
+expression-only clusters), `doc_pages` (generated tables into docs pages) and `screens` (the
+classify splits, key=value settings).
 """
 
 from __future__ import annotations

@@ -28,15 +28,18 @@ def cluster_defaults_id() -> str:
     return sha256_json([defaults, asdict(ClusterOptions())])[:12]
 
 
+def cache_file(cache: Path, name: str, seed: int = 0) -> Path:
+    """Where `cached_cluster` keeps dataset `name`'s clusters of `seed` under today's defaults."""
+    return cache / f"clusters-{name}-seed{seed}-{cluster_defaults_id()}.csv"
+
+
 def cached_cluster(
     adata: ad.AnnData, name: str, cache: Path | None, seed: int = 0
 ) -> tuple[ad.AnnData, float | None]:
     """`cellmodel cluster` (expression only, label-free) on a copy of `adata`, and its seconds;
     with `cache`, the clusters are kept there as CSV and read back on the next call (seconds
     None). `name` names the dataset in the cache file."""
-    path = (
-        None if cache is None else cache / f"clusters-{name}-seed{seed}-{cluster_defaults_id()}.csv"
-    )
+    path = None if cache is None else cache_file(cache, name, seed)
     if path is not None and path.exists():
         saved = pd.read_csv(path, index_col=0)["cellmodel_cluster"].astype(str)
         out = adata.copy()

@@ -86,9 +86,6 @@ def annotate_h5ad(
         params,
         cands,
         gene_totals=sums.sums.sum(axis=0)[None, :],  # the match report reads only the totals
-        user_candidates=candidates is not None,
-        ontology_subtree=ontology_subtree,
-        tissue=tissue,
         taxon=taxon,
         build_missing=build_missing,
         load_encoder=load_encoder,

@@ -123,6 +123,25 @@ def _check_stats(stats: GeneStats, ref: h5.MatrixRef, kind: str) -> None:
         )
 
 
+def gene_statistics(
+    engine: DaskEngine,
+    ref: h5.MatrixRef,
+    kind: str,
+    ranges: list[tuple[int, int]],
+    progress: semantic.StageProgress | None,
+) -> GeneStats:
+    """The first pass over the cells (here and in `chunked.cluster`): each chunk normalized and
+    summed per gene, the sums added over all chunks and checked (`_check_stats`)."""
+    stats: GeneStats | None = None
+    for i, part in enumerate(engine.map(_stats_task, [(ref, a, b, kind) for a, b in ranges])):
+        stats = part if stats is None else stats + part
+        if progress:
+            progress("statistics", i + 1, len(ranges))
+    assert stats is not None
+    _check_stats(stats, ref, kind)
+    return stats
+
+
 @dataclass(frozen=True)
 class _Input:
     """The matrix a run reads and how: its value kind, its genes, what choosing it noted, and the
@@ -151,8 +170,8 @@ def _read_input(
 
 @dataclass
 class _Passes:
-    """The passes over the cells, a few chunks at a time on `engine`, each reporting its progress
-    in chunks done."""
+    """The passes over the cells after the statistics, a few chunks at a time on `engine`, each
+    reporting its progress in chunks done."""
 
     engine: DaskEngine
     source: _Input
@@ -161,18 +180,6 @@ class _Passes:
     def _report(self, stage: str, done: int) -> None:
         if self.progress:
             self.progress(stage, done, len(self.source.ranges))
-
-    def statistics(self) -> GeneStats:
-        """Pass 1: each normalized chunk summed per gene, over all chunks, checked."""
-        src = self.source
-        stats: GeneStats | None = None
-        tasks = [(src.ref, a, b, src.kind) for a, b in src.ranges]
-        for i, part in enumerate(self.engine.map(_stats_task, tasks)):
-            stats = part if stats is None else stats + part
-            self._report("statistics", i + 1)
-        assert stats is not None
-        _check_stats(stats, src.ref, src.kind)
-        return stats
 
     def write_view(
         self, out: h5.ObsmWriter, vectors: np.ndarray, weights: semantic.GeneWeights
@@ -274,8 +281,7 @@ def embed_h5ad(
     began = time.perf_counter()
     source = _read_input(path, layer, gene_key, chunk_size)
     with DaskEngine(dask_address, workers) as engine:
-        passes = _Passes(engine, source, progress)
-        stats = passes.statistics()
+        stats = gene_statistics(engine, source.ref, source.kind, source.ranges, progress)
         timings["read"] = time.perf_counter() - began
 
         began = time.perf_counter()
@@ -293,5 +299,5 @@ def embed_h5ad(
         began = time.perf_counter()
         info = _input_info(source, gene_key, stats)
         record = run_record(side, info, params, all_genes, {}, timings)
-        _write_output(output, passes, side, record, timings, began)
+        _write_output(output, _Passes(engine, source, progress), side, record, timings, began)
     return record

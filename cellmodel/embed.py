@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,15 @@ class SemanticParams:
     fusion: str = DEFAULT_FUSION
     gene_vectors: str = "real"
     seed: int = 0
+
+    @classmethod
+    def from_arguments(cls, given: Mapping[str, Any], **fixed: Any) -> SemanticParams:
+        """The parameters a run was called with (`given`: its `locals()`), `fixed` over them and
+        any it does not take left at their defaults; checked."""
+        named = {f.name: given[f.name] for f in fields(cls) if f.name in given}
+        params = cls(**{**named, **fixed})
+        params.check()
+        return params
 
     def check(self) -> None:
         for name, value, choices in (
@@ -286,9 +295,7 @@ def embed(
     `progress(stage, done, total)` is called as gene cards and sentences are embedded; `notify`
     receives one line when the store is written to. Returns `adata` (or a copy).
     """
-    given = locals()
-    params = SemanticParams(**{f.name: given[f.name] for f in fields(SemanticParams)})
-    params.check()
+    params = SemanticParams.from_arguments(locals())
     if copy:
         adata = adata.copy()
     timings: dict[str, float] = {}

@@ -27,7 +27,7 @@ from cellmodel.annotate.inputs import (
 )
 from cellmodel.annotate.methods import CONTEXT, channels_of
 from cellmodel.annotate.ontology import Candidate
-from cellmodel.annotate.params import AnnotateParams
+from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.report import channel_entry, provenance, ranked
 from cellmodel.annotate.words import bag_of_words
 
@@ -71,12 +71,9 @@ def name_groups(
     groups: pd.Categorical,
     store: Any,
     params: AnnotateParams,
-    cands: list[Candidate],
+    candidates: Candidates,
     *,
     gene_totals: Any,
-    user_candidates: bool,
-    ontology_subtree: str | None,
-    tissue: str | None,
     taxon: str | None,
     build_missing: bool,
     load_encoder: Any,
@@ -95,12 +92,12 @@ def name_groups(
     ev = store_vectors(
         store, all_ids, model=params.model, template=params.template, build_missing=build_missing
     )
+    cands, user_candidates = candidates.terms, candidates.user_given
     text = _text_channel(mk, ev, all_ids, bg, cands, params, load_encoder)
-    whole_ontology = not user_candidates and not (ontology_subtree or tissue)
     across = params.across_groups == "on" or (params.across_groups == "auto" and user_candidates)
     if across and len(groups.categories) > 2:
         text.scores = score.standardise_columns(text.scores)
-    prior = score.context(text.scores, on=whole_ontology and not across)
+    prior = score.context(text.scores, on=candidates.whole_ontology and not across)
     db, ment, proc = _gene_channels(mk, cands, params, getattr(store, "root", None))
     channel = {
         "text": text.scores,
@@ -126,7 +123,7 @@ def name_groups(
         "n_groups": len(groups.categories),
         "method": params.method,
         "params": asdict(params),
-        "candidates": _candidates_entry(cands, user_candidates, ontology_subtree, tissue, db),
+        "candidates": _candidates_entry(candidates, db),
         **provenance(ev, text.n_background, db.universe),
         **_lexicon_entries(ment, proc),
         "context": {
@@ -313,17 +310,15 @@ def _evidence(
     ]
 
 
-def _candidates_entry(
-    cands: list[Candidate], user: bool, subtree: str | None, tissue: str | None, db: Any
-) -> dict[str, Any]:
+def _candidates_entry(candidates: Candidates, db: Any) -> dict[str, Any]:
     """Where the candidates came from and how many each source of knowledge covers."""
     return {
-        "n": len(cands),
-        "source": "user" if user else "cell-ontology",
-        "subtree": subtree,
-        "tissue": tissue,
+        "n": len(candidates.terms),
+        "source": "user" if candidates.user_given else "cell-ontology",
+        "subtree": candidates.ontology_subtree,
+        "tissue": candidates.tissue,
         "cl_version": ontology.cl_version(),
-        "with_cl_id": int(sum(c.cl_id is not None for c in cands)),
+        "with_cl_id": int(sum(c.cl_id is not None for c in candidates.terms)),
         "in_marker_table": int(db.covered.sum()),
     }
 

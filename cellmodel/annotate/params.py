@@ -63,21 +63,36 @@ class AnnotateParams:
             raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """A run's candidate cell types and how they were asked for: the user's list, or Cell Ontology
+    terms (all of them, or restricted by a subtree and/or a tissue word)."""
+
+    terms: list[Candidate]
+    user_given: bool
+    ontology_subtree: str | None
+    tissue: str | None
+
+    @property
+    def whole_ontology(self) -> bool:
+        return not self.user_given and not (self.ontology_subtree or self.tissue)
+
+
 def setup(
     groupby: str,
     candidates: list[str] | None,
     ontology_subtree: str | None,
     tissue: str | None,
     **settings: Any,
-) -> tuple[AnnotateParams, list[Candidate]]:
+) -> tuple[AnnotateParams, Candidates]:
     """The run's checked parameters and its candidates (given, or from the Cell Ontology)."""
     params = AnnotateParams(groupby=groupby, **settings)
     params.check()
     if candidates is not None and (ontology_subtree or tissue):
         raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
-    cands = (
+    terms = (
         ontology.from_user(candidates)
         if candidates is not None
         else ontology.from_ontology(subtree=ontology_subtree, tissue=tissue)
     )
-    return params, cands
+    return params, Candidates(terms, candidates is not None, ontology_subtree, tissue)

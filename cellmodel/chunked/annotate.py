@@ -23,14 +23,13 @@ from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.params import setup
 from cellmodel.annotate.report import uns_record
 from cellmodel.chunked import h5
-from cellmodel.chunked.classify import write_obs
+from cellmodel.chunked.classify import write_copy
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, _value_kind
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.io import gene_names
 from cellmodel.io import normalize as normalize_rows
 from cellmodel.markers import GroupSums, group_sums
 from genekb.errors import UsageError
-from genekb.fileio import atomic_path
 
 
 def _sums_task(
@@ -87,18 +86,11 @@ def annotate_h5ad(
         params,
         cands,
         gene_totals=sums.sums.sum(axis=0)[None, :],  # the match report reads only the totals
-        user_candidates=candidates is not None,
-        ontology_subtree=ontology_subtree,
-        tissue=tissue,
         taxon=taxon,
         build_missing=build_missing,
         load_encoder=load_encoder,
         began=began,
     )
     report["chunked"] = {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler}
-    with atomic_path(Path(output), suffix=".tmp.h5ad") as tmp:
-        h5.copy_file(path, tmp)
-        with h5.ObsmWriter(tmp) as out:
-            write_obs(out.file, {OBS_KEY: labels})
-            out.merge_uns(UNS_KEY, {"annotate": uns_record(report)})
+    write_copy(path, Path(output), {OBS_KEY: labels}, UNS_KEY, {"annotate": uns_record(report)})
     return report

@@ -19,7 +19,7 @@ the same view. The output is a copy of the query with `obs[key_added]`,
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from cellmodel.chunked.engine import DaskEngine
 from cellmodel.classify.knn import Scaler, _decide, _shares, as_matrix, mass_normalize
 from cellmodel.classify.labels import label_array
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
-from cellmodel.classify.results import score
+from cellmodel.classify.results import MethodScores, score
 from cellmodel.io import h5ad_safe
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path
@@ -124,6 +124,116 @@ def write_obs(file: Any, columns: dict[str, Any]) -> None:
     obs.attrs["column-order"] = order
 
 
+def write_copy(
+    path: Path, output: Path, obs: dict[str, Any], uns_key: str, uns: dict[str, Any]
+) -> None:
+    """`output`: a copy of the .h5ad at `path` with the `obs` columns added and `uns` merged into
+    `uns[uns_key]`, renamed into place only when whole."""
+    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
+        h5.copy_file(path, tmp)
+        with h5.ObsmWriter(tmp) as out:
+            write_obs(out.file, obs)
+            out.merge_uns(uns_key, uns)
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The reference's labelled cells as the query votes against them: scaled (by `scaler`,
+    fitted on them), their labels, and how many cells the reference has in all."""
+
+    train: np.ndarray
+    labels: np.ndarray
+    scaler: Scaler
+    n_cells: int
+
+
+def _labelled_reference(
+    reference: Any, label_key: str, record: dict[str, Any], store: Any
+) -> _Reference:
+    """The reference's labelled cells in the query's view (`reference_view`), checked, scaled."""
+    if label_key not in reference.obs:
+        raise GenekbError(
+            f"reference_label_key {label_key!r} is not a column of the reference's obs"
+            f" (have {list(reference.obs)})"
+        )
+    values = label_array(reference.obs[label_key])
+    labelled = values != None  # noqa: E711
+    if not labelled.any():
+        raise GenekbError(f"no reference cell has a label in {label_key!r}")
+    ref_X = as_matrix(reference_view(reference, record, store), "the reference embedding")
+    scaler = Scaler.fit(ref_X[labelled])
+    return _Reference(scaler.apply(ref_X[labelled]), values[labelled], scaler, len(ref_X))
+
+
+def _query_view(path: Path, n_features: int) -> tuple[h5.MatrixRef, int]:
+    """The query's view, to be read in chunks, and its number of cells; its width checked against
+    the reference's."""
+    view = h5.MatrixRef(str(path), f"obsm/{VIEW_KEY}", "var", f"obsm/{VIEW_KEY}")
+    with h5.ChunkReader(view) as reader:
+        n_cells, dim = reader.shape
+    if dim != n_features:
+        raise UsageError(
+            f"the reference has {n_features} features and the query {dim}; embed both with"
+            " the same store and model"
+        )
+    return view, n_cells
+
+
+def _query_truth(path: Path, label_key: str | None) -> np.ndarray | None:
+    """The query's own labels, which only score the result (none without `label_key`)."""
+    if label_key is None:
+        return None
+    obs = h5.read_frame(path, "obs")
+    if label_key not in obs:
+        raise GenekbError(f"label key {label_key!r} is not an obs column of {path}")
+    return label_array(obs[label_key])
+
+
+def _vote_shares(
+    engine: DaskEngine,
+    view: h5.MatrixRef,
+    ranges: list[tuple[int, int]],
+    ref: _Reference,
+    k: int,
+    opts: ClassifyOptions,
+) -> np.ndarray:
+    """Every query cell's vote shares over the reference classes, chunk by chunk."""
+    # Each chunk votes by frequency (or balanced); "mass" is matched once over all cells below.
+    component = replace(opts, vote="frequency") if opts.vote == "mass" else opts
+    tasks = [(view, a, b, ref.train, ref.labels, ref.scaler, k, component) for a, b in ranges]
+    shares = np.vstack(list(engine.map(_votes_task, tasks)))
+    if opts.vote == "mass":
+        shares = mass_normalize(shares, np.unique(ref.labels.astype(str), return_counts=True)[1])
+    return shares
+
+
+def _scores(
+    truth: np.ndarray | None, predictions: np.ndarray, seconds: float
+) -> MethodScores | None:
+    """The kNN's scores on the query cells whose own label is known (none if no cell has one)."""
+    if truth is None:
+        return None
+    scored = np.asarray([y is not None for y in truth])
+    return score("knn", truth[scored], predictions[scored], seconds) if scored.any() else None
+
+
+def _params_entry(
+    k: int, opts: ClassifyOptions, ref: _Reference, n_query: int, record: dict[str, Any]
+) -> dict[str, Any]:
+    """The run's parameters as the in-memory unrefined transfer records them, and the query's
+    embedding."""
+    return {
+        "k": k,
+        "refine_view": False,
+        "n_markers": 0,
+        "options": asdict(opts),
+        "n_reference": ref.n_cells,
+        "n_train": len(ref.labels),
+        "n_query": n_query,
+        "embedding_id": record.get("embedding_id"),
+    }
+
+
 def classify_h5ad(
     path: str | Path,
     reference: Any,
@@ -153,76 +263,27 @@ def classify_h5ad(
     began = time.perf_counter()
     path, output = Path(path), Path(output)
     record = _query_record(path)
-    if reference_label_key not in reference.obs:
-        raise GenekbError(
-            f"reference_label_key {reference_label_key!r} is not a column of the reference's obs"
-            f" (have {list(reference.obs)})"
-        )
-    ref_values = label_array(reference.obs[reference_label_key])
-    labelled = ref_values != None  # noqa: E711
-    if not labelled.any():
-        raise GenekbError(f"no reference cell has a label in {reference_label_key!r}")
-    ref_X = as_matrix(reference_view(reference, record, store), "the reference embedding")
-    train, train_y = ref_X[labelled], ref_values[labelled]
-    scaler = Scaler.fit(train)
-    train = scaler.apply(train)
-    view = h5.MatrixRef(str(path), f"obsm/{VIEW_KEY}", "var", f"obsm/{VIEW_KEY}")
-    with h5.ChunkReader(view) as reader:
-        n_cells, dim = reader.shape
-    if dim != train.shape[1]:
-        raise UsageError(
-            f"the reference has {train.shape[1]} features and the query {dim}; embed both with"
-            " the same store and model"
-        )
-    truth = None
-    if label_key is not None:
-        obs = h5.read_frame(path, "obs")
-        if label_key not in obs:
-            raise GenekbError(f"label key {label_key!r} is not an obs column of {path}")
-        truth = label_array(obs[label_key])
-    # Each chunk votes by frequency (or balanced); "mass" is matched once over all cells below.
-    component = replace(opts, vote="frequency") if opts.vote == "mass" else opts
-    classes = np.unique(train_y.astype(str)).astype(object)
+    ref = _labelled_reference(reference, reference_label_key, record, store)
+    view, n_cells = _query_view(path, ref.train.shape[1])
+    truth = _query_truth(path, label_key)
     ranges = h5.chunk_ranges(n_cells, chunk_size)
-    tasks = [(view, a, b, train, train_y, scaler, k, component) for a, b in ranges]
     with DaskEngine(dask_address, workers) as engine:
-        shares = np.vstack(list(engine.map(_votes_task, tasks)))
+        shares = _vote_shares(engine, view, ranges, ref, k, opts)
         scheduler = engine.scheduler
-    if opts.vote == "mass":
-        shares = mass_normalize(shares, np.unique(train_y.astype(str), return_counts=True)[1])
-    predictions, confidence = _decide(classes, shares)
+    predictions, confidence = _decide(np.unique(ref.labels.astype(str)).astype(object), shares)
     seconds = time.perf_counter() - began
-    scores = None
-    if truth is not None:
-        scored = np.asarray([y is not None for y in truth])
-        if scored.any():
-            scores = score("knn", truth[scored], predictions[scored], seconds)
+    scores = _scores(truth, predictions, seconds)
     result = {
         "method": "knn",
         "view": VIEW_KEY,
         "scores": scores.to_dict() if scores is not None else None,
-        "params": {
-            "k": k,
-            "refine_view": False,
-            "n_markers": 0,
-            "options": asdict(opts),
-            "n_reference": len(ref_X),
-            "n_train": int(labelled.sum()),
-            "n_query": n_cells,
-            "embedding_id": record.get("embedding_id"),
-        },
+        "params": _params_entry(k, opts, ref, n_cells, record),
         "chunked": {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler},
         "seconds": round(seconds, 3),
     }
-    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
-        h5.copy_file(path, tmp)
-        with h5.ObsmWriter(tmp) as out:
-            write_obs(
-                out.file,
-                {
-                    key_added: pd.Categorical(predictions.astype(str)),
-                    f"{key_added}_confidence": confidence,
-                },
-            )
-            out.merge_uns(CLASSIFY_UNS_KEY, h5ad_safe(result))
+    predicted = {
+        key_added: pd.Categorical(predictions.astype(str)),
+        f"{key_added}_confidence": confidence,
+    }
+    write_copy(path, output, predicted, CLASSIFY_UNS_KEY, h5ad_safe(result))
     return result

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from cellmodel.embed import (
     DEFAULT_ISOTROPY,
     DEFAULT_ISOTROPY_FIT,
     DEFAULT_WEIGHTING,
+    GeneSide,
     SemanticParams,
     gene_side,
     run_record,
@@ -121,6 +123,126 @@ def _check_stats(stats: GeneStats, ref: h5.MatrixRef, kind: str) -> None:
         )
 
 
+def gene_statistics(
+    engine: DaskEngine,
+    ref: h5.MatrixRef,
+    kind: str,
+    ranges: list[tuple[int, int]],
+    progress: semantic.StageProgress | None,
+) -> GeneStats:
+    """The first pass over the cells (here and in `chunked.cluster`): each chunk normalized and
+    summed per gene, the sums added over all chunks and checked (`_check_stats`)."""
+    stats: GeneStats | None = None
+    for i, part in enumerate(engine.map(_stats_task, [(ref, a, b, kind) for a, b in ranges])):
+        stats = part if stats is None else stats + part
+        if progress:
+            progress("statistics", i + 1, len(ranges))
+    assert stats is not None
+    _check_stats(stats, ref, kind)
+    return stats
+
+
+@dataclass(frozen=True)
+class _Input:
+    """The matrix a run reads and how: its value kind, its genes, what choosing it noted, and the
+    chunks of cells read at a time."""
+
+    ref: h5.MatrixRef
+    kind: str
+    genes: list[str]
+    notes: list[str]
+    n_cells: int
+    chunk_size: int
+    ranges: list[tuple[int, int]]
+
+
+def _read_input(
+    path: str | Path, layer: str | None, gene_key: str | None, chunk_size: int
+) -> _Input:
+    """The matrix to read (`_value_kind`), its gene names and its cells cut into chunks."""
+    ref, kind, notes = _value_kind(h5.pick(path, layer), layer)
+    genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
+    with h5.ChunkReader(ref) as reader:
+        n_cells = reader.shape[0]
+    ranges = h5.chunk_ranges(n_cells, chunk_size)
+    return _Input(ref, kind, genes, notes, n_cells, chunk_size, ranges)
+
+
+@dataclass
+class _Passes:
+    """The passes over the cells after the statistics, a few chunks at a time on `engine`, each
+    reporting its progress in chunks done."""
+
+    engine: DaskEngine
+    source: _Input
+    progress: semantic.StageProgress | None
+
+    def _report(self, stage: str, done: int) -> None:
+        if self.progress:
+            self.progress(stage, done, len(self.source.ranges))
+
+    def write_view(
+        self, out: h5.ObsmWriter, vectors: np.ndarray, weights: semantic.GeneWeights
+    ) -> None:
+        """Passes 2 and 3 into `out`: each chunk's raw view written and summed for the mean, then
+        each written block centred and normalised in place; X_semantic is the same array."""
+        src = self.source
+        view = out.create(OBSM_WEIGHTED, src.n_cells, vectors.shape[1], src.chunk_size)
+        tasks = [(src.ref, a, b, src.kind, vectors, weights) for a, b in src.ranges]
+        total = np.zeros(vectors.shape[1], np.float64)
+        blocks = self.engine.map(_view_task, tasks)
+        for i, ((a, b), block) in enumerate(zip(src.ranges, blocks, strict=True)):
+            view[a:b] = block
+            total += block.sum(axis=0, dtype=np.float64)
+            self._report("weighted view", i + 1)
+        mean = (total / src.n_cells).astype(np.float32)[None, :]
+        for i, (a, b, block) in enumerate(h5.iter_blocks(view, src.n_cells, src.chunk_size)):
+            view[a:b] = semantic.finish(block, mean)
+            self._report("centring", i + 1)
+        out.link(OBSM_FUSED, OBSM_WEIGHTED)
+
+    def record(self) -> dict[str, Any]:
+        """How the cells were read, for the run record."""
+        return {
+            "chunk_size": self.source.chunk_size,
+            "n_chunks": len(self.source.ranges),
+            "scheduler": self.engine.scheduler,
+        }
+
+
+def _input_info(source: _Input, gene_key: str | None, stats: GeneStats) -> dict[str, Any]:
+    """The run record's "input" entry, as the in-memory run's `Expression.to_dict`."""
+    return {
+        "kind": source.kind,
+        "source": source.ref.source,
+        "gene_key": gene_key,
+        "normalization": NORMALIZATION[source.kind],
+        "n_cells": source.n_cells,
+        "n_genes": len(source.genes),
+        "notes": source.notes + stats.notes,
+    }
+
+
+def _write_output(
+    output: Path,
+    passes: _Passes,
+    side: GeneSide,
+    record: dict[str, Any],
+    timings: dict[str, float],
+    began: float,
+) -> None:
+    """A copy of the input with the view written in and the record, its timings now whole,
+    merged into uns; renamed into place only when complete."""
+    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
+        h5.copy_file(passes.source.ref.path, tmp)
+        with h5.ObsmWriter(tmp) as out:
+            passes.write_view(out, side.prepared.vectors, side.weights)
+            timings["weighted"] = time.perf_counter() - began
+            record["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+            record["chunked"] = passes.record()
+            out.merge_uns(UNS_KEY, h5ad_safe(record))
+
+
 def embed_h5ad(
     path: str | Path,
     store_or_ev: Any,
@@ -153,93 +275,29 @@ def embed_h5ad(
     """
     if chunk_size < 1:
         raise UsageError("chunk_size must be >= 1")
-    params = SemanticParams(
-        weighting=weighting,
-        isotropy=isotropy,
-        n_remove=n_remove,
-        isotropy_fit=isotropy_fit,
-        n_hvg=n_hvg,
-        sentence_top_n=0,
-        fusion="weighted",
-        gene_vectors=gene_vectors,
-        seed=seed,
-    )
-    params.check()
+    params = SemanticParams.from_arguments(locals(), sentence_top_n=0, fusion="weighted")
     output = Path(output)
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    ref, kind, notes = _value_kind(h5.pick(path, layer), layer)
-    genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
-    with h5.ChunkReader(ref) as reader:
-        n_cells = reader.shape[0]
-    ranges = h5.chunk_ranges(n_cells, chunk_size)
-
-    def report(stage: str, done: int) -> None:
-        if progress:
-            progress(stage, done, len(ranges))
-
+    source = _read_input(path, layer, gene_key, chunk_size)
     with DaskEngine(dask_address, workers) as engine:
-        stats: GeneStats | None = None
-        for i, part in enumerate(engine.map(_stats_task, [(ref, a, b, kind) for a, b in ranges])):
-            stats = part if stats is None else stats + part
-            report("statistics", i + 1)
-        assert stats is not None
-        _check_stats(stats, ref, kind)
+        stats = gene_statistics(engine, source.ref, source.kind, source.ranges, progress)
         timings["read"] = time.perf_counter() - began
 
         began = time.perf_counter()
         side = gene_side(
-            store_or_ev,
-            genes,
+            store_or_ev, source.genes,
             lambda matched: weights_from_stats(stats, matched, params.weighting, params.n_hvg),
             gene_totals=stats.total[None, :],  # the match report reads only column totals
-            model=model,
-            taxon=taxon,
-            params=params,
-            template=template,
-            build_missing=build_missing,
-            all_genes=all_genes,
-            progress=progress,
-            notify=notify,
-        )
-        log.info("input: %s values (%s); %s", kind, ref.source, side.match.report.summary())
+            model=model, taxon=taxon, params=params, template=template,
+            build_missing=build_missing, all_genes=all_genes, progress=progress, notify=notify,
+        )  # fmt: skip
+        summary = side.match.report.summary()
+        log.info("input: %s values (%s); %s", source.kind, source.ref.source, summary)
         timings["genes"] = time.perf_counter() - began
 
         began = time.perf_counter()
-        vectors = side.prepared.vectors
-        tasks = [(ref, a, b, kind, vectors, side.weights) for a, b in ranges]
-        input_info = {
-            "kind": kind,
-            "source": ref.source,
-            "gene_key": gene_key,
-            "normalization": NORMALIZATION[kind],
-            "n_cells": n_cells,
-            "n_genes": len(genes),
-            "notes": notes + stats.notes,
-        }
-        record = run_record(side, input_info, params, all_genes, {}, timings)
-        with atomic_path(output, suffix=".tmp.h5ad") as tmp:
-            h5.copy_file(ref.path, tmp)
-            with h5.ObsmWriter(tmp) as out:
-                view = out.create(OBSM_WEIGHTED, n_cells, vectors.shape[1], chunk_size)
-                total = np.zeros(vectors.shape[1], np.float64)
-                for i, ((a, b), block) in enumerate(
-                    zip(ranges, engine.map(_view_task, tasks), strict=True)
-                ):
-                    view[a:b] = block
-                    total += block.sum(axis=0, dtype=np.float64)
-                    report("weighted view", i + 1)
-                mean = (total / n_cells).astype(np.float32)[None, :]
-                for i, (a, b, block) in enumerate(h5.iter_blocks(view, n_cells, chunk_size)):
-                    view[a:b] = semantic.finish(block, mean)
-                    report("centring", i + 1)
-                out.link(OBSM_FUSED, OBSM_WEIGHTED)
-                timings["weighted"] = time.perf_counter() - began
-                record["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-                record["chunked"] = {
-                    "chunk_size": chunk_size,
-                    "n_chunks": len(ranges),
-                    "scheduler": engine.scheduler,
-                }
-                out.merge_uns(UNS_KEY, h5ad_safe(record))
+        info = _input_info(source, gene_key, stats)
+        record = run_record(side, info, params, all_genes, {}, timings)
+        _write_output(output, _Passes(engine, source, progress), side, record, timings, began)
     return record

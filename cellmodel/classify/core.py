@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -108,7 +109,8 @@ def _classify_inputs(
 def _whole_file_result(
     outcome: Outcome, values: np.ndarray, mask: np.ndarray, params: dict[str, Any], began: float
 ) -> ClassifyResult:
-    """`classify`'s result over every cell: training cells keep their labels (confidence 1)."""
+    """`classify`'s result over every cell: the query cells' result, with the training cells
+    keeping their labels (confidence 1)."""
     query = ~mask
     all_predictions = values.copy()
     all_predictions[query] = outcome.predictions
@@ -118,19 +120,13 @@ def _whole_file_result(
     if outcome.refined is not None:
         refined = np.zeros((len(values), outcome.refined[0].shape[1]), dtype=np.float32)
         refined[mask], refined[query] = outcome.refined
-    return ClassifyResult(
+    notes = _unseen_notes(values[mask], values[query])
+    return replace(
+        _query_result(outcome, params, notes, began),
         predictions=all_predictions,
         confidence=all_confidence,
         train_mask=mask,
         embedding=refined,
-        scores=outcome.scores,
-        comparisons=outcome.comparisons,
-        params=params,
-        refinement=outcome.refinement,
-        seconds=time.perf_counter() - began,
-        n_scored=outcome.n_scored,
-        votes=outcome.votes,
-        notes=_unseen_notes(values[mask], values[query]),
     )
 
 
@@ -226,7 +222,8 @@ def transfer(
 def _query_result(
     outcome: Outcome, params: dict[str, Any], notes: list[str], began: float
 ) -> ClassifyResult:
-    """`transfer`'s result: the query cells alone, none of them a training cell."""
+    """The result over the query cells alone, none of them a training cell: `transfer`'s (and
+    what `classify` widens to every cell)."""
     return ClassifyResult(
         predictions=outcome.predictions,
         confidence=outcome.confidence,

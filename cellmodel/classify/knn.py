@@ -139,8 +139,7 @@ def knn_predict(
     classes, shares = knn_votes(
         train_X, train_y, query_X, k, weighting=weighting, temperature=temperature, vote=vote
     )
-    winner = shares.argmax(axis=1)  # ties go to the first class in sorted order: deterministic
-    return classes[winner], shares[np.arange(len(query_X)), winner].astype(np.float32)
+    return _decide(classes, shares)
 
 
 def _shares(
@@ -158,7 +157,8 @@ def _shares(
 
 
 def _decide(classes: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The class with the largest share (ties: first in sorted order) and that share."""
+    """The class with the largest share and that share; ties go to the first class in sorted
+    order, so the decision is deterministic."""
     winner = shares.argmax(axis=1)
     return classes[winner], shares[np.arange(len(shares)), winner].astype(np.float32)
 

@@ -150,7 +150,7 @@ def gene_contributions(
     return scores, norms
 
 
-def _describe(records: pd.DataFrame | None, gene_id: int) -> str:
+def describe_clusters(records: pd.DataFrame | None, gene_id: int) -> str:
     if records is None or gene_id not in records.index:
         return ""
     row = records.loc[gene_id]
@@ -220,7 +220,7 @@ def explain(
                     "gene": _name(inputs, g),
                     "log_fold_change": round(float(diff[g]), 4),
                     "t": round(float(t[g]), 2),
-                    "description": _describe(inputs.records, int(inputs.gene_ids[g])),
+                    "description": describe_clusters(inputs.records, int(inputs.gene_ids[g])),
                 }
                 for g in order
             ]
@@ -231,7 +231,7 @@ def explain(
                     "gene": _name(inputs, g),
                     "score": round(float(scores[c, g]), 5),
                     "share": round(float(scores[c, g] / norms[c]), 4),
-                    "description": _describe(inputs.records, int(inputs.gene_ids[g])),
+                    "description": describe_clusters(inputs.records, int(inputs.gene_ids[g])),
                 }
                 for g in order
             ]

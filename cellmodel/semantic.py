@@ -68,14 +68,14 @@ FUSIONS: dict[str, str] = {
 DEFAULT_N_REMOVE = 8
 
 
-def _highly_variable(X: Any, n_top: int, *, candidates: np.ndarray) -> np.ndarray:
+def highly_variable_weights(X: Any, n_top: int, *, candidates: np.ndarray) -> np.ndarray:
     # graph imports torch; semantic stays importable without it until the HVG weighting runs.
     from cellmodel.pp.graph import highly_variable
 
     return highly_variable(X, n_top, candidates=candidates)
 
 
-def _check(name: str, value: str, choices: Sequence[str] | dict[str, str]) -> None:
+def check_choice(name: str, value: str, choices: Sequence[str] | dict[str, str]) -> None:
     if value not in choices:
         raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
@@ -111,7 +111,7 @@ def fit_isotropy(
     vectors: np.ndarray, method: str = "abtt", n_remove: int = DEFAULT_N_REMOVE
 ) -> Isotropy:
     """Fit a post-processing on `vectors` (rows = genes); see `ISOTROPY`."""
-    _check("isotropy", method, ISOTROPY)
+    check_choice("isotropy", method, ISOTROPY)
     dim = vectors.shape[1]
     if method == "none":
         return Isotropy(method, np.zeros(dim, np.float32), np.eye(dim, dtype=np.float32))
@@ -144,7 +144,7 @@ def control_order(matched: np.ndarray, seed: int) -> np.ndarray:
 def control_vectors(vectors: np.ndarray, matched: np.ndarray, mode: str, seed: int) -> np.ndarray:
     """The gene vectors for `mode`: "real" as given, "shuffled" permuted across matched genes,
     "random" standard Gaussian rows (scaled to the mean norm of the real rows) for matched genes."""
-    _check("gene_vectors", mode, GENE_VECTORS)
+    check_choice("gene_vectors", mode, GENE_VECTORS)
     if mode == "real":
         return vectors
     if mode == "shuffled":
@@ -219,12 +219,12 @@ def gene_weights(
     X: Any, matched: np.ndarray, weighting: str = "mean", *, n_hvg: int = DEFAULT_N_HVG
 ) -> GeneWeights:
     """The named weighting's per-gene factors, computed from X itself (no labels)."""
-    _check("weighting", weighting, WEIGHTINGS)
+    check_choice("weighting", weighting, WEIGHTINGS)
     expressing = hvg = std = None
     if weighting == "tfidf":
         expressing = np.asarray((X > 0).sum(axis=0)).ravel()
     elif weighting in ("hvg", "hvg-scaled"):
-        hvg = _highly_variable(X, n_hvg, candidates=matched)
+        hvg = highly_variable_weights(X, n_hvg, candidates=matched)
     if weighting in ("scaled", "hvg-scaled"):
         _, std = gene_std(X)
     return combine_weights(weighting, matched, X.shape[0], expressing=expressing, hvg=hvg, std=std)
@@ -242,7 +242,7 @@ def combine_weights(
     """The weighting's factors from per-gene statistics over all cells, however they were
     gathered (in memory by `gene_weights`, or chunk by chunk by `cellmodel.chunked`): cells
     expressing each gene (tfidf), the HVG mask (hvg weightings), the std (scaled weightings)."""
-    _check("weighting", weighting, WEIGHTINGS)
+    check_choice("weighting", weighting, WEIGHTINGS)
     scale = matched.astype(np.float64)
     if weighting == "tfidf":
         assert expressing is not None
@@ -286,7 +286,7 @@ def control_symbols(
     symbols: Sequence[str | None], matched: np.ndarray, mode: str, seed: int
 ) -> list[str | None]:
     """Gene names for the sentence path under a gene-vector control (see `control_vectors`)."""
-    _check("gene_vectors", mode, GENE_VECTORS)
+    check_choice("gene_vectors", mode, GENE_VECTORS)
     names = list(symbols)
     if mode == "shuffled":
         order = control_order(matched, seed)
@@ -303,7 +303,7 @@ def fuse(
     weighted: np.ndarray | None, sentence: np.ndarray | None, rule: str = "concat"
 ) -> np.ndarray:
     """Fuse finished (centred, unit-row) views by the named rule (see `FUSIONS`)."""
-    _check("fusion", rule, FUSIONS)
+    check_choice("fusion", rule, FUSIONS)
     if rule == "weighted" or sentence is None:
         if weighted is None:
             raise UsageError("fusion needs at least one view")

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cellmodel._settings import DEFAULT_N_HVG
-from cellmodel.semantic import StageProgress, _check, _highly_variable
+from cellmodel.semantic import StageProgress, check_choice, highly_variable_weights
 from genekb.encoders.base import Encoder, EncoderSpec
 
 RANKINGS: dict[str, str] = {
@@ -36,7 +36,7 @@ CACHE_BATCH = 256
 
 def ranking_scores(X: Any, ranking: str = "expression") -> sp.csr_matrix:
     """Per-cell scores of expressed genes under a named ranking (same sparsity as X)."""
-    _check("ranking", ranking, RANKINGS)
+    check_choice("ranking", ranking, RANKINGS)
     S = sp.csr_matrix(X, dtype=np.float32, copy=True)
     S.eliminate_zeros()
     if ranking == "relative":
@@ -74,7 +74,7 @@ def cell_sentences(
     usable = np.array([s is not None and s != "" for s in symbols], dtype=bool)
     names = np.array([s if s else "" for s in symbols], dtype=object)
     if ranking == "hvg":
-        usable &= _highly_variable(X, n_hvg, candidates=usable)
+        usable &= highly_variable_weights(X, n_hvg, candidates=usable)
     tops = top_genes(
         ranking_scores(X, "expression" if ranking == "hvg" else ranking), usable, top_n
     )

@@ -331,3 +331,17 @@ def test_no_script_imports_another_script():
                 if n.split(".")[0] in scripts | {"scripts"}
             ]  # fmt: skip
     assert not wrong, "scripts importing scripts: " + "; ".join(wrong)
+
+
+def test_modules_use_no_private_name_of_another_module():
+    """A helper another module needs is public (no leading underscore): a private name stays free
+    to change within its own module."""
+    modules = module_files()
+    project = set(modules)
+    wrong = []
+    for name, path in modules.items():
+        for use in private_uses(path, project):
+            used = use.split(" ", 1)[1].rsplit(".", 1)[0]
+            if used in project and used != name:
+                wrong.append(f"{path.relative_to(ROOT)}:{use}")
+    assert not wrong, "private names used across modules: " + "; ".join(wrong)

@@ -48,7 +48,7 @@ def _run(path, out, **kwargs):
 
 
 def test_chunked_pca_equals_the_in_memory_pca(counts_file):
-    from cellmodel.chunked.cluster import _statistics
+    from cellmodel.chunked.embed import gene_statistics
     from cellmodel.chunked.engine import DaskEngine
     from cellmodel.chunked.structure import structure_scores
     from cellmodel.pp import graph
@@ -56,7 +56,7 @@ def test_chunked_pca_equals_the_in_memory_pca(counts_file):
     ref = h5.pick(counts_file, None)
     ranges = h5.chunk_ranges(N_CELLS, CHUNK)
     with DaskEngine(workers=2) as engine:
-        stats = _statistics(engine, ref, "counts", ranges, None)
+        stats = gene_statistics(engine, ref, "counts", ranges, None)
         scores, record = structure_scores(
             engine, ref, "counts", ranges, stats, n_hvg=200, n_pcs=10, seed=0
         )

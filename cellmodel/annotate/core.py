@@ -35,7 +35,7 @@ from cellmodel.annotate.cells import OBS_KEY_CELL, OBS_KEY_CELL_SCORE, call_cell
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
 from cellmodel.annotate.params import AnnotateParams, setup
-from cellmodel.annotate.report import _write_uns
+from cellmodel.annotate.report import write_uns
 
 OBS_KEY = "cellmodel_annotation"
 # The settings `setup` checks, read by name from `annotate`'s own arguments.
@@ -111,5 +111,5 @@ def annotate(
         calls, best, report["per_cell"] = call_cells(expr.X, expr.genes, report, groups.codes, seed)
         adata.obs[OBS_KEY_CELL], adata.obs[OBS_KEY_CELL_SCORE] = calls, best
         report["seconds"] = round(time.perf_counter() - began, 3)
-    _write_uns(adata, report)
+    write_uns(adata, report)
     return adata

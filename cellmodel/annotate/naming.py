@@ -297,14 +297,14 @@ def _evidence(
     best: int,
 ) -> list[dict[str, Any]]:
     """The markers whose cards match the called label best, with their fold change and card."""
-    from cellmodel.explain import _describe
+    from cellmodel.explain import describe_clusters
 
     return [
         {
             "gene": mk.symbol_of.get(int(ids_g[i]), str(ids_g[i])),
             "similarity": round(float(text.sims[g][i, best]), 3),
             "log_fold_change": round(float(mk.lfc[g, cols_g[i]]), 3),
-            "description": _describe(text.records, int(ids_g[i])),
+            "description": describe_clusters(text.records, int(ids_g[i])),
         }
         for i in shown
     ]

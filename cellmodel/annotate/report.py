@@ -187,7 +187,7 @@ def provenance(ev: Any, n_background: int, universe: int) -> dict[str, Any]:
     }
 
 
-def _write_uns(adata: ad.AnnData, report: dict[str, Any]) -> None:
+def write_uns(adata: ad.AnnData, report: dict[str, Any]) -> None:
     existing = adata.uns.get(UNS_KEY)
     merged = dict(existing) if isinstance(existing, dict) else {}
     merged["annotate"] = uns_record(report)

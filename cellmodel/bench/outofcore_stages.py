@@ -42,7 +42,7 @@ def _subspace_angle(a: np.ndarray, b: np.ndarray) -> float:
 def _structure(path: str, seed: int, chunk_size: int) -> tuple[np.ndarray, dict[str, Any]]:
     """The out-of-core scores, and how they compare with the in-memory structure input."""
     from cellmodel.chunked import h5
-    from cellmodel.chunked.cluster import _statistics
+    from cellmodel.chunked.embed import gene_statistics
     from cellmodel.chunked.engine import DaskEngine
     from cellmodel.chunked.structure import Scaling, structure_scores
     from cellmodel.pp import graph
@@ -55,7 +55,7 @@ def _structure(path: str, seed: int, chunk_size: int) -> tuple[np.ndarray, dict[
     in_memory = graph.principal_components(graph.scale(X_log[:, hvg]), "auto", seed)
     ranges = h5.chunk_ranges(X.shape[0], chunk_size)
     with DaskEngine(None, None) as engine:
-        stats = _statistics(engine, ref, "counts", ranges, None)
+        stats = gene_statistics(engine, ref, "counts", ranges, None)
         scores, _ = structure_scores(
             engine, ref, "counts", ranges, stats, n_hvg=graph.DEFAULT_N_HVG, n_pcs="auto",
             seed=seed,

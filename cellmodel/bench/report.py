@@ -15,7 +15,7 @@ from cellmodel.bench.settings import METRICS
 from genekb.fileio import atomic_write
 
 
-def _fmt(value: tuple[float, float | None] | dict[str, Any] | None, digits: int = 3) -> str:
+def fmt_value(value: tuple[float, float | None] | dict[str, Any] | None, digits: int = 3) -> str:
     if value is None:
         return "–"
     mean, std = (value["mean"], value["std"]) if isinstance(value, dict) else value
@@ -68,10 +68,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                 _row(
                     [
                         method,
-                        *(_fmt(r[m]) for m in METRICS),
-                        _fmt(r["seconds"], 2),
+                        *(fmt_value(r[m]) for m in METRICS),
+                        fmt_value(r["seconds"], 2),
                         f"{r['peak_rss_mb']:.0f}",
-                        _fmt(r["n_clusters"], 1),
+                        fmt_value(r["n_clusters"], 1),
                     ]
                 )
             )
@@ -172,7 +172,7 @@ def render_scale(scale: dict[str, Any]) -> list[str]:
 def _cell_text(row: dict[str, Any] | None, key: str) -> str:
     if row is None:
         return "–"
-    return "failed" if row["status"] != "ok" else _fmt(row[key])
+    return "failed" if row["status"] != "ok" else fmt_value(row[key])
 
 
 def _ari_and_seconds(row: dict[str, Any] | None) -> str:
@@ -229,17 +229,17 @@ def write_outputs(report: dict[str, Any], out: Path) -> dict[str, Path]:
     """bench.json, bench.md and ari.png in `out`."""
     files = {"json": out / "bench.json", "markdown": out / "bench.md", "chart": out / "ari.png"}
     report["files"] = {k: str(v) for k, v in files.items()}
-    _write_json(files["json"], report)
+    write_json(files["json"], report)
     _write_text(files["markdown"], render_markdown(report))
     plot_ari(report, files["chart"])
     return files
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -250,5 +250,5 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write(path, text.encode())
 
 
-def _write_json(path: Path, document: Any) -> None:
-    _write_text(path, json.dumps(_jsonable(document), indent=2, default=str) + "\n")
+def write_json(path: Path, document: Any) -> None:
+    _write_text(path, json.dumps(jsonable(document), indent=2, default=str) + "\n")

@@ -19,7 +19,7 @@ from cellmodel.bench.aggregate import mean_std, scale_summary, standings, summar
 from cellmodel.bench.data import DatasetRef
 from cellmodel.bench.machine import machine_info
 from cellmodel.bench.registry import get_method
-from cellmodel.bench.report import _fmt, _write_json, write_outputs
+from cellmodel.bench.report import fmt_value, write_json, write_outputs
 from cellmodel.bench.settings import (
     CONTROL_SEED,
     DEFAULT_TIMEOUT_S,
@@ -58,7 +58,7 @@ def _spawn(
     """Run one job in a fresh interpreter; returns its result and the process's wall seconds."""
     with tempfile.TemporaryDirectory(prefix="cellmodel-bench-") as tmp:
         job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
-        _write_json(job_path, {**job, "result_path": str(result_path)})
+        write_json(job_path, {**job, "result_path": str(result_path)})
         env = dict(os.environ)
         # The worker must import exactly what this process can (the repo, a test's spy module).
         paths = [p for p in sys.path if p] + env.get("PYTHONPATH", "").split(os.pathsep)
@@ -246,7 +246,7 @@ def _cell_line(cell: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     ari = mean_std([r["ari"] for r in runs])
     secs = mean_std([r["seconds"] for r in runs])
     return (
-        f"ARI {_fmt(ari)}, {_fmt(secs, 1)} s/seed, peak {cell['peak_rss_mb']:.0f} MB,"
+        f"ARI {fmt_value(ari)}, {fmt_value(secs, 1)} s/seed, peak {cell['peak_rss_mb']:.0f} MB,"
         f" process {cell['process_seconds']:.0f} s"
     )
 

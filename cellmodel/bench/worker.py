@@ -20,7 +20,7 @@ import pandas as pd
 
 from cellmodel.bench.data import DatasetRef, hide_labels, load_dataset, reference_labels
 from cellmodel.bench.registry import MethodInput, get_method
-from cellmodel.bench.report import _jsonable, _write_json
+from cellmodel.bench.report import jsonable, write_json
 from cellmodel.bench.settings import BATCH_COLUMN, METRICS, PRELOAD
 from genekb.errors import GenekbError
 
@@ -107,7 +107,7 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
                 **{m: round(float(scores[m]), 6) for m in METRICS},
                 "seconds": round(seconds, 4),
                 "n_clusters": len(np.unique(predicted)),
-                "extras": _jsonable(out.extras),
+                "extras": jsonable(out.extras),
             }
         )
     peak_mb, ru_mb = peak_rss_mb()
@@ -185,5 +185,5 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
         traceback.print_exc()
         result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
         code = 1
-    _write_json(Path(job["result_path"]), result)
+    write_json(Path(job["result_path"]), result)
     sys.exit(code)

@@ -24,7 +24,7 @@ from cellmodel.annotate.params import setup
 from cellmodel.annotate.report import uns_record
 from cellmodel.chunked import h5
 from cellmodel.chunked.classify import write_copy
-from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, _value_kind
+from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, value_kind
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.io import gene_names
 from cellmodel.io import normalize as normalize_rows
@@ -66,7 +66,7 @@ def annotate_h5ad(
         raise UsageError("chunk_size must be >= 1")
     began = time.perf_counter()
     path = Path(path)
-    ref, kind, _ = _value_kind(h5.pick(path, layer), layer)
+    ref, kind, _ = value_kind(h5.pick(path, layer), layer)
     obs = h5.read_frame(path, "obs")
     key, groups = groups_of(ad.AnnData(obs=obs), groupby)
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)

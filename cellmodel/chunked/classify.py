@@ -3,9 +3,9 @@ query too large for memory, the query's cell view read chunk by chunk (Dask).
 
 What runs is the unrefined kNN of `cellmodel.classify.transfer` (`refine_view=False`, no marker
 block): the reference's labelled cells are scaled (`knn.Scaler`, fitted on them) and indexed once;
-each query chunk is scaled alike and votes against them (`knn._shares`), so a cell's vote depends
-on its own row alone. Only the votes (cells × classes) are kept, not the view, so memory grows
-with the cells by one small row each; the `mass` vote then matches the class masses over all
+each query chunk is scaled alike and votes against them (`knn.vote_shares`), so a cell's vote
+depends on its own row alone. Only the votes (cells × classes) are kept, not the view, so memory
+grows with the cells by one small row each; the `mass` vote then matches the class masses over all
 query cells (`knn.mass_normalize`), as in memory. The contrastive refinement and the marker block
 are not run out of core (both fit on, and standardize over, the cells of both files at once).
 
@@ -30,7 +30,7 @@ from cellmodel._settings import CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
 from cellmodel.chunked.engine import DaskEngine
-from cellmodel.classify.knn import Scaler, _decide, _shares, as_matrix, mass_normalize
+from cellmodel.classify.knn import Scaler, as_matrix, decide_class, mass_normalize, vote_shares
 from cellmodel.classify.labels import label_array
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
 from cellmodel.classify.results import MethodScores, score
@@ -53,7 +53,7 @@ EMBED_PARAMS = (
 
 def _query_record(path: Path) -> dict[str, Any]:
     """The query's uns["cellmodel"] (its embed record), checked to hold the view."""
-    with h5._h5py().File(str(path), "r") as f:
+    with h5.h5py_module().File(str(path), "r") as f:
         if f"obsm/{VIEW_KEY}" not in f:
             raise GenekbError(
                 f"{path} has no obsm[{VIEW_KEY!r}]; run `cellmodel embed {path} --chunk-size N"
@@ -100,12 +100,12 @@ def _votes_task(
 ) -> np.ndarray:
     with h5.ChunkReader(ref) as reader:
         block = as_matrix(reader.rows(start, stop), "the query embedding")
-    return _shares(train, train_y, scaler.apply(block), k, opts)[1]
+    return vote_shares(train, train_y, scaler.apply(block), k, opts)[1]
 
 
 def obs_columns(path: str | Path) -> list[str]:
     """The obs column names of an .h5ad file (its obs frame is not read)."""
-    with h5._h5py().File(str(path), "r") as f:
+    with h5.h5py_module().File(str(path), "r") as f:
         return [str(c) for c in f["obs"].attrs.get("column-order", [])]
 
 
@@ -270,7 +270,7 @@ def classify_h5ad(
     with DaskEngine(dask_address, workers) as engine:
         shares = _vote_shares(engine, view, ranges, ref, k, opts)
         scheduler = engine.scheduler
-    predictions, confidence = _decide(np.unique(ref.labels.astype(str)).astype(object), shares)
+    predictions, confidence = decide_class(np.unique(ref.labels.astype(str)).astype(object), shares)
     seconds = time.perf_counter() - began
     scores = _scores(truth, predictions, seconds)
     result = {

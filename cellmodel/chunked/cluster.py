@@ -35,7 +35,7 @@ import torch
 
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, UNS_KEY
 from cellmodel.chunked import h5
-from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, _value_kind, gene_statistics
+from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, gene_statistics, value_kind
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
@@ -51,10 +51,6 @@ from genekb.fileio import atomic_path
 # Cells the graph encoder is fitted on; every cell then goes through the fitted encoder.
 FIT_CELLS = 50_000
 NO_CAP = 1 << 40  # a fan-out no cell reaches: the forward pass sees every neighbour
-
-# The first pass is embed's own; bench.outofcore_stages and the tests call it by this name.
-_statistics = gene_statistics
-
 
 def _standardizer(X: np.ndarray) -> tuple[np.ndarray, float]:
     """The centre and scale `cluster._standardize` gives these rows (applied to all cells)."""
@@ -203,7 +199,7 @@ def _score(path: str, label_key: str, labels: np.ndarray) -> dict[str, float]:
 def _check_label_key(path: str, label_key: str | None) -> None:
     if label_key is None:
         return
-    with h5._h5py().File(path, "r") as f:
+    with h5.h5py_module().File(path, "r") as f:
         if label_key not in f["obs"]:
             raise GenekbError(
                 f"label key {label_key!r} is not an obs column; choose from {list(f['obs'])}"
@@ -214,7 +210,7 @@ def _read_setup(
     path: str, layer: str | None, label_key: str | None, n_clusters: int | None
 ) -> tuple[h5.MatrixRef, str, list[str], int]:
     """The matrix to read, its value kind, notes and the cells, all checked before any pass."""
-    ref, kind, notes = _value_kind(h5.pick(path, layer), layer)
+    ref, kind, notes = value_kind(h5.pick(path, layer), layer)
     _check_label_key(path, label_key)
     with h5.ChunkReader(ref) as reader:
         n_cells = reader.shape[0]

@@ -75,7 +75,7 @@ def _view_task(
     return semantic.weighted_path(X, vectors, weights)
 
 
-def _value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str, list[str]]:
+def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str, list[str]]:
     """The matrix to read and its value kind, judged on a sample of its values (the statistics
     pass then checks the range over every value)."""
     notes: list[str] = []
@@ -159,8 +159,8 @@ class _Input:
 def _read_input(
     path: str | Path, layer: str | None, gene_key: str | None, chunk_size: int
 ) -> _Input:
-    """The matrix to read (`_value_kind`), its gene names and its cells cut into chunks."""
-    ref, kind, notes = _value_kind(h5.pick(path, layer), layer)
+    """The matrix to read (`value_kind`), its gene names and its cells cut into chunks."""
+    ref, kind, notes = value_kind(h5.pick(path, layer), layer)
     genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
     with h5.ChunkReader(ref) as reader:
         n_cells = reader.shape[0]

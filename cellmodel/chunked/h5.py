@@ -24,7 +24,7 @@ KIND_SAMPLE = 1_000_000
 KIND_RUNS = 64
 
 
-def _h5py() -> Any:
+def h5py_module() -> Any:
     try:
         import h5py
     except ImportError:  # pragma: no cover - anndata depends on h5py
@@ -49,7 +49,7 @@ def _encoding(node: Any) -> str:
 
 def pick(path: str | Path, layer: str | None) -> MatrixRef:
     """The matrix `layer` names (None or "X", "raw", or a layer name), checked to exist."""
-    h5py = _h5py()
+    h5py = h5py_module()
     path = str(path)
     if not Path(path).is_file():
         raise GenekbError(f"{path} does not exist")
@@ -85,7 +85,7 @@ class ChunkReader:
 
     def __init__(self, ref: MatrixRef) -> None:
         self.ref = ref
-        self.file = _h5py().File(ref.path, "r")
+        self.file = h5py_module().File(ref.path, "r")
         node = self.file[ref.matrix]
         self.sparse = _encoding(node) == "csr_matrix"
         if self.sparse:
@@ -142,7 +142,7 @@ def read_frame(path: str | Path, key: str) -> pd.DataFrame:
     """obs / var (or raw/var) of an .h5ad file without touching its matrices."""
     from anndata.io import read_elem
 
-    with _h5py().File(str(path), "r") as f:
+    with h5py_module().File(str(path), "r") as f:
         return read_elem(f[key])
 
 
@@ -154,7 +154,7 @@ class ObsmWriter:
     """The output .h5ad (already a copy of the input) opened to add obsm arrays and uns entries."""
 
     def __init__(self, path: Path) -> None:
-        self.file = _h5py().File(str(path), "r+")
+        self.file = h5py_module().File(str(path), "r+")
         if "obsm" not in self.file:
             group = self.file.create_group("obsm")
             group.attrs["encoding-type"] = "dict"

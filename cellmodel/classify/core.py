@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cellmodel.classify.knn import as_matrix
-from cellmodel.classify.labels import _checked_mask, _class_sizes, _unseen_notes, label_array
+from cellmodel.classify.labels import checked_mask, class_sizes, label_array, unseen_notes
 from cellmodel.classify.options import (
     DEFAULT_K,
     ClassifyOptions,
@@ -81,7 +81,7 @@ def classify(
     params.update(
         n_cells=len(values),
         n_train=int(mask.sum()),
-        n_classes_train=len(_class_sizes(values[mask])),
+        n_classes_train=len(class_sizes(values[mask])),
         markers=markers,
     )
     return _whole_file_result(outcome, values, mask, params, began)
@@ -95,7 +95,7 @@ def _classify_inputs(
     values = label_array(labels)
     if len(values) != X.shape[0]:
         raise UsageError(f"{len(values)} labels for {X.shape[0]} cells; they must match")
-    mask = _checked_mask(values, train_mask)
+    mask = checked_mask(values, train_mask)
     if mask.all():
         raise UsageError("every cell is in the training set; leave some cells to classify")
     pca_matrix = None
@@ -120,7 +120,7 @@ def _whole_file_result(
     if outcome.refined is not None:
         refined = np.zeros((len(values), outcome.refined[0].shape[1]), dtype=np.float32)
         refined[mask], refined[query] = outcome.refined
-    notes = _unseen_notes(values[mask], values[query])
+    notes = unseen_notes(values[mask], values[query])
     return replace(
         _query_result(outcome, params, notes, began),
         predictions=all_predictions,
@@ -191,7 +191,7 @@ def transfer(
     began = time.perf_counter()
     ref, qry, ref_values, qry_values = _transfer_inputs(ref_X, ref_labels, query_X, query_labels)
     labelled = ref_values != None  # noqa: E711
-    _checked_mask(ref_values, labelled)
+    checked_mask(ref_values, labelled)
     if (ref_pca is None) != (query_pca is None):
         raise UsageError("give both ref_pca and query_pca, or neither")
     opts = resolve_vote(options or ClassifyOptions(), "transfer")
@@ -215,7 +215,7 @@ def transfer(
         n_query=int(qry.shape[0]),
         markers=markers,
     )
-    notes = [] if qry_values is None else _unseen_notes(ref_values[labelled], qry_values)
+    notes = [] if qry_values is None else unseen_notes(ref_values[labelled], qry_values)
     return _query_result(outcome, params, notes, began)
 
 

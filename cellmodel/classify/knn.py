@@ -139,10 +139,10 @@ def knn_predict(
     classes, shares = knn_votes(
         train_X, train_y, query_X, k, weighting=weighting, temperature=temperature, vote=vote
     )
-    return _decide(classes, shares)
+    return decide_class(classes, shares)
 
 
-def _shares(
+def vote_shares(
     train_X: np.ndarray, train_y: np.ndarray, query_X: np.ndarray, k: int, opts: ClassifyOptions
 ) -> tuple[np.ndarray, np.ndarray]:
     return knn_votes(
@@ -156,16 +156,16 @@ def _shares(
     )
 
 
-def _decide(classes: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def decide_class(classes: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The class with the largest share and that share; ties go to the first class in sorted
     order, so the decision is deterministic."""
     winner = shares.argmax(axis=1)
     return classes[winner], shares[np.arange(len(shares)), winner].astype(np.float32)
 
 
-def _raw_shares(
+def raw_vote_shares(
     train_X: np.ndarray, train_y: np.ndarray, query_X: np.ndarray, k: int, opts: ClassifyOptions
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vote shares of the unrefined kNN on the view as given (scaled on the training cells)."""
     scaler = Scaler.fit(train_X)
-    return _shares(scaler.apply(train_X), train_y, scaler.apply(query_X), k, opts)
+    return vote_shares(scaler.apply(train_X), train_y, scaler.apply(query_X), k, opts)

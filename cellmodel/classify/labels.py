@@ -24,7 +24,7 @@ def label_array(labels: LabelsLike) -> np.ndarray:
     return out
 
 
-def _class_sizes(values: np.ndarray) -> pd.Series:
+def class_sizes(values: np.ndarray) -> pd.Series:
     known = values[values != None]  # noqa: E711 (elementwise comparison on an object array)
     return pd.Series(known).value_counts().sort_index()
 
@@ -47,7 +47,7 @@ def split(
     one of its cells (a one-cell class then has no training cell and its cell counts as an error).
     """
     values = label_array(labels)
-    sizes = _class_sizes(values)
+    sizes = class_sizes(values)
     if len(sizes) < 2:
         found = f"only the class {sizes.index[0]!r}" if len(sizes) else "no labels"
         raise UsageError(f"the label key holds {found}; classification needs at least 2 classes")
@@ -56,7 +56,7 @@ def split(
     if train_mask is not None:
         if train_fraction is not None or per_class is not None:
             raise UsageError("give a train mask or a train fraction / per-class count, not both")
-        return _checked_mask(values, train_mask)
+        return checked_mask(values, train_mask)
     if (train_fraction is None) == (per_class is None):
         raise UsageError("give exactly one of a train fraction and a per-class count")
     if train_fraction is not None and not 0 < train_fraction < 1:
@@ -88,7 +88,7 @@ def split(
     return mask
 
 
-def _checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -> np.ndarray:
+def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -> np.ndarray:
     mask = np.asarray(train_mask)
     if mask.dtype != bool:
         if not np.isin(mask, [0, 1]).all():
@@ -101,15 +101,15 @@ def _checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -
     unlabelled = int((mask & (values == None)).sum())  # noqa: E711
     if unlabelled:
         raise GenekbError(f"{unlabelled} training cell(s) have no label; label them or unmask them")
-    trained = _class_sizes(values[mask])
+    trained = class_sizes(values[mask])
     if len(trained) < 2:
         raise GenekbError("the training cells cover fewer than 2 classes; nothing to learn")
     return mask.copy()
 
 
-def _unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
+def unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
     """Classes among the scored cells that no training cell has: they can never be predicted."""
-    unseen = sorted(set(_class_sizes(evaluated).index) - set(_class_sizes(train).index))
+    unseen = sorted(set(class_sizes(evaluated).index) - set(class_sizes(train).index))
     if not unseen:
         return []
     shown = ", ".join(unseen[:5]) + (" …" if len(unseen) > 5 else "")

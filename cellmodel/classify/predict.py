@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from cellmodel.classify.knn import _decide, _raw_shares, _shares, mass_normalize
+from cellmodel.classify.knn import decide_class, mass_normalize, raw_vote_shares, vote_shares
 from cellmodel.classify.options import ClassifyOptions, ViewBuilder
-from cellmodel.classify.results import MethodScores, _logistic, score
+from cellmodel.classify.results import MethodScores, logistic_scores, score
 from cellmodel.classify.training import refine
 from genekb.errors import UsageError
 
@@ -91,7 +91,7 @@ def predict(
             train_X, train_y, query_X, k=k, epochs=epochs, seed=seed, device=device,
             options=opts, rebuild=rebuild,
         )  # fmt: skip
-        _, refined_shares = _shares(refined_train, train_y, refined_query, k, vote.component)
+        _, refined_shares = vote_shares(refined_train, train_y, refined_query, k, vote.component)
         embedding = (refined_train, refined_query)
     predictions, confidence = vote.decide(refined_shares)
     main = None
@@ -143,7 +143,7 @@ class _Vote:
         # datasets).
         component = replace(opts, vote="frequency") if opts.vote == "mass" else opts
         # The unrefined vote: the answer without refinement, half of the blend, and the comparison.
-        classes, raw_shares = _raw_shares(train_X, train_y, query_X, k, component)
+        classes, raw_shares = raw_vote_shares(train_X, train_y, query_X, k, component)
         counts = np.unique(train_y.astype(str), return_counts=True)[1]
         return cls(classes, raw_shares, counts, component, opts)
 
@@ -157,7 +157,7 @@ class _Vote:
             shares = (1.0 - self.opts.blend) * refined_shares + self.opts.blend * self.raw_shares
         if self.opts.vote == "mass":
             shares = mass_normalize(shares, self.counts)
-        return _decide(self.classes, shares)
+        return decide_class(self.classes, shares)
 
 
 def _logistic_comparison(
@@ -175,5 +175,5 @@ def _logistic_comparison(
     lr_train = pca_train if pca_train is not None else train_X
     lr_query = pca_query if pca_query is not None else query_X
     name = "logreg-pca" if pca_train is not None else "logreg"
-    lr = _logistic(lr_train, train_y, lr_query, seed)
+    lr = logistic_scores(lr_train, train_y, lr_query, seed)
     return {name: score(name, query_y[scored], lr[scored], time.perf_counter() - began)}

@@ -108,7 +108,7 @@ def score(
     )
 
 
-def _logistic(
+def logistic_scores(
     train_X: np.ndarray, train_y: np.ndarray, query_X: np.ndarray, seed: int
 ) -> np.ndarray:
     """Multinomial logistic regression (L2, C = 1) on the PCA as it is: standardizing the

@@ -26,6 +26,7 @@ from cellmodel.knowledge.vectors import reference_table, store_version, vectors_
 from genekb.encoders.base import Encoder
 from genekb.errors import GenekbError, UsageError
 from genekb.store.ids import genes_sha
+from genekb.store.store import EmbeddingVersion, Store
 from genekb.templates import DEFAULT_TEMPLATE
 
 # Chosen from the measurements in docs/semantic_experiments.md (scripts/exp_weighting.py).
@@ -157,7 +158,7 @@ class GeneSide:
 
 
 def gene_side(
-    store_or_ev: Any,
+    store_or_ev: Store | EmbeddingVersion,
     genes: list[str],
     weigh: Callable[[np.ndarray], semantic.GeneWeights],
     *,
@@ -258,7 +259,7 @@ def run_record(
 
 def embed(
     adata: ad.AnnData,
-    store_or_ev: Any,
+    store_or_ev: Store | EmbeddingVersion,
     *,
     model: str = "minilm",
     taxon: str | None = None,

@@ -32,6 +32,7 @@ from cellmodel.cluster.refine_fit import (
 )
 from cellmodel.pp import graph
 from genekb.errors import GenekbError
+from genekb.store.store import Store
 
 __all__ = [
     "GENE_RANK",
@@ -46,7 +47,7 @@ __all__ = [
 
 
 def refine(
-    adata: ad.AnnData, store: Any = None, *, gene_graph_spec: str = "data",
+    adata: ad.AnnData, store: Store | None = None, *, gene_graph_spec: str = "data",
     gene_key: str | None = None, layer: str | None = None, batch_key: str | None = None,
     n_hvg: int = DEFAULT_N_HVG, n_neighbors: int = graph.FIT_N_NEIGHBORS, seed: int = 0,
     copy: bool = False, **options: Any,

@@ -36,6 +36,7 @@ from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
 from cellmodel.annotate.params import AnnotateParams, setup
 from cellmodel.annotate.report import write_uns
+from genekb.store.store import Store
 
 OBS_KEY = "cellmodel_annotation"
 # The settings `setup` checks, read by name from `annotate`'s own arguments.
@@ -44,7 +45,7 @@ _SETTINGS = tuple(f.name for f in fields(AnnotateParams) if f.name != "groupby")
 
 def annotate(
     adata: ad.AnnData,
-    store: Any,
+    store: Store,
     *,
     groupby: str | None = None,
     candidates: list[str] | None = None,

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, UsageError
+from genekb.store.store import Store
 
 MARKER_RULES: dict[str, str] = {
     "specific": "effect size against the closest other group (the smallest pairwise effect), so"
@@ -71,7 +72,7 @@ def group_markers(stats: Any, n: int, rule: str) -> list[np.ndarray]:
 
 
 def store_vectors(
-    store: Any, ids: np.ndarray, *, model: str, template: str, build_missing: bool
+    store: Store, ids: np.ndarray, *, model: str, template: str, build_missing: bool
 ) -> Any:
     """An embedding version holding vectors for the human GeneIDs `ids`: a store tag or id given
     as `model` used as it is, else a version of this encoder and template that covers them,

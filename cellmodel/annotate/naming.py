@@ -30,6 +30,7 @@ from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.report import channel_entry, provenance, ranked
 from cellmodel.annotate.words import bag_of_words
+from genekb.store.store import Store
 
 N_EVIDENCE_SHOWN = 5
 TOP_SHOWN = 3
@@ -69,7 +70,7 @@ def name_groups(
     genes: list[str],
     sums: Any,
     groups: pd.Categorical,
-    store: Any,
+    store: Store,
     params: AnnotateParams,
     candidates: Candidates,
     *,

@@ -30,6 +30,7 @@ from cellmodel.io import gene_names
 from cellmodel.io import normalize as normalize_rows
 from cellmodel.markers import GroupSums, group_sums
 from genekb.errors import UsageError
+from genekb.store.store import Store
 
 
 def _sums_task(
@@ -42,7 +43,7 @@ def _sums_task(
 
 def annotate_h5ad(
     path: str | Path,
-    store: Any,
+    store: Store,
     *,
     output: str | Path,
     groupby: str | None = None,

@@ -37,6 +37,7 @@ from cellmodel.classify.results import MethodScores, score
 from cellmodel.io import h5ad_safe
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path
+from genekb.store.store import Store
 
 VIEW_KEY = "X_semantic_w"
 # The embed parameters a reference is embedded with to match the query's recorded view.
@@ -66,7 +67,7 @@ def _query_record(path: Path) -> dict[str, Any]:
         return dict(read_elem(f[f"uns/{UNS_KEY}"]))
 
 
-def reference_view(reference: Any, record: dict[str, Any], store: Any) -> np.ndarray:
+def reference_view(reference: Any, record: dict[str, Any], store: Store | None) -> np.ndarray:
     """The reference's weighted semantic view: its own obsm, or embedded now (in memory) with the
     parameters the query's view was computed with."""
     if VIEW_KEY in reference.obsm:
@@ -148,7 +149,7 @@ class _Reference:
 
 
 def _labelled_reference(
-    reference: Any, label_key: str, record: dict[str, Any], store: Any
+    reference: Any, label_key: str, record: dict[str, Any], store: Store | None
 ) -> _Reference:
     """The reference's labelled cells in the query's view (`reference_view`), checked, scaled."""
     if label_key not in reference.obs:
@@ -241,7 +242,7 @@ def classify_h5ad(
     output: str | Path,
     reference_label_key: str,
     label_key: str | None = None,
-    store: Any = None,
+    store: Store | None = None,
     k: int = DEFAULT_K,
     options: ClassifyOptions | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,

@@ -47,6 +47,7 @@ from cellmodel.io import LOG_SCALE_MAX, NORMALIZATION, detect_kind, gene_names, 
 from cellmodel.io import normalize as normalize_rows
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path
+from genekb.store.store import EmbeddingVersion, Store
 from genekb.templates import DEFAULT_TEMPLATE
 
 DEFAULT_CHUNK_SIZE = 20_000
@@ -245,7 +246,7 @@ def _write_output(
 
 def embed_h5ad(
     path: str | Path,
-    store_or_ev: Any,
+    store_or_ev: Store | EmbeddingVersion,
     *,
     output: str | Path,
     model: str = "minilm",

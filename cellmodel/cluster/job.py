@@ -32,11 +32,12 @@ from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene
 from cellmodel.pp import graph
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
+from genekb.store.store import Store
 
 
 def cluster(
     adata: ad.AnnData,
-    store: Any = None,
+    store: Store | None = None,
     *,
     n_clusters: int | None = ClusterRun.n_clusters,
     use_semantic: bool = ClusterRun.use_semantic,
@@ -128,7 +129,7 @@ def _check_input(adata: ad.AnnData, run: ClusterRun) -> None:
 
 
 def _refined_fit(
-    adata: ad.AnnData, store: Any, expr: io.Expression, batch: np.ndarray | None, knn: Any,
+    adata: ad.AnnData, store: Store | None, expr: io.Expression, batch: np.ndarray | None, knn: Any,
     run: ClusterRun, taxon: str | None, **_options: Any,
 ) -> ClusterResult:  # fmt: skip
     """The cell–gene refinement in the encoder's place (`ClusterOptions` do not apply to it)."""
@@ -152,7 +153,7 @@ def _expression_notes(expr: io.Expression, n_cells: int, batch_note: list[str]) 
 
 
 def _semantic_step(
-    adata: ad.AnnData, store: Any, batch: np.ndarray | None, run: ClusterRun,
+    adata: ad.AnnData, store: Store | None, batch: np.ndarray | None, run: ClusterRun,
     taxon: str | None, use_semantic: bool, timings: dict[str, float],
 ) -> tuple[np.ndarray | None, dict[str, Any]]:  # fmt: skip
     """The semantic view when the run uses it (timed), and the record it left in uns."""
@@ -167,7 +168,11 @@ def _semantic_step(
 
 
 def _semantic_of_run(
-    adata: ad.AnnData, store: Any, batch: np.ndarray | None, run: ClusterRun, taxon: str | None
+    adata: ad.AnnData,
+    store: Store | None,
+    batch: np.ndarray | None,
+    run: ClusterRun,
+    taxon: str | None,
 ) -> np.ndarray:
     """The semantic view for this run: without the sentence path unless it feeds the fit, the
     controls seeded by `control_seed` (default: the run's seed)."""
@@ -259,7 +264,7 @@ def _write(
 
 def _semantic_view(
     adata: ad.AnnData,
-    store: Any,
+    store: Store | None,
     batch: np.ndarray | None,
     *,
     options: dict[str, Any],

@@ -21,6 +21,7 @@ from cellmodel.knowledge import gene_graph
 from cellmodel.module import refine as module
 from cellmodel.pp import graph
 from genekb.errors import UsageError
+from genekb.store.store import Store
 
 REFINE_KEY = "refine"
 REFINE_MODES = ("cell-gene",)
@@ -62,7 +63,7 @@ def _config(seed: int, options: dict[str, Any]) -> module.RefineConfig:
 
 
 def _gene_graph(
-    store: Any, X_sample: np.ndarray, genes: list[str], spec: str, *, model: str,
+    store: Store | None, X_sample: np.ndarray, genes: list[str], spec: str, *, model: str,
     taxon: str | None, k: int, seed: int,
 ) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     source, control = parse_gene_graph(spec)
@@ -82,7 +83,7 @@ def _gene_graph(
 
 
 def refine_scaled(
-    X: np.ndarray, genes: list[str], knn: graph.KnnGraph, store: Any = None, *,
+    X: np.ndarray, genes: list[str], knn: graph.KnnGraph, store: Store | None = None, *,
     gene_graph_spec: str = "data", model: str = "minilm", taxon: str | None = None,
     gene_neighbors: int = gene_graph.DEFAULT_GENE_NEIGHBORS, seed: int = 0, **options: Any,
 ) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
@@ -113,8 +114,8 @@ def refine_scaled(
 
 
 def refined_fit(
-    adata: ad.AnnData, store: Any, expr: Any, batch: np.ndarray | None, knn: graph.KnnGraph,
-    n_clusters: int | None, *, n_hvg: int, seed: int, **options: Any,
+    adata: ad.AnnData, store: Store | None, expr: Any, batch: np.ndarray | None,
+    knn: graph.KnnGraph, n_clusters: int | None, *, n_hvg: int, seed: int, **options: Any,
 ) -> Any:  # fmt: skip
     """`cluster --refine cell-gene`'s fit: the refined embedding of the pipeline's own input
     (`expr`, `batch`, its kNN graph), k-means (10 restarts) at `n_clusters` on it, or at k

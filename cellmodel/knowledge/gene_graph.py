@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from genekb.errors import GenekbError, UsageError
+from genekb.store.store import Store
 
 SOURCES = ("data", "knowledge", "both")
 # source:control pairs a run may ask for; "real" is no control.
@@ -86,7 +87,7 @@ def rewire(graph: sp.spmatrix, seed: int, swaps_per_edge: int = 10) -> sp.csr_ma
 
 
 def knowledge_vectors(
-    store: Any,
+    store: Store | None,
     genes: list[str],
     *,
     model: str = "minilm",

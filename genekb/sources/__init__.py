@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import UnknownNameError, UsageError
+from genekb.errors import GenekbError, UnknownNameError, UsageError
 from genekb.records import TAXA, GeneTable
+from genekb.sources.bundled import load_bundled
+from genekb.sources.ncbi import read_ncbi
+from genekb.sources.orgdb import read_orgdb
+from genekb.sources.refseq import add_refseq
 
 
 @dataclass(frozen=True)
@@ -20,8 +24,6 @@ class SourceInfo:
 
 
 def _bundled(taxon: str) -> GeneTable:
-    from genekb.sources.bundled import load_bundled
-
     return load_bundled(taxon)
 
 
@@ -30,15 +32,11 @@ def _need(options: dict[str, Any], key: str, source: str) -> Path:
         raise UsageError(f"source {source!r} needs the source option {key}=PATH")
     path = Path(options[key])
     if not path.exists():
-        from genekb.errors import GenekbError
-
         raise GenekbError(f"{key} file {path} does not exist")
     return path
 
 
 def _orgdb(taxon: str, org_db: str | None = None, go_db: str | None = None) -> GeneTable:
-    from genekb.sources.orgdb import read_orgdb
-
     opts = {"org_db": org_db, "go_db": go_db}
     return read_orgdb(
         _need(opts, "org_db", "orgdb"), _need(opts, "go_db", "orgdb"), taxon=TAXA[taxon]
@@ -46,8 +44,6 @@ def _orgdb(taxon: str, org_db: str | None = None, go_db: str | None = None) -> G
 
 
 def _ncbi(taxon: str, gene_info: str | None = None, gene2go: str | None = None) -> GeneTable:
-    from genekb.sources.ncbi import read_ncbi
-
     opts = {"gene_info": gene_info, "gene2go": gene2go}
     go = _need(opts, "gene2go", "ncbi") if gene2go else None
     return read_ncbi(_need(opts, "gene_info", "ncbi"), go, taxon=TAXA[taxon])
@@ -56,6 +52,7 @@ def _ncbi(taxon: str, gene_info: str | None = None, gene2go: str | None = None) 
 def _entrez(
     taxon: str, base: str = "bundled", cache_dir: str | None = None, **base_opts: Any
 ) -> GeneTable:
+    # Here, not at the top: it loads Bio.Entrez and urllib/http, needed only by an Entrez build.
     from genekb.sources.entrez import add_summaries
 
     genes = load_source(base, taxon, **base_opts)
@@ -63,8 +60,6 @@ def _entrez(
 
 
 def _refseq(taxon: str, base: str = "bundled", **base_opts: Any) -> GeneTable:
-    from genekb.sources.refseq import add_refseq
-
     return add_refseq(load_source(base, taxon, **base_opts))
 
 

@@ -31,6 +31,7 @@ from genekb.sources.entrez_records import (
     SummaryCache,
     parse_entrezgene_xml,
 )
+from genekb.store.store import resolve_root  # the store's root rule: $GENEKB_HOME, ./artifacts
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ def default_cache_dir(root: Path | str) -> Path:
 def _resolve_cache_dir(cache_dir: Path | str | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
-    from genekb.store.store import resolve_root  # the store's root rule: $GENEKB_HOME, ./artifacts
 
     return default_cache_dir(resolve_root(None))
 

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from genekb.errors import GenekbError
 from genekb.records import TAXA, GeneTable, Snapshot
+from genekb.sources.bundled import data_dir, read_snapshot_metadata
 
 SOURCE_NAME = "refseq"
 FILE_NAME = "refseq_summaries.parquet"
@@ -39,16 +40,12 @@ TABLE_SCHEMA = pa.schema(
 
 
 def table_path() -> Path:
-    from genekb.sources.bundled import data_dir
-
     return data_dir() / FILE_NAME
 
 
 @lru_cache(maxsize=1)
 def load_table() -> tuple[pa.Table, Snapshot]:
     """The bundled summaries (TABLE_SCHEMA) and their provenance, after checking the file's hash."""
-    from genekb.sources.bundled import read_snapshot_metadata
-
     path = table_path()
     if not path.exists():
         raise GenekbError(f"no bundled RefSeq summaries in this install ({path} is missing)")

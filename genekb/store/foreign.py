@@ -25,6 +25,8 @@ from genekb.encoders.base import EncoderSpec
 from genekb.errors import GenekbError, UsageError
 from genekb.genemap import ROUTES, GeneIndex
 from genekb.records import TAXA, GeneTable
+from genekb.sources import load_source
+from genekb.store import catalog
 from genekb.store.content import CONTENT_KEY, content_of
 from genekb.store.manifest import write_manifest
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
@@ -108,8 +110,6 @@ def import_vectors(
     found = load_vectors(path, fmt, gene_column)  # every check before anything is written
     names, matrix, fmt = found.names, found.matrix, found.fmt
     if gene_table is None:
-        from genekb.sources import load_source
-
         gene_table = load_source("bundled", taxon)
     mapping, report = _mapped(names, gene_table, path, taxon)
     file_sha = found.sha256
@@ -137,7 +137,6 @@ def import_vectors(
                 })  # fmt: skip
                 created = True
     store.set_tags({tag: vid}, force=force)
-    from genekb.store import catalog
 
     catalog.rebuild(store)
     return {

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genekb.encoders.base import EncoderSpec
+from genekb.genemap import GeneIndex
 from genekb.store import integrity
 
 if TYPE_CHECKING:
@@ -141,8 +142,6 @@ class EmbeddingVersion(Version):
         ids, _ = self.matrix()
         row_of = {int(g): i for i, g in enumerate(ids)}
         if len(genes) and not all(isinstance(g, (int, np.integer)) for g in genes):
-            from genekb.genemap import GeneIndex
-
             columns = ["gene_id", "symbol", "aliases", "ensembl"]
             index = GeneIndex.from_frame(self.text.table(columns).to_pandas())
             wanted = index.resolve([str(g) for g in genes])["gene_id"].tolist()

@@ -24,6 +24,7 @@ from cellmodel.io import Expression, expression, h5ad_safe
 from cellmodel.knowledge.genes import GeneMatch, match_genes, require_gene_names, taxon_name
 from cellmodel.knowledge.vectors import reference_table, store_version, vectors_for
 from genekb.encoders.base import Encoder
+from genekb.encoders.registry import load as registry_load
 from genekb.errors import GenekbError, UsageError
 from genekb.store.ids import genes_sha
 from genekb.store.store import EmbeddingVersion, Store
@@ -378,8 +379,6 @@ def _sentence_view(
     )
     spec = side.ev.spec
     if load_encoder is None:
-        from genekb.encoders.registry import load as registry_load
-
         def load_encoder() -> Encoder:
             return registry_load(spec)
 

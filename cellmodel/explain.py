@@ -24,6 +24,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellmodel import semantic
+from cellmodel.embed import SemanticParams, prepare_gene_vectors
+from cellmodel.io import expression
+from cellmodel.knowledge.genes import match_genes, require_gene_names
+from cellmodel.knowledge.vectors import run_reference
 from cellmodel.markers import group_stats
 from genekb.errors import GenekbError, IntegrityError
 from genekb.store.store import Store
@@ -53,12 +58,6 @@ def _layer_of(source: str | None) -> str | None:
 
 
 def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
-    from cellmodel import semantic
-    from cellmodel.embed import SemanticParams, prepare_gene_vectors
-    from cellmodel.io import expression
-    from cellmodel.knowledge.genes import match_genes, require_gene_names
-    from cellmodel.knowledge.vectors import run_reference
-
     record = adata.uns.get("cellmodel", {})
     given = record.get("input", {})
     expr = expression(adata, layer=_layer_of(given.get("source")), gene_key=given.get("gene_key"))

@@ -36,6 +36,8 @@ from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
 from cellmodel.annotate.params import AnnotateParams, setup
 from cellmodel.annotate.report import write_uns
+from cellmodel.io import expression
+from cellmodel.markers import group_sums
 from genekb.store.store import Store
 
 OBS_KEY = "cellmodel_annotation"
@@ -81,9 +83,6 @@ def annotate(
     `uns["cellmodel"]["annotate"]`; with `per_cell`, also each cell's own call and score
     (`cells`: the groups' calls, scored on each cell). Returns `adata` (or a copy).
     """
-    from cellmodel.io import expression
-    from cellmodel.markers import group_sums
-
     given = locals()
     began = time.perf_counter()
     key, groups = groups_of(adata, groupby)

@@ -11,7 +11,12 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from cellmodel.knowledge.vectors import store_version, vectors_for
+from cellmodel.markers import VARIANCE_FLOOR, top_markers
+from cellmodel.sentences import SentenceCache, embed_sentences
+from genekb.encoders.registry import load as registry_load
 from genekb.errors import GenekbError, UsageError
+from genekb.sources.bundled import load_bundled
 from genekb.store.store import Store
 
 MARKER_RULES: dict[str, str] = {
@@ -26,8 +31,6 @@ BACKGROUND_SEED = 0  # fixed: the background is part of the method, not of a run
 @lru_cache(maxsize=1)
 def reference() -> pd.DataFrame:
     """The human gene table genes are mapped through (read once per process)."""
-    from genekb.sources.bundled import load_bundled
-
     table = load_bundled("human").table.select(["gene_id", "symbol", "aliases", "ensembl"])
     return table.to_pandas()
 
@@ -35,8 +38,6 @@ def reference() -> pd.DataFrame:
 @lru_cache(maxsize=4)
 def background_ids(n: int = DEFAULT_N_BACKGROUND) -> np.ndarray:
     """A seeded sample of human protein-coding GeneIDs, the same in every run."""
-    from genekb.sources.bundled import load_bundled
-
     table = load_bundled("human").table.select(["gene_id", "gene_type"]).to_pandas()
     coding = np.sort(table.loc[table["gene_type"] == "protein-coding", "gene_id"].to_numpy())
     rng = np.random.default_rng(BACKGROUND_SEED)
@@ -45,8 +46,6 @@ def background_ids(n: int = DEFAULT_N_BACKGROUND) -> np.ndarray:
 
 def specific_effect(stats: Any) -> np.ndarray:
     """groups × genes: each group's smallest effect size against any single other group."""
-    from cellmodel.markers import VARIANCE_FLOOR
-
     k = stats.means.shape[0]
     out = np.empty_like(stats.means)
     for g in range(k):
@@ -59,8 +58,6 @@ def specific_effect(stats: Any) -> np.ndarray:
 
 def group_markers(stats: Any, n: int, rule: str) -> list[np.ndarray]:
     """Per group, column indices of its `n` best markers under `rule` (up-regulated only)."""
-    from cellmodel.markers import top_markers
-
     if rule == "rest":
         return top_markers(stats, n)
     effect = specific_effect(stats)
@@ -78,9 +75,6 @@ def store_vectors(
     as `model` used as it is, else a version of this encoder and template that covers them,
     else a new one for exactly these genes (reusing every vector the store holds). No tag moves.
     """
-    from cellmodel.knowledge.vectors import store_version, vectors_for
-    from genekb.sources.bundled import load_bundled
-
     given = store_version(store, model)
     if given is not None:
         return given
@@ -102,12 +96,8 @@ def store_vectors(
 
 
 def embed_texts(texts: list[str], ev: Any, load_encoder: Any) -> np.ndarray:
-    from cellmodel.sentences import SentenceCache, embed_sentences
-
     spec = ev.spec
     if load_encoder is None:
-        from genekb.encoders.registry import load as registry_load
-
         def load_encoder() -> Any:
             return registry_load(spec)
 

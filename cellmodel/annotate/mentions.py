@@ -43,6 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from cellmodel.annotate.ontology import synonyms
+from genekb.sources.bundled import load_bundled
+
 MAX_FORM_GENES = 3
 MAX_PHRASE_WORDS = 8
 _NEGATIVE_AFTER = {"negative", "low", "neg", "lo"}
@@ -166,8 +169,6 @@ def _short_forms(words: tuple[str, ...], go_text: str) -> list[tuple[str, ...]]:
 @lru_cache(maxsize=1)
 def human_lexicon() -> Lexicon:
     """The lexicon of the bundled human snapshot (symbols, aliases and names of NCBI Gene)."""
-    from genekb.sources.bundled import load_bundled
-
     columns = ["gene_id", "symbol", "aliases", "name", "go_bp", "go_mf", "go_cc"]
     df = load_bundled("human").table.select(columns).to_pandas()
     go = [[*bp, *mf, *cc] for bp, mf, cc in zip(df["go_bp"], df["go_mf"], df["go_cc"], strict=True)]
@@ -177,8 +178,6 @@ def human_lexicon() -> Lexicon:
 def mention_text(c: Any) -> str:
     """What is read for mentions: the candidate as given, its CL label, synonyms and definition
     (not its parents': a parent's genes belong to every child alike)."""
-    from cellmodel.annotate.ontology import synonyms
-
     if c.cl_id is None:
         return c.given
     return ". ".join([c.given, c.label, *synonyms(c.cl_id), c.definition or ""])

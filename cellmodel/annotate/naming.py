@@ -30,6 +30,9 @@ from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.report import channel_entry, provenance, ranked
 from cellmodel.annotate.words import bag_of_words
+from cellmodel.explain import describe_clusters
+from cellmodel.knowledge.genes import match_genes, require_gene_names
+from cellmodel.semantic import control_vectors
 from genekb.store.store import Store
 
 N_EVIDENCE_SHOWN = 5
@@ -84,8 +87,6 @@ def name_groups(
     `genes`, however gathered: in memory or chunk by chunk); returns the report and each cell's
     label. `gene_totals`: any matrix whose column sums are the genes' totals (the match report
     reads only those)."""
-    from cellmodel.knowledge.genes import require_gene_names
-
     taxon = require_gene_names(genes, taxon, "annotate")
     mk = _markers(genes, sums, len(groups.categories), params, taxon, gene_totals)
     bg = background_ids(params.n_background)
@@ -142,8 +143,6 @@ def _markers(
     genes: list[str], sums: Any, k: int, params: AnnotateParams, taxon: str | None, totals: Any
 ) -> _Markers:
     """Match the genes to human GeneIDs and pick each group's top markers, one gene per GeneID."""
-    from cellmodel.knowledge.genes import match_genes
-
     ref = reference()
     match = match_genes(genes, ref, store_taxon="human", data_taxon=taxon, X=totals)
     symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
@@ -183,8 +182,6 @@ def _text_channel(
 ) -> _TextChannel:
     """Score each group's marker cards against each candidate's text (hubness-corrected against
     the fixed background, pooled per group)."""
-    from cellmodel.semantic import control_vectors
-
     vecs, found = ev.vectors([int(g) for g in all_ids])
     row = {int(g): i for i, g in enumerate(all_ids)}
     texts = [ontology.candidate_text(c, params.text_style) for c in cands]
@@ -298,8 +295,6 @@ def _evidence(
     best: int,
 ) -> list[dict[str, Any]]:
     """The markers whose cards match the called label best, with their fold change and card."""
-    from cellmodel.explain import describe_clusters
-
     return [
         {
             "gene": mk.symbol_of.get(int(ids_g[i]), str(ids_g[i])),

@@ -42,6 +42,8 @@ import numpy as np
 
 from cellmodel.annotate.enrichment import overrepresentation
 from cellmodel.annotate.mentions import split_words
+from cellmodel.annotate.ontology import synonyms
+from genekb.sources.bundled import load_bundled
 
 SIGNIFICANCE = float(-np.log10(0.05))
 _EMPTY = {("cell",), ("cells",)}
@@ -103,16 +105,12 @@ class ProcessIndex:
 @lru_cache(maxsize=1)
 def human_processes() -> ProcessIndex:
     """The process index of the bundled human snapshot (GO biological processes of NCBI Gene)."""
-    from genekb.sources.bundled import load_bundled
-
     df = load_bundled("human").table.select(["gene_id", "go_bp"]).to_pandas()
     return ProcessIndex.from_table(df["gene_id"], df["go_bp"])
 
 
 def candidate_phrases(c: Any) -> list[str]:
     """The words a candidate is known by: as given, its CL label and synonyms."""
-    from cellmodel.annotate.ontology import synonyms
-
     if c.cl_id is None:
         return [c.given]
     return list(dict.fromkeys([c.given, c.label, *synonyms(c.cl_id)]))

@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import UNS_KEY
+from cellmodel.annotate import markerdb, score
+from cellmodel.annotate.inputs import BACKGROUND_SEED
+from cellmodel.io import h5ad_safe
 from genekb.errors import GenekbError
 
 
 def ranked(cands: list[Any], scores: np.ndarray, n_shown: int) -> tuple[Any, list[dict]]:
     """One group's ranking of the candidates: the call, and its best `n_shown` as report entries."""
-    from cellmodel.annotate import score
-
     call = score.rank(scores)
     top = [
         {
@@ -165,9 +166,6 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
 
 def provenance(ev: Any, n_background: int, universe: int) -> dict[str, Any]:
     """Where a run's vectors, background and marker table came from."""
-    from cellmodel.annotate import markerdb
-    from cellmodel.annotate.inputs import BACKGROUND_SEED
-
     return {
         "store": {
             "embedding_id": ev.id,
@@ -197,8 +195,6 @@ def write_uns(adata: ad.AnnData, report: dict[str, Any]) -> None:
 def uns_record(report: dict[str, Any]) -> dict[str, Any]:
     """What uns["cellmodel"]["annotate"] holds: the parameters, a per-group table and the
     report as JSON (`report_of` reads it back)."""
-    from cellmodel.io import h5ad_safe
-
     table = pd.DataFrame(
         {
             "group": [e["group"] for e in report["groups"]],

@@ -12,6 +12,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from cellmodel import datasets, io
 from cellmodel.bench.settings import (
     BATCH_COLUMN,
     DEFAULT_DATASETS,
@@ -43,8 +44,6 @@ def parse_datasets(
     spec: str | Sequence[str] | None, label_key: str | None = None
 ) -> list[DatasetRef]:
     """Datasets from "a,b" (registry names, .h5ad paths, synthetic-N); None: the default three."""
-    from cellmodel import datasets
-
     names = list(DEFAULT_DATASETS) if spec is None else spec
     if isinstance(names, str):
         names = names.split(",")
@@ -100,8 +99,6 @@ def _h5ad_ref(path: Path, label_key: str | None) -> DatasetRef:
 
 
 def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:
-    from cellmodel import datasets, io
-
     if ref.kind == "registry":
         return datasets.load(ref.name, cache_dir=datasets.default_cache_dir(root))
     if ref.kind == "synthetic":

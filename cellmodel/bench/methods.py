@@ -7,26 +7,24 @@ from typing import Any
 
 import numpy as np
 
+from cellmodel import io
 from cellmodel.bench.registry import MethodInput, MethodOutput, register_method
 from cellmodel.bench.settings import CONTROL_SEED
 from cellmodel.cluster.consensus import leiden_labels, leiden_to_k
+from cellmodel.cluster.job import CLUSTER_KEY, batch_values, centre_per_batch, cluster
+from cellmodel.embed import embed
+from cellmodel.pp import graph
 from genekb.errors import GenekbError
 
 
 def _expression_pca(inp: MethodInput) -> np.ndarray:
     """The pipeline's own structure input: log-normalize, 2,000 HVG, scale, PCA 50."""
-    from cellmodel import io
-    from cellmodel.cluster.job import batch_values
-    from cellmodel.pp import graph
-
     expr = io.expression(inp.adata, layer=inp.layer, gene_key=inp.gene_key)
     batch = batch_values(inp.adata, inp.batch_key)
     return graph.structure_features(expr.X, kind="log", batch=batch, seed=inp.seed)
 
 
 def _knn(inp: MethodInput) -> Any:
-    from cellmodel.pp import graph
-
     return graph.knn_graph(_expression_pca(inp), graph.DEFAULT_N_NEIGHBORS, seed=inp.seed)
 
 
@@ -38,8 +36,6 @@ def _kmeans(X: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def _semantic_kmeans(inp: MethodInput, key: str, gene_vectors: str) -> MethodOutput:
-    from cellmodel.embed import embed
-
     gene_vectors = inp.gene_vectors if gene_vectors == "real" else gene_vectors
 
     embed(
@@ -53,7 +49,6 @@ def _semantic_kmeans(inp: MethodInput, key: str, gene_vectors: str) -> MethodOut
     )
     if key not in inp.adata.obsm:
         raise GenekbError(f"the semantic view {key} was not computed; check the embed options")
-    from cellmodel.cluster.job import batch_values, centre_per_batch
 
     view = inp.adata.obsm[key]
     batch = batch_values(inp.adata, inp.batch_key)
@@ -73,8 +68,6 @@ def _pipeline(
     ensemble: bool = False,
     **options: Any,
 ) -> MethodOutput:
-    from cellmodel.cluster.job import CLUSTER_KEY, cluster
-
     gene_vectors = inp.gene_vectors if gene_vectors == "real" else gene_vectors
     cluster(
         inp.adata,

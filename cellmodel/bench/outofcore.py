@@ -19,18 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from cellmodel.bench.settings import SYNTHETIC_GROUPS, SYNTHETIC_LABEL_KEY
+from cellmodel.bench.worker import peak_rss_mb
+from cellmodel.chunked import h5
+from cellmodel.chunked.cluster import cluster_h5ad
+from cellmodel.cluster.job import cluster
+from cellmodel.datasets.synthetic import write_synthetic_h5ad
 
 SUBSAMPLE = 100_000
 
 
 def _child(job: dict[str, Any]) -> dict[str, Any]:
     """The body of one measured process: cluster a file (out of core or in memory), score it."""
-    from cellmodel.bench.worker import peak_rss_mb
-
     tick = time.perf_counter()
     if job["mode"] == "chunked":
-        from cellmodel.chunked.cluster import cluster_h5ad
-
         record = cluster_h5ad(
             job["path"],
             output=job["output"],
@@ -60,8 +61,6 @@ def _in_memory(job: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
     """The first `n` cells of the file, read and clustered in memory (structure view)."""
     import anndata as ad
 
-    from cellmodel.chunked import h5
-    from cellmodel.cluster.job import cluster
 
     ref = h5.pick(job["path"], None)
     with h5.ChunkReader(ref) as reader:
@@ -118,8 +117,6 @@ def run_scale(
 ) -> list[dict[str, Any]]:
     """Write (once) and cluster each size out of core; then the subsample in memory. Results
     are appended to folder/outofcore.jsonl as they come."""
-    from cellmodel.datasets.synthetic import write_synthetic_h5ad
-
     folder.mkdir(parents=True, exist_ok=True)
     results = []
     for n in sizes:

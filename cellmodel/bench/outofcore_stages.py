@@ -26,6 +26,14 @@ from typing import Any
 import numpy as np
 
 from cellmodel.bench.settings import SYNTHETIC_GROUPS, SYNTHETIC_LABEL_KEY
+from cellmodel.chunked import h5
+from cellmodel.chunked.cluster import FIT_CELLS, embed_all, fit_subsample
+from cellmodel.chunked.embed import gene_statistics
+from cellmodel.chunked.engine import DaskEngine
+from cellmodel.chunked.structure import Scaling, structure_scores
+from cellmodel.metrics import cluster_metrics
+from cellmodel.module.model import deterministic
+from cellmodel.pp import graph
 
 QUERY_CELLS = 2000  # cells whose approximate neighbours are checked against exact ones
 
@@ -41,12 +49,6 @@ def _subspace_angle(a: np.ndarray, b: np.ndarray) -> float:
 
 def _structure(path: str, seed: int, chunk_size: int) -> tuple[np.ndarray, dict[str, Any]]:
     """The out-of-core scores, and how they compare with the in-memory structure input."""
-    from cellmodel.chunked import h5
-    from cellmodel.chunked.embed import gene_statistics
-    from cellmodel.chunked.engine import DaskEngine
-    from cellmodel.chunked.structure import Scaling, structure_scores
-    from cellmodel.pp import graph
-
     ref = h5.pick(path, None)
     with h5.ChunkReader(ref) as reader:
         X = reader.rows(0, reader.shape[0])
@@ -91,10 +93,6 @@ def _fits(
     options: dict[str, Any],
 ) -> dict[str, Any]:
     """The in-memory fit on every cell and the out-of-core fit on a subsample, scored."""
-    from cellmodel.chunked.cluster import embed_all, fit_subsample
-    from cellmodel.metrics import cluster_metrics
-    from cellmodel.module.model import deterministic
-
     out: dict[str, Any] = {}
     labels = {}
     for name, cells in (("all_cells", scores.shape[0]), ("subsample", fit_cells)):
@@ -129,10 +127,6 @@ def compare_stages(
 ) -> dict[str, Any]:
     """Every measure of the module doc for the file at `path` (labels in obs[label_key]);
     `fit_cells` (default `FIT_CELLS`) and `options` (`fit_clusters` keywords) as the run's."""
-    from cellmodel.chunked import h5
-    from cellmodel.chunked.cluster import FIT_CELLS
-    from cellmodel.pp import graph
-
     scores, report = _structure(path, seed, chunk_size)
     knn = graph.knn_graph(scores, graph.FIT_N_NEIGHBORS, seed=seed)
     report["knn"] = {"method": knn.method, "recall": round(_recall(scores, knn, seed), 4)}

@@ -4,7 +4,9 @@ expression alone (no semantic view). Not in `--methods all`; name them."""
 
 from __future__ import annotations
 
+from cellmodel._settings import CLUSTER_KEY
 from cellmodel.bench.registry import MethodInput, MethodOutput, register_method
+from cellmodel.cluster.job import cluster
 
 # method name suffix -> the `gene_graph` spec (source, or source:control)
 VARIANTS = {
@@ -19,9 +21,6 @@ VARIANTS = {
 
 def run_refined(inp: MethodInput, spec: str) -> MethodOutput:
     """The pipeline with `refine="cell-gene"` over the `spec` gene graph, at the true k."""
-    from cellmodel._settings import CLUSTER_KEY
-    from cellmodel.cluster.job import cluster
-
     store = inp.store() if not spec.startswith("data") else None
     cluster(
         inp.adata, store, n_clusters=inp.n_classes, use_semantic=False, refine="cell-gene",

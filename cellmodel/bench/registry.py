@@ -12,6 +12,7 @@ import numpy as np
 
 from cellmodel.bench.settings import BATCH_COLUMN
 from genekb.errors import UnknownNameError, UsageError
+from genekb.store.store import Store
 
 
 @dataclass
@@ -34,8 +35,6 @@ class MethodInput:
         return BATCH_COLUMN if BATCH_COLUMN in self.adata.obs else None
 
     def store(self) -> Any:
-        from genekb.store.store import Store
-
         return Store.open(self.root, create=True)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cellmodel import datasets
 from cellmodel.bench.aggregate import mean_std, scale_summary, standings, summarize
 from cellmodel.bench.data import DatasetRef
 from cellmodel.bench.machine import machine_info
@@ -110,8 +111,6 @@ def warmup_controls(
 
 def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
     """Warm up, run every (dataset, method) in its own process, aggregate, write the outputs."""
-    from cellmodel import datasets
-
     if not config.seeds:
         raise UsageError("seeds= must hold at least 1 seed")
     started = time.perf_counter()

@@ -22,7 +22,12 @@ from cellmodel.bench.data import DatasetRef, hide_labels, load_dataset, referenc
 from cellmodel.bench.registry import MethodInput, get_method
 from cellmodel.bench.report import jsonable, write_json
 from cellmodel.bench.settings import BATCH_COLUMN, METRICS, PRELOAD
+from cellmodel.embed import embed
+from cellmodel.io import gene_names
+from cellmodel.knowledge.genes import read_gene_names
+from cellmodel.metrics import cluster_metrics
 from genekb.errors import GenekbError
+from genekb.store.store import Store
 
 
 def peak_rss_mb() -> tuple[float, float]:
@@ -75,7 +80,6 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
     load_seconds = time.perf_counter() - tick
     baseline_mb, _ = peak_rss_mb()
     var, layers = blind.var.copy(), set(blind.layers.keys())
-    from cellmodel.metrics import cluster_metrics
 
     runs = []
     for seed in job["seeds"]:
@@ -126,11 +130,6 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
 
 def run_warmup(job: dict[str, Any]) -> dict[str, Any]:
     """Warm the store (vectors for the data's genes) and the sentence cache, label-free."""
-    from cellmodel.embed import embed
-    from cellmodel.io import gene_names
-    from cellmodel.knowledge.genes import read_gene_names
-    from genekb.store.store import Store
-
     ref = DatasetRef(**job["dataset"])
     adata = load_dataset(ref, job.get("root"))
     blind = hide_labels(adata)

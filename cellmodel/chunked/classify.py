@@ -34,6 +34,7 @@ from cellmodel.classify.knn import Scaler, as_matrix, decide_class, mass_normali
 from cellmodel.classify.labels import label_array
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
 from cellmodel.classify.results import MethodScores, score
+from cellmodel.embed import embed
 from cellmodel.io import h5ad_safe
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path
@@ -76,7 +77,6 @@ def reference_view(reference: Any, record: dict[str, Any], store: Store | None) 
         raise UsageError(
             f"the reference has no obsm[{VIEW_KEY!r}]; give a genekb store to embed it with"
         )
-    from cellmodel.embed import embed
 
     params = record.get("params", {})
     embed(

@@ -39,8 +39,10 @@ from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, gene_statistics, value_k
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
+from cellmodel.cluster.merge_split import merge_split as check_in_pca
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, h5ad_safe
+from cellmodel.metrics import cluster_metrics
 from cellmodel.module.model import deterministic, split_for_empty, student_t
 from cellmodel.pp import graph
 from cellmodel.semantic import StageProgress
@@ -183,8 +185,6 @@ def _write_output(
 
 def _score(path: str, label_key: str, labels: np.ndarray) -> dict[str, float]:
     """Metrics against the input's obs[label_key], read only after the run has ended."""
-    from cellmodel.metrics import cluster_metrics
-
     obs = h5.read_frame(path, "obs")
     if label_key not in obs:
         raise GenekbError(
@@ -255,8 +255,6 @@ def _labels(
     labels = relabel_by_size(labels)
     checked = None
     if merge_split:
-        from cellmodel.cluster.merge_split import merge_split as check_in_pca
-
         tick = time.perf_counter()
         checked = check_in_pca(X_pca, labels, seed)
         if checked.moves:

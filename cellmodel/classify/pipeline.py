@@ -21,7 +21,8 @@ from cellmodel.classify.views import (
     joint_expression_pca,
     shared_expression,
 )
-from cellmodel.io import h5ad_safe
+from cellmodel.embed import embed
+from cellmodel.io import expression, h5ad_safe
 from genekb.errors import GenekbError, UsageError
 from genekb.store.store import Store
 
@@ -55,7 +56,6 @@ def semantic_view(
         raise UsageError(
             f"the semantic view needs a genekb store (store=...) or an obsm[{SEMANTIC_KEY!r}]"
         )
-    from cellmodel.embed import embed
 
     embed(adata, store, model=model, gene_vectors=gene_vectors, seed=seed)
     return np.asarray(adata.obsm[SEMANTIC_KEY])
@@ -86,7 +86,6 @@ def marker_inputs(adata: Any, n_markers: int) -> dict[str, Any]:
     names (none when `n_markers` is 0)."""
     if n_markers == 0:
         return {}
-    from cellmodel.io import expression
 
     expr = expression(adata)
     return {"expression": expr.X, "gene_names": expr.genes}

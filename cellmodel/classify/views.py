@@ -12,6 +12,9 @@ import pandas as pd
 from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.classify.knn import as_matrix
 from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
+from cellmodel.io import expression
+from cellmodel.markers import group_stats, top_markers
+from cellmodel.pp import graph
 from genekb.errors import GenekbError, UsageError
 from genekb.linalg import l2_normalize
 
@@ -26,9 +29,6 @@ def expression_pca(
 ) -> np.ndarray:
     """PCA of the expression (log-normalize, highly variable genes, scale, PCA): the comparison's
     input and the plain structure view. Fitted on all cells; labels play no part."""
-    from cellmodel.io import expression
-    from cellmodel.pp import graph
-
     expr = expression(adata, layer=layer, gene_key=gene_key)
     hvg = graph.highly_variable(expr.X)
     return graph.pca(graph.scale(expr.X[:, hvg]), n_pcs, seed)
@@ -51,8 +51,6 @@ def shared_expression(
     reference: Any, query: Any, *, layer: str | None = None, gene_key: str | None = None
 ) -> tuple[Any, Any, list[str]]:
     """Both files' log expression over the genes they share (matched by name, reference order)."""
-    from cellmodel.io import expression
-
     ref = expression(reference, layer=layer, gene_key=gene_key)
     qry = expression(query, layer=layer, gene_key=gene_key)
     shared = pd.Index(ref.genes).intersection(pd.Index(qry.genes), sort=False)
@@ -81,7 +79,6 @@ def joint_expression_pca(
     """
     from sklearn.decomposition import PCA
 
-    from cellmodel.pp import graph
 
     ref_X, qry_X, _ = shared_expression(reference, query, layer=layer, gene_key=gene_key)
     hvg = graph.highly_variable(ref_X)
@@ -113,7 +110,6 @@ def marker_block(
     marker genes (column indices of `expression`, strongest first)."""
     import scipy.sparse as sp
 
-    from cellmodel.markers import group_stats, top_markers
 
     if kind not in MARKER_BLOCKS:
         raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")

@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cellmodel.cluster.consensus import leiden_to_k
+from cellmodel.cluster.fit import relabel_by_size
+
 if TYPE_CHECKING:
     from cellmodel.cluster.options import ClusterResult
 
@@ -112,8 +115,6 @@ def choose(partitions: dict[str, np.ndarray], batch: np.ndarray, seed: int = 0) 
 def leiden_candidate(adjacency: Any, k: int, seed: int) -> np.ndarray | None:
     """Leiden communities of the fit's graph at the resolution that gives k of them; None where
     no resolution does."""
-    from cellmodel.cluster.consensus import leiden_to_k
-
     labels = leiden_to_k(adjacency, k, seed)[0]
     return labels if len(np.unique(labels)) == k else None
 
@@ -128,8 +129,6 @@ def choose_fit(
     """Fit the link candidate (`fit(**LINK_CANDIDATE)`), build the Leiden one on `adjacency`, and
     choose; returns the kept labels, the fit whose latent goes with them (the default's for
     Leiden, which has none) and the choice (with every candidate's labels)."""
-    from cellmodel.cluster.fit import relabel_by_size
-
     link = fit(**LINK_CANDIDATE)
     partitions = {DEFAULT: default.labels, "link": link.labels}
     leiden = leiden_candidate(adjacency, default.n_clusters, seed)

@@ -28,9 +28,12 @@ from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.merge_split import merge_split as check_in_pca
 from cellmodel.cluster.options import ClusterRun
 from cellmodel.cluster.refine_fit import REFINE_MODES, refined_fit
+from cellmodel.embed import embed
 from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
+from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph
 from genekb.device import resolve_device
+from genekb.encoders import registry
 from genekb.errors import GenekbError, UsageError
 from genekb.store.store import Store
 
@@ -274,7 +277,6 @@ def _semantic_view(
     column is given."""
     if store is None:
         raise UsageError("the semantic view needs a genekb store (or pass use_semantic=False)")
-    from cellmodel.embed import embed
 
     embed(adata, store, **embed_keywords, **options)
     semantic = adata.obsm["X_semantic"]
@@ -342,8 +344,6 @@ def _structure_params(
 def _is_encoder(model: str) -> bool:
     """Whether `model` names an encoder (matched against the bundled snapshot) rather than a
     store version, whose own genes are the reference."""
-    from genekb.encoders import registry
-
     try:
         registry.resolve(model)
     except UsageError:
@@ -422,8 +422,6 @@ def centre_per_batch(X: np.ndarray, batch: np.ndarray) -> np.ndarray:
 
 def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> dict[str, float]:
     """ACC / NMI / ARI / macro-F1 of finished clusters against `obs[label_key]` (scoring only)."""
-    from cellmodel.metrics import cluster_metrics
-
     if label_key not in adata.obs:
         raise GenekbError(
             f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"

@@ -12,8 +12,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from cellmodel.knowledge.genes import match_genes, require_gene_names
+from cellmodel.knowledge.vectors import reference_table, vectors_for
+from cellmodel.semantic import control_vectors, fit_isotropy, gene_matrix
 from genekb.errors import GenekbError, UsageError
 from genekb.store.store import Store
+from genekb.templates import DEFAULT_TEMPLATE
 
 SOURCES = ("data", "knowledge", "both")
 # source:control pairs a run may ask for; "real" is no control.
@@ -96,10 +100,6 @@ def knowledge_vectors(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """The store's vectors for the data's genes (zero rows for unmatched ones), the matched mask
     and the match report. Names that are not genes of a species raise a `UsageError` saying so."""
-    from cellmodel.knowledge.genes import match_genes, require_gene_names
-    from cellmodel.knowledge.vectors import reference_table, vectors_for
-    from cellmodel.semantic import fit_isotropy, gene_matrix
-
     if store is None:
         raise UsageError("the knowledge gene graph needs a genekb store (--store / GENEKB_HOME)")
     fix = "use --gene-graph data, or give symbols (--gene-key COLUMN) or --taxon human|mouse"
@@ -123,8 +123,6 @@ def knowledge_vectors(
 
 
 def _template() -> str:
-    from genekb.templates import DEFAULT_TEMPLATE
-
     return DEFAULT_TEMPLATE
 
 
@@ -153,8 +151,6 @@ def build(
         data = correlation_graph(X_sample, k)
         parts.append(rewire(data, seed) if control == "rewired" else data)
     if source in ("knowledge", "both"):
-        from cellmodel.semantic import control_vectors
-
         if vectors is None or matched is None:
             raise UsageError("the knowledge gene graph needs the store's gene vectors")
         mode = control if control in ("shuffled", "random") else "real"

@@ -23,6 +23,9 @@ from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.genemap import UNMATCHED, GeneIndex
 from genekb.records import TAXA
 
+# The module, not its names: tests swap bundled's tables (monkeypatch) and must reach here.
+from genekb.sources import bundled
+
 LOW_MATCH_RATE = 0.5
 # Names count as genes of a species only when this share of them resolve in its snapshot; below
 # it a matrix is treated as unnamed (feature ids, g0..gN, another species' genes).
@@ -111,16 +114,12 @@ class GeneNames:
 @lru_cache(maxsize=2)
 def bundled_index(taxon: str) -> GeneIndex:
     """The resolver of the bundled snapshot of `taxon` (built once per process)."""
-    from genekb.sources.bundled import load_bundled
-
-    frame = load_bundled(taxon).table.select(["gene_id", "symbol", "aliases", "ensembl"])
+    frame = bundled.load_bundled(taxon).table.select(["gene_id", "symbol", "aliases", "ensembl"])
     return GeneIndex.from_frame(frame.to_pandas())
 
 
 def _resolved_share(names: Sequence[str], taxon: str) -> float:
-    from genekb.sources.bundled import available_taxa
-
-    if taxon not in available_taxa():
+    if taxon not in bundled.available_taxa():
         return 1.0  # nothing to check against: trust the species the names vote for
     ids = bundled_index(taxon).resolve(list(names))["gene_id"].to_numpy()
     return float((ids != UNMATCHED).mean()) if len(ids) else 0.0
@@ -128,8 +127,6 @@ def _resolved_share(names: Sequence[str], taxon: str) -> float:
 
 def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
     """Numeric names: Entrez GeneIDs of one snapshot, or row numbers (unnamed)."""
-    from genekb.sources.bundled import available_taxa
-
     values = np.array([int(n) for n in names if str(n).strip().isdigit()], dtype=np.int64)
     unique = np.unique(values)
     if unique.size == values.size and unique[-1] - unique[0] + 1 == unique.size:
@@ -137,7 +134,7 @@ def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
     high = float((values >= ENTREZ_HIGH_ID).mean())
     rates = {
         t: float(np.isin(values, list(bundled_index(t).gene_ids)).mean())
-        for t in ([taxon] if taxon else available_taxa())
+        for t in ([taxon] if taxon else bundled.available_taxa())
     }
     best = max(rates, key=rates.__getitem__)
     if rates[best] >= ENTREZ_MIN_RATE and high >= ENTREZ_MIN_HIGH_SHARE:
@@ -264,17 +261,13 @@ class GeneMatch:
 
 
 def _orthologs() -> pd.DataFrame:
-    from genekb.sources.bundled import load_orthologs
-
-    table, _ = load_orthologs()
+    table, _ = bundled.load_orthologs()
     return table.to_pandas()
 
 
 def _own_species_ids(names: Sequence[str], taxon: str, orthologs: pd.DataFrame) -> np.ndarray:
     """GeneIDs of `names` in their own species: the bundled table if any, else ortholog symbols."""
-    from genekb.sources.bundled import available_taxa
-
-    if taxon in available_taxa():
+    if taxon in bundled.available_taxa():
         index = bundled_index(taxon)
     else:
         pairs = orthologs[[f"{taxon}_gene_id", f"{taxon}_symbol"]].dropna().drop_duplicates()

@@ -9,9 +9,19 @@ from collections.abc import Callable
 from typing import Any
 
 from cellmodel.knowledge.genes import detect_taxon, taxon_name
+from genekb.encoders import registry
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.sources.bundled import available_taxa
+from genekb.sources.bundled import available_taxa, load_bundled
+from genekb.store import catalog
 from genekb.store.store import EmbeddingVersion, Store
+from genekb.store.versions import (
+    built_spec,
+    embedding_id,
+    ensure_embedding_version,
+    ensure_text_version,
+    planned_text_id,
+)
+from genekb.templates import resolve as resolve_template
 
 # (stage, done, total), as cellmodel.semantic.StageProgress
 StageProgress = Callable[[str, int, int], None]
@@ -21,8 +31,6 @@ def store_version(store: Store, model: str) -> EmbeddingVersion | None:
     """The store's embedding version when `model` names one (a tag, an id or a unique id prefix)
     rather than an encoder of the registry; None for an encoder. Such a version is used as it is:
     never built, grown or re-tagged."""
-    from genekb.encoders import registry
-
     try:
         registry.resolve(model)
         return None
@@ -43,8 +51,6 @@ def store_version(store: Store, model: str) -> EmbeddingVersion | None:
 def reference_table(genes: list[str], taxon: str | None) -> tuple[str, Any]:
     """The bundled gene snapshot the data's names are matched against: the data's own species,
     or human (through orthologs) when no snapshot of it ships."""
-    from genekb.sources.bundled import load_bundled
-
     data_taxon = taxon_name(taxon) if taxon else detect_taxon(genes)
     ref_taxon = data_taxon if data_taxon in available_taxa() else "human"
     return ref_taxon, load_bundled(ref_taxon)
@@ -112,10 +118,6 @@ def vectors_for(
     otherwise (unless `build_missing` is False) a version for exactly these genes is written,
     reusing every vector the store already holds, and no tag is set or moved.
     """
-    from genekb.encoders import registry
-    from genekb.store.versions import built_spec, embedding_id, planned_text_id
-    from genekb.templates import resolve as resolve_template
-
     spec = registry.resolve(model)
     chosen = resolve_template(template)
     text_id = planned_text_id(gene_table, chosen, gene_ids)
@@ -131,8 +133,6 @@ def vectors_for(
             " this run needs; drop --no-build to embed them into a new version (no tag moves),"
             " or build them with `genekb build --genes-from FILE`"
         )
-    from genekb.store import catalog
-    from genekb.store.versions import ensure_embedding_version, ensure_text_version
 
     def factory(total: int, reused: int) -> Callable[[int], None]:
         if notify:

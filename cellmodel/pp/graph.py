@@ -56,6 +56,7 @@ class KnnGraph:
 
 def log_normalize(X: Any, kind: str = "auto") -> sp.csr_matrix | np.ndarray:
     """Counts → normalize_total + log1p; log-normalized values pass through (see `cellmodel.io`)."""
+    # Here, not at the top: io loads anndata (and dask through it), which graph otherwise lacks.
     from cellmodel import io
 
     return io.normalize(X, io.detect_kind(X) if kind == "auto" else kind)

@@ -295,10 +295,11 @@ def similar(
 ) -> None:
     """The genes whose text vectors are nearest to GENE's."""
     from genekb.query import similar as run_similar
+    from genekb.store.ids import default_tag
 
     registry.resolve(model)
     store = _store(root)
-    version = store.embedding(ref or f"{taxon}/{template}/{model}")
+    version = store.embedding(ref or default_tag(taxon, template, model))
     result = run_similar(version, gene, k)
     if json_:
         print_json(result)

@@ -17,6 +17,7 @@ from genekb.genemap import GeneIndex
 from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
+from genekb.store.ids import default_tag
 from genekb.store.store import Store
 from genekb.store.versions import (
     built_spec,
@@ -142,7 +143,7 @@ def build(
         device=device,
         extra_files=extra_files,
     )
-    tag = tag or f"{taxon}/{chosen_template.id}/{spec.name}"
+    tag = tag or default_tag(taxon, chosen_template.id, spec.name)
     store.set_tag(tag, embedding.id)
     catalog.rebuild(store)
     return _report(

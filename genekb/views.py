@@ -25,6 +25,7 @@ from genekb.errors import GenekbError, UsageError
 from genekb.linalg import l2_normalize
 from genekb.records import TAXA
 from genekb.store import catalog
+from genekb.store.ids import default_tag
 from genekb.store.manifest import write_manifest
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
 from genekb.store.versions import (
@@ -83,7 +84,7 @@ def combine(store: Store, refs: Sequence[str], tag: str | None = None) -> dict[s
     if created:
         _write(store, vid, views, spec, ids, matrix)
     taxon = {v: k for k, v in TAXA.items()}.get(text.taxon, str(text.taxon))
-    tag = tag or f"{taxon}/views/{'+'.join(v.spec.name for v in views)}"
+    tag = tag or default_tag(taxon, "views", "+".join(v.spec.name for v in views))
     store.set_tag(tag, vid)
     catalog.rebuild(store)
     return {"embedding_id": vid, "tag": tag, "dim": spec.dim, "n_genes": len(ids),

@@ -17,6 +17,7 @@ from cellmodel.sentences import SentenceCache, embed_sentences
 from genekb.encoders.registry import load as registry_load
 from genekb.errors import GenekbError, UsageError
 from genekb.sources.bundled import load_bundled
+from genekb.store.ids import default_tag
 from genekb.store.store import Store
 
 MARKER_RULES: dict[str, str] = {
@@ -79,7 +80,7 @@ def store_vectors(
     if given is not None:
         return given
     wanted = {int(g) for g in ids}
-    tag = f"human/{template}/{model}"
+    tag = default_tag("human", template, model)
     if tag in store.tags():  # the default version, when it already holds them all
         tagged = store.embedding(tag)
         if wanted <= set(tagged.matrix()[0].tolist()):

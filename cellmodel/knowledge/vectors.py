@@ -13,6 +13,7 @@ from genekb.encoders import registry
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.sources.bundled import available_taxa, load_bundled
 from genekb.store import catalog
+from genekb.store.ids import default_tag
 from genekb.store.store import EmbeddingVersion, Store
 from genekb.store.versions import (
     built_spec,
@@ -79,7 +80,7 @@ def _covering_version(
     since vectors are reused by (encoder, text hash)."""
     import warnings
 
-    tag = f"{taxon_name(gene_table.snapshot.taxon)}/{template_key.get('id')}/{spec.name}"
+    tag = default_tag(taxon_name(gene_table.snapshot.taxon), template_key.get("id"), spec.name)
     wanted = spec.learned_fields_cleared().hashed_fields()
     snapshot = _snapshot_key(gene_table.snapshot.to_dict())
     with warnings.catch_warnings():

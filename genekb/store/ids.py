@@ -53,3 +53,9 @@ def expected_id(manifest: dict[str, Any]) -> str:
             manifest["selection"]["sha256"],
         )
     return embedding_id(manifest["text_id"], EncoderSpec.from_dict(manifest["encoder"]))
+
+
+def default_tag(taxon: str, template: str, model: str) -> str:
+    """The tag a build moves unless told otherwise, and the name readers look a version up by:
+    `taxon/template/model` (e.g. human/ncbi-card/minilm)."""
+    return f"{taxon}/{template}/{model}"

@@ -48,6 +48,9 @@ class Scaling:
         columns = np.flatnonzero(hvg)
         mean = stats.total[columns] / stats.n_cells
         std = stats.std()[columns]
+        # std from summed squares: a constant gene may come out a rounding error above 0
+        if not np.any(std > 1e-6 * np.maximum(np.abs(mean), 1.0)):
+            raise GenekbError(graph.NO_GENE_VARIES)
         std[std == 0] = 1.0  # constant genes stay 0, as in `graph.scale`
         return cls(columns, mean.astype(np.float32), std.astype(np.float32))
 

@@ -163,9 +163,28 @@ def structure_features(
     X_log = log_normalize(X, kind)
     hvg = highly_variable(X_log, n_hvg)
     X_hvg = X_log[:, hvg]
+    _check_some_gene_varies(X_hvg)
     if batch is not None:
         X_hvg = combat(X_hvg, batch)
     return principal_components(scale(X_hvg), n_pcs, seed)
+
+
+NO_GENE_VARIES = (
+    "no gene varies across the cells after normalisation (every cell has the same profile);"
+    " nothing separates the cells: check that X holds per-cell values"
+)
+
+
+def _check_some_gene_varies(X: Any) -> None:
+    # A matrix whose every gene is constant over the cells has no principal component: say so
+    # instead of letting the eigensolver fail on a zero starting vector.
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        spread = X.max(axis=0).toarray().ravel() - X.min(axis=0).toarray().ravel()
+    else:
+        spread = np.ptp(np.asarray(X), axis=0)
+    if not np.any(spread > 0):
+        raise GenekbError(NO_GENE_VARIES)
 
 
 def principal_components(X_scaled: np.ndarray, n_pcs: int | str, seed: int = 0) -> np.ndarray:

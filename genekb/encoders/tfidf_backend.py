@@ -78,6 +78,15 @@ class TfidfLsaEncoder(Encoder):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         r = self.recipe
+        # max_df is a share of the texts and min_df a count: below min_df / max_df texts no word
+        # can pass both, and scikit-learn fails with its own wording.
+        least = max(3, int(np.ceil(r["min_df"] / r["max_df"])))
+        if len(texts) < least:
+            raise UsageError(
+                f"{self.spec.name} fits its vocabulary on the version's texts and needs at"
+                f" least {least} genes; {len(texts)} given: add genes or choose a neural"
+                " encoder (--model)"
+            )
         self.vectorizer = TfidfVectorizer(
             sublinear_tf=True,
             min_df=r["min_df"],
@@ -85,7 +94,12 @@ class TfidfLsaEncoder(Encoder):
             token_pattern=TOKEN_PATTERN,
             dtype=np.float32,
         )
-        matrix = self.vectorizer.fit_transform(list(texts))
+        try:
+            matrix = self.vectorizer.fit_transform(list(texts))
+        except ValueError as exc:  # e.g. every word pruned by min_df / max_df
+            raise UsageError(
+                f"{self.spec.name}: no vocabulary from {len(texts)} texts ({exc})"
+            ) from exc
         dim = min(r["dim"], matrix.shape[1] - 1, matrix.shape[0] - 1)
         if dim < 2:
             raise UsageError(

@@ -7,6 +7,8 @@ import anndata as ad
 import numpy as np
 import pytest
 
+from cellmodel.annotate.ontology import from_user, parse_candidates
+from cellmodel.classify.labels import split
 from genekb.build import build
 from genekb.errors import UsageError
 from genekb.store.store import Store
@@ -44,3 +46,14 @@ def test_tfidf_lsa_on_too_few_genes_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match=r"needs at least .* 2 given"):
         build(store, model="tfidf-lsa", gene_table=make_genes(2))
     assert not list((tmp_path / "store").glob("embeddings/emb-*"))
+
+
+def test_comma_separated_candidates_are_told_to_use_semicolons():
+    with pytest.raises(UsageError, match="separate labels with ';'"):
+        from_user(parse_candidates("T cell,B cell,monocyte"))
+    assert len(from_user(parse_candidates("T cell;B cell;monocyte"))) == 3
+
+
+def test_classify_without_a_split_names_the_three_ways_to_give_one():
+    with pytest.raises(UsageError, match=r"--train-fraction.*--per-class.*--train-mask"):
+        split(np.array(["a", "b"] * 10))

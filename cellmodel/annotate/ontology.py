@@ -127,7 +127,10 @@ def from_user(items: list[str]) -> list[Candidate]:
             )
         out.append(term(cl, given) if cl else Candidate(given, None, given, None))
     if len(out) < 2:
-        raise UsageError("annotation needs at least two candidate labels to choose between")
+        hint = ""
+        if len(out) == 1 and "," in out[0].given:
+            hint = f": {out[0].given!r} is one label; separate labels with ';' (or give a file)"
+        raise UsageError(f"annotation needs at least two candidate labels to choose between{hint}")
     return out
 
 

@@ -58,7 +58,10 @@ def split(
             raise UsageError("give a train mask or a train fraction / per-class count, not both")
         return checked_mask(values, train_mask)
     if (train_fraction is None) == (per_class is None):
-        raise UsageError("give exactly one of a train fraction and a per-class count")
+        raise UsageError(
+            "say which cells are labelled: exactly one of a train fraction (--train-fraction),"
+            " a per-class count (--per-class) or a train mask (--train-mask)"
+        )
     if train_fraction is not None and not 0 < train_fraction < 1:
         raise UsageError(
             f"the train fraction must lie strictly between 0 and 1 (got {train_fraction})"

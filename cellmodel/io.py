@@ -35,6 +35,7 @@ LOG_SCALE_MAX = 30.0
 # Integer detection looks at this many non-zero values (evenly spaced): certain enough, and cheap.
 KIND_SAMPLE = 1_000_000
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, .h5ad included
 
 Matrix = sp.csr_matrix | np.ndarray
 # What `normalize` does to each kind of values, as recorded in a run's uns.
@@ -186,9 +187,16 @@ def read_table(
     if sep is None:
         sep = TABLE_SUFFIXES.get(Path(path.name.lower().removesuffix(".gz")).suffix, ",")
     try:
-        source = sys.stdin if str(path) == "-" else path
+        source = sys.stdin.buffer if str(path) == "-" else path
         frame = pd.read_csv(source, sep=sep, index_col=0)
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except UnicodeDecodeError as exc:
+        if bytes(exc.object[:4]) == HDF5_MAGIC[:4]:
+            raise GenekbError(
+                f"{path} holds an HDF5 (.h5ad) file, which cannot be read from a pipe or stdin"
+                " (HDF5 needs a seekable file): save it to a file and pass its path"
+            ) from None
+        raise GenekbError(f"cannot read table {path} (not UTF-8 text: {exc.reason})") from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise GenekbError(f"cannot read table {path} ({str(exc).splitlines()[0]})") from None
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
@@ -297,6 +305,12 @@ def gene_names(var: pd.DataFrame, gene_key: str | None, source: str) -> list[str
     else:
         have = ", ".join(map(str, var.columns)) or "none"
         raise GenekbError(f"gene key {gene_key!r} is not a var column of {source}; columns: {have}")
+    blank = sum(1 for g in genes if not g.strip())
+    if blank:
+        raise GenekbError(
+            f"{blank} of {len(genes)} gene names are empty; name the genes (var_names) or choose"
+            " another gene_key="
+        )
     duplicated = pd.Index(genes)[pd.Index(genes).duplicated()].unique()
     if len(duplicated):
         shown = ", ".join(map(str, duplicated[:5]))

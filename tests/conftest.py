@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -125,6 +127,18 @@ def blobs(
         centres = radius * centres / np.linalg.norm(centres, axis=1, keepdims=True)
     X = centres[codes] + spread * rng.standard_normal((len(codes), dim))
     return X.astype(np.float32), labels
+
+
+def feed_fifo(path: Path, payload: bytes) -> Path:
+    """A named pipe at `path` that a background thread fills with `payload` (a reader's pipe)."""
+    os.mkfifo(path)
+
+    def feed() -> None:
+        with path.open("wb") as fh:
+            fh.write(payload)
+
+    threading.Thread(target=feed, daemon=True).start()
+    return path
 
 
 def run_genekb(*args: str):

@@ -7,12 +7,13 @@ import anndata as ad
 import numpy as np
 import pytest
 
+from cellmodel import io as cio
 from cellmodel.annotate.ontology import from_user, parse_candidates
 from cellmodel.classify.labels import split
 from genekb.build import build
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 from genekb.store.store import Store
-from tests.conftest import make_genes, one_line_error, run_cellmodel
+from tests.conftest import feed_fifo, make_genes, one_line_error, run_cellmodel
 
 
 def _constant_file(path):
@@ -57,3 +58,17 @@ def test_comma_separated_candidates_are_told_to_use_semicolons():
 def test_classify_without_a_split_names_the_three_ways_to_give_one():
     with pytest.raises(UsageError, match=r"--train-fraction.*--per-class.*--train-mask"):
         split(np.array(["a", "b"] * 10))
+
+
+def test_an_h5ad_through_a_pipe_is_named_as_such(tmp_path):
+    source = tmp_path / "cells.h5ad"
+    ad.AnnData(X=np.ones((4, 3), np.float32)).write_h5ad(source)
+    with pytest.raises(GenekbError, match=r"HDF5 .* cannot be read from a pipe"):
+        cio.read(feed_fifo(tmp_path / "pipe", source.read_bytes()))
+
+
+def test_empty_gene_names_are_named_as_empty(tmp_path):
+    adata = ad.AnnData(X=np.ones((4, 3), np.float32))
+    adata.var_names = ["", "", ""]
+    with pytest.raises(GenekbError, match="3 of 3 gene names are empty"):
+        cio.expression(adata)

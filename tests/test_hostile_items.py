@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 import signal
 import threading
@@ -22,7 +21,7 @@ from genekb.errors import GenekbError, IntegrityError
 from genekb.store.manifest import MANIFEST, dump_manifest, read_manifest
 from genekb.store.sharing import export_version, import_file
 from genekb.store.store import Store
-from tests.conftest import blobs, make_genes, one_line_error, run_cellmodel, run_genekb
+from tests.conftest import blobs, feed_fifo, make_genes, one_line_error, run_cellmodel, run_genekb
 from tests.test_integrity import snapshot, two_versions
 
 GENES = [f"GENE{i}" for i in range(1, 41)]
@@ -224,28 +223,20 @@ def test_ctrl_c_after_a_build_publishes_leaves_a_store_that_verifies(tmp_path, m
 # 15 and the notes: inputs from pipes and stdin, messages that point the right way ---------------
 
 
-def _fifo(path: Path, payload: bytes) -> Path:
-    os.mkfifo(path)
-
-    def feed():
-        with path.open("wb") as fh:
-            fh.write(payload)
-
-    threading.Thread(target=feed, daemon=True).start()
-    return path
-
-
 def test_gene_lists_tasks_candidates_and_vectors_read_pipes(tmp_path):
     from cellmodel.annotate.ontology import parse_candidates
     from genekb.eval.tasks import resolve_task
     from genekb.store.vector_files import load_vectors
 
-    assert read_gene_list(_fifo(tmp_path / "g", b"CD3E\n# c\nCD19\n")) == ["CD3E", "CD19"]
+    assert read_gene_list(feed_fifo(tmp_path / "g", b"CD3E\n# c\nCD19\n")) == ["CD3E", "CD19"]
     rows = "".join(f"G{i},{'a' if i % 2 else 'b'}\n" for i in range(12))
-    task = resolve_task(str(_fifo(tmp_path / "t", f"gene,label\n{rows}".encode())))
+    task = resolve_task(str(feed_fifo(tmp_path / "t", f"gene,label\n{rows}".encode())))
     assert len(task.genes) == 12
-    assert parse_candidates(str(_fifo(tmp_path / "c", b"T cell\nB cell\n"))) == ["T cell", "B cell"]
-    found = load_vectors(_fifo(tmp_path / "v", b"gene,a,b\nCD3E,1,2\n"), "csv")
+    assert parse_candidates(str(feed_fifo(tmp_path / "c", b"T cell\nB cell\n"))) == [
+        "T cell",
+        "B cell",
+    ]
+    found = load_vectors(feed_fifo(tmp_path / "v", b"gene,a,b\nCD3E,1,2\n"), "csv")
     assert found.names == ["CD3E"] and found.matrix.shape == (1, 2)
 
 
@@ -380,7 +371,7 @@ def test_an_endless_stream_is_refused_at_a_limit(tmp_path):
     from genekb.fileio import read_input_bytes
 
     with pytest.raises(GenekbError, match="streams more than 1,000 bytes"):
-        read_input_bytes(_fifo(tmp_path / "z", b"\0" * 5000), "genes file", limit=1000)
+        read_input_bytes(feed_fifo(tmp_path / "z", b"\0" * 5000), "genes file", limit=1000)
 
 
 def test_a_compressed_bomb_is_refused_before_extracting(tmp_path, monkeypatch):
@@ -412,7 +403,7 @@ def test_a_cell_table_reads_from_a_pipe(tmp_path):
     from cellmodel import io as cio
 
     table = b"cell,CD3E,CD19\nc1,1,0\nc2,0,3\n"
-    adata = cio.read(_fifo(tmp_path / "cells", table))
+    adata = cio.read(feed_fifo(tmp_path / "cells", table))
     assert adata.shape == (2, 2) and list(adata.var_names) == ["CD3E", "CD19"]
 
 

@@ -158,6 +158,7 @@ def structure_features(
     `DEFAULT_N_PCS`). `batch` (one value per cell, e.g. donor; never the cell-type labels):
     ComBat (scanpy) removes per-batch location and scale from the HVG matrix before scaling.
     """
+    _check_n_pcs(n_pcs)  # a wrong argument is said before anything is computed
     if X.shape[0] < 3:
         raise GenekbError(f"only {X.shape[0]} cell(s); clustering needs at least 3 cells")
     X_log = log_normalize(X, kind)
@@ -187,13 +188,17 @@ def _check_some_gene_varies(X: Any) -> None:
         raise GenekbError(NO_GENE_VARIES)
 
 
+def _check_n_pcs(n_pcs: int | str) -> None:
+    if n_pcs != "auto" and (not isinstance(n_pcs, int) or isinstance(n_pcs, bool)):
+        raise UsageError(f"n_pcs must be a number or 'auto', not {n_pcs!r}")
+
+
 def principal_components(X_scaled: np.ndarray, n_pcs: int | str, seed: int = 0) -> np.ndarray:
     """`pca` with `n_pcs` given, or with "auto": the first `DEFAULT_N_PCS` components cut to those
     `parallel_analysis` keeps."""
+    _check_n_pcs(n_pcs)
     if n_pcs != "auto":
-        if not isinstance(n_pcs, int) or isinstance(n_pcs, bool):
-            raise UsageError(f"n_pcs must be a number or 'auto', not {n_pcs!r}")
-        return pca(X_scaled, n_pcs, seed)
+        return pca(X_scaled, int(n_pcs), seed)
     model = _pca_model(X_scaled, DEFAULT_N_PCS, seed)
     scores = model.fit_transform(X_scaled).astype(np.float32)
     keep = parallel_analysis(X_scaled, DEFAULT_N_PCS, seed, model.explained_variance_)

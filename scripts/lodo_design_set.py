@@ -69,13 +69,14 @@ def rule_ari(run: dict, rule: str) -> float:
     return run["ari"][best]
 
 
-RULES = (*FIXED, "max-modularity", "max-silhouette", "medoid3", "enc+kcons")
+PARTITION_RULES = ("medoid3", "enc+kcons")  # rebuilt from the runs' saved partitions (.npz)
+RULES = (*FIXED, "max-modularity", "max-silhouette", *PARTITION_RULES)
 
 
-def table(runs: list[dict]) -> dict[str, dict[str, list[float]]]:
+def table(runs: list[dict], rules: tuple[str, ...] = RULES) -> dict[str, dict[str, list[float]]]:
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
-        for name in (*BASELINES, *RULES):
+        for name in (*BASELINES, *rules):
             out[run["dataset"]][name].append(rule_ari(run, name))
     return out
 
@@ -85,11 +86,13 @@ def fmt(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {std:.3f}"
 
 
-def lodo(per: dict[str, dict[str, list[float]]]) -> dict[str, tuple[str, list[float]]]:
+def lodo(
+    per: dict[str, dict[str, list[float]]], rules: tuple[str, ...] = RULES
+) -> dict[str, tuple[str, list[float]]]:
     chosen = {}
     for held in per:
         others = [d for d in per if d != held]
-        rule = max(RULES, key=lambda r: np.mean([np.mean(per[d][r]) for d in others]))
+        rule = max(rules, key=lambda r: np.mean([np.mean(per[d][r]) for d in others]))
         chosen[held] = (rule, per[held][rule])
     return chosen
 
@@ -128,15 +131,21 @@ def main(paths: list[str]) -> None:
         with open(path) as f:
             for line in f:
                 run = json.loads(line)
-                parts = np.load(Path(path).parent / f"{run['dataset']}-{run['seed']}.npz")
-                run["medoid"] = medoid({name: parts[name] for name in TRIO})
-                run["enc+kcons"] = encoder_kmeans(run, parts)
+                saved = Path(path).parent / f"{run['dataset']}-{run['seed']}.npz"
+                if saved.exists():
+                    parts = np.load(saved)
+                    run["medoid"] = medoid({name: parts[name] for name in TRIO})
+                    run["enc+kcons"] = encoder_kmeans(run, parts)
                 runs[run["dataset"], run["seed"]] = run  # a rerun of the same seed replaces it
     runs = list(runs.values())
-    per = table(runs)
-    folds = lodo(per)
+    rules = RULES
+    if any("medoid" not in run for run in runs):
+        rules = tuple(r for r in RULES if r not in PARTITION_RULES)
+        print(f"(some runs have no saved partitions: {', '.join(PARTITION_RULES)} left out)\n")
+    per = table(runs, rules)
+    folds = lodo(per, rules)
     names = sorted(per, key=lambda d: -runs[[r["dataset"] for r in runs].index(d)]["n_cells"])
-    head = ["dataset", "cells / k", "seeds", *BASELINES, *RULES, "LODO (rule)"]
+    head = ["dataset", "cells / k", "seeds", *BASELINES, *rules, "LODO (rule)"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     sizes = {r["dataset"]: f"{r['n_cells']:,} / {r['k']}" for r in runs}
@@ -145,10 +154,10 @@ def main(paths: list[str]) -> None:
         best = max(np.mean(per[d][b]) for b in BASELINES)
         rule, values = folds[d]
         met += np.mean(values) >= best - 0.02
-        cells = [fmt(per[d][n]) for n in (*BASELINES, *RULES)]
+        cells = [fmt(per[d][n]) for n in (*BASELINES, *rules)]
         row = [d, sizes[d], str(len(per[d]["encoder"])), *cells, f"{fmt(values)} ({rule})"]
         print("| " + " | ".join(row) + " |")
-        for n in (*BASELINES, *RULES):
+        for n in (*BASELINES, *rules):
             means[n].append(np.mean(per[d][n]))
         means["best baseline"].append(best)
         means["LODO"].append(np.mean(values))

@@ -41,7 +41,8 @@ def load(runs_path: Path, default_path: Path) -> dict[str, dict[str, dict[int, f
             per[d][v + "*"][s] = per[d]["data"][s]
     for line in default_path.read_text().splitlines():
         run = json.loads(line)
-        if run["dataset"] in per:
+        # the default only at the seeds the refinement ran, so the columns pair seed by seed
+        if run["dataset"] in per and run["seed"] in per[run["dataset"]]["data"]:
             per[run["dataset"]]["default"][run["seed"]] = run["ari"]["encoder"]
     return per
 

@@ -79,7 +79,8 @@ class TfidfLsaEncoder(Encoder):
 
         r = self.recipe
         # max_df is a share of the texts and min_df a count: below min_df / max_df texts no word
-        # can pass both, and scikit-learn fails with its own wording.
+        # can pass both, and scikit-learn fails with its own wording; an LSA of the 2 dimensions
+        # asked below needs 3 texts.
         least = max(3, int(np.ceil(r["min_df"] / r["max_df"])))
         if len(texts) < least:
             raise UsageError(

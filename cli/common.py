@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import math
 import os
@@ -11,12 +12,12 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 
@@ -130,6 +131,7 @@ class LogProgress:
         interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         write: Callable[[str], None] | None = None,
+        costs: Sequence[float] | None = None,
     ) -> None:
         if interval is None:
             interval = float(os.environ.get("GENEKB_PROGRESS_SECONDS") or PROGRESS_SECONDS)
@@ -137,6 +139,8 @@ class LogProgress:
         self.clock, self.write = clock, write or info
         self.started = self.last = clock()
         self.done = self.first = 0
+        # Work done after the first n items, when items cost unequal amounts (long texts first).
+        self.work = [0.0, *itertools.accumulate(costs)] if costs is not None else None
 
     def start_at(self, done: int) -> None:
         """Work already done before timing starts (cached items) does not count toward the rate."""
@@ -157,10 +161,18 @@ class LogProgress:
         if rate > 0:
             line += f", {rate:.1f} {self.unit}/s"
             if done < self.total:
-                line += f", about {_duration((self.total - done) / rate)} left"
+                line += f", about {_duration(self._left(done, elapsed, rate))} left"
             else:
                 line += f", {_duration(elapsed)}"
         self.write(line)
+
+    def _left(self, done: int, elapsed: float, rate: float) -> float:
+        """Seconds left: by items at the rate so far, or by the work still to do where items
+        weigh differently."""
+        work = self.work
+        if work is None or len(work) != self.total + 1 or work[done] <= work[self.first]:
+            return (self.total - done) / rate
+        return elapsed * (work[-1] - work[done]) / (work[done] - work[self.first])
 
 
 def stage_progress() -> Callable[[str, int, int], None]:
@@ -189,20 +201,32 @@ def progress_factory(label: str, enabled: bool = True) -> Iterator[Callable[[int
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[texts]}"),
         TimeRemainingColumn(),
         console=err,
         transient=True,
         disable=not enabled or not terminal,
     )
 
-    def factory(total: int, reused: int) -> Callable[[int], None]:
+    def factory(
+        total: int, reused: int, costs: Sequence[float] | None = None
+    ) -> Callable[[int], None]:
         if reused:
             info(f"{label}: reusing {reused} vectors already in the store")
         if enabled and not terminal:
-            return LogProgress(label, total).advance
-        task = bar.add_task(label, total=total)
-        return lambda n: bar.advance(task, n)
+            return LogProgress(label, total, costs=costs).advance
+        # The bar moves by work, not by texts, so its time left holds when long texts come first.
+        weighed = costs is not None and len(costs) == total
+        work = list(itertools.accumulate(costs)) if weighed else None  # type: ignore[arg-type]
+        task = bar.add_task(label, total=work[-1] if work else total, texts=f"0/{total}")
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] = min(done[0] + n, total)
+            completed = work[done[0] - 1] if work is not None and done[0] else done[0]
+            bar.update(task, completed=completed, texts=f"{done[0]}/{total}")
+
+        return advance
 
     with bar:
         yield factory

@@ -103,10 +103,11 @@ def build(
 
 def _build_genes(args: SimpleNamespace) -> list[str] | None:
     """Check the model and engine before any work; the gene names asked for, if any."""
-    from genekb.build import genes_from_h5ad, read_gene_list
+    from genekb.build import genes_from_h5ad, read_gene_list, view_models
     from genekb.encoders.ray_engine import check_engine
 
-    registry.resolve(args.model)  # an unknown model fails before any work
+    if not view_models(args.model):  # an unknown model fails before any work
+        registry.resolve(args.model)
     check_engine(args.engine, args.address)
     if args.genes and args.genes_from:
         raise UsageError("give --genes or --genes-from, not both")
@@ -147,6 +148,15 @@ def _build_summary(report: dict[str, Any]) -> None:
             f"{report['genes_unmatched']} of {report['genes_requested']} genes not in the source, "
             f"e.g. {', '.join(report['unmatched_examples'][:5])}"
         )
+    if "views" in report:  # a multi-view build: each view, then the version of all of them
+        for part in report["views"]:
+            _build_summary({**part, "genes_unmatched": 0})
+        info(
+            f"{report['tag']} -> {report['embedding_id']}: {report['n_genes']} genes, dim "
+            f"{report['dim']}, {len(report['views'])} views, {report['bytes'] / 1e6:.1f} MB in"
+            f" all, {report['seconds']:.1f} s"
+        )
+        return
     info(
         f"{report['tag']} -> {report['embedding_id']} (text {report['text_id']}): "
         f"{report['n_genes']} genes, dim {report['dim']}, embedded {report['embedded']}, "

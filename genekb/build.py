@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from genekb.encoders import registry
-from genekb.encoders.base import Progress
+from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import needs_fit
 from genekb.errors import GenekbError, UsageError
@@ -28,9 +28,7 @@ from genekb.store.versions import (
 from genekb.templates import DEFAULT_TEMPLATE
 from genekb.templates import resolve as resolve_template
 
-ProgressFactory = Callable[[int, int], Progress]
-
-
+VIEW_SEPARATOR = "+"  # `--model minilm+tfidf-lsa`: one version of both encoders' views
 LIST_LIMIT = 256 << 20  # bytes of a gene list read from a pipe
 
 
@@ -102,6 +100,14 @@ def build(
     private local instance; `num_workers` actors, default one per GPU else per CPU). The engine
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
+    views = view_models(model)
+    if views:
+        return _build_views(
+            store, views, tag=tag, source=source, taxon=taxon, template=template, genes=genes,
+            source_options=source_options, device=device, batch_size=batch_size,
+            progress=progress, gene_table=gene_table, engine=engine, address=address,
+            num_workers=num_workers,
+        )  # fmt: skip
     start = time.perf_counter()
     check_engine(engine, address)
     spec = registry.resolve(model)
@@ -152,6 +158,54 @@ def build(
         text_created=text_created, genes=genes, unmatched=unmatched,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
+
+
+def view_models(model: str) -> list[str] | None:
+    """The encoders of a multi-view name (`minilm+tfidf-lsa`), each resolved; None for one
+    encoder. Generic names (`st:/path`) are never split."""
+    if VIEW_SEPARATOR not in model or ":" in model:
+        return None
+    parts = model.split(VIEW_SEPARATOR)
+    if len(set(parts)) < len(parts) or not all(parts):
+        raise UsageError(f"{model!r}: name each encoder of a multi-view build once")
+    for part in parts:
+        registry.resolve(part)
+    return parts
+
+
+def _build_views(
+    store: Store, models: list[str], *, tag: str | None, **options: Any
+) -> dict[str, Any]:
+    """Each encoder's version of the same texts (tagged as a one-encoder build tags it), then
+    the version holding them side by side (genekb.views), tagged taxon/template/a+b."""
+    from genekb.views import combine
+
+    start = time.perf_counter()
+    parts = [build(store, model=m, **options) for m in models]
+    first = parts[0]
+    name = VIEW_SEPARATOR.join(models)
+    joined = combine(
+        store, [p["embedding_id"] for p in parts],
+        tag or default_tag(first["taxon"], first["template"], name),
+    )  # fmt: skip
+    combined = store.embedding(joined["embedding_id"])
+    own_bytes = sum(int(f.get("bytes", 0)) for f in combined.manifest["files"].values())
+    return {
+        **first,
+        "embedding_id": joined["embedding_id"],
+        "tag": joined["tag"],
+        "model": name,
+        "dim": joined["dim"],
+        "embedded": sum(p["embedded"] for p in parts),
+        "reused": sum(p["reused"] for p in parts),
+        "windowed": sum(p["windowed"] for p in parts),
+        "bytes": own_bytes + sum(p["bytes"] for p in parts),
+        "embedding_created": joined["created"],
+        "skipped_damaged": [m for p in parts for m in p["skipped_damaged"]],
+        "views": parts,
+        "seconds": round(time.perf_counter() - start, 3),
+        "texts_per_second": None,
+    }
 
 
 def _load_genes(

@@ -8,6 +8,8 @@
   predicted probability is above 0.5 (the decision threshold HIPred reports and Ni et al. used),
   else "tolerant"; a stratified subsample of 1,000 genes drawn with seed 0 from the genes not in the
   TF task, so that one version is evaluated on both tasks in seconds and the tasks share no gene.
+- with --org-sqlite: pfam_families.csv (Pfam families) and cell_type_markers.csv (which of twelve
+  broad cell types a gene marks, from the CellConsensus marker table, PyPI cellconsensus==1.2.0).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def main() -> None:
         "--org-sqlite",
         type=Path,
         help="org.Hs.eg.sqlite (from the Debian package r-bioc-org.hs.eg.db 3.16.0-1): also"
-        " write pfam_families.csv",
+        " write pfam_families.csv and cell_type_markers.csv",
     )
     args = parser.parse_args()
     if args.org_sqlite:
@@ -41,6 +43,12 @@ def main() -> None:
         pfam = pfam_families(args.org_sqlite)
         pfam.to_csv(OUT / "pfam_families.csv", index=False)
         print(pfam["label"].value_counts().to_dict())
+        from cellmodel.annotate.markerdb import load_table
+        from genekb.eval.task_tables import cell_type_markers
+
+        markers = cell_type_markers(load_table(), args.org_sqlite)
+        markers.to_csv(OUT / "cell_type_markers.csv", index=False)
+        print(markers["label"].value_counts().to_dict())
     tfs = pd.read_csv(args.src / "dosage_sensitive_tfs.csv")
     sensitive = tfs["dosage_sensitive"].eq("Yes")
     insensitive = tfs["dosage_insensitive"].eq("Yes")

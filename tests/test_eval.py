@@ -225,3 +225,14 @@ def test_pfam_families_task_is_bundled_multiclass():
     assert task.kind != "binary" and len(task.genes) == 720
     assert sorted(set(task.labels))[:2] == ["PF00001", "PF00046"] and len(set(task.labels)) == 9
     assert all(task.labels.count(c) == 80 for c in set(task.labels))
+
+
+def test_cell_type_markers_task_is_bundled_multiclass():
+    from genekb.eval.tasks import BUNDLED, DEFAULT_TASKS, resolve_task
+
+    task = resolve_task("cell-type-markers")
+    assert "cell-type-markers" in BUNDLED and "cell-type-markers" not in DEFAULT_TASKS
+    assert task.kind == "multiclass" and len(task.genes) == 720 and len(set(task.genes)) == 720
+    assert {"T cell", "B cell", "neuron", "hepatocyte"} <= set(task.labels)
+    assert all(task.labels.count(c) == 60 for c in set(task.labels))
+    assert task.alt_ids is not None and all(i.isdigit() for i in task.alt_ids)

@@ -120,6 +120,22 @@ def test_progress_outside_a_terminal_is_a_line_every_interval_with_rate_and_time
     assert lines[-1] == "build: 1000/1000 (100%), 10.0 texts/s, 1 min 40 s"
 
 
+def test_time_left_weighs_texts_by_their_cost_when_long_ones_come_first():
+    from cli.common import LogProgress
+    from genekb.encoders.base import encoding_costs
+
+    # 100 texts of 240 tokens, then 900 of 8 (+16 each for overhead): the long tenth is 54 %.
+    costs = encoding_costs([8] * 900 + [240] * 100, max_length=256)
+    assert costs[0] == 256.0 and costs[-1] == 24.0
+    now = [0.0]
+    lines: list[str] = []
+    bar = LogProgress("build", 1000, interval=1, clock=lambda: now[0], write=lines.append,
+                      costs=costs)  # fmt: skip
+    now[0] = 30.0  # the 100 long texts took 30 s: the 900 short ones 30 * 21600 / 25600 s
+    bar.advance(100)
+    assert lines == ["build: 100/1000 (10%), 3.3 texts/s, about 25 s left"]  # not 4 min 30 s
+
+
 def test_cluster_cli_no_build_refuses_in_one_line_and_writes_nothing(fake_spec, tmp_path, pbmc):
     from tests.conftest import one_line_error, run_cellmodel
 

@@ -67,3 +67,25 @@ def test_combine_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert "both -> emb-" in result.stderr and "dim 32, 2 views" in result.stderr
     assert "two or more" in one_line_error(run_genekb("combine", a, "--root", str(tmp_path)), 2)
+
+
+def test_a_multi_view_build_makes_each_view_then_their_combination(tmp_path):
+    from tests.conftest import one_line_error, run_genekb
+    from tests.test_tfidf_lsa import _genes as worded_genes  # the LSA fit needs shared words
+
+    store = Store.open(tmp_path, create=True)
+    report = build(store, model="fake+tfidf-lsa", gene_table=worded_genes())
+    assert report["tag"] == "human/ncbi-card/fake+tfidf-lsa" and report["model"] == "fake+tfidf-lsa"
+    fake, lsa = (store.embedding(f"human/ncbi-card/{m}") for m in ("fake", "tfidf-lsa"))
+    assert [v["embedding_id"] for v in report["views"]] == [fake.id, lsa.id]
+    assert report["dim"] == fake.dim + lsa.dim and report["n_genes"] == 40
+    combined = store.embedding(report["tag"])
+    assert [v["id"] for v in combined.manifest["views"]] == [fake.id, lsa.id]
+    assert report["bytes"] > sum(v["bytes"] for v in report["views"])
+    again = build(store, model="fake+tfidf-lsa", gene_table=worded_genes())
+    assert again["embedding_id"] == report["embedding_id"] and again["embedded"] == 0
+    assert not again["embedding_created"]
+    with pytest.raises(UsageError, match="once"):
+        build(store, model="fake+fake", gene_table=make_genes())
+    line = one_line_error(run_genekb("build", "--model", "minilm+nope", "--root", str(tmp_path)), 2)
+    assert "nope" in line and "minilm" in line

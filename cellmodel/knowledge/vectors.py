@@ -5,7 +5,7 @@ those genes; never a tag moved). `cellmodel.embed` is the caller.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cellmodel.knowledge.genes import detect_taxon, taxon_name
@@ -135,7 +135,7 @@ def vectors_for(
             " or build them with `genekb build --genes-from FILE`"
         )
 
-    def factory(total: int, reused: int) -> Callable[[int], None]:
+    def factory(total: int, reused: int, costs: Sequence[float]) -> Callable[[int], None]:
         if notify:
             notify(
                 f"embedding {total} gene card(s) with {spec.name} into a new store version for"

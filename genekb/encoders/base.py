@@ -14,6 +14,8 @@ import numpy as np
 from genekb.linalg import l2_normalize  # noqa: F401 (the backends import it from here)
 
 Progress = Callable[[int], None]  # called with the number of texts just finished
+# (texts to embed, vectors reused, each text's cost in encoding order) -> a Progress, or None
+ProgressFactory = Callable[[int, int, Sequence[float]], Progress | None]
 
 
 _HASHED_WHEN_SET = ("endpoint",)
@@ -133,6 +135,19 @@ class Encoder(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook for backends holding resources
         """Release held resources (sessions, GPU memory)."""
+
+
+# Per-text cost, in tokens, of the work outside attention and the feed-forward (tokenizing,
+# pooling, batch set-up): short cards are not free.
+TEXT_OVERHEAD_TOKENS = 16
+
+
+def encoding_costs(counts: Sequence[int], max_length: int) -> list[float]:
+    """Each text's share of the encoding work, in the order backends encode (longest first, as
+    `length_sorted_batches` orders them): what a progress line needs to estimate the time left,
+    since the first texts are the slowest."""
+    capped = sorted((min(n, max_length) for n in counts), reverse=True)
+    return [float(n + TEXT_OVERHEAD_TOKENS) for n in capped]
 
 
 def length_sorted_batches(

@@ -6,6 +6,9 @@ fixed before any score was seen: the `n_families` Pfam families with the most hu
 org.Hs.eg.db `pfam` table (UniProt, via Bioconductor), genes annotated with exactly one of them,
 classes with at least `min_genes` such genes, at most `per_class` genes per class drawn with
 `seed`. Labels are Pfam accessions.
+
+`cell_type_markers`: which of twelve broad cell types a gene marks, by a consensus marker table.
+How well studied a gene is cannot answer it either: every gene is a top marker of one type.
 """
 
 from __future__ import annotations
@@ -44,4 +47,56 @@ def pfam_families(
         keep = np.sort(rng.choice(len(group), min(per_class, len(group)), replace=False))
         parts.append(group.iloc[keep])
     table = pd.concat(parts).rename(columns={"symbol": "gene", "pfam_id": "label"})
+    return table[["gene", "gene_id", "label"]].sort_values(["label", "gene"]).reset_index(drop=True)
+
+
+# Broad cell types of distinct lineages and organs (immune, neural, epithelial, stromal, muscle,
+# blood, endocrine), named before any score was seen; labels are their Cell Ontology names.
+MARKER_CELL_TYPES: dict[str, str] = {
+    "CL:0000084": "T cell",
+    "CL:0000236": "B cell",
+    "CL:0000235": "macrophage",
+    "CL:0000540": "neuron",
+    "CL:0000127": "astrocyte",
+    "CL:0000182": "hepatocyte",
+    "CL:0000057": "fibroblast",
+    "CL:0000115": "endothelial cell",
+    "CL:0000312": "keratinocyte",
+    "CL:0000746": "cardiac muscle cell",
+    "CL:0000232": "erythrocyte",
+    "CL:0000169": "type B pancreatic cell",
+}
+
+
+def cell_type_markers(
+    markers: pd.DataFrame,
+    org_sqlite: Path,
+    top: int = 100,
+    per_class: int = 60,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """(gene, gene_id, label) rows: which cell type a marker gene marks.
+
+    `markers` is a consensus marker table in long form (cl_id, gene symbol, score). Per cell type
+    of MARKER_CELL_TYPES, its `top` best-scored genes that are the exact symbol of one human gene;
+    genes in the top list of exactly one type; at most `per_class` per type drawn with `seed`.
+    """
+    with sqlite3.connect(f"file:{org_sqlite}?mode=ro", uri=True) as con:
+        ids = pd.read_sql_query(
+            "SELECT g.gene_id, i.symbol FROM genes g JOIN gene_info i ON i._id = g._id", con
+        )
+    ids = ids.drop_duplicates("symbol", keep=False).set_index("symbol")["gene_id"]
+    rows = markers[markers["cl_id"].isin(MARKER_CELL_TYPES) & markers["gene"].isin(ids.index)]
+    rows = rows.sort_values(["cl_id", "score", "gene"], ascending=[True, False, True])
+    best = rows.groupby("cl_id", sort=True).head(top)
+    per_gene = best.groupby("gene")["cl_id"].nunique()
+    unique = best[best["gene"].isin(per_gene.index[per_gene == 1])]
+    rng = np.random.default_rng(seed)
+    parts = []
+    for cl_id, group in unique.groupby("cl_id", sort=True):
+        group = group.sort_values("gene")
+        keep = np.sort(rng.choice(len(group), min(per_class, len(group)), replace=False))
+        parts.append(group.iloc[keep].assign(label=MARKER_CELL_TYPES[cl_id]))
+    table = pd.concat(parts)
+    table = table.assign(gene_id=table["gene"].map(ids).astype(str))
     return table[["gene", "gene_id", "label"]].sort_values(["label", "gene"]).reset_index(drop=True)

@@ -89,6 +89,13 @@ _BUNDLED_ABOUT: dict[str, dict[str, Any]] = {
         "source": "Pfam via UniProt (2022-09-23) in org.Hs.eg.db 3.16 (genekb/data/tasks)",
         "leak_terms": ("zinc finger", "kinase", "receptor", "homeobox", "repeat"),
     },
+    "cell-type-markers": {
+        "file": "cell_type_markers.csv",
+        "alt_ids": "gene_id",
+        "description": "which of 12 broad cell types a gene marks, 60 top markers each",
+        "source": "CellConsensus 1.2.0 consensus marker table (genekb/data/tasks)",
+        "leak_terms": ("immune", "lymphocyte", "neuron", "liver", "heart", "skin", "insulin"),
+    },
 }
 BUNDLED = tuple(_BUNDLED_ABOUT)
 
@@ -110,7 +117,7 @@ def _bundled(name: str) -> Task:
     )
 
 
-# `genekb eval` with no --task: the two binary tasks (pfam-families is asked for by name).
+# `genekb eval` with no --task: the two binary tasks (the multi-class ones are asked for by name).
 DEFAULT_TASKS = ("dosage-tfs", "hipred")
 
 

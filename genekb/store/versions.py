@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from genekb.encoders.base import Encoder, EncoderSpec, Progress
+from genekb.encoders.base import Encoder, EncoderSpec, ProgressFactory, encoding_costs
 from genekb.errors import IntegrityError
 from genekb.fileio import fsync_path, sha256_file
 from genekb.records import GeneTable
@@ -258,7 +258,7 @@ def ensure_embedding_version(
     encoder_factory: Callable[[], Encoder],
     *,
     batch_size: int = 64,
-    progress: Callable[[int, int], Progress] | None = None,
+    progress: ProgressFactory | None = None,
     device: str | None = None,
     extra_files: dict[str, bytes] | None = None,
 ) -> tuple[EmbeddingVersion, dict[str, Any]]:
@@ -267,7 +267,8 @@ def ensure_embedding_version(
     `extra_files` (name -> bytes) are written beside the vectors and listed, with their sha256, in
     the manifest: e.g. a fitted encoder's fit, which the spec's hash pins.
 
-    `progress(total_to_embed, reused)` returns a per-batch callback (or None).
+    `progress(total_to_embed, reused, costs)` returns a per-batch callback (or None); `costs`
+    weighs each text in the order the encoder works through them, for the time left.
     Returns the version and stats: embedded, reused, seconds, created.
     """
     start = time.perf_counter()
@@ -330,15 +331,16 @@ def _embed_missing(
     todo: list[str],
     rows: dict[str, tuple],
     batch_size: int,
-    progress: Callable[[int, int], Progress] | None,
+    progress: ProgressFactory | None,
 ) -> tuple[EncoderSpec, float]:
     """Embed the texts no earlier version holds into `rows` (by text sha256); the spec the
     encoder loaded with, and the seconds spent encoding."""
     encoder = encoder_factory()
     loaded = encoder.spec
-    callback = progress(len(batch), len(rows)) if progress else None
     t0 = time.perf_counter()
     counts = encoder.count_tokens(batch)
+    costs = encoding_costs(counts, loaded.max_length)
+    callback = progress(len(batch), len(rows), costs) if progress else None
     vectors = encoder.encode(batch, batch_size=batch_size, progress=callback)
     seconds = time.perf_counter() - t0
     if not np.isfinite(vectors).all():

@@ -137,7 +137,10 @@ def build(
             encoder = load_encoder()
             spec = encoder.spec
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
-    spec, fitted, extra_files = _fit(store, text, spec, device)
+    corpus = text
+    if needs_fit(spec) and selected is not None:  # a fitted encoder learns from every text
+        corpus, _ = ensure_text_version(store, gene_table, chosen_template, None)
+    spec, fitted, extra_files = _fit(store, text, corpus, spec, device)
     encoder = fitted if fitted is not None else encoder
     embedding, stats = ensure_embedding_version(
         store,
@@ -239,18 +242,21 @@ def _select(
 
 
 def _fit(
-    store: Store, text: Any, spec: Any, device: str | None
+    store: Store, text: Any, corpus: Any, spec: Any, device: str | None
 ) -> tuple[Any, Any, dict[str, bytes] | None]:
-    """For an encoder fitted on this version's texts (the fit's hash joins the spec first): the
-    fitted spec, the fitted encoder (None where a version fitted before is found, not refitted)
-    and the fit's file. Other encoders pass through."""
+    """For an encoder fitted on texts (the fit's hash joins the spec first): the fitted spec, the
+    fitted encoder (None where the whole corpus's version is found, not refitted) and the fit's
+    file. The fit is made on `corpus`, every text of the source under this template, whichever
+    genes `text` holds, so a gene's vector does not depend on the genes built beside it (and a
+    gene list's version reuses the whole store's vectors). Other encoders pass through."""
     if not needs_fit(spec):
         return spec, None, None
-    known = built_spec(store, text.id, spec)
-    if known is not None:
-        return known, None, None
+    if corpus.id == text.id:
+        known = built_spec(store, text.id, spec)
+        if known is not None:
+            return known, None, None
     encoder = registry.load(spec, device)
-    spec = encoder.fit(text.table(["text"]).column("text").to_pylist())
+    spec = encoder.fit(corpus.table(["text"]).column("text").to_pylist())
     return spec, encoder, encoder.fit_file()
 
 

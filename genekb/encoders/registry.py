@@ -27,7 +27,7 @@ BACKENDS: dict[str, str] = {
     "openai": "genekb.encoders.openai_backend:load",
     # ONNX Runtime on CPU: a sentence-transformers model exported here (onnx_backend).
     "onnx": "genekb.encoders.onnx_backend:load",
-    # TF-IDF + LSA fitted on the version's own texts: no neural model (tfidf_backend).
+    # TF-IDF + LSA fitted on the source's texts: no neural model (tfidf_backend).
     "tfidf": "genekb.encoders.tfidf_backend:load",
 }
 
@@ -198,7 +198,7 @@ for _name, _dim in (("tfidf-lsa", 256), ("tfidf-lsa-512", 512)):
             normalize=True,
             max_length=NO_LIMIT,
             description=f"TF-IDF (sublinear, words in >= 2 texts and <= half of them) + LSA to"
-            f" {_dim} dimensions (truncated SVD, seed 0), fitted on the version's own texts; no"
+            f" {_dim} dimensions (truncated SVD, seed 0), fitted on every text of the source; no"
             " neural model, no truncation",
         )
     )

@@ -1,10 +1,11 @@
-"""TF-IDF + LSA: a text encoder with no neural model, fitted on the texts of the version it embeds.
+"""TF-IDF + LSA: a text encoder with no neural model, fitted on the texts of its gene source.
 
 Latent semantic analysis (Deerwester et al. 1990, JASIS 41:391): sublinear TF-IDF of the words of
 every text, reduced by a truncated SVD (Halko et al. 2011 randomized solver, fixed seed) to a few
 hundred dimensions, each vector L2-normalised. The recipe lives in the spec's `model_id`
 (`tfidf-lsa:v1;dim=256;min_df=2;...`), so it is hashed into every version id; the fit (vocabulary,
-IDF weights, SVD components) is made from the text version's own texts, label-free, and its sha256
+IDF weights, SVD components) is made label-free from every text of the gene source under the
+version's template (`genekb.build`), also when the version holds a gene list, and its sha256
 becomes the spec's `weights_sha256`, so the version id covers the fit too. `fit_file()` gives the
 fit itself, which the build stores beside the vectors.
 

@@ -40,7 +40,10 @@ def _store(root: Path | None, create: bool = False) -> Any:
 
 
 _ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Encoder name (see `genekb encoders`).")
+    str,
+    typer.Option(
+        "--model", "-m", help="Encoder name (see `genekb encoders`); A+B: both, side by side."
+    ),
 ]
 _SourceOpt = Annotated[str, typer.Option(help="Gene source (see `genekb sources`).")]
 _SourceOptOpt = Annotated[
@@ -72,7 +75,7 @@ _TagOpt = Annotated[str | None, typer.Option(help="Tag to set (default taxon/tem
 @app.command()
 @handle_errors
 def build(
-    model: _ModelOpt = registry.DEFAULT_ENCODER,
+    model: _ModelOpt = registry.DEFAULT_MODEL,
     source: _SourceOpt = "bundled",
     source_opt: _SourceOptOpt = None,
     taxon: _TaxonOpt = "human",
@@ -293,7 +296,7 @@ def sql(
 @handle_errors
 def similar(
     gene: Annotated[str, typer.Argument(help="Gene symbol, alias, Ensembl or Entrez id.")],
-    model: Annotated[str, typer.Option("--model", "-m")] = registry.DEFAULT_ENCODER,
+    model: Annotated[str, typer.Option("--model", "-m")] = registry.DEFAULT_MODEL,
     k: Annotated[int, typer.Option("-k", min=1, help="Number of neighbours.")] = 10,
     ref: Annotated[
         str | None, typer.Option(help="Embedding id or tag (overrides the tag).")
@@ -304,10 +307,12 @@ def similar(
     json_: JsonOpt = False,
 ) -> None:
     """The genes whose text vectors are nearest to GENE's."""
+    from genekb.build import view_models
     from genekb.query import similar as run_similar
     from genekb.store.ids import default_tag
 
-    registry.resolve(model)
+    if not view_models(model):
+        registry.resolve(model)
     store = _store(root)
     version = store.embedding(ref or default_tag(taxon, template, model))
     result = run_similar(version, gene, k)

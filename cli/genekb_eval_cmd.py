@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import handle_errors, info, print_json
-from genekb.encoders.registry import DEFAULT_ENCODER
+from genekb.encoders.registry import DEFAULT_MODEL
 from genekb.templates import DEFAULT_TEMPLATE
 
-DEFAULT_REF = f"human/{DEFAULT_TEMPLATE}/{DEFAULT_ENCODER}"
+DEFAULT_REF = f"human/{DEFAULT_TEMPLATE}/{DEFAULT_MODEL}"
 
 
 def register(app: typer.Typer) -> None:

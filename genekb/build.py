@@ -78,7 +78,7 @@ def gene_names_of(adata: Any, gene_key: str | None = None) -> list[str]:
 def build(
     store: Store,
     *,
-    model: str = registry.DEFAULT_ENCODER,
+    model: str = registry.DEFAULT_MODEL,
     source: str = "bundled",
     taxon: str = "human",
     template: str = DEFAULT_TEMPLATE,
@@ -184,7 +184,12 @@ def _build_views(
     from genekb.views import combine
 
     start = time.perf_counter()
-    parts = [build(store, model=m, **options) for m in models]
+    local = {"engine": "local", "address": None, "num_workers": None}
+    # A fitted view (seconds of sparse algebra) runs here whatever engine embeds the others.
+    parts = [
+        build(store, model=m, **{**options, **(local if needs_fit(registry.resolve(m)) else {})})
+        for m in models
+    ]
     first = parts[0]
     name = VIEW_SEPARATOR.join(models)
     joined = combine(

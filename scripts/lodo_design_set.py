@@ -97,34 +97,54 @@ def lodo(
     return chosen
 
 
-def auto_table(path: str, true_k: dict[str, float]) -> None:
+def auto_table(paths: list[str], true_k: dict[str, float]) -> None:
     """k estimated: `cellmodel-auto` (the encoder at its own k), the consensus at that k and
-    Leiden's own k, beside the encoder's true-k ARI (`true_k`, mean over its seeds)."""
-    with open(path) as f:
-        runs = [json.loads(line) for line in f if line.strip()]
+    Leiden's own k, mean ± std over each dataset's seeds, beside the encoder's true-k ARI
+    (`true_k`, mean over its seeds)."""
+    runs: dict[tuple[str, int], dict] = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    run = json.loads(line)
+                    runs[run["dataset"], run["seed"]] = run  # a rerun of a seed replaces it
     names = ("encoder-auto", "enc+kcons-auto", "leiden50")
-    print(
-        "| dataset | true k | k found (auto / leiden) | "
-        + " | ".join(names)
-        + " | true-k encoder |"
-    )
-    print("|" + "---|" * (len(names) + 4))
-    sums: dict[str, list[float]] = defaultdict(list)
-    for run in runs:
-        found = f"{run['k_found']} / {run['clusters']['leiden50']}"
-        cells = [f"{run['ari'][n]:.3f}" for n in names]
-        ref = true_k.get(run["dataset"], float("nan"))
-        print(
-            f"| {run['dataset']} | {run['k']} | {found} | " + " | ".join(cells) + f" | {ref:.3f} |"
-        )
+    head = ["dataset", "true k", "seeds", "k found (auto / leiden)", *names, "true-k encoder"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    means: dict[str, list[float]] = defaultdict(list)
+    by_dataset: dict[str, list[dict]] = defaultdict(list)
+    for run in runs.values():
+        by_dataset[run["dataset"]].append(run)
+    for dataset, group in by_dataset.items():
+        found = [r["k_found"] for r in group]
+        leiden = [r["clusters"]["leiden50"] for r in group]
+        span = f"{_span(found)} / {_span(leiden)}"
+        values = {n: [r["ari"][n] for r in group] for n in names}
+        ref = true_k.get(dataset, float("nan"))
+        cells = [fmt(values[n]) for n in names]
+        print(f"| {dataset} | {group[0]['k']} | {len(group)} | {span} | " + " | ".join(cells)
+              + f" | {ref:.3f} |")  # fmt: skip
         for n in names:
-            sums[n].append(run["ari"][n])
-        sums["true-k encoder"].append(ref)
-    print("| mean | | | " + " | ".join(f"{np.mean(v):.3f}" for v in sums.values()) + " |")
+            means[n].append(float(np.mean(values[n])))
+        means["true-k encoder"].append(ref)
+    print("| mean | | | | " + " | ".join(f"{np.mean(v):.3f}" for v in means.values()) + " |")
+
+
+def _span(values: list[int]) -> str:
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _is_auto(path: str) -> bool:
+    """A file of `exp_design_set.py --auto-k` runs (they record the k found)."""
+    with open(path) as f:
+        first = next((line for line in f if line.strip()), "{}")
+    return "k_found" in json.loads(first)
 
 
 def main(paths: list[str]) -> None:
-    auto = [p for p in paths if Path(p).name == "auto.jsonl"]
+    auto = [p for p in paths if _is_auto(p)]
     paths = [p for p in paths if p not in auto]
     runs: dict[tuple[str, int], dict] = {}
     for path in paths:
@@ -169,9 +189,9 @@ def main(paths: list[str]) -> None:
     print(f"LODO within 0.02 of the best baseline on {met} of {len(names)} datasets;")
     lodo_mean, best_mean = np.mean(means["LODO"]), np.mean(means["best baseline"])
     print(f"LODO mean {lodo_mean:.3f} vs the per-dataset best baseline's mean {best_mean:.3f}")
-    for path in auto:
+    if auto:
         print()
-        auto_table(path, {d: float(np.mean(per[d]["encoder"])) for d in per})
+        auto_table(auto, {d: float(np.mean(per[d]["encoder"])) for d in per})
 
 
 if __name__ == "__main__":

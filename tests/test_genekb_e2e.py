@@ -39,6 +39,19 @@ def test_similar_cd3e_ranks_tcr_complex_first(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_default_build_is_minilm_and_tfidf_lsa_side_by_side(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    report = build(store, genes=TCELL_PANEL)
+    assert report["tag"] == "human/ncbi-card/minilm+tfidf-lsa" and report["dim"] == 384 + 256
+    assert [v["tag"] for v in report["views"]] == [
+        "human/ncbi-card/minilm", "human/ncbi-card/tfidf-lsa",
+    ]  # fmt: skip
+    hits = [h["symbol"] for h in similar(store.embedding(report["tag"]), "CD3E", 5)["hits"]]
+    assert set(hits[:3]) == TCR_COMPLEX, hits
+    assert all(r["ok"] for r in store.verify())
+
+
+@pytest.mark.slow
 def test_pbmc68k_gene_build_verifies_and_rebuild_is_free(tmp_path):
     import scanpy as sc
 

@@ -29,12 +29,12 @@ def test_ray_build_equals_local_build(tmp_path):
     from genekb.store.store import Store
 
     genes = _genes(N_GENES)
-    local = build(Store.open(tmp_path / "local", create=True), genes=genes)
+    local = build(Store.open(tmp_path / "local", create=True), model="minilm", genes=genes)
     # Two worker processes on this machine, started by the test as a user would start a cluster.
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         remote_store = Store.open(tmp_path / "ray", create=True)
-        distributed = build(remote_store, genes=genes, engine="ray", num_workers=2)
+        distributed = build(remote_store, model="minilm", genes=genes, engine="ray", num_workers=2)
         assert ray.is_initialized()  # a cluster the caller started is left running
     finally:
         ray.shutdown()

@@ -13,7 +13,10 @@ from genekb.encoders.tfidf_backend import NO_LIMIT, recipe_id
 from genekb.encoders.windows import WindowedEncoder
 from genekb.errors import UnknownNameError, UsageError
 
-DEFAULT_ENCODER = "minilm"
+DEFAULT_ENCODER = "minilm"  # where one encoder is needed (cellmodel's runs embed with it)
+# What `genekb build`, `eval` and `similar` use by default: MiniLM and TF-IDF/LSA views of every
+# card side by side, the best-measured store (docs/gene_benchmarks.md; genekb.build.view_models).
+DEFAULT_MODEL = "minilm+tfidf-lsa"
 
 _SPECS: dict[str, EncoderSpec] = {}
 

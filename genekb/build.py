@@ -137,21 +137,12 @@ def build(
             encoder = load_encoder()
             spec = encoder.spec
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
-    corpus = text
-    if needs_fit(spec) and selected is not None:  # a fitted encoder learns from every text
-        corpus, _ = ensure_text_version(store, gene_table, chosen_template, None)
-    spec, fitted, extra_files = _fit(store, text, corpus, spec, device)
+    spec, fitted, extra_files = _fit(store, text, spec, device, gene_table, chosen_template)
     encoder = fitted if fitted is not None else encoder
     embedding, stats = ensure_embedding_version(
-        store,
-        text,
-        spec,
-        lambda: encoder or load_encoder(),
-        batch_size=batch_size,
-        progress=progress,
-        device=device,
-        extra_files=extra_files,
-    )
+        store, text, spec, lambda: encoder or load_encoder(),
+        batch_size=batch_size, progress=progress, device=device, extra_files=extra_files,
+    )  # fmt: skip
     tag = tag or default_tag(taxon, chosen_template.id, spec.name)
     store.set_tag(tag, embedding.id)
     catalog.rebuild(store)
@@ -247,15 +238,18 @@ def _select(
 
 
 def _fit(
-    store: Store, text: Any, corpus: Any, spec: Any, device: str | None
+    store: Store, text: Any, spec: Any, device: str | None, gene_table: GeneTable, template: Any
 ) -> tuple[Any, Any, dict[str, bytes] | None]:
     """For an encoder fitted on texts (the fit's hash joins the spec first): the fitted spec, the
     fitted encoder (None where the whole corpus's version is found, not refitted) and the fit's
-    file. The fit is made on `corpus`, every text of the source under this template, whichever
+    file. The fit is made on every text of `gene_table` under `template`, whichever
     genes `text` holds, so a gene's vector does not depend on the genes built beside it (and a
     gene list's version reuses the whole store's vectors). Other encoders pass through."""
     if not needs_fit(spec):
         return spec, None, None
+    corpus = text
+    if text.manifest["counts"]["genes"] < gene_table.table.num_rows:  # a gene list's version
+        corpus, _ = ensure_text_version(store, gene_table, template, None)
     if corpus.id == text.id:
         known = built_spec(store, text.id, spec)
         if known is not None:

@@ -175,19 +175,29 @@ class LogProgress:
         return elapsed * (work[-1] - work[done]) / (work[done] - work[self.first])
 
 
-def stage_progress() -> Callable[[str, int, int], None]:
-    """A `(stage, done, total)` hook (cellmodel's) that writes LogProgress lines per stage."""
+def stage_progress(**line_options: Any) -> Callable[[str, int, int], None]:
+    """A `(stage, done, total)` hook (cellmodel's) that writes LogProgress lines per stage.
+
+    Its `weigh(stage, costs)` attribute gives the items of a stage about to start unequal costs
+    (gene cards, longest first), so that stage's time left follows the work, not the count.
+    `line_options` go to each LogProgress (interval, clock, write)."""
     stages: dict[str, LogProgress] = {}
+    weights: dict[str, Sequence[float]] = {}
 
     def report(stage: str, done: int, total: int) -> None:
         line = stages.get(stage)
         if line is None or line.total != total:
-            stages[stage] = line = LogProgress(stage, total)
+            costs = weights.pop(stage, None)
+            stages[stage] = line = LogProgress(stage, total, costs=costs, **line_options)
             line.start_at(done)
             line.write(f"{stage}: {done}/{total}")
             return
         line.update(done)
 
+    def weigh(stage: str, costs: Sequence[float]) -> None:
+        weights[stage] = costs
+
+    report.weigh = weigh  # type: ignore[attr-defined]
     return report
 
 

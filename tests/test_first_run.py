@@ -162,3 +162,21 @@ def test_explain_of_a_run_that_read_few_vectors_matches_the_all_genes_run(
     assert reports[0]["clusters"] == reports[1]["clusters"]
     markers = [m for c in reports[0]["clusters"] for m in c["markers"]]
     assert all(m["description"] for m in markers)
+
+
+def test_stage_progress_weighs_a_stage_when_told_its_costs():
+    from cli.common import stage_progress
+
+    now = [0.0]
+    lines: list[str] = []
+    report = stage_progress(interval=1, clock=lambda: now[0], write=lines.append)
+    report.weigh("build", [256.0] * 100 + [24.0] * 900)  # type: ignore[attr-defined]
+    report("build", 0, 1000)
+    report("cluster", 0, 1000)  # a stage never weighed counts items
+    now[0] = 30.0
+    report("build", 100, 1000)
+    report("cluster", 100, 1000)
+    assert lines[-2:] == [
+        "build: 100/1000 (10%), 3.3 texts/s, about 25 s left",
+        "cluster: 100/1000 (10%), 3.3 texts/s, about 4 min 30 s left",
+    ]

@@ -142,6 +142,9 @@ def vectors_for(
                 f" the {len(gene_ids)} genes this run needs ({reused} reused); no tag moves"
             )
         done = [0]
+        weigh = getattr(progress, "weigh", None)  # optional: the CLI's hook weighs long cards
+        if weigh:
+            weigh("build", costs)
         if progress:
             progress("build", 0, total)
 

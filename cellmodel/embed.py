@@ -25,6 +25,7 @@ from cellmodel.knowledge.genes import GeneMatch, match_genes, require_gene_names
 from cellmodel.knowledge.vectors import reference_table, store_version, vectors_for
 from genekb.encoders.base import Encoder
 from genekb.encoders.registry import load as registry_load
+from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError
 from genekb.store.ids import genes_sha
 from genekb.store.store import EmbeddingVersion, Store
@@ -377,10 +378,13 @@ def _sentence_view(
         ranking=params.ranking,
         n_hvg=params.n_hvg,
     )
-    spec = side.ev.spec
+    spec, ev = side.ev.spec, side.ev
     if load_encoder is None:
         def load_encoder() -> Encoder:
-            return registry_load(spec)
+            encoder = registry_load(spec)
+            if needs_fit(spec):  # tfidf-lsa: the fit the gene vectors were made with
+                return encoder.load_fit({FIT_FILE: ev.read_bytes(FIT_FILE)})  # type: ignore[attr-defined]
+            return encoder
 
     vectors, stats = sentence_path.embed_sentences(
         sentences, spec=spec, load_encoder=load_encoder, cache=cache, progress=progress

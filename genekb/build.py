@@ -137,11 +137,11 @@ def build(
             encoder = load_encoder()
             spec = encoder.spec
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
-    spec, fitted, extra_files = _fit(store, text, spec, device, gene_table, chosen_template)
-    encoder = fitted if fitted is not None else encoder
+    spec, fitted, fit_files = fit_on_source(store, text, spec, device, gene_table, chosen_template)
+    encoder = fitted or encoder
     embedding, stats = ensure_embedding_version(
         store, text, spec, lambda: encoder or load_encoder(),
-        batch_size=batch_size, progress=progress, device=device, extra_files=extra_files,
+        batch_size=batch_size, progress=progress, device=device, extra_files=fit_files,
     )  # fmt: skip
     tag = tag or default_tag(taxon, chosen_template.id, spec.name)
     store.set_tag(tag, embedding.id)
@@ -237,7 +237,7 @@ def _select(
     return selected, unmatched
 
 
-def _fit(
+def fit_on_source(
     store: Store, text: Any, spec: Any, device: str | None, gene_table: GeneTable, template: Any
 ) -> tuple[Any, Any, dict[str, bytes] | None]:
     """For an encoder fitted on texts (the fit's hash joins the spec first): the fitted spec, the

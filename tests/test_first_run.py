@@ -180,3 +180,13 @@ def test_stage_progress_weighs_a_stage_when_told_its_costs():
         "build: 100/1000 (10%), 3.3 texts/s, about 25 s left",
         "cluster: 100/1000 (10%), 3.3 texts/s, about 4 min 30 s left",
     ]
+
+
+@pytest.mark.slow
+def test_tfidf_lsa_runs_cellmodel_with_the_whole_sources_fit(pbmc, tmp_path):
+    store = Store.open(tmp_path, create=True)
+    out = embed(pbmc, store, copy=True, model="tfidf-lsa", n_hvg=120, taxon="human")
+    assert out.obsm["X_semantic_s"].shape[0] == pbmc.n_obs  # the sentence path reads the fit
+    run = store.embedding(out.uns["cellmodel"]["embedding_id"])
+    few = build(store, model="tfidf-lsa", genes=["CD3E", "INS"])
+    assert run.spec.weights_sha256 == store.embedding(few["embedding_id"]).spec.weights_sha256

@@ -88,3 +88,14 @@ def test_a_gene_list_gets_the_whole_sources_fit_and_reuses_its_vectors(tmp_path)
     # Two genes alone are too few for a fit of their own, not for the source's.
     two = build(store, model="tfidf-lsa", gene_table=_genes(), genes=["GENE4", "GENE5"])
     assert two["n_genes"] == 2 and two["reused"] == 2
+
+
+def test_a_stored_fit_loads_back_and_must_match_its_spec():
+    enc = registry.load(registry.resolve("tfidf-lsa"))
+    spec = enc.fit(TEXTS)
+    again = registry.load(spec).load_fit(enc.fit_file())
+    np.testing.assert_array_equal(again.encode(TEXTS), enc.encode(TEXTS))
+    other = registry.load(registry.resolve("tfidf-lsa"))
+    other.fit(TEXTS[:5])
+    with pytest.raises(UsageError, match="not the one its spec names"):
+        registry.load(spec).load_fit(other.fit_file())

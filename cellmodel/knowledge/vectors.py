@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cellmodel.knowledge.genes import detect_taxon, taxon_name
+from genekb.build import fit_on_source
 from genekb.encoders import registry
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.sources.bundled import available_taxa, load_bundled
@@ -156,9 +157,13 @@ def vectors_for(
         return advance
 
     text, _ = ensure_text_version(store, gene_table, chosen, gene_ids)
+    # An encoder fitted on texts (tfidf-lsa) learns from every card of the snapshot, as in
+    # `genekb build`, so its vectors match the whole store's.
+    spec, fitted, fit_files = fit_on_source(store, text, spec, None, gene_table, chosen)
     ev, stats = ensure_embedding_version(
-        store, text, spec, lambda: registry.load(spec), progress=factory
-    )
+        store, text, spec, lambda: fitted or registry.load(spec), progress=factory,
+        extra_files=fit_files,
+    )  # fmt: skip
     catalog.rebuild(store)
     if notify and stats.get("created"):
         notify(f"wrote embedding version {ev.id} ({len(gene_ids)} genes) to {store.root}")

@@ -76,7 +76,6 @@ class TfidfLsaEncoder(Encoder):
     def fit(self, texts: Sequence[str]) -> EncoderSpec:
         """Fit vocabulary, IDF and SVD on `texts`; returns (and keeps) the spec with its hash."""
         from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
 
         r = self.recipe
         # max_df is a share of the texts and min_df a count: below min_df / max_df texts no word
@@ -85,17 +84,11 @@ class TfidfLsaEncoder(Encoder):
         least = max(3, int(np.ceil(r["min_df"] / r["max_df"])))
         if len(texts) < least:
             raise UsageError(
-                f"{self.spec.name} fits its vocabulary on the version's texts and needs at"
+                f"{self.spec.name} fits its vocabulary on the source's texts and needs at"
                 f" least {least} genes; {len(texts)} given: add genes or choose a neural"
                 " encoder (--model)"
             )
-        self.vectorizer = TfidfVectorizer(
-            sublinear_tf=True,
-            min_df=r["min_df"],
-            max_df=r["max_df"],
-            token_pattern=TOKEN_PATTERN,
-            dtype=np.float32,
-        )
+        self.vectorizer = self._vectorizer()
         try:
             matrix = self.vectorizer.fit_transform(list(texts))
         except ValueError as exc:  # e.g. every word pruned by min_df / max_df
@@ -112,6 +105,32 @@ class TfidfLsaEncoder(Encoder):
         self.components = svd.components_.astype(np.float32)
         self.spec = self.spec.with_(dim=dim, weights_sha256=self.fit_sha256())
         return self.spec
+
+    def _vectorizer(self) -> Any:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        r = self.recipe
+        return TfidfVectorizer(
+            sublinear_tf=True,
+            min_df=r["min_df"],
+            max_df=r["max_df"],
+            token_pattern=TOKEN_PATTERN,
+            dtype=np.float32,
+        )
+
+    def load_fit(self, files: dict[str, bytes]) -> TfidfLsaEncoder:
+        """Take a fit stored by `fit_file()` (a version's, read through its hash check); its
+        content must hash to the spec's `weights_sha256`."""
+        with np.load(io.BytesIO(files[FIT_FILE]), allow_pickle=False) as fit:
+            vocabulary = [str(w) for w in fit["vocabulary"]]
+            idf, components = fit["idf"], fit["components"]
+        self.vectorizer = self._vectorizer()
+        self.vectorizer.vocabulary_ = {w: i for i, w in enumerate(vocabulary)}
+        self.vectorizer.idf_ = idf
+        self.components = components
+        if self.fit_sha256() != self.spec.weights_sha256:
+            raise UsageError(f"{self.spec.name}: the stored fit is not the one its spec names")
+        return self
 
     def _vocabulary(self) -> list[str]:
         return [str(w) for w in self.vectorizer.get_feature_names_out()]

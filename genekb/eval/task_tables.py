@@ -40,13 +40,8 @@ def pfam_families(
     single = chosen[chosen["gene_id"].isin(per_gene.index[per_gene == 1])].drop_duplicates()
     counts = single["pfam_id"].value_counts()
     single = single[single["pfam_id"].isin(counts.index[counts >= min_genes])]
-    rng = np.random.default_rng(seed)
-    parts = []
-    for _family, group in sorted(single.groupby("pfam_id"), key=lambda kv: kv[0]):
-        group = group.sort_values("gene_id")
-        keep = np.sort(rng.choice(len(group), min(per_class, len(group)), replace=False))
-        parts.append(group.iloc[keep])
-    table = pd.concat(parts).rename(columns={"symbol": "gene", "pfam_id": "label"})
+    table = _sample_per_class(single, "pfam_id", "gene_id", per_class, seed)
+    table = table.rename(columns={"symbol": "gene", "pfam_id": "label"})
     return table[["gene", "gene_id", "label"]].sort_values(["label", "gene"]).reset_index(drop=True)
 
 
@@ -91,12 +86,22 @@ def cell_type_markers(
     best = rows.groupby("cl_id", sort=True).head(top)
     per_gene = best.groupby("gene")["cl_id"].nunique()
     unique = best[best["gene"].isin(per_gene.index[per_gene == 1])]
+    table = _sample_per_class(unique, "cl_id", "gene", per_class, seed)
+    table = table.assign(
+        label=table["cl_id"].map(MARKER_CELL_TYPES), gene_id=table["gene"].map(ids).astype(str)
+    )
+    return table[["gene", "gene_id", "label"]].sort_values(["label", "gene"]).reset_index(drop=True)
+
+
+def _sample_per_class(
+    frame: pd.DataFrame, label: str, order: str, per_class: int, seed: int
+) -> pd.DataFrame:
+    """At most `per_class` rows of each `label`, drawn with one generator seeded `seed`, classes
+    in sorted order and rows sorted by `order` first, so the draw is reproducible."""
     rng = np.random.default_rng(seed)
     parts = []
-    for cl_id, group in unique.groupby("cl_id", sort=True):
-        group = group.sort_values("gene")
+    for _label, group in sorted(frame.groupby(label), key=lambda kv: kv[0]):
+        group = group.sort_values(order)
         keep = np.sort(rng.choice(len(group), min(per_class, len(group)), replace=False))
-        parts.append(group.iloc[keep].assign(label=MARKER_CELL_TYPES[cl_id]))
-    table = pd.concat(parts)
-    table = table.assign(gene_id=table["gene"].map(ids).astype(str))
-    return table[["gene", "gene_id", "label"]].sort_values(["label", "gene"]).reset_index(drop=True)
+        parts.append(group.iloc[keep])
+    return pd.concat(parts)

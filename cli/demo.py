@@ -28,15 +28,26 @@ ROOT = resolve_root()  # $GENEKB_HOME, else ./artifacts
 
 def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from genekb.store.store import Store
+
+    store = Store.open(ROOT, create=True)
+    healthy = build_store(store)
+    cells = cluster_cells(store)
+    explain_clusters(cells, store, ROOT / "demo")
+    name_clusters(cells, store, ROOT / "demo")
+    return 0 if healthy else 1
+
+
+def build_store(store) -> bool:
+    """Steps 1-2: the default store for pbmc68k-reduced's genes, verified, and one nearest-gene
+    question; True when every hash matches."""
     import scanpy as sc
 
     from genekb.build import build, gene_names_of
     from genekb.query import similar
-    from genekb.store.store import Store
 
     info(f"[bold]1. genekb build[/] the default store at {ROOT} for the genes of pbmc68k-reduced")
     adata = sc.datasets.pbmc68k_reduced()
-    store = Store.open(ROOT, create=True)
     start = time.perf_counter()
     report = build(store, genes=gene_names_of(adata))  # the default: minilm+tfidf-lsa
     minilm = report["views"][0]
@@ -54,12 +65,16 @@ def main() -> int:
     result = similar(store.embedding(report["tag"]), "CD3E", 5)
     for hit in result["hits"]:
         print(f"  {hit['symbol']:<8} cosine {hit['score']:.3f}")
+    return not bad
 
-    info("[bold]3. cellmodel cluster pbmc68k-reduced -k 10 --label-key bulk_labels --plots[/]")
+
+def cluster_cells(store):
+    """Step 3: pbmc68k-reduced clustered blind (labels read only to score), with its plots."""
     from cellmodel import datasets
     from cellmodel.cluster.job import CLUSTER_KEY, cluster, score
     from cellmodel.plot import plot_confusion, plot_umap, umap_coordinates
 
+    info("[bold]3. cellmodel cluster pbmc68k-reduced -k 10 --label-key bulk_labels --plots[/]")
     cells = datasets.load("pbmc68k-reduced")
     label_key = datasets.get("pbmc68k-reduced").label_key
     labels = cells.obs[label_key].copy()
@@ -85,20 +100,22 @@ def main() -> int:
     )
     plot_confusion(cells.obs[label_key], cells.obs[CLUSTER_KEY], plots / "confusion.png")
     print(f"plots: {plots / 'umap.png'}, {plots / 'confusion.png'}")
+    return cells
 
-    info("[bold]4. cellmodel explain[/] (top 3 semantic contributors and markers per cluster)")
+
+def explain_clusters(cells, store, out_dir) -> None:
+    """Step 4: each cluster's semantic contributor genes and markers."""
     from cellmodel.explain import explain, to_markdown
 
+    info("[bold]4. cellmodel explain[/] (top 3 semantic contributors and markers per cluster)")
     explained = explain(cells, store, top_n=10)
     for entry in explained["clusters"]:
         semantic = ", ".join(g["gene"] for g in entry.get("semantic_genes", [])[:3])
         markers = ", ".join(g["gene"] for g in entry.get("markers", [])[:3])
         size = f"({entry['n_cells']:>3} cells)"
         print(f"  cluster {entry['cluster']:>2} {size}: {semantic} | {markers}")
-    (plots / "explain.md").write_text(to_markdown(explained))
-    print(f"explanations: {plots / 'explain.md'}")
-    name_clusters(cells, store, plots)
-    return 1 if bad else 0
+    (out_dir / "explain.md").write_text(to_markdown(explained))
+    print(f"explanations: {out_dir / 'explain.md'}")
 
 
 def name_clusters(cells, store, out_dir) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
-from genekb.encoders.tfidf_backend import needs_fit
+from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import read_input_text
 from genekb.genemap import GeneIndex
@@ -21,6 +21,7 @@ from genekb.store.ids import default_tag
 from genekb.store.store import Store
 from genekb.store.versions import (
     built_spec,
+    embedding_id,
     ensure_embedding_version,
     ensure_text_version,
     planned_text_id,
@@ -250,10 +251,13 @@ def fit_on_source(
     corpus = text
     if text.manifest["counts"]["genes"] < gene_table.table.num_rows:  # a gene list's version
         corpus, _ = ensure_text_version(store, gene_table, template, None)
-    if corpus.id == text.id:
-        known = built_spec(store, text.id, spec)
-        if known is not None:
-            return known, None, None
+    known = built_spec(store, corpus.id, spec)
+    if known is not None and corpus.id == text.id:
+        return known, None, None
+    if known is not None:  # the whole store's fit, read back instead of made again
+        whole = store.embedding(embedding_id(corpus.id, known))
+        files = {FIT_FILE: whole.read_bytes(FIT_FILE)}
+        return known, registry.load(known, device).load_fit(files), files
     encoder = registry.load(spec, device)
     spec = encoder.fit(corpus.table(["text"]).column("text").to_pylist())
     return spec, encoder, encoder.fit_file()

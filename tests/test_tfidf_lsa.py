@@ -82,7 +82,7 @@ def test_a_gene_list_gets_the_whole_sources_fit_and_reuses_its_vectors(tmp_path)
     assert few["n_genes"] == 3 and few["embedded"] == 0 and few["reused"] == 3
     whole_v, few_v = store.embedding(whole["embedding_id"]), store.embedding(few["embedding_id"])
     assert few_v.spec.weights_sha256 == whole_v.spec.weights_sha256 and few_v.dim == whole_v.dim
-    assert few_v.read_bytes(FIT_FILE) == whole_v.read_bytes(FIT_FILE)  # the same fit, stored with it
+    assert few_v.read_bytes(FIT_FILE) == whole_v.read_bytes(FIT_FILE)  # one fit, stored with both
     ids, vectors = few_v.matrix()
     rows = whole_v.rows_of([int(g) for g in ids])
     np.testing.assert_array_equal(vectors, whole_v.matrix()[1][rows])

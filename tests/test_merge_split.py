@@ -96,3 +96,24 @@ def test_two_clusters_with_one_centroid_are_merged() -> None:
     checked = merge_split(X, labels, seed=0)
     assert sorted(checked.moves[0]["merged"]) == [0, 1]
     assert len(np.unique(checked.labels[80:])) == 2 and len(np.unique(checked.labels[:80])) == 1
+
+
+def test_a_given_condition_can_refuse_a_move() -> None:
+    X, truth = _types()
+    cut = truth.copy()
+    cut[(truth == 0) & (X[:, 3] > 0)] = 3
+    cut[truth == 3] = 2
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def refuse(current: np.ndarray, moved: np.ndarray) -> bool:
+        seen.append((current, moved))
+        return False
+
+    refused = merge_split(X, cut, seed=0, condition=refuse)
+    assert np.array_equal(refused.labels, cut) and refused.moves == []
+    assert refused.stopped == "the move fails the given condition"
+    # It was asked about the move the check would make, from the partition it was given.
+    assert len(seen) == 1 and np.array_equal(seen[0][0], cut)
+    assert cluster_metrics(truth, seen[0][1])["ari"] == pytest.approx(1.0)
+    allowed = merge_split(X, cut, seed=0, condition=lambda current, moved: True)
+    assert np.array_equal(allowed.labels, merge_split(X, cut, seed=0).labels)

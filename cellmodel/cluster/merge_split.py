@@ -18,6 +18,7 @@ Elkan 2003). No label is read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,10 +119,15 @@ def _silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
 
 
 def merge_split(
-    X: np.ndarray, labels: np.ndarray, seed: int = 0, batch: np.ndarray | None = None
+    X: np.ndarray,
+    labels: np.ndarray,
+    seed: int = 0,
+    batch: np.ndarray | None = None,
+    condition: Callable[[np.ndarray, np.ndarray], bool] | None = None,
 ) -> MergeSplit:
     """Apply accepted merge-split moves to `labels` (ids 0..k-1) in the space `X` (the PCA);
-    `batch`: a technical batch per cell, whose information in the clusters must not rise."""
+    `batch`: a technical batch per cell, whose information in the clusters must not rise;
+    `condition(current, moved)`: one more test a move must pass (e.g. a graph criterion)."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     k = int(labels.max()) + 1 if len(labels) else 0
     result = MergeSplit(labels)
@@ -152,6 +158,9 @@ def merge_split(
         new_batch_info = None if batch is None else batch_ami(moved, batch)
         if new_batch_info is not None and new_batch_info > batch_info:
             result.stopped = "the clusters would carry more information about the batch"
+            break
+        if condition is not None and not condition(labels, moved):
+            result.stopped = "the move fails the given condition"
             break
         result.moves.append(
             {

@@ -1,0 +1,113 @@
+"""Graph guards for the merge-split check, tried on the files it helps and the one it hurts.
+
+    OMP_NUM_THREADS=1 python scripts/exp_merge_split_guards.py --seeds 5 \
+        --datasets worm-neuron-4186,pbmc68k-reduced,paul2015-2660
+    OMP_NUM_THREADS=1 python scripts/exp_merge_split_guards.py --seeds 3 \
+        --datasets baron-mouse:600:123,baron-mouse:400:7,paul2015-2660:500:7
+
+Per dataset and seed (true k, expression only, no batch column) the pipeline's fit runs once
+without the check (`cluster(..., merge_split=False)`); its partition is then checked four ways in
+the pipeline's PCA: not at all (`none`), as the pipeline does (`check`), and with one more
+condition on each move, judged on the pipeline's 8-neighbour kNN graph:
+- `modularity`: Newman's modularity of the partition must not fall (the criterion Leiden
+  optimises);
+- `cut`: the share of graph edges between clusters must not grow (the split may cut no more
+  edges than the merge joins).
+`NAME:N:S` is a subsample of N cells drawn with numpy seed S. JSON lines on stdout: ARI per
+rule, the check's moves (the first with the sizes of the merged pair and of the split cluster),
+and the modularity and cut share of the partition before and after the check; labels only
+score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from cellmodel import datasets
+from cellmodel.bench.data import hide_labels, reference_labels
+from cellmodel.cluster import merge_split as check
+from cellmodel.cluster.job import cluster
+from cellmodel.cluster.options import ClusterRun
+from cellmodel.metrics import cluster_metrics
+from cellmodel.pp import graph
+
+
+def modularity(adjacency: sp.spmatrix, labels: np.ndarray) -> float:
+    coo = sp.coo_matrix(adjacency)
+    degree = np.bincount(coo.row, weights=coo.data, minlength=len(labels))
+    inside = coo.data[labels[coo.row] == labels[coo.col]].sum()
+    volume = np.bincount(labels, weights=degree)
+    return float(inside / degree.sum() - ((volume / degree.sum()) ** 2).sum())
+
+
+def uncut(adjacency: sp.spmatrix, labels: np.ndarray) -> float:
+    coo = sp.coo_matrix(adjacency)
+    return float(coo.data[labels[coo.row] == labels[coo.col]].sum() / coo.data.sum())
+
+
+def guarded(
+    X: np.ndarray, labels: np.ndarray, seed: int, score: Callable, knn: sp.spmatrix
+) -> np.ndarray:
+    """The check with one more condition: the graph `score` of the partition must not fall."""
+    return check.merge_split(
+        X, labels, seed, condition=lambda now, moved: score(knn, moved) >= score(knn, now)
+    ).labels
+
+
+def load(spec: str):
+    name, _, rest = spec.partition(":")
+    adata = datasets.load(name)
+    if rest:
+        size, _, draw = rest.partition(":")
+        rows = np.random.default_rng(int(draw or 123)).choice(adata.n_obs, int(size), False)
+        adata = adata[np.sort(rows)].copy()
+    return adata, datasets.get(name).label_key
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", required=True)
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    for spec in args.datasets.split(","):
+        adata, label_key = load(spec)
+        truth, mask, k = reference_labels(adata, label_key)
+        for seed in range(args.seeds):
+            blind = hide_labels(adata)
+            cluster(blind, n_clusters=k, use_semantic=False, seed=seed, merge_split=False)
+            fitted = blind.obs["cellmodel_cluster"].astype(int).to_numpy()
+            X = np.asarray(blind.obsm["X_pca_expr"])
+            knn = graph.knn_graph(X, ClusterRun.n_neighbors, seed=seed).adjacency
+            checked = check.merge_split(X, fitted, seed)
+            parts = {
+                "none": fitted,
+                "check": checked.labels,
+                "modularity": guarded(X, fitted, seed, modularity, knn),
+                "cut": guarded(X, fitted, seed, uncut, knn),
+            }
+            ari = {n: cluster_metrics(truth[mask], p[mask])["ari"] for n, p in parts.items()}
+            ari = {n: round(value, 3) for n, value in ari.items()}
+            sizes = np.bincount(fitted)
+            line = {
+                "dataset": spec,
+                "seed": seed,
+                "ari": ari,
+                # What the check did, and how the graph sees the partitions before and after it.
+                "moves": [
+                    {**move, "sizes": [int(sizes[c]) for c in (*move["merged"], move["split"])]}
+                    for move in checked.moves[:1]
+                ]
+                + checked.moves[1:],
+                "modularity": [round(modularity(knn, parts[n]), 4) for n in ("none", "check")],
+                "cut_share": [round(1 - uncut(knn, parts[n]), 4) for n in ("none", "check")],
+            }
+            print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()

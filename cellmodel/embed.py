@@ -23,9 +23,8 @@ from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
 from cellmodel.io import Expression, expression, h5ad_safe
 from cellmodel.knowledge.genes import GeneMatch, match_genes, require_gene_names, taxon_name
 from cellmodel.knowledge.vectors import reference_table, store_version, vectors_for
+from genekb.build import version_encoder
 from genekb.encoders.base import Encoder
-from genekb.encoders.registry import load as registry_load
-from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError
 from genekb.store.ids import genes_sha
 from genekb.store.store import EmbeddingVersion, Store
@@ -381,10 +380,8 @@ def _sentence_view(
     spec, ev = side.ev.spec, side.ev
     if load_encoder is None:
         def load_encoder() -> Encoder:
-            encoder = registry_load(spec)
-            if needs_fit(spec):  # tfidf-lsa: the fit the gene vectors were made with
-                return encoder.load_fit({FIT_FILE: ev.read_bytes(FIT_FILE)})  # type: ignore[attr-defined]
-            return encoder
+            # A fitted encoder (tfidf-lsa) with the fit the gene vectors were made with.
+            return version_encoder(ev)[0]
 
     vectors, stats = sentence_path.embed_sentences(
         sentences, spec=spec, load_encoder=load_encoder, cache=cache, progress=progress

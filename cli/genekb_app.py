@@ -106,11 +106,10 @@ def build(
 
 def _build_genes(args: SimpleNamespace) -> list[str] | None:
     """Check the model and engine before any work; the gene names asked for, if any."""
-    from genekb.build import genes_from_h5ad, read_gene_list, view_models
+    from genekb.build import check_model, genes_from_h5ad, read_gene_list
     from genekb.encoders.ray_engine import check_engine
 
-    if not view_models(args.model):  # an unknown model fails before any work
-        registry.resolve(args.model)
+    check_model(args.model)  # an unknown model fails before any work
     check_engine(args.engine, args.address)
     if args.genes and args.genes_from:
         raise UsageError("give --genes or --genes-from, not both")
@@ -307,12 +306,11 @@ def similar(
     json_: JsonOpt = False,
 ) -> None:
     """The genes whose text vectors are nearest to GENE's."""
-    from genekb.build import view_models
+    from genekb.build import check_model
     from genekb.query import similar as run_similar
     from genekb.store.ids import default_tag
 
-    if not view_models(model):
-        registry.resolve(model)
+    check_model(model)
     store = _store(root)
     version = store.embedding(ref or default_tag(taxon, template, model))
     result = run_similar(version, gene, k)

@@ -255,12 +255,27 @@ def fit_on_source(
     if known is not None and corpus.id == text.id:
         return known, None, None
     if known is not None:  # the whole store's fit, read back instead of made again
-        whole = store.embedding(embedding_id(corpus.id, known))
-        files = {FIT_FILE: whole.read_bytes(FIT_FILE)}
-        return known, registry.load(known, device).load_fit(files), files
+        encoder, files = version_encoder(store.embedding(embedding_id(corpus.id, known)), device)
+        return known, encoder, files
     encoder = registry.load(spec, device)
     spec = encoder.fit(corpus.table(["text"]).column("text").to_pylist())
     return spec, encoder, encoder.fit_file()
+
+
+def version_encoder(version: Any, device: str | None = None) -> tuple[Any, dict[str, bytes] | None]:
+    """The encoder that made an embedding version, with the fit it was made with where it was
+    fitted on texts (read through the version's hash check), and that fit's files (else None)."""
+    encoder = registry.load(version.spec, device)
+    if not needs_fit(version.spec):
+        return encoder, None
+    files = {FIT_FILE: version.read_bytes(FIT_FILE)}
+    return encoder.load_fit(files), files
+
+
+def check_model(model: str) -> None:
+    """Fail with the list of choices unless `model` names an encoder or encoders side by side."""
+    if not view_models(model):
+        registry.resolve(model)
 
 
 def _report(

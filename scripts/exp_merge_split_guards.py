@@ -1,14 +1,17 @@
-"""Graph guards for the merge-split check, tried on the files it helps and the one it hurts.
+"""Variants of the merge-split check, tried on the files it helps and the ones it hurts.
 
     OMP_NUM_THREADS=1 python scripts/exp_merge_split_guards.py --seeds 5 \
         --datasets worm-neuron-4186,pbmc68k-reduced,paul2015-2660
     OMP_NUM_THREADS=1 python scripts/exp_merge_split_guards.py --seeds 3 \
         --datasets baron-mouse:600:123,baron-mouse:400:7,paul2015-2660:500:7
 
-Per dataset and seed (true k, expression only, no batch column) the pipeline's fit runs once
-without the check (`cluster(..., merge_split=False)`); its partition is then checked four ways in
-the pipeline's PCA: not at all (`none`), as the pipeline does (`check`), and with one more
-condition on each move, judged on the pipeline's 8-neighbour kNN graph:
+Per dataset and seed (true k, expression only; with `--batch`, the registry's batch column as
+`cluster --batch-key auto` uses it) the pipeline's fit runs once without the check
+(`cluster(..., merge_split=False)`); its partition is then checked in the pipeline's PCA: not at
+all (`none`), as the pipeline does (`check`), without the check's variance rule
+(`silhouette`: a move need not remove more variance than it adds; the silhouette, and with a
+batch column the batch information, still decide), and with one more condition on each move,
+judged on the pipeline's 8-neighbour kNN graph:
 - `modularity`: Newman's modularity of the partition must not fall (the criterion Leiden
   optimises);
 - `cut`: the share of graph edges between clusters must not grow (the split may cut no more
@@ -28,14 +31,15 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from cellmodel import datasets
-from cellmodel.bench.data import hide_labels, reference_labels
+from cellmodel.bench.data import BATCH_COLUMN, hide_labels, reference_labels
 from cellmodel.cluster import merge_split as check
-from cellmodel.cluster.job import cluster
+from cellmodel.cluster.job import batch_values, cluster
 from cellmodel.cluster.options import ClusterRun
 from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph
@@ -56,11 +60,11 @@ def uncut(adjacency: sp.spmatrix, labels: np.ndarray) -> float:
 
 
 def guarded(
-    X: np.ndarray, labels: np.ndarray, seed: int, score: Callable, knn: sp.spmatrix
+    X: np.ndarray, labels: np.ndarray, seed: int, score: Callable, knn: sp.spmatrix, batch: Any
 ) -> np.ndarray:
     """The check with one more condition: the graph `score` of the partition must not fall."""
     return check.merge_split(
-        X, labels, seed, condition=lambda now, moved: score(knn, moved) >= score(knn, now)
+        X, labels, seed, batch, condition=lambda now, moved: score(knn, moved) >= score(knn, now)
     ).labels
 
 
@@ -92,7 +96,7 @@ def readings(X: np.ndarray, E: sp.csr_matrix, current: np.ndarray, moved: np.nda
 
 
 def checked_with_readings(
-    X: np.ndarray, E: sp.csr_matrix, fitted: np.ndarray, seed: int
+    X: np.ndarray, E: sp.csr_matrix, fitted: np.ndarray, seed: int, batch: Any
 ) -> tuple[np.ndarray, list[dict]]:
     """The check's labels and moves (as the pipeline makes them), each move with its `readings`;
     the first also with the sizes of the merged pair and of the split cluster."""
@@ -102,7 +106,7 @@ def checked_with_readings(
         seen.append(readings(X, E, current, moved))
         return True
 
-    checked = check.merge_split(X, fitted, seed, condition=record)
+    checked = check.merge_split(X, fitted, seed, batch, condition=record)
     moves = [{**move, **more} for move, more in zip(checked.moves, seen, strict=True)]
     if moves:
         sizes = np.bincount(fitted)
@@ -117,44 +121,54 @@ def load(spec: str):
         size, _, draw = rest.partition(":")
         rows = np.random.default_rng(int(draw or 123)).choice(adata.n_obs, int(size), False)
         adata = adata[np.sort(rows)].copy()
-    return adata, datasets.get(name).label_key
+    entry = datasets.get(name)
+    return adata, entry.label_key, entry.batch_key
+
+
+def one_run(adata, k: int, E: sp.csr_matrix, seed: int, batch_key: str | None) -> dict:
+    """Every variant's partition of one fit, the check's moves, and the graph's view of them."""
+    blind = hide_labels(adata, batch_key)
+    key = BATCH_COLUMN if batch_key else None
+    cluster(blind, n_clusters=k, use_semantic=False, seed=seed, merge_split=False, batch_key=key)
+    fitted = blind.obs["cellmodel_cluster"].astype(int).to_numpy()
+    X = np.asarray(blind.obsm["X_pca_expr"])
+    batch = batch_values(blind, key)
+    knn = graph.knn_graph(X, ClusterRun.n_neighbors, seed=seed).adjacency
+    checked, moves = checked_with_readings(X, E, fitted, seed, batch)
+    parts = {
+        "none": fitted,
+        "check": checked,
+        "silhouette": check.merge_split(X, fitted, seed, batch, variance_rule=False).labels,
+        "modularity": guarded(X, fitted, seed, modularity, knn, batch),
+        "cut": guarded(X, fitted, seed, uncut, knn, batch),
+    }
+    return {
+        "parts": parts,
+        # What the check did, and how the graph sees the partitions before and after it.
+        "moves": moves,
+        "modularity": [round(modularity(knn, parts[n]), 4) for n in ("none", "check")],
+        "cut_share": [round(1 - uncut(knn, parts[n]), 4) for n in ("none", "check")],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", required=True)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--batch", action="store_true", help="the registry's batch column")
     args = parser.parse_args()
     for spec in args.datasets.split(","):
-        adata, label_key = load(spec)
+        adata, label_key, batch_key = load(spec)
         truth, mask, k = reference_labels(adata, label_key)
         E = sp.csr_matrix(log_normalize(adata.X))
         E = E[:, highly_variable(E, ClusterRun.n_hvg)]
-        for seed in range(args.seeds):
-            blind = hide_labels(adata)
-            cluster(blind, n_clusters=k, use_semantic=False, seed=seed, merge_split=False)
-            fitted = blind.obs["cellmodel_cluster"].astype(int).to_numpy()
-            X = np.asarray(blind.obsm["X_pca_expr"])
-            knn = graph.knn_graph(X, ClusterRun.n_neighbors, seed=seed).adjacency
-            checked, moves = checked_with_readings(X, E, fitted, seed)
-            parts = {
-                "none": fitted,
-                "check": checked,
-                "modularity": guarded(X, fitted, seed, modularity, knn),
-                "cut": guarded(X, fitted, seed, uncut, knn),
-            }
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            run = one_run(adata, k, E, seed, batch_key if args.batch else None)
+            parts = run.pop("parts")
             ari = {n: cluster_metrics(truth[mask], p[mask])["ari"] for n, p in parts.items()}
-            ari = {n: round(value, 3) for n, value in ari.items()}
-            line = {
-                "dataset": spec,
-                "seed": seed,
-                "ari": ari,
-                # What the check did, and how the graph sees the partitions before and after it.
-                "moves": moves,
-                "modularity": [round(modularity(knn, parts[n]), 4) for n in ("none", "check")],
-                "cut_share": [round(1 - uncut(knn, parts[n]), 4) for n in ("none", "check")],
-            }
-            print(json.dumps(line), flush=True)
+            line = {"dataset": spec, "seed": seed, "ari": {n: round(a, 3) for n, a in ari.items()}}
+            print(json.dumps({**line, **run}), flush=True)
 
 
 if __name__ == "__main__":

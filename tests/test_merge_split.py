@@ -117,3 +117,25 @@ def test_a_given_condition_can_refuse_a_move() -> None:
     assert cluster_metrics(truth, seen[0][1])["ari"] == pytest.approx(1.0)
     allowed = merge_split(X, cut, seed=0, condition=lambda current, moved: True)
     assert np.array_equal(allowed.labels, merge_split(X, cut, seed=0).labels)
+
+
+def test_the_variance_rule_refuses_a_small_split_against_a_large_merge() -> None:
+    """A dominant type of 400 cells cut in two, two distinct 15-cell types in one cluster: the
+    merge adds more variance (Ward's cost grows with the sizes) than splitting the small cluster
+    removes, so the variance rule refuses what the silhouette accepts."""
+    rng = np.random.default_rng(0)
+    centres = np.zeros((3, 5))
+    centres[1, 0], centres[2, :2] = 10.0, (10.0, 4.0)
+    truth = np.repeat(np.arange(3), [400, 15, 15])
+    X = centres[truth] + rng.normal(scale=np.where(truth == 0, 1.0, 0.3)[:, None], size=(430, 5))
+    cut = truth.copy()
+    cut[(truth == 0) & (X[:, 1] > 0)] = 1
+    cut[truth == 2] = 2
+    cut[truth == 1] = 2
+    with_rule = merge_split(X, cut, seed=0)
+    assert with_rule.moves == [] and "variance" in with_rule.stopped
+    without = merge_split(X, cut, seed=0, variance_rule=False)
+    assert cluster_metrics(truth, without.labels)["ari"] == pytest.approx(1.0)
+    move = without.moves[0]
+    assert move["variance_removed"] < move["variance_added"]
+    assert move["silhouette"][1] > move["silhouette"][0]

@@ -125,10 +125,12 @@ def merge_split(
     seed: int = 0,
     batch: np.ndarray | None = None,
     condition: Callable[[np.ndarray, np.ndarray], bool] | None = None,
+    variance_rule: bool = True,
 ) -> MergeSplit:
     """Apply accepted merge-split moves to `labels` (ids 0..k-1) in the space `X` (the PCA);
     `batch`: a technical batch per cell, whose information in the clusters must not rise;
-    `condition(current, moved)`: one more test a move must pass (e.g. a graph criterion)."""
+    `condition(current, moved)`: one more test a move must pass (e.g. a graph criterion);
+    `variance_rule`: a move must also remove more variance than it adds."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     k = int(labels.max()) + 1 if len(labels) else 0
     result = MergeSplit(labels)
@@ -145,7 +147,10 @@ def merge_split(
             break
         a, b, cost = merge
         split = _split(X, labels, k, (a, b), seed, cuts)
-        if split is None or split[2] <= cost:
+        if split is None:
+            result.stopped = "no cluster can be split"
+            break
+        if variance_rule and split[2] <= cost:
             result.stopped = "no split removes more variance than the merge adds"
             break
         c, halves, gain = split

@@ -8,10 +8,10 @@
 Per dataset and seed (true k, expression only; with `--batch`, the registry's batch column as
 `cluster --batch-key auto` uses it) the pipeline's fit runs once without the check
 (`cluster(..., merge_split=False)`); its partition is then checked in the pipeline's PCA: not at
-all (`none`), as the pipeline does (`check`), without the check's variance rule
-(`silhouette`: a move need not remove more variance than it adds; the silhouette, and with a
-batch column the batch information, still decide), and with one more condition on each move,
-judged on the pipeline's 8-neighbour kNN graph:
+all (`none`); with ISODATA's variance rule, as the pipeline did before it was dropped (`check`:
+a move must also remove more variance than it adds); without it, as the pipeline does now
+(`silhouette`: the silhouette, and with a batch column the batch information, decide); and as
+`check` with one more condition on each move, judged on the pipeline's 8-neighbour kNN graph:
 - `modularity`: Newman's modularity of the partition must not fall (the criterion Leiden
   optimises);
 - `cut`: the share of graph edges between clusters must not grow (the split may cut no more
@@ -64,7 +64,12 @@ def guarded(
 ) -> np.ndarray:
     """The check with one more condition: the graph `score` of the partition must not fall."""
     return check.merge_split(
-        X, labels, seed, batch, condition=lambda now, moved: score(knn, moved) >= score(knn, now)
+        X,
+        labels,
+        seed,
+        batch,
+        condition=lambda now, moved: score(knn, moved) >= score(knn, now),
+        variance_rule=True,
     ).labels
 
 
@@ -98,7 +103,7 @@ def readings(X: np.ndarray, E: sp.csr_matrix, current: np.ndarray, moved: np.nda
 def checked_with_readings(
     X: np.ndarray, E: sp.csr_matrix, fitted: np.ndarray, seed: int, batch: Any
 ) -> tuple[np.ndarray, list[dict]]:
-    """The check's labels and moves (as the pipeline makes them), each move with its `readings`;
+    """The check's labels and moves with the variance rule (`check`), each with its `readings`;
     the first also with the sizes of the merged pair and of the split cluster."""
     seen: list[dict] = []  # the condition is asked last, so it sees exactly the moves kept
 
@@ -106,7 +111,7 @@ def checked_with_readings(
         seen.append(readings(X, E, current, moved))
         return True
 
-    checked = check.merge_split(X, fitted, seed, batch, condition=record)
+    checked = check.merge_split(X, fitted, seed, batch, condition=record, variance_rule=True)
     moves = [{**move, **more} for move, more in zip(checked.moves, seen, strict=True)]
     if moves:
         sizes = np.bincount(fitted)

@@ -1,7 +1,10 @@
 """Leave-one-dataset-out over the runs of `scripts/exp_design_set.py`: markdown on stdout.
 
     python scripts/lodo_design_set.py artifacts/design-set/runs.jsonl [more runs.jsonl ...] \
-        [artifacts/design-set-auto/auto.jsonl]
+        [artifacts/design-set-auto/auto.jsonl] [merge-split runs.jsonl ...]
+
+Runs of `scripts/exp_merge_split_guards.py` (variants of the merge-split check on one fit) get
+their own table: each variant per dataset, and the variant leave-one-dataset-out chooses.
 
 A rule turns one run's candidate partitions into one partition without labels: a fixed
 candidate, or a label-free choice among the encoder, the k-means consensus and Leiden at k (the
@@ -149,16 +152,54 @@ def _span(values: list[int]) -> str:
     return str(low) if low == high else f"{low}–{high}"
 
 
+def _first_run(path: str) -> dict:
+    with open(path) as f:
+        return json.loads(next((line for line in f if line.strip()), "{}"))
+
+
 def _is_auto(path: str) -> bool:
     """A file of `exp_design_set.py --auto-k` runs (they record the k found)."""
-    with open(path) as f:
-        first = next((line for line in f if line.strip()), "{}")
-    return "k_found" in json.loads(first)
+    return "k_found" in _first_run(path)
+
+
+def _is_check_variants(path: str) -> bool:
+    """A file of `exp_merge_split_guards.py` runs (they score the check's variants)."""
+    return "check" in _first_run(path).get("ari", {})
+
+
+CHECK_VARIANTS = ("none", "check", "silhouette", "modularity", "cut")
+# The variants leave-one-dataset-out chooses among: the graph guards were set aside on the
+# subsamples the check was built for (docs/cluster_design_set.md), so they are shown, not chosen.
+CHECK_CHOICES = ("none", "check", "silhouette")
+
+
+def check_variant_table(paths: list[str]) -> None:
+    """Each merge-split variant's ARI per dataset, and leave-one-dataset-out among the choices."""
+    runs = list(_read_runs(paths).values())
+    per = table(runs, CHECK_VARIANTS)
+    folds = lodo(per, CHECK_CHOICES)
+    head = ["dataset", "seeds", *CHECK_VARIANTS, "LODO (variant)"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for d in per:
+        variant, values = folds[d]
+        cells = [fmt(per[d][n]) for n in CHECK_VARIANTS]
+        print(f"| {d} | {len(per[d]['check'])} | " + " | ".join(cells)
+              + f" | {fmt(values)} ({variant}) |")  # fmt: skip
+    means = [f"{np.mean([np.mean(per[d][n]) for d in per]):.3f}" for n in CHECK_VARIANTS]
+    lodo_mean = np.mean([np.mean(values) for _, values in folds.values()])
+    print(f"| mean | | {' | '.join(means)} | {lodo_mean:.3f} |")
 
 
 def main(paths: list[str]) -> None:
+    variants = [p for p in paths if _is_check_variants(p)]
+    if variants:
+        check_variant_table(variants)
+        print()
     auto = [p for p in paths if _is_auto(p)]
-    paths = [p for p in paths if p not in auto]
+    paths = [p for p in paths if p not in auto and p not in variants]
+    if not paths:
+        return
     runs = list(_read_runs(paths, with_partitions=True).values())
     rules = RULES
     if any("medoid" not in run for run in runs):

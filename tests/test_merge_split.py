@@ -132,7 +132,7 @@ def test_the_variance_rule_refuses_a_small_split_against_a_large_merge() -> None
     cut[(truth == 0) & (X[:, 1] > 0)] = 1
     cut[truth == 2] = 2
     cut[truth == 1] = 2
-    with_rule = merge_split(X, cut, seed=0)
+    with_rule = merge_split(X, cut, seed=0, variance_rule=True)
     assert with_rule.moves == [] and "variance" in with_rule.stopped
     without = merge_split(X, cut, seed=0, variance_rule=False)
     assert cluster_metrics(truth, without.labels)["ari"] == pytest.approx(1.0)

@@ -7,13 +7,16 @@ not support (docs/cluster_experiments.md, "Where k-means on the PCA still wins")
 at the partition in the PCA itself. One move merges the neighbouring pair of clusters (each
 cluster's nearest by centroid) that adds least within-cluster variance (Ward's cost) among the
 pairs whose cells show no density dip between the two centroids, and splits, by two-means, the
-cluster whose cut removes most within-cluster variance. The move is kept when the split removes
-more variance than the merge adds and the mean silhouette (Rousseeuw 1987) rises; moves repeat
-until one is refused. With a batch column a move must also not raise the partition's adjusted
-mutual information with the batch: batches are meant to share cell types, the rule the batch
-choice keeps a partition by (`cellmodel.cluster.batch_choice`). It is the split-and-merge step of
-ISODATA (Ball & Hall 1965) with a density test for the merge, as G-means tests a split (Hamerly &
-Elkan 2003). No label is read.
+cluster whose cut removes most within-cluster variance. The move is kept when the mean silhouette
+(Rousseeuw 1987) rises; moves repeat until one is refused. ISODATA would also ask the split to
+remove more variance than the merge adds (`variance_rule=True`), but Ward's cost grows with the
+sizes of the pair, so that rule never rejoins a large type cut in two when the cluster to split
+is small: it keeps the very partitions of unbalanced files that the check is for. With a batch
+column a move must also not raise the partition's adjusted mutual information with the batch:
+batches are meant to share cell types, the rule the batch choice keeps a partition by
+(`cellmodel.cluster.batch_choice`). It is the split-and-merge step of ISODATA (Ball & Hall 1965)
+with a density test for the merge, as G-means tests a split (Hamerly & Elkan 2003). No label is
+read.
 """
 
 from __future__ import annotations
@@ -125,12 +128,12 @@ def merge_split(
     seed: int = 0,
     batch: np.ndarray | None = None,
     condition: Callable[[np.ndarray, np.ndarray], bool] | None = None,
-    variance_rule: bool = True,
+    variance_rule: bool = False,
 ) -> MergeSplit:
     """Apply accepted merge-split moves to `labels` (ids 0..k-1) in the space `X` (the PCA);
     `batch`: a technical batch per cell, whose information in the clusters must not rise;
     `condition(current, moved)`: one more test a move must pass (e.g. a graph criterion);
-    `variance_rule`: a move must also remove more variance than it adds."""
+    `variance_rule`: a move must also remove more variance than it adds (ISODATA's rule)."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     k = int(labels.max()) + 1 if len(labels) else 0
     result = MergeSplit(labels)

@@ -191,7 +191,8 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
     if args.align_semantic and not args.semantic:
         raise UsageError("--align-semantic needs the semantic view; drop --no-semantic")
     knowledge = args.refine is not None and not args.gene_graph.startswith("data")
-    store = Store.open(args.root, create=True) if args.semantic or knowledge else None
+    semantic = args.semantic and _names_genes(adata, args.taxon, args.gene_key)
+    store = Store.open(args.root, create=True) if semantic or knowledge else None
     run_cluster(
         adata,
         store,
@@ -217,6 +218,16 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
         **options,
     )
     return adata, label_key
+
+
+def _names_genes(adata: Any, taxon: str | None, gene_key: str | None) -> bool:
+    """Whether the semantic view can run: a file whose genes carry no names is clustered on the
+    expression alone and needs no store, so an unusable store root must not stop it."""
+    from cellmodel.knowledge.genes import read_gene_names
+
+    if gene_key is not None:
+        return True  # the job reads the column and says what is wrong with it
+    return read_gene_names(list(map(str, adata.var_names)), taxon).named
 
 
 def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:

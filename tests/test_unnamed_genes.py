@@ -120,6 +120,20 @@ def test_cli_cluster_unnamed_file_exits_0_with_one_notice(unnamed_file, tmp_path
     assert "annotate needs gene names" in line
 
 
+def test_cli_cluster_unnamed_file_needs_no_store_root(unnamed_file, tmp_path) -> None:
+    """Expression alone opens no store: a store root that is not a store does not stop it."""
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("a user's own file\n")
+    out = tmp_path / "out.h5ad"
+    result = run(
+        "cluster", str(unnamed_file), "-k", "3", "-o", str(out), "--root", str(busy),
+        *FAST_OPTIONS,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and sorted(p.name for p in busy.iterdir()) == ["notes.txt"]
+
+
 def test_bench_runs_on_an_unnamed_file(unnamed_file, tmp_path) -> None:
     result = run(
         "bench", "--datasets", str(unnamed_file), "--label-key", "group",

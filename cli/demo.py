@@ -20,7 +20,9 @@ import os
 import sys
 import time
 
-from cli.common import info
+import typer
+
+from cli.common import handle_errors, info
 from genekb.store.store import resolve_root
 
 ROOT = resolve_root()  # $GENEKB_HOME, else ./artifacts
@@ -143,5 +145,13 @@ def name_clusters(cells, store, out_dir) -> None:
     )
 
 
+def run() -> int:
+    """`main` with the CLI's error handling: a failure is one line on stderr, not a traceback."""
+    try:
+        return handle_errors(main)()
+    except typer.Exit as exc:
+        return exc.exit_code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

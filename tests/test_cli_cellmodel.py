@@ -239,3 +239,16 @@ def test_align_semantic_needs_the_semantic_view(blob_file):
         run("cluster", str(blob_file), "--no-semantic", "--align-semantic", "-k", "3"), 2
     )
     assert "--align-semantic" in line
+
+
+def test_demo_refuses_a_root_that_is_not_a_store_in_one_line(tmp_path, monkeypatch, capsys):
+    """`make demo` with a store root holding other files: one error line and exit 1, no traceback,
+    and the files left as they were."""
+    import cli.demo as demo
+
+    (tmp_path / "mine.txt").write_text("a user's own file\n")
+    monkeypatch.setattr(demo, "ROOT", tmp_path)
+    assert demo.run() == 1
+    err = capsys.readouterr().err
+    assert "not a genekb store" in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]

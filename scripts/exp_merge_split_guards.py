@@ -1,7 +1,9 @@
 """Variants of the merge-split check, tried on the files it helps and the ones it hurts.
 
-    OMP_NUM_THREADS=1 python scripts/exp_merge_split_guards.py --seeds 5 \
-        --datasets worm-neuron-4186,pbmc68k-reduced,paul2015-2660
+    OMP_NUM_THREADS=1 python scripts/exp_merge_split_guards.py --batch --seeds 5 \
+        --datasets zeisel2015-3005,stoeckius-cbmc-8617,baron-mouse,paul2015-2660,\
+wang2018-starmap-3704,baron-human,cellhint-pancreas,worm-neuron-4186,pbmc68k-reduced,\
+wu2020-200,tirosh2016-184
     OMP_NUM_THREADS=1 python scripts/exp_merge_split_guards.py --seeds 3 \
         --datasets baron-mouse:600:123,baron-mouse:400:7,paul2015-2660:500:7
 

@@ -57,7 +57,7 @@ class Dataset:
     batch_key: str | None = None
     # A var column of gene symbols that `load` makes the var_names (files indexed by Ensembl id).
     gene_key: str | None = None
-    # The member's layout: "h5ad", "xy-h5" or "mat" (`cellmodel.datasets.layouts`).
+    # The member's layout: "h5ad", "xy-h5", "mat" or "loom" (`cellmodel.datasets.layouts`).
     layout: str = "h5ad"
     licence: str = ""  # of the package that ships the file
     labels: str = ""  # how the reference labels were made

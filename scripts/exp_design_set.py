@@ -97,19 +97,25 @@ def candidates(adata, batch_key: str | None, k: int, seed: int) -> tuple[dict, d
 
 
 def auto_k(adata, batch_key: str | None, seed: int) -> dict:
-    """`cellmodel-auto`: the pipeline with k estimated from the data, and the consensus option
-    at that k; beside them Leiden's own k (the `leiden` baseline)."""
+    """`cellmodel-auto`: the pipeline with k estimated from the data (Leiden's count, then the
+    check's merges), and the consensus option at that k; beside them Leiden's own k (the
+    `leiden` baseline)."""
     blind = hide_labels(adata, batch_key)
     key = "batch" if batch_key else None
     cluster(blind, None, n_clusters=None, use_semantic=False, batch_key=key, seed=seed)
-    k = int(blind.uns["cellmodel"]["n_clusters"])
+    record = blind.uns["cellmodel"]
+    k = int(record["n_clusters"])
+    merges = int(record["merge_split"].get("merges", {}).get("n_moves", 0))
     encoder = blind.obs["cellmodel_cluster"].astype(int).to_numpy()
     merged = consensus.encoder_kmeans_consensus(blind.obsm["X_pca_expr"], encoder, k, seed)
     expr = io.expression(blind)
     X50 = graph.structure_features(expr.X, kind="log", batch=batch_values(blind, key), seed=seed)
     knn50 = graph.knn_graph(X50, graph.DEFAULT_N_NEIGHBORS, seed=seed)
     leiden = consensus.leiden_labels(knn50.adjacency, 1.0, seed)
-    return {"k": k, "encoder-auto": encoder, "enc+kcons-auto": merged, "leiden50": leiden}
+    return {
+        "k": k, "merges": merges, "encoder-auto": encoder, "enc+kcons-auto": merged,
+        "leiden50": leiden,
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -131,6 +137,7 @@ def main() -> None:
             if args.auto_k:
                 found = auto_k(adata, entry.batch_key, seed)
                 line = {"dataset": name, "seed": seed, "k": k, "k_found": found.pop("k")}
+                line["merges"] = found.pop("merges")
                 line["ari"] = {
                     n: float(adjusted_rand_score(truth[mask], p[mask])) for n, p in found.items()
                 }

@@ -139,3 +139,60 @@ def test_the_variance_rule_refuses_a_small_split_against_a_large_merge() -> None
     move = without.moves[0]
     assert move["variance_removed"] < move["variance_added"]
     assert move["silhouette"][1] > move["silhouette"][0]
+
+
+def _over_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The four types of `_types` with the dominant one cut into three slabs along its own
+    spread, as a Leiden count that grows with the cells leaves it."""
+    X, truth = _types(seed)
+    pieces = truth.copy()
+    pieces[(truth == 0) & (X[:, 3] > 0.5)] = 4
+    pieces[(truth == 0) & (X[:, 3] < -0.5)] = 5
+    return X, truth, pieces
+
+
+def test_with_k_estimated_the_pieces_of_a_type_are_merged_and_distinct_types_kept() -> None:
+    from cellmodel.cluster.merge_split import merge_pairs
+
+    X, truth, pieces = _over_split()
+    merged = merge_pairs(X, pieces, seed=0)
+    assert cluster_metrics(truth, merged.labels)["ari"] == pytest.approx(1.0)
+    assert len(merged.moves) == 2 and merged.stopped
+    assert set(np.unique(merged.labels)) == {0, 1, 2, 3}  # ids stay 0..m-1
+    for move in merged.moves:
+        before, after = move["silhouette"]
+        assert after > before
+    # A right partition has no pair without a dip: nothing is merged.
+    kept = merge_pairs(X, truth, seed=0)
+    assert np.array_equal(kept.labels, truth) and kept.moves == []
+    # The first pair to merge is one batch, the rest the other: joining them would make the
+    # clusters carry more information about the batch, so it is refused.
+    batch = np.where(np.isin(pieces, [0, 4]), "run2", "run1")
+    refused = merge_pairs(X, pieces, seed=0, batch=batch)
+    assert refused.moves == [] and "batch" in refused.stopped
+
+
+def test_the_check_merges_only_when_k_was_estimated() -> None:
+    from cellmodel.cluster.merge_split import check_partition
+
+    X, truth, pieces = _over_split()
+    given, record = check_partition(X, pieces, seed=0)
+    assert len(np.unique(given)) == 6 and "merges" not in record
+    estimated, record = check_partition(X, pieces, seed=0, k_estimated=True)
+    assert cluster_metrics(truth, estimated)["ari"] == pytest.approx(1.0)
+    assert record["merges"]["n_moves"] == 2
+    assert np.bincount(estimated)[0] == 200  # numbered by size
+
+
+def test_the_pipeline_reports_the_k_left_after_its_merges() -> None:
+    from cellmodel.cluster.job import cluster
+    from tests.conftest import blobs
+
+    small = {"pretrain_steps": 40, "min_pretrain_steps": 20, "cluster_steps": 20}
+    adata = blobs(40, dim=60, counts=True)
+    cluster(adata, use_semantic=False, n_clusters=None, **small)
+    record = adata.uns["cellmodel"]
+    merges = record["merge_split"]["merges"]
+    assert merges["stopped"]
+    found = adata.obs["cellmodel_cluster"]
+    assert record["n_clusters"] == len(found.cat.categories) == found.nunique()

@@ -14,7 +14,8 @@
    cells at a time (each chunk's full two-hop neighbourhood, no sampling), and each cell's
    cluster as in memory: the highest Student-t assignment to the fitted centres (the subsample's
    k-means centres moved by the OT refinement).
-5. The merge-split check in the PCA (`cellmodel.cluster.merge_split`), as in memory, on all cells.
+5. The merge-split check in the PCA (`cellmodel.cluster.merge_split`), as in memory, on all cells
+   (with k estimated, its merges too).
 
 The output is a copy of the input with obs["cellmodel_cluster"], obsm["X_cellmodel"] (and
 "X_structure", a second name of it), obsm["X_pca_expr"] and uns["cellmodel"], written block by
@@ -26,6 +27,7 @@ worker holds is one chunk (dense, cells × HVGs float32) and the HVGs × HVGs Gr
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, gene_statistics, value_k
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
-from cellmodel.cluster.merge_split import merge_split as check_in_pca
+from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, h5ad_safe
 from cellmodel.metrics import cluster_metrics
@@ -256,12 +258,12 @@ def _labels(
     checked = None
     if merge_split:
         tick = time.perf_counter()
-        checked = check_in_pca(X_pca, labels, seed)
-        if checked.moves:
-            labels = relabel_by_size(checked.labels)
+        labels, checked = check_partition(X_pca, labels, seed, k_estimated=n_clusters is None)
+        if n_clusters is None:
+            result = replace(result, n_clusters=int(labels.max()) + 1)
         timings["merge_split"] = time.perf_counter() - tick
     record = {
-        "merge_split": None if checked is None else checked.to_dict(),
+        "merge_split": checked,
         "fit_cells": int(rows.size),
         "graph_method": knn.method,
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import fields
+from dataclasses import fields, replace
 from functools import partial
 from typing import Any
 
@@ -25,7 +25,7 @@ from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
-from cellmodel.cluster.merge_split import merge_split as check_in_pca
+from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.options import ClusterRun
 from cellmodel.cluster.refine_fit import REFINE_MODES, refined_fit
 from cellmodel.embed import embed
@@ -312,9 +312,11 @@ def _checks(
         timings["ensemble"] = time.perf_counter() - tick
     if merge_split:
         tick = time.perf_counter()
-        checked = check_in_pca(X_pca, labels, seed, batch=batch)
-        if checked.moves:
-            labels = relabel_by_size(checked.labels)
+        labels, checked = check_partition(
+            X_pca, labels, seed, batch=batch, k_estimated=result.k_estimated
+        )
+        if result.k_estimated:
+            result = replace(result, n_clusters=int(labels.max()) + 1)
         timings["merge_split"] = time.perf_counter() - tick
     if consensus and result.n_clusters > 1:
         tick = time.perf_counter()
@@ -324,7 +326,7 @@ def _checks(
     records = {
         "ensemble": None if choice is None else choice.to_dict(),
         "batch_choice": None if by_batch is None else by_batch.to_dict(),
-        "merge_split": None if checked is None else checked.to_dict(),
+        "merge_split": checked,
     }
     return labels, result, records
 

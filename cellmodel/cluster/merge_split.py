@@ -1,4 +1,5 @@
-"""Merge-split check of a finished partition in the PCA it was computed from (k kept).
+"""Merge-split check of a finished partition in the PCA it was computed from (k kept; merges alone
+when k was estimated).
 
 The graph encoder clusters cells after averaging each with its neighbours. On a small file with
 one dominant type that averaging tightens every type and hides a few-cell type inside its
@@ -15,8 +16,12 @@ is small: it keeps the very partitions of unbalanced files that the check is for
 column a move must also not raise the partition's adjusted mutual information with the batch:
 batches are meant to share cell types, the rule the batch choice keeps a partition by
 (`cellmodel.cluster.batch_choice`). It is the split-and-merge step of ISODATA (Ball & Hall 1965)
-with a density test for the merge, as G-means tests a split (Hamerly & Elkan 2003). No label is
-read.
+with a density test for the merge, as G-means tests a split (Hamerly & Elkan 2003).
+
+When k was estimated (Leiden's community count, which grows with the cells), the check then
+merges alone (`merge_pairs`): the same no-dip pair, while the silhouette rises and the batch
+information does not, so k falls where a type was cut into pieces without a gap between them.
+No label is read.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from cellmodel.cluster.batch_choice import batch_ami
+from cellmodel.cluster.fit import relabel_by_size
 
 # A union has "no dip" when the density between the two centroids never falls below this share
 # of the lower of the two centroid densities (1 % leaves room for the kernel estimate's noise).
@@ -192,3 +198,73 @@ def merge_split(
         result.stopped = "k moves made"
     result.labels = labels
     return result
+
+
+def merge_pairs(
+    X: np.ndarray,
+    labels: np.ndarray,
+    seed: int = 0,
+    batch: np.ndarray | None = None,
+    silhouette: bool = True,
+) -> MergeSplit:
+    """For a k estimated from the data: merge the neighbouring pair without a density dip (the
+    lowest Ward cost, as a merge-split move picks it) while the mean silhouette rises and the
+    information about `batch` does not; ids stay 0..m-1. A Leiden count of communities grows with
+    the cells, and a type cut into pieces shows no dip between them. `silhouette=False` merges
+    every such pair: a rare type beside an abundant one shows no dip either (its density is a
+    shoulder on its neighbour's), which the silhouette guards against."""
+    labels = np.unique(np.asarray(labels, dtype=np.int64), return_inverse=True)[1]
+    result = MergeSplit(labels)
+    score = _silhouette(X, labels, seed) if labels.max(initial=0) >= 1 else 0.0
+    batch_info = None if batch is None else batch_ami(labels, batch)
+    while True:
+        k = int(labels.max(initial=0)) + 1
+        if k < 3:
+            result.stopped = "fewer than three clusters"
+            break
+        merge = _merge(X, labels, k)
+        if merge is None:
+            result.stopped = "no neighbouring pair without a density dip"
+            break
+        a, b, cost = merge
+        moved = labels.copy()
+        moved[moved == b] = a
+        moved = np.unique(moved, return_inverse=True)[1]
+        new_score = _silhouette(X, moved, seed)
+        if silhouette and new_score <= score:
+            result.stopped = "the silhouette would not rise"
+            break
+        new_batch_info = None if batch is None else batch_ami(moved, batch)
+        if new_batch_info is not None and new_batch_info > batch_info:
+            result.stopped = "the clusters would carry more information about the batch"
+            break
+        result.moves.append(
+            {
+                "merged": [a, b],
+                "variance_added": round(cost, 3),
+                "silhouette": [round(score, 4), round(new_score, 4)],
+            }
+        )
+        labels, score, batch_info = moved, new_score, new_batch_info
+    result.labels = labels
+    return result
+
+
+def check_partition(
+    X: np.ndarray,
+    labels: np.ndarray,
+    seed: int = 0,
+    batch: np.ndarray | None = None,
+    k_estimated: bool = False,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The pipeline's check of a finished partition: the merge-split moves (k kept), then, when k
+    was estimated, the merges (`merge_pairs`). Returns the labels, numbered by size, and the
+    record of both for `uns`."""
+    checked = merge_split(X, labels, seed, batch=batch)
+    labels = relabel_by_size(checked.labels) if checked.moves else labels
+    record = checked.to_dict()
+    if k_estimated:
+        merged = merge_pairs(X, labels, seed, batch=batch)
+        labels = relabel_by_size(merged.labels) if merged.moves else labels
+        record["merges"] = merged.to_dict()
+    return labels, record

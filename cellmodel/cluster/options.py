@@ -147,7 +147,8 @@ class ClusterRun:
     shuffled or random gene vectors alike (docs/cluster_experiments.md), so it is off by default
     and the semantic view then skips the sentence path (explanations use the weighted path).
     `control_seed`: the seed of the shuffled/random gene-vector controls (default: `seed`).
-    `n_clusters=None` estimates k label-free. `batch_key`: an obs column of a technical covariate
+    `n_clusters=None` estimates k label-free (Leiden's community count, then the check's
+    merges). `batch_key`: an obs column of a technical covariate
     (donor, run; never the labels) removed by ComBat before the PCA and by per-batch centring of
     the semantic view; "auto": the column the dataset registry names for these data
     (`uns["dataset"]["batch_key"]`), if any.
@@ -162,8 +163,10 @@ class ClusterRun:
     partition least explained by the batch (`cellmodel.cluster.batch_choice`); on batched data
     that is a second fit plus the Leiden runs, more than twice the fit time.
     `merge_split`: check the finished partition in the PCA and keep the merge-split moves that
-    remove variance, raise the silhouette and, with a batch column, do not raise the clusters'
-    information about the batch (`cellmodel.cluster.merge_split`; k is kept).
+    raise the silhouette and, with a batch column, do not raise the clusters' information about
+    the batch (`cellmodel.cluster.merge_split`; k is kept); with k estimated, then also merge
+    neighbouring clusters with no density dip between them while the silhouette rises (so the
+    k returned can be below Leiden's count).
     `consensus`: at the end, merge the partition with a consensus of k-means runs on the PCA
     into one (`cellmodel.cluster.consensus.encoder_kmeans_consensus`; k is kept).
     `refine="cell-gene"`: in place of the graph encoder, k-means on the cells refined through

@@ -3,8 +3,9 @@
     python scripts/lodo_design_set.py artifacts/design-set/runs.jsonl [more runs.jsonl ...] \
         [artifacts/design-set-auto/auto.jsonl] [merge-split runs.jsonl ...]
 
-Runs of `scripts/exp_merge_split_guards.py` (variants of the merge-split check on one fit) get
-their own table: each variant per dataset, and the variant leave-one-dataset-out chooses.
+Runs of `scripts/exp_merge_split_guards.py` (variants of the merge-split check on one fit) and of
+`scripts/exp_auto_merges.py` (variants of the merges after an estimated k) get their own table:
+each variant per dataset, and the variant leave-one-dataset-out chooses.
 
 A rule turns one run's candidate partitions into one partition without labels: a fixed
 candidate, or a label-free choice among the encoder, the k-means consensus and Leiden at k (the
@@ -162,40 +163,58 @@ def _is_auto(path: str) -> bool:
     return "k_found" in _first_run(path)
 
 
-def _is_check_variants(path: str) -> bool:
-    """A file of `exp_merge_split_guards.py` runs (they score the check's variants)."""
-    return "check" in _first_run(path).get("ari", {})
-
-
 CHECK_VARIANTS = ("none", "check", "silhouette", "modularity", "cut")
 # The variants leave-one-dataset-out chooses among: the graph guards were set aside on the
 # subsamples the check was built for (docs/cluster_design_set.md), so they are shown, not chosen.
 CHECK_CHOICES = ("none", "check", "silhouette")
+AUTO_VARIANTS = ("none", "merges", "dip")
+# Files of variants, told apart by a variant only they score: (variants shown, LODO's choices).
+VARIANT_FILES = {
+    "check": (CHECK_VARIANTS, CHECK_CHOICES),  # scripts/exp_merge_split_guards.py
+    "dip": (AUTO_VARIANTS, AUTO_VARIANTS),  # scripts/exp_auto_merges.py
+}
 
 
-def check_variant_table(paths: list[str]) -> None:
-    """Each merge-split variant's ARI per dataset, and leave-one-dataset-out among the choices."""
+def _variant_kind(path: str) -> str | None:
+    """Which file of variants `path` is (a key of VARIANT_FILES), if any."""
+    ari = _first_run(path).get("ari", {})
+    return next((kind for kind in VARIANT_FILES if kind in ari), None)
+
+
+def variant_table(paths: list[str], kind: str) -> None:
+    """Each variant's ARI per dataset (with the cluster counts where recorded), and
+    leave-one-dataset-out among the choices."""
+    variants, choices = VARIANT_FILES[kind]
     runs = list(_read_runs(paths).values())
-    per = table(runs, CHECK_VARIANTS)
-    folds = lodo(per, CHECK_CHOICES)
-    head = ["dataset", "seeds", *CHECK_VARIANTS, "LODO (variant)"]
+    per = table(runs, variants)
+    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        for name, n in run.get("clusters", {}).items():
+            counts[run["dataset"]][name].append(n)
+    folds = lodo(per, choices)
+    head = ["dataset", "seeds", *variants, "LODO (variant)"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for d in per:
         variant, values = folds[d]
-        cells = [fmt(per[d][n]) for n in CHECK_VARIANTS]
-        print(f"| {d} | {len(per[d]['check'])} | " + " | ".join(cells)
+        cells = [
+            fmt(per[d][n]) + (f" (k {_span(counts[d][n])})" if counts[d][n] else "")
+            for n in variants
+        ]
+        print(f"| {d} | {len(per[d][variants[0]])} | " + " | ".join(cells)
               + f" | {fmt(values)} ({variant}) |")  # fmt: skip
-    means = [f"{np.mean([np.mean(per[d][n]) for d in per]):.3f}" for n in CHECK_VARIANTS]
+    means = [f"{np.mean([np.mean(per[d][n]) for d in per]):.3f}" for n in variants]
     lodo_mean = np.mean([np.mean(values) for _, values in folds.values()])
     print(f"| mean | | {' | '.join(means)} | {lodo_mean:.3f} |")
 
 
 def main(paths: list[str]) -> None:
-    variants = [p for p in paths if _is_check_variants(p)]
-    if variants:
-        check_variant_table(variants)
-        print()
+    variants = [p for p in paths if _variant_kind(p)]
+    for kind in VARIANT_FILES:
+        of_kind = [p for p in variants if _variant_kind(p) == kind]
+        if of_kind:
+            variant_table(of_kind, kind)
+            print()
     auto = [p for p in paths if _is_auto(p)]
     paths = [p for p in paths if p not in auto and p not in variants]
     if not paths:

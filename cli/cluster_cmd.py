@@ -283,6 +283,12 @@ def _summary(report: dict[str, Any], label_key: str | None) -> None:
     checked = report["merge_split"]
     if checked and checked["n_moves"]:
         info(f"merge-split check in the PCA: {checked['n_moves']} move(s) kept")
+    merged = (checked or {}).get("merges", {}).get("n_moves", 0)
+    if merged:
+        info(
+            f"k estimated: {report['n_clusters'] + merged} Leiden communities, {merged} pair(s)"
+            " without a density dip merged (pass -k to set k)"
+        )
     for note in report["notes"]:
         info(f"note: {note}")
 

@@ -128,6 +128,35 @@ def _silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
     return float(silhouette_score(X, labels, sample_size=sample, random_state=seed))
 
 
+def _judge(
+    X: np.ndarray,
+    moved: np.ndarray,
+    seed: int,
+    score: float,
+    batch: np.ndarray | None,
+    batch_info: float | None,
+    silhouette: bool = True,
+) -> tuple[str, float, float | None]:
+    """Why a moved partition is refused ("" if it is not), its silhouette and its batch AMI."""
+    new_score = _silhouette(X, moved, seed)
+    if silhouette and new_score <= score:
+        return "the silhouette would not rise", new_score, None
+    new_batch_info = None if batch is None else batch_ami(moved, batch)
+    if batch_info is not None and new_batch_info is not None and new_batch_info > batch_info:
+        return "the clusters would carry more information about the batch", new_score, None
+    return "", new_score, new_batch_info
+
+
+def _readings(
+    score: float, new_score: float, batch_info: float | None, new_batch_info: float | None
+) -> dict[str, list[float]]:
+    """A kept move's silhouette (and batch AMI) before and after, for its record."""
+    out = {"silhouette": [round(score, 4), round(new_score, 4)]}
+    if batch_info is not None and new_batch_info is not None:
+        out["batch_ami"] = [round(batch_info, 4), round(new_batch_info, 4)]
+    return out
+
+
 def merge_split(
     X: np.ndarray,
     labels: np.ndarray,
@@ -166,16 +195,11 @@ def merge_split(
         moved = labels.copy()
         moved[moved == b] = a
         moved[np.flatnonzero(labels == c)[halves == 1]] = b
-        new_score = _silhouette(X, moved, seed)
-        if new_score <= score:
-            result.stopped = "the silhouette would not rise"
-            break
-        new_batch_info = None if batch is None else batch_ami(moved, batch)
-        if new_batch_info is not None and new_batch_info > batch_info:
-            result.stopped = "the clusters would carry more information about the batch"
-            break
-        if condition is not None and not condition(labels, moved):
-            result.stopped = "the move fails the given condition"
+        refusal, new_score, new_batch_info = _judge(X, moved, seed, score, batch, batch_info)
+        if not refusal and condition is not None and not condition(labels, moved):
+            refusal = "the move fails the given condition"
+        if refusal:
+            result.stopped = refusal
             break
         result.moves.append(
             {
@@ -183,12 +207,7 @@ def merge_split(
                 "split": c,
                 "variance_added": round(cost, 3),
                 "variance_removed": round(gain, 3),
-                "silhouette": [round(score, 4), round(new_score, 4)],
-                **(
-                    {}
-                    if batch is None
-                    else {"batch_ami": [round(batch_info, 4), round(new_batch_info, 4)]}
-                ),
+                **_readings(score, new_score, batch_info, new_batch_info),
             }
         )
         labels, score, batch_info = moved, new_score, new_batch_info
@@ -230,19 +249,17 @@ def merge_pairs(
         moved = labels.copy()
         moved[moved == b] = a
         moved = np.unique(moved, return_inverse=True)[1]
-        new_score = _silhouette(X, moved, seed)
-        if silhouette and new_score <= score:
-            result.stopped = "the silhouette would not rise"
-            break
-        new_batch_info = None if batch is None else batch_ami(moved, batch)
-        if new_batch_info is not None and new_batch_info > batch_info:
-            result.stopped = "the clusters would carry more information about the batch"
+        refusal, new_score, new_batch_info = _judge(
+            X, moved, seed, score, batch, batch_info, silhouette=silhouette
+        )
+        if refusal:
+            result.stopped = refusal
             break
         result.moves.append(
             {
                 "merged": [a, b],
                 "variance_added": round(cost, 3),
-                "silhouette": [round(score, 4), round(new_score, 4)],
+                **_readings(score, new_score, batch_info, new_batch_info),
             }
         )
         labels, score, batch_info = moved, new_score, new_batch_info

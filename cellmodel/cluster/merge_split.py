@@ -47,6 +47,7 @@ class MergeSplit:
     labels: np.ndarray
     moves: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = ""
+    silhouette: float | None = None  # of the returned labels, where the check computed it
 
     def to_dict(self) -> dict[str, Any]:
         # Keyed by move number: h5ad `uns` cannot hold a list of mappings.
@@ -215,7 +216,7 @@ def merge_split(
             cuts.pop(changed, None)
     else:
         result.stopped = "k moves made"
-    result.labels = labels
+    result.labels, result.silhouette = labels, score
     return result
 
 
@@ -225,19 +226,24 @@ def merge_pairs(
     seed: int = 0,
     batch: np.ndarray | None = None,
     silhouette: bool = True,
+    start_silhouette: float | None = None,
 ) -> MergeSplit:
     """For a k estimated from the data: merge the neighbouring pair without a density dip (the
     lowest Ward cost, as a merge-split move picks it) while the mean silhouette rises and the
     information about `batch` does not; ids stay 0..m-1. A Leiden count of communities grows with
     the cells, and a type cut into pieces shows no dip between them. `silhouette=False` merges
     every such pair: a rare type beside an abundant one shows no dip either (its density is a
-    shoulder on its neighbour's), which the silhouette guards against."""
+    shoulder on its neighbour's), which the silhouette guards against. `start_silhouette`: the
+    silhouette of `labels`, where the caller has it (the merge-split check's)."""
     labels = np.unique(np.asarray(labels, dtype=np.int64), return_inverse=True)[1]
     result = MergeSplit(labels)
-    score = _silhouette(X, labels, seed) if labels.max(initial=0) >= 1 else 0.0
+    if labels.max(initial=0) < 2:
+        result.stopped = "fewer than three clusters"
+        return result
+    score = _silhouette(X, labels, seed) if start_silhouette is None else start_silhouette
     batch_info = None if batch is None else batch_ami(labels, batch)
     while True:
-        k = int(labels.max(initial=0)) + 1
+        k = int(labels.max()) + 1
         if k < 3:
             result.stopped = "fewer than three clusters"
             break
@@ -263,7 +269,7 @@ def merge_pairs(
             }
         )
         labels, score, batch_info = moved, new_score, new_batch_info
-    result.labels = labels
+    result.labels, result.silhouette = labels, score
     return result
 
 
@@ -281,7 +287,7 @@ def check_partition(
     labels = relabel_by_size(checked.labels) if checked.moves else labels
     record = checked.to_dict()
     if k_estimated:
-        merged = merge_pairs(X, labels, seed, batch=batch)
+        merged = merge_pairs(X, labels, seed, batch=batch, start_silhouette=checked.silhouette)
         labels = relabel_by_size(merged.labels) if merged.moves else labels
         record["merges"] = merged.to_dict()
     return labels, record

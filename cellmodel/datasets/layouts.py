@@ -6,11 +6,11 @@
   examples (the matrix may be stored genes × cells; no gene names).
 - "loom": a loom file (HDF5: "matrix" genes × cells, gene names in row_attrs/Gene, per-cell
   columns in col_attrs).
-An .h5ad that stores z-scores (`unscale`) gets its log values back.
 - "h5-csv": an HDF5 "matrix" group (dense "data" genes × cells, "features", "barcodes"), as
-  Matilda ships its example, beside a .csv of one label per barcode.
-All give sparse float32 values and the labels as strings in `obs[label_key]`; files without
-gene names get genes named g0..gN.
+  Matilda ships its example, beside a .csv of one label per cell, in the matrix's cell order.
+An .h5ad that stores z-scores gets its log values back (`unscale`). All give sparse float32
+values and the labels as strings in `obs[label_key]`; files without gene names get genes named
+g0..gN.
 """
 
 from __future__ import annotations

@@ -143,9 +143,10 @@ class ClusterRun:
 
     `use_semantic` computes the semantic view (obsm, and what `cellmodel explain` decomposes);
     `align_semantic` also feeds it to the fit (contrastive alignment + fused latent). Measured on
-    pbmc68k-reduced and Baron, the aligned fit scores lower than the structure fit with real,
-    shuffled or random gene vectors alike (docs/cluster_experiments.md), so it is off by default
-    and the semantic view then skips the sentence path (explanations use the weighted path).
+    pbmc68k-reduced and Baron, the aligned fit does no better with the real gene vectors than
+    with shuffled or random ones, and scores lower than the structure fit on Baron
+    (docs/cluster_experiments.md), so it is off by default and the semantic view then skips the
+    sentence path (explanations use the weighted path).
     `control_seed`: the seed of the shuffled/random gene-vector controls (default: `seed`).
     `n_clusters=None` estimates k label-free (Leiden's community count, then the check's
     merges). `batch_key`: an obs column of a technical covariate

@@ -43,8 +43,7 @@ def halves(current: np.ndarray, moved: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return merged, split
 
 
-def moves_of(name: str, seed: int) -> list[dict]:
-    adata, entry = datasets.load(name), datasets.get(name)
+def moves_of(adata, entry: datasets.Dataset, seed: int) -> list[dict]:
     truth, mask, k = reference_labels(adata, entry.label_key)
     blind = hide_labels(adata, entry.batch_key)
     key = BATCH_COLUMN if entry.batch_key else None
@@ -75,8 +74,9 @@ def main() -> None:
     args = parser.parse_args()
     for spec in args.runs:
         name, _, seeds = spec.partition(":")
+        adata, entry = datasets.load(name), datasets.get(name)
         for seed in (int(s) for s in seeds.split(",")):
-            line = {"dataset": name, "seed": seed, "moves": moves_of(name, seed)}
+            line = {"dataset": name, "seed": seed, "moves": moves_of(adata, entry, seed)}
             print(json.dumps(line), flush=True)
 
 

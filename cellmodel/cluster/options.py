@@ -143,8 +143,8 @@ class ClusterRun:
 
     `use_semantic` computes the semantic view (obsm, and what `cellmodel explain` decomposes);
     `align_semantic` also feeds it to the fit (contrastive alignment + fused latent). Measured on
-    pbmc68k-reduced and Baron, the aligned fit does no better with the real gene vectors than
-    with shuffled or random ones, and scores lower than the structure fit on Baron
+    pbmc68k-reduced and Baron, the aligned fit scores with shuffled or random gene vectors
+    within the seed spread of the real ones, and lower than the structure fit on Baron
     (docs/cluster_experiments.md), so it is off by default and the semantic view then skips the
     sentence path (explanations use the weighted path).
     `control_seed`: the seed of the shuffled/random gene-vector controls (default: `seed`).

@@ -232,6 +232,11 @@ def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFram
     return adata.layers[layer], adata.var, f"layers/{layer}"
 
 
+def source_matrix(adata: ad.AnnData, source: str) -> Any:
+    """The matrix an `Expression` was read from, by its `source` ("X", "raw", "layers/<name>")."""
+    return _pick_matrix(adata, None if source == "X" else source.removeprefix("layers/"))[0]
+
+
 def _values(X: Any) -> np.ndarray:
     """The stored values (non-zeros for sparse matrices), without copying where possible."""
     if sp.issparse(X):

@@ -3,8 +3,9 @@
     python scripts/lodo_design_set.py artifacts/design-set/runs.jsonl [more runs.jsonl ...] \
         [artifacts/design-set-auto/auto.jsonl] [merge-split runs.jsonl ...]
 
-Runs of `scripts/exp_merge_split_guards.py` (variants of the merge-split check on one fit) and of
-`scripts/exp_auto_merges.py` (variants of the merges after an estimated k) get their own table:
+Runs of `scripts/exp_merge_split_guards.py` (variants of the merge-split check on one fit), of
+`scripts/exp_auto_merges.py` (variants of the merges after an estimated k) and of
+`scripts/exp_count_loss.py` (the fit with and without its count reconstruction) get their own table:
 each variant per dataset, and the variant leave-one-dataset-out chooses.
 
 A rule turns one run's candidate partitions into one partition without labels: a fixed
@@ -168,10 +169,13 @@ CHECK_VARIANTS = ("none", "check", "silhouette", "modularity", "cut")
 # subsamples the check was built for (docs/cluster_design_set.md), so they are shown, not chosen.
 CHECK_CHOICES = ("none", "check", "silhouette")
 AUTO_VARIANTS = ("none", "merges", "dip")
+# The fit with and without the count reconstruction, alone and checked; the pipeline checks.
+COUNT_VARIANTS = ("mse-fit", "mse", "nb-fit", "nb")
 # Files of variants, told apart by a variant only they score: (variants shown, LODO's choices).
 VARIANT_FILES = {
     "check": (CHECK_VARIANTS, CHECK_CHOICES),  # scripts/exp_merge_split_guards.py
     "dip": (AUTO_VARIANTS, AUTO_VARIANTS),  # scripts/exp_auto_merges.py
+    "nb": (COUNT_VARIANTS, ("mse", "nb")),  # scripts/exp_count_loss.py
 }
 
 

@@ -367,3 +367,61 @@ def test_the_fit_builds_its_own_graph_with_eight_neighbours() -> None:
     X, _ = blobs(40)
     result = fit_clusters(X, None, None, 3, seed=0, **FAST_FIT)
     assert result.params["graph_edges"] == knn_graph(X, 8).n_edges
+
+
+def test_nb_nll_is_the_negative_binomial_likelihood() -> None:
+    from cellmodel.module.model import Projection, nb_nll
+
+    torch.manual_seed(0)
+    decoder, log_theta = Projection(4, 8, 6), torch.randn(6)
+    latent = torch.randn(5, 4)
+    counts = torch.poisson(torch.rand(5, 6) * 3.0)
+    counts[0] = 0.0  # a cell without counts: library clamped to 1, only the zero terms count
+    library = counts.sum(1, keepdim=True).clamp_min(1.0)
+    mu = library * torch.softmax(decoder(latent), dim=1)
+    theta = log_theta.exp().expand(5, 6)
+    # torch's NegativeBinomial(total_count=θ, logits=log(μ/θ)) has mean μ and variance μ + μ²/θ.
+    reference = torch.distributions.NegativeBinomial(theta, logits=(mu / theta).log())
+    expected = -reference.log_prob(counts).mean()
+    assert float(nb_nll(counts.to_sparse(), latent, decoder, log_theta)) == pytest.approx(
+        float(expected), rel=1e-5
+    )
+
+
+def test_count_reconstruction_runs_only_with_counts() -> None:
+    X, labels = blobs()
+    counts = sp.csr_matrix(np.random.default_rng(0).poisson(2.0, (X.shape[0], 30)))
+    with_counts = fit_clusters(
+        X, None, None, 3, seed=0, counts=counts, count_weight=1.0, **FAST_FIT
+    )
+    assert any("counts" in row for row in with_counts.history)
+    assert cluster_metrics(labels, with_counts.labels)["ari"] == 1.0
+    off = fit_clusters(X, None, None, 3, seed=0, counts=counts, count_weight=0.0, **FAST_FIT)
+    plain = fit_clusters(X, None, None, 3, seed=0, **FAST_FIT)
+    assert not any("counts" in row for row in off.history)
+    assert np.array_equal(off.latent, plain.latent)  # weight 0: the fit without counts
+    # With a batch, the count decoder also reads it (one-hot); the latent stays 32 wide.
+    donors = np.repeat(["a", "b", "c"], X.shape[0] // 3)
+    batched = fit_clusters(
+        X, None, None, 3, seed=0, counts=counts, count_batch=donors, count_weight=1.0, **FAST_FIT
+    )
+    assert batched.net.count_decoder.net[0].in_features == 32 + 3
+    assert batched.latent.shape[1] == 32
+    with pytest.raises(UsageError, match="counts has 5 cells"):
+        fit_clusters(X, None, None, 3, counts=counts[:5], count_weight=1.0, **FAST_FIT)
+
+
+def test_pipeline_reconstructs_counts_only_where_the_input_holds_counts() -> None:
+    from cellmodel.cluster.job import cluster
+
+    small = {"pretrain_steps": 30, "min_pretrain_steps": 20, "cluster_steps": 20}
+    counts = blobs(40, dim=60, counts=True)
+    counts.obs["donor"] = np.tile(["a", "b"], counts.n_obs // 2)
+    cluster(counts, use_semantic=False, n_clusters=3, batch_key="donor", count_weight=1.0, **small)
+    assert counts.uns["cellmodel"]["cluster_params"]["count_genes"] == 60
+    log = counts.copy()
+    log.X = np.log1p(np.asarray(log.X.todense() if sp.issparse(log.X) else log.X) / 7.0)
+    cluster(log, use_semantic=False, n_clusters=3, count_weight=1.0, **small)
+    assert log.uns["cellmodel"]["cluster_params"].get("count_genes") is None
+    cluster(counts, use_semantic=False, n_clusters=3, count_weight=0.0, **small)
+    assert counts.uns["cellmodel"]["cluster_params"].get("count_genes") is None

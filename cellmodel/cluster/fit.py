@@ -40,6 +40,7 @@ from cellmodel.module.model import (
     info_nce,
     kl_to_target,
     link_loss,
+    nb_nll,
     sinkhorn_target,
     split_for_empty,
     student_t,
@@ -112,9 +113,13 @@ class _Fitter:
         options: ClusterOptions,
         seed: int,
         device: str,
+        counts: Any = None,
+        count_batch: np.ndarray | None = None,
     ) -> None:
         self.o = options
         self.device = torch.device(device)
+        self.counts = _count_matrix(counts, X_pca) if options.count_weight > 0 else None
+        self.count_batch = _one_hot(count_batch, self.device) if self.counts is not None else None
         self.x = torch.from_numpy(_standardize(X_pca)).to(self.device)
         self.s = (
             torch.from_numpy(_standardize(semantic)).to(self.device)
@@ -143,6 +148,8 @@ class _Fitter:
             layer_norm=options.layer_norm,
             semantic_weight=options.semantic_weight,
             self_share=options.self_share,
+            count_genes=None if self.counts is None else self.counts.shape[1],
+            count_batches=0 if self.count_batch is None else self.count_batch.shape[1],
         ).to(self.device)
         self.history: list[dict[str, float]] = []
         self.reseeded = 0  # empty clusters re-seeded during refinement
@@ -193,6 +200,10 @@ class _Fitter:
             torch.mean((net.decoder(h1) - x1) ** 2) + torch.mean((net.decoder(h2) - x2) ** 2)
         )
         weights = {"reconstruction": o.reconstruction_weight}
+        if self.counts is not None:
+            # One view: the partners are the batch's own cells unless neighbours are drawn.
+            parts["counts"] = self._nb(batch, h1)
+            weights["counts"] = o.count_weight
         p1, p2 = net.structure_head(h1), net.structure_head(h2)
         if o.view_weight > 0:
             parts["view"] = info_nce(p1, p2, o.temperature)
@@ -223,6 +234,20 @@ class _Fitter:
         total = sum(weights[name] * value for name, value in parts.items())
         assert isinstance(total, torch.Tensor)
         return total, {name: float(value.detach()) for name, value in parts.items()}
+
+    def _nb(self, cells: np.ndarray, h: torch.Tensor) -> torch.Tensor:
+        assert self.counts is not None and self.net.count_decoder is not None
+        assert self.net.log_theta is not None
+        part = self.counts[cells].tocoo()
+        x = torch.sparse_coo_tensor(
+            torch.from_numpy(np.vstack([part.row, part.col]).astype(np.int64)),
+            torch.from_numpy(part.data.astype(np.float32)),
+            part.shape,
+            check_invariants=False,  # built from a valid scipy matrix
+        ).to(self.device)
+        if self.count_batch is not None:
+            h = torch.cat([h, self.count_batch[torch.from_numpy(cells).to(self.device)]], dim=1)
+        return nb_nll(x, h, self.net.count_decoder, self.net.log_theta)
 
     @torch.no_grad()
     def embed(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -300,13 +325,17 @@ def fit_clusters(
     *,
     seed: int = 0,
     device: str = "cpu",
+    counts: Any = None,
+    count_batch: np.ndarray | None = None,
     **opts: Any,
 ) -> ClusterResult:
     """Cluster cells from their PCA, kNN graph and optional semantic matrix; see the module doc.
 
     `graph`: a `KnnGraph`, a scipy adjacency, a 2 × E `edge_index`, or None to build the kNN graph
-    here. `n_clusters=None` estimates k with Leiden on the graph (`estimate_k`). `opts` override
-    `ClusterOptions` fields (e.g. `conv="sage"`, `alignment_weight=0`, `use_ot=False`).
+    here. `n_clusters=None` estimates k with Leiden on the graph (`estimate_k`). `counts`: raw
+    counts (cells × genes, e.g. the HVGs) for the count reconstruction (`count_weight`), and
+    `count_batch` each cell's batch (any values; its decoder reads them one-hot). `opts`
+    override `ClusterOptions` fields (e.g. `conv="sage"`, `alignment_weight=0`, `use_ot=False`).
     The same seed gives the same labels on the same machine (CPU).
     """
     X_pca = np.asarray(X_pca, dtype=np.float32)
@@ -318,7 +347,7 @@ def fit_clusters(
     started = time.perf_counter()
     with deterministic(seed):
         knn, k = _graph_and_k(X_pca, graph, n_clusters, options, seed, timings, notes)
-        fitter = _Fitter(X_pca, knn, semantic, options, seed, device)
+        fitter = _Fitter(X_pca, knn, semantic, options, seed, device, counts, count_batch)
         tick = time.perf_counter()
         pretrain_stop = fitter.pretrain()
         timings["pretrain"] = time.perf_counter() - tick
@@ -345,6 +374,7 @@ def fit_clusters(
         "n_cells": int(X_pca.shape[0]),
         "n_pcs": int(X_pca.shape[1]),
         "semantic_dim": None if semantic is None else int(semantic.shape[1]),
+        "count_genes": None if fitter.counts is None else int(fitter.counts.shape[1]),
         "graph_method": knn.method,
         "graph_edges": knn.n_edges,
         "pretrain_stop": pretrain_stop,
@@ -366,6 +396,25 @@ def fit_clusters(
         notes=notes,
         net=fitter.net,
     )
+
+
+def _count_matrix(counts: Any, X_pca: np.ndarray) -> sp.csr_matrix | None:
+    if counts is None:
+        return None
+    matrix = sp.csr_matrix(counts, dtype=np.float32)
+    if matrix.shape[0] != X_pca.shape[0]:
+        raise UsageError(f"counts has {matrix.shape[0]} cells but X_pca has {X_pca.shape[0]}")
+    return matrix
+
+
+def _one_hot(batch: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
+    """Cells × batches indicator matrix; None for no batch or a single one."""
+    if batch is None:
+        return None
+    _, codes = np.unique(np.asarray(batch).astype(str), return_inverse=True)
+    if codes.max() == 0:
+        return None
+    return torch.from_numpy(np.eye(codes.max() + 1, dtype=np.float32)[codes]).to(device)
 
 
 def _graph_and_k(

@@ -19,6 +19,7 @@ from typing import Any
 import anndata as ad
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from cellmodel import io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
@@ -26,7 +27,7 @@ from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.merge_split import check_partition
-from cellmodel.cluster.options import ClusterRun
+from cellmodel.cluster.options import ClusterOptions, ClusterRun
 from cellmodel.cluster.refine_fit import REFINE_MODES, refined_fit
 from cellmodel.embed import embed
 from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
@@ -103,7 +104,8 @@ def cluster(
     else:
         fit_semantic = semantic if run.align_semantic else None
         fit = partial(fit_clusters, X_pca, knn, fit_semantic, run.n_clusters, seed=run.seed,
-                      device=device)  # fmt: skip
+                      device=device, counts=_fit_counts(adata, expr, run),
+                      count_batch=batch)  # fmt: skip
     labels, result, checks = _fit_and_check(fit, run, X_pca, knn.adjacency, batch, timings)
     timings["total"] = time.perf_counter() - start
     record.update(checks)
@@ -140,6 +142,16 @@ def _refined_fit(
         adata, store, expr, batch, knn, run.n_clusters, n_hvg=run.n_hvg, seed=run.seed,
         gene_graph_spec=run.gene_graph, model=run.model, taxon=taxon,
     )  # fmt: skip
+
+
+def _fit_counts(adata: ad.AnnData, expr: io.Expression, run: ClusterRun) -> Any:
+    """The raw counts of the HVGs for the fit's count reconstruction, where it is on and the
+    input holds counts; otherwise None."""
+    weight = run.cluster_options.get("count_weight", ClusterOptions.count_weight)
+    if weight <= 0 or expr.kind != "counts":
+        return None
+    hvg = graph.highly_variable(expr.X, run.n_hvg)
+    return sp.csr_matrix(io.source_matrix(adata, expr.source))[:, hvg]
 
 
 def _expression_notes(expr: io.Expression, n_cells: int, batch_note: list[str]) -> list[str]:

@@ -40,6 +40,9 @@ class ClusterOptions:
     lr: float = 1e-3
     weight_decay: float = 0.0
     reconstruction_weight: float = 1.0
+    # Negative-binomial reconstruction of the raw counts of the HVGs (`model.nb_nll`), beside the
+    # PCA reconstruction; used only where the input holds counts and they are passed to the fit.
+    count_weight: float = 0.0
     # InfoNCE between the two augmented structure views. Off by default: measured, it spreads the
     # large cell types over the sphere and k-means then splits them (docs/cluster_experiments.md).
     view_weight: float = 0.0

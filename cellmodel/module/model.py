@@ -188,6 +188,8 @@ class ClusterNet(nn.Module):
         layer_norm: bool = False,
         semantic_weight: float = 1.0,
         self_share: float | None = None,
+        count_genes: int | None = None,
+        count_batches: int = 0,
     ) -> None:
         super().__init__()
         self.structure = GraphEncoder(
@@ -202,6 +204,15 @@ class ClusterNet(nn.Module):
             self.semantic = Projection(semantic_dim, hidden_dim, latent_dim)
             self.semantic_head = Projection(latent_dim, hidden_dim, projection_dim)
         self.centres: nn.Parameter | None = None
+        # Count decoder (made last, so the other layers start as without it): gene shares of
+        # each cell's counts and one log inverse-dispersion per gene, for `nb_nll`. It also reads
+        # the cell's batch (one-hot, `count_batches` columns), so that the latent need not carry
+        # what differs between batches' counts (as scVI's decoder does).
+        self.count_decoder: Projection | None = None
+        self.log_theta: nn.Parameter | None = None
+        if count_genes is not None:
+            self.count_decoder = Projection(latent_dim + count_batches, hidden_dim, count_genes)
+            self.log_theta = nn.Parameter(torch.zeros(count_genes))
 
     @property
     def has_semantic(self) -> bool:
@@ -226,6 +237,35 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
     logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
     targets = torch.arange(a.shape[0], device=a.device)
     return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+
+
+def nb_nll(
+    counts: torch.Tensor, latent: torch.Tensor, decoder: nn.Module, log_theta: torch.Tensor
+) -> torch.Tensor:
+    """Negative-binomial negative log-likelihood of raw counts given the latent, per entry.
+
+    `counts`: a sparse COO tensor (cells × genes). Mean μ = library × softmax(decoder(latent))
+    (library: the cell's observed total over these genes, as scVI does), inverse dispersion
+    θ = exp(log_theta) per gene. A zero count contributes only θ·log(θ / (θ + μ)), so the
+    log-gamma terms are evaluated on the non-zero entries alone.
+    """
+    counts = counts.coalesce()
+    rows, cols = counts.indices()
+    values = counts.values()
+    n_cells, n_genes = counts.shape
+    library = torch.zeros(n_cells, device=latent.device).index_add_(0, rows, values)
+    log_mu = torch.log(library.clamp_min(1.0))[:, None] + torch.log_softmax(decoder(latent), dim=1)
+    log_theta_mu = torch.logaddexp(log_theta[None, :], log_mu)  # log(θ + μ)
+    theta = log_theta.exp()
+    every_entry = (theta[None, :] * (log_theta[None, :] - log_theta_mu)).sum()
+    theta_nz = theta[cols]
+    non_zero = (
+        torch.lgamma(values + theta_nz)
+        - torch.lgamma(theta_nz)
+        - torch.lgamma(values + 1.0)
+        + values * (log_mu[rows, cols] - log_theta_mu[rows, cols])
+    ).sum()
+    return -(every_entry + non_zero) / (n_cells * n_genes)
 
 
 def link_loss(h: torch.Tensor, partner: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:

@@ -5,10 +5,11 @@ matrix, and returns labels with the latent spaces and a record of the run. The p
 
 1. Pretraining. Each step draws a batch of cells and, for each of two augmented views, a sampled
    two-hop neighbourhood (edge dropping + a fan-out cap) with masked, noised features. The loss is
-   reconstruction of the PCA features, optionally link reconstruction (each cell near a sampled
-   graph neighbour, away from random cells), symmetric InfoNCE between the two views'
-   projections, and, with a semantic view, symmetric InfoNCE between the structure and semantic
-   projections (the cross-modal alignment). It stops when the smoothed loss has stopped improving.
+   reconstruction of the PCA features (optionally also of the raw counts, `count_weight`),
+   optionally link reconstruction (each cell near a sampled graph neighbour, away from random
+   cells), symmetric InfoNCE between the two views' projections, and, with a semantic view,
+   symmetric InfoNCE between the structure and semantic projections (the cross-modal alignment).
+   It stops when the smoothed loss has stopped improving.
 2. Initialisation. k-means on the fused latent of all cells, several restarts, the restart with the
    lowest inertia wins.
 3. Refinement. The centres become parameters; Student-t soft assignments Q of both views are pulled

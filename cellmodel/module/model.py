@@ -5,8 +5,9 @@
 - `Projection`: the MLP heads that map each view into the space where views are contrasted;
 - `ClusterNet`: structure encoder + reconstruction decoder + heads, an optional semantic encoder,
   the fused latent and the cluster centres;
-- losses: symmetric InfoNCE, Student-t link reconstruction, Student-t soft assignment, a
-  Sinkhorn-balanced target, KL to it;
+- losses: symmetric InfoNCE, Student-t link reconstruction, the negative-binomial likelihood of
+  raw counts (an option of the fit), Student-t soft assignment, a Sinkhorn-balanced target, KL
+  to it;
 - augmentations: feature masking and noise (edge dropping lives in `cellmodel.cluster`'s sampler,
   where edges are drawn).
 

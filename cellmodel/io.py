@@ -35,6 +35,7 @@ LOG_SCALE_MAX = 30.0
 # Integer detection looks at this many non-zero values (evenly spaced): certain enough, and cheap.
 KIND_SAMPLE = 1_000_000
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+HDF5_SUFFIXES = (".h5", ".hdf5", ".loom")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, .h5ad included
 
 Matrix = sp.csr_matrix | np.ndarray
@@ -80,7 +81,8 @@ class Expression:
 def read(
     path: str | Path, *, orientation: Orientation = "cells-by-genes", sep: str | None = None
 ) -> ad.AnnData:
-    """Read an `.h5ad` file, a 10x `.mtx` folder (or its matrix file), or a CSV/TSV table."""
+    """Read an `.h5ad` file, a 10x `.mtx` folder (or its matrix file), a Cell Ranger `.h5`, a
+    `.loom` file (`cellmodel.formats`), or a CSV/TSV table."""
     path = Path(path)
     if str(path) == "-" or (path.exists() and not path.is_file() and not path.is_dir()):
         return read_table(path, orientation=orientation, sep=sep)  # stdin or a pipe: a table
@@ -93,12 +95,16 @@ def read(
         return read_h5ad(path)
     if name.endswith(".mtx"):
         return read_10x_mtx(path.parent)
+    if Path(name).suffix in HDF5_SUFFIXES:
+        from cellmodel.formats import read_hdf5
+
+        return read_hdf5(path)
     suffix = Path(name).suffix
     if suffix in TABLE_SUFFIXES or sep is not None:
         return read_table(path, orientation=orientation, sep=sep)
     raise GenekbError(
         f"cannot read {path}: expected an .h5ad file, a 10x folder (matrix.mtx, features.tsv,"
-        " barcodes.tsv) or a .csv/.tsv table"
+        " barcodes.tsv), a Cell Ranger .h5, a .loom file or a .csv/.tsv table"
     )
 
 

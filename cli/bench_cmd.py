@@ -47,7 +47,7 @@ def _command(options: list[tuple[str, object]]) -> str:
 _DatasetsOpt = Annotated[
     str | None,
     typer.Option(
-        help="Comma-separated registry names, .h5ad paths or synthetic-N"
+        help="Comma-separated registry names, .h5ad / .h5 / .loom paths or synthetic-N"
         " (default: pbmc68k-reduced,baron-human,wu2020-200)."
     ),
 ]
@@ -65,7 +65,8 @@ _OutOpt = Annotated[
 ]
 _ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Encoder of the store.")]
 _LabelKeyOpt = Annotated[
-    str | None, typer.Option(help="obs column of reference labels for .h5ad paths.")
+    str | None,
+    typer.Option(help="obs column of reference labels for file paths (Y in an X/Y .h5 file)."),
 ]
 _ScaleOpt = Annotated[
     str | None,

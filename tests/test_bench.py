@@ -252,7 +252,7 @@ def test_h5ad_path_needs_a_real_label_key(tmp_path: Path) -> None:
     with pytest.raises(GenekbError, match="not an obs column"):
         bench.parse_datasets(str(path), "celltype")
     (ref,) = bench.parse_datasets(str(path), "group")
-    assert (ref.name, ref.kind, ref.label_key) == ("cells", "h5ad", "group")
+    assert (ref.name, ref.kind, ref.label_key) == ("cells", "file", "group")
 
 
 def test_every_builtin_method_is_registered_with_a_description() -> None:

@@ -1,4 +1,4 @@
-"""Datasets to bench (registry names, .h5ad paths, synthetic-N), synthetic counts, and hiding
+"""Datasets to bench (registry names, file paths, synthetic-N), synthetic counts, and hiding
 the labels from the methods."""
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from genekb.errors import GenekbError, UsageError
 
 @dataclass(frozen=True)
 class DatasetRef:
-    """A dataset to bench: a registry name, an .h5ad path (with its label key), or synthetic-N."""
+    """A dataset to bench: a registry name, a file path (with its label key), or synthetic-N."""
 
     name: str
-    kind: str  # "registry" | "h5ad" | "synthetic"
+    kind: str  # "registry" | "file" | "synthetic"
     path: str | None = None
     label_key: str | None = None
     n_cells: int | None = None
@@ -43,13 +43,14 @@ class DatasetRef:
 def parse_datasets(
     spec: str | Sequence[str] | None, label_key: str | None = None
 ) -> list[DatasetRef]:
-    """Datasets from "a,b" (registry names, .h5ad paths, synthetic-N); None: the default three."""
+    """Datasets from "a,b" (registry names, .h5ad or HDF5 paths, synthetic-N); None: the default
+    three. HDF5: a Cell Ranger .h5, a .loom file or the X/Y layout (`cellmodel.formats`)."""
     names = list(DEFAULT_DATASETS) if spec is None else spec
     if isinstance(names, str):
         names = names.split(",")
     names = [n.strip() for n in names if n.strip()]
     if not names:
-        raise UsageError("datasets= is empty; give names or .h5ad paths separated by commas")
+        raise UsageError("datasets= is empty; give names or file paths separated by commas")
     registry = [d.name for d in datasets.list_datasets()]
     refs: list[DatasetRef] = []
     for name in dict.fromkeys(names):
@@ -65,12 +66,12 @@ def parse_datasets(
                     f"{name}: synthetic data needs at least {SYNTHETIC_GROUPS * 3} cells"
                 )
             refs.append(DatasetRef(name, "synthetic", label_key=SYNTHETIC_LABEL_KEY, n_cells=n))
-        elif Path(name).suffix == ".h5ad":
-            refs.append(_h5ad_ref(Path(name), label_key))
+        elif Path(name).suffix in (".h5ad", *io.HDF5_SUFFIXES):
+            refs.append(_file_ref(Path(name), label_key))
         else:
             raise UsageError(
-                f"unknown dataset {name!r}; choose from {', '.join(registry)}, an .h5ad path"
-                f" (with label_key=), or {SYNTHETIC_PREFIX}N for N synthetic cells"
+                f"unknown dataset {name!r}; choose from {', '.join(registry)}, an .h5ad, .h5 or"
+                f" .loom path (with label_key=), or {SYNTHETIC_PREFIX}N for N synthetic cells"
             )
     stems = [r.name for r in refs]
     if len(set(stems)) != len(stems):
@@ -78,24 +79,31 @@ def parse_datasets(
     return refs
 
 
-def _h5ad_ref(path: Path, label_key: str | None) -> DatasetRef:
+def _file_ref(path: Path, label_key: str | None) -> DatasetRef:
     if not path.exists():
         raise GenekbError(f"dataset file {path} does not exist")
     if label_key is None:
         raise UsageError(f"{path} needs label_key=: the obs column with the reference labels")
+    columns = _obs_columns(path)
+    if label_key not in columns:
+        raise GenekbError(
+            f"label key {label_key!r} is not an obs column of {path}; choose from {columns}"
+        )
+    return DatasetRef(path.stem, "file", path=str(path.resolve()), label_key=label_key)
+
+
+def _obs_columns(path: Path) -> list[str]:
+    """The cell columns of a file, read without its matrix where the format allows (.h5ad)."""
+    if path.suffix != ".h5ad":
+        return list(io.read(path).obs.columns)
     try:
         backed = ad.read_h5ad(path, backed="r")
     except Exception as exc:  # h5py and anndata raise many kinds on foreign files
         raise GenekbError(f"{path} is not a readable h5ad file ({exc})") from None
     try:
-        columns = list(backed.obs.columns)
+        return list(backed.obs.columns)
     finally:
         backed.file.close()
-    if label_key not in columns:
-        raise GenekbError(
-            f"label key {label_key!r} is not an obs column of {path}; choose from {columns}"
-        )
-    return DatasetRef(path.stem, "h5ad", path=str(path.resolve()), label_key=label_key)
 
 
 def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellmodel.formats import read_xy, text_values
 from genekb.errors import GenekbError
 
 
@@ -38,12 +39,11 @@ def read_xy_h5(path: Path, label_key: str) -> ad.AnnData:
     import h5py
 
     with h5py.File(path, "r") as f:
-        X = sp.csr_matrix(np.asarray(f["X"], dtype=np.float32))
-        y = np.asarray(f["Y"]).ravel()
-    if y.shape[0] != X.shape[0]:
-        raise GenekbError(f"{path}: X has {X.shape[0]} rows but Y {y.shape[0]} labels")
-    codes = [str(int(v)) if float(v).is_integer() else str(v) for v in y]
-    return _unnamed(X, codes, label_key)
+        adata = read_xy(f, path)
+    if "Y" not in adata.obs:
+        raise GenekbError(f"{path}: no labels (Y) beside X")
+    adata.obs = adata.obs.rename(columns={"Y": label_key})
+    return adata
 
 
 def _only_array(path: Path) -> np.ndarray:
@@ -89,10 +89,6 @@ def read_mat_pair(
     return _unnamed(sp.csr_matrix(matrix.astype(np.float32)), kept, label_key)
 
 
-def _text(values: np.ndarray) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
-
-
 def read_loom(
     path: Path, label_key: str, unlabelled: str | None = None, batch_key: str | None = None
 ) -> ad.AnnData:
@@ -106,9 +102,9 @@ def read_loom(
         for key in (label_key, batch_key):
             if key is not None and key not in columns:
                 raise GenekbError(f"{path}: no col_attrs/{key}; it has {sorted(columns)}")
-        labels = _text(columns[label_key])
-        batch = _text(columns[batch_key]) if batch_key else None
-        genes = _text(f["row_attrs/Gene"]) if "Gene" in f["row_attrs"] else None
+        labels = text_values(columns[label_key])
+        batch = text_values(columns[batch_key]) if batch_key else None
+        genes = text_values(f["row_attrs/Gene"]) if "Gene" in f["row_attrs"] else None
     if len(labels) != X.shape[0]:
         raise GenekbError(f"{path}: {X.shape[0]} cells but {len(labels)} labels")
     adata = _unnamed(X, [None if v == unlabelled else v for v in labels], label_key)
@@ -128,7 +124,7 @@ def read_h5_csv(path: Path, labels_path: Path, label_key: str) -> ad.AnnData:
     labels = pd.read_csv(labels_path).iloc[:, -1].astype(str).tolist()
     with h5py.File(path, "r") as f:
         group = f["matrix"]
-        genes, barcodes = _text(group["features"]), _text(group["barcodes"])
+        genes, barcodes = text_values(group["features"]), text_values(group["barcodes"])
         data = group["data"]
         if data.shape != (len(genes), len(barcodes)):
             raise GenekbError(

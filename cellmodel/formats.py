@@ -1,0 +1,131 @@
+"""Readers for the HDF5 files users bring besides .h5ad, told apart by what they hold.
+
+- Cell Ranger's feature-barcode matrix (`filtered_feature_bc_matrix.h5`): v3 (a "matrix" group
+  with "features") and v2 (one group per genome with "genes" and "gene_names"). As for the .mtx
+  folder, var_names are the feature ids and the symbols go to `var["gene_symbols"]`; only
+  "Gene Expression" features are kept where the file lists feature types.
+- loom (a dense genes × cells "matrix", per-gene "row_attrs", per-cell "col_attrs"): genes named
+  by row_attrs/Gene where present, every one-dimensional col_attr as an obs column.
+- the scDeepCluster benchmark layout (a dense cells × genes "X", optional labels "Y"), genes
+  named g0..gN, the labels in `obs["Y"]`.
+Each gives sparse float32 counts, cells × genes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from genekb.errors import GenekbError
+
+GENE_EXPRESSION = "Gene Expression"
+LOOM_ROWS_PER_BLOCK = 2048  # genes read from a loom matrix at a time (dense block → sparse)
+
+
+def read_hdf5(path: str | Path) -> ad.AnnData:
+    """A Cell Ranger .h5, a loom file or the X/Y layout, by what the file holds."""
+    import h5py
+
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GenekbError(f"{path} is not a readable HDF5 file ({reason})") from None
+    with f:
+        keys = sorted(f.keys())
+        if "matrix" in f and isinstance(f["matrix"], h5py.Group) and "features" in f["matrix"]:
+            return _cell_ranger(f["matrix"], "features")
+        genomes = [k for k in keys if isinstance(f[k], h5py.Group) and "gene_names" in f[k]]
+        if genomes:
+            if len(genomes) > 1:
+                raise GenekbError(
+                    f"{path} holds {len(genomes)} genomes ({', '.join(genomes)}); split it per"
+                    " genome or convert the one you want to .h5ad"
+                )
+            return _cell_ranger(f[genomes[0]], "v2")
+        if "matrix" in f and "row_attrs" in f and "col_attrs" in f:
+            return _loom(f)
+        if "X" in f and isinstance(f["X"], h5py.Dataset):
+            return read_xy(f, path)
+    raise GenekbError(
+        f"cannot read {path}: an HDF5 file that is not a Cell Ranger matrix, a loom file or the"
+        f" X/Y layout (top-level keys: {', '.join(keys) or 'none'}); convert it to .h5ad"
+    )
+
+
+def text_values(values: Any) -> list[str]:
+    """HDF5 strings (bytes or str) as Python strings, flattened."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
+
+
+def _label_text(y: np.ndarray) -> list[str]:
+    """Labels as text; whole numbers without a decimal point (1.0 → "1")."""
+    if y.dtype.kind not in "iuf":
+        return text_values(y)
+    return [str(int(v)) if float(v).is_integer() else str(v) for v in y]
+
+
+def _cell_ranger(group: Any, version: str) -> ad.AnnData:
+    """Columns of the stored genes × cells CSC matrix are cells: read as cells × genes CSR."""
+    n_genes, n_cells = (int(v) for v in group["shape"][:2])
+    X = sp.csr_matrix(
+        (np.asarray(group["data"], dtype=np.float32), group["indices"][:], group["indptr"][:]),
+        shape=(n_cells, n_genes),
+    )
+    if version == "features":
+        features = group["features"]
+        ids, symbols = text_values(features["id"]), text_values(features["name"])
+        kinds = text_values(features["feature_type"]) if "feature_type" in features else None
+    else:
+        ids, symbols, kinds = text_values(group["genes"]), text_values(group["gene_names"]), None
+    var = pd.DataFrame({"gene_symbols": symbols}, index=pd.Index(ids, dtype=str))
+    adata = ad.AnnData(X=X, obs=pd.DataFrame(index=text_values(group["barcodes"])), var=var)
+    if kinds is not None and GENE_EXPRESSION in kinds:
+        adata = adata[:, np.asarray(kinds) == GENE_EXPRESSION].copy()
+    adata.var_names_make_unique()
+    return adata
+
+
+def _loom(f: Any) -> ad.AnnData:
+    matrix = f["matrix"]
+    n_genes, n_cells = matrix.shape
+    blocks = [
+        sp.csr_matrix(np.asarray(matrix[start : start + LOOM_ROWS_PER_BLOCK], dtype=np.float32))
+        for start in range(0, n_genes, LOOM_ROWS_PER_BLOCK)
+    ]
+    X = sp.csr_matrix(sp.vstack(blocks).T) if blocks else sp.csr_matrix((n_cells, 0))
+    rows, columns = f["row_attrs"], f["col_attrs"]
+    obs = pd.DataFrame(
+        {
+            k: text_values(columns[k])
+            for k in columns
+            if columns[k].ndim == 1 and len(columns[k]) == n_cells
+        }
+    )
+    obs.index = pd.Index([f"c{i}" for i in range(n_cells)])
+    if "CellID" in obs:
+        obs.index = pd.Index(obs.pop("CellID").to_numpy(), dtype=str)
+    genes = text_values(rows["Gene"]) if "Gene" in rows else [f"g{j}" for j in range(n_genes)]
+    adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)))
+    adata.obs_names_make_unique()
+    adata.var_names_make_unique()
+    return adata
+
+
+def read_xy(f: Any, path: Path) -> ad.AnnData:
+    """The X/Y layout from an open HDF5 file: X cells × genes, the labels Y (if any) in obs["Y"]."""
+    X = sp.csr_matrix(np.asarray(f["X"], dtype=np.float32))
+    obs = pd.DataFrame(index=[f"c{i}" for i in range(X.shape[0])])
+    if "Y" in f:
+        y = np.asarray(f["Y"]).ravel()
+        if y.shape[0] != X.shape[0]:
+            raise GenekbError(f"{path}: X has {X.shape[0]} rows but Y {y.shape[0]} labels")
+        obs["Y"] = pd.Categorical(_label_text(y))
+    var = pd.DataFrame(index=[f"g{j}" for j in range(X.shape[1])])
+    return ad.AnnData(X=X, obs=obs, var=var)

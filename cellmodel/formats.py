@@ -13,6 +13,7 @@ Each gives sparse float32 counts, cells × genes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +36,39 @@ def read_hdf5(path: str | Path) -> ad.AnnData:
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise GenekbError(f"{path} is not a readable HDF5 file ({reason})") from None
+        raise GenekbError(f"{path} is not a readable HDF5 file ({_reason(exc)})") from None
     with f:
         keys = sorted(f.keys())
-        if "matrix" in f and isinstance(f["matrix"], h5py.Group) and "features" in f["matrix"]:
-            return _cell_ranger(f["matrix"], "features")
-        genomes = [k for k in keys if isinstance(f[k], h5py.Group) and "gene_names" in f[k]]
-        if genomes:
-            if len(genomes) > 1:
-                raise GenekbError(
-                    f"{path} holds {len(genomes)} genomes ({', '.join(genomes)}); split it per"
-                    " genome or convert the one you want to .h5ad"
-                )
-            return _cell_ranger(f[genomes[0]], "v2")
-        if "matrix" in f and "row_attrs" in f and "col_attrs" in f:
-            return _loom(f)
-        if "X" in f and isinstance(f["X"], h5py.Dataset):
-            return read_xy(f, path)
+        kind, reader = _layout(f, keys, path)
+        try:
+            return reader()
+        except (KeyError, ValueError, IndexError, TypeError, OSError) as exc:
+            # Arrays missing or of the wrong size: a damaged or hand-made file.
+            raise GenekbError(f"{path}: a damaged {kind} ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _layout(f: Any, keys: list[str], path: Path) -> tuple[str, Callable[[], ad.AnnData]]:
+    """What the file is, and how to read it."""
+    import h5py
+
+    if "matrix" in f and isinstance(f["matrix"], h5py.Group) and "features" in f["matrix"]:
+        return "Cell Ranger matrix", lambda: _cell_ranger(f["matrix"], "features")
+    genomes = [k for k in keys if isinstance(f[k], h5py.Group) and "gene_names" in f[k]]
+    if len(genomes) > 1:
+        raise GenekbError(
+            f"{path} holds {len(genomes)} genomes ({', '.join(genomes)}); split it per genome or"
+            " convert the one you want to .h5ad"
+        )
+    if genomes:
+        return "Cell Ranger matrix", lambda: _cell_ranger(f[genomes[0]], "v2")
+    if "matrix" in f and "row_attrs" in f and "col_attrs" in f:
+        return "loom file", lambda: _loom(f)
+    if "X" in f and isinstance(f["X"], h5py.Dataset):
+        return "X/Y file", lambda: read_xy(f, path)
     raise GenekbError(
         f"cannot read {path}: an HDF5 file that is not a Cell Ranger matrix, a loom file or the"
         f" X/Y layout (top-level keys: {', '.join(keys) or 'none'}); convert it to .h5ad"

@@ -108,6 +108,13 @@ def test_foreign_hdf5_and_non_hdf5_say_what_is_wrong(tmp_path: Path) -> None:
         f.create_group("model")
     with pytest.raises(GenekbError, match=r"keys: model, weights\); convert it to \.h5ad"):
         read(path)
+    damaged = tmp_path / "damaged.h5"
+    write_cell_ranger_v3(damaged)
+    with h5py.File(damaged, "a") as f:
+        del f["matrix/indptr"]
+        f["matrix/indptr"] = np.array([0, 2, 1])  # 2 cells' pointers for 4 cells
+    with pytest.raises(GenekbError, match=r"damaged\.h5: a damaged Cell Ranger matrix"):
+        read(damaged)
     text = tmp_path / "text.loom"
     text.write_text("not hdf5")
     with pytest.raises(GenekbError, match="is not a readable HDF5 file"):

@@ -391,8 +391,14 @@ def deterministic(seed: int) -> Iterator[None]:
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        _set_deterministic(True, warn_only=True)
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+            _set_deterministic(previous, warn_only=previous_warn)
+
+
+def _set_deterministic(mode: bool, *, warn_only: bool) -> None:
+    # `torch.use_deterministic_algorithms` also sets the flag of torch's compiler, whose import
+    # costs about a second per process; nothing here is compiled, so only ATen's flag is set.
+    torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)

@@ -7,7 +7,8 @@
 - loom (a dense genes × cells "matrix", per-gene "row_attrs", per-cell "col_attrs"): genes named
   by row_attrs/Gene where present, every one-dimensional col_attr as an obs column.
 - the scDeepCluster benchmark layout (a dense cells × genes "X", optional labels "Y"), genes
-  named g0..gN, the labels in `obs["Y"]`.
+  named g0..gN, the labels in `obs["Y"]`;
+- an AnnData file saved under one of these suffixes (it has "obs" and "var"), read as .h5ad.
 Each gives sparse float32 counts, cells × genes.
 """
 
@@ -55,6 +56,8 @@ def _layout(f: Any, keys: list[str], path: Path) -> tuple[str, Callable[[], ad.A
     """What the file is, and how to read it."""
     import h5py
 
+    if "obs" in f and "var" in f:  # an AnnData file under another suffix
+        return "AnnData file", lambda: ad.read_h5ad(f.filename)
     if "matrix" in f and isinstance(f["matrix"], h5py.Group) and "features" in f["matrix"]:
         return "Cell Ranger matrix", lambda: _cell_ranger(f["matrix"], "features")
     genomes = [k for k in keys if isinstance(f[k], h5py.Group) and "gene_names" in f[k]]

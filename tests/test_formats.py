@@ -101,6 +101,15 @@ def test_xy_layout_labels_in_obs_y(tmp_path: Path) -> None:
         read(path)
 
 
+def test_anndata_saved_as_h5_keeps_its_gene_names(tmp_path: Path) -> None:
+    adata = ad.AnnData(COUNTS)
+    adata.var_names = GENES
+    adata.write_h5ad(tmp_path / "cells.h5")
+    a = read(tmp_path / "cells.h5")
+    assert list(a.var_names) == GENES
+    np.testing.assert_array_equal(np.asarray(a.X), COUNTS)
+
+
 def test_foreign_hdf5_and_non_hdf5_say_what_is_wrong(tmp_path: Path) -> None:
     path = tmp_path / "other.h5"
     with h5py.File(path, "w") as f:

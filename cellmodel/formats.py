@@ -120,13 +120,11 @@ def _loom(f: Any) -> ad.AnnData:
     ]
     X = sp.csr_matrix(sp.vstack(blocks).T) if blocks else sp.csr_matrix((n_cells, 0))
     rows, columns = f["row_attrs"], f["col_attrs"]
-    obs = pd.DataFrame(
-        {
-            k: text_values(columns[k])
-            for k in columns
-            if columns[k].ndim == 1 and len(columns[k]) == n_cells
-        }
-    )
+    # One value per cell: shape (cells,) or (cells, 1); wider columns (coordinates) are left out.
+    per_cell = [
+        k for k in columns if columns[k].ndim and columns[k].shape[0] == columns[k].size == n_cells
+    ]
+    obs = pd.DataFrame({k: text_values(columns[k]) for k in per_cell})
     obs.index = pd.Index([f"c{i}" for i in range(n_cells)])
     if "CellID" in obs:
         obs.index = pd.Index(obs.pop("CellID").to_numpy(), dtype=str)

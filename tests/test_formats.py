@@ -81,11 +81,13 @@ def test_loom_genes_by_cells_with_cell_columns(tmp_path: Path) -> None:
         columns = f.create_group("col_attrs")
         columns["CellID"] = np.array(BARCODES, dtype="S")
         columns["cell_type"] = np.array(["T", "B", "mono", "NK"], dtype="S")
+        columns["batch"] = np.array([[1.0], [1.0], [2.0], [2.0]])  # (cells, 1): one value each
         columns["embedding"] = np.zeros((4, 2))  # not one value per cell: left out
     a = read(path)
     np.testing.assert_array_equal(a.X.toarray(), COUNTS)
     assert list(a.var_names) == GENES and list(a.obs_names) == BARCODES
-    assert list(a.obs.columns) == ["cell_type"] and a.obs["cell_type"].iloc[2] == "mono"
+    assert list(a.obs.columns) == ["batch", "cell_type"] and a.obs["cell_type"].iloc[2] == "mono"
+    assert list(a.obs["batch"]) == ["1.0", "1.0", "2.0", "2.0"]
 
 
 def test_xy_layout_labels_in_obs_y(tmp_path: Path) -> None:

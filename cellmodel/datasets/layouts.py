@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.formats import read_xy, text_values
+from cellmodel.formats import read_hdf5, read_xy, text_values
 from genekb.errors import GenekbError
 
 
@@ -94,25 +94,15 @@ def read_loom(
 ) -> ad.AnnData:
     """A loom file whose col_attrs hold `label_key` (and `batch_key`, if given) as AnnData with
     the genes of row_attrs/Gene; `unlabelled`: the label value that means "no type"."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        X = sp.csr_matrix(np.asarray(f["matrix"], dtype=np.float32).T)
-        columns = f["col_attrs"]
-        for key in (label_key, batch_key):
-            if key is not None and key not in columns:
-                raise GenekbError(f"{path}: no col_attrs/{key}; it has {sorted(columns)}")
-        labels = text_values(columns[label_key])
-        batch = text_values(columns[batch_key]) if batch_key else None
-        genes = text_values(f["row_attrs/Gene"]) if "Gene" in f["row_attrs"] else None
-    if len(labels) != X.shape[0]:
-        raise GenekbError(f"{path}: {X.shape[0]} cells but {len(labels)} labels")
-    adata = _unnamed(X, [None if v == unlabelled else v for v in labels], label_key)
-    if genes is not None:
-        adata.var_names = genes
-        adata.var_names_make_unique()
-    if batch is not None:
-        adata.obs[batch_key] = pd.Categorical(batch)
+    whole = read_hdf5(path)  # every per-cell col_attr is an obs column, as text
+    for key in (label_key, batch_key):
+        if key is not None and key not in whole.obs:
+            raise GenekbError(f"{path}: no col_attrs/{key}; it has {sorted(whole.obs.columns)}")
+    labels = [None if v == unlabelled else v for v in whole.obs[label_key]]
+    adata = _unnamed(sp.csr_matrix(whole.X), labels, label_key)
+    adata.var_names = whole.var_names
+    if batch_key is not None:
+        adata.obs[batch_key] = pd.Categorical(whole.obs[batch_key].to_numpy())
     return adata
 
 

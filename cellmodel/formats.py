@@ -5,7 +5,7 @@
   folder, var_names are the feature ids and the symbols go to `var["gene_symbols"]`; only
   "Gene Expression" features are kept where the file lists feature types.
 - loom (a dense genes × cells "matrix", per-gene "row_attrs", per-cell "col_attrs"): genes named
-  by row_attrs/Gene where present, every one-dimensional col_attr as an obs column.
+  by row_attrs/Gene where present, every col_attr with one value per cell as an obs column.
 - the scDeepCluster benchmark layout (a dense cells × genes "X", optional labels "Y"), genes
   named g0..gN, the labels in `obs["Y"]`;
 - an AnnData file saved under one of these suffixes (it has "obs" and "var"), read as .h5ad.

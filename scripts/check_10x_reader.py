@@ -1,6 +1,8 @@
 """Compare `cellmodel.io.read` on Cell Ranger .h5 files with `scanpy.read_10x_h5`.
 
-    pip download scanpy==1.11.5 --no-binary :all: --no-deps -d DIR   # sdist sha256 b2ef5476dfb1…
+    pip download scanpy==1.11.5 --no-binary :all: --no-deps -d DIR
+    # scanpy-1.11.5.tar.gz sha256:
+    # b2ef5476dfb1144b7dd0fae90b0198699c7988e6b27f083904150642c7ba6b89
     tar xzf DIR/scanpy-1.11.5.tar.gz -C DIR
     python scripts/check_10x_reader.py DIR/scanpy-1.11.5/tests/_data
 

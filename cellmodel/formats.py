@@ -58,9 +58,10 @@ def _layout(f: Any, keys: list[str], path: Path) -> tuple[str, Callable[[], ad.A
 
     if "obs" in f and "var" in f:  # an AnnData file under another suffix
         return "AnnData file", lambda: ad.read_h5ad(f.filename)
-    if "matrix" in f and isinstance(f["matrix"], h5py.Group) and "features" in f["matrix"]:
+    groups = {k: f[k] for k in keys if isinstance(f[k], h5py.Group) and "indptr" in f[k]}
+    if "matrix" in groups and "features" in groups["matrix"]:
         return "Cell Ranger matrix", lambda: _cell_ranger(f["matrix"], "features")
-    genomes = [k for k in keys if isinstance(f[k], h5py.Group) and "gene_names" in f[k]]
+    genomes = [k for k, group in groups.items() if "gene_names" in group]
     if len(genomes) > 1:
         raise GenekbError(
             f"{path} holds {len(genomes)} genomes ({', '.join(genomes)}); split it per genome or"

@@ -119,6 +119,12 @@ def test_foreign_hdf5_and_non_hdf5_say_what_is_wrong(tmp_path: Path) -> None:
         f.create_group("model")
     with pytest.raises(GenekbError, match=r"keys: model, weights\); convert it to \.h5ad"):
         read(path)
+    dense = tmp_path / "dense.h5"  # a "matrix" group that is not Cell Ranger's (dense data)
+    with h5py.File(dense, "w") as f:
+        group = f.create_group("matrix")
+        group["data"], group["features"] = COUNTS.T, np.array(GENES, dtype="S")
+    with pytest.raises(GenekbError, match=r"top-level keys: matrix\)"):
+        read(dense)
     damaged = tmp_path / "damaged.h5"
     write_cell_ranger_v3(damaged)
     with h5py.File(damaged, "a") as f:

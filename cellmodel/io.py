@@ -34,6 +34,7 @@ COUNTS_TARGET_SUM = 1e4
 LOG_SCALE_MAX = 30.0
 # Integer detection looks at this many non-zero values (evenly spaced): certain enough, and cheap.
 KIND_SAMPLE = 1_000_000
+LOW_COUNT = 100  # counts under which a barcode is most likely an empty droplet
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 HDF5_SUFFIXES = (".h5", ".hdf5", ".loom")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, .h5ad included
@@ -373,6 +374,8 @@ def expression(
         if kind == "counts" and detected != "counts":
             notes.append("values are not all integers although counts were requested")
         detected = kind  # type: ignore[assignment]
+    if detected == "counts":
+        notes += _low_count_note(X)
     how = NORMALIZATION[detected]
     return Expression(
         X=normalize(X, detected),
@@ -383,6 +386,17 @@ def expression(
         normalization=how,
         notes=notes,
     )
+
+
+def _low_count_note(X: Any) -> list[str]:
+    # Most droplets of an unfiltered 10x matrix are empty: clustering them would bury the cells.
+    low = float(np.mean(np.asarray(X.sum(axis=1)).ravel() < LOW_COUNT))
+    if low <= 0.5:
+        return []
+    return [
+        f"{low:.0%} of the cells hold under {LOW_COUNT} counts: an unfiltered droplet matrix?"
+        " keep the called cells first (Cell Ranger's filtered_feature_bc_matrix)"
+    ]
 
 
 def h5ad_safe(value: Any) -> Any:

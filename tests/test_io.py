@@ -375,3 +375,13 @@ def test_real_download_of_worm_neurons(tmp_path: Path) -> None:
         raise
     assert a.shape == (4186, 13488) and a.obs[d.label_key].nunique() == d.n_classes
     assert expression(a).kind == "counts"
+
+
+def test_a_matrix_of_mostly_empty_droplets_gets_a_note() -> None:
+    rng = np.random.default_rng(0)
+    cells = rng.poisson(20.0, (30, 50)).astype(np.float32)  # about 1,000 counts each
+    droplets = rng.poisson(0.2, (70, 50)).astype(np.float32)  # about 10 counts each
+    unfiltered = ad.AnnData(sp.csr_matrix(np.vstack([cells, droplets])))
+    notes = expression(unfiltered).notes
+    assert len(notes) == 1 and notes[0].startswith("70% of the cells hold under 100 counts")
+    assert expression(ad.AnnData(sp.csr_matrix(cells))).notes == []

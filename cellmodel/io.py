@@ -35,6 +35,7 @@ LOG_SCALE_MAX = 30.0
 # Integer detection looks at this many non-zero values (evenly spaced): certain enough, and cheap.
 KIND_SAMPLE = 1_000_000
 LOW_COUNT = 100  # counts under which a barcode is most likely an empty droplet
+WHOLE_TRANSCRIPTOME = 5_000  # genes from which a counts matrix is judged for empty droplets
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 HDF5_SUFFIXES = (".h5", ".hdf5", ".loom")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, .h5ad included
@@ -390,6 +391,9 @@ def expression(
 
 def _low_count_note(X: Any) -> list[str]:
     # Most droplets of an unfiltered 10x matrix are empty: clustering them would bury the cells.
+    # Only a whole-transcriptome matrix is judged; a gene panel or subset has few counts per cell.
+    if X.shape[1] < WHOLE_TRANSCRIPTOME:
+        return []
     low = float(np.mean(np.asarray(X.sum(axis=1)).ravel() < LOW_COUNT))
     if low <= 0.5:
         return []

@@ -57,7 +57,8 @@ FIT_CELLS = 50_000
 NO_CAP = 1 << 40  # a fan-out no cell reaches: the forward pass sees every neighbour
 
 def _standardizer(X: np.ndarray) -> tuple[np.ndarray, float]:
-    """The centre and scale `cluster._standardize` gives these rows (applied to all cells)."""
+    """The centre and scale `cellmodel.cluster.training.standardize` gives these rows (applied
+    to all cells)."""
     mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
     rms = float(np.sqrt(np.mean((X - mean) ** 2)))
     return mean, rms if rms > 0 else 1.0

@@ -97,11 +97,11 @@ def read(
         return read_h5ad(path)
     if name.endswith(".mtx"):
         return read_10x_mtx(path.parent)
-    if Path(name).suffix in HDF5_SUFFIXES:
+    suffix = Path(name).suffix
+    if suffix in HDF5_SUFFIXES:
         from cellmodel.formats import read_hdf5
 
         return read_hdf5(path)
-    suffix = Path(name).suffix
     if suffix in TABLE_SUFFIXES or sep is not None:
         return read_table(path, orientation=orientation, sep=sep)
     raise GenekbError(

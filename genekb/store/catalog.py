@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pandas as pd
 import pyarrow.dataset as pads
 
@@ -25,6 +24,11 @@ from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError
 from genekb.fileio import atomic_path
 from genekb.store.catalog_check import CATALOG_FILE
 from genekb.store.store import GENES_FILE, VECTORS_FILE, EmbeddingVersion, Store, TextVersion
+
+# duckdb loads in the functions that open a connection: the writers that import this module
+# (build, views, vectors) are imported by every command, most of which never open one.
+if TYPE_CHECKING:
+    import duckdb
 
 _COLUMNS = [
     "id", "kind", "text_id", "tags", "taxon", "template", "source", "snapshot_date", "model",
@@ -169,6 +173,8 @@ def connect(store: Store) -> duckdb.DuckDBPyConnection:
     versions, damaged = checked_versions(store)
     for message in damaged:
         warnings.warn(f"left out of the catalog: {message}", DamagedVersionWarning, stacklevel=2)
+    import duckdb
+
     con = duckdb.connect(":memory:")
     try:
         _define_views(con, versions, _tags(store))
@@ -186,6 +192,8 @@ def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
     With a limit, rows are fetched in one batch of `limit + 1`, so a huge result is never
     materialized; `frame.attrs["truncated"]` says whether rows were left out.
     """
+    import duckdb
+
     con = connect(store)
     try:
         result = con.execute(sql)
@@ -220,6 +228,8 @@ def _quote(path: Path) -> str:
 def rebuild(store: Store) -> Path:
     """Rewrite `catalog.duckdb` at the root (atomically) over the clean versions, for tools that
     open it directly; its views read the Parquet files by absolute path."""
+    import duckdb
+
     versions, _ = checked_versions(store)
     target = store.root / CATALOG_FILE
     with store.lock("catalog"), atomic_path(target, durable=False) as tmp:

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 if TYPE_CHECKING:  # a type name only: importing the store here would close a circle
     from genekb.store.store import Store
 
@@ -30,6 +28,8 @@ def check_catalog(
     path = store.root / CATALOG_FILE
     if not path.exists():
         return []
+    import duckdb  # here: opening the store (every command) need not load duckdb
+
     try:
         con = duckdb.connect(str(path), read_only=True)
         try:

@@ -1,4 +1,5 @@
-"""Readers for the HDF5 files users bring besides .h5ad, told apart by what they hold.
+"""Readers for the files users bring: .h5ad, a 10x .mtx folder, a CSV/TSV table (`read_table`),
+and HDF5 files besides .h5ad, told apart by what they hold (`read_hdf5`):
 
 - Cell Ranger's feature-barcode matrix (`filtered_feature_bc_matrix.h5`): v3 (a "matrix" group
   with "features") and v2 (one group per genome with "genes" and "gene_names"). As for the .mtx
@@ -9,24 +10,144 @@
 - the scDeepCluster benchmark layout (a dense cells × genes "X", optional labels "Y"), genes
   named g0..gN, the labels in `obs["Y"]`;
 - an AnnData file saved under one of these suffixes (it has "obs" and "var"), read as .h5ad.
-Each gives sparse float32 counts, cells × genes.
+Each HDF5 reader gives sparse float32 counts, cells × genes.
 """
 
 from __future__ import annotations
 
+import gzip
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 
 GENE_EXPRESSION = "Gene Expression"
 LOOM_ROWS_PER_BLOCK = 2048  # genes read from a loom matrix at a time (dense block → sparse)
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+HDF5_SUFFIXES = (".h5", ".hdf5", ".loom")
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, .h5ad included
+Orientation = Literal["cells-by-genes", "genes-by-cells"]
+ORIENTATIONS: tuple[str, ...] = ("cells-by-genes", "genes-by-cells")
+
+
+def read_h5ad(path: str | Path) -> ad.AnnData:
+    path = Path(path)
+    try:
+        return ad.read_h5ad(path)
+    except Exception as exc:  # h5py raises OSError, anndata raises various things on foreign files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GenekbError(f"{path} is not a readable h5ad file ({reason})") from None
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def _open_text(path: Path) -> Any:
+    return gzip.open(path, "rt") if path.name.endswith(".gz") else path.open()
+
+
+def read_10x_mtx(folder: str | Path) -> ad.AnnData:
+    """Read a Cell Ranger matrix folder (v2 `genes.tsv` or v3 `features.tsv`, gzipped or not).
+
+    var_names are the feature ids (Ensembl, unique by construction); symbols go to
+    `var["gene_symbols"]` (pass `gene_key="gene_symbols"` to map by them). Only "Gene Expression"
+    features are kept when the file lists feature types.
+    """
+    from scipy.io import mmread
+
+    folder = Path(folder)
+    matrix_path = _find(folder, ("matrix.mtx",))
+    features_path = _find(folder, ("features.tsv", "genes.tsv"))
+    barcodes_path = _find(folder, ("barcodes.tsv",))
+    missing = [
+        n
+        for n, p in (
+            ("matrix.mtx", matrix_path),
+            ("features.tsv", features_path),
+            ("barcodes.tsv", barcodes_path),
+        )
+        if p is None
+    ]
+    if missing:
+        raise GenekbError(f"{folder} is not a 10x matrix folder: missing {', '.join(missing)}(.gz)")
+    assert matrix_path and features_path and barcodes_path
+    try:
+        with _open_text(matrix_path) as fh:
+            genes_by_cells = sp.csr_matrix(mmread(fh), dtype=np.float32)
+    except (ValueError, OSError) as exc:
+        raise GenekbError(f"{matrix_path} is not a MatrixMarket file ({exc})") from None
+    features = pd.read_csv(features_path, sep="\t", header=None, dtype=str)
+    barcodes = pd.read_csv(barcodes_path, sep="\t", header=None, dtype=str)[0]
+    if genes_by_cells.shape != (len(features), len(barcodes)):
+        raise GenekbError(
+            f"{folder}: matrix is {genes_by_cells.shape[0]} × {genes_by_cells.shape[1]} but"
+            f" there are {len(features)} features and {len(barcodes)} barcodes"
+        )
+    var = pd.DataFrame(index=pd.Index(features[0].to_numpy(), name=None))
+    var["gene_ids"] = features[0].to_numpy()
+    var["gene_symbols"] = (
+        features[1].to_numpy() if features.shape[1] > 1 else features[0].to_numpy()
+    )
+    if features.shape[1] > 2:
+        var["feature_types"] = features[2].to_numpy()
+    adata = ad.AnnData(
+        X=genes_by_cells.T.tocsr(), obs=pd.DataFrame(index=barcodes.to_numpy()), var=var
+    )
+    if "feature_types" in adata.var and (adata.var["feature_types"] == "Gene Expression").any():
+        adata = adata[:, adata.var["feature_types"].to_numpy() == "Gene Expression"].copy()
+    return adata
+
+
+def read_table(
+    path: str | Path, *, orientation: Orientation = "cells-by-genes", sep: str | None = None
+) -> ad.AnnData:
+    """Read a delimited table with names in the first column and the header row."""
+    path = Path(path)
+    if orientation not in ORIENTATIONS:
+        raise UsageError(
+            f"unknown orientation {orientation!r}; choose one of {', '.join(ORIENTATIONS)}"
+        )
+    if sep is None:
+        sep = TABLE_SUFFIXES.get(Path(path.name.lower().removesuffix(".gz")).suffix, ",")
+    try:
+        source = sys.stdin.buffer if str(path) == "-" else path
+        frame = pd.read_csv(source, sep=sep, index_col=0)
+    except UnicodeDecodeError as exc:
+        if bytes(exc.object[:4]) == HDF5_MAGIC[:4]:
+            raise GenekbError(
+                f"{path} holds an HDF5 (.h5ad) file, which cannot be read from a pipe or stdin"
+                " (HDF5 needs a seekable file): save it to a file and pass its path"
+            ) from None
+        raise GenekbError(f"cannot read table {path} (not UTF-8 text: {exc.reason})") from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise GenekbError(f"cannot read table {path} ({str(exc).splitlines()[0]})") from None
+    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise GenekbError(
+            f"{path}: column {non_numeric[0]!r} is not numeric; the table must hold names in the"
+            " first column and the header, and numbers elsewhere (check sep=)"
+        )
+    if orientation == "genes-by-cells":
+        frame = frame.T
+    values = frame.to_numpy(dtype=np.float32)
+    # Tables are usually mostly zeros; keep them sparse like every other input.
+    if values.size and np.count_nonzero(values) < 0.5 * values.size:
+        values = sp.csr_matrix(values)
+    obs = pd.DataFrame(index=frame.index.astype(str).to_numpy())
+    var = pd.DataFrame(index=frame.columns.astype(str).to_numpy())
+    return ad.AnnData(X=values, obs=obs, var=var)
 
 
 def read_hdf5(path: str | Path) -> ad.AnnData:

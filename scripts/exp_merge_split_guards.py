@@ -18,6 +18,13 @@ a move must also remove more variance than it adds); without it, as the pipeline
   optimises);
 - `cut`: the share of graph edges between clusters must not grow (the split may cut no more
   edges than the merge joins).
+With `--tolerances T1,T2,...` each run also scores `mod<=T`: the current check (`silhouette`) with
+a move refused where it lowers that graph's modularity by more than T (per move, absolute), and
+records each `silhouette` move's modularity change (`move_modularity`). `--fits DIR` keeps each
+fit (labels, PCA, batch) in DIR and reuses it, so a rerun with other variants does not refit.
+`--connectivities C1,C2,...` scores `joined>=C`: the check merging only pairs whose kNN-graph
+connectivity (`merge_split.connectivity`) is at least C (the pipeline's floor is
+`merge_split.MIN_CONNECTIVITY`).
 `NAME:N:S` is a subsample of N cells drawn with numpy seed S. JSON lines on stdout: ARI per
 rule, the check's moves (the first with the sizes of the merged pair and of the split cluster),
 and the modularity and cut share of the partition before and after the check; labels only
@@ -33,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,6 +81,32 @@ def guarded(
         condition=lambda now, moved: score(knn, moved) >= score(knn, now),
         variance_rule=True,
     ).labels
+
+
+def tolerant(
+    X: np.ndarray, labels: np.ndarray, seed: int, knn: sp.spmatrix, batch: Any, tolerance: float
+) -> np.ndarray:
+    """The current check with one more condition: a move may lower the graph's modularity by at
+    most `tolerance`."""
+    return check.merge_split(
+        X,
+        labels,
+        seed,
+        batch,
+        condition=lambda now, moved: modularity(knn, moved) >= modularity(knn, now) - tolerance,
+    ).labels
+
+
+def move_modularity(X: np.ndarray, labels: np.ndarray, seed: int, knn: sp.spmatrix, batch: Any):
+    """Each move of the current check, as the change of the graph's modularity it makes."""
+    changes: list[float] = []
+
+    def record(now: np.ndarray, moved: np.ndarray) -> bool:
+        changes.append(round(modularity(knn, moved) - modularity(knn, now), 4))
+        return True
+
+    check.merge_split(X, labels, seed, batch, condition=record)
+    return changes
 
 
 def separation(E: sp.csr_matrix, first: np.ndarray, second: np.ndarray, top: int = 10) -> float:
@@ -132,14 +166,39 @@ def load(spec: str):
     return adata, entry.label_key, entry.batch_key
 
 
-def one_run(adata, k: int, E: sp.csr_matrix, seed: int, batch_key: str | None) -> dict:
-    """Every variant's partition of one fit, the check's moves, and the graph's view of them."""
+def fit(adata, k: int, seed: int, batch_key: str | None, cache: Path | None, name: str):
+    """The pipeline's fit without the check: its labels, PCA and batch (from `cache` if there)."""
+    path = (
+        None if cache is None else cache / f"{name.replace(':', '_')}_{seed}_{bool(batch_key)}.npz"
+    )
+    if path is not None and path.exists():
+        saved = np.load(path, allow_pickle=True)
+        return saved["fitted"], saved["X"], saved["batch"][()]
     blind = hide_labels(adata, batch_key)
     key = BATCH_COLUMN if batch_key else None
     cluster(blind, n_clusters=k, use_semantic=False, seed=seed, merge_split=False, batch_key=key)
     fitted = blind.obs["cellmodel_cluster"].astype(int).to_numpy()
     X = np.asarray(blind.obsm["X_pca_expr"])
     batch = batch_values(blind, key)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, fitted=fitted, X=X, batch=np.asarray(batch, dtype=object))
+    return fitted, X, batch
+
+
+def one_run(
+    adata,
+    k: int,
+    E: sp.csr_matrix,
+    seed: int,
+    batch_key: str | None,
+    tolerances=(),
+    cache=None,
+    name: str = "",
+    connectivities=(),
+) -> dict:
+    """Every variant's partition of one fit, the check's moves, and the graph's view of them."""
+    fitted, X, batch = fit(adata, k, seed, batch_key, cache, name)
     knn = graph.knn_graph(X, ClusterRun.n_neighbors, seed=seed).adjacency
     checked, moves = checked_with_readings(X, E, fitted, seed, batch)
     parts = {
@@ -148,9 +207,18 @@ def one_run(adata, k: int, E: sp.csr_matrix, seed: int, batch_key: str | None) -
         "silhouette": check.merge_split(X, fitted, seed, batch, variance_rule=False).labels,
         "modularity": guarded(X, fitted, seed, modularity, knn, batch),
         "cut": guarded(X, fitted, seed, uncut, knn, batch),
+        **{f"mod<={t:g}": tolerant(X, fitted, seed, knn, batch, t) for t in tolerances},
+        **{
+            f"joined>={c:g}": check.merge_split(
+                X, fitted, seed, batch, adjacency=knn, min_connectivity=c
+            ).labels
+            for c in connectivities
+        },
     }
+    extra = {"move_modularity": move_modularity(X, fitted, seed, knn, batch)} if tolerances else {}
     return {
         "parts": parts,
+        **extra,
         # What the check did, and how the graph sees the partitions before and after it.
         "moves": moves,
         "modularity": [round(modularity(knn, parts[n]), 4) for n in ("none", "check")],
@@ -164,14 +232,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--batch", action="store_true", help="the registry's batch column")
+    parser.add_argument("--tolerances", default="", help="modularity tolerances, e.g. 0,0.02")
+    parser.add_argument("--fits", type=Path, help="folder that keeps and reuses the fits")
+    parser.add_argument("--connectivities", default="", help="merge floors, e.g. 0.25,0.4")
     args = parser.parse_args()
+    tolerances = [float(t) for t in args.tolerances.split(",") if t]
+    connectivities = [float(c) for c in args.connectivities.split(",") if c]
     for spec in args.datasets.split(","):
         adata, label_key, batch_key = load(spec)
         truth, mask, k = reference_labels(adata, label_key)
         E = sp.csr_matrix(log_normalize(adata.X))
         E = E[:, highly_variable(E, ClusterRun.n_hvg)]
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            run = one_run(adata, k, E, seed, batch_key if args.batch else None)
+            batch = batch_key if args.batch else None
+            run = one_run(adata, k, E, seed, batch, tolerances, args.fits, spec, connectivities)
             parts = run.pop("parts")
             ari = {n: cluster_metrics(truth[mask], p[mask])["ari"] for n, p in parts.items()}
             line = {"dataset": spec, "seed": seed, "ari": {n: round(a, 3) for n, a in ari.items()}}

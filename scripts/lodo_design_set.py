@@ -171,8 +171,12 @@ CHECK_CHOICES = ("none", "check", "silhouette")
 AUTO_VARIANTS = ("none", "merges", "dip")
 # The fit with and without the count reconstruction, alone and checked; the pipeline checks.
 COUNT_VARIANTS = ("mse-fit", "mse", "nb-fit", "nb")
+# The check as before and merging only pairs the kNN graph joins, at three floors; the old check
+# first, so that a fold which cannot tell them apart keeps it.
+JOINED_VARIANTS = ("none", "silhouette", "joined>=0.25", "joined>=0.4", "joined>=0.5")
 # Files of variants, told apart by a variant only they score: (variants shown, LODO's choices).
 VARIANT_FILES = {
+    "joined>=0.4": (JOINED_VARIANTS, JOINED_VARIANTS[1:]),  # exp_merge_split_guards.py
     "check": (CHECK_VARIANTS, CHECK_CHOICES),  # scripts/exp_merge_split_guards.py
     "dip": (AUTO_VARIANTS, AUTO_VARIANTS),  # scripts/exp_auto_merges.py
     "nb": (COUNT_VARIANTS, ("mse", "nb")),  # scripts/exp_count_loss.py

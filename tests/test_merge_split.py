@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from cellmodel.cluster.merge_split import merge_split
+from cellmodel.cluster.merge_split import MIN_CONNECTIVITY, connectivity, merge_split
 from cellmodel.metrics import cluster_metrics
+from cellmodel.pp.graph import knn_graph
 
 
 def _types(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -34,6 +36,43 @@ def test_a_cut_dominant_type_is_merged_and_a_hidden_type_split_off() -> None:
     assert after > before
     record = checked.to_dict()
     assert record["n_moves"] == 1 and set(record["moves"]) == {"1"} and record["stopped"]
+
+
+def _kept_within(adjacency, labels: np.ndarray):
+    """`adjacency` with every edge between two different clusters removed."""
+    coo = adjacency.tocoo()
+    same = labels[coo.row] == labels[coo.col]
+    return sp.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=coo.shape)
+
+
+def test_connectivity_reads_the_graph_between_two_clusters() -> None:
+    X, truth = _types()
+    adjacency = knn_graph(X, 8, seed=0).adjacency
+    apart = _kept_within(adjacency, truth)
+    graph = (sp.csr_matrix(apart + apart.T), np.asarray((apart + apart.T).sum(axis=1)).ravel())
+    assert connectivity(graph, truth, 0, 1) == 0.0
+    # Cells of one blob split at random are joined as a random graph joins them: about 1.
+    rng = np.random.default_rng(0)
+    halves = np.where(truth == 0, rng.integers(0, 2, len(truth)), truth + 1)
+    full = (sp.csr_matrix(adjacency + adjacency.T),
+            np.asarray((adjacency + adjacency.T).sum(axis=1)).ravel())  # fmt: skip
+    assert 0.6 < connectivity(full, halves, 0, 1) < 1.5
+
+
+def test_a_pair_the_graph_separates_is_not_merged() -> None:
+    X, truth = _types()
+    cut = truth.copy()
+    cut[(truth == 0) & (X[:, 3] > 0)] = 3
+    cut[truth == 3] = 2
+    adjacency = knn_graph(X, 8, seed=0).adjacency
+    # The graph joins the two halves of the dominant type: the move is made as without it.
+    joined = merge_split(X, cut, seed=0, adjacency=adjacency)
+    assert cluster_metrics(truth, joined.labels)["ari"] == pytest.approx(1.0)
+    assert MIN_CONNECTIVITY > 0
+    # A graph with no edge between the halves: they are two groups, and no pair is merged.
+    apart = merge_split(X, cut, seed=0, adjacency=_kept_within(adjacency, cut))
+    assert np.array_equal(apart.labels, cut) and apart.moves == []
+    assert apart.stopped == "no neighbouring pair without a density dip that the kNN graph joins"
 
 
 def test_a_move_that_would_cut_along_the_batch_is_refused() -> None:

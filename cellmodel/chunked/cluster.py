@@ -259,7 +259,9 @@ def _labels(
     checked = None
     if merge_split:
         tick = time.perf_counter()
-        labels, checked = check_partition(X_pca, labels, seed, k_estimated=n_clusters is None)
+        labels, checked = check_partition(
+            X_pca, labels, seed, k_estimated=n_clusters is None, adjacency=knn.adjacency
+        )
         if n_clusters is None:
             result = replace(result, n_clusters=int(labels.max()) + 1)
         timings["merge_split"] = time.perf_counter() - tick

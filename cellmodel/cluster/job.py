@@ -325,7 +325,7 @@ def _checks(
     if merge_split:
         tick = time.perf_counter()
         labels, checked = check_partition(
-            X_pca, labels, seed, batch=batch, k_estimated=result.k_estimated
+            X_pca, labels, seed, batch=batch, k_estimated=result.k_estimated, adjacency=adjacency
         )
         if result.k_estimated:
             result = replace(result, n_clusters=int(labels.max()) + 1)

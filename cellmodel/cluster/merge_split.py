@@ -7,7 +7,9 @@ neighbours, so k is filled by cutting the dominant type into pieces, which the u
 not support (docs/cluster_experiments.md, "Where k-means on the PCA still wins"). This check looks
 at the partition in the PCA itself. One move merges the neighbouring pair of clusters (each
 cluster's nearest by centroid) that adds least within-cluster variance (Ward's cost) among the
-pairs whose cells show no density dip between the two centroids, and splits, by two-means, the
+pairs whose cells show no density dip between the two centroids and that the kNN graph joins
+(`connectivity`: at least `MIN_CONNECTIVITY` of the edges between them that chance would give),
+and splits, by two-means, the
 cluster whose cut removes most within-cluster variance. The move is kept when the mean silhouette
 (Rousseeuw 1987) rises; moves repeat until one is refused. ISODATA would also ask the split to
 remove more variance than the merge adds (`variance_rule=True`), but Ward's cost grows with the
@@ -40,6 +42,10 @@ from cellmodel.cluster.fit import relabel_by_size
 NO_DIP_SHARE = 0.99
 MIN_SPLIT_CELLS = 6  # smaller clusters are not split; each half keeps at least half of this
 SILHOUETTE_SAMPLE = 4000  # silhouettes above this many cells are estimated on a seeded sample
+# A pair the kNN graph all but separates is two groups, however close their centroids: the PCA
+# silhouette can still prefer the union of two large compact types (a small gap between them and
+# a spread-out third group), which the graph, the encoder's own input, does not support.
+MIN_CONNECTIVITY = 0.4
 
 
 @dataclass
@@ -66,8 +72,34 @@ def lowest_density_between(values: np.ndarray, a: float, b: float) -> float:
     return float(min(1.0, density.min() / min(density[0], density[-1])))
 
 
-def _merge(X: np.ndarray, labels: np.ndarray, k: int) -> tuple[int, int, float] | None:
-    """The no-dip neighbouring pair with the lowest Ward cost, as (a, b, cost)."""
+def connectivity(graph: tuple[Any, np.ndarray], labels: np.ndarray, a: int, b: int) -> float:
+    """The edge weight between clusters a and b over what a random graph with the same degrees
+    would put there (PAGA's connectivity, Wolf et al. 2019): 1 as joined as chance, 0 no edge.
+    `graph`: (symmetric adjacency, CSR; each cell's degree) from `_graph`."""
+    adjacency, degree = graph
+    inside_a, inside_b = labels == a, labels == b
+    between = adjacency[inside_a][:, inside_b].sum()
+    expected = degree[inside_a].sum() * degree[inside_b].sum() / degree.sum()
+    return float(between / expected) if expected > 0 else 0.0
+
+
+def _graph(adjacency: Any) -> tuple[Any, np.ndarray]:
+    import scipy.sparse as sp
+
+    symmetric = sp.csr_matrix(adjacency)
+    symmetric = symmetric + symmetric.T
+    return symmetric, np.asarray(symmetric.sum(axis=1)).ravel()
+
+
+def _merge(
+    X: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    graph: tuple[Any, np.ndarray] | None = None,
+    min_connectivity: float = MIN_CONNECTIVITY,
+) -> tuple[int, int, float] | None:
+    """The no-dip neighbouring pair with the lowest Ward cost, as (a, b, cost); with `graph`,
+    among the pairs it joins (`connectivity` ≥ `min_connectivity`)."""
     sizes = np.bincount(labels, minlength=k)
     centroids = np.stack([X[labels == c].mean(axis=0) for c in range(k)])
     distance = ((centroids[:, None] - centroids[None]) ** 2).sum(axis=-1)
@@ -77,6 +109,8 @@ def _merge(X: np.ndarray, labels: np.ndarray, k: int) -> tuple[int, int, float] 
         (sizes[a] * sizes[b] / (sizes[a] + sizes[b]) * distance[a, b], a, b) for a, b in pairs
     )
     for cost, a, b in ward:
+        if graph is not None and connectivity(graph, labels, a, b) < min_connectivity:
+            continue
         axis = centroids[a] - centroids[b]
         length = np.linalg.norm(axis)
         if length == 0:  # the same centroid: nothing between them to dip
@@ -165,9 +199,12 @@ def merge_split(
     batch: np.ndarray | None = None,
     condition: Callable[[np.ndarray, np.ndarray], bool] | None = None,
     variance_rule: bool = False,
+    adjacency: Any = None,
+    min_connectivity: float = MIN_CONNECTIVITY,
 ) -> MergeSplit:
     """Apply accepted merge-split moves to `labels` (ids 0..k-1) in the space `X` (the PCA);
     `batch`: a technical batch per cell, whose information in the clusters must not rise;
+    `adjacency`: the kNN graph the partition was fitted on; a merged pair must be joined in it;
     `condition(current, moved)`: one more test a move must pass (e.g. a graph criterion);
     `variance_rule`: a move must also remove more variance than it adds (ISODATA's rule)."""
     labels = np.asarray(labels, dtype=np.int64).copy()
@@ -179,10 +216,13 @@ def merge_split(
     score = _silhouette(X, labels, seed)
     batch_info = None if batch is None else batch_ami(labels, batch)
     cuts: dict[int, tuple[np.ndarray, float] | None] = {}
+    joined = None if adjacency is None else _graph(adjacency)
     for _ in range(k):
-        merge = _merge(X, labels, k)
+        merge = _merge(X, labels, k, joined, min_connectivity)
         if merge is None:
-            result.stopped = "no neighbouring pair without a density dip"
+            result.stopped = "no neighbouring pair without a density dip" + (
+                "" if joined is None else " that the kNN graph joins"
+            )
             break
         a, b, cost = merge
         split = _split(X, labels, k, (a, b), seed, cuts)
@@ -279,11 +319,13 @@ def check_partition(
     seed: int = 0,
     batch: np.ndarray | None = None,
     k_estimated: bool = False,
+    adjacency: Any = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The pipeline's check of a finished partition: the merge-split moves (k kept), then, when k
-    was estimated, the merges (`merge_pairs`). Returns the labels, numbered by size, and the
-    record of both for `uns`."""
-    checked = merge_split(X, labels, seed, batch=batch)
+    """The pipeline's check of a finished partition: the merge-split moves (k kept; with
+    `adjacency`, the kNN graph of the fit, merging only pairs it joins), then, when k was
+    estimated, the merges (`merge_pairs`). Returns the labels, numbered by size, and the record
+    of both for `uns`."""
+    checked = merge_split(X, labels, seed, batch=batch, adjacency=adjacency)
     labels = relabel_by_size(checked.labels) if checked.moves else labels
     record = checked.to_dict()
     if k_estimated:

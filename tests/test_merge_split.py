@@ -68,6 +68,7 @@ def test_a_pair_the_graph_separates_is_not_merged() -> None:
     # The graph joins the two halves of the dominant type: the move is made as without it.
     joined = merge_split(X, cut, seed=0, adjacency=adjacency)
     assert cluster_metrics(truth, joined.labels)["ari"] == pytest.approx(1.0)
+    assert joined.moves[0]["connectivity"] >= MIN_CONNECTIVITY
     assert MIN_CONNECTIVITY > 0
     # A graph with no edge between the halves: they are two groups, and no pair is merged.
     apart = merge_split(X, cut, seed=0, adjacency=_kept_within(adjacency, cut))

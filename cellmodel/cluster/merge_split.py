@@ -249,6 +249,7 @@ def merge_split(
                 "variance_added": round(cost, 3),
                 "variance_removed": round(gain, 3),
                 **_readings(score, new_score, batch_info, new_batch_info),
+                **({} if joined is None else {"connectivity": connectivity(joined, labels, a, b)}),
             }
         )
         labels, score, batch_info = moved, new_score, new_batch_info

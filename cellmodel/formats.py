@@ -152,6 +152,17 @@ def read_table(
 
 def read_hdf5(path: str | Path) -> ad.AnnData:
     """A Cell Ranger .h5, a loom file or the X/Y layout, by what the file holds."""
+    return _with_layout(path, lambda f, kind, reader: reader())
+
+
+def hdf5_cell_columns(path: str | Path) -> list[str]:
+    """The obs columns `read_hdf5` would give, read without the matrix."""
+    return _with_layout(path, _cell_columns)
+
+
+def _with_layout(path: str | Path, use: Callable[[Any, str, Callable[[], ad.AnnData]], Any]) -> Any:
+    """Open the file, tell its layout and return `use(file, kind, reader)`; one error line for
+    an unreadable, foreign or damaged file."""
     import h5py
 
     path = Path(path)
@@ -160,13 +171,22 @@ def read_hdf5(path: str | Path) -> ad.AnnData:
     except OSError as exc:
         raise GenekbError(f"{path} is not a readable HDF5 file ({_reason(exc)})") from None
     with f:
-        keys = sorted(f.keys())
-        kind, reader = _layout(f, keys, path)
+        kind, reader = _layout(f, sorted(f.keys()), path)
         try:
-            return reader()
+            return use(f, kind, reader)
         except (KeyError, ValueError, IndexError, TypeError, OSError) as exc:
             # Arrays missing or of the wrong size: a damaged or hand-made file.
             raise GenekbError(f"{path}: a damaged {kind} ({_reason(exc)})") from None
+
+
+def _cell_columns(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> list[str]:
+    if kind == "AnnData file":
+        return [str(c) for c in f["obs"].attrs.get("column-order", [])]
+    if kind == "loom file":
+        return [k for k in _loom_cell_keys(f) if k != "CellID"]
+    if kind == "X/Y file":
+        return ["Y"] if "Y" in f else []
+    return []  # a Cell Ranger matrix: barcodes only
 
 
 def _reason(exc: BaseException) -> str:
@@ -242,11 +262,7 @@ def _loom(f: Any) -> ad.AnnData:
     ]
     X = sp.csr_matrix(sp.vstack(blocks).T) if blocks else sp.csr_matrix((n_cells, 0))
     rows, columns = f["row_attrs"], f["col_attrs"]
-    # One value per cell: shape (cells,) or (cells, 1); wider columns (coordinates) are left out.
-    per_cell = [
-        k for k in columns if columns[k].ndim and columns[k].shape[0] == columns[k].size == n_cells
-    ]
-    obs = pd.DataFrame({k: text_values(columns[k]) for k in per_cell})
+    obs = pd.DataFrame({k: text_values(columns[k]) for k in _loom_cell_keys(f)})
     obs.index = pd.Index([f"c{i}" for i in range(n_cells)])
     if "CellID" in obs:
         obs.index = pd.Index(obs.pop("CellID").to_numpy(), dtype=str)
@@ -255,6 +271,15 @@ def _loom(f: Any) -> ad.AnnData:
     adata.obs_names_make_unique()
     adata.var_names_make_unique()
     return adata
+
+
+def _loom_cell_keys(f: Any) -> list[str]:
+    """The col_attrs with one value per cell: shape (cells,) or (cells, 1); wider columns
+    (coordinates) are left out."""
+    n_cells, columns = f["matrix"].shape[1], f["col_attrs"]
+    return [
+        k for k in columns if columns[k].ndim and columns[k].shape[0] == columns[k].size == n_cells
+    ]
 
 
 def read_xy(f: Any, path: Path) -> ad.AnnData:

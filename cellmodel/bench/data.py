@@ -22,6 +22,7 @@ from cellmodel.bench.settings import (
 )
 from cellmodel.datasets.synthetic import synthetic_counts
 from cellmodel.datasets.synthetic import synthetic_symbols as synthetic_symbols  # re-exported
+from cellmodel.formats import hdf5_cell_columns
 from genekb.errors import GenekbError, UsageError
 
 
@@ -93,9 +94,9 @@ def _file_ref(path: Path, label_key: str | None) -> DatasetRef:
 
 
 def _obs_columns(path: Path) -> list[str]:
-    """The cell columns of a file, read without its matrix where the format allows (.h5ad)."""
+    """The cell columns of a file, read without its matrix."""
     if path.suffix != ".h5ad":
-        return list(io.read(path).obs.columns)
+        return hdf5_cell_columns(path)
     try:
         backed = ad.read_h5ad(path, backed="r")
     except Exception as exc:  # h5py and anndata raise many kinds on foreign files

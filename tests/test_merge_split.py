@@ -236,3 +236,33 @@ def test_the_pipeline_reports_the_k_left_after_its_merges() -> None:
     assert merges["stopped"]
     found = adata.obs["cellmodel_cluster"]
     assert record["n_clusters"] == len(found.cat.categories) == found.nunique()
+
+
+def _spread_and_hidden(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In 2-d: a dominant blob cut in two (clusters 0, 3), a long bar (1) and two tight 30-cell
+    groups side by side in one cluster (2). Cutting the bar removes the most variance."""
+    rng = np.random.default_rng(seed)
+    bar = np.column_stack([rng.uniform(-10, 10, 200), rng.normal(scale=0.5, size=200)])
+    bar[:, 0] += 30
+    pair = rng.normal(scale=0.3, size=(60, 2))
+    pair[:, 1] += 30
+    pair[30:, 0] += 3
+    X = np.concatenate([rng.normal(size=(200, 2)), bar, pair])
+    truth = np.repeat([0, 1, 2, 3], [200, 200, 30, 30])
+    cut = np.minimum(truth, 2)
+    cut[(truth == 0) & (X[:, 0] > 0)] = 3
+    return X, truth, cut
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_split_beside_a_merge_is_the_one_the_silhouette_prefers(seed: int) -> None:
+    X, truth, cut = _spread_and_hidden(seed)
+    by_variance = merge_split(X, cut, seed=0, split_choice="variance")
+    assert [move["split"] for move in by_variance.moves] == [1]  # the bar, cut along its spread
+    checked = merge_split(X, cut, seed=0)
+    assert [move["split"] for move in checked.moves] == [2]
+    assert checked.moves[0]["splits_tried"] == 2
+    assert cluster_metrics(truth, checked.labels)["ari"] == pytest.approx(1.0)
+    assert cluster_metrics(truth, by_variance.labels)["ari"] < 0.8
+    with pytest.raises(ValueError, match="split_choice"):
+        merge_split(X, cut, split_choice="gain")

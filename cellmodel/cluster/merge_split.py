@@ -9,9 +9,12 @@ at the partition in the PCA itself. One move merges the neighbouring pair of clu
 cluster's nearest by centroid) that adds least within-cluster variance (Ward's cost) among the
 pairs whose cells show no density dip between the two centroids and that the kNN graph joins
 (`connectivity`: at least `MIN_CONNECTIVITY` of the edges between them that chance would give),
-and splits, by two-means, the
-cluster whose cut removes most within-cluster variance. The move is kept when the mean silhouette
-(Rousseeuw 1987) rises; moves repeat until one is refused. ISODATA would also ask the split to
+and splits one other cluster in two by two-means. Every other cluster's cut is tried beside the
+merge, and the move with the highest mean silhouette (Rousseeuw 1987) is kept when it raises the
+silhouette; moves repeat until none does. The silhouette judges the move, so it also picks the
+split: the cut that removes most variance often halves a large cluster along its spread, while
+another cluster holds two groups the silhouette separates (`split_choice="variance"` tries that
+cut alone). ISODATA would also ask the split to
 remove more variance than the merge adds (`variance_rule=True`), but Ward's cost grows with the
 sizes of the pair, so that rule never rejoins a large type cut in two when the cluster to split
 is small: it keeps the very partitions of unbalanced files that the check is for. With a batch
@@ -46,6 +49,7 @@ SILHOUETTE_SAMPLE = 4000  # silhouettes above this many cells are estimated on a
 # silhouette can still prefer the union of two large compact types (a small gap between them and
 # a spread-out third group), which the graph, the encoder's own input, does not support.
 MIN_CONNECTIVITY = 0.4
+SPLIT_CHOICES = ("silhouette", "variance")
 
 
 @dataclass
@@ -135,25 +139,52 @@ def _cut(members: np.ndarray, seed: int) -> tuple[np.ndarray, float] | None:
     return cut.labels_, float(((members - members.mean(axis=0)) ** 2).sum() - cut.inertia_)
 
 
-def _split(
+def _splits(
     X: np.ndarray,
     labels: np.ndarray,
     k: int,
     skip: tuple[int, int],
     seed: int,
     cuts: dict[int, tuple[np.ndarray, float] | None],
-) -> tuple[int, np.ndarray, float] | None:
-    """The cluster whose two-means cut removes most variance, as (cluster, halves, gain).
+) -> list[tuple[int, np.ndarray, float]]:
+    """Every cluster's two-means cut as (cluster, halves, gain), most variance removed first.
     `cuts` keeps each cluster's cut between moves; a move invalidates the three it changes."""
-    best = None
+    found = []
     for c in range(k):
         if c in skip:
             continue
         if c not in cuts:
             cuts[c] = _cut(X[labels == c], seed)
-        if cuts[c] is not None and (best is None or cuts[c][1] > best[2]):
-            best = (c, *cuts[c])
-    return best
+        if cuts[c] is not None:
+            found.append((c, *cuts[c]))
+    return sorted(found, key=lambda split: -split[2])
+
+
+def _best_move(
+    X: np.ndarray,
+    labels: np.ndarray,
+    merge: tuple[int, int],
+    splits: list[tuple[int, np.ndarray, float]],
+    seed: int,
+    score: float,
+    batch: np.ndarray | None,
+    batch_info: float | None,
+) -> tuple[str, tuple[np.ndarray, int, float, float, float | None] | None]:
+    """Of the moves that merge `merge` and make one of `splits`, the one `_judge` accepts with
+    the highest silhouette, as (moved labels, split cluster, gain, silhouette, batch AMI); else
+    the refusal of the split that removes most variance."""
+    a, b = merge
+    best, refusal = None, ""
+    for c, halves, gain in splits:
+        moved = labels.copy()
+        moved[moved == b] = a
+        moved[np.flatnonzero(labels == c)[halves == 1]] = b
+        why, new_score, new_batch_info = _judge(X, moved, seed, score, batch, batch_info)
+        if why:
+            refusal = refusal or why
+        elif best is None or new_score > best[3]:
+            best = (moved, c, gain, new_score, new_batch_info)
+    return ("" if best else refusal), best
 
 
 def _silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
@@ -201,12 +232,17 @@ def merge_split(
     variance_rule: bool = False,
     adjacency: Any = None,
     min_connectivity: float = MIN_CONNECTIVITY,
+    split_choice: str = "silhouette",
 ) -> MergeSplit:
     """Apply accepted merge-split moves to `labels` (ids 0..k-1) in the space `X` (the PCA);
     `batch`: a technical batch per cell, whose information in the clusters must not rise;
     `adjacency`: the kNN graph the partition was fitted on; a merged pair must be joined in it;
     `condition(current, moved)`: one more test a move must pass (e.g. a graph criterion);
-    `variance_rule`: a move must also remove more variance than it adds (ISODATA's rule)."""
+    `variance_rule`: a move must also remove more variance than it adds (ISODATA's rule);
+    `split_choice`: "silhouette" tries every cluster's cut beside the merge and keeps the move
+    with the highest silhouette; "variance" tries only the cut that removes most variance."""
+    if split_choice not in SPLIT_CHOICES:
+        raise ValueError(f"split_choice must be one of {', '.join(SPLIT_CHOICES)}")
     labels = np.asarray(labels, dtype=np.int64).copy()
     k = int(labels.max()) + 1 if len(labels) else 0
     result = MergeSplit(labels)
@@ -225,27 +261,28 @@ def merge_split(
             )
             break
         a, b, cost = merge
-        split = _split(X, labels, k, (a, b), seed, cuts)
-        if split is None:
+        splits = _splits(X, labels, k, (a, b), seed, cuts)
+        if not splits:
             result.stopped = "no cluster can be split"
             break
-        if variance_rule and split[2] <= cost:
-            result.stopped = "no split removes more variance than the merge adds"
-            break
-        c, halves, gain = split
-        moved = labels.copy()
-        moved[moved == b] = a
-        moved[np.flatnonzero(labels == c)[halves == 1]] = b
-        refusal, new_score, new_batch_info = _judge(X, moved, seed, score, batch, batch_info)
-        if not refusal and condition is not None and not condition(labels, moved):
+        splits = splits[:1] if split_choice == "variance" else splits
+        if variance_rule:
+            splits = [split for split in splits if split[2] > cost]
+            if not splits:
+                result.stopped = "no split removes more variance than the merge adds"
+                break
+        refusal, best = _best_move(X, labels, (a, b), splits, seed, score, batch, batch_info)
+        if best is not None and condition is not None and not condition(labels, best[0]):
             refusal = "the move fails the given condition"
-        if refusal:
+        if refusal or best is None:
             result.stopped = refusal
             break
+        moved, c, gain, new_score, new_batch_info = best
         result.moves.append(
             {
                 "merged": [a, b],
                 "split": c,
+                "splits_tried": len(splits),
                 "variance_added": round(cost, 3),
                 "variance_removed": round(gain, 3),
                 **_readings(score, new_score, batch_info, new_batch_info),

@@ -39,6 +39,7 @@ import numpy as np
 
 from cellmodel.cluster.batch_choice import batch_ami
 from cellmodel.cluster.fit import relabel_by_size
+from cellmodel.cluster.silhouette import Silhouette
 
 # A union has "no dip" when the density between the two centroids never falls below this share
 # of the lower of the two centroid densities (1 % leaves room for the kernel estimate's noise).
@@ -161,11 +162,10 @@ def _splits(
 
 
 def _best_move(
-    X: np.ndarray,
     labels: np.ndarray,
     merge: tuple[int, int],
     splits: list[tuple[int, np.ndarray, float]],
-    seed: int,
+    silhouette: Silhouette,
     score: float,
     batch: np.ndarray | None,
     batch_info: float | None,
@@ -179,7 +179,7 @@ def _best_move(
         moved = labels.copy()
         moved[moved == b] = a
         moved[np.flatnonzero(labels == c)[halves == 1]] = b
-        why, new_score, new_batch_info = _judge(X, moved, seed, score, batch, batch_info)
+        why, new_score, new_batch_info = _judge(silhouette(moved), score, moved, batch, batch_info)
         if why:
             refusal = refusal or why
         elif best is None or new_score > best[3]:
@@ -187,24 +187,16 @@ def _best_move(
     return ("" if best else refusal), best
 
 
-def _silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:
-    from sklearn.metrics import silhouette_score
-
-    sample = SILHOUETTE_SAMPLE if len(labels) > SILHOUETTE_SAMPLE else None
-    return float(silhouette_score(X, labels, sample_size=sample, random_state=seed))
-
-
 def _judge(
-    X: np.ndarray,
-    moved: np.ndarray,
-    seed: int,
+    new_score: float,
     score: float,
+    moved: np.ndarray,
     batch: np.ndarray | None,
     batch_info: float | None,
     silhouette: bool = True,
 ) -> tuple[str, float, float | None]:
-    """Why a moved partition is refused ("" if it is not), its silhouette and its batch AMI."""
-    new_score = _silhouette(X, moved, seed)
+    """Why a moved partition (silhouette `new_score`) is refused ("" if it is not), its silhouette
+    and its batch AMI."""
     if silhouette and new_score <= score:
         return "the silhouette would not rise", new_score, None
     new_batch_info = None if batch is None else batch_ami(moved, batch)
@@ -249,7 +241,8 @@ def merge_split(
     if k < 3 or len(np.unique(labels)) < k:
         result.stopped = "fewer than three non-empty clusters"
         return result
-    score = _silhouette(X, labels, seed)
+    silhouette = Silhouette(X, seed, SILHOUETTE_SAMPLE)
+    score = silhouette(labels)
     batch_info = None if batch is None else batch_ami(labels, batch)
     cuts: dict[int, tuple[np.ndarray, float] | None] = {}
     joined = None if adjacency is None else _graph(adjacency)
@@ -271,7 +264,7 @@ def merge_split(
             if not splits:
                 result.stopped = "no split removes more variance than the merge adds"
                 break
-        refusal, best = _best_move(X, labels, (a, b), splits, seed, score, batch, batch_info)
+        refusal, best = _best_move(labels, (a, b), splits, silhouette, score, batch, batch_info)
         if best is not None and condition is not None and not condition(labels, best[0]):
             refusal = "the move fails the given condition"
         if refusal or best is None:
@@ -318,7 +311,8 @@ def merge_pairs(
     if labels.max(initial=0) < 2:
         result.stopped = "fewer than three clusters"
         return result
-    score = _silhouette(X, labels, seed) if start_silhouette is None else start_silhouette
+    scorer = Silhouette(X, seed, SILHOUETTE_SAMPLE)
+    score = scorer(labels) if start_silhouette is None else start_silhouette
     batch_info = None if batch is None else batch_ami(labels, batch)
     while True:
         k = int(labels.max()) + 1
@@ -334,7 +328,7 @@ def merge_pairs(
         moved[moved == b] = a
         moved = np.unique(moved, return_inverse=True)[1]
         refusal, new_score, new_batch_info = _judge(
-            X, moved, seed, score, batch, batch_info, silhouette=silhouette
+            scorer(moved), score, moved, batch, batch_info, silhouette=silhouette
         )
         if refusal:
             result.stopped = refusal

@@ -54,8 +54,25 @@ def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
     return None
 
 
-def _open_text(path: Path) -> Any:
-    return gzip.open(path, "rt") if path.name.endswith(".gz") else path.open()
+def _open_binary(path: Path) -> Any:
+    # Binary, not text: scipy wraps a text stream in a helper whose clean-up prints a traceback
+    # ("Exception ignored in ...") once the file is closed after a parse error.
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
+def _read_names(path: Path, what: str) -> pd.DataFrame:
+    """The tab-separated rows of a features/barcodes file, refused in one line when empty or
+    unreadable."""
+    try:
+        rows = pd.read_csv(path, sep="\t", header=None, dtype=str)
+    except pd.errors.EmptyDataError:
+        raise GenekbError(
+            f"{path} is empty; a 10x folder needs one line per {what}: copy it again from the"
+            " Cell Ranger output"
+        ) from None
+    except (ValueError, OSError, EOFError, pd.errors.ParserError) as exc:
+        raise GenekbError(f"cannot read {path} ({_reason(exc)}); copy it again") from None
+    return rows
 
 
 def read_10x_mtx(folder: str | Path) -> ad.AnnData:
@@ -84,12 +101,12 @@ def read_10x_mtx(folder: str | Path) -> ad.AnnData:
         raise GenekbError(f"{folder} is not a 10x matrix folder: missing {', '.join(missing)}(.gz)")
     assert matrix_path and features_path and barcodes_path
     try:
-        with _open_text(matrix_path) as fh:
+        with _open_binary(matrix_path) as fh:
             genes_by_cells = sp.csr_matrix(mmread(fh), dtype=np.float32)
-    except (ValueError, OSError) as exc:
-        raise GenekbError(f"{matrix_path} is not a MatrixMarket file ({exc})") from None
-    features = pd.read_csv(features_path, sep="\t", header=None, dtype=str)
-    barcodes = pd.read_csv(barcodes_path, sep="\t", header=None, dtype=str)[0]
+    except (ValueError, OSError, EOFError) as exc:
+        raise GenekbError(f"{matrix_path} is not a MatrixMarket file ({_reason(exc)})") from None
+    features = _read_names(features_path, "feature")
+    barcodes = _read_names(barcodes_path, "barcode")[0]
     if genes_by_cells.shape != (len(features), len(barcodes)):
         raise GenekbError(
             f"{folder}: matrix is {genes_by_cells.shape[0]} × {genes_by_cells.shape[1]} but"
@@ -133,6 +150,7 @@ def read_table(
         raise GenekbError(f"cannot read table {path} (not UTF-8 text: {exc.reason})") from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise GenekbError(f"cannot read table {path} ({str(exc).splitlines()[0]})") from None
+    _check_table_shape(frame, path, sep)
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise GenekbError(
@@ -148,6 +166,19 @@ def read_table(
     obs = pd.DataFrame(index=frame.index.astype(str).to_numpy())
     var = pd.DataFrame(index=frame.columns.astype(str).to_numpy())
     return ad.AnnData(X=values, obs=obs, var=var)
+
+
+def _check_table_shape(frame: pd.DataFrame, path: Path, sep: str) -> None:
+    """A table with no column besides the names (another separator) or no row (a header only)."""
+    if frame.shape[1] == 0:
+        raise GenekbError(
+            f"{path} has no column besides the names when split at {sep!r}; if its columns are"
+            " separated by another character, pass it with sep="
+        )
+    if frame.shape[0] == 0:
+        raise GenekbError(
+            f"{path} holds a header but no rows; the table needs one row per cell (or gene)"
+        )
 
 
 def read_hdf5(path: str | Path) -> ad.AnnData:

@@ -31,6 +31,7 @@ from cellmodel.formats import (
 )
 from genekb.errors import GenekbError, UsageError
 
+GZIP_MAGIC = b"\x1f\x8b"
 ValueKind = Literal["counts", "log", "other"]
 KINDS: tuple[str, ...] = ("auto", "counts", "log", "other")
 
@@ -41,6 +42,7 @@ LOG_SCALE_MAX = 30.0
 # Integer detection looks at this many non-zero values (evenly spaced): certain enough, and cheap.
 KIND_SAMPLE = 1_000_000
 LOW_COUNT = 100  # counts under which a barcode is most likely an empty droplet
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # larger values turn to inf, then NaN, in float32
 WHOLE_TRANSCRIPTOME = 5_000  # genes from which a counts matrix is judged for empty droplets
 
 Matrix = sp.csr_matrix | np.ndarray
@@ -96,6 +98,8 @@ def read(
     if path.is_dir():
         return read_10x_mtx(path)
     name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".h5ad", *HDF5_SUFFIXES)):
+        _refuse_gzipped_hdf5(path)
     if name.endswith(".h5ad"):
         return read_h5ad(path)
     if name.endswith(".mtx"):
@@ -111,12 +115,28 @@ def read(
     )
 
 
+def _refuse_gzipped_hdf5(path: Path) -> None:
+    # HDF5 needs random access: a gzipped .h5ad/.h5/.loom would only fail as "not HDF5".
+    with path.open("rb") as fh:
+        if fh.read(2) == GZIP_MAGIC:
+            raise GenekbError(
+                f"{path} is gzip-compressed; HDF5 files (.h5ad, .h5, .loom) are read uncompressed:"
+                " gunzip it first"
+            )
+
+
 # ------------------------------------------------------------------------------ picking, checking
 
 
 def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFrame, str]:
     """The matrix, its var frame and a label for where it came from."""
     if layer is None or layer == "X":
+        if adata.X is None and (adata.layers or adata.raw is not None):
+            have = ", ".join([*(["raw"] if adata.raw is not None else []), *adata.layers])
+            raise GenekbError(
+                f"the input has no X matrix; pass the layer that holds the expression with"
+                f" layer= (layers present: {have})"
+            )
         return adata.X, adata.var, "X"
     if layer == "raw":
         if adata.raw is None:
@@ -174,6 +194,12 @@ def _check_matrix(X: Any, where: str) -> None:
         raise GenekbError(
             f"the expression matrix ({where}) contains NaN or infinite values; fix or drop those"
             " entries first"
+        )
+    largest = max(float(values.max()), -float(values.min()))  # no copy, unlike np.abs
+    if largest > FLOAT32_MAX:
+        raise GenekbError(
+            f"the expression matrix ({where}) holds values up to {largest:.3g}, beyond the"
+            f" {FLOAT32_MAX:.3g} that float32 holds; rescale it (counts, or a log scale) first"
         )
 
 

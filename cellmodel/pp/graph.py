@@ -219,7 +219,13 @@ def combat(X_log: Any, batch: np.ndarray) -> np.ndarray:
     if np.bincount(np.unique(batch, return_inverse=True)[1]).min() < 2:
         raise GenekbError("a batch holds a single cell; ComBat needs at least 2 cells per batch")
     holder = ad.AnnData(X=X_log.toarray() if sp.issparse(X_log) else np.array(X_log))
-    holder.obs["batch"] = pd.Categorical(batch)
+    # Neutral level names in the sorted order of the values (the same design matrix): ComBat's
+    # model formula reads a batch named "nan" (a missing value written as text) as missing and
+    # then fails on a singular matrix.
+    values, codes = np.unique(batch, return_inverse=True)
+    holder.obs["batch"] = pd.Categorical.from_codes(
+        codes.ravel(), [f"batch{i}" for i in range(values.size)]
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         # scanpy's first convergence check divides by each batch's starting variance, which is
         # exactly 0 for a gene the batch never expresses; the loop goes on with finite values and

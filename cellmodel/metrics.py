@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -42,6 +43,16 @@ def hungarian_mapping(
     return {str(pred_values[r]): str(true_values[c]) for r, c in zip(rows, cols, strict=True)}
 
 
+def _labelled(labels_true: Any, labels_pred: Any) -> tuple[Any, Any]:
+    """The cells with a reference label: a missing one (NaN, None) is no class of its own."""
+    known = ~pd.isna(np.asarray(labels_true, dtype=object))
+    if known.all():
+        return labels_true, labels_pred
+    if not known.any():
+        raise GenekbError("no cell has a reference label to score against (every label is missing)")
+    return np.asarray(labels_true, dtype=object)[known], np.asarray(labels_pred)[known]
+
+
 def cluster_metrics(
     labels_true: Sequence[Any] | np.ndarray, labels_pred: Sequence[Any] | np.ndarray
 ) -> dict[str, float]:
@@ -55,6 +66,7 @@ def cluster_metrics(
         )
     if len(labels_true) == 0:
         raise GenekbError("no cells to score")
+    labels_true, labels_pred = _labelled(labels_true, labels_pred)
     true_codes, _ = _codes(labels_true)
     pred_codes, _ = _codes(labels_pred)
     table = contingency(true_codes, pred_codes)

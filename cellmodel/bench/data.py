@@ -85,7 +85,7 @@ def _file_ref(path: Path, label_key: str | None) -> DatasetRef:
         raise GenekbError(f"dataset file {path} does not exist")
     if label_key is None:
         raise UsageError(f"{path} needs label_key=: the obs column with the reference labels")
-    columns = _obs_columns(path)
+    columns = _obs_columns(path, label_key)
     if label_key not in columns:
         raise GenekbError(
             f"label key {label_key!r} is not an obs column of {path}; choose from {columns}"
@@ -93,8 +93,9 @@ def _file_ref(path: Path, label_key: str | None) -> DatasetRef:
     return DatasetRef(path.stem, "file", path=str(path.resolve()), label_key=label_key)
 
 
-def _obs_columns(path: Path) -> list[str]:
-    """The cell columns of a file, read without its matrix."""
+def _obs_columns(path: Path, label_key: str) -> list[str]:
+    """The cell columns of a file, read without its matrix; an .h5ad's `label_key` column is
+    checked to hold labels of two classes or more (`check_labels`), before any run starts."""
     if path.suffix != ".h5ad":
         return hdf5_cell_columns(path)
     try:
@@ -102,9 +103,29 @@ def _obs_columns(path: Path) -> list[str]:
     except Exception as exc:  # h5py and anndata raise many kinds on foreign files
         raise GenekbError(f"{path} is not a readable h5ad file ({exc})") from None
     try:
+        if label_key in backed.obs:
+            check_labels(backed.obs[label_key], label_key)
         return list(backed.obs.columns)
     finally:
         backed.file.close()
+
+
+def check_labels(column: pd.Series, label_key: str) -> np.ndarray:
+    """The mask of labelled cells; refused when no cell is labelled or all share one class (a
+    benchmark against one class scores any clustering as perfect)."""
+    mask = column.notna().to_numpy()
+    if not mask.any():
+        raise GenekbError(
+            f"label key {label_key!r} holds no labels (every value is missing); choose another"
+            " label_key="
+        )
+    classes = pd.unique(column[mask].astype(str))
+    if len(classes) < 2:
+        raise GenekbError(
+            f"label key {label_key!r} holds a single class ({classes[0]!r}); a benchmark needs"
+            " reference labels of two classes or more: choose another label_key="
+        )
+    return mask
 
 
 def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:
@@ -139,8 +160,6 @@ def reference_labels(adata: ad.AnnData, label_key: str) -> tuple[np.ndarray, np.
             f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
         )
     column = adata.obs[label_key]
-    mask = column.notna().to_numpy()
-    if not mask.any():
-        raise GenekbError(f"obs[{label_key!r}] holds no labels")
+    mask = check_labels(column, label_key)
     labels = column.astype(str).to_numpy()
     return labels, mask, len(np.unique(labels[mask]))

@@ -183,11 +183,15 @@ def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
 
 def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | None]:
     """Cluster in memory; the AnnData and the label column that scores it (if any)."""
+    from cellmodel.cluster.inputs import check_run_input
     from cellmodel.cluster.job import cluster as run_cluster
     from genekb.store.store import Store
 
     adata, dataset_label_key = load_input(args.source, args.root)
     label_key = args.label_key or dataset_label_key
+    check_run_input(
+        adata, n_clusters=args.n_clusters, label_key=label_key, batch_key=args.batch_key
+    )
     if args.align_semantic and not args.semantic:
         raise UsageError("--align-semantic needs the semantic view; drop --no-semantic")
     knowledge = args.refine is not None and not args.gene_graph.startswith("data")

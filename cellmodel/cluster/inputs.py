@@ -1,0 +1,43 @@
+"""Checks of a clustering run's input that need the cells but none of the work: `cellmodel
+cluster` calls `check_run_input` right after reading the file, so a k as large as the data or an
+unusable label or batch column is refused before anything is computed, in one line."""
+
+from __future__ import annotations
+
+import anndata as ad
+import pandas as pd
+
+from genekb.errors import GenekbError, UsageError
+
+
+def check_run_input(
+    adata: ad.AnnData, *, n_clusters: int | None, label_key: str | None, batch_key: str | None
+) -> None:
+    """Refuse k = the number of cells, a label column without labels and a batch column with
+    missing values (`batch_key` "auto", "none" or None is not checked here)."""
+    n_cells = adata.n_obs
+    if n_clusters is not None and n_cells >= 3 and n_clusters == n_cells:
+        # (a larger k, and fewer than 3 cells, the run itself refuses)
+        raise UsageError(
+            f"n_clusters={n_clusters} equals the {n_cells} cells: each cell would be a cluster of"
+            f" its own; give a k below {n_cells}"
+        )
+    if label_key is not None and label_key in adata.obs and adata.obs[label_key].isna().all():
+        raise GenekbError(
+            f"label key {label_key!r} holds no labels (every value is missing); choose another"
+            " label_key= or leave it out"
+        )
+    if batch_key is not None and batch_key.lower() not in ("auto", "none"):
+        _check_batch_column(adata, batch_key)
+
+
+def _check_batch_column(adata: ad.AnnData, batch_key: str) -> None:
+    if batch_key not in adata.obs:
+        return  # the run names the columns there are
+    column: pd.Series = adata.obs[batch_key]
+    missing = int(column.isna().sum())
+    if missing:
+        raise GenekbError(
+            f"batch key {batch_key!r} has no value for {missing} of {column.size} cells; fill"
+            " them in (e.g. 'unknown') or pass batch_key=none for no correction"
+        )

@@ -152,3 +152,20 @@ def test_a_gzipped_h5ad_is_told_to_be_gunzipped(tmp_path, cells):
 def test_a_missing_input_path_is_named_as_missing(tmp_path):
     result = run_cellmodel("cluster", str(tmp_path / "nope.h5ad"), "--no-semantic")
     assert "nope.h5ad does not exist; check the path" in one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "says"),
+    [
+        (["-k", "30"], 2, "--n-clusters 30 equals the 30 cells"),
+        (["-k", "3", "--label-key", "unlabelled"], 1, "'unlabelled' holds no labels"),
+    ],
+)
+def test_chunked_cluster_refuses_before_any_pass(cells, flags, code, says):
+    out = cells.parent / "out.h5ad"
+    result = run_cellmodel("cluster", str(cells), "--chunk-size", "10", *flags, "-o", str(out))
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0], result.stderr
+    assert not out.exists()

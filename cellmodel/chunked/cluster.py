@@ -207,6 +207,11 @@ def _check_label_key(path: str, label_key: str | None) -> None:
             raise GenekbError(
                 f"label key {label_key!r} is not an obs column; choose from {list(f['obs'])}"
             )
+    if h5.read_frame(path, "obs")[label_key].isna().all():  # else the run ends in "no cells"
+        raise GenekbError(
+            f"label key {label_key!r} holds no labels (every value is missing); choose another"
+            " label_key= or leave it out"
+        )
 
 
 def _read_setup(
@@ -221,6 +226,11 @@ def _read_setup(
         raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
+    if n_clusters == n_cells:  # the silhouette of the checks then fails at the end of the run
+        raise UsageError(
+            f"n_clusters={n_clusters} equals the {n_cells} cells: each cell would be a cluster of"
+            f" its own; give a k below {n_cells}"
+        )
     return ref, kind, notes, n_cells
 
 

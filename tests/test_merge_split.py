@@ -266,3 +266,10 @@ def test_the_split_beside_a_merge_is_the_one_the_silhouette_prefers(seed: int) -
     assert cluster_metrics(truth, by_variance.labels)["ari"] < 0.8
     with pytest.raises(ValueError, match="split_choice"):
         merge_split(X, cut, split_choice="gain")
+
+
+def test_a_cluster_per_cell_is_left_as_it_is() -> None:
+    X, _ = _types()
+    each = np.arange(len(X))
+    checked = merge_split(X, each, seed=0)
+    assert checked.stopped == "a cluster per cell" and (checked.labels == each).all()

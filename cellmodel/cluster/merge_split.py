@@ -241,6 +241,9 @@ def merge_split(
     if k < 3 or len(np.unique(labels)) < k:
         result.stopped = "fewer than three non-empty clusters"
         return result
+    if k >= len(labels):  # the silhouette needs one cluster of two cells or more
+        result.stopped = "a cluster per cell"
+        return result
     silhouette = Silhouette(X, seed, SILHOUETTE_SAMPLE)
     score = silhouette(labels)
     batch_info = None if batch is None else batch_ami(labels, batch)

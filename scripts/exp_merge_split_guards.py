@@ -25,9 +25,10 @@ fit (labels, PCA, batch) in DIR and reuses it, so a rerun with other variants do
 `--connectivities C1,C2,...` scores `joined>=C`: the check merging only pairs whose kNN-graph
 connectivity (`merge_split.connectivity`) is at least C (the pipeline's floor is
 `merge_split.MIN_CONNECTIVITY`). Every variant above tries only the split that removes most
-variance (`split_choice="variance"`), as the check did when they were measured; each run also
-scores `split-silhouette`, the pipeline's check now: the floor, and of every cluster's cut beside
-the merge the move with the highest silhouette.
+variance (`search="variance"`), as the check did when they were measured. Each run also scores
+`split-silhouette`: the floor, and of every cluster's cut beside the first pair to merge the
+move with the highest silhouette (`search="split"`); and `moves`, the pipeline's check now: the
+same, and when the first pair has no accepted move, the next pair by Ward cost, and so on.
 `NAME:N:S` is a subsample of N cells drawn with numpy seed S. JSON lines on stdout: ARI per
 rule, the check's moves (the first with the sizes of the merged pair and of the split cluster),
 and the modularity and cut share of the partition before and after the check; labels only
@@ -58,8 +59,8 @@ from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph
 from cellmodel.pp.graph import highly_variable, log_normalize
 
-# Every variant but `split-silhouette` tries only the split that removes most variance, as the
-# check did when these variants were measured.
+# Every variant but `split-silhouette` and `moves` tries only the first pair to merge beside the
+# split that removes most variance, as the check did when these variants were measured.
 VARIANCE = "variance"
 
 
@@ -87,7 +88,7 @@ def guarded(
         batch,
         condition=lambda now, moved: score(knn, moved) >= score(knn, now),
         variance_rule=True,
-        split_choice=VARIANCE,
+        search=VARIANCE,
     ).labels
 
 
@@ -102,7 +103,7 @@ def tolerant(
         seed,
         batch,
         condition=lambda now, moved: modularity(knn, moved) >= modularity(knn, now) - tolerance,
-        split_choice=VARIANCE,
+        search=VARIANCE,
     ).labels
 
 
@@ -114,7 +115,7 @@ def move_modularity(X: np.ndarray, labels: np.ndarray, seed: int, knn: sp.spmatr
         changes.append(round(modularity(knn, moved) - modularity(knn, now), 4))
         return True
 
-    check.merge_split(X, labels, seed, batch, condition=record, split_choice=VARIANCE)
+    check.merge_split(X, labels, seed, batch, condition=record, search=VARIANCE)
     return changes
 
 
@@ -157,7 +158,7 @@ def checked_with_readings(
         return True
 
     checked = check.merge_split(
-        X, fitted, seed, batch, condition=record, variance_rule=True, split_choice=VARIANCE
+        X, fitted, seed, batch, condition=record, variance_rule=True, search=VARIANCE
     )
     moves = [{**move, **more} for move, more in zip(checked.moves, seen, strict=True)]
     if moves:
@@ -215,18 +216,22 @@ def one_run(
     parts = {
         "none": fitted,
         "check": checked,
-        "silhouette": check.merge_split(X, fitted, seed, batch, split_choice=VARIANCE).labels,
+        "silhouette": check.merge_split(X, fitted, seed, batch, search=VARIANCE).labels,
         "modularity": guarded(X, fitted, seed, modularity, knn, batch),
         "cut": guarded(X, fitted, seed, uncut, knn, batch),
         **{f"mod<={t:g}": tolerant(X, fitted, seed, knn, batch, t) for t in tolerances},
         **{
             f"joined>={c:g}": check.merge_split(
-                X, fitted, seed, batch, adjacency=knn, min_connectivity=c, split_choice=VARIANCE
+                X, fitted, seed, batch, adjacency=knn, min_connectivity=c, search=VARIANCE
             ).labels
             for c in connectivities
         },
-        # The pipeline's check as it is now: the floor, and the split chosen by the silhouette.
-        "split-silhouette": check.merge_split(X, fitted, seed, batch, adjacency=knn).labels,
+        # The floor, and the split beside the first pair chosen by the silhouette.
+        "split-silhouette": check.merge_split(
+            X, fitted, seed, batch, adjacency=knn, search="split"
+        ).labels,
+        # The pipeline's check as it is now: the first pair with an accepted move.
+        "moves": check.merge_split(X, fitted, seed, batch, adjacency=knn).labels,
     }
     extra = {"move_modularity": move_modularity(X, fitted, seed, knn, batch)} if tolerances else {}
     return {

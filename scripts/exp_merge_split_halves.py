@@ -7,7 +7,7 @@ of the merge alone, of the split alone and of the whole move, and the ARI before
 Per dataset and seed the pipeline's fit runs once without the check (true k, expression only,
 the registry's batch column as `cluster --batch-key auto` uses it); the check then runs on its
 partition as the pipeline ran it before it chose the split by the silhouette
-(`split_choice="variance"`), and every move it keeps is scored four ways. The silhouettes
+(`search="variance"`), and every move it keeps is scored four ways. The silhouettes
 are computed as the check computes them (a seeded sample above its sample size). Labels only
 score. JSON lines on stdout.
 """
@@ -66,7 +66,7 @@ def moves_of(adata, entry: datasets.Dataset, seed: int) -> list[dict]:
         return True  # asked last: it sees exactly the moves the check keeps
 
     check.merge_split(
-        X, fitted, seed, batch_values(blind, key), condition=score, split_choice="variance"
+        X, fitted, seed, batch_values(blind, key), condition=score, search="variance"
     )
     return scored
 

@@ -174,13 +174,14 @@ COUNT_VARIANTS = ("mse-fit", "mse", "nb-fit", "nb")
 # The check as before and merging only pairs the kNN graph joins, at three floors; the old check
 # first, so that a fold which cannot tell them apart keeps it.
 JOINED_VARIANTS = ("none", "silhouette", "joined>=0.25", "joined>=0.4", "joined>=0.5")
-# The check with the floor, its split the one that removes most variance or the one with the
-# highest silhouette; the former first, so that a fold which cannot tell them apart keeps it.
-SPLIT_VARIANTS = ("none", "silhouette", "joined>=0.4", "split-silhouette")
+# The check with the floor: the first pair beside its split that removes most variance, beside
+# the split of highest silhouette, and the first pair with an accepted move; the older first, so
+# that a fold which cannot tell them apart keeps it.
+SPLIT_VARIANTS = ("none", "silhouette", "joined>=0.4", "split-silhouette", "moves")
 # Files of variants, told apart by a variant only they score: (variants shown, LODO's choices).
 # A file of a later kind also scores the variants of earlier ones, so later kinds come first.
 VARIANT_FILES = {
-    "split-silhouette": (SPLIT_VARIANTS, SPLIT_VARIANTS[2:]),  # exp_merge_split_guards.py
+    "moves": (SPLIT_VARIANTS, SPLIT_VARIANTS[2:]),  # exp_merge_split_guards.py
     "joined>=0.4": (JOINED_VARIANTS, JOINED_VARIANTS[1:]),  # exp_merge_split_guards.py
     "check": (CHECK_VARIANTS, CHECK_CHOICES),  # scripts/exp_merge_split_guards.py
     "dip": (AUTO_VARIANTS, AUTO_VARIANTS),  # scripts/exp_auto_merges.py

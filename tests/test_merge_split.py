@@ -257,15 +257,15 @@ def _spread_and_hidden(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_split_beside_a_merge_is_the_one_the_silhouette_prefers(seed: int) -> None:
     X, truth, cut = _spread_and_hidden(seed)
-    by_variance = merge_split(X, cut, seed=0, split_choice="variance")
+    by_variance = merge_split(X, cut, seed=0, search="variance")
     assert [move["split"] for move in by_variance.moves] == [1]  # the bar, cut along its spread
     checked = merge_split(X, cut, seed=0)
     assert [move["split"] for move in checked.moves] == [2]
     assert checked.moves[0]["splits_tried"] == 2
     assert cluster_metrics(truth, checked.labels)["ari"] == pytest.approx(1.0)
     assert cluster_metrics(truth, by_variance.labels)["ari"] < 0.8
-    with pytest.raises(ValueError, match="split_choice"):
-        merge_split(X, cut, split_choice="gain")
+    with pytest.raises(ValueError, match="search"):
+        merge_split(X, cut, search="gain")
 
 
 def test_a_cluster_per_cell_is_left_as_it_is() -> None:
@@ -273,3 +273,25 @@ def test_a_cluster_per_cell_is_left_as_it_is() -> None:
     each = np.arange(len(X))
     checked = merge_split(X, each, seed=0)
     assert checked.stopped == "a cluster per cell" and (checked.labels == each).all()
+
+
+def _joins(current: np.ndarray, moved: np.ndarray, pair: list[int]) -> bool:
+    """Whether the move from `current` to `moved` puts the clusters of `pair` together."""
+    a, b = (current == pair[0]), (current == pair[1])
+    return len(np.unique(moved[a | b])) == 1
+
+
+def test_when_the_cheapest_pair_has_no_accepted_move_the_next_pair_is_tried() -> None:
+    X, truth = _types()
+    # Two types cut in two (0 | 3 and 1 | 4), two types in one cluster (2).
+    cut = truth.copy()
+    cut[(truth == 0) & (X[:, 3] > 0)] = 3
+    cut[truth == 3] = 2
+    cut[(truth == 1) & (X[:, 4] > 0)] = 4
+    first = merge_split(X, cut, seed=0, search="split").moves[0]["merged"]
+    refuse_first = lambda current, moved: not _joins(current, moved, first)  # noqa: E731
+    narrow = merge_split(X, cut, seed=0, search="split", condition=refuse_first)
+    assert narrow.moves == [] and narrow.stopped == "the move fails the given condition"
+    wide = merge_split(X, cut, seed=0, condition=refuse_first)
+    assert wide.moves and sorted(wide.moves[0]["merged"]) != sorted(first)
+    assert wide.moves[0]["silhouette"][1] > wide.moves[0]["silhouette"][0]

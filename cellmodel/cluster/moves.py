@@ -32,7 +32,7 @@ def lowest_density_between(values: np.ndarray, a: float, b: float) -> float:
 def connectivity(graph: tuple[Any, np.ndarray], labels: np.ndarray, a: int, b: int) -> float:
     """The edge weight between clusters a and b over what a random graph with the same degrees
     would put there (PAGA's connectivity, Wolf et al. 2019): 1 as joined as chance, 0 no edge.
-    `graph`: (symmetric adjacency, CSR; each cell's degree) from `_graph`."""
+    `graph`: (symmetric adjacency, CSR; each cell's degree) from `graph_of`."""
     adjacency, degree = graph
     inside_a, inside_b = labels == a, labels == b
     between = adjacency[inside_a][:, inside_b].sum()
@@ -41,6 +41,7 @@ def connectivity(graph: tuple[Any, np.ndarray], labels: np.ndarray, a: int, b: i
 
 
 def graph_of(adjacency: Any) -> tuple[Any, np.ndarray]:
+    """The kNN graph as `connectivity` reads it: symmetric, CSR, with each cell's degree."""
     import scipy.sparse as sp
 
     symmetric = sp.csr_matrix(adjacency)
@@ -86,10 +87,10 @@ def cut(members: np.ndarray, seed: int) -> tuple[np.ndarray, float] | None:
 
     if len(members) < MIN_SPLIT_CELLS:
         return None
-    cut = KMeans(2, n_init=5, random_state=seed).fit(members)
-    if np.bincount(cut.labels_, minlength=2).min() < MIN_SPLIT_CELLS // 2:
+    two = KMeans(2, n_init=5, random_state=seed).fit(members)
+    if np.bincount(two.labels_, minlength=2).min() < MIN_SPLIT_CELLS // 2:
         return None
-    return cut.labels_, float(((members - members.mean(axis=0)) ** 2).sum() - cut.inertia_)
+    return two.labels_, float(((members - members.mean(axis=0)) ** 2).sum() - two.inertia_)
 
 
 def candidate_splits(
@@ -122,7 +123,7 @@ def best_move(
     batch: np.ndarray | None,
     batch_info: float | None,
 ) -> tuple[str, tuple[np.ndarray, int, float, float, float | None] | None]:
-    """Of the moves that merge `merge` and make one of `splits`, the one `_judge` accepts with
+    """Of the moves that merge `merge` and make one of `splits`, the one `judge` accepts with
     the highest silhouette, as (moved labels, split cluster, gain, silhouette, batch AMI); else
     the refusal of the split that removes most variance."""
     a, b = merge

@@ -43,6 +43,18 @@ def hungarian_mapping(
     return {str(pred_values[r]): str(true_values[c]) for r, c in zip(rows, cols, strict=True)}
 
 
+def labelled_cells(column: pd.Series, label_key: str) -> np.ndarray:
+    """The mask of the cells that `column` (an obs column of reference labels) labels; refused in
+    one line when it labels none."""
+    mask = column.notna().to_numpy()
+    if not mask.any():
+        raise GenekbError(
+            f"label key {label_key!r} holds no labels (every value is missing); choose another"
+            " label_key="
+        )
+    return mask
+
+
 def _labelled(labels_true: Any, labels_pred: Any) -> tuple[Any, Any]:
     """The cells with a reference label: a missing one (NaN, None) is no class of its own."""
     known = ~pd.isna(np.asarray(labels_true, dtype=object))

@@ -12,9 +12,6 @@ from cli.common import stage_progress
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_file
 
-# What a path to an input file ends in: a name like this that is not there is a wrong path,
-# not an unknown dataset.
-INPUT_SUFFIXES = (".h5ad", ".h5", ".hdf5", ".loom", ".csv", ".tsv", ".txt", ".mtx", ".gz")
 RootOpt = Annotated[
     Path | None,
     typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
@@ -63,6 +60,7 @@ GeneVectorsOpt = Annotated[
 def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
     """AnnData from a path or a registry dataset name, and the dataset's label key (if any)."""
     from cellmodel import datasets, io
+    from cellmodel.formats import HDF5_SUFFIXES, TABLE_SUFFIXES
 
     path = Path(source)
     if path.exists() or source == "-":  # `-`: a CSV table on stdin
@@ -71,7 +69,9 @@ def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
     if source in names:
         adata = datasets.load(source, cache_dir=datasets.default_cache_dir(root))
         return adata, datasets.get(source).label_key
-    if "/" in source or path.suffix.lower() in INPUT_SUFFIXES:
+    # A name ending as the files `io.read` knows is a wrong path, not an unknown dataset.
+    known = (".h5ad", ".mtx", ".gz", *HDF5_SUFFIXES, *TABLE_SUFFIXES)
+    if "/" in source or path.suffix.lower() in known:
         raise GenekbError(f"input {source} does not exist; check the path")
     raise GenekbError(f"input {source!r} is neither a file nor a dataset ({', '.join(names)})")
 

@@ -18,7 +18,7 @@ a move must also remove more variance than it adds); without it, as the pipeline
   optimises);
 - `cut`: the share of graph edges between clusters must not grow (the split may cut no more
   edges than the merge joins).
-With `--tolerances T1,T2,...` each run also scores `mod<=T`: the current check (`silhouette`) with
+With `--tolerances T1,T2,...` each run also scores `mod<=T`: the check of `silhouette` with
 a move refused where it lowers that graph's modularity by more than T (per move, absolute), and
 records each `silhouette` move's modularity change (`move_modularity`). `--fits DIR` keeps each
 fit (labels, PCA, batch) in DIR and reuses it, so a rerun with other variants does not refit.
@@ -95,8 +95,8 @@ def guarded(
 def tolerant(
     X: np.ndarray, labels: np.ndarray, seed: int, knn: sp.spmatrix, batch: Any, tolerance: float
 ) -> np.ndarray:
-    """The current check with one more condition: a move may lower the graph's modularity by at
-    most `tolerance`."""
+    """The check of `silhouette` with one more condition: a move may lower the graph's modularity
+    by at most `tolerance`."""
     return check.merge_split(
         X,
         labels,
@@ -108,7 +108,7 @@ def tolerant(
 
 
 def move_modularity(X: np.ndarray, labels: np.ndarray, seed: int, knn: sp.spmatrix, batch: Any):
-    """Each move of the current check, as the change of the graph's modularity it makes."""
+    """Each move of the check of `silhouette`, as the change of the graph's modularity it makes."""
     changes: list[float] = []
 
     def record(now: np.ndarray, moved: np.ndarray) -> bool:

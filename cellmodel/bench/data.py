@@ -23,6 +23,7 @@ from cellmodel.bench.settings import (
 from cellmodel.datasets.synthetic import synthetic_counts
 from cellmodel.datasets.synthetic import synthetic_symbols as synthetic_symbols  # re-exported
 from cellmodel.formats import hdf5_cell_columns
+from cellmodel.metrics import labelled_cells
 from genekb.errors import GenekbError, UsageError
 
 
@@ -113,12 +114,7 @@ def _obs_columns(path: Path, label_key: str) -> list[str]:
 def check_labels(column: pd.Series, label_key: str) -> np.ndarray:
     """The mask of labelled cells; refused when no cell is labelled or all share one class (a
     benchmark against one class scores any clustering as perfect)."""
-    mask = column.notna().to_numpy()
-    if not mask.any():
-        raise GenekbError(
-            f"label key {label_key!r} holds no labels (every value is missing); choose another"
-            " label_key="
-        )
+    mask = labelled_cells(column, label_key)
     classes = pd.unique(column[mask].astype(str))
     if len(classes) < 2:
         raise GenekbError(

@@ -44,7 +44,7 @@ from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, h5ad_safe
-from cellmodel.metrics import cluster_metrics
+from cellmodel.metrics import cluster_metrics, labelled_cells
 from cellmodel.module.model import deterministic, split_for_empty, student_t
 from cellmodel.pp import graph
 from cellmodel.semantic import StageProgress
@@ -207,11 +207,7 @@ def _check_label_key(path: str, label_key: str | None) -> None:
             raise GenekbError(
                 f"label key {label_key!r} is not an obs column; choose from {list(f['obs'])}"
             )
-    if h5.read_frame(path, "obs")[label_key].isna().all():  # else the run ends in "no cells"
-        raise GenekbError(
-            f"label key {label_key!r} holds no labels (every value is missing); choose another"
-            " label_key= or leave it out"
-        )
+    labelled_cells(h5.read_frame(path, "obs")[label_key], label_key)  # before the first pass
 
 
 def _read_setup(
@@ -226,7 +222,7 @@ def _read_setup(
         raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
-    if n_clusters == n_cells:  # the silhouette of the checks then fails at the end of the run
+    if n_clusters == n_cells:  # a cluster per cell, known only after the whole run
         raise UsageError(
             f"n_clusters={n_clusters} equals the {n_cells} cells: each cell would be a cluster of"
             f" its own; give a k below {n_cells}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import anndata as ad
 import pandas as pd
 
+from cellmodel.metrics import labelled_cells
 from genekb.errors import GenekbError, UsageError
 
 
@@ -17,16 +18,14 @@ def check_run_input(
     missing values (`batch_key` "auto", "none" or None is not checked here)."""
     n_cells = adata.n_obs
     if n_clusters is not None and n_cells >= 3 and n_clusters == n_cells:
-        # (a larger k, and fewer than 3 cells, the run itself refuses)
+        # A cluster per cell is no clustering, and would be known only after the whole fit. (A
+        # larger k, and fewer than 3 cells, the run itself refuses.)
         raise UsageError(
             f"n_clusters={n_clusters} equals the {n_cells} cells: each cell would be a cluster of"
             f" its own; give a k below {n_cells}"
         )
-    if label_key is not None and label_key in adata.obs and adata.obs[label_key].isna().all():
-        raise GenekbError(
-            f"label key {label_key!r} holds no labels (every value is missing); choose another"
-            " label_key= or leave it out"
-        )
+    if label_key is not None and label_key in adata.obs:
+        labelled_cells(adata.obs[label_key], label_key)
     if batch_key is not None and batch_key.lower() not in ("auto", "none"):
         _check_batch_column(adata, batch_key)
 

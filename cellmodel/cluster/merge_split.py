@@ -108,6 +108,7 @@ def merge_split(
     adjacency: Any = None,
     min_connectivity: float = MIN_CONNECTIVITY,
     search: str = "moves",
+    scorer: Silhouette | None = None,
 ) -> MergeSplit:
     """Apply accepted merge-split moves to `labels` (ids 0..k-1) in the space `X` (the PCA);
     `batch`: a technical batch per cell, whose information in the clusters must not rise;
@@ -117,7 +118,7 @@ def merge_split(
     `search`: "moves" tries the pairs to merge in order of Ward cost, each beside every other
     cluster's cut, and makes the move of highest silhouette of the first pair that has an
     accepted one; "split" tries the first pair alone; "variance" the first pair beside the cut
-    that removes most variance alone."""
+    that removes most variance alone. `scorer`: the silhouette of `X`, where the caller has one."""
     if search not in SEARCHES:
         raise ValueError(f"search must be one of {', '.join(SEARCHES)}")
     labels = np.asarray(labels, dtype=np.int64).copy()
@@ -132,7 +133,7 @@ def merge_split(
     joined = None if adjacency is None else graph_of(adjacency)
     state = MoveSearch(
         X, seed, batch, joined, min_connectivity, search, variance_rule, condition,
-        Silhouette(X, seed, SILHOUETTE_SAMPLE),
+        scorer or Silhouette(X, seed, SILHOUETTE_SAMPLE),
     )  # fmt: skip
     score = state.silhouette(labels)
     batch_info = None if batch is None else batch_ami(labels, batch)
@@ -158,6 +159,7 @@ def merge_pairs(
     batch: np.ndarray | None = None,
     silhouette: bool = True,
     start_silhouette: float | None = None,
+    scorer: Silhouette | None = None,
 ) -> MergeSplit:
     """For a k estimated from the data: merge the neighbouring pair without a density dip (the
     lowest Ward cost, the first pair a merge-split move tries) while the mean silhouette rises and
@@ -165,13 +167,14 @@ def merge_pairs(
     with the cells, and a type cut into pieces shows no dip between them. `silhouette=False` merges
     every such pair: a rare type beside an abundant one shows no dip either (its density is a
     shoulder on its neighbour's), which the silhouette guards against. `start_silhouette`: the
-    silhouette of `labels`, where the caller has it (the merge-split check's)."""
+    silhouette of `labels`, and `scorer` the silhouette of `X`, where the caller has them (the
+    merge-split check's)."""
     labels = np.unique(np.asarray(labels, dtype=np.int64), return_inverse=True)[1]
     result = MergeSplit(labels)
     if labels.max(initial=0) < 2:
         result.stopped = "fewer than three clusters"
         return result
-    scorer = Silhouette(X, seed, SILHOUETTE_SAMPLE)
+    scorer = scorer or Silhouette(X, seed, SILHOUETTE_SAMPLE)
     score = scorer(labels) if start_silhouette is None else start_silhouette
     batch_info = None if batch is None else batch_ami(labels, batch)
     while True:
@@ -217,11 +220,14 @@ def check_partition(
     `adjacency`, the kNN graph of the fit, merging only pairs it joins), then, when k was
     estimated, the merges (`merge_pairs`). Returns the labels, numbered by size, and the record
     of both for `uns`."""
-    checked = merge_split(X, labels, seed, batch=batch, adjacency=adjacency)
+    scorer = Silhouette(X, seed, SILHOUETTE_SAMPLE)  # one distance matrix for both steps
+    checked = merge_split(X, labels, seed, batch=batch, adjacency=adjacency, scorer=scorer)
     labels = relabel_by_size(checked.labels) if checked.moves else labels
     record = checked.to_dict()
     if k_estimated:
-        merged = merge_pairs(X, labels, seed, batch=batch, start_silhouette=checked.silhouette)
+        merged = merge_pairs(
+            X, labels, seed, batch=batch, start_silhouette=checked.silhouette, scorer=scorer
+        )
         labels = relabel_by_size(merged.labels) if merged.moves else labels
         record["merges"] = merged.to_dict()
     return labels, record

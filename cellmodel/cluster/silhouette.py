@@ -18,14 +18,22 @@ class Silhouette:
     (Euclidean), on at most `sample` cells drawn with `seed`."""
 
     def __init__(self, X: np.ndarray, seed: int, sample: int) -> None:
-        from sklearn.metrics import pairwise_distances
         from sklearn.utils import check_random_state
 
         n = len(X)
+        self.X = X
         self.cells = (
             check_random_state(seed).permutation(n)[:sample] if n > sample else np.arange(n)
         )
-        self.distances = pairwise_distances(X[self.cells]).astype(np.float64)
+        self._distances: np.ndarray | None = None  # computed at the first score
+
+    @property
+    def distances(self) -> np.ndarray:
+        if self._distances is None:
+            from sklearn.metrics import pairwise_distances
+
+            self._distances = pairwise_distances(self.X[self.cells]).astype(np.float64)
+        return self._distances
 
     def __call__(self, labels: np.ndarray) -> float:
         codes = np.unique(np.asarray(labels)[self.cells], return_inverse=True)[1].ravel()

@@ -17,7 +17,11 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from typer._click.core import Context as ClickContext  # Typer vendors its own click
+from typer._click.exceptions import UsageError as ClickUsageError
+from typer.core import TyperGroup
 
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 
@@ -27,18 +31,51 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def make_app(name: str, help: str) -> typer.Typer:
     """A top-level Typer app as both CLIs want it: help when called bare, errors as one line
-    (no rich tracebacks), no shell-completion options."""
+    (no rich tracebacks, no boxed usage errors), no shell-completion options."""
     return typer.Typer(
         name=name,
         help=help,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        cls=OneLineUsageGroup,
     )
 
 
+class OneLineUsageGroup(TyperGroup):
+    """Click's usage errors (`-k 0` against min=1, an unknown option, a missing argument) as the
+    house's one `error:` line, exit 2: Typer would print the usage and a boxed panel."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: ClickContext | None = None,
+        **extra: Any,
+    ) -> ClickContext:
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        with _one_line_usage_errors(ctx):
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors(ctx: ClickContext | None = None) -> Iterator[None]:
+    try:
+        yield
+    except ClickUsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help Typer prints when called bare
+            raise
+        where = exc.ctx or ctx  # some parser errors carry no context: name the group's help
+        command = where.command_path if where is not None else "the command"
+        fail(f"{exc.format_message().rstrip('.')}; see `{command} --help`", exc.exit_code)
+
+
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: a message quotes paths and values the user gave, and `[x]` in them is no markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

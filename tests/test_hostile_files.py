@@ -169,3 +169,23 @@ def test_chunked_cluster_refuses_before_any_pass(cells, flags, code, says):
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and says in errors[0], result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("k", ["0", "-3"])
+def test_a_k_below_one_is_one_usage_line(cells, monkeypatch, k):
+    _no_clustering(monkeypatch)
+    out = cells.parent / "out.h5ad"
+    result = run_cellmodel("cluster", str(cells), "--no-semantic", "-k", k, "-o", str(out))
+    line = one_line_error(result, 2)  # was the usage and a boxed panel
+    assert "'--n-clusters'" in line and "see `cellmodel cluster --help`" in line
+    assert not out.exists()
+
+
+def test_an_unknown_option_is_one_usage_line(cells):
+    line = one_line_error(run_cellmodel("cluster", str(cells), "--nope"), 2)
+    assert "No such option: --nope" in line
+
+
+def test_an_error_line_keeps_the_brackets_of_a_path():
+    result = run_cellmodel("cluster", "[red]cells.h5ad", "--no-semantic")
+    assert "[red]cells.h5ad does not exist" in one_line_error(result)  # was read as markup

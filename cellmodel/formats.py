@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -148,9 +149,15 @@ def read_table(
                 " (HDF5 needs a seekable file): save it to a file and pass its path"
             ) from None
         raise GenekbError(f"cannot read table {path} (not UTF-8 text: {exc.reason})") from None
+    except (EOFError, zlib.error) as exc:
+        raise GenekbError(
+            f"cannot read table {path}: a truncated or damaged gzip file ({_reason(exc)}); copy or"
+            " compress it again"
+        ) from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise GenekbError(f"cannot read table {path} ({str(exc).splitlines()[0]})") from None
+        raise GenekbError(f"cannot read table {path} ({_reason(exc)})") from None
     _check_table_shape(frame, path, sep)
+    _check_table_names(frame, path, sep, orientation)
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise GenekbError(
@@ -181,6 +188,38 @@ def _check_table_shape(frame: pd.DataFrame, path: Path, sep: str) -> None:
         )
 
 
+def _check_table_names(frame: pd.DataFrame, path: Path, sep: str, orientation: str) -> None:
+    """Each cell and each gene named once: outputs are keyed by cell, and pandas renames a
+    repeated header name `G` to `G.1`, a gene that does not exist."""
+    rows, header = ("cell", "gene") if orientation == "cells-by-genes" else ("gene", "cell")
+    repeated = frame.index[frame.index.duplicated()].unique()
+    if len(repeated):
+        _refuse_repeats(path, [str(n) for n in repeated], f"{rows} names (first column)")
+    repeated_header = _repeated_header_names(frame, path, sep)
+    if repeated_header:
+        _refuse_repeats(path, repeated_header, f"{header} names (header)")
+
+
+def _repeated_header_names(frame: pd.DataFrame, path: Path, sep: str) -> list[str]:
+    """The header names given more than once, which pandas renamed (`G`, `G.1`)."""
+    header = [str(c) for c in frame.columns]
+    renamed = sorted(
+        {base for c in header if (base := c.rpartition(".")[0]) in header and c[-1].isdigit()}
+    )
+    if not renamed or str(path) == "-":
+        return renamed  # stdin cannot be read twice: the renaming is proof enough
+    first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
+    names = pd.Index(first.astype(str).to_numpy()[-len(header) :])  # the last: no corner cell
+    return [str(n) for n in names[names.duplicated()].unique()]
+
+
+def _refuse_repeats(path: Path, names: list[str], what: str) -> None:
+    raise GenekbError(
+        f"{path}: {len(names)} {what} occur more than once (e.g. {', '.join(names[:5])}); name"
+        " each once (rename, sum or drop the repeats) first"
+    )
+
+
 def read_hdf5(path: str | Path) -> ad.AnnData:
     """A Cell Ranger .h5, a loom file or the X/Y layout, by what the file holds."""
     return _with_layout(path, lambda f, kind, reader: reader())
@@ -189,6 +228,12 @@ def read_hdf5(path: str | Path) -> ad.AnnData:
 def hdf5_cell_columns(path: str | Path) -> list[str]:
     """The obs columns `read_hdf5` would give, read without the matrix."""
     return _with_layout(path, _cell_columns)
+
+
+def hdf5_cell_column(path: str | Path, key: str) -> pd.Series:
+    """The obs column `key` (one of `hdf5_cell_columns`) as `read_hdf5` gives it, read without
+    the matrix: bench checks a label column before any run."""
+    return _with_layout(path, lambda f, kind, reader: _cell_column(f, kind, key))
 
 
 def _with_layout(path: str | Path, use: Callable[[Any, str, Callable[[], ad.AnnData]], Any]) -> Any:
@@ -218,6 +263,18 @@ def _cell_columns(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> list[s
     if kind == "X/Y file":
         return ["Y"] if "Y" in f else []
     return []  # a Cell Ranger matrix: barcodes only
+
+
+def _cell_column(f: Any, kind: str, key: str) -> pd.Series:
+    if kind == "AnnData file":
+        from anndata.io import read_elem
+
+        return pd.Series(read_elem(f["obs"][key]))
+    if kind == "loom file":
+        return pd.Series(_cell_text(f["col_attrs"][key]))
+    if kind == "X/Y file" and key == "Y":
+        return pd.Series(_label_text(np.asarray(f["Y"]).ravel()))
+    raise KeyError(key)
 
 
 def _reason(exc: BaseException) -> str:
@@ -256,11 +313,20 @@ def text_values(values: Any) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
 
 
-def _label_text(y: np.ndarray) -> list[str]:
-    """Labels as text; whole numbers without a decimal point (1.0 → "1")."""
+def _label_text(y: np.ndarray) -> list[str | None]:
+    """Labels as text; whole numbers without a decimal point (1.0 → "1"), NaN missing."""
     if y.dtype.kind not in "iuf":
         return text_values(y)
-    return [str(int(v)) if float(v).is_integer() else str(v) for v in y]
+    return [None if np.isnan(v) else str(int(v)) if float(v).is_integer() else str(v) for v in y]
+
+
+def _cell_text(values: Any) -> list[str | None]:
+    """A cell column as text; a missing number (NaN) stays missing, not a class "nan"."""
+    array = np.asarray(values).ravel()
+    texts: list[str | None] = list(text_values(array))
+    if array.dtype.kind == "f":
+        texts = [None if np.isnan(v) else t for v, t in zip(array, texts, strict=True)]
+    return texts
 
 
 def _cell_ranger(group: Any, version: str) -> ad.AnnData:
@@ -293,14 +359,13 @@ def _loom(f: Any) -> ad.AnnData:
     ]
     X = sp.csr_matrix(sp.vstack(blocks).T) if blocks else sp.csr_matrix((n_cells, 0))
     rows, columns = f["row_attrs"], f["col_attrs"]
-    obs = pd.DataFrame({k: text_values(columns[k]) for k in _loom_cell_keys(f)})
+    obs = pd.DataFrame({k: _cell_text(columns[k]) for k in _loom_cell_keys(f)})
     obs.index = pd.Index([f"c{i}" for i in range(n_cells)])
     if "CellID" in obs:
         obs.index = pd.Index(obs.pop("CellID").to_numpy(), dtype=str)
     genes = text_values(rows["Gene"]) if "Gene" in rows else [f"g{j}" for j in range(n_genes)]
     adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)))
-    adata.obs_names_make_unique()
-    adata.var_names_make_unique()
+    adata.var_names_make_unique()  # loom genes are often symbols, some repeated
     return adata
 
 

@@ -89,8 +89,24 @@ def read(
     path: str | Path, *, orientation: Orientation = "cells-by-genes", sep: str | None = None
 ) -> ad.AnnData:
     """Read an `.h5ad` file, a 10x `.mtx` folder (or its matrix file), a Cell Ranger `.h5`, a
-    `.loom` file (`cellmodel.formats`), or a CSV/TSV table."""
-    path = Path(path)
+    `.loom` file (`cellmodel.formats`), or a CSV/TSV table; each cell named once."""
+    adata = _read(Path(path), orientation, sep)
+    refuse_repeated_cells(adata.obs_names, path)
+    return adata
+
+
+def refuse_repeated_cells(names: pd.Index, path: str | Path) -> None:
+    """Each cell named once: the outputs (clusters, labels, scores) are keyed by cell name."""
+    repeated = names[names.duplicated()].unique()
+    if len(repeated):
+        shown = ", ".join(map(str, repeated[:5]))
+        raise GenekbError(
+            f"{path}: {len(repeated)} cell names occur more than once (e.g. {shown}); name each"
+            " cell once (rename or drop the repeats; adata.obs_names_make_unique()) first"
+        )
+
+
+def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
     if str(path) == "-" or (path.exists() and not path.is_file() and not path.is_dir()):
         return read_table(path, orientation=orientation, sep=sep)  # stdin or a pipe: a table
     if not path.exists():

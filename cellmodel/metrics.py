@@ -55,6 +55,19 @@ def labelled_cells(column: pd.Series, label_key: str) -> np.ndarray:
     return mask
 
 
+def check_labels(column: pd.Series, label_key: str) -> np.ndarray:
+    """The mask of labelled cells; refused when no cell is labelled or all share one class (a
+    score against one class says nothing of the clusters: bench and cluster refuse it first)."""
+    mask = labelled_cells(column, label_key)
+    classes = pd.unique(column[mask].astype(str))
+    if len(classes) < 2:
+        raise GenekbError(
+            f"label key {label_key!r} holds a single class ({classes[0]!r}); scoring needs"
+            " reference labels of two classes or more: choose another label_key="
+        )
+    return mask
+
+
 def _labelled(labels_true: Any, labels_pred: Any) -> tuple[Any, Any]:
     """The cells with a reference label: a missing one (NaN, None) is no class of its own."""
     known = ~pd.isna(np.asarray(labels_true, dtype=object))

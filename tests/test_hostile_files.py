@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import anndata as ad
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,6 +125,7 @@ def _no_clustering(monkeypatch) -> None:
         (["-k", "30"], 2, "--n-clusters 30 equals the 30 cells"),
         (["-k", "3", "--label-key", "unlabelled"], 1, "'unlabelled' holds no labels"),
         (["-k", "3", "--batch-key", "some_batch"], 1, "has no value for 10 of 30 cells"),
+        (["-k", "3", "--label-key", "one_class"], 1, "'one_class' holds a single class ('a')"),
     ],
 )
 def test_cluster_refuses_before_any_work(cells, monkeypatch, flags, code, says):
@@ -189,3 +191,76 @@ def test_an_unknown_option_is_one_usage_line(cells):
 def test_an_error_line_keeps_the_brackets_of_a_path():
     result = run_cellmodel("cluster", "[red]cells.h5ad", "--no-semantic")
     assert "[red]cells.h5ad does not exist" in one_line_error(result)  # was read as markup
+
+
+def _table(path: Path, genes: list[str], cells: list[str]) -> Path:
+    counts = np.random.default_rng(0).poisson(3.0, (len(cells), len(genes)))
+    pd.DataFrame(counts, index=cells, columns=genes).to_csv(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("genes", "cells", "says"),
+    [
+        (["G0", "G1", "G0", "G3"], [f"c{i}" for i in range(12)], "1 gene names (header)"),
+        (["G0", "G1", "G2", "G3"], [*(f"c{i}" for i in range(11)), "c3"], "1 cell names"),
+    ],
+)
+def test_a_table_naming_a_gene_or_cell_twice_is_refused(tmp_path, monkeypatch, genes, cells, says):
+    _no_clustering(monkeypatch)  # a repeated gene was read as a gene "G0.1"
+    path, out = _table(tmp_path / "t.csv", genes, cells), tmp_path / "out.h5ad"
+    line = one_line_error(run_cellmodel("cluster", str(path), "--no-semantic", "-o", str(out)))
+    assert says in line and "occur more than once (e.g. " in line and "name each" in line
+    assert not out.exists()
+
+
+def test_a_genuine_dotted_gene_name_is_no_repeat(tmp_path):
+    path = _table(tmp_path / "t.csv", ["AC01", "AC01.1", "G2"], ["c0", "c1", "c2"])
+    assert list(read_table(path).var_names) == ["AC01", "AC01.1", "G2"]
+
+
+def test_repeated_cell_names_are_refused_in_every_format(tmp_path):
+    folder = _tenx(tmp_path / "tenx")
+    (folder / "barcodes.tsv").write_text("".join(f"c{j % 11}\n" for j in range(12)))
+    loom = tmp_path / "cells.loom"
+    with h5py.File(loom, "w") as f:
+        f["matrix"] = np.ones((3, 4))
+        f.create_group("row_attrs")["Gene"] = np.array(["A", "B", "C"], dtype="S")
+        f.create_group("col_attrs")["CellID"] = np.array(["x", "y", "x", "z"], dtype="S")
+    adata = blobs(4, dim=6, counts=True)
+    adata.obs_names = ["a"] * adata.n_obs
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    for path in (folder, loom, tmp_path / "cells.h5ad"):  # the loom's were renamed x-1
+        with pytest.raises(GenekbError, match="cell names occur more than once"):
+            cio.read(path)
+    out, chunked = tmp_path / "out.h5ad", ["--chunk-size", "5", "--no-semantic"]
+    result = run_cellmodel("cluster", str(tmp_path / "cells.h5ad"), *chunked, "-o", str(out))
+    assert "cell names occur more than once (e.g. a)" in one_line_error(result)
+    assert not out.exists()
+
+
+def test_a_truncated_gzip_table_says_so(tmp_path):
+    text = _table(tmp_path / "t.csv", ["G0", "G1"], [f"c{i}" for i in range(50)]).read_bytes()
+    path, out = tmp_path / "t.csv.gz", tmp_path / "out.h5ad"
+    path.write_bytes(gzip.compress(text)[:60])
+    line = one_line_error(run_cellmodel("cluster", str(path), "--no-semantic", "-o", str(out)))
+    assert "truncated or damaged gzip file" in line  # was "unexpected EOFError"
+    assert not out.exists()
+
+
+def test_bench_checks_the_label_column_of_a_loom_or_h5_first(tmp_path):
+    loom, xy = tmp_path / "cells.loom", tmp_path / "xy.h5"
+    with h5py.File(loom, "w") as f:
+        f["matrix"] = np.ones((3, 4))
+        f.create_group("row_attrs")["Gene"] = np.array(["A", "B", "C"], dtype="S")
+        f.create_group("col_attrs")["kind"] = np.array(["t"] * 4, dtype="S")
+    with h5py.File(xy, "w") as f:
+        f["X"], f["Y"] = np.ones((4, 3)), np.array([np.nan, 1.0, np.nan, 2.0])
+    with pytest.raises(GenekbError, match=r"'kind' holds a single class \('t'\)"):
+        parse_datasets(str(loom), label_key="kind")
+    assert parse_datasets(str(xy), label_key="Y")[0].label_key == "Y"
+    assert cio.read(xy).obs["Y"].isna().sum() == 2  # a NaN label is missing, not a class "nan"
+    with h5py.File(xy, "a") as f:
+        f["Y"][...] = np.nan
+    with pytest.raises(GenekbError, match="'Y' holds no labels"):
+        parse_datasets(str(xy), label_key="Y")

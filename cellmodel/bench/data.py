@@ -22,8 +22,8 @@ from cellmodel.bench.settings import (
 )
 from cellmodel.datasets.synthetic import synthetic_counts
 from cellmodel.datasets.synthetic import synthetic_symbols as synthetic_symbols  # re-exported
-from cellmodel.formats import hdf5_cell_columns
-from cellmodel.metrics import labelled_cells
+from cellmodel.formats import hdf5_cell_column, hdf5_cell_columns
+from cellmodel.metrics import check_labels
 from genekb.errors import GenekbError, UsageError
 
 
@@ -95,33 +95,24 @@ def _file_ref(path: Path, label_key: str | None) -> DatasetRef:
 
 
 def _obs_columns(path: Path, label_key: str) -> list[str]:
-    """The cell columns of a file, read without its matrix; an .h5ad's `label_key` column is
-    checked to hold labels of two classes or more (`check_labels`), before any run starts."""
+    """The cell columns of a file, read without its matrix; the `label_key` column is checked
+    to hold labels of two classes or more (`check_labels`), before any run starts."""
     if path.suffix != ".h5ad":
-        return hdf5_cell_columns(path)
+        columns = hdf5_cell_columns(path)
+        if label_key in columns:
+            check_labels(hdf5_cell_column(path, label_key), label_key)
+        return columns
     try:
         backed = ad.read_h5ad(path, backed="r")
     except Exception as exc:  # h5py and anndata raise many kinds on foreign files
         raise GenekbError(f"{path} is not a readable h5ad file ({exc})") from None
     try:
+        io.refuse_repeated_cells(backed.obs_names, path)  # what `io.read` would refuse, later
         if label_key in backed.obs:
             check_labels(backed.obs[label_key], label_key)
         return list(backed.obs.columns)
     finally:
         backed.file.close()
-
-
-def check_labels(column: pd.Series, label_key: str) -> np.ndarray:
-    """The mask of labelled cells; refused when no cell is labelled or all share one class (a
-    benchmark against one class scores any clustering as perfect)."""
-    mask = labelled_cells(column, label_key)
-    classes = pd.unique(column[mask].astype(str))
-    if len(classes) < 2:
-        raise GenekbError(
-            f"label key {label_key!r} holds a single class ({classes[0]!r}); a benchmark needs"
-            " reference labels of two classes or more: choose another label_key="
-        )
-    return mask
 
 
 def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:

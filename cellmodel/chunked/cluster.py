@@ -43,8 +43,8 @@ from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.sampling import NeighbourSampler
-from cellmodel.io import NORMALIZATION, h5ad_safe
-from cellmodel.metrics import cluster_metrics, labelled_cells
+from cellmodel.io import NORMALIZATION, h5ad_safe, refuse_repeated_cells
+from cellmodel.metrics import check_labels, cluster_metrics
 from cellmodel.module.model import deterministic, split_for_empty, student_t
 from cellmodel.pp import graph
 from cellmodel.semantic import StageProgress
@@ -199,15 +199,17 @@ def _score(path: str, label_key: str, labels: np.ndarray) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in scores.items()}
 
 
-def _check_label_key(path: str, label_key: str | None) -> None:
+def _check_cells(path: str, label_key: str | None) -> None:
+    """Cells named once, and the label column (if any) labelling some, before the first pass."""
+    obs = h5.read_frame(path, "obs")
+    refuse_repeated_cells(obs.index, path)
     if label_key is None:
         return
-    with h5.h5py_module().File(path, "r") as f:
-        if label_key not in f["obs"]:
-            raise GenekbError(
-                f"label key {label_key!r} is not an obs column; choose from {list(f['obs'])}"
-            )
-    labelled_cells(h5.read_frame(path, "obs")[label_key], label_key)  # before the first pass
+    if label_key not in obs:
+        raise GenekbError(
+            f"label key {label_key!r} is not an obs column; choose from {list(obs.columns)}"
+        )
+    check_labels(obs[label_key], label_key)
 
 
 def _read_setup(
@@ -215,7 +217,7 @@ def _read_setup(
 ) -> tuple[h5.MatrixRef, str, list[str], int]:
     """The matrix to read, its value kind, notes and the cells, all checked before any pass."""
     ref, kind, notes = value_kind(h5.pick(path, layer), layer)
-    _check_label_key(path, label_key)
+    _check_cells(path, label_key)
     with h5.ChunkReader(ref) as reader:
         n_cells = reader.shape[0]
     if n_cells < 3:

@@ -7,15 +7,15 @@ from __future__ import annotations
 import anndata as ad
 import pandas as pd
 
-from cellmodel.metrics import labelled_cells
+from cellmodel.metrics import check_labels
 from genekb.errors import GenekbError, UsageError
 
 
 def check_run_input(
     adata: ad.AnnData, *, n_clusters: int | None, label_key: str | None, batch_key: str | None
 ) -> None:
-    """Refuse k = the number of cells, a label column without labels and a batch column with
-    missing values (`batch_key` "auto", "none" or None is not checked here)."""
+    """Refuse k = the number of cells, a label column without labels or of one class and a batch
+    column with missing values (`batch_key` "auto", "none" or None is not checked here)."""
     n_cells = adata.n_obs
     if n_clusters is not None and n_cells >= 3 and n_clusters == n_cells:
         # A cluster per cell is no clustering, and would be known only after the whole fit. (A
@@ -25,7 +25,7 @@ def check_run_input(
             f" its own; give a k below {n_cells}"
         )
     if label_key is not None and label_key in adata.obs:
-        labelled_cells(adata.obs[label_key], label_key)
+        check_labels(adata.obs[label_key], label_key)
     if batch_key is not None and batch_key.lower() not in ("auto", "none"):
         _check_batch_column(adata, batch_key)
 

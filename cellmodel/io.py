@@ -113,6 +113,8 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
         raise GenekbError(f"input {path} does not exist")
     if path.is_dir():
         return read_10x_mtx(path)
+    if path.stat().st_size == 0:  # each reader would name a parse error instead
+        raise GenekbError(f"{path} is empty (0 bytes); copy or write it again")
     name = path.name.lower().removesuffix(".gz")
     if name.endswith((".h5ad", *HDF5_SUFFIXES)):
         _refuse_gzipped_hdf5(path)

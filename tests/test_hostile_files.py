@@ -264,3 +264,10 @@ def test_bench_checks_the_label_column_of_a_loom_or_h5_first(tmp_path):
         f["Y"][...] = np.nan
     with pytest.raises(GenekbError, match="'Y' holds no labels"):
         parse_datasets(str(xy), label_key="Y")
+
+
+@pytest.mark.parametrize("name", ["cells.h5ad", "cells.csv", "cells.loom"])
+def test_an_empty_file_is_called_empty(tmp_path, name):
+    (tmp_path / name).write_bytes(b"")
+    line = one_line_error(run_cellmodel("cluster", str(tmp_path / name), "--no-semantic"))
+    assert f"{name} is empty (0 bytes)" in line  # was "file signature not found" and the like

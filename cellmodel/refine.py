@@ -20,7 +20,7 @@ import anndata as ad
 
 from cellmodel import io
 from cellmodel._settings import DEFAULT_N_HVG
-from cellmodel.cluster.job import batch_values, resolve_batch_key
+from cellmodel.cluster.batch_column import batch_values, resolve_batch_key
 from cellmodel.cluster.refine_fit import (
     GENE_RANK,
     MAX_GENE_CELLS,

@@ -22,7 +22,8 @@ import numpy as np
 
 from cellmodel import datasets
 from cellmodel.bench.data import BATCH_COLUMN, hide_labels, reference_labels
-from cellmodel.cluster.job import batch_values, cluster
+from cellmodel.cluster.batch_column import batch_values
+from cellmodel.cluster.job import cluster
 from cellmodel.cluster.merge_split import merge_pairs, merge_split
 from cellmodel.metrics import cluster_metrics
 

@@ -28,7 +28,8 @@ import numpy as np
 from cellmodel import datasets, io
 from cellmodel.bench.data import BATCH_COLUMN, hide_labels, reference_labels
 from cellmodel.cluster import merge_split as check
-from cellmodel.cluster.job import batch_values, cluster
+from cellmodel.cluster.batch_column import batch_values
+from cellmodel.cluster.job import cluster
 from cellmodel.metrics import cluster_metrics
 
 

@@ -31,7 +31,8 @@ import numpy as np
 from cellmodel import datasets, io
 from cellmodel.bench.data import hide_labels, reference_labels
 from cellmodel.cluster import consensus
-from cellmodel.cluster.job import batch_values, cluster
+from cellmodel.cluster.batch_column import batch_values
+from cellmodel.cluster.job import cluster
 from cellmodel.pp import graph
 
 

@@ -117,7 +117,7 @@ def gene_smoothing(X_scaled: np.ndarray, V: np.ndarray, matched: np.ndarray, alp
 def prepare(name: str, root: Path) -> dict[str, Any]:
     """Everything label-free that the variants share, built once per dataset."""
     from cellmodel import datasets, semantic
-    from cellmodel.cluster import job as pipeline
+    from cellmodel.cluster import batch_column as pipeline
     from cellmodel.embed import embed
     from cellmodel.io import expression
     from cellmodel.knowledge.genes import match_genes

@@ -53,7 +53,8 @@ import scipy.sparse as sp
 from cellmodel import datasets
 from cellmodel.bench.data import BATCH_COLUMN, hide_labels, reference_labels
 from cellmodel.cluster import merge_split as check
-from cellmodel.cluster.job import batch_values, cluster
+from cellmodel.cluster.batch_column import batch_values
+from cellmodel.cluster.job import cluster
 from cellmodel.cluster.options import ClusterRun
 from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph

@@ -23,7 +23,8 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from cellmodel import datasets
 from cellmodel.bench.data import BATCH_COLUMN, hide_labels, reference_labels
 from cellmodel.cluster import merge_split as check
-from cellmodel.cluster.job import batch_values, cluster
+from cellmodel.cluster.batch_column import batch_values
+from cellmodel.cluster.job import cluster
 
 
 def silhouette(X: np.ndarray, labels: np.ndarray, seed: int) -> float:

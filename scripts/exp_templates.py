@@ -44,7 +44,7 @@ def main() -> None:
 
     from cellmodel import datasets
     from cellmodel.bench.doc_pages import print_and_keep_reading
-    from cellmodel.cluster import job as pipeline
+    from cellmodel.cluster import batch_column as pipeline
     from cellmodel.embed import embed
     from cellmodel.metrics import cluster_metrics
     from genekb.build import build

@@ -16,7 +16,7 @@ import numpy as np
 
 from cellmodel import datasets, io
 from cellmodel.bench.data import hide_labels
-from cellmodel.cluster.job import batch_values
+from cellmodel.cluster.batch_column import batch_values
 from cellmodel.knowledge import gene_graph
 from cellmodel.refine import MAX_GENE_CELLS, scaled_hvg
 from genekb.store.store import Store

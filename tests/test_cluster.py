@@ -330,7 +330,7 @@ def test_bad_inputs_raise_one_line_errors() -> None:
 
 
 def test_batch_key_policy_lives_in_the_library() -> None:
-    from cellmodel.cluster.job import resolve_batch_key
+    from cellmodel.cluster.batch_column import resolve_batch_key
 
     adata = blobs(10, dim=12, counts=True)
     adata.obs["donor"] = ["d1", "d2"] * 15

@@ -10,8 +10,9 @@ import numpy as np
 from cellmodel import io
 from cellmodel.bench.registry import MethodInput, MethodOutput, register_method
 from cellmodel.bench.settings import CONTROL_SEED
+from cellmodel.cluster.batch_column import batch_values, centre_per_batch
 from cellmodel.cluster.consensus import leiden_labels, leiden_to_k
-from cellmodel.cluster.job import CLUSTER_KEY, batch_values, centre_per_batch, cluster
+from cellmodel.cluster.job import CLUSTER_KEY, cluster
 from cellmodel.embed import embed
 from cellmodel.pp import graph
 from genekb.errors import GenekbError

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from cellmodel import io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
+from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resolve_batch_key
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.merge_split import check_partition
@@ -383,55 +384,6 @@ def _read_names(
     message = f"{names.note}: clustered on the expression alone; {NEEDS_NAMES}"
     warnings.warn(message, NoGeneNamesWarning, stacklevel=3)
     return False, None, record
-
-
-def resolve_batch_key(adata: ad.AnnData, batch_key: str | None) -> tuple[str | None, list[str]]:
-    """The batch column to correct for, and a note when it was chosen for the caller: "auto" is
-    the column the dataset registry names for these data (recorded in `uns["dataset"]`), if
-    present; "none" (any case) or None is no correction."""
-    if batch_key is None or batch_key.lower() == "none":
-        return None, []
-    if batch_key != "auto":
-        return batch_key, []
-    entry = adata.uns.get("dataset", {})
-    key = entry.get("batch_key") if isinstance(entry, dict) else None
-    if key and key in adata.obs:
-        return str(key), [f"corrected for the dataset's batch column {key!r} (batch_key='auto')"]
-    return None, []
-
-
-def batch_values(adata: ad.AnnData, batch_key: str | None) -> np.ndarray | None:
-    """The batch column's values as strings, checked (None when no key is given)."""
-    if batch_key is None:
-        return None
-    if batch_key not in adata.obs:
-        raise GenekbError(
-            f"batch key {batch_key!r} is not an obs column; choose from"
-            f" {list(adata.obs.columns)}, or batch_key=None for no correction"
-        )
-    values = adata.obs[batch_key].astype(str).to_numpy()
-    counts = pd.Series(values).value_counts()
-    if counts.size < 2:
-        raise GenekbError(
-            f"batch key {batch_key!r} has a single value; there is nothing to correct"
-            " (batch_key=None for no correction)"
-        )
-    if counts.min() < 2:
-        raise GenekbError(
-            f"batch {counts.idxmin()!r} of {batch_key!r} holds one cell; batch correction needs"
-            " at least 2 cells per batch (merge it, or batch_key=None for no correction)"
-        )
-    return values
-
-
-def centre_per_batch(X: np.ndarray, batch: np.ndarray) -> np.ndarray:
-    """Each batch's mean moved onto the overall mean (a location-only batch correction)."""
-    out = np.array(X, dtype=np.float32, copy=True)
-    overall = out.mean(axis=0)
-    for value in np.unique(batch):
-        rows = batch == value
-        out[rows] += overall - out[rows].mean(axis=0)
-    return out
 
 
 def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> dict[str, float]:

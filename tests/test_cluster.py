@@ -305,6 +305,28 @@ def test_half_self_aggregation_keeps_a_three_cell_group_apart() -> None:
     assert cluster_metrics(truth, result.labels)["ari"] == 1.0
 
 
+def test_mean_adjacency_is_the_coalesced_matrix_on_the_cpu(monkeypatch) -> None:
+    from cellmodel.module import model
+
+    # Built by one sort, it must equal COO's coalesce and conversion to the last bit; a repeated
+    # pair (which coalesce sums) takes that path itself.
+    rng = np.random.default_rng(0)
+    n_dst, n_src = 40, 90
+    pairs = np.unique(rng.integers(0, n_dst, 300) * n_src + rng.integers(0, n_src, 300))
+    pairs = rng.permutation(pairs[pairs // n_src != pairs % n_src])  # the loops are added
+    edges = torch.from_numpy(np.vstack([pairs % n_src, pairs // n_src]))
+    repeated = torch.cat([edges, edges[:, :3]], dim=1)
+    cases = [(e, share) for e in (edges, repeated) for share in (None, 0.5)]
+    fast = [model.mean_adjacency(e, n_dst, n_src, share) for e, share in cases]
+    assert model.csr_by_sort(repeated[1], repeated[0], torch.ones(303), n_dst, n_src) is None
+    monkeypatch.setattr(model, "csr_by_sort", lambda *args: None)
+    for got, (e, share) in zip(fast, cases, strict=True):
+        want = model.mean_adjacency(e, n_dst, n_src, share)
+        assert got.layout == want.layout == torch.sparse_csr
+        for part in ("crow_indices", "col_indices", "values"):
+            assert torch.equal(getattr(got, part)(), getattr(want, part)())
+
+
 def test_no_ot_gives_kmeans_labels() -> None:
     X, labels = blobs()
     result = fit_clusters(X, None, None, 3, seed=0, use_ot=False, **FAST_FIT)

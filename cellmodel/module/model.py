@@ -55,6 +55,10 @@ def mean_adjacency(
     dst = torch.cat([edge_index[1], loops])
     src = torch.cat([edge_index[0], loops])
     weight = torch.cat([from_source[edge_index[1]], own[:n_self]])
+    if device.type == "cpu":
+        csr = csr_by_sort(dst, src, weight, n_dst, n_src)
+        if csr is not None:
+            return csr
     adj = torch.sparse_coo_tensor(
         torch.stack([dst, src]), weight, (n_dst, n_src), check_invariants=False
     ).coalesce()
@@ -63,6 +67,21 @@ def mean_adjacency(
     with warnings.catch_warnings():  # "CSR support is in beta": CSR is the fast CPU spmm path
         warnings.simplefilter("ignore", UserWarning)
         return adj.to_sparse_csr()
+
+
+def csr_by_sort(
+    dst: torch.Tensor, src: torch.Tensor, weight: torch.Tensor, n_dst: int, n_src: int
+) -> torch.Tensor | None:
+    """The CSR matrix of (dst, src) → weight built by one sort, the same as COO's coalesce then
+    conversion, at about two thirds of the cost; None when a pair repeats (coalesce sums them)."""
+    key, order = torch.sort(dst * n_src + src)
+    if bool((key[1:] == key[:-1]).any()):
+        return None
+    crow = torch.zeros(n_dst + 1, dtype=torch.int64)
+    crow[1:] = torch.cumsum(torch.bincount(dst, minlength=n_dst), 0)
+    with warnings.catch_warnings():  # "CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, src[order], weight[order], (n_dst, n_src))
 
 
 class MeanGCNConv(nn.Module):

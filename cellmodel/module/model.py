@@ -72,8 +72,8 @@ def mean_adjacency(
 def csr_by_sort(
     dst: torch.Tensor, src: torch.Tensor, weight: torch.Tensor, n_dst: int, n_src: int
 ) -> torch.Tensor | None:
-    """The CSR matrix of (dst, src) → weight built by one sort, the same as COO's coalesce then
-    conversion, at about two thirds of the cost; None when a pair repeats (coalesce sums them)."""
+    """The CSR matrix of (dst, src) → weight built by one sort: the same as COO's coalesce then
+    conversion, with less work; None when a pair repeats (coalesce sums them)."""
     key, order = torch.sort(dst * n_src + src)
     if bool((key[1:] == key[:-1]).any()):
         return None

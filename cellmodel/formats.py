@@ -192,32 +192,37 @@ def _check_table_names(frame: pd.DataFrame, path: Path, sep: str, orientation: s
     """Each cell and each gene named once: outputs are keyed by cell, and pandas renames a
     repeated header name `G` to `G.1`, a gene that does not exist."""
     rows, header = ("cell", "gene") if orientation == "cells-by-genes" else ("gene", "cell")
-    repeated = frame.index[frame.index.duplicated()].unique()
-    if len(repeated):
-        _refuse_repeats(path, [str(n) for n in repeated], f"{rows} names (first column)")
-    repeated_header = _repeated_header_names(frame, path, sep)
-    if repeated_header:
-        _refuse_repeats(path, repeated_header, f"{header} names (header)")
+    refuse_repeated(frame.index, path, f"{rows} names (first column)")
+    refuse_repeated(_header_as_written(frame, path, sep), path, f"{header} names (header)")
 
 
-def _repeated_header_names(frame: pd.DataFrame, path: Path, sep: str) -> list[str]:
-    """The header names given more than once, which pandas renamed (`G`, `G.1`)."""
+def _header_as_written(frame: pd.DataFrame, path: Path, sep: str) -> list[str]:
+    """The header's names as the file writes them: pandas renames a repeated `G` to `G.1`, so
+    where such a pair appears the header line is read again (on stdin, which cannot be, `G.1`
+    counts as `G`)."""
     header = [str(c) for c in frame.columns]
-    renamed = sorted(
-        {base for c in header if (base := c.rpartition(".")[0]) in header and c[-1].isdigit()}
-    )
-    if not renamed or str(path) == "-":
-        return renamed  # stdin cannot be read twice: the renaming is proof enough
+    renamed = {
+        c: base for c in header if (base := c.rpartition(".")[0]) in header and c[-1].isdigit()
+    }
+    if not renamed:
+        return header
+    if str(path) == "-":
+        return [renamed.get(c, c) for c in header]
     first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
-    names = pd.Index(first.astype(str).to_numpy()[-len(header) :])  # the last: no corner cell
-    return [str(n) for n in names[names.duplicated()].unique()]
+    return [str(n) for n in first.to_numpy()[-len(header) :]]  # the last: no corner cell
 
 
-def _refuse_repeats(path: Path, names: list[str], what: str) -> None:
-    raise GenekbError(
-        f"{path}: {len(names)} {what} occur more than once (e.g. {', '.join(names[:5])}); name"
-        " each once (rename, sum or drop the repeats) first"
-    )
+def refuse_repeated(names: Any, path: str | Path, what: str) -> None:
+    """Refuse `names` (cells or genes; `what` says which, and where) when any is given twice,
+    in one line that shows a few."""
+    repeated = pd.Index(names)
+    repeated = repeated[repeated.duplicated()].unique()
+    if len(repeated):
+        shown = ", ".join(map(str, repeated[:5]))
+        raise GenekbError(
+            f"{path}: {len(repeated)} {what} occur more than once (e.g. {shown}); name each once"
+            " (rename, sum or drop the repeats) first"
+        )
 
 
 def read_hdf5(path: str | Path) -> ad.AnnData:

@@ -28,6 +28,7 @@ from cellmodel.formats import (
     read_h5ad,
     read_hdf5,
     read_table,
+    refuse_repeated,
 )
 from genekb.errors import GenekbError, UsageError
 
@@ -97,13 +98,7 @@ def read(
 
 def refuse_repeated_cells(names: pd.Index, path: str | Path) -> None:
     """Each cell named once: the outputs (clusters, labels, scores) are keyed by cell name."""
-    repeated = names[names.duplicated()].unique()
-    if len(repeated):
-        shown = ", ".join(map(str, repeated[:5]))
-        raise GenekbError(
-            f"{path}: {len(repeated)} cell names occur more than once (e.g. {shown}); name each"
-            " cell once (rename or drop the repeats; adata.obs_names_make_unique()) first"
-        )
+    refuse_repeated(names, path, "cell names")
 
 
 def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:

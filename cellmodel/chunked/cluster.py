@@ -41,6 +41,7 @@ from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, gene_statistics, value_k
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
+from cellmodel.cluster.inputs import refuse_cluster_per_cell
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, h5ad_safe, refuse_repeated_cells
@@ -55,6 +56,7 @@ from genekb.fileio import atomic_path
 # Cells the graph encoder is fitted on; every cell then goes through the fitted encoder.
 FIT_CELLS = 50_000
 NO_CAP = 1 << 40  # a fan-out no cell reaches: the forward pass sees every neighbour
+
 
 def _standardizer(X: np.ndarray) -> tuple[np.ndarray, float]:
     """The centre and scale `cellmodel.cluster.training.standardize` gives these rows (applied
@@ -224,11 +226,7 @@ def _read_setup(
         raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
-    if n_clusters == n_cells:  # a cluster per cell, known only after the whole run
-        raise UsageError(
-            f"n_clusters={n_clusters} equals the {n_cells} cells: each cell would be a cluster of"
-            f" its own; give a k below {n_cells}"
-        )
+    refuse_cluster_per_cell(n_clusters, n_cells)
     return ref, kind, notes, n_cells
 
 

@@ -16,18 +16,22 @@ def check_run_input(
 ) -> None:
     """Refuse k = the number of cells, a label column without labels or of one class and a batch
     column with missing values (`batch_key` "auto", "none" or None is not checked here)."""
-    n_cells = adata.n_obs
-    if n_clusters is not None and n_cells >= 3 and n_clusters == n_cells:
-        # A cluster per cell is no clustering, and would be known only after the whole fit. (A
-        # larger k, and fewer than 3 cells, the run itself refuses.)
-        raise UsageError(
-            f"n_clusters={n_clusters} equals the {n_cells} cells: each cell would be a cluster of"
-            f" its own; give a k below {n_cells}"
-        )
+    if adata.n_obs >= 3:  # fewer cells, and a larger k, the run itself refuses
+        refuse_cluster_per_cell(n_clusters, adata.n_obs)
     if label_key is not None and label_key in adata.obs:
         check_labels(adata.obs[label_key], label_key)
     if batch_key is not None and batch_key.lower() not in ("auto", "none"):
         _check_batch_column(adata, batch_key)
+
+
+def refuse_cluster_per_cell(n_clusters: int | None, n_cells: int) -> None:
+    """Refuse k = the number of cells: a cluster per cell is no clustering, and would be known
+    only after the whole fit."""
+    if n_clusters == n_cells:
+        raise UsageError(
+            f"n_clusters={n_clusters} equals the {n_cells} cells: each cell would be a cluster of"
+            f" its own; give a k below {n_cells}"
+        )
 
 
 def _check_batch_column(adata: ad.AnnData, batch_key: str) -> None:

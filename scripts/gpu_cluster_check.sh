@@ -10,7 +10,8 @@
 #           each is checked against its pinned sha256 when the bench reads it
 #   OUTDIR  where the bench folders and a summary go
 # Environment: DATASETS (the registry names to run on cuda), CPU_DATASETS (also on cpu), SEEDS,
-# SCALE_SIZE (cells of the synthetic scale file, default 10^5).
+# REPEAT_DATASETS (run on cuda a second time, to see whether a GPU run repeats itself; default
+# none), SCALE_SIZE (cells of the synthetic scale file, default 10^5; 0 skips the scale runs).
 set -uo pipefail
 wheels=${1:?usage: gpu_cluster_check.sh WHEELS DATA OUTDIR}
 data=${2:?usage: gpu_cluster_check.sh WHEELS DATA OUTDIR}
@@ -45,8 +46,14 @@ for device in cuda cpu; do
   echo "== bench $device: $list, seeds 0..$((seeds - 1))"
   cm bench --datasets "$list" --methods structure --seeds "$seeds" --device "$device" \
     --root "$work/root" --out "$outdir/bench-$device" --timeout 300 > /dev/null
+  if [ "$device" = cuda ] && [ -n "${REPEAT_DATASETS:-}" ]; then
+    echo "== bench cuda again: $REPEAT_DATASETS, seeds 0..$((seeds - 1))"
+    cm bench --datasets "$REPEAT_DATASETS" --methods structure --seeds "$seeds" --device cuda \
+      --root "$work/root" --out "$outdir/bench-cuda-again" --timeout 300 > /dev/null
+  fi
 done
 size=${SCALE_SIZE:-100000}
+[ "$size" = 0 ] && exit 0
 for device in cuda cpu; do
   echo "== out of core and in memory, $size cells, $device"
   timeout "${SCALE_TIMEOUT:-300}" python3 -c "from cli.cellmodel_app import main; main()" bench \

@@ -278,24 +278,7 @@ def expression(
     """
     if kind not in KINDS:
         raise UsageError(f"unknown value kind {kind!r}; choose one of {', '.join(KINDS)}")
-    notes: list[str] = []
-    X, var, source = _pick_matrix(adata, layer)
-    _check_matrix(X, source)
-    if _has_negative(X):
-        if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
-            X, var, source = _pick_matrix(adata, "raw")
-            _check_matrix(X, source)
-            notes.append("X holds negative (scaled) values; used .raw instead")
-        elif kind == "counts":
-            raise GenekbError(
-                f"the matrix ({source}) has negative values where counts are expected; pass the"
-                " layer that holds raw counts with layer="
-            )
-        else:
-            raise GenekbError(
-                f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"
-                " with counts or log-normalized values with layer="
-            )
+    X, var, source, notes = _checked_matrix(adata, layer, kind)
     genes = gene_names(var, gene_key, source)
     detected = detect_kind(X)
     if kind != "auto":
@@ -314,6 +297,40 @@ def expression(
         normalization=how,
         notes=notes,
     )
+
+
+def check_expression(
+    adata: ad.AnnData, *, layer: str | None = None, gene_key: str | None = None
+) -> None:
+    """What `expression` refuses (an empty, non-finite or negative matrix, unnamed or repeated
+    genes), checked without normalizing: bench checks a dataset once, before its runs."""
+    _, var, source, _ = _checked_matrix(adata, layer, "auto")
+    gene_names(var, gene_key, source)
+
+
+def _checked_matrix(
+    adata: ad.AnnData, layer: str | None, kind: str
+) -> tuple[Any, pd.DataFrame, str, list[str]]:
+    """The matrix `expression` reads, its genes, where it came from and notes, once checked."""
+    notes: list[str] = []
+    X, var, source = _pick_matrix(adata, layer)
+    _check_matrix(X, source)
+    if _has_negative(X):
+        if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
+            X, var, source = _pick_matrix(adata, "raw")
+            _check_matrix(X, source)
+            notes.append("X holds negative (scaled) values; used .raw instead")
+        elif kind == "counts":
+            raise GenekbError(
+                f"the matrix ({source}) has negative values where counts are expected; pass the"
+                " layer that holds raw counts with layer="
+            )
+        else:
+            raise GenekbError(
+                f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"
+                " with counts or log-normalized values with layer="
+            )
+    return X, var, source, notes
 
 
 def _low_count_note(X: Any) -> list[str]:

@@ -115,6 +115,30 @@ def test_a_failing_method_is_reported_not_hidden(tmp_path: Path, spies: Any) -> 
     assert "- synthetic-40 × test-broken: ValueError: boom" in (tmp_path / "bench.md").read_text()
 
 
+def test_data_refused_once_is_not_run_again_by_the_next_methods(
+    tmp_path: Path, spies: Any
+) -> None:
+    adata = _labelled()
+    adata.X = adata.X.toarray() if sp.issparse(adata.X) else adata.X
+    adata.X[3, 4] = np.nan
+    adata.write_h5ad(tmp_path / "nan.h5ad")
+    lines: list[str] = []
+    config = bench.BenchConfig(
+        datasets=bench.parse_datasets(str(tmp_path / "nan.h5ad"), label_key="copy_of_labels"),
+        methods=[spies.SPY, spies.BROKEN],
+        seeds=[0],
+        out=tmp_path / "out",
+        warm=False,
+        preload=False,
+    )
+    report = bench.run_bench(config, log=lines.append)
+    first, second = report["cells"]
+    assert "NaN or infinite values" in first["error"] and first["process_seconds"] > 0
+    assert second["error"] == f"not run: {first['error']}" and second["process_seconds"] == 0
+    assert "not run (the data: GenekbError: the expression matrix" in lines[-1]
+    assert len(report["failures"]) == 2
+
+
 def _runs(values: dict[tuple[str, str], list[float]]) -> list[dict[str, Any]]:
     runs = []
     for (dataset, method), aris in values.items():

@@ -69,8 +69,9 @@ def test_split_cap_trains_small_classes_on_all_but_one() -> None:
 
 
 def test_split_errors_are_one_line_and_say_what_to_do() -> None:
-    with pytest.raises(UsageError, match=r"only the class 'a'.*at least 2 classes"):
+    with pytest.raises(GenekbError, match=r"only the class 'a'.*at least 2 classes") as err:
         classify.split(["a"] * 10, train_fraction=0.5)
+    assert not isinstance(err.value, UsageError)  # the data, not the command line: exit 1
     with pytest.raises(GenekbError, match=r"class 'b' has 1 cell\(s\) but 2 are needed") as err:
         classify.split(["a"] * 10 + ["b"], train_fraction=0.2)
     assert "\n" not in str(err.value)

@@ -239,6 +239,19 @@ def test_repeated_cell_names_are_refused_in_every_format(tmp_path):
     assert not out.exists()
 
 
+def test_repeated_gene_names_are_refused_out_of_core_as_in_memory(tmp_path):
+    adata = blobs(40, dim=6, counts=True)
+    adata.var_names = ["G0", *adata.var_names[1:-1], "G0"]
+    adata.write_h5ad(tmp_path / "genes.h5ad")
+    out = tmp_path / "out.h5ad"
+    for chunked in ([], ["--chunk-size", "15"]):
+        result = run_cellmodel(
+            "cluster", str(tmp_path / "genes.h5ad"), "--no-semantic", *chunked, "-o", str(out)
+        )
+        assert "1 gene names occur more than once (e.g. G0)" in one_line_error(result)
+        assert not out.exists()
+
+
 def test_a_truncated_gzip_table_says_so(tmp_path):
     text = _table(tmp_path / "t.csv", ["G0", "G1"], [f"c{i}" for i in range(50)]).read_bytes()
     path, out = tmp_path / "t.csv.gz", tmp_path / "out.h5ad"

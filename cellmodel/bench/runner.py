@@ -200,7 +200,13 @@ def _run_cells(
     runs: list[dict[str, Any]] = []
     total = len(config.datasets) * len(config.methods)
     for ref in config.datasets:
+        refused: str | None = None  # the data's own error: the other methods are not run
         for method in config.methods:
+            log_path = logs / f"{ref.name}__{method}.log"
+            if refused is not None:
+                cells.append(_not_run(ref.name, method, refused, log_path))
+                log(f"[{len(cells)}/{total}] {ref.name} × {method}: not run (the data: {refused})")
+                continue
             m = get_method(method)
             job = {
                 "dataset": ref.to_dict(),
@@ -210,8 +216,9 @@ def _run_cells(
                 "preload": config.preload,
                 **common,
             }
-            log_path = logs / f"{ref.name}__{method}.log"
             result, wall = _spawn(job, log_path, config.timeout_s, config.threads)
+            if result.pop("data_error", False):
+                refused = result.get("error")
             cell_runs = result.pop("runs", [])
             cell = {
                 "dataset": ref.name,
@@ -224,6 +231,18 @@ def _run_cells(
             runs += [{"dataset": ref.name, "method": method, **r} for r in cell_runs]
             log(f"[{len(cells)}/{total}] {ref.name} × {method}: " + _cell_line(cell, cell_runs))
     return cells, runs
+
+
+def _not_run(dataset: str, method: str, error: str | None, log_path: Path) -> dict[str, Any]:
+    log_path.write_text(f"not run: the data was refused by an earlier method's process: {error}\n")
+    return {
+        "dataset": dataset,
+        "method": method,
+        "process_seconds": 0.0,
+        "log": str(log_path),
+        "status": "failed",
+        "error": f"not run: {error}",
+    }
 
 
 def _failures(cells: list[dict[str, Any]], warmups: list[dict[str, Any]]) -> list[dict[str, Any]]:

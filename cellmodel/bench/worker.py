@@ -23,7 +23,7 @@ from cellmodel.bench.registry import MethodInput, get_method
 from cellmodel.bench.report import jsonable, write_json
 from cellmodel.bench.settings import BATCH_COLUMN, METRICS, PRELOAD
 from cellmodel.embed import embed
-from cellmodel.io import gene_names
+from cellmodel.io import check_expression, gene_names
 from cellmodel.knowledge.genes import read_gene_names
 from cellmodel.metrics import cluster_metrics
 from genekb.errors import GenekbError
@@ -72,11 +72,10 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
         _preload()
     ref = DatasetRef(**job["dataset"])
     tick = time.perf_counter()
-    adata = load_dataset(ref, job.get("root"))
-    assert ref.label_key is not None
-    labels, mask, k = reference_labels(adata, ref.label_key)
-    blind = hide_labels(adata, ref.batch_key)
-    del adata
+    try:
+        labels, mask, k, blind = _blind_input(ref, job)
+    except GenekbError as exc:  # the data itself: every other method would be refused alike
+        return {"status": "failed", "error": _error_line(exc), "data_error": True}
     load_seconds = time.perf_counter() - tick
     baseline_mb, _ = peak_rss_mb()
     var, layers = blind.var.copy(), set(blind.layers.keys())
@@ -126,6 +125,23 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
         "ru_maxrss_mb": round(ru_mb, 1),
         "runs": runs,
     }
+
+
+def _blind_input(
+    ref: DatasetRef, job: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, int, ad.AnnData]:
+    """The reference labels and the label-free input, its matrix and genes checked as the
+    methods would check them."""
+    adata = load_dataset(ref, job.get("root"))
+    assert ref.label_key is not None
+    labels, mask, k = reference_labels(adata, ref.label_key)
+    blind = hide_labels(adata, ref.batch_key)
+    check_expression(blind, layer=job.get("layer"), gene_key=job.get("gene_key"))
+    return labels, mask, k, blind
+
+
+def _error_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def run_warmup(job: dict[str, Any]) -> dict[str, Any]:
@@ -182,7 +198,7 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
         code = 0
     except BaseException as exc:  # the parent must learn why, whatever it was
         traceback.print_exc()
-        result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+        result = {"status": "failed", "error": _error_line(exc)}
         code = 1
     write_json(Path(job["result_path"]), result)
     sys.exit(code)

@@ -44,7 +44,7 @@ from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.inputs import refuse_cluster_per_cell
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.sampling import NeighbourSampler
-from cellmodel.io import NORMALIZATION, h5ad_safe, refuse_repeated_cells
+from cellmodel.io import NORMALIZATION, gene_names, h5ad_safe, refuse_repeated_cells
 from cellmodel.metrics import check_labels, cluster_metrics
 from cellmodel.module.model import deterministic, split_for_empty, student_t
 from cellmodel.pp import graph
@@ -201,10 +201,12 @@ def _score(path: str, label_key: str, labels: np.ndarray) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in scores.items()}
 
 
-def _check_cells(path: str, label_key: str | None) -> None:
-    """Cells named once, and the label column (if any) labelling some, before the first pass."""
+def _check_names(path: str, layer: str | None, label_key: str | None) -> None:
+    """Cells and genes named once (as in memory), and the label column (if any) labelling some,
+    before the first pass."""
     obs = h5.read_frame(path, "obs")
     refuse_repeated_cells(obs.index, path)
+    gene_names(h5.read_frame(path, "raw/var" if layer == "raw" else "var"), None, path)
     if label_key is None:
         return
     if label_key not in obs:
@@ -219,7 +221,7 @@ def _read_setup(
 ) -> tuple[h5.MatrixRef, str, list[str], int]:
     """The matrix to read, its value kind, notes and the cells, all checked before any pass."""
     ref, kind, notes = value_kind(h5.pick(path, layer), layer)
-    _check_cells(path, label_key)
+    _check_names(path, layer, label_key)
     with h5.ChunkReader(ref) as reader:
         n_cells = reader.shape[0]
     if n_cells < 3:

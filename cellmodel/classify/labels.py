@@ -50,7 +50,10 @@ def split(
     sizes = class_sizes(values)
     if len(sizes) < 2:
         found = f"only the class {sizes.index[0]!r}" if len(sizes) else "no labels"
-        raise UsageError(f"the label key holds {found}; classification needs at least 2 classes")
+        raise GenekbError(
+            f"the label key holds {found}; classification needs at least 2 classes: label cells"
+            " of a second class or choose another label key"
+        )
     if small_classes not in SMALL_CLASSES:
         raise UsageError(f"unknown small_classes {small_classes!r}; choose one of error, cap")
     if train_mask is not None:

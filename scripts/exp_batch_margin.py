@@ -76,6 +76,11 @@ def one_run(adata, truth, mask, k: int | None, seed: int, shares: list[float]) -
     parts, X, adjacency = candidates(adata, k, seed)
     batch = batch_values(adata, BATCH_COLUMN)
     out: dict = {"ari": {name: ari(p) for name, p in parts.items()}}
+    names = sorted(parts)
+    out["agreement"] = {  # label-free: the ARI between two candidates' partitions
+        f"{a}~{b}": round(cluster_metrics(parts[a], parts[b])["ari"], 3)
+        for i, a in enumerate(names) for b in names[i + 1 :]
+    }  # fmt: skip
     choice = choose(parts, batch, seed)
     for share in shares:
         chosen = with_share(choice, share)

@@ -9,7 +9,8 @@
 #   DATA    a folder of registry cache files compressed with xz (`artifacts/datasets/NAME.xz`);
 #           each is checked against its pinned sha256 when the bench reads it
 #   OUTDIR  where the bench folders and a summary go
-# Environment: DATASETS (the registry names to run on cuda), CPU_DATASETS (also on cpu), SEEDS,
+# Environment: DATASETS (the registry names to run on cuda), CPU_DATASETS (also on cpu; empty:
+# none), SEEDS,
 # REPEAT_DATASETS (run on cuda a second time, to see whether a GPU run repeats itself; default
 # none), SCALE_SIZE (cells of the synthetic scale file, default 10^5; 0 skips the scale runs).
 set -uo pipefail
@@ -40,9 +41,10 @@ python3 -c "import torch, pandas, numpy, scanpy, anndata; print('torch', torch._
 '| scanpy', scanpy.__version__, '| anndata', anndata.__version__)" || exit 1
 
 names=${DATASETS:-baron-human}
-cpu_names=${CPU_DATASETS:-baron-human}
+cpu_names=${CPU_DATASETS-baron-human}
 for device in cuda cpu; do
   list=$names; [ "$device" = cpu ] && list=$cpu_names
+  [ -z "$list" ] && continue
   echo "== bench $device: $list, seeds 0..$((seeds - 1))"
   cm bench --datasets "$list" --methods structure --seeds "$seeds" --device "$device" \
     --root "$work/root" --out "$outdir/bench-$device" --timeout 300 > /dev/null

@@ -372,3 +372,13 @@ def test_cli_unknown_method_exits_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "pca-kmeans" in result.output and "magic" in result.output
+
+
+def test_the_pipeline_method_reports_which_batch_candidate_it_kept() -> None:
+    from tests.conftest import blobs
+
+    adata = blobs(40, dim=30, counts=True)
+    adata.obs = adata.obs[[]].assign(**{bench.BATCH_COLUMN: np.tile(["d1", "d2"], 60)})
+    out = bench.get_method("structure").run(bench.MethodInput(adata, n_classes=3, seed=0))
+    assert out.extras["batch_choice"] in {"reconstruction", "link", "leiden"}
+    assert out.extras["batch_choice"] == adata.uns["cellmodel"]["batch_choice"]["chosen"]

@@ -90,6 +90,7 @@ def _pipeline(
     extras = {
         "k_used": int(record["n_clusters"]),
         "chosen": (record.get("ensemble") or {}).get("chosen"),
+        "batch_choice": (record.get("batch_choice") or {}).get("chosen"),
         "gene_match_rate": (record.get("gene_match") or {}).get("match_rate"),
         "fit_s": (record.get("pipeline_timings_s") or {}).get("fit"),
     }

@@ -12,9 +12,11 @@ import typer
 from cli.cellmodel_args import (
     DaskAddressOpt,
     ForceOpt,
+    GeneKeyOpt,
     GeneVectorsOpt,
     InputArg,
     JsonOpt,
+    LayerOpt,
     ModelOpt,
     OutputOpt,
     RootOpt,
@@ -95,6 +97,8 @@ def classify(
     small_classes: _SmallClassesOpt = "error",
     reference: _ReferenceOpt = None,
     view: _ViewOpt = "pca",
+    layer: LayerOpt = None,
+    gene_key: GeneKeyOpt = None,
     gene_vectors: GeneVectorsOpt = "real",
     k: _KOpt = 15,
     vote: _VoteOpt = "auto",
@@ -194,6 +198,8 @@ def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:
         seed=args.seed,
         device=args.device,
         options=options,
+        layer=args.layer,
+        gene_key=args.gene_key,
     )
     return adata, result, label_key
 
@@ -255,6 +261,11 @@ def _classify_chunked(args: SimpleNamespace) -> None:
         raise UsageError("--chunk-size transfers labels from a --reference (an in-memory file)")
     if a.view != "semantic":
         raise UsageError("--chunk-size runs on the semantic view: add --view semantic")
+    if a.layer is not None or a.gene_key is not None:
+        raise UsageError(
+            "--chunk-size reads obsm X_semantic_w, not the matrix: give --layer / --gene-key to"
+            " `cellmodel embed --chunk-size` instead"
+        )
     path = check_chunked(a.source, output, "predictions")
     ref, ref_key = load_input(str(reference), a.root)
     key = label_key or ref_key

@@ -115,9 +115,7 @@ def test_a_failing_method_is_reported_not_hidden(tmp_path: Path, spies: Any) -> 
     assert "- synthetic-40 × test-broken: ValueError: boom" in (tmp_path / "bench.md").read_text()
 
 
-def test_data_refused_once_is_not_run_again_by_the_next_methods(
-    tmp_path: Path, spies: Any
-) -> None:
+def test_data_refused_once_is_not_run_again_by_the_next_methods(tmp_path: Path, spies: Any) -> None:
     adata = _labelled()
     adata.X = adata.X.toarray() if sp.issparse(adata.X) else adata.X
     adata.X[3, 4] = np.nan

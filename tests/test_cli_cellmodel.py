@@ -154,6 +154,26 @@ def test_classify_reference_to_query_with_markers(tmp_path):
     assert doc["params"]["options"]["vote"] == "frequency"
 
 
+def test_classify_reads_the_layer_and_gene_key_it_is_given(tmp_path):
+    adata = blobs(40, dim=60, counts=True)
+    adata.layers["counts"] = adata.X.copy()
+    adata.X = adata.X - adata.X.mean(axis=0)  # scaled values in X: not what classify reads
+    adata.var["symbol"] = [f"S{i}" for i in range(adata.n_vars)]
+    adata.write_h5ad(tmp_path / "scaled.h5ad")
+    args = ("classify", str(tmp_path / "scaled.h5ad"), "--label-key", "group", "--per-class",
+            "5", "--no-refine", "--markers", "3", "--json")  # fmt: skip
+    assert "negative values" in one_line_error(run(*args))
+    result = run(*args, "--layer", "counts", "--gene-key", "symbol")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["scores"]["accuracy"] > 0.95
+    assert all(g.startswith("S") for top in doc["params"]["markers"]["top"].values() for g in top)
+    out = str(tmp_path / "out.h5ad")
+    chunked = ("--view", "semantic", "--chunk-size", "10", "--reference", str(tmp_path / "x"))
+    line = one_line_error(run(*args[:4], "--layer", "counts", *chunked, "-o", out), code=2)
+    assert "give --layer / --gene-key to `cellmodel embed --chunk-size`" in line
+
+
 def test_classify_bad_split(blob_file):
     assert "strictly between 0 and 1" in one_line_error(
         run("classify", str(blob_file), "--label-key", "group", "--train-fraction", "1.5"), 2

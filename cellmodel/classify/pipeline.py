@@ -47,6 +47,8 @@ def semantic_view(
     model: str = "minilm",
     gene_vectors: str = "real",
     seed: int = 0,
+    layer: str | None = None,
+    gene_key: str | None = None,
 ) -> np.ndarray:
     """The semantic view of each cell: computed by `cellmodel.embed.embed` against `store` (which
     also writes it to obsm), or, without a store, the `obsm["X_semantic"]` already there."""
@@ -57,7 +59,10 @@ def semantic_view(
             f"the semantic view needs a genekb store (store=...) or an obsm[{SEMANTIC_KEY!r}]"
         )
 
-    embed(adata, store, model=model, gene_vectors=gene_vectors, seed=seed)
+    embed(
+        adata, store, model=model, gene_vectors=gene_vectors, seed=seed, layer=layer,
+        gene_key=gene_key,
+    )  # fmt: skip
     return np.asarray(adata.obsm[SEMANTIC_KEY])
 
 
@@ -70,33 +75,48 @@ def cell_view(
     model: str = "minilm",
     gene_vectors: str = "real",
     seed: int = 0,
+    layer: str | None = None,
+    gene_key: str | None = None,
 ) -> np.ndarray:
     """The cells × d matrix the classifier refines: "pca" (the expression PCA, `expression_pca`
-    unless `pca` is given), "semantic" (`semantic_view`) or "fused" (both, `fused_view`)."""
+    unless `pca` is given), "semantic" (`semantic_view`) or "fused" (both, `fused_view`);
+    `layer` and `gene_key` say which matrix and gene names are read (`cellmodel.io.expression`)."""
     check_view(view, gene_vectors)
-    pca = expression_pca(adata, seed=seed) if pca is None else pca
+    reads = {"layer": layer, "gene_key": gene_key}
+    pca = expression_pca(adata, seed=seed, **reads) if pca is None else pca
     if view == "pca":
         return pca
-    semantic = semantic_view(adata, store, model=model, gene_vectors=gene_vectors, seed=seed)
+    semantic = semantic_view(
+        adata, store, model=model, gene_vectors=gene_vectors, seed=seed, **reads
+    )
     return semantic if view == "semantic" else fused_view(pca, semantic)
 
 
-def marker_inputs(adata: Any, n_markers: int) -> dict[str, Any]:
+def marker_inputs(
+    adata: Any, n_markers: int, *, layer: str | None = None, gene_key: str | None = None
+) -> dict[str, Any]:
     """The keywords `classify` builds its marker block from: the log expression and the gene
     names (none when `n_markers` is 0)."""
     if n_markers == 0:
         return {}
 
-    expr = expression(adata)
+    expr = expression(adata, layer=layer, gene_key=gene_key)
     return {"expression": expr.X, "gene_names": expr.genes}
 
 
-def shared_marker_inputs(reference: Any, query: Any, n_markers: int) -> dict[str, Any]:
+def shared_marker_inputs(
+    reference: Any,
+    query: Any,
+    n_markers: int,
+    *,
+    layer: str | None = None,
+    gene_key: str | None = None,
+) -> dict[str, Any]:
     """The keywords `transfer` builds its marker block from: both files' log expression over
     their shared genes (none when `n_markers` is 0)."""
     if n_markers == 0:
         return {}
-    ref_X, query_X, genes = shared_expression(reference, query)
+    ref_X, query_X, genes = shared_expression(reference, query, layer=layer, gene_key=gene_key)
     return {"ref_expression": ref_X, "query_expression": query_X, "gene_names": genes}
 
 
@@ -121,6 +141,8 @@ def classify_cells(
     epochs: int | None = None,
     options: ClassifyOptions | None = None,
     key_added: str = PREDICTION_KEY,
+    layer: str | None = None,
+    gene_key: str | None = None,
 ) -> ClassifyResult:
     """Classify the cells of `adata` from few labels and write the result into it.
 
@@ -135,12 +157,15 @@ def classify_cells(
     (`options.n_markers` genes per class) comes from the training labels.
     Writes `obs[key_added]` (categorical), `obs[key_added + "_confidence"]`,
     `obs[key_added + "_train"]`, `obsm["X_classify"]` and `uns["cellmodel_classify"]`
-    (`annotate`); returns the result.
+    (`annotate`); returns the result. `layer` and `gene_key` say which matrix and gene names
+    are read, in both files (`cellmodel.io.expression`).
     """
     check_view(view, gene_vectors)
     opts = options or ClassifyOptions()
     opts.check()
+    reads = {"layer": layer, "gene_key": gene_key}
     view_args = {"store": store, "model": model, "gene_vectors": gene_vectors, "seed": seed}
+    view_args |= reads
     fit_args = {"k": k, "refine_view": refine_view, "seed": seed, "device": device}
     fit_args |= {"epochs": epochs, "options": opts}
     if reference is not None:
@@ -150,14 +175,14 @@ def classify_cells(
         mask = _training_mask(
             adata, label_key, train_fraction, per_class, train_mask, small_classes, seed
         )
-        pca = expression_pca(adata, seed=seed)
+        pca = expression_pca(adata, seed=seed, **reads)
         result = classify(
             cell_view(adata, view, pca=pca, **view_args),
             adata.obs[label_key],
             mask,
             pca=pca,
             **fit_args,
-            **marker_inputs(adata, opts.n_markers),
+            **marker_inputs(adata, opts.n_markers, **reads),
         )
     annotate(adata, result, key=key_added)
     return result
@@ -178,7 +203,8 @@ def _transfer_cells(
             f"reference_label_key {ref_key!r} is not a column of the reference's obs"
             f" (have {list(reference.obs)})"
         )
-    ref_pca, query_pca = joint_expression_pca(reference, adata, seed=view_args["seed"])
+    reads = {"layer": view_args["layer"], "gene_key": view_args["gene_key"]}
+    ref_pca, query_pca = joint_expression_pca(reference, adata, seed=view_args["seed"], **reads)
     if view == "pca":
         ref_X, query_X = ref_pca, query_pca
     else:
@@ -196,7 +222,7 @@ def _transfer_cells(
         ref_pca=ref_pca,
         query_pca=query_pca,
         **fit_args,
-        **shared_marker_inputs(reference, adata, fit_args["options"].n_markers),
+        **shared_marker_inputs(reference, adata, fit_args["options"].n_markers, **reads),
     )
 
 

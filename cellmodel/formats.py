@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellmodel.orientation import genes_in_rows, warn_turned
 from genekb.errors import GenekbError, UsageError
 
 GENE_EXPRESSION = "Gene Expression"
@@ -34,8 +35,9 @@ LOOM_ROWS_PER_BLOCK = 2048  # genes read from a loom matrix at a time (dense blo
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 HDF5_SUFFIXES = (".h5", ".hdf5", ".loom")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, .h5ad included
-Orientation = Literal["cells-by-genes", "genes-by-cells"]
-ORIENTATIONS: tuple[str, ...] = ("cells-by-genes", "genes-by-cells")
+# "auto": genes in rows where the names say so (`cellmodel.orientation`), else cells in rows.
+Orientation = Literal["auto", "cells-by-genes", "genes-by-cells"]
+ORIENTATIONS: tuple[str, ...] = ("auto", "cells-by-genes", "genes-by-cells")
 
 
 def read_h5ad(path: str | Path) -> ad.AnnData:
@@ -129,9 +131,11 @@ def read_10x_mtx(folder: str | Path) -> ad.AnnData:
 
 
 def read_table(
-    path: str | Path, *, orientation: Orientation = "cells-by-genes", sep: str | None = None
+    path: str | Path, *, orientation: Orientation = "auto", sep: str | None = None
 ) -> ad.AnnData:
-    """Read a delimited table with names in the first column and the header row."""
+    """Read a delimited table with names in the first column and the header row; `orientation`
+    says whether its rows are cells or genes ("auto": read from the names, with a warning when
+    they make the rows genes)."""
     path = Path(path)
     if orientation not in ORIENTATIONS:
         raise UsageError(
@@ -157,6 +161,9 @@ def read_table(
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise GenekbError(f"cannot read table {path} ({_reason(exc)})") from None
     _check_table_shape(frame, path, sep)
+    turned = genes_in_rows(frame.index, frame.columns) if orientation == "auto" else None
+    if orientation == "auto":
+        orientation = "genes-by-cells" if turned else "cells-by-genes"
     _check_table_names(frame, path, sep, orientation)
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
@@ -166,6 +173,8 @@ def read_table(
         )
     if orientation == "genes-by-cells":
         frame = frame.T
+    if turned:
+        warn_turned(path, turned, *frame.shape)
     values = frame.to_numpy(dtype=np.float32)
     # Tables are usually mostly zeros; keep them sparse like every other input.
     if values.size and np.count_nonzero(values) < 0.5 * values.size:

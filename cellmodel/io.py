@@ -87,10 +87,11 @@ class Expression:
 
 
 def read(
-    path: str | Path, *, orientation: Orientation = "cells-by-genes", sep: str | None = None
+    path: str | Path, *, orientation: Orientation = "auto", sep: str | None = None
 ) -> ad.AnnData:
     """Read an `.h5ad` file, a 10x `.mtx` folder (or its matrix file), a Cell Ranger `.h5`, a
-    `.loom` file (`cellmodel.formats`), or a CSV/TSV table; each cell named once."""
+    `.loom` file (`cellmodel.formats`), or a CSV/TSV table (`orientation`, `sep`: see
+    `cellmodel.formats.read_table`); each cell named once."""
     adata = _read(Path(path), orientation, sep)
     refuse_repeated_cells(adata.obs_names, path)
     return adata

@@ -24,8 +24,10 @@ from cli.cellmodel_args import (
     JsonOpt,
     LayerOpt,
     ModelOpt,
+    OrientationOpt,
     OutputOpt,
     RootOpt,
+    SepOpt,
     TaxonOpt,
     WorkersOpt,
     check_chunked,
@@ -61,6 +63,8 @@ def embed(
     taxon: TaxonOpt = None,
     gene_key: GeneKeyOpt = None,
     layer: LayerOpt = None,
+    orientation: OrientationOpt = "auto",
+    sep: SepOpt = None,
     gene_vectors: GeneVectorsOpt = "real",
     seed: _ControlSeedOpt = 0,
     build: BuildOpt = True,
@@ -115,7 +119,7 @@ def _embed_in_memory(args: SimpleNamespace) -> None:
     from cellmodel.embed import embed as run_embed
     from genekb.store.store import Store
 
-    adata, _ = load_input(args.source, args.root)
+    adata, _ = load_input(args.source, args.root, args.orientation, args.sep)
     store = Store.open(args.root, create=True)
     run_embed(adata, store, **_embed_settings(args))
     if args.output is not None:

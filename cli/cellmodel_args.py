@@ -52,19 +52,36 @@ GeneKeyOpt = Annotated[
 ]
 LayerOpt = Annotated[str | None, typer.Option(help="Layer to read ('raw' for .raw); default X.")]
 TaxonOpt = Annotated[str | None, typer.Option(help="human or mouse (default: detected).")]
+OrientationOpt = Annotated[
+    str,
+    typer.Option(
+        help="A CSV/TSV table's rows: cells-by-genes, genes-by-cells, or auto (genes in rows where"
+        " its names say so, with a warning)."
+    ),
+]
+SepOpt = Annotated[
+    str | None, typer.Option(help="A table's column separator (default: by suffix, ',' or tab).")
+]
 GeneVectorsOpt = Annotated[
     str, typer.Option(help="real, or the controls shuffled / random (seeded).")
 ]
 
 
-def load_input(source: str, root: Path | None) -> tuple[Any, str | None]:
-    """AnnData from a path or a registry dataset name, and the dataset's label key (if any)."""
+def load_input(
+    source: str, root: Path | None, orientation: str = "auto", sep: str | None = None
+) -> tuple[Any, str | None]:
+    """AnnData from a path or a registry dataset name, and the dataset's label key (if any);
+    `orientation` and `sep` read a CSV/TSV table (`cellmodel.formats.read_table`)."""
     from cellmodel import datasets, io
     from cellmodel.formats import HDF5_SUFFIXES, TABLE_SUFFIXES
 
     path = Path(source)
     if path.exists() or source == "-":  # `-`: a CSV table on stdin
-        return io.read(path), None
+        name = path.name.lower().removesuffix(".gz")
+        not_a_table = path.is_dir() or name.endswith((".h5ad", ".mtx", *HDF5_SUFFIXES))
+        if orientation != "auto" and not_a_table:
+            raise UsageError(f"--orientation reads CSV/TSV tables; {source} is not one: drop it")
+        return io.read(path, orientation=orientation, sep=sep), None  # type: ignore[arg-type]
     names = [d.name for d in datasets.list_datasets()]
     if source in names:
         adata = datasets.load(source, cache_dir=datasets.default_cache_dir(root))

@@ -18,8 +18,10 @@ from cli.cellmodel_args import (
     JsonOpt,
     LayerOpt,
     ModelOpt,
+    OrientationOpt,
     OutputOpt,
     RootOpt,
+    SepOpt,
     WorkersOpt,
     check_chunked,
     check_dask_options,
@@ -99,6 +101,8 @@ def classify(
     view: _ViewOpt = "pca",
     layer: LayerOpt = None,
     gene_key: GeneKeyOpt = None,
+    orientation: OrientationOpt = "auto",
+    sep: SepOpt = None,
     gene_vectors: GeneVectorsOpt = "real",
     k: _KOpt = 15,
     vote: _VoteOpt = "auto",
@@ -156,10 +160,11 @@ def _options(args: SimpleNamespace) -> Any:
 
 def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     """The query, its label column, and the reference (if any) with its label column."""
-    adata, dataset_key = load_input(args.source, args.root)
+    table = (args.orientation, args.sep)  # the input's and the reference's, if tables
+    adata, dataset_key = load_input(args.source, args.root, *table)
     label_key = args.label_key or dataset_key
     reference = args.reference
-    ref, ref_key = load_input(str(reference), args.root) if reference is not None else (None, None)
+    ref, ref_key = load_input(str(reference), args.root, *table) if reference else (None, None)
     if reference is None and label_key is None:
         raise UsageError("give --label-key (the labels to train on and score against)")
     if ref is not None and (label_key or ref_key) not in ref.obs:

@@ -20,8 +20,10 @@ from cli.cellmodel_args import (
     JsonOpt,
     LayerOpt,
     ModelOpt,
+    OrientationOpt,
     OutputOpt,
     RootOpt,
+    SepOpt,
     TaxonOpt,
     WorkersOpt,
     check_dask_options,
@@ -122,6 +124,8 @@ def cluster(
     taxon: TaxonOpt = None,
     gene_key: GeneKeyOpt = None,
     layer: LayerOpt = None,
+    orientation: OrientationOpt = "auto",
+    sep: SepOpt = None,
     batch_key: _BatchKeyOpt = None,
     option: _OptionOpt = None,
     plots: _PlotsOpt = None,
@@ -187,7 +191,7 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
     from cellmodel.cluster.job import cluster as run_cluster
     from genekb.store.store import Store
 
-    adata, dataset_label_key = load_input(args.source, args.root)
+    adata, dataset_label_key = load_input(args.source, args.root, args.orientation, args.sep)
     label_key = args.label_key or dataset_label_key
     check_run_input(
         adata, n_clusters=args.n_clusters, label_key=label_key, batch_key=args.batch_key

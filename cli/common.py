@@ -80,7 +80,7 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
-    info(f"warning: {message}")
+    info(f"warning: {as_flags(str(message))}")
 
 
 def handle_errors(fn: F) -> F:
@@ -300,6 +300,7 @@ LIBRARY_FLAGS = {
     "layer": "--layer",
     "methods": "--methods",
     "n_clusters": "--n-clusters",
+    "orientation": "--orientation",
     "root": "--root",
     "seeds": "--seeds",
     "sep": "--sep",

@@ -118,6 +118,17 @@ def bundled_index(taxon: str) -> GeneIndex:
     return GeneIndex.from_frame(frame.to_pandas())
 
 
+def gene_share(names: Sequence[str]) -> float:
+    """The share of `names` that resolve as genes of the species they vote for (`detect_taxon`);
+    0 when no species can be told (numbers, unnamed features)."""
+    names = [str(n).strip() for n in names]
+    try:
+        taxon = detect_taxon(names)
+    except UsageError:
+        return 0.0
+    return _resolved_share(names, taxon)
+
+
 def _resolved_share(names: Sequence[str], taxon: str) -> float:
     if taxon not in bundled.available_taxa():
         return 1.0  # nothing to check against: trust the species the names vote for

@@ -1,12 +1,13 @@
-"""Readers for the files users bring: .h5ad, a 10x .mtx folder, a CSV/TSV table (`read_table`),
-and HDF5 files besides .h5ad, told apart by what they hold (`read_hdf5`):
+"""Readers for the files users bring: .h5ad, a 10x .mtx folder, and HDF5 files besides .h5ad,
+told apart by what they hold (`read_hdf5`); CSV/TSV tables are `cellmodel.tables`:
 
 - Cell Ranger's feature-barcode matrix (`filtered_feature_bc_matrix.h5`): v3 (a "matrix" group
   with "features") and v2 (one group per genome with "genes" and "gene_names"). As for the .mtx
   folder, var_names are the feature ids and the symbols go to `var["gene_symbols"]`; only
   "Gene Expression" features are kept where the file lists feature types.
 - loom (a dense genes × cells "matrix", per-gene "row_attrs", per-cell "col_attrs"): genes named
-  by row_attrs/Gene where present, every col_attr with one value per cell as an obs column.
+  by row_attrs/Gene (or anndata's var_names, `LOOM_GENE_KEYS`) where present, cells by
+  col_attrs/CellID (or obs_names), every other col_attr with one value per cell an obs column.
 - the scDeepCluster benchmark layout (a dense cells × genes "X", optional labels "Y"), genes
   named g0..gN, the labels in `obs["Y"]`;
 - an AnnData file saved under one of these suffixes (it has "obs" and "var"), read as .h5ad.
@@ -16,28 +17,24 @@ Each HDF5 reader gives sparse float32 counts, cells × genes.
 from __future__ import annotations
 
 import gzip
-import sys
-import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.orientation import genes_in_rows, warn_turned
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError
 
 GENE_EXPRESSION = "Gene Expression"
+# Where looms name genes and cells: loompy's convention first, then anndata's `write_loom`.
+LOOM_GENE_KEYS = ("Gene", "var_names", "gene_names", "Symbol")
+LOOM_CELL_KEYS = ("CellID", "obs_names", "cell_names")
 LOOM_ROWS_PER_BLOCK = 2048  # genes read from a loom matrix at a time (dense block → sparse)
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 HDF5_SUFFIXES = (".h5", ".hdf5", ".loom")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, .h5ad included
-# "auto": genes in rows where the names say so (`cellmodel.orientation`), else cells in rows.
-Orientation = Literal["auto", "cells-by-genes", "genes-by-cells"]
-ORIENTATIONS: tuple[str, ...] = ("auto", "cells-by-genes", "genes-by-cells")
 
 
 def read_h5ad(path: str | Path) -> ad.AnnData:
@@ -74,7 +71,7 @@ def _read_names(path: Path, what: str) -> pd.DataFrame:
             " Cell Ranger output"
         ) from None
     except (ValueError, OSError, EOFError, pd.errors.ParserError) as exc:
-        raise GenekbError(f"cannot read {path} ({_reason(exc)}); copy it again") from None
+        raise GenekbError(f"cannot read {path} ({reason(exc)}); copy it again") from None
     return rows
 
 
@@ -107,7 +104,7 @@ def read_10x_mtx(folder: str | Path) -> ad.AnnData:
         with _open_binary(matrix_path) as fh:
             genes_by_cells = sp.csr_matrix(mmread(fh), dtype=np.float32)
     except (ValueError, OSError, EOFError) as exc:
-        raise GenekbError(f"{matrix_path} is not a MatrixMarket file ({_reason(exc)})") from None
+        raise GenekbError(f"{matrix_path} is not a MatrixMarket file ({reason(exc)})") from None
     features = _read_names(features_path, "feature")
     barcodes = _read_names(barcodes_path, "barcode")[0]
     if genes_by_cells.shape != (len(features), len(barcodes)):
@@ -128,97 +125,6 @@ def read_10x_mtx(folder: str | Path) -> ad.AnnData:
     if "feature_types" in adata.var and (adata.var["feature_types"] == "Gene Expression").any():
         adata = adata[:, adata.var["feature_types"].to_numpy() == "Gene Expression"].copy()
     return adata
-
-
-def read_table(
-    path: str | Path, *, orientation: Orientation = "auto", sep: str | None = None
-) -> ad.AnnData:
-    """Read a delimited table with names in the first column and the header row; `orientation`
-    says whether its rows are cells or genes ("auto": read from the names, with a warning when
-    they make the rows genes)."""
-    path = Path(path)
-    if orientation not in ORIENTATIONS:
-        raise UsageError(
-            f"unknown orientation {orientation!r}; choose one of {', '.join(ORIENTATIONS)}"
-        )
-    if sep is None:
-        sep = TABLE_SUFFIXES.get(Path(path.name.lower().removesuffix(".gz")).suffix, ",")
-    try:
-        source = sys.stdin.buffer if str(path) == "-" else path
-        frame = pd.read_csv(source, sep=sep, index_col=0)
-    except UnicodeDecodeError as exc:
-        if bytes(exc.object[:4]) == HDF5_MAGIC[:4]:
-            raise GenekbError(
-                f"{path} holds an HDF5 (.h5ad) file, which cannot be read from a pipe or stdin"
-                " (HDF5 needs a seekable file): save it to a file and pass its path"
-            ) from None
-        raise GenekbError(f"cannot read table {path} (not UTF-8 text: {exc.reason})") from None
-    except (EOFError, zlib.error) as exc:
-        raise GenekbError(
-            f"cannot read table {path}: a truncated or damaged gzip file ({_reason(exc)}); copy or"
-            " compress it again"
-        ) from None
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise GenekbError(f"cannot read table {path} ({_reason(exc)})") from None
-    _check_table_shape(frame, path, sep)
-    turned = genes_in_rows(frame.index, frame.columns) if orientation == "auto" else None
-    if orientation == "auto":
-        orientation = "genes-by-cells" if turned else "cells-by-genes"
-    _check_table_names(frame, path, sep, orientation)
-    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if non_numeric:
-        raise GenekbError(
-            f"{path}: column {non_numeric[0]!r} is not numeric; the table must hold names in the"
-            " first column and the header, and numbers elsewhere (check sep=)"
-        )
-    if orientation == "genes-by-cells":
-        frame = frame.T
-    if turned:
-        warn_turned(path, turned, *frame.shape)
-    values = frame.to_numpy(dtype=np.float32)
-    # Tables are usually mostly zeros; keep them sparse like every other input.
-    if values.size and np.count_nonzero(values) < 0.5 * values.size:
-        values = sp.csr_matrix(values)
-    obs = pd.DataFrame(index=frame.index.astype(str).to_numpy())
-    var = pd.DataFrame(index=frame.columns.astype(str).to_numpy())
-    return ad.AnnData(X=values, obs=obs, var=var)
-
-
-def _check_table_shape(frame: pd.DataFrame, path: Path, sep: str) -> None:
-    """A table with no column besides the names (another separator) or no row (a header only)."""
-    if frame.shape[1] == 0:
-        raise GenekbError(
-            f"{path} has no column besides the names when split at {sep!r}; if its columns are"
-            " separated by another character, pass it with sep="
-        )
-    if frame.shape[0] == 0:
-        raise GenekbError(
-            f"{path} holds a header but no rows; the table needs one row per cell (or gene)"
-        )
-
-
-def _check_table_names(frame: pd.DataFrame, path: Path, sep: str, orientation: str) -> None:
-    """Each cell and each gene named once: outputs are keyed by cell, and pandas renames a
-    repeated header name `G` to `G.1`, a gene that does not exist."""
-    rows, header = ("cell", "gene") if orientation == "cells-by-genes" else ("gene", "cell")
-    refuse_repeated(frame.index, path, f"{rows} names (first column)")
-    refuse_repeated(_header_as_written(frame, path, sep), path, f"{header} names (header)")
-
-
-def _header_as_written(frame: pd.DataFrame, path: Path, sep: str) -> list[str]:
-    """The header's names as the file writes them: pandas renames a repeated `G` to `G.1`, so
-    where such a pair appears the header line is read again (on stdin, which cannot be, `G.1`
-    counts as `G`)."""
-    header = [str(c) for c in frame.columns]
-    renamed = {
-        c: base for c in header if (base := c.rpartition(".")[0]) in header and c[-1].isdigit()
-    }
-    if not renamed:
-        return header
-    if str(path) == "-":
-        return [renamed.get(c, c) for c in header]
-    first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
-    return [str(n) for n in first.to_numpy()[-len(header) :]]  # the last: no corner cell
 
 
 def refuse_repeated(names: Any, path: str | Path, what: str) -> None:
@@ -259,21 +165,21 @@ def _with_layout(path: str | Path, use: Callable[[Any, str, Callable[[], ad.AnnD
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise GenekbError(f"{path} is not a readable HDF5 file ({_reason(exc)})") from None
+        raise GenekbError(f"{path} is not a readable HDF5 file ({reason(exc)})") from None
     with f:
         kind, reader = _layout(f, sorted(f.keys()), path)
         try:
             return use(f, kind, reader)
         except (KeyError, ValueError, IndexError, TypeError, OSError) as exc:
             # Arrays missing or of the wrong size: a damaged or hand-made file.
-            raise GenekbError(f"{path}: a damaged {kind} ({_reason(exc)})") from None
+            raise GenekbError(f"{path}: a damaged {kind} ({reason(exc)})") from None
 
 
 def _cell_columns(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> list[str]:
     if kind == "AnnData file":
         return [str(c) for c in f["obs"].attrs.get("column-order", [])]
     if kind == "loom file":
-        return [k for k in _loom_cell_keys(f) if k != "CellID"]
+        return [k for k in _loom_cell_keys(f) if k != _first_key(f["col_attrs"], LOOM_CELL_KEYS)]
     if kind == "X/Y file":
         return ["Y"] if "Y" in f else []
     return []  # a Cell Ranger matrix: barcodes only
@@ -291,7 +197,8 @@ def _cell_column(f: Any, kind: str, key: str) -> pd.Series:
     raise KeyError(key)
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type), for a one-line error."""
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
@@ -375,12 +282,17 @@ def _loom(f: Any) -> ad.AnnData:
     rows, columns = f["row_attrs"], f["col_attrs"]
     obs = pd.DataFrame({k: _cell_text(columns[k]) for k in _loom_cell_keys(f)})
     obs.index = pd.Index([f"c{i}" for i in range(n_cells)])
-    if "CellID" in obs:
-        obs.index = pd.Index(obs.pop("CellID").to_numpy(), dtype=str)
-    genes = text_values(rows["Gene"]) if "Gene" in rows else [f"g{j}" for j in range(n_genes)]
+    cell_key, gene_key = _first_key(columns, LOOM_CELL_KEYS), _first_key(rows, LOOM_GENE_KEYS)
+    if cell_key in obs:
+        obs.index = pd.Index(obs.pop(cell_key).to_numpy(), dtype=str)
+    genes = text_values(rows[gene_key]) if gene_key else [f"g{j}" for j in range(n_genes)]
     adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)))
     adata.var_names_make_unique()  # loom genes are often symbols, some repeated
     return adata
+
+
+def _first_key(attrs: Any, keys: tuple[str, ...]) -> str | None:
+    return next((k for k in keys if k in attrs), None)
 
 
 def _loom_cell_keys(f: Any) -> list[str]:

@@ -20,16 +20,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.formats import (
-    HDF5_SUFFIXES,
-    TABLE_SUFFIXES,
-    Orientation,
-    read_10x_mtx,
-    read_h5ad,
-    read_hdf5,
-    read_table,
-    refuse_repeated,
-)
+from cellmodel.formats import HDF5_SUFFIXES, read_10x_mtx, read_h5ad, read_hdf5, refuse_repeated
+from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
 from genekb.errors import GenekbError, UsageError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -91,7 +83,7 @@ def read(
 ) -> ad.AnnData:
     """Read an `.h5ad` file, a 10x `.mtx` folder (or its matrix file), a Cell Ranger `.h5`, a
     `.loom` file (`cellmodel.formats`), or a CSV/TSV table (`orientation`, `sep`: see
-    `cellmodel.formats.read_table`); each cell named once."""
+    `cellmodel.tables.read_table`); each cell named once."""
     adata = _read(Path(path), orientation, sep)
     refuse_repeated_cells(adata.obs_names, path)
     return adata

@@ -1,5 +1,5 @@
 """Which way a count table runs, read from its names: cells in rows (scanpy's layout) or genes in
-rows (how GEO and most R tools write count tables). `cellmodel.formats.read_table` asks here when
+rows (how GEO and most R tools write count tables). `cellmodel.tables.read_table` asks here when
 the caller does not say; a table it turns gets one warning that says why and how to override it.
 """
 

@@ -71,9 +71,10 @@ def load_input(
     source: str, root: Path | None, orientation: str = "auto", sep: str | None = None
 ) -> tuple[Any, str | None]:
     """AnnData from a path or a registry dataset name, and the dataset's label key (if any);
-    `orientation` and `sep` read a CSV/TSV table (`cellmodel.formats.read_table`)."""
+    `orientation` and `sep` read a CSV/TSV table (`cellmodel.tables.read_table`)."""
     from cellmodel import datasets, io
-    from cellmodel.formats import HDF5_SUFFIXES, TABLE_SUFFIXES
+    from cellmodel.formats import HDF5_SUFFIXES
+    from cellmodel.tables import TABLE_SUFFIXES
 
     path = Path(source)
     if path.exists() or source == "-":  # `-`: a CSV table on stdin

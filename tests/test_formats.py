@@ -94,6 +94,19 @@ def test_loom_genes_by_cells_with_cell_columns(tmp_path: Path) -> None:
     assert hdf5_cell_columns(path) == list(a.obs.columns)
 
 
+def test_loom_named_as_anndata_writes_it(tmp_path: Path) -> None:
+    path = tmp_path / "anndata.loom"
+    with h5py.File(path, "w") as f:  # `AnnData.write_loom`: var_names and obs_names
+        f["matrix"] = COUNTS.T
+        f.create_group("row_attrs")["var_names"] = np.array(GENES, dtype="S")
+        columns = f.create_group("col_attrs")
+        columns["obs_names"] = np.array(BARCODES, dtype="S")
+        columns["cell_type"] = np.array(["T", "B", "mono", "NK"], dtype="S")
+    a = read(path)
+    assert list(a.var_names) == GENES and list(a.obs_names) == BARCODES
+    assert list(a.obs.columns) == ["cell_type"] == hdf5_cell_columns(path)
+
+
 def test_xy_layout_labels_in_obs_y(tmp_path: Path) -> None:
     path = tmp_path / "scdeepcluster.h5"
     with h5py.File(path, "w") as f:

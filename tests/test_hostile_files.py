@@ -20,9 +20,10 @@ from scipy.io import mmwrite
 
 from cellmodel import io as cio
 from cellmodel.bench.data import parse_datasets, reference_labels
-from cellmodel.formats import read_10x_mtx, read_table
+from cellmodel.formats import read_10x_mtx
 from cellmodel.metrics import cluster_metrics
 from cellmodel.pp.graph import combat
+from cellmodel.tables import read_table
 from genekb.errors import GenekbError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 

@@ -10,14 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellmodel.formats import read_table
 from cellmodel.orientation import TableOrientationWarning, barcode_share, genes_in_rows
+from cellmodel.tables import read_table
 from genekb.errors import UsageError
 from tests.conftest import FAST_FIT, blobs, one_line_error
 from tests.conftest import run_cellmodel as run
 
-SYMBOLS = ["CD3E", "CD3D", "CD19", "MS4A1", "CD79A", "LYZ", "CD14", "FCGR3A", "NKG7", "GNLY",
-           "PPBP", "HBB", "IL7R", "CCR7", "S100A8", "S100A9", "CST3", "FCER1A", "GZMB", "CD8A"]  # fmt: skip
+SYMBOLS = [
+    "CD3E", "CD3D", "CD19", "MS4A1", "CD79A", "LYZ", "CD14", "FCGR3A", "NKG7", "GNLY", "PPBP",
+    "HBB", "IL7R", "CCR7", "S100A8", "S100A9", "CST3", "FCER1A", "GZMB", "CD8A",
+]  # fmt: skip
 BARCODES = [f"{''.join(np.random.default_rng(i).choice(list('ACGT'), 16))}-1" for i in range(30)]
 
 

@@ -1,0 +1,115 @@
+"""CSV/TSV count tables (`read_table`): names in the first column and the header, numbers
+elsewhere; cells in rows or genes in rows (`orientation`, told from the names by default:
+`cellmodel.orientation`); from a file, a gzipped file, a pipe or stdin."""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from pathlib import Path
+from typing import Literal
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from cellmodel.formats import HDF5_MAGIC, reason, refuse_repeated
+from cellmodel.orientation import genes_in_rows, warn_turned
+from genekb.errors import GenekbError, UsageError
+
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+# "auto": genes in rows where the names say so (`cellmodel.orientation`), else cells in rows.
+Orientation = Literal["auto", "cells-by-genes", "genes-by-cells"]
+ORIENTATIONS: tuple[str, ...] = ("auto", "cells-by-genes", "genes-by-cells")
+
+
+def read_table(
+    path: str | Path, *, orientation: Orientation = "auto", sep: str | None = None
+) -> ad.AnnData:
+    """Read a delimited table with names in the first column and the header row; `orientation`
+    says whether its rows are cells or genes ("auto": read from the names, with a warning when
+    they make the rows genes)."""
+    path = Path(path)
+    if orientation not in ORIENTATIONS:
+        raise UsageError(
+            f"unknown orientation {orientation!r}; choose one of {', '.join(ORIENTATIONS)}"
+        )
+    if sep is None:
+        sep = TABLE_SUFFIXES.get(Path(path.name.lower().removesuffix(".gz")).suffix, ",")
+    try:
+        source = sys.stdin.buffer if str(path) == "-" else path
+        frame = pd.read_csv(source, sep=sep, index_col=0)
+    except UnicodeDecodeError as exc:
+        if bytes(exc.object[:4]) == HDF5_MAGIC[:4]:
+            raise GenekbError(
+                f"{path} holds an HDF5 (.h5ad) file, which cannot be read from a pipe or stdin"
+                " (HDF5 needs a seekable file): save it to a file and pass its path"
+            ) from None
+        raise GenekbError(f"cannot read table {path} (not UTF-8 text: {exc.reason})") from None
+    except (EOFError, zlib.error) as exc:
+        raise GenekbError(
+            f"cannot read table {path}: a truncated or damaged gzip file ({reason(exc)}); copy or"
+            " compress it again"
+        ) from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise GenekbError(f"cannot read table {path} ({reason(exc)})") from None
+    _check_table_shape(frame, path, sep)
+    turned = genes_in_rows(frame.index, frame.columns) if orientation == "auto" else None
+    if orientation == "auto":
+        orientation = "genes-by-cells" if turned else "cells-by-genes"
+    _check_table_names(frame, path, sep, orientation)
+    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise GenekbError(
+            f"{path}: column {non_numeric[0]!r} is not numeric; the table must hold names in the"
+            " first column and the header, and numbers elsewhere (check sep=)"
+        )
+    if orientation == "genes-by-cells":
+        frame = frame.T
+    if turned:
+        warn_turned(path, turned, *frame.shape)
+    values = frame.to_numpy(dtype=np.float32)
+    # Tables are usually mostly zeros; keep them sparse like every other input.
+    if values.size and np.count_nonzero(values) < 0.5 * values.size:
+        values = sp.csr_matrix(values)
+    obs = pd.DataFrame(index=frame.index.astype(str).to_numpy())
+    var = pd.DataFrame(index=frame.columns.astype(str).to_numpy())
+    return ad.AnnData(X=values, obs=obs, var=var)
+
+
+def _check_table_shape(frame: pd.DataFrame, path: Path, sep: str) -> None:
+    """A table with no column besides the names (another separator) or no row (a header only)."""
+    if frame.shape[1] == 0:
+        raise GenekbError(
+            f"{path} has no column besides the names when split at {sep!r}; if its columns are"
+            " separated by another character, pass it with sep="
+        )
+    if frame.shape[0] == 0:
+        raise GenekbError(
+            f"{path} holds a header but no rows; the table needs one row per cell (or gene)"
+        )
+
+
+def _check_table_names(frame: pd.DataFrame, path: Path, sep: str, orientation: str) -> None:
+    """Each cell and each gene named once: outputs are keyed by cell, and pandas renames a
+    repeated header name `G` to `G.1`, a gene that does not exist."""
+    rows, header = ("cell", "gene") if orientation == "cells-by-genes" else ("gene", "cell")
+    refuse_repeated(frame.index, path, f"{rows} names (first column)")
+    refuse_repeated(_header_as_written(frame, path, sep), path, f"{header} names (header)")
+
+
+def _header_as_written(frame: pd.DataFrame, path: Path, sep: str) -> list[str]:
+    """The header's names as the file writes them: pandas renames a repeated `G` to `G.1`, so
+    where such a pair appears the header line is read again (on stdin, which cannot be, `G.1`
+    counts as `G`)."""
+    header = [str(c) for c in frame.columns]
+    renamed = {
+        c: base for c in header if (base := c.rpartition(".")[0]) in header and c[-1].isdigit()
+    }
+    if not renamed:
+        return header
+    if str(path) == "-":
+        return [renamed.get(c, c) for c in header]
+    first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
+    return [str(n) for n in first.to_numpy()[-len(header) :]]  # the last: no corner cell

@@ -137,8 +137,7 @@ def cluster(
     force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Cluster cells: graph encoder over the expression kNN graph with OT-sharpened clusters (or
-    a label-free choice among it, a k-means consensus and Leiden at k); the semantic view too."""
+    """Cluster cells: graph encoder on the kNN graph, label-free checks after; semantic view too."""
     args = SimpleNamespace(**locals())
     options = _check(args)
     if _chunk_size(args) is not None:

@@ -132,6 +132,7 @@ def test_data_refused_once_is_not_run_again_by_the_next_methods(tmp_path: Path, 
     report = bench.run_bench(config, log=lines.append)
     first, second = report["cells"]
     assert "NaN or infinite values" in first["error"] and first["process_seconds"] > 0
+    assert "the data was refused: GenekbError" in Path(first["log"]).read_text()
     assert second["error"] == f"not run: {first['error']}" and second["process_seconds"] == 0
     assert "not run (the data: GenekbError: the expression matrix" in lines[-1]
     assert len(report["failures"]) == 2

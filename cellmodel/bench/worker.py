@@ -75,6 +75,7 @@ def run_cell(job: dict[str, Any]) -> dict[str, Any]:
     try:
         labels, mask, k, blind = _blind_input(ref, job)
     except GenekbError as exc:  # the data itself: every other method would be refused alike
+        print(f"the data was refused: {_error_line(exc)}")  # into the run's log
         return {"status": "failed", "error": _error_line(exc), "data_error": True}
     load_seconds = time.perf_counter() - tick
     baseline_mb, _ = peak_rss_mb()

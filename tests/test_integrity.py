@@ -132,6 +132,18 @@ def test_sql_cannot_write_or_reach_outside(tmp_path, statement):
     assert snapshot(tmp_path) == before
 
 
+def test_sql_runs_queries_only(tmp_path):
+    two_versions(tmp_path)
+    before = snapshot(tmp_path)
+    changes = ("DROP VIEW versions", "CREATE TABLE t AS SELECT 1", "SELECT 1; DROP VIEW tags")
+    for statement in changes:
+        line = one_line_error(run("sql", statement, "--root", str(tmp_path)))
+        assert "only queries run here (SELECT, EXPLAIN), not DROP" in line or "not CREATE" in line
+    assert snapshot(tmp_path) == before
+    shown = run("sql", "EXPLAIN SELECT count(*) FROM versions", "--root", str(tmp_path))
+    assert shown.exit_code == 0, shown.output
+
+
 def test_one_damaged_version_leaves_the_rest_of_the_store_working(tmp_path):
     store, a, _b = two_versions(tmp_path)
     genes = tmp_path / "texts" / a["text_id"] / "genes.parquet"

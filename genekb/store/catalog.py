@@ -196,6 +196,7 @@ def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
 
     con = connect(store)
     try:
+        _refuse_changes(sql)
         result = con.execute(sql)
         if limit is None:
             frame = result.fetchdf()
@@ -219,6 +220,21 @@ def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
         raise
     finally:
         con.close()
+
+
+def _refuse_changes(sql: str) -> None:
+    """Only queries run: a DROP or CREATE would change nothing on disk (the views live in memory)
+    but would answer as if it had."""
+    import duckdb
+
+    queries = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+    kinds = [s.type for s in duckdb.extract_statements(sql)]
+    other = next((k for k in kinds if k not in queries), None)
+    if other is not None:
+        raise GenekbError(
+            f"SQL error: only queries run here (SELECT, EXPLAIN), not {other.name}; the store"
+            " changes through genekb's own commands"
+        )
 
 
 def _quote(path: Path) -> str:

@@ -17,6 +17,7 @@ Each HDF5 reader gives sparse float32 counts, cells × genes.
 from __future__ import annotations
 
 import gzip
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellmodel.orientation import TableOrientationWarning
 from genekb.errors import GenekbError
 
 GENE_EXPRESSION = "Gene Expression"
@@ -107,6 +109,15 @@ def read_10x_mtx(folder: str | Path) -> ad.AnnData:
         raise GenekbError(f"{matrix_path} is not a MatrixMarket file ({reason(exc)})") from None
     features = _read_names(features_path, "feature")
     barcodes = _read_names(barcodes_path, "barcode")[0]
+    if genes_by_cells.shape == (len(barcodes), len(features)) != (len(features), len(barcodes)):
+        # Written cells × genes (R's writeMM(t(counts))): the names say which way it runs.
+        warnings.warn(
+            f"{matrix_path}: {len(barcodes)} rows as there are barcodes, {len(features)} columns"
+            " as there are features: read with cells in rows",
+            TableOrientationWarning,
+            stacklevel=2,
+        )
+        genes_by_cells = genes_by_cells.T.tocsr()
     if genes_by_cells.shape != (len(features), len(barcodes)):
         raise GenekbError(
             f"{folder}: matrix is {genes_by_cells.shape[0]} × {genes_by_cells.shape[1]} but"

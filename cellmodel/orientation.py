@@ -23,7 +23,8 @@ GENE_MARGIN = 0.25
 
 
 class TableOrientationWarning(GenekbWarning):
-    """A table was read with its genes in rows, because its names say so."""
+    """A matrix was read the other way round from what its format assumes (a table with genes
+    in rows, a 10x matrix with cells in rows), because its names say so."""
 
 
 def barcode_share(names: Sequence[str]) -> float:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from scipy.io import mmwrite
+from scipy.io import mmread, mmwrite
 
 from cellmodel import io as cio
 from cellmodel.bench.data import parse_datasets, reference_labels
@@ -49,6 +49,16 @@ def test_a_damaged_matrix_mtx_prints_no_traceback(tmp_path, monkeypatch):
         read_10x_mtx(folder)
     gc.collect()  # scipy's text-stream wrapper raised in __del__ once the file was closed
     assert ignored == []
+
+
+def test_a_10x_matrix_written_cells_by_genes_is_read_the_right_way(tmp_path):
+    folder = _tenx(tmp_path / "tenx")
+    genes_by_cells = mmread(str(folder / "matrix.mtx"))
+    mmwrite(str(folder / "matrix.mtx"), sp.coo_matrix(genes_by_cells.T))  # 12 cells × 30 genes
+    with pytest.warns(UserWarning, match="12 rows as there are barcodes, 30 columns"):
+        adata = read_10x_mtx(folder)
+    assert adata.shape == (12, 30) and list(adata.obs_names[:2]) == ["c0", "c1"]
+    np.testing.assert_array_equal(adata.X.toarray(), genes_by_cells.T.toarray())
 
 
 @pytest.mark.parametrize("name", ["features.tsv", "barcodes.tsv"])

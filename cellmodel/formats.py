@@ -138,16 +138,20 @@ def read_10x_mtx(folder: str | Path) -> ad.AnnData:
     return adata
 
 
-def refuse_repeated(names: Any, path: str | Path, what: str) -> None:
+def refuse_repeated(
+    names: Any,
+    path: str | Path,
+    what: str,
+    fix: str = "name each once (rename, sum or drop the repeats) first",
+) -> None:
     """Refuse `names` (cells or genes; `what` says which, and where) when any is given twice,
-    in one line that shows a few."""
+    in one line that shows a few and says how to `fix` it."""
     repeated = pd.Index(names)
     repeated = repeated[repeated.duplicated()].unique()
     if len(repeated):
         shown = ", ".join(map(str, repeated[:5]))
         raise GenekbError(
-            f"{path}: {len(repeated)} {what} occur more than once (e.g. {shown}); name each once"
-            " (rename, sum or drop the repeats) first"
+            f"{path}: {len(repeated)} {what} occur more than once (e.g. {shown}); {fix}"
         )
 
 

@@ -99,11 +99,14 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
         return read_table(path, orientation=orientation, sep=sep)  # stdin or a pipe: a table
     if not path.exists():
         raise GenekbError(f"input {path} does not exist")
+    name = path.name.lower().removesuffix(".gz")
+    not_a_table = path.is_dir() or name.endswith((".h5ad", ".mtx", *HDF5_SUFFIXES))
+    if orientation != "auto" and not_a_table:
+        raise UsageError(f"orientation= reads CSV/TSV tables; {path} is not one: leave it out")
     if path.is_dir():
         return read_10x_mtx(path)
     if path.stat().st_size == 0:  # each reader would name a parse error instead
         raise GenekbError(f"{path} is empty (0 bytes); copy or write it again")
-    name = path.name.lower().removesuffix(".gz")
     if name.endswith((".h5ad", *HDF5_SUFFIXES)):
         _refuse_gzipped_hdf5(path)
     if name.endswith(".h5ad"):
@@ -244,13 +247,8 @@ def gene_names(var: pd.DataFrame, gene_key: str | None, source: str) -> list[str
             f"{blank} of {len(genes)} gene names are empty; name the genes (var_names) or choose"
             " another gene_key="
         )
-    duplicated = pd.Index(genes)[pd.Index(genes).duplicated()].unique()
-    if len(duplicated):
-        shown = ", ".join(map(str, duplicated[:5]))
-        raise GenekbError(
-            f"{len(duplicated)} gene names occur more than once (e.g. {shown}); make them unique"
-            " (adata.var_names_make_unique()) or choose another gene_key="
-        )
+    fix = "make them unique (adata.var_names_make_unique()) or choose another gene_key="
+    refuse_repeated(genes, source, "gene names", fix)
     return genes
 
 

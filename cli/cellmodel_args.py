@@ -78,10 +78,6 @@ def load_input(
 
     path = Path(source)
     if path.exists() or source == "-":  # `-`: a CSV table on stdin
-        name = path.name.lower().removesuffix(".gz")
-        not_a_table = path.is_dir() or name.endswith((".h5ad", ".mtx", *HDF5_SUFFIXES))
-        if orientation != "auto" and not_a_table:
-            raise UsageError(f"--orientation reads CSV/TSV tables; {source} is not one: drop it")
         return io.read(path, orientation=orientation, sep=sep), None  # type: ignore[arg-type]
     names = [d.name for d in datasets.list_datasets()]
     if source in names:

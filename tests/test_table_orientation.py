@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cellmodel.io import read
 from cellmodel.orientation import TableOrientationWarning, barcode_share, genes_in_rows
 from cellmodel.tables import read_table
 from genekb.errors import UsageError
@@ -98,3 +99,5 @@ def test_orientation_is_refused_for_inputs_that_are_not_tables(tmp_path):
     blobs(20, dim=30, counts=True).write_h5ad(tmp_path / "a.h5ad")
     result = run("cluster", str(tmp_path / "a.h5ad"), "--orientation", "genes-by-cells")
     assert "--orientation reads CSV/TSV tables" in one_line_error(result, code=2)
+    with pytest.raises(UsageError, match="orientation= reads CSV/TSV tables"):
+        read(tmp_path / "a.h5ad", orientation="cells-by-genes")

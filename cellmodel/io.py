@@ -196,6 +196,7 @@ def _check_matrix(X: Any, where: str) -> None:
     if X is None or X.shape[0] == 0 or X.shape[1] == 0:
         shape = "none" if X is None else f"{X.shape[0]} × {X.shape[1]}"
         raise GenekbError(f"the expression matrix ({where}) is empty ({shape}); nothing to embed")
+    _check_storage(X, where)
     values = _values(X)
     if values.size == 0 or not np.any(values):
         raise GenekbError(f"the expression matrix ({where}) holds only zeros; nothing to embed")
@@ -210,6 +211,25 @@ def _check_matrix(X: Any, where: str) -> None:
             f"the expression matrix ({where}) holds values up to {largest:.3g}, beyond the"
             f" {FLOAT32_MAX:.3g} that float32 holds; rescale it (counts, or a log scale) first"
         )
+
+
+def _check_storage(X: Any, where: str) -> None:
+    """Refuse values that are not real numbers and sparse matrices whose structure is damaged
+    (an index past the last gene reads memory it does not own)."""
+    dtype = np.dtype(X.dtype)
+    if dtype.kind not in "biuf":
+        raise GenekbError(
+            f"the expression matrix ({where}) holds {dtype} values, not real numbers; store counts"
+            " or log values as integers or floats"
+        )
+    if sp.issparse(X) and X.format in ("csr", "csc"):
+        try:
+            X.check_format(full_check=True)
+        except ValueError as error:
+            raise GenekbError(
+                f"the expression matrix ({where}) is a damaged sparse matrix ({error}); write it"
+                " again from its source"
+            ) from None
 
 
 def normalize(X: Any, kind: str) -> Matrix:

@@ -19,6 +19,7 @@ from cli.cellmodel_args import (
     RootOpt,
     TaxonOpt,
     WorkersOpt,
+    seed_option,
 )
 from cli.common import handle_errors, info, print_json
 from genekb.errors import UsageError
@@ -78,10 +79,7 @@ _GeneVectorsOpt = Annotated[
         " bag-of-words (the same texts as TF-IDF words, no encoder)."
     ),
 ]
-_SeedOpt = Annotated[
-    int,
-    typer.Option(help="Seed of the gene-vector controls and of the per-cell control genes."),
-]
+_SeedOpt = seed_option("Seed of the gene-vector controls and of the per-cell control genes.")
 _MarkersOpt = Annotated[
     str, typer.Option(help="Marker rule: specific (beat the closest other group) or rest.")
 ]

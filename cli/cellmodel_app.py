@@ -35,6 +35,7 @@ from cli.cellmodel_args import (
     check_output,
     load_input,
     run_progress,
+    seed_option,
     write_h5ad,
 )
 from cli.classify_cmd import register as register_classify
@@ -50,7 +51,7 @@ app = make_app(
 out = Console()
 
 
-_ControlSeedOpt = Annotated[int, typer.Option(help="Seed of the controls.")]
+_ControlSeedOpt = seed_option("Seed of the controls.")
 
 
 @app.command()

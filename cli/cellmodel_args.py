@@ -62,6 +62,14 @@ OrientationOpt = Annotated[
 SepOpt = Annotated[
     str | None, typer.Option(help="A table's column separator (default: by suffix, ',' or tab).")
 ]
+SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit integers
+
+
+def seed_option(help_text: str) -> Any:
+    """A seed option that refuses, as a usage error, what numpy and scikit-learn cannot take."""
+    return Annotated[int, typer.Option(min=0, max=SEED_MAX, help=help_text)]
+
+
 GeneVectorsOpt = Annotated[
     str, typer.Option(help="real, or the controls shuffled / random (seeded).")
 ]

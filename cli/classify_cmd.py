@@ -27,6 +27,7 @@ from cli.cellmodel_args import (
     check_dask_options,
     check_output,
     load_input,
+    seed_option,
     write_h5ad,
 )
 from cli.common import handle_errors, info, print_json
@@ -75,7 +76,7 @@ _BlendOpt = Annotated[
     float,
     typer.Option(help="Weight (0–1) of the unrefined kNN's votes beside the refined one's."),
 ]
-_SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+_SeedOpt = seed_option("Random seed.")
 _DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda.")]
 _PlotsOpt = Annotated[Path | None, typer.Option(help="Write the confusion-matrix PNG here.")]
 _ChunkSizeOpt = Annotated[

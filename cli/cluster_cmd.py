@@ -30,6 +30,7 @@ from cli.cellmodel_args import (
     check_output,
     load_input,
     run_progress,
+    seed_option,
     write_h5ad,
 )
 from cli.common import handle_errors, info, parse_options, print_json
@@ -53,7 +54,7 @@ _LabelKeyOpt = Annotated[
     str | None,
     typer.Option(help="obs column of reference labels, read only to score the end result."),
 ]
-_SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+_SeedOpt = seed_option("Random seed.")
 _DeviceOpt = Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if present).")]
 _SemanticOpt = Annotated[
     bool, typer.Option(help="Compute the semantic view (for `cellmodel explain`).")
@@ -305,6 +306,7 @@ def _cluster_options(pairs: list[str]) -> dict[str, Any]:
     import dataclasses
 
     from cellmodel.cluster.fit import ClusterOptions
+    from cellmodel.cluster.options import parse_options as parse_cluster_options
 
     fields = {f.name: f for f in dataclasses.fields(ClusterOptions)}
     defaults = ClusterOptions()
@@ -319,16 +321,20 @@ def _cluster_options(pairs: list[str]) -> dict[str, Any]:
             if value.lower() == "none" and "None" in str(fields[key].type):
                 parsed[key] = None
             elif isinstance(default, bool):
-                parsed[key] = value.lower() in ("1", "true", "yes")
+                parsed[key] = _BOOLEANS[value.lower()]
             elif isinstance(default, tuple):
                 parsed[key] = tuple(int(v) for v in value.split(","))
             else:
                 parsed[key] = type(default)(value)
-        except ValueError:
+        except (ValueError, KeyError):
             raise UsageError(
                 f"cluster option {key}={value!r} is not a {type(default).__name__}"
             ) from None
+    parse_cluster_options(parsed)  # ranges refused now, not after the data is read
     return parsed
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: int) -> list[Path]:

@@ -90,6 +90,35 @@ def test_unknown_cluster_option(blob_file):
     assert "unknown cluster option 'nope'" in line
 
 
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("kmeans_restarts=0", "kmeans_restarts must be a whole number of at least 1 (got 0)"),
+        ("lr=nan", "lr must be a finite number"),
+        ("dropout=2", "dropout must be in [0, 1)"),
+        ("feature_noise=1e30", "feature_noise must be in [0, 10]"),
+        ("layer_norm=maybe", "layer_norm='maybe' is not a bool"),
+        ("positives=friends", "positives must be self or neighbour"),
+    ],
+)
+def test_a_cluster_option_out_of_range_is_a_usage_error_before_any_work(
+    blob_file, monkeypatch, option, says
+):
+    def boom(*args, **kwargs):
+        raise AssertionError("the data was read before the options were checked")
+
+    monkeypatch.setattr("cli.cluster_cmd.load_input", boom)
+    line = one_line_error(run("cluster", str(blob_file), "--no-semantic", "--option", option), 2)
+    assert says in line
+
+
+@pytest.mark.parametrize("command", ["cluster", "classify", "annotate", "embed"])
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_a_seed_numpy_cannot_take_is_a_usage_error(blob_file, command, seed):
+    line = one_line_error(run(command, str(blob_file), "--seed", seed), 2)
+    assert "Invalid value for '--seed'" in line
+
+
 def test_datasets_list_json():
     result = run("datasets", "list", "--json")
     names = {d["name"] for d in json.loads(result.stdout)["datasets"]}

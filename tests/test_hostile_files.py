@@ -295,3 +295,54 @@ def test_an_empty_file_is_called_empty(tmp_path, name):
     (tmp_path / name).write_bytes(b"")
     line = one_line_error(run_cellmodel("cluster", str(tmp_path / name), "--no-semantic"))
     assert f"{name} is empty (0 bytes)" in line  # was "file signature not found" and the like
+
+
+def _damage(path: Path, how: str) -> Path:
+    """Rewrite one part of an .h5ad's X in place: a CSR index or row pointer out of range, or
+    values stored as text or complex numbers."""
+    with h5py.File(path, "a") as f:
+        if how in ("index", "negative", "indptr"):
+            key = "X/indptr" if how == "indptr" else "X/indices"
+            values = f[key][:].astype(np.int64)
+            values[3] = {"index": 10**5, "negative": -3, "indptr": values[8] + 5}[how]
+            del f[key]
+            f[key] = values
+        else:
+            attrs, dense = dict(f["X"].attrs), f["X"][:]
+            del f["X"]
+            if how == "text":
+                text = dense.astype(str).astype(object)
+                f.create_dataset("X", data=text, dtype=h5py.string_dtype())
+            else:
+                f["X"] = dense.astype(np.complex64) + 1j
+            f["X"].attrs.update(attrs)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("index", "is a damaged sparse matrix"),  # read past the matrix: silent, or a crash
+        ("negative", "is a damaged sparse matrix"),
+        ("indptr", "is a damaged sparse matrix"),
+        ("text", "holds object values, not real numbers"),
+        ("complex", "holds complex64 values, not real numbers"),
+    ],
+)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_damaged_or_non_numeric_matrix_is_refused(tmp_path, how, says, chunked):
+    adata = blobs(10, dim=12, counts=True)
+    if how in ("index", "negative", "indptr"):
+        adata.X = sp.csr_matrix(adata.X)
+    else:
+        adata.X = np.asarray(adata.X.todense() if sp.issparse(adata.X) else adata.X)
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    path = _damage(tmp_path / "cells.h5ad", how)
+    out = tmp_path / "out.h5ad"
+    flags = ["--chunk-size", "10"] if chunked else []
+    result = run_cellmodel("cluster", str(path), "--no-semantic", "-k", "3", *flags, "-o", str(out))
+    assert says in one_line_error(result)
+    assert not out.exists()
+    if not chunked:
+        with pytest.raises(GenekbError, match=says):
+            cio.check_expression(ad.read_h5ad(path))

@@ -135,9 +135,53 @@ def parse_options(opts: dict[str, Any]) -> ClusterOptions:
         )
     if options.self_share is not None and not 0.0 <= options.self_share < 1.0:
         raise UsageError(f"self_share must lie in [0, 1), or be None (got {options.self_share})")
-    if options.temperature <= 0:
-        raise UsageError(f"temperature must be positive (got {options.temperature})")
+    _check_ranges(options)
     return options
+
+
+# The ranges of the other options: counts of at least one, shares, weights and scales.
+_AT_LEAST_ONE = (
+    "hidden_dim", "latent_dim", "projection_dim", "batch_size", "n_neighbors", "pretrain_steps",
+    "plateau_patience", "cluster_steps", "target_every", "sinkhorn_iters", "kmeans_restarts",
+    "k_min_size",
+)  # fmt: skip
+_SHARES = ("dropout", "tol")  # in [0, 1)
+_NON_NEGATIVE = (
+    "min_pretrain_steps", "weight_decay", "reconstruction_weight", "count_weight", "view_weight",
+    "alignment_weight", "cluster_weight", "semantic_weight", "plateau_tol",
+)  # fmt: skip
+_POSITIVE = ("lr", "temperature", "sharpen", "student_alpha", "k_resolution")
+FEATURE_NOISE_MAX = 10.0  # noise in units of each column's spread; far beyond, float32 overflows
+
+
+def _check_ranges(options: ClusterOptions) -> None:
+    def value(name: str) -> Any:
+        return getattr(options, name)
+
+    def refuse(name: str, bound: str) -> UsageError:
+        return UsageError(f"{name} must be {bound} (got {value(name)!r})")
+
+    for name in _AT_LEAST_ONE:
+        if isinstance(value(name), bool) or not isinstance(value(name), int) or value(name) < 1:
+            raise refuse(name, "a whole number of at least 1")
+    for name in _SHARES + _NON_NEGATIVE + _POSITIVE + ("feature_noise",):
+        if not isinstance(value(name), int | float) or not np.isfinite(value(name)):
+            raise refuse(name, "a finite number")
+    for name in _SHARES:
+        if not 0.0 <= value(name) < 1.0:
+            raise refuse(name, "in [0, 1)")
+    for name in _NON_NEGATIVE:
+        if value(name) < 0:
+            raise refuse(name, "at least 0")
+    for name in _POSITIVE:
+        if value(name) <= 0:
+            raise refuse(name, "above 0")
+    if not 0.0 <= options.feature_noise <= FEATURE_NOISE_MAX:
+        raise refuse("feature_noise", f"in [0, {FEATURE_NOISE_MAX:g}]")
+    if options.positives not in ("self", "neighbour"):
+        raise refuse("positives", "self or neighbour")
+    if not isinstance(options.layer_norm, bool) or not isinstance(options.use_ot, bool):
+        raise UsageError("layer_norm and use_ot must be True or False")
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,18 @@ def check_output(output: Path | None, force: bool) -> None:
         check_output_file(output, force=force, flag="output", suffixes=(".h5ad",))
 
 
+def check_distinct(outputs: dict[str, Path | None]) -> None:
+    """Refuse two outputs of one command at one path: the second would overwrite the first."""
+    seen: dict[Path, str] = {}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        key = path.expanduser().resolve()
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {flag} name the same path {path}; give each its own")
+        seen[key] = flag
+
+
 def write_h5ad(adata: Any, output: Path) -> None:
     """Write through a temporary file and rename, so a crash never leaves a half file."""
     from genekb.fileio import atomic_path

@@ -25,6 +25,7 @@ from cli.cellmodel_args import (
     WorkersOpt,
     check_chunked,
     check_dask_options,
+    check_distinct,
     check_output,
     load_input,
     seed_option,
@@ -134,6 +135,7 @@ def classify(
 
 def _check(args: SimpleNamespace) -> None:
     """Outputs in the way and Dask options; before any data is read."""
+    check_distinct({"--output": args.output, "--plots": args.plots})
     check_output(args.output, args.force)
     if args.plots is not None:
         check_output_dir(

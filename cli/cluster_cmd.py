@@ -27,6 +27,7 @@ from cli.cellmodel_args import (
     TaxonOpt,
     WorkersOpt,
     check_dask_options,
+    check_distinct,
     check_output,
     load_input,
     run_progress,
@@ -149,6 +150,7 @@ def cluster(
 
 def _check(args: SimpleNamespace) -> dict[str, Any]:
     """Refuse outputs in the way and bad options; the parsed `--option` overrides."""
+    check_distinct({"--output": args.output, "--plots": args.plots})
     check_output(args.output, args.force)
     if args.plots is not None:
         check_output_dir(args.plots, force=args.force, flag="--plots", files=PLOT_FILES)

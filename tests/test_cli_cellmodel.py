@@ -119,6 +119,17 @@ def test_a_seed_numpy_cannot_take_is_a_usage_error(blob_file, command, seed):
     assert "Invalid value for '--seed'" in line
 
 
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [("cluster", "--plots"), ("classify", "--plots"), ("annotate", "--markdown")],
+)
+def test_two_outputs_at_one_path_are_refused(blob_file, tmp_path, command, flag):
+    target = tmp_path / "out.h5ad"
+    line = one_line_error(run(command, str(blob_file), "-o", str(target), flag, str(target)), 2)
+    assert f"--output and {flag} name the same path" in line
+    assert not target.exists()
+
+
 def test_datasets_list_json():
     result = run("datasets", "list", "--json")
     names = {d["name"] for d in json.loads(result.stdout)["datasets"]}

@@ -142,6 +142,9 @@ def test_sql_runs_queries_only(tmp_path):
     assert snapshot(tmp_path) == before
     shown = run("sql", "EXPLAIN SELECT count(*) FROM versions", "--root", str(tmp_path))
     assert shown.exit_code == 0, shown.output
+    for statement, found in (("", "no statement"), ("SELECT 1; SELECT 2", "2 statements")):
+        line = one_line_error(run("sql", statement, "--root", str(tmp_path)), 2)
+        assert f"give one SQL query (found {found})" in line
 
 
 def test_one_damaged_version_leaves_the_rest_of_the_store_working(tmp_path):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow.dataset as pads
 
-from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError
+from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError
 from genekb.fileio import atomic_path
 from genekb.store.catalog_check import CATALOG_FILE
 from genekb.store.store import GENES_FILE, VECTORS_FILE, EmbeddingVersion, Store, TextVersion
@@ -235,6 +235,10 @@ def _refuse_changes(sql: str) -> None:
             f"SQL error: only queries run here (SELECT, EXPLAIN), not {other.name}; the store"
             " changes through genekb's own commands"
         )
+    if len(kinds) != 1:
+        # An empty query had no result to print; of several, only the last one's was printed.
+        found = "no statement" if not kinds else f"{len(kinds)} statements"
+        raise UsageError(f"give one SQL query (found {found})")
 
 
 def _quote(path: Path) -> str:

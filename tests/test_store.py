@@ -151,6 +151,11 @@ def test_export_import_roundtrip_and_tamper(tmp_path):
     foreign.write_text("hello")
     with pytest.raises(GenekbError, match="not a genekb export"):
         import_file(third, foreign)
+    cut = tmp_path / "cut.tar"  # a download cut off halfway: tarfile's ReadError before
+    cut.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    with pytest.raises(IntegrityError, match="is cut short or damaged"):
+        import_file(third, cut)
+    assert third.texts() == [] and third.embeddings() == []
 
 
 def test_open_refuses_foreign_and_missing_roots(tmp_path):

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -160,7 +161,7 @@ def import_file(
         tar = tarfile.open(file, "r:*")  # noqa: SIM115 - closed by the `with tar` below
     except (tarfile.TarError, OSError):
         raise GenekbError(f"{file} is not a genekb export (not a tar file)") from None
-    with tar:
+    with tar, _cut_short(file):
         _check_size(tar, file)
         header = _read_header(tar, file)
         members = _members(tar, file)
@@ -213,6 +214,15 @@ def import_file(
         "already_present": present,
         "tags": sorted(header["tags"]),
     }
+
+
+@contextlib.contextmanager
+def _cut_short(file: Path) -> Iterator[None]:
+    """A tar that ends early (a download cut off) in one line rather than tarfile's words."""
+    try:
+        yield
+    except (tarfile.ReadError, EOFError) as error:
+        raise IntegrityError(f"{file} is cut short or damaged ({error}); fetch it again") from None
 
 
 def _check_expected(

@@ -10,6 +10,9 @@ CLUSTER_KEY = "cellmodel_cluster"
 PREDICTION_KEY = "cellmodel_pred"
 CLASSIFY_OBSM_KEY = "X_classify"
 
+# Seeds: numpy's and scikit-learn's are unsigned 32-bit integers.
+SEED_MAX = 2**32 - 1
+
 # Preprocessing of the expression (Seurat-flavour highly variable genes, then PCA).
 DEFAULT_N_HVG = 2000
 DEFAULT_N_PCS = 50

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cellmodel._settings import SEED_MAX
 from cli.common import stage_progress
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_file
@@ -62,9 +63,6 @@ OrientationOpt = Annotated[
 SepOpt = Annotated[
     str | None, typer.Option(help="A table's column separator (default: by suffix, ',' or tab).")
 ]
-SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit integers
-
-
 def seed_option(help_text: str) -> Any:
     """A seed option that refuses, as a usage error, what numpy and scikit-learn cannot take."""
     return Annotated[int, typer.Option(min=0, max=SEED_MAX, help=help_text)]

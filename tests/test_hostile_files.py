@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -346,3 +347,35 @@ def test_a_damaged_or_non_numeric_matrix_is_refused(tmp_path, how, says, chunked
     if not chunked:
         with pytest.raises(GenekbError, match=says):
             cio.check_expression(ad.read_h5ad(path))
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"n_clusters": 2.5}, "n_clusters=2.5 must be a whole number"),
+        ({"n_clusters": "3"}, "n_clusters='3' must be a whole number"),
+        ({"n_clusters": 30}, "n_clusters=30 equals the 30 cells"),
+        ({"seed": -1}, "seed=-1 must be a whole number from 0 to 4294967295"),
+        ({"seed": None}, "seed=None must be a whole number"),
+        ({"adata": np.zeros((30, 5))}, "adata must be an AnnData, not ndarray"),
+        ({"store": 3}, "store must be a genekb Store or its path, not int"),
+        ({"obs_names": ["c"] * 30}, "1 cell names occur more than once"),
+    ],
+)
+def test_the_api_refuses_what_the_command_line_refuses(monkeypatch, change, says):
+    from cellmodel.cluster.job import cluster
+
+    _no_fit(monkeypatch)
+    adata = blobs(10, dim=12, counts=True)
+    if "obs_names" in change:
+        adata.obs_names = change.pop("obs_names")
+    arguments = {"adata": adata, "store": None, "n_clusters": 3, "use_semantic": False, **change}
+    with pytest.raises(GenekbError, match=re.escape(says)):
+        cluster(arguments.pop("adata"), arguments.pop("store"), **arguments)
+
+
+def _no_fit(monkeypatch) -> None:
+    def boom(*args, **kwargs):
+        raise AssertionError("the data was read before the arguments were checked")
+
+    monkeypatch.setattr("cellmodel.io.expression", boom)

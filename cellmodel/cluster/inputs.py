@@ -4,11 +4,22 @@ unusable label or batch column is refused before anything is computed, in one li
 
 from __future__ import annotations
 
+import numbers
+import os
+from typing import TYPE_CHECKING
+
 import anndata as ad
 import pandas as pd
 
+from cellmodel._settings import SEED_MAX
+from cellmodel.cluster.refine_fit import REFINE_MODES
+from cellmodel.io import refuse_repeated_cells
 from cellmodel.metrics import check_labels
 from genekb.errors import GenekbError, UsageError
+from genekb.store.store import Store
+
+if TYPE_CHECKING:
+    from cellmodel.cluster.options import ClusterRun
 
 
 def check_run_input(
@@ -32,6 +43,48 @@ def refuse_cluster_per_cell(n_clusters: int | None, n_cells: int) -> None:
             f"n_clusters={n_clusters} equals the {n_cells} cells: each cell would be a cluster of"
             f" its own; give a k below {n_cells}"
         )
+
+
+def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
+    """Refuse what is not an AnnData, too few or repeated cells, an impossible k or seed and a
+    label column that is not there: what the command line refuses, the API refuses alike."""
+    if not isinstance(adata, ad.AnnData):
+        raise UsageError(
+            f"adata must be an AnnData, not {type(adata).__name__}; read a file with"
+            " cellmodel.io.read"
+        )
+    n_cells = adata.n_obs
+    if n_cells < 3:
+        raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
+    refuse_repeated_cells(adata.obs_names, "adata")
+    n_clusters = run.n_clusters
+    if n_clusters is not None and not _is_whole(n_clusters):
+        raise UsageError(f"n_clusters={n_clusters!r} must be a whole number, or None to estimate k")
+    if n_clusters is not None and not 1 <= n_clusters <= n_cells:
+        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
+    refuse_cluster_per_cell(n_clusters, n_cells)
+    if not _is_whole(run.seed) or not 0 <= run.seed <= SEED_MAX:
+        raise UsageError(f"seed={run.seed!r} must be a whole number from 0 to {SEED_MAX}")
+    if run.refine is not None and run.refine not in REFINE_MODES:
+        raise UsageError(f"refine={run.refine!r}: choose one of {', '.join(REFINE_MODES)}")
+    if run.label_key is not None and run.label_key not in adata.obs:
+        raise GenekbError(
+            f"label key {run.label_key!r} is not an obs column;"
+            f" choose from {list(adata.obs.columns)}"
+        )
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def as_store(store: Store | str | os.PathLike[str] | None) -> Store | None:
+    """A store given by its path is opened; anything else but a Store or None is refused."""
+    if store is None or isinstance(store, Store):
+        return store
+    if isinstance(store, str | os.PathLike):
+        return Store.open(store)
+    raise UsageError(f"store must be a genekb Store or its path, not {type(store).__name__}")
 
 
 def _check_batch_column(adata: ad.AnnData, batch_key: str) -> None:

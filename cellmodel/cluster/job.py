@@ -27,9 +27,10 @@ from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resolve_batch_key
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
+from cellmodel.cluster.inputs import as_store, check_api_input
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.options import ClusterOptions, ClusterRun
-from cellmodel.cluster.refine_fit import REFINE_MODES, refined_fit
+from cellmodel.cluster.refine_fit import refined_fit
 from cellmodel.embed import embed
 from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
 from cellmodel.metrics import cluster_metrics
@@ -82,7 +83,8 @@ def cluster(
     run = ClusterRun(**{f.name: given[f.name] for f in fields(ClusterRun)})
     if copy:
         adata = adata.copy()
-    _check_input(adata, run)
+    check_api_input(adata, run)
+    store = as_store(store)
     device = resolve_device(run.device)
     batch_key, batch_note = resolve_batch_key(adata, run.batch_key)
     batch = batch_values(adata, batch_key)
@@ -115,23 +117,6 @@ def cluster(
     )
     _write(adata, labels, result, X_pca, record, run.label_key)
     return adata
-
-
-def _check_input(adata: ad.AnnData, run: ClusterRun) -> None:
-    """Refuse too few cells, an impossible k and a label column that is not there."""
-    n_cells = adata.n_obs
-    if n_cells < 3:
-        raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
-    n_clusters = run.n_clusters
-    if n_clusters is not None and not 1 <= n_clusters <= n_cells:
-        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
-    if run.refine is not None and run.refine not in REFINE_MODES:
-        raise UsageError(f"refine={run.refine!r}: choose one of {', '.join(REFINE_MODES)}")
-    if run.label_key is not None and run.label_key not in adata.obs:
-        raise GenekbError(
-            f"label key {run.label_key!r} is not an obs column;"
-            f" choose from {list(adata.obs.columns)}"
-        )
 
 
 def _refined_fit(

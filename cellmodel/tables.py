@@ -35,6 +35,8 @@ def read_table(
         raise UsageError(
             f"unknown orientation {orientation!r}; choose one of {', '.join(ORIENTATIONS)}"
         )
+    if sep == "":
+        raise UsageError("sep= is empty; give the character between columns, e.g. ',' or ';'")
     if sep is None:
         sep = TABLE_SUFFIXES.get(Path(path.name.lower().removesuffix(".gz")).suffix, ",")
     try:

@@ -92,6 +92,12 @@ def test_bad_vector_files_fail_with_one_clear_line(tmp_path):
     (tmp_path / "nan.csv").write_text("gene,a,b\nTP53,1,nan\nEGFR,1,2\n")
     with pytest.raises(GenekbError, match="NaN or infinite"):
         read_vectors(tmp_path / "nan.csv")
+    (tmp_path / "zero.csv").write_text("gene,a,b\nTP53,0,0\nEGFR,1,2\nKRAS,1e-320,0\n")
+    with pytest.raises(GenekbError, match=r"2 vectors are all zeros in float32 .* e.g. TP53, KRAS"):
+        read_vectors(tmp_path / "zero.csv")
+    (tmp_path / "unnamed.pkl").write_bytes(pickle.dumps({"TP53": [1.0, 2.0], " ": [1.0, 3.0]}))
+    with pytest.raises(GenekbError, match="1 genes have an empty name"):
+        read_vectors(tmp_path / "unnamed.pkl")
     (tmp_path / "ragged.pkl").write_bytes(pickle.dumps({"TP53": [1.0, 2.0], "EGFR": [1.0]}))
     with pytest.raises(GenekbError, match="different lengths"):
         read_vectors(tmp_path / "ragged.pkl")

@@ -93,6 +93,7 @@ def test_cluster_reads_a_genes_by_cells_table_and_says_so(tmp_path):
     frame.to_csv(semicolons, sep=";")
     args[1] = str(semicolons)
     assert run(*args, "--sep", ";", "--force").exit_code == 0
+    assert "--sep is empty" in one_line_error(run(*args, "--sep", "", "--force"), code=2)
 
 
 def test_orientation_is_refused_for_inputs_that_are_not_tables(tmp_path):

@@ -393,7 +393,23 @@ def load_vectors(
             f"{path}: {int(bad.sum())} vectors hold NaN or infinite values (or beyond float32),"
             f" e.g. {', '.join(n for n, b in zip(names, bad, strict=True) if b)[:80]}"
         )
+    _refuse_empty(names, matrix, path)
     return VectorFile(names, matrix, fmt, sha, size)
+
+
+def _refuse_empty(names: list[str], matrix: np.ndarray, path: Path) -> None:
+    """A vector of zeros has no direction (every cosine with it is 0, a tie with all genes), and a
+    gene without a name matches no gene."""
+    zero = ~matrix.any(axis=1)
+    if zero.any():
+        shown = ", ".join(n for n, z in zip(names, zero, strict=True) if z)[:80]
+        raise GenekbError(
+            f"{path}: {int(zero.sum())} vectors are all zeros in float32 (no direction to compare),"
+            f" e.g. {shown}; drop those genes first"
+        )
+    unnamed = sum(1 for n in names if not str(n).strip())
+    if unnamed:
+        raise GenekbError(f"{path}: {unnamed} genes have an empty name; name or drop them first")
 
 
 def read_vectors(

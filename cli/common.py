@@ -306,6 +306,9 @@ LIBRARY_FLAGS = {
     "sep": "--sep",
     "taxon": "--taxon",
     "top_n": "--top",
+    "train_fraction": "--train-fraction",
+    "per_class": "--per-class",
+    "train_mask": "--train-mask",
 }
 _PARAMETER = re.compile(r"\b(" + "|".join(LIBRARY_FLAGS) + r")=(\S?)")
 

@@ -328,3 +328,10 @@ def test_the_summary_says_how_an_estimated_k_was_reached(capsys):
     report["merge_split"] = {"n_moves": 0}  # k given: no merges, no line about them
     _summary(report, None)
     assert "k estimated" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("split", [["--train-fraction", "0.5"], ["--per-class", "3"]])
+def test_a_split_beside_a_reference_is_refused_not_ignored(blob_file, split):
+    args = ["classify", str(blob_file), "--reference", str(blob_file), "--label-key", "group"]
+    line = one_line_error(run(*args, *split, "--no-refine"), 2)
+    assert f"{split[0]} splits one labelled file; with a reference" in line

@@ -169,6 +169,7 @@ def classify_cells(
     fit_args = {"k": k, "refine_view": refine_view, "seed": seed, "device": device}
     fit_args |= {"epochs": epochs, "options": opts}
     if reference is not None:
+        _refuse_split_with_reference(train_fraction, per_class, train_mask)
         ref_key = reference_label_key or label_key
         result = _transfer_cells(adata, reference, ref_key, label_key, view, view_args, fit_args)
     else:
@@ -270,3 +271,23 @@ def annotate(adata: Any, result: ClassifyResult, *, key: str = PREDICTION_KEY) -
     if result.embedding is not None:
         adata.obsm[CLASSIFY_OBSM_KEY] = result.embedding
     adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(result.to_dict())
+
+
+def _refuse_split_with_reference(
+    train_fraction: float | None, per_class: int | None, train_mask: Any
+) -> None:
+    """With a reference every reference cell trains: a split of the query would be ignored."""
+    given = [
+        name
+        for name, value in (
+            ("train_fraction", train_fraction),
+            ("per_class", per_class),
+            ("train_mask", train_mask),
+        )
+        if value is not None
+    ]
+    if given:
+        raise UsageError(
+            f"{given[0]}= splits one labelled file; with a reference every reference cell trains"
+            " and every query cell is predicted, so drop one of the two"
+        )

@@ -123,8 +123,8 @@ def write_h5ad(adata: Any, output: Path) -> None:
         adata.write_h5ad(tmp)
 
 
-def run_progress() -> Any:
-    return stage_progress()
+def run_progress(**line_options: Any) -> Any:
+    return stage_progress(**line_options)
 
 
 ChunkSizeOpt = Annotated[

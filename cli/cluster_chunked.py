@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -54,4 +53,6 @@ def run_chunked(
     if json_:
         print_json(report)
         return
-    info(json.dumps(report, indent=2, default=str))
+    from cli.cluster_cmd import summary
+
+    summary({**report, "gene_match_rate": None, "batch_choice": None}, kwargs.get("label_key"))

@@ -180,7 +180,8 @@ def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
     check_refine(a.refine, a.gene_graph, a.chunk_size)
     check_in_core_only(align_semantic=a.align_semantic, ensemble=a.ensemble, batch_key=a.batch_key)
     run_chunked(
-        a.source, a.output, semantic=a.semantic, json_=a.json_, progress=run_progress(),
+        a.source, a.output, semantic=a.semantic, json_=a.json_,
+        progress=run_progress(unit="chunks"),
         n_clusters=a.n_clusters, label_key=a.label_key, seed=a.seed, device=a.device,
         layer=a.layer, merge_split=a.merge_split, chunk_size=a.chunk_size,
         dask_address=a.dask_address, workers=a.workers, **options,
@@ -273,10 +274,10 @@ def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:
     if args.json_:
         print_json(report)
     else:
-        _summary(report, label_key)
+        summary(report, label_key)
 
 
-def _summary(report: dict[str, Any], label_key: str | None) -> None:
+def summary(report: dict[str, Any], label_key: str | None) -> None:
     """The report in a few lines on stderr: size, scores, the label-free choices, notes."""
     info(
         f"{report['n_clusters']} clusters of {report['n_cells']} cells in {report['seconds']:.1f} s"

@@ -164,6 +164,13 @@ def test_cli_clusters_out_of_core(counts_file, tmp_path):
     assert report["n_cells"] == N_CELLS and report["chunked"]["n_chunks"] == 3
     assert set(report["metrics"]) >= {"ari", "nmi"}
     assert ad.read_h5ad(out).obs["cellmodel_cluster"].notna().all()
+    plain = run_cellmodel(
+        "cluster", str(counts_file), "-o", str(out), "--chunk-size", "1000", "-k", "5",
+        "--label-key", "group", "--no-semantic", "--force", *options,
+    )  # fmt: skip
+    assert plain.exit_code == 0, plain.output
+    assert f"5 clusters of {N_CELLS} cells in" in plain.stderr and "{" not in plain.stderr
+    assert "3/3 (100%)" in plain.stderr and "chunks/s" in plain.stderr  # not "texts/s"
     line = one_line_error(
         run_cellmodel("cluster", str(counts_file), "--chunk-size", "100", "--batch-key", "b"),
         code=2,

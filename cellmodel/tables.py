@@ -55,7 +55,11 @@ def read_table(
             " compress it again"
         ) from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise GenekbError(f"cannot read table {path} ({reason(exc)})") from None
+        raise GenekbError(
+            f"cannot read table {path} ({reason(exc)}); its first line must be the header, each"
+            " line split by sep="
+        ) from None
+    frame = _drop_empty_last_columns(frame)
     _check_table_shape(frame, path, sep)
     turned = genes_in_rows(frame.index, frame.columns) if orientation == "auto" else None
     if orientation == "auto":
@@ -67,6 +71,7 @@ def read_table(
             f"{path}: column {non_numeric[0]!r} is not numeric; the table must hold names in the"
             " first column and the header, and numbers elsewhere (check sep=)"
         )
+    _refuse_empty_fields(frame, path)
     if orientation == "genes-by-cells":
         frame = frame.T
     if turned:
@@ -78,6 +83,26 @@ def read_table(
     obs = pd.DataFrame(index=frame.index.astype(str).to_numpy())
     var = pd.DataFrame(index=frame.columns.astype(str).to_numpy())
     return ad.AnnData(X=values, obs=obs, var=var)
+
+
+def _drop_empty_last_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop what a separator at the end of every line makes: unnamed last columns, all empty."""
+    while frame.shape[1] and str(frame.columns[-1]).startswith("Unnamed: "):
+        if not frame.iloc[:, -1].isna().all():
+            break
+        frame = frame.iloc[:, :-1]
+    return frame
+
+
+def _refuse_empty_fields(frame: pd.DataFrame, path: Path) -> None:
+    """Name the rows with empty fields (a short or cut line) rather than say "NaN" later."""
+    empty = frame.isna().any(axis=1).to_numpy()
+    if empty.any():
+        first = frame.index[empty][0]
+        raise GenekbError(
+            f"{path}: {int(empty.sum())} rows have empty fields (e.g. row {first!r}); fill them in"
+            " (0 for no count) or drop those rows"
+        )
 
 
 def _check_table_shape(frame: pd.DataFrame, path: Path, sep: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from cellmodel.io import read
 from cellmodel.orientation import TableOrientationWarning, barcode_share, genes_in_rows
 from cellmodel.tables import read_table
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 from tests.conftest import FAST_FIT, blobs, one_line_error
 from tests.conftest import run_cellmodel as run
 
@@ -102,3 +102,16 @@ def test_orientation_is_refused_for_inputs_that_are_not_tables(tmp_path):
     assert "--orientation reads CSV/TSV tables" in one_line_error(result, code=2)
     with pytest.raises(UsageError, match="orientation= reads CSV/TSV tables"):
         read(tmp_path / "a.h5ad", orientation="cells-by-genes")
+
+
+def test_a_separator_at_each_line_end_is_read_and_a_short_line_is_named(tmp_path):
+    rows = ["cell,CD3E,CD19,", "c1,1,2,", "c2,0,3,", "c3,4,0,"]
+    (tmp_path / "trail.csv").write_text("\n".join(rows) + "\n")
+    adata = read_table(tmp_path / "trail.csv", orientation="cells-by-genes")
+    assert list(adata.var_names) == ["CD3E", "CD19"] and adata.n_obs == 3
+    (tmp_path / "short.csv").write_text("cell,CD3E,CD19\nc1,1,2\nc2,3\n")
+    with pytest.raises(GenekbError, match=r"1 rows have empty fields \(e.g. row 'c2'\)"):
+        read_table(tmp_path / "short.csv", orientation="cells-by-genes")
+    (tmp_path / "comment.csv").write_text("# made by hand\ncell,CD3E,CD19\nc1,1,2\nc2,3,4\n")
+    with pytest.raises(GenekbError, match="its first line must be the header"):
+        read_table(tmp_path / "comment.csv", orientation="cells-by-genes")

@@ -11,7 +11,8 @@ link-reconstruction fit (`LINK_CANDIDATE`) and Leiden at k on the fit's kNN grap
 share S of `--shares`, the pipeline's choice (`choose`) is kept where its alternative also lowers
 the batch AMI by more than S of the default's AMI, else the default (S = 0: the pipeline), the
 merge-split check runs on it, and the ARI of the kept partition and of the checked one is
-scored. JSON lines: every candidate's batch AMI and ARI, and per share the choice and ARIs.
+scored. JSON lines: every candidate's batch AMI, ARI and label-free quality (mean silhouette in
+the PCA, modularity on the kNN graph), and per share the choice and ARIs.
 `--auto-k`: k estimated by the fit (the pipeline's `n_clusters=None`; the check then also
 merges). `NAME:N:S` is a subsample of N cells drawn with numpy seed S. Labels only score.
 """
@@ -35,8 +36,9 @@ from cellmodel.cluster.batch_choice import (
 from cellmodel.cluster.batch_column import batch_values
 from cellmodel.cluster.fit import relabel_by_size
 from cellmodel.cluster.job import cluster
-from cellmodel.cluster.merge_split import check_partition
+from cellmodel.cluster.merge_split import SILHOUETTE_SAMPLE, check_partition
 from cellmodel.cluster.options import ClusterRun
+from cellmodel.cluster.silhouette import Silhouette
 from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph
 
@@ -81,6 +83,9 @@ def one_run(adata, truth, mask, k: int | None, seed: int, shares: list[float]) -
         f"{a}~{b}": round(cluster_metrics(parts[a], parts[b])["ari"], 3)
         for i, a in enumerate(names) for b in names[i + 1 :]
     }  # fmt: skip
+    scorer = Silhouette(X, seed, SILHOUETTE_SAMPLE)  # label-free quality of each candidate
+    out["silhouette"] = {name: round(scorer(p), 4) for name, p in parts.items()}
+    out["modularity"] = {name: round(_modularity(adjacency, p), 4) for name, p in parts.items()}
     choice = choose(parts, batch, seed)
     for share in shares:
         chosen = with_share(choice, share)
@@ -90,6 +95,15 @@ def one_run(adata, truth, mask, k: int | None, seed: int, shares: list[float]) -
         kept_ari, checked_ari = ari(kept), ari(checked)
         out[f"share={share:g}"] = {"chosen": chosen, "ari": kept_ari, "checked": checked_ari}
     return out
+
+
+def _modularity(adjacency, labels: np.ndarray) -> float:
+    """Newman's modularity of `labels` on the symmetrised kNN graph (igraph's, resolution 1)."""
+    import igraph as ig
+
+    sym = (adjacency + adjacency.T).tocoo()
+    g = ig.Graph(n=sym.shape[0], edges=list(zip(sym.row, sym.col, strict=True)), directed=False)
+    return float(g.modularity(list(labels), weights=list(sym.data)))
 
 
 def main() -> None:

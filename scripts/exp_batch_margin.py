@@ -11,8 +11,9 @@ link-reconstruction fit (`LINK_CANDIDATE`) and Leiden at k on the fit's kNN grap
 share S of `--shares`, the pipeline's choice (`choose`) is kept where its alternative also lowers
 the batch AMI by more than S of the default's AMI, else the default (S = 0: the pipeline), the
 merge-split check runs on it, and the ARI of the kept partition and of the checked one is
-scored. JSON lines: every candidate's batch AMI, ARI and label-free quality (mean silhouette in
-the PCA, modularity on the kNN graph), and per share the choice and ARIs.
+scored. JSON lines: every candidate's batch AMI, ARI (as fitted, and `checked`: after the
+merge-split check) and label-free quality (mean silhouette in the PCA, modularity on the kNN
+graph), and per share the choice and ARIs.
 `--auto-k`: k estimated by the fit (the pipeline's `n_clusters=None`; the check then also
 merges). `NAME:N:S` is a subsample of N cells drawn with numpy seed S. Labels only score.
 """
@@ -86,6 +87,11 @@ def one_run(adata, truth, mask, k: int | None, seed: int, shares: list[float]) -
     scorer = Silhouette(X, seed, SILHOUETTE_SAMPLE)  # label-free quality of each candidate
     out["silhouette"] = {name: round(scorer(p), 4) for name, p in parts.items()}
     out["modularity"] = {name: round(_modularity(adjacency, p), 4) for name, p in parts.items()}
+    out["checked"] = {  # each candidate as the pipeline would finish it, had it been chosen
+        name: ari(check_partition(X, relabel_by_size(p), seed, batch, k is None,
+                                  adjacency=adjacency)[0])
+        for name, p in parts.items()
+    }  # fmt: skip
     choice = choose(parts, batch, seed)
     for share in shares:
         chosen = with_share(choice, share)

@@ -1,6 +1,8 @@
 """Checks of a clustering run's input that need the cells but none of the work: `cellmodel
 cluster` calls `check_run_input` right after reading the file, so a k as large as the data or an
-unusable label or batch column is refused before anything is computed, in one line."""
+unusable label or batch column is refused before anything is computed, in one line;
+`cellmodel.cluster.job.cluster` calls `check_api_input` first, for what a Python caller may pass
+that the command line's parser already refuses."""
 
 from __future__ import annotations
 

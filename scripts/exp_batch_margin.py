@@ -13,7 +13,9 @@ the batch AMI by more than S of the default's AMI, else the default (S = 0: the 
 merge-split check runs on it, and the ARI of the kept partition and of the checked one is
 scored. JSON lines: every candidate's batch AMI, ARI (as fitted, and `checked`: after the
 merge-split check) and label-free quality (mean silhouette in the PCA, modularity on the kNN
-graph), and per share the choice and ARIs.
+graph), per share the choice and ARIs, and per silhouette floor F (`--floors`) the choice among
+the default and the alternatives whose silhouette is at least F times the default's.
+`--summarize RUNS...` prints those runs as a table with leave-one-dataset-out over the floors.
 `--auto-k`: k estimated by the fit (the pipeline's `n_clusters=None`; the check then also
 merges). `NAME:N:S` is a subsample of N cells drawn with numpy seed S. Labels only score.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -72,7 +75,9 @@ def with_share(choice: BatchChoice, share: float) -> str:
     return choice.chosen if gain > share * scores[DEFAULT] else DEFAULT
 
 
-def one_run(adata, truth, mask, k: int | None, seed: int, shares: list[float]) -> dict:
+def one_run(
+    adata, truth, mask, k: int | None, seed: int, shares: list[float], floors: list[float]
+) -> dict:
     def ari(labels: np.ndarray) -> float:
         return round(cluster_metrics(truth[mask], labels[mask])["ari"], 3)
 
@@ -92,6 +97,13 @@ def one_run(adata, truth, mask, k: int | None, seed: int, shares: list[float]) -
                                   adjacency=adjacency)[0])
         for name, p in parts.items()
     }  # fmt: skip
+    for floor in floors:  # alternatives whose silhouette is at least `floor` × the default's
+        eligible = {
+            name: p for name, p in parts.items()
+            if name == DEFAULT or out["silhouette"][name] >= floor * out["silhouette"][DEFAULT]
+        }  # fmt: skip
+        chosen = choose(eligible, batch, seed).chosen
+        out[f"floor={floor:g}"] = {"chosen": chosen, "checked": out["checked"][chosen]}
     choice = choose(parts, batch, seed)
     for share in shares:
         chosen = with_share(choice, share)
@@ -112,15 +124,50 @@ def _modularity(adjacency, labels: np.ndarray) -> float:
     return float(g.modularity(list(labels), weights=list(sym.data)))
 
 
+def summarize(paths: list[str]) -> None:
+    """Markdown: per dataset the checked ARI of the pipeline (share 0) and of each silhouette
+    floor, the seeds where the choice left the default, and the floor that leave-one-dataset-out
+    chooses (the pipeline first, so a fold that cannot tell them apart keeps it)."""
+    from lodo_design_set import fmt, lodo
+
+    lines = [line for path in paths for line in Path(path).read_text().splitlines()]
+    rows = [json.loads(line) for line in lines if line.strip()]
+    floors = sorted({k for row in rows for k in row if k.startswith("floor=")})
+    variants = ("share=0", *floors)
+    per: dict = {}
+    for row in rows:
+        for name in variants:
+            per.setdefault(row["dataset"], {}).setdefault(name, []).append(row[name]["checked"])
+    left = {d: [sum(r[n]["chosen"] != DEFAULT for r in rows if r["dataset"] == d)
+                for n in variants] for d in per}  # fmt: skip
+    folds = lodo(per, variants)
+    print("| dataset | seeds | " + " | ".join(variants) + " | LODO (variant) |")
+    print("|" + "---|" * (len(variants) + 3))
+    for d, values in per.items():
+        cells = [f"{fmt(values[n])} ({left[d][i]})" for i, n in enumerate(variants)]
+        chosen, scores = folds[d]
+        print(f"| {d} | {len(values[variants[0]])} | " + " | ".join(cells)
+              + f" | {fmt(scores)} ({chosen}) |")  # fmt: skip
+    means = [f"{np.mean([np.mean(per[d][n]) for d in per]):.3f}" for n in variants]
+    lodo_mean = np.mean([np.mean(scores) for _, scores in folds.values()])
+    print(f"| mean | | {' | '.join(means)} | {lodo_mean:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", required=True)
+    parser.add_argument("--datasets", default="")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--shares", default="0,0.25")
     parser.add_argument("--auto-k", action="store_true", help="k estimated, as cellmodel-auto")
+    parser.add_argument("--floors", default="", help="silhouette floors, e.g. 0.5,1")
+    parser.add_argument("--summarize", nargs="+", help="runs (JSON lines) to tabulate instead")
     args = parser.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
     shares = [float(s) for s in args.shares.split(",")]
+    floors = [float(f) for f in args.floors.split(",") if f]
     for spec in args.datasets.split(","):
         name, size, draw = [*spec.split(":"), "", ""][:3]
         entry, full = datasets.get(name), datasets.load(name)
@@ -130,7 +177,7 @@ def main() -> None:
         adata = hide_labels(full, entry.batch_key)
         truth, mask, k = reference_labels(full, entry.label_key)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            row = one_run(adata, truth, mask, None if args.auto_k else k, seed, shares)
+            row = one_run(adata, truth, mask, None if args.auto_k else k, seed, shares, floors)
             print(json.dumps({"dataset": spec, "seed": seed, **row}), flush=True)
 
 

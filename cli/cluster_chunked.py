@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.cellmodel_args import check_chunked
+from cli.cluster_report import summary
 from cli.common import info, print_json
 from genekb.errors import UsageError
 
@@ -53,6 +54,4 @@ def run_chunked(
     if json_:
         print_json(report)
         return
-    from cli.cluster_cmd import summary
-
     summary({**report, "gene_match_rate": None, "batch_choice": None}, kwargs.get("label_key"))

@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from cellmodel import datasets
+from cellmodel.bench.aggregate import leave_one_dataset_out, mean_std
 from cellmodel.bench.data import BATCH_COLUMN, hide_labels, reference_labels
+from cellmodel.bench.report import fmt_value
 from cellmodel.cluster.batch_choice import (
     DEFAULT,
     LINK_CANDIDATE,
@@ -124,12 +126,14 @@ def _modularity(adjacency, labels: np.ndarray) -> float:
     return float(g.modularity(list(labels), weights=list(sym.data)))
 
 
+def fmt(values: list[float]) -> str:
+    return fmt_value(mean_std(values))
+
+
 def summarize(paths: list[str]) -> None:
     """Markdown: per dataset the checked ARI of the pipeline (share 0) and of each silhouette
     floor, the seeds where the choice left the default, and the floor that leave-one-dataset-out
     chooses (the pipeline first, so a fold that cannot tell them apart keeps it)."""
-    from lodo_design_set import fmt, lodo
-
     lines = [line for path in paths for line in Path(path).read_text().splitlines()]
     rows = [json.loads(line) for line in lines if line.strip()]
     floors = sorted({k for row in rows for k in row if k.startswith("floor=")})
@@ -140,7 +144,7 @@ def summarize(paths: list[str]) -> None:
             per.setdefault(row["dataset"], {}).setdefault(name, []).append(row[name]["checked"])
     left = {d: [sum(r[n]["chosen"] != DEFAULT for r in rows if r["dataset"] == d)
                 for n in variants] for d in per}  # fmt: skip
-    folds = lodo(per, variants)
+    folds = leave_one_dataset_out(per, variants)
     print("| dataset | seeds | " + " | ".join(variants) + " | LODO (variant) |")
     print("|" + "---|" * (len(variants) + 3))
     for d, values in per.items():

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from cellmodel.bench.aggregate import leave_one_dataset_out
+
 BASELINES = ("kmeans50", "leiden50", "leidenk50")
 TRIO = ("encoder", "kmeans-cons", "leidenk")
 FIXED = ("encoder", "kmeans-cons", "leidenk", "ensemble", "consensus3")
@@ -94,12 +96,7 @@ def fmt(values: list[float]) -> str:
 def lodo(
     per: dict[str, dict[str, list[float]]], rules: tuple[str, ...] = RULES
 ) -> dict[str, tuple[str, list[float]]]:
-    chosen = {}
-    for held in per:
-        others = [d for d in per if d != held]
-        rule = max(rules, key=lambda r: np.mean([np.mean(per[d][r]) for d in others]))
-        chosen[held] = (rule, per[held][rule])
-    return chosen
+    return leave_one_dataset_out(per, rules)
 
 
 def auto_table(paths: list[str], true_k: dict[str, float]) -> None:

@@ -314,19 +314,19 @@ def test_demo_refuses_a_root_that_is_not_a_store_in_one_line(tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
 
 
-def test_the_summary_says_how_an_estimated_k_was_reached(capsys):
-    from cli.cluster_cmd import _summary
+def test_thesummary_says_how_an_estimated_k_was_reached(capsys):
+    from cli.cluster_report import summary
 
     report = {
         "n_clusters": 8, "n_cells": 700, "seconds": 6.5, "gene_match_rate": None, "metrics": {},
         "batch_choice": None, "notes": [],
         "merge_split": {"n_moves": 1, "merges": {"n_moves": 2, "moves": {}, "stopped": "x"}},
     }  # fmt: skip
-    _summary(report, None)
+    summary(report, None)
     err = capsys.readouterr().err
     assert "1 move(s) kept" in err and "k estimated: 10 Leiden communities, 2 pair(s)" in err
     report["merge_split"] = {"n_moves": 0}  # k given: no merges, no line about them
-    _summary(report, None)
+    summary(report, None)
     assert "k estimated" not in capsys.readouterr().err
 
 

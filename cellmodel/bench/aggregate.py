@@ -21,6 +21,20 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     return float(array.mean()), (float(array.std(ddof=1)) if array.size > 1 else None)
 
 
+def leave_one_dataset_out(
+    per: dict[str, dict[str, list[float]]], variants: Sequence[str]
+) -> dict[str, tuple[str, list[float]]]:
+    """For each dataset of `per` (dataset → variant → scores over seeds), the variant with the
+    highest mean score on the other datasets (ties: the first in `variants`), with its scores on
+    the held-out one: the held-out dataset's labels choose nothing."""
+    chosen = {}
+    for held in per:
+        others = [d for d in per if d != held]
+        best = max(variants, key=lambda v: np.mean([np.mean(per[d][v]) for d in others]))
+        chosen[held] = (best, per[held][best])
+    return chosen
+
+
 def summarize(
     runs: Sequence[dict[str, Any]], cells: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:

@@ -75,9 +75,10 @@ def cluster(
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
     obsm["X_structure"], obsm["X_pca_expr"], the semantic matrices and uns["cellmodel"].
 
-    `store`: a `genekb.store.Store` or its path (needed when `use_semantic`). Every other argument is a field
-    of `cellmodel.cluster.options.ClusterRun`, documented there; `cluster_options` override
-    `cellmodel.cluster.fit.ClusterOptions` fields. Returns `adata` (or a copy).
+    `store`: a `genekb.store.Store` or its path (needed when `use_semantic`). Every other
+    argument is a field of `cellmodel.cluster.options.ClusterRun`, documented there;
+    `cluster_options` override `cellmodel.cluster.fit.ClusterOptions` fields. Returns `adata`
+    (or a copy).
     """
     given = locals()
     run = ClusterRun(**{f.name: given[f.name] for f in fields(ClusterRun)})

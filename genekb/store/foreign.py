@@ -49,11 +49,14 @@ MAPPING_FILE = "mapping.parquet"
 ROUTE_RANK = {r: i for i, r in enumerate(ROUTES)}
 
 
-def map_genes(names: list[str], genes: GeneTable) -> tuple[pd.DataFrame, dict[str, Any]]:
+def map_genes(
+    names: list[str], genes: GeneTable, usable: np.ndarray | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Resolve names to GeneIDs; one row per name with `kept` marking the row used per gene.
 
     Where several names reach one gene, the best route wins (symbol, Ensembl, Entrez, alias),
-    then the first in the file.
+    then the first in the file. Rows that `usable` marks False (vectors of zeros: no direction)
+    are never kept, and are counted in the report.
     """
     columns = ["gene_id", "symbol", "aliases", "ensembl"]
     index = GeneIndex.from_frame(genes.table.select(columns).to_pandas())
@@ -61,7 +64,8 @@ def map_genes(names: list[str], genes: GeneTable) -> tuple[pd.DataFrame, dict[st
     mapping["row"] = np.arange(len(names))
     rank = mapping["route"].map(ROUTE_RANK).fillna(len(ROUTES))
     order = mapping.assign(rank=rank).sort_values(["rank", "row"], kind="stable")
-    first = order[order["gene_id"] >= 0].drop_duplicates("gene_id")
+    usable = np.ones(len(names), dtype=bool) if usable is None else np.asarray(usable, bool)
+    first = order[(order["gene_id"] >= 0) & usable[order["row"]]].drop_duplicates("gene_id")
     mapping["kept"] = mapping["row"].isin(set(first["row"]))
     matched = mapping[mapping["gene_id"] >= 0]
     unmatched = mapping.loc[mapping["gene_id"] < 0, "query"].tolist()
@@ -76,6 +80,8 @@ def map_genes(names: list[str], genes: GeneTable) -> tuple[pd.DataFrame, dict[st
         "unmatched_examples": unmatched[:50],
         "duplicates": len(duplicates),
         "duplicate_examples": duplicates[:20],
+        "zero_vectors": int((~usable).sum()),
+        "zero_vector_examples": [names[i] for i in np.flatnonzero(~usable)[:20]],
     }
     return mapping, report
 
@@ -112,7 +118,7 @@ def import_vectors(
     names, matrix, fmt = found.names, found.matrix, found.fmt
     if gene_table is None:
         gene_table = load_source("bundled", taxon)
-    mapping, report = _mapped(names, gene_table, path, taxon)
+    mapping, report = _mapped(names, gene_table, path, taxon, matrix.any(axis=1))
     file_sha = found.sha256
     kept = mapping[mapping["kept"]]
     gene_ids = kept["gene_id"].astype(int).tolist()
@@ -156,10 +162,10 @@ def import_vectors(
 
 
 def _mapped(
-    names: list[str], genes: GeneTable, path: Path, taxon: str
+    names: list[str], genes: GeneTable, path: Path, taxon: str, usable: np.ndarray
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """`map_genes`, refused when no name matches (a wrong taxon or gene column)."""
-    mapping, report = map_genes(names, genes)
+    mapping, report = map_genes(names, genes, usable)
     if report["matched"] == 0:
         raise GenekbError(
             f"{path}: none of its {len(names)} gene names (e.g. {', '.join(names[:3])}) matches "

@@ -398,14 +398,12 @@ def load_vectors(
 
 
 def _refuse_empty(names: list[str], matrix: np.ndarray, path: Path) -> None:
-    """A vector of zeros has no direction (every cosine with it is 0, a tie with all genes), and a
-    gene without a name matches no gene."""
-    zero = ~matrix.any(axis=1)
-    if zero.any():
-        shown = ", ".join(n for n, z in zip(names, zero, strict=True) if z)[:80]
+    """A file of vectors that are all zeros has no direction to compare (some zero rows are left
+    out at import, `foreign.map_genes`), and a gene without a name matches no gene."""
+    if matrix.size and not matrix.any():
         raise GenekbError(
-            f"{path}: {int(zero.sum())} vectors are all zeros in float32 (no direction to compare),"
-            f" e.g. {shown}; drop those genes first"
+            f"{path}: every vector is all zeros in float32 (no direction to compare); check the"
+            " file and its --format"
         )
     unnamed = sum(1 for n in names if not str(n).strip())
     if unnamed:

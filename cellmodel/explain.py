@@ -187,10 +187,12 @@ def explain(
         )
     if top_n < 1:
         raise GenekbError(f"top_n={top_n} must be at least 1")
-    clusters = pd.Categorical(adata.obs[cluster_key])
+    clusters = pd.Categorical(adata.obs[cluster_key]).remove_unused_categories()
     codes = np.asarray(clusters.codes)
     if (codes < 0).any():
         raise GenekbError(f"obs[{cluster_key!r}] has missing values; every cell needs a cluster")
+    if len(clusters.categories) < 2:
+        raise GenekbError(f"obs[{cluster_key!r}] has one cluster; markers need at least two")
     k = len(clusters.categories)
     inputs = _rebuild(adata, store)
     X = (
@@ -210,7 +212,9 @@ def explain(
     for c in range(k):
         size = int(stats.sizes[c])
         entry: dict[str, Any] = {"cluster": str(clusters.categories[c]), "n_cells": size}
-        if len(codes) - size > 0:
+        if size < 2:
+            entry["note"] = "one cell: no markers (Welch's t needs two cells or more)"
+        elif len(codes) - size > 0:
             t = t_all[c]
             diff = stats.means[c] - stats.rest_means[c]
             order = [g for g in np.argsort(-t) if diff[g] > 0][:top_n]
@@ -260,6 +264,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         ]
     for entry in report["clusters"]:
         lines += [f"## Cluster {entry['cluster']} ({entry['n_cells']} cells)", ""]
+        lines += [f"_{entry['note']}_", ""] if entry.get("note") else []
         lines += _table(
             "Semantic contributors (share of the cluster's semantic shift):",
             ["gene", "share", "description"],

@@ -65,6 +65,14 @@ def check_labels(column: pd.Series, label_key: str) -> np.ndarray:
             f"label key {label_key!r} holds a single class ({classes[0]!r}); scoring needs"
             " reference labels of two classes or more: choose another label_key="
         )
+    n_labelled = int(np.count_nonzero(mask))
+    if len(classes) > n_labelled / 2:
+        # About a class per cell: an id or a measurement, not a cell type; k would be the cells.
+        raise GenekbError(
+            f"label key {label_key!r} holds {len(classes)} classes for {n_labelled} labelled"
+            " cells (a cell id or a continuous value?); scoring needs reference classes of"
+            " several cells each: choose another label_key="
+        )
     return mask
 
 

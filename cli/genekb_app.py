@@ -335,7 +335,10 @@ def compare(
     from genekb.compare import compare as run_compare
 
     store = _store(root)
-    rows = run_compare([store.embedding(r) for r in refs], k)
+    versions = [store.embedding(r) for r in refs]
+    if len({v.id for v in versions}) < len(versions):  # a version agrees with itself: says nothing
+        raise UsageError("the same version is given twice (a tag and its id name one version)")
+    rows = run_compare(versions, k)
     if json_:
         print_json({"pairs": rows})
         return

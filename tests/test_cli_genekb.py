@@ -101,3 +101,11 @@ def test_export_refuses_overwrite_without_force(tmp_path):
         "export", "human/ncbi-card/fake", str(target), "--root", str(root), "--force", "--json"
     )
     assert result.exit_code == 0 and len(json.loads(result.stdout)["versions"]) == 2
+
+
+def test_compare_refuses_one_version_named_twice(tmp_path):
+    root = _store_with_fake(tmp_path)
+    version = Store.open(root).embeddings()[0]
+    refs = [version.id, version.id[:12]]  # an id and its prefix name one version
+    line = _one_line_error(run("compare", *refs, "--root", str(root)), 2)
+    assert "the same version is given twice" in line

@@ -9,11 +9,13 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 
 from cellmodel import semantic
 from cellmodel.embed import embed
 from cellmodel.explain import explain, gene_contributions, to_markdown
+from genekb.errors import GenekbError
 from tests.conftest import blobs, one_line_error
 from tests.conftest import run_cellmodel as run
 from tests.fakes import FakeEmbedding
@@ -87,3 +89,17 @@ def test_cli_explain_bad_input(tmp_path: Path) -> None:
     ad.AnnData(np.ones((4, 3), np.float32)).write_h5ad(plain)
     line = one_line_error(run("explain", str(plain)))
     assert "cellmodel cluster" in line
+
+
+def test_explain_drops_empty_groups_refuses_one_and_gives_no_t_for_one_cell() -> None:
+    adata = blobs(20, dim=30, counts=True)
+    groups = ["A"] * 30 + ["B"] * 29 + ["lonely"]
+    adata.obs["g"] = pd.Categorical(groups, categories=["A", "B", "lonely", "unused"])
+    report = explain(adata, None, cluster_key="g", top_n=3)
+    assert [c["cluster"] for c in report["clusters"]] == ["A", "B", "lonely"]
+    lonely = report["clusters"][2]
+    assert "markers" not in lonely and "Welch's t needs two cells" in lonely["note"]
+    assert "Welch's t needs two cells" in to_markdown(report)
+    adata.obs["one"] = "all"
+    with pytest.raises(GenekbError, match=r"obs\['one'\] has one cluster"):
+        explain(adata, None, cluster_key="one")

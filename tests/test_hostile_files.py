@@ -153,6 +153,10 @@ def test_bench_refuses_a_one_class_label_column_before_any_run(cells):
         parse_datasets(str(cells), label_key="one_class")
     with pytest.raises(GenekbError, match="'unlabelled' holds no labels"):
         reference_labels(ad.read_h5ad(cells), "unlabelled")
+    ids = ad.read_h5ad(cells)
+    ids.obs["cell_id"] = [f"x{i}" for i in range(ids.n_obs)]  # k would be the cells: ARI 1.0
+    with pytest.raises(GenekbError, match="'cell_id' holds 30 classes for 30 labelled cells"):
+        reference_labels(ids, "cell_id")
 
 
 def test_a_gzipped_h5ad_is_told_to_be_gunzipped(tmp_path, cells):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -148,10 +147,19 @@ def _embed_report(
         "timings_s": record["timings_s"],
         **({"chunked": record["chunked"]} if "chunked" in record else {}),
     }
+    warnings = list(record["gene_match"].get("warnings") or [])
+    report["warnings"] = warnings
+    for warning in warnings:  # few genes matched (another species): say so, not only in uns
+        info(f"warning: {warning}")
     if json_:
         print_json(report)
-    else:
-        info(json.dumps(report, indent=2, default=str))
+        return
+    views = ", ".join(f"{k} ({' × '.join(map(str, v))})" for k, v in shapes.items())
+    rate = report["gene_match_rate"]
+    info(
+        f"semantic view of {n_cells} cells: {views or 'none'}; {rate:.1%} of genes matched"
+        f" {report['embedding_id']}" + (f"; wrote {output}" if output else "")
+    )
 
 
 register_cluster(app)  # here: `cellmodel --help` lists the commands in this order

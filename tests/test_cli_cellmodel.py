@@ -335,3 +335,20 @@ def test_a_split_beside_a_reference_is_refused_not_ignored(blob_file, split):
     args = ["classify", str(blob_file), "--reference", str(blob_file), "--label-key", "group"]
     line = one_line_error(run(*args, *split, "--no-refine"), 2)
     assert f"{split[0]} splits one labelled file; with a reference" in line
+
+
+def test_embed_says_what_it_made_and_warns_of_a_low_gene_match(capsys):
+    from cli.cellmodel_app import _embed_report
+
+    record = {
+        "embedding_id": "emb-1", "input": {"kind": "counts"}, "params": {}, "timings_s": {},
+        "gene_match": {"match_rate": 0.108, "warnings": ["only 10.8% of genes matched"]},
+    }  # fmt: skip
+    _embed_report(record, None, 100, {"X_semantic_w": [100, 384]}, json_=False)
+    err = capsys.readouterr().err
+    assert "warning: only 10.8% of genes matched" in err  # was kept in uns only
+    assert "semantic view of 100 cells: X_semantic_w (100 × 384); 10.8% of genes matched" in err
+    assert "{" not in err  # no JSON dump on stderr
+    _embed_report(record, None, 100, {}, json_=True)
+    report = json.loads(capsys.readouterr().out)
+    assert report["warnings"] == ["only 10.8% of genes matched"]

@@ -259,11 +259,12 @@ def _group_entry(
         {"words": words, "gene": mk.data_symbols[col], "log_fold_change": round(value, 3)}
         for words, col, value in mentioned[:N_EVIDENCE_SHOWN]
     ]
+    named_it = bool(np.isfinite(matrices[method][g, pick.best]))  # no score: no name, no id
     entry = {
         "group": str(groups.categories[g]),
         "n_cells": int(mk.stats.sizes[g]),
-        "label": best.given if np.isfinite(matrices[method][g, pick.best]) else None,
-        "cl_id": best.cl_id,
+        "label": best.given if named_it else None,
+        "cl_id": best.cl_id if named_it else None,
         "score": round(pick.score, 4) if np.isfinite(pick.score) else None,
         "margin": round(pick.margin, 4) if np.isfinite(pick.margin) else None,
         "top": calls[method][1],

@@ -85,7 +85,7 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in report["groups"]:
-        runner = e["top"][1]["label"] if len(e["top"]) > 1 else "—"
+        runner = e["top"][1]["label"] if len(e["top"]) > 1 and e["label"] else "—"
         db = e["markerdb"]["top"][0] if e["markerdb"]["top"] else None
         db_label = db["label"] if db and db["score"] is not None else "—"
         lines.append(

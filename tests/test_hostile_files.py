@@ -284,7 +284,7 @@ def test_bench_checks_the_label_column_of_a_loom_or_h5_first(tmp_path):
         f.create_group("row_attrs")["Gene"] = np.array(["A", "B", "C"], dtype="S")
         f.create_group("col_attrs")["kind"] = np.array(["t"] * 4, dtype="S")
     with h5py.File(xy, "w") as f:
-        f["X"], f["Y"] = np.ones((4, 3)), np.array([np.nan, 1.0, np.nan, 2.0])
+        f["X"], f["Y"] = np.ones((6, 3)), np.array([np.nan, 1.0, np.nan, 2.0, 1.0, 2.0])
     with pytest.raises(GenekbError, match=r"'kind' holds a single class \('t'\)"):
         parse_datasets(str(loom), label_key="kind")
     assert parse_datasets(str(xy), label_key="Y")[0].label_key == "Y"

@@ -194,6 +194,8 @@ def _report(tmp_path: Path) -> dict[str, Any]:
     }
     cells = _cells(list(values))
     cells[-1].update(status="failed", error="RuntimeError: out of patience")
+    for cell in cells:  # d2 has unlabelled cells: the scores are of the labelled ones
+        cell["n_labelled"] = 100 if cell["dataset"] == "d1" else 90
     return {
         "format": bench.REPORT_FORMAT,
         "created": "2026-01-01T00:00:00+00:00",
@@ -226,6 +228,8 @@ def test_markdown_and_json_shape(tmp_path: Path) -> None:
     assert f"{row} 3.00 ± 1.00 | 512 | 4.0 ± 0.0 |" in lines
     assert "- d2 × leiden: RuntimeError: out of patience" in lines
     assert "| d1 | 1 | 4.0 | 900 |" in lines
+    assert "**d1** (100 cells, k = 4 label classes):" in lines
+    assert "**d2** (100 cells, 90 labelled, k = 4 label classes):" in lines
     files = bench.write_outputs(report, tmp_path)
     loaded = json.loads(files["json"].read_text())
     assert {"runs", "summary", "cells", "machine", "command", "protocol", "failures"} <= set(loaded)

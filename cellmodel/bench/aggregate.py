@@ -50,6 +50,7 @@ def summarize(
             "status": cell["status"],
             "n_seeds": len(mine),
             "n_cells": cell.get("n_cells"),
+            "n_labelled": cell.get("n_labelled"),  # the cells the scores are of
             "n_classes": cell.get("n_classes"),
             "peak_rss_mb": cell.get("peak_rss_mb"),
         }

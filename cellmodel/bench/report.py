@@ -47,10 +47,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += render_standings(standings(summary))
     for dataset in datasets:
         first = next(r for r in summary if r["dataset"] == dataset)
+        labelled = first.get("n_labelled")
+        scored = f", {labelled} labelled" if labelled and labelled != first["n_cells"] else ""
         lines += [
             "",
-            f"**{dataset}** ({first['n_cells'] or '?'} cells, k = {first['n_classes'] or '?'}"
-            " label classes):",
+            f"**{dataset}** ({first['n_cells'] or '?'} cells{scored}, k ="
+            f" {first['n_classes'] or '?'} label classes):",
             "",
             _row(
                 ["method", "ACC", "NMI", "ARI", "macro-F1", "s / seed", "peak RSS MB", "clusters"]

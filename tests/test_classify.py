@@ -240,6 +240,10 @@ def test_transfer_predicts_every_query_cell() -> None:
     assert result.predictions.shape == (60,) and not result.train_mask.any()
     assert result.accuracy == pytest.approx(1.0)
     assert result.params["n_train"] == 60 and result.params["n_query"] == 60
+    assert result.params["k"] == result.params["k_used"] == 15
+    pick = np.r_[0:3, 20:23, 40:43]  # three cells of each class
+    few = classify.transfer(X[ref][pick], labels[ref][pick], X[~ref], epochs=5, seed=0, k=50)
+    assert few.params["k"] == 50 and few.params["k_used"] == 9  # the k the vote could use
     unlabelled = classify.transfer(X[ref], labels[ref], X[~ref], epochs=5)
     assert unlabelled.scores is None and unlabelled.comparisons == {}
     np.testing.assert_array_equal(unlabelled.predictions, result.predictions)

@@ -81,6 +81,7 @@ def classify(
     params.update(
         n_cells=len(values),
         n_train=int(mask.sum()),
+        k_used=min(k, int(mask.sum())),  # the vote cannot have more neighbours than training cells
         n_classes_train=len(class_sizes(values[mask])),
         markers=markers,
     )
@@ -212,6 +213,7 @@ def transfer(
     params.update(
         n_reference=int(ref.shape[0]),
         n_train=int(labelled.sum()),
+        k_used=min(k, int(labelled.sum())),
         n_query=int(qry.shape[0]),
         markers=markers,
     )

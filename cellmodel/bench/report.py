@@ -24,6 +24,16 @@ def fmt_value(value: tuple[float, float | None] | dict[str, Any] | None, digits:
     return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
 
 
+def _dataset_heading(dataset: str, row: dict[str, Any]) -> str:
+    """The dataset's name, its cells (and the labelled ones the scores are of) and k."""
+    labelled = row.get("n_labelled")
+    scored = f", {labelled} labelled" if labelled and labelled != row["n_cells"] else ""
+    return (
+        f"**{dataset}** ({row['n_cells'] or '?'} cells{scored}, k ="
+        f" {row['n_classes'] or '?'} label classes):"
+    )
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The tables of a report: ARI overview, one table per dataset, warm-up, failures, scale."""
     summary = report["summary"]
@@ -47,12 +57,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += render_standings(standings(summary))
     for dataset in datasets:
         first = next(r for r in summary if r["dataset"] == dataset)
-        labelled = first.get("n_labelled")
-        scored = f", {labelled} labelled" if labelled and labelled != first["n_cells"] else ""
         lines += [
             "",
-            f"**{dataset}** ({first['n_cells'] or '?'} cells{scored}, k ="
-            f" {first['n_classes'] or '?'} label classes):",
+            _dataset_heading(dataset, first),
             "",
             _row(
                 ["method", "ACC", "NMI", "ARI", "macro-F1", "s / seed", "peak RSS MB", "clusters"]

@@ -214,22 +214,31 @@ def _check_matrix(X: Any, where: str) -> None:
 
 
 def _check_storage(X: Any, where: str) -> None:
-    """Refuse values that are not real numbers and sparse matrices whose structure is damaged
-    (an index past the last gene reads memory it does not own)."""
-    dtype = np.dtype(X.dtype)
+    """Refuse values that are not real numbers and damaged sparse matrices."""
+    refuse_non_numeric(X.dtype, f"the expression matrix ({where})")
+    if sp.issparse(X) and X.format in ("csr", "csc"):
+        check_sparse_structure(X, f"the expression matrix ({where})")
+
+
+def refuse_non_numeric(dtype: Any, what: str) -> None:
+    """Text, object or complex values are no expression (in memory and chunk by chunk alike)."""
+    dtype = np.dtype(dtype)
     if dtype.kind not in "biuf":
         raise GenekbError(
-            f"the expression matrix ({where}) holds {dtype} values, not real numbers; store counts"
-            " or log values as integers or floats"
+            f"{what} holds {dtype} values, not real numbers; store counts or log values as"
+            " integers or floats"
         )
-    if sp.issparse(X) and X.format in ("csr", "csc"):
-        try:
-            X.check_format(full_check=True)
-        except ValueError as error:
-            raise GenekbError(
-                f"the expression matrix ({where}) is a damaged sparse matrix ({error}); write it"
-                " again from its source"
-            ) from None
+
+
+def check_sparse_structure(X: sp.spmatrix, what: str) -> None:
+    """scipy's full check of a CSR/CSC matrix: an index past the last gene, a negative one or a
+    decreasing row pointer would read memory the matrix does not own, silently or with a crash."""
+    try:
+        X.check_format(full_check=True)
+    except ValueError as error:
+        raise GenekbError(
+            f"{what} is a damaged sparse matrix ({error}); write it again from its source"
+        ) from None
 
 
 def normalize(X: Any, kind: str) -> Matrix:

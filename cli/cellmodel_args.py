@@ -63,6 +63,8 @@ OrientationOpt = Annotated[
 SepOpt = Annotated[
     str | None, typer.Option(help="A table's column separator (default: by suffix, ',' or tab).")
 ]
+
+
 def seed_option(help_text: str) -> Any:
     """A seed option that refuses, as a usage error, what numpy and scikit-learn cannot take."""
     return Annotated[int, typer.Option(min=0, max=SEED_MAX, help=help_text)]

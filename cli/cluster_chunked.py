@@ -54,4 +54,4 @@ def run_chunked(
     if json_:
         print_json(report)
         return
-    summary({**report, "gene_match_rate": None, "batch_choice": None}, kwargs.get("label_key"))
+    summary(report, kwargs.get("label_key"))

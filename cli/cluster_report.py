@@ -12,12 +12,12 @@ def summary(report: dict[str, Any], label_key: str | None) -> None:
     """The report in a few lines on stderr: size, scores, the label-free choices, notes."""
     info(
         f"{report['n_clusters']} clusters of {report['n_cells']} cells in {report['seconds']:.1f} s"
-        + (f" (gene match {report['gene_match_rate']:.1%})" if report["gene_match_rate"] else "")
+        + (f" (gene match {rate:.1%})" if (rate := report.get("gene_match_rate")) else "")
     )
     metrics = report["metrics"]
     if metrics:
         info("  ".join(f"{k.upper()} {v:.3f}" for k, v in metrics.items()) + f"  (vs {label_key})")
-    choice = report["batch_choice"]
+    choice = report.get("batch_choice")  # in memory only, as the gene match
     if choice:
         ami = choice["batch_ami"]
         amis = ", ".join(f"{name} {value:.3f}" for name, value in ami.items())

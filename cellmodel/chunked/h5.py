@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellmodel.io import check_sparse_structure, refuse_non_numeric
 from genekb.errors import GenekbError
 
 # Non-zero values the value-kind check reads, in evenly spaced runs over the whole file.
@@ -79,11 +80,7 @@ def pick(path: str | Path, layer: str | None) -> MatrixRef:
             raise GenekbError(f"{ref.source} of {path} is a {encoding}, not a matrix")
         node = f[ref.matrix]
         dtype = node["data"].dtype if encoding == "csr_matrix" else node.dtype
-        if dtype.kind not in "biuf":
-            raise GenekbError(
-                f"{ref.source} of {path} holds {dtype} values, not real numbers; store counts or"
-                " log values as integers or floats"
-            )
+        refuse_non_numeric(dtype, f"{ref.source} of {path}")
     return ref
 
 
@@ -120,24 +117,20 @@ class ChunkReader:
             return np.asarray(self.dense[start:stop], dtype=np.float32)
         indptr = np.asarray(self.indptr[start : stop + 1], dtype=np.int64)
         lo, hi = int(indptr[0]), int(indptr[-1])
-        indices = np.asarray(self.indices[lo:hi])
-        self._check_rows(indptr, indices, start, stop)
-        return sp.csr_matrix(
-            (np.asarray(self.data[lo:hi], dtype=np.float32), indices, indptr - lo),
-            shape=(stop - start, self.shape[1]),
-        )
-
-    def _check_rows(self, indptr: np.ndarray, indices: np.ndarray, start: int, stop: int) -> None:
-        # An index past the last gene would read memory the matrix does not own.
-        damaged = bool(np.any(np.diff(indptr) < 0)) or int(indptr[-1]) > self.data.shape[0]
-        if indices.size:
-            damaged |= int(indices.min()) < 0 or int(indices.max()) >= self.shape[1]
-        if damaged:
-            raise GenekbError(
-                f"{self.ref.source} of {self.ref.path} is a damaged sparse matrix (row pointers or"
-                f" gene indices out of range in rows {start}–{stop - 1}); write it again from its"
-                " source"
+        what = f"{self.ref.source} of {self.ref.path} (rows {start}–{stop - 1})"
+        try:
+            rows = sp.csr_matrix(
+                (
+                    np.asarray(self.data[lo:hi], dtype=np.float32),
+                    np.asarray(self.indices[lo:hi]),
+                    indptr - lo,
+                ),
+                shape=(stop - start, self.shape[1]),
             )
+        except ValueError as error:  # row pointers past the stored values
+            raise GenekbError(f"{what} is a damaged sparse matrix ({error})") from None
+        check_sparse_structure(rows, what)
+        return rows
 
     def sample(self) -> np.ndarray:
         """Up to KIND_SAMPLE stored values in KIND_RUNS evenly spaced runs over the file."""

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from cellmodel.classify.knn import as_matrix
+from cellmodel.classify.knn import as_matrix, neighbours_used
 from cellmodel.classify.labels import checked_mask, class_sizes, label_array, unseen_notes
 from cellmodel.classify.options import (
     DEFAULT_K,
@@ -81,7 +81,7 @@ def classify(
     params.update(
         n_cells=len(values),
         n_train=int(mask.sum()),
-        k_used=min(k, int(mask.sum())),  # the vote cannot have more neighbours than training cells
+        k_used=neighbours_used(k, int(mask.sum())),
         n_classes_train=len(class_sizes(values[mask])),
         markers=markers,
     )
@@ -213,7 +213,7 @@ def transfer(
     params.update(
         n_reference=int(ref.shape[0]),
         n_train=int(labelled.sum()),
-        k_used=min(k, int(labelled.sum())),
+        k_used=neighbours_used(k, int(labelled.sum())),
         n_query=int(qry.shape[0]),
         markers=markers,
     )

@@ -47,6 +47,11 @@ class Scaler:
         return ((X - self.mean) / self.rms).astype(np.float32)
 
 
+def neighbours_used(k: int, n_train: int) -> int:
+    """The neighbours a vote can have: k, or every training cell where there are fewer."""
+    return min(k, n_train)
+
+
 def knn_votes(
     train_X: np.ndarray,
     train_y: np.ndarray,
@@ -76,7 +81,7 @@ def knn_votes(
 
     if weighting not in KNN_WEIGHTINGS:
         raise UsageError(f"unknown kNN weighting {weighting!r}; choose one of gaussian, inverse")
-    k = min(k, len(train_X))
+    k = neighbours_used(k, len(train_X))
     if weighting == "gaussian":
         train_X = l2_normalize(train_X, eps=MIN_DISTANCE)
         query_X = l2_normalize(query_X, eps=MIN_DISTANCE)

@@ -277,17 +277,10 @@ def _refuse_split_with_reference(
     train_fraction: float | None, per_class: int | None, train_mask: Any
 ) -> None:
     """With a reference every reference cell trains: a split of the query would be ignored."""
-    given = [
-        name
-        for name, value in (
-            ("train_fraction", train_fraction),
-            ("per_class", per_class),
-            ("train_mask", train_mask),
-        )
-        if value is not None
-    ]
-    if given:
+    splits = {"train_fraction": train_fraction, "per_class": per_class, "train_mask": train_mask}
+    given = next((name for name, value in splits.items() if value is not None), None)
+    if given is not None:
         raise UsageError(
-            f"{given[0]}= splits one labelled file; with a reference every reference cell trains"
+            f"{given}= splits one labelled file; with a reference every reference cell trains"
             " and every query cell is predicted, so drop one of the two"
         )

@@ -125,14 +125,6 @@ def parse_options(opts: dict[str, Any]) -> ClusterOptions:
     options.fanouts = tuple(int(f) for f in options.fanouts)  # type: ignore[assignment]
     if len(options.fanouts) != 2 or min(options.fanouts) < 1:
         raise UsageError(f"fanouts must be two positive numbers, one per layer ({options.fanouts})")
-    for name in ("edge_drop", "feature_mask", "balance"):
-        if not 0.0 <= getattr(options, name) < 1.0 + (name == "balance"):
-            raise UsageError(f"{name} must lie in [0, 1) (got {getattr(options, name)})")
-    if options.link_weight < 0 or options.link_negatives < 1:
-        raise UsageError(
-            f"link_weight must be ≥ 0 and link_negatives ≥ 1 (got {options.link_weight},"
-            f" {options.link_negatives})"
-        )
     if options.self_share is not None and not 0.0 <= options.self_share < 1.0:
         raise UsageError(f"self_share must lie in [0, 1), or be None (got {options.self_share})")
     _check_ranges(options)
@@ -143,12 +135,12 @@ def parse_options(opts: dict[str, Any]) -> ClusterOptions:
 _AT_LEAST_ONE = (
     "hidden_dim", "latent_dim", "projection_dim", "batch_size", "n_neighbors", "pretrain_steps",
     "plateau_patience", "cluster_steps", "target_every", "sinkhorn_iters", "kmeans_restarts",
-    "k_min_size",
+    "k_min_size", "link_negatives",
 )  # fmt: skip
-_SHARES = ("dropout", "tol")  # in [0, 1)
+_SHARES = ("dropout", "tol", "edge_drop", "feature_mask")  # in [0, 1)
 _NON_NEGATIVE = (
     "min_pretrain_steps", "weight_decay", "reconstruction_weight", "count_weight", "view_weight",
-    "alignment_weight", "cluster_weight", "semantic_weight", "plateau_tol",
+    "alignment_weight", "cluster_weight", "semantic_weight", "plateau_tol", "link_weight",
 )  # fmt: skip
 _POSITIVE = ("lr", "temperature", "sharpen", "student_alpha", "k_resolution")
 FEATURE_NOISE_MAX = 10.0  # noise in units of each column's spread; far beyond, float32 overflows
@@ -164,7 +156,7 @@ def _check_ranges(options: ClusterOptions) -> None:
     for name in _AT_LEAST_ONE:
         if isinstance(value(name), bool) or not isinstance(value(name), int) or value(name) < 1:
             raise refuse(name, "a whole number of at least 1")
-    for name in _SHARES + _NON_NEGATIVE + _POSITIVE + ("feature_noise",):
+    for name in _SHARES + _NON_NEGATIVE + _POSITIVE + ("feature_noise", "balance"):
         if not isinstance(value(name), int | float) or not np.isfinite(value(name)):
             raise refuse(name, "a finite number")
     for name in _SHARES:
@@ -176,6 +168,8 @@ def _check_ranges(options: ClusterOptions) -> None:
     for name in _POSITIVE:
         if value(name) <= 0:
             raise refuse(name, "above 0")
+    if not 0.0 <= options.balance <= 1.0:
+        raise refuse("balance", "in [0, 1]")
     if not 0.0 <= options.feature_noise <= FEATURE_NOISE_MAX:
         raise refuse("feature_noise", f"in [0, {FEATURE_NOISE_MAX:g}]")
     if options.positives not in ("self", "neighbour"):

@@ -29,7 +29,7 @@ from cellmodel.embed import SemanticParams, prepare_gene_vectors
 from cellmodel.io import expression
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference
-from cellmodel.markers import group_stats
+from cellmodel.markers import cell_groups, group_stats
 from genekb.errors import GenekbError, IntegrityError
 from genekb.store.store import Store
 
@@ -187,12 +187,8 @@ def explain(
         )
     if top_n < 1:
         raise GenekbError(f"top_n={top_n} must be at least 1")
-    clusters = pd.Categorical(adata.obs[cluster_key]).remove_unused_categories()
+    clusters = cell_groups(adata.obs[cluster_key], cluster_key, noun="cluster")
     codes = np.asarray(clusters.codes)
-    if (codes < 0).any():
-        raise GenekbError(f"obs[{cluster_key!r}] has missing values; every cell needs a cluster")
-    if len(clusters.categories) < 2:
-        raise GenekbError(f"obs[{cluster_key!r}] has one cluster; markers need at least two")
     k = len(clusters.categories)
     inputs = _rebuild(adata, store)
     X = (

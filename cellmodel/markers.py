@@ -11,11 +11,32 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+
+from genekb.errors import GenekbError
 
 # Added to the pooled variance of `effect_size`: a gene that is flat in every cell (variance 0)
 # would otherwise rank first on any tiny difference, and a class with one cell has no variance.
 VARIANCE_FLOOR = 0.1
+
+
+def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categorical:
+    """The groups of an obs column as a categorical without unused categories; refused when a
+    cell has none, when there is one group, or when there are more groups than half the cells
+    (a cell id or a measured value, not a clustering: each group would be a cell or two)."""
+    groups = pd.Categorical(column).remove_unused_categories()
+    if (np.asarray(groups.codes) < 0).any():
+        raise GenekbError(f"obs[{key!r}] has missing values; every cell needs a {noun}")
+    k, n = len(groups.categories), len(groups)
+    if k < 2:
+        raise GenekbError(f"obs[{key!r}] has one {noun}; markers need at least two")
+    if k > n / 2:
+        raise GenekbError(
+            f"obs[{key!r}] holds {k} {noun}s for {n} cells (a cell id or a continuous value?);"
+            f" markers need {noun}s of several cells: name a column of clusters or cell types"
+        )
+    return groups
 
 
 def _dense(M: Any) -> np.ndarray:

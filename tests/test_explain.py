@@ -103,3 +103,14 @@ def test_explain_drops_empty_groups_refuses_one_and_gives_no_t_for_one_cell() ->
     adata.obs["one"] = "all"
     with pytest.raises(GenekbError, match=r"obs\['one'\] has one cluster"):
         explain(adata, None, cluster_key="one")
+
+
+def test_explain_and_annotate_refuse_a_group_per_cell() -> None:
+    from cellmodel.annotate.inputs import groups_of
+
+    adata = blobs(20, dim=30, counts=True)
+    adata.obs["size"] = np.linspace(0.0, 1.0, adata.n_obs)  # a measurement, not a clustering
+    with pytest.raises(GenekbError, match=r"obs\['size'\] holds 60 clusters for 60 cells"):
+        explain(adata, None, cluster_key="size")
+    with pytest.raises(GenekbError, match=r"holds 60 groups for 60 cells"):
+        groups_of(adata, "size")

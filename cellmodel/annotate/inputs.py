@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 
 from cellmodel.knowledge.vectors import store_version, vectors_for
-from cellmodel.markers import VARIANCE_FLOOR, top_markers
+from cellmodel.markers import VARIANCE_FLOOR, cell_groups, top_markers
 from cellmodel.sentences import SentenceCache, embed_sentences
 from genekb.encoders.registry import load as registry_load
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import UsageError
 from genekb.sources.bundled import load_bundled
 from genekb.store.ids import default_tag
 from genekb.store.store import Store
@@ -123,9 +123,5 @@ def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categoric
         raise UsageError(
             f"no obs[{groupby!r}]; columns: {', '.join(map(str, adata.obs.columns)) or 'none'}"
         )
-    groups = pd.Categorical(adata.obs[groupby].astype(str).where(adata.obs[groupby].notna()))
-    if (np.asarray(groups.codes) < 0).any():
-        raise GenekbError(f"obs[{groupby!r}] has missing values; every cell needs a group")
-    if len(groups.categories) < 2:
-        raise GenekbError(f"obs[{groupby!r}] has one group; markers need at least two")
-    return groupby, groups
+    column = adata.obs[groupby]
+    return groupby, cell_groups(column.astype(str).where(column.notna()), groupby)

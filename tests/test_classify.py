@@ -66,6 +66,9 @@ def test_split_cap_trains_small_classes_on_all_but_one() -> None:
     labels = np.array(["a"] * 10 + ["b"] * 3 + ["c"])
     mask = classify.split(labels, per_class=5, small_classes="cap")
     assert [int(mask[labels == c].sum()) for c in "abc"] == [5, 2, 0]
+    # Capping a file of one-cell classes leaves one class or none to train on: said at once.
+    with pytest.raises(GenekbError, match=r"1 class\(es\) keep a training cell"):
+        classify.split(np.array(["a", "a", "b", "c"]), per_class=1, small_classes="cap")
 
 
 def test_split_errors_are_one_line_and_say_what_to_do() -> None:

@@ -91,6 +91,12 @@ def split(
         members = np.flatnonzero(values == name)
         take = min(wanted[name], n - 1)
         mask[rng.permutation(members)[:take]] = True
+    trained = len(class_sizes(values[mask]))
+    if trained < 2:  # capping leaves a one-cell class nothing to train on
+        raise GenekbError(
+            f"capped at all but one cell per class, {trained} class(es) keep a training cell;"
+            " classification needs 2: label more cells of the one-cell classes or drop them"
+        )
     return mask
 
 

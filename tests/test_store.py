@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from genekb.build import build
-from genekb.errors import GenekbError, IntegrityError
+from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.store import catalog
 from genekb.store.sharing import export_version, import_file
 from genekb.store.store import Store
@@ -119,6 +119,22 @@ def test_catalog_views_join_versions(tmp_path):
     (tmp_path / "catalog.duckdb").unlink()
     assert catalog.rebuild(store).exists()
     assert report["embedding_id"] in set(catalog.query(store, "SELECT id FROM versions")["id"])
+
+
+def test_export_compresses_as_its_name_says_and_refuses_another_format(tmp_path):
+    import tarfile
+
+    store = Store.open(tmp_path / "a", create=True)
+    report = _build(store)
+    packed = tmp_path / "emb.tar.gz"
+    export_version(store, report["tag"], packed)
+    with tarfile.open(packed, "r:gz") as tar:  # really gzip, not a plain tar under that name
+        assert "genekb-export.json" in tar.getnames()
+    other = Store.open(tmp_path / "b", create=True)
+    assert len(import_file(other, packed)["imported"]) == 2
+    with pytest.raises(UsageError, match="an export is a tar archive"):
+        export_version(store, report["tag"], tmp_path / "emb.zip")
+    assert not (tmp_path / "emb.zip").exists()
 
 
 def test_export_import_roundtrip_and_tamper(tmp_path):

@@ -1,5 +1,5 @@
-"""Export a version (with the text version it rests on, and its tags) to one tar file; import it
-all-or-nothing.
+"""Export a version (with the text version it rests on, and its tags) to one tar file, compressed
+when its name says so; import it all-or-nothing.
 
 Import stages every member, checks the member list against the manifests, every manifest, every
 sha256 and every id, and checks the tags, before anything is renamed into the store. If any check
@@ -29,10 +29,29 @@ from genekb.store.store import EMBEDDINGS, MARKER, TEXTS, EmbeddingVersion, Stor
 
 EXPORT_MARKER = "genekb-export.json"
 UNPACK_RATIO, UNPACK_SLACK = 20, 64 << 20  # what an import may unpack: 20× the file + 64 MiB
+# The file name says the compression, as `tar` reads it; any other name gets a plain tar.
+COMPRESSED = {".tar.gz": "gz", ".tgz": "gz", ".tar.bz2": "bz2", ".tar.xz": "xz"}
+NOT_TAR = (".zip", ".gz", ".bz2", ".xz", ".7z", ".rar")
+
+
+def _write_mode(file: Path) -> str:
+    """tarfile's write mode for `file`'s name; a name that promises another format is refused."""
+    name = file.name.lower()
+    for suffix, compression in COMPRESSED.items():
+        if name.endswith(suffix):
+            return f"w:{compression}"
+    if name.endswith(NOT_TAR):
+        raise UsageError(
+            f"{file.name}: an export is a tar archive; name it .tar, or .tar.gz / .tar.bz2 /"
+            " .tar.xz to compress it"
+        )
+    return "w"
 
 
 def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -> dict[str, Any]:
-    """Write version `ref` (and its text version and tags) to `file` as an uncompressed tar."""
+    """Write version `ref` (and its text version and tags) to `file` as a tar, compressed as the
+    name says (`COMPRESSED`)."""
+    mode = _write_mode(file)
     check_output_file(file, force=force, flag="export file")
     version = store.version(ref)
     members = [version]
@@ -47,7 +66,7 @@ def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -
         "versions": [v.id for v in members],
         "tags": tags,
     }
-    with atomic_path(file) as tmp, tarfile.open(tmp, "w") as tar:
+    with atomic_path(file) as tmp, tarfile.open(tmp, mode) as tar:
         raw = (json.dumps(header, indent=2) + "\n").encode()
         info = tarfile.TarInfo(EXPORT_MARKER)
         info.size = len(raw)

@@ -4,6 +4,7 @@ elsewhere; cells in rows or genes in rows (`orientation`, told from the names by
 
 from __future__ import annotations
 
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -68,8 +69,9 @@ def read_table(
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise GenekbError(
-            f"{path}: column {non_numeric[0]!r} is not numeric; the table must hold names in the"
-            " first column and the header, and numbers elsewhere (check sep=)"
+            f"{path}: column {non_numeric[0]!r} {_not_a_number(frame[non_numeric[0]])}; the table"
+            " must hold names in the first column and the header, and numbers elsewhere (check"
+            " sep=)"
         )
     _refuse_empty_fields(frame, path)
     if orientation == "genes-by-cells":
@@ -140,3 +142,16 @@ def _header_as_written(frame: pd.DataFrame, path: Path, sep: str) -> list[str]:
         return [renamed.get(c, c) for c in header]
     first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
     return [str(n) for n in first.to_numpy()[-len(header) :]]  # the last: no corner cell
+
+
+def _not_a_number(column: pd.Series) -> str:
+    """What makes a column that pandas did not read as numbers so, with its first such value."""
+    parsed = pd.to_numeric(column, errors="coerce")
+    bad = column[parsed.isna() & column.notna()]
+    if bad.empty:  # every value parses: integers beyond 64 bits keep a column as objects
+        row = parsed.abs().idxmax()
+        return f"holds an integer too large to be a count (row {row!r}: {column[row]})"
+    row, value = bad.index[0], str(bad.iloc[0])
+    hint = " (a decimal comma? write 1.5, not 1,5)" if re.fullmatch(r"-?\d+,\d+", value) else ""
+    return f"holds {value!r} (row {row!r}), not a number{hint}"
+

@@ -186,7 +186,15 @@ def test_missing_layer_and_gene_key() -> None:
 def test_bad_table(tmp_path: Path) -> None:
     path = tmp_path / "cells.csv"
     path.write_text("cell,CD3E,CD3D\nc0,1,two\n")
-    with pytest.raises(GenekbError, match="not numeric"):
+    with pytest.raises(GenekbError, match=r"column 'CD3D' holds 'two' \(row 'c0'\), not a number"):
+        read(path)
+    # A decimal comma (tab-separated) and an integer beyond 64 bits are named for what they are.
+    path = tmp_path / "cells.tsv"
+    path.write_text("cell\tCD3E\tCD3D\nc0\t1\t2,5\nc1\t0\t1\n")
+    with pytest.raises(GenekbError, match=r"holds '2,5' \(row 'c0'\).*a decimal comma"):
+        read(path)
+    path.write_text("cell\tCD3E\tCD3D\nc0\t1\t2\nc1\t100000000000000000000\t1\n")
+    with pytest.raises(GenekbError, match=r"'CD3E' holds an integer too large.*row 'c1'"):
         read(path)
 
 

@@ -1,5 +1,5 @@
-"""Readers for the files users bring: .h5ad, a 10x .mtx folder, and HDF5 files besides .h5ad,
-told apart by what they hold (`read_hdf5`); CSV/TSV tables are `cellmodel.tables`:
+"""Readers for the files users bring: .h5ad and HDF5 files besides .h5ad, told apart by what they
+hold (`read_hdf5`); a 10x .mtx folder is `cellmodel.mtx`, CSV/TSV tables `cellmodel.tables`:
 
 - Cell Ranger's feature-barcode matrix (`filtered_feature_bc_matrix.h5`): v3 (a "matrix" group
   with "features") and v2 (one group per genome with "genes" and "gene_names"). As for the .mtx
@@ -16,8 +16,6 @@ Each HDF5 reader gives sparse float32 counts, cells × genes.
 
 from __future__ import annotations
 
-import gzip
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.orientation import TableOrientationWarning
+from cellmodel.storage import as_float32, check_sparse_structure, refuse_non_numeric
 from genekb.errors import GenekbError
 
 GENE_EXPRESSION = "Gene Expression"
@@ -46,96 +44,6 @@ def read_h5ad(path: str | Path) -> ad.AnnData:
     except Exception as exc:  # h5py raises OSError, anndata raises various things on foreign files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise GenekbError(f"{path} is not a readable h5ad file ({reason})") from None
-
-
-def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
-    for name in names:
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.exists():
-                return candidate
-    return None
-
-
-def _open_binary(path: Path) -> Any:
-    # Binary, not text: scipy wraps a text stream in a helper whose clean-up prints a traceback
-    # ("Exception ignored in ...") once the file is closed after a parse error.
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
-
-
-def _read_names(path: Path, what: str) -> pd.DataFrame:
-    """The tab-separated rows of a features/barcodes file, refused in one line when empty or
-    unreadable."""
-    try:
-        rows = pd.read_csv(path, sep="\t", header=None, dtype=str)
-    except pd.errors.EmptyDataError:
-        raise GenekbError(
-            f"{path} is empty; a 10x folder needs one line per {what}: copy it again from the"
-            " Cell Ranger output"
-        ) from None
-    except (ValueError, OSError, EOFError, pd.errors.ParserError) as exc:
-        raise GenekbError(f"cannot read {path} ({reason(exc)}); copy it again") from None
-    return rows
-
-
-def read_10x_mtx(folder: str | Path) -> ad.AnnData:
-    """Read a Cell Ranger matrix folder (v2 `genes.tsv` or v3 `features.tsv`, gzipped or not).
-
-    var_names are the feature ids (Ensembl, unique by construction); symbols go to
-    `var["gene_symbols"]` (pass `gene_key="gene_symbols"` to map by them). Only "Gene Expression"
-    features are kept when the file lists feature types.
-    """
-    from scipy.io import mmread
-
-    folder = Path(folder)
-    matrix_path = _find(folder, ("matrix.mtx",))
-    features_path = _find(folder, ("features.tsv", "genes.tsv"))
-    barcodes_path = _find(folder, ("barcodes.tsv",))
-    missing = [
-        n
-        for n, p in (
-            ("matrix.mtx", matrix_path),
-            ("features.tsv", features_path),
-            ("barcodes.tsv", barcodes_path),
-        )
-        if p is None
-    ]
-    if missing:
-        raise GenekbError(f"{folder} is not a 10x matrix folder: missing {', '.join(missing)}(.gz)")
-    assert matrix_path and features_path and barcodes_path
-    try:
-        with _open_binary(matrix_path) as fh:
-            genes_by_cells = sp.csr_matrix(mmread(fh), dtype=np.float32)
-    except (ValueError, OSError, EOFError) as exc:
-        raise GenekbError(f"{matrix_path} is not a MatrixMarket file ({reason(exc)})") from None
-    features = _read_names(features_path, "feature")
-    barcodes = _read_names(barcodes_path, "barcode")[0]
-    if genes_by_cells.shape == (len(barcodes), len(features)) != (len(features), len(barcodes)):
-        # Written cells × genes (R's writeMM(t(counts))): the names say which way it runs.
-        warnings.warn(
-            f"{matrix_path}: {len(barcodes)} rows as there are barcodes, {len(features)} columns"
-            " as there are features: read with cells in rows",
-            TableOrientationWarning,
-            stacklevel=2,
-        )
-        genes_by_cells = genes_by_cells.T.tocsr()
-    if genes_by_cells.shape != (len(features), len(barcodes)):
-        raise GenekbError(
-            f"{folder}: matrix is {genes_by_cells.shape[0]} × {genes_by_cells.shape[1]} but"
-            f" there are {len(features)} features and {len(barcodes)} barcodes"
-        )
-    var = pd.DataFrame(index=pd.Index(features[0].to_numpy(), name=None))
-    var["gene_ids"] = features[0].to_numpy()
-    var["gene_symbols"] = (
-        features[1].to_numpy() if features.shape[1] > 1 else features[0].to_numpy()
-    )
-    if features.shape[1] > 2:
-        var["feature_types"] = features[2].to_numpy()
-    adata = ad.AnnData(
-        X=genes_by_cells.T.tocsr(), obs=pd.DataFrame(index=barcodes.to_numpy()), var=var
-    )
-    if "feature_types" in adata.var and (adata.var["feature_types"] == "Gene Expression").any():
-        adata = adata[:, adata.var["feature_types"].to_numpy() == "Gene Expression"].copy()
-    return adata
 
 
 def refuse_repeated(
@@ -268,29 +176,34 @@ def _cell_text(values: Any) -> list[str | None]:
 def _cell_ranger(group: Any, version: str) -> ad.AnnData:
     """Columns of the stored genes × cells CSC matrix are cells: read as cells × genes CSR."""
     n_genes, n_cells = (int(v) for v in group["shape"][:2])
+    what = f"the matrix of {group.file.filename}"
     X = sp.csr_matrix(
-        (np.asarray(group["data"], dtype=np.float32), group["indices"][:], group["indptr"][:]),
+        (as_float32(group["data"][:], what), group["indices"][:], group["indptr"][:]),
         shape=(n_cells, n_genes),
     )
+    check_sparse_structure(X, what)  # before any subset, which would drop damaged entries
     if version == "features":
         features = group["features"]
         ids, symbols = text_values(features["id"]), text_values(features["name"])
         kinds = text_values(features["feature_type"]) if "feature_type" in features else None
     else:
         ids, symbols, kinds = text_values(group["genes"]), text_values(group["gene_names"]), None
+    # Feature ids are unique by construction, as in the .mtx folder: a repeat is damage.
+    refuse_repeated(ids, group.file.filename, "feature ids", "write the file again from its source")
     var = pd.DataFrame({"gene_symbols": symbols}, index=pd.Index(ids, dtype=str))
     adata = ad.AnnData(X=X, obs=pd.DataFrame(index=text_values(group["barcodes"])), var=var)
     if kinds is not None and GENE_EXPRESSION in kinds:
         adata = adata[:, np.asarray(kinds) == GENE_EXPRESSION].copy()
-    adata.var_names_make_unique()
     return adata
 
 
 def _loom(f: Any) -> ad.AnnData:
     matrix = f["matrix"]
     n_genes, n_cells = matrix.shape
+    what = f"the matrix of {f.filename}"
+    refuse_non_numeric(matrix.dtype, what)  # before a cast would parse text as numbers
     blocks = [
-        sp.csr_matrix(np.asarray(matrix[start : start + LOOM_ROWS_PER_BLOCK], dtype=np.float32))
+        sp.csr_matrix(as_float32(matrix[start : start + LOOM_ROWS_PER_BLOCK], what))
         for start in range(0, n_genes, LOOM_ROWS_PER_BLOCK)
     ]
     X = sp.csr_matrix(sp.vstack(blocks).T) if blocks else sp.csr_matrix((n_cells, 0))
@@ -298,12 +211,27 @@ def _loom(f: Any) -> ad.AnnData:
     obs = pd.DataFrame({k: _cell_text(columns[k]) for k in _loom_cell_keys(f)})
     obs.index = pd.Index([f"c{i}" for i in range(n_cells)])
     cell_key, gene_key = _first_key(columns, LOOM_CELL_KEYS), _first_key(rows, LOOM_GENE_KEYS)
-    if cell_key in obs:
-        obs.index = pd.Index(obs.pop(cell_key).to_numpy(), dtype=str)
+    if cell_key is not None:
+        obs.index = _loom_cell_names(f, cell_key, obs.pop(cell_key) if cell_key in obs else None)
     genes = text_values(rows[gene_key]) if gene_key else [f"g{j}" for j in range(n_genes)]
     adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)))
     adata.var_names_make_unique()  # loom genes are often symbols, some repeated
     return adata
+
+
+def _loom_cell_names(f: Any, key: str, names: pd.Series | None) -> pd.Index:
+    """The cells' names from col_attrs/`key`: one per cell, none missing."""
+    if names is None:
+        raise GenekbError(
+            f"{f.filename}: col_attrs/{key} holds {f['col_attrs'][key].shape[0]} names for"
+            f" {f['matrix'].shape[1]} cells; write the file again from its source"
+        )
+    if names.isna().any():
+        raise GenekbError(
+            f"{f.filename}: col_attrs/{key} has a missing name (cell {int(names.isna().argmax())});"
+            " name every cell"
+        )
+    return pd.Index(names.to_numpy(), dtype=str)
 
 
 def _first_key(attrs: Any, keys: tuple[str, ...]) -> str | None:
@@ -321,7 +249,7 @@ def _loom_cell_keys(f: Any) -> list[str]:
 
 def read_xy(f: Any, path: Path) -> ad.AnnData:
     """The X/Y layout from an open HDF5 file: X cells × genes, the labels Y (if any) in obs["Y"]."""
-    X = sp.csr_matrix(np.asarray(f["X"], dtype=np.float32))
+    X = sp.csr_matrix(as_float32(f["X"][()], f"X of {path}"))
     obs = pd.DataFrame(index=[f"c{i}" for i in range(X.shape[0])])
     if "Y" in f:
         y = np.asarray(f["Y"]).ravel()

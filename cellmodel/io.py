@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.formats import HDF5_SUFFIXES, read_10x_mtx, read_h5ad, read_hdf5, refuse_repeated
+from cellmodel.formats import HDF5_SUFFIXES, read_h5ad, read_hdf5, refuse_repeated
+from cellmodel.mtx import read_10x_mtx
+from cellmodel.storage import check_sparse_structure, refuse_beyond_float32, refuse_non_numeric
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
 from genekb.errors import GenekbError, UsageError
 
@@ -35,7 +37,6 @@ LOG_SCALE_MAX = 30.0
 # Integer detection looks at this many non-zero values (evenly spaced): certain enough, and cheap.
 KIND_SAMPLE = 1_000_000
 LOW_COUNT = 100  # counts under which a barcode is most likely an empty droplet
-FLOAT32_MAX = float(np.finfo(np.float32).max)  # larger values turn to inf, then NaN, in float32
 WHOLE_TRANSCRIPTOME = 5_000  # genes from which a counts matrix is judged for empty droplets
 
 Matrix = sp.csr_matrix | np.ndarray
@@ -108,7 +109,7 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
     if path.stat().st_size == 0:  # each reader would name a parse error instead
         raise GenekbError(f"{path} is empty (0 bytes); copy or write it again")
     if name.endswith((".h5ad", *HDF5_SUFFIXES)):
-        _refuse_gzipped_hdf5(path)
+        refuse_gzipped_hdf5(path)
     if name.endswith(".h5ad"):
         return read_h5ad(path)
     if name.endswith(".mtx"):
@@ -124,7 +125,7 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
     )
 
 
-def _refuse_gzipped_hdf5(path: Path) -> None:
+def refuse_gzipped_hdf5(path: Path) -> None:
     # HDF5 needs random access: a gzipped .h5ad/.h5/.loom would only fail as "not HDF5".
     with path.open("rb") as fh:
         if fh.read(2) == GZIP_MAGIC:
@@ -206,11 +207,7 @@ def _check_matrix(X: Any, where: str) -> None:
             " entries first"
         )
     largest = max(float(values.max()), -float(values.min()))  # no copy, unlike np.abs
-    if largest > FLOAT32_MAX:
-        raise GenekbError(
-            f"the expression matrix ({where}) holds values up to {largest:.3g}, beyond the"
-            f" {FLOAT32_MAX:.3g} that float32 holds; rescale it (counts, or a log scale) first"
-        )
+    refuse_beyond_float32(largest, f"the expression matrix ({where})")
 
 
 def _check_storage(X: Any, where: str) -> None:
@@ -218,27 +215,6 @@ def _check_storage(X: Any, where: str) -> None:
     refuse_non_numeric(X.dtype, f"the expression matrix ({where})")
     if sp.issparse(X) and X.format in ("csr", "csc"):
         check_sparse_structure(X, f"the expression matrix ({where})")
-
-
-def refuse_non_numeric(dtype: Any, what: str) -> None:
-    """Text, object or complex values are no expression (in memory and chunk by chunk alike)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "biuf":
-        raise GenekbError(
-            f"{what} holds {dtype} values, not real numbers; store counts or log values as"
-            " integers or floats"
-        )
-
-
-def check_sparse_structure(X: sp.spmatrix, what: str) -> None:
-    """scipy's full check of a CSR/CSC matrix: an index past the last gene, a negative one or a
-    decreasing row pointer would read memory the matrix does not own, silently or with a crash."""
-    try:
-        X.check_format(full_check=True)
-    except ValueError as error:
-        raise GenekbError(
-            f"{what} is a damaged sparse matrix ({error}); write it again from its source"
-        ) from None
 
 
 def normalize(X: Any, kind: str) -> Matrix:

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from cellmodel.formats import HDF5_MAGIC, reason, refuse_repeated
 from cellmodel.orientation import genes_in_rows, warn_turned
+from cellmodel.storage import as_float32
 from genekb.errors import GenekbError, UsageError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
@@ -65,6 +66,7 @@ def read_table(
     turned = genes_in_rows(frame.index, frame.columns) if orientation == "auto" else None
     if orientation == "auto":
         orientation = "genes-by-cells" if turned else "cells-by-genes"
+    _refuse_missing_names(frame, path, orientation)
     _check_table_names(frame, path, sep, orientation)
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
@@ -78,7 +80,7 @@ def read_table(
         frame = frame.T
     if turned:
         warn_turned(path, turned, *frame.shape)
-    values = frame.to_numpy(dtype=np.float32)
+    values = as_float32(frame.to_numpy(), str(path))
     # Tables are usually mostly zeros; keep them sparse like every other input.
     if values.size and np.count_nonzero(values) < 0.5 * values.size:
         values = sp.csr_matrix(values)
@@ -104,6 +106,31 @@ def _refuse_empty_fields(frame: pd.DataFrame, path: Path) -> None:
         raise GenekbError(
             f"{path}: {int(empty.sum())} rows have empty fields (e.g. row {first!r}); fill them in"
             " (0 for no count) or drop those rows"
+        )
+
+
+def _refuse_missing_names(frame: pd.DataFrame, path: Path, orientation: str) -> None:
+    """Every row and column named, and the first column names rather than numbers: pandas reads
+    an empty name, or one such as NA, as missing, an empty header name as "Unnamed: N", and a
+    table without a names column takes its first column of values for names."""
+    rows, header = ("cell", "gene") if orientation == "cells-by-genes" else ("gene", "cell")
+    missing = np.flatnonzero(pd.isna(frame.index))
+    if missing.size:
+        raise GenekbError(
+            f"{path}: {missing.size} name(s) in the first column are empty or read as missing"
+            f" (NA, NULL, nan…; first in data row {int(missing[0]) + 1}); name every row"
+        )
+    unnamed = [i for i, c in enumerate(frame.columns) if str(c).startswith("Unnamed: ")]
+    if unnamed:
+        raise GenekbError(
+            f"{path}: {len(unnamed)} {header} name(s) in the header are empty (first at column"
+            f" {unnamed[0] + 2}); name every column"
+        )
+    if pd.api.types.is_float_dtype(frame.index):
+        shown = ", ".join(f"{v:g}" for v in frame.index[:3])
+        raise GenekbError(
+            f"{path}: the first column holds numbers ({shown}, …), not {rows} names; the table"
+            f" needs a column of {rows} names first (and a header naming every column)"
         )
 
 

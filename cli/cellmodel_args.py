@@ -170,6 +170,11 @@ def check_chunked(source: str, output: Path | None, what: str) -> Path:
     path = Path(source)
     if output is None:
         raise UsageError(f"--chunk-size writes {what} into a file as it goes; give -o OUT.h5ad")
-    if path.suffix != ".h5ad" or not path.is_file():
+    if not path.exists():  # a dangling link or a link loop too
+        raise GenekbError(f"input {source} does not exist")
+    if path.suffix.lower() != ".h5ad" or not path.is_file():
         raise GenekbError(f"--chunk-size reads an .h5ad file; {source!r} is not one")
+    from cellmodel.io import refuse_gzipped_hdf5
+
+    refuse_gzipped_hdf5(path)
     return path

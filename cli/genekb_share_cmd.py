@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def export(
     ref: Annotated[str, typer.Argument(help="Version id or tag.")],
-    file: Annotated[Path, typer.Argument(help="Output file: .tar, or .tar.gz / .tar.bz2 / .tar.xz compressed.")],
+    file: Annotated[
+        Path, typer.Argument(help="Output file: .tar, or .tar.gz / .tar.bz2 / .tar.xz compressed.")
+    ],
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
     root: RootOpt = None,
     json_: JsonOpt = False,

@@ -21,8 +21,8 @@ from scipy.io import mmread, mmwrite
 
 from cellmodel import io as cio
 from cellmodel.bench.data import parse_datasets, reference_labels
-from cellmodel.formats import read_10x_mtx
 from cellmodel.metrics import cluster_metrics
+from cellmodel.mtx import read_10x_mtx
 from cellmodel.pp.graph import combat
 from cellmodel.tables import read_table
 from genekb.errors import GenekbError

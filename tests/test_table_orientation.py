@@ -115,3 +115,20 @@ def test_a_separator_at_each_line_end_is_read_and_a_short_line_is_named(tmp_path
     (tmp_path / "comment.csv").write_text("# made by hand\ncell,CD3E,CD19\nc1,1,2\nc2,3,4\n")
     with pytest.raises(GenekbError, match="its first line must be the header"):
         read_table(tmp_path / "comment.csv", orientation="cells-by-genes")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cell,G1,G2\nc0,1,2\n,3,4\n", r"1 name\(s\) in the first column are empty.*data row 2"),
+        ("cell,G1,G2\nc0,1,2\nNA,3,4\n", r"read as missing \(NA, NULL"),
+        ("cell,G1,,G3\nc0,1,2,3\nc1,3,4,5\n", r"gene name\(s\) in the header are empty.*column 3"),
+        ("G1,G2,G3\n3.5,1,2\n2.5,3,4\n", r"first column holds numbers \(3.5, 2.5, …\)"),
+        ("cell,G1,G2\nc0,1,2\nc1,3,1e39\n", r"values up to 1e\+39, beyond the 3.4e\+38"),
+    ],
+)
+def test_names_missing_or_values_beyond_float32_are_refused(tmp_path, text, message) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(GenekbError, match=message):
+        read_table(path)

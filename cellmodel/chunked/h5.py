@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.io import check_sparse_structure, refuse_non_numeric
+from cellmodel.formats import reason
+from cellmodel.storage import check_sparse_structure, refuse_non_numeric
 from genekb.errors import GenekbError
 
 # Non-zero values the value-kind check reads, in evenly spaced runs over the whole file.
@@ -59,29 +60,74 @@ def pick(path: str | Path, layer: str | None) -> MatrixRef:
     except OSError:
         raise GenekbError(f"{path} is not a readable .h5ad file") from None
     with f:
-        if layer is None or layer == "X":
-            ref = MatrixRef(path, "X", "var", "X")
-        elif layer == "raw":
-            ref = MatrixRef(path, "raw/X", "raw/var", "raw")
-        else:
-            ref = MatrixRef(path, f"layers/{layer}", "var", f"layers/{layer}")
-        if ref.matrix not in f:
-            have = ["X" if "X" in f else None, "raw" if "raw/X" in f else None]
-            have += list(f["layers"]) if "layers" in f else []
-            shown = ", ".join(h for h in have if h) or "none"
-            raise GenekbError(f"layer {layer or 'X'!r} is not in {path}; matrices present: {shown}")
-        encoding = _encoding(f[ref.matrix])
-        if encoding == "csc_matrix":
-            raise GenekbError(
-                f"{ref.source} of {path} is stored by columns (CSC), which cannot be read a few"
-                " cells at a time; rewrite it as CSR once (adata.X = adata.X.tocsr())"
-            )
-        if encoding not in ("csr_matrix", "array"):
-            raise GenekbError(f"{ref.source} of {path} is a {encoding}, not a matrix")
-        node = f[ref.matrix]
-        dtype = node["data"].dtype if encoding == "csr_matrix" else node.dtype
-        refuse_non_numeric(dtype, f"{ref.source} of {path}")
+        try:
+            return _checked_ref(f, path, layer)
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
+            # Arrays or attributes missing, or of the wrong kind: a damaged or hand-made file.
+            raise GenekbError(f"{path} is a damaged .h5ad file ({reason(exc)})") from None
+
+
+def _checked_ref(f: Any, path: str, layer: str | None) -> MatrixRef:
+    """The matrix `layer` names in the open file `f`, refused unless it can be read by rows and
+    its shape agrees with the cells and genes the file names."""
+    if layer == "":
+        raise GenekbError(f"layer '' is not in {path}; name a layer, raw or X")
+    if layer is None or layer == "X":
+        ref = MatrixRef(path, "X", "var", "X")
+    elif layer == "raw":
+        ref = MatrixRef(path, "raw/X", "raw/var", "raw")
+    else:
+        ref = MatrixRef(path, f"layers/{layer}", "var", f"layers/{layer}")
+    if ref.matrix not in f:
+        have = ["X" if "X" in f else None, "raw" if "raw/X" in f else None]
+        have += list(f["layers"]) if "layers" in f else []
+        shown = ", ".join(h for h in have if h) or "none"
+        raise GenekbError(f"layer {layer or 'X'!r} is not in {path}; matrices present: {shown}")
+    encoding = _encoding(f[ref.matrix])
+    if encoding == "csc_matrix":
+        raise GenekbError(
+            f"{ref.source} of {path} is stored by columns (CSC), which cannot be read a few"
+            " cells at a time; rewrite it as CSR once (adata.X = adata.X.tocsr())"
+        )
+    if encoding not in ("csr_matrix", "array"):
+        raise GenekbError(f"{ref.source} of {path} is a {encoding}, not a matrix")
+    node = f[ref.matrix]
+    dtype = node["data"].dtype if encoding == "csr_matrix" else node.dtype
+    refuse_non_numeric(dtype, f"{ref.source} of {path}")
+    shape = _stored_shape(node, encoding == "csr_matrix", f"{ref.source} of {path}")
+    named = (_frame_length(f, "obs"), _frame_length(f, ref.var))
+    if shape != named:
+        raise GenekbError(
+            f"{ref.source} of {path} is {shape[0]} × {shape[1]} but the file names"
+            f" {named[0]} cells and {named[1]} genes; write it again from its source"
+        )
     return ref
+
+
+def _stored_shape(node: Any, sparse: bool, what: str) -> tuple[int, int]:
+    """The matrix's shape, with a CSR's row pointers checked to cover exactly its stored values
+    (each chunk's indices are checked as it is read)."""
+    if not sparse:
+        if len(node.shape) != 2:
+            raise GenekbError(f"{what} has {len(node.shape)} dimension(s), not cells × genes")
+        return int(node.shape[0]), int(node.shape[1])
+    n_rows, n_cols = (int(v) for v in node.attrs["shape"])
+    indptr, n_values = node["indptr"], node["data"].shape[0]
+    first, last = (int(indptr[0]), int(indptr[-1])) if indptr.shape[0] else (-1, -1)
+    paired = node["indices"].shape[0] == n_values  # scipy's rule: values may run past the last
+    if indptr.shape[0] != n_rows + 1 or first != 0 or not paired or not 0 <= last <= n_values:
+        raise GenekbError(
+            f"{what} is a damaged sparse matrix ({indptr.shape[0]} row pointers from {first} to"
+            f" {last} for {n_rows} rows and {n_values} values); write it again from its source"
+        )
+    return n_rows, n_cols
+
+
+def _frame_length(f: Any, key: str) -> int:
+    """The rows of obs or var, read from their index alone."""
+    group = f[key]
+    index = group.attrs["_index"]
+    return int(group[index.decode() if isinstance(index, bytes) else index].shape[0])
 
 
 class ChunkReader:
@@ -153,7 +199,10 @@ def read_frame(path: str | Path, key: str) -> pd.DataFrame:
     from anndata.io import read_elem
 
     with h5py_module().File(str(path), "r") as f:
-        return read_elem(f[key])
+        try:
+            return read_elem(f[key])
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
+            raise GenekbError(f"{path}: a damaged {key} ({reason(exc)})") from None
 
 
 def chunk_ranges(n: int, chunk_size: int) -> list[tuple[int, int]]:

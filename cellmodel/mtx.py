@@ -1,0 +1,163 @@
+"""A Cell Ranger matrix folder (`read_10x_mtx`): matrix.mtx (MatrixMarket), features.tsv (v3) or
+genes.tsv (v2) and barcodes.tsv, each gzipped or not.
+
+var_names are the feature ids (Ensembl, unique by construction); symbols go to
+`var["gene_symbols"]`; only "Gene Expression" features are kept when the file lists feature types.
+A matrix written cells × genes (R's `writeMM(t(counts))`) is read the other way, with a warning.
+The values are read as real numbers whatever the header declares: scipy truncates a declared
+integer field (2.7 → 2) and overflows beyond 64 bits, so a declared integer matrix is read as
+real and then held to its word.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from cellmodel.formats import GENE_EXPRESSION, reason
+from cellmodel.orientation import TableOrientationWarning
+from cellmodel.storage import as_float32, refuse_non_numeric
+from genekb.errors import GenekbError
+
+INTEGER_MAX = 2.0**63  # a declared integer beyond this overflows scipy's reader
+
+
+def read_10x_mtx(folder: str | Path) -> ad.AnnData:
+    """Read a Cell Ranger matrix folder as cells × genes sparse float32 (see the module)."""
+    folder = Path(folder)
+    found = {name: _find(folder, names) for name, names in FILES.items()}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        raise GenekbError(f"{folder} is not a 10x matrix folder: missing {', '.join(missing)}(.gz)")
+    genes_by_cells = _read_matrix(found["matrix.mtx"])
+    features = _read_names(found["features.tsv"], "feature")
+    barcodes = _read_names(found["barcodes.tsv"], "barcode")[0]
+    genes_by_cells = _oriented(genes_by_cells, len(features), len(barcodes), found["matrix.mtx"])
+    if genes_by_cells.shape != (len(features), len(barcodes)):
+        raise GenekbError(
+            f"{folder}: matrix is {genes_by_cells.shape[0]} × {genes_by_cells.shape[1]} but"
+            f" there are {len(features)} features and {len(barcodes)} barcodes"
+        )
+    var = pd.DataFrame(index=pd.Index(features[0].to_numpy(), name=None))
+    var["gene_ids"] = features[0].to_numpy()
+    var["gene_symbols"] = (
+        features[1].to_numpy() if features.shape[1] > 1 else features[0].to_numpy()
+    )
+    if features.shape[1] > 2:
+        var["feature_types"] = features[2].to_numpy()
+    adata = ad.AnnData(
+        X=genes_by_cells.T.tocsr(), obs=pd.DataFrame(index=barcodes.to_numpy()), var=var
+    )
+    if "feature_types" in adata.var and (adata.var["feature_types"] == GENE_EXPRESSION).any():
+        adata = adata[:, adata.var["feature_types"].to_numpy() == GENE_EXPRESSION].copy()
+    return adata
+
+
+FILES = {
+    "matrix.mtx": ("matrix.mtx",),
+    "features.tsv": ("features.tsv", "genes.tsv"),
+    "barcodes.tsv": ("barcodes.tsv",),
+}
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def _open_binary(path: Path) -> Any:
+    # Binary, not text: scipy wraps a text stream in a helper whose clean-up prints a traceback
+    # ("Exception ignored in ...") once the file is closed after a parse error.
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
+class _NewHeader(io.RawIOBase):
+    """A stream that gives `header` in place of the first line of `rest`."""
+
+    def __init__(self, header: bytes, rest: Any) -> None:
+        self._header, self._rest = header, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._header[: len(buffer)] if self._header else self._rest.read(len(buffer))
+        self._header = self._header[len(data) :] if self._header else b""
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _read_matrix(path: Path) -> sp.csr_matrix:
+    """The stored matrix, its values held to the field its header declares."""
+    from scipy.io import mmread
+
+    try:
+        with _open_binary(path) as fh:
+            header = fh.readline()
+            declared_integer = re.search(rb"(?i)\binteger\b", header) is not None
+            real = re.sub(rb"(?i)\binteger\b", b"real", header, count=1)
+            matrix = mmread(io.BufferedReader(_NewHeader(real, fh)))
+    except (ValueError, OSError, EOFError, OverflowError) as exc:
+        raise GenekbError(f"{path} is not a MatrixMarket file ({reason(exc)})") from None
+    matrix = sp.csr_matrix(matrix) if not sp.issparse(matrix) else matrix.tocsr()
+    refuse_non_numeric(matrix.dtype, str(path))
+    if declared_integer:
+        _hold_to_integers(matrix.data, path)
+    return sp.csr_matrix((as_float32(matrix.data, str(path)), matrix.indices, matrix.indptr),
+                         shape=matrix.shape)  # fmt: skip
+
+
+def _hold_to_integers(values: np.ndarray, path: Path) -> None:
+    """A header that declares integers, and values that are not (scipy would truncate them)."""
+    finite = values[np.isfinite(values)]
+    fractional = finite[finite != np.round(finite)]
+    if fractional.size:
+        raise GenekbError(
+            f"{path}: the header declares integer values but the matrix holds {fractional[0]:g};"
+            " write counts as integers, or declare the field 'real' in the first line"
+        )
+    if finite.size and np.abs(finite).max() >= INTEGER_MAX:
+        raise GenekbError(
+            f"{path} holds an integer too large to be a count ({np.abs(finite).max():.3g});"
+            " write it again from its source"
+        )
+
+
+def _oriented(matrix: sp.csr_matrix, n_features: int, n_barcodes: int, path: Path) -> Any:
+    """Genes × cells; a matrix whose rows match the barcodes and columns the features is turned."""
+    if matrix.shape == (n_barcodes, n_features) != (n_features, n_barcodes):
+        warnings.warn(
+            f"{path}: {n_barcodes} rows as there are barcodes, {n_features} columns as there are"
+            " features: read with cells in rows",
+            TableOrientationWarning,
+            stacklevel=3,
+        )
+        return matrix.T.tocsr()
+    return matrix
+
+
+def _read_names(path: Path, what: str) -> pd.DataFrame:
+    """The tab-separated rows of a features/barcodes file as text (a gene named NA stays "NA"),
+    refused in one line when empty or unreadable."""
+    try:
+        rows = pd.read_csv(path, sep="\t", header=None, dtype=str, na_filter=False)
+    except pd.errors.EmptyDataError:
+        raise GenekbError(
+            f"{path} is empty; a 10x folder needs one line per {what}: copy it again from the"
+            " Cell Ranger output"
+        ) from None
+    except (ValueError, OSError, EOFError, pd.errors.ParserError) as exc:
+        raise GenekbError(f"cannot read {path} ({reason(exc)}); copy it again") from None
+    return rows

@@ -24,12 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cellmodel import datasets
-from cellmodel.bench.data import reference_labels
+from cellmodel.bench.fit_cache import scored_fits
 from cellmodel.cluster import merge_split as check
 from cellmodel.cluster import moves
 from cellmodel.cluster.options import ClusterRun
-from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph
 
 
@@ -98,19 +96,9 @@ def main() -> None:
     parser.add_argument("--fits", type=Path, required=True)
     parser.add_argument("--datasets", required=True)
     args = parser.parse_args()
-    for name in args.datasets.split(","):
-        adata, entry = datasets.load(name), datasets.get(name)
-        truth, mask, _ = reference_labels(adata, entry.label_key)
-        saved = sorted(args.fits.glob(f"{name}_*_{bool(entry.batch_key)}.npz"))
-        for path in saved:
-            seed = path.stem.split("_")[-2]
-            if path.stem != f"{name}_{seed}_{bool(entry.batch_key)}":
-                continue  # a subsample's fit
-            fit = np.load(path, allow_pickle=True)
-            parts = one_fit(fit["X"], fit["fitted"], int(seed), fit["batch"][()])
-            scores = {n: cluster_metrics(truth[mask], p[mask])["ari"] for n, p in parts.items()}
-            ari = {n: round(a, 4) for n, a in scores.items()}
-            print(json.dumps({"dataset": name, "seed": int(seed), "ari": ari}), flush=True)
+    for name, seed, (fitted, X, batch), ari in scored_fits(args.fits, args.datasets.split(",")):
+        parts = one_fit(X, fitted, seed, batch)
+        print(json.dumps({"dataset": name, "seed": seed, "ari": ari(parts)}), flush=True)
 
 
 if __name__ == "__main__":

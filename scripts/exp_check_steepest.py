@@ -20,12 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from cellmodel import datasets
-from cellmodel.bench.data import reference_labels
+from cellmodel.bench.fit_cache import scored_fits
 from cellmodel.cluster import merge_split as check
 from cellmodel.cluster.moves import Move, MoveSearch, candidate_merges
 from cellmodel.cluster.options import ClusterRun
-from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph
 
 
@@ -65,25 +63,13 @@ def main() -> None:
     parser.add_argument("--fits", type=Path, required=True)
     parser.add_argument("--datasets", required=True)
     args = parser.parse_args()
-    for name in args.datasets.split(","):
-        adata, entry = datasets.load(name), datasets.get(name)
-        truth, mask, _ = reference_labels(adata, entry.label_key)
-        for path in sorted(args.fits.glob(f"{name}_*_{bool(entry.batch_key)}.npz")):
-            seed = path.stem.split("_")[-2]
-            if path.stem != f"{name}_{seed}_{bool(entry.batch_key)}":
-                continue  # a subsample's fit
-            fit = np.load(path, allow_pickle=True)
-            X, fitted, batch = fit["X"], fit["fitted"], fit["batch"][()]
-            knn = graph.knn_graph(X, ClusterRun.n_neighbors, seed=int(seed)).adjacency
-            parts, n_moves = {"none": fitted}, {}
-            for label, search in (("moves", MoveSearch), ("steepest", SteepestSearch)):
-                parts[label], n_moves[label] = run_check(X, fitted, int(seed), batch, knn, search)
-            scores = {n: cluster_metrics(truth[mask], p[mask])["ari"] for n, p in parts.items()}
-            ari = {n: round(a, 4) for n, a in scores.items()}
-            print(
-                json.dumps({"dataset": name, "seed": int(seed), "ari": ari, "n_moves": n_moves}),
-                flush=True,
-            )
+    for name, seed, (fitted, X, batch), ari in scored_fits(args.fits, args.datasets.split(",")):
+        knn = graph.knn_graph(X, ClusterRun.n_neighbors, seed=seed).adjacency
+        parts, n_moves = {"none": fitted}, {}
+        for label, search in (("moves", MoveSearch), ("steepest", SteepestSearch)):
+            parts[label], n_moves[label] = run_check(X, fitted, seed, batch, knn, search)
+        record = {"dataset": name, "seed": seed, "ari": ari(parts), "n_moves": n_moves}
+        print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

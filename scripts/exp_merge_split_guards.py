@@ -52,6 +52,7 @@ import scipy.sparse as sp
 
 from cellmodel import datasets
 from cellmodel.bench.data import BATCH_COLUMN, hide_labels, reference_labels
+from cellmodel.bench.fit_cache import fit_path, load_fit, save_fit
 from cellmodel.cluster import merge_split as check
 from cellmodel.cluster.batch_column import batch_values
 from cellmodel.cluster.job import cluster
@@ -181,12 +182,9 @@ def load(spec: str):
 
 def fit(adata, k: int, seed: int, batch_key: str | None, cache: Path | None, name: str):
     """The pipeline's fit without the check: its labels, PCA and batch (from `cache` if there)."""
-    path = (
-        None if cache is None else cache / f"{name.replace(':', '_')}_{seed}_{bool(batch_key)}.npz"
-    )
+    path = None if cache is None else fit_path(cache, name, seed, bool(batch_key))
     if path is not None and path.exists():
-        saved = np.load(path, allow_pickle=True)
-        return saved["fitted"], saved["X"], saved["batch"][()]
+        return load_fit(path)
     blind = hide_labels(adata, batch_key)
     key = BATCH_COLUMN if batch_key else None
     cluster(blind, n_clusters=k, use_semantic=False, seed=seed, merge_split=False, batch_key=key)
@@ -194,8 +192,7 @@ def fit(adata, k: int, seed: int, batch_key: str | None, cache: Path | None, nam
     X = np.asarray(blind.obsm["X_pca_expr"])
     batch = batch_values(blind, key)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, fitted=fitted, X=X, batch=np.asarray(batch, dtype=object))
+        save_fit(path, (fitted, X, batch))
     return fitted, X, batch
 
 

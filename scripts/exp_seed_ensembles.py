@@ -33,6 +33,7 @@ import numpy as np
 
 from cellmodel import datasets
 from cellmodel.bench.data import reference_labels
+from cellmodel.bench.fit_cache import fit_path, load_fit
 from cellmodel.cluster.consensus import spectral_consensus
 from cellmodel.cluster.fit import relabel_by_size
 from cellmodel.cluster.merge_split import check_partition
@@ -44,11 +45,10 @@ from cellmodel.pp import graph
 
 
 def cached_fit(fits: Path, name: str, seed: int) -> tuple[np.ndarray, np.ndarray, object]:
-    for batch in (True, False):
-        path = fits / f"{name}_{seed}_{batch}.npz"
+    for batched in (True, False):
+        path = fit_path(fits, name, seed, batched)
         if path.exists():
-            saved = np.load(path, allow_pickle=True)
-            return saved["fitted"], saved["X"], saved["batch"][()]
+            return load_fit(path)
     raise SystemExit(f"no fit of {name} seed {seed} in {fits}: run exp_merge_split_guards.py")
 
 

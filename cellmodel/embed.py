@@ -20,7 +20,7 @@ import numpy as np
 from cellmodel import semantic
 from cellmodel import sentences as sentence_path
 from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
-from cellmodel.io import Expression, expression, h5ad_safe
+from cellmodel.io import Expression, expression, h5ad_safe, require_anndata
 from cellmodel.knowledge.genes import GeneMatch, match_genes, require_gene_names, taxon_name
 from cellmodel.knowledge.vectors import reference_table, store_version, vectors_for
 from genekb.build import version_encoder
@@ -297,6 +297,7 @@ def embed(
     `progress(stage, done, total)` is called as gene cards and sentences are embedded; `notify`
     receives one line when the store is written to. Returns `adata` (or a copy).
     """
+    require_anndata(adata)
     params = SemanticParams.from_arguments(locals())
     if copy:
         adata = adata.copy()

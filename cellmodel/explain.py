@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from cellmodel import semantic
 from cellmodel.embed import SemanticParams, prepare_gene_vectors
-from cellmodel.io import expression
+from cellmodel.io import expression, require_anndata
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference
 from cellmodel.markers import cell_groups, group_stats
@@ -181,6 +181,7 @@ def explain(
 
     `store`: the genekb store the file was clustered with (None: markers only).
     """
+    require_anndata(adata)
     if cluster_key not in adata.obs:
         raise GenekbError(
             f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad` first"

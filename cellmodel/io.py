@@ -90,6 +90,18 @@ def read(
     return adata
 
 
+def require_anndata(adata: Any) -> None:
+    """What every API function takes: an AnnData held in memory (a backed one reads its matrix
+    lazily, as an HDF5 dataset the checks and fits cannot use)."""
+    if not isinstance(adata, ad.AnnData):
+        raise UsageError(
+            f"adata must be an AnnData, not {type(adata).__name__}; read a file with"
+            " cellmodel.io.read"
+        )
+    if adata.isbacked:
+        raise UsageError("adata is backed (read with backed=); load it first: adata.to_memory()")
+
+
 def refuse_repeated_cells(names: pd.Index, path: str | Path) -> None:
     """Each cell named once: the outputs (clusters, labels, scores) are keyed by cell name."""
     refuse_repeated(names, path, "cell names")

@@ -26,6 +26,7 @@ from cli.common import handle_errors, info
 from genekb.store.store import resolve_root
 
 ROOT = resolve_root()  # $GENEKB_HOME, else ./artifacts
+DEMO_TAG = "demo/pbmc68k-reduced"
 
 
 def main() -> int:
@@ -51,7 +52,9 @@ def build_store(store) -> bool:
     info(f"[bold]1. genekb build[/] the default store at {ROOT} for the genes of pbmc68k-reduced")
     adata = sc.datasets.pbmc68k_reduced()
     start = time.perf_counter()
-    report = build(store, genes=gene_names_of(adata))  # the default: minilm+tfidf-lsa
+    # The default encoders (minilm+tfidf-lsa) under the demo's own tags: a store whose default
+    # tags point at a whole build keeps them.
+    report = build(store, genes=gene_names_of(adata), tag=DEMO_TAG, force=True)
     minilm = report["views"][0]
     rate = f", minilm {minilm['texts_per_second']} texts/s" if minilm["texts_per_second"] else ""
     print(

@@ -70,6 +70,9 @@ _WorkersOpt = Annotated[
     typer.Option(min=1, help="Ray actors, one encoder each (default: one per GPU, else CPU)."),
 ]
 _TagOpt = Annotated[str | None, typer.Option(help="Tag to set (default taxon/template/model).")]
+_MoveTagOpt = Annotated[
+    bool, typer.Option("--force", help="Move the tag if it points at another version.")
+]
 
 
 @app.command()
@@ -89,6 +92,7 @@ def build(
     address: _AddressOpt = None,
     workers: _WorkersOpt = None,
     tag: _TagOpt = None,
+    force: _MoveTagOpt = False,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -140,6 +144,7 @@ def _run_build(args: SimpleNamespace, names: list[str] | None) -> dict[str, Any]
             engine=args.engine,
             address=args.address,
             num_workers=args.workers,
+            force=args.force,
         )
 
 

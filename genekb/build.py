@@ -28,6 +28,7 @@ from genekb.store.versions import (
 )
 from genekb.templates import DEFAULT_TEMPLATE
 from genekb.templates import resolve as resolve_template
+from genekb.views import combine, tag_build
 
 VIEW_SEPARATOR = "+"  # `--model minilm+tfidf-lsa`: one version of both encoders' views
 LIST_LIMIT = 256 << 20  # bytes of a gene list read from a pipe
@@ -93,6 +94,7 @@ def build(
     engine: str = "local",
     address: str | None = None,
     num_workers: int | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Build (or find) the text and embedding versions for these inputs; returns a report.
 
@@ -107,7 +109,7 @@ def build(
             store, views, tag=tag, source=source, taxon=taxon, template=template, genes=genes,
             source_options=source_options, device=device, batch_size=batch_size,
             progress=progress, gene_table=gene_table, engine=engine, address=address,
-            num_workers=num_workers,
+            num_workers=num_workers, force=force,
         )  # fmt: skip
     start = time.perf_counter()
     check_engine(engine, address)
@@ -145,7 +147,7 @@ def build(
         batch_size=batch_size, progress=progress, device=device, extra_files=fit_files,
     )  # fmt: skip
     tag = tag or default_tag(taxon, chosen_template.id, spec.name)
-    store.set_tag(tag, embedding.id)
+    tag_build(store, tag, embedding.id, force)
     catalog.rebuild(store)
     return _report(
         store, text, embedding, spec, stats,
@@ -173,20 +175,19 @@ def _build_views(
 ) -> dict[str, Any]:
     """Each encoder's version of the same texts (tagged as a one-encoder build tags it), then
     the version holding them side by side (genekb.views), tagged taxon/template/a+b."""
-    from genekb.views import combine
-
     start = time.perf_counter()
     local = {"engine": "local", "address": None, "num_workers": None}
     # A fitted view (seconds of sparse algebra) runs here whatever engine embeds the others.
-    parts = [
-        build(store, model=m, **{**options, **(local if needs_fit(registry.resolve(m)) else {})})
-        for m in models
-    ]
+    parts = []
+    for m in models:
+        here = local if needs_fit(registry.resolve(m)) else {}
+        view_tag = None if tag is None else f"{tag}/{m}"  # a named build tags its views apart
+        parts.append(build(store, model=m, tag=view_tag, **{**options, **here}))
     first = parts[0]
     name = VIEW_SEPARATOR.join(models)
     joined = combine(
         store, [p["embedding_id"] for p in parts],
-        tag or default_tag(first["taxon"], first["template"], name),
+        tag or default_tag(first["taxon"], first["template"], name), force=options["force"],
     )  # fmt: skip
     combined = store.embedding(joined["embedding_id"])
     own_bytes = sum(int(f.get("bytes", 0)) for f in combined.manifest["files"].values())

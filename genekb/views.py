@@ -69,7 +69,22 @@ def combined_spec(views: Sequence[EmbeddingVersion], dim: int) -> EncoderSpec:
     )
 
 
-def combine(store: Store, refs: Sequence[str], tag: str | None = None) -> dict[str, Any]:
+def tag_build(store: Store, tag: str, vid: str, force: bool) -> None:
+    """Point `tag` at the version just built; a tag that points elsewhere moves only with
+    `force` (a build for a few genes would otherwise take the tag a whole store's users read)."""
+    held = store.tags().get(tag)
+    try:
+        store.set_tags({tag: vid}, force=force)
+    except GenekbError:
+        raise GenekbError(
+            f"built {vid}, but tag {tag!r} already points at {held}; pass --force to move it, or"
+            " --tag NAME to tag this build apart (the version stays in the store)"
+        ) from None
+
+
+def combine(
+    store: Store, refs: Sequence[str], tag: str | None = None, *, force: bool = True
+) -> dict[str, Any]:
     """Write (or find) the version holding the views `refs` side by side; tag it; a report."""
     if len(refs) < 2:
         raise UsageError("combine needs two or more views (embedding ids or tags)")
@@ -85,7 +100,7 @@ def combine(store: Store, refs: Sequence[str], tag: str | None = None) -> dict[s
         _write(store, vid, views, spec, ids, matrix)
     taxon = {v: k for k, v in TAXA.items()}.get(text.taxon, str(text.taxon))
     tag = tag or default_tag(taxon, "views", "+".join(v.spec.name for v in views))
-    store.set_tag(tag, vid)
+    tag_build(store, tag, vid, force)
     catalog.rebuild(store)
     return {"embedding_id": vid, "tag": tag, "dim": spec.dim, "n_genes": len(ids),
             "views": [v.id for v in views], "created": created}  # fmt: skip

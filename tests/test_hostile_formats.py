@@ -168,3 +168,31 @@ def test_out_of_core_paths_are_named_as_in_memory(tmp_path):
         run_cellmodel("cluster", str(tmp_path / "UPPER.H5AD"), *flags, *extra)
     )
     assert run_cellmodel("cluster", str(tmp_path / "UPPER.H5AD"), *flags).exit_code == 0
+
+
+def test_every_api_function_refuses_what_is_not_an_anndata_in_memory(tmp_path):
+    import anndata as ad
+
+    from cellmodel.annotate.core import annotate
+    from cellmodel.classify.pipeline import classify_cells
+    from cellmodel.embed import embed
+    from cellmodel.explain import explain
+    from genekb.errors import UsageError
+
+    adata = blobs(10, dim=12, counts=True)
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    backed = ad.read_h5ad(tmp_path / "cells.h5ad", backed="r")
+    calls = {
+        "explain": lambda a: explain(a, None),
+        "classify": lambda a: classify_cells(a, label_key="cluster", train_fraction=0.5),
+        "embed": lambda a: embed(a, None),
+        "annotate": lambda a: annotate(a, "cluster"),
+    }
+    wrong = ((adata.X, "not ndarray"), ("cells.h5ad", "not str"), (None, "not NoneType"))
+    for call in calls.values():
+        for given, says in wrong:
+            with pytest.raises(UsageError, match=f"adata must be an AnnData, {says}"):
+                call(given)
+        with pytest.raises(UsageError, match="adata is backed"):
+            call(backed)
+    backed.file.close()

@@ -273,3 +273,35 @@ def test_two_encoders_share_one_text_version_and_compare(tmp_path, encoder_regis
     # The same space agrees with itself completely.
     (same,) = compare([store.embedding(one["tag"]), store.embedding(one["tag"])], k=5)
     assert same["mean_overlap"] == 1.0
+
+
+def test_tagging_checks_under_the_lock_before_publishing_and_refuses_bad_tags(tmp_path):
+    store = Store.open(tmp_path / "a", create=True)
+    report = _build(store)
+    other = tmp_path / "never"
+    # A tag taken meanwhile is refused before the block publishes anything.
+    store.set_tag("shared", report["embedding_id"])
+    taken = store.tagging({"shared": "emb-0000000000000000"}, force=False)
+    with pytest.raises(GenekbError, match="already points at"), taken:
+        other.write_text("published")
+    assert not other.exists() and store.tags()["shared"] == report["embedding_id"]
+    with pytest.raises(GenekbError, match="no such embedding version"):
+        store.set_tag("ghost", "emb-doesnotexist")
+    for bad in ("", "  ", None):
+        with pytest.raises(UsageError, match="a tag must be a non-empty name"):
+            store.set_tag(bad, report["embedding_id"])  # type: ignore[arg-type]
+    assert set(store.tags()) == {report["tag"], "shared"}
+
+
+def test_a_build_moves_a_tag_only_with_force(tmp_path):
+    store = Store.open(tmp_path / "s", create=True)
+    whole = _build(store)
+    genes = [f"GENE{i}" for i in range(1, 6)]
+    with pytest.raises(GenekbError, match=r"already points at emb-.*pass --force to move it"):
+        _build(store, genes=genes)  # a few genes would take the tag the whole store's users read
+    assert store.tags()[whole["tag"]] == whole["embedding_id"]
+    assert _build(store)["embedding_id"] == whole["embedding_id"]  # the same build: no move
+    apart = _build(store, genes=genes, tag="mine")
+    assert store.tags() == {whole["tag"]: whole["embedding_id"], "mine": apart["embedding_id"]}
+    moved = _build(store, genes=genes, force=True)
+    assert store.tags()[whole["tag"]] == moved["embedding_id"] != whole["embedding_id"]

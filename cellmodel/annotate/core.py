@@ -36,7 +36,7 @@ from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
 from cellmodel.annotate.params import AnnotateParams, setup
 from cellmodel.annotate.report import write_uns
-from cellmodel.io import expression
+from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
 from genekb.store.store import Store
 
@@ -83,6 +83,7 @@ def annotate(
     `uns["cellmodel"]["annotate"]`; with `per_cell`, also each cell's own call and score
     (`cells`: the groups' calls, scored on each cell). Returns `adata` (or a copy).
     """
+    require_anndata(adata)
     given = locals()
     began = time.perf_counter()
     key, groups = groups_of(adata, groupby)

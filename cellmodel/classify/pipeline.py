@@ -22,7 +22,7 @@ from cellmodel.classify.views import (
     shared_expression,
 )
 from cellmodel.embed import embed
-from cellmodel.io import expression, h5ad_safe
+from cellmodel.io import expression, h5ad_safe, require_anndata
 from genekb.errors import GenekbError, UsageError
 from genekb.store.store import Store
 
@@ -160,6 +160,9 @@ def classify_cells(
     (`annotate`); returns the result. `layer` and `gene_key` say which matrix and gene names
     are read, in both files (`cellmodel.io.expression`).
     """
+    require_anndata(adata)
+    if reference is not None:
+        require_anndata(reference)
     check_view(view, gene_vectors)
     opts = options or ClassifyOptions()
     opts.check()

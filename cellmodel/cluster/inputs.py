@@ -15,7 +15,7 @@ import pandas as pd
 
 from cellmodel._settings import SEED_MAX
 from cellmodel.cluster.refine_fit import REFINE_MODES
-from cellmodel.io import refuse_repeated_cells
+from cellmodel.io import refuse_repeated_cells, require_anndata
 from cellmodel.metrics import check_labels
 from genekb.errors import GenekbError, UsageError
 from genekb.store.store import Store
@@ -50,11 +50,7 @@ def refuse_cluster_per_cell(n_clusters: int | None, n_cells: int) -> None:
 def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     """Refuse what is not an AnnData, too few or repeated cells, an impossible k or seed and a
     label column that is not there: what the command line refuses, the API refuses alike."""
-    if not isinstance(adata, ad.AnnData):
-        raise UsageError(
-            f"adata must be an AnnData, not {type(adata).__name__}; read a file with"
-            " cellmodel.io.read"
-        )
+    require_anndata(adata)
     n_cells = adata.n_obs
     if n_cells < 3:
         raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")

@@ -128,22 +128,24 @@ def import_vectors(
         raise GenekbError(
             f"tag {tag!r} already points at {existing[tag]}; pass --force to move it, or --tag"
         )
-    text_version, _ = ensure_text_version(store, gene_table, chosen, gene_ids)
     dim = spec.dim
     created = False
-    if not store.has("embedding", vid):
-        with store.lock(vid):
-            if not store.has("embedding", vid):
-                _write_version(store, vid, text_version, spec, kept, matrix, mapping, report, {
-                    "file": path.name,
-                    "file_sha256": file_sha,
-                    "file_bytes": found.n_bytes,
-                    "format": fmt,
-                    "declared_model": model,
-                    "declared_text": text,
-                })  # fmt: skip
-                created = True
-    store.set_tags({tag: vid}, force=force)
+    # Under the tags lock: a concurrent import that took the tag first makes this one refuse
+    # before it writes a version that would stay untagged.
+    with store.tagging({tag: vid}, force=force):
+        text_version, _ = ensure_text_version(store, gene_table, chosen, gene_ids)
+        if not store.has("embedding", vid):
+            with store.lock(vid):
+                if not store.has("embedding", vid):
+                    _write_version(store, vid, text_version, spec, kept, matrix, mapping, report, {
+                        "file": path.name,
+                        "file_sha256": file_sha,
+                        "file_bytes": found.n_bytes,
+                        "format": fmt,
+                        "declared_model": model,
+                        "declared_text": text,
+                    })  # fmt: skip
+                    created = True
 
     catalog.rebuild(store)
     return {

@@ -25,7 +25,7 @@ from genekb.fileio import atomic_path, check_output_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY, check_content
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
-from genekb.store.store import EMBEDDINGS, MARKER, TEXTS, EmbeddingVersion, Store
+from genekb.store.store import EMBEDDINGS, MARKER, TAGS_FILE, TEXTS, EmbeddingVersion, Store
 
 EXPORT_MARKER = "genekb-export.json"
 UNPACK_RATIO, UNPACK_SLACK = 20, 64 << 20  # what an import may unpack: 20× the file + 64 MiB
@@ -217,7 +217,10 @@ def import_file(
             for tag, vid in header["tags"].items():
                 if vid not in embedding_ids:
                     raise IntegrityError(f"{file}: tag {tag!r} points at {vid}, not in the file")
-            imported, present = _publish(store, staging, plan)
+            # The tags are checked again under their lock, which publishing holds: a concurrent
+            # import that moved one first makes this one refuse before anything is published.
+            with store.tagging(header["tags"], force=force):
+                imported, present = _publish(store, staging, plan)
         except BaseException:
             if staging is not None:
                 store.remove_staging_dir(staging)
@@ -225,8 +228,6 @@ def import_file(
                 _undo_new_store(store, root_existed)
             raise
         store.remove_staging_dir(staging)
-    if header["tags"]:
-        store.set_tags(header["tags"], force=force)
     return {
         "file": str(file),
         "imported": imported,
@@ -278,7 +279,7 @@ def _publish(store: Store, staging: Path, plan: list[tuple[str, str]]) -> tuple[
                 continue
             done.append((target, staging / kind / vid))
             imported.append(vid)
-    except OSError:
+    except BaseException:  # a failed rename, or Ctrl-C between two: nothing stays half-published
         for target, back in reversed(done):
             os.rename(target, back)
         raise
@@ -286,7 +287,11 @@ def _publish(store: Store, staging: Path, plan: list[tuple[str, str]]) -> tuple[
 
 
 def _undo_new_store(store: Store, root_existed: bool) -> None:
-    """Remove the skeleton a failed import wrote into a root that held no store before."""
+    """Remove the skeleton a failed import wrote into a root that held no store before, unless
+    another writer has published a version or a tag into it meanwhile."""
+    held = [store.root / TAGS_FILE, *(p for d in (TEXTS, EMBEDDINGS) for p in _entries(store, d))]
+    if any(path.exists() for path in held):
+        return
     if not root_existed:
         shutil.rmtree(store.root, ignore_errors=True)
         return
@@ -294,3 +299,9 @@ def _undo_new_store(store: Store, root_existed: bool) -> None:
     for name in (".staging", EMBEDDINGS, TEXTS):
         with contextlib.suppress(OSError):
             (store.root / name).rmdir()  # only if empty
+
+
+def _entries(store: Store, kind: str) -> list[Path]:
+    folder = store.root / kind
+    return list(folder.iterdir()) if folder.is_dir() else []
+

@@ -35,7 +35,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError
+from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError
 from genekb.fileio import atomic_write, check_output_dir, pid_alive
 from genekb.store import integrity
 from genekb.store.catalog_check import check_catalog
@@ -325,8 +325,14 @@ class Store:
         finally:
             self.remove_staging_dir(tmp)
 
-    def set_tags(self, changes: dict[str, str], *, force: bool = True) -> None:
-        """Point tags at embedding ids; with force=False, refuse to move a tag that exists."""
+    @contextlib.contextmanager
+    def tagging(self, changes: dict[str, str], *, force: bool = True) -> Iterator[None]:
+        """Hold the tags lock while the block publishes what `changes` point at, then point the
+        tags; with force=False a tag that exists elsewhere is refused under the lock, before
+        the block runs, so two writers never both pass the check and one publishes untagged."""
+        for tag, vid in changes.items():
+            if not isinstance(tag, str) or not tag.strip() or not isinstance(vid, str):
+                raise UsageError(f"a tag must be a non-empty name (got {tag!r} -> {vid!r})")
         with self.lock("tags"):
             tags = self.tags()
             moved = [t for t, v in changes.items() if t in tags and tags[t] != v]
@@ -335,8 +341,17 @@ class Store:
                     f"tag {moved[0]!r} already points at {tags[moved[0]]}; "
                     "pass force to move it (`--force`)"
                 )
+            yield
+            missing = [v for v in changes.values() if not self.has("embedding", v)]
+            if missing:
+                raise GenekbError(f"cannot tag {missing[0]}: no such embedding version")
             tags.update(changes)
             self._write_tags(tags)
+
+    def set_tags(self, changes: dict[str, str], *, force: bool = True) -> None:
+        """Point tags at embedding ids; with force=False, refuse to move a tag that exists."""
+        with self.tagging(changes, force=force):
+            pass
 
     def set_tag(self, tag: str, embedding_id: str) -> None:
         self.set_tags({tag: embedding_id})

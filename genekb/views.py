@@ -70,16 +70,24 @@ def combined_spec(views: Sequence[EmbeddingVersion], dim: int) -> EncoderSpec:
 
 
 def tag_build(store: Store, tag: str, vid: str, force: bool) -> None:
-    """Point `tag` at the version just built; a tag that points elsewhere moves only with
-    `force` (a build for a few genes would otherwise take the tag a whole store's users read)."""
+    """Point `tag` at the version just built. A tag may move to a version holding every gene of
+    the one it points at (a newer snapshot, another encoder's run); one that would lose genes its
+    readers use (a build for a few genes taking the default tag) moves only with `force`."""
     held = store.tags().get(tag)
-    try:
-        store.set_tags({tag: vid}, force=force)
-    except GenekbError:
-        raise GenekbError(
-            f"built {vid}, but tag {tag!r} already points at {held}; pass --force to move it, or"
-            " --tag NAME to tag this build apart (the version stays in the store)"
-        ) from None
+    if not force and held not in (None, vid) and store.has("embedding", held):
+        lost = _gene_ids(store, held) - _gene_ids(store, vid)
+        if lost:
+            raise GenekbError(
+                f"built {vid}, but tag {tag!r} points at {held}, which holds {len(lost)} gene(s)"
+                " this build lacks; pass --force to move it, or --tag NAME to tag this build apart"
+                " (the version stays in the store)"
+            )
+    store.set_tag(tag, vid)
+
+
+def _gene_ids(store: Store, vid: str) -> set[int]:
+    table = store.embedding(vid).table(["gene_id"])
+    return set(table.column("gene_id").to_numpy().tolist())
 
 
 def combine(

@@ -213,7 +213,8 @@ def test_ctrl_c_after_a_build_publishes_leaves_a_store_that_verifies(tmp_path, m
     with monkeypatch.context() as patch:  # ^C between publishing the version and the catalog
         patch.setattr(catalog, "rebuild", interrupted)
         with pytest.raises(KeyboardInterrupt):
-            build(Store.open(root), model="fake", gene_table=make_genes(), genes=GENES[20:])
+            store = Store.open(root)
+            build(store, model="fake", gene_table=make_genes(), genes=GENES[20:], tag="b")
     result = run_genekb("verify", "--root", str(root))
     assert result.exit_code == 0, result.stderr
     assert "rewritten" in result.stderr

@@ -78,7 +78,8 @@ def test_build_records_the_fit_and_shares(tmp_path):
 def test_a_gene_list_gets_the_whole_sources_fit_and_reuses_its_vectors(tmp_path):
     store = Store.open(tmp_path, create=True)
     whole = build(store, model="tfidf-lsa", gene_table=_genes())
-    few = build(store, model="tfidf-lsa", gene_table=_genes(), genes=["GENE1", "GENE2", "GENE3"])
+    three = ["GENE1", "GENE2", "GENE3"]
+    few = build(store, model="tfidf-lsa", gene_table=_genes(), genes=three, tag="few")
     assert few["n_genes"] == 3 and few["embedded"] == 0 and few["reused"] == 3
     whole_v, few_v = store.embedding(whole["embedding_id"]), store.embedding(few["embedding_id"])
     assert few_v.spec.weights_sha256 == whole_v.spec.weights_sha256 and few_v.dim == whole_v.dim
@@ -87,7 +88,7 @@ def test_a_gene_list_gets_the_whole_sources_fit_and_reuses_its_vectors(tmp_path)
     rows = whole_v.rows_of([int(g) for g in ids])
     np.testing.assert_array_equal(vectors, whole_v.matrix()[1][rows])
     # Two genes alone are too few for a fit of their own, not for the source's.
-    two = build(store, model="tfidf-lsa", gene_table=_genes(), genes=["GENE4", "GENE5"])
+    two = build(store, model="tfidf-lsa", gene_table=_genes(), genes=["GENE4", "GENE5"], tag="two")
     assert two["n_genes"] == 2 and two["reused"] == 2
 
 

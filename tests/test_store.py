@@ -305,3 +305,8 @@ def test_a_build_moves_a_tag_only_with_force(tmp_path):
     assert store.tags() == {whole["tag"]: whole["embedding_id"], "mine": apart["embedding_id"]}
     moved = _build(store, genes=genes, force=True)
     assert store.tags()[whole["tag"]] == moved["embedding_id"] != whole["embedding_id"]
+    for wrong in (None, 5):  # the API named, not a TypeError from deep inside
+        with pytest.raises(UsageError, match="a version is named by its id, tag or id prefix"):
+            store.embedding(wrong)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="a store root is a path, not int"):
+        Store.open(123)  # type: ignore[arg-type]

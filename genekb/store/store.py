@@ -87,6 +87,8 @@ class Store:
 
         A new store's directory and marker are written by its first write, not here.
         """
+        if root is not None and not isinstance(root, (str, os.PathLike)):
+            raise UsageError(f"a store root is a path, not {type(root).__name__}")
         path = resolve_root(root)
         marker = path / MARKER
         if path.exists() and not path.is_dir():
@@ -230,6 +232,8 @@ class Store:
         return tags
 
     def _resolve(self, kind: str, ref: str) -> str:
+        if not isinstance(ref, str):
+            raise UsageError(f"a version is named by its id, tag or id prefix, not {ref!r}")
         ids = self._ids(kind)
         if ref in ids:
             return ref

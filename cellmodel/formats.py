@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.storage import as_float32, check_sparse_structure, refuse_non_numeric
+from cellmodel.storage import as_float32, check_sparse_structure
 from genekb.errors import GenekbError
 
 GENE_EXPRESSION = "Gene Expression"
@@ -188,8 +188,6 @@ def _cell_ranger(group: Any, version: str) -> ad.AnnData:
         kinds = text_values(features["feature_type"]) if "feature_type" in features else None
     else:
         ids, symbols, kinds = text_values(group["genes"]), text_values(group["gene_names"]), None
-    # Feature ids are unique by construction, as in the .mtx folder: a repeat is damage.
-    refuse_repeated(ids, group.file.filename, "feature ids", "write the file again from its source")
     var = pd.DataFrame({"gene_symbols": symbols}, index=pd.Index(ids, dtype=str))
     adata = ad.AnnData(X=X, obs=pd.DataFrame(index=text_values(group["barcodes"])), var=var)
     if kinds is not None and GENE_EXPRESSION in kinds:
@@ -201,8 +199,7 @@ def _loom(f: Any) -> ad.AnnData:
     matrix = f["matrix"]
     n_genes, n_cells = matrix.shape
     what = f"the matrix of {f.filename}"
-    refuse_non_numeric(matrix.dtype, what)  # before a cast would parse text as numbers
-    blocks = [
+    blocks = [  # each block refused before a cast would parse text as numbers
         sp.csr_matrix(as_float32(matrix[start : start + LOOM_ROWS_PER_BLOCK], what))
         for start in range(0, n_genes, LOOM_ROWS_PER_BLOCK)
     ]

@@ -115,8 +115,8 @@ def _read_matrix(path: Path) -> sp.csr_matrix:
     refuse_non_numeric(matrix.dtype, str(path))
     if declared_integer:
         _hold_to_integers(matrix.data, path)
-    return sp.csr_matrix((as_float32(matrix.data, str(path)), matrix.indices, matrix.indptr),
-                         shape=matrix.shape)  # fmt: skip
+    values = as_float32(matrix.data, str(path))
+    return sp.csr_matrix((values, matrix.indices, matrix.indptr), shape=matrix.shape)
 
 
 def _hold_to_integers(values: np.ndarray, path: Path) -> None:

@@ -181,4 +181,3 @@ def _not_a_number(column: pd.Series) -> str:
     row, value = bad.index[0], str(bad.iloc[0])
     hint = " (a decimal comma? write 1.5, not 1,5)" if re.fullmatch(r"-?\d+,\d+", value) else ""
     return f"holds {value!r} (row {row!r}), not a number{hint}"
-

@@ -310,3 +310,4 @@ def test_a_build_moves_a_tag_only_with_force(tmp_path):
             store.embedding(wrong)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="a store root is a path, not int"):
         Store.open(123)  # type: ignore[arg-type]
+

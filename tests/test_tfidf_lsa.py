@@ -101,3 +101,11 @@ def test_a_stored_fit_loads_back_and_must_match_its_spec():
     other.fit(TEXTS[:5])
     with pytest.raises(UsageError, match="not the one its spec names"):
         registry.load(spec).load_fit(other.fit_file())
+
+
+def test_a_named_multi_view_build_tags_its_views_under_its_name(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    report = build(store, model="fake+tfidf-lsa", gene_table=_genes(), tag="T")
+    tags = store.tags()
+    assert set(tags) == {"T", "T/fake", "T/tfidf-lsa"}  # the default tags stay untouched
+    assert tags["T"] == report["embedding_id"]

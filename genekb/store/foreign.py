@@ -124,10 +124,8 @@ def import_vectors(
     gene_ids = kept["gene_id"].astype(int).tolist()
     spec = _spec(model, text or f"imported from {path.name}", int(matrix.shape[1]), file_sha)
     vid = embedding_id(planned_text_id(gene_table, chosen, gene_ids), spec)
-    if existing.get(tag, vid) != vid and not force:
-        raise GenekbError(
-            f"tag {tag!r} already points at {existing[tag]}; pass --force to move it, or --tag"
-        )
+    if not force:  # early, before writing; checked again under the lock when tagging
+        store.refuse_moving({tag: vid}, existing)
     dim = spec.dim
     created = False
     # Under the tags lock: a concurrent import that took the tag first makes this one refuse

@@ -188,13 +188,8 @@ def import_file(
         if listed != set(header.get("versions", [])):
             raise IntegrityError(f"{file}: its versions do not match its header's list")
         texts_here = {vid for kind, vid in members if kind == TEXTS}
-        existing_tags = store.tags()
-        moved = [t for t, v in header["tags"].items() if existing_tags.get(t, v) != v]
-        if moved and not force:
-            raise GenekbError(
-                f"tag {moved[0]!r} already points at {existing_tags[moved[0]]} in {store.root}; "
-                "pass force to move it (`--force`)"
-            )
+        if not force:  # early, before unpacking; checked again under the lock when publishing
+            store.refuse_moving(header["tags"])
         root_existed, store_was_new = store.root.exists(), store.is_new
         staging = None
         try:
@@ -289,8 +284,8 @@ def _publish(store: Store, staging: Path, plan: list[tuple[str, str]]) -> tuple[
 def _undo_new_store(store: Store, root_existed: bool) -> None:
     """Remove the skeleton a failed import wrote into a root that held no store before, unless
     another writer has published a version or a tag into it meanwhile."""
-    held = [store.root / TAGS_FILE, *(p for d in (TEXTS, EMBEDDINGS) for p in _entries(store, d))]
-    if any(path.exists() for path in held):
+    published = any(_holds_any(store.root / kind) for kind in (TEXTS, EMBEDDINGS))
+    if published or (store.root / TAGS_FILE).exists():
         return
     if not root_existed:
         shutil.rmtree(store.root, ignore_errors=True)
@@ -301,7 +296,5 @@ def _undo_new_store(store: Store, root_existed: bool) -> None:
             (store.root / name).rmdir()  # only if empty
 
 
-def _entries(store: Store, kind: str) -> list[Path]:
-    folder = store.root / kind
-    return list(folder.iterdir()) if folder.is_dir() else []
-
+def _holds_any(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())

@@ -339,18 +339,25 @@ class Store:
                 raise UsageError(f"a tag must be a non-empty name (got {tag!r} -> {vid!r})")
         with self.lock("tags"):
             tags = self.tags()
-            moved = [t for t, v in changes.items() if t in tags and tags[t] != v]
-            if moved and not force:
-                raise GenekbError(
-                    f"tag {moved[0]!r} already points at {tags[moved[0]]}; "
-                    "pass force to move it (`--force`)"
-                )
+            if not force:
+                self.refuse_moving(changes, tags)
             yield
             missing = [v for v in changes.values() if not self.has("embedding", v)]
             if missing:
                 raise GenekbError(f"cannot tag {missing[0]}: no such embedding version")
             tags.update(changes)
             self._write_tags(tags)
+
+    def refuse_moving(self, changes: dict[str, str], tags: dict[str, str] | None = None) -> None:
+        """Refuse `changes` that would move a tag pointing at another version (`tags`: the
+        current tags, where the caller holds them); writers also call it early, before work."""
+        tags = self.tags() if tags is None else tags
+        moved = [t for t, v in changes.items() if t in tags and tags[t] != v]
+        if moved:
+            raise GenekbError(
+                f"tag {moved[0]!r} already points at {tags[moved[0]]} in {self.root}; pass"
+                " --force to move it"
+            )
 
     def set_tags(self, changes: dict[str, str], *, force: bool = True) -> None:
         """Point tags at embedding ids; with force=False, refuse to move a tag that exists."""

@@ -317,7 +317,7 @@ def similar(
 
     check_model(model)
     store = _store(root)
-    version = store.embedding(ref or default_tag(taxon, template, model))
+    version = store.embedding(ref if ref is not None else default_tag(taxon, template, model))
     result = run_similar(version, gene, k)
     if json_:
         print_json(result)

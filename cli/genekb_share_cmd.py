@@ -51,9 +51,18 @@ def import_(
     ] = False,
     expect: Annotated[
         str | None,
-        typer.Option(help="Content sha256 (or 12+ digit prefix) the sender published; refused if"
-                     " the file's embedding holds other content."),
+        typer.Option(
+            help="Content sha256 (or 12+ digit prefix) the sender published; refused if"
+            " the file's embedding holds other content."
+        ),
     ] = None,
+    replace_damaged: Annotated[
+        bool,
+        typer.Option(
+            help="Replace a version this store holds a damaged copy of with the file's"
+            " checked copy (the repair for a damaged version)."
+        ),
+    ] = False,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -62,7 +71,7 @@ def import_(
     from genekb.store.sharing import import_file
 
     store = Store.open(root, create=True)
-    report = import_file(store, file, force=force, expect=expect)
+    report = import_file(store, file, force=force, expect=expect, replace_damaged=replace_damaged)
     catalog.rebuild(store)
     if json_:
         print_json(report)

@@ -17,7 +17,7 @@ from genekb.genemap import GeneIndex
 from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
-from genekb.store.ids import default_tag
+from genekb.store.ids import check_tag, default_tag
 from genekb.store.store import Store
 from genekb.store.versions import (
     built_spec,
@@ -103,6 +103,7 @@ def build(
     private local instance; `num_workers` actors, default one per GPU else per CPU). The engine
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
+    check_tag(tag)
     views = view_models(model)
     if views:
         return _build_views(

@@ -10,8 +10,10 @@ writer can tell a dead writer's leftovers from a live one's and remove them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +23,54 @@ from genekb.errors import GenekbError, UsageError
 CHUNK = 1 << 20
 
 
-def sha256_file(path: Path) -> str:
+def _kind_of(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a pipe"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                       (stat.S_ISSOCK, "a socket")):  # fmt: skip
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def open_regular(path: Path, *, follow: bool = True) -> int:
+    """A read-only descriptor of `path`, refused (GenekbError) unless it is a regular file: a
+    FIFO would block and a device (`/dev/zero`) never ends. Without `follow`, a symbolic link is
+    refused too (a store's files never are links: one could point anywhere). FileNotFoundError
+    passes through."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise GenekbError(f"{path} is a symbolic link; a store's files never are") from None
+        if exc.errno == errno.EISDIR:
+            raise GenekbError(f"{path} is a directory, not a file") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise GenekbError(f"{path} is {_kind_of(mode)}, not a regular file")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
+    """The bytes of the regular file `path` (see `open_regular`), refused before reading when it
+    holds more than `limit` bytes."""
+    fd = open_regular(path, follow=follow)
+    with os.fdopen(fd, "rb") as fh:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise GenekbError(f"{path} holds {size:,} bytes, more than the {limit:,} expected")
+        data = fh.read(limit + 1)
+    if len(data) > limit:  # grew while read
+        raise GenekbError(f"{path} holds more than the {limit:,} bytes expected")
+    return data
+
+
+def sha256_file(path: Path, *, follow: bool = True) -> str:
     digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
+    with os.fdopen(open_regular(path, follow=follow), "rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -235,9 +282,7 @@ def input_kind(path: str | os.PathLike[str], what: str) -> str:
 STREAM_LIMIT = 4 << 30  # bytes read from a pipe or stdin at most (`/dev/zero` never ends)
 
 
-def read_input_bytes(
-    path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT
-) -> bytes:
+def read_input_bytes(path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT) -> bytes:
     """The bytes of an input given as a file, a pipe (`<(…)`, a FIFO) or `-` (stdin); a stream
     longer than `limit` bytes is refused."""
     import sys
@@ -260,9 +305,7 @@ def read_input_bytes(
         raise GenekbError(f"{what} {path} cannot be read ({exc.strerror})") from None
 
 
-def read_input_text(
-    path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT
-) -> str:
+def read_input_text(path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT) -> str:
     """`read_input_bytes` decoded as UTF-8 (a BOM dropped); GenekbError if it is not text."""
     data = read_input_bytes(path, what, limit)
     try:

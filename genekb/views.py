@@ -25,7 +25,8 @@ from genekb.errors import GenekbError, UsageError
 from genekb.linalg import l2_normalize
 from genekb.records import TAXA
 from genekb.store import catalog
-from genekb.store.ids import default_tag
+from genekb.store.content import CONTENT_KEY, content_of
+from genekb.store.ids import check_tag, default_tag
 from genekb.store.manifest import write_manifest
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
 from genekb.store.versions import (
@@ -96,6 +97,7 @@ def combine(
     """Write (or find) the version holding the views `refs` side by side; tag it; a report."""
     if len(refs) < 2:
         raise UsageError("combine needs two or more views (embedding ids or tags)")
+    check_tag(tag)
     views = [store.embedding(r) for r in refs]
     if len({v.id for v in views}) < len(views):
         raise UsageError("the same view is given twice")
@@ -159,5 +161,6 @@ def _write(
                 ),
             },
             "files": {VECTORS_FILE: file_entry(tmp / VECTORS_FILE)},
+            CONTENT_KEY: content_of("embedding", table),
         }
         write_manifest(tmp, manifest)

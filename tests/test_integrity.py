@@ -93,7 +93,7 @@ def test_a_warm_check_hashes_nothing_but_sees_a_rewritten_file(tmp_path, monkeyp
     import genekb.store.integrity as integrity
 
     calls = []
-    monkeypatch.setattr(integrity, "sha256_file", lambda p: calls.append(p) or "0" * 64)
+    monkeypatch.setattr(integrity, "sha256_file", lambda p, **_: calls.append(p) or "0" * 64)
     version.check()
     assert calls == []  # size, mtime, ctime and inode unchanged: no re-hash
     vectors = version.path / "vectors.parquet"

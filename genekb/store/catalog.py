@@ -112,7 +112,16 @@ def version_rows(store: Store) -> list[dict[str, Any]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         listed = list(store.versions())
-    return [_row(v, tags, "ok" if v.id in good_ids else "damaged") for v in listed]
+    rows = [_row(v, tags, "ok" if v.id in good_ids else "damaged") for v in listed]
+    # A version whose manifest cannot be read is listed too, by its directory name alone.
+    shown = {v.id for v in listed}
+    for kind in ("text", "embedding"):
+        for vid in store.version_ids(kind):
+            if vid not in shown:
+                row = dict.fromkeys(_COLUMNS, None)
+                row.update(id=vid, kind=kind, tags=",".join(sorted(tags.get(vid, []))))
+                rows.append({**row, "status": "damaged"})
+    return rows
 
 
 def _versions_table(con: duckdb.DuckDBPyConnection, versions: list[Any], tags: dict) -> None:

@@ -12,7 +12,9 @@ does not depend on how Parquet encoded it:
 Writers record it in the manifest (`content_sha256`); `verify` and `import` recompute it from the
 data and refuse a version whose data do not match the id it claims. Someone who rewrites the
 data, the file hashes and the content id together makes a consistent version with a new content
-id: compare it with the one the sender published (`genekb import --expect`).
+id: compare it with the one the sender published (`genekb import --expect`). A version written
+before genekb recorded the content id has the same id, recomputed from its data by `verify`,
+`export` and `import`.
 """
 
 from __future__ import annotations
@@ -86,13 +88,15 @@ def data_problems(kind: str, data: bytes) -> tuple[str | None, list[str]]:
         return None, [f"its data cannot be decoded ({exc.__class__.__name__})"]
 
 
-def check_content(path: Path, manifest: dict[str, Any], data_file: str, data: bytes) -> list[str]:
-    """Problems with a version's content: its data undecodable or inconsistent, or its content id
-    not the one the manifest claims. A manifest without a content id gets no problem here (an
-    older store); callers that need one (import) say so."""
+def check_content(
+    path: Path, manifest: dict[str, Any], data_file: str, data: bytes
+) -> tuple[str | None, list[str]]:
+    """(the content id recomputed from the data, problems with it): the data undecodable or
+    inconsistent, or the content id not the one the manifest claims. A manifest without a content
+    id (written before genekb recorded one) gets no problem here: its id is the recomputed one."""
     kind = manifest.get("kind", "")
     found, problems = data_problems(kind, data)
     claimed = manifest.get(CONTENT_KEY)
     if found is not None and claimed is not None and claimed != found:
         problems.append(f"content sha256 {found[:12]}… is not the {str(claimed)[:12]}… it claims")
-    return [f"{path / data_file}: {p}" for p in problems]
+    return found, [f"{path / data_file}: {p}" for p in problems]

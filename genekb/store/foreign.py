@@ -28,7 +28,7 @@ from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
 from genekb.store.content import CONTENT_KEY, content_of
-from genekb.store.ids import default_tag
+from genekb.store.ids import check_tag, default_tag
 from genekb.store.manifest import write_manifest
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
 from genekb.store.vector_files import load_vectors
@@ -112,7 +112,7 @@ def import_vectors(
     if taxon not in TAXA:
         raise UsageError(f"unknown taxon {taxon!r}; choose one of: {', '.join(TAXA)}")
     chosen = resolve_template(template)
-    tag = tag or default_tag(taxon, "imported", model)
+    tag = check_tag(tag) or default_tag(taxon, "imported", model)
     existing = store.tags() if not store.is_new else {}
     found = load_vectors(path, fmt, gene_column)  # every check before anything is written
     names, matrix, fmt = found.names, found.matrix, found.fmt

@@ -7,10 +7,12 @@ read recompute the id from the manifest and refuse a version whose directory nam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from genekb.encoders.base import EncoderSpec
+from genekb.errors import UsageError
 from genekb.store.hashing import sha256_json, short_id
 from genekb.store.manifest import FORMAT
 
@@ -55,7 +57,45 @@ def expected_id(manifest: dict[str, Any]) -> str:
     return embedding_id(manifest["text_id"], EncoderSpec.from_dict(manifest["encoder"]))
 
 
+ID_PREFIXES = ("txt-", "emb-")  # every version id starts with one (see short_id)
+TAG_MAX = 200  # characters
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._+:=@-]*"
+TAG_PATTERN = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
+TAG_RULE = (
+    f"a tag is up to {TAG_MAX} characters: letters, digits and . _ + : = @ -, in parts split"
+    " by /, each part starting with a letter or digit, never starting with txt- or emb- (those"
+    " are version ids)"
+)
+
+
+def tag_problem(tag: object) -> str | None:
+    """Why `tag` cannot be a tag (None when it can): a tag is a name, never mistaken for an id,
+    a path outside the store or a second line."""
+    if not isinstance(tag, str) or not tag.strip():
+        return f"a tag must be a non-empty name, not {tag!r}"
+    shown = repr(tag if len(tag) <= 60 else tag[:60] + "…")
+    if len(tag) > TAG_MAX:
+        return f"tag {shown} is {len(tag):,} characters long; {TAG_RULE}"
+    if tag.lower().startswith(ID_PREFIXES):
+        return f"tag {shown} looks like a version id; {TAG_RULE}"
+    if not TAG_PATTERN.fullmatch(tag) or any(set(p) <= {"."} for p in tag.split("/")):
+        return f"tag {shown} is not a name; {TAG_RULE}"
+    return None
+
+
+def check_tag(tag: str | None) -> str | None:
+    """`tag` when it is a valid tag (or None); UsageError saying why not, before any work."""
+    problem = None if tag is None else tag_problem(tag)
+    if problem:
+        raise UsageError(problem)
+    return tag
+
+
 def default_tag(taxon: str, template: str, model: str) -> str:
     """The tag a build moves unless told otherwise, and the name readers look a version up by:
-    `taxon/template/model` (e.g. human/ncbi-card/minilm)."""
-    return f"{taxon}/{template}/{model}"
+    `taxon/template/model` (e.g. human/ncbi-card/minilm). A model given by path keeps the parts
+    of its name a tag may hold."""
+    pieces = f"{taxon}/{template}/{model}".split("/")
+    parts = [re.sub(r"[^A-Za-z0-9._+:=@-]", "-", p) for p in pieces]
+    parts = [p.lstrip("._+:=@-") for p in parts]
+    return "/".join(p for p in parts if p)[:TAG_MAX]

@@ -20,12 +20,14 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import IntegrityError
-from genekb.fileio import atomic_write, sha256_file
+from genekb.errors import GenekbError, IntegrityError
+from genekb.fileio import atomic_write, read_regular, sha256_file
 from genekb.store.content import CONTENT_KEY, check_content
+from genekb.store.fields import version_problems
 from genekb.store.ids import expected_id
 from genekb.store.manifest import MANIFEST, read_manifest
 
@@ -33,15 +35,22 @@ VERIFIED_DIR = ".verified"
 DATA_FILES = {"text": "genes.parquet", "embedding": "vectors.parquet"}
 
 
+REPAIR_HINT = (
+    "run `genekb verify` for details, then replace it from a good export with"
+    " `genekb import --replace-damaged FILE`"
+)
+
+
 def damaged(file: Path, reason: str) -> IntegrityError:
     return IntegrityError(
-        f"{file}: {reason}; this version is damaged and was not used "
-        "(run `genekb verify` for details, then rebuild or re-import it)"
+        f"{file}: {reason}; this version is damaged and was not used ({REPAIR_HINT})"
     )
 
 
 def load_manifest(path: Path, kind: str) -> dict[str, Any]:
     """A version's manifest, checked: its self-hash, its kind, and its id against its contents."""
+    if path.is_symlink():
+        raise damaged(path, "is a symbolic link; a version is a directory of the store")
     manifest = read_manifest(path, check=True)
     vid = path.name
     try:
@@ -70,14 +79,36 @@ def read_verified(path: Path, manifest: dict[str, Any], name: str) -> bytes:
     entry = _entry(manifest, path, name)
     file = path / name
     try:
-        data = file.read_bytes()
+        data = read_regular(file, _size_of(entry), follow=False)
     except FileNotFoundError:
         raise damaged(file, "missing") from None
+    except GenekbError as exc:
+        raise damaged(file, _reason(exc, file)) from None
     if len(data) != entry.get("bytes", len(data)):
         raise damaged(file, f"size {len(data)} bytes, the manifest records {entry['bytes']}")
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise damaged(file, "sha256 does not match the manifest")
     return data
+
+
+def _size_of(entry: dict[str, Any]) -> int:
+    """The size a manifest entry records: a reader reads no more than that."""
+    size = entry.get("bytes")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else 0
+
+
+def _reason(exc: Exception, file: Path) -> str:
+    return str(exc).replace(f"{file} ", "", 1).split("; ")[0]
+
+
+def _file_stamp(file: Path) -> list[int]:
+    """The stamp of a store file, which must be a regular file (never a link: it could point
+    anywhere, a device or a pipe included)."""
+    st = file.lstat()
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise damaged(file, kind)
+    return _stamp(st)
 
 
 def _stamp(st: os.stat_result) -> list[int]:
@@ -115,13 +146,13 @@ def check_files(root: Path, path: Path, manifest: dict[str, Any], *, remember: b
     for name, entry in sorted(manifest["files"].items()):
         file = path / name
         try:
-            stamp = _stamp(file.stat())
+            stamp = _file_stamp(file)
         except FileNotFoundError:
             raise damaged(file, "missing") from None
         known = record.get(name)
         if known == {"stamp": stamp, "sha256": entry["sha256"]}:
             continue
-        if stamp[0] != entry.get("bytes", stamp[0]) or sha256_file(file) != entry["sha256"]:
+        if stamp[0] != entry.get("bytes", stamp[0]) or _hash(file) != entry["sha256"]:
             raise damaged(file, "sha256 does not match the manifest")
         record[name] = {"stamp": stamp, "sha256": entry["sha256"]}
         changed = True
@@ -129,8 +160,39 @@ def check_files(root: Path, path: Path, manifest: dict[str, Any], *, remember: b
         _write_record(root, vid, record)
 
 
+def _hash(file: Path) -> str:
+    try:
+        return sha256_file(file, follow=False)
+    except GenekbError as exc:
+        raise damaged(file, _reason(exc, file)) from None
+
+
+def data_checks(
+    path: Path, kind: str, manifest: dict[str, Any], files: dict[str, bytes], text_dir: Path | None
+) -> tuple[str | None, list[str]]:
+    """(the content id recomputed from the data, every problem the data show): the content id
+    claimed, and each manifest field the data contradict (`genekb.store.fields`). `files` holds
+    the version's files, already checked against their sha256; `text_dir` an embedding version's
+    text version (its files are read through their hash check)."""
+    data_file = DATA_FILES[kind]
+    found, problems = check_content(path, manifest, data_file, files[data_file])
+    text = None
+    if kind == "embedding" and text_dir is not None:
+        try:
+            text_manifest = load_manifest(text_dir, "text")
+            text = (text_manifest, read_verified(text_dir, text_manifest, DATA_FILES["text"]))
+        except FileNotFoundError:
+            text = None
+        except IntegrityError as exc:
+            reason = _reason(exc, text_dir)
+            return found, [*problems, f"{path}: its text version is damaged ({reason})"]
+    fields = version_problems(kind, manifest, files[data_file], text, files.get)
+    return found, problems + [f"{path / MANIFEST}: {p}" for p in fields]
+
+
 def verify_version(root: Path, path: Path, kind: str) -> dict[str, Any]:
-    """Re-hash every file of one version; a report naming each problem."""
+    """Re-hash every file of one version and check its manifest against its data; a report
+    naming each problem."""
     vid = path.name
     report: dict[str, Any] = {"id": vid, "kind": kind, "ok": False, "problems": []}
     try:
@@ -141,28 +203,33 @@ def verify_version(root: Path, path: Path, kind: str) -> dict[str, Any]:
     problems: list[str] = report["problems"]
     listed = manifest["files"]
     record: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
     for name, entry in sorted(listed.items()):
-        file = path / name
-        if not file.exists():
-            problems.append(f"{file}: missing")
+        try:
+            stamp = _file_stamp(path / name)
+            files[name] = read_verified(path, manifest, name)
+        except FileNotFoundError:
+            problems.append(f"{path / name}: missing")
             continue
-        stamp = _stamp(file.stat())
-        if sha256_file(file) != entry["sha256"]:
-            problems.append(f"{file}: sha256 mismatch (expected {entry['sha256'][:12]}…)")
-        else:
-            record[name] = {"stamp": stamp, "sha256": entry["sha256"]}
-    if not problems:
-        data_file = DATA_FILES.get(kind, "")
-        problems += check_content(path, manifest, data_file, (path / data_file).read_bytes())
-        report[CONTENT_KEY] = manifest.get(CONTENT_KEY)
+        except IntegrityError as exc:
+            problems.append(str(exc).split("; this version")[0])
+            continue
+        record[name] = {"stamp": stamp, "sha256": entry["sha256"]}
+    text_dir = root / "texts" / str(manifest.get("text_id", "")) if kind == "embedding" else None
+    if kind == "embedding" and not (text_dir / MANIFEST).exists():
+        problems.append(f"{path}: its text version {manifest.get('text_id')} is missing")
+    if not problems and DATA_FILES[kind] in files:
+        found, more = data_checks(path, kind, manifest, files, text_dir)
+        problems += more
+        report[CONTENT_KEY] = manifest.get(CONTENT_KEY) or found
         if CONTENT_KEY not in manifest:
-            report["notes"] = ["no content sha256 recorded (written before genekb recorded one)"]
+            report["notes"] = [
+                "no content sha256 recorded (written before genekb recorded one); recomputed"
+            ]
+    elif not problems:
+        problems.append(f"{path / DATA_FILES[kind]}: not listed in the manifest")
     extra = sorted({p.name for p in path.iterdir()} - set(listed) - {MANIFEST})
     problems += [f"{path / name}: not listed in the manifest" for name in extra]
-    if kind == "embedding":
-        text_dir = root / "texts" / str(manifest.get("text_id", ""))
-        if not (text_dir / MANIFEST).exists():
-            problems.append(f"{path}: its text version {manifest.get('text_id')} is missing")
     if not problems:
         _write_record(root, vid, record)
     report["ok"] = not problems

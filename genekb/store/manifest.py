@@ -15,12 +15,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import IntegrityError
+from genekb.errors import GenekbError, IntegrityError
+from genekb.fileio import read_regular
 
 FORMAT = "genekb-store/1"
 MANIFEST = "manifest.json"
 SELF_KEY = "manifest_sha256"
 _BLANK = f'"{SELF_KEY}": ""'
+MANIFEST_LIMIT = 16 << 20  # bytes: a manifest lists a few files; more is not one genekb wrote
 
 _LIBRARIES = (
     "genekb-cellmodel",
@@ -67,10 +69,13 @@ def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
     """Parse `directory/manifest.json`; with `check`, IntegrityError unless its self-hash holds."""
     path = directory / MANIFEST
     try:
-        raw = path.read_bytes().decode()
+        raw = read_regular(path, MANIFEST_LIMIT, follow=False).decode()
         data = json.loads(raw)
     except FileNotFoundError:
         raise IntegrityError(f"{path}: missing manifest; the version is incomplete") from None
+    except GenekbError as exc:
+        reason = str(exc).replace(f"{path} ", "", 1)
+        raise IntegrityError(f"{path}: {reason}; not a manifest genekb wrote") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IntegrityError(f"{path}: corrupt manifest ({exc.__class__.__name__})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 from genekb.encoders.base import EncoderSpec
 from genekb.genemap import GeneIndex
 from genekb.store import integrity
+from genekb.store.fields import COPIED_FROM_TEXT
+from genekb.store.manifest import MANIFEST
 
 if TYPE_CHECKING:
     from genekb.store.store import Store
@@ -93,6 +95,19 @@ class EmbeddingVersion(Version):
         manifests: the vectors are keyed by the genes and texts of that version."""
         super().check()
         self.text.check()
+        self.check_copied()
+
+    def check_copied(self) -> None:
+        """The facts this manifest repeats from its text version's (taxon, template) must be
+        that version's: readers report and match genes by them."""
+        text = self.text
+        for name in COPIED_FROM_TEXT:
+            if self.manifest.get(name) != text.manifest.get(name):
+                raise integrity.damaged(
+                    self.path / MANIFEST,
+                    f"its {name} {self.manifest.get(name)!r} is not its text version's"
+                    f" {text.manifest.get(name)!r}",
+                )
 
     @property
     def spec(self) -> EncoderSpec:
@@ -117,6 +132,12 @@ class EmbeddingVersion(Version):
     @cached_property
     def _matrix(self) -> tuple[np.ndarray, np.ndarray]:
         table = self.table(["gene_id", "vector"])
+        kind = table.schema.field("vector").type
+        width = kind.list_size if pa.types.is_fixed_size_list(kind) else None
+        if width != self.dim:  # the manifest's dim is what readers size their arrays by
+            raise integrity.damaged(
+                self.path / MANIFEST, f"its dim {self.dim} is not the vectors' width {width}"
+            )
         ids = table.column("gene_id").to_numpy()
         flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         return ids.astype(np.int64), flat.astype(np.float32).reshape(len(ids), self.dim)

@@ -24,6 +24,7 @@ from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import atomic_path, check_output_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY, check_content
+from genekb.store.ids import tag_problem
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.store import EMBEDDINGS, MARKER, TAGS_FILE, TEXTS, EmbeddingVersion, Store
 
@@ -81,11 +82,17 @@ def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -
                 tar.addfile(entry, io.BytesIO(data))
     return {
         "file": str(file),
-        "content_sha256": version.manifest.get(CONTENT_KEY),
+        "content_sha256": version.manifest.get(CONTENT_KEY) or _content_of(version),
         "versions": header["versions"],
         "tags": sorted(tags),
         "bytes": file.stat().st_size,
     }
+
+
+def _content_of(version: Any) -> str | None:
+    """The content id of a version written before genekb recorded one, from its data."""
+    return check_content(version.path, version.manifest, version.data_file, version.read_bytes(
+        version.data_file))[0]  # fmt: skip
 
 
 def _read_header(tar: tarfile.TarFile, source: Path) -> dict[str, Any]:
@@ -99,6 +106,9 @@ def _read_header(tar: tarfile.TarFile, source: Path) -> dict[str, Any]:
     tags = header.get("tags", {})
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise GenekbError(f"{source}: its tags are not a mapping of tag to version id")
+    named = next((p for p in map(tag_problem, tags) if p), None)
+    if named:
+        raise GenekbError(f"{source}: refused, {named}")
     return header
 
 
@@ -134,22 +144,21 @@ def _check_size(tar: tarfile.TarFile, source: Path) -> None:
                           " file holds; refused before extracting")  # fmt: skip
 
 
-def _check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dict[str, Any]:
-    """Every check of one staged version; its manifest if all pass."""
+def _check_staged(
+    staged: Path, kind: str, names: set[str], source: Path, text_dir: Path | None
+) -> tuple[dict[str, Any], str]:
+    """Every check of one staged version (`text_dir`: an embedding's text version, staged or
+    in the store); its manifest and content id (recomputed from the data) if all pass."""
     label = "text" if kind == TEXTS else "embedding"
     try:
         manifest = integrity.load_manifest(staged, label)
-        integrity.check_files(staged.parent, staged, manifest, remember=False)
+        files = {n: integrity.read_verified(staged, manifest, n) for n in manifest["files"]}
     except IntegrityError as exc:
         where = str(exc).split(": ", 1)[-1].split("; this version")[0]
         raise IntegrityError(f"{source}: {kind}/{staged.name} refused: {where}") from None
-    data_file = integrity.DATA_FILES[label]
-    if CONTENT_KEY not in manifest:
-        raise IntegrityError(
-            f"{source}: {kind}/{staged.name} refused: it records no content sha256 (written by an"
-            " older genekb); rebuild it where it was made and export it again"
-        )
-    problems = check_content(staged, manifest, data_file, (staged / data_file).read_bytes())
+    if integrity.DATA_FILES[label] not in files:
+        raise IntegrityError(f"{source}: {kind}/{staged.name} refused: it lists no data file")
+    content, problems = integrity.data_checks(staged, label, manifest, files, text_dir)
     if problems:
         where = problems[0].split(": ", 1)[-1]
         raise IntegrityError(f"{source}: {kind}/{staged.name} refused: {where}")
@@ -160,17 +169,24 @@ def _check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dic
             if extra
             else f"{source}: {kind}/{staged.name} lacks files its manifest lists"
         )
-    return manifest
+    return manifest, str(content)
 
 
 def import_file(
-    store: Store, file: Path, *, force: bool = False, expect: str | None = None
+    store: Store,
+    file: Path,
+    *,
+    force: bool = False,
+    expect: str | None = None,
+    replace_damaged: bool = False,
 ) -> dict[str, Any]:
     """Import the versions and tags in `file`, all or nothing.
 
     `force` lets the export's tags move tags that already point elsewhere in this store. `expect`
     (a content sha256 or a prefix of at least 12 hex digits, as the sender published it) refuses
-    the file unless its embedding version holds exactly that content.
+    the file unless its embedding version holds exactly that content. A version the store holds
+    a damaged copy of is refused unless `replace_damaged`: then the file's checked copy replaces
+    it (the repair path the damaged-version message names).
     """
     if expect is not None and not re.fullmatch(r"[0-9a-f]{12,64}", expect.lower()):
         raise UsageError(f"--expect {expect!r} is not a content sha256 (12 to 64 hex digits)")
@@ -197,16 +213,9 @@ def import_file(
             tar.extractall(staging, filter="data")
             plan, contents = [], {}
             for (kind, vid), names in sorted(members.items()):  # texts sort before embeddings
-                manifest = _check_staged(staging / kind / vid, kind, names, file)
-                if kind == EMBEDDINGS:
-                    text_id = manifest["text_id"]
-                    if text_id not in texts_here and not store.has("text", text_id):
-                        raise IntegrityError(
-                            f"{file}: embedding {vid} rests on text {text_id}, which is neither "
-                            "in the file nor in the store"
-                        )
+                text_dir = _text_dir(store, staging, kind, vid, texts_here, file)
+                _, contents[vid] = _check_staged(staging / kind / vid, kind, names, file, text_dir)
                 plan.append((kind, vid))
-                contents[vid] = manifest[CONTENT_KEY]
             _check_expected(file, contents, plan, expect)
             embedding_ids = {vid for kind, vid in plan if kind == EMBEDDINGS}
             for tag, vid in header["tags"].items():
@@ -215,7 +224,7 @@ def import_file(
             # The tags are checked again under their lock, which publishing holds: a concurrent
             # import that moved one first makes this one refuse before anything is published.
             with store.tagging(header["tags"], force=force):
-                imported, present = _publish(store, staging, plan)
+                imported, present = _publish(store, staging, plan, replace_damaged, file)
         except BaseException:
             if staging is not None:
                 store.remove_staging_dir(staging)
@@ -229,6 +238,26 @@ def import_file(
         "already_present": present,
         "tags": sorted(header["tags"]),
     }
+
+
+def _text_dir(
+    store: Store, staging: Path, kind: str, vid: str, texts_here: set[str], file: Path
+) -> Path | None:
+    """Where the text version of staged embedding `vid` lies: in the file, else in the store."""
+    if kind != EMBEDDINGS:
+        return None
+    try:
+        text_id = str(integrity.load_manifest(staging / kind / vid, "embedding")["text_id"])
+    except IntegrityError:
+        return None  # reported, in the words of every staged version, by _check_staged
+    if text_id in texts_here:
+        return staging / TEXTS / text_id
+    if store.has("text", text_id):
+        return store.root / TEXTS / text_id
+    raise IntegrityError(
+        f"{file}: embedding {vid} rests on text {text_id}, which is neither in the file nor in"
+        " the store"
+    )
 
 
 @contextlib.contextmanager
@@ -253,15 +282,27 @@ def _check_expected(
         )
 
 
-def _publish(store: Store, staging: Path, plan: list[tuple[str, str]]) -> tuple[list, list]:
-    """Rename each checked version into place; undo the renames if one fails."""
+def _publish(
+    store: Store, staging: Path, plan: list[tuple[str, str]], replace_damaged: bool, file: Path
+) -> tuple[list, list]:
+    """Rename each checked version into place; undo the renames if one fails. A damaged copy in
+    the store is moved aside first (with `replace_damaged`) and removed once all are in place."""
     imported: list[str] = []
     present: list[str] = []
     done: list[tuple[Path, Path]] = []
+    aside: list[tuple[Path, Path]] = []
     try:
         for kind, vid in plan:
             target = store.root / kind / vid
-            if (target / MANIFEST).exists():
+            if _damaged_copy(store, kind, target):
+                if not replace_damaged:
+                    raise IntegrityError(
+                        f"{target} is damaged in this store; `genekb import --replace-damaged"
+                        f" {file}` replaces it with this file's checked copy"
+                    )
+                aside.append((target, staging / f"damaged-{kind}-{vid}"))
+                os.rename(*aside[-1])
+            if target.exists() or target.is_symlink():
                 present.append(vid)
                 continue
             target.parent.mkdir(exist_ok=True)
@@ -277,8 +318,21 @@ def _publish(store: Store, staging: Path, plan: list[tuple[str, str]]) -> tuple[
     except BaseException:  # a failed rename, or Ctrl-C between two: nothing stays half-published
         for target, back in reversed(done):
             os.rename(target, back)
+        for target, moved in reversed(aside):
+            os.rename(moved, target)
         raise
     return imported, present
+
+
+def _damaged_copy(store: Store, kind: str, target: Path) -> bool:
+    """Whether the store holds a copy of this version that does not verify clean."""
+    if not (target.exists() or target.is_symlink()):
+        return False
+    label = "text" if kind == TEXTS else "embedding"
+    report = integrity.verify_version(store.root, target, label)
+    if label == "embedding":  # its text version is checked on its own turn
+        report["problems"] = [p for p in report["problems"] if "text version" not in p]
+    return bool(report["problems"])
 
 
 def _undo_new_store(store: Store, root_existed: bool) -> None:

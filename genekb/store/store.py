@@ -40,6 +40,7 @@ from genekb.fileio import atomic_write, check_output_dir, pid_alive
 from genekb.store import integrity
 from genekb.store.catalog_check import check_catalog
 from genekb.store.hashing import sha256_json
+from genekb.store.ids import tag_problem
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
 
@@ -145,6 +146,10 @@ class Store:
     def _dir(self, kind: str) -> Path:
         return self.root / (TEXTS if kind == "text" else EMBEDDINGS)
 
+    def version_ids(self, kind: str) -> list[str]:
+        """The ids of every version of `kind` the store holds a directory for, damaged or not."""
+        return self._ids(kind)
+
     def _ids(self, kind: str) -> list[str]:
         base = self._dir(kind)
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
@@ -232,22 +237,35 @@ class Store:
         return tags
 
     def _resolve(self, kind: str, ref: str) -> str:
-        if not isinstance(ref, str):
+        """A version id from `ref`: the id itself, else a tag, else a unique id prefix (of 5+
+        characters). A reference that could mean two versions is refused, never guessed."""
+        if not isinstance(ref, str) or not ref.strip():
             raise UsageError(f"a version is named by its id, tag or id prefix, not {ref!r}")
         ids = self._ids(kind)
         if ref in ids:
             return ref
-        if kind == "embedding" and ref in self.tags():
-            target = self.tags()[ref]
+        matches = [i for i in ids if i.startswith(ref)] if len(ref) >= 5 else []
+        tags = self.tags() if kind == "embedding" else {}
+        if ref in tags:
+            target = tags[ref]
+            if matches and matches != [target]:  # a tag written before tags were names
+                raise UsageError(
+                    f"{ref!r} is both a tag (-> {target}) and a prefix of {matches[0]}; name the"
+                    " version by its full id"
+                )
             if target not in ids:
                 raise IntegrityError(
                     f"tag {ref!r} points at {target}, which is not in {self.root}; "
                     "run `genekb verify`, then rebuild or re-import it"
                 )
             return target
-        matches = [i for i in ids if i.startswith(ref)] if len(ref) >= 5 else []
         if len(matches) == 1:
             return matches[0]
+        if len(matches) > 1:
+            raise UsageError(
+                f"{ref!r} is a prefix of {len(matches)} {kind} versions ({', '.join(matches[:3])}"
+                f"{', …' if len(matches) > 3 else ''}); give more of the id"
+            )
         hint = ", ".join(sorted(self.tags())) if kind == "embedding" else ", ".join(ids[:5])
         raise GenekbError(
             f"no {kind} version {ref!r} in {self.root}"
@@ -262,6 +280,7 @@ class Store:
         text version is damaged; its own files are checked as they are read."""
         version = self._load("embedding", self._resolve("embedding", ref))
         version.text.check()
+        version.check_copied()  # type: ignore[union-attr]
         return version  # type: ignore[return-value]
 
     def version(self, ref: str) -> TextVersion | EmbeddingVersion:
@@ -269,7 +288,7 @@ class Store:
         for kind in ("embedding", "text"):
             try:
                 vid = self._resolve(kind, ref)
-            except IntegrityError:
+            except (IntegrityError, UsageError):
                 raise
             except GenekbError:
                 continue
@@ -335,8 +354,9 @@ class Store:
         tags; with force=False a tag that exists elsewhere is refused under the lock, before
         the block runs, so two writers never both pass the check and one publishes untagged."""
         for tag, vid in changes.items():
-            if not isinstance(tag, str) or not tag.strip() or not isinstance(vid, str):
-                raise UsageError(f"a tag must be a non-empty name (got {tag!r} -> {vid!r})")
+            problem = tag_problem(tag)
+            if problem or not isinstance(vid, str):
+                raise UsageError(problem or f"a tag points at a version id, not {vid!r}")
         with self.lock("tags"):
             tags = self.tags()
             if not force:
@@ -424,5 +444,8 @@ class Store:
         embedding_ids = set(self._ids("embedding"))
         for tag, vid in sorted(tags.items()):
             if vid not in embedding_ids:
-                problems.append(f"{path}: tag {tag!r} points at missing {vid}")
+                problems.append(f"{path}: tag {tag[:80]!r} points at missing {vid}")
+            named = tag_problem(tag)
+            if named:
+                problems.append(f"{path}: {named} (re-tag it: `genekb tag` or a build's --tag)")
         return problems

@@ -58,8 +58,10 @@ def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -
     members = [version]
     if isinstance(version, EmbeddingVersion):
         members = [version.text, version]
-    for v in members:
-        v.check()  # never export damaged bytes
+    for v in members:  # never export damaged bytes, nor a manifest its data contradict
+        report = integrity.verify_version(store.root, v.path, v.kind)
+        if not report["ok"]:
+            raise integrity.damaged(v.path, report["problems"][0].replace(f"{v.path}/", "", 1))
     tags = {t: v for t, v in store.tags().items() if v == version.id}
     header = {
         "format": FORMAT,

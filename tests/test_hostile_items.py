@@ -8,6 +8,7 @@ import io
 import json
 import pickle
 import signal
+import tarfile
 import threading
 from pathlib import Path
 
@@ -184,8 +185,17 @@ def test_tampering_that_recomputes_the_manifest_is_caught(tmp_path):
     _forge(tmp_path / "s" / "embeddings" / a["embedding_id"], content_too=False)
     result = run_genekb("verify", "--root", str(tmp_path / "s"))
     assert result.exit_code == 1 and "content sha256" in result.stderr
-    # The forged bytes travel in an export (their file hashes hold) but no import takes them.
-    export_version(store, "a", tmp_path / "forged.tar")
+    # No export carries the forged bytes, and no import takes them when forged in the file.
+    with pytest.raises(IntegrityError, match="content sha256"):
+        export_version(store, "a", tmp_path / "forged.tar")
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(clean) as tar:
+        tar.extractall(unpacked, filter="data")
+    _forge(unpacked / "embeddings" / a["embedding_id"], content_too=False)
+    with tarfile.open(tmp_path / "forged.tar", "w") as tar:
+        tar.add(unpacked / "genekb-export.json", arcname="genekb-export.json")
+        for folder in sorted(unpacked.glob("*/*")):  # texts/<id>, embeddings/<id>
+            tar.add(folder, arcname=str(folder.relative_to(unpacked)))
     with pytest.raises(IntegrityError, match="content sha256"):
         import_file(Store.open(tmp_path / "t", create=True), tmp_path / "forged.tar")
     assert not (tmp_path / "t").exists()
@@ -195,7 +205,7 @@ def test_a_consistent_forgery_is_refused_against_the_published_content(tmp_path)
     store, a, _b = two_versions(tmp_path / "s")
     published = store.embedding("a").manifest["content_sha256"]
     _forge(tmp_path / "s" / "embeddings" / a["embedding_id"], content_too=True)
-    export_version(store, "a", tmp_path / "forged.tar")
+    export_version(store, "a", tmp_path / "forged.tar")  # consistent: nothing in it says forged
     target = Store.open(tmp_path / "t", create=True)
     with pytest.raises(IntegrityError, match=r"not the .* you expected"):
         import_file(target, tmp_path / "forged.tar", expect=published[:16])
@@ -306,7 +316,7 @@ INTERRUPTS = [
     ("import-vectors", "genekb.store.foreign.write_manifest",
      ["import-vectors", "{vectors}", "-m", "y"]),
     ("export", "tarfile.TarFile.addfile", ["export", "human/ncbi-card/fake", "{tar}"]),
-    ("verify", "genekb.store.integrity.sha256_file", ["verify"]),
+    ("verify", "genekb.store.integrity.read_verified", ["verify"]),
     ("reindex", "genekb.store.catalog._file_views", ["reindex"]),
     ("eval", "genekb.eval.evaluate", ["eval", "human/ncbi-card/fake"]),
     ("similar", "genekb.query.similar", ["similar", "GENE3", "--model", "fake"]),

@@ -23,6 +23,7 @@ import pandas as pd
 
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import input_kind, read_input_bytes, sha256_file
+from genekb.store.vector_limits import check_dim, check_flat, check_npz, check_table_shape
 
 FORMATS = ("pickle", "csv", "tsv", "parquet", "npz")
 SUFFIXES = {
@@ -166,6 +167,7 @@ _KIND_WORDS = {"c": "complex numbers", "b": "true/false values", "O": "objects",
 
 
 def _as_vector(row: Any, name: Any, where: Any) -> np.ndarray:
+    check_flat(row, name, where)
     try:
         array = np.asarray(row)
     except (TypeError, ValueError, RecursionError):
@@ -192,6 +194,7 @@ def _stack(names: list[Any], rows: list[Any], where: Any) -> tuple[list[str], np
         raise GenekbError(f"{where}: vectors of different lengths {dims[:5]}; give one length")
     if dims[0] < 1:
         raise GenekbError(f"{where}: the vectors have no dimensions (length 0)")
+    check_dim(dims[0], where)
     with np.errstate(over="ignore"):
         matrix = np.stack(arrays).astype(np.float32)
     return [str(n).strip() for n in names], matrix
@@ -227,6 +230,7 @@ def _read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
             return pd.read_parquet(source)
         raw = source.read_bytes() if isinstance(source, Path) else source.getvalue()
         sep = "\t" if fmt == "tsv" else ","
+        check_table_shape(raw, sep, where)
         ragged = _ragged_line(raw, sep)
         if ragged:
             raise GenekbError(f"{where}: a ragged table ({ragged}); give every row the same fields")
@@ -243,6 +247,14 @@ def _read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
 
 def _numbers(frame: pd.DataFrame, columns: list[str], gene: str, where: Any) -> np.ndarray:
     """The vector columns as numbers; an empty cell or a word is named, not read as NaN."""
+    try:  # all at once when every cell is a number; column by column to name a bad cell
+        block = frame[columns].to_numpy()
+        if block.dtype.kind in REAL_KINDS or not any(
+            isinstance(x, str) and not x.strip() for x in block.ravel()
+        ):
+            return block.astype(np.float64)
+    except (TypeError, ValueError):
+        pass
     out = []
     for c in columns:
         col = frame[c]
@@ -312,7 +324,8 @@ def _is_list(column: pd.Series) -> bool:
     return bool(first) and isinstance(first[0], (list, np.ndarray))
 
 
-def _read_npz(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
+def _read_npz(source: Any, where: Any, size: int) -> tuple[list[str], np.ndarray]:
+    check_npz(source, size, where)
     try:
         with np.load(source, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -384,7 +397,7 @@ def load_vectors(
     if fmt == "pickle":
         names, matrix = _read_pickle(source, path)
     elif fmt == "npz":
-        names, matrix = _read_npz(source, path)
+        names, matrix = _read_npz(source, path, size)
     else:
         names, matrix = _read_table(source, fmt, gene_column, path)
     bad = ~np.isfinite(matrix).all(axis=1)

@@ -8,10 +8,12 @@ through the gene names (`cellmodel.semantic.control_symbols`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ import scipy.sparse as sp
 from cellmodel._settings import DEFAULT_N_HVG
 from cellmodel.semantic import StageProgress, check_choice, highly_variable_weights
 from genekb.encoders.base import Encoder, EncoderSpec
+from genekb.errors import GenekbWarning
 
 RANKINGS: dict[str, str] = {
     "expression": "highest normalized expression first (GenePT-s, Cell2Sentence)",
@@ -86,17 +89,37 @@ def sentence_sha256(sentence: str) -> str:
 
 
 class SentenceCache:
-    """Sentence vectors in SQLite, keyed by (encoder spec sha256, sentence sha256)."""
+    """Sentence vectors in SQLite, keyed by (encoder spec sha256, sentence sha256).
+
+    It only saves work: when the disk fails under it (full, read-only, an I/O error) the run
+    goes on without it, with one warning naming the cache, rather than failing the command."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS sentence_vectors (spec_sha256 TEXT NOT NULL,"
-                " sentence_sha256 TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL,"
-                " PRIMARY KEY (spec_sha256, sentence_sha256))"
-            )
+        self.broken = False
+        with self._failing_softly("open"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as db, db:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS sentence_vectors (spec_sha256 TEXT NOT NULL,"
+                    " sentence_sha256 TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL,"
+                    " PRIMARY KEY (spec_sha256, sentence_sha256))"
+                )
+
+    @contextlib.contextmanager
+    def _failing_softly(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            if not self.broken:
+                warnings.warn(
+                    GenekbWarning(
+                        f"cannot {doing} the sentence cache {self.path} ({exc}); going on"
+                        " without it (sentences are embedded again next time)"
+                    ),
+                    stacklevel=3,
+                )
+            self.broken = True
 
     @classmethod
     def under(cls, root: str | Path) -> SentenceCache:
@@ -110,7 +133,9 @@ class SentenceCache:
 
     def get(self, spec_sha: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
-        with closing(self._connect()) as db:
+        if self.broken:
+            return found
+        with self._failing_softly("read"), closing(self._connect()) as db:
             for start in range(0, len(keys), 500):
                 chunk = list(keys[start : start + 500])
                 marks = ",".join("?" * len(chunk))
@@ -124,7 +149,9 @@ class SentenceCache:
         return found
 
     def put(self, spec_sha: str, items: dict[str, np.ndarray]) -> None:
-        with closing(self._connect()) as db, db:
+        if self.broken:
+            return
+        with self._failing_softly("write"), closing(self._connect()) as db, db:
             db.executemany(
                 "INSERT OR REPLACE INTO sentence_vectors VALUES (?, ?, ?, ?)",
                 [

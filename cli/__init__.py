@@ -1,0 +1,49 @@
+"""The command-line apps. Importing this package first makes Ctrl-C clean from the first moment.
+
+The console scripts import `cli.genekb_app` / `cli.cellmodel_app`, which load Typer, Rich, NumPy
+and the libraries behind them for a second or more; a Ctrl-C in that time would print a
+KeyboardInterrupt traceback from whatever module was loading. Python runs this package's code
+before any of that, so the handler set here turns such a Ctrl-C into one line and exit 130
+(nothing has been written yet). Once a command runs, `cli.common.handle_errors` takes over: it
+restores Python's own handler, so a Ctrl-C mid-work unwinds and cleans up what it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+INTERRUPTED = 130
+
+
+def _interrupted_while_loading(signum: int, frame: FrameType | None) -> None:
+    try:
+        sys.stderr.write("error: interrupted while starting; nothing was written\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(INTERRUPTED)  # mid-import: no cleanup to run, and none must print a traceback
+
+
+def interrupt_quietly_while_loading() -> None:
+    """Exit 130 with one line on Ctrl-C until `restore_interrupts` (main thread only)."""
+    main = threading.current_thread() is threading.main_thread()
+    # A Ctrl-C the caller chose to ignore (`nohup`, a background job of a script) stays ignored.
+    if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted_while_loading)
+
+
+def restore_interrupts() -> None:
+    """Python's own Ctrl-C (KeyboardInterrupt), which the commands catch and clean up after; only
+    where this package had replaced it (a host that set its own handler keeps it)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# Only when a console script runs: a host that imports the apps (tests, a notebook) keeps its own.
+if os.path.basename(sys.argv[0] if sys.argv else "") in ("genekb", "cellmodel"):
+    interrupt_quietly_while_loading()

@@ -118,11 +118,23 @@ def check_distinct(outputs: dict[str, Path | None]) -> None:
 
 
 def write_h5ad(adata: Any, output: Path) -> None:
-    """Write through a temporary file and rename, so a crash never leaves a half file."""
-    from genekb.fileio import atomic_path
+    """Write `adata` as .h5ad through a temporary file and rename, so a crash never leaves a half
+    file. HDF5 builds the file in memory first (its `core` driver) and plain Python I/O writes
+    it: when the disk fails (full, a quota, a file size limit) HDF5 half-wrote nothing, where a
+    failed write inside HDF5 crashed the process in h5py's clean-up (a segfault)."""
+    import anndata as ad
+    import h5py
 
-    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
-        adata.write_h5ad(tmp)
+    from genekb.fileio import write_bytes_to
+
+    adata.strings_to_categoricals()  # as AnnData.write_h5ad does before writing
+    if adata.raw is not None:
+        adata.strings_to_categoricals(adata.raw.var)
+    with h5py.File(f"{output.name}.in-memory", "w", driver="core", backing_store=False) as f:
+        ad.io.write_elem(f, "/", adata)
+        f.flush()
+        image = f.id.get_file_image()
+    write_bytes_to(output, image, suffix=".tmp.h5ad")
 
 
 def run_progress(**line_options: Any) -> Any:

@@ -23,6 +23,7 @@ from typer._click.core import Context as ClickContext  # Typer vendors its own c
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
 
+from cli import restore_interrupts
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 
 err = Console(stderr=True)
@@ -93,6 +94,7 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            restore_interrupts()  # from here a Ctrl-C unwinds, and the command cleans up
             with warnings.catch_warnings():
                 if not os.environ.get("GENEKB_DEBUG"):
                     warnings.simplefilter("ignore")

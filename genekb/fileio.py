@@ -119,12 +119,19 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def write_failed(path: Path, exc: OSError) -> GenekbError:
+    """One line for a write the file system refused (disk full, quota, file too large, I/O)."""
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    return GenekbError(f"cannot write {path}: {reason}; nothing was written there")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path, *, suffix: str = ".tmp", durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` if the block succeeds.
 
     The caller writes the temporary file (any library, any format). On an exception the
-    temporary file is removed and `path` is untouched.
+    temporary file is removed and `path` is untouched; an OSError (a full disk, a quota, a file
+    size limit, an I/O error) becomes one GenekbError naming `path`.
     """
     path = Path(path)
     clear_stale_temps(path)
@@ -134,17 +141,24 @@ def atomic_path(path: Path, *, suffix: str = ".tmp", durable: bool = True) -> It
         if durable and tmp.is_file():
             fsync_path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise write_failed(path, exc) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
 
 
-def atomic_write(path: Path, payload: bytes) -> None:
-    """Write `payload` to `path` durably and atomically."""
-    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+def write_bytes_to(path: Path, payload: bytes | memoryview, *, suffix: str = ".tmp") -> None:
+    """`payload` written to `path` through `atomic_path` (durable, one line if the disk fails)."""
+    with atomic_path(path, suffix=suffix) as tmp, tmp.open("wb") as fh:
         fh.write(payload)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def atomic_write(path: Path, payload: bytes) -> None:
+    """Write `payload` to `path` durably and atomically."""
+    write_bytes_to(path, payload)
 
 
 # ---- checking paths before any work -------------------------------------------------------------

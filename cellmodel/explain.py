@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from cellmodel import semantic
 from cellmodel.embed import SemanticParams, prepare_gene_vectors
-from cellmodel.io import expression, require_anndata
+from cellmodel.io import expression, require_anndata, run_record
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference
 from cellmodel.markers import cell_groups, group_stats
@@ -58,7 +58,7 @@ def _layer_of(source: str | None) -> str | None:
 
 
 def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
-    record = adata.uns.get("cellmodel", {})
+    record = run_record(adata)
     given = record.get("input", {})
     expr = expression(adata, layer=_layer_of(given.get("source")), gene_key=given.get("gene_key"))
     embedding_id = record.get("embedding_id")
@@ -236,7 +236,7 @@ def explain(
                 for g in order
             ]
         out.append(entry)
-    record = adata.uns.get("cellmodel", {})
+    record = run_record(adata)
     return {
         "cluster_key": cluster_key,
         "n_cells": len(codes),

@@ -11,6 +11,7 @@ Sparse input stays sparse (CSR) throughout.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -87,6 +88,7 @@ def read(
     `cellmodel.tables.read_table`); each cell named once."""
     adata = _read(Path(path), orientation, sep)
     refuse_repeated_cells(adata.obs_names, path)
+    refuse_duplicate_columns(adata, path)
     return adata
 
 
@@ -100,6 +102,29 @@ def require_anndata(adata: Any) -> None:
         )
     if adata.isbacked:
         raise UsageError("adata is backed (read with backed=); load it first: adata.to_memory()")
+
+
+def run_record(adata: ad.AnnData) -> dict[str, Any]:
+    """`adata.uns["cellmodel"]`, the record a cellmodel run writes ({} when there is none);
+    GenekbError when the key holds something else (a file edited or made by another tool)."""
+    record = adata.uns.get("cellmodel", {})
+    if not isinstance(record, Mapping):
+        raise GenekbError(
+            f"uns['cellmodel'] holds a {type(record).__name__}, not the record cellmodel writes;"
+            " delete it (del adata.uns['cellmodel']) and run `cellmodel cluster` again"
+        )
+    return dict(record)
+
+
+def refuse_duplicate_columns(adata: ad.AnnData, path: str | Path) -> None:
+    """obs and var name each column once: a column read by name would be two columns."""
+    for where, frame in (("obs", adata.obs), ("var", adata.var)):
+        twice = frame.columns[frame.columns.duplicated()]
+        if len(twice):
+            raise GenekbError(
+                f"{path}: {where} has the column {str(twice[0])!r} more than once; rename one"
+                f" (adata.{where}.columns) and write the file again"
+            )
 
 
 def refuse_repeated_cells(names: pd.Index, path: str | Path) -> None:
@@ -254,15 +279,16 @@ def gene_names(var: pd.DataFrame, gene_key: str | None, source: str) -> list[str
     if gene_key is None:
         genes = [str(g) for g in var.index]
     elif gene_key in var.columns:
-        genes = [str(g) for g in var[gene_key].to_numpy()]
+        # A missing name is no name: str(NaN) would be "nan", which NCBI lists as an alias.
+        genes = ["" if pd.isna(g) else str(g) for g in var[gene_key].to_numpy()]
     else:
         have = ", ".join(map(str, var.columns)) or "none"
         raise GenekbError(f"gene key {gene_key!r} is not a var column of {source}; columns: {have}")
     blank = sum(1 for g in genes if not g.strip())
     if blank:
         raise GenekbError(
-            f"{blank} of {len(genes)} gene names are empty; name the genes (var_names) or choose"
-            " another gene_key="
+            f"{blank} of {len(genes)} gene names are empty or missing (NaN); name the genes"
+            " (var_names) or choose another gene_key="
         )
     fix = "make them unique (adata.var_names_make_unique()) or choose another gene_key="
     refuse_repeated(genes, source, "gene names", fix)

@@ -145,6 +145,14 @@ def _oriented(matrix: sp.csr_matrix, n_features: int, n_barcodes: int, path: Pat
             stacklevel=3,
         )
         return matrix.T.tocsr()
+    if matrix.shape == (n_features, n_barcodes) and n_features == n_barcodes > 1:
+        # Square, with as many features as barcodes: either way round fits, and a guess would
+        # silently swap genes and cells.
+        raise GenekbError(
+            f"{path}: a square matrix ({n_features} × {n_barcodes}) with as many features as"
+            " barcodes, so whether genes or cells are its rows cannot be told; write the data"
+            " as .h5ad (cells × genes) instead"
+        )
     return matrix
 
 

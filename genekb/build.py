@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError
-from genekb.fileio import read_input_text
+from genekb.fileio import read_input_text, require_file
 from genekb.genemap import GeneIndex
 from genekb.records import GeneTable
 from genekb.sources import load_source
@@ -49,8 +51,7 @@ def genes_from_h5ad(path: Path, gene_key: str | None = None) -> list[str]:
     """All gene names of an AnnData file (its .raw genes too), read without loading the matrix."""
     import anndata as ad
 
-    if not path.is_file():
-        raise GenekbError(f"{path} does not exist")
+    require_file(path, "--genes-from")
     try:
         adata = ad.read_h5ad(path, backed="r")
     except Exception as exc:  # h5py/anndata raise many types for a foreign file
@@ -68,7 +69,8 @@ def gene_names_of(adata: Any, gene_key: str | None = None) -> list[str]:
         if gene_key:
             if gene_key not in var.columns:
                 raise GenekbError(f"no column {gene_key!r} in var; choose from {list(var.columns)}")
-            return [str(x) for x in var[gene_key]]
+            # A missing name is no name: str(NaN) is "nan", an NCBI alias of SCN11A.
+            return [str(x) for x in var[gene_key] if not pd.isna(x) and str(x).strip()]
         return [str(x) for x in index]
 
     found = names(adata.var, adata.var_names)

@@ -54,6 +54,23 @@ def open_regular(path: Path, *, follow: bool = True) -> int:
     return fd
 
 
+def require_file(path: Path, what: str) -> Path:
+    """`path` when it names a regular file (a link to one is fine); GenekbError saying what it is
+    otherwise: missing, a directory, a pipe, `-` (stdin) or a device, for inputs read as a file
+    (seeked, or read more than once)."""
+    if is_stdin(path):
+        raise GenekbError(f"{what} cannot be - (stdin): it is read as a file; save it to one first")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise GenekbError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise GenekbError(f"{what} {path} cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise GenekbError(f"{what} {path} is {_kind_of(mode)}; give a file")
+    return Path(path)
+
+
 def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
     """The bytes of the regular file `path` (see `open_regular`), refused before reading when it
     holds more than `limit` bytes."""

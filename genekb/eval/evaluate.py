@@ -38,6 +38,32 @@ def _records_by_row(version: EmbeddingVersion, ids: np.ndarray) -> pd.DataFrame:
     return frame.set_index("gene_id").reindex(ids.astype(np.int64)).reset_index()
 
 
+def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
+    """Why a task cannot be scored on a version, naming the cause (None when it can)."""
+    found, asked, counts = coverage["found"], coverage["asked"], coverage["classes"]
+    smallest = min(counts.values()) if counts else 0
+    if asked < MIN_FOUND:
+        return f"the task names {asked} genes; a score needs at least {MIN_FOUND}: add genes to it"
+    if found < MIN_FOUND:
+        return (
+            f"only {found} of {asked} task genes are in this version (at least {MIN_FOUND}"
+            " needed); build a version that holds the task's genes"
+        )
+    if len(counts) < 2:
+        return f"the task's genes in this version fall in one class ({counts}); it needs two"
+    if smallest < folds:
+        return (
+            f"--folds {folds} needs {folds} genes of each class, and the smallest class here has"
+            f" {smallest} (classes {counts}); use fewer folds"
+        )
+    if smallest < MIN_PER_CLASS:
+        return (
+            f"a class has {smallest} genes in this version (classes {counts}); each needs at"
+            f" least {MIN_PER_CLASS}"
+        )
+    return None
+
+
 def evaluate_one(
     version: EmbeddingVersion,
     task: Task,
@@ -58,16 +84,9 @@ def evaluate_one(
         "task": task.name,
         "coverage": matched.coverage,
     }
-    counts = matched.coverage["classes"]
-    if (
-        matched.coverage["found"] < MIN_FOUND
-        or len(counts) < 2
-        or min(counts.values()) < max(folds, MIN_PER_CLASS)
-    ):
-        result["skipped"] = (
-            f"only {matched.coverage['found']} of {matched.coverage['asked']} task genes are in "
-            f"this version (classes {counts}); build a version that holds the task's genes"
-        )
+    skipped = _skip_reason(matched.coverage, folds)
+    if skipped:
+        result["skipped"] = skipped
         return result
     vectors = matrix[matched.rows]
     records = _records_by_row(version, ids).iloc[matched.rows].reset_index(drop=True)

@@ -262,13 +262,18 @@ def rebuild(store: Store) -> Path:
     versions, _ = checked_versions(store)
     target = store.root / CATALOG_FILE
     with store.lock("catalog"), atomic_path(target, durable=False) as tmp:
-        con = duckdb.connect(str(tmp))
         try:
-            _versions_table(con, versions, _tags(store))
-            _file_views(con, versions)
+            con = duckdb.connect(str(tmp))
+            try:
+                _versions_table(con, versions, _tags(store))
+                _file_views(con, versions)
+            finally:
+                con.close()
+        except duckdb.Error as exc:  # its words name the temporary file: name the catalog
+            reason = str(exc).splitlines()[0].replace(str(tmp), str(target))
+            raise GenekbError(f"cannot write the catalog {target}: {reason}") from None
         finally:
-            con.close()
-        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+            Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return target
 
 

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import atomic_path, check_output_file
+from genekb.fileio import atomic_path, check_output_file, require_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY, check_content
 from genekb.store.ids import tag_problem
@@ -192,8 +192,7 @@ def import_file(
     """
     if expect is not None and not re.fullmatch(r"[0-9a-f]{12,64}", expect.lower()):
         raise UsageError(f"--expect {expect!r} is not a content sha256 (12 to 64 hex digits)")
-    if not file.is_file():
-        raise GenekbError(f"{file}: no such file")
+    require_file(file, "export file")
     try:
         tar = tarfile.open(file, "r:*")  # noqa: SIM115 - closed by the `with tar` below
     except (tarfile.TarError, OSError):

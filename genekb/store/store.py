@@ -67,10 +67,13 @@ ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "
 
 def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The store root: the argument, else $GENEKB_HOME, else ./artifacts."""
-    if root:
-        return Path(root).expanduser()
-    env = os.environ.get("GENEKB_HOME")
-    return Path(env).expanduser() if env else Path("artifacts")
+    given = root if root else os.environ.get("GENEKB_HOME")
+    if not given:
+        return Path("artifacts")
+    try:
+        return Path(given).expanduser()
+    except RuntimeError:  # `~name` of a user this system does not know
+        raise UsageError(f"store root {str(given)!r}: no such user's home directory") from None
 
 
 class Store:

@@ -133,6 +133,8 @@ def refuse_repeated_cells(names: pd.Index, path: str | Path) -> None:
 
 
 def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
+    if path.is_char_device() or path.is_block_device():
+        raise GenekbError(f"input {path} is a device, not a file or a pipe; give a file")
     if str(path) == "-" or (path.exists() and not path.is_file() and not path.is_dir()):
         return read_table(path, orientation=orientation, sep=sep)  # stdin or a pipe: a table
     if not path.exists():

@@ -189,7 +189,7 @@ def explain(
         raise GenekbError(
             f"no obs[{cluster_key!r}] in {source}; run `cellmodel cluster IN -o OUT.h5ad` first"
         )
-    record = adata.uns.get("cellmodel", {})
+    record = io.run_record(adata)
     store = None
     if record.get("embedding_id"):
         store_root = root or (Path(record["store_root"]) if record.get("store_root") else None)

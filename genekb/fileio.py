@@ -307,7 +307,21 @@ def input_kind(path: str | os.PathLike[str], what: str) -> str:
         raise GenekbError(f"{what} {p} does not exist")
     if p.is_file():
         return "file"
+    if (p.is_char_device() or p.is_block_device()) and not _is_terminal(p):
+        # `/dev/zero` never ends and `/dev/sda` is a disk: neither is data someone meant to give
+        raise GenekbError(f"{what} {p} is a device, not a file or a pipe; give a file")
     return "stream"
+
+
+def _is_terminal(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
 
 
 STREAM_LIMIT = 4 << 30  # bytes read from a pipe or stdin at most (`/dev/zero` never ends)

@@ -93,3 +93,27 @@ def test_a_failed_write_names_the_output_and_leaves_no_temp_file(tmp_path):
         tmp.write_bytes(b"half")
         raise OSError(28, "No space left on device")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_stops_a_long_sql_query_at_once(tmp_path):
+    """DuckDB runs the query in one long C call, where Python cannot deliver Ctrl-C: the query
+    runs in a thread and is interrupted from the main thread."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from genekb.build import build
+    from genekb.store import catalog
+    from genekb.store.store import Store
+    from tests.conftest import make_genes
+
+    store = Store.open(tmp_path, create=True)
+    build(store, model="fake", gene_table=make_genes())
+    endless = "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b"
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        catalog.query(store, endless)
+    assert time.monotonic() - start < 5

@@ -13,7 +13,10 @@ the statement.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -206,16 +209,7 @@ def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
     con = connect(store)
     try:
         _refuse_changes(sql)
-        result = con.execute(sql)
-        if limit is None:
-            frame = result.fetchdf()
-            frame.attrs["truncated"] = False
-            return frame
-        columns = [d[0] for d in result.description or []]
-        rows = result.fetchmany(limit + 1)
-        frame = pd.DataFrame(rows[:limit], columns=columns)
-        frame.attrs["truncated"] = len(rows) > limit
-        return frame
+        return _interruptible(con, lambda: _fetch(con, sql, limit))
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None
     except duckdb.Error as exc:
@@ -228,7 +222,51 @@ def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
             raise KeyboardInterrupt from None
         raise
     finally:
-        con.close()
+        with contextlib.suppress(duckdb.Error):  # after a Ctrl-C it may still be winding down
+            con.close()
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None) -> pd.DataFrame:
+    result = con.execute(sql)
+    if limit is None:
+        frame = result.fetchdf()
+        frame.attrs["truncated"] = False
+        return frame
+    columns = [d[0] for d in result.description or []]
+    rows = result.fetchmany(limit + 1)
+    frame = pd.DataFrame(rows[:limit], columns=columns)
+    frame.attrs["truncated"] = len(rows) > limit
+    return frame
+
+
+def _interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], pd.DataFrame]) -> Any:
+    """Run `work` in a thread so that Ctrl-C, which Python delivers to the main thread only
+    between bytecodes (never inside DuckDB's long C call), interrupts the query at once. The
+    main thread waits on an event, not on `join`: an interrupted `join` can leave the thread
+    looking finished while it still runs."""
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="genekb-sql", daemon=True).start()
+    try:
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):  # the query may have ended meanwhile
+            con.interrupt()
+        done.wait(5)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _refuse_changes(sql: str) -> None:

@@ -192,3 +192,20 @@ def test_list_shows_a_version_whose_manifest_is_damaged(tmp_path):
     listed = json.loads(run("list", "--root", str(tmp_path / "a"), "--json").stdout)["versions"]
     row = next(r for r in listed if r["id"] == report["embedding_id"])
     assert row["status"] == "damaged"
+
+
+def test_a_build_of_the_same_recipe_replaces_a_damaged_copy(tmp_path):
+    store = Store.open(tmp_path / "a", create=True)
+    report = build(store, model="fake", gene_table=make_genes())
+    vectors = store.embedding(report["tag"]).path / "vectors.parquet"
+    data = bytearray(vectors.read_bytes())
+    data[len(data) // 2] ^= 1
+    vectors.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="genekb build"):
+        store.embedding(report["tag"]).matrix()
+    with pytest.warns(UserWarning, match="rebuilding it"):
+        again = build(store, model="fake", gene_table=make_genes())
+    assert again["embedding_id"] == report["embedding_id"]
+    assert all(r["ok"] for r in store.verify())
+    staging = tmp_path / "a" / ".staging"
+    assert not staging.exists() or not any(staging.iterdir())

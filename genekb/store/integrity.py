@@ -36,8 +36,8 @@ DATA_FILES = {"text": "genes.parquet", "embedding": "vectors.parquet"}
 
 
 REPAIR_HINT = (
-    "run `genekb verify` for details, then replace it from a good export with"
-    " `genekb import --replace-damaged FILE`"
+    "run `genekb verify` for details; `genekb build` of the same recipe writes it again, or"
+    " `genekb import --replace-damaged FILE` replaces it from a good export"
 )
 
 

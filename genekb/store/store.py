@@ -332,23 +332,31 @@ class Store:
             tmp.parent.rmdir()  # only when empty: other writers may be staging too
 
     @contextlib.contextmanager
-    def staging(self, kind: str, vid: str) -> Iterator[Path]:
+    def staging(self, kind: str, vid: str, *, replace: bool = False) -> Iterator[Path]:
         """A fresh directory to write version `vid` into; renamed into place if the block succeeds.
 
         If another writer published the same version first, ours is discarded: versions are
-        content-addressed, so both copies are equivalent and the first one stays.
+        content-addressed, so both copies are equivalent and the first one stays. With `replace`
+        (the caller holds the version's lock and found the published copy damaged), that copy
+        is moved aside and ours takes its place.
         """
         tmp = self.staging_dir()
+        aside = tmp.with_name(tmp.name + "-damaged")
         try:
             yield tmp
             final = self._dir(kind) / vid
             final.parent.mkdir(exist_ok=True)
+            if replace and (final.exists() or final.is_symlink()):
+                os.rename(final, aside)
             try:
                 os.rename(tmp, final)
             except OSError as exc:
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
         finally:
+            if aside.is_symlink():
+                aside.unlink()
+            shutil.rmtree(aside, ignore_errors=True)
             self.remove_staging_dir(tmp)
 
     @contextlib.contextmanager

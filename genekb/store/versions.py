@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from genekb.encoders.base import Encoder, EncoderSpec, ProgressFactory, encoding_costs
-from genekb.errors import IntegrityError
+from genekb.errors import DamagedVersionWarning, IntegrityError
 from genekb.fileio import fsync_path, sha256_file
 from genekb.records import GeneTable
 from genekb.store.content import CONTENT_KEY, content_of
@@ -72,10 +72,18 @@ def file_entry(path: Path) -> dict[str, Any]:
 
 
 def _existing(store: Store, kind: str, vid: str) -> Any:
-    """The published version `vid`, checked whole: a damaged copy is refused, never returned as
-    found (IntegrityError names the file)."""
-    version = store.text(vid) if kind == "text" else store.embedding(vid)
-    version.check()
+    """The published version `vid`, checked whole, or None when the store holds no copy or a
+    damaged one: a build of the same recipe then writes it again and replaces the damaged copy
+    (its id names the recipe, so the rebuilt copy is the version it should have been)."""
+    if not store.has(kind, vid):
+        return None
+    try:
+        version = store.text(vid) if kind == "text" else store.embedding(vid)
+        version.check()
+    except IntegrityError as exc:
+        reason = str(exc).split("; this version")[0]
+        warnings.warn(DamagedVersionWarning(f"{reason}; rebuilding it"), stacklevel=3)
+        return None
     return version
 
 
@@ -121,17 +129,17 @@ def ensure_text_version(
     """The text version of `genes` (restricted to `gene_ids`) under `template`; True if new."""
     table, selected, sha, vid = _text_plan(genes, template, gene_ids)
     snapshot = genes.snapshot.to_dict()
-    if store.has("text", vid):
-        return _existing(store, "text", vid), False
+    if found := _existing(store, "text", vid):
+        return found, False
     with store.lock(vid):
-        if store.has("text", vid):
-            return _existing(store, "text", vid), False
+        if found := _existing(store, "text", vid):
+            return found, False
         texts = [template.render(r) for r in table.to_pylist()]
         table = table.append_column("text", pa.array(texts, pa.string()))
         table = table.append_column(
             "text_sha256", pa.array([sha256_text(t) for t in texts], pa.string())
         )
-        with store.staging("text", vid) as tmp:
+        with store.staging("text", vid, replace=True) as tmp:
             meta = {
                 "kind": "text",
                 "id": vid,
@@ -274,11 +282,10 @@ def ensure_embedding_version(
     start = time.perf_counter()
     vid = embedding_id(text.id, spec)
     found = {"embedded": 0, "reused": 0, "created": False, "skipped_damaged": []}
-    if store.has("embedding", vid):
-        return _existing(store, "embedding", vid), {**found, "seconds": time.perf_counter() - start}
+    if version := _existing(store, "embedding", vid):
+        return version, {**found, "seconds": time.perf_counter() - start}
     with store.lock(vid):
-        if store.has("embedding", vid):
-            version = _existing(store, "embedding", vid)
+        if version := _existing(store, "embedding", vid):
             return version, {**found, "seconds": time.perf_counter() - start}
         genes = text.table(["gene_id", "symbol", "text", "text_sha256"])
         shas = genes.column("text_sha256").to_pylist()
@@ -295,7 +302,7 @@ def ensure_embedding_version(
         dim = int(loaded_spec.dim or next(iter(reused.values()))[0].shape[0])
         rows = [reused[s] for s in shas]
         table = _vector_table(genes, rows, dim)
-        with store.staging("embedding", vid) as tmp:
+        with store.staging("embedding", vid, replace=True) as tmp:
             write_parquet(table, tmp / VECTORS_FILE, embedding_file_meta(vid, text, spec, dim))
             for name, data in (extra_files or {}).items():
                 (tmp / name).write_bytes(data)

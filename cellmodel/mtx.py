@@ -38,9 +38,10 @@ def read_10x_mtx(folder: str | Path) -> ad.AnnData:
     missing = [name for name, path in found.items() if path is None]
     if missing:
         raise GenekbError(f"{folder} is not a 10x matrix folder: missing {', '.join(missing)}(.gz)")
-    genes_by_cells = _read_matrix(found["matrix.mtx"])
     features = _read_names(found["features.tsv"], "feature")
     barcodes = _read_names(found["barcodes.tsv"], "barcode")[0]
+    _check_declared(found["matrix.mtx"], len(features), len(barcodes))
+    genes_by_cells = _read_matrix(found["matrix.mtx"])
     genes_by_cells = _oriented(genes_by_cells, len(features), len(barcodes), found["matrix.mtx"])
     if genes_by_cells.shape != (len(features), len(barcodes)):
         raise GenekbError(
@@ -81,6 +82,29 @@ def _open_binary(path: Path) -> Any:
     # Binary, not text: scipy wraps a text stream in a helper whose clean-up prints a traceback
     # ("Exception ignored in ...") once the file is closed after a parse error.
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
+def _check_declared(path: Path, n_features: int, n_barcodes: int) -> None:
+    """The size line of matrix.mtx must name the features and barcodes, either way round, before
+    scipy allocates what it declares (a few bytes can declare a matrix no memory holds)."""
+    with _open_binary(path) as fh:
+        for _ in range(10_000):  # the header, its comments, then the size line
+            line = fh.readline(4096)
+            if not line:
+                return  # no size line: scipy names the file as damaged
+            if not line.startswith(b"%") and line.strip():
+                break
+        else:
+            return
+    try:
+        rows, cols = (int(v) for v in line.split()[:2])
+    except ValueError:
+        return  # not numbers: scipy names the file as damaged
+    if sorted((rows, cols)) != sorted((n_features, n_barcodes)):
+        raise GenekbError(
+            f"{path} declares a {rows:,} × {cols:,} matrix, but there are {n_features:,}"
+            f" features and {n_barcodes:,} barcodes; refused before reading it"
+        )
 
 
 class _NewHeader(io.RawIOBase):

@@ -184,6 +184,15 @@ def square_mtx(case: Case) -> list[str]:
     return ["cellmodel", "cluster", "tenx", "-o", "out.h5ad"]
 
 
+def huge_declared_mtx(case: Case) -> list[str]:
+    folder = case.folder / "tenx"
+    square_mtx(case)
+    (folder / "matrix.mtx").write_text(
+        "%%MatrixMarket matrix coordinate integer general\n100000000 100000000 1\n1 1 5\n"
+    )
+    return ["cellmodel", "cluster", "tenx", "-o", "out.h5ad"]
+
+
 def _small_h5ad(path: Path, change: Callable | None = None) -> None:
     import anndata as ad
     import pandas as pd
@@ -241,6 +250,7 @@ CASES: dict[str, tuple[Callable[[Case], list[str]], int, str]] = {
 # Refused on reading, before any work: run in this process (a `cellmodel` start costs seconds).
 IN_PROCESS = {
     "square 10x matrix": (square_mtx, 1, "cannot be told"),
+    "10x matrix declaring 10^8 × 10^8": (huge_declared_mtx, 1, "refused before reading"),
     "uns['cellmodel'] a string": (uns_string, 1, "uns['cellmodel']"),
     "an obs column named twice": (repeated_obs_column, 1, "more than once"),
 }

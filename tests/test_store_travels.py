@@ -94,6 +94,8 @@ EDITS = {
     "spec hash": ("embedding", lambda m: m.update(encoder_sha256="0" * 64), "encoder_sha256"),
     "content id": ("embedding", lambda m: m.update({CONTENT_KEY: "1" * 64}), "content sha256"),
     "text counts": ("text", lambda m: m["counts"].update(with_summary=7), "with_summary"),
+    "a listed path": ("embedding", lambda m: m["files"].update(
+        {"../../../../etc/hostname": {"sha256": "0" * 64, "bytes": 1}}), "do not match"),
 }
 
 

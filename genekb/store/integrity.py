@@ -33,6 +33,7 @@ from genekb.store.manifest import MANIFEST, read_manifest
 
 VERIFIED_DIR = ".verified"
 DATA_FILES = {"text": "genes.parquet", "embedding": "vectors.parquet"}
+UNSIZED_LIMIT = 1 << 40  # bytes read of a file whose size the manifest does not record
 
 
 REPAIR_HINT = (
@@ -59,12 +60,31 @@ def load_manifest(path: Path, kind: str) -> dict[str, Any]:
             and manifest.get("id") == vid
             and expected_id(manifest) == vid
             and isinstance(manifest.get("files"), dict)
+            and all(_plain_name(n) and _file_entry(e) for n, e in manifest["files"].items())
         )
     except (KeyError, TypeError, ValueError):
         consistent = False
     if not consistent:
         raise damaged(path / MANIFEST, "its contents do not match the version id")
     return manifest
+
+
+def _plain_name(name: object) -> bool:
+    """A file a manifest lists lies in its version's directory: a name, never a path."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..", MANIFEST)
+        and not any(c in name for c in "/\\\0")
+    )
+
+
+def _file_entry(entry: object) -> bool:
+    """What a manifest records of a file: its sha256 and its size."""
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("sha256"), str)
+        and (entry.get("bytes") is None or (type(entry["bytes"]) is int and entry["bytes"] >= 0))
+    )  # sizes are recorded since the first format; None is tolerated for a hand-made one
 
 
 def _entry(manifest: dict[str, Any], path: Path, name: str) -> dict[str, Any]:
@@ -94,7 +114,7 @@ def read_verified(path: Path, manifest: dict[str, Any], name: str) -> bytes:
 def _size_of(entry: dict[str, Any]) -> int:
     """The size a manifest entry records: a reader reads no more than that."""
     size = entry.get("bytes")
-    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else 0
+    return size if type(size) is int and size >= 0 else UNSIZED_LIMIT
 
 
 def _reason(exc: Exception, file: Path) -> str:

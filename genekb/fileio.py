@@ -136,6 +136,11 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+# What a file system answers a write it cannot take: full, over quota, over the size limit,
+# an I/O error, read-only.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+
+
 def write_failed(path: Path, exc: OSError) -> GenekbError:
     """One line for a write the file system refused (disk full, quota, file too large, I/O)."""
     reason = exc.strerror or str(exc) or exc.__class__.__name__
@@ -159,7 +164,10 @@ def atomic_path(path: Path, *, suffix: str = ".tmp", durable: bool = True) -> It
             fsync_path(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        raise write_failed(path, exc) from None
+        # A failure of another file (an input that vanished) keeps its own name.
+        if exc.errno in WRITE_ERRNOS or exc.filename in (None, str(tmp), str(path)):
+            raise write_failed(path, exc) from None
+        raise
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -88,6 +88,15 @@ def manifest_to_dev_zero(case: Case) -> list[str]:
     return ["genekb", "similar", "GENE3", "--ref", TAG, "--root", str(case.store)]
 
 
+def store_file_to_dev_zero(name: str) -> Callable[[Case], list[str]]:
+    def setup(case: Case) -> list[str]:
+        (case.store / name).unlink()
+        (case.store / name).symlink_to("/dev/zero")
+        return ["genekb", "similar", "GENE3", "--ref", TAG, "--root", str(case.store)]
+
+    return setup
+
+
 def vectors_fifo_verify(case: Case) -> list[str]:
     (case.version() / "vectors.parquet").unlink()
     os.mkfifo(case.version() / "vectors.parquet")
@@ -229,6 +238,9 @@ CASES: dict[str, tuple[Callable[[Case], list[str]], int, str]] = {
     "vectors linked to /dev/zero": (_link("/dev/zero"), 1, "symbolic link"),
     "vectors linked out of the store": (_link("/etc/hostname"), 1, "symbolic link"),
     "manifest linked to /dev/zero": (manifest_to_dev_zero, 1, "symbolic link"),
+    "tags.json linked to /dev/zero": (store_file_to_dev_zero("tags.json"), 1, "corrupt"),
+    "the store marker linked to /dev/zero": (store_file_to_dev_zero("genekb-store.json"), 1,
+                                             "unreadable or corrupt"),
     "verify: vectors a FIFO": (vectors_fifo_verify, 1, "versions verify clean"),
     "verify: vectors a directory": (vectors_dir_verify, 1, "versions verify clean"),
     "verify: manifest linked to /dev/zero": (manifest_zero_verify, 1, "versions verify clean"),

@@ -141,8 +141,8 @@ def _record_path(root: Path, vid: str) -> Path:
 
 def _read_record(root: Path, vid: str) -> dict[str, Any]:
     try:
-        record = json.loads(_record_path(root, vid).read_text())
-    except (OSError, ValueError):
+        record = json.loads(read_regular(_record_path(root, vid), 1 << 20, follow=False))
+    except (OSError, GenekbError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
 

@@ -21,11 +21,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import atomic_path, check_output_file, require_file
+from genekb.fileio import atomic_path, check_output_file, read_regular, require_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY, check_content
 from genekb.store.ids import tag_problem
-from genekb.store.manifest import FORMAT, MANIFEST, now_iso
+from genekb.store.manifest import FORMAT, MANIFEST, MANIFEST_LIMIT, now_iso
 from genekb.store.store import EMBEDDINGS, MARKER, TAGS_FILE, TEXTS, EmbeddingVersion, Store
 
 EXPORT_MARKER = "genekb-export.json"
@@ -78,7 +78,7 @@ def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -
             kind = TEXTS if v.kind == "text" else EMBEDDINGS
             tar.add(v.path, arcname=f"{kind}/{v.id}", recursive=False)
             for name in [MANIFEST, *sorted(v.manifest["files"])]:
-                data = v.read_bytes(name) if name != MANIFEST else (v.path / name).read_bytes()
+                data = v.read_bytes(name) if name != MANIFEST else _manifest_bytes(v.path)
                 entry = tarfile.TarInfo(f"{kind}/{v.id}/{name}")
                 entry.size = len(data)
                 tar.addfile(entry, io.BytesIO(data))
@@ -89,6 +89,10 @@ def export_version(store: Store, ref: str, file: Path, *, force: bool = False) -
         "tags": sorted(tags),
         "bytes": file.stat().st_size,
     }
+
+
+def _manifest_bytes(folder: Path) -> bytes:
+    return read_regular(folder / MANIFEST, MANIFEST_LIMIT, follow=False)
 
 
 def _content_of(version: Any) -> str | None:

@@ -36,7 +36,7 @@ from typing import Any
 from filelock import FileLock
 
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError
-from genekb.fileio import atomic_write, check_output_dir, pid_alive
+from genekb.fileio import atomic_write, check_output_dir, pid_alive, read_regular
 from genekb.store import integrity
 from genekb.store.catalog_check import check_catalog
 from genekb.store.hashing import sha256_json
@@ -61,6 +61,7 @@ MARKER = "genekb-store.json"
 TEXTS, EMBEDDINGS = "texts", "embeddings"
 TAGS_FILE = "tags.json"
 TAGS_FORMAT = "genekb-tags/1"  # {"format", "tags", "sha256": sha256 of the canonical tags}
+SMALL_FILE_LIMIT = 64 << 20  # bytes of the marker or tags.json read at most (never /dev/zero)
 # Entries a fresh root may already hold (the repo's artifacts/ keeps a README and run outputs).
 ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
 
@@ -104,8 +105,8 @@ class Store:
             raise GenekbError(f"store root {path} is not readable; check its permissions") from None
         if has_marker:
             try:
-                info = json.loads(marker.read_text())
-            except (OSError, json.JSONDecodeError):
+                info = json.loads(read_regular(marker, SMALL_FILE_LIMIT, follow=False))
+            except (OSError, GenekbError, ValueError):
                 raise GenekbError(
                     f"{marker} is unreadable or corrupt; is {path} a store?"
                 ) from None
@@ -192,8 +193,8 @@ class Store:
         if not path.exists():
             return {}, "absent"
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+            data = json.loads(read_regular(path, SMALL_FILE_LIMIT, follow=False))
+        except (OSError, GenekbError, ValueError):
             data = None
         signed = isinstance(data, dict) and data.get("format") == TAGS_FORMAT
         if signed and set(data) != {"format", "tags", "sha256"}:
@@ -228,8 +229,10 @@ class Store:
         path = self.root / TAGS_FILE
         with self.lock("tags"):
             try:
-                data = json.loads(path.read_text()) if path.exists() else {}
-            except (OSError, ValueError):
+                exists = path.exists() or path.is_symlink()
+                raw = read_regular(path, SMALL_FILE_LIMIT, follow=False) if exists else b"{}"
+                data = json.loads(raw)
+            except (OSError, GenekbError, ValueError):
                 data = None
             tags = data.get("tags") if isinstance(data, dict) and "format" in data else data
             if not isinstance(tags, dict) or not all(

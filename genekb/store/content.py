@@ -88,7 +88,13 @@ def data_problems(kind: str, data: bytes) -> tuple[str | None, list[str]]:
         return None, [f"its data cannot be decoded ({exc.__class__.__name__})"]
 
 
-def check_content(
+def check_content(path: Path, manifest: dict[str, Any], data_file: str, data: bytes) -> list[str]:
+    """Problems with a version's content: its data undecodable or inconsistent, or its content id
+    not the one the manifest claims (see `content_and_problems`)."""
+    return content_and_problems(path, manifest, data_file, data)[1]
+
+
+def content_and_problems(
     path: Path, manifest: dict[str, Any], data_file: str, data: bytes
 ) -> tuple[str | None, list[str]]:
     """(the content id recomputed from the data, problems with it): the data undecodable or

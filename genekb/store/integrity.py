@@ -26,7 +26,7 @@ from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError
 from genekb.fileio import atomic_write, read_regular, sha256_file
-from genekb.store.content import CONTENT_KEY, check_content
+from genekb.store.content import CONTENT_KEY, content_and_problems
 from genekb.store.fields import version_problems
 from genekb.store.ids import expected_id
 from genekb.store.manifest import MANIFEST, read_manifest
@@ -195,7 +195,7 @@ def data_checks(
     the version's files, already checked against their sha256; `text_dir` an embedding version's
     text version (its files are read through their hash check)."""
     data_file = DATA_FILES[kind]
-    found, problems = check_content(path, manifest, data_file, files[data_file])
+    found, problems = content_and_problems(path, manifest, data_file, files[data_file])
     text = None
     if kind == "embedding" and text_dir is not None:
         try:

@@ -23,7 +23,7 @@ from typing import Any
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import atomic_path, check_output_file, read_regular, require_file
 from genekb.store import integrity
-from genekb.store.content import CONTENT_KEY, check_content
+from genekb.store.content import CONTENT_KEY, content_and_problems
 from genekb.store.ids import tag_problem
 from genekb.store.manifest import FORMAT, MANIFEST, MANIFEST_LIMIT, now_iso
 from genekb.store.store import EMBEDDINGS, MARKER, TAGS_FILE, TEXTS, EmbeddingVersion, Store
@@ -97,8 +97,8 @@ def _manifest_bytes(folder: Path) -> bytes:
 
 def _content_of(version: Any) -> str | None:
     """The content id of a version written before genekb recorded one, from its data."""
-    return check_content(version.path, version.manifest, version.data_file, version.read_bytes(
-        version.data_file))[0]  # fmt: skip
+    data = version.read_bytes(version.data_file)
+    return content_and_problems(version.path, version.manifest, version.data_file, data)[0]
 
 
 def _read_header(tar: tarfile.TarFile, source: Path) -> dict[str, Any]:

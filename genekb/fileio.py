@@ -147,15 +147,44 @@ def write_failed(path: Path, exc: OSError) -> GenekbError:
     return GenekbError(f"cannot write {path}: {reason}; nothing was written there")
 
 
+def check_room(path: Path, need: int) -> None:
+    """GenekbError naming `path` when `need` bytes cannot be written there: over this process's
+    file size limit (`ulimit -f`) or over the space free on its file system. Checked before a
+    write whose failure a library handles badly (HDF5 crashes cleaning up after one)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and need > soft:
+        raise GenekbError(
+            f"cannot write {path}: it needs about {need:,} bytes, over this process's file size"
+            f" limit of {soft:,} (ulimit -f); nothing was written there"
+        )
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return  # the write itself will say what is wrong
+    free = st.f_bavail * st.f_frsize
+    if need > free:
+        raise GenekbError(
+            f"cannot write {path}: it needs about {need:,} bytes and {path.parent} has {free:,}"
+            " free; free some space or write elsewhere"
+        )
+
+
 @contextlib.contextmanager
-def atomic_path(path: Path, *, suffix: str = ".tmp", durable: bool = True) -> Iterator[Path]:
+def atomic_path(
+    path: Path, *, suffix: str = ".tmp", durable: bool = True, expected_bytes: int | None = None
+) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` if the block succeeds.
 
     The caller writes the temporary file (any library, any format). On an exception the
     temporary file is removed and `path` is untouched; an OSError (a full disk, a quota, a file
-    size limit, an I/O error) becomes one GenekbError naming `path`.
+    size limit, an I/O error) becomes one GenekbError naming `path`. With `expected_bytes`, the
+    room for them is checked first (`check_room`).
     """
     path = Path(path)
+    if expected_bytes is not None:
+        check_room(path, expected_bytes)
     clear_stale_temps(path)
     tmp = temp_name(path, suffix)
     try:
@@ -175,7 +204,7 @@ def atomic_path(path: Path, *, suffix: str = ".tmp", durable: bool = True) -> It
 
 def write_bytes_to(path: Path, payload: bytes | memoryview, *, suffix: str = ".tmp") -> None:
     """`payload` written to `path` through `atomic_path` (durable, one line if the disk fails)."""
-    with atomic_path(path, suffix=suffix) as tmp, tmp.open("wb") as fh:
+    with atomic_path(path, suffix=suffix, expected_bytes=len(payload)) as tmp, tmp.open("wb") as fh:
         fh.write(payload)
         fh.flush()
         os.fsync(fh.fileno())

@@ -117,3 +117,18 @@ def test_ctrl_c_stops_a_long_sql_query_at_once(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         catalog.query(store, endless)
     assert time.monotonic() - start < 5
+
+
+def test_a_write_that_cannot_fit_is_refused_before_it_starts(tmp_path, monkeypatch):
+    """HDF5 crashes cleaning up after a failed write, so the chunked writers check the room for
+    what they will write first (the file size limit, the free space)."""
+    import resource
+
+    from genekb.fileio import atomic_path
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (4096, 4096))
+    target = tmp_path / "out.h5ad"
+    refused = pytest.raises(GenekbError, match=r"over this process's file size limit.*ulimit")
+    with refused, atomic_path(target, expected_bytes=1 << 20):
+        raise AssertionError("the block must not run")
+    assert list(tmp_path.iterdir()) == []

@@ -130,7 +130,8 @@ def write_copy(
 ) -> None:
     """`output`: a copy of the .h5ad at `path` with the `obs` columns added and `uns` merged into
     `uns[uns_key]`, renamed into place only when whole."""
-    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
+    added = sum(64 * len(v) for v in obs.values())  # a few columns of labels and scores
+    with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=h5.copy_size(path, added)) as tmp:
         h5.copy_file(path, tmp)
         with h5.ObsmWriter(tmp) as out:
             write_obs(out.file, obs)

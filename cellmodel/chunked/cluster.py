@@ -174,7 +174,8 @@ def _write_output(
     """The input copied to a temporary file, the results added block by block, renamed."""
     n = latent.shape[0]
     categories = [str(i) for i in range(max(n_clusters, int(labels.max()) + 1))]
-    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
+    added = latent.nbytes + X_pca.nbytes + 16 * n
+    with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=h5.copy_size(src, added)) as tmp:
         h5.copy_file(src, tmp)
         with h5.ObsmWriter(tmp) as out:
             for key, matrix in (("X_cellmodel", latent), ("X_pca_expr", X_pca)):

@@ -234,7 +234,10 @@ def _write_output(
 ) -> None:
     """A copy of the input with the view written in and the record, its timings now whole,
     merged into uns; renamed into place only when complete."""
-    with atomic_path(output, suffix=".tmp.h5ad") as tmp:
+    src = passes.source
+    added = 4 * src.n_cells * side.prepared.vectors.shape[1]  # one float32 view per cell
+    need = h5.copy_size(src.ref.path, added)
+    with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
         h5.copy_file(passes.source.ref.path, tmp)
         with h5.ObsmWriter(tmp) as out:
             passes.write_view(out, side.prepared.vectors, side.weights)

@@ -262,6 +262,15 @@ def copy_file(src: str | Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
+COPY_SLACK = 4 << 20  # bytes of HDF5 metadata and uns written beside the new arrays
+
+
+def copy_size(src: str | Path, added: int) -> int:
+    """The bytes a copy of `src` with `added` bytes of new arrays needs: checked before writing
+    (`genekb.fileio.check_room`), since HDF5 crashes cleaning up after a failed write."""
+    return Path(src).stat().st_size + int(added) + COPY_SLACK
+
+
 def iter_blocks(dataset: Any, n: int, chunk_rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
     for start, stop in chunk_ranges(n, chunk_rows):
         yield start, stop, np.asarray(dataset[start:stop])

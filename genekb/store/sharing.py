@@ -134,7 +134,7 @@ def _check_size(tar: tarfile.TarFile, source: Path) -> None:
                           " file holds; refused before extracting")  # fmt: skip
 
 
-def _check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dict[str, Any]:
+def check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dict[str, Any]:
     """Every check of one staged version; its manifest if all pass."""
     label = "text" if kind == TEXTS else "embedding"
     try:
@@ -197,7 +197,7 @@ def import_file(
             tar.extractall(staging, filter="data")
             plan, contents = [], {}
             for (kind, vid), names in sorted(members.items()):  # texts sort before embeddings
-                manifest = _check_staged(staging / kind / vid, kind, names, file)
+                manifest = check_staged(staging / kind / vid, kind, names, file)
                 if kind == EMBEDDINGS:
                     text_id = manifest["text_id"]
                     if text_id not in texts_here and not store.has("text", text_id):
@@ -207,7 +207,7 @@ def import_file(
                         )
                 plan.append((kind, vid))
                 contents[vid] = manifest[CONTENT_KEY]
-            _check_expected(file, contents, plan, expect)
+            check_expected(file, contents, plan, expect)
             embedding_ids = {vid for kind, vid in plan if kind == EMBEDDINGS}
             for tag, vid in header["tags"].items():
                 if vid not in embedding_ids:
@@ -215,7 +215,7 @@ def import_file(
             # The tags are checked again under their lock, which publishing holds: a concurrent
             # import that moved one first makes this one refuse before anything is published.
             with store.tagging(header["tags"], force=force):
-                imported, present = _publish(store, staging, plan)
+                imported, present = publish_staged(store, staging, plan)
         except BaseException:
             if staging is not None:
                 store.remove_staging_dir(staging)
@@ -240,7 +240,7 @@ def _cut_short(file: Path) -> Iterator[None]:
         raise IntegrityError(f"{file} is cut short or damaged ({error}); fetch it again") from None
 
 
-def _check_expected(
+def check_expected(
     file: Path, contents: dict[str, str], plan: list[tuple[str, str]], expect: str | None
 ) -> None:
     if expect is None:
@@ -253,7 +253,7 @@ def _check_expected(
         )
 
 
-def _publish(store: Store, staging: Path, plan: list[tuple[str, str]]) -> tuple[list, list]:
+def publish_staged(store: Store, staging: Path, plan: list[tuple[str, str]]) -> tuple[list, list]:
     """Rename each checked version into place; undo the renames if one fails."""
     imported: list[str] = []
     present: list[str] = []

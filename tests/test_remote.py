@@ -246,6 +246,7 @@ def test_sql_and_similar_read_a_url_in_place_read_only(published):
     assert json.loads(sql.stdout)["rows"][0]["n"] == 19 + 20 + 20
     line = one_line_error(run("build", "--model", "fake", "--root", url), 2)
     assert "read-only" in line
+    assert run("verify", "--root", url).exit_code == 0  # fetches every version, then re-hashes
 
 
 @pytest.mark.slow  # moto's server takes seconds to start
@@ -287,3 +288,20 @@ def test_publish_refuses_an_http_remote_and_a_damaged_version(tmp_path, publishe
     line = one_line_error(run("publish", str(tmp_path / "other"), "t0", "--root", str(source.root)))
     assert "vectors.parquet" in line
     assert not (tmp_path / "other" / "genekb-remote.json").exists()
+
+
+def test_progress_is_told_the_total_and_every_byte(tmp_path, published):
+    from genekb.store.pull import pull
+
+    _source, _ids, url, served = published
+    totals: list[int] = []
+    chunks: list[int] = []
+
+    def factory(total: int):
+        totals.append(total)
+        return chunks.append
+
+    report = pull(Store.open(tmp_path / "l", create=True), url, ["t0"], progress=factory)
+    files = sum(n for p, n in served.bytes_sent.items() if p != "genekb-remote.json")
+    assert totals == [files] and sum(chunks) == files
+    assert report["bytes_fetched"] == files + served.bytes_sent["genekb-remote.json"]

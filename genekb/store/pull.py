@@ -186,7 +186,7 @@ def install(
     """Check the downloaded versions in `plan` as `genekb import` does and rename them into the
     store with `changes` to its tags, all or nothing; the ids newly published."""
     if not plan and not changes:
-        check_expected(source, dict(held or {}), [], expect)  # type: ignore[arg-type]
+        check_expected(source, dict(held or {}), [], expect)
         return []
     cache = _cache(store)
     staging = store.staging_dir("pull-")
@@ -196,10 +196,15 @@ def install(
         for kind, vid in plan:
             folder = staging / KIND_DIRS[kind]
             folder.mkdir(exist_ok=True)
-            os.rename(cache / vid, folder / vid)
+            try:
+                os.rename(cache / vid, folder / vid)
+            except FileNotFoundError:  # a concurrent pull of the same version took it first
+                if store.has(kind, vid):
+                    continue
+                raise GenekbError(f"{vid} was taken by a concurrent pull; run again") from None
             staged.append((KIND_DIRS[kind], vid))
             names = set(index["versions"][vid]["files"])
-            manifest = check_staged(folder / vid, KIND_DIRS[kind], names, source)  # type: ignore[arg-type]
+            manifest = check_staged(folder / vid, KIND_DIRS[kind], names, source)
             claimed = index["versions"][vid][CONTENT_KEY]
             if manifest[CONTENT_KEY] != claimed:
                 raise IntegrityError(
@@ -208,7 +213,7 @@ def install(
                 )
             contents[vid] = manifest[CONTENT_KEY]
         every = [(KIND_DIRS[index["versions"][v]["kind"]], v) for v in contents]
-        check_expected(source, contents, every, expect)  # type: ignore[arg-type]
+        check_expected(source, contents, every, expect)
         lock = store.tagging(changes, force=force) if changes else contextlib.nullcontext()
         with lock:
             imported, _present = publish_staged(store, staging, staged)

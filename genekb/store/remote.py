@@ -69,6 +69,13 @@ class RemoteStore(Store):
             install(self._local, self.url, self._index, plan, {})
         return super()._load(kind, vid)
 
+    def verify(self, refs: Any = None, rewrite_catalog: Any = None) -> list[dict[str, Any]]:
+        """Fetch (checked) every version the index lists, then re-hash them in the cache."""
+        for kind in ("text", "embedding"):
+            for vid in self._ids(kind):
+                self._load(kind, vid)
+        return super().verify(refs, None)
+
     def _refuse_write(self, *_: Any, **__: Any) -> Any:
         raise GenekbError(
             f"{self.url} is a remote store, read-only here; `genekb pull {self.url}` copies its "

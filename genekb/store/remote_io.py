@@ -166,6 +166,11 @@ class Remote:
             out.seek(start)
             out.truncate()
             for chunk in iter(lambda: source.read(CHUNK), b""):
+                if size is not None and out.tell() + len(chunk) > size:
+                    raise RemoteError(
+                        f"{self.where(name)}: sends more than the {size:,} bytes its index "
+                        "states; refused"
+                    )
                 out.write(chunk)
                 self.fetched_bytes += len(chunk)
                 if self.progress:

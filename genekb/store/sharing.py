@@ -134,7 +134,7 @@ def _check_size(tar: tarfile.TarFile, source: Path) -> None:
                           " file holds; refused before extracting")  # fmt: skip
 
 
-def check_staged(staged: Path, kind: str, names: set[str], source: Path) -> dict[str, Any]:
+def check_staged(staged: Path, kind: str, names: set[str], source: Path | str) -> dict[str, Any]:
     """Every check of one staged version; its manifest if all pass."""
     label = "text" if kind == TEXTS else "embedding"
     try:
@@ -241,7 +241,7 @@ def _cut_short(file: Path) -> Iterator[None]:
 
 
 def check_expected(
-    file: Path, contents: dict[str, str], plan: list[tuple[str, str]], expect: str | None
+    file: Path | str, contents: dict[str, str], plan: list[tuple[str, str]], expect: str | None
 ) -> None:
     if expect is None:
         return

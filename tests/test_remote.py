@@ -305,3 +305,20 @@ def test_progress_is_told_the_total_and_every_byte(tmp_path, published):
     files = sum(n for p, n in served.bytes_sent.items() if p != "genekb-remote.json")
     assert totals == [files] and sum(chunks) == files
     assert report["bytes_fetched"] == files + served.bytes_sent["genekb-remote.json"]
+
+
+def test_an_index_that_lies_about_a_text_version_is_refused(tmp_path, published):
+    """An index may only point at what the manifests confirm: an embedding listed on another
+    text version than the one its manifest names would land without its genes."""
+    from genekb.store.hashing import sha256_json
+
+    source, ids, url, _served = published
+    pub = tmp_path / "pub"
+    index = json.loads((pub / "genekb-remote.json").read_text())
+    index["versions"][ids["t0"]]["text_id"] = source.embedding("t1").text_id
+    body = {k: v for k, v in index.items() if k != "sha256"}
+    (pub / "genekb-remote.json").write_text(json.dumps({**body, "sha256": sha256_json(body)}))
+    local = tmp_path / "local"
+    line = one_line_error(run("pull", url, "t0", "--root", str(local)))
+    assert f"embedding {ids['t0']} rests on text" in line and "refused" in line
+    assert not list(local.glob("embeddings/*"))

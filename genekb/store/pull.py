@@ -211,6 +211,13 @@ def install(
                     f"{source}: {vid} holds content {manifest[CONTENT_KEY][:16]}…, not the "
                     f"{claimed[:16]}… the remote's index claims; refused"
                 )
+            text_id = str(manifest.get("text_id"))
+            fetched_texts = {v for k, v in staged if k == KIND_DIRS["text"]}
+            if kind == "embedding" and not (text_id in fetched_texts or store.has("text", text_id)):
+                raise IntegrityError(
+                    f"{source}: embedding {vid} rests on text {text_id}, which the pull neither "
+                    "fetched nor found here; refused"
+                )
             contents[vid] = manifest[CONTENT_KEY]
         every = [(KIND_DIRS[index["versions"][v]["kind"]], v) for v in contents]
         check_expected(source, contents, every, expect)

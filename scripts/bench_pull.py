@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import statistics
@@ -95,6 +96,7 @@ def summary(name: str, seconds: list[float], moved: int) -> dict:
         "seconds_mean": round(statistics.mean(seconds), 3),
         "seconds_std": round(statistics.stdev(seconds), 3) if len(seconds) > 1 else 0.0,
         "repeats": len(seconds),
+        "seconds": [round(x, 2) for x in seconds],
         "bytes_moved": moved,
     }
 
@@ -157,6 +159,8 @@ def main() -> None:
         "version_bytes": sum(e["bytes"] for e in version.manifest["files"].values()),
         "text_bytes": sum(e["bytes"] for e in version.text.manifest["files"].values()),
         "rows": rows,
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other processes on the same cores
+        "cpus": os.cpu_count(),
     }, indent=2))  # fmt: skip
 
 

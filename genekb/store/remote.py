@@ -64,7 +64,9 @@ class RemoteStore(Store):
 
     def _load(self, kind: str, vid: str) -> Any:
         if not self._local.has(kind, vid):
-            plan = [(kind, vid)]
+            text_id = self._index["versions"][vid].get("text_id")  # an embedding's genes
+            plan = [("text", text_id)] if text_id and not self._local.has("text", text_id) else []
+            plan.append((kind, vid))
             download(self._local, self._remote, self._index, plan)
             install(self._local, self.url, self._index, plan, {})
         return super()._load(kind, vid)

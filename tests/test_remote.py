@@ -322,3 +322,20 @@ def test_an_index_that_lies_about_a_text_version_is_refused(tmp_path, published)
     line = one_line_error(run("pull", url, "t0", "--root", str(local)))
     assert f"embedding {ids['t0']} rests on text" in line and "refused" in line
     assert not list(local.glob("embeddings/*"))
+
+
+def test_publish_moves_a_remote_tag_only_with_force_and_a_folder_is_a_remote(tmp_path):
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0", "t1")
+    pub = tmp_path / "pub"
+    assert run("publish", str(pub), "t0", "--root", str(source.root)).exit_code == 0
+    source.set_tag("t0", ids["t1"])  # a rebuild moved the tag here
+    line = one_line_error(run("publish", str(pub), "t0", "--root", str(source.root)))
+    assert "'t0' already points at" in line and "--force" in line
+    assert run("publish", str(pub), "t0", "--force", "--root", str(source.root)).exit_code == 0
+    # A plain folder and a file:// URL are remotes too (fsspec's local file system).
+    local = tmp_path / "local"
+    assert run("pull", str(pub), "t0", "--root", str(local)).exit_code == 0
+    assert Store.open(local).tags() == {"t0": ids["t1"]}
+    vectors, found = Store.open(f"file://{pub}").embedding("t0").vectors([10, 11])
+    assert found.all() and np.array_equal(vectors, source.embedding("t1").vectors([10, 11])[0])

@@ -13,6 +13,7 @@ from rich.table import Table
 from cli.common import handle_errors, info, make_app, parse_options, print_json, progress_factory
 from cli.genekb_eval_cmd import register as register_eval
 from cli.genekb_share_cmd import register as register_share
+from cli.remote_cmd import register as register_remote
 from genekb.encoders import registry
 from genekb.errors import UsageError
 from genekb.templates import DEFAULT_TEMPLATE, TEMPLATES
@@ -23,17 +24,21 @@ app = make_app(
 )
 register_eval(app)
 register_share(app)
+register_remote(app)
 out = Console()
 
-RootOpt = Annotated[
-    Path | None,
-    typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
+RootOpt = Annotated[  # a str, not a Path: a published store's URL reads in place (read-only)
+    str | None,
+    typer.Option(
+        "--root",
+        help="Store root (default: $GENEKB_HOME, else ./artifacts), or a published store's URL.",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 SQL_LIMIT = 100  # rows `genekb sql` prints unless told otherwise
 
 
-def _store(root: Path | None, create: bool = False) -> Any:
+def _store(root: str | None, create: bool = False) -> Any:
     from genekb.store.store import Store
 
     return Store.open(root, create=create)

@@ -150,8 +150,8 @@ def _check_size(tar: tarfile.TarFile, source: Path) -> None:
                           " file holds; refused before extracting")  # fmt: skip
 
 
-def _check_staged(
-    staged: Path, kind: str, names: set[str], source: Path, text_dir: Path | None
+def check_staged(
+    staged: Path, kind: str, names: set[str], source: Path | str, text_dir: Path | None
 ) -> tuple[dict[str, Any], str]:
     """Every check of one staged version (`text_dir`: an embedding's text version, staged or
     in the store); its manifest and content id (recomputed from the data) if all pass."""
@@ -218,10 +218,10 @@ def import_file(
             tar.extractall(staging, filter="data")
             plan, contents = [], {}
             for (kind, vid), names in sorted(members.items()):  # texts sort before embeddings
-                text_dir = _text_dir(store, staging, kind, vid, texts_here, file)
-                _, contents[vid] = _check_staged(staging / kind / vid, kind, names, file, text_dir)
+                text_dir = staged_text_dir(store, staging, kind, vid, texts_here, file)
+                _, contents[vid] = check_staged(staging / kind / vid, kind, names, file, text_dir)
                 plan.append((kind, vid))
-            _check_expected(file, contents, plan, expect)
+            check_expected(file, contents, plan, expect)
             embedding_ids = {vid for kind, vid in plan if kind == EMBEDDINGS}
             for tag, vid in header["tags"].items():
                 if vid not in embedding_ids:
@@ -229,7 +229,7 @@ def import_file(
             # The tags are checked again under their lock, which publishing holds: a concurrent
             # import that moved one first makes this one refuse before anything is published.
             with store.tagging(header["tags"], force=force):
-                imported, present = _publish(store, staging, plan, replace_damaged, file)
+                imported, present = publish_staged(store, staging, plan, replace_damaged, file)
         except BaseException:
             if staging is not None:
                 store.remove_staging_dir(staging)
@@ -245,8 +245,8 @@ def import_file(
     }
 
 
-def _text_dir(
-    store: Store, staging: Path, kind: str, vid: str, texts_here: set[str], file: Path
+def staged_text_dir(
+    store: Store, staging: Path, kind: str, vid: str, texts_here: set[str], file: Path | str
 ) -> Path | None:
     """Where the text version of staged embedding `vid` lies: in the file, else in the store."""
     if kind != EMBEDDINGS:
@@ -254,14 +254,14 @@ def _text_dir(
     try:
         text_id = str(integrity.load_manifest(staging / kind / vid, "embedding")["text_id"])
     except IntegrityError:
-        return None  # reported, in the words of every staged version, by _check_staged
+        return None  # reported, in the words of every staged version, by check_staged
     if text_id in texts_here:
         return staging / TEXTS / text_id
     if store.has("text", text_id):
         return store.root / TEXTS / text_id
     raise IntegrityError(
-        f"{file}: embedding {vid} rests on text {text_id}, which is neither in the file nor in"
-        " the store"
+        f"{file}: embedding {vid} rests on text {text_id}, which is neither in what was sent nor"
+        " in the store; refused"
     )
 
 
@@ -274,8 +274,8 @@ def _cut_short(file: Path) -> Iterator[None]:
         raise IntegrityError(f"{file} is cut short or damaged ({error}); fetch it again") from None
 
 
-def _check_expected(
-    file: Path, contents: dict[str, str], plan: list[tuple[str, str]], expect: str | None
+def check_expected(
+    file: Path | str, contents: dict[str, str], plan: list[tuple[str, str]], expect: str | None
 ) -> None:
     if expect is None:
         return
@@ -287,8 +287,12 @@ def _check_expected(
         )
 
 
-def _publish(
-    store: Store, staging: Path, plan: list[tuple[str, str]], replace_damaged: bool, file: Path
+def publish_staged(
+    store: Store,
+    staging: Path,
+    plan: list[tuple[str, str]],
+    replace_damaged: bool = False,
+    file: Path | str = "",
 ) -> tuple[list, list]:
     """Rename each checked version into place; undo the renames if one fails. A damaged copy in
     the store is moved aside first (with `replace_damaged`) and removed once all are in place."""

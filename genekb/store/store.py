@@ -31,7 +31,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from filelock import FileLock
 
@@ -80,6 +80,10 @@ def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
 class Store:
     """A genekb store rooted at a directory. Open with `Store.open(root)`."""
 
+    # Opens a URL root read-only: genekb.store.remote, which builds on this module, sets it (the
+    # package imports it), so this module need not import what depends on it.
+    url_opener: ClassVar[Callable[[str], Store] | None] = None
+
     def __init__(self, root: Path, *, pending: bool = False) -> None:
         self.root = root
         self._pending = pending  # opened with create=True; nothing written yet
@@ -90,10 +94,16 @@ class Store:
     def open(cls, root: str | os.PathLike[str] | None = None, *, create: bool = False) -> Store:
         """Open the store at `root` (see `resolve_root`); `create` makes a new one if absent.
 
+        A URL (`https://…`, `s3://…`) opens a published store read-only (`genekb.store.remote`).
+
         A new store's directory and marker are written by its first write, not here.
         """
         if root is not None and not isinstance(root, (str, os.PathLike)):
             raise UsageError(f"a store root is a path, not {type(root).__name__}")
+        if isinstance(root, str) and "://" in root and cls.url_opener is not None:
+            if create:
+                raise UsageError(f"{root} is a remote store, read-only; write to a local root")
+            return cls.url_opener(root)
         path = resolve_root(root)
         marker = path / MARKER
         if path.exists() and not path.is_dir():

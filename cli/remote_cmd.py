@@ -1,0 +1,156 @@
+"""`genekb publish`, `pull` and `remote ls`: thin shells over `genekb.store.publish`,
+`genekb.store.pull` and `genekb.store.remote`, for sharing a store through a URL."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from cli.cellmodel_args import JsonOpt, RootOpt
+from cli.common import PROGRESS_SECONDS, err, handle_errors, info, print_json
+from genekb.store.store import Store
+
+TimeoutOpt = Annotated[
+    float, typer.Option(min=0.1, help="Seconds to wait for the remote before retrying.")
+]
+ForceOpt = Annotated[bool, typer.Option(help="Let these tags move tags that point elsewhere.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `publish`, `pull` and the `remote` group to the genekb app (once)."""
+    have = {c.name for c in app.registered_commands}
+    for name, command in (("publish", publish), ("pull", pull)):
+        if name not in have:
+            app.command(name)(command)
+    if "remote" not in {g.name for g in app.registered_groups}:
+        group = typer.Typer(help="Inspect a published store.", no_args_is_help=True)
+        group.command("ls")(remote_ls)
+        app.add_typer(group, name="remote")
+
+
+@contextlib.contextmanager
+def byte_progress(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """A factory (total bytes -> per-chunk callback): a bar with bytes and rate in a terminal,
+    a line every ~10 s elsewhere (logs, pipes)."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+        TransferSpeedColumn(), console=err, transient=True, disable=not err.is_terminal,
+    )  # fmt: skip
+
+    def factory(total: int) -> Callable[[int], None]:
+        if err.is_terminal:
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+        start = last = time.monotonic()
+        done = 0
+
+        def advance(n: int) -> None:  # no closing line: the command's summary says it
+            nonlocal last, done
+            done += n
+            now = time.monotonic()
+            if now - last >= PROGRESS_SECONDS:
+                last = now
+                rate = done / max(now - start, 1e-9) / 1e6
+                info(f"{label}: {done / 1e6:,.1f} of {total / 1e6:,.1f} MB, {rate:,.1f} MB/s")
+
+        return advance
+
+    with bar:
+        yield factory
+
+
+@handle_errors
+def publish(
+    dest: Annotated[str, typer.Argument(help="A folder or fsspec URL (file://, s3://, gs://…).")],
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="Tags or version ids (default: every version).")
+    ] = None,
+    force: ForceOpt = False,
+    timeout: TimeoutOpt = 30.0,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Publish versions (with their text versions and tags) as a static store others pull from;
+    only files the remote lacks are uploaded, and the index is written last."""
+    from genekb.store.publish import publish as run_publish
+
+    report = run_publish(Store.open(root), dest, refs or [], force=force, timeout=timeout)
+    if json_:
+        print_json(report)
+        return
+    for note in report["notes"]:
+        info(f"note: {note}")
+    info(
+        f"published {len(report['versions'])} versions to {report['remote']}: uploaded "
+        f"{report['files_uploaded']} files ({report['bytes_uploaded']:,} bytes), "
+        f"{report['files_skipped']} already there; tags {report['tags'] or 'none'}"
+    )
+
+
+@handle_errors
+def pull(
+    url: Annotated[str, typer.Argument(help="A published store: http(s)://, s3://, a folder…")],
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="Remote tags or version ids (default: all).")
+    ] = None,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            help="Content sha256 (or 12+ digit prefix) the publisher announced; refused"
+            " unless the pulled embedding holds that content."
+        ),
+    ] = None,
+    force: ForceOpt = False,
+    timeout: TimeoutOpt = 30.0,
+    retries: Annotated[int, typer.Option(min=0, help="Retries per request, with backoff.")] = 4,
+    root: RootOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Fetch the versions a remote holds and this store lacks: each file's sha256 and each
+    version's content checked before any becomes visible; an interrupted pull resumes."""
+    from genekb.store import catalog
+    from genekb.store.pull import pull as run_pull
+
+    store = Store.open(root, create=True)
+    with byte_progress("pull") as progress:
+        report = run_pull(store, url, refs or [], expect=expect, force=force, timeout=timeout,
+                          retries=retries, progress=progress)  # fmt: skip
+    catalog.rebuild(store)
+    if json_:
+        print_json(report)
+        return
+    info(
+        f"pulled {report['fetched'] or 'nothing new'} ({report['files_fetched']} files, "
+        f"{report['bytes_fetched']:,} bytes, {report['files_reused']} resumed from an earlier "
+        f"try); present {report['already_present'] or 'none'}; tags {report['tags'] or 'none'}"
+    )
+
+
+@handle_errors
+def remote_ls(
+    url: Annotated[str, typer.Argument(help="A published store's URL or folder.")],
+    timeout: TimeoutOpt = 30.0,
+    json_: JsonOpt = False,
+) -> None:
+    """List what a remote holds (versions, tags, encoders, genes, content ids), from its index."""
+    from genekb.store.remote import remote_listing
+
+    listing = remote_listing(url, timeout)
+    if json_:
+        print_json(listing)
+        return
+    table = Table("id", "kind", "tags", "model", "dim", "genes", "bytes", "content sha256",
+                  title=f"{listing['remote']} (published {listing['published']})")  # fmt: skip
+    for v in listing["versions"]:
+        table.add_row(
+            v["id"], v["kind"], ",".join(v["tags"]), v["model"] or "", str(v["dim"] or ""),
+            str(v["n_genes"]), f"{v['bytes']:,}", v["content_sha256"][:16] + "…",
+        )  # fmt: skip
+    Console().print(table)

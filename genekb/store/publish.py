@@ -1,0 +1,109 @@
+"""`genekb publish`: a static, self-describing copy of chosen versions at a folder or fsspec URL.
+
+The remote holds the store's own layout (`texts/<id>/…`, `embeddings/<id>/…`) and, written last,
+the index (`genekb.store.remote_index`). Until the index names a version, readers do not know it
+is there, so a publish cut short leaves the remote as it was for every reader. A folder served by
+any static HTTP server is then a remote that `genekb pull` and `Store.open(URL)` read.
+
+Re-publishing uploads only what is new: a file the previous index lists with the same sha256,
+and which the remote holds at that size, is not sent again. Only bytes that pass their hash check
+here are uploaded: a damaged local version is refused, never published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from genekb.errors import GenekbError, IntegrityError
+from genekb.store.manifest import MANIFEST, now_iso
+from genekb.store.remote_index import INDEX, dump_index, parse_index, path_of, version_entry
+from genekb.store.remote_io import NotFound, Progress, Remote
+from genekb.store.store import EmbeddingVersion, Store
+
+
+def _chosen(store: Store, refs: list[str]) -> tuple[list[Any], dict[str, str]]:
+    """(versions to publish, texts before embeddings; the tags that go with them)."""
+    if refs:
+        picked = [store.version(ref) for ref in refs]
+    else:
+        picked = list(store.embeddings()) or list(store.texts())
+        if not picked:
+            raise GenekbError(f"{store.root} holds no versions to publish")
+    versions: dict[str, Any] = {}
+    for v in picked:
+        if isinstance(v, EmbeddingVersion):
+            versions.setdefault(v.text_id, v.text)
+        versions.setdefault(v.id, v)
+    ordered = sorted(versions.values(), key=lambda v: (v.kind != "text", v.id))
+    ids = {v.id for v in ordered}
+    tags = {t: vid for t, vid in store.tags().items() if vid in ids}
+    return ordered, tags
+
+
+def _previous(remote: Remote) -> tuple[dict[str, Any], list[str]]:
+    """The remote's current index (empty if none); a damaged one is replaced whole, with a note."""
+    try:
+        return parse_index(remote.read(INDEX), remote.where(INDEX)), []
+    except NotFound:
+        return {"tags": {}, "versions": {}}, []
+    except IntegrityError as exc:
+        note = f"the remote's index was unreadable and is rewritten ({exc})"
+        return {"tags": {}, "versions": {}}, [note]
+
+
+def publish(
+    store: Store,
+    dest: str,
+    refs: list[str] | None = None,
+    *,
+    force: bool = False,
+    timeout: float = 30.0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Publish versions `refs` (tags, ids or prefixes; all when empty) with their text versions
+    and tags to `dest`. `force` lets them move a tag the remote points elsewhere."""
+    start = time.perf_counter()
+    remote = Remote(dest, timeout=timeout, progress=progress)
+    remote.size(INDEX)  # an HTTP remote (read-only) or an unreachable one fails before any work
+    versions, tags = _chosen(store, list(refs or []))
+    for v in versions:
+        v.check()  # never publish damaged bytes
+    old, notes = _previous(remote)
+    moved = sorted(t for t, vid in tags.items() if old["tags"].get(t, vid) != vid)
+    if moved and not force:
+        raise GenekbError(
+            f"tag {moved[0]!r} already points at {old['tags'][moved[0]]} on {remote.url}; pass "
+            "--force to move it"
+        )
+    counts = {"files_uploaded": 0, "bytes_uploaded": 0, "files_skipped": 0}
+    entries = dict(old["versions"])
+    for v in versions:
+        entry = version_entry(v)
+        before = (old["versions"].get(v.id) or {}).get("files", {})
+        names = [n for n in sorted(entry["files"]) if n != MANIFEST] + [MANIFEST]
+        for name in names:  # the manifest last: a version folder is complete once it is there
+            meta, path = entry["files"][name], path_of(v.kind, v.id, name)
+            if before.get(name) == meta and remote.size(path) == meta["bytes"]:
+                counts["files_skipped"] += 1
+                continue
+            data = v.read_bytes(name) if name != MANIFEST else (v.path / MANIFEST).read_bytes()
+            if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                raise IntegrityError(f"{v.path / name} changed while publishing; nothing indexed")
+            remote.put(path, data)
+            counts["files_uploaded"] += 1
+            counts["bytes_uploaded"] += len(data)
+        entries[v.id] = entry
+    published = now_iso()
+    remote.put(INDEX, dump_index({**old["tags"], **tags}, entries, published))
+    return {
+        "remote": remote.url,
+        "versions": [v.id for v in versions],
+        "tags": sorted(tags),
+        "moved_tags": moved,
+        **counts,
+        "published": published,
+        "seconds": round(time.perf_counter() - start, 3),
+        "notes": notes,
+    }

@@ -1,0 +1,231 @@
+"""`genekb pull`: fetch the versions a remote holds and this store lacks, verified, resumable.
+
+1. The index (`genekb.store.remote_index`) is fetched and checked; tags that would move a local
+   tag are refused (without `--force`) before any other request.
+2. Each missing version's files are downloaded into `<root>/.staging/pull-cache/<id>/`: a file
+   arrives as `<name>.part` (a rerun resumes it with a `Range` request) and becomes `<name>`
+   only once its size and sha256 match the index. A rerun after an interruption fetches only
+   what is not yet there.
+3. The complete versions move into a private staging directory and get every check `genekb
+   import` makes (manifest self-hash, id recomputed, files against the manifest, no unlisted
+   file, content id recomputed from the data), plus the content id the index claimed and
+   `--expect`; then they are renamed into the store under the tags lock, and the tags set.
+   Nothing is visible to a reader before all of it passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from genekb.errors import GenekbError, IntegrityError, UsageError
+from genekb.fileio import sha256_file
+from genekb.store.content import CONTENT_KEY
+from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
+from genekb.store.remote_io import Remote
+from genekb.store.sharing import check_expected, check_staged, publish_staged, staged_text_dir
+from genekb.store.store import Store
+
+PULL_CACHE = "pull-cache"  # under .staging/; not a pid name, so no writer clears it as stale
+ProgressFactory = Callable[[int], Callable[[int], None]]  # total bytes -> per-chunk callback
+
+
+def fetch_index(remote: Remote) -> dict[str, Any]:
+    """The remote's index, checked (IntegrityError, or a RemoteError if it cannot be had)."""
+    return parse_index(remote.read(INDEX), remote.where(INDEX))
+
+
+def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """([(kind, id)] the refs need, texts first; {tag: id} to set). No refs: everything."""
+    versions, tags = index["versions"], index["tags"]
+    if not refs:
+        chosen = list(versions)
+        changes = dict(tags)
+    else:
+        chosen, changes = [], {}
+        for ref in refs:
+            if ref in tags:
+                chosen.append(tags[ref])
+                changes[ref] = tags[ref]
+                continue
+            matches = [v for v in versions if v == ref or (len(ref) >= 5 and v.startswith(ref))]
+            if len(matches) != 1:
+                known = ", ".join(sorted(tags)) or "none"
+                raise GenekbError(f"the remote has no tag or version {ref!r}; its tags: {known}")
+            chosen.append(matches[0])
+    needed = set(chosen)
+    needed |= {versions[v]["text_id"] for v in chosen if versions[v]["kind"] == "embedding"}
+    plan = sorted(((versions[v]["kind"], v) for v in needed), key=lambda kv: (kv[0] != "text", kv))
+    return plan, changes
+
+
+def pull(
+    store: Store,
+    url: str,
+    refs: list[str] | None = None,
+    *,
+    expect: str | None = None,
+    force: bool = False,
+    timeout: float = 30.0,
+    retries: int = 4,
+    progress: ProgressFactory | None = None,
+) -> dict[str, Any]:
+    """Fetch the versions `refs` (remote tags, ids or prefixes; all when empty) need into
+    `store`, and set their tags. `force` lets a remote tag move a local one; `expect` (a
+    content sha256 or 12+ digit prefix) refuses the pull unless the chosen embedding holds it."""
+    if expect is not None and not re.fullmatch(r"[0-9a-f]{12,64}", expect.lower()):
+        raise UsageError(f"--expect {expect!r} is not a content sha256 (12 to 64 hex digits)")
+    start = time.perf_counter()
+    remote = Remote(url, timeout=timeout, retries=retries)
+    index = fetch_index(remote)
+    plan, changes = select(index, list(refs or []))
+    if not force:
+        store.refuse_moving(changes)
+    missing = [(k, v) for k, v in plan if not store.has(k, v)]
+    counts = download(store, remote, index, missing, progress)
+    held = {v: store.version(v).manifest.get(CONTENT_KEY) for k, v in plan if (k, v) not in missing}
+    imported = install(store, remote.url, index, missing, changes, force=force, expect=expect,
+                       held=held)  # fmt: skip
+    return {
+        "remote": remote.url,
+        "fetched": imported,
+        "already_present": [v for k, v in plan if (k, v) not in missing],
+        "tags": sorted(changes),
+        **counts,
+        "bytes_fetched": remote.fetched_bytes,
+        "requests": remote.requests,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def _cache(store: Store) -> Path:
+    store._materialize()
+    folder = store.root / ".staging" / PULL_CACHE
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def download(
+    store: Store,
+    remote: Remote,
+    index: dict[str, Any],
+    plan: list[tuple[str, str]],
+    progress: ProgressFactory | None = None,
+) -> dict[str, int]:
+    """Every file of the versions in `plan` into the pull cache, each checked against the index;
+    files already there and whole are not fetched again."""
+    counts = {"files_fetched": 0, "files_reused": 0}
+    if not plan:
+        return counts
+    cache = _cache(store)
+    todo = []
+    for kind, vid in plan:
+        for name, meta in sorted(index["versions"][vid]["files"].items()):
+            done = cache / vid / name
+            if done.is_file() and done.stat().st_size == meta["bytes"]:
+                if sha256_file(done) == meta["sha256"]:
+                    counts["files_reused"] += 1
+                    continue
+                done.unlink()
+            todo.append((kind, vid, name, meta))
+    total = sum(m["bytes"] for *_, m in todo)
+    partial = sum(_size(cache / v / f"{n}.part") for _, v, n, _ in todo)
+    remote.progress = progress(total - partial) if progress and todo else None
+    for kind, vid, name, meta in todo:
+        (cache / vid).mkdir(exist_ok=True)
+        with store.lock(f"pull-{vid}"):
+            _fetch_file(remote, path_of(kind, vid, name), cache / vid / name, meta)
+        counts["files_fetched"] += 1
+    return counts
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else 0
+
+
+def _fetch_file(remote: Remote, where: str, done: Path, meta: dict[str, Any]) -> None:
+    """One file, resumed from its `.part`; renamed to `done` only when its size and sha256 match
+    the index, else deleted (a wrong byte is not kept to be resumed from)."""
+    if done.is_file():
+        return  # a concurrent pull of the same version finished it
+    part = done.with_name(done.name + ".part")
+    remote.fetch(where, part, size=meta["bytes"])
+    digest = hashlib.sha256()
+    with part.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    size = part.stat().st_size
+    if size != meta["bytes"] or digest.hexdigest() != meta["sha256"]:
+        part.unlink()
+        what = "sha256" if size == meta["bytes"] else f"size ({size:,}, not {meta['bytes']:,})"
+        raise IntegrityError(
+            f"{remote.where(where)}: its {what} does not match the remote's index; refused, "
+            "nothing changed here"
+        )
+    os.replace(part, done)
+
+
+def install(
+    store: Store,
+    source: str,
+    index: dict[str, Any],
+    plan: list[tuple[str, str]],
+    changes: dict[str, str],
+    *,
+    force: bool = False,
+    expect: str | None = None,
+    held: dict[str, Any] | None = None,
+) -> list[str]:
+    """Check the downloaded versions in `plan` as `genekb import` does and rename them into the
+    store with `changes` to its tags, all or nothing; the ids newly published."""
+    if not plan and not changes:
+        check_expected(source, dict(held or {}), [], expect)
+        return []
+    cache = _cache(store)
+    staging = store.staging_dir("pull-")
+    try:
+        contents = dict(held or {})
+        staged = []
+        for kind, vid in plan:
+            folder = staging / KIND_DIRS[kind]
+            folder.mkdir(exist_ok=True)
+            try:
+                os.rename(cache / vid, folder / vid)
+            except FileNotFoundError:  # a concurrent pull of the same version took it first
+                if store.has(kind, vid):
+                    continue
+                raise GenekbError(f"{vid} was taken by a concurrent pull; run again") from None
+            staged.append((KIND_DIRS[kind], vid))
+            names = set(index["versions"][vid]["files"])
+            fetched_texts = {v for k, v in staged if k == KIND_DIRS["text"]}
+            text_dir = staged_text_dir(store, staging, KIND_DIRS[kind], vid, fetched_texts, source)
+            _, content = check_staged(folder / vid, KIND_DIRS[kind], names, source, text_dir)
+            claimed = index["versions"][vid][CONTENT_KEY]
+            if content != claimed:
+                raise IntegrityError(
+                    f"{source}: {vid} holds content {content[:16]}…, not the "
+                    f"{claimed[:16]}… the remote's index claims; refused"
+                )
+            contents[vid] = content
+        every = [(KIND_DIRS[index["versions"][v]["kind"]], v) for v in contents]
+        check_expected(source, contents, every, expect)
+        lock = store.tagging(changes, force=force) if changes else contextlib.nullcontext()
+        with lock:
+            imported, _present = publish_staged(store, staging, staged)
+    finally:
+        store.remove_staging_dir(staging)
+    with contextlib.suppress(OSError):
+        cache.rmdir()  # only when empty
+    return imported
+
+
+def clear_cache(store: Store) -> None:
+    """Drop every partial or unpublished download (`genekb pull --clear-cache`)."""
+    shutil.rmtree(store.root / ".staging" / PULL_CACHE, ignore_errors=True)

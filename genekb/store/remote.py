@@ -1,0 +1,121 @@
+"""A published store read in place: `Store.open("https://…")`, read-only.
+
+The store's listing and tags come from the remote's index; a version's files are fetched the
+first time a call needs that version, into a local cache that is itself a store
+(`$GENEKB_CACHE/remotes/<hash of the URL>`, default `~/.cache/genekb`), with every check a pull
+makes (`genekb.store.pull`). A file is fetched whole because its sha256 covers it whole: reading
+part of a file could not be checked. After that, reads are local reads, each checked against the
+version's manifest as in any store. A call that needs one version (`similar`, vectors of a few
+genes) fetches that version and its text version and nothing else; SQL over the catalog needs
+them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from genekb.errors import GenekbError
+from genekb.store.pull import download, fetch_index, install
+from genekb.store.remote_io import Remote
+from genekb.store.store import Store
+
+
+def is_url(root: Any) -> bool:
+    """A store root given as a URL (`scheme://…`) rather than a local directory."""
+    return isinstance(root, str) and "://" in root
+
+
+def cache_home() -> Path:
+    return Path(os.environ.get("GENEKB_CACHE") or Path.home() / ".cache" / "genekb").expanduser()
+
+
+class RemoteStore(Store):
+    """A read-only view of a remote store, reading through a verified local cache."""
+
+    def __init__(self, url: str, cache: Path, remote: Remote, index: dict[str, Any]) -> None:
+        super().__init__(cache)
+        self.url, self._remote, self._index = url, remote, index
+        self._local = Store.open(cache, create=True)  # writes only what the cache fetches
+
+    @classmethod
+    def open_url(cls, url: str, cache: Path | None = None, timeout: float = 30.0) -> RemoteStore:
+        remote = Remote(url, timeout=timeout)
+        index = fetch_index(remote)
+        key = hashlib.sha256(remote.url.encode()).hexdigest()[:16]
+        return cls(remote.url, (cache or cache_home() / "remotes") / key, remote, index)
+
+    @property
+    def fetched_bytes(self) -> int:
+        return self._remote.fetched_bytes
+
+    def _ids(self, kind: str) -> list[str]:
+        return sorted(v for v, e in self._index["versions"].items() if e["kind"] == kind)
+
+    def has(self, kind: str, vid: str) -> bool:
+        return self._index["versions"].get(vid, {}).get("kind") == kind
+
+    def _read_tags(self) -> tuple[dict[str, str], str]:
+        return dict(self._index["tags"]), "signed"
+
+    def _load(self, kind: str, vid: str) -> Any:
+        if not self._local.has(kind, vid):
+            text_id = self._index["versions"][vid].get("text_id")  # an embedding's genes
+            plan = [("text", text_id)] if text_id and not self._local.has("text", text_id) else []
+            plan.append((kind, vid))
+            download(self._local, self._remote, self._index, plan)
+            install(self._local, self.url, self._index, plan, {})
+        return super()._load(kind, vid)
+
+    def verify(self, refs: Any = None, rewrite_catalog: Any = None) -> list[dict[str, Any]]:
+        """Fetch (checked) every version the index lists, then re-hash them in the cache."""
+        for kind in ("text", "embedding"):
+            for vid in self._ids(kind):
+                self._load(kind, vid)
+        return super().verify(refs, None)
+
+    def _refuse_write(self, *_: Any, **__: Any) -> Any:
+        raise GenekbError(
+            f"{self.url} is a remote store, read-only here; `genekb pull {self.url}` copies its "
+            "versions into a local store you can write"
+        )
+
+    lock = staging_dir = set_tags = resign_tags = _refuse_write  # type: ignore[assignment]
+
+    @contextlib.contextmanager
+    def tagging(self, changes: dict[str, str], *, force: bool = True) -> Iterator[None]:
+        self._refuse_write()
+        yield
+
+
+Store.url_opener = RemoteStore.open_url
+
+
+def remote_listing(url: str, timeout: float = 30.0) -> dict[str, Any]:
+    """What a remote holds, from its index alone (`genekb remote ls`)."""
+    remote = Remote(url, timeout=timeout)
+    index = fetch_index(remote)
+    tags_of: dict[str, list[str]] = {}
+    for tag, vid in index["tags"].items():
+        tags_of.setdefault(vid, []).append(tag)
+    rows = []
+    for vid, entry in sorted(index["versions"].items(), key=lambda kv: (kv[1]["kind"], kv[0])):
+        rows.append(
+            {
+                "id": vid,
+                "kind": entry["kind"],
+                "tags": sorted(tags_of.get(vid, [])),
+                "text_id": entry.get("text_id"),
+                "model": entry.get("model"),
+                "dim": entry.get("dim"),
+                "n_genes": entry.get("n_genes"),
+                "content_sha256": entry["content_sha256"],
+                "bytes": sum(f["bytes"] for f in entry["files"].values()),
+            }
+        )
+    return {"remote": remote.url, "published": index["published"], "versions": rows,
+            "tags": dict(sorted(index["tags"].items()))}  # fmt: skip

@@ -1,0 +1,124 @@
+"""A published store's index: `genekb-remote.json`, the one file a reader fetches first.
+
+    {"format": "genekb-remote/1", "published": ..., "tags": {tag: embedding id},
+     "versions": {id: {"kind", "text_id"?, "content_sha256", "n_genes", "dim"?, "model"?,
+                       "files": {name: {"sha256", "bytes"}}}},      manifest.json included
+     "sha256": sha256 of the canonical JSON of everything above}
+
+The index is a convenience, not a trust anchor: it says what to fetch and how big each file is,
+and a file is refused when its bytes disagree with it, but what makes a version acceptable is
+the version's own manifest (self-hash, id recomputed from the recipe, every file's sha256, the
+content id recomputed from the data), checked after download exactly as `genekb import` checks
+an export. A reader also refuses an index that is cut short, fails its own sha256, or names a
+file or version outside the store's layout, before fetching anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from genekb.errors import IntegrityError
+from genekb.store.content import CONTENT_KEY
+from genekb.store.hashing import sha256_json
+from genekb.store.manifest import MANIFEST
+from genekb.store.store import EMBEDDINGS, TEXTS
+
+INDEX = "genekb-remote.json"
+INDEX_FORMAT = "genekb-remote/1"
+KIND_DIRS = {"text": TEXTS, "embedding": EMBEDDINGS}
+_ID = {"text": re.compile(r"txt-[0-9a-f]{16}"), "embedding": re.compile(r"emb-[0-9a-f]{16}")}
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}")
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+
+def version_entry(version: Any) -> dict[str, Any]:
+    """The index entry of a checked local version: what a reader needs before fetching it."""
+    manifest = version.manifest
+    files = {n: {"sha256": e["sha256"], "bytes": e["bytes"]} for n, e in manifest["files"].items()}
+    raw = (version.path / MANIFEST).read_bytes()
+    files[MANIFEST] = {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+    entry: dict[str, Any] = {
+        "kind": version.kind,
+        CONTENT_KEY: manifest.get(CONTENT_KEY),
+        "n_genes": (manifest.get("counts") or {}).get("genes"),
+        "files": files,
+    }
+    if version.kind == "embedding":
+        entry.update(
+            text_id=manifest["text_id"],
+            dim=manifest.get("dim"),
+            model=(manifest.get("encoder") or {}).get("name"),
+        )
+    return entry
+
+
+def dump_index(tags: dict[str, str], versions: dict[str, Any], published: str) -> bytes:
+    body = {"format": INDEX_FORMAT, "published": published, "tags": tags, "versions": versions}
+    return (json.dumps({**body, "sha256": sha256_json(body)}, indent=1, sort_keys=True)).encode()
+
+
+def path_of(kind: str, vid: str, name: str) -> str:
+    """Where a version's file lies under the remote's base URL (the store's own layout)."""
+    return f"{KIND_DIRS[kind]}/{vid}/{name}"
+
+
+def parse_index(raw: bytes, where: str) -> dict[str, Any]:
+    """The index in `raw`, every field checked; IntegrityError naming the first problem."""
+
+    def refuse(reason: str) -> IntegrityError:
+        return IntegrityError(f"{where}: {reason}; refused, nothing fetched")
+
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise refuse("not a JSON document (cut short or damaged)") from None
+    if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else None
+        raise refuse(f"an index of format {found!r}, not {INDEX_FORMAT}")
+    body = {k: v for k, v in data.items() if k != "sha256"}
+    if set(body) != {"format", "published", "tags", "versions"}:
+        raise refuse("its fields are not those of an index")
+    if data.get("sha256") != sha256_json(body):
+        raise refuse("its contents do not match its recorded sha256")
+    versions, tags = data["versions"], data["tags"]
+    if not isinstance(versions, dict) or not isinstance(tags, dict):
+        raise refuse("its versions or tags are not mappings")
+    for vid, entry in versions.items():
+        problem = _entry_problem(vid, entry, versions)
+        if problem:
+            raise refuse(f"version {vid!r}: {problem}")
+    for tag, vid in tags.items():
+        if not isinstance(tag, str) or not tag.strip() or not isinstance(vid, str):
+            raise refuse(f"tag {tag!r} is not a name")
+        if (versions.get(vid) or {}).get("kind") != "embedding":
+            raise refuse(f"tag {tag!r} points at {vid!r}, which it does not list")
+    return data
+
+
+def _entry_problem(vid: Any, entry: Any, versions: dict[str, Any]) -> str | None:
+    if not isinstance(entry, dict) or entry.get("kind") not in _ID:
+        return "not a text or embedding version"
+    kind = entry["kind"]
+    if not isinstance(vid, str) or not _ID[kind].fullmatch(vid):
+        return f"not a {kind} version id"
+    if not isinstance(entry.get(CONTENT_KEY), str) or not _SHA.fullmatch(entry[CONTENT_KEY]):
+        return "no content sha256"
+    files = entry.get("files")
+    if not isinstance(files, dict) or MANIFEST not in files:
+        return "lists no manifest"
+    for name, meta in files.items():
+        if not isinstance(name, str) or not _FILE_NAME.fullmatch(name) or ".." in name:
+            return f"file name {name!r} is outside the store's layout"
+        ok = isinstance(meta, dict) and isinstance(meta.get("sha256"), str)
+        ok = ok and bool(_SHA.fullmatch(meta["sha256"]))
+        ok = ok and isinstance(meta.get("bytes"), int) and meta["bytes"] >= 0
+        if not ok:
+            return f"file {name!r} has no sha256 and size"
+    if kind == "embedding":
+        text = versions.get(entry.get("text_id"))
+        if not isinstance(text, dict) or text.get("kind") != "text":
+            return f"rests on text version {entry.get('text_id')!r}, which the index lacks"
+    return None

@@ -1,0 +1,256 @@
+"""Moving a remote's files: HTTP(S) through the standard library, every other URL through fsspec.
+
+A remote is a base URL under which a published store lies (`genekb.store.publish`). HTTP goes
+through `urllib` rather than fsspec's aiohttp filesystem so that each request has its own timeout,
+a partial download resumes with a `Range` request, and a retry is ours to count and pace. Any
+other URL (`file://`, a plain path, `s3://`, `gs://`, ...) goes through fsspec; only HTTP is
+read-only.
+
+Failures that may pass (a dropped connection, a timeout, a 5xx) are retried with exponential
+backoff; one that will not (a 404, a refused permission) fails at once. Either way the error is a
+`GenekbError` with one line naming the URL and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from genekb.errors import GenekbError, UsageError
+
+Progress = Callable[[int], None]  # called with the bytes of each chunk as it arrives
+CHUNK = 1 << 20
+HTTP = ("http://", "https://")
+
+
+class RemoteError(GenekbError):
+    """A remote that could not be reached or read, after the retries."""
+
+
+class NotFound(RemoteError):
+    """The remote lacks a file (HTTP 404, no such key or path)."""
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    """Errors worth another try: the network's, and (for s3fs) botocore's own."""
+    found: list[type[BaseException]] = [OSError, http.client.HTTPException, TimeoutError]
+    with contextlib.suppress(ImportError):
+        from botocore.exceptions import BotoCoreError
+
+        found.append(BotoCoreError)
+    return tuple(found)
+
+
+class Remote:
+    """A remote's files by name relative to its base URL, with timeouts, retries and counters."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        progress: Progress | None = None,
+    ) -> None:
+        if not isinstance(url, str) or not url.strip():
+            raise UsageError("a remote is a URL or a folder, not an empty name")
+        self.url = url.rstrip("/")
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.progress = progress
+        self.fetched_bytes = 0
+        self.requests = 0
+        self.is_http = self.url.lower().startswith(HTTP)
+        self._fs: Any = None
+        self._base = ""
+        if not self.is_http:
+            self._fs, self._base = _fsspec(self.url, timeout)
+
+    def where(self, name: str) -> str:
+        return f"{self.url}/{name}"
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def read(self, name: str, limit: int = 64 << 20) -> bytes:
+        """A small file's bytes (the index, a manifest), at most `limit` of them."""
+        return self._retrying(name, lambda: self._read_once(name, limit))
+
+    def fetch(self, name: str, dest: Path, size: int | None = None) -> None:
+        """Download `name` into `dest`, resuming a partial `dest` where the server allows it.
+
+        `dest` holds the bytes received so far whatever happens: a rerun continues from there.
+        The caller checks the whole file's sha256.
+        """
+        self._retrying(name, lambda: self._fetch_once(name, dest, size))
+
+    def _retrying(self, name: str, attempt: Callable[[], Any]) -> Any:
+        transient = _transient()
+        for n in range(self.retries + 1):
+            try:
+                return attempt()
+            except RemoteError:
+                raise
+            except FileNotFoundError:
+                raise NotFound(f"{self.where(name)}: not found on the remote") from None  # fsspec
+            except PermissionError:
+                raise RemoteError(f"{self.where(name)}: permission denied by the remote") from None
+            except transient as exc:
+                if n == self.retries:
+                    raise RemoteError(
+                        f"{self.where(name)}: {_reason(exc)} (after {n + 1} tries); check the "
+                        "remote and run the command again (verified files are kept)"
+                    ) from None
+                time.sleep(self.backoff * 2**n)
+        raise AssertionError("unreachable")
+
+    def _open_http(self, name: str, start: int = 0) -> Any:
+        request = urllib.request.Request(self.where(name))
+        if start:
+            request.add_header("Range", f"bytes={start}-")
+        self.requests += 1
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise NotFound(
+                    f"{self.where(name)}: not found on the remote (HTTP 404); its index lists a "
+                    "file it does not serve: ask its publisher to publish again"
+                ) from None
+            if exc.code == 416 and start:
+                return None  # nothing past `start`: the partial file is already whole
+            if exc.code >= 500 or exc.code == 429:
+                raise ConnectionError(f"HTTP {exc.code}") from None
+            raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {exc.reason}") from None
+
+    def _read_once(self, name: str, limit: int) -> bytes:
+        if self.is_http:
+            with self._open_http(name) as response:
+                data = response.read(limit + 1)
+        else:
+            self.requests += 1
+            with self._fs.open(self._path(name), "rb") as fh:
+                data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise RemoteError(f"{self.where(name)}: larger than {limit:,} bytes; not a genekb file")
+        self.fetched_bytes += len(data)
+        return data
+
+    def _fetch_once(self, name: str, dest: Path, size: int | None) -> None:
+        start = dest.stat().st_size if dest.exists() else 0
+        if size is not None and start > size:
+            dest.unlink()  # longer than the file can be: not a prefix of it
+            start = 0
+        if size is not None and start == size:
+            return
+        if self.is_http:
+            response = self._open_http(name, start)
+            if response is None:
+                return
+            if start and response.status != 206:  # the server ignored Range: start over
+                start = 0
+            source: Any = response
+        else:
+            self.requests += 1
+            source = self._fs.open(self._path(name), "rb")
+            source.seek(start)
+        with source, dest.open("r+b" if start else "wb") as out:
+            out.seek(start)
+            out.truncate()
+            for chunk in iter(lambda: source.read(CHUNK), b""):
+                if size is not None and out.tell() + len(chunk) > size:
+                    raise RemoteError(
+                        f"{self.where(name)}: sends more than the {size:,} bytes its index "
+                        "states; refused"
+                    )
+                out.write(chunk)
+                self.fetched_bytes += len(chunk)
+                if self.progress:
+                    self.progress(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+        got = dest.stat().st_size
+        if size is not None and got < size:
+            raise ConnectionError(f"the connection ended after {got:,} of {size:,} bytes")
+
+    # ---- writing (not HTTP) --------------------------------------------------------------------
+
+    def _path(self, name: str) -> str:
+        return f"{self._base}/{name}" if self._base else name
+
+    def _writable(self) -> Any:
+        if self.is_http:
+            raise UsageError(
+                f"{self.url}: an HTTP remote is read-only; publish to the folder it serves, or to "
+                "an s3:// (or other fsspec) URL"
+            )
+        return self._fs
+
+    def size(self, name: str) -> int | None:
+        """The size of `name` on the remote, None if it is not there."""
+        fs = self._writable()
+        try:
+            return int(self._retrying(name, lambda: fs.info(self._path(name))["size"]))
+        except NotFound:
+            return None
+
+    def put(self, name: str, data: bytes) -> None:
+        """Write `name` whole: a temporary name, then moved into place, so no reader sees part of
+        it (a rename on a file system; a single object put on object stores)."""
+        fs = self._writable()
+        tmp = self._path(f"{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+
+        def attempt() -> None:
+            parent = self._path(name).rsplit("/", 1)[0]
+            if parent and parent != self._path(name):
+                fs.makedirs(parent, exist_ok=True)
+            fs.pipe_file(tmp, data)
+            fs.mv(tmp, self._path(name))
+
+        self._retrying(name, attempt)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, urllib.error.URLError):
+        return f"cannot connect ({exc.reason})"
+    if type(exc) is ConnectionError and str(exc):
+        return str(exc)  # our own words (a body cut short, a 5xx)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _fsspec(url: str, timeout: float) -> tuple[Any, str]:
+    """fsspec's filesystem for `url` and the base path within it (our retries, not theirs)."""
+    import fsspec
+
+    protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+    options: dict[str, Any] = {}
+    if protocol in ("s3", "s3a"):
+        options = {
+            "skip_instance_cache": True,
+            "config_kwargs": {
+                "connect_timeout": timeout,
+                "read_timeout": timeout,
+                "retries": {"max_attempts": 1},
+            },
+        }
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **options)
+    except ImportError as exc:
+        raise GenekbError(
+            f"{url}: reading {protocol}:// needs a package fsspec names ({exc}); for s3:// "
+            "install genekb-cellmodel[s3]"
+        ) from None
+    except ValueError as exc:
+        raise UsageError(f"{url}: not a URL fsspec knows ({exc})") from None
+    return fs, path.rstrip("/")

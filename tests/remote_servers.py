@@ -1,0 +1,173 @@
+"""Real servers on 127.0.0.1 for the sharing tests: a static HTTP server that can misbehave on
+purpose and counts what it sends, and moto's standalone S3 server in a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+@dataclass
+class Fault:
+    """What the server does to requests whose path contains `match` (the first `times` ones)."""
+
+    match: str
+    kind: str  # "drop" (close after `at` bytes), "flip" (one wrong byte), "cut" (half the
+    #            body, announced as such), "404", "slow" (wait `delay` seconds first)
+    at: int = 0
+    delay: float = 0.0
+    times: int = 1 << 30
+
+
+@dataclass
+class Served:
+    """Counters and faults shared by the handler threads."""
+
+    root: Path
+    faults: list[Fault] = field(default_factory=list)
+    gets: Counter = field(default_factory=Counter)  # path -> GET requests
+    bytes_sent: Counter = field(default_factory=Counter)  # path -> body bytes written
+    ranges: list[str] = field(default_factory=list)  # Range headers seen
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fault_for(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.match in path and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def files_fetched(self) -> set[str]:
+        return {p for p in self.gets if not p.endswith("genekb-remote.json")}
+
+
+class FaultyHandler(BaseHTTPRequestHandler):
+    served: Served  # set on the subclass a server is made with
+
+    def log_message(self, *args: object) -> None:  # quiet: pytest shows stderr of failures
+        pass
+
+    def do_GET(self) -> None:
+        served = self.served
+        path = self.path.split("?", 1)[0].lstrip("/")
+        file = (served.root / path).resolve()
+        with served.lock:
+            served.gets[path] += 1
+        fault = served.fault_for(path)
+        if fault and fault.kind == "slow":
+            time.sleep(fault.delay)
+        if (fault and fault.kind == "404") or not file.is_file() or served.root not in file.parents:
+            self.send_error(404)
+            return
+        data = file.read_bytes()
+        start = 0
+        header = self.headers.get("Range")
+        if header and header.startswith("bytes=") and header.endswith("-"):
+            served.ranges.append(header)
+            start = int(header[6:-1])
+        body = data[start:]
+        if fault and fault.kind == "flip":
+            body = bytearray(body)
+            body[len(body) // 2] ^= 0x01
+            body = bytes(body)
+        if fault and fault.kind == "cut":
+            body = body[: len(body) // 2]
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(data) - start if fault and
+                                               fault.kind == "drop" else len(body)))  # fmt: skip
+        self.end_headers()
+        if fault and fault.kind == "drop":
+            body = body[: fault.at]
+        try:
+            self.wfile.write(body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        with served.lock:
+            served.bytes_sent[path] += len(body)
+        if fault and fault.kind == "drop":
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def http_server(root: Path) -> Iterator[tuple[str, Served]]:
+    """Serve `root` on 127.0.0.1 (a free port); yields (base URL, counters and faults)."""
+    served = Served(root.resolve())
+    handler = type("Handler", (FaultyHandler,), {"served": served})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """moto's standalone S3 server on 127.0.0.1 in a subprocess; yields its endpoint URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("moto's S3 server did not start")
+            time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    """Environment that points botocore (s3fs) at the local server, with dummy credentials."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def make_bucket(endpoint: str, name: str) -> None:
+    import boto3
+
+    env = s3_env(endpoint)
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    ).create_bucket(Bucket=name)
+
+
+__all__ = ["Fault", "Served", "http_server", "make_bucket", "s3_env", "s3_server"]

@@ -55,9 +55,9 @@ def render() -> str:
         "# API reference",
         "",
         "Generated from the docstrings by `scripts/make_api_docs.py` (`cellmodel.api_reference`;"
-        " do not edit by hand: tests/test_api_docs.py fails when this page is stale or a public function lacks a"
-        " docstring example). `import cellmodel as cm` and `import genekb as gk`; the"
-        " tutorial (docs/tutorial.py) runs them end to end.",
+        " do not edit by hand: tests/test_api_docs.py fails when this page is stale or a public"
+        " function lacks a docstring example). `import cellmodel as cm` and `import genekb as"
+        " gk`; the tutorial (docs/tutorial.py) runs them end to end.",
         "",
     ]
     for heading, prefix, module_name, names in SECTIONS:

@@ -178,6 +178,7 @@ def store_of(
     """The store to explain `adata` with: None when it has no semantic view (markers only), else
     `store` (a Store or path) or the one it was clustered with (`uns["cellmodel"]["store_root"]`),
     refused when that is gone."""
+    require_anndata(adata)
     record = adata.uns.get("cellmodel", {})
     if not record.get("embedding_id"):
         return None

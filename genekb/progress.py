@@ -64,7 +64,8 @@ class StageBars:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         shown = self.bars.get(stage)
-        if shown is None or shown.total != total:
+        restarted = shown is not None and done < shown.n  # the same stage run again
+        if shown is None or shown.total != total or restarted:
             if shown is not None:
                 shown.close()
             shown = self.bars[stage] = bar(stage, total)

@@ -166,6 +166,16 @@ def test_copy_returns_a_new_anndata_and_leaves_the_input(pbmc_file, tmp_path) ->
     assert "cellmodel_pred" in result.obs and "cellmodel_pred" not in adata.obs
 
 
+def test_embed_writes_the_semantic_view(pbmc_file, tmp_path, fake_spec) -> None:
+    adata = cm.pp.read(pbmc_file)
+    out = cm.tl.embed(adata, tmp_path, model="fake", sentence_top_n=0, copy=True)
+    assert out.obsm["X_semantic"].shape == (N_CELLS, fake_spec.dim)
+    assert "X_semantic" not in adata.obsm
+    assert out.uns["cellmodel"]["gene_match"]["match_rate"] > 0.9
+    with pytest.raises(GenekbError, match="no fake vectors"):
+        cm.tl.embed(adata, tmp_path / "empty", model="fake", sentence_top_n=0, build=False)
+
+
 def test_api_refuses_as_the_command_line_does(pbmc_file) -> None:
     adata = cm.pp.read(pbmc_file)
     with pytest.raises(UsageError, match="n_clusters"):
@@ -176,6 +186,7 @@ def test_api_refuses_as_the_command_line_does(pbmc_file) -> None:
         cm.pp.read("no-such-dataset")
 
 
+@pytest.mark.slow
 def test_pictures_draw_and_save(run, tmp_path) -> None:
     adata = run[0]
     adata.write_h5ad(tmp_path / "run.h5ad")  # everything the API wrote is h5ad-safe

@@ -25,13 +25,12 @@ def _genes_per_group(report: dict[str, Any], n_genes: int) -> list[tuple[str, li
     return out
 
 
-def _group_stats(adata: Any, groupby: str, genes: list[str]) -> tuple[list[str], Any, Any]:
+def _group_stats(
+    adata: Any, expr: Any, groupby: str, genes: list[str]
+) -> tuple[list[str], Any, Any]:
     """Groups, and per group × gene the share of cells expressing it and its mean log value."""
-    from cellmodel.io import expression
-
-    expr = expression(adata)
     index = {g: i for i, g in enumerate(expr.genes)}
-    columns = [index[g] for g in genes]
+    columns = [index[g] for g in genes]  # `markers` keeps only the genes the data names
     X = expr.X[:, columns]
     X = X.toarray() if sp.issparse(X) else np.asarray(X)
     groups = adata.obs[groupby].astype("category")
@@ -66,8 +65,17 @@ def markers(
     report = annotate_report(adata)
     groupby = report["groupby"]
     per_group = _genes_per_group(report, n_genes)
-    genes = list(dict.fromkeys(g for _, gs in per_group for g in gs))
-    names, share, mean = _group_stats(adata, groupby, genes)
+    # The report names a few genes by the store's symbol where the data use an alias: those
+    # cannot be looked up in the data and are left out.
+    from cellmodel.io import expression
+
+    expr = expression(adata)
+    known = set(expr.genes)
+    genes = list(dict.fromkeys(g for _, gs in per_group for g in gs if g in known))
+    if not genes:
+        raise GenekbError("none of the report's genes is named in the data; pass the AnnData"
+                          " that was annotated")  # fmt: skip
+    names, share, mean = _group_stats(adata, expr, groupby, genes)
     span = mean.max(axis=0) - mean.min(axis=0)
     scaled = (mean - mean.min(axis=0)) / np.where(span > 0, span, 1.0)
     name_genes = {str(e["group"]): set(e.get("signature") or []) for e in report["groups"]}

@@ -66,8 +66,7 @@ class StageBars:
         shown = self.bars.get(stage)
         restarted = shown is not None and done < shown.n  # the same stage run again
         if shown is None or shown.total != total or restarted:
-            if shown is not None:
-                shown.close()
+            self.close()  # steps run one after another: a new one ends the bar before it
             shown = self.bars[stage] = bar(stage, total)
         if shown is not None:
             shown.update(min(done, total) - shown.n)  # update, not refresh: keeps the delay

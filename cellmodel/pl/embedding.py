@@ -81,6 +81,10 @@ def _scatter(ax: Any, xy: np.ndarray, values: pd.Series, title: str, size: float
     ax.legend(markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
 
+def _longest(values: pd.Series) -> int:
+    return max((len(str(v)) for v in pd.unique(values)), default=1)
+
+
 def _palette(n: int) -> list[Any]:
     """scanpy's choice: tab10 up to 10 groups, tab20 up to 20, then a continuous map."""
     import matplotlib.pyplot as plt
@@ -129,13 +133,15 @@ def umap(
     point = size if size is not None else max(120_000 / max(adata.n_obs, 1) ** 1.2, 1.0)
     with style():
         if ax is None:
+            # Room for each panel's legend: its longest name sets the panel's width.
+            widths = [3.6 + 0.055 * _longest(adata.obs[c]) for c in columns]
             fig, grid = plt.subplots(
-                1, len(columns), figsize=(4.6 * len(columns), 3.6), squeeze=False
-            )
+                1, len(columns), figsize=(sum(widths), 3.4), squeeze=False, layout="constrained",
+                gridspec_kw={"width_ratios": widths},
+            )  # fmt: skip
             axes = list(grid[0])
         else:
             fig, axes = ax.figure, [ax]
         for panel, column in zip(axes, columns, strict=True):
             _scatter(panel, xy, adata.obs[column], column, min(point, 20.0))
-        fig.tight_layout()
         return finish(fig, axes if len(axes) > 1 else axes[0], show, save)

@@ -47,8 +47,12 @@ def run(pbmc_file, tmp_path_factory, fake_spec):
     return adata, root
 
 
-def test_import_cellmodel_loads_neither_torch_nor_anndata() -> None:
-    code = "import sys, cellmodel; print('torch' in sys.modules, 'anndata' in sys.modules)"
+def test_import_cellmodel_and_cm_tl_load_neither_torch_nor_anndata() -> None:
+    # cm.tl and cm.pp are touched, not run: torch loads with the first tl function used
+    code = (
+        "import sys, cellmodel as cm; cm.tl, cm.pp;"
+        " print('torch' in sys.modules, 'anndata' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 

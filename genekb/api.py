@@ -71,10 +71,12 @@ def build(
     if genes is not None and hasattr(genes, "var_names"):
         genes = gene_names_of(genes)
     target = open_store(store, create=True)
-    with store_bars(f"genekb build {model}") as progress:
+    given = options.pop("progress", None)  # a caller's own factory wins over the bars
+    with store_bars(f"genekb build {model}") as bars:
         report = run_build(
-            target, model=model, genes=genes, tag=tag, force=force, progress=progress, **options
-        )
+            target, model=model, genes=genes, tag=tag, force=force, progress=given or bars,
+            **options,
+        )  # fmt: skip
     notice(
         f"store {report['tag']} = {report['embedding_id']}: {report['n_genes']} genes, embedded"
         f" {report['embedded']}, reused {report['reused']}"

@@ -1,0 +1,37 @@
+"""cellmodel: cluster, name, explain and classify single cells with gene knowledge from a genekb
+store, in scanpy's shape (`import cellmodel as cm`):
+
+    >>> import cellmodel as cm
+    >>> adata = cm.pp.read("pbmc68k-reduced")
+    >>> cm.tl.cluster(adata, n_clusters=10)        # obs["cellmodel_cluster"]
+    >>> cm.tl.annotate(adata, ontology_subtree="CL:0000738")  # obs["cellmodel_annotation"]
+    >>> cm.pl.umap(adata, color=["cellmodel_cluster", "cellmodel_annotation"])
+
+`cm.pp` reads and normalizes, `cm.tl` runs the steps (AnnData first, results in obs / obsm /
+uns, `copy=True` for a new AnnData), `cm.pl` draws, `cm.settings.verbosity` sets how much a
+session is told. Each loads on first use, so `import cellmodel` itself is quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["__version__", "pl", "pp", "settings", "tl"]
+__version__ = "0.1.0"
+
+_SUBMODULES = ("pl", "pp", "tl")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"cellmodel.{name}")
+    if name == "settings":  # one settings object for genekb and cellmodel
+        from genekb.settings import settings
+
+        return settings
+    raise AttributeError(f"module 'cellmodel' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -16,7 +16,9 @@ where the source has one, else the leading GO biological-process terms.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -168,6 +170,27 @@ def describe_clusters(records: pd.DataFrame | None, gene_id: int) -> str:
 
 def _name(inputs: _Inputs, g: int) -> str:
     return inputs.symbols[g] or inputs.genes[g]
+
+
+def store_of(
+    adata: ad.AnnData, store: Store | str | os.PathLike[str] | None = None
+) -> Store | None:
+    """The store to explain `adata` with: None when it has no semantic view (markers only), else
+    `store` (a Store or path) or the one it was clustered with (`uns["cellmodel"]["store_root"]`),
+    refused when that is gone."""
+    require_anndata(adata)
+    record = run_record(adata)
+    if not record.get("embedding_id"):
+        return None
+    if isinstance(store, Store):
+        return store
+    root = store if store is not None else record.get("store_root")
+    if root is not None and not Path(root).exists():
+        raise GenekbError(
+            f"the store {root} this file was clustered with is gone; pass its new place"
+            " (--root on the command line, store= in Python)"
+        )
+    return Store.open(root)
 
 
 def explain(

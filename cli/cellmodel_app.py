@@ -179,8 +179,7 @@ def explain(
     """Explain clusters: semantic contributor genes, markers, and their descriptions."""
     from cellmodel import io
     from cellmodel.explain import explain as run_explain
-    from cellmodel.explain import to_markdown
-    from genekb.store.store import Store
+    from cellmodel.explain import store_of, to_markdown
 
     if not source.exists():
         raise GenekbError(f"{source} does not exist; write one with `cellmodel cluster IN -o FILE`")
@@ -189,15 +188,7 @@ def explain(
         raise GenekbError(
             f"no obs[{cluster_key!r}] in {source}; run `cellmodel cluster IN -o OUT.h5ad` first"
         )
-    record = io.run_record(adata)
-    store = None
-    if record.get("embedding_id"):
-        store_root = root or (Path(record["store_root"]) if record.get("store_root") else None)
-        if store_root is not None and not store_root.exists():
-            raise GenekbError(
-                f"the store {store_root} this file was clustered with is gone; pass --root"
-            )
-        store = Store.open(store_root)
+    store = store_of(adata, root)
     report = run_explain(adata, store, cluster_key=cluster_key, top_n=top)
     if store is None:
         info("no semantic view in this file (clustered with --no-semantic): markers only")

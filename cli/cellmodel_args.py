@@ -78,24 +78,11 @@ GeneVectorsOpt = Annotated[
 def load_input(
     source: str, root: Path | None, orientation: str = "auto", sep: str | None = None
 ) -> tuple[Any, str | None]:
-    """AnnData from a path or a registry dataset name, and the dataset's label key (if any);
-    `orientation` and `sep` read a CSV/TSV table (`cellmodel.tables.read_table`)."""
-    from cellmodel import datasets, io
-    from cellmodel.formats import HDF5_SUFFIXES
-    from cellmodel.tables import TABLE_SUFFIXES
+    """AnnData from a path or a registry dataset name, and the dataset's label key (if any):
+    `cellmodel.pp.inputs.read_input`, the reader `cm.pp.read` shares."""
+    from cellmodel.pp.inputs import read_input
 
-    path = Path(source)
-    if path.exists() or source == "-":  # `-`: a CSV table on stdin
-        return io.read(path, orientation=orientation, sep=sep), None  # type: ignore[arg-type]
-    names = [d.name for d in datasets.list_datasets()]
-    if source in names:
-        adata = datasets.load(source, cache_dir=datasets.default_cache_dir(root))
-        return adata, datasets.get(source).label_key
-    # A name ending as the files `io.read` knows is a wrong path, not an unknown dataset.
-    known = (".h5ad", ".mtx", ".gz", *HDF5_SUFFIXES, *TABLE_SUFFIXES)
-    if "/" in source or path.suffix.lower() in known:
-        raise GenekbError(f"input {source} does not exist; check the path")
-    raise GenekbError(f"input {source!r} is neither a file nor a dataset ({', '.join(names)})")
+    return read_input(source, root, orientation, sep)
 
 
 def check_output(output: Path | None, force: bool) -> None:

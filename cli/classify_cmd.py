@@ -216,19 +216,15 @@ def _plot(adata: Any, result: Any, label_key: str, args: SimpleNamespace) -> lis
     """The confusion matrix of the held-out cells, when --plots is given and labels exist."""
     if args.plots is None or label_key not in adata.obs:
         return []
-    from cellmodel.plot import plot_confusion
+    from cellmodel import pl
+    from cli.common import headless_plots
 
     args.plots.mkdir(parents=True, exist_ok=True)
     target = args.plots / "classify_confusion.png"
     if target.exists() and not args.force:
         raise GenekbError(f"{target} exists; pass --force to overwrite the plots")
-    held_out = ~result.train_mask
-    plot_confusion(
-        adata.obs[label_key][held_out],
-        adata.obs["cellmodel_pred"][held_out],
-        target,
-        xlabel="predicted label (cells not used for training)",
-    )
+    headless_plots()
+    pl.confusion(adata, label_key, key="cellmodel_pred", held_out=True, save=target)
     return [str(target)]
 
 

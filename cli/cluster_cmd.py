@@ -191,7 +191,7 @@ def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
 
 def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | None]:
     """Cluster in memory; the AnnData and the label column that scores it (if any)."""
-    from cellmodel.cluster.inputs import check_run_input
+    from cellmodel.cluster.inputs import check_run_input, names_genes
     from cellmodel.cluster.job import cluster as run_cluster
     from genekb.store.store import Store
 
@@ -203,7 +203,7 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
     if args.align_semantic and not args.semantic:
         raise UsageError("--align-semantic needs the semantic view; drop --no-semantic")
     knowledge = args.refine is not None and not args.gene_graph.startswith("data")
-    semantic = args.semantic and _names_genes(adata, args.taxon, args.gene_key)
+    semantic = args.semantic and names_genes(adata, args.taxon, args.gene_key)
     store = Store.open(args.root, create=True) if semantic or knowledge else None
     run_cluster(
         adata,
@@ -230,16 +230,6 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
         **options,
     )
     return adata, label_key
-
-
-def _names_genes(adata: Any, taxon: str | None, gene_key: str | None) -> bool:
-    """Whether the semantic view can run: a file whose genes carry no names is clustered on the
-    expression alone and needs no store, so an unusable store root must not stop it."""
-    from cellmodel.knowledge.genes import read_gene_names
-
-    if gene_key is not None:
-        return True  # the job reads the column and says what is wrong with it
-    return read_gene_names(list(map(str, adata.var_names)), taxon).named
 
 
 def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:
@@ -315,18 +305,18 @@ _BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "
 
 
 def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: int) -> list[Path]:
+    """`--plots`: `cm.pl.umap` (clusters, beside the labels when given) and `cm.pl.confusion`."""
+    from cellmodel import pl
     from cellmodel.cluster.job import CLUSTER_KEY
-    from cellmodel.plot import plot_confusion, plot_umap, umap_coordinates
+    from cli.common import headless_plots
 
     folder.mkdir(parents=True, exist_ok=True)
     targets = [folder / "umap.png"] + ([folder / "confusion.png"] if label_key else [])
     clash = [t for t in targets if t.exists()]
     if clash and not force:
         raise GenekbError(f"{clash[0]} exists; pass --force to overwrite the plots")
-    xy = umap_coordinates(adata.obsm["X_cellmodel"], seed=seed)
-    adata.obsm["X_umap"] = xy
-    labels = adata.obs[label_key] if label_key else None
-    plot_umap(xy, adata.obs[CLUSTER_KEY], labels, targets[0])
+    headless_plots()
+    pl.umap(adata, [CLUSTER_KEY, *([label_key] if label_key else [])], seed=seed, save=targets[0])
     if label_key:
-        plot_confusion(adata.obs[label_key], adata.obs[CLUSTER_KEY], targets[1])
+        pl.confusion(adata, label_key, save=targets[1])
     return targets

@@ -281,6 +281,14 @@ def progress_factory(label: str, enabled: bool = True) -> Iterator[Callable[[int
         yield factory
 
 
+def headless_plots() -> None:
+    """The command line writes its pictures to files: matplotlib's file-only backend, so a
+    machine without a display never needs one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def parse_options(pairs: list[str], flag: str = "--source-opt") -> dict[str, str]:
     """`key=value` pairs from a repeated option."""
     out: dict[str, str] = {}

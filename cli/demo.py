@@ -75,9 +75,9 @@ def build_store(store) -> bool:
 
 def cluster_cells(store):
     """Step 3: pbmc68k-reduced clustered blind (labels read only to score), with its plots."""
-    from cellmodel import datasets
+    from cellmodel import datasets, pl
     from cellmodel.cluster.job import CLUSTER_KEY, cluster, score
-    from cellmodel.plot import plot_confusion, plot_umap, umap_coordinates
+    from cli.common import headless_plots
 
     info("[bold]3. cellmodel cluster pbmc68k-reduced -k 10 --label-key bulk_labels --plots[/]")
     cells = datasets.load("pbmc68k-reduced")
@@ -99,11 +99,9 @@ def cluster_cells(store):
     )
     plots = ROOT / "demo"
     plots.mkdir(parents=True, exist_ok=True)
-    xy = umap_coordinates(cells.obsm["X_cellmodel"], seed=0)
-    plot_umap(
-        xy, cells.obs[CLUSTER_KEY], cells.obs[label_key], plots / "umap.png", "pbmc68k-reduced"
-    )
-    plot_confusion(cells.obs[label_key], cells.obs[CLUSTER_KEY], plots / "confusion.png")
+    headless_plots()
+    pl.umap(cells, [CLUSTER_KEY, label_key], save=plots / "umap.png")
+    pl.confusion(cells, label_key, save=plots / "confusion.png")
     print(f"plots: {plots / 'umap.png'}, {plots / 'confusion.png'}")
     return cells
 

@@ -1,13 +1,41 @@
 """genekb: NCBI gene knowledge as text, embedded into versioned, verifiable Parquet stores.
 
-    >>> from genekb import Store, build
-    >>> store = Store.open("artifacts", create=True)
-    >>> report = build(store, model="minilm", genes=["CD3E", "CD19", "INS"])
-    >>> vectors, found = store.embedding(report["tag"]).vectors(["CD3E", "NOTAGENE"])
+In a Python session (`import genekb as gk`):
+
+    >>> import genekb as gk
+    >>> report = gk.build("artifacts", genes=["CD3E", "CD19", "INS"], model="minilm")
+    >>> store = gk.Store.open("artifacts")
+    >>> hits = gk.similar(store, "CD3E", k=5, model="minilm")
+    >>> ax = gk.pl.neighbours(store, "CD3E", model="minilm", show=False)
+
+`gk.build`, `gk.similar` and `gk.eval` take a `Store` or its path; `gk.pl` draws;
+`gk.settings.verbosity` sets how much a session is told (0: nothing, 1: progress bars).
 """
 
-from genekb.build import build
+from genekb.api import build, similar
+from genekb.settings import settings
 from genekb.store.store import EmbeddingVersion, Store, TextVersion, resolve_root
 
-__all__ = ["EmbeddingVersion", "Store", "TextVersion", "__version__", "build", "resolve_root"]
+__all__ = [
+    "EmbeddingVersion",
+    "Store",
+    "TextVersion",
+    "__version__",
+    "build",
+    "eval",
+    "pl",
+    "resolve_root",
+    "settings",
+    "similar",
+]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `gk.eval` is the genekb.eval package, which is callable (`gk.eval(store, tasks)`), and
+    # `gk.pl` imports matplotlib: both load on first use.
+    if name in ("eval", "pl"):
+        import importlib
+
+        return importlib.import_module(f"genekb.{name}")
+    raise AttributeError(f"module 'genekb' has no attribute {name!r}")

@@ -95,3 +95,13 @@ def _check_batch_column(adata: ad.AnnData, batch_key: str) -> None:
             f"batch key {batch_key!r} has no value for {missing} of {column.size} cells; fill"
             " them in (e.g. 'unknown') or pass batch_key=none for no correction"
         )
+
+
+def names_genes(adata: ad.AnnData, taxon: str | None, gene_key: str | None) -> bool:
+    """Whether the semantic view can run: a file whose genes carry no names is clustered on the
+    expression alone and needs no store, so an unusable store root must not stop it."""
+    from cellmodel.knowledge.genes import read_gene_names
+
+    if gene_key is not None:
+        return True  # the job reads the column and says what is wrong with it
+    return read_gene_names(list(map(str, adata.var_names)), taxon).named

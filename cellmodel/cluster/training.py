@@ -27,6 +27,7 @@ from cellmodel.module.model import (
 )
 from cellmodel.pp.graph import KnnGraph
 from genekb.errors import UsageError
+from genekb.progress import active_stage_hook
 
 
 def standardize(X: np.ndarray) -> np.ndarray:
@@ -199,7 +200,10 @@ class Fitter:
         o = self.o
         optimiser = torch.optim.Adam(self.net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
         smooth, best, best_step = None, float("inf"), 0
+        report = active_stage_hook()  # a Python session's bar; the step limit is its total
         for step in range(o.pretrain_steps):
+            if report is not None:
+                report("fit: pretraining", step + 1, o.pretrain_steps)
             loss, parts = self._step_losses(self._batch(), None)
             optimiser.zero_grad()
             loss.backward()
@@ -221,7 +225,10 @@ class Fitter:
         target: torch.Tensor | None = None
         uniform = torch.full((k,), 1.0 / k, device=self.device)
         assert self.net.centres is not None
+        report = active_stage_hook()
         for step in range(o.cluster_steps):
+            if report is not None:
+                report("fit: refinement", step + 1, o.cluster_steps)
             if step % o.target_every == 0:
                 _, z = self.embed()
                 q = student_t(z, self.net.centres.detach(), o.student_alpha)

@@ -120,6 +120,10 @@ def vectors_for(
     otherwise (unless `build_missing` is False) a version for exactly these genes is written,
     reusing every vector the store already holds, and no tag is set or moved.
     """
+    if progress is None:  # a Python session's bars (`genekb.progress.stage_bars`), if active
+        from genekb.progress import active_stage_hook
+
+        progress = active_stage_hook()
     spec = registry.resolve(model)
     chosen = resolve_template(template)
     text_id = planned_text_id(gene_table, chosen, gene_ids)

@@ -1,2 +1,89 @@
 """Preprocessing, no torch and no store: highly variable genes, PCA (with its parallel-analysis
-rule), batch correction and the kNN graph the structure view is built on (`graph`)."""
+rule), batch correction and the kNN graph the structure view is built on (`graph`).
+
+For a Python session (`cm.pp`): `read` (any file the command line reads, or a registry dataset by
+name) and `normalize` (to the log scale every run works on, as the pipeline does it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["normalize", "read"]
+
+PP_UNS_KEY = "cellmodel_pp"
+
+
+def read(
+    source: str | Path,
+    *,
+    root: str | Path | None = None,
+    orientation: str = "auto",
+    sep: str | None = None,
+) -> Any:
+    """Read an `.h5ad`, a 10x folder (or its `.mtx`), a Cell Ranger `.h5`, a `.loom`, a CSV/TSV
+    table, or a registry dataset by name (fetched by pinned hash into `root`'s cache), as
+    `cellmodel CMD SOURCE` reads it. A registry dataset carries its entry in `uns["dataset"]`
+    (its label column: `uns["dataset"]["label_key"]`, for scoring only).
+
+    Examples
+    --------
+    >>> import cellmodel as cm
+    >>> adata = cm.pp.read("pbmc68k-reduced")
+    >>> adata.n_obs, adata.uns["dataset"]["label_key"]
+    (700, 'bulk_labels')
+    """
+    from cellmodel.pp.inputs import read_input
+
+    return read_input(source, root, orientation, sep)[0]
+
+
+def normalize(
+    adata: Any,
+    *,
+    layer: str | None = None,
+    gene_key: str | None = None,
+    copy: bool = False,
+) -> Any:
+    """Put the expression on the log scale every cellmodel step works on, as the pipeline does:
+    counts → total 10,000 per cell then log1p; log-normalized values as they are; other linear
+    values → log1p (`cellmodel.io.expression`). `layer`: None (X; scaled values in X fall back
+    to `.raw`), "raw", or a layer's name. Writes X (float32; counts kept in `layers["counts"]`)
+    and `uns["cellmodel_pp"]` (what the values were and what was done). In place, or a new
+    AnnData with `copy=True` (needed when the values come from `.raw` with other genes).
+
+    Examples
+    --------
+    >>> import cellmodel as cm
+    >>> adata = cm.pp.normalize(cm.pp.read("pbmc68k-reduced"), copy=True)
+    >>> adata.uns["cellmodel_pp"]["kind"]
+    'log'
+    """
+    import anndata as ad
+
+    from cellmodel.io import expression, h5ad_safe, require_anndata, source_matrix
+    from genekb.errors import UsageError
+
+    require_anndata(adata)
+    expr = expression(adata, layer=layer, gene_key=gene_key)
+    same_genes = expr.X.shape[1] == adata.n_vars and (
+        gene_key is not None or list(expr.genes) == list(map(str, adata.var_names))
+    )
+    if not same_genes and not copy:
+        raise UsageError(
+            f"the values come from {expr.source}, whose genes are not X's; call"
+            " normalize(adata, copy=True) for a new AnnData of them"
+        )
+    if same_genes:
+        out = adata.copy() if copy else adata
+    else:
+        source = adata.raw.to_adata() if expr.source == "raw" else adata
+        out = ad.AnnData(obs=adata.obs.copy(), var=source.var.copy(), uns=dict(adata.uns))
+        out.obsm.update(dict(adata.obsm))
+    if expr.kind == "counts":
+        out.layers["counts"] = source_matrix(adata, expr.source).copy()
+    out.X = expr.X
+    record = {**expr.to_dict(), "params": {"layer": layer, "gene_key": gene_key}}
+    out.uns[PP_UNS_KEY] = h5ad_safe(record)
+    return out if copy else None

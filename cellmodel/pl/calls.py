@@ -1,0 +1,87 @@
+"""`cm.pl.calls`: how sure each name is. Per group, its best candidate names with their scores,
+the call's margin over the runner-up, and the groups the method left unassigned."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from genekb.errors import GenekbError
+from genekb.pl import CONTROL_COLOUR, REAL_COLOUR, finish, style
+
+ABSTAIN_COLOUR = "#d62728"
+
+
+def annotate_report(adata: Any) -> dict[str, Any]:
+    """The report `cm.tl.annotate` stored (`cellmodel.annotate.report_of`), or a clear refusal."""
+    from cellmodel.annotate import report_of
+
+    if "annotate" not in adata.uns.get("cellmodel", {}):
+        raise GenekbError("no annotation in this AnnData; run cm.tl.annotate(adata) first")
+    return report_of(adata)
+
+
+def _short(label: str, width: int = 34) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def _panel(ax: Any, entry: dict[str, Any], n_top: int) -> None:
+    top = [t for t in entry["top"][:n_top] if t["score"] is not None][::-1]
+    called = entry["label"]
+    labels = [_short(t["label"]) for t in top]
+    scores = [t["score"] for t in top]
+    colours = [
+        REAL_COLOUR if called is not None and t["label"] == called else CONTROL_COLOUR for t in top
+    ]
+    ax.barh(range(len(top)), scores, color=colours)
+    ax.set_yticks(range(len(top)), labels, fontsize=7)
+    ax.axvline(0, color="black", linewidth=0.5)
+    if called is None:
+        ax.set_title(f"{entry['group']}: unassigned (abstained)", color=ABSTAIN_COLOUR, fontsize=8)
+    else:
+        margin = entry.get("margin")
+        how = f"margin {margin:.2f}" if margin is not None else "no runner-up"
+        ax.set_title(f"{entry['group']}: {_short(called, 28)} ({how})", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+
+
+def calls(
+    adata: Any,
+    *,
+    n_top: int = 3,
+    ncols: int = 2,
+    show: bool | None = None,
+    save: str | Path | None = None,
+) -> Any:
+    """Each group's `n_top` candidate names by the run's method score, the call in colour, its
+    margin over the runner-up in the title; groups the method left unassigned are titled so in
+    red. Reads what `cm.tl.annotate` wrote.
+
+    Examples
+    --------
+    >>> import cellmodel as cm
+    >>> axes = cm.pl.calls(adata, n_top=3, show=False)
+    >>> len(axes) >= adata.obs["cellmodel_cluster"].nunique()
+    True
+    """
+    import matplotlib.pyplot as plt
+
+    if n_top < 1 or ncols < 1:
+        raise GenekbError("n_top and ncols must be at least 1")
+    report = annotate_report(adata)
+    groups = report["groups"]
+    nrows = math.ceil(len(groups) / ncols)
+    with style():
+        fig, grid = plt.subplots(
+            nrows, ncols, figsize=(4.4 * ncols, 0.55 + nrows * (0.35 + 0.24 * n_top)),
+            squeeze=False,
+        )  # fmt: skip
+        axes = list(grid.ravel())
+        for ax, entry in zip(axes, groups, strict=False):
+            _panel(ax, entry, n_top)
+        for ax in axes[len(groups) :]:
+            ax.set_visible(False)
+        fig.suptitle(f"names of obs[{report['groupby']!r}] ({report['method']} score)", y=1.0)
+        fig.tight_layout()
+        return finish(fig, axes[: len(groups)], show, save)

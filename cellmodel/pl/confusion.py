@@ -1,0 +1,87 @@
+"""`cm.pl.confusion`: reference labels (rows) against clusters or predictions (columns), the
+columns in the order of their Hungarian match to the labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
+from cellmodel.metrics import hungarian_mapping
+from genekb.errors import GenekbError
+from genekb.pl import axes_for, finish, style
+
+
+def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.DataFrame:
+    """Counts of true classes (rows) by group (columns), columns ordered by the Hungarian match:
+    matched groups in the order of their classes, unmatched groups after them.
+
+    Examples
+    --------
+    >>> from cellmodel.pl import confusion_table
+    >>> confusion_table(["a", "a", "b"], ["2", "2", "1"]).columns.tolist()
+    ['2', '1']
+    """
+    table = pd.crosstab(
+        pd.Series(np.asarray(labels_true).astype(str), name="label"),
+        pd.Series(np.asarray(groups).astype(str), name="group"),
+    )
+    mapping = hungarian_mapping(labels_true, groups)
+    class_order = list(table.index)
+    matched = sorted(mapping, key=lambda c: class_order.index(mapping[c]))
+    rest = [c for c in table.columns if c not in mapping]
+    return table[matched + rest]
+
+
+def confusion(
+    adata: Any,
+    label_key: str,
+    key: str = CLUSTER_KEY,
+    *,
+    held_out: bool | None = None,
+    ax: Any = None,
+    show: bool | None = None,
+    save: str | Path | None = None,
+) -> Any:
+    """Row-normalized confusion of `obs[label_key]` (reference labels, read only to score)
+    against `obs[key]` (clusters, or a classifier's predictions), counts printed.
+
+    `held_out`: only the cells not used for training (default: on for `cellmodel_pred`, whose
+    training cells would score themselves).
+
+    Examples
+    --------
+    >>> import cellmodel as cm
+    >>> ax = cm.pl.confusion(adata, "bulk_labels", show=False)
+    >>> ax.get_xlabel()
+    'cellmodel_cluster (Hungarian order)'
+    """
+    for column in (label_key, key):
+        if column not in adata.obs:
+            raise GenekbError(f"no obs[{column!r}]; choose from {list(adata.obs)}")
+    train_column = f"{key}_train"
+    if held_out is None:
+        held_out = key == PREDICTION_KEY and train_column in adata.obs
+    cells = np.ones(adata.n_obs, bool)
+    if held_out:
+        cells = ~np.asarray(adata.obs[train_column], bool)
+    table = confusion_table(adata.obs[label_key][cells], adata.obs[key][cells])
+    share = table.div(table.sum(axis=1), axis=0).to_numpy()
+    with style():
+        width = max(4.5, 2.5 + 0.42 * table.shape[1])
+        fig, ax = axes_for(ax, (width, 1.4 + 0.36 * table.shape[0]))
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(table.shape[1]), table.columns, rotation=90, fontsize=7)
+        ax.set_yticks(range(table.shape[0]), table.index, fontsize=7)
+        where = " (held-out cells)" if held_out else ""
+        ax.set_xlabel(f"{key} (Hungarian order){where}")
+        ax.set_ylabel(label_key)
+        for (i, j), n in np.ndenumerate(table.to_numpy()):
+            if n:
+                colour = "white" if share[i, j] > 0.5 else "black"
+                ax.text(j, i, str(n), ha="center", va="center", fontsize=6, color=colour)
+        return finish(fig, ax, show, save)

@@ -1,0 +1,147 @@
+"""`cm.pl.umap`: the cells' UMAP, one panel per obs column (clusters, names, labels side by
+side)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
+from genekb.errors import GenekbError
+from genekb.pl import finish, style
+
+UMAP_KEY = "X_umap_cellmodel"  # obsm: the coordinates; uns[UMAP_KEY]["params"]: how they came
+NAME_KEY = "cellmodel_annotation"
+# What `umap` colours by when not told: the run's columns, then the registry's label column.
+DEFAULT_COLUMNS = (CLUSTER_KEY, NAME_KEY, PREDICTION_KEY)
+
+
+def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
+    """2-d UMAP of a latent (cells × d), seeded.
+
+    Examples
+    --------
+    >>> from cellmodel.pl import umap_coordinates
+    >>> umap_coordinates(adata.obsm["X_cellmodel"], seed=0).shape
+    (700, 2)
+    """
+    import umap as umap_learn
+
+    reducer = umap_learn.UMAP(
+        n_neighbors=min(n_neighbors, max(len(latent) - 1, 2)), random_state=seed, n_jobs=1
+    )
+    with warnings.catch_warnings():
+        # umap notes that a seed means one thread; that is the point of the seed here.
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        return np.asarray(reducer.fit_transform(latent), dtype=np.float32)
+
+
+def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
+    """obsm[UMAP_KEY], computed from obsm[rep] unless already there from the same rep and seed."""
+    params = {"rep": rep, "seed": seed}
+    held = adata.uns.get(UMAP_KEY, {}).get("params")
+    if UMAP_KEY in adata.obsm and held is not None and dict(held) == params:
+        return np.asarray(adata.obsm[UMAP_KEY])
+    if rep not in adata.obsm:
+        raise GenekbError(
+            f"no obsm[{rep!r}] to lay out; run cm.tl.cluster first or pass rep= (have"
+            f" {list(adata.obsm)})"
+        )
+    xy = umap_coordinates(np.asarray(adata.obsm[rep], dtype=np.float32), seed=seed)
+    adata.obsm[UMAP_KEY] = xy
+    adata.uns[UMAP_KEY] = {"params": params}
+    return xy
+
+
+def default_columns(adata: Any) -> list[str]:
+    """The run's columns present, then the registry dataset's label column (if any)."""
+    columns = [c for c in DEFAULT_COLUMNS if c in adata.obs]
+    label = adata.uns.get("dataset", {}).get("label_key")
+    if label and label in adata.obs and label not in columns:
+        columns.append(label)
+    return columns
+
+
+def _scatter(ax: Any, xy: np.ndarray, values: pd.Series, title: str, size: float) -> None:
+    categories = pd.Categorical(values.astype(str).fillna("NA"))
+    palette = _palette(len(categories.categories))
+    for i, name in enumerate(categories.categories):
+        mask = np.asarray(categories.codes == i)
+        ax.scatter(xy[mask, 0], xy[mask, 1], s=size, color=palette[i], label=name, linewidths=0)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("UMAP1")
+    ax.set_ylabel("UMAP2")
+    ax.legend(markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+
+
+def _longest(values: pd.Series) -> int:
+    return max((len(str(v)) for v in pd.unique(values)), default=1)
+
+
+def _palette(n: int) -> list[Any]:
+    """scanpy's choice: tab10 up to 10 groups, tab20 up to 20, then a continuous map."""
+    import matplotlib.pyplot as plt
+
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    return [plt.get_cmap("turbo")(i / max(n - 1, 1)) for i in range(n)]
+
+
+def umap(
+    adata: Any,
+    color: str | Sequence[str] | None = None,
+    *,
+    rep: str = "X_cellmodel",
+    seed: int = 0,
+    size: float | None = None,
+    ax: Any = None,
+    show: bool | None = None,
+    save: str | Path | None = None,
+) -> Any:
+    """The cells' UMAP of `obsm[rep]` (default: the clustering's latent), coloured by each obs
+    column of `color` in panels side by side; default: clusters, names, predictions and the
+    registry's reference labels, whichever are present. The coordinates are kept in
+    `obsm["X_umap_cellmodel"]` (computed once per rep and seed).
+
+    Examples
+    --------
+    >>> import cellmodel as cm
+    >>> axes = cm.pl.umap(adata, ["cellmodel_cluster", "bulk_labels"], show=False)
+    >>> [a.get_title() for a in axes]
+    ['cellmodel_cluster', 'bulk_labels']
+    """
+    import matplotlib.pyplot as plt
+
+    columns = [color] if isinstance(color, str) else list(color or default_columns(adata))
+    if not columns:
+        raise GenekbError("nothing to colour by: pass color= (obs columns) or run cm.tl.cluster")
+    missing = [c for c in columns if c not in adata.obs]
+    if missing:
+        raise GenekbError(f"no obs column {missing[0]!r}; choose from {list(adata.obs)}")
+    if ax is not None and len(columns) > 1:
+        raise GenekbError("ax= takes one panel; give one color column, or no ax")
+    xy = _coordinates(adata, rep, seed)
+    point = size if size is not None else max(120_000 / max(adata.n_obs, 1) ** 1.2, 1.0)
+    with style():
+        if ax is None:
+            # Room for each panel's legend: its longest name sets the panel's width.
+            widths = [3.6 + 0.055 * _longest(adata.obs[c]) for c in columns]
+            fig, grid = plt.subplots(
+                1, len(columns), figsize=(sum(widths), 3.4), squeeze=False, layout="constrained",
+                gridspec_kw={"width_ratios": widths},
+            )  # fmt: skip
+            axes = list(grid[0])
+        else:
+            fig, axes = ax.figure, [ax]
+        for panel, column in zip(axes, columns, strict=True):
+            _scatter(panel, xy, adata.obs[column], column, min(point, 20.0))
+        return finish(fig, axes if len(axes) > 1 else axes[0], show, save)

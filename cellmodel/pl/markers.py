@@ -1,0 +1,107 @@
+"""`cm.pl.markers`: a dot plot of each group's top marker genes and of the genes behind its name
+(dot size: share of the group's cells expressing the gene; colour: its mean log expression,
+scaled per gene; a ring where the gene carried the group's name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from cellmodel.pl.calls import annotate_report
+from genekb.errors import GenekbError
+from genekb.pl import axes_for, finish, style
+
+
+def _genes_per_group(report: dict[str, Any], n_genes: int) -> list[tuple[str, list[str]]]:
+    """(group, genes): its top `n_genes` markers, then the genes that carried its name."""
+    out = []
+    for entry in report["groups"]:
+        genes = list(entry.get("markers") or [])[:n_genes]
+        genes += [g for g in entry.get("signature") or [] if g not in genes][:n_genes]
+        out.append((str(entry["group"]), genes))
+    return out
+
+
+def _group_stats(
+    adata: Any, expr: Any, groupby: str, genes: list[str]
+) -> tuple[list[str], Any, Any]:
+    """Groups, and per group × gene the share of cells expressing it and its mean log value."""
+    index = {g: i for i, g in enumerate(expr.genes)}
+    columns = [index[g] for g in genes]  # `markers` keeps only the genes the data names
+    X = expr.X[:, columns]
+    X = X.toarray() if sp.issparse(X) else np.asarray(X)
+    groups = adata.obs[groupby].astype("category")
+    names = [str(c) for c in groups.cat.categories]
+    codes = np.asarray(groups.cat.codes)
+    share = np.array([(X[codes == i] > 0).mean(axis=0) for i in range(len(names))])
+    mean = np.array([X[codes == i].mean(axis=0) for i in range(len(names))])
+    return names, share, mean
+
+
+def markers(
+    adata: Any,
+    *,
+    n_genes: int = 3,
+    ax: Any = None,
+    show: bool | None = None,
+    save: str | Path | None = None,
+) -> Any:
+    """Dot plot of each named group's top `n_genes` markers followed by the genes that carried
+    its name (`cm.tl.annotate`'s `signature`), against every group; rings mark each group's own
+    name genes.
+
+    Examples
+    --------
+    >>> import cellmodel as cm
+    >>> ax = cm.pl.markers(adata, n_genes=2, show=False)
+    >>> ax.get_ylabel()
+    'cellmodel_cluster'
+    """
+    if n_genes < 1:
+        raise GenekbError("n_genes must be at least 1")
+    report = annotate_report(adata)
+    groupby = report["groupby"]
+    per_group = _genes_per_group(report, n_genes)
+    # The report names a few genes by the store's symbol where the data use an alias: those
+    # cannot be looked up in the data and are left out.
+    from cellmodel.io import expression
+
+    expr = expression(adata)
+    known = set(expr.genes)
+    genes = list(dict.fromkeys(g for _, gs in per_group for g in gs if g in known))
+    if not genes:
+        raise GenekbError("none of the report's genes is named in the data; pass the AnnData"
+                          " that was annotated")  # fmt: skip
+    names, share, mean = _group_stats(adata, expr, groupby, genes)
+    span = mean.max(axis=0) - mean.min(axis=0)
+    scaled = (mean - mean.min(axis=0)) / np.where(span > 0, span, 1.0)
+    name_genes = {str(e["group"]): set(e.get("signature") or []) for e in report["groups"]}
+    with style():
+        fig, ax = axes_for(ax, (1.8 + 0.26 * len(genes), 1.0 + 0.3 * len(names)))
+        ys, xs = np.meshgrid(np.arange(len(names)), np.arange(len(genes)), indexing="ij")
+        dots = ax.scatter(
+            xs.ravel(), ys.ravel(), s=share.ravel() * 60, c=scaled.ravel(), cmap="Reds",
+            vmin=0, vmax=1, edgecolors="none",
+        )  # fmt: skip
+        for y, group in enumerate(names):
+            for x, gene in enumerate(genes):
+                if gene in name_genes.get(group, ()):
+                    ax.scatter(x, y, s=85, facecolors="none", edgecolors="black", linewidths=0.8)
+        ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), [_label(report, g) for g in names], fontsize=7)
+        ax.set_xlim(-0.6, len(genes) - 0.4)
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.set_ylabel(groupby)
+        fig.colorbar(dots, ax=ax, shrink=0.5, label="mean expression (scaled)")
+        ax.set_title("markers and the genes behind each name (ringed)")
+        return finish(fig, ax, show, save)
+
+
+def _label(report: dict[str, Any], group: str) -> str:
+    for entry in report["groups"]:
+        if str(entry["group"]) == group:
+            return f"{group}: {entry['label'] or 'unassigned'}"
+    return group

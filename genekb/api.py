@@ -1,0 +1,154 @@
+"""The Python session's genekb: `gk.build`, `gk.similar`, `gk.eval` (`import genekb as gk`).
+
+Thin wrappers over `genekb.build.build`, `genekb.query.similar` and `genekb.eval.evaluate` with the
+command line's defaults, a store given as a `Store` or a path (None: `$GENEKB_HOME`, else
+`./artifacts`, as `--root`), and progress bars that follow `gk.settings.verbosity`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+# Loaded here, not on first call: importing the submodule genekb.build later would rebind the
+# package's `build` name to the module, over the function `gk.build` is.
+from genekb.build import build as run_build
+from genekb.build import gene_names_of
+from genekb.encoders.registry import DEFAULT_MODEL
+from genekb.progress import notice, store_bars
+from genekb.store.store import EmbeddingVersion, Store
+from genekb.templates import DEFAULT_TEMPLATE
+
+StoreLike = Store | str | os.PathLike[str] | None
+
+
+def open_store(store: StoreLike, *, create: bool = False) -> Store:
+    """A `Store` as given, or the one at a path (None: the default root)."""
+    return store if isinstance(store, Store) else Store.open(store, create=create)
+
+
+def default_ref(model: str = DEFAULT_MODEL, taxon: str = "human") -> str:
+    """The tag a default build of `model` writes (`human/ncbi-card/minilm`): what `genekb
+    similar` and `genekb eval` read when no version is named."""
+    from genekb.store.ids import default_tag
+
+    return default_tag(taxon, DEFAULT_TEMPLATE, model)
+
+
+def embedding_of(
+    store: StoreLike | EmbeddingVersion, ref: str | None = None, model: str = DEFAULT_MODEL
+) -> EmbeddingVersion:
+    """An embedding version: given, or named by id / tag (default: `default_ref(model)`)."""
+    if isinstance(store, EmbeddingVersion):
+        return store
+    return open_store(store).embedding(ref or default_ref(model))
+
+
+def build(
+    store: StoreLike = None,
+    *,
+    genes: Any = None,
+    model: str = DEFAULT_MODEL,
+    tag: str | None = None,
+    force: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """Build (or find) the gene text and embedding versions in `store`; the build's report.
+
+    `genes`: gene names, an AnnData (its var_names) or None (every gene of the source).
+    `model`: an encoder name (default `minilm+tfidf-lsa`, side by side, as `genekb build`).
+    `options` go to `genekb.build.build` (source, taxon, template, device, batch_size, ...).
+    A bar shows the embedding when it lasts more than a moment.
+
+    Examples
+    --------
+    >>> import genekb as gk
+    >>> report = gk.build("artifacts", genes=["CD3E", "CD19", "INS"], model="minilm")
+    >>> report["tag"]
+    'human/ncbi-card/minilm'
+    """
+    if genes is not None and hasattr(genes, "var_names"):
+        genes = gene_names_of(genes)
+    target = open_store(store, create=True)
+    given = options.pop("progress", None)  # a caller's own factory wins over the bars
+    with store_bars(f"genekb build {model}") as bars:
+        report = run_build(
+            target, model=model, genes=genes, tag=tag, force=force, progress=given or bars,
+            **options,
+        )  # fmt: skip
+    notice(
+        f"store {report['tag']} = {report['embedding_id']}: {report['n_genes']} genes, embedded"
+        f" {report['embedded']}, reused {report['reused']}"
+    )
+    return report
+
+
+def similar(
+    store: StoreLike | EmbeddingVersion,
+    gene: str,
+    k: int = 10,
+    *,
+    ref: str | None = None,
+    model: str = DEFAULT_MODEL,
+) -> dict[str, Any]:
+    """The `k` genes nearest to `gene` (cosine of their text vectors) in one embedding version.
+
+    `store`: a `Store`, its path, or an `EmbeddingVersion`; `ref` names the version (id or tag;
+    default the tag a default build of `model` writes, as `genekb similar`).
+
+    Examples
+    --------
+    >>> import genekb as gk
+    >>> hits = gk.similar("artifacts", "CD3E", k=5, model="minilm")["hits"]
+    >>> [h["symbol"] for h in hits][:2]  # in a store built for pbmc68k-reduced's genes
+    ['CD3G', 'CD247']
+    """
+    from genekb.query import similar as run_similar
+
+    return run_similar(embedding_of(store, ref, model), gene, k)
+
+
+def evaluate(
+    store: StoreLike | EmbeddingVersion | Sequence[EmbeddingVersion],
+    tasks: Sequence[str] | None = None,
+    *,
+    refs: Sequence[str] | None = None,
+    seeds: int = 3,
+    folds: int = 5,
+    **options: Any,
+) -> dict[str, Any]:
+    """Gene-level tasks scored from each version's vectors beside random, shuffled and
+    bag-of-words controls of the same genes (`genekb eval`); one JSON-ready report.
+
+    `store`: a `Store` or path (with `refs`: ids or tags; default the default minilm tag), an
+    `EmbeddingVersion` or a list of them. `tasks`: names (default: every bundled task).
+    `options` go to `genekb.eval.evaluate` (feature_sets, leakage, tune).
+
+    Examples
+    --------
+    >>> import genekb as gk
+    >>> report = gk.eval("artifacts", ["dosage-tfs"], seeds=1)
+    >>> sorted(report["results"][0]["scores"])[:3]
+    ['annotation-depth', 'bag-of-words', 'random']
+    """
+    from genekb.eval.evaluate import evaluate as run_evaluate
+    from genekb.eval.tasks import DEFAULT_TASKS
+
+    if isinstance(store, EmbeddingVersion):
+        versions = [store]
+    elif isinstance(store, list | tuple):
+        versions = list(store)
+    else:
+        opened = open_store(store)
+        versions = [opened.embedding(r) for r in (refs or [default_ref()])]
+    log = notice if _chatty() else None
+    return run_evaluate(
+        versions, tasks or DEFAULT_TASKS, seeds=seeds, folds=folds, log=log, **options
+    )
+
+
+def _chatty() -> bool:
+    from genekb.settings import settings
+
+    return settings.verbosity >= 2

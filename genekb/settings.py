@@ -1,0 +1,51 @@
+"""Library-wide settings for a Python session (scanpy's `sc.settings`, as `gk.settings` and
+`cm.settings`: one object shared by both packages).
+
+`verbosity`: 0 errors only (no progress bars, no notices), 1 warnings and progress bars of the
+steps that take a while (the default), 2 also one line per store write and step, 3 also hints.
+"""
+
+from __future__ import annotations
+
+from genekb.errors import UsageError
+
+VERBOSITY_LEVELS = {0: "error", 1: "warning", 2: "info", 3: "hint"}
+# A step shows a bar only when it lasts longer than this (a quick step stays silent).
+PROGRESS_DELAY_S = 2.0
+
+
+class Settings:
+    """`verbosity` (0-3, or one of error / warning / info / hint) and `progress_delay` (seconds
+    before a step's bar appears).
+
+    Examples
+    --------
+    >>> import genekb as gk
+    >>> gk.settings.verbosity = 0  # quiet: no bars, no notices
+    >>> gk.settings.verbosity = "warning"
+    >>> gk.settings.verbosity
+    1
+    """
+
+    def __init__(self) -> None:
+        self._verbosity = 1
+        self.progress_delay = PROGRESS_DELAY_S
+
+    @property
+    def verbosity(self) -> int:
+        return self._verbosity
+
+    @verbosity.setter
+    def verbosity(self, value: int | str) -> None:
+        names = {name: level for level, name in VERBOSITY_LEVELS.items()}
+        level = names.get(value) if isinstance(value, str) else value
+        if isinstance(level, bool) or level not in VERBOSITY_LEVELS:
+            choices = ", ".join(f"{k} ({v})" for k, v in VERBOSITY_LEVELS.items())
+            raise UsageError(f"verbosity {value!r} is not a level; choose one of {choices}")
+        self._verbosity = int(level)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"Settings(verbosity={self._verbosity}, progress_delay={self.progress_delay})"
+
+
+settings = Settings()

@@ -66,6 +66,7 @@ def annotate(
     n_background: int = AnnotateParams.n_background,
     model: str = AnnotateParams.model,
     template: str = AnnotateParams.template,
+    lineage: str = AnnotateParams.lineage,
     taxon: str | None = None,
     gene_key: str | None = None,
     layer: str | None = None,
@@ -73,6 +74,7 @@ def annotate(
     load_encoder: Any = None,
     per_cell: bool = False,
     copy: bool = False,
+    progress: Any = None,
 ) -> ad.AnnData:
     """Name each group of `adata.obs[groupby]` with one of the candidate cell types.
 
@@ -81,7 +83,9 @@ def annotate(
     `Store`. `gene_vectors`: "real", a seeded control ("shuffled", "random"), or "bag-of-words"
     (`words`: the same texts as TF-IDF words). Writes `obs["cellmodel_annotation"]` and
     `uns["cellmodel"]["annotate"]`; with `per_cell`, also each cell's own call and score
-    (`cells`: the groups' calls, scored on each cell). Returns `adata` (or a copy).
+    (`cells`: the groups' calls, scored on each cell). `progress`: a `(stage, done, total)` hook
+    for the slow steps (gene cards and candidate texts not yet in the store). Returns `adata`
+    (or a copy).
     """
     require_anndata(adata)
     given = locals()
@@ -106,6 +110,7 @@ def annotate(
         build_missing=build_missing,
         load_encoder=load_encoder,
         began=began,
+        progress=progress,
     )
     adata.obs[OBS_KEY] = labels
     if per_cell:

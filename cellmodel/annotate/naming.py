@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel.annotate import fusion, markerdb, mentions, ontology, processes, score
+from cellmodel.annotate import fusion, lineage, markerdb, mentions, ontology, processes, score
 from cellmodel.annotate.cells import signature_columns
 from cellmodel.annotate.inputs import (
     background_ids,
@@ -69,6 +69,65 @@ class _TextChannel:
     n_background: int
 
 
+@dataclass
+class Scored:
+    """Everything one run scored: the data side, the store version, the text channel, the gene
+    channels and every channel's groups × candidates matrix (`channel`)."""
+
+    mk: _Markers
+    ev: Any
+    text: _TextChannel
+    gene_channels: tuple[Any, Any, Any]
+    channel: dict[str, np.ndarray]
+    across: bool
+
+
+def score_channels(
+    genes: list[str],
+    sums: Any,
+    n_groups: int,
+    store: Store,
+    params: AnnotateParams,
+    candidates: Candidates,
+    *,
+    gene_totals: Any,
+    taxon: str | None,
+    build_missing: bool,
+    load_encoder: Any,
+    progress: Any = None,
+) -> Scored:
+    """Match the genes, pick the markers and score every channel (no fusion, no call).
+    `progress`: a `(stage, done, total)` hook for the two steps that can take long, embedding
+    gene cards the store lacks and candidate texts not yet cached."""
+    taxon = require_gene_names(genes, taxon, "annotate")
+    mk = _markers(genes, sums, n_groups, params, taxon, gene_totals)
+    bg = background_ids(params.n_background)
+    all_ids = np.unique(np.concatenate([*mk.ids, bg]))
+    ev = store_vectors(
+        store,
+        all_ids,
+        model=params.model,
+        template=params.template,
+        build_missing=build_missing,
+        progress=progress,
+    )
+    cands, user_candidates = candidates.terms, candidates.user_given
+    text = _text_channel(mk, ev, all_ids, bg, cands, params, load_encoder, progress)
+    across = params.across_groups == "on" or (params.across_groups == "auto" and user_candidates)
+    if across and n_groups > 2:
+        text.scores = score.standardise_columns(text.scores)
+    prior = score.context(text.scores, on=candidates.whole_ontology and not across)
+    db, ment, proc = _gene_channels(mk, cands, params, getattr(store, "root", None))
+    channel = {
+        "text": text.scores,
+        "mentions": ment.scores,
+        "processes": proc.scores,
+        "markerdb": db.scores,
+        CONTEXT: prior,
+    }
+    return Scored(mk, ev, text, (db, ment, proc), channel, across)
+
+
 def name_groups(
     genes: list[str],
     sums: Any,
@@ -82,38 +141,42 @@ def name_groups(
     build_missing: bool,
     load_encoder: Any,
     began: float,
+    progress: Any = None,
 ) -> tuple[dict[str, Any], pd.Categorical]:
     """Name the groups from their per-group gene sums (`markers.GroupSums` over the data's
     `genes`, however gathered: in memory or chunk by chunk); returns the report and each cell's
     label. `gene_totals`: any matrix whose column sums are the genes' totals (the match report
-    reads only those)."""
-    taxon = require_gene_names(genes, taxon, "annotate")
-    mk = _markers(genes, sums, len(groups.categories), params, taxon, gene_totals)
-    bg = background_ids(params.n_background)
-    all_ids = np.unique(np.concatenate([*mk.ids, bg]))
-    ev = store_vectors(
-        store, all_ids, model=params.model, template=params.template, build_missing=build_missing
+    reads only those). `progress`: a `(stage, done, total)` hook (`score_channels`)."""
+    sc = score_channels(
+        genes,
+        sums,
+        len(groups.categories),
+        store,
+        params,
+        candidates,
+        gene_totals=gene_totals,
+        taxon=taxon,
+        build_missing=build_missing,
+        load_encoder=load_encoder,
+        progress=progress,
     )
-    cands, user_candidates = candidates.terms, candidates.user_given
-    text = _text_channel(mk, ev, all_ids, bg, cands, params, load_encoder)
-    across = params.across_groups == "on" or (params.across_groups == "auto" and user_candidates)
-    if across and len(groups.categories) > 2:
-        text.scores = score.standardise_columns(text.scores)
-    prior = score.context(text.scores, on=candidates.whole_ontology and not across)
-    db, ment, proc = _gene_channels(mk, cands, params, getattr(store, "root", None))
-    channel = {
-        "text": text.scores,
-        "mentions": ment.scores,
-        "processes": proc.scores,
-        "markerdb": db.scores,
-        CONTEXT: prior,
-    }
-    matrices, weights = fusion.rankings(channel, params.method, closed_list=user_candidates)
+    mk, text, cands = sc.mk, sc.text, candidates.terms
+    db, ment, proc = sc.gene_channels
+    prior = sc.channel[CONTEXT]
+    matrices, weights = fusion.rankings(
+        sc.channel, params.method, closed_list=candidates.user_given
+    )
+    walks = lineage.walk_calls(
+        matrices[params.method], cands, params.lineage, candidates.user_given
+    )
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
     out_groups = [
-        _group_entry(g, groups, genes, mk, text, cands, matrices, weights, (db, ment, proc), params)
+        _group_entry(g, groups, genes, mk, text, cands, matrices, weights, sc.gene_channels, params)
         for g in range(len(groups.categories))
     ]
+    if walks is not None:
+        for entry, w in zip(out_groups, walks, strict=True):
+            lineage.apply_walk(entry, w, cands)
     labels_of = [e["label"] or "unassigned" for e in out_groups]
     labels = pd.Categorical(
         np.asarray(labels_of, dtype=object)[np.asarray(groups.codes)],
@@ -126,7 +189,7 @@ def name_groups(
         "method": params.method,
         "params": asdict(params),
         "candidates": _candidates_entry(candidates, db),
-        **provenance(ev, text.n_background, db.universe),
+        **provenance(sc.ev, text.n_background, db.universe),
         **_lexicon_entries(ment, proc),
         "context": {
             "used": CONTEXT in channels_of(params.method) and bool(context_top),
@@ -179,6 +242,7 @@ def _text_channel(
     cands: list[Candidate],
     params: AnnotateParams,
     load_encoder: Any,
+    progress: Any = None,
 ) -> _TextChannel:
     """Score each group's marker cards against each candidate's text (hubness-corrected against
     the fixed background, pooled per group)."""
@@ -192,7 +256,7 @@ def _text_channel(
         vecs, labels = bag_of_words(cards, texts)
     else:
         vecs = control_vectors(vecs, found, params.gene_vectors, params.seed)
-        labels = embed_texts(texts, ev, load_encoder)
+        labels = embed_texts(texts, ev, load_encoder, progress)
     bg_rows = [row[int(g)] for g in bg if found[row[int(g)]]]
     stacked = [row[int(g)] for g in np.concatenate(mk.ids)]
     sims_all = score.corrected_similarity(vecs[stacked], labels, vecs[bg_rows], params.hubness)

@@ -1,0 +1,150 @@
+"""Naming over the whole Cell Ontology, scored on the design set of docs/annotate_ontology.md.
+
+Each file's true groups (its reference labels; groups under `MIN_CELLS` cells and unlabelled cells
+dropped, a rule fixed with the split) are scored once per gene-vector setting: every channel over
+every CL cell type (`naming.score_channels`), then each ranking called two ways, flat (its best
+candidate) and lineage-first (`lineage.Walker`). A call is graded exact, partial (an is_a ancestor
+or descendant that is not a generic term) or wrong, and a wrong call in another lineage is counted
+apart (`lineage.grade`, `lineage.crosses_lineage`). Labels only score.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cellmodel import datasets
+from cellmodel.annotate import fusion, lineage
+from cellmodel.annotate.evaluate import cell_truth, group_truth, load_label_map
+from cellmodel.annotate.inputs import groups_of
+from cellmodel.annotate.naming import score_channels
+from cellmodel.annotate.params import setup
+from cellmodel.io import expression
+from cellmodel.markers import group_sums
+from genekb.store.store import Store
+
+# name -> (label column, CL id column or None: labels mapped through the label map)
+DESIGN: dict[str, tuple[str, str | None]] = {
+    "pbmc68k-reduced": ("bulk_labels", None),
+    "wu2020-200": ("cluster_orig", None),
+    "baron-human": ("cell_type1", "cell_ontology_id"),
+    "baron-mouse": ("cell_type1", "cell_ontology_id"),
+    "cellhint-pancreas": ("cell_type", "cell_type_ontology_term_id"),
+    "tirosh2016-184": ("cell_type", None),
+    "tabula-sapiens-lung-1000": ("cell_ontology_class", "cell_type_ontology_term_id"),
+    "swanson2021-teaseq-5048": ("cell_type", None),
+    "travaglini2020-lung-1000": ("cell_ontology_type", "cell_ontology_id"),
+    "paul2015-2660": ("celltype", None),
+    "wang2018-starmap-3704": ("Clusters", None),
+}
+HELD_OUT = (
+    "swanson2021-teaseq-5048",
+    "travaglini2020-lung-1000",
+    "paul2015-2660",
+    "wang2018-starmap-3704",
+)
+MIN_CELLS = 10
+UNLABELLED = frozenset({"", "nan", "NA", "Unknown", "unknown"})
+# The rankings scored, and how the tables name them.
+RANKINGS = {"combined": "default", "knowledge": "knowledge alone", "markerdb": "marker table alone"}
+GRADES = ("exact", "partial", "wrong")
+
+
+def load_groups(name: str, cache_dir: Path, label_map: Path) -> tuple[Any, str, dict[str, str]]:
+    """A design-set file with its labelled cells in groups of at least `MIN_CELLS`: the AnnData,
+    its label column and each group's truth (majority CL id)."""
+    label_key, cl_key = DESIGN[name]
+    adata = datasets.load(name, cache_dir=cache_dir)
+    labels = adata.obs[label_key].astype(str)
+    keep = ~labels.isin(UNLABELLED) & adata.obs[label_key].notna().to_numpy()
+    sizes = labels[keep].value_counts()
+    keep &= labels.isin(sizes.index[sizes >= MIN_CELLS])
+    adata = adata[keep.to_numpy()].copy()
+    if cl_key:
+        truth_cells = adata.obs[cl_key].astype(str)
+    else:
+        truth_cells = cell_truth(adata, label_key, load_label_map(label_map, name))
+    adata.obs[label_key] = adata.obs[label_key].astype(str).astype("category")
+    return adata, label_key, group_truth(adata.obs[label_key], truth_cells)
+
+
+def scored_matrices(
+    adata: Any, label_key: str, store: Store, **settings: Any
+) -> tuple[dict[str, np.ndarray], list[str | None], list[str], float]:
+    """Every ranking over the whole ontology (groups × CL terms), the terms' CL ids, the group
+    names and the seconds it took."""
+    began = time.perf_counter()
+    key, groups = groups_of(adata, label_key)
+    params, cands = setup(key, None, None, None, **settings)
+    expr = expression(adata)
+    sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
+    sc = score_channels(
+        expr.genes,
+        sums,
+        len(groups.categories),
+        store,
+        params,
+        cands,
+        gene_totals=expr.X,
+        taxon=None,
+        build_missing=True,
+        load_encoder=None,
+    )
+    matrices, _ = fusion.rankings(sc.channel, params.method)
+    names = [str(c) for c in groups.categories]
+    return matrices, [c.cl_id for c in cands.terms], names, time.perf_counter() - began
+
+
+def calls_of(matrix: np.ndarray, cl_ids: list[str | None], walk: bool) -> list[dict[str, Any]]:
+    """Each group's call from one ranking: flat (best candidate) or lineage-first."""
+    if walk:
+        walker = lineage.Walker(cl_ids)
+        return [walker.walk(row).to_dict() for row in matrix]
+    out = []
+    for row in matrix:
+        filled = np.where(np.isfinite(row), row, -np.inf)
+        out.append({"cl_id": cl_ids[int(np.argmax(filled))]})
+    return out
+
+
+def grade_calls(calls: list[dict[str, Any]], names: list[str], truth: dict[str, str]) -> dict:
+    """Counts of exact / partial / wrong calls and of wrong-lineage calls, with each call."""
+    tally = dict.fromkeys((*GRADES, "wrong_lineage", "abstained"), 0)
+    per_group = {}
+    for name, call in zip(names, calls, strict=True):
+        want = truth[name]
+        g = lineage.grade(call["cl_id"], want)
+        tally[g] += 1
+        tally["wrong_lineage"] += g == "wrong" and lineage.crosses_lineage(call["cl_id"], want)
+        tally["abstained"] += bool(call.get("abstained"))
+        per_group[name] = {"truth": want, "call": call["cl_id"], "grade": g}
+    return {**tally, "n_groups": len(names), "groups": per_group}
+
+
+def run_file(
+    name: str,
+    store: Store,
+    cache_dir: Path,
+    label_map: Path,
+    seeds: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """One design-set file: each ranking flat and lineage-first, real vectors and the controls."""
+    adata, label_key, truth = load_groups(name, cache_dir, label_map)
+    out: dict[str, Any] = {"n_groups": len(truth), "n_cells": adata.n_obs}
+    settings = [("real", 0)] + [(c, s) for c in ("shuffled", "random") for s in range(seeds)]
+    for vectors, seed in settings:
+        matrices, cl_ids, names, seconds = scored_matrices(
+            adata, label_key, store, gene_vectors=vectors, seed=seed
+        )
+        log(f"{name}: {vectors} seed {seed} scored in {seconds:.1f} s")
+        for ranking in RANKINGS:
+            for walk in (False, True):
+                key = f"{ranking}|{'walk' if walk else 'flat'}|{vectors}"
+                graded = grade_calls(calls_of(matrices[ranking], cl_ids, walk), names, truth)
+                out.setdefault(key, []).append(graded)
+    return out

@@ -72,9 +72,10 @@ def test_walk_is_off_for_a_users_list_and_on_for_the_ontology(ids: list[str]) ->
     assert walks is not None and walks[0].cl_id == BETA
 
 
-def test_tissue_is_read_from_the_context_prior(ids: list[str]) -> None:
+def test_tissue_is_read_from_the_groups_best_terms(ids: list[str]) -> None:
     islet = [c for c in ids if c in infer._tissue_terms()["pancreas"]][:8]
-    row = _row(ids, dict.fromkeys(islet, 4.0))
-    found = infer.tissue(row, ids)
+    rows = np.stack([_row(ids, dict.fromkeys(islet[i : i + 4], 4.0)) for i in (0, 4)])
+    found = infer.tissue(rows, ids)
     assert found is not None and found["tissue"] == "pancreas" and found["lead"] > 0
-    assert infer.tissue(np.full(len(ids), np.nan), ids) is None
+    assert infer.tissue(np.full((2, len(ids)), np.nan), ids) is None
+    assert infer.tissue_terms(found) == infer._tissue_terms()["pancreas"]

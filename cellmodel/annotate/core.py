@@ -41,6 +41,8 @@ from cellmodel.markers import group_sums
 from genekb.store.store import Store
 
 OBS_KEY = "cellmodel_annotation"
+# Each cell's group call's confidence (the lineage walk's smallest margin; `lineage`).
+OBS_KEY_CONFIDENCE = "cellmodel_annotation_confidence"
 # The settings `setup` checks, read by name from `annotate`'s own arguments.
 _SETTINGS = tuple(f.name for f in fields(AnnotateParams) if f.name != "groupby")
 
@@ -113,6 +115,10 @@ def annotate(
         progress=progress,
     )
     adata.obs[OBS_KEY] = labels
+    confidence = [(e.get("lineage") or {}).get("confidence") for e in report["groups"]]
+    if any(c is not None for c in confidence):
+        per_group = np.array([np.nan if c is None else c for c in confidence], dtype=float)
+        adata.obs[OBS_KEY_CONFIDENCE] = per_group[np.asarray(groups.codes)]
     if per_cell:
         calls, best, report["per_cell"] = call_cells(expr.X, expr.genes, report, groups.codes, seed)
         adata.obs[OBS_KEY_CELL], adata.obs[OBS_KEY_CELL_SCORE] = calls, best

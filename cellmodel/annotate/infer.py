@@ -1,13 +1,11 @@
 """What a run inferred about the file when the user did not say: its species and its tissue.
 
 The species is read from the gene names (`knowledge.genes.read_gene_names`: human symbols, mouse
-symbols, Ensembl prefixes) unless `--taxon` is given. The tissue is read from the candidates'
-text scores averaged over the groups (the context prior, `score.context`: what the data as a
-whole resemble): each tissue of `TISSUE_WORDS` is scored by the mean of the `TOP_TERMS` best
-standardised context values among the CL terms whose label, synonyms or definition name one of
-its words, and the best tissue is reported with its lead over the runner-up. Nothing here reads
-a label. The context prior itself is what enters the calls (over the whole ontology); the tissue
-is its summary in words, for the user to check and to pass as `--tissue` if they agree.
+symbols, Ensembl prefixes) unless `--taxon` is given. The tissue is read from the groups' best
+candidates: each tissue of `TISSUE_WORDS` is scored by how many of each group's `TOP_TERMS` best
+CL terms name one of its words (label, synonyms or definition), averaged over the groups, and
+the best is reported with its lead over the runner-up. Nothing here reads a label. The lineage
+walk then favours, among near-equal terms, those naming that tissue (`lineage.TISSUE_BONUS`).
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ TISSUE_WORDS: dict[str, tuple[str, ...]] = {
     "retina": ("retina",),
     "thymus": ("thymus", "thymic"),
 }
-TOP_TERMS = 5
+TOP_TERMS = 10
 
 
 @lru_cache(maxsize=1)
@@ -49,26 +47,38 @@ def _tissue_terms() -> dict[str, frozenset[str]]:
     return out
 
 
-def tissue(context_row: np.ndarray, cl_ids: list[str | None]) -> dict[str, Any] | None:
-    """The tissue the data resemble most, from one row of the context prior over the candidates;
-    None where there is no prior (no candidate scored) or fewer than two tissues have terms."""
-    row = np.asarray(context_row, dtype=float)
-    ok = np.isfinite(row)
-    if ok.sum() < 2:
+def tissue(matrix: np.ndarray, cl_ids: list[str | None]) -> dict[str, Any] | None:
+    """The tissue the groups' best candidates name most often: per group its `TOP_TERMS` best
+    candidates under `matrix` (groups × candidates, the ranking that calls), each tissue scored
+    by the share of those terms whose text names it, averaged over the groups; None where no
+    tissue is named at all."""
+    terms = _tissue_terms()
+    counts = dict.fromkeys(terms, 0.0)
+    n_rows = 0
+    for row in np.asarray(matrix, dtype=float):
+        ok = np.isfinite(row)
+        if not ok.any():
+            continue
+        n_rows += 1
+        top = np.argsort(-np.where(ok, row, -np.inf), kind="stable")[:TOP_TERMS]
+        for name, ids in terms.items():
+            counts[name] += sum(cl_ids[i] in ids for i in top) / TOP_TERMS
+    if not n_rows or max(counts.values()) <= 0:
         return None
-    z = (row - row[ok].mean()) / (row[ok].std() or 1.0)
-    where = {c: i for i, c in enumerate(cl_ids) if c}
-    scores = {}
-    for name, ids in _tissue_terms().items():
-        vals = np.array([z[where[c]] for c in ids if c in where and ok[where[c]]])
-        if len(vals):
-            scores[name] = float(np.sort(vals)[::-1][:TOP_TERMS].mean())
-    if len(scores) < 2:
-        return None
+    scores = {t: c / n_rows for t, c in counts.items()}
     order = sorted(scores, key=lambda t: -scores[t])
     return {
         "tissue": order[0],
         "lead": round(scores[order[0]] - scores[order[1]], 3),
         "runner_up": order[1],
-        "scores": {t: round(scores[t], 3) for t in order},
+        "scores": {t: round(scores[t], 3) for t in order if scores[t] > 0},
     }
+
+
+def tissue_terms(found: dict[str, Any] | str | None) -> frozenset[str] | None:
+    """The CL ids naming an inferred tissue (`tissue`'s result) or a tissue word the user gave."""
+    if not found:
+        return None
+    if isinstance(found, dict):
+        return _tissue_terms().get(found["tissue"])
+    return frozenset(c.cl_id for c in ontology.from_ontology(tissue=found) if c.cl_id)

@@ -79,6 +79,16 @@ GENERIC_EXTRA = (
 )
 TOP_MEMBERS = 3
 MIN_MARGIN = 0.25
+# A kind whose signature (`signatures`: its typical genes' expression in the group, in [-1, 1])
+# trails the best sibling's by more than this (10 percentile points) is not entered.
+SIGNATURE_GAP = 0.2
+# ... and only where the best sibling's typical genes are clearly expressed (above the group's
+# 65th percentile on average); below it the signatures tell nothing apart.
+SIGNATURE_FLOOR = 0.3
+# Terms whose text names the file's tissue (given, or inferred: `infer.tissue`) gain this much
+# (in the group's standardised units), so of near-equal terms the tissue's own wins
+# ("pancreatic A cell" over "type A enteroendocrine cell").
+TISSUE_BONUS = 1.0
 
 
 @lru_cache(maxsize=1)
@@ -177,6 +187,10 @@ class Walker:
                     out[kind] = idx
             self.members.append(out)
 
+    def mask(self, cl_ids: frozenset[str]) -> np.ndarray:
+        """1.0 for the candidates among `cl_ids`, else 0.0."""
+        return np.array([c in cl_ids for c in self.cl_ids], dtype=float)
+
     def _kind_score(self, z: np.ndarray, idx: np.ndarray) -> float:
         vals = z[idx]
         vals = vals[np.isfinite(vals)]
@@ -184,9 +198,19 @@ class Walker:
             return -np.inf
         return float(np.sort(vals)[::-1][:TOP_MEMBERS].mean())
 
-    def walk(self, row: np.ndarray) -> Walk:
-        """The call for one group from its scores over the candidates (module docstring)."""
+    def walk(
+        self,
+        row: np.ndarray,
+        signature: dict[str, float] | None = None,
+        favoured: np.ndarray | None = None,
+    ) -> Walk:
+        """The call for one group from its scores over the candidates (module docstring), gated
+        by its kinds' signature scores (`signatures.group_scores`) where given; `favoured`
+        (a mask over the candidates: the tissue's terms) gains `TISSUE_BONUS`."""
+        bonus = signature or {}
         z = _standardise(np.asarray(row, dtype=float))
+        if favoured is not None:
+            z = z + TISSUE_BONUS * favoured
         if not np.isfinite(z).any():
             return Walk(None, None, why="no candidate is scored")
         allowed = np.arange(len(z))
@@ -202,6 +226,7 @@ class Walker:
                 for k, idx in members.items()
                 if LEVELS[level][k][0] == parent
             }
+            inside = _gated(inside, bonus)
             scored = {k: self._kind_score(z, idx) for k, idx in inside.items() if len(idx)}
             scored = {k: s for k, s in scored.items() if np.isfinite(s)}
             if not scored:
@@ -220,6 +245,9 @@ class Walker:
     def _pick(
         self, z: np.ndarray, allowed: np.ndarray, kinds: list[str], confidence: float, why: str
     ) -> Walk:
+        specific = np.array([self.cl_ids[i] not in self.generic for i in allowed], dtype=bool)
+        if specific.any():  # a generic term names no kind of cell: never the call itself
+            allowed = allowed[specific]
         vals = np.where(np.isfinite(z[allowed]), z[allowed], -np.inf)
         order = allowed[np.argsort(-vals, kind="stable")]
         best = int(order[0])
@@ -266,6 +294,16 @@ class Walker:
         return None
 
 
+def _gated(inside: dict[str, np.ndarray], signature: dict[str, float]) -> dict[str, np.ndarray]:
+    """The kinds whose signature is within `SIGNATURE_GAP` of the best one's (all of them where
+    no kind has a signature); a kind without a signature stays."""
+    known = [signature[k] for k in inside if k in signature and len(inside[k])]
+    if not known or max(known) < SIGNATURE_FLOOR:
+        return inside
+    floor = max(known) - SIGNATURE_GAP
+    return {k: idx for k, idx in inside.items() if signature.get(k, floor) >= floor}
+
+
 @lru_cache(maxsize=8192)
 def _ancestors_or_self(cl_id: str) -> frozenset[str]:
     return frozenset({cl_id, *ontology._parser().get_term_ancestors(cl_id)})
@@ -279,14 +317,22 @@ LINEAGE_CHOICES: dict[str, str] = {
 
 
 def walk_calls(
-    matrix: np.ndarray, cands: list[Any], setting: str, user_given: bool
+    matrix: np.ndarray,
+    cands: list[Any],
+    setting: str,
+    user_given: bool,
+    signature: list[dict[str, float]] | None = None,
+    tissue_terms: frozenset[str] | None = None,
 ) -> list[Walk] | None:
-    """Each group's lineage-first call from `matrix` (groups × candidates), or None when the walk
-    is off (`LINEAGE_CHOICES`)."""
+    """Each group's lineage-first call from `matrix` (groups × candidates) and, where given, its
+    kinds' signature scores and the tissue's terms; None when the walk is off
+    (`LINEAGE_CHOICES`)."""
     if setting == "off" or (setting == "auto" and user_given):
         return None
     walker = Walker([c.cl_id for c in cands])
-    return [walker.walk(row) for row in matrix]
+    sig = signature or [None] * len(matrix)
+    favoured = walker.mask(tissue_terms) if tissue_terms else None
+    return [walker.walk(row, s, favoured) for row, s in zip(matrix, sig, strict=True)]
 
 
 def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:

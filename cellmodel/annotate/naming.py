@@ -16,7 +16,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel.annotate import fusion, lineage, markerdb, mentions, ontology, processes, score
+from cellmodel.annotate import (
+    fusion,
+    infer,
+    lineage,
+    markerdb,
+    mentions,
+    ontology,
+    processes,
+    score,
+    signatures,
+)
 from cellmodel.annotate.cells import signature_columns
 from cellmodel.annotate.inputs import (
     background_ids,
@@ -80,6 +90,8 @@ class Scored:
     gene_channels: tuple[Any, Any, Any]
     channel: dict[str, np.ndarray]
     across: bool
+    taxon: str
+    signature: list[dict[str, float]]
 
 
 def score_channels(
@@ -125,7 +137,15 @@ def score_channels(
         "markerdb": db.scores,
         CONTEXT: prior,
     }
-    return Scored(mk, ev, text, (db, ment, proc), channel, across)
+    cache_dir = _table_cache(getattr(store, "root", None))
+    sig = signatures.group_scores(
+        mk.stats.means, mk.data_symbols, signatures.signatures(mk.data_symbols, cache_dir)
+    )
+    return Scored(mk, ev, text, (db, ment, proc), channel, across, taxon, sig)
+
+
+def _table_cache(root: Any) -> str | None:
+    return str(Path(root) / "cache" / "markerdb") if root is not None else None
 
 
 def name_groups(
@@ -166,8 +186,17 @@ def name_groups(
     matrices, weights = fusion.rankings(
         sc.channel, params.method, closed_list=candidates.user_given
     )
+    uses_table = "markerdb" in channels_of(params.method)
+    found = None
+    if not candidates.user_given and not candidates.tissue:
+        found = infer.tissue(matrices[params.method], [c.cl_id for c in cands])
     walks = lineage.walk_calls(
-        matrices[params.method], cands, params.lineage, candidates.user_given
+        matrices[params.method],
+        cands,
+        params.lineage,
+        candidates.user_given,
+        sc.signature if uses_table else None,
+        infer.tissue_terms(found),
     )
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
     out_groups = [
@@ -196,10 +225,26 @@ def name_groups(
             "top": context_top,
         },
         "gene_match": mk.match.report.to_dict(),
+        "inferred": _inferred(sc, candidates, taxon, found),
         "groups": out_groups,
         "seconds": round(time.perf_counter() - began, 3),
     }
     return report, labels
+
+
+def _inferred(
+    sc: Scored, candidates: Candidates, given_taxon: str | None, tissue: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The species and tissue the run took from the file where the user gave none."""
+    out: dict[str, Any] = {
+        "taxon": sc.taxon,
+        "taxon_from": "given" if given_taxon else "gene names",
+    }
+    if candidates.tissue:
+        out.update(tissue=candidates.tissue, tissue_from="given")
+    elif not candidates.user_given:
+        out.update(tissue=tissue, tissue_from="the groups' best terms" if tissue else None)
+    return out
 
 
 def _markers(
@@ -278,7 +323,7 @@ def _gene_channels(
         mk.symbols,
         mk.data_symbols,
         [c.cl_id for c in cands],
-        cache_dir=str(Path(root) / "cache" / "markerdb") if root is not None else None,
+        cache_dir=_table_cache(root),
     )
     data_ids = mk.match.gene_ids[mk.matched]
     controls = {"gene_vectors": params.gene_vectors, "seed": params.seed}

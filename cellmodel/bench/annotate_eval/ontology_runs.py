@@ -13,12 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from cellmodel import datasets
-from cellmodel.annotate import fusion, lineage
+from cellmodel.annotate import fusion, infer, lineage
 from cellmodel.annotate.evaluate import cell_truth, group_truth, load_label_map
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import score_channels
@@ -74,9 +75,9 @@ def load_groups(name: str, cache_dir: Path, label_map: Path) -> tuple[Any, str, 
 
 def scored_matrices(
     adata: Any, label_key: str, store: Store, **settings: Any
-) -> tuple[dict[str, np.ndarray], list[str | None], list[str], float]:
+) -> tuple[dict[str, np.ndarray], list[str | None], list[str], float, list[dict[str, float]]]:
     """Every ranking over the whole ontology (groups × CL terms), the terms' CL ids, the group
-    names and the seconds it took."""
+    names, the seconds it took and each group's lineage signature scores."""
     began = time.perf_counter()
     key, groups = groups_of(adata, label_key)
     params, cands = setup(key, None, None, None, **settings)
@@ -96,14 +97,23 @@ def scored_matrices(
     )
     matrices, _ = fusion.rankings(sc.channel, params.method)
     names = [str(c) for c in groups.categories]
-    return matrices, [c.cl_id for c in cands.terms], names, time.perf_counter() - began
+    seconds = time.perf_counter() - began
+    return matrices, [c.cl_id for c in cands.terms], names, seconds, sc.signature
 
 
-def calls_of(matrix: np.ndarray, cl_ids: list[str | None], walk: bool) -> list[dict[str, Any]]:
-    """Each group's call from one ranking: flat (best candidate) or lineage-first."""
+def calls_of(
+    matrix: np.ndarray,
+    cl_ids: list[str | None],
+    walk: bool,
+    signature: list[dict[str, float]] | None = None,
+) -> list[dict[str, Any]]:
+    """Each group's call from one ranking: flat (best candidate) or lineage-first, as `annotate`
+    walks (with the lineage signatures where given, and the tissue inferred from the ranking)."""
     if walk:
-        walker = lineage.Walker(cl_ids)
-        return [walker.walk(row).to_dict() for row in matrix]
+        cands = [SimpleNamespace(cl_id=c) for c in cl_ids]
+        terms = infer.tissue_terms(infer.tissue(matrix, cl_ids))
+        walks = lineage.walk_calls(matrix, cands, "on", False, signature, terms) or []
+        return [w.to_dict() for w in walks]
     out = []
     for row in matrix:
         filled = np.where(np.isfinite(row), row, -np.inf)
@@ -138,13 +148,43 @@ def run_file(
     out: dict[str, Any] = {"n_groups": len(truth), "n_cells": adata.n_obs}
     settings = [("real", 0)] + [(c, s) for c in ("shuffled", "random") for s in range(seeds)]
     for vectors, seed in settings:
-        matrices, cl_ids, names, seconds = scored_matrices(
+        matrices, cl_ids, names, seconds, sig = scored_matrices(
             adata, label_key, store, gene_vectors=vectors, seed=seed
         )
         log(f"{name}: {vectors} seed {seed} scored in {seconds:.1f} s")
         for ranking in RANKINGS:
             for walk in (False, True):
                 key = f"{ranking}|{'walk' if walk else 'flat'}|{vectors}"
-                graded = grade_calls(calls_of(matrices[ranking], cl_ids, walk), names, truth)
+                with_sig = sig if ranking != "knowledge" else None
+                calls = calls_of(matrices[ranking], cl_ids, walk, with_sig)
+                graded = grade_calls(calls, names, truth)
                 out.setdefault(key, []).append(graded)
+    return out
+
+
+def list_scores(adata: Any, label_key: str, store: Store, truth: dict[str, str]) -> dict:
+    """With the file's own CL terms as the candidate list: groups named exactly (rank 1) by the
+    default and by each ranking alone."""
+    from cellmodel.annotate import annotate, report_of
+    from cellmodel.annotate.evaluate import METHOD_KEYS, score_report
+
+    own = sorted(set(truth.values()))
+    out = annotate(adata, store, groupby=label_key, candidates=own, copy=True)
+    scored = score_report(report_of(out), truth, METHOD_KEYS)
+    return {m: scored[m]["exact@1"] for m in METHOD_KEYS}
+
+
+def run_design_file(
+    name: str,
+    store: Store,
+    cache_dir: Path,
+    label_map: Path,
+    seeds: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """`run_file` and, with the file's own terms as a candidate list, `list_scores`."""
+    out = run_file(name, store, cache_dir, label_map, seeds, log)
+    adata, label_key, truth = load_groups(name, cache_dir, label_map)
+    out["own_list"] = list_scores(adata, label_key, store, truth)
+    out["held_out"] = name in HELD_OUT
     return out

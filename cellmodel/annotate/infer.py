@@ -10,6 +10,7 @@ walk then favours, among near-equal terms, those naming that tissue (`lineage.TI
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -37,13 +38,22 @@ TOP_TERMS = 10
 
 @lru_cache(maxsize=1)
 def _tissue_terms() -> dict[str, frozenset[str]]:
-    """tissue -> the CL ids whose text names it."""
+    """tissue -> the CL ids whose label, synonyms or definition name it (one pass over the
+    ontology's text; the words match at a word start, as `--tissue` does)."""
+    p = ontology._parser()
+    ids = ontology._index()[2]
+    labels, defs, syns = (
+        p.map_term_labels(ids),
+        p.map_term_descriptions(ids),
+        p.map_term_synonyms(ids),
+    )
+    texts = {
+        i: " | ".join([labels.get(i) or "", defs.get(i) or "", *(syns.get(i) or [])]) for i in ids
+    }
     out = {}
     for tissue, words in TISSUE_WORDS.items():
-        ids: set[str] = set()
-        for word in words:
-            ids |= {c.cl_id for c in ontology.from_ontology(tissue=word) if c.cl_id}
-        out[tissue] = frozenset(ids)
+        pattern = re.compile("|".join(rf"\b{re.escape(w)}" for w in words), re.IGNORECASE)
+        out[tissue] = frozenset(i for i, text in texts.items() if pattern.search(text))
     return out
 
 

@@ -249,7 +249,7 @@ def inferred_line(inferred: dict[str, Any] | None) -> str:
     found = inferred.get("tissue")
     if isinstance(found, dict):
         parts.append(
-            f"tissue {found['tissue']} (from the context prior, ahead of {found['runner_up']} by"
-            f" {found['lead']}; --tissue to restrict the candidates to it)"
+            f"tissue {found['tissue']} (from the groups' best terms, ahead of"
+            f" {found['runner_up']} by {found['lead']}; --tissue to restrict the candidates to it)"
         )
     return "inferred " + "; ".join(parts) if parts else ""

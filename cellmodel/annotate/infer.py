@@ -40,8 +40,8 @@ TOP_TERMS = 10
 def _tissue_terms() -> dict[str, frozenset[str]]:
     """tissue -> the CL ids whose label, synonyms or definition name it (one pass over the
     ontology's text; the words match at a word start, as `--tissue` does)."""
-    p = ontology._parser()
-    ids = ontology._index()[2]
+    p = ontology.parser()
+    ids = ontology.live_ids()
     labels, defs, syns = (
         p.map_term_labels(ids),
         p.map_term_descriptions(ids),

@@ -94,7 +94,7 @@ TISSUE_BONUS = 1.0
 @lru_cache(maxsize=1)
 def _structure() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
     """(CL root -> its subtree, the generic terms)."""
-    p = ontology._parser()
+    p = ontology.parser()
     roots = {r for level in LEVELS for _, kinds in level.values() for r in kinds}
     subtree = {r: frozenset(p.get_term_descendants(r, include_self=True)) for r in roots}
     generic: set[str] = {ontology.CL_ROOT, *GENERIC_EXTRA}
@@ -133,7 +133,7 @@ def grade(predicted: str | None, truth: str | None) -> str:
         return "wrong"
     if predicted == truth:
         return "exact"
-    p = ontology._parser()
+    p = ontology.parser()
     related = predicted in p.get_term_ancestors(truth) or truth in p.get_term_ancestors(predicted)
     return "partial" if related and not is_generic(predicted) else "wrong"
 
@@ -306,7 +306,7 @@ def _gated(inside: dict[str, np.ndarray], signature: dict[str, float]) -> dict[s
 
 @lru_cache(maxsize=8192)
 def _ancestors_or_self(cl_id: str) -> frozenset[str]:
-    return frozenset({cl_id, *ontology._parser().get_term_ancestors(cl_id)})
+    return frozenset({cl_id, *ontology.parser().get_term_ancestors(cl_id)})
 
 
 LINEAGE_CHOICES: dict[str, str] = {

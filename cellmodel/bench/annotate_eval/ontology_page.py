@@ -123,7 +123,7 @@ def ontology_markdown(results: dict[str, Any]) -> str:
 
     def label_of(cl_id: str) -> str:
         try:
-            return str(ontology._parser().get_term_label(cl_id))
+            return str(ontology.parser().get_term_label(cl_id))
         except Exception:  # a truth outside the live ontology is shown as its id
             return cl_id
 

@@ -102,6 +102,13 @@ _AcrossGroupsOpt = Annotated[
         " the ontology), on or off."
     ),
 ]
+_LineageOpt = Annotated[
+    str,
+    typer.Option(
+        help="Call lineage first, then the deepest term the evidence supports: auto (on for the"
+        " ontology, off for --candidates), on or off (the best term, flat)."
+    ),
+]
 _PerCellOpt = Annotated[
     bool,
     typer.Option(
@@ -145,6 +152,7 @@ def annotate(
     pooling: _PoolingOpt = "topk",
     text_style: _TextStyleOpt = "parents",
     across_groups: _AcrossGroupsOpt = "auto",
+    lineage: _LineageOpt = "auto",
     per_cell: _PerCellOpt = False,
     root: RootOpt = None,
     model: ModelOpt = "minilm",
@@ -178,6 +186,7 @@ _SETTINGS = (
     "pooling",
     "text_style",
     "across_groups",
+    "lineage",
     "gene_vectors",
     "seed",
     "model",

@@ -2,7 +2,7 @@
 
 Each file's true groups (its reference labels; groups under `MIN_CELLS` cells and unlabelled cells
 dropped, a rule fixed with the split) are scored once per gene-vector setting: every channel over
-every CL cell type (`naming.score_channels`), then each ranking called two ways, flat (its best
+every CL cell type (`channels.score_channels`), then each ranking called two ways, flat (its best
 candidate) and lineage-first (`lineage.Walker`). A call is graded exact, partial (an is_a ancestor
 or descendant that is not a generic term) or wrong, and a wrong call in another lineage is counted
 apart (`lineage.grade`, `lineage.crosses_lineage`). Labels only score.
@@ -20,9 +20,9 @@ import numpy as np
 
 from cellmodel import datasets
 from cellmodel.annotate import fusion, infer, lineage
+from cellmodel.annotate.channels import score_channels
 from cellmodel.annotate.evaluate import cell_truth, group_truth, load_label_map
 from cellmodel.annotate.inputs import groups_of
-from cellmodel.annotate.naming import score_channels
 from cellmodel.annotate.params import setup
 from cellmodel.io import expression
 from cellmodel.markers import group_sums

@@ -100,7 +100,9 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         lines += [
             "Calls are lineage first (the lineage, then the deepest term the evidence supports);"
             f" {broader} of {len(walked)} groups stopped at a broader term than their best"
-            " candidate (each section says why).",
+            " candidate (each section says why). Score, margin and runner-up are those of the"
+            " ranking the walk read; each call's confidence is in its section and in"
+            " obs['cellmodel_annotation_confidence'].",
             "",
         ]
     context = report.get("context", {})

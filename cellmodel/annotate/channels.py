@@ -31,6 +31,7 @@ from cellmodel.annotate.inputs import (
 from cellmodel.annotate.methods import CONTEXT
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
+from cellmodel.annotate.term_vectors import term_vectors
 from cellmodel.annotate.words import bag_of_words
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.semantic import control_vectors
@@ -113,7 +114,9 @@ def score_channels(
         progress=progress,
     )
     cands, user_candidates = candidates.terms, candidates.user_given
-    text = _text_channel(mk, ev, all_ids, bg, cands, params, load_encoder, progress)
+    text = _text_channel(
+        mk, ev, all_ids, bg, cands, params, load_encoder, candidates.whole_ontology, progress
+    )
     across = params.across_groups == "on" or (params.across_groups == "auto" and user_candidates)
     if across and n_groups > 2:
         text.scores = score.standardise_columns(text.scores)
@@ -190,21 +193,22 @@ def _text_channel(
     cands: list[Candidate],
     params: AnnotateParams,
     load_encoder: Any,
+    whole: bool,
     progress: Any = None,
 ) -> TextChannel:
     """Score each group's marker cards against each candidate's text (hubness-corrected against
     the fixed background, pooled per group)."""
     vecs, found = ev.vectors([int(g) for g in all_ids])
     row = {int(g): i for i, g in enumerate(all_ids)}
-    texts = [ontology.candidate_text(c, params.text_style) for c in cands]
     records = ev.genes()
     records = records.set_index(records["gene_id"].astype(int))
     if params.gene_vectors == "bag-of-words":
+        texts = [ontology.candidate_text(c, params.text_style) for c in cands]
         cards = records["text"].reindex([int(g) for g in all_ids]).fillna("").tolist()
         vecs, labels = bag_of_words(cards, texts)
     else:
         vecs = control_vectors(vecs, found, params.gene_vectors, params.seed)
-        labels = embed_texts(texts, ev, load_encoder, progress)
+        labels = _candidate_vectors(cands, ev, params.text_style, whole, load_encoder, progress)
     bg_rows = [row[int(g)] for g in bg if found[row[int(g)]]]
     stacked = [row[int(g)] for g in np.concatenate(mk.ids)]
     sims_all = score.corrected_similarity(vecs[stacked], labels, vecs[bg_rows], params.hubness)
@@ -216,6 +220,18 @@ def _text_channel(
         sims.append(sims_all[bounds[g] : bounds[g + 1]][present[bounds[g] : bounds[g + 1]]])
         scores[g] = score.pool(sims[-1], params.pooling, params.top_k)
     return TextChannel(scores, sims, present, bounds, records, len(bg_rows))
+
+
+def _candidate_vectors(
+    cands: list[Candidate], ev: Any, style: str, whole: bool, load_encoder: Any, progress: Any
+) -> np.ndarray:
+    """The whole ontology's term vectors from the store's term version (built once per store and
+    encoder; `term_vectors`); a user's list or a subtree through the sentence cache."""
+    store = getattr(ev, "store", None)
+    if whole and isinstance(store, Store) and all(c.cl_id for c in cands):
+        return term_vectors(store, cands, style, ev.spec, load_encoder, progress)[0]
+    texts = [ontology.candidate_text(c, style) for c in cands]
+    return embed_texts(texts, ev, load_encoder, progress)
 
 
 def _gene_channels(

@@ -217,16 +217,18 @@ def _run(args: SimpleNamespace) -> tuple[dict[str, Any], Any]:
     from cellmodel.annotate import annotate as run_annotate
     from cellmodel.annotate import report_of
     from cellmodel.annotate.ontology import parse_candidates
-    from cli.cellmodel_args import check_chunked, load_input, run_progress
+    from cli.cellmodel_args import check_chunked, load_input
+    from cli.common import steady_progress
     from genekb.store.store import Store
 
     labels = parse_candidates(args.candidates) if args.candidates is not None else None
     settings = {name: getattr(args, name) for name in _SETTINGS}
     settings.update(candidates=labels, ontology_subtree=args.subtree)
     if args.chunk_size is None:
-        adata = load_input(args.source, args.root)[0]
-        store = Store.open(args.root, create=True)
-        run_annotate(adata, store, per_cell=args.per_cell, progress=run_progress(), **settings)
+        with steady_progress("annotate: reading the input") as progress:
+            adata = load_input(args.source, args.root)[0]
+            store = Store.open(args.root, create=True)
+            run_annotate(adata, store, per_cell=args.per_cell, progress=progress, **settings)
         return report_of(adata), adata
     from cellmodel.chunked.annotate import annotate_h5ad
 

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -236,6 +237,51 @@ def stage_progress(**line_options: Any) -> Callable[[str, int, int], None]:
 
     report.weigh = weigh  # type: ignore[attr-defined]
     return report
+
+
+@contextlib.contextmanager
+def steady_progress(first: str, **line_options: Any) -> Iterator[Callable[[str, int, int], None]]:
+    """`stage_progress`, plus a line naming the step under way whenever `interval` seconds pass
+    with none (a blocking step: reading a file, loading a model or the ontology), so a log never
+    goes quiet for longer than that. `first` names the step under way until the first stage
+    comes; it is not written at once, so input that fails its checks still gives one line."""
+    interval = float(
+        line_options.pop("interval", None)
+        or os.environ.get("GENEKB_PROGRESS_SECONDS")
+        or PROGRESS_SECONDS
+    )
+    clock = line_options.get("clock", time.monotonic)
+    write = line_options.pop("write", None) or info
+    now = clock()
+    state = {"stage": first, "since": now, "last": now}
+
+    def written(line: str) -> None:
+        state["last"] = clock()
+        write(line)
+
+    lines = stage_progress(write=written, interval=interval, **line_options)
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage != state["stage"]:
+            state["stage"], state["since"] = stage, clock()
+        lines(stage, done, total)
+
+    report.weigh = lines.weigh  # type: ignore[attr-defined]
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(min(1.0, interval / 2)):
+            now = clock()
+            if now - state["last"] >= interval:
+                written(f"{state['stage']}: still working, {_duration(now - state['since'])}")
+
+    ticker = threading.Thread(target=beat, daemon=True)
+    ticker.start()
+    try:
+        yield report
+    finally:
+        stop.set()
+        ticker.join()
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ def _term_version(store: Store):
     return found
 
 
+@pytest.mark.slow
 def test_term_vectors_are_a_store_version_that_export_carries(tmp_path: Path, fake_spec) -> None:
     store = Store.open(tmp_path / "a", create=True)
     fake_encoder.CALLS.clear()
@@ -63,3 +64,23 @@ def test_a_damaged_term_version_is_refused(tmp_path: Path, fake_spec) -> None:
     vectors.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match=terms.id):
         _calls(store)
+
+
+def test_a_blocking_step_still_gives_a_line_every_interval() -> None:
+    """`steady_progress` (annotate's CLI hook): a step that blocks (loading a model, reading a
+    file) is named again whenever the interval passes without a line; nothing before that, so
+    input that fails its checks still gives one line."""
+    import time
+
+    from cli.common import steady_progress
+
+    lines: list[str] = []
+    with steady_progress("reading the input", interval=0.2, write=lines.append) as progress:
+        time.sleep(0.05)
+        assert lines == []
+        time.sleep(0.4)
+        assert lines and lines[0].startswith("reading the input: still working")
+        progress("ontology term texts", 0, 10)
+        time.sleep(0.4)
+    assert lines[-1].startswith("ontology term texts: still working")
+    assert "ontology term texts: 0/10" in lines

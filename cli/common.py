@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from typer._click.core import Context as ClickContext  # Typer vendors its own click
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
@@ -240,11 +246,54 @@ def stage_progress(**line_options: Any) -> Callable[[str, int, int], None]:
 
 
 @contextlib.contextmanager
+def stage_bars(console: Console | None = None) -> Iterator[Callable[[str, int, int], None]]:
+    """A `(stage, done, total)` hook drawn as live bars in a terminal: a counted stage gets a bar
+    with its time left, a one-off step (total 1) a pulsing bar and its elapsed time until the next
+    stage starts, so a blocking step is seen to be running."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[count]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console or err,
+    )
+    tasks: dict[str, Any] = {}
+    open_steps: list[Any] = []
+
+    def report(stage: str, done: int, total: int) -> None:
+        task = tasks.get(stage)
+        if task is None:
+            for step in open_steps:  # a new stage: the step before it is over
+                bar.update(step, total=1, completed=1)
+            open_steps.clear()
+            step = total <= 1
+            count = "" if step else f"{done}/{total}"
+            tasks[stage] = task = bar.add_task(
+                escape(stage), total=None if step else total, completed=done, count=count
+            )
+            if step:
+                open_steps.append(task)
+            return
+        if total > 1:
+            bar.update(task, total=total, completed=done, count=f"{done}/{total}")
+
+    report.weigh = lambda stage, costs: None  # type: ignore[attr-defined]
+    with bar:
+        yield report
+
+
+@contextlib.contextmanager
 def steady_progress(first: str, **line_options: Any) -> Iterator[Callable[[str, int, int], None]]:
-    """`stage_progress`, plus a line naming the step under way whenever `interval` seconds pass
-    with none (a blocking step: reading a file, loading a model or the ontology), so a log never
-    goes quiet for longer than that. `first` names the step under way until the first stage
-    comes; it is not written at once, so input that fails its checks still gives one line."""
+    """Bars in a terminal (`stage_bars`). Elsewhere `stage_progress`, plus a line naming the
+    step under way whenever `interval` seconds pass with none (a blocking step: reading a file,
+    loading a model or the ontology), so a log never goes quiet for longer than that. `first`
+    names the step under way until the first stage comes; it is not written at once, so input
+    that fails its checks still gives one line."""
+    if err.is_terminal and not line_options:
+        with stage_bars() as bars:
+            yield bars
+        return
     interval = float(
         line_options.pop("interval", None)
         or os.environ.get("GENEKB_PROGRESS_SECONDS")

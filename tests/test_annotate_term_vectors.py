@@ -84,3 +84,20 @@ def test_a_blocking_step_still_gives_a_line_every_interval() -> None:
         time.sleep(0.4)
     assert lines[-1].startswith("ontology term texts: still working")
     assert "ontology term texts: 0/10" in lines
+
+
+def test_in_a_terminal_stages_are_bars() -> None:
+    import io
+
+    from rich.console import Console
+
+    from cli.common import stage_bars
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    with stage_bars(console) as progress:
+        progress("annotate: matching genes", 0, 1)
+        progress("ontology term texts", 0, 64)
+        progress("ontology term texts", 64, 64)
+    shown = screen.getvalue()
+    assert "annotate: matching genes" in shown and "64/64" in shown

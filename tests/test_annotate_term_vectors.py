@@ -101,3 +101,17 @@ def test_in_a_terminal_stages_are_bars() -> None:
         progress("ontology term texts", 64, 64)
     shown = screen.getvalue()
     assert "annotate: matching genes" in shown and "64/64" in shown
+
+
+def test_mentions_of_the_ontology_texts_are_kept_and_read_back(tmp_path: Path, monkeypatch) -> None:
+    from cellmodel.annotate import mentions
+
+    texts = ["CD4-positive T cell expressing granzyme B", "a cell", "insulin-secreting cell"]
+    plain = mentions.text_mentions(texts)
+    assert mentions.text_mentions(texts, str(tmp_path)) == plain
+    monkeypatch.setattr(mentions, "human_lexicon", lambda: pytest.fail("lexicon rebuilt"))
+    assert mentions.text_mentions(texts[::-1], str(tmp_path)) == plain[::-1]  # read back
+    (cached,) = tmp_path.glob("mentions-*.json")
+    cached.write_text("{not json")
+    monkeypatch.undo()
+    assert mentions.text_mentions(texts, str(tmp_path)) == plain  # a garbled file is rebuilt

@@ -153,6 +153,10 @@ def _table_cache(root: Any) -> str | None:
     return str(Path(root) / "cache" / "markerdb") if root is not None else None
 
 
+def _mention_cache(root: Any) -> str | None:
+    return str(Path(root) / "cache" / "mentions") if root is not None else None
+
+
 def _markers(
     genes: list[str], sums: Any, k: int, params: AnnotateParams, taxon: str | None, totals: Any
 ) -> Markers:
@@ -246,6 +250,8 @@ def _gene_channels(
     )
     data_ids = mk.match.gene_ids[mk.matched]
     controls = {"gene_vectors": params.gene_vectors, "seed": params.seed}
-    ment = mentions.score_groups(cands, mk.lfc, data_ids, **controls)
+    ment = mentions.score_groups(
+        cands, mk.lfc, data_ids, cache_dir=_mention_cache(root), **controls
+    )
     proc = processes.score_groups(cands, mk.ids, data_ids, **controls)
     return db, ment, proc

@@ -5,7 +5,8 @@ orthologs; the Cell Ontology text and the marker table are human-centred); (2) p
 markers among genes with a gene card, by default those that beat the closest other group
 (`MARKER_RULES`; one-vs-rest statistics from `cellmodel.markers`); (3) make sure the store holds
 those markers and the fixed hubness background, building only what is missing; (4) embed each
-candidate's text with the store's own encoder (cached); (5) score: the markers' card vectors
+candidate's text with the store's own encoder (over the whole ontology kept as a store
+version, `term_vectors`; otherwise cached); (5) score: the markers' card vectors
 against the candidates' text (`score`), the genes each candidate's text names (`mentions`), the
 genes of GO processes that name the candidate (`processes`), what the data as a whole resemble
 (the `context` prior: each candidate's mean text score over the groups, over the whole Cell

@@ -302,7 +302,7 @@ def steady_progress(first: str, **line_options: Any) -> Iterator[Callable[[str, 
     clock = line_options.get("clock", time.monotonic)
     write = line_options.pop("write", None) or info
     now = clock()
-    state = {"stage": first, "since": now, "last": now}
+    state: dict[str, Any] = {"stage": first, "since": now, "last": now, "count": ""}
 
     def written(line: str) -> None:
         state["last"] = clock()
@@ -313,6 +313,7 @@ def steady_progress(first: str, **line_options: Any) -> Iterator[Callable[[str, 
     def report(stage: str, done: int, total: int) -> None:
         if stage != state["stage"]:
             state["stage"], state["since"] = stage, clock()
+        state["count"] = f"{done}/{total}, " if total > 1 else ""
         lines(stage, done, total)
 
     report.weigh = lines.weigh  # type: ignore[attr-defined]
@@ -322,7 +323,8 @@ def steady_progress(first: str, **line_options: Any) -> Iterator[Callable[[str, 
         while not stop.wait(min(1.0, interval / 2)):
             now = clock()
             if now - state["last"] >= interval:
-                written(f"{state['stage']}: still working, {_duration(now - state['since'])}")
+                elapsed = _duration(now - state["since"])
+                written(f"{state['stage']}: {state['count']}still working, {elapsed}")
 
     ticker = threading.Thread(target=beat, daemon=True)
     ticker.start()

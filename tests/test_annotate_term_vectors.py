@@ -82,7 +82,7 @@ def test_a_blocking_step_still_gives_a_line_every_interval() -> None:
         assert lines and lines[0].startswith("reading the input: still working")
         progress("ontology term texts", 0, 10)
         time.sleep(0.4)
-    assert lines[-1].startswith("ontology term texts: still working")
+    assert lines[-1].startswith("ontology term texts: 0/10, still working")
     assert "ontology term texts: 0/10" in lines
 
 

@@ -102,6 +102,13 @@ _AcrossGroupsOpt = Annotated[
         " the ontology), on or off."
     ),
 ]
+_LineageOpt = Annotated[
+    str,
+    typer.Option(
+        help="Call lineage first, then the deepest term the evidence supports: auto (on for the"
+        " ontology, off for --candidates), on or off (the best term, flat)."
+    ),
+]
 _PerCellOpt = Annotated[
     bool,
     typer.Option(
@@ -145,6 +152,7 @@ def annotate(
     pooling: _PoolingOpt = "topk",
     text_style: _TextStyleOpt = "parents",
     across_groups: _AcrossGroupsOpt = "auto",
+    lineage: _LineageOpt = "auto",
     per_cell: _PerCellOpt = False,
     root: RootOpt = None,
     model: ModelOpt = "minilm",
@@ -178,6 +186,7 @@ _SETTINGS = (
     "pooling",
     "text_style",
     "across_groups",
+    "lineage",
     "gene_vectors",
     "seed",
     "model",
@@ -209,15 +218,17 @@ def _run(args: SimpleNamespace) -> tuple[dict[str, Any], Any]:
     from cellmodel.annotate import report_of
     from cellmodel.annotate.ontology import parse_candidates
     from cli.cellmodel_args import check_chunked, load_input
+    from cli.common import steady_progress
     from genekb.store.store import Store
 
     labels = parse_candidates(args.candidates) if args.candidates is not None else None
     settings = {name: getattr(args, name) for name in _SETTINGS}
     settings.update(candidates=labels, ontology_subtree=args.subtree)
     if args.chunk_size is None:
-        adata = load_input(args.source, args.root)[0]
-        store = Store.open(args.root, create=True)
-        run_annotate(adata, store, per_cell=args.per_cell, **settings)
+        with steady_progress("annotate: reading the input") as progress:
+            adata = load_input(args.source, args.root)[0]
+            store = Store.open(args.root, create=True)
+            run_annotate(adata, store, per_cell=args.per_cell, progress=progress, **settings)
         return report_of(adata), adata
     from cellmodel.chunked.annotate import annotate_h5ad
 
@@ -238,9 +249,13 @@ def _run(args: SimpleNamespace) -> tuple[dict[str, Any], Any]:
 def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     """The Markdown report (to stdout or --markdown), the AnnData, or the JSON; one status line."""
     from cellmodel.annotate import to_markdown
+    from cellmodel.annotate.report import inferred_line
     from cli.cellmodel_args import write_h5ad
     from genekb.fileio import atomic_write
 
+    said = inferred_line(report.get("inferred"))
+    if said:
+        info(said)
     text = to_markdown(report)
     if args.markdown is not None:
         atomic_write(args.markdown, (text + "\n").encode())

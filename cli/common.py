@@ -10,6 +10,7 @@ import math
 import os
 import re
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -18,7 +19,13 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from typer._click.core import Context as ClickContext  # Typer vendors its own click
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
@@ -238,6 +245,96 @@ def stage_progress(**line_options: Any) -> Callable[[str, int, int], None]:
 
     report.weigh = weigh  # type: ignore[attr-defined]
     return report
+
+
+@contextlib.contextmanager
+def stage_bars(console: Console | None = None) -> Iterator[Callable[[str, int, int], None]]:
+    """A `(stage, done, total)` hook drawn as live bars in a terminal: a counted stage gets a bar
+    with its time left, a one-off step (total 1) a pulsing bar and its elapsed time until the next
+    stage starts, so a blocking step is seen to be running."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[count]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console or err,
+    )
+    tasks: dict[str, Any] = {}
+    open_steps: list[Any] = []
+
+    def report(stage: str, done: int, total: int) -> None:
+        task = tasks.get(stage)
+        if task is None:
+            for step in open_steps:  # a new stage: the step before it is over
+                bar.update(step, total=1, completed=1)
+            open_steps.clear()
+            step = total <= 1
+            count = "" if step else f"{done}/{total}"
+            tasks[stage] = task = bar.add_task(
+                escape(stage), total=None if step else total, completed=done, count=count
+            )
+            if step:
+                open_steps.append(task)
+            return
+        if total > 1:
+            bar.update(task, total=total, completed=done, count=f"{done}/{total}")
+
+    report.weigh = lambda stage, costs: None  # type: ignore[attr-defined]
+    with bar:
+        yield report
+
+
+@contextlib.contextmanager
+def steady_progress(first: str, **line_options: Any) -> Iterator[Callable[[str, int, int], None]]:
+    """Bars in a terminal (`stage_bars`). Elsewhere `stage_progress`, plus a line naming the
+    step under way whenever `interval` seconds pass with none (a blocking step: reading a file,
+    loading a model or the ontology), so a log never goes quiet for longer than that. `first`
+    names the step under way until the first stage comes; it is not written at once, so input
+    that fails its checks still gives one line."""
+    if err.is_terminal and not line_options:
+        with stage_bars() as bars:
+            yield bars
+        return
+    interval = float(
+        line_options.pop("interval", None)
+        or os.environ.get("GENEKB_PROGRESS_SECONDS")
+        or PROGRESS_SECONDS
+    )
+    clock = line_options.get("clock", time.monotonic)
+    write = line_options.pop("write", None) or info
+    now = clock()
+    state: dict[str, Any] = {"stage": first, "since": now, "last": now, "count": ""}
+
+    def written(line: str) -> None:
+        state["last"] = clock()
+        write(line)
+
+    lines = stage_progress(write=written, interval=interval, **line_options)
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage != state["stage"]:
+            state["stage"], state["since"] = stage, clock()
+        state["count"] = f"{done}/{total}, " if total > 1 else ""
+        lines(stage, done, total)
+
+    report.weigh = lines.weigh  # type: ignore[attr-defined]
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(min(1.0, interval / 2)):
+            now = clock()
+            if now - state["last"] >= interval:
+                elapsed = _duration(now - state["since"])
+                written(f"{state['stage']}: {state['count']}still working, {elapsed}")
+
+    ticker = threading.Thread(target=beat, daemon=True)
+    ticker.start()
+    try:
+        yield report
+    finally:
+        stop.set()
+        ticker.join()
 
 
 @contextlib.contextmanager

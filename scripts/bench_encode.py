@@ -2,6 +2,10 @@
 
     .venv/bin/python scripts/bench_encode.py                        # minilm, 1,000 cards
     .venv/bin/python scripts/bench_encode.py --compare minilm-int8  # + the fast path, checked
+    .venv/bin/python scripts/bench_encode.py --texts cl-terms --n 300 --compare minilm-int8
+
+`--texts cl-terms` measures Cell Ontology term texts instead (the texts `cellmodel annotate`
+embeds once per store and encoder; style "parents"), a seeded sample of `--n`; no task check.
 
 Texts are `--n` human genes from the bundled snapshot (fixed seed), rendered with the text
 template. Timings alternate the runs `--repeats` times and keep each one's best, so a neighbour's
@@ -39,6 +43,16 @@ def gene_texts(n: int, template: str, seed: int = 0) -> list[str]:
         np.sort(rng.choice(table.num_rows, size=min(n, table.num_rows), replace=False))
     )
     return render(template, rows.to_pylist())
+
+
+def term_texts(n: int, seed: int = 0) -> list[str]:
+    """A seeded sample of the Cell Ontology term texts annotate embeds (style "parents")."""
+    from cellmodel.annotate import ontology
+
+    terms = ontology.from_ontology(subtree=None, tissue=None)
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(len(terms), size=min(n, len(terms)), replace=False))
+    return [ontology.candidate_text(terms[i], "parents") for i in picked]
 
 
 def task_texts(path: Path, template: str) -> tuple[list[str], np.ndarray]:
@@ -119,20 +133,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--template", default="ncbi-card")
+    parser.add_argument("--texts", choices=["gene-cards", "cl-terms"], default="gene-cards")
     parser.add_argument("--task", type=Path, default=DEFAULT_TASK)
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
 
     import torch
 
-    texts = gene_texts(args.n, args.template)
+    texts = gene_texts(args.n, args.template) if args.texts == "gene-cards" else term_texts(args.n)
     began = time.perf_counter()
     encoder = registry.load(args.model, device=args.device)
     print(f"{args.model}: loaded in {time.perf_counter() - began:.1f} s")
     tokens = encoder.count_tokens(texts)
     clipped = np.minimum(tokens, encoder.spec.max_length)
     print(
-        f"{len(texts)} gene texts (template {args.template}); tokens mean {np.mean(tokens):.0f},"
+        f"{len(texts)} {args.texts} texts; tokens mean {np.mean(tokens):.0f},"
         f" max {max(tokens)}, {np.mean(np.array(tokens) > encoder.spec.max_length):.1%} truncated"
         f" at {encoder.spec.max_length}; mean after truncation {clipped.mean():.0f}"
     )
@@ -169,7 +184,7 @@ def main() -> None:
         f"{args.compare} cosine to {args.model}: mean {cos.mean():.6f}, min {cos.min():.6f},"
         f" share >= 0.99 {np.mean(cos >= 0.99):.3f} over {len(texts)} cards"
     )
-    if args.task and args.task.exists():
+    if args.texts == "gene-cards" and args.task and args.task.exists():
         task, labels = task_texts(args.task, args.template)
         base_auc = task_auc(encoder.encode(task, batch_size=args.batch_size), labels)
         fast_auc = task_auc(variant.encode(task, batch_size=args.batch_size), labels)

@@ -335,6 +335,30 @@ def test_context_prior_is_used_over_the_whole_ontology_only(fake_spec) -> None:
     assert "Context" not in to_markdown(tissue)
 
 
+def test_whole_ontology_calls_go_lineage_first_and_say_what_was_inferred(fake_spec) -> None:
+    store = _planted(fake_spec)
+    kw = dict(
+        groupby="kind", n_markers=5, top_k=2, n_background=200, load_encoder=_AnyTextEncoder,
+        model="fake",
+    )  # fmt: skip
+    adata = annotate(_islets(), store, **kw)
+    report = report_of(adata)
+    beta = next(e for e in report["groups"] if e["group"] == "b")
+    assert beta["lineage"]["lineage"][0] == "epithelial"
+    assert beta["lineage"]["confidence"] is not None
+    assert adata.obs["cellmodel_annotation_confidence"].notna().all()
+    assert report["inferred"]["taxon"] == "human"
+    assert report["inferred"]["taxon_from"] == "gene names"
+    assert report["inferred"]["tissue"]["tissue"] == "pancreas"
+    assert "Lineage: epithelial" in to_markdown(report)
+    # a user's list is called flat, as before
+    listed = report_of(annotate(_islets(), store, candidates=[BETA, ALPHA, DELTA], **kw))
+    assert all("lineage" not in e for e in listed["groups"])
+    assert "cellmodel_annotation_confidence" not in annotate(
+        _islets(), store, lineage="off", **kw
+    ).obs
+
+
 def test_bag_of_words_control_matches_the_cards_words_without_the_encoder(fake_spec) -> None:
     from cellmodel.annotate.words import bag_of_words
     from genekb.eval.probe import tfidf

@@ -159,3 +159,11 @@ def test_real_mouse_symbols_reach_human_genes_through_the_bundled_orthologs() ->
         None,
     ]
     assert m.report.by_route == {"ortholog": 6}
+
+
+def test_lower_case_names_go_to_the_species_that_knows_more_of_them_as_symbols() -> None:
+    from cellmodel.knowledge.genes import read_gene_names
+
+    read = read_gene_names(["ly6a", "cd59a", "acss1", "gad1", "aqp4", "sst"])
+    assert read.taxon == "mouse" and "no telling case" in read.note
+    assert read_gene_names(["xq1", "zz9", "qq2"]).taxon is None

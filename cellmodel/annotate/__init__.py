@@ -7,9 +7,12 @@ in the data), `processes` (the genes of GO processes that name a candidate), `ma
 last two share), `methods` (the channels and their sums a call is made by), `fusion` (every
 ranking of a run, and the default's margin-weighted experts), `inputs` (gene reference, groups,
 markers, background, store and text vectors), `params` (a run's checked
-settings and its candidates), `core` (the public `annotate`;
-`name_groups` names groups from their gene sums however gathered), `report` (the stored report,
-and Markdown), `evaluate` (scoring against reference labels, for experiments only).
+settings and its candidates), `channels` (every channel of a run scored), `lineage` (the
+ontology's lineages and the lineage-first walk), `signatures` (lineage signatures from the
+marker table), `infer` (the species and tissue read from the file), `core` (the public
+`annotate`; `naming.name_groups` names groups from their gene sums however gathered),
+`report` (the stored report, and Markdown), `evaluate` (scoring against reference labels, for
+experiments only).
 """
 
 from cellmodel.annotate.core import OBS_KEY, annotate

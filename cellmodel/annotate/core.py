@@ -5,7 +5,8 @@ orthologs; the Cell Ontology text and the marker table are human-centred); (2) p
 markers among genes with a gene card, by default those that beat the closest other group
 (`MARKER_RULES`; one-vs-rest statistics from `cellmodel.markers`); (3) make sure the store holds
 those markers and the fixed hubness background, building only what is missing; (4) embed each
-candidate's text with the store's own encoder (cached); (5) score: the markers' card vectors
+candidate's text with the store's own encoder (over the whole ontology kept as a store
+version, `term_vectors`; otherwise cached); (5) score: the markers' card vectors
 against the candidates' text (`score`), the genes each candidate's text names (`mentions`), the
 genes of GO processes that name the candidate (`processes`), what the data as a whole resemble
 (the `context` prior: each candidate's mean text score over the groups, over the whole Cell
@@ -41,6 +42,8 @@ from cellmodel.markers import group_sums
 from genekb.store.store import Store
 
 OBS_KEY = "cellmodel_annotation"
+# Each cell's group call's confidence (the lineage walk's smallest margin; `lineage`).
+OBS_KEY_CONFIDENCE = "cellmodel_annotation_confidence"
 # The settings `setup` checks, read by name from `annotate`'s own arguments.
 _SETTINGS = tuple(f.name for f in fields(AnnotateParams) if f.name != "groupby")
 
@@ -66,6 +69,7 @@ def annotate(
     n_background: int = AnnotateParams.n_background,
     model: str = AnnotateParams.model,
     template: str = AnnotateParams.template,
+    lineage: str = AnnotateParams.lineage,
     taxon: str | None = None,
     gene_key: str | None = None,
     layer: str | None = None,
@@ -73,6 +77,7 @@ def annotate(
     load_encoder: Any = None,
     per_cell: bool = False,
     copy: bool = False,
+    progress: Any = None,
 ) -> ad.AnnData:
     """Name each group of `adata.obs[groupby]` with one of the candidate cell types.
 
@@ -81,7 +86,9 @@ def annotate(
     `Store`. `gene_vectors`: "real", a seeded control ("shuffled", "random"), or "bag-of-words"
     (`words`: the same texts as TF-IDF words). Writes `obs["cellmodel_annotation"]` and
     `uns["cellmodel"]["annotate"]`; with `per_cell`, also each cell's own call and score
-    (`cells`: the groups' calls, scored on each cell). Returns `adata` (or a copy).
+    (`cells`: the groups' calls, scored on each cell). `progress`: a `(stage, done, total)` hook
+    for the slow steps (gene cards and candidate texts not yet in the store). Returns `adata`
+    (or a copy).
     """
     require_anndata(adata)
     given = locals()
@@ -106,8 +113,13 @@ def annotate(
         build_missing=build_missing,
         load_encoder=load_encoder,
         began=began,
+        progress=progress,
     )
     adata.obs[OBS_KEY] = labels
+    confidence = [(e.get("lineage") or {}).get("confidence") for e in report["groups"]]
+    if any(c is not None for c in confidence):
+        per_group = np.array([np.nan if c is None else c for c in confidence], dtype=float)
+        adata.obs[OBS_KEY_CONFIDENCE] = per_group[np.asarray(groups.codes)]
     if per_cell:
         calls, best, report["per_cell"] = call_cells(expr.X, expr.genes, report, groups.codes, seed)
         adata.obs[OBS_KEY_CELL], adata.obs[OBS_KEY_CELL_SCORE] = calls, best

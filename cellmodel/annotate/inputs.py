@@ -70,7 +70,13 @@ def group_markers(stats: Any, n: int, rule: str) -> list[np.ndarray]:
 
 
 def store_vectors(
-    store: Store, ids: np.ndarray, *, model: str, template: str, build_missing: bool
+    store: Store,
+    ids: np.ndarray,
+    *,
+    model: str,
+    template: str,
+    build_missing: bool,
+    progress: Any = None,
 ) -> Any:
     """An embedding version holding vectors for the human GeneIDs `ids`: a store tag or id given
     as `model` used as it is, else a version of this encoder and template that covers them,
@@ -92,19 +98,38 @@ def store_vectors(
         model=model,
         template=template,
         build_missing=build_missing,
+        progress=progress,
     )
     return ev
 
 
-def embed_texts(texts: list[str], ev: Any, load_encoder: Any) -> np.ndarray:
+# Candidate texts are long (a term with its parents' definitions): small batches keep a progress
+# line coming at least every few seconds on a slow CPU.
+TEXT_BATCH = 32
+
+
+def embed_texts(texts: list[str], ev: Any, load_encoder: Any, progress: Any = None) -> np.ndarray:
+    """The candidates' texts embedded by the store version's encoder, cached under the store."""
     spec = ev.spec
     if load_encoder is None:
+
         def load_encoder() -> Any:
             return registry_load(spec)
 
     root = getattr(getattr(ev, "store", None), "root", None)
     cache = SentenceCache.under(root) if root is not None else None
-    vectors, _ = embed_sentences(texts, spec=spec, load_encoder=load_encoder, cache=cache)
+
+    def hook(_stage: str, done: int, total: int) -> None:
+        progress("candidate texts", done, total)
+
+    vectors, _ = embed_sentences(
+        texts,
+        spec=spec,
+        load_encoder=load_encoder,
+        cache=cache,
+        batch_size=TEXT_BATCH,
+        progress=hook if progress else None,
+    )
     return vectors
 
 

@@ -35,18 +35,25 @@ whose text names no gene in the data has no mention score (nan).
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cellmodel.annotate.ontology import synonyms
+from genekb.fileio import atomic_write
 from genekb.sources.bundled import load_bundled
+from genekb.store.hashing import sha256_json, sha256_text
 
 MAX_FORM_GENES = 3
+# Bump when the lexicon or `find` changes what a text's mentions are: cached mentions are keyed
+# by it, the snapshot the lexicon is built from and each text's sha256.
+MENTIONS_FORMAT = 1
 MAX_PHRASE_WORDS = 8
 _NEGATIVE_AFTER = {"negative", "low", "neg", "lo"}
 _NEGATION_CLAUSE = re.compile(
@@ -201,13 +208,48 @@ class MentionScores:
         return sorted(out, key=lambda e: -e[2])
 
 
+def text_mentions(texts: list[str], cache_dir: str | None = None) -> list[list[Mention]]:
+    """Each text's mentions. Building the lexicon and reading the whole ontology's texts take
+    seconds and depend on no data, so with `cache_dir` they are kept there as JSON (keyed by each
+    text's sha256, in a file named by the snapshot and `MENTIONS_FORMAT`; delete it to rebuild);
+    only texts it lacks are read and the file is then rewritten whole."""
+    keys = [sha256_text(t) for t in texts]
+    path = None
+    known: dict[str, list] = {}
+    if cache_dir is not None:
+        snapshot = load_bundled("human").snapshot.to_dict()
+        name = sha256_json({"format": MENTIONS_FORMAT, "snapshot": snapshot})[:16]
+        path = Path(cache_dir) / f"mentions-{name}.json"
+        try:
+            known = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):  # unreadable: rebuilt below, as if absent
+            known = {}
+        if not isinstance(known, dict):
+            known = {}
+    missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
+    if missing:
+        lexicon = human_lexicon()
+        for k, t in missing.items():
+            known[k] = [[m.words, list(m.gene_ids), m.positive] for m in lexicon.find(t)]
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, json.dumps(known).encode())
+    return [[Mention(w, tuple(g), bool(p)) for w, g, p in known[k]] for k in keys]
+
+
 def score_groups(
-    cands: list[Any], lfc: np.ndarray, data_gene_ids: np.ndarray, *, gene_vectors: str, seed: int
+    cands: list[Any],
+    lfc: np.ndarray,
+    data_gene_ids: np.ndarray,
+    *,
+    gene_vectors: str,
+    seed: int,
+    cache_dir: str | None = None,
 ) -> MentionScores:
     """Mention scores of `cands` over the data genes: `lfc` is groups × data genes, their human
     GeneIDs in `data_gene_ids`. Under a control of the gene knowledge ("shuffled", "random")
-    each GeneID reads a seeded random data gene's column, so a mention names no real gene."""
-    lexicon = human_lexicon()
+    each GeneID reads a seeded random data gene's column, so a mention names no real gene.
+    `cache_dir`: where each text's mentions are kept (`text_mentions`)."""
     column_of: dict[int, int] = {}
     for j, g in enumerate(np.asarray(data_gene_ids).tolist()):
         column_of.setdefault(int(g), j)
@@ -217,9 +259,10 @@ def score_groups(
         column_of = dict(zip(keys, cols.tolist(), strict=True))
     scores = np.full((lfc.shape[0], len(cands)), np.nan)
     named: list[list[tuple[str, list[int]]]] = []
-    for c, cand in enumerate(cands):
+    found = text_mentions([mention_text(c) for c in cands], cache_dir)
+    for c, mentions in enumerate(found):
         distinct: dict[tuple[int, ...], str] = {}  # a gene named twice counts once
-        for m in lexicon.find(mention_text(cand)):
+        for m in mentions:
             cols = tuple(sorted({column_of[g] for g in m.gene_ids if g in column_of}))
             if m.positive and cols:
                 distinct.setdefault(cols, m.words)

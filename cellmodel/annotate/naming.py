@@ -1,72 +1,38 @@
 """`name_groups`: name cell groups from their per-group gene sums, however those were gathered.
 
-The core of `annotate` (in memory) and of `chunked.annotate` (chunk by chunk): match the genes to
-human GeneIDs, pick each group's markers, score them through every channel (the markers' card
-text, the genes a candidate names, its GO processes, the marker table, the context prior), fuse
-the rankings and write one report entry per group with its evidence.
+The core of `annotate` (in memory) and of `chunked.annotate` (chunk by chunk): every channel is
+scored by `channels.score_channels`; here the rankings are fused, each group called (lineage first
+over the ontology: `lineage`) and one report entry per group written with its evidence.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cellmodel.annotate import fusion, markerdb, mentions, ontology, processes, score
-from cellmodel.annotate.cells import signature_columns
-from cellmodel.annotate.inputs import (
-    background_ids,
-    embed_texts,
-    group_markers,
-    reference,
-    store_vectors,
+from cellmodel.annotate import (
+    fusion,
+    infer,
+    lineage,
+    ontology,
+    score,
 )
+from cellmodel.annotate.cells import signature_columns
+from cellmodel.annotate.channels import Markers, Scored, TextChannel, score_channels
 from cellmodel.annotate.methods import CONTEXT, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.report import channel_entry, provenance, ranked
-from cellmodel.annotate.words import bag_of_words
 from cellmodel.explain import describe_clusters
-from cellmodel.knowledge.genes import match_genes, require_gene_names
-from cellmodel.semantic import control_vectors
 from genekb.store.store import Store
 
 N_EVIDENCE_SHOWN = 5
 TOP_SHOWN = 3
 N_CONTEXT_SHOWN = 5
-
-
-@dataclass
-class _Markers:
-    """The data side of a run: the matched genes, their per-group statistics and each group's
-    marker GeneIDs (columns into the matched genes), none of it read from a label."""
-
-    match: Any
-    matched: np.ndarray
-    stats: Any
-    lfc: np.ndarray
-    ids: list[np.ndarray]
-    cols: list[np.ndarray]
-    symbol_of: dict[int, str]
-    data_symbols: list[str]
-    symbols: list[list[str]]
-
-
-@dataclass
-class _TextChannel:
-    """The markers' card vectors against the candidates' text: per-group scores and the kept
-    similarities, with where each group's markers sit in the stacked list."""
-
-    scores: np.ndarray
-    sims: list[np.ndarray]
-    present: np.ndarray
-    bounds: np.ndarray
-    records: pd.DataFrame
-    n_background: int
 
 
 def name_groups(
@@ -82,38 +48,51 @@ def name_groups(
     build_missing: bool,
     load_encoder: Any,
     began: float,
+    progress: Any = None,
 ) -> tuple[dict[str, Any], pd.Categorical]:
     """Name the groups from their per-group gene sums (`markers.GroupSums` over the data's
     `genes`, however gathered: in memory or chunk by chunk); returns the report and each cell's
     label. `gene_totals`: any matrix whose column sums are the genes' totals (the match report
-    reads only those)."""
-    taxon = require_gene_names(genes, taxon, "annotate")
-    mk = _markers(genes, sums, len(groups.categories), params, taxon, gene_totals)
-    bg = background_ids(params.n_background)
-    all_ids = np.unique(np.concatenate([*mk.ids, bg]))
-    ev = store_vectors(
-        store, all_ids, model=params.model, template=params.template, build_missing=build_missing
+    reads only those). `progress`: a `(stage, done, total)` hook (`score_channels`)."""
+    sc = score_channels(
+        genes,
+        sums,
+        len(groups.categories),
+        store,
+        params,
+        candidates,
+        gene_totals=gene_totals,
+        taxon=taxon,
+        build_missing=build_missing,
+        load_encoder=load_encoder,
+        progress=progress,
     )
-    cands, user_candidates = candidates.terms, candidates.user_given
-    text = _text_channel(mk, ev, all_ids, bg, cands, params, load_encoder)
-    across = params.across_groups == "on" or (params.across_groups == "auto" and user_candidates)
-    if across and len(groups.categories) > 2:
-        text.scores = score.standardise_columns(text.scores)
-    prior = score.context(text.scores, on=candidates.whole_ontology and not across)
-    db, ment, proc = _gene_channels(mk, cands, params, getattr(store, "root", None))
-    channel = {
-        "text": text.scores,
-        "mentions": ment.scores,
-        "processes": proc.scores,
-        "markerdb": db.scores,
-        CONTEXT: prior,
-    }
-    matrices, weights = fusion.rankings(channel, params.method, closed_list=user_candidates)
+    mk, text, cands = sc.mk, sc.text, candidates.terms
+    db, ment, proc = sc.gene_channels
+    prior = sc.channel[CONTEXT]
+    matrices, weights = fusion.rankings(
+        sc.channel, params.method, closed_list=candidates.user_given
+    )
+    uses_table = "markerdb" in channels_of(params.method)
+    found = None
+    if not candidates.user_given and not candidates.tissue:
+        found = infer.tissue(matrices[params.method], [c.cl_id for c in cands])
+    walks = lineage.walk_calls(
+        matrices[params.method],
+        cands,
+        params.lineage,
+        candidates.user_given,
+        sc.signature if uses_table else None,
+        infer.tissue_terms(found),
+    )
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
     out_groups = [
-        _group_entry(g, groups, genes, mk, text, cands, matrices, weights, (db, ment, proc), params)
+        _group_entry(g, groups, genes, mk, text, cands, matrices, weights, sc.gene_channels, params)
         for g in range(len(groups.categories))
     ]
+    if walks is not None:
+        for entry, w in zip(out_groups, walks, strict=True):
+            lineage.apply_walk(entry, w, cands)
     labels_of = [e["label"] or "unassigned" for e in out_groups]
     labels = pd.Categorical(
         np.asarray(labels_of, dtype=object)[np.asarray(groups.codes)],
@@ -126,109 +105,41 @@ def name_groups(
         "method": params.method,
         "params": asdict(params),
         "candidates": _candidates_entry(candidates, db),
-        **provenance(ev, text.n_background, db.universe),
+        **provenance(sc.ev, text.n_background, db.universe),
         **_lexicon_entries(ment, proc),
         "context": {
             "used": CONTEXT in channels_of(params.method) and bool(context_top),
             "top": context_top,
         },
         "gene_match": mk.match.report.to_dict(),
+        "inferred": _inferred(sc, candidates, taxon, found),
         "groups": out_groups,
         "seconds": round(time.perf_counter() - began, 3),
     }
     return report, labels
 
 
-def _markers(
-    genes: list[str], sums: Any, k: int, params: AnnotateParams, taxon: str | None, totals: Any
-) -> _Markers:
-    """Match the genes to human GeneIDs and pick each group's top markers, one gene per GeneID."""
-    ref = reference()
-    match = match_genes(genes, ref, store_taxon="human", data_taxon=taxon, X=totals)
-    symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
-    matched = np.flatnonzero(match.matched)
-    stats = sums.columns(matched).stats()
-    # room for genes sharing a GeneID
-    tops = group_markers(stats, params.n_markers * 2, params.markers)
-    ids: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    for g in range(k):
-        found = match.gene_ids[matched[tops[g]]]
-        _, first = np.unique(found, return_index=True)
-        keep = np.sort(first)[: params.n_markers]
-        ids.append(found[keep])
-        cols.append(tops[g][keep])
-    return _Markers(
-        match=match,
-        matched=matched,
-        stats=stats,
-        lfc=stats.means - stats.rest_means,
-        ids=ids,
-        cols=cols,
-        symbol_of=symbol_of,
-        data_symbols=[symbol_of.get(int(i), "") for i in match.gene_ids[matched]],
-        symbols=[[symbol_of.get(int(i), "") for i in m] for m in ids],
-    )
-
-
-def _text_channel(
-    mk: _Markers,
-    ev: Any,
-    all_ids: np.ndarray,
-    bg: np.ndarray,
-    cands: list[Candidate],
-    params: AnnotateParams,
-    load_encoder: Any,
-) -> _TextChannel:
-    """Score each group's marker cards against each candidate's text (hubness-corrected against
-    the fixed background, pooled per group)."""
-    vecs, found = ev.vectors([int(g) for g in all_ids])
-    row = {int(g): i for i, g in enumerate(all_ids)}
-    texts = [ontology.candidate_text(c, params.text_style) for c in cands]
-    records = ev.genes()
-    records = records.set_index(records["gene_id"].astype(int))
-    if params.gene_vectors == "bag-of-words":
-        cards = records["text"].reindex([int(g) for g in all_ids]).fillna("").tolist()
-        vecs, labels = bag_of_words(cards, texts)
-    else:
-        vecs = control_vectors(vecs, found, params.gene_vectors, params.seed)
-        labels = embed_texts(texts, ev, load_encoder)
-    bg_rows = [row[int(g)] for g in bg if found[row[int(g)]]]
-    stacked = [row[int(g)] for g in np.concatenate(mk.ids)]
-    sims_all = score.corrected_similarity(vecs[stacked], labels, vecs[bg_rows], params.hubness)
-    bounds = np.cumsum([0, *[len(m) for m in mk.ids]])
-    present = found[stacked]
-    scores = np.zeros((len(mk.ids), len(cands)))
-    sims: list[np.ndarray] = []
-    for g in range(len(mk.ids)):
-        sims.append(sims_all[bounds[g] : bounds[g + 1]][present[bounds[g] : bounds[g + 1]]])
-        scores[g] = score.pool(sims[-1], params.pooling, params.top_k)
-    return _TextChannel(scores, sims, present, bounds, records, len(bg_rows))
-
-
-def _gene_channels(
-    mk: _Markers, cands: list[Candidate], params: AnnotateParams, root: Any
-) -> tuple[Any, Any, Any]:
-    """The marker-table baseline, the genes each candidate names, and its GO processes' genes."""
-    db = markerdb.score_groups(
-        mk.symbols,
-        mk.data_symbols,
-        [c.cl_id for c in cands],
-        cache_dir=str(Path(root) / "cache" / "markerdb") if root is not None else None,
-    )
-    data_ids = mk.match.gene_ids[mk.matched]
-    controls = {"gene_vectors": params.gene_vectors, "seed": params.seed}
-    ment = mentions.score_groups(cands, mk.lfc, data_ids, **controls)
-    proc = processes.score_groups(cands, mk.ids, data_ids, **controls)
-    return db, ment, proc
+def _inferred(
+    sc: Scored, candidates: Candidates, given_taxon: str | None, tissue: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The species and tissue the run took from the file where the user gave none."""
+    out: dict[str, Any] = {
+        "taxon": sc.taxon,
+        "taxon_from": "given" if given_taxon else "gene names",
+    }
+    if candidates.tissue:
+        out.update(tissue=candidates.tissue, tissue_from="given")
+    elif not candidates.user_given:
+        out.update(tissue=tissue, tissue_from="the groups' best terms" if tissue else None)
+    return out
 
 
 def _group_entry(
     g: int,
     groups: pd.Categorical,
     genes: list[str],
-    mk: _Markers,
-    text: _TextChannel,
+    mk: Markers,
+    text: TextChannel,
     cands: list[Candidate],
     matrices: dict[str, np.ndarray],
     weights: Any,
@@ -288,8 +199,8 @@ def _group_entry(
 
 def _evidence(
     g: int,
-    mk: _Markers,
-    text: _TextChannel,
+    mk: Markers,
+    text: TextChannel,
     ids_g: np.ndarray,
     cols_g: np.ndarray,
     shown: Any,

@@ -58,6 +58,16 @@ def _parser() -> Any:
     return OntologyParser()
 
 
+def parser() -> Any:
+    """The Cell Ontology reader (read once per process)."""
+    return _parser()
+
+
+def live_ids() -> list[str]:
+    """Every live CL cell-type id under CL_ROOT, sorted."""
+    return _index()[2]
+
+
 def cl_version() -> str:
     """The CL release the installed package reads (e.g. 'v2026-03-26')."""
     return str(_parser().cxg_schema.supported_ontologies["CL"]["version"])

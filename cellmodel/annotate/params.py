@@ -13,6 +13,7 @@ from typing import Any
 from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
 from cellmodel.annotate import ontology, score
 from cellmodel.annotate.inputs import DEFAULT_N_BACKGROUND, MARKER_RULES
+from cellmodel.annotate.lineage import LINEAGE_CHOICES
 from cellmodel.annotate.methods import channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
@@ -46,6 +47,7 @@ class AnnotateParams:
     n_background: int = DEFAULT_N_BACKGROUND
     model: str = "minilm"
     template: str = "ncbi-card"
+    lineage: str = "auto"
 
     def check(self) -> None:
         channels_of(self.method)
@@ -56,6 +58,7 @@ class AnnotateParams:
             ("text style", self.text_style, ontology.TEXT_STYLES),
             ("gene_vectors", self.gene_vectors, GENE_VECTORS),
             ("across_groups", self.across_groups, ACROSS_GROUPS),
+            ("lineage", self.lineage, LINEAGE_CHOICES),
         ]:
             if value not in choices:
                 raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")

@@ -94,6 +94,17 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
             f" {db_label} |"
         )
     lines.append("")
+    walked = [e["lineage"] for e in report["groups"] if e.get("lineage")]
+    if walked:
+        broader = sum(w["abstained"] for w in walked)
+        lines += [
+            "Calls are lineage first (the lineage, then the deepest term the evidence supports);"
+            f" {broader} of {len(walked)} groups stopped at a broader term than their best"
+            " candidate (each section says why). Score, margin and runner-up are those of the"
+            " ranking the walk read; each call's confidence is in its section and in"
+            " obs['cellmodel_annotation_confidence'].",
+            "",
+        ]
     context = report.get("context", {})
     if context.get("top"):
         used = "used in the calls" if context["used"] else "not used by this method"
@@ -118,6 +129,12 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
 def _group_lines(e: dict[str, Any], method: str) -> list[str]:
     """One group's section: its top calls, markers, the genes behind the call, the evidence."""
     lines = [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
+    walk = e.get("lineage")
+    if walk:
+        path = " > ".join(walk["lineage"]) or "no lineage told apart"
+        lines += [f"Lineage: {path}; confidence {_fmt(walk['confidence'])}.", ""]
+        if walk["why"]:
+            lines += [f"Stopped at a broader term: {walk['why']}.", ""]
     lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
     weights = e.get("combined", {}).get("weights")
     if method == "combined" and weights:
@@ -222,3 +239,19 @@ def report_of(adata: ad.AnnData) -> dict[str, Any]:
     if not record:
         raise GenekbError("no annotation in this file; run `cellmodel annotate` first")
     return json.loads(record["report_json"])
+
+
+def inferred_line(inferred: dict[str, Any] | None) -> str:
+    """One line saying what the run inferred from the file (species, tissue), or ''."""
+    if not inferred:
+        return ""
+    parts = []
+    if inferred.get("taxon_from") == "gene names":
+        parts.append(f"species {inferred['taxon']} (from the gene names; --taxon to set it)")
+    found = inferred.get("tissue")
+    if isinstance(found, dict):
+        parts.append(
+            f"tissue {found['tissue']} (from the groups' best terms, ahead of"
+            f" {found['runner_up']} by {found['lead']}; --tissue to restrict the candidates to it)"
+        )
+    return "inferred " + "; ".join(parts) if parts else ""

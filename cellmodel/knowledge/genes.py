@@ -158,6 +158,25 @@ def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
     )
 
 
+def _read_by_symbols(names: Sequence[str]) -> GeneNames:
+    """Names whose case says nothing (all lower case: 'acss1', 'gad1'): the species whose
+    bundled snapshot knows more of them as symbols (not aliases), where it knows enough."""
+    counts = {}
+    for taxon in bundled.available_taxa():
+        routes = bundled_index(taxon).resolve(list(names))["route"]
+        counts[taxon] = int((routes == "symbol").sum())
+    ranked = sorted(counts, key=counts.__getitem__, reverse=True)
+    best = ranked[0] if ranked else None
+    if (
+        best is None
+        or (len(ranked) > 1 and counts[best] == counts[ranked[1]])
+        or counts[best] < NAMED_MIN_RATE * len(names)
+    ):
+        return GeneNames(None, "the species cannot be told from the gene names")
+    note = ", ".join(f"{counts[t]} {t}" for t in ranked)
+    return GeneNames(best, f"gene names of no telling case read as {best} symbols ({note})")
+
+
 def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> GeneNames:
     """Whether `names` name genes, and of which species.
 
@@ -175,7 +194,7 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     try:
         detected = detect_taxon(names)
     except UsageError:
-        return GeneNames(None, "the species cannot be told from the gene names")
+        return _read_by_symbols(names)
     share = _resolved_share(names, detected)
     if share < NAMED_MIN_RATE:
         return GeneNames(

@@ -1,0 +1,344 @@
+"""Lineages of the Cell Ontology, and the walk that names a group lineage first.
+
+**Lineages.** `LEVELS` fixes, a priori, three levels of coarse kinds of cell as CL subtrees:
+tissue lineages (hematopoietic, epithelial, endothelial, connective/stromal, muscle, neural, germ),
+their main branches (lymphocyte, myeloid, hematopoietic precursor; neuron, glia) and the blood
+lineages a user tells apart first (T, B, innate lymphoid; mononuclear phagocyte, granulocyte,
+mast cell, erythroid, megakaryocyte/platelet). A term's lineage at a level is the set of that
+level's kinds it descends from (is_a); the ontology has several parents per term, so a set.
+
+**The walk** (label-free). For each group, every candidate's score comes from one ranking (the
+default's sum, or any one channel). A kind scores with its members: its score is the mean of the
+`TOP_MEMBERS` best candidates inside its subtree, the kind's own term among them, so a kind that
+many of the group's best terms belong to beats one a single stray term reaches. Level by level the
+walk keeps the best kind among those inside the kind already chosen; where the best and the
+runner-up are closer than `MIN_MARGIN` it stops there, and so never crosses into a lineage the
+evidence does not separate. Inside the deepest kind reached, the group's best candidate is the
+call when it leads the runner-up by `MIN_MARGIN`; otherwise the call is the lowest common
+ancestor (inside the kind) of the candidates within `MIN_MARGIN` of the best: the deepest term
+the evidence supports (e.g. "T cell" where two T-cell subtypes tie). A call that would be a
+generic term stays at the kind.
+
+**Confidence.** Each call carries the smallest margin met on its way (lineage levels and the final
+pick), in the ranking's per-group standardised units. `MIN_MARGIN` is fixed a priori at a quarter
+of a standard deviation of the group's scores over all candidates, set before any design-set file
+was scored and not tuned afterwards; it reads no label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from cellmodel.annotate import ontology
+
+# level -> kind -> (the kind it refines one level up, the CL subtrees it spans)
+LEVELS: tuple[dict[str, tuple[str | None, tuple[str, ...]]], ...] = (
+    {
+        "hematopoietic": (None, ("CL:0000988",)),
+        "epithelial": (None, ("CL:0000066",)),
+        "endothelial": (None, ("CL:0000115",)),
+        "connective/stromal": (None, ("CL:0002320", "CL:0000499")),
+        "muscle": (None, ("CL:0000187",)),
+        "neural": (None, ("CL:0002319",)),
+        "germ": (None, ("CL:0000586",)),
+    },
+    {
+        "lymphocyte": ("hematopoietic", ("CL:0000542",)),
+        "myeloid": ("hematopoietic", ("CL:0000763", "CL:0000113")),
+        "hematopoietic precursor": ("hematopoietic", ("CL:0008001",)),
+        "neuron": ("neural", ("CL:0000540",)),
+        "glial": ("neural", ("CL:0000125",)),
+    },
+    {
+        "T cell": ("lymphocyte", ("CL:0000084",)),
+        "B cell": ("lymphocyte", ("CL:0000945",)),
+        "innate lymphoid": ("lymphocyte", ("CL:0001065",)),
+        "mononuclear phagocyte": ("myeloid", ("CL:0000113",)),
+        "granulocyte": ("myeloid", ("CL:0000094",)),
+        "mast cell": ("myeloid", ("CL:0000097",)),
+        "erythroid": ("myeloid", ("CL:0000764",)),
+        "megakaryocyte/platelet": ("myeloid", ("CL:0000556", "CL:0000233")),
+    },
+)
+# Terms too broad to count as naming a kind of cell, beside every ancestor of a tissue lineage.
+GENERIC_EXTRA = (
+    "CL:0000738",  # leukocyte
+    "CL:0000542",  # lymphocyte
+    "CL:0000842",  # mononuclear leukocyte
+    "CL:0000766",  # myeloid leukocyte
+    "CL:0000763",  # myeloid cell
+    "CL:0011026",  # progenitor cell
+    "CL:0000034",  # stem cell
+    "CL:0011115",  # precursor cell
+    "CL:0000151",  # secretory cell
+    "CL:0002371",  # somatic cell
+)
+TOP_MEMBERS = 3
+MIN_MARGIN = 0.25
+# A kind whose signature (`signatures`: its typical genes' expression in the group, in [-1, 1])
+# trails the best sibling's by more than this (10 percentile points) is not entered.
+SIGNATURE_GAP = 0.2
+# ... and only where the best sibling's typical genes are clearly expressed (above the group's
+# 65th percentile on average); below it the signatures tell nothing apart.
+SIGNATURE_FLOOR = 0.3
+# Terms whose text names the file's tissue (given, or inferred: `infer.tissue`) gain this much
+# (in the group's standardised units), so of near-equal terms the tissue's own wins
+# ("pancreatic A cell" over "type A enteroendocrine cell").
+TISSUE_BONUS = 1.0
+
+
+@lru_cache(maxsize=1)
+def _structure() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """(CL root -> its subtree, the generic terms)."""
+    p = ontology.parser()
+    roots = {r for level in LEVELS for _, kinds in level.values() for r in kinds}
+    subtree = {r: frozenset(p.get_term_descendants(r, include_self=True)) for r in roots}
+    generic: set[str] = {ontology.CL_ROOT, *GENERIC_EXTRA}
+    for _, kinds in LEVELS[0].values():
+        for r in kinds:
+            generic |= {r, *p.get_term_ancestors(r)}
+    return subtree, frozenset(generic)
+
+
+def is_generic(cl_id: str | None) -> bool:
+    return cl_id is not None and cl_id in _structure()[1]
+
+
+def kinds_of(cl_id: str | None, level: int) -> frozenset[str]:
+    """The kinds of `LEVELS[level]` a term descends from (is_a, itself included)."""
+    if cl_id is None:
+        return frozenset()
+    subtree = _structure()[0]
+    return frozenset(
+        k for k, (_, roots) in LEVELS[level].items() if any(cl_id in subtree[r] for r in roots)
+    )
+
+
+def crosses_lineage(predicted: str | None, truth: str | None) -> bool:
+    """A call in another lineage: at some level both terms have kinds and share none."""
+    for level in range(len(LEVELS)):
+        a, b = kinds_of(predicted, level), kinds_of(truth, level)
+        if a and b and not a & b:
+            return True
+    return False
+
+
+def grade(predicted: str | None, truth: str | None) -> str:
+    """'exact', 'partial' (an is_a ancestor or descendant, not a generic term) or 'wrong'."""
+    if not predicted or not truth:
+        return "wrong"
+    if predicted == truth:
+        return "exact"
+    p = ontology.parser()
+    related = predicted in p.get_term_ancestors(truth) or truth in p.get_term_ancestors(predicted)
+    return "partial" if related and not is_generic(predicted) else "wrong"
+
+
+@dataclass
+class Walk:
+    """One group's lineage-first call: the term, the kinds it went through, its confidence (the
+    smallest margin met) and why it stopped where it did."""
+
+    cl_id: str | None
+    index: int | None
+    kinds: list[str] = field(default_factory=list)
+    confidence: float = float("nan")
+    abstained: bool = False
+    why: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        conf = round(self.confidence, 4) if np.isfinite(self.confidence) else None
+        return {
+            "cl_id": self.cl_id,
+            "lineage": self.kinds,
+            "confidence": conf,
+            "abstained": self.abstained,
+            "why": self.why,
+        }
+
+
+def _standardise(row: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(row)
+    if ok.sum() < 2:
+        return np.where(ok, 0.0, np.nan)
+    sd = row[ok].std()
+    return (row - row[ok].mean()) / (sd if sd > 0 else 1.0)
+
+
+class Walker:
+    """The walk over one candidate list (CL ids; None for free text, never reached)."""
+
+    def __init__(self, cl_ids: list[str | None]) -> None:
+        subtree, generic = _structure()
+        self.cl_ids = cl_ids
+        self.index = {c: i for i, c in enumerate(cl_ids) if c}
+        self.generic = generic
+        self.members: list[dict[str, np.ndarray]] = []
+        for level in LEVELS:
+            out = {}
+            for kind, (_, roots) in level.items():
+                under = set().union(*(subtree[r] for r in roots))
+                idx = np.array(sorted(self.index[c] for c in under if c in self.index), dtype=int)
+                if len(idx):
+                    out[kind] = idx
+            self.members.append(out)
+
+    def mask(self, cl_ids: frozenset[str]) -> np.ndarray:
+        """1.0 for the candidates among `cl_ids`, else 0.0."""
+        return np.array([c in cl_ids for c in self.cl_ids], dtype=float)
+
+    def _kind_score(self, z: np.ndarray, idx: np.ndarray) -> float:
+        vals = z[idx]
+        vals = vals[np.isfinite(vals)]
+        if not len(vals):
+            return -np.inf
+        return float(np.sort(vals)[::-1][:TOP_MEMBERS].mean())
+
+    def walk(
+        self,
+        row: np.ndarray,
+        signature: dict[str, float] | None = None,
+        favoured: np.ndarray | None = None,
+    ) -> Walk:
+        """The call for one group from its scores over the candidates (module docstring), gated
+        by its kinds' signature scores (`signatures.group_scores`) where given; `favoured`
+        (a mask over the candidates: the tissue's terms) gains `TISSUE_BONUS`."""
+        bonus = signature or {}
+        z = _standardise(np.asarray(row, dtype=float))
+        if favoured is not None:
+            z = z + TISSUE_BONUS * favoured
+        if not np.isfinite(z).any():
+            return Walk(None, None, why="no candidate is scored")
+        allowed = np.arange(len(z))
+        kinds: list[str] = []
+        confidence = np.inf
+        why = ""
+        for level, members in enumerate(self.members):
+            parent = kinds[-1] if kinds else None
+            if level and parent is None:
+                break
+            inside = {
+                k: np.intersect1d(idx, allowed)
+                for k, idx in members.items()
+                if LEVELS[level][k][0] == parent
+            }
+            inside = _gated(inside, bonus)
+            scored = {k: self._kind_score(z, idx) for k, idx in inside.items() if len(idx)}
+            scored = {k: s for k, s in scored.items() if np.isfinite(s)}
+            if not scored:
+                continue
+            order = sorted(scored, key=lambda k: -scored[k])
+            margin = scored[order[0]] - scored[order[1]] if len(order) > 1 else np.inf
+            if margin < MIN_MARGIN:
+                why = f"{order[0]} and {order[1]} are not told apart at lineage level {level + 1}"
+                confidence = min(confidence, margin)
+                break
+            confidence = min(confidence, margin)
+            kinds.append(order[0])
+            allowed = inside[order[0]]
+        return self._pick(z, allowed, kinds, confidence, why)
+
+    def _pick(
+        self, z: np.ndarray, allowed: np.ndarray, kinds: list[str], confidence: float, why: str
+    ) -> Walk:
+        specific = np.array([self.cl_ids[i] not in self.generic for i in allowed], dtype=bool)
+        if specific.any():  # a generic term names no kind of cell: never the call itself
+            allowed = allowed[specific]
+        vals = np.where(np.isfinite(z[allowed]), z[allowed], -np.inf)
+        order = allowed[np.argsort(-vals, kind="stable")]
+        best = int(order[0])
+        runner = z[order[1]] if len(order) > 1 else -np.inf
+        margin = float(z[best] - runner) if np.isfinite(runner) else np.inf
+        confidence = min(confidence, margin)
+        if margin >= MIN_MARGIN and not why:
+            return Walk(self.cl_ids[best], best, kinds, confidence)
+        tied = [self.cl_ids[i] for i in order if np.isfinite(z[i]) and z[best] - z[i] < MIN_MARGIN]
+        common = self._common_ancestor([c for c in tied if c], allowed)
+        reason = why or f"{len(tied)} terms within {MIN_MARGIN} of the best"
+        if common is None or common in self.generic:
+            kind_root = self._kind_term(kinds, allowed)
+            if kind_root is None:
+                return Walk(self.cl_ids[best], best, kinds, confidence, True, reason)
+            common = kind_root
+        return Walk(
+            common,
+            self.index[common],
+            kinds,
+            confidence,
+            common != self.cl_ids[best],
+            reason + "; called their deepest common term",
+        )
+
+    def _common_ancestor(self, ids: list[str], allowed: np.ndarray) -> str | None:
+        """The deepest term among the candidates that is an ancestor-or-self of all `ids`."""
+        if not ids:
+            return None
+        if len(ids) == 1:
+            return ids[0]
+        shared = frozenset.intersection(*(_ancestors_or_self(c) for c in ids))
+        pool = [c for c in shared if c in self.index and self.index[c] in set(allowed.tolist())]
+        if not pool:
+            return None
+        return max(pool, key=lambda c: len(_ancestors_or_self(c)))
+
+    def _kind_term(self, kinds: list[str], allowed: np.ndarray) -> str | None:
+        """The deepest kind's own term, where it is a candidate and not generic."""
+        for level in range(len(kinds) - 1, -1, -1):
+            for root in LEVELS[level][kinds[level]][1]:
+                if root in self.index and root not in self.generic:
+                    return root
+        return None
+
+
+def _gated(inside: dict[str, np.ndarray], signature: dict[str, float]) -> dict[str, np.ndarray]:
+    """The kinds whose signature is within `SIGNATURE_GAP` of the best one's (all of them where
+    no kind has a signature); a kind without a signature stays."""
+    known = [signature[k] for k in inside if k in signature and len(inside[k])]
+    if not known or max(known) < SIGNATURE_FLOOR:
+        return inside
+    floor = max(known) - SIGNATURE_GAP
+    return {k: idx for k, idx in inside.items() if signature.get(k, floor) >= floor}
+
+
+@lru_cache(maxsize=8192)
+def _ancestors_or_self(cl_id: str) -> frozenset[str]:
+    return frozenset({cl_id, *ontology.parser().get_term_ancestors(cl_id)})
+
+
+LINEAGE_CHOICES: dict[str, str] = {
+    "auto": "on for Cell Ontology candidates (all, a subtree or a tissue's), off for a user's list",
+    "on": "decide the lineage first, then the deepest term the evidence supports",
+    "off": "the best candidate of the ranking, flat",
+}
+
+
+def walk_calls(
+    matrix: np.ndarray,
+    cands: list[Any],
+    setting: str,
+    user_given: bool,
+    signature: list[dict[str, float]] | None = None,
+    tissue_terms: frozenset[str] | None = None,
+) -> list[Walk] | None:
+    """Each group's lineage-first call from `matrix` (groups × candidates) and, where given, its
+    kinds' signature scores and the tissue's terms; None when the walk is off
+    (`LINEAGE_CHOICES`)."""
+    if setting == "off" or (setting == "auto" and user_given):
+        return None
+    walker = Walker([c.cl_id for c in cands])
+    sig = signature or [None] * len(matrix)
+    favoured = walker.mask(tissue_terms) if tissue_terms else None
+    return [walker.walk(row, s, favoured) for row, s in zip(matrix, sig, strict=True)]
+
+
+def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:
+    """Write a group's walk into its report entry: the call, and why it stopped where it did."""
+    entry["lineage"] = walk.to_dict()
+    if walk.index is None:
+        return
+    entry["label"] = cands[walk.index].given
+    entry["cl_id"] = walk.cl_id

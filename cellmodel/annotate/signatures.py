@@ -1,0 +1,89 @@
+"""Lineage signatures: whether a group expresses the genes typical of a kind of cell at all.
+
+A group's markers are relative to the other groups of the file: in a file of T cells only, no
+group's markers say "T cell", and a lineage call read from them alone can land anywhere. The
+signature reads the group's own expression instead.
+
+A kind's signature (one per kind of `lineage.LEVELS`) comes from the CellConsensus marker table
+(`markerdb`): for each gene, the share of the kind's table terms (CL terms in its subtree) that
+list it among their `markerdb.DB_TOP_K` best genes, minus its largest share among the kind's
+siblings (the other kinds refining the same parent); the `N_SIGNATURE` genes the data measure
+with the largest such lead, and a lead of at least `MIN_LEAD`, form the signature (none where
+fewer than `MIN_MEASURED` qualify: a file measuring a few hundred genes). A group's
+score for a kind is the mean percentile of the signature genes' mean expression among all the
+group's measured genes, mapped to [-1, 1] (0: as expressed as a typical gene). No label is read.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from cellmodel.annotate import markerdb
+from cellmodel.annotate.lineage import LEVELS, kinds_of
+
+N_SIGNATURE = 20
+MIN_LEAD = 0.1
+MIN_MEASURED = 5  # a kind with fewer signature genes measured gets no signature
+
+
+@lru_cache(maxsize=2)
+def _shares(cache_dir: str | None) -> pd.DataFrame:
+    """kinds × genes: the share of each kind's table terms listing the gene in their top genes."""
+    table = markerdb.load_table(cache_dir)
+    top = table.sort_values(["cl_id", "score", "gene"], ascending=[True, False, True])
+    top = top.groupby("cl_id", sort=False).head(markerdb.DB_TOP_K)
+    rows = []
+    for cl_id, genes in top.groupby("cl_id")["gene"]:
+        for level in range(len(LEVELS)):
+            for kind in kinds_of(str(cl_id), level):
+                rows.append((kind, set(genes)))
+    shares: dict[str, pd.Series] = {}
+    for kind in {k for k, _ in rows}:
+        sets = [g for k, g in rows if k == kind]
+        counts = pd.Series([x for s in sets for x in s]).value_counts()
+        shares[kind] = counts / len(sets)
+    return pd.DataFrame(shares).fillna(0.0).T
+
+
+def signatures(data_symbols: list[str], cache_dir: str | None = None) -> dict[str, list[str]]:
+    """kind -> its signature genes among `data_symbols` (module docstring)."""
+    shares = _shares(cache_dir)
+    measured = [g for g in dict.fromkeys(data_symbols) if g in shares.columns]
+    shares = shares[measured]
+    out: dict[str, list[str]] = {}
+    for level in LEVELS:
+        for kind, (parent, _) in level.items():
+            if kind not in shares.index:
+                continue
+            siblings = [k for k, (p, _) in level.items() if p == parent and k != kind]
+            siblings = [k for k in siblings if k in shares.index]
+            rival = shares.loc[siblings].max(axis=0) if siblings else 0.0
+            lead = (shares.loc[kind] - rival).sort_values(ascending=False, kind="stable")
+            chosen = lead[lead >= MIN_LEAD].index[:N_SIGNATURE]
+            if len(chosen) >= MIN_MEASURED:
+                out[kind] = list(chosen)
+    return out
+
+
+def group_scores(
+    means: np.ndarray, data_symbols: list[str], signature: dict[str, list[str]]
+) -> list[dict[str, float]]:
+    """Per group, each kind's signature score in [-1, 1] from its genes' mean expression
+    (`means`: groups × the data's matched genes, columns named by `data_symbols`)."""
+    col = {}
+    for i, g in enumerate(data_symbols):
+        col.setdefault(g, i)
+    # Percentile of each gene's mean within its group (ties share their mean rank).
+    ranks = pd.DataFrame(means.T).rank(axis=0, pct=True).to_numpy().T
+    out = []
+    for g in range(means.shape[0]):
+        scores = {}
+        for kind, genes in signature.items():
+            cols = [col[x] for x in genes if x in col]
+            if cols:
+                scores[kind] = float(2 * ranks[g, cols].mean() - 1)
+        out.append(scores)
+    return out

@@ -1,0 +1,81 @@
+"""The lineage-first walk over the Cell Ontology, its grading and the tissue inferred from the
+context prior (the ontology is read offline by cellxgene-ontology-guide)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cellmodel.annotate import infer, lineage, ontology
+
+T_CELL, NAIVE_CD4, NAIVE_CD8 = "CL:0000084", "CL:0000895", "CL:0000900"
+MONOCYTE, CD14_MONO, NEUTROPHIL = "CL:0000576", "CL:0001054", "CL:0000775"
+HSC, LEUKOCYTE, BETA = "CL:0000037", "CL:0000738", "CL:0000169"
+
+
+@pytest.fixture(scope="module")
+def ids() -> list[str]:
+    return [c.cl_id for c in ontology.from_ontology()]
+
+
+def test_grades_exact_partial_wrong_and_generic() -> None:
+    assert lineage.grade(NAIVE_CD4, NAIVE_CD4) == "exact"
+    assert lineage.grade(T_CELL, NAIVE_CD4) == "partial"  # an ancestor
+    assert lineage.grade(NAIVE_CD4, T_CELL) == "partial"  # a descendant
+    assert lineage.grade(NAIVE_CD8, NAIVE_CD4) == "wrong"  # a sibling
+    assert lineage.grade(LEUKOCYTE, NAIVE_CD4) == "wrong"  # generic ancestor earns nothing
+    assert lineage.grade(None, NAIVE_CD4) == "wrong"
+
+
+def test_wrong_lineage_is_told_from_a_near_miss() -> None:
+    assert lineage.crosses_lineage(NEUTROPHIL, CD14_MONO)  # granulocyte vs mononuclear phagocyte
+    assert lineage.crosses_lineage(HSC, NAIVE_CD4)  # precursor vs lymphocyte
+    assert lineage.crosses_lineage(BETA, T_CELL)  # epithelial vs hematopoietic
+    assert not lineage.crosses_lineage(NAIVE_CD8, NAIVE_CD4)  # both T cells
+    assert not lineage.crosses_lineage(LEUKOCYTE, NAIVE_CD4)  # generic: no lineage claimed
+    assert lineage.kinds_of(BETA, 0) == {"epithelial"}
+
+
+def _row(ids: list[str], high: dict[str, float]) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    row = rng.normal(0, 0.1, len(ids))
+    where = {c: i for i, c in enumerate(ids)}
+    for cl, value in high.items():
+        row[where[cl]] = value
+    return row
+
+
+def test_a_lineage_many_terms_support_beats_one_stray_term(ids: list[str]) -> None:
+    # a single neutrophil spike against monocytes and their relatives scoring well together
+    mono = {MONOCYTE: 5.0, CD14_MONO: 5.5, "CL:0000235": 4.5, "CL:0000113": 4.5}
+    walk = lineage.Walker(ids).walk(_row(ids, {**mono, NEUTROPHIL: 6.0}))
+    assert "mononuclear phagocyte" in walk.kinds
+    assert walk.cl_id == CD14_MONO
+    assert np.isfinite(walk.confidence)
+    flat = ids[int(np.argmax(_row(ids, {**mono, NEUTROPHIL: 6.0})))]
+    assert flat == NEUTROPHIL  # what the flat call would have said
+
+
+def test_tied_subtypes_fall_back_to_their_common_term(ids: list[str]) -> None:
+    row = _row(ids, {T_CELL: 4.0, NAIVE_CD4: 5.0, NAIVE_CD8: 5.0, "CL:0000624": 4.5})
+    walk = lineage.Walker(ids).walk(row)
+    assert walk.abstained and "within" in walk.why
+    assert lineage.grade(walk.cl_id, NAIVE_CD4) == "partial"
+    assert walk.kinds[:2] == ["hematopoietic", "lymphocyte"]
+
+
+def test_walk_is_off_for_a_users_list_and_on_for_the_ontology(ids: list[str]) -> None:
+    matrix = np.zeros((1, len(ids)))
+    assert lineage.walk_calls(matrix, [], "auto", user_given=True) is None
+    cands = ontology.from_ontology()
+    walks = lineage.walk_calls(matrix + _row(ids, {BETA: 6.0}), cands, "auto", user_given=False)
+    assert walks is not None and walks[0].cl_id == BETA
+
+
+def test_tissue_is_read_from_the_groups_best_terms(ids: list[str]) -> None:
+    islet = [c for c in ids if c in infer._tissue_terms()["pancreas"]][:8]
+    rows = np.stack([_row(ids, dict.fromkeys(islet[i : i + 4], 4.0)) for i in (0, 4)])
+    found = infer.tissue(rows, ids)
+    assert found is not None and found["tissue"] == "pancreas" and found["lead"] > 0
+    assert infer.tissue(np.full((2, len(ids)), np.nan), ids) is None
+    assert infer.tissue_terms(found) == infer._tissue_terms()["pancreas"]

@@ -90,6 +90,12 @@ def go_view(g: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def given_text(g: dict[str, Any]) -> str:
+    """The text a caller wrote into `summary` itself (e.g. Cell Ontology term texts): verify can
+    still render it again, since the stored row carries it."""
+    return str(g.get("summary") or "")
+
+
 def name_only(g: dict[str, Any]) -> str:
     """Symbol and full name alone: a control for how much the annotations add."""
     return f"{g['symbol']}: {_clean(g.get('name')) or 'uncharacterized gene'}"
@@ -117,6 +123,7 @@ TEMPLATES: dict[str, Template] = {
         Template("name-only", 1, "symbol and full name only (control)", name_only),
         Template("summary", 1, "view: symbol, name and summary only", summary_view),
         Template("go-terms", 1, "view: symbol, name and every GO term", go_view),
+        Template("given-text", 1, "the caller's own text, kept in the summary field", given_text),
     )
 }
 

@@ -9,7 +9,7 @@ import pytest
 
 from cellmodel.annotate import annotate, report_of
 from cellmodel.annotate.term_vectors import SOURCE
-from genekb.errors import IntegrityError
+from genekb.errors import DamagedVersionWarning
 from genekb.store.sharing import export_version, import_file
 from genekb.store.store import Store
 from tests import fake_encoder
@@ -36,7 +36,8 @@ def test_term_vectors_are_a_store_version_that_export_carries(tmp_path: Path, fa
     terms = _term_version(store)
     assert terms.manifest["counts"]["genes"] > 3000  # every live CL term, embedded once
     assert sum(fake_encoder.CALLS) > 3000
-    assert terms.text.manifest["template"]["id"] == "cl-term-parents"
+    assert terms.text.manifest["template"]["id"] == "given-text"
+    assert terms.text.manifest["source"]["details"]["text_style"] == "parents"
 
     fake_encoder.CALLS.clear()
     assert _calls(store) == first and fake_encoder.CALLS == []  # a second run embeds nothing
@@ -53,17 +54,21 @@ def test_term_vectors_are_a_store_version_that_export_carries(tmp_path: Path, fa
     assert _calls(fresh) == first and fake_encoder.CALLS == []  # the import is used as it is
 
 
-def test_a_damaged_term_version_is_refused(tmp_path: Path, fake_spec) -> None:
+def test_a_damaged_term_version_is_rebuilt_with_a_warning(tmp_path: Path, fake_spec) -> None:
+    """The store's repair rule: a run of the same recipe writes a damaged version again (the
+    damaged copy is moved aside, with a warning naming it), and the calls do not change."""
     store = Store.open(tmp_path, create=True)
-    _calls(store)
+    first = _calls(store)
     terms = _term_version(store)
     vectors = next(terms.path.glob("*.parquet"))
     data = bytearray(vectors.read_bytes())
     data[len(data) // 2] ^= 0xFF
     vectors.chmod(0o644)
     vectors.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=terms.id):
-        _calls(store)
+    assert not all(r["ok"] for r in store.verify())
+    with pytest.warns(DamagedVersionWarning, match=terms.id):
+        assert _calls(store) == first
+    assert all(r["ok"] for r in store.verify())
 
 
 def test_a_blocking_step_still_gives_a_line_every_interval() -> None:

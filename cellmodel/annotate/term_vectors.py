@@ -4,8 +4,8 @@ Over the whole ontology a run scores 3,324 term texts; embedding them is most of
 are kept the store's way, so `genekb export` / `import` carry them and `genekb verify` checks them:
 a **text version** of the terms (one row per CL term: `gene_id` its CL number, `symbol` its CL
 id, `name` its label, `summary` the embedded text; snapshot "cell-ontology" at the installed CL
-release, taxon 1, NCBI's root, since a CL term is no one species'; template `cl-term-<style>`),
-and an **embedding version** of that text version under the gene vectors' own encoder spec. The
+release, taxon 1, NCBI's root, since a CL term is no one species'; genekb's `given-text` template
+with the style in the snapshot's details), and an **embedding version** of that text version under the gene vectors' own encoder spec. The
 store's existing machinery then gives ids, manifests, sha256 on read, reuse of any vector already
 embedded for the same text, and atomic, locked writes; a damaged version is refused on read.
 
@@ -29,7 +29,7 @@ from genekb.records import GeneTable, Snapshot
 from genekb.store import catalog
 from genekb.store.store import Store
 from genekb.store.versions import ensure_embedding_version, ensure_text_version
-from genekb.templates import Template
+from genekb.templates import TEMPLATES
 
 SOURCE = "cell-ontology"
 TAXON_ANY = 1  # NCBI taxonomy's root: the terms belong to no single species
@@ -39,25 +39,16 @@ STAGE = "ontology term texts"
 TERM_BATCH = 32
 
 
-def _template(style: str) -> Template:
-    """The text is built by `ontology.candidate_text` before the version is written; the
-    template only reads it back (bump `version` when candidate_text's output changes)."""
-    return Template(
-        f"cl-term-{style}",
-        1,
-        f"Cell Ontology term text, style {style!r}: {ontology.TEXT_STYLES[style]}",
-        lambda record: str(record["summary"]),
-    )
-
-
-def _snapshot() -> Snapshot:
+def _snapshot(style: str) -> Snapshot:
+    """The text style goes into the snapshot's details, so each style has its own text id (the
+    template, genekb's `given-text`, only reads the stored text back)."""
     release = ontology.cl_version()
     return Snapshot(
         source=SOURCE,
         taxon=TAXON_ANY,
         date=release.lstrip("v"),
         description=f"Cell Ontology {release} as read by cellxgene-ontology-guide",
-        details={"cl_version": release},
+        details={"cl_version": release, "text_style": style},
     )
 
 
@@ -84,7 +75,7 @@ def term_table(cands: Sequence[Candidate], style: str) -> GeneTable:
             "go_cc": pa.array([[] for _ in cands], pa.list_(pa.string())),
         }
     )
-    return GeneTable(table, _snapshot())
+    return GeneTable(table, _snapshot(style))
 
 
 def term_vectors(
@@ -98,7 +89,7 @@ def term_vectors(
     """The candidates' (CL terms, each with a `cl_id`) text vectors, in their order, from the
     store's term version for `style` and `spec`, written first if the store lacks it; and that
     embedding version's id. `progress`: the `(stage, done, total)` hook."""
-    text, _ = ensure_text_version(store, term_table(cands, style), _template(style))
+    text, _ = ensure_text_version(store, term_table(cands, style), TEMPLATES["given-text"])
 
     def factory(total: int, reused: int, costs: Sequence[float]) -> Callable[[int], None]:
         weigh = getattr(progress, "weigh", None)

@@ -4,10 +4,11 @@ Over the whole ontology a run scores 3,324 term texts; embedding them is most of
 are kept the store's way, so `genekb export` / `import` carry them and `genekb verify` checks them:
 a **text version** of the terms (one row per CL term: `gene_id` its CL number, `symbol` its CL
 id, `name` its label, `summary` the embedded text; snapshot "cell-ontology" at the installed CL
-release, taxon 1, NCBI's root, since a CL term is no one species'; genekb's `given-text` template
-with the style in the snapshot's details), and an **embedding version** of that text version under the gene vectors' own encoder spec. The
-store's existing machinery then gives ids, manifests, sha256 on read, reuse of any vector already
-embedded for the same text, and atomic, locked writes; a damaged version is refused on read.
+release with the text style in its details; taxon 1, NCBI's root, since a CL term is no one
+species'; genekb's `given-text` template), and an **embedding version** of that text version
+under the gene vectors' own encoder spec. The store's existing machinery then gives ids,
+manifests, sha256 on read, reuse of any vector already embedded for the same text, and atomic,
+locked writes; a damaged version is written again by the next run.
 
 Only the whole ontology is kept this way (one version per CL release, text style and encoder); a
 user's list or a subtree is a few terms, embedded through the sentence cache as before.

@@ -1,22 +1,24 @@
-"""A label-free safety net for the cluster default, read from saved design-set partitions.
+"""A label-free safety net for the cluster default, read from saved fits.
 
-    python scripts/exp_safety_net.py artifacts/i63/fresh artifacts/i63/fresh-b
+    python scripts/exp_safety_net.py --fits artifacts/i63/fits \
+        --datasets yan2013-90,goolam2016-124,treutlein2014-lung-185
 
-Reads the partitions `scripts/exp_design_set.py` saves (`<out>/<dataset>-<seed>.npz`) and, per
-dataset, two readings that need no labels:
-- `agreement`: the mean over seeds of the ARI between the default's partition (`encoder`) and
-  Leiden at the same k on the pipeline's PCA (`leidenk`);
+Reads the fits `scripts/exp_merge_split_guards.py --fits FITS` saves (the pipeline's fit without
+the merge-split check: labels, PCA, batch), rebuilds the default's partition (the check as the
+pipeline runs it, `merge_split.merge_split` on the 15-neighbour graph of the PCA) and Leiden at
+the same k on that graph, and per dataset takes two readings that need no labels:
+- `agreement`: the mean over seeds of the ARI between the default's partition and Leiden at k;
 - `stability`: the mean ARI between the default's partitions of every two seeds.
-The rule, fixed before any held-out run was scored (docs/cluster_design_set.md, "Safety net"):
-the fit is *unsure* when agreement < 0.5 or stability < 0.8 (round values, not tuned); the
-switch then reports Leiden at k (`leidenk`) instead of the default. Labels only score: the
+The rule, fixed before any held-out run was scored (docs/cluster_design_set.md, "A label-free
+safety net"): the fit is *unsure* when agreement < 0.5 or stability < 0.8 (round values, not
+tuned); the switch then reports Leiden at k instead of the default. Labels only score: the
 table gives the default's ARI, Leiden at k's and the switch's, mean ± std over seeds.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,52 +28,57 @@ AGREEMENT_FLOOR = 0.5
 STABILITY_FLOOR = 0.8
 
 
-def partitions(folders: list[Path]) -> dict[str, dict[int, dict[str, np.ndarray]]]:
-    found: dict[str, dict[int, dict[str, np.ndarray]]] = defaultdict(dict)
-    for folder in folders:
-        for path in sorted(folder.glob("*.npz")):
-            name, seed = path.stem.rsplit("-", 1)
-            with np.load(path) as saved:
-                found[name][int(seed)] = {k: saved[k] for k in saved.files}
-    return found
+def partitions(fit: tuple, k: int, seed: int) -> dict[str, np.ndarray]:
+    """The default's partition and Leiden at k, rebuilt from one saved fit."""
+    from cellmodel.cluster import consensus
+    from cellmodel.cluster.merge_split import merge_split
+    from cellmodel.cluster.options import ClusterRun
+    from cellmodel.pp import graph
+
+    fitted, X, batch = fit
+    knn = graph.knn_graph(X, ClusterRun.n_neighbors, seed=seed).adjacency
+    return {
+        "default": merge_split(X, fitted, seed, batch, adjacency=knn).labels,
+        "leiden at k": consensus.leiden_to_k(knn, k, seed)[0],
+    }
 
 
-def readings(runs: dict[int, dict[str, np.ndarray]]) -> tuple[float, float]:
+def readings(runs: list[dict[str, np.ndarray]]) -> tuple[float, float]:
     from sklearn.metrics import adjusted_rand_score as ari
 
-    agreement = np.mean([ari(r["encoder"], r["leidenk"]) for r in runs.values()])
-    pairs = itertools.combinations(sorted(runs), 2)
-    stability = np.mean([ari(runs[a]["encoder"], runs[b]["encoder"]) for a, b in pairs])
+    agreement = np.mean([ari(r["default"], r["leiden at k"]) for r in runs])
+    pairs = itertools.combinations(runs, 2)
+    stability = np.mean([ari(a["default"], b["default"]) for a, b in pairs])
     return float(agreement), float(stability)
 
 
 def main() -> None:
-    from sklearn.metrics import adjusted_rand_score as ari
+    from cellmodel.bench.fit_cache import scored_fits
 
-    from cellmodel import datasets
-    from cellmodel.bench.data import reference_labels
-
-    found = partitions([Path(p) for p in sys.argv[1:]])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fits", type=Path, required=True)
+    parser.add_argument("--datasets", required=True)
+    args = parser.parse_args()
+    runs: dict[str, list] = defaultdict(list)
+    for name, seed, fit, score in scored_fits(args.fits, args.datasets.split(",")):
+        k = len(np.unique(fit[0]))
+        parts = partitions(fit, k, seed)
+        runs[name].append((parts, score(parts)))
     print("| dataset | seeds | agreement | stability | unsure | default | leiden at k | switch |")
     print("|---|---|---|---|---|---|---|---|")
     means: dict[str, list[float]] = defaultdict(list)
-    for name, runs in sorted(found.items()):
-        if len(runs) < 2:
-            continue
-        entry = datasets.get(name)
-        truth, mask, _ = reference_labels(datasets.load(name), entry.label_key)
-        agreement, stability = readings(runs)
+    for name, done in runs.items():
+        agreement, stability = readings([parts for parts, _ in done])
         unsure = agreement < AGREEMENT_FLOOR or stability < STABILITY_FLOOR
-        scores = {
-            v: [ari(truth[mask], r[v][mask]) for r in runs.values()] for v in ("encoder", "leidenk")
-        }
-        scores["switch"] = scores["leidenk"] if unsure else scores["encoder"]
+        scores = {v: [s[v] for _, s in done] for v in ("default", "leiden at k")}
+        scores["switch"] = scores["leiden at k"] if unsure else scores["default"]
         cells = " | ".join(f"{np.mean(s):.3f} ± {np.std(s, ddof=1):.3f}" for s in scores.values())
         for v, s in scores.items():
             means[v].append(float(np.mean(s)))
-        print(f"| {name} | {len(runs)} | {agreement:.3f} | {stability:.3f} | {unsure} | {cells} |")
+        flag = "yes" if unsure else "no"
+        print(f"| {name} | {len(done)} | {agreement:.3f} | {stability:.3f} | {flag} | {cells} |")
     summary = " | ".join(f"{np.mean(v):.3f}" for v in means.values())
-    print(f"| mean of {len(means['encoder'])} | | | | | {summary} |")
+    print(f"| mean of {len(means['default'])} | | | | | {summary} |")
 
 
 if __name__ == "__main__":

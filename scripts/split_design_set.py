@@ -4,12 +4,13 @@
         docs/data/merge_split_moves.jsonl docs/data/cluster_heldout_runs.jsonl
 
 Inputs: runs of `scripts/exp_design_set.py` (per dataset and seed: `ari` of the pipeline's
-partition, `encoder`, and of the baselines `kmeans50` = pca-kmeans, `leiden50` = leiden,
-`leidenk50` = leiden-k) and runs of `scripts/exp_merge_split_guards.py` (per dataset and seed:
-`ari` of the fit without the merge-split check, `none`, with the check as it was before its
-wider search, `joined>=0.4`, and as the pipeline runs it now, `moves`). Where a dataset has
-guard runs, the default's ARI is their `moves` (the recorded design-set runs of the first files
-predate the check's last two rules); elsewhere it is the design-set run's `encoder`.
+partition, `encoder`, unless run with `--baselines-only`, and of the baselines: `kmeans50` =
+pca-kmeans, `leiden50` = leiden, `leidenk50` = leiden-k) and runs of
+`scripts/exp_merge_split_guards.py` (per dataset and seed: `ari` of the fit without the
+merge-split check, `none`, with the check as it was before its wider search, `joined>=0.4`, and
+as the pipeline runs it now, `moves`). Where a dataset has guard runs, the default's ARI is
+their `moves` (the recorded design-set runs of the first files predate the check's last two
+rules); elsewhere it is the design-set run's `encoder`.
 
 Per side: the mean ARI of the default, of each fixed baseline and of the per-file best of the
 three (chosen per file after the fact), the files more than 0.02 below their best baseline, the
@@ -68,7 +69,10 @@ def read_runs(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
     for name, seeds in design.items():
         order = sorted(seeds)
         row = {v: [seeds[s][v] for s in order] for v in BASELINES.values()}
-        row["default"] = [seeds[s]["encoder"] for s in order]
+        if "encoder" in seeds[order[0]]:
+            row["default"] = [seeds[s]["encoder"] for s in order]
+        elif name not in guards:  # baselines alone (`exp_design_set.py --baselines-only`)
+            continue
         if name in guards:
             g = guards[name]
             row["default"] = [g[s]["moves"] for s in sorted(g)]

@@ -3,7 +3,9 @@
     python scripts/exp_safety_net.py --fits artifacts/i63/fits \
         --datasets yan2013-90,goolam2016-124,treutlein2014-lung-185
 
-Reads the fits `scripts/exp_merge_split_guards.py --fits FITS` saves (the pipeline's fit without
+Reads the partitions `scripts/exp_design_set.py` saved (`--npz OUT`: its `encoder` and
+`leidenk`) where a dataset has them, else the fits `scripts/exp_merge_split_guards.py --fits
+FITS` saves (the pipeline's fit without
 the merge-split check: labels, PCA, batch), rebuilds the default's partition (the check as the
 pipeline runs it, `merge_split.merge_split` on the 15-neighbour graph of the PCA) and Leiden at
 the same k on that graph, and per dataset takes two readings that need no labels:
@@ -52,18 +54,37 @@ def readings(runs: list[dict[str, np.ndarray]]) -> tuple[float, float]:
     return float(agreement), float(stability)
 
 
+def saved_npz(folder: Path, name: str) -> list[dict[str, np.ndarray]]:
+    """The default's partition and Leiden at k of every seed `exp_design_set.py` saved."""
+    found = []
+    for path in sorted(folder.glob(f"{name}-*.npz")):
+        with np.load(path) as saved:
+            found.append({"default": saved["encoder"], "leiden at k": saved["leidenk"]})
+    return found
+
+
 def main() -> None:
-    from cellmodel.bench.fit_cache import scored_fits
+    from sklearn.metrics import adjusted_rand_score as ari
+
+    from cellmodel import datasets
+    from cellmodel.bench.data import reference_labels
+    from cellmodel.bench.fit_cache import saved_fits
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fits", type=Path, required=True)
+    parser.add_argument("--fits", type=Path, help="fits saved by exp_merge_split_guards.py")
+    parser.add_argument("--npz", type=Path, help="partitions saved by exp_design_set.py")
     parser.add_argument("--datasets", required=True)
     args = parser.parse_args()
     runs: dict[str, list] = defaultdict(list)
-    for name, seed, fit, score in scored_fits(args.fits, args.datasets.split(",")):
-        k = len(np.unique(fit[0]))
-        parts = partitions(fit, k, seed)
-        runs[name].append((parts, score(parts)))
+    for name in args.datasets.split(","):
+        entry = datasets.get(name)
+        truth, mask, k = reference_labels(datasets.load(name), entry.label_key)
+        found = saved_npz(args.npz, name) if args.npz else []
+        if not found and args.fits:
+            fits = saved_fits(args.fits, name, bool(entry.batch_key))
+            found = [partitions(fit, k, seed) for seed, fit in fits]
+        for parts in found:
+            runs[name].append((parts, {v: ari(truth[mask], p[mask]) for v, p in parts.items()}))
     print("| dataset | seeds | agreement | stability | unsure | default | leiden at k | switch |")
     print("|---|---|---|---|---|---|---|---|")
     means: dict[str, list[float]] = defaultdict(list)

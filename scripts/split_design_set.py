@@ -8,9 +8,9 @@ partition, `encoder`, unless run with `--baselines-only`, and of the baselines: 
 pca-kmeans, `leiden50` = leiden, `leidenk50` = leiden-k) and runs of
 `scripts/exp_merge_split_guards.py` (per dataset and seed: `ari` of the fit without the
 merge-split check, `none`, with the check as it was before its wider search, `joined>=0.4`, and
-as the pipeline runs it now, `moves`). Where a dataset has guard runs, the default's ARI is
-their `moves` (the recorded design-set runs of the first files predate the check's last two
-rules); elsewhere it is the design-set run's `encoder`.
+as the pipeline runs it now, `moves`). Where a dataset has guard runs of at least as many seeds,
+the default's ARI is their `moves` (the recorded design-set runs of the first files predate the
+check's last two rules); elsewhere it is the design-set run's `encoder`.
 
 Per side: the mean ARI of the default, of each fixed baseline and of the per-file best of the
 three (chosen per file after the fact), the files more than 0.02 below their best baseline, the

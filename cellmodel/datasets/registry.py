@@ -94,6 +94,8 @@ class Dataset:
 
     def _listed(self, key: str) -> Any:
         if key == "source":
+            if self.archive == "deb":
+                return f"Debian {self.package}={self.version}"
             return f"{self.package}=={self.version}" if self.package else "scanpy (bundled)"
         value = getattr(self, key)
         if isinstance(value, tuple):

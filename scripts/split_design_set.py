@@ -57,29 +57,33 @@ RULES = {  # rule: (without it, with it), as variants of the guard runs
 
 
 def read_runs(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
-    """dataset -> variant -> ARI per seed (seed order), the default as `default`."""
+    """dataset -> variant -> ARI per seed, the default as `default`; every variant of a dataset
+    over the same seeds (those of the runs that give its default)."""
     design: dict[str, dict[int, dict]] = defaultdict(dict)
     guards: dict[str, dict[int, dict]] = defaultdict(dict)
     for path in paths:
         for line in path.read_text().splitlines():
             run = json.loads(line)
             kind = guards if "moves" in run["ari"] else design
-            kind[run["dataset"]][run["seed"]] = run["ari"]
+            kind[run["dataset"]][run["seed"]] = {
+                **kind[run["dataset"]].get(run["seed"], {}),
+                **run["ari"],
+            }
     per: dict[str, dict[str, list[float]]] = {}
     for name, seeds in design.items():
-        order = sorted(seeds)
-        row = {v: [seeds[s][v] for s in order] for v in BASELINES.values()}
-        if "encoder" in seeds[order[0]]:
-            row["default"] = [seeds[s]["encoder"] for s in order]
-        elif name not in guards:  # baselines alone (`exp_design_set.py --baselines-only`)
+        fitted = sorted(s for s in seeds if "encoder" in seeds[s])
+        guarded = sorted(s for s in guards.get(name, {}) if s in seeds)
+        if guarded and len(guarded) >= len(fitted):  # the runs with more seeds give it
+            order, default = guarded, [guards[name][s]["moves"] for s in guarded]
+        elif fitted:
+            order, default = fitted, [seeds[s]["encoder"] for s in fitted]
+        else:  # baselines alone (`exp_design_set.py --baselines-only`)
             continue
-        if name in guards:
-            g = guards[name]
-            if len(g) >= len(row.get("default", ())):  # the runs with more seeds give it
-                row["default"] = [g[s]["moves"] for s in sorted(g)]
-            for variants in RULES.values():
-                for v in variants:
-                    row[v] = [g[s][v] for s in sorted(g)]
+        row = {v: [seeds[s][v] for s in order] for v in BASELINES.values()}
+        row["default"] = default
+        for variants in RULES.values() if guarded else ():
+            for v in variants:
+                row[v] = [guards[name][s][v] for s in guarded]
         per[name] = row
     return per
 

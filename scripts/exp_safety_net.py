@@ -11,7 +11,7 @@ pipeline runs it, `merge_split.merge_split` on the 15-neighbour graph of the PCA
 the same k on that graph, and per dataset takes two readings that need no labels:
 - `agreement`: the mean over seeds of the ARI between the default's partition and Leiden at k;
 - `stability`: the mean ARI between the default's partitions of every two seeds.
-The rule, fixed before any held-out run was scored (docs/cluster_design_set.md, "A label-free
+The rule, fixed before the held-out runs were read (docs/cluster_design_set.md, "A label-free
 safety net"): the fit is *unsure* when agreement < 0.5 or stability < 0.8 (round values, not
 tuned); the switch then reports Leiden at k instead of the default. Labels only score: the
 table gives the default's ARI, Leiden at k's and the switch's, mean ± std over seeds.

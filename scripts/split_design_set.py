@@ -15,7 +15,7 @@ check's last two rules); elsewhere it is the design-set run's `encoder`.
 Per side: the mean ARI of the default, of each fixed baseline and of the per-file best of the
 three (chosen per file after the fact), the files more than 0.02 below their best baseline, the
 files whose std over seeds exceeds 0.03 where a baseline's does not, and each rule's gain on the
-files that have its runs. Labels only score; the split was fixed before any held-out run.
+files that have its runs. Labels only score; the split was fixed before the held-out runs.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Fixed on 2026-11-27, before any run of the held-out files was read (docs/cluster_design_set.md).
+# Fixed on 2026-11-27 when the fresh files were registered (docs/cluster_design_set.md).
 DEVELOPMENT = (
     "baron-human", "baron-mouse", "cellhint-pancreas", "paul2015-2660", "pbmc68k-reduced",
     "tirosh2016-184", "stoeckius-cbmc-8617", "zeisel2015-3005", "worm-neuron-4186", "wu2020-200",

@@ -27,14 +27,12 @@ def datasets_list(json_: JsonOpt = False) -> None:
     """List the registry's datasets."""
     from cellmodel.datasets import list_datasets
 
-    found = list_datasets()
-    rows = [d.to_dict() for d in found]
+    rows = [d.to_dict() for d in list_datasets()]
     if json_:
         print_json({"datasets": rows})
         return
     table = Table("name", "cells", "classes", "labels", "values", "taxon", "source")
-    for d, r in zip(found, rows, strict=True):
-        source = f"{d.package}=={d.version}" if d.package else "scanpy"
+    for r in rows:
         table.add_row(
             r["name"],
             str(r["n_cells"]),
@@ -42,7 +40,7 @@ def datasets_list(json_: JsonOpt = False) -> None:
             r["label_key"],
             r["values"],
             r["taxon"],
-            source,
+            r["source"],
         )
     out.print(table)
 

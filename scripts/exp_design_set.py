@@ -16,7 +16,8 @@ on the same expression, the label-free alternatives the issue names:
 Each candidate's label-free scores (silhouette in the PCA, modularity on the 15-neighbour graph,
 mean ARI with the other candidates) are recorded beside its ARI, so a choice rule can be scored
 afterwards by `scripts/lodo_design_set.py` without refitting. Labels only score.
-JSON lines go to `<out>/runs.jsonl`, one per dataset and seed.
+JSON lines go to `<out>/runs.jsonl`, one per dataset and seed; with `--baselines-only` (no
+pipeline fit) the three baselines alone go to `<out>/baselines.jsonl`.
 """
 
 from __future__ import annotations
@@ -69,15 +70,7 @@ def candidates(adata, batch_key: str | None, k: int, seed: int) -> tuple[dict, d
     encoder_s = time.perf_counter() - tick
     X = np.asarray(blind.obsm["X_pca_expr"])
     out = {"encoder": blind.obs["cellmodel_cluster"].astype(int).to_numpy()}
-    expr = io.expression(blind)
-    batch = batch_values(blind, "batch" if batch_key else None)
-    X50 = graph.structure_features(expr.X, kind="log", batch=batch, seed=seed)
-    knn50 = graph.knn_graph(X50, graph.DEFAULT_N_NEIGHBORS, seed=seed)
-    from sklearn.cluster import KMeans
-
-    out["kmeans50"] = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X50)
-    out["leidenk50"] = consensus.leiden_to_k(knn50.adjacency, k, seed)[0]
-    out["leiden50"] = consensus.leiden_labels(knn50.adjacency, 1.0, seed)
+    out.update(baselines(blind, batch_key, k, seed))
     knn = graph.knn_graph(X, graph.DEFAULT_N_NEIGHBORS, seed=seed)
     runs = consensus.kmeans_runs(X, k, seed)
     out["kmeans-cons"] = consensus.spectral_consensus(runs, k, seed)
@@ -95,6 +88,21 @@ def candidates(adata, batch_key: str | None, k: int, seed: int) -> tuple[dict, d
         for name, labels in out.items()
     }
     return out, {"info": info, "scores": scores}, encoder_s
+
+
+def baselines(blind, batch_key: str | None, k: int, seed: int) -> dict[str, np.ndarray]:
+    """The bench's baselines on PCA 50 and 15 neighbours: pca-kmeans, leiden-k, leiden."""
+    from sklearn.cluster import KMeans
+
+    expr = io.expression(blind)
+    batch = batch_values(blind, "batch" if batch_key else None)
+    X50 = graph.structure_features(expr.X, kind="log", batch=batch, seed=seed)
+    knn50 = graph.knn_graph(X50, graph.DEFAULT_N_NEIGHBORS, seed=seed)
+    return {
+        "kmeans50": KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X50),
+        "leidenk50": consensus.leiden_to_k(knn50.adjacency, k, seed)[0],
+        "leiden50": consensus.leiden_labels(knn50.adjacency, 1.0, seed),
+    }
 
 
 def auto_k(adata, batch_key: str | None, seed: int) -> dict:
@@ -125,6 +133,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--auto-k", action="store_true", help="k estimated, not given")
+    parser.add_argument(
+        "--baselines-only", action="store_true", help="no pipeline fit: the three baselines"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     from sklearn.metrics import adjusted_rand_score
@@ -144,6 +155,15 @@ def main() -> None:
                 }
                 line["clusters"] = {n: len(np.unique(p)) for n, p in found.items()}
                 with (args.out / "auto.jsonl").open("a") as f:
+                    f.write(json.dumps(line) + "\n")
+                print(line, flush=True)
+                continue
+            if args.baselines_only:
+                blind = hide_labels(adata, entry.batch_key)
+                parts = baselines(blind, entry.batch_key, k, seed)
+                scored = {n: adjusted_rand_score(truth[mask], p[mask]) for n, p in parts.items()}
+                line = {"dataset": name, "seed": seed, "k": k, "ari": scored}
+                with (args.out / "baselines.jsonl").open("a") as f:
                     f.write(json.dumps(line) + "\n")
                 print(line, flush=True)
                 continue

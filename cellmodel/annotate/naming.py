@@ -93,11 +93,6 @@ def name_groups(
     if walks is not None:
         for entry, w in zip(out_groups, walks, strict=True):
             lineage.apply_walk(entry, w, cands)
-    labels_of = [e["label"] or "unassigned" for e in out_groups]
-    labels = pd.Categorical(
-        np.asarray(labels_of, dtype=object)[np.asarray(groups.codes)],
-        categories=list(dict.fromkeys(labels_of)),
-    )
     report = {
         "groupby": params.groupby,
         "n_cells": int(mk.stats.sizes.sum()),
@@ -116,7 +111,16 @@ def name_groups(
         "groups": out_groups,
         "seconds": round(time.perf_counter() - began, 3),
     }
-    return report, labels
+    return report, _cell_labels(out_groups, groups)
+
+
+def _cell_labels(entries: list[dict[str, Any]], groups: pd.Categorical) -> pd.Categorical:
+    """Each cell's call: its group's label ("unassigned" where the group has none)."""
+    labels_of = [e["label"] or "unassigned" for e in entries]
+    return pd.Categorical(
+        np.asarray(labels_of, dtype=object)[np.asarray(groups.codes)],
+        categories=list(dict.fromkeys(labels_of)),
+    )
 
 
 def _inferred(

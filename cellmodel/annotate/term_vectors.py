@@ -30,7 +30,7 @@ from genekb.records import GeneTable, Snapshot
 from genekb.store import catalog
 from genekb.store.store import Store
 from genekb.store.versions import ensure_embedding_version, ensure_text_version
-from genekb.templates import TEMPLATES
+from genekb.templates import GIVEN_TEXT
 
 SOURCE = "cell-ontology"
 TAXON_ANY = 1  # NCBI taxonomy's root: the terms belong to no single species
@@ -90,7 +90,7 @@ def term_vectors(
     """The candidates' (CL terms, each with a `cl_id`) text vectors, in their order, from the
     store's term version for `style` and `spec`, written first if the store lacks it; and that
     embedding version's id. `progress`: the `(stage, done, total)` hook."""
-    text, _ = ensure_text_version(store, term_table(cands, style), TEMPLATES["given-text"])
+    text, _ = ensure_text_version(store, term_table(cands, style), GIVEN_TEXT)
 
     def factory(total: int, reused: int, costs: Sequence[float]) -> Callable[[int], None]:
         weigh = getattr(progress, "weigh", None)

@@ -76,10 +76,10 @@ def text_problems(manifest: dict[str, Any], data: bytes) -> list[str]:
 
 def _template_problems(manifest: dict[str, Any], table: pa.Table) -> list[str]:
     """The texts rendered again by the template the manifest names must be the stored texts."""
-    from genekb.templates import TEMPLATES
+    from genekb.templates import KNOWN
 
     key = manifest.get("template")
-    template = TEMPLATES.get(key.get("id")) if isinstance(key, dict) else None
+    template = KNOWN.get(key.get("id")) if isinstance(key, dict) else None
     if template is None or template.key() != key:
         return [f"manifest template {key!r} is not a template this genekb knows"]
     texts = table.column("text").to_pylist()

@@ -319,6 +319,16 @@ def steady_progress(first: str, **line_options: Any) -> Iterator[Callable[[str, 
         lines(stage, done, total)
 
     report.weigh = lines.weigh  # type: ignore[attr-defined]
+    with _heartbeat(state, interval, clock, written):
+        yield report
+
+
+@contextlib.contextmanager
+def _heartbeat(
+    state: dict[str, Any], interval: float, clock: Callable[[], float], write: Callable[[str], None]
+) -> Iterator[None]:
+    """While the block runs, a thread names `state`'s stage whenever `interval` seconds pass
+    since the last line."""
     stop = threading.Event()
 
     def beat() -> None:
@@ -326,12 +336,12 @@ def steady_progress(first: str, **line_options: Any) -> Iterator[Callable[[str, 
             now = clock()
             if now - state["last"] >= interval:
                 elapsed = _duration(now - state["since"])
-                written(f"{state['stage']}: {state['count']}still working, {elapsed}")
+                write(f"{state['stage']}: {state['count']}still working, {elapsed}")
 
     ticker = threading.Thread(target=beat, daemon=True)
     ticker.start()
     try:
-        yield report
+        yield
     finally:
         stop.set()
         ticker.join()

@@ -59,7 +59,7 @@ class RemoteStore(Store):
     def has(self, kind: str, vid: str) -> bool:
         return self._index["versions"].get(vid, {}).get("kind") == kind
 
-    def _read_tags(self) -> tuple[dict[str, str], str]:
+    def read_tags(self) -> tuple[dict[str, str], str]:
         return dict(self._index["tags"]), "signed"
 
     def _load(self, kind: str, vid: str) -> Any:

@@ -38,7 +38,6 @@ from filelock import FileLock
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError
 from genekb.fileio import atomic_write, check_output_dir, pid_alive, read_regular
 from genekb.store import integrity
-from genekb.store.catalog_check import check_catalog
 from genekb.store.hashing import sha256_json
 from genekb.store.ids import tag_problem
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
@@ -160,6 +159,14 @@ class Store:
     def _dir(self, kind: str) -> Path:
         return self.root / (TEXTS if kind == "text" else EMBEDDINGS)
 
+    def version_dir(self, kind: str, vid: str) -> Path:
+        """Where version `vid` of `kind` ("text" / "embedding") lies, whether or not it exists."""
+        return self._dir(kind) / vid
+
+    @property
+    def tags_file(self) -> Path:
+        return self.root / TAGS_FILE
+
     def version_ids(self, kind: str) -> list[str]:
         """The ids of every version of `kind` the store holds a directory for, damaged or not."""
         return self._ids(kind)
@@ -196,7 +203,7 @@ class Store:
         yield from self.texts()
         yield from self.embeddings()
 
-    def _read_tags(self) -> tuple[dict[str, str], str]:
+    def read_tags(self) -> tuple[dict[str, str], str]:
         """(tags, state): state is "signed" (hash checks), "unsigned" (an older store's plain
         mapping) or "absent"; IntegrityError if the file is corrupt or its hash does not match."""
         path = self.root / TAGS_FILE
@@ -225,7 +232,7 @@ class Store:
 
     def tags(self) -> dict[str, str]:
         """Tag -> embedding id; IntegrityError if tags.json is corrupt or was edited by hand."""
-        return self._read_tags()[0]
+        return self.read_tags()[0]
 
     def _write_tags(self, tags: dict[str, str]) -> None:
         document = {"format": TAGS_FORMAT, "tags": tags, "sha256": sha256_json(tags)}
@@ -419,57 +426,7 @@ class Store:
         rewrite_catalog: Callable[[Store], Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Re-hash every file of the given versions (all when None), and check the tags and the
-        catalog; one report per version, plus one for the store itself when checking all.
-        `rewrite_catalog` (`genekb.store.catalog.rebuild`) rewrites a catalog that is merely
-        behind the store; without it such a catalog is noted, not reported as damage."""
-        if refs:
-            targets = []
-            for ref in refs:
-                v = self.version(ref)
-                targets.append((v.kind, v.id))
-                if isinstance(v, EmbeddingVersion):
-                    targets.append(("text", v.text_id))
-            targets = list(dict.fromkeys(targets))
-        else:
-            targets = [("text", v) for v in self._ids("text")]
-            targets += [("embedding", v) for v in self._ids("embedding")]
-        reports = [integrity.verify_version(self.root, self._dir(k) / v, k) for k, v in targets]
-        if refs:
-            return reports
-        problems = self._tag_problems()
-        clean = {r["id"] for r in reports if r["ok"]}
-        notes: list[str] = []
-        problems += check_catalog(self, clean, {v for _, v in targets}, notes, rewrite_catalog)
-        reports.append(
-            {
-                "id": "tags+catalog",
-                "kind": "store",
-                "ok": not problems,
-                "problems": problems,
-                "notes": notes,
-            }
-        )
-        return reports
+        catalog: `genekb.store.store_verify.verify_store`."""
+        from genekb.store.store_verify import verify_store
 
-    def _tag_problems(self) -> list[str]:
-        """Tags that do not hold: tags.json unreadable, edited by hand (hash), unsigned, or a tag
-        pointing at an embedding version the store lacks."""
-        path = self.root / TAGS_FILE
-        try:
-            tags, state = self._read_tags()
-        except IntegrityError as exc:
-            return [str(exc)]
-        problems = []
-        if state == "unsigned":
-            problems.append(
-                f"{path} records no sha256 (an older store), so an edit cannot be told apart; "
-                "check its tags, then `genekb reindex --resign-tags`"
-            )
-        embedding_ids = set(self._ids("embedding"))
-        for tag, vid in sorted(tags.items()):
-            if vid not in embedding_ids:
-                problems.append(f"{path}: tag {tag[:80]!r} points at missing {vid}")
-            named = tag_problem(tag)
-            if named:
-                problems.append(f"{path}: {named} (re-tag it: `genekb tag` or a build's --tag)")
-        return problems
+        return verify_store(self, refs, rewrite_catalog)

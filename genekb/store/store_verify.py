@@ -1,0 +1,74 @@
+"""`genekb verify` over a whole store: every version's files re-hashed, then the tags and the
+catalog (`Store.verify` calls this)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from genekb.errors import IntegrityError
+from genekb.store import integrity
+from genekb.store.catalog_check import check_catalog
+from genekb.store.ids import tag_problem
+from genekb.store.readers import EmbeddingVersion
+
+if TYPE_CHECKING:
+    from genekb.store.store import Store
+
+
+def verify_store(
+    store: Store,
+    refs: Sequence[str] | None = None,
+    rewrite_catalog: Callable[[Store], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Re-hash every file of the given versions (all when None), and check the tags and the
+    catalog; one report per version, plus one for the store itself when checking all.
+    `rewrite_catalog` (`genekb.store.catalog.rebuild`) rewrites a catalog that is merely
+    behind the store; without it such a catalog is noted, not reported as damage."""
+    if refs:
+        targets = []
+        for ref in refs:
+            v = store.version(ref)
+            targets.append((v.kind, v.id))
+            if isinstance(v, EmbeddingVersion):
+                targets.append(("text", v.text_id))
+        targets = list(dict.fromkeys(targets))
+    else:
+        targets = [("text", v) for v in store.version_ids("text")]
+        targets += [("embedding", v) for v in store.version_ids("embedding")]
+    reports = [integrity.verify_version(store.root, store.version_dir(k, v), k) for k, v in targets]
+    if refs:
+        return reports
+    problems = tag_problems(store)
+    clean = {r["id"] for r in reports if r["ok"]}
+    notes: list[str] = []
+    problems += check_catalog(store, clean, {v for _, v in targets}, notes, rewrite_catalog)
+    reports.append(
+        {"id": "tags+catalog", "kind": "store", "ok": not problems, "problems": problems,
+         "notes": notes}
+    )  # fmt: skip
+    return reports
+
+
+def tag_problems(store: Store) -> list[str]:
+    """Tags that do not hold: tags.json unreadable, edited by hand (hash), unsigned, a tag
+    pointing at an embedding version the store lacks, or a tag that breaks the naming rules."""
+    path = store.tags_file
+    try:
+        tags, state = store.read_tags()
+    except IntegrityError as exc:
+        return [str(exc)]
+    problems = []
+    if state == "unsigned":
+        problems.append(
+            f"{path} records no sha256 (an older store), so an edit cannot be told apart; "
+            "check its tags, then `genekb reindex --resign-tags`"
+        )
+    embedding_ids = set(store.version_ids("embedding"))
+    for tag, vid in sorted(tags.items()):
+        if vid not in embedding_ids:
+            problems.append(f"{path}: tag {tag[:80]!r} points at missing {vid}")
+        named = tag_problem(tag)
+        if named:
+            problems.append(f"{path}: {named} (re-tag it: `genekb tag` or a build's --tag)")
+    return problems

@@ -41,13 +41,18 @@ DESIGN: dict[str, tuple[str, str | None]] = {
     "travaglini2020-lung-1000": ("cell_ontology_type", "cell_ontology_id"),
     "paul2015-2660": ("celltype", None),
     "wang2018-starmap-3704": ("Clusters", None),
+    "decoupler-pbmc-160": ("cell_type", None),
 }
 HELD_OUT = (
     "swanson2021-teaseq-5048",
     "travaglini2020-lung-1000",
     "paul2015-2660",
     "wang2018-starmap-3704",
+    "decoupler-pbmc-160",
 )
+# Held out since the round that fixed it and scored once then (docs/annotate_ontology.md);
+# the files above it were scored by the first round and are development ("seen") since.
+NEW_HELD_OUT = ("decoupler-pbmc-160",)
 MIN_CELLS = 10
 UNLABELLED = frozenset({"", "nan", "NA", "Unknown", "unknown"})
 # The rankings scored, and how the tables name them.

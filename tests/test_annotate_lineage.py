@@ -79,3 +79,29 @@ def test_tissue_is_read_from_the_groups_best_terms(ids: list[str]) -> None:
     assert found is not None and found["tissue"] == "pancreas" and found["lead"] > 0
     assert infer.tissue(np.full((2, len(ids)), np.nan), ids) is None
     assert infer.tissue_terms(found) == infer._tissue_terms()["pancreas"]
+
+
+def test_labels_name_the_genes_their_cells_express() -> None:
+    from cellmodel.annotate.signatures import named_positive
+
+    named = named_positive()
+    assert named[CD14_MONO] == (("CD14",),)
+    assert ("FCGR3A", "FCGR3B") in named["CL:0002396"]  # CD16 may be either gene
+    assert named["CL:0001024"] == (("CD34",),)  # CD38-negative is no positive claim
+    assert MONOCYTE not in named
+
+
+def test_a_term_whose_named_gene_is_not_expressed_drops_out(ids: list[str]) -> None:
+    from cellmodel.annotate.signatures import GENE_PREFIX
+
+    # naive CD4 T cells whose best single term is the CD34-positive stem cell (issue 67)
+    t_cells = {T_CELL: 4.5, NAIVE_CD4: 5.0, "CL:0000624": 4.6, "CL:0000623": 3.0}
+    row = _row(ids, {**t_cells, "CL:0001024": 9.0, HSC: 5.0})
+    walker = lineage.Walker(ids)
+    expressed = {GENE_PREFIX + "CD34": 0.6, GENE_PREFIX + "CD4": 0.6}
+    assert walker.walk(row, expressed).cl_id == "CL:0001024"  # the claim holds: kept
+    absent = {GENE_PREFIX + "CD34": -0.4, GENE_PREFIX + "CD4": 0.6}
+    walk = walker.walk(row, absent)
+    assert "T cell" in walk.kinds and walk.cl_id == NAIVE_CD4
+    # an unmeasured gene says nothing: the term stays
+    assert walker.walk(row, {GENE_PREFIX + "CD4": 0.6}).cl_id == "CL:0001024"

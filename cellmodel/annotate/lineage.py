@@ -89,6 +89,10 @@ SIGNATURE_FLOOR = 0.3
 # (in the group's standardised units), so of near-equal terms the tissue's own wins
 # ("pancreatic A cell" over "type A enteroendocrine cell").
 TISSUE_BONUS = 1.0
+# A term whose label names a gene as expressed ("CD14-positive monocyte") is dropped for a group
+# that expresses the gene less than its median measured gene (signature score below 0), fixed
+# before scoring: such a term's defining claim is contradicted by the data.
+NAMED_FLOOR = 0.0
 
 
 @lru_cache(maxsize=1)
@@ -186,6 +190,24 @@ class Walker:
                 if len(idx):
                     out[kind] = idx
             self.members.append(out)
+        from cellmodel.annotate.signatures import named_positive
+
+        claims = named_positive()
+        self.claims = [(i, claims[c]) for c, i in self.index.items() if c in claims]
+
+    def _unexpressed(self, scores: dict[str, float]) -> list[int]:
+        """Candidates whose label names a measured gene the group does not express
+        (`NAMED_FLOOR`); a claim none of whose genes is measured says nothing."""
+        from cellmodel.annotate.signatures import GENE_PREFIX
+
+        out = []
+        for i, claims in self.claims:
+            for genes in claims:
+                seen = [scores[GENE_PREFIX + g] for g in genes if GENE_PREFIX + g in scores]
+                if seen and max(seen) < NAMED_FLOOR:
+                    out.append(i)
+                    break
+        return out
 
     def mask(self, cl_ids: frozenset[str]) -> np.ndarray:
         """1.0 for the candidates among `cl_ids`, else 0.0."""
@@ -211,6 +233,8 @@ class Walker:
         z = _standardise(np.asarray(row, dtype=float))
         if favoured is not None:
             z = z + TISSUE_BONUS * favoured
+        if bonus:
+            z[self._unexpressed(bonus)] = np.nan
         if not np.isfinite(z).any():
             return Walk(None, None, why="no candidate is scored")
         allowed = np.arange(len(z))

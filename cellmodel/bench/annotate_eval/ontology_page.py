@@ -8,13 +8,23 @@ import numpy as np
 
 from cellmodel.bench.annotate_eval.ontology_runs import RANKINGS
 
-SIDES = (("development", False), ("held out", True))
+# side key of a result (`ontology_runs.side_of`) -> how the tables name it
+SIDES = {
+    "development": "development",
+    "seen": "seen (first round's held out)",
+    "held out": "new held out",
+}
 SINGLE = ("text", "mentions", "processes", "knowledge", "markerdb")
 
 
-def _pooled(results: dict[str, Any], held_out: bool, key: str) -> list[dict[str, float]]:
+def _side(r: dict[str, Any]) -> str:
+    """A result's side; results written before the second round carry only `held_out`."""
+    return r.get("side") or ("seen" if r.get("held_out") else "development")
+
+
+def _pooled(results: dict[str, Any], side: str, key: str) -> list[dict[str, float]]:
     """Per seed, the side's counts summed over its files (one entry for real vectors)."""
-    files = [r for r in results.values() if r.get("held_out") == held_out and key in r]
+    files = [r for r in results.values() if _side(r) == side and key in r]
     if not files:
         return []
     n_seeds = min(len(r[key]) for r in files)
@@ -34,8 +44,8 @@ def _pct(values: list[float]) -> str:
     return f"{np.mean(values):.0f} ± {np.std(values):.0f} %"
 
 
-def _row(results: dict[str, Any], held_out: bool, ranking: str, way: str) -> list[str]:
-    real = _pooled(results, held_out, f"{ranking}|{way}|real")
+def _row(results: dict[str, Any], side: str, ranking: str, way: str) -> list[str]:
+    real = _pooled(results, side, f"{ranking}|{way}|real")
     if not real:
         return []
     t = real[0]
@@ -44,30 +54,30 @@ def _row(results: dict[str, Any], held_out: bool, ranking: str, way: str) -> lis
         f"{100 * t['exact'] / n:.0f} %",
         f"{100 * (t['exact'] + t['partial']) / n:.0f} %",
         f"{100 * t['wrong_lineage'] / n:.0f} %",
+        str(n),
     ]
     for control in ("shuffled", "random"):
-        runs = _pooled(results, held_out, f"{ranking}|{way}|{control}")
+        runs = _pooled(results, side, f"{ranking}|{way}|{control}")
         cells.append(_pct([100 * (r["exact"] + r["partial"]) / r["n_groups"] for r in runs]))
     return cells
 
 
 def summary_table(results: dict[str, Any]) -> list[str]:
-    """Development and held-out side by side: each ranking flat and lineage-first."""
-    head = "exact | exact + partial | wrong lineage | e+p shuffled | e+p random"
+    """Each side's rows (development, seen, new held out): each ranking flat and lineage-first."""
     lines = [
-        "| ranking | calls | "
-        + " | ".join(f"{s}: {h}" for s, _ in SIDES for h in head.split(" | "))
-        + " |",
-        "|---|---|" + "---|" * (2 * len(head.split(" | "))),
+        "| side | ranking | calls | exact | exact + partial | wrong lineage | groups"
+        " | e+p shuffled | e+p random |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for ranking, title in RANKINGS.items():
-        for way, how in (("walk", "lineage first"), ("flat", "flat best term")):
-            cells = [
-                c for _, held in SIDES for c in (_row(results, held, ranking, way) or ["—"] * 5)
-            ]
-            bold = ranking == "combined" and way == "walk"
-            name = f"**{title}**" if bold else title
-            lines.append(f"| {name} | {how} | " + " | ".join(cells) + " |")
+    for side, side_name in SIDES.items():
+        for ranking, title in RANKINGS.items():
+            for way, how in (("walk", "lineage first"), ("flat", "flat best term")):
+                cells = _row(results, side, ranking, way)
+                if not cells:
+                    continue
+                bold = ranking == "combined" and way == "walk"
+                name = f"**{title}**" if bold else title
+                lines.append(f"| {side_name} | {name} | {how} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -80,7 +90,7 @@ def files_table(results: dict[str, Any]) -> list[str]:
     ]
     for name, r in results.items():
         t = r["combined|walk|real"][0]
-        side = "held out" if r.get("held_out") else "development"
+        side = SIDES[_side(r)]
         lines.append(
             f"| {name} | {side} | {t['n_groups']} | {t['exact']} | {t['partial']} | {t['wrong']}"
             f" | {t['wrong_lineage']} | {t['abstained']} |"

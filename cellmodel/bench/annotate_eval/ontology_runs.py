@@ -192,4 +192,13 @@ def run_design_file(
     adata, label_key, truth = load_groups(name, cache_dir, label_map)
     out["own_list"] = list_scores(adata, label_key, store, truth)
     out["held_out"] = name in HELD_OUT
+    out["side"] = side_of(name)
     return out
+
+
+def side_of(name: str) -> str:
+    """'held out' (the second round's new held-out file), 'seen' (held out in the first round,
+    scored then, development since) or 'development'."""
+    if name in NEW_HELD_OUT:
+        return "held out"
+    return "seen" if name in HELD_OUT else "development"

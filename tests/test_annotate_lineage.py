@@ -105,3 +105,21 @@ def test_a_term_whose_named_gene_is_not_expressed_drops_out(ids: list[str]) -> N
     assert "T cell" in walk.kinds and walk.cl_id == NAIVE_CD4
     # an unmeasured gene says nothing: the term stays
     assert walker.walk(row, {GENE_PREFIX + "CD4": 0.6}).cl_id == "CL:0001024"
+
+
+def test_a_term_another_tissue_names_loses_to_the_files_own(ids: list[str]) -> None:
+    brain = {"tissue": "brain", "lead": 0.3}
+    elsewhere = infer.elsewhere_terms(brain)
+    assert elsewhere is not None
+    mammary = "CL:4033058"  # luminal hormone-sensing cell of mammary gland
+    assert mammary in elsewhere and "CL:0000127" not in elsewhere  # astrocyte names no tissue
+    assert "CL:0000071" not in elsewhere  # "blood vessel endothelial cell" is no blood cell
+    assert infer.elsewhere_terms("brain") is None  # a user's tissue restricts the list already
+    # the mammary gland's cells a little ahead of glia (a quarter of the noise's spread apart)
+    gland = {mammary: 0.52, "CL:0002327": 0.51, "CL:0002326": 0.51}
+    row = _row(ids, {**gland, "CL:0000127": 0.48, "CL:0000125": 0.47, "CL:0000128": 0.47})
+    cands = ontology.from_ontology()
+    plain = lineage.walk_calls(row[None], cands, "on", False)[0]
+    weighed = lineage.walk_calls(row[None], cands, "on", False, None, frozenset(), elsewhere)[0]
+    assert plain.kinds == ["epithelial"] and plain.cl_id in elsewhere
+    assert weighed.cl_id not in elsewhere and "neural" in weighed.kinds

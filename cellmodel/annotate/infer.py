@@ -5,7 +5,9 @@ symbols, Ensembl prefixes) unless `--taxon` is given. The tissue is read from th
 candidates: each tissue of `TISSUE_WORDS` is scored by how many of each group's `TOP_TERMS` best
 CL terms name one of its words (label, synonyms or definition), averaged over the groups, and
 the best is reported with its lead over the runner-up. Nothing here reads a label. The lineage
-walk then favours, among near-equal terms, those naming that tissue (`lineage.TISSUE_BONUS`).
+walk then favours, among near-equal terms, those naming that tissue (`lineage.TISSUE_BONUS`),
+and disfavours as much those naming only another tissue (`elsewhere_terms`: a thymocyte for
+blood cells, an adrenal cortical cell in a brain, a Kupffer cell in a lung).
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ TISSUE_WORDS: dict[str, tuple[str, ...]] = {
     "heart": ("heart", "cardiac"),
     "retina": ("retina",),
     "thymus": ("thymus", "thymic"),
+}
+# Tissues read only to disfavour their terms elsewhere (never inferred: no design-set file is
+# from them, so nothing could show the inference right there).
+OTHER_TISSUE_WORDS: dict[str, tuple[str, ...]] = {
+    "adrenal": ("adrenal",),
+    "mammary": ("mammary", "breast"),
+    "urinary": ("urethra", "bladder", "urinary", "ureter"),
+    "testis": ("testis", "testic", "seminifer", "sperm"),
+    "ovary": ("ovary", "ovarian", "oocyte"),
+    "stomach": ("stomach", "gastric"),
+    "thyroid": ("thyroid",),
+    "spleen": ("spleen", "splenic"),
+    "lymph node": ("lymph node",),
 }
 TOP_TERMS = 10
 
@@ -63,6 +78,7 @@ def tissue(matrix: np.ndarray, cl_ids: list[str | None]) -> dict[str, Any] | Non
     by the share of those terms whose text names it, averaged over the groups; None where no
     tissue is named at all."""
     terms = _tissue_terms()
+    terms = {t: ids for t, ids in terms.items() if t in TISSUE_WORDS}
     counts = dict.fromkeys(terms, 0.0)
     n_rows = 0
     for row in np.asarray(matrix, dtype=float):
@@ -92,3 +108,31 @@ def tissue_terms(found: dict[str, Any] | str | None) -> frozenset[str] | None:
     if isinstance(found, dict):
         return _tissue_terms().get(found["tissue"])
     return frozenset(c.cl_id for c in ontology.from_ontology(tissue=found) if c.cl_id)
+
+
+@lru_cache(maxsize=1)
+def _labelled_tissues() -> dict[str, frozenset[str]]:
+    """tissue -> the CL ids whose label itself names it (a definition names tissues in passing:
+    "vasoactive intestinal polypeptide", "blood vessel"; a label names where the cell is)."""
+    p = ontology.parser()
+    labels = p.map_term_labels(ontology.live_ids())
+    out = {}
+    for tissue, words in {**TISSUE_WORDS, **OTHER_TISSUE_WORDS}.items():
+        pattern = re.compile("|".join(rf"\b{re.escape(w)}" for w in words), re.IGNORECASE)
+        out[tissue] = frozenset(
+            i
+            for i, label in labels.items()
+            if pattern.search((label or "").replace("blood vessel", ""))
+        )
+    return out
+
+
+def elsewhere_terms(found: dict[str, Any] | str | None) -> frozenset[str] | None:
+    """The CL ids whose label names another tissue (`TISSUE_WORDS`, `OTHER_TISSUE_WORDS`) and
+    whose text does not name the inferred one (`tissue`'s result); None where no tissue was
+    inferred or the user named one (their candidates are that tissue's terms already)."""
+    if not isinstance(found, dict):
+        return None
+    named = _labelled_tissues()
+    other = frozenset().union(*(ids for t, ids in named.items() if t != found["tissue"]))
+    return other - _tissue_terms()[found["tissue"]]

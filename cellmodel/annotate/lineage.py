@@ -228,7 +228,8 @@ class Walker:
     ) -> Walk:
         """The call for one group from its scores over the candidates (module docstring), gated
         by its kinds' signature scores (`signatures.group_scores`) where given; `favoured`
-        (a mask over the candidates: the tissue's terms) gains `TISSUE_BONUS`."""
+        (a weight per candidate: 1 for the tissue's terms, -1 for another tissue's) gains
+        `TISSUE_BONUS` times its weight."""
         bonus = signature or {}
         z = _standardise(np.asarray(row, dtype=float))
         if favoured is not None:
@@ -347,15 +348,18 @@ def walk_calls(
     user_given: bool,
     signature: list[dict[str, float]] | None = None,
     tissue_terms: frozenset[str] | None = None,
+    elsewhere: frozenset[str] | None = None,
 ) -> list[Walk] | None:
     """Each group's lineage-first call from `matrix` (groups × candidates) and, where given, its
-    kinds' signature scores and the tissue's terms; None when the walk is off
-    (`LINEAGE_CHOICES`)."""
+    kinds' signature scores, the tissue's terms (favoured) and those naming only another tissue
+    (`elsewhere`, disfavoured as much); None when the walk is off (`LINEAGE_CHOICES`)."""
     if setting == "off" or (setting == "auto" and user_given):
         return None
     walker = Walker([c.cl_id for c in cands])
     sig = signature or [None] * len(matrix)
-    favoured = walker.mask(tissue_terms) if tissue_terms else None
+    favoured = None
+    if tissue_terms or elsewhere:
+        favoured = walker.mask(tissue_terms or frozenset()) - walker.mask(elsewhere or frozenset())
     return [walker.walk(row, s, favoured) for row, s in zip(matrix, sig, strict=True)]
 
 

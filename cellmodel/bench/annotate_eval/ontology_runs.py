@@ -116,8 +116,9 @@ def calls_of(
     walks (with the lineage signatures where given, and the tissue inferred from the ranking)."""
     if walk:
         cands = [SimpleNamespace(cl_id=c) for c in cl_ids]
-        terms = infer.tissue_terms(infer.tissue(matrix, cl_ids))
-        walks = lineage.walk_calls(matrix, cands, "on", False, signature, terms) or []
+        found = infer.tissue(matrix, cl_ids)
+        terms, elsewhere = infer.tissue_terms(found), infer.elsewhere_terms(found)
+        walks = lineage.walk_calls(matrix, cands, "on", False, signature, terms, elsewhere) or []
         return [w.to_dict() for w in walks]
     out = []
     for row in matrix:

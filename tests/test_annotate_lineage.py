@@ -82,7 +82,7 @@ def test_tissue_is_read_from_the_groups_best_terms(ids: list[str]) -> None:
 
 
 def test_labels_name_the_genes_their_cells_express() -> None:
-    from cellmodel.annotate.signatures import named_positive
+    from cellmodel.annotate.named_genes import named_positive
 
     named = named_positive()
     assert named[CD14_MONO] == (("CD14",),)
@@ -92,7 +92,7 @@ def test_labels_name_the_genes_their_cells_express() -> None:
 
 
 def test_a_term_whose_named_gene_is_not_expressed_drops_out(ids: list[str]) -> None:
-    from cellmodel.annotate.signatures import GENE_PREFIX
+    from cellmodel.annotate.named_genes import GENE_PREFIX
 
     # naive CD4 T cells whose best single term is the CD34-positive stem cell (issue 67)
     t_cells = {T_CELL: 4.5, NAIVE_CD4: 5.0, "CL:0000624": 4.6, "CL:0000623": 3.0}

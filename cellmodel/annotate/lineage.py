@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from cellmodel.annotate import ontology
+from cellmodel.annotate.named_genes import GENE_PREFIX, named_positive
 
 # level -> kind -> (the kind it refines one level up, the CL subtrees it spans)
 LEVELS: tuple[dict[str, tuple[str | None, tuple[str, ...]]], ...] = (
@@ -190,16 +191,12 @@ class Walker:
                 if len(idx):
                     out[kind] = idx
             self.members.append(out)
-        from cellmodel.annotate.signatures import named_positive
-
         claims = named_positive()
         self.claims = [(i, claims[c]) for c, i in self.index.items() if c in claims]
 
     def _unexpressed(self, scores: dict[str, float]) -> list[int]:
         """Candidates whose label names a measured gene the group does not express
         (`NAMED_FLOOR`); a claim none of whose genes is measured says nothing."""
-        from cellmodel.annotate.signatures import GENE_PREFIX
-
         out = []
         for i, claims in self.claims:
             for genes in claims:

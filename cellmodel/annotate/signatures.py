@@ -15,15 +15,14 @@ group's measured genes, mapped to [-1, 1] (0: as expressed as a typical gene). N
 
 **Named genes.** Many CL labels say which genes their cells express ("CD14-positive monocyte",
 "CD34-positive, CD38-negative hematopoietic stem cell", "CD8-positive, alpha-beta T cell").
-`named_positive` reads those claims from the labels (a token before "-positive", resolved to
-genes through the nomenclature's symbols and digit-bearing aliases, as `mentions` does), and
+`named_genes.named_positive` reads those claims from the labels (a token before "-positive",
+resolved to genes through the nomenclature's symbols and digit-bearing aliases), and
 `group_scores` adds each such gene's percentile score to the group's entry under
 `GENE_PREFIX` + symbol, so the walk can drop a term whose named gene the group does not express.
 """
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import numpy as np
@@ -31,42 +30,11 @@ import pandas as pd
 
 from cellmodel.annotate import markerdb
 from cellmodel.annotate.lineage import LEVELS, kinds_of
+from cellmodel.annotate.named_genes import GENE_PREFIX, named_genes
 
 N_SIGNATURE = 20
 MIN_LEAD = 0.1
 MIN_MEASURED = 5  # a kind with fewer signature genes measured gets no signature
-GENE_PREFIX = "gene:"  # a group's entry for a gene a CL label names (`named_positive`)
-_POSITIVE = re.compile(r"\b([A-Za-z0-9]+)-positive\b")
-
-
-@lru_cache(maxsize=1)
-def named_positive() -> dict[str, tuple[tuple[str, ...], ...]]:
-    """CL id -> the genes its label says its cells express, one tuple of symbols per claim (an
-    alias may name several genes: "CD16" is FCGR3A or FCGR3B); terms with no such claim are
-    left out."""
-    from cellmodel.annotate import ontology
-    from cellmodel.annotate.mentions import human_lexicon
-    from genekb.sources.bundled import load_bundled
-
-    table = load_bundled("human").table.select(["gene_id", "symbol"]).to_pandas()
-    symbol_of = dict(zip(table["gene_id"].astype(int), table["symbol"], strict=True))
-    tokens = human_lexicon().tokens
-    ids = ontology.live_ids()
-    out = {}
-    for cl_id, label in ontology.parser().map_term_labels(ids).items():
-        claims = []
-        for token in _POSITIVE.findall(label or ""):
-            genes = tuple(symbol_of[g] for g in tokens.get(token, ()) if g in symbol_of)
-            if genes:
-                claims.append(genes)
-        if claims:
-            out[cl_id] = tuple(claims)
-    return out
-
-
-def named_genes() -> frozenset[str]:
-    """Every gene some CL label names as expressed."""
-    return frozenset(g for claims in named_positive().values() for c in claims for g in c)
 
 
 @lru_cache(maxsize=2)

@@ -103,6 +103,7 @@ def test_a_term_whose_named_gene_is_not_expressed_drops_out(ids: list[str]) -> N
     absent = {GENE_PREFIX + "CD34": -0.4, GENE_PREFIX + "CD4": 0.6}
     walk = walker.walk(row, absent)
     assert "T cell" in walk.kinds and walk.cl_id == NAIVE_CD4
+    assert "CL:0001024 left out" in walk.why and "CD34" in walk.why  # the report says why
     # an unmeasured gene says nothing: the term stays
     assert walker.walk(row, {GENE_PREFIX + "CD4": 0.6}).cl_id == "CL:0001024"
 

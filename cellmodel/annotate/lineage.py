@@ -194,15 +194,16 @@ class Walker:
         claims = named_positive()
         self.claims = [(i, claims[c]) for c, i in self.index.items() if c in claims]
 
-    def _unexpressed(self, scores: dict[str, float]) -> list[int]:
+    def _unexpressed(self, scores: dict[str, float]) -> dict[int, str]:
         """Candidates whose label names a measured gene the group does not express
-        (`NAMED_FLOOR`); a claim none of whose genes is measured says nothing."""
-        out = []
+        (`NAMED_FLOOR`), each with that gene; a claim none of whose genes is measured says
+        nothing."""
+        out = {}
         for i, claims in self.claims:
             for genes in claims:
                 seen = [scores[GENE_PREFIX + g] for g in genes if GENE_PREFIX + g in scores]
                 if seen and max(seen) < NAMED_FLOOR:
-                    out.append(i)
+                    out[i] = "/".join(genes)
                     break
         return out
 
@@ -231,8 +232,14 @@ class Walker:
         z = _standardise(np.asarray(row, dtype=float))
         if favoured is not None:
             z = z + TISSUE_BONUS * favoured
-        if bonus:
-            z[self._unexpressed(bonus)] = np.nan
+        dropped = self._unexpressed(bonus) if bonus else {}
+        lead = None  # the dropped term that would have led every other candidate
+        if dropped and np.isfinite(z).any():
+            idx = np.array(sorted(dropped))
+            best_dropped = int(idx[np.nanargmax(np.where(np.isfinite(z[idx]), z[idx], -np.inf))])
+            if z[best_dropped] >= np.nanmax(z):
+                lead = best_dropped
+            z[idx] = np.nan
         if not np.isfinite(z).any():
             return Walk(None, None, why="no candidate is scored")
         allowed = np.arange(len(z))
@@ -262,7 +269,11 @@ class Walker:
             confidence = min(confidence, margin)
             kinds.append(order[0])
             allowed = inside[order[0]]
-        return self._pick(z, allowed, kinds, confidence, why)
+        out = self._pick(z, allowed, kinds, confidence, why)
+        if lead is not None:  # say why the best-scored term is not the call
+            note = f"{self.cl_ids[lead]} left out: the group does not express {dropped[lead]}"
+            out.why = f"{out.why}; {note}" if out.why else note
+        return out
 
     def _pick(
         self, z: np.ndarray, allowed: np.ndarray, kinds: list[str], confidence: float, why: str

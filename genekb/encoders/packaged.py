@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import os
 import shutil
 import sys
 import tempfile
@@ -24,23 +23,15 @@ from pathlib import Path
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import sha256_file
+from genekb.settings import install_home
 
 COMPLETE_MARKER = ".genekb-complete"
 
 
 def models_home() -> Path:
-    """Where assembled and user-provided model directories live.
-
-    `GENEKB_MODELS` if set; else inside the active environment (`<prefix>/share/genekb/models`),
-    so deleting the virtualenv removes them too; else `~/.cache/genekb/models`.
-    """
-    configured = os.environ.get("GENEKB_MODELS")
-    if configured:
-        return Path(configured).expanduser()
-    in_env = Path(sys.prefix) / "share" / "genekb" / "models"
-    if in_env.exists() or os.access(Path(sys.prefix), os.W_OK):
-        return in_env
-    return Path.home() / ".cache" / "genekb" / "models"
+    """Where assembled and user-provided model directories live: `GENEKB_MODELS` if set, else
+    the install's own folder (`genekb.settings.install_home`)."""
+    return install_home("models", "GENEKB_MODELS")
 
 
 def package_file(package: str, relative: str) -> Path | None:

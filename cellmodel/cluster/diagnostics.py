@@ -41,7 +41,7 @@ DRAW_SHARE = 0.9  # each k-means draw sees this share of the cells
 # k-means++ starts per draw (the lowest inertia wins): one start alone lands in a poor local
 # optimum now and then even on well-separated groups, which would read as instability.
 DRAW_STARTS = 3
-SAMPLE_CELLS = 20_000
+SAMPLE_CELLS = 5_000
 
 
 class UnsurePartitionWarning(GenekbWarning):

@@ -14,6 +14,26 @@ partition. Saved to `OUT/NAME_SEED.npz`: the fit's labels (`fitted`), the defaul
 over seeds), the cross-seed stability (mean ARI between the default's partitions of every two
 seeds: the reading the cheap stability stands in for), the verdict, and, scored only here
 against the labels, the default's ARI beside Leiden at k's on the same graph.
+
+The diagnosis of losses reads the same fits:
+
+    python scripts/exp_unsure.py steps --out OUT --datasets goolam2016-124,wu2020-200
+    OMP_NUM_THREADS=1 python scripts/exp_unsure.py inputs --datasets goolam2016-124 --seeds 3
+
+`steps` (no refit; the saved fit's embeddings and PCA, every row the same seeds):
+- `default`: the fit, then the merge-split check (the pipeline's partition);
+- `fit, no check`: the fit alone (the check's effect on a continuum);
+- `k-means latent`: k-means (10 starts) on the final embedding, in place of the OT refinement;
+- `k-means structure`: the same on the graph encoder's structure embedding;
+- `k-means PCA`: the same on the pipeline's own PCA (the encoder's smoothing: same step, the
+  embedding before the encoder);
+- `GMM latent` (full covariances) and `Ward latent` (agglomerative): final steps that are not
+  spherical, on the same embedding;
+- `Leiden-k latent` / `Leiden-k PCA`: Leiden at k on 15 neighbours of each.
+`inputs` (no encoder fit): k-means (10 starts) and Leiden at k on the PCA built with other HVG
+and PC counts than the pipeline's (2,000 HVGs, parallel-analysis PCs): whether the input
+representation already limits a file with few genes or few marker genes.
+Labels only score (ARI, mean ± std over the seeds).
 """
 
 from __future__ import annotations
@@ -24,6 +44,64 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+STEPS = (
+    "default", "fit, no check", "k-means latent", "k-means structure", "k-means PCA",
+    "GMM latent", "Ward latent", "Leiden-k latent", "Leiden-k PCA",
+)  # fmt: skip
+
+
+def step_partitions(run: dict, k: int, seed: int) -> dict[str, np.ndarray]:
+    from sklearn.cluster import AgglomerativeClustering, KMeans
+    from sklearn.mixture import GaussianMixture
+
+    from cellmodel.cluster.consensus import leiden_to_k
+    from cellmodel.pp.graph import DEFAULT_N_NEIGHBORS, knn_graph
+
+    def kmeans(X: np.ndarray) -> np.ndarray:
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X)
+
+    def leiden_k(X: np.ndarray) -> np.ndarray:
+        return leiden_to_k(knn_graph(X, DEFAULT_N_NEIGHBORS, seed=seed).adjacency, k, seed)[0]
+
+    latent = np.asarray(run["latent"], dtype=np.float64)
+    gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-3, n_init=3, random_state=seed)
+    return {
+        "default": run["default"],
+        "fit, no check": run["fitted"],
+        "k-means latent": kmeans(latent),
+        "k-means structure": kmeans(run["structure"]),
+        "k-means PCA": kmeans(run["X"]),
+        "GMM latent": gmm.fit(latent).predict(latent),
+        "Ward latent": AgglomerativeClustering(n_clusters=k).fit_predict(latent),
+        "Leiden-k latent": leiden_k(latent),
+        "Leiden-k PCA": leiden_k(run["X"]),
+    }
+
+
+def input_partitions(adata, batch_key: str | None, k: int, seed: int) -> dict[str, np.ndarray]:
+    from sklearn.cluster import KMeans
+
+    from cellmodel import io
+    from cellmodel.bench.data import hide_labels
+    from cellmodel.cluster.batch_column import batch_values
+    from cellmodel.cluster.consensus import leiden_to_k
+    from cellmodel.pp import graph
+
+    blind = hide_labels(adata, batch_key)
+    expr = io.expression(blind)
+    batch = batch_values(blind, "batch" if batch_key else None)
+    n_genes = expr.X.shape[1]
+    out = {}
+    for n_hvg in sorted({min(500, n_genes), min(2000, n_genes), n_genes}):
+        for n_pcs in ("auto", 10, 30, 50):
+            X = graph.structure_features(expr.X, kind="log", n_hvg=n_hvg, n_pcs=n_pcs,
+                                         batch=batch, seed=seed)  # fmt: skip
+            name = f"{n_hvg} HVG, {n_pcs} PCs ({X.shape[1]})"
+            knn = graph.knn_graph(X, graph.DEFAULT_N_NEIGHBORS, seed=seed).adjacency
+            out[f"k-means | {name}"] = KMeans(k, n_init=10, random_state=seed).fit_predict(X)
+            out[f"Leiden-k | {name}"] = leiden_to_k(knn, k, seed)[0]
+    return out
 
 
 def fit_one(name: str, seed: int, out: Path) -> None:
@@ -112,16 +190,59 @@ def table(out: Path, names: list[str]) -> None:
         print(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |", flush=True)
 
 
+def causes(step: str, out: Path | None, names: list[str], seeds: int) -> None:
+    """The `steps` or `inputs` table: each partition's ARI per dataset, mean ± std over seeds."""
+    from sklearn.metrics import adjusted_rand_score as ari
+
+    from cellmodel import datasets
+    from cellmodel.bench.data import reference_labels
+
+    rows: dict[str, dict[str, list[float]]] = {}
+    if step == "inputs":
+        print("| dataset | partition | seeds | ARI |\n|---|---|---|---|")
+    for name in names:
+        entry = datasets.get(name)
+        adata = datasets.load(name)
+        truth, mask, k = reference_labels(adata, entry.label_key)
+        scores: dict[str, list[float]] = {}
+        if step == "steps":
+            assert out is not None, "steps reads the fits of `fit --out OUT`"
+            found = [step_partitions(run, k, run["seed"]) for run in load(out, name)]
+        else:
+            found = [input_partitions(adata, entry.batch_key, k, s) for s in range(seeds)]
+        for parts in found:
+            for label, part in parts.items():
+                scores.setdefault(label, []).append(ari(truth[mask], np.asarray(part)[mask]))
+        rows[name] = scores
+        if step == "inputs":
+            for label, values in scores.items():
+                print(f"| {name} | {label} | {len(values)} | {_cell(values)} |", flush=True)
+    if step == "steps":
+        print("| dataset | seeds | " + " | ".join(STEPS) + " |")
+        print("|---|---|" + "---|" * len(STEPS))
+        for name, scores in rows.items():
+            cells = " | ".join(_cell(scores[c]) for c in STEPS)
+            print(f"| {name} | {len(scores[STEPS[0]])} | {cells} |")
+
+
+def _cell(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{np.mean(values):.3f}"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["fit", "table"])
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("step", choices=["fit", "table", "steps", "inputs"])
+    parser.add_argument("--out", type=Path, help="where `fit` saves (and the others read) fits")
     parser.add_argument("--datasets", required=True)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     names = args.datasets.split(",")
     if args.step == "table":
         return table(args.out, names)
+    if args.step in ("steps", "inputs"):
+        return causes(args.step, args.out, names, args.seeds)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, seed in itertools.product(names, range(args.seeds)):
         if not (args.out / f"{name}_{seed}.npz").exists():

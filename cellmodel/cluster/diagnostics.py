@@ -102,7 +102,7 @@ def diagnose(
     seed: int,
 ) -> Diagnostics:
     """The readings of `labels` (0..k-1) given the final embedding `latent`, the PCA and its kNN
-    `adjacency` (cells × cells); see the module doc."""
+    `adjacency` (cells × cells; None builds one over the PCA); see the module doc."""
     started = time.perf_counter()
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)

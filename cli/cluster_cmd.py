@@ -252,6 +252,7 @@ def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:
         "batch_key": record.get("batch_key"),
         "batch_choice": record.get("batch_choice"),
         "merge_split": record.get("merge_split"),
+        "diagnostics": record.get("diagnostics"),
         "embedding_id": record.get("embedding_id"),
         "seconds": record["pipeline_timings_s"]["total"],
         "timings_s": {

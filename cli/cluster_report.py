@@ -31,5 +31,11 @@ def summary(report: dict[str, Any], label_key: str | None) -> None:
             f"k estimated: {report['n_clusters'] + merged} Leiden communities, {merged} pair(s)"
             " without a density dip merged (pass -k to set k)"
         )
+    found = report.get("diagnostics")  # in memory only; an unsure run also warned
+    if found:
+        info(
+            f"diagnostics: agreement with Leiden at k {found['agreement']:.2f}, stability over"
+            f" k-means draws {found['stability']:.2f} ({'unsure' if found['unsure'] else 'sure'})"
+        )
     for note in report["notes"]:
         info(f"note: {note}")

@@ -48,29 +48,37 @@ class Choice:
         }
 
 
-def leiden_labels(adjacency: Any, resolution: float, seed: int) -> np.ndarray:
-    """scanpy's Leiden (its default flavour, leidenalg) on a given adjacency matrix."""
+def leiden_labels(
+    adjacency: Any, resolution: float, seed: int, n_iterations: int = -1
+) -> np.ndarray:
+    """scanpy's Leiden (its default flavour, leidenalg) on a given adjacency matrix;
+    `n_iterations=-1` runs it to convergence, a positive count stops earlier (cheaper)."""
     import scanpy as sc
 
     n = adjacency.shape[0]
     holder = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(n)]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scanpy announces a future change of default flavour
-        sc.tl.leiden(holder, resolution=resolution, adjacency=adjacency, random_state=seed)
+        sc.tl.leiden(
+            holder, resolution=resolution, adjacency=adjacency, random_state=seed,
+            n_iterations=n_iterations,
+        )  # fmt: skip
     return holder.obs["leiden"].astype(int).to_numpy()
 
 
 def leiden_to_k(
-    adjacency: Any, k: int, seed: int, *, max_steps: int = 30, max_resolution: float = 64.0
-) -> tuple[np.ndarray, float, int]:
+    adjacency: Any, k: int, seed: int, *, max_steps: int = 30, max_resolution: float = 64.0,
+    n_iterations: int = -1,
+) -> tuple[np.ndarray, float, int]:  # fmt: skip
     """Leiden with the resolution bisected until it gives `k` communities (labels, resolution,
     Leiden calls). The community count grows with resolution; when no resolution gives exactly
-    k, the closest count wins (the lower resolution on ties)."""
+    k, the closest count wins (the lower resolution on ties). `n_iterations` as in
+    `leiden_labels`."""
     tried: dict[float, np.ndarray] = {}
 
     def count(resolution: float) -> int:
         if resolution not in tried:
-            tried[resolution] = leiden_labels(adjacency, resolution, seed)
+            tried[resolution] = leiden_labels(adjacency, resolution, seed, n_iterations)
         return len(np.unique(tried[resolution]))
 
     lo, hi = 0.0, 1.0

@@ -26,6 +26,7 @@ from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resolve_batch_key
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
+from cellmodel.cluster.diagnostics import UnsurePartitionWarning, diagnose
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.inputs import as_store, check_api_input
 from cellmodel.cluster.merge_split import check_partition
@@ -111,6 +112,7 @@ def cluster(
                       device=device, counts=_fit_counts(adata, expr, run),
                       count_batch=batch)  # fmt: skip
     labels, result, checks = _fit_and_check(fit, run, X_pca, knn.adjacency, batch, timings)
+    checks["diagnostics"] = _diagnose(labels, result, X_pca, knn.adjacency, run.seed, timings)
     timings["total"] = time.perf_counter() - start
     record.update(checks)
     record.update(
@@ -208,6 +210,20 @@ def _fit_and_check(
         batch_choice=with_batch, ensemble=run.ensemble, merge_split=run.merge_split,
         consensus=run.consensus, timings=timings,
     )  # fmt: skip
+
+
+def _diagnose(
+    labels: np.ndarray, result: ClusterResult, X_pca: np.ndarray, adjacency: Any, seed: int,
+    timings: dict[str, float],
+) -> dict[str, Any]:  # fmt: skip
+    """The partition's label-free readings (`cellmodel.cluster.diagnostics`); an unsure one
+    warns (the CLI prints it as one line on stderr)."""
+    tick = time.perf_counter()
+    found = diagnose(labels, result.latent, X_pca, adjacency, seed)
+    timings["diagnostics"] = time.perf_counter() - tick
+    if found.unsure:
+        warnings.warn(found.message(), UnsurePartitionWarning, stacklevel=3)
+    return found.to_dict()
 
 
 def _run_record(

@@ -46,6 +46,7 @@ def run_chunked(
         "k_estimated": record["k_estimated"],
         "metrics": record.get("metrics"),
         "merge_split": record.get("merge_split"),
+        "diagnostics": record.get("diagnostics"),
         "seconds": record["pipeline_timings_s"]["total"],
         "timings_s": record["pipeline_timings_s"],
         "chunked": record["chunked"],

@@ -31,7 +31,7 @@ def summary(report: dict[str, Any], label_key: str | None) -> None:
             f"k estimated: {report['n_clusters'] + merged} Leiden communities, {merged} pair(s)"
             " without a density dip merged (pass -k to set k)"
         )
-    found = report.get("diagnostics")  # in memory only; an unsure run also warned
+    found = report.get("diagnostics")  # an unsure run also warned
     if found:
         info(
             f"diagnostics: agreement with Leiden at k {found['agreement']:.2f}, stability over"

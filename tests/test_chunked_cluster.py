@@ -89,6 +89,10 @@ def test_chunked_cluster_finds_the_planted_groups_like_in_memory(tmp_path):
     assert result.uns["cellmodel"]["chunked"]["fit_cells"] == 1000
     assert record["metrics"]["ari"] > 0.7
     assert "merges" in record["merge_split"]  # k was estimated
+    found = record["diagnostics"]  # the unsure report, as in memory
+    assert found["n_cells_read"] == 3000 and 0.0 <= found["stability"] <= 1.0
+    assert found["unsure"] == bool(found["reasons"])
+    assert result.uns["cellmodel"]["diagnostics"]["agreement"] == found["agreement"]
     fit_only = cluster_h5ad(
         path, output=tmp_path / "fit.h5ad", chunk_size=1000, fit_cells=1000, label_key="group",
         merge_split=False,
@@ -163,6 +167,7 @@ def test_cli_clusters_out_of_core(counts_file, tmp_path):
     report = json.loads(result.stdout)
     assert report["n_cells"] == N_CELLS and report["chunked"]["n_chunks"] == 3
     assert set(report["metrics"]) >= {"ari", "nmi"}
+    assert report["diagnostics"]["n_cells_read"] == N_CELLS
     assert ad.read_h5ad(out).obs["cellmodel_cluster"].notna().all()
     plain = run_cellmodel(
         "cluster", str(counts_file), "-o", str(out), "--chunk-size", "1000", "-k", "5",
@@ -171,6 +176,7 @@ def test_cli_clusters_out_of_core(counts_file, tmp_path):
     assert plain.exit_code == 0, plain.output
     assert f"5 clusters of {N_CELLS} cells in" in plain.stderr and "{" not in plain.stderr
     assert "3/3 (100%)" in plain.stderr and "chunks/s" in plain.stderr  # not "texts/s"
+    assert "diagnostics: agreement with Leiden at k" in plain.stderr
     line = one_line_error(
         run_cellmodel("cluster", str(counts_file), "--chunk-size", "100", "--batch-key", "b"),
         code=2,

@@ -41,6 +41,7 @@ from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, gene_statistics, value_k
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
+from cellmodel.cluster.diagnostics import read_and_warn
 from cellmodel.cluster.inputs import refuse_cluster_per_cell
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.sampling import NeighbourSampler
@@ -343,6 +344,9 @@ def cluster_h5ad(
     }  # fmt: skip
     if label_key is not None:
         record.update(metrics=_score(path, label_key, labels), label_key=label_key)
+    tick = time.perf_counter()
+    record["diagnostics"] = read_and_warn(labels, latent, X_pca, None, seed)
+    timings["diagnostics"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     record["pipeline_timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     _write_output(path, Path(output), latent, X_pca, labels, result.n_clusters, record, chunk_size)

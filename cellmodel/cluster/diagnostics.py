@@ -1,6 +1,7 @@
 """How sure the finished partition is, read without labels and without refitting the pipeline.
 
-Two readings, written to `uns["cellmodel"]["diagnostics"]` by every `cluster` run:
+Two readings, written to `uns["cellmodel"]["diagnostics"]` by every `cluster` run, in memory
+and out of core:
 
 - `agreement`: the ARI between the partition and Leiden at the same k (`consensus.leiden_to_k`)
   on the pipeline's own kNN graph of the PCA. Two methods that share nothing but the PCA and
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -130,6 +132,17 @@ def diagnose(
         leiden_k=leiden_k,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def read_and_warn(
+    labels: np.ndarray, latent: np.ndarray, X_pca: np.ndarray, adjacency: Any, seed: int
+) -> dict[str, Any]:
+    """`diagnose`, as a run records it: the readings as a dict for `uns`, and an
+    `UnsurePartitionWarning` when they say unsure (the CLI prints it as one line)."""
+    found = diagnose(labels, latent, X_pca, adjacency, seed)
+    if found.unsure:
+        warnings.warn(found.message(), UnsurePartitionWarning, stacklevel=3)
+    return found.to_dict()
 
 
 def _sample(n: int, rng: np.random.Generator) -> np.ndarray | None:

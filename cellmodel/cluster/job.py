@@ -26,7 +26,7 @@ from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resolve_batch_key
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
-from cellmodel.cluster.diagnostics import UnsurePartitionWarning, diagnose
+from cellmodel.cluster.diagnostics import read_and_warn
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.inputs import as_store, check_api_input
 from cellmodel.cluster.merge_split import check_partition
@@ -219,11 +219,9 @@ def _diagnose(
     """The partition's label-free readings (`cellmodel.cluster.diagnostics`); an unsure one
     warns (the CLI prints it as one line on stderr)."""
     tick = time.perf_counter()
-    found = diagnose(labels, result.latent, X_pca, adjacency, seed)
+    found = read_and_warn(labels, result.latent, X_pca, adjacency, seed)
     timings["diagnostics"] = time.perf_counter() - tick
-    if found.unsure:
-        warnings.warn(found.message(), UnsurePartitionWarning, stacklevel=3)
-    return found.to_dict()
+    return found
 
 
 def _run_record(

@@ -341,13 +341,21 @@ def test_a_refused_cell_file_is_one_line(tmp_path, name):
     assert words in line and not (tmp_path / "out.h5ad").exists()
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """A runner started in the background (nohup, `&`) passes SIGINT on ignored, and the
+    command then rightly leaves it ignored; these tests are about Ctrl-C at a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.parametrize("command", [["genekb", "build"], ["cellmodel", "cluster", "x.h5ad"]])
 def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, command):
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([str(BIN / command[0]), *command[1:], "--root", str(tmp_path)]
                             if command[0] == "genekb" else [str(BIN / command[0]), *command[1:]],
                             env=env, cwd=tmp_path, stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL)  # fmt: skip
+                            stdout=subprocess.DEVNULL,
+                            preexec_fn=_ctrl_c_as_at_a_terminal)  # fmt: skip
     time.sleep(0.5)  # past the interpreter's own start, inside the modules' loading
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)

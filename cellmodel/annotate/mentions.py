@@ -69,6 +69,12 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text.replace("-", " "))
 
 
+def readable_alias(alias: str) -> bool:
+    """Whether text may name a gene by this alias: three or more letters and digits, a digit
+    among them (CD56, CD117; letter-only aliases are mostly abbreviations of other things)."""
+    return len(alias) >= 3 and alias.isalnum() and any(ch.isdigit() for ch in alias)
+
+
 @dataclass
 class Mention:
     """One place in a text that names genes: the words as written, the GeneIDs it may mean,
@@ -98,7 +104,7 @@ class Lexicon:
             if symbol and len(symbol) >= 2:
                 tokens[symbol].add(gid)
             for alias in alias_list if alias_list is not None else ():
-                if len(alias) >= 3 and any(ch.isdigit() for ch in alias) and alias.isalnum():
+                if readable_alias(alias):
                     by_alias[alias].add(gid)
             words = tuple(w.lower() for w in split_words(name or ""))
             if not words or len(words) > MAX_PHRASE_WORDS:

@@ -16,6 +16,7 @@ import re
 from functools import lru_cache
 
 from cellmodel.annotate import ontology
+from cellmodel.annotate.mentions import readable_alias
 from genekb.sources.bundled import load_bundled
 
 GENE_PREFIX = "gene:"  # a group's entry for a gene a CL label names (`named_positive`)
@@ -24,12 +25,11 @@ _POSITIVE = re.compile(r"\b([A-Za-z0-9]+)-positive\b")
 
 def _genes_of(tokens: set[str]) -> dict[str, tuple[str, ...]]:
     """token -> the genes it names: its official symbol, else the genes listing it as an alias
-    (aliases of three or more letters and digits with a digit in them)."""
+    (`mentions.readable_alias`)."""
     table = load_bundled("human").table.select(["symbol", "aliases"]).to_pandas()
     symbols = set(table["symbol"])
     out = {t: (t,) for t in tokens if t in symbols}
-    wanted = {t for t in tokens - set(out) if len(t) >= 3 and t.isalnum()}
-    wanted = {t for t in wanted if any(ch.isdigit() for ch in t)}
+    wanted = {t for t in tokens - set(out) if readable_alias(t)}
     by_alias: dict[str, set[str]] = {}
     for symbol, aliases in zip(table["symbol"], table["aliases"], strict=True):
         for alias in aliases if aliases is not None else ():

@@ -124,3 +124,17 @@ def test_a_term_another_tissue_names_loses_to_the_files_own(ids: list[str]) -> N
     weighed = lineage.walk_calls(row[None], cands, "on", False, None, frozenset(), elsewhere)[0]
     assert plain.kinds == ["epithelial"] and plain.cl_id in elsewhere
     assert weighed.cl_id not in elsewhere and "neural" in weighed.kinds
+
+
+def test_a_term_defined_for_another_species_is_never_the_call(ids: list[str]) -> None:
+    human_vip, mouse_vip, human_dc = "CL:4072032", "CL:4023014", "CL:0001056"
+    for_mouse, for_human = infer.other_species_terms("mouse"), infer.other_species_terms("human")
+    assert human_vip in for_mouse and human_dc in for_mouse and human_vip not in for_human
+    assert mouse_vip in for_human and mouse_vip not in for_mouse
+    assert "CL:0000127" not in for_mouse | for_human  # astrocyte names no species
+    assert infer.other_species_terms(None) == frozenset()
+    row = _row(ids, {human_vip: 6.0, mouse_vip: 5.0, "CL:0000617": 4.5, "CL:0000540": 4.0})
+    cands = ontology.from_ontology()
+    as_human = lineage.walk_calls(row[None], cands, "on", False, None, None, None, for_human)[0]
+    as_mouse = lineage.walk_calls(row[None], cands, "on", False, None, None, None, for_mouse)[0]
+    assert as_human.cl_id == human_vip and as_mouse.cl_id == mouse_vip

@@ -7,7 +7,8 @@ CL terms name one of its words (label, synonyms or definition), averaged over th
 the best is reported with its lead over the runner-up. Nothing here reads a label. The lineage
 walk then favours, among near-equal terms, those naming that tissue (`lineage.TISSUE_BONUS`),
 and disfavours as much those whose label names only another tissue (`elsewhere_terms`: a
-mammary gland cell in a brain).
+mammary gland cell in a brain). A term whose label names another species than the file's
+("…, human", "(Mmus)", "(sensu Nematoda)") is left out of the walk (`other_species_terms`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ OTHER_TISSUE_WORDS: dict[str, tuple[str, ...]] = {
     "lymph node": ("lymph node",),
 }
 TOP_TERMS = 10
+# What a CL label appends when the term is defined for one clade only: ", human", "(Mmus)",
+# "(Primate)", "(sensu Teleostei)". A clade that holds the species does not exclude its terms.
+_CLADE_TAG = re.compile(r",\s*(human|mouse)$|\((?:sensu )?([A-Z][A-Za-z ]+)\)$")
+_ANIMALS = ("Vertebrata", "metazoa", "Metazoa")
+CLADES_OF: dict[str, frozenset[str]] = {
+    "human": frozenset({"human", "Homo sapiens", "Primate", *_ANIMALS}),
+    "mouse": frozenset({"mouse", "Mmus", "Mus", "Mus musculus", *_ANIMALS}),
+}
 
 
 @lru_cache(maxsize=1)
@@ -136,3 +145,20 @@ def elsewhere_terms(found: dict[str, Any] | str | None) -> frozenset[str] | None
     named = _labelled_tissues()
     other = frozenset().union(*(ids for t, ids in named.items() if t != found["tissue"]))
     return other - _tissue_terms()[found["tissue"]]
+
+
+@lru_cache(maxsize=4)
+def other_species_terms(taxon: str | None) -> frozenset[str]:
+    """The CL ids whose label names a clade that does not hold `taxon` ("human" or "mouse"):
+    a primate-only neuron in a mouse file, a zebrafish or insect term in either; empty for a
+    species `CLADES_OF` does not list."""
+    clades = CLADES_OF.get(taxon or "")
+    if clades is None:
+        return frozenset()
+    labels = ontology.parser().map_term_labels(ontology.live_ids())
+    out = set()
+    for i, label in labels.items():
+        tag = _CLADE_TAG.search(label or "")
+        if tag and (tag.group(1) or tag.group(2)) not in clades:
+            out.add(i)
+    return frozenset(out)

@@ -226,13 +226,16 @@ class Walker:
         row: np.ndarray,
         signature: dict[str, float] | None = None,
         favoured: np.ndarray | None = None,
+        left_out: np.ndarray | None = None,
     ) -> Walk:
         """The call for one group from its scores over the candidates (module docstring), gated
         by its kinds' signature scores (`signatures.group_scores`) where given; `favoured`
         (a weight per candidate: 1 for the tissue's terms, -1 for another tissue's) gains
-        `TISSUE_BONUS` times its weight."""
+        `TISSUE_BONUS` times its weight; `left_out` (true per candidate) are never reached."""
         bonus = signature or {}
         z = _standardise(np.asarray(row, dtype=float))
+        if left_out is not None:
+            z[left_out] = np.nan
         if favoured is not None:
             z = z + TISSUE_BONUS * favoured
         dropped = self._unexpressed(bonus) if bonus else {}
@@ -360,10 +363,12 @@ def walk_calls(
     signature: list[dict[str, float]] | None = None,
     tissue_terms: frozenset[str] | None = None,
     elsewhere: frozenset[str] | None = None,
+    other_species: frozenset[str] | None = None,
 ) -> list[Walk] | None:
     """Each group's lineage-first call from `matrix` (groups × candidates) and, where given, its
     kinds' signature scores, the tissue's terms (favoured) and those naming only another tissue
-    (`elsewhere`, disfavoured as much); None when the walk is off (`LINEAGE_CHOICES`)."""
+    (`elsewhere`, disfavoured as much), leaving out terms of another species
+    (`other_species`); None when the walk is off (`LINEAGE_CHOICES`)."""
     if setting == "off" or (setting == "auto" and user_given):
         return None
     walker = Walker([c.cl_id for c in cands])
@@ -371,7 +376,8 @@ def walk_calls(
     favoured = None
     if tissue_terms or elsewhere:
         favoured = walker.mask(tissue_terms or frozenset()) - walker.mask(elsewhere or frozenset())
-    return [walker.walk(row, s, favoured) for row, s in zip(matrix, sig, strict=True)]
+    left_out = walker.mask(other_species).astype(bool) if other_species else None
+    return [walker.walk(row, s, favoured, left_out) for row, s in zip(matrix, sig, strict=True)]
 
 
 def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:

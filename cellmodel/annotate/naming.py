@@ -85,6 +85,7 @@ def name_groups(
         sc.signature if uses_table else None,
         infer.tissue_terms(found),
         infer.elsewhere_terms(found),
+        infer.other_species_terms(sc.taxon),
     )
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
     out_groups = [

@@ -58,6 +58,7 @@ UNLABELLED = frozenset({"", "nan", "NA", "Unknown", "unknown"})
 # The rankings scored, and how the tables name them.
 RANKINGS = {"combined": "default", "knowledge": "knowledge alone", "markerdb": "marker table alone"}
 GRADES = ("exact", "partial", "wrong")
+Signatures = list[dict[str, float]]  # per group: kind (and named gene) -> signature score
 
 
 def load_groups(name: str, cache_dir: Path, label_map: Path) -> tuple[Any, str, dict[str, str]]:
@@ -80,9 +81,9 @@ def load_groups(name: str, cache_dir: Path, label_map: Path) -> tuple[Any, str, 
 
 def scored_matrices(
     adata: Any, label_key: str, store: Store, **settings: Any
-) -> tuple[dict[str, np.ndarray], list[str | None], list[str], float, list[dict[str, float]]]:
+) -> tuple[dict[str, np.ndarray], list[str | None], list[str], float, Signatures, str]:
     """Every ranking over the whole ontology (groups × CL terms), the terms' CL ids, the group
-    names, the seconds it took and each group's lineage signature scores."""
+    names, the seconds it took, each group's lineage signature scores and the species read."""
     began = time.perf_counter()
     key, groups = groups_of(adata, label_key)
     params, cands = setup(key, None, None, None, **settings)
@@ -103,7 +104,7 @@ def scored_matrices(
     matrices, _ = fusion.rankings(sc.channel, params.method)
     names = [str(c) for c in groups.categories]
     seconds = time.perf_counter() - began
-    return matrices, [c.cl_id for c in cands.terms], names, seconds, sc.signature
+    return matrices, [c.cl_id for c in cands.terms], names, seconds, sc.signature, sc.taxon
 
 
 def calls_of(
@@ -111,14 +112,20 @@ def calls_of(
     cl_ids: list[str | None],
     walk: bool,
     signature: list[dict[str, float]] | None = None,
+    taxon: str | None = None,
 ) -> list[dict[str, Any]]:
     """Each group's call from one ranking: flat (best candidate) or lineage-first, as `annotate`
-    walks (with the lineage signatures where given, and the tissue inferred from the ranking)."""
+    walks (with the lineage signatures where given, the tissue inferred from the ranking and
+    the species' terms)."""
     if walk:
         cands = [SimpleNamespace(cl_id=c) for c in cl_ids]
         found = infer.tissue(matrix, cl_ids)
         terms, elsewhere = infer.tissue_terms(found), infer.elsewhere_terms(found)
-        walks = lineage.walk_calls(matrix, cands, "on", False, signature, terms, elsewhere) or []
+        species = infer.other_species_terms(taxon)
+        walks = (
+            lineage.walk_calls(matrix, cands, "on", False, signature, terms, elsewhere, species)
+            or []
+        )
         return [w.to_dict() for w in walks]
     out = []
     for row in matrix:
@@ -154,7 +161,7 @@ def run_file(
     out: dict[str, Any] = {"n_groups": len(truth), "n_cells": adata.n_obs}
     settings = [("real", 0)] + [(c, s) for c in ("shuffled", "random") for s in range(seeds)]
     for vectors, seed in settings:
-        matrices, cl_ids, names, seconds, sig = scored_matrices(
+        matrices, cl_ids, names, seconds, sig, taxon = scored_matrices(
             adata, label_key, store, gene_vectors=vectors, seed=seed
         )
         log(f"{name}: {vectors} seed {seed} scored in {seconds:.1f} s")
@@ -162,7 +169,7 @@ def run_file(
             for walk in (False, True):
                 key = f"{ranking}|{'walk' if walk else 'flat'}|{vectors}"
                 with_sig = sig if ranking != "knowledge" else None
-                calls = calls_of(matrices[ranking], cl_ids, walk, with_sig)
+                calls = calls_of(matrices[ranking], cl_ids, walk, with_sig, taxon)
                 graded = grade_calls(calls, names, truth)
                 out.setdefault(key, []).append(graded)
     return out

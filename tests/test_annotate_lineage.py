@@ -138,3 +138,20 @@ def test_a_term_defined_for_another_species_is_never_the_call(ids: list[str]) ->
     as_human = lineage.walk_calls(row[None], cands, "on", False, None, None, None, for_human)[0]
     as_mouse = lineage.walk_calls(row[None], cands, "on", False, None, None, None, for_mouse)[0]
     assert as_human.cl_id == human_vip and as_mouse.cl_id == mouse_vip
+
+
+def test_a_kind_placed_in_one_tissue_is_left_out_where_another_was_inferred() -> None:
+    from cellmodel.annotate.report import inferred_line
+
+    thymocyte, double_positive, microglia = "CL:0000893", "CL:0000809", "CL:0000129"
+    lung = {"tissue": "lung", "lead": 0.06, "runner_up": "blood"}
+    left = infer.out_of_place_terms("human", lung)
+    assert {thymocyte, double_positive, microglia} <= left
+    assert "CL:0000583" not in left  # alveolar macrophage belongs in a lung
+    assert infer.other_species_terms("human") <= left
+    brain = infer.out_of_place_terms("mouse", {"tissue": "brain", "lead": 0.2})
+    assert microglia not in brain and thymocyte in brain
+    # nothing inferred: only the other species' terms are left out
+    assert infer.out_of_place_terms("human", None) == infer.other_species_terms("human")
+    line = inferred_line({"tissue": lung, "left_out": {"kinds_placed_elsewhere": ["thymocyte"]}})
+    assert "tissue lung" in line and "left out, as found only in other tissues: thymocyte" in line

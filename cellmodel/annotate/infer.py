@@ -7,8 +7,10 @@ CL terms name one of its words (label, synonyms or definition), averaged over th
 the best is reported with its lead over the runner-up. Nothing here reads a label. The lineage
 walk then favours, among near-equal terms, those naming that tissue (`lineage.TISSUE_BONUS`),
 and disfavours as much those whose label names only another tissue (`elsewhere_terms`: a
-mammary gland cell in a brain). A term whose label names another species than the file's
-("…, human", "(Mmus)", "(sensu Nematoda)") is left out of the walk (`other_species_terms`).
+mammary gland cell in a brain). Left out of the walk altogether (`out_of_place_terms`): a term
+whose label names another species than the file's ("…, human", "(Mmus)", "(sensu Nematoda)"),
+and a kind CL defines by its place (a thymocyte, a microglial cell) where another tissue was
+inferred.
 """
 
 from __future__ import annotations
@@ -53,6 +55,18 @@ TOP_TERMS = 10
 # What a CL label appends when the term is defined for one clade only: ", human", "(Mmus)",
 # "(Primate)", "(sensu Teleostei)". A clade that holds the species does not exclude its terms.
 _CLADE_TAG = re.compile(r",\s*(human|mouse)$|\((?:sensu )?([A-Z][A-Za-z ]+)\)$")
+# Kinds whose definition places them in one tissue ("an immature T cell located in the thymus",
+# "a ... macrophage found in the parenchyma of the central nervous system"), by the tissues they
+# are found in: the kind's subtree and every label naming it, left out where the file's tissue
+# was inferred to be another one (nothing is left out where no tissue was inferred).
+PLACED_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "thymocyte": ("CL:0000893", "thymocyte", ("thymus",)),
+    "microglial cell": ("CL:0000129", "microglia", ("brain", "retina")),
+    "Kupffer cell": ("CL:0000091", "Kupffer", ("liver",)),
+    "hepatocyte": ("CL:0000182", "hepatocyte", ("liver",)),
+    "podocyte": ("CL:0000653", "podocyte", ("kidney",)),
+    "enterocyte": ("CL:0000584", "enterocyte", ("gut",)),
+}
 _ANIMALS = ("Vertebrata", "metazoa", "Metazoa")
 CLADES_OF: dict[str, frozenset[str]] = {
     "human": frozenset({"human", "Homo sapiens", "Primate", *_ANIMALS}),
@@ -162,3 +176,33 @@ def other_species_terms(taxon: str | None) -> frozenset[str]:
         if tag and (tag.group(1) or tag.group(2)) not in clades:
             out.add(i)
     return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def _placed_terms() -> dict[str, frozenset[str]]:
+    """kind of `PLACED_KINDS` -> its CL ids: the subtree and every label naming the kind."""
+    p = ontology.parser()
+    labels = p.map_term_labels(ontology.live_ids())
+    out = {}
+    for kind, (root, word, _) in PLACED_KINDS.items():
+        pattern = re.compile(rf"\b{re.escape(word)}", re.IGNORECASE)
+        named = {i for i, label in labels.items() if pattern.search(label or "")}
+        out[kind] = frozenset(named | set(p.get_term_descendants(root, include_self=True)))
+    return out
+
+
+def out_of_place_terms(taxon: str | None, found: dict[str, Any] | None) -> frozenset[str]:
+    """The terms the walk leaves out for this file: those of another species
+    (`other_species_terms`), and the `PLACED_KINDS` whose tissues do not include the one
+    `tissue` inferred (none of them where nothing was inferred)."""
+    out = set(other_species_terms(taxon))
+    for kind in placed_elsewhere(found):
+        out |= _placed_terms()[kind]
+    return frozenset(out)
+
+
+def placed_elsewhere(found: dict[str, Any] | None) -> list[str]:
+    """The `PLACED_KINDS` left out for an inferred tissue (`tissue`'s result)."""
+    if not found:
+        return []
+    return [k for k, (_, _, tissues) in PLACED_KINDS.items() if found["tissue"] not in tissues]

@@ -363,12 +363,13 @@ def walk_calls(
     signature: list[dict[str, float]] | None = None,
     tissue_terms: frozenset[str] | None = None,
     elsewhere: frozenset[str] | None = None,
-    other_species: frozenset[str] | None = None,
+    left_out: frozenset[str] | None = None,
 ) -> list[Walk] | None:
     """Each group's lineage-first call from `matrix` (groups × candidates) and, where given, its
     kinds' signature scores, the tissue's terms (favoured) and those naming only another tissue
-    (`elsewhere`, disfavoured as much), leaving out terms of another species
-    (`other_species`); None when the walk is off (`LINEAGE_CHOICES`)."""
+    (`elsewhere`, disfavoured as much), never reaching `left_out` (another species' terms, a
+    kind placed in another tissue: `infer.out_of_place_terms`); None when the walk is off
+    (`LINEAGE_CHOICES`)."""
     if setting == "off" or (setting == "auto" and user_given):
         return None
     walker = Walker([c.cl_id for c in cands])
@@ -376,8 +377,8 @@ def walk_calls(
     favoured = None
     if tissue_terms or elsewhere:
         favoured = walker.mask(tissue_terms or frozenset()) - walker.mask(elsewhere or frozenset())
-    left_out = walker.mask(other_species).astype(bool) if other_species else None
-    return [walker.walk(row, s, favoured, left_out) for row, s in zip(matrix, sig, strict=True)]
+    out = walker.mask(left_out).astype(bool) if left_out else None
+    return [walker.walk(row, s, favoured, out) for row, s in zip(matrix, sig, strict=True)]
 
 
 def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:

@@ -85,7 +85,7 @@ def name_groups(
         sc.signature if uses_table else None,
         infer.tissue_terms(found),
         infer.elsewhere_terms(found),
-        infer.other_species_terms(sc.taxon),
+        infer.out_of_place_terms(sc.taxon, found),
     )
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
     out_groups = [
@@ -137,6 +137,10 @@ def _inferred(
         out.update(tissue=candidates.tissue, tissue_from="given")
     elif not candidates.user_given:
         out.update(tissue=tissue, tissue_from="the groups' best terms" if tissue else None)
+        out["left_out"] = {
+            "other_species_terms": len(infer.other_species_terms(sc.taxon)),
+            "kinds_placed_elsewhere": infer.placed_elsewhere(tissue),
+        }
     return out
 
 

@@ -254,4 +254,7 @@ def inferred_line(inferred: dict[str, Any] | None) -> str:
             f"tissue {found['tissue']} (from the groups' best terms, ahead of"
             f" {found['runner_up']} by {found['lead']}; --tissue to restrict the candidates to it)"
         )
+    placed = (inferred.get("left_out") or {}).get("kinds_placed_elsewhere")
+    if placed:
+        parts.append(f"left out, as found only in other tissues: {', '.join(placed)}")
     return "inferred " + "; ".join(parts) if parts else ""

@@ -116,14 +116,14 @@ def calls_of(
 ) -> list[dict[str, Any]]:
     """Each group's call from one ranking: flat (best candidate) or lineage-first, as `annotate`
     walks (with the lineage signatures where given, the tissue inferred from the ranking and
-    the species' terms)."""
+    the terms out of place for the file's species and tissue)."""
     if walk:
         cands = [SimpleNamespace(cl_id=c) for c in cl_ids]
         found = infer.tissue(matrix, cl_ids)
         terms, elsewhere = infer.tissue_terms(found), infer.elsewhere_terms(found)
-        species = infer.other_species_terms(taxon)
+        left_out = infer.out_of_place_terms(taxon, found)
         walks = (
-            lineage.walk_calls(matrix, cands, "on", False, signature, terms, elsewhere, species)
+            lineage.walk_calls(matrix, cands, "on", False, signature, terms, elsewhere, left_out)
             or []
         )
         return [w.to_dict() for w in walks]

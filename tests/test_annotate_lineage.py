@@ -79,6 +79,11 @@ def test_tissue_is_read_from_the_groups_best_terms(ids: list[str]) -> None:
     assert found is not None and found["tissue"] == "pancreas" and found["lead"] > 0
     assert infer.tissue(np.full((2, len(ids)), np.nan), ids) is None
     assert infer.tissue_terms(found) == infer._tissue_terms()["pancreas"]
+    # as many of the best terms name the pancreas as the lung: no tissue
+    lung = [c for c in ids if c in infer._tissue_terms()["lung"] - set(islet)][:4]
+    pancreas_only = [c for c in islet if c not in infer._tissue_terms()["lung"]][:4]
+    tie = _row(ids, dict.fromkeys(pancreas_only + lung, 4.0))
+    assert infer.tissue(tie[None], ids) is None
 
 
 def test_labels_name_the_genes_their_cells_express() -> None:

@@ -99,7 +99,7 @@ def tissue(matrix: np.ndarray, cl_ids: list[str | None]) -> dict[str, Any] | Non
     """The tissue the groups' best candidates name most often: per group its `TOP_TERMS` best
     candidates under `matrix` (groups × candidates, the ranking that calls), each tissue scored
     by the share of those terms whose text names it, averaged over the groups; None where no
-    tissue is named at all."""
+    tissue is named at all or the best two tie (a tie is no evidence for either)."""
     terms = _tissue_terms()
     terms = {t: ids for t, ids in terms.items() if t in TISSUE_WORDS}
     counts = dict.fromkeys(terms, 0.0)
@@ -116,6 +116,8 @@ def tissue(matrix: np.ndarray, cl_ids: list[str | None]) -> dict[str, Any] | Non
         return None
     scores = {t: c / n_rows for t, c in counts.items()}
     order = sorted(scores, key=lambda t: -scores[t])
+    if scores[order[0]] <= scores[order[1]]:  # a tie names no tissue
+        return None
     return {
         "tissue": order[0],
         "lead": round(scores[order[0]] - scores[order[1]], 3),

@@ -120,6 +120,7 @@ def test_a_term_another_tissue_names_loses_to_the_files_own(ids: list[str]) -> N
     mammary = "CL:4033058"  # luminal hormone-sensing cell of mammary gland
     assert mammary in elsewhere and "CL:0000127" not in elsewhere  # astrocyte names no tissue
     assert "CL:0000071" not in elsewhere  # "blood vessel endothelial cell" is no blood cell
+    assert "CL:0002097" in elsewhere  # cortical cell of adrenal gland: its cortex is no brain's
     assert infer.elsewhere_terms("brain") is None  # a user's tissue restricts the list already
     # the mammary gland's cells a little ahead of glia (a quarter of the noise's spread apart)
     gland = {mammary: 0.52, "CL:0002327": 0.51, "CL:0002326": 0.51}

@@ -154,13 +154,14 @@ def _labelled_tissues() -> dict[str, frozenset[str]]:
 
 def elsewhere_terms(found: dict[str, Any] | str | None) -> frozenset[str] | None:
     """The CL ids whose label names another tissue (`TISSUE_WORDS`, `OTHER_TISSUE_WORDS`) and
-    whose text does not name the inferred one (`tissue`'s result); None where no tissue was
-    inferred or the user named one (their candidates are that tissue's terms already)."""
+    not the inferred one (`tissue`'s result; the label, not the definition, as "cortex" in an
+    adrenal cell's text is not the brain's); None where no tissue was inferred or the user
+    named one (their candidates are that tissue's terms already)."""
     if not isinstance(found, dict):
         return None
     named = _labelled_tissues()
     other = frozenset().union(*(ids for t, ids in named.items() if t != found["tissue"]))
-    return other - _tissue_terms()[found["tissue"]]
+    return other - named[found["tissue"]]
 
 
 @lru_cache(maxsize=4)

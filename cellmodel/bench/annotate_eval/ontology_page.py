@@ -12,6 +12,7 @@ from cellmodel.bench.annotate_eval.ontology_runs import RANKINGS
 SIDES = {
     "development": "development",
     "seen": "seen (first round's held out)",
+    "seen2": "seen (second round's held out)",
     "held out": "new held out",
 }
 SINGLE = ("text", "mentions", "processes", "knowledge", "markerdb")

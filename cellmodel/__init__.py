@@ -15,7 +15,15 @@ session is told. Each loads on first use, so `import cellmodel` itself is quick.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# OpenMP threads (torch's and scikit-learn's libgomp) that finish a parallel region spin-wait for
+# the next one by default. cellmodel's fit runs thousands of small regions; when other work shares
+# the cores, the spinning thread takes the core from the one computing. Sleeping instead changes
+# no arithmetic (the same bits out). It must be set before the first OpenMP library loads, hence
+# here; a value the user set wins. See docs/cluster_design_set.md, "Time".
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = ["__version__", "pl", "pp", "settings", "tl"]
 __version__ = "0.1.0"

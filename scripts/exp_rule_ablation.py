@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from split_design_set import FILE_SIDES
-
 from cellmodel import datasets
+from cellmodel.bench.cluster_split import FILE_SIDES
 from cellmodel.bench.data import hide_labels, reference_labels
 from cellmodel.cluster.job import cluster
 

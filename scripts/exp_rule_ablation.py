@@ -10,7 +10,7 @@ as `scripts/exp_design_set.py` fits the default) the pipeline runs as it is (`de
 once more with one rule replaced by what it replaced (`VARIANTS`): parallel-analysis PCs by a
 fixed 50, the half-self GCN aggregation by GCN's own self loop, the merge-split check off, the
 batch choice off. ARI against the labels only scores. `--table` prints, per side of
-`scripts/split_design_set.py`, the mean ARI with and without each rule and the rule's gain.
+`cellmodel.bench.cluster_split`, the mean ARI with and without each rule and the rule's gain.
 """
 
 from __future__ import annotations

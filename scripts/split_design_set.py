@@ -16,8 +16,7 @@ Per side: the mean ARI of the default, of each fixed baseline and of the per-fil
 three (chosen per file after the fact), the files more than 0.02 below their best baseline, the
 files whose std over seeds exceeds 0.03 where a baseline's does not, and each rule's gain on the
 files that have its runs. Labels only score; the split was fixed before the held-out runs. The
-second round's files (`HELD_OUT_ROUND2`) have no guard runs: their default is the design-set
-run's `encoder`.
+sides are those of `cellmodel.bench.cluster_split`.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def _tissue_terms() -> dict[str, frozenset[str]]:
     p = ontology.parser()
     ids = ontology.live_ids()
     labels, defs, syns = (
-        p.map_term_labels(ids),
+        ontology.live_labels(),
         p.map_term_descriptions(ids),
         p.map_term_synonyms(ids),
     )
@@ -139,8 +139,7 @@ def tissue_terms(found: dict[str, Any] | str | None) -> frozenset[str] | None:
 def _labelled_tissues() -> dict[str, frozenset[str]]:
     """tissue -> the CL ids whose label itself names it (a definition names tissues in passing:
     "vasoactive intestinal polypeptide", "blood vessel"; a label names where the cell is)."""
-    p = ontology.parser()
-    labels = p.map_term_labels(ontology.live_ids())
+    labels = ontology.live_labels()
     out = {}
     for tissue, words in {**TISSUE_WORDS, **OTHER_TISSUE_WORDS}.items():
         pattern = re.compile("|".join(rf"\b{re.escape(w)}" for w in words), re.IGNORECASE)
@@ -172,7 +171,7 @@ def other_species_terms(taxon: str | None) -> frozenset[str]:
     clades = CLADES_OF.get(taxon or "")
     if clades is None:
         return frozenset()
-    labels = ontology.parser().map_term_labels(ontology.live_ids())
+    labels = ontology.live_labels()
     out = set()
     for i, label in labels.items():
         tag = _CLADE_TAG.search(label or "")
@@ -185,7 +184,7 @@ def other_species_terms(taxon: str | None) -> frozenset[str]:
 def _placed_terms() -> dict[str, frozenset[str]]:
     """kind of `PLACED_KINDS` -> its CL ids: the subtree and every label naming the kind."""
     p = ontology.parser()
-    labels = p.map_term_labels(ontology.live_ids())
+    labels = ontology.live_labels()
     out = {}
     for kind, (root, word, _) in PLACED_KINDS.items():
         pattern = re.compile(rf"\b{re.escape(word)}", re.IGNORECASE)

@@ -44,7 +44,7 @@ def named_positive() -> dict[str, tuple[tuple[str, ...], ...]]:
     """CL id -> the genes its label says its cells express, one tuple of symbols per claim (an
     alias may name several genes: "CD16" is FCGR3A or FCGR3B); terms with no such claim are
     left out."""
-    labels = ontology.parser().map_term_labels(ontology.live_ids())
+    labels = ontology.live_labels()
     found = {cl_id: _POSITIVE.findall(label or "") for cl_id, label in labels.items()}
     genes = _genes_of({t for tokens in found.values() for t in tokens})
     out = {}

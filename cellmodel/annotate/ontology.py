@@ -68,6 +68,12 @@ def live_ids() -> list[str]:
     return _index()[2]
 
 
+@lru_cache(maxsize=1)
+def live_labels() -> dict[str, str]:
+    """CL id -> label, for every live cell type (read once per process)."""
+    return {i: label or "" for i, label in _parser().map_term_labels(live_ids()).items()}
+
+
 def cl_version() -> str:
     """The CL release the installed package reads (e.g. 'v2026-03-26')."""
     return str(_parser().cxg_schema.supported_ontologies["CL"]["version"])

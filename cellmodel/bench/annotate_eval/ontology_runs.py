@@ -114,7 +114,7 @@ def calls_of(
     matrix: np.ndarray,
     cl_ids: list[str | None],
     walk: bool,
-    signature: list[dict[str, float]] | None = None,
+    signature: Signatures | None = None,
     taxon: str | None = None,
 ) -> list[dict[str, Any]]:
     """Each group's call from one ranking: flat (best candidate) or lineage-first, as `annotate`

@@ -79,11 +79,7 @@ def test_knn_graph_hand_made_points() -> None:
     assert graph.edge_index.shape == (2, len(expected))
 
 
-@pytest.mark.parametrize(
-    "approximate",
-    # pynndescent's first call compiles with numba (about a minute on two cores).
-    [False, pytest.param(True, marks=pytest.mark.slow)],
-)
+@pytest.mark.parametrize("approximate", [False, True])
 def test_knn_graph_symmetric_without_self_loops(approximate: bool) -> None:
     X, _ = blobs(40, dim=8)
     graph = knn_graph(X, n_neighbors=10, approximate=approximate)

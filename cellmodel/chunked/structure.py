@@ -30,8 +30,9 @@ from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.stats import GeneStats, seurat_hvg
 from cellmodel.io import normalize as normalize_rows
 from cellmodel.pp import graph
+from cellmodel.pp.pca import check_n_pcs, covariance_axes
 from cellmodel.semantic import StageProgress
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError
 
 
 @dataclass(frozen=True)
@@ -124,21 +125,14 @@ def sample_rows(n_cells: int, seed: int) -> np.ndarray:
 
 def components(part: GramPart, n_pcs: int) -> Components:
     """The top `n_pcs` principal axes of the scaled rows from their summed Gram matrix."""
-    n = part.n_cells
-    mean = part.total / n
-    cov = (part.gram - n * np.outer(mean, mean)) / max(n - 1, 1)
-    values, vectors = np.linalg.eigh(cov)
-    order = np.argsort(values)[::-1][:n_pcs]
+    mean, vectors, variances = covariance_axes(part.n_cells, part.total, part.gram, n_pcs)
     return Components(
-        mean.astype(np.float32),
-        np.ascontiguousarray(vectors[:, order], dtype=np.float32),
-        np.maximum(values[order], 0.0),
+        mean.astype(np.float32), np.ascontiguousarray(vectors, dtype=np.float32), variances
     )
 
 
 def _n_components(n_pcs: int | str, n_cells: int, n_hvg: int) -> int:
-    if n_pcs != "auto" and (not isinstance(n_pcs, int) or isinstance(n_pcs, bool)):
-        raise UsageError(f"n_pcs must be a number or 'auto', not {n_pcs!r}")
+    check_n_pcs(n_pcs)
     wanted = DEFAULT_N_PCS if n_pcs == "auto" else int(n_pcs)
     count = min(wanted, n_cells - 1, n_hvg)
     if count < 1:

@@ -2,7 +2,8 @@
 
 Memory stays linear in cells: the graph is a CSR matrix with about `n_neighbors` × cells entries
 (never a dense N × N matrix). Small data uses exact neighbours (scikit-learn); from
-`APPROXIMATE_FROM` cells on, pynndescent's approximate neighbours keep the build near-linear.
+`APPROXIMATE_FROM` cells on, an inverted-file search (`cellmodel.pp.neighbors`) keeps the build
+linear.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ import scipy.sparse as sp
 import torch
 
 from cellmodel._settings import DEFAULT_N_HVG, DEFAULT_N_PCS
+from cellmodel.pp.neighbors import nearest
+from cellmodel.pp.pca import (  # noqa: F401  (graph.pca & co. are this module's public names)
+    PARALLEL_MAX_CELLS,
+    check_n_pcs,
+    parallel_analysis,
+    pca,
+    principal_components,
+)
 from genekb.errors import GenekbError, UsageError
 
 DEFAULT_N_NEIGHBORS = 15  # scanpy's default; the Leiden baselines' graph and `knn_graph`'s default
@@ -23,8 +32,6 @@ DEFAULT_N_NEIGHBORS = 15  # scanpy's default; the Leiden baselines' graph and `k
 # files; at 8, ~40-60 (figures: docs/cluster_experiments.md, "Robustness across datasets").
 FIT_N_NEIGHBORS = 8
 APPROXIMATE_FROM = 50_000
-# `parallel_analysis` reads at most this many cells (two dense copies of them, cells × HVGs).
-PARALLEL_MAX_CELLS = 20_000
 # Scaled values are clipped like scanpy's `pp.scale(max_value=10)`: a few extreme cells must not
 # dominate the principal components.
 SCALE_CLIP = 10.0
@@ -36,7 +43,7 @@ class KnnGraph:
 
     adjacency: sp.csr_matrix  # cells × cells, 1.0 where either cell is among the other's k nearest
     n_neighbors: int
-    method: str  # "exact" (scikit-learn) or "nndescent" (pynndescent)
+    method: str  # "exact" (scikit-learn) or "inverted-file" (`neighbors.nearest`)
 
     @property
     def n_cells(self) -> int:
@@ -101,48 +108,6 @@ def scale(X: Any) -> np.ndarray:
     return X
 
 
-def pca(X_scaled: np.ndarray, n_pcs: int = DEFAULT_N_PCS, seed: int = 0) -> np.ndarray:
-    """Top `n_pcs` principal components (cells × n_pcs, float32); deterministic for a given seed."""
-    return _pca_model(X_scaled, n_pcs, seed).fit_transform(X_scaled).astype(np.float32)
-
-
-def _pca_model(X_scaled: np.ndarray, n_pcs: int, seed: int) -> Any:
-    from sklearn.decomposition import PCA
-
-    n_pcs = min(n_pcs, X_scaled.shape[0] - 1, X_scaled.shape[1])
-    if n_pcs < 1:
-        raise GenekbError("too few cells or genes for a PCA; the structure view needs ≥ 2 of each")
-    solver = "arpack" if n_pcs < min(X_scaled.shape) else "full"
-    return PCA(n_components=n_pcs, svd_solver=solver, random_state=seed)
-
-
-def parallel_analysis(
-    X_scaled: np.ndarray,
-    max_pcs: int = DEFAULT_N_PCS,
-    seed: int = 0,
-    variances: np.ndarray | None = None,
-) -> int:
-    """How many leading principal components to keep: those whose variance exceeds the variance
-    of the same rank once each gene's values are permuted across cells (Horn 1965, Psychometrika
-    30:179). Permuting keeps every gene's distribution and breaks the co-expression that cell
-    types create, so a component above its permuted counterpart is structure and one below is what
-    noise alone gives. Capped at `max_pcs`, at least 2. `variances`: the data's own PC variances
-    when the caller has them. On more than `PARALLEL_MAX_CELLS` cells both spectra come from a
-    seeded sample of that many (fewer cells can only find fewer components above noise)."""
-    rng = np.random.default_rng(seed)
-    X = np.asarray(X_scaled, dtype=np.float32)
-    if X.shape[0] > PARALLEL_MAX_CELLS:
-        X = X[np.sort(rng.choice(X.shape[0], PARALLEL_MAX_CELLS, replace=False))]
-        variances = None
-    if variances is None:
-        variances = _pca_model(X, max_pcs, seed).fit(X).explained_variance_
-    noise_data = rng.permuted(X, axis=0)
-    noise = _pca_model(noise_data, max_pcs, seed).fit(noise_data).explained_variance_
-    above = np.asarray(variances)[: len(noise)] > noise[: len(variances)]
-    count = len(above) if above.all() else int(np.argmin(above))
-    return max(2, min(count, max_pcs))
-
-
 def structure_features(
     X: Any,
     *,
@@ -158,7 +123,7 @@ def structure_features(
     `DEFAULT_N_PCS`). `batch` (one value per cell, e.g. donor; never the cell-type labels):
     ComBat (scanpy) removes per-batch location and scale from the HVG matrix before scaling.
     """
-    _check_n_pcs(n_pcs)  # a wrong argument is said before anything is computed
+    check_n_pcs(n_pcs)  # a wrong argument is said before anything is computed
     if X.shape[0] < 3:
         raise GenekbError(f"only {X.shape[0]} cell(s); clustering needs at least 3 cells")
     X_log = log_normalize(X, kind)
@@ -186,23 +151,6 @@ def _check_some_gene_varies(X: Any) -> None:
         spread = np.ptp(np.asarray(X), axis=0)
     if not np.any(spread > 0):
         raise GenekbError(NO_GENE_VARIES)
-
-
-def _check_n_pcs(n_pcs: int | str) -> None:
-    if n_pcs != "auto" and (not isinstance(n_pcs, int) or isinstance(n_pcs, bool)):
-        raise UsageError(f"n_pcs must be a number or 'auto', not {n_pcs!r}")
-
-
-def principal_components(X_scaled: np.ndarray, n_pcs: int | str, seed: int = 0) -> np.ndarray:
-    """`pca` with `n_pcs` given, or with "auto": the first `DEFAULT_N_PCS` components cut to those
-    `parallel_analysis` keeps."""
-    _check_n_pcs(n_pcs)
-    if n_pcs != "auto":
-        return pca(X_scaled, int(n_pcs), seed)
-    model = _pca_model(X_scaled, DEFAULT_N_PCS, seed)
-    scores = model.fit_transform(X_scaled).astype(np.float32)
-    keep = parallel_analysis(X_scaled, DEFAULT_N_PCS, seed, model.explained_variance_)
-    return np.ascontiguousarray(scores[:, :keep])
 
 
 def combat(X_log: Any, batch: np.ndarray) -> np.ndarray:
@@ -234,23 +182,6 @@ def combat(X_log: Any, batch: np.ndarray) -> np.ndarray:
     return np.asarray(holder.X, dtype=np.float32)
 
 
-def _nearest(
-    data: np.ndarray, queries: np.ndarray, k: int, approximate: bool, seed: int
-) -> np.ndarray:
-    """Indices (queries × k) of each query's k nearest rows of `data` (Euclidean)."""
-    k = min(k, data.shape[0])
-    if approximate:
-        from pynndescent import NNDescent
-
-        index = NNDescent(data, n_neighbors=k, random_state=seed, n_jobs=1, low_memory=True)
-        if queries is data:
-            return index.neighbor_graph[0]
-        return index.query(queries, k=k)[0]
-    from sklearn.neighbors import NearestNeighbors
-
-    return NearestNeighbors(n_neighbors=k).fit(data).kneighbors(queries, return_distance=False)
-
-
 def knn_graph(
     X_pca: np.ndarray,
     n_neighbors: int = DEFAULT_N_NEIGHBORS,
@@ -264,7 +195,7 @@ def knn_graph(
     `batch` (one value per cell, e.g. donor): batch-balanced neighbours (BBKNN's idea): each cell
     takes ceil(n_neighbors / n_batches) nearest cells from every batch, so message passing over the
     graph mixes batches and the encoder sees past batch effects. `approximate=None` picks
-    pynndescent from `APPROXIMATE_FROM` cells on, exact search below.
+    the inverted-file search (`neighbors.nearest`) from `APPROXIMATE_FROM` cells on, exact below.
     """
     n_cells = X_pca.shape[0]
     if n_neighbors < 1:
@@ -275,10 +206,10 @@ def knn_graph(
     if approximate is None:
         approximate = n_cells >= APPROXIMATE_FROM
     X = np.ascontiguousarray(X_pca, dtype=np.float32)
-    method = "nndescent" if approximate else "exact"
+    method = "inverted-file" if approximate else "exact"
     if batch is None:
         # k + 1 because each cell finds itself first.
-        neighbors = _nearest(X, X, k + 1, approximate, seed)
+        neighbors = nearest(X, X, k + 1, approximate=approximate, seed=seed)
         rows = np.repeat(np.arange(n_cells), neighbors.shape[1])
         cols = neighbors.ravel()
     else:
@@ -289,7 +220,8 @@ def knn_graph(
         per_batch = -(-k // len(groups))
         row_parts, col_parts = [], []
         for members in groups:
-            found = members[_nearest(X[members], X, per_batch + 1, approximate, seed)]
+            local = nearest(X[members], X, per_batch + 1, approximate=approximate, seed=seed)
+            found = np.where(local >= 0, members[local], -1)
             # One extra was asked for in case a cell finds itself; others drop their farthest.
             is_self = found == np.arange(n_cells)[:, None]
             is_self[~is_self.any(axis=1), -1] = True
@@ -298,7 +230,7 @@ def knn_graph(
             col_parts.append(found[keep_mask])
         rows, cols = np.concatenate(row_parts), np.concatenate(col_parts)
         method += "-batch-balanced"
-    keep = (rows != cols) & (cols >= 0)  # drop self matches (and pynndescent's -1 fillers)
+    keep = (rows != cols) & (cols >= 0)  # drop self matches (and the search's -1 fillers)
     directed = sp.csr_matrix(
         (np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], cols[keep])),
         shape=(n_cells, n_cells),

@@ -1,0 +1,130 @@
+"""Each query's k nearest rows of a data matrix (Euclidean): exact, or an inverted-file search.
+
+The inverted file (Sivic & Zisserman 2003; Jégou, Douze & Schmid 2011, IEEE TPAMI 33:117):
+coarse k-means centroids cut the data into lists of about `IVF_LIST_SIZE` rows; every query
+lives in the list of its nearest centroid, and the queries of a list compare themselves exactly
+with the rows of the `IVF_PROBES` lists whose centroids lie nearest that list's centroid. The
+work per query is then a fixed number of distances, so the search is linear in the cells, and it
+needs no compilation step (pynndescent's numba kernels took about 40 s to compile in every new
+process). Seeded and single-pass: the same input gives the same neighbours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# Rows per list (the coarse k-means has n / IVF_LIST_SIZE centroids) and lists searched per list.
+IVF_LIST_SIZE = 256
+IVF_PROBES = 10
+# Coarse centroids are fitted on a seeded sample of this many rows per centroid.
+IVF_SAMPLE_PER_LIST = 32
+# Rounds of neighbours-of-neighbours after the inverted-file search.
+REFINE_ROUNDS = 0
+# Queries searched together over the union of their probes.
+PROBE_BLOCK = 64
+# Queries per distance block (block × candidates float32 distances in memory at once).
+QUERY_BLOCK = 1024
+
+
+def nearest(
+    data: np.ndarray, queries: np.ndarray, k: int, *, approximate: bool, seed: int = 0
+) -> np.ndarray:
+    """Indices (queries × k) of each query's k nearest rows of `data`, nearest first."""
+    k = min(k, data.shape[0])
+    if not approximate:
+        from sklearn.neighbors import NearestNeighbors
+
+        return NearestNeighbors(n_neighbors=k).fit(data).kneighbors(queries, return_distance=False)
+    same = queries is data
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    queries = data if same else np.ascontiguousarray(queries, dtype=np.float32)
+    found = _inverted_file(data, queries, k, seed)
+    links = found if same else nearest(data, data, k, approximate=True, seed=seed)
+    for _ in range(REFINE_ROUNDS):
+        found = _refine(data, queries, found, links)
+        if same:
+            links = found
+    return found
+
+
+def _refine(
+    data: np.ndarray, queries: np.ndarray, found: np.ndarray, links: np.ndarray
+) -> np.ndarray:
+    """One round of NN-descent's local join (Dong, Moses & Li 2011, WWW): each query's best k
+    among what it has and its neighbours' neighbours (`links`: data row → its k nearest)."""
+    k = found.shape[1]
+    data_t, query_t = torch.from_numpy(data), torch.from_numpy(queries)
+    links_t, found_t = torch.from_numpy(links), torch.from_numpy(found)
+    better = np.empty_like(found)
+    for s in range(0, found.shape[0], QUERY_BLOCK):
+        have = found_t[s : s + QUERY_BLOCK]
+        hops = links_t[have.clamp(min=0)].reshape(have.shape[0], -1)
+        hops[(have < 0).repeat_interleave(links.shape[1], dim=1)] = -1
+        cand, _ = torch.cat([have, hops], dim=1).sort(dim=1)
+        q = query_t[s : s + QUERY_BLOCK]
+        dist = ((data_t[cand.clamp(min=0)] - q[:, None, :]) ** 2).sum(dim=2)
+        repeat = torch.zeros_like(cand, dtype=torch.bool)
+        repeat[:, 1:] = cand[:, 1:] == cand[:, :-1]
+        dist[repeat | (cand < 0)] = float("inf")
+        order = torch.topk(dist, k, dim=1, largest=False)
+        picked = cand.gather(1, order.indices)
+        picked[torch.isinf(order.values)] = -1
+        better[s : s + QUERY_BLOCK] = picked.numpy()
+    return better
+
+
+def _coarse_centroids(data: np.ndarray, n_lists: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(seed)
+    size = min(data.shape[0], n_lists * IVF_SAMPLE_PER_LIST)
+    sample = data[np.sort(rng.choice(data.shape[0], size, replace=False))]
+    fit = KMeans(n_lists, n_init=1, max_iter=20, random_state=seed).fit(sample)
+    return np.asarray(fit.cluster_centers_, dtype=np.float32)
+
+
+def _nearest_centroids(rows: torch.Tensor, centroids: torch.Tensor, count: int) -> np.ndarray:
+    """Each row's `count` nearest centroids (rows × count), nearest first."""
+    count = min(count, centroids.shape[0])
+    parts = [
+        torch.topk(torch.cdist(rows[s : s + QUERY_BLOCK * 8], centroids), count, largest=False)
+        .indices
+        for s in range(0, rows.shape[0], QUERY_BLOCK * 8)
+    ]
+    return torch.cat(parts).numpy()
+
+
+def _members(homes: np.ndarray, n_lists: int) -> list[np.ndarray]:
+    order = np.argsort(homes, kind="stable")
+    bounds = np.searchsorted(homes[order], np.arange(n_lists + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(n_lists)]
+
+
+def _inverted_file(data: np.ndarray, queries: np.ndarray, k: int, seed: int) -> np.ndarray:
+    n_lists = max(1, data.shape[0] // IVF_LIST_SIZE)
+    centroids = torch.from_numpy(_coarse_centroids(data, n_lists, seed))
+    data_t, query_t = torch.from_numpy(data), torch.from_numpy(queries)
+    data_lists = _members(_nearest_centroids(data_t, centroids, 1)[:, 0], n_lists)
+    probes = _nearest_centroids(query_t, centroids, IVF_PROBES)
+    data_sq = (data_t * data_t).sum(dim=1)
+    found = np.full((queries.shape[0], k), -1, dtype=np.int64)
+    # Queries that share a nearest centroid are searched together, over every list any of them
+    # probes (a superset of each one's own probes).
+    for asking in _members(probes[:, 0], n_lists):
+        # ordered by their second-nearest centroid, so that a block's probes overlap most
+        asking = asking[np.argsort(probes[asking, min(1, probes.shape[1] - 1)], kind="stable")]
+        for s in range(0, asking.size, PROBE_BLOCK):
+            block = asking[s : s + PROBE_BLOCK]
+            lists = np.unique(probes[block])
+            candidates = np.concatenate([data_lists[p] for p in lists])
+            take = min(k, candidates.size)
+            if take == 0:
+                continue
+            cand_t = torch.from_numpy(candidates)
+            rows = data_t[cand_t]
+            q = query_t[torch.from_numpy(block)]
+            dist = (q * q).sum(dim=1, keepdim=True) - 2.0 * (q @ rows.T) + data_sq[cand_t][None, :]
+            best = torch.topk(dist, take, dim=1, largest=False).indices.numpy()
+            found[block, :take] = candidates[best]
+    return found

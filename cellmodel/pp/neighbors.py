@@ -88,8 +88,9 @@ def _nearest_centroids(rows: torch.Tensor, centroids: torch.Tensor, count: int) 
     """Each row's `count` nearest centroids (rows × count), nearest first."""
     count = min(count, centroids.shape[0])
     parts = [
-        torch.topk(torch.cdist(rows[s : s + QUERY_BLOCK * 8], centroids), count, largest=False)
-        .indices
+        torch.topk(
+            torch.cdist(rows[s : s + QUERY_BLOCK * 8], centroids), count, largest=False
+        ).indices
         for s in range(0, rows.shape[0], QUERY_BLOCK * 8)
     ]
     return torch.cat(parts).numpy()

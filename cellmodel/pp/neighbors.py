@@ -1,11 +1,11 @@
 """Each query's k nearest rows of a data matrix (Euclidean): exact, or an inverted-file search.
 
 The inverted file (Sivic & Zisserman 2003; Jégou, Douze & Schmid 2011, IEEE TPAMI 33:117):
-coarse k-means centroids cut the data into lists of about `IVF_LIST_SIZE` rows; every query
-lives in the list of its nearest centroid, and the queries of a list compare themselves exactly
-with the rows of the `IVF_PROBES` lists whose centroids lie nearest that list's centroid. The
-work per query is then a fixed number of distances, so the search is linear in the cells, and it
-needs no compilation step (pynndescent's numba kernels took about 40 s to compile in every new
+coarse k-means centroids cut the data into lists of about `IVF_LIST_SIZE` rows; each query
+probes the lists of its `IVF_PROBES` nearest centroids, and queries that share their nearest
+centroids are searched together, exactly, over the union of their lists. The work per query is
+then about a fixed number of distances, so the search is about linear in the cells, and it needs
+no compilation step (pynndescent's numba kernels took about 40 s to compile in every new
 process). Seeded and single-pass: the same input gives the same neighbours.
 """
 
@@ -19,8 +19,6 @@ IVF_LIST_SIZE = 256
 IVF_PROBES = 10
 # Coarse centroids are fitted on a seeded sample of this many rows per centroid.
 IVF_SAMPLE_PER_LIST = 32
-# Rounds of neighbours-of-neighbours after the inverted-file search.
-REFINE_ROUNDS = 0
 # Queries searched together over the union of their probes.
 PROBE_BLOCK = 64
 # Queries per distance block (block × candidates float32 distances in memory at once).
@@ -36,42 +34,9 @@ def nearest(
         from sklearn.neighbors import NearestNeighbors
 
         return NearestNeighbors(n_neighbors=k).fit(data).kneighbors(queries, return_distance=False)
-    same = queries is data
     data = np.ascontiguousarray(data, dtype=np.float32)
-    queries = data if same else np.ascontiguousarray(queries, dtype=np.float32)
-    found = _inverted_file(data, queries, k, seed)
-    links = found if same else nearest(data, data, k, approximate=True, seed=seed)
-    for _ in range(REFINE_ROUNDS):
-        found = _refine(data, queries, found, links)
-        if same:
-            links = found
-    return found
-
-
-def _refine(
-    data: np.ndarray, queries: np.ndarray, found: np.ndarray, links: np.ndarray
-) -> np.ndarray:
-    """One round of NN-descent's local join (Dong, Moses & Li 2011, WWW): each query's best k
-    among what it has and its neighbours' neighbours (`links`: data row → its k nearest)."""
-    k = found.shape[1]
-    data_t, query_t = torch.from_numpy(data), torch.from_numpy(queries)
-    links_t, found_t = torch.from_numpy(links), torch.from_numpy(found)
-    better = np.empty_like(found)
-    for s in range(0, found.shape[0], QUERY_BLOCK):
-        have = found_t[s : s + QUERY_BLOCK]
-        hops = links_t[have.clamp(min=0)].reshape(have.shape[0], -1)
-        hops[(have < 0).repeat_interleave(links.shape[1], dim=1)] = -1
-        cand, _ = torch.cat([have, hops], dim=1).sort(dim=1)
-        q = query_t[s : s + QUERY_BLOCK]
-        dist = ((data_t[cand.clamp(min=0)] - q[:, None, :]) ** 2).sum(dim=2)
-        repeat = torch.zeros_like(cand, dtype=torch.bool)
-        repeat[:, 1:] = cand[:, 1:] == cand[:, :-1]
-        dist[repeat | (cand < 0)] = float("inf")
-        order = torch.topk(dist, k, dim=1, largest=False)
-        picked = cand.gather(1, order.indices)
-        picked[torch.isinf(order.values)] = -1
-        better[s : s + QUERY_BLOCK] = picked.numpy()
-    return better
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    return _inverted_file(data, queries, k, seed)
 
 
 def _coarse_centroids(data: np.ndarray, n_lists: int, seed: int) -> np.ndarray:

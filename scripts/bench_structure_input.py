@@ -2,6 +2,7 @@
 neighbour search against pynndescent, in one process on the same matrices.
 
     OMP_WAIT_POLICY=PASSIVE python scripts/bench_structure_input.py --cells 100000
+    OMP_WAIT_POLICY=PASSIVE python scripts/bench_structure_input.py --crossover 100000,400000
 
 Inputs: the synthetic counts of `cellmodel bench --scale` (`cellmodel.datasets.synthetic`, seed 0,
 log-normalized, 2,000 HVGs, scaled), their principal components (parallel-analysis count, and 50),
@@ -87,12 +88,53 @@ def bench_neighbors(inputs: dict[str, np.ndarray], k: int, n_queries: int) -> No
         first = False
 
 
+def _blobs(n: int, dim: int = 13, groups: int = 10) -> np.ndarray:
+    """Points in `groups` Gaussian groups with a decaying spectrum, as principal components."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=4.0, size=(groups, dim))
+    members = rng.integers(groups, size=n)
+    noise = rng.normal(size=(n, dim)) / np.sqrt(np.arange(1, dim + 1))
+    return (centres[members] + noise).astype(np.float32)
+
+
+def one_search(method: str, n: int) -> None:
+    """One timed 9-nearest search in this (fresh) process: pynndescent pays its compilation."""
+    X = _blobs(n)
+    tick = time.perf_counter()
+    if method == "inverted-file":
+        from cellmodel.pp.neighbors import _inverted_file
+
+        _inverted_file(X, X, 9, 0)
+    else:
+        _pynndescent(X, 9)
+    print(f"| {n:,} | {method} | {time.perf_counter() - tick:.1f} |", flush=True)
+
+
+def crossover(sizes: list[int]) -> None:
+    import subprocess
+    import sys
+
+    print("| cells (13 dims, 10 groups) | search, in a new process | seconds |")
+    print("|---|---|---|")
+    for n in sizes:
+        for method in ("inverted-file", "pynndescent"):
+            subprocess.run([sys.executable, __file__, "--one", method, str(n)], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=100_000)
+    parser.add_argument(
+        "--crossover", help="sizes (comma-separated): each search alone in a new process"
+    )
+    parser.add_argument("--one", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=16, help="neighbours (knn_graph asks for 15 + 1)")
     parser.add_argument("--queries", type=int, default=2000, help="queries scored for recall")
     args = parser.parse_args()
+    if args.one:
+        return one_search(args.one[0], int(args.one[1]))
+    if args.crossover:
+        return crossover([int(n) for n in args.crossover.split(",")])
     from cellmodel.pp import pca
 
     X = _scaled(args.cells)

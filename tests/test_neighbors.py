@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
+from cellmodel.pp import neighbors
 from cellmodel.pp import pca as pca_module
 from cellmodel.pp.graph import knn_graph
 from cellmodel.pp.neighbors import nearest
@@ -77,3 +78,32 @@ def test_covariance_route_gives_arpacks_components(monkeypatch: pytest.MonkeyPat
     arpack_keep = pca_module.parallel_analysis(X, 20, 0)
     monkeypatch.setattr(pca_module, "GRAM_PCA_FROM", 100)
     assert pca_module.parallel_analysis(X, 20, 0) == arpack_keep
+
+
+def test_the_largest_files_go_to_nn_descent(monkeypatch: pytest.MonkeyPatch) -> None:
+    X = _clustered(3000, 8, seed=6)
+    monkeypatch.setattr(neighbors, "NNDESCENT_FROM", 2000)
+    assert neighbors.approximate_method(3000) == "nndescent"
+    calls: list[int] = []
+    monkeypatch.setattr(
+        neighbors,
+        "_nn_descent",
+        lambda data, queries, k, seed: (
+            calls.append(k) or np.zeros((queries.shape[0], k), dtype=np.int64)
+        ),
+    )
+    graph = knn_graph(X, n_neighbors=5, approximate=True)
+    assert calls == [6] and graph.method == "nndescent"
+    batch = np.repeat(["a", "b"], 1500)  # each batch under the threshold: the inverted file
+    assert knn_graph(X, 4, batch=batch, approximate=True).method == "inverted-file-batch-balanced"
+
+
+@pytest.mark.slow  # pynndescent's first call compiles with numba (about 40 s on two cores)
+def test_nn_descent_on_the_largest_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    X = _clustered(2000, 8, seed=7)
+    monkeypatch.setattr(neighbors, "NNDESCENT_FROM", 1000)
+    found = nearest(X, X, 10, approximate=True, seed=0)
+    exact = NearestNeighbors(n_neighbors=10).fit(X).kneighbors(X, return_distance=False)
+    assert _recall(found, exact) >= 0.95
+    other = nearest(X[:1500], X[1500:], 5, approximate=True, seed=0)
+    assert other.shape == (500, 5) and other.max() < 1500

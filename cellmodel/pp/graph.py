@@ -2,8 +2,8 @@
 
 Memory stays linear in cells: the graph is a CSR matrix with about `n_neighbors` × cells entries
 (never a dense N × N matrix). Small data uses exact neighbours (scikit-learn); from
-`APPROXIMATE_FROM` cells on, an inverted-file search (`cellmodel.pp.neighbors`) keeps the build
-linear.
+`APPROXIMATE_FROM` cells on, an approximate search (`cellmodel.pp.neighbors`: an inverted file,
+NN-descent on the largest files) keeps the build about linear.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import torch
 
 from cellmodel._settings import DEFAULT_N_HVG, DEFAULT_N_PCS
-from cellmodel.pp.neighbors import nearest
+from cellmodel.pp.neighbors import approximate_method, nearest
 from cellmodel.pp.pca import (  # noqa: F401  (graph.pca & co. are this module's public names)
     PARALLEL_MAX_CELLS,
     check_n_pcs,
@@ -43,7 +43,7 @@ class KnnGraph:
 
     adjacency: sp.csr_matrix  # cells × cells, 1.0 where either cell is among the other's k nearest
     n_neighbors: int
-    method: str  # "exact" (scikit-learn) or "inverted-file" (`neighbors.nearest`)
+    method: str  # "exact" (scikit-learn), "inverted-file" or "nndescent" (`neighbors.nearest`)
 
     @property
     def n_cells(self) -> int:
@@ -195,7 +195,7 @@ def knn_graph(
     `batch` (one value per cell, e.g. donor): batch-balanced neighbours (BBKNN's idea): each cell
     takes ceil(n_neighbors / n_batches) nearest cells from every batch, so message passing over the
     graph mixes batches and the encoder sees past batch effects. `approximate=None` picks
-    the inverted-file search (`neighbors.nearest`) from `APPROXIMATE_FROM` cells on, exact below.
+    the approximate search (`neighbors.nearest`) from `APPROXIMATE_FROM` cells on, exact below.
     """
     n_cells = X_pca.shape[0]
     if n_neighbors < 1:
@@ -206,7 +206,7 @@ def knn_graph(
     if approximate is None:
         approximate = n_cells >= APPROXIMATE_FROM
     X = np.ascontiguousarray(X_pca, dtype=np.float32)
-    method = "inverted-file" if approximate else "exact"
+    method = approximate_method(n_cells) if approximate else "exact"
     if batch is None:
         # k + 1 because each cell finds itself first.
         neighbors = nearest(X, X, k + 1, approximate=approximate, seed=seed)
@@ -229,7 +229,8 @@ def knn_graph(
             row_parts.append(np.nonzero(keep_mask)[0])
             col_parts.append(found[keep_mask])
         rows, cols = np.concatenate(row_parts), np.concatenate(col_parts)
-        method += "-batch-balanced"
+        largest = max(len(members) for members in groups)
+        method = (approximate_method(largest) if approximate else "exact") + "-batch-balanced"
     keep = (rows != cols) & (cols >= 0)  # drop self matches (and the search's -1 fillers)
     directed = sp.csr_matrix(
         (np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], cols[keep])),

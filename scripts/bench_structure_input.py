@@ -28,10 +28,12 @@ def _recall(found: np.ndarray, X: np.ndarray, k: int, n_queries: int) -> float:
     return float(np.mean(hits)) / k
 
 
-def _pynndescent(X: np.ndarray, k: int) -> np.ndarray:
-    from pynndescent import NNDescent
+def _search(method: str, X: np.ndarray, k: int) -> np.ndarray:
+    """The library's approximate search, forced to one method whatever the size."""
+    from cellmodel.pp import neighbors
 
-    return NNDescent(X, n_neighbors=k, random_state=0, n_jobs=1, low_memory=True).neighbor_graph[0]
+    neighbors.NNDESCENT_FROM = 0 if method == "pynndescent" else 10**12
+    return neighbors.nearest(X, X, k, approximate=True, seed=0)
 
 
 def _scaled(n_cells: int) -> np.ndarray:
@@ -65,8 +67,6 @@ def bench_pca(X: np.ndarray) -> np.ndarray:
 
 
 def bench_neighbors(inputs: dict[str, np.ndarray], k: int, n_queries: int) -> None:
-    from cellmodel.pp.neighbors import nearest
-
     print(f"| input | cells × dims | search | seconds | recall@{k} |")
     print("|---|---|---|---|---|")
     first = True
@@ -74,10 +74,10 @@ def bench_neighbors(inputs: dict[str, np.ndarray], k: int, n_queries: int) -> No
         X = np.ascontiguousarray(X, dtype=np.float32)
         shape = f"{X.shape[0]:,} × {X.shape[1]}"
         for label, search in (
-            ("inverted file", lambda X=X: nearest(X, X, k, approximate=True, seed=0)),
+            ("inverted file", lambda X=X: _search("inverted-file", X, k)),
             (
                 "pynndescent" + (" (first call: compiles)" if first else ""),
-                lambda X=X: _pynndescent(X, k),
+                lambda X=X: _search("pynndescent", X, k),
             ),
         ):
             tick = time.perf_counter()
@@ -101,12 +101,7 @@ def one_search(method: str, n: int) -> None:
     """One timed 9-nearest search in this (fresh) process: pynndescent pays its compilation."""
     X = _blobs(n)
     tick = time.perf_counter()
-    if method == "inverted-file":
-        from cellmodel.pp.neighbors import _inverted_file
-
-        _inverted_file(X, X, 9, 0)
-    else:
-        _pynndescent(X, 9)
+    _search(method, X, 9)
     print(f"| {n:,} | {method} | {time.perf_counter() - tick:.1f} |", flush=True)
 
 

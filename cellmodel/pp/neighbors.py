@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# Rows per list (the coarse k-means has n / IVF_LIST_SIZE centroids) and lists searched per list.
+# Rows per list (the coarse k-means has n / IVF_LIST_SIZE centroids) and lists each query probes.
 IVF_LIST_SIZE = 256
 IVF_PROBES = 10
 # Coarse centroids are fitted on a seeded sample of this many rows per centroid.
@@ -26,8 +26,8 @@ IVF_SAMPLE_PER_LIST = 32
 NNDESCENT_FROM = 400_000
 # Queries searched together over the union of their probes.
 PROBE_BLOCK = 64
-# Queries per distance block (block × candidates float32 distances in memory at once).
-QUERY_BLOCK = 1024
+# Rows per block when rows are assigned to centroids (block × centroids distances at once).
+CENTROID_BLOCK = 8192
 
 
 def nearest(
@@ -75,9 +75,9 @@ def _nearest_centroids(rows: torch.Tensor, centroids: torch.Tensor, count: int) 
     count = min(count, centroids.shape[0])
     parts = [
         torch.topk(
-            torch.cdist(rows[s : s + QUERY_BLOCK * 8], centroids), count, largest=False
+            torch.cdist(rows[s : s + CENTROID_BLOCK], centroids), count, largest=False
         ).indices
-        for s in range(0, rows.shape[0], QUERY_BLOCK * 8)
+        for s in range(0, rows.shape[0], CENTROID_BLOCK)
     ]
     return torch.cat(parts).numpy()
 

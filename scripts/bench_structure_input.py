@@ -47,7 +47,7 @@ def _scaled(n_cells: int) -> np.ndarray:
 def bench_pca(X: np.ndarray) -> np.ndarray:
     from cellmodel.pp import pca
 
-    rows = []
+    rows, default_start = [], pca.GRAM_PCA_FROM
     for route, start in (("covariance", 0), ("ARPACK", 10**12)):
         pca.GRAM_PCA_FROM = start
         tick = time.perf_counter()
@@ -62,7 +62,7 @@ def bench_pca(X: np.ndarray) -> np.ndarray:
         print(f"| {route} | {fit_s:.1f} | {pa_s:.1f} | {keep} |")
     corr = [abs(np.corrcoef(rows[0][4][:, j], rows[1][4][:, j])[0, 1]) for j in range(50)]
     print(f"\nlowest |correlation| of a component between the routes: {min(corr):.6f}\n")
-    pca.GRAM_PCA_FROM = pca.PARALLEL_MAX_CELLS
+    pca.GRAM_PCA_FROM = default_start
     return rows[0][4]
 
 

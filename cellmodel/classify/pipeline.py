@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY
+from cellmodel.arguments import check_seed
 from cellmodel.classify.core import classify, transfer
 from cellmodel.classify.labels import split
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, SmallClasses
@@ -163,6 +164,8 @@ def classify_cells(
     require_anndata(adata)
     if reference is not None:
         require_anndata(reference)
+    check_seed(seed)
+    refuse_overwriting_inputs(key_added, label_key, train_mask)
     check_view(view, gene_vectors)
     opts = options or ClassifyOptions()
     opts.check()
@@ -274,6 +277,18 @@ def annotate(adata: Any, result: ClassifyResult, *, key: str = PREDICTION_KEY) -
     if result.embedding is not None:
         adata.obsm[CLASSIFY_OBSM_KEY] = result.embedding
     adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(result.to_dict())
+
+
+def refuse_overwriting_inputs(key_added: str, label_key: str | None, train_mask: Any) -> None:
+    """Refuse a `key_added` whose columns (`annotate`) would overwrite the labels or the train
+    mask the run reads: the result would replace the input it is scored against."""
+    written = {key_added, f"{key_added}_confidence", f"{key_added}_train"}
+    for role, column in (("label", label_key), ("train mask", train_mask)):
+        if isinstance(column, str) and column in written:
+            raise UsageError(
+                f"key_added={key_added!r} would overwrite the {role} column obs[{column!r}];"
+                " choose another key_added"
+            )
 
 
 def _refuse_split_with_reference(

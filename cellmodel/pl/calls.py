@@ -16,7 +16,9 @@ ABSTAIN_COLOUR = "#d62728"
 def annotate_report(adata: Any) -> dict[str, Any]:
     """The report `cm.tl.annotate` stored (`cellmodel.annotate.report_of`), or a clear refusal."""
     from cellmodel.annotate import report_of
+    from cellmodel.io import require_anndata
 
+    require_anndata(adata)
     if "annotate" not in adata.uns.get("cellmodel", {}):
         raise GenekbError("no annotation in this AnnData; run cm.tl.annotate(adata) first")
     return report_of(adata)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
-from cellmodel.metrics import hungarian_mapping
+from cellmodel.io import require_anndata
+from cellmodel.metrics import hungarian_mapping, paired_labels
 from genekb.errors import GenekbError
 from genekb.pl import axes_for, finish, style
 
@@ -26,6 +27,7 @@ def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.Dat
     >>> confusion_table(["a", "a", "b"], ["2", "2", "1"]).columns.tolist()
     ['2', '1']
     """
+    paired_labels(labels_true, groups)
     table = pd.crosstab(
         pd.Series(np.asarray(labels_true).astype(str), name="label"),
         pd.Series(np.asarray(groups).astype(str), name="group"),
@@ -60,6 +62,7 @@ def confusion(
     >>> ax.get_xlabel()
     'cellmodel_cluster (Hungarian order)'
     """
+    require_anndata(adata)
     for column in (label_key, key):
         if column not in adata.obs:
             raise GenekbError(f"no obs[{column!r}]; choose from {list(adata.obs)}")

@@ -1,0 +1,116 @@
+"""Hostile values through the notebook API (`cm.tl`, `cm.pl`): each is refused before any work
+with a GenekbError / UsageError that says what to do, never a TypeError, IndexError or
+AttributeError from inside numpy, scikit-learn, umap or matplotlib."""
+
+from __future__ import annotations
+
+import anndata as ad
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+import cellmodel as cm
+from genekb.errors import GenekbError, UsageError
+
+matplotlib.use("Agg")
+
+
+def _cells(n: int = 30) -> ad.AnnData:
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(
+        rng.poisson(2, (n, 12)).astype(np.float32),
+        var=pd.DataFrame(index=[f"G{i}" for i in range(12)]),
+    )
+    adata.obs_names = [f"c{i}" for i in range(n)]
+    adata.obs["grp"] = pd.Categorical(np.array(["a", "b", "c"])[np.arange(n) % 3])
+    return adata
+
+
+def test_classify_refuses_a_key_that_would_overwrite_its_labels():
+    adata = _cells()
+    adata.obs["split"] = np.arange(adata.n_obs) < 15
+    with pytest.raises(UsageError, match="would overwrite the label column obs\\['grp'\\]"):
+        cm.tl.classify(adata, "grp", per_class=3, key_added="grp")
+    with pytest.raises(UsageError, match="train mask column obs\\['split'\\]"):
+        cm.tl.classify(adata, "grp", train_mask="split", key_added="split")
+    assert list(adata.obs["grp"][:3]) == ["a", "b", "c"]  # the labels are as they were
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"per_class": 2.5}, "per-class count must be a whole number"),
+        ({"per_class": "3"}, "per-class count must be a whole number"),
+        ({"train_fraction": "0.3"}, "train fraction must lie strictly between 0 and 1"),
+        ({"per_class": 3, "seed": "x"}, "seed='x' must be a whole number"),
+        ({"per_class": 3, "seed": -1}, "seed=-1 must be a whole number"),
+        ({"per_class": 3, "bogus": 1}, "unknown classify option\\(s\\) bogus; known: .*vote"),
+    ],
+)
+def test_classify_refuses_values_of_the_wrong_kind_in_words(kwargs, says):
+    with pytest.raises(UsageError, match=says):
+        cm.tl.classify(_cells(), "grp", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("step", "known"), [("annotate", "n_markers"), ("embed", "sentence_top_n")]
+)
+def test_an_unknown_option_names_the_known_ones(tmp_path, step, known):
+    with pytest.raises(UsageError, match=f"unknown {step} option\\(s\\) bogus; known: .*{known}"):
+        getattr(cm.tl, step)(_cells(), tmp_path / "store", bogus=1)
+
+
+def test_an_option_the_step_sets_itself_is_not_offered():
+    from cellmodel.arguments import refuse_unknown_options
+    from cellmodel.embed import embed
+    from cellmodel.tools import embed as tl_embed
+
+    with pytest.raises(UsageError) as refused:
+        refuse_unknown_options(["bogus"], tl_embed, embed, passed=("progress",))
+    assert "progress" not in str(refused.value) and "model" not in str(refused.value)
+
+
+@pytest.mark.parametrize("function", ["umap", "markers", "calls"])
+def test_plots_refuse_what_is_not_an_anndata(function):
+    with pytest.raises(UsageError, match="adata must be an AnnData, not ndarray"):
+        getattr(cm.pl, function)(np.zeros((3, 3)), show=False)
+    with pytest.raises(UsageError, match="adata must be an AnnData, not str"):
+        cm.pl.confusion("cells.h5ad", "grp", show=False)
+
+
+@pytest.mark.parametrize(
+    ("latent", "says"),
+    [
+        (np.full((30, 3), np.nan), "NaN or infinite values"),
+        (np.zeros((2, 3)), "at least 4 cells"),
+    ],
+)
+def test_umap_refuses_a_layout_it_cannot_compute(latent, says):
+    adata = _cells(len(latent))
+    adata.obsm["X_bad"] = latent
+    with pytest.raises(GenekbError, match=says):
+        cm.pl.umap(adata, "grp", rep="X_bad", show=False)
+
+
+def test_umap_colour_must_name_columns():
+    adata = _cells()
+    adata.obsm["X_rep"] = np.random.default_rng(0).random((adata.n_obs, 3))
+    with pytest.raises(UsageError, match="color= takes an obs column name"):
+        cm.pl.umap(adata, color=5, rep="X_rep", show=False)
+
+
+def test_labels_that_do_not_pair_are_refused():
+    with pytest.raises(GenekbError, match="3 reference labels but 2 predicted"):
+        cm.pl.confusion_table(["a", "b", "a"], ["1", "2"])
+    with pytest.raises(GenekbError, match="no cells to score"):
+        cm.pl.confusion_table([], [])
+
+
+def test_a_format_matplotlib_cannot_write_is_refused_and_nothing_is_written(tmp_path):
+    adata = _cells()
+    adata.obs["cluster"] = adata.obs["grp"]
+    target = tmp_path / "confusion.docx"
+    with pytest.raises(UsageError, match="cannot write '.docx' files; use one of .*\\.png"):
+        cm.pl.confusion(adata, "grp", "cluster", save=target)
+    assert list(tmp_path.iterdir()) == []

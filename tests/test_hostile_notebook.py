@@ -12,6 +12,7 @@ import pytest
 
 import cellmodel as cm
 from genekb.errors import GenekbError, UsageError
+from tests.conftest import run_cellmodel
 
 matplotlib.use("Agg")
 
@@ -30,7 +31,7 @@ def _cells(n: int = 30) -> ad.AnnData:
 def test_classify_refuses_a_key_that_would_overwrite_its_labels():
     adata = _cells()
     adata.obs["split"] = np.arange(adata.n_obs) < 15
-    with pytest.raises(UsageError, match="would overwrite the label column obs\\['grp'\\]"):
+    with pytest.raises(UsageError, match="would overwrite the label column obs\\['grp'\\]; copy"):
         cm.tl.classify(adata, "grp", per_class=3, key_added="grp")
     with pytest.raises(UsageError, match="train mask column obs\\['split'\\]"):
         cm.tl.classify(adata, "grp", train_mask="split", key_added="split")
@@ -111,6 +112,18 @@ def test_a_format_matplotlib_cannot_write_is_refused_and_nothing_is_written(tmp_
     adata = _cells()
     adata.obs["cluster"] = adata.obs["grp"]
     target = tmp_path / "confusion.docx"
-    with pytest.raises(UsageError, match="cannot write '.docx' files; use one of .*\\.png"):
+    with pytest.raises(UsageError, match=r"cannot write '\.docx' files; use one of .*\.png"):
         cm.pl.confusion(adata, "grp", "cluster", save=target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_line_refuses_a_label_column_its_results_would_overwrite(tmp_path):
+    adata = _cells()
+    adata.obs["cellmodel_pred"] = adata.obs["grp"]  # a file classified before, labelled so
+    source, target = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
+    adata.write_h5ad(source)
+    args = ["classify", str(source), "--label-key", "cellmodel_pred", "--per-class", "3"]
+    result = run_cellmodel(*args, "-o", str(target))
+    assert result.exit_code == 2
+    assert "copy that column under another name" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not target.exists()

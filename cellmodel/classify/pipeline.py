@@ -165,7 +165,7 @@ def classify_cells(
     if reference is not None:
         require_anndata(reference)
     check_seed(seed)
-    refuse_overwriting_inputs(key_added, label_key, train_mask)
+    refuse_overwriting_inputs(adata, key_added, label_key, train_mask)
     check_view(view, gene_vectors)
     opts = options or ClassifyOptions()
     opts.check()
@@ -279,15 +279,18 @@ def annotate(adata: Any, result: ClassifyResult, *, key: str = PREDICTION_KEY) -
     adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(result.to_dict())
 
 
-def refuse_overwriting_inputs(key_added: str, label_key: str | None, train_mask: Any) -> None:
+def refuse_overwriting_inputs(
+    adata: Any, key_added: str, label_key: str | None, train_mask: Any
+) -> None:
     """Refuse a `key_added` whose columns (`annotate`) would overwrite the labels or the train
     mask the run reads: the result would replace the input it is scored against."""
     written = {key_added, f"{key_added}_confidence", f"{key_added}_train"}
     for role, column in (("label", label_key), ("train mask", train_mask)):
-        if isinstance(column, str) and column in written:
+        if isinstance(column, str) and column in written and column in adata.obs:
             raise UsageError(
-                f"key_added={key_added!r} would overwrite the {role} column obs[{column!r}];"
-                " choose another key_added"
+                f"the results go to obs[{key_added!r}] and would overwrite the {role} column"
+                f" obs[{column!r}]; copy that column under another name (in Python: or pass"
+                " another key_added=)"
             )
 
 

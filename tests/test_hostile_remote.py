@@ -1,0 +1,46 @@
+"""Remotes that cannot be one: a file where the folder should be, a URL whose file system
+connects when it is made (ftp://) to a port where nothing listens on 127.0.0.1. Each is one
+line at once, with no retries spent on what no retry mends."""
+
+from __future__ import annotations
+
+import time
+
+from genekb.store.store import Store
+from tests.conftest import one_line_error
+from tests.conftest import run_genekb as run
+from tests.remote_servers import free_port
+from tests.test_remote import build_tags
+
+
+def test_publishing_onto_a_file_is_refused_at_once(tmp_path):
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0")
+    target = tmp_path / "a-file"
+    target.write_text("not a folder\n")
+    started = time.monotonic()
+    line = one_line_error(run("publish", str(target), "--root", str(source.root)))
+    assert "a file where a folder must be" in line and "tries" not in line
+    assert time.monotonic() - started < 5  # no backoff: the default retries wait 7.5 s
+    assert target.read_text() == "not a folder\n"
+
+
+def test_a_remote_whose_server_is_not_there_is_one_line(tmp_path):
+    url = f"ftp://127.0.0.1:{free_port()}/store"
+    line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
+    assert line.startswith(f"error: {url}: cannot open the remote (")
+    assert "check the URL" in line and "published" not in line
+
+
+def test_publishing_into_a_folder_of_other_files_is_refused(tmp_path):
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine\n")
+    line = one_line_error(run("publish", str(home), "--root", str(source.root)), code=2)
+    assert "is not a genekb remote (no genekb-remote.json) and is not empty" in line
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
+    fresh = tmp_path / "fresh"  # a new folder, and then the remote it became, are fine
+    assert run("publish", str(fresh), "--root", str(source.root)).exit_code == 0
+    assert run("publish", str(fresh), "--root", str(source.root)).exit_code == 0

@@ -127,3 +127,35 @@ def test_the_command_line_refuses_a_label_column_its_results_would_overwrite(tmp
     assert result.exit_code == 2
     assert "copy that column under another name" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("candidates", "says"),
+    [("T cell;B cell", r"list of labels, e.g. \['T cell', 'B cell'\], not 'T cell;B cell'"),
+     (["T cell", 1], r"list of labels, e.g. .*, not \['T cell', 1\]")],
+)  # fmt: skip
+def test_candidates_that_are_not_a_list_of_labels_are_refused(candidates, says):
+    from cellmodel.annotate.ontology import from_user
+
+    with pytest.raises(UsageError, match=says):  # a string was read letter by letter
+        from_user(candidates)
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [({"seed": "x"}, "seed='x' must be a whole number"),
+     ({"n_markers": 2.5}, r"whole numbers ≥ 1 .*\(got 2\.5, ")],
+)  # fmt: skip
+def test_annotate_settings_of_the_wrong_kind_are_refused(settings, says):
+    from cellmodel.annotate.params import AnnotateParams
+
+    with pytest.raises(UsageError, match=says):
+        AnnotateParams(groupby="grp", **settings).check()
+
+
+def test_explain_and_read_refuse_values_of_the_wrong_kind():
+    adata = _cells()
+    with pytest.raises(GenekbError, match="top_n='5' must be a whole number"):
+        cm.tl.explain(adata, None, cluster_key="grp", top_n="5")
+    with pytest.raises(UsageError, match="source must be a path or a dataset name, not int"):
+        cm.pp.read(5)

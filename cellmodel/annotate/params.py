@@ -16,6 +16,7 @@ from cellmodel.annotate.inputs import DEFAULT_N_BACKGROUND, MARKER_RULES
 from cellmodel.annotate.lineage import LINEAGE_CHOICES
 from cellmodel.annotate.methods import channels_of
 from cellmodel.annotate.ontology import Candidate
+from cellmodel.arguments import check_seed, is_whole
 from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
 from genekb.errors import UsageError
 
@@ -62,8 +63,13 @@ class AnnotateParams:
         ]:
             if value not in choices:
                 raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
-        if self.n_markers < 1 or self.top_k < 1 or self.n_background < 10:
-            raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
+        sizes = (self.n_markers, self.top_k, self.n_background)
+        if not all(map(is_whole, sizes)) or min(sizes[:2]) < 1 or self.n_background < 10:
+            raise UsageError(
+                "n_markers and top_k must be whole numbers ≥ 1 and n_background one ≥ 10 (got"
+                f" {', '.join(map(repr, sizes))})"
+            )
+        check_seed(self.seed)
 
 
 @dataclass(frozen=True)

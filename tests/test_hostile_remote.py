@@ -44,3 +44,9 @@ def test_publishing_into_a_folder_of_other_files_is_refused(tmp_path):
     fresh = tmp_path / "fresh"  # a new folder, and then the remote it became, are fine
     assert run("publish", str(fresh), "--root", str(source.root)).exit_code == 0
     assert run("publish", str(fresh), "--root", str(source.root)).exit_code == 0
+
+
+def test_a_folder_that_is_no_remote_says_what_a_remote_is(tmp_path):
+    line = one_line_error(run("pull", str(tmp_path), "t0", "--root", str(tmp_path / "local")))
+    assert f"{tmp_path} is no genekb remote (no genekb-remote.json there)" in line
+    assert "`genekb publish` wrote to" in line

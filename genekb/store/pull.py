@@ -29,7 +29,7 @@ from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import sha256_file
 from genekb.store.content import CONTENT_KEY
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
-from genekb.store.remote_io import Remote
+from genekb.store.remote_io import NotFound, Remote
 from genekb.store.sharing import check_expected, check_staged, publish_staged, staged_text_dir
 from genekb.store.store import Store
 
@@ -39,7 +39,14 @@ ProgressFactory = Callable[[int], Callable[[int], None]]  # total bytes -> per-c
 
 def fetch_index(remote: Remote) -> dict[str, Any]:
     """The remote's index, checked (IntegrityError, or a RemoteError if it cannot be had)."""
-    return parse_index(remote.read(INDEX), remote.where(INDEX))
+    try:
+        data = remote.read(INDEX)
+    except NotFound:
+        raise NotFound(
+            f"{remote.url} is no genekb remote (no {INDEX} there); check the URL: a remote is"
+            " the folder or URL `genekb publish` wrote to"
+        ) from None
+    return parse_index(data, remote.where(INDEX))
 
 
 def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:

@@ -251,7 +251,9 @@ def _training_mask(
         )
     if isinstance(train_mask, str):
         if train_mask not in adata.obs:
-            raise GenekbError(f"train mask {train_mask!r} is not an obs column")
+            raise GenekbError(
+                f"train mask {train_mask!r} is not an obs column; choose from {list(adata.obs)}"
+            )
         train_mask = adata.obs[train_mask]
     return split(
         adata.obs[label_key],

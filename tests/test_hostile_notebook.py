@@ -159,3 +159,17 @@ def test_explain_and_read_refuse_values_of_the_wrong_kind():
         cm.tl.explain(adata, None, cluster_key="grp", top_n="5")
     with pytest.raises(UsageError, match="source must be a path or a dataset name, not int"):
         cm.pp.read(5)
+
+
+def test_clusters_are_never_scored_against_the_column_they_are_written_to(tmp_path):
+    adata = _cells()
+    adata.obs["cellmodel_cluster"] = adata.obs["grp"]  # a file clustered before
+    says = r"'cellmodel_cluster' is the column this run writes its clusters to"
+    with pytest.raises(UsageError, match=says):  # it scored them against themselves: ACC 1.0
+        cm.tl.cluster(adata, use_semantic=False, n_clusters=3, label_key="cellmodel_cluster")
+    source, target = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
+    adata.write_h5ad(source)
+    args = ["cluster", str(source), "--no-semantic", "--label-key", "cellmodel_cluster"]
+    result = run_cellmodel(*args, "-o", str(target))
+    assert result.exit_code == 2 and "copy the reference labels" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not target.exists()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import anndata as ad
 import pandas as pd
 
+from cellmodel._settings import CLUSTER_KEY
 from cellmodel.arguments import check_seed, is_whole
 from cellmodel.cluster.refine_fit import REFINE_MODES
 from cellmodel.io import refuse_repeated_cells, require_anndata
@@ -63,6 +64,11 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     check_seed(run.seed)
     if run.refine is not None and run.refine not in REFINE_MODES:
         raise UsageError(f"refine={run.refine!r}: choose one of {', '.join(REFINE_MODES)}")
+    if run.label_key == CLUSTER_KEY:
+        raise UsageError(
+            f"label key {CLUSTER_KEY!r} is the column this run writes its clusters to: they would"
+            " be scored against themselves; copy the reference labels under another name"
+        )
     if run.label_key is not None and run.label_key not in adata.obs:
         raise GenekbError(
             f"label key {run.label_key!r} is not an obs column;"

@@ -173,3 +173,13 @@ def test_clusters_are_never_scored_against_the_column_they_are_written_to(tmp_pa
     result = run_cellmodel(*args, "-o", str(target))
     assert result.exit_code == 2 and "copy the reference labels" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not target.exists()
+
+
+def test_annotate_never_groups_by_a_column_it_overwrites(tmp_path):
+    adata = _cells()
+    adata.obs["cellmodel_annotation"] = adata.obs["grp"]
+    with pytest.raises(UsageError, match="groups would be overwritten by their names; copy it"):
+        cm.tl.annotate(
+            adata, tmp_path / "store", groupby="cellmodel_annotation", candidates=["a", "b"]
+        )
+    assert list(adata.obs["cellmodel_annotation"][:3]) == ["a", "b", "c"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
+from cellmodel._settings import ANNOTATION_KEY, DEFAULT_ANNOTATE_METHOD
 from cellmodel.annotate import ontology, score
 from cellmodel.annotate.inputs import DEFAULT_N_BACKGROUND, MARKER_RULES
 from cellmodel.annotate.lineage import LINEAGE_CHOICES
@@ -95,6 +95,11 @@ def setup(
     **settings: Any,
 ) -> tuple[AnnotateParams, Candidates]:
     """The run's checked parameters and its candidates (given, or from the Cell Ontology)."""
+    if groupby == ANNOTATION_KEY or groupby.startswith(f"{ANNOTATION_KEY}_"):
+        raise UsageError(
+            f"groupby {groupby!r} is a column annotate writes its results to, so the groups would"
+            " be overwritten by their names; copy it under another name to group by it"
+        )
     params = AnnotateParams(groupby=groupby, **settings)
     params.check()
     if candidates is not None and (ontology_subtree or tissue):

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
+from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, PREDICTION_KEY
 from genekb.errors import GenekbError, UsageError
 from genekb.pl import finish, style
 
 UMAP_KEY = "X_umap_cellmodel"  # obsm: the coordinates; uns[UMAP_KEY]["params"]: how they came
-NAME_KEY = "cellmodel_annotation"
+NAME_KEY = ANNOTATION_KEY
 # What `umap` colours by when not told: the run's columns, then the registry's label column.
 DEFAULT_COLUMNS = (CLUSTER_KEY, NAME_KEY, PREDICTION_KEY)
 # umap-learn's spectral start fails below this many points (numpy's or scipy's error, not ours).

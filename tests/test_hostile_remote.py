@@ -50,3 +50,44 @@ def test_a_folder_that_is_no_remote_says_what_a_remote_is(tmp_path):
     line = one_line_error(run("pull", str(tmp_path), "t0", "--root", str(tmp_path / "local")))
     assert f"{tmp_path} is no genekb remote (no genekb-remote.json there)" in line
     assert "`genekb publish` wrote to" in line
+
+
+def _published_with_sizes(tmp_path, change):
+    """t0 published to a folder whose index (re-hashed, so it is self-consistent) states the
+    sizes of the version's files as `change(bytes)`."""
+    import json
+
+    from genekb.store.remote_index import dump_index
+
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0")
+    assert run("publish", str(tmp_path / "pub"), "--root", str(source.root)).exit_code == 0
+    index_path = tmp_path / "pub" / "genekb-remote.json"
+    index = json.loads(index_path.read_text())
+    entry = index["versions"][ids["t0"]]
+    for meta in entry["files"].values():
+        meta["bytes"] = change(meta["bytes"])
+    index_path.write_bytes(dump_index(index["tags"], index["versions"], index["published"]))
+    return tmp_path / "pub"
+
+
+def test_an_index_stating_more_than_the_disk_holds_is_refused_before_any_download(tmp_path):
+    from tests.remote_servers import http_server
+
+    folder = _published_with_sizes(tmp_path, lambda n: n + 10**15)
+    with http_server(folder) as (url, served):
+        line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
+        assert "needs about" in line and "free; free some space" in line
+        assert not any(name.startswith("embeddings/") for name in served.files_fetched())
+
+
+def test_a_server_sending_other_sizes_than_its_index_is_refused_without_retries(tmp_path):
+    from tests.remote_servers import http_server
+
+    folder = _published_with_sizes(tmp_path, lambda n: n + 10)
+    with http_server(folder) as (url, served):
+        started = time.monotonic()
+        line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
+        assert "bytes where the remote's index states" in line and "publish again" in line
+        assert time.monotonic() - started < 5  # the default retries wait 7.5 s
+        assert max(served.gets.values()) == 1

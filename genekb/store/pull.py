@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import sha256_file
+from genekb.fileio import check_room, sha256_file
 from genekb.store.content import CONTENT_KEY
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
 from genekb.store.remote_io import NotFound, Remote
@@ -144,6 +144,7 @@ def download(
             todo.append((kind, vid, name, meta))
     total = sum(m["bytes"] for *_, m in todo)
     partial = sum(_size(cache / v / f"{n}.part") for _, v, n, _ in todo)
+    check_room(cache, total - partial)  # before the first byte, not when the disk fills
     remote.progress = progress(total - partial) if progress and todo else None
     for kind, vid, name, meta in todo:
         (cache / vid).mkdir(exist_ok=True)

@@ -162,6 +162,7 @@ class Remote:
                 return
             if start and response.status != 206:  # the server ignored Range: start over
                 start = 0
+            self._check_length(name, response, start, size)
             source: Any = response
         else:
             self.requests += 1
@@ -185,6 +186,20 @@ class Remote:
         got = dest.stat().st_size
         if size is not None and got < size:
             raise ConnectionError(f"the connection ended after {got:,} of {size:,} bytes")
+
+    def _check_length(self, name: str, response: Any, start: int, size: int | None) -> None:
+        """A server that announces a whole file of another size than the index states serves
+        other files than it indexes: no retry mends that (a dropped connection announces the
+        right size and sends less)."""
+        length = response.headers.get("Content-Length", "")
+        if size is None or not length.isdigit() or start + int(length) == size:
+            return
+        response.close()
+        raise RemoteError(
+            f"{self.where(name)}: the server sends {start + int(length):,} bytes where the"
+            f" remote's index states {size:,}; the index does not match its files: ask its"
+            " publisher to publish again"
+        )
 
     # ---- writing (not HTTP) --------------------------------------------------------------------
 

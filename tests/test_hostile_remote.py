@@ -4,12 +4,14 @@ line at once, with no retries spent on what no retry mends."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 from genekb.store.store import Store
 from tests.conftest import one_line_error
 from tests.conftest import run_genekb as run
-from tests.remote_servers import free_port
+from tests.remote_servers import free_port, http_server
 from tests.test_remote import build_tags
 
 
@@ -52,29 +54,32 @@ def test_a_folder_that_is_no_remote_says_what_a_remote_is(tmp_path):
     assert "`genekb publish` wrote to" in line
 
 
-def _published_with_sizes(tmp_path, change):
-    """t0 published to a folder whose index (re-hashed, so it is self-consistent) states the
-    sizes of the version's files as `change(bytes)`."""
-    import json
-
+def _forged(tmp_path, edit) -> tuple[Path, str]:
+    """t0 published to a folder whose index `edit` changes in place and which is then re-hashed,
+    so it is self-consistent, as a hostile publisher would write it; (folder, t0's id)."""
     from genekb.store.remote_index import dump_index
 
     source = Store.open(tmp_path / "source", create=True)
     ids = build_tags(source, "t0")
-    assert run("publish", str(tmp_path / "pub"), "--root", str(source.root)).exit_code == 0
-    index_path = tmp_path / "pub" / "genekb-remote.json"
+    folder = tmp_path / "pub"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    index_path = folder / "genekb-remote.json"
     index = json.loads(index_path.read_text())
-    entry = index["versions"][ids["t0"]]
-    for meta in entry["files"].values():
-        meta["bytes"] = change(meta["bytes"])
+    edit(index, ids["t0"])
     index_path.write_bytes(dump_index(index["tags"], index["versions"], index["published"]))
-    return tmp_path / "pub"
+    return folder, ids["t0"]
+
+
+def _sizes(change):
+    def edit(index, vid):
+        for meta in index["versions"][vid]["files"].values():
+            meta["bytes"] = change(meta["bytes"])
+
+    return edit
 
 
 def test_an_index_stating_more_than_the_disk_holds_is_refused_before_any_download(tmp_path):
-    from tests.remote_servers import http_server
-
-    folder = _published_with_sizes(tmp_path, lambda n: n + 10**15)
+    folder, _ = _forged(tmp_path, _sizes(lambda n: n + 10**15))
     with http_server(folder) as (url, served):
         line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
         assert "needs about" in line and "free; free some space" in line
@@ -82,12 +87,18 @@ def test_an_index_stating_more_than_the_disk_holds_is_refused_before_any_downloa
 
 
 def test_a_server_sending_other_sizes_than_its_index_is_refused_without_retries(tmp_path):
-    from tests.remote_servers import http_server
-
-    folder = _published_with_sizes(tmp_path, lambda n: n + 10)
+    folder, _ = _forged(tmp_path, _sizes(lambda n: n + 10))
     with http_server(folder) as (url, served):
         started = time.monotonic()
         line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
         assert "bytes where the remote's index states" in line and "publish again" in line
         assert time.monotonic() - started < 5  # the default retries wait 7.5 s
         assert max(served.gets.values()) == 1
+
+
+def test_a_remote_tag_that_is_no_tag_is_refused_by_ls_and_pull(tmp_path):
+    folder, _ = _forged(tmp_path, lambda index, vid: index["tags"].update({"../../etc": vid}))
+    pull = ["pull", str(folder), "--root", str(tmp_path / "local")]
+    for args in (["remote", "ls", str(folder)], pull):
+        line = one_line_error(run(*args))
+        assert "tag '../../etc' is not a name; a tag is up to" in line and "nothing fetched" in line

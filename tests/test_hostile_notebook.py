@@ -183,3 +183,14 @@ def test_annotate_never_groups_by_a_column_it_overwrites(tmp_path):
             adata, tmp_path / "store", groupby="cellmodel_annotation", candidates=["a", "b"]
         )
     assert list(adata.obs["cellmodel_annotation"][:3]) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("function", "kwargs", "says"),
+    [("markers", {"n_genes": "3"}, "n_genes must be a whole number"),
+     ("calls", {"n_top": 1.5}, "n_top and ncols must be whole numbers"),
+     ("calls", {"ncols": 0}, "n_top and ncols must be whole numbers")],
+)  # fmt: skip
+def test_plot_sizes_of_the_wrong_kind_are_refused(function, kwargs, says):
+    with pytest.raises(UsageError, match=says):
+        getattr(cm.pl, function)(_cells(), show=False, **kwargs)

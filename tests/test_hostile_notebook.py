@@ -194,3 +194,10 @@ def test_annotate_never_groups_by_a_column_it_overwrites(tmp_path):
 def test_plot_sizes_of_the_wrong_kind_are_refused(function, kwargs, says):
     with pytest.raises(UsageError, match=says):
         getattr(cm.pl, function)(_cells(), show=False, **kwargs)
+
+
+@pytest.mark.parametrize(("shape", "says"), [((30, 0), "is empty"), ((30, 12), "only zeros")])
+def test_an_empty_or_zero_matrix_says_where_to_look(shape, says):
+    adata = ad.AnnData(np.zeros(shape, np.float32))
+    with pytest.raises(GenekbError, match=f"{says}.*choose another layer with layer="):
+        cm.pp.normalize(adata)  # the message said "nothing to embed", to someone normalizing

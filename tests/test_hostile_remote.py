@@ -102,3 +102,19 @@ def test_a_remote_tag_that_is_no_tag_is_refused_by_ls_and_pull(tmp_path):
     for args in (["remote", "ls", str(folder)], pull):
         line = one_line_error(run(*args))
         assert "tag '../../etc' is not a name; a tag is up to" in line and "nothing fetched" in line
+
+
+def test_a_damaged_partial_download_is_fetched_again_whole(tmp_path):
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0", "t1")
+    folder, local = tmp_path / "pub", tmp_path / "local"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    assert run("pull", str(folder), "t0", "--root", str(local)).exit_code == 0
+    vectors = folder / "embeddings" / ids["t1"] / "vectors.parquet"
+    cache = local / ".staging" / "pull-cache" / ids["t1"]
+    cache.mkdir(parents=True, exist_ok=True)
+    # A whole-length partial file from an earlier, interrupted try whose bytes went wrong.
+    (cache / "vectors.parquet.part").write_bytes(b"\0" * vectors.stat().st_size)
+    result = run("pull", str(folder), "t1", "--root", str(local))
+    assert result.exit_code == 0, result.output  # it blamed the remote's sha256 and stopped
+    assert Store.open(local).tags() == {"t0": ids["t0"], "t1": ids["t1"]}

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -164,13 +163,16 @@ def _fetch_file(remote: Remote, where: str, done: Path, meta: dict[str, Any]) ->
     if done.is_file():
         return  # a concurrent pull of the same version finished it
     part = done.with_name(done.name + ".part")
+    resumed = _size(part) > 0
     remote.fetch(where, part, size=meta["bytes"])
-    digest = hashlib.sha256()
-    with part.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+    digest = sha256_file(part)
+    if resumed and digest != meta["sha256"]:
+        # The bytes kept from an earlier try may be the wrong ones: fetch the file whole once.
+        part.unlink()
+        remote.fetch(where, part, size=meta["bytes"])
+        digest = sha256_file(part)
     size = part.stat().st_size
-    if size != meta["bytes"] or digest.hexdigest() != meta["sha256"]:
+    if size != meta["bytes"] or digest != meta["sha256"]:
         part.unlink()
         what = "sha256" if size == meta["bytes"] else f"size ({size:,}, not {meta['bytes']:,})"
         raise IntegrityError(

@@ -201,3 +201,13 @@ def test_an_empty_or_zero_matrix_says_where_to_look(shape, says):
     adata = ad.AnnData(np.zeros(shape, np.float32))
     with pytest.raises(GenekbError, match=f"{says}.*choose another layer with layer="):
         cm.pp.normalize(adata)  # the message said "nothing to embed", to someone normalizing
+
+
+def test_confusion_and_umap_refuse_what_they_cannot_use():
+    adata = _cells()
+    adata.obs["cluster"] = adata.obs["grp"]
+    adata.obsm["X_rep"] = np.random.default_rng(0).random((adata.n_obs, 3))
+    with pytest.raises(GenekbError, match=r"held_out=True needs obs\['cluster_train'\]"):
+        cm.pl.confusion(adata, "grp", "cluster", held_out=True, show=False)  # was a KeyError
+    with pytest.raises(UsageError, match="seed='x' must be a whole number"):
+        cm.pl.umap(adata, "grp", rep="X_rep", seed="x", show=False)

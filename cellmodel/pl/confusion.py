@@ -70,6 +70,11 @@ def confusion(
     if held_out is None:
         held_out = key == PREDICTION_KEY and train_column in adata.obs
     cells = np.ones(adata.n_obs, bool)
+    if held_out and train_column not in adata.obs:
+        raise GenekbError(
+            f"held_out=True needs obs[{train_column!r}] (which cells trained), which"
+            f" {key!r} has not; leave held_out unset for a clustering"
+        )
     if held_out:
         cells = ~np.asarray(adata.obs[train_column], bool)
     table = confusion_table(adata.obs[label_key][cells], adata.obs[key][cells])

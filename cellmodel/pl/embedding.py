@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, PREDICTION_KEY
+from cellmodel.arguments import check_seed
 from genekb.errors import GenekbError, UsageError
 from genekb.pl import finish, style
 
@@ -55,6 +56,7 @@ def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -
 
 def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     """obsm[UMAP_KEY], computed from obsm[rep] unless already there from the same rep and seed."""
+    check_seed(seed)
     params = {"rep": rep, "seed": seed}
     held = adata.uns.get(UMAP_KEY, {}).get("params")
     if UMAP_KEY in adata.obsm and held is not None and dict(held) == params:

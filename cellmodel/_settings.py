@@ -8,6 +8,7 @@ CLASSIFY_UNS_KEY = "cellmodel_classify"  # classify: scores, comparisons, parame
 # obs / obsm entries
 CLUSTER_KEY = "cellmodel_cluster"
 PREDICTION_KEY = "cellmodel_pred"
+ANNOTATION_KEY = "cellmodel_annotation"  # annotate: names, and columns named from it
 CLASSIFY_OBSM_KEY = "X_classify"
 
 # Seeds: numpy's and scikit-learn's are unsigned 32-bit integers.

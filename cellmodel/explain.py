@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cellmodel import semantic
+from cellmodel.arguments import is_whole
 from cellmodel.embed import SemanticParams, prepare_gene_vectors
 from cellmodel.io import expression, require_anndata, run_record
 from cellmodel.knowledge.genes import match_genes, require_gene_names
@@ -209,8 +210,8 @@ def explain(
         raise GenekbError(
             f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad` first"
         )
-    if top_n < 1:
-        raise GenekbError(f"top_n={top_n} must be at least 1")
+    if not is_whole(top_n) or top_n < 1:
+        raise GenekbError(f"top_n={top_n!r} must be a whole number, at least 1")
     clusters = cell_groups(adata.obs[cluster_key], cluster_key, noun="cluster")
     codes = np.asarray(clusters.codes)
     k = len(clusters.categories)

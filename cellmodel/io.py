@@ -235,11 +235,17 @@ def detect_kind(X: Any) -> ValueKind:
 def _check_matrix(X: Any, where: str) -> None:
     if X is None or X.shape[0] == 0 or X.shape[1] == 0:
         shape = "none" if X is None else f"{X.shape[0]} × {X.shape[1]}"
-        raise GenekbError(f"the expression matrix ({where}) is empty ({shape}); nothing to embed")
+        raise GenekbError(
+            f"the expression matrix ({where}) is empty ({shape}); give a file"
+            " with cells and genes, or choose another layer with layer= (--layer)"
+        )
     _check_storage(X, where)
     values = _values(X)
     if values.size == 0 or not np.any(values):
-        raise GenekbError(f"the expression matrix ({where}) holds only zeros; nothing to embed")
+        raise GenekbError(
+            f"the expression matrix ({where}) holds only zeros; check that it"
+            " holds the expression, or choose another layer with layer= (--layer)"
+        )
     if not np.isfinite(values).all():
         raise GenekbError(
             f"the expression matrix ({where}) contains NaN or infinite values; fix or drop those"

@@ -29,6 +29,16 @@ def contingency(true_codes: np.ndarray, pred_codes: np.ndarray) -> np.ndarray:
     return table
 
 
+def paired_labels(labels_true: Sequence[Any], labels_pred: Sequence[Any]) -> None:
+    """Refuse two label lists that do not pair cell by cell, or pair no cell."""
+    if len(labels_true) != len(labels_pred):
+        raise GenekbError(
+            f"{len(labels_true)} reference labels but {len(labels_pred)} predicted; they must match"
+        )
+    if len(labels_true) == 0:
+        raise GenekbError("no cells to score")
+
+
 def hungarian_mapping(
     labels_true: Sequence[Any] | np.ndarray, labels_pred: Sequence[Any] | np.ndarray
 ) -> dict[str, str]:
@@ -36,6 +46,7 @@ def hungarian_mapping(
 
     Clusters left without a partner (more clusters than classes) are absent from the map.
     """
+    paired_labels(labels_true, labels_pred)
     true_codes, true_values = _codes(labels_true)
     pred_codes, pred_values = _codes(labels_pred)
     table = contingency(true_codes, pred_codes)
@@ -93,12 +104,7 @@ def cluster_metrics(
 
     A true class with no matched cluster scores F1 = 0; labels are compared as strings.
     """
-    if len(labels_true) != len(labels_pred):
-        raise GenekbError(
-            f"{len(labels_true)} reference labels but {len(labels_pred)} predicted; they must match"
-        )
-    if len(labels_true) == 0:
-        raise GenekbError("no cells to score")
+    paired_labels(labels_true, labels_pred)
     labels_true, labels_pred = _labelled(labels_true, labels_pred)
     true_codes, _ = _codes(labels_true)
     pred_codes, _ = _codes(labels_pred)

@@ -19,6 +19,7 @@ from typing import Any
 
 from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
 from cellmodel.annotate.params import AnnotateParams
+from cellmodel.arguments import refuse_unknown_options
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions
 from cellmodel.cluster.options import ClusterRun
 from cellmodel.embed import SemanticParams
@@ -130,6 +131,7 @@ def annotate(
     """
     from cellmodel.annotate import annotate as run_annotate
 
+    refuse_unknown_options(options, annotate, run_annotate)
     with stage_bars():  # the gene cards the store lacks are embedded under a bar
         out = run_annotate(
             adata, _store(store), groupby=groupby, candidates=candidates,
@@ -180,6 +182,9 @@ def classify(
     from cellmodel.classify import classify_cells, with_options
 
     names = set(ClassifyOptions.__dataclass_fields__)
+    refuse_unknown_options(
+        options, classify, classify_cells, extra=names, passed=("refine_view", "options")
+    )
     tunables = {key: options.pop(key) for key in list(options) if key in names}
     settings = with_options(**tunables)
     opened = _store(store) if view != "pca" else None
@@ -270,6 +275,9 @@ def embed(
     from cellmodel.embed import embed as run_embed
 
     build = options.pop("build", True)
+    refuse_unknown_options(
+        options, embed, run_embed, passed=("store_or_ev", "build_missing", "progress", "notify")
+    )
     with stage_bars() as progress:
         out = run_embed(
             adata, _store(store), model=model, gene_vectors=gene_vectors, seed=seed,

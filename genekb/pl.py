@@ -60,6 +60,12 @@ def finish(fig: Any, axes: Any, show: bool | None, save: str | Path | None) -> A
         path = Path(save)
         if not path.suffix:
             raise UsageError(f"save={str(save)!r} needs a suffix naming the format (.png, .pdf)")
+        formats = fig.canvas.get_supported_filetypes()
+        if path.suffix[1:].lower() not in formats:
+            raise UsageError(
+                f"save={str(save)!r}: matplotlib cannot write {path.suffix!r} files; use one of"
+                f" {', '.join('.' + f for f in sorted(formats))}"
+            )
         with atomic_path(path, suffix=".tmp" + path.suffix) as tmp:
             fig.savefig(tmp, bbox_inches="tight", format=path.suffix[1:])
     if show is False:

@@ -32,6 +32,7 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
+from cellmodel._settings import ANNOTATION_KEY
 from cellmodel.annotate.cells import OBS_KEY_CELL, OBS_KEY_CELL_SCORE, call_cells
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
@@ -41,7 +42,7 @@ from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
 from genekb.store.store import Store
 
-OBS_KEY = "cellmodel_annotation"
+OBS_KEY = ANNOTATION_KEY
 # Each cell's group call's confidence (the lineage walk's smallest margin; `lineage`).
 OBS_KEY_CONFIDENCE = "cellmodel_annotation_confidence"
 # The settings `setup` checks, read by name from `annotate`'s own arguments.

@@ -128,6 +128,11 @@ def term(cl_id: str, given: str | None = None) -> Candidate:
 
 def from_user(items: list[str]) -> list[Candidate]:
     """Candidates as given: CL ids must exist; free text gains a CL term when one matches."""
+    if isinstance(items, str) or not all(isinstance(item, str) for item in items):
+        # A lone string would be taken letter by letter.
+        raise UsageError(
+            f"candidates must be a list of labels, e.g. ['T cell', 'B cell'], not {items!r}"
+        )
     out: list[Candidate] = []
     seen: set[str] = set()
     for raw in items:

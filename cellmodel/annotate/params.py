@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
+from cellmodel._settings import ANNOTATION_KEY, DEFAULT_ANNOTATE_METHOD
 from cellmodel.annotate import ontology, score
 from cellmodel.annotate.inputs import DEFAULT_N_BACKGROUND, MARKER_RULES
 from cellmodel.annotate.lineage import LINEAGE_CHOICES
 from cellmodel.annotate.methods import channels_of
 from cellmodel.annotate.ontology import Candidate
+from cellmodel.arguments import check_seed, is_whole
 from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
 from genekb.errors import UsageError
 
@@ -62,8 +63,13 @@ class AnnotateParams:
         ]:
             if value not in choices:
                 raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
-        if self.n_markers < 1 or self.top_k < 1 or self.n_background < 10:
-            raise UsageError("n_markers and top_k must be ≥ 1 and n_background ≥ 10")
+        sizes = (self.n_markers, self.top_k, self.n_background)
+        if not all(map(is_whole, sizes)) or min(sizes[:2]) < 1 or self.n_background < 10:
+            raise UsageError(
+                "n_markers and top_k must be whole numbers ≥ 1 and n_background one ≥ 10 (got"
+                f" {', '.join(map(repr, sizes))})"
+            )
+        check_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,11 @@ def setup(
     **settings: Any,
 ) -> tuple[AnnotateParams, Candidates]:
     """The run's checked parameters and its candidates (given, or from the Cell Ontology)."""
+    if groupby == ANNOTATION_KEY or groupby.startswith(f"{ANNOTATION_KEY}_"):
+        raise UsageError(
+            f"groupby {groupby!r} is a column annotate writes its results to, so the groups would"
+            " be overwritten by their names; copy it under another name to group by it"
+        )
     params = AnnotateParams(groupby=groupby, **settings)
     params.check()
     if candidates is not None and (ontology_subtree or tissue):

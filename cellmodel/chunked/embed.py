@@ -83,7 +83,10 @@ def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str,
     with h5.ChunkReader(ref) as reader:
         sample = reader.sample()
         if reader.shape[0] == 0 or reader.shape[1] == 0:
-            raise GenekbError(f"the expression matrix ({ref.source}) is empty; nothing to embed")
+            raise GenekbError(
+                f"the expression matrix ({ref.source}) is empty; give a file with"
+                " cells and genes, or choose another layer with --layer"
+            )
     if sample.size and float(sample.min()) < 0:
         raw_ref = None
         if layer is None:
@@ -116,7 +119,10 @@ def _check_stats(stats: GeneStats, ref: h5.MatrixRef, kind: str) -> None:
             " with counts or log-normalized values with layer="
         )
     if not stats.expressing.any():
-        raise GenekbError(f"the expression matrix ({where}) holds only zeros; nothing to embed")
+        raise GenekbError(
+            f"the expression matrix ({where}) holds only zeros; check that it"
+            " holds the expression, or choose another layer with layer= (--layer)"
+        )
     if kind == "log" and stats.input_max > LOG_SCALE_MAX:
         stats.notes.append(
             f"values reach {stats.input_max:g}, beyond a log scale, though the sample looked"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from cellmodel.arguments import is_whole
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
 from genekb.errors import GenekbError, UsageError
 
@@ -65,12 +67,16 @@ def split(
             "say which cells are labelled: exactly one of a train fraction (--train-fraction),"
             " a per-class count (--per-class) or a train mask (--train-mask)"
         )
-    if train_fraction is not None and not 0 < train_fraction < 1:
+    if train_fraction is not None and (
+        not isinstance(train_fraction, numbers.Real) or not 0 < train_fraction < 1
+    ):
         raise UsageError(
-            f"the train fraction must lie strictly between 0 and 1 (got {train_fraction})"
+            f"the train fraction must lie strictly between 0 and 1 (got {train_fraction!r})"
         )
-    if per_class is not None and per_class < 1:
-        raise UsageError(f"the per-class count must be at least 1 (got {per_class})")
+    if per_class is not None and (not is_whole(per_class) or per_class < 1):
+        raise UsageError(
+            f"the per-class count must be a whole number, at least 1 (got {per_class!r})"
+        )
 
     wanted = {
         c: per_class if per_class is not None else max(1, round(float(train_fraction) * n))

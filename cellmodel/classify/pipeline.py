@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY
+from cellmodel.arguments import check_seed
 from cellmodel.classify.core import classify, transfer
 from cellmodel.classify.labels import split
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, SmallClasses
@@ -163,6 +164,8 @@ def classify_cells(
     require_anndata(adata)
     if reference is not None:
         require_anndata(reference)
+    check_seed(seed)
+    refuse_overwriting_inputs(adata, key_added, label_key, train_mask)
     check_view(view, gene_vectors)
     opts = options or ClassifyOptions()
     opts.check()
@@ -248,7 +251,9 @@ def _training_mask(
         )
     if isinstance(train_mask, str):
         if train_mask not in adata.obs:
-            raise GenekbError(f"train mask {train_mask!r} is not an obs column")
+            raise GenekbError(
+                f"train mask {train_mask!r} is not an obs column; choose from {list(adata.obs)}"
+            )
         train_mask = adata.obs[train_mask]
     return split(
         adata.obs[label_key],
@@ -274,6 +279,21 @@ def annotate(adata: Any, result: ClassifyResult, *, key: str = PREDICTION_KEY) -
     if result.embedding is not None:
         adata.obsm[CLASSIFY_OBSM_KEY] = result.embedding
     adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(result.to_dict())
+
+
+def refuse_overwriting_inputs(
+    adata: Any, key_added: str, label_key: str | None, train_mask: Any
+) -> None:
+    """Refuse a `key_added` whose columns (`annotate`) would overwrite the labels or the train
+    mask the run reads: the result would replace the input it is scored against."""
+    written = {key_added, f"{key_added}_confidence", f"{key_added}_train"}
+    for role, column in (("label", label_key), ("train mask", train_mask)):
+        if isinstance(column, str) and column in written and column in adata.obs:
+            raise UsageError(
+                f"the results go to obs[{key_added!r}] and would overwrite the {role} column"
+                f" obs[{column!r}]; copy that column under another name (in Python: or pass"
+                " another key_added=)"
+            )
 
 
 def _refuse_split_with_reference(

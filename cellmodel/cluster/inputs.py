@@ -6,14 +6,14 @@ that the command line's parser already refuses."""
 
 from __future__ import annotations
 
-import numbers
 import os
 from typing import TYPE_CHECKING
 
 import anndata as ad
 import pandas as pd
 
-from cellmodel._settings import SEED_MAX
+from cellmodel._settings import CLUSTER_KEY
+from cellmodel.arguments import check_seed, is_whole
 from cellmodel.cluster.refine_fit import REFINE_MODES
 from cellmodel.io import refuse_repeated_cells, require_anndata
 from cellmodel.metrics import check_labels
@@ -56,24 +56,24 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
         raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
     refuse_repeated_cells(adata.obs_names, "adata")
     n_clusters = run.n_clusters
-    if n_clusters is not None and not _is_whole(n_clusters):
+    if n_clusters is not None and not is_whole(n_clusters):
         raise UsageError(f"n_clusters={n_clusters!r} must be a whole number, or None to estimate k")
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
     refuse_cluster_per_cell(n_clusters, n_cells)
-    if not _is_whole(run.seed) or not 0 <= run.seed <= SEED_MAX:
-        raise UsageError(f"seed={run.seed!r} must be a whole number from 0 to {SEED_MAX}")
+    check_seed(run.seed)
     if run.refine is not None and run.refine not in REFINE_MODES:
         raise UsageError(f"refine={run.refine!r}: choose one of {', '.join(REFINE_MODES)}")
+    if run.label_key == CLUSTER_KEY:
+        raise UsageError(
+            f"label key {CLUSTER_KEY!r} is the column this run writes its clusters to: they would"
+            " be scored against themselves; copy the reference labels under another name"
+        )
     if run.label_key is not None and run.label_key not in adata.obs:
         raise GenekbError(
             f"label key {run.label_key!r} is not an obs column;"
             f" choose from {list(adata.obs.columns)}"
         )
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def as_store(store: Store | str | os.PathLike[str] | None) -> Store | None:

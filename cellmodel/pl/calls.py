@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError
+from cellmodel.arguments import is_whole
+from genekb.errors import GenekbError, UsageError
 from genekb.pl import CONTROL_COLOUR, REAL_COLOUR, finish, style
 
 ABSTAIN_COLOUR = "#d62728"
@@ -16,7 +17,9 @@ ABSTAIN_COLOUR = "#d62728"
 def annotate_report(adata: Any) -> dict[str, Any]:
     """The report `cm.tl.annotate` stored (`cellmodel.annotate.report_of`), or a clear refusal."""
     from cellmodel.annotate import report_of
+    from cellmodel.io import require_anndata
 
+    require_anndata(adata)
     if "annotate" not in adata.uns.get("cellmodel", {}):
         raise GenekbError("no annotation in this AnnData; run cm.tl.annotate(adata) first")
     return report_of(adata)
@@ -67,8 +70,10 @@ def calls(
     """
     import matplotlib.pyplot as plt
 
-    if n_top < 1 or ncols < 1:
-        raise GenekbError("n_top and ncols must be at least 1")
+    if not (is_whole(n_top) and is_whole(ncols)) or min(n_top, ncols) < 1:
+        raise UsageError(
+            f"n_top and ncols must be whole numbers, at least 1 (got {n_top!r}, {ncols!r})"
+        )
     report = annotate_report(adata)
     groups = report["groups"]
     nrows = math.ceil(len(groups) / ncols)

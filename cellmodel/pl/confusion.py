@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
-from cellmodel.metrics import hungarian_mapping
+from cellmodel.io import require_anndata
+from cellmodel.metrics import hungarian_mapping, paired_labels
 from genekb.errors import GenekbError
 from genekb.pl import axes_for, finish, style
 
@@ -26,6 +27,7 @@ def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.Dat
     >>> confusion_table(["a", "a", "b"], ["2", "2", "1"]).columns.tolist()
     ['2', '1']
     """
+    paired_labels(labels_true, groups)
     table = pd.crosstab(
         pd.Series(np.asarray(labels_true).astype(str), name="label"),
         pd.Series(np.asarray(groups).astype(str), name="group"),
@@ -60,6 +62,7 @@ def confusion(
     >>> ax.get_xlabel()
     'cellmodel_cluster (Hungarian order)'
     """
+    require_anndata(adata)
     for column in (label_key, key):
         if column not in adata.obs:
             raise GenekbError(f"no obs[{column!r}]; choose from {list(adata.obs)}")
@@ -67,6 +70,11 @@ def confusion(
     if held_out is None:
         held_out = key == PREDICTION_KEY and train_column in adata.obs
     cells = np.ones(adata.n_obs, bool)
+    if held_out and train_column not in adata.obs:
+        raise GenekbError(
+            f"held_out=True needs obs[{train_column!r}] (which cells trained), which"
+            f" {key!r} has not; leave held_out unset for a clustering"
+        )
     if held_out:
         cells = ~np.asarray(adata.obs[train_column], bool)
     table = confusion_table(adata.obs[label_key][cells], adata.obs[key][cells])

@@ -4,21 +4,24 @@ side)."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
-from genekb.errors import GenekbError
+from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, PREDICTION_KEY
+from cellmodel.arguments import check_seed
+from genekb.errors import GenekbError, UsageError
 from genekb.pl import finish, style
 
 UMAP_KEY = "X_umap_cellmodel"  # obsm: the coordinates; uns[UMAP_KEY]["params"]: how they came
-NAME_KEY = "cellmodel_annotation"
+NAME_KEY = ANNOTATION_KEY
 # What `umap` colours by when not told: the run's columns, then the registry's label column.
 DEFAULT_COLUMNS = (CLUSTER_KEY, NAME_KEY, PREDICTION_KEY)
+# umap-learn's spectral start fails below this many points (numpy's or scipy's error, not ours).
+MIN_UMAP_CELLS = 4
 
 
 def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
@@ -32,6 +35,16 @@ def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -
     """
     import umap as umap_learn
 
+    latent = np.asarray(latent)
+    if latent.ndim != 2 or len(latent) < MIN_UMAP_CELLS:
+        raise GenekbError(
+            f"a UMAP needs a cells × dimensions matrix of at least {MIN_UMAP_CELLS} cells (got"
+            f" shape {latent.shape}); lay out more cells"
+        )
+    if not np.isfinite(latent).all():
+        raise GenekbError(
+            "the matrix to lay out holds NaN or infinite values; recompute it, or pass another rep="
+        )
     reducer = umap_learn.UMAP(
         n_neighbors=min(n_neighbors, max(len(latent) - 1, 2)), random_state=seed, n_jobs=1
     )
@@ -43,6 +56,7 @@ def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -
 
 def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     """obsm[UMAP_KEY], computed from obsm[rep] unless already there from the same rep and seed."""
+    check_seed(seed)
     params = {"rep": rep, "seed": seed}
     held = adata.uns.get(UMAP_KEY, {}).get("params")
     if UMAP_KEY in adata.obsm and held is not None and dict(held) == params:
@@ -79,6 +93,16 @@ def _scatter(ax: Any, xy: np.ndarray, values: pd.Series, title: str, size: float
     ax.set_xlabel("UMAP1")
     ax.set_ylabel("UMAP2")
     ax.legend(markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+
+
+def _names(color: Any) -> list[str]:
+    """`color` as a list of column names; anything but a name or a sequence of names refused."""
+    if color is None:
+        return []
+    names = list(color) if isinstance(color, Iterable) else None
+    if names is None or not all(isinstance(name, str) for name in names):
+        raise UsageError(f"color= takes an obs column name or a list of them, not {color!r}")
+    return names
 
 
 def _longest(values: pd.Series) -> int:
@@ -121,7 +145,10 @@ def umap(
     """
     import matplotlib.pyplot as plt
 
-    columns = [color] if isinstance(color, str) else list(color or default_columns(adata))
+    from cellmodel.io import require_anndata
+
+    require_anndata(adata)
+    columns = [color] if isinstance(color, str) else list(_names(color) or default_columns(adata))
     if not columns:
         raise GenekbError("nothing to colour by: pass color= (obs columns) or run cm.tl.cluster")
     missing = [c for c in columns if c not in adata.obs]

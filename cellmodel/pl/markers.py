@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from cellmodel.arguments import is_whole
 from cellmodel.pl.calls import annotate_report
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 from genekb.pl import axes_for, finish, style
 
 
@@ -60,8 +61,8 @@ def markers(
     >>> ax.get_ylabel()
     'cellmodel_cluster'
     """
-    if n_genes < 1:
-        raise GenekbError("n_genes must be at least 1")
+    if not is_whole(n_genes) or n_genes < 1:
+        raise UsageError(f"n_genes must be a whole number, at least 1 (got {n_genes!r})")
     report = annotate_report(adata)
     groupby = report["groupby"]
     per_group = _genes_per_group(report, n_genes)

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 
 
 def read_input(
@@ -22,6 +23,11 @@ def read_input(
     from cellmodel.formats import HDF5_SUFFIXES
     from cellmodel.tables import TABLE_SUFFIXES
 
+    if not isinstance(source, str | os.PathLike):
+        raise UsageError(
+            f"source must be a path or a dataset name, not {type(source).__name__}; for an"
+            " AnnData in memory, skip reading"
+        )
     text = str(source)
     path = Path(source)
     if path.exists() or text == "-":  # `-`: a CSV table on stdin

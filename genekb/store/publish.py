@@ -16,7 +16,7 @@ import hashlib
 import time
 from typing import Any
 
-from genekb.errors import GenekbError, IntegrityError
+from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.store.manifest import MANIFEST, now_iso
 from genekb.store.remote_index import INDEX, dump_index, parse_index, path_of, version_entry
 from genekb.store.remote_io import NotFound, Progress, Remote
@@ -66,7 +66,12 @@ def publish(
     and tags to `dest`. `force` lets them move a tag the remote points elsewhere."""
     start = time.perf_counter()
     remote = Remote(dest, timeout=timeout, progress=progress)
-    remote.size(INDEX)  # an HTTP remote (read-only) or an unreachable one fails before any work
+    # An HTTP remote (read-only) or an unreachable one fails here, before any work.
+    if remote.size(INDEX) is None and remote.is_other_folder():
+        raise UsageError(
+            f"{remote.url} is not a genekb remote (no {INDEX}) and is not empty; publish to a new"
+            " folder or to an existing remote"
+        )
     versions, tags = _chosen(store, list(refs or []))
     for v in versions:
         v.check()  # never publish damaged bytes

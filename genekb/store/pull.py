@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -26,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import sha256_file
+from genekb.fileio import check_room, sha256_file
 from genekb.store.content import CONTENT_KEY
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
-from genekb.store.remote_io import Remote
+from genekb.store.remote_io import NotFound, Remote
 from genekb.store.sharing import check_expected, check_staged, publish_staged, staged_text_dir
 from genekb.store.store import Store
 
@@ -39,7 +38,14 @@ ProgressFactory = Callable[[int], Callable[[int], None]]  # total bytes -> per-c
 
 def fetch_index(remote: Remote) -> dict[str, Any]:
     """The remote's index, checked (IntegrityError, or a RemoteError if it cannot be had)."""
-    return parse_index(remote.read(INDEX), remote.where(INDEX))
+    try:
+        data = remote.read(INDEX)
+    except NotFound:
+        raise NotFound(
+            f"{remote.url} is no genekb remote (no {INDEX} there); check the URL: a remote is"
+            " the folder or URL `genekb publish` wrote to"
+        ) from None
+    return parse_index(data, remote.where(INDEX))
 
 
 def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -137,6 +143,7 @@ def download(
             todo.append((kind, vid, name, meta))
     total = sum(m["bytes"] for *_, m in todo)
     partial = sum(_size(cache / v / f"{n}.part") for _, v, n, _ in todo)
+    check_room(cache, total - partial)  # before the first byte, not when the disk fills
     remote.progress = progress(total - partial) if progress and todo else None
     for kind, vid, name, meta in todo:
         (cache / vid).mkdir(exist_ok=True)
@@ -156,13 +163,16 @@ def _fetch_file(remote: Remote, where: str, done: Path, meta: dict[str, Any]) ->
     if done.is_file():
         return  # a concurrent pull of the same version finished it
     part = done.with_name(done.name + ".part")
+    resumed = _size(part) > 0
     remote.fetch(where, part, size=meta["bytes"])
-    digest = hashlib.sha256()
-    with part.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+    digest = sha256_file(part)
+    if resumed and digest != meta["sha256"]:
+        # The bytes kept from an earlier try may be the wrong ones: fetch the file whole once.
+        part.unlink()
+        remote.fetch(where, part, size=meta["bytes"])
+        digest = sha256_file(part)
     size = part.stat().st_size
-    if size != meta["bytes"] or digest.hexdigest() != meta["sha256"]:
+    if size != meta["bytes"] or digest != meta["sha256"]:
         part.unlink()
         what = "sha256" if size == meta["bytes"] else f"size ({size:,}, not {meta['bytes']:,})"
         raise IntegrityError(

@@ -23,6 +23,7 @@ from typing import Any
 from genekb.errors import IntegrityError
 from genekb.store.content import CONTENT_KEY
 from genekb.store.hashing import sha256_json
+from genekb.store.ids import tag_problem
 from genekb.store.manifest import MANIFEST
 from genekb.store.store import EMBEDDINGS, TEXTS
 
@@ -91,8 +92,11 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
         if problem:
             raise refuse(f"version {vid!r}: {problem}")
     for tag, vid in tags.items():
-        if not isinstance(tag, str) or not tag.strip() or not isinstance(vid, str):
-            raise refuse(f"tag {tag!r} is not a name")
+        problem = tag_problem(tag)  # a remote's tag becomes a local one: the same rule
+        if problem:
+            raise refuse(problem)
+        if not isinstance(vid, str):
+            raise refuse(f"tag {tag!r} points at {vid!r}, which is no version id")
         if (versions.get(vid) or {}).get("kind") != "embedding":
             raise refuse(f"tag {tag!r} points at {vid!r}, which it does not list")
     return data

@@ -103,6 +103,11 @@ class Remote:
                 raise NotFound(f"{self.where(name)}: not found on the remote") from None  # fsspec
             except PermissionError:
                 raise RemoteError(f"{self.where(name)}: permission denied by the remote") from None
+            except (NotADirectoryError, IsADirectoryError):  # no retry mends the path's shape
+                raise RemoteError(
+                    f"{self.where(name)}: the remote's path runs into a file where a folder must"
+                    " be (or the reverse); give a folder, or a URL, as the remote"
+                ) from None
             except transient as exc:
                 if n == self.retries:
                     raise RemoteError(
@@ -157,6 +162,7 @@ class Remote:
                 return
             if start and response.status != 206:  # the server ignored Range: start over
                 start = 0
+            self._check_length(name, response, start, size)
             source: Any = response
         else:
             self.requests += 1
@@ -181,6 +187,20 @@ class Remote:
         if size is not None and got < size:
             raise ConnectionError(f"the connection ended after {got:,} of {size:,} bytes")
 
+    def _check_length(self, name: str, response: Any, start: int, size: int | None) -> None:
+        """A server that announces a whole file of another size than the index states serves
+        other files than it indexes: no retry mends that (a dropped connection announces the
+        right size and sends less)."""
+        length = response.headers.get("Content-Length", "")
+        if size is None or not length.isdigit() or start + int(length) == size:
+            return
+        response.close()
+        raise RemoteError(
+            f"{self.where(name)}: the server sends {start + int(length):,} bytes where the"
+            f" remote's index states {size:,}; the index does not match its files: ask its"
+            " publisher to publish again"
+        )
+
     # ---- writing (not HTTP) --------------------------------------------------------------------
 
     def _path(self, name: str) -> str:
@@ -193,6 +213,15 @@ class Remote:
                 "an s3:// (or other fsspec) URL"
             )
         return self._fs
+
+    def is_other_folder(self) -> bool:
+        """A local folder that already holds files, none of them a remote's index: publishing
+        there would scatter a store's folders among someone else's files."""
+        protocols = getattr(self._fs, "protocol", ())
+        if self.is_http or "file" not in (protocols if isinstance(protocols, tuple) else ()):
+            return False
+        folder = Path(self._base or ".")
+        return folder.is_dir() and any(folder.iterdir())
 
     def size(self, name: str) -> int | None:
         """The size of `name` on the remote, None if it is not there."""
@@ -253,4 +282,9 @@ def _fsspec(url: str, timeout: float) -> tuple[Any, str]:
         ) from None
     except ValueError as exc:
         raise UsageError(f"{url}: not a URL fsspec knows ({exc})") from None
+    except OSError as exc:  # a file system that connects when made (ftp://, hdfs://)
+        raise RemoteError(
+            f"{url}: cannot open the remote ({_reason(exc)}); check the URL and that its server"
+            " is up, or use a folder, http(s):// or s3://"
+        ) from None
     return fs, path.rstrip("/")

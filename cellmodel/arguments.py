@@ -1,0 +1,48 @@
+"""Checks of the plain values a Python caller passes (whole numbers, seeds, keyword options),
+shared by the steps so that each refuses them alike and in words, before any work; the command
+line's parser refuses the same values earlier."""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cellmodel._settings import SEED_MAX
+from genekb.errors import UsageError
+
+
+def is_whole(value: object) -> bool:
+    """An integer (numpy's too), but not a bool, which Python counts as one."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_seed(seed: object) -> None:
+    if not is_whole(seed) or not 0 <= seed <= SEED_MAX:  # type: ignore[operator]
+        raise UsageError(f"seed={seed!r} must be a whole number from 0 to {SEED_MAX}")
+
+
+def _keywords(function: Callable[..., Any]) -> set[str]:
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return {n for n, p in inspect.signature(function).parameters.items() if p.kind in kinds}
+
+
+def refuse_unknown_options(
+    options: Iterable[str],
+    step: Callable[..., Any],
+    taker: Callable[..., Any],
+    extra: Iterable[str] = (),
+    passed: Iterable[str] = (),
+) -> None:
+    """Refuse the `**options` of `step` (a `cm.tl` function) that `taker`, the library call it
+    hands them to, does not accept (nor `extra` names), naming those it does, instead of
+    Python's TypeError from inside the step. The step's own parameters, and those it `passed`
+    to `taker` itself, are no options."""
+    known = (_keywords(taker) | set(extra)) - _keywords(step) - set(passed) - {"adata"}
+    what = step.__name__
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UsageError(
+            f"unknown {what} option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )

@@ -1,0 +1,213 @@
+"""Hostile values through the notebook API (`cm.tl`, `cm.pl`): each is refused before any work
+with a GenekbError / UsageError that says what to do, never a TypeError, IndexError or
+AttributeError from inside numpy, scikit-learn, umap or matplotlib."""
+
+from __future__ import annotations
+
+import anndata as ad
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+import cellmodel as cm
+from genekb.errors import GenekbError, UsageError
+from tests.conftest import run_cellmodel
+
+matplotlib.use("Agg")
+
+
+def _cells(n: int = 30) -> ad.AnnData:
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(
+        rng.poisson(2, (n, 12)).astype(np.float32),
+        var=pd.DataFrame(index=[f"G{i}" for i in range(12)]),
+    )
+    adata.obs_names = [f"c{i}" for i in range(n)]
+    adata.obs["grp"] = pd.Categorical(np.array(["a", "b", "c"])[np.arange(n) % 3])
+    return adata
+
+
+def test_classify_refuses_a_key_that_would_overwrite_its_labels():
+    adata = _cells()
+    adata.obs["split"] = np.arange(adata.n_obs) < 15
+    with pytest.raises(UsageError, match="would overwrite the label column obs\\['grp'\\]; copy"):
+        cm.tl.classify(adata, "grp", per_class=3, key_added="grp")
+    with pytest.raises(UsageError, match="train mask column obs\\['split'\\]"):
+        cm.tl.classify(adata, "grp", train_mask="split", key_added="split")
+    assert list(adata.obs["grp"][:3]) == ["a", "b", "c"]  # the labels are as they were
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"per_class": 2.5}, "per-class count must be a whole number"),
+        ({"per_class": "3"}, "per-class count must be a whole number"),
+        ({"train_fraction": "0.3"}, "train fraction must lie strictly between 0 and 1"),
+        ({"per_class": 3, "seed": "x"}, "seed='x' must be a whole number"),
+        ({"per_class": 3, "seed": -1}, "seed=-1 must be a whole number"),
+        ({"per_class": 3, "bogus": 1}, "unknown classify option\\(s\\) bogus; known: .*vote"),
+    ],
+)
+def test_classify_refuses_values_of_the_wrong_kind_in_words(kwargs, says):
+    with pytest.raises(UsageError, match=says):
+        cm.tl.classify(_cells(), "grp", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("step", "known"), [("annotate", "n_markers"), ("embed", "sentence_top_n")]
+)
+def test_an_unknown_option_names_the_known_ones(tmp_path, step, known):
+    with pytest.raises(UsageError, match=f"unknown {step} option\\(s\\) bogus; known: .*{known}"):
+        getattr(cm.tl, step)(_cells(), tmp_path / "store", bogus=1)
+
+
+def test_an_option_the_step_sets_itself_is_not_offered():
+    from cellmodel.arguments import refuse_unknown_options
+    from cellmodel.embed import embed
+    from cellmodel.tools import embed as tl_embed
+
+    with pytest.raises(UsageError) as refused:
+        refuse_unknown_options(["bogus"], tl_embed, embed, passed=("progress",))
+    assert "progress" not in str(refused.value) and "model" not in str(refused.value)
+
+
+@pytest.mark.parametrize("function", ["umap", "markers", "calls"])
+def test_plots_refuse_what_is_not_an_anndata(function):
+    with pytest.raises(UsageError, match="adata must be an AnnData, not ndarray"):
+        getattr(cm.pl, function)(np.zeros((3, 3)), show=False)
+    with pytest.raises(UsageError, match="adata must be an AnnData, not str"):
+        cm.pl.confusion("cells.h5ad", "grp", show=False)
+
+
+@pytest.mark.parametrize(
+    ("latent", "says"),
+    [
+        (np.full((30, 3), np.nan), "NaN or infinite values"),
+        (np.zeros((2, 3)), "at least 4 cells"),
+    ],
+)
+def test_umap_refuses_a_layout_it_cannot_compute(latent, says):
+    adata = _cells(len(latent))
+    adata.obsm["X_bad"] = latent
+    with pytest.raises(GenekbError, match=says):
+        cm.pl.umap(adata, "grp", rep="X_bad", show=False)
+
+
+def test_umap_colour_must_name_columns():
+    adata = _cells()
+    adata.obsm["X_rep"] = np.random.default_rng(0).random((adata.n_obs, 3))
+    with pytest.raises(UsageError, match="color= takes an obs column name"):
+        cm.pl.umap(adata, color=5, rep="X_rep", show=False)
+
+
+def test_labels_that_do_not_pair_are_refused():
+    with pytest.raises(GenekbError, match="3 reference labels but 2 predicted"):
+        cm.pl.confusion_table(["a", "b", "a"], ["1", "2"])
+    with pytest.raises(GenekbError, match="no cells to score"):
+        cm.pl.confusion_table([], [])
+
+
+def test_a_format_matplotlib_cannot_write_is_refused_and_nothing_is_written(tmp_path):
+    adata = _cells()
+    adata.obs["cluster"] = adata.obs["grp"]
+    target = tmp_path / "confusion.docx"
+    with pytest.raises(UsageError, match=r"cannot write '\.docx' files; use one of .*\.png"):
+        cm.pl.confusion(adata, "grp", "cluster", save=target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_line_refuses_a_label_column_its_results_would_overwrite(tmp_path):
+    adata = _cells()
+    adata.obs["cellmodel_pred"] = adata.obs["grp"]  # a file classified before, labelled so
+    source, target = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
+    adata.write_h5ad(source)
+    args = ["classify", str(source), "--label-key", "cellmodel_pred", "--per-class", "3"]
+    result = run_cellmodel(*args, "-o", str(target))
+    assert result.exit_code == 2
+    assert "copy that column under another name" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("candidates", "says"),
+    [("T cell;B cell", r"list of labels, e.g. \['T cell', 'B cell'\], not 'T cell;B cell'"),
+     (["T cell", 1], r"list of labels, e.g. .*, not \['T cell', 1\]")],
+)  # fmt: skip
+def test_candidates_that_are_not_a_list_of_labels_are_refused(candidates, says):
+    from cellmodel.annotate.ontology import from_user
+
+    with pytest.raises(UsageError, match=says):  # a string was read letter by letter
+        from_user(candidates)
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [({"seed": "x"}, "seed='x' must be a whole number"),
+     ({"n_markers": 2.5}, r"whole numbers ≥ 1 .*\(got 2\.5, ")],
+)  # fmt: skip
+def test_annotate_settings_of_the_wrong_kind_are_refused(settings, says):
+    from cellmodel.annotate.params import AnnotateParams
+
+    with pytest.raises(UsageError, match=says):
+        AnnotateParams(groupby="grp", **settings).check()
+
+
+def test_explain_and_read_refuse_values_of_the_wrong_kind():
+    adata = _cells()
+    with pytest.raises(GenekbError, match="top_n='5' must be a whole number"):
+        cm.tl.explain(adata, None, cluster_key="grp", top_n="5")
+    with pytest.raises(UsageError, match="source must be a path or a dataset name, not int"):
+        cm.pp.read(5)
+
+
+def test_clusters_are_never_scored_against_the_column_they_are_written_to(tmp_path):
+    adata = _cells()
+    adata.obs["cellmodel_cluster"] = adata.obs["grp"]  # a file clustered before
+    says = r"'cellmodel_cluster' is the column this run writes its clusters to"
+    with pytest.raises(UsageError, match=says):  # it scored them against themselves: ACC 1.0
+        cm.tl.cluster(adata, use_semantic=False, n_clusters=3, label_key="cellmodel_cluster")
+    source, target = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
+    adata.write_h5ad(source)
+    args = ["cluster", str(source), "--no-semantic", "--label-key", "cellmodel_cluster"]
+    result = run_cellmodel(*args, "-o", str(target))
+    assert result.exit_code == 2 and "copy the reference labels" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not target.exists()
+
+
+def test_annotate_never_groups_by_a_column_it_overwrites(tmp_path):
+    adata = _cells()
+    adata.obs["cellmodel_annotation"] = adata.obs["grp"]
+    with pytest.raises(UsageError, match="groups would be overwritten by their names; copy it"):
+        cm.tl.annotate(
+            adata, tmp_path / "store", groupby="cellmodel_annotation", candidates=["a", "b"]
+        )
+    assert list(adata.obs["cellmodel_annotation"][:3]) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("function", "kwargs", "says"),
+    [("markers", {"n_genes": "3"}, "n_genes must be a whole number"),
+     ("calls", {"n_top": 1.5}, "n_top and ncols must be whole numbers"),
+     ("calls", {"ncols": 0}, "n_top and ncols must be whole numbers")],
+)  # fmt: skip
+def test_plot_sizes_of_the_wrong_kind_are_refused(function, kwargs, says):
+    with pytest.raises(UsageError, match=says):
+        getattr(cm.pl, function)(_cells(), show=False, **kwargs)
+
+
+@pytest.mark.parametrize(("shape", "says"), [((30, 0), "is empty"), ((30, 12), "only zeros")])
+def test_an_empty_or_zero_matrix_says_where_to_look(shape, says):
+    adata = ad.AnnData(np.zeros(shape, np.float32))
+    with pytest.raises(GenekbError, match=f"{says}.*choose another layer with layer="):
+        cm.pp.normalize(adata)  # the message said "nothing to embed", to someone normalizing
+
+
+def test_confusion_and_umap_refuse_what_they_cannot_use():
+    adata = _cells()
+    adata.obs["cluster"] = adata.obs["grp"]
+    adata.obsm["X_rep"] = np.random.default_rng(0).random((adata.n_obs, 3))
+    with pytest.raises(GenekbError, match=r"held_out=True needs obs\['cluster_train'\]"):
+        cm.pl.confusion(adata, "grp", "cluster", held_out=True, show=False)  # was a KeyError
+    with pytest.raises(UsageError, match="seed='x' must be a whole number"):
+        cm.pl.umap(adata, "grp", rep="X_rep", seed="x", show=False)

@@ -1,0 +1,120 @@
+"""Remotes that cannot be one: a file where the folder should be, a URL whose file system
+connects when it is made (ftp://) to a port where nothing listens on 127.0.0.1. Each is one
+line at once, with no retries spent on what no retry mends."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from genekb.store.store import Store
+from tests.conftest import one_line_error
+from tests.conftest import run_genekb as run
+from tests.remote_servers import free_port, http_server
+from tests.test_remote import build_tags
+
+
+def test_publishing_onto_a_file_is_refused_at_once(tmp_path):
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0")
+    target = tmp_path / "a-file"
+    target.write_text("not a folder\n")
+    started = time.monotonic()
+    line = one_line_error(run("publish", str(target), "--root", str(source.root)))
+    assert "a file where a folder must be" in line and "tries" not in line
+    assert time.monotonic() - started < 5  # no backoff: the default retries wait 7.5 s
+    assert target.read_text() == "not a folder\n"
+
+
+def test_a_remote_whose_server_is_not_there_is_one_line(tmp_path):
+    url = f"ftp://127.0.0.1:{free_port()}/store"
+    line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
+    assert line.startswith(f"error: {url}: cannot open the remote (")
+    assert "check the URL" in line and "published" not in line
+
+
+def test_publishing_into_a_folder_of_other_files_is_refused(tmp_path):
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine\n")
+    line = one_line_error(run("publish", str(home), "--root", str(source.root)), code=2)
+    assert "is not a genekb remote (no genekb-remote.json) and is not empty" in line
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
+    fresh = tmp_path / "fresh"  # a new folder, and then the remote it became, are fine
+    assert run("publish", str(fresh), "--root", str(source.root)).exit_code == 0
+    assert run("publish", str(fresh), "--root", str(source.root)).exit_code == 0
+
+
+def test_a_folder_that_is_no_remote_says_what_a_remote_is(tmp_path):
+    line = one_line_error(run("pull", str(tmp_path), "t0", "--root", str(tmp_path / "local")))
+    assert f"{tmp_path} is no genekb remote (no genekb-remote.json there)" in line
+    assert "`genekb publish` wrote to" in line
+
+
+def _forged(tmp_path, edit) -> tuple[Path, str]:
+    """t0 published to a folder whose index `edit` changes in place and which is then re-hashed,
+    so it is self-consistent, as a hostile publisher would write it; (folder, t0's id)."""
+    from genekb.store.remote_index import dump_index
+
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0")
+    folder = tmp_path / "pub"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    index_path = folder / "genekb-remote.json"
+    index = json.loads(index_path.read_text())
+    edit(index, ids["t0"])
+    index_path.write_bytes(dump_index(index["tags"], index["versions"], index["published"]))
+    return folder, ids["t0"]
+
+
+def _sizes(change):
+    def edit(index, vid):
+        for meta in index["versions"][vid]["files"].values():
+            meta["bytes"] = change(meta["bytes"])
+
+    return edit
+
+
+def test_an_index_stating_more_than_the_disk_holds_is_refused_before_any_download(tmp_path):
+    folder, _ = _forged(tmp_path, _sizes(lambda n: n + 10**15))
+    with http_server(folder) as (url, served):
+        line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
+        assert "needs about" in line and "free; free some space" in line
+        assert not any(name.startswith("embeddings/") for name in served.files_fetched())
+
+
+def test_a_server_sending_other_sizes_than_its_index_is_refused_without_retries(tmp_path):
+    folder, _ = _forged(tmp_path, _sizes(lambda n: n + 10))
+    with http_server(folder) as (url, served):
+        started = time.monotonic()
+        line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
+        assert "bytes where the remote's index states" in line and "publish again" in line
+        assert time.monotonic() - started < 5  # the default retries wait 7.5 s
+        assert max(served.gets.values()) == 1
+
+
+def test_a_remote_tag_that_is_no_tag_is_refused_by_ls_and_pull(tmp_path):
+    folder, _ = _forged(tmp_path, lambda index, vid: index["tags"].update({"../../etc": vid}))
+    pull = ["pull", str(folder), "--root", str(tmp_path / "local")]
+    for args in (["remote", "ls", str(folder)], pull):
+        line = one_line_error(run(*args))
+        assert "tag '../../etc' is not a name; a tag is up to" in line and "nothing fetched" in line
+
+
+def test_a_damaged_partial_download_is_fetched_again_whole(tmp_path):
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0", "t1")
+    folder, local = tmp_path / "pub", tmp_path / "local"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    assert run("pull", str(folder), "t0", "--root", str(local)).exit_code == 0
+    vectors = folder / "embeddings" / ids["t1"] / "vectors.parquet"
+    cache = local / ".staging" / "pull-cache" / ids["t1"]
+    cache.mkdir(parents=True, exist_ok=True)
+    # A whole-length partial file from an earlier, interrupted try whose bytes went wrong.
+    (cache / "vectors.parquet.part").write_bytes(b"\0" * vectors.stat().st_size)
+    result = run("pull", str(folder), "t1", "--root", str(local))
+    assert result.exit_code == 0, result.output  # it blamed the remote's sha256 and stopped
+    assert Store.open(local).tags() == {"t0": ids["t0"], "t1": ids["t1"]}

@@ -46,6 +46,12 @@ def test_publishing_into_a_folder_of_other_files_is_refused(tmp_path):
     fresh = tmp_path / "fresh"  # a new folder, and then the remote it became, are fine
     assert run("publish", str(fresh), "--root", str(source.root)).exit_code == 0
     assert run("publish", str(fresh), "--root", str(source.root)).exit_code == 0
+    # A publish cut before its index was written (the index comes last) leaves only the store's
+    # own folders: publishing there again resumes instead of being refused.
+    (fresh / "genekb-remote.json").unlink()
+    (fresh / "genekb-remote.json.123-abcd.tmp").write_text("{")
+    assert run("publish", str(fresh), "--root", str(source.root)).exit_code == 0
+    assert (fresh / "genekb-remote.json").is_file()
 
 
 def test_a_folder_that_is_no_remote_says_what_a_remote_is(tmp_path):

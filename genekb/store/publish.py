@@ -18,7 +18,14 @@ from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.store.manifest import MANIFEST, now_iso
-from genekb.store.remote_index import INDEX, dump_index, parse_index, path_of, version_entry
+from genekb.store.remote_index import (
+    INDEX,
+    KIND_DIRS,
+    dump_index,
+    parse_index,
+    path_of,
+    version_entry,
+)
 from genekb.store.remote_io import NotFound, Progress, Remote
 from genekb.store.store import EmbeddingVersion, Store
 
@@ -67,7 +74,7 @@ def publish(
     start = time.perf_counter()
     remote = Remote(dest, timeout=timeout, progress=progress)
     # An HTTP remote (read-only) or an unreachable one fails here, before any work.
-    if remote.size(INDEX) is None and remote.is_other_folder():
+    if remote.size(INDEX) is None and remote.is_other_folder({INDEX, *KIND_DIRS.values()}):
         raise UsageError(
             f"{remote.url} is not a genekb remote (no {INDEX}) and is not empty; publish to a new"
             " folder or to an existing remote"

@@ -214,14 +214,20 @@ class Remote:
             )
         return self._fs
 
-    def is_other_folder(self) -> bool:
-        """A local folder that already holds files, none of them a remote's index: publishing
-        there would scatter a store's folders among someone else's files."""
+    def is_other_folder(self, own: set[str]) -> bool:
+        """A local folder that holds entries other than `own` (the names a publish writes, and
+        its leftover temporary files): publishing there would scatter a store's folders among
+        someone else's files. A folder an interrupted publish left (its index not yet written)
+        holds only its own names, so publishing there again resumes."""
         protocols = getattr(self._fs, "protocol", ())
         if self.is_http or "file" not in (protocols if isinstance(protocols, tuple) else ()):
             return False
         folder = Path(self._base or ".")
-        return folder.is_dir() and any(folder.iterdir())
+        if not folder.is_dir():
+            return False
+        return any(
+            entry.name not in own and not entry.name.endswith(".tmp") for entry in folder.iterdir()
+        )
 
     def size(self, name: str) -> int | None:
         """The size of `name` on the remote, None if it is not there."""

@@ -177,6 +177,27 @@ def test_sampler_caps_fanout() -> None:
     assert len(set(nodes.tolist())) == nodes.size
 
 
+
+def test_sampler_marks_the_same_cells_as_a_sorted_unique() -> None:
+    from cellmodel.cluster.sampling import _sorted_unique
+
+    ids = np.random.default_rng(3).integers(0, 500, size=2_000)
+    assert np.array_equal(_sorted_unique(ids, 500), np.unique(ids))
+    assert _sorted_unique(np.array([], dtype=np.int64), 10).size == 0
+
+
+def test_kmeans_restarts_on_a_sample_find_the_full_partition(monkeypatch) -> None:
+    import cellmodel.cluster.fit as fit_module
+
+    X, y = blobs(400, n_classes=4, dim=8, seed=2)
+    full_centres, full = fit_module._kmeans(X.astype(np.float32), 4, 5, seed=0)
+    monkeypatch.setattr(fit_module, "KMEANS_RESTART_CELLS", 300)  # 1,600 cells: the sampled path
+    centres, labels = fit_module._kmeans(X.astype(np.float32), 4, 5, seed=0)
+    again = fit_module._kmeans(X.astype(np.float32), 4, 5, seed=0)[1]
+    assert cluster_metrics(y, labels)["ari"] > 0.99
+    assert cluster_metrics(full, labels)["ari"] == pytest.approx(1.0)
+    assert np.array_equal(labels, again) and centres.shape == full_centres.shape
+
 # ------------------------------------------------------------------------------------------ losses
 
 

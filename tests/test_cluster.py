@@ -12,7 +12,7 @@ import torch
 
 from cellmodel.cluster.fit import NeighbourSampler, estimate_k, fit_clusters
 from cellmodel.metrics import cluster_metrics, hungarian_mapping
-from cellmodel.module.model import info_nce, sinkhorn_target, split_for_empty, student_t
+from cellmodel.module.losses import info_nce, sinkhorn_target, split_for_empty, student_t
 from cellmodel.pp.graph import (
     combat,
     from_edge_index,
@@ -322,6 +322,24 @@ def test_half_self_aggregation_keeps_a_three_cell_group_apart() -> None:
     assert cluster_metrics(truth, result.labels)["ari"] == 1.0
 
 
+@pytest.mark.parametrize("conv", ["gcn", "sage"])
+def test_a_prebuilt_whole_graph_operator_gives_the_same_pass(conv: str) -> None:
+    from cellmodel.module.model import GraphEncoder
+
+    X, _ = blobs(40, dim=6)
+    rows, cols = knn_graph(X, n_neighbors=5).adjacency.nonzero()
+    edges = torch.from_numpy(np.vstack([cols, rows]).astype(np.int64))
+    torch.manual_seed(0)
+    encoder = GraphEncoder(6, 16, 4, conv=conv, self_share=0.5).eval()
+    x = torch.from_numpy(X.astype(np.float32))
+    operator = encoder.full_graph_operator(edges, x.shape[0])
+    assert (operator is None) == (conv != "gcn")
+    assert torch.equal(encoder(x, edges, operator=operator), encoder(x, edges))
+    if operator is not None:
+        with pytest.raises(ValueError, match="whole-graph"):
+            encoder(x, edges, sizes=(3, 10), operator=operator)
+
+
 def test_mean_adjacency_is_the_coalesced_matrix_on_the_cpu(monkeypatch) -> None:
     from cellmodel.module import model
 
@@ -409,7 +427,8 @@ def test_the_fit_builds_its_own_graph_with_eight_neighbours() -> None:
 
 
 def test_nb_nll_is_the_negative_binomial_likelihood() -> None:
-    from cellmodel.module.model import Projection, nb_nll
+    from cellmodel.module.losses import nb_nll
+    from cellmodel.module.model import Projection
 
     torch.manual_seed(0)
     decoder, log_theta = Projection(4, 8, 6), torch.randn(6)

@@ -35,11 +35,8 @@ import torch
 from cellmodel.cluster.options import ClusterOptions, ClusterResult, check_inputs, parse_options
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.cluster.training import Fitter
-from cellmodel.module.model import (
-    deterministic,
-    split_for_empty,
-    student_t,
-)
+from cellmodel.module.losses import split_for_empty, student_t
+from cellmodel.module.model import deterministic
 from cellmodel.pp.graph import (
     KnnGraph,
     estimate_k,

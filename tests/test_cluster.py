@@ -209,6 +209,17 @@ def test_sinkhorn_target_meets_both_marginals() -> None:
     assert torch.allclose(p.sum(0), 50 * mass, atol=1e-2)
 
 
+
+def test_sinkhorn_target_stops_only_at_a_fixed_point() -> None:
+    # The early stop must give every one of the n_iter passes' result to the bit.
+    q = torch.softmax(3 * torch.randn(2_000, 6, generator=torch.Generator().manual_seed(1)), dim=1)
+    mass = torch.full((6,), 1 / 6)
+    log_p, log_mass = 2.0 * torch.log(q), torch.log(mass) + math.log(2_000)
+    for _ in range(50):
+        log_p = log_p - torch.logsumexp(log_p, dim=0, keepdim=True) + log_mass
+        log_p = log_p - torch.logsumexp(log_p, dim=1, keepdim=True)
+    assert torch.equal(sinkhorn_target(q, mass, n_iter=50), log_p.exp())
+
 def test_student_t_and_info_nce() -> None:
     z = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
     centres = torch.tensor([[0.0, 0.0], [4.0, 0.0]])

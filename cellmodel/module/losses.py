@@ -77,15 +77,20 @@ def sinkhorn_target(
     This is the entropic optimal-transport plan between cells (uniform) and clusters
     (`cluster_mass`, summing to 1) with cost −log q; sharpen = 2 with one column-then-row pass is
     exactly DEC's target. Iterated to convergence, no cluster can grow or shrink away from its
-    mass, which is what keeps a cluster from swallowing its neighbours.
+    mass, which is what keeps a cluster from swallowing its neighbours. The passes stop early
+    only where one leaves P exactly as it was: every later pass would repeat it, so the result is
+    the `n_iter` passes' to the bit.
     """
     log_p = sharpen * torch.log(q.clamp_min(1e-12))
     log_mass = torch.log(cluster_mass.clamp_min(1e-12)) + torch.log(
         torch.tensor(float(q.shape[0]), device=q.device)
     )
     for _ in range(n_iter):
+        previous = log_p
         log_p = log_p - torch.logsumexp(log_p, dim=0, keepdim=True) + log_mass  # columns
         log_p = log_p - torch.logsumexp(log_p, dim=1, keepdim=True)  # rows
+        if torch.equal(log_p, previous):
+            break
     return log_p.exp()
 
 

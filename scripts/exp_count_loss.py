@@ -7,7 +7,7 @@
 Per dataset and seed (true k, expression only, the registry's batch column as `cluster
 --batch-key auto` uses it) the pipeline's fit runs once with `count_weight=W` (the HVGs' raw
 counts reconstructed through a negative-binomial likelihood beside the PCA reconstruction;
-`cellmodel.module.model.nb_nll`) and without the merge-split check; its partition is then
+`cellmodel.module.losses.nb_nll`) and without the merge-split check; its partition is then
 checked as the pipeline checks it. `nb-fit` / `nb`: that fit alone / checked. The default's
 figures (`mse-fit` / `mse`: the fit alone / checked) come from `--default-runs`, the recorded
 runs of `scripts/exp_merge_split_guards.py --batch` (its `none` and `silhouette`), which the

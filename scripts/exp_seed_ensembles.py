@@ -40,7 +40,8 @@ from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.options import parse_options
 from cellmodel.cluster.training import Fitter
 from cellmodel.metrics import cluster_metrics
-from cellmodel.module.model import deterministic, student_t
+from cellmodel.module.losses import student_t
+from cellmodel.module.model import deterministic
 from cellmodel.pp import graph
 
 

@@ -10,7 +10,7 @@ from cellmodel.cluster.batch_choice import LINK_CANDIDATE, batch_ami, choose, le
 from cellmodel.cluster.fit import fit_clusters
 from cellmodel.cluster.options import parse_options
 from cellmodel.metrics import cluster_metrics
-from cellmodel.module.model import link_loss
+from cellmodel.module.losses import link_loss
 from genekb.errors import UsageError
 from tests.conftest import FAST_FIT, blobs
 

@@ -12,7 +12,7 @@ import torch
 
 from cellmodel.cluster.fit import NeighbourSampler, estimate_k, fit_clusters
 from cellmodel.metrics import cluster_metrics, hungarian_mapping
-from cellmodel.module.model import info_nce, sinkhorn_target, split_for_empty, student_t
+from cellmodel.module.losses import info_nce, sinkhorn_target, split_for_empty, student_t
 from cellmodel.pp.graph import (
     combat,
     from_edge_index,
@@ -177,6 +177,27 @@ def test_sampler_caps_fanout() -> None:
     assert len(set(nodes.tolist())) == nodes.size
 
 
+
+def test_sampler_marks_the_same_cells_as_a_sorted_unique() -> None:
+    from cellmodel.cluster.sampling import _sorted_unique
+
+    ids = np.random.default_rng(3).integers(0, 500, size=2_000)
+    assert np.array_equal(_sorted_unique(ids, 500), np.unique(ids))
+    assert _sorted_unique(np.array([], dtype=np.int64), 10).size == 0
+
+
+def test_kmeans_restarts_on_a_sample_find_the_full_partition(monkeypatch) -> None:
+    import cellmodel.cluster.fit as fit_module
+
+    X, y = blobs(400, n_classes=4, dim=8, seed=2)
+    full_centres, full = fit_module._kmeans(X.astype(np.float32), 4, 5, seed=0)
+    monkeypatch.setattr(fit_module, "KMEANS_RESTART_CELLS", 300)  # 1,600 cells: the sampled path
+    centres, labels = fit_module._kmeans(X.astype(np.float32), 4, 5, seed=0)
+    again = fit_module._kmeans(X.astype(np.float32), 4, 5, seed=0)[1]
+    assert cluster_metrics(y, labels)["ari"] > 0.99
+    assert cluster_metrics(full, labels)["ari"] == pytest.approx(1.0)
+    assert np.array_equal(labels, again) and centres.shape == full_centres.shape
+
 # ------------------------------------------------------------------------------------------ losses
 
 
@@ -187,6 +208,17 @@ def test_sinkhorn_target_meets_both_marginals() -> None:
     assert torch.allclose(p.sum(1), torch.ones(50), atol=1e-4)
     assert torch.allclose(p.sum(0), 50 * mass, atol=1e-2)
 
+
+
+def test_sinkhorn_target_stops_only_at_a_fixed_point() -> None:
+    # The early stop must give every one of the n_iter passes' result to the bit.
+    q = torch.softmax(3 * torch.randn(2_000, 6, generator=torch.Generator().manual_seed(1)), dim=1)
+    mass = torch.full((6,), 1 / 6)
+    log_p, log_mass = 2.0 * torch.log(q), torch.log(mass) + math.log(2_000)
+    for _ in range(50):
+        log_p = log_p - torch.logsumexp(log_p, dim=0, keepdim=True) + log_mass
+        log_p = log_p - torch.logsumexp(log_p, dim=1, keepdim=True)
+    assert torch.equal(sinkhorn_target(q, mass, n_iter=50), log_p.exp())
 
 def test_student_t_and_info_nce() -> None:
     z = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
@@ -301,6 +333,24 @@ def test_half_self_aggregation_keeps_a_three_cell_group_apart() -> None:
     assert cluster_metrics(truth, result.labels)["ari"] == 1.0
 
 
+@pytest.mark.parametrize("conv", ["gcn", "sage"])
+def test_a_prebuilt_whole_graph_operator_gives_the_same_pass(conv: str) -> None:
+    from cellmodel.module.model import GraphEncoder
+
+    X, _ = blobs(40, dim=6)
+    rows, cols = knn_graph(X, n_neighbors=5).adjacency.nonzero()
+    edges = torch.from_numpy(np.vstack([cols, rows]).astype(np.int64))
+    torch.manual_seed(0)
+    encoder = GraphEncoder(6, 16, 4, conv=conv, self_share=0.5).eval()
+    x = torch.from_numpy(X.astype(np.float32))
+    operator = encoder.full_graph_operator(edges, x.shape[0])
+    assert (operator is None) == (conv != "gcn")
+    assert torch.equal(encoder(x, edges, operator=operator), encoder(x, edges))
+    if operator is not None:
+        with pytest.raises(ValueError, match="whole-graph"):
+            encoder(x, edges, sizes=(3, 10), operator=operator)
+
+
 def test_mean_adjacency_is_the_coalesced_matrix_on_the_cpu(monkeypatch) -> None:
     from cellmodel.module import model
 
@@ -388,7 +438,8 @@ def test_the_fit_builds_its_own_graph_with_eight_neighbours() -> None:
 
 
 def test_nb_nll_is_the_negative_binomial_likelihood() -> None:
-    from cellmodel.module.model import Projection, nb_nll
+    from cellmodel.module.losses import nb_nll
+    from cellmodel.module.model import Projection
 
     torch.manual_seed(0)
     decoder, log_theta = Projection(4, 8, 6), torch.randn(6)

@@ -47,7 +47,8 @@ from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, gene_names, h5ad_safe, refuse_repeated_cells
 from cellmodel.metrics import check_labels, cluster_metrics
-from cellmodel.module.model import deterministic, split_for_empty, student_t
+from cellmodel.module.losses import split_for_empty, student_t
+from cellmodel.module.model import deterministic
 from cellmodel.pp import graph
 from cellmodel.semantic import StageProgress
 from genekb.device import resolve_device

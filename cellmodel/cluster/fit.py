@@ -11,7 +11,7 @@ matrix, and returns labels with the latent spaces and a record of the run. The p
    symmetric InfoNCE between the structure and semantic projections (the cross-modal alignment).
    It stops when the smoothed loss has stopped improving.
 2. Initialisation. k-means on the fused latent of all cells, several restarts, the restart with the
-   lowest inertia wins.
+   lowest inertia wins (on a large file the restarts run on a sample, then Lloyd on all cells).
 3. Refinement. The centres become parameters; Student-t soft assignments Q of both views are pulled
    toward a target P (Q sharpened, then Sinkhorn-balanced to the current cluster masses) by KL, with
    the pretraining losses kept as regularisers. P is recomputed from all cells every
@@ -35,11 +35,8 @@ import torch
 from cellmodel.cluster.options import ClusterOptions, ClusterResult, check_inputs, parse_options
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.cluster.training import Fitter
-from cellmodel.module.model import (
-    deterministic,
-    split_for_empty,
-    student_t,
-)
+from cellmodel.module.losses import split_for_empty, student_t
+from cellmodel.module.model import deterministic
 from cellmodel.pp.graph import (
     KnnGraph,
     estimate_k,
@@ -58,6 +55,8 @@ __all__ = [
 ]
 
 GraphInput = KnnGraph | sp.spmatrix | torch.Tensor | np.ndarray | None
+# k-means' restarts run on at most this many cells (a seeded sample); see `_kmeans`.
+KMEANS_RESTART_CELLS = 20_000
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -79,10 +78,22 @@ def _as_graph(graph: GraphInput, X_pca: np.ndarray, n_neighbors: int, seed: int)
 
 
 def _kmeans(z: np.ndarray, k: int, restarts: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centres and labels of the k-means restart with the lowest inertia."""
+    """Centres and labels of the k-means restart with the lowest inertia.
+
+    Above `KMEANS_RESTART_CELLS` cells the restarts run on a seeded sample of that many, and
+    Lloyd's iterations on every cell start from the best sample's centres: where each restart
+    would pay for all cells, the sample already places k centres, and the last pass fits them to
+    the whole latent.
+    """
     from sklearn.cluster import KMeans
 
-    model = KMeans(n_clusters=k, n_init=restarts, random_state=seed).fit(z)
+    n = z.shape[0]
+    if n <= KMEANS_RESTART_CELLS:
+        model = KMeans(n_clusters=k, n_init=restarts, random_state=seed).fit(z)
+    else:
+        rows = np.sort(np.random.default_rng(seed).choice(n, KMEANS_RESTART_CELLS, replace=False))
+        start = KMeans(n_clusters=k, n_init=restarts, random_state=seed).fit(z[rows])
+        model = KMeans(k, init=start.cluster_centers_, n_init=1, random_state=seed).fit(z)
     return model.cluster_centers_.astype(np.float32), model.labels_.astype(np.int64)
 
 

@@ -40,14 +40,14 @@ class ClusterOptions:
     lr: float = 1e-3
     weight_decay: float = 0.0
     reconstruction_weight: float = 1.0
-    # Negative-binomial reconstruction of the raw counts of the HVGs (`model.nb_nll`), beside the
+    # Negative-binomial reconstruction of the raw counts of the HVGs (`losses.nb_nll`), beside the
     # PCA reconstruction; used only where the input holds counts and they are passed to the fit.
     count_weight: float = 0.0
     # InfoNCE between the two augmented structure views. Off by default: measured, it spreads the
     # large cell types over the sphere and k-means then splits them (docs/cluster_experiments.md).
     view_weight: float = 0.0
     alignment_weight: float = 1.0  # InfoNCE structure ↔ semantic (0 = no alignment)
-    # Link reconstruction in pretraining (`model.link_loss`): each cell near a sampled graph
+    # Link reconstruction in pretraining (`losses.link_loss`): each cell near a sampled graph
     # neighbour, away from random cells, so the latent keeps the graph's communities. Off by
     # default; the pipeline fits it as the second candidate on batched data (`batch_choice`).
     link_weight: float = 0.0

@@ -14,9 +14,7 @@ import torch
 
 from cellmodel.cluster.options import ClusterOptions
 from cellmodel.cluster.sampling import NeighbourSampler
-from cellmodel.module.model import (
-    ClusterNet,
-    augment_features,
+from cellmodel.module.losses import (
     info_nce,
     kl_to_target,
     link_loss,
@@ -25,6 +23,7 @@ from cellmodel.module.model import (
     split_for_empty,
     student_t,
 )
+from cellmodel.module.model import ClusterNet, augment_features
 from cellmodel.pp.graph import KnnGraph
 from genekb.errors import UsageError
 from genekb.progress import active_stage_hook
@@ -87,6 +86,8 @@ class Fitter:
             count_genes=None if self.counts is None else self.counts.shape[1],
             count_batches=0 if self.count_batch is None else self.count_batch.shape[1],
         ).to(self.device)
+        # The whole graph's GCN matrix, built once for every `embed` (None for SAGE / GAT).
+        self.full_operator = self.net.structure.full_graph_operator(self.full_edges, self.n)
         self.history: list[dict[str, float]] = []
         self.reseeded = 0  # empty clusters re-seeded during refinement
 
@@ -189,7 +190,7 @@ class Fitter:
     def embed(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Structure latent and fused latent of every cell (no augmentation, the full graph)."""
         self.net.eval()
-        h = self.net.structure(self.x, self.full_edges)
+        h = self.net.structure(self.x, self.full_edges, operator=self.full_operator)
         e = None
         if self.net.semantic is not None and self.s is not None:
             e = self.net.semantic(self.s)

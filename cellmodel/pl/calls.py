@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cellmodel.arguments import is_whole
+from cellmodel.io import require_anndata
 from genekb.errors import GenekbError, UsageError
 from genekb.pl import CONTROL_COLOUR, REAL_COLOUR, finish, style
 
@@ -17,8 +18,6 @@ ABSTAIN_COLOUR = "#d62728"
 def annotate_report(adata: Any) -> dict[str, Any]:
     """The report `cm.tl.annotate` stored (`cellmodel.annotate.report_of`), or a clear refusal."""
     from cellmodel.annotate import report_of
-    from cellmodel.io import require_anndata
-
     require_anndata(adata)
     if "annotate" not in adata.uns.get("cellmodel", {}):
         raise GenekbError("no annotation in this AnnData; run cm.tl.annotate(adata) first")

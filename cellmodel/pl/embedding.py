@@ -13,6 +13,7 @@ import pandas as pd
 
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, PREDICTION_KEY
 from cellmodel.arguments import check_seed
+from cellmodel.io import require_anndata
 from genekb.errors import GenekbError, UsageError
 from genekb.pl import finish, style
 
@@ -144,8 +145,6 @@ def umap(
     ['cellmodel_cluster', 'bulk_labels']
     """
     import matplotlib.pyplot as plt
-
-    from cellmodel.io import require_anndata
 
     require_anndata(adata)
     columns = [color] if isinstance(color, str) else list(_names(color) or default_columns(adata))

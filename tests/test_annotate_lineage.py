@@ -64,6 +64,16 @@ def test_tied_subtypes_fall_back_to_their_common_term(ids: list[str]) -> None:
     assert walk.kinds[:2] == ["hematopoietic", "lymphocyte"]
 
 
+def test_a_term_tied_with_its_own_ancestors_is_named(ids: list[str]) -> None:
+    # naive CD4 T ties with T cell, its ancestor, and nothing off its is_a line comes near
+    walk = lineage.Walker(ids).walk(_row(ids, {T_CELL: 5.0, NAIVE_CD4: 5.01, NAIVE_CD8: 3.0}))
+    assert walk.cl_id == NAIVE_CD4 and not walk.abstained
+    assert "one is_a line" in walk.why
+    # a sibling within the margin breaks the line: their common term, as before
+    walk = lineage.Walker(ids).walk(_row(ids, {T_CELL: 5.0, NAIVE_CD4: 5.01, NAIVE_CD8: 5.0}))
+    assert walk.cl_id not in (NAIVE_CD4, NAIVE_CD8) and walk.abstained
+
+
 def test_walk_is_off_for_a_users_list_and_on_for_the_ontology(ids: list[str]) -> None:
     matrix = np.zeros((1, len(ids)))
     assert lineage.walk_calls(matrix, [], "auto", user_given=True) is None

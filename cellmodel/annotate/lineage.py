@@ -16,7 +16,9 @@ runner-up are closer than `MIN_MARGIN` it stops there, and so never crosses into
 evidence does not separate. Inside the deepest kind reached, the group's best candidate is the
 call when it leads the runner-up by `MIN_MARGIN`; otherwise the call is the lowest common
 ancestor (inside the kind) of the candidates within `MIN_MARGIN` of the best: the deepest term
-the evidence supports (e.g. "T cell" where two T-cell subtypes tie). A call that would be a
+the evidence supports (e.g. "T cell" where two T-cell subtypes tie). Where those candidates lie
+on one is_a line (each an ancestor of the deepest), the deepest is the call: its ancestors tie
+with it on its own evidence, and no other branch comes near. A call that would be a
 generic term stays at the kind. Before the walk, a term whose label names a gene the group
 does not express (`NAMED_FLOOR`; "CD34-positive …" for T cells) is dropped, and terms naming
 the file's tissue gain `TISSUE_BONUS` while those whose label names only another tissue lose
@@ -296,8 +298,12 @@ class Walker:
         if margin >= MIN_MARGIN and not why:
             return Walk(self.cl_ids[best], best, kinds, confidence)
         tied = [self.cl_ids[i] for i in order if np.isfinite(z[i]) and z[best] - z[i] < MIN_MARGIN]
-        common = self._common_ancestor([c for c in tied if c], allowed)
         reason = why or f"{len(tied)} terms within {MIN_MARGIN} of the best"
+        line = _one_line([c for c in tied if c])
+        if line is not None:  # its ancestors tie only on its own evidence: the deepest is named
+            note = f"{reason}, on one is_a line; called the deepest"
+            return Walk(line, self.index[line], kinds, confidence, False, note)
+        common = self._common_ancestor([c for c in tied if c], allowed)
         if common is None or common in self.generic:
             kind_root = self._kind_term(kinds, allowed)
             if kind_root is None:
@@ -341,6 +347,14 @@ def _gated(inside: dict[str, np.ndarray], signature: dict[str, float]) -> dict[s
         return inside
     floor = max(known) - SIGNATURE_GAP
     return {k: idx for k, idx in inside.items() if signature.get(k, floor) >= floor}
+
+
+def _one_line(ids: list[str]) -> str | None:
+    """The deepest of several terms when every other one is its is_a ancestor, else None."""
+    if len(ids) < 2:
+        return None
+    deepest = max(ids, key=lambda c: len(_ancestors_or_self(c)))
+    return deepest if all(c in _ancestors_or_self(deepest) for c in ids) else None
 
 
 @lru_cache(maxsize=8192)

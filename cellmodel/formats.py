@@ -16,6 +16,7 @@ Each HDF5 reader gives sparse float32 counts, cells × genes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,36 @@ def read_h5ad(path: str | Path) -> ad.AnnData:
     try:
         return ad.read_h5ad(path)
     except Exception as exc:  # h5py raises OSError, anndata raises various things on foreign files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise GenekbError(f"{path} is not a readable h5ad file ({reason})") from None
+        raise unreadable(path, exc, "h5ad file") from None
+
+
+def unreadable(path: Path, exc: BaseException, what: str) -> GenekbError:
+    """One line for an HDF5 file that does not read: cut short (a copy that stopped early), of
+    another layout under the .h5ad suffix (a loom, a Cell Ranger matrix), or else damaged."""
+    text = reason(exc)
+    cut = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", text)
+    if cut:
+        return GenekbError(
+            f"{path} is cut short ({int(cut[1]):,} of its {int(cut[2]):,} bytes); copy it again"
+        )
+    other = _other_layout(path) if what == "h5ad file" else None
+    if other:
+        return GenekbError(f"{path} holds a {other[0]}, not an AnnData file; name it {other[1]}")
+    return GenekbError(f"{path} is not a readable {what} ({text}); write or copy it again")
+
+
+def _other_layout(path: Path) -> tuple[str, str] | None:
+    """(what, suffix) of an HDF5 file that `read_hdf5` reads under another suffix, else None."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "obs" in f and "var" in f:
+                return None
+            kind, _ = _layout(f, sorted(f.keys()), path)
+    except (OSError, GenekbError, KeyError, ValueError):
+        return None
+    return kind, {"loom file": ".loom"}.get(kind, ".h5")
 
 
 def refuse_repeated(
@@ -88,14 +117,16 @@ def _with_layout(path: str | Path, use: Callable[[Any, str, Callable[[], ad.AnnD
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise GenekbError(f"{path} is not a readable HDF5 file ({reason(exc)})") from None
+        raise unreadable(path, exc, "HDF5 file") from None
     with f:
         kind, reader = _layout(f, sorted(f.keys()), path)
         try:
             return use(f, kind, reader)
         except (KeyError, ValueError, IndexError, TypeError, OSError) as exc:
             # Arrays missing or of the wrong size: a damaged or hand-made file.
-            raise GenekbError(f"{path}: a damaged {kind} ({reason(exc)})") from None
+            raise GenekbError(
+                f"{path}: a damaged {kind} ({reason(exc)}); write it again from its source"
+            ) from None
 
 
 def _cell_columns(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> list[str]:

@@ -141,8 +141,9 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
         raise GenekbError(f"input {path} does not exist")
     name = path.name.lower().removesuffix(".gz")
     not_a_table = path.is_dir() or name.endswith((".h5ad", ".mtx", *HDF5_SUFFIXES))
-    if orientation != "auto" and not_a_table:
-        raise UsageError(f"orientation= reads CSV/TSV tables; {path} is not one: leave it out")
+    table_option = "orientation=" if orientation != "auto" else "sep=" if sep is not None else None
+    if table_option and not_a_table:  # given for nothing: the user meant another file
+        raise UsageError(f"{table_option} reads CSV/TSV tables; {path} is not one: leave it out")
     if path.is_dir():
         return read_10x_mtx(path)
     if path.stat().st_size == 0:  # each reader would name a parse error instead

@@ -1,0 +1,193 @@
+"""Hostile input to the commands the earlier sweeps left alone (genekb build options, damaged
+manifests, combine, export headers, environment variables, bench settings, 10x and HDF5 files):
+each is refused in one line that says what to do, before any work, with nothing overwritten."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import anndata as ad
+import h5py
+import numpy as np
+import pytest
+
+from cellmodel import io as cio
+from cellmodel.mtx import read_10x_mtx
+from genekb.build import build
+from genekb.compare import compare
+from genekb.errors import GenekbError, UsageError
+from genekb.settings import env_number
+from genekb.sources import load_source
+from genekb.store.store import Store
+from tests.conftest import blobs, make_genes, one_line_error, run_cellmodel, run_genekb
+from tests.test_hostile_files import _tenx
+
+GENES = [f"GENE{i}" for i in range(40)]
+
+
+@pytest.fixture
+def store_root(tmp_path: Path) -> Path:
+    root = tmp_path / "store"
+    build(Store.open(root, create=True), model="fake", gene_table=make_genes())
+    return root
+
+
+def test_a_source_option_the_source_does_not_take_is_named(tmp_path):
+    result = run_genekb("build", "-m", "fake", "--source-opt", "foo=bar", "--root", str(tmp_path))
+    line = one_line_error(result, 2)  # was "unexpected TypeError: _bundled() got an unexpected…"
+    assert "source 'bundled' has no option 'foo'; it takes none" in line
+    with pytest.raises(UsageError, match="'refseq' has no option 'gene_info'; it takes base"):
+        load_source("refseq", "human", gene_info="x")  # its base, bundled, takes none either
+    with pytest.raises(GenekbError, match="gene_info file x does not exist"):
+        load_source("refseq", "human", base="ncbi", gene_info="x")  # a base's option passes
+
+
+def test_a_manifest_that_is_not_json_says_how_to_repair_it(store_root):
+    text = next((store_root / "texts").iterdir())
+    (text / "manifest.json").write_text("{not json")
+    line = one_line_error(run_genekb("info", text.name, "--root", str(store_root)))
+    assert "corrupt manifest (not valid JSON); this version is damaged" in line  # was the
+    assert "genekb import --replace-damaged" in line  # exception's class name and no way out
+    result = run_genekb("sql", "SELECT 1 AS one", "--root", str(store_root))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(f"{text.name}/manifest.json") == 1  # once, not once per reader
+
+
+def test_combine_moves_a_tag_holding_more_genes_only_with_force(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    for tag, genes, template in (
+        ("a", None, "ncbi-card"),
+        ("b", None, "kv"),
+        ("few-a", GENES[:3], "ncbi-card"),
+        ("few-b", GENES[:3], "kv"),
+    ):
+        build(store, model="fake", gene_table=make_genes(), genes=genes, template=template,
+              tag=tag)  # fmt: skip
+    root = ["--root", str(tmp_path)]
+    assert run_genekb("combine", "a", "b", "--tag", "both", *root).exit_code == 0
+    held = store.tags()["both"]
+    line = one_line_error(run_genekb("combine", "few-a", "few-b", "--tag", "both", *root))
+    assert re.search(r"holds \d+ gene\(s\) this build lacks; pass --force to move it", line)
+    assert store.tags()["both"] == held  # was moved to the 3-gene version without a word
+    moved = run_genekb("combine", "few-a", "few-b", "--tag", "both", "--force", *root)
+    assert moved.exit_code == 0 and store.tags()["both"] != held
+
+
+def _rewrite_header(sent: Path, forged: Path, change) -> Path:
+    with tarfile.open(sent) as tar:
+        members = [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar]
+    with tarfile.open(forged, "w") as tar:
+        for member, data in members:
+            if member.name == "genekb-export.json":
+                header = json.loads(data)
+                change(header)
+                data = json.dumps(header).encode()
+                member.size = len(data)
+            tar.addfile(member, io.BytesIO(data) if data is not None else None)
+    return forged
+
+
+@pytest.mark.parametrize("versions", [5, None, [1, 2]])
+def test_an_export_header_without_its_version_list_is_refused(store_root, tmp_path, versions):
+    sent = tmp_path / "sent.tar"
+    assert run_genekb("export", "human/ncbi-card/fake", str(sent), "--root", str(store_root))
+    forged = _rewrite_header(sent, tmp_path / "forged.tar", lambda h: h.update(versions=versions))
+    line = one_line_error(run_genekb("import", str(forged), "--root", str(tmp_path / "new")))
+    assert "its header does not list its versions" in line  # was "unexpected TypeError"
+    assert not (tmp_path / "new").exists()
+    untagged = _rewrite_header(sent, tmp_path / "untagged.tar", lambda h: h.pop("tags"))
+    result = run_genekb("import", str(untagged), "--root", str(tmp_path / "new"))
+    assert result.exit_code == 0, result.output  # was "unexpected KeyError: 'tags'"
+
+
+def test_environment_numbers_are_checked_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENEKB_PROGRESS_SECONDS", "abc")
+    line = one_line_error(run_genekb("build", "-m", "fake", "--root", str(tmp_path / "s")), 2)
+    assert "GENEKB_PROGRESS_SECONDS='abc' must be a number" in line  # was "unexpected ValueError"
+    assert not (tmp_path / "s").exists()  # refused before the text version was written
+    from genekb.encoders.runtime import configure_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for value in ("abc", "-2", "1.5"):
+        monkeypatch.setenv("GENEKB_THREADS", value)
+        with pytest.raises(UsageError, match=r"GENEKB_THREADS=.* must be a whole number"):
+            configure_threads()  # was ValueError, or torch's RuntimeError for -2
+    monkeypatch.setenv("GENEKB_THREADS", "nan")
+    with pytest.raises(UsageError):
+        env_number("GENEKB_THREADS", 0)
+    monkeypatch.setenv("GENEKB_THREADS", " ")
+    assert env_number("GENEKB_THREADS", 3, whole=True) == 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "says"),
+    [
+        (["-m", "nosuch"], 2, "--model 'nosuch' is neither an encoder nor a tag"),
+        (["--device", "tpu"], 2, "unknown device 'tpu'"),
+    ],
+)
+def test_bench_refuses_a_bad_model_or_device_before_any_run(tmp_path, flags, code, says):
+    out = tmp_path / "bench"
+    result = run_cellmodel("bench", "--datasets", "synthetic-60", "--methods", "pca-kmeans",
+                           "--seeds", "1", "--out", str(out), "--root", str(tmp_path / "s"),
+                           *flags)  # fmt: skip
+    assert result.exit_code == code, result.output
+    assert says in result.stderr and "Traceback" not in result.output
+    assert not out.exists()  # was one failed process per method, and a table of failures
+
+
+def test_a_gzipped_10x_matrix_that_is_no_gzip_names_the_file(tmp_path):
+    folder = _tenx(tmp_path / "tenx")
+    (folder / "matrix.mtx").unlink()
+    (folder / "matrix.mtx.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(GenekbError, match=r"matrix\.mtx\.gz cannot be read .*copy it again"):
+        read_10x_mtx(folder)  # was "Not a gzipped file (b'no')", naming no file
+
+
+@pytest.mark.filterwarnings("ignore:Element .* was written without encoding metadata")
+def test_an_hdf5_file_cut_short_or_under_another_suffix_says_so(tmp_path):
+    adata = blobs(30, dim=12, counts=True)
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    data = (tmp_path / "cells.h5ad").read_bytes()
+    (tmp_path / "cut.h5ad").write_bytes(data[: len(data) // 2])
+    (tmp_path / "cut.loom").write_bytes(data[: len(data) // 2])
+    for name in ("cut.h5ad", "cut.loom"):
+        with pytest.raises(GenekbError, match=rf"{name} is cut short \(.* bytes\); copy it again"):
+            cio.read(tmp_path / name)
+    with h5py.File(tmp_path / "loom.h5ad", "w") as f:
+        f["matrix"] = np.ones((5, 4), np.float32)
+        f.create_group("row_attrs")["Gene"] = np.array([f"G{i}" for i in range(5)], dtype="S")
+        f.create_group("col_attrs")["CellID"] = np.array([f"c{i}" for i in range(4)], dtype="S")
+    loom = r"holds a loom file, not an AnnData file; name it \.loom"
+    with pytest.raises(GenekbError, match=loom):
+        cio.read(tmp_path / "loom.h5ad")  # was anndata's "unexpected keyword 'col_attrs'"
+    assert isinstance(cio.read(tmp_path / "cells.h5ad"), ad.AnnData)
+
+
+def test_a_separator_for_a_file_that_is_no_table_is_refused(tmp_path):
+    blobs(30, dim=12, counts=True).write_h5ad(tmp_path / "cells.h5ad")
+    with pytest.raises(UsageError, match="sep= reads CSV/TSV tables"):
+        cio.read(tmp_path / "cells.h5ad", sep=";")  # was silently ignored
+
+
+def test_compare_says_what_to_change(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    a = build(store, model="fake", gene_table=make_genes(), genes=GENES[:20])["embedding_id"]
+    b = build(store, model="fake", gene_table=make_genes(), genes=GENES[20:], tag="b")
+    c = build(store, model="fake", gene_table=make_genes(), genes=GENES[:20], template="kv",
+              tag="c")  # fmt: skip
+    va, vb, vc = (store.embedding(r) for r in (a, b["embedding_id"], c["embedding_id"]))
+    with pytest.raises(UsageError, match="at least two"):
+        compare([va])
+    with pytest.raises(UsageError, match="k=0 must be a whole number"):
+        compare([va, vc], k=0)
+    with pytest.raises(GenekbError, match="share no gene"):
+        compare([va, vb])
+    with pytest.raises(GenekbError, match=r"share \d+ genes; need more than k=25: give a k below"):
+        compare([va, vc], k=25)
+    line = one_line_error(run_genekb("compare", a, "--root", str(tmp_path)), 2)
+    assert "at least two" in line  # a usage error: was exit 1

@@ -55,24 +55,28 @@ def unreadable(path: Path, exc: BaseException, what: str) -> GenekbError:
         return GenekbError(
             f"{path} is cut short ({int(cut[1]):,} of its {int(cut[2]):,} bytes); copy it again"
         )
-    other = _other_layout(path) if what == "h5ad file" else None
-    if other:
-        return GenekbError(f"{path} holds a {other[0]}, not an AnnData file; name it {other[1]}")
+    if what == "h5ad file":
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                refuse_foreign_layout(f, path)
+        except (OSError, KeyError, ValueError):
+            pass  # not HDF5 at all, or too damaged to tell: the reader's own words follow
     return GenekbError(f"{path} is not a readable {what} ({text}); write or copy it again")
 
 
-def _other_layout(path: Path) -> tuple[str, str] | None:
-    """(what, suffix) of an HDF5 file that `read_hdf5` reads under another suffix, else None."""
-    import h5py
-
+def refuse_foreign_layout(f: Any, path: Path) -> None:
+    """Refuse an open HDF5 file, read as .h5ad, that holds a layout `read_hdf5` reads under
+    another suffix (a loom, a Cell Ranger matrix): name the suffix that reads it."""
+    if "obs" in f and "var" in f:
+        return
     try:
-        with h5py.File(path, "r") as f:
-            if "obs" in f and "var" in f:
-                return None
-            kind, _ = _layout(f, sorted(f.keys()), path)
-    except (OSError, GenekbError, KeyError, ValueError):
-        return None
-    return kind, {"loom file": ".loom"}.get(kind, ".h5")
+        kind, _ = _layout(f, sorted(f.keys()), path)
+    except GenekbError:
+        return  # no layout of ours either: the caller names what is missing
+    suffix = ".loom" if kind == "loom file" else ".h5"
+    raise GenekbError(f"{path} holds a {kind}, not an AnnData file; name it {suffix}")
 
 
 def refuse_repeated(

@@ -14,6 +14,7 @@ import anndata as ad
 import h5py
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from cellmodel import io as cio
 from cellmodel.mtx import read_10x_mtx
@@ -191,3 +192,41 @@ def test_compare_says_what_to_change(tmp_path):
         compare([va, vc], k=25)
     line = one_line_error(run_genekb("compare", a, "--root", str(tmp_path)), 2)
     assert "at least two" in line  # a usage error: was exit 1
+
+
+def _corrupt_chunk(path: Path, key: str) -> None:
+    """Overwrite the middle stored chunk of dataset `key` with bytes gzip cannot decode."""
+    with h5py.File(path, "r") as f:
+        dataset = f[key]
+        middle = dataset.id.get_num_chunks() // 2
+        chunk = dataset.id.get_chunk_info(middle)
+    with open(path, "r+b") as fh:
+        fh.seek(chunk.byte_offset)
+        fh.write(b"\xff" * chunk.size)
+
+
+@pytest.mark.filterwarnings("ignore:Element .* was written without encoding metadata")
+def test_the_chunked_reader_names_a_damaged_or_foreign_file(tmp_path):
+    from cellmodel.chunked.h5 import ChunkReader, pick, read_frame
+
+    adata = blobs(100, dim=60, counts=True)  # 300 cells
+    adata.X = sp.csr_matrix(adata.X)
+    adata.write_h5ad(tmp_path / "cells.h5ad", compression="gzip")
+    _corrupt_chunk(tmp_path / "cells.h5ad", "X/data")
+    damaged = r"\(rows 0–299\) cannot be read .*copy it again"
+    with (
+        ChunkReader(pick(tmp_path / "cells.h5ad", None)) as reader,
+        pytest.raises(GenekbError, match=damaged),
+    ):
+        reader.rows(0, 300)  # was h5py's OSError, printed without the file's name
+    with h5py.File(tmp_path / "loom.h5ad", "w") as f:
+        f["matrix"] = np.ones((5, 4), np.float32)
+        f.create_group("row_attrs")["Gene"] = np.array([f"G{i}" for i in range(5)], dtype="S")
+        f.create_group("col_attrs")["CellID"] = np.array([f"c{i}" for i in range(4)], dtype="S")
+    with pytest.raises(GenekbError, match="holds a loom file"):
+        pick(tmp_path / "loom.h5ad", None)  # was "layer 'X' is not in …; matrices present: none"
+    adata.obs["note"] = [f"cell {i} " * 50 for i in range(adata.n_obs)]
+    adata.write_h5ad(tmp_path / "obs.h5ad", compression="gzip")
+    _corrupt_chunk(tmp_path / "obs.h5ad", "obs/note")
+    with pytest.raises(GenekbError, match=r"a damaged obs .*write or copy the file again"):
+        read_frame(tmp_path / "obs.h5ad", "obs")

@@ -55,8 +55,11 @@ def genes_from_h5ad(path: Path, gene_key: str | None = None) -> list[str]:
     try:
         adata = ad.read_h5ad(path, backed="r")
     except Exception as exc:  # h5py/anndata raise many types for a foreign file
+        words = str(exc).splitlines()[0] if str(exc).strip() else ""
+        why = exc.__class__.__name__ + (f": {words}" if words else "")
         raise GenekbError(
-            f"{path} is not a readable .h5ad file ({exc.__class__.__name__})"
+            f"{path} is not a readable .h5ad file ({why}); --genes-from takes an AnnData file:"
+            " give another format's gene names one per line with --genes"
         ) from None
     try:
         return gene_names_of(adata, gene_key)

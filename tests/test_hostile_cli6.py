@@ -230,3 +230,23 @@ def test_the_chunked_reader_names_a_damaged_or_foreign_file(tmp_path):
     _corrupt_chunk(tmp_path / "obs.h5ad", "obs/note")
     with pytest.raises(GenekbError, match=r"a damaged obs .*write or copy the file again"):
         read_frame(tmp_path / "obs.h5ad", "obs")
+
+
+def test_a_text_version_where_vectors_are_read_is_named_as_such(store_root):
+    text = next((store_root / "texts").iterdir()).name
+    line = one_line_error(
+        run_genekb("similar", "GENE3", "--ref", text[:9], "--root", str(store_root))
+    )
+    assert f"{text} is a text version (gene texts, no vectors)" in line  # was "no embedding …"
+    assert run_genekb("info", text[:9], "--root", str(store_root)).exit_code == 0  # still a version
+
+
+def test_genes_from_a_file_that_is_no_h5ad_says_what_to_give(tmp_path):
+    blobs(30, dim=12, counts=True).write_h5ad(tmp_path / "cells.h5ad")
+    data = (tmp_path / "cells.h5ad").read_bytes()
+    (tmp_path / "cut.h5ad").write_bytes(data[: len(data) // 2])
+    (tmp_path / "cells.csv").write_text("cell,GENE1\nc1,3\n")
+    for name, says in (("cut.h5ad", "truncated file"), ("cells.csv", "file signature not found")):
+        args = ["build", "-m", "fake", "--genes-from", str(tmp_path / name)]
+        line = one_line_error(run_genekb(*args, "--root", str(tmp_path / "s")))
+        assert says in line and "one per line with --genes" in line  # was "(OSError)" alone

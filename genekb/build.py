@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from genekb.device import resolve_device
 from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
@@ -109,6 +110,8 @@ def build(
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
     check_tag(tag)
+    if device is not None and engine == "local":  # refused up front, even when all is reused
+        resolve_device(device)
     views = view_models(model)
     if views:
         return _build_views(

@@ -250,3 +250,9 @@ def test_genes_from_a_file_that_is_no_h5ad_says_what_to_give(tmp_path):
         args = ["build", "-m", "fake", "--genes-from", str(tmp_path / name)]
         line = one_line_error(run_genekb(*args, "--root", str(tmp_path / "s")))
         assert says in line and "one per line with --genes" in line  # was "(OSError)" alone
+
+
+def test_build_refuses_an_unknown_device_even_when_everything_is_reused(store_root):
+    root = ["--root", str(store_root)]
+    line = one_line_error(run_genekb("build", "-m", "fake", "--device", "tpu", *root), 2)
+    assert "unknown device 'tpu'" in line  # was accepted: nothing needed embedding

@@ -104,14 +104,22 @@ def require_anndata(adata: Any) -> None:
         raise UsageError("adata is backed (read with backed=); load it first: adata.to_memory()")
 
 
+RECORD_PARTS = ("input", "params", "gene_match", "vectors")  # read as records where present
+
+
 def run_record(adata: ad.AnnData) -> dict[str, Any]:
     """`adata.uns["cellmodel"]`, the record a cellmodel run writes ({} when there is none);
     GenekbError when the key holds something else (a file edited or made by another tool)."""
     record = adata.uns.get("cellmodel", {})
-    if not isinstance(record, Mapping):
+    where, held = "uns['cellmodel']", record
+    if isinstance(record, Mapping):  # the parts readers open as records, edited into another kind
+        bad = [k for k in RECORD_PARTS if k in record and not isinstance(record[k], Mapping)]
+        if bad:
+            where, held = f"uns['cellmodel'][{bad[0]!r}]", record[bad[0]]
+    if not isinstance(held, Mapping):
         raise GenekbError(
-            f"uns['cellmodel'] holds a {type(record).__name__}, not the record cellmodel writes;"
-            " delete it (del adata.uns['cellmodel']) and run `cellmodel cluster` again"
+            f"{where} holds a {type(held).__name__}, not the record cellmodel writes; delete"
+            " uns['cellmodel'] (del adata.uns['cellmodel']) and run `cellmodel cluster` again"
         )
     return dict(record)
 

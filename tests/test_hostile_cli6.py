@@ -256,3 +256,14 @@ def test_build_refuses_an_unknown_device_even_when_everything_is_reused(store_ro
     root = ["--root", str(store_root)]
     line = one_line_error(run_genekb("build", "-m", "fake", "--device", "tpu", *root), 2)
     assert "unknown device 'tpu'" in line  # was accepted: nothing needed embedding
+
+
+def test_a_run_record_edited_into_another_kind_is_named(tmp_path):
+    import pandas as pd
+
+    adata = blobs(30, dim=12, counts=True)
+    adata.obs["cellmodel_cluster"] = pd.Categorical(np.arange(adata.n_obs) % 3)
+    adata.uns["cellmodel"] = {"embedding_id": "emb-0123456789abcdef", "input": 5}
+    adata.write_h5ad(tmp_path / "edited.h5ad")
+    line = one_line_error(run_cellmodel("explain", str(tmp_path / "edited.h5ad")))
+    assert "uns['cellmodel']['input'] holds a int, not the record cellmodel writes" in line

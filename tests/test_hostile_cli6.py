@@ -267,3 +267,12 @@ def test_a_run_record_edited_into_another_kind_is_named(tmp_path):
     adata.write_h5ad(tmp_path / "edited.h5ad")
     line = one_line_error(run_cellmodel("explain", str(tmp_path / "edited.h5ad")))
     assert "uns['cellmodel']['input'] holds a int, not the record cellmodel writes" in line
+
+
+def test_a_vector_of_zeros_is_reported_as_such_not_as_a_repeat(tmp_path):
+    (tmp_path / "v.csv").write_text("gene,d0,d1\nCD3E,0,0\nCD4,0.3,0.1\n")
+    result = run_genekb("import-vectors", str(tmp_path / "v.csv"), "-m", "x", "--root",
+                        str(tmp_path / "s"), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    mapping = json.loads(result.stdout)["mapping"]
+    assert mapping["zero_vectors"] == 1 and mapping["duplicates"] == 0  # was counted as both

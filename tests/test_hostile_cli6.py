@@ -276,3 +276,10 @@ def test_a_vector_of_zeros_is_reported_as_such_not_as_a_repeat(tmp_path):
     assert result.exit_code == 0, result.output
     mapping = json.loads(result.stdout)["mapping"]
     assert mapping["zero_vectors"] == 1 and mapping["duplicates"] == 0  # was counted as both
+
+
+def test_a_vector_table_with_a_header_only_says_it_has_no_rows(tmp_path):
+    (tmp_path / "v.csv").write_text("gene,d0,d1\n")
+    args = ["import-vectors", str(tmp_path / "v.csv"), "-m", "x", "--root", str(tmp_path / "s")]
+    line = one_line_error(run_genekb(*args))
+    assert "holds a header but no rows" in line  # was "column(s) ['d0', 'd1'] are not numbers"

@@ -16,6 +16,7 @@ Each HDF5 reader gives sparse float32 counts, cells × genes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,40 @@ def read_h5ad(path: str | Path) -> ad.AnnData:
     try:
         return ad.read_h5ad(path)
     except Exception as exc:  # h5py raises OSError, anndata raises various things on foreign files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise GenekbError(f"{path} is not a readable h5ad file ({reason})") from None
+        raise unreadable(path, exc, "h5ad file") from None
+
+
+def unreadable(path: Path, exc: BaseException, what: str) -> GenekbError:
+    """One line for an HDF5 file that does not read: cut short (a copy that stopped early), of
+    another layout under the .h5ad suffix (a loom, a Cell Ranger matrix), or else damaged."""
+    text = reason(exc)
+    cut = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", text)
+    if cut:
+        return GenekbError(
+            f"{path} is cut short ({int(cut[1]):,} of its {int(cut[2]):,} bytes); copy it again"
+        )
+    if what == "h5ad file":
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                refuse_foreign_layout(f, path)
+        except (OSError, KeyError, ValueError):
+            pass  # not HDF5 at all, or too damaged to tell: the reader's own words follow
+    return GenekbError(f"{path} is not a readable {what} ({text}); write or copy it again")
+
+
+def refuse_foreign_layout(f: Any, path: Path) -> None:
+    """Refuse an open HDF5 file, read as .h5ad, that holds a layout `read_hdf5` reads under
+    another suffix (a loom, a Cell Ranger matrix): name the suffix that reads it."""
+    if "obs" in f and "var" in f:
+        return
+    try:
+        kind, _ = _layout(f, sorted(f.keys()), path)
+    except GenekbError:
+        return  # no layout of ours either: the caller names what is missing
+    suffix = ".loom" if kind == "loom file" else ".h5"
+    raise GenekbError(f"{path} holds a {kind}, not an AnnData file; name it {suffix}")
 
 
 def refuse_repeated(
@@ -88,14 +121,16 @@ def _with_layout(path: str | Path, use: Callable[[Any, str, Callable[[], ad.AnnD
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise GenekbError(f"{path} is not a readable HDF5 file ({reason(exc)})") from None
+        raise unreadable(path, exc, "HDF5 file") from None
     with f:
         kind, reader = _layout(f, sorted(f.keys()), path)
         try:
             return use(f, kind, reader)
         except (KeyError, ValueError, IndexError, TypeError, OSError) as exc:
             # Arrays missing or of the wrong size: a damaged or hand-made file.
-            raise GenekbError(f"{path}: a damaged {kind} ({reason(exc)})") from None
+            raise GenekbError(
+                f"{path}: a damaged {kind} ({reason(exc)}); write it again from its source"
+            ) from None
 
 
 def _cell_columns(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> list[str]:

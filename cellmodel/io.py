@@ -104,14 +104,22 @@ def require_anndata(adata: Any) -> None:
         raise UsageError("adata is backed (read with backed=); load it first: adata.to_memory()")
 
 
+RECORD_PARTS = ("input", "params", "gene_match", "vectors")  # read as records where present
+
+
 def run_record(adata: ad.AnnData) -> dict[str, Any]:
     """`adata.uns["cellmodel"]`, the record a cellmodel run writes ({} when there is none);
     GenekbError when the key holds something else (a file edited or made by another tool)."""
     record = adata.uns.get("cellmodel", {})
-    if not isinstance(record, Mapping):
+    where, held = "uns['cellmodel']", record
+    if isinstance(record, Mapping):  # the parts readers open as records, edited into another kind
+        bad = [k for k in RECORD_PARTS if k in record and not isinstance(record[k], Mapping)]
+        if bad:
+            where, held = f"uns['cellmodel'][{bad[0]!r}]", record[bad[0]]
+    if not isinstance(held, Mapping):
         raise GenekbError(
-            f"uns['cellmodel'] holds a {type(record).__name__}, not the record cellmodel writes;"
-            " delete it (del adata.uns['cellmodel']) and run `cellmodel cluster` again"
+            f"{where} holds a {type(held).__name__}, not the record cellmodel writes; delete"
+            " uns['cellmodel'] (del adata.uns['cellmodel']) and run `cellmodel cluster` again"
         )
     return dict(record)
 
@@ -141,8 +149,9 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
         raise GenekbError(f"input {path} does not exist")
     name = path.name.lower().removesuffix(".gz")
     not_a_table = path.is_dir() or name.endswith((".h5ad", ".mtx", *HDF5_SUFFIXES))
-    if orientation != "auto" and not_a_table:
-        raise UsageError(f"orientation= reads CSV/TSV tables; {path} is not one: leave it out")
+    table_option = "orientation=" if orientation != "auto" else "sep=" if sep is not None else None
+    if table_option and not_a_table:  # given for nothing: the user meant another file
+        raise UsageError(f"{table_option} reads CSV/TSV tables; {path} is not one: leave it out")
     if path.is_dir():
         return read_10x_mtx(path)
     if path.stat().st_size == 0:  # each reader would name a parse error instead

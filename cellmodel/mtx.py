@@ -87,15 +87,20 @@ def _open_binary(path: Path) -> Any:
 def _check_declared(path: Path, n_features: int, n_barcodes: int) -> None:
     """The size line of matrix.mtx must name the features and barcodes, either way round, before
     scipy allocates what it declares (a few bytes can declare a matrix no memory holds)."""
-    with _open_binary(path) as fh:
-        for _ in range(10_000):  # the header, its comments, then the size line
-            line = fh.readline(4096)
-            if not line:
-                return  # no size line: scipy names the file as damaged
-            if not line.startswith(b"%") and line.strip():
-                break
-        else:
-            return
+    try:
+        with _open_binary(path) as fh:
+            for _ in range(10_000):  # the header, its comments, then the size line
+                line = fh.readline(4096)
+                if not line:
+                    return  # no size line: scipy names the file as damaged
+                if not line.startswith(b"%") and line.strip():
+                    break
+            else:
+                return
+    except (OSError, EOFError) as exc:  # a .gz that is no gzip, a file cut short
+        raise GenekbError(
+            f"{path} cannot be read ({reason(exc)}); copy it again from the Cell Ranger output"
+        ) from None
     try:
         rows, cols = (int(v) for v in line.split()[:2])
     except ValueError:

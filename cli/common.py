@@ -32,6 +32,7 @@ from typer.core import TyperGroup
 
 from cli import restore_interrupts
 from genekb.errors import GenekbError, GenekbWarning, UsageError
+from genekb.settings import env_number
 
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -158,6 +159,11 @@ def info(message: str) -> None:
 PROGRESS_SECONDS = 10.0  # seconds between progress lines outside a terminal
 
 
+def progress_seconds() -> float:
+    """Seconds between progress lines: GENEKB_PROGRESS_SECONDS, else PROGRESS_SECONDS."""
+    return env_number("GENEKB_PROGRESS_SECONDS", PROGRESS_SECONDS)
+
+
 def _duration(seconds: float) -> str:
     seconds = max(round(seconds), 0)
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
@@ -180,7 +186,7 @@ class LogProgress:
         costs: Sequence[float] | None = None,
     ) -> None:
         if interval is None:
-            interval = float(os.environ.get("GENEKB_PROGRESS_SECONDS") or PROGRESS_SECONDS)
+            interval = progress_seconds()
         self.label, self.total, self.unit, self.interval = label, total, unit, interval
         self.clock, self.write = clock, write or info
         self.started = self.last = clock()
@@ -296,11 +302,7 @@ def steady_progress(first: str, **line_options: Any) -> Iterator[Callable[[str, 
         with stage_bars() as bars:
             yield bars
         return
-    interval = float(
-        line_options.pop("interval", None)
-        or os.environ.get("GENEKB_PROGRESS_SECONDS")
-        or PROGRESS_SECONDS
-    )
+    interval = float(line_options.pop("interval", None) or progress_seconds())
     clock = line_options.get("clock", time.monotonic)
     write = line_options.pop("write", None) or info
     now = clock()
@@ -355,6 +357,7 @@ def progress_factory(label: str, enabled: bool = True) -> Iterator[Callable[[int
 
     A bar in a terminal; elsewhere (a log, a pipe) a LogProgress line every ~10 s.
     """
+    progress_seconds()  # a bad GENEKB_PROGRESS_SECONDS is refused before any work, not mid-way
     terminal = err.is_terminal
     bar = Progress(
         TextColumn("[bold]{task.description}"),

@@ -369,6 +369,7 @@ def compare(
 def combine(
     refs: Annotated[list[str], typer.Argument(help="Two or more views: embedding ids or tags.")],
     tag: Annotated[str | None, typer.Option(help="Tag to set.")] = None,
+    force: _MoveTagOpt = False,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -376,7 +377,7 @@ def combine(
     the first view sets the genes)."""
     from genekb.views import combine as run_combine
 
-    report = run_combine(_store(root), refs, tag)
+    report = run_combine(_store(root), refs, tag, force=force)
     print_json(report) if json_ else info(
         f"{report['tag']} -> {report['embedding_id']}: {report['n_genes']} genes, "
         f"dim {report['dim']}, {len(report['views'])} views"

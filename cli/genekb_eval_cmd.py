@@ -178,3 +178,6 @@ def _import_summary(report: dict[str, Any]) -> None:
     if m["duplicates"]:
         info(f"{m['duplicates']} names reach a gene already matched, e.g. "
              f"{', '.join(m['duplicate_examples'][:5])}")  # fmt: skip
+    if m.get("zero_vectors"):
+        info(f"{m['zero_vectors']} vectors of zeros (no direction) left out, e.g. "
+             f"{', '.join(m['zero_vector_examples'][:5])}")  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from genekb.device import resolve_device
 from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
@@ -55,8 +56,11 @@ def genes_from_h5ad(path: Path, gene_key: str | None = None) -> list[str]:
     try:
         adata = ad.read_h5ad(path, backed="r")
     except Exception as exc:  # h5py/anndata raise many types for a foreign file
+        words = str(exc).splitlines()[0] if str(exc).strip() else ""
+        why = exc.__class__.__name__ + (f": {words}" if words else "")
         raise GenekbError(
-            f"{path} is not a readable .h5ad file ({exc.__class__.__name__})"
+            f"{path} is not a readable .h5ad file ({why}); --genes-from takes an AnnData file:"
+            " give another format's gene names one per line with --genes"
         ) from None
     try:
         return gene_names_of(adata, gene_key)
@@ -106,6 +110,8 @@ def build(
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
     check_tag(tag)
+    if device is not None and engine == "local":  # refused up front, even when all is reused
+        resolve_device(device)
     views = view_models(model)
     if views:
         return _build_views(

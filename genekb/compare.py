@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 from genekb.linalg import l2_normalize
 from genekb.store.store import EmbeddingVersion
 
@@ -31,8 +31,16 @@ def neighbourhood_agreement(
     ids_a, mat_a = a.matrix()
     ids_b, mat_b = b.matrix()
     shared = np.intersect1d(ids_a, ids_b)
+    if not len(shared):
+        raise GenekbError(
+            f"{a.id} and {b.id} share no gene (other genes or another species); compare"
+            " versions built over the same genes"
+        )
     if len(shared) <= k:
-        raise GenekbError(f"{a.id} and {b.id} share {len(shared)} genes; need more than k={k}")
+        raise GenekbError(
+            f"{a.id} and {b.id} share {len(shared)} genes; need more than k={k}: give a k"
+            f" below {len(shared)} (-k)"
+        )
     pos_a = {g: i for i, g in enumerate(ids_a)}
     pos_b = {g: i for i, g in enumerate(ids_b)}
     sub_a = mat_a[[pos_a[g] for g in shared]]
@@ -55,5 +63,7 @@ def neighbourhood_agreement(
 
 def compare(versions: list[EmbeddingVersion], k: int = 10) -> list[dict[str, Any]]:
     if len(versions) < 2:
-        raise GenekbError("compare needs at least two embedding versions")
+        raise UsageError("compare needs at least two embedding versions (ids or tags)")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise UsageError(f"k={k!r} must be a whole number, at least 1")
     return [neighbourhood_agreement(a, b, k) for a, b in combinations(versions, 2)]

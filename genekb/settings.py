@@ -7,6 +7,7 @@ steps that take a while (the default), 2 also one line per store write and step,
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -30,6 +31,26 @@ def install_home(name: str, env: str) -> Path:
     if in_env.exists() or os.access(Path(sys.prefix), os.W_OK):
         return in_env
     return Path.home() / ".cache" / "genekb" / name
+
+
+def env_number(name: str, default: float, *, minimum: float = 0, whole: bool = False) -> float:
+    """The number the environment variable `name` holds, else `default` (unset or empty). Any
+    other value is refused in one line naming the variable: a typo in a shell profile should not
+    surface as Python's words from deep inside a run."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum or (whole and not value.is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise UsageError(
+            f"environment variable {name}={raw!r} must be {kind}, at least {minimum:g};"
+            f" set it to one or unset it (unset {name})"
+        )
+    return int(value) if whole else value
 
 
 class Settings:

@@ -92,9 +92,10 @@ def _gene_ids(store: Store, vid: str) -> set[int]:
 
 
 def combine(
-    store: Store, refs: Sequence[str], tag: str | None = None, *, force: bool = True
+    store: Store, refs: Sequence[str], tag: str | None = None, *, force: bool = False
 ) -> dict[str, Any]:
-    """Write (or find) the version holding the views `refs` side by side; tag it; a report."""
+    """Write (or find) the version holding the views `refs` side by side; tag it; a report.
+    A tag that holds genes this version lacks moves only with `force`, as after a build."""
     if len(refs) < 2:
         raise UsageError("combine needs two or more views (embedding ids or tags)")
     check_tag(tag)

@@ -30,7 +30,11 @@ def test_combine_puts_normalised_views_side_by_side(tmp_path):
     assert [v["id"] for v in version.manifest["views"]] == report["views"]
     assert combine(store, [card["tag"], go["tag"]])["created"] is False
     # The first view sets the genes: fewer genes first is fine, the reverse is refused.
-    assert combine(store, ["few", card["tag"]])["n_genes"] == 2
+    assert combine(store, ["few", card["tag"]], tag="few-views")["n_genes"] == 2
+    # The default tag names 40 genes: a 2-gene version takes it only with force, as after a build.
+    with pytest.raises(GenekbError, match=r"holds 38 gene\(s\) this build lacks; pass --force"):
+        combine(store, ["few", card["tag"]])
+    assert store.tags()[report["tag"]] == report["embedding_id"]
     with pytest.raises(GenekbError, match="lacks 38 of the 40 genes"):
         combine(store, [card["tag"], "few"])
     with pytest.raises(UsageError):

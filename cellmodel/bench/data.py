@@ -22,7 +22,7 @@ from cellmodel.bench.settings import (
 )
 from cellmodel.datasets.synthetic import synthetic_counts
 from cellmodel.datasets.synthetic import synthetic_symbols as synthetic_symbols  # re-exported
-from cellmodel.formats import hdf5_cell_column, hdf5_cell_columns
+from cellmodel.formats import hdf5_cell_column, hdf5_cell_columns, unreadable
 from cellmodel.metrics import check_labels
 from genekb.errors import GenekbError, UsageError
 
@@ -105,7 +105,7 @@ def _obs_columns(path: Path, label_key: str) -> list[str]:
     try:
         backed = ad.read_h5ad(path, backed="r")
     except Exception as exc:  # h5py and anndata raise many kinds on foreign files
-        raise GenekbError(f"{path} is not a readable h5ad file ({exc})") from None
+        raise unreadable(path, exc, "h5ad file") from None
     try:
         io.refuse_repeated_cells(backed.obs_names, path)  # what `io.read` would refuse, later
         if label_key in backed.obs:

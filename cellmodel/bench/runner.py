@@ -109,10 +109,23 @@ def warmup_controls(
     return pairs
 
 
+def check_settings(config: BenchConfig) -> None:
+    """Refuse an unknown model or device before any process starts: each run would fail alone,
+    after the warm-up, and leave a table of failures."""
+    from cellmodel.knowledge.vectors import store_version
+    from genekb.device import resolve_device
+    from genekb.store.store import Store
+
+    resolve_device(config.device)
+    if config.model is not None:
+        store_version(Store.open(config.root, create=True), config.model)
+
+
 def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
     """Warm up, run every (dataset, method) in its own process, aggregate, write the outputs."""
     if not config.seeds:
         raise UsageError("seeds= must hold at least 1 seed")
+    check_settings(config)
     started = time.perf_counter()
     machine = machine_info()  # the load average before the bench adds its own
     config.out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.formats import reason
+from cellmodel.formats import reason, refuse_foreign_layout, unreadable
 from cellmodel.storage import check_sparse_structure, refuse_non_numeric
 from genekb.errors import GenekbError
 
@@ -57,9 +57,10 @@ def pick(path: str | Path, layer: str | None) -> MatrixRef:
         raise GenekbError(f"{path} does not exist")
     try:
         f = h5py.File(path, "r")
-    except OSError:
-        raise GenekbError(f"{path} is not a readable .h5ad file") from None
+    except OSError as exc:
+        raise unreadable(Path(path), exc, "h5ad file") from None
     with f:
+        refuse_foreign_layout(f, Path(path))
         try:
             return _checked_ref(f, path, layer)
         except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
@@ -159,6 +160,15 @@ class ChunkReader:
 
     def rows(self, start: int, stop: int) -> sp.csr_matrix | np.ndarray:
         """Rows start..stop-1 as float32 (CSR stays CSR)."""
+        try:
+            return self._rows(start, stop)
+        except OSError as exc:  # HDF5 blocks that do not decode: damage a pass meets mid-way
+            raise GenekbError(
+                f"{self.ref.source} of {self.ref.path} (rows {start}–{stop - 1}) cannot be read"
+                f" ({reason(exc)}); the file is damaged: write or copy it again"
+            ) from None
+
+    def _rows(self, start: int, stop: int) -> sp.csr_matrix | np.ndarray:
         if not self.sparse:
             return np.asarray(self.dense[start:stop], dtype=np.float32)
         indptr = np.asarray(self.indptr[start : stop + 1], dtype=np.int64)
@@ -201,8 +211,10 @@ def read_frame(path: str | Path, key: str) -> pd.DataFrame:
     with h5py_module().File(str(path), "r") as f:
         try:
             return read_elem(f[key])
-        except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
-            raise GenekbError(f"{path}: a damaged {key} ({reason(exc)})") from None
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError, OSError) as exc:
+            raise GenekbError(
+                f"{path}: a damaged {key} ({reason(exc)}); write or copy the file again"
+            ) from None
 
 
 def chunk_ranges(n: int, chunk_size: int) -> list[tuple[int, int]]:

@@ -44,6 +44,7 @@ from genekb.encoders.st_backend import locate, weights_sha256
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import sha256_file
 from genekb.linalg import l2_normalize
+from genekb.settings import env_number
 from genekb.store.hashing import sha256_json
 
 OPSET = 17
@@ -239,9 +240,11 @@ def _checked(folder: Path) -> Path:
 
 def session_threads() -> int:
     """Every core this process may use, unless OMP_NUM_THREADS or GENEKB_THREADS say otherwise."""
-    for var in ("GENEKB_THREADS", "OMP_NUM_THREADS"):
-        if (os.environ.get(var) or "").isdigit() and int(os.environ[var]) > 0:
-            return int(os.environ[var])
+    pinned = int(env_number("GENEKB_THREADS", 0, whole=True))
+    if pinned:
+        return pinned
+    if (os.environ.get("OMP_NUM_THREADS") or "").isdigit() and int(os.environ["OMP_NUM_THREADS"]):
+        return int(os.environ["OMP_NUM_THREADS"])
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1

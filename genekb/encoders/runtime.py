@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from genekb.errors import UsageError
+from genekb.settings import env_number
 
 if TYPE_CHECKING:
     import torch
@@ -43,7 +44,8 @@ def configure_threads() -> int:
     if os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads()
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    wanted = int(os.environ.get("GENEKB_THREADS") or 0) or available or os.cpu_count() or 1
+    pinned = int(env_number("GENEKB_THREADS", 0, whole=True))  # 0: every core, as unset
+    wanted = pinned or available or os.cpu_count() or 1
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
     return wanted

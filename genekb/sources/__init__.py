@@ -97,9 +97,24 @@ SOURCES: dict[str, SourceInfo] = {
 }
 
 
+def accepted_options(name: str, base: str = "bundled") -> tuple[str, ...]:
+    """The options source `name` takes: its own, and a layered source's (`base=`) its base's."""
+    own = SOURCES[name].options
+    if "base" not in own or base not in SOURCES or base == name:
+        return own
+    return own + tuple(o for o in accepted_options(base) if o not in own)
+
+
 def load_source(name: str, taxon: str = "human", **options: Any) -> GeneTable:
     if name not in SOURCES:
         raise UnknownNameError("source", name, list(SOURCES))
     if taxon not in TAXA:
         raise UnknownNameError("taxon", taxon, list(TAXA))
+    accepted = accepted_options(name, str(options.get("base", "bundled")))
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:  # the loader would fail with Python's own words about keyword arguments
+        takes = f"it takes {', '.join(accepted)}" if accepted else "it takes none"
+        raise UsageError(
+            f"source {name!r} has no option {unknown[0]!r}; {takes} (see `genekb sources`)"
+        )
     return SOURCES[name].loader(taxon, **options)

@@ -102,7 +102,7 @@ def checked_versions(store: Store) -> tuple[list[Any], list[str]]:
     for v in [v for v in good if isinstance(v, EmbeddingVersion) and v.text_id not in ids]:
         good.remove(v)
         damaged.append(f"{v.path}: its text version {v.text_id} is damaged or missing")
-    return good, damaged
+    return good, list(dict.fromkeys(damaged))  # a text version's damage is met once per reader
 
 
 def version_rows(store: Store) -> list[dict[str, Any]]:

@@ -69,7 +69,9 @@ def map_genes(
     mapping["kept"] = mapping["row"].isin(set(first["row"]))
     matched = mapping[mapping["gene_id"] >= 0]
     unmatched = mapping.loc[mapping["gene_id"] < 0, "query"].tolist()
-    duplicates = matched.loc[~matched["kept"], "query"].tolist()
+    # A zero vector left out is no repeat: it is reported on its own below.
+    repeated = ~matched["kept"] & usable[matched["row"].to_numpy()]
+    duplicates = matched.loc[repeated, "query"].tolist()
     report = {
         "names": len(names),
         "matched": int(mapping["kept"].sum()),

@@ -52,7 +52,11 @@ def load_manifest(path: Path, kind: str) -> dict[str, Any]:
     """A version's manifest, checked: its self-hash, its kind, and its id against its contents."""
     if path.is_symlink():
         raise damaged(path, "is a symbolic link; a version is a directory of the store")
-    manifest = read_manifest(path, check=True)
+    try:
+        manifest = read_manifest(path, check=True)
+    except IntegrityError as exc:  # unreadable, or not genekb's: damaged like any other file
+        reason = str(exc).removeprefix(f"{path / MANIFEST}: ")
+        raise damaged(path / MANIFEST, reason) from None
     vid = path.name
     try:
         consistent = (

@@ -77,7 +77,8 @@ def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
         reason = str(exc).replace(f"{path} ", "", 1)
         raise IntegrityError(f"{path}: {reason}; not a manifest genekb wrote") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"{path}: corrupt manifest ({exc.__class__.__name__})") from None
+        what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+        raise IntegrityError(f"{path}: corrupt manifest ({what})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise IntegrityError(f"{path}: not a {FORMAT} manifest")
     if check:

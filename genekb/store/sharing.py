@@ -109,7 +109,12 @@ def _read_header(tar: tarfile.TarFile, source: Path) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         found = header.get("format") if isinstance(header, dict) else None
         raise GenekbError(f"{source} is an export of format {found!r}, not {FORMAT}")
-    tags = header.get("tags", {})
+    versions = header.get("versions")
+    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+        raise GenekbError(
+            f"{source}: its header does not list its versions; not a file `genekb export` wrote"
+        )
+    tags = header.setdefault("tags", {})  # an export of a text version alone has none
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise GenekbError(f"{source}: its tags are not a mapping of tag to version id")
     named = next((p for p in map(tag_problem, tags) if p), None)

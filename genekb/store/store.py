@@ -289,6 +289,13 @@ class Store:
                 f"{ref!r} is a prefix of {len(matches)} {kind} versions ({', '.join(matches[:3])}"
                 f"{', …' if len(matches) > 3 else ''}); give more of the id"
             )
+        text_ids = self._ids("text") if kind == "embedding" and ref.startswith("txt-") else []
+        named = [i for i in text_ids if i == ref or (len(ref) >= 5 and i.startswith(ref))]
+        if len(named) == 1:  # a text version given where vectors are read (not UsageError:
+            raise GenekbError(  # `version` goes on to the text kind past this one)
+                f"{named[0]} is a text version (gene texts, no vectors); give an embedding"
+                " version or tag built on it (see `genekb list`)"
+            )
         hint = ", ".join(sorted(self.tags())) if kind == "embedding" else ", ".join(ids[:5])
         raise GenekbError(
             f"no {kind} version {ref!r} in {self.root}"

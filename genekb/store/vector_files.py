@@ -282,6 +282,8 @@ def _read_table(
     source: Any, fmt: str, gene_column: str | None, where: Any
 ) -> tuple[list[str], np.ndarray]:
     frame = _read_frame(source, fmt, where)
+    if frame.empty and len(frame.columns):  # every column reads as words when no row is there
+        raise GenekbError(f"{where} holds a header but no rows; give one row per gene")
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     if gene_column is not None:

@@ -83,6 +83,14 @@ def gene_names_of(adata: Any, gene_key: str | None = None) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _check_request(tag: str | None, device: str | None, engine: str) -> None:
+    """The tag's form, and the device on the local engine up front: a build whose vectors are
+    all reused would otherwise accept any device."""
+    check_tag(tag)
+    if device is not None and engine == "local":
+        resolve_device(device)
+
+
 def build(
     store: Store,
     *,
@@ -109,9 +117,7 @@ def build(
     private local instance; `num_workers` actors, default one per GPU else per CPU). The engine
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
-    check_tag(tag)
-    if device is not None and engine == "local":  # refused up front, even when all is reused
-        resolve_device(device)
+    _check_request(tag, device, engine)
     views = view_models(model)
     if views:
         return _build_views(

@@ -61,6 +61,8 @@ def unreadable(path: Path, exc: BaseException, what: str) -> GenekbError:
         try:
             with h5py.File(path, "r") as f:
                 refuse_foreign_layout(f, path)
+        except GenekbError as foreign:  # a loom or Cell Ranger file under the .h5ad suffix
+            return foreign
         except (OSError, KeyError, ValueError):
             pass  # not HDF5 at all, or too damaged to tell: the reader's own words follow
     return GenekbError(f"{path} is not a readable {what} ({text}); write or copy it again")

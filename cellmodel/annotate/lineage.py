@@ -299,11 +299,12 @@ class Walker:
             return Walk(self.cl_ids[best], best, kinds, confidence)
         tied = [self.cl_ids[i] for i in order if np.isfinite(z[i]) and z[best] - z[i] < MIN_MARGIN]
         reason = why or f"{len(tied)} terms within {MIN_MARGIN} of the best"
-        line = _one_line([c for c in tied if c])
+        named = [c for c in tied if c]
+        line = _one_line(named)
         if line is not None:  # its ancestors tie only on its own evidence: the deepest is named
             note = f"{reason}, on one is_a line; called the deepest"
             return Walk(line, self.index[line], kinds, confidence, False, note)
-        common = self._common_ancestor([c for c in tied if c], allowed)
+        common = self._common_ancestor(named, allowed)
         if common is None or common in self.generic:
             kind_root = self._kind_term(kinds, allowed)
             if kind_root is None:

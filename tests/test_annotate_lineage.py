@@ -94,6 +94,23 @@ def test_tissue_is_read_from_the_groups_best_terms(ids: list[str]) -> None:
     pancreas_only = [c for c in islet if c not in infer._tissue_terms()["lung"]][:4]
     tie = _row(ids, dict.fromkeys(pancreas_only + lung, 4.0))
     assert infer.tissue(tie[None], ids) is None
+    # 1 + 2 pancreas terms against 3 + 0 lung terms in the two groups' best ten: a tie, though
+    # 0.1 + 0.2 > 0.3 in floating point
+    split = np.stack(
+        [
+            _row(ids, dict.fromkeys(pancreas_only[:1] + lung[:3], 4.0)),
+            _row(ids, dict.fromkeys(pancreas_only[1:3], 4.0)),
+        ]
+    )
+    assert infer.tissue(split, ids) is None
+
+
+def test_a_place_named_as_origin_is_no_tissue() -> None:
+    thymus = infer._tissue_terms()["thymus"]
+    assert "CL:0000893" in thymus  # thymocyte: "located in the thymus"
+    assert NAIVE_CD4 not in thymus  # "naive thymus-derived …", "develops in the thymus"
+    assert NAIVE_CD8 not in thymus
+    assert NAIVE_CD4 not in infer._labelled_tissues()["thymus"]
 
 
 def test_labels_name_the_genes_their_cells_express() -> None:
@@ -156,7 +173,7 @@ def test_a_term_defined_for_another_species_is_never_the_call(ids: list[str]) ->
     assert as_human.cl_id == human_vip and as_mouse.cl_id == mouse_vip
 
 
-def test_a_kind_placed_in_one_tissue_is_left_out_where_another_was_inferred() -> None:
+def test_a_kind_placed_in_one_tissue_is_left_out_where_another_or_none_was_inferred() -> None:
     from cellmodel.annotate.report import inferred_line
 
     thymocyte, double_positive, microglia = "CL:0000893", "CL:0000809", "CL:0000129"
@@ -167,7 +184,14 @@ def test_a_kind_placed_in_one_tissue_is_left_out_where_another_was_inferred() ->
     assert infer.other_species_terms("human") <= left
     brain = infer.out_of_place_terms("mouse", {"tissue": "brain", "lead": 0.2})
     assert microglia not in brain and thymocyte in brain
-    # nothing inferred: only the other species' terms are left out
-    assert infer.out_of_place_terms("human", None) == infer.other_species_terms("human")
+    # searched and nothing found: every placed kind is left out, as none has its place
+    none_found = infer.out_of_place_terms("human", None)
+    assert {thymocyte, double_positive, microglia} <= none_found
+    assert infer.placed_elsewhere(None) == list(infer.PLACED_KINDS)
+    # not searched (the user named the tissue or the candidates): only other species' terms
+    not_searched = infer.out_of_place_terms("human", None, searched=False)
+    assert not_searched == infer.other_species_terms("human")
     line = inferred_line({"tissue": lung, "left_out": {"kinds_placed_elsewhere": ["thymocyte"]}})
     assert "tissue lung" in line and "left out, as found only in other tissues: thymocyte" in line
+    line = inferred_line({"tissue": None, "left_out": {"kinds_placed_elsewhere": ["thymocyte"]}})
+    assert "left out, as found only in a tissue not inferred: thymocyte" in line

@@ -3,14 +3,15 @@
 The species is read from the gene names (`knowledge.genes.read_gene_names`: human symbols, mouse
 symbols, Ensembl prefixes) unless `--taxon` is given. The tissue is read from the groups' best
 candidates: each tissue of `TISSUE_WORDS` is scored by how many of each group's `TOP_TERMS` best
-CL terms name one of its words (label, synonyms or definition), averaged over the groups, and
-the best is reported with its lead over the runner-up. Nothing here reads a label. The lineage
+CL terms name one of its words (label, synonyms or definition; a place named as the cell's
+origin, "thymus-derived", does not count), averaged over the groups, and the best is reported
+with its lead over the runner-up. Nothing here reads a label. The lineage
 walk then favours, among near-equal terms, those naming that tissue (`lineage.TISSUE_BONUS`),
 and disfavours as much those whose label names only another tissue (`elsewhere_terms`: a
 mammary gland cell in a brain). Left out of the walk altogether (`out_of_place_terms`): a term
 whose label names another species than the file's ("…, human", "(Mmus)", "(sensu Nematoda)"),
-and a kind CL defines by its place (a thymocyte, a microglial cell) where another tissue was
-inferred.
+and a kind CL defines by its place (a thymocyte, a microglial cell) where another tissue or no
+tissue was inferred.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ OTHER_TISSUE_WORDS: dict[str, tuple[str, ...]] = {
     "lymph node": ("lymph node",),
 }
 TOP_TERMS = 10
+# Where a cell comes from is not where it is: "naive thymus-derived CD4-positive T cell", "develops
+# in the thymus" are T cells of the blood as much as of the thymus, and every T-cell term says so.
+# These phrases are struck from a term's text before its tissue words are read.
+_ORIGIN = re.compile(
+    r"\b[\w-]+-der[iv]+ed\b"  # "thymus-derived", and CL's "thymus-dervied"
+    r"|\b(?:develop|deriv|originat|matur|emigrat)\w* (?:in|from) (?:the )?[\w-]+",
+    re.IGNORECASE,
+)
 # What a CL label appends when the term is defined for one clade only: ", human", "(Mmus)",
 # "(Primate)", "(sensu Teleostei)". A clade that holds the species does not exclude its terms.
 _CLADE_TAG = re.compile(r",\s*(human|mouse)$|\((?:sensu )?([A-Z][A-Za-z ]+)\)$")
@@ -88,6 +97,7 @@ def _tissue_terms() -> dict[str, frozenset[str]]:
     texts = {
         i: " | ".join([labels.get(i) or "", defs.get(i) or "", *(syns.get(i) or [])]) for i in ids
     }
+    texts = {i: _ORIGIN.sub(" ", text) for i, text in texts.items()}
     out = {}
     for tissue, words in TISSUE_WORDS.items():
         pattern = re.compile("|".join(rf"\b{re.escape(w)}" for w in words), re.IGNORECASE)
@@ -99,10 +109,11 @@ def tissue(matrix: np.ndarray, cl_ids: list[str | None]) -> dict[str, Any] | Non
     """The tissue the groups' best candidates name most often: per group its `TOP_TERMS` best
     candidates under `matrix` (groups × candidates, the ranking that calls), each tissue scored
     by the share of those terms whose text names it, averaged over the groups; None where no
-    tissue is named at all or the best two tie (a tie is no evidence for either)."""
+    tissue is named at all or the best two tie (a tie is no evidence for either; the terms are
+    counted whole, so no sum's rounding breaks a tie)."""
     terms = _tissue_terms()
     terms = {t: ids for t, ids in terms.items() if t in TISSUE_WORDS}
-    counts = dict.fromkeys(terms, 0.0)
+    counts = dict.fromkeys(terms, 0)
     n_rows = 0
     for row in np.asarray(matrix, dtype=float):
         ok = np.isfinite(row)
@@ -111,13 +122,13 @@ def tissue(matrix: np.ndarray, cl_ids: list[str | None]) -> dict[str, Any] | Non
         n_rows += 1
         top = np.argsort(-np.where(ok, row, -np.inf), kind="stable")[:TOP_TERMS]
         for name, ids in terms.items():
-            counts[name] += sum(cl_ids[i] in ids for i in top) / TOP_TERMS
+            counts[name] += sum(cl_ids[i] in ids for i in top)
     if not n_rows or max(counts.values()) <= 0:
         return None
-    scores = {t: c / n_rows for t, c in counts.items()}
-    order = sorted(scores, key=lambda t: -scores[t])
-    if scores[order[0]] <= scores[order[1]]:  # a tie names no tissue
+    order = sorted(counts, key=lambda t: -counts[t])
+    if counts[order[0]] <= counts[order[1]]:  # a tie names no tissue
         return None
+    scores = {t: c / (n_rows * TOP_TERMS) for t, c in counts.items()}
     return {
         "tissue": order[0],
         "lead": round(scores[order[0]] - scores[order[1]], 3),
@@ -146,7 +157,7 @@ def _labelled_tissues() -> dict[str, frozenset[str]]:
         out[tissue] = frozenset(
             i
             for i, label in labels.items()
-            if pattern.search((label or "").replace("blood vessel", ""))
+            if pattern.search(_ORIGIN.sub(" ", (label or "").replace("blood vessel", "")))
         )
     return out
 
@@ -193,18 +204,23 @@ def _placed_terms() -> dict[str, frozenset[str]]:
     return out
 
 
-def out_of_place_terms(taxon: str | None, found: dict[str, Any] | None) -> frozenset[str]:
+def out_of_place_terms(
+    taxon: str | None, found: dict[str, Any] | None, searched: bool = True
+) -> frozenset[str]:
     """The terms the walk leaves out for this file: those of another species
-    (`other_species_terms`), and the `PLACED_KINDS` whose tissues do not include the one
-    `tissue` inferred (none of them where nothing was inferred)."""
+    (`other_species_terms`), and the `PLACED_KINDS` `placed_elsewhere` names."""
     out = set(other_species_terms(taxon))
-    for kind in placed_elsewhere(found):
+    for kind in placed_elsewhere(found, searched):
         out |= _placed_terms()[kind]
     return frozenset(out)
 
 
-def placed_elsewhere(found: dict[str, Any] | None) -> list[str]:
-    """The `PLACED_KINDS` left out for an inferred tissue (`tissue`'s result)."""
+def placed_elsewhere(found: dict[str, Any] | None, searched: bool = True) -> list[str]:
+    """The `PLACED_KINDS` left out: those whose tissues do not hold the one `tissue` inferred,
+    and all of them where the tissue was `searched` for and none was found (a kind CL defines
+    by its place is named only where the file is from that place; the genes of a thymocyte are
+    those of a T cell). Nothing is left out where no search was made (the user named the
+    tissue, or gave the candidates)."""
     if not found:
-        return []
+        return list(PLACED_KINDS) if searched else []
     return [k for k, (_, _, tissues) in PLACED_KINDS.items() if found["tissue"] not in tissues]

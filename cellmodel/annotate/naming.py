@@ -75,7 +75,8 @@ def name_groups(
     )
     uses_table = "markerdb" in channels_of(params.method)
     found = None
-    if not candidates.user_given and not candidates.tissue:
+    searched = not candidates.user_given and not candidates.tissue
+    if searched:
         found = infer.tissue(matrices[params.method], [c.cl_id for c in cands])
     walks = lineage.walk_calls(
         matrices[params.method],
@@ -85,7 +86,7 @@ def name_groups(
         sc.signature if uses_table else None,
         infer.tissue_terms(found),
         infer.elsewhere_terms(found),
-        infer.out_of_place_terms(sc.taxon, found),
+        infer.out_of_place_terms(sc.taxon, found, searched),
     )
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
     out_groups = [

@@ -256,5 +256,6 @@ def inferred_line(inferred: dict[str, Any] | None) -> str:
         )
     placed = (inferred.get("left_out") or {}).get("kinds_placed_elsewhere")
     if placed:
-        parts.append(f"left out, as found only in other tissues: {', '.join(placed)}")
+        where = "other tissues" if isinstance(found, dict) else "a tissue not inferred"
+        parts.append(f"left out, as found only in {where}: {', '.join(placed)}")
     return "inferred " + "; ".join(parts) if parts else ""

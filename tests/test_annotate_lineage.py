@@ -87,6 +87,11 @@ def test_tissue_is_read_from_the_groups_best_terms(ids: list[str]) -> None:
     rows = np.stack([_row(ids, dict.fromkeys(islet[i : i + 4], 4.0)) for i in (0, 4)])
     found = infer.tissue(rows, ids)
     assert found is not None and found["tissue"] == "pancreas" and found["lead"] > 0
+    assert found["terms"]["pancreas"] == 8 and found["of_terms"] == 20
+    from cellmodel.annotate.report import inferred_line
+
+    line = inferred_line({"tissue": found})
+    assert "tissue pancreas (named by 8 of the groups' 20 best terms, " in line
     assert infer.tissue(np.full((2, len(ids)), np.nan), ids) is None
     assert infer.tissue_terms(found) == infer._tissue_terms()["pancreas"]
     # as many of the best terms name the pancreas as the lung: no tissue

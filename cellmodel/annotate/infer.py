@@ -134,6 +134,9 @@ def tissue(matrix: np.ndarray, cl_ids: list[str | None]) -> dict[str, Any] | Non
         "lead": round(scores[order[0]] - scores[order[1]], 3),
         "runner_up": order[1],
         "scores": {t: round(scores[t], 3) for t in order if scores[t] > 0},
+        # the same as counts: how many of the groups' best terms name each of the two
+        "terms": {order[0]: counts[order[0]], order[1]: counts[order[1]]},
+        "of_terms": n_rows * TOP_TERMS,
     }
 
 

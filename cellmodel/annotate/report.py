@@ -251,11 +251,22 @@ def inferred_line(inferred: dict[str, Any] | None) -> str:
     found = inferred.get("tissue")
     if isinstance(found, dict):
         parts.append(
-            f"tissue {found['tissue']} (from the groups' best terms, ahead of"
-            f" {found['runner_up']} by {found['lead']}; --tissue to restrict the candidates to it)"
+            f"tissue {found['tissue']} ({_tissue_evidence(found)};"
+            " --tissue to restrict the candidates to it)"
         )
     placed = (inferred.get("left_out") or {}).get("kinds_placed_elsewhere")
     if placed:
         where = "other tissues" if isinstance(found, dict) else "a tissue not inferred"
         parts.append(f"left out, as found only in {where}: {', '.join(placed)}")
     return "inferred " + "; ".join(parts) if parts else ""
+
+
+def _tissue_evidence(found: dict[str, Any]) -> str:
+    """How the inferred tissue led: in terms where the run counted them, else the share."""
+    terms, runner = found.get("terms"), found["runner_up"]
+    if terms and "of_terms" in found:
+        return (
+            f"named by {terms[found['tissue']]} of the groups' {found['of_terms']} best terms,"
+            f" {runner} by {terms[runner]}"
+        )
+    return f"from the groups' best terms, ahead of {runner} by {found['lead']}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cellmodel.annotate import lineage
+from cellmodel.annotate import kinds
 from cellmodel.bench.annotate_eval.ontology_runs import RANKINGS
 
 
@@ -24,10 +24,10 @@ def counts(run: dict, truths: dict[str, str]) -> tuple[int, int, int]:
     exact = either = crossed = 0
     for group, graded in run["groups"].items():
         truth = truths.get(group, graded["truth"])
-        grade = lineage.grade(graded["call"], truth)
+        grade = kinds.grade(graded["call"], truth)
         exact += grade == "exact"
         either += grade != "wrong"
-        crossed += grade == "wrong" and lineage.crosses_lineage(graded["call"], truth)
+        crossed += grade == "wrong" and kinds.crosses_lineage(graded["call"], truth)
     return exact, either, crossed
 
 

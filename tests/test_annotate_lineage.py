@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cellmodel.annotate import infer, lineage, ontology
+from cellmodel.annotate import infer, kinds, lineage, ontology
 
 T_CELL, NAIVE_CD4, NAIVE_CD8 = "CL:0000084", "CL:0000895", "CL:0000900"
 MONOCYTE, CD14_MONO, NEUTROPHIL = "CL:0000576", "CL:0001054", "CL:0000775"
@@ -19,21 +19,21 @@ def ids() -> list[str]:
 
 
 def test_grades_exact_partial_wrong_and_generic() -> None:
-    assert lineage.grade(NAIVE_CD4, NAIVE_CD4) == "exact"
-    assert lineage.grade(T_CELL, NAIVE_CD4) == "partial"  # an ancestor
-    assert lineage.grade(NAIVE_CD4, T_CELL) == "partial"  # a descendant
-    assert lineage.grade(NAIVE_CD8, NAIVE_CD4) == "wrong"  # a sibling
-    assert lineage.grade(LEUKOCYTE, NAIVE_CD4) == "wrong"  # generic ancestor earns nothing
-    assert lineage.grade(None, NAIVE_CD4) == "wrong"
+    assert kinds.grade(NAIVE_CD4, NAIVE_CD4) == "exact"
+    assert kinds.grade(T_CELL, NAIVE_CD4) == "partial"  # an ancestor
+    assert kinds.grade(NAIVE_CD4, T_CELL) == "partial"  # a descendant
+    assert kinds.grade(NAIVE_CD8, NAIVE_CD4) == "wrong"  # a sibling
+    assert kinds.grade(LEUKOCYTE, NAIVE_CD4) == "wrong"  # generic ancestor earns nothing
+    assert kinds.grade(None, NAIVE_CD4) == "wrong"
 
 
 def test_wrong_lineage_is_told_from_a_near_miss() -> None:
-    assert lineage.crosses_lineage(NEUTROPHIL, CD14_MONO)  # granulocyte vs mononuclear phagocyte
-    assert lineage.crosses_lineage(HSC, NAIVE_CD4)  # precursor vs lymphocyte
-    assert lineage.crosses_lineage(BETA, T_CELL)  # epithelial vs hematopoietic
-    assert not lineage.crosses_lineage(NAIVE_CD8, NAIVE_CD4)  # both T cells
-    assert not lineage.crosses_lineage(LEUKOCYTE, NAIVE_CD4)  # generic: no lineage claimed
-    assert lineage.kinds_of(BETA, 0) == {"epithelial"}
+    assert kinds.crosses_lineage(NEUTROPHIL, CD14_MONO)  # granulocyte vs mononuclear phagocyte
+    assert kinds.crosses_lineage(HSC, NAIVE_CD4)  # precursor vs lymphocyte
+    assert kinds.crosses_lineage(BETA, T_CELL)  # epithelial vs hematopoietic
+    assert not kinds.crosses_lineage(NAIVE_CD8, NAIVE_CD4)  # both T cells
+    assert not kinds.crosses_lineage(LEUKOCYTE, NAIVE_CD4)  # generic: no lineage claimed
+    assert kinds.kinds_of(BETA, 0) == {"epithelial"}
 
 
 def _row(ids: list[str], high: dict[str, float]) -> np.ndarray:
@@ -60,7 +60,7 @@ def test_tied_subtypes_fall_back_to_their_common_term(ids: list[str]) -> None:
     row = _row(ids, {T_CELL: 4.0, NAIVE_CD4: 5.0, NAIVE_CD8: 5.0, "CL:0000624": 4.5})
     walk = lineage.Walker(ids).walk(row)
     assert walk.abstained and "within" in walk.why
-    assert lineage.grade(walk.cl_id, NAIVE_CD4) == "partial"
+    assert kinds.grade(walk.cl_id, NAIVE_CD4) == "partial"
     assert walk.kinds[:2] == ["hematopoietic", "lymphocyte"]
 
 
@@ -200,3 +200,27 @@ def test_a_kind_placed_in_one_tissue_is_left_out_where_another_or_none_was_infer
     assert "tissue lung" in line and "left out, as found only in other tissues: thymocyte" in line
     line = inferred_line({"tissue": None, "left_out": {"kinds_placed_elsewhere": ["thymocyte"]}})
     assert "left out, as found only in a tissue not inferred: thymocyte" in line
+
+
+def test_a_group_of_a_kind_no_candidate_is_gets_no_name() -> None:
+    # candidates: the T-cell subtree; the group's genes are a monocyte's
+    t_cells = [c.cl_id for c in ontology.from_ontology(subtree=T_CELL)]
+    walker = lineage.Walker(t_cells)
+    row = _row(t_cells, {T_CELL: 5.0, NAIVE_CD4: 4.0})
+    monocyte = {"hematopoietic": 0.5, "lymphocyte": -0.3, "T cell": -0.2, "myeloid": 0.1}
+    walk = walker.walk(row, {**monocyte, "mononuclear phagocyte": 0.8})
+    assert walk.cl_id is None and walk.abstained
+    assert walk.why == "its genes are those of the myeloid kind, and no candidate is one"
+    entry = {"label": "T cell", "cl_id": T_CELL}
+    lineage.apply_walk(entry, walk, [])
+    assert entry["label"] is None and entry["cl_id"] is None
+    # a T cell whose lymphocyte genes are weak but whose T-cell genes lead is named: each side
+    # scores with the kinds refining it
+    t_cell = {"hematopoietic": 0.4, "lymphocyte": 0.08, "T cell": 0.49, "myeloid": -0.43}
+    walk = walker.walk(row, {**t_cell, "megakaryocyte/platelet": 0.32})
+    assert walk.cl_id == T_CELL and "no candidate" not in walk.why
+    # over the whole ontology every kind has candidates: nothing is absent
+    assert (
+        lineage.Walker([c.cl_id for c in ontology.from_ontology()])._absent(1, "hematopoietic")
+        == []
+    )

@@ -7,9 +7,10 @@ in the data), `processes` (the genes of GO processes that name a candidate), `ma
 last two share), `methods` (the channels and their sums a call is made by), `fusion` (every
 ranking of a run, and the default's margin-weighted experts), `inputs` (gene reference, groups,
 markers, background, store and text vectors), `params` (a run's checked
-settings and its candidates), `channels` (every channel of a run scored), `lineage` (the
-ontology's lineages and the lineage-first walk), `signatures` (lineage signatures from the
-marker table), `infer` (the species and tissue read from the file), `core` (the public
+settings and its candidates), `channels` (every channel of a run scored), `kinds` (the
+ontology's coarse kinds of cell, and grading against them), `lineage` (the lineage-first walk),
+`gates` (the walk's expression gates), `signatures` (lineage signatures from the marker table),
+`infer` (the species and tissue read from the file), `core` (the public
 `annotate`; `naming.name_groups` names groups from their gene sums however gathered),
 `report` (the stored report, and Markdown), `evaluate` (scoring against reference labels, for
 experiments only).

@@ -1,11 +1,4 @@
-"""Lineages of the Cell Ontology, and the walk that names a group lineage first.
-
-**Lineages.** `LEVELS` fixes, a priori, three levels of coarse kinds of cell as CL subtrees:
-tissue lineages (hematopoietic, epithelial, endothelial, connective/stromal, muscle, neural, germ),
-their main branches (lymphocyte, myeloid, hematopoietic precursor; neuron, glia) and the blood
-lineages a user tells apart first (T, B, innate lymphoid; mononuclear phagocyte, granulocyte,
-mast cell, erythroid, megakaryocyte/platelet). A term's lineage at a level is the set of that
-level's kinds it descends from (is_a); the ontology has several parents per term, so a set.
+"""The walk that names a group lineage first, over the kinds of `kinds.LEVELS`.
 
 **The walk** (label-free). For each group, every candidate's score comes from one ranking (the
 default's sum, or any one channel). A kind scores with its members: its score is the mean of the
@@ -22,7 +15,9 @@ with it on its own evidence, and no other branch comes near. A call that would b
 generic term stays at the kind. Before the walk, a term whose label names a gene the group
 does not express (`NAMED_FLOOR`; "CD34-positive …" for T cells) is dropped, and terms naming
 the file's tissue gain `TISSUE_BONUS` while those whose label names only another tissue lose
-as much.
+as much. Where the candidates are a subtree's or a tissue's, a level's kind may have none of
+them; when the group's genes are that kind's (`gates.outside`) the walk stops and names the
+kind reached if it is a candidate, else nothing: a monocyte among T-cell terms is not a T cell.
 
 **Confidence.** Each call carries the smallest margin met on its way (lineage levels and the final
 pick), in the ranking's per-group standardised units. `MIN_MARGIN` is fixed a priori at a quarter
@@ -39,58 +34,12 @@ from typing import Any
 import numpy as np
 
 from cellmodel.annotate import ontology
+from cellmodel.annotate.gates import gated, outside
+from cellmodel.annotate.kinds import LEVELS, refined_scores, structure
 from cellmodel.annotate.named_genes import GENE_PREFIX, named_positive
 
-# level -> kind -> (the kind it refines one level up, the CL subtrees it spans)
-LEVELS: tuple[dict[str, tuple[str | None, tuple[str, ...]]], ...] = (
-    {
-        "hematopoietic": (None, ("CL:0000988",)),
-        "epithelial": (None, ("CL:0000066",)),
-        "endothelial": (None, ("CL:0000115",)),
-        "connective/stromal": (None, ("CL:0002320", "CL:0000499")),
-        "muscle": (None, ("CL:0000187",)),
-        "neural": (None, ("CL:0002319",)),
-        "germ": (None, ("CL:0000586",)),
-    },
-    {
-        "lymphocyte": ("hematopoietic", ("CL:0000542",)),
-        "myeloid": ("hematopoietic", ("CL:0000763", "CL:0000113")),
-        "hematopoietic precursor": ("hematopoietic", ("CL:0008001",)),
-        "neuron": ("neural", ("CL:0000540",)),
-        "glial": ("neural", ("CL:0000125",)),
-    },
-    {
-        "T cell": ("lymphocyte", ("CL:0000084",)),
-        "B cell": ("lymphocyte", ("CL:0000945",)),
-        "innate lymphoid": ("lymphocyte", ("CL:0001065",)),
-        "mononuclear phagocyte": ("myeloid", ("CL:0000113",)),
-        "granulocyte": ("myeloid", ("CL:0000094",)),
-        "mast cell": ("myeloid", ("CL:0000097",)),
-        "erythroid": ("myeloid", ("CL:0000764",)),
-        "megakaryocyte/platelet": ("myeloid", ("CL:0000556", "CL:0000233")),
-    },
-)
-# Terms too broad to count as naming a kind of cell, beside every ancestor of a tissue lineage.
-GENERIC_EXTRA = (
-    "CL:0000738",  # leukocyte
-    "CL:0000542",  # lymphocyte
-    "CL:0000842",  # mononuclear leukocyte
-    "CL:0000766",  # myeloid leukocyte
-    "CL:0000763",  # myeloid cell
-    "CL:0011026",  # progenitor cell
-    "CL:0000034",  # stem cell
-    "CL:0011115",  # precursor cell
-    "CL:0000151",  # secretory cell
-    "CL:0002371",  # somatic cell
-)
 TOP_MEMBERS = 3
 MIN_MARGIN = 0.25
-# A kind whose signature (`signatures`: its typical genes' expression in the group, in [-1, 1])
-# trails the best sibling's by more than this (10 percentile points) is not entered.
-SIGNATURE_GAP = 0.2
-# ... and only where the best sibling's typical genes are clearly expressed (above the group's
-# 65th percentile on average); below it the signatures tell nothing apart.
-SIGNATURE_FLOOR = 0.3
 # Terms whose text names the file's tissue (given, or inferred: `infer.tissue`) gain this much
 # (in the group's standardised units), so of near-equal terms the tissue's own wins
 # ("pancreatic A cell" over "type A enteroendocrine cell").
@@ -99,53 +48,6 @@ TISSUE_BONUS = 1.0
 # that expresses the gene less than its median measured gene (signature score below 0), fixed
 # before scoring: such a term's defining claim is contradicted by the data.
 NAMED_FLOOR = 0.0
-
-
-@lru_cache(maxsize=1)
-def _structure() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
-    """(CL root -> its subtree, the generic terms)."""
-    p = ontology.parser()
-    roots = {r for level in LEVELS for _, kinds in level.values() for r in kinds}
-    subtree = {r: frozenset(p.get_term_descendants(r, include_self=True)) for r in roots}
-    generic: set[str] = {ontology.CL_ROOT, *GENERIC_EXTRA}
-    for _, kinds in LEVELS[0].values():
-        for r in kinds:
-            generic |= {r, *p.get_term_ancestors(r)}
-    return subtree, frozenset(generic)
-
-
-def is_generic(cl_id: str | None) -> bool:
-    return cl_id is not None and cl_id in _structure()[1]
-
-
-def kinds_of(cl_id: str | None, level: int) -> frozenset[str]:
-    """The kinds of `LEVELS[level]` a term descends from (is_a, itself included)."""
-    if cl_id is None:
-        return frozenset()
-    subtree = _structure()[0]
-    return frozenset(
-        k for k, (_, roots) in LEVELS[level].items() if any(cl_id in subtree[r] for r in roots)
-    )
-
-
-def crosses_lineage(predicted: str | None, truth: str | None) -> bool:
-    """A call in another lineage: at some level both terms have kinds and share none."""
-    for level in range(len(LEVELS)):
-        a, b = kinds_of(predicted, level), kinds_of(truth, level)
-        if a and b and not a & b:
-            return True
-    return False
-
-
-def grade(predicted: str | None, truth: str | None) -> str:
-    """'exact', 'partial' (an is_a ancestor or descendant, not a generic term) or 'wrong'."""
-    if not predicted or not truth:
-        return "wrong"
-    if predicted == truth:
-        return "exact"
-    p = ontology.parser()
-    related = predicted in p.get_term_ancestors(truth) or truth in p.get_term_ancestors(predicted)
-    return "partial" if related and not is_generic(predicted) else "wrong"
 
 
 @dataclass
@@ -183,7 +85,7 @@ class Walker:
     """The walk over one candidate list (CL ids; None for free text, never reached)."""
 
     def __init__(self, cl_ids: list[str | None]) -> None:
-        subtree, generic = _structure()
+        subtree, generic = structure()
         self.cl_ids = cl_ids
         self.index = {c: i for i, c in enumerate(cl_ids) if c}
         self.generic = generic
@@ -263,7 +165,12 @@ class Walker:
                 for k, idx in members.items()
                 if LEVELS[level][k][0] == parent
             }
-            inside = _gated(inside, bonus)
+            present = refined_scores([k for k in inside if len(inside[k])], bonus)
+            away = outside(present, refined_scores(self._absent(level, parent), bonus))
+            if away is not None:
+                why = f"its genes are those of the {away} kind, and no candidate is one"
+                return self._abstain(kinds, confidence, allowed, why)
+            inside = gated(inside, bonus)
             scored = {k: self._kind_score(z, idx) for k, idx in inside.items() if len(idx)}
             scored = {k: s for k, s in scored.items() if np.isfinite(s)}
             if not scored:
@@ -319,6 +226,18 @@ class Walker:
             reason + "; called their deepest common term",
         )
 
+    def _absent(self, level: int, parent: str | None) -> list[str]:
+        """The kinds refining `parent` at `level` that no candidate belongs to."""
+        members = self.members[level]
+        return [k for k, (p, _) in LEVELS[level].items() if p == parent and k not in members]
+
+    def _abstain(self, kinds: list[str], confidence: float, allowed: np.ndarray, why: str) -> Walk:
+        """The deepest kind's own term where it is a candidate, else no call, because `why`."""
+        root = self._kind_term(kinds, allowed)
+        if root is None:
+            return Walk(None, None, kinds, confidence, True, why)
+        return Walk(root, self.index[root], kinds, confidence, True, why + "; called the kind")
+
     def _common_ancestor(self, ids: list[str], allowed: np.ndarray) -> str | None:
         """The deepest term among the candidates that is an ancestor-or-self of all `ids`."""
         if not ids:
@@ -338,16 +257,6 @@ class Walker:
                 if root in self.index and root not in self.generic:
                     return root
         return None
-
-
-def _gated(inside: dict[str, np.ndarray], signature: dict[str, float]) -> dict[str, np.ndarray]:
-    """The kinds whose signature is within `SIGNATURE_GAP` of the best one's (all of them where
-    no kind has a signature); a kind without a signature stays."""
-    known = [signature[k] for k in inside if k in signature and len(inside[k])]
-    if not known or max(known) < SIGNATURE_FLOOR:
-        return inside
-    floor = max(known) - SIGNATURE_GAP
-    return {k: idx for k, idx in inside.items() if signature.get(k, floor) >= floor}
 
 
 def _one_line(ids: list[str]) -> str | None:
@@ -400,6 +309,8 @@ def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:
     """Write a group's walk into its report entry: the call, and why it stopped where it did."""
     entry["lineage"] = walk.to_dict()
     if walk.index is None:
+        if walk.abstained:  # the group is of a kind no candidate is: it is not named
+            entry["label"] = entry["cl_id"] = None
         return
     entry["label"] = cands[walk.index].given
     entry["cl_id"] = walk.cl_id

@@ -94,14 +94,18 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
             f" {db_label} |"
         )
     lines.append("")
-    walked = [e["lineage"] for e in report["groups"] if e.get("lineage")]
+    walked = [e for e in report["groups"] if e.get("lineage")]
     if walked:
-        broader = sum(w["abstained"] for w in walked)
+        unnamed = sum(e["lineage"]["abstained"] and e["label"] is None for e in walked)
+        broader = sum(e["lineage"]["abstained"] for e in walked) - unnamed
+        none = (
+            f" and {unnamed} were named nothing, their kind being no candidate's" if unnamed else ""
+        )
         lines += [
             "Calls are lineage first (the lineage, then the deepest term the evidence supports);"
             f" {broader} of {len(walked)} groups stopped at a broader term than their best"
-            " candidate (each section says why). Score, margin and runner-up are those of the"
-            " ranking the walk read; each call's confidence is in its section and in"
+            f" candidate{none} (each section says why). Score, margin and runner-up are those"
+            " of the ranking the walk read; each call's confidence is in its section and in"
             " obs['cellmodel_annotation_confidence'].",
             "",
         ]
@@ -134,7 +138,8 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
         path = " > ".join(walk["lineage"]) or "no lineage told apart"
         lines += [f"Lineage: {path}; confidence {_fmt(walk['confidence'])}.", ""]
         if walk["why"]:
-            lines += [f"Stopped at a broader term: {walk['why']}.", ""]
+            stop = "Not named" if e["label"] is None else "Stopped at a broader term"
+            lines += [f"{stop}: {walk['why']}.", ""]
     lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
     weights = e.get("combined", {}).get("weights")
     if method == "combined" and weights:

@@ -4,7 +4,7 @@ A group's markers are relative to the other groups of the file: in a file of T c
 group's markers say "T cell", and a lineage call read from them alone can land anywhere. The
 signature reads the group's own expression instead.
 
-A kind's signature (one per kind of `lineage.LEVELS`) comes from the CellConsensus marker table
+A kind's signature (one per kind of `kinds.LEVELS`) comes from the CellConsensus marker table
 (`markerdb`): for each gene, the share of the kind's table terms (CL terms in its subtree) that
 list it among their `markerdb.DB_TOP_K` best genes, minus its largest share among the kind's
 siblings (the other kinds refining the same parent); the `N_SIGNATURE` genes the data measure
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel.annotate import markerdb
-from cellmodel.annotate.lineage import LEVELS, kinds_of
+from cellmodel.annotate.kinds import LEVELS, kinds_of
 from cellmodel.annotate.named_genes import GENE_PREFIX, named_genes
 
 N_SIGNATURE = 20

@@ -5,7 +5,7 @@ dropped, a rule fixed with the split) are scored once per gene-vector setting: e
 every CL cell type (`channels.score_channels`), then each ranking called two ways, flat (its best
 candidate) and lineage-first (`lineage.Walker`). A call is graded exact, partial (an is_a ancestor
 or descendant that is not a generic term) or wrong, and a wrong call in another lineage is counted
-apart (`lineage.grade`, `lineage.crosses_lineage`). Labels only score.
+apart (`kinds.grade`, `kinds.crosses_lineage`). Labels only score.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from cellmodel import datasets
-from cellmodel.annotate import fusion, infer, lineage
+from cellmodel.annotate import fusion, infer, kinds, lineage
 from cellmodel.annotate.channels import score_channels
 from cellmodel.annotate.evaluate import cell_truth, group_truth, load_label_map
 from cellmodel.annotate.inputs import groups_of
@@ -143,9 +143,9 @@ def grade_calls(calls: list[dict[str, Any]], names: list[str], truth: dict[str, 
     per_group = {}
     for name, call in zip(names, calls, strict=True):
         want = truth[name]
-        g = lineage.grade(call["cl_id"], want)
+        g = kinds.grade(call["cl_id"], want)
         tally[g] += 1
-        tally["wrong_lineage"] += g == "wrong" and lineage.crosses_lineage(call["cl_id"], want)
+        tally["wrong_lineage"] += g == "wrong" and kinds.crosses_lineage(call["cl_id"], want)
         tally["abstained"] += bool(call.get("abstained"))
         per_group[name] = {"truth": want, "call": call["cl_id"], "grade": g}
     return {**tally, "n_groups": len(names), "groups": per_group}

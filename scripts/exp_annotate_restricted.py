@@ -1,0 +1,80 @@
+"""Name the design set's true groups over restricted Cell Ontology candidates (a tissue's terms,
+a subtree), as a user does with `--tissue` or `--subtree`, and count the calls that cross into
+another lineage: where a group's own kind has no candidate, the walk should name nothing.
+
+    python scripts/exp_annotate_restricted.py --root STORE [--out CALLS.json]
+
+Prints exact / partial / wrong / unnamed and wrong-lineage counts over every run; `--out` keeps
+each group's call. Run it at two commits to compare. Labels only score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+from cellmodel.annotate import annotate, kinds, ontology, report_of
+from cellmodel.bench.annotate_eval import ontology_runs as runs
+from genekb.store.store import Store
+
+LABEL_MAP = Path(__file__).resolve().parent / "annotate_label_map.csv"
+# (file, the restriction): each tissue file with its own tissue, two blood files with the
+# leukocyte and the T-cell subtrees
+RUNS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("baron-human", {"tissue": "pancreas"}),
+    ("baron-mouse", {"tissue": "pancreas"}),
+    ("cellhint-pancreas", {"tissue": "pancreas"}),
+    ("tabula-sapiens-lung-1000", {"tissue": "lung"}),
+    ("travaglini2020-lung-1000", {"tissue": "lung"}),
+    ("tirosh2016-184", {"tissue": "brain"}),
+    ("wang2018-starmap-3704", {"tissue": "brain"}),
+    ("pbmc68k-reduced", {"ontology_subtree": "CL:0000738"}),
+    ("swanson2021-teaseq-5048", {"ontology_subtree": "CL:0000738"}),
+    ("pbmc68k-reduced", {"ontology_subtree": "CL:0000084"}),
+    ("swanson2021-teaseq-5048", {"ontology_subtree": "CL:0000084"}),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True, help="store root, datasets under it")
+    parser.add_argument("--out", type=Path, default=None, help="each group's call (JSON)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    store = Store.open(args.root)
+    label = ontology.parser().get_term_label
+    calls: dict[str, dict[str, object]] = {}
+    tally: Counter[str] = Counter()
+    for name, restriction in RUNS:
+        adata, key, truth = runs.load_groups(name, args.root / "datasets", LABEL_MAP)
+        annotate(adata, store, groupby=key, **restriction)
+        for entry in report_of(adata)["groups"]:
+            want, got = truth.get(entry["group"]), entry["cl_id"]
+            grade = "unnamed" if got is None else kinds.grade(got, want)
+            crosses = got is not None and kinds.crosses_lineage(got, want)
+            tally[grade] += 1
+            tally["wrong lineage"] += crosses
+            where = next(iter(restriction.values()))
+            calls[f"{name} | {where} | {entry['group']}"] = {
+                "grade": grade,
+                "wrong_lineage": crosses,
+                "call": label(got) if got else None,
+                "truth": label(want) if want else None,
+                "why": entry.get("lineage", {}).get("why", ""),
+            }
+    n = len(calls)
+    print(
+        f"{n} groups in {len(RUNS)} runs: "
+        + ", ".join(
+            f"{k} {tally[k]}" for k in ("exact", "partial", "wrong", "unnamed", "wrong lineage")
+        )
+    )
+    if args.out:
+        args.out.write_text(json.dumps(calls, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,10 +1,12 @@
 """Name the design set's true groups over restricted Cell Ontology candidates (a tissue's terms,
-a subtree), as a user does with `--tissue` or `--subtree`, and count the calls that cross into
-another lineage: where a group's own kind has no candidate, the walk should name nothing.
+a subtree; `RUNS`), as a user does with `--tissue` or `--subtree`, and over a user's list that
+leaves most of a blood file's kinds out (`LISTS`), and count the calls that cross into another
+lineage: where a group's own kind has no candidate, it should get no name.
 
     python scripts/exp_annotate_restricted.py --root STORE [--out CALLS.json]
 
-Prints exact / partial / wrong / unnamed and wrong-lineage counts over every run; `--out` keeps
+Prints exact / partial / wrong / unnamed and wrong-lineage counts for each of the two sets of
+runs; `--out` keeps
 each group's call. Run it at two commits to compare. Labels only score.
 """
 
@@ -36,6 +38,38 @@ RUNS: tuple[tuple[str, dict[str, str]], ...] = (
     ("pbmc68k-reduced", {"ontology_subtree": "CL:0000084"}),
     ("swanson2021-teaseq-5048", {"ontology_subtree": "CL:0000084"}),
 )
+# a user's list that leaves out most of the file's kinds: T, B and NK cells (CL ids)
+LYMPHOCYTES = ["CL:0000084", "CL:0000236", "CL:0000623"]
+LISTS: tuple[tuple[str, dict[str, list[str]]], ...] = (
+    ("pbmc68k-reduced", {"candidates": LYMPHOCYTES}),
+    ("swanson2021-teaseq-5048", {"candidates": LYMPHOCYTES}),
+    ("decoupler-pbmc-160", {"candidates": LYMPHOCYTES}),
+)
+
+
+def score_runs(store: Store, root: Path, runs_: tuple, calls: dict[str, dict]) -> Counter[str]:
+    """Annotate each (file, restriction) and grade every group's call into `calls`."""
+    label = ontology.parser().get_term_label
+    tally: Counter[str] = Counter()
+    for name, restriction in runs_:
+        adata, key, truth = runs.load_groups(name, root / "datasets", LABEL_MAP)
+        annotate(adata, store, groupby=key, **restriction)
+        for entry in report_of(adata)["groups"]:
+            want, got = truth.get(entry["group"]), entry["cl_id"]
+            grade = "unnamed" if got is None else kinds.grade(got, want)
+            crosses = got is not None and kinds.crosses_lineage(got, want)
+            tally[grade] += 1
+            tally["wrong lineage"] += crosses
+            tally["groups"] += 1
+            where = next(iter(restriction.values()))
+            calls[f"{name} | {where} | {entry['group']}"] = {
+                "grade": grade,
+                "wrong_lineage": crosses,
+                "call": label(got) if got else None,
+                "truth": label(want) if want else None,
+                "why": entry.get("lineage", {}).get("why", "") or entry.get("not_named", ""),
+            }
+    return tally
 
 
 def main() -> None:
@@ -45,33 +79,13 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     store = Store.open(args.root)
-    label = ontology.parser().get_term_label
-    calls: dict[str, dict[str, object]] = {}
-    tally: Counter[str] = Counter()
-    for name, restriction in RUNS:
-        adata, key, truth = runs.load_groups(name, args.root / "datasets", LABEL_MAP)
-        annotate(adata, store, groupby=key, **restriction)
-        for entry in report_of(adata)["groups"]:
-            want, got = truth.get(entry["group"]), entry["cl_id"]
-            grade = "unnamed" if got is None else kinds.grade(got, want)
-            crosses = got is not None and kinds.crosses_lineage(got, want)
-            tally[grade] += 1
-            tally["wrong lineage"] += crosses
-            where = next(iter(restriction.values()))
-            calls[f"{name} | {where} | {entry['group']}"] = {
-                "grade": grade,
-                "wrong_lineage": crosses,
-                "call": label(got) if got else None,
-                "truth": label(want) if want else None,
-                "why": entry.get("lineage", {}).get("why", ""),
-            }
-    n = len(calls)
-    print(
-        f"{n} groups in {len(RUNS)} runs: "
-        + ", ".join(
+    calls: dict[str, dict] = {}
+    for what, runs_ in (("restricted candidates", RUNS), ("a user's list", LISTS)):
+        tally = score_runs(store, args.root, runs_, calls)
+        counts = ", ".join(
             f"{k} {tally[k]}" for k in ("exact", "partial", "wrong", "unnamed", "wrong lineage")
         )
-    )
+        print(f"{what}: {tally['groups']} groups in {len(runs_)} runs: {counts}")
     if args.out:
         args.out.write_text(json.dumps(calls, indent=1))
 

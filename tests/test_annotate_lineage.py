@@ -224,3 +224,21 @@ def test_a_group_of_a_kind_no_candidate_is_gets_no_name() -> None:
         lineage.Walker([c.cl_id for c in ontology.from_ontology()])._absent(1, "hematopoietic")
         == []
     )
+
+
+def test_a_users_list_leaves_a_group_of_no_listed_kind_unnamed() -> None:
+    from types import SimpleNamespace
+
+    listed = [SimpleNamespace(cl_id=c) for c in (T_CELL, "CL:0000236", "CL:0000623")]
+    matrix = np.array([[3.0, 1.0, 0.5], [3.0, 1.0, 0.5]])
+    monocyte = {"hematopoietic": 0.5, "lymphocyte": -0.3, "mononuclear phagocyte": 0.8}
+    t_cell = {"hematopoietic": 0.5, "lymphocyte": 0.4, "T cell": 0.7, "myeloid": -0.4}
+    whys = lineage.unplaced(matrix, listed, [monocyte, t_cell])
+    assert whys == ["its genes are those of the myeloid kind, and no candidate is one", None]
+    # a free label, or a CL term of no lineage, may be of any kind: nothing is left unnamed
+    free = [*listed, SimpleNamespace(cl_id=None)]
+    malignant = [*listed, SimpleNamespace(cl_id="CL:0001064")]
+    for cands in (free, malignant):
+        wide = np.hstack([matrix, np.zeros((2, 1))])
+        assert lineage.unplaced(wide, cands, [monocyte, t_cell]) == [None, None]
+    assert lineage.unplaced(matrix, listed, None) == [None, None]

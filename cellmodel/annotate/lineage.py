@@ -35,7 +35,7 @@ import numpy as np
 
 from cellmodel.annotate import ontology
 from cellmodel.annotate.gates import gated, outside
-from cellmodel.annotate.kinds import LEVELS, refined_scores, structure
+from cellmodel.annotate.kinds import LEVELS, kinds_of, refined_scores, structure
 from cellmodel.annotate.named_genes import GENE_PREFIX, named_positive
 
 TOP_MEMBERS = 3
@@ -61,6 +61,7 @@ class Walk:
     confidence: float = float("nan")
     abstained: bool = False
     why: str = ""
+    outside: str | None = None  # the group's kind, where no candidate is of it (`gates.outside`)
 
     def to_dict(self) -> dict[str, Any]:
         conf = round(self.confidence, 4) if np.isfinite(self.confidence) else None
@@ -169,7 +170,9 @@ class Walker:
             away = outside(present, refined_scores(self._absent(level, parent), bonus))
             if away is not None:
                 why = f"its genes are those of the {away} kind, and no candidate is one"
-                return self._abstain(kinds, confidence, allowed, why)
+                out = self._abstain(kinds, confidence, allowed, why)
+                out.outside = away
+                return out
             inside = gated(inside, bonus)
             scored = {k: self._kind_score(z, idx) for k, idx in inside.items() if len(idx)}
             scored = {k: s for k, s in scored.items() if np.isfinite(s)}
@@ -273,7 +276,8 @@ def _ancestors_or_self(cl_id: str) -> frozenset[str]:
 
 
 LINEAGE_CHOICES: dict[str, str] = {
-    "auto": "on for Cell Ontology candidates (all, a subtree or a tissue's), off for a user's list",
+    "auto": "on for Cell Ontology candidates (all, a subtree or a tissue's); for a user's list,"
+    " flat, but a group whose kind none of the list is gets no name",
     "on": "decide the lineage first, then the deepest term the evidence supports",
     "off": "the best candidate of the ranking, flat",
 }
@@ -314,3 +318,18 @@ def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:
         return
     entry["label"] = cands[walk.index].given
     entry["cl_id"] = walk.cl_id
+
+
+def unplaced(
+    matrix: np.ndarray, cands: list[Any], signature: list[dict[str, float]] | None
+) -> list[str | None]:
+    """For a user's list called flat: per group, why it gets no name where its genes are those
+    of a kind none of the candidates is (`gates.outside`; a platelet among T, B and NK cells),
+    else None. Only where the groups have signatures and every candidate is a CL term of some
+    lineage: a free label, or a term of none ("malignant cell"), may be of any kind, and the
+    kind it would hold would look absent."""
+    if not signature or not all(c.cl_id and kinds_of(c.cl_id, 0) for c in cands):
+        return [None] * len(matrix)
+    walker = Walker([c.cl_id for c in cands])
+    walks = [walker.walk(row, s) for row, s in zip(matrix, signature, strict=True)]
+    return [w.why if w.outside else None for w in walks]

@@ -93,9 +93,9 @@ def name_groups(
         _group_entry(g, groups, genes, mk, text, cands, matrices, weights, sc.gene_channels, params)
         for g in range(len(groups.categories))
     ]
-    if walks is not None:
-        for entry, w in zip(out_groups, walks, strict=True):
-            lineage.apply_walk(entry, w, cands)
+    check_list = candidates.user_given and params.lineage == "auto"
+    signature = sc.signature if uses_table else None
+    _apply_lineage(out_groups, walks, cands, matrices[params.method], signature, check_list)
     report = {
         "groupby": params.groupby,
         "n_cells": int(mk.stats.sizes.sum()),
@@ -115,6 +115,25 @@ def name_groups(
         "seconds": round(time.perf_counter() - began, 3),
     }
     return report, _cell_labels(out_groups, groups)
+
+
+def _apply_lineage(
+    entries: list[dict[str, Any]],
+    walks: list[lineage.Walk] | None,
+    cands: list[Candidate],
+    matrix: np.ndarray,
+    signature: list[dict[str, float]] | None,
+    check_list: bool,
+) -> None:
+    """Write each group's lineage-first call (`walks`); for a user's list called flat
+    (`check_list`), leave unnamed a group whose kind none of the list is (`lineage.unplaced`)."""
+    if walks is not None:
+        for entry, w in zip(entries, walks, strict=True):
+            lineage.apply_walk(entry, w, cands)
+    elif check_list:
+        for entry, why in zip(entries, lineage.unplaced(matrix, cands, signature), strict=True):
+            if why:  # no name rather than a wrong one
+                entry.update(label=None, cl_id=None, not_named=why)
 
 
 def _cell_labels(entries: list[dict[str, Any]], groups: pd.Categorical) -> pd.Categorical:

@@ -140,6 +140,8 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
         if walk["why"]:
             stop = "Not named" if e["label"] is None else "Stopped at a broader term"
             lines += [f"{stop}: {walk['why']}.", ""]
+    if e.get("not_named"):  # a user's list, called flat
+        lines += [f"Not named: {e['not_named']}.", ""]
     lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
     weights = e.get("combined", {}).get("weights")
     if method == "combined" and weights:

@@ -241,4 +241,6 @@ def test_a_users_list_leaves_a_group_of_no_listed_kind_unnamed() -> None:
     for cands in (free, malignant):
         wide = np.hstack([matrix, np.zeros((2, 1))])
         assert lineage.unplaced(wide, cands, [monocyte, t_cell]) == [None, None]
+        walks = lineage.walk_calls(wide, cands, "on", True, [monocyte, t_cell])
+        assert walks is not None and not any(w.outside for w in walks)
     assert lineage.unplaced(matrix, listed, None) == [None, None]

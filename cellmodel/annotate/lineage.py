@@ -85,9 +85,10 @@ def _standardise(row: np.ndarray) -> np.ndarray:
 class Walker:
     """The walk over one candidate list (CL ids; None for free text, never reached)."""
 
-    def __init__(self, cl_ids: list[str | None]) -> None:
+    def __init__(self, cl_ids: list[str | None], check_outside: bool = True) -> None:
         subtree, generic = structure()
         self.cl_ids = cl_ids
+        self.check_outside = check_outside  # `gates.outside`; off where a kind may be unseen
         self.index = {c: i for i, c in enumerate(cl_ids) if c}
         self.generic = generic
         self.members: list[dict[str, np.ndarray]] = []
@@ -167,7 +168,8 @@ class Walker:
                 if LEVELS[level][k][0] == parent
             }
             present = refined_scores([k for k in inside if len(inside[k])], bonus)
-            away = outside(present, refined_scores(self._absent(level, parent), bonus))
+            absent = self._absent(level, parent) if self.check_outside else []
+            away = outside(present, refined_scores(absent, bonus))
             if away is not None:
                 why = f"its genes are those of the {away} kind, and no candidate is one"
                 out = self._abstain(kinds, confidence, allowed, why)
@@ -300,7 +302,7 @@ def walk_calls(
     (`LINEAGE_CHOICES`)."""
     if setting == "off" or (setting == "auto" and user_given):
         return None
-    walker = Walker([c.cl_id for c in cands])
+    walker = Walker([c.cl_id for c in cands], not user_given or all_placed(cands))
     sig = signature or [None] * len(matrix)
     favoured = None
     if tissue_terms or elsewhere:
@@ -325,11 +327,15 @@ def unplaced(
 ) -> list[str | None]:
     """For a user's list called flat: per group, why it gets no name where its genes are those
     of a kind none of the candidates is (`gates.outside`; a platelet among T, B and NK cells),
-    else None. Only where the groups have signatures and every candidate is a CL term of some
-    lineage: a free label, or a term of none ("malignant cell"), may be of any kind, and the
-    kind it would hold would look absent."""
-    if not signature or not all(c.cl_id and kinds_of(c.cl_id, 0) for c in cands):
+    else None. Only where the groups have signatures and `all_placed(cands)`."""
+    if not signature or not all_placed(cands):
         return [None] * len(matrix)
     walker = Walker([c.cl_id for c in cands])
     walks = [walker.walk(row, s) for row, s in zip(matrix, signature, strict=True)]
     return [w.why if w.outside else None for w in walks]
+
+
+def all_placed(cands: list[Any]) -> bool:
+    """Every candidate a CL term of some lineage (a free label, or a term of none such as
+    "malignant cell", may be of any kind: the kind it would hold would look absent)."""
+    return all(c.cl_id and kinds_of(c.cl_id, 0) for c in cands)

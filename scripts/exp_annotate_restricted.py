@@ -48,25 +48,29 @@ LISTS: tuple[tuple[str, dict[str, list[str]]], ...] = (
 
 
 def score_runs(store: Store, root: Path, runs_: tuple, calls: dict[str, dict]) -> Counter[str]:
-    """Annotate each (file, restriction) and grade every group's call into `calls`."""
+    """Annotate each (file, restriction) and grade every group's call (`grade_calls`) into
+    `calls`; a group with no name counts as unnamed, not wrong."""
     label = ontology.parser().get_term_label
     tally: Counter[str] = Counter()
     for name, restriction in runs_:
         adata, key, truth = runs.load_groups(name, root / "datasets", LABEL_MAP)
         annotate(adata, store, groupby=key, **restriction)
-        for entry in report_of(adata)["groups"]:
-            want, got = truth.get(entry["group"]), entry["cl_id"]
-            grade = "unnamed" if got is None else kinds.grade(got, want)
-            crosses = got is not None and kinds.crosses_lineage(got, want)
+        entries = report_of(adata)["groups"]
+        names = [e["group"] for e in entries]
+        graded = runs.grade_calls([{"cl_id": e["cl_id"]} for e in entries], names, truth)
+        where = next(iter(restriction.values()))
+        for entry, group in zip(entries, names, strict=True):
+            got, want = entry["cl_id"], truth[group]
+            grade = graded["groups"][group]["grade"] if got else "unnamed"
+            crosses = grade == "wrong" and kinds.crosses_lineage(got, want)
             tally[grade] += 1
             tally["wrong lineage"] += crosses
             tally["groups"] += 1
-            where = next(iter(restriction.values()))
-            calls[f"{name} | {where} | {entry['group']}"] = {
+            calls[f"{name} | {where} | {group}"] = {
                 "grade": grade,
                 "wrong_lineage": crosses,
                 "call": label(got) if got else None,
-                "truth": label(want) if want else None,
+                "truth": label(want),
                 "why": entry.get("lineage", {}).get("why", "") or entry.get("not_named", ""),
             }
     return tally

@@ -209,7 +209,7 @@ def test_a_group_of_a_kind_no_candidate_is_gets_no_name() -> None:
     row = _row(t_cells, {T_CELL: 5.0, NAIVE_CD4: 4.0})
     monocyte = {"hematopoietic": 0.5, "lymphocyte": -0.3, "T cell": -0.2, "myeloid": 0.1}
     walk = walker.walk(row, {**monocyte, "mononuclear phagocyte": 0.8})
-    assert walk.cl_id is None and walk.abstained
+    assert walk.cl_id is None and walk.abstained and walk.outside == "myeloid"
     assert walk.why == "its genes are those of the myeloid kind, and no candidate is one"
     entry = {"label": "T cell", "cl_id": T_CELL}
     lineage.apply_walk(entry, walk, [])

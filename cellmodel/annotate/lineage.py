@@ -71,6 +71,7 @@ class Walk:
             "confidence": conf,
             "abstained": self.abstained,
             "why": self.why,
+            "outside": self.outside,
         }
 
 
@@ -167,14 +168,9 @@ class Walker:
                 for k, idx in members.items()
                 if LEVELS[level][k][0] == parent
             }
-            present = refined_scores([k for k in inside if len(inside[k])], bonus)
-            absent = self._absent(level, parent) if self.check_outside else []
-            away = outside(present, refined_scores(absent, bonus))
+            away = self._outside(level, parent, inside, bonus)
             if away is not None:
-                why = f"its genes are those of the {away} kind, and no candidate is one"
-                out = self._abstain(kinds, confidence, allowed, why)
-                out.outside = away
-                return out
+                return self._abstain(kinds, confidence, allowed, away)
             inside = gated(inside, bonus)
             scored = {k: self._kind_score(z, idx) for k, idx in inside.items() if len(idx)}
             scored = {k: s for k, s in scored.items() if np.isfinite(s)}
@@ -236,12 +232,27 @@ class Walker:
         members = self.members[level]
         return [k for k, (p, _) in LEVELS[level].items() if p == parent and k not in members]
 
-    def _abstain(self, kinds: list[str], confidence: float, allowed: np.ndarray, why: str) -> Walk:
-        """The deepest kind's own term where it is a candidate, else no call, because `why`."""
+    def _outside(
+        self, level: int, parent: str | None, inside: dict[str, np.ndarray], bonus: dict
+    ) -> str | None:
+        """The kind of this level the group's genes say it is, where no candidate is of it
+        (`gates.outside`); None where every kind has candidates, as over the whole ontology."""
+        absent = self._absent(level, parent) if self.check_outside and bonus else []
+        if not absent:
+            return None
+        present = refined_scores([k for k in inside if len(inside[k])], bonus)
+        return outside(present, refined_scores(absent, bonus))
+
+    def _abstain(self, kinds: list[str], confidence: float, allowed: np.ndarray, away: str) -> Walk:
+        """The deepest kind's own term where it is a candidate, else no call: the group is of
+        the kind `away`, which no candidate is."""
+        why = f"its genes are those of the {away} kind, and no candidate is one"
         root = self._kind_term(kinds, allowed)
         if root is None:
-            return Walk(None, None, kinds, confidence, True, why)
-        return Walk(root, self.index[root], kinds, confidence, True, why + "; called the kind")
+            return Walk(None, None, kinds, confidence, True, why, away)
+        return Walk(
+            root, self.index[root], kinds, confidence, True, why + "; called the kind", away
+        )
 
     def _common_ancestor(self, ids: list[str], allowed: np.ndarray) -> str | None:
         """The deepest term among the candidates that is an ancestor-or-self of all `ids`."""
@@ -315,7 +326,7 @@ def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:
     """Write a group's walk into its report entry: the call, and why it stopped where it did."""
     entry["lineage"] = walk.to_dict()
     if walk.index is None:
-        if walk.abstained:  # the group is of a kind no candidate is: it is not named
+        if walk.outside:  # the group is of a kind no candidate is: it is not named
             entry["label"] = entry["cl_id"] = None
         return
     entry["label"] = cands[walk.index].given

@@ -96,7 +96,7 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
     lines.append("")
     walked = [e for e in report["groups"] if e.get("lineage")]
     if walked:
-        unnamed = sum(e["lineage"]["abstained"] and e["label"] is None for e in walked)
+        unnamed = sum(bool(e["lineage"].get("outside")) and e["label"] is None for e in walked)
         broader = sum(e["lineage"]["abstained"] for e in walked) - unnamed
         none = (
             f" and {unnamed} were named nothing, their kind being no candidate's" if unnamed else ""

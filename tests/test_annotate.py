@@ -351,6 +351,11 @@ def test_whole_ontology_calls_go_lineage_first_and_say_what_was_inferred(fake_sp
     assert report["inferred"]["taxon_from"] == "gene names"
     assert report["inferred"]["tissue"]["tissue"] == "pancreas"
     assert "Lineage: epithelial" in to_markdown(report)
+    # a note on the way is not called a broader term unless the call is one
+    beta["lineage"].update(why="a note", abstained=False)
+    assert "How it was called: a note." in to_markdown(report)
+    beta["lineage"]["abstained"] = True
+    assert "Stopped at a broader term: a note." in to_markdown(report)
     # a user's list is called flat, as before
     listed = report_of(annotate(_islets(), store, candidates=[BETA, ALPHA, DELTA], **kw))
     assert all("lineage" not in e for e in listed["groups"])

@@ -74,6 +74,18 @@ def test_a_term_tied_with_its_own_ancestors_is_named(ids: list[str]) -> None:
     assert walk.cl_id not in (NAIVE_CD4, NAIVE_CD8) and walk.abstained
 
 
+def test_an_undecided_lineage_with_one_clear_term_names_it_and_says_so(ids: list[str]) -> None:
+    # epithelial and hematopoietic score alike (the mean of each kind's three best terms), but
+    # the beta cell leads every other term by far: it is the call, and not a broader one
+    pneumocyte, club = "CL:0002063", "CL:0000158"
+    high = {BETA: 6.0, pneumocyte: 3.0, club: 3.0, T_CELL: 4.0, NAIVE_CD4: 4.0, NAIVE_CD8: 4.0}
+    assert {"epithelial"} == kinds.kinds_of(pneumocyte, 0) == kinds.kinds_of(club, 0)
+    walk = lineage.Walker(ids).walk(_row(ids, high))
+    assert walk.kinds == [] and walk.cl_id == BETA and not walk.abstained
+    assert "not told apart at lineage level 1" in walk.why
+    assert walk.why.endswith("its best term is the call")
+
+
 def test_walk_is_off_for_a_users_list_and_on_for_the_ontology(ids: list[str]) -> None:
     matrix = np.zeros((1, len(ids)))
     assert lineage.walk_calls(matrix, [], "auto", user_given=True) is None

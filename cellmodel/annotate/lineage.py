@@ -218,14 +218,10 @@ class Walker:
             if kind_root is None:
                 return Walk(self.cl_ids[best], best, kinds, confidence, True, reason)
             common = kind_root
-        return Walk(
-            common,
-            self.index[common],
-            kinds,
-            confidence,
-            common != self.cl_ids[best],
-            reason + "; called their deepest common term",
-        )
+        broader = common != self.cl_ids[best]
+        # A lineage left undecided with one term clear of the rest: that term is the call.
+        note = "called their deepest common term" if broader else "its best term is the call"
+        return Walk(common, self.index[common], kinds, confidence, broader, f"{reason}; {note}")
 
     def _absent(self, level: int, parent: str | None) -> list[str]:
         """The kinds refining `parent` at `level` that no candidate belongs to."""

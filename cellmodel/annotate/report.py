@@ -130,6 +130,14 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _stop(label: str | None, abstained: bool) -> str:
+    """How a walked call's `why` is introduced: no name, a broader term than the best, or a
+    note on a call that is no broader (a lineage left undecided, a term left out)."""
+    if label is None:
+        return "Not named"
+    return "Stopped at a broader term" if abstained else "How it was called"
+
+
 def _group_lines(e: dict[str, Any], method: str) -> list[str]:
     """One group's section: its top calls, markers, the genes behind the call, the evidence."""
     lines = [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
@@ -138,8 +146,7 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
         path = " > ".join(walk["lineage"]) or "no lineage told apart"
         lines += [f"Lineage: {path}; confidence {_fmt(walk['confidence'])}.", ""]
         if walk["why"]:
-            stop = "Not named" if e["label"] is None else "Stopped at a broader term"
-            lines += [f"{stop}: {walk['why']}.", ""]
+            lines += [f"{_stop(e['label'], walk['abstained'])}: {walk['why']}.", ""]
     if e.get("not_named"):  # a user's list, called flat
         lines += [f"Not named: {e['not_named']}.", ""]
     lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")

@@ -14,6 +14,7 @@ import pytest
 
 from cellmodel.annotate import METHODS, annotate, ontology, report_of, score, to_markdown
 from cellmodel.annotate.evaluate import group_truth, score_report
+from cellmodel.annotate.kinds import LEVELS
 from cellmodel.annotate.markerdb import score_groups
 from tests.conftest import one_line_error as _one_line_error
 from tests.conftest import run_cellmodel as run
@@ -351,6 +352,11 @@ def test_whole_ontology_calls_go_lineage_first_and_say_what_was_inferred(fake_sp
     assert report["inferred"]["taxon_from"] == "gene names"
     assert report["inferred"]["tissue"]["tissue"] == "pancreas"
     assert "Lineage: epithelial" in to_markdown(report)
+    # the toy file measures too few genes for any lineage's signature: the report says so
+    assert report["inferred"]["unsigned_lineages"] == list(LEVELS[0])
+    assert "> Note: lineage not checked from expression for any tissue lineage" in to_markdown(
+        report
+    )
     # a note on the way is not called a broader term unless the call is one
     beta["lineage"].update(why="a note", abstained=False)
     assert "How it was called: a note." in to_markdown(report)
@@ -359,9 +365,9 @@ def test_whole_ontology_calls_go_lineage_first_and_say_what_was_inferred(fake_sp
     # a user's list is called flat, as before
     listed = report_of(annotate(_islets(), store, candidates=[BETA, ALPHA, DELTA], **kw))
     assert all("lineage" not in e for e in listed["groups"])
-    assert "cellmodel_annotation_confidence" not in annotate(
-        _islets(), store, lineage="off", **kw
-    ).obs
+    flat = annotate(_islets(), store, lineage="off", **kw)
+    assert "cellmodel_annotation_confidence" not in flat.obs
+    assert report_of(flat)["inferred"]["unsigned_lineages"] == []  # no check, nothing to say
 
 
 def test_bag_of_words_control_matches_the_cards_words_without_the_encoder(fake_spec) -> None:

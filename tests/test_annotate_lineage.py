@@ -256,3 +256,15 @@ def test_a_users_list_leaves_a_group_of_no_listed_kind_unnamed() -> None:
         walks = lineage.walk_calls(wide, cands, "on", True, [monocyte, t_cell])
         assert walks is not None and not any(w.outside for w in walks)
     assert lineage.unplaced(matrix, listed, None) == [None, None]
+
+
+def test_lineages_without_a_signature_are_named_in_one_line() -> None:
+    from cellmodel.annotate.report import unsigned_line
+    from cellmodel.annotate.signatures import unsigned_lineages
+
+    signed = {k: 0.0 for k in kinds.LEVELS[0] if k != "neural"}
+    assert unsigned_lineages([{**signed, "neuron": 0.2}]) == ["neural"]
+    assert unsigned_lineages([]) == []  # no group scored: nothing to say
+    line = unsigned_line({"unsigned_lineages": ["neural"]})
+    assert line.startswith("lineage not checked from expression for neural:")
+    assert unsigned_line({"unsigned_lineages": []}) == unsigned_line(None) == ""

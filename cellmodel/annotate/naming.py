@@ -20,6 +20,7 @@ from cellmodel.annotate import (
     lineage,
     ontology,
     score,
+    signatures,
 )
 from cellmodel.annotate.cells import signature_columns
 from cellmodel.annotate.channels import Markers, Scored, TextChannel, score_channels
@@ -73,7 +74,7 @@ def name_groups(
     matrices, weights = fusion.rankings(
         sc.channel, params.method, closed_list=candidates.user_given
     )
-    uses_table = "markerdb" in channels_of(params.method)
+    signature = sc.signature if "markerdb" in channels_of(params.method) else None
     found = None
     searched = not candidates.user_given and not candidates.tissue
     if searched:
@@ -83,7 +84,7 @@ def name_groups(
         cands,
         params.lineage,
         candidates.user_given,
-        sc.signature if uses_table else None,
+        signature,
         infer.tissue_terms(found),
         infer.elsewhere_terms(found),
         infer.out_of_place_terms(sc.taxon, found, searched),
@@ -94,7 +95,7 @@ def name_groups(
         for g in range(len(groups.categories))
     ]
     check_list = candidates.user_given and params.lineage == "auto"
-    signature = sc.signature if uses_table else None
+    checked = signature is not None and (walks is not None or check_list)
     _apply_lineage(out_groups, walks, cands, matrices[params.method], signature, check_list)
     report = {
         "groupby": params.groupby,
@@ -110,7 +111,7 @@ def name_groups(
             "top": context_top,
         },
         "gene_match": mk.match.report.to_dict(),
-        "inferred": _inferred(sc, candidates, taxon, found),
+        "inferred": _inferred(sc, candidates, taxon, found, checked),
         "groups": out_groups,
         "seconds": round(time.perf_counter() - began, 3),
     }
@@ -146,12 +147,19 @@ def _cell_labels(entries: list[dict[str, Any]], groups: pd.Categorical) -> pd.Ca
 
 
 def _inferred(
-    sc: Scored, candidates: Candidates, given_taxon: str | None, tissue: dict[str, Any] | None
+    sc: Scored,
+    candidates: Candidates,
+    given_taxon: str | None,
+    tissue: dict[str, Any] | None,
+    checked: bool,
 ) -> dict[str, Any]:
-    """The species and tissue the run took from the file where the user gave none."""
+    """The species and tissue the run took from the file where the user gave none, and, where
+    calls are checked against the lineage signatures (`checked`), the tissue lineages the file
+    measures too few genes of to check."""
     out: dict[str, Any] = {
         "taxon": sc.taxon,
         "taxon_from": "given" if given_taxon else "gene names",
+        "unsigned_lineages": signatures.unsigned_lineages(sc.signature) if checked else [],
     }
     if candidates.tissue:
         out.update(tissue=candidates.tissue, tissue_from="given")

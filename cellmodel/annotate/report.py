@@ -13,6 +13,8 @@ import pandas as pd
 from cellmodel._settings import UNS_KEY
 from cellmodel.annotate import markerdb, score
 from cellmodel.annotate.inputs import BACKGROUND_SEED
+from cellmodel.annotate.kinds import LEVELS
+from cellmodel.annotate.signatures import MIN_MEASURED
 from cellmodel.io import h5ad_safe
 from genekb.errors import GenekbError
 
@@ -75,6 +77,9 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         f" ({report['store']['model']}); gene vectors: **{report['params']['gene_vectors']}**.",
         "",
     ]
+    unsigned = unsigned_line(report.get("inferred"))
+    if unsigned:
+        lines += [f"> Note: {unsigned}.", ""]
     if report["params"]["gene_vectors"] != "real":
         lines += [
             "> These calls used control gene vectors: they carry no gene knowledge.",
@@ -273,6 +278,20 @@ def inferred_line(inferred: dict[str, Any] | None) -> str:
         where = "other tissues" if isinstance(found, dict) else "a tissue not inferred"
         parts.append(f"left out, as found only in {where}: {', '.join(placed)}")
     return "inferred " + "; ".join(parts) if parts else ""
+
+
+def unsigned_line(inferred: dict[str, Any] | None) -> str:
+    """One line naming the tissue lineages whose calls had no expression check, or ''."""
+    kinds = (inferred or {}).get("unsigned_lineages")
+    if not kinds:
+        return ""
+    named = ", ".join(kinds)
+    which = f"any tissue lineage ({named})" if len(kinds) == len(LEVELS[0]) else named
+    return (
+        f"lineage not checked from expression for {which}: the file measures fewer than"
+        f" {MIN_MEASURED} of each one's signature genes, so a call there rests on the ranking"
+        " alone"
+    )
 
 
 def _tissue_evidence(found: dict[str, Any]) -> str:

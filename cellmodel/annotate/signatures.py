@@ -76,6 +76,15 @@ def signatures(data_symbols: list[str], cache_dir: str | None = None) -> dict[st
     return out
 
 
+def unsigned_lineages(scores: list[dict[str, float]]) -> list[str]:
+    """The tissue lineages (`LEVELS[0]`) none of whose signature genes the file measures enough
+    of (`MIN_MEASURED`): for a group in one of them the walk has no expression check of its
+    lineage. `scores`: `group_scores`' output (a kind is scored where it has a signature)."""
+    if not scores:
+        return []
+    return [kind for kind in LEVELS[0] if kind not in scores[0]]
+
+
 def group_scores(
     means: np.ndarray, data_symbols: list[str], signature: dict[str, list[str]]
 ) -> list[dict[str, float]]:

@@ -249,13 +249,13 @@ def _run(args: SimpleNamespace) -> tuple[dict[str, Any], Any]:
 def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     """The Markdown report (to stdout or --markdown), the AnnData, or the JSON; one status line."""
     from cellmodel.annotate import to_markdown
-    from cellmodel.annotate.report import inferred_line, unsigned_line
+    from cellmodel.annotate.report import inferred_line
     from cli.cellmodel_args import write_h5ad
     from genekb.fileio import atomic_write
 
-    for said in (inferred_line(report.get("inferred")), unsigned_line(report.get("inferred"))):
-        if said:
-            info(said)
+    said = inferred_line(report.get("inferred"))
+    if said:
+        info(said)
     text = to_markdown(report)
     if args.markdown is not None:
         atomic_write(args.markdown, (text + "\n").encode())

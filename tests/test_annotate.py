@@ -16,6 +16,7 @@ from cellmodel.annotate import METHODS, annotate, ontology, report_of, score, to
 from cellmodel.annotate.evaluate import group_truth, score_report
 from cellmodel.annotate.kinds import LEVELS
 from cellmodel.annotate.markerdb import score_groups
+from cellmodel.annotate.signatures import UncheckedLineageWarning
 from tests.conftest import one_line_error as _one_line_error
 from tests.conftest import run_cellmodel as run
 
@@ -342,7 +343,8 @@ def test_whole_ontology_calls_go_lineage_first_and_say_what_was_inferred(fake_sp
         groupby="kind", n_markers=5, top_k=2, n_background=200, load_encoder=_AnyTextEncoder,
         model="fake",
     )  # fmt: skip
-    adata = annotate(_islets(), store, **kw)
+    with pytest.warns(UncheckedLineageWarning, match="any tissue lineage"):
+        adata = annotate(_islets(), store, **kw)
     report = report_of(adata)
     beta = next(e for e in report["groups"] if e["group"] == "b")
     assert beta["lineage"]["lineage"][0] == "epithelial"

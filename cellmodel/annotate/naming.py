@@ -8,6 +8,7 @@ over the ontology: `lineage`) and one report entry per group written with its ev
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict
 from typing import Any
 
@@ -27,7 +28,7 @@ from cellmodel.annotate.channels import Markers, Scored, TextChannel, score_chan
 from cellmodel.annotate.methods import CONTEXT, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
-from cellmodel.annotate.report import channel_entry, provenance, ranked
+from cellmodel.annotate.report import channel_entry, provenance, ranked, unsigned_line
 from cellmodel.explain import describe_clusters
 from genekb.store.store import Store
 
@@ -155,12 +156,15 @@ def _inferred(
 ) -> dict[str, Any]:
     """The species and tissue the run took from the file where the user gave none, and, where
     calls are checked against the lineage signatures (`checked`), the tissue lineages the file
-    measures too few genes of to check."""
+    measures too few genes of to check (said as an `UncheckedLineageWarning` too)."""
     out: dict[str, Any] = {
         "taxon": sc.taxon,
         "taxon_from": "given" if given_taxon else "gene names",
         "unsigned_lineages": signatures.unsigned_lineages(sc.signature) if checked else [],
     }
+    unchecked = unsigned_line(out)
+    if unchecked:  # in a notebook as on the command line (`warning: …`)
+        warnings.warn(unchecked, signatures.UncheckedLineageWarning, stacklevel=4)
     if candidates.tissue:
         out.update(tissue=candidates.tissue, tissue_from="given")
     elif not candidates.user_given:

@@ -31,6 +31,7 @@ import pandas as pd
 from cellmodel.annotate import markerdb
 from cellmodel.annotate.kinds import LEVELS, kinds_of
 from cellmodel.annotate.named_genes import GENE_PREFIX, named_genes
+from genekb.errors import GenekbWarning
 
 N_SIGNATURE = 20
 MIN_LEAD = 0.1
@@ -74,6 +75,10 @@ def signatures(data_symbols: list[str], cache_dir: str | None = None) -> dict[st
             if len(chosen) >= MIN_MEASURED:
                 out[kind] = list(chosen)
     return out
+
+
+class UncheckedLineageWarning(GenekbWarning):
+    """Some tissue lineages have no signature in this file: calls there had no expression check."""
 
 
 def unsigned_lineages(scores: list[dict[str, float]]) -> list[str]:

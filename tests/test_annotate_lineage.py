@@ -262,9 +262,13 @@ def test_lineages_without_a_signature_are_named_in_one_line() -> None:
     from cellmodel.annotate.report import unsigned_line
     from cellmodel.annotate.signatures import unsigned_lineages
 
-    signed = {k: 0.0 for k in kinds.LEVELS[0] if k != "neural"}
-    assert unsigned_lineages([{**signed, "neuron": 0.2}]) == ["neural"]
-    assert unsigned_lineages([]) == []  # no group scored: nothing to say
+    signed = {k: 0.0 for k in kinds.LEVELS[0] if k not in ("neural", "muscle")}
+    cands = [BETA, T_CELL, "CL:0000540"]  # epithelial, hematopoietic, neural (a neuron)
+    assert unsigned_lineages([{**signed, "neuron": 0.2}], cands) == ["neural"]  # muscle: no term
+    microglia = "CL:0000129"  # hematopoietic and neural: checked as hematopoietic
+    assert kinds.kinds_of(microglia, 0) == {"hematopoietic", "neural"}
+    assert unsigned_lineages([signed], [BETA, T_CELL, microglia]) == []
+    assert unsigned_lineages([], cands) == []  # no group scored: nothing to say
     line = unsigned_line({"unsigned_lineages": ["neural"]})
     assert line.startswith("lineage not checked from expression for neural:")
     assert unsigned_line({"unsigned_lineages": []}) == unsigned_line(None) == ""

@@ -160,7 +160,11 @@ def _inferred(
     out: dict[str, Any] = {
         "taxon": sc.taxon,
         "taxon_from": "given" if given_taxon else "gene names",
-        "unsigned_lineages": signatures.unsigned_lineages(sc.signature) if checked else [],
+        "unsigned_lineages": (
+            signatures.unsigned_lineages(sc.signature, [c.cl_id for c in candidates.terms])
+            if checked
+            else []
+        ),
     }
     unchecked = unsigned_line(out)
     if unchecked:  # in a notebook as on the command line (`warning: …`)

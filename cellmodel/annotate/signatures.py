@@ -81,13 +81,20 @@ class UncheckedLineageWarning(GenekbWarning):
     """Some tissue lineages have no signature in this file: calls there had no expression check."""
 
 
-def unsigned_lineages(scores: list[dict[str, float]]) -> list[str]:
-    """The tissue lineages (`LEVELS[0]`) none of whose signature genes the file measures enough
-    of (`MIN_MEASURED`): for a group in one of them the walk has no expression check of its
-    lineage. `scores`: `group_scores`' output (a kind is scored where it has a signature)."""
+def unsigned_lineages(scores: list[dict[str, float]], candidates: list[str | None]) -> list[str]:
+    """The tissue lineages (`LEVELS[0]`) of the candidates whose every lineage lacks a signature
+    in this file (fewer than `MIN_MEASURED` of its genes measured): a call of such a candidate
+    has no expression check of its lineage (a microglial cell, hematopoietic and neural, is
+    still checked as hematopoietic). `scores`: `group_scores`' output (a kind is scored where it
+    has a signature); `candidates`: their CL ids."""
     if not scores:
         return []
-    return [kind for kind in LEVELS[0] if kind not in scores[0]]
+    unchecked: set[str] = set()
+    for cl_id in candidates:
+        lineages = kinds_of(cl_id, 0)
+        if not any(kind in scores[0] for kind in lineages):
+            unchecked |= lineages
+    return [kind for kind in LEVELS[0] if kind in unchecked]
 
 
 def group_scores(

@@ -359,6 +359,8 @@ def test_whole_ontology_calls_go_lineage_first_and_say_what_was_inferred(fake_sp
     assert "> Note: lineage not checked from expression for any tissue lineage" in to_markdown(
         report
     )
+    assert beta["lineage"]["checked"] is False  # and each such call says so
+    assert "tissue lineage not checked from expression." in to_markdown(report)
     # a note on the way is not called a broader term unless the call is one
     beta["lineage"].update(why="a note", abstained=False)
     assert "How it was called: a note." in to_markdown(report)

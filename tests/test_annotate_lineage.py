@@ -260,7 +260,7 @@ def test_a_users_list_leaves_a_group_of_no_listed_kind_unnamed() -> None:
 
 def test_lineages_without_a_signature_are_named_in_one_line() -> None:
     from cellmodel.annotate.report import unsigned_line
-    from cellmodel.annotate.signatures import unsigned_lineages
+    from cellmodel.annotate.signatures import lineage_checked, unsigned_lineages
 
     signed = {k: 0.0 for k in kinds.LEVELS[0] if k not in ("neural", "muscle")}
     cands = [BETA, T_CELL, "CL:0000540"]  # epithelial, hematopoietic, neural (a neuron)
@@ -268,6 +268,9 @@ def test_lineages_without_a_signature_are_named_in_one_line() -> None:
     microglia = "CL:0000129"  # hematopoietic and neural: checked as hematopoietic
     assert kinds.kinds_of(microglia, 0) == {"hematopoietic", "neural"}
     assert unsigned_lineages([signed], [BETA, T_CELL, microglia]) == []
+    assert lineage_checked("CL:0000540", signed) is False  # a neuron: neural has no signature
+    assert lineage_checked(microglia, signed) is True
+    assert lineage_checked("CL:0001064", signed) is None  # malignant cell: no lineage
     assert unsigned_lineages([], cands) == []  # no group scored: nothing to say
     line = unsigned_line({"unsigned_lineages": ["neural"]})
     assert line.startswith("lineage not checked from expression for neural:")

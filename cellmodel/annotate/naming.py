@@ -130,8 +130,10 @@ def _apply_lineage(
     """Write each group's lineage-first call (`walks`); for a user's list called flat
     (`check_list`), leave unnamed a group whose kind none of the list is (`lineage.unplaced`)."""
     if walks is not None:
-        for entry, w in zip(entries, walks, strict=True):
+        for g, (entry, w) in enumerate(zip(entries, walks, strict=True)):
             lineage.apply_walk(entry, w, cands)
+            if signature:  # whether the call's lineage had an expression check
+                entry["lineage"]["checked"] = signatures.lineage_checked(w.cl_id, signature[g])
     elif check_list:
         for entry, why in zip(entries, lineage.unplaced(matrix, cands, signature), strict=True):
             if why:  # no name rather than a wrong one

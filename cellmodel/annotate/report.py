@@ -149,7 +149,10 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
     walk = e.get("lineage")
     if walk:
         path = " > ".join(walk["lineage"]) or "no lineage told apart"
-        lines += [f"Lineage: {path}; confidence {_fmt(walk['confidence'])}.", ""]
+        unchecked = (
+            "; tissue lineage not checked from expression" if walk.get("checked") is False else ""
+        )
+        lines += [f"Lineage: {path}; confidence {_fmt(walk['confidence'])}{unchecked}.", ""]
         if walk["why"]:
             lines += [f"{_stop(e['label'], walk['abstained'])}: {walk['why']}.", ""]
     if e.get("not_named"):  # a user's list, called flat

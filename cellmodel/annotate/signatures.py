@@ -91,10 +91,19 @@ def unsigned_lineages(scores: list[dict[str, float]], candidates: list[str | Non
         return []
     unchecked: set[str] = set()
     for cl_id in candidates:
-        lineages = kinds_of(cl_id, 0)
-        if not any(kind in scores[0] for kind in lineages):
-            unchecked |= lineages
+        if lineage_checked(cl_id, scores[0]) is False:
+            unchecked |= kinds_of(cl_id, 0)
     return [kind for kind in LEVELS[0] if kind in unchecked]
+
+
+def lineage_checked(cl_id: str | None, scores: dict[str, float]) -> bool | None:
+    """Whether a term's tissue lineage can be checked from a group's expression (one of its
+    lineages has a signature in `scores`, the group's `group_scores` entry); None for a term
+    of no lineage."""
+    lineages = kinds_of(cl_id, 0)
+    if not lineages:
+        return None
+    return any(kind in scores for kind in lineages)
 
 
 def group_scores(

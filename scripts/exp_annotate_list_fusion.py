@@ -72,24 +72,17 @@ def _knowledge(ch: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _by_margins(table: np.ndarray, ch: dict[str, np.ndarray], relative: bool = False) -> np.ndarray:
-    """The default's form: each expert standardised and weighted by its margin (over the
-    file's groups' median margin where `relative`); the plain sum where neither has one."""
-    know = _knowledge(ch)
-    w_table, w_know = fusion.margins(table), fusion.margins(know)
-    if relative:
-        w_table, w_know = w_table / _typical(w_table), w_know / _typical(w_know)
-    out = w_table[:, None] * np.nan_to_num(table) + w_know[:, None] * np.nan_to_num(know)
-    plain = fusion.summed(ch, COMBINATIONS["combined"])
-    neither = w_table + w_know <= 0
-    out[neither] = plain[neither]
-    out[~np.isfinite(plain)] = np.nan
-    return out
+    """The default's form (`fusion.weigh`): each expert standardised and weighted by its margin,
+    over the file's groups' median margin where `relative`."""
+    by = _relative_margins if relative else fusion.margins
+    return fusion.weigh(ch, table, _knowledge(ch), by)[0]
 
 
-def _typical(weights: np.ndarray) -> float:
-    """The median of the positive margins (1 where none is)."""
+def _relative_margins(scores: np.ndarray) -> np.ndarray:
+    """Each group's margin over the median of the file's positive margins (1 where none is)."""
+    weights = fusion.margins(scores)
     positive = weights[weights > 0]
-    return float(np.median(positive)) if positive.size else 1.0
+    return weights / (float(np.median(positive)) if positive.size else 1.0)
 
 
 def _gated(ch: dict[str, np.ndarray]) -> np.ndarray:

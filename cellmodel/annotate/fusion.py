@@ -24,6 +24,7 @@ would silence it; there the equal-weight sum of all channels with the context pr
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +90,18 @@ def weighted(channel: dict[str, np.ndarray]) -> tuple[np.ndarray, Weights]:
         warnings.simplefilter("ignore", RuntimeWarning)
         table = score.standardise_rows(gated(channel[TABLE]), natural_zero=True)
         knowledge = score.standardise_rows(summed(channel, COMBINATIONS["knowledge"]))
-    w_table, w_knowledge = margins(table), margins(knowledge)
+    return weigh(channel, table, knowledge)
+
+
+def weigh(
+    channel: dict[str, np.ndarray],
+    table: np.ndarray,
+    knowledge: np.ndarray,
+    by: Callable[[np.ndarray], np.ndarray] = margins,
+) -> tuple[np.ndarray, Weights]:
+    """Two experts' standardised scores, each weighted per group by `by` of its own scores
+    (its margin); the plain sum of `channel` where neither has weight."""
+    w_table, w_knowledge = by(table), by(knowledge)
     out = w_table[:, None] * np.nan_to_num(table) + w_knowledge[:, None] * np.nan_to_num(knowledge)
     plain = summed(channel, COMBINATIONS[FUSED])
     neither = w_table + w_knowledge <= 0

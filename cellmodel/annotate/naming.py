@@ -96,7 +96,7 @@ def name_groups(
         for g in range(len(groups.categories))
     ]
     check_list = candidates.user_given and params.lineage == "auto"
-    checked = signature is not None and (walks is not None or check_list)
+    signatures_used = signature is not None and (walks is not None or check_list)
     _apply_lineage(out_groups, walks, cands, matrices[params.method], signature, check_list)
     report = {
         "groupby": params.groupby,
@@ -112,7 +112,7 @@ def name_groups(
             "top": context_top,
         },
         "gene_match": mk.match.report.to_dict(),
-        "inferred": _inferred(sc, candidates, taxon, found, checked),
+        "inferred": _inferred(sc, candidates, taxon, found, signatures_used),
         "groups": out_groups,
         "seconds": round(time.perf_counter() - began, 3),
     }
@@ -154,17 +154,17 @@ def _inferred(
     candidates: Candidates,
     given_taxon: str | None,
     tissue: dict[str, Any] | None,
-    checked: bool,
+    signatures_used: bool,
 ) -> dict[str, Any]:
     """The species and tissue the run took from the file where the user gave none, and, where
-    calls are checked against the lineage signatures (`checked`), the tissue lineages the file
-    measures too few genes of to check (said as an `UncheckedLineageWarning` too)."""
+    calls are checked against the lineage signatures (`signatures_used`), the tissue lineages
+    the file measures too few genes of to check (said as an `UncheckedLineageWarning` too)."""
     out: dict[str, Any] = {
         "taxon": sc.taxon,
         "taxon_from": "given" if given_taxon else "gene names",
         "unsigned_lineages": (
             signatures.unsigned_lineages(sc.signature, [c.cl_id for c in candidates.terms])
-            if checked
+            if signatures_used
             else []
         ),
     }

@@ -91,8 +91,9 @@ def unsigned_lineages(scores: list[dict[str, float]], candidates: list[str | Non
         return []
     unchecked: set[str] = set()
     for cl_id in candidates:
-        if lineage_checked(cl_id, scores[0]) is False:
-            unchecked |= kinds_of(cl_id, 0)
+        lineages = kinds_of(cl_id, 0)
+        if not any(kind in scores[0] for kind in lineages):
+            unchecked |= lineages
     return [kind for kind in LEVELS[0] if kind in unchecked]
 
 

@@ -56,6 +56,13 @@ for device in cuda cpu; do
 done
 size=${SCALE_SIZE:-100000}
 [ "$size" = 0 ] && exit 0
+# One synthetic file for both devices (the bench writes it where it is missing, seed 0), so the
+# two devices cluster the same bytes and neither pays for writing it.
+mkdir -p "$work/scale-cuda" "$work/scale-cpu"
+file=synthetic-$size.h5ad
+[ -e "$work/scale-cuda/$file" ] || python3 -c "import sys; from cellmodel.datasets.synthetic import \
+write_synthetic_h5ad as w; w(sys.argv[1], int(sys.argv[2]), seed=0)" "$work/scale-cuda/$file" "$size"
+ln -f "$work/scale-cuda/$file" "$work/scale-cpu/$file"
 for device in cuda cpu; do
   echo "== out of core and in memory, $size cells, $device"
   timeout "${SCALE_TIMEOUT:-300}" python3 -c "from cli.cellmodel_app import main; main()" bench \

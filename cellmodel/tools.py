@@ -81,7 +81,9 @@ def cluster(
     """
     from cellmodel.cluster.inputs import names_genes
     from cellmodel.cluster.job import cluster as run_cluster
+    from cellmodel.io import require_anndata
 
+    require_anndata(adata)  # before its genes are read to decide whether the store is opened
     knowledge = options.get("refine") is not None and not str(
         options.get("gene_graph", ClusterRun.gene_graph)
     ).startswith("data")

@@ -211,3 +211,47 @@ def test_confusion_and_umap_refuse_what_they_cannot_use():
         cm.pl.confusion(adata, "grp", "cluster", held_out=True, show=False)  # was a KeyError
     with pytest.raises(UsageError, match="seed='x' must be a whole number"):
         cm.pl.umap(adata, "grp", rep="X_rep", seed="x", show=False)
+
+
+def _fingerprint(adata: ad.AnnData) -> tuple:
+    """What a refused step must leave as it was: every obs, obsm and uns key."""
+    return list(adata.obs.columns), sorted(adata.obsm), sorted(adata.uns)
+
+
+def test_cluster_refuses_what_is_not_an_anndata_in_words():
+    with pytest.raises(UsageError, match="adata must be an AnnData, not ndarray"):
+        cm.tl.cluster(np.ones((5, 5)), n_clusters=2)  # was an AttributeError on var_names
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [({"n_hvg": 2.5}, "n_hvg=2.5 must be a whole number, at least 1"),  # scanpy's IndexError
+     ({"n_hvg": 0}, "n_hvg=0 must be a whole number, at least 1"),
+     ({"n_neighbors": True}, "n_neighbors=True must be a whole number"),  # read as 1 neighbour
+     ({"n_pcs": 0}, "n_pcs must be a whole number, at least 1, or 'auto', not 0")],
+)  # fmt: skip
+def test_cluster_settings_of_the_wrong_kind_are_named(setting, says):
+    adata = _cells()
+    before = _fingerprint(adata)
+    with pytest.raises(UsageError, match=says):
+        cm.tl.cluster(adata, n_clusters=3, use_semantic=False, **setting)
+    assert _fingerprint(adata) == before
+
+
+def test_cluster_refuses_the_columns_the_command_line_refuses():
+    adata = _cells()
+    adata.obs["batch"] = pd.Categorical(["x", None] * 15)  # was clustered with a batch "nan"
+    with pytest.raises(GenekbError, match="batch key 'batch' has no value for 15 of 30 cells"):
+        cm.tl.cluster(adata, n_clusters=3, use_semantic=False, batch_key="batch")
+    adata.obs["one"] = "t"  # was scored against a single class (ARI 0)
+    with pytest.raises(GenekbError, match="label key 'one' holds a single class"):
+        cm.tl.cluster(adata, n_clusters=3, use_semantic=False, label_key="one")
+    assert "cellmodel_cluster" not in adata.obs
+
+
+def test_a_backed_anndata_is_refused_in_words_with_copy(tmp_path):
+    path = tmp_path / "cells.h5ad"
+    _cells().write_h5ad(path)
+    backed = ad.read_h5ad(path, backed="r")
+    with pytest.raises(UsageError, match="adata is backed"):  # was anndata's ValueError on copy
+        cm.tl.cluster(backed, n_clusters=3, use_semantic=False, copy=True)

@@ -47,11 +47,17 @@ def test_classify_refuses_a_key_that_would_overwrite_its_labels():
         ({"per_class": 3, "seed": "x"}, "seed='x' must be a whole number"),
         ({"per_class": 3, "seed": -1}, "seed=-1 must be a whole number"),
         ({"per_class": 3, "bogus": 1}, "unknown classify option\\(s\\) bogus; known: .*vote"),
+        ({"per_class": 3, "k": 2.5}, "k=2.5 must be a whole number, at least 1"),  # sklearn's
+        ({"per_class": 3, "k": True}, "k=True must be a whole number"),  # was read as k=1
+        ({"per_class": 3, "key_added": 5}, "key_added=5 must name the obs column"),
+        ({"per_class": 3, "key_added": " "}, "key_added=' ' must name the obs column"),
     ],
 )
 def test_classify_refuses_values_of_the_wrong_kind_in_words(kwargs, says):
+    adata = _cells()
     with pytest.raises(UsageError, match=says):
-        cm.tl.classify(_cells(), "grp", **kwargs)
+        cm.tl.classify(adata, "grp", **kwargs)
+    assert list(adata.obs.columns) == ["grp"]
 
 
 @pytest.mark.parametrize(
@@ -255,3 +261,17 @@ def test_a_backed_anndata_is_refused_in_words_with_copy(tmp_path):
     backed = ad.read_h5ad(path, backed="r")
     with pytest.raises(UsageError, match="adata is backed"):  # was anndata's ValueError on copy
         cm.tl.cluster(backed, n_clusters=3, use_semantic=False, copy=True)
+    with pytest.raises(UsageError, match="adata is backed"):
+        cm.tl.classify(backed, "grp", per_class=3, copy=True)
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [({"seed": 2.5}, "seed=2.5 must be a whole number"),  # was taken
+     ({"sentence_top_n": 1.5}, "sentence_top_n=1.5 must be a whole number, at least 0")],
+)  # fmt: skip
+def test_embed_settings_of_the_wrong_kind_are_named(tmp_path, setting, says):
+    adata = _cells()
+    with pytest.raises(UsageError, match=says):
+        cm.tl.embed(adata, tmp_path, model="fake", **setting)
+    assert not adata.obsm and not adata.uns

@@ -165,6 +165,11 @@ def test_explain_and_read_refuse_values_of_the_wrong_kind():
         cm.tl.explain(adata, None, cluster_key="grp", top_n="5")
     with pytest.raises(UsageError, match="source must be a path or a dataset name, not int"):
         cm.pp.read(5)
+    with pytest.raises(UsageError, match="a store root is a path, not int"):
+        cm.pp.read("pbmc68k-reduced", root=3)  # was pathlib's TypeError
+    adata.uns["cellmodel"] = {"embedding_id": "emb-0", "store_root": "/nowhere"}
+    with pytest.raises(UsageError, match="a store root is a path, not int"):
+        cm.tl.explain(adata, 5, cluster_key="grp")  # was pathlib's TypeError
 
 
 def test_clusters_are_never_scored_against_the_column_they_are_written_to(tmp_path):

@@ -91,6 +91,7 @@ def test_plots_refuse_what_is_not_an_anndata(function):
     [
         (np.full((30, 3), np.nan), "NaN or infinite values"),
         (np.zeros((2, 3)), "at least 4 cells"),
+        (np.zeros((30, 0)), "and one dimension"),  # was scikit-learn's ValueError
     ],
 )
 def test_umap_refuses_a_layout_it_cannot_compute(latent, says):
@@ -280,3 +281,31 @@ def test_embed_settings_of_the_wrong_kind_are_named(tmp_path, setting, says):
     with pytest.raises(UsageError, match=says):
         cm.tl.embed(adata, tmp_path, model="fake", **setting)
     assert not adata.obsm and not adata.uns
+
+
+def test_plots_refuse_axes_and_paths_of_the_wrong_kind():
+    adata = _cells()
+    adata.obsm["X_rep"] = np.random.default_rng(0).random((adata.n_obs, 3))
+    adata.obs["cluster"] = adata.obs["grp"]
+    with pytest.raises(UsageError, match=r"ax= takes matplotlib axes .*, not int"):
+        cm.pl.umap(adata, "grp", rep="X_rep", ax=5, show=False)  # was an AttributeError
+    with pytest.raises(UsageError, match=r"ax= takes matplotlib axes .*, not str"):
+        cm.pl.confusion(adata, "grp", "cluster", ax="left", show=False)
+    with pytest.raises(UsageError, match=r"save= takes a file path .*, not int"):
+        cm.pl.umap(adata, "grp", rep="X_rep", save=5, show=False)  # was pathlib's TypeError
+    with pytest.raises(UsageError, match="n_neighbors=0 must be a whole number, at least 2"):
+        cm.pl.umap_coordinates(adata.obsm["X_rep"], n_neighbors=0)  # was umap-learn's ValueError
+    assert "X_umap_cellmodel" not in adata.obsm
+
+
+def test_umap_lays_out_again_when_its_matrix_changed():
+    adata = _cells()
+    rng = np.random.default_rng(0)
+    adata.obsm["X_rep"] = rng.random((adata.n_obs, 3))
+    cm.pl.umap(adata, "grp", rep="X_rep", show=False)
+    first = adata.obsm["X_umap_cellmodel"].copy()
+    cm.pl.umap(adata, "grp", rep="X_rep", show=False)
+    assert np.array_equal(adata.obsm["X_umap_cellmodel"], first)  # the same matrix: kept
+    adata.obsm["X_rep"] = rng.random((adata.n_obs, 3))  # e.g. clustered again in place
+    cm.pl.umap(adata, "grp", rep="X_rep", show=False)
+    assert not np.array_equal(adata.obsm["X_umap_cellmodel"], first)  # was the old layout

@@ -23,6 +23,13 @@ def check_seed(seed: object) -> None:
         raise UsageError(f"seed={seed!r} must be a whole number from 0 to {SEED_MAX}")
 
 
+def check_count(value: object, name: str, minimum: int = 1) -> None:
+    """A whole number of at least `minimum` (a bool or a float is refused, not truncated: the
+    libraries below would fail on it deep inside, or read True as 1)."""
+    if not is_whole(value) or value < minimum:  # type: ignore[operator]
+        raise UsageError(f"{name}={value!r} must be a whole number, at least {minimum}")
+
+
 def _keywords(function: Callable[..., Any]) -> set[str]:
     kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return {n for n, p in inspect.signature(function).parameters.items() if p.kind in kinds}

@@ -20,6 +20,7 @@ import numpy as np
 from cellmodel import semantic
 from cellmodel import sentences as sentence_path
 from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
+from cellmodel.arguments import check_count, check_seed
 from cellmodel.io import Expression, expression, h5ad_safe, require_anndata
 from cellmodel.knowledge.genes import GeneMatch, match_genes, require_gene_names, taxon_name
 from cellmodel.knowledge.vectors import reference_table, store_version, vectors_for
@@ -80,8 +81,10 @@ class SemanticParams:
         ):
             if value not in choices:
                 raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
-        if self.sentence_top_n < 0 or self.n_hvg < 1 or self.n_remove < 0:
-            raise UsageError("sentence_top_n and n_remove must be >= 0 and n_hvg >= 1")
+        check_seed(self.seed)  # a float seed was taken, and the controls' draws read it as is
+        check_count(self.sentence_top_n, "sentence_top_n", minimum=0)
+        check_count(self.n_remove, "n_remove", minimum=0)
+        check_count(self.n_hvg, "n_hvg")
         if self.sentence_top_n == 0 and self.fusion == "sentence":
             raise UsageError("fusion 'sentence' needs the sentence path (sentence_top_n > 0)")
 

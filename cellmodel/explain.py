@@ -34,7 +34,7 @@ from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference
 from cellmodel.markers import cell_groups, group_stats
 from genekb.errors import GenekbError, IntegrityError
-from genekb.store.store import Store
+from genekb.store.store import Store, refuse_non_path_root
 
 DEFAULT_TOP_N = 10
 DESCRIPTION_CHARS = 160
@@ -186,6 +186,7 @@ def store_of(
     if isinstance(store, Store):
         return store
     root = store if store is not None else record.get("store_root")
+    refuse_non_path_root(root)  # Path() below would raise a TypeError
     if root is not None and not Path(root).exists():
         raise GenekbError(
             f"the store {root} this file was clustered with is gone; pass its new place"

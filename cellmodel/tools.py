@@ -81,7 +81,9 @@ def cluster(
     """
     from cellmodel.cluster.inputs import names_genes
     from cellmodel.cluster.job import cluster as run_cluster
+    from cellmodel.io import require_anndata
 
+    require_anndata(adata)  # before its genes are read to decide whether the store is opened
     knowledge = options.get("refine") is not None and not str(
         options.get("gene_graph", ClusterRun.gene_graph)
     ).startswith("data")
@@ -180,6 +182,7 @@ def classify(
     >>> sorted(adata.uns["cellmodel_classify"]["comparisons"])  # the baselines beside it
     """
     from cellmodel.classify import classify_cells, with_options
+    from cellmodel.io import require_anndata
 
     names = set(ClassifyOptions.__dataclass_fields__)
     refuse_unknown_options(
@@ -187,6 +190,7 @@ def classify(
     )
     tunables = {key: options.pop(key) for key in list(options) if key in names}
     settings = with_options(**tunables)
+    require_anndata(adata)  # before the copy: a backed AnnData cannot even be copied
     opened = _store(store) if view != "pca" else None
     out = adata.copy() if copy else adata
     classify_cells(

@@ -8,6 +8,7 @@ helpers cellmodel's `cm.pl` shares.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,22 @@ def style() -> Iterator[None]:
         yield
 
 
+def check_target(ax: Any = None, save: Any = None) -> None:
+    """Refuse an `ax` that is not matplotlib axes and a `save` that is not a path, in words: each
+    would fail inside matplotlib or pathlib, after the drawing."""
+    from matplotlib.axes import Axes
+
+    if ax is not None and not isinstance(ax, Axes):
+        raise UsageError(
+            f"ax= takes matplotlib axes (fig, ax = plt.subplots()), not {type(ax).__name__}"
+        )
+    if save is not None and not isinstance(save, (str, os.PathLike)):
+        raise UsageError(f"save= takes a file path (e.g. 'plot.png'), not {type(save).__name__}")
+
+
 def axes_for(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
     """(figure, axes): the given axes and their figure, or a new figure of `size` inches."""
+    check_target(ax)
     if ax is not None:
         return ax.figure, ax
     fig, new = plt.subplots(figsize=size)
@@ -54,6 +69,7 @@ def axes_for(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
 def finish(fig: Any, axes: Any, show: bool | None, save: str | Path | None) -> Any:
     """scanpy's ending: write `save` (format from its suffix), then return `axes` when
     `show=False`, else show the figure (a notebook draws it) and return None."""
+    check_target(save=save)
     if save is not None:
         from genekb.fileio import atomic_path
 

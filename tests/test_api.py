@@ -180,6 +180,18 @@ def test_embed_writes_the_semantic_view(pbmc_file, tmp_path, fake_spec) -> None:
         cm.tl.embed(adata, tmp_path / "empty", model="fake", sentence_top_n=0, build=False)
 
 
+def test_a_refused_fit_option_leaves_the_anndata_as_it_was(pbmc_file, tmp_path) -> None:
+    # The semantic view is written into the AnnData before the fit reads its options: a wrong
+    # option must be refused before it, not after.
+    adata = cm.pp.read(pbmc_file)
+    keys = sorted(adata.obsm), sorted(adata.uns)
+    wrongs = ({"pretrain_steps": -5}, {"bogus": 1}, {"refine": "cell-gene", "gene_graph": "x"})
+    for wrong in wrongs:
+        with pytest.raises(UsageError, match=r"pretrain_steps|bogus|gene-graph 'x'"):
+            cm.tl.cluster(adata, tmp_path, n_clusters=3, model="fake", **wrong)
+        assert (sorted(adata.obsm), sorted(adata.uns)) == keys, wrong
+
+
 def test_api_refuses_as_the_command_line_does(pbmc_file) -> None:
     adata = cm.pp.read(pbmc_file)
     with pytest.raises(UsageError, match="n_clusters"):

@@ -128,8 +128,10 @@ def test_parallel_analysis_keeps_the_components_that_planted_groups_make() -> No
     counts = sp.csr_matrix(rng.poisson(1.0, (60, 40)).astype(np.float32))
     X_auto = structure_features(counts, n_pcs="auto")
     assert X_auto.shape == (60, 2) and X_auto.dtype == np.float32  # Poisson noise: the floor
-    with pytest.raises(UsageError, match="n_pcs must be a number or 'auto'"):
-        structure_features(np.ones((5, 4)), n_pcs="many")
+    for wrong in ("many", 0, -3, True, 2.5):  # 0 was blamed on "too few cells or genes"
+        says = f"n_pcs must be a whole number, at least 1, or 'auto', not {wrong!r}"
+        with pytest.raises(UsageError, match=says):
+            structure_features(np.ones((5, 4)), n_pcs=wrong)
 
 
 def test_combat_removes_a_planted_shift_quietly_when_a_batch_lacks_a_gene() -> None:

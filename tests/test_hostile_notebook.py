@@ -47,11 +47,17 @@ def test_classify_refuses_a_key_that_would_overwrite_its_labels():
         ({"per_class": 3, "seed": "x"}, "seed='x' must be a whole number"),
         ({"per_class": 3, "seed": -1}, "seed=-1 must be a whole number"),
         ({"per_class": 3, "bogus": 1}, "unknown classify option\\(s\\) bogus; known: .*vote"),
+        ({"per_class": 3, "k": 2.5}, "k=2.5 must be a whole number, at least 1"),  # sklearn's
+        ({"per_class": 3, "k": True}, "k=True must be a whole number"),  # was read as k=1
+        ({"per_class": 3, "key_added": 5}, "key_added=5 must name the obs column"),
+        ({"per_class": 3, "key_added": " "}, "key_added=' ' must name the obs column"),
     ],
 )
 def test_classify_refuses_values_of_the_wrong_kind_in_words(kwargs, says):
+    adata = _cells()
     with pytest.raises(UsageError, match=says):
-        cm.tl.classify(_cells(), "grp", **kwargs)
+        cm.tl.classify(adata, "grp", **kwargs)
+    assert list(adata.obs.columns) == ["grp"]
 
 
 @pytest.mark.parametrize(
@@ -85,6 +91,7 @@ def test_plots_refuse_what_is_not_an_anndata(function):
     [
         (np.full((30, 3), np.nan), "NaN or infinite values"),
         (np.zeros((2, 3)), "at least 4 cells"),
+        (np.zeros((30, 0)), "and one dimension"),  # was scikit-learn's ValueError
     ],
 )
 def test_umap_refuses_a_layout_it_cannot_compute(latent, says):
@@ -159,6 +166,11 @@ def test_explain_and_read_refuse_values_of_the_wrong_kind():
         cm.tl.explain(adata, None, cluster_key="grp", top_n="5")
     with pytest.raises(UsageError, match="source must be a path or a dataset name, not int"):
         cm.pp.read(5)
+    with pytest.raises(UsageError, match="a store root is a path, not int"):
+        cm.pp.read("pbmc68k-reduced", root=3)  # was pathlib's TypeError
+    adata.uns["cellmodel"] = {"embedding_id": "emb-0", "store_root": "/nowhere"}
+    with pytest.raises(UsageError, match="a store root is a path, not int"):
+        cm.tl.explain(adata, 5, cluster_key="grp")  # was pathlib's TypeError
 
 
 def test_clusters_are_never_scored_against_the_column_they_are_written_to(tmp_path):
@@ -211,3 +223,89 @@ def test_confusion_and_umap_refuse_what_they_cannot_use():
         cm.pl.confusion(adata, "grp", "cluster", held_out=True, show=False)  # was a KeyError
     with pytest.raises(UsageError, match="seed='x' must be a whole number"):
         cm.pl.umap(adata, "grp", rep="X_rep", seed="x", show=False)
+
+
+def _fingerprint(adata: ad.AnnData) -> tuple:
+    """What a refused step must leave as it was: every obs, obsm and uns key."""
+    return list(adata.obs.columns), sorted(adata.obsm), sorted(adata.uns)
+
+
+def test_cluster_refuses_what_is_not_an_anndata_in_words():
+    with pytest.raises(UsageError, match="adata must be an AnnData, not ndarray"):
+        cm.tl.cluster(np.ones((5, 5)), n_clusters=2)  # was an AttributeError on var_names
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [({"n_hvg": 2.5}, "n_hvg=2.5 must be a whole number, at least 1"),  # scanpy's IndexError
+     ({"n_hvg": 0}, "n_hvg=0 must be a whole number, at least 1"),
+     ({"n_neighbors": True}, "n_neighbors=True must be a whole number"),  # read as 1 neighbour
+     ({"n_pcs": 0}, "n_pcs must be a whole number, at least 1, or 'auto', not 0")],
+)  # fmt: skip
+def test_cluster_settings_of_the_wrong_kind_are_named(setting, says):
+    adata = _cells()
+    before = _fingerprint(adata)
+    with pytest.raises(UsageError, match=says):
+        cm.tl.cluster(adata, n_clusters=3, use_semantic=False, **setting)
+    assert _fingerprint(adata) == before
+
+
+def test_cluster_refuses_the_columns_the_command_line_refuses():
+    adata = _cells()
+    adata.obs["batch"] = pd.Categorical(["x", None] * 15)  # was clustered with a batch "nan"
+    with pytest.raises(GenekbError, match="batch key 'batch' has no value for 15 of 30 cells"):
+        cm.tl.cluster(adata, n_clusters=3, use_semantic=False, batch_key="batch")
+    adata.obs["one"] = "t"  # was scored against a single class (ARI 0)
+    with pytest.raises(GenekbError, match="label key 'one' holds a single class"):
+        cm.tl.cluster(adata, n_clusters=3, use_semantic=False, label_key="one")
+    assert "cellmodel_cluster" not in adata.obs
+
+
+def test_a_backed_anndata_is_refused_in_words_with_copy(tmp_path):
+    path = tmp_path / "cells.h5ad"
+    _cells().write_h5ad(path)
+    backed = ad.read_h5ad(path, backed="r")
+    with pytest.raises(UsageError, match="adata is backed"):  # was anndata's ValueError on copy
+        cm.tl.cluster(backed, n_clusters=3, use_semantic=False, copy=True)
+    with pytest.raises(UsageError, match="adata is backed"):
+        cm.tl.classify(backed, "grp", per_class=3, copy=True)
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [({"seed": 2.5}, "seed=2.5 must be a whole number"),  # was taken
+     ({"sentence_top_n": 1.5}, "sentence_top_n=1.5 must be a whole number, at least 0")],
+)  # fmt: skip
+def test_embed_settings_of_the_wrong_kind_are_named(tmp_path, setting, says):
+    adata = _cells()
+    with pytest.raises(UsageError, match=says):
+        cm.tl.embed(adata, tmp_path, model="fake", **setting)
+    assert not adata.obsm and not adata.uns
+
+
+def test_plots_refuse_axes_and_paths_of_the_wrong_kind():
+    adata = _cells()
+    adata.obsm["X_rep"] = np.random.default_rng(0).random((adata.n_obs, 3))
+    adata.obs["cluster"] = adata.obs["grp"]
+    with pytest.raises(UsageError, match=r"ax= takes matplotlib axes .*, not int"):
+        cm.pl.umap(adata, "grp", rep="X_rep", ax=5, show=False)  # was an AttributeError
+    with pytest.raises(UsageError, match=r"ax= takes matplotlib axes .*, not str"):
+        cm.pl.confusion(adata, "grp", "cluster", ax="left", show=False)
+    with pytest.raises(UsageError, match=r"save= takes a file path .*, not int"):
+        cm.pl.umap(adata, "grp", rep="X_rep", save=5, show=False)  # was pathlib's TypeError
+    with pytest.raises(UsageError, match="n_neighbors=0 must be a whole number, at least 2"):
+        cm.pl.umap_coordinates(adata.obsm["X_rep"], n_neighbors=0)  # was umap-learn's ValueError
+    assert "X_umap_cellmodel" not in adata.obsm
+
+
+def test_umap_lays_out_again_when_its_matrix_changed():
+    adata = _cells()
+    rng = np.random.default_rng(0)
+    adata.obsm["X_rep"] = rng.random((adata.n_obs, 3))
+    cm.pl.umap(adata, "grp", rep="X_rep", show=False)
+    first = adata.obsm["X_umap_cellmodel"].copy()
+    cm.pl.umap(adata, "grp", rep="X_rep", show=False)
+    assert np.array_equal(adata.obsm["X_umap_cellmodel"], first)  # the same matrix: kept
+    adata.obsm["X_rep"] = rng.random((adata.n_obs, 3))  # e.g. clustered again in place
+    cm.pl.umap(adata, "grp", rep="X_rep", show=False)
+    assert not np.array_equal(adata.obsm["X_umap_cellmodel"], first)  # was the old layout

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY
-from cellmodel.arguments import check_seed
+from cellmodel.arguments import check_count, check_seed
 from cellmodel.classify.core import classify, transfer
 from cellmodel.classify.labels import split
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, SmallClasses
@@ -165,6 +165,7 @@ def classify_cells(
     if reference is not None:
         require_anndata(reference)
     check_seed(seed)
+    check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
     refuse_overwriting_inputs(adata, key_added, label_key, train_mask)
     check_view(view, gene_vectors)
     opts = options or ClassifyOptions()
@@ -286,6 +287,12 @@ def refuse_overwriting_inputs(
 ) -> None:
     """Refuse a `key_added` whose columns (`annotate`) would overwrite the labels or the train
     mask the run reads: the result would replace the input it is scored against."""
+    if not isinstance(key_added, str) or not key_added.strip():
+        # An int would become an obs column h5ad cannot write; "" a column named "".
+        raise UsageError(
+            f"key_added={key_added!r} must name the obs column of the predictions, e.g."
+            f" {PREDICTION_KEY!r}"
+        )
     written = {key_added, f"{key_added}_confidence", f"{key_added}_train"}
     for role, column in (("label", label_key), ("train mask", train_mask)):
         if isinstance(column, str) and column in written and column in adata.obs:

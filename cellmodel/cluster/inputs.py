@@ -13,10 +13,12 @@ import anndata as ad
 import pandas as pd
 
 from cellmodel._settings import CLUSTER_KEY
-from cellmodel.arguments import check_seed, is_whole
-from cellmodel.cluster.refine_fit import REFINE_MODES
+from cellmodel.arguments import check_count, check_seed, is_whole
+from cellmodel.cluster.options import parse_options
+from cellmodel.cluster.refine_fit import REFINE_MODES, parse_gene_graph
 from cellmodel.io import refuse_repeated_cells, require_anndata
 from cellmodel.metrics import check_labels
+from cellmodel.pp.pca import check_n_pcs
 from genekb.errors import GenekbError, UsageError
 from genekb.store.store import Store
 
@@ -62,8 +64,7 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
     refuse_cluster_per_cell(n_clusters, n_cells)
     check_seed(run.seed)
-    if run.refine is not None and run.refine not in REFINE_MODES:
-        raise UsageError(f"refine={run.refine!r}: choose one of {', '.join(REFINE_MODES)}")
+    _check_run_settings(run)
     if run.label_key == CLUSTER_KEY:
         raise UsageError(
             f"label key {CLUSTER_KEY!r} is the column this run writes its clusters to: they would"
@@ -74,6 +75,23 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
             f"label key {run.label_key!r} is not an obs column;"
             f" choose from {list(adata.obs.columns)}"
         )
+    # The command line's checks of the columns (one class of labels, a batch column with gaps,
+    # which would become a batch named "nan"), so that a Python caller is refused alike.
+    check_run_input(adata, n_clusters=n_clusters, label_key=run.label_key, batch_key=run.batch_key)
+
+
+def _check_run_settings(run: ClusterRun) -> None:
+    """The run's numbers and the fit's options, refused before any work: the semantic view is
+    written into the AnnData before the fit reads its options, and scanpy's or the PCA's own
+    errors would not name the argument."""
+    check_count(run.n_hvg, "n_hvg")
+    check_n_pcs(run.n_pcs)
+    check_count(run.n_neighbors, "n_neighbors")
+    if run.refine is not None and run.refine not in REFINE_MODES:
+        raise UsageError(f"refine={run.refine!r}: choose one of {', '.join(REFINE_MODES)}")
+    if run.refine is not None:
+        parse_gene_graph(run.gene_graph)
+    parse_options(dict(run.cluster_options))
 
 
 def as_store(store: Store | str | os.PathLike[str] | None) -> Store | None:

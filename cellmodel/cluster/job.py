@@ -83,9 +83,9 @@ def cluster(
     """
     given = locals()
     run = ClusterRun(**{f.name: given[f.name] for f in fields(ClusterRun)})
+    check_api_input(adata, run)  # first: a backed AnnData cannot even be copied
     if copy:
         adata = adata.copy()
-    check_api_input(adata, run)
     store = as_store(store)
     device = resolve_device(run.device)
     batch_key, batch_note = resolve_batch_key(adata, run.batch_key)

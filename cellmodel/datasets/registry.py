@@ -39,6 +39,7 @@ from cellmodel.datasets.layouts import (
 from cellmodel.datasets.rfiles import read_rda_pair, read_seurat_rds
 from genekb.errors import GenekbError, IntegrityError, UnknownNameError
 from genekb.fileio import sha256_file
+from genekb.store.store import refuse_non_path_root
 
 CHUNK = 1 << 20
 
@@ -152,6 +153,7 @@ def get(name: str) -> Dataset:
 
 def store_root(root: str | Path | None = None) -> Path:
     """The store root, resolved as the store does: argument, else $GENEKB_HOME, else ./artifacts."""
+    refuse_non_path_root(root)
     if root:
         return Path(root).expanduser()
     env = os.environ.get("GENEKB_HOME")

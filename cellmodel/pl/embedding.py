@@ -3,6 +3,7 @@ side)."""
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -12,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, PREDICTION_KEY
-from cellmodel.arguments import check_seed
+from cellmodel.arguments import check_count, check_seed
 from cellmodel.io import require_anndata
 from genekb.errors import GenekbError, UsageError
-from genekb.pl import finish, style
+from genekb.pl import check_target, finish, style
 
 UMAP_KEY = "X_umap_cellmodel"  # obsm: the coordinates; uns[UMAP_KEY]["params"]: how they came
 NAME_KEY = ANNOTATION_KEY
@@ -36,11 +37,12 @@ def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -
     """
     import umap as umap_learn
 
+    check_count(n_neighbors, "n_neighbors", minimum=2)  # umap-learn's own ValueError below 2
     latent = np.asarray(latent)
-    if latent.ndim != 2 or len(latent) < MIN_UMAP_CELLS:
+    if latent.ndim != 2 or len(latent) < MIN_UMAP_CELLS or latent.shape[1] < 1:
         raise GenekbError(
-            f"a UMAP needs a cells × dimensions matrix of at least {MIN_UMAP_CELLS} cells (got"
-            f" shape {latent.shape}); lay out more cells"
+            f"a UMAP needs a cells × dimensions matrix of at least {MIN_UMAP_CELLS} cells and one"
+            f" dimension (got shape {latent.shape}); lay out more cells, or pass another rep="
         )
     if not np.isfinite(latent).all():
         raise GenekbError(
@@ -58,16 +60,20 @@ def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -
 def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     """obsm[UMAP_KEY], computed from obsm[rep] unless already there from the same rep and seed."""
     check_seed(seed)
-    params = {"rep": rep, "seed": seed}
-    held = adata.uns.get(UMAP_KEY, {}).get("params")
-    if UMAP_KEY in adata.obsm and held is not None and dict(held) == params:
-        return np.asarray(adata.obsm[UMAP_KEY])
     if rep not in adata.obsm:
         raise GenekbError(
             f"no obsm[{rep!r}] to lay out; run cm.tl.cluster first or pass rep= (have"
             f" {list(adata.obsm)})"
         )
-    xy = umap_coordinates(np.asarray(adata.obsm[rep], dtype=np.float32), seed=seed)
+    latent = np.ascontiguousarray(adata.obsm[rep], dtype=np.float32)
+    # The layout is kept for the matrix it was computed from, not only its name: a clustering run
+    # again in place writes a new obsm[rep], and the old layout would show the new clusters.
+    digest = hashlib.blake2b(latent.tobytes(), digest_size=8).hexdigest()
+    params = {"rep": rep, "seed": seed, "digest": f"{latent.shape}:{digest}"}
+    held = adata.uns.get(UMAP_KEY, {}).get("params")
+    if UMAP_KEY in adata.obsm and held is not None and dict(held) == params:
+        return np.asarray(adata.obsm[UMAP_KEY])
+    xy = umap_coordinates(latent, seed=seed)
     adata.obsm[UMAP_KEY] = xy
     adata.uns[UMAP_KEY] = {"params": params}
     return xy
@@ -147,6 +153,7 @@ def umap(
     import matplotlib.pyplot as plt
 
     require_anndata(adata)
+    check_target(ax, save)  # before the layout is computed
     columns = [color] if isinstance(color, str) else list(_names(color) or default_columns(adata))
     if not columns:
         raise GenekbError("nothing to colour by: pass color= (obs columns) or run cm.tl.cluster")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from cellmodel._settings import DEFAULT_N_PCS
+from cellmodel.arguments import is_whole
 from genekb.errors import GenekbError, UsageError
 
 # `parallel_analysis` reads at most this many cells (two dense copies of them, cells × HVGs).
@@ -104,8 +105,9 @@ def parallel_analysis(
 
 
 def check_n_pcs(n_pcs: int | str) -> None:
-    if n_pcs != "auto" and (not isinstance(n_pcs, int) or isinstance(n_pcs, bool)):
-        raise UsageError(f"n_pcs must be a number or 'auto', not {n_pcs!r}")
+    # Below 1, the PCA would blame "too few cells or genes", not the argument.
+    if n_pcs != "auto" and (not is_whole(n_pcs) or n_pcs < 1):  # type: ignore[operator]
+        raise UsageError(f"n_pcs must be a whole number, at least 1, or 'auto', not {n_pcs!r}")
 
 
 def principal_components(X_scaled: np.ndarray, n_pcs: int | str, seed: int = 0) -> np.ndarray:

@@ -65,6 +65,12 @@ SMALL_FILE_LIMIT = 64 << 20  # bytes of the marker or tags.json read at most (ne
 ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
 
 
+def refuse_non_path_root(root: object) -> None:
+    """A store root is a path (or None for the default): Path() of anything else is a TypeError."""
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise UsageError(f"a store root is a path, not {type(root).__name__}")
+
+
 def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The store root: the argument, else $GENEKB_HOME, else ./artifacts."""
     given = root if root else os.environ.get("GENEKB_HOME")
@@ -97,8 +103,7 @@ class Store:
 
         A new store's directory and marker are written by its first write, not here.
         """
-        if root is not None and not isinstance(root, (str, os.PathLike)):
-            raise UsageError(f"a store root is a path, not {type(root).__name__}")
+        refuse_non_path_root(root)
         if isinstance(root, str) and "://" in root and cls.url_opener is not None:
             if create:
                 raise UsageError(f"{root} is a remote store, read-only; write to a local root")

@@ -29,6 +29,8 @@ def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categori
     if (np.asarray(groups.codes) < 0).any():
         raise GenekbError(f"obs[{key!r}] has missing values; every cell needs a {noun}")
     k, n = len(groups.categories), len(groups)
+    if n == 0:
+        raise GenekbError(f"obs[{key!r}] has no cells; pass cells of two or more {noun}s")
     if k < 2:
         raise GenekbError(f"obs[{key!r}] has one {noun}; markers need at least two")
     if k > n / 2:

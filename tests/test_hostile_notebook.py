@@ -309,3 +309,11 @@ def test_umap_lays_out_again_when_its_matrix_changed():
     adata.obsm["X_rep"] = rng.random((adata.n_obs, 3))  # e.g. clustered again in place
     cm.pl.umap(adata, "grp", rep="X_rep", show=False)
     assert not np.array_equal(adata.obsm["X_umap_cellmodel"], first)  # was the old layout
+
+
+def test_groups_of_no_cells_are_named_as_such():
+    from cellmodel.markers import cell_groups
+
+    empty = _cells()[:0].copy()
+    with pytest.raises(GenekbError, match=r"obs\['grp'\] has no cells; pass cells of two"):
+        cell_groups(empty.obs["grp"], "grp")  # was "has one group"

@@ -192,6 +192,28 @@ def test_a_refused_fit_option_leaves_the_anndata_as_it_was(pbmc_file, tmp_path) 
         assert (sorted(adata.obsm), sorted(adata.uns)) == keys, wrong
 
 
+def test_a_run_stopped_inside_its_fit_leaves_the_anndata_as_it_was(
+    pbmc_file, tmp_path, monkeypatch
+) -> None:
+    # The semantic view is already in obsm and uns when the fit runs; a stop there (an error,
+    # or Ctrl-C in a notebook) must take it back out, as a refusal before it does.
+    import cellmodel.cluster.job as job
+
+    adata = cm.pp.read(pbmc_file)
+    adata.uns["mine"] = {"kept": 1}
+    before = sorted(adata.obsm), sorted(adata.uns), list(adata.obs.columns)
+
+    def stopped(*_args, **_kwargs):
+        assert "X_semantic" in adata.obsm  # the view was written before the fit
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(job, "fit_clusters", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        cm.tl.cluster(adata, tmp_path, n_clusters=3, model="fake")
+    assert (sorted(adata.obsm), sorted(adata.uns), list(adata.obs.columns)) == before
+    assert adata.uns["mine"] == {"kept": 1}
+
+
 def test_api_refuses_as_the_command_line_does(pbmc_file) -> None:
     adata = cm.pp.read(pbmc_file)
     with pytest.raises(UsageError, match="n_clusters"):

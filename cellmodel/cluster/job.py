@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from cellmodel import io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
+from cellmodel.atomic import unchanged_on_failure
 from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resolve_batch_key
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
@@ -86,6 +87,14 @@ def cluster(
     check_api_input(adata, run)  # first: a backed AnnData cannot even be copied
     if copy:
         adata = adata.copy()
+    with unchanged_on_failure(adata):
+        _run(adata, store, run)
+    return adata
+
+
+def _run(adata: ad.AnnData, store: Store | str | None, run: ClusterRun) -> None:
+    """The pipeline on `adata` in place: the structure input, the semantic view where used, the
+    fit and its check, the unsure report, then every result written."""
     store = as_store(store)
     device = resolve_device(run.device)
     batch_key, batch_note = resolve_batch_key(adata, run.batch_key)
@@ -119,7 +128,6 @@ def cluster(
         _run_record(run, result, expr, X_pca, timings, notes, use_semantic, gene_names, batch_key)
     )
     _write(adata, labels, result, X_pca, record, run.label_key)
-    return adata
 
 
 def _refined_fit(

@@ -70,7 +70,7 @@ def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
             expr.genes,
             None,
             "explain",
-            "cluster again with --gene-key COLUMN if a var column holds gene symbols",
+            "cluster again with gene_key=COLUMN if a var column holds gene symbols",
         )
     if store is None or not embedding_id:
         return _Inputs(

@@ -471,7 +471,7 @@ def test_annotate_refuses_missing_groups_and_mixed_candidate_sources(fake_spec) 
     from genekb.errors import UsageError
 
     store = _planted(fake_spec)
-    with pytest.raises(UsageError, match="--groupby"):
+    with pytest.raises(UsageError, match="groupby="):
         annotate(_islets(), store, candidates=[BETA, ALPHA])
     with pytest.raises(UsageError, match="not both"):
         annotate(_islets(), store, groupby="kind", candidates=[BETA, ALPHA], tissue="pancreatic")

@@ -67,3 +67,8 @@ def test_library_parameters_become_flags() -> None:
     )
     assert as_flags("needs label_key=: the obs column") == "needs --label-key: the obs column"
     assert as_flags("expects key=value") == "expects key=value"  # not a parameter: left alone
+    assert as_flags("use gene_graph=data, or model='x'") == "use --gene-graph data, or --model 'x'"
+    assert as_flags("another seed=, or the groups with groupby= (") == (
+        "another --seed, or the groups with --groupby ("
+    )
+    assert as_flags("svd_seed=3") == "svd_seed=3"  # a word that only ends in a parameter's name

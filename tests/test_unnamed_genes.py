@@ -89,7 +89,7 @@ def test_api_clusters_unnamed_genes_on_expression_alone(unnamed_file, tmp_path) 
         warnings.simplefilter("always")
         cm.cluster(adata, store, n_clusters=3, seed=0, **FAST_FIT)
     notices = [w for w in caught if issubclass(w.category, NoGeneNamesWarning)]
-    assert len(notices) == 1 and "--taxon" in str(notices[0].message)
+    assert len(notices) == 1 and "taxon=human|mouse" in str(notices[0].message)
     record = adata.uns["cellmodel"]
     assert not record["use_semantic"] and not record["gene_names"]["named"]
     assert "X_semantic" not in adata.obsm

@@ -141,7 +141,7 @@ def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categoric
         else:
             choices = [c for c in adata.obs.columns if adata.obs[c].nunique() <= 200]
             raise UsageError(
-                "say which obs column holds the groups with --groupby (or annotate the output of"
+                "say which obs column holds the groups with groupby= (or annotate the output of"
                 f" `cellmodel cluster`); columns: {', '.join(map(str, choices)) or 'none'}"
             )
     if groupby not in adata.obs:

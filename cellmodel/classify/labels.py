@@ -64,8 +64,8 @@ def split(
         return checked_mask(values, train_mask)
     if (train_fraction is None) == (per_class is None):
         raise UsageError(
-            "say which cells are labelled: exactly one of a train fraction (--train-fraction),"
-            " a per-class count (--per-class) or a train mask (--train-mask)"
+            "say which cells are labelled: exactly one of a train fraction (train_fraction=),"
+            " a per-class count (per_class=) or a train mask (train_mask=)"
         )
     if train_fraction is not None and (
         not isinstance(train_fraction, numbers.Real) or not 0 < train_fraction < 1

@@ -91,7 +91,7 @@ class Diagnostics:
         flagged = ", ".join(self.unsure_clusters) if self.unsure_clusters else "none singled out"
         return (
             f"unsure partition: {'; '.join(self.reasons)}. Compare it with Leiden at this k and "
-            f"with another --seed, or try another k; least stable clusters: {flagged} "
+            f"with another seed=, or try another k; least stable clusters: {flagged} "
             f"(uns['cellmodel']['diagnostics'])"
         )
 

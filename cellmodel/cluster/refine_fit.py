@@ -34,11 +34,11 @@ def parse_gene_graph(spec: str) -> tuple[str, str]:
     with a control, e.g. "knowledge:shuffled", "knowledge:random", "data:rewired"."""
     source, _, control = spec.partition(":")
     if source not in gene_graph.SOURCES:
-        raise UsageError(f"--gene-graph {spec!r}: choose one of {', '.join(gene_graph.SOURCES)}")
+        raise UsageError(f"gene_graph={spec!r}: choose one of {', '.join(gene_graph.SOURCES)}")
     control = control or "real"
     if control not in gene_graph.CONTROLS[source]:
         controls = [c for c in gene_graph.CONTROLS[source] if c != "real"]
-        raise UsageError(f"--gene-graph {spec!r}: the {source} graph's controls are {controls}")
+        raise UsageError(f"gene_graph={spec!r}: the {source} graph's controls are {controls}")
     return source, control
 
 

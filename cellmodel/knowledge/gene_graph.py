@@ -102,7 +102,7 @@ def knowledge_vectors(
     and the match report. Names that are not genes of a species raise a `UsageError` saying so."""
     if store is None:
         raise UsageError("the knowledge gene graph needs a genekb store (--store / GENEKB_HOME)")
-    fix = "use --gene-graph data, or give symbols (--gene-key COLUMN) or --taxon human|mouse"
+    fix = "use gene_graph=data, or give symbols (gene_key=COLUMN) or taxon=human|mouse"
     taxon = require_gene_names(genes, taxon, "the knowledge gene graph", fix)
     _, table = reference_table(genes, taxon)
     reference = table.table.select(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
@@ -115,7 +115,7 @@ def knowledge_vectors(
     matched = match.matched & (np.abs(vectors).sum(axis=1) > 0)
     if matched.sum() < 2:
         raise GenekbError(
-            "fewer than 2 of the data's genes have store vectors; use --gene-graph data"
+            "fewer than 2 of the data's genes have store vectors; use gene_graph=data"
         )
     # The common direction of sentence vectors would make every gene near every other.
     vectors[matched] = fit_isotropy(vectors[matched]).apply(vectors[matched])

@@ -57,8 +57,8 @@ class NoGeneNamesWarning(GenekbWarning):
 
 
 NEEDS_NAMES = (
-    "explain, annotate and the semantic view need gene names: pass --taxon human|mouse"
-    " (taxon= in Python) and --gene-key COLUMN if a var column holds symbols"
+    "explain, annotate and the semantic view need gene names: pass taxon=human|mouse"
+    " and gene_key=COLUMN if a var column holds symbols"
 )
 
 
@@ -209,8 +209,8 @@ def require_gene_names(
     names: Sequence[str],
     taxon: int | str | None,
     what: str,
-    fix: str = "pass --gene-key COLUMN if a var column holds gene symbols, or --taxon"
-    " human|mouse if the names are genes of that species",
+    fix: str = "pass gene_key=COLUMN if a var column holds gene symbols, or taxon="
+    "human|mouse if the names are genes of that species",
 ) -> str:
     """The species `names` name, for a step that cannot run without gene names; a usage error
     saying why the names do not read as genes, and `fix`, otherwise."""
@@ -395,7 +395,7 @@ def match_genes(
     if report.match_rate < LOW_MATCH_RATE:
         message = (
             f"only {report.match_rate:.1%} of genes matched the {store_name} store; the semantic"
-            " view rests on few genes (check --taxon and --gene-key)"
+            " view rests on few genes (check taxon= and gene_key=)"
         )
         report.warnings.append(message)
         warnings.warn(message, LowMatchWarning, stacklevel=2)

@@ -45,7 +45,7 @@ def store_version(store: Store, model: str) -> EmbeddingVersion | None:
     except GenekbError:
         choices = registry.names() + sorted(store.tags())
         raise UsageError(
-            f"--model {model!r} is neither an encoder nor a tag or embedding id of the store at"
+            f"model={model!r} is neither an encoder nor a tag or embedding id of the store at"
             f" {store.root}; choose one of: {', '.join(choices)}"
         ) from None
 

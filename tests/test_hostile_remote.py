@@ -124,3 +124,21 @@ def test_a_damaged_partial_download_is_fetched_again_whole(tmp_path):
     result = run("pull", str(folder), "t1", "--root", str(local))
     assert result.exit_code == 0, result.output  # it blamed the remote's sha256 and stopped
     assert Store.open(local).tags() == {"t0": ids["t0"], "t1": ids["t1"]}
+
+
+def test_a_url_naming_no_place_is_refused_and_writes_nothing(tmp_path, monkeypatch):
+    # `http://` with its slashes stripped is `http:`, a relative folder to fsspec: publish wrote
+    # a whole store into the working directory under that name, and reported success.
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for url in ("http://", "s3://", "file://"):
+        line = one_line_error(run("publish", url, "--root", str(source.root)), code=2)
+        assert f"'{url}' names no host, bucket or folder after" in line
+        line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")), code=2)
+        assert "names no host" in line
+    line = one_line_error(run("remote", "ls", "http://[::1/x"), code=2)
+    assert "'http://[::1/x' is not a valid URL (Invalid IPv6 URL)" in line
+    assert list(work.iterdir()) == [] and not (tmp_path / "local").exists()

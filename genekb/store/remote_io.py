@@ -19,6 +19,7 @@ import os
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -64,7 +65,7 @@ class Remote:
     ) -> None:
         if not isinstance(url, str) or not url.strip():
             raise UsageError("a remote is a URL or a folder, not an empty name")
-        self.url = url.rstrip("/")
+        self.url = _checked_url(url)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.progress = progress
         self.fetched_bytes = 0
@@ -251,6 +252,24 @@ class Remote:
             fs.mv(tmp, self._path(name))
 
         self._retrying(name, attempt)
+
+
+def _checked_url(url: str) -> str:
+    """`url` without its trailing slashes; UsageError for a URL that names no place. Stripping
+    `http://` bare would leave `http:`, which fsspec takes for a relative folder: a publish
+    would then write a store into the working directory under that name."""
+    scheme, sep, rest = url.partition("://")
+    if sep and not rest.strip("/"):
+        raise UsageError(f"{url!r} names no host, bucket or folder after {scheme}://; give the"
+                         " whole URL of the remote")  # fmt: skip
+    if url.lower().startswith(HTTP):
+        try:
+            host = urllib.parse.urlsplit(url).hostname
+        except ValueError as exc:  # an unclosed [IPv6] bracket, a port out of range
+            raise UsageError(f"{url!r} is not a valid URL ({exc})") from None
+        if not host:
+            raise UsageError(f"{url!r} names no host; give the whole URL of the remote")
+    return url.rstrip("/")
 
 
 def _reason(exc: BaseException) -> str:

@@ -142,3 +142,31 @@ def test_a_url_naming_no_place_is_refused_and_writes_nothing(tmp_path, monkeypat
     line = one_line_error(run("remote", "ls", "http://[::1/x"), code=2)
     assert "'http://[::1/x' is not a valid URL (Invalid IPv6 URL)" in line
     assert list(work.iterdir()) == [] and not (tmp_path / "local").exists()
+
+
+def test_index_fields_that_ls_prints_cannot_drive_the_terminal(tmp_path, monkeypatch):
+    # `remote ls` printed a hostile encoder name as it came: an escape sequence retitled or
+    # cleared the reader's terminal, and a name that was a list ended in "unexpected ...".
+    title = "\x1b]0;owned\x07"
+    edits = {
+        title: lambda index, vid: index["versions"][vid].update(model=title),
+        "list": lambda index, vid: index["versions"][vid].update(model=["a"]),
+        "genes": lambda index, vid: index["versions"][vid].update(n_genes={"x": 1}),
+        "published": lambda index, vid: index.update(published="\x1b[2J"),
+    }  # fmt: skip
+    said = {title: "encoder name is not a line of plain text", "list": "encoder name",
+            "genes": "its n_genes is not a count", "published": "publication time"}  # fmt: skip
+    for name, edit in edits.items():
+        folder, _ = _forged(tmp_path / name.encode().hex(), edit)
+        for args in (["remote", "ls", str(folder)],
+                     ["pull", str(folder), "t0", "--root", str(tmp_path / "local")]):  # fmt: skip
+            line = one_line_error(run(*args))
+            assert said[name] in line and "refused, nothing fetched" in line
+            assert "\x1b" not in line
+    assert not (tmp_path / "local").exists()
+    # Square brackets are text, not rich markup: shown as they are (on a table wide enough).
+    monkeypatch.setenv("COLUMNS", "300")
+    folder, _ = _forged(tmp_path / "markup", lambda index, vid: index["versions"][vid].update(
+        model="[bold red]x[/]"))  # fmt: skip
+    result = run("remote", "ls", str(folder))
+    assert result.exit_code == 0 and "[bold red]x[/]" in result.stdout

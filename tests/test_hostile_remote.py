@@ -8,11 +8,12 @@ import json
 import time
 from pathlib import Path
 
+from genekb.errors import GenekbError
 from genekb.store.store import Store
 from tests.conftest import one_line_error
 from tests.conftest import run_genekb as run
 from tests.remote_servers import free_port, http_server
-from tests.test_remote import build_tags
+from tests.test_remote import build_tags, visible
 
 
 def test_publishing_onto_a_file_is_refused_at_once(tmp_path):
@@ -170,3 +171,30 @@ def test_index_fields_that_ls_prints_cannot_drive_the_terminal(tmp_path, monkeyp
         model="[bold red]x[/]"))  # fmt: skip
     result = run("remote", "ls", str(folder))
     assert result.exit_code == 0 and "[bold red]x[/]" in result.stdout
+
+
+def _full_disk_for_tags(monkeypatch) -> None:
+    """tags.json cannot be written, as on a disk that filled after the versions landed."""
+
+    def refuse(self, tags):
+        raise GenekbError(f"cannot write {self.root / 'tags.json'}: No space left on device")
+
+    monkeypatch.setattr(Store, "_write_tags", refuse)
+
+
+def test_a_pull_whose_tags_cannot_be_written_leaves_nothing_visible(tmp_path, monkeypatch):
+    # The versions were renamed in before the tags were written, and stayed there, untagged,
+    # when that write failed: the command said "error" while the store had changed.
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0", "t1")
+    folder, local = tmp_path / "pub", tmp_path / "local"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    assert run("pull", str(folder), "t0", "--root", str(local)).exit_code == 0
+    before = visible(local)
+    _full_disk_for_tags(monkeypatch)
+    line = one_line_error(run("pull", str(folder), "t1", "--root", str(local)))
+    assert "tags.json: No space left on device" in line
+    assert visible(local) == before
+    monkeypatch.undo()
+    assert run("pull", str(folder), "t1", "--root", str(local)).exit_code == 0
+    assert Store.open(local).tags() == {"t0": ids["t0"], "t1": ids["t1"]}

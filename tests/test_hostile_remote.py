@@ -4,7 +4,10 @@ line at once, with no retries spent on what no retry mends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -198,3 +201,42 @@ def test_a_pull_whose_tags_cannot_be_written_leaves_nothing_visible(tmp_path, mo
     monkeypatch.undo()
     assert run("pull", str(folder), "t1", "--root", str(local)).exit_code == 0
     assert Store.open(local).tags() == {"t0": ids["t0"], "t1": ids["t1"]}
+
+
+def _unblock_later(fifo: Path, after: float) -> threading.Thread:
+    """From `after` s on, keep opening `fifo` for writing and closing it: a reader blocked on it
+    gets an end of file, so a regression fails this test instead of hanging it."""
+
+    def run_() -> None:
+        time.sleep(after)
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=run_, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_pipe_in_a_folder_remote_is_refused_not_waited_on(tmp_path):
+    # A FIFO where a remote's file should be blocked `pull` and `remote ls` forever.
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0")
+    folder, local = tmp_path / "pub", tmp_path / "local"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    vectors = folder / "embeddings" / ids["t0"] / "vectors.parquet"
+    vectors.unlink()
+    os.mkfifo(vectors)
+    started = time.monotonic()
+    _unblock_later(vectors, 8)
+    line = one_line_error(run("pull", str(folder), "t0", "--retries", "0", "--root", str(local)))
+    assert f"{vectors} is a pipe, not a regular file" in line
+    assert time.monotonic() - started < 5
+    assert not (local / "embeddings").exists()
+    index = folder / "genekb-remote.json"
+    index.unlink()
+    os.mkfifo(index)
+    _unblock_later(index, 8)
+    line = one_line_error(run("remote", "ls", str(folder)))
+    assert f"{index} is a pipe, not a regular file" in line

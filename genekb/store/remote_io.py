@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, UsageError
+from genekb.fileio import open_regular
 
 Progress = Callable[[int], None]  # called with the bytes of each chunk as it arrives
 CHUNK = 1 << 20
@@ -137,13 +138,25 @@ class Remote:
                 raise ConnectionError(f"HTTP {exc.code}") from None
             raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {exc.reason}") from None
 
+    def _open_file(self, name: str) -> Any:
+        """A remote file that is no HTTP URL. In a local folder only a regular file is opened
+        (`open_regular`): a FIFO put where a file should be blocked the read forever, and a
+        device never ends."""
+        self.requests += 1
+        if self._is_local():
+            return os.fdopen(open_regular(Path(self._path(name))), "rb")
+        return self._fs.open(self._path(name), "rb")
+
+    def _is_local(self) -> bool:
+        protocols = getattr(self._fs, "protocol", ())
+        return not self.is_http and "file" in (protocols if isinstance(protocols, tuple) else ())
+
     def _read_once(self, name: str, limit: int) -> bytes:
         if self.is_http:
             with self._open_http(name) as response:
                 data = response.read(limit + 1)
         else:
-            self.requests += 1
-            with self._fs.open(self._path(name), "rb") as fh:
+            with self._open_file(name) as fh:
                 data = fh.read(limit + 1)
         if len(data) > limit:
             raise RemoteError(f"{self.where(name)}: larger than {limit:,} bytes; not a genekb file")
@@ -166,8 +179,7 @@ class Remote:
             self._check_length(name, response, start, size)
             source: Any = response
         else:
-            self.requests += 1
-            source = self._fs.open(self._path(name), "rb")
+            source = self._open_file(name)
             source.seek(start)
         with source, dest.open("r+b" if start else "wb") as out:
             out.seek(start)
@@ -220,8 +232,7 @@ class Remote:
         its leftover temporary files): publishing there would scatter a store's folders among
         someone else's files. A folder an interrupted publish left (its index not yet written)
         holds only its own names, so publishing there again resumes."""
-        protocols = getattr(self._fs, "protocol", ())
-        if self.is_http or "file" not in (protocols if isinstance(protocols, tuple) else ()):
+        if not self._is_local():
             return False
         folder = Path(self._base or ".")
         if not folder.is_dir():

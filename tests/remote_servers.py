@@ -22,7 +22,8 @@ class Fault:
 
     match: str
     kind: str  # "drop" (close after `at` bytes), "flip" (one wrong byte), "cut" (half the
-    #            body, announced as such), "404", "slow" (wait `delay` seconds first)
+    #            body, announced as such), "404", "slow" (wait `delay` seconds first), "drip"
+    #            (the first `at` bytes one at a time, `delay` seconds apart, then the rest)
     at: int = 0
     delay: float = 0.0
     times: int = 1 << 30
@@ -89,6 +90,12 @@ class FaultyHandler(BaseHTTPRequestHandler):
         if fault and fault.kind == "drop":
             body = body[: fault.at]
         try:
+            if fault and fault.kind == "drip":
+                for i in range(min(fault.at, len(body))):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(fault.delay)
+                body = body[fault.at :]
             self.wfile.write(body)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):

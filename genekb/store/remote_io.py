@@ -22,7 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from genekb.fileio import open_regular
 
 Progress = Callable[[int], None]  # called with the bytes of each chunk as it arrives
 CHUNK = 1 << 20
+MIN_RATE = 1024  # bytes a second, over each `timeout` window; slower is a stalled transfer
 HTTP = ("http://", "https://")
 
 
@@ -151,17 +152,37 @@ class Remote:
         protocols = getattr(self._fs, "protocol", ())
         return not self.is_http and "file" in (protocols if isinstance(protocols, tuple) else ())
 
+    def _chunks(self, source: Any) -> Iterator[bytes]:
+        """`source`'s bytes as they arrive. A socket timeout fires only when nothing comes: a
+        server that drips a byte a second never trips it and held a pull forever. So each
+        window of `timeout` seconds must also bring MIN_RATE bytes a second; a slower one is a
+        stall, retried like a timeout (what arrived is kept and resumed from)."""
+        read = getattr(source, "read1", source.read)  # read1: what arrived, not a full CHUNK
+        window, got = time.monotonic(), 0
+        while chunk := read(CHUNK):
+            yield chunk
+            got += len(chunk)
+            elapsed = time.monotonic() - window
+            if elapsed >= self.timeout:
+                if got < MIN_RATE * elapsed:
+                    raise ConnectionError(
+                        f"the remote sends under {MIN_RATE:,} bytes a second ({got:,} in"
+                        f" {elapsed:.1f} s)"
+                    )
+                window, got = time.monotonic(), 0
+
     def _read_once(self, name: str, limit: int) -> bytes:
-        if self.is_http:
-            with self._open_http(name) as response:
-                data = response.read(limit + 1)
-        else:
-            with self._open_file(name) as fh:
-                data = fh.read(limit + 1)
+        source = self._open_http(name) if self.is_http else self._open_file(name)
+        data = bytearray()
+        with source:
+            for chunk in self._chunks(source):
+                data += chunk
+                if len(data) > limit:
+                    break
         if len(data) > limit:
             raise RemoteError(f"{self.where(name)}: larger than {limit:,} bytes; not a genekb file")
         self.fetched_bytes += len(data)
-        return data
+        return bytes(data)
 
     def _fetch_once(self, name: str, dest: Path, size: int | None) -> None:
         start = dest.stat().st_size if dest.exists() else 0
@@ -184,7 +205,7 @@ class Remote:
         with source, dest.open("r+b" if start else "wb") as out:
             out.seek(start)
             out.truncate()
-            for chunk in iter(lambda: source.read(CHUNK), b""):
+            for chunk in self._chunks(source):
                 if size is not None and out.tell() + len(chunk) > size:
                     raise RemoteError(
                         f"{self.where(name)}: sends more than the {size:,} bytes its index "

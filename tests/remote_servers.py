@@ -23,7 +23,8 @@ class Fault:
     match: str
     kind: str  # "drop" (close after `at` bytes), "flip" (one wrong byte), "cut" (half the
     #            body, announced as such), "404", "slow" (wait `delay` seconds first), "drip"
-    #            (the first `at` bytes one at a time, `delay` seconds apart, then the rest)
+    #            (the first `at` bytes one at a time, `delay` seconds apart, then the rest),
+    #            "loop" (a redirect to itself), "reason" (403 with an escape in its reason)
     at: int = 0
     delay: float = 0.0
     times: int = 1 << 30
@@ -67,6 +68,14 @@ class FaultyHandler(BaseHTTPRequestHandler):
         fault = served.fault_for(path)
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)
+        if fault and fault.kind in ("loop", "reason"):
+            self.send_response(302 if fault.kind == "loop" else 403,
+                               None if fault.kind == "loop" else "Go \x1b[2Jaway")  # fmt: skip
+            if fault.kind == "loop":
+                self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if (fault and fault.kind == "404") or not file.is_file() or served.root not in file.parents:
             self.send_error(404)
             return

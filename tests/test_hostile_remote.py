@@ -15,7 +15,7 @@ from genekb.errors import GenekbError
 from genekb.store.store import Store
 from tests.conftest import one_line_error
 from tests.conftest import run_genekb as run
-from tests.remote_servers import free_port, http_server
+from tests.remote_servers import Fault, free_port, http_server
 from tests.test_remote import build_tags, visible
 
 
@@ -240,3 +240,24 @@ def test_a_pipe_in_a_folder_remote_is_refused_not_waited_on(tmp_path):
     _unblock_later(index, 8)
     line = one_line_error(run("remote", "ls", str(folder)))
     assert f"{index} is a pipe, not a regular file" in line
+
+
+def test_what_a_hostile_server_says_is_one_printable_line(tmp_path):
+    # urllib's redirect-loop reason ran over three lines, a reason phrase reached the terminal
+    # with its escape sequences, and an index nested a few thousand deep was an "unexpected
+    # RecursionError".
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0")
+    folder = tmp_path / "pub"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    with http_server(folder) as (url, served):
+        served.faults.append(Fault("genekb-remote.json", "loop"))
+        line = one_line_error(run("remote", "ls", url))
+        assert line.endswith("genekb-remote.json: HTTP 302 redirects in a loop; check the URL")
+        served.faults[:] = [Fault("vectors.parquet", "reason")]
+        line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
+        assert line.endswith("vectors.parquet: HTTP 403 Go ?[2Jaway")
+    assert not (tmp_path / "local" / "embeddings").exists()
+    (folder / "genekb-remote.json").write_text("[" * 100_000 + "]" * 100_000)
+    line = one_line_error(run("remote", "ls", str(folder)))
+    assert "a JSON document nested deeper than an index ever is; refused" in line

@@ -76,6 +76,8 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise refuse("not a JSON document (cut short or damaged)") from None
+    except RecursionError:  # `[[[[…` a few thousand deep: json's parser recurses per level
+        raise refuse("a JSON document nested deeper than an index ever is") from None
     if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
         found = data.get("format") if isinstance(data, dict) else None
         raise refuse(f"an index of format {found!r}, not {INDEX_FORMAT}")

@@ -137,7 +137,7 @@ class Remote:
                 return None  # nothing past `start`: the partial file is already whole
             if exc.code >= 500 or exc.code == 429:
                 raise ConnectionError(f"HTTP {exc.code}") from None
-            raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {exc.reason}") from None
+            raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {_said(exc.reason)}") from None
 
     def _open_file(self, name: str) -> Any:
         """A remote file that is no HTTP URL. In a local folder only a regular file is opened
@@ -284,6 +284,16 @@ class Remote:
             fs.mv(tmp, self._path(name))
 
         self._retrying(name, attempt)
+
+
+def _said(reason: object) -> str:
+    """A server's reason phrase as one printable line: urllib's redirect-loop reason runs over
+    three lines, and the phrase is the server's to choose, escape sequences included."""
+    text = str(reason).strip()
+    if "infinite loop" in text:
+        return "redirects in a loop; check the URL"
+    line = text.splitlines()[0] if text else ""
+    return "".join(ch if ch.isprintable() else "?" for ch in line)[:200]
 
 
 def _checked_url(url: str) -> str:

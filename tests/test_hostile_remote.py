@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from genekb.errors import GenekbError
 from genekb.store.store import Store
 from tests.conftest import one_line_error
@@ -261,3 +263,20 @@ def test_what_a_hostile_server_says_is_one_printable_line(tmp_path):
     (folder / "genekb-remote.json").write_text("[" * 100_000 + "]" * 100_000)
     line = one_line_error(run("remote", "ls", str(folder)))
     assert "a JSON document nested deeper than an index ever is; refused" in line
+
+
+def test_an_s3_remote_without_credentials_says_so_at_once(tmp_path, monkeypatch):
+    # NoCredentialsError was retried like a dropped connection: 7.5 s of backoff, then "check
+    # the remote and run the command again", which no rerun mends.
+    pytest.importorskip("s3fs")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a metadata service
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    line = one_line_error(run("remote", "ls", "s3://bucket/store"))
+    assert "genekb-remote.json: no credentials for it (NoCredentialsError" in line
+    assert "AWS_ACCESS_KEY_ID" in line and "tries" not in line
+    assert time.monotonic() - started < 5

@@ -53,6 +53,16 @@ def _transient() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _no_credentials() -> tuple[type[BaseException], ...]:
+    """botocore's "no credentials" errors: a BotoCoreError like a dropped connection, but no
+    retry finds credentials (it spent 7.5 s of backoff, then said to check the remote)."""
+    with contextlib.suppress(ImportError):
+        from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+        return (NoCredentialsError, PartialCredentialsError)
+    return ()
+
+
 class Remote:
     """A remote's files by name relative to its base URL, with timeouts, retries and counters."""
 
@@ -96,12 +106,17 @@ class Remote:
         self._retrying(name, lambda: self._fetch_once(name, dest, size))
 
     def _retrying(self, name: str, attempt: Callable[[], Any]) -> Any:
-        transient = _transient()
+        transient, no_credentials = _transient(), _no_credentials()
         for n in range(self.retries + 1):
             try:
                 return attempt()
             except RemoteError:
                 raise
+            except no_credentials as exc:
+                raise RemoteError(
+                    f"{self.where(name)}: no credentials for it ({_reason(exc)}); set"
+                    " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+                ) from None
             except FileNotFoundError:
                 raise NotFound(f"{self.where(name)}: not found on the remote") from None  # fsspec
             except PermissionError:

@@ -280,3 +280,25 @@ def test_an_s3_remote_without_credentials_says_so_at_once(tmp_path, monkeypatch)
     assert "genekb-remote.json: no credentials for it (NoCredentialsError" in line
     assert "AWS_ACCESS_KEY_ID" in line and "tries" not in line
     assert time.monotonic() - started < 5
+
+
+def test_publishing_again_repairs_a_damaged_file_in_a_folder_remote(tmp_path):
+    # A same-size damaged copy was skipped because the old index vouched for it: publishing
+    # again never mended the remote, and every pull kept failing.
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0")
+    folder = tmp_path / "pub"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    vectors = folder / "embeddings" / ids["t0"] / "vectors.parquet"
+    damaged = bytearray(vectors.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x01
+    vectors.write_bytes(bytes(damaged))
+    line = one_line_error(run("pull", str(folder), "t0", "--root", str(tmp_path / "a")))
+    assert "sha256 does not match the remote's index" in line
+    result = run("publish", str(folder), "--root", str(source.root), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["files_uploaded"] == 1 and report["files_skipped"] == 3
+    original = source.root / "embeddings" / ids["t0"] / vectors.name
+    assert vectors.read_bytes() == original.read_bytes()
+    assert run("pull", str(folder), "t0", "--root", str(tmp_path / "b")).exit_code == 0

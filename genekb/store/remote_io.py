@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, UsageError
-from genekb.fileio import open_regular
+from genekb.fileio import open_regular, sha256_file
 
 Progress = Callable[[int], None]  # called with the bytes of each chunk as it arrives
 CHUNK = 1 << 20
@@ -284,6 +284,19 @@ class Remote:
             return int(self._retrying(name, lambda: fs.info(self._path(name))["size"]))
         except NotFound:
             return None
+
+    def holds(self, name: str, size: int, sha256: str) -> bool:
+        """Whether the remote holds `name` with these bytes: its size anywhere, and in a local
+        folder its sha256 too, so that publishing again repairs a damaged copy there (a pull's
+        error says to ask for that). On an object store that would mean downloading it."""
+        if self.size(name) != size:
+            return False
+        if not self._is_local():
+            return True
+        try:
+            return sha256_file(Path(self._path(name))) == sha256
+        except (OSError, GenekbError):  # unreadable, or no regular file: write it again
+            return False
 
     def put(self, name: str, data: bytes) -> None:
         """Write `name` whole: a temporary name, then moved into place, so no reader sees part of

@@ -22,7 +22,9 @@ class Fault:
 
     match: str
     kind: str  # "drop" (close after `at` bytes), "flip" (one wrong byte), "cut" (half the
-    #            body, announced as such), "404", "slow" (wait `delay` seconds first)
+    #            body, announced as such), "404", "slow" (wait `delay` seconds first), "drip"
+    #            (the first `at` bytes one at a time, `delay` seconds apart, then the rest),
+    #            "loop" (a redirect to itself), "reason" (403 with an escape in its reason)
     at: int = 0
     delay: float = 0.0
     times: int = 1 << 30
@@ -66,6 +68,14 @@ class FaultyHandler(BaseHTTPRequestHandler):
         fault = served.fault_for(path)
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)
+        if fault and fault.kind in ("loop", "reason"):
+            self.send_response(302 if fault.kind == "loop" else 403,
+                               None if fault.kind == "loop" else "Go \x1b[2Jaway")  # fmt: skip
+            if fault.kind == "loop":
+                self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if (fault and fault.kind == "404") or not file.is_file() or served.root not in file.parents:
             self.send_error(404)
             return
@@ -89,6 +99,12 @@ class FaultyHandler(BaseHTTPRequestHandler):
         if fault and fault.kind == "drop":
             body = body[: fault.at]
         try:
+            if fault and fault.kind == "drip":
+                for i in range(min(fault.at, len(body))):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(fault.delay)
+                body = body[fault.at :]
             self.wfile.write(body)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):

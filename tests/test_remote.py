@@ -124,6 +124,9 @@ FAULTS = [
     (Fault("embeddings/", "404"), [], r"not found on the remote \(HTTP 404\)"),
     (Fault("genes.parquet", "slow", delay=1.5), ["--timeout", "0.3", "--retries", "1"],
      r"timed out \(after 2 tries\)"),
+    # A byte at a time never trips a socket timeout: the pace is checked (it hung forever).
+    (Fault("vectors.parquet", "drip", at=40, delay=0.05), ["--timeout", "0.5", "--retries", "0"],
+     r"the remote sends under 1,024 bytes a second \(\d+ in 0\.\d s\) \(after 1 tries\)"),
 ]  # fmt: skip
 
 

@@ -94,8 +94,11 @@ EDITS = {
     "spec hash": ("embedding", lambda m: m.update(encoder_sha256="0" * 64), "encoder_sha256"),
     "content id": ("embedding", lambda m: m.update({CONTENT_KEY: "1" * 64}), "content sha256"),
     "text counts": ("text", lambda m: m["counts"].update(with_summary=7), "with_summary"),
-    "a listed path": ("embedding", lambda m: m["files"].update(
-        {"../../../../etc/hostname": {"sha256": "0" * 64, "bytes": 1}}), "do not match"),
+    "a listed path": (
+        "embedding",
+        lambda m: m["files"].update({"../../../../etc/hostname": {"sha256": "0" * 64, "bytes": 1}}),
+        "do not match",
+    ),
 }
 
 
@@ -211,3 +214,20 @@ def test_a_build_of_the_same_recipe_replaces_a_damaged_copy(tmp_path):
     assert all(r["ok"] for r in store.verify())
     staging = tmp_path / "a" / ".staging"
     assert not staging.exists() or not any(staging.iterdir())
+
+
+def test_an_import_whose_tags_cannot_be_written_leaves_nothing_visible(tmp_path, monkeypatch):
+    # As for a pull: versions renamed in stayed, untagged, when tags.json could not be written.
+    from tests.test_hostile_remote import _full_disk_for_tags
+    from tests.test_remote import build_tags, visible
+
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0", "t1")
+    export_version(source, "t1", tmp_path / "t1.tar")
+    target = Store.open(tmp_path / "target", create=True)
+    build_tags(target, "t0")
+    before = visible(target.root)
+    _full_disk_for_tags(monkeypatch)
+    line = one_line_error(run("import", str(tmp_path / "t1.tar"), "--root", str(target.root)))
+    assert "tags.json: No space left on device" in line
+    assert visible(target.root) == before

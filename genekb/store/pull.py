@@ -29,7 +29,7 @@ from genekb.fileio import check_room, sha256_file
 from genekb.store.content import CONTENT_KEY
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
 from genekb.store.remote_io import NotFound, Remote
-from genekb.store.sharing import check_expected, check_staged, publish_staged, staged_text_dir
+from genekb.store.sharing import check_expected, check_staged, publish_tagged, staged_text_dir
 from genekb.store.store import Store
 
 PULL_CACHE = "pull-cache"  # under .staging/; not a pid name, so no writer clears it as stale
@@ -226,9 +226,7 @@ def install(
             contents[vid] = content
         every = [(KIND_DIRS[index["versions"][v]["kind"]], v) for v in contents]
         check_expected(source, contents, every, expect)
-        lock = store.tagging(changes, force=force) if changes else contextlib.nullcontext()
-        with lock:
-            imported, _present = publish_staged(store, staging, staged)
+        imported, _present = publish_tagged(store, staging, staged, changes, force=force)
     finally:
         store.remove_staging_dir(staging)
     with contextlib.suppress(OSError):

@@ -76,6 +76,8 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise refuse("not a JSON document (cut short or damaged)") from None
+    except RecursionError:  # `[[[[…` a few thousand deep: json's parser recurses per level
+        raise refuse("a JSON document nested deeper than an index ever is") from None
     if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
         found = data.get("format") if isinstance(data, dict) else None
         raise refuse(f"an index of format {found!r}, not {INDEX_FORMAT}")
@@ -87,6 +89,8 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
     versions, tags = data["versions"], data["tags"]
     if not isinstance(versions, dict) or not isinstance(tags, dict):
         raise refuse("its versions or tags are not mappings")
+    if not _shown_safely(data["published"]):
+        raise refuse("its publication time is not a line of plain text")
     for vid, entry in versions.items():
         problem = _entry_problem(vid, entry, versions)
         if problem:
@@ -121,8 +125,28 @@ def _entry_problem(vid: Any, entry: Any, versions: dict[str, Any]) -> str | None
         ok = ok and isinstance(meta.get("bytes"), int) and meta["bytes"] >= 0
         if not ok:
             return f"file {name!r} has no sha256 and size"
+    problem = _listed_problem(entry)
+    if problem:
+        return problem
     if kind == "embedding":
         text = versions.get(entry.get("text_id"))
         if not isinstance(text, dict) or text.get("kind") != "text":
             return f"rests on text version {entry.get('text_id')!r}, which the index lacks"
+    return None
+
+
+def _shown_safely(value: Any, limit: int = 200) -> bool:
+    """A string `genekb remote ls` may print as it is: a remote is not trusted, and an escape
+    sequence in a field it prints would drive the reader's terminal (retitle, clear, hide)."""
+    return isinstance(value, str) and len(value) <= limit and value.isprintable()
+
+
+def _listed_problem(entry: dict[str, Any]) -> str | None:
+    """What is wrong with the fields `genekb remote ls` lists, which no later check reads."""
+    if entry.get("model") is not None and not _shown_safely(entry["model"]):
+        return "its encoder name is not a line of plain text"
+    for key in ("n_genes", "dim"):
+        value = entry.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            return f"its {key} is not a count"
     return None

@@ -19,16 +19,19 @@ import os
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, UsageError
+from genekb.fileio import open_regular, sha256_file
 
 Progress = Callable[[int], None]  # called with the bytes of each chunk as it arrives
 CHUNK = 1 << 20
+MIN_RATE = 1024  # bytes a second, over each `timeout` window; slower is a stalled transfer
 HTTP = ("http://", "https://")
 
 
@@ -50,6 +53,16 @@ def _transient() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _no_credentials() -> tuple[type[BaseException], ...]:
+    """botocore's "no credentials" errors: a BotoCoreError like a dropped connection, but no
+    retry finds credentials (it spent 7.5 s of backoff, then said to check the remote)."""
+    with contextlib.suppress(ImportError):
+        from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+        return (NoCredentialsError, PartialCredentialsError)
+    return ()
+
+
 class Remote:
     """A remote's files by name relative to its base URL, with timeouts, retries and counters."""
 
@@ -64,7 +77,7 @@ class Remote:
     ) -> None:
         if not isinstance(url, str) or not url.strip():
             raise UsageError("a remote is a URL or a folder, not an empty name")
-        self.url = url.rstrip("/")
+        self.url = _checked_url(url)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.progress = progress
         self.fetched_bytes = 0
@@ -93,12 +106,17 @@ class Remote:
         self._retrying(name, lambda: self._fetch_once(name, dest, size))
 
     def _retrying(self, name: str, attempt: Callable[[], Any]) -> Any:
-        transient = _transient()
+        transient, no_credentials = _transient(), _no_credentials()
         for n in range(self.retries + 1):
             try:
                 return attempt()
             except RemoteError:
                 raise
+            except no_credentials as exc:
+                raise RemoteError(
+                    f"{self.where(name)}: no credentials for it ({_reason(exc)}); set"
+                    " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+                ) from None
             except FileNotFoundError:
                 raise NotFound(f"{self.where(name)}: not found on the remote") from None  # fsspec
             except PermissionError:
@@ -134,20 +152,52 @@ class Remote:
                 return None  # nothing past `start`: the partial file is already whole
             if exc.code >= 500 or exc.code == 429:
                 raise ConnectionError(f"HTTP {exc.code}") from None
-            raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {exc.reason}") from None
+            raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {_said(exc.reason)}") from None
+
+    def _open_file(self, name: str) -> Any:
+        """A remote file that is no HTTP URL. In a local folder only a regular file is opened
+        (`open_regular`): a FIFO put where a file should be blocked the read forever, and a
+        device never ends."""
+        self.requests += 1
+        if self._is_local():
+            return os.fdopen(open_regular(Path(self._path(name))), "rb")
+        return self._fs.open(self._path(name), "rb")
+
+    def _is_local(self) -> bool:
+        protocols = getattr(self._fs, "protocol", ())
+        return not self.is_http and "file" in (protocols if isinstance(protocols, tuple) else ())
+
+    def _chunks(self, source: Any) -> Iterator[bytes]:
+        """`source`'s bytes as they arrive. A socket timeout fires only when nothing comes: a
+        server that drips a byte a second never trips it and held a pull forever. So each
+        window of `timeout` seconds must also bring MIN_RATE bytes a second; a slower one is a
+        stall, retried like a timeout (what arrived is kept and resumed from)."""
+        read = getattr(source, "read1", source.read)  # read1: what arrived, not a full CHUNK
+        window, got = time.monotonic(), 0
+        while chunk := read(CHUNK):
+            yield chunk
+            got += len(chunk)
+            elapsed = time.monotonic() - window
+            if elapsed >= self.timeout:
+                if got < MIN_RATE * elapsed:
+                    raise ConnectionError(
+                        f"the remote sends under {MIN_RATE:,} bytes a second ({got:,} in"
+                        f" {elapsed:.1f} s)"
+                    )
+                window, got = time.monotonic(), 0
 
     def _read_once(self, name: str, limit: int) -> bytes:
-        if self.is_http:
-            with self._open_http(name) as response:
-                data = response.read(limit + 1)
-        else:
-            self.requests += 1
-            with self._fs.open(self._path(name), "rb") as fh:
-                data = fh.read(limit + 1)
+        source = self._open_http(name) if self.is_http else self._open_file(name)
+        data = bytearray()
+        with source:
+            for chunk in self._chunks(source):
+                data += chunk
+                if len(data) > limit:
+                    break
         if len(data) > limit:
             raise RemoteError(f"{self.where(name)}: larger than {limit:,} bytes; not a genekb file")
         self.fetched_bytes += len(data)
-        return data
+        return bytes(data)
 
     def _fetch_once(self, name: str, dest: Path, size: int | None) -> None:
         start = dest.stat().st_size if dest.exists() else 0
@@ -165,13 +215,12 @@ class Remote:
             self._check_length(name, response, start, size)
             source: Any = response
         else:
-            self.requests += 1
-            source = self._fs.open(self._path(name), "rb")
+            source = self._open_file(name)
             source.seek(start)
         with source, dest.open("r+b" if start else "wb") as out:
             out.seek(start)
             out.truncate()
-            for chunk in iter(lambda: source.read(CHUNK), b""):
+            for chunk in self._chunks(source):
                 if size is not None and out.tell() + len(chunk) > size:
                     raise RemoteError(
                         f"{self.where(name)}: sends more than the {size:,} bytes its index "
@@ -219,8 +268,7 @@ class Remote:
         its leftover temporary files): publishing there would scatter a store's folders among
         someone else's files. A folder an interrupted publish left (its index not yet written)
         holds only its own names, so publishing there again resumes."""
-        protocols = getattr(self._fs, "protocol", ())
-        if self.is_http or "file" not in (protocols if isinstance(protocols, tuple) else ()):
+        if not self._is_local():
             return False
         folder = Path(self._base or ".")
         if not folder.is_dir():
@@ -237,6 +285,19 @@ class Remote:
         except NotFound:
             return None
 
+    def holds(self, name: str, size: int, sha256: str) -> bool:
+        """Whether the remote holds `name` with these bytes: its size anywhere, and in a local
+        folder its sha256 too, so that publishing again repairs a damaged copy there (a pull's
+        error says to ask for that). On an object store that would mean downloading it."""
+        if self.size(name) != size:
+            return False
+        if not self._is_local():
+            return True
+        try:
+            return sha256_file(Path(self._path(name))) == sha256
+        except (OSError, GenekbError):  # unreadable, or no regular file: write it again
+            return False
+
     def put(self, name: str, data: bytes) -> None:
         """Write `name` whole: a temporary name, then moved into place, so no reader sees part of
         it (a rename on a file system; a single object put on object stores)."""
@@ -251,6 +312,34 @@ class Remote:
             fs.mv(tmp, self._path(name))
 
         self._retrying(name, attempt)
+
+
+def _said(reason: object) -> str:
+    """A server's reason phrase as one printable line: urllib's redirect-loop reason runs over
+    three lines, and the phrase is the server's to choose, escape sequences included."""
+    text = str(reason).strip()
+    if "infinite loop" in text:
+        return "redirects in a loop; check the URL"
+    line = text.splitlines()[0] if text else ""
+    return "".join(ch if ch.isprintable() else "?" for ch in line)[:200]
+
+
+def _checked_url(url: str) -> str:
+    """`url` without its trailing slashes; UsageError for a URL that names no place. Stripping
+    `http://` bare would leave `http:`, which fsspec takes for a relative folder: a publish
+    would then write a store into the working directory under that name."""
+    scheme, sep, rest = url.partition("://")
+    if sep and not rest.strip("/"):
+        raise UsageError(f"{url!r} names no host, bucket or folder after {scheme}://; give the"
+                         " whole URL of the remote")  # fmt: skip
+    if url.lower().startswith(HTTP):
+        try:
+            host = urllib.parse.urlsplit(url).hostname
+        except ValueError as exc:  # an unclosed [IPv6] bracket, a port out of range
+            raise UsageError(f"{url!r} is not a valid URL ({exc})") from None
+        if not host:
+            raise UsageError(f"{url!r} names no host; give the whole URL of the remote")
+    return url.rstrip("/")
 
 
 def _reason(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ import re
 import shutil
 import tarfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -233,8 +234,10 @@ def import_file(
                     raise IntegrityError(f"{file}: tag {tag!r} points at {vid}, not in the file")
             # The tags are checked again under their lock, which publishing holds: a concurrent
             # import that moved one first makes this one refuse before anything is published.
-            with store.tagging(header["tags"], force=force):
-                imported, present = publish_staged(store, staging, plan, replace_damaged, file)
+            imported, present = publish_tagged(
+                store, staging, plan, header["tags"], force=force,
+                replace_damaged=replace_damaged, file=file,
+            )  # fmt: skip
         except BaseException:
             if staging is not None:
                 store.remove_staging_dir(staging)
@@ -292,19 +295,60 @@ def check_expected(
         )
 
 
+@dataclass
+class Moves:
+    """The renames `publish_staged` made, so that they can be taken back."""
+
+    done: list[tuple[Path, Path]] = field(default_factory=list)  # (in the store, staged)
+    aside: list[tuple[Path, Path]] = field(default_factory=list)  # (damaged copy, moved to)
+
+    def undo(self) -> None:
+        for target, back in reversed(self.done):
+            os.rename(target, back)
+        for target, moved in reversed(self.aside):
+            os.rename(moved, target)
+        self.done.clear()
+        self.aside.clear()
+
+
+def publish_tagged(
+    store: Store,
+    staging: Path,
+    plan: list[tuple[str, str]],
+    changes: dict[str, str],
+    *,
+    force: bool = False,
+    replace_damaged: bool = False,
+    file: Path | str = "",
+) -> tuple[list, list]:
+    """`publish_staged` under the tags lock, then `changes` to the tags. Tags that cannot be
+    written (a full disk) take the renames back: a version never stays visible without the
+    tags its pull or import promised, and the command's error stays true."""
+    moves = Moves()
+    lock = (
+        store.tagging(changes, force=force, undo=moves.undo)
+        if changes
+        else contextlib.nullcontext()
+    )
+    with lock:
+        return publish_staged(store, staging, plan, replace_damaged, file, moves)
+
+
 def publish_staged(
     store: Store,
     staging: Path,
     plan: list[tuple[str, str]],
     replace_damaged: bool = False,
     file: Path | str = "",
+    moves: Moves | None = None,
 ) -> tuple[list, list]:
     """Rename each checked version into place; undo the renames if one fails. A damaged copy in
-    the store is moved aside first (with `replace_damaged`) and removed once all are in place."""
+    the store is moved aside first (with `replace_damaged`) and removed once all are in place.
+    `moves` records the renames for a caller that may have to take them back."""
     imported: list[str] = []
     present: list[str] = []
-    done: list[tuple[Path, Path]] = []
-    aside: list[tuple[Path, Path]] = []
+    moves = Moves() if moves is None else moves
+    done, aside = moves.done, moves.aside
     try:
         for kind, vid in plan:
             target = store.root / kind / vid
@@ -330,10 +374,7 @@ def publish_staged(
             done.append((target, staging / kind / vid))
             imported.append(vid)
     except BaseException:  # a failed rename, or Ctrl-C between two: nothing stays half-published
-        for target, back in reversed(done):
-            os.rename(target, back)
-        for target, moved in reversed(aside):
-            os.rename(moved, target)
+        moves.undo()
         raise
     return imported, present
 

@@ -392,10 +392,18 @@ class Store:
             self.remove_staging_dir(tmp)
 
     @contextlib.contextmanager
-    def tagging(self, changes: dict[str, str], *, force: bool = True) -> Iterator[None]:
+    def tagging(
+        self,
+        changes: dict[str, str],
+        *,
+        force: bool = True,
+        undo: Callable[[], None] | None = None,
+    ) -> Iterator[None]:
         """Hold the tags lock while the block publishes what `changes` point at, then point the
         tags; with force=False a tag that exists elsewhere is refused under the lock, before
-        the block runs, so two writers never both pass the check and one publishes untagged."""
+        the block runs, so two writers never both pass the check and one publishes untagged.
+        `undo` takes back what the block published when the tags cannot be written (a full
+        disk): still under the lock, so no other writer saw or tagged it meanwhile."""
         for tag, vid in changes.items():
             problem = tag_problem(tag)
             if problem or not isinstance(vid, str):
@@ -405,11 +413,16 @@ class Store:
             if not force:
                 self.refuse_moving(changes, tags)
             yield
-            missing = [v for v in changes.values() if not self.has("embedding", v)]
-            if missing:
-                raise GenekbError(f"cannot tag {missing[0]}: no such embedding version")
-            tags.update(changes)
-            self._write_tags(tags)
+            try:
+                missing = [v for v in changes.values() if not self.has("embedding", v)]
+                if missing:
+                    raise GenekbError(f"cannot tag {missing[0]}: no such embedding version")
+                tags.update(changes)
+                self._write_tags(tags)
+            except BaseException:
+                if undo is not None:
+                    undo()
+                raise
 
     def refuse_moving(self, changes: dict[str, str], tags: dict[str, str] | None = None) -> None:
         """Refuse `changes` that would move a tag pointing at another version (`tags`: the

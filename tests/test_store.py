@@ -311,3 +311,20 @@ def test_a_build_moves_a_tag_only_with_force(tmp_path):
     with pytest.raises(UsageError, match="a store root is a path, not int"):
         Store.open(123)  # type: ignore[arg-type]
 
+
+
+def test_a_held_lock_is_waited_for_aloud_and_refused_in_words_at_its_timeout(tmp_path, capsys):
+    from filelock import FileLock
+
+    store = Store.open(tmp_path / "s", create=True)
+    with store.lock("tags"):
+        pass  # free: taken at once, nothing said
+    assert capsys.readouterr().err == ""
+    other = FileLock(str(store.root / "locks" / "tags.lock"))
+    with other:  # another writer holds it (a second FileLock object, as another process would)
+        with pytest.raises(GenekbError, match=r"the tags lock of .* stayed held for 0 s; let"):
+            with store.lock("tags", timeout=0.2):
+                pass
+    assert "waiting for the tags lock" in capsys.readouterr().err
+    with store.lock("tags"):  # released by the other: free again
+        pass

@@ -33,13 +33,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from filelock import FileLock
-
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError
 from genekb.fileio import atomic_write, check_output_dir, pid_alive, read_regular
 from genekb.store import integrity
 from genekb.store.hashing import sha256_json
 from genekb.store.ids import tag_problem
+from genekb.store.locks import waiting_lock
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
 
@@ -335,10 +334,11 @@ class Store:
 
     # ---- writing -------------------------------------------------------------------------------
 
-    def lock(self, name: str, timeout: float = 3600) -> FileLock:
+    def lock(self, name: str, timeout: float = 3600) -> contextlib.AbstractContextManager[Any]:
         self._materialize()
         (self.root / "locks").mkdir(exist_ok=True)
-        return FileLock(str(self.root / "locks" / f"{name}.lock"), timeout=timeout)
+        path = self.root / "locks" / f"{name}.lock"
+        return waiting_lock(path, f"the {name} lock of {self.root}", timeout)
 
     def clear_stale_staging(self) -> None:
         """Remove staging directories of writers that no longer run (killed mid-build)."""

@@ -1,0 +1,35 @@
+"""A store's file locks, which say when they wait: a second writer used to sit silent for up to
+an hour behind the first."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from genekb.errors import GenekbError
+from genekb.progress import notice
+
+
+@contextlib.contextmanager
+def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
+    """Hold the lock file at `path` (`what` names it in messages): at once where it is free;
+    else after one line saying whose turn it waits for, and a GenekbError after `timeout` s."""
+    held = FileLock(str(path), timeout=timeout)
+    try:
+        held.acquire(timeout=0)
+    except Timeout:
+        notice(f"waiting for {what}: another process is writing there (at most {timeout:,.0f} s)")
+        try:
+            held.acquire(timeout=timeout)
+        except Timeout:
+            raise GenekbError(
+                f"{what} stayed held for {timeout:,.0f} s; let the other process finish, or"
+                f" remove {path} if no genekb process is running"
+            ) from None
+    try:
+        yield held
+    finally:
+        held.release()

@@ -312,7 +312,6 @@ def test_a_build_moves_a_tag_only_with_force(tmp_path):
         Store.open(123)  # type: ignore[arg-type]
 
 
-
 def test_a_held_lock_is_waited_for_aloud_and_refused_in_words_at_its_timeout(tmp_path, capsys):
     from filelock import FileLock
 
@@ -321,10 +320,25 @@ def test_a_held_lock_is_waited_for_aloud_and_refused_in_words_at_its_timeout(tmp
         pass  # free: taken at once, nothing said
     assert capsys.readouterr().err == ""
     other = FileLock(str(store.root / "locks" / "tags.lock"))
-    with other:  # another writer holds it (a second FileLock object, as another process would)
-        with pytest.raises(GenekbError, match=r"the tags lock of .* stayed held for 0 s; let"):
-            with store.lock("tags", timeout=0.2):
-                pass
+    held = r"the tags lock of .* stayed held for 0 s; let"
+    # Another writer holds it (a second FileLock object, as another process would).
+    with other, pytest.raises(GenekbError, match=held), store.lock("tags", timeout=0.2):
+        pass
     assert "waiting for the tags lock" in capsys.readouterr().err
     with store.lock("tags"):  # released by the other: free again
         pass
+
+
+def test_a_catalog_that_cannot_be_written_says_the_versions_are_in(tmp_path, monkeypatch):
+    import duckdb
+
+    store = Store.open(tmp_path / "s", create=True)
+
+    def full(*_args, **_kwargs):
+        raise duckdb.IOException("No space left on device")
+
+    monkeypatch.setattr(duckdb, "connect", full)
+    says = r"No space left on device; the versions and tags are not affected, and `genekb reindex`"
+    with pytest.raises(GenekbError, match=says):
+        catalog.rebuild(store)
+    assert not (store.root / catalog.CATALOG_FILE).exists()

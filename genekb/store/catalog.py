@@ -309,7 +309,11 @@ def rebuild(store: Store) -> Path:
                 con.close()
         except duckdb.Error as exc:  # its words name the temporary file: name the catalog
             reason = str(exc).splitlines()[0].replace(str(tmp), str(target))
-            raise GenekbError(f"cannot write the catalog {target}: {reason}") from None
+            # It is derived, and written last: what the command wrote before it is in place.
+            raise GenekbError(
+                f"cannot write the catalog {target}: {reason}; the versions and tags are not"
+                " affected, and `genekb reindex` rewrites the catalog once it can be written"
+            ) from None
         finally:
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return target

@@ -68,6 +68,13 @@ _LabelKeyOpt = Annotated[
     str | None,
     typer.Option(help="obs column of reference labels for file paths (Y in an X/Y .h5 file)."),
 ]
+_BatchKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="obs column of a technical batch for file paths (plate, donor), given to every"
+        " method as a registry dataset's is."
+    ),
+]
 _ScaleOpt = Annotated[
     str | None,
     typer.Option(
@@ -120,6 +127,7 @@ def bench(
     root: RootOpt = None,
     model: _ModelOpt = "minilm",
     label_key: _LabelKeyOpt = None,
+    batch_key: _BatchKeyOpt = None,
     gene_key: GeneKeyOpt = None,
     layer: LayerOpt = None,
     scale: _ScaleOpt = None,
@@ -160,7 +168,9 @@ def _config(args: SimpleNamespace, sizes: list[int] | None) -> Any:
 
     a = args
     refs = lib.parse_datasets(
-        [f"{lib.SYNTHETIC_PREFIX}{n}" for n in sizes] if sizes else a.datasets, a.label_key
+        [f"{lib.SYNTHETIC_PREFIX}{n}" for n in sizes] if sizes else a.datasets,
+        a.label_key,
+        a.batch_key,
     )
     method_names = lib.parse_methods(
         a.methods if a.methods is not None else (",".join(lib.SCALE_METHODS) if sizes else None)
@@ -200,6 +210,7 @@ def _command_of(a: SimpleNamespace, out: Path) -> str:
             ("--root", a.root),
             ("--model", a.model if a.model != "minilm" else None),
             ("--label-key", a.label_key),
+            ("--batch-key", a.batch_key),
             ("--gene-key", a.gene_key),
             ("--layer", a.layer),
             ("--device", a.device),

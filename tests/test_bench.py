@@ -280,6 +280,21 @@ def test_h5ad_path_needs_a_real_label_key(tmp_path: Path) -> None:
         bench.parse_datasets(str(path), "celltype")
     (ref,) = bench.parse_datasets(str(path), "group")
     assert (ref.name, ref.kind, ref.label_key) == ("cells", "file", "group")
+    assert ref.batch_key is None
+
+
+def test_a_file_names_its_batch_column_as_a_registry_entry_does(tmp_path: Path) -> None:
+    path = tmp_path / "cells.h5ad"
+    adata = _labelled(40)
+    adata.obs["plate"] = np.array(["p1", "p2"])[np.arange(40) % 2]
+    adata.write_h5ad(path)
+    (ref,) = bench.parse_datasets(str(path), "group", "plate")
+    assert ref.batch_key == "plate" and ref.to_dict()["batch_key"] == "plate"
+    assert bench.BATCH_COLUMN in bench.hide_labels(adata, ref.batch_key).obs  # what methods get
+    with pytest.raises(GenekbError, match="batch key 'lane' is not an obs column"):
+        bench.parse_datasets(str(path), "group", "lane")
+    with pytest.raises(UsageError, match="is the label column"):
+        bench.parse_datasets(str(path), "group", "group")
 
 
 def test_every_builtin_method_is_registered_with_a_description() -> None:

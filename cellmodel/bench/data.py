@@ -43,10 +43,11 @@ class DatasetRef:
 
 
 def parse_datasets(
-    spec: str | Sequence[str] | None, label_key: str | None = None
+    spec: str | Sequence[str] | None, label_key: str | None = None, batch_key: str | None = None
 ) -> list[DatasetRef]:
     """Datasets from "a,b" (registry names, .h5ad or HDF5 paths, synthetic-N); None: the default
-    three. HDF5: a Cell Ranger .h5, a .loom file or the X/Y layout (`cellmodel.formats`)."""
+    three. HDF5: a Cell Ranger .h5, a .loom file or the X/Y layout (`cellmodel.formats`). A file's
+    `batch_key` column (a technical batch) is given to every method, as a registry entry's is."""
     names = list(DEFAULT_DATASETS) if spec is None else spec
     if isinstance(names, str):
         names = names.split(",")
@@ -69,7 +70,7 @@ def parse_datasets(
                 )
             refs.append(DatasetRef(name, "synthetic", label_key=SYNTHETIC_LABEL_KEY, n_cells=n))
         elif Path(name).suffix in (".h5ad", *io.HDF5_SUFFIXES):
-            refs.append(_file_ref(Path(name), label_key))
+            refs.append(_file_ref(Path(name), label_key, batch_key))
         else:
             raise UsageError(
                 f"unknown dataset {name!r}; choose from {', '.join(registry)}, an .h5ad, .h5 or"
@@ -81,17 +82,22 @@ def parse_datasets(
     return refs
 
 
-def _file_ref(path: Path, label_key: str | None) -> DatasetRef:
+def _file_ref(path: Path, label_key: str | None, batch_key: str | None = None) -> DatasetRef:
     if not path.exists():
         raise GenekbError(f"dataset file {path} does not exist")
     if label_key is None:
         raise UsageError(f"{path} needs label_key=: the obs column with the reference labels")
     columns = _obs_columns(path, label_key)
-    if label_key not in columns:
-        raise GenekbError(
-            f"label key {label_key!r} is not an obs column of {path}; choose from {columns}"
-        )
-    return DatasetRef(path.stem, "file", path=str(path.resolve()), label_key=label_key)
+    for role, key in (("label", label_key), ("batch", batch_key)):
+        if key is not None and key not in columns:
+            raise GenekbError(
+                f"{role} key {key!r} is not an obs column of {path}; choose from {columns}"
+            )
+    if batch_key is not None and batch_key == label_key:
+        raise UsageError(f"batch_key={batch_key!r} is the label column; name a technical batch")
+    return DatasetRef(
+        path.stem, "file", path=str(path.resolve()), label_key=label_key, batch_key=batch_key
+    )
 
 
 def _obs_columns(path: Path, label_key: str) -> list[str]:

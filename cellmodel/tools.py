@@ -19,7 +19,7 @@ from typing import Any
 
 from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
 from cellmodel.annotate.params import AnnotateParams
-from cellmodel.arguments import refuse_unknown_options
+from cellmodel.arguments import check_flags, refuse_unknown_options
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions
 from cellmodel.cluster.options import ClusterRun
 from cellmodel.embed import SemanticParams
@@ -84,6 +84,7 @@ def cluster(
     from cellmodel.io import require_anndata
 
     require_anndata(adata)  # before its genes are read to decide whether the store is opened
+    check_flags(use_semantic=use_semantic, copy=copy)
     knowledge = options.get("refine") is not None and not str(
         options.get("gene_graph", ClusterRun.gene_graph)
     ).startswith("data")
@@ -134,6 +135,7 @@ def annotate(
     from cellmodel.annotate import annotate as run_annotate
 
     refuse_unknown_options(options, annotate, run_annotate)
+    check_flags(per_cell=per_cell, copy=copy)
     with stage_bars():  # the gene cards the store lacks are embedded under a bar
         out = run_annotate(
             adata, _store(store), groupby=groupby, candidates=candidates,
@@ -191,6 +193,7 @@ def classify(
     tunables = {key: options.pop(key) for key in list(options) if key in names}
     settings = with_options(**tunables)
     require_anndata(adata)  # before the copy: a backed AnnData cannot even be copied
+    check_flags(refine=refine, copy=copy)
     opened = _store(store) if view != "pca" else None
     out = adata.copy() if copy else adata
     classify_cells(
@@ -226,6 +229,7 @@ def explain(
     from cellmodel.explain import explain as run_explain
     from cellmodel.explain import store_of
 
+    check_flags(copy=copy)
     report = run_explain(adata, store_of(adata, store), cluster_key=cluster_key, top_n=top_n)
     out = adata.copy() if copy else adata
     out.uns[EXPLAIN_UNS_KEY] = explain_record(report)
@@ -279,6 +283,7 @@ def embed(
     from cellmodel.embed import embed as run_embed
 
     build = options.pop("build", True)
+    check_flags(build=build, copy=copy)
     refuse_unknown_options(
         options, embed, run_embed, passed=("store_or_ev", "build_missing", "progress", "notify")
     )

@@ -70,6 +70,8 @@ def finish(fig: Any, axes: Any, show: bool | None, save: str | Path | None) -> A
     """scanpy's ending: write `save` (format from its suffix), then return `axes` when
     `show=False`, else show the figure (a notebook draws it) and return None."""
     check_target(save=save)
+    if show is not None and not isinstance(show, bool):  # "no" is truthy: it would show
+        raise UsageError(f"show={show!r} must be True, False or None")
     if save is not None:
         from genekb.fileio import atomic_path
 

@@ -317,3 +317,31 @@ def test_groups_of_no_cells_are_named_as_such():
     empty = _cells()[:0].copy()
     with pytest.raises(GenekbError, match=r"obs\['grp'\] has no cells; pass cells of two"):
         cell_groups(empty.obs["grp"], "grp")  # was "has one group"
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [(lambda a: cm.pp.normalize(a, copy="yes"), "copy='yes' must be True or False"),
+     (lambda a: cm.tl.cluster(a, n_clusters=3, use_semantic=False, ensemble="x"),
+      "ensemble='x' must be True or False"),
+     (lambda a: cm.tl.cluster(a, n_clusters=3, use_semantic="no"),
+      "use_semantic='no' must be True or False"),
+     (lambda a: cm.tl.classify(a, "grp", per_class=3, refine=1), "refine=1 must be True or"),
+     (lambda a: cm.tl.annotate(a, groupby="grp", candidates=["T cell", "B cell"], per_cell="yes"),
+      "per_cell='yes' must be True or False")],
+)  # fmt: skip
+def test_a_switch_that_is_no_bool_is_refused_before_any_work(call, says):
+    # A string is truthy: copy="no" would have copied, ensemble="x" turned the ensemble on.
+    adata = _cells()
+    before = adata.copy()
+    with pytest.raises(UsageError, match=says):
+        call(adata)
+    assert sorted(adata.obsm) == sorted(before.obsm) and sorted(adata.uns) == sorted(before.uns)
+    assert list(adata.obs.columns) == list(before.obs.columns)
+
+
+def test_show_that_is_no_bool_is_refused():
+    adata = _cells()
+    adata.obsm["X_pca"] = np.random.default_rng(0).normal(size=(adata.n_obs, 3))
+    with pytest.raises(UsageError, match="show='no' must be True, False or None"):
+        cm.pl.umap(adata, "grp", rep="X_pca", show="no")

@@ -13,7 +13,7 @@ import anndata as ad
 import pandas as pd
 
 from cellmodel._settings import CLUSTER_KEY
-from cellmodel.arguments import check_count, check_seed, is_whole
+from cellmodel.arguments import check_count, check_flags, check_seed, is_whole
 from cellmodel.cluster.options import parse_options
 from cellmodel.cluster.refine_fit import REFINE_MODES, parse_gene_graph
 from cellmodel.io import refuse_repeated_cells, require_anndata
@@ -80,10 +80,17 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     check_run_input(adata, n_clusters=n_clusters, label_key=run.label_key, batch_key=run.batch_key)
 
 
+# ClusterRun's switches: a string such as "no" is truthy and would have turned one on.
+_SWITCHES = (
+    "use_semantic", "align_semantic", "ensemble", "batch_choice", "merge_split", "consensus",
+)  # fmt: skip
+
+
 def _check_run_settings(run: ClusterRun) -> None:
     """The run's numbers and the fit's options, refused before any work: the semantic view is
     written into the AnnData before the fit reads its options, and scanpy's or the PCA's own
     errors would not name the argument."""
+    check_flags(**{f: getattr(run, f) for f in _SWITCHES})
     check_count(run.n_hvg, "n_hvg")
     check_n_pcs(run.n_pcs)
     check_count(run.n_neighbors, "n_neighbors")

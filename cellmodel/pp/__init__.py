@@ -62,10 +62,12 @@ def normalize(
     """
     import anndata as ad
 
+    from cellmodel.arguments import check_flags
     from cellmodel.io import expression, h5ad_safe, require_anndata, source_matrix
     from genekb.errors import UsageError
 
     require_anndata(adata)
+    check_flags(copy=copy)
     expr = expression(adata, layer=layer, gene_key=gene_key)
     same_genes = expr.X.shape[1] == adata.n_vars and (
         gene_key is not None or list(expr.genes) == list(map(str, adata.var_names))

@@ -302,3 +302,21 @@ def test_publishing_again_repairs_a_damaged_file_in_a_folder_remote(tmp_path):
     original = source.root / "embeddings" / ids["t0"] / vectors.name
     assert vectors.read_bytes() == original.read_bytes()
     assert run("pull", str(folder), "t0", "--root", str(tmp_path / "b")).exit_code == 0
+
+
+@pytest.mark.parametrize("code", ["EROFS", "ENOSPC"])
+def test_a_full_or_read_only_disk_is_not_retried_as_a_network_fault(tmp_path, code):
+    import errno
+
+    from genekb.store.remote_io import Remote, RemoteError
+
+    remote = Remote(str(tmp_path / "remote"), retries=4, backoff=0)
+    tries = []
+
+    def write() -> None:
+        tries.append(1)
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+
+    with pytest.raises(RemoteError, match="free space or give a writable place"):
+        remote._retrying("index.json", write)
+    assert len(tries) == 1  # was five tries and "check the remote"

@@ -14,6 +14,7 @@ backoff; one that will not (a 404, a refused permission) fails at once. Either w
 from __future__ import annotations
 
 import contextlib
+import errno
 import http.client
 import os
 import socket
@@ -31,6 +32,8 @@ from genekb.fileio import open_regular, sha256_file
 
 Progress = Callable[[int], None]  # called with the bytes of each chunk as it arrives
 CHUNK = 1 << 20
+# Local write errors that a retry cannot mend (read-only file system, no space, over quota).
+LASTING_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT})
 MIN_RATE = 1024  # bytes a second, over each `timeout` window; slower is a stalled transfer
 HTTP = ("http://", "https://")
 
@@ -127,6 +130,12 @@ class Remote:
                     " be (or the reverse); give a folder, or a URL, as the remote"
                 ) from None
             except transient as exc:
+                if isinstance(exc, OSError) and exc.errno in LASTING_ERRNOS:
+                    # A read-only or full disk where the files go: no retry mends it.
+                    raise RemoteError(
+                        f"{self.where(name)}: {exc.strerror or exc}; free space or give a"
+                        " writable place, then run the command again (verified files are kept)"
+                    ) from None
                 if n == self.retries:
                     raise RemoteError(
                         f"{self.where(name)}: {_reason(exc)} (after {n + 1} tries); check the "

@@ -56,8 +56,14 @@ def test_comma_separated_candidates_are_told_to_use_semicolons():
 
 
 def test_classify_without_a_split_names_the_three_ways_to_give_one():
-    with pytest.raises(UsageError, match=r"--train-fraction.*--per-class.*--train-mask"):
+    from cli.common import as_flags
+
+    with pytest.raises(UsageError, match=r"train_fraction=.*per_class=.*train_mask=") as caught:
         split(np.array(["a", "b"] * 10))
+    # The command line names the same three as its flags.
+    assert "(--train-fraction), a per-class count (--per-class) or a train mask (--train-mask)" in (
+        as_flags(str(caught.value))
+    )
 
 
 def test_an_h5ad_through_a_pipe_is_named_as_such(tmp_path):

@@ -36,11 +36,16 @@ from typing import Any, ClassVar
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError
 from genekb.fileio import atomic_write, check_output_dir, pid_alive, read_regular
 from genekb.store import integrity
-from genekb.store.hashing import sha256_json
 from genekb.store.ids import tag_problem
 from genekb.store.locks import waiting_lock
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
+from genekb.store.tags_file import (
+    SMALL_FILE_LIMIT,
+    read_tags_file,
+    tags_as_they_are,
+    tags_document,
+)
 
 __all__ = [
     "EMBEDDINGS",
@@ -58,8 +63,6 @@ __all__ = [
 MARKER = "genekb-store.json"
 TEXTS, EMBEDDINGS = "texts", "embeddings"
 TAGS_FILE = "tags.json"
-TAGS_FORMAT = "genekb-tags/1"  # {"format", "tags", "sha256": sha256 of the canonical tags}
-SMALL_FILE_LIMIT = 64 << 20  # bytes of the marker or tags.json read at most (never /dev/zero)
 # Entries a fresh root may already hold (the repo's artifacts/ keeps a README and run outputs).
 ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
 
@@ -208,58 +211,20 @@ class Store:
         yield from self.embeddings()
 
     def read_tags(self) -> tuple[dict[str, str], str]:
-        """(tags, state): state is "signed" (hash checks), "unsigned" (an older store's plain
-        mapping) or "absent"; IntegrityError if the file is corrupt or its hash does not match."""
-        path = self.root / TAGS_FILE
-        if not path.exists():
-            return {}, "absent"
-        try:
-            data = json.loads(read_regular(path, SMALL_FILE_LIMIT, follow=False))
-        except (OSError, GenekbError, ValueError):
-            data = None
-        signed = isinstance(data, dict) and data.get("format") == TAGS_FORMAT
-        if signed and set(data) != {"format", "tags", "sha256"}:
-            data = None  # a signed file holds these three keys and nothing else
-        tags = data.get("tags") if signed and data else data
-        if not isinstance(tags, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-        ):
-            raise IntegrityError(
-                f"{path} is corrupt; delete it and set tags again with `genekb build --tag`"
-            )
-        if signed and data.get("sha256") != sha256_json(tags):
-            raise IntegrityError(
-                f"{path} does not match its recorded sha256 (edited outside genekb?); check its "
-                "tags, then `genekb reindex --resign-tags` records them as they are"
-            )
-        return tags, "signed" if signed else "unsigned"
+        """(tags, state) of tags.json: `genekb.store.tags_file.read_tags_file`."""
+        return read_tags_file(self.root / TAGS_FILE)
 
     def tags(self) -> dict[str, str]:
         """Tag -> embedding id; IntegrityError if tags.json is corrupt or was edited by hand."""
         return self.read_tags()[0]
 
     def _write_tags(self, tags: dict[str, str]) -> None:
-        document = {"format": TAGS_FORMAT, "tags": tags, "sha256": sha256_json(tags)}
-        atomic_write(
-            self.root / TAGS_FILE,
-            (json.dumps(document, indent=2, sort_keys=True) + "\n").encode(),
-        )
+        atomic_write(self.root / TAGS_FILE, tags_document(tags))
 
     def resign_tags(self) -> dict[str, str]:
         """Record tags.json's tags as they are now, with a fresh sha256 (after checking them)."""
-        path = self.root / TAGS_FILE
         with self.lock("tags"):
-            try:
-                exists = path.exists() or path.is_symlink()
-                raw = read_regular(path, SMALL_FILE_LIMIT, follow=False) if exists else b"{}"
-                data = json.loads(raw)
-            except (OSError, GenekbError, ValueError):
-                data = None
-            tags = data.get("tags") if isinstance(data, dict) and "format" in data else data
-            if not isinstance(tags, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-            ):
-                raise IntegrityError(f"{path} is corrupt; delete it and set tags again")
+            tags = tags_as_they_are(self.root / TAGS_FILE)
             self._write_tags(tags)
         return tags
 

@@ -32,12 +32,10 @@ def check_count(value: object, name: str, minimum: int = 1) -> None:
         raise UsageError(f"{name}={value!r} must be a whole number, at least {minimum}")
 
 
-def check_flags(*, none_ok: bool = False, **flags: object) -> None:
-    """Each switch True or False (numpy's bools too; None where `none_ok`): a string such as
-    "no" is truthy, so `copy="no"` would have copied and `show="no"` shown."""
+def check_flags(**flags: object) -> None:
+    """Each switch True or False (numpy's bools too): a string such as "no" is truthy, so
+    `copy="no"` would have copied."""
     for name, value in flags.items():
-        if value is None and none_ok:
-            continue
         if not isinstance(value, (bool, np.bool_)):
             raise UsageError(f"{name}={value!r} must be True or False")
 

@@ -101,19 +101,19 @@ def draw_counts(
     profiles = (1 - overlap) * model.profiles + overlap * mixed
     types = rng.choice(len(model.types), n_cells, p=model.proportions)
     obs = pd.DataFrame({"cell_type": pd.Categorical(np.asarray(model.types)[types])})
-    folds = np.zeros((n_cells, n_genes))
+    design = _Design(n_cells, n_genes)
     if stimulation > 0:
-        stimulated = rng.random(n_cells) < 0.5
-        response = rng.choice(n_genes, max(1, int(RESPONSE_SHARE * n_genes)), replace=False)
-        folds[np.ix_(stimulated, response)] += rng.normal(0, stimulation, response.size)
-        obs["condition"] = pd.Categorical(np.where(stimulated, "stimulated", "control"))
+        design.stimulated = rng.random(n_cells) < 0.5
+        design.response = rng.choice(n_genes, max(1, int(RESPONSE_SHARE * n_genes)), replace=False)
+        design.shift = rng.normal(0, stimulation, design.response.size)
+        obs["condition"] = pd.Categorical(np.where(design.stimulated, "stimulated", "control"))
     if plates > 1:
-        plate = rng.integers(0, plates, n_cells)
-        folds += rng.normal(0, PLATE_SD, (plates, n_genes))[plate]
-        obs["plate"] = pd.Categorical([f"plate{p + 1}" for p in plate])
+        design.plate = rng.integers(0, plates, n_cells)
+        design.plate_folds = rng.normal(0, PLATE_SD, (plates, n_genes))
+        obs["plate"] = pd.Categorical([f"plate{p + 1}" for p in design.plate])
     sizes = rng.choice(model.library_sizes, n_cells)
     X = sp.vstack(
-        [_chunk(rng, profiles[types[s]], folds[s], sizes[s], model.theta)
+        [_chunk(rng, profiles[types[s]], design.folds(s), sizes[s], model.theta)
          for s in (slice(i, i + DRAW_CHUNK) for i in range(0, n_cells, DRAW_CHUNK))],
         format="csr",
     )  # fmt: skip
@@ -121,6 +121,28 @@ def draw_counts(
     out = ad.AnnData(X, obs=obs, var=pd.DataFrame(index=model.genes))
     out.uns["simulation"] = _record(model, n_cells, overlap, stimulation, plates, seed)
     return out
+
+
+@dataclass
+class _Design:
+    """The stimulation and plates drawn for a file, turned into log-folds a chunk at a time (a
+    cells × genes matrix of them for every cell would take gigabytes at 10^5 cells)."""
+
+    n_cells: int
+    n_genes: int
+    stimulated: np.ndarray | None = None  # per cell
+    response: np.ndarray | None = None  # the genes the stimulation moves
+    shift: np.ndarray | None = None  # their log-folds
+    plate: np.ndarray | None = None  # per cell
+    plate_folds: np.ndarray | None = None  # plates × genes
+
+    def folds(self, cells: slice) -> np.ndarray:
+        out = np.zeros((len(range(self.n_cells)[cells]), self.n_genes))
+        if self.stimulated is not None:
+            out[np.ix_(self.stimulated[cells], self.response)] += self.shift
+        if self.plate is not None:
+            out += self.plate_folds[self.plate[cells]]
+        return out
 
 
 def _chunk(

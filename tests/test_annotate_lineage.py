@@ -190,6 +190,15 @@ def test_a_term_defined_for_another_species_is_never_the_call(ids: list[str]) ->
     assert as_human.cl_id == human_vip and as_mouse.cl_id == mouse_vip
 
 
+def test_a_term_named_by_a_mouse_only_antigen_is_left_out_of_a_human_file() -> None:
+    # Gr-1 (Ly6G/Ly6C) and Sca-1 (Ly6A) have no human ortholog: a human file cannot show them
+    gr1_low_monocyte, sca1_stem, cd14_monocyte = "CL:0002058", "CL:0001008", "CL:0001054"
+    for_human, for_mouse = infer.other_species_terms("human"), infer.other_species_terms("mouse")
+    assert {gr1_low_monocyte, sca1_stem} <= for_human
+    assert not {gr1_low_monocyte, sca1_stem} & for_mouse
+    assert cd14_monocyte not in for_human | for_mouse
+
+
 def test_a_kind_placed_in_one_tissue_is_left_out_where_another_or_none_was_inferred() -> None:
     from cellmodel.annotate.report import inferred_line
 

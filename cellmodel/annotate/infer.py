@@ -9,9 +9,9 @@ with its lead over the runner-up. Nothing here reads a label. The lineage
 walk then favours, among near-equal terms, those naming that tissue (`lineage.TISSUE_BONUS`),
 and disfavours as much those whose label names only another tissue (`elsewhere_terms`: a
 mammary gland cell in a brain). Left out of the walk altogether (`out_of_place_terms`): a term
-whose label names another species than the file's ("…, human", "(Mmus)", "(sensu Nematoda)"),
-and a kind CL defines by its place (a thymocyte, a microglial cell) where another tissue or no
-tissue was inferred.
+whose label names another species than the file's ("…, human", "(Mmus)", "(sensu Nematoda)")
+or, in a human file, a mouse antigen no human gene carries ("Gr1-low"); and a kind CL defines
+by its place (a thymocyte, a microglial cell) where another tissue or no tissue was inferred.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from cellmodel.annotate import ontology
+from cellmodel.knowledge.genes import ortholog_ids
 
 # tissue -> the word stems that name it in CL text (matched at a word start, as `--tissue` is)
 TISSUE_WORDS: dict[str, tuple[str, ...]] = {
@@ -75,6 +76,14 @@ PLACED_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "hepatocyte": ("CL:0000182", "hepatocyte", ("liver",)),
     "podocyte": ("CL:0000653", "podocyte", ("kidney",)),
     "enterocyte": ("CL:0000584", "enterocyte", ("gut",)),
+}
+# Mouse surface antigens some CL labels are named by ("Gr1-low non-classical monocyte", "Kit and
+# Sca1-positive hematopoietic stem cell"), by the mouse genes that carry them: Gr-1 is the Ly6G /
+# Ly6C epitope, Sca-1 is Ly6A. Where none of an antigen's genes has a human ortholog (checked in
+# the bundled ortholog table, not assumed), a human file cannot show it and the term is mouse's.
+MOUSE_ANTIGENS: dict[str, tuple[str, ...]] = {
+    "Gr1": ("Ly6g", "Ly6c1", "Ly6c2"),
+    "Sca1": ("Ly6a",),
 }
 _ANIMALS = ("Vertebrata", "metazoa", "Metazoa")
 CLADES_OF: dict[str, frozenset[str]] = {
@@ -191,7 +200,23 @@ def other_species_terms(taxon: str | None) -> frozenset[str]:
         tag = _CLADE_TAG.search(label or "")
         if tag and (tag.group(1) or tag.group(2)) not in clades:
             out.add(i)
+    if taxon == "human":
+        out |= _mouse_antigen_terms()
     return frozenset(out)
+
+
+def _mouse_antigen_terms() -> set[str]:
+    """The CL ids whose label names a `MOUSE_ANTIGENS` antigen none of whose genes has a human
+    ortholog."""
+    mouse_only = [
+        antigen
+        for antigen, genes in MOUSE_ANTIGENS.items()
+        if (ortholog_ids(list(genes), "mouse", "human") < 0).all()
+    ]
+    if not mouse_only:
+        return set()
+    pattern = re.compile(rf"\b(?:{'|'.join(map(re.escape, mouse_only))})\b")
+    return {i for i, label in ontology.live_labels().items() if pattern.search(label or "")}
 
 
 @lru_cache(maxsize=1)

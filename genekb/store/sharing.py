@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -217,7 +217,7 @@ def import_file(
         texts_here = {vid for kind, vid in members if kind == TEXTS}
         if not force:  # early, before unpacking; checked again under the lock when publishing
             store.refuse_moving(header["tags"])
-        root_existed, store_was_new = store.root.exists(), store.is_new
+        undo = new_store_undo(store)
         staging = None
         try:
             staging = store.staging_dir("import-")
@@ -241,8 +241,7 @@ def import_file(
         except BaseException:
             if staging is not None:
                 store.remove_staging_dir(staging)
-            if store_was_new:
-                _undo_new_store(store, root_existed)
+            undo()
             raise
         store.remove_staging_dir(staging)
     return {
@@ -390,19 +389,33 @@ def _damaged_copy(store: Store, kind: str, target: Path) -> bool:
     return bool(report["problems"])
 
 
-def _undo_new_store(store: Store, root_existed: bool) -> None:
-    """Remove the skeleton a failed import wrote into a root that held no store before, unless
-    another writer has published a version or a tag into it meanwhile."""
-    published = any(_holds_any(store.root / kind) for kind in (TEXTS, EMBEDDINGS))
-    if published or (store.root / TAGS_FILE).exists():
-        return
-    if not root_existed:
-        shutil.rmtree(store.root, ignore_errors=True)
-        return
-    (store.root / MARKER).unlink(missing_ok=True)
-    for name in (".staging", EMBEDDINGS, TEXTS):
-        with contextlib.suppress(OSError):
-            (store.root / name).rmdir()  # only if empty
+def new_store_undo(store: Store) -> Callable[[], None]:
+    """What removes the skeleton a failed write leaves in a root that held no store before it
+    (the marker, empty folders, the folders made for the root); a no-op for an existing store."""
+    if not store.is_new:
+        return lambda: None
+    made = store.root  # the outermost folder the write will create, if any
+    while not made.parent.exists() and made.parent != made.parent.parent:
+        made = made.parent
+    root_existed = store.root.exists()
+
+    def undo() -> None:
+        # Another writer may have published a version or a tag into the new store meanwhile.
+        published = any(_holds_any(store.root / kind) for kind in (TEXTS, EMBEDDINGS))
+        if published or (store.root / TAGS_FILE).exists():
+            return
+        if not root_existed:
+            shutil.rmtree(made, ignore_errors=True)
+            return
+        (store.root / MARKER).unlink(missing_ok=True)
+        shutil.rmtree(store.root / "locks", ignore_errors=True)
+        staging = store.root / ".staging"
+        empty = sorted(staging.rglob("*"), reverse=True) if staging.is_dir() else []
+        for folder in [*empty, staging, store.root / EMBEDDINGS, store.root / TEXTS]:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: a concurrent first writer's files stay
+
+    return undo
 
 
 def _holds_any(folder: Path) -> bool:

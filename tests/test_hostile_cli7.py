@@ -52,3 +52,30 @@ def test_a_refused_import_into_a_new_nested_root_leaves_no_folder(tmp_path, fold
     args = ("import", str(tmp_path / "t0.tar"), "--expect", "0" * 16, "--root", str(nested))
     one_line_error(run(*args))
     assert not (tmp_path / "new").exists()  # it left new/deeper/ behind
+
+
+def test_gene_names_from_a_file_are_printed_as_text_not_markup_or_escapes(tmp_path):
+    # A `[/x]` in an unmatched gene name made rich raise MarkupError after the import was
+    # written (exit 1, "unexpected MarkupError"); an ESC sequence reached the terminal raw.
+    table = "gene,d0,d1\nCD3E,1,2\n[/nope],3,4\nX\x1b[31mRED,5,6\n"
+    (tmp_path / "v.csv").write_text(table)
+    result = run(
+        "import-vectors", str(tmp_path / "v.csv"), "-m", "x", "--root", str(tmp_path / "s")
+    )
+    assert result.exit_code == 0, result.output
+    assert "[/nope]" in result.stderr and "X\\x1b[31mRED" in result.stderr
+    assert "\x1b" not in result.stderr
+
+
+def test_sql_values_and_names_are_printed_as_text(tmp_path, folder_remote):
+    query = "SELECT '[/nope]' AS \"[/h]\", chr(27) || '[2J' AS b"
+    result = run("sql", query, "--root", str(tmp_path / "source"))
+    assert result.exit_code == 0, result.output
+    assert "[/nope]" in result.stdout and "[/h]" in result.stdout
+    assert "\\x1b[2J" in result.stdout and "\x1b" not in result.stdout
+
+
+def test_an_error_quoting_a_newline_or_an_escape_is_one_line(tmp_path):
+    missing = tmp_path / "a\nb\x1b[2J.csv"
+    line = one_line_error(run("import-vectors", str(missing), "-m", "x", "--root", str(tmp_path)))
+    assert "a\\nb\\x1b[2J.csv does not exist" in line

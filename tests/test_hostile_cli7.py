@@ -79,3 +79,23 @@ def test_an_error_quoting_a_newline_or_an_escape_is_one_line(tmp_path):
     missing = tmp_path / "a\nb\x1b[2J.csv"
     line = one_line_error(run("import-vectors", str(missing), "-m", "x", "--root", str(tmp_path)))
     assert "a\\nb\\x1b[2J.csv does not exist" in line
+
+
+def test_a_refused_import_keeps_a_concurrent_first_writers_work(tmp_path, folder_remote):
+    # A refused import into a new root removed the whole root, with the staging of another
+    # import into it that was still running: that one then failed, calling its file damaged.
+    from genekb.errors import GenekbError
+    from genekb.store.sharing import import_file
+
+    assert (
+        run("export", "t0", str(tmp_path / "t0.tar"), "--root", str(tmp_path / "source")).exit_code
+        == 0
+    )
+    root = tmp_path / "new"
+    other, mine = Store.open(root, create=True), Store.open(root, create=True)
+    staging = other.staging_dir("import-")
+    (staging / "half-written").write_text("x")
+    with pytest.raises(GenekbError, match="you expected"):
+        import_file(mine, tmp_path / "t0.tar", expect="0" * 16)
+    assert (staging / "half-written").is_file()
+    assert not Store.open(root).is_new  # the other writer's store keeps its marker

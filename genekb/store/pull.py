@@ -114,7 +114,10 @@ def pull(
         # (a refusal) into a root that held no store leaves no store behind.
         cache = store.root / ".staging" / PULL_CACHE
         if was_new and not (_resumable(exc) and _holds_bytes(cache)):
-            clear_cache(store)
+            for _kind, vid in missing:  # not another pull's downloads
+                shutil.rmtree(cache / vid, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                cache.rmdir()
             undo()
         raise
     return {

@@ -391,29 +391,31 @@ def _damaged_copy(store: Store, kind: str, target: Path) -> bool:
 
 def new_store_undo(store: Store) -> Callable[[], None]:
     """What removes the skeleton a failed write leaves in a root that held no store before it
-    (the marker, empty folders, the folders made for the root); a no-op for an existing store."""
+    (the marker, locks, empty folders, the folders made for the root); a no-op for an existing
+    store. Call it after removing the write's own staging."""
     if not store.is_new:
         return lambda: None
-    made = store.root  # the outermost folder the write will create, if any
+    made = store.root  # the outermost folder the write will create (None: the root existed)
     while not made.parent.exists() and made.parent != made.parent.parent:
         made = made.parent
-    root_existed = store.root.exists()
+    outermost = None if store.root.exists() else made
 
     def undo() -> None:
-        # Another writer may have published a version or a tag into the new store meanwhile.
-        published = any(_holds_any(store.root / kind) for kind in (TEXTS, EMBEDDINGS))
-        if published or (store.root / TAGS_FILE).exists():
+        # Another writer into the new store, publishing or still staging, keeps it whole.
+        if any(_holds_any(store.root / name) for name in (TEXTS, EMBEDDINGS, ".staging")):
             return
-        if not root_existed:
-            shutil.rmtree(made, ignore_errors=True)
+        if (store.root / TAGS_FILE).exists():
             return
         (store.root / MARKER).unlink(missing_ok=True)
         shutil.rmtree(store.root / "locks", ignore_errors=True)
-        staging = store.root / ".staging"
-        empty = sorted(staging.rglob("*"), reverse=True) if staging.is_dir() else []
-        for folder in [*empty, staging, store.root / EMBEDDINGS, store.root / TEXTS]:
+        folders = [store.root / ".staging", store.root / EMBEDDINGS, store.root / TEXTS]
+        if outermost is not None:
+            folders += [store.root, *store.root.parents]
+        for folder in folders:
             with contextlib.suppress(OSError):
-                folder.rmdir()  # only if empty: a concurrent first writer's files stay
+                folder.rmdir()  # only if empty
+            if folder == outermost:
+                break
 
     return undo
 

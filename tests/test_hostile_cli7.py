@@ -99,3 +99,17 @@ def test_a_refused_import_keeps_a_concurrent_first_writers_work(tmp_path, folder
         import_file(mine, tmp_path / "t0.tar", expect="0" * 16)
     assert (staging / "half-written").is_file()
     assert not Store.open(root).is_new  # the other writer's store keeps its marker
+
+
+def test_a_ragged_task_file_is_named_as_such(tmp_path):
+    # A row one field longer than the header made pandas read the genes as an index and the
+    # extra field as the label: "a task needs at least two labels, found ['x']".
+    from genekb.errors import GenekbError
+    from genekb.eval.tasks import read_task_file
+
+    rows = "".join(f"GENE{i},{i % 2},x\n" for i in range(20))
+    (tmp_path / "task.csv").write_text("gene,label\n" + rows)
+    with pytest.raises(
+        GenekbError, match=r"a ragged table \(line 2 has 3 fields, the header has 2\)"
+    ):
+        read_task_file(tmp_path / "task.csv")

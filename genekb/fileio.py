@@ -269,6 +269,8 @@ def check_output_file(
     replace it), an existing file without `force`, a parent that is missing, not a directory or
     not writable. Nothing is written or created here.
     """
+    if is_stdin(path):  # `-` is stdin to every input; as an output it made a file named `-`
+        raise UsageError(f"{flag} '-': this writes a file, not stdout; give a file name")
     path = Path(path)
     _stat_safely(path, flag)
     if path.is_dir():

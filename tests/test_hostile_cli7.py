@@ -113,3 +113,24 @@ def test_a_ragged_task_file_is_named_as_such(tmp_path):
         GenekbError, match=r"a ragged table \(line 2 has 3 fields, the header has 2\)"
     ):
         read_task_file(tmp_path / "task.csv")
+
+
+def test_an_export_name_never_lies_about_its_format(tmp_path, folder_remote, monkeypatch):
+    # `-` made a file named `-` (it is stdin to every input); `.tar.zst` and `.tar.lz4` got a
+    # plain tar, and `.tbz2` / `.txz` (names tar reads as bzip2 / xz) a plain tar as well.
+    import tarfile
+
+    monkeypatch.chdir(tmp_path)
+    export = ("export", "t0", "--root", str(tmp_path / "source"))
+    line = one_line_error(run(*export[:2], "-", *export[2:]), code=2)
+    assert "writes a file, not stdout" in line and not (tmp_path / "-").exists()
+    for name in ("t0.tar.zst", "t0.tar.lz4", "t0.tar.Z"):
+        assert "an export is a tar archive" in one_line_error(
+            run(*export[:2], name, *export[2:]), code=2
+        )
+        assert not (tmp_path / name).exists()
+    for name, magic in (("t0.tbz2", b"BZh"), ("t0.txz", b"\xfd7zXZ")):
+        assert run(*export[:2], name, *export[2:]).exit_code == 0
+        assert (tmp_path / name).read_bytes().startswith(magic)
+        with tarfile.open(tmp_path / name) as tar:
+            assert "genekb-export.json" in tar.getnames()

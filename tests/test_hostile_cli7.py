@@ -134,3 +134,19 @@ def test_an_export_name_never_lies_about_its_format(tmp_path, folder_remote, mon
         assert (tmp_path / name).read_bytes().startswith(magic)
         with tarfile.open(tmp_path / name) as tar:
             assert "genekb-export.json" in tar.getnames()
+
+
+def test_an_import_whose_catalog_cannot_be_written_says_the_versions_are_in(
+    tmp_path, folder_remote
+):
+    # A folder where catalog.duckdb belongs: the import published its versions, then said
+    # "cannot write …/catalog.duckdb: Is a directory; nothing was written there".
+    source = tmp_path / "source"
+    assert run("export", "t0", str(tmp_path / "t0.tar"), "--root", str(source)).exit_code == 0
+    root = tmp_path / "store"
+    assert run("import", str(tmp_path / "t0.tar"), "--root", str(root)).exit_code == 0
+    (root / "catalog.duckdb").unlink()
+    (root / "catalog.duckdb").mkdir()
+    line = one_line_error(run("reindex", "--root", str(root)))
+    assert "cannot write the catalog" in line and "the versions and tags are not affected" in line
+    assert "nothing was written there" not in line

@@ -295,28 +295,39 @@ def _quote(path: Path) -> str:
 def rebuild(store: Store) -> Path:
     """Rewrite `catalog.duckdb` at the root (atomically) over the clean versions, for tools that
     open it directly; its views read the Parquet files by absolute path."""
-    import duckdb
-
     versions, _ = checked_versions(store)
     target = store.root / CATALOG_FILE
-    with store.lock("catalog"), atomic_path(target, durable=False) as tmp:
+    with store.lock("catalog"):
+        tags = _tags(store)
         try:
-            con = duckdb.connect(str(tmp))
-            try:
-                _versions_table(con, versions, _tags(store))
-                _file_views(con, versions)
-            finally:
-                con.close()
-        except duckdb.Error as exc:  # its words name the temporary file: name the catalog
-            reason = str(exc).splitlines()[0].replace(str(tmp), str(target))
+            with atomic_path(target, durable=False) as tmp:
+                _write_catalog(tmp, target, versions, tags)
+        except GenekbError as exc:  # a duckdb error, or a write refused (a folder in its place)
+            reason = str(exc).removeprefix(f"cannot write {target}: ")
+            reason = reason.removesuffix("; nothing was written there")
             # It is derived, and written last: what the command wrote before it is in place.
             raise GenekbError(
                 f"cannot write the catalog {target}: {reason}; the versions and tags are not"
                 " affected, and `genekb reindex` rewrites the catalog once it can be written"
             ) from None
-        finally:
-            Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return target
+
+
+def _write_catalog(tmp: Path, target: Path, versions: list[Any], tags: dict[str, str]) -> None:
+    """The catalog written to `tmp`; a DuckDB error names `target`, not the temporary file."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            _versions_table(con, versions, tags)
+            _file_views(con, versions)
+        finally:
+            con.close()
+    except duckdb.Error as exc:
+        raise GenekbError(str(exc).splitlines()[0].replace(str(tmp), str(target))) from None
+    finally:
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
 
 
 def _file_views(con: duckdb.DuckDBPyConnection, versions: list[Any]) -> None:

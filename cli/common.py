@@ -35,7 +35,7 @@ from cli.plain import CONTROLS, ONE_LINE
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.settings import env_number
 
-err = Console(stderr=True)
+err = Console(stderr=True, emoji=False)  # ":x:" in a quoted value stays text
 F = TypeVar("F", bound=Callable[..., Any])
 
 

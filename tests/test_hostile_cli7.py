@@ -57,13 +57,15 @@ def test_a_refused_import_into_a_new_nested_root_leaves_no_folder(tmp_path, fold
 def test_gene_names_from_a_file_are_printed_as_text_not_markup_or_escapes(tmp_path):
     # A `[/x]` in an unmatched gene name made rich raise MarkupError after the import was
     # written (exit 1, "unexpected MarkupError"); an ESC sequence reached the terminal raw.
-    table = "gene,d0,d1\nCD3E,1,2\n[/nope],3,4\nX\x1b[31mRED,5,6\n"
+    # And ":x:" became an emoji.
+    table = "gene,d0,d1\nCD3E,1,2\n[/nope],3,4\nX\x1b[31mRED,5,6\n:x:,7,8\n"
     (tmp_path / "v.csv").write_text(table)
     result = run(
         "import-vectors", str(tmp_path / "v.csv"), "-m", "x", "--root", str(tmp_path / "s")
     )
     assert result.exit_code == 0, result.output
     assert "[/nope]" in result.stderr and "X\\x1b[31mRED" in result.stderr
+    assert ":x:" in result.stderr
     assert "\x1b" not in result.stderr
 
 

@@ -152,3 +152,22 @@ def test_an_import_whose_catalog_cannot_be_written_says_the_versions_are_in(
     line = one_line_error(run("reindex", "--root", str(root)))
     assert "cannot write the catalog" in line and "the versions and tags are not affected" in line
     assert "nothing was written there" not in line
+
+
+def test_a_tag_that_is_no_name_is_mended_by_a_command_that_exists(tmp_path, folder_remote):
+    # verify said "re-tag it: `genekb tag` …", and genekb has no `tag` command.
+    import json
+
+    from genekb.store.store_verify import tag_problems
+
+    store = Store.open(tmp_path / "source")
+    body = json.loads(store.tags_file.read_text())
+    body["tags"]["../x"] = body["tags"]["t0"]
+    store.tags_file.write_text(json.dumps(body))
+    assert run("reindex", "--resign-tags", "--root", str(store.root)).exit_code == 0
+    (problem,) = tag_problems(store)
+    assert "`genekb tag`" not in problem and "`genekb reindex --resign-tags`" in problem
+    del body["tags"]["../x"]  # what the message says to do
+    store.tags_file.write_text(json.dumps(body))
+    assert run("reindex", "--resign-tags", "--root", str(store.root)).exit_code == 0
+    assert tag_problems(store) == []

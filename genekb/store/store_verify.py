@@ -73,6 +73,6 @@ def tag_problems(store: Store) -> list[str]:
             # genekb has no `tag` command: the tag goes by hand, then the tags are re-signed.
             problems.append(
                 f"{path}: {named} (remove it from {path}, then `genekb reindex --resign-tags`;"
-                " set a tag with a build's or an import's --tag)"
+                " set a tag with build's or import-vectors' --tag)"
             )
     return problems

@@ -171,3 +171,20 @@ def test_a_tag_that_is_no_name_is_mended_by_a_command_that_exists(tmp_path, fold
     store.tags_file.write_text(json.dumps(body))
     assert run("reindex", "--resign-tags", "--root", str(store.root)).exit_code == 0
     assert tag_problems(store) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "word"),
+    [
+        ("INSTALL httpfs", "INSTALL"),
+        ("/* note */\n checkpoint", "CHECKPOINT"),
+        ("PRAGMA threads=1", "PRAGMA"),
+    ],
+)
+def test_a_refused_sql_statement_is_named_by_its_own_first_word(
+    tmp_path, folder_remote, query, word
+):
+    # DuckDB's statement type was shown: "not LOAD" for INSTALL, "not CALL" for CHECKPOINT,
+    # "not SET" for PRAGMA.
+    line = one_line_error(run("sql", query, "--root", str(tmp_path / "source")))
+    assert f"only queries run here (SELECT, EXPLAIN), not {word};" in line

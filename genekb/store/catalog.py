@@ -14,6 +14,7 @@ the statement.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import warnings
 from collections.abc import Callable
@@ -269,18 +270,25 @@ def _interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], pd.DataFra
     return outcome["value"]
 
 
+_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
+
+
 def _refuse_changes(sql: str) -> None:
     """Only queries run: a DROP or CREATE would change nothing on disk (the views live in memory)
     but would answer as if it had."""
     import duckdb
 
     queries = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
-    kinds = [s.type for s in duckdb.extract_statements(sql)]
-    other = next((k for k in kinds if k not in queries), None)
+    statements = duckdb.extract_statements(sql)
+    kinds = [s.type for s in statements]
+    other = next((s for s in statements if s.type not in queries), None)
     if other is not None:
+        # The statement's own first word: DuckDB's type for INSTALL is LOAD, for PIVOT MULTI.
+        word = _FIRST_WORD.match(other.query)
         raise GenekbError(
-            f"SQL error: only queries run here (SELECT, EXPLAIN), not {other.name}; the store"
-            " changes through genekb's own commands"
+            f"SQL error: only queries run here (SELECT, EXPLAIN), not"
+            f" {word[1].upper() if word else other.type.name}; the store changes through"
+            " genekb's own commands"
         )
     if len(kinds) != 1:
         # An empty query had no result to print; of several, only the last one's was printed.

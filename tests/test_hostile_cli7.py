@@ -188,3 +188,12 @@ def test_a_refused_sql_statement_is_named_by_its_own_first_word(
     # "not SET" for PRAGMA.
     line = one_line_error(run("sql", query, "--root", str(tmp_path / "source")))
     assert f"only queries run here (SELECT, EXPLAIN), not {word};" in line
+
+
+def test_a_model_name_that_gives_no_tag_is_refused_before_any_work(tmp_path):
+    # `-m ..` set the tag "human/imported" itself, shared by every such name.
+    (tmp_path / "v.csv").write_text("gene,d0,d1\nCD3E,1,2\nCD19,3,4\n")
+    args = ("import-vectors", str(tmp_path / "v.csv"), "--root", str(tmp_path / "s"))
+    line = one_line_error(run(*args, "-m", ".."), code=2)
+    assert "gives no tag name; pass --tag" in line and not (tmp_path / "s").exists()
+    assert run(*args, "-m", "..", "--tag", "human/imported/dots").exit_code == 0

@@ -197,3 +197,14 @@ def test_a_model_name_that_gives_no_tag_is_refused_before_any_work(tmp_path):
     line = one_line_error(run(*args, "-m", ".."), code=2)
     assert "gives no tag name; pass --tag" in line and not (tmp_path / "s").exists()
     assert run(*args, "-m", "..", "--tag", "human/imported/dots").exit_code == 0
+
+
+def test_publishing_into_a_stores_own_folders_is_refused(tmp_path, folder_remote):
+    # It wrote the remote's files among the versions: a folder `pub` in embeddings/ that
+    # verify then called a damaged version, and a file unlisted in a text version's manifest.
+    source = tmp_path / "source"
+    text = next((source / "texts").iterdir())
+    for dest in (source / "embeddings" / "pub", text / "pub", source / ".staging" / "pub"):
+        line = one_line_error(run("publish", str(dest), "--root", str(source)))
+        assert "is inside the genekb store" in line and not dest.exists()
+    assert run("verify", "--root", str(source)).exit_code == 0

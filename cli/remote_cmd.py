@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from cli.cellmodel_args import JsonOpt, RootOpt
+from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import PROGRESS_SECONDS, err, handle_errors, info, print_json
 from cli.plain import PlainTable
 from genekb.store.store import Store
@@ -74,7 +74,7 @@ def publish(
     ] = None,
     force: ForceOpt = False,
     timeout: TimeoutOpt = 30.0,
-    root: RootOpt = None,
+    root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Publish versions (with their text versions and tags) as a static store others pull from;
@@ -110,7 +110,7 @@ def pull(
     force: ForceOpt = False,
     timeout: TimeoutOpt = 30.0,
     retries: Annotated[int, typer.Option(min=0, help="Retries per request, with backoff.")] = 4,
-    root: RootOpt = None,
+    root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Fetch the versions a remote holds and this store lacks: each file's sha256 and each

@@ -208,3 +208,23 @@ def test_publishing_into_a_stores_own_folders_is_refused(tmp_path, folder_remote
         line = one_line_error(run("publish", str(dest), "--root", str(source)))
         assert "is inside the genekb store" in line and not dest.exists()
     assert run("verify", "--root", str(source)).exit_code == 0
+
+
+def test_a_url_root_is_never_a_local_folder(tmp_path, folder_remote, monkeypatch):
+    # `genekb import F --root file:///…` (a Path option folds "//") and GENEKB_HOME=https://…
+    # wrote a local store under ./file:/… and ./https:/… and then failed on the catalog.
+    from genekb.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "source"
+    assert run("export", "t0", "t0.tar", "--root", str(source)).exit_code == 0
+    url = folder_remote.as_uri()
+    line = one_line_error(run("import", "t0.tar", "--root", url), code=2)
+    assert "is a remote store, read-only; write to a local root" in line
+    monkeypatch.setenv("GENEKB_HOME", "https://127.0.0.1:9/store")
+    one_line_error(run("import", "t0.tar"), code=2)
+    with pytest.raises(UsageError, match="is a URL; this command takes a local store"):
+        Store.open(Path("https://127.0.0.1:9/store"), create=True)
+    assert not (tmp_path / "file:").exists() and not (tmp_path / "https:").exists()
+    # A read through a URL root works: export from the published folder.
+    assert run("export", "t0", "again.tar", "--root", url).exit_code == 0

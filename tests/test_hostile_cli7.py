@@ -228,3 +228,17 @@ def test_a_url_root_is_never_a_local_folder(tmp_path, folder_remote, monkeypatch
     assert not (tmp_path / "file:").exists() and not (tmp_path / "https:").exists()
     # A read through a URL root works: export from the published folder.
     assert run("export", "t0", "again.tar", "--root", url).exit_code == 0
+
+
+def test_sql_json_keeps_every_column_of_a_repeated_name(tmp_path, folder_remote):
+    # `SELECT 1 AS a, 2 AS a --json` printed one key, "a": 2 (the first column lost), while
+    # --all (DuckDB's own fetchdf) named them a and a_1.
+    import json
+
+    root = str(tmp_path / "source")
+    for more in ((), ("--all",)):
+        result = run("sql", "SELECT 1 AS a, 2 AS A, 3 AS a", "--root", root, "--json", *more)
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        assert document["columns"] == ["a", "A_1", "a_2"]
+        assert document["rows"] == [{"a": 1, "A_1": 2, "a_2": 3}]

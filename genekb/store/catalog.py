@@ -227,15 +227,30 @@ def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
             con.close()
 
 
+def _unique_names(names: list[str]) -> list[str]:
+    """Repeated column names suffixed as DuckDB's `fetchdf` does (`a`, `a_1`, `a_2`; case-blind)."""
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        chosen, k = name, 1
+        while chosen.lower() in taken:
+            chosen, k = f"{name}_{k}", k + 1
+        taken.add(chosen.lower())
+        unique.append(chosen)
+    return unique
+
+
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None) -> pd.DataFrame:
     result = con.execute(sql)
+    # Named as DuckDB's own fetchdf (`--all`) names them: two columns `a` became one key of a
+    # --json row, which kept the second value and dropped the first.
+    names = _unique_names([d[0] for d in result.description or []])
     if limit is None:
         frame = result.fetchdf()
         frame.attrs["truncated"] = False
         return frame
-    columns = [d[0] for d in result.description or []]
     rows = result.fetchmany(limit + 1)
-    frame = pd.DataFrame(rows[:limit], columns=columns)
+    frame = pd.DataFrame(rows[:limit], columns=names)
     frame.attrs["truncated"] = len(rows) > limit
     return frame
 

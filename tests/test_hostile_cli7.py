@@ -242,3 +242,17 @@ def test_sql_json_keeps_every_column_of_a_repeated_name(tmp_path, folder_remote)
         document = json.loads(result.stdout)
         assert document["columns"] == ["a", "A_1", "a_2"]
         assert document["rows"] == [{"a": 1, "A_1": 2, "a_2": 3}]
+
+
+def test_sql_json_all_writes_a_vector_as_numbers(tmp_path, folder_remote):
+    # --json --all (DuckDB's fetchdf) wrote a vector as NumPy's text: "[0.1 0.2 ... 0.3]", its
+    # middle left out past 1,000 numbers, and a DATE as a timestamp; with a limit, as numbers.
+    import json
+
+    query = "SELECT range(2000)::FLOAT[] AS v, DATE '2020-01-02' AS d"
+    rows = []
+    for more in ((), ("--all",)):
+        result = run("sql", query, "--root", str(tmp_path / "source"), "--json", *more)
+        assert result.exit_code == 0, result.output
+        rows.append(json.loads(result.stdout)["rows"])
+    assert rows[0] == rows[1] == [{"v": [float(i) for i in range(2000)], "d": "2020-01-02"}]

@@ -242,16 +242,14 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None) -> pd.DataFrame:
     result = con.execute(sql)
-    # Named as DuckDB's own fetchdf (`--all`) names them: two columns `a` became one key of a
-    # --json row, which kept the second value and dropped the first.
+    # Named as DuckDB's fetchdf names them: two columns `a` became one key of a --json row,
+    # which kept the second value and dropped the first.
     names = _unique_names([d[0] for d in result.description or []])
-    if limit is None:
-        frame = result.fetchdf()
-        frame.attrs["truncated"] = False
-        return frame
-    rows = result.fetchmany(limit + 1)
-    frame = pd.DataFrame(rows[:limit], columns=names)
-    frame.attrs["truncated"] = len(rows) > limit
+    # Python values either way, not fetchdf's NumPy ones: --json --all wrote a vector column as
+    # NumPy's text, "[0.1 0.2 ... 0.3]" with the middle left out, and dates as timestamps.
+    rows = result.fetchall() if limit is None else result.fetchmany(limit + 1)
+    frame = pd.DataFrame(rows if limit is None else rows[:limit], columns=names)
+    frame.attrs["truncated"] = limit is not None and len(rows) > limit
     return frame
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from genekb.store.store import Store
-from tests.conftest import one_line_error
+from tests.conftest import make_genes, one_line_error
 from tests.conftest import run_genekb as run
 from tests.test_remote import build_tags
 
@@ -256,3 +256,20 @@ def test_sql_json_all_writes_a_vector_as_numbers(tmp_path, folder_remote):
         assert result.exit_code == 0, result.output
         rows.append(json.loads(result.stdout)["rows"])
     assert rows[0] == rows[1] == [{"v": [float(i) for i in range(2000)], "d": "2020-01-02"}]
+
+
+def test_a_build_whose_encoder_cannot_load_leaves_no_new_store(tmp_path, monkeypatch):
+    # The text version was written first, so a failed build (weights not downloaded) left a
+    # store behind in a root that held none.
+    from genekb.build import build
+    from genekb.encoders import registry
+    from genekb.errors import GenekbError
+
+    def unavailable(spec, device=None):
+        raise GenekbError(f"encoder {spec.name!r}: not available offline")
+
+    monkeypatch.setattr(registry, "load", unavailable)
+    root = tmp_path / "new"
+    with pytest.raises(GenekbError, match="not available offline"):
+        build(Store.open(root, create=True), model="fake", gene_table=make_genes(), genes=["GENE1"])
+    assert not root.exists()

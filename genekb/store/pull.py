@@ -27,12 +27,12 @@ from typing import Any
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import check_room, sha256_file
 from genekb.store.content import CONTENT_KEY
+from genekb.store.new_store import new_store_undo
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
 from genekb.store.remote_io import NotFound, Remote, RemoteError
 from genekb.store.sharing import (
     check_expected,
     check_staged,
-    new_store_undo,
     publish_tagged,
     staged_text_dir,
 )

@@ -14,9 +14,8 @@ import io
 import json
 import os
 import re
-import shutil
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,7 +26,8 @@ from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY, content_and_problems
 from genekb.store.ids import tag_problem
 from genekb.store.manifest import FORMAT, MANIFEST, MANIFEST_LIMIT, now_iso
-from genekb.store.store import EMBEDDINGS, MARKER, TAGS_FILE, TEXTS, EmbeddingVersion, Store
+from genekb.store.new_store import new_store_undo
+from genekb.store.store import EMBEDDINGS, TEXTS, EmbeddingVersion, Store
 
 EXPORT_MARKER = "genekb-export.json"
 UNPACK_RATIO, UNPACK_SLACK = 20, 64 << 20  # what an import may unpack: 20× the file + 64 MiB
@@ -390,38 +390,3 @@ def _damaged_copy(store: Store, kind: str, target: Path) -> bool:
     if label == "embedding":  # its text version is checked on its own turn
         report["problems"] = [p for p in report["problems"] if "text version" not in p]
     return bool(report["problems"])
-
-
-def new_store_undo(store: Store) -> Callable[[], None]:
-    """What removes the skeleton a failed write leaves in a root that held no store before it
-    (the marker, locks, empty folders, the folders made for the root); a no-op for an existing
-    store. Call it after removing the write's own staging."""
-    if not store.is_new:
-        return lambda: None
-    made = store.root  # the outermost folder the write will create (None: the root existed)
-    while not made.parent.exists() and made.parent != made.parent.parent:
-        made = made.parent
-    outermost = None if store.root.exists() else made
-
-    def undo() -> None:
-        # Another writer into the new store, publishing or still staging, keeps it whole.
-        if any(_holds_any(store.root / name) for name in (TEXTS, EMBEDDINGS, ".staging")):
-            return
-        if (store.root / TAGS_FILE).exists():
-            return
-        (store.root / MARKER).unlink(missing_ok=True)
-        shutil.rmtree(store.root / "locks", ignore_errors=True)
-        folders = [store.root / ".staging", store.root / EMBEDDINGS, store.root / TEXTS]
-        if outermost is not None:
-            folders += [store.root, *store.root.parents]
-        for folder in folders:
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only if empty
-            if folder == outermost:
-                break
-
-    return undo
-
-
-def _holds_any(folder: Path) -> bool:
-    return folder.is_dir() and any(folder.iterdir())

@@ -17,6 +17,12 @@ RootOpt = Annotated[
     Path | None,
     typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
 ]
+# Text, not a Path, for genekb's commands: a Path folds a URL's "//", so the store could not tell
+# a URL (read in place, or refused for a write) from a local folder named "https:".
+StoreRootOpt = Annotated[
+    str | None,
+    typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ModelOpt = Annotated[
     str,

@@ -31,10 +31,11 @@ from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
 
 from cli import restore_interrupts
+from cli.plain import CONTROLS, ONE_LINE
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.settings import env_number
 
-err = Console(stderr=True)
+err = Console(stderr=True, emoji=False)  # ":x:" in a quoted value stays text
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -84,7 +85,8 @@ def _one_line_usage_errors(ctx: ClickContext | None = None) -> Iterator[None]:
 
 def fail(message: str, code: int = 1) -> None:
     # Escaped: a message quotes paths and values the user gave, and `[x]` in them is no markup.
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    line = escape(message.translate(ONE_LINE))
+    err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -152,8 +154,9 @@ def print_json(document: Any) -> None:
     sys.stdout.write(text + "\n")
 
 
-def info(message: str) -> None:
-    err.print(message, highlight=False, soft_wrap=True)
+def info(message: str, *, markup: bool = False) -> None:
+    """One message on stderr; `[x]` in it is text (it quotes names from files) unless `markup`."""
+    err.print(message.translate(CONTROLS), markup=markup, highlight=False, soft_wrap=True)
 
 
 PROGRESS_SECONDS = 10.0  # seconds between progress lines outside a terminal

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from cli.cellmodel_args import JsonOpt, RootOpt
 from cli.common import handle_errors, info, print_json
+from cli.plain import PlainTable
 
 datasets_app = typer.Typer(help="The registry of pinned datasets.", no_args_is_help=True)
 out = Console()
@@ -31,7 +31,7 @@ def datasets_list(json_: JsonOpt = False) -> None:
     if json_:
         print_json({"datasets": rows})
         return
-    table = Table("name", "cells", "classes", "labels", "values", "taxon", "source")
+    table = PlainTable("name", "cells", "classes", "labels", "values", "taxon", "source")
     for r in rows:
         table.add_row(
             r["name"],

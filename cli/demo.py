@@ -29,6 +29,11 @@ ROOT = resolve_root()  # $GENEKB_HOME, else ./artifacts
 DEMO_TAG = "demo/pbmc68k-reduced"
 
 
+def _step(message: str) -> None:
+    """A step's heading, in bold (the only messages here written as markup)."""
+    info(message, markup=True)
+
+
 def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from genekb.store.store import Store
@@ -49,7 +54,7 @@ def build_store(store) -> bool:
     from genekb.build import build, gene_names_of
     from genekb.query import similar
 
-    info(f"[bold]1. genekb build[/] the default store at {ROOT} for the genes of pbmc68k-reduced")
+    _step(f"[bold]1. genekb build[/] the default store at {ROOT} for the genes of pbmc68k-reduced")
     adata = sc.datasets.pbmc68k_reduced()
     start = time.perf_counter()
     # The default encoders (minilm+tfidf-lsa) under the demo's own tags: a store whose default
@@ -66,7 +71,7 @@ def build_store(store) -> bool:
     bad = [r for r in store.verify([report["embedding_id"]]) if not r["ok"]]
     print(f"verify: {'FAILED ' + str(bad) if bad else 'all hashes match'}")
 
-    info("[bold]2. genekb similar CD3E -k 5[/]")
+    _step("[bold]2. genekb similar CD3E -k 5[/]")
     result = similar(store.embedding(report["tag"]), "CD3E", 5)
     for hit in result["hits"]:
         print(f"  {hit['symbol']:<8} cosine {hit['score']:.3f}")
@@ -79,7 +84,7 @@ def cluster_cells(store):
     from cellmodel.cluster.job import CLUSTER_KEY, cluster, score
     from cli.common import headless_plots
 
-    info("[bold]3. cellmodel cluster pbmc68k-reduced -k 10 --label-key bulk_labels --plots[/]")
+    _step("[bold]3. cellmodel cluster pbmc68k-reduced -k 10 --label-key bulk_labels --plots[/]")
     cells = datasets.load("pbmc68k-reduced")
     label_key = datasets.get("pbmc68k-reduced").label_key
     labels = cells.obs[label_key].copy()
@@ -110,7 +115,7 @@ def explain_clusters(cells, store, out_dir) -> None:
     """Step 4: each cluster's semantic contributor genes and markers."""
     from cellmodel.explain import explain, to_markdown
 
-    info("[bold]4. cellmodel explain[/] (top 3 semantic contributors and markers per cluster)")
+    _step("[bold]4. cellmodel explain[/] (top 3 semantic contributors and markers per cluster)")
     explained = explain(cells, store, top_n=10)
     for entry in explained["clusters"]:
         semantic = ", ".join(g["gene"] for g in entry.get("semantic_genes", [])[:3])
@@ -128,7 +133,7 @@ def name_clusters(cells, store, out_dir) -> None:
     from cellmodel.cluster.job import CLUSTER_KEY
 
     leukocyte = "CL:0000738"
-    info(
+    _step(
         f"[bold]5. cellmodel annotate[/] (clusters, --subtree {leukocyte}: the leukocyte types"
         " of the Cell Ontology)"
     )

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from cli.common import handle_errors, info, make_app, parse_options, print_json, progress_factory
 from cli.genekb_eval_cmd import register as register_eval
 from cli.genekb_share_cmd import register as register_share
+from cli.plain import PlainTable
 from cli.remote_cmd import register as register_remote
 from genekb.encoders import registry
 from genekb.errors import UsageError
@@ -194,7 +194,7 @@ def list_(root: RootOpt = None, json_: JsonOpt = False) -> None:
         print_json({"versions": rows})
         return
     columns = ("id", "kind", "tags", "taxon", "template", "model", "dim", "genes", "created")
-    table = Table(*columns, "status")
+    table = PlainTable(*columns, "status")
     for r in rows:
         table.add_row(
             *(
@@ -293,7 +293,7 @@ def sql(
             }
         )
     else:
-        table = Table(*[str(c) for c in frame.columns])
+        table = PlainTable(*[str(c) for c in frame.columns])
         for row in frame.itertuples(index=False):
             table.add_row(*(str(v)[:60] for v in row))
         out.print(table)
@@ -327,7 +327,7 @@ def similar(
     if json_:
         print_json(result)
         return
-    table = Table("rank", "symbol", "gene_id", "cosine", title=f"nearest to {result['query']}")
+    table = PlainTable("rank", "symbol", "gene_id", "cosine", title=f"nearest to {result['query']}")
     for i, hit in enumerate(result["hits"], 1):
         table.add_row(str(i), hit["symbol"], str(hit["gene_id"]), f"{hit['score']:.3f}")
     out.print(table)
@@ -352,7 +352,7 @@ def compare(
     if json_:
         print_json({"pairs": rows})
         return
-    table = Table("model a", "model b", "genes", f"mean overlap@{k}", "chance")
+    table = PlainTable("model a", "model b", "genes", f"mean overlap@{k}", "chance")
     for r in rows:
         table.add_row(
             r["model_a"],
@@ -397,7 +397,7 @@ def sources(json_: JsonOpt = False) -> None:
     if json_:
         print_json({"sources": rows})
         return
-    table = Table("name", "options", "description")
+    table = PlainTable("name", "options", "description")
     for r in rows:
         table.add_row(r["name"], ", ".join(r["options"]), r["description"])
     out.print(table)
@@ -420,7 +420,7 @@ def encoders(json_: JsonOpt = False) -> None:
         print_json({"encoders": rows})
         return
     columns = [c for c in ("name", "backend", "dim", "loadable", "reason") if rows and c in rows[0]]
-    table = Table(*columns)
+    table = PlainTable(*columns)
     for r in rows:
         table.add_row(*(str(r.get(c, "")) for c in columns))
     out.print(table)

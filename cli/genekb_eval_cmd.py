@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.cellmodel_args import StoreRootOpt
 from cli.common import handle_errors, info, print_json
 from genekb.encoders.registry import DEFAULT_MODEL
 from genekb.templates import DEFAULT_TEMPLATE
@@ -25,10 +26,6 @@ def register(app: typer.Typer) -> None:
         app.command("import-vectors")(import_vectors)
 
 
-RootOpt = Annotated[
-    Path | None,
-    typer.Option("--root", help="Store root (default: $GENEKB_HOME, else ./artifacts)."),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -68,7 +65,7 @@ def eval_(
     folds: _FoldsOpt = 5,
     controls: _ControlsOpt = True,
     tune: _TuneOpt = False,
-    root: RootOpt = None,
+    root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Score gene tasks from each version's vectors beside shuffled, random, annotation-depth and
@@ -137,7 +134,7 @@ def import_vectors(
     template: _TemplateOpt = "ncbi-card",
     tag: _TagOpt = None,
     force: _ForceOpt = False,
-    root: RootOpt = None,
+    root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Import another project's gene vectors as an embedding version, with provenance and the

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.cellmodel_args import JsonOpt, RootOpt
+from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import handle_errors, info, print_json
 from genekb.store.store import Store
 
@@ -28,7 +28,7 @@ def export(
         Path, typer.Argument(help="Output file: .tar, or .tar.gz / .tar.bz2 / .tar.xz compressed.")
     ],
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
-    root: RootOpt = None,
+    root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Export a version (with its text version) to one file."""
@@ -63,7 +63,7 @@ def import_(
             " checked copy (the repair for a damaged version)."
         ),
     ] = False,
-    root: RootOpt = None,
+    root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Import versions and tags from an export file: all or nothing, every hash checked first."""
@@ -91,7 +91,7 @@ def reindex(
             " checked them: `genekb verify` calls a hand-edited tags.json bad until then)."
         ),
     ] = False,
-    root: RootOpt = None,
+    root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Rewrite catalog.duckdb from the Parquet files (over the versions that verify clean)."""

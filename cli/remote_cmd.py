@@ -10,12 +10,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
-from cli.cellmodel_args import JsonOpt, RootOpt
+from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import PROGRESS_SECONDS, err, handle_errors, info, print_json
+from cli.plain import PlainTable
 from genekb.store.store import Store
 
 TimeoutOpt = Annotated[
@@ -75,7 +74,7 @@ def publish(
     ] = None,
     force: ForceOpt = False,
     timeout: TimeoutOpt = 30.0,
-    root: RootOpt = None,
+    root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Publish versions (with their text versions and tags) as a static store others pull from;
@@ -111,7 +110,7 @@ def pull(
     force: ForceOpt = False,
     timeout: TimeoutOpt = 30.0,
     retries: Annotated[int, typer.Option(min=0, help="Retries per request, with backoff.")] = 4,
-    root: RootOpt = None,
+    root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Fetch the versions a remote holds and this store lacks: each file's sha256 and each
@@ -147,13 +146,12 @@ def remote_ls(
     if json_:
         print_json(listing)
         return
-    # Escaped: `[x]` in a URL or an encoder name is text, not rich markup.
-    title = escape(f"{listing['remote']} (published {listing['published']})")
-    table = Table("id", "kind", "tags", "model", "dim", "genes", "bytes", "content sha256",
+    title = f"{listing['remote']} (published {listing['published']})"  # text, never markup
+    table = PlainTable("id", "kind", "tags", "model", "dim", "genes", "bytes", "content sha256",
                   title=title)  # fmt: skip
     for v in listing["versions"]:
         table.add_row(
-            v["id"], v["kind"], ",".join(v["tags"]), escape(v["model"] or ""), str(v["dim"] or ""),
+            v["id"], v["kind"], ",".join(v["tags"]), v["model"] or "", str(v["dim"] or ""),
             str(v["n_genes"]), f"{v['bytes']:,}", v["content_sha256"][:16] + "…",
         )  # fmt: skip
     Console().print(table)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,17 +143,11 @@ def build(
     else:
         source = gene_table.snapshot.source
     selected, unmatched = _select(gene_table, genes, taxon, source)
-    encoder = None
-    if spec.dim is None:  # a generic spec learns its dimension and weights hash on load
-        # A remote server cannot be hashed: a version it built before is found without calling
-        # it, so rebuilding a complete version works while the server is down.
-        planned = planned_text_id(gene_table, chosen_template, selected)
-        known = built_spec(store, planned, spec) if spec.backend == "openai" else None
-        if known is not None:
-            spec = known
-        else:
-            encoder = load_encoder()
-            spec = encoder.spec
+
+    def planned() -> str:
+        return planned_text_id(gene_table, chosen_template, selected)
+
+    spec, encoder = _encoder_before_texts(store, spec, planned, load_encoder, engine)
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
     spec, fitted, fit_files = fit_on_source(store, text, spec, device, gene_table, chosen_template)
     encoder = fitted or encoder
@@ -170,6 +164,25 @@ def build(
         text_created=text_created, genes=genes, unmatched=unmatched,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
+
+
+def _encoder_before_texts(
+    store: Store, spec: Any, planned: Callable[[], str], load_encoder: Any, engine: str
+) -> tuple[Any, Any]:
+    """(spec, encoder or None): the encoder loaded before any text version is written where
+    its spec needs it (a generic spec learns its dimension and weights hash on load), or where
+    the store is new (no vectors to reuse: one that cannot load fails before a store exists)."""
+    if spec.dim is None:
+        # A remote server cannot be hashed: a version it built before is found without calling
+        # it, so rebuilding a complete version works while the server is down.
+        known = built_spec(store, planned(), spec) if spec.backend == "openai" else None
+        if known is not None:
+            return known, None
+        encoder = load_encoder()
+        return encoder.spec, encoder
+    if store.is_new and engine == "local" and not needs_fit(spec):
+        return spec, load_encoder()
+    return spec, None
 
 
 def view_models(model: str) -> list[str] | None:

@@ -246,7 +246,7 @@ STORE_OWNED = {
 }  # fmt: skip
 
 
-def _inside_a_store(path: Path) -> Path | None:
+def inside_a_store(path: Path) -> Path | None:
     """The store root if `path` is one of a store's own files or lies inside its versions."""
     try:
         resolved = path.parent.resolve() / path.name
@@ -269,6 +269,8 @@ def check_output_file(
     replace it), an existing file without `force`, a parent that is missing, not a directory or
     not writable. Nothing is written or created here.
     """
+    if is_stdin(path):  # `-` is stdin to every input; as an output it made a file named `-`
+        raise UsageError(f"{flag} '-': this writes a file, not stdout; give a file name")
     path = Path(path)
     _stat_safely(path, flag)
     if path.is_dir():
@@ -282,7 +284,7 @@ def check_output_file(
         if not force:
             raise GenekbError(f"{path} exists; pass --force to overwrite it")
     _writable_dir(path.parent, path)
-    store = _inside_a_store(path)
+    store = inside_a_store(path)
     if store is not None:
         raise GenekbError(f"{flag} {path} is inside the genekb store {store}; write elsewhere")
     return path
@@ -304,7 +306,7 @@ def check_output_dir(
     """
     folder = Path(folder)
     _stat_safely(folder, flag)
-    store = _inside_a_store(folder / "x")
+    store = inside_a_store(folder / "x")
     if store is not None:
         raise GenekbError(f"{flag} {folder} is inside the genekb store {store}; write elsewhere")
     if folder.exists():

@@ -20,6 +20,7 @@ import pandas as pd
 from genekb.errors import GenekbError, GenekbWarning, UnknownNameError
 from genekb.fileio import read_input_text
 from genekb.genemap import GeneIndex
+from genekb.store.vector_limits import refuse_ragged
 
 GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "name", "ensembl_id", "ensembl")
 LABEL_COLUMNS = ("label", "class", "y", "target")
@@ -137,6 +138,7 @@ def read_task_file(path: Path) -> Task:
     raw = read_input_text(path, "task file")
     first = raw.split("\n", 1)[0]
     tab = path.suffix.lower() in (".tsv", ".tab") or ("\t" in first and "," not in first)
+    refuse_ragged(raw, "\t" if tab else ",", path)
     try:
         frame = pd.read_csv(
             io.StringIO(raw), sep="\t" if tab else ",", dtype=str, keep_default_na=False

@@ -14,6 +14,7 @@ the statement.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import warnings
 from collections.abc import Callable
@@ -226,16 +227,29 @@ def query(store: Store, sql: str, limit: int | None = None) -> pd.DataFrame:
             con.close()
 
 
+def _unique_names(names: list[str]) -> list[str]:
+    """Repeated column names suffixed as DuckDB's `fetchdf` does (`a`, `a_1`, `a_2`; case-blind)."""
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        chosen, k = name, 1
+        while chosen.lower() in taken:
+            chosen, k = f"{name}_{k}", k + 1
+        taken.add(chosen.lower())
+        unique.append(chosen)
+    return unique
+
+
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None) -> pd.DataFrame:
     result = con.execute(sql)
-    if limit is None:
-        frame = result.fetchdf()
-        frame.attrs["truncated"] = False
-        return frame
-    columns = [d[0] for d in result.description or []]
-    rows = result.fetchmany(limit + 1)
-    frame = pd.DataFrame(rows[:limit], columns=columns)
-    frame.attrs["truncated"] = len(rows) > limit
+    # Named as DuckDB's fetchdf names them: two columns `a` became one key of a --json row,
+    # which kept the second value and dropped the first.
+    names = _unique_names([d[0] for d in result.description or []])
+    # Python values either way, not fetchdf's NumPy ones: --json --all wrote a vector column as
+    # NumPy's text, "[0.1 0.2 ... 0.3]" with the middle left out, and dates as timestamps.
+    rows = result.fetchall() if limit is None else result.fetchmany(limit + 1)
+    frame = pd.DataFrame(rows if limit is None else rows[:limit], columns=names)
+    frame.attrs["truncated"] = limit is not None and len(rows) > limit
     return frame
 
 
@@ -269,18 +283,25 @@ def _interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], pd.DataFra
     return outcome["value"]
 
 
+_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
+
+
 def _refuse_changes(sql: str) -> None:
     """Only queries run: a DROP or CREATE would change nothing on disk (the views live in memory)
     but would answer as if it had."""
     import duckdb
 
     queries = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
-    kinds = [s.type for s in duckdb.extract_statements(sql)]
-    other = next((k for k in kinds if k not in queries), None)
+    statements = duckdb.extract_statements(sql)
+    kinds = [s.type for s in statements]
+    other = next((s for s in statements if s.type not in queries), None)
     if other is not None:
+        # The statement's own first word: DuckDB's type for INSTALL is LOAD, for PIVOT MULTI.
+        word = _FIRST_WORD.match(other.query)
         raise GenekbError(
-            f"SQL error: only queries run here (SELECT, EXPLAIN), not {other.name}; the store"
-            " changes through genekb's own commands"
+            f"SQL error: only queries run here (SELECT, EXPLAIN), not"
+            f" {word[1].upper() if word else other.type.name}; the store changes through"
+            " genekb's own commands"
         )
     if len(kinds) != 1:
         # An empty query had no result to print; of several, only the last one's was printed.
@@ -295,28 +316,39 @@ def _quote(path: Path) -> str:
 def rebuild(store: Store) -> Path:
     """Rewrite `catalog.duckdb` at the root (atomically) over the clean versions, for tools that
     open it directly; its views read the Parquet files by absolute path."""
-    import duckdb
-
     versions, _ = checked_versions(store)
     target = store.root / CATALOG_FILE
-    with store.lock("catalog"), atomic_path(target, durable=False) as tmp:
+    with store.lock("catalog"):
+        tags = _tags(store)
         try:
-            con = duckdb.connect(str(tmp))
-            try:
-                _versions_table(con, versions, _tags(store))
-                _file_views(con, versions)
-            finally:
-                con.close()
-        except duckdb.Error as exc:  # its words name the temporary file: name the catalog
-            reason = str(exc).splitlines()[0].replace(str(tmp), str(target))
+            with atomic_path(target, durable=False) as tmp:
+                _write_catalog(tmp, target, versions, tags)
+        except GenekbError as exc:  # a duckdb error, or a write refused (a folder in its place)
+            reason = str(exc).removeprefix(f"cannot write {target}: ")
+            reason = reason.removesuffix("; nothing was written there")
             # It is derived, and written last: what the command wrote before it is in place.
             raise GenekbError(
                 f"cannot write the catalog {target}: {reason}; the versions and tags are not"
                 " affected, and `genekb reindex` rewrites the catalog once it can be written"
             ) from None
-        finally:
-            Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return target
+
+
+def _write_catalog(tmp: Path, target: Path, versions: list[Any], tags: dict[str, str]) -> None:
+    """The catalog written to `tmp`; a DuckDB error names `target`, not the temporary file."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            _versions_table(con, versions, tags)
+            _file_views(con, versions)
+        finally:
+            con.close()
+    except duckdb.Error as exc:
+        raise GenekbError(str(exc).splitlines()[0].replace(str(tmp), str(target))) from None
+    finally:
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
 
 
 def _file_views(con: duckdb.DuckDBPyConnection, versions: list[Any]) -> None:

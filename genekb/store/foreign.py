@@ -115,6 +115,8 @@ def import_vectors(
         raise UsageError(f"unknown taxon {taxon!r}; choose one of: {', '.join(TAXA)}")
     chosen = resolve_template(template)
     tag = check_tag(tag) or default_tag(taxon, "imported", model)
+    if tag == f"{taxon}/imported":  # the model's name held nothing a tag may (`..`, `/`)
+        raise UsageError(f"--model {model!r} gives no tag name; pass --tag (e.g. {tag}/NAME)")
     existing = store.tags() if not store.is_new else {}
     found = load_vectors(path, fmt, gene_column)  # every check before anything is written
     names, matrix, fmt = found.names, found.matrix, found.fmt

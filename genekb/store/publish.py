@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
+from genekb.fileio import inside_a_store
 from genekb.store.manifest import MANIFEST, now_iso
 from genekb.store.remote_index import (
     INDEX,
@@ -73,6 +74,13 @@ def publish(
     and tags to `dest`. `force` lets them move a tag the remote points elsewhere."""
     start = time.perf_counter()
     remote = Remote(dest, timeout=timeout, progress=progress)
+    folder = remote.local_folder()
+    store_root = inside_a_store(folder / INDEX) if folder is not None else None
+    if store_root is not None:  # its files would land among the versions and damage them
+        raise GenekbError(
+            f"{remote.url} is inside the genekb store {store_root}; publish to a folder outside"
+            " its texts/, embeddings/ and other folders of its own"
+        )
     # An HTTP remote (read-only) or an unreachable one fails here, before any work.
     if remote.size(INDEX) is None and remote.is_other_folder({INDEX, *KIND_DIRS.values()}):
         raise UsageError(

@@ -27,9 +27,15 @@ from typing import Any
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import check_room, sha256_file
 from genekb.store.content import CONTENT_KEY
+from genekb.store.new_store import new_store_undo
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
-from genekb.store.remote_io import NotFound, Remote
-from genekb.store.sharing import check_expected, check_staged, publish_tagged, staged_text_dir
+from genekb.store.remote_io import NotFound, Remote, RemoteError
+from genekb.store.sharing import (
+    check_expected,
+    check_staged,
+    publish_tagged,
+    staged_text_dir,
+)
 from genekb.store.store import Store
 
 PULL_CACHE = "pull-cache"  # under .staging/; not a pid name, so no writer clears it as stale
@@ -95,10 +101,25 @@ def pull(
     if not force:
         store.refuse_moving(changes)
     missing = [(k, v) for k, v in plan if not store.has(k, v)]
-    counts = download(store, remote, index, missing, progress)
-    held = {v: store.version(v).manifest.get(CONTENT_KEY) for k, v in plan if (k, v) not in missing}
-    imported = install(store, remote.url, index, missing, changes, force=force, expect=expect,
-                       held=held)  # fmt: skip
+    was_new, undo = store.is_new, new_store_undo(store)
+    try:
+        counts = download(store, remote, index, missing, progress)
+        held = {
+            v: store.version(v).manifest.get(CONTENT_KEY) for k, v in plan if (k, v) not in missing
+        }
+        imported = install(store, remote.url, index, missing, changes, force=force, expect=expect,
+                           held=held)  # fmt: skip
+    except BaseException as exc:
+        # A transfer cut short keeps what it fetched, so a rerun resumes; any other failure
+        # (a refusal) into a root that held no store leaves no store behind.
+        cache = store.root / ".staging" / PULL_CACHE
+        if was_new and not (_resumable(exc) and _holds_bytes(cache)):
+            for _kind, vid in missing:  # not another pull's downloads
+                shutil.rmtree(cache / vid, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                cache.rmdir()
+            undo()
+        raise
     return {
         "remote": remote.url,
         "fetched": imported,
@@ -109,6 +130,17 @@ def pull(
         "requests": remote.requests,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def _resumable(exc: BaseException) -> bool:
+    """Ctrl-C, or a transfer that failed after its retries: a rerun continues it."""
+    return isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, RemoteError) and not isinstance(exc, NotFound)
+    )
+
+
+def _holds_bytes(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() and p.stat().st_size for p in folder.rglob("*"))
 
 
 def _cache(store: Store) -> Path:

@@ -272,15 +272,17 @@ class Remote:
             )
         return self._fs
 
+    def local_folder(self) -> Path | None:
+        """The folder of a local remote (a path or file:// URL); None for any other."""
+        return Path(self._base or ".") if self._is_local() else None
+
     def is_other_folder(self, own: set[str]) -> bool:
         """A local folder that holds entries other than `own` (the names a publish writes, and
         its leftover temporary files): publishing there would scatter a store's folders among
         someone else's files. A folder an interrupted publish left (its index not yet written)
         holds only its own names, so publishing there again resumes."""
-        if not self._is_local():
-            return False
-        folder = Path(self._base or ".")
-        if not folder.is_dir():
+        folder = self.local_folder()
+        if folder is None or not folder.is_dir():
             return False
         return any(
             entry.name not in own and not entry.name.endswith(".tmp") for entry in folder.iterdir()

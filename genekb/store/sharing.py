@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import shutil
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,13 +26,17 @@ from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY, content_and_problems
 from genekb.store.ids import tag_problem
 from genekb.store.manifest import FORMAT, MANIFEST, MANIFEST_LIMIT, now_iso
-from genekb.store.store import EMBEDDINGS, MARKER, TAGS_FILE, TEXTS, EmbeddingVersion, Store
+from genekb.store.new_store import new_store_undo
+from genekb.store.store import EMBEDDINGS, TEXTS, EmbeddingVersion, Store
 
 EXPORT_MARKER = "genekb-export.json"
 UNPACK_RATIO, UNPACK_SLACK = 20, 64 << 20  # what an import may unpack: 20× the file + 64 MiB
 # The file name says the compression, as `tar` reads it; any other name gets a plain tar.
-COMPRESSED = {".tar.gz": "gz", ".tgz": "gz", ".tar.bz2": "bz2", ".tar.xz": "xz"}
-NOT_TAR = (".zip", ".gz", ".bz2", ".xz", ".7z", ".rar")
+COMPRESSED = {".tar.gz": "gz", ".tgz": "gz", ".tar.bz2": "bz2", ".tbz2": "bz2", ".tbz": "bz2",
+              ".tar.xz": "xz", ".txz": "xz"}  # fmt: skip
+# Names of other compressions (zstd, lz4, lzma, compress): a plain tar must not wear them.
+NOT_TAR = (".zip", ".gz", ".bz2", ".xz", ".7z", ".rar", ".zst", ".tzst", ".lz4", ".lzma", ".tlz",
+           ".lz", ".z")  # fmt: skip
 
 
 def _write_mode(file: Path) -> str:
@@ -217,7 +220,7 @@ def import_file(
         texts_here = {vid for kind, vid in members if kind == TEXTS}
         if not force:  # early, before unpacking; checked again under the lock when publishing
             store.refuse_moving(header["tags"])
-        root_existed, store_was_new = store.root.exists(), store.is_new
+        undo = new_store_undo(store)
         staging = None
         try:
             staging = store.staging_dir("import-")
@@ -241,8 +244,7 @@ def import_file(
         except BaseException:
             if staging is not None:
                 store.remove_staging_dir(staging)
-            if store_was_new:
-                _undo_new_store(store, root_existed)
+            undo()
             raise
         store.remove_staging_dir(staging)
     return {
@@ -388,22 +390,3 @@ def _damaged_copy(store: Store, kind: str, target: Path) -> bool:
     if label == "embedding":  # its text version is checked on its own turn
         report["problems"] = [p for p in report["problems"] if "text version" not in p]
     return bool(report["problems"])
-
-
-def _undo_new_store(store: Store, root_existed: bool) -> None:
-    """Remove the skeleton a failed import wrote into a root that held no store before, unless
-    another writer has published a version or a tag into it meanwhile."""
-    published = any(_holds_any(store.root / kind) for kind in (TEXTS, EMBEDDINGS))
-    if published or (store.root / TAGS_FILE).exists():
-        return
-    if not root_existed:
-        shutil.rmtree(store.root, ignore_errors=True)
-        return
-    (store.root / MARKER).unlink(missing_ok=True)
-    for name in (".staging", EMBEDDINGS, TEXTS):
-        with contextlib.suppress(OSError):
-            (store.root / name).rmdir()  # only if empty
-
-
-def _holds_any(folder: Path) -> bool:
-    return folder.is_dir() and any(folder.iterdir())

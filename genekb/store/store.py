@@ -26,6 +26,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import uuid
 import warnings
@@ -67,6 +68,9 @@ TAGS_FILE = "tags.json"
 ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
 
 
+_MANGLED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/(?!/)")  # `https:/host/x`: Path("https://…")
+
+
 def refuse_non_path_root(root: object) -> None:
     """A store root is a path (or None for the default): Path() of anything else is a TypeError."""
     if root is not None and not isinstance(root, (str, os.PathLike)):
@@ -106,11 +110,17 @@ class Store:
         A new store's directory and marker are written by its first write, not here.
         """
         refuse_non_path_root(root)
-        if isinstance(root, str) and "://" in root and cls.url_opener is not None:
+        given = root if root else os.environ.get("GENEKB_HOME")  # a URL there opens it too
+        if isinstance(given, str) and "://" in given and cls.url_opener is not None:
             if create:
-                raise UsageError(f"{root} is a remote store, read-only; write to a local root")
-            return cls.url_opener(root)
+                raise UsageError(f"{given} is a remote store, read-only; write to a local root")
+            return cls.url_opener(given)
         path = resolve_root(root)
+        if _MANGLED_URL.match(str(path)) and not path.exists():
+            # A Path folds a URL's "//": writing there made local folders named "https:".
+            raise UsageError(
+                f"store root {path} is a URL; this command takes a local store (`genekb pull` one)"
+            )
         marker = path / MARKER
         if path.exists() and not path.is_dir():
             raise GenekbError(f"store root {path} is a file, not a directory; give a directory")

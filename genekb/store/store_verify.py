@@ -70,5 +70,9 @@ def tag_problems(store: Store) -> list[str]:
             problems.append(f"{path}: tag {tag[:80]!r} points at missing {vid}")
         named = tag_problem(tag)
         if named:
-            problems.append(f"{path}: {named} (re-tag it: `genekb tag` or a build's --tag)")
+            # genekb has no `tag` command: the tag goes by hand, then the tags are re-signed.
+            problems.append(
+                f"{path}: {named} (remove it from {path}, then `genekb reindex --resign-tags`;"
+                " set a tag with build's or import-vectors' --tag)"
+            )
     return problems

@@ -8,7 +8,6 @@ numbers, strings and NumPy arrays; anything else is refused before it is built.
 from __future__ import annotations
 
 import collections
-import csv
 import functools
 import hashlib
 import io
@@ -23,7 +22,13 @@ import pandas as pd
 
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import input_kind, read_input_bytes, sha256_file
-from genekb.store.vector_limits import check_dim, check_flat, check_npz, check_table_shape
+from genekb.store.vector_limits import (
+    check_dim,
+    check_flat,
+    check_npz,
+    check_table_shape,
+    refuse_ragged,
+)
 
 FORMATS = ("pickle", "csv", "tsv", "parquet", "npz")
 SUFFIXES = {
@@ -209,21 +214,6 @@ def _read_pickle(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
     return _stack(list(data.keys()), list(data.values()), where)
 
 
-def _ragged_line(raw: bytes, sep: str) -> str | None:
-    """The first line whose field count differs from the header's, said in words."""
-    text = raw.decode("utf-8-sig", errors="replace").splitlines()
-    rows = csv.reader(text, delimiter=sep)
-    width = None
-    for number, fields in enumerate(rows, 1):
-        if not fields:
-            continue
-        if width is None:
-            width = len(fields)
-        elif len(fields) != width:
-            return f"line {number} has {len(fields)} fields, the header has {width}"
-    return None
-
-
 def _read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
     try:
         if fmt == "parquet":
@@ -231,9 +221,7 @@ def _read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
         raw = source.read_bytes() if isinstance(source, Path) else source.getvalue()
         sep = "\t" if fmt == "tsv" else ","
         check_table_shape(raw, sep, where)
-        ragged = _ragged_line(raw, sep)
-        if ragged:
-            raise GenekbError(f"{where}: a ragged table ({ragged}); give every row the same fields")
+        refuse_ragged(raw, sep, where)
         return pd.read_csv(
             io.BytesIO(raw), sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig"
         )

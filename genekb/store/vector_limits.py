@@ -9,6 +9,7 @@ real gene-vector file comes near, and refused in one line before the work starts
 
 from __future__ import annotations
 
+import csv
 import zipfile
 from typing import Any
 
@@ -47,6 +48,23 @@ def check_table_shape(raw: bytes, sep: str, where: Any) -> None:
     cells = width * (raw.count(b"\n") + 1)
     if cells > MAX_CELLS:
         raise GenekbError(f"{where}: {cells:,} cells, more than the {MAX_CELLS:,} read at most")
+
+
+def refuse_ragged(raw: bytes | str, sep: str, where: Any) -> None:
+    """Refuse a table whose rows have a field count other than the header's: pandas reads a row
+    one field longer as an index column, shifting every column under the wrong name."""
+    text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
+    width = None
+    for number, fields in enumerate(csv.reader(text.splitlines(), delimiter=sep), 1):
+        if not fields:
+            continue
+        if width is None:
+            width = len(fields)
+        elif len(fields) != width:
+            raise GenekbError(
+                f"{where}: a ragged table (line {number} has {len(fields)} fields, the header has"
+                f" {width}); give every row the same fields"
+            )
 
 
 def check_npz(source: Any, size: int, where: Any) -> None:

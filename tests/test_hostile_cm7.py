@@ -1,0 +1,44 @@
+"""Hostile input to `cellmodel embed`, `explain`, `annotate` and `bench` (the seventh sweep):
+each refused in one line that says what is wrong and what to do, in the command line's terms."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+
+from cellmodel.bench.data import synthetic_counts
+from cellmodel.chunked.stats import chunk_stats, seurat_hvg
+from tests.conftest import run_cellmodel
+
+
+def _identical_cells(n_cells: int) -> ad.AnnData:
+    """Cells that are copies of one synthetic cell: no gene varies over them."""
+    adata = synthetic_counts(60, n_genes=300)
+    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    row = X.sum(axis=0, keepdims=True) + 1  # every gene expressed
+    same = ad.AnnData(X=np.repeat(row, n_cells, axis=0).astype(np.float32), var=adata.var.copy())
+    same.obs_names = [f"c{i}" for i in range(n_cells)]
+    return same
+
+
+def test_seurat_hvg_of_cells_alike_picks_no_gene():
+    X = np.log1p(_identical_cells(3).X)
+    mask = seurat_hvg(chunk_stats(X, X), 10, np.ones(X.shape[1], dtype=bool))
+    assert not mask.any()  # was IndexError: every dispersion is undefined
+
+
+def test_embed_of_one_cell_says_why_in_memory_and_out_of_core(tmp_path):
+    source = tmp_path / "one.h5ad"
+    _identical_cells(1).write_h5ad(source)
+    root = str(tmp_path / "store")
+    for chunked in ([], ["--chunk-size", "5"]):
+        out = tmp_path / "out.h5ad"
+        result = run_cellmodel(
+            "embed", str(source), "-o", str(out), "--model", "fake", "--root", root, *chunked
+        )
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1, result.stderr  # out of core was "unexpected IndexError"
+        assert "varies over the cells" in errors[0] and "several cells" in errors[0]
+        assert not out.exists()

@@ -39,7 +39,7 @@ from cli.cellmodel_args import (
 )
 from cli.classify_cmd import register as register_classify
 from cli.cluster_cmd import register as register_cluster
-from cli.common import handle_errors, info, make_app, print_json
+from cli.common import as_flags, handle_errors, info, make_app, print_json
 from cli.datasets_cmd import register as register_datasets
 from genekb.errors import GenekbError
 
@@ -150,7 +150,7 @@ def _embed_report(
     warnings = list(record["gene_match"].get("warnings") or [])
     report["warnings"] = warnings
     for warning in warnings:  # few genes matched (another species): say so, not only in uns
-        info(f"warning: {warning}")
+        info(f"warning: {as_flags(warning)}")
     if json_:
         print_json(report)
         return

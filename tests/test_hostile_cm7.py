@@ -42,3 +42,30 @@ def test_embed_of_one_cell_says_why_in_memory_and_out_of_core(tmp_path):
         assert len(errors) == 1, result.stderr  # out of core was "unexpected IndexError"
         assert "varies over the cells" in errors[0] and "several cells" in errors[0]
         assert not out.exists()
+
+
+def test_an_all_zero_matrix_names_the_layer_flag_once(tmp_path):
+    adata = synthetic_counts(40, n_genes=60)
+    adata.X = np.zeros(adata.shape, np.float32)
+    source = tmp_path / "zeros.h5ad"
+    adata.write_h5ad(source)
+    for chunked in ([], ["--chunk-size", "10"]):
+        result = run_cellmodel("embed", str(source), "-o", str(tmp_path / "o.h5ad"), *chunked)
+        line = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")][-1]
+        assert result.exit_code == 1 and "holds only zeros" in line
+        assert line.count("--layer") == 1, line  # was "with --layer (--layer)"
+
+
+def test_embed_warns_of_few_matched_genes_in_flags(tmp_path):
+    adata = synthetic_counts(60, n_genes=200)
+    names = list(adata.var_names)
+    adata.var_names = names[:70] + [f"NOTAGENE{i}" for i in range(130)]  # a third match
+    source = tmp_path / "few.h5ad"
+    adata.write_h5ad(source)
+    out = tmp_path / "out.h5ad"
+    root = str(tmp_path / "store")
+    result = run_cellmodel("embed", str(source), "-o", str(out), "--model", "fake", "--root", root)
+    assert result.exit_code == 0, result.output
+    warning = next(ln for ln in result.stderr.splitlines() if "genes matched" in ln)
+    assert "--taxon" in warning and "--gene-key" in warning, warning  # was "taxon= and gene_key="
+    assert "taxon=" not in warning

@@ -85,7 +85,7 @@ def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str,
         if reader.shape[0] == 0 or reader.shape[1] == 0:
             raise GenekbError(
                 f"the expression matrix ({ref.source}) is empty; give a file with"
-                " cells and genes, or choose another layer with --layer"
+                " cells and genes, or choose another layer with layer="
             )
     if sample.size and float(sample.min()) < 0:
         raw_ref = None
@@ -121,7 +121,7 @@ def _check_stats(stats: GeneStats, ref: h5.MatrixRef, kind: str) -> None:
     if not stats.expressing.any():
         raise GenekbError(
             f"the expression matrix ({where}) holds only zeros; check that it"
-            " holds the expression, or choose another layer with layer= (--layer)"
+            " holds the expression, or choose another layer with layer="
         )
     if kind == "log" and stats.input_max > LOG_SCALE_MAX:
         stats.notes.append(

@@ -435,6 +435,9 @@ LIBRARY_FLAGS = {
     "train_fraction": "--train-fraction",
     "per_class": "--per-class",
     "train_mask": "--train-mask",
+    "candidates": "--candidates",
+    "ontology_subtree": "--subtree",
+    "tissue": "--tissue",
 }
 _PARAMETER = re.compile(r"\b(" + "|".join(LIBRARY_FLAGS) + r")=(\S?)")
 

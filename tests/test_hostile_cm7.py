@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pytest
 
+from cellmodel.annotate.ontology import from_ontology, parse_candidates
 from cellmodel.bench.data import synthetic_counts
 from cellmodel.chunked.stats import chunk_stats, seurat_hvg
+from cli.common import as_flags
+from genekb.errors import UsageError
 from tests.conftest import run_cellmodel
 
 
@@ -69,3 +73,21 @@ def test_embed_warns_of_few_matched_genes_in_flags(tmp_path):
     warning = next(ln for ln in result.stderr.splitlines() if "genes matched" in ln)
     assert "--taxon" in warning and "--gene-key" in warning, warning  # was "taxon= and gene_key="
     assert "taxon=" not in warning
+
+
+def test_empty_candidates_are_refused_not_read_as_the_working_directory():
+    for spec in ("", "  "):
+        with pytest.raises(UsageError, match="candidates= is empty"):
+            parse_candidates(spec)  # was "candidates file . is a directory"
+    assert as_flags("candidates= is empty") == "--candidates is empty"
+
+
+def test_an_ontology_restriction_names_what_was_given_in_flags():
+    with pytest.raises(UsageError, match="tissue= is blank"):
+        from_ontology(tissue=" ")  # a blank word matched every term
+    with pytest.raises(UsageError, match="ontology_subtree= is blank"):
+        from_ontology(subtree="")
+    with pytest.raises(UsageError) as caught:
+        from_ontology(tissue="xyzzyq")
+    line = as_flags(str(caught.value))  # was "(subtree=None, tissue='xyzzyq')" on the command line
+    assert "(--tissue 'xyzzyq') leaves 0 term(s)" in line and "subtree" not in line

@@ -184,10 +184,6 @@ def explain(
     if not source.exists():
         raise GenekbError(f"{source} does not exist; write one with `cellmodel cluster IN -o FILE`")
     adata = io.read(source)
-    if cluster_key not in adata.obs:
-        raise GenekbError(
-            f"no obs[{cluster_key!r}] in {source}; run `cellmodel cluster IN -o OUT.h5ad` first"
-        )
     store = store_of(adata, root)
     report = run_explain(adata, store, cluster_key=cluster_key, top_n=top)
     if store is None:

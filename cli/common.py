@@ -438,6 +438,7 @@ LIBRARY_FLAGS = {
     "candidates": "--candidates",
     "ontology_subtree": "--subtree",
     "tissue": "--tissue",
+    "cluster_key": "--cluster-key",
 }
 _PARAMETER = re.compile(r"\b(" + "|".join(LIBRARY_FLAGS) + r")=(\S?)")
 

@@ -12,7 +12,7 @@ from cellmodel.bench.data import synthetic_counts
 from cellmodel.chunked.stats import chunk_stats, seurat_hvg
 from cli.common import as_flags
 from genekb.errors import UsageError
-from tests.conftest import run_cellmodel
+from tests.conftest import one_line_error, run_cellmodel
 
 
 def _identical_cells(n_cells: int) -> ad.AnnData:
@@ -91,3 +91,13 @@ def test_an_ontology_restriction_names_what_was_given_in_flags():
         from_ontology(tissue="xyzzyq")
     line = as_flags(str(caught.value))  # was "(subtree=None, tissue='xyzzyq')" on the command line
     assert "(--tissue 'xyzzyq') leaves 0 term(s)" in line and "subtree" not in line
+
+
+def test_explain_with_a_wrong_cluster_key_lists_the_columns(tmp_path):
+    adata = synthetic_counts(40, n_genes=30)
+    source = tmp_path / "cells.h5ad"
+    adata.write_h5ad(source)
+    line = one_line_error(run_cellmodel("explain", str(source), "--cluster-key", "nope"), 2)
+    assert "no obs['nope']; --cluster-key takes one of: group" in line  # was: "run cluster first"
+    line = one_line_error(run_cellmodel("explain", str(source)))
+    assert "cellmodel cluster" in line and "--cluster-key (columns: group)" in line

@@ -101,3 +101,25 @@ def test_explain_with_a_wrong_cluster_key_lists_the_columns(tmp_path):
     assert "no obs['nope']; --cluster-key takes one of: group" in line  # was: "run cluster first"
     line = one_line_error(run_cellmodel("explain", str(source)))
     assert "cellmodel cluster" in line and "--cluster-key (columns: group)" in line
+
+
+@pytest.mark.parametrize(
+    ("batches", "says"),
+    [
+        (["a"] * 40, "batch key 'plate' has a single value"),
+        (["a"] * 20 + ["b"] * 19 + ["c"], "batch 'c' of 'plate' holds one cell"),
+    ],
+)
+def test_bench_refuses_a_batch_column_before_any_run(tmp_path, batches, says):
+    adata = synthetic_counts(40, n_genes=30)
+    adata.obs["plate"] = batches
+    source = tmp_path / "cells.h5ad"
+    adata.write_h5ad(source)
+    out = tmp_path / "out"
+    result = run_cellmodel(
+        "bench", "--datasets", str(source), "--label-key", "group", "--batch-key", "plate",
+        "--methods", "pca-kmeans", "--seeds", "1", "--out", str(out), "--json",
+    )  # fmt: skip
+    line = one_line_error(result)  # was: each run started and failed, naming the column 'batch'
+    assert says in line and "leave out --batch-key for no correction" in line, line
+    assert not out.exists() and result.stdout == ""

@@ -123,3 +123,21 @@ def test_bench_refuses_a_batch_column_before_any_run(tmp_path, batches, says):
     line = one_line_error(result)  # was: each run started and failed, naming the column 'batch'
     assert says in line and "leave out --batch-key for no correction" in line, line
     assert not out.exists() and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["annotate", "--gene-vectors", "bogus"], "unknown --gene-vectors 'bogus'; choose one of"),
+        (["annotate", "--across-groups", "x"], "unknown --across-groups 'x'; choose one of"),
+        (["classify", "--small-classes", "x"], "unknown --small-classes 'x'; choose one of"),
+    ],
+)
+def test_a_refused_choice_names_the_flag_not_the_parameter(tmp_path, args, says):
+    adata = synthetic_counts(40, n_genes=30)
+    source = tmp_path / "cells.h5ad"
+    adata.write_h5ad(source)
+    classify = ["--label-key", "group", "--train-fraction", "0.5"]
+    split = classify if args[0] == "classify" else ["--groupby", "group"]
+    line = one_line_error(run_cellmodel(args[0], str(source), *split, *args[1:]), 2)
+    assert says in line, line  # was "unknown gene_vectors 'bogus'" (Python's spelling)

@@ -141,3 +141,30 @@ def test_a_refused_choice_names_the_flag_not_the_parameter(tmp_path, args, says)
     split = classify if args[0] == "classify" else ["--groupby", "group"]
     line = one_line_error(run_cellmodel(args[0], str(source), *split, *args[1:]), 2)
     assert says in line, line  # was "unknown gene_vectors 'bogus'" (Python's spelling)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "says"),
+    [
+        (lambda X: X.__setitem__((3, 2), np.nan), "contains NaN or infinite values"),
+        (lambda X: X.__setitem__((3, 2), np.inf), "contains NaN or infinite values"),
+        (lambda X: X.__imul__(0), "holds only zeros"),
+    ],
+)
+def test_chunked_annotate_refuses_what_the_in_memory_run_refuses(tmp_path, spoil, says):
+    from cellmodel.chunked.annotate import annotate_h5ad
+    from genekb.errors import GenekbError
+    from genekb.store.store import Store
+    from tests.test_annotate import ALPHA, BETA, _islets
+
+    data = _islets()
+    X = np.asarray(data.X.toarray() if hasattr(data.X, "toarray") else data.X, np.float32)
+    spoil(X)
+    data.X = X
+    path, out = tmp_path / "islets.h5ad", tmp_path / "out.h5ad"
+    data.write_h5ad(path)
+    store = Store.open(tmp_path / "store", create=True)
+    with pytest.raises(GenekbError, match=says):  # was named and written, NaN and all
+        annotate_h5ad(path, store, output=out, groupby="kind", candidates=[BETA, ALPHA],
+                      chunk_size=7, workers=1)  # fmt: skip
+    assert not out.exists()

@@ -275,10 +275,6 @@ def _classify_chunked(args: SimpleNamespace) -> None:
     key = label_key or ref_key
     if key is None:
         raise UsageError("give --label-key (the reference's label column)")
-    info(
-        "chunked: the unrefined kNN on obsm X_semantic_w; the contrastive refinement and the"
-        " marker block are not run out of core"
-    )
     record = classify_h5ad(
         path,
         ref,
@@ -292,6 +288,10 @@ def _classify_chunked(args: SimpleNamespace) -> None:
         chunk_size=a.chunk_size,
         dask_address=a.dask_address,
         workers=a.workers,
+    )
+    info(  # after the run: a refused input gets its one error line alone
+        "chunked: the unrefined kNN on obsm X_semantic_w; the contrastive refinement and the"
+        " marker block are not run out of core"
     )
     record = {**record, "output": str(output)}
     if a.json_:

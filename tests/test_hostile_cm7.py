@@ -168,3 +168,18 @@ def test_chunked_annotate_refuses_what_the_in_memory_run_refuses(tmp_path, spoil
         annotate_h5ad(path, store, output=out, groupby="kind", candidates=[BETA, ALPHA],
                       chunk_size=7, workers=1)  # fmt: skip
     assert not out.exists()
+
+
+def test_chunked_classify_refusing_its_query_prints_the_error_line_alone(tmp_path):
+    adata = synthetic_counts(40, n_genes=30)
+    query, reference = tmp_path / "query.h5ad", tmp_path / "ref.h5ad"
+    adata.write_h5ad(query)  # no obsm X_semantic_w: refused
+    adata.write_h5ad(reference)
+    out = tmp_path / "out.h5ad"
+    result = run_cellmodel(
+        "classify", str(query), "--reference", str(reference), "--label-key", "group",
+        "--view", "semantic", "--chunk-size", "10", "-o", str(out),
+        "--root", str(tmp_path / "store"),
+    )  # fmt: skip
+    line = one_line_error(result)  # was preceded by the "chunked: the unrefined kNN ..." notice
+    assert "has no obsm['X_semantic_w']" in line and not out.exists()

@@ -183,3 +183,14 @@ def test_chunked_classify_refusing_its_query_prints_the_error_line_alone(tmp_pat
     )  # fmt: skip
     line = one_line_error(result)  # was preceded by the "chunked: the unrefined kNN ..." notice
     assert "has no obsm['X_semantic_w']" in line and not out.exists()
+
+
+def test_classify_refuses_an_unknown_device_without_refinement(tmp_path):
+    adata = synthetic_counts(40, n_genes=30)
+    source = tmp_path / "cells.h5ad"
+    adata.write_h5ad(source)
+    args = ["classify", str(source), "--label-key", "group", "--train-fraction", "0.5"]
+    args += ["--small-classes", "cap", "--no-refine"]
+    assert run_cellmodel(*args, "--device", "cpu").exit_code == 0
+    line = one_line_error(run_cellmodel(*args, "--device", "tpu"), 2)
+    assert "unknown device 'tpu'" in line  # was accepted: no refinement needed a device

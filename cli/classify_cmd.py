@@ -28,6 +28,7 @@ from cli.cellmodel_args import (
     check_distinct,
     check_output,
     load_input,
+    refuse_replacing_input,
     seed_option,
     write_h5ad,
 )
@@ -136,6 +137,7 @@ def classify(
 def _check(args: SimpleNamespace) -> None:
     """Outputs in the way and Dask options; before any data is read."""
     check_distinct({"--output": args.output, "--plots": args.plots})
+    refuse_replacing_input(args.output, "--output", args.reference, "the --reference file")
     check_output(args.output, args.force)
     if args.plots is not None:
         check_output_dir(

@@ -194,3 +194,20 @@ def test_classify_refuses_an_unknown_device_without_refinement(tmp_path):
     assert run_cellmodel(*args, "--device", "cpu").exit_code == 0
     line = one_line_error(run_cellmodel(*args, "--device", "tpu"), 2)
     assert "unknown device 'tpu'" in line  # was accepted: no refinement needed a device
+
+
+def test_force_does_not_let_an_output_replace_an_input_of_another_kind(tmp_path):
+    adata = synthetic_counts(40, n_genes=30)
+    cells, reference = tmp_path / "cells.h5ad", tmp_path / "ref.h5ad"
+    adata.write_h5ad(cells)
+    adata.write_h5ad(reference)
+    before = cells.read_bytes(), reference.read_bytes()
+    line = one_line_error(
+        run_cellmodel("annotate", str(cells), "--groupby", "group", "--markdown", str(cells),
+                      "--force"), 2,
+    )  # fmt: skip
+    assert "--markdown" in line and "is the input file" in line  # was replaced by the report
+    args = ["classify", str(cells), "--reference", str(reference), "--label-key", "group"]
+    line = one_line_error(run_cellmodel(*args, "-o", str(reference), "--force"), 2)
+    assert "is the --reference file" in line  # was replaced by the query's predictions
+    assert (cells.read_bytes(), reference.read_bytes()) == before

@@ -211,3 +211,14 @@ def test_force_does_not_let_an_output_replace_an_input_of_another_kind(tmp_path)
     line = one_line_error(run_cellmodel(*args, "-o", str(reference), "--force"), 2)
     assert "is the --reference file" in line  # was replaced by the query's predictions
     assert (cells.read_bytes(), reference.read_bytes()) == before
+
+
+def test_bench_on_a_file_without_cells_says_so(tmp_path):
+    source = tmp_path / "empty.h5ad"
+    synthetic_counts(40, n_genes=30)[:0].copy().write_h5ad(source)
+    result = run_cellmodel(
+        "bench", "--datasets", str(source), "--label-key", "group", "--methods", "pca-kmeans",
+        "--seeds", "1", "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    line = one_line_error(result)
+    assert "holds no cells" in line  # was "label key 'group' holds no labels (every value ...)"

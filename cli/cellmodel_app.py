@@ -187,7 +187,10 @@ def explain(
     store = store_of(adata, root)
     report = run_explain(adata, store, cluster_key=cluster_key, top_n=top)
     if store is None:
-        info("no semantic view in this file (clustered with --no-semantic): markers only")
+        info(  # the file may never have been clustered: --cluster-key names any grouping
+            "no semantic view in this file (clustered with --no-semantic, or neither clustered"
+            " nor embedded by cellmodel): markers only"
+        )
     if json_:
         print_json(report)
         return

@@ -222,3 +222,11 @@ def test_bench_on_a_file_without_cells_says_so(tmp_path):
     )  # fmt: skip
     line = one_line_error(result)
     assert "holds no cells" in line  # was "label key 'group' holds no labels (every value ...)"
+
+
+def test_explain_of_a_file_never_clustered_does_not_claim_it_was(tmp_path):
+    source = tmp_path / "cells.h5ad"
+    synthetic_counts(40, n_genes=30).write_h5ad(source)
+    result = run_cellmodel("explain", str(source), "--cluster-key", "group", "--top", "2")
+    assert result.exit_code == 0, result.output
+    assert "neither clustered nor embedded by cellmodel" in result.stderr  # it said "clustered"

@@ -230,3 +230,20 @@ def test_explain_of_a_file_never_clustered_does_not_claim_it_was(tmp_path):
     result = run_cellmodel("explain", str(source), "--cluster-key", "group", "--top", "2")
     assert result.exit_code == 0, result.output
     assert "neither clustered nor embedded by cellmodel" in result.stderr  # it said "clustered"
+
+
+def test_bench_progress_lines_name_flags(tmp_path, monkeypatch):
+    from cellmodel import bench
+
+    table = tmp_path / "bench.md"
+    table.write_text("| table |\n")
+
+    def fake_run_bench(config, log):  # a run failing as a dataset with repeated genes does
+        log("[1/1] x × pca-kmeans: FAILED (GenekbError: ... or choose another gene_key=)")
+        return {"files": {"markdown": str(table)}, "failures": []}
+
+    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
+    args = ["--datasets", "synthetic-30", "--methods", "pca-kmeans", "--seeds", "1"]
+    result = run_cellmodel("bench", *args, "--out", str(tmp_path / "out"), "--no-warm")
+    assert result.exit_code == 0, result.output
+    assert "choose another --gene-key)" in result.stderr  # was "gene_key=" in the progress line

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 
 from cellmodel.annotate.ontology import from_ontology, parse_candidates
 from cellmodel.bench.data import synthetic_counts
 from cellmodel.chunked.stats import chunk_stats, seurat_hvg
 from cli.common import as_flags
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 from tests.conftest import one_line_error, run_cellmodel
 
 
@@ -153,7 +154,6 @@ def test_a_refused_choice_names_the_flag_not_the_parameter(tmp_path, args, says)
 )
 def test_chunked_annotate_refuses_what_the_in_memory_run_refuses(tmp_path, spoil, says):
     from cellmodel.chunked.annotate import annotate_h5ad
-    from genekb.errors import GenekbError
     from genekb.store.store import Store
     from tests.test_annotate import ALPHA, BETA, _islets
 
@@ -247,3 +247,12 @@ def test_bench_progress_lines_name_flags(tmp_path, monkeypatch):
     result = run_cellmodel("bench", *args, "--out", str(tmp_path / "out"), "--no-warm")
     assert result.exit_code == 0, result.output
     assert "choose another --gene-key)" in result.stderr  # was "gene_key=" in the progress line
+
+
+def test_a_batch_column_with_missing_values_is_refused():
+    from cellmodel.cluster.batch_column import batch_values
+
+    adata = synthetic_counts(40, n_genes=30)
+    adata.obs["plate"] = pd.Categorical(["a"] * 15 + ["b"] * 15 + [np.nan] * 10)
+    with pytest.raises(GenekbError, match="'plate' has no value for 10 cell"):
+        batch_values(adata, "plate")  # was a batch named 'nan' of those ten cells

@@ -40,8 +40,15 @@ def batch_values(adata: ad.AnnData, batch_key: str | None) -> np.ndarray | None:
 def checked_batches(
     column: pd.Series, batch_key: str, no_correction: str = "batch_key=None"
 ) -> np.ndarray:
-    """A batch column's values as strings, refused when there is nothing to correct (one value)
+    """A batch column's values as strings, refused when a cell has none (it would be put in a
+    batch named 'nan' with every other such cell), when there is nothing to correct (one value)
     or a batch of one cell; `no_correction` says how the caller turns the correction off."""
+    missing = int(pd.isna(column).sum())
+    if missing:
+        raise GenekbError(
+            f"batch key {batch_key!r} has no value for {missing} cell(s); give every cell its"
+            f" batch, or {no_correction} for no correction"
+        )
     values = column.astype(str).to_numpy()
     counts = pd.Series(values).value_counts()
     if counts.size < 2:

@@ -254,5 +254,5 @@ def test_a_batch_column_with_missing_values_is_refused():
 
     adata = synthetic_counts(40, n_genes=30)
     adata.obs["plate"] = pd.Categorical(["a"] * 15 + ["b"] * 15 + [np.nan] * 10)
-    with pytest.raises(GenekbError, match="'plate' has no value for 10 cell"):
+    with pytest.raises(GenekbError, match="'plate' has no value for 10 of 40 cells"):
         batch_values(adata, "plate")  # was a batch named 'nan' of those ten cells

@@ -256,3 +256,13 @@ def test_a_batch_column_with_missing_values_is_refused():
     adata.obs["plate"] = pd.Categorical(["a"] * 15 + ["b"] * 15 + [np.nan] * 10)
     with pytest.raises(GenekbError, match="'plate' has no value for 10 of 40 cells"):
         batch_values(adata, "plate")  # was a batch named 'nan' of those ten cells
+
+
+def test_grouping_by_an_output_column_names_the_flag(tmp_path):
+    adata = synthetic_counts(40, n_genes=30)
+    adata.obs["cellmodel_annotation"] = adata.obs["group"]
+    source = tmp_path / "cells.h5ad"
+    adata.write_h5ad(source)
+    result = run_cellmodel("annotate", str(source), "--groupby", "cellmodel_annotation")
+    line = one_line_error(result, 2)  # was "groupby 'cellmodel_annotation' is a column ..."
+    assert "--groupby 'cellmodel_annotation' is a column annotate writes" in line

@@ -266,3 +266,14 @@ def test_grouping_by_an_output_column_names_the_flag(tmp_path):
     result = run_cellmodel("annotate", str(source), "--groupby", "cellmodel_annotation")
     line = one_line_error(result, 2)  # was "groupby 'cellmodel_annotation' is a column ..."
     assert "--groupby 'cellmodel_annotation' is a column annotate writes" in line
+
+
+def test_names_that_are_no_genes_do_not_send_a_user_who_gave_taxon_back_to_it():
+    from cellmodel.knowledge.genes import require_gene_names
+
+    rows = [str(i) for i in range(300)]  # row numbers, whatever the species
+    with pytest.raises(UsageError) as caught:
+        require_gene_names(rows, "human", "annotate")
+    assert "gene_key=COLUMN" in str(caught.value) and "taxon=" not in str(caught.value)
+    with pytest.raises(UsageError, match=r"or taxon=human\|mouse"):
+        require_gene_names(rows, None, "annotate")  # not given: still a way out

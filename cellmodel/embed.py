@@ -201,7 +201,12 @@ def gene_side(
         rows = match.matched if all_genes else needed_rows(match, used, params)
         needed = sorted({int(g) for g in match.gene_ids[rows]})
         if not needed:
-            raise GenekbError("no gene of the data has a weight in the semantic view")
+            raise GenekbError(
+                f"no gene of the data has a weight in the semantic view ({params.weighting}"
+                f" weighting): none of its {int(match.matched.sum())} matched genes varies over"
+                " the cells, as with one cell or identical cells; give several cells whose"
+                " expression differs"
+            )
         ev, built = vectors_for(
             store_or_ev,
             gene_table,

@@ -33,7 +33,7 @@ from cellmodel.io import expression, require_anndata, run_record
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference
 from cellmodel.markers import cell_groups, group_stats
-from genekb.errors import GenekbError, IntegrityError
+from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.store.store import Store, refuse_non_path_root
 
 DEFAULT_TOP_N = 10
@@ -208,9 +208,13 @@ def explain(
     """
     require_anndata(adata)
     if cluster_key not in adata.obs:
-        raise GenekbError(
-            f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad` first"
-        )
+        columns = ", ".join(map(str, adata.obs.columns)) or "none"
+        if cluster_key == "cellmodel_cluster":  # the default: the file was not clustered
+            raise GenekbError(
+                f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad`"
+                f" first, or name the column of the clusters with cluster_key= (columns: {columns})"
+            )
+        raise UsageError(f"no obs[{cluster_key!r}]; cluster_key= takes one of: {columns}")
     if not is_whole(top_n) or top_n < 1:
         raise GenekbError(f"top_n={top_n!r} must be a whole number, at least 1")
     clusters = cell_groups(adata.obs[cluster_key], cluster_key, noun="cluster")

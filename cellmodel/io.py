@@ -246,14 +246,14 @@ def _check_matrix(X: Any, where: str) -> None:
         shape = "none" if X is None else f"{X.shape[0]} × {X.shape[1]}"
         raise GenekbError(
             f"the expression matrix ({where}) is empty ({shape}); give a file"
-            " with cells and genes, or choose another layer with layer= (--layer)"
+            " with cells and genes, or choose another layer with layer="
         )
     _check_storage(X, where)
     values = _values(X)
     if values.size == 0 or not np.any(values):
         raise GenekbError(
             f"the expression matrix ({where}) holds only zeros; check that it"
-            " holds the expression, or choose another layer with layer= (--layer)"
+            " holds the expression, or choose another layer with layer="
         )
     if not np.isfinite(values).all():
         raise GenekbError(

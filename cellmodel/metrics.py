@@ -58,6 +58,8 @@ def labelled_cells(column: pd.Series, label_key: str) -> np.ndarray:
     """The mask of the cells that `column` (an obs column of reference labels) labels; refused in
     one line when it labels none."""
     mask = column.notna().to_numpy()
+    if not len(mask):  # no cells at all: "every value is missing" would send the user astray
+        raise GenekbError("the data holds no cells; give a file with cells to score")
     if not mask.any():
         raise GenekbError(
             f"label key {label_key!r} holds no labels (every value is missing); choose another"

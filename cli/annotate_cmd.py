@@ -198,12 +198,18 @@ _SETTINGS = (
 
 def _check(args: SimpleNamespace) -> None:
     """Refuse mixed candidate sources, outputs in the way and options that do not go together."""
-    from cli.cellmodel_args import check_dask_options, check_distinct, check_output
+    from cli.cellmodel_args import (
+        check_dask_options,
+        check_distinct,
+        check_output,
+        refuse_replacing_input,
+    )
     from genekb.fileio import check_output_file
 
     if args.candidates is not None and (args.ontology or args.subtree or args.tissue):
         raise UsageError("give --candidates, or --ontology (with --subtree / --tissue), not both")
     check_distinct({"--output": args.output, "--markdown": args.markdown})
+    refuse_replacing_input(args.markdown, "--markdown", args.source, "the input file")
     check_output(args.output, args.force)
     if args.markdown is not None:
         check_output_file(args.markdown, force=args.force, flag="--markdown")

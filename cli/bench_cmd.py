@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.cellmodel_args import GeneKeyOpt, LayerOpt, RootOpt
-from cli.common import handle_errors, info, print_json
+from cli.common import as_flags, handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_dir
 
@@ -221,6 +221,11 @@ def _command_of(a: SimpleNamespace, out: Path) -> str:
     )
 
 
+def _log(line: str) -> None:
+    """A progress line of the library's (a run's error in it too) in the command line's terms."""
+    info(as_flags(line))
+
+
 def _run(config: Any, json_: bool) -> None:
     """Run the bench; the Markdown table (or JSON) on stdout, any failure as one error."""
     from cellmodel import bench as lib
@@ -230,7 +235,7 @@ def _run(config: Any, json_: bool) -> None:
         f" × {len(config.seeds)} seed(s), each (dataset, method) in a fresh process;"
         f" outputs in {config.out}"
     )
-    report = lib.run_bench(config, log=info)
+    report = lib.run_bench(config, log=_log)
     if json_:
         print_json(report)
     else:
@@ -249,7 +254,7 @@ def _out_of_core(sizes: list[int] | None, out: Path, device: str | None, timeout
 
     if sizes is None:
         raise UsageError("--out-of-core goes with --scale SIZES")
-    results = run_scale(sizes, out, device=device, timeout_s=timeout, log=info)
+    results = run_scale(sizes, out, device=device, timeout_s=timeout, log=_log)
     failed = [r for r in results if r["status"] != "ok"]
     info(f"results appended to {out / 'outofcore.jsonl'}")
     if failed:

@@ -39,7 +39,7 @@ from cli.cellmodel_args import (
 )
 from cli.classify_cmd import register as register_classify
 from cli.cluster_cmd import register as register_cluster
-from cli.common import handle_errors, info, make_app, print_json
+from cli.common import as_flags, handle_errors, info, make_app, print_json
 from cli.datasets_cmd import register as register_datasets
 from genekb.errors import GenekbError
 
@@ -150,7 +150,7 @@ def _embed_report(
     warnings = list(record["gene_match"].get("warnings") or [])
     report["warnings"] = warnings
     for warning in warnings:  # few genes matched (another species): say so, not only in uns
-        info(f"warning: {warning}")
+        info(f"warning: {as_flags(warning)}")
     if json_:
         print_json(report)
         return
@@ -184,14 +184,13 @@ def explain(
     if not source.exists():
         raise GenekbError(f"{source} does not exist; write one with `cellmodel cluster IN -o FILE`")
     adata = io.read(source)
-    if cluster_key not in adata.obs:
-        raise GenekbError(
-            f"no obs[{cluster_key!r}] in {source}; run `cellmodel cluster IN -o OUT.h5ad` first"
-        )
     store = store_of(adata, root)
     report = run_explain(adata, store, cluster_key=cluster_key, top_n=top)
     if store is None:
-        info("no semantic view in this file (clustered with --no-semantic): markers only")
+        info(  # the file may never have been clustered: --cluster-key names any grouping
+            "no semantic view in this file (clustered with --no-semantic, or neither clustered"
+            " nor embedded by cellmodel): markers only"
+        )
     if json_:
         print_json(report)
         return

@@ -110,6 +110,15 @@ def check_distinct(outputs: dict[str, Path | None]) -> None:
         seen[key] = flag
 
 
+def refuse_replacing_input(output: Path | None, flag: str, source: Any, what: str) -> None:
+    """Refuse an output at the path of an input it is not a copy of (the Markdown report over
+    the cells' file, predictions over the reference): --force replaces outputs, not data."""
+    if output is None or source is None or not Path(source).expanduser().exists():
+        return  # a registry name, or nothing given
+    if Path(source).expanduser().resolve() == output.expanduser().resolve():
+        raise UsageError(f"{flag} {output} is {what}; give it its own path")
+
+
 def write_h5ad(adata: Any, output: Path) -> None:
     """Write `adata` as .h5ad through a temporary file and rename, so a crash never leaves a half
     file. HDF5 builds the file in memory first (its `core` driver) and plain Python I/O writes

@@ -28,6 +28,7 @@ from cli.cellmodel_args import (
     check_distinct,
     check_output,
     load_input,
+    refuse_replacing_input,
     seed_option,
     write_h5ad,
 )
@@ -136,6 +137,7 @@ def classify(
 def _check(args: SimpleNamespace) -> None:
     """Outputs in the way and Dask options; before any data is read."""
     check_distinct({"--output": args.output, "--plots": args.plots})
+    refuse_replacing_input(args.output, "--output", args.reference, "the --reference file")
     check_output(args.output, args.force)
     if args.plots is not None:
         check_output_dir(
@@ -275,10 +277,6 @@ def _classify_chunked(args: SimpleNamespace) -> None:
     key = label_key or ref_key
     if key is None:
         raise UsageError("give --label-key (the reference's label column)")
-    info(
-        "chunked: the unrefined kNN on obsm X_semantic_w; the contrastive refinement and the"
-        " marker block are not run out of core"
-    )
     record = classify_h5ad(
         path,
         ref,
@@ -292,6 +290,10 @@ def _classify_chunked(args: SimpleNamespace) -> None:
         chunk_size=a.chunk_size,
         dask_address=a.dask_address,
         workers=a.workers,
+    )
+    info(  # after the run: a refused input gets its one error line alone
+        "chunked: the unrefined kNN on obsm X_semantic_w; the contrastive refinement and the"
+        " marker block are not run out of core"
     )
     record = {**record, "output": str(output)}
     if a.json_:

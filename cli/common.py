@@ -8,7 +8,6 @@ import itertools
 import json
 import math
 import os
-import re
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
 
 from cli import restore_interrupts
+from cli.flags import as_flags
 from cli.plain import CONTROLS, ONE_LINE
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.settings import env_number
@@ -413,38 +413,3 @@ def parse_options(pairs: list[str], flag: str = "--source-opt") -> dict[str, str
             raise UsageError(f"{flag} expects key=value, got {pair!r}")
         out[key.strip().replace("-", "_")] = value
     return out
-
-
-# Library errors name a parameter as `name=` or `name=value` (what a Python caller writes); on
-# the command line the same words become the flag (`--name` or `--name value`).
-LIBRARY_FLAGS = {
-    "batch_key": "--batch-key",
-    "datasets": "--datasets",
-    "gene_key": "--gene-key",
-    "label_key": "--label-key",
-    "layer": "--layer",
-    "methods": "--methods",
-    "n_clusters": "--n-clusters",
-    "orientation": "--orientation",
-    "root": "--root",
-    "seeds": "--seeds",
-    "sep": "--sep",
-    "taxon": "--taxon",
-    "top_n": "--top",
-    "groupby": "--groupby",
-    "model": "--model",
-    "gene_graph": "--gene-graph",
-    "seed": "--seed",
-    "train_fraction": "--train-fraction",
-    "per_class": "--per-class",
-    "train_mask": "--train-mask",
-}
-_PARAMETER = re.compile(r"\b(" + "|".join(LIBRARY_FLAGS) + r")=(\S?)")
-
-
-def as_flags(message: str) -> str:
-    """A library message in the command line's terms (`n_clusters=500` -> `--n-clusters 500`)."""
-    return _PARAMETER.sub(
-        lambda m: LIBRARY_FLAGS[m[1]] + (f" {m[2]}" if m[2] and m[2] not in ":,;.)]" else m[2]),
-        message,
-    )

@@ -157,6 +157,8 @@ def from_user(items: list[str]) -> list[Candidate]:
 
 def parse_candidates(spec: str) -> list[str]:
     """A candidates file (one label per line, '#' comments) or a 'a;b;c' list."""
+    if not spec.strip():  # Path("") is the working directory
+        raise UsageError("candidates= is empty; give a file (one label per line) or 'a;b;c'")
     path = Path(spec)
     # Any existing path (a file of any name, a pipe, `-` for stdin) is read as a file.
     if ";" not in spec and (spec == "-" or path.exists()):
@@ -177,6 +179,9 @@ def resolve_term(text: str) -> str:
 def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> list[Candidate]:
     """CL cell types: all of them, those under `subtree` (a CL id or label), and/or those whose
     label, synonyms or definition name the `tissue` word."""
+    for name, value in (("ontology_subtree", subtree), ("tissue", tissue)):
+        if value is not None and not value.strip():  # a blank word would match every term
+            raise UsageError(f"{name}= is blank; give a word (or leave it out for every term)")
     p = _parser()
     _, _, ids = _index()
     chosen = ids
@@ -195,9 +200,10 @@ def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> l
             if any(word.search(t or "") for t in [labels.get(i), defs.get(i), *(syns.get(i) or [])])
         ]
     if len(chosen) < 2:
+        given = {"ontology_subtree": subtree, "tissue": tissue}  # named as `annotate` takes them
+        said = ", ".join(f"{k}={v!r}" for k, v in given.items() if v is not None)
         raise UsageError(
-            f"the Cell Ontology restriction (subtree={subtree!r}, tissue={tissue!r}) leaves"
-            f" {len(chosen)} term(s); widen it"
+            f"the Cell Ontology restriction ({said}) leaves {len(chosen)} term(s); widen it"
         )
     labels = p.map_term_labels(chosen)
     defs = p.map_term_descriptions(chosen)

@@ -97,7 +97,7 @@ def setup(
     """The run's checked parameters and its candidates (given, or from the Cell Ontology)."""
     if groupby == ANNOTATION_KEY or groupby.startswith(f"{ANNOTATION_KEY}_"):
         raise UsageError(
-            f"groupby {groupby!r} is a column annotate writes its results to, so the groups would"
+            f"groupby={groupby!r} is a column annotate writes its results to, so the groups would"
             " be overwritten by their names; copy it under another name to group by it"
         )
     params = AnnotateParams(groupby=groupby, **settings)

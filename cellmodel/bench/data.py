@@ -3,8 +3,9 @@ the labels from the methods."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from cellmodel.bench.settings import (
     SYNTHETIC_LABEL_KEY,
     SYNTHETIC_PREFIX,
 )
+from cellmodel.cluster.batch_column import checked_batches
 from cellmodel.datasets.synthetic import synthetic_counts
 from cellmodel.datasets.synthetic import synthetic_symbols as synthetic_symbols  # re-exported
 from cellmodel.formats import hdf5_cell_column, hdf5_cell_columns, unreadable
@@ -87,38 +89,50 @@ def _file_ref(path: Path, label_key: str | None, batch_key: str | None = None) -
         raise GenekbError(f"dataset file {path} does not exist")
     if label_key is None:
         raise UsageError(f"{path} needs label_key=: the obs column with the reference labels")
-    columns = _obs_columns(path, label_key)
-    for role, key in (("label", label_key), ("batch", batch_key)):
-        if key is not None and key not in columns:
-            raise GenekbError(
-                f"{role} key {key!r} is not an obs column of {path}; choose from {columns}"
-            )
     if batch_key is not None and batch_key == label_key:
         raise UsageError(f"batch_key={batch_key!r} is the label column; name a technical batch")
+    _obs_columns(path, label_key, batch_key)
     return DatasetRef(
         path.stem, "file", path=str(path.resolve()), label_key=label_key, batch_key=batch_key
     )
 
 
-def _obs_columns(path: Path, label_key: str) -> list[str]:
-    """The cell columns of a file, read without its matrix; the `label_key` column is checked
-    to hold labels of two classes or more (`check_labels`), before any run starts."""
+def _obs_columns(path: Path, label_key: str, batch_key: str | None) -> None:
+    """Check a file's cell columns, read without its matrix, before any run starts: the
+    `label_key` column holds labels of two classes or more (`check_labels`), and the
+    `batch_key` column batches that every method could correct for (each worker would fail
+    on it alike, naming the column by the name it is given there)."""
     if path.suffix != ".h5ad":
-        columns = hdf5_cell_columns(path)
-        if label_key in columns:
-            check_labels(hdf5_cell_column(path, label_key), label_key)
-        return columns
+        _check_columns(path, hdf5_cell_columns(path), partial(hdf5_cell_column, path), label_key,
+                       batch_key)  # fmt: skip
+        return
     try:
         backed = ad.read_h5ad(path, backed="r")
     except Exception as exc:  # h5py and anndata raise many kinds on foreign files
         raise unreadable(path, exc, "h5ad file") from None
     try:
         io.refuse_repeated_cells(backed.obs_names, path)  # what `io.read` would refuse, later
-        if label_key in backed.obs:
-            check_labels(backed.obs[label_key], label_key)
-        return list(backed.obs.columns)
+        obs = backed.obs
+        _check_columns(path, list(obs.columns), obs.__getitem__, label_key, batch_key)
     finally:
         backed.file.close()
+
+
+def _check_columns(
+    path: Path,
+    columns: list[str],
+    column: Callable[[str], pd.Series],
+    label_key: str,
+    batch_key: str | None,
+) -> None:
+    for role, key in (("label", label_key), ("batch", batch_key)):
+        if key is not None and key not in columns:
+            raise GenekbError(
+                f"{role} key {key!r} is not an obs column of {path}; choose from {columns}"
+            )
+    check_labels(column(label_key), label_key)
+    if batch_key is not None:
+        checked_batches(column(batch_key), batch_key, "leave out batch_key=")
 
 
 def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:

@@ -11,6 +11,7 @@ when whole.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from cellmodel.annotate.params import setup
 from cellmodel.annotate.report import uns_record
 from cellmodel.chunked import h5
 from cellmodel.chunked.classify import write_copy
-from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, value_kind
+from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, check_stats, value_kind
 from cellmodel.chunked.engine import DaskEngine
+from cellmodel.chunked.stats import GeneStats, chunk_stats
 from cellmodel.io import gene_names
 from cellmodel.io import normalize as normalize_rows
 from cellmodel.markers import GroupSums, group_sums
@@ -33,12 +35,25 @@ from genekb.errors import UsageError
 from genekb.store.store import Store
 
 
+@dataclass(frozen=True)
+class _Sums:
+    """A chunk's per-group sums and its per-gene statistics (for the checks of the values that
+    the in-memory run makes on the whole matrix), summable over chunks."""
+
+    groups: GroupSums
+    genes: GeneStats
+
+    def __add__(self, other: _Sums) -> _Sums:
+        return _Sums(self.groups + other.groups, self.genes + other.genes)
+
+
 def _sums_task(
     ref: h5.MatrixRef, start: int, stop: int, kind: str, codes: np.ndarray, k: int
-) -> GroupSums:
+) -> _Sums:
     with h5.ChunkReader(ref) as reader:
-        X = normalize_rows(reader.rows(start, stop), kind)
-    return group_sums(X, codes, k)
+        raw = reader.rows(start, stop)
+    X = normalize_rows(raw, kind)
+    return _Sums(group_sums(X, codes, k), chunk_stats(X, raw))
 
 
 def annotate_h5ad(
@@ -77,8 +92,10 @@ def annotate_h5ad(
     ranges = h5.chunk_ranges(len(codes), chunk_size)
     tasks = [(ref, a, b, kind, codes[a:b], k) for a, b in ranges]
     with DaskEngine(dask_address, workers) as engine:
-        sums = engine.reduce(_sums_task, tasks)
+        summed = engine.reduce(_sums_task, tasks)
         scheduler = engine.scheduler
+    check_stats(summed.genes, ref, kind)  # NaN, negative values, zeros: refused as in memory
+    sums = summed.groups
     report, labels = name_groups(
         genes,
         sums,

@@ -85,7 +85,7 @@ def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str,
         if reader.shape[0] == 0 or reader.shape[1] == 0:
             raise GenekbError(
                 f"the expression matrix ({ref.source}) is empty; give a file with"
-                " cells and genes, or choose another layer with --layer"
+                " cells and genes, or choose another layer with layer="
             )
     if sample.size and float(sample.min()) < 0:
         raw_ref = None
@@ -106,7 +106,9 @@ def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str,
     return ref, detect_kind(sample), notes
 
 
-def _check_stats(stats: GeneStats, ref: h5.MatrixRef, kind: str) -> None:
+def check_stats(stats: GeneStats, ref: h5.MatrixRef, kind: str) -> None:
+    """What the in-memory checks refuse, from the sums over every chunk: NaN or infinite
+    values, negative ones, a matrix of zeros."""
     where = ref.source
     if not stats.finite:
         raise GenekbError(
@@ -121,7 +123,7 @@ def _check_stats(stats: GeneStats, ref: h5.MatrixRef, kind: str) -> None:
     if not stats.expressing.any():
         raise GenekbError(
             f"the expression matrix ({where}) holds only zeros; check that it"
-            " holds the expression, or choose another layer with layer= (--layer)"
+            " holds the expression, or choose another layer with layer="
         )
     if kind == "log" and stats.input_max > LOG_SCALE_MAX:
         stats.notes.append(
@@ -138,14 +140,14 @@ def gene_statistics(
     progress: semantic.StageProgress | None,
 ) -> GeneStats:
     """The first pass over the cells (here and in `chunked.cluster`): each chunk normalized and
-    summed per gene, the sums added over all chunks and checked (`_check_stats`)."""
+    summed per gene, the sums added over all chunks and checked (`check_stats`)."""
     stats: GeneStats | None = None
     for i, part in enumerate(engine.map(_stats_task, [(ref, a, b, kind) for a, b in ranges])):
         stats = part if stats is None else stats + part
         if progress:
             progress("statistics", i + 1, len(ranges))
     assert stats is not None
-    _check_stats(stats, ref, kind)
+    check_stats(stats, ref, kind)
     return stats
 
 

@@ -102,6 +102,8 @@ def seurat_hvg(stats: GeneStats, n_top: int, candidates: np.ndarray) -> np.ndarr
     per_gene = by_bin.loc[frame["bin"]].set_index(frame.index)
     norm = ((frame["dispersions"] - per_gene["avg"]) / per_gene["dev"]).to_numpy()
     ranked = np.sort(norm[~np.isnan(norm)])[::-1]
+    if not ranked.size:  # no gene varies (one cell, or cells alike): none is highly variable
+        return mask
     cut = ranked[min(n_top, ranked.size) - 1]
     mask[cols[np.nan_to_num(norm, nan=-np.inf) >= cut]] = True
     return mask

@@ -24,6 +24,7 @@ from cellmodel.classify.views import (
 )
 from cellmodel.embed import embed
 from cellmodel.io import expression, h5ad_safe, require_anndata
+from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 from genekb.store.store import Store
 
@@ -168,6 +169,7 @@ def classify_cells(
     check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
     refuse_overwriting_inputs(adata, key_added, label_key, train_mask)
     check_view(view, gene_vectors)
+    resolve_device(device)  # before any work, and refused even where no refinement uses it
     opts = options or ClassifyOptions()
     opts.check()
     reads = {"layer": layer, "gene_key": gene_key}

@@ -34,19 +34,41 @@ def batch_values(adata: ad.AnnData, batch_key: str | None) -> np.ndarray | None:
             f"batch key {batch_key!r} is not an obs column; choose from"
             f" {list(adata.obs.columns)}, or batch_key=None for no correction"
         )
-    values = adata.obs[batch_key].astype(str).to_numpy()
+    return checked_batches(adata.obs[batch_key], batch_key)
+
+
+def checked_batches(
+    column: pd.Series, batch_key: str, no_correction: str = "batch_key=None"
+) -> np.ndarray:
+    """A batch column's values as strings, refused when a cell has none (`refuse_missing`), when
+    there is nothing to correct (one value) or a batch of one cell; `no_correction` says how the
+    caller turns the correction off."""
+    refuse_missing(column, batch_key, no_correction)
+    values = column.astype(str).to_numpy()
     counts = pd.Series(values).value_counts()
     if counts.size < 2:
         raise GenekbError(
             f"batch key {batch_key!r} has a single value; there is nothing to correct"
-            " (batch_key=None for no correction)"
+            f" ({no_correction} for no correction)"
         )
     if counts.min() < 2:
         raise GenekbError(
             f"batch {counts.idxmin()!r} of {batch_key!r} holds one cell; batch correction needs"
-            " at least 2 cells per batch (merge it, or batch_key=None for no correction)"
+            f" at least 2 cells per batch (merge it, or {no_correction} for no correction)"
         )
     return values
+
+
+def refuse_missing(
+    column: pd.Series, batch_key: str, no_correction: str = "batch_key=none"
+) -> None:
+    """Every cell needs a batch: those without one would be corrected as one batch named 'nan'."""
+    missing = int(pd.isna(column).sum())
+    if missing:
+        raise GenekbError(
+            f"batch key {batch_key!r} has no value for {missing} of {column.size} cells; fill"
+            f" them in (e.g. 'unknown'), or {no_correction} for no correction"
+        )
 
 
 def centre_per_batch(X: np.ndarray, batch: np.ndarray) -> np.ndarray:

@@ -10,10 +10,10 @@ import os
 from typing import TYPE_CHECKING
 
 import anndata as ad
-import pandas as pd
 
 from cellmodel._settings import CLUSTER_KEY
 from cellmodel.arguments import check_count, check_flags, check_seed, is_whole
+from cellmodel.cluster.batch_column import refuse_missing
 from cellmodel.cluster.options import parse_options
 from cellmodel.cluster.refine_fit import REFINE_MODES, parse_gene_graph
 from cellmodel.io import refuse_repeated_cells, require_anndata
@@ -113,13 +113,7 @@ def as_store(store: Store | str | os.PathLike[str] | None) -> Store | None:
 def _check_batch_column(adata: ad.AnnData, batch_key: str) -> None:
     if batch_key not in adata.obs:
         return  # the run names the columns there are
-    column: pd.Series = adata.obs[batch_key]
-    missing = int(column.isna().sum())
-    if missing:
-        raise GenekbError(
-            f"batch key {batch_key!r} has no value for {missing} of {column.size} cells; fill"
-            " them in (e.g. 'unknown') or pass batch_key=none for no correction"
-        )
+    refuse_missing(adata.obs[batch_key], batch_key)
 
 
 def names_genes(adata: ad.AnnData, taxon: str | None, gene_key: str | None) -> bool:

@@ -209,13 +209,17 @@ def require_gene_names(
     names: Sequence[str],
     taxon: int | str | None,
     what: str,
-    fix: str = "pass gene_key=COLUMN if a var column holds gene symbols, or taxon="
-    "human|mouse if the names are genes of that species",
+    fix: str | None = None,
 ) -> str:
     """The species `names` name, for a step that cannot run without gene names; a usage error
-    saying why the names do not read as genes, and `fix`, otherwise."""
+    saying why the names do not read as genes, and `fix` (by default: a gene_key= column, or
+    taxon= where none is given), otherwise."""
     read = read_gene_names(names, taxon)
     if read.taxon is None:
+        if fix is None:
+            fix = "pass gene_key=COLUMN if a var column holds gene symbols"
+            if taxon is None:  # given, it is no way out: the names did not read as its genes
+                fix += ", or taxon=human|mouse if the names are genes of that species"
         raise UsageError(f"{what} needs gene names and {read.note}; {fix}")
     if read.note:
         warnings.warn(read.note, NumericGeneIdWarning, stacklevel=2)

@@ -1,0 +1,52 @@
+"""Library messages in the command line's terms: the parameters they name as Python does
+(`n_clusters=500`) become the flags that set them (`--n-clusters 500`)."""
+
+from __future__ import annotations
+
+import re
+
+# Library errors name a parameter as `name=` or `name=value` (what a Python caller writes); on
+# the command line the same words become the flag (`--name` or `--name value`).
+LIBRARY_FLAGS = {
+    "batch_key": "--batch-key",
+    "datasets": "--datasets",
+    "gene_key": "--gene-key",
+    "label_key": "--label-key",
+    "layer": "--layer",
+    "methods": "--methods",
+    "n_clusters": "--n-clusters",
+    "orientation": "--orientation",
+    "root": "--root",
+    "seeds": "--seeds",
+    "sep": "--sep",
+    "taxon": "--taxon",
+    "top_n": "--top",
+    "groupby": "--groupby",
+    "model": "--model",
+    "gene_graph": "--gene-graph",
+    "seed": "--seed",
+    "train_fraction": "--train-fraction",
+    "per_class": "--per-class",
+    "train_mask": "--train-mask",
+    "candidates": "--candidates",
+    "ontology_subtree": "--subtree",
+    "tissue": "--tissue",
+    "cluster_key": "--cluster-key",
+    "gene_vectors": "--gene-vectors",
+    "across_groups": "--across-groups",
+    "small_classes": "--small-classes",
+}
+_PARAMETER = re.compile(r"\b(" + "|".join(LIBRARY_FLAGS) + r")=(\S?)")
+# A refused choice names its parameter without "=": `unknown gene_vectors 'x'; choose one of`
+# (only the names in Python's spelling: `unknown taxon 'x'` reads as words already).
+_SNAKE_NAMES = "|".join(k for k in LIBRARY_FLAGS if "_" in k)
+_UNKNOWN_CHOICE = re.compile(rf"\bunknown ({_SNAKE_NAMES}) (?=')")
+
+
+def as_flags(message: str) -> str:
+    """A library message in the command line's terms (`n_clusters=500` -> `--n-clusters 500`)."""
+    message = _UNKNOWN_CHOICE.sub(lambda m: f"unknown {LIBRARY_FLAGS[m[1]]} ", message)
+    return _PARAMETER.sub(
+        lambda m: LIBRARY_FLAGS[m[1]] + (f" {m[2]}" if m[2] and m[2] not in ":,;.)]" else m[2]),
+        message,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -175,10 +175,13 @@ def gene_side(
     all_genes: bool,
     progress: semantic.StageProgress | None,
     notify: Callable[[str], None] | None,
+    pinned: Sequence[int] | None = None,
 ) -> GeneSide:
     """Match the data's genes, weigh them (`weigh(matched)`), read (or build) their vectors and
     post-process them. `gene_totals`: the normalized matrix, or any array whose column sums are
-    the genes' totals over all cells (the match report's expression share reads only those)."""
+    the genes' totals over all cells (the match report's expression share reads only those).
+    `pinned`: gene ids (another run's `reference_genes`), the only genes the weighting reads
+    (every one as variable) and those the post-processing is fitted on: that run's space."""
     ev = store_or_ev if _is_embedding_version(store_or_ev) else store_version(store_or_ev, model)
     gene_table = None
     if ev is not None:
@@ -193,12 +196,20 @@ def gene_side(
         reference = reference.to_pandas()
     match = match_genes(genes, reference, store_taxon=ref_taxon, data_taxon=taxon, X=gene_totals)
     symbol_of = dict(zip(reference["gene_id"].astype(int), reference["symbol"], strict=True))
-    weights = weigh(match.matched)
+    candidates = match.matched if pinned is None else _first_rows_of(match, pinned)
+    if pinned is not None and not candidates.any():
+        raise GenekbError(
+            f"none of the {len(pinned)} genes of reference_genes is among this data's matched"
+            " genes: the two files share no gene the view reads"
+        )
+    weights = weigh(candidates)
     used = weights.scale != 0
-    fit_ids = sorted({int(g) for g in match.gene_ids[reference_rows(match, used, params)]})
+    # Pinned, the fit is the given set whatever this data's variances: the same post-processing.
+    fit_on = used if pinned is None else candidates
+    fit_ids = sorted({int(g) for g in match.gene_ids[reference_rows(match, fit_on, params)]})
     built = None
     if ev is None:
-        rows = match.matched if all_genes else needed_rows(match, used, params)
+        rows = match.matched if all_genes else needed_rows(match, used | fit_on, params)
         needed = sorted({int(g) for g in match.gene_ids[rows]})
         if not needed:
             raise GenekbError(
@@ -218,10 +229,19 @@ def gene_side(
             notify=notify,
         )
     store_ids, store_vectors = ev.matrix()
-    prepared = prepare_gene_vectors(store_ids, store_vectors, symbol_of, match, params, used)
+    prepared = prepare_gene_vectors(store_ids, store_vectors, symbol_of, match, params, fit_on)
     return GeneSide(
         ev, match, weights, prepared, gene_table is not None, fit_ids, built, len(store_ids)
     )
+
+
+def _first_rows_of(match: GeneMatch, gene_ids: Sequence[int]) -> np.ndarray:
+    """The data genes of `gene_ids`, one row per id (the first, where several names match one)."""
+    wanted = match.matched & np.isin(match.gene_ids, np.asarray(gene_ids, dtype=np.int64))
+    _, first = np.unique(match.gene_ids[wanted], return_index=True)
+    out = np.zeros_like(wanted)
+    out[np.flatnonzero(wanted)[first]] = True
+    return out
 
 
 def run_record(
@@ -292,6 +312,7 @@ def embed(
     progress: semantic.StageProgress | None = None,
     notify: Callable[[str], None] | None = None,
     copy: bool = False,
+    reference_genes: Sequence[int] | None = None,
 ) -> ad.AnnData:
     """Compute the dual-path semantic view of `adata`'s cells from a genekb store.
 
@@ -303,7 +324,10 @@ def embed(
     `gene_vectors`: "real", or the "shuffled"/"random" controls (seeded by `seed`).
     `load_encoder`: how to load the sentence encoder (default: the store spec's own encoder).
     `progress(stage, done, total)` is called as gene cards and sentences are embedded; `notify`
-    receives one line when the store is written to. Returns `adata` (or a copy).
+    receives one line when the store is written to. `reference_genes`: gene ids (another run's
+    `uns["cellmodel"]["reference_genes"]["gene_ids"]`) the weighting chooses among and the
+    post-processing is fitted on, so that two files' views share one space (each run's own
+    choice of variable genes fits each its own). Returns `adata` (or a copy).
     """
     require_anndata(adata)
     params = SemanticParams.from_arguments(locals())
@@ -315,10 +339,11 @@ def embed(
     timings["read"] = time.perf_counter() - began
 
     began = time.perf_counter()
+    weigh = _weights_of(expr.X, params, every_candidate=reference_genes is not None)
     side = gene_side(
-        store_or_ev, expr.genes, _weights_of(expr.X, params), gene_totals=expr.X, model=model,
+        store_or_ev, expr.genes, weigh, gene_totals=expr.X, model=model,
         taxon=taxon, params=params, template=template, build_missing=build_missing,
-        all_genes=all_genes, progress=progress, notify=notify,
+        all_genes=all_genes, progress=progress, notify=notify, pinned=reference_genes,
     )  # fmt: skip
     log.info("input: %s values (%s); %s", expr.kind, expr.source, side.match.report.summary())
     timings["genes"] = time.perf_counter() - began
@@ -335,13 +360,26 @@ def embed(
         timings["sentence"] = time.perf_counter() - began
 
     record = run_record(side, expr.to_dict(), params, all_genes, sentence_info, timings)
+    if reference_genes is not None:
+        record["reference_genes"]["rule"] = "given"
     _write(adata, view_w, view_s, params.fusion, record)
     return adata
 
 
-def _weights_of(X: Any, params: SemanticParams) -> Callable[[np.ndarray], semantic.GeneWeights]:
-    """The weighted path's gene weights, computed once the matched genes are known."""
-    return lambda matched: semantic.gene_weights(X, matched, params.weighting, n_hvg=params.n_hvg)
+_ALL_VARIABLE = {"hvg": "mean", "hvg-scaled": "scaled"}
+
+
+def _weights_of(
+    X: Any, params: SemanticParams, every_candidate: bool = False
+) -> Callable[[np.ndarray], semantic.GeneWeights]:
+    """The weighted path's gene weights, computed once the matched genes are known;
+    `every_candidate`: the given genes are the variable ones (pinned to another run's)."""
+
+    # Every given gene variable: the HVG weightings are their plain forms over those genes.
+    weighting = _ALL_VARIABLE.get(params.weighting, params.weighting) if every_candidate else None
+    return lambda matched: semantic.gene_weights(
+        X, matched, weighting or params.weighting, n_hvg=params.n_hvg
+    )
 
 
 def _write(

@@ -10,10 +10,11 @@ query cells (`knn.mass_normalize`), as in memory. The contrastive refinement and
 are not run out of core (both fit on, and standardize over, the cells of both files at once).
 
 The view is the weighted semantic view, `obsm["X_semantic_w"]`, which `cellmodel embed
---chunk-size` writes: the query must hold it, and the reference either holds it or is embedded
-here in memory with the query's recorded parameters (same store and model), so both sides are
-the same view. The output is a copy of the query with `obs[key_added]`,
-`obs[key_added + "_confidence"]` and `uns["cellmodel_classify"]`, renamed into place when whole.
+--chunk-size` writes: the query must hold it, and the reference either holds it, fitted on the
+query's genes, or is embedded here in memory with the query's recorded parameters and genes
+(same store and model), so both sides are one space. The output is a copy of the query with
+`obs[key_added]`, `obs[key_added + "_confidence"]` and `uns["cellmodel_classify"]`, renamed into
+place when whole.
 """
 
 from __future__ import annotations
@@ -69,24 +70,40 @@ def _query_record(path: Path) -> dict[str, Any]:
 
 
 def reference_view(reference: Any, record: dict[str, Any], store: Store | None) -> np.ndarray:
-    """The reference's weighted semantic view: its own obsm, or embedded now (in memory) with the
-    parameters the query's view was computed with."""
-    if VIEW_KEY in reference.obsm:
+    """The reference's weighted semantic view in the query's space: its own obsm where both were
+    fitted on the same genes, else embedded now (in memory, on a copy) with the query's recorded
+    parameters and its genes (`reference_genes`): each file's own variable genes would fit each
+    its own post-processing, and a kNN across two such views votes far worse."""
+    genes = record.get("reference_genes") or {}
+    if VIEW_KEY in reference.obsm and _same_genes(reference, genes):
         return np.asarray(reference.obsm[VIEW_KEY])
     if store is None:
+        why = "has no" if VIEW_KEY not in reference.obsm else "was fitted on other genes than the"
         raise UsageError(
-            f"the reference has no obsm[{VIEW_KEY!r}]; give a genekb store to embed it with"
+            f"the reference {why} obsm[{VIEW_KEY!r}] of the query; give a genekb store to embed"
+            " it in the query's space"
         )
-
     params = record.get("params", {})
-    embed(
+    pinned = genes.get("gene_ids")
+    embedded = embed(
         reference,
         store,
         model=record.get("model", "minilm"),
         sentence_top_n=0,
+        reference_genes=None if pinned is None else np.asarray(pinned, dtype=np.int64),
+        copy=True,
         **{k: params[k] for k in EMBED_PARAMS if k in params},
     )
-    return np.asarray(reference.obsm[VIEW_KEY])
+    return np.asarray(embedded.obsm[VIEW_KEY])
+
+
+def _same_genes(reference: Any, genes: dict[str, Any]) -> bool:
+    """Whether the reference's own view was fitted on the query's genes (or the query does not
+    say which it was fitted on, a file written before the record had them)."""
+    if not genes.get("sha256"):
+        return True
+    own = (reference.uns.get(UNS_KEY) or {}).get("reference_genes") or {}
+    return own.get("sha256") == genes["sha256"]
 
 
 def _votes_task(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY
+from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
 from cellmodel.arguments import check_count, check_seed
 from cellmodel.classify.core import classify, transfer
 from cellmodel.classify.labels import split
@@ -51,9 +51,11 @@ def semantic_view(
     seed: int = 0,
     layer: str | None = None,
     gene_key: str | None = None,
+    reference_genes: Any = None,
 ) -> np.ndarray:
     """The semantic view of each cell: computed by `cellmodel.embed.embed` against `store` (which
-    also writes it to obsm), or, without a store, the `obsm["X_semantic"]` already there."""
+    also writes it to obsm; `reference_genes`: another file's genes, for its space), or, without
+    a store, the `obsm["X_semantic"]` already there."""
     if store is None:
         if SEMANTIC_KEY in adata.obsm:
             return np.asarray(adata.obsm[SEMANTIC_KEY])
@@ -63,7 +65,7 @@ def semantic_view(
 
     embed(
         adata, store, model=model, gene_vectors=gene_vectors, seed=seed, layer=layer,
-        gene_key=gene_key,
+        gene_key=gene_key, reference_genes=reference_genes,
     )  # fmt: skip
     return np.asarray(adata.obsm[SEMANTIC_KEY])
 
@@ -79,6 +81,7 @@ def cell_view(
     seed: int = 0,
     layer: str | None = None,
     gene_key: str | None = None,
+    reference_genes: Any = None,
 ) -> np.ndarray:
     """The cells × d matrix the classifier refines: "pca" (the expression PCA, `expression_pca`
     unless `pca` is given), "semantic" (`semantic_view`) or "fused" (both, `fused_view`);
@@ -89,8 +92,9 @@ def cell_view(
     if view == "pca":
         return pca
     semantic = semantic_view(
-        adata, store, model=model, gene_vectors=gene_vectors, seed=seed, **reads
-    )
+        adata, store, model=model, gene_vectors=gene_vectors, seed=seed,
+        reference_genes=reference_genes, **reads,
+    )  # fmt: skip
     return semantic if view == "semantic" else fused_view(pca, semantic)
 
 
@@ -218,8 +222,11 @@ def _transfer_cells(
     if view == "pca":
         ref_X, query_X = ref_pca, query_pca
     else:
-        ref_X = cell_view(reference, "semantic", pca=ref_pca, **view_args)
+        # The reference in the query's space: each file's own variable genes would fit each
+        # its own post-processing of the gene vectors (`embed`'s `reference_genes`).
         query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
+        genes = _fitted_genes(adata) if view_args.get("store") is not None else None
+        ref_X = cell_view(reference, "semantic", pca=ref_pca, reference_genes=genes, **view_args)
         if view == "fused":
             # One fused view over the cells of both files, so both are centred alike.
             both = fused_view(np.vstack([ref_pca, query_pca]), np.vstack([ref_X, query_X]))
@@ -234,6 +241,11 @@ def _transfer_cells(
         **fit_args,
         **shared_marker_inputs(reference, adata, fit_args["options"].n_markers, **reads),
     )
+
+
+def _fitted_genes(adata: Any) -> Any:
+    """The genes the semantic view just written to `adata` was fitted on."""
+    return ((adata.uns.get(UNS_KEY) or {}).get("reference_genes") or {}).get("gene_ids")
 
 
 def _training_mask(

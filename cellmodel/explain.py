@@ -28,7 +28,8 @@ import scipy.sparse as sp
 
 from cellmodel import semantic
 from cellmodel.arguments import is_whole
-from cellmodel.embed import SemanticParams, prepare_gene_vectors
+from cellmodel.embed import SemanticParams
+from cellmodel.embed_genes import prepare_gene_vectors
 from cellmodel.io import expression, require_anndata, run_record
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference

@@ -35,16 +35,11 @@ from sklearn.cluster import KMeans  # noqa: E402
 
 from cellmodel import datasets, semantic  # noqa: E402
 from cellmodel import sentences as sentence_path  # noqa: E402
-from cellmodel.embed import (  # noqa: E402
-    DEFAULT_ISOTROPY,
-    DEFAULT_WEIGHTING,
-    SemanticParams,
-    prepare_gene_vectors,
-    reference_table,
-    vectors_for,
-)
+from cellmodel.embed import DEFAULT_ISOTROPY, DEFAULT_WEIGHTING, SemanticParams  # noqa: E402
+from cellmodel.embed_genes import prepare_gene_vectors  # noqa: E402
 from cellmodel.io import expression  # noqa: E402
 from cellmodel.knowledge.genes import match_genes  # noqa: E402
+from cellmodel.knowledge.vectors import reference_table, vectors_for  # noqa: E402
 from genekb.store import Store  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "semantic_experiments.md"

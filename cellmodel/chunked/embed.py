@@ -11,8 +11,8 @@ Three passes over the cells, each holding a few chunks at a time:
 3. each written block centred by that mean and L2-normalised (`semantic.finish`), in place.
 
 The gene side (match, vectors read or built, post-processing) is the in-memory run's own
-(`cellmodel.embed.gene_side`), so the result equals `embed(...)`'s `obsm["X_semantic_w"]` up to
-float32 summation order. The sentence path is not computed here (it would run the encoder over
+(`cellmodel.embed_genes.gene_side`), so the result equals `embed(...)`'s `obsm["X_semantic_w"]`
+up to float32 summation order. The sentence path is not computed here (it would run the encoder over
 every cell's sentence): `X_semantic` is the weighted view alone and `params.sentence_top_n` is 0.
 The output is a copy of the input with the new obsm and uns entries, written to a temporary file
 and renamed into place when complete.
@@ -38,11 +38,10 @@ from cellmodel.embed import (
     DEFAULT_ISOTROPY,
     DEFAULT_ISOTROPY_FIT,
     DEFAULT_WEIGHTING,
-    GeneSide,
     SemanticParams,
-    gene_side,
     run_record,
 )
+from cellmodel.embed_genes import GeneSide, gene_side
 from cellmodel.io import LOG_SCALE_MAX, NORMALIZATION, detect_kind, gene_names, h5ad_safe
 from cellmodel.io import normalize as normalize_rows
 from genekb.errors import GenekbError, UsageError

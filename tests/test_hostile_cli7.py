@@ -197,6 +197,8 @@ def test_a_model_name_that_gives_no_tag_is_refused_before_any_work(tmp_path):
     line = one_line_error(run(*args, "-m", ".."), code=2)
     assert "gives no tag name; pass --tag" in line and not (tmp_path / "s").exists()
     assert run(*args, "-m", "..", "--tag", "human/imported/dots").exit_code == 0
+    # A tag the user gives is theirs, whatever the model's name makes of it.
+    assert run(*args, "-m", "...", "--tag", "human/imported", "--force").exit_code == 0
 
 
 def test_publishing_into_a_stores_own_folders_is_refused(tmp_path, folder_remote):

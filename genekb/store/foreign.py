@@ -114,8 +114,9 @@ def import_vectors(
     if taxon not in TAXA:
         raise UsageError(f"unknown taxon {taxon!r}; choose one of: {', '.join(TAXA)}")
     chosen = resolve_template(template)
-    tag = check_tag(tag) or default_tag(taxon, "imported", model)
-    if tag == f"{taxon}/imported":  # the model's name held nothing a tag may (`..`, `/`)
+    given = check_tag(tag)
+    tag = given or default_tag(taxon, "imported", model)
+    if not given and tag == f"{taxon}/imported":  # the model's name held nothing a tag may
         raise UsageError(f"--model {model!r} gives no tag name; pass --tag (e.g. {tag}/NAME)")
     existing = store.tags() if not store.is_new else {}
     found = load_vectors(path, fmt, gene_column)  # every check before anything is written

@@ -89,6 +89,12 @@ class SemanticParams:
             raise UsageError("fusion 'sentence' needs the sentence path (sentence_top_n > 0)")
 
 
+def fitted_genes(record: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The `reference_genes` entry of an embed record (`uns["cellmodel"]`): the genes the view
+    was fitted on (`gene_ids`, `sha256`); empty where the record has none."""
+    return (record or {}).get("reference_genes") or {}
+
+
 def run_record(
     side: GeneSide,
     input_info: dict[str, Any],

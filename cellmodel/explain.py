@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cellmodel import semantic
+from cellmodel._settings import CLUSTER_KEY
 from cellmodel.arguments import is_whole
 from cellmodel.embed import SemanticParams
 from cellmodel.embed_genes import prepare_gene_vectors
@@ -210,7 +211,7 @@ def explain(
     require_anndata(adata)
     if cluster_key not in adata.obs:
         columns = ", ".join(map(str, adata.obs.columns)) or "none"
-        if cluster_key == "cellmodel_cluster":  # the default: the file was not clustered
+        if cluster_key == CLUSTER_KEY:  # the default: the file was not clustered
             raise GenekbError(
                 f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad`"
                 f" first, or name the column of the clusters with cluster_key= (columns: {columns})"

@@ -91,13 +91,13 @@ def _file_ref(path: Path, label_key: str | None, batch_key: str | None = None) -
         raise UsageError(f"{path} needs label_key=: the obs column with the reference labels")
     if batch_key is not None and batch_key == label_key:
         raise UsageError(f"batch_key={batch_key!r} is the label column; name a technical batch")
-    _obs_columns(path, label_key, batch_key)
+    _check_obs_columns(path, label_key, batch_key)
     return DatasetRef(
         path.stem, "file", path=str(path.resolve()), label_key=label_key, batch_key=batch_key
     )
 
 
-def _obs_columns(path: Path, label_key: str, batch_key: str | None) -> None:
+def _check_obs_columns(path: Path, label_key: str, batch_key: str | None) -> None:
     """Check a file's cell columns, read without its matrix, before any run starts: the
     `label_key` column holds labels of two classes or more (`check_labels`), and the
     `batch_key` column batches that every method could correct for (each worker would fail

@@ -20,6 +20,7 @@ place when whole.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from cellmodel.classify.knn import Scaler, as_matrix, decide_class, mass_normali
 from cellmodel.classify.labels import label_array
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
 from cellmodel.classify.results import MethodScores, score
-from cellmodel.embed import embed
+from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import h5ad_safe
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path
@@ -74,7 +75,7 @@ def reference_view(reference: Any, record: dict[str, Any], store: Store | None) 
     fitted on the same genes, else embedded now (in memory, on a copy) with the query's recorded
     parameters and its genes (`reference_genes`): each file's own variable genes would fit each
     its own post-processing, and a kNN across two such views votes far worse."""
-    genes = record.get("reference_genes") or {}
+    genes = fitted_genes(record)
     if VIEW_KEY in reference.obsm and _same_genes(reference, genes):
         return np.asarray(reference.obsm[VIEW_KEY])
     if store is None:
@@ -97,13 +98,12 @@ def reference_view(reference: Any, record: dict[str, Any], store: Store | None) 
     return np.asarray(embedded.obsm[VIEW_KEY])
 
 
-def _same_genes(reference: Any, genes: dict[str, Any]) -> bool:
+def _same_genes(reference: Any, genes: Mapping[str, Any]) -> bool:
     """Whether the reference's own view was fitted on the query's genes (or the query does not
     say which it was fitted on, a file written before the record had them)."""
     if not genes.get("sha256"):
         return True
-    own = (reference.uns.get(UNS_KEY) or {}).get("reference_genes") or {}
-    return own.get("sha256") == genes["sha256"]
+    return fitted_genes(reference.uns.get(UNS_KEY)).get("sha256") == genes["sha256"]
 
 
 def _votes_task(

@@ -22,7 +22,7 @@ from cellmodel.classify.views import (
     joint_expression_pca,
     shared_expression,
 )
-from cellmodel.embed import embed
+from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, h5ad_safe, require_anndata
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
@@ -225,7 +225,8 @@ def _transfer_cells(
         # The reference in the query's space: each file's own variable genes would fit each
         # its own post-processing of the gene vectors (`embed`'s `reference_genes`).
         query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
-        genes = _fitted_genes(adata) if view_args.get("store") is not None else None
+        recorded = fitted_genes(adata.uns.get(UNS_KEY)).get("gene_ids")
+        genes = recorded if view_args.get("store") is not None else None
         ref_X = cell_view(reference, "semantic", pca=ref_pca, reference_genes=genes, **view_args)
         if view == "fused":
             # One fused view over the cells of both files, so both are centred alike.
@@ -241,11 +242,6 @@ def _transfer_cells(
         **fit_args,
         **shared_marker_inputs(reference, adata, fit_args["options"].n_markers, **reads),
     )
-
-
-def _fitted_genes(adata: Any) -> Any:
-    """The genes the semantic view just written to `adata` was fitted on."""
-    return ((adata.uns.get(UNS_KEY) or {}).get("reference_genes") or {}).get("gene_ids")
 
 
 def _training_mask(

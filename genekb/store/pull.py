@@ -112,7 +112,7 @@ def pull(
     except BaseException as exc:
         # A transfer cut short keeps what it fetched, so a rerun resumes; any other failure
         # (a refusal) into a root that held no store leaves no store behind.
-        cache = store.root / ".staging" / PULL_CACHE
+        cache = _cache_path(store)
         if was_new and not (_resumable(exc) and _holds_bytes(cache)):
             for _kind, vid in missing:  # not another pull's downloads
                 shutil.rmtree(cache / vid, ignore_errors=True)
@@ -143,9 +143,14 @@ def _holds_bytes(folder: Path) -> bool:
     return folder.is_dir() and any(p.is_file() and p.stat().st_size for p in folder.rglob("*"))
 
 
+def _cache_path(store: Store) -> Path:
+    """Where downloads wait until installed (kept across runs, so a pull resumes)."""
+    return store.root / ".staging" / PULL_CACHE
+
+
 def _cache(store: Store) -> Path:
     store._materialize()
-    folder = store.root / ".staging" / PULL_CACHE
+    folder = _cache_path(store)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -268,4 +273,4 @@ def install(
 
 def clear_cache(store: Store) -> None:
     """Drop every partial or unpublished download (`genekb pull --clear-cache`)."""
-    shutil.rmtree(store.root / ".staging" / PULL_CACHE, ignore_errors=True)
+    shutil.rmtree(_cache_path(store), ignore_errors=True)

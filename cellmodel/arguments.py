@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,31 @@ def check_flags(**flags: object) -> None:
     for name, value in flags.items():
         if not isinstance(value, (bool, np.bool_)):
             raise UsageError(f"{name}={value!r} must be True or False")
+
+
+# A cellxgene export can carry a hundred obs columns: a refusal names the first ones, so that it
+# stays one readable line.
+SHOWN_COLUMNS = 20
+
+
+def check_obs_column(
+    columns: Iterable[Hashable], key: Hashable, parameter: str, where: str = "", other: str = ""
+) -> None:
+    """Refuse `key`, the value of `parameter` (as a Python caller names it: the command line
+    shows the flag), unless it is one of `columns` (an obs frame or its column names), naming
+    those there are. A column the caller named that the file lacks is a usage error (exit 2),
+    like an unknown name. `where`: whose obs (" of the reference"); `other`: a further choice
+    ("batch_key=None for no correction")."""
+    names = list(columns)
+    if key in names:
+        return
+    shown = ", ".join(map(str, names[:SHOWN_COLUMNS])) or "none"
+    if len(names) > SHOWN_COLUMNS:
+        shown += f", … {len(names) - SHOWN_COLUMNS} more"
+    raise UsageError(
+        f"{parameter}={key!r} is not an obs column{where}; choose from: {shown}"
+        + (f"; or {other}" if other else "")
+    )
 
 
 def _keywords(function: Callable[..., Any]) -> set[str]:

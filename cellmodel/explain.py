@@ -28,14 +28,14 @@ import scipy.sparse as sp
 
 from cellmodel import semantic
 from cellmodel._settings import CLUSTER_KEY
-from cellmodel.arguments import is_whole
+from cellmodel.arguments import check_obs_column, is_whole
 from cellmodel.embed import SemanticParams
 from cellmodel.embed_genes import prepare_gene_vectors
 from cellmodel.io import expression, require_anndata, run_record
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference
 from cellmodel.markers import cell_groups, group_stats
-from genekb.errors import GenekbError, IntegrityError, UsageError
+from genekb.errors import GenekbError, IntegrityError
 from genekb.store.store import Store, refuse_non_path_root
 
 DEFAULT_TOP_N = 10
@@ -209,14 +209,13 @@ def explain(
     `store`: the genekb store the file was clustered with (None: markers only).
     """
     require_anndata(adata)
-    if cluster_key not in adata.obs:
+    if cluster_key == CLUSTER_KEY and cluster_key not in adata.obs:  # the file was not clustered
         columns = ", ".join(map(str, adata.obs.columns)) or "none"
-        if cluster_key == CLUSTER_KEY:  # the default: the file was not clustered
-            raise GenekbError(
-                f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad`"
-                f" first, or name the column of the clusters with cluster_key= (columns: {columns})"
-            )
-        raise UsageError(f"no obs[{cluster_key!r}]; cluster_key= takes one of: {columns}")
+        raise GenekbError(
+            f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad`"
+            f" first, or name the column of the clusters with cluster_key= (columns: {columns})"
+        )
+    check_obs_column(adata.obs, cluster_key, "cluster_key")
     if not is_whole(top_n) or top_n < 1:
         raise GenekbError(f"top_n={top_n!r} must be a whole number, at least 1")
     clusters = cell_groups(adata.obs[cluster_key], cluster_key, noun="cluster")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cellmodel.arguments import check_obs_column
 from cli.cellmodel_args import (
     DaskAddressOpt,
     ForceOpt,
@@ -172,10 +173,12 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     ref, ref_key = load_input(str(reference), args.root, *table) if reference else (None, None)
     if reference is None and label_key is None:
         raise UsageError("give --label-key (the labels to train on and score against)")
-    if ref is not None and (label_key or ref_key) not in ref.obs:
+    if ref is not None and not (label_key or ref_key):
         raise GenekbError(
             f"the reference needs a label column; pass --label-key (have {list(ref.obs)})"
         )
+    if ref is not None:
+        check_obs_column(ref.obs, label_key or ref_key, "reference_label_key", " of the reference")
     return adata, label_key, ref, ref_key
 
 

@@ -59,8 +59,9 @@ def test_k_larger_than_cells(blob_file):
 
 
 def test_missing_label_key_fails_before_the_run(blob_file):
-    line = one_line_error(run("cluster", str(blob_file), "--no-semantic", "--label-key", "nope"))
-    assert "'nope' is not an obs column" in line and "group" in line
+    args = ("cluster", str(blob_file), "--no-semantic", "--label-key", "nope")
+    line = one_line_error(run(*args), 2)  # a column the file lacks is bad usage, as elsewhere
+    assert "--label-key 'nope' is not an obs column" in line and "group" in line
 
 
 def test_one_cell_file(tmp_path):
@@ -248,7 +249,7 @@ def test_batch_key_corrects_and_bad_batch_keys_fail(tmp_path):
     # On the encoder's 8-neighbour graph this noisy toy scores 0.934 corrected, 0.749 plain (0.966
     # and 0.824 on 15 neighbours): the correction's margin is what is checked.
     assert report["metrics"]["ari"] > 0.9 > plain["metrics"]["ari"] + 0.1, (report, plain)
-    assert "not an obs column" in one_line_error(run(*args, "--batch-key", "site"))
+    assert "not an obs column" in one_line_error(run(*args, "--batch-key", "site"), 2)
     data.obs["lonely"] = pd.Categorical(["a"] + ["b"] * (data.n_obs - 1))
     data.write_h5ad(path)
     assert "one cell" in one_line_error(run(*args, "--batch-key", "lonely"))

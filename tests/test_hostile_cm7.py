@@ -99,7 +99,7 @@ def test_explain_with_a_wrong_cluster_key_lists_the_columns(tmp_path):
     source = tmp_path / "cells.h5ad"
     adata.write_h5ad(source)
     line = one_line_error(run_cellmodel("explain", str(source), "--cluster-key", "nope"), 2)
-    assert "no obs['nope']; --cluster-key takes one of: group" in line  # was: "run cluster first"
+    assert "--cluster-key 'nope' is not an obs column; choose from: group" in line
     line = one_line_error(run_cellmodel("explain", str(source)))
     assert "cellmodel cluster" in line and "--cluster-key (columns: group)" in line
 

@@ -11,6 +11,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from cellmodel.arguments import check_obs_column
 from cellmodel.knowledge.vectors import store_version, vectors_for
 from cellmodel.markers import VARIANCE_FLOOR, cell_groups, top_markers
 from cellmodel.sentences import SentenceCache, embed_sentences
@@ -144,9 +145,6 @@ def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categoric
                 "say which obs column holds the groups with groupby= (or annotate the output of"
                 f" `cellmodel cluster`); columns: {', '.join(map(str, choices)) or 'none'}"
             )
-    if groupby not in adata.obs:
-        raise UsageError(
-            f"no obs[{groupby!r}]; columns: {', '.join(map(str, adata.obs.columns)) or 'none'}"
-        )
+    check_obs_column(adata.obs, groupby, "groupby")
     column = adata.obs[groupby]
     return groupby, cell_groups(column.astype(str).where(column.notna()), groupby)

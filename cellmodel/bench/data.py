@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel import datasets, io
+from cellmodel.arguments import check_obs_column
 from cellmodel.bench.settings import (
     BATCH_COLUMN,
     DEFAULT_DATASETS,
@@ -125,11 +126,9 @@ def _check_columns(
     label_key: str,
     batch_key: str | None,
 ) -> None:
-    for role, key in (("label", label_key), ("batch", batch_key)):
-        if key is not None and key not in columns:
-            raise GenekbError(
-                f"{role} key {key!r} is not an obs column of {path}; choose from {columns}"
-            )
+    for parameter, key in (("label_key", label_key), ("batch_key", batch_key)):
+        if key is not None:
+            check_obs_column(columns, key, parameter, f" of {path}")
     check_labels(column(label_key), label_key)
     if batch_key is not None:
         checked_batches(column(batch_key), batch_key, "leave out batch_key=")
@@ -151,8 +150,7 @@ def hide_labels(adata: ad.AnnData, batch_key: str | None = None) -> ad.AnnData:
     encode labels too)."""
     obs = pd.DataFrame(index=[f"cell{i}" for i in range(adata.n_obs)])
     if batch_key is not None:
-        if batch_key not in adata.obs:
-            raise GenekbError(f"batch key {batch_key!r} is not an obs column of the dataset")
+        check_obs_column(adata.obs, batch_key, "batch_key")
         obs[BATCH_COLUMN] = pd.Categorical(adata.obs[batch_key].astype(str).to_numpy())
     blind = ad.AnnData(X=adata.X, obs=obs, var=adata.var.copy(), layers=dict(adata.layers.items()))
     if adata.raw is not None:
@@ -162,10 +160,7 @@ def hide_labels(adata: ad.AnnData, batch_key: str | None = None) -> ad.AnnData:
 
 def reference_labels(adata: ad.AnnData, label_key: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Labels as strings, the mask of labelled cells, and k = the number of label classes."""
-    if label_key not in adata.obs:
-        raise GenekbError(
-            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
-        )
+    check_obs_column(adata.obs, label_key, "label_key")
     column = adata.obs[label_key]
     mask = check_labels(column, label_key)
     labels = column.astype(str).to_numpy()

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
+from cellmodel.arguments import check_obs_column
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
 from cellmodel.chunked.engine import DaskEngine
@@ -170,11 +171,7 @@ def _labelled_reference(
     reference: Any, label_key: str, record: dict[str, Any], store: Store | None
 ) -> _Reference:
     """The reference's labelled cells in the query's view (`reference_view`), checked, scaled."""
-    if label_key not in reference.obs:
-        raise GenekbError(
-            f"reference_label_key {label_key!r} is not a column of the reference's obs"
-            f" (have {list(reference.obs)})"
-        )
+    check_obs_column(reference.obs, label_key, "reference_label_key", " of the reference")
     values = label_array(reference.obs[label_key])
     labelled = values != None  # noqa: E711
     if not labelled.any():
@@ -203,8 +200,7 @@ def _query_truth(path: Path, label_key: str | None) -> np.ndarray | None:
     if label_key is None:
         return None
     obs = h5.read_frame(path, "obs")
-    if label_key not in obs:
-        raise GenekbError(f"label key {label_key!r} is not an obs column of {path}")
+    check_obs_column(obs, label_key, "label_key", f" of {path}")
     return label_array(obs[label_key])
 
 

@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, UNS_KEY
+from cellmodel.arguments import check_obs_column
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, gene_statistics, value_kind
 from cellmodel.chunked.engine import DaskEngine
@@ -194,10 +195,7 @@ def _write_output(
 def _score(path: str, label_key: str, labels: np.ndarray) -> dict[str, float]:
     """Metrics against the input's obs[label_key], read only after the run has ended."""
     obs = h5.read_frame(path, "obs")
-    if label_key not in obs:
-        raise GenekbError(
-            f"label key {label_key!r} is not an obs column; choose from {list(obs.columns)}"
-        )
+    check_obs_column(obs, label_key, "label_key")
     truth = obs[label_key]
     mask = truth.notna().to_numpy()
     scores = cluster_metrics(truth.astype(str).to_numpy()[mask], labels[mask])
@@ -212,10 +210,7 @@ def _check_names(path: str, layer: str | None, label_key: str | None) -> None:
     gene_names(h5.read_frame(path, "raw/var" if layer == "raw" else "var"), None, path)
     if label_key is None:
         return
-    if label_key not in obs:
-        raise GenekbError(
-            f"label key {label_key!r} is not an obs column; choose from {list(obs.columns)}"
-        )
+    check_obs_column(obs, label_key, "label_key")
     check_labels(obs[label_key], label_key)
 
 

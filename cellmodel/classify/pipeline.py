@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
-from cellmodel.arguments import check_count, check_seed
+from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.classify.core import classify, transfer
 from cellmodel.classify.labels import split
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, SmallClasses
@@ -25,7 +25,7 @@ from cellmodel.classify.views import (
 from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, h5ad_safe, require_anndata
 from genekb.device import resolve_device
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import UsageError
 from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
@@ -212,11 +212,7 @@ def _transfer_cells(
     fit_args: dict[str, Any],
 ) -> ClassifyResult:
     """`classify_cells` with a reference: both files' views built alike, then `transfer`."""
-    if ref_key is None or ref_key not in reference.obs:
-        raise GenekbError(
-            f"reference_label_key {ref_key!r} is not a column of the reference's obs"
-            f" (have {list(reference.obs)})"
-        )
+    check_obs_column(reference.obs, ref_key, "reference_label_key", " of the reference")
     reads = {"layer": view_args["layer"], "gene_key": view_args["gene_key"]}
     ref_pca, query_pca = joint_expression_pca(reference, adata, seed=view_args["seed"], **reads)
     if view == "pca":
@@ -256,15 +252,9 @@ def _training_mask(
     """`classify_cells` within one file: the labels' column checked, the training cells drawn."""
     if label_key is None:
         raise UsageError("give label_key (the obs column of labels to train on and score)")
-    if label_key not in adata.obs:
-        raise GenekbError(
-            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs)}"
-        )
+    check_obs_column(adata.obs, label_key, "label_key")
     if isinstance(train_mask, str):
-        if train_mask not in adata.obs:
-            raise GenekbError(
-                f"train mask {train_mask!r} is not an obs column; choose from {list(adata.obs)}"
-            )
+        check_obs_column(adata.obs, train_mask, "train_mask")
         train_mask = adata.obs[train_mask]
     return split(
         adata.obs[label_key],

@@ -7,6 +7,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from cellmodel.arguments import check_obs_column
 from genekb.errors import GenekbError
 
 
@@ -29,11 +30,7 @@ def batch_values(adata: ad.AnnData, batch_key: str | None) -> np.ndarray | None:
     """The batch column's values as strings, checked (None when no key is given)."""
     if batch_key is None:
         return None
-    if batch_key not in adata.obs:
-        raise GenekbError(
-            f"batch key {batch_key!r} is not an obs column; choose from"
-            f" {list(adata.obs.columns)}, or batch_key=None for no correction"
-        )
+    check_obs_column(adata.obs, batch_key, "batch_key", other="batch_key=None for no correction")
     return checked_batches(adata.obs[batch_key], batch_key)
 
 

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 import anndata as ad
 
 from cellmodel._settings import CLUSTER_KEY
-from cellmodel.arguments import check_count, check_flags, check_seed, is_whole
+from cellmodel.arguments import (
+    check_count,
+    check_flags,
+    check_obs_column,
+    check_seed,
+    is_whole,
+)
 from cellmodel.cluster.batch_column import refuse_missing
 from cellmodel.cluster.options import parse_options
 from cellmodel.cluster.refine_fit import REFINE_MODES, parse_gene_graph
@@ -70,11 +76,8 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
             f"label key {CLUSTER_KEY!r} is the column this run writes its clusters to: they would"
             " be scored against themselves; copy the reference labels under another name"
         )
-    if run.label_key is not None and run.label_key not in adata.obs:
-        raise GenekbError(
-            f"label key {run.label_key!r} is not an obs column;"
-            f" choose from {list(adata.obs.columns)}"
-        )
+    if run.label_key is not None:
+        check_obs_column(adata.obs, run.label_key, "label_key")
     # The command line's checks of the columns (one class of labels, a batch column with gaps,
     # which would become a batch named "nan"), so that a Python caller is refused alike.
     check_run_input(adata, n_clusters=n_clusters, label_key=run.label_key, batch_key=run.batch_key)

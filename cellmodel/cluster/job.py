@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from cellmodel import io
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
+from cellmodel.arguments import check_obs_column
 from cellmodel.atomic import unchanged_on_failure
 from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resolve_batch_key
@@ -396,10 +397,7 @@ def _read_names(
 
 def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> dict[str, float]:
     """ACC / NMI / ARI / macro-F1 of finished clusters against `obs[label_key]` (scoring only)."""
-    if label_key not in adata.obs:
-        raise GenekbError(
-            f"label key {label_key!r} is not an obs column; choose from {list(adata.obs.columns)}"
-        )
+    check_obs_column(adata.obs, label_key, "label_key")
     return {
         k: round(v, 6)
         for k, v in cluster_metrics(adata.obs[label_key], adata.obs[cluster_key]).items()

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
+from cellmodel.arguments import check_obs_column
 from cellmodel.io import require_anndata
 from cellmodel.metrics import hungarian_mapping, paired_labels
 from genekb.errors import GenekbError
@@ -63,9 +64,8 @@ def confusion(
     'cellmodel_cluster (Hungarian order)'
     """
     require_anndata(adata)
-    for column in (label_key, key):
-        if column not in adata.obs:
-            raise GenekbError(f"no obs[{column!r}]; choose from {list(adata.obs)}")
+    for parameter, column in (("label_key", label_key), ("key", key)):
+        check_obs_column(adata.obs, column, parameter)
     train_column = f"{key}_train"
     if held_out is None:
         held_out = key == PREDICTION_KEY and train_column in adata.obs

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, PREDICTION_KEY
-from cellmodel.arguments import check_count, check_seed
+from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.io import require_anndata
 from genekb.errors import GenekbError, UsageError
 from genekb.pl import check_target, finish, style
@@ -157,9 +157,8 @@ def umap(
     columns = [color] if isinstance(color, str) else list(_names(color) or default_columns(adata))
     if not columns:
         raise GenekbError("nothing to colour by: pass color= (obs columns) or run cm.tl.cluster")
-    missing = [c for c in columns if c not in adata.obs]
-    if missing:
-        raise GenekbError(f"no obs column {missing[0]!r}; choose from {list(adata.obs)}")
+    for column in columns:
+        check_obs_column(adata.obs, column, "color")
     if ax is not None and len(columns) > 1:
         raise GenekbError("ax= takes one panel; give one color column, or no ax")
     xy = _coordinates(adata, rep, seed)

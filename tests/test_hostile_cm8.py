@@ -1,0 +1,70 @@
+"""Hostile input to `cellmodel` (the eighth sweep): a column the file lacks is refused alike by
+every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cellmodel.arguments import check_obs_column
+from cellmodel.bench.data import synthetic_counts
+from genekb.errors import UsageError
+from tests.conftest import one_line_error, run_cellmodel
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cm8") / "cells.h5ad"
+    synthetic_counts(40, n_genes=30).write_h5ad(path)  # obs: "group" alone
+    return path
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["cluster", "--no-semantic", "--label-key"], "--label-key"),
+        (["cluster", "--no-semantic", "--batch-key"], "--batch-key"),
+        (["classify", "--label-key"], "--label-key"),
+        (["classify", "--label-key", "group", "--train-mask"], "--train-mask"),
+        (["explain", "--cluster-key"], "--cluster-key"),
+        (["annotate", "--model", "fake", "--groupby"], "--groupby"),
+    ],
+)
+def test_a_missing_column_is_one_usage_error_naming_the_flag(
+    cells: Path, tmp_path: Path, command: list[str], flag: str
+) -> None:
+    root = ["--root", str(tmp_path / "store")] if command[0] == "annotate" else []
+    result = run_cellmodel(command[0], str(cells), *root, *command[1:], "nope")
+    line = one_line_error(result, 2)  # cluster and classify exited 1, explain and annotate 2
+    assert f"{flag} 'nope' is not an obs column; choose from: group" in line
+
+
+def test_bench_names_the_flag_and_the_file(cells: Path) -> None:
+    result = run_cellmodel("bench", "--datasets", str(cells), "--label-key", "nope")
+    line = one_line_error(result, 2)
+    assert f"--label-key 'nope' is not an obs column of {cells}; choose from: group" in line
+
+
+def test_a_reference_without_the_column_names_the_flag(cells: Path, tmp_path: Path) -> None:
+    reference = synthetic_counts(40, n_genes=30)
+    reference.obs = reference.obs.rename(columns={"group": "kind"})
+    path = tmp_path / "reference.h5ad"
+    reference.write_h5ad(path)
+    result = run_cellmodel("classify", str(cells), "--reference", str(path), "--label-key", "group")
+    line = one_line_error(result, 2)  # was exit 1, "the reference needs a label column"
+    assert "--label-key 'group' is not an obs column of the reference; choose from: kind" in line
+
+
+def test_the_library_names_the_parameter_and_shortens_a_long_list() -> None:
+    obs = pd.DataFrame(columns=[f"c{i}" for i in range(25)])
+    with pytest.raises(UsageError) as caught:
+        check_obs_column(obs, "nope", "label_key")
+    message = str(caught.value)
+    assert message.startswith("label_key='nope' is not an obs column; choose from: c0, c1,")
+    assert "c19, … 5 more" in message and "c20" not in message
+    check_obs_column(obs, "c24", "label_key")  # present: no error
+    with pytest.raises(UsageError, match="choose from: none"):
+        check_obs_column([], "x", "groupby")
+

@@ -24,13 +24,16 @@ def register(app: typer.Typer) -> None:
         app.command("bench")(bench)
 
 
-def _sizes(spec: str) -> list[int]:
+def _sizes(spec: str, out_of_core: bool) -> list[int]:
+    from cellmodel.bench.data import check_synthetic_cells
+
     try:
         sizes = [int(s.replace("_", "")) for s in spec.split(",") if s.strip()]
     except ValueError:
         raise UsageError(f"--scale {spec!r} must be cell counts separated by commas") from None
     if not sizes or min(sizes) < 30:
         raise UsageError(f"--scale {spec!r} needs sizes of at least 30 cells")
+    check_synthetic_cells(max(sizes), "--scale", out_of_core)
     return sorted(dict.fromkeys(sizes))
 
 
@@ -158,7 +161,7 @@ def _check(args: SimpleNamespace) -> list[int] | None:
         )
     if args.scale is not None and args.datasets is not None:
         raise UsageError("--scale makes its own synthetic datasets; leave out --datasets")
-    return _sizes(args.scale) if args.scale is not None else None
+    return _sizes(args.scale, args.out_of_core) if args.scale is not None else None
 
 
 def _config(args: SimpleNamespace, sizes: list[int] | None) -> Any:

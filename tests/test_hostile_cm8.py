@@ -1,5 +1,5 @@
 """Hostile input to `cellmodel` (the eighth sweep): a column the file lacks is refused alike by
-every command."""
+every command, `bench --scale` is bounded, and annotate's report names genes by symbol."""
 
 from __future__ import annotations
 
@@ -68,3 +68,34 @@ def test_the_library_names_the_parameter_and_shortens_a_long_list() -> None:
     with pytest.raises(UsageError, match="choose from: none"):
         check_obs_column([], "x", "groupby")
 
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--scale", "1000,3000000"], "more than the 2,000,000 a run holds in memory"),
+        (["--scale", "9" * 30], "more than the 2,000,000 a run holds in memory"),
+        (["--scale", "20000000", "--out-of-core"], "the 10,000,000 a run writes out of core"),
+        (["--datasets", "synthetic-5000000"], "synthetic-5000000: 5,000,000 synthetic cells"),
+    ],
+)
+def test_bench_refuses_more_synthetic_cells_than_a_machine_holds(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    out = tmp_path / "out"
+    line = one_line_error(run_cellmodel("bench", *args, "--out", str(out)), 2)
+    assert says in line and not out.exists()  # was: drawing the counts until memory ran out
+
+
+def test_the_library_bounds_synthetic_sizes_alike(tmp_path: Path) -> None:
+    from cellmodel.bench import parse_datasets
+    from cellmodel.bench.outofcore import run_scale
+    from cellmodel.bench.settings import MAX_OUT_OF_CORE_CELLS, MAX_SYNTHETIC_CELLS
+
+    (ref,) = parse_datasets(f"synthetic-{MAX_SYNTHETIC_CELLS}")  # the bound itself is allowed
+    assert ref.n_cells == MAX_SYNTHETIC_CELLS
+    with pytest.raises(UsageError, match="holds in memory"):
+        parse_datasets(f"synthetic-{MAX_SYNTHETIC_CELLS + 1}")
+    folder = tmp_path / "scale"
+    with pytest.raises(UsageError, match="out of core"):
+        run_scale([1000, MAX_OUT_OF_CORE_CELLS + 1], folder)
+    assert not folder.exists()  # refused before the first file was written

@@ -18,10 +18,13 @@ from cellmodel.arguments import check_obs_column
 from cellmodel.bench.settings import (
     BATCH_COLUMN,
     DEFAULT_DATASETS,
+    MAX_OUT_OF_CORE_CELLS,
+    MAX_SYNTHETIC_CELLS,
     SYNTHETIC_GROUPS,
     SYNTHETIC_LABEL_KEY,
     SYNTHETIC_PREFIX,
 )
+from cellmodel.chunked.limits import cluster_estimate_mb
 from cellmodel.cluster.batch_column import checked_batches
 from cellmodel.datasets.synthetic import synthetic_counts
 from cellmodel.datasets.synthetic import synthetic_symbols as synthetic_symbols  # re-exported
@@ -71,6 +74,7 @@ def parse_datasets(
                 raise UsageError(
                     f"{name}: synthetic data needs at least {SYNTHETIC_GROUPS * 3} cells"
                 )
+            check_synthetic_cells(n, name)
             refs.append(DatasetRef(name, "synthetic", label_key=SYNTHETIC_LABEL_KEY, n_cells=n))
         elif Path(name).suffix in (".h5ad", *io.HDF5_SUFFIXES):
             refs.append(_file_ref(Path(name), label_key, batch_key))
@@ -83,6 +87,24 @@ def parse_datasets(
     if len(set(stems)) != len(stems):
         raise UsageError(f"two datasets share the name {stems}; rename one of the files")
     return refs
+
+
+def check_synthetic_cells(n_cells: int, name: str, out_of_core: bool = False) -> None:
+    """Refuse more synthetic cells than a 128 GB machine runs (`MAX_SYNTHETIC_CELLS` in memory,
+    `MAX_OUT_OF_CORE_CELLS` out of core) before any is drawn: the generator would fill the
+    memory or the disk first, and fail far into the run."""
+    if out_of_core and n_cells > MAX_OUT_OF_CORE_CELLS:
+        raise UsageError(
+            f"{name}: {n_cells:,} synthetic cells are more than the {MAX_OUT_OF_CORE_CELLS:,} a"
+            " run writes out of core (a file of about 58 GB); give fewer cells"
+        )
+    if not out_of_core and n_cells > MAX_SYNTHETIC_CELLS:
+        need = cluster_estimate_mb(MAX_SYNTHETIC_CELLS) / 1024
+        raise UsageError(
+            f"{name}: {n_cells:,} synthetic cells are more than the {MAX_SYNTHETIC_CELLS:,} a run"
+            f" holds in memory (about {need:.0f} GB); give fewer cells, or cluster up to"
+            f" {MAX_OUT_OF_CORE_CELLS:,} out of core (`cellmodel bench --scale N --out-of-core`)"
+        )
 
 
 def _file_ref(path: Path, label_key: str | None, batch_key: str | None = None) -> DatasetRef:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cellmodel.bench.data import check_synthetic_cells
 from cellmodel.bench.settings import SYNTHETIC_GROUPS, SYNTHETIC_LABEL_KEY
 from cellmodel.bench.worker import peak_rss_mb
 from cellmodel.chunked import h5
@@ -124,6 +125,8 @@ def run_scale(
 ) -> list[dict[str, Any]]:
     """Write (once) and cluster each size out of core; then the subsample in memory. Results
     are appended to folder/outofcore.jsonl as they come."""
+    for n in sizes:
+        check_synthetic_cells(n, "sizes", out_of_core=True)
     folder.mkdir(parents=True, exist_ok=True)
     results = []
     for n in sizes:

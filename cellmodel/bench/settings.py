@@ -13,6 +13,12 @@ DEFAULT_SCALE: tuple[int, ...] = (10_000, 30_000, 100_000)
 SCALE_METHODS: tuple[str, ...] = ("cellmodel", "pca-kmeans")
 DEFAULT_TIMEOUT_S = 3600.0  # per (dataset, method) process
 SYNTHETIC_PREFIX = "synthetic-"
+# The largest synthetic datasets a 128 GB machine still runs. In memory the clustering needs
+# about 0.04 MB a cell (`cellmodel.chunked.limits`): 2×10⁶ cells ≈ 79 GB. Out of core memory
+# stays near 2 GB, but the file grows by 5.75 GB per 10⁶ cells: 10⁷ cells ≈ 58 GB on disk, the
+# largest size docs/scale.md estimates.
+MAX_SYNTHETIC_CELLS = 2_000_000
+MAX_OUT_OF_CORE_CELLS = 10_000_000
 METRICS: tuple[str, ...] = ("acc", "nmi", "ari", "f1")
 REPORT_FORMAT = "cellmodel-bench/1"
 # Control gene vectors (shuffled / random) are drawn once, with this seed, for every run seed: each

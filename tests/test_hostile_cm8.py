@@ -99,3 +99,31 @@ def test_the_library_bounds_synthetic_sizes_alike(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="out of core"):
         run_scale([1000, MAX_OUT_OF_CORE_CELLS + 1], folder)
     assert not folder.exists()  # refused before the first file was written
+
+
+@pytest.mark.filterwarnings("ignore::cellmodel.annotate.signatures.UncheckedLineageWarning")
+def test_annotate_names_the_genes_behind_a_call_by_symbol_on_ensembl_ids(fake_spec) -> None:
+    from cellmodel.annotate import annotate, report_of, to_markdown
+    from genekb.sources.bundled import load_bundled
+    from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+    table = load_bundled("human").table.select(["symbol", "ensembl"]).to_pandas()
+    table = table[table["ensembl"].map(len) > 0].drop_duplicates("symbol")
+    ensembl = dict(zip(table["symbol"], table["ensembl"].map(lambda ids: ids[0]), strict=True))
+    adata = _islets()
+    adata.var_names = [ensembl[s] for s in adata.var_names]
+    insulin = ensembl["INS"]
+    out = annotate(
+        adata, _planted(fake_spec), groupby="kind", candidates=[BETA, ALPHA, DELTA],
+        n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake",
+        per_cell=True,
+    )  # fmt: skip
+    report = report_of(out)
+    beta = next(e for e in report["groups"] if e["group"] == "b")
+    assert {"INS", "IAPP"} <= set(beta["signature"]) and "INS" in beta["markers"]
+    assert not any(g.startswith("ENSG") for g in beta["signature"])  # were the Ensembl ids
+    assert insulin in beta["signature_data_names"]  # what the per-cell calls look up
+    assert insulin in report["per_cell"]["signatures"][BETA]
+    carried = [ln for ln in to_markdown(report).splitlines() if "carried the call" in ln]
+    assert len(carried) == 3 and not any("ENSG" in ln for ln in carried)
+    assert any("INS" in ln for ln in carried)

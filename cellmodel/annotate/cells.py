@@ -89,7 +89,7 @@ def call_cells(
     for entry in report["groups"]:
         if entry["label"] is not None:
             signatures.setdefault(entry["label"], [])
-            signatures[entry["label"]] += entry.get("signature", [])
+            signatures[entry["label"]] += entry["signature_data_names"]
     signatures = {k: list(dict.fromkeys(v)) for k, v in signatures.items() if v}
     column = {str(g): i for i, g in reversed(list(enumerate(genes)))}  # first of a repeated name
     bin_of = _expression_bins(X)

@@ -16,12 +16,18 @@ from genekb.errors import GenekbError, UsageError
 from genekb.pl import axes_for, finish, style
 
 
+def _name_genes(entry: dict[str, Any]) -> list[str]:
+    """The genes that carried a group's name, as the data name them (`signature` where a report
+    lacks `signature_data_names`)."""
+    return list(entry.get("signature_data_names") or entry.get("signature") or [])
+
+
 def _genes_per_group(report: dict[str, Any], n_genes: int) -> list[tuple[str, list[str]]]:
     """(group, genes): its top `n_genes` markers, then the genes that carried its name."""
     out = []
     for entry in report["groups"]:
         genes = list(entry.get("markers") or [])[:n_genes]
-        genes += [g for g in entry.get("signature") or [] if g not in genes][:n_genes]
+        genes += [g for g in _name_genes(entry) if g not in genes][:n_genes]
         out.append((str(entry["group"]), genes))
     return out
 
@@ -79,7 +85,7 @@ def markers(
     names, share, mean = _group_stats(adata, expr, groupby, genes)
     span = mean.max(axis=0) - mean.min(axis=0)
     scaled = (mean - mean.min(axis=0)) / np.where(span > 0, span, 1.0)
-    name_genes = {str(e["group"]): set(e.get("signature") or []) for e in report["groups"]}
+    name_genes = {str(e["group"]): set(_name_genes(e)) for e in report["groups"]}
     with style():
         fig, ax = axes_for(ax, (1.8 + 0.26 * len(genes), 1.0 + 0.3 * len(names)))
         ys, xs = np.meshgrid(np.arange(len(names)), np.arange(len(genes)), indexing="ij")

@@ -247,9 +247,7 @@ class Remote:
             out.flush()
             os.fsync(out.fileno())
         got = dest.stat().st_size
-        if size is not None and got < size and not self.is_http:
-            # A file's end is where it ends: no retry makes it longer (it was retried 5 times
-            # as "the connection ended").
+        if size is not None and got < size and not self.is_http:  # a file's end is final
             raise RemoteError(
                 f"{self.where(name)}: holds {got:,} of the {size:,} bytes the remote's index"
                 " states (cut short); refused: ask its publisher to publish again"

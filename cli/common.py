@@ -32,7 +32,7 @@ from typer.core import TyperGroup
 from cli import restore_interrupts
 from cli.flags import as_flags
 from cli.plain import CONTROLS, ONE_LINE
-from genekb.errors import GenekbError, GenekbWarning, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError, notes_of
 from genekb.settings import env_number
 
 err = Console(stderr=True, emoji=False)  # ":x:" in a quoted value stays text
@@ -112,9 +112,9 @@ def handle_errors(fn: F) -> F:
                 warnings.showwarning = _show_warning
                 return fn(*args, **kwargs)
         except GenekbError as exc:
-            fail(as_flags(str(exc)), exc.exit_code)
-        except KeyboardInterrupt:
-            fail("interrupted; nothing half-written was published", 130)
+            fail(as_flags(str(exc) + notes_of(exc)), exc.exit_code)
+        except KeyboardInterrupt as exc:
+            fail("interrupted; nothing half-written was published" + notes_of(exc), 130)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as `cat` does
@@ -125,11 +125,12 @@ def handle_errors(fn: F) -> F:
             if os.environ.get("GENEKB_DEBUG"):
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
-            fail(f"{where}{exc.strerror or exc}; nothing half-written was published")
+            fail(f"{where}{exc.strerror or exc}; nothing half-written was published{notes_of(exc)}")
         except Exception as exc:
             if os.environ.get("GENEKB_DEBUG"):
                 raise
-            fail(f"unexpected {exc.__class__.__name__}: {exc} (set GENEKB_DEBUG=1 for a traceback)")
+            what = f"{exc.__class__.__name__}: {exc}{notes_of(exc)}"
+            fail(f"unexpected {what} (set GENEKB_DEBUG=1 for a traceback)")
 
     return wrapper  # type: ignore[return-value]
 

@@ -101,7 +101,11 @@ def build(
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Build (or find) the text and embedding versions for a gene source, template and encoder."""
+    """Build (or find) the text and embedding versions for a gene source, template and encoder.
+
+    Each version appears whole or not at all. A build that fails after writing its text version
+    (the encoder failed) keeps that version: it is complete and checked, and the rerun reuses it.
+    """
     args = SimpleNamespace(**locals())
     names = _build_genes(args)
     report = _run_build(args, names)

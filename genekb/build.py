@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, add_note
 from genekb.fileio import read_input_text, require_file
 from genekb.genemap import GeneIndex
 from genekb.records import GeneTable
@@ -149,12 +150,15 @@ def build(
 
     spec, encoder = _encoder_before_texts(store, spec, planned, load_encoder, engine)
     text, text_created = ensure_text_version(store, gene_table, chosen_template, selected)
-    spec, fitted, fit_files = fit_on_source(store, text, spec, device, gene_table, chosen_template)
-    encoder = fitted or encoder
-    embedding, stats = ensure_embedding_version(
-        store, text, spec, lambda: encoder or load_encoder(),
-        batch_size=batch_size, progress=progress, device=device, extra_files=fit_files,
-    )  # fmt: skip
+    with texts_kept(text.id, text_created):
+        spec, fitted, fit_files = fit_on_source(
+            store, text, spec, device, gene_table, chosen_template
+        )
+        encoder = fitted or encoder
+        embedding, stats = ensure_embedding_version(
+            store, text, spec, lambda: encoder or load_encoder(),
+            batch_size=batch_size, progress=progress, device=device, extra_files=fit_files,
+        )  # fmt: skip
     tag = tag or default_tag(taxon, chosen_template.id, spec.name)
     tag_build(store, tag, embedding.id, force)
     catalog.rebuild(store)
@@ -164,6 +168,24 @@ def build(
         text_created=text_created, genes=genes, unmatched=unmatched,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def texts_kept(text_id: str, created: bool) -> Iterator[None]:
+    """A failure after this build wrote its text version says the version stays. It is whole
+    (staged, renamed into place with its manifest), content-addressed and checked on every read,
+    so it is kept for the rerun to reuse, not removed; nothing else of the build is visible
+    (the embedding is staged, and the tag moves last)."""
+    try:
+        yield
+    except BaseException as exc:
+        if created:
+            add_note(
+                exc,
+                f"the text version {text_id} this build wrote is complete and kept (`genekb"
+                " verify` checks it); run the build again once fixed: it reuses those texts",
+            )
+        raise
 
 
 def _encoder_before_texts(

@@ -33,3 +33,14 @@ class GenekbWarning(UserWarning):
 
 class DamagedVersionWarning(GenekbWarning):
     """A damaged version was skipped; the others stay usable."""
+
+
+def notes_of(exc: BaseException) -> str:
+    """The notes code added to `exc` on its way up (`add_note`), each after "; ", for the end
+    of its one-line message: e.g. a failed build's word on the text version it keeps."""
+    return "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """`exc.add_note(note)`, on Python 3.10 too (which lacks the method but keeps the list)."""
+    exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]

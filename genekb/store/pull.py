@@ -29,7 +29,7 @@ from genekb.fileio import check_room, sha256_file
 from genekb.store.content import CONTENT_KEY
 from genekb.store.new_store import new_store_undo
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
-from genekb.store.remote_io import NotFound, Remote, RemoteError
+from genekb.store.remote_io import CutShort, NotFound, Remote
 from genekb.store.sharing import (
     check_expected,
     check_staged,
@@ -110,15 +110,16 @@ def pull(
         imported = install(store, remote.url, index, missing, changes, force=force, expect=expect,
                            held=held)  # fmt: skip
     except BaseException as exc:
-        # A transfer cut short keeps what it fetched, so a rerun resumes; any other failure
-        # (a refusal) into a root that held no store leaves no store behind.
+        # A transfer cut short keeps what it fetched, so a rerun resumes. Any other failure (a
+        # refusal: wrong bytes, a file cut short at its source) drops this pull's downloads,
+        # which no later pull should build on, and into a root that held no store leaves none.
         cache = _cache_path(store)
-        if was_new and not (_resumable(exc) and _holds_bytes(cache)):
+        if not (_resumable(exc) and _holds_bytes(cache)):
             for _kind, vid in missing:  # not another pull's downloads
                 shutil.rmtree(cache / vid, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                cache.rmdir()
-            undo()
+            _drop_if_empty(cache)
+            if was_new:
+                undo()
         raise
     return {
         "remote": remote.url,
@@ -134,9 +135,7 @@ def pull(
 
 def _resumable(exc: BaseException) -> bool:
     """Ctrl-C, or a transfer that failed after its retries: a rerun continues it."""
-    return isinstance(exc, KeyboardInterrupt) or (
-        isinstance(exc, RemoteError) and not isinstance(exc, NotFound)
-    )
+    return isinstance(exc, (KeyboardInterrupt, CutShort))
 
 
 def _holds_bytes(folder: Path) -> bool:
@@ -146,6 +145,13 @@ def _holds_bytes(folder: Path) -> bool:
 def _cache_path(store: Store) -> Path:
     """Where downloads wait until installed (kept across runs, so a pull resumes)."""
     return store.root / ".staging" / PULL_CACHE
+
+
+def _drop_if_empty(cache: Path) -> None:
+    """The pull cache and .staging/ once nothing waits in them (another writer's stay)."""
+    for folder in (cache, cache.parent):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
 
 
 def _cache(store: Store) -> Path:
@@ -266,8 +272,7 @@ def install(
         imported, _present = publish_tagged(store, staging, staged, changes, force=force)
     finally:
         store.remove_staging_dir(staging)
-    with contextlib.suppress(OSError):
-        cache.rmdir()  # only when empty
+    _drop_if_empty(cache)
     return imported
 
 

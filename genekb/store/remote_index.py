@@ -72,6 +72,11 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
     def refuse(reason: str) -> IntegrityError:
         return IntegrityError(f"{where}: {reason}; refused, nothing fetched")
 
+    if raw.lstrip()[:1] == b"<":  # a server's 200 with its error, login or proxy page
+        raise refuse(
+            "an HTML page (an error or login page?), not a genekb index; check the URL: a remote"
+            " is the folder or URL `genekb publish` wrote to"
+        )
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError):

@@ -46,6 +46,11 @@ class NotFound(RemoteError):
     """The remote lacks a file (HTTP 404, no such key or path)."""
 
 
+class CutShort(RemoteError):
+    """A transfer stopped by the network or the local disk, after the retries: what arrived is
+    kept, and a rerun resumes it (every other RemoteError is a refusal)."""
+
+
 def _transient() -> tuple[type[BaseException], ...]:
     """Errors worth another try: the network's, and (for s3fs) botocore's own."""
     found: list[type[BaseException]] = [OSError, http.client.HTTPException, TimeoutError]
@@ -132,12 +137,12 @@ class Remote:
             except transient as exc:
                 if isinstance(exc, OSError) and exc.errno in LASTING_ERRNOS:
                     # A read-only or full disk where the files go: no retry mends it.
-                    raise RemoteError(
+                    raise CutShort(
                         f"{self.where(name)}: {exc.strerror or exc}; free space or give a"
                         " writable place, then run the command again (verified files are kept)"
                     ) from None
                 if n == self.retries:
-                    raise RemoteError(
+                    raise CutShort(
                         f"{self.where(name)}: {_reason(exc)} (after {n + 1} tries); check the "
                         "remote and run the command again (verified files are kept)"
                     ) from None
@@ -242,6 +247,11 @@ class Remote:
             out.flush()
             os.fsync(out.fileno())
         got = dest.stat().st_size
+        if size is not None and got < size and not self.is_http:  # a file's end is final
+            raise RemoteError(
+                f"{self.where(name)}: holds {got:,} of the {size:,} bytes the remote's index"
+                " states (cut short); refused: ask its publisher to publish again"
+            )
         if size is not None and got < size:
             raise ConnectionError(f"the connection ended after {got:,} of {size:,} bytes")
 

@@ -10,6 +10,7 @@ from typing import Any
 from genekb.errors import GenekbError, IntegrityError
 from genekb.fileio import read_regular
 from genekb.store.hashing import sha256_json
+from genekb.store.ids import tag_problem
 
 TAGS_FORMAT = "genekb-tags/1"
 SMALL_FILE_LIMIT = 64 << 20  # bytes of the marker or tags.json read at most (never /dev/zero)
@@ -53,12 +54,20 @@ def read_tags_file(path: Path) -> tuple[dict[str, str], str]:
 
 def tags_as_they_are(path: Path) -> dict[str, str]:
     """The file's tags whatever its signature says (for re-signing); IntegrityError where they
-    are no mapping of names to ids. A missing file holds none."""
+    are no mapping of names to ids, or where a tag breaks the rule every writer of a tag keeps
+    (re-signing it would vouch for a name build, import and pull refuse). A missing file holds
+    none."""
     exists = path.exists() or path.is_symlink()
     data = _json_or_none(path) if exists else {}
     tags = data.get("tags") if isinstance(data, dict) and "format" in data else data
     if not _names_to_ids(tags):
         raise IntegrityError(f"{path} is corrupt; delete it and set tags again")
+    named = next((p for p in map(tag_problem, sorted(tags)) if p), None)
+    if named:
+        raise IntegrityError(
+            f"{path}: refused to re-sign, {named}; remove or rename it in {path}, then run"
+            " `genekb reindex --resign-tags` again (nothing was changed)"
+        )
     return tags
 
 

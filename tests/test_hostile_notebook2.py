@@ -8,6 +8,10 @@ import anndata as ad
 import matplotlib
 import numpy as np
 import pandas as pd
+import pytest
+
+import cellmodel as cm
+from tests.conftest import FAST_FIT
 
 matplotlib.use("Agg")
 
@@ -32,3 +36,56 @@ def test_equal_values_have_no_dip_and_no_singular_kernel():
     # numpy's LinAlgError ("singular data covariance matrix").
     values = np.full(129, 0.3949769, np.float32)
     assert lowest_density_between(values, 0.3949769, 0.3949769) == 1.0
+
+
+def test_clustering_again_drops_the_scores_names_and_explanation_of_the_old_clusters(
+    one_torch_thread,
+):
+    from cellmodel.tools import explain_record
+
+    adata = _cells()
+    cm.tl.cluster(adata, n_clusters=3, use_semantic=False, label_key="grp", **FAST_FIT)
+    # What annotate and explain leave, kept short: the run's record of each, and the names.
+    adata.uns["cellmodel"]["annotate"] = {"params": {"groupby": "cellmodel_cluster"}}
+    adata.obs["cellmodel_annotation"] = "T cell"
+    adata.obs["cellmodel_annotation_cell"] = "T cell"
+    report = {"cluster_key": "cellmodel_cluster", "n_clusters": 3, "clusters": []}
+    adata.uns["cellmodel_explain"] = explain_record(report)
+    cm.tl.cluster(adata, n_clusters=2, use_semantic=False, seed=1, **FAST_FIT)
+    record = adata.uns["cellmodel"]
+    # The first run's scores read as the second's: label_key and metrics stayed.
+    assert "metrics" not in record and "label_key" not in record and "annotate" not in record
+    assert "cellmodel_explain" not in adata.uns
+    assert list(adata.obs.columns) == ["grp", "cellmodel_cluster"]
+    assert any("names of the previous clusters were removed" in n for n in record["notes"])
+
+
+def test_clustering_again_keeps_the_names_of_other_groups(one_torch_thread, monkeypatch):
+    import cellmodel.cluster.job as job
+
+    adata = _cells()
+    adata.uns["cellmodel"] = {"annotate": {"params": {"groupby": "cellmodel_cluster"}}}
+    adata.obs["cellmodel_annotation"] = "T cell"
+
+    def stopped(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(job, "fit_clusters", stopped)
+        cm.tl.cluster(adata, n_clusters=3, use_semantic=False)
+    assert "annotate" in adata.uns["cellmodel"] and "cellmodel_annotation" in adata.obs  # undone
+    adata.uns["cellmodel"] = {"annotate": {"params": {"groupby": "grp"}}, "metrics": {"acc": 1.0}}
+    cm.tl.cluster(adata, n_clusters=3, use_semantic=False, **FAST_FIT)
+    assert adata.uns["cellmodel"]["annotate"] == {"params": {"groupby": "grp"}}
+    assert "metrics" not in adata.uns["cellmodel"] and "cellmodel_annotation" in adata.obs
+
+
+def test_clustering_a_view_again_drops_the_old_names_there_and_not_in_its_parent(
+    one_torch_thread,
+):
+    parent = _cells()
+    parent.uns["cellmodel"] = {"annotate": {"params": {"groupby": "cellmodel_cluster"}}}
+    view = parent[:45]
+    cm.tl.cluster(view, n_clusters=3, use_semantic=False, **FAST_FIT)
+    assert "annotate" not in view.uns["cellmodel"]  # a deletion from a view's uns was lost
+    assert "annotate" in parent.uns["cellmodel"]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import cellmodel as cm
+from genekb.errors import UsageError
 from tests.conftest import FAST_FIT
 
 matplotlib.use("Agg")
@@ -89,3 +90,36 @@ def test_clustering_a_view_again_drops_the_old_names_there_and_not_in_its_parent
     cm.tl.cluster(view, n_clusters=3, use_semantic=False, **FAST_FIT)
     assert "annotate" not in view.uns["cellmodel"]  # a deletion from a view's uns was lost
     assert "annotate" in parent.uns["cellmodel"]
+
+
+def _clustered() -> ad.AnnData:
+    adata = _cells()
+    adata.obs["cluster"] = adata.obs["grp"]
+    adata.obsm["X_rep"] = np.random.default_rng(0).random((adata.n_obs, 3))
+    return adata
+
+
+def test_save_replaces_a_file_and_creates_missing_folders(tmp_path):
+    adata = _clustered()
+    existing = tmp_path / "confusion.png"
+    existing.write_bytes(b"an older picture")
+    cm.pl.confusion(adata, "grp", "cluster", save=existing)  # matplotlib's and scanpy's way
+    assert existing.read_bytes()[:4] == b"\x89PNG"
+    nested = tmp_path / "figures" / "run1" / "confusion.pdf"
+    cm.pl.confusion(adata, "grp", "cluster", save=nested)  # was "No such file or directory"
+    assert nested.read_bytes()[:4] == b"%PDF"
+
+
+@pytest.mark.parametrize(
+    ("save", "says"),
+    [("umap.docx", r"cannot write '\.docx' files"),
+     ("folder.png", "is a folder; name a file in it"),
+     ("a_file/umap.png", "a_file is a file, not a folder")],
+)  # fmt: skip
+def test_a_save_that_cannot_be_written_is_refused_before_the_layout(tmp_path, save, says):
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "a_file").write_text("not a folder")
+    adata = _clustered()
+    with pytest.raises(UsageError, match=says):  # the layout was computed (and kept) first
+        cm.pl.umap(adata, "grp", rep="X_rep", save=tmp_path / save)
+    assert "X_umap_cellmodel" not in adata.obsm

@@ -14,7 +14,7 @@ from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
 from cellmodel.io import require_anndata
 from cellmodel.metrics import hungarian_mapping, paired_labels
 from genekb.errors import GenekbError
-from genekb.pl import axes_for, finish, style
+from genekb.pl import axes_for, check_target, finish, style
 
 
 def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.DataFrame:
@@ -63,6 +63,7 @@ def confusion(
     'cellmodel_cluster (Hungarian order)'
     """
     require_anndata(adata)
+    check_target(ax, save)  # before the table is counted
     for column in (label_key, key):
         if column not in adata.obs:
             raise GenekbError(f"no obs[{column!r}]; choose from {list(adata.obs)}")

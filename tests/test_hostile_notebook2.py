@@ -123,3 +123,16 @@ def test_a_save_that_cannot_be_written_is_refused_before_the_layout(tmp_path, sa
     with pytest.raises(UsageError, match=says):  # the layout was computed (and kept) first
         cm.pl.umap(adata, "grp", rep="X_rep", save=tmp_path / save)
     assert "X_umap_cellmodel" not in adata.obsm
+
+
+def test_annotate_and_embed_again_leave_no_output_of_the_last_run(tmp_path):
+    adata = _cells()
+    store = tmp_path / "store"
+    kwargs = {"groupby": "grp", "candidates": ["T cell", "B cell"], "model": "fake"}
+    cm.tl.annotate(adata, store, per_cell=True, **kwargs)
+    assert "cellmodel_annotation_cell" in adata.obs
+    cm.tl.annotate(adata, store, **kwargs)
+    assert list(adata.obs.columns) == ["grp", "cellmodel_annotation"]  # the per-cell calls stayed
+    cm.tl.embed(adata, store, model="fake", sentence_top_n=3)
+    cm.tl.embed(adata, store, model="fake", sentence_top_n=0)
+    assert "X_semantic_s" not in adata.obsm  # the first run's sentence view stayed

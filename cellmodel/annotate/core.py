@@ -117,6 +117,9 @@ def annotate(
         progress=progress,
     )
     adata.obs[OBS_KEY] = labels
+    # A run again in place: the optional columns of the last run would sit beside these names.
+    stale = [OBS_KEY_CONFIDENCE, OBS_KEY_CELL, OBS_KEY_CELL_SCORE]
+    adata.obs.drop(columns=[c for c in stale if c in adata.obs], inplace=True)
     confidence = [(e.get("lineage") or {}).get("confidence") for e in report["groups"]]
     if any(c is not None for c in confidence):
         per_group = np.array([np.nan if c is None else c for c in confidence], dtype=float)

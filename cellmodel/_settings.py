@@ -5,6 +5,7 @@ from __future__ import annotations
 # uns entries
 UNS_KEY = "cellmodel"  # embed and cluster: provenance, parameters, gene match, metrics
 CLASSIFY_UNS_KEY = "cellmodel_classify"  # classify: scores, comparisons, parameters
+EXPLAIN_UNS_KEY = "cellmodel_explain"  # explain: the report of each cluster's genes
 # obs / obsm entries
 CLUSTER_KEY = "cellmodel_cluster"
 PREDICTION_KEY = "cellmodel_pred"

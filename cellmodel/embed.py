@@ -245,6 +245,8 @@ def _write(
     adata.obsm["X_semantic_w"] = view_w
     if view_s is not None:
         adata.obsm["X_semantic_s"] = view_s
+    else:  # a run again without the sentence path: the last run's would read as this one's
+        adata.obsm.pop("X_semantic_s", None)
     adata.obsm["X_semantic"] = semantic.fuse(view_w, view_s, fusion)
     existing = adata.uns.get(UNS_KEY)
     merged = dict(existing) if isinstance(existing, dict) else {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
+from cellmodel._settings import CLUSTER_KEY, EXPLAIN_UNS_KEY, PREDICTION_KEY
 from cellmodel.annotate.params import AnnotateParams
 from cellmodel.arguments import check_flags, refuse_unknown_options
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions
@@ -30,7 +30,6 @@ from genekb.store.store import Store
 __all__ = ["annotate", "classify", "cluster", "embed", "explain"]
 
 StoreLike = Store | str | os.PathLike[str] | None
-EXPLAIN_UNS_KEY = "cellmodel_explain"
 # The command line's `--batch-key` unset: the column a registry dataset names, if any.
 BATCH_KEY_DEFAULT = "auto"
 

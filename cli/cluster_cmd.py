@@ -234,7 +234,7 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
 
 def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:
     """Plots, the AnnData, then the JSON report or a few lines on stderr."""
-    from cellmodel.cluster.job import CLUSTER_KEY
+    from cellmodel._settings import CLUSTER_KEY
 
     record = adata.uns["cellmodel"]
     figures = _plots(adata, args.plots, label_key, args.force, args.seed) if args.plots else []
@@ -308,7 +308,7 @@ _BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "
 def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: int) -> list[Path]:
     """`--plots`: `cm.pl.umap` (clusters, beside the labels when given) and `cm.pl.confusion`."""
     from cellmodel import pl
-    from cellmodel.cluster.job import CLUSTER_KEY
+    from cellmodel._settings import CLUSTER_KEY
     from cli.common import headless_plots
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,9 @@ def build_store(store) -> bool:
 def cluster_cells(store):
     """Step 3: pbmc68k-reduced clustered blind (labels read only to score), with its plots."""
     from cellmodel import datasets, pl
-    from cellmodel.cluster.job import CLUSTER_KEY, cluster, score
+    from cellmodel._settings import CLUSTER_KEY
+    from cellmodel.cluster.job import cluster
+    from cellmodel.cluster.outputs import score
     from cli.common import headless_plots
 
     _step("[bold]3. cellmodel cluster pbmc68k-reduced -k 10 --label-key bulk_labels --plots[/]")
@@ -128,9 +130,9 @@ def explain_clusters(cells, store, out_dir) -> None:
 
 def name_clusters(cells, store, out_dir) -> None:
     """Step 5: the clusters just made, named zero-shot from the store's gene knowledge."""
+    from cellmodel._settings import CLUSTER_KEY
     from cellmodel.annotate import annotate, report_of
     from cellmodel.annotate import to_markdown as annotate_markdown
-    from cellmodel.cluster.job import CLUSTER_KEY
 
     leukocyte = "CL:0000738"
     _step(

@@ -36,7 +36,8 @@ cm.settings.verbosity = 1  # progress bars for steps longer than ~2 s; 0 silence
 # The store: $GENEKB_HOME if set (a store you keep), else a fresh one in a temporary folder.
 ROOT = Path(os.environ.get("GENEKB_HOME") or tempfile.mkdtemp(prefix="genekb-tutorial-"))
 # Pictures: each is saved under FIGURES, and shown too in Jupyter (as in scanpy, `save=` alone
-# writes without showing; `show=False` returns the axes instead).
+# writes without showing, replacing a file there and creating missing folders; `show=False`
+# returns the axes instead).
 FIGURES = Path(os.environ.get("TUTORIAL_FIGURES") or tempfile.mkdtemp(prefix="tutorial-figs-"))
 SHOW = "inline" in matplotlib.get_backend()
 

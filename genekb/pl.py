@@ -1,8 +1,10 @@
 """Pictures of a store (`gk.pl`): a gene's nearest genes and an evaluation beside its controls.
 
 Every plot function follows scanpy: `ax=` draws into given axes, `show=False` returns the axes,
-`save=` writes the figure (through a temporary file and a rename). `finish` and `style` are the
-helpers cellmodel's `cm.pl` shares.
+`save=` writes the figure (through a temporary file and a rename). As in matplotlib and scanpy, a
+file already at `save` is replaced and missing folders are created (as the command line's
+`--plots` folder is); a `save` whose format matplotlib cannot write, or that names a folder, is
+refused before anything is drawn. `finish` and `style` are the helpers cellmodel's `cm.pl` shares.
 """
 
 from __future__ import annotations
@@ -55,6 +57,28 @@ def check_target(ax: Any = None, save: Any = None) -> None:
         )
     if save is not None and not isinstance(save, (str, os.PathLike)):
         raise UsageError(f"save= takes a file path (e.g. 'plot.png'), not {type(save).__name__}")
+    if save is not None:
+        _check_save(Path(save))
+
+
+def _check_save(path: Path) -> None:
+    """A file matplotlib can write at `path`: the format from its suffix, no folder there, and
+    no file where a folder on its way must be (each would fail after the drawing)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if not path.suffix:
+        raise UsageError(f"save={str(path)!r} needs a suffix naming the format (.png, .pdf)")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        raise UsageError(
+            f"save={str(path)!r}: matplotlib cannot write {path.suffix!r} files; use one of"
+            f" {', '.join('.' + f for f in sorted(formats))}"
+        )
+    if path.is_dir():
+        raise UsageError(f"save={str(path)!r} is a folder; name a file in it, e.g. {path}/plot.png")
+    existing = next(p for p in path.parents if p.exists())  # "." or "/" at the latest
+    if not existing.is_dir():
+        raise UsageError(f"save={str(path)!r}: {existing} is a file, not a folder; choose another")
 
 
 def axes_for(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
@@ -67,7 +91,8 @@ def axes_for(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
 
 
 def finish(fig: Any, axes: Any, show: bool | None, save: str | Path | None) -> Any:
-    """scanpy's ending: write `save` (format from its suffix), then return `axes` when
+    """scanpy's ending: write `save` (format from its suffix; a file there is replaced, missing
+    folders are created), then return `axes` when
     `show=False`, else show the figure (a notebook draws it) and return None."""
     check_target(save=save)
     if show is not None and not isinstance(show, bool):  # "no" is truthy: it would show
@@ -76,14 +101,13 @@ def finish(fig: Any, axes: Any, show: bool | None, save: str | Path | None) -> A
         from genekb.fileio import atomic_path
 
         path = Path(save)
-        if not path.suffix:
-            raise UsageError(f"save={str(save)!r} needs a suffix naming the format (.png, .pdf)")
-        formats = fig.canvas.get_supported_filetypes()
-        if path.suffix[1:].lower() not in formats:
-            raise UsageError(
-                f"save={str(save)!r}: matplotlib cannot write {path.suffix!r} files; use one of"
-                f" {', '.join('.' + f for f in sorted(formats))}"
-            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GenekbError(
+                f"cannot create the folder {path.parent} for save=: {exc.strerror}; choose"
+                " another path"
+            ) from None
         with atomic_path(path, suffix=".tmp" + path.suffix) as tmp:
             fig.savefig(tmp, bbox_inches="tight", format=path.suffix[1:])
     if show is False:

@@ -117,6 +117,7 @@ def annotate(
         progress=progress,
     )
     adata.obs[OBS_KEY] = labels
+    _drop_optional_columns(adata)
     confidence = [(e.get("lineage") or {}).get("confidence") for e in report["groups"]]
     if any(c is not None for c in confidence):
         per_group = np.array([np.nan if c is None else c for c in confidence], dtype=float)
@@ -127,3 +128,9 @@ def annotate(
         report["seconds"] = round(time.perf_counter() - began, 3)
     write_uns(adata, report)
     return adata
+
+
+def _drop_optional_columns(adata: ad.AnnData) -> None:
+    """A run again in place: the last run's optional columns would sit beside the new names."""
+    stale = [OBS_KEY_CONFIDENCE, OBS_KEY_CELL, OBS_KEY_CELL_SCORE]
+    adata.obs.drop(columns=[c for c in stale if c in adata.obs], inplace=True)

@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 
 from cellmodel import io
+from cellmodel._settings import CLUSTER_KEY
 from cellmodel.bench.registry import MethodInput, MethodOutput, register_method
 from cellmodel.bench.settings import CONTROL_SEED
 from cellmodel.cluster.batch_column import batch_values, centre_per_batch
 from cellmodel.cluster.consensus import leiden_labels, leiden_to_k
-from cellmodel.cluster.job import CLUSTER_KEY, cluster
+from cellmodel.cluster.job import cluster
 from cellmodel.embed import embed
 from cellmodel.pp import graph
 from genekb.errors import GenekbError

@@ -6,9 +6,11 @@ the procedure (pretraining, k-means start, OT refinement) over the torch blocks 
 `merge_split` the label-free checks of a finished partition.
 """
 
+from cellmodel._settings import CLUSTER_KEY
 from cellmodel.cluster.fit import ClusterOptions, ClusterResult, fit_clusters, relabel_by_size
-from cellmodel.cluster.job import CLUSTER_KEY, cluster, score
+from cellmodel.cluster.job import cluster
 from cellmodel.cluster.options import ClusterRun
+from cellmodel.cluster.outputs import score
 
 __all__ = [
     "CLUSTER_KEY",

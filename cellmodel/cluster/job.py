@@ -18,12 +18,10 @@ from typing import Any
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from cellmodel import io
-from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
-from cellmodel.arguments import check_obs_column
+from cellmodel._settings import DEFAULT_N_PCS, UNS_KEY
 from cellmodel.atomic import unchanged_on_failure
 from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resolve_batch_key
@@ -33,10 +31,10 @@ from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.inputs import as_store, check_api_input
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.options import ClusterOptions, ClusterRun
+from cellmodel.cluster.outputs import forget_previous_run, write_results
 from cellmodel.cluster.refine_fit import refined_fit
 from cellmodel.embed import embed
 from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
-from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph
 from genekb.device import resolve_device
 from genekb.encoders import registry
@@ -103,7 +101,8 @@ def _run(adata: ad.AnnData, store: Store | str | None, run: ClusterRun) -> None:
     timings: dict[str, float] = {}
     start = tick = time.perf_counter()
     expr = io.expression(adata, layer=run.layer, gene_key=run.gene_key)
-    notes = _expression_notes(expr, adata.n_obs, batch_note)
+    # Before the semantic view: it writes its record beside the one of the previous run.
+    notes = _expression_notes(expr, adata.n_obs, batch_note) + forget_previous_run(adata)
     use_semantic, taxon, gene_names = _read_names(
         expr.genes, run.taxon, run.model, run.use_semantic, run.align_semantic
     )
@@ -128,7 +127,7 @@ def _run(adata: ad.AnnData, store: Store | str | None, run: ClusterRun) -> None:
     record.update(
         _run_record(run, result, expr, X_pca, timings, notes, use_semantic, gene_names, batch_key)
     )
-    _write(adata, labels, result, X_pca, record, run.label_key)
+    write_results(adata, labels, result, X_pca, record, run.label_key)
 
 
 def _refined_fit(
@@ -265,28 +264,6 @@ def _run_record(
     }
 
 
-def _write(
-    adata: ad.AnnData,
-    labels: np.ndarray,
-    result: ClusterResult,
-    X_pca: np.ndarray,
-    record: dict[str, Any],
-    label_key: str | None,
-) -> None:
-    """The partition into obs, the latents into obsm, the record (and the scores) into uns."""
-    n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
-    adata.obs[CLUSTER_KEY] = pd.Categorical(
-        labels.astype(str), categories=[str(i) for i in range(max(result.n_clusters, n_labels))]
-    )
-    adata.obsm["X_cellmodel"] = result.latent
-    adata.obsm["X_structure"] = result.structure
-    adata.obsm["X_pca_expr"] = X_pca
-    if label_key is not None:
-        # Labels are read only here, after the run has ended.
-        record.update(metrics=score(adata, label_key), label_key=label_key)
-    adata.uns[UNS_KEY] = io.h5ad_safe(record)
-
-
 def _semantic_view(
     adata: ad.AnnData,
     store: Store | None,
@@ -393,12 +370,3 @@ def _read_names(
     message = f"{names.note}: clustered on the expression alone; {NEEDS_NAMES}"
     warnings.warn(message, NoGeneNamesWarning, stacklevel=3)
     return False, None, record
-
-
-def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> dict[str, float]:
-    """ACC / NMI / ARI / macro-F1 of finished clusters against `obs[label_key]` (scoring only)."""
-    check_obs_column(adata.obs, label_key, "label_key")
-    return {
-        k: round(v, 6)
-        for k, v in cluster_metrics(adata.obs[label_key], adata.obs[cluster_key]).items()
-    }

@@ -20,12 +20,17 @@ MIN_SPLIT_CELLS = 6  # smaller clusters are not split; each half keeps at least 
 
 def lowest_density_between(values: np.ndarray, a: float, b: float) -> float:
     """Lowest density between a and b over the lower of the two end densities (1: no dip)."""
-    if len(values) < 4 or np.std(values) == 0:
+    # Equal values: np.std of float32 can still come out above 0 (the mean's round-off), and
+    # the kernel estimate then fails on a singular covariance (e.g. data of a single gene).
+    if len(values) < 4 or np.ptp(values) == 0:
         return 1.0
     from scipy.stats import gaussian_kde
 
     lo, hi = sorted((a, b))
-    density = gaussian_kde(values)(np.linspace(lo, hi, 41))
+    try:
+        density = gaussian_kde(values)(np.linspace(lo, hi, 41))
+    except np.linalg.LinAlgError:  # values all but equal: no spread, so no dip to measure
+        return 1.0
     return float(min(1.0, density.min() / min(density[0], density[-1])))
 
 

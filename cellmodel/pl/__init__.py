@@ -1,5 +1,7 @@
 """Pictures of a run (`cm.pl`), in scanpy's manner: `ax=` draws into given axes, `show=False`
-returns the axes, `save=` writes the file. The command line's `--plots` draws with these.
+returns the axes, `save=` writes the file: one already there is replaced (as matplotlib and
+scanpy do), missing folders are created, and a format matplotlib cannot write is refused before
+anything is drawn. The command line's `--plots` draws with these.
 
 `umap` (clusters, names, labels side by side), `markers` (a dot plot of each group's top genes
 and the genes behind its name), `calls` (each group's best candidate names with their scores and

@@ -10,7 +10,7 @@ from typing import Any
 from cellmodel.arguments import is_whole
 from cellmodel.io import require_anndata
 from genekb.errors import GenekbError, UsageError
-from genekb.pl import CONTROL_COLOUR, REAL_COLOUR, finish, style
+from genekb.pl import CONTROL_COLOUR, REAL_COLOUR, check_target, finish, style
 
 ABSTAIN_COLOUR = "#d62728"
 
@@ -73,6 +73,7 @@ def calls(
         raise UsageError(
             f"n_top and ncols must be whole numbers, at least 1 (got {n_top!r}, {ncols!r})"
         )
+    check_target(save=save)
     report = annotate_report(adata)
     groups = report["groups"]
     nrows = math.ceil(len(groups) / ncols)

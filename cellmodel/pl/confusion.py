@@ -15,7 +15,7 @@ from cellmodel.arguments import check_obs_column
 from cellmodel.io import require_anndata
 from cellmodel.metrics import hungarian_mapping, paired_labels
 from genekb.errors import GenekbError
-from genekb.pl import axes_for, finish, style
+from genekb.pl import axes_for, check_target, finish, style
 
 
 def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.DataFrame:
@@ -64,6 +64,7 @@ def confusion(
     'cellmodel_cluster (Hungarian order)'
     """
     require_anndata(adata)
+    check_target(ax, save)  # before the table is counted
     for parameter, column in (("label_key", label_key), ("key", key)):
         check_obs_column(adata.obs, column, parameter)
     train_column = f"{key}_train"

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from cellmodel.arguments import is_whole
 from cellmodel.pl.calls import annotate_report
 from genekb.errors import GenekbError, UsageError
-from genekb.pl import axes_for, finish, style
+from genekb.pl import axes_for, check_target, finish, style
 
 
 def _name_genes(entry: dict[str, Any]) -> list[str]:
@@ -69,6 +69,7 @@ def markers(
     """
     if not is_whole(n_genes) or n_genes < 1:
         raise UsageError(f"n_genes must be a whole number, at least 1 (got {n_genes!r})")
+    check_target(ax, save)  # before the expression is read
     report = annotate_report(adata)
     groupby = report["groupby"]
     per_group = _genes_per_group(report, n_genes)

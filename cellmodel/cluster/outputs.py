@@ -1,0 +1,100 @@
+"""What a clustering writes into the AnnData, what it clears there first, and its scores against
+reference labels.
+
+A clustering run again in place (a notebook's second `cm.tl.cluster`, or `cellmodel cluster` on
+a file clustered before) replaces the partition; whatever described the old one must go with it.
+Left behind, the old run's metrics read as this run's scores, and the names and explanations of
+the old clusters would be drawn beside the new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from cellmodel import io
+from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, EXPLAIN_UNS_KEY, UNS_KEY
+from cellmodel.arguments import check_obs_column
+from cellmodel.metrics import cluster_metrics
+
+ANNOTATE_ENTRY = "annotate"  # uns["cellmodel"]["annotate"]: annotate's report
+REFINE_OUTPUTS = ("refine", "X_refined")  # uns and obsm keys of `cluster --refine`'s fit
+
+
+def forget_previous_run(adata: ad.AnnData) -> list[str]:
+    """Clear what a previous clustering left: its record (`uns["cellmodel"]`, whose metrics,
+    semantic record and settings describe that run), its refined fit, and the names and
+    explanations of its clusters (those of another obs column are kept). Returns a note for
+    each result removed. The caller restores them if the run fails (`unchanged_on_failure`)."""
+    previous = adata.uns.get(UNS_KEY)
+    if not isinstance(previous, Mapping):
+        previous = {}
+    notes = []
+    annotation = previous.get(ANNOTATE_ENTRY)
+    kept = isinstance(annotation, Mapping) and _groupby(annotation) != CLUSTER_KEY
+    # Assigned, not deleted: on a view, anndata drops a deletion from uns silently, while an
+    # assignment makes the view an AnnData of its own first (as the run's other writes do).
+    adata.uns[UNS_KEY] = {ANNOTATE_ENTRY: annotation} if kept else {}
+    if annotation is not None and not kept:  # it named the clusters this run replaces
+        named = [c for c in adata.obs.columns if _named_from_annotation(c)]
+        adata.obs = adata.obs.drop(columns=named)
+        notes.append(f"the names of the previous clusters were removed ({', '.join(named)})")
+    explained = adata.uns.get(EXPLAIN_UNS_KEY)
+    if isinstance(explained, Mapping) and _cluster_key(explained) == CLUSTER_KEY:
+        del adata.uns[EXPLAIN_UNS_KEY]
+        notes.append(f"the explanation of the previous clusters was removed ({EXPLAIN_UNS_KEY})")
+    if previous.get("refine"):
+        adata.uns.pop(REFINE_OUTPUTS[0], None)
+        adata.obsm.pop(REFINE_OUTPUTS[1], None)
+    return [f"{note}; run them again on the new clusters" for note in notes]
+
+
+def _groupby(annotation: Mapping[str, Any]) -> Any:
+    params = annotation.get("params")
+    return params.get("groupby") if isinstance(params, Mapping) else None
+
+
+def _cluster_key(explained: Mapping[str, Any]) -> Any:
+    params = explained.get("params")
+    return params.get("cluster_key") if isinstance(params, Mapping) else None
+
+
+def _named_from_annotation(column: Any) -> bool:
+    return column == ANNOTATION_KEY or str(column).startswith(f"{ANNOTATION_KEY}_")
+
+
+def write_results(
+    adata: ad.AnnData,
+    labels: np.ndarray,
+    result: Any,
+    X_pca: np.ndarray,
+    record: dict[str, Any],
+    label_key: str | None,
+) -> None:
+    """The partition into obs, the latents into obsm, the record (and the scores) into uns,
+    beside what `forget_previous_run` kept there."""
+    n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
+    adata.obs[CLUSTER_KEY] = pd.Categorical(
+        labels.astype(str), categories=[str(i) for i in range(max(result.n_clusters, n_labels))]
+    )
+    adata.obsm["X_cellmodel"] = result.latent
+    adata.obsm["X_structure"] = result.structure
+    adata.obsm["X_pca_expr"] = X_pca
+    if label_key is not None:
+        # Labels are read only here, after the run has ended.
+        record.update(metrics=score(adata, label_key), label_key=label_key)
+    kept = adata.uns.get(UNS_KEY)
+    adata.uns[UNS_KEY] = {**(kept if isinstance(kept, Mapping) else {}), **io.h5ad_safe(record)}
+
+
+def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> dict[str, float]:
+    """ACC / NMI / ARI / macro-F1 of finished clusters against `obs[label_key]` (scoring only)."""
+    check_obs_column(adata.obs, label_key, "label_key")
+    return {
+        k: round(v, 6)
+        for k, v in cluster_metrics(adata.obs[label_key], adata.obs[cluster_key]).items()
+    }

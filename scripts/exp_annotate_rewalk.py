@@ -62,8 +62,9 @@ def walk(rankings: Path, names: list[str], verbose: bool) -> None:
         saved = pickle.loads(path.read_bytes())
         for ranking in RANKINGS:
             sig = saved["signature"] if ranking != "knowledge" else None
+            table = saved["matrices"]["markerdb"] if ranking == "combined" else None
             calls = runs.calls_of(
-                saved["matrices"][ranking], saved["cl_ids"], True, sig, saved["taxon"]
+                saved["matrices"][ranking], saved["cl_ids"], True, sig, saved["taxon"], table
             )
             graded = runs.grade_calls(calls, saved["groups"], saved["truth"])
             tally = totals.setdefault((runs.side_of(name), ranking), [0, 0, 0, 0])

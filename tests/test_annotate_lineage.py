@@ -284,3 +284,23 @@ def test_lineages_without_a_signature_are_named_in_one_line() -> None:
     line = unsigned_line({"unsigned_lineages": ["neural"]})
     assert line.startswith("lineage not checked from expression for neural:")
     assert unsigned_line({"unsigned_lineages": []}) == unsigned_line(None) == ""
+
+
+def test_a_call_the_marker_table_names_off_its_line_goes_up_to_what_both_support(
+    ids: list[str],
+) -> None:
+    cands = ontology.from_ontology()
+    default = _row(ids, {T_CELL: 4.0, NAIVE_CD4: 6.0, "CL:0000624": 4.5})[None]
+    # the table alone walks to naive CD8 T: the two agree on no more than their common term
+    table = _row(ids, {T_CELL: 4.0, NAIVE_CD8: 6.0, "CL:0000625": 4.5})[None]
+    alone = lineage.walk_calls(default, cands, "on", False)[0]
+    both = lineage.walk_calls(default, cands, "on", False, table=table)[0]
+    assert alone.cl_id == NAIVE_CD4 and not alone.abstained
+    assert both.abstained and f"the marker table alone calls {NAIVE_CD8}" in both.why
+    assert NAIVE_CD4 != both.cl_id != NAIVE_CD8
+    assert kinds.grade(both.cl_id, NAIVE_CD4) == kinds.grade(both.cl_id, NAIVE_CD8) == "partial"
+    assert both.kinds == alone.kinds  # the lineage is the default's
+    # a table call on the default's is_a line (its ancestor, T cell) leaves the call as it was
+    line = _row(ids, {T_CELL: 6.0, "CL:0000789": 4.0})[None]
+    same = lineage.walk_calls(default, cands, "on", False, table=line)[0]
+    assert same.cl_id == NAIVE_CD4 and not same.abstained

@@ -12,7 +12,11 @@ ancestor (inside the kind) of the candidates within `MIN_MARGIN` of the best: th
 the evidence supports (e.g. "T cell" where two T-cell subtypes tie). Where those candidates lie
 on one is_a line (each an ancestor of the deepest), the deepest is the call: its ancestors tie
 with it on its own evidence, and no other branch comes near. A call that would be a
-generic term stays at the kind. Before the walk, a term whose label names a gene the group
+generic term stays at the kind. The default is the sum of two experts, the marker table
+and the knowledge; the table's own ranking is walked alike, and where its call is neither the
+default's nor on the default's is_a line, the two agree on no more than their deepest common
+term, which is then the call (inside the kind the default reached; that kind's own term where no
+deeper one is shared). Before the walk, a term whose label names a gene the group
 does not express (`NAMED_FLOOR`; "CD34-positive …" for T cells) is dropped, and terms naming
 the file's tissue gain `TISSUE_BONUS` while those whose label names only another tissue lose
 as much. Where the candidates are a subtree's or a tissue's, a level's kind may have none of
@@ -223,6 +227,28 @@ class Walker:
         note = "called their deepest common term" if broader else "its best term is the call"
         return Walk(common, self.index[common], kinds, confidence, broader, f"{reason}; {note}")
 
+    def reconcile(self, own: Walk, table: Walk) -> Walk:
+        """`own` (the default's call) where the marker table's own walk (`table`) calls the same
+        term or one on its is_a line; else the deepest candidate both calls descend from inside
+        the kind `own` reached (its own term where no other is), since the two experts that
+        make the default agree on no more: `own` with why, `abstained`."""
+        if own.cl_id is None or table.cl_id is None or own.outside:
+            return own
+        mine, theirs = _ancestors_or_self(own.cl_id), _ancestors_or_self(table.cl_id)
+        if own.cl_id in theirs or table.cl_id in mine:
+            return own
+        inside = np.arange(len(self.cl_ids))
+        if own.kinds:
+            inside = self.members[len(own.kinds) - 1][own.kinds[-1]]
+        common = self._common_ancestor([own.cl_id, table.cl_id], inside)
+        if common is None or common in self.generic:
+            common = self._kind_term(own.kinds, inside)
+        if common is None:
+            return own
+        why = f"the marker table alone calls {table.cl_id}; called the deepest term both support"
+        why = f"{own.why}; {why}" if own.why else why
+        return Walk(common, self.index[common], own.kinds, own.confidence, True, why)
+
     def _absent(self, level: int, parent: str | None) -> list[str]:
         """The kinds refining `parent` at `level` that no candidate belongs to."""
         members = self.members[level]
@@ -301,12 +327,15 @@ def walk_calls(
     tissue_terms: frozenset[str] | None = None,
     elsewhere: frozenset[str] | None = None,
     left_out: frozenset[str] | None = None,
+    table: np.ndarray | None = None,
 ) -> list[Walk] | None:
     """Each group's lineage-first call from `matrix` (groups × candidates) and, where given, its
     kinds' signature scores, the tissue's terms (favoured) and those naming only another tissue
     (`elsewhere`, disfavoured as much), never reaching `left_out` (another species' terms, a
     kind placed in another tissue: `infer.out_of_place_terms`); None when the walk is off
-    (`LINEAGE_CHOICES`)."""
+    (`LINEAGE_CHOICES`). `table`: the marker table's own ranking, walked alike, where `matrix`
+    is the default's sum; a call the table's walk does not support goes up to the deepest term
+    both support (`Walker.reconcile`)."""
     if setting == "off" or (setting == "auto" and user_given):
         return None
     walker = Walker([c.cl_id for c in cands], not user_given or all_placed(cands))
@@ -315,7 +344,11 @@ def walk_calls(
     if tissue_terms or elsewhere:
         favoured = walker.mask(tissue_terms or frozenset()) - walker.mask(elsewhere or frozenset())
     out = walker.mask(left_out).astype(bool) if left_out else None
-    return [walker.walk(row, s, favoured, out) for row, s in zip(matrix, sig, strict=True)]
+    walks = [walker.walk(row, s, favoured, out) for row, s in zip(matrix, sig, strict=True)]
+    if table is None:
+        return walks
+    other = [walker.walk(row, s, favoured, out) for row, s in zip(table, sig, strict=True)]
+    return [walker.reconcile(w, t) for w, t in zip(walks, other, strict=True)]
 
 
 def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:

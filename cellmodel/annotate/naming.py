@@ -89,6 +89,7 @@ def name_groups(
         infer.tissue_terms(found),
         infer.elsewhere_terms(found),
         infer.out_of_place_terms(sc.taxon, found, searched),
+        matrices[fusion.TABLE] if params.method == fusion.FUSED else None,
     )
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
     out_groups = [

@@ -117,6 +117,7 @@ def calls_of(
     walk: bool,
     signature: Signatures | None = None,
     taxon: str | None = None,
+    table: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Each group's call from one ranking: flat (best candidate) or lineage-first, as `annotate`
     walks (with the lineage signatures where given, the tissue inferred from the ranking and
@@ -127,7 +128,9 @@ def calls_of(
         terms, elsewhere = infer.tissue_terms(found), infer.elsewhere_terms(found)
         left_out = infer.out_of_place_terms(taxon, found)
         walks = (
-            lineage.walk_calls(matrix, cands, "on", False, signature, terms, elsewhere, left_out)
+            lineage.walk_calls(
+                matrix, cands, "on", False, signature, terms, elsewhere, left_out, table
+            )
             or []
         )
         return [w.to_dict() for w in walks]
@@ -173,7 +176,8 @@ def run_file(
             for walk in (False, True):
                 key = f"{ranking}|{'walk' if walk else 'flat'}|{vectors}"
                 with_sig = sig if ranking != "knowledge" else None
-                calls = calls_of(matrices[ranking], cl_ids, walk, with_sig, taxon)
+                table = matrices[fusion.TABLE] if ranking == fusion.FUSED else None
+                calls = calls_of(matrices[ranking], cl_ids, walk, with_sig, taxon, table)
                 graded = grade_calls(calls, names, truth)
                 out.setdefault(key, []).append(graded)
     return out

@@ -1,0 +1,74 @@
+"""Hostile input to `cellmodel classify`, `explain` and `annotate` (the ninth sweep): a train mask
+with gaps, a reference of one class or few shared genes, groups of empty cells, and group names
+that would break the Markdown report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import blobs, one_line_error, run_cellmodel
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 cells of three well-separated groups, with train-mask columns of several kinds."""
+    adata = blobs(20, dim=30, counts=True)
+    every_third = np.arange(adata.n_obs) % 3 == 0
+    gappy = pd.array(every_third, dtype="boolean")
+    gappy[4] = pd.NA  # a nullable column with one cell left blank
+    adata.obs["gappy"] = gappy
+    adata.obs["answer"] = np.where(every_third, "yes", "no")
+    adata.obs["nobody"] = False
+    path = tmp_path_factory.mktemp("cm9") / "cells.h5ad"
+    adata.write_h5ad(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("column", "says"),
+    [
+        ("gappy", "the train mask has no value for 1 of 60 cell(s); mark each cell True"),
+        ("answer", "must hold booleans (True for training cells), not 'yes', 'no'"),
+        ("nobody", "the train mask selects no cell; mark the training cells True"),
+    ],
+)
+def test_a_train_mask_that_is_no_boolean_split_is_one_usage_line(
+    cells: Path, column: str, says: str
+) -> None:
+    args = ["classify", str(cells), "--label-key", "group", "--train-mask", column]
+    result = run_cellmodel(*args, "--no-refine", "--markers", "0")
+    # gappy was "unexpected TypeError: boolean value of NA is ambiguous" (exit 1); nobody said
+    # "the training cells cover fewer than 2 classes"
+    assert says in one_line_error(result, 2)
+
+
+def _with_labels(tmp_path: Path, name: str, labels: object) -> Path:
+    reference = blobs(20, dim=30, counts=True)
+    reference.obs["group"] = labels
+    reference.obsm["X_semantic_w"] = np.random.default_rng(0).normal(size=(60, 8))
+    path = tmp_path / name
+    reference.write_h5ad(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [(np.nan, "holds no labels"), ("a", "holds only the class 'a'")],
+)
+def test_a_reference_of_fewer_than_two_classes_is_refused_in_memory_and_out_of_core(
+    cells: Path, tmp_path: Path, labels: object, says: str
+) -> None:
+    reference = _with_labels(tmp_path, "reference.h5ad", labels)
+    query = _with_labels(tmp_path, "query.h5ad", "b")  # its own labels only score
+    args = ["classify", str(query), "--reference", str(reference), "--label-key", "group"]
+    out = tmp_path / "out.h5ad"
+    chunked = ["--view", "semantic", "--chunk-size", "20", "--root", str(tmp_path / "store")]
+    for extra in ([], chunked):
+        result = run_cellmodel(*args, *extra, "-o", str(out), "--json")
+        line = one_line_error(result)  # out of core, one class was predicted for every cell
+        assert f"the reference's label column 'group' {says}" in line, line
+        assert "--label-key" in line and result.stdout == "" and not out.exists()

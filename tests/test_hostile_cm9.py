@@ -4,6 +4,7 @@ that would break the Markdown report."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,17 @@ def test_a_reference_of_fewer_than_two_classes_is_refused_in_memory_and_out_of_c
         line = one_line_error(result)  # out of core, one class was predicted for every cell
         assert f"the reference's label column 'group' {says}" in line, line
         assert "--label-key" in line and result.stdout == "" and not out.exists()
+
+
+def test_a_reference_sharing_few_genes_is_warned_of(cells: Path, tmp_path: Path) -> None:
+    reference = blobs(20, dim=30, counts=True)
+    reference.var_names = [f"G{i}" if i < 3 else f"OTHER{i}" for i in range(30)]
+    path = tmp_path / "reference.h5ad"
+    reference.write_h5ad(path)
+    args = ["classify", str(cells), "--reference", str(path), "--label-key", "group"]
+    result = run_cellmodel(*args, "--no-refine", "--markers", "0", "--json")
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # the warning stays on stderr
+    warning = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warning) == 1, result.stderr  # was silent: a transfer on 3 of 30 genes
+    assert "share only 3 gene names" in warning[0] and "--gene-key" in warning[0]

@@ -87,3 +87,36 @@ def test_a_reference_sharing_few_genes_is_warned_of(cells: Path, tmp_path: Path)
     warning = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
     assert len(warning) == 1, result.stderr  # was silent: a transfer on 3 of 30 genes
     assert "share only 3 gene names" in warning[0] and "--gene-key" in warning[0]
+
+
+WEIRD = {"b": "beta/1", "a": "alpha\nline2 | pipe", "d": "# **delta** [x](y) <b>"}
+
+
+def _unescaped_pipes(line: str) -> int:
+    return line.replace("\\|", "").count("|")
+
+
+@pytest.mark.filterwarnings("ignore::cellmodel.annotate.signatures.UncheckedLineageWarning")
+def test_group_names_stay_literal_text_in_the_markdown_reports(fake_spec) -> None:
+    from cellmodel.annotate import annotate, report_of, to_markdown
+    from cellmodel.explain import explain
+    from cellmodel.explain import to_markdown as explain_markdown
+    from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+    adata = _islets()
+    adata.obs["weird"] = pd.Categorical(adata.obs["kind"].map(WEIRD).astype(str))
+    out = annotate(
+        adata, _planted(fake_spec), groupby="weird", candidates=[BETA, ALPHA, DELTA],
+        n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake",
+    )  # fmt: skip
+    text = to_markdown(report_of(out))
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "cells" not in ln]
+    summary = [ln for ln in rows if _unescaped_pipes(ln) == 9]  # the 8-column table
+    assert len(summary) == 3, text  # the newline split a row, its '|' added a column
+    assert any(r.startswith("| alpha line2 \\| pipe |") for r in summary)
+    assert "## # \\*\\*delta\\*\\* \\[x](y) \\<b>: " in text  # no bold, link or HTML
+    assert not any(ln.startswith("line2") for ln in text.splitlines())
+    report = explain(adata, None, cluster_key="weird", top_n=2)
+    text = explain_markdown(report)
+    assert "## Cluster alpha line2 \\| pipe (30 cells)" in text, text
+    assert not any(ln.startswith("line2") for ln in text.splitlines())

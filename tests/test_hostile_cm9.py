@@ -120,3 +120,25 @@ def test_group_names_stay_literal_text_in_the_markdown_reports(fake_spec) -> Non
     text = explain_markdown(report)
     assert "## Cluster alpha line2 \\| pipe (30 cells)" in text, text
     assert not any(ln.startswith("line2") for ln in text.splitlines())
+
+
+@pytest.mark.filterwarnings("ignore::cellmodel.annotate.signatures.UncheckedLineageWarning")
+def test_a_group_of_cells_without_counts_is_left_unassigned(fake_spec) -> None:
+    from cellmodel.annotate import annotate, report_of, to_markdown
+    from genekb.errors import GenekbWarning
+    from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+    adata = _islets()
+    empty = (adata.obs["kind"] == "d").to_numpy()
+    adata.X[empty] = 0.0
+    with pytest.warns(GenekbWarning, match="group 'd' of obs\\['kind'\\] left unassigned"):
+        out = annotate(
+            adata, _planted(fake_spec), groupby="kind", candidates=[BETA, ALPHA, DELTA],
+            n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake",
+        )  # fmt: skip
+    entry = next(e for e in report_of(out)["groups"] if e["group"] == "d")
+    # was named CL:0000173 with the highest score and margin of the three groups
+    assert entry["label"] is None and entry["score"] is None and entry["markers"] == []
+    assert set(out.obs.loc[empty, "cellmodel_annotation"]) == {"unassigned"}
+    assert "## d: unassigned" in to_markdown(report_of(out))
+    assert "hold no counts" in entry["not_named"]

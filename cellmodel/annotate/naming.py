@@ -77,10 +77,8 @@ def name_groups(
         sc.channel, params.method, closed_list=candidates.user_given
     )
     signature = sc.signature if "markerdb" in channels_of(params.method) else None
-    found = None
     searched = not candidates.user_given and not candidates.tissue
-    if searched:
-        found = infer.tissue(matrices[params.method], [c.cl_id for c in cands])
+    found = infer.tissue(matrices[params.method], [c.cl_id for c in cands]) if searched else None
     walks = lineage.walk_calls(
         matrices[params.method],
         cands,

@@ -142,3 +142,12 @@ def test_a_group_of_cells_without_counts_is_left_unassigned(fake_spec) -> None:
     assert set(out.obs.loc[empty, "cellmodel_annotation"]) == {"unassigned"}
     assert "## d: unassigned" in to_markdown(report_of(out))
     assert "hold no counts" in entry["not_named"]
+
+
+def test_classifying_the_reference_itself_is_warned_of(cells: Path) -> None:
+    args = ["classify", str(cells), "--reference", str(cells), "--label-key", "group"]
+    result = run_cellmodel(*args, "--no-refine", "--markers", "0", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["scores"]["accuracy"] == 1.0  # each cell found itself
+    warning = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warning) == 1 and "the input is the --reference file" in warning[0], warning

@@ -34,6 +34,7 @@ from cellmodel.embed_genes import prepare_gene_vectors
 from cellmodel.io import expression, require_anndata, run_record
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference
+from cellmodel.markdown import md_text
 from cellmodel.markers import cell_groups, group_stats
 from genekb.errors import GenekbError, IntegrityError
 from genekb.store.store import Store, refuse_non_path_root
@@ -290,7 +291,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             "",
         ]
     for entry in report["clusters"]:
-        lines += [f"## Cluster {entry['cluster']} ({entry['n_cells']} cells)", ""]
+        lines += [f"## Cluster {md_text(entry['cluster'])} ({entry['n_cells']} cells)", ""]
         lines += [f"_{entry['note']}_", ""] if entry.get("note") else []
         lines += _table(
             "Semantic contributors (share of the cluster's semantic shift):",
@@ -316,4 +317,4 @@ def _table(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
     if not rows:
         return []
     lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return [*lines, *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
+    return [*lines, *("| " + " | ".join(md_text(c) for c in row) + " |" for row in rows), ""]

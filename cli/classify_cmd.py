@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -34,7 +36,7 @@ from cli.cellmodel_args import (
     write_h5ad,
 )
 from cli.common import handle_errors, info, print_json
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.fileio import check_output_dir
 
 
@@ -145,6 +147,22 @@ def _check(args: SimpleNamespace) -> None:
             args.plots, force=args.force, flag="--plots", files=("classify_confusion.png",)
         )
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
+    _warn_same_file(args.source, args.reference)
+
+
+def _warn_same_file(source: str, reference: Path | None) -> None:
+    """Classifying the reference itself: each cell is its own nearest neighbour, so the run
+    scores near 1.0 whatever the view is worth."""
+    if reference is None or not (Path(source).is_file() and reference.is_file()):
+        return
+    if os.path.samefile(source, reference):
+        warnings.warn(
+            "the input is the --reference file: each cell votes for its own label, so the"
+            " scores say nothing of new cells; to score within one labelled file, drop"
+            " --reference and give --train-fraction",
+            GenekbWarning,
+            stacklevel=2,
+        )
 
 
 def _options(args: SimpleNamespace) -> Any:

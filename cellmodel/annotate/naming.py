@@ -30,6 +30,7 @@ from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.report import channel_entry, provenance, ranked, unsigned_line
 from cellmodel.explain import describe_clusters
+from genekb.errors import GenekbWarning
 from genekb.store.store import Store
 
 N_EVIDENCE_SHOWN = 5
@@ -76,10 +77,8 @@ def name_groups(
         sc.channel, params.method, closed_list=candidates.user_given
     )
     signature = sc.signature if "markerdb" in channels_of(params.method) else None
-    found = None
     searched = not candidates.user_given and not candidates.tissue
-    if searched:
-        found = infer.tissue(matrices[params.method], [c.cl_id for c in cands])
+    found = infer.tissue(matrices[params.method], [c.cl_id for c in cands]) if searched else None
     walks = lineage.walk_calls(
         matrices[params.method],
         cands,
@@ -99,6 +98,7 @@ def name_groups(
     check_list = candidates.user_given and params.lineage == "auto"
     signatures_used = signature is not None and (walks is not None or check_list)
     _apply_lineage(out_groups, walks, cands, matrices[params.method], signature, check_list)
+    _leave_empty_groups_unnamed(out_groups, sums, params.groupby)
     report = {
         "groupby": params.groupby,
         "n_cells": int(mk.stats.sizes.sum()),
@@ -139,6 +139,28 @@ def _apply_lineage(
         for entry, why in zip(entries, lineage.unplaced(matrix, cands, signature), strict=True):
             if why:  # no name rather than a wrong one
                 entry.update(label=None, cl_id=None, not_named=why)
+
+
+def _leave_empty_groups_unnamed(entries: list[dict[str, Any]], sums: Any, groupby: str) -> None:
+    """No name for a group whose cells express nothing: the rankings standardise each group's
+    scores, so one with no markers still got a confident call (an islet delta cell, margin
+    above every real group's)."""
+    totals = np.asarray(sums.sums).sum(axis=1)
+    for entry, total in zip(entries, totals, strict=True):
+        if total > 0:
+            continue
+        why = (
+            f"its {entry['n_cells']} cells hold no counts in the genes read (empty droplets, or"
+            " another layer=)"
+        )
+        entry.update(label=None, cl_id=None, score=None, margin=None, not_named=why)
+        entry.update(lineage=None, signature=[])
+        entry["signature_data_names"] = []
+        warnings.warn(
+            f"group {entry['group']!r} of obs[{groupby!r}] left unassigned: {why}",
+            GenekbWarning,
+            stacklevel=4,
+        )
 
 
 def _cell_labels(entries: list[dict[str, Any]], groups: pd.Categorical) -> pd.Categorical:

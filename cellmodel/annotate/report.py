@@ -16,6 +16,7 @@ from cellmodel.annotate.inputs import BACKGROUND_SEED
 from cellmodel.annotate.kinds import LEVELS
 from cellmodel.annotate.signatures import MIN_MEASURED
 from cellmodel.io import h5ad_safe
+from cellmodel.markdown import md_text
 from genekb.errors import GenekbError
 
 
@@ -52,7 +53,12 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
 
 
 def _top(entries: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{e['label']} ({_fmt(e['score'])})" for e in entries)
+    return "; ".join(f"{md_text(e['label'])} ({_fmt(e['score'])})" for e in entries)
+
+
+def _names(names: list[str]) -> str:
+    """Gene names from the file, as Markdown text."""
+    return ", ".join(md_text(n) for n in names)
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -90,11 +96,11 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in report["groups"]:
-        runner = e["top"][1]["label"] if len(e["top"]) > 1 and e["label"] else "—"
+        runner = md_text(e["top"][1]["label"]) if len(e["top"]) > 1 and e["label"] else "—"
         db = e["markerdb"]["top"][0] if e["markerdb"]["top"] else None
-        db_label = db["label"] if db and db["score"] is not None else "—"
+        db_label = md_text(db["label"]) if db and db["score"] is not None else "—"
         lines.append(
-            f"| {e['group']} | {e['n_cells']} | {e['label'] or 'unassigned'} |"
+            f"| {md_text(e['group'])} | {e['n_cells']} | {md_text(e['label'] or 'unassigned')} |"
             f" {e['cl_id'] or '—'} | {_fmt(e['score'])} | {_fmt(e['margin'])} | {runner} |"
             f" {db_label} |"
         )
@@ -119,7 +125,7 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         used = "used in the calls" if context["used"] else "not used by this method"
         lines += [
             f"Context ({used}): the groups as a whole fit best "
-            + "; ".join(f"{t['label']} ({_fmt(t['score'])})" for t in context["top"])
+            + "; ".join(f"{md_text(t['label'])} ({_fmt(t['score'])})" for t in context["top"])
             + ".",
             "",
         ]
@@ -145,7 +151,7 @@ def _stop(label: str | None, abstained: bool) -> str:
 
 def _group_lines(e: dict[str, Any], method: str) -> list[str]:
     """One group's section: its top calls, markers, the genes behind the call, the evidence."""
-    lines = [f"## {e['group']}: {e['label'] or 'unassigned'}", ""]
+    lines = [f"## {md_text(e['group'])}: {md_text(e['label'] or 'unassigned')}", ""]
     walk = e.get("lineage")
     if walk:
         path = " > ".join(walk["lineage"]) or "no lineage told apart"
@@ -164,28 +170,27 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
             f"Weighed by their margins: marker table {weights['markerdb']:.2f}, knowledge"
             f" {weights['knowledge']:.2f}."
         )
-    lines.append(f"Markers: {', '.join(e['markers'])}.")
+    lines.append(f"Markers: {_names(e['markers']) or 'none'}.")
     named = e.get("mentions", {}).get("named") or []
     if named:
         lines.append(
             "Genes the label's text names: "
             + ", ".join(
-                f"{n['words']} ({n['gene']}, log FC {n['log_fold_change']:.2f})" for n in named
+                f"{md_text(n['words'])} ({md_text(n['gene'])}, log FC {n['log_fold_change']:.2f})"
+                for n in named
             )
             + "."
         )
     process_genes = e.get("processes", {}).get("genes") or []
     if process_genes:
         lines.append(
-            "Markers among the GO process genes of the label: "
-            + ", ".join(process_genes[:10])
-            + "."
+            "Markers among the GO process genes of the label: " + _names(process_genes[:10]) + "."
         )
     overlap = e["markerdb"]["overlap"]
     if overlap:
-        lines.append(f"Marker-table overlap with its best term: {', '.join(overlap)}.")
+        lines.append(f"Marker-table overlap with its best term: {_names(overlap)}.")
     if e.get("signature"):
-        lines.append(f"Genes that carried the call: {', '.join(e['signature'])}.")
+        lines.append(f"Genes that carried the call: {_names(e['signature'])}.")
     lines.append("")
     if e["evidence"]:
         lines += [
@@ -195,8 +200,8 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {g['gene']} | {g['similarity']:.2f} | {g['log_fold_change']:.2f} |"
-            f" {g['description']} |"
+            f"| {md_text(g['gene'])} | {g['similarity']:.2f} | {g['log_fold_change']:.2f} |"
+            f" {md_text(g['description'])} |"
             for g in e["evidence"]
         ]
         lines.append("")

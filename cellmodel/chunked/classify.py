@@ -34,7 +34,7 @@ from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.classify.knn import Scaler, as_matrix, decide_class, mass_normalize, vote_shares
-from cellmodel.classify.labels import label_array
+from cellmodel.classify.labels import check_reference_labels, label_array
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
 from cellmodel.classify.results import MethodScores, score
 from cellmodel.embed import embed, fitted_genes
@@ -173,9 +173,8 @@ def _labelled_reference(
     """The reference's labelled cells in the query's view (`reference_view`), checked, scaled."""
     check_obs_column(reference.obs, label_key, "reference_label_key", " of the reference")
     values = label_array(reference.obs[label_key])
+    check_reference_labels(values, label_key)  # one class: every query cell would get it
     labelled = values != None  # noqa: E711
-    if not labelled.any():
-        raise GenekbError(f"no reference cell has a label in {label_key!r}")
     ref_X = as_matrix(reference_view(reference, record, store), "the reference embedding")
     scaler = Scaler.fit(ref_X[labelled])
     return _Reference(scaler.apply(ref_X[labelled]), values[labelled], scaler, len(ref_X))

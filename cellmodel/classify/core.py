@@ -11,7 +11,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from cellmodel.classify.knn import as_matrix, neighbours_used
-from cellmodel.classify.labels import checked_mask, class_sizes, label_array, unseen_notes
+from cellmodel.classify.labels import (
+    check_reference_labels,
+    checked_mask,
+    class_sizes,
+    label_array,
+    unseen_notes,
+)
 from cellmodel.classify.options import (
     DEFAULT_K,
     ClassifyOptions,
@@ -191,6 +197,7 @@ def transfer(
     """
     began = time.perf_counter()
     ref, qry, ref_values, qry_values = _transfer_inputs(ref_X, ref_labels, query_X, query_labels)
+    check_reference_labels(ref_values)
     labelled = ref_values != None  # noqa: E711
     checked_mask(ref_values, labelled)
     if (ref_pca is None) != (query_pca is None):

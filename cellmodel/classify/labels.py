@@ -31,6 +31,21 @@ def class_sizes(values: np.ndarray) -> pd.Series:
     return pd.Series(known).value_counts().sort_index()
 
 
+def check_reference_labels(values: np.ndarray, key: str | None = None) -> None:
+    """Refuse a reference whose labels name fewer than 2 classes: every query cell would get
+    its one label (or none), whatever it is."""
+    sizes = class_sizes(values)
+    if len(sizes) >= 2:
+        return
+    found = f"only the class {sizes.index[0]!r}" if len(sizes) else "no labels"
+    holder = f"label column {key!r} holds" if key else "labels hold"
+    raise GenekbError(
+        f"the reference's {holder} {found}; label transfer needs at least 2"
+        " classes: choose another reference_label_key= or a reference labelled with several"
+        " cell types"
+    )
+
+
 def split(
     labels: LabelsLike,
     *,
@@ -109,8 +124,19 @@ def split(
 def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -> np.ndarray:
     mask = np.asarray(train_mask)
     if mask.dtype != bool:
+        # A nullable boolean column arrives as objects with pd.NA, which `isin` cannot compare.
+        missing = int(np.count_nonzero(pd.isna(mask)))
+        if missing:
+            raise UsageError(
+                f"the train mask has no value for {missing} of {mask.size} cell(s); mark each"
+                " cell True (train on it) or False (classify it)"
+            )
         if not np.isin(mask, [0, 1]).all():
-            raise UsageError("the train mask must hold booleans (True for training cells)")
+            found = ", ".join(repr(v) for v in pd.unique(mask.ravel())[:4].tolist())
+            raise UsageError(
+                f"the train mask must hold booleans (True for training cells), not {found};"
+                " write it as a True/False column"
+            )
         mask = mask.astype(bool)
     if mask.shape != values.shape:
         raise UsageError(
@@ -119,6 +145,8 @@ def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) ->
     unlabelled = int((mask & (values == None)).sum())  # noqa: E711
     if unlabelled:
         raise GenekbError(f"{unlabelled} training cell(s) have no label; label them or unmask them")
+    if not mask.any():
+        raise UsageError("the train mask selects no cell; mark the training cells True")
     trained = class_sizes(values[mask])
     if len(trained) < 2:
         raise GenekbError("the training cells cover fewer than 2 classes; nothing to learn")

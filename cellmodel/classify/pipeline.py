@@ -13,7 +13,7 @@ import pandas as pd
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
 from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.classify.core import classify, transfer
-from cellmodel.classify.labels import split
+from cellmodel.classify.labels import check_reference_labels, label_array, split
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, SmallClasses
 from cellmodel.classify.results import ClassifyResult
 from cellmodel.classify.views import (
@@ -213,6 +213,7 @@ def _transfer_cells(
 ) -> ClassifyResult:
     """`classify_cells` with a reference: both files' views built alike, then `transfer`."""
     check_obs_column(reference.obs, ref_key, "reference_label_key", " of the reference")
+    check_reference_labels(label_array(reference.obs[ref_key]), ref_key)  # before the PCA
     reads = {"layer": view_args["layer"], "gene_key": view_args["gene_key"]}
     ref_pca, query_pca = joint_expression_pca(reference, adata, seed=view_args["seed"], **reads)
     if view == "pca":

@@ -3,6 +3,7 @@ the marker block built from the training labels."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
 from cellmodel.io import expression
 from cellmodel.markers import group_stats, top_markers
 from cellmodel.pp import graph
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.linalg import l2_normalize
 
 
@@ -47,16 +48,44 @@ def fused_view(*views: np.ndarray) -> np.ndarray:
     return np.hstack([l2_normalize(c, eps=MIN_DISTANCE) for c in centred])
 
 
+# Fewer shared genes than this (where a file has more) leave a transfer on too few to trust.
+MIN_SHARED_GENES = 50
+
+
+class FewSharedGenesWarning(GenekbWarning):
+    """The reference and the query share few of their gene names (`shared_expression`)."""
+
+
 def shared_expression(
-    reference: Any, query: Any, *, layer: str | None = None, gene_key: str | None = None
+    reference: Any,
+    query: Any,
+    *,
+    layer: str | None = None,
+    gene_key: str | None = None,
+    warn: bool = False,
 ) -> tuple[Any, Any, list[str]]:
-    """Both files' log expression over the genes they share (matched by name, reference order)."""
+    """Both files' log expression over the genes they share (matched by name, reference order).
+    `warn`: say so when they share few (`FewSharedGenesWarning`)."""
     ref = expression(reference, layer=layer, gene_key=gene_key)
     qry = expression(query, layer=layer, gene_key=gene_key)
     shared = pd.Index(ref.genes).intersection(pd.Index(qry.genes), sort=False)
     if len(shared) < 2:
         raise GenekbError(
             f"reference and query share {len(shared)} gene name(s); check gene_key= on both"
+        )
+    sizes = sorted((len(ref.genes), len(qry.genes)))
+    # Under half of the smaller file's names, or a few dozen genes, under half of the larger's.
+    n = len(shared)
+    few = n < sizes[0] / 2 or (n < MIN_SHARED_GENES and n < sizes[1] / 2)
+    if warn and few:
+        # Symbols against Ensembl ids, or two species, match a few names by chance: the
+        # transfer would then rest on those few genes without a word.
+        warnings.warn(
+            f"the reference and the query share only {n} gene names (the reference"
+            f" has {len(ref.genes)}, the query {len(qry.genes)}); the transfer rests on those:"
+            " check that both name genes alike (gene_key= on both, one species)",
+            FewSharedGenesWarning,
+            stacklevel=2,
         )
     ref_cols = pd.Index(ref.genes).get_indexer(shared)
     qry_cols = pd.Index(qry.genes).get_indexer(shared)
@@ -79,8 +108,7 @@ def joint_expression_pca(
     """
     from sklearn.decomposition import PCA
 
-
-    ref_X, qry_X, _ = shared_expression(reference, query, layer=layer, gene_key=gene_key)
+    ref_X, qry_X, _ = shared_expression(reference, query, layer=layer, gene_key=gene_key, warn=True)
     hvg = graph.highly_variable(ref_X)
     ref_dense = as_matrix(ref_X[:, hvg], "reference expression")
     qry_dense = as_matrix(qry_X[:, hvg], "query expression")
@@ -109,7 +137,6 @@ def marker_block(
     "scores", cells × marker genes for "genes"), the training classes (sorted) and each class's
     marker genes (column indices of `expression`, strongest first)."""
     import scipy.sparse as sp
-
 
     if kind not in MARKER_BLOCKS:
         raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")

@@ -5,6 +5,7 @@ name holding a look-alike letter is named as such."""
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 from pathlib import Path
 
@@ -50,3 +51,35 @@ def test_a_read_only_store_still_reads(store, tmp_path, monkeypatch):
         result = run(*args, *root)
         assert result.exit_code == 0, (args, result.output)
         assert "cannot write" not in result.output
+
+
+# ---- a user's NCBI gene table saved by another program -----------------------------------------
+
+GENE_INFO = Path(__file__).parent / "data" / "ncbi" / "gene_info"
+
+
+def _build_from(table: Path, root: Path):
+    args = ("build", "--model", "fake", "--source", "ncbi", "--source-opt", f"gene_info={table}")
+    return run(*args, "--root", str(root), "--json")
+
+
+def test_a_gene_table_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    # It was refused as "not an NCBI gene_info file … missing tax_id": the BOM hid the '#'.
+    with_bom = tmp_path / "gene_info.tsv"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + GENE_INFO.read_bytes().replace(b"\n", b"\r\n"))
+    plain = json.loads(_build_from(GENE_INFO, tmp_path / "plain").stdout)
+    result = _build_from(with_bom, tmp_path / "bom")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_genes"] == plain["n_genes"] > 0
+
+
+def test_a_latin1_gene_table_is_refused_by_line_not_embedded_as_replacement_marks(tmp_path):
+    # A Latin-1 'é' became U+FFFD in the gene's text and the build went on, signing mangled text.
+    lines = GENE_INFO.read_bytes().splitlines(keepends=True)
+    number = next(i for i, ln in enumerate(lines) if ln.startswith(b"9606\t")) + 1
+    lines[number - 1] = lines[number - 1].replace(b"\t-\t", b"\tcat\xe9nine\t", 1)
+    table = tmp_path / "gene_info.tsv"
+    table.write_bytes(b"".join(lines))
+    line = one_line_error(_build_from(table, tmp_path / "store"))
+    assert f"line {number} is not UTF-8 text" in line and "iconv" in line
+    assert not (tmp_path / "store").exists()

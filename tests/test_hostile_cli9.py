@@ -83,3 +83,13 @@ def test_a_latin1_gene_table_is_refused_by_line_not_embedded_as_replacement_mark
     line = one_line_error(_build_from(table, tmp_path / "store"))
     assert f"line {number} is not UTF-8 text" in line and "iconv" in line
     assert not (tmp_path / "store").exists()
+
+
+def test_a_latin1_vector_table_says_it_is_not_utf8(tmp_path):
+    # It said "is not a readable tsv table (UnicodeDecodeError)": a class name, no way out.
+    table = tmp_path / "vectors.tsv"
+    table.write_bytes(b"gene\td0\td1\nGENE1\t1\t2\nCAT\xe9\t3\t4\n")
+    root = tmp_path / "store"
+    line = one_line_error(run("import-vectors", str(table), "--model", "m", "--root", str(root)))
+    assert "is not UTF-8 text; save it as UTF-8" in line
+    assert not root.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -11,6 +12,20 @@ import pandas as pd
 UNMATCHED = -1
 ROUTES = ("symbol", "alias", "ensembl", "entrez")
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
+
+
+def lookalike_note(names: Iterable[str]) -> str:
+    """A note naming the first character outside ASCII in names that matched nothing, or "".
+
+    A Cyrillic 'С' or Greek 'Ο' pasted from a PDF looks like a Latin letter and a zero-width
+    space shows as nothing, so without it a message says a gene that looks present is missing.
+    """
+    for name in names:
+        for char in str(name):
+            if not char.isascii():
+                what = unicodedata.name(char, "an unnamed character")
+                return f" ({name!r} holds U+{ord(char):04X} {what}, no ASCII letter: retype it)"
+    return ""
 
 
 def _unique_map(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:

@@ -93,3 +93,27 @@ def test_a_latin1_vector_table_says_it_is_not_utf8(tmp_path):
     line = one_line_error(run("import-vectors", str(table), "--model", "m", "--root", str(root)))
     assert "is not UTF-8 text; save it as UTF-8" in line
     assert not root.exists()
+
+
+# ---- gene names holding a look-alike letter ----------------------------------------------------
+
+CYRILLIC_IE = "\u0415"  # 'Е', drawn as the Latin 'E'
+SAYS = "U+0415 CYRILLIC CAPITAL LETTER IE"
+
+
+def test_a_gene_name_with_a_look_alike_letter_names_the_letter(store, tmp_path):
+    # "gene 'GЕNE5' is not in embedding t0; build a store that holds it": the name looked
+    # present, so a user would rebuild; nothing said the 'Е' was Cyrillic.
+    line = one_line_error(
+        run("similar", f"G{CYRILLIC_IE}NE5", "--ref", "t0", "--root", str(store.root))
+    )
+    assert SAYS in line and "retype it" in line and "build a store" not in line
+    genes = tmp_path / "genes.txt"
+    genes.write_text(f"CD3{CYRILLIC_IE}\n", encoding="utf-8")
+    args = ("build", "--model", "fake", "--genes", str(genes), "--root", str(tmp_path / "new"))
+    assert SAYS in one_line_error(run(*args))
+    table = tmp_path / "vectors.tsv"
+    table.write_text(f"gene\td0\nCD3{CYRILLIC_IE}\t1\n", encoding="utf-8")
+    args = ("import-vectors", str(table), "--model", "m", "--root", str(tmp_path / "new"))
+    assert SAYS in one_line_error(run(*args))
+    assert not (tmp_path / "new").exists()

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from genekb.build import build
+from genekb.errors import GenekbError
 from genekb.fileio import write_failed
 from genekb.store import integrity
 from genekb.store.store import Store
-from tests.conftest import one_line_error
+from tests.conftest import make_genes, one_line_error
 from tests.conftest import run_genekb as run
 from tests.test_remote import build_tags
 
@@ -117,3 +119,23 @@ def test_a_gene_name_with_a_look_alike_letter_names_the_letter(store, tmp_path):
     args = ("import-vectors", str(table), "--model", "m", "--root", str(tmp_path / "new"))
     assert SAYS in one_line_error(run(*args))
     assert not (tmp_path / "new").exists()
+
+
+# ---- a build whose tag move is refused ---------------------------------------------------------
+
+
+def test_a_build_refused_its_tag_leaves_a_catalog_that_lists_its_version(store):
+    # The version stayed but the catalog was not rewritten: verify then said the catalog "was
+    # behind the store (a write stopped early)", and DuckDB users of catalog.duckdb missed it.
+    import duckdb
+
+    built = build(
+        store, model="fake", gene_table=make_genes(60), genes=["GENE1", "GENE2"], tag="t9"
+    )
+    with pytest.raises(GenekbError, match="pass --force"):
+        build(store, model="fake", gene_table=make_genes(60), genes=["GENE3"], tag="t9")
+    with duckdb.connect(str(store.root / "catalog.duckdb"), read_only=True) as con:
+        listed = {row[0] for row in con.execute("SELECT id FROM versions").fetchall()}
+    assert built["embedding_id"] in listed and len(listed) == len(list(store.versions()))
+    result = run("verify", "--root", str(store.root))
+    assert result.exit_code == 0 and "behind the store" not in result.output

@@ -139,3 +139,24 @@ def test_a_build_refused_its_tag_leaves_a_catalog_that_lists_its_version(store):
     assert built["embedding_id"] in listed and len(listed) == len(list(store.versions()))
     result = run("verify", "--root", str(store.root))
     assert result.exit_code == 0 and "behind the store" not in result.output
+
+
+# ---- a task file without rows ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("gene,label\n", "holds a header but no rows"),
+        (
+            "gene,label\r\nGENE1,\r\nGENE2, \r\n",
+            "no row has both a gene and a label; fill in 'label'",
+        ),
+    ],
+)
+def test_a_task_file_without_labelled_rows_says_so(store, tmp_path, body, says):
+    # Both said "a task needs at least two labels, found []".
+    task = tmp_path / "task.csv"
+    task.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    line = one_line_error(run("eval", "t0", "-t", str(task), "--root", str(store.root)))
+    assert says in line and "found []" not in line

@@ -12,6 +12,7 @@ import pandas as pd
 UNMATCHED = -1
 ROUTES = ("symbol", "alias", "ensembl", "entrez")
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
+_WHOLE_FLOAT = re.compile(r"(?<=\d)\.0+$")
 
 
 def lookalike_note(names: Iterable[str]) -> str:
@@ -85,8 +86,10 @@ class GeneIndex:
         if _ENSEMBL.match(upper):
             gid = self.ensembl.get(upper.split(".")[0])
             return (gid, "ensembl") if gid is not None else (UNMATCHED, None)
-        if name.isdigit() and int(name) in self.gene_ids:
-            return int(name), "entrez"
+        # "7157.0": an Entrez id column that pandas wrote as floats (it held a missing value).
+        number = _WHOLE_FLOAT.sub("", name)
+        if number.isdecimal() and int(number) in self.gene_ids:  # isdigit takes "²"
+            return int(number), "entrez"
         if upper in self.alias:
             return self.alias[upper], "alias"
         return UNMATCHED, None

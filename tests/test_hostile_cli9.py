@@ -160,3 +160,20 @@ def test_a_task_file_without_labelled_rows_says_so(store, tmp_path, body, says):
     task.write_bytes(b"\xef\xbb\xbf" + body.encode())
     line = one_line_error(run("eval", "t0", "-t", str(task), "--root", str(store.root)))
     assert says in line and "found []" not in line
+
+
+# ---- gene ids written as floats, and digits int() cannot read ----------------------------------
+
+
+def test_entrez_ids_written_as_floats_match_and_superscripts_are_no_crash(store, tmp_path):
+    # A gene column pandas wrote as floats ("5.0") matched nothing; "²" passed isdigit() and
+    # int() failed: "unexpected ValueError".
+    table = tmp_path / "vectors.csv"
+    ids = (7157, 916, 930, 3630, 2597, 60)  # TP53, CD3E, CD19, INS, GAPDH, ACTB
+    table.write_text("gene_id,d0,d1\n" + "".join(f"{i}.0,{i},1\n" for i in ids))
+    root = ("--root", str(store.root))
+    result = run("import-vectors", str(table), "--model", "m", "--tag", "f/m", "--json", *root)
+    assert result.exit_code == 0, result.output
+    mapping = json.loads(result.stdout)["mapping"]
+    assert mapping["matched"] == 6 and mapping["by_route"] == {"entrez": 6}
+    assert "not in embedding" in one_line_error(run("similar", "\u00b2", "--ref", "t0", *root))

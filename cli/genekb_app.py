@@ -16,6 +16,7 @@ from cli.plain import PlainTable
 from cli.remote_cmd import register as register_remote
 from genekb.encoders import registry
 from genekb.errors import UsageError
+from genekb.genemap import lookalike_note
 from genekb.templates import DEFAULT_TEMPLATE, TEMPLATES
 
 app = make_app(
@@ -163,6 +164,7 @@ def _build_summary(report: dict[str, Any]) -> None:
         info(
             f"{report['genes_unmatched']} of {report['genes_requested']} genes not in the source, "
             f"e.g. {', '.join(report['unmatched_examples'][:5])}"
+            + lookalike_note(report["unmatched_examples"])
         )
     if "views" in report:  # a multi-view build: each view, then the version of all of them
         for part in report["views"]:

@@ -17,7 +17,7 @@ from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError, add_note
 from genekb.fileio import read_input_text, require_file
-from genekb.genemap import GeneIndex
+from genekb.genemap import GeneIndex, lookalike_note
 from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
@@ -283,8 +283,8 @@ def _select(
     selected = sorted(set(resolved.loc[hit, "gene_id"].tolist()))
     if not selected:
         raise GenekbError(
-            f"none of the {len(genes)} genes given matches the {taxon} {source} source; "
-            "check the gene names and the taxon"
+            f"none of the {len(genes)} genes given matches the {taxon} {source} source"
+            f"{lookalike_note(unmatched)}; check the gene names and the taxon"
         )
     return selected, unmatched
 

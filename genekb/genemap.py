@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -11,6 +12,21 @@ import pandas as pd
 UNMATCHED = -1
 ROUTES = ("symbol", "alias", "ensembl", "entrez")
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
+_WHOLE_FLOAT = re.compile(r"(?<=\d)\.0+$")
+
+
+def lookalike_note(names: Iterable[str]) -> str:
+    """A note naming the first character outside ASCII in names that matched nothing, or "".
+
+    A Cyrillic 'С' or Greek 'Ο' pasted from a PDF looks like a Latin letter and a zero-width
+    space shows as nothing, so without it a message says a gene that looks present is missing.
+    """
+    for name in names:
+        for char in str(name):
+            if not char.isascii():
+                what = unicodedata.name(char, "an unnamed character")
+                return f" ({name!r} holds U+{ord(char):04X} {what}, no ASCII letter: retype it)"
+    return ""
 
 
 def _unique_map(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
@@ -70,8 +86,10 @@ class GeneIndex:
         if _ENSEMBL.match(upper):
             gid = self.ensembl.get(upper.split(".")[0])
             return (gid, "ensembl") if gid is not None else (UNMATCHED, None)
-        if name.isdigit() and int(name) in self.gene_ids:
-            return int(name), "entrez"
+        # "7157.0": an Entrez id column that pandas wrote as floats (it held a missing value).
+        number = _WHOLE_FLOAT.sub("", name)
+        if number.isdecimal() and int(number) in self.gene_ids:  # isdigit takes "²"
+            return int(number), "entrez"
         if upper in self.alias:
             return self.alias[upper], "alias"
         return UNMATCHED, None

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from genekb.errors import GenekbError
+from genekb.genemap import lookalike_note
 from genekb.store.store import EmbeddingVersion
 
 
@@ -20,7 +21,8 @@ def similar(version: EmbeddingVersion, gene: str, k: int = 10) -> dict[str, Any]
     query_row = int(version.rows_of([gene])[0])
     if query_row < 0:
         where = version.tag or version.id
-        raise GenekbError(f"gene {gene!r} is not in embedding {where}; build a store that holds it")
+        hint = lookalike_note([gene]) or "; build a store that holds it"
+        raise GenekbError(f"gene {gene!r} is not in embedding {where}{hint}")
     ids, matrix = version.matrix()
     query_vec = matrix[query_row]
     norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(query_vec)), 1e-12)

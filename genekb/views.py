@@ -14,6 +14,7 @@ encoders, so the combined version's id covers all of them. Nothing is re-embedde
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,6 +79,10 @@ def tag_build(store: Store, tag: str, vid: str, force: bool) -> None:
     if not force and held not in (None, vid) and store.has("embedding", held):
         lost = _gene_ids(store, held) - _gene_ids(store, vid)
         if lost:
+            # The version stays, so the derived catalog must list it: else verify later calls
+            # the catalog "behind the store (a write stopped early)". The refusal is what to say.
+            with contextlib.suppress(GenekbError, OSError):
+                catalog.rebuild(store)
             raise GenekbError(
                 f"built {vid}, but tag {tag!r} points at {held}, which holds {len(lost)} gene(s)"
                 " this build lacks; pass --force to move it, or --tag NAME to tag this build apart"

@@ -154,7 +154,11 @@ def read_task_file(path: Path) -> Task:
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
     frame = frame.assign(**{label_col: frame[label_col].str.strip()})
+    if frame.empty:  # else "a task needs at least two labels, found []"
+        raise GenekbError(f"{path} holds a header but no rows; give one row per gene")
     frame = frame[(frame[gene_col] != "") & (frame[label_col] != "")]
+    if frame.empty:
+        raise GenekbError(f"{path}: no row has both a gene and a label; fill in {label_col!r}")
     _refuse_conflicts(frame, gene_col, label_col, path)
     frame = frame.drop_duplicates(gene_col)
     name = "stdin" if str(path) == "-" else path.stem

@@ -118,7 +118,9 @@ class _Rows:
             reader = _HashingReader(raw, self.digest)
             buffered = io.BufferedReader(reader, buffer_size=1 << 20)
             binary: IO[bytes] = gzip.GzipFile(fileobj=buffered) if compressed else buffered
-            text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n")
+            # utf-8-sig: a BOM (a spreadsheet's save) would hide the header's '#'; bad bytes
+            # become U+FFFD, refused by line in _lines rather than embedded as text.
+            text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="\n")
             try:
                 yield from self._lines(text)
             except (OSError, EOFError, zlib.error) as exc:
@@ -149,6 +151,11 @@ class _Rows:
                 )
             if fields[tax_column].strip() not in wanted:
                 continue
+            if "\ufffd" in line:
+                raise GenekbError(
+                    f"{self.path} line {number} is not UTF-8 text; save the file as UTF-8"
+                    " (from Latin-1: `iconv -f latin1 -t utf-8`)"
+                )
             self.digest.rows_kept += 1
             yield number, fields
 

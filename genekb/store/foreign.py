@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from genekb.encoders.base import EncoderSpec
 from genekb.errors import GenekbError, UsageError
-from genekb.genemap import ROUTES, GeneIndex
+from genekb.genemap import ROUTES, GeneIndex, lookalike_note
 from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
@@ -174,7 +174,7 @@ def _mapped(
     if report["matched"] == 0:
         raise GenekbError(
             f"{path}: none of its {len(names)} gene names (e.g. {', '.join(names[:3])}) matches "
-            f"the {taxon} genes; check --taxon and the gene column"
+            f"the {taxon} genes{lookalike_note(names)}; check --taxon and the gene column"
         )
     return mapping, report
 

@@ -152,8 +152,9 @@ def _read_record(root: Path, vid: str) -> dict[str, Any]:
 
 
 def _write_record(root: Path, vid: str, record: dict[str, Any]) -> None:
-    # A read-only store still reads: the record only saves work, so failing to write it is fine.
-    with contextlib.suppress(OSError):
+    # A read-only store still reads: the record only saves work, so failing to write it is fine
+    # (atomic_write turns the file system's refusal into a GenekbError naming the file).
+    with contextlib.suppress(OSError, GenekbError):
         (root / VERIFIED_DIR).mkdir(exist_ok=True)
         atomic_write(_record_path(root, vid), json.dumps(record, sort_keys=True).encode())
 

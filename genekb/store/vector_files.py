@@ -227,6 +227,8 @@ def _read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
         )
     except GenekbError:
         raise
+    except UnicodeDecodeError:  # a gene name saved as Latin-1: the class name told nothing
+        raise GenekbError(f"{where} is not UTF-8 text; save it as UTF-8") from None
     except Exception as exc:  # pandas/pyarrow raise many types for a foreign file
         raise GenekbError(
             f"{where} is not a readable {fmt} table ({exc.__class__.__name__})"

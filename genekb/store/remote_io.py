@@ -28,6 +28,8 @@ from genekb.errors import GenekbError, UsageError
 from genekb.fileio import open_regular, sha256_file
 from genekb.store.remote_urls import (
     HTTP,
+    OBJECT_STORES,
+    REFUSED,
     CutShort,
     NotFound,
     RemoteError,
@@ -35,6 +37,7 @@ from genekb.store.remote_urls import (
     no_credentials_errors,
     open_fs,
     reason,
+    refusal,
     said,
     transient_errors,
 )
@@ -100,15 +103,8 @@ class Remote:
                     f"{self.where(name)}: no credentials for it ({reason(exc)}); set"
                     " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
                 ) from None
-            except FileNotFoundError:
-                raise NotFound(f"{self.where(name)}: not found on the remote") from None  # fsspec
-            except PermissionError:
-                raise RemoteError(f"{self.where(name)}: permission denied by the remote") from None
-            except (NotADirectoryError, IsADirectoryError):  # no retry mends the path's shape
-                raise RemoteError(
-                    f"{self.where(name)}: the remote's path runs into a file where a folder must"
-                    " be (or the reverse); give a folder, or a URL, as the remote"
-                ) from None
+            except REFUSED as exc:
+                raise refusal(self.where(name), exc) from None  # no retry mends these
             except transient as exc:
                 if isinstance(exc, OSError) and exc.errno in LASTING_ERRNOS:
                     # A read-only or full disk where the files go: no retry mends it.
@@ -152,9 +148,15 @@ class Remote:
             return os.fdopen(open_regular(Path(self._path(name))), "rb")
         return self._fs.open(self._path(name), "rb")
 
-    def _is_local(self) -> bool:
+    def _protocols(self) -> set[str]:
         protocols = getattr(self._fs, "protocol", ())
-        return not self.is_http and "file" in (protocols if isinstance(protocols, tuple) else ())
+        return set(protocols if isinstance(protocols, tuple) else (protocols,))
+
+    def _is_local(self) -> bool:
+        return not self.is_http and "file" in self._protocols()
+
+    def _is_object_store(self) -> bool:
+        return not self.is_http and bool(OBJECT_STORES & self._protocols())
 
     def _chunks(self, source: Any) -> Iterator[bytes]:
         """`source`'s bytes as they arrive. A socket timeout fires only when nothing comes: a
@@ -295,9 +297,16 @@ class Remote:
             return False
 
     def put(self, name: str, data: bytes) -> None:
-        """Write `name` whole: a temporary name, then moved into place, so no reader sees part of
-        it (a rename on a file system; a single object put on object stores)."""
+        """Write `name` whole, so no reader sees part of it: on an object store one put (whole or
+        absent by itself; a temporary object moved into place cost a copy and a delete, and a
+        publish cut between them left the temporary object in the bucket for good), elsewhere a
+        temporary name, then renamed into place."""
         fs = self._writable()
+        if self._is_object_store():
+            # No makedirs: an object store has no folders, and s3fs's makedirs creates a missing
+            # bucket, so a misspelt bucket name became a new bucket.
+            self._retrying(name, lambda: fs.pipe_file(self._path(name), data))
+            return
         tmp = self._path(f"{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
         def attempt() -> None:

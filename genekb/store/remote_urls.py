@@ -14,6 +14,10 @@ from typing import Any
 from genekb.errors import GenekbError, UsageError
 
 HTTP = ("http://", "https://")
+# What fsspec raises for a failure no retry mends (`refusal` words it).
+REFUSED = (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError)
+# Object stores: a put is whole or absent, a reader never sees part of an object.
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
 
 
 class RemoteError(GenekbError):
@@ -49,6 +53,44 @@ def no_credentials_errors() -> tuple[type[BaseException], ...]:
     return ()
 
 
+def service_code(exc: BaseException) -> str:
+    """The error code an S3 service sent ("NoSuchBucket", "InvalidAccessKeyId"), which s3fs keeps
+    on the OSError it raises; "" where there is none. Never the message: a signature error's
+    message quotes the request."""
+    response = getattr(exc.__cause__, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    code = error.get("Code") if isinstance(error, dict) else None
+    if not code:
+        return ""
+    return f"HTTP {code}" if str(code).isdigit() else said(code)[:80]  # a HEAD reply: no body
+
+
+def refusal(where: str, exc: OSError) -> RemoteError:
+    """The one line for a failure no retry mends: a missing file or bucket, refused access, a
+    path of the wrong shape. A missing bucket is no missing file: pull said "no genekb remote
+    there", and publish created the bucket (s3fs makes one for a missing parent)."""
+    code = service_code(exc)
+    if isinstance(exc, FileNotFoundError) and code == "NoSuchBucket":
+        return RemoteError(
+            f"{where}: the bucket does not exist (NoSuchBucket); check the bucket's name and the"
+            " endpoint (AWS_ENDPOINT_URL), or create the bucket first"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"{where}: not found on the remote")
+    if isinstance(exc, PermissionError) and code:
+        return RemoteError(
+            f"{where}: access refused ({code}); check the credentials (AWS_ACCESS_KEY_ID and"
+            " AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and that they may read there to pull, write"
+            " there to publish"
+        )
+    if isinstance(exc, PermissionError):
+        return RemoteError(f"{where}: permission denied by the remote")
+    return RemoteError(
+        f"{where}: the remote's path runs into a file where a folder must be (or the reverse);"
+        " give a folder, or a URL, as the remote"
+    )
+
+
 def said(phrase: object) -> str:
     """A server's reason phrase as one printable line: urllib's redirect-loop reason runs over
     three lines, and the phrase is the server's to choose, escape sequences included."""
@@ -67,6 +109,12 @@ def checked_url(url: str) -> str:
     if sep and not rest.strip("/"):
         raise UsageError(f"{url!r} names no host, bucket or folder after {scheme}://; give the"
                          " whole URL of the remote")  # fmt: skip
+    if scheme.lower() in OBJECT_STORES and "//" in rest.strip("/"):
+        # s3://bucket//x named the key "/x/…", beside the "x/…" that s3://bucket/x names.
+        raise UsageError(
+            f"{url!r} has an empty part between two slashes; write it with single slashes"
+            f" ({scheme}://{'/'.join(p for p in rest.split('/') if p)})"
+        )
     if url.lower().startswith(HTTP):
         try:
             host = urllib.parse.urlsplit(url).hostname

@@ -61,6 +61,78 @@ def _previous(remote: Remote) -> tuple[dict[str, Any], list[str]]:
         return {"tags": {}, "versions": {}}, [note]
 
 
+def _finished_before(remote: Remote, kind: str, vid: str, entry: dict[str, Any]) -> bool:
+    """Whether a publish cut short before its index (so no index lists the version) got as far
+    as this version's manifest, which goes up after the version's other files: those files
+    are then vouched for as an index would vouch for them, and a rerun does not send them
+    again (it sent every file of every version not yet indexed)."""
+    meta = entry["files"][MANIFEST]
+    try:
+        data = remote.read(path_of(kind, vid, MANIFEST))
+    except NotFound:
+        return False
+    return hashlib.sha256(data).hexdigest() == meta["sha256"]
+
+
+def _moved(remote: Remote, index: dict[str, Any], tags: dict[str, str], force: bool) -> list[str]:
+    """The tags `index` points elsewhere than `tags`; GenekbError without `force`."""
+    moved = sorted(t for t, vid in tags.items() if index["tags"].get(t, vid) != vid)
+    if moved and not force:
+        raise GenekbError(
+            f"tag {moved[0]!r} already points at {index['tags'][moved[0]]} on {remote.url}; pass "
+            "--force to move it"
+        )
+    return moved
+
+
+def _upload(
+    remote: Remote, versions: list[Any], old: dict[str, Any]
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """Every file of `versions` the remote lacks, each version's manifest last; (counts, the
+    index entries of `versions`)."""
+    counts = {"files_uploaded": 0, "bytes_uploaded": 0, "files_skipped": 0}
+    entries = {}
+    for v in versions:
+        entry = version_entry(v)
+        before = (old["versions"].get(v.id) or {}).get("files", {})
+        if not before and _finished_before(remote, v.kind, v.id, entry):
+            before = entry["files"]
+        names = [n for n in sorted(entry["files"]) if n != MANIFEST] + [MANIFEST]
+        for name in names:  # the manifest last: a version folder is complete once it is there
+            meta, path = entry["files"][name], path_of(v.kind, v.id, name)
+            if before.get(name) == meta and remote.holds(path, meta["bytes"], meta["sha256"]):
+                counts["files_skipped"] += 1
+                continue
+            data = v.read_bytes(name) if name != MANIFEST else (v.path / MANIFEST).read_bytes()
+            if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                raise IntegrityError(f"{v.path / name} changed while publishing; nothing indexed")
+            remote.put(path, data)
+            counts["files_uploaded"] += 1
+            counts["bytes_uploaded"] += len(data)
+        entries[v.id] = entry
+    return counts, entries
+
+
+def _write_index(
+    remote: Remote, old: dict[str, Any], tags: dict[str, str], ours: dict[str, Any], force: bool
+) -> str:
+    """Write the index: the one read before uploading, plus `ours` and `tags`; its time.
+
+    The index is read again first: another publish to the same remote that wrote it meanwhile
+    had its versions and tags dropped by this one's index, written from the earlier read. Its
+    versions and tags are kept, and a tag it moved meanwhile moves only with `force`. (Between
+    this read and the write below a window remains; object stores offer no compare-and-swap
+    that every S3-compatible server honours.)"""
+    fresh, unreadable = _previous(remote)
+    base = old if unreadable or fresh == old else fresh
+    if base is not old:
+        _moved(remote, base, tags, force)
+    published = now_iso()
+    versions = {**base["versions"], **ours}
+    remote.put(INDEX, dump_index({**base["tags"], **tags}, versions, published))
+    return published
+
+
 def publish(
     store: Store,
     dest: str,
@@ -91,32 +163,9 @@ def publish(
     for v in versions:
         v.check()  # never publish damaged bytes
     old, notes = _previous(remote)
-    moved = sorted(t for t, vid in tags.items() if old["tags"].get(t, vid) != vid)
-    if moved and not force:
-        raise GenekbError(
-            f"tag {moved[0]!r} already points at {old['tags'][moved[0]]} on {remote.url}; pass "
-            "--force to move it"
-        )
-    counts = {"files_uploaded": 0, "bytes_uploaded": 0, "files_skipped": 0}
-    entries = dict(old["versions"])
-    for v in versions:
-        entry = version_entry(v)
-        before = (old["versions"].get(v.id) or {}).get("files", {})
-        names = [n for n in sorted(entry["files"]) if n != MANIFEST] + [MANIFEST]
-        for name in names:  # the manifest last: a version folder is complete once it is there
-            meta, path = entry["files"][name], path_of(v.kind, v.id, name)
-            if before.get(name) == meta and remote.holds(path, meta["bytes"], meta["sha256"]):
-                counts["files_skipped"] += 1
-                continue
-            data = v.read_bytes(name) if name != MANIFEST else (v.path / MANIFEST).read_bytes()
-            if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-                raise IntegrityError(f"{v.path / name} changed while publishing; nothing indexed")
-            remote.put(path, data)
-            counts["files_uploaded"] += 1
-            counts["bytes_uploaded"] += len(data)
-        entries[v.id] = entry
-    published = now_iso()
-    remote.put(INDEX, dump_index({**old["tags"], **tags}, entries, published))
+    moved = _moved(remote, old, tags, force)
+    counts, ours = _upload(remote, versions, old)
+    published = _write_index(remote, old, tags, ours, force)
     return {
         "remote": remote.url,
         "versions": [v.id for v in versions],

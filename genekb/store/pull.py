@@ -207,7 +207,15 @@ def _fetch_file(remote: Remote, where: str, done: Path, meta: dict[str, Any]) ->
         return  # a concurrent pull of the same version finished it
     part = done.with_name(done.name + ".part")
     resumed = _size(part) > 0
-    remote.fetch(where, part, size=meta["bytes"])
+    try:
+        remote.fetch(where, part, size=meta["bytes"])
+    except NotFound as exc:  # fsspec's "not found" said nothing of the cause or what to do
+        if remote.is_http:  # its own message says so
+            raise
+        raise NotFound(
+            f"{remote.where(where)}: not found on the remote, though its index lists it; ask its"
+            " publisher to publish again"
+        ) from exc
     digest = sha256_file(part)
     if resumed and digest != meta["sha256"]:
         # The bytes kept from an earlier try may be the wrong ones: fetch the file whole once.

@@ -13,11 +13,8 @@ backoff; one that will not (a 404, a refused permission) fails at once. Either w
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import http.client
 import os
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -29,46 +26,27 @@ from typing import Any
 
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import open_regular, sha256_file
+from genekb.store.remote_urls import (
+    HTTP,
+    OBJECT_STORES,
+    REFUSED,
+    CutShort,
+    NotFound,
+    RemoteError,
+    checked_url,
+    no_credentials_errors,
+    open_fs,
+    reason,
+    refusal,
+    said,
+    transient_errors,
+)
 
 Progress = Callable[[int], None]  # called with the bytes of each chunk as it arrives
 CHUNK = 1 << 20
 # Local write errors that a retry cannot mend (read-only file system, no space, over quota).
 LASTING_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT})
 MIN_RATE = 1024  # bytes a second, over each `timeout` window; slower is a stalled transfer
-HTTP = ("http://", "https://")
-
-
-class RemoteError(GenekbError):
-    """A remote that could not be reached or read, after the retries."""
-
-
-class NotFound(RemoteError):
-    """The remote lacks a file (HTTP 404, no such key or path)."""
-
-
-class CutShort(RemoteError):
-    """A transfer stopped by the network or the local disk, after the retries: what arrived is
-    kept, and a rerun resumes it (every other RemoteError is a refusal)."""
-
-
-def _transient() -> tuple[type[BaseException], ...]:
-    """Errors worth another try: the network's, and (for s3fs) botocore's own."""
-    found: list[type[BaseException]] = [OSError, http.client.HTTPException, TimeoutError]
-    with contextlib.suppress(ImportError):
-        from botocore.exceptions import BotoCoreError
-
-        found.append(BotoCoreError)
-    return tuple(found)
-
-
-def _no_credentials() -> tuple[type[BaseException], ...]:
-    """botocore's "no credentials" errors: a BotoCoreError like a dropped connection, but no
-    retry finds credentials (it spent 7.5 s of backoff, then said to check the remote)."""
-    with contextlib.suppress(ImportError):
-        from botocore.exceptions import NoCredentialsError, PartialCredentialsError
-
-        return (NoCredentialsError, PartialCredentialsError)
-    return ()
 
 
 class Remote:
@@ -85,7 +63,7 @@ class Remote:
     ) -> None:
         if not isinstance(url, str) or not url.strip():
             raise UsageError("a remote is a URL or a folder, not an empty name")
-        self.url = _checked_url(url)
+        self.url = checked_url(url)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.progress = progress
         self.fetched_bytes = 0
@@ -94,7 +72,7 @@ class Remote:
         self._fs: Any = None
         self._base = ""
         if not self.is_http:
-            self._fs, self._base = _fsspec(self.url, timeout)
+            self._fs, self._base = open_fs(self.url, timeout)
 
     def where(self, name: str) -> str:
         return f"{self.url}/{name}"
@@ -114,7 +92,7 @@ class Remote:
         self._retrying(name, lambda: self._fetch_once(name, dest, size))
 
     def _retrying(self, name: str, attempt: Callable[[], Any]) -> Any:
-        transient, no_credentials = _transient(), _no_credentials()
+        transient, no_credentials = transient_errors(), no_credentials_errors()
         for n in range(self.retries + 1):
             try:
                 return attempt()
@@ -122,18 +100,11 @@ class Remote:
                 raise
             except no_credentials as exc:
                 raise RemoteError(
-                    f"{self.where(name)}: no credentials for it ({_reason(exc)}); set"
+                    f"{self.where(name)}: no credentials for it ({reason(exc)}); set"
                     " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
                 ) from None
-            except FileNotFoundError:
-                raise NotFound(f"{self.where(name)}: not found on the remote") from None  # fsspec
-            except PermissionError:
-                raise RemoteError(f"{self.where(name)}: permission denied by the remote") from None
-            except (NotADirectoryError, IsADirectoryError):  # no retry mends the path's shape
-                raise RemoteError(
-                    f"{self.where(name)}: the remote's path runs into a file where a folder must"
-                    " be (or the reverse); give a folder, or a URL, as the remote"
-                ) from None
+            except REFUSED as exc:
+                raise refusal(self.where(name), exc) from None  # no retry mends these
             except transient as exc:
                 if isinstance(exc, OSError) and exc.errno in LASTING_ERRNOS:
                     # A read-only or full disk where the files go: no retry mends it.
@@ -143,7 +114,7 @@ class Remote:
                     ) from None
                 if n == self.retries:
                     raise CutShort(
-                        f"{self.where(name)}: {_reason(exc)} (after {n + 1} tries); check the "
+                        f"{self.where(name)}: {reason(exc)} (after {n + 1} tries); check the "
                         "remote and run the command again (verified files are kept)"
                     ) from None
                 time.sleep(self.backoff * 2**n)
@@ -166,7 +137,7 @@ class Remote:
                 return None  # nothing past `start`: the partial file is already whole
             if exc.code >= 500 or exc.code == 429:
                 raise ConnectionError(f"HTTP {exc.code}") from None
-            raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {_said(exc.reason)}") from None
+            raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {said(exc.reason)}") from None
 
     def _open_file(self, name: str) -> Any:
         """A remote file that is no HTTP URL. In a local folder only a regular file is opened
@@ -177,9 +148,15 @@ class Remote:
             return os.fdopen(open_regular(Path(self._path(name))), "rb")
         return self._fs.open(self._path(name), "rb")
 
-    def _is_local(self) -> bool:
+    def _protocols(self) -> set[str]:
         protocols = getattr(self._fs, "protocol", ())
-        return not self.is_http and "file" in (protocols if isinstance(protocols, tuple) else ())
+        return set(protocols if isinstance(protocols, tuple) else (protocols,))
+
+    def _is_local(self) -> bool:
+        return not self.is_http and "file" in self._protocols()
+
+    def _is_object_store(self) -> bool:
+        return not self.is_http and bool(OBJECT_STORES & self._protocols())
 
     def _chunks(self, source: Any) -> Iterator[bytes]:
         """`source`'s bytes as they arrive. A socket timeout fires only when nothing comes: a
@@ -320,9 +297,16 @@ class Remote:
             return False
 
     def put(self, name: str, data: bytes) -> None:
-        """Write `name` whole: a temporary name, then moved into place, so no reader sees part of
-        it (a rename on a file system; a single object put on object stores)."""
+        """Write `name` whole, so no reader sees part of it: on an object store one put (whole or
+        absent by itself; a temporary object moved into place cost a copy and a delete, and a
+        publish cut between them left the temporary object in the bucket for good), elsewhere a
+        temporary name, then renamed into place."""
         fs = self._writable()
+        if self._is_object_store():
+            # No makedirs: an object store has no folders, and s3fs's makedirs creates a missing
+            # bucket, so a misspelt bucket name became a new bucket.
+            self._retrying(name, lambda: fs.pipe_file(self._path(name), data))
+            return
         tmp = self._path(f"{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
         def attempt() -> None:
@@ -333,74 +317,3 @@ class Remote:
             fs.mv(tmp, self._path(name))
 
         self._retrying(name, attempt)
-
-
-def _said(reason: object) -> str:
-    """A server's reason phrase as one printable line: urllib's redirect-loop reason runs over
-    three lines, and the phrase is the server's to choose, escape sequences included."""
-    text = str(reason).strip()
-    if "infinite loop" in text:
-        return "redirects in a loop; check the URL"
-    line = text.splitlines()[0] if text else ""
-    return "".join(ch if ch.isprintable() else "?" for ch in line)[:200]
-
-
-def _checked_url(url: str) -> str:
-    """`url` without its trailing slashes; UsageError for a URL that names no place. Stripping
-    `http://` bare would leave `http:`, which fsspec takes for a relative folder: a publish
-    would then write a store into the working directory under that name."""
-    scheme, sep, rest = url.partition("://")
-    if sep and not rest.strip("/"):
-        raise UsageError(f"{url!r} names no host, bucket or folder after {scheme}://; give the"
-                         " whole URL of the remote")  # fmt: skip
-    if url.lower().startswith(HTTP):
-        try:
-            host = urllib.parse.urlsplit(url).hostname
-        except ValueError as exc:  # an unclosed [IPv6] bracket, a port out of range
-            raise UsageError(f"{url!r} is not a valid URL ({exc})") from None
-        if not host:
-            raise UsageError(f"{url!r} names no host; give the whole URL of the remote")
-    return url.rstrip("/")
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, urllib.error.URLError):
-        return f"cannot connect ({exc.reason})"
-    if type(exc) is ConnectionError and str(exc):
-        return str(exc)  # our own words (a body cut short, a 5xx)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _fsspec(url: str, timeout: float) -> tuple[Any, str]:
-    """fsspec's filesystem for `url` and the base path within it (our retries, not theirs)."""
-    import fsspec
-
-    protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
-    options: dict[str, Any] = {}
-    if protocol in ("s3", "s3a"):
-        options = {
-            "skip_instance_cache": True,
-            "config_kwargs": {
-                "connect_timeout": timeout,
-                "read_timeout": timeout,
-                "retries": {"max_attempts": 1},
-            },
-        }
-    try:
-        fs, path = fsspec.core.url_to_fs(url, **options)
-    except ImportError as exc:
-        raise GenekbError(
-            f"{url}: reading {protocol}:// needs a package fsspec names ({exc}); for s3:// "
-            "install genekb-cellmodel[s3]"
-        ) from None
-    except ValueError as exc:
-        raise UsageError(f"{url}: not a URL fsspec knows ({exc})") from None
-    except OSError as exc:  # a file system that connects when made (ftp://, hdfs://)
-        raise RemoteError(
-            f"{url}: cannot open the remote ({_reason(exc)}); check the URL and that its server"
-            " is up, or use a folder, http(s):// or s3://"
-        ) from None
-    return fs, path.rstrip("/")

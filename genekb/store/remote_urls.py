@@ -1,0 +1,168 @@
+"""A remote's URL and its errors: which URLs name a place, the fsspec file system for one, and
+which failures a retry may mend, put in one printable line (`genekb.store.remote_io` moves the
+files)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import urllib.error
+import urllib.parse
+from typing import Any
+
+from genekb.errors import GenekbError, UsageError
+
+HTTP = ("http://", "https://")
+# What fsspec raises for a failure no retry mends (`refusal` words it).
+REFUSED = (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError)
+# Object stores: a put is whole or absent, a reader never sees part of an object.
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
+
+
+class RemoteError(GenekbError):
+    """A remote that could not be reached or read, after the retries."""
+
+
+class NotFound(RemoteError):
+    """The remote lacks a file (HTTP 404, no such key or path)."""
+
+
+class CutShort(RemoteError):
+    """A transfer stopped by the network or the local disk, after the retries: what arrived is
+    kept, and a rerun resumes it (every other RemoteError is a refusal)."""
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors worth another try: the network's, and (for s3fs) botocore's own."""
+    found: list[type[BaseException]] = [OSError, http.client.HTTPException, TimeoutError]
+    with contextlib.suppress(ImportError):
+        from botocore.exceptions import BotoCoreError
+
+        found.append(BotoCoreError)
+    return tuple(found)
+
+
+def no_credentials_errors() -> tuple[type[BaseException], ...]:
+    """botocore's "no credentials" errors: a BotoCoreError like a dropped connection, but no
+    retry finds credentials (it spent 7.5 s of backoff, then said to check the remote)."""
+    with contextlib.suppress(ImportError):
+        from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+        return (NoCredentialsError, PartialCredentialsError)
+    return ()
+
+
+def service_code(exc: BaseException) -> str:
+    """The error code an S3 service sent ("NoSuchBucket", "InvalidAccessKeyId"), which s3fs keeps
+    on the OSError it raises; "" where there is none. Never the message: a signature error's
+    message quotes the request."""
+    response = getattr(exc.__cause__, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    code = error.get("Code") if isinstance(error, dict) else None
+    if not code:
+        return ""
+    return f"HTTP {code}" if str(code).isdigit() else said(code)[:80]  # a HEAD reply: no body
+
+
+def refusal(where: str, exc: OSError) -> RemoteError:
+    """The one line for a failure no retry mends: a missing file or bucket, refused access, a
+    path of the wrong shape. A missing bucket is no missing file: pull said "no genekb remote
+    there", and publish created the bucket (s3fs makes one for a missing parent)."""
+    code = service_code(exc)
+    if isinstance(exc, FileNotFoundError) and code == "NoSuchBucket":
+        return RemoteError(
+            f"{where}: the bucket does not exist (NoSuchBucket); check the bucket's name and the"
+            " endpoint (AWS_ENDPOINT_URL), or create the bucket first"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"{where}: not found on the remote")
+    if isinstance(exc, PermissionError) and code:
+        return RemoteError(
+            f"{where}: access refused ({code}); check the credentials (AWS_ACCESS_KEY_ID and"
+            " AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and that they may read there to pull, write"
+            " there to publish"
+        )
+    if isinstance(exc, PermissionError):
+        return RemoteError(f"{where}: permission denied by the remote")
+    return RemoteError(
+        f"{where}: the remote's path runs into a file where a folder must be (or the reverse);"
+        " give a folder, or a URL, as the remote"
+    )
+
+
+def said(phrase: object) -> str:
+    """A server's reason phrase as one printable line: urllib's redirect-loop reason runs over
+    three lines, and the phrase is the server's to choose, escape sequences included."""
+    text = str(phrase).strip()
+    if "infinite loop" in text:
+        return "redirects in a loop; check the URL"
+    line = text.splitlines()[0] if text else ""
+    return "".join(ch if ch.isprintable() else "?" for ch in line)[:200]
+
+
+def checked_url(url: str) -> str:
+    """`url` without its trailing slashes; UsageError for a URL that names no place. Stripping
+    `http://` bare would leave `http:`, which fsspec takes for a relative folder: a publish
+    would then write a store into the working directory under that name."""
+    scheme, sep, rest = url.partition("://")
+    if sep and not rest.strip("/"):
+        raise UsageError(f"{url!r} names no host, bucket or folder after {scheme}://; give the"
+                         " whole URL of the remote")  # fmt: skip
+    if scheme.lower() in OBJECT_STORES and "//" in rest.strip("/"):
+        # s3://bucket//x named the key "/x/…", beside the "x/…" that s3://bucket/x names.
+        raise UsageError(
+            f"{url!r} has an empty part between two slashes; write it with single slashes"
+            f" ({scheme}://{'/'.join(p for p in rest.split('/') if p)})"
+        )
+    if url.lower().startswith(HTTP):
+        try:
+            host = urllib.parse.urlsplit(url).hostname
+        except ValueError as exc:  # an unclosed [IPv6] bracket, a port out of range
+            raise UsageError(f"{url!r} is not a valid URL ({exc})") from None
+        if not host:
+            raise UsageError(f"{url!r} names no host; give the whole URL of the remote")
+    return url.rstrip("/")
+
+
+def reason(exc: BaseException) -> str:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, urllib.error.URLError):
+        return f"cannot connect ({exc.reason})"
+    if type(exc) is ConnectionError and str(exc):
+        return str(exc)  # our own words (a body cut short, a 5xx)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def open_fs(url: str, timeout: float) -> tuple[Any, str]:
+    """fsspec's filesystem for `url` and the base path within it (our retries, not theirs)."""
+    import fsspec
+
+    protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+    options: dict[str, Any] = {}
+    if protocol in ("s3", "s3a"):
+        options = {
+            "skip_instance_cache": True,
+            "config_kwargs": {
+                "connect_timeout": timeout,
+                "read_timeout": timeout,
+                "retries": {"max_attempts": 1},
+            },
+        }
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **options)
+    except ImportError as exc:
+        raise GenekbError(
+            f"{url}: reading {protocol}:// needs a package fsspec names ({exc}); for s3:// "
+            "install genekb-cellmodel[s3]"
+        ) from None
+    except ValueError as exc:
+        raise UsageError(f"{url}: not a URL fsspec knows ({exc})") from None
+    except OSError as exc:  # a file system that connects when made (ftp://, hdfs://)
+        raise RemoteError(
+            f"{url}: cannot open the remote ({reason(exc)}); check the URL and that its server"
+            " is up, or use a folder, http(s):// or s3://"
+        ) from None
+    return fs, path.rstrip("/")

@@ -14,7 +14,7 @@ import pytest
 
 from cellmodel.annotate import METHODS, annotate, ontology, report_of, score, to_markdown
 from cellmodel.annotate.evaluate import group_truth, score_report
-from cellmodel.annotate.kinds import LEVELS
+from cellmodel.annotate.kinds import LEVELS, grade
 from cellmodel.annotate.markerdb import score_groups
 from cellmodel.annotate.signatures import UncheckedLineageWarning
 from tests.conftest import one_line_error as _one_line_error
@@ -329,7 +329,11 @@ def test_context_prior_is_used_over_the_whole_ontology_only(fake_spec) -> None:
     whole = report_of(annotate(_islets(), store, **kw))
     assert whole["candidates"]["n"] > 1000 and whole["context"]["used"]
     assert len(whole["context"]["top"]) == 5
-    assert {e["group"]: e["cl_id"] for e in whole["groups"]} == {"b": BETA, "a": ALPHA, "d": DELTA}
+    calls = {e["group"]: e for e in whole["groups"]}
+    assert calls["b"]["cl_id"] == BETA and calls["d"]["cl_id"] == DELTA
+    # two planted genes give the table no alpha cell: the call goes no deeper than both support
+    assert grade(calls["a"]["cl_id"], ALPHA) == "partial"
+    assert "the marker table alone calls" in calls["a"]["lineage"]["why"]
     assert "Context (used in the calls)" in to_markdown(whole)
     # a tissue already restricts the candidates to the data's kind: no prior
     tissue = report_of(annotate(_islets(), store, tissue="pancreatic", **kw))

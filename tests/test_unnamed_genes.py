@@ -80,7 +80,7 @@ def unnamed_file(tmp_path):
 def test_api_clusters_unnamed_genes_on_expression_alone(unnamed_file, tmp_path) -> None:
     import anndata as ad
 
-    import cellmodel.cluster.job as cm
+    import cellmodel.cluster as cm
     from genekb.store.store import Store
 
     adata = ad.read_h5ad(unnamed_file)

@@ -177,3 +177,19 @@ def test_entrez_ids_written_as_floats_match_and_superscripts_are_no_crash(store,
     mapping = json.loads(result.stdout)["mapping"]
     assert mapping["matched"] == 6 and mapping["by_route"] == {"entrez": 6}
     assert "not in embedding" in one_line_error(run("similar", "\u00b2", "--ref", "t0", *root))
+
+
+def test_a_folder_in_the_catalogs_place_is_named_with_the_way_out(store):
+    # verify sent the user to reindex, and reindex failed saying it would rewrite the catalog
+    # "once it can be written": no command removes a folder, so the advice went in a circle.
+    catalog = store.root / "catalog.duckdb"
+    catalog.unlink()
+    catalog.mkdir()
+    result = run("verify", "--root", str(store.root))
+    assert result.exit_code == 1 and "a folder, not the catalog; remove it" in result.output
+    result = run("reindex", "--root", str(store.root))
+    assert result.exit_code == 1
+    assert f"remove the folder {catalog}" in one_line_error(result)
+    catalog.rmdir()
+    assert run("reindex", "--root", str(store.root)).exit_code == 0
+    assert run("verify", "--root", str(store.root)).exit_code == 0

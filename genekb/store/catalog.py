@@ -327,9 +327,12 @@ def rebuild(store: Store) -> Path:
             reason = str(exc).removeprefix(f"cannot write {target}: ")
             reason = reason.removesuffix("; nothing was written there")
             # It is derived, and written last: what the command wrote before it is in place.
+            fix = "`genekb reindex` rewrites the catalog once it can be written"
+            if target.is_dir():  # no rewrite replaces a folder: say what will
+                fix = f"remove the folder {target}, then `genekb reindex` writes the catalog"
             raise GenekbError(
                 f"cannot write the catalog {target}: {reason}; the versions and tags are not"
-                " affected, and `genekb reindex` rewrites the catalog once it can be written"
+                f" affected, and {fix}"
             ) from None
     return target
 

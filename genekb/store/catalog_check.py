@@ -37,6 +37,9 @@ def check_catalog(
         finally:
             con.close()
     except duckdb.Error:
+        if path.is_dir():
+            return [f"{path}: a folder, not the catalog; remove it, then `genekb reindex` writes"
+                    " the catalog from the Parquet files"]  # fmt: skip
         return [f"{path}: unreadable; `genekb reindex` rewrites it from the Parquet files"]
     if listed - all_ids:
         gone = sorted(listed - all_ids)

@@ -55,6 +55,9 @@ def unreadable(path: Path, exc: BaseException, what: str) -> GenekbError:
         return GenekbError(
             f"{path} is cut short ({int(cut[1]):,} of its {int(cut[2]):,} bytes); copy it again"
         )
+    text_instead = _text_file(path) if "file signature not found" in text else None
+    if text_instead:
+        return GenekbError(f"{path} is {text_instead}")
     if what == "h5ad file":
         import h5py
 
@@ -66,6 +69,26 @@ def unreadable(path: Path, exc: BaseException, what: str) -> GenekbError:
         except (OSError, KeyError, ValueError):
             pass  # not HDF5 at all, or too damaged to tell: the reader's own words follow
     return GenekbError(f"{path} is not a readable {what} ({text}); write or copy it again")
+
+
+def _text_file(path: Path) -> str | None:
+    """What a file that is no HDF5 holds, when it is text under an HDF5 suffix (a table or a
+    matrix.mtx saved as .h5ad): renaming it, not copying it again, is what reads it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096).decode("utf-8")
+    except (OSError, UnicodeDecodeError):  # binary: damaged HDF5 or another format
+        return None
+    first = next(iter(head.lstrip("\ufeff").splitlines()), "")
+    if "\x00" in head or not first.strip() or not first.replace("\t", " ").isprintable():
+        return None
+    shown = first if len(first) <= 40 else first[:40] + "…"
+    if first.lower().startswith("%%matrixmarket"):
+        return (
+            f"a MatrixMarket text file ({shown!r}), not HDF5: name it matrix.mtx beside"
+            " features.tsv and barcodes.tsv"
+        )
+    return f"a text file (its first line: {shown!r}), not HDF5: if it is a table, name it .csv"
 
 
 def refuse_foreign_layout(f: Any, path: Path) -> None:

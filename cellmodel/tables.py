@@ -45,6 +45,11 @@ def read_table(
         source = sys.stdin.buffer if str(path) == "-" else path
         frame = pd.read_csv(source, sep=sep, index_col=0)
     except UnicodeDecodeError as exc:
+        if bytes(exc.object[:4]) == HDF5_MAGIC[:4] and str(path) != "-" and path.is_file():
+            raise GenekbError(
+                f"{path} is an HDF5 file (.h5ad, .h5 or .loom), not a text table: name it after"
+                " its format (an AnnData file: .h5ad)"
+            ) from None
         if bytes(exc.object[:4]) == HDF5_MAGIC[:4]:
             raise GenekbError(
                 f"{path} holds an HDF5 (.h5ad) file, which cannot be read from a pipe or stdin"

@@ -63,8 +63,43 @@ def test_geo_prefixed_10x_files_are_read_by_their_matrix_file(tmp_path):
 def test_a_matrix_file_is_read_itself_not_the_folders_matrix_mtx(tmp_path):
     folder = _tenx(tmp_path / "tenx")
     (folder / "filtered.mtx").write_text("%%MatrixMarket matrix coordinate integer general\n")
-    with pytest.raises(GenekbError, match="filtered.mtx: a 10x matrix file is named matrix.mtx"):
+    with pytest.raises(GenekbError, match=r"filtered\.mtx: a 10x matrix file is named matrix\.mtx"):
         cio.read(folder / "filtered.mtx")  # read the folder's matrix.mtx in silence
     np.testing.assert_array_equal(
         cio.read(folder / "matrix.mtx").X.toarray(), cio.read(folder).X.toarray()
     )
+
+
+TABLE = ",CD3E,CD4,LYZ\nc0,1,0,2\nc1,0,3,1\nc2,2,1,0\nc3,0,0,4\n"
+
+
+MTX_HEADER = "%%MatrixMarket matrix coordinate integer general\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "chunked", "says"),
+    [
+        pytest.param("cells.h5ad", TABLE, False, "(its first line: ',CD3E,CD4,LYZ'), not HDF5: if"
+                     " it is a table, name it .csv", id="table.h5ad"),
+        pytest.param("cells.h5ad", TABLE, True, "is a text file", id="table.h5ad-out-of-core"),
+        pytest.param("cells.loom", TABLE.replace(",", "\t"), False, "is a text file", id="tsv.loom"),
+        pytest.param("cells.h5ad", MTX_HEADER, False, "name it matrix.mtx", id="mtx.h5ad"),
+    ],
+)  # fmt: skip
+def test_text_under_an_hdf5_suffix_is_told_to_be_renamed(tmp_path, name, text, chunked, says):
+    # Was "not a readable h5ad file (file signature not found); write or copy it again".
+    (tmp_path / name).write_text(text)
+    out = tmp_path / "out.h5ad"
+    flags = ["--chunk-size", "10"] if chunked else []
+    result = run_cellmodel("cluster", str(tmp_path / name), "--no-semantic", "-o", str(out), *flags)
+    assert says in one_line_error(result)
+    assert not out.exists()
+
+
+def test_an_h5ad_under_a_table_suffix_is_not_called_a_pipe(tmp_path):
+    import anndata as ad
+
+    ad.AnnData(np.ones((4, 3), np.float32)).write_h5ad(tmp_path / "cells.h5ad")
+    (tmp_path / "cells.csv").write_bytes((tmp_path / "cells.h5ad").read_bytes())
+    with pytest.raises(GenekbError, match=r"is an HDF5 file \(.h5ad, .h5 or .loom\), not a text"):
+        cio.read(tmp_path / "cells.csv")  # was "cannot be read from a pipe or stdin"

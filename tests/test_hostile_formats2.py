@@ -71,6 +71,7 @@ def test_a_matrix_file_is_read_itself_not_the_folders_matrix_mtx(tmp_path):
 
 
 TABLE = ",CD3E,CD4,LYZ\nc0,1,0,2\nc1,0,3,1\nc2,2,1,0\nc3,0,0,4\n"
+TSV = TABLE.replace(",", "\t")
 
 
 MTX_HEADER = "%%MatrixMarket matrix coordinate integer general\n"
@@ -82,7 +83,7 @@ MTX_HEADER = "%%MatrixMarket matrix coordinate integer general\n"
         pytest.param("cells.h5ad", TABLE, False, "(its first line: ',CD3E,CD4,LYZ'), not HDF5: if"
                      " it is a table, name it .csv", id="table.h5ad"),
         pytest.param("cells.h5ad", TABLE, True, "is a text file", id="table.h5ad-out-of-core"),
-        pytest.param("cells.loom", TABLE.replace(",", "\t"), False, "is a text file", id="tsv.loom"),
+        pytest.param("cells.loom", TSV, False, "is a text file", id="tsv.loom"),
         pytest.param("cells.h5ad", MTX_HEADER, False, "name it matrix.mtx", id="mtx.h5ad"),
     ],
 )  # fmt: skip
@@ -103,3 +104,21 @@ def test_an_h5ad_under_a_table_suffix_is_not_called_a_pipe(tmp_path):
     (tmp_path / "cells.csv").write_bytes((tmp_path / "cells.h5ad").read_bytes())
     with pytest.raises(GenekbError, match=r"is an HDF5 file \(.h5ad, .h5 or .loom\), not a text"):
         cio.read(tmp_path / "cells.csv")  # was "cannot be read from a pipe or stdin"
+
+
+def test_an_h5ad_without_x_names_the_layer_flag_out_of_core_as_in_memory(tmp_path):
+    import anndata as ad
+    import scipy.sparse as sp
+
+    counts = sp.csr_matrix(np.random.default_rng(0).poisson(2.0, (20, 12)).astype(np.float32))
+    adata = ad.AnnData(counts)
+    adata.layers["counts"], adata.X = counts, None
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    out = tmp_path / "out.h5ad"
+    for flags in ([], ["--chunk-size", "10"]):  # out of core: "layer 'X' is not in", no flag
+        result = run_cellmodel(
+            "cluster", str(tmp_path / "cells.h5ad"), "--no-semantic", "-o", str(out), *flags
+        )
+        assert "pass the layer that holds the expression with --layer (layers present: counts)" in (
+            one_line_error(result)
+        )

@@ -122,3 +122,17 @@ def test_an_h5ad_without_x_names_the_layer_flag_out_of_core_as_in_memory(tmp_pat
         assert "pass the layer that holds the expression with --layer (layers present: counts)" in (
             one_line_error(result)
         )
+
+
+def test_a_table_written_with_a_space_after_each_comma_names_its_genes_without_it(tmp_path):
+    genes = ["CD3E", "CD4", "CD8A", "MS4A1", "CD14", "LYZ", "NKG7", "GNLY"]
+    barcodes = [f"AAACCTGAGAAACC{s}-1" for s in ("AA", "AC", "AG", "AT", "CA")]
+    counts = np.random.default_rng(0).poisson(2.0, (len(genes), len(barcodes)))
+    lines = [", ".join([g, *map(str, c)]) for g, c in zip(genes, counts, strict=True)]
+    rows = "".join(f"{line}\n" for line in lines)
+    path = tmp_path / "counts.csv"
+    path.write_text("gene, " + ", ".join(barcodes) + "\n" + rows)  # genes in rows, as GEO's
+    with pytest.warns(UserWarning, match="read with genes in rows"):
+        adata = cio.read(path)
+    assert list(adata.var_names) == genes and list(adata.obs_names) == barcodes  # not " AAAC…"
+    np.testing.assert_array_equal(np.asarray(adata.X), counts.T)  # dense: mostly non-zero

@@ -136,3 +136,19 @@ def test_a_table_written_with_a_space_after_each_comma_names_its_genes_without_i
         adata = cio.read(path)
     assert list(adata.var_names) == genes and list(adata.obs_names) == barcodes  # not " AAAC…"
     np.testing.assert_array_equal(np.asarray(adata.X), counts.T)  # dense: mostly non-zero
+
+
+def test_bench_takes_an_upper_case_suffix_as_cluster_does(tmp_path):
+    import anndata as ad
+    import pandas as pd
+
+    from cellmodel.bench.data import parse_datasets
+
+    obs = pd.DataFrame({"kind": ["a", "b"] * 5}, index=[f"c{i}" for i in range(10)])
+    ad.AnnData(np.ones((10, 4), np.float32), obs=obs).write_h5ad(tmp_path / "CELLS.H5AD")
+    ref = parse_datasets(str(tmp_path / "CELLS.H5AD"), label_key="kind")[0]  # "unknown dataset"
+    assert ref.kind == "file" and ref.label_key == "kind"
+    obs["kind"] = "a"
+    ad.AnnData(np.ones((10, 4), np.float32), obs=obs).write_h5ad(tmp_path / "ONE.H5AD")
+    with pytest.raises(GenekbError, match=r"'kind' holds a single class"):  # checked before runs
+        parse_datasets(str(tmp_path / "ONE.H5AD"), label_key="kind")

@@ -7,7 +7,8 @@ hold (`read_hdf5`); a 10x .mtx folder is `cellmodel.mtx`, CSV/TSV tables `cellmo
   "Gene Expression" features are kept where the file lists feature types.
 - loom (a dense genes × cells "matrix", per-gene "row_attrs", per-cell "col_attrs"): genes named
   by row_attrs/Gene (or anndata's var_names, `LOOM_GENE_KEYS`) where present, cells by
-  col_attrs/CellID (or obs_names), every other col_attr with one value per cell an obs column.
+  col_attrs/CellID (or obs_names), every other col_attr with one value per cell an obs column,
+  every other row_attr with one value per gene a var column (for `gene_key=`).
 - the scDeepCluster benchmark layout (a dense cells × genes "X", optional labels "Y"), genes
   named g0..gN, the labels in `obs["Y"]`;
 - an AnnData file saved under one of these suffixes (it has "obs" and "var"), read as .h5ad.
@@ -271,7 +272,11 @@ def _loom(f: Any) -> ad.AnnData:
     if cell_key is not None:
         obs.index = _loom_cell_names(f, cell_key, obs.pop(cell_key) if cell_key in obs else None)
     genes = text_values(rows[gene_key]) if gene_key else [f"g{j}" for j in range(n_genes)]
-    adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)))
+    # The other per-gene attributes (Accession, gene ids) are var columns: where no Gene
+    # attribute names the genes, --gene-key picks the one that does.
+    var = pd.DataFrame({k: _cell_text(rows[k]) for k in _loom_keys(rows, n_genes) if k != gene_key})
+    var.index = pd.Index(genes, dtype=str)
+    adata = ad.AnnData(X=X, obs=obs, var=var)
     adata.var_names_make_unique()  # loom genes are often symbols, some repeated
     return adata
 
@@ -296,12 +301,14 @@ def _first_key(attrs: Any, keys: tuple[str, ...]) -> str | None:
 
 
 def _loom_cell_keys(f: Any) -> list[str]:
-    """The col_attrs with one value per cell: shape (cells,) or (cells, 1); wider columns
-    (coordinates) are left out."""
-    n_cells, columns = f["matrix"].shape[1], f["col_attrs"]
-    return [
-        k for k in columns if columns[k].ndim and columns[k].shape[0] == columns[k].size == n_cells
-    ]
+    """The col_attrs with one value per cell."""
+    return _loom_keys(f["col_attrs"], f["matrix"].shape[1])
+
+
+def _loom_keys(attrs: Any, n: int) -> list[str]:
+    """The attributes (row_attrs or col_attrs) with one value per gene or cell: shape (n,) or
+    (n, 1); wider ones (coordinates, embeddings) are left out."""
+    return [k for k in attrs if attrs[k].ndim and attrs[k].shape[0] == attrs[k].size == n]
 
 
 def read_xy(f: Any, path: Path) -> ad.AnnData:

@@ -152,3 +152,23 @@ def test_bench_takes_an_upper_case_suffix_as_cluster_does(tmp_path):
     ad.AnnData(np.ones((10, 4), np.float32), obs=obs).write_h5ad(tmp_path / "ONE.H5AD")
     with pytest.raises(GenekbError, match=r"'kind' holds a single class"):  # checked before runs
         parse_datasets(str(tmp_path / "ONE.H5AD"), label_key="kind")
+
+
+def test_a_loom_without_a_gene_attribute_keeps_its_other_gene_names_for_gene_key(tmp_path):
+    import h5py
+
+    path = tmp_path / "cells.loom"
+    with h5py.File(path, "w") as f:
+        f["matrix"] = np.random.default_rng(0).poisson(2.0, (N_GENES, 40)).astype(np.float32)
+        rows = f.create_group("row_attrs")
+        rows["Accession"] = np.array([f"ENSG{i:011d}".encode() for i in range(N_GENES)])
+        rows["length"] = np.where(np.arange(N_GENES) == 3, np.nan, 1.5)  # NaN: missing, no text
+        rows["xy"] = np.ones((N_GENES, 2))  # two values per gene: no column
+        f.create_group("col_attrs")["CellID"] = np.array([f"c{j}".encode() for j in range(40)])
+    adata = cio.read(path)  # the Accession ids were dropped: g0…g7, and nothing for --gene-key
+    assert list(adata.var.columns) == ["Accession", "length"] and adata.var_names[0] == "g0"
+    assert adata.var["length"].isna().sum() == 1
+    assert cio.expression(adata, gene_key="Accession").genes[0] == "ENSG00000000000"
+    out = tmp_path / "out.h5ad"
+    flags = ["--no-semantic", "-k", "2", "--gene-key", "Accession", "-o", str(out)]
+    assert run_cellmodel("cluster", str(path), *flags).exit_code == 0 and out.exists()

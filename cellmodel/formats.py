@@ -7,7 +7,8 @@ hold (`read_hdf5`); a 10x .mtx folder is `cellmodel.mtx`, CSV/TSV tables `cellmo
   "Gene Expression" features are kept where the file lists feature types.
 - loom (a dense genes × cells "matrix", per-gene "row_attrs", per-cell "col_attrs"): genes named
   by row_attrs/Gene (or anndata's var_names, `LOOM_GENE_KEYS`) where present, cells by
-  col_attrs/CellID (or obs_names), every other col_attr with one value per cell an obs column.
+  col_attrs/CellID (or obs_names), every other col_attr with one value per cell an obs column,
+  every other row_attr with one value per gene a var column (for `gene_key=`).
 - the scDeepCluster benchmark layout (a dense cells × genes "X", optional labels "Y"), genes
   named g0..gN, the labels in `obs["Y"]`;
 - an AnnData file saved under one of these suffixes (it has "obs" and "var"), read as .h5ad.
@@ -55,6 +56,9 @@ def unreadable(path: Path, exc: BaseException, what: str) -> GenekbError:
         return GenekbError(
             f"{path} is cut short ({int(cut[1]):,} of its {int(cut[2]):,} bytes); copy it again"
         )
+    text_instead = _text_file(path) if "file signature not found" in text else None
+    if text_instead:
+        return GenekbError(f"{path} is {text_instead}")
     if what == "h5ad file":
         import h5py
 
@@ -66,6 +70,26 @@ def unreadable(path: Path, exc: BaseException, what: str) -> GenekbError:
         except (OSError, KeyError, ValueError):
             pass  # not HDF5 at all, or too damaged to tell: the reader's own words follow
     return GenekbError(f"{path} is not a readable {what} ({text}); write or copy it again")
+
+
+def _text_file(path: Path) -> str | None:
+    """What a file that is no HDF5 holds, when it is text under an HDF5 suffix (a table or a
+    matrix.mtx saved as .h5ad): renaming it, not copying it again, is what reads it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096).decode("utf-8")
+    except (OSError, UnicodeDecodeError):  # binary: damaged HDF5 or another format
+        return None
+    first = next(iter(head.lstrip("\ufeff").splitlines()), "")
+    if "\x00" in head or not first.strip() or not first.replace("\t", " ").isprintable():
+        return None
+    shown = first if len(first) <= 40 else first[:40] + "…"
+    if first.lower().startswith("%%matrixmarket"):
+        return (
+            f"a MatrixMarket text file ({shown!r}), not HDF5: name it matrix.mtx beside"
+            " features.tsv and barcodes.tsv"
+        )
+    return f"a text file (its first line: {shown!r}), not HDF5: if it is a table, name it .csv"
 
 
 def refuse_foreign_layout(f: Any, path: Path) -> None:
@@ -248,7 +272,11 @@ def _loom(f: Any) -> ad.AnnData:
     if cell_key is not None:
         obs.index = _loom_cell_names(f, cell_key, obs.pop(cell_key) if cell_key in obs else None)
     genes = text_values(rows[gene_key]) if gene_key else [f"g{j}" for j in range(n_genes)]
-    adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(genes, dtype=str)))
+    # The other per-gene attributes (Accession, gene ids) are var columns: where no Gene
+    # attribute names the genes, --gene-key picks the one that does.
+    var = pd.DataFrame({k: _cell_text(rows[k]) for k in _loom_keys(rows, n_genes) if k != gene_key})
+    var.index = pd.Index(genes, dtype=str)
+    adata = ad.AnnData(X=X, obs=obs, var=var)
     adata.var_names_make_unique()  # loom genes are often symbols, some repeated
     return adata
 
@@ -273,12 +301,14 @@ def _first_key(attrs: Any, keys: tuple[str, ...]) -> str | None:
 
 
 def _loom_cell_keys(f: Any) -> list[str]:
-    """The col_attrs with one value per cell: shape (cells,) or (cells, 1); wider columns
-    (coordinates) are left out."""
-    n_cells, columns = f["matrix"].shape[1], f["col_attrs"]
-    return [
-        k for k in columns if columns[k].ndim and columns[k].shape[0] == columns[k].size == n_cells
-    ]
+    """The col_attrs with one value per cell."""
+    return _loom_keys(f["col_attrs"], f["matrix"].shape[1])
+
+
+def _loom_keys(attrs: Any, n: int) -> list[str]:
+    """The attributes (row_attrs or col_attrs) with one value per gene or cell: shape (n,) or
+    (n, 1); wider ones (coordinates, embeddings) are left out."""
+    return [k for k in attrs if attrs[k].ndim and attrs[k].shape[0] == attrs[k].size == n]
 
 
 def read_xy(f: Any, path: Path) -> ad.AnnData:

@@ -161,7 +161,7 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
     if name.endswith(".h5ad"):
         return read_h5ad(path)
     if name.endswith(".mtx"):
-        return read_10x_mtx(path.parent)
+        return read_10x_mtx(path)
     suffix = Path(name).suffix
     if suffix in HDF5_SUFFIXES:
         return read_hdf5(path)

@@ -15,6 +15,7 @@ import gzip
 import io
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,21 @@ from genekb.errors import GenekbError
 INTEGER_MAX = 2.0**63  # a declared integer beyond this overflows scipy's reader
 
 
-def read_10x_mtx(folder: str | Path) -> ad.AnnData:
-    """Read a Cell Ranger matrix folder as cells × genes sparse float32 (see the module)."""
-    folder = Path(folder)
-    found = {name: _find(folder, names) for name, names in FILES.items()}
-    missing = [name for name, path in found.items() if path is None]
+def read_10x_mtx(path: str | Path) -> ad.AnnData:
+    """Read a Cell Ranger matrix folder, or its matrix file, as cells × genes sparse float32 (see
+    the module); a file `<prefix>matrix.mtx(.gz)` is read with `<prefix>features.tsv` and
+    `<prefix>barcodes.tsv` beside it, as GEO serves a sample's three files."""
+    path = Path(path)
+    folder, prefix = (path, "") if path.is_dir() else (path.parent, _prefix(path))
+    found = {name: _find(folder, [prefix + n for n in names]) for name, names in FILES.items()}
+    if not path.is_dir():
+        found["matrix.mtx"] = path  # the file given, not a sibling of another compression
+    missing = [prefix + name for name, file in found.items() if file is None]
     if missing:
-        raise GenekbError(f"{folder} is not a 10x matrix folder: missing {', '.join(missing)}(.gz)")
+        hint = _prefixed_hint(folder) if found["matrix.mtx"] is None else ""
+        raise GenekbError(
+            f"{folder} is not a 10x matrix folder: missing {', '.join(missing)}(.gz){hint}"
+        )
     features = _read_names(found["features.tsv"], "feature")
     barcodes = _read_names(found["barcodes.tsv"], "barcode")[0]
     _check_declared(found["matrix.mtx"], len(features), len(barcodes))
@@ -70,7 +79,31 @@ FILES = {
 }
 
 
-def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+MATRIX_NAME = "matrix.mtx"
+
+
+def _prefix(path: Path) -> str:
+    """What comes before `matrix.mtx` in a matrix file's name; any other name is refused, as the
+    features and barcodes that belong to it could not be found."""
+    name = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name
+    if not name.lower().endswith(MATRIX_NAME):
+        raise GenekbError(
+            f"{path}: a 10x matrix file is named matrix.mtx, or <prefix>matrix.mtx beside"
+            " <prefix>features.tsv and <prefix>barcodes.tsv; rename the three files so"
+        )
+    return name[: -len(MATRIX_NAME)]
+
+
+def _prefixed_hint(folder: Path) -> str:
+    """Point at the prefixed matrix files (GSM…_matrix.mtx.gz) a folder without matrix.mtx
+    holds, if any."""
+    files = sorted(
+        p.name for p in folder.iterdir() if p.name.lower().removesuffix(".gz").endswith(MATRIX_NAME)
+    )
+    return f"; it holds {', '.join(files[:3])}: pass that file instead" if files else ""
+
+
+def _find(folder: Path, names: Iterable[str]) -> Path | None:
     for name in names:
         for candidate in (folder / name, folder / f"{name}.gz"):
             if candidate.exists():
@@ -135,6 +168,7 @@ def _read_matrix(path: Path) -> sp.csr_matrix:
     try:
         with _open_binary(path) as fh:
             header = fh.readline()
+            _refuse_symmetry(header, path)
             declared_integer = re.search(rb"(?i)\binteger\b", header) is not None
             real = re.sub(rb"(?i)\binteger\b", b"real", header, count=1)
             matrix = mmread(io.BufferedReader(_NewHeader(real, fh)))
@@ -146,6 +180,19 @@ def _read_matrix(path: Path) -> sp.csr_matrix:
         _hold_to_integers(matrix.data, path)
     values = as_float32(matrix.data, str(path))
     return sp.csr_matrix((values, matrix.indices, matrix.indptr), shape=matrix.shape)
+
+
+def _refuse_symmetry(header: bytes, path: Path) -> None:
+    """Genes × cells has no symmetry: scipy mirrors each entry of a 'symmetric', 'skew-symmetric'
+    or 'hermitian' matrix across the diagonal, inventing counts for other cells (and, when the
+    matrix is not square, for cells past the diagonal's end) without a word."""
+    fields = header.decode("ascii", "replace").lower().split()
+    if len(fields) == 5 and fields[0] == "%%matrixmarket" and fields[4] != "general":
+        raise GenekbError(
+            f"{path}: the header declares a {fields[4]} matrix, which would mirror each count"
+            " across the diagonal; a 10x matrix is 'general': write it again from its source"
+            " (or fix the first line if each entry is written once)"
+        )
 
 
 def _hold_to_integers(values: np.ndarray, path: Path) -> None:

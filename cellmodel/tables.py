@@ -43,8 +43,15 @@ def read_table(
         sep = TABLE_SUFFIXES.get(Path(path.name.lower().removesuffix(".gz")).suffix, ",")
     try:
         source = sys.stdin.buffer if str(path) == "-" else path
-        frame = pd.read_csv(source, sep=sep, index_col=0)
+        # A space after each separator (", ") is layout, not a part of the header's names: " CD3E"
+        # would name no gene, " AAAC…-1" no barcode (nor tell the table's orientation).
+        frame = pd.read_csv(source, sep=sep, index_col=0, skipinitialspace=True)
     except UnicodeDecodeError as exc:
+        if bytes(exc.object[:4]) == HDF5_MAGIC[:4] and str(path) != "-" and path.is_file():
+            raise GenekbError(
+                f"{path} is an HDF5 file (.h5ad, .h5 or .loom), not a text table: name it after"
+                " its format (an AnnData file: .h5ad)"
+            ) from None
         if bytes(exc.object[:4]) == HDF5_MAGIC[:4]:
             raise GenekbError(
                 f"{path} holds an HDF5 (.h5ad) file, which cannot be read from a pipe or stdin"
@@ -167,7 +174,8 @@ def _header_as_written(frame: pd.DataFrame, path: Path, sep: str) -> list[str]:
         return header
     if str(path) == "-":
         return [renamed.get(c, c) for c in header]
-    first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
+    first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, skipinitialspace=True)
+    first = first.iloc[0]
     return [str(n) for n in first.to_numpy()[-len(header) :]]  # the last: no corner cell
 
 

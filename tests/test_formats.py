@@ -154,7 +154,7 @@ def test_foreign_hdf5_and_non_hdf5_say_what_is_wrong(tmp_path: Path) -> None:
         read(damaged)
     text = tmp_path / "text.loom"
     text.write_text("not hdf5")
-    with pytest.raises(GenekbError, match="is not a readable HDF5 file"):
+    with pytest.raises(GenekbError, match=r"is a text file \(its first line: 'not hdf5'\)"):
         read(text)
 
 

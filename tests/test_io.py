@@ -126,6 +126,9 @@ def test_csv_orientations(tmp_path: Path, orientation: str) -> None:
 def test_not_an_h5ad(tmp_path: Path) -> None:
     path = tmp_path / "fake.h5ad"
     path.write_text("hello, I am text")
+    with pytest.raises(GenekbError, match=r"is a text file .*, not HDF5"):
+        read(path)
+    path.write_bytes(b"\x00\x01 not HDF5 and not text")
     with pytest.raises(GenekbError, match="not a readable h5ad"):
         read(path)
 

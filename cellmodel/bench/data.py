@@ -76,7 +76,7 @@ def parse_datasets(
                 )
             check_synthetic_cells(n, name)
             refs.append(DatasetRef(name, "synthetic", label_key=SYNTHETIC_LABEL_KEY, n_cells=n))
-        elif Path(name).suffix in (".h5ad", *io.HDF5_SUFFIXES):
+        elif Path(name).suffix.lower() in (".h5ad", *io.HDF5_SUFFIXES):  # as `io.read` reads
             refs.append(_file_ref(Path(name), label_key, batch_key))
         else:
             raise UsageError(
@@ -125,7 +125,7 @@ def _check_obs_columns(path: Path, label_key: str, batch_key: str | None) -> Non
     `label_key` column holds labels of two classes or more (`check_labels`), and the
     `batch_key` column batches that every method could correct for (each worker would fail
     on it alike, naming the column by the name it is given there)."""
-    if path.suffix != ".h5ad":
+    if path.suffix.lower() != ".h5ad":
         _check_columns(path, hdf5_cell_columns(path), partial(hdf5_cell_column, path), label_key,
                        batch_key)  # fmt: skip
         return

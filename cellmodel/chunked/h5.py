@@ -83,6 +83,11 @@ def _checked_ref(f: Any, path: str, layer: str | None) -> MatrixRef:
         have = ["X" if "X" in f else None, "raw" if "raw/X" in f else None]
         have += list(f["layers"]) if "layers" in f else []
         shown = ", ".join(h for h in have if h) or "none"
+        if layer is None and shown != "none":  # as in memory: the user named no layer
+            raise GenekbError(
+                f"{path} has no X matrix; pass the layer that holds the expression with layer="
+                f" (layers present: {shown})"
+            )
         raise GenekbError(f"layer {layer or 'X'!r} is not in {path}; matrices present: {shown}")
     encoding = _encoding(f[ref.matrix])
     if encoding == "csc_matrix":

@@ -100,7 +100,12 @@ def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
     # The genes the run matched against (the snapshot, for an encoder run), not only the ones
     # the version holds, so the weights are the very ones the view used.
     store_genes, ref_taxon = run_reference(record, expr.genes, ev)
-    match = match_genes(expr.genes, store_genes, store_taxon=ref_taxon, strict=False)
+    # The species the run read the names as, not a guess from their case: upper-cased mouse
+    # names vote human, and --taxon may have said otherwise.
+    data_taxon = (record.get("gene_match") or {}).get("data_taxon")
+    match = match_genes(
+        expr.genes, store_genes, store_taxon=ref_taxon, data_taxon=data_taxon, strict=False
+    )
     weights = semantic.gene_weights(expr.X, match.matched, params.weighting, n_hvg=params.n_hvg)
     store_ids, store_vectors = ev.matrix()
     symbol_of = dict(zip(store_genes["gene_id"].astype(int), store_genes["symbol"], strict=True))

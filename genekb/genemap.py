@@ -13,6 +13,11 @@ UNMATCHED = -1
 ROUTES = ("symbol", "alias", "ensembl", "entrez")
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
 _WHOLE_FLOAT = re.compile(r"(?<=\d)\.0+$")
+# HGNC (and so GENCODE, Cell Ranger, CELLxGENE) names the mitochondrial genes "MT-CO1", "MT-ND1",
+# "MT-TL1"; NCBI Gene's symbols drop the prefix ("COX1", "ND1", "TRNL1") and its aliases hold
+# "MTCO1" for some genes and "MT-CO2" for a pseudogene only, so neither lookup finds the gene.
+_HGNC_MITO = re.compile(r"^MT-(CO|CYB|ND|ATP|RNR|T)([0-9A-Z]*)$")
+_NCBI_MITO_STEM = {"CO": "COX", "CYB": "CYTB", "T": "TRN"}
 
 
 def lookalike_note(names: Iterable[str]) -> str:
@@ -90,9 +95,24 @@ class GeneIndex:
         number = _WHOLE_FLOAT.sub("", name)
         if number.isdecimal() and int(number) in self.gene_ids:  # isdigit takes "²"
             return int(number), "entrez"
+        mito = self._mitochondrial(upper)
+        if mito is not None:
+            return mito, "symbol"
         if upper in self.alias:
             return self.alias[upper], "alias"
         return UNMATCHED, None
+
+    def _mitochondrial(self, upper: str) -> int | None:
+        """The GeneID of an HGNC mitochondrial name ("MT-CO1") under NCBI's symbol ("COX1") or,
+        where that is not one gene's, its dashless alias ("MTRNR1"); None for other names."""
+        found = _HGNC_MITO.match(upper)
+        if found is None:
+            return None
+        stem, rest = found.groups()
+        ncbi = _NCBI_MITO_STEM.get(stem, stem) + rest
+        if ncbi in self.symbol_ci:
+            return self.symbol_ci[ncbi]
+        return self.alias.get("MT" + upper[3:])
 
     def resolve(self, names: Sequence[str]) -> pd.DataFrame:
         """One row per query: `query`, `gene_id` (int64, -1 when unmatched), `route` (or None)."""

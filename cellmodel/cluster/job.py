@@ -364,6 +364,7 @@ def _read_names(
     names = read_gene_names(genes, taxon)
     record = {"checked": True, "named": names.named, "taxon": names.taxon, "note": names.note}
     if names.named:
+        names.warn(stacklevel=3)
         return True, names.taxon, record
     if align_semantic:
         raise UsageError(f"{names.note}; align_semantic needs gene names ({NEEDS_NAMES})")

@@ -12,7 +12,7 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +25,14 @@ from genekb.records import TAXA
 
 # The module, not its names: tests swap bundled's tables (monkeypatch) and must reach here.
 from genekb.sources import bundled
+
+from .match_report import GeneMatch, MatchReport
+from .name_forms import (
+    GENOME_PREFIX_FIX,
+    genome_prefix_note,
+    made_unique_sources,
+    mouse_in_capitals,
+)
 
 LOW_MATCH_RATE = 0.5
 # Names count as genes of a species only when this share of them resolve in its snapshot; below
@@ -39,6 +47,7 @@ ENTREZ_HIGH_ID = 100_000
 ENTREZ_MIN_HIGH_SHARE = 0.05
 UNMATCHED_SHOWN = 50
 ORTHOLOG_ROUTE = "ortholog"
+MADE_UNIQUE_ROUTE = "made-unique"
 
 _ENSEMBL_HUMAN = re.compile(r"^ENSG\d{6,}(\.\d+)?$")
 _ENSEMBL_MOUSE = re.compile(r"^ENSMUSG\d{6,}(\.\d+)?$")
@@ -50,6 +59,10 @@ class LowMatchWarning(UserWarning):
 
 class NumericGeneIdWarning(GenekbWarning):
     """Numeric gene names were read as Entrez GeneIDs."""
+
+
+class GeneNameFormWarning(GenekbWarning):
+    """Gene names were read other than as they look (upper-case names as mouse genes)."""
 
 
 class NoGeneNamesWarning(GenekbWarning):
@@ -105,10 +118,18 @@ class GeneNames:
 
     taxon: str | None
     note: str  # how the names were read, or why they could not be; "" when plain
+    fix: str | None = None  # the way out where the usual one (gene_key=, taxon=) is none
 
     @property
     def named(self) -> bool:
         return self.taxon is not None
+
+    def warn(self, stacklevel: int = 2) -> None:
+        """Warn with the note of names read as genes, if any (the run goes on with them)."""
+        if self.named and self.note:
+            numeric = self.note.startswith("numeric")  # `_read_numbers`' note
+            category = NumericGeneIdWarning if numeric else GeneNameFormWarning
+            warnings.warn(self.note, category, stacklevel=stacklevel + 1)
 
 
 @lru_cache(maxsize=2)
@@ -132,8 +153,19 @@ def gene_share(names: Sequence[str]) -> float:
 def _resolved_share(names: Sequence[str], taxon: str) -> float:
     if taxon not in bundled.available_taxa():
         return 1.0  # nothing to check against: trust the species the names vote for
-    ids = bundled_index(taxon).resolve(list(names))["gene_id"].to_numpy()
-    return float((ids != UNMATCHED).mean()) if len(ids) else 0.0
+    resolved = _resolves(names, taxon)
+    return float(resolved.mean()) if len(resolved) else 0.0
+
+
+def _resolves(names: Sequence[str], taxon: str) -> np.ndarray:
+    return bundled_index(taxon).resolve(list(names))["gene_id"].to_numpy() != UNMATCHED
+
+
+def _capitals_note(names: Sequence[str]) -> str | None:
+    """`name_forms.mouse_in_capitals` on the bundled snapshots, where both are installed."""
+    if not {"human", "mouse"} <= set(bundled.available_taxa()):
+        return None
+    return mouse_in_capitals(_resolves(names, "human"), _resolves(names, "mouse"))
 
 
 def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
@@ -187,6 +219,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     """
     names = [str(n).strip() for n in names]
     given = taxon_name(taxon) if taxon is not None else None
+    prefixed = genome_prefix_note(names)
+    if prefixed is not None:  # no taxon makes them match: say what they are
+        return GeneNames(None, prefixed, GENOME_PREFIX_FIX)
     if names and sum(n.isdigit() for n in names) * 2 >= len(names):
         return _read_numbers(names, given)
     if given is not None:
@@ -202,6 +237,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
             f"only {share:.1%} of the gene names are {detected} genes (feature ids or another"
             " species' names?)",
         )
+    capitals = _capitals_note(names) if detected == "human" else None
+    if capitals is not None:
+        return GeneNames("mouse", capitals)
     return GeneNames(detected, "")
 
 
@@ -216,82 +254,14 @@ def require_gene_names(
     taxon= where none is given), otherwise."""
     read = read_gene_names(names, taxon)
     if read.taxon is None:
+        fix = fix or read.fix
         if fix is None:
             fix = "pass gene_key=COLUMN if a var column holds gene symbols"
             if taxon is None:  # given, it is no way out: the names did not read as its genes
                 fix += ", or taxon=human|mouse if the names are genes of that species"
         raise UsageError(f"{what} needs gene names and {read.note}; {fix}")
-    if read.note:
-        warnings.warn(read.note, NumericGeneIdWarning, stacklevel=2)
+    read.warn(stacklevel=2)
     return read.taxon
-
-
-@dataclass
-class MatchReport:
-    """How the data's genes met the store: counts by route, rate, misses, expression covered."""
-
-    n_genes: int
-    n_matched: int
-    by_route: dict[str, int]
-    unmatched: list[str]  # the first UNMATCHED_SHOWN unmatched names, in data order
-    data_taxon: str
-    store_taxon: str
-    expression_covered: float | None = None  # share of normalized expression on matched genes
-    n_store_genes: int = 0  # distinct store genes hit
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def match_rate(self) -> float:
-        return self.n_matched / self.n_genes if self.n_genes else 0.0
-
-    @property
-    def n_unmatched(self) -> int:
-        return self.n_genes - self.n_matched
-
-    def summary(self) -> str:
-        routes = ", ".join(f"{k} {v}" for k, v in self.by_route.items() if v)
-        covered = (
-            f"; {self.expression_covered:.1%} of expression covered"
-            if self.expression_covered is not None
-            else ""
-        )
-        return (
-            f"matched {self.n_matched}/{self.n_genes} genes ({self.match_rate:.1%}) to the"
-            f" {self.store_taxon} store ({routes or 'none'}){covered}"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values only (no None), so the report can live in `uns` of an h5ad file."""
-        out: dict[str, Any] = {
-            "n_genes": self.n_genes,
-            "n_matched": self.n_matched,
-            "n_unmatched": self.n_unmatched,
-            "match_rate": round(self.match_rate, 6),
-            "by_route": dict(self.by_route),
-            "unmatched": list(self.unmatched),
-            "data_taxon": self.data_taxon,
-            "store_taxon": self.store_taxon,
-            "n_store_genes": self.n_store_genes,
-            "warnings": list(self.warnings),
-            "summary": self.summary(),
-        }
-        if self.expression_covered is not None:
-            out["expression_covered"] = round(self.expression_covered, 6)
-        return out
-
-
-@dataclass
-class GeneMatch:
-    """Per data gene: the store GeneID (-1 when unmatched) and the route that found it."""
-
-    names: list[str]
-    gene_ids: np.ndarray  # int64, one per data gene
-    routes: list[str | None]
-    report: MatchReport
-
-    @property
-    def matched(self) -> np.ndarray:
-        return self.gene_ids != UNMATCHED
 
 
 def _orthologs() -> pd.DataFrame:
@@ -380,6 +350,9 @@ def match_genes(
     for i, g in enumerate(gene_ids):
         if g != UNMATCHED and int(g) not in store_ids:
             gene_ids[i], routes[i] = UNMATCHED, None
+    # "TBCE-1" beside "TBCE": a repeated symbol that var_names_make_unique renamed is that gene.
+    for i, j in made_unique_sources(names, gene_ids != UNMATCHED).items():
+        gene_ids[i], routes[i] = gene_ids[j], MADE_UNIQUE_ROUTE
     matched = gene_ids != UNMATCHED
     report = MatchReport(
         n_genes=len(names),

@@ -4,6 +4,7 @@ that says what is wrong and what to do, with no output and no temporary file lef
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -108,3 +109,18 @@ def test_a_query_cut_short_is_named_with_the_way_out(cells, tmp_path):
     line = one_line_error(result)
     assert f"{out} is cut short" in line and "copy it again" in line
     assert not (tmp_path / "p.h5ad").exists()
+
+
+def test_a_disk_that_fills_during_the_write_says_what_to_do(cells, monkeypatch):
+    # The room is checked before the copy; another process can still take it while the arrays
+    # are written. The line said only "No space left on device; nothing was written there".
+    out = cells.parent / "out.h5ad"
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(h5.ObsmWriter, "merge_uns", full)
+    line = _error_line(_embed(cells, out))
+    assert f"cannot write {out}: No space left on device; nothing was written there" in line
+    assert line.endswith("; free some space or write elsewhere")
+    assert _left(cells.parent) == []

@@ -136,15 +136,24 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-# What a file system answers a write it cannot take: full, over quota, over the size limit,
-# an I/O error, read-only.
-WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+# What a file system answers a write it cannot take (full, over quota, over the size limit, an
+# I/O error, read-only), and the way out the line ends with.
+WRITE_FIXES = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some space within the quota or write elsewhere",
+    errno.EFBIG: "raise the file size limit (ulimit -f) or write to another file system",
+    errno.EIO: "check the disk (dmesg) or write elsewhere",
+    errno.EROFS: "write elsewhere",
+}
+WRITE_ERRNOS = set(WRITE_FIXES)
+NOTHING_WRITTEN = "; nothing was written there"
 
 
 def write_failed(path: Path, exc: OSError) -> GenekbError:
     """One line for a write the file system refused (disk full, quota, file too large, I/O)."""
     reason = exc.strerror or str(exc) or exc.__class__.__name__
-    return GenekbError(f"cannot write {path}: {reason}; nothing was written there")
+    fix = f"; {WRITE_FIXES[exc.errno]}" if exc.errno in WRITE_FIXES else ""
+    return GenekbError(f"cannot write {path}: {reason}{NOTHING_WRITTEN}{fix}")
 
 
 def check_room(path: Path, need: int) -> None:

@@ -110,5 +110,5 @@ def annotate_h5ad(
         began=began,
     )
     report["chunked"] = {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler}
-    write_copy(path, Path(output), {OBS_KEY: labels}, UNS_KEY, {"annotate": uns_record(report)})
+    write_copy(ref, Path(output), {OBS_KEY: labels}, UNS_KEY, {"annotate": uns_record(report)})
     return report

@@ -58,7 +58,7 @@ EMBED_PARAMS = (
 
 def _query_record(path: Path) -> dict[str, Any]:
     """The query's uns["cellmodel"] (its embed record), checked to hold the view."""
-    with h5.h5py_module().File(str(path), "r") as f:
+    with h5.open_read(path) as f:
         if f"obsm/{VIEW_KEY}" not in f:
             raise GenekbError(
                 f"{path} has no obsm[{VIEW_KEY!r}]; run `cellmodel embed {path} --chunk-size N"
@@ -124,7 +124,7 @@ def _votes_task(
 
 def obs_columns(path: str | Path) -> list[str]:
     """The obs column names of an .h5ad file (its obs frame is not read)."""
-    with h5.h5py_module().File(str(path), "r") as f:
+    with h5.open_read(path) as f:
         return [str(c) for c in f["obs"].attrs.get("column-order", [])]
 
 
@@ -144,13 +144,14 @@ def write_obs(file: Any, columns: dict[str, Any]) -> None:
 
 
 def write_copy(
-    path: Path, output: Path, obs: dict[str, Any], uns_key: str, uns: dict[str, Any]
+    source: h5.MatrixRef, output: Path, obs: dict[str, Any], uns_key: str, uns: dict[str, Any]
 ) -> None:
-    """`output`: a copy of the .h5ad at `path` with the `obs` columns added and `uns` merged into
-    `uns[uns_key]`, renamed into place only when whole."""
+    """`output`: a copy of the .h5ad `source` was read from, with the `obs` columns added and
+    `uns` merged into `uns[uns_key]`, renamed into place only when whole."""
     added = sum(64 * len(v) for v in obs.values())  # a few columns of labels and scores
-    with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=h5.copy_size(path, added)) as tmp:
-        h5.copy_file(path, tmp)
+    need = h5.copy_size(source.path, added)
+    with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
+        h5.copy_file(source, tmp)
         with h5.ObsmWriter(tmp) as out:
             write_obs(out.file, obs)
             out.merge_uns(uns_key, uns)
@@ -183,7 +184,8 @@ def _labelled_reference(
 def _query_view(path: Path, n_features: int) -> tuple[h5.MatrixRef, int]:
     """The query's view, to be read in chunks, and its number of cells; its width checked against
     the reference's."""
-    view = h5.MatrixRef(str(path), f"obsm/{VIEW_KEY}", "var", f"obsm/{VIEW_KEY}")
+    key = f"obsm/{VIEW_KEY}"
+    view = h5.MatrixRef(str(path), key, "var", key, h5.stamp_of(path))
     with h5.ChunkReader(view) as reader:
         n_cells, dim = reader.shape
     if dim != n_features:
@@ -299,5 +301,5 @@ def classify_h5ad(
         key_added: pd.Categorical(predictions.astype(str)),
         f"{key_added}_confidence": confidence,
     }
-    write_copy(path, output, predicted, CLASSIFY_UNS_KEY, h5ad_safe(result))
+    write_copy(view, output, predicted, CLASSIFY_UNS_KEY, h5ad_safe(result))
     return result

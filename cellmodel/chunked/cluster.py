@@ -165,7 +165,7 @@ def write_obs_column(file: Any, key: str, values: pd.Categorical) -> None:
 
 
 def _write_output(
-    src: str,
+    src: h5.MatrixRef,
     output: Path,
     latent: np.ndarray,
     X_pca: np.ndarray,
@@ -178,7 +178,8 @@ def _write_output(
     n = latent.shape[0]
     categories = [str(i) for i in range(max(n_clusters, int(labels.max()) + 1))]
     added = latent.nbytes + X_pca.nbytes + 16 * n
-    with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=h5.copy_size(src, added)) as tmp:
+    need = h5.copy_size(src.path, added)
+    with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
         h5.copy_file(src, tmp)
         with h5.ObsmWriter(tmp) as out:
             for key, matrix in (("X_cellmodel", latent), ("X_pca_expr", X_pca)):
@@ -345,5 +346,5 @@ def cluster_h5ad(
     timings["diagnostics"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     record["pipeline_timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-    _write_output(path, Path(output), latent, X_pca, labels, result.n_clusters, record, chunk_size)
+    _write_output(ref, Path(output), latent, X_pca, labels, result.n_clusters, record, chunk_size)
     return record

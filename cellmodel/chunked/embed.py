@@ -245,7 +245,7 @@ def _write_output(
     added = 4 * src.n_cells * side.prepared.vectors.shape[1]  # one float32 view per cell
     need = h5.copy_size(src.ref.path, added)
     with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
-        h5.copy_file(passes.source.ref.path, tmp)
+        h5.copy_file(src.ref, tmp)
         with h5.ObsmWriter(tmp) as out:
             passes.write_view(out, side.prepared.vectors, side.weights)
             timings["weighted"] = time.perf_counter() - began

@@ -7,9 +7,10 @@ rows without reading all of them, so they are refused with the way out.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,44 @@ def h5py_module() -> Any:
 
 @dataclass(frozen=True)
 class MatrixRef:
-    """Where the matrix lives inside the file: its element path and its var frame's path."""
+    """Where the matrix lives inside the file: its element path and its var frame's path, and
+    the file's stamp when it was picked (None: not checked)."""
 
     path: str
     matrix: str  # "X", "raw/X" or "layers/<name>"
     var: str  # "var" or "raw/var"
     source: str  # label as cellmodel.io names it: "X", "raw", "layers/<name>"
+    stamp: tuple[int, int] | None = None
+
+
+def stamp_of(path: str | Path) -> tuple[int, int]:
+    """The file's size and modification time (ns): what changes when another process writes it."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def check_unchanged(ref: MatrixRef) -> None:
+    """GenekbError unless the file is as it was picked. A pass reads the file many times; one
+    rewritten or cut short in between would mix two files' cells, or fail in HDF5's words."""
+    if ref.stamp is None:
+        return
+    try:
+        now = stamp_of(ref.path)
+    except OSError:
+        now = None
+    if now != ref.stamp:
+        raise GenekbError(
+            f"{ref.path} changed while it was being read (another process wrote, moved or cut it);"
+            " run again once nothing else writes to it"
+        )
+
+
+def open_read(path: str | Path) -> Any:
+    """The HDF5 file at `path` opened read-only; a file that does not open is one line."""
+    try:
+        return h5py_module().File(str(path), "r")
+    except OSError as exc:
+        raise unreadable(Path(path), exc, "h5ad file") from None
 
 
 def _encoding(node: Any) -> str:
@@ -51,18 +84,14 @@ def _encoding(node: Any) -> str:
 
 def pick(path: str | Path, layer: str | None) -> MatrixRef:
     """The matrix `layer` names (None or "X", "raw", or a layer name), checked to exist."""
-    h5py = h5py_module()
     path = str(path)
     if not Path(path).is_file():
         raise GenekbError(f"{path} does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise unreadable(Path(path), exc, "h5ad file") from None
-    with f:
+    stamp = stamp_of(path)  # before the checks: a write during them shows at the first task
+    with open_read(path) as f:
         refuse_foreign_layout(f, Path(path))
         try:
-            return _checked_ref(f, path, layer)
+            return replace(_checked_ref(f, path, layer), stamp=stamp)
         except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
             # Arrays or attributes missing, or of the wrong kind: a damaged or hand-made file.
             raise GenekbError(f"{path} is a damaged .h5ad file ({reason(exc)})") from None
@@ -141,7 +170,8 @@ class ChunkReader:
 
     def __init__(self, ref: MatrixRef) -> None:
         self.ref = ref
-        self.file = h5py_module().File(ref.path, "r")
+        check_unchanged(ref)  # each task opens the file anew, possibly long after the pick
+        self.file = open_read(ref.path)
         node = self.file[ref.matrix]
         self.sparse = _encoding(node) == "csr_matrix"
         if self.sparse:
@@ -213,7 +243,7 @@ def read_frame(path: str | Path, key: str) -> pd.DataFrame:
     """obs / var (or raw/var) of an .h5ad file without touching its matrices."""
     from anndata.io import read_elem
 
-    with h5py_module().File(str(path), "r") as f:
+    with open_read(path) as f:
         try:
             return read_elem(f[key])
         except (KeyError, AttributeError, TypeError, ValueError, IndexError, OSError) as exc:
@@ -275,8 +305,12 @@ class ObsmWriter:
         write_elem(uns, key, merged)
 
 
-def copy_file(src: str | Path, dst: Path) -> None:
-    shutil.copyfile(src, dst)
+def copy_file(src: MatrixRef, dst: Path) -> None:
+    """The input file copied byte for byte to `dst`, checked unchanged before and after: the
+    copy carries the obs and var the passes read."""
+    check_unchanged(src)
+    shutil.copyfile(src.path, dst)
+    check_unchanged(src)
 
 
 COPY_SLACK = 4 << 20  # bytes of HDF5 metadata and uns written beside the new arrays

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow.dataset as pads
 
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError
-from genekb.fileio import atomic_path
+from genekb.fileio import NOTHING_WRITTEN, atomic_path
 from genekb.store.catalog_check import CATALOG_FILE
 from genekb.store.store import GENES_FILE, VECTORS_FILE, EmbeddingVersion, Store, TextVersion
 
@@ -325,7 +325,7 @@ def rebuild(store: Store) -> Path:
                 _write_catalog(tmp, target, versions, tags)
         except GenekbError as exc:  # a duckdb error, or a write refused (a folder in its place)
             reason = str(exc).removeprefix(f"cannot write {target}: ")
-            reason = reason.removesuffix("; nothing was written there")
+            reason = reason.partition(NOTHING_WRITTEN)[0]  # the catalog's own way out follows
             # It is derived, and written last: what the command wrote before it is in place.
             fix = "`genekb reindex` rewrites the catalog once it can be written"
             if target.is_dir():  # no rewrite replaces a folder: say what will

@@ -147,7 +147,9 @@ def _check(args: SimpleNamespace) -> None:
             args.plots, force=args.force, flag="--plots", files=("classify_confusion.png",)
         )
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
-    _warn_same_file(args.source, args.reference)
+    splits = (args.train_fraction, args.per_class, args.train_mask)
+    if all(value is None for value in splits):  # a split beside a reference is refused later
+        _warn_same_file(args.source, args.reference)
 
 
 def _warn_same_file(source: str, reference: Path | None) -> None:

@@ -25,13 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from cellmodel.annotate import fusion, score
-from cellmodel.annotate.channels import score_channels
-from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.methods import COMBINATIONS
-from cellmodel.annotate.params import setup
-from cellmodel.bench.annotate_eval.ontology_runs import DESIGN, load_groups
-from cellmodel.io import expression
-from cellmodel.markers import group_sums
+from cellmodel.bench.annotate_eval.ontology_runs import DESIGN, load_groups, score_file
 from genekb.store.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -48,14 +43,9 @@ def save(root: Path, out: Path, names: list[str]) -> None:
         own = sorted(set(truth.values()))
         channels = {}
         for vectors, seed in VECTORS:
-            group_key, groups = groups_of(adata, key)
-            params, cands = setup(group_key, own, None, None, gene_vectors=vectors, seed=seed)
-            expr = expression(adata)
-            sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
-            sc = score_channels(
-                expr.genes, sums, len(groups.categories), store, params, cands,
-                gene_totals=expr.X, taxon=None, build_missing=True, load_encoder=None,
-            )  # fmt: skip
+            sc, _, cands, groups = score_file(
+                adata, key, store, own, gene_vectors=vectors, seed=seed
+            )
             channels[f"{vectors}{seed}"] = {c: np.asarray(m) for c, m in sc.channel.items()}
         record = {
             "channels": channels,

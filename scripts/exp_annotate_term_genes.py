@@ -23,14 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from cellmodel.annotate import score
-from cellmodel.annotate.channels import score_channels
-from cellmodel.annotate.inputs import background_ids, groups_of, store_vectors
+from cellmodel.annotate.inputs import background_ids, store_vectors
 from cellmodel.annotate.methods import NATURAL_ZERO
-from cellmodel.annotate.params import setup
 from cellmodel.annotate.term_vectors import term_vectors
 from cellmodel.bench.annotate_eval import ontology_runs as runs
-from cellmodel.io import expression
-from cellmodel.markers import group_sums
 from genekb.store.store import Store
 
 LABEL_MAP = Path(__file__).resolve().parent / "annotate_label_map.csv"
@@ -50,14 +46,9 @@ def save(root: Path, out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         adata, label_key, truth = runs.load_groups(name, root / "datasets", LABEL_MAP)
-        key, groups = groups_of(adata, label_key)
-        params, cands = setup(key, None, None, None, gene_vectors="real", seed=0)
-        expr = expression(adata)
-        sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
-        sc = score_channels(
-            expr.genes, sums, len(groups.categories), store, params, cands,
-            gene_totals=expr.X, taxon=None, build_missing=True, load_encoder=None,
-        )  # fmt: skip
+        sc, params, cands, groups = runs.score_file(
+            adata, label_key, store, gene_vectors="real", seed=0
+        )
         data_ids = sc.mk.match.gene_ids[sc.mk.matched]
         measured = np.unique(data_ids)
         bg = background_ids(params.n_background)

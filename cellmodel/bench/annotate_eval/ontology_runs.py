@@ -89,26 +89,28 @@ def scored_matrices(
     """Every ranking over the whole ontology (groups × CL terms), the terms' CL ids, the group
     names, the seconds it took, each group's lineage signature scores and the species read."""
     began = time.perf_counter()
-    key, groups = groups_of(adata, label_key)
-    params, cands = setup(key, None, None, None, **settings)
-    expr = expression(adata)
-    sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
-    sc = score_channels(
-        expr.genes,
-        sums,
-        len(groups.categories),
-        store,
-        params,
-        cands,
-        gene_totals=expr.X,
-        taxon=None,
-        build_missing=True,
-        load_encoder=None,
-    )
+    sc, params, cands, groups = score_file(adata, label_key, store, **settings)
     matrices, _ = fusion.rankings(sc.channel, params.method)
     names = [str(c) for c in groups.categories]
     seconds = time.perf_counter() - began
     return matrices, [c.cl_id for c in cands.terms], names, seconds, sc.signature, sc.taxon
+
+
+def score_file(
+    adata: Any, label_key: str, store: Store, candidates: Any = None, **settings: Any
+) -> tuple[Any, Any, Any, Any]:
+    """Every channel of `annotate` over `candidates` (a user's list; None: the whole ontology)
+    for the groups of `obs[label_key]`, building missing gene vectors: the scored channels
+    (`channels.Scored`), the run's settings, its candidates and the groups."""
+    key, groups = groups_of(adata, label_key)
+    params, cands = setup(key, candidates, None, None, **settings)
+    expr = expression(adata)
+    sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
+    sc = score_channels(
+        expr.genes, sums, len(groups.categories), store, params, cands,
+        gene_totals=expr.X, taxon=None, build_missing=True, load_encoder=None,
+    )  # fmt: skip
+    return sc, params, cands, groups
 
 
 def calls_of(

@@ -20,6 +20,15 @@ _HGNC_MITO = re.compile(r"^MT-(CO|CYB|ND|ATP|RNR|T)([0-9A-Z]*)$")
 _NCBI_MITO_STEM = {"CO": "COX", "CYB": "CYTB", "T": "TRN"}
 
 
+# The 37 genes of the mitochondrial genome, by their HGNC names: 13 proteins, 2 rRNAs, 22 tRNAs.
+MITOCHONDRIAL_NAMES: tuple[str, ...] = (
+    *(f"MT-{g}" for g in ("ATP6", "ATP8", "CO1", "CO2", "CO3", "CYB", "ND1", "ND2", "ND3", "ND4")),
+    *(f"MT-{g}" for g in ("ND4L", "ND5", "ND6", "RNR1", "RNR2")),
+    *(f"MT-T{a}" for a in ("A", "C", "D", "E", "F", "G", "H", "I", "K", "L1", "L2", "M", "N")),
+    *(f"MT-T{a}" for a in ("P", "Q", "R", "S1", "S2", "T", "V", "W", "Y")),
+)
+
+
 def lookalike_note(names: Iterable[str]) -> str:
     """A note naming the first character outside ASCII in names that matched nothing, or "".
 

@@ -546,3 +546,23 @@ def test_an_unknown_method_lists_the_choices(fake_spec) -> None:
     for bad in ("texts", "text+text", "text+nothing"):
         with pytest.raises(UsageError, match="choose one of text, mentions, processes"):
             annotate(_islets(), _planted(fake_spec), groupby="kind", candidates=[BETA], method=bad)
+
+
+def test_mitochondrial_transcripts_are_no_group_markers(fake_spec) -> None:
+    # MT-CO1 and MT-ND1 (HGNC's names, as 10x files write them) highest in the alpha cells: they
+    # match their genes, but say how the cells fared, so the alpha markers are GCG and TTR
+    adata = _islets()
+    mito = np.zeros((adata.n_obs, 2), dtype=np.float32)
+    mito[(adata.obs["kind"] == "a").to_numpy()] = 400.0
+    adata = ad.concat([adata, ad.AnnData(mito, obs=adata.obs[[]])], axis=1, merge="first")
+    adata.var_names = [*adata.var_names[:-2], "MT-CO1", "MT-ND1"]
+    adata.obs = _islets().obs
+    report = report_of(
+        annotate(
+            adata, _planted(fake_spec), groupby="kind", candidates=[BETA, ALPHA, DELTA],
+            n_markers=3, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake",
+        )  # fmt: skip
+    )
+    alpha = next(e for e in report["groups"] if e["group"] == "a")
+    assert set(alpha["markers"][:2]) == {"GCG", "TTR"} and not {"COX1", "ND1"} & set(alpha["markers"])
+    assert report["gene_match"]["n_matched"] == adata.n_vars  # matched all the same

@@ -26,6 +26,7 @@ from cellmodel.annotate.inputs import (
     background_ids,
     embed_texts,
     group_markers,
+    mitochondrial_ids,
     reference,
     store_vectors,
 )
@@ -178,8 +179,12 @@ def _markers(
     symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
     matched = np.flatnonzero(match.matched)
     stats = sums.columns(matched).stats()
-    # room for genes sharing a GeneID
-    tops = group_markers(stats, params.n_markers * 2, params.markers)
+    # A group's mitochondrial transcripts say how its cells fared, not what they are (their cards
+    # speak of mitochondrial disease, of the brain and muscle): no marker names a kind from them.
+    handling = np.isin(match.gene_ids[matched], list(mitochondrial_ids()))
+    # room for genes sharing a GeneID, and for the mitochondrial ones left out
+    room = params.n_markers * 2 + int(handling.sum())
+    tops = [t[~handling[t]] for t in group_markers(stats, room, params.markers)]
     ids: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     for g in range(k):

@@ -17,6 +17,7 @@ from cellmodel.markers import VARIANCE_FLOOR, cell_groups, top_markers
 from cellmodel.sentences import SentenceCache, embed_sentences
 from genekb.encoders.registry import load as registry_load
 from genekb.errors import UsageError
+from genekb.genemap import MITOCHONDRIAL_NAMES, UNMATCHED, GeneIndex
 from genekb.sources.bundled import load_bundled
 from genekb.store.ids import default_tag
 from genekb.store.store import Store
@@ -35,6 +36,15 @@ def reference() -> pd.DataFrame:
     """The human gene table genes are mapped through (read once per process)."""
     table = load_bundled("human").table.select(["gene_id", "symbol", "aliases", "ensembl"])
     return table.to_pandas()
+
+
+@lru_cache(maxsize=1)
+def mitochondrial_ids() -> frozenset[int]:
+    """The human GeneIDs of the mitochondrial genome's genes (`MITOCHONDRIAL_NAMES`)."""
+    ref = reference()
+    index = GeneIndex(ref["gene_id"], ref["symbol"], ref["aliases"], ref["ensembl"])
+    found = index.resolve(list(MITOCHONDRIAL_NAMES))["gene_id"]
+    return frozenset(int(g) for g in found if g != UNMATCHED)
 
 
 @lru_cache(maxsize=4)

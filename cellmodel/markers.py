@@ -26,8 +26,13 @@ def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categori
     cell has none, when there is one group, or when there are more groups than half the cells
     (a cell id or a measured value, not a clustering: each group would be a cell or two)."""
     groups = pd.Categorical(column).remove_unused_categories()
-    if (np.asarray(groups.codes) < 0).any():
-        raise GenekbError(f"obs[{key!r}] has missing values; every cell needs a {noun}")
+    missing = int((np.asarray(groups.codes) < 0).sum())
+    if missing:
+        raise GenekbError(
+            f"obs[{key!r}] has no {noun} for {missing} of {len(groups)} cell(s); every cell needs"
+            f" one: fill them in (e.g. 'unlabelled'), or pass the others only"
+            f" (adata[adata.obs[{key!r}].notna()])"
+        )
     k, n = len(groups.categories), len(groups)
     if n == 0:
         raise GenekbError(f"obs[{key!r}] has no cells; pass cells of two or more {noun}s")

@@ -151,3 +151,17 @@ def test_classifying_the_reference_itself_is_warned_of(cells: Path) -> None:
     assert json.loads(result.stdout)["scores"]["accuracy"] == 1.0  # each cell found itself
     warning = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
     assert len(warning) == 1 and "the input is the --reference file" in warning[0], warning
+
+
+def test_groups_with_missing_values_say_how_many_and_what_to_do() -> None:
+    import pandas as pd
+
+    from cellmodel.markers import cell_groups
+    from genekb.errors import GenekbError
+
+    column = pd.Series(["a", None, "b", "a", None, "b"])
+    with pytest.raises(GenekbError) as caught:
+        cell_groups(column, "kind")
+    message = str(caught.value)
+    assert "no group for 2 of 6 cell(s)" in message and "fill them in" in message
+    assert "adata[adata.obs['kind'].notna()]" in message

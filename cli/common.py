@@ -31,8 +31,8 @@ from typer.core import TyperGroup
 
 from cli import restore_interrupts
 from cli.flags import as_flags
-from cli.plain import CONTROLS, ONE_LINE
-from genekb.errors import GenekbError, GenekbWarning, UsageError, notes_of
+from cli.plain import ONE_LINE
+from genekb.errors import CONTROL_ESCAPES, GenekbError, GenekbWarning, UsageError, notes_of
 from genekb.settings import env_number
 
 err = Console(stderr=True, emoji=False)  # ":x:" in a quoted value stays text
@@ -157,7 +157,7 @@ def print_json(document: Any) -> None:
 
 def info(message: str, *, markup: bool = False) -> None:
     """One message on stderr; `[x]` in it is text (it quotes names from files) unless `markup`."""
-    err.print(message.translate(CONTROLS), markup=markup, highlight=False, soft_wrap=True)
+    err.print(message.translate(CONTROL_ESCAPES), markup=markup, highlight=False, soft_wrap=True)
 
 
 PROGRESS_SECONDS = 10.0  # seconds between progress lines outside a terminal

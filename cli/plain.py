@@ -8,15 +8,14 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-# C0 and C1 control characters but tab and newline, as escapes: a hostile file's gene name may
-# hold an ESC sequence that would drive the terminal.
-CONTROLS = {c: f"\\x{c:02x}" for c in [*range(32), *range(0x7F, 0xA0)] if c not in (9, 10)}
-ONE_LINE = {**CONTROLS, 10: "\\n"}  # an error is one line
+from genekb.errors import CONTROL_ESCAPES
+
+ONE_LINE = {**CONTROL_ESCAPES, 10: "\\n"}  # an error is one line
 
 
 def plain(value: Any) -> Text:
     """`value` as text that rich prints literally (a `[/x]` in it raised MarkupError)."""
-    return value if isinstance(value, Text) else Text(str(value).translate(CONTROLS))
+    return value if isinstance(value, Text) else Text(str(value).translate(CONTROL_ESCAPES))
 
 
 class PlainTable(Table):

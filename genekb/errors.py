@@ -44,3 +44,8 @@ def notes_of(exc: BaseException) -> str:
 def add_note(exc: BaseException, note: str) -> None:
     """`exc.add_note(note)`, on Python 3.10 too (which lacks the method but keeps the list)."""
     exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
+
+
+# C0 and C1 control characters but tab and newline, as escapes, for names from files quoted in a
+# message or a report: a hostile gene name may hold an ESC sequence that would drive the terminal.
+CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), *range(0x7F, 0xA0)] if c not in (9, 10)}

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 
 from cellmodel.arguments import check_obs_column
+from cellmodel.knowledge.genes import bundled_index
 from cellmodel.knowledge.vectors import store_version, vectors_for
 from cellmodel.markers import VARIANCE_FLOOR, cell_groups, top_markers
 from cellmodel.sentences import SentenceCache, embed_sentences
 from genekb.encoders.registry import load as registry_load
 from genekb.errors import UsageError
-from genekb.genemap import MITOCHONDRIAL_NAMES, UNMATCHED, GeneIndex
+from genekb.genemap import MITOCHONDRIAL_NAMES, UNMATCHED
 from genekb.sources.bundled import load_bundled
 from genekb.store.ids import default_tag
 from genekb.store.store import Store
@@ -41,9 +42,7 @@ def reference() -> pd.DataFrame:
 @lru_cache(maxsize=1)
 def mitochondrial_ids() -> frozenset[int]:
     """The human GeneIDs of the mitochondrial genome's genes (`MITOCHONDRIAL_NAMES`)."""
-    ref = reference()
-    index = GeneIndex(ref["gene_id"], ref["symbol"], ref["aliases"], ref["ensembl"])
-    found = index.resolve(list(MITOCHONDRIAL_NAMES))["gene_id"]
+    found = bundled_index("human").resolve(list(MITOCHONDRIAL_NAMES))["gene_id"]
     return frozenset(int(g) for g in found if g != UNMATCHED)
 
 

@@ -304,3 +304,17 @@ def test_a_call_the_marker_table_names_off_its_line_goes_up_to_what_both_support
     line = _row(ids, {T_CELL: 6.0, "CL:0000789": 4.0})[None]
     same = lineage.walk_calls(default, cands, "on", False, table=line)[0]
     assert same.cl_id == NAIVE_CD4 and not same.abstained
+
+
+def test_a_kind_whose_own_signature_genes_are_unmeasured_gets_none() -> None:
+    from cellmodel.annotate import markerdb
+    from cellmodel.annotate.signatures import signatures
+
+    genes = sorted(markerdb.load_table()["gene"].unique())
+    full = signatures(genes)
+    assert len(full["T cell"]) == 20
+    # a panel without the T-cell signature's genes: the next-best genes are not a signature
+    # (in a 240-gene file they were housekeeping genes read as "T cell")
+    panel = [g for g in genes if g not in set(full["T cell"])]
+    assert "T cell" not in signatures(panel)
+    assert signatures(panel)["B cell"] == [g for g in full["B cell"] if g in set(panel)]

@@ -7,9 +7,11 @@ signature reads the group's own expression instead.
 A kind's signature (one per kind of `kinds.LEVELS`) comes from the CellConsensus marker table
 (`markerdb`): for each gene, the share of the kind's table terms (CL terms in its subtree) that
 list it among their `markerdb.DB_TOP_K` best genes, minus its largest share among the kind's
-siblings (the other kinds refining the same parent); the `N_SIGNATURE` genes the data measure
-with the largest such lead, and a lead of at least `MIN_LEAD`, form the signature (none where
-fewer than `MIN_MEASURED` qualify: a file measuring a few hundred genes). A group's
+siblings (the other kinds refining the same parent). The kind's `N_SIGNATURE` genes of the
+largest such lead (at least `MIN_LEAD`) over the whole table are its signature, and the file
+scores those of them it measures; a kind with fewer than `MIN_MEASURED` of them measured gets
+none. The signature is the kind's, not the file's: a file measuring a few hundred genes does not
+get, in its place, the next genes down the list (on such a panel, housekeeping genes). A group's
 score for a kind is the mean percentile of the signature genes' mean expression among all the
 group's measured genes, mapped to [-1, 1] (0: as expressed as a typical gene). No label is read.
 
@@ -60,8 +62,7 @@ def _shares(cache_dir: str | None) -> pd.DataFrame:
 def signatures(data_symbols: list[str], cache_dir: str | None = None) -> dict[str, list[str]]:
     """kind -> its signature genes among `data_symbols` (module docstring)."""
     shares = _shares(cache_dir)
-    measured = [g for g in dict.fromkeys(data_symbols) if g in shares.columns]
-    shares = shares[measured]
+    measured = set(data_symbols)
     out: dict[str, list[str]] = {}
     for level in LEVELS:
         for kind, (parent, _) in level.items():
@@ -71,7 +72,8 @@ def signatures(data_symbols: list[str], cache_dir: str | None = None) -> dict[st
             siblings = [k for k in siblings if k in shares.index]
             rival = shares.loc[siblings].max(axis=0) if siblings else 0.0
             lead = (shares.loc[kind] - rival).sort_values(ascending=False, kind="stable")
-            chosen = lead[lead >= MIN_LEAD].index[:N_SIGNATURE]
+            top = lead[lead >= MIN_LEAD].index[:N_SIGNATURE]
+            chosen = [g for g in top if g in measured]
             if len(chosen) >= MIN_MEASURED:
                 out[kind] = list(chosen)
     return out

@@ -1,0 +1,69 @@
+"""Hostile input to both command lines, tenth sweep: files a newer genekb wrote, output paths
+that name a folder, remote waits beyond what a socket takes, and `-` where a file is read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genekb.store.hashing import sha256_json
+from genekb.store.remote_index import INDEX
+from genekb.store.store import Store
+from tests.conftest import one_line_error, run_cellmodel
+from tests.conftest import run_genekb as run
+from tests.test_hostile_cli6 import _rewrite_header
+from tests.test_remote import build_tags
+
+UPGRADE = "written by a newer genekb"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A store holding tag t0."""
+    store = Store.open(tmp_path / "store", create=True)
+    build_tags(store, "t0")
+    return store.root
+
+
+# ---- files a newer genekb wrote ----------------------------------------------------------------
+
+
+def test_a_tags_file_of_a_newer_format_is_kept_and_never_re_signed(root):
+    # It was "corrupt; delete it and set tags again" (losing every tag), and
+    # `reindex --resign-tags` rewrote it in the older format, vouching for what it never read.
+    tags = root / "tags.json"
+    tags.write_text(tags.read_text().replace("genekb-tags/1", "genekb-tags/2"))
+    before = tags.read_bytes()
+    result = run("list", "--root", str(root))
+    assert UPGRADE in result.stderr and "delete it" not in result.stderr
+    line = one_line_error(run("reindex", "--resign-tags", "--root", str(root)))
+    assert UPGRADE in line and "pip install -U" in line
+    assert tags.read_bytes() == before
+
+
+def test_a_store_export_or_remote_of_a_newer_format_says_to_upgrade(root, tmp_path):
+    # Each said only "of format 'genekb-…/2', not genekb-…/1", no way out.
+    sent = tmp_path / "sent.tar"
+    assert run("export", "t0", str(sent), "--root", str(root)).exit_code == 0
+    newer = _rewrite_header(
+        sent, tmp_path / "newer.tar", lambda h: h.update(format="genekb-store/2")
+    )
+    assert UPGRADE in one_line_error(run("import", str(newer), "--root", str(tmp_path / "new")))
+    assert not (tmp_path / "new").exists()
+
+    pub = tmp_path / "pub"
+    assert run("publish", str(pub), "--root", str(root)).exit_code == 0
+    index = json.loads((pub / INDEX).read_text())
+    body = {k: v for k, v in index.items() if k != "sha256"} | {"format": "genekb-remote/2"}
+    (pub / INDEX).write_text(json.dumps({**body, "sha256": sha256_json(body)}))
+    assert UPGRADE in one_line_error(run("remote", "ls", str(pub)))
+
+    marker = root / "genekb-store.json"
+    marker.write_text(marker.read_text().replace("genekb-store/1", "genekb-store/2"))
+    line = one_line_error(run("list", "--root", str(root)))
+    assert UPGRADE in line and "pip install -U genekb-cellmodel" in line
+    marker.write_text(marker.read_text().replace("genekb-store/2", "other-tool/7"))
+    line = one_line_error(run("list", "--root", str(root)))
+    assert "not genekb-store/1" in line and UPGRADE not in line

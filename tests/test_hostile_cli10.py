@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from genekb.store import remote_io
 from genekb.store.hashing import sha256_json
 from genekb.store.remote_index import INDEX
 from genekb.store.store import Store
-from tests.conftest import one_line_error, run_cellmodel
+from tests.conftest import one_line_error
 from tests.conftest import run_genekb as run
+from tests.remote_servers import free_port
 from tests.test_hostile_cli6 import _rewrite_header
 from tests.test_remote import build_tags
 
@@ -67,3 +69,33 @@ def test_a_store_export_or_remote_of_a_newer_format_says_to_upgrade(root, tmp_pa
     marker.write_text(marker.read_text().replace("genekb-store/2", "other-tool/7"))
     line = one_line_error(run("list", "--root", str(root)))
     assert "not genekb-store/1" in line and UPGRADE not in line
+
+
+# ---- waits on a remote -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timeout", ["inf", "1e10"])
+def test_a_timeout_no_socket_takes_is_one_usage_line(root, tmp_path, timeout):
+    # Each was "unexpected OverflowError: timestamp out of range for platform time_t" once the
+    # first request went out.
+    url = f"http://127.0.0.1:{free_port()}"
+    for args in (
+        ("pull", url, "--root", str(tmp_path / "new")),
+        ("remote", "ls", url),
+        ("publish", str(tmp_path / "pub"), "--root", str(root)),
+    ):
+        line = one_line_error(run(*args, "--timeout", timeout), code=2)
+        assert "--timeout" in line and "86,400 seconds" in line
+    assert not (tmp_path / "new").exists() and not (tmp_path / "pub").exists()
+
+
+def test_many_retries_wait_at_most_a_minute_each(tmp_path, monkeypatch):
+    # The waits doubled without end: --retries 20 slept 0.5 * 2**19 s (three days) before its
+    # last try, and past 1,024 retries the wait was "unexpected OverflowError".
+    waits: list[float] = []
+    monkeypatch.setattr(remote_io.time, "sleep", waits.append)
+    url = f"http://127.0.0.1:{free_port()}"
+    args = ("pull", url, "--retries", "20", "--timeout", "0.5", "--root", str(tmp_path / "new"))
+    assert "after 21 tries" in one_line_error(run(*args))
+    assert len(waits) == 20 and max(waits) == remote_io.MAX_BACKOFF_S
+    assert waits[:3] == [0.5, 1.0, 2.0]

@@ -12,7 +12,7 @@ from genekb.store import remote_io
 from genekb.store.hashing import sha256_json
 from genekb.store.remote_index import INDEX
 from genekb.store.store import Store
-from tests.conftest import one_line_error
+from tests.conftest import blobs, one_line_error, run_cellmodel
 from tests.conftest import run_genekb as run
 from tests.remote_servers import free_port
 from tests.test_hostile_cli6 import _rewrite_header
@@ -99,3 +99,41 @@ def test_many_retries_wait_at_most_a_minute_each(tmp_path, monkeypatch):
     assert "after 21 tries" in one_line_error(run(*args))
     assert len(waits) == 20 and max(waits) == remote_io.MAX_BACKOFF_S
     assert waits[:3] == [0.5, 1.0, 2.0]
+
+
+# ---- output paths that name a folder, and `-` where a file is read -----------------------------
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cells") / "cells.h5ad"
+    blobs(30, dim=20, counts=True).write_h5ad(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "flag"),
+    [
+        (run, ["export", "t0"], None),
+        (run_cellmodel, ["embed", "{cells}"], "-o"),
+        (run_cellmodel, ["cluster", "{cells}", "--no-semantic"], "-o"),
+        (run_cellmodel, ["classify", "{cells}", "--label-key", "group"], "--output"),
+        (run_cellmodel, ["annotate", "{cells}", "--candidates", "a;b"], "-o"),
+        (run_cellmodel, ["annotate", "{cells}", "--candidates", "a;b"], "--markdown"),
+    ],
+)
+def test_a_file_output_ending_in_a_slash_is_refused(root, cells, tmp_path, app, args, flag):
+    # Path() drops the slash: `export t0 out/` wrote a tar named `out`, `-o run.h5ad/` a file
+    # `run.h5ad`; and `-o ""` was called "output . is a directory".
+    words = [a.format(cells=cells) for a in args]
+    for target, says in ((f"{tmp_path}/new/", "names a folder"), ("", "it is empty")):
+        given = [target] if flag is None else [flag, target]
+        line = one_line_error(app(*words, *given, "--root", str(root)), code=2)
+        assert says in line
+    assert not (tmp_path / "new").exists()
+
+
+def test_explain_from_stdin_says_it_reads_a_path(cells):
+    # It said "- does not exist; write one with `cellmodel cluster IN -o FILE`".
+    line = one_line_error(run_cellmodel("explain", "-"))
+    assert "not from - (stdin)" in line and "does not exist" not in line

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from genekb.errors import UsageError
+from genekb.eval.evaluate import evaluate
 from genekb.store import remote_io
 from genekb.store.hashing import sha256_json
 from genekb.store.remote_index import INDEX
@@ -137,3 +139,31 @@ def test_explain_from_stdin_says_it_reads_a_path(cells):
     # It said "- does not exist; write one with `cellmodel cluster IN -o FILE`".
     line = one_line_error(run_cellmodel("explain", "-"))
     assert "not from - (stdin)" in line and "does not exist" not in line
+
+
+# ---- repetitions beyond any run ----------------------------------------------------------------
+
+
+def test_a_billion_seeds_is_one_usage_line_not_a_process_out_of_memory(root, tmp_path, monkeypatch):
+    # `eval --seeds 1000000000` and `bench --seeds 1000000000` first built the list of every seed:
+    # the process grew until the kernel killed it (exit 137), with no word.
+    def no_run(*args, **kwargs):
+        raise AssertionError("the benchmark started")
+
+    monkeypatch.setattr("cellmodel.bench.run_bench", no_run)
+    too_many = "1001"  # refused as a billion is, without a billion's risk before the fix
+    line = one_line_error(run("eval", "t0", "--seeds", too_many, "--root", str(root)), code=2)
+    assert "--seeds" in line and "1000" in line
+    bench = (
+        "bench",
+        "--datasets",
+        "synthetic-60",
+        "--seeds",
+        too_many,
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert "--seeds" in one_line_error(run_cellmodel(*bench), code=2)
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(UsageError, match="1 to 1,000 seeds"):
+        evaluate([Store.open(root).version("t0")], seeds=10**9)

@@ -11,6 +11,7 @@ import typer
 
 from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
 from cli.cellmodel_args import (
+    FILE_OUTPUT,
     DaskAddressOpt,
     GeneKeyOpt,
     JsonOpt,
@@ -118,10 +119,12 @@ _PerCellOpt = Annotated[
     ),
 ]
 _MarkdownOpt = Annotated[
-    Path | None, typer.Option(help="Also write the Markdown report to this file.")
+    Path | None,
+    typer.Option(**FILE_OUTPUT, help="Also write the Markdown report to this file."),
 ]
 _OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write the annotated AnnData (.h5ad).")
+    Path | None,
+    typer.Option("--output", "-o", **FILE_OUTPUT, help="Write the annotated AnnData (.h5ad)."),
 ]
 _ChunkSizeOpt = Annotated[
     int | None,

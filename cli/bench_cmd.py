@@ -14,6 +14,7 @@ from cli.cellmodel_args import GeneKeyOpt, LayerOpt, RootOpt
 from cli.common import as_flags, handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_dir
+from genekb.settings import MAX_SEEDS
 
 BENCH_FILES = ("bench.json", "bench.md", "ari.png")  # what a run writes into --out
 
@@ -60,7 +61,11 @@ _MethodsOpt = Annotated[
 ]
 _SeedsOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="Seeds per (dataset, method): 0..N-1 (default 5; 1 with --scale)."),
+    typer.Option(
+        min=1,
+        max=MAX_SEEDS,
+        help="Seeds per (dataset, method): 0..N-1 (default 5; 1 with --scale).",
+    ),
 ]
 _OutOpt = Annotated[
     Path | None,

@@ -42,6 +42,7 @@ from cli.cluster_cmd import register as register_cluster
 from cli.common import as_flags, handle_errors, info, make_app, print_json
 from cli.datasets_cmd import register as register_datasets
 from genekb.errors import GenekbError
+from genekb.fileio import is_stdin
 
 app = make_app(
     "cellmodel",
@@ -181,6 +182,8 @@ def explain(
     from cellmodel.explain import explain as run_explain
     from cellmodel.explain import store_of, to_markdown
 
+    if is_stdin(source):
+        raise GenekbError("explain reads an .h5ad file by its path, not from - (stdin)")
     if not source.exists():
         raise GenekbError(f"{source} does not exist; write one with `cellmodel cluster IN -o FILE`")
     adata = io.read(source)

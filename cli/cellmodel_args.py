@@ -3,6 +3,7 @@ writing the output."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,11 +48,28 @@ AllGenesOpt = Annotated[
         "--all-genes", help="Vectors for every matched gene, not only the ones the view reads."
     ),
 ]
+
+
+def file_path(value: str) -> Path:
+    """A file output as typed: empty, or ending in '/' (a folder's name), is refused as a usage
+    error before `Path` turns them into '.' and a name without the slash (the file was written
+    under the folder's name)."""
+    if not value:
+        raise typer.BadParameter("it is empty; give a file name")
+    if value.endswith(("/", os.sep)):
+        raise typer.BadParameter(
+            f"{value!r} ends in '/', so it names a folder; give a file name (in it: {value}NAME)"
+        )
+    return Path(value)
+
+
+FILE_OUTPUT: dict[str, Any] = {"parser": file_path, "metavar": "<path>"}  # a file output's option
 InputArg = Annotated[
     str, typer.Argument(help="An .h5ad file, a 10x folder, a CSV/TSV, or a dataset name.")
 ]
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write the AnnData here (.h5ad).")
+    Path | None,
+    typer.Option("--output", "-o", **FILE_OUTPUT, help="Write the AnnData here (.h5ad)."),
 ]
 ForceOpt = Annotated[bool, typer.Option(help="Overwrite an existing output file.")]
 GeneKeyOpt = Annotated[

@@ -36,6 +36,7 @@ LIBRARY_FLAGS = {
     "gene_vectors": "--gene-vectors",
     "across_groups": "--across-groups",
     "small_classes": "--small-classes",
+    "timeout": "--timeout",
 }
 _PARAMETER = re.compile(r"\b(" + "|".join(LIBRARY_FLAGS) + r")=(\S?)")
 # A refused choice names its parameter without "=": `unknown gene_vectors 'x'; choose one of`

@@ -12,6 +12,7 @@ import typer
 from cli.cellmodel_args import StoreRootOpt
 from cli.common import handle_errors, info, print_json
 from genekb.encoders.registry import DEFAULT_MODEL
+from genekb.settings import MAX_SEEDS
 from genekb.templates import DEFAULT_TEMPLATE
 
 DEFAULT_REF = f"human/{DEFAULT_TEMPLATE}/{DEFAULT_MODEL}"
@@ -42,7 +43,9 @@ _TaskOpt = Annotated[
         " (default: both bundled tasks).",
     ),
 ]
-_SeedsOpt = Annotated[int, typer.Option(min=1, help="Repetitions of the fold split.")]
+_SeedsOpt = Annotated[
+    int, typer.Option(min=1, max=MAX_SEEDS, help="Repetitions of the fold split.")
+]
 _FoldsOpt = Annotated[int, typer.Option(min=2, help="Cross-validation folds.")]
 _ControlsOpt = Annotated[
     bool,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.cellmodel_args import JsonOpt, StoreRootOpt
+from cli.cellmodel_args import JsonOpt, StoreRootOpt, file_path
 from cli.common import handle_errors, info, print_json
 from genekb.store.store import Store
 
@@ -25,7 +25,11 @@ def register(app: typer.Typer) -> None:
 def export(
     ref: Annotated[str, typer.Argument(help="Version id or tag.")],
     file: Annotated[
-        Path, typer.Argument(help="Output file: .tar, or .tar.gz / .tar.bz2 / .tar.xz compressed.")
+        Path,
+        typer.Argument(
+            parser=file_path,
+            help="Output file: .tar, or .tar.gz / .tar.bz2 / .tar.xz compressed.",
+        ),
     ],
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
     root: StoreRootOpt = None,

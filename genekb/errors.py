@@ -49,3 +49,25 @@ def add_note(exc: BaseException, note: str) -> None:
 # C0 and C1 control characters but tab and newline, as escapes, for names from files quoted in a
 # message or a report: a hostile gene name may hold an ESC sequence that would drive the terminal.
 CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), *range(0x7F, 0xA0)] if c not in (9, 10)}
+
+
+def is_newer_format(found: object, expected: str) -> bool:
+    """Whether the recorded format `found` is a later "family/N" of `expected`'s family: a file
+    a newer genekb wrote, which this one must refuse without calling it damaged."""
+    family, _, number = expected.rpartition("/")
+    if not isinstance(found, str):
+        return False
+    found_family, _, found_number = found.rpartition("/")
+    digits = found_number.isascii() and found_number.isdigit()
+    return found_family == family and digits and int(found_number) > int(number)
+
+
+def format_words(found: object, expected: str) -> str:
+    """A refusal's words for the recorded format `found` where `expected` was looked for: a newer
+    genekb's says to keep the file and upgrade; anything else is not genekb's."""
+    if is_newer_format(found, expected):
+        return (
+            f"format {found!r}, written by a newer genekb (this one reads {expected}); keep it"
+            " and upgrade genekb (pip install -U genekb-cellmodel)"
+        )
+    return f"format {found!r}, not {expected}"

@@ -17,6 +17,9 @@ from genekb.errors import UsageError
 VERBOSITY_LEVELS = {0: "error", 1: "warning", 2: "info", 3: "hint"}
 # A step shows a bar only when it lasts longer than this (a quick step stays silent).
 PROGRESS_DELAY_S = 2.0
+# Repetitions (seeds) of an evaluation or a benchmark: each is a full run, so more than this is
+# a typo, and a billion would first fill memory with their list.
+MAX_SEEDS = 1000
 
 
 def install_home(name: str, env: str) -> Path:

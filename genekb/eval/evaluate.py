@@ -14,6 +14,7 @@ from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, 
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
 from genekb.eval.tasks import DEFAULT_TASKS, MIN_PER_CLASS, Task, match_task, resolve_task
+from genekb.settings import MAX_SEEDS
 from genekb.store.store import EmbeddingVersion
 
 MIN_FOUND = 20  # fewer matched genes than this cannot support a 5-fold probe
@@ -123,8 +124,8 @@ def evaluate(
     training folds. Returns one JSON-ready document."""
     if not versions:
         raise UsageError("no embedding version to evaluate")
-    if seeds < 1 or folds < 2:
-        raise UsageError("need at least 1 seed and 2 folds")
+    if not 1 <= seeds <= MAX_SEEDS or folds < 2:
+        raise UsageError(f"need 1 to {MAX_SEEDS:,} seeds and at least 2 folds")
     unknown = [n for n in feature_sets if n not in FEATURE_SETS]
     if unknown:
         raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")

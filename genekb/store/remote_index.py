@@ -20,7 +20,7 @@ import json
 import re
 from typing import Any
 
-from genekb.errors import IntegrityError
+from genekb.errors import IntegrityError, format_words
 from genekb.store.content import CONTENT_KEY
 from genekb.store.hashing import sha256_json
 from genekb.store.ids import tag_problem
@@ -85,7 +85,7 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
         raise refuse("a JSON document nested deeper than an index ever is") from None
     if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
         found = data.get("format") if isinstance(data, dict) else None
-        raise refuse(f"an index of format {found!r}, not {INDEX_FORMAT}")
+        raise refuse(f"an index of {format_words(found, INDEX_FORMAT)}")
     body = {k: v for k, v in data.items() if k != "sha256"}
     if set(body) != {"format", "published", "tags", "versions"}:
         raise refuse("its fields are not those of an index")

@@ -46,6 +46,10 @@ Progress = Callable[[int], None]  # called with the bytes of each chunk as it ar
 CHUNK = 1 << 20
 # Local write errors that a retry cannot mend (read-only file system, no space, over quota).
 LASTING_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+# The longest wait for a remote a socket takes is some 30 years (a platform time_t); a day is
+# beyond any transfer's silence. Retries wait twice as long each time, up to MAX_BACKOFF_S.
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.1, 86_400.0
+MAX_BACKOFF_S = 60.0
 MIN_RATE = 1024  # bytes a second, over each `timeout` window; slower is a stalled transfer
 
 
@@ -64,6 +68,11 @@ class Remote:
         if not isinstance(url, str) or not url.strip():
             raise UsageError("a remote is a URL or a folder, not an empty name")
         self.url = checked_url(url)
+        if not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:  # nan too
+            raise UsageError(
+                f"timeout={timeout:g} is no wait for a remote; give {MIN_TIMEOUT_S:g} to"
+                f" {MAX_TIMEOUT_S:,.0f} seconds (a day)"
+            )
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.progress = progress
         self.fetched_bytes = 0
@@ -117,7 +126,7 @@ class Remote:
                         f"{self.where(name)}: {reason(exc)} (after {n + 1} tries); check the "
                         "remote and run the command again (verified files are kept)"
                     ) from None
-                time.sleep(self.backoff * 2**n)
+                time.sleep(min(self.backoff * 2 ** min(n, 32), MAX_BACKOFF_S))
         raise AssertionError("unreachable")
 
     def _open_http(self, name: str, start: int = 0) -> Any:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from genekb.errors import GenekbError, IntegrityError, UsageError
+from genekb.errors import GenekbError, IntegrityError, UsageError, format_words
 from genekb.fileio import atomic_path, check_output_file, read_regular, require_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY, content_and_problems
@@ -112,7 +112,7 @@ def _read_header(tar: tarfile.TarFile, source: Path) -> dict[str, Any]:
         raise GenekbError(f"{source} is not a genekb export (no {EXPORT_MARKER})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         found = header.get("format") if isinstance(header, dict) else None
-        raise GenekbError(f"{source} is an export of format {found!r}, not {FORMAT}")
+        raise GenekbError(f"{source} is an export of {format_words(found, FORMAT)}")
     versions = header.get("versions")
     if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
         raise GenekbError(

@@ -34,7 +34,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError
+from genekb.errors import (
+    DamagedVersionWarning,
+    GenekbError,
+    IntegrityError,
+    UsageError,
+    format_words,
+)
 from genekb.fileio import atomic_write, check_output_dir, pid_alive, read_regular
 from genekb.store import integrity
 from genekb.store.ids import tag_problem
@@ -138,7 +144,7 @@ class Store:
                 ) from None
             if not isinstance(info, dict) or info.get("format") != FORMAT:
                 found = info.get("format") if isinstance(info, dict) else None
-                raise GenekbError(f"{path} is a store of format {found!r}, not {FORMAT}")
+                raise GenekbError(f"{path} is a store of {format_words(found, FORMAT)}")
             return cls(path)
         # A concurrent creator's marker being written is not foreign content.
         entries = {e for e in entries if not e.startswith(f".{MARKER}.")}

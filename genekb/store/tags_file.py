@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError, IntegrityError
+from genekb.errors import GenekbError, IntegrityError, format_words, is_newer_format
 from genekb.fileio import read_regular
 from genekb.store.hashing import sha256_json
 from genekb.store.ids import tag_problem
@@ -24,6 +24,14 @@ def _json_or_none(path: Path) -> Any:
         return None
 
 
+def _refuse_newer(path: Path, data: Any) -> None:
+    """IntegrityError where a newer genekb wrote the file: "corrupt; delete it" would lose its
+    tags, and re-signing would rewrite them in this version's format."""
+    found = data.get("format") if isinstance(data, dict) else None
+    if is_newer_format(found, TAGS_FORMAT):
+        raise IntegrityError(f"{path} is of {format_words(found, TAGS_FORMAT)}")
+
+
 def _names_to_ids(tags: Any) -> bool:
     return isinstance(tags, dict) and all(
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
@@ -36,6 +44,7 @@ def read_tags_file(path: Path) -> tuple[dict[str, str], str]:
     if not path.exists():
         return {}, "absent"
     data = _json_or_none(path)
+    _refuse_newer(path, data)
     signed = isinstance(data, dict) and data.get("format") == TAGS_FORMAT
     if signed and set(data) != {"format", "tags", "sha256"}:
         data = None  # a signed file holds these three keys and nothing else
@@ -59,6 +68,7 @@ def tags_as_they_are(path: Path) -> dict[str, str]:
     none."""
     exists = path.exists() or path.is_symlink()
     data = _json_or_none(path) if exists else {}
+    _refuse_newer(path, data)
     tags = data.get("tags") if isinstance(data, dict) and "format" in data else data
     if not _names_to_ids(tags):
         raise IntegrityError(f"{path} is corrupt; delete it and set tags again")

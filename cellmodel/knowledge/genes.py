@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UsageError
-from genekb.genemap import UNMATCHED, GeneIndex
+from genekb.genemap import UNMATCHED, GeneIndex, spreadsheet_date_note, spreadsheet_dates
 from genekb.records import TAXA
 
 # The module, not its names: tests swap bundled's tables (monkeypatch) and must reach here.
@@ -59,6 +59,10 @@ class LowMatchWarning(UserWarning):
 
 class NumericGeneIdWarning(GenekbWarning):
     """Numeric gene names were read as Entrez GeneIDs."""
+
+
+class SpreadsheetDateWarning(UserWarning):
+    """Some unmatched gene names are dates a spreadsheet made of symbols (MARCH1 -> "1-Mar")."""
 
 
 class GeneNameFormWarning(GenekbWarning):
@@ -354,11 +358,12 @@ def match_genes(
     for i, j in made_unique_sources(names, gene_ids != UNMATCHED).items():
         gene_ids[i], routes[i] = gene_ids[j], MADE_UNIQUE_ROUTE
     matched = gene_ids != UNMATCHED
+    unmatched = [n for n, m in zip(names, matched, strict=True) if not m]
     report = MatchReport(
         n_genes=len(names),
         n_matched=int(matched.sum()),
         by_route=dict(Counter(r for r in routes if r is not None)),
-        unmatched=[n for n, m in zip(names, matched, strict=True) if not m][:UNMATCHED_SHOWN],
+        unmatched=unmatched[:UNMATCHED_SHOWN],
         data_taxon=data_name,
         store_taxon=store_name,
         expression_covered=expression_share(X, matched) if X is not None else None,
@@ -376,4 +381,8 @@ def match_genes(
         )
         report.warnings.append(message)
         warnings.warn(message, LowMatchWarning, stacklevel=2)
+    dates = spreadsheet_date_note(spreadsheet_dates(unmatched))
+    if dates:
+        report.warnings.append(dates)
+        warnings.warn(dates, SpreadsheetDateWarning, stacklevel=2)
     return GeneMatch(names=names, gene_ids=gene_ids, routes=routes, report=report)

@@ -7,7 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellmodel.knowledge.genes import SpreadsheetDateWarning, match_genes
+import genekb.sources.bundled as bundled
+from cellmodel.knowledge.genes import (
+    GeneNameFormWarning,
+    SpreadsheetDateWarning,
+    bundled_index,
+    match_genes,
+    read_gene_names,
+    require_gene_names,
+)
 from genekb.genemap import spreadsheet_dates
 from genekb.store.store import Store
 
@@ -52,3 +60,48 @@ def test_genekb_build_counts_the_dates_and_says_what_to_do(tmp_path, capsys) -> 
     err = capsys.readouterr().err
     assert "5 gene names are dates ('1-Mar', '2-Sep', '1-Dec')" in err
     assert "re-export the table with the gene column as text" in err
+
+
+needs_both = pytest.mark.skipif(
+    not {"human", "mouse"} <= set(bundled.available_taxa()),
+    reason="bundled human and mouse snapshots are not both installed",
+)
+
+
+def _coding(taxon: str, n: int, only: bool | None = None) -> list[str]:
+    """`n` protein-coding symbols of `taxon`: any, only those the other species lacks (True),
+    or only those it has too, ignoring case (False)."""
+    table = bundled.load_bundled(taxon).table.to_pandas()
+    symbols = table.loc[table["gene_type"] == "protein-coding", "symbol"].astype(str).tolist()
+    symbols = np.random.default_rng(0).permutation(symbols).tolist()
+    if only is not None:
+        other = bundled_index("mouse" if taxon == "human" else "human")
+        theirs = other.resolve(symbols)["gene_id"].to_numpy() >= 0
+        symbols = [s for s, t in zip(symbols, theirs, strict=True) if t != only]
+    return symbols[:n]
+
+
+def _title(names: list[str]) -> list[str]:
+    return [n[:1].upper() + n[1:].lower() for n in names]
+
+
+@needs_both
+def test_title_case_human_symbols_read_as_human_with_a_notice() -> None:
+    human = _title(_coding("human", 600))
+    with pytest.warns(GeneNameFormWarning, match="title-case gene names read as human genes"):
+        assert require_gene_names(human, None, "annotate") == "human"
+    assert "pass taxon=mouse" in read_gene_names(human).note
+    assert read_gene_names(human, "mouse").taxon == "mouse"  # a given taxon is obeyed
+    # Mouse files, title case as mouse writes them, stay mouse and plain.
+    assert read_gene_names(_coding("mouse", 600)) == read_gene_names(["Cd3e", "Lyz2", "Actb"])
+    assert read_gene_names(_coding("mouse", 600)).note == ""
+    # A short list where no species' own names stand out goes by its case.
+    assert read_gene_names(["Ins", "Gcg", "Cd3e"]).taxon == "mouse"
+
+
+@needs_both
+def test_upper_case_mouse_files_with_few_mouse_only_names_read_as_mouse() -> None:
+    # As an upper-cased whole-transcriptome mouse file: 8% of names mouse-only (Gm, Rik genes).
+    names = [s.upper() for s in _coding("mouse", 920, only=False) + _coding("mouse", 80, True)]
+    read = read_gene_names(names)
+    assert read.taxon == "mouse" and "80 are mouse genes and not human ones" in read.note

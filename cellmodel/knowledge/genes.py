@@ -31,7 +31,7 @@ from .name_forms import (
     GENOME_PREFIX_FIX,
     genome_prefix_note,
     made_unique_sources,
-    mouse_in_capitals,
+    species_by_nomenclature,
 )
 
 LOW_MATCH_RATE = 0.5
@@ -165,11 +165,11 @@ def _resolves(names: Sequence[str], taxon: str) -> np.ndarray:
     return bundled_index(taxon).resolve(list(names))["gene_id"].to_numpy() != UNMATCHED
 
 
-def _capitals_note(names: Sequence[str]) -> str | None:
-    """`name_forms.mouse_in_capitals` on the bundled snapshots, where both are installed."""
+def _nomenclature(names: Sequence[str], by_case: str) -> tuple[str, str] | None:
+    """`name_forms.species_by_nomenclature` on the bundled snapshots, where both are installed."""
     if not {"human", "mouse"} <= set(bundled.available_taxa()):
         return None
-    return mouse_in_capitals(_resolves(names, "human"), _resolves(names, "mouse"))
+    return species_by_nomenclature(_resolves(names, "human"), _resolves(names, "mouse"), by_case)
 
 
 def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
@@ -219,7 +219,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     Mostly numeric names are Entrez GeneIDs only when enough of them are GeneIDs of one snapshot
     and some lie where row numbers never do (`_read_numbers`); otherwise, and for names whose
     species cannot be told or that resolve under `NAMED_MIN_RATE` in the detected species'
-    snapshot, the matrix is unnamed. A `taxon` the caller gives is trusted for symbols.
+    snapshot, the matrix is unnamed. Symbols vote by case (`detect_taxon`) unless the names only
+    one species' snapshot knows clearly say the other species (`species_by_nomenclature`). A
+    `taxon` the caller gives is trusted for symbols.
     """
     names = [str(n).strip() for n in names]
     given = taxon_name(taxon) if taxon is not None else None
@@ -241,10 +243,10 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
             f"only {share:.1%} of the gene names are {detected} genes (feature ids or another"
             " species' names?)",
         )
-    capitals = _capitals_note(names) if detected == "human" else None
-    if capitals is not None:
-        return GeneNames("mouse", capitals)
-    return GeneNames(detected, "")
+    # The case voted; the names only one species knows overrule it (upper-case mouse symbols,
+    # title-case human ones).
+    overruled = _nomenclature(names, detected)
+    return GeneNames(*overruled) if overruled is not None else GeneNames(detected, "")
 
 
 def require_gene_names(

@@ -47,6 +47,7 @@ CHUNK = 1 << 20
 # Local write errors that a retry cannot mend (read-only file system, no space, over quota).
 LASTING_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT})
 MIN_RATE = 1024  # bytes a second, over each `timeout` window; slower is a stalled transfer
+RETRIES = 4  # per request, pull's and publish's alike: after 0.5 s, 1 s, 2 s, 4 s (`backoff`)
 
 
 class Remote:
@@ -57,7 +58,7 @@ class Remote:
         url: str,
         *,
         timeout: float = 30.0,
-        retries: int = 4,
+        retries: int = RETRIES,
         backoff: float = 0.5,
         progress: Progress | None = None,
     ) -> None:

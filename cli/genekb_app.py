@@ -16,7 +16,7 @@ from cli.plain import PlainTable
 from cli.remote_cmd import register as register_remote
 from genekb.encoders import registry
 from genekb.errors import UsageError
-from genekb.genemap import lookalike_note
+from genekb.genemap import lookalike_note, spreadsheet_date_note
 from genekb.templates import DEFAULT_TEMPLATE, TEMPLATES
 
 app = make_app(
@@ -166,6 +166,8 @@ def _build_summary(report: dict[str, Any]) -> None:
             f"e.g. {', '.join(report['unmatched_examples'][:5])}"
             + lookalike_note(report["unmatched_examples"])
         )
+    if report.get("unmatched_dates"):
+        info(spreadsheet_date_note(report["unmatched_date_examples"], report["unmatched_dates"]))
     if "views" in report:  # a multi-view build: each view, then the version of all of them
         for part in report["views"]:
             _build_summary({**part, "genes_unmatched": 0})

@@ -15,11 +15,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import PROGRESS_SECONDS, err, handle_errors, info, print_json
 from cli.plain import PlainTable
+from genekb.store.remote_io import RETRIES
 from genekb.store.store import Store
 
 TimeoutOpt = Annotated[
     float, typer.Option(min=0.1, help="Seconds to wait for the remote before retrying.")
 ]
+RetriesOpt = Annotated[int, typer.Option(min=0, help="Retries per request, with backoff.")]
 ForceOpt = Annotated[bool, typer.Option(help="Let these tags move tags that point elsewhere.")]
 
 
@@ -74,6 +76,7 @@ def publish(
     ] = None,
     force: ForceOpt = False,
     timeout: TimeoutOpt = 30.0,
+    retries: RetriesOpt = RETRIES,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -81,7 +84,9 @@ def publish(
     only files the remote lacks are uploaded, and the index is written last."""
     from genekb.store.publish import publish as run_publish
 
-    report = run_publish(Store.open(root), dest, refs or [], force=force, timeout=timeout)
+    report = run_publish(
+        Store.open(root), dest, refs or [], force=force, timeout=timeout, retries=retries
+    )
     if json_:
         print_json(report)
         return
@@ -109,7 +114,7 @@ def pull(
     ] = None,
     force: ForceOpt = False,
     timeout: TimeoutOpt = 30.0,
-    retries: Annotated[int, typer.Option(min=0, help="Retries per request, with backoff.")] = 4,
+    retries: RetriesOpt = RETRIES,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:

@@ -17,7 +17,7 @@ from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError, add_note
 from genekb.fileio import read_input_text, require_file
-from genekb.genemap import GeneIndex, lookalike_note
+from genekb.genemap import GeneIndex, lookalike_note, spreadsheet_dates
 from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
@@ -348,6 +348,7 @@ def _report(
 ) -> dict[str, Any]:
     """What `build` did: the versions, the tag, counts and timings."""
     n_genes = int(text.manifest["counts"]["genes"])
+    dates = spreadsheet_dates(unmatched)
     return {
         "root": str(store.root),
         "text_id": text.id,
@@ -372,6 +373,8 @@ def _report(
         "genes_unmatched": len(unmatched),
         "skipped_damaged": stats.get("skipped_damaged", []),
         "unmatched_examples": unmatched[:20],
+        "unmatched_dates": len(dates),  # symbols a spreadsheet made dates of: MARCH1 -> 1-Mar
+        "unmatched_date_examples": dates[:20],
         "seconds": round(seconds, 3),
         "texts_per_second": round(stats["embedded"] / stats["embed_seconds"], 1)
         if stats.get("embed_seconds")

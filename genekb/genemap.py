@@ -18,6 +18,18 @@ _WHOLE_FLOAT = re.compile(r"(?<=\d)\.0+$")
 # "MTCO1" for some genes and "MT-CO2" for a pseudogene only, so neither lookup finds the gene.
 _HGNC_MITO = re.compile(r"^MT-(CO|CYB|ND|ATP|RNR|T)([0-9A-Z]*)$")
 _NCBI_MITO_STEM = {"CO": "COX", "CYB": "CYTB", "T": "TRN"}
+# Spreadsheets (Excel, LibreOffice) read symbols such as MARCH1, SEPT2, DEC1 as dates and write
+# them back as "1-Mar", "Mar-01", "2023-03-01", "3/1/2023". Month-first forms need two digits:
+# NCBI aliases such as "Oct-4" and "Sep-1" are real names.
+_MONTH = (
+    r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sept?(ember)?"
+    r"|oct(ober)?|nov(ember)?|dec(ember)?)"
+)
+_SPREADSHEET_DATE = re.compile(
+    rf"^(\d{{1,2}}-{_MONTH}(-\d{{2,4}})?|{_MONTH}-\d{{2}}"
+    r"|\d{4}-\d{1,2}-\d{1,2}([ T]00:00:00)?|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}\.\d{1,2}\.\d{4})$",
+    re.IGNORECASE,
+)
 
 
 # The 37 genes of the mitochondrial genome, by their HGNC names: 13 proteins, 2 rRNAs, 22 tRNAs.
@@ -41,6 +53,29 @@ def lookalike_note(names: Iterable[str]) -> str:
                 what = unicodedata.name(char, "an unnamed character")
                 return f" ({name!r} holds U+{ord(char):04X} {what}, no ASCII letter: retype it)"
     return ""
+
+
+def spreadsheet_dates(names: Iterable[str]) -> list[str]:
+    """The names that are dates, as a spreadsheet writes gene symbols it took for dates."""
+    return [str(n) for n in names if _SPREADSHEET_DATE.match(str(n).strip())]
+
+
+def spreadsheet_date_note(dates: Sequence[str], count: int | None = None) -> str:
+    """A note on names a spreadsheet turned into dates (`count` of them, `dates` their first
+    ones; all of them when `count` is None), or "".
+
+    They are reported, never mapped back: "1-Mar" was MARCH1 (now MARCHF1) or MARC1 (MTARC1).
+    """
+    if not dates:
+        return ""
+    count = len(dates) if count is None else count
+    shown = ", ".join(repr(d) for d in dates[:3])
+    return (
+        f"{count} gene name{'s are dates' if count > 1 else ' is a date'} ({shown}), left"
+        " unmatched: a spreadsheet took symbols such as MARCH1, SEPT2, DEC1 for dates ('1-Mar'"
+        " was MARCH1 or MARC1); re-export the table with the gene column as text, or name the"
+        " genes by Ensembl or Entrez ids"
+    )
 
 
 def _unique_map(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:

@@ -10,7 +10,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +127,8 @@ WRITES = {"put_object", "copy_object", "delete_object", "delete_objects",
           "create_multipart_upload", "upload_part", "complete_multipart_upload"}  # fmt: skip
 
 
-def cut_writes_after(monkeypatch, allowed: int) -> None:
-    """Every S3 write after the first `allowed` fails as a dropped connection would."""
+def fail_writes(monkeypatch, failing: Callable[[int], bool]) -> None:
+    """The S3 writes whose number (from 1) `failing` picks fail as a dropped connection would."""
     import s3fs.core
 
     original = s3fs.core.S3FileSystem._call_s3
@@ -137,11 +137,16 @@ def cut_writes_after(monkeypatch, allowed: int) -> None:
     async def call(self: Any, method: str, *args: Any, **kwargs: Any) -> Any:
         if method in WRITES:
             done[0] += 1
-            if done[0] > allowed:
+            if failing(done[0]):
                 raise ConnectionError("the connection dropped")
         return await original(self, method, *args, **kwargs)
 
     monkeypatch.setattr(s3fs.core.S3FileSystem, "_call_s3", call)
+
+
+def cut_writes_after(monkeypatch, allowed: int) -> None:
+    """Every S3 write after the first `allowed` fails as a dropped connection would."""
+    fail_writes(monkeypatch, lambda n: n > allowed)
 
 
 @pytest.mark.parametrize("uploaded", [1, 3, 4])  # of 5: t0 (2 + 2 files), the index
@@ -167,6 +172,28 @@ def test_a_publish_cut_at_any_upload_shows_nothing_and_resumes(tmp_path, s3, mon
     assert report["files_uploaded"] == 4 - 2 * finished_versions
     pulled = run("pull", url, "t0", "--root", str(tmp_path / "local"))
     assert pulled.exit_code == 0, pulled.output
+
+
+def test_publish_retries_an_upload_that_fails_once_as_pull_does(tmp_path, s3, monkeypatch):
+    # `pull --retries` set how often a request that failed in passing is tried again; publish
+    # had no such option, so a flaky link could not be given more tries (nor a test fewer).
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0")
+    url = f"s3://{s3.bucket}/genekb"
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)  # the retries' backoff, not waited for
+    args = ("publish", url, "--root", str(source.root))
+    with monkeypatch.context() as flaky:
+        fail_writes(flaky, lambda n: n == 2)  # the second upload drops once
+        line = one_line_error(run(*args, "--retries", "0"))
+    assert "the connection dropped (after 1 tries)" in line and not slept
+    assert f"genekb/{INDEX}" not in keys(s3)
+    with monkeypatch.context() as flaky:
+        fail_writes(flaky, lambda n: n == 2)
+        result = run(*args, "--retries", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert slept == [0.5] and json.loads(result.stdout)["tags"] == ["t0"]
+    assert run("pull", url, "t0", "--root", str(tmp_path / "local")).exit_code == 0
 
 
 def test_two_publishers_at_once_keep_each_others_versions(tmp_path, s3, monkeypatch):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UsageError
-from genekb.genemap import UNMATCHED, GeneIndex
+from genekb.genemap import UNMATCHED, GeneIndex, spreadsheet_date_note, spreadsheet_dates
 from genekb.records import TAXA
 
 # The module, not its names: tests swap bundled's tables (monkeypatch) and must reach here.
@@ -31,7 +31,7 @@ from .name_forms import (
     GENOME_PREFIX_FIX,
     genome_prefix_note,
     made_unique_sources,
-    mouse_in_capitals,
+    species_by_nomenclature,
 )
 
 LOW_MATCH_RATE = 0.5
@@ -59,6 +59,10 @@ class LowMatchWarning(UserWarning):
 
 class NumericGeneIdWarning(GenekbWarning):
     """Numeric gene names were read as Entrez GeneIDs."""
+
+
+class SpreadsheetDateWarning(GenekbWarning):
+    """Some unmatched gene names are dates a spreadsheet made of symbols (MARCH1 -> "1-Mar")."""
 
 
 class GeneNameFormWarning(GenekbWarning):
@@ -161,11 +165,11 @@ def _resolves(names: Sequence[str], taxon: str) -> np.ndarray:
     return bundled_index(taxon).resolve(list(names))["gene_id"].to_numpy() != UNMATCHED
 
 
-def _capitals_note(names: Sequence[str]) -> str | None:
-    """`name_forms.mouse_in_capitals` on the bundled snapshots, where both are installed."""
+def _nomenclature(names: Sequence[str], by_case: str) -> tuple[str, str] | None:
+    """`name_forms.species_by_nomenclature` on the bundled snapshots, where both are installed."""
     if not {"human", "mouse"} <= set(bundled.available_taxa()):
         return None
-    return mouse_in_capitals(_resolves(names, "human"), _resolves(names, "mouse"))
+    return species_by_nomenclature(_resolves(names, "human"), _resolves(names, "mouse"), by_case)
 
 
 def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
@@ -215,7 +219,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     Mostly numeric names are Entrez GeneIDs only when enough of them are GeneIDs of one snapshot
     and some lie where row numbers never do (`_read_numbers`); otherwise, and for names whose
     species cannot be told or that resolve under `NAMED_MIN_RATE` in the detected species'
-    snapshot, the matrix is unnamed. A `taxon` the caller gives is trusted for symbols.
+    snapshot, the matrix is unnamed. Symbols vote by case (`detect_taxon`) unless the names only
+    one species' snapshot knows clearly say the other species (`species_by_nomenclature`). A
+    `taxon` the caller gives is trusted for symbols.
     """
     names = [str(n).strip() for n in names]
     given = taxon_name(taxon) if taxon is not None else None
@@ -237,10 +243,10 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
             f"only {share:.1%} of the gene names are {detected} genes (feature ids or another"
             " species' names?)",
         )
-    capitals = _capitals_note(names) if detected == "human" else None
-    if capitals is not None:
-        return GeneNames("mouse", capitals)
-    return GeneNames(detected, "")
+    # The case voted; the names only one species knows overrule it (upper-case mouse symbols,
+    # title-case human ones).
+    overruled = _nomenclature(names, detected)
+    return GeneNames(*overruled) if overruled is not None else GeneNames(detected, "")
 
 
 def require_gene_names(
@@ -354,11 +360,12 @@ def match_genes(
     for i, j in made_unique_sources(names, gene_ids != UNMATCHED).items():
         gene_ids[i], routes[i] = gene_ids[j], MADE_UNIQUE_ROUTE
     matched = gene_ids != UNMATCHED
+    unmatched = [n for n, m in zip(names, matched, strict=True) if not m]
     report = MatchReport(
         n_genes=len(names),
         n_matched=int(matched.sum()),
         by_route=dict(Counter(r for r in routes if r is not None)),
-        unmatched=[n for n, m in zip(names, matched, strict=True) if not m][:UNMATCHED_SHOWN],
+        unmatched=unmatched[:UNMATCHED_SHOWN],
         data_taxon=data_name,
         store_taxon=store_name,
         expression_covered=expression_share(X, matched) if X is not None else None,
@@ -376,4 +383,8 @@ def match_genes(
         )
         report.warnings.append(message)
         warnings.warn(message, LowMatchWarning, stacklevel=2)
+    dates = spreadsheet_date_note(spreadsheet_dates(unmatched))
+    if dates:
+        report.warnings.append(dates)
+        warnings.warn(dates, SpreadsheetDateWarning, stacklevel=2)
     return GeneMatch(names=names, gene_ids=gene_ids, routes=routes, report=report)

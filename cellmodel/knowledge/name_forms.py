@@ -3,7 +3,8 @@
 - Multi-genome references (species-mixing, "barnyard" experiments) prefix every gene with its
   genome: Cell Ranger writes "GRCh38_CD3E" and "mm10___Cd3e", older ones "hg19_", "mm10_".
 - `var_names_make_unique` (scanpy, anndata) renames the second "TBCE" to "TBCE-1".
-- Some pipelines upper-case mouse symbols ("CD3E", "INS2", "LY6A"), which then vote human by case.
+- Some pipelines upper-case mouse symbols ("CD3E", "INS2", "LY6A"), which then vote human by case,
+  and some write human symbols in title case ("Cd3e", "Ins", "Hla-a"), which then vote mouse.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ GENOME_PREFIX_FIX = (
     " (adata[:, adata.var_names.str.startswith('GRCh38_')], then 'GRCh38_CD3E' -> 'CD3E')"
 )
 _UNIQUE_SUFFIX = re.compile(r"^(.+)-\d+$")
-# Upper-case names read as mouse genes only when this share of them are mouse genes and not human
-# ones, and at least MOUSE_ONLY_RATIO times as many as the reverse: human files hold human-only
-# genes (HLA-DRA, lncRNAs) by the hundreds, an upper-cased mouse file Ins1, Ly6a, Gm genes.
-MOUSE_ONLY_MIN_RATE = 0.1
-MOUSE_ONLY_RATIO = 2
+# Ignoring case most names resolve alike in both species ("CD3E", "Cd3e"); the names only one
+# species knows tell them apart: a human file holds HLA-DRA, LYZ, lncRNAs, a mouse file Lyz2,
+# H2-K1, Gm and Rik genes. They overrule the names' case when the other species' such names are
+# at least this share of all names, this many, and SPECIES_ONLY_RATIO times the case's own; a near
+# tie (short marker lists, where one alias could tip it) leaves the case to decide.
+SPECIES_ONLY_MIN_RATE = 0.02
+SPECIES_ONLY_MIN = 3
+SPECIES_ONLY_RATIO = 2
 
 
 def genome_prefix_note(names: Sequence[str]) -> str | None:
@@ -53,14 +57,20 @@ def made_unique_sources(names: Sequence[str], matched: np.ndarray) -> dict[int, 
     return sources
 
 
-def mouse_in_capitals(human: np.ndarray, mouse: np.ndarray) -> str | None:
-    """A note when upper-case names that vote human are mouse genes; `human`, `mouse`: whether
-    each name resolves in that species' snapshot. None when they read as human."""
-    only_mouse = int((mouse & ~human).sum())
-    only_human = int((human & ~mouse).sum())
-    if only_mouse < MOUSE_ONLY_MIN_RATE * len(human) or only_mouse < MOUSE_ONLY_RATIO * only_human:
+def species_by_nomenclature(
+    human: np.ndarray, mouse: np.ndarray, by_case: str
+) -> tuple[str, str] | None:
+    """The other species and a note when the names only one species knows clearly outvote the
+    species the names' case voted for (`by_case`); None when they agree or nearly tie.
+    `human`, `mouse`: whether each name resolves in that species' snapshot, ignoring case."""
+    only = {"human": int((human & ~mouse).sum()), "mouse": int((mouse & ~human).sum())}
+    other = "mouse" if by_case == "human" else "human"
+    least = max(SPECIES_ONLY_MIN, SPECIES_ONLY_MIN_RATE * len(human))
+    if only[other] < least or only[other] < SPECIES_ONLY_RATIO * only[by_case]:
         return None
-    return (
-        f"upper-case gene names read as mouse genes ({only_mouse} are mouse genes and not human"
-        f" ones, {only_human} the reverse); pass taxon=human to read them as human"
+    written = "upper-case" if by_case == "human" else "title-case"
+    return other, (
+        f"{written} gene names read as {other} genes ({only[other]} are {other} genes and not"
+        f" {by_case} ones, {only[by_case]} the reverse); pass taxon={by_case} to read them as"
+        f" {by_case}"
     )

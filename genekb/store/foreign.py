@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from genekb.encoders.base import EncoderSpec
 from genekb.errors import GenekbError, UsageError
-from genekb.genemap import ROUTES, GeneIndex, lookalike_note
+from genekb.genemap import ROUTES, GeneIndex, lookalike_note, spreadsheet_dates
 from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
@@ -72,6 +72,7 @@ def map_genes(
     # A zero vector left out is no repeat: it is reported on its own below.
     repeated = ~matched["kept"] & usable[matched["row"].to_numpy()]
     duplicates = matched.loc[repeated, "query"].tolist()
+    dates = spreadsheet_dates(unmatched)
     report = {
         "names": len(names),
         "matched": int(mapping["kept"].sum()),
@@ -80,6 +81,8 @@ def map_genes(
         },
         "unmatched": len(unmatched),
         "unmatched_examples": unmatched[:50],
+        "unmatched_dates": len(dates),  # symbols a spreadsheet made dates of: MARCH1 -> 1-Mar
+        "unmatched_date_examples": dates[:20],
         "duplicates": len(duplicates),
         "duplicate_examples": duplicates[:20],
         "zero_vectors": int((~usable).sum()),

@@ -27,7 +27,7 @@ from genekb.store.remote_index import (
     path_of,
     version_entry,
 )
-from genekb.store.remote_io import NotFound, Progress, Remote
+from genekb.store.remote_io import RETRIES, NotFound, Progress, Remote
 from genekb.store.store import EmbeddingVersion, Store
 
 
@@ -140,12 +140,15 @@ def publish(
     *,
     force: bool = False,
     timeout: float = 30.0,
+    retries: int = RETRIES,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Publish versions `refs` (tags, ids or prefixes; all when empty) with their text versions
-    and tags to `dest`. `force` lets them move a tag the remote points elsewhere."""
+    and tags to `dest`. `force` lets them move a tag the remote points elsewhere; `retries`
+    is how often each request that failed in passing (a dropped connection, a timeout, a 5xx)
+    is tried again, with backoff, as in `pull`."""
     start = time.perf_counter()
-    remote = Remote(dest, timeout=timeout, progress=progress)
+    remote = Remote(dest, timeout=timeout, retries=retries, progress=progress)
     folder = remote.local_folder()
     store_root = inside_a_store(folder / INDEX) if folder is not None else None
     if store_root is not None:  # its files would land among the versions and damage them

@@ -29,7 +29,7 @@ from genekb.fileio import check_room, sha256_file
 from genekb.store.content import CONTENT_KEY
 from genekb.store.new_store import new_store_undo
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
-from genekb.store.remote_io import CutShort, NotFound, Remote
+from genekb.store.remote_io import RETRIES, CutShort, NotFound, Remote
 from genekb.store.sharing import (
     check_expected,
     check_staged,
@@ -86,7 +86,7 @@ def pull(
     expect: str | None = None,
     force: bool = False,
     timeout: float = 30.0,
-    retries: int = 4,
+    retries: int = RETRIES,
     progress: ProgressFactory | None = None,
 ) -> dict[str, Any]:
     """Fetch the versions `refs` (remote tags, ids or prefixes; all when empty) need into

@@ -51,6 +51,7 @@ LASTING_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT})
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.1, 86_400.0
 MAX_BACKOFF_S = 60.0
 MIN_RATE = 1024  # bytes a second, over each `timeout` window; slower is a stalled transfer
+RETRIES = 4  # per request, pull's and publish's alike: after 0.5 s, 1 s, 2 s, 4 s (`backoff`)
 
 
 class Remote:
@@ -61,7 +62,7 @@ class Remote:
         url: str,
         *,
         timeout: float = 30.0,
-        retries: int = 4,
+        retries: int = RETRIES,
         backoff: float = 0.5,
         progress: Progress | None = None,
     ) -> None:

@@ -1,0 +1,66 @@
+"""Still more hostile but plausible AnnData through the notebook API (`cm.pp`, `cm.tl`, `cm.pl`):
+records in uns edited by hand or left by another tool, a lazy (dask) matrix, obsm and obs
+columns of another kind than the run's. Each works, or is refused in words before any work."""
+
+from __future__ import annotations
+
+import anndata as ad
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import cellmodel as cm
+from genekb.errors import GenekbError, UsageError
+
+matplotlib.use("Agg")
+
+
+def _cells(n: int = 60, n_genes: int = 12) -> ad.AnnData:
+    rng = np.random.default_rng(0)
+    groups = np.arange(n) % 3
+    means = np.where(np.arange(n_genes)[None] // 4 == groups[:, None], 8.0, 1.0)
+    adata = ad.AnnData(
+        rng.poisson(means).astype(np.float32),
+        var=pd.DataFrame(index=[f"G{i}" for i in range(n_genes)]),
+    )
+    adata.obs_names = [f"c{i}" for i in range(n)]
+    adata.obs["grp"] = pd.Categorical(np.array(["a", "b", "c"])[groups])
+    adata.obsm["X_rep"] = rng.random((n, 3))
+    return adata
+
+
+def _fingerprint(adata: ad.AnnData) -> tuple:
+    return list(adata.obs.columns), sorted(adata.obsm), sorted(adata.uns)
+
+
+def test_umap_lays_out_again_over_an_edited_record_and_a_foreign_dataset_entry():
+    adata = _cells()
+    adata.obsm["X_umap_cellmodel"] = np.zeros((adata.n_obs, 2))
+    adata.uns["X_umap_cellmodel"] = "edited"  # was an AttributeError ('str' ... 'get')
+    adata.uns["dataset"] = "pbmc, batch 2"  # another tool's note; was an AttributeError
+    adata.obs["cellmodel_cluster"] = adata.obs["grp"]
+    cm.pl.umap(adata, rep="X_rep", show=False)
+    assert np.ptp(adata.obsm["X_umap_cellmodel"]) > 0  # laid out, not the zeros read back
+    adata.uns["X_umap_cellmodel"] = {"params": "edited"}  # was dict()'s ValueError
+    cm.pl.umap(adata, "grp", rep="X_rep", show=False)
+    assert adata.uns["X_umap_cellmodel"]["params"]["rep"] == "X_rep"
+
+
+def test_umap_reads_a_sparse_rep_and_refuses_one_of_text():
+    adata = _cells()
+    adata.obsm["X_sparse"] = sp.csr_matrix(adata.obsm["X_rep"])  # was numpy's ValueError
+    cm.pl.umap(adata, "grp", rep="X_sparse", show=False)
+    adata.obsm["X_text"] = np.full((adata.n_obs, 2), "a", dtype=object)
+    with pytest.raises(GenekbError, match=r"obsm\['X_text'\] holds object values, not numbers"):
+        cm.pl.umap(adata, "grp", rep="X_text", show=False)  # was "could not convert string"
+
+
+@pytest.mark.parametrize("size", ["big", -3, 0, float("nan"), True])
+def test_a_point_size_that_is_no_positive_number_is_refused_before_the_layout(size):
+    adata = _cells()
+    before = _fingerprint(adata)
+    with pytest.raises(UsageError, match="must be a positive number"):  # was matplotlib's
+        cm.pl.umap(adata, "grp", rep="X_rep", size=size, show=False)  # TypeError, after it
+    assert _fingerprint(adata) == before  # the layout was computed and kept first

@@ -4,6 +4,8 @@ columns of another kind than the run's. Each works, or is refused in words befor
 
 from __future__ import annotations
 
+import json
+
 import anndata as ad
 import matplotlib
 import numpy as np
@@ -64,3 +66,26 @@ def test_a_point_size_that_is_no_positive_number_is_refused_before_the_layout(si
     with pytest.raises(UsageError, match="must be a positive number"):  # was matplotlib's
         cm.pl.umap(adata, "grp", rep="X_rep", size=size, show=False)  # TypeError, after it
     assert _fingerprint(adata) == before  # the layout was computed and kept first
+
+
+@pytest.mark.parametrize(
+    "record",
+    ["edited", {"report_json": "{not json"}, {"report_json": "[]"}, {"method": "combined"}],
+)
+@pytest.mark.parametrize("function", ["calls", "markers"])
+def test_an_edited_annotation_record_is_named_not_a_traceback(function, record):
+    adata = _cells()
+    adata.uns["cellmodel"] = {"annotate": record}  # TypeError, JSONDecodeError or KeyError
+    with pytest.raises(GenekbError, match=r"uns\['cellmodel'\]\['annotate'\] is not the record"):
+        getattr(cm.pl, function)(adata, show=False)
+    adata.uns["cellmodel"] = "edited"
+    with pytest.raises(GenekbError, match=r"uns\['cellmodel'\] holds a str"):
+        getattr(cm.pl, function)(adata, show=False)
+
+
+def test_markers_without_the_annotated_groups_column_says_so():
+    adata = _cells()
+    report = {"groupby": "cellmodel_cluster", "method": "combined", "groups": []}
+    adata.uns["cellmodel"] = {"annotate": {"report_json": json.dumps(report)}}
+    with pytest.raises(GenekbError, match=r"obs\['cellmodel_cluster'\], which this AnnData no"):
+        cm.pl.markers(adata, show=False)  # was a KeyError from pandas

@@ -72,6 +72,11 @@ def markers(
     check_target(ax, save)  # before the expression is read
     report = annotate_report(adata)
     groupby = report["groupby"]
+    if groupby not in adata.obs:
+        raise GenekbError(
+            f"the annotation named the groups of obs[{groupby!r}], which this AnnData no longer"
+            " has; annotate it again (cm.tl.annotate) or put the column back"
+        )
     per_group = _genes_per_group(report, n_genes)
     # The report names a few genes by the store's symbol where the data use an alias: those
     # cannot be looked up in the data and are left out.

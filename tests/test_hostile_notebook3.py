@@ -89,3 +89,11 @@ def test_markers_without_the_annotated_groups_column_says_so():
     adata.uns["cellmodel"] = {"annotate": {"report_json": json.dumps(report)}}
     with pytest.raises(GenekbError, match=r"obs\['cellmodel_cluster'\], which this AnnData no"):
         cm.pl.markers(adata, show=False)  # was a KeyError from pandas
+
+
+def test_a_batch_key_that_is_no_string_is_named_as_a_missing_column():
+    adata = _cells()
+    before = _fingerprint(adata)
+    with pytest.raises(UsageError, match=r"batch_key=3 is not an obs column; choose from: grp"):
+        cm.tl.cluster(adata, n_clusters=3, use_semantic=False, batch_key=3)  # 'int'... 'lower'
+    assert _fingerprint(adata) == before

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 import cellmodel as cm
 from genekb.errors import GenekbError, UsageError
+from tests.conftest import FAST_FIT
 
 matplotlib.use("Agg")
 
@@ -97,3 +98,13 @@ def test_a_batch_key_that_is_no_string_is_named_as_a_missing_column():
     with pytest.raises(UsageError, match=r"batch_key=3 is not an obs column; choose from: grp"):
         cm.tl.cluster(adata, n_clusters=3, use_semantic=False, batch_key=3)  # 'int'... 'lower'
     assert _fingerprint(adata) == before
+
+
+def test_a_lazy_matrix_of_sparse_chunks_is_read(one_torch_thread):
+    da = pytest.importorskip("dask.array")
+    adata = _cells()
+    adata.X = da.from_array(sp.csr_matrix(adata.X), chunks=(20, 12))  # anndata's lazy reading
+    out = cm.pp.normalize(adata, copy=True)  # was numpy's "setting an array element with a
+    assert sp.issparse(out.X) and out.uns["cellmodel_pp"]["kind"] == "counts"  # sequence"
+    cm.tl.cluster(adata, n_clusters=3, use_semantic=False, **FAST_FIT)
+    assert adata.obs["cellmodel_cluster"].nunique() == 3

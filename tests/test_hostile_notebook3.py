@@ -108,3 +108,17 @@ def test_a_lazy_matrix_of_sparse_chunks_is_read(one_torch_thread):
     assert sp.issparse(out.X) and out.uns["cellmodel_pp"]["kind"] == "counts"  # sequence"
     cm.tl.cluster(adata, n_clusters=3, use_semantic=False, **FAST_FIT)
     assert adata.obs["cellmodel_cluster"].nunique() == 3
+
+
+def test_markers_reads_the_layer_and_gene_names_the_annotation_read(tmp_path):
+    adata = _cells()
+    adata.var["symbol"] = adata.var_names
+    adata.var_names = [f"probe{i}" for i in range(adata.n_vars)]
+    adata.layers["counts"] = adata.X
+    adata.X = None
+    kwargs = {"groupby": "grp", "candidates": ["T cell", "B cell"], "model": "fake"}
+    cm.tl.annotate(adata, tmp_path, layer="counts", gene_key="symbol", **kwargs)
+    ax = cm.pl.markers(adata, show=False)  # was "the input has no X matrix; pass ... layer="
+    assert {t.get_text() for t in ax.get_xticklabels()} <= set(adata.var["symbol"])
+    adata.X = adata.layers["counts"]
+    cm.pl.markers(adata, show=False)  # was "none of the report's genes is named in the data"

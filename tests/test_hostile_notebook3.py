@@ -122,3 +122,11 @@ def test_markers_reads_the_layer_and_gene_names_the_annotation_read(tmp_path):
     assert {t.get_text() for t in ax.get_xticklabels()} <= set(adata.var["symbol"])
     adata.X = adata.layers["counts"]
     cm.pl.markers(adata, show=False)  # was "none of the report's genes is named in the data"
+
+
+def test_explain_refuses_a_store_that_is_no_path_even_where_it_reads_none():
+    adata = _cells()
+    adata.obs["cellmodel_cluster"] = adata.obs["grp"]  # clustered without the semantic view
+    with pytest.raises(UsageError, match="a store root is a path, not int"):
+        cm.tl.explain(adata, 3)  # was taken and ignored, as annotate and embed refuse it
+    assert "cellmodel_explain" not in adata.uns

@@ -188,13 +188,15 @@ def store_of(
     `store` (a Store or path) or the one it was clustered with (`uns["cellmodel"]["store_root"]`),
     refused when that is gone."""
     require_anndata(adata)
+    if not isinstance(store, Store):
+        refuse_non_path_root(store)  # refused even where no store is read, not ignored
     record = run_record(adata)
     if not record.get("embedding_id"):
         return None
     if isinstance(store, Store):
         return store
     root = store if store is not None else record.get("store_root")
-    refuse_non_path_root(root)  # Path() below would raise a TypeError
+    refuse_non_path_root(root)  # an edited record's root: Path() below would raise a TypeError
     if root is not None and not Path(root).exists():
         raise GenekbError(
             f"the store {root} this file was clustered with is gone; pass its new place"

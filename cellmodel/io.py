@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from cellmodel.formats import HDF5_SUFFIXES, read_h5ad, read_hdf5, refuse_repeated
 from cellmodel.mtx import read_10x_mtx
-from cellmodel.storage import check_sparse_structure, refuse_beyond_float32, refuse_non_numeric
+from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
 from genekb.errors import GenekbError, UsageError
 
@@ -187,7 +187,7 @@ def refuse_gzipped_hdf5(path: Path) -> None:
 
 
 def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFrame, str]:
-    """The matrix, its var frame and a label for where it came from."""
+    """The matrix (a lazy dask one computed), its var frame and a label for where it came from."""
     if layer is None or layer == "X":
         if adata.X is None and (adata.layers or adata.raw is not None):
             have = ", ".join([*(["raw"] if adata.raw is not None else []), *adata.layers])
@@ -195,15 +195,15 @@ def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFram
                 f"the input has no X matrix; pass the layer that holds the expression with"
                 f" layer= (layers present: {have})"
             )
-        return adata.X, adata.var, "X"
+        return in_memory(adata.X), adata.var, "X"
     if layer == "raw":
         if adata.raw is None:
             raise GenekbError("the input has no .raw; set layer= to another layer or leave it out")
-        return adata.raw.X, adata.raw.var, "raw"
+        return in_memory(adata.raw.X), adata.raw.var, "raw"
     if layer not in adata.layers:
         have = ", ".join(["X", *(["raw"] if adata.raw is not None else []), *adata.layers]) or "X"
         raise GenekbError(f"layer {layer!r} is not in the input; layers present: {have}")
-    return adata.layers[layer], adata.var, f"layers/{layer}"
+    return in_memory(adata.layers[layer]), adata.var, f"layers/{layer}"
 
 
 def source_matrix(adata: ad.AnnData, source: str) -> Any:
@@ -248,7 +248,7 @@ def _check_matrix(X: Any, where: str) -> None:
             f"the expression matrix ({where}) is empty ({shape}); give a file"
             " with cells and genes, or choose another layer with layer="
         )
-    _check_storage(X, where)
+    check_storage(X, f"the expression matrix ({where})")
     values = _values(X)
     if values.size == 0 or not np.any(values):
         raise GenekbError(
@@ -262,13 +262,6 @@ def _check_matrix(X: Any, where: str) -> None:
         )
     largest = max(float(values.max()), -float(values.min()))  # no copy, unlike np.abs
     refuse_beyond_float32(largest, f"the expression matrix ({where})")
-
-
-def _check_storage(X: Any, where: str) -> None:
-    """Refuse values that are not real numbers and damaged sparse matrices."""
-    refuse_non_numeric(X.dtype, f"the expression matrix ({where})")
-    if sp.issparse(X) and X.format in ("csr", "csc"):
-        check_sparse_structure(X, f"the expression matrix ({where})")
 
 
 def normalize(X: Any, kind: str) -> Matrix:

@@ -14,6 +14,14 @@ from genekb.errors import GenekbError
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # larger values turn to inf, then NaN, in float32
 
 
+def in_memory(X: Any) -> Any:
+    """`X`, with a dask array (anndata's lazy reading) computed once: the checks and the
+    normalization each read every value, and numpy cannot read a dask array of sparse chunks."""
+    if type(X).__module__.startswith("dask."):
+        return X.compute()
+    return X
+
+
 def refuse_non_numeric(dtype: Any, what: str) -> None:
     """Text, object or complex values are no expression (in memory and chunk by chunk alike)."""
     dtype = np.dtype(dtype)
@@ -33,6 +41,13 @@ def check_sparse_structure(X: sp.spmatrix, what: str) -> None:
         raise GenekbError(
             f"{what} is a damaged sparse matrix ({error}); write it again from its source"
         ) from None
+
+
+def check_storage(X: Any, what: str) -> None:
+    """Refuse values that are not real numbers and damaged sparse matrices."""
+    refuse_non_numeric(X.dtype, what)
+    if sp.issparse(X) and X.format in ("csr", "csc"):
+        check_sparse_structure(X, what)
 
 
 def refuse_beyond_float32(largest: float, what: str) -> None:

@@ -116,6 +116,7 @@ def annotate(
         began=began,
         progress=progress,
     )
+    report["input"] = expr.to_dict()  # the matrix and gene names read, as `cm.pl.markers` reads
     adata.obs[OBS_KEY] = labels
     _drop_optional_columns(adata)
     confidence = [(e.get("lineage") or {}).get("confidence") for e in report["groups"]]

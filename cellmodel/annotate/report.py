@@ -4,6 +4,7 @@ then each group's evidence)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import anndata as ad
@@ -15,7 +16,7 @@ from cellmodel.annotate import markerdb, score
 from cellmodel.annotate.inputs import BACKGROUND_SEED
 from cellmodel.annotate.kinds import LEVELS
 from cellmodel.annotate.signatures import MIN_MEASURED
-from cellmodel.io import h5ad_safe
+from cellmodel.io import h5ad_safe, run_record
 from cellmodel.markdown import md_text
 from genekb.errors import GenekbError
 
@@ -261,11 +262,22 @@ def uns_record(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_of(adata: ad.AnnData) -> dict[str, Any]:
-    """The full report `annotate` stored in `adata.uns`."""
-    record = adata.uns.get(UNS_KEY, {}).get("annotate")
-    if not record:
+    """The full report `annotate` stored in `adata.uns`; GenekbError when there is none, or when
+    what is there is no longer the record annotate wrote (edited, or left by another tool)."""
+    record = run_record(adata).get("annotate")
+    if record is None or (isinstance(record, Mapping) and not record):
         raise GenekbError("no annotation in this file; run `cellmodel annotate` first")
-    return json.loads(record["report_json"])
+    text = record.get("report_json") if isinstance(record, Mapping) else None
+    try:
+        report = json.loads(text) if isinstance(text, str) else None
+    except json.JSONDecodeError:
+        report = None
+    if not isinstance(report, dict) or not isinstance(report.get("groups"), list):
+        raise GenekbError(
+            f"uns[{UNS_KEY!r}]['annotate'] is not the record annotate writes (edited?); annotate"
+            " again (cm.tl.annotate, or `cellmodel annotate`)"
+        )
+    return report
 
 
 def inferred_line(inferred: dict[str, Any] | None) -> str:

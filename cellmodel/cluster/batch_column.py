@@ -15,7 +15,7 @@ def resolve_batch_key(adata: ad.AnnData, batch_key: str | None) -> tuple[str | N
     """The batch column to correct for, and a note when it was chosen for the caller: "auto" is
     the column the dataset registry names for these data (recorded in `uns["dataset"]`), if
     present; "none" (any case) or None is no correction."""
-    if batch_key is None or batch_key.lower() == "none":
+    if batch_key is None or str(batch_key).lower() == "none":  # a name, or a column named 3
         return None, []
     if batch_key != "auto":
         return batch_key, []

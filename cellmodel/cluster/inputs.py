@@ -41,7 +41,7 @@ def check_run_input(
         refuse_cluster_per_cell(n_clusters, adata.n_obs)
     if label_key is not None and label_key in adata.obs:
         check_labels(adata.obs[label_key], label_key)
-    if batch_key is not None and batch_key.lower() not in ("auto", "none"):
+    if batch_key is not None and str(batch_key).lower() not in ("auto", "none"):
         _check_batch_column(adata, batch_key)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cellmodel.arguments import is_whole
-from cellmodel.io import require_anndata
+from cellmodel.io import require_anndata, run_record
 from genekb.errors import GenekbError, UsageError
 from genekb.pl import CONTROL_COLOUR, REAL_COLOUR, check_target, finish, style
 
@@ -18,8 +18,9 @@ ABSTAIN_COLOUR = "#d62728"
 def annotate_report(adata: Any) -> dict[str, Any]:
     """The report `cm.tl.annotate` stored (`cellmodel.annotate.report_of`), or a clear refusal."""
     from cellmodel.annotate import report_of
+
     require_anndata(adata)
-    if "annotate" not in adata.uns.get("cellmodel", {}):
+    if "annotate" not in run_record(adata):
         raise GenekbError("no annotation in this AnnData; run cm.tl.annotate(adata) first")
     return report_of(adata)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, PREDICTION_KEY
 from cellmodel.arguments import check_count, check_obs_column, check_seed
@@ -65,13 +67,15 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
             f"no obsm[{rep!r}] to lay out; run cm.tl.cluster first or pass rep= (have"
             f" {list(adata.obsm)})"
         )
-    latent = np.ascontiguousarray(adata.obsm[rep], dtype=np.float32)
+    latent = _latent(adata.obsm[rep], rep)
     # The layout is kept for the matrix it was computed from, not only its name: a clustering run
     # again in place writes a new obsm[rep], and the old layout would show the new clusters.
     digest = hashlib.blake2b(latent.tobytes(), digest_size=8).hexdigest()
     params = {"rep": rep, "seed": seed, "digest": f"{latent.shape}:{digest}"}
-    held = adata.uns.get(UMAP_KEY, {}).get("params")
-    if UMAP_KEY in adata.obsm and held is not None and dict(held) == params:
+    kept = adata.uns.get(UMAP_KEY)
+    held = kept.get("params") if isinstance(kept, Mapping) else None
+    # An edited or foreign entry is no layout of this matrix: it is computed again, not read.
+    if UMAP_KEY in adata.obsm and isinstance(held, Mapping) and dict(held) == params:
         return np.asarray(adata.obsm[UMAP_KEY])
     xy = umap_coordinates(latent, seed=seed)
     adata.obsm[UMAP_KEY] = xy
@@ -79,10 +83,21 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     return xy
 
 
+def _latent(matrix: Any, rep: str) -> np.ndarray:
+    """obsm[rep] as float32 numbers (a sparse or DataFrame one too); text refused in words."""
+    dense = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
+    if dense.dtype.kind not in "biuf":
+        raise GenekbError(
+            f"obsm[{rep!r}] holds {dense.dtype} values, not numbers; pass another rep="
+        )
+    return np.ascontiguousarray(dense, dtype=np.float32)
+
+
 def default_columns(adata: Any) -> list[str]:
     """The run's columns present, then the registry dataset's label column (if any)."""
     columns = [c for c in DEFAULT_COLUMNS if c in adata.obs]
-    label = adata.uns.get("dataset", {}).get("label_key")
+    entry = adata.uns.get("dataset")  # a registry entry; another tool may keep a name there
+    label = entry.get("label_key") if isinstance(entry, Mapping) else None
     if label and label in adata.obs and label not in columns:
         columns.append(label)
     return columns
@@ -154,6 +169,8 @@ def umap(
 
     require_anndata(adata)
     check_target(ax, save)  # before the layout is computed
+    if size is not None and (isinstance(size, bool) or not isinstance(size, Real) or not size > 0):
+        raise UsageError(f"size={size!r} must be a positive number (points²), or None")
     columns = [color] if isinstance(color, str) else list(_names(color) or default_columns(adata))
     if not columns:
         raise GenekbError("nothing to colour by: pass color= (obs columns) or run cm.tl.cluster")

@@ -22,6 +22,17 @@ def _name_genes(entry: dict[str, Any]) -> list[str]:
     return list(entry.get("signature_data_names") or entry.get("signature") or [])
 
 
+def _read_as(report: dict[str, Any]) -> dict[str, Any]:
+    """The layer and gene names the annotation read (`report["input"]`), to read them alike (X
+    and var_names for a report written before they were recorded)."""
+    given = report.get("input")
+    if not isinstance(given, dict):
+        return {}
+    source = str(given.get("source", "X"))
+    layer = None if source == "X" else source.removeprefix("layers/")
+    return {"layer": layer, "gene_key": given.get("gene_key")}
+
+
 def _genes_per_group(report: dict[str, Any], n_genes: int) -> list[tuple[str, list[str]]]:
     """(group, genes): its top `n_genes` markers, then the genes that carried its name."""
     out = []
@@ -72,12 +83,17 @@ def markers(
     check_target(ax, save)  # before the expression is read
     report = annotate_report(adata)
     groupby = report["groupby"]
+    if groupby not in adata.obs:
+        raise GenekbError(
+            f"the annotation named the groups of obs[{groupby!r}], which this AnnData no longer"
+            " has; annotate it again (cm.tl.annotate) or put the column back"
+        )
     per_group = _genes_per_group(report, n_genes)
     # The report names a few genes by the store's symbol where the data use an alias: those
     # cannot be looked up in the data and are left out.
     from cellmodel.io import expression
 
-    expr = expression(adata)
+    expr = expression(adata, **_read_as(report))
     known = set(expr.genes)
     genes = list(dict.fromkeys(g for _, gs in per_group for g in gs if g in known))
     if not genes:

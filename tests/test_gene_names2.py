@@ -1,5 +1,5 @@
 """Gene names as real files write them: HGNC mitochondrial names, make-unique suffixes, upper-cased
-mouse symbols, genome prefixes of multi-species references."""
+mouse symbols, genome prefixes of multi-species references, other species' gene ids."""
 
 from __future__ import annotations
 
@@ -107,6 +107,21 @@ def test_genome_prefixes_are_named_and_refused_whatever_the_taxon() -> None:
     old = [f"hg19_{s}" for s in ("CD3E", "LYZ", "MS4A1")] + ["mm10_Cd3e", "mm10_Actb"]
     assert "hg19_ 3, mm10_ 2" in read_gene_names(old).note
 
+
+
+def test_another_species_gene_ids_are_named_with_the_way_out() -> None:
+    zebrafish = [f"ENSDARG{i:011d}" for i in range(8)] + ["ENSG00000141510", "x"]
+    for taxon in (None, "human"):  # a taxon given makes them no human genes either
+        read = read_gene_names(zebrafish, taxon)
+        assert read.taxon is None and "zebrafish gene ids (8 of 10 are ENSDARG" in read.note
+    with pytest.raises(UsageError, match=r"zebrafish.*orthologs.*gene_key=COLUMN"):
+        require_gene_names(zebrafish, None, "annotate")
+    rat = [f"ENSRNOG{i:011d}.2" for i in range(6)]
+    assert "rat gene ids" in read_gene_names(rat).note
+    assert "fruit fly" in read_gene_names([f"FBgn{i:07d}" for i in range(6)]).note
+    # human ids with a few of another species' stay human
+    human = [f"ENSG{i:011d}" for i in range(6)] + ["ENSDARG00000000001"]
+    assert "zebrafish" not in read_gene_names(human).note
 
 def test_cli_embed_refuses_a_barnyard_matrix_in_one_line(tmp_path: Path) -> None:
     adata = blobs(10, dim=len(BARNYARD), counts=True)

@@ -29,8 +29,10 @@ from genekb.sources import bundled
 from .match_report import GeneMatch, MatchReport
 from .name_forms import (
     GENOME_PREFIX_FIX,
+    OTHER_SPECIES_FIX,
     genome_prefix_note,
     made_unique_sources,
+    other_species_note,
     species_by_nomenclature,
 )
 
@@ -228,6 +230,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     prefixed = genome_prefix_note(names)
     if prefixed is not None:  # no taxon makes them match: say what they are
         return GeneNames(None, prefixed, GENOME_PREFIX_FIX)
+    foreign = other_species_note(names)
+    if foreign is not None:
+        return GeneNames(None, foreign, OTHER_SPECIES_FIX)
     if names and sum(n.isdigit() for n in names) * 2 >= len(names):
         return _read_numbers(names, given)
     if given is not None:

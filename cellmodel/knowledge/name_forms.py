@@ -3,6 +3,8 @@
 - Multi-genome references (species-mixing, "barnyard" experiments) prefix every gene with its
   genome: Cell Ranger writes "GRCh38_CD3E" and "mm10___Cd3e", older ones "hg19_", "mm10_".
 - `var_names_make_unique` (scanpy, anndata) renames the second "TBCE" to "TBCE-1".
+- Another species' gene ids (Ensembl's "ENSDARG…" for zebrafish, FlyBase's "FBgn…") match
+  neither snapshot; said as that species, not as "feature ids".
 - Some pipelines upper-case mouse symbols ("CD3E", "INS2", "LY6A"), which then vote human by case,
   and some write human symbols in title case ("Cd3e", "Ins", "Hla-a"), which then vote mouse.
 """
@@ -21,6 +23,20 @@ GENOME_PREFIX_FIX = (
     " (adata[:, adata.var_names.str.startswith('GRCh38_')], then 'GRCh38_CD3E' -> 'CD3E')"
 )
 _UNIQUE_SUFFIX = re.compile(r"^(.+)-\d+$")
+# Gene ids of the species most often sequenced besides human and mouse (Ensembl's stable-id
+# prefixes, FlyBase, WormBase), by their prefix.
+_OTHER_SPECIES_IDS = {
+    "ENSRNOG": "rat", "ENSMMUG": "rhesus macaque", "ENSMFAG": "crab-eating macaque",
+    "ENSCJAG": "marmoset", "ENSPTRG": "chimpanzee", "ENSSSCG": "pig", "ENSBTAG": "cattle",
+    "ENSCAFG": "dog", "ENSOARG": "sheep", "ENSECAG": "horse", "ENSOCUG": "rabbit",
+    "ENSGALG": "chicken", "ENSDARG": "zebrafish", "ENSXETG": "Xenopus tropicalis",
+    "FBgn": "fruit fly", "WBGene": "C. elegans",
+}  # fmt: skip
+_OTHER_SPECIES_ID = re.compile(r"^(" + "|".join(_OTHER_SPECIES_IDS) + r")\d{5,}(\.\d+)?$")
+OTHER_SPECIES_FIX = (
+    "map the genes to human or mouse orthologs (Ensembl BioMart, or the species' own ortholog"
+    " table) and pass their symbols as a var column with gene_key=COLUMN"
+)
 # Ignoring case most names resolve alike in both species ("CD3E", "Cd3e"); the names only one
 # species knows tell them apart: a human file holds HLA-DRA, LYZ, lncRNAs, a mouse file Lyz2,
 # H2-K1, Gm and Rik genes. They overrule the names' case when the other species' such names are
@@ -40,6 +56,19 @@ def genome_prefix_note(names: Sequence[str]) -> str | None:
     return (
         f"the gene names carry the genome prefixes of a multi-genome reference ({shown} names):"
         " a species-mixing matrix whose names match no species' genes as they are"
+    )
+
+
+def other_species_note(names: Sequence[str]) -> str | None:
+    """A note naming the species when at least half of `names` are its gene ids (Ensembl,
+    FlyBase, WormBase) and it is neither human nor mouse, else None."""
+    counts = Counter(m.group(1) for n in names if (m := _OTHER_SPECIES_ID.match(n)))
+    if not names or sum(counts.values()) * 2 < len(names):
+        return None
+    prefix, n = counts.most_common(1)[0]
+    return (
+        f"the gene names are {_OTHER_SPECIES_IDS[prefix]} gene ids ({n} of {len(names)} are"
+        f" {prefix}…), and gene knowledge here is of human and mouse genes"
     )
 
 

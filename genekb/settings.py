@@ -36,10 +36,18 @@ def install_home(name: str, env: str) -> Path:
     return Path.home() / ".cache" / "genekb" / name
 
 
-def env_number(name: str, default: float, *, minimum: float = 0, whole: bool = False) -> float:
+def env_number(
+    name: str,
+    default: float,
+    *,
+    minimum: float = 0,
+    maximum: float = math.inf,
+    whole: bool = False,
+) -> float:
     """The number the environment variable `name` holds, else `default` (unset or empty). Any
-    other value is refused in one line naming the variable: a typo in a shell profile should not
-    surface as Python's words from deep inside a run."""
+    other value (or one outside [`minimum`, `maximum`]) is refused in one line naming the
+    variable: a typo in a shell profile should not surface as Python's words from deep inside a
+    run."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -47,10 +55,12 @@ def env_number(name: str, default: float, *, minimum: float = 0, whole: bool = F
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value < minimum or (whole and not value.is_integer()):
+    inside = minimum <= value <= maximum
+    if not math.isfinite(value) or not inside or (whole and not value.is_integer()):
         kind = "a whole number" if whole else "a number"
+        bounds = f"at least {minimum:g}" if math.isinf(maximum) else f"{minimum:g} to {maximum:g}"
         raise UsageError(
-            f"environment variable {name}={raw!r} must be {kind}, at least {minimum:g};"
+            f"environment variable {name}={raw!r} must be {kind}, {bounds};"
             f" set it to one or unset it (unset {name})"
         )
     return int(value) if whole else value

@@ -113,7 +113,7 @@ def test_environment_numbers_are_checked_by_name(tmp_path, monkeypatch):
     from genekb.encoders.runtime import configure_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    for value in ("abc", "-2", "1.5"):
+    for value in ("abc", "-2", "1.5", "1e6", "1e12"):  # 1e6: a million threads; 1e12: overflow
         monkeypatch.setenv("GENEKB_THREADS", value)
         with pytest.raises(UsageError, match=r"GENEKB_THREADS=.* must be a whole number"):
             configure_threads()  # was ValueError, or torch's RuntimeError for -2

@@ -39,12 +39,11 @@ import numpy as np
 
 from genekb.encoders.base import Encoder, EncoderSpec, Progress
 from genekb.encoders.packaged import models_home
-from genekb.encoders.runtime import quiet_transformers
+from genekb.encoders.runtime import pinned_threads, quiet_transformers
 from genekb.encoders.st_backend import locate, weights_sha256
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import sha256_file
 from genekb.linalg import l2_normalize
-from genekb.settings import env_number
 from genekb.store.hashing import sha256_json
 
 OPSET = 17
@@ -240,7 +239,7 @@ def _checked(folder: Path) -> Path:
 
 def session_threads() -> int:
     """Every core this process may use, unless OMP_NUM_THREADS or GENEKB_THREADS say otherwise."""
-    pinned = int(env_number("GENEKB_THREADS", 0, whole=True))
+    pinned = pinned_threads()
     if pinned:
         return pinned
     if (os.environ.get("OMP_NUM_THREADS") or "").isdigit() and int(os.environ["OMP_NUM_THREADS"]):

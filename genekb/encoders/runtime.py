@@ -33,6 +33,16 @@ def canonical_dtype(name: str) -> str:
     return DTYPE_ALIASES[name]
 
 
+# More threads than any machine has cores is a typo: torch would try to start them all (1e6) or
+# fail on the number itself (1e12, "Overflow when unpacking long").
+MAX_THREADS = 4096
+
+
+def pinned_threads() -> int:
+    """The thread count GENEKB_THREADS pins; 0 (every core) when unset or 0."""
+    return int(env_number("GENEKB_THREADS", 0, maximum=MAX_THREADS, whole=True))
+
+
 def configure_threads() -> int:
     """Use every core this process may run on, unless the user pinned a count.
 
@@ -44,7 +54,7 @@ def configure_threads() -> int:
     if os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads()
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    pinned = int(env_number("GENEKB_THREADS", 0, whole=True))  # 0: every core, as unset
+    pinned = pinned_threads()
     wanted = pinned or available or os.cpu_count() or 1
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)

@@ -60,6 +60,15 @@ def test_umap_reads_a_sparse_rep_and_refuses_one_of_text():
         cm.pl.umap(adata, "grp", rep="X_text", show=False)  # was "could not convert string"
 
 
+def test_a_numeric_column_of_many_values_is_drawn_on_a_colour_bar():
+    adata = _cells()
+    adata.obs["total"] = np.arange(adata.n_obs, dtype=float)
+    adata.obs.loc["c0", "total"] = np.nan  # drawn grey, not dropped
+    adata.obs["few"] = adata.obs["grp"].cat.codes.astype(int)  # three numbers: a legend
+    a, b = cm.pl.umap(adata, ["total", "few"], rep="X_rep", show=False)
+    assert a.get_legend() is None and len(a.figure.axes) == 3  # two panels and one colour bar
+    assert len(b.get_legend().get_texts()) == 3  # was one legend entry per value (60)
+
 @pytest.mark.parametrize("size", ["big", -3, 0, float("nan"), True])
 def test_a_point_size_that_is_no_positive_number_is_refused_before_the_layout(size):
     adata = _cells()

@@ -103,18 +103,40 @@ def default_columns(adata: Any) -> list[str]:
     return columns
 
 
+# A numeric column with more distinct values than this is drawn on a colour scale, as scanpy does
+# (counts, scores), not as one legend entry per value.
+MAX_NUMERIC_CATEGORIES = 20
+
+
+def _continuous(values: pd.Series) -> bool:
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    return bool(numeric) and values.nunique() > MAX_NUMERIC_CATEGORIES
+
+
 def _scatter(ax: Any, xy: np.ndarray, values: pd.Series, title: str, size: float) -> None:
-    categories = pd.Categorical(values.astype(str).fillna("NA"))
-    palette = _palette(len(categories.categories))
-    for i, name in enumerate(categories.categories):
-        mask = np.asarray(categories.codes == i)
-        ax.scatter(xy[mask, 0], xy[mask, 1], s=size, color=palette[i], label=name, linewidths=0)
+    if _continuous(values):
+        number = values.to_numpy(dtype=float)
+        missing = ~np.isfinite(number)
+        ax.scatter(xy[missing, 0], xy[missing, 1], s=size, color="lightgrey", linewidths=0)
+        shown = ax.scatter(
+            xy[~missing, 0], xy[~missing, 1], s=size, c=number[~missing], cmap="viridis",
+            linewidths=0,
+        )  # fmt: skip
+        ax.figure.colorbar(shown, ax=ax, shrink=0.8)
+    else:
+        categories = pd.Categorical(values.astype(str).fillna("NA"))
+        palette = _palette(len(categories.categories))
+        for i, name in enumerate(categories.categories):
+            mask = np.asarray(categories.codes == i)
+            ax.scatter(
+                xy[mask, 0], xy[mask, 1], s=size, color=palette[i], label=name, linewidths=0
+            )
+        ax.legend(markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("UMAP1")
     ax.set_ylabel("UMAP2")
-    ax.legend(markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
 
 def _names(color: Any) -> list[str]:
@@ -128,6 +150,9 @@ def _names(color: Any) -> list[str]:
 
 
 def _longest(values: pd.Series) -> int:
+    """The longest legend entry's length (a colour bar's panel: a short one's)."""
+    if _continuous(values):
+        return 8
     return max((len(str(v)) for v in pd.unique(values)), default=1)
 
 

@@ -37,7 +37,8 @@ from cellmodel.knowledge.vectors import run_reference
 from cellmodel.markdown import md_text
 from cellmodel.markers import cell_groups, group_stats
 from genekb.errors import GenekbError, IntegrityError
-from genekb.store.store import Store, refuse_non_path_root
+from genekb.store.store import Store
+from genekb.store.store_root import refuse_non_path_root
 
 DEFAULT_TOP_N = 10
 DESCRIPTION_CHARS = 160

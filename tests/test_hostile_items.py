@@ -279,7 +279,7 @@ def test_wrong_way_messages(tmp_path, store_root):
 
 
 def test_a_pickle_cannot_ask_for_a_huge_allocation(tmp_path):
-    from genekb.store.vector_files import safe_load_pickle
+    from genekb.store.safe_pickle import safe_load_pickle
 
     attacks = {
         "array": b"\x80\x02cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\n"

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import handle_errors, info, parse_options, print_json, progress_factory
+from cli.common import handle_errors, info, parse_options, print_json
 from cli.genekb_args import JsonOpt, MoveTagOpt, RootOpt
+from cli.progress import progress_factory
 from genekb.encoders import registry
 from genekb.errors import UsageError
 from genekb.genemap import lookalike_note, spreadsheet_date_note

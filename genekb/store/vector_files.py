@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, UsageError
-from genekb.fileio import input_kind, read_input_bytes, sha256_file
+from genekb.fileio import sha256_file
+from genekb.input_streams import input_kind, read_input_bytes
 from genekb.store.safe_pickle import safe_load_pickle
 from genekb.store.vector_limits import (
     check_dim,

@@ -22,8 +22,9 @@ from cellmodel import sentences as sentence_path
 from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
 from cellmodel.arguments import check_count, check_seed
 from cellmodel.embed_genes import GeneSide, gene_side
-from cellmodel.io import Expression, expression, h5ad_safe, require_anndata
+from cellmodel.io import Expression, expression, require_anndata
 from cellmodel.knowledge.genes import taxon_name
+from cellmodel.uns_record import h5ad_safe
 from genekb.build import version_encoder
 from genekb.encoders.base import Encoder
 from genekb.errors import UsageError

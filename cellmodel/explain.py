@@ -31,13 +31,15 @@ from cellmodel._settings import CLUSTER_KEY
 from cellmodel.arguments import check_obs_column, is_whole
 from cellmodel.embed import SemanticParams
 from cellmodel.embed_genes import prepare_gene_vectors
-from cellmodel.io import expression, require_anndata, run_record
+from cellmodel.io import expression, require_anndata
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference
 from cellmodel.markdown import md_text
 from cellmodel.markers import cell_groups, group_stats
+from cellmodel.uns_record import run_record
 from genekb.errors import GenekbError, IntegrityError
-from genekb.store.store import Store, refuse_non_path_root
+from genekb.store.store import Store
+from genekb.store.store_root import refuse_non_path_root
 
 DEFAULT_TOP_N = 10
 DESCRIPTION_CHARS = 160

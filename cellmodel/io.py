@@ -6,12 +6,12 @@ Two steps, kept apart so a caller can hold an AnnData of its own:
 - `expression(adata, layer=..., gene_key=...)` picks the matrix and the gene names, detects whether
   the values are raw counts, log-normalized, or something else (TPM-like), and returns log-scale
   values (counts: normalize_total to 1e4 then log1p; log: as is; other: log1p).
-Sparse input stays sparse (CSR) throughout.
+Sparse input stays sparse (CSR) throughout. The record a run leaves in `uns["cellmodel"]` is read
+back and made storable by `cellmodel.uns_record`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -102,26 +102,6 @@ def require_anndata(adata: Any) -> None:
         )
     if adata.isbacked:
         raise UsageError("adata is backed (read with backed=); load it first: adata.to_memory()")
-
-
-RECORD_PARTS = ("input", "params", "gene_match", "vectors")  # read as records where present
-
-
-def run_record(adata: ad.AnnData) -> dict[str, Any]:
-    """`adata.uns["cellmodel"]`, the record a cellmodel run writes ({} when there is none);
-    GenekbError when the key holds something else (a file edited or made by another tool)."""
-    record = adata.uns.get("cellmodel", {})
-    where, held = "uns['cellmodel']", record
-    if isinstance(record, Mapping):  # the parts readers open as records, edited into another kind
-        bad = [k for k in RECORD_PARTS if k in record and not isinstance(record[k], Mapping)]
-        if bad:
-            where, held = f"uns['cellmodel'][{bad[0]!r}]", record[bad[0]]
-    if not isinstance(held, Mapping):
-        raise GenekbError(
-            f"{where} holds a {type(held).__name__}, not the record cellmodel writes; delete"
-            " uns['cellmodel'] (del adata.uns['cellmodel']) and run `cellmodel cluster` again"
-        )
-    return dict(record)
 
 
 def refuse_duplicate_columns(adata: ad.AnnData, path: str | Path) -> None:
@@ -389,15 +369,3 @@ def _low_count_note(X: Any) -> list[str]:
         f"{low:.0%} of the cells hold under {LOW_COUNT} counts: an unfiltered droplet matrix?"
         " keep the called cells first (Cell Ranger's filtered_feature_bc_matrix)"
     ]
-
-
-def h5ad_safe(value: Any) -> Any:
-    """A copy that h5ad `uns` can store: no None anywhere, numpy scalars as Python numbers,
-    tuples as lists."""
-    if isinstance(value, dict):
-        return {str(k): h5ad_safe(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [h5ad_safe(v) for v in value if v is not None]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -31,6 +31,7 @@ from cellmodel.cluster.refine_fit import (
     scaled_hvg,
 )
 from cellmodel.pp import graph
+from cellmodel.uns_record import h5ad_safe
 from genekb.errors import GenekbError
 from genekb.store.store import Store
 
@@ -71,5 +72,5 @@ def refine(
     )
     adata.obsm["X_refined"] = embedding
     adata.obsm["X_pca_expr"] = X_pca
-    adata.uns[REFINE_KEY] = io.h5ad_safe(record)
+    adata.uns[REFINE_KEY] = h5ad_safe(record)
     return adata

@@ -227,7 +227,7 @@ def _run(args: SimpleNamespace) -> tuple[dict[str, Any], Any]:
     from cellmodel.annotate import report_of
     from cellmodel.annotate.ontology import parse_candidates
     from cli.cellmodel_args import check_chunked, load_input
-    from cli.common import steady_progress
+    from cli.progress import steady_progress
     from genekb.store.store import Store
 
     labels = parse_candidates(args.candidates) if args.candidates is not None else None

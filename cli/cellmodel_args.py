@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from cellmodel._settings import SEED_MAX
-from cli.common import stage_progress
+from cli.progress import stage_progress
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_file
 

@@ -23,7 +23,7 @@ import time
 import typer
 
 from cli.common import handle_errors, info
-from genekb.store.store import resolve_root
+from genekb.store.store_root import resolve_root
 
 ROOT = resolve_root()  # $GENEKB_HOME, else ./artifacts
 DEMO_TAG = "demo/pbmc68k-reduced"

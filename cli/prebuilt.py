@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import handle_errors, info, make_app, print_json, steady_progress
+from cli.common import handle_errors, info, make_app, print_json
+from cli.progress import steady_progress
 
 app = make_app("prebuilt", __doc__.split("\n\n")[0].replace("\n", " "))
 

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
-from cli.common import PROGRESS_SECONDS, err, handle_errors, info, print_json
+from cli.common import err, handle_errors, info, print_json
 from cli.plain import PlainTable
+from cli.progress import PROGRESS_SECONDS
 from genekb.store.remote_io import RETRIES
 from genekb.store.store import Store
 

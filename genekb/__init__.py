@@ -14,7 +14,8 @@ In a Python session (`import genekb as gk`):
 
 from genekb.api import build, similar
 from genekb.settings import settings
-from genekb.store.store import EmbeddingVersion, Store, TextVersion, resolve_root
+from genekb.store.store import EmbeddingVersion, Store, TextVersion
+from genekb.store.store_root import resolve_root
 
 __all__ = [
     "EmbeddingVersion",

@@ -16,8 +16,9 @@ from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError, add_note
-from genekb.fileio import read_input_text, require_file
+from genekb.fileio import require_file
 from genekb.genemap import GeneIndex, lookalike_note, spreadsheet_dates
+from genekb.input_streams import read_input_text
 from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog

@@ -1,5 +1,5 @@
 """File basics used everywhere: one sha256 of a file, one write-to-temp-then-rename, one check of
-an output path before any work, one reader of inputs given as a file, a pipe or `-` (stdin).
+an output path before any work. Inputs given as a pipe or `-` (stdin) are `genekb.input_streams`.
 
 Every file the toolkit publishes (store versions, tags, catalogs, exports, AnnData outputs) is
 written under a temporary name in the target's own directory and renamed into place, so a reader
@@ -239,7 +239,9 @@ def _writable_dir(folder: Path, target: Path) -> None:
         raise GenekbError(f"cannot write in {folder} (permission denied); choose another place")
 
 
-def _stat_safely(path: Path, flag: str) -> None:
+def check_path_name(path: Path, flag: str) -> None:
+    """UsageError for a path no file system takes (a NUL byte, a name over NAME_MAX bytes),
+    before a stat of it fails with a less clear error."""
     if "\x00" in str(path):
         raise UsageError(f"{flag} {path!r} holds a NUL byte; give a plain path")
     for part in path.parts:
@@ -281,7 +283,7 @@ def check_output_file(
     if is_stdin(path):  # `-` is stdin to every input; as an output it made a file named `-`
         raise UsageError(f"{flag} '-': this writes a file, not stdout; give a file name")
     path = Path(path)
-    _stat_safely(path, flag)
+    check_path_name(path, flag)
     if path.is_dir():
         hint = f" ending in {suffixes[0]}" if suffixes else ""
         raise GenekbError(f"{flag} {path} is a directory; give a file name{hint}")
@@ -314,7 +316,7 @@ def check_output_dir(
     nearest existing ancestor). Nothing is created here.
     """
     folder = Path(folder)
-    _stat_safely(folder, flag)
+    check_path_name(folder, flag)
     store = inside_a_store(folder / "x")
     if store is not None:
         raise GenekbError(f"{flag} {folder} is inside the genekb store {store}; write elsewhere")
@@ -333,75 +335,10 @@ def check_output_dir(
     return folder
 
 
-# ---- reading inputs: files, pipes and `-` ------------------------------------------------------
+# ---- `-`: stdin as an input (read by `genekb.input_streams`), refused as an output ----------
 
 STDIN = "-"
 
 
 def is_stdin(path: str | os.PathLike[str]) -> bool:
     return str(path) == STDIN
-
-
-def input_kind(path: str | os.PathLike[str], what: str) -> str:
-    """'stdin', 'file' or 'stream' (a FIFO, `<(…)`, a device); GenekbError for anything else,
-    saying what it is (missing, a directory)."""
-    if is_stdin(path):
-        return "stdin"
-    p = Path(path)
-    _stat_safely(p, what)
-    if p.is_dir():
-        raise GenekbError(f"{what} {p} is a directory; give a file (or - for stdin)")
-    if not p.exists():
-        raise GenekbError(f"{what} {p} does not exist")
-    if p.is_file():
-        return "file"
-    if (p.is_char_device() or p.is_block_device()) and not _is_terminal(p):
-        # `/dev/zero` never ends and `/dev/sda` is a disk: neither is data someone meant to give
-        raise GenekbError(f"{what} {p} is a device, not a file or a pipe; give a file")
-    return "stream"
-
-
-def _is_terminal(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    except OSError:
-        return False
-    try:
-        return os.isatty(fd)
-    finally:
-        os.close(fd)
-
-
-STREAM_LIMIT = 4 << 30  # bytes read from a pipe or stdin at most (`/dev/zero` never ends)
-
-
-def read_input_bytes(path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT) -> bytes:
-    """The bytes of an input given as a file, a pipe (`<(…)`, a FIFO) or `-` (stdin); a stream
-    longer than `limit` bytes is refused."""
-    import sys
-
-    kind = input_kind(path, what)
-    try:
-        if kind == "file":
-            return Path(path).read_bytes()
-        if kind == "stdin":
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with Path(path).open("rb") as fh:
-                data = fh.read(limit + 1)
-        if len(data) > limit:
-            raise GenekbError(f"{what} {path} streams more than {limit:,} bytes; give a file")
-        return data
-    except PermissionError:
-        raise GenekbError(f"{what} {path} is not readable (permission denied)") from None
-    except OSError as exc:
-        raise GenekbError(f"{what} {path} cannot be read ({exc.strerror})") from None
-
-
-def read_input_text(path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT) -> str:
-    """`read_input_bytes` decoded as UTF-8 (a BOM dropped); GenekbError if it is not text."""
-    data = read_input_bytes(path, what, limit)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise GenekbError(f"{what} {path} is not UTF-8 text") from None

@@ -77,7 +77,7 @@ def test_a_blocking_step_still_gives_a_line_every_interval() -> None:
     input that fails its checks still gives one line."""
     import time
 
-    from cli.common import steady_progress
+    from cli.progress import steady_progress
 
     lines: list[str] = []
     with steady_progress("reading the input", interval=0.2, write=lines.append) as progress:
@@ -96,7 +96,7 @@ def test_in_a_terminal_stages_are_bars() -> None:
 
     from rich.console import Console
 
-    from cli.common import stage_bars
+    from cli.progress import stage_bars
 
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=100)

@@ -107,7 +107,7 @@ def test_model_may_be_a_store_tag_or_id_used_as_is(fake_spec, tmp_path, pbmc):
 
 
 def test_progress_outside_a_terminal_is_a_line_every_interval_with_rate_and_time_left():
-    from cli.common import LogProgress
+    from cli.progress import LogProgress
 
     now = [0.0]
     lines: list[str] = []
@@ -121,7 +121,7 @@ def test_progress_outside_a_terminal_is_a_line_every_interval_with_rate_and_time
 
 
 def test_time_left_weighs_texts_by_their_cost_when_long_ones_come_first():
-    from cli.common import LogProgress
+    from cli.progress import LogProgress
     from genekb.encoders.base import encoding_costs
 
     # 100 texts of 240 tokens, then 900 of 8 (+16 each for overhead): the long tenth is 54 %.
@@ -165,7 +165,7 @@ def test_explain_of_a_run_that_read_few_vectors_matches_the_all_genes_run(
 
 
 def test_stage_progress_weighs_a_stage_when_told_its_costs():
-    from cli.common import stage_progress
+    from cli.progress import stage_progress
 
     now = [0.0]
     lines: list[str] = []

@@ -14,8 +14,9 @@ import pytest
 
 from genekb.errors import GenekbError
 from genekb.eval.tasks import resolve_task
+from genekb.store.safe_pickle import safe_load_pickle
 from genekb.store.store import Store
-from genekb.store.vector_files import read_vectors, safe_load_pickle
+from genekb.store.vector_files import read_vectors
 from tests.conftest import one_line_error as _one_line_error
 from tests.conftest import run_genekb as run
 

@@ -279,7 +279,7 @@ def test_wrong_way_messages(tmp_path, store_root):
 
 
 def test_a_pickle_cannot_ask_for_a_huge_allocation(tmp_path):
-    from genekb.store.vector_files import safe_load_pickle
+    from genekb.store.safe_pickle import safe_load_pickle
 
     attacks = {
         "array": b"\x80\x02cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
@@ -379,7 +379,7 @@ def test_an_output_never_lands_in_a_store_s_own_files(store_root, tmp_path):
 
 
 def test_an_endless_stream_is_refused_at_a_limit(tmp_path):
-    from genekb.fileio import read_input_bytes
+    from genekb.input_streams import read_input_bytes
 
     with pytest.raises(GenekbError, match="streams more than 1,000 bytes"):
         read_input_bytes(feed_fifo(tmp_path / "z", b"\0" * 5000), "genes file", limit=1000)

@@ -51,7 +51,7 @@ def test_spreadsheet_dates_are_named_in_the_match_report(taxon: str, symbols: li
 
 
 def test_genekb_build_counts_the_dates_and_says_what_to_do(tmp_path, capsys) -> None:
-    from cli.genekb_app import _build_summary
+    from cli.genekb_build_cmd import _build_summary
     from tests.test_store import _build
 
     report = _build(Store.open(tmp_path, create=True), genes=["GENE1", "GENE2", *DATES])

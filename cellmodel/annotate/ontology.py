@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, UsageError
-from genekb.fileio import read_input_text
+from genekb.input_streams import read_input_text
 
 CL_ROOT = "CL:0000000"  # "cell"
 CL_ID = re.compile(r"^CL[:_](\d{7})$", re.IGNORECASE)

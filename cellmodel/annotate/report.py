@@ -16,8 +16,8 @@ from cellmodel.annotate import markerdb, score
 from cellmodel.annotate.inputs import BACKGROUND_SEED
 from cellmodel.annotate.kinds import LEVELS
 from cellmodel.annotate.signatures import MIN_MEASURED
-from cellmodel.io import h5ad_safe, run_record
 from cellmodel.markdown import md_text
+from cellmodel.uns_record import h5ad_safe, run_record
 from genekb.errors import GenekbError
 
 

@@ -38,7 +38,7 @@ from cellmodel.classify.labels import check_reference_labels, label_array
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
 from cellmodel.classify.results import MethodScores, score
 from cellmodel.embed import embed, fitted_genes
-from cellmodel.io import h5ad_safe
+from cellmodel.uns_record import h5ad_safe
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path
 from genekb.store.store import Store

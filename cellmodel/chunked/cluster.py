@@ -46,12 +46,13 @@ from cellmodel.cluster.diagnostics import read_and_warn
 from cellmodel.cluster.inputs import refuse_cluster_per_cell
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.sampling import NeighbourSampler
-from cellmodel.io import NORMALIZATION, gene_names, h5ad_safe, refuse_repeated_cells
+from cellmodel.io import NORMALIZATION, gene_names, refuse_repeated_cells
 from cellmodel.metrics import check_labels, cluster_metrics
 from cellmodel.module.losses import split_for_empty, student_t
 from cellmodel.module.model import deterministic
 from cellmodel.pp import graph
 from cellmodel.semantic import StageProgress
+from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path

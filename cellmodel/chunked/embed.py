@@ -42,8 +42,9 @@ from cellmodel.embed import (
     run_record,
 )
 from cellmodel.embed_genes import GeneSide, gene_side
-from cellmodel.io import LOG_SCALE_MAX, NORMALIZATION, detect_kind, gene_names, h5ad_safe
+from cellmodel.io import LOG_SCALE_MAX, NORMALIZATION, detect_kind, gene_names
 from cellmodel.io import normalize as normalize_rows
+from cellmodel.uns_record import h5ad_safe
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path
 from genekb.store.store import EmbeddingVersion, Store

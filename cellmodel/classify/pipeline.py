@@ -23,7 +23,8 @@ from cellmodel.classify.views import (
     shared_expression,
 )
 from cellmodel.embed import embed, fitted_genes
-from cellmodel.io import expression, h5ad_safe, require_anndata
+from cellmodel.io import expression, require_anndata
+from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
 from genekb.errors import UsageError
 from genekb.store.store import Store

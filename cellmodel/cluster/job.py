@@ -36,6 +36,7 @@ from cellmodel.cluster.refine_fit import refined_fit
 from cellmodel.embed import embed
 from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
 from cellmodel.pp import graph
+from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
 from genekb.encoders import registry
 from genekb.errors import GenekbError, UsageError
@@ -256,7 +257,7 @@ def _run_record(
         "refine": run.refine,
         "gene_vectors": run.gene_vectors if use_semantic else None,
         "input": expr.to_dict(),
-        "cluster_params": io.h5ad_safe(result.params),
+        "cluster_params": h5ad_safe(result.params),
         "structure_params": _structure_params(run.n_hvg, X_pca, run.n_pcs, run.n_neighbors),
         "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
         "pipeline_timings_s": {k: round(v, 3) for k, v in timings.items()},

@@ -16,10 +16,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from cellmodel import io
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, EXPLAIN_UNS_KEY, UNS_KEY
 from cellmodel.arguments import check_obs_column
 from cellmodel.metrics import cluster_metrics
+from cellmodel.uns_record import h5ad_safe
 
 ANNOTATE_ENTRY = "annotate"  # uns["cellmodel"]["annotate"]: annotate's report
 REFINE_OUTPUTS = ("refine", "X_refined")  # uns and obsm keys of `cluster --refine`'s fit
@@ -88,7 +88,7 @@ def write_results(
         # Labels are read only here, after the run has ended.
         record.update(metrics=score(adata, label_key), label_key=label_key)
     kept = adata.uns.get(UNS_KEY)
-    adata.uns[UNS_KEY] = {**(kept if isinstance(kept, Mapping) else {}), **io.h5ad_safe(record)}
+    adata.uns[UNS_KEY] = {**(kept if isinstance(kept, Mapping) else {}), **h5ad_safe(record)}
 
 
 def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> dict[str, float]:

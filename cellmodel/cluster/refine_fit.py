@@ -15,11 +15,11 @@ import anndata as ad
 import numpy as np
 from sklearn.cluster import KMeans
 
-from cellmodel import io
 from cellmodel.cluster.fit import ClusterResult, relabel_by_size
 from cellmodel.knowledge import gene_graph
 from cellmodel.module import refine as module
 from cellmodel.pp import graph
+from cellmodel.uns_record import h5ad_safe
 from genekb.errors import UsageError
 from genekb.store.store import Store
 
@@ -130,7 +130,7 @@ def refined_fit(
         k = graph.estimate_k(graph.knn_graph(Z, graph.FIT_N_NEIGHBORS, seed=seed), seed=seed)
     labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Z)
     adata.obsm["X_refined"] = Z
-    adata.uns[REFINE_KEY] = io.h5ad_safe(record)
+    adata.uns[REFINE_KEY] = h5ad_safe(record)
     timings = {**record["timings_s"], "total": time.perf_counter() - tick}
     return ClusterResult(
         labels=relabel_by_size(labels), latent=Z, structure=Z, n_clusters=int(k),

@@ -39,7 +39,7 @@ from cellmodel.datasets.layouts import (
 from cellmodel.datasets.rfiles import read_rda_pair, read_seurat_rds
 from genekb.errors import GenekbError, IntegrityError, UnknownNameError
 from genekb.fileio import sha256_file
-from genekb.store.store import refuse_non_path_root
+from genekb.store.store_root import refuse_non_path_root
 
 CHUNK = 1 << 20
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from cellmodel.arguments import is_whole
-from cellmodel.io import require_anndata, run_record
+from cellmodel.io import require_anndata
+from cellmodel.uns_record import run_record
 from genekb.errors import GenekbError, UsageError
 from genekb.pl import CONTROL_COLOUR, REAL_COLOUR, check_target, finish, style
 

@@ -63,7 +63,8 @@ def normalize(
     import anndata as ad
 
     from cellmodel.arguments import check_flags
-    from cellmodel.io import expression, h5ad_safe, require_anndata, source_matrix
+    from cellmodel.io import expression, require_anndata, source_matrix
+    from cellmodel.uns_record import h5ad_safe
     from genekb.errors import UsageError
 
     require_anndata(adata)

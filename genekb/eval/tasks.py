@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UnknownNameError
-from genekb.fileio import read_input_text
 from genekb.genemap import GeneIndex
+from genekb.input_streams import read_input_text
 from genekb.store.vector_limits import refuse_ragged
 
 GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "name", "ensembl_id", "ensembl")

@@ -31,7 +31,7 @@ from genekb.sources.entrez_records import (
     SummaryCache,
     parse_entrezgene_xml,
 )
-from genekb.store.store import resolve_root  # the store's root rule: $GENEKB_HOME, ./artifacts
+from genekb.store.store_root import resolve_root  # the store's root rule: $GENEKB_HOME, ./artifacts
 
 log = logging.getLogger(__name__)
 

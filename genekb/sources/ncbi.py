@@ -1,29 +1,25 @@
-"""The `ncbi` source: NCBI Gene's bulk files `gene_info`, `gene2go` and `gene_orthologs`, streamed.
+"""The `ncbi` source: NCBI Gene's bulk files `gene_info`, `gene2go` and `gene_orthologs`, turned
+into gene tables and ortholog pairs.
 
-The files are tab-separated with a `#`-prefixed header line, gzip-compressed or plain (the gzip
-magic bytes decide, not the file name). They are read line by line and filtered by taxon while
-streaming, so an 8 GB `gene_info.gz` of all organisms never sits in memory; each file's sha256 is
-computed over the same single pass. In NCBI's files "-" means an empty field.
+The files are streamed and filtered by taxon by `genekb.sources.ncbi_files` (an 8 GB
+`gene_info.gz` of all organisms never sits in memory); this module reads their fields. In NCBI's
+files "-" means an empty field.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import re
-import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
 
 import pyarrow as pa
 
 from genekb.errors import GenekbError
 from genekb.records import GENE_SCHEMA, ORTHOLOG_SCHEMA, GeneTable, Snapshot
+from genekb.sources.ncbi_files import FileDigest, NcbiRows
 
 SOURCE_NAME = "ncbi"
 EMPTY = "-"
@@ -48,138 +44,6 @@ _GENE2GO_NEEDED = ("tax_id", "GeneID", "GO_ID", "Qualifier", "GO_term", "Categor
 _GO_CATEGORY = {"Process": "go_bp", "Function": "go_mf", "Component": "go_cc"}
 _ENSEMBL_PREFIX = "Ensembl:"
 _ENSEMBL_VERSION = re.compile(r"\.\d+$")
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-@dataclass
-class FileDigest:
-    """What a snapshot records about one input file."""
-
-    role: str  # "gene_info", "gene2go" or "gene_orthologs"
-    file: str
-    sha256: str = ""
-    bytes: int = 0
-    rows_read: int = 0  # data lines seen, all taxa
-    rows_kept: int = 0  # data lines of the wanted taxon (or taxon pair)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)  # every field, in declaration order
-
-
-class _HashingReader(io.RawIOBase):
-    """A raw byte stream that feeds every byte it reads into a sha256 (one pass, any file size)."""
-
-    def __init__(self, handle: IO[bytes], digest: FileDigest) -> None:
-        self._handle = handle
-        self._digest = digest
-        self._sha = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._handle.read(len(buffer))
-        buffer[: len(data)] = data
-        self._sha.update(data)
-        self._digest.bytes += len(data)
-        return len(data)
-
-    def finish(self) -> None:
-        # gzip can stop before trailing bytes; the recorded hash must cover the whole file.
-        while block := self._handle.read(1 << 20):
-            self._sha.update(block)
-            self._digest.bytes += len(block)
-        self._digest.sha256 = self._sha.hexdigest()
-
-
-@dataclass
-class _Rows:
-    """Streams one NCBI table: checks the header, yields (line number, fields) for the data lines
-    of the wanted taxa (by the row's own tax_id) and counts what it read and kept."""
-
-    path: Path
-    role: str
-    columns: tuple[str, ...]  # expected header, in NCBI's order
-    needed: tuple[str, ...]  # columns the caller reads; the header must name these
-    taxa: tuple[int, ...]
-    digest: FileDigest = field(init=False)
-    index: dict[str, int] = field(init=False, default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.path = Path(self.path)
-        self.digest = FileDigest(self.role, self.path.name)
-
-    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        if not self.path.is_file():
-            raise GenekbError(f"{self.role} file not found: {self.path}; check the path")
-        with self.path.open("rb") as raw:
-            compressed = raw.read(2) == _GZIP_MAGIC
-            raw.seek(0)
-            reader = _HashingReader(raw, self.digest)
-            buffered = io.BufferedReader(reader, buffer_size=1 << 20)
-            binary: IO[bytes] = gzip.GzipFile(fileobj=buffered) if compressed else buffered
-            # utf-8-sig: a BOM (a spreadsheet's save) would hide the header's '#'; bad bytes
-            # become U+FFFD, refused by line in _lines rather than embedded as text.
-            text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="\n")
-            try:
-                yield from self._lines(text)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise GenekbError(
-                    f"{self.path} is not a readable {self.role} file ({exc}); "
-                    "download it again from ftp.ncbi.nlm.nih.gov/gene/DATA"
-                ) from exc
-            reader.finish()
-
-    def _lines(self, text: IO[str]) -> Iterator[tuple[int, list[str]]]:
-        header = text.readline().rstrip("\r\n")
-        self.index = self._check_header(header)
-        width, tax_column = len(self.index), self.index["tax_id"]
-        wanted = {str(taxon) for taxon in self.taxa}
-        # tax_id leads every NCBI gene file: a prefix test skips other organisms' lines unsplit.
-        prefixes = tuple(f"{taxon}\t" for taxon in self.taxa) if tax_column == 0 else ("",)
-        for number, line in enumerate(text, start=2):
-            if line.startswith("#") or not line.strip():
-                continue
-            self.digest.rows_read += 1
-            if not line.startswith(prefixes):
-                continue
-            fields = line.rstrip("\r\n").split("\t")
-            if len(fields) < width:
-                raise GenekbError(
-                    f"{self.path} line {number} has {len(fields)} tab-separated fields, the header "
-                    f"{width}; the file is truncated or not an NCBI {self.role} file"
-                )
-            if fields[tax_column].strip() not in wanted:
-                continue
-            if "\ufffd" in line:
-                raise GenekbError(
-                    f"{self.path} line {number} is not UTF-8 text; save the file as UTF-8"
-                    " (from Latin-1: `iconv -f latin1 -t utf-8`)"
-                )
-            self.digest.rows_kept += 1
-            yield number, fields
-
-    def _check_header(self, header: str) -> dict[str, int]:
-        names = _header_names(header)
-        missing = [name for name in self.needed if name not in names]
-        if not header.startswith("#") or missing:
-            shown = header if len(header) <= 120 else header[:117] + "..."
-            raise GenekbError(
-                f"{self.path} is not an NCBI {self.role} file: its header is {shown!r}; expected "
-                f"'#{' '.join(self.columns[:4])} ...' (missing {', '.join(missing) or '#'})"
-            )
-        return {name: position for position, name in enumerate(names)}
-
-
-def _header_names(header: str) -> list[str]:
-    """Column names of an NCBI header line, either the current tab-separated
-    `#tax_id<TAB>GeneID...` or the older `#Format: tax_id GeneID ... (tab is used as a separator,
-    pound sign - start of a comment)`."""
-    body = header.lstrip("#").strip()
-    if body.startswith("Format:"):
-        body = body.removeprefix("Format:").split("(", 1)[0]
-        return body.split()
-    return [name.strip() for name in body.split("\t")]
 
 
 def _value(raw: str) -> str | None:
@@ -192,7 +56,7 @@ def _split(raw: str) -> list[str]:
     return [part.strip() for part in value.split("|") if part.strip()] if value else []
 
 
-def _gene_id(raw: str, rows: _Rows, number: int) -> int:
+def _gene_id(raw: str, rows: NcbiRows, number: int) -> int:
     try:
         return int(raw)
     except ValueError:
@@ -223,7 +87,7 @@ class _GeneInfoRead:
 
 
 def _read_gene_info_rows(path: Path, taxon: int) -> _GeneInfoRead:
-    rows_in = _Rows(path, "gene_info", GENE_INFO_COLUMNS, _GENE_INFO_NEEDED, (taxon,))
+    rows_in = NcbiRows(path, "gene_info", GENE_INFO_COLUMNS, _GENE_INFO_NEEDED, (taxon,))
     genes: dict[int, dict[str, object]] = {}
     newest: str | None = None
     for number, fields in rows_in:
@@ -273,7 +137,7 @@ def read_gene2go(path: Path, *, taxon: int) -> tuple[dict[int, dict[str, list[st
     Annotations whose Qualifier starts with "NOT" (the gene is shown *not* to have the function)
     are left out: a gene's text must not claim them.
     """
-    rows_in = _Rows(path, "gene2go", GENE2GO_COLUMNS, _GENE2GO_NEEDED, (taxon,))
+    rows_in = NcbiRows(path, "gene2go", GENE2GO_COLUMNS, _GENE2GO_NEEDED, (taxon,))
     terms: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for number, fields in rows_in:
         col = rows_in.index
@@ -358,7 +222,7 @@ def read_gene_orthologs(
     if taxon_a == taxon_b:
         raise GenekbError(f"taxon_a and taxon_b are both {taxon_a}; orthologs need two taxa")
     columns = GENE_ORTHOLOGS_COLUMNS
-    rows_in = _Rows(Path(path), "gene_orthologs", columns, columns, (taxon_a, taxon_b))
+    rows_in = NcbiRows(Path(path), "gene_orthologs", columns, columns, (taxon_a, taxon_b))
     pairs: set[tuple[int, int]] = set()
     for number, fields in rows_in:
         col = rows_in.index
@@ -411,7 +275,6 @@ __all__ = [
     "GENE2GO_COLUMNS",
     "GENE_INFO_COLUMNS",
     "GENE_ORTHOLOGS_COLUMNS",
-    "FileDigest",
     "NcbiSource",
     "one_to_one",
     "read_gene2go",

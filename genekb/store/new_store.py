@@ -8,7 +8,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from genekb.store.store import EMBEDDINGS, MARKER, TAGS_FILE, TEXTS, Store
+from genekb.store.store import EMBEDDINGS, TAGS_FILE, TEXTS, Store
+from genekb.store.store_root import MARKER
 
 
 def new_store_undo(store: Store) -> Callable[[], None]:

@@ -17,7 +17,8 @@ Every read checks what it uses against the version's manifest (`genekb.store.int
 refuses a damaged version; the other versions of the store stay usable.
 
 `Store.open(root, create=True)` writes nothing until the first write: a command that fails on
-bad input leaves no empty store behind.
+bad input leaves no empty store behind. Where the root lies, and what a directory must hold to
+open as one, is `genekb.store.store_root`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import contextlib
 import errno
 import json
 import os
-import re
 import shutil
 import uuid
 import warnings
@@ -39,16 +39,15 @@ from genekb.errors import (
     GenekbError,
     IntegrityError,
     UsageError,
-    format_words,
 )
-from genekb.fileio import atomic_write, check_output_dir, pid_alive, read_regular
+from genekb.fileio import atomic_write, pid_alive
 from genekb.store import integrity
 from genekb.store.ids import tag_problem
 from genekb.store.locks import waiting_lock
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
+from genekb.store.store_root import MARKER, open_local_root, refuse_non_path_root
 from genekb.store.tags_file import (
-    SMALL_FILE_LIMIT,
     read_tags_file,
     tags_as_they_are,
     tags_document,
@@ -57,41 +56,16 @@ from genekb.store.tags_file import (
 __all__ = [
     "EMBEDDINGS",
     "GENES_FILE",
-    "MARKER",
     "TAGS_FILE",
     "TEXTS",
     "VECTORS_FILE",
     "EmbeddingVersion",
     "Store",
     "TextVersion",
-    "resolve_root",
 ]
 
-MARKER = "genekb-store.json"
 TEXTS, EMBEDDINGS = "texts", "embeddings"
 TAGS_FILE = "tags.json"
-# Entries a fresh root may already hold (the repo's artifacts/ keeps a README and run outputs).
-ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
-
-
-_MANGLED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/(?!/)")  # `https:/host/x`: Path("https://…")
-
-
-def refuse_non_path_root(root: object) -> None:
-    """A store root is a path (or None for the default): Path() of anything else is a TypeError."""
-    if root is not None and not isinstance(root, (str, os.PathLike)):
-        raise UsageError(f"a store root is a path, not {type(root).__name__}")
-
-
-def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The store root: the argument, else $GENEKB_HOME, else ./artifacts."""
-    given = root if root else os.environ.get("GENEKB_HOME")
-    if not given:
-        return Path("artifacts")
-    try:
-        return Path(given).expanduser()
-    except RuntimeError:  # `~name` of a user this system does not know
-        raise UsageError(f"store root {str(given)!r}: no such user's home directory") from None
 
 
 class Store:
@@ -109,7 +83,8 @@ class Store:
 
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None, *, create: bool = False) -> Store:
-        """Open the store at `root` (see `resolve_root`); `create` makes a new one if absent.
+        """Open the store at `root` (see `store_root.resolve_root`); `create` makes a new one if
+        absent.
 
         A URL (`https://…`, `s3://…`) opens a published store read-only (`genekb.store.remote`).
 
@@ -121,43 +96,8 @@ class Store:
             if create:
                 raise UsageError(f"{given} is a remote store, read-only; write to a local root")
             return cls.url_opener(given)
-        path = resolve_root(root)
-        if _MANGLED_URL.match(str(path)) and not path.exists():
-            # A Path folds a URL's "//": writing there made local folders named "https:".
-            raise UsageError(
-                f"store root {path} is a URL; this command takes a local store (`genekb pull` one)"
-            )
-        marker = path / MARKER
-        if path.exists() and not path.is_dir():
-            raise GenekbError(f"store root {path} is a file, not a directory; give a directory")
-        try:
-            has_marker = marker.exists()
-            entries = {p.name for p in path.iterdir()} if path.is_dir() else set()
-        except PermissionError:
-            raise GenekbError(f"store root {path} is not readable; check its permissions") from None
-        if has_marker:
-            try:
-                info = json.loads(read_regular(marker, SMALL_FILE_LIMIT, follow=False))
-            except (OSError, GenekbError, ValueError):
-                raise GenekbError(
-                    f"{marker} is unreadable or corrupt; is {path} a store?"
-                ) from None
-            if not isinstance(info, dict) or info.get("format") != FORMAT:
-                found = info.get("format") if isinstance(info, dict) else None
-                raise GenekbError(f"{path} is a store of {format_words(found, FORMAT)}")
-            return cls(path)
-        # A concurrent creator's marker being written is not foreign content.
-        entries = {e for e in entries if not e.startswith(f".{MARKER}.")}
-        if entries - ALLOWED_IN_NEW_ROOT:
-            raise GenekbError(
-                f"{path} is not a genekb store (no {MARKER}) and is not empty; "
-                "choose a store root or a new directory"
-            )
-        if not create:
-            raise GenekbError(f"no genekb store at {path}; build one with `genekb build` first")
-        # A root that could never be written fails now, before the work that would fill it.
-        check_output_dir(path, force=True, flag="store root", parents=True)
-        return cls(path, pending=True)
+        path, new = open_local_root(root, create=create)
+        return cls(path, pending=new)
 
     @property
     def is_new(self) -> bool:

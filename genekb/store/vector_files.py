@@ -1,17 +1,12 @@
 """Reading gene-vector files made elsewhere: dict pickles (GenePT's files), CSV/TSV/Parquet with a
-gene column, NumPy `.npz` with names and a matrix.
-
-A pickle can run code when loaded, so it is read by an unpickler that admits only plain containers,
-numbers, strings and NumPy arrays; anything else is refused before it is built.
+gene column, NumPy `.npz` with names and a matrix; every vector checked before anything is
+written. Pickles are read by `genekb.store.safe_pickle`, which runs none of their code.
 """
 
 from __future__ import annotations
 
-import collections
-import functools
 import hashlib
 import io
-import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, UsageError
-from genekb.fileio import input_kind, read_input_bytes, sha256_file
+from genekb.fileio import sha256_file
+from genekb.input_streams import input_kind, read_input_bytes
+from genekb.store.safe_pickle import safe_load_pickle
 from genekb.store.vector_limits import (
     check_dim,
     check_flat,
@@ -44,127 +41,6 @@ SUFFIXES = {
 GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "gene_id", "ensembl_id", "name")
 NPZ_NAMES = ("genes", "gene_names", "names", "symbols", "gene", "index")
 NPZ_VECTORS = ("vectors", "embeddings", "embedding", "matrix", "X", "emb")
-
-
-@functools.lru_cache(maxsize=1)
-def _numpy_globals() -> dict[tuple[str, str], Any]:
-    try:
-        from numpy._core import multiarray, numeric
-    except ImportError:  # NumPy 1.x
-        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
-    allowed: dict[tuple[str, str], Any] = {("numpy", "dtype"): np.dtype}
-    for module in ("numpy.core", "numpy._core"):
-        allowed[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        allowed[(f"{module}.multiarray", "scalar")] = multiarray.scalar
-        allowed[(f"{module}.numeric", "_frombuffer")] = numeric._frombuffer
-    return allowed
-
-
-_PLAIN = (dict, list, tuple, set, frozenset, float, int, complex, str, bytes, bytearray, bool)
-# Pickles may ask these to allocate: `bytes(n)`, `ndarray(shape)`, `_reconstruct(cls, shape, …)`.
-_SIZED = {"bytes", "bytearray", "ndarray", "_reconstruct", "scalar"}
-BUDGET_SLACK = 64 << 20  # bytes any pickle may allocate beyond a multiple of its own size
-
-
-def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
-    """What protocol-2 pickles call (`_codecs.encode`) to carry bytes; latin-1 only."""
-    if encoding.replace("-", "").lower() != "latin1" or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"refused global _codecs.encode({encoding!r})")
-    return text.encode("latin1")
-
-
-_SAFE_GLOBALS: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("_codecs", "encode"): _latin1_bytes,
-    **{("builtins", t.__name__): t for t in _PLAIN},
-    **{("__builtin__", t.__name__): t for t in _PLAIN},  # protocol-2 pickles from Python 2
-}
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """Builds only plain containers, numbers, strings and NumPy arrays; refuses any other global.
-
-    Every constructor that takes a size (`bytes(n)`, an array's shape) draws on one budget, a
-    multiple of the pickle's own size: the data of a real array comes from the file, so a request
-    far beyond it is an attack on memory, refused before the allocation.
-    """
-
-    def __init__(self, file: Any, *, size: int) -> None:
-        super().__init__(file)
-        self.budget = 4 * size + BUDGET_SLACK
-
-    def _spend(self, n_bytes: int, what: str) -> None:
-        self.budget -= n_bytes
-        if n_bytes < 0 or self.budget < 0:
-            raise pickle.UnpicklingError(f"oversized: {what} asks for {n_bytes:,} bytes")
-
-    def _array_bytes(self, shape: Any, dtype: Any) -> int:
-        dims = shape if isinstance(shape, (tuple, list)) else (shape,)
-        if not all(isinstance(d, int) and d >= 0 for d in dims):
-            raise pickle.UnpicklingError("oversized: an array shape that is not sizes")
-        return int(np.prod(dims, dtype=object)) * np.dtype(dtype).itemsize
-
-    def find_class(self, module: str, name: str) -> Any:
-        found = _SAFE_GLOBALS.get((module, name)) or _numpy_globals().get((module, name))
-        if module == "numpy" and name == "ndarray":
-            found = self._ndarray
-        if found is None:
-            raise pickle.UnpicklingError(f"refused global {module}.{name}")
-        return self._sized(found, name) if name in _SIZED else found
-
-    def _ndarray(self, shape: Any = (0,), dtype: Any = float, *args: Any) -> np.ndarray:
-        """`numpy.ndarray` as a pickle sees it: the class `_reconstruct` is handed, and, called
-        directly, a constructor on the budget."""
-        if args:
-            raise pickle.UnpicklingError("refused global numpy.ndarray with a buffer")
-        self._spend(self._array_bytes(shape, dtype), "an array")
-        return np.ndarray(shape, dtype)
-
-    def _sized(self, build: Any, name: str) -> Any:
-        def guarded(*args: Any) -> Any:
-            if name in ("bytes", "bytearray") and args and isinstance(args[0], int):
-                self._spend(args[0], name)
-            elif name == "_reconstruct":
-                if len(args) != 3 or args[0] != self._ndarray:
-                    raise pickle.UnpicklingError("refused global _reconstruct of a non-array")
-                self._spend(self._array_bytes(args[1], args[2]), "an array")
-                return build(np.ndarray, args[1], args[2])
-            elif name == "scalar" and args:
-                self._spend(np.dtype(args[0]).itemsize, "a scalar")
-            return build(*args)
-
-        return guarded if name != "ndarray" else build
-
-
-def safe_load_pickle(path: Path | io.BytesIO, size: int | None = None) -> Any:
-    """Unpickle a file (or bytes in memory) with `SafeUnpickler`; GenekbError when refused."""
-    where = path if isinstance(path, Path) else "the pickle"
-    try:
-        if isinstance(path, Path):
-            with path.open("rb") as fh:
-                stream = io.BufferedReader(fh)
-                return SafeUnpickler(stream, size=path.stat().st_size).load()
-        return SafeUnpickler(path, size=size or len(path.getbuffer())).load()
-    except pickle.UnpicklingError as exc:
-        message = str(exc)
-        if message.startswith("refused global"):
-            raise GenekbError(
-                f"{where}: the pickle asks to build {message[len('refused global ') :]}, which a "
-                "gene-vector file has no need of; refused, since a pickle can run code. Convert it "
-                "to .npz or .parquet where it was made"
-            ) from None
-        if message.startswith("oversized: "):
-            raise GenekbError(
-                f"{where}: {message[len('oversized: ') :]}, far more than the file could fill; "
-                "refused before allocating it"
-            ) from None
-        raise GenekbError(f"{where} is not a readable pickle ({exc})") from None
-    except MemoryError:
-        raise GenekbError(f"{where}: the pickle asks for more memory than there is") from None
-    except (
-        EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, RecursionError,
-    ) as exc:  # fmt: skip
-        raise GenekbError(f"{where} is not a readable pickle ({exc.__class__.__name__})") from None
 
 
 REAL_KINDS = "fiu"  # floating point and integers; complex, bool, strings and objects are refused

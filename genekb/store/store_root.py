@@ -1,0 +1,82 @@
+"""Where a store lies and whether a directory may be one: the root from the argument,
+$GENEKB_HOME or ./artifacts, and the checks a local root passes before anything is read from it
+or written to it (the marker file and its format, a folder of other things, a path that was a URL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from genekb.errors import GenekbError, UsageError, format_words
+from genekb.fileio import check_output_dir, read_regular
+from genekb.store.manifest import FORMAT
+from genekb.store.tags_file import SMALL_FILE_LIMIT
+
+MARKER = "genekb-store.json"
+# Entries a fresh root may already hold (the repo's artifacts/ keeps a README and run outputs).
+ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
+
+
+_MANGLED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/(?!/)")  # `https:/host/x`: Path("https://…")
+
+
+def refuse_non_path_root(root: object) -> None:
+    """A store root is a path (or None for the default): Path() of anything else is a TypeError."""
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise UsageError(f"a store root is a path, not {type(root).__name__}")
+
+
+def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The store root: the argument, else $GENEKB_HOME, else ./artifacts."""
+    given = root if root else os.environ.get("GENEKB_HOME")
+    if not given:
+        return Path("artifacts")
+    try:
+        return Path(given).expanduser()
+    except RuntimeError:  # `~name` of a user this system does not know
+        raise UsageError(f"store root {str(given)!r}: no such user's home directory") from None
+
+
+def open_local_root(root: str | os.PathLike[str] | None, *, create: bool) -> tuple[Path, bool]:
+    """The local store root `root` names (see `resolve_root`) and whether it is new (no store
+    there yet; allowed only with `create`). Refused: a path that was a URL, a file, an unreadable
+    folder, a store of another format, a folder holding other things. Nothing is written here.
+    """
+    path = resolve_root(root)
+    if _MANGLED_URL.match(str(path)) and not path.exists():
+        # A Path folds a URL's "//": writing there made local folders named "https:".
+        raise UsageError(
+            f"store root {path} is a URL; this command takes a local store (`genekb pull` one)"
+        )
+    marker = path / MARKER
+    if path.exists() and not path.is_dir():
+        raise GenekbError(f"store root {path} is a file, not a directory; give a directory")
+    try:
+        has_marker = marker.exists()
+        entries = {p.name for p in path.iterdir()} if path.is_dir() else set()
+    except PermissionError:
+        raise GenekbError(f"store root {path} is not readable; check its permissions") from None
+    if has_marker:
+        try:
+            info = json.loads(read_regular(marker, SMALL_FILE_LIMIT, follow=False))
+        except (OSError, GenekbError, ValueError):
+            raise GenekbError(f"{marker} is unreadable or corrupt; is {path} a store?") from None
+        if not isinstance(info, dict) or info.get("format") != FORMAT:
+            found = info.get("format") if isinstance(info, dict) else None
+            raise GenekbError(f"{path} is a store of {format_words(found, FORMAT)}")
+        return path, False
+    # A concurrent creator's marker being written is not foreign content.
+    entries = {e for e in entries if not e.startswith(f".{MARKER}.")}
+    if entries - ALLOWED_IN_NEW_ROOT:
+        raise GenekbError(
+            f"{path} is not a genekb store (no {MARKER}) and is not empty; "
+            "choose a store root or a new directory"
+        )
+    if not create:
+        raise GenekbError(f"no genekb store at {path}; build one with `genekb build` first")
+    # A root that could never be written fails now, before the work that would fill it.
+    check_output_dir(path, force=True, flag="store root", parents=True)
+    return path, True

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from cli.cellmodel_args import JsonOpt
 from cli.common import handle_errors, info, make_app, print_json
-from cli.genekb_args import JsonOpt, MoveTagOpt, RootOpt
+from cli.genekb_args import MoveTagOpt, RootOpt
 from cli.genekb_build_cmd import register as register_build
 from cli.genekb_eval_cmd import register as register_eval
 from cli.genekb_share_cmd import register as register_share
@@ -31,10 +32,11 @@ out = Console()
 SQL_LIMIT = 100  # rows `genekb sql` prints unless told otherwise
 
 
-def _store(root: str | None, create: bool = False) -> Any:
+def _store(root: str | None) -> Any:
+    """The store at `root` (imported late: `--help` does not load the store's modules)."""
     from genekb.store.store import Store
 
-    return Store.open(root, create=create)
+    return Store.open(root)
 
 
 @app.command("list")

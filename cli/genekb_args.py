@@ -1,5 +1,5 @@
 """The options genekb's own commands share: the store root (a local folder or a published
-store's URL), --json, and --force to move a tag."""
+store's URL) and --force to move a tag (--json is every command's: `cli.cellmodel_args`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ RootOpt = Annotated[  # a str, not a Path: a published store's URL reads in plac
         help="Store root (default: $GENEKB_HOME, else ./artifacts), or a published store's URL.",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 MoveTagOpt = Annotated[
     bool, typer.Option("--force", help="Move the tag if it points at another version.")
 ]

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.cellmodel_args import JsonOpt
 from cli.common import handle_errors, info, parse_options, print_json
-from cli.genekb_args import JsonOpt, MoveTagOpt, RootOpt
+from cli.genekb_args import MoveTagOpt, RootOpt
 from cli.progress import progress_factory
 from genekb.encoders import registry
 from genekb.errors import UsageError

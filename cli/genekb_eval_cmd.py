@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.cellmodel_args import StoreRootOpt
+from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import handle_errors, info, print_json
 from genekb.encoders.registry import DEFAULT_MODEL
 from genekb.genemap import spreadsheet_date_note
@@ -28,7 +28,6 @@ def register(app: typer.Typer) -> None:
         app.command("import-vectors")(import_vectors)
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
 _RefsArg = Annotated[

@@ -33,7 +33,7 @@ SQL_LIMIT = 100  # rows `genekb sql` prints unless told otherwise
 
 
 def _store(root: str | None) -> Any:
-    """The store at `root` (imported late: `--help` does not load the store's modules)."""
+    """The store at `root` (its module imported on use, as the commands import their library)."""
     from genekb.store.store import Store
 
     return Store.open(root)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from genekb.errors import GenekbError, UsageError
+from genekb.sniff import refuse_binary
 
 CHUNK = 1 << 20
 
@@ -401,6 +402,7 @@ def read_input_bytes(path: str | os.PathLike[str], what: str, limit: int = STREA
 def read_input_text(path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT) -> str:
     """`read_input_bytes` decoded as UTF-8 (a BOM dropped); GenekbError if it is not text."""
     data = read_input_bytes(path, what, limit)
+    refuse_binary(data, what, path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import input_kind, read_input_bytes, sha256_file
+from genekb.sniff import refuse_binary
 from genekb.store.vector_limits import (
     check_dim,
     check_flat,
@@ -220,6 +221,7 @@ def _read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
             return pd.read_parquet(source)
         raw = source.read_bytes() if isinstance(source, Path) else source.getvalue()
         sep = "\t" if fmt == "tsv" else ","
+        refuse_binary(raw, "vector file", where)
         check_table_shape(raw, sep, where)
         refuse_ragged(raw, sep, where)
         return pd.read_csv(

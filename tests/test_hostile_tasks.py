@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, GenekbWarning
 from genekb.eval.tasks import read_task_file
 from genekb.store.vector_files import load_vectors
 
@@ -61,3 +61,34 @@ def test_a_text_file_starting_like_a_parquet_name_is_still_text(tmp_path):
     path.write_text("PAR1,label\n" + TASK.split("\n", 1)[1].replace("GENE", "G"))
     with pytest.raises(GenekbError, match="no gene column"):
         read_task_file(Path(path))
+
+
+# ---- labels that are no classes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", ["NA", "NaN", "nan", "#N/A", "<NA>", ""])
+def test_a_missing_label_is_no_class(tmp_path, missing):
+    # R's write.csv writes NA, pandas NaN: both became a third class scored beside "a" and "b".
+    body = TASK + "".join(f"GENE{i},{missing}\n" for i in range(41, 51))
+    task = tmp_path / "task.csv"
+    task.write_text(body)
+    with pytest.warns(GenekbWarning, match="10 rows have no label"):
+        read = read_task_file(task)
+    assert read.classes == ["a", "b"] and len(read.genes) == 40
+
+
+def test_a_score_given_as_labels_is_named_in_one_short_line(tmp_path):
+    # Each of 5,000 genes' scores was listed: one line of 40 kB that never said "a score".
+    task = tmp_path / "task.csv"
+    task.write_text("gene,label\n" + "".join(f"G{i},{i / 5000:.4f}\n" for i in range(5000)))
+    with pytest.raises(GenekbError, match="holds 5,000 different numbers, a score") as caught:
+        read_task_file(task)
+    assert len(str(caught.value)) < 300
+
+
+def test_many_small_classes_are_listed_in_part(tmp_path):
+    task = tmp_path / "task.csv"
+    task.write_text("gene,label\n" + "".join(f"G{i},class{i}\n" for i in range(1000)))
+    with pytest.raises(GenekbError, match=r"… \(1,000 in all\) have fewer than 5") as caught:
+        read_task_file(task)
+    assert len(str(caught.value)) < 300

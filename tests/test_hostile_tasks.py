@@ -10,6 +10,8 @@ import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from genekb.errors import GenekbError, GenekbWarning
@@ -92,3 +94,56 @@ def test_many_small_classes_are_listed_in_part(tmp_path):
     with pytest.raises(GenekbError, match=r"… \(1,000 in all\) have fewer than 5") as caught:
         read_task_file(task)
     assert len(str(caught.value)) < 300
+
+
+# ---- vector tables another program saved -------------------------------------------------------
+
+
+def _frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(40, 3)), columns=["d0", "d1", "d2"])
+    return frame.assign(gene=[f"GENE{i}" for i in range(1, 41)])
+
+
+@pytest.mark.parametrize("writer", ["pandas", "r"])
+def test_a_saved_row_index_is_no_dimension(tmp_path, writer):
+    # pandas' to_csv (0..n-1) and R's write.csv (1..n) write the row numbers under an empty
+    # header: they were imported as one more dimension (dim 4 for 3), no word said.
+    frame = _frame()[["gene", "d0", "d1", "d2"]]
+    if writer == "r":
+        frame.index = range(1, 41)
+    path = tmp_path / "vectors.csv"
+    frame.to_csv(path)
+    found = load_vectors(path)
+    assert found.matrix.shape == (40, 3)
+    assert np.allclose(found.matrix, frame[["d0", "d1", "d2"]].to_numpy(np.float32))
+
+
+def test_genes_saved_as_a_parquet_index_are_read(tmp_path):
+    # Said "no gene column; pass --gene-column (columns ['d0', …])", and --gene-column gene
+    # then said "no column 'gene'": the index is no column to pandas.
+    path = tmp_path / "vectors.parquet"
+    _frame().set_index("gene").to_parquet(path)
+    found = load_vectors(path, gene_column="gene")
+    assert found.names[:2] == ["GENE1", "GENE2"] and found.matrix.shape == (40, 3)
+    assert load_vectors(path).names == found.names
+
+
+def test_row_numbers_kept_as_a_parquet_index_stay_out(tmp_path):
+    path = tmp_path / "vectors.parquet"
+    _frame().iloc[::2].to_parquet(path)  # a filtered frame keeps its row numbers as the index
+    assert load_vectors(path).matrix.shape == (20, 3)
+
+
+def test_a_vector_table_without_a_header_is_refused(tmp_path):
+    # Its first gene was read as the header and left out without a word.
+    path = tmp_path / "vectors.csv"
+    _frame()[["gene", "d0", "d1", "d2"]].to_csv(path, index=False, header=False)
+    with pytest.raises(GenekbError, match=r"first line holds numbers .* add a header line"):
+        load_vectors(path)
+
+
+def test_a_header_of_dimension_numbers_is_a_header(tmp_path):
+    path = tmp_path / "vectors.csv"
+    _frame().rename(columns={"d0": "0", "d1": "1", "d2": "2"}).to_csv(path, index=False)
+    assert load_vectors(path).matrix.shape == (40, 3)

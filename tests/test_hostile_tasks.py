@@ -14,9 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genekb.build import build
 from genekb.errors import GenekbError, GenekbWarning
 from genekb.eval.tasks import read_task_file
+from genekb.store.store import Store
 from genekb.store.vector_files import load_vectors
+from tests.conftest import make_genes, one_line_error
+from tests.conftest import run_genekb as run
 
 TASK = "gene,label\n" + "".join(f"GENE{i},{'ab'[i % 2]}\n" for i in range(1, 41))
 VECTORS = "gene,d0,d1\n" + "".join(f"GENE{i},{i / 7:.4f},{1 - i / 9:.4f}\n" for i in range(1, 41))
@@ -147,3 +151,15 @@ def test_a_header_of_dimension_numbers_is_a_header(tmp_path):
     path = tmp_path / "vectors.csv"
     _frame().rename(columns={"d0": "0", "d1": "1", "d2": "2"}).to_csv(path, index=False)
     assert load_vectors(path).matrix.shape == (40, 3)
+
+
+# ---- an export named after a vector file -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["vectors.csv", "vectors.parquet", "vectors.npz", "v.json"])
+def test_an_export_named_like_a_vector_file_is_refused(tmp_path, name):
+    # `genekb export TAG vectors.csv` wrote a tar archive under the .csv name, exit 0.
+    root = tmp_path / "store"
+    build(Store.open(root, create=True), model="fake", gene_table=make_genes(), tag="t0")
+    line = one_line_error(run("export", "t0", str(tmp_path / name), "--root", str(root)), code=2)
+    assert "an export is a tar archive" in line and not (tmp_path / name).exists()

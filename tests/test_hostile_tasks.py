@@ -163,3 +163,16 @@ def test_an_export_named_like_a_vector_file_is_refused(tmp_path, name):
     build(Store.open(root, create=True), model="fake", gene_table=make_genes(), tag="t0")
     line = one_line_error(run("export", "t0", str(tmp_path / name), "--root", str(root)), code=2)
     assert "an export is a tar archive" in line and not (tmp_path / name).exists()
+
+
+def test_word2vec_text_and_a_bare_npy_say_what_to_do(tmp_path):
+    # word2vec text (a count line, spaces between fields) said "no vector columns beside the
+    # gene column '300 8'"; a .npy said only "pass --format", and every format then failed.
+    text = tmp_path / "vectors.txt"
+    text.write_text("40 2\n" + "".join(f"GENE{i} {i / 7:.3f} 0.5\n" for i in range(1, 41)))
+    with pytest.raises(GenekbError, match=r"split by spaces \(word2vec or GloVe text"):
+        load_vectors(text, "csv")
+    bare = tmp_path / "vectors.npy"
+    np.save(bare, np.ones((40, 2)))
+    with pytest.raises(GenekbError, match=r"a \.npy array holds no gene names"):
+        load_vectors(bare)

@@ -27,7 +27,13 @@ from genekb.store.vector_limits import (
     check_flat,
     check_npz,
 )
-from genekb.store.vector_tables import drop_row_numbers, read_frame, refuse_headerless
+from genekb.store.vector_tables import (
+    drop_row_numbers,
+    one_column_note,
+    read_frame,
+    refuse_headerless,
+    suffix_note,
+)
 
 FORMATS = ("pickle", "csv", "tsv", "parquet", "npz")
 SUFFIXES = {
@@ -274,7 +280,7 @@ def _read_table(
             )
     rest = [c for c in columns if c != gene]
     if not rest:
-        raise GenekbError(f"{where}: no vector columns beside the gene column {gene!r}")
+        raise GenekbError(f"{where}: no vector columns beside {gene[:40]!r}{one_column_note(gene)}")
     lists = [c for c in rest if _is_list(frame[c])]
     if lists:
         return _stack(frame[gene].tolist(), frame[lists[0]].tolist(), where)
@@ -333,8 +339,8 @@ def detect_format(path: Path, fmt: str | None) -> str:
     found = SUFFIXES.get(path.suffix.lower())
     if found is None:
         raise UsageError(
-            f"cannot tell the format of {path.name} from its suffix; pass --format "
-            f"({', '.join(FORMATS)})"
+            f"cannot tell the format of {path.name} from its suffix; "
+            + suffix_note(path.suffix, f"pass --format ({', '.join(FORMATS)})")
         )
     return found
 

@@ -33,7 +33,8 @@ def binary_kind(raw: bytes) -> tuple[str, str] | None:
             return kind, todo
     if _BZIP2.match(raw):
         return "bzip2-compressed", "decompress it first (bunzip2)"
-    if len(raw) >= 12 and raw.startswith(b"PAR1") and raw.endswith(b"PAR1"):
+    # PAR1 is also a gene alias (F2R): a Parquet file ends in it too, and holds NUL bytes
+    if raw.startswith(b"PAR1") and raw.endswith(b"PAR1") and b"\x00" in raw:
         return "a Parquet file", "give it as text (CSV/TSV)"
     if _PICKLE.match(raw):
         return "a Python pickle", "give it as text (CSV/TSV)"

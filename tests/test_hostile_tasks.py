@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genekb.build import build
+from genekb.build import build, read_gene_list
 from genekb.errors import GenekbError, GenekbWarning
 from genekb.eval.tasks import read_task_file
 from genekb.store.store import Store
@@ -176,3 +176,13 @@ def test_word2vec_text_and_a_bare_npy_say_what_to_do(tmp_path):
     np.save(bare, np.ones((40, 2)))
     with pytest.raises(GenekbError, match=r"a \.npy array holds no gene names"):
         load_vectors(bare)
+
+
+def test_a_parquet_task_file_is_named_and_a_par1_gene_list_is_not(tmp_path):
+    parquet = tmp_path / "task.csv"
+    pd.DataFrame({"gene": ["A"], "label": ["x"]}).to_parquet(parquet)
+    with pytest.raises(GenekbError, match="is a Parquet file, not text"):
+        read_task_file(parquet)
+    listed = tmp_path / "genes.txt"
+    listed.write_text("PAR1\nTP53\nPAR1")
+    assert read_gene_list(listed)[:2] == ["PAR1", "TP53"]

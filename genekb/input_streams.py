@@ -8,6 +8,7 @@ from pathlib import Path
 
 from genekb.errors import GenekbError
 from genekb.fileio import check_path_name, is_stdin
+from genekb.sniff import refuse_binary
 
 
 def input_kind(path: str | os.PathLike[str], what: str) -> str:
@@ -69,6 +70,7 @@ def read_input_bytes(path: str | os.PathLike[str], what: str, limit: int = STREA
 def read_input_text(path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT) -> str:
     """`read_input_bytes` decoded as UTF-8 (a BOM dropped); GenekbError if it is not text."""
     data = read_input_bytes(path, what, limit)
+    refuse_binary(data, what, path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -25,6 +25,9 @@ from genekb.store.vector_limits import refuse_ragged
 GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "name", "ensembl_id", "ensembl")
 LABEL_COLUMNS = ("label", "class", "y", "target")
 MIN_PER_CLASS = 5  # below this a 5-fold stratified split leaves a fold without the class
+# What R (NA), pandas (NaN, <NA>) and spreadsheets (#N/A) write for a missing label, lower case.
+MISSING_LABELS = frozenset({"na", "nan", "<na>", "n/a", "#n/a"})
+NAMED_AT_MOST = 10  # labels a message lists
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,7 @@ def read_task_file(path: Path) -> Task:
     frame = frame.assign(**{label_col: frame[label_col].str.strip()})
     if frame.empty:  # else "a task needs at least two labels, found []"
         raise GenekbError(f"{path} holds a header but no rows; give one row per gene")
-    frame = frame[(frame[gene_col] != "") & (frame[label_col] != "")]
-    if frame.empty:
-        raise GenekbError(f"{path}: no row has both a gene and a label; fill in {label_col!r}")
+    frame = _labelled(frame, gene_col, label_col, path)
     _refuse_conflicts(frame, gene_col, label_col, path)
     frame = frame.drop_duplicates(gene_col)
     name = "stdin" if str(path) == "-" else path.stem
@@ -173,6 +174,22 @@ def read_task_file(path: Path) -> Task:
     return task
 
 
+def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> pd.DataFrame:
+    """The rows with a gene and a label. A label R or pandas wrote for a missing value (NA, NaN)
+    is no class: such rows are left out with the empty ones, and counted in a warning."""
+    missing = frame[label_col].str.lower().isin(MISSING_LABELS) | (frame[label_col] == "")
+    kept = frame[(frame[gene_col] != "") & ~missing]
+    if kept.empty:
+        raise GenekbError(f"{path}: no row has both a gene and a label; fill in {label_col!r}")
+    if missing.any():
+        warnings.warn(
+            f"{path}: {int(missing.sum())} rows have no label (empty, NA or NaN) and are left out",
+            GenekbWarning,
+            stacklevel=3,
+        )
+    return kept
+
+
 def _refuse_conflicts(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> None:
     """A gene listed with two different labels cannot be scored; say which genes."""
     n_labels = frame.groupby(gene_col)[label_col].nunique()
@@ -185,15 +202,28 @@ def _refuse_conflicts(frame: pd.DataFrame, gene_col: str, label_col: str, path: 
         )
 
 
+def _some(labels: Any) -> str:
+    """At most NAMED_AT_MOST labels for a one-line message, and how many there are in all."""
+    labels = [str(x) for x in labels]
+    more = f" … ({len(labels):,} in all)" if len(labels) > NAMED_AT_MOST else ""
+    return ", ".join(labels[:NAMED_AT_MOST]) + more
+
+
 def _check(task: Task, where: Path | str) -> None:
     counts = pd.Series(task.labels).value_counts()
     if len(counts) < 2:
         raise GenekbError(f"{where}: a task needs at least two labels, found {list(counts.index)}")
     small = counts[counts < MIN_PER_CLASS]
+    numbers = pd.to_numeric(counts.index.to_series(), errors="coerce").notna().all()
+    if len(small) > NAMED_AT_MOST and numbers:
+        raise GenekbError(
+            f"{where}: the label column holds {len(counts):,} different numbers, a score rather"
+            f" than classes; make a few classes of it (e.g. above and below a cut-off)"
+        )
     if len(small):
         raise GenekbError(
-            f"{where}: label(s) {', '.join(map(str, small.index))} have fewer than "
-            f"{MIN_PER_CLASS} genes; merge or drop them"
+            f"{where}: label(s) {_some(small.index)} have fewer than {MIN_PER_CLASS} genes;"
+            " merge or drop them"
         )
 
 

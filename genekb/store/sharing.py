@@ -34,9 +34,11 @@ UNPACK_RATIO, UNPACK_SLACK = 20, 64 << 20  # what an import may unpack: 20× the
 # The file name says the compression, as `tar` reads it; any other name gets a plain tar.
 COMPRESSED = {".tar.gz": "gz", ".tgz": "gz", ".tar.bz2": "bz2", ".tbz2": "bz2", ".tbz": "bz2",
               ".tar.xz": "xz", ".txz": "xz"}  # fmt: skip
-# Names of other compressions (zstd, lz4, lzma, compress): a plain tar must not wear them.
+# Names of other compressions (zstd, lz4, lzma, compress) and of the vector files users read
+# (`vectors.csv` holding a tar): a plain tar must not wear them.
 NOT_TAR = (".zip", ".gz", ".bz2", ".xz", ".7z", ".rar", ".zst", ".tzst", ".lz4", ".lzma", ".tlz",
-           ".lz", ".z")  # fmt: skip
+           ".lz", ".z", ".csv", ".tsv", ".txt", ".json", ".parquet", ".npz", ".npy", ".pkl",
+           ".pickle", ".h5ad")  # fmt: skip
 
 
 def _write_mode(file: Path) -> str:

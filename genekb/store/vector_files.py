@@ -23,8 +23,13 @@ from genekb.store.vector_limits import (
     check_dim,
     check_flat,
     check_npz,
-    check_table_shape,
-    refuse_ragged,
+)
+from genekb.store.vector_tables import (
+    drop_row_numbers,
+    one_column_note,
+    read_frame,
+    refuse_headerless,
+    suffix_note,
 )
 
 FORMATS = ("pickle", "csv", "tsv", "parquet", "npz")
@@ -90,27 +95,6 @@ def _read_pickle(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
     return _stack(list(data.keys()), list(data.values()), where)
 
 
-def _read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
-    try:
-        if fmt == "parquet":
-            return pd.read_parquet(source)
-        raw = source.read_bytes() if isinstance(source, Path) else source.getvalue()
-        sep = "\t" if fmt == "tsv" else ","
-        check_table_shape(raw, sep, where)
-        refuse_ragged(raw, sep, where)
-        return pd.read_csv(
-            io.BytesIO(raw), sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig"
-        )
-    except GenekbError:
-        raise
-    except UnicodeDecodeError:  # a gene name saved as Latin-1: the class name told nothing
-        raise GenekbError(f"{where} is not UTF-8 text; save it as UTF-8") from None
-    except Exception as exc:  # pandas/pyarrow raise many types for a foreign file
-        raise GenekbError(
-            f"{where} is not a readable {fmt} table ({exc.__class__.__name__})"
-        ) from None
-
-
 def _numbers(frame: pd.DataFrame, columns: list[str], gene: str, where: Any) -> np.ndarray:
     """The vector columns as numbers; an empty cell or a word is named, not read as NaN."""
     try:  # all at once when every cell is a number; column by column to name a bad cell
@@ -147,11 +131,13 @@ def _numbers(frame: pd.DataFrame, columns: list[str], gene: str, where: Any) -> 
 def _read_table(
     source: Any, fmt: str, gene_column: str | None, where: Any
 ) -> tuple[list[str], np.ndarray]:
-    frame = _read_frame(source, fmt, where)
+    frame = read_frame(source, fmt, where)
     if frame.empty and len(frame.columns):  # every column reads as words when no row is there
         raise GenekbError(f"{where} holds a header but no rows; give one row per gene")
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
+    frame.columns = [str(c) for c in frame.columns]
+    refuse_headerless(list(frame.columns), where)
+    frame = drop_row_numbers(frame)
+    columns = list(frame.columns)
     if gene_column is not None:
         if gene_column not in columns:
             raise UsageError(f"{where}: no column {gene_column!r}; columns: {columns[:10]}")
@@ -170,7 +156,7 @@ def _read_table(
             )
     rest = [c for c in columns if c != gene]
     if not rest:
-        raise GenekbError(f"{where}: no vector columns beside the gene column {gene!r}")
+        raise GenekbError(f"{where}: no vector columns beside {gene[:40]!r}{one_column_note(gene)}")
     lists = [c for c in rest if _is_list(frame[c])]
     if lists:
         return _stack(frame[gene].tolist(), frame[lists[0]].tolist(), where)
@@ -229,8 +215,8 @@ def detect_format(path: Path, fmt: str | None) -> str:
     found = SUFFIXES.get(path.suffix.lower())
     if found is None:
         raise UsageError(
-            f"cannot tell the format of {path.name} from its suffix; pass --format "
-            f"({', '.join(FORMATS)})"
+            f"cannot tell the format of {path.name} from its suffix; "
+            + suffix_note(path.suffix, f"pass --format ({', '.join(FORMATS)})")
         )
     return found
 
@@ -246,9 +232,7 @@ class VectorFile:
     n_bytes: int
 
 
-def load_vectors(
-    path: Path, fmt: str | None = None, gene_column: str | None = None
-) -> VectorFile:
+def load_vectors(path: Path, fmt: str | None = None, gene_column: str | None = None) -> VectorFile:
     """Read and check a foreign vector file (a file, a pipe or `-` for stdin): every vector real,
     1-d, of one length ≥ 1 and finite in float32; GenekbError naming the first problem."""
     kind = input_kind(path, "vector file")

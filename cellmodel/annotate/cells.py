@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cellmodel.annotate.ontology import UNASSIGNED
+
 OBS_KEY_CELL = "cellmodel_annotation_cell"
 OBS_KEY_CELL_SCORE = "cellmodel_annotation_cell_score"
 CONTROL_GENES = 50  # per signature gene, as in scanpy's score_genes
@@ -99,7 +101,7 @@ def call_cells(
         cols = np.array(sorted({column[g] for g in signatures[label] if g in column}), dtype=int)
         if len(cols):
             scores[:, j] = _module_score(X, cols, bin_of, seed)
-    group_label = np.array([e["label"] or "unassigned" for e in report["groups"]], dtype=object)
+    group_label = np.array([e["label"] or UNASSIGNED for e in report["groups"]], dtype=object)
     inherited = group_label[np.asarray(codes)]
     if labels:
         best = scores.argmax(axis=1)

@@ -165,7 +165,7 @@ def _leave_empty_groups_unnamed(entries: list[dict[str, Any]], sums: Any, groupb
 
 def _cell_labels(entries: list[dict[str, Any]], groups: pd.Categorical) -> pd.Categorical:
     """Each cell's call: its group's label ("unassigned" where the group has none)."""
-    labels_of = [e["label"] or "unassigned" for e in entries]
+    labels_of = [e["label"] or ontology.UNASSIGNED for e in entries]
     return pd.Categorical(
         np.asarray(labels_of, dtype=object)[np.asarray(groups.codes)],
         categories=list(dict.fromkeys(labels_of)),

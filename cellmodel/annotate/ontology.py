@@ -13,6 +13,7 @@ written in the same register (name, then function).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,7 @@ TEXT_STYLES: dict[str, str] = {
     " definition names its genus and only the difference; the parent supplies the genus)",
 }
 DEFAULT_TEXT_STYLE = "parents"
+UNASSIGNED = "unassigned"  # the call of a group no candidate is given to
 
 
 @dataclass(frozen=True)
@@ -126,26 +128,28 @@ def term(cl_id: str, given: str | None = None) -> Candidate:
     )
 
 
-def from_user(items: list[str]) -> list[Candidate]:
-    """Candidates as given: CL ids must exist; free text gains a CL term when one matches."""
-    if isinstance(items, str) or not all(isinstance(item, str) for item in items):
-        # A lone string would be taken letter by letter.
-        raise UsageError(
-            f"candidates must be a list of labels, e.g. ['T cell', 'B cell'], not {items!r}"
-        )
+def from_user(items: Any) -> list[Candidate]:
+    """Candidates as given: CL ids must exist; free text gains a CL term when one matches.
+    Refused: a label given twice (or two that name one CL term: their scores would tie), an id
+    of another ontology or a CL id miswritten, and the word a group without a call is given."""
+    labels = _label_list(items)
     out: list[Candidate] = []
-    seen: set[str] = set()
-    for raw in items:
+    seen: dict[str, str] = {}  # a label's key, or its CL id -> the label that took it
+    for raw in labels:
         given = raw.strip()
-        if not given or given in seen:
+        if not given:
             continue
-        seen.add(given)
+        _refuse_label(given)
         cl = lookup(given)
         if cl is None and normalize_id(given) is not None:
             raise GenekbError(
                 f"{given!r} is not a live Cell Ontology term in CL {cl_version()};"
                 " check the id (e.g. CL:0000169) or give the cell type in words"
             )
+        for key in filter(None, (_key(given), cl)):
+            if key in seen:
+                _refuse_twice(seen[key], given, cl)
+            seen[key] = given
         out.append(term(cl, given) if cl else Candidate(given, None, given, None))
     if len(out) < 2:
         hint = ""
@@ -153,6 +157,61 @@ def from_user(items: list[str]) -> list[Candidate]:
             hint = f": {out[0].given!r} is one label; separate labels with ';' (or give a file)"
         raise UsageError(f"annotation needs at least two candidate labels to choose between{hint}")
     return out
+
+
+def _refuse_twice(first: str, given: str, cl: str | None) -> None:
+    """Refuse a label that repeats `first` (as written, or the same CL term `cl`)."""
+    if first == given:
+        said = f"candidate {given!r} is given twice"
+    else:
+        same = f"name the same Cell Ontology term ({cl} {term(cl).label})" if cl else ""
+        said = f"candidates {first!r} and {given!r} {same or 'are the same label'}"
+    raise UsageError(f"{said}; give each cell type once (their scores would tie)")
+
+
+def _label_list(items: Any) -> list[str]:
+    """`items` as a list of strings: a list, tuple, array or Series (any ordered iterable)."""
+    if isinstance(items, (str, bytes, set, frozenset, Mapping)) or not isinstance(items, Iterable):
+        # A lone string would be taken letter by letter; a set's order changes from run to run
+        # (and with it which of two tied labels wins); a mapping's values would be dropped.
+        raise UsageError(
+            f"candidates must be a list of labels, e.g. ['T cell', 'B cell'], not {items!r}"
+        )
+    labels = list(items)  # a generator is read once, here
+    if not all(isinstance(label, str) for label in labels):
+        raise UsageError(
+            f"candidates must be a list of labels, e.g. ['T cell', 'B cell'], not {labels!r}"
+        )
+    return labels
+
+
+# What a user wrote as an ontology id: a prefix and digits (UBERON:0002107, GO_0008150, cl:84);
+# four digits at least but after CL, so that free text such as "ILC_2" stays a label.
+_OTHER_ID = re.compile(r"^(CL)[:_](\d+)$|^([A-Za-z][A-Za-z.]+)[:_](\d{4,})$", re.IGNORECASE)
+
+
+def _refuse_label(given: str) -> None:
+    """Refuse a label that cannot be a cell type's name (see `from_user`)."""
+    if given.lower() == UNASSIGNED:
+        raise UsageError(
+            f"candidate {given!r} is the word a group without a call is given; name a cell type"
+        )
+    if any(ch in given for ch in "\t\r\n"):
+        raise UsageError(
+            f"candidate {given!r} holds a tab or line break; give one label per line (of a"
+            " table, its label column alone)"
+        )
+    found = _OTHER_ID.match(given)
+    if found is None or normalize_id(given) is not None:
+        return
+    cl_digits, prefix = found.group(2), found.group(3)
+    if cl_digits is not None:
+        padded = f"CL:{int(cl_digits):07d}" if len(cl_digits) < 7 else "e.g. CL:0000169"
+        raise UsageError(f"{given!r} is no CL id: one is CL: and seven digits ({padded})")
+    raise UsageError(
+        f"{given!r} is a {prefix} id, not a Cell Ontology cell type; give a CL id"
+        " (e.g. CL:0000169) or the cell type in words"
+    )
 
 
 def parse_candidates(spec: str) -> list[str]:

@@ -15,6 +15,7 @@ from cellmodel._settings import UNS_KEY
 from cellmodel.annotate import markerdb, score
 from cellmodel.annotate.inputs import BACKGROUND_SEED
 from cellmodel.annotate.kinds import LEVELS
+from cellmodel.annotate.ontology import UNASSIGNED
 from cellmodel.annotate.signatures import MIN_MEASURED
 from cellmodel.markdown import md_text
 from cellmodel.uns_record import h5ad_safe, run_record
@@ -101,7 +102,7 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         db = e["markerdb"]["top"][0] if e["markerdb"]["top"] else None
         db_label = md_text(db["label"]) if db and db["score"] is not None else "—"
         lines.append(
-            f"| {md_text(e['group'])} | {e['n_cells']} | {md_text(e['label'] or 'unassigned')} |"
+            f"| {md_text(e['group'])} | {e['n_cells']} | {md_text(e['label'] or UNASSIGNED)} |"
             f" {e['cl_id'] or '—'} | {_fmt(e['score'])} | {_fmt(e['margin'])} | {runner} |"
             f" {db_label} |"
         )
@@ -152,7 +153,7 @@ def _stop(label: str | None, abstained: bool) -> str:
 
 def _group_lines(e: dict[str, Any], method: str) -> list[str]:
     """One group's section: its top calls, markers, the genes behind the call, the evidence."""
-    lines = [f"## {md_text(e['group'])}: {md_text(e['label'] or 'unassigned')}", ""]
+    lines = [f"## {md_text(e['group'])}: {md_text(e['label'] or UNASSIGNED)}", ""]
     walk = e.get("lineage")
     if walk:
         path = " > ".join(walk["lineage"]) or "no lineage told apart"

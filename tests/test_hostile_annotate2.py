@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cellmodel.annotate.ontology import from_user
+from cellmodel.annotate.ontology import from_ontology, from_user
 from genekb.errors import UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
@@ -54,6 +54,17 @@ def test_candidates_must_be_an_ordered_list_and_a_generator_is_read_once() -> No
         from_user({"T cell": 1, "B cell": 2})
     # was "needs at least two": the type check had used the generator up
     assert [c.given for c in from_user(x for x in ["T cell", "B cell"])] == ["T cell", "B cell"]
+
+
+@pytest.mark.parametrize("name", ["tissue", "subtree"])
+def test_an_ontology_restriction_that_is_no_word_is_refused(name: str) -> None:
+    with pytest.raises(UsageError, match="must be a word"):  # was AttributeError: 'int' .strip
+        from_ontology(**{name: 5})
+
+
+def test_a_misspelled_tissue_is_answered_with_the_words_it_resembles() -> None:
+    with pytest.raises(UsageError, match=r"leaves 0 term.*did you mean 'pancreas'"):
+        from_ontology(tissue="pancrease")
 
 
 def test_the_command_line_refuses_a_table_and_a_repeat_in_one_line(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ written in the same register (name, then function).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -239,6 +240,8 @@ def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> l
     """CL cell types: all of them, those under `subtree` (a CL id or label), and/or those whose
     label, synonyms or definition name the `tissue` word."""
     for name, value in (("ontology_subtree", subtree), ("tissue", tissue)):
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{name}={value!r} must be a word, e.g. {name}='pancreatic'")
         if value is not None and not value.strip():  # a blank word would match every term
             raise UsageError(f"{name}= is blank; give a word (or leave it out for every term)")
     p = _parser()
@@ -248,26 +251,40 @@ def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> l
         root = resolve_term(subtree)
         under = set(p.get_term_descendants(root, include_self=True))
         chosen = [i for i in chosen if i in under]
+    hint = ""
     if tissue:
         word = re.compile(rf"\b{re.escape(tissue.strip().lower())}", re.IGNORECASE)
         labels = p.map_term_labels(chosen)
         defs = p.map_term_descriptions(chosen)
         syns = p.map_term_synonyms(chosen)
-        chosen = [
+        named = [
             i
             for i in chosen
             if any(word.search(t or "") for t in [labels.get(i), defs.get(i), *(syns.get(i) or [])])
         ]
+        hint = "" if named else _close_words(tissue, chosen)
+        chosen = named
     if len(chosen) < 2:
         given = {"ontology_subtree": subtree, "tissue": tissue}  # named as `annotate` takes them
         said = ", ".join(f"{k}={v!r}" for k, v in given.items() if v is not None)
         raise UsageError(
-            f"the Cell Ontology restriction ({said}) leaves {len(chosen)} term(s); widen it"
+            f"the Cell Ontology restriction ({said}) leaves {len(chosen)} term(s); {hint}widen it"
         )
     labels = p.map_term_labels(chosen)
     defs = p.map_term_descriptions(chosen)
     # Nothing was given: the call is written as the CL label (its id sits beside it).
     return [Candidate(labels[i], i, labels[i], defs.get(i) or None) for i in chosen]
+
+
+def _close_words(word: str, ids: list[str]) -> str:
+    """'did you mean …? ' naming the words of the terms' labels and synonyms (the names of
+    tissues, not the definitions' prose) nearest a tissue word no term names."""
+    p = _parser()
+    labels, syns = p.map_term_labels(ids), p.map_term_synonyms(ids)
+    names = [labels.get(i) or "" for i in ids] + [s for i in ids for s in syns.get(i) or []]
+    vocabulary = {w for name in names for w in re.findall(r"[a-z]{3,}", name.lower())}
+    close = difflib.get_close_matches(word.strip().lower(), vocabulary, n=3, cutoff=0.75)
+    return f"did you mean {' or '.join(map(repr, close))}? " if close else ""
 
 
 def candidate_text(c: Candidate, style: str = DEFAULT_TEXT_STYLE) -> str:

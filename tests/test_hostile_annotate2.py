@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cellmodel.annotate.ontology import from_ontology, from_user
+from cellmodel.annotate.params import AnnotateParams
 from genekb.errors import UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
@@ -65,6 +66,13 @@ def test_an_ontology_restriction_that_is_no_word_is_refused(name: str) -> None:
 def test_a_misspelled_tissue_is_answered_with_the_words_it_resembles() -> None:
     with pytest.raises(UsageError, match=r"leaves 0 term.*did you mean 'pancreas'"):
         from_ontology(tissue="pancrease")
+
+
+@pytest.mark.parametrize("setting", [{"method": None}, {"method": ["text"]}, {"markers": ["rest"]}])
+def test_a_choice_that_is_no_string_is_refused_in_words(setting: dict) -> None:
+    # was AttributeError ('NoneType' has no 'split') or TypeError (unhashable type: 'list')
+    with pytest.raises(UsageError, match=r"unknown (method|marker rule)"):
+        AnnotateParams(groupby="grp", **setting).check()
 
 
 def test_the_command_line_refuses_a_table_and_a_repeat_in_one_line(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from cellmodel._settings import ANNOTATION_KEY, DEFAULT_ANNOTATE_METHOD
 from cellmodel.annotate import ontology, score
 from cellmodel.annotate.inputs import DEFAULT_N_BACKGROUND, MARKER_RULES
 from cellmodel.annotate.lineage import LINEAGE_CHOICES
-from cellmodel.annotate.methods import channels_of
+from cellmodel.annotate.methods import METHODS, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.arguments import check_seed, is_whole
 from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
@@ -51,8 +51,8 @@ class AnnotateParams:
     lineage: str = "auto"
 
     def check(self) -> None:
-        channels_of(self.method)
         for name, value, choices in [
+            ("method", self.method, METHODS),
             ("marker rule", self.markers, MARKER_RULES),
             ("hubness", self.hubness, score.HUBNESS),
             ("pooling", self.pooling, score.POOLINGS),
@@ -61,7 +61,11 @@ class AnnotateParams:
             ("across_groups", self.across_groups, ACROSS_GROUPS),
             ("lineage", self.lineage, LINEAGE_CHOICES),
         ]:
-            if value not in choices:
+            if not isinstance(value, str):  # a list would fail deep inside as unhashable
+                raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+            if name == "method":
+                channels_of(value)  # a named method, or channels joined by '+'
+            elif value not in choices:
                 raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
         sizes = (self.n_markers, self.top_k, self.n_background)
         if not all(map(is_whole, sizes)) or min(sizes[:2]) < 1 or self.n_background < 10:

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 import genekb.sources.bundled as bundled
 from cellmodel.knowledge.genes import LowMatchWarning, detect_taxon, match_genes
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.records import ORTHOLOG_SCHEMA, Snapshot
 
 STORE = pd.DataFrame(
@@ -71,6 +71,8 @@ def test_low_match_warns_and_zero_match_fails() -> None:
     with pytest.warns(LowMatchWarning):
         report = match_genes(["CD3E", "X1", "X2", "X3"], STORE, store_taxon="human").report
     assert report.warnings and "25.0%" in report.warnings[0]
+    # a user's warning, which the command line prints (annotate's markers rest on these genes)
+    assert issubclass(LowMatchWarning, GenekbWarning) and "markers" in report.warnings[0]
     with pytest.raises(GenekbError, match="none of the 3 genes matched"):
         match_genes(["X1", "X2", "X3"], STORE, store_taxon="human", data_taxon="human")
 

@@ -55,8 +55,8 @@ _ENSEMBL_HUMAN = re.compile(r"^ENSG\d{6,}(\.\d+)?$")
 _ENSEMBL_MOUSE = re.compile(r"^ENSMUSG\d{6,}(\.\d+)?$")
 
 
-class LowMatchWarning(UserWarning):
-    """Fewer than half of the data's genes matched the store."""
+class LowMatchWarning(GenekbWarning):
+    """Fewer than half of the data's genes matched the store (said on the command line too)."""
 
 
 class NumericGeneIdWarning(GenekbWarning):
@@ -383,8 +383,9 @@ def match_genes(
         )
     if report.match_rate < LOW_MATCH_RATE:
         message = (
-            f"only {report.match_rate:.1%} of genes matched the {store_name} store; the semantic"
-            " view rests on few genes (check taxon= and gene_key=)"
+            f"only {report.match_rate:.1%} of genes matched the {store_name} store; what the gene"
+            " knowledge reads (markers, the semantic view) rests on few genes (check taxon= and"
+            " gene_key=)"
         )
         report.warnings.append(message)
         warnings.warn(message, LowMatchWarning, stacklevel=2)

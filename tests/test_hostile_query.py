@@ -1,0 +1,66 @@
+"""Hostile but plausible input to genekb's query and housekeeping commands (similar, compare,
+combine, verify, list): a name two genes share, values of the wrong kind, versions of two
+species read side by side, a catalog another program holds open."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+import genekb as gk
+from genekb.build import build
+from genekb.errors import GenekbError, UsageError
+from genekb.records import GeneTable
+from genekb.store.store import Store
+from tests.conftest import make_genes, one_line_error
+from tests.conftest import run_genekb as run
+
+
+def _sharing_an_alias(taxon: int = 9606) -> GeneTable:
+    """40 synthetic genes of which GENE1 and GENE2 share the alias "SHARED"."""
+    genes = make_genes(40, taxon=taxon)
+    aliases = [[f"ALIAS{i}"] for i in range(1, 41)]
+    aliases[0] = aliases[1] = ["SHARED"]
+    table = genes.table.set_column(
+        genes.table.schema.get_field_index("aliases"), "aliases", pa.array(aliases)
+    )
+    return GeneTable(table, genes.snapshot)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """Tags `human` (GENE1-40, GENE1 and GENE2 sharing an alias) and `mouse`: the same gene ids
+    under another taxon."""
+    store = Store.open(tmp_path_factory.mktemp("query") / "store", create=True)
+    build(store, model="fake", gene_table=_sharing_an_alias(), tag="human")
+    build(store, model="fake", gene_table=make_genes(40, taxon=10090), tag="mouse", taxon="mouse")
+    return store
+
+
+def test_a_name_two_genes_share_is_named_as_such_not_missing(store):
+    # It said "gene 'SHARED' is not in embedding human; build a store that holds it".
+    line = one_line_error(run("similar", "SHARED", "--ref", "human", "--root", str(store.root)))
+    assert "'SHARED' names 2 genes of embedding human: GENE1 (1), GENE2 (2)" in line
+    assert "by its symbol or GeneID" in line and "build a store" not in line
+    with pytest.raises(GenekbError, match="names 2 genes"):
+        gk.similar(store, "shared", ref="human")
+    assert gk.similar(store, "GENE1", k=2, ref="human")["query"] == "GENE1"
+
+
+@pytest.mark.parametrize("k", [2.5, 1e9, "3", True, float("nan")])
+def test_similar_refuses_a_k_that_is_no_whole_number(store, k):
+    # A float or a string raised TypeError from deep inside NumPy; True counted as 1.
+    with pytest.raises(UsageError, match=r"k=.* must be a whole number, at least 1"):
+        gk.similar(store, "GENE1", k, ref="human")
+
+
+@pytest.mark.parametrize("gene", [None, ["GENE1", "GENE2"], ("GENE1",), 1.0, "", "   "])
+def test_similar_refuses_what_is_not_one_gene(store, gene):
+    # A list, None or "" came back as "gene [...] is not in embedding human; build a store
+    # that holds it" (exit 1), as if the store lacked it.
+    with pytest.raises(UsageError) as caught:
+        gk.similar(store, gene, ref="human")
+    assert "build a store" not in str(caught.value)
+    line = one_line_error(run("similar", "", "--ref", "human", "--root", str(store.root)), 2)
+    assert "give a gene name" in line
+

@@ -10,6 +10,7 @@ import numpy as np
 from genekb.errors import GenekbError, UsageError
 from genekb.linalg import l2_normalize
 from genekb.query import check_k
+from genekb.store.readers import check_one_taxon
 from genekb.store.store import EmbeddingVersion
 
 
@@ -66,4 +67,5 @@ def compare(versions: list[EmbeddingVersion], k: int = 10) -> list[dict[str, Any
     if len(versions) < 2:
         raise UsageError("compare needs at least two embedding versions (ids or tags)")
     check_k(k)
+    check_one_taxon(versions, "compare")
     return [neighbourhood_agreement(a, b, k) for a, b in combinations(versions, 2)]

@@ -64,3 +64,15 @@ def test_similar_refuses_what_is_not_one_gene(store, gene):
     line = one_line_error(run("similar", "", "--ref", "human", "--root", str(store.root)), 2)
     assert "give a gene name" in line
 
+
+def test_versions_of_two_species_are_never_matched_by_gene_id(store):
+    # Mouse and human versions (or a cell-ontology given-text one) whose ids share numbers were
+    # compared and combined gene by gene as if GENE1 of one were GENE1 of the other.
+    before = sorted(p.name for p in (store.root / "embeddings").iterdir())
+    root = ("--root", str(store.root))
+    line = one_line_error(run("compare", "human", "mouse", "-k", "3", *root))
+    assert "human is of taxon 9606 (human) and mouse of taxon 10090 (mouse)" in line
+    line = one_line_error(run("combine", "human", "mouse", "--tag", "both", *root))
+    assert "combine versions of one species" in line
+    assert sorted(p.name for p in (store.root / "embeddings").iterdir()) == before
+    assert "both" not in store.tags()

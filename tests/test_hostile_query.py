@@ -4,6 +4,9 @@ species read side by side, a catalog another program holds open."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pyarrow as pa
 import pytest
 
@@ -76,3 +79,27 @@ def test_versions_of_two_species_are_never_matched_by_gene_id(store):
     assert "combine versions of one species" in line
     assert sorted(p.name for p in (store.root / "embeddings").iterdir()) == before
     assert "both" not in store.tags()
+
+
+def test_a_catalog_another_program_holds_open_is_not_called_unreadable(store):
+    # DuckDB's own shell opens a file for writing by default. verify said "catalog.duckdb:
+    # unreadable; `genekb reindex` rewrites it", which would swap the file under that program.
+    code = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('open', flush=True);"
+        " sys.stdin.read()"
+    )
+    catalog = store.root / "catalog.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(catalog)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        result = run("verify", "--root", str(store.root))
+    finally:
+        holder.communicate("")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    said = [ln for ln in result.stderr.splitlines() if "catalog.duckdb" in ln]
+    assert len(said) == 1 and "unreadable" not in said[0]
+    assert "open for writing in another program (python" in said[0]
+    assert f"PID {holder.pid}), so it cannot be checked; close it there" in said[0]

@@ -4,6 +4,7 @@ species read side by side, a catalog another program holds open."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -103,3 +104,13 @@ def test_a_catalog_another_program_holds_open_is_not_called_unreadable(store):
     assert len(said) == 1 and "unreadable" not in said[0]
     assert "open for writing in another program (python" in said[0]
     assert f"PID {holder.pid}), so it cannot be checked; close it there" in said[0]
+
+
+def test_sql_gives_a_versions_dim_as_a_whole_number(store):
+    # Text versions have no dim, so the column was DOUBLE: --json wrote "dim": 40.0 and the
+    # table 40.0, and `dim = 8` compared floats.
+    sql = "SELECT kind, typeof(dim) AS t, dim FROM versions WHERE kind = 'embedding' LIMIT 1"
+    result = run("sql", sql, "--json", "--root", str(store.root))
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["rows"][0]
+    assert row["t"] == "BIGINT" and isinstance(row["dim"], int)

@@ -9,6 +9,8 @@ import numpy as np
 
 from genekb.errors import GenekbError, UsageError
 from genekb.linalg import l2_normalize
+from genekb.query import check_k
+from genekb.store.readers import check_one_taxon
 from genekb.store.store import EmbeddingVersion
 
 
@@ -64,6 +66,6 @@ def neighbourhood_agreement(
 def compare(versions: list[EmbeddingVersion], k: int = 10) -> list[dict[str, Any]]:
     if len(versions) < 2:
         raise UsageError("compare needs at least two embedding versions (ids or tags)")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise UsageError(f"k={k!r} must be a whole number, at least 1")
+    check_k(k)
+    check_one_taxon(versions, "compare")
     return [neighbourhood_agreement(a, b, k) for a, b in combinations(versions, 2)]

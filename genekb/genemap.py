@@ -78,16 +78,18 @@ def spreadsheet_date_note(dates: Sequence[str], count: int | None = None) -> str
     )
 
 
-def _unique_map(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
-    """Map keys seen with exactly one gene id; ambiguous keys are dropped, never guessed."""
+def _unique_map(
+    pairs: Iterable[tuple[str, int]], ambiguous: dict[str, set[int]] | None = None
+) -> dict[str, int]:
+    """Map keys seen with exactly one gene id; ambiguous keys are dropped, never guessed (and
+    recorded in `ambiguous`, key -> every gene id it names, when given)."""
     seen: dict[str, int] = {}
-    ambiguous: set[str] = set()
+    named: dict[str, set[int]] = {} if ambiguous is None else ambiguous
     for key, gid in pairs:
-        if key in ambiguous:
-            continue
-        if key in seen and seen[key] != gid:
-            ambiguous.add(key)
-            del seen[key]
+        if key in named:
+            named[key].add(gid)
+        elif key in seen and seen[key] != gid:
+            named[key] = {seen.pop(key), gid}
         else:
             seen[key] = gid
     return seen
@@ -106,20 +108,35 @@ class GeneIndex:
         ids = [int(g) for g in gene_ids]
         self.gene_ids = set(ids)
         self.symbol = _unique_map(zip(symbols, ids, strict=True))
-        self.symbol_ci = _unique_map((s.upper(), g) for s, g in zip(symbols, ids, strict=True))
+        shared: list[dict[str, set[int]]] = [{}, {}, {}]  # names of several genes, by route
+        self.symbol_ci = _unique_map(
+            ((s.upper(), g) for s, g in zip(symbols, ids, strict=True)), shared[0]
+        )
         symbol_keys = set(self.symbol_ci)
         # An alias that is another gene's official symbol would hijack that gene: skip it.
         self.alias = _unique_map(
-            (a.upper(), g)
-            for al, g in zip(aliases, ids, strict=True)
-            for a in (al if al is not None else [])
-            if a.upper() not in symbol_keys
+            (
+                (a.upper(), g)
+                for al, g in zip(aliases, ids, strict=True)
+                for a in (al if al is not None else [])
+                if a.upper() not in symbol_keys
+            ),
+            shared[1],
         )
         self.ensembl = _unique_map(
-            (e, g)
-            for el, g in zip(ensembl, ids, strict=True)
-            for e in (el if el is not None else [])
+            (
+                (e, g)
+                for el, g in zip(ensembl, ids, strict=True)
+                for e in (el if el is not None else [])
+            ),
+            shared[2],
         )
+        # Upper-cased name -> the gene ids it names, where it names several (an alias two genes
+        # share): what a refusal lists, since such a name resolves to none of them.
+        self.ambiguous: dict[str, set[int]] = {}
+        for named in shared:
+            for key, found in named.items():
+                self.ambiguous.setdefault(key, set()).update(found)
 
     @classmethod
     def from_frame(cls, genes: pd.DataFrame) -> GeneIndex:
@@ -145,6 +162,12 @@ class GeneIndex:
         if upper in self.alias:
             return self.alias[upper], "alias"
         return UNMATCHED, None
+
+    def candidates(self, name: str) -> list[int]:
+        """The gene ids a name that matched no one gene names (an alias two genes share), or []."""
+        upper = str(name).strip().upper()
+        key = upper.split(".")[0] if _ENSEMBL.match(upper) else upper
+        return sorted(self.ambiguous.get(key, ()))
 
     def _mitochondrial(self, upper: str) -> int | None:
         """The GeneID of an HGNC mitochondrial name ("MT-CO1") under NCBI's symbol ("COX1") or,

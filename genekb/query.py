@@ -2,27 +2,65 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
-from genekb.errors import GenekbError
-from genekb.genemap import lookalike_note
+from genekb.errors import GenekbError, UsageError
+from genekb.genemap import GeneIndex, lookalike_note
 from genekb.store.store import EmbeddingVersion
 
 
-def similar(version: EmbeddingVersion, gene: str, k: int = 10) -> dict[str, Any]:
+def check_k(k: object) -> None:
+    """`k` a whole number ≥ 1: a float or a string failed deep inside NumPy ("slice indices must
+    be integers"), and True counted as 1."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise UsageError(f"k={k!r} must be a whole number, at least 1")
+
+
+def _check_gene(gene: object) -> None:
+    """One gene name or GeneID: a list of names or None read as a gene "not in" the version."""
+    if isinstance(gene, str):
+        if not gene.strip():
+            raise UsageError(
+                f"give a gene name (symbol, alias, Ensembl or Entrez id), not {gene!r}"
+            )
+    elif isinstance(gene, bool) or not isinstance(gene, numbers.Integral):
+        raise UsageError(
+            f"gene={gene!r:.80} must be one gene name or GeneID; ask for each gene in its own call"
+        )
+
+
+def _not_found(version: EmbeddingVersion, gene: str | int) -> GenekbError:
+    """Why `gene` has no row: a name several genes of the version share, or one it lacks."""
+    where = version.tag or version.id
+    if isinstance(gene, str):
+        genes = version.text.table(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
+        named = GeneIndex.from_frame(genes).candidates(gene)
+        if named:
+            symbol = dict(zip(genes["gene_id"].tolist(), genes["symbol"].tolist(), strict=True))
+            shown = ", ".join(f"{symbol[g]} ({g})" for g in named[:5])
+            more = f", … {len(named) - 5} more" if len(named) > 5 else ""
+            return GenekbError(
+                f"{gene!r} names {len(named)} genes of embedding {where}: {shown}{more}; give one"
+                " by its symbol or GeneID"
+            )
+    hint = lookalike_note([str(gene)]) or "; build a store that holds it"
+    return GenekbError(f"gene {gene!r} is not in embedding {where}{hint}")
+
+
+def similar(version: EmbeddingVersion, gene: str | int, k: int = 10) -> dict[str, Any]:
     """The `k` genes whose vectors are closest (cosine) to `gene`'s, excluding the gene itself.
 
     Fewer than `k` hits come back when the version holds fewer other genes.
     """
-    if k < 1:
-        raise GenekbError("k must be at least 1")
+    check_k(k)
+    _check_gene(gene)
+    gene = gene if isinstance(gene, str) else int(gene)
     query_row = int(version.rows_of([gene])[0])
     if query_row < 0:
-        where = version.tag or version.id
-        hint = lookalike_note([gene]) or "; build a store that holds it"
-        raise GenekbError(f"gene {gene!r} is not in embedding {where}{hint}")
+        raise _not_found(version, gene)
     ids, matrix = version.matrix()
     query_vec = matrix[query_row]
     norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(query_vec)), 1e-12)

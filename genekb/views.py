@@ -29,6 +29,7 @@ from genekb.store import catalog
 from genekb.store.content import CONTENT_KEY, content_of
 from genekb.store.ids import check_tag, default_tag
 from genekb.store.manifest import write_manifest
+from genekb.store.readers import check_one_taxon
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
 from genekb.store.versions import (
     embedding_file_meta,
@@ -107,6 +108,7 @@ def combine(
     views = [store.embedding(r) for r in refs]
     if len({v.id for v in views}) < len(views):
         raise UsageError("the same view is given twice")
+    check_one_taxon(views, "combine")
     ids, matrix = combined_matrix(views)
     spec = combined_spec(views, matrix.shape[1])
     text = views[0].text

@@ -133,6 +133,9 @@ def _versions_table(con: duckdb.DuckDBPyConnection, versions: list[Any], tags: d
     for tag, vid in tags.items():
         by_id.setdefault(vid, []).append(tag)
     frame = pd.DataFrame([_row(v, by_id, "ok") for v in versions], columns=_COLUMNS)
+    # Whole numbers stay whole where some rows have none (a text version has no dim): as NumPy
+    # floats the column became DOUBLE, and `sql --json` wrote a dim of 384.0.
+    frame = frame.astype({"taxon": "Int64", "dim": "Int64", "n_genes": "Int64"})
     con.register("_versions_frame", frame)
     con.execute("CREATE TABLE versions AS SELECT * EXCLUDE (status) FROM _versions_frame")
     con.unregister("_versions_frame")

@@ -4,7 +4,9 @@ the catalog that is built on top of it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # a type name only: importing the store here would close a circle
@@ -36,7 +38,12 @@ def check_catalog(
             listed = {r[0] for r in con.execute("SELECT id FROM versions").fetchall()}
         finally:
             con.close()
-    except duckdb.Error:
+    except duckdb.Error as exc:
+        holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(exc))
+        if holder:  # it was called unreadable, and reindex would replace it under its user
+            program = f"{Path(holder[1]).name}, PID {holder[2]}"
+            return [f"{path}: open for writing in another program ({program}), so it cannot be"
+                    " checked; close it there, then run `genekb verify` again"]  # fmt: skip
         if path.is_dir():
             return [f"{path}: a folder, not the catalog; remove it, then `genekb reindex` writes"
                     " the catalog from the Parquet files"]  # fmt: skip

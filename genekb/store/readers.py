@@ -18,7 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genekb.encoders.base import EncoderSpec
+from genekb.errors import GenekbError
 from genekb.genemap import GeneIndex
+from genekb.records import TAXA
 from genekb.store import integrity
 from genekb.store.fields import COPIED_FROM_TEXT
 from genekb.store.manifest import MANIFEST
@@ -169,3 +171,18 @@ class EmbeddingVersion(Version):
         else:
             wanted = [int(g) for g in genes]
         return np.array([row_of.get(g, -1) for g in wanted], dtype=np.int64)
+
+
+def check_one_taxon(versions: Sequence[EmbeddingVersion], action: str) -> None:
+    """Refuse to read `versions` side by side, gene by gene, unless they are of one taxon: their
+    genes are matched by id, and ids of two species (or a given-text version's own numbers, taxon
+    1) are other genes under the same numbers, so the result would be a silent mix."""
+    first = versions[0]
+    other = next((v for v in versions if v.taxon != first.taxon), None)
+    if other is not None:
+        names = {number: f"{number} ({name})" for name, number in TAXA.items()}
+        raise GenekbError(
+            f"{first.tag or first.id} is of taxon {names.get(first.taxon, first.taxon)} and"
+            f" {other.tag or other.id} of taxon {names.get(other.taxon, other.taxon)}: their gene"
+            f" ids name different genes; {action} versions of one species"
+        )

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from cli.annotate_cmd import register as register_annotate
 from cli.bench_cmd import register as register_bench
@@ -39,7 +38,7 @@ from cli.cellmodel_args import (
 )
 from cli.classify_cmd import register as register_classify
 from cli.cluster_cmd import register as register_cluster
-from cli.common import as_flags, handle_errors, info, make_app, print_json
+from cli.common import as_flags, handle_errors, info, make_app, out, print_json
 from cli.datasets_cmd import register as register_datasets
 from genekb.errors import GenekbError
 from genekb.fileio import is_stdin
@@ -48,7 +47,6 @@ app = make_app(
     "cellmodel",
     "Cluster and classify single cells with gene knowledge from a genekb store.",
 )
-out = Console()
 
 
 _ControlSeedOpt = seed_option("Seed of the controls.")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from typer._click.core import Context as ClickContext  # Typer vendors its own click
 from typer._click.exceptions import UsageError as ClickUsageError
@@ -26,6 +26,21 @@ from cli.plain import ONE_LINE
 from genekb.errors import CONTROL_ESCAPES, GenekbError, GenekbWarning, UsageError, notes_of
 
 err = Console(stderr=True, emoji=False)  # ":x:" in a quoted value stays text
+
+
+class _Stdout(Console):
+    """stdout: a terminal's width, but piped or redirected no width at all; rich's 80 columns
+    cut a table's ids and tags to "txt-…", the one value a user passes on."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if self._width is None and not self.is_terminal:
+            return ConsoleDimensions(UNBOUNDED_WIDTH, 25)
+        return super().size
+
+
+UNBOUNDED_WIDTH = 100_000
+out = _Stdout()  # every command's tables and documents on stdout
 F = TypeVar("F", bound=Callable[..., Any])
 
 

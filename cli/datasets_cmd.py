@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from cli.cellmodel_args import JsonOpt, RootOpt
-from cli.common import handle_errors, info, print_json
+from cli.common import handle_errors, info, out, print_json
 from cli.plain import PlainTable
 
 datasets_app = typer.Typer(help="The registry of pinned datasets.", no_args_is_help=True)
-out = Console()
 
 
 def register(app: typer.Typer) -> None:

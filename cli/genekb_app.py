@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from cli.cellmodel_args import JsonOpt
-from cli.common import handle_errors, info, make_app, print_json
+from cli.common import handle_errors, info, make_app, out, print_json
 from cli.genekb_args import MoveTagOpt, RootOpt
 from cli.genekb_build_cmd import register as register_build
 from cli.genekb_eval_cmd import register as register_eval
@@ -27,7 +26,6 @@ register_eval(app)
 register_share(app)
 register_remote(app)
 register_build(app)
-out = Console()
 
 SQL_LIMIT = 100  # rows `genekb sql` prints unless told otherwise
 

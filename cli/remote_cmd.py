@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
-from cli.common import err, handle_errors, info, print_json
+from cli.common import err, handle_errors, info, out, print_json
 from cli.plain import PlainTable
 from cli.progress import PROGRESS_SECONDS
 from genekb.store.remote_io import RETRIES
@@ -160,4 +159,4 @@ def remote_ls(
             v["id"], v["kind"], ",".join(v["tags"]), v["model"] or "", str(v["dim"] or ""),
             str(v["n_genes"]), f"{v['bytes']:,}", v["content_sha256"][:16] + "…",
         )  # fmt: skip
-    Console().print(table)
+    out.print(table)

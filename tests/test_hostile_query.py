@@ -114,3 +114,12 @@ def test_sql_gives_a_versions_dim_as_a_whole_number(store):
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)["rows"][0]
     assert row["t"] == "BIGINT" and isinstance(row["dim"], int)
+
+
+def test_a_piped_table_shows_every_id_whole(store):
+    # Piped or redirected, rich's 80 columns cut the ids and tags to "txt-…" and "huma…".
+    result = run("list", "--root", str(store.root))
+    assert result.exit_code == 0, result.output
+    for version in store.versions():
+        assert version.id in result.stdout
+    assert "…" not in result.stdout

@@ -66,6 +66,9 @@ def test_an_ontology_restriction_that_is_no_word_is_refused(name: str) -> None:
 def test_a_misspelled_tissue_is_answered_with_the_words_it_resembles() -> None:
     with pytest.raises(UsageError, match=r"leaves 0 term.*did you mean 'pancreas'"):
         from_ontology(tissue="pancrease")
+    # a tissue given as a subtree is pointed to tissue= (it said only "give a CL id")
+    with pytest.raises(UsageError, match=r"'pancreas' names no Cell Ontology term.*tissue="):
+        from_ontology(subtree="pancreas")
 
 
 @pytest.mark.parametrize("setting", [{"method": None}, {"method": ["text"]}, {"markers": ["rest"]}])

@@ -232,7 +232,10 @@ def parse_candidates(spec: str) -> list[str]:
 def resolve_term(text: str) -> str:
     cl = lookup(text)
     if cl is None:
-        raise UsageError(f"{text!r} names no Cell Ontology term; give a CL id or an exact label")
+        raise UsageError(
+            f"{text!r} names no Cell Ontology term; give a CL id or an exact label (a tissue's"
+            " terms: tissue=)"
+        )
     return cl
 
 

@@ -91,7 +91,10 @@ def test_title_case_human_symbols_read_as_human_with_a_notice() -> None:
     with pytest.warns(GeneNameFormWarning, match="title-case gene names read as human genes"):
         assert require_gene_names(human, None, "annotate") == "human"
     assert "pass taxon=mouse" in read_gene_names(human).note
-    assert read_gene_names(human, "mouse").taxon == "mouse"  # a given taxon is obeyed
+    given = read_gene_names(human, "mouse")
+    assert given.taxon == "mouse"  # a given taxon is obeyed, with a word (it ran silently)
+    assert given.note.startswith("taxon=mouse is given, but the names read as human genes")
+    assert read_gene_names(_coding("mouse", 600), "mouse").note == ""  # and none where right
     # Mouse files, title case as mouse writes them, stay mouse and plain.
     assert read_gene_names(_coding("mouse", 600)) == read_gene_names(["Cd3e", "Lyz2", "Actb"])
     assert read_gene_names(_coding("mouse", 600)).note == ""

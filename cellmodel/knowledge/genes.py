@@ -31,6 +31,7 @@ from .name_forms import (
     GENOME_PREFIX_FIX,
     OTHER_SPECIES_FIX,
     genome_prefix_note,
+    given_against_names,
     made_unique_sources,
     other_species_note,
     species_by_nomenclature,
@@ -174,6 +175,13 @@ def _nomenclature(names: Sequence[str], by_case: str) -> tuple[str, str] | None:
     return species_by_nomenclature(_resolves(names, "human"), _resolves(names, "mouse"), by_case)
 
 
+def _given_note(names: Sequence[str], given: str) -> str | None:
+    """`name_forms.given_against_names` on the bundled snapshots, where both are installed."""
+    if not {"human", "mouse"} <= set(bundled.available_taxa()):
+        return None
+    return given_against_names(_resolves(names, "human"), _resolves(names, "mouse"), given)
+
+
 def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
     """Numeric names: Entrez GeneIDs of one snapshot, or row numbers (unnamed)."""
     values = np.array([int(n) for n in names if str(n).strip().isdigit()], dtype=np.int64)
@@ -235,8 +243,8 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
         return GeneNames(None, foreign, OTHER_SPECIES_FIX)
     if names and sum(n.isdigit() for n in names) * 2 >= len(names):
         return _read_numbers(names, given)
-    if given is not None:
-        return GeneNames(given, "")
+    if given is not None:  # obeyed, with a word where the names clearly say otherwise
+        return GeneNames(given, _given_note(names, given) or "")
     try:
         detected = detect_taxon(names)
     except UsageError:

@@ -92,14 +92,38 @@ def species_by_nomenclature(
     """The other species and a note when the names only one species knows clearly outvote the
     species the names' case voted for (`by_case`); None when they agree or nearly tie.
     `human`, `mouse`: whether each name resolves in that species' snapshot, ignoring case."""
-    only = {"human": int((human & ~mouse).sum()), "mouse": int((mouse & ~human).sum())}
-    other = "mouse" if by_case == "human" else "human"
-    least = max(SPECIES_ONLY_MIN, SPECIES_ONLY_MIN_RATE * len(human))
-    if only[other] < least or only[other] < SPECIES_ONLY_RATIO * only[by_case]:
+    only, other = _outvoted(human, mouse, by_case)
+    if other is None:
         return None
     written = "upper-case" if by_case == "human" else "title-case"
     return other, (
         f"{written} gene names read as {other} genes ({only[other]} are {other} genes and not"
         f" {by_case} ones, {only[by_case]} the reverse); pass taxon={by_case} to read them as"
         f" {by_case}"
+    )
+
+
+def _outvoted(
+    human: np.ndarray, mouse: np.ndarray, voted: str
+) -> tuple[dict[str, int], str | None]:
+    """Each species' count of names only it knows, and the other species where its count
+    clearly outvotes `voted`'s (`SPECIES_ONLY_*`), else None."""
+    only = {"human": int((human & ~mouse).sum()), "mouse": int((mouse & ~human).sum())}
+    other = "mouse" if voted == "human" else "human"
+    least = max(SPECIES_ONLY_MIN, SPECIES_ONLY_MIN_RATE * len(human))
+    if only[other] < least or only[other] < SPECIES_ONLY_RATIO * only[voted]:
+        return only, None
+    return only, other
+
+
+def given_against_names(human: np.ndarray, mouse: np.ndarray, given: str) -> str | None:
+    """A note where the names only one species knows clearly say another species than the one
+    the caller gave (`given`), which is still obeyed; None where they do not."""
+    only, other = _outvoted(human, mouse, given)
+    if other is None:
+        return None
+    return (
+        f"taxon={given} is given, but the names read as {other} genes ({only[other]} are {other}"
+        f" genes and not {given} ones, {only[given]} the reverse); they are read as {given}"
+        f" genes as asked: check taxon="
     )

@@ -155,8 +155,20 @@ def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) ->
 
 def unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
     """Classes among the scored cells that no training cell has: they can never be predicted."""
-    unseen = sorted(set(class_sizes(evaluated).index) - set(class_sizes(train).index))
+    trained = list(class_sizes(train).index)
+    scored = list(class_sizes(evaluated).index)
+    unseen = sorted(set(scored) - set(trained))
     if not unseen:
         return []
-    shown = ", ".join(unseen[:5]) + (" …" if len(unseen) > 5 else "")
-    return [f"{len(unseen)} class(es) have no training cell and cannot be predicted: {shown}"]
+    note = f"{len(unseen)} class(es) have no training cell and cannot be predicted: "
+    note += _listed(unseen)
+    if len(unseen) == len(scored):  # not one scored cell can be right
+        note += (
+            f"; no scored class is a training class ({_listed(trained)}), so every score is 0:"
+            " check that both label columns name the cell types alike"
+        )
+    return [note]
+
+
+def _listed(names: Sequence[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (" …" if len(names) > shown else "")

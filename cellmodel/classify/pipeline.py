@@ -4,6 +4,7 @@ written into `adata` scanpy-style."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
-from genekb.errors import UsageError
+from genekb.errors import GenekbWarning, UsageError
 from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
@@ -200,7 +201,14 @@ def classify_cells(
             **marker_inputs(adata, opts.n_markers, **reads),
         )
     annotate(adata, result, key=key_added)
+    for note in result.notes:  # a class no training cell has scores 0 whatever the view
+        warnings.warn(note, UnseenClassesWarning, stacklevel=2)
     return result
+
+
+class UnseenClassesWarning(GenekbWarning):
+    """Some of the scored cells' classes have no training cell: they cannot be predicted, and
+    the scores count each of their cells as a miss."""
 
 
 def _transfer_cells(

@@ -1,0 +1,89 @@
+"""Hostile input to `cellmodel classify`, `explain` and `bench` (the tenth sweep): scores that
+could not mean anything are said to, a run that scores nothing says so, and flags a run would
+ignore are refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import blobs, run_cellmodel
+
+QUIET = ("--no-refine", "--markers", "0")
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith("warning:")]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A reference labelled 0, 1, 2; the same cells labelled "type 0" …; and the same cells
+    without labels; and one file whose held-out cells carry no label."""
+    folder = tmp_path_factory.mktemp("cm10")
+    reference = blobs(20, dim=30, counts=True)
+    paths = {name: folder / f"{name}.h5ad" for name in ("reference", "renamed", "bare", "part")}
+    reference.write_h5ad(paths["reference"])
+    renamed = reference.copy()
+    renamed.obs["group"] = renamed.obs["group"].astype(str).map(lambda s: f"type {s}")
+    renamed.write_h5ad(paths["renamed"])
+    bare = reference.copy()
+    bare.obs = bare.obs.drop(columns="group")
+    bare.write_h5ad(paths["bare"])
+    part = reference.copy()
+    train = np.arange(part.n_obs) % 3 == 0
+    part.obs["train"] = train
+    part.obs["group"] = pd.Categorical(part.obs["group"].astype(object).where(train))
+    part.write_h5ad(paths["part"])
+    return paths
+
+
+def test_scores_against_labels_of_another_vocabulary_are_said_to_be_zero(files):
+    # accuracy 0.000 was printed with no word: the note that no query class is a reference
+    # class stayed in the JSON record.
+    args = ["classify", str(files["renamed"]), "--reference", str(files["reference"])]
+    for json_ in ([], ["--json"]):
+        result = run_cellmodel(*args, "--label-key", "group", *QUIET, *json_)
+        assert result.exit_code == 0, result.output
+        (warning,) = _warnings(result.stderr)
+        assert "cannot be predicted: type 0, type 1, type 2" in warning
+        assert "no scored class is a training class (0, 1, 2), so every score is 0" in warning
+    assert json.loads(result.stdout)["scores"]["accuracy"] == 0.0
+
+
+def test_the_library_warns_of_classes_no_training_cell_has(files):
+    import anndata as ad
+
+    import cellmodel as cm
+    from cellmodel.classify.pipeline import UnseenClassesWarning
+
+    adata = ad.read_h5ad(files["reference"])
+    adata.obs["group"] = adata.obs["group"].cat.rename_categories({"2": "rare"})
+    mask = (adata.obs["group"] != "rare").to_numpy() & (np.arange(adata.n_obs) % 2 == 0)
+    with pytest.warns(UnseenClassesWarning, match="cannot be predicted: rare$"):
+        cm.tl.classify(adata, "group", train_mask=mask, refine=False, n_markers=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "says"),
+    [
+        ("bare", ["--reference", "{reference}"], "60 cell(s) predicted, none scored"),
+        ("part", ["--train-mask", "train"], "40 cell(s) predicted, none scored"),
+    ],
+)
+def test_a_run_with_nothing_to_score_says_so(files, tmp_path, name, extra, says):
+    # Both printed nothing at all and exited 0: the run's only outcome was silence.
+    args = [a.format(reference=files["reference"]) for a in extra]
+    base = ["classify", str(files[name]), "--label-key", "group", *args, *QUIET]
+    result = run_cellmodel(*base)
+    assert result.exit_code == 0, result.output
+    line = result.stderr.strip()
+    assert says in line and "has a label in --label-key 'group'" in line
+    assert "not kept: pass -o FILE" in line
+    out = tmp_path / "out.h5ad"
+    result = run_cellmodel(*base, "-o", str(out))
+    assert f"the predictions are written to {out}" in result.stderr and out.exists()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import blobs, run_cellmodel
+from tests.conftest import blobs, one_line_error, run_cellmodel
 
 QUIET = ("--no-refine", "--markers", "0")
 
@@ -87,3 +87,30 @@ def test_a_run_with_nothing_to_score_says_so(files, tmp_path, name, extra, says)
     out = tmp_path / "out.h5ad"
     result = run_cellmodel(*base, "-o", str(out))
     assert f"the predictions are written to {out}" in result.stderr and out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--datasets", "pbmc68k-reduced", "--label-key", "louvain"], "--label-key 'louvain'"),
+        (["--datasets", "synthetic-60", "--batch-key", "plate"], "--batch-key 'plate'"),
+        (["--scale", "100,200", "--label-key", "group"], "--label-key 'group'"),
+    ],
+)
+def test_bench_refuses_column_flags_no_dataset_reads(tmp_path, args, says):
+    # They were ignored: the run scored pbmc68k-reduced against its own 'bulk_labels' (and
+    # corrected for no batch) while the recorded command line said --label-key louvain.
+    out = tmp_path / "out"
+    result = run_cellmodel("bench", *args, "--methods", "pca-kmeans", "--out", str(out))
+    line = one_line_error(result, 2)
+    assert f"{says} names a column of a dataset file, but none of the datasets is a file" in line
+    assert "is scored against its own" in line and not out.exists()
+
+
+def test_bench_keeps_the_column_flags_beside_a_file(tmp_path):
+    from cellmodel.bench import parse_datasets
+
+    path = tmp_path / "cells.h5ad"
+    blobs(20, dim=30, counts=True).write_h5ad(path)
+    refs = parse_datasets(f"synthetic-60,{path}", "group")  # the registry's own key for the first
+    assert [(r.kind, r.label_key) for r in refs] == [("synthetic", "group"), ("file", "group")]

@@ -114,3 +114,30 @@ def test_bench_keeps_the_column_flags_beside_a_file(tmp_path):
     blobs(20, dim=30, counts=True).write_h5ad(path)
     refs = parse_datasets(f"synthetic-60,{path}", "group")  # the registry's own key for the first
     assert [(r.kind, r.label_key) for r in refs] == [("synthetic", "group"), ("file", "group")]
+
+
+def test_labels_differing_only_in_case_or_spaces_are_warned_of(files, tmp_path):
+    # 'T cell', 'T cell ' and 't cell' were three classes, silently: each scored the others'
+    # cells as misses (and a reference so typed split one cell type three ways).
+    import anndata as ad
+
+    from cellmodel.classify.labels import label_array, lookalike_classes
+
+    adata = ad.read_h5ad(files["reference"])
+    typed = {"0": "T cell", "1": "T cell ", "2": "t  cell"}
+    adata.obs["typed"] = adata.obs["group"].astype(str).map(typed)
+    path = tmp_path / "typed.h5ad"
+    adata.write_h5ad(path)
+    for args in (
+        ["classify", str(path), "--label-key", "typed", "--train-fraction", "0.5"],
+        ["classify", str(files["bare"]), "--reference", str(path), "--label-key", "typed"],
+    ):
+        result = run_cellmodel(*args, *QUIET)
+        assert result.exit_code == 0, result.output
+        (warning,) = _warnings(result.stderr)
+        assert "'T cell', 'T cell ', 't  cell' of obs['typed'] differ only in case" in warning
+    assert lookalike_classes(label_array(["B", "b", "NK", "nk ", "T"])) == [
+        ("B", "b"),
+        ("NK", "nk "),
+    ]
+    assert lookalike_classes(label_array(["B", "T", None])) == []

@@ -153,6 +153,15 @@ def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) ->
     return mask.copy()
 
 
+def lookalike_classes(values: np.ndarray) -> list[tuple[str, ...]]:
+    """Classes whose names differ only in case or surrounding spaces ('T cell', 't cell ',
+    'T cell'): most likely one cell type typed two ways, which the classifier keeps apart."""
+    groups: dict[str, list[str]] = {}
+    for name in class_sizes(values).index:
+        groups.setdefault(" ".join(str(name).split()).casefold(), []).append(str(name))
+    return [tuple(names) for names in groups.values() if len(names) > 1]
+
+
 def unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
     """Classes among the scored cells that no training cell has: they can never be predicted."""
     trained = list(class_sizes(train).index)

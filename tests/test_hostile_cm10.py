@@ -141,3 +141,28 @@ def test_labels_differing_only_in_case_or_spaces_are_warned_of(files, tmp_path):
         ("NK", "nk "),
     ]
     assert lookalike_classes(label_array(["B", "T", None])) == []
+
+
+def test_a_train_mask_of_the_words_true_and_false_is_named_as_text():
+    # It said "must hold booleans …, not 'True', 'False'; write it as a True/False column":
+    # the column looked like just that.
+    from cellmodel.classify import split
+    from genekb.errors import UsageError
+
+    labels = ["a", "a", "b", "b"]
+    with pytest.raises(UsageError, match="holds the words 'True', 'False', text rather than"):
+        split(labels, train_mask=np.array(["True", "False", "True", "False"], dtype=object))
+    with pytest.raises(UsageError, match=r"must hold booleans .* not 'yes', 'no'"):
+        split(labels, train_mask=["yes", "no", "yes", "no"])
+
+
+@pytest.mark.parametrize("top_n", [0, -1, True, 2.5])
+def test_explain_refuses_a_count_of_genes_as_a_usage_error(top_n):
+    # It raised GenekbError (exit 1, "the data"), where every other step's counts are
+    # UsageErrors.
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    adata = blobs(20, dim=30, counts=True)
+    with pytest.raises(UsageError, match=f"top_n={top_n!r} must be a whole number"):
+        cm.tl.explain(adata, cluster_key="group", top_n=top_n)

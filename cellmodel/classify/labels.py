@@ -133,6 +133,12 @@ def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) ->
             )
         if not np.isin(mask, [0, 1]).all():
             found = ", ".join(repr(v) for v in pd.unique(mask.ravel())[:4].tolist())
+            words = {str(v).strip().casefold() for v in pd.unique(mask.ravel())}
+            if words <= {"true", "false"}:  # a boolean column read back as text
+                raise UsageError(
+                    f"the train mask holds the words {found}, text rather than booleans;"
+                    " store it as a bool column (in Python: obs[col] = obs[col] == 'True')"
+                )
             raise UsageError(
                 f"the train mask must hold booleans (True for training cells), not {found};"
                 " write it as a True/False column"

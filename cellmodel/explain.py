@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from cellmodel import semantic
 from cellmodel._settings import CLUSTER_KEY
-from cellmodel.arguments import check_obs_column, is_whole
+from cellmodel.arguments import check_count, check_obs_column
 from cellmodel.embed import SemanticParams
 from cellmodel.embed_genes import prepare_gene_vectors
 from cellmodel.io import expression, require_anndata
@@ -226,8 +226,7 @@ def explain(
             f" first, or name the column of the clusters with cluster_key= (columns: {columns})"
         )
     check_obs_column(adata.obs, cluster_key, "cluster_key")
-    if not is_whole(top_n) or top_n < 1:
-        raise GenekbError(f"top_n={top_n!r} must be a whole number, at least 1")
+    check_count(top_n, "top_n")  # a usage error, as every step's counts are
     clusters = cell_groups(adata.obs[cluster_key], cluster_key, noun="cluster")
     codes = np.asarray(clusters.codes)
     k = len(clusters.categories)

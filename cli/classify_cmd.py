@@ -274,8 +274,21 @@ def _report(adata: Any, result: Any, label_key: str | None, args: SimpleNamespac
             f" {scores.accuracy:.3f}, macro-F1 {scores.macro_f1:.3f}"
             f" on {result.n_scored} held-out cells"
         )
+    else:
+        info(_unscored(int((~result.train_mask).sum()), label_key, args.output))
     for name, comp in result.comparisons.items():
         info(f"{name}: accuracy {comp.accuracy:.3f}, macro-F1 {comp.macro_f1:.3f}")
+
+
+def _unscored(n_predicted: int, label_key: str | None, output: Path | None) -> str:
+    """What a run that scored nothing says instead of its scores: none of the cells it
+    predicted has a label to compare with."""
+    labels = f"a label in --label-key {label_key!r}" if label_key else "a --label-key column"
+    kept = f"written to {output}" if output is not None else "not kept: pass -o FILE"
+    return (
+        f"{n_predicted} cell(s) predicted, none scored: none of them has {labels};"
+        f" the predictions are {kept}"
+    )
 
 
 def _classify_chunked(args: SimpleNamespace) -> None:
@@ -328,3 +341,5 @@ def _classify_chunked(args: SimpleNamespace) -> None:
             f"kNN (semantic, chunked): accuracy {scores['accuracy']:.3f}, macro-F1"
             f" {scores['macro_f1']:.3f} on {record['params']['n_query']} cells"
         )
+    else:
+        info(_unscored(record["params"]["n_query"], label_key, output))

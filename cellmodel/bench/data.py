@@ -86,7 +86,26 @@ def parse_datasets(
     stems = [r.name for r in refs]
     if len(set(stems)) != len(stems):
         raise UsageError(f"two datasets share the name {stems}; rename one of the files")
+    _refuse_keys_without_files(refs, label_key, batch_key)
     return refs
+
+
+def _refuse_keys_without_files(
+    refs: list[DatasetRef], label_key: str | None, batch_key: str | None
+) -> None:
+    """A registry or synthetic dataset brings its own label and batch columns: keys given where
+    no dataset is a file would be ignored, and the run scored against other labels than asked."""
+    if any(r.kind == "file" for r in refs):
+        return
+    for parameter, key in (("label_key", label_key), ("batch_key", batch_key)):
+        if key is not None:
+            first = refs[0]
+            own = f" its own {first.label_key!r}" if first.label_key else " its own labels"
+            raise UsageError(
+                f"{parameter}={key!r} names a column of a dataset file, but none of the datasets"
+                f" is a file ({first.name} is scored against{own}); drop {parameter}= or give"
+                " an .h5ad path"
+            )
 
 
 def check_synthetic_cells(n_cells: int, name: str, out_of_core: bool = False) -> None:

@@ -133,6 +133,12 @@ def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) ->
             )
         if not np.isin(mask, [0, 1]).all():
             found = ", ".join(repr(v) for v in pd.unique(mask.ravel())[:4].tolist())
+            words = {str(v).strip().casefold() for v in pd.unique(mask.ravel())}
+            if words <= {"true", "false"}:  # a boolean column read back as text
+                raise UsageError(
+                    f"the train mask holds the words {found}, text rather than booleans;"
+                    " store it as a bool column (in Python: obs[col] = obs[col] == 'True')"
+                )
             raise UsageError(
                 f"the train mask must hold booleans (True for training cells), not {found};"
                 " write it as a True/False column"
@@ -153,10 +159,31 @@ def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) ->
     return mask.copy()
 
 
+def lookalike_classes(values: np.ndarray) -> list[tuple[str, ...]]:
+    """Classes whose names differ only in case or surrounding spaces ('T cell', 't cell ',
+    'T cell'): most likely one cell type typed two ways, which the classifier keeps apart."""
+    groups: dict[str, list[str]] = {}
+    for name in class_sizes(values).index:
+        groups.setdefault(" ".join(str(name).split()).casefold(), []).append(str(name))
+    return [tuple(names) for names in groups.values() if len(names) > 1]
+
+
 def unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
     """Classes among the scored cells that no training cell has: they can never be predicted."""
-    unseen = sorted(set(class_sizes(evaluated).index) - set(class_sizes(train).index))
+    trained = list(class_sizes(train).index)
+    scored = list(class_sizes(evaluated).index)
+    unseen = sorted(set(scored) - set(trained))
     if not unseen:
         return []
-    shown = ", ".join(unseen[:5]) + (" …" if len(unseen) > 5 else "")
-    return [f"{len(unseen)} class(es) have no training cell and cannot be predicted: {shown}"]
+    note = f"{len(unseen)} class(es) have no training cell and cannot be predicted: "
+    note += _listed(unseen)
+    if len(unseen) == len(scored):  # not one scored cell can be right
+        note += (
+            f"; no scored class is a training class ({_listed(trained)}), so every score is 0:"
+            " check that both label columns name the cell types alike"
+        )
+    return [note]
+
+
+def _listed(names: Sequence[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (" …" if len(names) > shown else "")

@@ -4,6 +4,7 @@ written into `adata` scanpy-style."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,12 @@ import pandas as pd
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
 from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.classify.core import classify, transfer
-from cellmodel.classify.labels import check_reference_labels, label_array, split
+from cellmodel.classify.labels import (
+    check_reference_labels,
+    label_array,
+    lookalike_classes,
+    split,
+)
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, SmallClasses
 from cellmodel.classify.results import ClassifyResult
 from cellmodel.classify.views import (
@@ -26,7 +32,7 @@ from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
-from genekb.errors import UsageError
+from genekb.errors import GenekbWarning, UsageError
 from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
@@ -185,11 +191,13 @@ def classify_cells(
     if reference is not None:
         _refuse_split_with_reference(train_fraction, per_class, train_mask)
         ref_key = reference_label_key or label_key
+        _warn_lookalikes(reference.obs, ref_key)
         result = _transfer_cells(adata, reference, ref_key, label_key, view, view_args, fit_args)
     else:
         mask = _training_mask(
             adata, label_key, train_fraction, per_class, train_mask, small_classes, seed
         )
+        _warn_lookalikes(adata.obs, label_key)
         pca = expression_pca(adata, seed=seed, **reads)
         result = classify(
             cell_view(adata, view, pca=pca, **view_args),
@@ -200,7 +208,34 @@ def classify_cells(
             **marker_inputs(adata, opts.n_markers, **reads),
         )
     annotate(adata, result, key=key_added)
+    for note in result.notes:  # a class no training cell has scores 0 whatever the view
+        warnings.warn(note, UnseenClassesWarning, stacklevel=2)
     return result
+
+
+def _warn_lookalikes(obs: pd.DataFrame, key: str | None) -> None:
+    """Warn of classes whose names differ only in case or spaces (`lookalike_classes`)."""
+    if key is None or key not in obs:
+        return
+    found = lookalike_classes(label_array(obs[key]))
+    if found:
+        shown = ", ".join(repr(n) for n in found[0])
+        more = f" (and {len(found) - 1} more such group(s))" if len(found) > 1 else ""
+        warnings.warn(
+            f"the labels {shown} of obs[{key!r}] differ only in case or spaces{more}, so they"
+            " are trained and scored as different classes; write them alike if they are one",
+            LookalikeClassesWarning,
+            stacklevel=3,
+        )
+
+
+class LookalikeClassesWarning(GenekbWarning):
+    """Classes whose names differ only in case or spaces: likely one cell type typed twice."""
+
+
+class UnseenClassesWarning(GenekbWarning):
+    """Some of the scored cells' classes have no training cell: they cannot be predicted, and
+    the scores count each of their cells as a miss."""
 
 
 def _transfer_cells(

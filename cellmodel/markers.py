@@ -37,7 +37,10 @@ def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categori
     if n == 0:
         raise GenekbError(f"obs[{key!r}] has no cells; pass cells of two or more {noun}s")
     if k < 2:
-        raise GenekbError(f"obs[{key!r}] has one {noun}; markers need at least two")
+        raise GenekbError(
+            f"obs[{key!r}] has one {noun}; markers need at least two, each against the rest:"
+            f" name a column of two or more {noun}s, or cluster into more"
+        )
     if k > n / 2:
         raise GenekbError(
             f"obs[{key!r}] holds {k} {noun}s for {n} cells (a cell id or a continuous value?);"

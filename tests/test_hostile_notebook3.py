@@ -9,28 +9,21 @@ import json
 import anndata as ad
 import matplotlib
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 import cellmodel as cm
 from genekb.errors import GenekbError, UsageError
 from tests.conftest import FAST_FIT
+from tests.test_hostile_notebook2 import _cells as three_groups
 
 matplotlib.use("Agg")
 
 
 def _cells(n: int = 60, n_genes: int = 12) -> ad.AnnData:
-    rng = np.random.default_rng(0)
-    groups = np.arange(n) % 3
-    means = np.where(np.arange(n_genes)[None] // 4 == groups[:, None], 8.0, 1.0)
-    adata = ad.AnnData(
-        rng.poisson(means).astype(np.float32),
-        var=pd.DataFrame(index=[f"G{i}" for i in range(n_genes)]),
-    )
-    adata.obs_names = [f"c{i}" for i in range(n)]
-    adata.obs["grp"] = pd.Categorical(np.array(["a", "b", "c"])[groups])
-    adata.obsm["X_rep"] = rng.random((n, 3))
+    """The second sweep's three groups of cells, with a small obsm matrix to lay out."""
+    adata = three_groups(n, n_genes)
+    adata.obsm["X_rep"] = np.random.default_rng(0).random((n, 3))
     return adata
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.formats import GENE_EXPRESSION, reason
+from cellmodel.formats import gene_expression_mask, reason
 from cellmodel.orientation import TableOrientationWarning
 from cellmodel.storage import as_float32, refuse_non_numeric
 from genekb.errors import GenekbError
@@ -67,8 +67,9 @@ def read_10x_mtx(path: str | Path) -> ad.AnnData:
     adata = ad.AnnData(
         X=genes_by_cells.T.tocsr(), obs=pd.DataFrame(index=barcodes.to_numpy()), var=var
     )
-    if "feature_types" in adata.var and (adata.var["feature_types"] == GENE_EXPRESSION).any():
-        adata = adata[:, adata.var["feature_types"].to_numpy() == GENE_EXPRESSION].copy()
+    if "feature_types" in adata.var:
+        keep = gene_expression_mask(adata.var["feature_types"].to_numpy(), found["features.tsv"])
+        adata = adata[:, keep].copy() if keep is not None else adata
     return adata
 
 

@@ -5,6 +5,7 @@ right way round, or refused in one line that says what to do."""
 from __future__ import annotations
 
 import gzip
+import warnings
 from pathlib import Path
 
 import h5py
@@ -91,3 +92,98 @@ def test_a_matrix_of_antibody_tags_only_is_refused_not_clustered_as_genes(tmp_pa
         cio.read(path)
     line = one_line_error(run_cellmodel("cluster", str(path), "--no-semantic", "-k", "2"))
     assert "only Antibody Capture: 2" in line
+
+
+def _kb(folder: Path, names: bool = True) -> Path:
+    """kallisto|bustools' counts_unfiltered: cells in rows, gene ids with their versions."""
+    folder.mkdir(parents=True)
+    (folder / "cells_x_genes.mtx").write_text(_mtx(COUNTS))
+    (folder / "cells_x_genes.barcodes.txt").write_text("".join(f"{b[:-2]}\n" for b in BARCODES))
+    (folder / "cells_x_genes.genes.txt").write_text("".join(f"{i}.3\n" for i in IDS))
+    if names:
+        (folder / "cells_x_genes.genes.names.txt").write_text("".join(f"{g}\n" for g in GENES))
+    return folder
+
+
+def _alevin_fry(folder: Path) -> Path:
+    """alevin-fry's alevin/ folder: quants_mat.mtx (cells in rows, real), rows and columns."""
+    folder.mkdir(parents=True)
+    (folder / "quants_mat.mtx").write_text(_mtx(COUNTS).replace("integer", "real"))
+    (folder / "quants_mat_rows.txt").write_text("".join(f"{b[:-2]}\n" for b in BARCODES))
+    (folder / "quants_mat_cols.txt").write_text("".join(f"{i}\n" for i in IDS))
+    return folder
+
+
+@pytest.mark.parametrize("tool", ["kb", "kb-without-names", "alevin-fry"])
+@pytest.mark.parametrize("given", ["folder", "matrix file"])
+def test_kallisto_bustools_and_alevin_fry_folders_are_read_cells_in_rows(tmp_path, tool, given):
+    # Both were refused as "not a 10x matrix folder", and renaming their files as the message
+    # said would have read them only through the guess that turns a cells-in-rows matrix.
+    if tool == "alevin-fry":
+        folder, matrix = _alevin_fry(tmp_path / "fry" / "alevin"), "quants_mat.mtx"
+    else:
+        folder, matrix = _kb(tmp_path / "counts_unfiltered", tool == "kb"), "cells_x_genes.mtx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the layout says cells are rows: nothing to warn of
+        adata = cio.read(folder if given == "folder" else folder / matrix)
+    assert adata.shape == (N_CELLS, N_GENES) and adata.obs_names[0] == BARCODES[0][:-2]
+    np.testing.assert_array_equal(adata.X.toarray(), COUNTS)
+    assert adata.var_names[0].startswith(IDS[0])
+    assert list(adata.var["gene_symbols"]) == (GENES if tool == "kb" else list(adata.var_names))
+
+
+def test_a_kb_matrix_without_its_barcodes_says_what_is_missing(tmp_path):
+    folder = _kb(tmp_path / "counts_unfiltered")
+    (folder / "cells_x_genes.barcodes.txt").unlink()
+    line = one_line_error(run_cellmodel("cluster", str(folder), "--no-semantic", "-k", "2"))
+    assert "kallisto|bustools matrix (cells_x_genes.mtx) without cells_x_genes.barcodes.txt" in line
+
+
+@pytest.mark.parametrize(
+    "given, says",
+    [
+        (
+            "Solo.out/Gene",
+            "holds matrix folders, not a matrix: filtered, raw; pass one (the called",
+        ),
+        ("kb", "holds a matrix folder, not a matrix: pass "),
+    ],
+)
+def test_a_folder_above_the_matrix_folders_names_them(tmp_path, given, says):
+    # STARsolo's Solo.out/Gene holds filtered/ and raw/: the error listed three files it lacks.
+    for sub in ("filtered", "raw"):
+        solo = tmp_path / "Solo.out" / "Gene" / sub
+        solo.mkdir(parents=True)
+        (solo / "matrix.mtx").write_text(_mtx(COUNTS.T))
+        (solo / "features.tsv").write_text(_features_v3(["Gene Expression"] * N_GENES))
+        (solo / "barcodes.tsv").write_text("".join(f"{b}\n" for b in BARCODES))
+    _kb(tmp_path / "kb" / "counts_unfiltered")
+    line = one_line_error(run_cellmodel("cluster", str(tmp_path / given), "--no-semantic"))
+    assert says in line
+    assert cio.read(tmp_path / "Solo.out" / "Gene" / "filtered").shape == (N_CELLS, N_GENES)
+
+
+def test_an_anndata_zarr_store_is_read_with_its_groups(tmp_path):
+    # A zarr store is a folder: it was refused as "not a 10x matrix folder".
+    import anndata as ad
+    import pandas as pd
+
+    obs = pd.DataFrame({"group": pd.Categorical(list("aabbb"))}, index=BARCODES)
+    written = ad.AnnData(X=sp.csr_matrix(COUNTS), obs=obs, var=pd.DataFrame(index=GENES))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # anndata's note on the zarr format's version
+        written.write_zarr(tmp_path / "cells.zarr")
+    adata = cio.read(tmp_path / "cells.zarr")
+    assert list(adata.var_names) == GENES and list(adata.obs["group"]) == list("aabbb")
+    np.testing.assert_array_equal(adata.X.toarray(), COUNTS)
+
+
+def test_alevin_fry_usa_mode_is_refused_not_read_as_three_times_the_genes(tmp_path):
+    # Spliced, unspliced and ambiguous counts of each gene were read as three genes each.
+    folder = _alevin_fry(tmp_path / "alevin")
+    usa = np.hstack([COUNTS, COUNTS, COUNTS])
+    (folder / "quants_mat.mtx").write_text(_mtx(usa))
+    names = [*IDS, *(f"{i}-U" for i in IDS), *(f"{i}-A" for i in IDS)]
+    (folder / "quants_mat_cols.txt").write_text("".join(f"{n}\n" for n in names))
+    line = one_line_error(run_cellmodel("cluster", str(folder), "--no-semantic", "-k", "2"))
+    assert "alevin-fry's USA mode" in line and "load_fry" in line

@@ -187,3 +187,26 @@ def test_alevin_fry_usa_mode_is_refused_not_read_as_three_times_the_genes(tmp_pa
     (folder / "quants_mat_cols.txt").write_text("".join(f"{n}\n" for n in names))
     line = one_line_error(run_cellmodel("cluster", str(folder), "--no-semantic", "-k", "2"))
     assert "alevin-fry's USA mode" in line and "load_fry" in line
+
+
+def _bundled_human():
+    from genekb.sources import bundled
+
+    return bundled.load_bundled("human").table.to_pandas()
+
+
+def test_seurat_names_with_dots_for_hyphens_match_their_genes():
+    # R's make.names (a Seurat object converted to .h5ad) writes HLA-DRA as HLA.DRA: the MHC
+    # class II genes, markers of B cells and monocytes, went unmatched without a word.
+    from cellmodel.knowledge.genes import match_genes
+
+    names = ["HLA.DRA", "MT.CO1", "NKX2.1", "CD3E", "CD74", "CD74.1", "XIST"]
+    match = match_genes(names, _bundled_human(), store_taxon="human", data_taxon="human")
+    ids = dict(zip(names, match.gene_ids.tolist(), strict=True))
+    assert ids["HLA.DRA"] == 3122 and ids["NKX2.1"] == 7080 and ids["MT.CO1"] > 0
+    assert ids["CD74.1"] == ids["CD74"]  # make.unique's second CD74 is CD74
+    assert match.routes[0] == match.routes[1] == "hyphens-restored"
+    # Where the names keep their hyphens, a dot is a name's own: nothing is rewritten.
+    kept = match_genes([*names, "HLA-DRB1"], _bundled_human(), store_taxon="human")
+    assert kept.gene_ids[0] == -1 and "hyphens-restored" not in kept.report.by_route
+

@@ -354,9 +354,18 @@ def _checked_matrix(
         else:
             raise GenekbError(
                 f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"
-                " with counts or log-normalized values with layer="
+                f" with counts or log-normalized values with layer={_other_layers(adata, source)}"
             )
     return X, var, source, notes
+
+
+def _other_layers(adata: ad.AnnData, source: str) -> str:
+    """ " (layers present: …)" naming the matrices besides `source` (a Seurat object converted to
+    .h5ad keeps its counts in layers["counts"]), or "" where there is none."""
+    usable_raw = adata.raw is not None and not _has_negative(adata.raw.X)
+    have = [*(["raw"] if usable_raw else []), *adata.layers]
+    have = [name for name in have if name != source.removeprefix("layers/")]
+    return f" (layers present: {', '.join(have)})" if have else ""
 
 
 def _low_count_note(X: Any) -> list[str]:

@@ -210,3 +210,13 @@ def test_seurat_names_with_dots_for_hyphens_match_their_genes():
     kept = match_genes([*names, "HLA-DRB1"], _bundled_human(), store_taxon="human")
     assert kept.gene_ids[0] == -1 and "hyphens-restored" not in kept.report.by_route
 
+
+def test_seurat_scaled_x_names_the_layer_that_holds_the_counts(tmp_path):
+    import anndata as ad
+
+    scaled = (COUNTS - COUNTS.mean(0)) / (COUNTS.std(0) + 1)
+    adata = ad.AnnData(X=scaled, var=dict(gene=GENES))
+    adata.layers["counts"] = sp.csr_matrix(COUNTS)
+    adata.write_h5ad(tmp_path / "seurat.h5ad")
+    line = one_line_error(run_cellmodel("cluster", str(tmp_path / "seurat.h5ad"), "--no-semantic"))
+    assert "negative values" in line and "(layers present: counts)" in line

@@ -18,7 +18,9 @@ Each HDF5 reader gives sparse float32 counts, cells × genes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cellmodel.storage import as_float32, check_sparse_structure
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, GenekbWarning
 
 GENE_EXPRESSION = "Gene Expression"
+# Cell Ranger's other feature types: counts of tags, guides or peaks, never of a gene's mRNA.
+OTHER_FEATURE_TYPES = frozenset(
+    {"Antibody Capture", "CRISPR Guide Capture", "Multiplexing Capture", "Custom", "Peaks"}
+)
 # Where looms name genes and cells: loompy's convention first, then anndata's `write_loom`.
 LOOM_GENE_KEYS = ("Gene", "var_names", "gene_names", "Symbol")
 LOOM_CELL_KEYS = ("CellID", "obs_names", "cell_names")
@@ -103,6 +109,35 @@ def refuse_foreign_layout(f: Any, path: Path) -> None:
         return  # no layout of ours either: the caller names what is missing
     suffix = ".loom" if kind == "loom file" else ".h5"
     raise GenekbError(f"{path} holds a {kind}, not an AnnData file; name it {suffix}")
+
+
+class FeaturesLeftOutWarning(GenekbWarning):
+    """Features of another type than "Gene Expression" (antibody tags, guides, peaks) were not
+    read as genes."""
+
+
+def gene_expression_mask(kinds: Sequence[str], path: str | Path) -> np.ndarray | None:
+    """Which features to read (None: all) by their 10x types: the "Gene Expression" ones, with a
+    warning that counts the rest; a file of other types only is refused, as their counts read as
+    genes would be clustered as expression."""
+    kinds = np.asarray(kinds, dtype=str)
+    keep = kinds == GENE_EXPRESSION
+    others = Counter(kinds[~keep].tolist())
+    if keep.all() or (not keep.any() and not set(others) <= OTHER_FEATURE_TYPES):
+        return None  # one type, or types of another tool's naming: every feature is read
+    listed = ", ".join(f"{kind}: {n:,}" for kind, n in others.most_common())
+    if not keep.any():
+        raise GenekbError(
+            f"{path} holds no 'Gene Expression' features, only {listed}; cellmodel reads gene"
+            " expression: give the matrix of a gene expression library"
+        )
+    warnings.warn(
+        f"{path}: {int((~keep).sum()):,} features that are not 'Gene Expression' left out"
+        f" ({listed}), their counts not read as genes; read them apart to use them",
+        FeaturesLeftOutWarning,
+        stacklevel=4,
+    )
+    return keep
 
 
 def refuse_repeated(
@@ -251,9 +286,8 @@ def _cell_ranger(group: Any, version: str) -> ad.AnnData:
         ids, symbols, kinds = text_values(group["genes"]), text_values(group["gene_names"]), None
     var = pd.DataFrame({"gene_symbols": symbols}, index=pd.Index(ids, dtype=str))
     adata = ad.AnnData(X=X, obs=pd.DataFrame(index=text_values(group["barcodes"])), var=var)
-    if kinds is not None and GENE_EXPRESSION in kinds:
-        adata = adata[:, np.asarray(kinds) == GENE_EXPRESSION].copy()
-    return adata
+    keep = gene_expression_mask(kinds, group.file.filename) if kinds is not None else None
+    return adata[:, keep].copy() if keep is not None else adata
 
 
 def _loom(f: Any) -> ad.AnnData:

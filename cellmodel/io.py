@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cellmodel.formats import HDF5_SUFFIXES, read_h5ad, read_hdf5, refuse_repeated
-from cellmodel.mtx import read_10x_mtx
+from cellmodel.mtx_layouts import read_matrix_folder
 from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
 from genekb.errors import GenekbError, UsageError
@@ -83,7 +83,8 @@ class Expression:
 def read(
     path: str | Path, *, orientation: Orientation = "auto", sep: str | None = None
 ) -> ad.AnnData:
-    """Read an `.h5ad` file, a 10x `.mtx` folder (or its matrix file), a Cell Ranger `.h5`, a
+    """Read an `.h5ad` file, a matrix folder (10x, STARsolo, kallisto|bustools, alevin-fry; or
+    its matrix file: `cellmodel.mtx_layouts`) or AnnData zarr store, a Cell Ranger `.h5`, a
     `.loom` file (`cellmodel.formats`), or a CSV/TSV table (`orientation`, `sep`: see
     `cellmodel.tables.read_table`); each cell named once."""
     adata = _read(Path(path), orientation, sep)
@@ -133,7 +134,7 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
     if table_option and not_a_table:  # given for nothing: the user meant another file
         raise UsageError(f"{table_option} reads CSV/TSV tables; {path} is not one: leave it out")
     if path.is_dir():
-        return read_10x_mtx(path)
+        return read_matrix_folder(path)
     if path.stat().st_size == 0:  # each reader would name a parse error instead
         raise GenekbError(f"{path} is empty (0 bytes); copy or write it again")
     if name.endswith((".h5ad", *HDF5_SUFFIXES)):
@@ -141,7 +142,7 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
     if name.endswith(".h5ad"):
         return read_h5ad(path)
     if name.endswith(".mtx"):
-        return read_10x_mtx(path)
+        return read_matrix_folder(path)
     suffix = Path(name).suffix
     if suffix in HDF5_SUFFIXES:
         return read_hdf5(path)
@@ -149,7 +150,8 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
         return read_table(path, orientation=orientation, sep=sep)
     raise GenekbError(
         f"cannot read {path}: expected an .h5ad file, a 10x folder (matrix.mtx, features.tsv,"
-        " barcodes.tsv), a Cell Ranger .h5, a .loom file or a .csv/.tsv table"
+        " barcodes.tsv) or a kallisto|bustools, alevin-fry or zarr one, a Cell Ranger .h5, a"
+        " .loom file or a .csv/.tsv table"
     )
 
 
@@ -352,9 +354,18 @@ def _checked_matrix(
         else:
             raise GenekbError(
                 f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"
-                " with counts or log-normalized values with layer="
+                f" with counts or log-normalized values with layer={_other_layers(adata, source)}"
             )
     return X, var, source, notes
+
+
+def _other_layers(adata: ad.AnnData, source: str) -> str:
+    """ " (layers present: …)" naming the matrices besides `source` (a Seurat object converted to
+    .h5ad keeps its counts in layers["counts"]), or "" where there is none."""
+    usable_raw = adata.raw is not None and not _has_negative(adata.raw.X)
+    have = [*(["raw"] if usable_raw else []), *adata.layers]
+    have = [name for name in have if name != source.removeprefix("layers/")]
+    return f" (layers present: {', '.join(have)})" if have else ""
 
 
 def _low_count_note(X: Any) -> list[str]:

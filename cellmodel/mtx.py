@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.formats import GENE_EXPRESSION, reason
+from cellmodel.formats import gene_expression_mask, reason
 from cellmodel.orientation import TableOrientationWarning
 from cellmodel.storage import as_float32, refuse_non_numeric
 from genekb.errors import GenekbError
@@ -47,10 +47,10 @@ def read_10x_mtx(path: str | Path) -> ad.AnnData:
         raise GenekbError(
             f"{folder} is not a 10x matrix folder: missing {', '.join(missing)}(.gz){hint}"
         )
-    features = _read_names(found["features.tsv"], "feature")
-    barcodes = _read_names(found["barcodes.tsv"], "barcode")[0]
-    _check_declared(found["matrix.mtx"], len(features), len(barcodes))
-    genes_by_cells = _read_matrix(found["matrix.mtx"])
+    features = read_names(found["features.tsv"], "feature")
+    barcodes = read_names(found["barcodes.tsv"], "barcode")[0]
+    check_declared(found["matrix.mtx"], len(features), len(barcodes))
+    genes_by_cells = read_mtx_matrix(found["matrix.mtx"])
     genes_by_cells = _oriented(genes_by_cells, len(features), len(barcodes), found["matrix.mtx"])
     if genes_by_cells.shape != (len(features), len(barcodes)):
         raise GenekbError(
@@ -67,8 +67,9 @@ def read_10x_mtx(path: str | Path) -> ad.AnnData:
     adata = ad.AnnData(
         X=genes_by_cells.T.tocsr(), obs=pd.DataFrame(index=barcodes.to_numpy()), var=var
     )
-    if "feature_types" in adata.var and (adata.var["feature_types"] == GENE_EXPRESSION).any():
-        adata = adata[:, adata.var["feature_types"].to_numpy() == GENE_EXPRESSION].copy()
+    if "feature_types" in adata.var:
+        keep = gene_expression_mask(adata.var["feature_types"].to_numpy(), found["features.tsv"])
+        adata = adata[:, keep].copy() if keep is not None else adata
     return adata
 
 
@@ -117,7 +118,7 @@ def _open_binary(path: Path) -> Any:
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 
-def _check_declared(path: Path, n_features: int, n_barcodes: int) -> None:
+def check_declared(path: Path, n_features: int, n_barcodes: int) -> None:
     """The size line of matrix.mtx must name the features and barcodes, either way round, before
     scipy allocates what it declares (a few bytes can declare a matrix no memory holds)."""
     try:
@@ -161,7 +162,7 @@ class _NewHeader(io.RawIOBase):
         return len(data)
 
 
-def _read_matrix(path: Path) -> sp.csr_matrix:
+def read_mtx_matrix(path: Path) -> sp.csr_matrix:
     """The stored matrix, its values held to the field its header declares."""
     from scipy.io import mmread
 
@@ -232,7 +233,7 @@ def _oriented(matrix: sp.csr_matrix, n_features: int, n_barcodes: int, path: Pat
     return matrix
 
 
-def _read_names(path: Path, what: str) -> pd.DataFrame:
+def read_names(path: Path, what: str) -> pd.DataFrame:
     """The tab-separated rows of a features/barcodes file as text (a gene named NA stays "NA"),
     refused in one line when empty or unreadable."""
     try:

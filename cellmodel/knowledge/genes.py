@@ -34,6 +34,7 @@ from .name_forms import (
     given_against_names,
     made_unique_sources,
     other_species_note,
+    restore_hyphens,
     species_by_nomenclature,
 )
 
@@ -358,19 +359,23 @@ def match_genes(
     store_name = taxon_name(store_taxon)
     data_name = taxon_name(data_taxon) if data_taxon is not None else detect_taxon(names)
     store_ids = set(store_genes["gene_id"].astype(np.int64).tolist())
-    if data_name == store_name:
-        resolved = GeneIndex.from_frame(store_genes).resolve(names)
-        gene_ids = resolved["gene_id"].to_numpy(dtype=np.int64)
-        routes: list[str | None] = list(resolved["route"])
-    else:
-        gene_ids = ortholog_ids(names, data_name, store_name)
-        routes = [ORTHOLOG_ROUTE if g != UNMATCHED else None for g in gene_ids]
+    index = GeneIndex.from_frame(store_genes) if data_name == store_name else None
+
+    def lookup(query: list[str]) -> tuple[np.ndarray, list[str | None]]:
+        if index is not None:
+            resolved = index.resolve(query)
+            return resolved["gene_id"].to_numpy(dtype=np.int64), list(resolved["route"])
+        found = ortholog_ids(query, data_name, store_name)
+        return found, [ORTHOLOG_ROUTE if g != UNMATCHED else None for g in found]
+
+    gene_ids, routes = lookup(names)
+    spelled = restore_hyphens(names, gene_ids, routes, lookup)  # "HLA.DRA", as R writes it
     # A GeneID the store does not hold (e.g. an Entrez id of another gene set) is not a match.
     for i, g in enumerate(gene_ids):
         if g != UNMATCHED and int(g) not in store_ids:
             gene_ids[i], routes[i] = UNMATCHED, None
     # "TBCE-1" beside "TBCE": a repeated symbol that var_names_make_unique renamed is that gene.
-    for i, j in made_unique_sources(names, gene_ids != UNMATCHED).items():
+    for i, j in made_unique_sources(spelled, gene_ids != UNMATCHED).items():
         gene_ids[i], routes[i] = gene_ids[j], MADE_UNIQUE_ROUTE
     matched = gene_ids != UNMATCHED
     unmatched = [n for n, m in zip(names, matched, strict=True) if not m]

@@ -5,6 +5,8 @@
 - `var_names_make_unique` (scanpy, anndata) renames the second "TBCE" to "TBCE-1".
 - Another species' gene ids (Ensembl's "ENSDARG…" for zebrafish, FlyBase's "FBgn…") match
   neither snapshot; said as that species, not as "feature ids".
+- R's `make.names` (a Seurat object converted to .h5ad, `write.csv`) writes each "-" as ".":
+  "HLA.DRA", "MT.CO1", "RP11.782C8.1", and `make.unique`'s "TBCE.1".
 - Some pipelines upper-case mouse symbols ("CD3E", "INS2", "LY6A"), which then vote human by case,
   and some write human symbols in title case ("Cd3e", "Ins", "Hla-a"), which then vote mouse.
 """
@@ -13,9 +15,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from genekb.genemap import UNMATCHED
 
 _GENOME_PREFIX = re.compile(r"^(GRCh3[78]|hg19|hg38|mm9|mm10|mm39|GRCm3[89])_+", re.IGNORECASE)
 GENOME_PREFIX_FIX = (
@@ -70,6 +74,44 @@ def other_species_note(names: Sequence[str]) -> str | None:
         f"the gene names are {_OTHER_SPECIES_IDS[prefix]} gene ids ({n} of {len(names)} are"
         f" {prefix}…), and gene knowledge here is of human and mouse genes"
     )
+
+
+HYPHENS_ROUTE = "hyphens-restored"
+
+
+def restore_hyphens(
+    names: Sequence[str],
+    gene_ids: np.ndarray,
+    routes: list[str | None],
+    lookup: Callable[[list[str]], tuple[np.ndarray, list[str | None]]],
+) -> list[str]:
+    """Match, in place, the unmatched names R's make.names wrote with "." for "-" by `lookup` of
+    their hyphens restored: each dot, or each but the last (a clone name's version,
+    "RP11-782C8.1"). Only names that hold no "-" at all are taken for R's: elsewhere a dot is the
+    name's own. Returns the names as spelled with hyphens (for `made_unique_sources`: "TBCE.1")."""
+    spelled = list(names)
+    if any("-" in n for n in names):
+        return spelled
+    rows = [i for i, n in enumerate(names) if "." in n and gene_ids[i] == UNMATCHED]
+    for form in (_every_dot, _all_but_last):
+        todo = [i for i in rows if gene_ids[i] == UNMATCHED]
+        found, _ = lookup([form(names[i]) for i in todo]) if todo else (np.array([]), [])
+        for i, gid in zip(todo, found, strict=True):
+            if gid != UNMATCHED:
+                gene_ids[i], routes[i], spelled[i] = gid, HYPHENS_ROUTE, form(names[i])
+    for i in rows:
+        if gene_ids[i] == UNMATCHED:
+            spelled[i] = _every_dot(names[i])
+    return spelled
+
+
+def _every_dot(name: str) -> str:
+    return name.replace(".", "-")
+
+
+def _all_but_last(name: str) -> str:
+    head, _, tail = name.rpartition(".")
+    return f"{head.replace('.', '-')}.{tail}"
 
 
 def made_unique_sources(names: Sequence[str], matched: np.ndarray) -> dict[int, int]:

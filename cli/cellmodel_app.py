@@ -99,7 +99,7 @@ def _embed_chunked(args: SimpleNamespace) -> None:
     from cellmodel.chunked import embed_h5ad
     from genekb.store.store import Store
 
-    path = check_chunked(args.source, args.output, "obsm")
+    path = check_chunked(args.source, args.output, "obsm", args.orientation, args.sep)
     record = embed_h5ad(
         path,
         Store.open(args.root, create=True),

@@ -9,12 +9,19 @@ import pytest
 
 import cellmodel as cm
 from genekb.errors import UsageError
-from tests.conftest import FAST_FIT, blobs
+from tests.conftest import FAST_FIT, blobs, one_line_error, run_cellmodel
 
 
 @pytest.fixture
 def cells():
     return blobs(20, dim=30, counts=True)
+
+
+@pytest.fixture
+def cells_file(cells, tmp_path):
+    path = tmp_path / "cells.h5ad"
+    cells.write_h5ad(path)
+    return path
 
 
 def test_a_numpy_seed_clusters_as_a_python_one(cells, one_torch_thread):
@@ -35,3 +42,28 @@ def test_cluster_names_a_bad_build_switch_or_control_seed(cells, setting, says):
     with pytest.raises(UsageError, match=says):
         cm.tl.cluster(cells, n_clusters=3, use_semantic=False, **setting)
     assert "cellmodel_cluster" not in cells.obs
+
+
+def test_out_of_core_cluster_refuses_plots_it_would_not_draw(cells_file, tmp_path):
+    # exit 0 and no picture: --plots was dropped without a word out of core.
+    plots, out = tmp_path / "plots", tmp_path / "out.h5ad"
+    args = ["cluster", str(cells_file), "-o", str(out), "--chunk-size", "20", "--plots", str(plots)]
+    line = one_line_error(run_cellmodel(*args), code=2)
+    assert "--plots draws in memory only; drop --chunk-size" in line
+    assert not out.exists() and not plots.exists()
+
+
+@pytest.mark.parametrize("command", ["cluster", "embed", "classify"])
+@pytest.mark.parametrize(("flag", "value"), [("--sep", ";"), ("--orientation", "genes-by-cells")])
+def test_out_of_core_runs_refuse_table_options_as_in_memory(
+    cells_file, tmp_path, command, flag, value
+):
+    # Read in memory, an .h5ad with --sep is refused; with --chunk-size the option was ignored.
+    out, ref = tmp_path / "out.h5ad", tmp_path / "reference.h5ad"
+    ref.write_bytes(cells_file.read_bytes())
+    reference = ["--reference", str(ref), "--label-key", "group", "--view", "semantic"]
+    extra = reference if command == "classify" else []
+    args = [command, str(cells_file), "-o", str(out), "--chunk-size", "20", flag, value, *extra]
+    line = one_line_error(run_cellmodel(*args), code=2)
+    assert f"{flag} reads CSV/TSV tables; {cells_file} is not one: leave it out" in line
+    assert not out.exists()

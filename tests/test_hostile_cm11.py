@@ -4,6 +4,8 @@ caller named them, options the run would not read refused, and each warning said
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,23 @@ def test_out_of_core_runs_refuse_table_options_as_in_memory(
     line = one_line_error(run_cellmodel(*args), code=2)
     assert f"{flag} reads CSV/TSV tables; {cells_file} is not one: leave it out" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("chunked", [[], ["--chunk-size", "20"]])
+def test_embed_says_a_low_gene_match_once(tmp_path, chunked):
+    # The warning was printed when the genes were matched and again in the closing report.
+    from cellmodel.bench.data import synthetic_counts
+
+    adata = synthetic_counts(40, n_genes=60)
+    adata.var_names = list(adata.var_names[:20]) + [f"NOTAGENE{i}" for i in range(40)]
+    source = tmp_path / "few.h5ad"
+    adata.write_h5ad(source)
+    root = str(tmp_path / "store")
+    for json_ in ([], ["--json"]):
+        out = tmp_path / f"out{len(json_)}.h5ad"
+        args = ["embed", str(source), "-o", str(out), "--model", "fake", "--root", root]
+        result = run_cellmodel(*args, *chunked, *json_)
+        assert result.exit_code == 0, result.output
+        said = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
+        assert len(said) == 1 and "only 33.3% of genes matched" in said[0], result.stderr
+    assert json.loads(result.stdout)["warnings"][0].startswith("only 33.3% of genes matched")

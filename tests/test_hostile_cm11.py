@@ -89,3 +89,26 @@ def test_embed_says_a_low_gene_match_once(tmp_path, chunked):
         said = [ln for ln in result.stderr.splitlines() if ln.startswith("warning:")]
         assert len(said) == 1 and "only 33.3% of genes matched" in said[0], result.stderr
     assert json.loads(result.stdout)["warnings"][0].startswith("only 33.3% of genes matched")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["-k", "3", "-k", "4"], "--n-clusters is given more than once"),  # k=4 ran
+     (["-o", "a.h5ad", "--output", "b.h5ad"], "--output is given more than once"),  # b only
+     (["--no-semantic", "--semantic"], "--semantic/--no-semantic is given more than once")],
+)  # fmt: skip
+def test_an_option_of_one_value_given_twice_is_a_usage_error(cells_file, tmp_path, args, says):
+    result = run_cellmodel("cluster", str(cells_file), "--root", str(tmp_path / "store"), *args)
+    line = one_line_error(result, code=2)
+    assert says in line and "give it once" in line
+    assert not (tmp_path / "a.h5ad").exists() and not (tmp_path / "b.h5ad").exists()
+
+
+def test_a_repeatable_option_repeats_but_not_one_of_its_keys(cells_file):
+    # `--option hidden_dim=64 --option hidden_dim=32` ran with 32, the first dropped unsaid.
+    twice = ["--option", "hidden_dim=64", "--option", "hidden_dim=32"]
+    line = one_line_error(run_cellmodel("cluster", str(cells_file), *twice), code=2)
+    assert "--option hidden_dim is given more than once; give it once" in line
+    two_keys = ["--option", "hidden_dim=64", "--option", "latent_dim=0"]  # read: its range refused
+    line = one_line_error(run_cellmodel("cluster", str(cells_file), *two_keys), code=2)
+    assert "latent_dim must be a whole number of at least 1" in line

@@ -94,14 +94,16 @@ def test_embed_says_a_low_gene_match_once(tmp_path, chunked):
 @pytest.mark.parametrize(
     ("args", "says"),
     [(["-k", "3", "-k", "4"], "--n-clusters is given more than once"),  # k=4 ran
-     (["-o", "a.h5ad", "--output", "b.h5ad"], "--output is given more than once"),  # b only
+     (["-o", "{a}", "--output", "{b}"], "--output is given more than once"),  # b only
      (["--no-semantic", "--semantic"], "--semantic/--no-semantic is given more than once")],
 )  # fmt: skip
 def test_an_option_of_one_value_given_twice_is_a_usage_error(cells_file, tmp_path, args, says):
+    a, b = tmp_path / "a.h5ad", tmp_path / "b.h5ad"
+    args = [arg.format(a=a, b=b) for arg in args]
     result = run_cellmodel("cluster", str(cells_file), "--root", str(tmp_path / "store"), *args)
     line = one_line_error(result, code=2)
     assert says in line and "give it once" in line
-    assert not (tmp_path / "a.h5ad").exists() and not (tmp_path / "b.h5ad").exists()
+    assert not a.exists() and not b.exists()
 
 
 def test_a_repeatable_option_repeats_but_not_one_of_its_keys(cells_file):

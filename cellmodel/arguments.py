@@ -20,9 +20,11 @@ def is_whole(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_seed(seed: object) -> None:
+def check_seed(seed: object, name: str = "seed") -> None:
+    """A seed numpy, scikit-learn and torch all take; `name`: the parameter as the caller
+    named it."""
     if not is_whole(seed) or not 0 <= seed <= SEED_MAX:  # type: ignore[operator]
-        raise UsageError(f"seed={seed!r} must be a whole number from 0 to {SEED_MAX}")
+        raise UsageError(f"{name}={seed!r} must be a whole number from 0 to {SEED_MAX}")
 
 
 def check_count(value: object, name: str, minimum: int = 1) -> None:

@@ -121,6 +121,16 @@ def refuse_repeated_cells(names: pd.Index, path: str | Path) -> None:
     refuse_repeated(names, path, "cell names")
 
 
+def refuse_table_options(path: Path, orientation: str, sep: str | None) -> None:
+    """`orientation` and `sep` read a CSV/TSV table: given beside a folder, an .h5ad, a matrix
+    market or an HDF5 file they would be read for nothing (the user meant another file)."""
+    name = path.name.lower().removesuffix(".gz")
+    not_a_table = path.is_dir() or name.endswith((".h5ad", ".mtx", *HDF5_SUFFIXES))
+    table_option = "orientation=" if orientation != "auto" else "sep=" if sep is not None else None
+    if table_option and not_a_table:
+        raise UsageError(f"{table_option} reads CSV/TSV tables; {path} is not one: leave it out")
+
+
 def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
     if path.is_char_device() or path.is_block_device():
         raise GenekbError(f"input {path} is a device, not a file or a pipe; give a file")
@@ -129,10 +139,7 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
     if not path.exists():
         raise GenekbError(f"input {path} does not exist")
     name = path.name.lower().removesuffix(".gz")
-    not_a_table = path.is_dir() or name.endswith((".h5ad", ".mtx", *HDF5_SUFFIXES))
-    table_option = "orientation=" if orientation != "auto" else "sep=" if sep is not None else None
-    if table_option and not_a_table:  # given for nothing: the user meant another file
-        raise UsageError(f"{table_option} reads CSV/TSV tables; {path} is not one: leave it out")
+    refuse_table_options(path, orientation, sep)
     if path.is_dir():
         return read_matrix_folder(path)
     if path.stat().st_size == 0:  # each reader would name a parse error instead

@@ -83,13 +83,13 @@ def cluster(
     from cellmodel.io import require_anndata
 
     require_anndata(adata)  # before its genes are read to decide whether the store is opened
-    check_flags(use_semantic=use_semantic, copy=copy)
+    build = options.pop("build", True)
+    check_flags(use_semantic=use_semantic, copy=copy, build=build)
     knowledge = options.get("refine") is not None and not str(
         options.get("gene_graph", ClusterRun.gene_graph)
     ).startswith("data")
     semantic = use_semantic and names_genes(adata, options.get("taxon"), options.get("gene_key"))
     opened = _store(store) if semantic or knowledge else None
-    build = options.pop("build", True)
     with stage_bars() as progress:
         out = run_cluster(
             adata, opened, n_clusters=n_clusters, use_semantic=use_semantic, model=model,

@@ -38,7 +38,7 @@ from cli.cellmodel_args import (
 )
 from cli.classify_cmd import register as register_classify
 from cli.cluster_cmd import register as register_cluster
-from cli.common import as_flags, handle_errors, info, make_app, out, print_json
+from cli.common import handle_errors, info, make_app, out, print_json
 from cli.datasets_cmd import register as register_datasets
 from genekb.errors import GenekbError
 from genekb.fileio import is_stdin
@@ -99,7 +99,7 @@ def _embed_chunked(args: SimpleNamespace) -> None:
     from cellmodel.chunked import embed_h5ad
     from genekb.store.store import Store
 
-    path = check_chunked(args.source, args.output, "obsm")
+    path = check_chunked(args.source, args.output, "obsm", args.orientation, args.sep)
     record = embed_h5ad(
         path,
         Store.open(args.root, create=True),
@@ -146,10 +146,8 @@ def _embed_report(
         "timings_s": record["timings_s"],
         **({"chunked": record["chunked"]} if "chunked" in record else {}),
     }
-    warnings = list(record["gene_match"].get("warnings") or [])
-    report["warnings"] = warnings
-    for warning in warnings:  # few genes matched (another species): say so, not only in uns
-        info(f"warning: {as_flags(warning)}")
+    # Each was said on stderr when the genes were matched (a GenekbWarning): here for --json.
+    report["warnings"] = list(record["gene_match"].get("warnings") or [])
     if json_:
         print_json(report)
         return

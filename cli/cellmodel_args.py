@@ -197,8 +197,11 @@ def check_dask_options(
         raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
 
 
-def check_chunked(source: str, output: Path | None, what: str) -> Path:
-    """The input file of a chunked run: an existing .h5ad, and an output to write into."""
+def check_chunked(
+    source: str, output: Path | None, what: str, orientation: str = "auto", sep: str | None = None
+) -> Path:
+    """The input file of a chunked run: an existing .h5ad, and an output to write into; a
+    table's --orientation or --sep is refused, as the in-memory reader refuses it."""
     path = Path(source)
     if output is None:
         raise UsageError(f"--chunk-size writes {what} into a file as it goes; give -o OUT.h5ad")
@@ -206,7 +209,8 @@ def check_chunked(source: str, output: Path | None, what: str) -> Path:
         raise GenekbError(f"input {source} does not exist")
     if path.suffix.lower() != ".h5ad" or not path.is_file():
         raise GenekbError(f"--chunk-size reads an .h5ad file; {source!r} is not one")
-    from cellmodel.io import refuse_gzipped_hdf5
+    from cellmodel.io import refuse_gzipped_hdf5, refuse_table_options
 
+    refuse_table_options(path, orientation, sep)
     refuse_gzipped_hdf5(path)
     return path

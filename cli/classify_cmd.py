@@ -308,7 +308,7 @@ def _classify_chunked(args: SimpleNamespace) -> None:
             "--chunk-size reads obsm X_semantic_w, not the matrix: give --layer / --gene-key to"
             " `cellmodel embed --chunk-size` instead"
         )
-    path = check_chunked(a.source, output, "predictions")
+    path = check_chunked(a.source, output, "predictions", a.orientation, a.sep)
     ref, ref_key = load_input(str(reference), a.root)
     key = label_key or ref_key
     if key is None:

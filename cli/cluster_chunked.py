@@ -11,10 +11,17 @@ from cli.common import info, print_json
 from genekb.errors import UsageError
 
 
-def check_in_core_only(*, align_semantic: bool, ensemble: bool, batch_key: str | None) -> None:
+def check_in_core_only(
+    *, align_semantic: bool, ensemble: bool, batch_key: str | None, plots: Path | None
+) -> None:
     """Options the out-of-core run does not have: refused, never silently dropped."""
     if align_semantic or ensemble:
         raise UsageError("--align-semantic and --ensemble run in memory only; drop --chunk-size")
+    if plots is not None:  # the layout reads every cell's latent at once
+        raise UsageError(
+            "--plots draws in memory only; drop --chunk-size, or draw the output's clusters"
+            " with cm.pl.umap"
+        )
     if batch_key is not None and batch_key.lower() != "none":
         raise UsageError("batch correction (--batch-key) runs in memory only; drop --chunk-size")
 
@@ -26,12 +33,14 @@ def run_chunked(
     semantic: bool,
     json_: bool,
     progress: Any,
+    orientation: str = "auto",
+    sep: str | None = None,
     **kwargs: Any,
 ) -> None:
     """Cluster `source` out of core into `output` and report as the in-memory command does."""
     from cellmodel.chunked.cluster import cluster_h5ad
 
-    path = check_chunked(source, output, "the clusters")
+    path = check_chunked(source, output, "the clusters", orientation, sep)
     if semantic:
         info(
             "note: out of core, cluster fits the structure view only; run `cellmodel embed"

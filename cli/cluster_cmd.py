@@ -179,9 +179,12 @@ def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
 
     a = args
     check_refine(a.refine, a.gene_graph, a.chunk_size)
-    check_in_core_only(align_semantic=a.align_semantic, ensemble=a.ensemble, batch_key=a.batch_key)
+    check_in_core_only(
+        align_semantic=a.align_semantic, ensemble=a.ensemble, batch_key=a.batch_key, plots=a.plots
+    )
     run_chunked(
         a.source, a.output, semantic=a.semantic, json_=a.json_,
+        orientation=a.orientation, sep=a.sep,
         progress=run_progress(unit="chunks"),
         n_clusters=a.n_clusters, label_key=a.label_key, seed=a.seed, device=a.device,
         layer=a.layer, merge_split=a.merge_split, chunk_size=a.chunk_size,

@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
+from typer._click.core import Command as ClickCommand
 from typer._click.core import Context as ClickContext  # Typer vendors its own click
 from typer._click.exceptions import UsageError as ClickUsageError
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from cli import restore_interrupts
 from cli.flags import as_flags
@@ -74,6 +75,33 @@ class OneLineUsageGroup(TyperGroup):
     def invoke(self, ctx: ClickContext) -> Any:
         with _one_line_usage_errors(ctx):
             return super().invoke(ctx)
+
+    def resolve_command(
+        self, ctx: ClickContext, args: list[str]
+    ) -> tuple[str | None, ClickCommand | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and not isinstance(command, TyperGroup):
+            _refuse_repeated_options(command, ClickContext(command, ctx, name), rest)
+        return name, command, rest
+
+
+def _refuse_repeated_options(command: ClickCommand, ctx: ClickContext, args: list[str]) -> None:
+    """An option of one value given twice (`-k 3 -k 4`, `--semantic --no-semantic`) is a usage
+    error: Click keeps the last and drops the first without a word. Repeatable options are not
+    counted; what does not parse is left to the command's own parse to name."""
+    try:
+        _, _, order = command.make_parser(ctx).parse_args(args=list(args))
+    except ClickUsageError:
+        return
+    seen: set[str] = set()
+    for param in order:
+        if not isinstance(param, TyperOption) or param.multiple or param.count:
+            continue
+        if param.name in seen and param.expose_value:
+            sides = (param.opts, param.secondary_opts)  # --semantic/--no-semantic is one option
+            flags = "/".join(max(opts, key=len) for opts in sides if opts)
+            raise ClickUsageError(f"{flags} is given more than once; give it once", ctx)
+        seen.add(str(param.name))
 
 
 @contextlib.contextmanager
@@ -174,11 +202,15 @@ def headless_plots() -> None:
 
 
 def parse_options(pairs: list[str], flag: str = "--source-opt") -> dict[str, str]:
-    """`key=value` pairs from a repeated option."""
+    """`key=value` pairs from a repeated option; a key given twice is refused (the last would
+    silently win)."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"{flag} expects key=value, got {pair!r}")
-        out[key.strip().replace("-", "_")] = value
+        name = key.strip().replace("-", "_")
+        if name in out:
+            raise UsageError(f"{flag} {name} is given more than once; give it once")
+        out[name] = value
     return out

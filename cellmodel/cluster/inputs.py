@@ -6,6 +6,7 @@ that the command line's parser already refuses."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,8 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
     refuse_cluster_per_cell(n_clusters, n_cells)
     check_seed(run.seed)
+    if run.control_seed is not None:  # read only by the controls: refused before any run
+        check_seed(run.control_seed, "control_seed")
     _check_run_settings(run)
     if run.label_key == CLUSTER_KEY:
         raise UsageError(
@@ -102,6 +105,14 @@ def _check_run_settings(run: ClusterRun) -> None:
     if run.refine is not None:
         parse_gene_graph(run.gene_graph)
     parse_options(dict(run.cluster_options))
+
+
+def plain_numbers(run: ClusterRun) -> ClusterRun:
+    """The run with numpy's integers, which the checks accept, as Python's: torch's generator
+    takes no other seed."""
+    names = ("n_clusters", "seed", "control_seed", "n_hvg", "n_pcs", "n_neighbors")
+    whole = {name: int(value) for name in names if is_whole(value := getattr(run, name))}
+    return dataclasses.replace(run, **whole)
 
 
 def as_store(store: Store | str | os.PathLike[str] | None) -> Store | None:

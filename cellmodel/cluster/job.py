@@ -28,7 +28,7 @@ from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resol
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
 from cellmodel.cluster.diagnostics import read_and_warn
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
-from cellmodel.cluster.inputs import as_store, check_api_input
+from cellmodel.cluster.inputs import as_store, check_api_input, plain_numbers
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.options import ClusterOptions, ClusterRun
 from cellmodel.cluster.outputs import forget_previous_run, write_results
@@ -85,6 +85,7 @@ def cluster(
     given = locals()
     run = ClusterRun(**{f.name: given[f.name] for f in fields(ClusterRun)})
     check_api_input(adata, run)  # first: a backed AnnData cannot even be copied
+    run = plain_numbers(run)
     if copy:
         adata = adata.copy()
     with unchanged_on_failure(adata):

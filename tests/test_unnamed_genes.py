@@ -43,8 +43,8 @@ def test_gene_symbols_and_ensembl_ids_name_their_species(names, taxon) -> None:
     [
         ([f"g{i}" for i in range(300)], "species cannot be told"),
         ([f"Gene{i}" for i in range(300)], "of the gene names are mouse genes"),
-        ([f"WBGene{i:08d}" for i in range(1, 301)], "of the gene names are"),
-        ([f"FBgn{i:07d}" for i in range(1, 301)], "of the gene names are"),
+        ([f"WBGene{i:08d}" for i in range(1, 301)], "the gene names are C. elegans gene ids"),
+        ([f"FBgn{i:07d}" for i in range(1, 301)], "the gene names are fruit fly gene ids"),
         ([str(i) for i in range(2000)], "the numbers 0..1999"),
         ([str(i) for i in range(1, 2001)], "the numbers 1..2000"),
     ],

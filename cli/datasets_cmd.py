@@ -7,10 +7,12 @@ from typing import Annotated
 import typer
 
 from cli.cellmodel_args import JsonOpt, RootOpt
-from cli.common import handle_errors, info, out, print_json
+from cli.common import OneLineUsageGroup, handle_errors, info, out, print_json
 from cli.plain import PlainTable
 
-datasets_app = typer.Typer(help="The registry of pinned datasets.", no_args_is_help=True)
+datasets_app = typer.Typer(  # one-line usage errors, and an option given twice refused, as above
+    help="The registry of pinned datasets.", no_args_is_help=True, cls=OneLineUsageGroup
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
-from cli.common import err, handle_errors, info, out, print_json
+from cli.common import OneLineUsageGroup, err, handle_errors, info, out, print_json
 from cli.plain import PlainTable
 from cli.progress import PROGRESS_SECONDS
 from genekb.store.remote_io import RETRIES
@@ -32,7 +32,9 @@ def register(app: typer.Typer) -> None:
         if name not in have:
             app.command(name)(command)
     if "remote" not in {g.name for g in app.registered_groups}:
-        group = typer.Typer(help="Inspect a published store.", no_args_is_help=True)
+        group = typer.Typer(
+            help="Inspect a published store.", no_args_is_help=True, cls=OneLineUsageGroup
+        )
         group.command("ls")(remote_ls)
         app.add_typer(group, name="remote")
 

@@ -11,7 +11,7 @@ import pytest
 
 import cellmodel as cm
 from genekb.errors import UsageError
-from tests.conftest import FAST_FIT, blobs, one_line_error, run_cellmodel
+from tests.conftest import FAST_FIT, blobs, one_line_error, run_cellmodel, run_genekb
 
 
 @pytest.fixture
@@ -114,3 +114,13 @@ def test_a_repeatable_option_repeats_but_not_one_of_its_keys(cells_file):
     two_keys = ["--option", "hidden_dim=64", "--option", "latent_dim=0"]  # read: its range refused
     line = one_line_error(run_cellmodel("cluster", str(cells_file), *two_keys), code=2)
     assert "latent_dim must be a whole number of at least 1" in line
+
+
+def test_a_subcommand_of_a_group_refuses_an_option_given_twice(tmp_path):
+    # `datasets fetch NAME --root a --root b` fetched into b without a word; `remote ls` alike.
+    twice = ["--root", str(tmp_path / "a"), "--root", str(tmp_path / "b")]
+    line = one_line_error(run_cellmodel("datasets", "fetch", "pbmc68k-reduced", *twice), code=2)
+    assert "--root is given more than once; give it once" in line
+    assert "datasets fetch --help" in line  # the usage line names the subcommand's help
+    line = one_line_error(run_genekb("remote", "ls", str(tmp_path), "--json", "--json"), code=2)
+    assert "--json is given more than once" in line

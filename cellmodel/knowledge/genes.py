@@ -169,18 +169,12 @@ def _resolves(names: Sequence[str], taxon: str) -> np.ndarray:
     return bundled_index(taxon).resolve(list(names))["gene_id"].to_numpy() != UNMATCHED
 
 
-def _nomenclature(names: Sequence[str], by_case: str) -> tuple[str, str] | None:
-    """`name_forms.species_by_nomenclature` on the bundled snapshots, where both are installed."""
+def _in_both(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Whether each name resolves in the human and in the mouse snapshot (the nomenclature
+    votes of `name_forms`); None unless both are installed."""
     if not {"human", "mouse"} <= set(bundled.available_taxa()):
         return None
-    return species_by_nomenclature(_resolves(names, "human"), _resolves(names, "mouse"), by_case)
-
-
-def _given_note(names: Sequence[str], given: str) -> str | None:
-    """`name_forms.given_against_names` on the bundled snapshots, where both are installed."""
-    if not {"human", "mouse"} <= set(bundled.available_taxa()):
-        return None
-    return given_against_names(_resolves(names, "human"), _resolves(names, "mouse"), given)
+    return _resolves(names, "human"), _resolves(names, "mouse")
 
 
 def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
@@ -245,12 +239,16 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     if names and sum(n.isdigit() for n in names) * 2 >= len(names):
         return _read_numbers(names, given)
     if given is not None:  # obeyed, with a word where the names clearly say otherwise
-        return GeneNames(given, _given_note(names, given) or "")
+        both = _in_both(names)
+        note = given_against_names(*both, given) if both else None
+        return GeneNames(given, note or "")
     try:
         detected = detect_taxon(names)
     except UsageError:
         return _read_by_symbols(names)
-    share = _resolved_share(names, detected)
+    both = _in_both(names)  # resolved once: the share below and the nomenclature vote read it
+    resolved = both[0 if detected == "human" else 1] if both else None
+    share = float(resolved.mean()) if resolved is not None else _resolved_share(names, detected)
     if share < NAMED_MIN_RATE:
         return GeneNames(
             None,
@@ -259,7 +257,7 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
         )
     # The case voted; the names only one species knows overrule it (upper-case mouse symbols,
     # title-case human ones).
-    overruled = _nomenclature(names, detected)
+    overruled = species_by_nomenclature(*both, detected) if both else None
     return GeneNames(*overruled) if overruled is not None else GeneNames(detected, "")
 
 

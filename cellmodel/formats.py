@@ -42,7 +42,6 @@ LOOM_GENE_KEYS = ("Gene", "var_names", "gene_names", "Symbol")
 LOOM_CELL_KEYS = ("CellID", "obs_names", "cell_names")
 LOOM_ROWS_PER_BLOCK = 2048  # genes read from a loom matrix at a time (dense block → sparse)
 HDF5_SUFFIXES = (".h5", ".hdf5", ".loom")
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, .h5ad included
 
 
 def read_h5ad(path: str | Path) -> ad.AnnData:

@@ -26,8 +26,8 @@ from cellmodel.mtx_layouts import read_matrix_folder
 from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
 from genekb.errors import GenekbError, UsageError
+from genekb.sniff import GZIP_MAGIC
 
-GZIP_MAGIC = b"\x1f\x8b"
 ValueKind = Literal["counts", "log", "other"]
 KINDS: tuple[str, ...] = ("auto", "counts", "log", "other")
 

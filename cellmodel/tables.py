@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.formats import HDF5_MAGIC, reason, refuse_repeated
+from cellmodel.formats import reason, refuse_repeated
 from cellmodel.orientation import genes_in_rows, warn_turned
 from cellmodel.storage import as_float32
 from genekb.errors import GenekbError, UsageError
+from genekb.sniff import HDF5_MAGIC
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 # "auto": genes in rows where the names say so (`cellmodel.orientation`), else cells in rows.

@@ -29,6 +29,9 @@ from genekb.errors import CONTROL_ESCAPES, GenekbError, GenekbWarning, UsageErro
 err = Console(stderr=True, emoji=False)  # ":x:" in a quoted value stays text
 
 
+UNBOUNDED_WIDTH = 100_000  # columns of stdout when it is no terminal: a table is never cut
+
+
 class _Stdout(Console):
     """stdout: a terminal's width, but piped or redirected no width at all; rich's 80 columns
     cut a table's ids and tags to "txt-…", the one value a user passes on."""
@@ -40,7 +43,6 @@ class _Stdout(Console):
         return super().size
 
 
-UNBOUNDED_WIDTH = 100_000
 out = _Stdout()  # every command's tables and documents on stdout
 F = TypeVar("F", bound=Callable[..., Any])
 

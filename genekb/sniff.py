@@ -12,14 +12,16 @@ import re
 
 from genekb.errors import GenekbError
 
+GZIP_MAGIC = b"\x1f\x8b"  # the first bytes of a gzip stream
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file, .h5ad included
 # (first bytes, what the file is, what to do); each holds bytes no text table starts with.
 _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
-    (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip)"),
+    (GZIP_MAGIC, "gzip-compressed", "decompress it first (gunzip)"),
     (b"\xfd7zXZ\x00", "xz-compressed", "decompress it first (unxz)"),
     (b"(\xb5/\xfd", "zstd-compressed", "decompress it first (unzstd)"),
     (b"PK\x03\x04", "a zip archive (an Excel .xlsx is one)", "save it as CSV (UTF-8) or unzip it"),
     (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "save it as CSV (UTF-8)"),
-    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (.h5ad, .h5)", "give it as text (CSV/TSV)"),
+    (HDF5_MAGIC, "an HDF5 file (.h5ad, .h5)", "give it as text (CSV/TSV)"),
     (b"\x93NUMPY", "a NumPy .npy array", "give it as text (CSV/TSV)"),
 )
 _BZIP2 = re.compile(rb"BZh[1-9]1AY&SY")

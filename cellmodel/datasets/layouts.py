@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from cellmodel.formats import read_hdf5, read_xy, text_values
 from genekb.errors import GenekbError
+from genekb.sniff import GZIP_MAGIC
 
 
 def _unnamed(X: sp.csr_matrix, labels: list[str | None], label_key: str) -> ad.AnnData:
@@ -147,7 +148,7 @@ def read_csv_named(
     `drop_unlabelled`, left out (a separate experiment in the same table).
     """
     with path.open("rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
+        gzipped = f.read(2) == GZIP_MAGIC
     table = pd.read_csv(path, index_col=0, compression="gzip" if gzipped else None)
     cells = [str(c) for c in table.columns]
     unnamed = [c for c in cells if "_" not in c]

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from genekb.errors import GenekbError
-
-_GZIP_MAGIC = b"\x1f\x8b"
+from genekb.sniff import GZIP_MAGIC
 
 
 @dataclass
@@ -85,7 +84,7 @@ class NcbiRows:
         if not self.path.is_file():
             raise GenekbError(f"{self.role} file not found: {self.path}; check the path")
         with self.path.open("rb") as raw:
-            compressed = raw.read(2) == _GZIP_MAGIC
+            compressed = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
             reader = _HashingReader(raw, self.digest)
             buffered = io.BufferedReader(reader, buffer_size=1 << 20)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class GenekbError(Exception):
     """A problem with the user's input or environment, with a message that says what to do."""
@@ -71,3 +73,11 @@ def format_words(found: object, expected: str) -> str:
             " and upgrade genekb (pip install -U genekb-cellmodel)"
         )
     return f"format {found!r}, not {expected}"
+
+
+def listed(items: Iterable[object], at_most: int = 10) -> str:
+    """The first `at_most` of `items` for a one-line message, and how many there are where
+    that is more: "A, B, C … (12 in all)"."""
+    names = [str(item) for item in items]
+    more = f" … ({len(names):,} in all)" if len(names) > at_most else ""
+    return ", ".join(names[:at_most]) + more

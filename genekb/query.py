@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, listed
 from genekb.genemap import GeneIndex, lookalike_note
 from genekb.store.store import EmbeddingVersion
 
@@ -40,11 +40,10 @@ def _not_found(version: EmbeddingVersion, gene: str | int) -> GenekbError:
         named = GeneIndex.from_frame(genes).candidates(gene)
         if named:
             symbol = dict(zip(genes["gene_id"].tolist(), genes["symbol"].tolist(), strict=True))
-            shown = ", ".join(f"{symbol[g]} ({g})" for g in named[:5])
-            more = f", … {len(named) - 5} more" if len(named) > 5 else ""
+            shown = listed((f"{symbol[g]} ({g})" for g in named), 5)
             return GenekbError(
-                f"{gene!r} names {len(named)} genes of embedding {where}: {shown}{more}; give one"
-                " by its symbol or GeneID"
+                f"{gene!r} names {len(named)} genes of embedding {where}: {shown}; give one by its"
+                " symbol or GeneID"
             )
     hint = lookalike_note([str(gene)]) or "; build a store that holds it"
     return GenekbError(f"gene {gene!r} is not in embedding {where}{hint}")

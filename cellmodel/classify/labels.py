@@ -10,7 +10,7 @@ import pandas as pd
 
 from cellmodel.arguments import is_whole
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, listed
 
 
 def label_array(labels: LabelsLike) -> np.ndarray:
@@ -176,14 +176,11 @@ def unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
     if not unseen:
         return []
     note = f"{len(unseen)} class(es) have no training cell and cannot be predicted: "
-    note += _listed(unseen)
+    note += listed(unseen, 5)
     if len(unseen) == len(scored):  # not one scored cell can be right
         note += (
-            f"; no scored class is a training class ({_listed(trained)}), so every score is 0:"
+            f"; no scored class is a training class ({listed(trained, 5)}), so every score is 0:"
             " check that both label columns name the cell types alike"
         )
     return [note]
 
-
-def _listed(names: Sequence[str], shown: int = 5) -> str:
-    return ", ".join(names[:shown]) + (" …" if len(names) > shown else "")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError, GenekbWarning, UnknownNameError
+from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
 from genekb.genemap import GeneIndex
 from genekb.input_streams import read_input_text
 from genekb.store.vector_limits import refuse_ragged
@@ -202,13 +202,6 @@ def _refuse_conflicts(frame: pd.DataFrame, gene_col: str, label_col: str, path: 
         )
 
 
-def _some(labels: Any) -> str:
-    """At most NAMED_AT_MOST labels for a one-line message, and how many there are in all."""
-    labels = [str(x) for x in labels]
-    more = f" … ({len(labels):,} in all)" if len(labels) > NAMED_AT_MOST else ""
-    return ", ".join(labels[:NAMED_AT_MOST]) + more
-
-
 def _check(task: Task, where: Path | str) -> None:
     counts = pd.Series(task.labels).value_counts()
     if len(counts) < 2:
@@ -222,8 +215,8 @@ def _check(task: Task, where: Path | str) -> None:
         )
     if len(small):
         raise GenekbError(
-            f"{where}: label(s) {_some(small.index)} have fewer than {MIN_PER_CLASS} genes;"
-            " merge or drop them"
+            f"{where}: label(s) {listed(small.index, NAMED_AT_MOST)} have fewer than"
+            f" {MIN_PER_CLASS} genes; merge or drop them"
         )
 
 

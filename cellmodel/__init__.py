@@ -41,5 +41,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'cellmodel' has no attribute {name!r}")
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+def __dir__() -> list[str]:  # tab completion offers the public names, not internal modules
+    return sorted(__all__)

@@ -22,5 +22,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'cellmodel.tl' has no attribute {name!r}")
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+def __dir__() -> list[str]:  # tab completion offers the public steps, not the imports
+    return sorted(__all__)

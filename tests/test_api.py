@@ -66,6 +66,9 @@ def test_public_names_are_listed_and_reachable() -> None:
     assert gk.eval.evaluate.__module__ == "genekb.eval.evaluate"  # still the package too
     with pytest.raises(AttributeError):
         cm.nothing  # noqa: B018
+    # tab completion offers the public names only, not imports such as typing's Any
+    for module in (cm, cm.tl, cm.pl, cm.pp):
+        assert dir(module) == sorted(module.__all__)
 
 
 def test_settings_verbosity_is_checked_and_shared() -> None:

@@ -15,3 +15,7 @@ from cellmodel.pl.embedding import umap, umap_coordinates
 from cellmodel.pl.markers import markers
 
 __all__ = ["calls", "confusion", "confusion_table", "markers", "umap", "umap_coordinates"]
+
+
+def __dir__() -> list[str]:  # tab completion offers the public functions, not submodules
+    return sorted(__all__)

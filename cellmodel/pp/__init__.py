@@ -90,3 +90,7 @@ def normalize(
     record = {**expr.to_dict(), "params": {"layer": layer, "gene_key": gene_key}}
     out.uns[PP_UNS_KEY] = h5ad_safe(record)
     return out if copy else None
+
+
+def __dir__() -> list[str]:  # tab completion offers the public functions, not submodules
+    return sorted(__all__)

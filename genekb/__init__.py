@@ -40,3 +40,7 @@ def __getattr__(name: str):
 
         return importlib.import_module(f"genekb.{name}")
     raise AttributeError(f"module 'genekb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # tab completion offers the public names, not every loaded submodule
+    return sorted(__all__)

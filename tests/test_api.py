@@ -67,7 +67,7 @@ def test_public_names_are_listed_and_reachable() -> None:
     with pytest.raises(AttributeError):
         cm.nothing  # noqa: B018
     # tab completion offers the public names only, not imports such as typing's Any
-    for module in (cm, cm.tl, cm.pl, cm.pp):
+    for module in (cm, cm.tl, cm.pl, cm.pp, gk):
         assert dir(module) == sorted(module.__all__)
 
 

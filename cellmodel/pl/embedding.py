@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, PREDICTION_KEY
 from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.io import require_anndata
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, listed
 from genekb.pl import check_target, finish, style
 
 UMAP_KEY = "X_umap_cellmodel"  # obsm: the coordinates; uns[UMAP_KEY]["params"]: how they came
@@ -113,8 +113,10 @@ def _continuous(values: pd.Series) -> bool:
     return bool(numeric) and values.nunique() > MAX_NUMERIC_CATEGORIES
 
 
-def _scatter(ax: Any, xy: np.ndarray, values: pd.Series, title: str, size: float) -> None:
-    if _continuous(values):
+def _scatter(
+    ax: Any, xy: np.ndarray, values: pd.Series, title: str, size: float, scale: bool = False
+) -> None:
+    if scale or _continuous(values):
         number = values.to_numpy(dtype=float)
         missing = ~np.isfinite(number)
         ax.scatter(xy[missing, 0], xy[missing, 1], s=size, color="lightgrey", linewidths=0)
@@ -149,11 +151,53 @@ def _names(color: Any) -> list[str]:
     return names
 
 
-def _longest(values: pd.Series) -> int:
+def _longest(values: pd.Series, scale: bool = False) -> int:
     """The longest legend entry's length (a colour bar's panel: a short one's)."""
-    if _continuous(values):
+    if scale or _continuous(values):
         return 8
     return max((len(str(v)) for v in pd.unique(values)), default=1)
+
+
+def _panel(
+    adata: Any, name: str, layer: str | None, use_raw: bool | None, gene_symbols: str | None
+) -> tuple[pd.Series, bool]:
+    """What one panel is coloured by, and whether on a colour scale: the obs column `name`, or
+    else the expression of the gene `name` (a var name, or a value of var[gene_symbols]) from
+    `.raw` where it is there (as scanpy reads it; use_raw=False for X), or from layers[layer]."""
+    if name in adata.obs.columns:
+        return adata.obs[name], False
+    if layer is not None and use_raw:
+        raise UsageError("use_raw=True and layer= both name the values to draw; give one")
+    if layer is not None and layer not in adata.layers:
+        shown = listed(adata.layers) or "none"
+        raise UsageError(f"layer={layer!r} is not a layer; choose from: {shown}")
+    raw = adata.raw is not None and layer is None and use_raw is not False
+    if use_raw and adata.raw is None:
+        raise UsageError("use_raw=True but this AnnData has no .raw; pass use_raw=False")
+    var = adata.raw.var if raw else adata.var
+    if gene_symbols is not None and gene_symbols not in var.columns:
+        raise UsageError(
+            f"gene_symbols={gene_symbols!r} is not a var column{' of .raw' if raw else ''};"
+            f" choose from: {listed(var.columns) or 'none'}"
+        )
+    genes = var[gene_symbols] if gene_symbols is not None else var.index
+    hits = np.flatnonzero(np.asarray(genes.astype(str)) == name)
+    where = f"{'.raw' if raw else 'X'}'s {gene_symbols or 'var names'}"
+    if len(hits) > 1:
+        raise UsageError(
+            f"color={name!r} names {len(hits)} genes of {where}; make the names unique"
+            " (adata.var_names_make_unique()) or pass gene_symbols= a column of unique names"
+        )
+    if not len(hits):
+        check_obs_column(
+            adata.obs, name, "color", other=f"a gene of {where}, e.g. {listed(genes[:3], 3)}"
+        )
+    matrix = adata.raw.X if raw else (adata.layers[layer] if layer is not None else adata.X)
+    column = matrix[:, int(hits[0])]
+    values = column.toarray() if sp.issparse(column) else np.asarray(column)
+    if values.dtype.kind not in "biuf":
+        raise GenekbError(f"the expression of {name!r} is {values.dtype}, not numbers")
+    return pd.Series(values.ravel().astype(float), index=adata.obs_names, name=name), True
 
 
 def _palette(n: int) -> list[Any]:
@@ -177,11 +221,16 @@ def umap(
     ax: Any = None,
     show: bool | None = None,
     save: str | Path | None = None,
+    layer: str | None = None,
+    use_raw: bool | None = None,
+    gene_symbols: str | None = None,
 ) -> Any:
     """The cells' UMAP of `obsm[rep]` (default: the clustering's latent), coloured by each obs
-    column of `color` in panels side by side; default: clusters, names, predictions and the
-    registry's reference labels, whichever are present. The coordinates are kept in
-    `obsm["X_umap_cellmodel"]` (computed once per rep and seed).
+    column or gene of `color` in panels side by side; default: clusters, names, predictions and
+    the registry's reference labels, whichever are present. A gene (a var name, or a value of
+    `var[gene_symbols]`) is drawn on a colour scale from `.raw` where present (`use_raw=False`:
+    X), or from `layers[layer]`. The coordinates are kept in `obsm["X_umap_cellmodel"]`
+    (computed once per rep and seed).
 
     Examples
     --------
@@ -199,8 +248,7 @@ def umap(
     columns = [color] if isinstance(color, str) else list(_names(color) or default_columns(adata))
     if not columns:
         raise GenekbError("nothing to colour by: pass color= (obs columns) or run cm.tl.cluster")
-    for column in columns:
-        check_obs_column(adata.obs, column, "color")
+    panels = [_panel(adata, column, layer, use_raw, gene_symbols) for column in columns]
     if ax is not None and len(columns) > 1:
         raise GenekbError("ax= takes one panel; give one color column, or no ax")
     xy = _coordinates(adata, rep, seed)
@@ -208,7 +256,7 @@ def umap(
     with style():
         if ax is None:
             # Room for each panel's legend: its longest name sets the panel's width.
-            widths = [3.6 + 0.055 * _longest(adata.obs[c]) for c in columns]
+            widths = [3.6 + 0.055 * _longest(values, scale) for values, scale in panels]
             fig, grid = plt.subplots(
                 1, len(columns), figsize=(sum(widths), 3.4), squeeze=False, layout="constrained",
                 gridspec_kw={"width_ratios": widths},
@@ -216,6 +264,6 @@ def umap(
             axes = list(grid[0])
         else:
             fig, axes = ax.figure, [ax]
-        for panel, column in zip(axes, columns, strict=True):
-            _scatter(panel, xy, adata.obs[column], column, min(point, 20.0))
+        for panel, column, (values, scale) in zip(axes, columns, panels, strict=True):
+            _scatter(panel, xy, values, column, min(point, 20.0), scale)
         return finish(fig, axes if len(axes) > 1 else axes[0], show, save)

@@ -41,7 +41,8 @@ from cellmodel import datasets, semantic
 from cellmodel.bench.doc_pages import print_and_keep_reading
 from cellmodel.classify import knn_predict
 from cellmodel.io import expression
-from cellmodel.knowledge.genes import match_genes, ortholog_ids
+from cellmodel.knowledge.genes import match_genes
+from cellmodel.knowledge.orthologs import ortholog_ids
 from cellmodel.pp import graph
 from genekb.store.store import Store
 

@@ -12,11 +12,11 @@ import pytest
 import genekb.sources.bundled as bundled
 from cellmodel.knowledge.genes import (
     GeneNameFormWarning,
-    bundled_index,
     match_genes,
     read_gene_names,
     require_gene_names,
 )
+from cellmodel.knowledge.orthologs import bundled_index
 from genekb.errors import UsageError
 from tests.conftest import blobs, one_line_error
 from tests.conftest import run_cellmodel as run

@@ -111,7 +111,7 @@ def test_mouse_genes_reach_a_human_store_through_orthologs(
 
 
 def test_ortholog_choice_prefers_same_name() -> None:
-    from cellmodel.knowledge.genes import _ortholog_map
+    from cellmodel.knowledge.orthologs import _ortholog_map
 
     frame = pd.DataFrame(
         {

@@ -11,11 +11,11 @@ import genekb.sources.bundled as bundled
 from cellmodel.knowledge.genes import (
     GeneNameFormWarning,
     SpreadsheetDateWarning,
-    bundled_index,
     match_genes,
     read_gene_names,
     require_gene_names,
 )
+from cellmodel.knowledge.orthologs import bundled_index
 from genekb.genemap import spreadsheet_dates
 from genekb.store.store import Store
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from cellmodel.annotate import ontology
-from cellmodel.knowledge.genes import ortholog_ids
+from cellmodel.knowledge.orthologs import ortholog_ids
 
 # tissue -> the word stems that name it in CL text (matched at a word start, as `--tissue` is)
 TISSUE_WORDS: dict[str, tuple[str, ...]] = {

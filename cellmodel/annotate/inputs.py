@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel.arguments import check_obs_column
-from cellmodel.knowledge.genes import bundled_index
+from cellmodel.knowledge.orthologs import bundled_index
 from cellmodel.knowledge.vectors import store_version, vectors_for
 from cellmodel.markers import VARIANCE_FLOOR, cell_groups, top_markers
 from cellmodel.sentences import SentenceCache, embed_sentences

@@ -47,6 +47,12 @@ def fetch_index(remote: Remote) -> dict[str, Any]:
     try:
         data = remote.read(INDEX)
     except NotFound:
+        folder = remote.local_folder()
+        if folder is not None and not folder.exists():  # "host:8000/x" is read as a folder
+            hint = ""
+            if "://" not in remote.url and re.search(r"[:.]", remote.url.split("/", 1)[0]):
+                hint = f"; for a web server, write http://{remote.url}"
+            raise NotFound(f"{remote.url}: no such folder{hint}") from None
         raise NotFound(
             f"{remote.url} is no genekb remote (no {INDEX} there); check the URL: a remote is"
             " the folder or URL `genekb publish` wrote to"

@@ -1,0 +1,115 @@
+"""Remotes as a hostile or careless world serves them: login pages with 200, bodies cut short in
+passing, gzip sent unasked, Retry-After, URLs with a query or credentials (never echoed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genekb.store.store import Store
+from tests.conftest import one_line_error
+from tests.conftest import run_genekb as run
+from tests.remote_servers import Fault, http_server
+from tests.test_remote import build_tags, verifies
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENEKB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def published(tmp_path):
+    """t0 and t1 published to a folder served over HTTP."""
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0", "t1")
+    assert run("publish", str(tmp_path / "pub"), "--root", str(source.root)).exit_code == 0
+    with http_server(tmp_path / "pub") as (url, served):
+        yield source, ids, url, served
+
+
+def test_a_login_page_where_a_file_should_be_is_refused_at_once(tmp_path, published):
+    # A 200 HTML page without a length read as a connection cut short: retried five times,
+    # kept as a partial file to resume, and "run the command again".
+    _source, _ids, url, served = published
+    served.faults.append(Fault("vectors.parquet", "html"))
+    local = tmp_path / "local"
+    line = one_line_error(run("pull", url, "t0", "--root", str(local)))
+    assert "vectors.parquet: the server sends an HTML page (an error or login page?)" in line
+    assert [n for p, n in served.gets.items() if p.endswith("vectors.parquet")] == [1]
+    assert not (local / "embeddings").exists() and not (local / ".staging").exists()
+
+
+def test_an_index_cut_short_in_passing_is_fetched_again(tmp_path, published):
+    # It was "not a JSON document (cut short or damaged); refused", no retry.
+    _source, ids, url, served = published
+    served.faults.append(Fault("genekb-remote.json", "drop", at=100, times=1))
+    result = run("pull", url, "t0", "--root", str(tmp_path / "local"))
+    assert result.exit_code == 0, result.output
+    assert served.gets["genekb-remote.json"] == 2
+    assert Store.open(tmp_path / "local").tags() == {"t0": ids["t0"]}
+
+
+def test_a_server_that_gzips_unasked_is_read_through(tmp_path, published):
+    # Its index was "not a JSON document", its files "the index does not match its files".
+    _source, ids, url, served = published
+    served.faults.append(Fault("", "gzip"))
+    listing = run("remote", "ls", url, "--json")
+    assert listing.exit_code == 0, listing.output
+    assert set(json.loads(listing.stdout)["tags"]) == {"t0", "t1"}
+    local = tmp_path / "local"
+    result = run("pull", url, "t1", "--root", str(local))
+    assert result.exit_code == 0, result.output
+    assert Store.open(local).tags() == {"t1": ids["t1"]}
+    verifies(local)
+
+
+def test_retry_after_is_honoured_and_a_long_one_fails_at_once(tmp_path, published):
+    # A 429's Retry-After was ignored: asked again after 0.5 s, 1 s, ... whatever it said.
+    _source, _ids, url, served = published
+    served.faults.append(Fault("vectors.parquet", "busy", at=429, delay=2, times=1))
+    local = tmp_path / "local"
+    assert run("pull", url, "t0", "--retries", "1", "--root", str(local)).exit_code == 0
+    asked = [t for p, _, t in served.requests if p.endswith("vectors.parquet")]
+    assert len(asked) == 2 and asked[1] - asked[0] >= 1.9
+    served.faults[:] = [Fault("vectors.parquet", "busy", at=503, delay=3600)]
+    line = one_line_error(run("pull", url, "t1", "--root", str(local)))
+    assert "HTTP 503, and the server asks to be left alone for 3,600 s; run the" in line
+    assert len([p for p, _, _ in served.requests if p.endswith("vectors.parquet")]) == 3
+
+
+def test_a_url_with_a_query_or_credentials_is_used_and_never_echoed(tmp_path, published):
+    # The query swallowed every file name ("?token=x/genekb-remote.json"), user:password@ was
+    # looked up as a host name five times, and every error line printed both secrets.
+    _source, ids, url, served = published
+    host = url.removeprefix("http://")
+    secret = f"http://bob:s3cret@{host}/?token=t0ken"
+    local = tmp_path / "local"
+    result = run("pull", secret, "t0", "--root", str(local), "--json")
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output and "t0ken" not in result.output
+    assert json.loads(result.stdout)["remote"] == f"http://bob:***@{host}?token=***"
+    assert all(p.endswith("?token=t0ken") and auth == "Basic Ym9iOnMzY3JldA=="
+               for p, auth, _ in served.requests)  # fmt: skip
+    served.faults.append(Fault("vectors.parquet", "reason"))
+    line = one_line_error(run("pull", secret, "t1", "--root", str(local)))
+    assert "HTTP 403" in line and "s3cret" not in line and "t0ken" not in line
+    # A redirect to another server does not take the password along.
+    with http_server(tmp_path / "pub") as (elsewhere, seen):
+        served.faults[:] = [Fault("genekb-remote.json", "moved", to=elsewhere)]
+        assert run("remote", "ls", secret).exit_code == 0
+        assert [auth for _, auth, _ in seen.requests] == [None]
+    line = one_line_error(run("remote", "ls", "s3://AKIAX:s3cret@bucket/store"), 2)
+    assert "holds credentials" in line and "AWS_ACCESS_KEY_ID" in line and "s3cret" not in line
+    assert Store.open(local).tags() == {"t0": ids["t0"]}
+
+
+def test_a_host_without_a_scheme_is_told_to_add_one(tmp_path, published):
+    # It was "is no genekb remote (no genekb-remote.json there)", as of a real folder.
+    _source, _ids, url, _served = published
+    host = url.removeprefix("http://")
+    line = one_line_error(run("pull", f"{host}/store", "--root", str(tmp_path / "local")))
+    assert line.endswith(
+        f"{host}/store: no such folder; for a web server, write http://{host}/store"
+    )

@@ -76,7 +76,13 @@ def publish(
     refs: Annotated[
         list[str] | None, typer.Argument(help="Tags or version ids (default: every version).")
     ] = None,
-    force: ForceOpt = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Let these tags move tags the remote points elsewhere, and replace a remote"
+            " index this genekb cannot read (damaged, or a newer genekb's)."
+        ),
+    ] = False,
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
     root: StoreRootOpt = None,

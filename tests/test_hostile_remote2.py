@@ -1,9 +1,11 @@
 """Remotes as a hostile or careless world serves them: login pages with 200, bodies cut short in
-passing, gzip sent unasked, Retry-After, URLs with a query or credentials (never echoed)."""
+passing, gzip sent unasked, Retry-After, URLs with a query or credentials (never echoed), and
+publishing over an index this genekb cannot read."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,7 @@ from genekb.store.store import Store
 from tests.conftest import one_line_error
 from tests.conftest import run_genekb as run
 from tests.remote_servers import Fault, http_server
-from tests.test_remote import build_tags, verifies
+from tests.test_remote import build_tags, verifies, visible
 
 
 @pytest.fixture(autouse=True)
@@ -113,3 +115,37 @@ def test_a_host_without_a_scheme_is_told_to_add_one(tmp_path, published):
     assert line.endswith(
         f"{host}/store: no such folder; for a web server, write http://{host}/store"
     )
+
+
+def _index_of(folder: Path) -> bytes:
+    return (folder / "genekb-remote.json").read_bytes()
+
+
+@pytest.mark.parametrize("index", ["newer", "damaged"])
+def test_publishing_over_an_unreadable_index_needs_force(tmp_path, index):
+    # The index was replaced with a note: the versions a newer genekb (or a damaged index)
+    # listed were no longer listed, and nothing said so before it was done.
+    from genekb.store.hashing import sha256_json
+
+    lab = Store.open(tmp_path / "lab", create=True)
+    build_tags(lab, "t0", "t1")
+    pub = tmp_path / "pub"
+    assert run("publish", str(pub), "--root", str(lab.root)).exit_code == 0
+    data = json.loads(_index_of(pub))
+    if index == "newer":
+        data["format"] = "genekb-remote/2"
+        data["sha256"] = sha256_json({k: v for k, v in data.items() if k != "sha256"})
+        (pub / "genekb-remote.json").write_text(json.dumps(data))
+    else:
+        (pub / "genekb-remote.json").write_bytes(_index_of(pub)[:-40])
+    before = visible(pub)
+    other = Store.open(tmp_path / "other", create=True)
+    build_tags(other, "t2")
+    line = one_line_error(run("publish", str(pub), "--root", str(other.root)))
+    assert "publishing would replace it and unlist every version it lists" in line
+    assert "--force" in line
+    assert visible(pub) == before
+    result = run("publish", str(pub), "--force", "--root", str(other.root))
+    assert result.exit_code == 0, result.output
+    assert "the remote's index was replaced" in result.stderr
+    assert set(json.loads(_index_of(pub))["tags"]) == {"t2"}

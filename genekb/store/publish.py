@@ -22,6 +22,7 @@ from genekb.store.manifest import MANIFEST, now_iso
 from genekb.store.remote_index import (
     INDEX,
     KIND_DIRS,
+    PARSE_TAIL,
     dump_index,
     parse_index,
     path_of,
@@ -50,15 +51,22 @@ def _chosen(store: Store, refs: list[str]) -> tuple[list[Any], dict[str, str]]:
     return ordered, tags
 
 
-def _previous(remote: Remote) -> tuple[dict[str, Any], list[str]]:
-    """The remote's current index (empty if none); a damaged one is replaced whole, with a note."""
+def _previous(remote: Remote, force: bool) -> tuple[dict[str, Any], list[str]]:
+    """The remote's current index (empty if none). One this genekb cannot read (damaged, or a
+    newer genekb's) is replaced whole only with `force`, with a note: the new index would list
+    none of its versions and tags, which were rewritten away with a note alone."""
     try:
         return parse_index(remote.read(INDEX), remote.where(INDEX)), []
     except NotFound:
         return {"tags": {}, "versions": {}}, []
     except IntegrityError as exc:
-        note = f"the remote's index was unreadable and is rewritten ({exc})"
-        return {"tags": {}, "versions": {}}, [note]
+        why = str(exc).removeprefix(f"{remote.where(INDEX)}: ").removesuffix(PARSE_TAIL)
+        if not force:
+            raise IntegrityError(
+                f"{remote.where(INDEX)}: {why}; publishing would replace it and unlist every"
+                " version it lists: repair or move it, or pass --force to replace it"
+            ) from None
+        return {"tags": {}, "versions": {}}, [f"the remote's index was replaced ({why})"]
 
 
 def _finished_before(remote: Remote, kind: str, vid: str, entry: dict[str, Any]) -> bool:
@@ -123,7 +131,7 @@ def _write_index(
     versions and tags are kept, and a tag it moved meanwhile moves only with `force`. (Between
     this read and the write below a window remains; object stores offer no compare-and-swap
     that every S3-compatible server honours.)"""
-    fresh, unreadable = _previous(remote)
+    fresh, unreadable = _previous(remote, force)
     base = old if unreadable or fresh == old else fresh
     if base is not old:
         _moved(remote, base, tags, force)
@@ -165,7 +173,7 @@ def publish(
     versions, tags = _chosen(store, list(refs or []))
     for v in versions:
         v.check()  # never publish damaged bytes
-    old, notes = _previous(remote)
+    old, notes = _previous(remote, force)
     moved = _moved(remote, old, tags, force)
     counts, ours = _upload(remote, versions, old)
     published = _write_index(remote, old, tags, ours, force)

@@ -149,3 +149,34 @@ def test_publishing_over_an_unreadable_index_needs_force(tmp_path, index):
     assert result.exit_code == 0, result.output
     assert "the remote's index was replaced" in result.stderr
     assert set(json.loads(_index_of(pub))["tags"]) == {"t2"}
+
+
+def test_two_publishes_racing_to_one_folder_keep_each_others_versions(tmp_path, monkeypatch):
+    # Each read the index, then wrote it with its own versions added: the second to read, if
+    # it read before the first wrote, dropped the first's versions and tags from the index.
+    import threading
+
+    from genekb.store import remote_io
+    from genekb.store.publish import publish
+
+    first = Store.open(tmp_path / "first", create=True)
+    second = Store.open(tmp_path / "second", create=True)
+    ids = {**build_tags(first, "t0"), **build_tags(second, "t1")}
+    pub = tmp_path / "pub"
+    put = remote_io.Remote.put
+    other = threading.Thread(target=publish, args=(second, str(pub)))
+
+    def put_with_the_other_publishing(self, name: str, data: bytes) -> None:
+        if name == "genekb-remote.json" and not other.is_alive() and other.ident is None:
+            other.start()  # the second publish runs whole, while the first is about to write
+            other.join(timeout=3)
+        put(self, name, data)
+
+    monkeypatch.setattr(remote_io.Remote, "put", put_with_the_other_publishing)
+    publish(first, str(pub))
+    other.join(timeout=30)
+    assert not other.is_alive()
+    assert json.loads(_index_of(pub))["tags"] == ids
+    local = tmp_path / "local"
+    assert run("pull", str(pub), "t0", "t1", "--root", str(local)).exit_code == 0
+    assert Store.open(local).tags() == ids

@@ -12,12 +12,14 @@ here are uploaded: a damaged local version is refused, never published.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import inside_a_store
+from genekb.store.locks import waiting_lock
 from genekb.store.manifest import MANIFEST, now_iso
 from genekb.store.remote_index import (
     INDEX,
@@ -30,6 +32,8 @@ from genekb.store.remote_index import (
 )
 from genekb.store.remote_io import RETRIES, NotFound, Progress, Remote
 from genekb.store.store import EmbeddingVersion, Store
+
+INDEX_LOCK = f"{INDEX}.lock"  # in a local folder remote: one index read-and-write at a time
 
 
 def _chosen(store: Store, refs: list[str]) -> tuple[list[Any], dict[str, str]]:
@@ -128,16 +132,24 @@ def _write_index(
 
     The index is read again first: another publish to the same remote that wrote it meanwhile
     had its versions and tags dropped by this one's index, written from the earlier read. Its
-    versions and tags are kept, and a tag it moved meanwhile moves only with `force`. (Between
-    this read and the write below a window remains; object stores offer no compare-and-swap
-    that every S3-compatible server honours.)"""
-    fresh, unreadable = _previous(remote, force)
-    base = old if unreadable or fresh == old else fresh
-    if base is not old:
-        _moved(remote, base, tags, force)
-    published = now_iso()
-    versions = {**base["versions"], **ours}
-    remote.put(INDEX, dump_index({**base["tags"], **tags}, versions, published))
+    versions and tags are kept, and a tag it moved meanwhile moves only with `force`. In a local
+    folder a lock file holds the read and the write together (two publishes that read before
+    either wrote each dropped the other's versions); on an object store a window remains, as
+    they offer no compare-and-swap that every S3-compatible server honours.)"""
+    folder = remote.local_folder()
+    held = (
+        waiting_lock(folder / INDEX_LOCK, f"the index lock of {remote.url}", 3600)
+        if folder is not None
+        else contextlib.nullcontext()
+    )
+    with held:
+        fresh, unreadable = _previous(remote, force)
+        base = old if unreadable or fresh == old else fresh
+        if base is not old:
+            _moved(remote, base, tags, force)
+        published = now_iso()
+        versions = {**base["versions"], **ours}
+        remote.put(INDEX, dump_index({**base["tags"], **tags}, versions, published))
     return published
 
 
@@ -165,7 +177,8 @@ def publish(
             " its texts/, embeddings/ and other folders of its own"
         )
     # An HTTP remote (read-only) or an unreachable one fails here, before any work.
-    if remote.size(INDEX) is None and remote.is_other_folder({INDEX, *KIND_DIRS.values()}):
+    own = {INDEX, INDEX_LOCK, *KIND_DIRS.values()}
+    if remote.size(INDEX) is None and remote.is_other_folder(own):
         raise UsageError(
             f"{remote.url} is not a genekb remote (no {INDEX}) and is not empty; publish to a new"
             " folder or to an existing remote"

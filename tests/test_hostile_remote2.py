@@ -180,3 +180,13 @@ def test_two_publishes_racing_to_one_folder_keep_each_others_versions(tmp_path, 
     local = tmp_path / "local"
     assert run("pull", str(pub), "t0", "t1", "--root", str(local)).exit_code == 0
     assert Store.open(local).tags() == ids
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_publishing_where_no_folder_can_be_made_says_so(tmp_path):
+    # It said "not found on the remote", a pull's words, of a folder publish could not make.
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0")
+    line = one_line_error(run("publish", "/proc/genekb-no-such", "--root", str(source.root)))
+    assert "cannot be written there (its folder cannot be made); publish to a folder" in line
+    assert not Path("/proc/genekb-no-such").exists()

@@ -369,4 +369,10 @@ class Remote:
             fs.pipe_file(tmp, data)
             fs.mv(tmp, self._path(name))
 
-        self._retrying(name, attempt)
+        try:
+            self._retrying(name, attempt)
+        except NotFound:  # a folder that cannot be made (under /proc, a vanished mount)
+            raise RemoteError(
+                f"{self.where(name)}: cannot be written there (its folder cannot be made);"
+                " publish to a folder you can write"
+            ) from None

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from genekb.errors import UsageError
 from genekb.store.store import Store
+from genekb.store.store_root import open_local_root
 from tests.conftest import one_line_error
 from tests.conftest import run_genekb as run
 from tests.remote_servers import Fault, http_server
@@ -97,6 +99,11 @@ def test_a_url_with_a_query_or_credentials_is_used_and_never_echoed(tmp_path, pu
     served.faults.append(Fault("vectors.parquet", "reason"))
     line = one_line_error(run("pull", secret, "t1", "--root", str(local)))
     assert "HTTP 403" in line and "s3cret" not in line and "t0ken" not in line
+    served.faults[:] = [Fault("genekb-remote.json", "reason")]  # the file's name before the query
+    line = one_line_error(run("remote", "ls", secret))
+    assert f"error: http://bob:***@{host}/genekb-remote.json?token=***: HTTP 403" in line
+    with pytest.raises(UsageError, match=r"store root http://bob:\*\*\*@.*\?token=\*\*\* is a URL"):
+        open_local_root(secret, create=False)  # what cellmodel says of a URL as its --root
     # A redirect to another server does not take the password along.
     with http_server(tmp_path / "pub") as (elsewhere, seen):
         served.faults[:] = [Fault("genekb-remote.json", "moved", to=elsewhere)]

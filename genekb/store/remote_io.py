@@ -93,7 +93,8 @@ class Remote:
             self._fs, self._base = open_fs(real, timeout)
 
     def where(self, name: str) -> str:
-        return f"{self.url}/{name}"
+        head, question, query = self.url.partition("?")  # the name goes before a query
+        return f"{head}/{name}{question}{query}"
 
     # ---- reading -------------------------------------------------------------------------------
 

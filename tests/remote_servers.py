@@ -28,7 +28,8 @@ class Fault:
     #            "loop" (a redirect to itself), "reason" (403 with an escape in its reason),
     #            "html" (200 with a login page, no length), "gzip" (the whole file gzipped, with
     #            Content-Encoding), "busy" (status `at`, Retry-After `delay` if given), "moved"
-    #            (a redirect to the same path under the base URL `to`)
+    #            (a redirect to the same path under the base URL `to`), "as-html" (the file,
+    #            typed text/html)
     at: int = 0
     delay: float = 0.0
     times: int = 1 << 30
@@ -108,6 +109,8 @@ class FaultyHandler(BaseHTTPRequestHandler):
         self.send_response(206 if start else 200)
         if fault and fault.kind == "gzip":
             self.send_header("Content-Encoding", "gzip")
+        if fault and fault.kind == "as-html":
+            self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(data) - start if fault and
                                                fault.kind == "drop" else len(body)))  # fmt: skip
         self.end_headers()

@@ -43,6 +43,8 @@ def test_a_login_page_where_a_file_should_be_is_refused_at_once(tmp_path, publis
     assert "vectors.parquet: the server sends an HTML page (an error or login page?)" in line
     assert [n for p, n in served.gets.items() if p.endswith("vectors.parquet")] == [1]
     assert not (local / "embeddings").exists() and not (local / ".staging").exists()
+    served.faults[:] = [Fault("", "as-html")]  # a server that calls every file HTML: its bytes
+    assert run("pull", url, "t0", "--root", str(local)).exit_code == 0
 
 
 def test_an_index_cut_short_in_passing_is_fetched_again(tmp_path, published):

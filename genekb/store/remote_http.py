@@ -46,9 +46,14 @@ def encoding_of(response: Any, where: str) -> str:
 
 
 def is_html(response: Any, name: str) -> bool:
-    """A page where a file should be: a login, error or directory page answered with 200."""
+    """A page where a file should be: a login, error or directory page answered with 200. Its
+    type says so and its first bytes agree (a server that calls every unknown file HTML still
+    serves a Parquet file's "PAR1", a manifest's "{")."""
     kind = (response.headers.get("Content-Type") or "").strip().lower()
-    return kind.startswith(("text/html", "application/xhtml")) and not name.endswith(".html")
+    if not kind.startswith(("text/html", "application/xhtml")) or name.endswith(".html"):
+        return False
+    peek = getattr(response, "peek", None)  # buffered: what is read here is read again later
+    return peek is None or peek(64).lstrip()[:1] == b"<"
 
 
 class Decoded:

@@ -143,6 +143,7 @@ def pull(
         f"pulled {report['fetched'] or 'nothing new'} ({report['files_fetched']} files, "
         f"{report['bytes_fetched']:,} bytes, {report['files_reused']} resumed from an earlier "
         f"try); present {report['already_present'] or 'none'}; tags {report['tags'] or 'none'}"
+        + (f"; replaced damaged copies of {report['repaired']}" if report["repaired"] else "")
     )
 
 

@@ -199,3 +199,21 @@ def test_publishing_where_no_folder_can_be_made_says_so(tmp_path):
     line = one_line_error(run("publish", "/proc/genekb-no-such", "--root", str(source.root)))
     assert "cannot be written there (its folder cannot be made); publish to a folder" in line
     assert not Path("/proc/genekb-no-such").exists()
+
+
+@pytest.mark.parametrize("damage", ["vectors.parquet", "manifest.json"])
+def test_a_pull_replaces_a_damaged_local_copy_from_the_remote(tmp_path, damage):
+    # A damaged copy counted as present: "pulled nothing new", and the store stayed damaged
+    # (a damaged manifest even made the pull fail, naming `import --replace-damaged`).
+    lab = Store.open(tmp_path / "lab", create=True)
+    ids = build_tags(lab, "t0")
+    pub = tmp_path / "pub"
+    assert run("publish", str(pub), "--root", str(lab.root)).exit_code == 0
+    local = tmp_path / "local"
+    assert run("pull", str(pub), "t0", "--root", str(local)).exit_code == 0
+    (local / "embeddings" / ids["t0"] / damage).write_bytes(b"{ damaged")
+    result = run("pull", str(pub), "t0", "--root", str(local), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["repaired"] == [ids["t0"]]
+    verifies(local)
+    assert Store.open(local).tags() == ids

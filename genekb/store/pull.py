@@ -33,6 +33,7 @@ from genekb.store.remote_io import RETRIES, CutShort, NotFound, Remote
 from genekb.store.sharing import (
     check_expected,
     check_staged,
+    damaged_copy,
     publish_tagged,
     staged_text_dir,
 )
@@ -106,7 +107,14 @@ def pull(
     plan, changes = select(index, list(refs or []))
     if not force:
         store.refuse_moving(changes)
-    missing = [(k, v) for k, v in plan if not store.has(k, v)]
+    # A damaged local copy is fetched again and replaces it (the remote's passes every check a
+    # pull makes): it was "present", and the pull said all was well.
+    damaged = [
+        (k, v)
+        for k, v in plan
+        if store.has(k, v) and damaged_copy(store, KIND_DIRS[k], store.root / KIND_DIRS[k] / v)
+    ]
+    missing = [(k, v) for k, v in plan if not store.has(k, v) or (k, v) in damaged]
     was_new, undo = store.is_new, new_store_undo(store)
     try:
         counts = download(store, remote, index, missing, progress)
@@ -114,7 +122,7 @@ def pull(
             v: store.version(v).manifest.get(CONTENT_KEY) for k, v in plan if (k, v) not in missing
         }
         imported = install(store, remote.url, index, missing, changes, force=force, expect=expect,
-                           held=held)  # fmt: skip
+                           held=held, replace_damaged=bool(damaged))  # fmt: skip
     except BaseException as exc:
         # A transfer cut short keeps what it fetched, so a rerun resumes. Any other failure (a
         # refusal: wrong bytes, a file cut short at its source) drops this pull's downloads,
@@ -131,6 +139,7 @@ def pull(
         "remote": remote.url,
         "fetched": imported,
         "already_present": [v for k, v in plan if (k, v) not in missing],
+        "repaired": [v for _, v in damaged],
         "tags": sorted(changes),
         **counts,
         "bytes_fetched": remote.fetched_bytes,
@@ -249,6 +258,7 @@ def install(
     force: bool = False,
     expect: str | None = None,
     held: dict[str, Any] | None = None,
+    replace_damaged: bool = False,
 ) -> list[str]:
     """Check the downloaded versions in `plan` as `genekb import` does and rename them into the
     store with `changes` to its tags, all or nothing; the ids newly published."""
@@ -283,7 +293,9 @@ def install(
             contents[vid] = content
         every = [(KIND_DIRS[index["versions"][v]["kind"]], v) for v in contents]
         check_expected(source, contents, every, expect)
-        imported, _present = publish_tagged(store, staging, staged, changes, force=force)
+        imported, _present = publish_tagged(
+            store, staging, staged, changes, force=force, replace_damaged=replace_damaged
+        )
     finally:
         store.remove_staging_dir(staging)
     _drop_if_empty(cache)

@@ -123,15 +123,25 @@ def pull(
     force: ForceOpt = False,
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
+    clear_cache: Annotated[
+        bool,
+        typer.Option(
+            help="First drop the partial downloads an interrupted pull left in this store"
+            " (every pull's), and fetch afresh."
+        ),
+    ] = False,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Fetch the versions a remote holds and this store lacks: each file's sha256 and each
     version's content checked before any becomes visible; an interrupted pull resumes."""
     from genekb.store import catalog
+    from genekb.store.pull import clear_cache as drop_downloads
     from genekb.store.pull import pull as run_pull
 
     store = Store.open(root, create=True)
+    if clear_cache:  # the docstring of `clear_cache` named this option, which did not exist
+        drop_downloads(store)
     with byte_progress("pull") as progress:
         report = run_pull(store, url, refs or [], expect=expect, force=force, timeout=timeout,
                           retries=retries, progress=progress)  # fmt: skip

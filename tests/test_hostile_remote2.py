@@ -232,3 +232,11 @@ def test_clear_cache_drops_what_an_interrupted_pull_left(tmp_path, published):
     assert json.loads(result.stdout)["files_reused"] == 0 and served.ranges == []
     assert not (local / ".staging").exists()
     assert Store.open(local).tags() == {"t1": ids["t1"]}
+
+
+def test_a_retry_after_beyond_any_float_is_a_long_wait_not_inf():
+    from genekb.store.remote_http import retry_after
+
+    assert retry_after("9" * 400) == 1e9  # was inf, printed as "left alone for inf s"
+    assert retry_after("Fri, 01 Jan 9999 00:00:00 GMT") == 1e9
+    assert retry_after("2") == 2 and retry_after("soon") is None

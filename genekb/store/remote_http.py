@@ -22,14 +22,14 @@ def retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     if value.isascii() and value.replace(".", "", 1).isdigit():  # seconds ("2"; "1.5" leniently)
-        return float(value)
+        return min(float(value), 1e9)  # "9" * 400 is no wait to print as "inf"
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when is None:
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(max(0.0, when.timestamp() - time.time()), 1e9)
 
 
 def encoding_of(response: Any, where: str) -> str:

@@ -240,3 +240,19 @@ def test_a_retry_after_beyond_any_float_is_a_long_wait_not_inf():
     assert retry_after("9" * 400) == 1e9  # was inf, printed as "left alone for inf s"
     assert retry_after("Fri, 01 Jan 9999 00:00:00 GMT") == 1e9
     assert retry_after("2") == 2 and retry_after("soon") is None
+
+
+def test_a_damaged_copy_in_the_url_cache_is_fetched_again(tmp_path, published):
+    # It failed every later read of the URL, advising `genekb build` or `import
+    # --replace-damaged`, for a cache the user never made.
+    source, _ids, url, served = published
+    assert run("similar", "GENE5", "--ref", "t0", "--root", url).exit_code == 0
+    (vectors,) = (tmp_path / "cache").rglob("vectors.parquet")
+    data = bytearray(vectors.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    vectors.write_bytes(bytes(data))
+    result = run("similar", "GENE5", "--ref", "t0", "--root", url, "--json")
+    assert result.exit_code == 0, result.output
+    local = run("similar", "GENE5", "--ref", "t0", "--root", str(source.root), "--json")
+    assert json.loads(result.stdout) == json.loads(local.stdout)
+    assert [n for p, n in served.gets.items() if p.endswith("vectors.parquet")] == [2]

@@ -356,7 +356,7 @@ def publish_staged(
     try:
         for kind, vid in plan:
             target = store.root / kind / vid
-            if damaged_copy(store, kind, target):
+            if _damaged_copy(store, kind, target):
                 if not replace_damaged:
                     raise IntegrityError(
                         f"{target} is damaged in this store; `genekb import --replace-damaged"
@@ -383,7 +383,7 @@ def publish_staged(
     return imported, present
 
 
-def damaged_copy(store: Store, kind: str, target: Path) -> bool:
+def _damaged_copy(store: Store, kind: str, target: Path) -> bool:
     """Whether the store holds a copy of this version that does not verify clean."""
     if not (target.exists() or target.is_symlink()):
         return False

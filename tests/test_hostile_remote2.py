@@ -104,6 +104,9 @@ def test_a_url_with_a_query_or_credentials_is_used_and_never_echoed(tmp_path, pu
     served.faults[:] = [Fault("genekb-remote.json", "reason")]  # the file's name before the query
     line = one_line_error(run("remote", "ls", secret))
     assert f"error: http://bob:***@{host}/genekb-remote.json?token=***: HTTP 403" in line
+    served.faults[:] = [Fault("genekb-remote.json", "reason")]  # a token as the user name
+    line = one_line_error(run("remote", "ls", f"http://ghp_t0ken@{host}"))
+    assert f"error: http://***@{host}/genekb-remote.json: HTTP 403" in line
     with pytest.raises(UsageError, match=r"store root http://bob:\*\*\*@.*\?token=\*\*\* is a URL"):
         open_local_root(secret, create=False)  # what cellmodel says of a URL as its --root
     # A redirect to another server does not take the password along.

@@ -111,15 +111,18 @@ def said(phrase: object) -> str:
 
 
 def shown(url: str) -> str:
-    """`url` as messages and reports show it: a password in it and the values of its query
-    (a token, a signature) as ***, so that no error line or log hands them on."""
+    """`url` as messages and reports show it: a password in it (a user name standing alone,
+    often a token, too) and the values of its query (a token, a signature) as ***, so that no
+    error line or log hands them on."""
     head, question, query = url.partition("?")
     scheme, sep, rest = head.partition("://")
-    if sep:
-        netloc, slash, path = rest.partition("/")
-        user, at, host = netloc.rpartition("@")
-        if at and ":" in user:
-            head = f"{scheme}{sep}{user.partition(':')[0]}:***@{host}{slash}{path}"
+    if not sep:
+        return url  # a local path: a "?" in it is part of a name
+    netloc, slash, path = rest.partition("/")
+    user, at, host = netloc.rpartition("@")
+    if at:  # a user name alone is often a token (https://TOKEN@host/…)
+        name = f"{user.partition(':')[0]}:***" if ":" in user else "***"
+        head = f"{scheme}{sep}{name}@{host}{slash}{path}"
     if question:
         keys = [part.partition("=")[0] for part in query.split("&") if part]
         head += "?" + "&".join(f"{key}=***" for key in keys)

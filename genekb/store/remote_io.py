@@ -240,7 +240,8 @@ class Remote:
             raise RemoteError(f"{self.where(name)}: larger than {limit:,} bytes; not a genekb file")
         length = source.headers.get("Content-Length", "") if self.is_http else ""
         if length.isdigit() and len(data) < int(length):  # dropped in passing: retried
-            raise ConnectionError(f"the connection ended after {len(data):,} of {length} bytes")
+            total = int(length)
+            raise ConnectionError(f"the connection ended after {len(data):,} of {total:,} bytes")
         self.fetched_bytes += len(data)
         return bytes(data)
 

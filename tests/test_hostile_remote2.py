@@ -259,3 +259,36 @@ def test_a_damaged_copy_in_the_url_cache_is_fetched_again(tmp_path, published):
     local = run("similar", "GENE5", "--ref", "t0", "--root", str(source.root), "--json")
     assert json.loads(result.stdout) == json.loads(local.stdout)
     assert [n for p, n in served.gets.items() if p.endswith("vectors.parquet")] == [2]
+
+
+def test_a_pull_interrupted_while_checking_resumes_without_fetching_again(
+    tmp_path, published, monkeypatch
+):
+    # Ctrl-C during the checks (seconds for a large version) deleted every downloaded file
+    # with the staging folder: the rerun fetched it all again.
+    from genekb.store import pull as pull_module
+
+    _source, ids, url, served = published
+    check = pull_module.check_staged
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the embedding, after its text version passed
+            raise KeyboardInterrupt
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(pull_module, "check_staged", interrupted)
+    local = Store.open(tmp_path / "local", create=True)
+    with pytest.raises(KeyboardInterrupt):
+        pull_module.pull(local, url, ["t0"])
+    assert not (local.root / "embeddings").exists() and not (local.root / "texts").exists()
+    monkeypatch.undo()
+    fetched = dict(served.gets)
+    report = pull_module.pull(Store.open(local.root, create=True), url, ["t0"])
+    assert report["files_reused"] == 4 and report["files_fetched"] == 0
+    assert {p: n for p, n in served.gets.items() if p != "genekb-remote.json"} == {
+        p: n for p, n in fetched.items() if p != "genekb-remote.json"
+    }
+    assert Store.open(local.root).tags() == {"t0": ids["t0"]}
+    verifies(local.root)

@@ -304,6 +304,12 @@ def install(
         imported, _present = publish_tagged(
             store, staging, staged, changes, force=force, replace_damaged=replace_damaged
         )
+    except BaseException as exc:
+        if _resumable(exc):  # Ctrl-C while checking: the files go back, for a rerun to reuse
+            for kind, vid in plan:
+                with contextlib.suppress(OSError):
+                    os.rename(staging / KIND_DIRS[kind] / vid, cache / vid)
+        raise
     finally:
         store.remove_staging_dir(staging)
     _drop_if_empty(cache)

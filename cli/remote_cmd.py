@@ -76,7 +76,13 @@ def publish(
     refs: Annotated[
         list[str] | None, typer.Argument(help="Tags or version ids (default: every version).")
     ] = None,
-    force: ForceOpt = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Let these tags move tags the remote points elsewhere, and replace a remote"
+            " index this genekb cannot read (damaged, or a newer genekb's)."
+        ),
+    ] = False,
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
     root: StoreRootOpt = None,
@@ -117,15 +123,25 @@ def pull(
     force: ForceOpt = False,
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
+    clear_cache: Annotated[
+        bool,
+        typer.Option(
+            help="First drop the partial downloads an interrupted pull left in this store"
+            " (every pull's), and fetch afresh."
+        ),
+    ] = False,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Fetch the versions a remote holds and this store lacks: each file's sha256 and each
     version's content checked before any becomes visible; an interrupted pull resumes."""
     from genekb.store import catalog
+    from genekb.store.pull import clear_cache as drop_downloads
     from genekb.store.pull import pull as run_pull
 
     store = Store.open(root, create=True)
+    if clear_cache:  # the docstring of `clear_cache` named this option, which did not exist
+        drop_downloads(store)
     with byte_progress("pull") as progress:
         report = run_pull(store, url, refs or [], expect=expect, force=force, timeout=timeout,
                           retries=retries, progress=progress)  # fmt: skip
@@ -137,6 +153,7 @@ def pull(
         f"pulled {report['fetched'] or 'nothing new'} ({report['files_fetched']} files, "
         f"{report['bytes_fetched']:,} bytes, {report['files_reused']} resumed from an earlier "
         f"try); present {report['already_present'] or 'none'}; tags {report['tags'] or 'none'}"
+        + (f"; replaced damaged copies of {report['repaired']}" if report["repaired"] else "")
     )
 
 

@@ -4,6 +4,7 @@ purpose and counts what it sends, and moto's standalone S3 server in a subproces
 from __future__ import annotations
 
 import contextlib
+import gzip
 import socket
 import subprocess
 import sys
@@ -24,10 +25,15 @@ class Fault:
     kind: str  # "drop" (close after `at` bytes), "flip" (one wrong byte), "cut" (half the
     #            body, announced as such), "404", "slow" (wait `delay` seconds first), "drip"
     #            (the first `at` bytes one at a time, `delay` seconds apart, then the rest),
-    #            "loop" (a redirect to itself), "reason" (403 with an escape in its reason)
+    #            "loop" (a redirect to itself), "reason" (403 with an escape in its reason),
+    #            "html" (200 with a login page, no length), "gzip" (the whole file gzipped, with
+    #            Content-Encoding), "busy" (status `at`, Retry-After `delay` if given), "moved"
+    #            (a redirect to the same path under the base URL `to`), "as-html" (the file,
+    #            typed text/html)
     at: int = 0
     delay: float = 0.0
     times: int = 1 << 30
+    to: str = ""
 
 
 @dataclass
@@ -39,6 +45,8 @@ class Served:
     gets: Counter = field(default_factory=Counter)  # path -> GET requests
     bytes_sent: Counter = field(default_factory=Counter)  # path -> body bytes written
     ranges: list[str] = field(default_factory=list)  # Range headers seen
+    requests: list[tuple[str, str | None, float]] = field(default_factory=list)  # (path with
+    #                                           its query, Authorization header, monotonic time)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fault_for(self, path: str) -> Fault | None:
@@ -65,9 +73,13 @@ class FaultyHandler(BaseHTTPRequestHandler):
         file = (served.root / path).resolve()
         with served.lock:
             served.gets[path] += 1
+            served.requests.append((self.path, self.headers.get("Authorization"), time.monotonic()))
         fault = served.fault_for(path)
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)
+        if fault and fault.kind in ("html", "busy", "moved"):
+            self._answer(fault)
+            return
         if fault and fault.kind in ("loop", "reason"):
             self.send_response(302 if fault.kind == "loop" else 403,
                                None if fault.kind == "loop" else "Go \x1b[2Jaway")  # fmt: skip
@@ -92,7 +104,13 @@ class FaultyHandler(BaseHTTPRequestHandler):
             body = bytes(body)
         if fault and fault.kind == "cut":
             body = body[: len(body) // 2]
+        if fault and fault.kind == "gzip":
+            body, start = gzip.compress(data), 0
         self.send_response(206 if start else 200)
+        if fault and fault.kind == "gzip":
+            self.send_header("Content-Encoding", "gzip")
+        if fault and fault.kind == "as-html":
+            self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(data) - start if fault and
                                                fault.kind == "drop" else len(body)))  # fmt: skip
         self.end_headers()
@@ -115,6 +133,23 @@ class FaultyHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _answer(self, fault: Fault) -> None:
+        """A reply that is no file: a login page, a busy server, a redirect elsewhere."""
+        if fault.kind == "html":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()  # no length: the page ends when the connection closes
+            self.close_connection = True
+            self.wfile.write(b"<!doctype html><html><body>Please log in</body></html>")
+            return
+        self.send_response(fault.at if fault.kind == "busy" else 302)
+        if fault.kind == "busy" and fault.delay:
+            self.send_header("Retry-After", f"{fault.delay:g}")
+        if fault.kind == "moved":
+            self.send_header("Location", fault.to + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
 
 @contextlib.contextmanager

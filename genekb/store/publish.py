@@ -12,16 +12,19 @@ here are uploaded: a damaged local version is refused, never published.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import inside_a_store
+from genekb.store.locks import waiting_lock
 from genekb.store.manifest import MANIFEST, now_iso
 from genekb.store.remote_index import (
     INDEX,
     KIND_DIRS,
+    PARSE_TAIL,
     dump_index,
     parse_index,
     path_of,
@@ -29,6 +32,8 @@ from genekb.store.remote_index import (
 )
 from genekb.store.remote_io import RETRIES, NotFound, Progress, Remote
 from genekb.store.store import EmbeddingVersion, Store
+
+INDEX_LOCK = f"{INDEX}.lock"  # in a local folder remote: one index read-and-write at a time
 
 
 def _chosen(store: Store, refs: list[str]) -> tuple[list[Any], dict[str, str]]:
@@ -50,15 +55,22 @@ def _chosen(store: Store, refs: list[str]) -> tuple[list[Any], dict[str, str]]:
     return ordered, tags
 
 
-def _previous(remote: Remote) -> tuple[dict[str, Any], list[str]]:
-    """The remote's current index (empty if none); a damaged one is replaced whole, with a note."""
+def _previous(remote: Remote, force: bool) -> tuple[dict[str, Any], list[str]]:
+    """The remote's current index (empty if none). One this genekb cannot read (damaged, or a
+    newer genekb's) is replaced whole only with `force`, with a note: the new index would list
+    none of its versions and tags, which were rewritten away with a note alone."""
     try:
         return parse_index(remote.read(INDEX), remote.where(INDEX)), []
     except NotFound:
         return {"tags": {}, "versions": {}}, []
     except IntegrityError as exc:
-        note = f"the remote's index was unreadable and is rewritten ({exc})"
-        return {"tags": {}, "versions": {}}, [note]
+        why = str(exc).removeprefix(f"{remote.where(INDEX)}: ").removesuffix(PARSE_TAIL)
+        if not force:
+            raise IntegrityError(
+                f"{remote.where(INDEX)}: {why}; publishing would replace it and unlist every"
+                " version it lists: repair or move it, or pass --force to replace it"
+            ) from None
+        return {"tags": {}, "versions": {}}, [f"the remote's index was replaced ({why})"]
 
 
 def _finished_before(remote: Remote, kind: str, vid: str, entry: dict[str, Any]) -> bool:
@@ -120,16 +132,24 @@ def _write_index(
 
     The index is read again first: another publish to the same remote that wrote it meanwhile
     had its versions and tags dropped by this one's index, written from the earlier read. Its
-    versions and tags are kept, and a tag it moved meanwhile moves only with `force`. (Between
-    this read and the write below a window remains; object stores offer no compare-and-swap
-    that every S3-compatible server honours.)"""
-    fresh, unreadable = _previous(remote)
-    base = old if unreadable or fresh == old else fresh
-    if base is not old:
-        _moved(remote, base, tags, force)
-    published = now_iso()
-    versions = {**base["versions"], **ours}
-    remote.put(INDEX, dump_index({**base["tags"], **tags}, versions, published))
+    versions and tags are kept, and a tag it moved meanwhile moves only with `force`. In a local
+    folder a lock file holds the read and the write together (two publishes that read before
+    either wrote each dropped the other's versions); on an object store a window remains, as
+    they offer no compare-and-swap that every S3-compatible server honours.)"""
+    folder = remote.local_folder()
+    held = (
+        waiting_lock(folder / INDEX_LOCK, f"the index lock of {remote.url}", 3600)
+        if folder is not None
+        else contextlib.nullcontext()
+    )
+    with held:
+        fresh, unreadable = _previous(remote, force)
+        base = old if unreadable or fresh == old else fresh
+        if base is not old:
+            _moved(remote, base, tags, force)
+        published = now_iso()
+        versions = {**base["versions"], **ours}
+        remote.put(INDEX, dump_index({**base["tags"], **tags}, versions, published))
     return published
 
 
@@ -157,7 +177,8 @@ def publish(
             " its texts/, embeddings/ and other folders of its own"
         )
     # An HTTP remote (read-only) or an unreachable one fails here, before any work.
-    if remote.size(INDEX) is None and remote.is_other_folder({INDEX, *KIND_DIRS.values()}):
+    own = {INDEX, INDEX_LOCK, *KIND_DIRS.values()}
+    if remote.size(INDEX) is None and remote.is_other_folder(own):
         raise UsageError(
             f"{remote.url} is not a genekb remote (no {INDEX}) and is not empty; publish to a new"
             " folder or to an existing remote"
@@ -165,7 +186,7 @@ def publish(
     versions, tags = _chosen(store, list(refs or []))
     for v in versions:
         v.check()  # never publish damaged bytes
-    old, notes = _previous(remote)
+    old, notes = _previous(remote, force)
     moved = _moved(remote, old, tags, force)
     counts, ours = _upload(remote, versions, old)
     published = _write_index(remote, old, tags, ours, force)

@@ -26,6 +26,7 @@ from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import check_room, sha256_file
+from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
 from genekb.store.new_store import new_store_undo
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
@@ -47,6 +48,12 @@ def fetch_index(remote: Remote) -> dict[str, Any]:
     try:
         data = remote.read(INDEX)
     except NotFound:
+        folder = remote.local_folder()
+        if folder is not None and not folder.exists():  # "host:8000/x" is read as a folder
+            hint = ""
+            if "://" not in remote.url and re.search(r"[:.]", remote.url.split("/", 1)[0]):
+                hint = f"; for a web server, write http://{remote.url}"
+            raise NotFound(f"{remote.url}: no such folder{hint}") from None
         raise NotFound(
             f"{remote.url} is no genekb remote (no {INDEX} there); check the URL: a remote is"
             " the folder or URL `genekb publish` wrote to"
@@ -100,7 +107,10 @@ def pull(
     plan, changes = select(index, list(refs or []))
     if not force:
         store.refuse_moving(changes)
-    missing = [(k, v) for k, v in plan if not store.has(k, v)]
+    # A damaged local copy is fetched again and replaces it (the remote's passes every check a
+    # pull makes): it was "present", and the pull said all was well.
+    damaged = [(k, v) for k, v in plan if store.has(k, v) and damaged_here(store, k, v)]
+    missing = [(k, v) for k, v in plan if not store.has(k, v) or (k, v) in damaged]
     was_new, undo = store.is_new, new_store_undo(store)
     try:
         counts = download(store, remote, index, missing, progress)
@@ -108,7 +118,7 @@ def pull(
             v: store.version(v).manifest.get(CONTENT_KEY) for k, v in plan if (k, v) not in missing
         }
         imported = install(store, remote.url, index, missing, changes, force=force, expect=expect,
-                           held=held)  # fmt: skip
+                           held=held, replace_damaged=bool(damaged))  # fmt: skip
     except BaseException as exc:
         # A transfer cut short keeps what it fetched, so a rerun resumes. Any other failure (a
         # refusal: wrong bytes, a file cut short at its source) drops this pull's downloads,
@@ -125,12 +135,25 @@ def pull(
         "remote": remote.url,
         "fetched": imported,
         "already_present": [v for k, v in plan if (k, v) not in missing],
+        "repaired": [v for _, v in damaged],
         "tags": sorted(changes),
         **counts,
         "bytes_fetched": remote.fetched_bytes,
         "requests": remote.requests,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def damaged_here(store: Store, kind: str, vid: str) -> bool:
+    """Whether the store's copy of a version fails its manifest: one `stat` a file when its
+    files were checked before and are unchanged (`integrity.check_files`), so a pull of what
+    is already here stays one small request."""
+    path = store.root / KIND_DIRS[kind] / vid
+    try:
+        integrity.check_files(store.root, path, integrity.load_manifest(path, kind))
+    except IntegrityError:
+        return True
+    return False
 
 
 def _resumable(exc: BaseException) -> bool:
@@ -243,6 +266,7 @@ def install(
     force: bool = False,
     expect: str | None = None,
     held: dict[str, Any] | None = None,
+    replace_damaged: bool = False,
 ) -> list[str]:
     """Check the downloaded versions in `plan` as `genekb import` does and rename them into the
     store with `changes` to its tags, all or nothing; the ids newly published."""
@@ -277,7 +301,15 @@ def install(
             contents[vid] = content
         every = [(KIND_DIRS[index["versions"][v]["kind"]], v) for v in contents]
         check_expected(source, contents, every, expect)
-        imported, _present = publish_tagged(store, staging, staged, changes, force=force)
+        imported, _present = publish_tagged(
+            store, staging, staged, changes, force=force, replace_damaged=replace_damaged
+        )
+    except BaseException as exc:
+        if _resumable(exc):  # Ctrl-C while checking: the files go back, for a rerun to reuse
+            for kind, vid in plan:
+                with contextlib.suppress(OSError):
+                    os.rename(staging / KIND_DIRS[kind] / vid, cache / vid)
+        raise
     finally:
         store.remove_staging_dir(staging)
     _drop_if_empty(cache)

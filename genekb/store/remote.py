@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError
-from genekb.store.pull import download, fetch_index, install
+from genekb.store.pull import damaged_here, download, fetch_index, install
 from genekb.store.remote_io import Remote
 from genekb.store.store import Store
 
@@ -63,13 +63,18 @@ class RemoteStore(Store):
         return dict(self._index["tags"]), "signed"
 
     def _load(self, kind: str, vid: str) -> Any:
-        if not self._local.has(kind, vid):
-            text_id = self._index["versions"][vid].get("text_id")  # an embedding's genes
-            plan = [("text", text_id)] if text_id and not self._local.has("text", text_id) else []
-            plan.append((kind, vid))
+        text_id = self._index["versions"][vid].get("text_id")  # an embedding's genes
+        wanted = [("text", text_id)] if text_id else []
+        # A damaged cached copy is fetched again: it failed every later read, and its advice
+        # (`genekb build`, `import --replace-damaged`) was for a store of one's own.
+        plan = [(k, v) for k, v in [*wanted, (kind, vid)] if self._stale(k, v)]
+        if plan:
             download(self._local, self._remote, self._index, plan)
-            install(self._local, self.url, self._index, plan, {})
+            install(self._local, self.url, self._index, plan, {}, replace_damaged=True)
         return super()._load(kind, vid)
+
+    def _stale(self, kind: str, vid: str) -> bool:
+        return not self._local.has(kind, vid) or damaged_here(self._local, kind, vid)
 
     def verify(self, refs: Any = None, rewrite_catalog: Any = None) -> list[dict[str, Any]]:
         """Fetch (checked) every version the index lists, then re-hash them in the cache."""

@@ -29,6 +29,7 @@ from genekb.store.store import EMBEDDINGS, TEXTS
 
 INDEX = "genekb-remote.json"
 INDEX_FORMAT = "genekb-remote/1"
+PARSE_TAIL = "; refused, nothing fetched"  # how a refusal of the index ends
 KIND_DIRS = {"text": TEXTS, "embedding": EMBEDDINGS}
 _ID = {"text": re.compile(r"txt-[0-9a-f]{16}"), "embedding": re.compile(r"emb-[0-9a-f]{16}")}
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}")
@@ -70,7 +71,7 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
     """The index in `raw`, every field checked; IntegrityError naming the first problem."""
 
     def refuse(reason: str) -> IntegrityError:
-        return IntegrityError(f"{where}: {reason}; refused, nothing fetched")
+        return IntegrityError(f"{where}: {reason}{PARSE_TAIL}")
 
     if raw.lstrip()[:1] == b"<":  # a server's 200 with its error, login or proxy page
         raise refuse(

@@ -26,19 +26,23 @@ from typing import Any
 
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import open_regular, sha256_file
+from genekb.store.remote_http import Decoded, encoding_of, is_html, retry_after
 from genekb.store.remote_urls import (
     HTTP,
     OBJECT_STORES,
     REFUSED,
+    Busy,
     CutShort,
     NotFound,
     RemoteError,
     checked_url,
+    http_parts,
     no_credentials_errors,
     open_fs,
     reason,
     refusal,
     said,
+    shown,
     transient_errors,
 )
 
@@ -68,7 +72,8 @@ class Remote:
     ) -> None:
         if not isinstance(url, str) or not url.strip():
             raise UsageError("a remote is a URL or a folder, not an empty name")
-        self.url = checked_url(url)
+        real = checked_url(url)
+        self.url = shown(real)  # what messages and reports say: no password, no token
         if not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:  # nan too
             raise UsageError(
                 f"timeout={timeout:g} is no wait for a remote; give {MIN_TIMEOUT_S:g} to"
@@ -78,14 +83,18 @@ class Remote:
         self.progress = progress
         self.fetched_bytes = 0
         self.requests = 0
-        self.is_http = self.url.lower().startswith(HTTP)
+        self.is_http = real.lower().startswith(HTTP)
         self._fs: Any = None
         self._base = ""
+        self._http_base, self._query, self._auth = (
+            http_parts(real) if self.is_http else ("", "", None)
+        )
         if not self.is_http:
-            self._fs, self._base = open_fs(self.url, timeout)
+            self._fs, self._base = open_fs(real, timeout)
 
     def where(self, name: str) -> str:
-        return f"{self.url}/{name}"
+        head, question, query = self.url.partition("?")  # the name goes before a query
+        return f"{head}/{name}{question}{query}"
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -116,6 +125,15 @@ class Remote:
             except REFUSED as exc:
                 raise refusal(self.where(name), exc) from None  # no retry mends these
             except transient as exc:
+                wait = min(self.backoff * 2 ** min(n, 32), MAX_BACKOFF_S)
+                if isinstance(exc, Busy) and exc.wait is not None:
+                    if exc.wait > MAX_BACKOFF_S:  # asked again sooner, it answers the same
+                        raise CutShort(
+                            f"{self.where(name)}: {reason(exc)}, and the server asks to be left"
+                            f" alone for {exc.wait:,.0f} s; run the command again then"
+                            " (verified files are kept)"
+                        ) from None
+                    wait = exc.wait  # the server's word, not our guess
                 if isinstance(exc, OSError) and exc.errno in LASTING_ERRNOS:
                     # A read-only or full disk where the files go: no retry mends it.
                     raise CutShort(
@@ -127,11 +145,33 @@ class Remote:
                         f"{self.where(name)}: {reason(exc)} (after {n + 1} tries); check the "
                         "remote and run the command again (verified files are kept)"
                     ) from None
-                time.sleep(min(self.backoff * 2 ** min(n, 32), MAX_BACKOFF_S))
+                time.sleep(wait)
         raise AssertionError("unreachable")
 
     def _open_http(self, name: str, start: int = 0) -> Any:
-        request = urllib.request.Request(self.where(name))
+        """The response for `name` from `start`, decoded if the server encoded it anyway; None
+        for a 416 past a whole partial file."""
+        response = self._request(name, start)
+        if response is None:
+            return None
+        if is_html(response, name):  # a 200 with an error or login page: no retry mends it
+            response.close()
+            raise RemoteError(
+                f"{self.where(name)}: the server sends an HTML page (an error or login page?)"
+                " where a genekb file should be; check the URL and the server's access rules"
+            )
+        encoding = encoding_of(response, self.where(name))
+        if encoding and start and response.status == 206:  # a range of the encoded bytes
+            response.close()
+            response = self._request(name, 0)
+            encoding = encoding_of(response, self.where(name))
+        return Decoded(response, encoding, self.where(name)) if encoding else response
+
+    def _request(self, name: str, start: int) -> Any:
+        request = urllib.request.Request(f"{self._http_base}/{name}{self._query}")
+        request.add_header("Accept-Encoding", "identity")  # the file's own bytes, as hashed
+        if self._auth:  # not sent on to where a redirect points
+            request.add_unredirected_header("Authorization", self._auth)
         if start:
             request.add_header("Range", f"bytes={start}-")
         self.requests += 1
@@ -146,7 +186,8 @@ class Remote:
             if exc.code == 416 and start:
                 return None  # nothing past `start`: the partial file is already whole
             if exc.code >= 500 or exc.code == 429:
-                raise ConnectionError(f"HTTP {exc.code}") from None
+                wait = retry_after(exc.headers.get("Retry-After"))
+                raise Busy(f"HTTP {exc.code}", wait) from None
             raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {said(exc.reason)}") from None
 
     def _open_file(self, name: str) -> Any:
@@ -197,6 +238,10 @@ class Remote:
                     break
         if len(data) > limit:
             raise RemoteError(f"{self.where(name)}: larger than {limit:,} bytes; not a genekb file")
+        length = source.headers.get("Content-Length", "") if self.is_http else ""
+        if length.isdigit() and len(data) < int(length):  # dropped in passing: retried
+            total = int(length)
+            raise ConnectionError(f"the connection ended after {len(data):,} of {total:,} bytes")
         self.fetched_bytes += len(data)
         return bytes(data)
 
@@ -326,4 +371,10 @@ class Remote:
             fs.pipe_file(tmp, data)
             fs.mv(tmp, self._path(name))
 
-        self._retrying(name, attempt)
+        try:
+            self._retrying(name, attempt)
+        except NotFound:  # a folder that cannot be made (under /proc, a vanished mount)
+            raise RemoteError(
+                f"{self.where(name)}: cannot be written there (its folder cannot be made);"
+                " publish to a folder you can write"
+            ) from None

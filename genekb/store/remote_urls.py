@@ -4,6 +4,7 @@ files)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import socket
@@ -31,6 +32,14 @@ class NotFound(RemoteError):
 class CutShort(RemoteError):
     """A transfer stopped by the network or the local disk, after the retries: what arrived is
     kept, and a rerun resumes it (every other RemoteError is a refusal)."""
+
+
+class Busy(ConnectionError):
+    """A 429 or 5xx reply: retried, after the wait its Retry-After names where it names one."""
+
+    def __init__(self, message: str, wait: float | None) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 def transient_errors() -> tuple[type[BaseException], ...]:
@@ -101,6 +110,41 @@ def said(phrase: object) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in line)[:200]
 
 
+def shown(url: str) -> str:
+    """`url` as messages and reports show it: a password in it (a user name standing alone,
+    often a token, too) and the values of its query (a token, a signature) as ***, so that no
+    error line or log hands them on."""
+    head, question, query = url.partition("?")
+    scheme, sep, rest = head.partition("://")
+    if not sep:
+        return url  # a local path: a "?" in it is part of a name
+    netloc, slash, path = rest.partition("/")
+    user, at, host = netloc.rpartition("@")
+    if at:  # a user name alone is often a token (https://TOKEN@host/…)
+        name = f"{user.partition(':')[0]}:***" if ":" in user else "***"
+        head = f"{scheme}{sep}{name}@{host}{slash}{path}"
+    if question:
+        keys = [part.partition("=")[0] for part in query.split("&") if part]
+        head += "?" + "&".join(f"{key}=***" for key in keys)
+    return head
+
+
+def http_parts(url: str) -> tuple[str, str, str | None]:
+    """(base URL without its credentials and query, "?query" or "", Basic auth or None) of an
+    HTTP remote: a file's URL is the base, "/name", then the query (appending the name after
+    the query made it part of the query), and `user:password@` is sent as a header (urllib
+    took it for part of the host name, so no request ever reached the server)."""
+    parts = urllib.parse.urlsplit(url)
+    auth = None
+    if parts.username is not None or parts.password is not None:
+        pair = f"{urllib.parse.unquote(parts.username or '')}:"
+        pair += urllib.parse.unquote(parts.password or "")
+        auth = "Basic " + base64.b64encode(pair.encode()).decode()
+    host = parts.netloc.rpartition("@")[2]
+    base = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    return base, f"?{parts.query}" if parts.query else "", auth
+
+
 def checked_url(url: str) -> str:
     """`url` without its trailing slashes; UsageError for a URL that names no place. Stripping
     `http://` bare would leave `http:`, which fsspec takes for a relative folder: a publish
@@ -109,6 +153,12 @@ def checked_url(url: str) -> str:
     if sep and not rest.strip("/"):
         raise UsageError(f"{url!r} names no host, bucket or folder after {scheme}://; give the"
                          " whole URL of the remote")  # fmt: skip
+    if scheme.lower() in OBJECT_STORES and "@" in rest.partition("/")[0]:
+        # s3fs took "key:secret@bucket" for a bucket name, retried, and echoed the secret.
+        raise UsageError(
+            f"{shown(url)!r} holds credentials; an {scheme}:// URL does not carry them: set"
+            " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) instead"
+        )
     if scheme.lower() in OBJECT_STORES and "//" in rest.strip("/"):
         # s3://bucket//x named the key "/x/…", beside the "x/…" that s3://bucket/x names.
         raise UsageError(
@@ -119,9 +169,11 @@ def checked_url(url: str) -> str:
         try:
             host = urllib.parse.urlsplit(url).hostname
         except ValueError as exc:  # an unclosed [IPv6] bracket, a port out of range
-            raise UsageError(f"{url!r} is not a valid URL ({exc})") from None
+            raise UsageError(f"{shown(url)!r} is not a valid URL ({exc})") from None
         if not host:
-            raise UsageError(f"{url!r} names no host; give the whole URL of the remote")
+            raise UsageError(f"{shown(url)!r} names no host; give the whole URL of the remote")
+        head, question, query = url.partition("?")
+        return head.rstrip("/") + question + query
     return url.rstrip("/")
 
 
@@ -130,7 +182,7 @@ def reason(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, urllib.error.URLError):
         return f"cannot connect ({exc.reason})"
-    if type(exc) is ConnectionError and str(exc):
+    if type(exc) in (ConnectionError, Busy) and str(exc):
         return str(exc)  # our own words (a body cut short, a 5xx)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -155,14 +207,14 @@ def open_fs(url: str, timeout: float) -> tuple[Any, str]:
         fs, path = fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
         raise GenekbError(
-            f"{url}: reading {protocol}:// needs a package fsspec names ({exc}); for s3:// "
-            "install genekb-cellmodel[s3]"
+            f"{shown(url)}: reading {protocol}:// needs a package fsspec names ({exc}); for"
+            " s3:// install genekb-cellmodel[s3]"
         ) from None
     except ValueError as exc:
-        raise UsageError(f"{url}: not a URL fsspec knows ({exc})") from None
+        raise UsageError(f"{shown(url)}: not a URL fsspec knows ({exc})") from None
     except OSError as exc:  # a file system that connects when made (ftp://, hdfs://)
         raise RemoteError(
-            f"{url}: cannot open the remote ({reason(exc)}); check the URL and that its server"
-            " is up, or use a folder, http(s):// or s3://"
+            f"{shown(url)}: cannot open the remote ({reason(exc)}); check the URL and that its"
+            " server is up, or use a folder, http(s):// or s3://"
         ) from None
     return fs, path.rstrip("/")

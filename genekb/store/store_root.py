@@ -13,6 +13,7 @@ from pathlib import Path
 from genekb.errors import GenekbError, UsageError, format_words
 from genekb.fileio import check_output_dir, read_regular
 from genekb.store.manifest import FORMAT
+from genekb.store.remote_urls import shown
 from genekb.store.tags_file import SMALL_FILE_LIMIT
 
 MARKER = "genekb-store.json"
@@ -48,8 +49,9 @@ def open_local_root(root: str | os.PathLike[str] | None, *, create: bool) -> tup
     path = resolve_root(root)
     if _MANGLED_URL.match(str(path)) and not path.exists():
         # A Path folds a URL's "//": writing there made local folders named "https:".
+        url = shown(str(path).replace(":/", "://", 1))  # never its password or token
         raise UsageError(
-            f"store root {path} is a URL; this command takes a local store (`genekb pull` one)"
+            f"store root {url} is a URL; this command takes a local store (`genekb pull` one)"
         )
     marker = path / MARKER
     if path.exists() and not path.is_dir():

@@ -1,0 +1,96 @@
+"""What an HTTP server may do to a response that a static file's bytes must survive: encode it
+(gzip, deflate) though asked not to, ask to be left alone for a while (Retry-After), answer with
+an HTML page. `genekb.store.remote_io` reads through these."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import zlib
+from typing import Any
+
+from genekb.store.remote_urls import RemoteError
+
+# Content-Encoding -> zlib's wbits: gzip's header, zlib's (deflate as RFC 9110 means it).
+DECODABLE = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+CHUNK = 1 << 20
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (a number or an HTTP date); None if it names none."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.replace(".", "", 1).isdigit():  # seconds ("2"; "1.5" leniently)
+        return min(float(value), 1e9)  # "9" * 400 is no wait to print as "inf"
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), 1e9)
+
+
+def encoding_of(response: Any, where: str) -> str:
+    """The response's Content-Encoding ("" for none); RemoteError for one genekb cannot undo."""
+    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
+    if encoding in ("", "identity") or encoding in DECODABLE:
+        return "" if encoding == "identity" else encoding
+    response.close()
+    shown = "".join(c if c.isprintable() else "?" for c in encoding)[:40]
+    raise RemoteError(
+        f"{where}: the server sends it encoded as {shown!r}, which genekb does not read; serve"
+        " the remote's files as they are (no Content-Encoding)"
+    )
+
+
+def is_html(response: Any, name: str) -> bool:
+    """A page where a file should be: a login, error or directory page answered with 200. Its
+    type says so and its first bytes agree (a server that calls every unknown file HTML still
+    serves a Parquet file's "PAR1", a manifest's "{")."""
+    kind = (response.headers.get("Content-Type") or "").strip().lower()
+    if not kind.startswith(("text/html", "application/xhtml")) or name.endswith(".html"):
+        return False
+    peek = getattr(response, "peek", None)  # buffered: what is read here is read again later
+    return peek is None or peek(64).lstrip()[:1] == b"<"
+
+
+class Decoded:
+    """A gzip- or deflate-encoded response read as its decoded bytes, `read1` as urllib's
+    response has it; each call decodes at most `n` bytes, so a small body that unpacks to
+    gigabytes never sits in memory whole (the caller stops at the size the index states)."""
+
+    status = 200  # the whole file: a range of encoded bytes is never decoded
+    headers: dict[str, str] = {}  # noqa: RUF012 - its Content-Length is the encoded body's
+
+    def __init__(self, response: Any, encoding: str, where: str) -> None:
+        self._response, self._where = response, where
+        self._z = zlib.decompressobj(DECODABLE[encoding])
+
+    def read1(self, n: int = CHUNK) -> bytes:
+        while True:
+            raw = self._z.unconsumed_tail or self._response.read1(CHUNK)
+            if not raw:
+                if not self._z.eof:  # the body ended inside the encoded stream: cut short
+                    raise ConnectionError("the connection ended inside the encoded body")
+                return b""
+            try:
+                out = self._z.decompress(raw, n)
+            except zlib.error as exc:
+                raise RemoteError(
+                    f"{self._where}: its encoded body is damaged ({exc}); refused"
+                ) from None
+            if out or self._z.eof:
+                return out
+
+    read = read1
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __enter__(self) -> Decoded:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import anndata as ad
 import pytest
 
+from tests.conftest import one_line_error, run_genekb
 from tests.fakes import FakeEmbedding
 
 # --- the out-of-core classify warns of classes its reference cannot predict -----------------
@@ -33,3 +34,32 @@ def test_chunked_classify_warns_of_unseen_classes(tmp_path):
             label_key="group", store=ev, chunk_size=150, workers=1,
         )  # fmt: skip
     assert record["notes"] and missing in record["notes"][0]
+
+
+# --- gene-vector tables that cannot tell genes apart ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ("gene,d0,d1\nCD3E,0.5,0.2\nCD4,0.5,0.2\nCD8A,0.5,0.2\n", "are the same vector"),
+        ("gene,d0,d1\nCD3E,1,2\nCD4,2,4\nCD8A,0,0\nMS4A1,3,6\n", "one direction, scaled"),
+        ("gene,d0\nCD3E,0.5\nCD4,0.2\nCD8A,0.9\n", "one direction, scaled"),
+    ],
+)
+def test_vectors_without_information_are_refused(tmp_path, table, said):
+    # Each imported silently: a version whose every similarity ties (or is only +1 / -1).
+    (tmp_path / "v.csv").write_text(table)
+    store = tmp_path / "s"
+    result = run_genekb("import-vectors", str(tmp_path / "v.csv"), "-m", "x", "--root", str(store))
+    line = one_line_error(result)
+    assert said in line and "v.csv" in line
+    assert not (store / "embeddings").exists() or not any((store / "embeddings").iterdir())
+
+
+def test_one_dimensional_vectors_are_imported_with_a_warning(tmp_path):
+    (tmp_path / "v.csv").write_text("gene,d0\nCD3E,0.5\nCD4,-0.2\nCD8A,0.9\n")
+    args = ["import-vectors", str(tmp_path / "v.csv"), "-m", "x", "--root", str(tmp_path / "s")]
+    result = run_genekb(*args, "--json")
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stderr and "1 dimension" in result.stderr

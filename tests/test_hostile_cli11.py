@@ -5,9 +5,10 @@ without information are refused, and matrix layouts the readers do not take are 
 from __future__ import annotations
 
 import anndata as ad
+import numpy as np
 import pytest
 
-from tests.conftest import one_line_error, run_genekb
+from tests.conftest import one_line_error, run_cellmodel, run_genekb
 from tests.fakes import FakeEmbedding
 
 # --- the out-of-core classify warns of classes its reference cannot predict -----------------
@@ -63,3 +64,74 @@ def test_one_dimensional_vectors_are_imported_with_a_warning(tmp_path):
     result = run_genekb(*args, "--json")
     assert result.exit_code == 0, result.output
     assert "warning:" in result.stderr and "1 dimension" in result.stderr
+
+
+# --- kallisto|bustools velocity folders and alevin's binary matrix ---------------------------
+
+
+def _kb_layer(folder, stem, counts, barcodes, genes, shared=False):
+    import scipy.io
+    import scipy.sparse as sp
+
+    folder.mkdir(exist_ok=True)
+    scipy.io.mmwrite(folder / f"{stem}.mtx", sp.csr_matrix(counts))
+    names = "cells_x_genes" if shared else stem
+    (folder / f"{names}.barcodes.txt").write_text("\n".join(barcodes) + "\n")
+    (folder / f"{names}.genes.txt").write_text("\n".join(genes) + "\n")
+
+
+GENES = [f"ENSG{i:011d}" for i in range(4)]
+
+
+def test_kb_velocity_folder_reads_as_the_layers_summed(tmp_path):
+    # Was "not a 10x matrix folder: missing matrix.mtx, ...": kb's own velocity output unread.
+    from cellmodel.io import read
+    from cellmodel.mtx_layouts import VelocityLayersWarning
+
+    rng = np.random.default_rng(0)
+    spliced, unspliced = rng.poisson(3, (3, 4)), rng.poisson(2, (2, 4))
+    folder = tmp_path / "counts_unfiltered"
+    _kb_layer(folder, "spliced", spliced, ["A", "B", "C"], GENES)
+    _kb_layer(folder, "unspliced", unspliced, ["C", "D"], GENES)  # its own cells, kb writes so
+    with pytest.warns(VelocityLayersWarning, match="spliced \\+ unspliced"):
+        adata = read(folder)
+    assert list(adata.obs_names) == ["A", "B", "C", "D"] and list(adata.var_names) == GENES
+    expected = np.vstack([spliced[:2], spliced[2] + unspliced[0], unspliced[1]])
+    assert np.array_equal(adata.X.toarray(), expected)
+    with pytest.warns(VelocityLayersWarning, match="the spliced counts only"):
+        one = read(folder / "spliced.mtx")
+    assert np.array_equal(one.X.toarray(), spliced)
+
+
+def test_kb_nac_folder_sums_its_layers_over_the_shared_names(tmp_path):
+    from cellmodel.io import read
+    from cellmodel.mtx_layouts import VelocityLayersWarning
+
+    layers = {name: np.full((2, 4), i + 1) for i, name in enumerate(["mature", "nascent"])}
+    for name, counts in layers.items():
+        _kb_layer(tmp_path / "kb", f"cells_x_genes.{name}", counts, ["A", "B"], GENES, True)
+    with pytest.warns(VelocityLayersWarning, match="mature \\+ nascent"):
+        adata = read(tmp_path / "kb")
+    assert np.array_equal(adata.X.toarray(), np.full((2, 4), 3))
+
+
+def test_kb_velocity_layers_over_other_genes_are_refused(tmp_path):
+    folder = tmp_path / "kb"
+    _kb_layer(folder, "spliced", np.ones((2, 4)), ["A", "B"], GENES)
+    _kb_layer(folder, "unspliced", np.ones((2, 4)), ["A", "B"], GENES[::-1])
+    line = one_line_error(run_cellmodel("cluster", str(folder), "--no-semantic"))
+    assert "unspliced.mtx" in line and "genes differ" in line
+
+
+@pytest.mark.parametrize("given", ["alevin", "alevin/quants_mat.gz"])
+def test_alevin_binary_matrix_is_named_and_the_way_out_given(tmp_path, given):
+    # Was "not a 10x matrix folder: missing matrix.mtx ..." or "cannot read ...: expected".
+    import gzip
+
+    folder = tmp_path / "alevin"
+    folder.mkdir()
+    (folder / "quants_mat.gz").write_bytes(gzip.compress(np.ones(8).tobytes()))
+    (folder / "quants_mat_rows.txt").write_text("A\nB\n")
+    (folder / "quants_mat_cols.txt").write_text("G1\nG2\nG3\nG4\n")
+    line = one_line_error(run_cellmodel("cluster", str(tmp_path / given), "--no-semantic"))
+    assert "alevin's binary matrix" in line and "--dumpMtx" in line

@@ -206,6 +206,7 @@ def _check(args: SimpleNamespace) -> None:
         check_distinct,
         check_output,
         refuse_replacing_input,
+        refuse_unused,
     )
     from genekb.fileio import check_output_file
 
@@ -219,6 +220,13 @@ def _check(args: SimpleNamespace) -> None:
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
     if args.per_cell and args.chunk_size is not None:
         raise UsageError("--per-cell reads every cell in memory; drop --chunk-size to use it")
+    if args.gene_vectors not in ("shuffled", "random") and not args.per_cell:
+        refuse_unused(
+            {"--seed": args.seed != 0},
+            "the seeded controls (--gene-vectors shuffled / random, --per-cell's control genes)",
+            "this run uses neither of",
+            "add one",
+        )
 
 
 def _run(args: SimpleNamespace) -> tuple[dict[str, Any], Any]:

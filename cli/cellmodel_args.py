@@ -189,6 +189,18 @@ WorkersOpt = Annotated[
 ]
 
 
+def refuse_unused(given: dict[str, bool], acts_on: str, off: str, drop: str) -> None:
+    """Options that act on `acts_on`, which this run's mode (`off`) leaves out: a usage error
+    naming them, never dropped without a word. `given` maps each flag to whether it was set;
+    `drop` is the other way out ("--no-semantic", "--chunk-size if you gave it")."""
+    flags = [flag for flag, on in given.items() if on]
+    if flags:
+        verb, them = ("acts", "it") if len(flags) == 1 else ("act", "them")
+        raise UsageError(
+            f"{', '.join(flags)} {verb} on {acts_on}, which {off}; drop {them}, or {drop}"
+        )
+
+
 def check_dask_options(
     chunk_size: int | None, dask_address: str | None, workers: int | None
 ) -> None:

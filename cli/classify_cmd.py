@@ -32,6 +32,7 @@ from cli.cellmodel_args import (
     check_output,
     load_input,
     refuse_replacing_input,
+    refuse_unused,
     seed_option,
     write_h5ad,
 )
@@ -147,9 +148,47 @@ def _check(args: SimpleNamespace) -> None:
             args.plots, force=args.force, flag="--plots", files=("classify_confusion.png",)
         )
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
+    _refuse_unused(args)
     splits = (args.train_fraction, args.per_class, args.train_mask)
     if all(value is None for value in splits):  # a split beside a reference is refused later
         _warn_same_file(args.source, args.reference)
+
+
+def _refuse_unused(args: SimpleNamespace) -> None:
+    """Options set that this run's mode would drop without a word (`refuse_unused`)."""
+    a = args
+    if a.chunk_size is not None:  # the unrefined kNN against a --reference, nothing else
+        dropped = {
+            "--train-fraction": a.train_fraction is not None,
+            "--per-class": a.per_class is not None,
+            "--train-mask": a.train_mask is not None,
+            "--small-classes": a.small_classes != "error",
+            "--markers": a.markers != 100,
+            "--marker-block": a.marker_block != "scores",
+            "--blend": a.blend != 0.5,
+            "--seed": a.seed != 0,
+            "--device": a.device != "cpu",
+            "--model": a.model != "minilm",  # the query's recorded model embeds the reference
+            "--gene-vectors": a.gene_vectors != "real",
+            "--plots": a.plots is not None,
+        }
+        refuse_unused(dropped, "the in-memory run", "--chunk-size leaves out", "--chunk-size")
+    if a.view == "pca":
+        refuse_unused(
+            {"--model": a.model != "minilm"},
+            "the semantic view",
+            "--view pca leaves out",
+            "give --view semantic (or fused)",
+        )
+    if not a.refine:
+        refined = {"--blend": a.blend != 0.5, "--device": a.device != "cpu"}
+        refuse_unused(refined, "the contrastive refinement", "--no-refine turns off", "--no-refine")
+    if a.markers == 0:
+        block = {"--marker-block": a.marker_block != "scores"}
+        refuse_unused(block, "the marker block", "--markers 0 turns off", "--markers")
+    if a.reference is not None:
+        split = {"--small-classes": a.small_classes != "error"}
+        refuse_unused(split, "splitting one file's labels", "--reference replaces", "--reference")
 
 
 def _warn_same_file(source: str, reference: Path | None) -> None:

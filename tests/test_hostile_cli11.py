@@ -135,3 +135,139 @@ def test_alevin_binary_matrix_is_named_and_the_way_out_given(tmp_path, given):
     (folder / "quants_mat_cols.txt").write_text("G1\nG2\nG3\nG4\n")
     line = one_line_error(run_cellmodel("cluster", str(tmp_path / given), "--no-semantic"))
     assert "alevin's binary matrix" in line and "--dumpMtx" in line
+
+
+# --- options that cannot act in the run's mode are usage errors -------------------------------
+
+
+@pytest.fixture
+def cells(tmp_path):
+    from tests.conftest import blobs
+
+    data = blobs(40, dim=30, counts=True)
+    data.var_names = [f"feature{i}" for i in range(data.n_vars)]
+    path = tmp_path / "cells.h5ad"
+    data.write_h5ad(path)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "named", "off"),
+    [
+        (["--no-semantic", "--model", "minilm-int8"], "--model", "--no-semantic"),
+        (
+            ["--no-semantic", "--all-genes", "--no-build"],
+            "--no-build, --all-genes",
+            "--no-semantic",
+        ),
+        (["--no-semantic", "--gene-vectors", "random"], "--gene-vectors", "--no-semantic"),
+        (["--no-semantic", "--taxon", "human"], "--taxon", "--no-semantic"),
+        (
+            ["--no-semantic", "--refine", "cell-gene", "--option", "conv=sage"],
+            "--option",
+            "--refine",
+        ),
+        (["--chunk-size", "10", "-o", "OUT", "--gene-key", "x"], "--gene-key", "--chunk-size"),
+        (["--chunk-size", "10", "-o", "OUT", "--model", "minilm-int8"], "--model", "--chunk-size"),
+    ],
+)
+def test_cluster_refuses_options_its_mode_drops(cells, tmp_path, monkeypatch, extra, named, off):
+    # Each was accepted and dropped without a word: the run went on as if not given.
+    import cellmodel.cluster.job as job
+
+    monkeypatch.setattr(job, "_run", _never)  # refused before any fit
+    extra = [str(tmp_path / "out.h5ad") if e == "OUT" else e for e in extra]
+    line = one_line_error(run_cellmodel("cluster", cells, *extra), 2)
+    assert f"{named} act" in line and off in line
+
+
+def test_knowledge_gene_graph_keeps_model_and_taxon_without_the_semantic_view(cells):
+    # --model and --taxon still pick the knowledge gene graph's vectors: not refused (the run
+    # then stops on the unnamed genes, past the option checks).
+    args = ["--no-semantic", "--refine", "cell-gene", "--gene-graph", "knowledge"]
+    line = one_line_error(run_cellmodel("cluster", cells, *args, "--taxon", "human", "-k", "3"))
+    assert "act on" not in line
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (
+            ["--label-key", "group", "--train-fraction", "0.5", "--no-refine", "--blend", "0.2"],
+            "--blend",
+        ),
+        (
+            [
+                "--label-key",
+                "group",
+                "--train-fraction",
+                "0.5",
+                "--markers",
+                "0",
+                "--marker-block",
+                "genes",
+            ],
+            "--marker-block",
+        ),
+        (["--label-key", "group", "--train-fraction", "0.5", "--model", "minilm-int8"], "--model"),
+        (["--reference", "REF", "--small-classes", "cap"], "--small-classes"),
+        (
+            [
+                "--reference",
+                "REF",
+                "--view",
+                "semantic",
+                "--chunk-size",
+                "5",
+                "-o",
+                "OUT",
+                "--markers",
+                "3",
+            ],
+            "--markers",
+        ),
+        (
+            [
+                "--reference",
+                "REF",
+                "--view",
+                "semantic",
+                "--chunk-size",
+                "5",
+                "-o",
+                "OUT",
+                "--per-class",
+                "3",
+            ],
+            "--per-class",
+        ),
+    ],
+)
+def test_classify_refuses_options_its_mode_drops(cells, tmp_path, monkeypatch, extra, named):
+    import cli.classify_cmd as cmd
+
+    monkeypatch.setattr(cmd, "load_input", _never)  # refused before any data is read
+    swap = {"REF": cells, "OUT": str(tmp_path / "out.h5ad")}
+    line = one_line_error(run_cellmodel("classify", cells, *[swap.get(e, e) for e in extra]), 2)
+    assert f"{named} acts on" in line
+
+
+def test_annotate_refuses_a_seed_nothing_draws_from(cells, monkeypatch):
+    import cli.cellmodel_args as args
+
+    monkeypatch.setattr(args, "load_input", _never)
+    line = one_line_error(run_cellmodel("annotate", cells, "--seed", "3"), 2)
+    assert "--seed acts on the seeded controls" in line
+
+
+def test_bench_out_of_core_refuses_the_options_of_the_method_runs(tmp_path, monkeypatch):
+    import cellmodel.bench.outofcore as outofcore
+
+    monkeypatch.setattr(outofcore, "run_scale", _never)
+    base = ["bench", "--scale", "1000", "--out-of-core", "--out", str(tmp_path / "b")]
+    line = one_line_error(run_cellmodel(*base, "--methods", "pca-kmeans", "--seeds", "2"), 2)
+    assert "--methods, --seeds act on" in line and "--out-of-core" in line
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("reached the expensive step before the refusal")

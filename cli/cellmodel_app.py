@@ -30,6 +30,7 @@ from cli.cellmodel_args import (
     WorkersOpt,
     check_chunked,
     check_dask_options,
+    check_obs_keys,
     check_output,
     load_input,
     run_progress,
@@ -182,6 +183,9 @@ def explain(
         raise GenekbError("explain reads an .h5ad file by its path, not from - (stdin)")
     if not source.exists():
         raise GenekbError(f"{source} does not exist; write one with `cellmodel cluster IN -o FILE`")
+    # Before the whole file is read; the default's absence gets the library's own advice.
+    named = cluster_key if cluster_key != "cellmodel_cluster" else None
+    check_obs_keys(source, {"cluster_key": named})
     adata = io.read(source)
     store = store_of(adata, root)
     report = run_explain(adata, store, cluster_key=cluster_key, top_n=top)

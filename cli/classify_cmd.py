@@ -29,7 +29,9 @@ from cli.cellmodel_args import (
     check_chunked,
     check_dask_options,
     check_distinct,
+    check_obs_keys,
     check_output,
+    check_store_model,
     load_input,
     refuse_replacing_input,
     refuse_unused,
@@ -149,6 +151,12 @@ def _check(args: SimpleNamespace) -> None:
         )
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
     _refuse_unused(args)
+    if args.reference is None:
+        check_obs_keys(args.source, {"label_key": args.label_key, "train_mask": args.train_mask})
+    else:
+        check_obs_keys(args.reference, {"label_key": args.label_key}, " of the reference")
+    if args.view != "pca" and args.chunk_size is None:
+        check_store_model(args.root, args.model)
     splits = (args.train_fraction, args.per_class, args.train_mask)
     if all(value is None for value in splits):  # a split beside a reference is refused later
         _warn_same_file(args.source, args.reference)
@@ -181,7 +189,7 @@ def _refuse_unused(args: SimpleNamespace) -> None:
             "give --view semantic (or fused)",
         )
     if not a.refine:
-        refined = {"--blend": a.blend != 0.5, "--device": a.device != "cpu"}
+        refined = {"--blend": a.blend != 0.5}  # a device is checked, not refused (hostile_cm7)
         refuse_unused(refined, "the contrastive refinement", "--no-refine turns off", "--no-refine")
     if a.markers == 0:
         block = {"--marker-block": a.marker_block != "scores"}
@@ -333,7 +341,8 @@ def _unscored(n_predicted: int, label_key: str | None, output: Path | None) -> s
 def _classify_chunked(args: SimpleNamespace) -> None:
     """classify --chunk-size: a thin shell over `cellmodel.chunked.classify.classify_h5ad`."""
     from cellmodel import classify as cl
-    from cellmodel.chunked.classify import classify_h5ad, obs_columns
+    from cellmodel.chunked.classify import classify_h5ad
+    from cellmodel.chunked.h5 import obs_columns
     from genekb.store.store import Store
 
     a = args
@@ -358,7 +367,7 @@ def _classify_chunked(args: SimpleNamespace) -> None:
         output=output,  # type: ignore[arg-type]
         reference_label_key=key,
         # As in memory, the query's own labels (if it has them) only score the result.
-        label_key=label_key if label_key in obs_columns(path) else None,
+        label_key=label_key if label_key in (obs_columns(path) or []) else None,
         store=Store.open(a.root, create=True),
         k=a.k,
         options=cl.with_options(vote=a.vote),

@@ -28,7 +28,9 @@ from cli.cellmodel_args import (
     WorkersOpt,
     check_dask_options,
     check_distinct,
+    check_obs_keys,
     check_output,
+    check_store_model,
     load_input,
     refuse_unused,
     run_progress,
@@ -160,6 +162,10 @@ def _check(args: SimpleNamespace) -> dict[str, Any]:
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
     check_refine(args.refine, args.gene_graph, args.chunk_size)
     _refuse_unused(args)
+    batch = args.batch_key if (args.batch_key or "none").lower() not in ("none", "auto") else None
+    check_obs_keys(args.source, {"label_key": args.label_key, "batch_key": batch})
+    if args.semantic or (args.refine is not None and not args.gene_graph.startswith("data")):
+        check_store_model(args.root, args.model)
     return options
 
 

@@ -271,3 +271,103 @@ def test_bench_out_of_core_refuses_the_options_of_the_method_runs(tmp_path, monk
 
 def _never(*args, **kwargs):
     raise AssertionError("reached the expensive step before the refusal")
+
+
+# --- cheap refusals come before the load, the fit and the embedding -------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "patch", "said"),
+    [
+        (
+            ["cluster", "--no-semantic", "--label-key", "nope"],
+            "cli.cluster_cmd.load_input",
+            "--label-key 'nope'",
+        ),
+        (
+            ["cluster", "--no-semantic", "--batch-key", "nope"],
+            "cli.cluster_cmd.load_input",
+            "--batch-key 'nope'",
+        ),
+        (
+            ["classify", "--label-key", "nope", "--train-fraction", "0.5"],
+            "cli.classify_cmd.load_input",
+            "--label-key 'nope'",
+        ),
+        (
+            ["classify", "--label-key", "group", "--train-mask", "nope"],
+            "cli.classify_cmd.load_input",
+            "--train-mask 'nope'",
+        ),
+        (
+            ["classify", "--reference", "SELF", "--label-key", "nope"],
+            "cli.classify_cmd.load_input",
+            "of the reference",
+        ),
+        (["annotate", "--groupby", "nope"], "cli.cellmodel_args.load_input", "--groupby 'nope'"),
+        (["explain", "--cluster-key", "nope"], "cellmodel.io.read", "--cluster-key 'nope'"),
+    ],
+)
+def test_a_missing_obs_column_is_refused_before_the_data_is_read(
+    cells, monkeypatch, command, patch, said
+):
+    # Each was refused only after the whole file was read (annotate after its progress line).
+    monkeypatch.setattr(patch, _never)
+    name, *rest = command
+    result = run_cellmodel(name, cells, *[cells if r == "SELF" else r for r in rest])
+    line = one_line_error(result, 2)
+    assert said in line and "not an obs column" in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["cluster", "-k", "3", "--model", "human/nope/x"],
+        [
+            "classify",
+            "--label-key",
+            "group",
+            "--train-fraction",
+            "0.5",
+            "--view",
+            "semantic",
+            "--model",
+            "human/nope/x",
+        ],
+        ["annotate", "--model", "human/nope/x"],
+    ],
+)
+def test_a_store_version_missing_is_refused_before_the_data_is_read(tmp_path, monkeypatch, command):
+    # Was refused once the run reached the semantic view: after the load and the PCA.
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
+
+    source = write_synthetic_h5ad(tmp_path / "syn.h5ad", 60, n_genes=40, seed=0)  # named genes
+    for patch in (
+        "cli.cluster_cmd.load_input",
+        "cli.classify_cmd.load_input",
+        "cli.cellmodel_args.load_input",
+    ):
+        monkeypatch.setattr(patch, _never)
+    name, *rest = command
+    result = run_cellmodel(name, str(source), *rest, "--root", str(tmp_path / "store"))
+    line = one_line_error(result, 2)
+    assert "'human/nope/x' is neither an encoder nor a tag" in line
+    assert not (tmp_path / "store").exists()  # nothing written for the refusal
+
+
+def test_a_build_whose_tag_would_not_move_is_refused_before_embedding(tmp_path, monkeypatch):
+    # Was refused at the end ("built emb-..., but tag ... points at ..."), after the embedding.
+    import sys
+
+    from genekb.build import build
+    from genekb.errors import GenekbError
+    from genekb.store.store import Store
+    from tests.conftest import make_genes
+
+    store = Store.open(tmp_path / "s", create=True)
+    build(store, model="fake", gene_table=make_genes())
+    monkeypatch.setattr(sys.modules["genekb.build"], "ensure_text_version", _never)
+    with pytest.raises(
+        GenekbError, match=r"holds 37 gene\(s\) this build lacks.*nothing was built"
+    ):
+        build(store, model="fake", gene_table=make_genes(), genes=["GENE1", "GENE2", "GENE3"])

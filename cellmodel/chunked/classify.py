@@ -127,12 +127,6 @@ def _votes_task(
     return vote_shares(train, train_y, scaler.apply(block), k, opts)[1]
 
 
-def obs_columns(path: str | Path) -> list[str]:
-    """The obs column names of an .h5ad file (its obs frame is not read)."""
-    with h5.open_read(path) as f:
-        return [str(c) for c in f["obs"].attrs.get("column-order", [])]
-
-
 def write_obs(file: Any, columns: dict[str, Any]) -> None:
     """Add (or replace) obs columns of an open .h5ad, keeping anndata's column order."""
     from anndata.io import write_elem

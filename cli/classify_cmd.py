@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,20 +26,13 @@ from cli.cellmodel_args import (
     SepOpt,
     WorkersOpt,
     check_chunked,
-    check_dask_options,
-    check_distinct,
-    check_obs_keys,
-    check_output,
-    check_store_model,
     load_input,
-    refuse_replacing_input,
-    refuse_unused,
     seed_option,
     write_h5ad,
 )
+from cli.classify_checks import PLOT_FILE, check
 from cli.common import handle_errors, info, print_json
 from genekb.errors import GenekbError, GenekbWarning, UsageError
-from genekb.fileio import check_output_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -133,85 +125,11 @@ def classify(
 ) -> None:
     """Few-label classification: contrastive refinement of a cell view, then kNN; with baselines."""
     args = SimpleNamespace(**locals())
-    _check(args)
+    check(args)
     if chunk_size is not None:
         return _classify_chunked(args)
     adata, result, label_key = _run(args)
     _report(adata, result, label_key, args)
-
-
-def _check(args: SimpleNamespace) -> None:
-    """Outputs in the way and Dask options; before any data is read."""
-    check_distinct({"--output": args.output, "--plots": args.plots})
-    refuse_replacing_input(args.output, "--output", args.reference, "the --reference file")
-    check_output(args.output, args.force)
-    if args.plots is not None:
-        check_output_dir(
-            args.plots, force=args.force, flag="--plots", files=("classify_confusion.png",)
-        )
-    check_dask_options(args.chunk_size, args.dask_address, args.workers)
-    _refuse_unused(args)
-    if args.reference is None:
-        check_obs_keys(args.source, {"label_key": args.label_key, "train_mask": args.train_mask})
-    else:
-        check_obs_keys(args.reference, {"label_key": args.label_key}, " of the reference")
-    if args.view != "pca" and args.chunk_size is None:
-        check_store_model(args.root, args.model)
-    splits = (args.train_fraction, args.per_class, args.train_mask)
-    if all(value is None for value in splits):  # a split beside a reference is refused later
-        _warn_same_file(args.source, args.reference)
-
-
-def _refuse_unused(args: SimpleNamespace) -> None:
-    """Options set that this run's mode would drop without a word (`refuse_unused`)."""
-    a = args
-    if a.chunk_size is not None:  # the unrefined kNN against a --reference, nothing else
-        dropped = {
-            "--train-fraction": a.train_fraction is not None,
-            "--per-class": a.per_class is not None,
-            "--train-mask": a.train_mask is not None,
-            "--small-classes": a.small_classes != "error",
-            "--markers": a.markers != 100,
-            "--marker-block": a.marker_block != "scores",
-            "--blend": a.blend != 0.5,
-            "--seed": a.seed != 0,
-            "--device": a.device != "cpu",
-            "--model": a.model != "minilm",  # the query's recorded model embeds the reference
-            "--gene-vectors": a.gene_vectors != "real",
-            "--plots": a.plots is not None,
-        }
-        refuse_unused(dropped, "the in-memory run", "--chunk-size leaves out", "--chunk-size")
-    if a.view == "pca":
-        refuse_unused(
-            {"--model": a.model != "minilm"},
-            "the semantic view",
-            "--view pca leaves out",
-            "give --view semantic (or fused)",
-        )
-    if not a.refine:
-        refined = {"--blend": a.blend != 0.5}  # a device is checked, not refused (hostile_cm7)
-        refuse_unused(refined, "the contrastive refinement", "--no-refine turns off", "--no-refine")
-    if a.markers == 0:
-        block = {"--marker-block": a.marker_block != "scores"}
-        refuse_unused(block, "the marker block", "--markers 0 turns off", "--markers")
-    if a.reference is not None:
-        split = {"--small-classes": a.small_classes != "error"}
-        refuse_unused(split, "splitting one file's labels", "--reference replaces", "--reference")
-
-
-def _warn_same_file(source: str, reference: Path | None) -> None:
-    """Classifying the reference itself: each cell is its own nearest neighbour, so the run
-    scores near 1.0 whatever the view is worth."""
-    if reference is None or not (Path(source).is_file() and reference.is_file()):
-        return
-    if os.path.samefile(source, reference):
-        warnings.warn(
-            "the input is the --reference file: each cell votes for its own label, so the"
-            " scores say nothing of new cells; to score within one labelled file, drop"
-            " --reference and give --train-fraction",
-            GenekbWarning,
-            stacklevel=2,
-        )
 
 
 def _options(args: SimpleNamespace) -> Any:
@@ -286,13 +204,20 @@ def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:
 
 def _plot(adata: Any, result: Any, label_key: str, args: SimpleNamespace) -> list[str]:
     """The confusion matrix of the held-out cells, when --plots is given and labels exist."""
-    if args.plots is None or label_key not in adata.obs:
+    if args.plots is None:
+        return []
+    if label_key not in adata.obs:  # the checks refuse this where the input's header says so
+        warnings.warn(
+            "--plots: no confusion matrix drawn, the input has no labels of its own to draw",
+            GenekbWarning,
+            stacklevel=2,
+        )
         return []
     from cellmodel import pl
     from cli.common import headless_plots
 
     args.plots.mkdir(parents=True, exist_ok=True)
-    target = args.plots / "classify_confusion.png"
+    target = args.plots / PLOT_FILE
     if target.exists() and not args.force:
         raise GenekbError(f"{target} exists; pass --force to overwrite the plots")
     headless_plots()

@@ -371,3 +371,20 @@ def test_a_build_whose_tag_would_not_move_is_refused_before_embedding(tmp_path, 
         GenekbError, match=r"holds 37 gene\(s\) this build lacks.*nothing was built"
     ):
         build(store, model="fake", gene_table=make_genes(), genes=["GENE1", "GENE2", "GENE3"])
+
+
+def test_classify_plots_without_the_querys_labels_is_refused_first(cells, tmp_path, monkeypatch):
+    # With a --reference and no labels in the query, --plots drew nothing, without a word.
+    import cli.classify_cmd as cmd
+
+    monkeypatch.setattr(cmd, "load_input", _never)
+    plots = ["--plots", str(tmp_path / "plots")]
+    line = one_line_error(run_cellmodel("classify", cells, "--reference", cells, *plots), 2)
+    assert "--plots draws the confusion matrix of the query's own labels" in line
+    query = tmp_path / "query.h5ad"
+    unlabelled = ad.read_h5ad(cells)
+    unlabelled.obs = unlabelled.obs.rename(columns={"group": "other"})
+    unlabelled.write_h5ad(query)
+    args = ["classify", str(query), "--reference", cells, "--label-key", "group", *plots]
+    line = one_line_error(run_cellmodel(*args), 2)
+    assert "whose labels --plots draws" in line

@@ -32,6 +32,7 @@ from cli.cellmodel_args import (
     check_dask_options,
     check_obs_keys,
     check_output,
+    check_store_model,
     load_input,
     run_progress,
     seed_option,
@@ -78,6 +79,7 @@ def embed(
     """The dual-path semantic view of each cell: obsm X_semantic_w, X_semantic_s, X_semantic."""
     check_output(output, force)
     check_dask_options(chunk_size, dask_address, workers)
+    check_store_model(root, model)  # a missing tag or id: refused before the data is read
     args = SimpleNamespace(**locals())
     if chunk_size is not None:
         _embed_chunked(args)

@@ -98,7 +98,10 @@ def refuse_losing_genes(store: Store, tag: str, gene_ids: set[int], force: bool)
     held = None if force or store.is_new else store.tags().get(tag)
     if held is None or not store.has("embedding", held):
         return
-    lost = _gene_ids(store, held) - gene_ids
+    try:
+        lost = _gene_ids(store, held) - gene_ids
+    except GenekbError:  # a damaged copy: this build may be the one that writes it again
+        return
     if lost:
         raise GenekbError(
             f"tag {tag!r} points at {held}, which holds {len(lost)} gene(s) this build lacks;"

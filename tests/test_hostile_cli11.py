@@ -335,6 +335,7 @@ def test_a_missing_obs_column_is_refused_before_the_data_is_read(
             "human/nope/x",
         ],
         ["annotate", "--model", "human/nope/x"],
+        ["embed", "--model", "human/nope/x"],
     ],
 )
 def test_a_store_version_missing_is_refused_before_the_data_is_read(tmp_path, monkeypatch, command):
@@ -346,6 +347,7 @@ def test_a_store_version_missing_is_refused_before_the_data_is_read(tmp_path, mo
         "cli.cluster_cmd.load_input",
         "cli.classify_cmd.load_input",
         "cli.cellmodel_args.load_input",
+        "cli.cellmodel_app.load_input",
     ):
         monkeypatch.setattr(patch, _never)
     name, *rest = command

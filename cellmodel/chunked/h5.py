@@ -84,7 +84,12 @@ def obs_columns(path: str | Path) -> list[str] | None:
         with h5py_module().File(str(path), "r") as f:
             obs = f.get("obs")
             order = obs.attrs.get("column-order") if hasattr(obs, "attrs") else None
-            return None if order is None else [str(c) for c in np.atleast_1d(order)]
+            if order is None or not hasattr(obs, "keys"):
+                return None
+            names = [str(c) for c in np.atleast_1d(order)]
+            if len(set(names)) < len(names) or not set(names) <= set(obs.keys()):
+                return None  # a header at odds with itself: the reader names what is wrong
+            return names
     except (OSError, ValueError):  # the reader, later, names what is wrong with the file
         return None
 

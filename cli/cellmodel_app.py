@@ -34,6 +34,7 @@ from cli.cellmodel_args import (
     check_output,
     check_store_model,
     load_input,
+    refuse_unused,
     run_progress,
     seed_option,
     write_h5ad,
@@ -80,6 +81,9 @@ def embed(
     check_output(output, force)
     check_dask_options(chunk_size, dask_address, workers)
     check_store_model(root, model)  # a missing tag or id: refused before the data is read
+    if gene_vectors == "real":
+        controls = "the controls (--gene-vectors shuffled / random)"
+        refuse_unused({"--seed": seed != 0}, controls, "--gene-vectors real has none of", "add one")
     args = SimpleNamespace(**locals())
     if chunk_size is not None:
         _embed_chunked(args)

@@ -390,3 +390,11 @@ def test_classify_plots_without_the_querys_labels_is_refused_first(cells, tmp_pa
     args = ["classify", str(query), "--reference", cells, "--label-key", "group", *plots]
     line = one_line_error(run_cellmodel(*args), 2)
     assert "whose labels --plots draws" in line
+
+
+def test_embed_refuses_a_seed_without_a_control(cells, monkeypatch):
+    import cli.cellmodel_app as app
+
+    monkeypatch.setattr(app, "load_input", _never)
+    line = one_line_error(run_cellmodel("embed", cells, "--seed", "4"), 2)
+    assert "--seed acts on the controls" in line and "--gene-vectors" in line

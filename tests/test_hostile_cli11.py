@@ -101,6 +101,8 @@ def test_kb_velocity_folder_reads_as_the_layers_summed(tmp_path):
     with pytest.warns(VelocityLayersWarning, match="the spliced counts only"):
         one = read(folder / "spliced.mtx")
     assert np.array_equal(one.X.toarray(), spliced)
+    line = one_line_error(run_cellmodel("cluster", str(tmp_path), "--no-semantic"))
+    assert f"holds a matrix folder, not a matrix: pass {folder}" in line  # kb's output folder
 
 
 def test_kb_nac_folder_sums_its_layers_over_the_shared_names(tmp_path):

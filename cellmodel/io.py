@@ -148,7 +148,7 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
         refuse_gzipped_hdf5(path)
     if name.endswith(".h5ad"):
         return read_h5ad(path)
-    if name.endswith(".mtx"):
+    if name.endswith(".mtx") or name == "quants_mat":  # the last: alevin's binary, refused there
         return read_matrix_folder(path)
     suffix = Path(name).suffix
     if suffix in HDF5_SUFFIXES:

@@ -204,8 +204,11 @@ def _check(args: SimpleNamespace) -> None:
     from cli.cellmodel_args import (
         check_dask_options,
         check_distinct,
+        check_obs_keys,
         check_output,
+        check_store_model,
         refuse_replacing_input,
+        refuse_unused,
     )
     from genekb.fileio import check_output_file
 
@@ -217,8 +220,17 @@ def _check(args: SimpleNamespace) -> None:
     if args.markdown is not None:
         check_output_file(args.markdown, force=args.force, flag="--markdown")
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
+    check_obs_keys(args.source, {"groupby": args.groupby})
+    check_store_model(args.root, args.model)
     if args.per_cell and args.chunk_size is not None:
         raise UsageError("--per-cell reads every cell in memory; drop --chunk-size to use it")
+    if args.gene_vectors not in ("shuffled", "random") and not args.per_cell:
+        refuse_unused(
+            {"--seed": args.seed != 0},
+            "the seeded controls (--gene-vectors shuffled / random, --per-cell's control genes)",
+            "this run uses neither of",
+            "add one",
+        )
 
 
 def _run(args: SimpleNamespace) -> tuple[dict[str, Any], Any]:

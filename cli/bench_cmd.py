@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.cellmodel_args import GeneKeyOpt, LayerOpt, RootOpt
+from cli.cellmodel_args import GeneKeyOpt, LayerOpt, RootOpt, refuse_unused
 from cli.common import as_flags, handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_dir
@@ -166,7 +166,33 @@ def _check(args: SimpleNamespace) -> list[int] | None:
         )
     if args.scale is not None and args.datasets is not None:
         raise UsageError("--scale makes its own synthetic datasets; leave out --datasets")
+    if args.out_of_core:
+        refuse_unused(
+            _in_process_flags(args), "the bench's method runs", _OUT_OF_CORE, "--out-of-core"
+        )
     return _sizes(args.scale, args.out_of_core) if args.scale is not None else None
+
+
+_OUT_OF_CORE = "--out-of-core replaces with one out-of-core cluster per size"
+
+
+def _in_process_flags(a: SimpleNamespace) -> dict[str, bool]:
+    """The options of the methods × datasets × seeds run, set or not: --out-of-core reads only
+    --scale, --out, --root, --device and --timeout."""
+    return {
+        "--methods": a.methods is not None,
+        "--seeds": a.seeds is not None,
+        "--model": a.model != "minilm",
+        "--label-key": a.label_key is not None,
+        "--batch-key": a.batch_key is not None,
+        "--gene-key": a.gene_key is not None,
+        "--layer": a.layer is not None,
+        "--no-warm": not a.warm,
+        "--threads": a.threads is not None,
+        "--gene-vectors": a.gene_vectors != "real",
+        "--force": a.force,
+        "--json": a.json_,
+    }
 
 
 def _config(args: SimpleNamespace, sizes: list[int] | None) -> Any:

@@ -30,8 +30,11 @@ from cli.cellmodel_args import (
     WorkersOpt,
     check_chunked,
     check_dask_options,
+    check_obs_keys,
     check_output,
+    check_store_model,
     load_input,
+    refuse_unused,
     run_progress,
     seed_option,
     write_h5ad,
@@ -77,6 +80,10 @@ def embed(
     """The dual-path semantic view of each cell: obsm X_semantic_w, X_semantic_s, X_semantic."""
     check_output(output, force)
     check_dask_options(chunk_size, dask_address, workers)
+    check_store_model(root, model)  # a missing tag or id: refused before the data is read
+    if gene_vectors == "real":
+        controls = "the controls (--gene-vectors shuffled / random)"
+        refuse_unused({"--seed": seed != 0}, controls, "--gene-vectors real has none of", "add one")
     args = SimpleNamespace(**locals())
     if chunk_size is not None:
         _embed_chunked(args)
@@ -182,6 +189,9 @@ def explain(
         raise GenekbError("explain reads an .h5ad file by its path, not from - (stdin)")
     if not source.exists():
         raise GenekbError(f"{source} does not exist; write one with `cellmodel cluster IN -o FILE`")
+    # Before the whole file is read; the default's absence gets the library's own advice.
+    named = cluster_key if cluster_key != "cellmodel_cluster" else None
+    check_obs_keys(source, {"cluster_key": named})
     adata = io.read(source)
     store = store_of(adata, root)
     report = run_explain(adata, store, cluster_key=cluster_key, top_n=top)

@@ -109,6 +109,38 @@ def load_input(
     return read_input(source, root, orientation, sep)
 
 
+def check_obs_keys(source: Any, keys: dict[str, str | None], where: str = "") -> None:
+    """The obs columns a run names (parameter -> column; None: not given), checked in an .h5ad
+    file's header before its matrix is read, so a misspelt one is refused in a second, not
+    after the load; other inputs are checked once read."""
+    wanted = {parameter: key for parameter, key in keys.items() if key is not None}
+    path = Path(str(source))
+    if not wanted or path.suffix.lower() != ".h5ad" or not path.is_file():
+        return
+    from cellmodel.arguments import check_obs_column
+    from cellmodel.chunked.h5 import obs_columns
+
+    columns = obs_columns(path)
+    for parameter, key in wanted.items() if columns is not None else ():
+        check_obs_column(columns, key, parameter, where)
+
+
+def check_store_model(root: Any, model: str) -> None:
+    """--model naming a store version (a tag or an id, not an encoder) looked up before the data
+    is read: a missing one was refused only once the run reached the semantic view."""
+    from genekb.encoders import registry
+
+    try:
+        registry.resolve(model)
+        return
+    except GenekbError:  # not an encoder: a version of the store, or neither (refused here)
+        pass
+    from cellmodel.knowledge.vectors import store_version
+    from genekb.store.store import Store
+
+    store_version(Store.open(root, create=True), model)  # nothing written until a write
+
+
 def check_output(output: Path | None, force: bool) -> None:
     """An AnnData output (-o): a new .h5ad in a writable directory, or an existing one with
     --force (`genekb.fileio.check_output_file`, the check every writing command uses)."""
@@ -187,6 +219,18 @@ DaskAddressOpt = Annotated[
 WorkersOpt = Annotated[
     int | None, typer.Option(min=1, help="Local Dask threads (default: usable cores).")
 ]
+
+
+def refuse_unused(given: dict[str, bool], acts_on: str, off: str, drop: str) -> None:
+    """Options that act on `acts_on`, which this run's mode (`off`) leaves out: a usage error
+    naming them, never dropped without a word. `given` maps each flag to whether it was set;
+    `drop` is the other way out ("--no-semantic", "--chunk-size if you gave it")."""
+    flags = [flag for flag, on in given.items() if on]
+    if flags:
+        verb, them = ("acts", "it") if len(flags) == 1 else ("act", "them")
+        raise UsageError(
+            f"{', '.join(flags)} {verb} on {acts_on}, which {off}; drop {them}, or {drop}"
+        )
 
 
 def check_dask_options(

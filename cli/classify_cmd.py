@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,17 +26,13 @@ from cli.cellmodel_args import (
     SepOpt,
     WorkersOpt,
     check_chunked,
-    check_dask_options,
-    check_distinct,
-    check_output,
     load_input,
-    refuse_replacing_input,
     seed_option,
     write_h5ad,
 )
+from cli.classify_checks import PLOT_FILE, check
 from cli.common import handle_errors, info, print_json
 from genekb.errors import GenekbError, GenekbWarning, UsageError
-from genekb.fileio import check_output_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -130,41 +125,11 @@ def classify(
 ) -> None:
     """Few-label classification: contrastive refinement of a cell view, then kNN; with baselines."""
     args = SimpleNamespace(**locals())
-    _check(args)
+    check(args)
     if chunk_size is not None:
         return _classify_chunked(args)
     adata, result, label_key = _run(args)
     _report(adata, result, label_key, args)
-
-
-def _check(args: SimpleNamespace) -> None:
-    """Outputs in the way and Dask options; before any data is read."""
-    check_distinct({"--output": args.output, "--plots": args.plots})
-    refuse_replacing_input(args.output, "--output", args.reference, "the --reference file")
-    check_output(args.output, args.force)
-    if args.plots is not None:
-        check_output_dir(
-            args.plots, force=args.force, flag="--plots", files=("classify_confusion.png",)
-        )
-    check_dask_options(args.chunk_size, args.dask_address, args.workers)
-    splits = (args.train_fraction, args.per_class, args.train_mask)
-    if all(value is None for value in splits):  # a split beside a reference is refused later
-        _warn_same_file(args.source, args.reference)
-
-
-def _warn_same_file(source: str, reference: Path | None) -> None:
-    """Classifying the reference itself: each cell is its own nearest neighbour, so the run
-    scores near 1.0 whatever the view is worth."""
-    if reference is None or not (Path(source).is_file() and reference.is_file()):
-        return
-    if os.path.samefile(source, reference):
-        warnings.warn(
-            "the input is the --reference file: each cell votes for its own label, so the"
-            " scores say nothing of new cells; to score within one labelled file, drop"
-            " --reference and give --train-fraction",
-            GenekbWarning,
-            stacklevel=2,
-        )
 
 
 def _options(args: SimpleNamespace) -> Any:
@@ -239,13 +204,20 @@ def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:
 
 def _plot(adata: Any, result: Any, label_key: str, args: SimpleNamespace) -> list[str]:
     """The confusion matrix of the held-out cells, when --plots is given and labels exist."""
-    if args.plots is None or label_key not in adata.obs:
+    if args.plots is None:
+        return []
+    if label_key not in adata.obs:  # the checks refuse this where the input's header says so
+        warnings.warn(
+            "--plots: no confusion matrix drawn, the input has no labels of its own to draw",
+            GenekbWarning,
+            stacklevel=2,
+        )
         return []
     from cellmodel import pl
     from cli.common import headless_plots
 
     args.plots.mkdir(parents=True, exist_ok=True)
-    target = args.plots / "classify_confusion.png"
+    target = args.plots / PLOT_FILE
     if target.exists() and not args.force:
         raise GenekbError(f"{target} exists; pass --force to overwrite the plots")
     headless_plots()
@@ -294,7 +266,8 @@ def _unscored(n_predicted: int, label_key: str | None, output: Path | None) -> s
 def _classify_chunked(args: SimpleNamespace) -> None:
     """classify --chunk-size: a thin shell over `cellmodel.chunked.classify.classify_h5ad`."""
     from cellmodel import classify as cl
-    from cellmodel.chunked.classify import classify_h5ad, obs_columns
+    from cellmodel.chunked.classify import classify_h5ad
+    from cellmodel.chunked.h5 import obs_columns
     from genekb.store.store import Store
 
     a = args
@@ -319,7 +292,7 @@ def _classify_chunked(args: SimpleNamespace) -> None:
         output=output,  # type: ignore[arg-type]
         reference_label_key=key,
         # As in memory, the query's own labels (if it has them) only score the result.
-        label_key=label_key if label_key in obs_columns(path) else None,
+        label_key=label_key if label_key in (obs_columns(path) or []) else None,
         store=Store.open(a.root, create=True),
         k=a.k,
         options=cl.with_options(vote=a.vote),

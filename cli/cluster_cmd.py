@@ -28,8 +28,11 @@ from cli.cellmodel_args import (
     WorkersOpt,
     check_dask_options,
     check_distinct,
+    check_obs_keys,
     check_output,
+    check_store_model,
     load_input,
+    refuse_unused,
     run_progress,
     seed_option,
     write_h5ad,
@@ -158,7 +161,37 @@ def _check(args: SimpleNamespace) -> dict[str, Any]:
     options = _cluster_options(args.option or [])
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
     check_refine(args.refine, args.gene_graph, args.chunk_size)
+    _refuse_unused(args)
+    batch = args.batch_key if (args.batch_key or "none").lower() not in ("none", "auto") else None
+    check_obs_keys(args.source, {"label_key": args.label_key, "batch_key": batch})
+    if args.semantic or (args.refine is not None and not args.gene_graph.startswith("data")):
+        check_store_model(args.root, args.model)
     return options
+
+
+def _semantic_flags(args: SimpleNamespace, knowledge: bool) -> dict[str, bool]:
+    """The options of the semantic view that were set, --model and --taxon also read by a
+    knowledge gene graph (`knowledge`)."""
+    return {
+        "--align-semantic": args.align_semantic,
+        "--gene-vectors": args.gene_vectors != "real",
+        "--no-build": not args.build,
+        "--all-genes": args.all_genes,
+        "--model": args.model != "minilm" and not knowledge,
+        "--taxon": args.taxon is not None and not knowledge,
+    }
+
+
+def _refuse_unused(args: SimpleNamespace) -> None:
+    """Options the run would drop: the semantic view's beside --no-semantic, the graph
+    encoder's (--option, --align-semantic) beside --refine, which fits in its place."""
+    if not args.semantic:
+        knowledge = args.refine is not None and not args.gene_graph.startswith("data")
+        flags = _semantic_flags(args, knowledge)
+        refuse_unused(flags, "the semantic view", "--no-semantic turns off", "--no-semantic")
+    if args.refine is not None:
+        encoder = {"--option": bool(args.option), "--align-semantic": args.align_semantic}
+        refuse_unused(encoder, "the graph encoder's fit", "--refine replaces", "--refine")
 
 
 def _chunk_size(args: SimpleNamespace) -> int | None:
@@ -182,6 +215,9 @@ def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
     check_in_core_only(
         align_semantic=a.align_semantic, ensemble=a.ensemble, batch_key=a.batch_key, plots=a.plots
     )
+    flags = {**_semantic_flags(a, False), "--gene-key": a.gene_key is not None}
+    out_of_core = "the out-of-core run (--chunk-size, or a file too large for memory) leaves out"
+    refuse_unused(flags, "the semantic view", out_of_core, "--chunk-size if you gave it")
     run_chunked(
         a.source, a.output, semantic=a.semantic, json_=a.json_,
         orientation=a.orientation, sep=a.sep,
@@ -203,8 +239,6 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
     check_run_input(
         adata, n_clusters=args.n_clusters, label_key=label_key, batch_key=args.batch_key
     )
-    if args.align_semantic and not args.semantic:
-        raise UsageError("--align-semantic needs the semantic view; drop --no-semantic")
     knowledge = args.refine is not None and not args.gene_graph.startswith("data")
     semantic = args.semantic and names_genes(adata, args.taxon, args.gene_key)
     store = Store.open(args.root, create=True) if semantic or knowledge else None

@@ -33,7 +33,7 @@ from genekb.store.versions import (
 )
 from genekb.templates import DEFAULT_TEMPLATE
 from genekb.templates import resolve as resolve_template
-from genekb.views import combine, tag_build
+from genekb.views import combine, refuse_losing_genes, tag_build
 
 VIEW_SEPARATOR = "+"  # `--model minilm+tfidf-lsa`: one version of both encoders' views
 LIST_LIMIT = 256 << 20  # bytes of a gene list read from a pipe
@@ -145,6 +145,10 @@ def build(
     else:
         source = gene_table.snapshot.source
     selected, unmatched = _select(gene_table, genes, taxon, source)
+    if tag or spec.dim is not None:  # else the tag's model name is known once the encoder loads
+        ids = selected or gene_table.table.column("gene_id").to_pylist()
+        the_tag = tag or default_tag(taxon, chosen_template.id, spec.name)
+        refuse_losing_genes(store, the_tag, set(ids), force)
 
     def planned() -> str:
         return planned_text_id(gene_table, chosen_template, selected)

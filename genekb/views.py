@@ -92,6 +92,23 @@ def tag_build(store: Store, tag: str, vid: str, force: bool) -> None:
     store.set_tag(tag, vid)
 
 
+def refuse_losing_genes(store: Store, tag: str, gene_ids: set[int], force: bool) -> None:
+    """Before a build's work: the refusal `tag_build` would give at its end (the tag points at a
+    version holding genes this build lacks), while nothing is embedded yet."""
+    held = None if force or store.is_new else store.tags().get(tag)
+    if held is None or not store.has("embedding", held):
+        return
+    try:
+        lost = _gene_ids(store, held) - gene_ids
+    except GenekbError:  # a damaged copy: this build may be the one that writes it again
+        return
+    if lost:
+        raise GenekbError(
+            f"tag {tag!r} points at {held}, which holds {len(lost)} gene(s) this build lacks;"
+            " pass --force to move it, or --tag NAME to tag this build apart (nothing was built)"
+        )
+
+
 def _gene_ids(store: Store, vid: str) -> set[int]:
     table = store.embedding(vid).table(["gene_id"])
     return set(table.column("gene_id").to_numpy().tolist())

@@ -312,7 +312,7 @@ def test_import_vectors_never_moves_a_tag_without_force(store_root, tmp_path):
 
 INTERRUPTS = [
     ("build", "tests.fake_encoder.FakeEncoder.encode",
-     ["build", "--model", "fake", "--genes", "{genes}"]),
+     ["build", "--model", "fake", "--genes", "{genes}", "--tag", "few"]),  # tag apart: not refused
     ("import-vectors", "genekb.store.foreign.write_manifest",
      ["import-vectors", "{vectors}", "-m", "y"]),
     ("export", "tarfile.TarFile.addfile", ["export", "human/ncbi-card/fake", "{tar}"]),

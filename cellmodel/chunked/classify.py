@@ -34,7 +34,12 @@ from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.classify.knn import Scaler, as_matrix, decide_class, mass_normalize, vote_shares
-from cellmodel.classify.labels import check_reference_labels, label_array
+from cellmodel.classify.labels import (
+    check_reference_labels,
+    label_array,
+    unseen_notes,
+    warn_unseen,
+)
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
 from cellmodel.classify.results import MethodScores, score
 from cellmodel.embed import embed, fitted_genes
@@ -120,12 +125,6 @@ def _votes_task(
     with h5.ChunkReader(ref) as reader:
         block = as_matrix(reader.rows(start, stop), "the query embedding")
     return vote_shares(train, train_y, scaler.apply(block), k, opts)[1]
-
-
-def obs_columns(path: str | Path) -> list[str]:
-    """The obs column names of an .h5ad file (its obs frame is not read)."""
-    with h5.open_read(path) as f:
-        return [str(c) for c in f["obs"].attrs.get("column-order", [])]
 
 
 def write_obs(file: Any, columns: dict[str, Any]) -> None:
@@ -289,6 +288,8 @@ def classify_h5ad(
     predictions, confidence = decide_class(np.unique(ref.labels.astype(str)).astype(object), shares)
     seconds = time.perf_counter() - began
     scores = _scores(truth, predictions, seconds)
+    notes = [] if truth is None else unseen_notes(ref.labels, truth)
+    warn_unseen(notes)  # as in memory: a query class the reference lacks is never predicted
     result = {
         "method": "knn",
         "view": VIEW_KEY,
@@ -296,6 +297,7 @@ def classify_h5ad(
         "params": _params_entry(k, opts, ref, n_cells, record),
         "chunked": {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler},
         "seconds": round(seconds, 3),
+        "notes": notes,
     }
     predicted = {
         key_added: pd.Categorical(predictions.astype(str)),

@@ -77,6 +77,23 @@ def open_read(path: str | Path) -> Any:
         raise unreadable(Path(path), exc, "h5ad file") from None
 
 
+def obs_columns(path: str | Path) -> list[str] | None:
+    """The obs column names of an .h5ad file, from its header (neither the obs frame nor the
+    matrix is read); None where the file does not say (not HDF5, no obs group, an old layout)."""
+    try:
+        with h5py_module().File(str(path), "r") as f:
+            obs = f.get("obs")
+            order = obs.attrs.get("column-order") if hasattr(obs, "attrs") else None
+            if order is None or not hasattr(obs, "keys"):
+                return None
+            names = [str(c) for c in np.atleast_1d(order)]
+            if len(set(names)) < len(names) or not set(names) <= set(obs.keys()):
+                return None  # a header at odds with itself: the reader names what is wrong
+            return names
+    except (OSError, ValueError):  # the reader, later, names what is wrong with the file
+        return None
+
+
 def _encoding(node: Any) -> str:
     value = node.attrs.get("encoding-type", "array")
     return value.decode() if isinstance(value, bytes) else str(value)

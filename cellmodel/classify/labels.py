@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 
 from cellmodel.arguments import is_whole
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
-from genekb.errors import GenekbError, UsageError, listed
+from genekb.errors import GenekbError, GenekbWarning, UsageError, listed
 
 
 def label_array(labels: LabelsLike) -> np.ndarray:
@@ -184,3 +185,13 @@ def unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
         )
     return [note]
 
+
+class UnseenClassesWarning(GenekbWarning):
+    """Some of the scored cells' classes have no training cell: they cannot be predicted, and
+    the scores count each of their cells as a miss."""
+
+
+def warn_unseen(notes: list[str]) -> None:
+    """Each `unseen_notes` note as an `UnseenClassesWarning` (in memory and out of core alike)."""
+    for note in notes:  # a class no training cell has scores 0 whatever the view
+        warnings.warn(note, UnseenClassesWarning, stacklevel=3)

@@ -15,10 +15,14 @@ from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_
 from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.classify.core import classify, transfer
 from cellmodel.classify.labels import (
+    UnseenClassesWarning as UnseenClassesWarning,  # re-exported: its home was here
+)
+from cellmodel.classify.labels import (
     check_reference_labels,
     label_array,
     lookalike_classes,
     split,
+    warn_unseen,
 )
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, SmallClasses
 from cellmodel.classify.results import ClassifyResult
@@ -208,8 +212,7 @@ def classify_cells(
             **marker_inputs(adata, opts.n_markers, **reads),
         )
     annotate(adata, result, key=key_added)
-    for note in result.notes:  # a class no training cell has scores 0 whatever the view
-        warnings.warn(note, UnseenClassesWarning, stacklevel=2)
+    warn_unseen(result.notes)
     return result
 
 
@@ -233,9 +236,6 @@ class LookalikeClassesWarning(GenekbWarning):
     """Classes whose names differ only in case or spaces: likely one cell type typed twice."""
 
 
-class UnseenClassesWarning(GenekbWarning):
-    """Some of the scored cells' classes have no training cell: they cannot be predicted, and
-    the scores count each of their cells as a miss."""
 
 
 def _transfer_cells(

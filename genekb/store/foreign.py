@@ -31,7 +31,7 @@ from genekb.store.content import CONTENT_KEY, content_of
 from genekb.store.ids import check_tag, default_tag
 from genekb.store.manifest import write_manifest
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
-from genekb.store.vector_files import load_vectors
+from genekb.store.vector_files import check_informative, load_vectors
 from genekb.store.versions import (
     embedding_file_meta,
     embedding_id,
@@ -129,6 +129,7 @@ def import_vectors(
     mapping, report = _mapped(names, gene_table, path, taxon, matrix.any(axis=1))
     file_sha = found.sha256
     kept = mapping[mapping["kept"]]
+    check_informative(matrix[kept["row"].to_numpy()], path)  # what the version would hold
     gene_ids = kept["gene_id"].astype(int).tolist()
     spec = _spec(model, text or f"imported from {path.name}", int(matrix.shape[1]), file_sha)
     vid = embedding_id(planned_text_id(gene_table, chosen, gene_ids), spec)

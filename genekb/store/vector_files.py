@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.fileio import sha256_file
 from genekb.input_streams import input_kind, read_input_bytes
 from genekb.store.safe_pickle import safe_load_pickle
@@ -273,6 +274,35 @@ def _refuse_empty(names: list[str], matrix: np.ndarray, path: Path) -> None:
     unnamed = sum(1 for n in names if not str(n).strip())
     if unnamed:
         raise GenekbError(f"{path}: {unnamed} genes have an empty name; name or drop them first")
+
+
+class OneDimensionalVectorsWarning(GenekbWarning):
+    """Imported vectors of one dimension: cosine can only say +1 or -1."""
+
+
+def check_informative(matrix: np.ndarray, path: Path) -> None:
+    """The vectors a version will hold (nonzero rows), where they cannot tell genes apart by
+    cosine: every one pointing one way (every similarity 1) is refused, since a version of them
+    answers every query with ties; one dimension (every similarity +1 or -1) is warned of, as
+    the signs still split the genes in two."""
+    rows = matrix[matrix.any(axis=1)].astype(np.float64)
+    if len(rows) >= 2:
+        unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        if float(np.ptp(unit, axis=0).max()) <= 1e-6:
+            how = "the same vector" if (rows == rows[0]).all() else "one direction, scaled"
+            raise GenekbError(
+                f"{path}: all {len(rows):,} matched nonzero vectors are {how}, so every gene is"
+                " equally similar to every other and they carry no information; check the file"
+                " and its --format"
+            )
+    if matrix.shape[1] < 2:
+        warnings.warn(
+            f"{path}: the vectors have 1 dimension, so any two genes' cosine similarity is +1"
+            " or -1 and ranks no neighbours; importing anyway, but give vectors of at least 2"
+            " dimensions for a useful version",
+            OneDimensionalVectorsWarning,
+            stacklevel=2,
+        )
 
 
 def read_vectors(

@@ -15,9 +15,14 @@ import pandas as pd
 import pytest
 import typer.main
 
+from cellmodel.annotate import to_markdown
 from cellmodel.annotate.inputs import groups_of
 from cli.cellmodel_app import app as cellmodel_app
 from cli.genekb_app import app as genekb_app
+from genekb.build import build
+from genekb.errors import GenekbError
+from genekb.store.store import Store
+from tests.conftest import make_genes, one_line_error, run_genekb
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/cellmodel.md", "docs/genekb.md", "docs/sharing.md", "docs/first_run.md"]
@@ -123,3 +128,53 @@ def test_annotate_lists_clusters_in_their_order(column) -> None:
     _key, groups = groups_of(cells, "cluster")
     assert list(groups.categories) == [str(i) for i in range(11)]
     assert list(np.asarray(groups)[:3]) == ["0", "1", "2"]
+
+
+def _walked_report() -> dict:
+    """A report whose one group the lineage walk called by the ranking's second term."""
+    top = [
+        {"label": "pancreatic stellate cell", "score": 4.84},
+        {"label": "endothelial cell", "score": 2.12},
+    ]
+    group = {
+        "group": "8", "n_cells": 60, "label": "endothelial cell", "cl_id": "CL:0000115",
+        "score": 4.84, "margin": 2.72, "top": top, "markers": ["PLVAP"], "signature": [],
+        "markerdb": {"top": [], "overlap": []}, "evidence": [],
+        "lineage": {"lineage": ["endothelial"], "confidence": None, "why": "", "abstained": False},
+        "mentions": {"named": [{"words": "vimentin", "gene": "VIM", "log_fold_change": 1.52}]},
+        "processes": {"genes": ["NES"]},
+    }  # fmt: skip
+    return {
+        "n_groups": 1, "groupby": "cellmodel_cluster", "n_cells": 60, "method": "combined",
+        "candidates": {"n": 2, "source": "cell-ontology", "cl_version": "v", "with_cl_id": 2,
+                       "in_marker_table": 2},
+        "store": {"embedding_id": "emb-0", "model": "minilm"}, "params": {"gene_vectors": "real"},
+        "groups": [group],
+    }  # fmt: skip
+
+
+def test_a_walked_call_names_whose_genes_it_shows_and_another_runner_up() -> None:
+    # The walk called "endothelial cell" (the ranking's second): the table gave it as its own
+    # runner-up and the section said "Genes the label's text names: vimentin", which are the
+    # stellate cell's.
+    text = to_markdown(_walked_report())
+    row = next(line for line in text.splitlines() if line.startswith("| 8 |"))
+    assert row.split("|")[7].strip() == "pancreatic stellate cell"
+    assert "Genes the text of pancreatic stellate cell names: vimentin" in text
+    assert "GO process genes of pancreatic stellate cell: NES" in text
+    assert "the label's text" not in text
+
+
+def test_a_tag_a_remote_lacks_is_named_with_the_remote_url(tmp_path, monkeypatch) -> None:
+    # `genekb similar CD3E --root URL` (docs/sharing.md) said "no embedding version
+    # 'human/ncbi-card/minilm+tfidf-lsa' in ~/.cache/genekb/remotes/1c38fb66311c12ab": a folder
+    # the user never named, where the URL was meant.
+    monkeypatch.setenv("GENEKB_CACHE", str(tmp_path / "cache"))
+    source = Store.open(tmp_path / "source", create=True)
+    build(source, model="fake", gene_table=make_genes(20), tag="t0")
+    assert run_genekb("publish", str(tmp_path / "pub"), "--root", str(source.root)).exit_code == 0
+    url = f"file://{tmp_path / 'pub'}"
+    line = one_line_error(run_genekb("similar", "GENE1", "--model", "fake", "--root", url))
+    assert f"in {url}; known: t0" in line and "remotes" not in line
+    with pytest.raises(GenekbError, match="no version or tag 'nope' in file://"):
+        Store.open(url).version("nope")

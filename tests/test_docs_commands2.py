@@ -59,6 +59,8 @@ def test_every_command_and_option_says_what_it_is(name: str, command: Any) -> No
     assert options or _is_group(command), name  # --help at least
     bare = [p.opts[0] for p in options if not p.help]
     assert not bare, f"{name}: options without help: {bare}"
+    # README: "Every command has `--help` and `--json`"
+    assert _is_group(command) or any("--json" in p.opts for p in options), name
 
 
 def test_the_merge_split_help_says_what_the_check_does() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +182,36 @@ def test_a_tag_a_remote_lacks_is_named_with_the_remote_url(tmp_path, monkeypatch
     assert f"in {url}; known: t0" in line and "remotes" not in line
     with pytest.raises(GenekbError, match="no version or tag 'nope' in file://"):
         Store.open(url).version("nope")
+
+
+def test_verify_beside_a_running_write_says_so_rather_than_a_stopped_one(tmp_path) -> None:
+    # `genekb verify` while `cellmodel cluster` embedded a new version (its text version already
+    # in place) said the catalog "was behind the store (a write stopped early); rewritten".
+    root = tmp_path / "store"
+    store = Store.open(root, create=True)
+    build(store, model="fake", gene_table=make_genes(30), genes=[f"GENE{i}" for i in range(10)])
+    stale = (root / "catalog.duckdb").read_bytes()
+    build(store, model="fake", gene_table=make_genes(30), genes=[f"GENE{i}" for i in range(20)])
+    (root / "catalog.duckdb").write_bytes(stale)  # as between a version and the catalog
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root / "locks" / "emb-0123456789abcdef.lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run_genekb("verify", "--root", str(root))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 0, result.output
+    assert "while another process writes to it (emb-0123456789abcdef)" in result.output
+    assert "stopped early" not in result.output and (root / "catalog.duckdb").read_bytes() == stale
+    again = run_genekb("verify", "--root", str(root))  # the writer gone: the old note and rewrite
+    assert "was behind the store (a write stopped early); rewritten" in again.output
+
+
+# a writer: holds a version's lock (kept referenced: a dropped FileLock lets go)
+HOLD = (
+    "import sys, time\nfrom filelock import FileLock\nlock = FileLock(sys.argv[1])\n"
+    "lock.acquire()\nprint('held', flush=True)\ntime.sleep(120)"
+)

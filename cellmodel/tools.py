@@ -181,6 +181,7 @@ def classify(
     >>> adata = cm.pp.read("pbmc68k-reduced")
     >>> cm.tl.classify(adata, "bulk_labels", per_class=10, small_classes="cap", seed=0)
     >>> sorted(adata.uns["cellmodel_classify"]["comparisons"])  # the baselines beside it
+    ['knn', 'logreg-pca']
     """
     from cellmodel.classify import classify_cells, with_options
     from cellmodel.io import require_anndata

@@ -90,9 +90,9 @@ _MergeSplitOpt = Annotated[
     bool,
     typer.Option(
         help="Check the clusters in the PCA: merge two neighbours with no density dip between"
-        " them and split the cluster whose cut removes most variance, where that removes"
-        " variance, raises the silhouette and does not raise the clusters' information"
-        " about the batch column (k kept)."
+        " them and split another cluster in two, keeping the move of highest silhouette where"
+        " it raises the silhouette and does not raise the clusters' information about the"
+        " batch column (k kept; with k estimated, merges alone)."
     ),
 ]
 _BatchKeyOpt = Annotated[

@@ -8,7 +8,7 @@ import typer
 
 from cli.cellmodel_args import JsonOpt
 from cli.common import handle_errors, info, make_app, out, print_json
-from cli.genekb_args import MoveTagOpt, RootOpt
+from cli.genekb_args import MoveTagOpt, RootOpt, TaxonOpt, TemplateOpt
 from cli.genekb_build_cmd import register as register_build
 from cli.genekb_eval_cmd import register as register_eval
 from cli.genekb_share_cmd import register as register_share
@@ -159,13 +159,18 @@ def sql(
 @handle_errors
 def similar(
     gene: Annotated[str, typer.Argument(help="Gene symbol, alias, Ensembl or Entrez id.")],
-    model: Annotated[str, typer.Option("--model", "-m")] = registry.DEFAULT_MODEL,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="Encoder whose version to read: the tag taxon/template/model."
+        ),
+    ] = registry.DEFAULT_MODEL,
     k: Annotated[int, typer.Option("-k", min=1, help="Number of neighbours.")] = 10,
     ref: Annotated[
         str | None, typer.Option(help="Embedding id or tag (overrides the tag).")
     ] = None,
-    taxon: str = "human",
-    template: str = DEFAULT_TEMPLATE,
+    taxon: TaxonOpt = "human",
+    template: TemplateOpt = DEFAULT_TEMPLATE,
     root: RootOpt = None,
     json_: JsonOpt = False,
 ) -> None:

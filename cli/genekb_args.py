@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from genekb.templates import TEMPLATES
+
 RootOpt = Annotated[  # a str, not a Path: a published store's URL reads in place (read-only)
     str | None,
     typer.Option(
@@ -17,3 +19,5 @@ RootOpt = Annotated[  # a str, not a Path: a published store's URL reads in plac
 MoveTagOpt = Annotated[
     bool, typer.Option("--force", help="Move the tag if it points at another version.")
 ]
+TaxonOpt = Annotated[str, typer.Option(help="human or mouse.")]
+TemplateOpt = Annotated[str, typer.Option(help=f"Text template: {', '.join(TEMPLATES)}.")]

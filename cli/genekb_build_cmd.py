@@ -11,13 +11,13 @@ import typer
 
 from cli.cellmodel_args import JsonOpt
 from cli.common import handle_errors, info, parse_options, print_json
-from cli.genekb_args import MoveTagOpt, RootOpt
+from cli.genekb_args import MoveTagOpt, RootOpt, TaxonOpt, TemplateOpt
 from cli.progress import progress_factory
 from genekb.encoders import registry
 from genekb.errors import UsageError
 from genekb.genemap import lookalike_note, spreadsheet_date_note
 from genekb.store.store import Store
-from genekb.templates import DEFAULT_TEMPLATE, TEMPLATES
+from genekb.templates import DEFAULT_TEMPLATE
 
 
 def register(app: typer.Typer) -> None:
@@ -36,8 +36,6 @@ _SourceOpt = Annotated[str, typer.Option(help="Gene source (see `genekb sources`
 _SourceOptOpt = Annotated[
     list[str] | None, typer.Option("--source-opt", help="Source option key=value (repeatable).")
 ]
-_TaxonOpt = Annotated[str, typer.Option(help="human or mouse.")]
-_TemplateOpt = Annotated[str, typer.Option(help=f"Text template: {', '.join(TEMPLATES)}.")]
 _GenesOpt = Annotated[Path | None, typer.Option(help="File with one gene name per line.")]
 _GenesFromOpt = Annotated[
     Path | None, typer.Option(help="Take the gene list from this .h5ad file's genes.")
@@ -64,8 +62,8 @@ def build(
     model: _ModelOpt = registry.DEFAULT_MODEL,
     source: _SourceOpt = "bundled",
     source_opt: _SourceOptOpt = None,
-    taxon: _TaxonOpt = "human",
-    template: _TemplateOpt = DEFAULT_TEMPLATE,
+    taxon: TaxonOpt = "human",
+    template: TemplateOpt = DEFAULT_TEMPLATE,
     genes: _GenesOpt = None,
     genes_from: _GenesFromOpt = None,
     gene_key: _GeneKeyOpt = None,

@@ -11,6 +11,7 @@ import typer
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import handle_errors, info, print_json
+from cli.genekb_args import TaxonOpt
 from genekb.encoders.registry import DEFAULT_MODEL
 from genekb.genemap import spreadsheet_date_note
 from genekb.settings import MAX_SEEDS
@@ -115,7 +116,6 @@ _FormatOpt = Annotated[
 _GeneColumnOpt = Annotated[
     str | None, typer.Option(help="Column of gene names in a table (default: guessed).")
 ]
-_TaxonOpt = Annotated[str, typer.Option(help="human or mouse.")]
 _TemplateOpt = Annotated[
     str,
     typer.Option(help="Template of the matched genes' own text version (the BoW control)."),
@@ -133,7 +133,7 @@ def import_vectors(
     text: _TextOpt = "",
     format_: _FormatOpt = None,
     gene_column: _GeneColumnOpt = None,
-    taxon: _TaxonOpt = "human",
+    taxon: TaxonOpt = "human",
     template: _TemplateOpt = "ncbi-card",
     tag: _TagOpt = None,
     force: _ForceOpt = False,

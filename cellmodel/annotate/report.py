@@ -98,7 +98,9 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in report["groups"]:
-        runner = md_text(e["top"][1]["label"]) if len(e["top"]) > 1 and e["label"] else "—"
+        others = [t["label"] for t in e["top"] if t["label"] != e["label"]]
+        # the walk may call the ranking's second term: then its runner-up is the first
+        runner = md_text(others[0]) if others and e["label"] else "—"
         db = e["markerdb"]["top"][0] if e["markerdb"]["top"] else None
         db_label = md_text(db["label"]) if db and db["score"] is not None else "—"
         lines.append(
@@ -173,10 +175,13 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
             f" {weights['knowledge']:.2f}."
         )
     lines.append(f"Markers: {_names(e['markers']) or 'none'}.")
+    # named genes and process genes are the ranking's best term's, which a walk may not call
+    best = e["top"][0]["label"] if e["top"] else None
+    whose = "the label" if best in (None, e["label"]) else md_text(best)
     named = e.get("mentions", {}).get("named") or []
     if named:
         lines.append(
-            "Genes the label's text names: "
+            f"Genes the text of {whose} names: "
             + ", ".join(
                 f"{md_text(n['words'])} ({md_text(n['gene'])}, log FC {n['log_fold_change']:.2f})"
                 for n in named
@@ -186,7 +191,7 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
     process_genes = e.get("processes", {}).get("genes") or []
     if process_genes:
         lines.append(
-            "Markers among the GO process genes of the label: " + _names(process_genes[:10]) + "."
+            f"Markers among the GO process genes of {whose}: " + _names(process_genes[:10]) + "."
         )
     overlap = e["markerdb"]["overlap"]
     if overlap:

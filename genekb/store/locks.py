@@ -33,3 +33,20 @@ def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
         yield held
     finally:
         held.release()
+
+
+def held_by_others(folder: Path) -> list[str]:
+    """The locks under `folder` another process holds now (a write under way), by name. Each is
+    tried without waiting and let go at once (flock: this process's other holds are untouched)."""
+    held = []
+    for path in sorted(folder.glob("*.lock")) if folder.is_dir() else []:
+        lock = FileLock(str(path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            held.append(path.stem)
+        except OSError:  # unreadable or read-only: no sign either way
+            continue
+        else:
+            lock.release()
+    return held

@@ -50,6 +50,10 @@ class RemoteStore(Store):
         return cls(remote.url, (cache or cache_home() / "remotes") / key, remote, index)
 
     @property
+    def place(self) -> str:
+        return self.url
+
+    @property
     def fetched_bytes(self) -> int:
         return self._remote.fetched_bytes
 

@@ -79,6 +79,11 @@ class Store:
         self.root = root
         self._pending = pending  # opened with create=True; nothing written yet
 
+    @property
+    def place(self) -> str:
+        """The store as messages name it (a remote store names its URL, not its cache)."""
+        return str(self.root)
+
     # ---- opening -------------------------------------------------------------------------------
 
     @classmethod
@@ -203,7 +208,7 @@ class Store:
                 )
             if target not in ids:
                 raise IntegrityError(
-                    f"tag {ref!r} points at {target}, which is not in {self.root}; "
+                    f"tag {ref!r} points at {target}, which is not in {self.place}; "
                     "run `genekb verify`, then rebuild or re-import it"
                 )
             return target
@@ -223,7 +228,7 @@ class Store:
             )
         hint = ", ".join(sorted(self.tags())) if kind == "embedding" else ", ".join(ids[:5])
         raise GenekbError(
-            f"no {kind} version {ref!r} in {self.root}"
+            f"no {kind} version {ref!r} in {self.place}"
             + (f"; known: {hint}" if hint else "; run `genekb build` first")
         )
 
@@ -248,7 +253,7 @@ class Store:
             except GenekbError:
                 continue
             return self._load(kind, vid)  # a damaged manifest is reported, not skipped
-        raise GenekbError(f"no version or tag {ref!r} in {self.root}; see `genekb list`")
+        raise GenekbError(f"no version or tag {ref!r} in {self.place}; see `genekb list`")
 
     def has(self, kind: str, vid: str) -> bool:
         return (self._dir(kind) / vid / MANIFEST).exists()

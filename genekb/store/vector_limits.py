@@ -55,16 +55,23 @@ def refuse_ragged(raw: bytes | str, sep: str, where: Any) -> None:
     one field longer as an index column, shifting every column under the wrong name."""
     text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
     width = None
-    for number, fields in enumerate(csv.reader(text.splitlines(), delimiter=sep), 1):
-        if not fields:
-            continue
-        if width is None:
-            width = len(fields)
-        elif len(fields) != width:
-            raise GenekbError(
-                f"{where}: a ragged table (line {number} has {len(fields)} fields, the header has"
-                f" {width}); give every row the same fields"
-            )
+    rows = csv.reader(text.splitlines(), delimiter=sep)
+    try:
+        for number, fields in enumerate(rows, 1):
+            if not fields:
+                continue
+            if width is None:
+                width = len(fields)
+            elif len(fields) != width:
+                raise GenekbError(
+                    f"{where}: a ragged table (line {number} has {len(fields)} fields, the header"
+                    f" has {width}); give every row the same fields"
+                )
+    except csv.Error as exc:  # a field over csv's 128 KiB limit, a NUL byte: no gene table
+        raise GenekbError(
+            f"{where}: not a readable table at line {rows.line_num:,} ({exc}); give a CSV/TSV"
+            " with one gene per line"
+        ) from None
 
 
 def check_npz(source: Any, size: int, where: Any) -> None:

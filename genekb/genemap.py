@@ -41,6 +41,11 @@ MITOCHONDRIAL_NAMES: tuple[str, ...] = (
 )
 
 
+def drop_whole_float(text: str) -> str:
+    """`text` without the ".0" of a whole number written as a float ("7157.0" -> "7157")."""
+    return _WHOLE_FLOAT.sub("", text)
+
+
 def lookalike_note(names: Iterable[str]) -> str:
     """A note naming the first character outside ASCII in names that matched nothing, or "".
 
@@ -153,7 +158,7 @@ class GeneIndex:
             gid = self.ensembl.get(upper.split(".")[0])
             return (gid, "ensembl") if gid is not None else (UNMATCHED, None)
         # "7157.0": an Entrez id column that pandas wrote as floats (it held a missing value).
-        number = _WHOLE_FLOAT.sub("", name)
+        number = drop_whole_float(name)
         if number.isdecimal() and int(number) in self.gene_ids:  # isdigit takes "²"
             return int(number), "entrez"
         mito = self._mitochondrial(upper)

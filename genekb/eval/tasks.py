@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
-from genekb.genemap import GeneIndex
+from genekb.genemap import GeneIndex, drop_whole_float
 from genekb.input_streams import read_input_text
 from genekb.store.vector_limits import refuse_ragged
+from genekb.store.vector_tables import one_column_note
 
 GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "name", "ensembl_id", "ensembl")
 LABEL_COLUMNS = ("label", "class", "y", "target")
@@ -130,9 +131,8 @@ def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path) ->
     for w in wanted:
         if w in lowered:
             return lowered[w]
-    raise GenekbError(
-        f"{path}: no {what} column; name one of: {', '.join(wanted)} (found {', '.join(columns)})"
-    )
+    found = listed(c[:40] for c in columns)
+    raise GenekbError(f"{path}: no {what} column; name one of: {', '.join(wanted)} (found {found})")
 
 
 def read_task_file(path: Path) -> Task:
@@ -146,17 +146,26 @@ def read_task_file(path: Path) -> Task:
         frame = pd.read_csv(
             io.StringIO(raw), sep="\t" if tab else ",", dtype=str, keep_default_na=False
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except pd.errors.EmptyDataError:
+        raise GenekbError(
+            f"task file {path} is empty; give a header (gene,label) and one row per gene"
+        ) from None
+    except pd.errors.ParserError as exc:
         raise GenekbError(
             f"task file {path} is not a readable table ({exc.__class__.__name__})"
         ) from None
+    # "gene , label" as a spreadsheet pads it: the padded names matched no wanted column
+    frame.columns = [str(c).strip() for c in frame.columns]
     columns = list(frame.columns)
     if len(columns) < 2:
-        raise GenekbError(f"{path}: needs a gene column and a label column, found {columns}")
+        raise GenekbError(
+            f"{path}: needs a gene column and a label column, found only {columns[0][:80]!r}"
+            + one_column_note(columns[0])
+        )
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
-    frame = frame.assign(**{label_col: frame[label_col].str.strip()})
+    frame = frame.assign(**{label_col: _same_numbers_alike(frame[label_col].str.strip())})
     if frame.empty:  # else "a task needs at least two labels, found []"
         raise GenekbError(f"{path} holds a header but no rows; give one row per gene")
     frame = _labelled(frame, gene_col, label_col, path)
@@ -172,6 +181,15 @@ def read_task_file(path: Path) -> Task:
     )
     _check(task, path)
     return task
+
+
+def _same_numbers_alike(labels: pd.Series) -> pd.Series:
+    """Labels that are all numbers, with "1.0" written "1": a column pandas saved as floats
+    (it held a NaN) beside one saved as integers made "1" and "1.0" two classes."""
+    numbers = labels[~(labels.str.lower().isin(MISSING_LABELS) | (labels == ""))]
+    if numbers.empty or pd.to_numeric(numbers, errors="coerce").isna().any():
+        return labels
+    return labels.map(drop_whole_float)
 
 
 def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> pd.DataFrame:

@@ -45,8 +45,10 @@ def _not_found(version: EmbeddingVersion, gene: str | int) -> GenekbError:
                 f"{gene!r} names {len(named)} genes of embedding {where}: {shown}; give one by its"
                 " symbol or GeneID"
             )
-    hint = lookalike_note([str(gene)]) or "; build a store that holds it"
-    return GenekbError(f"gene {gene!r} is not in embedding {where}{hint}")
+    hint = lookalike_note([str(gene)[:80]]) or "; build a store that holds it"
+    text = str(gene)
+    shown = repr(gene) if len(text) <= 80 else f"{text[:60]!r}… ({len(text):,} characters)"
+    return GenekbError(f"gene {shown} is not in embedding {where}{hint}")
 
 
 def similar(version: EmbeddingVersion, gene: str | int, k: int = 10) -> dict[str, Any]:

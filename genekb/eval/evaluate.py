@@ -14,6 +14,7 @@ from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, 
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
 from genekb.eval.tasks import DEFAULT_TASKS, MIN_PER_CLASS, Task, match_task, resolve_task
+from genekb.genemap import lookalike_note
 from genekb.settings import MAX_SEEDS
 from genekb.store.store import EmbeddingVersion
 
@@ -49,6 +50,7 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
         return (
             f"only {found} of {asked} task genes are in this version (at least {MIN_FOUND}"
             " needed); build a version that holds the task's genes"
+            + lookalike_note(coverage["missing_examples"])
         )
     if len(counts) < 2:
         return f"the task's genes in this version fall in one class ({counts}); it needs two"

@@ -1,0 +1,125 @@
+"""Hostile but plausible gene task files, vector tables and gene names from a user's hands:
+Excel's "Unicode Text" (UTF-16), Latin-1, a padded or ';'-split header, an empty file, labels
+saved as integers and as floats, a line-less file, look-alike letters and very long names."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+import genekb as gk
+from genekb.build import build
+from genekb.errors import GenekbError
+from genekb.eval.tasks import read_task_file
+from genekb.store.store import Store
+from genekb.store.vector_files import load_vectors
+from tests.conftest import make_genes, one_line_error
+from tests.conftest import run_genekb as run
+
+ROWS = [(f"GENE{i}", "ab"[i % 2]) for i in range(1, 41)]
+
+
+def _table(sep: str = ",", header: str = "gene,label", eol: str = "\n") -> str:
+    return eol.join([header.replace(",", sep)] + [f"{g}{sep}{lab}" for g, lab in ROWS]) + eol
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    store = Store.open(tmp_path_factory.mktemp("genes3") / "store", create=True)
+    build(store, model="fake", gene_table=make_genes(40), tag="human")
+    return store
+
+
+@pytest.mark.parametrize("name", ["task.txt", "task.csv"])
+def test_excel_unicode_text_is_read(tmp_path, name):
+    # Excel's "Unicode Text" is UTF-16 with a BOM: it said "is not UTF-8 text".
+    path = tmp_path / name
+    path.write_bytes(
+        _table(sep="\t" if name.endswith(".txt") else ",", eol="\r\n").encode("utf-16")
+    )
+    task = read_task_file(path)
+    assert task.genes[:2] == ("GENE1", "GENE2") and task.classes == ["a", "b"]
+
+
+def test_utf16_without_a_bom_and_latin1_say_what_to_do(tmp_path):
+    # UTF-16 without a BOM said "a ragged table (line 42 has 1 fields …)"; Latin-1 said only
+    # "is not UTF-8 text", with nothing to do.
+    bare = tmp_path / "bare.tsv"
+    bare.write_bytes(_table(sep="\t").encode("utf-16-le"))
+    with pytest.raises(GenekbError, match=r"holds NUL bytes \(UTF-16 text without a byte-order"):
+        read_task_file(bare)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(_table().replace(",a\n", ",caf\u00e9\n").encode("latin-1"))
+    with pytest.raises(GenekbError, match=r"byte 0xE9 at offset .*save it as UTF-8"):
+        read_task_file(latin)
+
+
+def test_a_padded_header_is_read(tmp_path):
+    # "gene , label" said "no gene column; … (found gene ,  label )".
+    path = tmp_path / "padded.csv"
+    path.write_text(_table(header="gene , label "))
+    assert len(read_task_file(path).genes) == 40
+
+
+def test_a_semicolon_table_and_an_empty_file_say_what_to_do(tmp_path):
+    semi = tmp_path / "semi.csv"
+    semi.write_text(_table(sep=";"))
+    with pytest.raises(GenekbError, match="its fields are split by ';': save it with ','"):
+        read_task_file(semi)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("  \n\n")  # said "is not a readable table (EmptyDataError)"
+    with pytest.raises(GenekbError, match="is empty; give a header"):
+        read_task_file(empty)
+
+
+def test_labels_saved_as_integers_and_as_floats_are_one_class(tmp_path):
+    # A column pandas saved as floats (it held a NaN) beside integers: "1" and "1.0" were two
+    # classes, so a binary task was scored as four classes without a word.
+    path = tmp_path / "numbers.csv"
+    labels = ["0", "1", "1.0", "0.0", "NaN"]
+    path.write_text(
+        "gene,label\n" + "".join(f"{g},{labels[i % 5]}\n" for i, (g, _) in enumerate(ROWS))
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the NaN rows' note
+        task = read_task_file(path)
+    assert task.classes == ["0", "1"] and task.kind == "binary"
+
+
+@pytest.mark.parametrize("what", ["task", "vectors"])
+def test_a_line_less_file_is_one_line(tmp_path, store, what):
+    # A field over csv's 128 KiB limit: "unexpected Error: field larger than field limit".
+    path = tmp_path / "huge.csv"
+    path.write_text(("gene,label\n" if what == "task" else "gene,d0\n") + "A" * 300_000 + ",1\n")
+    if what == "task":
+        args = ["eval", "human", "--task", str(path), "--no-controls", "--seeds", "1"]
+    else:
+        args = ["import-vectors", str(path), "--taxon", "human", "-m", "mine"]
+    line = one_line_error(run(*args, "--root", str(store.root)))
+    assert "not a readable table at line 2" in line and len(line) < 300
+
+
+def test_a_utf16_vector_table_is_read(tmp_path):
+    # It said "a ragged table (line 42 has 1 fields, the header has 3)".
+    path = tmp_path / "vectors.csv"
+    text = "gene,d0,d1\n" + "".join(f"GENE{i},{i / 7:.3f},{1 - i / 9:.3f}\n" for i in range(1, 41))
+    path.write_bytes(text.encode("utf-16"))
+    found = load_vectors(path)
+    assert found.names[:2] == ["GENE1", "GENE2"] and found.matrix.shape == (40, 2)
+
+
+def test_look_alike_letters_in_a_task_are_named(tmp_path, store):
+    # It said only "only 0 of 40 task genes are in this version": the genes looked present.
+    path = tmp_path / "greek.csv"
+    path.write_text(_table().replace("GENE", "G\u0395NE"))
+    with pytest.raises(GenekbError, match="U\\+0395 GREEK CAPITAL LETTER EPSILON"):
+        gk.eval(store.embedding("human"), [str(path)], seeds=1, feature_sets=["vectors"])
+
+
+def test_a_very_long_name_is_cut_short_in_the_message(store):
+    # The whole 100,000-character name came back in the error line.
+    line = one_line_error(
+        run("similar", "A" * 100_000, "--ref", "human", "--root", str(store.root))
+    )
+    assert "(100,000 characters)" in line and len(line) < 300

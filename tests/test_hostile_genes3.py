@@ -123,3 +123,19 @@ def test_a_very_long_name_is_cut_short_in_the_message(store):
         run("similar", "A" * 100_000, "--ref", "human", "--root", str(store.root))
     )
     assert "(100,000 characters)" in line and len(line) < 300
+
+
+def test_eval_says_why_a_shared_name_or_a_date_went_missing(tmp_path):
+    # Both were only "missing 2, e.g. SHARED, 1-Mar": a name two genes share and a symbol a
+    # spreadsheet made a date of look like genes the version lacks.
+    from tests.test_hostile_query import _sharing_an_alias
+
+    store = Store.open(tmp_path / "store", create=True)
+    build(store, model="fake", gene_table=_sharing_an_alias(), tag="human")
+    path = tmp_path / "task.csv"
+    path.write_text(_table() + "SHARED,a\n1-Mar,b\n")
+    result = run("eval", "human", "--task", str(path), "--no-controls", "--seeds", "1",
+                 "--root", str(store.root))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 left unmatched as names of several genes (SHARED)" in result.stdout
+    assert "1 gene name is a date ('1-Mar')" in result.stdout

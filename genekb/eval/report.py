@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from genekb.eval.controls import FEATURE_SETS
+from genekb.genemap import spreadsheet_date_note
 
 LABELS = {
     "vectors": "vectors",
@@ -62,6 +63,14 @@ def coverage_lines(document: dict[str, Any]) -> list[str]:
         )
         if cov["missing"]:
             line += f"; missing {cov['missing']}, e.g. {', '.join(cov['missing_examples'][:5])}"
+        if cov.get("missing_shared"):
+            shown = ", ".join(cov["missing_shared_examples"][:3])
+            line += (
+                f"; {cov['missing_shared']} left unmatched as names of several genes ({shown}):"
+                " give those genes by symbol, Ensembl or Entrez id"
+            )
+        if cov.get("missing_dates"):
+            line += "; " + spreadsheet_date_note(cov["missing_date_examples"], cov["missing_dates"])
         if cov.get("repeated"):
             line += f"; {cov['repeated']} rows name a gene already counted"
         if cov.get("conflicting_labels"):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
-from genekb.genemap import GeneIndex, drop_whole_float
+from genekb.genemap import GeneIndex, drop_whole_float, spreadsheet_dates
 from genekb.input_streams import read_input_text
 from genekb.store.vector_limits import refuse_ragged
 from genekb.store.vector_tables import one_column_note
@@ -312,9 +312,23 @@ def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matc
         "by_route": {str(k): int(v) for k, v in route_counts.items()},
         "missing": len(missing),
         "missing_examples": missing[:20],
+        **_why_missing(missing, index),
         "conflicting_labels": conflicting,
         "repeated": repeated,  # task rows naming a gene an earlier row already named
         "classes": {str(k): int(v) for k, v in pd.Series(kept_labels).value_counts().items()},
     }
     rows = np.array([row_of[int(gene_ids[i])] for i in keep], dtype=np.int64)
     return Matched(rows=rows, labels=kept_labels, coverage=coverage)
+
+
+def _why_missing(missing: list[str], index: GeneIndex) -> dict[str, Any]:
+    """Missing names a user can fix: dates a spreadsheet made of symbols (SEPT2 -> 2-Sep), and
+    names several genes share (an old symbol such as SEPT2), which match none of them."""
+    dates = spreadsheet_dates(missing)
+    shared = [n for n in missing if index.candidates(n)]
+    return {
+        "missing_dates": len(dates),
+        "missing_date_examples": dates[:3],
+        "missing_shared": len(shared),
+        "missing_shared_examples": shared[:5],
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError, add_note
 from genekb.fileio import require_file
-from genekb.genemap import GeneIndex, lookalike_note, spreadsheet_dates
+from genekb.genemap import GENE_COLUMNS, GeneIndex, lookalike_note, spreadsheet_dates
 from genekb.input_streams import read_input_text
 from genekb.records import GeneTable
 from genekb.sources import load_source
@@ -43,8 +44,14 @@ def read_gene_list(path: Path) -> list[str]:
     """Gene names from a text file, a pipe or `-` for stdin (one per line; a CSV/TSV's first
     column; '#' comments)."""
     lines = read_input_text(path, "genes file", limit=LIST_LIMIT).splitlines()
-    names = [ln.replace("\t", ",").split(",")[0].strip() for ln in lines]
+    try:  # csv drops the quotes R's write.csv puts round each name ("TP53" matched nothing)
+        rows = [next(csv.reader([ln], delimiter="\t" if "\t" in ln else ","), [""]) for ln in lines]
+    except csv.Error as exc:  # a field over 128 KiB (a file of no lines), a NUL byte
+        raise GenekbError(f"genes file {path} is no list of gene names ({exc})") from None
+    names = [row[0].strip() if row else "" for row in rows]
     names = [n for n in names if n and not n.startswith("#")]
+    if names and names[0].lower() in GENE_COLUMNS:  # a header, not a gene
+        names = names[1:]
     if not names:
         raise GenekbError(f"genes file {path} lists no genes")
     return names

@@ -10,6 +10,12 @@ import numpy as np
 import pandas as pd
 
 UNMATCHED = -1
+# Headers of a column of gene names (lower case), the likeliest first: a task file's, a vector
+# table's, a gene list's first line.
+GENE_COLUMNS = (
+    "gene", "symbol", "gene_name", "gene_symbol", "gene_id", "entrez_id", "ensembl_id", "ensembl",
+    "name",
+)  # fmt: skip
 ROUTES = ("symbol", "alias", "ensembl", "entrez")
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
 _WHOLE_FLOAT = re.compile(r"(?<=\d)\.0+$")

@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 import genekb as gk
-from genekb.build import build
+from genekb.build import build, read_gene_list
 from genekb.errors import GenekbError
 from genekb.eval.tasks import read_task_file
 from genekb.store.store import Store
@@ -139,3 +139,24 @@ def test_eval_says_why_a_shared_name_or_a_date_went_missing(tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 left unmatched as names of several genes (SHARED)" in result.stdout
     assert "1 gene name is a date ('1-Mar')" in result.stdout
+
+
+def test_a_gene_list_r_wrote_is_read_without_quotes_or_header(tmp_path):
+    # R's write.csv quotes each name: '"TP53"' matched nothing ("none of the 5 genes given
+    # matches"), and the header "gene" was counted as a gene the source lacks.
+    path = tmp_path / "genes.csv"
+    path.write_text('"gene","score"\n"TP53",1\n"CD3E",2\n"MS4A1",3\n')
+    assert read_gene_list(path) == ["TP53", "CD3E", "MS4A1"]
+    huge = tmp_path / "huge.txt"
+    huge.write_text("A" * 300_000)
+    with pytest.raises(GenekbError, match="is no list of gene names"):
+        read_gene_list(huge)
+
+
+def test_a_task_of_entrez_ids_under_gene_id_is_read(tmp_path):
+    # "gene_id" (what NCBI and the bundled tasks call an Entrez id) was "no gene column".
+    path = tmp_path / "entrez.csv"
+    path.write_text(
+        "gene_id,label\n" + "".join(f"{i}.0,{lab}\n" for i, (_, lab) in enumerate(ROWS, 1))
+    )
+    assert read_task_file(path).genes[:2] == ("1.0", "2.0")

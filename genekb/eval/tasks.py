@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
-from genekb.genemap import GeneIndex, drop_whole_float, spreadsheet_dates
+from genekb.genemap import GENE_COLUMNS, GeneIndex, drop_whole_float, spreadsheet_dates
 from genekb.input_streams import read_input_text
 from genekb.store.vector_limits import refuse_ragged
 from genekb.store.vector_tables import one_column_note
 
-GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "name", "ensembl_id", "ensembl")
 LABEL_COLUMNS = ("label", "class", "y", "target")
 MIN_PER_CLASS = 5  # below this a 5-fold stratified split leaves a fold without the class
 # What R (NA), pandas (NaN, <NA>) and spreadsheets (#N/A) write for a missing label, lower case.

@@ -17,6 +17,7 @@ import pandas as pd
 
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import sha256_file
+from genekb.genemap import GENE_COLUMNS
 from genekb.input_streams import input_kind, read_input_bytes
 from genekb.store.safe_pickle import safe_load_pickle
 from genekb.store.vector_limits import (
@@ -43,7 +44,6 @@ SUFFIXES = {
     ".pq": "parquet",
     ".npz": "npz",
 }
-GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "gene_id", "ensembl_id", "name")
 NPZ_NAMES = ("genes", "gene_names", "names", "symbols", "gene", "index")
 NPZ_VECTORS = ("vectors", "embeddings", "embedding", "matrix", "X", "emb")
 

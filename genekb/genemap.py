@@ -17,7 +17,11 @@ GENE_COLUMNS = (
     "name",
 )  # fmt: skip
 ROUTES = ("symbol", "alias", "ensembl", "entrez")
-_ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
+# GENCODE writes the Y copy of a pseudoautosomal gene "ENSG00000002586.20_PAR_Y": one NCBI gene.
+_ENSEMBL = re.compile(r"^(ENS[A-Z]*G\d{6,})(\.\d+)?(_PAR_Y)?$")
+# Invisible characters a name picks up: a BOM where two files were joined (`cat a.csv b.csv`),
+# zero-width spaces from a web page; `str.strip()` keeps them, and no gene name holds one.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _WHOLE_FLOAT = re.compile(r"(?<=\d)\.0+$")
 # HGNC (and so GENCODE, Cell Ranger, CELLxGENE) names the mitochondrial genes "MT-CO1", "MT-ND1",
 # "MT-TL1"; NCBI Gene's symbols drop the prefix ("COX1", "ND1", "TRNL1") and its aliases hold
@@ -89,6 +93,11 @@ def spreadsheet_date_note(dates: Sequence[str], count: int | None = None) -> str
     )
 
 
+def _bare(name: object) -> str:
+    """`name` without the white space and invisible characters round it."""
+    return str(name).strip().strip(_INVISIBLE).strip()
+
+
 def _unique_map(
     pairs: Iterable[tuple[str, int]], ambiguous: dict[str, set[int]] | None = None
 ) -> dict[str, int]:
@@ -154,14 +163,15 @@ class GeneIndex:
         return cls(genes["gene_id"], genes["symbol"], genes["aliases"], genes["ensembl"])
 
     def resolve_one(self, name: str) -> tuple[int, str | None]:
-        name = str(name).strip()
+        name = _bare(name)
         if name in self.symbol:
             return self.symbol[name], "symbol"
         upper = name.upper()
         if upper in self.symbol_ci:
             return self.symbol_ci[upper], "symbol"
-        if _ENSEMBL.match(upper):
-            gid = self.ensembl.get(upper.split(".")[0])
+        ensembl = _ENSEMBL.match(upper)
+        if ensembl:
+            gid = self.ensembl.get(ensembl.group(1))
             return (gid, "ensembl") if gid is not None else (UNMATCHED, None)
         # "7157.0": an Entrez id column that pandas wrote as floats (it held a missing value).
         number = drop_whole_float(name)
@@ -176,9 +186,9 @@ class GeneIndex:
 
     def candidates(self, name: str) -> list[int]:
         """The gene ids a name that matched no one gene names (an alias two genes share), or []."""
-        upper = str(name).strip().upper()
-        key = upper.split(".")[0] if _ENSEMBL.match(upper) else upper
-        return sorted(self.ambiguous.get(key, ()))
+        upper = _bare(name).upper()
+        ensembl = _ENSEMBL.match(upper)
+        return sorted(self.ambiguous.get(ensembl.group(1) if ensembl else upper, ()))
 
     def _mitochondrial(self, upper: str) -> int | None:
         """The GeneID of an HGNC mitochondrial name ("MT-CO1") under NCBI's symbol ("COX1") or,

@@ -12,6 +12,7 @@ import genekb as gk
 from genekb.build import build, read_gene_list
 from genekb.errors import GenekbError
 from genekb.eval.tasks import read_task_file
+from genekb.genemap import GeneIndex
 from genekb.store.store import Store
 from genekb.store.vector_files import load_vectors
 from tests.conftest import make_genes, one_line_error
@@ -160,3 +161,14 @@ def test_a_task_of_entrez_ids_under_gene_id_is_read(tmp_path):
         "gene_id,label\n" + "".join(f"{i}.0,{lab}\n" for i, (_, lab) in enumerate(ROWS, 1))
     )
     assert read_task_file(path).genes[:2] == ("1.0", "2.0")
+
+
+@pytest.mark.parametrize(
+    ("name", "gene_id"),
+    [("\ufeffGENE3", 3), ("GENE4\u200b", 4), (" ALIAS6\u2060", 6), ("ENSG00000000005.20_PAR_Y", 5)],
+)
+def test_names_with_invisible_marks_or_a_par_y_suffix_are_found(name, gene_id):
+    # A BOM left where two files were joined, a zero-width space from a web page, GENCODE's id of
+    # a pseudoautosomal gene's Y copy: each matched no gene.
+    frame = make_genes(10).table.to_pandas()
+    assert GeneIndex.from_frame(frame).resolve_one(name)[0] == gene_id

@@ -172,3 +172,10 @@ def test_names_with_invisible_marks_or_a_par_y_suffix_are_found(name, gene_id):
     # a pseudoautosomal gene's Y copy: each matched no gene.
     frame = make_genes(10).table.to_pandas()
     assert GeneIndex.from_frame(frame).resolve_one(name)[0] == gene_id
+
+
+def test_a_tsv_saved_with_commas_is_read(tmp_path):
+    # It said "needs a gene column and a label column, found ['gene,label']".
+    path = tmp_path / "task.tsv"
+    path.write_text(_table())
+    assert len(read_task_file(path).genes) == 40

@@ -139,7 +139,9 @@ def read_task_file(path: Path) -> Task:
     column (header row required). A gene given two different labels is refused, with the list."""
     raw = read_input_text(path, "task file")
     first = raw.split("\n", 1)[0]
-    tab = path.suffix.lower() in (".tsv", ".tab") or ("\t" in first and "," not in first)
+    # The header's separator, the suffix only where it holds both: a ".tsv" saved with commas
+    # read as one column "gene,label"
+    tab = "\t" in first and ("," not in first or path.suffix.lower() in (".tsv", ".tab"))
     refuse_ragged(raw, "\t" if tab else ",", path)
     try:
         frame = pd.read_csv(

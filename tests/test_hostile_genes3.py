@@ -179,3 +179,16 @@ def test_a_tsv_saved_with_commas_is_read(tmp_path):
     path = tmp_path / "task.tsv"
     path.write_text(_table())
     assert len(read_task_file(path).genes) == 40
+
+
+@pytest.mark.parametrize(
+    ("name", "sep", "says"), [("v.tsv", ",", "--format csv"), ("v.csv", "\t", "--format tsv")]
+)
+def test_a_vector_table_under_the_other_suffix_says_so(tmp_path, name, sep, says):
+    # It said only "no vector columns beside 'gene,d0,d1'".
+    path = tmp_path / name
+    path.write_text(
+        ("gene,d0,d1\n" + "".join(f"GENE{i},0.{i},0.5\n" for i in range(1, 9))).replace(",", sep)
+    )
+    with pytest.raises(GenekbError, match=f"no vector columns beside .*{says}"):
+        load_vectors(path)

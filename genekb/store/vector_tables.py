@@ -113,9 +113,14 @@ def suffix_note(suffix: str, otherwise: str) -> str:
 
 def one_column_note(column: str) -> str:
     """Why a table reads as a single column, when its one header tells: fields split by spaces
-    (word2vec or GloVe text) or by ';' (a spreadsheet's CSV in some locales)."""
+    (word2vec or GloVe text), by ';' (a spreadsheet's CSV in some locales) or by the other
+    format's separator."""
     if " " in column.strip():
         return "; its fields are split by spaces (word2vec or GloVe text?): save it as TSV"
     if ";" in column:
         return "; its fields are split by ';': save it with ',' between fields"
+    if "\t" in column:  # a .csv saved as TSV
+        return "; its fields are split by tabs: name it .tsv or pass --format tsv"
+    if "," in column:  # a .tsv saved as CSV
+        return "; its fields are split by ',': name it .csv or pass --format csv"
     return ""

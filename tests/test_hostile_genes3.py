@@ -192,3 +192,14 @@ def test_a_vector_table_under_the_other_suffix_says_so(tmp_path, name, sep, says
     )
     with pytest.raises(GenekbError, match=f"no vector columns beside .*{says}"):
         load_vectors(path)
+
+
+def test_one_task_or_ref_given_bare_is_one_not_its_letters(tmp_path, store):
+    # gk.eval(v, "task.csv") read task "t" ("task file / is a directory") and refs="human" ref "h".
+    path = tmp_path / "task.csv"
+    path.write_text(_table())
+    for report in (
+        gk.eval(store.embedding("human"), str(path), seeds=1, feature_sets=["vectors"]),
+        gk.eval(store.root, path, refs="human", seeds=1, feature_sets=["vectors"]),
+    ):
+        assert report["results"][0]["coverage"]["found"] == 40

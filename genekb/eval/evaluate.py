@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,7 @@ def evaluate_one(
 
 def evaluate(
     versions: Sequence[EmbeddingVersion],
-    tasks: Sequence[str | Task] = DEFAULT_TASKS,
+    tasks: str | Path | Task | Sequence[str | Path | Task] = DEFAULT_TASKS,
     *,
     seeds: int = 3,
     folds: int = 5,
@@ -131,7 +132,9 @@ def evaluate(
     unknown = [n for n in feature_sets if n not in FEATURE_SETS]
     if unknown:
         raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
-    resolved = [t if isinstance(t, Task) else resolve_task(t) for t in tasks]
+    if isinstance(tasks, str | Path | Task):  # a bare name read as its letters: task "m"
+        tasks = [tasks]
+    resolved = [t if isinstance(t, Task) else resolve_task(str(t)) for t in tasks]
     start = time.perf_counter()
     results = []
     for version in versions:

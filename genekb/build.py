@@ -107,7 +107,7 @@ def build(
     source: str = "bundled",
     taxon: str = "human",
     template: str = DEFAULT_TEMPLATE,
-    genes: Sequence[str] | None = None,
+    genes: str | Sequence[str] | None = None,
     source_options: dict[str, Any] | None = None,
     device: str | None = None,
     batch_size: int = 64,
@@ -127,6 +127,7 @@ def build(
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
     _check_request(tag, device, engine)
+    genes = [genes] if isinstance(genes, str) else genes  # "TP53" was T, P, 5 and 3: 3 genes
     views = view_models(model)
     if views:
         return _build_views(

@@ -203,3 +203,10 @@ def test_one_task_or_ref_given_bare_is_one_not_its_letters(tmp_path, store):
         gk.eval(store.root, path, refs="human", seeds=1, feature_sets=["vectors"]),
     ):
         assert report["results"][0]["coverage"]["found"] == 40
+
+
+def test_one_gene_given_bare_builds_that_gene(tmp_path):
+    # gk.build(genes="GENE12") read the letters and digits: G, E, N, 1, 2 found genes 1 and 2.
+    store = Store.open(tmp_path / "store", create=True)
+    report = build(store, model="fake", gene_table=make_genes(40), genes="GENE12", tag="one")
+    assert report["n_genes"] == 1

@@ -210,3 +210,13 @@ def test_one_gene_given_bare_builds_that_gene(tmp_path):
     store = Store.open(tmp_path / "store", create=True)
     report = build(store, model="fake", gene_table=make_genes(40), genes="GENE12", tag="one")
     assert report["n_genes"] == 1
+
+
+def test_a_task_gene_holding_a_terminal_escape_is_printed_escaped(tmp_path, store):
+    # The eval report wrote a missing name's escape sequence raw to the terminal.
+    path = tmp_path / "task.csv"
+    path.write_text(_table() + "\x1b]0;owned\x07X,a\n")
+    result = run("eval", "human", "--task", str(path), "--no-controls", "--seeds", "1",
+                 "--root", str(store.root))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\\x1b]0;owned\\x07X" in result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from genekb.errors import CONTROL_ESCAPES
 from genekb.eval.controls import FEATURE_SETS
 from genekb.genemap import spreadsheet_date_note
 
@@ -119,4 +120,5 @@ def to_markdown(document: dict[str, Any]) -> str:
     leak = leakage_lines(document)
     if leak:
         parts += ["", "Label words in the texts (share of each class's texts):", *leak]
-    return "\n".join(parts) + "\n"
+    # names from a user's file (missing genes, the task's name) may hold terminal escapes
+    return ("\n".join(parts) + "\n").translate(CONTROL_ESCAPES)

@@ -143,6 +143,12 @@ def _build_summary(report: dict[str, Any]) -> None:
             f"e.g. {', '.join(report['unmatched_examples'][:5])}"
             + lookalike_note(report["unmatched_examples"])
         )
+    if report.get("unmatched_shared"):
+        info(
+            f"{report['unmatched_shared']} of them name several genes each"
+            f" ({', '.join(report['unmatched_shared_examples'][:5])}), so none was taken: give"
+            " those genes by symbol, Ensembl or Entrez id"
+        )
     if report.get("unmatched_dates"):
         info(spreadsheet_date_note(report["unmatched_date_examples"], report["unmatched_dates"]))
     if "views" in report:  # a multi-view build: each view, then the version of all of them

@@ -152,7 +152,7 @@ def build(
         gene_table = _load_genes(store, source, taxon, source_options)
     else:
         source = gene_table.snapshot.source
-    selected, unmatched = _select(gene_table, genes, taxon, source)
+    selected, unmatched, shared = _select(gene_table, genes, taxon, source)
 
     def planned() -> str:
         return planned_text_id(gene_table, chosen_template, selected)
@@ -174,7 +174,7 @@ def build(
     return _report(
         store, text, embedding, spec, stats,
         tag=tag, source=source, taxon=taxon, template=chosen_template.id, engine=engine,
-        text_created=text_created, genes=genes, unmatched=unmatched,
+        text_created=text_created, genes=genes, unmatched=unmatched, shared=shared,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
 
@@ -279,10 +279,11 @@ def _load_genes(
 
 def _select(
     gene_table: GeneTable, genes: Sequence[str] | None, taxon: str, source: str
-) -> tuple[list[int] | None, list[str]]:
-    """The GeneIDs of the genes asked for (None: all of them) and the names that matched none."""
+) -> tuple[list[int] | None, list[str], list[str]]:
+    """The GeneIDs of the genes asked for (None: all of them), the names that matched none and
+    those of them several genes share."""
     if genes is None:
-        return None, []
+        return None, [], []
     index = GeneIndex.from_frame(
         gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
     )
@@ -295,7 +296,7 @@ def _select(
             f"none of the {len(genes)} genes given matches the {taxon} {source} source"
             f"{lookalike_note(unmatched)}; check the gene names and the taxon"
         )
-    return selected, unmatched
+    return selected, unmatched, index.shared_names(unmatched)
 
 
 def fit_on_source(
@@ -353,6 +354,7 @@ def _report(
     text_created: bool,
     genes: Sequence[str] | None,
     unmatched: list[str],
+    shared: list[str],
     seconds: float,
 ) -> dict[str, Any]:
     """What `build` did: the versions, the tag, counts and timings."""
@@ -384,6 +386,8 @@ def _report(
         "unmatched_examples": unmatched[:20],
         "unmatched_dates": len(dates),  # symbols a spreadsheet made dates of: MARCH1 -> 1-Mar
         "unmatched_date_examples": dates[:20],
+        "unmatched_shared": len(shared),  # names of several genes (SEPT2), matched to none
+        "unmatched_shared_examples": shared[:20],
         "seconds": round(seconds, 3),
         "texts_per_second": round(stats["embedded"] / stats["embed_seconds"], 1)
         if stats.get("embed_seconds")

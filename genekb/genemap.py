@@ -190,6 +190,10 @@ class GeneIndex:
         ensembl = _ENSEMBL.match(upper)
         return sorted(self.ambiguous.get(ensembl.group(1) if ensembl else upper, ()))
 
+    def shared_names(self, names: Iterable[str]) -> list[str]:
+        """The names that matched no gene because several genes share them (SEPT2)."""
+        return [str(n) for n in names if self.candidates(n)]
+
     def _mitochondrial(self, upper: str) -> int | None:
         """The GeneID of an HGNC mitochondrial name ("MT-CO1") under NCBI's symbol ("COX1") or,
         where that is not one gene's, its dashless alias ("MTRNR1"); None for other names."""

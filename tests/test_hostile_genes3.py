@@ -220,3 +220,15 @@ def test_a_task_gene_holding_a_terminal_escape_is_printed_escaped(tmp_path, stor
                  "--root", str(store.root))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.stdout and "\\x1b]0;owned\\x07X" in result.stdout
+
+
+def test_a_build_names_the_genes_a_shared_name_left_out(tmp_path, capsys):
+    # "1 of 2 genes not in the source, e.g. SHARED": the name is there, as two genes' alias.
+    from cli.genekb_build_cmd import _build_summary
+    from tests.test_hostile_query import _sharing_an_alias
+
+    store = Store.open(tmp_path / "store", create=True)
+    report = build(store, model="fake", gene_table=_sharing_an_alias(), genes=["GENE3", "SHARED"])
+    assert report["unmatched_shared_examples"] == ["SHARED"]
+    _build_summary(report)
+    assert "1 of them name several genes each (SHARED)" in capsys.readouterr().err

@@ -326,7 +326,7 @@ def _why_missing(missing: list[str], index: GeneIndex) -> dict[str, Any]:
     """Missing names a user can fix: dates a spreadsheet made of symbols (SEPT2 -> 2-Sep), and
     names several genes share (an old symbol such as SEPT2), which match none of them."""
     dates = spreadsheet_dates(missing)
-    shared = [n for n in missing if index.candidates(n)]
+    shared = index.shared_names(missing)
     return {
         "missing_dates": len(dates),
         "missing_date_examples": dates[:3],

@@ -15,7 +15,7 @@ from cli.genekb_args import MoveTagOpt, RootOpt
 from cli.progress import progress_factory
 from genekb.encoders import registry
 from genekb.errors import UsageError
-from genekb.genemap import lookalike_note, spreadsheet_date_note
+from genekb.genemap import lookalike_note, shared_name_note, spreadsheet_date_note
 from genekb.store.store import Store
 from genekb.templates import DEFAULT_TEMPLATE, TEMPLATES
 
@@ -144,11 +144,7 @@ def _build_summary(report: dict[str, Any]) -> None:
             + lookalike_note(report["unmatched_examples"])
         )
     if report.get("unmatched_shared"):
-        info(
-            f"{report['unmatched_shared']} of them name several genes each"
-            f" ({', '.join(report['unmatched_shared_examples'][:5])}), so none was taken: give"
-            " those genes by symbol, Ensembl or Entrez id"
-        )
+        info(shared_name_note(report["unmatched_shared_examples"], report["unmatched_shared"]))
     if report.get("unmatched_dates"):
         info(spreadsheet_date_note(report["unmatched_date_examples"], report["unmatched_dates"]))
     if "views" in report:  # a multi-view build: each view, then the version of all of them

@@ -93,6 +93,19 @@ def spreadsheet_date_note(dates: Sequence[str], count: int | None = None) -> str
     )
 
 
+def shared_name_note(names: Sequence[str], count: int | None = None) -> str:
+    """A note on unmatched names several genes share (`count` of them, `names` their first
+    ones), or "": such a name is taken for none of its genes, never guessed."""
+    if not names:
+        return ""
+    count = len(names) if count is None else count
+    return (
+        f"{count} unmatched name{'s name' if count > 1 else ' names'} several genes each"
+        f" ({', '.join(names[:3])}), so none was taken: give those genes by symbol, Ensembl or"
+        " Entrez id"
+    )
+
+
 def _bare(name: object) -> str:
     """`name` without the white space and invisible characters round it."""
     return str(name).strip().strip(_INVISIBLE).strip()

@@ -138,7 +138,7 @@ def test_eval_says_why_a_shared_name_or_a_date_went_missing(tmp_path):
     result = run("eval", "human", "--task", str(path), "--no-controls", "--seeds", "1",
                  "--root", str(store.root))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "1 left unmatched as names of several genes (SHARED)" in result.stdout
+    assert "1 unmatched name names several genes each (SHARED)" in result.stdout
     assert "1 gene name is a date ('1-Mar')" in result.stdout
 
 
@@ -231,4 +231,16 @@ def test_a_build_names_the_genes_a_shared_name_left_out(tmp_path, capsys):
     report = build(store, model="fake", gene_table=_sharing_an_alias(), genes=["GENE3", "SHARED"])
     assert report["unmatched_shared_examples"] == ["SHARED"]
     _build_summary(report)
-    assert "1 of them name several genes each (SHARED)" in capsys.readouterr().err
+    assert "1 unmatched name names several genes each (SHARED)" in capsys.readouterr().err
+
+
+def test_an_import_names_the_genes_a_shared_name_left_out(tmp_path, capsys):
+    from cli.genekb_eval_cmd import _import_summary
+    from genekb.store.foreign import map_genes
+    from tests.test_hostile_query import _sharing_an_alias
+
+    _, mapping = map_genes(["GENE3", "SHARED", "NOPE"], _sharing_an_alias())
+    assert mapping["unmatched_shared_examples"] == ["SHARED"]
+    report = {"mapping": mapping, "tag": "t", "embedding_id": "e", "text_id": "x", "dim": 2}
+    _import_summary({**report, "created": True})
+    assert "1 unmatched name names several genes each (SHARED)" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from typing import Any
 
 from genekb.errors import CONTROL_ESCAPES
 from genekb.eval.controls import FEATURE_SETS
-from genekb.genemap import spreadsheet_date_note
+from genekb.genemap import shared_name_note, spreadsheet_date_note
 
 LABELS = {
     "vectors": "vectors",
@@ -65,11 +65,7 @@ def coverage_lines(document: dict[str, Any]) -> list[str]:
         if cov["missing"]:
             line += f"; missing {cov['missing']}, e.g. {', '.join(cov['missing_examples'][:5])}"
         if cov.get("missing_shared"):
-            shown = ", ".join(cov["missing_shared_examples"][:3])
-            line += (
-                f"; {cov['missing_shared']} left unmatched as names of several genes ({shown}):"
-                " give those genes by symbol, Ensembl or Entrez id"
-            )
+            line += "; " + shared_name_note(cov["missing_shared_examples"], cov["missing_shared"])
         if cov.get("missing_dates"):
             line += "; " + spreadsheet_date_note(cov["missing_date_examples"], cov["missing_dates"])
         if cov.get("repeated"):

@@ -18,7 +18,7 @@ from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError, add_note
 from genekb.fileio import require_file
-from genekb.genemap import GENE_COLUMNS, GeneIndex, lookalike_note, spreadsheet_dates
+from genekb.genemap import GENE_COLUMNS, GeneIndex, is_missing, lookalike_note, spreadsheet_dates
 from genekb.input_streams import read_input_text
 from genekb.records import GeneTable
 from genekb.sources import load_source
@@ -49,7 +49,7 @@ def read_gene_list(path: Path) -> list[str]:
     except csv.Error as exc:  # a field over 128 KiB (a file of no lines), a NUL byte
         raise GenekbError(f"genes file {path} is no list of gene names ({exc})") from None
     names = [row[0].strip() if row else "" for row in rows]
-    names = [n for n in names if n and not n.startswith("#")]
+    names = [n for n in names if not is_missing(n) and not n.startswith("#")]
     if names and names[0].lower() in GENE_COLUMNS:  # a header, not a gene
         names = names[1:]
     if not names:

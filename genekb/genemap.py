@@ -23,6 +23,7 @@ _ENSEMBL = re.compile(r"^(ENS[A-Z]*G\d{6,})(\.\d+)?(_PAR_Y)?$")
 # zero-width spaces from a web page; `str.strip()` keeps them, and no gene name holds one.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _WHOLE_FLOAT = re.compile(r"(?<=\d)\.0+$")
+_MISSING = frozenset({"na", "nan", "<na>", "n/a", "#n/a"})  # lower case
 # HGNC (and so GENCODE, Cell Ranger, CELLxGENE) names the mitochondrial genes "MT-CO1", "MT-ND1",
 # "MT-TL1"; NCBI Gene's symbols drop the prefix ("COX1", "ND1", "TRNL1") and its aliases hold
 # "MTCO1" for some genes and "MT-CO2" for a pseudogene only, so neither lookup finds the gene.
@@ -91,6 +92,14 @@ def spreadsheet_date_note(dates: Sequence[str], count: int | None = None) -> str
         " was MARCH1 or MARC1); re-export the table with the gene column as text, or name the"
         " genes by Ensembl or Entrez ids"
     )
+
+
+def is_missing(value: object) -> bool:
+    """Whether a table's cell is empty or what R (NA), pandas (NaN, <NA>) or a spreadsheet
+    (#N/A) writes for a missing value: "NA" is an NCBI alias of XK and "NaN" one of SCN11A,
+    so such a cell read as a gene name takes a gene nobody named."""
+    text = str(value).strip().lower()
+    return not text or text in _MISSING
 
 
 def shared_name_note(names: Sequence[str], count: int | None = None) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 import genekb as gk
 from genekb.build import build, read_gene_list
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, GenekbWarning
 from genekb.eval.tasks import read_task_file
 from genekb.genemap import GeneIndex
 from genekb.store.store import Store
@@ -244,3 +244,19 @@ def test_an_import_names_the_genes_a_shared_name_left_out(tmp_path, capsys):
     report = {"mapping": mapping, "tag": "t", "embedding_id": "e", "text_id": "x", "dim": 2}
     _import_summary({**report, "created": True})
     assert "1 unmatched name names several genes each (SHARED)" in capsys.readouterr().err
+
+
+def test_a_gene_written_na_is_no_gene(tmp_path):
+    # R writes a missing symbol as NA, pandas as NaN: NCBI lists "NA" as an alias of XK and "NaN"
+    # of SCN11A, so such rows put a gene nobody named into the task, the list or the import.
+    task = tmp_path / "task.csv"
+    task.write_text(_table() + "NA,a\nNaN,b\n,a\n,\n")
+    with pytest.warns(GenekbWarning, match=r"3 rows have no gene \(empty, NA or NaN\)"):
+        assert "NA" not in read_task_file(task).genes
+    genes = tmp_path / "genes.txt"
+    genes.write_text("GENE1\nNA\nnan\n#N/A\n")
+    assert read_gene_list(genes) == ["GENE1"]
+    vectors = tmp_path / "vectors.csv"
+    vectors.write_text("gene,d0\nGENE1,0.5\nNA,0.2\n")
+    with pytest.raises(GenekbError, match="1 genes have an empty name \\(or NA, NaN\\)"):
+        load_vectors(vectors)

@@ -18,15 +18,19 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
-from genekb.genemap import GENE_COLUMNS, GeneIndex, drop_whole_float, spreadsheet_dates
+from genekb.genemap import (
+    GENE_COLUMNS,
+    GeneIndex,
+    drop_whole_float,
+    is_missing,
+    spreadsheet_dates,
+)
 from genekb.input_streams import read_input_text
 from genekb.store.vector_limits import refuse_ragged
 from genekb.store.vector_tables import one_column_note
 
 LABEL_COLUMNS = ("label", "class", "y", "target")
 MIN_PER_CLASS = 5  # below this a 5-fold stratified split leaves a fold without the class
-# What R (NA), pandas (NaN, <NA>) and spreadsheets (#N/A) write for a missing label, lower case.
-MISSING_LABELS = frozenset({"na", "nan", "<na>", "n/a", "#n/a"})
 NAMED_AT_MOST = 10  # labels a message lists
 
 
@@ -187,24 +191,25 @@ def read_task_file(path: Path) -> Task:
 def _same_numbers_alike(labels: pd.Series) -> pd.Series:
     """Labels that are all numbers, with "1.0" written "1": a column pandas saved as floats
     (it held a NaN) beside one saved as integers made "1" and "1.0" two classes."""
-    numbers = labels[~(labels.str.lower().isin(MISSING_LABELS) | (labels == ""))]
+    numbers = labels[~labels.map(is_missing)]
     if numbers.empty or pd.to_numeric(numbers, errors="coerce").isna().any():
         return labels
     return labels.map(drop_whole_float)
 
 
 def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> pd.DataFrame:
-    """The rows with a gene and a label. A label R or pandas wrote for a missing value (NA, NaN)
-    is no class: such rows are left out with the empty ones, and counted in a warning."""
-    missing = frame[label_col].str.lower().isin(MISSING_LABELS) | (frame[label_col] == "")
-    kept = frame[(frame[gene_col] != "") & ~missing]
+    """The rows with a gene and a label. What R or pandas writes for a missing value (NA, NaN)
+    is neither a class nor a gene ("NA" is an alias of XK): rows missing either are left out and
+    counted in a warning; rows missing both (a spreadsheet's trailing ",,") are no rows."""
+    no_gene, no_label = frame[gene_col].map(is_missing), frame[label_col].map(is_missing)
+    kept = frame[~no_gene & ~no_label]
     if kept.empty:
         raise GenekbError(f"{path}: no row has both a gene and a label; fill in {label_col!r}")
-    if missing.any():
+    counts = {"label": int((~no_gene & no_label).sum()), "gene": int((no_gene & ~no_label).sum())}
+    lacking = " and ".join(f"{n} rows have no {what}" for what, n in counts.items() if n)
+    if lacking:
         warnings.warn(
-            f"{path}: {int(missing.sum())} rows have no label (empty, NA or NaN) and are left out",
-            GenekbWarning,
-            stacklevel=3,
+            f"{path}: {lacking} (empty, NA or NaN); they are left out", GenekbWarning, stacklevel=3
         )
     return kept
 

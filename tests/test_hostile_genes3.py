@@ -10,7 +10,7 @@ import pytest
 
 import genekb as gk
 from genekb.build import build, read_gene_list
-from genekb.errors import GenekbError, GenekbWarning
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.eval.tasks import read_task_file
 from genekb.genemap import GeneIndex
 from genekb.store.store import Store
@@ -260,3 +260,17 @@ def test_a_gene_written_na_is_no_gene(tmp_path):
     vectors.write_text("gene,d0\nGENE1,0.5\nNA,0.2\n")
     with pytest.raises(GenekbError, match="1 genes have an empty name \\(or NA, NaN\\)"):
         load_vectors(vectors)
+
+
+def test_two_task_files_of_one_name_are_told_apart(tmp_path, store):
+    # a/labels.csv and b/labels.csv were both reported as task "labels"; one file given twice
+    # was scored twice.
+    paths = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        paths.append(tmp_path / folder / "labels.csv")
+        paths[-1].write_text(_table())
+    report = gk.eval(store.embedding("human"), paths, seeds=1, feature_sets=["vectors"])
+    assert [r["task"] for r in report["results"]] == [str(p) for p in paths]
+    with pytest.raises(UsageError, match="task 'labels' is given twice"):
+        gk.eval(store.embedding("human"), [paths[0], paths[0]], seeds=1)

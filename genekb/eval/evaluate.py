@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,17 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
             f" least {MIN_PER_CLASS}"
         )
     return None
+
+
+def _named_apart(tasks: list[Task]) -> list[Task]:
+    """Tasks whose results can be told apart: a task given twice is refused, and two files of one
+    name in different folders (a/labels.csv, b/labels.csv) are named by their paths."""
+    seen = Counter((t.name, t.source) for t in tasks)
+    twice = [name for (name, _), n in seen.items() if n > 1]
+    if twice:
+        raise UsageError(f"task {twice[0]!r} is given twice; give each task once")
+    names = Counter(t.name for t in tasks)
+    return [replace(t, name=t.source) if names[t.name] > 1 and t.source else t for t in tasks]
 
 
 def evaluate_one(
@@ -134,7 +147,7 @@ def evaluate(
         raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
     if isinstance(tasks, str | Path | Task):  # a bare name read as its letters: task "m"
         tasks = [tasks]
-    resolved = [t if isinstance(t, Task) else resolve_task(str(t)) for t in tasks]
+    resolved = _named_apart([t if isinstance(t, Task) else resolve_task(str(t)) for t in tasks])
     start = time.perf_counter()
     results = []
     for version in versions:

@@ -274,3 +274,12 @@ def test_two_task_files_of_one_name_are_told_apart(tmp_path, store):
     assert [r["task"] for r in report["results"]] == [str(p) for p in paths]
     with pytest.raises(UsageError, match="task 'labels' is given twice"):
         gk.eval(store.embedding("human"), [paths[0], paths[0]], seeds=1)
+
+
+def test_a_tab_table_with_cr_line_ends_and_commas_in_a_field_is_read(tmp_path):
+    # Excel for Mac ends lines in CR alone: the "first line" was the whole file, whose commas
+    # made it a CSV ("a ragged table (line 2 has 2 fields, the header has 1)").
+    path = tmp_path / "task.txt"
+    rows = "".join(f"{g}\t{lab}\tx, y\r" for g, lab in ROWS)
+    path.write_bytes(("gene\tlabel\tnote\r" + rows).encode())
+    assert len(read_task_file(path).genes) == 40

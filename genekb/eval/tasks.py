@@ -7,6 +7,7 @@ A task is a list of genes with one label each. Matching goes through `genekb.gen
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import cache
@@ -142,7 +143,7 @@ def read_task_file(path: Path) -> Task:
     """A user's task: CSV or TSV (a file, a pipe or `-` for stdin) with a gene column and a label
     column (header row required). A gene given two different labels is refused, with the list."""
     raw = read_input_text(path, "task file")
-    first = raw.split("\n", 1)[0]
+    first = re.split(r"\r\n|\r|\n", raw, maxsplit=1)[0]  # Excel for Mac ends lines in CR alone
     # The header's separator, the suffix only where it holds both: a ".tsv" saved with commas
     # read as one column "gene,label"
     tab = "\t" in first and ("," not in first or path.suffix.lower() in (".tsv", ".tab"))

@@ -283,3 +283,12 @@ def test_a_tab_table_with_cr_line_ends_and_commas_in_a_field_is_read(tmp_path):
     rows = "".join(f"{g}\t{lab}\tx, y\r" for g, lab in ROWS)
     path.write_bytes(("gene\tlabel\tnote\r" + rows).encode())
     assert len(read_task_file(path).genes) == 40
+
+
+def test_a_vector_table_with_cr_line_ends_is_read(tmp_path):
+    # Its "first line" was the whole file: 40 genes x 900 dims read as 36,000 dimensions, refused
+    # as "more than the 32,768 any text encoder writes".
+    rows = "".join(f"GENE{i}," + ",".join(["0.5"] * 900) + "\r" for i in range(1, 41))
+    path = tmp_path / "vectors.csv"
+    path.write_bytes(("gene," + ",".join(f"d{j}" for j in range(900)) + "\r" + rows).encode())
+    assert load_vectors(path).matrix.shape == (40, 900)

@@ -42,10 +42,12 @@ def check_flat(row: Any, name: Any, where: Any) -> None:
 
 def check_table_shape(raw: bytes, sep: str, where: Any) -> None:
     """A CSV/TSV's width (from its first line) and size (lines × width) within the budgets."""
-    first = raw[: raw.find(b"\n") if b"\n" in raw else len(raw)]
+    # a line ends in LF, CRLF or (Excel for Mac) CR alone: the whole file was once "one line"
+    ends = [i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0]
+    first = raw[: min(ends, default=len(raw))]
     width = first.count(sep.encode()) + 1
     check_dim(width - 1, where)
-    cells = width * (raw.count(b"\n") + 1)
+    cells = width * ((raw.count(b"\n") or raw.count(b"\r")) + 1)
     if cells > MAX_CELLS:
         raise GenekbError(f"{where}: {cells:,} cells, more than the {MAX_CELLS:,} read at most")
 

@@ -292,3 +292,9 @@ def test_a_vector_table_with_cr_line_ends_is_read(tmp_path):
     path = tmp_path / "vectors.csv"
     path.write_bytes(("gene," + ",".join(f"d{j}" for j in range(900)) + "\r" + rows).encode())
     assert load_vectors(path).matrix.shape == (40, 900)
+
+
+def test_a_tag_with_a_look_alike_letter_is_named(store):
+    # "no embedding version 'humаn' …; known: human" read as if the tag were there.
+    line = one_line_error(run("similar", "GENE1", "--ref", "hum\u0430n", "--root", str(store.root)))
+    assert "U+0430 CYRILLIC SMALL LETTER A" in line

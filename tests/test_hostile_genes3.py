@@ -298,3 +298,10 @@ def test_a_tag_with_a_look_alike_letter_is_named(store):
     # "no embedding version 'humаn' …; known: human" read as if the tag were there.
     line = one_line_error(run("similar", "GENE1", "--ref", "hum\u0430n", "--root", str(store.root)))
     assert "U+0430 CYRILLIC SMALL LETTER A" in line
+
+
+def test_a_task_file_may_open_with_comment_lines(tmp_path):
+    # A gene list takes '#' comments; a task file said "found only '# dosage task v2'".
+    path = tmp_path / "task.csv"
+    path.write_text("# dosage task v2\n# from a paper\n" + _table())
+    assert len(read_task_file(path).genes) == 40

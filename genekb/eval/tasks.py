@@ -139,11 +139,17 @@ def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path) ->
     raise GenekbError(f"{path}: no {what} column; name one of: {', '.join(wanted)} (found {found})")
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")  # Excel for Mac ends lines in CR alone
+
+
 def read_task_file(path: Path) -> Task:
     """A user's task: CSV or TSV (a file, a pipe or `-` for stdin) with a gene column and a label
     column (header row required). A gene given two different labels is refused, with the list."""
     raw = read_input_text(path, "task file")
-    first = re.split(r"\r\n|\r|\n", raw, maxsplit=1)[0]  # Excel for Mac ends lines in CR alone
+    while raw.lstrip().startswith("#"):  # leading '#' comments, as a gene list may hold
+        lines = _LINE_END.split(raw.lstrip(), maxsplit=1)
+        raw = lines[1] if len(lines) > 1 else ""
+    first = _LINE_END.split(raw, maxsplit=1)[0]
     # The header's separator, the suffix only where it holds both: a ".tsv" saved with commas
     # read as one column "gene,label"
     tab = "\t" in first and ("," not in first or path.suffix.lower() in (".tsv", ".tab"))

@@ -305,3 +305,12 @@ def test_a_task_file_may_open_with_comment_lines(tmp_path):
     path = tmp_path / "task.csv"
     path.write_text("# dosage task v2\n# from a paper\n" + _table())
     assert len(read_task_file(path).genes) == 40
+
+
+@pytest.mark.parametrize("ref", ["missing.xlsx", "folder/missing"])
+def test_a_missing_task_file_is_named_missing(tmp_path, ref):
+    # It said "unknown task (or CSV/TSV file) 'missing.xlsx'; choose one of: cell-type-markers …".
+    from genekb.eval.tasks import resolve_task
+
+    with pytest.raises(GenekbError, match=r"task file .*missing.* does not exist"):
+        resolve_task(str(tmp_path / ref) if "/" in ref else ref)

@@ -256,7 +256,8 @@ def resolve_task(ref: str) -> Task:
     if ref in BUNDLED:
         return _bundled(ref)
     path = Path(ref)
-    if ref == "-" or path.suffix.lower() in (".csv", ".tsv", ".tab", ".txt") or path.exists():
+    # a suffix or a folder names a file, even a missing one ("does not exist", not "unknown task")
+    if ref == "-" or path.suffix or len(path.parts) > 1 or path.exists():
         return read_task_file(path)
     raise UnknownNameError("task (or CSV/TSV file)", ref, list(BUNDLED))
 

@@ -53,7 +53,7 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
         return (
             f"only {found} of {asked} task genes are in this version (at least {MIN_FOUND}"
             " needed); build a version that holds the task's genes"
-            + lookalike_note(coverage["missing_examples"])
+            + lookalike_note(coverage.get("missing_examples", ()))
         )
     if len(counts) < 2:
         return f"the task's genes in this version fall in one class ({counts}); it needs two"

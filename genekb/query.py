@@ -7,16 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from genekb.errors import GenekbError, UsageError, listed
+from genekb.errors import GenekbError, UsageError, check_whole, listed
 from genekb.genemap import GeneIndex, lookalike_note
 from genekb.store.store import EmbeddingVersion
 
 
 def check_k(k: object) -> None:
-    """`k` a whole number ≥ 1: a float or a string failed deep inside NumPy ("slice indices must
-    be integers"), and True counted as 1."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise UsageError(f"k={k!r} must be a whole number, at least 1")
+    """`k` a whole number ≥ 1: a float failed deep inside NumPy ("slice indices must be
+    integers")."""
+    check_whole(k, "k")
 
 
 def _check_gene(gene: object) -> None:

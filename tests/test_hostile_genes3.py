@@ -314,3 +314,11 @@ def test_a_missing_task_file_is_named_missing(tmp_path, ref):
 
     with pytest.raises(GenekbError, match=r"task file .*missing.* does not exist"):
         resolve_task(str(tmp_path / ref) if "/" in ref else ref)
+
+
+@pytest.mark.parametrize(("option", "value"), [("seeds", "3"), ("seeds", 1.5), ("folds", 2.5)])
+def test_eval_refuses_seeds_or_folds_that_are_no_whole_number(store, option, value):
+    # A TypeError from inside: "'<=' not supported between instances of 'int' and 'str'".
+    options = {"seeds": 1, "folds": 5, option: value}
+    with pytest.raises(UsageError, match=f"{option}=.* must be a whole number"):
+        gk.eval(store.embedding("human"), ["dosage-tfs"], **options)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, check_whole
 from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
@@ -140,6 +140,8 @@ def evaluate(
     training folds. Returns one JSON-ready document."""
     if not versions:
         raise UsageError("no embedding version to evaluate")
+    check_whole(seeds, "seeds")  # "3" or 2.5 failed deep inside ("'<=' not supported")
+    check_whole(folds, "folds", 2)
     if not 1 <= seeds <= MAX_SEEDS or folds < 2:
         raise UsageError(f"need 1 to {MAX_SEEDS:,} seeds and at least 2 folds")
     unknown = [n for n in feature_sets if n not in FEATURE_SETS]

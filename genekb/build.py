@@ -16,7 +16,7 @@ from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
-from genekb.errors import GenekbError, UsageError, add_note
+from genekb.errors import GenekbError, UsageError, add_note, check_whole
 from genekb.fileio import require_file
 from genekb.genemap import GENE_COLUMNS, GeneIndex, is_missing, lookalike_note, spreadsheet_dates
 from genekb.input_streams import read_input_text
@@ -92,10 +92,15 @@ def gene_names_of(adata: Any, gene_key: str | None = None) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _check_request(tag: str | None, device: str | None, engine: str) -> None:
-    """The tag's form, and the device on the local engine up front: a build whose vectors are
-    all reused would otherwise accept any device."""
+def _check_request(
+    tag: str | None, device: str | None, engine: str, batch: object, force: object
+) -> None:
+    """The tag's form, the batch size, --force, and the device on the local engine up front: a
+    build whose vectors are all reused would otherwise accept any device."""
     check_tag(tag)
+    check_whole(batch, "batch_size")  # "64" or 0 failed inside ("range() arg 3 must not be zero")
+    if not isinstance(force, bool):  # force="no" is truthy: it moved the tag
+        raise UsageError(f"force={force!r} must be True or False")
     if device is not None and engine == "local":
         resolve_device(device)
 
@@ -126,8 +131,9 @@ def build(
     private local instance; `num_workers` actors, default one per GPU else per CPU). The engine
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
-    _check_request(tag, device, engine)
-    genes = [genes] if isinstance(genes, str) else genes  # "TP53" was T, P, 5 and 3: 3 genes
+    _check_request(tag, device, engine, batch_size, force)
+    # "TP53" was read as T, P, 5 and 3 (3 genes); a generator has no len()
+    genes = [genes] if isinstance(genes, str) else None if genes is None else list(genes)
     views = view_models(model)
     if views:
         return _build_views(
@@ -280,8 +286,7 @@ def _load_genes(
 def _select(
     gene_table: GeneTable, genes: Sequence[str] | None, taxon: str, source: str
 ) -> tuple[list[int] | None, list[str], list[str]]:
-    """The GeneIDs of the genes asked for (None: all of them), the names that matched none and
-    those of them several genes share."""
+    """The GeneIDs asked for (None: all), the names that matched none, those several genes share."""
     if genes is None:
         return None, [], []
     index = GeneIndex.from_frame(

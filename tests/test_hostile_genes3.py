@@ -4,6 +4,7 @@ saved as integers and as floats, a line-less file, look-alike letters and very l
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -322,3 +323,25 @@ def test_eval_refuses_seeds_or_folds_that_are_no_whole_number(store, option, val
     options = {"seeds": 1, "folds": 5, option: value}
     with pytest.raises(UsageError, match=f"{option}=.* must be a whole number"):
         gk.eval(store.embedding("human"), ["dosage-tfs"], **options)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"batch_size": "64"}, "batch_size='64' must be a whole number"),
+        ({"batch_size": 0}, "batch_size=0 must be a whole number, at least 1"),
+        ({"force": "no"}, "force='no' must be True or False"),
+    ],
+)
+def test_build_refuses_a_batch_size_or_force_of_the_wrong_kind(tmp_path, options, says):
+    # A TypeError or "range() arg 3 must not be zero" from inside; force="no" moved the tag.
+    store = Store.open(tmp_path / "store", create=True)
+    with pytest.raises(UsageError, match=re.escape(says)):
+        build(store, model="fake", gene_table=make_genes(40), **options)
+
+
+def test_build_takes_genes_from_a_generator(tmp_path):
+    # "object of type 'generator' has no len()".
+    store = Store.open(tmp_path / "store", create=True)
+    genes = (f"GENE{i}" for i in range(1, 4))
+    assert build(store, model="fake", gene_table=make_genes(40), genes=genes)["n_genes"] == 3

@@ -345,3 +345,11 @@ def test_build_takes_genes_from_a_generator(tmp_path):
     store = Store.open(tmp_path / "store", create=True)
     genes = (f"GENE{i}" for i in range(1, 4))
     assert build(store, model="fake", gene_table=make_genes(40), genes=genes)["n_genes"] == 3
+
+
+def test_one_feature_set_given_bare_is_one(tmp_path, store):
+    # feature_sets="vectors" was read as its letters: "unknown feature set(s) ['v', 'e', …]".
+    path = tmp_path / "task.csv"
+    path.write_text(_table())
+    report = gk.eval(store.embedding("human"), path, seeds=1, feature_sets="vectors")
+    assert report["params"]["feature_sets"] == ["vectors"]

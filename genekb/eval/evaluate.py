@@ -130,7 +130,7 @@ def evaluate(
     *,
     seeds: int = 3,
     folds: int = 5,
-    feature_sets: Sequence[str] = FEATURE_SETS,
+    feature_sets: str | Sequence[str] = FEATURE_SETS,
     leakage: bool = True,
     tune: bool = False,
     log: Callable[[str], None] | None = None,
@@ -144,6 +144,7 @@ def evaluate(
     check_whole(folds, "folds", 2)
     if not 1 <= seeds <= MAX_SEEDS or folds < 2:
         raise UsageError(f"need 1 to {MAX_SEEDS:,} seeds and at least 2 folds")
+    feature_sets = [feature_sets] if isinstance(feature_sets, str) else list(feature_sets)
     unknown = [n for n in feature_sets if n not in FEATURE_SETS]
     if unknown:
         raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")

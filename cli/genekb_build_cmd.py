@@ -15,7 +15,7 @@ from cli.genekb_args import MoveTagOpt, RootOpt, TaxonOpt, TemplateOpt
 from cli.progress import progress_factory
 from genekb.encoders import registry
 from genekb.errors import UsageError
-from genekb.genemap import lookalike_note, spreadsheet_date_note
+from genekb.genemap import lookalike_note, shared_name_note, spreadsheet_date_note
 from genekb.store.store import Store
 from genekb.templates import DEFAULT_TEMPLATE
 
@@ -141,6 +141,8 @@ def _build_summary(report: dict[str, Any]) -> None:
             f"e.g. {', '.join(report['unmatched_examples'][:5])}"
             + lookalike_note(report["unmatched_examples"])
         )
+    if report.get("unmatched_shared"):
+        info(shared_name_note(report["unmatched_shared_examples"], report["unmatched_shared"]))
     if report.get("unmatched_dates"):
         info(spreadsheet_date_note(report["unmatched_date_examples"], report["unmatched_dates"]))
     if "views" in report:  # a multi-view build: each view, then the version of all of them

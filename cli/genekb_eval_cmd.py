@@ -13,7 +13,7 @@ from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import handle_errors, info, print_json
 from cli.genekb_args import TaxonOpt
 from genekb.encoders.registry import DEFAULT_MODEL
-from genekb.genemap import spreadsheet_date_note
+from genekb.genemap import shared_name_note, spreadsheet_date_note
 from genekb.settings import MAX_SEEDS
 from genekb.templates import DEFAULT_TEMPLATE
 
@@ -177,6 +177,8 @@ def _import_summary(report: dict[str, Any]) -> None:
         info(f"{m['unmatched']} unmatched, e.g. {', '.join(m['unmatched_examples'][:8])}")
     if m.get("unmatched_dates"):
         info(spreadsheet_date_note(m["unmatched_date_examples"], m["unmatched_dates"]))
+    if m.get("unmatched_shared"):
+        info(shared_name_note(m["unmatched_shared_examples"], m["unmatched_shared"]))
     if m["duplicates"]:
         info(f"{m['duplicates']} names reach a gene already matched, e.g. "
              f"{', '.join(m['duplicate_examples'][:5])}")  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 # Loaded here, not on first call: importing the submodule genekb.build later would rebind the
@@ -111,9 +112,9 @@ def similar(
 
 def evaluate(
     store: StoreLike | EmbeddingVersion | Sequence[EmbeddingVersion],
-    tasks: Sequence[str] | None = None,
+    tasks: str | Path | Sequence[str | Path] | None = None,
     *,
-    refs: Sequence[str] | None = None,
+    refs: str | Sequence[str] | None = None,
     seeds: int = 3,
     folds: int = 5,
     **options: Any,
@@ -135,6 +136,7 @@ def evaluate(
     from genekb.eval.evaluate import evaluate as run_evaluate
     from genekb.eval.tasks import DEFAULT_TASKS
 
+    refs = [refs] if isinstance(refs, str) else refs  # a bare "human" read as ref "h"
     if isinstance(store, EmbeddingVersion):
         versions = [store]
     elif isinstance(store, list | tuple):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,9 +16,9 @@ from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
-from genekb.errors import GenekbError, UsageError, add_note
+from genekb.errors import GenekbError, UsageError, add_note, check_whole
 from genekb.fileio import require_file
-from genekb.genemap import GeneIndex, lookalike_note, spreadsheet_dates
+from genekb.genemap import GENE_COLUMNS, GeneIndex, is_missing, lookalike_note, spreadsheet_dates
 from genekb.input_streams import read_input_text
 from genekb.records import GeneTable
 from genekb.sources import load_source
@@ -43,8 +44,14 @@ def read_gene_list(path: Path) -> list[str]:
     """Gene names from a text file, a pipe or `-` for stdin (one per line; a CSV/TSV's first
     column; '#' comments)."""
     lines = read_input_text(path, "genes file", limit=LIST_LIMIT).splitlines()
-    names = [ln.replace("\t", ",").split(",")[0].strip() for ln in lines]
-    names = [n for n in names if n and not n.startswith("#")]
+    try:  # csv drops the quotes R's write.csv puts round each name ("TP53" matched nothing)
+        rows = [next(csv.reader([ln], delimiter="\t" if "\t" in ln else ","), [""]) for ln in lines]
+    except csv.Error as exc:  # a field over 128 KiB (a file of no lines), a NUL byte
+        raise GenekbError(f"genes file {path} is no list of gene names ({exc})") from None
+    names = [row[0].strip() if row else "" for row in rows]
+    names = [n for n in names if not is_missing(n) and not n.startswith("#")]
+    if names and names[0].lower() in GENE_COLUMNS:  # a header, not a gene
+        names = names[1:]
     if not names:
         raise GenekbError(f"genes file {path} lists no genes")
     return names
@@ -85,10 +92,15 @@ def gene_names_of(adata: Any, gene_key: str | None = None) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _check_request(tag: str | None, device: str | None, engine: str) -> None:
-    """The tag's form, and the device on the local engine up front: a build whose vectors are
-    all reused would otherwise accept any device."""
+def _check_request(
+    tag: str | None, device: str | None, engine: str, batch: object, force: object
+) -> None:
+    """The tag's form, the batch size, --force, and the device on the local engine up front: a
+    build whose vectors are all reused would otherwise accept any device."""
     check_tag(tag)
+    check_whole(batch, "batch_size")  # "64" or 0 failed inside ("range() arg 3 must not be zero")
+    if not isinstance(force, bool):  # force="no" is truthy: it moved the tag
+        raise UsageError(f"force={force!r} must be True or False")
     if device is not None and engine == "local":
         resolve_device(device)
 
@@ -100,7 +112,7 @@ def build(
     source: str = "bundled",
     taxon: str = "human",
     template: str = DEFAULT_TEMPLATE,
-    genes: Sequence[str] | None = None,
+    genes: str | Sequence[str] | None = None,
     source_options: dict[str, Any] | None = None,
     device: str | None = None,
     batch_size: int = 64,
@@ -119,7 +131,9 @@ def build(
     private local instance; `num_workers` actors, default one per GPU else per CPU). The engine
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
-    _check_request(tag, device, engine)
+    _check_request(tag, device, engine, batch_size, force)
+    # "TP53" was read as T, P, 5 and 3 (3 genes); a generator has no len()
+    genes = [genes] if isinstance(genes, str) else None if genes is None else list(genes)
     views = view_models(model)
     if views:
         return _build_views(
@@ -144,7 +158,7 @@ def build(
         gene_table = _load_genes(store, source, taxon, source_options)
     else:
         source = gene_table.snapshot.source
-    selected, unmatched = _select(gene_table, genes, taxon, source)
+    selected, unmatched, shared = _select(gene_table, genes, taxon, source)
     if tag or spec.dim is not None:  # else the tag's model name is known once the encoder loads
         ids = selected or gene_table.table.column("gene_id").to_pylist()
         the_tag = tag or default_tag(taxon, chosen_template.id, spec.name)
@@ -170,7 +184,7 @@ def build(
     return _report(
         store, text, embedding, spec, stats,
         tag=tag, source=source, taxon=taxon, template=chosen_template.id, engine=engine,
-        text_created=text_created, genes=genes, unmatched=unmatched,
+        text_created=text_created, genes=genes, unmatched=unmatched, shared=shared,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
 
@@ -275,10 +289,10 @@ def _load_genes(
 
 def _select(
     gene_table: GeneTable, genes: Sequence[str] | None, taxon: str, source: str
-) -> tuple[list[int] | None, list[str]]:
-    """The GeneIDs of the genes asked for (None: all of them) and the names that matched none."""
+) -> tuple[list[int] | None, list[str], list[str]]:
+    """The GeneIDs asked for (None: all), the names that matched none, those several genes share."""
     if genes is None:
-        return None, []
+        return None, [], []
     index = GeneIndex.from_frame(
         gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
     )
@@ -291,7 +305,7 @@ def _select(
             f"none of the {len(genes)} genes given matches the {taxon} {source} source"
             f"{lookalike_note(unmatched)}; check the gene names and the taxon"
         )
-    return selected, unmatched
+    return selected, unmatched, index.shared_names(unmatched)
 
 
 def fit_on_source(
@@ -349,6 +363,7 @@ def _report(
     text_created: bool,
     genes: Sequence[str] | None,
     unmatched: list[str],
+    shared: list[str],
     seconds: float,
 ) -> dict[str, Any]:
     """What `build` did: the versions, the tag, counts and timings."""
@@ -380,6 +395,8 @@ def _report(
         "unmatched_examples": unmatched[:20],
         "unmatched_dates": len(dates),  # symbols a spreadsheet made dates of: MARCH1 -> 1-Mar
         "unmatched_date_examples": dates[:20],
+        "unmatched_shared": len(shared),  # names of several genes (SEPT2), matched to none
+        "unmatched_shared_examples": shared[:20],
         "seconds": round(seconds, 3),
         "texts_per_second": round(stats["embedded"] / stats["embed_seconds"], 1)
         if stats.get("embed_seconds")

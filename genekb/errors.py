@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 
@@ -15,6 +16,13 @@ class UsageError(GenekbError):
     """Bad usage: an unknown name, an option out of range (exit code 2)."""
 
     exit_code = 2
+
+
+def check_whole(value: object, name: str, minimum: int = 1) -> None:
+    """`value` a whole number ≥ `minimum` (numpy's too): a float or a string failed deep inside
+    NumPy or Python ("'<=' not supported"), and True counted as 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise UsageError(f"{name}={value!r} must be a whole number, at least {minimum}")
 
 
 class UnknownNameError(UsageError):

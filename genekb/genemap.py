@@ -10,9 +10,20 @@ import numpy as np
 import pandas as pd
 
 UNMATCHED = -1
+# Headers of a column of gene names (lower case), the likeliest first: a task file's, a vector
+# table's, a gene list's first line.
+GENE_COLUMNS = (
+    "gene", "symbol", "gene_name", "gene_symbol", "gene_id", "entrez_id", "ensembl_id", "ensembl",
+    "name",
+)  # fmt: skip
 ROUTES = ("symbol", "alias", "ensembl", "entrez")
-_ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
+# GENCODE writes the Y copy of a pseudoautosomal gene "ENSG00000002586.20_PAR_Y": one NCBI gene.
+_ENSEMBL = re.compile(r"^(ENS[A-Z]*G\d{6,})(\.\d+)?(_PAR_Y)?$")
+# Invisible characters a name picks up: a BOM where two files were joined (`cat a.csv b.csv`),
+# zero-width spaces from a web page; `str.strip()` keeps them, and no gene name holds one.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _WHOLE_FLOAT = re.compile(r"(?<=\d)\.0+$")
+_MISSING = frozenset({"na", "nan", "<na>", "n/a", "#n/a"})  # lower case
 # HGNC (and so GENCODE, Cell Ranger, CELLxGENE) names the mitochondrial genes "MT-CO1", "MT-ND1",
 # "MT-TL1"; NCBI Gene's symbols drop the prefix ("COX1", "ND1", "TRNL1") and its aliases hold
 # "MTCO1" for some genes and "MT-CO2" for a pseudogene only, so neither lookup finds the gene.
@@ -39,6 +50,11 @@ MITOCHONDRIAL_NAMES: tuple[str, ...] = (
     *(f"MT-T{a}" for a in ("A", "C", "D", "E", "F", "G", "H", "I", "K", "L1", "L2", "M", "N")),
     *(f"MT-T{a}" for a in ("P", "Q", "R", "S1", "S2", "T", "V", "W", "Y")),
 )
+
+
+def drop_whole_float(text: str) -> str:
+    """`text` without the ".0" of a whole number written as a float ("7157.0" -> "7157")."""
+    return _WHOLE_FLOAT.sub("", text)
 
 
 def lookalike_note(names: Iterable[str]) -> str:
@@ -76,6 +92,32 @@ def spreadsheet_date_note(dates: Sequence[str], count: int | None = None) -> str
         " was MARCH1 or MARC1); re-export the table with the gene column as text, or name the"
         " genes by Ensembl or Entrez ids"
     )
+
+
+def is_missing(value: object) -> bool:
+    """Whether a table's cell is empty or what R (NA), pandas (NaN, <NA>) or a spreadsheet
+    (#N/A) writes for a missing value: "NA" is an NCBI alias of XK and "NaN" one of SCN11A,
+    so such a cell read as a gene name takes a gene nobody named."""
+    text = str(value).strip().lower()
+    return not text or text in _MISSING
+
+
+def shared_name_note(names: Sequence[str], count: int | None = None) -> str:
+    """A note on unmatched names several genes share (`count` of them, `names` their first
+    ones), or "": such a name is taken for none of its genes, never guessed."""
+    if not names:
+        return ""
+    count = len(names) if count is None else count
+    return (
+        f"{count} unmatched name{'s name' if count > 1 else ' names'} several genes each"
+        f" ({', '.join(names[:3])}), so none was taken: give those genes by symbol, Ensembl or"
+        " Entrez id"
+    )
+
+
+def _bare(name: object) -> str:
+    """`name` without the white space and invisible characters round it."""
+    return str(name).strip().strip(_INVISIBLE).strip()
 
 
 def _unique_map(
@@ -143,17 +185,18 @@ class GeneIndex:
         return cls(genes["gene_id"], genes["symbol"], genes["aliases"], genes["ensembl"])
 
     def resolve_one(self, name: str) -> tuple[int, str | None]:
-        name = str(name).strip()
+        name = _bare(name)
         if name in self.symbol:
             return self.symbol[name], "symbol"
         upper = name.upper()
         if upper in self.symbol_ci:
             return self.symbol_ci[upper], "symbol"
-        if _ENSEMBL.match(upper):
-            gid = self.ensembl.get(upper.split(".")[0])
+        ensembl = _ENSEMBL.match(upper)
+        if ensembl:
+            gid = self.ensembl.get(ensembl.group(1))
             return (gid, "ensembl") if gid is not None else (UNMATCHED, None)
         # "7157.0": an Entrez id column that pandas wrote as floats (it held a missing value).
-        number = _WHOLE_FLOAT.sub("", name)
+        number = drop_whole_float(name)
         if number.isdecimal() and int(number) in self.gene_ids:  # isdigit takes "²"
             return int(number), "entrez"
         mito = self._mitochondrial(upper)
@@ -165,9 +208,13 @@ class GeneIndex:
 
     def candidates(self, name: str) -> list[int]:
         """The gene ids a name that matched no one gene names (an alias two genes share), or []."""
-        upper = str(name).strip().upper()
-        key = upper.split(".")[0] if _ENSEMBL.match(upper) else upper
-        return sorted(self.ambiguous.get(key, ()))
+        upper = _bare(name).upper()
+        ensembl = _ENSEMBL.match(upper)
+        return sorted(self.ambiguous.get(ensembl.group(1) if ensembl else upper, ()))
+
+    def shared_names(self, names: Iterable[str]) -> list[str]:
+        """The names that matched no gene because several genes share them (SEPT2)."""
+        return [str(n) for n in names if self.candidates(n)]
 
     def _mitochondrial(self, upper: str) -> int | None:
         """The GeneID of an HGNC mitochondrial name ("MT-CO1") under NCBI's symbol ("COX1") or,

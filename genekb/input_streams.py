@@ -3,6 +3,7 @@ text read whole, a stream only up to a size limit (`/dev/zero` never ends)."""
 
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 
@@ -68,10 +69,27 @@ def read_input_bytes(path: str | os.PathLike[str], what: str, limit: int = STREA
 
 
 def read_input_text(path: str | os.PathLike[str], what: str, limit: int = STREAM_LIMIT) -> str:
-    """`read_input_bytes` decoded as UTF-8 (a BOM dropped); GenekbError if it is not text."""
+    """`read_input_bytes` as text: UTF-8 (a BOM dropped) or UTF-16 with its BOM (what Excel's
+    "Unicode Text" saves); GenekbError saying what to do for anything else."""
     data = read_input_bytes(path, what, limit)
     refuse_binary(data, what, path)
+    return decode_text(data, what, path)
+
+
+def decode_text(data: bytes, what: str, path: str | os.PathLike[str]) -> str:
+    """`data` decoded as UTF-8 or, when it starts with a UTF-16 BOM, as UTF-16."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise GenekbError(f"{what} {path} is not UTF-8 text") from None
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return data.decode("utf-16")
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GenekbError(
+            f"{what} {path} is not UTF-8 text (byte 0x{data[exc.start]:02X} at offset"
+            f" {exc.start:,}); save it as UTF-8 (CSV UTF-8 in Excel)"
+        ) from None
+    if "\x00" in text:  # UTF-16 without a BOM decodes as UTF-8 with a NUL beside each letter
+        raise GenekbError(
+            f"{what} {path} holds NUL bytes (UTF-16 text without a byte-order mark?); save it"
+            " as UTF-8 (CSV UTF-8 in Excel)"
+        )
+    return text

@@ -7,16 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from genekb.errors import GenekbError, UsageError, listed
+from genekb.errors import GenekbError, UsageError, check_whole, listed
 from genekb.genemap import GeneIndex, lookalike_note
 from genekb.store.store import EmbeddingVersion
 
 
 def check_k(k: object) -> None:
-    """`k` a whole number ≥ 1: a float or a string failed deep inside NumPy ("slice indices must
-    be integers"), and True counted as 1."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise UsageError(f"k={k!r} must be a whole number, at least 1")
+    """`k` a whole number ≥ 1: a float failed deep inside NumPy ("slice indices must be
+    integers")."""
+    check_whole(k, "k")
 
 
 def _check_gene(gene: object) -> None:
@@ -45,8 +44,10 @@ def _not_found(version: EmbeddingVersion, gene: str | int) -> GenekbError:
                 f"{gene!r} names {len(named)} genes of embedding {where}: {shown}; give one by its"
                 " symbol or GeneID"
             )
-    hint = lookalike_note([str(gene)]) or "; build a store that holds it"
-    return GenekbError(f"gene {gene!r} is not in embedding {where}{hint}")
+    hint = lookalike_note([str(gene)[:80]]) or "; build a store that holds it"
+    text = str(gene)
+    shown = repr(gene) if len(text) <= 80 else f"{text[:60]!r}… ({len(text):,} characters)"
+    return GenekbError(f"gene {shown} is not in embedding {where}{hint}")
 
 
 def similar(version: EmbeddingVersion, gene: str | int, k: int = 10) -> dict[str, Any]:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, check_whole
 from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
 from genekb.eval.tasks import DEFAULT_TASKS, MIN_PER_CLASS, Task, match_task, resolve_task
+from genekb.genemap import lookalike_note
 from genekb.settings import MAX_SEEDS
 from genekb.store.store import EmbeddingVersion
 
@@ -49,6 +53,7 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
         return (
             f"only {found} of {asked} task genes are in this version (at least {MIN_FOUND}"
             " needed); build a version that holds the task's genes"
+            + lookalike_note(coverage.get("missing_examples", ()))
         )
     if len(counts) < 2:
         return f"the task's genes in this version fall in one class ({counts}); it needs two"
@@ -63,6 +68,17 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
             f" least {MIN_PER_CLASS}"
         )
     return None
+
+
+def _named_apart(tasks: list[Task]) -> list[Task]:
+    """Tasks whose results can be told apart: a task given twice is refused, and two files of one
+    name in different folders (a/labels.csv, b/labels.csv) are named by their paths."""
+    seen = Counter((t.name, t.source) for t in tasks)
+    twice = [name for (name, _), n in seen.items() if n > 1]
+    if twice:
+        raise UsageError(f"task {twice[0]!r} is given twice; give each task once")
+    names = Counter(t.name for t in tasks)
+    return [replace(t, name=t.source) if names[t.name] > 1 and t.source else t for t in tasks]
 
 
 def evaluate_one(
@@ -110,11 +126,11 @@ def evaluate_one(
 
 def evaluate(
     versions: Sequence[EmbeddingVersion],
-    tasks: Sequence[str | Task] = DEFAULT_TASKS,
+    tasks: str | Path | Task | Sequence[str | Path | Task] = DEFAULT_TASKS,
     *,
     seeds: int = 3,
     folds: int = 5,
-    feature_sets: Sequence[str] = FEATURE_SETS,
+    feature_sets: str | Sequence[str] = FEATURE_SETS,
     leakage: bool = True,
     tune: bool = False,
     log: Callable[[str], None] | None = None,
@@ -124,12 +140,17 @@ def evaluate(
     training folds. Returns one JSON-ready document."""
     if not versions:
         raise UsageError("no embedding version to evaluate")
+    check_whole(seeds, "seeds")  # "3" or 2.5 failed deep inside ("'<=' not supported")
+    check_whole(folds, "folds", 2)
     if not 1 <= seeds <= MAX_SEEDS or folds < 2:
         raise UsageError(f"need 1 to {MAX_SEEDS:,} seeds and at least 2 folds")
+    feature_sets = [feature_sets] if isinstance(feature_sets, str) else list(feature_sets)
     unknown = [n for n in feature_sets if n not in FEATURE_SETS]
     if unknown:
         raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
-    resolved = [t if isinstance(t, Task) else resolve_task(t) for t in tasks]
+    if isinstance(tasks, str | Path | Task):  # a bare name read as its letters: task "m"
+        tasks = [tasks]
+    resolved = _named_apart([t if isinstance(t, Task) else resolve_task(str(t)) for t in tasks])
     start = time.perf_counter()
     results = []
     for version in versions:

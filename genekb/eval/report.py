@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from genekb.errors import CONTROL_ESCAPES
 from genekb.eval.controls import FEATURE_SETS
+from genekb.genemap import shared_name_note, spreadsheet_date_note
 
 LABELS = {
     "vectors": "vectors",
@@ -62,6 +64,10 @@ def coverage_lines(document: dict[str, Any]) -> list[str]:
         )
         if cov["missing"]:
             line += f"; missing {cov['missing']}, e.g. {', '.join(cov['missing_examples'][:5])}"
+        if cov.get("missing_shared"):
+            line += "; " + shared_name_note(cov["missing_shared_examples"], cov["missing_shared"])
+        if cov.get("missing_dates"):
+            line += "; " + spreadsheet_date_note(cov["missing_date_examples"], cov["missing_dates"])
         if cov.get("repeated"):
             line += f"; {cov['repeated']} rows name a gene already counted"
         if cov.get("conflicting_labels"):
@@ -110,4 +116,5 @@ def to_markdown(document: dict[str, Any]) -> str:
     leak = leakage_lines(document)
     if leak:
         parts += ["", "Label words in the texts (share of each class's texts):", *leak]
-    return "\n".join(parts) + "\n"
+    # names from a user's file (missing genes, the task's name) may hold terminal escapes
+    return ("\n".join(parts) + "\n").translate(CONTROL_ESCAPES)

@@ -7,6 +7,7 @@ A task is a list of genes with one label each. Matching goes through `genekb.gen
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import cache
@@ -18,15 +19,19 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
-from genekb.genemap import GeneIndex
+from genekb.genemap import (
+    GENE_COLUMNS,
+    GeneIndex,
+    drop_whole_float,
+    is_missing,
+    spreadsheet_dates,
+)
 from genekb.input_streams import read_input_text
 from genekb.store.vector_limits import refuse_ragged
+from genekb.store.vector_tables import one_column_note
 
-GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "name", "ensembl_id", "ensembl")
 LABEL_COLUMNS = ("label", "class", "y", "target")
 MIN_PER_CLASS = 5  # below this a 5-fold stratified split leaves a fold without the class
-# What R (NA), pandas (NaN, <NA>) and spreadsheets (#N/A) write for a missing label, lower case.
-MISSING_LABELS = frozenset({"na", "nan", "<na>", "n/a", "#n/a"})
 NAMED_AT_MOST = 10  # labels a message lists
 
 
@@ -130,33 +135,49 @@ def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path) ->
     for w in wanted:
         if w in lowered:
             return lowered[w]
-    raise GenekbError(
-        f"{path}: no {what} column; name one of: {', '.join(wanted)} (found {', '.join(columns)})"
-    )
+    found = listed(c[:40] for c in columns)
+    raise GenekbError(f"{path}: no {what} column; name one of: {', '.join(wanted)} (found {found})")
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")  # Excel for Mac ends lines in CR alone
 
 
 def read_task_file(path: Path) -> Task:
     """A user's task: CSV or TSV (a file, a pipe or `-` for stdin) with a gene column and a label
     column (header row required). A gene given two different labels is refused, with the list."""
     raw = read_input_text(path, "task file")
-    first = raw.split("\n", 1)[0]
-    tab = path.suffix.lower() in (".tsv", ".tab") or ("\t" in first and "," not in first)
+    while raw.lstrip().startswith("#"):  # leading '#' comments, as a gene list may hold
+        lines = _LINE_END.split(raw.lstrip(), maxsplit=1)
+        raw = lines[1] if len(lines) > 1 else ""
+    first = _LINE_END.split(raw, maxsplit=1)[0]
+    # The header's separator, the suffix only where it holds both: a ".tsv" saved with commas
+    # read as one column "gene,label"
+    tab = "\t" in first and ("," not in first or path.suffix.lower() in (".tsv", ".tab"))
     refuse_ragged(raw, "\t" if tab else ",", path)
     try:
         frame = pd.read_csv(
             io.StringIO(raw), sep="\t" if tab else ",", dtype=str, keep_default_na=False
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except pd.errors.EmptyDataError:
+        raise GenekbError(
+            f"task file {path} is empty; give a header (gene,label) and one row per gene"
+        ) from None
+    except pd.errors.ParserError as exc:
         raise GenekbError(
             f"task file {path} is not a readable table ({exc.__class__.__name__})"
         ) from None
+    # "gene , label" as a spreadsheet pads it: the padded names matched no wanted column
+    frame.columns = [str(c).strip() for c in frame.columns]
     columns = list(frame.columns)
     if len(columns) < 2:
-        raise GenekbError(f"{path}: needs a gene column and a label column, found {columns}")
+        raise GenekbError(
+            f"{path}: needs a gene column and a label column, found only {columns[0][:80]!r}"
+            + one_column_note(columns[0])
+        )
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
-    frame = frame.assign(**{label_col: frame[label_col].str.strip()})
+    frame = frame.assign(**{label_col: _same_numbers_alike(frame[label_col].str.strip())})
     if frame.empty:  # else "a task needs at least two labels, found []"
         raise GenekbError(f"{path} holds a header but no rows; give one row per gene")
     frame = _labelled(frame, gene_col, label_col, path)
@@ -174,18 +195,28 @@ def read_task_file(path: Path) -> Task:
     return task
 
 
+def _same_numbers_alike(labels: pd.Series) -> pd.Series:
+    """Labels that are all numbers, with "1.0" written "1": a column pandas saved as floats
+    (it held a NaN) beside one saved as integers made "1" and "1.0" two classes."""
+    numbers = labels[~labels.map(is_missing)]
+    if numbers.empty or pd.to_numeric(numbers, errors="coerce").isna().any():
+        return labels
+    return labels.map(drop_whole_float)
+
+
 def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> pd.DataFrame:
-    """The rows with a gene and a label. A label R or pandas wrote for a missing value (NA, NaN)
-    is no class: such rows are left out with the empty ones, and counted in a warning."""
-    missing = frame[label_col].str.lower().isin(MISSING_LABELS) | (frame[label_col] == "")
-    kept = frame[(frame[gene_col] != "") & ~missing]
+    """The rows with a gene and a label. What R or pandas writes for a missing value (NA, NaN)
+    is neither a class nor a gene ("NA" is an alias of XK): rows missing either are left out and
+    counted in a warning; rows missing both (a spreadsheet's trailing ",,") are no rows."""
+    no_gene, no_label = frame[gene_col].map(is_missing), frame[label_col].map(is_missing)
+    kept = frame[~no_gene & ~no_label]
     if kept.empty:
         raise GenekbError(f"{path}: no row has both a gene and a label; fill in {label_col!r}")
-    if missing.any():
+    counts = {"label": int((~no_gene & no_label).sum()), "gene": int((no_gene & ~no_label).sum())}
+    lacking = " and ".join(f"{n} rows have no {what}" for what, n in counts.items() if n)
+    if lacking:
         warnings.warn(
-            f"{path}: {int(missing.sum())} rows have no label (empty, NA or NaN) and are left out",
-            GenekbWarning,
-            stacklevel=3,
+            f"{path}: {lacking} (empty, NA or NaN); they are left out", GenekbWarning, stacklevel=3
         )
     return kept
 
@@ -225,7 +256,8 @@ def resolve_task(ref: str) -> Task:
     if ref in BUNDLED:
         return _bundled(ref)
     path = Path(ref)
-    if ref == "-" or path.suffix.lower() in (".csv", ".tsv", ".tab", ".txt") or path.exists():
+    # a suffix or a folder names a file, even a missing one ("does not exist", not "unknown task")
+    if ref == "-" or path.suffix or len(path.parts) > 1 or path.exists():
         return read_task_file(path)
     raise UnknownNameError("task (or CSV/TSV file)", ref, list(BUNDLED))
 
@@ -294,9 +326,23 @@ def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matc
         "by_route": {str(k): int(v) for k, v in route_counts.items()},
         "missing": len(missing),
         "missing_examples": missing[:20],
+        **_why_missing(missing, index),
         "conflicting_labels": conflicting,
         "repeated": repeated,  # task rows naming a gene an earlier row already named
         "classes": {str(k): int(v) for k, v in pd.Series(kept_labels).value_counts().items()},
     }
     rows = np.array([row_of[int(gene_ids[i])] for i in keep], dtype=np.int64)
     return Matched(rows=rows, labels=kept_labels, coverage=coverage)
+
+
+def _why_missing(missing: list[str], index: GeneIndex) -> dict[str, Any]:
+    """Missing names a user can fix: dates a spreadsheet made of symbols (SEPT2 -> 2-Sep), and
+    names several genes share (an old symbol such as SEPT2), which match none of them."""
+    dates = spreadsheet_dates(missing)
+    shared = index.shared_names(missing)
+    return {
+        "missing_dates": len(dates),
+        "missing_date_examples": dates[:3],
+        "missing_shared": len(shared),
+        "missing_shared_examples": shared[:5],
+    }

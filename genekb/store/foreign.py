@@ -73,6 +73,7 @@ def map_genes(
     repeated = ~matched["kept"] & usable[matched["row"].to_numpy()]
     duplicates = matched.loc[repeated, "query"].tolist()
     dates = spreadsheet_dates(unmatched)
+    shared = index.shared_names(unmatched)
     report = {
         "names": len(names),
         "matched": int(mapping["kept"].sum()),
@@ -83,6 +84,8 @@ def map_genes(
         "unmatched_examples": unmatched[:50],
         "unmatched_dates": len(dates),  # symbols a spreadsheet made dates of: MARCH1 -> 1-Mar
         "unmatched_date_examples": dates[:20],
+        "unmatched_shared": len(shared),  # names of several genes (SEPT2), taken for none
+        "unmatched_shared_examples": shared[:20],
         "duplicates": len(duplicates),
         "duplicate_examples": duplicates[:20],
         "zero_vectors": int((~usable).sum()),

@@ -41,6 +41,7 @@ from genekb.errors import (
     UsageError,
 )
 from genekb.fileio import atomic_write, pid_alive
+from genekb.genemap import lookalike_note
 from genekb.store import integrity
 from genekb.store.ids import tag_problem
 from genekb.store.locks import waiting_lock
@@ -227,8 +228,8 @@ class Store:
                 " version or tag built on it (see `genekb list`)"
             )
         hint = ", ".join(sorted(self.tags())) if kind == "embedding" else ", ".join(ids[:5])
-        raise GenekbError(
-            f"no {kind} version {ref!r} in {self.place}"
+        raise GenekbError(  # a Cyrillic 'а' in "humаn" reads like the tag it misses
+            f"no {kind} version {ref!r} in {self.place}{lookalike_note([ref])}"
             + (f"; known: {hint}" if hint else "; run `genekb build` first")
         )
 
@@ -253,7 +254,9 @@ class Store:
             except GenekbError:
                 continue
             return self._load(kind, vid)  # a damaged manifest is reported, not skipped
-        raise GenekbError(f"no version or tag {ref!r} in {self.place}; see `genekb list`")
+        raise GenekbError(
+            f"no version or tag {ref!r} in {self.place}{lookalike_note([ref])}; see `genekb list`"
+        )
 
     def has(self, kind: str, vid: str) -> bool:
         return (self._dir(kind) / vid / MANIFEST).exists()

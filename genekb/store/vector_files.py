@@ -18,6 +18,7 @@ import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.fileio import sha256_file
+from genekb.genemap import GENE_COLUMNS, is_missing
 from genekb.input_streams import input_kind, read_input_bytes
 from genekb.store.safe_pickle import safe_load_pickle
 from genekb.store.vector_limits import (
@@ -44,7 +45,6 @@ SUFFIXES = {
     ".pq": "parquet",
     ".npz": "npz",
 }
-GENE_COLUMNS = ("gene", "symbol", "gene_name", "gene_symbol", "gene_id", "ensembl_id", "name")
 NPZ_NAMES = ("genes", "gene_names", "names", "symbols", "gene", "index")
 NPZ_VECTORS = ("vectors", "embeddings", "embedding", "matrix", "X", "emb")
 
@@ -271,9 +271,11 @@ def _refuse_empty(names: list[str], matrix: np.ndarray, path: Path) -> None:
             f"{path}: every vector is all zeros in float32 (no direction to compare); check the"
             " file and its --format"
         )
-    unnamed = sum(1 for n in names if not str(n).strip())
+    unnamed = sum(1 for n in names if is_missing(n))
     if unnamed:
-        raise GenekbError(f"{path}: {unnamed} genes have an empty name; name or drop them first")
+        raise GenekbError(
+            f"{path}: {unnamed} genes have an empty name (or NA, NaN); name or drop them first"
+        )
 
 
 class OneDimensionalVectorsWarning(GenekbWarning):

@@ -42,10 +42,12 @@ def check_flat(row: Any, name: Any, where: Any) -> None:
 
 def check_table_shape(raw: bytes, sep: str, where: Any) -> None:
     """A CSV/TSV's width (from its first line) and size (lines × width) within the budgets."""
-    first = raw[: raw.find(b"\n") if b"\n" in raw else len(raw)]
+    # a line ends in LF, CRLF or (Excel for Mac) CR alone: the whole file was once "one line"
+    ends = [i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0]
+    first = raw[: min(ends, default=len(raw))]
     width = first.count(sep.encode()) + 1
     check_dim(width - 1, where)
-    cells = width * (raw.count(b"\n") + 1)
+    cells = width * ((raw.count(b"\n") or raw.count(b"\r")) + 1)
     if cells > MAX_CELLS:
         raise GenekbError(f"{where}: {cells:,} cells, more than the {MAX_CELLS:,} read at most")
 
@@ -55,16 +57,23 @@ def refuse_ragged(raw: bytes | str, sep: str, where: Any) -> None:
     one field longer as an index column, shifting every column under the wrong name."""
     text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
     width = None
-    for number, fields in enumerate(csv.reader(text.splitlines(), delimiter=sep), 1):
-        if not fields:
-            continue
-        if width is None:
-            width = len(fields)
-        elif len(fields) != width:
-            raise GenekbError(
-                f"{where}: a ragged table (line {number} has {len(fields)} fields, the header has"
-                f" {width}); give every row the same fields"
-            )
+    rows = csv.reader(text.splitlines(), delimiter=sep)
+    try:
+        for number, fields in enumerate(rows, 1):
+            if not fields:
+                continue
+            if width is None:
+                width = len(fields)
+            elif len(fields) != width:
+                raise GenekbError(
+                    f"{where}: a ragged table (line {number} has {len(fields)} fields, the header"
+                    f" has {width}); give every row the same fields"
+                )
+    except csv.Error as exc:  # a field over csv's 128 KiB limit, a NUL byte: no gene table
+        raise GenekbError(
+            f"{where}: not a readable table at line {rows.line_num:,} ({exc}); give a CSV/TSV"
+            " with one gene per line"
+        ) from None
 
 
 def check_npz(source: Any, size: int, where: Any) -> None:

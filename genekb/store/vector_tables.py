@@ -9,6 +9,7 @@ its first gene where the column names go, where it would be lost without a word.
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from genekb.errors import GenekbError
+from genekb.input_streams import decode_text
 from genekb.sniff import refuse_binary
 from genekb.store.vector_limits import check_table_shape, refuse_ragged
 
@@ -32,6 +34,9 @@ def read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
         raw = source.read_bytes() if isinstance(source, Path) else source.getvalue()
         sep = "\t" if fmt == "tsv" else ","
         refuse_binary(raw, "vector file", where)
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw[:4096]:
+            # Excel's "Unicode Text" (UTF-16) read as UTF-8 was "a ragged table (line 42 ...)"
+            raw = decode_text(raw, "vector file", where).encode()
         check_table_shape(raw, sep, where)
         refuse_ragged(raw, sep, where)
         return pd.read_csv(
@@ -108,9 +113,14 @@ def suffix_note(suffix: str, otherwise: str) -> str:
 
 def one_column_note(column: str) -> str:
     """Why a table reads as a single column, when its one header tells: fields split by spaces
-    (word2vec or GloVe text) or by ';' (a spreadsheet's CSV in some locales)."""
+    (word2vec or GloVe text), by ';' (a spreadsheet's CSV in some locales) or by the other
+    format's separator."""
     if " " in column.strip():
         return "; its fields are split by spaces (word2vec or GloVe text?): save it as TSV"
     if ";" in column:
         return "; its fields are split by ';': save it with ',' between fields"
+    if "\t" in column:  # a .csv saved as TSV
+        return "; its fields are split by tabs: name it .tsv or pass --format tsv"
+    if "," in column:  # a .tsv saved as CSV
+        return "; its fields are split by ',': name it .csv or pass --format csv"
     return ""

@@ -12,6 +12,7 @@ from cli.genekb_args import MoveTagOpt, RootOpt, TaxonOpt, TemplateOpt
 from cli.genekb_build_cmd import register as register_build
 from cli.genekb_eval_cmd import register as register_eval
 from cli.genekb_share_cmd import register as register_share
+from cli.keys_cmd import register as register_keys
 from cli.plain import PlainTable
 from cli.remote_cmd import register as register_remote
 from genekb.encoders import registry
@@ -25,6 +26,7 @@ app = make_app(
 register_eval(app)
 register_share(app)
 register_remote(app)
+register_keys(app)
 register_build(app)
 
 SQL_LIMIT = 100  # rows `genekb sql` prints unless told otherwise

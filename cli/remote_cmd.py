@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -85,6 +86,13 @@ def publish(
     ] = False,
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
+    sign: Annotated[
+        Path | None,
+        typer.Option(
+            help="A key file (`genekb keys new`): sign the index, so that `pull --trust` with"
+            " its .pub accepts it. Without it, an earlier signature is deleted."
+        ),
+    ] = None,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -93,8 +101,9 @@ def publish(
     from genekb.store.publish import publish as run_publish
 
     report = run_publish(
-        Store.open(root), dest, refs or [], force=force, timeout=timeout, retries=retries
-    )
+        Store.open(root), dest, refs or [], force=force, timeout=timeout, retries=retries,
+        sign=sign,
+    )  # fmt: skip
     if json_:
         print_json(report)
         return
@@ -104,6 +113,7 @@ def publish(
         f"published {len(report['versions'])} versions to {report['remote']}: uploaded "
         f"{report['files_uploaded']} files ({report['bytes_uploaded']:,} bytes), "
         f"{report['files_skipped']} already there; tags {report['tags'] or 'none'}"
+        + (f"; index signed by key {report['signed_by']}" if report["signed_by"] else "")
     )
 
 
@@ -121,6 +131,13 @@ def pull(
         ),
     ] = None,
     force: ForceOpt = False,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A publisher's public key (a .pub file, or its `genekb-ed25519 …` line); refused"
+            " unless that key signed the remote's index. Give it again for more keys."
+        ),
+    ] = None,
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
     clear_cache: Annotated[
@@ -144,8 +161,10 @@ def pull(
         drop_downloads(store)
     with byte_progress("pull") as progress:
         report = run_pull(store, url, refs or [], expect=expect, force=force, timeout=timeout,
-                          retries=retries, progress=progress)  # fmt: skip
+                          retries=retries, progress=progress, trust=trust)  # fmt: skip
     catalog.rebuild(store)
+    if report["signed_by"] and not report["trusted"]:
+        info(f"index signed by key {report['signed_by']}; pass --trust to require it")
     if json_:
         print_json(report)
         return
@@ -170,7 +189,8 @@ def remote_ls(
     if json_:
         print_json(listing)
         return
-    title = f"{listing['remote']} (published {listing['published']})"  # text, never markup
+    signed = f", signed by key {listing['signed_by']}" if listing["signed_by"] else ""
+    title = f"{listing['remote']} (published {listing['published']}{signed})"  # text, not markup
     table = PlainTable("id", "kind", "tags", "model", "dim", "genes", "bytes", "content sha256",
                   title=title)  # fmt: skip
     for v in listing["versions"]:

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+# What a reader asks for before any version's file: the index, and its signature (absent, and
+# asked for all the same, on a remote published unsigned).
+INDEX_FILES = ("genekb-remote.json", "genekb-remote.json.sig")
+
 
 @dataclass
 class Fault:
@@ -58,7 +62,7 @@ class Served:
         return None
 
     def files_fetched(self) -> set[str]:
-        return {p for p in self.gets if not p.endswith("genekb-remote.json")}
+        return {p for p in self.gets if p not in INDEX_FILES}
 
 
 class FaultyHandler(BaseHTTPRequestHandler):

@@ -14,7 +14,7 @@ from genekb.build import build
 from genekb.store.store import Store
 from tests.conftest import make_genes, one_line_error
 from tests.conftest import run_genekb as run
-from tests.remote_servers import Fault, http_server, make_bucket, s3_env, s3_server
+from tests.remote_servers import INDEX_FILES, Fault, http_server, make_bucket, s3_env, s3_server
 
 RANGES = {"t0": (1, 20), "t1": (10, 30), "t2": (20, 40), "t3": (30, 60)}
 
@@ -94,11 +94,11 @@ def test_pull_one_tag_then_only_what_is_new(tmp_path, published):
     result = run("pull", url, "t3", "--root", str(local), "--json")
     assert result.exit_code == 0, result.output
     assert set(served.gets) - before == files_of(source, "t3")
-    assert all(n == 1 for p, n in served.gets.items() if p != "genekb-remote.json")
+    assert all(n == 1 for p, n in served.gets.items() if p not in INDEX_FILES)
     verifies(local)
     # Everything else: never a file twice; `remote ls` lists what the remote holds.
     assert run("pull", url, "--root", str(local)).exit_code == 0
-    assert all(n == 1 for p, n in served.gets.items() if p != "genekb-remote.json")
+    assert all(n == 1 for p, n in served.gets.items() if p not in INDEX_FILES)
     listing = json.loads(run("remote", "ls", url, "--json").stdout)
     assert {v["id"] for v in listing["versions"]} >= set(ids.values())
     verifies(local)
@@ -169,7 +169,7 @@ def test_an_interrupted_pull_resumes_without_refetching_finished_files(tmp_path,
     report = json.loads(result.stdout)
     assert report["files_reused"] == 3 and report["files_fetched"] == 1
     # Finished files were not asked for again; the cut-off one resumed where it stopped.
-    assert all(served.gets[p] == 1 for p in finished - {"genekb-remote.json"})
+    assert all(served.gets[p] == 1 for p in finished - set(INDEX_FILES))
     assert served.ranges == ["bytes=1000-"]
     vectors = next(p for p in served.gets if "vectors.parquet" in p)
     size = (tmp_path / "pub" / vectors).stat().st_size
@@ -231,8 +231,8 @@ def test_open_url_reads_one_version_only_and_matches_a_local_copy(tmp_path):
         # A second read is local: nothing fetched again.
         before = dict(served.gets)
         Store.open(url).embedding("big").vectors(wanted)
-        assert {p: n for p, n in served.gets.items() if p != "genekb-remote.json"} == {
-            p: n for p, n in before.items() if p != "genekb-remote.json"
+        assert {p: n for p, n in served.gets.items() if p not in INDEX_FILES} == {
+            p: n for p, n in before.items() if p not in INDEX_FILES
         }
         assert big in Store.open(url).tags().values()
 

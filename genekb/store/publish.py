@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
+from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import inside_a_store
@@ -31,6 +35,8 @@ from genekb.store.remote_index import (
     version_entry,
 )
 from genekb.store.remote_io import RETRIES, NotFound, Progress, Remote
+from genekb.store.signing import SIG_SUFFIX, key_fingerprint, load_private
+from genekb.store.signing import sign as sign_index
 from genekb.store.store import EmbeddingVersion, Store
 
 INDEX_LOCK = f"{INDEX}.lock"  # in a local folder remote: one index read-and-write at a time
@@ -126,7 +132,12 @@ def _upload(
 
 
 def _write_index(
-    remote: Remote, old: dict[str, Any], tags: dict[str, str], ours: dict[str, Any], force: bool
+    remote: Remote,
+    old: dict[str, Any],
+    tags: dict[str, str],
+    ours: dict[str, Any],
+    force: bool,
+    key: Ed25519PrivateKey | None = None,
 ) -> str:
     """Write the index: the one read before uploading, plus `ours` and `tags`; its time.
 
@@ -135,7 +146,11 @@ def _write_index(
     versions and tags are kept, and a tag it moved meanwhile moves only with `force`. In a local
     folder a lock file holds the read and the write together (two publishes that read before
     either wrote each dropped the other's versions); on an object store a window remains, as
-    they offer no compare-and-swap that every S3-compatible server honours.)"""
+    they offer no compare-and-swap that every S3-compatible server honours.)
+
+    With `key`, the signature of the index's bytes goes up after it (under the same lock);
+    without, a signature an earlier publish left is deleted: it signs another index, which it
+    would still name as signed by its key."""
     folder = remote.local_folder()
     held = (
         waiting_lock(folder / INDEX_LOCK, f"the index lock of {remote.url}", 3600)
@@ -149,7 +164,12 @@ def _write_index(
             _moved(remote, base, tags, force)
         published = now_iso()
         versions = {**base["versions"], **ours}
-        remote.put(INDEX, dump_index({**base["tags"], **tags}, versions, published))
+        data = dump_index({**base["tags"], **tags}, versions, published)
+        remote.put(INDEX, data)
+        if key is not None:
+            remote.put(INDEX + SIG_SUFFIX, sign_index(key, data))
+        else:
+            remote.remove(INDEX + SIG_SUFFIX)
     return published
 
 
@@ -162,12 +182,15 @@ def publish(
     timeout: float = 30.0,
     retries: int = RETRIES,
     progress: Progress | None = None,
+    sign: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Publish versions `refs` (tags, ids or prefixes; all when empty) with their text versions
     and tags to `dest`. `force` lets them move a tag the remote points elsewhere; `retries`
     is how often each request that failed in passing (a dropped connection, a timeout, a 5xx)
-    is tried again, with backoff, as in `pull`."""
+    is tried again, with backoff, as in `pull`; `sign` (a key file of `genekb keys new`) signs
+    the index (`genekb.store.signing`); without it, an earlier signature is deleted."""
     start = time.perf_counter()
+    key = load_private(Path(sign)) if sign is not None else None  # before any upload
     remote = Remote(dest, timeout=timeout, retries=retries, progress=progress)
     folder = remote.local_folder()
     store_root = inside_a_store(folder / INDEX) if folder is not None else None
@@ -177,7 +200,7 @@ def publish(
             " its texts/, embeddings/ and other folders of its own"
         )
     # An HTTP remote (read-only) or an unreachable one fails here, before any work.
-    own = {INDEX, INDEX_LOCK, *KIND_DIRS.values()}
+    own = {INDEX, INDEX_LOCK, INDEX + SIG_SUFFIX, *KIND_DIRS.values()}
     if remote.size(INDEX) is None and remote.is_other_folder(own):
         raise UsageError(
             f"{remote.url} is not a genekb remote (no {INDEX}) and is not empty; publish to a new"
@@ -189,7 +212,7 @@ def publish(
     old, notes = _previous(remote, force)
     moved = _moved(remote, old, tags, force)
     counts, ours = _upload(remote, versions, old)
-    published = _write_index(remote, old, tags, ours, force)
+    published = _write_index(remote, old, tags, ours, force, key)
     return {
         "remote": remote.url,
         "versions": [v.id for v in versions],
@@ -197,6 +220,7 @@ def publish(
         "moved_tags": moved,
         **counts,
         "published": published,
+        "signed_by": key_fingerprint(key) if key is not None else None,
         "seconds": round(time.perf_counter() - start, 3),
         "notes": notes,
     }

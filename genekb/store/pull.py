@@ -37,6 +37,7 @@ from genekb.store.sharing import (
     publish_tagged,
     staged_text_dir,
 )
+from genekb.store.signing import public_key, remote_signer
 from genekb.store.store import Store
 
 PULL_CACHE = "pull-cache"  # under .staging/; not a pid name, so no writer clears it as stale
@@ -45,6 +46,11 @@ ProgressFactory = Callable[[int], Callable[[int], None]]  # total bytes -> per-c
 
 def fetch_index(remote: Remote) -> dict[str, Any]:
     """The remote's index, checked (IntegrityError, or a RemoteError if it cannot be had)."""
+    return read_index(remote)[1]
+
+
+def read_index(remote: Remote) -> tuple[bytes, dict[str, Any]]:
+    """The remote's index: its bytes as read (what a signature covers) and its checked fields."""
     try:
         data = remote.read(INDEX)
     except NotFound:
@@ -58,7 +64,7 @@ def fetch_index(remote: Remote) -> dict[str, Any]:
             f"{remote.url} is no genekb remote (no {INDEX} there); check the URL: a remote is"
             " the folder or URL `genekb publish` wrote to"
         ) from None
-    return parse_index(data, remote.where(INDEX))
+    return data, parse_index(data, remote.where(INDEX))
 
 
 def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -95,15 +101,20 @@ def pull(
     timeout: float = 30.0,
     retries: int = RETRIES,
     progress: ProgressFactory | None = None,
+    trust: list[str] | None = None,
 ) -> dict[str, Any]:
     """Fetch the versions `refs` (remote tags, ids or prefixes; all when empty) need into
     `store`, and set their tags. `force` lets a remote tag move a local one; `expect` (a
-    content sha256 or 12+ digit prefix) refuses the pull unless the chosen embedding holds it."""
+    content sha256 or 12+ digit prefix) refuses the pull unless the chosen embedding holds it;
+    `trust` (public keys: .pub files or `genekb-ed25519 …` lines) refuses it unless one of them
+    signed the index (`genekb.store.signing`), checked before anything is written."""
     if expect is not None and not re.fullmatch(r"[0-9a-f]{12,64}", expect.lower()):
         raise UsageError(f"--expect {expect!r} is not a content sha256 (12 to 64 hex digits)")
+    trusted = [public_key(spec) for spec in trust or []]
     start = time.perf_counter()
     remote = Remote(url, timeout=timeout, retries=retries)
-    index = fetch_index(remote)
+    raw, index = read_index(remote)
+    signed_by = remote_signer(remote, INDEX, raw, trusted)
     plan, changes = select(index, list(refs or []))
     if not force:
         store.refuse_moving(changes)
@@ -137,6 +148,8 @@ def pull(
         "already_present": [v for k, v in plan if (k, v) not in missing],
         "repaired": [v for _, v in damaged],
         "tags": sorted(changes),
+        "signed_by": signed_by,  # a key's fingerprint; one of `trust` when given
+        "trusted": bool(trusted),
         **counts,
         "bytes_fetched": remote.fetched_bytes,
         "requests": remote.requests,
@@ -147,7 +160,7 @@ def pull(
 def damaged_here(store: Store, kind: str, vid: str) -> bool:
     """Whether the store's copy of a version fails its manifest: one `stat` a file when its
     files were checked before and are unchanged (`integrity.check_files`), so a pull of what
-    is already here stays one small request."""
+    is already here stays two small requests (the index and its signature)."""
     path = store.root / KIND_DIRS[kind] / vid
     try:
         integrity.check_files(store.root, path, integrity.load_manifest(path, kind))

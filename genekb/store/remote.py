@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError
-from genekb.store.pull import damaged_here, download, fetch_index, install
+from genekb.store.pull import damaged_here, download, install, read_index
+from genekb.store.remote_index import INDEX
 from genekb.store.remote_io import Remote
+from genekb.store.signing import public_key, remote_signer
 from genekb.store.store import Store
 
 
@@ -43,9 +45,20 @@ class RemoteStore(Store):
         self._local = Store.open(cache, create=True)  # writes only what the cache fetches
 
     @classmethod
-    def open_url(cls, url: str, cache: Path | None = None, timeout: float = 30.0) -> RemoteStore:
+    def open_url(
+        cls,
+        url: str,
+        cache: Path | None = None,
+        timeout: float = 30.0,
+        trust: list[str] | None = None,
+    ) -> RemoteStore:
+        """The store published at `url`; with `trust` (public keys), only if one of them signed
+        its index, which every later fetch is then checked against."""
+        trusted = [public_key(spec) for spec in trust or []]
         remote = Remote(url, timeout=timeout)
-        index = fetch_index(remote)
+        raw, index = read_index(remote)
+        if trusted:
+            remote_signer(remote, INDEX, raw, trusted)
         key = hashlib.sha256(remote.url.encode()).hexdigest()[:16]
         return cls(remote.url, (cache or cache_home() / "remotes") / key, remote, index)
 
@@ -107,7 +120,8 @@ Store.url_opener = RemoteStore.open_url
 def remote_listing(url: str, timeout: float = 30.0) -> dict[str, Any]:
     """What a remote holds, from its index alone (`genekb remote ls`)."""
     remote = Remote(url, timeout=timeout)
-    index = fetch_index(remote)
+    raw, index = read_index(remote)
+    signed_by = remote_signer(remote, INDEX, raw, None)  # named, not trusted: anyone has a key
     tags_of: dict[str, list[str]] = {}
     for tag, vid in index["tags"].items():
         tags_of.setdefault(vid, []).append(tag)
@@ -126,5 +140,5 @@ def remote_listing(url: str, timeout: float = 30.0) -> dict[str, Any]:
                 "bytes": sum(f["bytes"] for f in entry["files"].values()),
             }
         )
-    return {"remote": remote.url, "published": index["published"], "versions": rows,
-            "tags": dict(sorted(index["tags"].items()))}  # fmt: skip
+    return {"remote": remote.url, "published": index["published"], "signed_by": signed_by,
+            "versions": rows, "tags": dict(sorted(index["tags"].items()))}  # fmt: skip

@@ -13,6 +13,7 @@ backoff; one that will not (a 404, a refused permission) fails at once. Either w
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -350,6 +351,12 @@ class Remote:
             return sha256_file(Path(self._path(name))) == sha256
         except (OSError, GenekbError):  # unreadable, or no regular file: write it again
             return False
+
+    def remove(self, name: str) -> None:
+        """Delete `name` if the remote holds it (a signature no longer true of its index)."""
+        fs = self._writable()
+        with contextlib.suppress(NotFound):
+            self._retrying(name, lambda: fs.rm_file(self._path(name)))
 
     def put(self, name: str, data: bytes) -> None:
         """Write `name` whole, so no reader sees part of it: on an object store one put (whole or

@@ -74,7 +74,7 @@ class Store:
 
     # Opens a URL root read-only: genekb.store.remote, which builds on this module, sets it (the
     # package imports it), so this module need not import what depends on it.
-    url_opener: ClassVar[Callable[[str], Store] | None] = None
+    url_opener: ClassVar[Callable[..., Store] | None] = None
 
     def __init__(self, root: Path, *, pending: bool = False) -> None:
         self.root = root
@@ -88,11 +88,18 @@ class Store:
     # ---- opening -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, root: str | os.PathLike[str] | None = None, *, create: bool = False) -> Store:
+    def open(
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = False,
+        trust: list[str] | None = None,
+    ) -> Store:
         """Open the store at `root` (see `store_root.resolve_root`); `create` makes a new one if
         absent.
 
-        A URL (`https://…`, `s3://…`) opens a published store read-only (`genekb.store.remote`).
+        A URL (`https://…`, `s3://…`) opens a published store read-only (`genekb.store.remote`);
+        `trust` (public keys, as `pull --trust` takes them) refuses it unless one signed its index.
 
         A new store's directory and marker are written by its first write, not here.
         """
@@ -101,7 +108,9 @@ class Store:
         if isinstance(given, str) and "://" in given and cls.url_opener is not None:
             if create:
                 raise UsageError(f"{given} is a remote store, read-only; write to a local root")
-            return cls.url_opener(given)
+            return cls.url_opener(given, trust=trust)
+        if trust:
+            raise UsageError("trust= checks a remote's signature; give a URL, not a local store")
         path, new = open_local_root(root, create=create)
         return cls(path, pending=new)
 

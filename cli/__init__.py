@@ -10,13 +10,17 @@ restores Python's own handler, so a Ctrl-C mid-work unwinds and cleans up what i
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import NoReturn
 
 INTERRUPTED = 130
+UNFLUSHED = 120  # Python's own status when the streams cannot be flushed at exit
 
 
 def _interrupted_while_loading(signum: int, frame: FrameType | None) -> None:
@@ -47,3 +51,32 @@ def restore_interrupts() -> None:
 # Only when a console script runs: a host that imports the apps (tests, a notebook) keeps its own.
 if os.path.basename(sys.argv[0] if sys.argv else "") in ("genekb", "cellmodel"):
     interrupt_quietly_while_loading()
+
+
+def exit_without_teardown(app: Callable[[], object]) -> NoReturn:
+    """Run a console script's app, then end the process as it asks, without the interpreter's
+    teardown. pyarrow's thread pools can abort a process while C++ tears them down after the
+    work is done and its output written ("terminate called without an active exception", exit
+    134; apache/arrow#34314), now and then, in any command that reads a version
+    (`scripts/bench_exit_aborts.py` counts how often). Python's exit handlers (temporary
+    folders, logging, a dask client's close) still run and both streams are flushed first; an
+    exception other than an exit is left to Python, traceback and all."""
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):  # sys.exit("message"), as Python prints it
+        print(code, file=sys.stderr)
+        code = 1
+    for thread in threading.enumerate():  # as Python waits for them before it exits
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    status = int(code or 0)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader gone (`| head`), or a stream closed
+            status = status or UNFLUSHED
+    os._exit(status)

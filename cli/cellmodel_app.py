@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
+from cli import exit_without_teardown
 from cli.annotate_cmd import register as register_annotate
 from cli.bench_cmd import register as register_bench
 from cli.cellmodel_args import (
@@ -212,8 +213,8 @@ register_bench(app)
 register_datasets(app)
 
 
-def main() -> None:
-    app()
+def main() -> NoReturn:
+    exit_without_teardown(app)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
+from cli import exit_without_teardown
 from cli.cellmodel_args import JsonOpt
 from cli.common import handle_errors, info, make_app, out, print_json
 from cli.genekb_args import MoveTagOpt, RootOpt, TaxonOpt, TemplateOpt
@@ -287,8 +288,8 @@ def encoders(json_: JsonOpt = False) -> None:
     out.print(table)
 
 
-def main() -> None:
-    app()
+def main() -> NoReturn:
+    exit_without_teardown(app)
 
 
 if __name__ == "__main__":

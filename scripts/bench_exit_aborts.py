@@ -1,0 +1,69 @@
+"""How often a command that has done its work dies at exit, with and without the interpreter's
+teardown.
+
+pyarrow's thread pools can abort a process while C++ tears them down after its work and output
+are complete ("terminate called without an active exception", exit 134; apache/arrow#34314).
+The console scripts end with `cli.exit_without_teardown`, which runs Python's exit handlers,
+flushes both streams and leaves without the teardown. This runs one `genekb` command line many
+times each way, alternately, and counts the exit statuses:
+
+- `teardown`: the app called as a plain function, so Python tears down as it would without the
+  helper (`python -c "...; app()"`);
+- `console script`: `python -m cli.genekb_app ...`, which ends through the helper.
+
+    python scripts/bench_exit_aborts.py --runs 300 -- similar AAMP --root STORE --model REF
+
+Any command line that reads a version shows it; `similar` is the quickest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TEARDOWN = "import sys; from cli.genekb_app import app; sys.argv[0] = 'genekb'; app()"
+
+
+def _run(argv: list[str]) -> tuple[int, float]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, check=False)
+    return done.returncode, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=300, help="runs of each way (default 300)")
+    parser.add_argument("command", nargs="+", help="a genekb command line, after --")
+    args = parser.parse_args()
+    ways = {
+        "teardown": [sys.executable, "-c", TEARDOWN, *args.command],
+        "console script": [sys.executable, "-m", "cli.genekb_app", *args.command],
+    }
+    statuses: dict[str, collections.Counter[int]] = {w: collections.Counter() for w in ways}
+    seconds: dict[str, list[float]] = {w: [] for w in ways}
+    for i in range(args.runs):
+        for way, argv in ways.items():
+            code, took = _run(argv)
+            statuses[way][code] += 1
+            seconds[way].append(took)
+        if (i + 1) % 50 == 0:
+            print(f"{i + 1}/{args.runs} runs each", file=sys.stderr)
+    print("| way | runs | exit 0 | exit 134 (abort) | other | mean wall (s) |")
+    print("|---|---|---|---|---|---|")
+    for way, counts in statuses.items():
+        other = sum(n for c, n in counts.items() if c not in (0, 134, -6))
+        aborted = counts[134] + counts[-6]  # -6: SIGABRT as subprocess reports a signal
+        print(
+            f"| {way} | {args.runs} | {counts[0]} | {aborted} | {other} |"
+            f" {statistics.mean(seconds[way]):.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

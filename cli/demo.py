@@ -51,7 +51,8 @@ def build_store(store) -> bool:
     question; True when every hash matches."""
     import scanpy as sc
 
-    from genekb.build import build, gene_names_of
+    from genekb.build import build
+    from genekb.gene_lists import gene_names_of
     from genekb.query import similar
 
     _step(f"[bold]1. genekb build[/] the default store at {ROOT} for the genes of pbmc68k-reduced")

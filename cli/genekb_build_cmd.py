@@ -95,8 +95,9 @@ def build(
 
 def _build_genes(args: SimpleNamespace) -> list[str] | None:
     """Check the model and engine before any work; the gene names asked for, if any."""
-    from genekb.build import check_model, genes_from_h5ad, read_gene_list
+    from genekb.build import check_model
     from genekb.encoders.ray_engine import check_engine
+    from genekb.gene_lists import genes_from_h5ad, read_gene_list
 
     check_model(args.model)  # an unknown model fails before any work
     check_engine(args.engine, args.address)

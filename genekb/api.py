@@ -15,8 +15,8 @@ from typing import Any
 # Loaded here, not on first call: importing the submodule genekb.build later would rebind the
 # package's `build` name to the module, over the function `gk.build` is.
 from genekb.build import build as run_build
-from genekb.build import gene_names_of
 from genekb.encoders.registry import DEFAULT_MODEL
+from genekb.gene_lists import gene_names_of
 from genekb.progress import notice, store_bars
 from genekb.store.store import EmbeddingVersion, Store
 from genekb.templates import DEFAULT_TEMPLATE

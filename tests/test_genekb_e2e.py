@@ -7,7 +7,8 @@ import time
 import pyarrow.compute as pc
 import pytest
 
-from genekb.build import build, gene_names_of
+from genekb.build import build
+from genekb.gene_lists import gene_names_of
 from genekb.query import similar
 from genekb.sources.bundled import load_bundled
 from genekb.store.store import Store

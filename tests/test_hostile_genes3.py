@@ -10,9 +10,10 @@ import warnings
 import pytest
 
 import genekb as gk
-from genekb.build import build, read_gene_list
+from genekb.build import build
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.eval.tasks import read_task_file
+from genekb.gene_lists import read_gene_list
 from genekb.genemap import GeneIndex
 from genekb.store.store import Store
 from genekb.store.vector_files import load_vectors

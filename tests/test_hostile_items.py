@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from genekb.build import build, read_gene_list
+from genekb.build import build
 from genekb.errors import GenekbError, IntegrityError
+from genekb.gene_lists import read_gene_list
 from genekb.store.manifest import MANIFEST, dump_manifest, read_manifest
 from genekb.store.sharing import export_version, import_file
 from genekb.store.store import Store

@@ -14,7 +14,7 @@ def test_a_missing_gene_name_never_becomes_the_gene_aliased_nan():
     import anndata as ad
 
     from cellmodel.io import gene_names
-    from genekb.build import gene_names_of
+    from genekb.gene_lists import gene_names_of
 
     var = pd.DataFrame({"symbol": ["CD3E", np.nan, "CD4"]}, index=["a", "b", "c"])
     with pytest.raises(GenekbError, match="1 of 3 gene names are empty or missing"):
@@ -24,7 +24,7 @@ def test_a_missing_gene_name_never_becomes_the_gene_aliased_nan():
 
 
 def test_genes_from_a_device_or_a_directory_says_what_it_is(tmp_path):
-    from genekb.build import genes_from_h5ad
+    from genekb.gene_lists import genes_from_h5ad
 
     (tmp_path / "zero.h5ad").symlink_to("/dev/zero")
     with pytest.raises(GenekbError, match="is a device"):

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genekb.build import build, read_gene_list
+from genekb.build import build
 from genekb.errors import GenekbError, GenekbWarning
 from genekb.eval.tasks import read_task_file
+from genekb.gene_lists import read_gene_list
 from genekb.store.store import Store
 from genekb.store.vector_files import load_vectors
 from tests.conftest import make_genes, one_line_error

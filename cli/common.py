@@ -78,6 +78,14 @@ class OneLineUsageGroup(TyperGroup):
         with _one_line_usage_errors(ctx):
             return super().invoke(ctx)
 
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> ClickCommand | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not command.short_help and command.help:
+            # The command list shows the first paragraph of the docstring; Typer's rich mode
+            # keeps its line breaks, which break the list's lines mid-sentence.
+            command.short_help = " ".join(command.help.split("\n\n")[0].split())
+        return command
+
     def resolve_command(
         self, ctx: ClickContext, args: list[str]
     ) -> tuple[str | None, ClickCommand | None, list[str]]:

@@ -65,6 +65,21 @@ def test_every_command_and_option_says_what_it_is(name: str, command: Any) -> No
     assert _is_group(command) or any("--json" in p.opts for p in options), name
 
 
+def test_the_command_lists_show_each_first_paragraph_unbroken() -> None:
+    # `genekb --help` broke "… annotation-depth and / bag-of-words controls" where the
+    # docstring wraps: Typer's rich mode keeps a paragraph's line breaks in the list.
+    from typer.testing import CliRunner
+
+    for app in (genekb_app, cellmodel_app):
+        shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "400"}).output
+        assert "annotation-depth and bag-of-words controls" in shown or app is cellmodel_app
+        rows = [ln for ln in shown.splitlines() if ln.startswith("│ ") and ln.strip("│ ")]
+        for group in (c for n, c in ALL_COMMANDS if _is_group(c)):
+            for command in group.commands.values():
+                assert "\n" not in (group.get_command(None, command.name).short_help or "")
+        assert all(not ln[2:].startswith(" ") for ln in rows if "Commands" not in ln)
+
+
 def test_the_merge_split_help_says_what_the_check_does() -> None:
     # It said the split "removes most variance, where that removes variance": the rule the
     # check measured and dropped (cellmodel/cluster/merge_split.py); the silhouette decides.

@@ -42,6 +42,17 @@ def check_flags(**flags: object) -> None:
             raise UsageError(f"{name}={value!r} must be True or False")
 
 
+def alike_as_text(values: Iterable[Any]) -> tuple[Any, Any] | None:
+    """The first two of distinct `values` that read alike as text (1 and '1', True and 'True'),
+    or None: a group or class is named by its text, so two such would merge or share a name."""
+    seen: dict[str, Any] = {}
+    for value in values:
+        first = seen.setdefault(str(value), value)
+        if first is not value:
+            return first, value
+    return None
+
+
 # A cellxgene export can carry a hundred obs columns: a refusal names the first ones, so that it
 # stays one readable line.
 SHOWN_COLUMNS = 20

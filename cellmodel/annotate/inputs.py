@@ -155,5 +155,5 @@ def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categoric
                 f" `cellmodel cluster`); columns: {', '.join(map(str, choices)) or 'none'}"
             )
     check_obs_column(adata.obs, groupby, "groupby")
-    column = adata.obs[groupby]
-    return groupby, cell_groups(column.astype(str).where(column.notna()), groupby)
+    # The column as it is, not as text: text would sort a categorical's or numbers' order away
+    return groupby, cell_groups(adata.obs[groupby], groupby)

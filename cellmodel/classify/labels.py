@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cellmodel.arguments import is_whole
+from cellmodel.arguments import alike_as_text, is_whole
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed
 
@@ -22,6 +22,12 @@ def label_array(labels: LabelsLike) -> np.ndarray:
         else labels.to_numpy(dtype=object)
     )
     missing = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+    alike = alike_as_text(pd.unique(series[~missing].to_numpy(dtype=object)))
+    if alike:  # as text they would be trained and scored as one class
+        raise GenekbError(
+            f"the labels {alike[0]!r} and {alike[1]!r} are different values that read alike as"
+            " text, so they would be one class; make the label column one kind (e.g. all text)"
+        )
     out = series.astype(str).to_numpy(dtype=object)
     out[missing] = None
     return out

@@ -1,0 +1,96 @@
+"""Hostile group and label columns for `annotate`, `explain` and `classify`: numbers and
+categoricals (whose order the outputs keep), values that read alike as text, and columns with
+no group at all or with blank ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellmodel.annotate import annotate, report_of
+from cellmodel.annotate.inputs import groups_of
+from cellmodel.classify.pipeline import classify_cells
+from cellmodel.explain import explain
+from genekb.errors import GenekbError
+from tests.conftest import blobs, one_line_error, run_cellmodel
+from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::cellmodel.annotate.signatures.UncheckedLineageWarning"
+)
+CANDIDATES = "type B pancreatic cell;pancreatic A cell;CL:0000173"
+
+
+def _annotated(adata: ad.AnnData, groupby: str, fake_spec: object) -> ad.AnnData:
+    return annotate(
+        adata, _planted(fake_spec), groupby=groupby, candidates=[BETA, ALPHA, DELTA],
+        n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("column", "order"),
+    [(pd.Categorical(np.repeat(["d", "b", "a"], 30), categories=["d", "z", "b", "a"]),
+      ["d", "b", "a"]),
+     (np.repeat([3, 1, 10], 30), ["1", "3", "10"]),
+     (pd.array(np.repeat([3, 1, 10], 30), dtype="Int64"), ["1", "3", "10"])],
+)  # fmt: skip
+def test_annotate_keeps_a_categorical_s_order_and_numbers_by_value(
+    fake_spec: object, column: object, order: list[str]
+) -> None:
+    # The groups were read as text, so the report and the calls' categories came in text
+    # order (a, b, d; 1, 10, 3) where explain and the column itself say d, b, a; 1, 3, 10.
+    adata = _islets()
+    adata.obs["g"] = column
+    out = _annotated(adata, "g", fake_spec)
+    assert [e["group"] for e in report_of(out)["groups"]] == order
+    called = {e["group"]: e["label"] for e in report_of(out)["groups"]}
+    assert list(out.obs["cellmodel_annotation"].cat.categories) == [called[g] for g in order]
+    assert [c["cluster"] for c in explain(adata, None, cluster_key="g")["clusters"]] == order
+
+
+def _mixed(n_per: int = 30) -> np.ndarray:
+    return np.array([1] * n_per + ["1"] * n_per + ["x"] * n_per, dtype=object)
+
+
+def test_groups_that_read_alike_as_text_are_refused(fake_spec: object) -> None:
+    # annotate merged 1 and '1' into one group of 60 cells; explain reported two clusters
+    # both named '1'; classify trained and scored them as one class.
+    adata = _islets()
+    adata.obs["g"] = _mixed()
+    says = "holds the {}s 1 and '1', which read alike as text; make the column one kind"
+    with pytest.raises(GenekbError, match=says.format("group")):
+        _annotated(adata, "g", fake_spec)
+    with pytest.raises(GenekbError, match=says.format("cluster")):
+        explain(adata, None, cluster_key="g")
+    cells = blobs(20, dim=30, counts=True)
+    cells.obs["g"] = _mixed(20)
+    with pytest.raises(GenekbError, match="the labels 1 and '1' are different values that read"):
+        classify_cells(cells, label_key="g", train_fraction=0.5, refine_view=False)
+    cells.obs["g"] = np.array([True] * 30 + ["True"] * 30, dtype=object)
+    with pytest.raises(GenekbError, match="the labels True and 'True'"):
+        classify_cells(cells, label_key="g", train_fraction=0.5, refine_view=False)
+
+
+def test_a_column_with_no_group_says_so_rather_than_to_pass_the_others(tmp_path: Path) -> None:
+    adata = _islets()
+    adata.obs["none"] = np.nan
+    adata.obs["blank"] = np.repeat(["", "a", "b"], 30)
+    with pytest.raises(GenekbError, match=r"obs\['none'\] holds no groups \(every value is"):
+        groups_of(adata, "none")  # was "no group for 90 of 90 cell(s) ... pass the others only"
+    # A blank name was a group named '' (a report section without a name); notna() keeps it,
+    # so the hint to pass the others only is not given as code.
+    with pytest.raises(GenekbError, match=r"no cluster for 30 of 90 cell\(s\)") as caught:
+        explain(adata, None, cluster_key="blank")
+    assert "notna" not in str(caught.value)
+    source = tmp_path / "cells.h5ad"
+    adata.write_h5ad(source)
+    line = one_line_error(run_cellmodel("explain", str(source), "--cluster-key", "none"))
+    assert "obs['none'] holds no clusters (every value is missing or blank)" in line
+    line = one_line_error(run_cellmodel("annotate", str(source), "--groupby", "blank"))
+    assert "obs['blank'] has no group for 30 of 90 cell(s)" in line
+

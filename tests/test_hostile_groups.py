@@ -4,6 +4,7 @@ no group at all or with blank ones."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anndata as ad
@@ -53,6 +54,34 @@ def test_annotate_keeps_a_categorical_s_order_and_numbers_by_value(
     assert [c["cluster"] for c in explain(adata, None, cluster_key="g")["clusters"]] == order
 
 
+def test_the_command_line_keeps_the_order_of_groups_and_classes(tmp_path: Path) -> None:
+    adata = _islets()
+    adata.obs["g"] = pd.Categorical(adata.obs["kind"].astype(str), categories=["d", "b", "a"])
+    source = tmp_path / "cells.h5ad"
+    adata.write_h5ad(source)
+    args = ["annotate", str(source), "--groupby", "g", "--root", str(tmp_path / "store")]
+    result = run_cellmodel(*args, "--model", "fake", "--candidates", CANDIDATES, "--json")
+    assert result.exit_code == 0, result.output
+    assert [e["group"] for e in json.loads(result.stdout)["groups"]] == ["d", "b", "a"]
+    out = tmp_path / "classified.h5ad"
+    args = ["classify", str(source), "--label-key", "g", "--train-fraction", "0.5", "-o", str(out)]
+    result = run_cellmodel(*args, "--no-refine", "--markers", "0")
+    assert result.exit_code == 0, result.output
+    # was a, b, d: the predictions' classes sorted as text, whatever the labels' order
+    assert list(ad.read_h5ad(out).obs["cellmodel_pred"].cat.categories) == ["d", "b", "a"]
+
+
+def test_classify_keeps_the_label_column_s_order_in_and_across_files() -> None:
+    adata = blobs(20, dim=30, counts=True)
+    adata.obs["n"] = adata.obs["group"].map({"0": 3, "1": 1, "2": 10}).astype(int)
+    classify_cells(adata, label_key="n", train_fraction=0.5, refine_view=False)
+    assert list(adata.obs["cellmodel_pred"].cat.categories) == ["1", "3", "10"]  # was 1, 10, 3
+    query = blobs(20, dim=30, counts=True, seed=1)  # the same obs names as the reference's
+    classify_cells(query, reference=adata, reference_label_key="n", refine_view=False)
+    assert list(query.obs["cellmodel_pred"].cat.categories) == ["1", "3", "10"]
+    assert list(query.obs_names) == list(adata.obs_names)
+
+
 def _mixed(n_per: int = 30) -> np.ndarray:
     return np.array([1] * n_per + ["1"] * n_per + ["x"] * n_per, dtype=object)
 
@@ -94,3 +123,24 @@ def test_a_column_with_no_group_says_so_rather_than_to_pass_the_others(tmp_path:
     line = one_line_error(run_cellmodel("annotate", str(source), "--groupby", "blank"))
     assert "obs['blank'] has no group for 30 of 90 cell(s)" in line
 
+
+def test_out_of_core_transfer_keeps_the_reference_s_order(tmp_path: Path) -> None:
+    pytest.importorskip("dask")
+    from cellmodel.chunked import embed_h5ad
+    from cellmodel.chunked.classify import classify_h5ad
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
+    from tests.fakes import FakeEmbedding
+
+    counts = write_synthetic_h5ad(tmp_path / "cells.h5ad", 300, n_genes=60, n_groups=3, seed=3)
+    reference = ad.read_h5ad(counts)
+    ev = FakeEmbedding(tmp_path, list(reference.var_names), dim=16)
+    query = tmp_path / "query.h5ad"
+    embed_h5ad(counts, ev, output=query, chunk_size=100, n_hvg=40)
+    order = sorted(reference.obs["group"].astype(str).unique(), reverse=True)
+    reference.obs["group"] = pd.Categorical(reference.obs["group"].astype(str), categories=order)
+    out = tmp_path / "pred.h5ad"
+    classify_h5ad(
+        query, reference, output=out, reference_label_key="group", store=ev, chunk_size=100,
+        workers=1,
+    )  # fmt: skip
+    assert list(ad.read_h5ad(out).obs["cellmodel_pred"].cat.categories) == order

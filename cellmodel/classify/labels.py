@@ -33,6 +33,22 @@ def label_array(labels: LabelsLike) -> np.ndarray:
     return out
 
 
+def class_order(column: LabelsLike) -> list[str]:
+    """A label column's classes as text in the column's own order: a categorical's, numbers
+    by value, text sorted (as `pd.Categorical` orders them)."""
+    values = column if isinstance(column, pd.Series) else np.asarray(column, dtype=object)
+    return [str(c) for c in pd.Categorical(values).categories]
+
+
+def ordered_classes(predictions: np.ndarray, order: list[str] | None = None) -> pd.Categorical:
+    """The predictions as a categorical whose classes follow `order` (`class_order`); classes
+    it lacks come after, sorted."""
+    names = np.asarray(predictions).astype(str)
+    present = set(names.tolist())
+    first = [c for c in dict.fromkeys(order or []) if c in present]
+    return pd.Categorical(names, categories=first + sorted(present - set(first)))
+
+
 def class_sizes(values: np.ndarray) -> pd.Series:
     known = values[values != None]  # noqa: E711 (elementwise comparison on an object array)
     return pd.Series(known).value_counts().sort_index()

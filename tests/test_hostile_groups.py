@@ -144,3 +144,19 @@ def test_out_of_core_transfer_keeps_the_reference_s_order(tmp_path: Path) -> Non
         workers=1,
     )  # fmt: skip
     assert list(ad.read_h5ad(out).obs["cellmodel_pred"].cat.categories) == order
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [([f"c{i}" for i in range(60)], "gives each of its 60 labelled cells a class of its own"),
+     ([np.nan] * 60, r"holds no labels \(every value is missing or blank\); choose the column")],
+)  # fmt: skip
+def test_labels_that_name_no_cell_types_are_refused_in_words(labels: list, says: str) -> None:
+    # A copy of the cell ids was "class 'c0' has 1 cell(s) but 2 are needed ... (and 59 more);
+    # ... or cap them", and capping then failed; no labels at all said "label cells of a
+    # second class".
+    cells = blobs(20, dim=30, counts=True)
+    cells.obs["label"] = labels
+    with pytest.raises(GenekbError, match=says):
+        classify_cells(cells, label_key="label", per_class=1, refine_view=False)
+

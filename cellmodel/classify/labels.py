@@ -69,6 +69,25 @@ def check_reference_labels(values: np.ndarray, key: str | None = None) -> None:
     )
 
 
+def _check_classes(sizes: pd.Series) -> None:
+    """Refuse labels of fewer than two classes, or of one cell per class (a copy of the ids)."""
+    if not len(sizes):
+        raise GenekbError(
+            "the label key holds no labels (every value is missing or blank); choose the column"
+            " of the cells' labels"
+        )
+    if len(sizes) < 2:
+        raise GenekbError(
+            f"the label key holds only the class {sizes.index[0]!r}; classification needs at"
+            " least 2 classes: label cells of a second class or choose another label key"
+        )
+    if len(sizes) > 2 and sizes.max() == 1:  # no class could both train and be scored
+        raise GenekbError(
+            f"the label key gives each of its {len(sizes)} labelled cells a class of its own (a"
+            " cell id?); choose the column of the cells' types"
+        )
+
+
 def split(
     labels: LabelsLike,
     *,
@@ -88,12 +107,7 @@ def split(
     """
     values = label_array(labels)
     sizes = class_sizes(values)
-    if len(sizes) < 2:
-        found = f"only the class {sizes.index[0]!r}" if len(sizes) else "no labels"
-        raise GenekbError(
-            f"the label key holds {found}; classification needs at least 2 classes: label cells"
-            " of a second class or choose another label key"
-        )
+    _check_classes(sizes)
     if small_classes not in SMALL_CLASSES:
         raise UsageError(f"unknown small_classes {small_classes!r}; choose one of error, cap")
     if train_mask is not None:

@@ -160,3 +160,14 @@ def test_labels_that_name_no_cell_types_are_refused_in_words(labels: list, says:
     with pytest.raises(GenekbError, match=says):
         classify_cells(cells, label_key="label", per_class=1, refine_view=False)
 
+
+def test_explain_says_why_a_cluster_of_empty_cells_has_no_markers(tmp_path: Path) -> None:
+    adata = blobs(20, dim=30, counts=True)
+    adata.X[(adata.obs["group"] == "2").to_numpy()] = 0.0
+    source = tmp_path / "cells.h5ad"
+    adata.write_h5ad(source)
+    result = run_cellmodel("explain", str(source), "--cluster-key", "group", "--json")
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.stdout)["clusters"][2]
+    assert "markers" not in entry or entry["markers"] == []
+    assert "its 20 cells hold no counts in the genes read" in entry["note"]  # was no word

@@ -41,7 +41,8 @@ def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categori
         # notna() keeps blank text: the hint names it only where every gap is a missing value
         others = "" if blank else f" (adata[adata.obs[{key!r}].notna()])"
         raise GenekbError(
-            f"obs[{key!r}] has no {noun} for {n_missing} of {len(groups)} cell(s); every cell"
+            f"obs[{key!r}] has no {noun} for {n_missing} of {len(groups)} cell(s)"
+            f"{' (missing or blank)' if blank else ''}; every cell"
             f" needs one: fill them in (e.g. 'unlabelled'), or pass the others only{others}"
         )
     alike = alike_as_text(groups.categories)  # categories: distinct values

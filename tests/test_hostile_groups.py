@@ -113,7 +113,8 @@ def test_a_column_with_no_group_says_so_rather_than_to_pass_the_others(tmp_path:
         groups_of(adata, "none")  # was "no group for 90 of 90 cell(s) ... pass the others only"
     # A blank name was a group named '' (a report section without a name); notna() keeps it,
     # so the hint to pass the others only is not given as code.
-    with pytest.raises(GenekbError, match=r"no cluster for 30 of 90 cell\(s\)") as caught:
+    says = r"no cluster for 30 of 90 cell\(s\) \(missing or blank\)"
+    with pytest.raises(GenekbError, match=says) as caught:
         explain(adata, None, cluster_key="blank")
     assert "notna" not in str(caught.value)
     source = tmp_path / "cells.h5ad"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from cellmodel._settings import SEED_MAX
 from genekb.errors import UsageError
@@ -51,6 +52,13 @@ def alike_as_text(values: Iterable[Any]) -> tuple[Any, Any] | None:
         if first is not value:
             return first, value
     return None
+
+
+def class_order(column: Any) -> list[str]:
+    """A label column's classes as text in the column's own order: a categorical's, numbers
+    by value, text sorted (as `pd.Categorical` orders them)."""
+    values = column if isinstance(column, pd.Series) else np.asarray(column, dtype=object)
+    return [str(c) for c in pd.Categorical(values).categories]
 
 
 # A cellxgene export can carry a hundred obs columns: a refusal names the first ones, so that it

@@ -89,7 +89,7 @@ def check_labels(column: pd.Series, label_key: str) -> np.ndarray:
     return mask
 
 
-def _labelled(labels_true: Any, labels_pred: Any) -> tuple[Any, Any]:
+def labelled_pairs(labels_true: Any, labels_pred: Any) -> tuple[Any, Any]:
     """The cells with a reference label: a missing one (NaN, None) is no class of its own."""
     known = ~pd.isna(np.asarray(labels_true, dtype=object))
     if known.all():
@@ -107,7 +107,7 @@ def cluster_metrics(
     A true class with no matched cluster scores F1 = 0; labels are compared as strings.
     """
     paired_labels(labels_true, labels_pred)
-    labels_true, labels_pred = _labelled(labels_true, labels_pred)
+    labels_true, labels_pred = labelled_pairs(labels_true, labels_pred)
     true_codes, _ = _codes(labels_true)
     pred_codes, _ = _codes(labels_pred)
     table = contingency(true_codes, pred_codes)

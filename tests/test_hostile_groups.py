@@ -172,3 +172,14 @@ def test_explain_says_why_a_cluster_of_empty_cells_has_no_markers(tmp_path: Path
     entry = json.loads(result.stdout)["clusters"][2]
     assert "markers" not in entry or entry["markers"] == []
     assert "its 20 cells hold no counts in the genes read" in entry["note"]  # was no word
+
+
+def test_the_confusion_matrix_draws_no_class_of_the_unlabelled_and_keeps_the_order() -> None:
+    from cellmodel.pl import confusion_table
+
+    labels = pd.Series(pd.Categorical(["b", "b", "a", None, "a", "c"], categories=["c", "b", "a"]))
+    table = confusion_table(labels, ["1", "1", "2", "2", "2", "3"])
+    assert list(table.index) == ["c", "b", "a"]  # was a, b, c and a row named 'nan'
+    assert table.to_numpy().sum() == 5
+    numbers = confusion_table(pd.Series([3.0, 3.0, 1.0, np.nan, 10.0]), ["x", "x", "y", "y", "z"])
+    assert list(numbers.index) == ["1.0", "3.0", "10.0"]

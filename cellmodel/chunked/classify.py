@@ -28,14 +28,13 @@ from typing import Any
 import numpy as np
 
 from cellmodel._settings import CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
-from cellmodel.arguments import check_obs_column
+from cellmodel.arguments import check_obs_column, class_order
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.classify.knn import Scaler, as_matrix, decide_class, mass_normalize, vote_shares
 from cellmodel.classify.labels import (
     check_reference_labels,
-    class_order,
     label_array,
     ordered_classes,
     unseen_notes,

@@ -33,13 +33,6 @@ def label_array(labels: LabelsLike) -> np.ndarray:
     return out
 
 
-def class_order(column: LabelsLike) -> list[str]:
-    """A label column's classes as text in the column's own order: a categorical's, numbers
-    by value, text sorted (as `pd.Categorical` orders them)."""
-    values = column if isinstance(column, pd.Series) else np.asarray(column, dtype=object)
-    return [str(c) for c in pd.Categorical(values).categories]
-
-
 def ordered_classes(predictions: np.ndarray, order: list[str] | None = None) -> pd.Categorical:
     """The predictions as a categorical whose classes follow `order` (`class_order`); classes
     it lacks come after, sorted."""

@@ -12,14 +12,13 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
-from cellmodel.arguments import check_count, check_obs_column, check_seed
+from cellmodel.arguments import check_count, check_obs_column, check_seed, class_order
 from cellmodel.classify.core import classify, transfer
 from cellmodel.classify.labels import (
     UnseenClassesWarning as UnseenClassesWarning,  # re-exported: its home was here
 )
 from cellmodel.classify.labels import (
     check_reference_labels,
-    class_order,
     label_array,
     lookalike_classes,
     ordered_classes,

@@ -183,3 +183,19 @@ def test_the_confusion_matrix_draws_no_class_of_the_unlabelled_and_keeps_the_ord
     assert table.to_numpy().sum() == 5
     numbers = confusion_table(pd.Series([3.0, 3.0, 1.0, np.nan, 10.0]), ["x", "x", "y", "y", "z"])
     assert list(numbers.index) == ["1.0", "3.0", "10.0"]
+
+
+def test_umap_keeps_the_groups_order_and_draws_missing_values_as_na() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import cellmodel as cm
+
+    adata = ad.AnnData(np.zeros((40, 2), np.float32))
+    adata.obsm["X_cellmodel"] = np.random.default_rng(0).normal(size=(40, 5))
+    groups = np.repeat(["a", "b", "z", None], 10)
+    adata.obs["g"] = pd.Categorical(groups, categories=["z", "unused", "b", "a"])
+    ax = cm.pl.umap(adata, "g", show=False)
+    ax = ax[0] if isinstance(ax, (list, tuple, np.ndarray)) else ax
+    # was a, b, nan, z: the groups sorted as text and the missing drawn as a group named 'nan'
+    assert ax.get_legend_handles_labels()[1] == ["z", "b", "a", "NA"]

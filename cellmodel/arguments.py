@@ -54,6 +54,13 @@ def alike_as_text(values: Iterable[Any]) -> tuple[Any, Any] | None:
     return None
 
 
+def missing_names(values: Any) -> np.ndarray:
+    """Per value, whether it names nothing: missing (NaN, None, NA) or blank text. A blank label
+    or group is no class of its own, in classify, annotate, explain and the scores alike."""
+    series = pd.Series(np.asarray(values, dtype=object))
+    return series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+
+
 def class_order(column: Any) -> list[str]:
     """A label column's classes as text in the column's own order: a categorical's, numbers
     by value, text sorted (as `pd.Categorical` orders them)."""

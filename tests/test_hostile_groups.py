@@ -199,3 +199,15 @@ def test_umap_keeps_the_groups_order_and_draws_missing_values_as_na() -> None:
     ax = ax[0] if isinstance(ax, (list, tuple, np.ndarray)) else ax
     # was a, b, nan, z: the groups sorted as text and the missing drawn as a group named 'nan'
     assert ax.get_legend_handles_labels()[1] == ["z", "b", "a", "NA"]
+
+
+def test_a_blank_label_is_no_class_in_the_scores_either() -> None:
+    from cellmodel.metrics import check_labels, cluster_metrics
+
+    labels = pd.Series(["a"] * 4 + ["b"] * 4 + ["", " "])
+    assert check_labels(labels, "kind").tolist() == [True] * 8 + [False, False]
+    # was 3 classes: the two blank cells were the class '' (and ' '), which classify, annotate
+    # and explain do not count
+    assert cluster_metrics(labels, ["1"] * 4 + ["2"] * 4 + ["3", "3"])["acc"] == 1.0
+    with pytest.raises(GenekbError, match="holds no labels \\(every value is missing or blank\\)"):
+        check_labels(pd.Series(["", " ", ""]), "kind")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cellmodel.arguments import alike_as_text, is_whole
+from cellmodel.arguments import alike_as_text, is_whole, missing_names
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed
 
@@ -21,7 +21,7 @@ def label_array(labels: LabelsLike) -> np.ndarray:
         if not isinstance(labels, pd.Series)
         else labels.to_numpy(dtype=object)
     )
-    missing = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+    missing = missing_names(series)
     alike = alike_as_text(pd.unique(series[~missing].to_numpy(dtype=object)))
     if alike:  # as text they would be trained and scored as one class
         raise GenekbError(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.arguments import alike_as_text
+from cellmodel.arguments import alike_as_text, missing_names
 from genekb.errors import GenekbError
 
 # Added to the pooled variance of `effect_size`: a gene that is flat in every cell (variance 0)
@@ -29,7 +29,7 @@ def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categori
     when there is one group, or when there are more groups than half the cells (a cell id or a
     measured value, not a clustering: each group would be a cell or two)."""
     groups = pd.Categorical(column)
-    blank = [c for c in groups.categories if isinstance(c, str) and not c.strip()]
+    blank = list(groups.categories[missing_names(groups.categories)])
     groups = groups.remove_categories(blank).remove_unused_categories()
     n_missing = int((np.asarray(groups.codes) < 0).sum())
     if n_missing == len(groups) > 0:

@@ -234,6 +234,8 @@ def _markers_of(
         }
         for g in order
     ]
+    if not markers:  # every gene as high or higher elsewhere: the list was empty without a word
+        return {"markers": [], "note": "no gene is higher in these cells than in the rest"}
     return {"markers": markers}
 
 

@@ -211,3 +211,17 @@ def test_a_blank_label_is_no_class_in_the_scores_either() -> None:
     assert cluster_metrics(labels, ["1"] * 4 + ["2"] * 4 + ["3", "3"])["acc"] == 1.0
     with pytest.raises(GenekbError, match="holds no labels \\(every value is missing or blank\\)"):
         check_labels(pd.Series(["", " ", ""]), "kind")
+
+
+def test_groups_that_no_gene_tells_apart_are_left_unnamed(fake_spec: object) -> None:
+    from genekb.errors import GenekbWarning
+
+    adata = _islets()
+    adata.X[:] = 5.0  # every gene the same in every cell: no group has a marker
+    with pytest.warns(GenekbWarning, match="group 'a' of obs\\['kind'\\] left unassigned: no gene"):
+        out = _annotated(adata, "kind", fake_spec)
+    # each was called CL:0000169, the first candidate, at score 0 and margin 0
+    assert [e["label"] for e in report_of(out)["groups"]] == [None, None, None]
+    assert set(out.obs["cellmodel_annotation"]) == {"unassigned"}
+    notes = [c.get("note") for c in explain(adata, None, cluster_key="kind")["clusters"]]
+    assert notes == ["no gene is higher in these cells than in the rest"] * 3  # was no word

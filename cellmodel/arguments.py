@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from cellmodel._settings import SEED_MAX
 from genekb.errors import UsageError
@@ -40,6 +41,31 @@ def check_flags(**flags: object) -> None:
     for name, value in flags.items():
         if not isinstance(value, (bool, np.bool_)):
             raise UsageError(f"{name}={value!r} must be True or False")
+
+
+def alike_as_text(values: Iterable[Any]) -> tuple[Any, Any] | None:
+    """The first two of distinct `values` that read alike as text (1 and '1', True and 'True'),
+    or None: a group or class is named by its text, so two such would merge or share a name."""
+    seen: dict[str, Any] = {}
+    for value in values:
+        first = seen.setdefault(str(value), value)
+        if first is not value:
+            return first, value
+    return None
+
+
+def missing_names(values: Any) -> np.ndarray:
+    """Per value, whether it names nothing: missing (NaN, None, NA) or blank text. A blank label
+    or group is no class of its own, in classify, annotate, explain and the scores alike."""
+    series = pd.Series(np.asarray(values, dtype=object))
+    return series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+
+
+def class_order(column: Any) -> list[str]:
+    """A label column's classes as text in the column's own order: a categorical's, numbers
+    by value, text sorted (as `pd.Categorical` orders them)."""
+    values = column if isinstance(column, pd.Series) else np.asarray(column, dtype=object)
+    return [str(c) for c in pd.Categorical(values).categories]
 
 
 # A cellxgene export can carry a hundred obs columns: a refusal names the first ones, so that it

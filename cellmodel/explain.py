@@ -35,7 +35,7 @@ from cellmodel.io import expression, require_anndata
 from cellmodel.knowledge.genes import match_genes, require_gene_names
 from cellmodel.knowledge.vectors import run_reference
 from cellmodel.markdown import md_text
-from cellmodel.markers import cell_groups, group_stats
+from cellmodel.markers import GroupStats, cell_groups, group_stats
 from cellmodel.uns_record import run_record
 from genekb.errors import GenekbError, IntegrityError
 from genekb.store.store import Store
@@ -207,6 +207,38 @@ def store_of(
     return Store.open(root)
 
 
+def _markers_of(
+    c: int, stats: GroupStats, t_all: np.ndarray, inputs: _Inputs, top_n: int
+) -> dict[str, Any]:
+    """Cluster `c`'s markers (its top genes by Welch's t that are higher in it), or a note that
+    says why it has none."""
+    size = int(stats.sizes[c])
+    if size < 2:
+        return {"note": "one cell: no markers (Welch's t needs two cells or more)"}
+    if not stats.means[c].any():  # the markers list was empty without a word
+        return {
+            "note": f"its {size} cells hold no counts in the genes read (empty droplets, or"
+            " another layer): no markers"
+        }
+    if stats.sizes.sum() == size:
+        return {}
+    t = t_all[c]
+    diff = stats.means[c] - stats.rest_means[c]
+    order = [g for g in np.argsort(-t) if diff[g] > 0][:top_n]
+    markers = [
+        {
+            "gene": _name(inputs, g),
+            "log_fold_change": round(float(diff[g]), 4),
+            "t": round(float(t[g]), 2),
+            "description": describe_clusters(inputs.records, int(inputs.gene_ids[g])),
+        }
+        for g in order
+    ]
+    if not markers:  # every gene as high or higher elsewhere: the list was empty without a word
+        return {"markers": [], "note": "no gene is higher in these cells than in the rest"}
+    return {"markers": markers}
+
+
 def explain(
     adata: ad.AnnData,
     store: Store | None = None,
@@ -248,21 +280,7 @@ def explain(
     for c in range(k):
         size = int(stats.sizes[c])
         entry: dict[str, Any] = {"cluster": str(clusters.categories[c]), "n_cells": size}
-        if size < 2:
-            entry["note"] = "one cell: no markers (Welch's t needs two cells or more)"
-        elif len(codes) - size > 0:
-            t = t_all[c]
-            diff = stats.means[c] - stats.rest_means[c]
-            order = [g for g in np.argsort(-t) if diff[g] > 0][:top_n]
-            entry["markers"] = [
-                {
-                    "gene": _name(inputs, g),
-                    "log_fold_change": round(float(diff[g]), 4),
-                    "t": round(float(t[g]), 2),
-                    "description": describe_clusters(inputs.records, int(inputs.gene_ids[g])),
-                }
-                for g in order
-            ]
+        entry |= _markers_of(c, stats, t_all, inputs, top_n)
         if scores is not None and norms is not None and norms[c] > 0:
             order = [g for g in np.argsort(-scores[c])[:top_n] if scores[c, g] > 0]
             entry["semantic_genes"] = [

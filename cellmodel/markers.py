@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellmodel.arguments import alike_as_text, missing_names
 from genekb.errors import GenekbError
 
 # Added to the pooled variance of `effect_size`: a gene that is flat in every cell (variance 0)
@@ -22,16 +23,33 @@ VARIANCE_FLOOR = 0.1
 
 
 def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categorical:
-    """The groups of an obs column as a categorical without unused categories; refused when a
-    cell has none, when there is one group, or when there are more groups than half the cells
-    (a cell id or a measured value, not a clustering: each group would be a cell or two)."""
-    groups = pd.Categorical(column).remove_unused_categories()
-    missing = int((np.asarray(groups.codes) < 0).sum())
-    if missing:
+    """The groups of an obs column as a categorical without unused categories, in the column's
+    own order (a categorical's, else sorted); refused when a cell has none (blank text counts as
+    none), when two groups read alike as text (1 and '1': the report names groups by text),
+    when there is one group, or when there are more groups than half the cells (a cell id or a
+    measured value, not a clustering: each group would be a cell or two)."""
+    groups = pd.Categorical(column)
+    blank = list(groups.categories[missing_names(groups.categories)])
+    groups = groups.remove_categories(blank).remove_unused_categories()
+    n_missing = int((np.asarray(groups.codes) < 0).sum())
+    if n_missing == len(groups) > 0:
         raise GenekbError(
-            f"obs[{key!r}] has no {noun} for {missing} of {len(groups)} cell(s); every cell needs"
-            f" one: fill them in (e.g. 'unlabelled'), or pass the others only"
-            f" (adata[adata.obs[{key!r}].notna()])"
+            f"obs[{key!r}] holds no {noun}s (every value is missing or blank); name the column"
+            f" of the {noun}s"
+        )
+    if n_missing:
+        # notna() keeps blank text: the hint names it only where every gap is a missing value
+        others = "" if blank else f" (adata[adata.obs[{key!r}].notna()])"
+        raise GenekbError(
+            f"obs[{key!r}] has no {noun} for {n_missing} of {len(groups)} cell(s)"
+            f"{' (missing or blank)' if blank else ''}; every cell"
+            f" needs one: fill them in (e.g. 'unlabelled'), or pass the others only{others}"
+        )
+    alike = alike_as_text(groups.categories)  # categories: distinct values
+    if alike:
+        raise GenekbError(
+            f"obs[{key!r}] holds the {noun}s {alike[0]!r} and {alike[1]!r}, which read alike as"
+            f" text; make the column one kind (e.g. all text) so each {noun} has its own name"
         )
     k, n = len(groups.categories), len(groups)
     if n == 0:

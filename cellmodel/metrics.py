@@ -13,6 +13,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from cellmodel.arguments import missing_names
 from genekb.errors import GenekbError
 
 
@@ -57,13 +58,13 @@ def hungarian_mapping(
 def labelled_cells(column: pd.Series, label_key: str) -> np.ndarray:
     """The mask of the cells that `column` (an obs column of reference labels) labels; refused in
     one line when it labels none."""
-    mask = column.notna().to_numpy()
+    mask = ~missing_names(column)  # a blank label is no class either
     if not len(mask):  # no cells at all: "every value is missing" would send the user astray
         raise GenekbError("the data holds no cells; give a file with cells to score")
     if not mask.any():
         raise GenekbError(
-            f"label key {label_key!r} holds no labels (every value is missing); choose another"
-            " label_key="
+            f"label key {label_key!r} holds no labels (every value is missing or blank); choose"
+            " another label_key="
         )
     return mask
 
@@ -89,9 +90,9 @@ def check_labels(column: pd.Series, label_key: str) -> np.ndarray:
     return mask
 
 
-def _labelled(labels_true: Any, labels_pred: Any) -> tuple[Any, Any]:
-    """The cells with a reference label: a missing one (NaN, None) is no class of its own."""
-    known = ~pd.isna(np.asarray(labels_true, dtype=object))
+def labelled_pairs(labels_true: Any, labels_pred: Any) -> tuple[Any, Any]:
+    """The cells with a reference label: a missing or blank one is no class of its own."""
+    known = ~missing_names(labels_true)
     if known.all():
         return labels_true, labels_pred
     if not known.any():
@@ -107,7 +108,7 @@ def cluster_metrics(
     A true class with no matched cluster scores F1 = 0; labels are compared as strings.
     """
     paired_labels(labels_true, labels_pred)
-    labels_true, labels_pred = _labelled(labels_true, labels_pred)
+    labels_true, labels_pred = labelled_pairs(labels_true, labels_pred)
     true_codes, _ = _codes(labels_true)
     pred_codes, _ = _codes(labels_pred)
     table = contingency(true_codes, pred_codes)

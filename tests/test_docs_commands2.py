@@ -145,8 +145,8 @@ def test_annotate_lists_clusters_in_their_order(column) -> None:
     # turned into text and sorted as text, while `explain` kept 0, 1, 2, ..., 10.
     cells = ad.AnnData(obs=pd.DataFrame({"cluster": column}, index=[f"c{i}" for i in range(44)]))
     _key, groups = groups_of(cells, "cluster")
-    assert list(groups.categories) == [str(i) for i in range(11)]
-    assert list(np.asarray(groups)[:3]) == ["0", "1", "2"]
+    assert [str(c) for c in groups.categories] == [str(i) for i in range(11)]
+    assert [str(g) for g in np.asarray(groups)[:3]] == ["0", "1", "2"]
 
 
 def _walked_report() -> dict:

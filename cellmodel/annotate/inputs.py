@@ -155,19 +155,5 @@ def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categoric
                 f" `cellmodel cluster`); columns: {', '.join(map(str, choices)) or 'none'}"
             )
     check_obs_column(adata.obs, groupby, "groupby")
-    column = adata.obs[groupby]
-    return groupby, cell_groups(_as_text(column), groupby)
-
-
-def _as_text(column: pd.Series) -> pd.Series:
-    """The groups as text in the column's own order (a categorical's, else its sorted values):
-    text alone would sort clusters 0..10 as '0', '1', '10', '2' in every table of the report."""
-    text = column.astype(str).where(column.notna())
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        values = np.asarray(column.cat.categories)
-    else:
-        try:
-            values = np.sort(column.dropna().unique())
-        except TypeError:  # numbers beside text: no common order, so the text's
-            return text
-    return text.astype(pd.CategoricalDtype(list(dict.fromkeys(str(v) for v in values))))
+    # The column as it is, not as text: text would sort a categorical's or numbers' order away
+    return groupby, cell_groups(adata.obs[groupby], groupby)

@@ -144,14 +144,18 @@ def _apply_lineage(
 def _leave_empty_groups_unnamed(entries: list[dict[str, Any]], sums: Any, groupby: str) -> None:
     """No name for a group whose cells express nothing: the rankings standardise each group's
     scores, so one with no markers still got a confident call (an islet delta cell, margin
-    above every real group's)."""
+    above every real group's); nor for one with no marker at all (no gene higher in it than in
+    the others), whose call was the first candidate at score 0."""
     totals = np.asarray(sums.sums).sum(axis=1)
     for entry, total in zip(entries, totals, strict=True):
-        if total > 0:
+        if total > 0 and entry["markers"]:
             continue
         why = (
             f"its {entry['n_cells']} cells hold no counts in the genes read (empty droplets, or"
             " another layer=)"
+            if total <= 0
+            else "no gene with a gene card is higher in it than in the other groups (no marker),"
+            " so nothing names it"
         )
         entry.update(label=None, cl_id=None, score=None, margin=None, not_named=why)
         entry.update(lineage=None, signature=[])

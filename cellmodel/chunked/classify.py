@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from cellmodel._settings import CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
-from cellmodel.arguments import check_obs_column
+from cellmodel.arguments import check_obs_column, class_order
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
 from cellmodel.chunked.engine import DaskEngine
@@ -37,6 +36,7 @@ from cellmodel.classify.knn import Scaler, as_matrix, decide_class, mass_normali
 from cellmodel.classify.labels import (
     check_reference_labels,
     label_array,
+    ordered_classes,
     unseen_notes,
     warn_unseen,
 )
@@ -165,6 +165,7 @@ class _Reference:
     labels: np.ndarray
     scaler: Scaler
     n_cells: int
+    classes: list[str]  # the label column's order (`class_order`), for the written categories
 
 
 def _labelled_reference(
@@ -177,7 +178,8 @@ def _labelled_reference(
     labelled = values != None  # noqa: E711
     ref_X = as_matrix(reference_view(reference, record, store), "the reference embedding")
     scaler = Scaler.fit(ref_X[labelled])
-    return _Reference(scaler.apply(ref_X[labelled]), values[labelled], scaler, len(ref_X))
+    classes = class_order(reference.obs[label_key])
+    return _Reference(scaler.apply(ref_X[labelled]), values[labelled], scaler, len(ref_X), classes)
 
 
 def _query_view(path: Path, n_features: int) -> tuple[h5.MatrixRef, int]:
@@ -300,7 +302,7 @@ def classify_h5ad(
         "notes": notes,
     }
     predicted = {
-        key_added: pd.Categorical(predictions.astype(str)),
+        key_added: ordered_classes(predictions, ref.classes),
         f"{key_added}_confidence": confidence,
     }
     write_copy(view, output, predicted, CLASSIFY_UNS_KEY, h5ad_safe(result))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cellmodel.arguments import is_whole
+from cellmodel.arguments import alike_as_text, is_whole, missing_names
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed
 
@@ -21,10 +21,25 @@ def label_array(labels: LabelsLike) -> np.ndarray:
         if not isinstance(labels, pd.Series)
         else labels.to_numpy(dtype=object)
     )
-    missing = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+    missing = missing_names(series)
+    alike = alike_as_text(pd.unique(series[~missing].to_numpy(dtype=object)))
+    if alike:  # as text they would be trained and scored as one class
+        raise GenekbError(
+            f"the labels {alike[0]!r} and {alike[1]!r} are different values that read alike as"
+            " text, so they would be one class; make the label column one kind (e.g. all text)"
+        )
     out = series.astype(str).to_numpy(dtype=object)
     out[missing] = None
     return out
+
+
+def ordered_classes(predictions: np.ndarray, order: list[str] | None = None) -> pd.Categorical:
+    """The predictions as a categorical whose classes follow `order` (`class_order`); classes
+    it lacks come after, sorted."""
+    names = np.asarray(predictions).astype(str)
+    present = set(names.tolist())
+    first = [c for c in dict.fromkeys(order or []) if c in present]
+    return pd.Categorical(names, categories=first + sorted(present - set(first)))
 
 
 def class_sizes(values: np.ndarray) -> pd.Series:
@@ -47,6 +62,25 @@ def check_reference_labels(values: np.ndarray, key: str | None = None) -> None:
     )
 
 
+def _check_classes(sizes: pd.Series) -> None:
+    """Refuse labels of fewer than two classes, or of one cell per class (a copy of the ids)."""
+    if not len(sizes):
+        raise GenekbError(
+            "the label key holds no labels (every value is missing or blank); choose the column"
+            " of the cells' labels"
+        )
+    if len(sizes) < 2:
+        raise GenekbError(
+            f"the label key holds only the class {sizes.index[0]!r}; classification needs at"
+            " least 2 classes: label cells of a second class or choose another label key"
+        )
+    if len(sizes) > 2 and sizes.max() == 1:  # no class could both train and be scored
+        raise GenekbError(
+            f"the label key gives each of its {len(sizes)} labelled cells a class of its own (a"
+            " cell id?); choose the column of the cells' types"
+        )
+
+
 def split(
     labels: LabelsLike,
     *,
@@ -66,12 +100,7 @@ def split(
     """
     values = label_array(labels)
     sizes = class_sizes(values)
-    if len(sizes) < 2:
-        found = f"only the class {sizes.index[0]!r}" if len(sizes) else "no labels"
-        raise GenekbError(
-            f"the label key holds {found}; classification needs at least 2 classes: label cells"
-            " of a second class or choose another label key"
-        )
+    _check_classes(sizes)
     if small_classes not in SMALL_CLASSES:
         raise UsageError(f"unknown small_classes {small_classes!r}; choose one of error, cap")
     if train_mask is not None:

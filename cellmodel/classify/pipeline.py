@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
-from cellmodel.arguments import check_count, check_obs_column, check_seed
+from cellmodel.arguments import check_count, check_obs_column, check_seed, class_order
 from cellmodel.classify.core import classify, transfer
 from cellmodel.classify.labels import (
     UnseenClassesWarning as UnseenClassesWarning,  # re-exported: its home was here
@@ -21,6 +21,7 @@ from cellmodel.classify.labels import (
     check_reference_labels,
     label_array,
     lookalike_classes,
+    ordered_classes,
     split,
     warn_unseen,
 )
@@ -211,7 +212,8 @@ def classify_cells(
             **fit_args,
             **marker_inputs(adata, opts.n_markers, **reads),
         )
-    annotate(adata, result, key=key_added)
+    labels = reference.obs[ref_key] if reference is not None else adata.obs[label_key]
+    annotate(adata, result, key=key_added, classes=class_order(labels))
     warn_unseen(result.notes)
     return result
 
@@ -234,8 +236,6 @@ def _warn_lookalikes(obs: pd.DataFrame, key: str | None) -> None:
 
 class LookalikeClassesWarning(GenekbWarning):
     """Classes whose names differ only in case or spaces: likely one cell type typed twice."""
-
-
 
 
 def _transfer_cells(
@@ -303,15 +303,22 @@ def _training_mask(
     )
 
 
-def annotate(adata: Any, result: ClassifyResult, *, key: str = PREDICTION_KEY) -> None:
-    """Write a `classify` result into `adata` scanpy-style: `obs[key]` (categorical),
-    `obs[key + "_confidence"]`, `obs[key + "_train"]`, `obsm["X_classify"]` (refined view) and
-    `uns["cellmodel_classify"]` (scores, comparisons, parameters, stopping record)."""
+def annotate(
+    adata: Any,
+    result: ClassifyResult,
+    *,
+    key: str = PREDICTION_KEY,
+    classes: list[str] | None = None,
+) -> None:
+    """Write a `classify` result into `adata` scanpy-style: `obs[key]` (categorical, its classes
+    in the order of `classes`, the label column's: `class_order`), `obs[key + "_confidence"]`,
+    `obs[key + "_train"]`, `obsm["X_classify"]` (refined view) and `uns["cellmodel_classify"]`
+    (scores, comparisons, parameters, stopping record)."""
     if len(result.predictions) != adata.n_obs:
         raise UsageError(
             f"the result covers {len(result.predictions)} cells but the AnnData has {adata.n_obs}"
         )
-    adata.obs[key] = pd.Categorical(result.predictions.astype(str))
+    adata.obs[key] = ordered_classes(result.predictions, classes)
     adata.obs[f"{key}_confidence"] = result.confidence
     adata.obs[f"{key}_train"] = result.train_mask
     if result.embedding is not None:

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
-from cellmodel.arguments import check_obs_column
+from cellmodel.arguments import check_obs_column, class_order
 from cellmodel.io import require_anndata
-from cellmodel.metrics import hungarian_mapping, paired_labels
+from cellmodel.metrics import hungarian_mapping, labelled_pairs, paired_labels
 from genekb.errors import GenekbError
 from genekb.pl import axes_for, check_target, finish, style
 
@@ -29,13 +29,17 @@ def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.Dat
     ['2', '1']
     """
     paired_labels(labels_true, groups)
+    order = class_order(labels_true)  # before the unlabelled are dropped: a Series keeps its dtype
+    # An unlabelled cell is no class of its own (it was drawn as a row named "nan")
+    labels_true, groups = labelled_pairs(labels_true, groups)
     table = pd.crosstab(
         pd.Series(np.asarray(labels_true).astype(str), name="label"),
         pd.Series(np.asarray(groups).astype(str), name="group"),
     )
+    table = table.loc[[c for c in order if c in table.index]]  # the rows in the column's order
     mapping = hungarian_mapping(labels_true, groups)
-    class_order = list(table.index)
-    matched = sorted(mapping, key=lambda c: class_order.index(mapping[c]))
+    rows = list(table.index)
+    matched = sorted(mapping, key=lambda c: rows.index(mapping[c]))
     rest = [c for c in table.columns if c not in mapping]
     return table[matched + rest]
 

@@ -126,13 +126,21 @@ def _scatter(
         )  # fmt: skip
         ax.figure.colorbar(shown, ax=ax, shrink=0.8)
     else:
-        categories = pd.Categorical(values.astype(str).fillna("NA"))
-        palette = _palette(len(categories.categories))
-        for i, name in enumerate(categories.categories):
-            mask = np.asarray(categories.codes == i)
+        # The column's own order and no "nan" group: astype(str) sorted the groups as text and
+        # turned a missing value into "nan" before fillna could see it
+        groups = pd.Categorical(values).remove_unused_categories()
+        codes = np.asarray(groups.codes)
+        palette = _palette(len(groups.categories))
+        for i, name in enumerate(groups.categories):
+            mask = codes == i
             ax.scatter(
-                xy[mask, 0], xy[mask, 1], s=size, color=palette[i], label=name, linewidths=0
+                xy[mask, 0], xy[mask, 1], s=size, color=palette[i], label=str(name), linewidths=0
             )
+        if (codes < 0).any():
+            ax.scatter(
+                xy[codes < 0, 0], xy[codes < 0, 1], s=size, color="lightgrey", label="NA",
+                linewidths=0,
+            )  # fmt: skip
         ax.legend(markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.set_title(title)
     ax.set_xticks([])

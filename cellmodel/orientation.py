@@ -34,7 +34,7 @@ def barcode_share(names: Sequence[str]) -> float:
 
 
 def _genes_side(rows: Sequence[str], columns: Sequence[str]) -> str | None:
-    """"rows" or "columns" where one side clearly names genes (most of its names resolve as
+    """ "rows" or "columns" where one side clearly names genes (most of its names resolve as
     genes of one species, and a larger share than on the other side: short cell names such as
     plate wells, A1..H12, resolve too, as complement and coagulation factors); else None."""
     with warnings.catch_warnings():  # only the shares matter here, not the reader's notes

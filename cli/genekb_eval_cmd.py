@@ -29,8 +29,6 @@ def register(app: typer.Typer) -> None:
         app.command("import-vectors")(import_vectors)
 
 
-
-
 _RefsArg = Annotated[
     list[str] | None,
     typer.Argument(help=f"Embedding ids, prefixes or tags (default: {DEFAULT_REF})."),

@@ -31,6 +31,8 @@ from genekb.templates import resolve as resolve_template
 from genekb.views import combine, refuse_losing_genes, tag_build
 
 VIEW_SEPARATOR = "+"  # `--model minilm+tfidf-lsa`: one version of both encoders' views
+
+
 def _check_request(
     tag: str | None, device: str | None, engine: str, batch: object, force: object
 ) -> None:

@@ -49,9 +49,7 @@ from cellmodel.metrics import cluster_metrics
 from cellmodel.pp import graph
 
 
-def candidates(
-    adata, k: int | None, seed: int
-) -> tuple[dict[str, np.ndarray], np.ndarray, object]:
+def candidates(adata, k: int | None, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray, object]:
     """The batch choice's candidates, the pipeline's PCA and its kNN graph (k None: each fit
     estimates it on the same graph, so both find the same k)."""
     parts = {}

@@ -83,9 +83,7 @@ def graph_prune(adjacency: sp.csr_matrix, S: np.ndarray, keep: float = 2 / 3) ->
     kept = np.zeros(len(cosine), dtype=bool)
     for start, end in itertools.pairwise(starts):
         kept[order[start : start + max(3, round((end - start) * keep))]] = True
-    B = sp.csr_matrix(
-        (np.ones(kept.sum()), (coo.row[kept], coo.col[kept])), shape=adjacency.shape
-    )
+    B = sp.csr_matrix((np.ones(kept.sum()), (coo.row[kept], coo.col[kept])), shape=adjacency.shape)
     return _symmetric(B)
 
 
@@ -170,9 +168,7 @@ def run_variant(data: dict[str, Any], variant: str, control: str, seed: int) -> 
     X_scaled = data["X_scaled"]
     if variant in ("pca-kmeans", "gene-smoothing-0.3"):
         if variant == "gene-smoothing-0.3":
-            X_scaled = gene_smoothing(
-                X_scaled, data["gene_vectors"][control], data["matched"], 0.3
-            )
+            X_scaled = gene_smoothing(X_scaled, data["gene_vectors"][control], data["matched"], 0.3)
         X = graph.pca(X_scaled, seed=seed)
         return KMeans(k, n_init=20, random_state=seed).fit_predict(X)
     X = graph.pca(X_scaled, seed=seed)
@@ -247,6 +243,7 @@ def table(args: argparse.Namespace) -> None:
         ]
         grouped = block.groupby(["variant", "gene_vectors"], sort=False)
         for (variant, control), runs in grouped:
+
             def cell(column: str, runs: pd.DataFrame = runs) -> str:
                 return f"{runs[column].mean():.3f} ± {runs[column].std(ddof=0):.3f}"
 

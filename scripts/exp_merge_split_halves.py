@@ -66,9 +66,7 @@ def moves_of(adata, entry: datasets.Dataset, seed: int) -> list[dict]:
         )
         return True  # asked last: it sees exactly the moves the check keeps
 
-    check.merge_split(
-        X, fitted, seed, batch_values(blind, key), condition=score, search="variance"
-    )
+    check.merge_split(X, fitted, seed, batch_values(blind, key), condition=score, search="variance")
     return scored
 
 

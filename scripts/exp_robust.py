@@ -28,9 +28,7 @@ def main() -> None:
     parser.add_argument("--candidates", default="structure,cellmodel-ensemble")
     args = parser.parse_args()
     summary = json.loads(args.report.read_text())["summary"]
-    ari = {
-        (r["dataset"], r["method"]): r["ari"]["mean"] for r in summary if r["status"] == "ok"
-    }
+    ari = {(r["dataset"], r["method"]): r["ari"]["mean"] for r in summary if r["status"] == "ok"}
     datasets = list(dict.fromkeys(r["dataset"] for r in summary))
     candidates = args.candidates.split(",")
     print("| held out | default chosen on the others | its ARI | best baseline | gap |")

@@ -113,6 +113,7 @@ def main() -> None:
     for (dataset, template, encoder), block in frame.groupby(
         ["dataset", "template", "encoder"], sort=False
     ):
+
         def cell(control: str, metric: str = "ari", block: pd.DataFrame = block) -> str:
             values = block.loc[block["gene_vectors"] == control, metric]
             return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}"

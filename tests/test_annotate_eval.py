@@ -92,8 +92,12 @@ def fake_annotate(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     report = _report(
         {
             "g1": {"text": (BETA,), "knowledge": (ALPHA, DELTA, BETA), "combined": (PARENT,)},
-            "g2": {"text": (DELTA, ALPHA), "knowledge": (ALPHA,), "combined": (ALPHA,),
-                   "text+mentions": (ALPHA,)},
+            "g2": {
+                "text": (DELTA, ALPHA),
+                "knowledge": (ALPHA,),
+                "combined": (ALPHA,),
+                "text+mentions": (ALPHA,),
+            },
             "g3": {"text": (None, BETA), "markerdb": (DELTA,)},  # no score: not a call
         }
     )
@@ -290,7 +294,6 @@ def test_format_cells_one_run_as_is_several_as_mean_and_std() -> None:
     assert format_cells([[0.5, 0.2, 10, 0.1, 0.3], [0.7, 0.2, 12, 0.3, 0.3]]) == [
         "0.600 ± 0.141", "0.200 ± 0.000", "11.000 ± 1.414", "0.200 ± 0.141", "0.300 ± 0.000"
     ]  # fmt: skip
-
 
 
 def test_ontology_tables_keep_development_seen_and_new_held_out_apart() -> None:

@@ -139,7 +139,6 @@ def test_cli_chunked_embed(counts_file, tmp_path):
     assert "-o" in line
 
 
-
 def test_cluster_states_its_memory_limit(tmp_path):
     from cellmodel.chunked.limits import NOTICE_CELLS, cluster_notice, cluster_plan, n_obs
 

@@ -139,8 +139,17 @@ def test_datasets_list_json():
 
 def test_classify_few_labels(blob_file, tmp_path):
     out = tmp_path / "pred.h5ad"
-    result = run("classify", str(blob_file), "--label-key", "group", "--per-class", "5",
-                 "-o", str(out), "--json")
+    result = run(
+        "classify",
+        str(blob_file),
+        "--label-key",
+        "group",
+        "--per-class",
+        "5",
+        "-o",
+        str(out),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["scores"]["accuracy"] > 0.95
@@ -150,8 +159,18 @@ def test_classify_few_labels(blob_file, tmp_path):
 
 def test_classify_plots_the_confusion_of_held_out_cells(blob_file, tmp_path):
     plots = tmp_path / "plots"
-    args = ("classify", str(blob_file), "--label-key", "group", "--per-class", "5",
-            "--no-refine", "--plots", str(plots), "--json")
+    args = (
+        "classify",
+        str(blob_file),
+        "--label-key",
+        "group",
+        "--per-class",
+        "5",
+        "--no-refine",
+        "--plots",
+        str(plots),
+        "--json",
+    )
     result = run(*args)
     assert result.exit_code == 0, result.output
     target = plots / "classify_confusion.png"

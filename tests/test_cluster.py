@@ -179,7 +179,6 @@ def test_sampler_caps_fanout() -> None:
     assert len(set(nodes.tolist())) == nodes.size
 
 
-
 def test_sampler_marks_the_same_cells_as_a_sorted_unique() -> None:
     from cellmodel.cluster.sampling import _sorted_unique
 
@@ -200,6 +199,7 @@ def test_kmeans_restarts_on_a_sample_find_the_full_partition(monkeypatch) -> Non
     assert cluster_metrics(full, labels)["ari"] == pytest.approx(1.0)
     assert np.array_equal(labels, again) and centres.shape == full_centres.shape
 
+
 # ------------------------------------------------------------------------------------------ losses
 
 
@@ -211,7 +211,6 @@ def test_sinkhorn_target_meets_both_marginals() -> None:
     assert torch.allclose(p.sum(0), 50 * mass, atol=1e-2)
 
 
-
 def test_sinkhorn_target_stops_only_at_a_fixed_point() -> None:
     # The early stop must give every one of the n_iter passes' result to the bit.
     q = torch.softmax(3 * torch.randn(2_000, 6, generator=torch.Generator().manual_seed(1)), dim=1)
@@ -221,6 +220,7 @@ def test_sinkhorn_target_stops_only_at_a_fixed_point() -> None:
         log_p = log_p - torch.logsumexp(log_p, dim=0, keepdim=True) + log_mass
         log_p = log_p - torch.logsumexp(log_p, dim=1, keepdim=True)
     assert torch.equal(sinkhorn_target(q, mass, n_iter=50), log_p.exp())
+
 
 def test_student_t_and_info_nce() -> None:
     z = torch.tensor([[0.0, 0.0], [4.0, 0.0]])

@@ -108,7 +108,6 @@ def test_genome_prefixes_are_named_and_refused_whatever_the_taxon() -> None:
     assert "hg19_ 3, mm10_ 2" in read_gene_names(old).note
 
 
-
 def test_another_species_gene_ids_are_named_with_the_way_out() -> None:
     zebrafish = [f"ENSDARG{i:011d}" for i in range(8)] + ["ENSG00000141510", "x"]
     for taxon in (None, "human"):  # a taxon given makes them no human genes either
@@ -122,6 +121,7 @@ def test_another_species_gene_ids_are_named_with_the_way_out() -> None:
     # human ids with a few of another species' stay human
     human = [f"ENSG{i:011d}" for i in range(6)] + ["ENSDARG00000000001"]
     assert "zebrafish" not in read_gene_names(human).note
+
 
 def test_cli_embed_refuses_a_barnyard_matrix_in_one_line(tmp_path: Path) -> None:
     adata = blobs(10, dim=len(BARNYARD), counts=True)

@@ -62,6 +62,7 @@ def test_a_numeric_column_of_many_values_is_drawn_on_a_colour_bar():
     assert a.get_legend() is None and len(a.figure.axes) == 3  # two panels and one colour bar
     assert len(b.get_legend().get_texts()) == 3  # was one legend entry per value (60)
 
+
 @pytest.mark.parametrize("size", ["big", -3, 0, float("nan"), True])
 def test_a_point_size_that_is_no_positive_number_is_refused_before_the_layout(size):
     adata = _cells()

@@ -254,8 +254,11 @@ CASES: dict[str, tuple[Callable[[Case], list[str]], int, str]] = {
     "vectors linked out of the store": (_link("/etc/hostname"), 1, "symbolic link"),
     "manifest linked to /dev/zero": (manifest_to_dev_zero, 1, "symbolic link"),
     "tags.json linked to /dev/zero": (store_file_to_dev_zero("tags.json"), 1, "corrupt"),
-    "the store marker linked to /dev/zero": (store_file_to_dev_zero("genekb-store.json"), 1,
-                                             "unreadable or corrupt"),
+    "the store marker linked to /dev/zero": (
+        store_file_to_dev_zero("genekb-store.json"),
+        1,
+        "unreadable or corrupt",
+    ),
     "verify: vectors a FIFO": (vectors_fifo_verify, 1, "versions verify clean"),
     "verify: vectors a directory": (vectors_dir_verify, 1, "versions verify clean"),
     "verify: manifest linked to /dev/zero": (manifest_zero_verify, 1, "versions verify clean"),

@@ -66,7 +66,6 @@ def _in_memory(job: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
     """The first `n` cells of the file, read and clustered in memory (structure view)."""
     import anndata as ad
 
-
     ref = h5.pick(job["path"], None)
     with h5.ChunkReader(ref) as reader:
         X = reader.rows(0, job["n"])

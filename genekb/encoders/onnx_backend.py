@@ -112,7 +112,6 @@ def _export_float32(source: Path, target: Path) -> list[str]:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModel.from_pretrained(source).eval()

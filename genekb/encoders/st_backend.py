@@ -71,7 +71,6 @@ class SentenceTransformerEncoder(Encoder):
     def __init__(self, spec: EncoderSpec, device: str | None) -> None:
         from sentence_transformers import SentenceTransformer
 
-
         where = locate(spec)
         self.device = device or default_device()
         try:

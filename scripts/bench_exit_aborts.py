@@ -11,7 +11,7 @@ times each way, alternately, and counts the exit statuses:
   helper (`python -c "...; app()"`);
 - `console script`: `python -m cli.genekb_app ...`, which ends through the helper.
 
-    python scripts/bench_exit_aborts.py --runs 300 -- similar AAMP --root STORE --model REF
+    python scripts/bench_exit_aborts.py --runs 300 -- similar GENE --root STORE --ref VERSION
 
 Any command line that reads a version shows it; `similar` is the quickest.
 """
@@ -45,6 +45,10 @@ def main() -> None:
         "teardown": [sys.executable, "-c", TEARDOWN, *args.command],
         "console script": [sys.executable, "-m", "cli.genekb_app", *args.command],
     }
+    for way, argv in ways.items():  # a command line that fails anyway measures nothing
+        done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+        if done.returncode not in (0, 134, -6):
+            sys.exit(f"{way}: the command exits {done.returncode}: {done.stderr.strip()[-300:]}")
     statuses: dict[str, collections.Counter[int]] = {w: collections.Counter() for w in ways}
     seconds: dict[str, list[float]] = {w: [] for w in ways}
     for i in range(args.runs):

@@ -14,6 +14,13 @@ times each way, alternately, and counts the exit statuses:
     python scripts/bench_exit_aborts.py --runs 300 -- similar AAMP --root STORE --model REF
 
 Any command line that reads a version shows it; `similar` is the quickest.
+
+`--library` counts the same for a library user's script, which ends with the teardown: it reads
+one version's table three times, alternately through genekb (`Version.table`, which hands Arrow a
+copy in Arrow's memory: genekb.store.parquet_bytes) and as genekb read it before (the verified
+`bytes` in a `pa.BufferReader`, released by an Arrow worker that may need the GIL at exit):
+
+    python scripts/bench_exit_aborts.py --library --runs 300 -- STORE REF
 """
 
 from __future__ import annotations
@@ -28,6 +35,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 TEARDOWN = "import sys; from cli.genekb_app import app; sys.argv[0] = 'genekb'; app()"
+OPEN = (
+    "import sys; from genekb.store.store import Store;"
+    " v = Store.open(sys.argv[1]).embedding(sys.argv[2])"
+)
+GENEKB = OPEN + "\nfor _ in range(3): t = v.table()\nprint(t.num_rows)"
+PYTHON_BYTES = (
+    OPEN + "\nimport pyarrow as pa, pyarrow.parquet as pq\nfor _ in range(3):"
+    " t = pq.read_table(pa.BufferReader(v.read_bytes(v.data_file)))\nprint(t.num_rows)"
+)
 
 
 def _run(argv: list[str]) -> tuple[int, float]:
@@ -39,12 +55,20 @@ def _run(argv: list[str]) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300, help="runs of each way (default 300)")
-    parser.add_argument("command", nargs="+", help="a genekb command line, after --")
+    parser.add_argument("--library", action="store_true", help="a script's reads: STORE REF")
+    parser.add_argument("command", nargs="+", help="a genekb command line (or STORE REF), after --")
     args = parser.parse_args()
     ways = {
         "teardown": [sys.executable, "-c", TEARDOWN, *args.command],
         "console script": [sys.executable, "-m", "cli.genekb_app", *args.command],
     }
+    if args.library:
+        if len(args.command) != 2:
+            parser.error("--library takes a store and a version: -- STORE REF")
+        ways = {
+            "script, genekb's read": [sys.executable, "-c", GENEKB, *args.command],
+            "script, bytes as before": [sys.executable, "-c", PYTHON_BYTES, *args.command],
+        }
     statuses: dict[str, collections.Counter[int]] = {w: collections.Counter() for w in ways}
     seconds: dict[str, list[float]] = {w: [] for w in ways}
     for i in range(args.runs):

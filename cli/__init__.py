@@ -55,9 +55,10 @@ if os.path.basename(sys.argv[0] if sys.argv else "") in ("genekb", "cellmodel"):
 
 def exit_without_teardown(app: Callable[[], object]) -> NoReturn:
     """Run a console script's app, then end the process as it asks, without the interpreter's
-    teardown. pyarrow's thread pools can abort a process while C++ tears them down after the
-    work is done and its output written ("terminate called without an active exception", exit
-    134; apache/arrow#34314), now and then, in any command that reads a version
+    teardown. An Arrow worker that releases Python-owned memory during the teardown aborts a
+    process whose work is done and output written ("terminate called without an active
+    exception", exit 134; apache/arrow#34314); genekb's own reads no longer hand Arrow such
+    memory (genekb.store.parquet_bytes), and this also covers what other libraries leave running
     (`scripts/bench_exit_aborts.py` counts how often). Python's exit handlers (temporary
     folders, logging, a dask client's close) still run and both streams are flushed first; an
     exception other than an exit is left to Python, traceback and all."""

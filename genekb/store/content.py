@@ -20,14 +20,13 @@ before genekb recorded the content id has the same id, recomputed from its data 
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from genekb.store import parquet_bytes
 from genekb.store.hashing import sha256_text
 
 CONTENT_KEY = "content_sha256"
@@ -66,7 +65,7 @@ def content_of(kind: str, table: pa.Table) -> str:
 def data_problems(kind: str, data: bytes) -> tuple[str | None, list[str]]:
     """(the content id recomputed from a data file's bytes, problems found inside it)."""
     try:
-        table = pq.read_table(io.BytesIO(data))
+        table = parquet_bytes.read_table(data)
         problems = []
         if kind == "text":
             texts, shas = table.column("text").to_pylist(), table.column("text_sha256").to_pylist()

@@ -25,11 +25,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from genekb.encoders.base import EncoderSpec
 from genekb.encoders.tfidf_backend import FIT_FILE, TfidfLsaEncoder, needs_fit
 from genekb.errors import GenekbError
+from genekb.store import parquet_bytes
 from genekb.store.ids import genes_sha
 
 # An embedding manifest repeats these facts of its text version (genekb.store.versions).
@@ -37,7 +37,7 @@ COPIED_FROM_TEXT = ("taxon", "template")
 
 
 def _meta(data: bytes) -> dict[str, str]:
-    raw = pq.read_schema(pa.BufferReader(data)).metadata or {}
+    raw = parquet_bytes.read_schema(data).metadata or {}
     return {k.decode(): v.decode() for k, v in raw.items() if k.startswith(b"genekb.")}
 
 
@@ -47,7 +47,7 @@ def _differs(name: str, claimed: Any, found: Any) -> str | None:
 
 def text_problems(manifest: dict[str, Any], data: bytes) -> list[str]:
     """Fields of a text version's manifest that its genes.parquet contradicts."""
-    table = pq.read_table(pa.BufferReader(data))
+    table = parquet_bytes.read_table(data)
     ids = table.column("gene_id").to_pylist()
     counts = manifest.get("counts") or {}
     selection = manifest.get("selection") or {}
@@ -107,11 +107,11 @@ def embedding_problems(
 ) -> list[str]:
     """Fields of an embedding version's manifest that its vectors, its text version or its own
     files contradict. `read_file(name)` gives another file of the version (a fit)."""
-    table = pq.read_table(pa.BufferReader(data), columns=["gene_id", "text_sha256", "vector"])
+    table = parquet_bytes.read_table(data, ["gene_id", "text_sha256", "vector"])
     vectors = table.schema.field("vector").type
     width = vectors.list_size if pa.types.is_fixed_size_list(vectors) else None
     spec = EncoderSpec.from_dict(manifest["encoder"])
-    text = pq.read_table(pa.BufferReader(text_data), columns=["gene_id", "text_sha256"])
+    text = parquet_bytes.read_table(text_data, ["gene_id", "text_sha256"])
     ours, theirs = _text_hashes(table), _text_hashes(text)
     found = [
         _differs("dim", manifest.get("dim"), width),

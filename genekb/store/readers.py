@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from genekb.encoders.base import EncoderSpec
 from genekb.errors import GenekbError
 from genekb.genemap import GeneIndex
 from genekb.records import TAXA
-from genekb.store import integrity
+from genekb.store import integrity, parquet_bytes
 from genekb.store.fields import COPIED_FROM_TEXT
 from genekb.store.manifest import MANIFEST
 
@@ -55,8 +54,7 @@ class Version:
 
     def table(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The version's Parquet table, decoded from bytes that passed their hash check."""
-        data = pa.BufferReader(self.read_bytes(self.data_file))
-        return pq.read_table(data, columns=list(columns) if columns else None)
+        return parquet_bytes.read_table(self.read_bytes(self.data_file), columns)
 
     def check(self) -> None:
         """Raise IntegrityError unless every file matches the manifest (cheap when unchanged)."""

@@ -21,6 +21,7 @@ import pandas as pd
 from genekb.errors import GenekbError
 from genekb.input_streams import decode_text
 from genekb.sniff import refuse_binary
+from genekb.store import parquet_bytes
 from genekb.store.vector_limits import check_table_shape, refuse_ragged
 
 _UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a column with an empty header
@@ -29,9 +30,9 @@ _UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a column with an empt
 def read_frame(source: Any, fmt: str, where: Any) -> pd.DataFrame:
     """A CSV/TSV (every cell as text, checked whole first) or Parquet table of a vector file."""
     try:
-        if fmt == "parquet":
-            return index_as_column(pd.read_parquet(source))
         raw = source.read_bytes() if isinstance(source, Path) else source.getvalue()
+        if fmt == "parquet":
+            return index_as_column(parquet_bytes.read_table(raw).to_pandas())
         sep = "\t" if fmt == "tsv" else ","
         refuse_binary(raw, "vector file", where)
         if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw[:4096]:

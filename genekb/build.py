@@ -84,10 +84,7 @@ def build(
             num_workers=num_workers, force=force,
         )  # fmt: skip
     start = time.perf_counter()
-    check_engine(engine, address)
-    spec = registry.resolve(model)
-    if engine == "ray" and (spec.long_text != "truncate" or needs_fit(spec)):
-        raise UsageError(f"{spec.name} runs on the local engine only (--engine local)")
+    spec = _engine_spec(model, engine, address)
 
     def load_encoder() -> Any:
         if engine == "ray":
@@ -102,8 +99,8 @@ def build(
     selected, unmatched, shared = _select(gene_table, genes, taxon, source)
     if tag or spec.dim is not None:  # else the tag's model name is known once the encoder loads
         ids = selected or gene_table.table.column("gene_id").to_pylist()
-        the_tag = tag or default_tag(taxon, chosen_template.id, spec.name)
-        refuse_losing_genes(store, the_tag, set(ids), force)
+        refuse_losing_genes(store, tag or default_tag(taxon, chosen_template.id, spec.name),
+                            set(ids), force)  # fmt: skip
 
     def planned() -> str:
         return planned_text_id(gene_table, chosen_template, selected)
@@ -128,6 +125,15 @@ def build(
         text_created=text_created, genes=genes, unmatched=unmatched, shared=shared,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
+
+
+def _engine_spec(model: str, engine: str, address: str | None) -> Any:
+    """The encoder's spec, once the engine is known to take it."""
+    check_engine(engine, address)
+    spec = registry.resolve(model)
+    if engine == "ray" and (spec.long_text != "truncate" or needs_fit(spec)):
+        raise UsageError(f"{spec.name} runs on the local engine only (--engine local)")
+    return spec
 
 
 @contextlib.contextmanager

@@ -162,6 +162,13 @@ def _check(args: SimpleNamespace) -> dict[str, Any]:
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
     check_refine(args.refine, args.gene_graph, args.chunk_size)
     _refuse_unused(args)
+    if args.chunk_size is not None:  # what the mode lacks is said before any column is read
+        from cli.cluster_chunked import check_in_core_only
+
+        check_in_core_only(
+            align_semantic=args.align_semantic, ensemble=args.ensemble,
+            batch_key=args.batch_key, plots=args.plots,
+        )  # fmt: skip
     batch = args.batch_key if (args.batch_key or "none").lower() not in ("none", "auto") else None
     check_obs_keys(args.source, {"label_key": args.label_key, "batch_key": batch})
     if args.semantic or (args.refine is not None and not args.gene_graph.startswith("data")):

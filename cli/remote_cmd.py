@@ -24,6 +24,51 @@ TimeoutOpt = Annotated[
 ]
 RetriesOpt = Annotated[int, typer.Option(min=0, help="Retries per request, with backoff.")]
 ForceOpt = Annotated[bool, typer.Option(help="Let these tags move tags that point elsewhere.")]
+PublishDestArg = Annotated[
+    str, typer.Argument(help="A folder or fsspec URL (file://, s3://, gs://…).")
+]
+PublishRefsArg = Annotated[
+    list[str] | None, typer.Argument(help="Tags or version ids (default: every version).")
+]
+PublishForceOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Let these tags move tags the remote points elsewhere, and replace a remote"
+        " index this genekb cannot read (damaged, or a newer genekb's)."
+    ),
+]
+SignOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A key file (`genekb keys new`): sign the index, so that `pull --trust` with"
+        " its .pub accepts it. Without it, an earlier signature is deleted."
+    ),
+]
+PullUrlArg = Annotated[str, typer.Argument(help="A published store: http(s)://, s3://, a folder…")]
+PullRefsArg = Annotated[
+    list[str] | None, typer.Argument(help="Remote tags or version ids (default: all).")
+]
+ExpectOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Content sha256 (or 12+ digit prefix) the publisher announced; refused"
+        " unless the pulled embedding holds that content."
+    ),
+]
+TrustOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A publisher's public key (a .pub file, or its `genekb-ed25519 …` line); refused"
+        " unless that key signed the remote's index. Give it again for more keys."
+    ),
+]
+ClearCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        help="First drop the partial downloads an interrupted pull left in this store"
+        " (every pull's), and fetch afresh."
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -73,26 +118,12 @@ def byte_progress(label: str) -> Iterator[Callable[[int], Callable[[int], None]]
 
 @handle_errors
 def publish(
-    dest: Annotated[str, typer.Argument(help="A folder or fsspec URL (file://, s3://, gs://…).")],
-    refs: Annotated[
-        list[str] | None, typer.Argument(help="Tags or version ids (default: every version).")
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            help="Let these tags move tags the remote points elsewhere, and replace a remote"
-            " index this genekb cannot read (damaged, or a newer genekb's)."
-        ),
-    ] = False,
+    dest: PublishDestArg,
+    refs: PublishRefsArg = None,
+    force: PublishForceOpt = False,
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
-    sign: Annotated[
-        Path | None,
-        typer.Option(
-            help="A key file (`genekb keys new`): sign the index, so that `pull --trust` with"
-            " its .pub accepts it. Without it, an earlier signature is deleted."
-        ),
-    ] = None,
+    sign: SignOpt = None,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -109,7 +140,12 @@ def publish(
         return
     for note in report["notes"]:
         info(f"note: {note}")
-    info(
+    info(_published(report))
+
+
+def _published(report: dict) -> str:
+    """The one summary line of a publish."""
+    return (
         f"published {len(report['versions'])} versions to {report['remote']}: uploaded "
         f"{report['files_uploaded']} files ({report['bytes_uploaded']:,} bytes), "
         f"{report['files_skipped']} already there; tags {report['tags'] or 'none'}"
@@ -119,34 +155,14 @@ def publish(
 
 @handle_errors
 def pull(
-    url: Annotated[str, typer.Argument(help="A published store: http(s)://, s3://, a folder…")],
-    refs: Annotated[
-        list[str] | None, typer.Argument(help="Remote tags or version ids (default: all).")
-    ] = None,
-    expect: Annotated[
-        str | None,
-        typer.Option(
-            help="Content sha256 (or 12+ digit prefix) the publisher announced; refused"
-            " unless the pulled embedding holds that content."
-        ),
-    ] = None,
+    url: PullUrlArg,
+    refs: PullRefsArg = None,
+    expect: ExpectOpt = None,
     force: ForceOpt = False,
-    trust: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A publisher's public key (a .pub file, or its `genekb-ed25519 …` line); refused"
-            " unless that key signed the remote's index. Give it again for more keys."
-        ),
-    ] = None,
+    trust: TrustOpt = None,
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
-    clear_cache: Annotated[
-        bool,
-        typer.Option(
-            help="First drop the partial downloads an interrupted pull left in this store"
-            " (every pull's), and fetch afresh."
-        ),
-    ] = False,
+    clear_cache: ClearCacheOpt = False,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -157,7 +173,7 @@ def pull(
     from genekb.store.pull import pull as run_pull
 
     store = Store.open(root, create=True)
-    if clear_cache:  # the docstring of `clear_cache` named this option, which did not exist
+    if clear_cache:
         drop_downloads(store)
     with byte_progress("pull") as progress:
         report = run_pull(store, url, refs or [], expect=expect, force=force, timeout=timeout,
@@ -168,7 +184,12 @@ def pull(
     if json_:
         print_json(report)
         return
-    info(
+    info(_pulled(report))
+
+
+def _pulled(report: dict) -> str:
+    """The one summary line of a pull."""
+    return (
         f"pulled {report['fetched'] or 'nothing new'} ({report['files_fetched']} files, "
         f"{report['bytes_fetched']:,} bytes, {report['files_reused']} resumed from an earlier "
         f"try); present {report['already_present'] or 'none'}; tags {report['tags'] or 'none'}"

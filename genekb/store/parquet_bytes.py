@@ -6,9 +6,9 @@ scan's last callbacks after the table was returned; when that worker drops the l
 a Python-owned buffer it takes the GIL to release it. If the interpreter is finalizing by then, the
 worker is unwound by `pthread_exit` inside a `noexcept` destructor (`arrow::py::PyBuffer`), and C++
 calls std::terminate: "terminate called without an active exception", SIGABRT, after all the work
-and output (about 3 runs in 100 of a script that reads a store; apache/arrow#34314). A copy into
-Arrow's own memory leaves the worker nothing that needs the GIL; it costs one memcpy of the file,
-small beside decoding it (`scripts/bench_exit_aborts.py --library` counts the aborts).
+and output (apache/arrow#34314). A copy into Arrow's own memory leaves the worker nothing that
+needs the GIL, for one copy of the file (`scripts/bench_exit_aborts.py --library` counts the
+aborts; docs/architecture.md gives the counts and the copy's cost).
 """
 
 from __future__ import annotations

@@ -9,14 +9,17 @@ Per dataset and seed (true k, the registry's batch column where it names one, ex
 as `scripts/exp_design_set.py` fits the default) the pipeline runs as it is (`default`) and
 once more with one rule replaced by what it replaced (`VARIANTS`): parallel-analysis PCs by a
 fixed 50, the half-self GCN aggregation by GCN's own self loop, the merge-split check off, the
-batch choice off. ARI against the labels only scores. `--table` prints, per side of
+batch choice off, the cap of one component per ten cells off (a module constant set for the
+run). ARI against the labels only scores. `--table` prints, per side of
 `cellmodel.bench.cluster_split`, the mean ARI with and without each rule and the rule's gain.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +29,37 @@ from cellmodel.bench.cluster_split import FILE_SIDES
 from cellmodel.bench.data import hide_labels, reference_labels
 from cellmodel.cluster.job import cluster
 
-# rule -> the run's settings without it
+# rule -> the run's settings without it ("constants": module constants set for the run)
 VARIANTS: dict[str, dict] = {
     "parallel-analysis PCs": {"n_pcs": 50},
     "half-self aggregation": {"self_share": None},
     "merge-split check": {"merge_split": False},
     "batch choice": {"batch_choice": False},
+    "one PC per ten cells": {"constants": {"cellmodel.pp.pca.CELLS_PER_PC": 1}},
 }
+
+
+@contextmanager
+def constants(values: dict[str, object]):
+    """Module constants ("package.module.NAME": value) set inside the block, then restored."""
+    saved = []
+    for dotted, value in values.items():
+        module, name = dotted.rsplit(".", 1)
+        target = importlib.import_module(module)
+        saved.append((target, name, getattr(target, name)))
+        setattr(target, name, value)
+    try:
+        yield
+    finally:
+        for target, name, value in saved:
+            setattr(target, name, value)
 
 
 def fit(adata, batch_key: str | None, k: int, seed: int, **settings) -> np.ndarray:
     blind = hide_labels(adata, batch_key)
     key = "batch" if batch_key else None
-    cluster(blind, None, n_clusters=k, use_semantic=False, batch_key=key, seed=seed, **settings)
+    with constants(settings.pop("constants", {})):
+        cluster(blind, None, n_clusters=k, use_semantic=False, batch_key=key, seed=seed, **settings)
     return blind.obs["cellmodel_cluster"].astype(int).to_numpy()
 
 

@@ -10,7 +10,11 @@ pca-kmeans, `leiden50` = leiden, `leidenk50` = leiden-k) and runs of
 merge-split check, `none`, with the check as it was before its wider search, `joined>=0.4`, and
 as the pipeline runs it now, `moves`). Where a dataset has guard runs of at least as many seeds,
 the default's ARI is their `moves` (the recorded design-set runs of the first files predate the
-check's last two rules); elsewhere it is the design-set run's `encoder`.
+check's last two rules); elsewhere it is the design-set run's `encoder`. Runs of
+`scripts/exp_rule_ablation.py --rules "one PC per ten cells"` (per dataset and seed: `default`,
+the pipeline with the cap on components, and the same without it) give the default of every
+dataset they cover, over their seeds, since the cap came after the other runs; files of 500
+cells or more are left as recorded, the cap never binding there.
 
 Per side: the mean ARI of the default, of each fixed baseline and of the per-file best of the
 three (chosen per file after the fact), the files more than 0.02 below their best baseline, the
@@ -31,9 +35,11 @@ import numpy as np
 from cellmodel.bench.cluster_split import FILE_SIDES, SIDES
 
 BASELINES = {"pca-kmeans": "kmeans50", "leiden": "leiden50", "leiden-k": "leidenk50"}
-RULES = {  # rule: (without it, with it), as variants of the guard runs
+CAP = "one PC per ten cells"  # the rule of `exp_rule_ablation.py` whose runs give the default
+RULES = {  # rule: (without it, with it), as variants of the guard and ablation runs
     "merge-split check (as the pipeline runs it)": ("none", "moves"),
     "the check's wider search (moves)": ("joined>=0.4", "moves"),
+    CAP: (CAP, "default"),
 }
 
 
@@ -42,10 +48,11 @@ def read_runs(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
     over the same seeds (those of the runs that give its default)."""
     design: dict[str, dict[int, dict]] = defaultdict(dict)
     guards: dict[str, dict[int, dict]] = defaultdict(dict)
+    capped: dict[str, dict[int, dict]] = defaultdict(dict)
     for path in paths:
         for line in path.read_text().splitlines():
             run = json.loads(line)
-            kind = guards if "moves" in run["ari"] else design
+            kind = capped if CAP in run["ari"] else guards if "moves" in run["ari"] else design
             kind[run["dataset"]][run["seed"]] = {
                 **kind[run["dataset"]].get(run["seed"], {}),
                 **run["ari"],
@@ -60,11 +67,16 @@ def read_runs(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
             order, default = fitted, [seeds[s]["encoder"] for s in fitted]
         else:  # baselines alone (`exp_design_set.py --baselines-only`)
             continue
+        if name in capped:  # the default as it is now, over the seeds with baselines
+            order = sorted(s for s in capped[name] if "kmeans50" in seeds.get(s, {}))
+            default = [capped[name][s]["default"] for s in order]
         row = {v: [seeds[s][v] for s in order] for v in BASELINES.values()}
         row["default"] = default
-        for variants in RULES.values() if guarded else ():
+        for variants in list(RULES.values())[:2] if guarded else ():
             for v in variants:
                 row[v] = [guards[name][s][v] for s in guarded]
+        if name in capped:
+            row[CAP] = [capped[name][s][CAP] for s in order]
         per[name] = row
     return per
 

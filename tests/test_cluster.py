@@ -14,10 +14,12 @@ from cellmodel.cluster.fit import NeighbourSampler, estimate_k, fit_clusters
 from cellmodel.metrics import cluster_metrics, hungarian_mapping
 from cellmodel.module.losses import info_nce, sinkhorn_target, split_for_empty, student_t
 from cellmodel.pp.graph import (
+    auto_n_pcs,
     combat,
     from_edge_index,
     knn_graph,
     parallel_analysis,
+    principal_components,
     scale,
     structure_features,
 )
@@ -132,6 +134,17 @@ def test_parallel_analysis_keeps_the_components_that_planted_groups_make() -> No
         says = f"n_pcs must be a whole number, at least 1, or 'auto', not {wrong!r}"
         with pytest.raises(UsageError, match=says):
             structure_features(np.ones((5, 4)), n_pcs=wrong)
+
+
+def test_auto_keeps_at_most_one_component_per_ten_cells() -> None:
+    # 12 planted groups among 60 cells: parallel analysis finds 11 directions above noise, but
+    # 60 cells carry at most 6 components (`pca.CELLS_PER_PC`).
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(12, 200)) * 3.0
+    X = scale(centres[np.arange(60) % 12] + rng.normal(size=(60, 200)))
+    assert parallel_analysis(X, seed=0) > 6
+    assert principal_components(X, "auto", seed=0).shape == (60, 6)
+    assert auto_n_pcs(60, 11) == 6 and auto_n_pcs(600, 11) == 11 and auto_n_pcs(9, 5) == 2
 
 
 def test_combat_removes_a_planted_shift_quietly_when_a_batch_lacks_a_gene() -> None:

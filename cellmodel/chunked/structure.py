@@ -171,7 +171,8 @@ def structure_scores(
     if n_pcs == "auto":
         whole = stats.n_cells <= graph.PARALLEL_MAX_CELLS
         variances = pca.variances if whole else None
-        keep = graph.parallel_analysis(total.sample, DEFAULT_N_PCS, seed, variances)
+        above_noise = graph.parallel_analysis(total.sample, DEFAULT_N_PCS, seed, variances)
+        keep = graph.auto_n_pcs(stats.n_cells, above_noise)
         keep = min(keep, count)
         pca = Components(pca.mean, np.ascontiguousarray(pca.vectors[:, :keep]), pca.variances)
     blocks = []

@@ -36,6 +36,7 @@ from cellmodel.cluster.refine_fit import refined_fit
 from cellmodel.embed import embed
 from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
 from cellmodel.pp import graph
+from cellmodel.pp.pca import CELLS_PER_PC
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
 from genekb.encoders import registry
@@ -335,7 +336,11 @@ def _checks(
 def _structure_params(
     n_hvg: int, X_pca: np.ndarray, n_pcs: int | str, n_neighbors: int
 ) -> dict[str, Any]:
-    rule = f"parallel analysis, at most {DEFAULT_N_PCS}" if n_pcs == "auto" else "given"
+    rule = (
+        f"parallel analysis, at most {DEFAULT_N_PCS} and one per {CELLS_PER_PC} cells"
+        if n_pcs == "auto"
+        else "given"
+    )
     return {
         "n_hvg": n_hvg,
         "n_pcs": int(X_pca.shape[1]),

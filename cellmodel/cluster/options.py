@@ -215,7 +215,8 @@ class ClusterRun:
     cell–gene associations over the `gene_graph` ("data", "knowledge", "both", or a control such
     as "knowledge:shuffled"; `cellmodel.cluster.refine_fit`); the batch choice is skipped.
     `n_pcs`: principal components of the structure input; "auto" keeps those above noise by
-    parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS`).
+    parallel analysis (`graph.parallel_analysis`, at most `DEFAULT_N_PCS` and one per ten cells:
+    `graph.auto_n_pcs`).
     `cluster_options` override `ClusterOptions` fields.
     Gene names are optional: when they name no species
     (`cellmodel.knowledge.genes.read_gene_names`: feature ids, numbers, another species' genes)

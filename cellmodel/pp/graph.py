@@ -19,6 +19,7 @@ from cellmodel._settings import DEFAULT_N_HVG, DEFAULT_N_PCS
 from cellmodel.pp.neighbors import approximate_method, nearest
 from cellmodel.pp.pca import (  # noqa: F401  (graph.pca & co. are this module's public names)
     PARALLEL_MAX_CELLS,
+    auto_n_pcs,
     check_n_pcs,
     parallel_analysis,
     pca,

@@ -22,6 +22,11 @@ PARALLEL_MAX_CELLS = 20_000
 GRAM_PCA_FROM = PARALLEL_MAX_CELLS
 # Rows per BLAS product on the covariance route: float32 products, summed in float64.
 GRAM_BLOCK = 20_000
+# "auto" keeps at most one component per this many cells: a component is an axis the clustering
+# then measures distances along, and with fewer than about ten observations per dimension such
+# axes are mostly noise of the sample (Jain & Chandrasekaran 1982, Handbook of Statistics 2:835).
+# With DEFAULT_N_PCS at 50 it binds only below 500 cells.
+CELLS_PER_PC = 10
 
 
 def covariance_axes(
@@ -104,6 +109,12 @@ def parallel_analysis(
     return max(2, min(count, max_pcs))
 
 
+def auto_n_pcs(n_cells: int, above_noise: int) -> int:
+    """How many components "auto" keeps: `above_noise` (parallel analysis' count), at most one
+    per `CELLS_PER_PC` cells, at least 2."""
+    return max(2, min(above_noise, n_cells // CELLS_PER_PC))
+
+
 def check_n_pcs(n_pcs: int | str) -> None:
     # Below 1, the PCA would blame "too few cells or genes", not the argument.
     if n_pcs != "auto" and (not is_whole(n_pcs) or n_pcs < 1):  # type: ignore[operator]
@@ -112,10 +123,11 @@ def check_n_pcs(n_pcs: int | str) -> None:
 
 def principal_components(X_scaled: np.ndarray, n_pcs: int | str, seed: int = 0) -> np.ndarray:
     """`pca` with `n_pcs` given, or with "auto": the first `DEFAULT_N_PCS` components cut to those
-    `parallel_analysis` keeps."""
+    `parallel_analysis` keeps, at most one per `CELLS_PER_PC` cells (`auto_n_pcs`)."""
     check_n_pcs(n_pcs)
     if n_pcs != "auto":
         return pca(X_scaled, int(n_pcs), seed)
     scores, variances = fit_pca(X_scaled, DEFAULT_N_PCS, seed)
-    keep = parallel_analysis(X_scaled, DEFAULT_N_PCS, seed, variances)
+    above_noise = parallel_analysis(X_scaled, DEFAULT_N_PCS, seed, variances)
+    keep = auto_n_pcs(X_scaled.shape[0], above_noise)
     return np.ascontiguousarray(scores[:, :keep])

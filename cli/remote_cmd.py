@@ -14,6 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import OneLineUsageGroup, err, handle_errors, info, out, print_json
+from cli.keys_cmd import PassphraseEnvOpt, key_passphrase
 from cli.plain import PlainTable
 from cli.progress import PROGRESS_SECONDS
 from genekb.store.remote_io import RETRIES
@@ -124,6 +125,7 @@ def publish(
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
     sign: SignOpt = None,
+    passphrase_env: PassphraseEnvOpt = None,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -133,7 +135,7 @@ def publish(
 
     report = run_publish(
         Store.open(root), dest, refs or [], force=force, timeout=timeout, retries=retries,
-        sign=sign,
+        sign=sign, passphrase=key_passphrase(passphrase_env) if sign is not None else None,
     )  # fmt: skip
     if json_:
         print_json(report)

@@ -116,3 +116,55 @@ def test_unencrypted_keys_still_sign(tmp_path, source):
     assert result.exit_code == 0, result.output
     assert (folder / "genekb-remote.json.sig").is_file()
     assert visible(folder)
+
+
+KILLED_WHILE_CHECKING = """
+import os, sys
+from genekb.store import pull as pull_module
+from genekb.store.store import Store
+check, calls = pull_module.check_staged, []
+def killed(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # the embedding, after its text version passed: kill -9
+        os._exit(137)
+    return check(*args, **kwargs)
+pull_module.check_staged = killed
+pull_module.pull(Store.open(sys.argv[1], create=True), sys.argv[2], ["t0"])
+"""
+
+
+@pytest.mark.parametrize("damage", [None, "flip", "cut"])
+def test_a_pull_killed_while_checking_fetches_again_only_what_is_missing_or_damaged(
+    tmp_path, source, damage
+):
+    # The checks ran in a staging folder named for the process, which the next writer clears
+    # as stale once the process is gone: the rerun fetched every file again.
+    import os
+    import subprocess
+    import sys
+
+    from genekb.store.pull import pull
+    from tests.remote_servers import http_server
+    from tests.test_remote import verifies
+
+    assert run("publish", str(tmp_path / "pub"), "--root", str(source.root)).exit_code == 0
+    local = tmp_path / "local"
+    with http_server(tmp_path / "pub") as (url, served):
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_CHECKING, str(local), url],
+                                env=env, capture_output=True, timeout=300)  # fmt: skip
+        assert killed.returncode == 137, killed.stderr.decode()
+        first = set(served.files_fetched())
+        assert len(first) == 4 and not (local / "embeddings").exists()
+        if damage:  # a byte changed, or the file cut short, while the pull was away
+            (left,) = (local / ".staging").rglob("vectors.parquet")
+            data = left.read_bytes()
+            left.write_bytes(data[:-1] + bytes([data[-1] ^ 1]) if damage == "flip" else data[:9])
+        report = pull(Store.open(local, create=True), url, ["t0"])
+    refetched = {p for p, n in served.gets.items() if p in first and n == 2}
+    assert refetched == ({p for p in first if p.endswith("/vectors.parquet")} if damage else set())
+    assert report["files_fetched"] == len(refetched)
+    assert report["files_reused"] == 4 - len(refetched)
+    assert Store.open(local).tags() == {"t0": source.tags()["t0"]}
+    assert not (local / ".staging").exists()
+    verifies(local)

@@ -6,7 +6,8 @@
    arrives as `<name>.part` (a rerun resumes it with a `Range` request) and becomes `<name>`
    only once its size and sha256 match the index. A rerun after an interruption fetches only
    what is not yet there.
-3. The complete versions move into a private staging directory and get every check `genekb
+3. The complete versions move into a folder of the pull cache named for this process (a rerun
+   after a kill takes them back and re-hashes each file) and get every check `genekb
    import` makes (manifest self-hash, id recomputed, files against the manifest, no unlisted
    file, content id recomputed from the data), plus the content id the index claimed and
    `--expect`; then they are renamed into the store under the tags lock, and the tags set.
@@ -20,12 +21,13 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import check_room, sha256_file
+from genekb.fileio import check_room, pid_alive, sha256_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
 from genekb.store.new_store import new_store_undo
@@ -41,6 +43,7 @@ from genekb.store.signing import public_key, remote_signer
 from genekb.store.store import Store
 
 PULL_CACHE = "pull-cache"  # under .staging/; not a pid name, so no writer clears it as stale
+CHECKING = "checking-"  # + pid: a pull cache's folder of versions being checked (`install`)
 ProgressFactory = Callable[[int], Callable[[int], None]]  # total bytes -> per-chunk callback
 
 
@@ -210,15 +213,16 @@ def download(
     if not plan:
         return counts
     cache = _cache(store)
+    _recover_checking(cache)
     todo = []
     for kind, vid in plan:
         for name, meta in sorted(index["versions"][vid]["files"].items()):
             done = cache / vid / name
-            if done.is_file() and done.stat().st_size == meta["bytes"]:
-                if sha256_file(done) == meta["sha256"]:
+            if done.is_file():
+                if done.stat().st_size == meta["bytes"] and sha256_file(done) == meta["sha256"]:
                     counts["files_reused"] += 1
                     continue
-                done.unlink()
+                done.unlink()  # damaged: `_fetch_file` would take it for a concurrent pull's
             todo.append((kind, vid, name, meta))
     total = sum(m["bytes"] for *_, m in todo)
     partial = sum(_size(cache / v / f"{n}.part") for _, v, n, _ in todo)
@@ -230,6 +234,30 @@ def download(
             _fetch_file(remote, path_of(kind, vid, name), cache / vid / name, meta)
         counts["files_fetched"] += 1
     return counts
+
+
+def _checking_dir(cache: Path) -> Path:
+    """Where `install` checks versions: in the pull cache, named for this process, so that a
+    pull killed while checking (kill -9, a power cut) leaves its downloads where a rerun finds
+    them (`_recover_checking`); a staging folder of its own was cleared as stale, and the
+    rerun fetched every file again."""
+    folder = cache / f"{CHECKING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    return folder
+
+
+def _recover_checking(cache: Path) -> None:
+    """Move the versions a killed pull was checking back into the cache, for `download` to
+    check each file against the index again (a wrong one is fetched again) and reuse the rest."""
+    for entry in cache.glob(f"{CHECKING}*"):
+        pid = entry.name.removeprefix(CHECKING).split("-", 1)[0]
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        for folder in (entry / kind_dir for kind_dir in KIND_DIRS.values()):
+            for version in folder.iterdir() if folder.is_dir() else ():
+                with contextlib.suppress(OSError):  # one already back (a concurrent rerun)
+                    os.rename(version, cache / version.name)
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _size(path: Path) -> int:
@@ -287,7 +315,7 @@ def install(
         check_expected(source, dict(held or {}), [], expect)
         return []
     cache = _cache(store)
-    staging = store.staging_dir("pull-")
+    staging = _checking_dir(cache)
     try:
         contents = dict(held or {})
         staged = []

@@ -168,3 +168,35 @@ def test_a_pull_killed_while_checking_fetches_again_only_what_is_missing_or_dama
     assert Store.open(local).tags() == {"t0": source.tags()["t0"]}
     assert not (local / ".staging").exists()
     verifies(local)
+
+
+def test_gencode_par_y_ids_are_read_as_their_species_gene():
+    # cellmodel's Ensembl patterns took no "_PAR_Y" (GENCODE's Y copy of a pseudoautosomal
+    # gene): such mouse ids voted "human" by their upper case, zebrafish ids went unnamed.
+    from cellmodel.knowledge.genes import detect_taxon
+    from cellmodel.knowledge.name_forms import other_species_note
+    from genekb.ensembl import EnsemblId, parse_ensembl, stable_ensembl
+
+    assert parse_ensembl("ENSG00000002586.20_PAR_Y") == EnsemblId("ENSG00000002586", "ENSG")
+    assert parse_ensembl("ENSGALG00000000003") == EnsemblId("ENSGALG00000000003", "ENSGALG")
+    assert parse_ensembl("ENSG00000002586_PAR_X") is None and parse_ensembl("CD99") is None
+    assert stable_ensembl("ENSG00000198851.10") == "ENSG00000198851"
+    assert stable_ensembl("ENSG00000002586.20_PAR_Y") == "ENSG00000002586"
+    assert detect_taxon(["ENSMUSG00000032093.5_PAR_Y", "ENSMUSG00000026395_PAR_Y"]) == "mouse"
+    assert detect_taxon(["ENSG00000002586.20_PAR_Y", "Cd3e", "ENSG00000167286"]) == "human"
+    note = other_species_note(["ENSDARG00000012345.3_PAR_Y", "ENSDARG00000054321"])
+    assert note is not None and "zebrafish" in note
+
+
+def test_the_ensembl_version_pattern_has_one_home():
+    # It was written out in genekb/sources/ncbi.py and orgdb.py, and cellmodel kept two more
+    # Ensembl patterns of its own (without GENCODE's _PAR_Y).
+    root = Path(__file__).resolve().parents[1]
+    patterns = ("ENS[A-Z]", "ENSG\\d", "ENSMUSG\\d", 'r"\\.\\d+$"')
+    homes = sorted(
+        str(p.relative_to(root))
+        for folder in ("genekb", "cellmodel", "cli")
+        for p in (root / folder).rglob("*.py")
+        if any(pattern in p.read_text() for pattern in patterns)
+    )
+    assert homes == ["genekb/ensembl.py"]

@@ -200,3 +200,18 @@ def test_the_ensembl_version_pattern_has_one_home():
         if any(pattern in p.read_text() for pattern in patterns)
     )
     assert homes == ["genekb/ensembl.py"]
+
+
+def test_a_file_url_is_read_percent_decoded(tmp_path, source):
+    # `Path.as_uri()` writes "pub with space" as "pub%20with%20space": pull said "no such
+    # folder", and publish made a folder named "pub%20with%20space".
+    folder = tmp_path / "pub with space"
+    result = run("publish", folder.as_uri(), "--root", str(source.root))
+    assert result.exit_code == 0, result.output
+    assert (folder / "genekb-remote.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pub with space", "source"]
+    local = tmp_path / "local"
+    result = run("pull", folder.as_uri(), "t0", "--root", str(local))
+    assert result.exit_code == 0, result.output
+    assert Store.open(local).tags() == source.tags()
+

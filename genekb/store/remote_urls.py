@@ -193,6 +193,11 @@ def open_fs(url: str, timeout: float) -> tuple[Any, str]:
     import fsspec
 
     protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+    if protocol == "file" and "://" in url:
+        # A file URL's path is percent-encoded (RFC 8089; `Path.as_uri()` writes "my store" as
+        # "my%20store"); fsspec read it as it stands: "no such folder", or a publish wrote a
+        # folder named "my%20store".
+        url = urllib.parse.unquote(url)
     options: dict[str, Any] = {}
     if protocol in ("s3", "s3a"):
         options = {

@@ -215,3 +215,25 @@ def test_a_file_url_is_read_percent_decoded(tmp_path, source):
     assert result.exit_code == 0, result.output
     assert Store.open(local).tags() == source.tags()
 
+
+def test_an_export_file_given_as_a_remote_says_to_import_it(tmp_path, source):
+    # It read "the remote's path runs into a file where a folder must be (or the reverse)",
+    # over HTTP "no genekb remote (no genekb-remote.json there)".
+    from tests.remote_servers import http_server
+
+    export = tmp_path / "out" / "t0.tar.gz"
+    export.parent.mkdir()
+    assert run("export", "t0", str(export), "--root", str(source.root)).exit_code == 0
+    local = tmp_path / "local"
+    with http_server(export.parent) as (url, _):
+        for where in (str(export), export.as_uri(), f"{url}/t0.tar.gz"):
+            for args in (["pull", where, "t0", "--root", str(local)], ["remote", "ls", where]):
+                line = one_line_error(run(*args))
+                assert line == (
+                    f"error: {where} is an export file (`genekb export`), not a published store;"
+                    " import it with `genekb import FILE` (download it first if it is on a server)"
+                )
+    assert not local.exists()
+    missing = one_line_error(run("pull", str(tmp_path / "none.tar"), "--root", str(local)))
+    assert missing.endswith("none.tar: no such folder")  # no file there: not called an export
+

@@ -32,8 +32,9 @@ from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
 from genekb.store.new_store import new_store_undo
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
-from genekb.store.remote_io import RETRIES, CutShort, NotFound, Remote
+from genekb.store.remote_io import RETRIES, CutShort, NotFound, Remote, RemoteError
 from genekb.store.sharing import (
+    COMPRESSED,
     check_expected,
     check_staged,
     publish_tagged,
@@ -56,7 +57,14 @@ def read_index(remote: Remote) -> tuple[bytes, dict[str, Any]]:
     """The remote's index: its bytes as read (what a signature covers) and its checked fields."""
     try:
         data = remote.read(INDEX)
-    except NotFound:
+    except RemoteError as exc:
+        if _names_an_export(remote):  # it read "a file where a folder must be", or "no remote"
+            raise RemoteError(
+                f"{remote.url} is an export file (`genekb export`), not a published store;"
+                " import it with `genekb import FILE` (download it first if it is on a server)"
+            ) from None
+        if not isinstance(exc, NotFound):
+            raise
         folder = remote.local_folder()
         if folder is not None and not folder.exists():  # "host:8000/x" is read as a folder
             hint = ""
@@ -68,6 +76,14 @@ def read_index(remote: Remote) -> tuple[bytes, dict[str, Any]]:
             " the folder or URL `genekb publish` wrote to"
         ) from None
     return data, parse_index(data, remote.where(INDEX))
+
+
+def _names_an_export(remote: Remote) -> bool:
+    """Whether the remote's URL names an export's tar file rather than a published store."""
+    folder = remote.local_folder()
+    if folder is not None and not folder.is_file():
+        return False
+    return remote.url.split("?", 1)[0].lower().endswith((".tar", *COMPRESSED))
 
 
 def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:

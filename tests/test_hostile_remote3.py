@@ -237,3 +237,20 @@ def test_an_export_file_given_as_a_remote_says_to_import_it(tmp_path, source):
     missing = one_line_error(run("pull", str(tmp_path / "none.tar"), "--root", str(local)))
     assert missing.endswith("none.tar: no such folder")  # no file there: not called an export
 
+
+def test_an_index_listing_a_version_twice_is_refused(tmp_path):
+    # json kept the last copy silently: a reader of the index's bytes (or a parser that keeps
+    # the first) saw other files and hashes than the pull fetched.
+    from tests.test_hostile_remote import _forged
+
+    folder, vid = _forged(tmp_path, lambda index, vid: None)
+    path = folder / "genekb-remote.json"
+    raw = path.read_text()
+    entry = json.dumps(json.loads(raw)["versions"][vid])
+    at = raw.index(f'"{vid}": {{')
+    path.write_text(raw[:at] + f'"{vid}": {entry},\n' + raw[at:])
+    local = tmp_path / "local"
+    for args in (["pull", str(folder), "t0", "--root", str(local)], ["remote", "ls", str(folder)]):
+        line = one_line_error(run(*args))
+        assert f"it lists '{vid}' twice (a version, tag, file or field); refused" in line
+    assert not local.exists()

@@ -254,3 +254,17 @@ def test_an_index_listing_a_version_twice_is_refused(tmp_path):
         line = one_line_error(run(*args))
         assert f"it lists '{vid}' twice (a version, tag, file or field); refused" in line
     assert not local.exists()
+
+
+def test_a_store_given_as_a_remote_says_how_to_read_or_share_it(tmp_path, source):
+    # It read "no genekb remote (no genekb-remote.json there); check the URL", of a folder the
+    # user had just built: `--root file:///…/store` or `pull STORE` for a store of one's own.
+    local = tmp_path / "local"
+    for args in (["pull", str(source.root), "t0", "--root", str(local)],
+                 ["similar", "GENE5", "--ref", "t0", "--root", source.root.as_uri()]):  # fmt: skip
+        line = one_line_error(run(*args))
+        assert "is a genekb store, not a published one (no genekb-remote.json): read it as" in line
+        assert f"--root {source.root} (a path, not a URL)" in line and "genekb publish" in line
+    assert not local.exists()
+    plain = run("similar", "GENE5", "--ref", "t0", "--root", str(source.root))
+    assert plain.exit_code == 0, plain.output

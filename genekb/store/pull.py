@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import check_room, pid_alive, sha256_file
+from genekb.fileio import STORE_MARKER, check_room, pid_alive, sha256_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
 from genekb.store.new_store import new_store_undo
@@ -71,6 +71,12 @@ def read_index(remote: Remote) -> tuple[bytes, dict[str, Any]]:
             if "://" not in remote.url and re.search(r"[:.]", remote.url.split("/", 1)[0]):
                 hint = f"; for a web server, write http://{remote.url}"
             raise NotFound(f"{remote.url}: no such folder{hint}") from None
+        if folder is not None and (folder / STORE_MARKER).is_file():
+            raise NotFound(
+                f"{remote.url} is a genekb store, not a published one (no {INDEX}): read it as"
+                f" --root {folder} (a path, not a URL), or publish it first (`genekb publish"
+                f" FOLDER --root {folder}`) and pull from FOLDER"
+            ) from None
         raise NotFound(
             f"{remote.url} is no genekb remote (no {INDEX} there); check the URL: a remote is"
             " the folder or URL `genekb publish` wrote to"

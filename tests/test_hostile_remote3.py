@@ -268,3 +268,18 @@ def test_a_store_given_as_a_remote_says_how_to_read_or_share_it(tmp_path, source
     assert not local.exists()
     plain = run("similar", "GENE5", "--ref", "t0", "--root", str(source.root))
     assert plain.exit_code == 0, plain.output
+
+
+def test_a_file_url_naming_a_host_is_refused_and_localhost_is_this_machine(
+    tmp_path, monkeypatch, source
+):
+    # fsspec took the host for a relative folder: file://localhost/srv/pub was
+    # ./localhost/srv/pub, and a publish to file://server/pub wrote into ./server/pub.
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(run("publish", "file://server/pub", "--root", str(source.root)), 2)
+    assert "names the host 'server'; a file:// URL names a folder on this machine" in line
+    folder = tmp_path / "pub"
+    result = run("publish", f"file://localhost{folder}", "--root", str(source.root))
+    assert result.exit_code == 0, result.output
+    assert (folder / "genekb-remote.json").is_file()
+    assert not (tmp_path / "localhost").exists() and not (tmp_path / "server").exists()

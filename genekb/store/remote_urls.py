@@ -188,16 +188,31 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def local_file_url(url: str) -> str:
+    """A file:// URL as fsspec reads it: its path percent-decoded (RFC 8089; `Path.as_uri()`
+    writes "my store" as "my%20store", which fsspec read as it stands: "no such folder", or a
+    publish made a folder of that name), "localhost" as no host. fsspec took any host for the
+    first folder of a relative path (file://localhost/srv/x was ./localhost/srv/x), so another
+    host is refused."""
+    scheme, _, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    if len(host) == 2 and host[0].isalpha() and host[1] == ":":  # file://C:/x, a Windows drive
+        return f"{scheme}://{urllib.parse.unquote(rest)}"
+    if host.lower() not in ("", "localhost"):
+        raise UsageError(
+            f"{url!r} names the host {urllib.parse.unquote(host)!r}; a file:// URL names a folder"
+            " on this machine: write file:///PATH (three slashes), or the folder's path"
+        )
+    return f"{scheme}://{slash}{urllib.parse.unquote(path)}"
+
+
 def open_fs(url: str, timeout: float) -> tuple[Any, str]:
     """fsspec's filesystem for `url` and the base path within it (our retries, not theirs)."""
     import fsspec
 
     protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
     if protocol == "file" and "://" in url:
-        # A file URL's path is percent-encoded (RFC 8089; `Path.as_uri()` writes "my store" as
-        # "my%20store"); fsspec read it as it stands: "no such folder", or a publish wrote a
-        # folder named "my%20store".
-        url = urllib.parse.unquote(url)
+        url = local_file_url(url)
     options: dict[str, Any] = {}
     if protocol in ("s3", "s3a"):
         options = {

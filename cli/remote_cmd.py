@@ -17,6 +17,7 @@ from cli.common import OneLineUsageGroup, err, handle_errors, info, out, print_j
 from cli.keys_cmd import PassphraseEnvOpt, key_passphrase
 from cli.plain import PlainTable
 from cli.progress import PROGRESS_SECONDS
+from genekb.errors import UsageError
 from genekb.store.remote_io import RETRIES
 from genekb.store.store import Store
 
@@ -133,6 +134,8 @@ def publish(
     only files the remote lacks are uploaded, and the index is written last."""
     from genekb.store.publish import publish as run_publish
 
+    if passphrase_env is not None and sign is None:
+        raise UsageError("--passphrase-env is the passphrase of --sign's key; give --sign KEY")
     report = run_publish(
         Store.open(root), dest, refs or [], force=force, timeout=timeout, retries=retries,
         sign=sign, passphrase=key_passphrase(passphrase_env) if sign is not None else None,

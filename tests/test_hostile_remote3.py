@@ -283,3 +283,19 @@ def test_a_file_url_naming_a_host_is_refused_and_localhost_is_this_machine(
     assert result.exit_code == 0, result.output
     assert (folder / "genekb-remote.json").is_file()
     assert not (tmp_path / "localhost").exists() and not (tmp_path / "server").exists()
+
+
+def test_a_passphrase_without_a_key_or_of_another_type_is_a_usage_error(tmp_path, source):
+    # --passphrase-env without --sign was ignored (an unsigned publish, said nowhere), and
+    # passphrase=1234 failed as "unexpected TypeError: object of type 'int' has no len()".
+    from genekb.errors import UsageError
+    from genekb.store.signing import load_private, new_key
+
+    folder = tmp_path / "pub"
+    result = run("publish", str(folder), "--passphrase-env", "LAB_PASS", "--root", str(source.root))
+    assert "--passphrase-env is the passphrase of --sign's key" in one_line_error(result, 2)
+    assert not folder.exists()
+    key = tmp_path / "lab.key"
+    new_key(key, passphrase=b"s3cret")
+    with pytest.raises(UsageError, match="passphrase= is bytes or str, not int"):
+        load_private(key, 1234)  # type: ignore[arg-type]

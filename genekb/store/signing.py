@@ -112,6 +112,8 @@ def checked_passphrase(passphrase: bytes | str) -> bytes:
     PASSPHRASE_LIMIT bytes."""
     if isinstance(passphrase, str):
         passphrase = passphrase.encode()
+    if not isinstance(passphrase, bytes):
+        raise UsageError(f"passphrase= is bytes or str, not {type(passphrase).__name__}")
     if not passphrase:
         raise GenekbError("an empty passphrase protects nothing; give a passphrase, or make the"
                           " key without one (kept mode 0600)")  # fmt: skip

@@ -299,3 +299,18 @@ def test_a_passphrase_without_a_key_or_of_another_type_is_a_usage_error(tmp_path
     new_key(key, passphrase=b"s3cret")
     with pytest.raises(UsageError, match="passphrase= is bytes or str, not int"):
         load_private(key, 1234)  # type: ignore[arg-type]
+
+
+def test_an_http_url_with_a_space_is_sent_escaped_not_retried(tmp_path, source):
+    # http.client refused the request line ("can't contain control characters"), which was
+    # retried five times as a network fault, then "check the remote and run the command again".
+    from tests.remote_servers import http_server
+
+    folder = tmp_path / "www" / "pub with space"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    local = tmp_path / "local"
+    with http_server(folder.parent) as (url, served):
+        result = run("pull", f"{url}/pub with space", "t0", "--root", str(local))
+        assert result.exit_code == 0, result.output
+        assert served.gets["pub with space/genekb-remote.json"] == 1
+    assert Store.open(local).tags() == source.tags()

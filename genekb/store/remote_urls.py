@@ -141,8 +141,17 @@ def http_parts(url: str) -> tuple[str, str, str | None]:
         pair += urllib.parse.unquote(parts.password or "")
         auth = "Basic " + base64.b64encode(pair.encode()).decode()
     host = parts.netloc.rpartition("@")[2]
-    base = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-    return base, f"?{parts.query}" if parts.query else "", auth
+    path, query = _escaped(parts.path.rstrip("/")), _escaped(parts.query)
+    base = urllib.parse.urlunsplit((parts.scheme, host, path, "", ""))
+    return base, f"?{query}" if query else "", auth
+
+
+def _escaped(part: str) -> str:
+    """A URL's path or query with what no request line may hold (a space, a control character,
+    non-ASCII) percent-encoded, as a browser sends it: http.client refused "pub with space" as
+    "can't contain control characters", which was retried five times as a network fault. An
+    escape already written ("%20") stays as it is."""
+    return urllib.parse.quote(part, safe="/:@!$&'()*+,;=~%?")
 
 
 def checked_url(url: str) -> str:

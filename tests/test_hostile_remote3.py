@@ -314,3 +314,18 @@ def test_an_http_url_with_a_space_is_sent_escaped_not_retried(tmp_path, source):
         assert result.exit_code == 0, result.output
         assert served.gets["pub with space/genekb-remote.json"] == 1
     assert Store.open(local).tags() == source.tags()
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (401, "HTTP 401 Unauthorized; the server asks for credentials: put them in the URL"),
+    (403, "HTTP 403 Forbidden; the server refuses access: check the URL, and the credentials"),
+])  # fmt: skip
+def test_a_refusal_of_access_says_what_to_do(tmp_path, source, code, words):
+    # It said "HTTP 401 Unauthorized" and no more, of a remote that wants credentials.
+    from tests.remote_servers import Fault, http_server
+
+    assert run("publish", str(tmp_path / "pub"), "--root", str(source.root)).exit_code == 0
+    with http_server(tmp_path / "pub") as (url, served):
+        served.faults.append(Fault("genekb-remote.json", "busy", at=code))
+        line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
+        assert words in line and served.gets["genekb-remote.json"] == 1

@@ -329,3 +329,15 @@ def test_a_refusal_of_access_says_what_to_do(tmp_path, source, code, words):
         served.faults.append(Fault("genekb-remote.json", "busy", at=code))
         line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
         assert words in line and served.gets["genekb-remote.json"] == 1
+
+
+def test_a_cache_that_cannot_be_made_names_genekb_cache(tmp_path, monkeypatch, source):
+    # "cannot write …/remotes/1a5b…: … is not a directory" named a folder the user never chose,
+    # and not the variable that moves it.
+    assert run("publish", str(tmp_path / "pub"), "--root", str(source.root)).exit_code == 0
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("GENEKB_CACHE", str(blocked))
+    result = run("similar", "GENE5", "--ref", "t0", "--root", (tmp_path / "pub").as_uri())
+    line = one_line_error(result)
+    assert f"the cache of remote stores lies in $GENEKB_CACHE ({blocked}): set GENEKB_CACHE" in line

@@ -341,3 +341,19 @@ def test_a_cache_that_cannot_be_made_names_genekb_cache(tmp_path, monkeypatch, s
     result = run("similar", "GENE5", "--ref", "t0", "--root", (tmp_path / "pub").as_uri())
     line = one_line_error(result)
     assert f"the cache of remote stores lies in $GENEKB_CACHE ({blocked}): set GENEKB_CACHE" in line
+
+
+def test_the_index_files_url_given_as_the_remote_names_its_folder(tmp_path, source):
+    # A URL copied from the browser (…/genekb-remote.json) read "no genekb remote there".
+    from tests.remote_servers import http_server
+
+    folder = tmp_path / "pub"
+    assert run("publish", str(folder), "--root", str(source.root)).exit_code == 0
+    with http_server(folder) as (url, _):
+        for where, base in ((f"{folder}/genekb-remote.json", str(folder)),
+                            (f"{url}/genekb-remote.json", url)):  # fmt: skip
+            line = one_line_error(run("pull", where, "t0", "--root", str(tmp_path / "local")))
+            assert line == (
+                f"error: {where} is a remote's index file; give the folder or URL it lies in:"
+                f" {base}"
+            )

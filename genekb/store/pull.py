@@ -40,7 +40,7 @@ from genekb.store.sharing import (
     publish_tagged,
     staged_text_dir,
 )
-from genekb.store.signing import public_key, remote_signer
+from genekb.store.signing import SIG_SUFFIX, public_key, remote_signer
 from genekb.store.store import Store
 
 PULL_CACHE = "pull-cache"  # under .staging/; not a pid name, so no writer clears it as stale
@@ -58,11 +58,9 @@ def read_index(remote: Remote) -> tuple[bytes, dict[str, Any]]:
     try:
         data = remote.read(INDEX)
     except RemoteError as exc:
-        if _names_an_export(remote):  # it read "a file where a folder must be", or "no remote"
-            raise RemoteError(
-                f"{remote.url} is an export file (`genekb export`), not a published store;"
-                " import it with `genekb import FILE` (download it first if it is on a server)"
-            ) from None
+        misnamed = _misnamed(remote)  # it read "a file where a folder must be", or "no remote"
+        if misnamed:
+            raise RemoteError(f"{remote.url} {misnamed}") from None
         if not isinstance(exc, NotFound):
             raise
         folder = remote.local_folder()
@@ -84,12 +82,22 @@ def read_index(remote: Remote) -> tuple[bytes, dict[str, Any]]:
     return data, parse_index(data, remote.where(INDEX))
 
 
-def _names_an_export(remote: Remote) -> bool:
-    """Whether the remote's URL names an export's tar file rather than a published store."""
+def _misnamed(remote: Remote) -> str | None:
+    """What the remote's URL names instead of a published store's folder, and what to do: an
+    export's tar file, or the index itself (its URL copied from a browser); None otherwise."""
     folder = remote.local_folder()
     if folder is not None and not folder.is_file():
-        return False
-    return remote.url.split("?", 1)[0].lower().endswith((".tar", *COMPRESSED))
+        return None
+    path = remote.url.split("?", 1)[0]
+    if path.lower().endswith((".tar", *COMPRESSED)):
+        return (
+            "is an export file (`genekb export`), not a published store; import it with"
+            " `genekb import FILE` (download it first if it is on a server)"
+        )
+    head, _, last = path.rpartition("/")
+    if last in (INDEX, INDEX + SIG_SUFFIX):
+        return f"is a remote's index file; give the folder or URL it lies in: {head or '.'}"
+    return None
 
 
 def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:

@@ -14,8 +14,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import OneLineUsageGroup, err, handle_errors, info, out, print_json
+from cli.keys_cmd import PassphraseEnvOpt, key_passphrase
 from cli.plain import PlainTable
 from cli.progress import PROGRESS_SECONDS
+from genekb.errors import UsageError
 from genekb.store.remote_io import RETRIES
 from genekb.store.store import Store
 
@@ -124,6 +126,7 @@ def publish(
     timeout: TimeoutOpt = 30.0,
     retries: RetriesOpt = RETRIES,
     sign: SignOpt = None,
+    passphrase_env: PassphraseEnvOpt = None,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -131,9 +134,11 @@ def publish(
     only files the remote lacks are uploaded, and the index is written last."""
     from genekb.store.publish import publish as run_publish
 
+    if passphrase_env is not None and sign is None:
+        raise UsageError("--passphrase-env is the passphrase of --sign's key; give --sign KEY")
     report = run_publish(
         Store.open(root), dest, refs or [], force=force, timeout=timeout, retries=retries,
-        sign=sign,
+        sign=sign, passphrase=key_passphrase(passphrase_env) if sign is not None else None,
     )  # fmt: skip
     if json_:
         print_json(report)

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from genekb.ensembl import parse_ensembl
+
 UNMATCHED = -1
 # Headers of a column of gene names (lower case), the likeliest first: a task file's, a vector
 # table's, a gene list's first line.
@@ -17,8 +19,6 @@ GENE_COLUMNS = (
     "name",
 )  # fmt: skip
 ROUTES = ("symbol", "alias", "ensembl", "entrez")
-# GENCODE writes the Y copy of a pseudoautosomal gene "ENSG00000002586.20_PAR_Y": one NCBI gene.
-_ENSEMBL = re.compile(r"^(ENS[A-Z]*G\d{6,})(\.\d+)?(_PAR_Y)?$")
 # Invisible characters a name picks up: a BOM where two files were joined (`cat a.csv b.csv`),
 # zero-width spaces from a web page; `str.strip()` keeps them, and no gene name holds one.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
@@ -191,9 +191,9 @@ class GeneIndex:
         upper = name.upper()
         if upper in self.symbol_ci:
             return self.symbol_ci[upper], "symbol"
-        ensembl = _ENSEMBL.match(upper)
+        ensembl = parse_ensembl(upper)
         if ensembl:
-            gid = self.ensembl.get(ensembl.group(1))
+            gid = self.ensembl.get(ensembl.stable)
             return (gid, "ensembl") if gid is not None else (UNMATCHED, None)
         # "7157.0": an Entrez id column that pandas wrote as floats (it held a missing value).
         number = drop_whole_float(name)
@@ -209,8 +209,8 @@ class GeneIndex:
     def candidates(self, name: str) -> list[int]:
         """The gene ids a name that matched no one gene names (an alias two genes share), or []."""
         upper = _bare(name).upper()
-        ensembl = _ENSEMBL.match(upper)
-        return sorted(self.ambiguous.get(ensembl.group(1) if ensembl else upper, ()))
+        ensembl = parse_ensembl(upper)
+        return sorted(self.ambiguous.get(ensembl.stable if ensembl else upper, ()))
 
     def shared_names(self, names: Iterable[str]) -> list[str]:
         """The names that matched no gene because several genes share them (SEPT2)."""

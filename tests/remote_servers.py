@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ class FaultyHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         served = self.served
-        path = self.path.split("?", 1)[0].lstrip("/")
+        path = urllib.parse.unquote(self.path.split("?", 1)[0]).lstrip("/")  # as servers do
         file = (served.root / path).resolve()
         with served.lock:
             served.gets[path] += 1

@@ -9,7 +9,6 @@ table when installed, else the ortholog table's own symbols), then cross over (r
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genekb.ensembl import parse_ensembl
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.genemap import UNMATCHED, GeneIndex, spreadsheet_date_note, spreadsheet_dates
 from genekb.records import TAXA
@@ -54,8 +54,7 @@ UNMATCHED_SHOWN = 50
 ORTHOLOG_ROUTE = "ortholog"
 MADE_UNIQUE_ROUTE = "made-unique"
 
-_ENSEMBL_HUMAN = re.compile(r"^ENSG\d{6,}(\.\d+)?$")
-_ENSEMBL_MOUSE = re.compile(r"^ENSMUSG\d{6,}(\.\d+)?$")
+_ENSEMBL_SPECIES = {"ENSG": "human", "ENSMUSG": "mouse"}
 
 
 class LowMatchWarning(GenekbWarning):
@@ -104,9 +103,11 @@ def detect_taxon(names: Sequence[str]) -> str:
     human = mouse = 0
     for raw in names:
         name = str(raw).strip()
-        if _ENSEMBL_HUMAN.match(name):
+        ensembl = parse_ensembl(name)  # versioned and _PAR_Y ids too
+        species = _ENSEMBL_SPECIES.get(ensembl.prefix) if ensembl else None
+        if species == "human":
             human += 1
-        elif _ENSEMBL_MOUSE.match(name):
+        elif species == "mouse":
             mouse += 1
         elif name.isdigit() or not any(c.isalpha() for c in name):
             continue  # Entrez ids and numbers say nothing about species

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from genekb.ensembl import parse_ensembl
 from genekb.genemap import UNMATCHED
 
 _GENOME_PREFIX = re.compile(r"^(GRCh3[78]|hg19|hg38|mm9|mm10|mm39|GRCm3[89])_+", re.IGNORECASE)
@@ -36,7 +37,7 @@ _OTHER_SPECIES_IDS = {
     "ENSGALG": "chicken", "ENSDARG": "zebrafish", "ENSXETG": "Xenopus tropicalis",
     "FBgn": "fruit fly", "WBGene": "C. elegans",
 }  # fmt: skip
-_OTHER_SPECIES_ID = re.compile(r"^(" + "|".join(_OTHER_SPECIES_IDS) + r")\d{5,}(\.\d+)?$")
+_FLY_WORM_ID = re.compile(r"^(FBgn|WBGene)\d{5,}(\.\d+)?$")  # Ensembl's: `parse_ensembl`
 OTHER_SPECIES_FIX = (
     "map the genes to human or mouse orthologs (Ensembl BioMart, or the species' own ortholog"
     " table) and pass their symbols as a var column with gene_key=COLUMN"
@@ -49,6 +50,15 @@ OTHER_SPECIES_FIX = (
 SPECIES_ONLY_MIN_RATE = 0.02
 SPECIES_ONLY_MIN = 3
 SPECIES_ONLY_RATIO = 2
+
+
+def _other_species_prefix(name: str) -> str | None:
+    """The prefix of a gene id of a species in _OTHER_SPECIES_IDS (or of human or mouse)."""
+    ensembl = parse_ensembl(name)
+    if ensembl is not None:
+        return ensembl.prefix
+    found = _FLY_WORM_ID.match(name)
+    return found[1] if found else None
 
 
 def genome_prefix_note(names: Sequence[str]) -> str | None:
@@ -66,7 +76,7 @@ def genome_prefix_note(names: Sequence[str]) -> str | None:
 def other_species_note(names: Sequence[str]) -> str | None:
     """A note naming the species when at least half of `names` are its gene ids (Ensembl,
     FlyBase, WormBase) and it is neither human nor mouse, else None."""
-    counts = Counter(m.group(1) for n in names if (m := _OTHER_SPECIES_ID.match(n)))
+    counts = Counter(p for n in names if (p := _other_species_prefix(n)) in _OTHER_SPECIES_IDS)
     if not names or sum(counts.values()) * 2 < len(names):
         return None
     prefix, n = counts.most_common(1)[0]

@@ -8,7 +8,6 @@ files "-" means an empty field.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from genekb.ensembl import stable_ensembl
 from genekb.errors import GenekbError
 from genekb.records import GENE_SCHEMA, ORTHOLOG_SCHEMA, GeneTable, Snapshot
 from genekb.sources.ncbi_files import FileDigest, NcbiRows
@@ -43,7 +43,6 @@ _GENE_INFO_NEEDED = (
 _GENE2GO_NEEDED = ("tax_id", "GeneID", "GO_ID", "Qualifier", "GO_term", "Category")
 _GO_CATEGORY = {"Process": "go_bp", "Function": "go_mf", "Component": "go_cc"}
 _ENSEMBL_PREFIX = "Ensembl:"
-_ENSEMBL_VERSION = re.compile(r"\.\d+$")
 
 
 def _value(raw: str) -> str | None:
@@ -105,7 +104,7 @@ def _read_gene_info_rows(path: Path, taxon: int) -> _GeneInfoRead:
             name = _value(fields[col["Full_name_from_nomenclature_authority"]])
         ensembl = sorted(
             {
-                _ENSEMBL_VERSION.sub("", xref.removeprefix(_ENSEMBL_PREFIX))
+                stable_ensembl(xref.removeprefix(_ENSEMBL_PREFIX))
                 for xref in _split(fields[col["dbXrefs"]])
                 if xref.startswith(_ENSEMBL_PREFIX)
             }

@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from genekb.ensembl import stable_ensembl
 from genekb.errors import GenekbError
 from genekb.fileio import sha256_file
 from genekb.records import GENE_SCHEMA, GeneTable, Snapshot
@@ -30,8 +31,6 @@ _ORGANISM_TAXA = {"Homo sapiens": 9606, "Mus musculus": 10090}
 # Dates in AnnotationDbi metadata come in several spellings, e.g. "2022-Sep12", "2022-07-01",
 # "Fri Sep 23 16:26:35 2022".
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%b%d", "%Y-%b-%d", "%d-%b-%Y", "%Y%m%d", "%a %b %d %H:%M:%S %Y")
-# Ensembl ids sometimes carry a version suffix ("ENSG00000198851.10"); GENE_SCHEMA keeps none.
-_ENSEMBL_VERSION = re.compile(r"\.\d+$")
 
 
 def read_orgdb(org_sqlite: Path, go_sqlite: Path, *, taxon: int | None = None) -> GeneTable:
@@ -269,7 +268,7 @@ def _gene_table(
         places = _unique_in_order(locations.get(internal_id, []))
         columns["map_location"].append("|".join(places) if places else None)
         columns["aliases"].append(sorted(set(aliases.get(internal_id, [])) - {symbol}))
-        stripped = {_ENSEMBL_VERSION.sub("", e) for e in ensembl.get(internal_id, [])}
+        stripped = {stable_ensembl(e) for e in ensembl.get(internal_id, [])}
         columns["ensembl"].append(sorted(stripped))
         columns["summary"].append(None)  # org.*.eg.db carries no RefSeq summaries
         for ontology in ONTOLOGIES:

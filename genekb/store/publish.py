@@ -35,7 +35,7 @@ from genekb.store.remote_index import (
     version_entry,
 )
 from genekb.store.remote_io import RETRIES, NotFound, Progress, Remote
-from genekb.store.signing import SIG_SUFFIX, key_fingerprint, load_private
+from genekb.store.signing import SIG_SUFFIX, Passphrase, key_fingerprint, load_private
 from genekb.store.signing import sign as sign_index
 from genekb.store.store import EmbeddingVersion, Store
 
@@ -183,14 +183,16 @@ def publish(
     retries: int = RETRIES,
     progress: Progress | None = None,
     sign: str | os.PathLike[str] | None = None,
+    passphrase: Passphrase = None,
 ) -> dict[str, Any]:
     """Publish versions `refs` (tags, ids or prefixes; all when empty) with their text versions
     and tags to `dest`. `force` lets them move a tag the remote points elsewhere; `retries`
     is how often each request that failed in passing (a dropped connection, a timeout, a 5xx)
     is tried again, with backoff, as in `pull`; `sign` (a key file of `genekb keys new`) signs
-    the index (`genekb.store.signing`); without it, an earlier signature is deleted."""
+    the index (`genekb.store.signing`), an encrypted key decrypted with `passphrase` (bytes, or
+    a callable asked only then); without `sign`, an earlier signature is deleted."""
     start = time.perf_counter()
-    key = load_private(Path(sign)) if sign is not None else None  # before any upload
+    key = load_private(Path(sign), passphrase) if sign is not None else None  # before uploads
     remote = Remote(dest, timeout=timeout, retries=retries, progress=progress)
     folder = remote.local_folder()
     store_root = inside_a_store(folder / INDEX) if folder is not None else None

@@ -6,7 +6,8 @@
    arrives as `<name>.part` (a rerun resumes it with a `Range` request) and becomes `<name>`
    only once its size and sha256 match the index. A rerun after an interruption fetches only
    what is not yet there.
-3. The complete versions move into a private staging directory and get every check `genekb
+3. The complete versions move into a folder of the pull cache named for this process (a rerun
+   after a kill takes them back and re-hashes each file) and get every check `genekb
    import` makes (manifest self-hash, id recomputed, files against the manifest, no unlisted
    file, content id recomputed from the data), plus the content id the index claimed and
    `--expect`; then they are renamed into the store under the tags lock, and the tags set.
@@ -20,27 +21,30 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import check_room, sha256_file
+from genekb.fileio import STORE_MARKER, check_room, pid_alive, sha256_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
 from genekb.store.new_store import new_store_undo
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
-from genekb.store.remote_io import RETRIES, CutShort, NotFound, Remote
+from genekb.store.remote_io import RETRIES, CutShort, NotFound, Remote, RemoteError
 from genekb.store.sharing import (
+    COMPRESSED,
     check_expected,
     check_staged,
     publish_tagged,
     staged_text_dir,
 )
-from genekb.store.signing import public_key, remote_signer
+from genekb.store.signing import SIG_SUFFIX, public_key, remote_signer
 from genekb.store.store import Store
 
 PULL_CACHE = "pull-cache"  # under .staging/; not a pid name, so no writer clears it as stale
+CHECKING = "checking-"  # + pid: a pull cache's folder of versions being checked (`install`)
 ProgressFactory = Callable[[int], Callable[[int], None]]  # total bytes -> per-chunk callback
 
 
@@ -53,18 +57,47 @@ def read_index(remote: Remote) -> tuple[bytes, dict[str, Any]]:
     """The remote's index: its bytes as read (what a signature covers) and its checked fields."""
     try:
         data = remote.read(INDEX)
-    except NotFound:
+    except RemoteError as exc:
+        misnamed = _misnamed(remote)  # it read "a file where a folder must be", or "no remote"
+        if misnamed:
+            raise RemoteError(f"{remote.url} {misnamed}") from None
+        if not isinstance(exc, NotFound):
+            raise
         folder = remote.local_folder()
         if folder is not None and not folder.exists():  # "host:8000/x" is read as a folder
             hint = ""
             if "://" not in remote.url and re.search(r"[:.]", remote.url.split("/", 1)[0]):
                 hint = f"; for a web server, write http://{remote.url}"
             raise NotFound(f"{remote.url}: no such folder{hint}") from None
+        if folder is not None and (folder / STORE_MARKER).is_file():
+            raise NotFound(
+                f"{remote.url} is a genekb store, not a published one (no {INDEX}): read it as"
+                f" --root {folder} (a path, not a URL), or publish it first (`genekb publish"
+                f" FOLDER --root {folder}`) and pull from FOLDER"
+            ) from None
         raise NotFound(
             f"{remote.url} is no genekb remote (no {INDEX} there); check the URL: a remote is"
             " the folder or URL `genekb publish` wrote to"
         ) from None
     return data, parse_index(data, remote.where(INDEX))
+
+
+def _misnamed(remote: Remote) -> str | None:
+    """What the remote's URL names instead of a published store's folder, and what to do: an
+    export's tar file, or the index itself (its URL copied from a browser); None otherwise."""
+    folder = remote.local_folder()
+    if folder is not None and not folder.is_file():
+        return None
+    path = remote.url.split("?", 1)[0]
+    if path.lower().endswith((".tar", *COMPRESSED)):
+        return (
+            "is an export file (`genekb export`), not a published store; import it with"
+            " `genekb import FILE` (download it first if it is on a server)"
+        )
+    head, _, last = path.rpartition("/")
+    if last in (INDEX, INDEX + SIG_SUFFIX):
+        return f"is a remote's index file; give the folder or URL it lies in: {head or '.'}"
+    return None
 
 
 def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -210,15 +243,16 @@ def download(
     if not plan:
         return counts
     cache = _cache(store)
+    _recover_checking(cache)
     todo = []
     for kind, vid in plan:
         for name, meta in sorted(index["versions"][vid]["files"].items()):
             done = cache / vid / name
-            if done.is_file() and done.stat().st_size == meta["bytes"]:
-                if sha256_file(done) == meta["sha256"]:
+            if done.is_file():
+                if done.stat().st_size == meta["bytes"] and sha256_file(done) == meta["sha256"]:
                     counts["files_reused"] += 1
                     continue
-                done.unlink()
+                done.unlink()  # damaged: `_fetch_file` would take it for a concurrent pull's
             todo.append((kind, vid, name, meta))
     total = sum(m["bytes"] for *_, m in todo)
     partial = sum(_size(cache / v / f"{n}.part") for _, v, n, _ in todo)
@@ -230,6 +264,30 @@ def download(
             _fetch_file(remote, path_of(kind, vid, name), cache / vid / name, meta)
         counts["files_fetched"] += 1
     return counts
+
+
+def _checking_dir(cache: Path) -> Path:
+    """Where `install` checks versions: in the pull cache, named for this process, so that a
+    pull killed while checking (kill -9, a power cut) leaves its downloads where a rerun finds
+    them (`_recover_checking`); a staging folder of its own was cleared as stale, and the
+    rerun fetched every file again."""
+    folder = cache / f"{CHECKING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    return folder
+
+
+def _recover_checking(cache: Path) -> None:
+    """Move the versions a killed pull was checking back into the cache, for `download` to
+    check each file against the index again (a wrong one is fetched again) and reuse the rest."""
+    for entry in cache.glob(f"{CHECKING}*"):
+        pid = entry.name.removeprefix(CHECKING).split("-", 1)[0]
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        for folder in (entry / kind_dir for kind_dir in KIND_DIRS.values()):
+            for version in folder.iterdir() if folder.is_dir() else ():
+                with contextlib.suppress(OSError):  # one already back (a concurrent rerun)
+                    os.rename(version, cache / version.name)
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _size(path: Path) -> int:
@@ -287,7 +345,7 @@ def install(
         check_expected(source, dict(held or {}), [], expect)
         return []
     cache = _cache(store)
-    staging = store.staging_dir("pull-")
+    staging = _checking_dir(cache)
     try:
         contents = dict(held or {})
         staged = []

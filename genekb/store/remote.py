@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, add_note
 from genekb.store.pull import damaged_here, download, install, read_index
 from genekb.store.remote_index import INDEX
 from genekb.store.remote_io import Remote
@@ -42,7 +42,10 @@ class RemoteStore(Store):
     def __init__(self, url: str, cache: Path, remote: Remote, index: dict[str, Any]) -> None:
         super().__init__(cache)
         self.url, self._remote, self._index = url, remote, index
-        self._local = Store.open(cache, create=True)  # writes only what the cache fetches
+        try:
+            self._local = Store.open(cache, create=True)  # writes only what the cache fetches
+        except GenekbError as exc:
+            raise _cache_noted(exc) from None
 
     @classmethod
     def open_url(
@@ -86,7 +89,10 @@ class RemoteStore(Store):
         # (`genekb build`, `import --replace-damaged`) was for a store of one's own.
         plan = [(k, v) for k, v in [*wanted, (kind, vid)] if self._stale(k, v)]
         if plan:
-            download(self._local, self._remote, self._index, plan)
+            try:
+                download(self._local, self._remote, self._index, plan)
+            except GenekbError as exc:
+                raise _cache_noted(exc) if self._local.is_new else exc from None  # not made
             install(self._local, self.url, self._index, plan, {}, replace_damaged=True)
         return super()._load(kind, vid)
 
@@ -115,6 +121,14 @@ class RemoteStore(Store):
 
 
 Store.url_opener = RemoteStore.open_url
+
+
+def _cache_noted(exc: GenekbError) -> GenekbError:
+    """`exc`, a failure to make the cache, with where the cache lies and how to move it: the
+    message named a folder the user never chose."""
+    add_note(exc, f"the cache of remote stores lies in $GENEKB_CACHE ({cache_home()}): set"
+                  " GENEKB_CACHE to a folder you can write")  # fmt: skip
+    return exc
 
 
 def remote_listing(url: str, timeout: float = 30.0) -> dict[str, Any]:

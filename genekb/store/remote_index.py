@@ -79,7 +79,9 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
             " is the folder or URL `genekb publish` wrote to"
         )
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise refuse(f"it lists {exc.args[0]!r} twice (a version, tag, file or field)") from None
     except (UnicodeDecodeError, ValueError):
         raise refuse("not a JSON document (cut short or damaged)") from None
     except RecursionError:  # `[[[[…` a few thousand deep: json's parser recurses per level
@@ -110,6 +112,22 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
         if (versions.get(vid) or {}).get("kind") != "embedding":
             raise refuse(f"tag {tag!r} points at {vid!r}, which it does not list")
     return data
+
+
+class _DuplicateKey(Exception):
+    """A key twice in one JSON object."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; _DuplicateKey where a key comes twice. json keeps the
+    last silently, so an index could list a version twice, with other files and hashes in the
+    copy a reader of its bytes (or another JSON parser, which may keep the first) takes for it."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
 
 
 def _entry_problem(vid: Any, entry: Any, versions: dict[str, Any]) -> str | None:

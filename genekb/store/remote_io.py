@@ -56,6 +56,12 @@ LASTING_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT})
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.1, 86_400.0
 MAX_BACKOFF_S = 60.0
 MIN_RATE = 1024  # bytes a second, over each `timeout` window; slower is a stalled transfer
+# What to do about a refusal of access: the status alone said nothing of it.
+ACCESS_HINTS = {
+    401: "; the server asks for credentials: put them in the URL (https://USER:PASSWORD@HOST/…)"
+    " or the token it takes (…?token=TOKEN)",
+    403: "; the server refuses access: check the URL, and the credentials or token in it",
+}
 RETRIES = 4  # per request, pull's and publish's alike: after 0.5 s, 1 s, 2 s, 4 s (`backoff`)
 
 
@@ -189,7 +195,10 @@ class Remote:
             if exc.code >= 500 or exc.code == 429:
                 wait = retry_after(exc.headers.get("Retry-After"))
                 raise Busy(f"HTTP {exc.code}", wait) from None
-            raise RemoteError(f"{self.where(name)}: HTTP {exc.code} {said(exc.reason)}") from None
+            hint = ACCESS_HINTS.get(exc.code, "")
+            raise RemoteError(
+                f"{self.where(name)}: HTTP {exc.code} {said(exc.reason)}{hint}"
+            ) from None
 
     def _open_file(self, name: str) -> Any:
         """A remote file that is no HTTP URL. In a local folder only a regular file is opened

@@ -141,8 +141,17 @@ def http_parts(url: str) -> tuple[str, str, str | None]:
         pair += urllib.parse.unquote(parts.password or "")
         auth = "Basic " + base64.b64encode(pair.encode()).decode()
     host = parts.netloc.rpartition("@")[2]
-    base = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-    return base, f"?{parts.query}" if parts.query else "", auth
+    path, query = _escaped(parts.path.rstrip("/")), _escaped(parts.query)
+    base = urllib.parse.urlunsplit((parts.scheme, host, path, "", ""))
+    return base, f"?{query}" if query else "", auth
+
+
+def _escaped(part: str) -> str:
+    """A URL's path or query with what no request line may hold (a space, a control character,
+    non-ASCII) percent-encoded, as a browser sends it: http.client refused "pub with space" as
+    "can't contain control characters", which was retried five times as a network fault. An
+    escape already written ("%20") stays as it is."""
+    return urllib.parse.quote(part, safe="/:@!$&'()*+,;=~%?")
 
 
 def checked_url(url: str) -> str:
@@ -188,11 +197,31 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def local_file_url(url: str) -> str:
+    """A file:// URL as fsspec reads it: its path percent-decoded (RFC 8089; `Path.as_uri()`
+    writes "my store" as "my%20store", which fsspec read as it stands: "no such folder", or a
+    publish made a folder of that name), "localhost" as no host. fsspec took any host for the
+    first folder of a relative path (file://localhost/srv/x was ./localhost/srv/x), so another
+    host is refused."""
+    scheme, _, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    if len(host) == 2 and host[0].isalpha() and host[1] == ":":  # file://C:/x, a Windows drive
+        return f"{scheme}://{urllib.parse.unquote(rest)}"
+    if host.lower() not in ("", "localhost"):
+        raise UsageError(
+            f"{url!r} names the host {urllib.parse.unquote(host)!r}; a file:// URL names a folder"
+            " on this machine: write file:///PATH (three slashes), or the folder's path"
+        )
+    return f"{scheme}://{slash}{urllib.parse.unquote(path)}"
+
+
 def open_fs(url: str, timeout: float) -> tuple[Any, str]:
     """fsspec's filesystem for `url` and the base path within it (our retries, not theirs)."""
     import fsspec
 
     protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+    if protocol == "file" and "://" in url:
+        url = local_file_url(url)
     options: dict[str, Any] = {}
     if protocol in ("s3", "s3a"):
         options = {

@@ -1,6 +1,7 @@
 """A publisher's Ed25519 key, and the detached signature of a remote's index.
 
-`genekb keys new` writes a private key (PEM, mode 0600) and beside it its public key as one line,
+`genekb keys new` writes a private key (PEM, mode 0600; encrypted with a passphrase when
+given one) and beside it its public key as one line,
 `genekb-ed25519 <base64 of the 32 raw bytes>`. `publish --sign KEY` writes, after the index,
 `genekb-remote.json.sig`: the signing key's fingerprint, its public key and an Ed25519 signature
 of the index's exact bytes. Those bytes name every version with each file's sha256 (the manifest
@@ -18,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from genekb.errors import GenekbError, IntegrityError
+from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import atomic_path, check_output_file, read_regular, require_file, write_bytes_to
 from genekb.store.remote_urls import NotFound, RemoteError
 
@@ -87,16 +89,49 @@ def public_key(spec: str) -> bytes:
     return raw
 
 
-def load_private(path: Path) -> Ed25519PrivateKey:
-    """The signing key in `path` (as `genekb keys new` wrote it); GenekbError in one line."""
+Passphrase = bytes | str | Callable[[], bytes | str | None] | None  # a callable: asked only if
+#                                                                   the key is encrypted (a prompt)
+PASSPHRASE_LIMIT = 1023  # bytes: cryptography encrypts and decrypts PEM keys up to this
+
+
+def passphrase_from_env(var: str) -> bytes:
+    """The passphrase in environment variable `var` (`--passphrase-env VAR`), its bytes as set."""
+    if not var or "=" in var:
+        raise UsageError(f"--passphrase-env {var!r} is no environment variable name")
+    value = os.environb.get(os.fsencode(var)) if os.supports_bytes_environ else None
+    if value is None and var in os.environ:  # Windows: no bytes environment
+        value = os.environ[var].encode()
+    if value is None:
+        raise GenekbError(f"--passphrase-env {var}: no such environment variable is set;"
+                          " export it first (its value is the passphrase)")  # fmt: skip
+    return value
+
+
+def checked_passphrase(passphrase: bytes | str) -> bytes:
+    """`passphrase` (str as UTF-8) if a key can be encrypted with it: not empty, at most
+    PASSPHRASE_LIMIT bytes."""
+    if isinstance(passphrase, str):
+        passphrase = passphrase.encode()
+    if not isinstance(passphrase, bytes):
+        raise UsageError(f"passphrase= is bytes or str, not {type(passphrase).__name__}")
+    if not passphrase:
+        raise GenekbError("an empty passphrase protects nothing; give a passphrase, or make the"
+                          " key without one (kept mode 0600)")  # fmt: skip
+    if len(passphrase) > PASSPHRASE_LIMIT:
+        raise GenekbError(f"the passphrase is {len(passphrase):,} bytes long; give at most"
+                          f" {PASSPHRASE_LIMIT:,}")  # fmt: skip
+    return passphrase
+
+
+def load_private(path: Path, passphrase: Passphrase = None) -> Ed25519PrivateKey:
+    """The signing key in `path` (as `genekb keys new` wrote it); GenekbError in one line. An
+    encrypted key takes `passphrase` (bytes, or a callable asked only then: a prompt); an
+    unencrypted one ignores it."""
     data = read_regular(require_file(Path(path), "key file"), KEY_LIMIT)
     if _parse_line(data.decode("utf-8", "replace")) is not None:
         raise GenekbError(f"{path} is a public key; --sign takes the private key file beside it")
     try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except TypeError:  # encrypted: no password prompt in a command meant for scripts
-        raise GenekbError(f"{path} is an encrypted key; genekb reads unencrypted key files"
-                          " (kept mode 0600), as `genekb keys new` writes") from None  # fmt: skip
+        key = _load_pem(path, data, passphrase)
     except (ValueError, UnsupportedAlgorithm):
         raise GenekbError(
             f"{path} is not a genekb signing key (an Ed25519 private key in PEM, as `genekb keys"
@@ -108,17 +143,42 @@ def load_private(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-def new_key(out: Path, *, force: bool = False) -> dict[str, Any]:
-    """A new key pair: the private key at `out` (mode 0600), its public line at `out`.pub."""
+def _load_pem(path: Path, data: bytes, passphrase: Passphrase) -> Any:
+    """The private key in PEM `data`, decrypted with `passphrase` where it is encrypted."""
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # encrypted
+        pass
+    given = passphrase() if callable(passphrase) else passphrase
+    if given is None:
+        raise GenekbError(f"{path} is an encrypted key and no passphrase was given: name an"
+                          " environment variable that holds it (--passphrase-env VAR), or run"
+                          " in a terminal to be asked")  # fmt: skip
+    if not given:
+        raise GenekbError(f"{path}: an empty passphrase was given; give the key's passphrase")
+    try:
+        return serialization.load_pem_private_key(data, password=checked_passphrase(given))
+    except (ValueError, TypeError):
+        raise GenekbError(f"{path}: wrong passphrase (the key does not decrypt with it)") from None
+
+
+def new_key(
+    out: Path, *, force: bool = False, passphrase: bytes | str | None = None
+) -> dict[str, Any]:
+    """A new key pair: the private key at `out` (mode 0600; encrypted with `passphrase` when
+    given), its public line at `out`.pub."""
     out = Path(out)
     pub = out.with_name(out.name + ".pub")
     check_output_file(out, force=force, flag="--out")
     check_output_file(pub, force=force, flag="public key file")
+    encryption = (
+        serialization.BestAvailableEncryption(checked_passphrase(passphrase))
+        if passphrase is not None
+        else serialization.NoEncryption()
+    )
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
     with atomic_path(out) as tmp:
         # Created 0600, never readable by others even for a moment (umask only narrows it).
@@ -129,15 +189,15 @@ def new_key(out: Path, *, force: bool = False) -> dict[str, Any]:
     raw = _raw_public(key)
     write_bytes_to(pub, (public_line(raw) + "\n").encode())
     return {"key": str(out), "public_key_file": str(pub), "public_key": public_line(raw),
-            "fingerprint": fingerprint(raw)}  # fmt: skip
+            "fingerprint": fingerprint(raw), "encrypted": passphrase is not None}  # fmt: skip
 
 
-def describe(spec: str) -> dict[str, Any]:
+def describe(spec: str, passphrase: Passphrase = None) -> dict[str, Any]:
     """The public key line and fingerprint of a key file, a .pub or a key line (`keys show`)."""
     path = Path(spec)
     with contextlib.suppress(OSError):
         if path.is_file() and b"PRIVATE KEY" in read_regular(path, KEY_LIMIT):
-            raw = _raw_public(load_private(path))
+            raw = _raw_public(load_private(path, passphrase))
             return {"public_key": public_line(raw), "fingerprint": fingerprint(raw)}
     raw = public_key(spec)
     return {"public_key": public_line(raw), "fingerprint": fingerprint(raw)}

@@ -141,28 +141,57 @@ def _apply_lineage(
                 entry.update(label=None, cl_id=None, not_named=why)
 
 
-def _leave_empty_groups_unnamed(entries: list[dict[str, Any]], sums: Any, groupby: str) -> None:
-    """No name for a group whose cells express nothing: the rankings standardise each group's
-    scores, so one with no markers still got a confident call (an islet delta cell, margin
-    above every real group's); nor for one with no marker at all (no gene higher in it than in
-    the others), whose call was the first candidate at score 0."""
-    totals = np.asarray(sums.sums).sum(axis=1)
-    for entry, total in zip(entries, totals, strict=True):
-        if total > 0 and entry["markers"]:
-            continue
-        why = (
-            f"its {entry['n_cells']} cells hold no counts in the genes read (empty droplets, or"
-            " another layer=)"
-            if total <= 0
-            else "no gene with a gene card is higher in it than in the other groups (no marker),"
+# A priori, no labels read: under MIN_CELLS a group's markers are one or two cells' noise, so it
+# gets no name; under FEW_CELLS it is named but said to be small.
+MIN_CELLS = 3
+FEW_CELLS = 10
+
+
+class SmallGroupWarning(GenekbWarning):
+    """Some groups have fewer than FEW_CELLS cells: their names rest on a few cells' markers."""
+
+
+def _why_unnamed(entry: dict[str, Any], total: float) -> str | None:
+    """Why a group gets no name, or None: too few cells; cells that express nothing (the
+    rankings standardise each group's scores, so one with no markers still got a confident
+    call: an islet delta cell, margin above every real group's); no marker at all (no gene
+    higher in it than in the others: the call was the first candidate at score 0)."""
+    n = entry["n_cells"]
+    if n < MIN_CELLS:
+        return f"only {n} cell{'s' * (n != 1)}: too few for markers; merge it or name it by hand"
+    if total <= 0:
+        return f"its {n} cells hold no counts in the genes read (empty droplets, or another layer=)"
+    if not entry["markers"]:
+        return (
+            "no gene with a gene card is higher in it than in the other groups (no marker),"
             " so nothing names it"
         )
+    return None
+
+
+def _leave_empty_groups_unnamed(entries: list[dict[str, Any]], sums: Any, groupby: str) -> None:
+    """No name for a group `_why_unnamed` refuses; a warning naming the small groups named."""
+    totals = np.asarray(sums.sums).sum(axis=1)
+    for entry, total in zip(entries, totals, strict=True):
+        entry["few_cells"] = entry["n_cells"] < FEW_CELLS
+        why = _why_unnamed(entry, total)
+        if why is None:
+            continue
         entry.update(label=None, cl_id=None, score=None, margin=None, not_named=why)
         entry.update(lineage=None, signature=[])
         entry["signature_data_names"] = []
         warnings.warn(
             f"group {entry['group']!r} of obs[{groupby!r}] left unassigned: {why}",
             GenekbWarning,
+            stacklevel=4,
+        )
+    small = [f"{e['group']!r} ({e['n_cells']})" for e in entries if e["few_cells"] and e["label"]]
+    if small:
+        warnings.warn(
+            f"obs[{groupby!r}] has small groups, named from fewer than {FEW_CELLS} cells: "
+            + ", ".join(small)
+            + "; check their names, or merge them",
+            SmallGroupWarning,
             stacklevel=4,
         )
 

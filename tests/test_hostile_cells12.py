@@ -1,0 +1,48 @@
+"""Hostile cells for `annotate`, `classify` and `cluster`: groups of a cell or two, labels
+stored as floats, references whose genes half match, hundreds of classes, more clusters than
+cells, and data a new user might hand over as it came."""
+
+from __future__ import annotations
+
+import warnings
+
+import anndata as ad
+import pandas as pd
+import pytest
+
+from cellmodel.annotate import annotate, report_of
+from cellmodel.annotate.naming import SmallGroupWarning
+from cellmodel.annotate.report import to_markdown
+from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::cellmodel.annotate.signatures.UncheckedLineageWarning"
+)
+
+
+def _named(adata: ad.AnnData, groupby: str, fake_spec: object) -> ad.AnnData:
+    return annotate(
+        adata, _planted(fake_spec), groupby=groupby, candidates=[BETA, ALPHA, DELTA],
+        n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake",
+    )  # fmt: skip
+
+
+def test_groups_of_one_or_two_cells_are_left_unnamed_and_small_ones_said(fake_spec) -> None:
+    # A group of 2 beta cells was called delta with a margin of 1.3: one cell's noise, named.
+    adata = _islets()
+    g = adata.obs["kind"].astype(str).to_numpy().copy()
+    g[:2], g[30:35] = "x", "y"
+    adata.obs["g"] = pd.Categorical(g)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = _named(adata, "g", fake_spec)
+    groups = {e["group"]: e for e in report_of(out)["groups"]}
+    assert groups["x"]["label"] is None and groups["x"]["cl_id"] is None
+    assert groups["x"]["not_named"].startswith("only 2 cells: too few for markers")
+    assert (out.obs["cellmodel_annotation"].astype(str)[:2] == "unassigned").all()
+    assert groups["y"]["label"] is not None and groups["y"]["few_cells"] is True
+    assert groups["b"]["few_cells"] is False and "not_named" not in groups["b"]
+    small = [str(w.message) for w in caught if issubclass(w.category, SmallGroupWarning)]
+    assert len(small) == 1 and "'y' (5)" in small[0] and "'x'" not in small[0]
+    text = to_markdown(report_of(out))
+    assert "Small group: named from 5 cells only" in text

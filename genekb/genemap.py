@@ -94,6 +94,16 @@ def spreadsheet_date_note(dates: Sequence[str], count: int | None = None) -> str
     )
 
 
+def same_numbers_alike(labels: pd.Series) -> pd.Series:
+    """Text labels that are all numbers, with "1.0" written "1": a column pandas saved as floats
+    (it held a NaN) beside one saved as integers made "1" and "1.0" two classes. Missing values
+    (`is_missing`) do not count."""
+    numbers = labels[~labels.map(is_missing)]
+    if numbers.empty or pd.to_numeric(numbers, errors="coerce").isna().any():
+        return labels
+    return labels.map(drop_whole_float)
+
+
 def is_missing(value: object) -> bool:
     """Whether a table's cell is empty or what R (NA), pandas (NaN, <NA>) or a spreadsheet
     (#N/A) writes for a missing value: "NA" is an NCBI alias of XK and "NaN" one of SCN11A,

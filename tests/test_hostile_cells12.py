@@ -13,6 +13,10 @@ import pytest
 from cellmodel.annotate import annotate, report_of
 from cellmodel.annotate.naming import SmallGroupWarning
 from cellmodel.annotate.report import to_markdown
+from cellmodel.arguments import class_order
+from cellmodel.classify.labels import UnseenClassesWarning
+from cellmodel.classify.pipeline import classify_cells
+from tests.conftest import blobs
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
 pytestmark = pytest.mark.filterwarnings(
@@ -46,3 +50,17 @@ def test_groups_of_one_or_two_cells_are_left_unnamed_and_small_ones_said(fake_sp
     assert len(small) == 1 and "'y' (5)" in small[0] and "'x'" not in small[0]
     text = to_markdown(report_of(out))
     assert "Small group: named from 5 cells only" in text
+
+
+def test_a_reference_labelled_in_floats_scores_a_query_labelled_in_integers() -> None:
+    # The reference's 1.0, 2.0 and the query's 1, 2 were other classes: every cell "wrong",
+    # accuracy 0 and the warning that no scored class is a training class.
+    ref, query = blobs(30, counts=True, dim=30, seed=0), blobs(15, counts=True, dim=30, seed=1)
+    ref.obs["t"] = ref.obs["group"].astype(int).astype(float) + 1.0
+    query.obs["t"] = query.obs["group"].astype(int) + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseenClassesWarning)
+        result = classify_cells(query, label_key="t", reference=ref, view="pca")
+    assert result.scores.accuracy == 1.0
+    assert list(query.obs["cellmodel_pred"].cat.categories) == ["1", "2", "3"]
+    assert class_order(ref.obs["t"]) == ["1", "2", "3"]

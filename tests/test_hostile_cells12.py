@@ -16,7 +16,7 @@ from cellmodel.annotate.report import to_markdown
 from cellmodel.arguments import class_order
 from cellmodel.classify.labels import UnseenClassesWarning
 from cellmodel.classify.pipeline import classify_cells
-from tests.conftest import blobs
+from tests.conftest import blobs, run_cellmodel
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
 pytestmark = pytest.mark.filterwarnings(
@@ -64,3 +64,30 @@ def test_a_reference_labelled_in_floats_scores_a_query_labelled_in_integers() ->
     assert result.scores.accuracy == 1.0
     assert list(query.obs["cellmodel_pred"].cat.categories) == ["1", "2", "3"]
     assert class_order(ref.obs["t"]) == ["1", "2", "3"]
+
+
+def test_a_low_gene_match_is_said_once_per_file_and_names_the_file(tmp_path) -> None:
+    # Both files matched a third of their genes: "only 33.3% of genes matched the human store"
+    # twice, the same words, neither saying which file it was about.
+    from cellmodel.datasets.synthetic import synthetic_symbols
+    from genekb.build import build
+    from genekb.store.store import Store
+    from tests.conftest import make_genes
+
+    root = tmp_path / "store"
+    build(Store.open(root, create=True), model="fake", gene_table=make_genes(60))
+    names = list(synthetic_symbols(60))[:20] + [f"FOO{i}" for i in range(40)]
+    paths = []
+    for seed, stem in ((0, "ref"), (1, "query")):
+        cells = blobs(25 if seed == 0 else 10, dim=60, seed=seed, counts=True)
+        cells.var_names = names
+        paths.append(tmp_path / f"{stem}.h5ad")
+        cells.write_h5ad(paths[-1])
+    result = run_cellmodel(
+        "classify", str(paths[1]), "--reference", str(paths[0]), "--label-key", "group",
+        "--view", "fused", "--model", "fake", "--root", str(root), "--no-refine", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = [ln for ln in result.stderr.splitlines() if "of genes matched" in ln]
+    assert len(said) == 2, said
+    assert {ln.split(": ")[1] for ln in said} == {str(p) for p in paths}

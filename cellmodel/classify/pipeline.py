@@ -5,7 +5,8 @@ written into `adata` scanpy-style."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -161,6 +162,7 @@ def classify_cells(
     key_added: str = PREDICTION_KEY,
     layer: str | None = None,
     gene_key: str | None = None,
+    file_names: tuple[str, str] = ("the query", "the reference"),
 ) -> ClassifyResult:
     """Classify the cells of `adata` from few labels and write the result into it.
 
@@ -176,7 +178,8 @@ def classify_cells(
     Writes `obs[key_added]` (categorical), `obs[key_added + "_confidence"]`,
     `obs[key_added + "_train"]`, `obsm["X_classify"]` and `uns["cellmodel_classify"]`
     (`annotate`); returns the result. `layer` and `gene_key` say which matrix and gene names
-    are read, in both files (`cellmodel.io.expression`).
+    are read, in both files (`cellmodel.io.expression`). `file_names`: how warnings about one
+    of the two files (its genes' match to the store) name the query and the reference.
     """
     require_anndata(adata)
     if reference is not None:
@@ -197,7 +200,9 @@ def classify_cells(
         _refuse_split_with_reference(train_fraction, per_class, train_mask)
         ref_key = reference_label_key or label_key
         _warn_lookalikes(reference.obs, ref_key)
-        result = _transfer_cells(adata, reference, ref_key, label_key, view, view_args, fit_args)
+        result = _transfer_cells(
+            adata, reference, ref_key, label_key, view, view_args, fit_args, file_names
+        )
     else:
         mask = _training_mask(
             adata, label_key, train_fraction, per_class, train_mask, small_classes, seed
@@ -246,6 +251,7 @@ def _transfer_cells(
     view: str,
     view_args: dict[str, Any],
     fit_args: dict[str, Any],
+    file_names: tuple[str, str],
 ) -> ClassifyResult:
     """`classify_cells` with a reference: both files' views built alike, then `transfer`."""
     check_obs_column(reference.obs, ref_key, "reference_label_key", " of the reference")
@@ -257,10 +263,14 @@ def _transfer_cells(
     else:
         # The reference in the query's space: each file's own variable genes would fit each
         # its own post-processing of the gene vectors (`embed`'s `reference_genes`).
-        query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
+        with _said_of(file_names[0]):
+            query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
         recorded = fitted_genes(adata.uns.get(UNS_KEY)).get("gene_ids")
         genes = recorded if view_args.get("store") is not None else None
-        ref_X = cell_view(reference, "semantic", pca=ref_pca, reference_genes=genes, **view_args)
+        with _said_of(file_names[1]):
+            ref_X = cell_view(
+                reference, "semantic", pca=ref_pca, reference_genes=genes, **view_args
+            )
         if view == "fused":
             # One fused view over the cells of both files, so both are centred alike.
             both = fused_view(np.vstack([ref_pca, query_pca]), np.vstack([ref_X, query_X]))
@@ -275,6 +285,18 @@ def _transfer_cells(
         **fit_args,
         **shared_marker_inputs(reference, adata, fit_args["options"].n_markers, **reads),
     )
+
+
+@contextmanager
+def _said_of(name: str) -> Iterator[None]:
+    """The project's warnings raised inside, each said once and naming the file they are about:
+    the query's and the reference's gene match read alike, twice, with no file named."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
+        said = f"{name}: {message}" if issubclass(category, GenekbWarning) else message
+        warnings.warn(said, category, stacklevel=3)
 
 
 def _training_mask(

@@ -178,8 +178,7 @@ def classify_cells(
     Writes `obs[key_added]` (categorical), `obs[key_added + "_confidence"]`,
     `obs[key_added + "_train"]`, `obsm["X_classify"]` and `uns["cellmodel_classify"]`
     (`annotate`); returns the result. `layer` and `gene_key` say which matrix and gene names
-    are read, in both files (`cellmodel.io.expression`). `file_names`: how warnings about one
-    of the two files (its genes' match to the store) name the query and the reference.
+    are read, in both files (`cellmodel.io.expression`); warnings name them by `file_names`.
     """
     require_anndata(adata)
     if reference is not None:
@@ -200,9 +199,8 @@ def classify_cells(
         _refuse_split_with_reference(train_fraction, per_class, train_mask)
         ref_key = reference_label_key or label_key
         _warn_lookalikes(reference.obs, ref_key)
-        result = _transfer_cells(
-            adata, reference, ref_key, label_key, view, view_args, fit_args, file_names
-        )
+        run = (ref_key, label_key, view, view_args, fit_args, file_names)
+        result = _transfer_cells(adata, reference, *run)
     else:
         mask = _training_mask(
             adata, label_key, train_fraction, per_class, train_mask, small_classes, seed

@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,3 +92,23 @@ def test_a_low_gene_match_is_said_once_per_file_and_names_the_file(tmp_path) -> 
     said = [ln for ln in result.stderr.splitlines() if "of genes matched" in ln]
     assert len(said) == 2, said
     assert {ln.split(": ")[1] for ln in said} == {str(p) for p in paths}
+
+
+def test_a_confusion_of_hundreds_of_classes_draws_the_largest_and_pools_the_rest() -> None:
+    # 300 classes were drawn whole: a 300 × 300 picture with a count in each cell, ~19 s.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cellmodel.pl.confusion import MAX_DRAWN, confusion
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 300, 3000).astype(str)
+    adata = ad.AnnData(np.zeros((3000, 2), np.float32))
+    adata.obs["t"] = pd.Categorical(truth)
+    adata.obs["p"] = pd.Categorical(np.where(rng.random(3000) < 0.8, truth, "0"))
+    ax = confusion(adata, "t", key="p", show=False)
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(rows) == MAX_DRAWN + 1 and rows[-1] == f"other ({300 - MAX_DRAWN})"
+    assert len(ax.get_xticklabels()) <= MAX_DRAWN + 1
+    assert "largest of 300 classes" in ax.get_title() and "pooled" in ax.get_title()
+    assert sum(int(t.get_text()) for t in ax.texts) == 3000  # every cell still counted

@@ -17,7 +17,7 @@ from cellmodel.annotate.report import to_markdown
 from cellmodel.arguments import class_order
 from cellmodel.classify.labels import UnseenClassesWarning
 from cellmodel.classify.pipeline import classify_cells
-from tests.conftest import blobs, run_cellmodel
+from tests.conftest import blobs, one_line_error, run_cellmodel
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
 pytestmark = pytest.mark.filterwarnings(
@@ -112,3 +112,23 @@ def test_a_confusion_of_hundreds_of_classes_draws_the_largest_and_pools_the_rest
     assert len(ax.get_xticklabels()) <= MAX_DRAWN + 1
     assert "largest of 300 classes" in ax.get_title() and "pooled" in ax.get_title()
     assert sum(int(t.get_text()) for t in ax.texts) == 3000  # every cell still counted
+
+
+def _never(*args: object, **kwargs: object) -> None:
+    raise AssertionError("reached the load before the refusal")
+
+
+@pytest.mark.parametrize(("k", "said"), [("30", "between 1 and the 24 cells"), ("24", "equals")])
+def test_k_at_or_past_the_cells_is_refused_before_the_file_is_read(
+    tmp_path, monkeypatch, k: str, said: str
+) -> None:
+    # Refused (exit 2) only once the whole file was read: minutes for a large one.
+    path = tmp_path / "cells.h5ad"
+    blobs(8, counts=True).write_h5ad(path)
+    monkeypatch.setattr("cli.cluster_cmd.load_input", _never)
+    monkeypatch.setattr("cli.cluster_chunked.run_chunked", _never)
+    for extra in ([], ["--chunk-size", "10"]):
+        line = one_line_error(
+            run_cellmodel("cluster", str(path), "--no-semantic", "-k", k, *extra), 2
+        )
+        assert said in line and "--n-clusters" in line

@@ -132,3 +132,16 @@ def test_k_at_or_past_the_cells_is_refused_before_the_file_is_read(
             run_cellmodel("cluster", str(path), "--no-semantic", "-k", k, *extra), 2
         )
         assert said in line and "--n-clusters" in line
+
+
+@pytest.mark.parametrize("genes_in_x", [0, 20])
+def test_an_x_left_empty_beside_the_data_in_raw_names_raw(tmp_path, genes_in_x: int) -> None:
+    # "holds only zeros ... choose another layer with --layer": which layer, the user had to find.
+    cells = blobs(10, counts=True)
+    empty = ad.AnnData(np.zeros((cells.n_obs, genes_in_x), np.float32), obs=cells.obs)
+    empty.var_names = cells.var_names[:genes_in_x]
+    empty.raw = cells
+    path = tmp_path / "raw_only.h5ad"
+    empty.write_h5ad(path)
+    line = one_line_error(run_cellmodel("explain", str(path), "--cluster-key", "group"))
+    assert line.endswith("with --layer (layers present: raw)"), line

@@ -130,6 +130,15 @@ def _bare(name: object) -> str:
     return str(name).strip().strip(_INVISIBLE).strip()
 
 
+def name_key(name: object) -> str:
+    """A gene name as two files that name one gene alike agree on it: without the white space
+    round it and, for an Ensembl id, without its version ("ENSG00000141510.16 " ->
+    "ENSG00000141510"; a GENCODE "_PAR_Y" copy stays apart)."""
+    bare = _bare(name)
+    ensembl = _ENSEMBL.match(bare.upper())
+    return ensembl.group(1) + (ensembl.group(3) or "") if ensembl else bare
+
+
 def _unique_map(
     pairs: Iterable[tuple[str, int]], ambiguous: dict[str, set[int]] | None = None
 ) -> dict[str, int]:

@@ -17,6 +17,7 @@ from cellmodel.annotate.report import to_markdown
 from cellmodel.arguments import class_order
 from cellmodel.classify.labels import UnseenClassesWarning
 from cellmodel.classify.pipeline import classify_cells
+from cellmodel.classify.views import FewSharedGenesWarning, shared_expression
 from tests.conftest import blobs, one_line_error, run_cellmodel
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
@@ -145,3 +146,19 @@ def test_an_x_left_empty_beside_the_data_in_raw_names_raw(tmp_path, genes_in_x: 
     empty.write_h5ad(path)
     line = one_line_error(run_cellmodel("explain", str(path), "--cluster-key", "group"))
     assert line.endswith("with --layer (layers present: raw)"), line
+
+
+def test_a_reference_of_versioned_ensembl_ids_shares_its_genes_with_a_query_without() -> None:
+    # "reference and query share 0 gene name(s); check gene_key= on both": the same genes, one
+    # file writing GENCODE's versions (and a stray space), the other not.
+    ref, query = blobs(30, counts=True, dim=30, seed=0), blobs(15, counts=True, dim=30, seed=1)
+    ref.var_names = [f"ENSG{i:011d}.{i % 5 + 1}" for i in range(30)]
+    query.var_names = [f"ENSG{i:011d} " for i in range(30)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewSharedGenesWarning)
+        result = classify_cells(query, label_key="group", reference=ref, view="pca")
+    assert result.scores.accuracy == 1.0
+    # names that the key would make one are matched as written
+    ref.var_names = ["ENSG00000000001.1", "ENSG00000000001.2", *ref.var_names[2:]]
+    query.var_names = ref.var_names
+    assert shared_expression(ref, query)[2] == list(ref.var_names)

@@ -18,6 +18,7 @@ from cellmodel.arguments import class_order
 from cellmodel.classify.labels import UnseenClassesWarning
 from cellmodel.classify.pipeline import classify_cells
 from cellmodel.classify.views import FewSharedGenesWarning, shared_expression
+from cellmodel.pl.confusion import confusion_table
 from tests.conftest import blobs, one_line_error, run_cellmodel
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
@@ -66,6 +67,10 @@ def test_a_reference_labelled_in_floats_scores_a_query_labelled_in_integers() ->
     assert result.scores.accuracy == 1.0
     assert list(query.obs["cellmodel_pred"].cat.categories) == ["1", "2", "3"]
     assert class_order(ref.obs["t"]) == ["1", "2", "3"]
+    # the confusion matrix's rows, which follow class_order, of a float column
+    query.obs["t"] = query.obs["t"].astype(float)
+    table = confusion_table(query.obs["t"], query.obs["cellmodel_pred"])
+    assert list(table.index) == ["1", "2", "3"] and int(np.trace(table.to_numpy())) == 45
 
 
 def test_a_low_gene_match_is_said_once_per_file_and_names_the_file(tmp_path) -> None:

@@ -15,6 +15,7 @@ from cellmodel.arguments import check_obs_column, class_order
 from cellmodel.io import require_anndata
 from cellmodel.metrics import hungarian_mapping, labelled_pairs, paired_labels
 from genekb.errors import GenekbError
+from genekb.genemap import same_numbers_alike
 from genekb.pl import axes_for, check_target, finish, style
 
 # Classes (rows) and groups (columns) drawn at most: a few hundred were drawn as a huge picture,
@@ -36,8 +37,10 @@ def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.Dat
     order = class_order(labels_true)  # before the unlabelled are dropped: a Series keeps its dtype
     # An unlabelled cell is no class of its own (it was drawn as a row named "nan")
     labels_true, groups = labelled_pairs(labels_true, groups)
+    # as `class_order` writes them: a float column's 1.0 is the class "1"
+    labels_true = same_numbers_alike(pd.Series(np.asarray(labels_true).astype(str))).to_numpy()
     table = pd.crosstab(
-        pd.Series(np.asarray(labels_true).astype(str), name="label"),
+        pd.Series(labels_true, name="label"),
         pd.Series(np.asarray(groups).astype(str), name="group"),
     )
     table = table.loc[[c for c in order if c in table.index]]  # the rows in the column's order

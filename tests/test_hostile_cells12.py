@@ -19,6 +19,7 @@ from cellmodel.classify.labels import UnseenClassesWarning
 from cellmodel.classify.pipeline import classify_cells
 from cellmodel.classify.views import FewSharedGenesWarning, shared_expression
 from cellmodel.pl.confusion import confusion_table
+from genekb.errors import GenekbError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
@@ -167,3 +168,10 @@ def test_a_reference_of_versioned_ensembl_ids_shares_its_genes_with_a_query_with
     ref.var_names = ["ENSG00000000001.1", "ENSG00000000001.2", *ref.var_names[2:]]
     query.var_names = ref.var_names
     assert shared_expression(ref, query)[2] == list(ref.var_names)
+
+
+def test_groups_all_under_three_cells_are_refused_before_any_scoring() -> None:
+    # Each group was left unnamed, one warning apiece, after the store and the encoder had run.
+    adata = _islets()[[0, 1, 30, 31, 60, 61]].copy()
+    with pytest.raises(GenekbError, match=r"every group of obs\['kind'\] has fewer than 3 cells"):
+        annotate(adata, None, groupby="kind", candidates=[BETA, ALPHA, DELTA])  # type: ignore[arg-type]

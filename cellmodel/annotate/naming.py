@@ -25,6 +25,7 @@ from cellmodel.annotate import (
 )
 from cellmodel.annotate.cells import signature_columns
 from cellmodel.annotate.channels import Markers, Scored, TextChannel, score_channels
+from cellmodel.annotate.inputs import MIN_CELLS
 from cellmodel.annotate.methods import CONTEXT, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
@@ -98,7 +99,7 @@ def name_groups(
     check_list = candidates.user_given and params.lineage == "auto"
     signatures_used = signature is not None and (walks is not None or check_list)
     _apply_lineage(out_groups, walks, cands, matrices[params.method], signature, check_list)
-    _leave_empty_groups_unnamed(out_groups, sums, params.groupby)
+    _name_no_unnameable_group(out_groups, sums, params.groupby)
     report = {
         "groupby": params.groupby,
         "n_cells": int(mk.stats.sizes.sum()),
@@ -141,9 +142,8 @@ def _apply_lineage(
                 entry.update(label=None, cl_id=None, not_named=why)
 
 
-# A priori, no labels read: under MIN_CELLS a group's markers are one or two cells' noise, so it
-# gets no name; under FEW_CELLS it is named but said to be small.
-MIN_CELLS = 3
+# A priori, no labels read: a group under MIN_CELLS gets no name (`inputs`); one under FEW_CELLS
+# is named but said to be small.
 FEW_CELLS = 10
 
 
@@ -169,7 +169,7 @@ def _why_unnamed(entry: dict[str, Any], total: float) -> str | None:
     return None
 
 
-def _leave_empty_groups_unnamed(entries: list[dict[str, Any]], sums: Any, groupby: str) -> None:
+def _name_no_unnameable_group(entries: list[dict[str, Any]], sums: Any, groupby: str) -> None:
     """No name for a group `_why_unnamed` refuses; a warning naming the small groups named."""
     totals = np.asarray(sums.sums).sum(axis=1)
     for entry, total in zip(entries, totals, strict=True):

@@ -19,7 +19,7 @@ from cellmodel.classify.labels import UnseenClassesWarning
 from cellmodel.classify.pipeline import classify_cells
 from cellmodel.classify.views import FewSharedGenesWarning, shared_expression
 from cellmodel.pl.confusion import confusion_table
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
@@ -175,3 +175,11 @@ def test_groups_all_under_three_cells_are_refused_before_any_scoring() -> None:
     adata = _islets()[[0, 1, 30, 31, 60, 61]].copy()
     with pytest.raises(GenekbError, match=r"every group of obs\['kind'\] has fewer than 3 cells"):
         annotate(adata, None, groupby="kind", candidates=[BETA, ALPHA, DELTA])  # type: ignore[arg-type]
+
+
+def test_a_semantic_view_of_text_is_refused_in_the_projects_words() -> None:
+    # obsm["X_semantic"] of strings: numpy's "could not convert string to float" (ValueError).
+    cells = blobs(30, counts=True, dim=30)
+    cells.obsm["X_semantic"] = np.array([["x"] * 3] * cells.n_obs)
+    with pytest.raises(UsageError, match="must be a cells × features matrix of numbers"):
+        classify_cells(cells, label_key="group", per_class=5, view="semantic")

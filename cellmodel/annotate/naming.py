@@ -31,7 +31,7 @@ from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.report import channel_entry, provenance, ranked, unsigned_line
 from cellmodel.explain import describe_clusters
-from genekb.errors import GenekbWarning
+from genekb.errors import GenekbWarning, listed
 from genekb.store.store import Store
 
 N_EVIDENCE_SHOWN = 5
@@ -189,7 +189,7 @@ def _name_no_unnameable_group(entries: list[dict[str, Any]], sums: Any, groupby:
     if small:
         warnings.warn(
             f"obs[{groupby!r}] has small groups, named from fewer than {FEW_CELLS} cells: "
-            + ", ".join(small)
+            + listed(small)
             + "; check their names, or merge them",
             SmallGroupWarning,
             stacklevel=4,

@@ -119,7 +119,7 @@ def drawn_table(table: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, str]:
 
     Examples
     --------
-    >>> from cellmodel.pl.confusion import drawn_table
+    >>> from cellmodel.pl.confusion import confusion_table, drawn_table
     >>> t = confusion_table(list("aaabbc"), list("xxxyyz"))
     >>> drawn_table(t, 2)[0].index.tolist()
     ['a', 'b', 'other (1)']

@@ -183,3 +183,26 @@ def test_a_semantic_view_of_text_is_refused_in_the_projects_words() -> None:
     cells.obsm["X_semantic"] = np.array([["x"] * 3] * cells.n_obs)
     with pytest.raises(UsageError, match="must be a cells × features matrix of numbers"):
         classify_cells(cells, label_key="group", per_class=5, view="semantic")
+
+
+def test_a_umap_of_hundreds_of_groups_names_the_largest_in_its_legend(monkeypatch) -> None:
+    # 300 legend entries in one column: the plot squeezed to nothing ("constrained_layout not
+    # applied because axes sizes collapsed to zero", matplotlib's own warning) and no name legible.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import cellmodel as cm
+    from cellmodel._settings import MAX_DRAWN
+    from cellmodel.pl import embedding
+
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(np.zeros((3000, 2), np.float32))
+    adata.obs["t"] = pd.Categorical(rng.integers(0, 300, 3000).astype(str))
+    xy = rng.normal(size=(3000, 2))
+    monkeypatch.setattr(embedding, "_coordinates", lambda *args: xy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = cm.pl.umap(adata, "t", show=False)
+        ax.figure.canvas.draw()  # the layout runs (and warned) here
+    assert len(ax.get_legend().get_texts()) == MAX_DRAWN
+    assert ax.get_title() == f"t (legend: the {MAX_DRAWN} largest of 300)"

@@ -10,17 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
+from cellmodel._settings import CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
 from cellmodel.arguments import check_obs_column, class_order
 from cellmodel.io import require_anndata
 from cellmodel.metrics import hungarian_mapping, labelled_pairs, paired_labels
 from genekb.errors import GenekbError
 from genekb.genemap import same_numbers_alike
 from genekb.pl import axes_for, check_target, finish, style
-
-# Classes (rows) and groups (columns) drawn at most: a few hundred were drawn as a huge picture,
-# a count per cell, in minutes; the rest are pooled in one row and column.
-MAX_DRAWN = 40
 
 
 def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.DataFrame:

@@ -206,3 +206,28 @@ def test_a_umap_of_hundreds_of_groups_names_the_largest_in_its_legend(monkeypatc
         ax.figure.canvas.draw()  # the layout runs (and warned) here
     assert len(ax.get_legend().get_texts()) == MAX_DRAWN
     assert ax.get_title() == f"t (legend: the {MAX_DRAWN} largest of 300)"
+
+
+def test_the_out_of_core_classify_says_a_gene_match_warning_is_the_references(tmp_path) -> None:
+    # Only the reference is embedded there; its low gene match was said with no file named.
+    pytest.importorskip("dask")
+    from cellmodel.chunked import embed_h5ad
+    from cellmodel.chunked.classify import classify_h5ad
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
+    from cellmodel.knowledge.genes import LowMatchWarning
+    from tests.fakes import FakeEmbedding
+
+    counts = write_synthetic_h5ad(tmp_path / "cells.h5ad", 300, n_genes=120, seed=1)
+    whole = ad.read_h5ad(counts)
+    ev = FakeEmbedding(tmp_path, list(whole.var_names), dim=16)
+    query = tmp_path / "query.h5ad"
+    embed_h5ad(counts, ev, output=query, chunk_size=150, n_hvg=60)
+    whole.var_names = [f"FOO{i}" if i % 3 else g for i, g in enumerate(whole.var_names)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        classify_h5ad(
+            query, whole, output=tmp_path / "pred.h5ad", reference_label_key="group",
+            store=ev, chunk_size=150, workers=1,
+        )  # fmt: skip
+    said = [str(w.message) for w in caught if issubclass(w.category, LowMatchWarning)]
+    assert len(said) == 1 and said[0].startswith("the reference: only "), said

@@ -5,8 +5,7 @@ written into `adata` scanpy-style."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from cellmodel.classify.views import (
     expression_pca,
     fused_view,
     joint_expression_pca,
+    said_of,
     shared_expression,
 )
 from cellmodel.embed import embed, fitted_genes
@@ -261,11 +261,11 @@ def _transfer_cells(
     else:
         # The reference in the query's space: each file's own variable genes would fit each
         # its own post-processing of the gene vectors (`embed`'s `reference_genes`).
-        with _said_of(file_names[0]):
+        with said_of(file_names[0]):
             query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
         recorded = fitted_genes(adata.uns.get(UNS_KEY)).get("gene_ids")
         genes = recorded if view_args.get("store") is not None else None
-        with _said_of(file_names[1]):
+        with said_of(file_names[1]):
             ref_X = cell_view(
                 reference, "semantic", pca=ref_pca, reference_genes=genes, **view_args
             )
@@ -283,18 +283,6 @@ def _transfer_cells(
         **fit_args,
         **shared_marker_inputs(reference, adata, fit_args["options"].n_markers, **reads),
     )
-
-
-@contextmanager
-def _said_of(name: str) -> Iterator[None]:
-    """The project's warnings raised inside, each said once and naming the file they are about:
-    the query's and the reference's gene match read alike, twice, with no file named."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
-        said = f"{name}: {message}" if issubclass(category, GenekbWarning) else message
-        warnings.warn(said, category, stacklevel=3)
 
 
 def _training_mask(

@@ -4,7 +4,8 @@ the marker block built from the training labels."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -102,6 +103,18 @@ def _matching_names(ref: Sequence[str], qry: Sequence[str]) -> tuple[pd.Index, p
     if keys[0].is_unique and keys[1].is_unique:
         return keys
     return pd.Index(ref), pd.Index(qry)
+
+
+@contextmanager
+def said_of(name: str) -> Iterator[None]:
+    """The project's warnings raised inside, each said once and naming the file they are about
+    (`name`): the query's and the reference's gene match read alike, with no file named."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
+        said = f"{name}: {message}" if issubclass(category, GenekbWarning) else message
+        warnings.warn(said, category, stacklevel=3)
 
 
 def joint_expression_pca(

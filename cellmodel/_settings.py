@@ -21,3 +21,7 @@ DEFAULT_N_PCS = 50
 
 # annotate: which ranking names the groups (text + marker table; see cellmodel.annotate.core)
 DEFAULT_ANNOTATE_METHOD = "combined"
+
+# Pictures: classes or groups named at most (a confusion matrix's rows and columns, a legend's
+# entries); a few hundred made a huge picture, slowly, with the plot squeezed to nothing.
+MAX_DRAWN = 40

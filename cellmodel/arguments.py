@@ -14,6 +14,7 @@ import pandas as pd
 
 from cellmodel._settings import SEED_MAX
 from genekb.errors import UsageError
+from genekb.genemap import same_numbers_alike
 
 
 def is_whole(value: object) -> bool:
@@ -63,9 +64,10 @@ def missing_names(values: Any) -> np.ndarray:
 
 def class_order(column: Any) -> list[str]:
     """A label column's classes as text in the column's own order: a categorical's, numbers
-    by value, text sorted (as `pd.Categorical` orders them)."""
+    by value, text sorted (as `pd.Categorical` orders them); 1.0 written 1, as `label_array`."""
     values = column if isinstance(column, pd.Series) else np.asarray(column, dtype=object)
-    return [str(c) for c in pd.Categorical(values).categories]
+    names = pd.Series([str(c) for c in pd.Categorical(values).categories], dtype=object)
+    return list(dict.fromkeys(same_numbers_alike(names)))
 
 
 # A cellxgene export can carry a hundred obs columns: a refusal names the first ones, so that it

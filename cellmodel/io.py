@@ -230,19 +230,20 @@ def detect_kind(X: Any) -> ValueKind:
     return "other"
 
 
-def _check_matrix(X: Any, where: str) -> None:
+def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> None:
+    # an X left empty beside the data in .raw or a layer: the refusal names where the data are
     if X is None or X.shape[0] == 0 or X.shape[1] == 0:
         shape = "none" if X is None else f"{X.shape[0]} × {X.shape[1]}"
         raise GenekbError(
-            f"the expression matrix ({where}) is empty ({shape}); give a file"
-            " with cells and genes, or choose another layer with layer="
+            f"the expression matrix ({where}) is empty ({shape}); give a file with cells and"
+            f" genes, or choose another layer with layer={_other_layers(adata, where)}"
         )
     check_storage(X, f"the expression matrix ({where})")
     values = _values(X)
     if values.size == 0 or not np.any(values):
         raise GenekbError(
-            f"the expression matrix ({where}) holds only zeros; check that it"
-            " holds the expression, or choose another layer with layer="
+            f"the expression matrix ({where}) holds only zeros; check that it holds the"
+            f" expression, or choose another layer with layer={_other_layers(adata, where)}"
         )
     if not np.isfinite(values).all():
         raise GenekbError(
@@ -347,11 +348,11 @@ def _checked_matrix(
     """The matrix `expression` reads, its genes, where it came from and notes, once checked."""
     notes: list[str] = []
     X, var, source = _pick_matrix(adata, layer)
-    _check_matrix(X, source)
+    _check_matrix(X, source, adata)
     if _has_negative(X):
         if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
             X, var, source = _pick_matrix(adata, "raw")
-            _check_matrix(X, source)
+            _check_matrix(X, source, adata)
             notes.append("X holds negative (scaled) values; used .raw instead")
         elif kind == "counts":
             raise GenekbError(

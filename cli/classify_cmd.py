@@ -198,6 +198,7 @@ def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:
         options=options,
         layer=args.layer,
         gene_key=args.gene_key,
+        file_names=(str(args.source), str(args.reference)),
     )
     return adata, result, label_key
 

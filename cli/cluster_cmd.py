@@ -171,9 +171,23 @@ def _check(args: SimpleNamespace) -> dict[str, Any]:
         )  # fmt: skip
     batch = args.batch_key if (args.batch_key or "none").lower() not in ("none", "auto") else None
     check_obs_keys(args.source, {"label_key": args.label_key, "batch_key": batch})
+    _check_k_against_cells(args.source, args.n_clusters)
     if args.semantic or (args.refine is not None and not args.gene_graph.startswith("data")):
         check_store_model(args.root, args.model)
     return options
+
+
+def _check_k_against_cells(source: str, n_clusters: int | None) -> None:
+    """-k at or past the cells of an .h5ad, refused from its obs index before the whole file is
+    read (other inputs are checked once read)."""
+    if n_clusters is None or Path(source).suffix.lower() != ".h5ad" or not Path(source).is_file():
+        return
+    from cellmodel.chunked.limits import n_obs
+    from cellmodel.cluster.inputs import check_k
+
+    n_cells = n_obs(source)
+    if n_cells is not None and n_cells >= 3:  # fewer: the load says the file has too few cells
+        check_k(n_clusters, n_cells)
 
 
 def _semantic_flags(args: SimpleNamespace, knowledge: bool) -> dict[str, bool]:

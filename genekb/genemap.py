@@ -94,6 +94,16 @@ def spreadsheet_date_note(dates: Sequence[str], count: int | None = None) -> str
     )
 
 
+def same_numbers_alike(labels: pd.Series) -> pd.Series:
+    """Text labels that are all numbers, with "1.0" written "1": a column pandas saved as floats
+    (it held a NaN) beside one saved as integers made "1" and "1.0" two classes. Missing values
+    (`is_missing`) do not count."""
+    numbers = labels[~labels.map(is_missing)]
+    if numbers.empty or pd.to_numeric(numbers, errors="coerce").isna().any():
+        return labels
+    return labels.map(drop_whole_float)
+
+
 def is_missing(value: object) -> bool:
     """Whether a table's cell is empty or what R (NA), pandas (NaN, <NA>) or a spreadsheet
     (#N/A) writes for a missing value: "NA" is an NCBI alias of XK and "NaN" one of SCN11A,
@@ -118,6 +128,15 @@ def shared_name_note(names: Sequence[str], count: int | None = None) -> str:
 def _bare(name: object) -> str:
     """`name` without the white space and invisible characters round it."""
     return str(name).strip().strip(_INVISIBLE).strip()
+
+
+def name_key(name: object) -> str:
+    """A gene name as two files that name one gene alike agree on it: without the white space
+    round it and, for an Ensembl id, without its version ("ENSG00000141510.16 " ->
+    "ENSG00000141510"; a GENCODE "_PAR_Y" copy stays apart)."""
+    bare = _bare(name)
+    ensembl = _ENSEMBL.match(bare.upper())
+    return ensembl.group(1) + (ensembl.group(3) or "") if ensembl else bare
 
 
 def _unique_map(

@@ -182,7 +182,7 @@ def test_the_confusion_matrix_draws_no_class_of_the_unlabelled_and_keeps_the_ord
     assert list(table.index) == ["c", "b", "a"]  # was a, b, c and a row named 'nan'
     assert table.to_numpy().sum() == 5
     numbers = confusion_table(pd.Series([3.0, 3.0, 1.0, np.nan, 10.0]), ["x", "x", "y", "y", "z"])
-    assert list(numbers.index) == ["1.0", "3.0", "10.0"]
+    assert list(numbers.index) == ["1", "3", "10"]  # by value; 1.0 is the class "1" (class_order)
 
 
 def test_umap_keeps_the_groups_order_and_draws_missing_values_as_na() -> None:

@@ -17,7 +17,7 @@ from cellmodel.knowledge.vectors import store_version, vectors_for
 from cellmodel.markers import VARIANCE_FLOOR, cell_groups, top_markers
 from cellmodel.sentences import SentenceCache, embed_sentences
 from genekb.encoders.registry import load as registry_load
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 from genekb.genemap import MITOCHONDRIAL_NAMES, UNMATCHED
 from genekb.sources.bundled import load_bundled
 from genekb.store.ids import default_tag
@@ -143,6 +143,11 @@ def embed_texts(texts: list[str], ev: Any, load_encoder: Any, progress: Any = No
     return vectors
 
 
+# A priori, no labels read: under MIN_CELLS a group's markers are one or two cells' noise, so it
+# gets no name (`naming`).
+MIN_CELLS = 3
+
+
 def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categorical]:
     """The obs column that holds the groups (default: `cellmodel cluster`'s) and its groups."""
     if groupby is None:
@@ -156,4 +161,12 @@ def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categoric
             )
     check_obs_column(adata.obs, groupby, "groupby")
     # The column as it is, not as text: text would sort a categorical's or numbers' order away
-    return groupby, cell_groups(adata.obs[groupby], groupby)
+    groups = cell_groups(adata.obs[groupby], groupby)
+    largest = int(np.bincount(np.asarray(groups.codes)).max())
+    if largest < MIN_CELLS:  # each would be left unnamed, after the whole scoring
+        raise GenekbError(
+            f"every group of obs[{groupby!r}] has fewer than {MIN_CELLS} cells (the largest"
+            f" {largest}): too few for markers, so none could be named; group the cells by a"
+            " coarser column, or cluster them into fewer groups"
+        )
+    return groupby, groups

@@ -25,12 +25,13 @@ from cellmodel.annotate import (
 )
 from cellmodel.annotate.cells import signature_columns
 from cellmodel.annotate.channels import Markers, Scored, TextChannel, score_channels
+from cellmodel.annotate.inputs import MIN_CELLS
 from cellmodel.annotate.methods import CONTEXT, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.report import channel_entry, provenance, ranked, unsigned_line
 from cellmodel.explain import describe_clusters
-from genekb.errors import GenekbWarning
+from genekb.errors import GenekbWarning, listed
 from genekb.store.store import Store
 
 N_EVIDENCE_SHOWN = 5
@@ -98,7 +99,7 @@ def name_groups(
     check_list = candidates.user_given and params.lineage == "auto"
     signatures_used = signature is not None and (walks is not None or check_list)
     _apply_lineage(out_groups, walks, cands, matrices[params.method], signature, check_list)
-    _leave_empty_groups_unnamed(out_groups, sums, params.groupby)
+    _name_no_unnameable_group(out_groups, sums, params.groupby)
     report = {
         "groupby": params.groupby,
         "n_cells": int(mk.stats.sizes.sum()),
@@ -141,28 +142,56 @@ def _apply_lineage(
                 entry.update(label=None, cl_id=None, not_named=why)
 
 
-def _leave_empty_groups_unnamed(entries: list[dict[str, Any]], sums: Any, groupby: str) -> None:
-    """No name for a group whose cells express nothing: the rankings standardise each group's
-    scores, so one with no markers still got a confident call (an islet delta cell, margin
-    above every real group's); nor for one with no marker at all (no gene higher in it than in
-    the others), whose call was the first candidate at score 0."""
-    totals = np.asarray(sums.sums).sum(axis=1)
-    for entry, total in zip(entries, totals, strict=True):
-        if total > 0 and entry["markers"]:
-            continue
-        why = (
-            f"its {entry['n_cells']} cells hold no counts in the genes read (empty droplets, or"
-            " another layer=)"
-            if total <= 0
-            else "no gene with a gene card is higher in it than in the other groups (no marker),"
+# A priori, no labels read: a group under MIN_CELLS gets no name (`inputs`); one under FEW_CELLS
+# is named but said to be small.
+FEW_CELLS = 10
+
+
+class SmallGroupWarning(GenekbWarning):
+    """Some groups have fewer than FEW_CELLS cells: their names rest on a few cells' markers."""
+
+
+def _why_unnamed(entry: dict[str, Any], total: float) -> str | None:
+    """Why a group gets no name, or None: too few cells; cells that express nothing (the
+    rankings standardise each group's scores, so one with no markers still got a confident
+    call: an islet delta cell, margin above every real group's); no marker at all (no gene
+    higher in it than in the others: the call was the first candidate at score 0)."""
+    n = entry["n_cells"]
+    if n < MIN_CELLS:
+        return f"only {n} cell{'s' * (n != 1)}: too few for markers; merge it or name it by hand"
+    if total <= 0:
+        return f"its {n} cells hold no counts in the genes read (empty droplets, or another layer=)"
+    if not entry["markers"]:
+        return (
+            "no gene with a gene card is higher in it than in the other groups (no marker),"
             " so nothing names it"
         )
+    return None
+
+
+def _name_no_unnameable_group(entries: list[dict[str, Any]], sums: Any, groupby: str) -> None:
+    """No name for a group `_why_unnamed` refuses; a warning naming the small groups named."""
+    totals = np.asarray(sums.sums).sum(axis=1)
+    for entry, total in zip(entries, totals, strict=True):
+        entry["few_cells"] = entry["n_cells"] < FEW_CELLS
+        why = _why_unnamed(entry, total)
+        if why is None:
+            continue
         entry.update(label=None, cl_id=None, score=None, margin=None, not_named=why)
         entry.update(lineage=None, signature=[])
         entry["signature_data_names"] = []
         warnings.warn(
             f"group {entry['group']!r} of obs[{groupby!r}] left unassigned: {why}",
             GenekbWarning,
+            stacklevel=4,
+        )
+    small = [f"{e['group']!r} ({e['n_cells']})" for e in entries if e["few_cells"] and e["label"]]
+    if small:
+        warnings.warn(
+            f"obs[{groupby!r}] has small groups, named from fewer than {FEW_CELLS} cells: "
+            + listed(small)
+            + "; check their names, or merge them",
+            SmallGroupWarning,
             stacklevel=4,
         )
 

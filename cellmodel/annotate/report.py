@@ -165,8 +165,10 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
         lines += [f"Lineage: {path}; confidence {_fmt(walk['confidence'])}{unchecked}.", ""]
         if walk["why"]:
             lines += [f"{_stop(e['label'], walk['abstained'])}: {walk['why']}.", ""]
-    if e.get("not_named"):  # a user's list, called flat
+    if e.get("not_named"):  # no name, and why
         lines += [f"Not named: {e['not_named']}.", ""]
+    if e.get("few_cells") and e["label"]:
+        lines += [f"Small group: named from {e['n_cells']} cells only; check the name.", ""]
     lines.append(f"Top {len(e['top'])}: {_top(e['top'])}.")
     weights = e.get("combined", {}).get("weights")
     if method == "combined" and weights:

@@ -42,6 +42,7 @@ from cellmodel.classify.labels import (
 )
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
 from cellmodel.classify.results import MethodScores, score
+from cellmodel.classify.views import said_of
 from cellmodel.embed import embed, fitted_genes
 from cellmodel.uns_record import h5ad_safe
 from genekb.errors import GenekbError, UsageError
@@ -176,7 +177,8 @@ def _labelled_reference(
     values = label_array(reference.obs[label_key])
     check_reference_labels(values, label_key)  # one class: every query cell would get it
     labelled = values != None  # noqa: E711
-    ref_X = as_matrix(reference_view(reference, record, store), "the reference embedding")
+    with said_of("the reference"):  # the one file embedded here
+        ref_X = as_matrix(reference_view(reference, record, store), "the reference embedding")
     scaler = Scaler.fit(ref_X[labelled])
     classes = class_order(reference.obs[label_key])
     return _Reference(scaler.apply(ref_X[labelled]), values[labelled], scaler, len(ref_X), classes)

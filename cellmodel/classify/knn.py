@@ -21,7 +21,10 @@ from genekb.linalg import l2_normalize
 def as_matrix(X: Any, what: str) -> np.ndarray:
     if hasattr(X, "toarray"):
         X = X.toarray()
-    X = np.asarray(X, dtype=np.float32)
+    try:
+        X = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError) as exc:  # text in an obsm array: numpy's own words named none
+        raise UsageError(f"{what} must be a cells × features matrix of numbers ({exc})") from None
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise UsageError(f"{what} must be a non-empty cells × features matrix (got {X.shape})")
     if not np.isfinite(X).all():

@@ -12,6 +12,7 @@ import pandas as pd
 from cellmodel.arguments import alike_as_text, is_whole, missing_names
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed
+from genekb.genemap import same_numbers_alike
 
 
 def label_array(labels: LabelsLike) -> np.ndarray:
@@ -28,7 +29,8 @@ def label_array(labels: LabelsLike) -> np.ndarray:
             f"the labels {alike[0]!r} and {alike[1]!r} are different values that read alike as"
             " text, so they would be one class; make the label column one kind (e.g. all text)"
         )
-    out = series.astype(str).to_numpy(dtype=object)
+    # a reference saved as floats (1.0) and a query as integers (1) name one class
+    out = same_numbers_alike(series.astype(str).where(~missing, "")).to_numpy(dtype=object)
     out[missing] = None
     return out
 

@@ -31,6 +31,7 @@ from cellmodel.classify.views import (
     expression_pca,
     fused_view,
     joint_expression_pca,
+    said_of,
     shared_expression,
 )
 from cellmodel.embed import embed, fitted_genes
@@ -161,6 +162,7 @@ def classify_cells(
     key_added: str = PREDICTION_KEY,
     layer: str | None = None,
     gene_key: str | None = None,
+    file_names: tuple[str, str] = ("the query", "the reference"),
 ) -> ClassifyResult:
     """Classify the cells of `adata` from few labels and write the result into it.
 
@@ -176,7 +178,7 @@ def classify_cells(
     Writes `obs[key_added]` (categorical), `obs[key_added + "_confidence"]`,
     `obs[key_added + "_train"]`, `obsm["X_classify"]` and `uns["cellmodel_classify"]`
     (`annotate`); returns the result. `layer` and `gene_key` say which matrix and gene names
-    are read, in both files (`cellmodel.io.expression`).
+    are read, in both files (`cellmodel.io.expression`); warnings name them by `file_names`.
     """
     require_anndata(adata)
     if reference is not None:
@@ -197,7 +199,8 @@ def classify_cells(
         _refuse_split_with_reference(train_fraction, per_class, train_mask)
         ref_key = reference_label_key or label_key
         _warn_lookalikes(reference.obs, ref_key)
-        result = _transfer_cells(adata, reference, ref_key, label_key, view, view_args, fit_args)
+        run = (ref_key, label_key, view, view_args, fit_args, file_names)
+        result = _transfer_cells(adata, reference, *run)
     else:
         mask = _training_mask(
             adata, label_key, train_fraction, per_class, train_mask, small_classes, seed
@@ -246,6 +249,7 @@ def _transfer_cells(
     view: str,
     view_args: dict[str, Any],
     fit_args: dict[str, Any],
+    file_names: tuple[str, str],
 ) -> ClassifyResult:
     """`classify_cells` with a reference: both files' views built alike, then `transfer`."""
     check_obs_column(reference.obs, ref_key, "reference_label_key", " of the reference")
@@ -257,10 +261,14 @@ def _transfer_cells(
     else:
         # The reference in the query's space: each file's own variable genes would fit each
         # its own post-processing of the gene vectors (`embed`'s `reference_genes`).
-        query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
+        with said_of(file_names[0]):
+            query_X = cell_view(adata, "semantic", pca=query_pca, **view_args)
         recorded = fitted_genes(adata.uns.get(UNS_KEY)).get("gene_ids")
         genes = recorded if view_args.get("store") is not None else None
-        ref_X = cell_view(reference, "semantic", pca=ref_pca, reference_genes=genes, **view_args)
+        with said_of(file_names[1]):
+            ref_X = cell_view(
+                reference, "semantic", pca=ref_pca, reference_genes=genes, **view_args
+            )
         if view == "fused":
             # One fused view over the cells of both files, so both are centred alike.
             both = fused_view(np.vstack([ref_pca, query_pca]), np.vstack([ref_X, query_X]))

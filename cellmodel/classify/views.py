@@ -4,7 +4,8 @@ the marker block built from the training labels."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from cellmodel.io import expression
 from cellmodel.markers import group_stats, top_markers
 from cellmodel.pp import graph
 from genekb.errors import GenekbError, GenekbWarning, UsageError
+from genekb.genemap import name_key
 from genekb.linalg import l2_normalize
 
 
@@ -68,7 +70,8 @@ def shared_expression(
     `warn`: say so when they share few (`FewSharedGenesWarning`)."""
     ref = expression(reference, layer=layer, gene_key=gene_key)
     qry = expression(query, layer=layer, gene_key=gene_key)
-    shared = pd.Index(ref.genes).intersection(pd.Index(qry.genes), sort=False)
+    ref_names, qry_names = _matching_names(ref.genes, qry.genes)
+    shared = ref_names.intersection(qry_names, sort=False)
     if len(shared) < 2:
         raise GenekbError(
             f"reference and query share {len(shared)} gene name(s); check gene_key= on both"
@@ -87,9 +90,31 @@ def shared_expression(
             FewSharedGenesWarning,
             stacklevel=2,
         )
-    ref_cols = pd.Index(ref.genes).get_indexer(shared)
-    qry_cols = pd.Index(qry.genes).get_indexer(shared)
-    return ref.X[:, ref_cols], qry.X[:, qry_cols], [str(g) for g in shared]
+    ref_cols = ref_names.get_indexer(shared)
+    qry_cols = qry_names.get_indexer(shared)
+    return ref.X[:, ref_cols], qry.X[:, qry_cols], [str(ref.genes[c]) for c in ref_cols]
+
+
+def _matching_names(ref: Sequence[str], qry: Sequence[str]) -> tuple[pd.Index, pd.Index]:
+    """Both files' gene names as they are matched: by `name_key` (a reference of versioned
+    Ensembl ids and a query without versions shared no gene), unless that makes two of one
+    file's names one; then as written."""
+    keys = pd.Index([name_key(g) for g in ref]), pd.Index([name_key(g) for g in qry])
+    if keys[0].is_unique and keys[1].is_unique:
+        return keys
+    return pd.Index(ref), pd.Index(qry)
+
+
+@contextmanager
+def said_of(name: str) -> Iterator[None]:
+    """The project's warnings raised inside, each said once and naming the file they are about
+    (`name`): the query's and the reference's gene match read alike, with no file named."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
+        said = f"{name}: {message}" if issubclass(category, GenekbWarning) else message
+        warnings.warn(said, category, stacklevel=3)
 
 
 def joint_expression_pca(

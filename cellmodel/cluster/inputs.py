@@ -56,6 +56,13 @@ def refuse_cluster_per_cell(n_clusters: int | None, n_cells: int) -> None:
         )
 
 
+def check_k(n_clusters: int | None, n_cells: int) -> None:
+    """Refuse a whole `n_clusters` outside 1 .. `n_cells` - 1 (None: k is estimated)."""
+    if n_clusters is not None and not 1 <= n_clusters <= n_cells:
+        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
+    refuse_cluster_per_cell(n_clusters, n_cells)
+
+
 def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     """Refuse what is not an AnnData, too few or repeated cells, an impossible k or seed and a
     label column that is not there: what the command line refuses, the API refuses alike."""
@@ -67,9 +74,7 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     n_clusters = run.n_clusters
     if n_clusters is not None and not is_whole(n_clusters):
         raise UsageError(f"n_clusters={n_clusters!r} must be a whole number, or None to estimate k")
-    if n_clusters is not None and not 1 <= n_clusters <= n_cells:
-        raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
-    refuse_cluster_per_cell(n_clusters, n_cells)
+    check_k(n_clusters, n_cells)
     check_seed(run.seed)
     if run.control_seed is not None:  # read only by the controls: refused before any run
         check_seed(run.control_seed, "control_seed")

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import CLUSTER_KEY, PREDICTION_KEY
+from cellmodel._settings import CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
 from cellmodel.arguments import check_obs_column, class_order
 from cellmodel.io import require_anndata
 from cellmodel.metrics import hungarian_mapping, labelled_pairs, paired_labels
 from genekb.errors import GenekbError
+from genekb.genemap import same_numbers_alike
 from genekb.pl import axes_for, check_target, finish, style
 
 
@@ -32,8 +33,10 @@ def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.Dat
     order = class_order(labels_true)  # before the unlabelled are dropped: a Series keeps its dtype
     # An unlabelled cell is no class of its own (it was drawn as a row named "nan")
     labels_true, groups = labelled_pairs(labels_true, groups)
+    # as `class_order` writes them: a float column's 1.0 is the class "1"
+    labels_true = same_numbers_alike(pd.Series(np.asarray(labels_true).astype(str))).to_numpy()
     table = pd.crosstab(
-        pd.Series(np.asarray(labels_true).astype(str), name="label"),
+        pd.Series(labels_true, name="label"),
         pd.Series(np.asarray(groups).astype(str), name="group"),
     )
     table = table.loc[[c for c in order if c in table.index]]  # the rows in the column's order
@@ -82,7 +85,9 @@ def confusion(
         )
     if held_out:
         cells = ~np.asarray(adata.obs[train_column], bool)
-    table = confusion_table(adata.obs[label_key][cells], adata.obs[key][cells])
+    table, note = drawn_table(
+        confusion_table(adata.obs[label_key][cells], adata.obs[key][cells]), MAX_DRAWN
+    )
     share = table.div(table.sum(axis=1), axis=0).to_numpy()
     with style():
         width = max(4.5, 2.5 + 0.42 * table.shape[1])
@@ -93,8 +98,55 @@ def confusion(
         where = " (held-out cells)" if held_out else ""
         ax.set_xlabel(f"{key} (Hungarian order){where}")
         ax.set_ylabel(label_key)
+        if note:
+            ax.set_title(note, fontsize=8)
         for (i, j), n in np.ndenumerate(table.to_numpy()):
             if n:
                 colour = "white" if share[i, j] > 0.5 else "black"
                 ax.text(j, i, str(n), ha="center", va="center", fontsize=6, color=colour)
         return finish(fig, ax, show, save)
+
+
+def drawn_table(table: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, str]:
+    """`table` with at most `limit` rows and columns, kept in their order: the largest classes,
+    and the columns most of their cells went to before the largest others; the rest summed into
+    one row and one column "other (N)". Returns it and a note saying so ("" when nothing was
+    pooled).
+
+    Examples
+    --------
+    >>> from cellmodel.pl.confusion import confusion_table, drawn_table
+    >>> t = confusion_table(list("aaabbc"), list("xxxyyz"))
+    >>> drawn_table(t, 2)[0].index.tolist()
+    ['a', 'b', 'other (1)']
+    """
+    rows = _largest(table.sum(axis=1), limit)
+    # each kept class's own column first (where most of its cells went), then the largest
+    own = set(table.loc[rows].idxmax(axis=1))
+    sizes = table.sum(axis=0)
+    cols = _largest(sizes + sizes.index.isin(own) * (sizes.sum() + 1), limit)
+    if len(rows) == len(table.index) and len(cols) == len(table.columns):
+        return table, ""
+    pooled_rows = table.index.difference(rows, sort=False)
+    pooled_cols = table.columns.difference(cols, sort=False)
+    out = table.loc[rows, cols].copy()
+    if len(pooled_cols):
+        out[f"other ({len(pooled_cols)})"] = table.loc[rows, pooled_cols].sum(axis=1)
+    if len(pooled_rows):
+        rest = table.loc[pooled_rows]
+        other = [rest[c].sum() for c in cols]
+        other += [rest[pooled_cols].to_numpy().sum()] if len(pooled_cols) else []
+        out.loc[f"other ({len(pooled_rows)})"] = other
+    note = (
+        f"the {len(rows)} largest of {len(table.index)} classes and {len(cols)} largest of"
+        f" {len(table.columns)} columns drawn; the rest pooled as 'other'"
+    )
+    return out.astype(int), note
+
+
+def _largest(sizes: pd.Series, limit: int) -> list[Any]:
+    """The `limit` largest entries' names, in their order in `sizes`."""
+    if len(sizes) <= limit:
+        return list(sizes.index)
+    kept = set(sizes.sort_values(ascending=False, kind="stable").index[:limit])
+    return [name for name in sizes.index if name in kept]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, PREDICTION_KEY
+from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
 from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.io import require_anndata
 from genekb.errors import GenekbError, UsageError, listed
@@ -131,22 +131,38 @@ def _scatter(
         groups = pd.Categorical(values).remove_unused_categories()
         codes = np.asarray(groups.codes)
         palette = _palette(len(groups.categories))
+        named = _legend_groups(groups)
         for i, name in enumerate(groups.categories):
             mask = codes == i
+            label = str(name) if i in named else "_nolegend_"
             ax.scatter(
-                xy[mask, 0], xy[mask, 1], s=size, color=palette[i], label=str(name), linewidths=0
+                xy[mask, 0], xy[mask, 1], s=size, color=palette[i], label=label, linewidths=0
             )
+        if len(named) < len(groups.categories):
+            title = f"{title} (legend: the {len(named)} largest of {len(groups.categories)})"
         if (codes < 0).any():
             ax.scatter(
                 xy[codes < 0, 0], xy[codes < 0, 1], s=size, color="lightgrey", label="NA",
                 linewidths=0,
             )  # fmt: skip
-        ax.legend(markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        ax.legend(
+            markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5),
+            ncol=_legend_columns(len(named) + (codes < 0).any()),
+        )  # fmt: skip
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("UMAP1")
     ax.set_ylabel("UMAP2")
+
+
+def _legend_groups(groups: pd.Categorical) -> set[int]:
+    """The codes of the groups the legend names: all, or past MAX_DRAWN the largest (a legend of
+    hundreds squeezed the plot to nothing)."""
+    sizes = np.bincount(
+        np.asarray(groups.codes)[groups.codes >= 0], minlength=len(groups.categories)
+    )
+    return set(np.argsort(-sizes, kind="stable")[:MAX_DRAWN].tolist())
 
 
 def _names(color: Any) -> list[str]:
@@ -159,11 +175,23 @@ def _names(color: Any) -> list[str]:
     return names
 
 
+# Legend entries a column holds in the panel's height; more go side by side.
+LEGEND_ROWS = 20
+
+
+def _legend_columns(n_entries: int) -> int:
+    return max(1, -(-n_entries // LEGEND_ROWS))
+
+
 def _longest(values: pd.Series, scale: bool = False) -> int:
-    """The longest legend entry's length (a colour bar's panel: a short one's)."""
+    """The legend's width in characters: its longest entry's length times its columns, and a
+    marker's room between columns (a colour bar's panel: a short one's)."""
     if scale or _continuous(values):
         return 8
-    return max((len(str(v)) for v in pd.unique(values)), default=1)
+    groups = pd.Categorical(values).remove_unused_categories()
+    named = groups.categories[sorted(_legend_groups(groups))]
+    columns = _legend_columns(len(named) + bool(values.isna().any()))
+    return max((len(str(v)) for v in named), default=1) * columns + 6 * (columns - 1)
 
 
 def _panel(

@@ -22,8 +22,8 @@ from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
 from genekb.genemap import (
     GENE_COLUMNS,
     GeneIndex,
-    drop_whole_float,
     is_missing,
+    same_numbers_alike,
     spreadsheet_dates,
 )
 from genekb.input_streams import read_input_text
@@ -177,7 +177,7 @@ def read_task_file(path: Path) -> Task:
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
-    frame = frame.assign(**{label_col: _same_numbers_alike(frame[label_col].str.strip())})
+    frame = frame.assign(**{label_col: same_numbers_alike(frame[label_col].str.strip())})
     if frame.empty:  # else "a task needs at least two labels, found []"
         raise GenekbError(f"{path} holds a header but no rows; give one row per gene")
     frame = _labelled(frame, gene_col, label_col, path)
@@ -193,15 +193,6 @@ def read_task_file(path: Path) -> Task:
     )
     _check(task, path)
     return task
-
-
-def _same_numbers_alike(labels: pd.Series) -> pd.Series:
-    """Labels that are all numbers, with "1.0" written "1": a column pandas saved as floats
-    (it held a NaN) beside one saved as integers made "1" and "1.0" two classes."""
-    numbers = labels[~labels.map(is_missing)]
-    if numbers.empty or pd.to_numeric(numbers, errors="coerce").isna().any():
-        return labels
-    return labels.map(drop_whole_float)
 
 
 def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> pd.DataFrame:

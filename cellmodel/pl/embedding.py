@@ -141,12 +141,22 @@ def _scatter(
                 xy[codes < 0, 0], xy[codes < 0, 1], s=size, color="lightgrey", label="NA",
                 linewidths=0,
             )  # fmt: skip
-        ax.legend(markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        n_entries = len(groups.categories) + int((codes < 0).any())
+        ax.legend(
+            markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5),
+            ncol=legend_columns(n_entries),
+        )  # fmt: skip
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("UMAP1")
     ax.set_ylabel("UMAP2")
+
+
+def legend_columns(n_entries: int) -> int:
+    """scanpy's rule: one legend column up to 14 entries, two up to 30, three beyond; one
+    column of 37 lung types stood taller than the figure and squeezed every panel flat."""
+    return 1 if n_entries <= 14 else 2 if n_entries <= 30 else 3
 
 
 def _names(color: Any) -> list[str]:
@@ -159,11 +169,16 @@ def _names(color: Any) -> list[str]:
     return names
 
 
-def _longest(values: pd.Series, scale: bool = False) -> int:
-    """The longest legend entry's length (a colour bar's panel: a short one's)."""
+def _legend_shape(values: pd.Series, scale: bool = False) -> tuple[int, int, int]:
+    """(longest entry's length, columns, rows) of a panel's legend (a colour bar: one short
+    entry)."""
     if scale or _continuous(values):
-        return 8
-    return max((len(str(v)) for v in pd.unique(values)), default=1)
+        return 8, 1, 1
+    entries = pd.unique(values)
+    n = len(entries)
+    columns = legend_columns(n)
+    longest = max((len(str(v)) for v in entries), default=1)
+    return longest, columns, -(-n // columns)
 
 
 def _panel(
@@ -209,13 +224,15 @@ def _panel(
 
 
 def _palette(n: int) -> list[Any]:
-    """scanpy's choice: tab10 up to 10 groups, tab20 up to 20, then a continuous map."""
+    """tab10 up to 10 groups, tab20 up to 20, tab20 + tab20b + tab20c up to 60 (a continuous map
+    gave neighbouring groups of a 37-type file the same dark red), then a continuous map."""
     import matplotlib.pyplot as plt
 
     if n <= 10:
         return [plt.get_cmap("tab10")(i) for i in range(n)]
-    if n <= 20:
-        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    if n <= 60:
+        maps = ("tab20", "tab20b", "tab20c")
+        return [plt.get_cmap(maps[i // 20])(i % 20) for i in range(n)]
     return [plt.get_cmap("turbo")(i / max(n - 1, 1)) for i in range(n)]
 
 
@@ -263,10 +280,13 @@ def umap(
     point = size if size is not None else max(120_000 / max(adata.n_obs, 1) ** 1.2, 1.0)
     with style():
         if ax is None:
-            # Room for each panel's legend: its longest name sets the panel's width.
-            widths = [3.6 + 0.055 * _longest(values, scale) for values, scale in panels]
+            # Room for each panel's legend: its longest name and its columns set the panel's
+            # width, its rows the figure's height (0.13 inch a row at 6 points).
+            shapes = [_legend_shape(values, scale) for values, scale in panels]
+            widths = [3.2 + (0.055 * longest + 0.4) * n for longest, n, _ in shapes]
+            height = max(3.4, 0.6 + 0.13 * max(rows for *_, rows in shapes))
             fig, grid = plt.subplots(
-                1, len(columns), figsize=(sum(widths), 3.4), squeeze=False, layout="constrained",
+                1, len(columns), figsize=(sum(widths), height), squeeze=False, layout="constrained",
                 gridspec_kw={"width_ratios": widths},
             )  # fmt: skip
             axes = list(grid[0])

@@ -134,7 +134,8 @@ def split(
         more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
         raise GenekbError(
             f"class {name!r} has {n} cell(s) but {need} are needed ({need - 1} to train, 1 to"
-            f" test){more}; label more cells, merge or drop small classes, or cap them"
+            f" test){more}; label more cells, merge or drop small classes, or train on all but"
+            " one cell of each (small_classes='cap')"
         )
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(values), dtype=bool)

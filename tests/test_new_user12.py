@@ -51,3 +51,74 @@ def test_umap_of_many_long_named_types_keeps_its_panel_and_tells_the_colours_apa
     colours = np.array([h.get_facecolor()[0][:3] for h in legend.legend_handles])
     gaps = np.linalg.norm(colours[:, None] - colours[None], axis=2)[np.triu_indices(37, 1)]
     assert gaps.min() > 0.05
+
+
+def _cells(tmp_path) -> str:
+    from tests.conftest import blobs
+
+    data = blobs(40, dim=30, counts=True)
+    data.var_names = [f"feature{i}" for i in range(data.n_vars)]
+    path = tmp_path / "cells.h5ad"
+    data.write_h5ad(path)
+    return str(path)
+
+
+def test_classify_on_the_command_line_says_how_its_refinement_is_going(tmp_path):
+    # A minute of training on 1,000 lung cells wrote nothing to stderr until the scores.
+    from tests.conftest import run_cellmodel
+
+    args = ["classify", _cells(tmp_path), "--label-key", "group", "--train-fraction", "0.5"]
+    result = run_cellmodel(*args)
+    assert result.exit_code == 0, result.output
+    assert "classify: contrastive refinement: 1/300\n" in result.stderr
+
+
+def test_progress_lines_count_epochs_and_steps_and_name_one_off_steps():
+    from cli.progress import stage_progress
+
+    now, lines = [0.0], []
+    report = stage_progress(interval=1, clock=lambda: now[0], write=lines.append)
+    report("annotate: lineage signatures", 0, 1)
+    report("classify: contrastive refinement", 1, 300)
+    now[0] = 2.0
+    report("classify: contrastive refinement", 101, 300)
+    report("classify: contrastive refinement", 1, 300)  # the search's next net starts afresh
+    now[0] = 4.0
+    report("classify: contrastive refinement", 201, 300)
+    assert lines[0] == "annotate: lineage signatures"  # was "…: 0/1", a count stuck at 0
+    assert lines[2].startswith("classify: contrastive refinement: 101/300 (34%), 50.0 epochs/s")
+    assert lines[3] == "classify: contrastive refinement: 1/300"
+    assert "100.0 epochs/s" in lines[4]  # timed from its own start, not the first net's
+
+
+def test_cluster_on_the_command_line_names_its_fit_steps_and_checks(tmp_path):
+    # A 3,704-cell loom clustered for 95 s (fit, checks, the plots' UMAP) without a line.
+    from tests.conftest import run_cellmodel
+
+    out = tmp_path / "out.h5ad"
+    result = run_cellmodel("cluster", _cells(tmp_path), "-o", str(out), "-k", "3", "--seed", "0")
+    assert result.exit_code == 0, result.output
+    err = result.stderr
+    assert "fit: pretraining: 1/" in err and "fit: refinement: 1/" in err
+    assert "checks: the label-free checks of the partition\n" in err
+    assert ": 0/1" not in err  # a one-off step is named, not counted at 0
+
+
+def test_a_class_too_small_to_split_names_the_setting_that_caps_it(tmp_path):
+    # "... or cap them" named no parameter; the user had to find --small-classes in --help.
+    import pytest
+
+    from cellmodel.classify import classify_cells
+    from genekb.errors import GenekbError
+    from tests.conftest import blobs, one_line_error, run_cellmodel
+
+    cells = blobs(20, dim=30, counts=True)
+    cells.obs["label"] = cells.obs["group"].astype(str)
+    cells.obs.loc[cells.obs_names[0], "label"] = "rare"  # a one-cell class, as a lung atlas has
+    with pytest.raises(GenekbError, match=r"one cell of each \(small_classes='cap'\)"):
+        classify_cells(cells, label_key="label", train_fraction=0.5, refine_view=False)
+    path = tmp_path / "cells.h5ad"
+    cells.write_h5ad(path)
+    args = ["classify", str(path), "--label-key", "label", "--train-fraction", "0.5"]
+    line = one_line_error(run_cellmodel(*args))
+    assert line.endswith("one cell of each (--small-classes 'cap')")

@@ -217,9 +217,10 @@ def explain(
     centroid most, its marker genes, and their descriptions from the store.
 
     `store`: None reads the store the file was clustered with (`uns["cellmodel"]["store_root"]`);
-    a file clustered without the semantic view is explained by its markers alone. Writes the
-    report into `uns["cellmodel_explain"]`: tables `markers` and `semantic_genes` (a row per
-    cluster × rank: gene, score, description) and the whole report as `json`.
+    a file clustered without the semantic view is explained by its markers alone, described from
+    the bundled gene snapshot. Writes the report into `uns["cellmodel_explain"]`: tables
+    `markers` and `semantic_genes` (a row per cluster × rank: gene, score, description) and the
+    whole report as `json`.
 
     Examples
     --------

@@ -122,3 +122,25 @@ def test_a_class_too_small_to_split_names_the_setting_that_caps_it(tmp_path):
     args = ["classify", str(path), "--label-key", "label", "--train-fraction", "0.5"]
     line = one_line_error(run_cellmodel(*args))
     assert line.endswith("one cell of each (--small-classes 'cap')")
+
+
+GENES = [
+    "CD3E", "CD3D", "CD2", "CD19", "MS4A1", "CD79A", "LYZ", "CD14", "FCGR3A", "NKG7", "GNLY",
+    "KLRD1", "PPBP", "PF4", "HBB", "HBA1", "EPCAM", "KRT8", "KRT18", "VIM", "COL1A1", "COL1A2",
+    "DCN", "PECAM1", "VWF", "CDH5", "SFTPC", "SFTPB", "MKI67", "TOP2A",
+]  # fmt: skip
+
+
+def test_explain_describes_the_markers_of_a_file_clustered_without_the_semantic_view():
+    # cm.tl.cluster(use_semantic=False), the quick path, then explain: every marker's
+    # description was blank, the store passed or not, though the gene names are NCBI symbols.
+    from tests.conftest import blobs
+
+    adata = blobs(20, dim=len(GENES), counts=True)
+    adata.var_names = GENES
+    cm.tl.explain(adata, cluster_key="group", top_n=3)
+    markers = adata.uns["cellmodel_explain"]["markers"]
+    assert len(markers) == 9
+    described = dict(zip(markers["gene"], markers["description"], strict=True))
+    assert described["CD19"].startswith("CD19 molecule — GO: B cell")
+    assert all(described.values())

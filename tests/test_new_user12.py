@@ -144,3 +144,26 @@ def test_explain_describes_the_markers_of_a_file_clustered_without_the_semantic_
     described = dict(zip(markers["gene"], markers["description"], strict=True))
     assert described["CD19"].startswith("CD19 molecule — GO: B cell")
     assert all(described.values())
+
+
+def test_scaled_values_with_no_other_matrix_do_not_send_the_user_to_a_missing_layer(tmp_path):
+    # Pollen's file (z-scored X, no layers, no .raw) was told to "pass a layer with counts or
+    # log-normalized values with layer=": there is none to pass.
+    import pytest
+
+    from genekb.errors import GenekbError
+    from tests.conftest import one_line_error, run_cellmodel
+
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(rng.standard_normal((30, len(GENES))).astype(np.float32))
+    adata.var_names = GENES
+    with pytest.raises(GenekbError, match=r"holds no other \(no layers, no \.raw\)") as caught:
+        cm.pp.normalize(adata)
+    assert "layer=" not in str(caught.value)
+    path = tmp_path / "scaled.h5ad"
+    adata.write_h5ad(path)
+    line = one_line_error(run_cellmodel("cluster", str(path), "--no-semantic"))
+    assert "--layer" not in line and "holds no other" in line
+    adata.layers["counts"] = np.abs(adata.X).round()  # with a layer, it is named as before
+    with pytest.raises(GenekbError, match=r"with layer= \(layers present: counts\)"):
+        cm.pp.normalize(adata)

@@ -167,3 +167,25 @@ def test_scaled_values_with_no_other_matrix_do_not_send_the_user_to_a_missing_la
     adata.layers["counts"] = np.abs(adata.X).round()  # with a layer, it is named as before
     with pytest.raises(GenekbError, match=r"with layer= \(layers present: counts\)"):
         cm.pp.normalize(adata)
+
+
+def test_calls_says_why_when_the_call_is_none_of_the_bars():
+    # A lineage-first call ("monocyte" over the bars "classical monocyte", "CD14-positive
+    # monocyte", ...) coloured no bar and said nothing: the call looked unrelated to its panel.
+    import json
+
+    why = "2 terms within 0.25 of the best; called their deepest common term"
+    top = [{"label": "classical monocyte", "score": 17.3}, {"label": "CD14-positive monocyte",
+           "score": 17.1}]  # fmt: skip
+    groups = [
+        {"group": "0", "label": "monocyte", "margin": 0.14, "top": top, "lineage": {"why": why}},
+        {"group": "1", "label": "classical monocyte", "margin": 0.2, "top": top},
+        {"group": "2", "label": "mast cell", "margin": 1.0, "top": top},
+    ]
+    report = {"groupby": "cellmodel_cluster", "method": "combined", "groups": groups}
+    adata = ad.AnnData(np.zeros((3, 2), dtype=np.float32))
+    adata.uns["cellmodel"] = {"annotate": {"report_json": json.dumps(report)}}
+    titles = [ax.get_title() for ax in cm.pl.calls(adata, show=False)]
+    assert titles[0] == f"0: monocyte (margin 0.14)\n{why}"
+    assert titles[1] == "1: classical monocyte (margin 0.20)"  # a bar is coloured: no reason
+    assert titles[2].endswith("\nthe call is none of these (see the report)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from pathlib import Path
 
 import anndata as ad
 import matplotlib
@@ -189,3 +190,29 @@ def test_calls_says_why_when_the_call_is_none_of_the_bars():
     assert titles[0] == f"0: monocyte (margin 0.14)\n{why}"
     assert titles[1] == "1: classical monocyte (margin 0.20)"  # a bar is coloured: no reason
     assert titles[2].endswith("\nthe call is none of these (see the report)")
+
+
+def test_annotate_on_the_command_line_draws_what_a_notebook_draws(tmp_path):
+    # cluster and classify took --plots, annotate did not: the calls and markers pictures of
+    # cm.pl were out of the command line's reach ("No such option: --plots").
+    import json
+
+    from tests.conftest import one_line_error, run_cellmodel
+    from tests.test_annotate import _islets
+
+    src = tmp_path / "islets.h5ad"
+    _islets().write_h5ad(src)
+    plots = tmp_path / "plots"
+    args = [
+        "annotate", str(src), "--groupby", "kind", "--root", str(tmp_path / "store"),
+        "--model", "fake", "--candidates", "type B pancreatic cell;pancreatic A cell;CL:0000173",
+        "--plots", str(plots), "--json",
+    ]  # fmt: skip
+    result = run_cellmodel(*args)
+    assert result.exit_code == 0, result.output
+    drawn = [str(plots / "calls.png"), str(plots / "markers.png")]
+    assert json.loads(result.stdout)["plots"] == drawn
+    assert all(Path(p).stat().st_size > 1000 for p in drawn)
+    assert "--force" in one_line_error(run_cellmodel(*args))  # not overwritten without it
+    chunked = run_cellmodel(*args, "--force", "--chunk-size", "10", "-o", str(tmp_path / "o.h5ad"))
+    assert "drop --chunk-size" in one_line_error(chunked, 2)

@@ -216,3 +216,22 @@ def test_annotate_on_the_command_line_draws_what_a_notebook_draws(tmp_path):
     assert "--force" in one_line_error(run_cellmodel(*args))  # not overwritten without it
     chunked = run_cellmodel(*args, "--force", "--chunk-size", "10", "-o", str(tmp_path / "o.h5ad"))
     assert "drop --chunk-size" in one_line_error(chunked, 2)
+
+
+def test_a_label_column_with_unlabelled_cells_is_told_how_to_predict_them():
+    # Half the cells labelled, the rest to predict: classify(adata, "half") said only "exactly one
+    # of a train fraction, a per-class count or a train mask", none of which reads as "the
+    # labelled ones".
+    import pytest
+
+    from genekb.errors import UsageError
+    from tests.conftest import blobs
+
+    adata = blobs(20, dim=30, counts=True)
+    adata.obs["half"] = adata.obs["group"].astype(object).where(np.arange(adata.n_obs) % 2 == 0)
+    with pytest.raises(UsageError, match=r"30 cell\(s\) have no label: .*\(adata\.obs\['half'\]"):
+        cm.tl.classify(adata, "half")
+    cm.tl.classify(adata, "half", train_mask=adata.obs["half"].notna(), refine=False)
+    assert adata.obs["cellmodel_pred"].notna().all()  # the way out it names works
+    with pytest.raises(UsageError, match=r"train mask \(train_mask=\)$"):  # all labelled: as before
+        cm.tl.classify(adata, "group")

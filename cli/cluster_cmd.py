@@ -148,11 +148,15 @@ def cluster(
     options = _check(args)
     if _chunk_size(args) is not None:
         return _run_chunked(args, options)
+    _run_and_report(args, options)
+
+
+def _run_and_report(args: SimpleNamespace, options: dict[str, Any]) -> None:
+    """Cluster in memory and report, with lines while it reads, fits (the fit's steps report to
+    the active hook) and lays out the plots' UMAP: a 3,704-cell file took 95 s without a word."""
     from cli.progress import steady_progress
     from genekb.progress import reporting
 
-    # Lines while it reads, fits (the fit's steps report to the active hook) and lays out the
-    # plots' UMAP: a 3,704-cell file took 95 s without a word on stderr.
     with steady_progress("cluster: reading the input") as progress, reporting(progress):
         adata, label_key = _run(args, options, progress)
         _report(adata, args, label_key)

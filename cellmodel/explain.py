@@ -17,6 +17,7 @@ where the source has one, else the leading GO biological-process terms.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,8 @@ from cellmodel.arguments import check_count, check_obs_column
 from cellmodel.embed import SemanticParams
 from cellmodel.embed_genes import prepare_gene_vectors
 from cellmodel.io import expression, require_anndata
-from cellmodel.knowledge.genes import match_genes, require_gene_names
-from cellmodel.knowledge.vectors import run_reference
+from cellmodel.knowledge.genes import LowMatchWarning, match_genes, require_gene_names
+from cellmodel.knowledge.vectors import reference_table, run_reference
 from cellmodel.markdown import md_text
 from cellmodel.markers import GroupStats, cell_groups, group_stats
 from cellmodel.uns_record import run_record
@@ -70,24 +71,20 @@ def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
     given = record.get("input", {})
     expr = expression(adata, layer=_layer_of(given.get("source")), gene_key=given.get("gene_key"))
     embedding_id = record.get("embedding_id")
+    unnamed = [None] * len(expr.genes)
     if not embedding_id:  # names the run did not map: check they are genes at all
-        require_gene_names(
+        taxon = require_gene_names(
             expr.genes,
             None,
             "explain",
             "cluster again with gene_key=COLUMN if a var column holds gene symbols",
         )
-    if store is None or not embedding_id:
-        return _Inputs(
-            expr.X,
-            expr.genes,
-            [None] * len(expr.genes),
-            np.full(len(expr.genes), -1),
-            None,
-            None,
-            False,
-            None,
-        )
+        # No semantic view, but the markers are still described: from the bundled snapshot.
+        records, gene_ids = _snapshot_records(expr.genes, taxon)
+        return _Inputs(expr.X, expr.genes, unnamed, gene_ids, None, None, False, records)
+    if store is None:
+        no_ids = np.full(len(expr.genes), -1)
+        return _Inputs(expr.X, expr.genes, unnamed, no_ids, None, None, False, None)
     try:
         ev = store.embedding(embedding_id)
     except IntegrityError:
@@ -129,6 +126,17 @@ def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
         weights.average,
         records,
     )
+
+
+def _snapshot_records(genes: list[str], taxon: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The bundled snapshot's gene records (indexed by GeneID) and each data gene's GeneID
+    there (-1: unmatched), for describing the markers of a file without a semantic view."""
+    ref_taxon, table = reference_table(genes, taxon)
+    frame = table.table.to_pandas()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowMatchWarning)  # only descriptions hang on it
+        match = match_genes(genes, frame, store_taxon=ref_taxon, data_taxon=taxon, strict=False)
+    return frame.set_index(frame["gene_id"].astype(int)), np.asarray(match.gene_ids)
 
 
 def gene_contributions(
@@ -248,7 +256,8 @@ def explain(
 ) -> dict[str, Any]:
     """Per cluster: its size, top semantic contributor genes and marker genes, with descriptions.
 
-    `store`: the genekb store the file was clustered with (None: markers only).
+    `store`: the genekb store the file was clustered with (None: markers only,
+    described from the bundled snapshot where the file has no semantic view).
     """
     require_anndata(adata)
     if cluster_key == CLUSTER_KEY and cluster_key not in adata.obs:  # the file was not clustered

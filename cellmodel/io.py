@@ -359,6 +359,12 @@ def _checked_matrix(
                 f"the matrix ({source}) has negative values where counts are expected; pass the"
                 " layer that holds raw counts with layer="
             )
+        elif not _other_layers(adata, source):  # layer= would name nothing: say so
+            raise GenekbError(
+                f"the matrix ({source}) has negative values (scaled or centred data) and the file"
+                " holds no other (no layers, no .raw); read the counts or log-normalized values"
+                " from the file they came from"
+            )
         else:
             raise GenekbError(
                 f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"

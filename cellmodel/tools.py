@@ -196,11 +196,12 @@ def classify(
     check_flags(refine=refine, copy=copy)
     opened = _store(store) if view != "pca" else None
     out = adata.copy() if copy else adata
-    classify_cells(
-        out, label_key=label_key, train_fraction=train_fraction, per_class=per_class,
-        train_mask=train_mask, view=view, store=opened, model=model, k=k, refine_view=refine,
-        seed=seed, device=device, options=settings, key_added=key_added, **options,
-    )  # fmt: skip
+    with stage_bars():  # the refinement's epochs, under a bar
+        classify_cells(
+            out, label_key=label_key, train_fraction=train_fraction, per_class=per_class,
+            train_mask=train_mask, view=view, store=opened, model=model, k=k, refine_view=refine,
+            seed=seed, device=device, options=settings, key_added=key_added, **options,
+        )  # fmt: skip
     return out if copy else None
 
 
@@ -216,9 +217,10 @@ def explain(
     centroid most, its marker genes, and their descriptions from the store.
 
     `store`: None reads the store the file was clustered with (`uns["cellmodel"]["store_root"]`);
-    a file clustered without the semantic view is explained by its markers alone. Writes the
-    report into `uns["cellmodel_explain"]`: tables `markers` and `semantic_genes` (a row per
-    cluster × rank: gene, score, description) and the whole report as `json`.
+    a file clustered without the semantic view is explained by its markers alone, described from
+    the bundled gene snapshot. Writes the report into `uns["cellmodel_explain"]`: tables
+    `markers` and `semantic_genes` (a row per cluster × rank: gene, score, description) and the
+    whole report as `json`.
 
     Examples
     --------

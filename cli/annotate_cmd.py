@@ -135,6 +135,11 @@ _ChunkSizeOpt = Annotated[
     ),
 ]
 _ForceOpt = Annotated[bool, typer.Option(help="Overwrite existing output files.")]
+_PlotsOpt = Annotated[
+    Path | None,
+    typer.Option(help="Write the calls (calls.png) and the markers' dot plot (markers.png) here."),
+]
+PLOT_FILES = ("calls.png", "markers.png")  # what --plots writes: cm.pl.calls, cm.pl.markers
 
 
 @handle_errors
@@ -164,6 +169,7 @@ def annotate(
     taxon: TaxonOpt = None,
     markdown: _MarkdownOpt = None,
     output: _OutputOpt = None,
+    plots: _PlotsOpt = None,
     chunk_size: _ChunkSizeOpt = None,
     dask_address: DaskAddressOpt = None,
     workers: WorkersOpt = None,
@@ -210,11 +216,15 @@ def _check(args: SimpleNamespace) -> None:
         refuse_replacing_input,
         refuse_unused,
     )
-    from genekb.fileio import check_output_file
+    from genekb.fileio import check_output_dir, check_output_file
 
     if args.candidates is not None and (args.ontology or args.subtree or args.tissue):
         raise UsageError("give --candidates, or --ontology (with --subtree / --tissue), not both")
-    check_distinct({"--output": args.output, "--markdown": args.markdown})
+    check_distinct({"--output": args.output, "--markdown": args.markdown, "--plots": args.plots})
+    if args.plots is not None:
+        if args.chunk_size is not None:
+            raise UsageError("--plots draws from the cells in memory; drop --chunk-size to use it")
+        check_output_dir(args.plots, force=args.force, flag="--plots", files=PLOT_FILES)
     refuse_replacing_input(args.markdown, "--markdown", args.source, "the input file")
     check_output(args.output, args.force)
     if args.markdown is not None:
@@ -280,6 +290,8 @@ def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     text = to_markdown(report)
     if args.markdown is not None:
         atomic_write(args.markdown, (text + "\n").encode())
+    if args.plots is not None and adata is not None:
+        report = {**report, "plots": _plots(adata, args.plots)}
     if args.output is not None and adata is not None:
         write_h5ad(adata, args.output)
     if args.json_:
@@ -291,3 +303,17 @@ def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
         f" {report['candidates']['n']} candidates in {report['seconds']:.1f} s"
         + (f"; wrote {args.output}" if args.output else "")
     )
+
+
+def _plots(adata: Any, folder: Path) -> list[str]:
+    """`--plots`: the calls and the markers' dot plot, as `cm.pl.calls` and `cm.pl.markers` draw
+    them in a notebook (checked for clashes before the run)."""
+    from cellmodel import pl
+    from cli.common import headless_plots
+
+    folder.mkdir(parents=True, exist_ok=True)
+    headless_plots()
+    calls, markers = (folder / name for name in PLOT_FILES)
+    pl.calls(adata, save=calls)
+    pl.markers(adata, save=markers)
+    return [str(calls), str(markers)]

@@ -199,7 +199,7 @@ def explain(
     if store is None:
         info(  # the file may never have been clustered: --cluster-key names any grouping
             "no semantic view in this file (clustered with --no-semantic, or neither clustered"
-            " nor embedded by cellmodel): markers only"
+            " nor embedded by cellmodel): markers only, described from the bundled gene snapshot"
         )
     if json_:
         print_json(report)

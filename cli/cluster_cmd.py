@@ -148,8 +148,18 @@ def cluster(
     options = _check(args)
     if _chunk_size(args) is not None:
         return _run_chunked(args, options)
-    adata, label_key = _run(args, options)
-    _report(adata, args, label_key)
+    _run_and_report(args, options)
+
+
+def _run_and_report(args: SimpleNamespace, options: dict[str, Any]) -> None:
+    """Cluster in memory and report, with lines while it reads, fits (the fit's steps report to
+    the active hook) and lays out the plots' UMAP: a 3,704-cell file took 95 s without a word."""
+    from cli.progress import steady_progress
+    from genekb.progress import reporting
+
+    with steady_progress("cluster: reading the input") as progress, reporting(progress):
+        adata, label_key = _run(args, options, progress)
+        _report(adata, args, label_key)
 
 
 def _check(args: SimpleNamespace) -> dict[str, Any]:
@@ -249,7 +259,7 @@ def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | None]:
+def _run(args: SimpleNamespace, options: dict[str, Any], progress: Any) -> tuple[Any, str | None]:
     """Cluster in memory; the AnnData and the label column that scores it (if any)."""
     from cellmodel.cluster.inputs import check_run_input, names_genes
     from cellmodel.cluster.job import cluster as run_cluster
@@ -283,7 +293,7 @@ def _run(args: SimpleNamespace, options: dict[str, Any]) -> tuple[Any, str | Non
         label_key=label_key,
         seed=args.seed,
         device=args.device,
-        progress=run_progress(),
+        progress=progress,
         embed_options={"build_missing": args.build, "all_genes": args.all_genes, "notify": info},
         **options,
     )
@@ -368,6 +378,7 @@ def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: i
     from cellmodel import pl
     from cellmodel._settings import CLUSTER_KEY
     from cli.common import headless_plots
+    from genekb.progress import active_stage_hook
 
     folder.mkdir(parents=True, exist_ok=True)
     targets = [folder / "umap.png"] + ([folder / "confusion.png"] if label_key else [])
@@ -375,6 +386,9 @@ def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: i
     if clash and not force:
         raise GenekbError(f"{clash[0]} exists; pass --force to overwrite the plots")
     headless_plots()
+    hook = active_stage_hook()
+    if hook is not None:
+        hook("plots: the UMAP layout", 0, 1)
     pl.umap(adata, [CLUSTER_KEY, *([label_key] if label_key else [])], seed=seed, save=targets[0])
     if label_key:
         pl.confusion(adata, label_key, save=targets[1])

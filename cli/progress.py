@@ -24,6 +24,12 @@ from cli.common import err, info
 from genekb.settings import env_number
 
 PROGRESS_SECONDS = 10.0  # seconds between progress lines outside a terminal
+# The unit of a stage's rate where its items are not gene texts (the library's stage names).
+STAGE_UNITS = {
+    "fit: pretraining": "steps",
+    "fit: refinement": "steps",
+    "classify: contrastive refinement": "epochs",
+}
 
 
 def progress_seconds() -> float:
@@ -105,11 +111,14 @@ def stage_progress(**line_options: Any) -> Callable[[str, int, int], None]:
 
     def report(stage: str, done: int, total: int) -> None:
         line = stages.get(stage)
-        if line is None or line.total != total:
+        if line is None or line.total != total or done < line.done:  # new, or run again
             costs = weights.pop(stage, None)
-            stages[stage] = line = LogProgress(stage, total, costs=costs, **line_options)
+            unit = {"unit": STAGE_UNITS[stage]} if stage in STAGE_UNITS else {}
+            options = {**unit, **line_options}
+            stages[stage] = line = LogProgress(stage, total, costs=costs, **options)
             line.start_at(done)
-            line.write(f"{stage}: {done}/{total}")
+            # A one-off step (total 1) is named, not counted: "0/1" read as a count stuck at 0.
+            line.write(f"{stage}: {done}/{total}" if total > 1 else stage)
             return
         line.update(done)
 

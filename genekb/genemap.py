@@ -132,11 +132,11 @@ def _bare(name: object) -> str:
 
 def name_key(name: object) -> str:
     """A gene name as two files that name one gene alike agree on it: without the white space
-    round it and, for an Ensembl id, without its version ("ENSG00000141510.16 " ->
-    "ENSG00000141510"; a GENCODE "_PAR_Y" copy stays apart)."""
+    round it and, for an Ensembl id, its stable id (`genekb.ensembl`: "ENSG00000141510.16 " ->
+    "ENSG00000141510"; a GENCODE "_PAR_Y" copy is its X copy's gene)."""
     bare = _bare(name)
-    ensembl = _ENSEMBL.match(bare.upper())
-    return ensembl.group(1) + (ensembl.group(3) or "") if ensembl else bare
+    ensembl = parse_ensembl(bare.upper())
+    return ensembl.stable if ensembl else bare
 
 
 def _unique_map(

@@ -81,16 +81,29 @@ class StageBars:
         self.bars.clear()
 
 
-# The hook of the `stage_bars` block now running: a library step that is handed no progress hook
-# (an annotation building the gene cards it lacks) reports to it.
-_ACTIVE: contextvars.ContextVar[StageBars | None] = contextvars.ContextVar(
+StageHook = Callable[[str, int, int], None]
+# The hook of the `stage_bars` (or `reporting`) block now running: a library step that is handed
+# no progress hook (an annotation building the gene cards it lacks, a fit's steps) reports to it.
+_ACTIVE: contextvars.ContextVar[StageHook | None] = contextvars.ContextVar(
     "genekb_stage_bars", default=None
 )
 
 
-def active_stage_hook() -> StageBars | None:
-    """The bars of the Python call now running (None outside one, or when quiet)."""
+def active_stage_hook() -> StageHook | None:
+    """The progress hook of the call now running (None outside one, or when quiet)."""
     return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def reporting(hook: StageHook | None) -> Iterator[None]:
+    """Make `hook` the active one for the block: the command line's lines hear the steps that
+    report only to the active hook (a cluster fit, a classifier's refinement), as a Python
+    session's bars do."""
+    token = _ACTIVE.set(hook)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
 
 
 @contextlib.contextmanager

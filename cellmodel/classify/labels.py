@@ -83,6 +83,19 @@ def _check_classes(sizes: pd.Series) -> None:
         )
 
 
+def _unlabelled_hint(labels: LabelsLike, values: np.ndarray) -> str:
+    """Where some cells have no label, the way to predict them from the labelled rest: a column
+    half empty reads as 'these are to predict', which no split option says."""
+    n = sum(v is None for v in values)
+    if not n or n == len(values):
+        return ""
+    column = f"adata.obs[{labels.name!r}]" if isinstance(labels, pd.Series) else "labels"
+    return (
+        f"; {n} cell(s) have no label: to predict them from the labelled ones, give as the train"
+        f" mask a column True where a cell has one ({column}.notna())"
+    )
+
+
 def split(
     labels: LabelsLike,
     *,
@@ -113,6 +126,7 @@ def split(
         raise UsageError(
             "say which cells are labelled: exactly one of a train fraction (train_fraction=),"
             " a per-class count (per_class=) or a train mask (train_mask=)"
+            + _unlabelled_hint(labels, values)
         )
     if train_fraction is not None and (
         not isinstance(train_fraction, numbers.Real) or not 0 < train_fraction < 1
@@ -136,7 +150,8 @@ def split(
         more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
         raise GenekbError(
             f"class {name!r} has {n} cell(s) but {need} are needed ({need - 1} to train, 1 to"
-            f" test){more}; label more cells, merge or drop small classes, or cap them"
+            f" test){more}; label more cells, merge or drop small classes, or train on all but"
+            " one cell of each (small_classes='cap')"
         )
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(values), dtype=bool)

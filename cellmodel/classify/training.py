@@ -22,6 +22,10 @@ from cellmodel.classify.options import (
 from cellmodel.module.model import deterministic
 from genekb.device import resolve_device
 from genekb.errors import UsageError
+from genekb.progress import active_stage_hook
+
+# The stage the epochs of each training run report (a search trains several nets, each from 1).
+REFINE_STAGE = "classify: contrastive refinement"
 
 
 @dataclass
@@ -95,7 +99,10 @@ def _train(
     if check is not None:
         value, _ = check(net, 0)
         history.append((0, value))
+    report = active_stage_hook()  # bars in Python, lines on the command line
     for epoch in range(1, epochs + 1):
+        if report is not None:
+            report(REFINE_STAGE, epoch, epochs)
         net.train()
         for batch in _batches(data.X.shape[0], opts.batch_size, generator):
             x = data.X[batch]

@@ -41,6 +41,7 @@ from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
 from genekb.encoders import registry
 from genekb.errors import GenekbError, UsageError
+from genekb.progress import active_stage_hook
 from genekb.store.store import Store
 
 
@@ -285,6 +286,15 @@ def _semantic_view(
     return centre_per_batch(semantic, batch) if batch is not None else semantic
 
 
+def _step(name: str) -> None:
+    """Name a one-off step to the active progress hook (bars in Python, lines on the command
+    line), so a step that takes a while is not mistaken for the one before it. Only after the
+    fit: a step named before an input is refused would cost the refusal its one line."""
+    hook = active_stage_hook()
+    if hook is not None:
+        hook(name, 0, 1)
+
+
 def _checks(
     result: ClusterResult,
     refit: Any,
@@ -302,6 +312,7 @@ def _checks(
     """The label-free steps after the fit, in order: the batch choice (`refit(**link)` fits the
     link-reconstruction candidate), the ensemble choice, the merge-split check and the k-means
     consensus. Returns the labels, the result they rest on, and each step's record."""
+    _step("checks: the label-free checks of the partition")
     labels, by_batch, choice, checked = result.labels, None, None, None
     if batch is not None and batch_choice:
         tick = time.perf_counter()

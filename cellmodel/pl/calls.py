@@ -46,7 +46,15 @@ def _panel(ax: Any, entry: dict[str, Any], n_top: int) -> None:
     else:
         margin = entry.get("margin")
         how = f"margin {margin:.2f}" if margin is not None else "no runner-up"
-        ax.set_title(f"{entry['group']}: {_short(called, 28)} ({how})", fontsize=8)
+        title = f"{entry['group']}: {_short(called, 28)} ({how})"
+        if called not in {t["label"] for t in top}:
+            # A lineage-first call (or one the marker table supports) can be none of the bars:
+            # nothing is coloured, so the title says why, in the report's words.
+            why = (entry.get("lineage") or {}).get("why")
+            title += "\n" + (
+                _short(why, 70) if why else "the call is none of these (see the report)"
+            )
+        ax.set_title(title, fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
 
 
@@ -59,8 +67,9 @@ def calls(
     save: str | Path | None = None,
 ) -> Any:
     """Each group's `n_top` candidate names by the run's method score, the call in colour, its
-    margin over the runner-up in the title; groups the method left unassigned are titled so in
-    red. Reads what `cm.tl.annotate` wrote.
+    margin over the runner-up in the title (a call that is none of the bars, as a lineage-first
+    call can be, gets the reason beneath); groups the method left unassigned are titled so in red.
+    Reads what `cm.tl.annotate` wrote.
 
     Examples
     --------

@@ -147,7 +147,7 @@ def _scatter(
             )  # fmt: skip
         ax.legend(
             markerscale=2.5, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5),
-            ncol=_legend_columns(len(named) + (codes < 0).any()),
+            ncol=legend_columns(len(named) + int((codes < 0).any())),
         )  # fmt: skip
     ax.set_title(title)
     ax.set_xticks([])
@@ -165,6 +165,12 @@ def _legend_groups(groups: pd.Categorical) -> set[int]:
     return set(np.argsort(-sizes, kind="stable")[:MAX_DRAWN].tolist())
 
 
+def legend_columns(n_entries: int) -> int:
+    """scanpy's rule: one legend column up to 14 entries, two up to 30, three beyond; one
+    column of 37 lung types stood taller than the figure and squeezed every panel flat."""
+    return 1 if n_entries <= 14 else 2 if n_entries <= 30 else 3
+
+
 def _names(color: Any) -> list[str]:
     """`color` as a list of column names; anything but a name or a sequence of names refused."""
     if color is None:
@@ -175,23 +181,17 @@ def _names(color: Any) -> list[str]:
     return names
 
 
-# Legend entries a column holds in the panel's height; more go side by side.
-LEGEND_ROWS = 20
-
-
-def _legend_columns(n_entries: int) -> int:
-    return max(1, -(-n_entries // LEGEND_ROWS))
-
-
-def _longest(values: pd.Series, scale: bool = False) -> int:
-    """The legend's width in characters: its longest entry's length times its columns, and a
-    marker's room between columns (a colour bar's panel: a short one's)."""
+def _legend_shape(values: pd.Series, scale: bool = False) -> tuple[int, int, int]:
+    """(longest entry's length, columns, rows) of a panel's legend: the groups it names
+    (`_legend_groups`) and NA where values are missing; a colour bar is one short entry."""
     if scale or _continuous(values):
-        return 8
+        return 8, 1, 1
     groups = pd.Categorical(values).remove_unused_categories()
-    named = groups.categories[sorted(_legend_groups(groups))]
-    columns = _legend_columns(len(named) + bool(values.isna().any()))
-    return max((len(str(v)) for v in named), default=1) * columns + 6 * (columns - 1)
+    named = [str(v) for v in groups.categories[sorted(_legend_groups(groups))]]
+    n = len(named) + int(values.isna().any())
+    columns = legend_columns(n)
+    longest = max((len(v) for v in named), default=2)
+    return longest, columns, -(-n // columns)
 
 
 def _panel(
@@ -237,13 +237,15 @@ def _panel(
 
 
 def _palette(n: int) -> list[Any]:
-    """scanpy's choice: tab10 up to 10 groups, tab20 up to 20, then a continuous map."""
+    """tab10 up to 10 groups, tab20 up to 20, tab20 + tab20b + tab20c up to 60 (a continuous map
+    gave neighbouring groups of a 37-type file the same dark red), then a continuous map."""
     import matplotlib.pyplot as plt
 
     if n <= 10:
         return [plt.get_cmap("tab10")(i) for i in range(n)]
-    if n <= 20:
-        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    if n <= 60:
+        maps = ("tab20", "tab20b", "tab20c")
+        return [plt.get_cmap(maps[i // 20])(i % 20) for i in range(n)]
     return [plt.get_cmap("turbo")(i / max(n - 1, 1)) for i in range(n)]
 
 
@@ -291,10 +293,13 @@ def umap(
     point = size if size is not None else max(120_000 / max(adata.n_obs, 1) ** 1.2, 1.0)
     with style():
         if ax is None:
-            # Room for each panel's legend: its longest name sets the panel's width.
-            widths = [3.6 + 0.055 * _longest(values, scale) for values, scale in panels]
+            # Room for each panel's legend: its longest name and its columns set the panel's
+            # width, its rows the figure's height (0.13 inch a row at 6 points).
+            shapes = [_legend_shape(values, scale) for values, scale in panels]
+            widths = [3.2 + (0.055 * longest + 0.4) * n for longest, n, _ in shapes]
+            height = max(3.4, 0.6 + 0.13 * max(rows for *_, rows in shapes))
             fig, grid = plt.subplots(
-                1, len(columns), figsize=(sum(widths), 3.4), squeeze=False, layout="constrained",
+                1, len(columns), figsize=(sum(widths), height), squeeze=False, layout="constrained",
                 gridspec_kw={"width_ratios": widths},
             )  # fmt: skip
             axes = list(grid[0])

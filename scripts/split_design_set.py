@@ -36,11 +36,11 @@ from cellmodel.bench.cluster_split import FILE_SIDES, SIDES
 
 BASELINES = {"pca-kmeans": "kmeans50", "leiden": "leiden50", "leiden-k": "leidenk50"}
 CAP = "one PC per ten cells"  # the rule of `exp_rule_ablation.py` whose runs give the default
-RULES = {  # rule: (without it, with it), as variants of the guard and ablation runs
+GUARD_RULES = {  # rule: (without it, with it), as variants of the guard runs
     "merge-split check (as the pipeline runs it)": ("none", "moves"),
     "the check's wider search (moves)": ("joined>=0.4", "moves"),
-    CAP: (CAP, "default"),
 }
+RULES = {**GUARD_RULES, CAP: (CAP, "default")}  # the cap's, as variants of its ablation runs
 
 
 def read_runs(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
@@ -72,7 +72,7 @@ def read_runs(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
             default = [capped[name][s]["default"] for s in order]
         row = {v: [seeds[s][v] for s in order] for v in BASELINES.values()}
         row["default"] = default
-        for variants in list(RULES.values())[:2] if guarded else ():
+        for variants in GUARD_RULES.values() if guarded else ():
             for v in variants:
                 row[v] = [guards[name][s][v] for s in guarded]
         if name in capped:

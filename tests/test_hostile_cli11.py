@@ -191,6 +191,10 @@ def test_knowledge_gene_graph_keeps_model_and_taxon_without_the_semantic_view(ce
     assert "act on" not in line
 
 
+# An out-of-core transfer of the semantic view (REF and OUT filled in by the test).
+CHUNKED_TRANSFER = ["--reference", "REF", "--view", "semantic", "--chunk-size", "5", "-o", "OUT"]
+
+
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
@@ -213,36 +217,8 @@ def test_knowledge_gene_graph_keeps_model_and_taxon_without_the_semantic_view(ce
         ),
         (["--label-key", "group", "--train-fraction", "0.5", "--model", "minilm-int8"], "--model"),
         (["--reference", "REF", "--small-classes", "cap"], "--small-classes"),
-        (
-            [
-                "--reference",
-                "REF",
-                "--view",
-                "semantic",
-                "--chunk-size",
-                "5",
-                "-o",
-                "OUT",
-                "--markers",
-                "3",
-            ],
-            "--markers",
-        ),
-        (
-            [
-                "--reference",
-                "REF",
-                "--view",
-                "semantic",
-                "--chunk-size",
-                "5",
-                "-o",
-                "OUT",
-                "--per-class",
-                "3",
-            ],
-            "--per-class",
-        ),
+        ([*CHUNKED_TRANSFER, "--markers", "3"], "--markers"),
+        ([*CHUNKED_TRANSFER, "--per-class", "3"], "--per-class"),
     ],
 )
 def test_classify_refuses_options_its_mode_drops(cells, tmp_path, monkeypatch, extra, named):

@@ -1,0 +1,106 @@
+"""A notebook user's loose ends (h13): annotate's `key_added`, warnings that point at the
+user's line, early refusals of `-k` for every format that tells its cell count cheaply,
+unlabelled values read from a user's file, and Seurat / Matilda files given by path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anndata as ad
+import pytest
+
+from tests.conftest import one_line_error
+from tests.conftest import run_cellmodel as run
+from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+CANDS = [BETA, ALPHA, DELTA]
+FAST = dict(n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake")
+
+
+# ------------------------------------------------------------------ 1. annotate's key_added
+
+
+def test_key_added_keeps_the_first_annotation_beside_the_second(fake_spec) -> None:
+    from cellmodel.annotate import annotate, report_of
+
+    store = _planted(fake_spec)
+    adata = _islets()
+    annotate(adata, store, groupby="kind", candidates=CANDS, per_cell=True, **FAST)
+    first = adata.obs["cellmodel_annotation"].copy()
+    first_report = adata.uns["cellmodel"]["annotate"]["report_json"]
+    adata.obs["truth_groups"] = adata.obs["truth"]
+    annotate(
+        adata, store, groupby="truth_groups", candidates=CANDS, key_added="truth_names",
+        per_cell=True, **FAST,
+    )  # fmt: skip
+    # the first annotation is untouched, the second sits beside it
+    assert adata.obs["cellmodel_annotation"].equals(first)
+    assert adata.uns["cellmodel"]["annotate"]["report_json"] == first_report
+    assert "cellmodel_annotation_cell" in adata.obs
+    assert {"truth_names", "truth_names_cell", "truth_names_cell_score"} <= set(adata.obs)
+    assert report_of(adata, "truth_names")["groupby"] == "truth_groups"
+    assert report_of(adata)["groupby"] == "kind"
+    assert report_of(adata, "truth_names")["params"]["key_added"] == "truth_names"
+    from genekb.errors import GenekbError, UsageError
+
+    with pytest.raises(GenekbError, match="key_added='nothing'"):
+        report_of(adata, "nothing")
+    for bad in ("cellmodel", "cellmodel_cluster", "", "a/b", 3):
+        with pytest.raises(UsageError, match="key_added"):
+            annotate(adata, store, groupby="kind", candidates=CANDS, key_added=bad, **FAST)
+    with pytest.raises(UsageError, match="key_added='kind'"):  # the groups would be overwritten
+        annotate(adata, store, groupby="kind", candidates=CANDS, key_added="kind", **FAST)
+
+
+def test_tl_and_pl_take_key_added(fake_spec, monkeypatch) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import cellmodel as cm
+    import cellmodel.tools
+
+    store = _planted(fake_spec)
+    monkeypatch.setattr(cellmodel.tools, "_store", lambda given: given)  # the planted store
+    adata = _islets()
+    cm.tl.annotate(adata, store, groupby="kind", candidates=CANDS, key_added="names", **FAST)
+    assert "names" in adata.obs and "cellmodel_annotation" not in adata.obs
+    assert len(cm.pl.calls(adata, key_added="names", show=False)) == 3
+    cm.pl.markers(adata, key_added="names", show=False)
+    with pytest.raises(Exception, match="key_added='names'"):  # the default key holds nothing
+        cm.pl.calls(_islets(), key_added="names", show=False)
+
+
+def test_reclustering_drops_an_annotation_of_the_old_clusters_under_its_own_key() -> None:
+    from cellmodel.cluster.outputs import forget_previous_run
+
+    adata = _islets()
+    adata.obs["cellmodel_cluster"] = adata.obs["kind"]
+    record = {"params": {"groupby": "cellmodel_cluster"}, "report_json": "{}"}
+    adata.uns["old_names"] = record
+    adata.uns["label_names"] = {"params": {"groupby": "truth"}, "report_json": "{}"}
+    adata.obs["old_names"] = adata.obs["kind"]
+    adata.obs["old_names_confidence"] = 1.0
+    adata.obs["label_names"] = adata.obs["truth"]
+    notes = forget_previous_run(adata)
+    assert "old_names" not in adata.uns and "old_names" not in adata.obs
+    assert "old_names_confidence" not in adata.obs
+    assert "label_names" in adata.uns and "label_names" in adata.obs  # another column's names
+    assert any("old_names" in n for n in notes)
+
+
+def test_cli_key_added(tmp_path: Path) -> None:
+    src = tmp_path / "islets.h5ad"
+    _islets().write_h5ad(src)
+    out = tmp_path / "out.h5ad"
+    args = [
+        "annotate", str(src), "--groupby", "kind", "--root", str(tmp_path / "store"),
+        "--model", "fake", "--candidates", "type B pancreatic cell;pancreatic A cell;CL:0000173",
+    ]  # fmt: skip
+    result = run(*args, "--key-added", "kind_names", "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["params"]["key_added"] == "kind_names"
+    written = ad.read_h5ad(out)
+    assert "kind_names" in written.obs and "cellmodel_annotation" not in written.obs
+    assert json.loads(written.uns["kind_names"]["report_json"])["n_groups"] == 3
+    assert "key_added" in one_line_error(run(*args, "--key-added", "cellmodel_pred"), 2)

@@ -18,7 +18,6 @@ Each HDF5 reader gives sparse float32 counts, cells × genes.
 from __future__ import annotations
 
 import re
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cellmodel.storage import as_float32, check_sparse_structure
-from genekb.errors import GenekbError, GenekbWarning
+from genekb.errors import GenekbError, GenekbWarning, warn
 
 GENE_EXPRESSION = "Gene Expression"
 # Cell Ranger's other feature types: counts of tags, guides or peaks, never of a gene's mRNA.
@@ -130,11 +129,10 @@ def gene_expression_mask(kinds: Sequence[str], path: str | Path) -> np.ndarray |
             f"{path} holds no 'Gene Expression' features, only {listed}; cellmodel reads gene"
             " expression: give the matrix of a gene expression library"
         )
-    warnings.warn(
+    warn(
         f"{path}: {int((~keep).sum()):,} features that are not 'Gene Expression' left out"
         f" ({listed}), their counts not read as genes; read them apart to use them",
         FeaturesLeftOutWarning,
-        stacklevel=4,
     )
     return keep
 

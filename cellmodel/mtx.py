@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import io
 import re
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import scipy.sparse as sp
 from cellmodel.formats import gene_expression_mask, reason
 from cellmodel.orientation import TableOrientationWarning
 from cellmodel.storage import as_float32, refuse_non_numeric
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, warn
 
 INTEGER_MAX = 2.0**63  # a declared integer beyond this overflows scipy's reader
 
@@ -215,11 +214,10 @@ def _hold_to_integers(values: np.ndarray, path: Path) -> None:
 def _oriented(matrix: sp.csr_matrix, n_features: int, n_barcodes: int, path: Path) -> Any:
     """Genes × cells; a matrix whose rows match the barcodes and columns the features is turned."""
     if matrix.shape == (n_barcodes, n_features) != (n_features, n_barcodes):
-        warnings.warn(
+        warn(
             f"{path}: {n_barcodes} rows as there are barcodes, {n_features} columns as there are"
             " features: read with cells in rows",
             TableOrientationWarning,
-            stacklevel=3,
         )
         return matrix.T.tocsr()
     if matrix.shape == (n_features, n_barcodes) and n_features == n_barcodes > 1:

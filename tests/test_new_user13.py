@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import one_line_error
@@ -104,3 +106,50 @@ def test_cli_key_added(tmp_path: Path) -> None:
     assert "kind_names" in written.obs and "cellmodel_annotation" not in written.obs
     assert json.loads(written.uns["kind_names"]["report_json"])["n_groups"] == 3
     assert "key_added" in one_line_error(run(*args, "--key-added", "cellmodel_pred"), 2)
+
+
+# ------------------------------------------------------------------ 2. warnings at the user's line
+
+
+def test_warnings_from_cm_tl_point_at_the_callers_line(fake_spec, monkeypatch) -> None:
+    import cellmodel as cm
+    import cellmodel.tools
+    from cellmodel.annotate.signatures import UncheckedLineageWarning
+
+    monkeypatch.setattr(cellmodel.tools, "_store", lambda given: given)
+    with pytest.warns(UncheckedLineageWarning) as caught:
+        cm.tl.annotate(_islets(), _planted(fake_spec), groupby="kind", candidates=CANDS, **FAST)
+    assert {Path(w.filename) for w in caught} == {Path(__file__)}, [w.filename for w in caught]
+
+
+def test_warnings_from_cm_pp_read_point_at_the_callers_line(tmp_path: Path) -> None:
+    import cellmodel as cm
+    from cellmodel.orientation import TableOrientationWarning
+
+    genes = ["CD3E", "CD19", "MS4A1", "LYZ", "CD14", "NKG7", "GNLY", "CD8A"]
+    table = pd.DataFrame(
+        np.random.default_rng(0).poisson(3.0, (len(genes), 40)),
+        index=genes, columns=[f"cell{i}" for i in range(40)],
+    )  # fmt: skip
+    path = tmp_path / "genes_in_rows.csv"
+    table.to_csv(path)
+    with pytest.warns(TableOrientationWarning) as caught:
+        adata = cm.pp.read(str(path))
+    assert adata.n_obs == 40
+    assert {Path(w.filename) for w in caught} == {Path(__file__)}, [w.filename for w in caught]
+
+
+def test_the_warn_helper_skips_every_library_frame_and_contextlib() -> None:
+    import warnings
+
+    from cellmodel.classify.views import said_of
+    from genekb.errors import GenekbWarning, warn
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn(GenekbWarning("an instance"))
+        with said_of("the reference"):  # a library context manager that warns on its way out
+            warn("inner")
+    assert [Path(w.filename) for w in caught] == [Path(__file__)] * 2, caught
+    assert str(caught[1].message) == "the reference: inner"
+    assert all(issubclass(w.category, GenekbWarning) for w in caught)

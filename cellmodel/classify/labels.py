@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 
 from cellmodel.arguments import alike_as_text, is_whole, missing_names
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
-from genekb.errors import GenekbError, GenekbWarning, UsageError, listed
+from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.genemap import same_numbers_alike
 
 
@@ -240,4 +239,4 @@ class UnseenClassesWarning(GenekbWarning):
 def warn_unseen(notes: list[str]) -> None:
     """Each `unseen_notes` note as an `UnseenClassesWarning` (in memory and out of core alike)."""
     for note in notes:  # a class no training cell has scores 0 whatever the view
-        warnings.warn(note, UnseenClassesWarning, stacklevel=3)
+        warn(note, UnseenClassesWarning)

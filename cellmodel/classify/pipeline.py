@@ -4,7 +4,6 @@ written into `adata` scanpy-style."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +37,7 @@ from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
-from genekb.errors import GenekbWarning, UsageError
+from genekb.errors import GenekbWarning, UsageError, warn
 from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
@@ -229,11 +228,10 @@ def _warn_lookalikes(obs: pd.DataFrame, key: str | None) -> None:
     if found:
         shown = ", ".join(repr(n) for n in found[0])
         more = f" (and {len(found) - 1} more such group(s))" if len(found) > 1 else ""
-        warnings.warn(
+        warn(
             f"the labels {shown} of obs[{key!r}] differ only in case or spaces{more}, so they"
             " are trained and scored as different classes; write them alike if they are one",
             LookalikeClassesWarning,
-            stacklevel=3,
         )
 
 

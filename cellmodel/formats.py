@@ -159,6 +159,11 @@ def read_hdf5(path: str | Path) -> ad.AnnData:
     return _with_layout(path, lambda f, kind, reader: reader())
 
 
+def hdf5_cell_count(path: str | Path) -> int:
+    """The cells `read_hdf5` would give, read from the file's shapes without the matrix."""
+    return _with_layout(path, _cell_count)
+
+
 def hdf5_cell_columns(path: str | Path) -> list[str]:
     """The obs columns `read_hdf5` would give, read without the matrix."""
     return _with_layout(path, _cell_columns)
@@ -199,6 +204,21 @@ def _cell_columns(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> list[s
     if kind == "X/Y file":
         return ["Y"] if "Y" in f else []
     return []  # a Cell Ranger matrix: barcodes only
+
+
+def _cell_count(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> int:
+    if kind == "loom file":
+        return int(f["matrix"].shape[1])  # genes × cells
+    if kind == "X/Y file":
+        return int(f["X"].shape[0])
+    if kind == "Cell Ranger matrix":  # v3's "matrix" group, or v2's one genome
+        import h5py
+
+        groups = [f[k] for k in ("matrix", *f.keys()) if isinstance(f.get(k), h5py.Group)]
+        return int(next(g for g in groups if "barcodes" in g)["barcodes"].shape[0])
+    obs = f["obs"]  # an AnnData file: its obs index
+    index = obs.attrs.get("_index", "_index")
+    return int(obs[index.decode() if isinstance(index, bytes) else str(index)].shape[0])
 
 
 def _cell_column(f: Any, kind: str, key: str) -> pd.Series:

@@ -153,3 +153,73 @@ def test_the_warn_helper_skips_every_library_frame_and_contextlib() -> None:
     assert [Path(w.filename) for w in caught] == [Path(__file__)] * 2, caught
     assert str(caught[1].message) == "the reference: inner"
     assert all(issubclass(w.category, GenekbWarning) for w in caught)
+
+
+# ------------------------------------------------------------------ 3. -k refused before the read
+
+N_CELLS, N_GENES = 20, 50
+
+
+def _loom(path: Path) -> Path:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f["matrix"] = np.ones((N_GENES, N_CELLS), np.float32)
+        f.create_group("row_attrs")["Gene"] = np.array([f"G{i}" for i in range(N_GENES)], "S")
+        f.create_group("col_attrs")["CellID"] = np.array([f"c{i}" for i in range(N_CELLS)], "S")
+    return path
+
+
+def _cell_ranger_h5(path: Path) -> Path:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        m = f.create_group("matrix")
+        m["data"], m["indices"] = np.ones(N_CELLS, np.int32), np.zeros(N_CELLS, np.int64)
+        m["indptr"], m["shape"] = np.arange(N_CELLS + 1), np.array([N_GENES, N_CELLS])
+        m["barcodes"] = np.array([f"c{i}" for i in range(N_CELLS)], "S")
+        feats = m.create_group("features")
+        feats["id"] = feats["name"] = np.array([f"G{i}" for i in range(N_GENES)], "S")
+    return path
+
+
+def _mtx_folder(folder: Path, prefix: str = "") -> Path:
+    import gzip
+
+    folder.mkdir()
+    header = f"%%MatrixMarket matrix coordinate integer general\n{N_GENES} {N_CELLS} 1\n1 1 1\n"
+    with gzip.open(folder / f"{prefix}matrix.mtx.gz", "wt") as fh:
+        fh.write(header)
+    (folder / f"{prefix}barcodes.tsv").write_text("".join(f"c{i}\n" for i in range(N_CELLS)))
+    (folder / f"{prefix}features.tsv").write_text("".join(f"G{i}\tG{i}\n" for i in range(N_GENES)))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: _loom(d / "cells.loom"),
+        lambda d: _cell_ranger_h5(d / "filtered_feature_bc_matrix.h5"),
+        lambda d: _mtx_folder(d / "sample"),
+        lambda d: _mtx_folder(d / "geo", "GSM1_") / "GSM1_matrix.mtx.gz",
+    ],
+    ids=["loom", "cellranger-h5", "mtx-folder", "mtx-file"],
+)
+def test_k_past_the_cells_is_refused_before_the_matrix_is_read(tmp_path, monkeypatch, make):
+    import cellmodel.io
+
+    def no_read(*_: object) -> None:
+        raise AssertionError("the matrix was read before -k was checked")
+
+    monkeypatch.setattr(cellmodel.io, "read_hdf5", no_read)
+    monkeypatch.setattr(cellmodel.io, "read_matrix_folder", no_read)
+    source = make(tmp_path)
+    result = run("cluster", str(source), "-k", str(N_CELLS + 5), "--root", str(tmp_path / "s"))
+    assert f"the {N_CELLS} cells" in one_line_error(result, 2)
+
+
+def test_cell_counts_left_to_the_load() -> None:
+    from cellmodel.chunked.limits import n_cells
+
+    assert n_cells("pbmc68k-reduced") is None  # a registry name: its loader checks
+    assert n_cells(Path(__file__)) is None  # not a format that tells its cells cheaply

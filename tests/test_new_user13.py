@@ -223,3 +223,68 @@ def test_cell_counts_left_to_the_load() -> None:
 
     assert n_cells("pbmc68k-reduced") is None  # a registry name: its loader checks
     assert n_cells(Path(__file__)) is None  # not a format that tells its cells cheaply
+
+
+# ------------------------------------------------------------------ 4. "NA" labels are no class
+
+
+def _loom_with_na(path: Path) -> tuple[Path, int]:
+    """A loom of three groups whose label column calls some cells "NA", as R writes a missing
+    label and as the STARmap loom of the registry holds it."""
+    import h5py
+
+    from tests.conftest import blobs
+
+    adata = blobs({"a": 40, "b": 40, "c": 40}, counts=True)
+    labels = adata.obs["group"].astype(str).to_numpy().astype(object)
+    labels[::10] = "NA"
+    with h5py.File(path, "w") as f:
+        f["matrix"] = np.asarray(adata.X, np.float32).T
+        f.create_group("row_attrs")["Gene"] = np.array(list(adata.var_names), "S")
+        cols = f.create_group("col_attrs")
+        cols["CellID"] = np.array([f"c{i}" for i in range(adata.n_obs)], "S")
+        cols["Clusters"] = np.array(list(labels), "S")
+    return path, int((labels == "NA").sum())
+
+
+def test_na_labels_of_a_loom_read_by_path_are_no_class_in_classify(tmp_path) -> None:
+    import cellmodel as cm
+    from cellmodel.arguments import UnlabelledCellsWarning
+
+    path, n_na = _loom_with_na(tmp_path / "cells.loom")
+    adata = cm.pp.read(str(path))
+    assert (adata.obs["Clusters"] == "NA").sum() == n_na  # the reader keeps the file's text
+    with pytest.warns(UnlabelledCellsWarning, match=f"^{n_na} cell\\(s\\) of obs\\['Clusters'\\]"):
+        cm.tl.classify(adata, "Clusters", per_class=5, refine=False, n_markers=0)
+    record = adata.uns["cellmodel_classify"]
+    text = json.dumps(record, default=str)
+    assert "'NA'" not in text and '"NA"' not in text  # no class "NA" anywhere in the record
+    assert not adata.obs["cellmodel_pred_train"][adata.obs["Clusters"] == "NA"].any()
+    assert set(adata.obs["cellmodel_pred"].astype(str)) == {"a", "b", "c"}
+
+
+def test_na_labels_are_left_out_of_the_scores_with_a_count() -> None:
+    from cellmodel.arguments import UnlabelledCellsWarning
+    from cellmodel.metrics import check_labels, cluster_metrics
+
+    truth = pd.Series(["a"] * 10 + ["b"] * 10 + ["NA"] * 5 + ["Unknown"] * 2)
+    pred = ["0"] * 10 + ["1"] * 10 + ["2"] * 7
+    with pytest.warns(UnlabelledCellsWarning, match="^7 cell.*'NA', 'Unknown'.*the scores"):
+        mask = check_labels(truth, "cell_type")
+    assert mask.sum() == 20
+    assert cluster_metrics(truth, pred)["acc"] == 1.0  # "NA" was a third class before
+
+
+def test_the_annotate_experiments_read_the_one_unlabelled_set() -> None:
+    from cellmodel.arguments import UNLABELLED, unlabelled
+    from cellmodel.bench.annotate_eval import ontology_runs
+
+    assert not hasattr(ontology_runs, "UNLABELLED")  # one home, not a copy
+    assert {"NA", "Unknown", "", "nan"} <= UNLABELLED
+    assert list(unlabelled(["NA", " NA ", None, "T cell", np.nan])) == [
+        True,
+        True,
+        True,
+        False,
+        True,
+    ]

@@ -11,6 +11,7 @@ hold (`read_hdf5`); a 10x .mtx folder is `cellmodel.mtx`, CSV/TSV tables `cellmo
   every other row_attr with one value per gene a var column (for `gene_key=`).
 - the scDeepCluster benchmark layout (a dense cells × genes "X", optional labels "Y"), genes
   named g0..gN, the labels in `obs["Y"]`;
+- Matilda's dense genes × cells "matrix" group (`cellmodel.dense_h5`; its labels file apart);
 - an AnnData file saved under one of these suffixes (it has "obs" and "var"), read as .h5ad.
 Each HDF5 reader gives sparse float32 counts, cells × genes.
 """
@@ -28,7 +29,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.storage import as_float32, check_sparse_structure
+from cellmodel.dense_h5 import is_dense_matrix, read_dense_matrix
+from cellmodel.storage import as_float32, check_sparse_structure, text_values
 from genekb.errors import GenekbError, GenekbWarning, warn
 
 GENE_EXPRESSION = "Gene Expression"
@@ -203,7 +205,7 @@ def _cell_columns(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> list[s
         return [k for k in _loom_cell_keys(f) if k != _first_key(f["col_attrs"], LOOM_CELL_KEYS)]
     if kind == "X/Y file":
         return ["Y"] if "Y" in f else []
-    return []  # a Cell Ranger matrix: barcodes only
+    return []  # a Cell Ranger or dense matrix: barcodes only
 
 
 def _cell_count(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> int:
@@ -211,7 +213,7 @@ def _cell_count(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> int:
         return int(f["matrix"].shape[1])  # genes × cells
     if kind == "X/Y file":
         return int(f["X"].shape[0])
-    if kind == "Cell Ranger matrix":  # v3's "matrix" group, or v2's one genome
+    if kind in ("Cell Ranger matrix", "dense matrix"):  # "matrix", or v2's one genome
         import h5py
 
         groups = [f[k] for k in ("matrix", *f.keys()) if isinstance(f.get(k), h5py.Group)]
@@ -259,15 +261,13 @@ def _layout(f: Any, keys: list[str], path: Path) -> tuple[str, Callable[[], ad.A
         return "loom file", lambda: _loom(f)
     if "X" in f and isinstance(f["X"], h5py.Dataset):
         return "X/Y file", lambda: read_xy(f, path)
+    if is_dense_matrix(f):
+        return "dense matrix", lambda: read_dense_matrix(f)
     raise GenekbError(
-        f"cannot read {path}: an HDF5 file that is not a Cell Ranger matrix, a loom file or the"
-        f" X/Y layout (top-level keys: {', '.join(keys) or 'none'}); convert it to .h5ad"
+        f"cannot read {path}: an HDF5 file that is not a Cell Ranger matrix, a loom file, the"
+        f" X/Y layout or Matilda's dense matrix (top-level keys: {', '.join(keys) or 'none'});"
+        " convert it to .h5ad"
     )
-
-
-def text_values(values: Any) -> list[str]:
-    """HDF5 strings (bytes or str) as Python strings, flattened."""
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
 
 
 def _label_text(y: np.ndarray) -> list[str | None]:

@@ -288,3 +288,74 @@ def test_the_annotate_experiments_read_the_one_unlabelled_set() -> None:
         False,
         True,
     ]
+
+
+# ------------------------------------------------------------------ 5. Seurat and Matilda by path
+
+
+def _matilda_h5(path: Path, n_genes: int = 30, n_cells: int = 12) -> Path:
+    import h5py
+
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        m = f.create_group("matrix")
+        m["data"] = rng.poisson(2.0, (n_genes, n_cells)).astype(np.float64)  # genes × cells
+        m["features"] = np.array([f"G{i}" for i in range(n_genes)], "S")
+        m["barcodes"] = np.array([f"cell{i}" for i in range(n_cells)], "S")
+    return path
+
+
+def test_a_matilda_h5_reads_by_path(tmp_path) -> None:
+    import h5py
+
+    import cellmodel as cm
+    from cellmodel.datasets.layouts import read_h5_csv
+
+    path = _matilda_h5(tmp_path / "matilda.h5")
+    adata = cm.pp.read(str(path))
+    assert adata.shape == (12, 30) and adata.obs_names[0] == "cell0"
+    with h5py.File(path) as f:
+        assert np.allclose(adata.X.toarray(), f["matrix/data"][()].T)
+    labels = tmp_path / "labels.csv"  # the registry's reader: the same matrix, its labels beside
+    pd.DataFrame({"x": ["a", "b"] * 6}, index=range(1, 13)).to_csv(labels)
+    registry = read_h5_csv(path, labels, "cell_type")
+    assert np.allclose(registry.X.toarray(), adata.X.toarray())
+    assert list(registry.obs["cell_type"][:2]) == ["a", "b"]
+    line = one_line_error(run("cluster", str(path), "-k", "20", "--root", str(tmp_path / "s")), 2)
+    assert "the 12 cells" in line  # counted before the read too
+
+
+def test_a_seurat_rds_reads_by_path(tmp_path, monkeypatch) -> None:
+    import anndata as ad
+
+    import cellmodel as cm
+    from cellmodel.datasets import rfiles
+
+    given = []
+
+    def seurat(path: Path, label_key: str) -> ad.AnnData:  # rdata cannot write a Seurat object
+        given.append((path, label_key))
+        obs = pd.DataFrame({label_key: ["a"] * 7}, index=[f"c{i}" for i in range(7)])
+        return ad.AnnData(np.ones((7, 4), np.float32), obs=obs)
+
+    monkeypatch.setattr(rfiles, "read_seurat_rds", seurat)
+    path = tmp_path / "pbmc.rds"
+    path.write_bytes(b"X\n")
+    assert cm.pp.read(str(path)).obs.columns.tolist() == ["ident"]
+    assert given == [(path, "ident")]
+    line = one_line_error(run("cluster", str(path), "-k", "9", "--root", str(tmp_path / "s")), 2)
+    assert "the 7 cells" in line  # the command read it as cm.pp.read does
+
+
+def test_r_files_that_are_no_seurat_object_are_refused_in_one_line(tmp_path) -> None:
+    import rdata
+
+    frame = pd.DataFrame({"a": ["x", "y"]})
+    rdata.write_rds(str(tmp_path / "frame.rds"), frame)
+    rdata.write_rda(str(tmp_path / "objects.rda"), {"frame": frame})
+    (tmp_path / "junk.rds").write_bytes(b"not R at all")
+    for name in ("frame.rds", "objects.rda", "junk.rds"):
+        line = one_line_error(run("cluster", str(tmp_path / name), "--root", str(tmp_path / "s")))
+        assert "convert it to .h5ad in R" in line, line
+    missing = one_line_error(run("cluster", str(tmp_path / "gone.rds")))
+    assert "does not exist" in missing  # a path, not an unknown dataset name

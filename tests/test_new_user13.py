@@ -275,6 +275,18 @@ def test_na_labels_are_left_out_of_the_scores_with_a_count() -> None:
     assert cluster_metrics(truth, pred)["acc"] == 1.0  # "NA" was a third class before
 
 
+def test_the_chunked_transfer_says_so_too(tmp_path) -> None:
+    from cellmodel.arguments import UnlabelledCellsWarning
+    from cellmodel.chunked.classify import _query_truth
+
+    query = ad.AnnData(np.ones((4, 2), np.float32))
+    query.obs["cell_type"] = ["a", "NA", "b", "NA"]
+    query.write_h5ad(tmp_path / "query.h5ad")
+    with pytest.warns(UnlabelledCellsWarning, match="^2 cell"):
+        truth = _query_truth(tmp_path / "query.h5ad", "cell_type")
+    assert list(truth) == ["a", None, "b", None]
+
+
 def test_the_annotate_experiments_read_the_one_unlabelled_set() -> None:
     from cellmodel.arguments import UNLABELLED, unlabelled
     from cellmodel.bench.annotate_eval import ontology_runs

@@ -371,3 +371,35 @@ def test_r_files_that_are_no_seurat_object_are_refused_in_one_line(tmp_path) -> 
         assert "convert it to .h5ad in R" in line, line
     missing = one_line_error(run("cluster", str(tmp_path / "gone.rds")))
     assert "does not exist" in missing  # a path, not an unknown dataset name
+
+
+# ------------------------------------------------------------------ the tutorial, cell by cell
+
+
+def test_the_tutorials_scoring_cell_shows_scores(tmp_path, monkeypatch) -> None:
+    """The cell after the labels come back printed `{}`: the clustering was (rightly) given no
+    labels, so its record has no metrics to show."""
+    import re
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import cellmodel as cm
+
+    source = (Path(__file__).parents[1] / "docs" / "tutorial.py").read_text()
+    cells = re.split(r"(?m)^# %%.*$", source)
+    cell = next(c for c in cells if 'save=FIGURES / "confusion.png"' in c)
+    first = next(c for c in cells if "import cellmodel as cm" in c)
+    adata = ad.AnnData(np.ones((6, 2), np.float32))
+    adata.obs["bulk_labels"] = ["a", "a", "a", "b", "b", "b"]
+    adata.obs["cellmodel_cluster"] = ["0", "0", "0", "1", "1", "1"]
+    adata.uns["cellmodel"] = {}  # as cm.tl.cluster leaves it without label_key
+    monkeypatch.setenv("TUTORIAL_FIGURES", str(tmp_path))
+    monkeypatch.setenv("GENEKB_HOME", str(tmp_path / "store"))  # no folder left in /tmp
+    namespace: dict = {"__name__": "__tutorial__"}
+    exec(compile(first, "tutorial", "exec"), namespace)
+    namespace.update(adata=adata, SHOW=False, cm=cm)
+    *body, last = cell.strip().splitlines()
+    exec(compile("\n".join(body), "tutorial", "exec"), namespace)
+    shown = eval(compile(last, "tutorial", "eval"), namespace)  # what the notebook displays
+    assert shown and shown["ari"] == 1.0

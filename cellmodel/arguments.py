@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import SEED_MAX
-from genekb.errors import UsageError
+from genekb.errors import GenekbWarning, UsageError, warn
 from genekb.genemap import same_numbers_alike
 
 
@@ -60,6 +60,38 @@ def missing_names(values: Any) -> np.ndarray:
     or group is no class of its own, in classify, annotate, explain and the scores alike."""
     series = pd.Series(np.asarray(values, dtype=object))
     return series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+
+
+# Label values that say a cell has no label: R writes a missing string as "NA" (a loom cannot
+# store a missing string at all), exports write "nan" or "None", and "Unknown" / "unknown" stand
+# for no type in the public files. Read as unlabelled wherever labels are read from a file:
+# classify's training labels, the scores of cluster, classify and bench.
+UNLABELLED = frozenset({"", "NA", "N/A", "<NA>", "nan", "NaN", "None", "Unknown", "unknown"})
+
+
+class UnlabelledCellsWarning(GenekbWarning):
+    """Cells whose label is one of `UNLABELLED`, left out as unlabelled."""
+
+
+def unlabelled(values: Any) -> np.ndarray:
+    """Per value, whether it labels nothing: missing, blank or one of `UNLABELLED` ("NA")."""
+    series = pd.Series(np.asarray(values, dtype=object))
+    said = series.astype(str).str.strip().isin(UNLABELLED).to_numpy()
+    return missing_names(values) | said
+
+
+def warn_unlabelled(values: Any, key: Any, doing: str) -> None:
+    """Say how many cells of obs[`key`] carry a label that means none ("NA"), left out of
+    `doing` (a missing value needs no word: it names nothing in any reader)."""
+    said = unlabelled(values) & ~missing_names(values)
+    if said.any():
+        names = sorted({str(v).strip() for v in np.asarray(values, dtype=object)[said]})
+        shown = ", ".join(map(repr, names))
+        warn(
+            f"{int(said.sum())} cell(s) of obs[{key!r}] are labelled {shown}, read as unlabelled:"
+            f" left out of {doing}; rename the value if it is a class",
+            UnlabelledCellsWarning,
+        )
 
 
 def class_order(column: Any) -> list[str]:

@@ -11,6 +11,7 @@ hold (`read_hdf5`); a 10x .mtx folder is `cellmodel.mtx`, CSV/TSV tables `cellmo
   every other row_attr with one value per gene a var column (for `gene_key=`).
 - the scDeepCluster benchmark layout (a dense cells × genes "X", optional labels "Y"), genes
   named g0..gN, the labels in `obs["Y"]`;
+- Matilda's dense genes × cells "matrix" group (`cellmodel.dense_h5`; its labels file apart);
 - an AnnData file saved under one of these suffixes (it has "obs" and "var"), read as .h5ad.
 Each HDF5 reader gives sparse float32 counts, cells × genes.
 """
@@ -18,7 +19,6 @@ Each HDF5 reader gives sparse float32 counts, cells × genes.
 from __future__ import annotations
 
 import re
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.storage import as_float32, check_sparse_structure
-from genekb.errors import GenekbError, GenekbWarning
+from cellmodel.dense_h5 import is_dense_matrix, read_dense_matrix
+from cellmodel.storage import as_float32, check_sparse_structure, text_values
+from genekb.errors import GenekbError, GenekbWarning, warn
 
 GENE_EXPRESSION = "Gene Expression"
 # Cell Ranger's other feature types: counts of tags, guides or peaks, never of a gene's mRNA.
@@ -130,11 +131,10 @@ def gene_expression_mask(kinds: Sequence[str], path: str | Path) -> np.ndarray |
             f"{path} holds no 'Gene Expression' features, only {listed}; cellmodel reads gene"
             " expression: give the matrix of a gene expression library"
         )
-    warnings.warn(
+    warn(
         f"{path}: {int((~keep).sum()):,} features that are not 'Gene Expression' left out"
         f" ({listed}), their counts not read as genes; read them apart to use them",
         FeaturesLeftOutWarning,
-        stacklevel=4,
     )
     return keep
 
@@ -159,6 +159,11 @@ def refuse_repeated(
 def read_hdf5(path: str | Path) -> ad.AnnData:
     """A Cell Ranger .h5, a loom file or the X/Y layout, by what the file holds."""
     return _with_layout(path, lambda f, kind, reader: reader())
+
+
+def hdf5_cell_count(path: str | Path) -> int:
+    """The cells `read_hdf5` would give, read from the file's shapes without the matrix."""
+    return _with_layout(path, _cell_count)
 
 
 def hdf5_cell_columns(path: str | Path) -> list[str]:
@@ -200,7 +205,22 @@ def _cell_columns(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> list[s
         return [k for k in _loom_cell_keys(f) if k != _first_key(f["col_attrs"], LOOM_CELL_KEYS)]
     if kind == "X/Y file":
         return ["Y"] if "Y" in f else []
-    return []  # a Cell Ranger matrix: barcodes only
+    return []  # a Cell Ranger or dense matrix: barcodes only
+
+
+def _cell_count(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> int:
+    if kind == "loom file":
+        return int(f["matrix"].shape[1])  # genes × cells
+    if kind == "X/Y file":
+        return int(f["X"].shape[0])
+    if kind in ("Cell Ranger matrix", "dense matrix"):  # "matrix", or v2's one genome
+        import h5py
+
+        groups = [f[k] for k in ("matrix", *f.keys()) if isinstance(f.get(k), h5py.Group)]
+        return int(next(g for g in groups if "barcodes" in g)["barcodes"].shape[0])
+    obs = f["obs"]  # an AnnData file: its obs index
+    index = obs.attrs.get("_index", "_index")
+    return int(obs[index.decode() if isinstance(index, bytes) else str(index)].shape[0])
 
 
 def _cell_column(f: Any, kind: str, key: str) -> pd.Series:
@@ -241,15 +261,13 @@ def _layout(f: Any, keys: list[str], path: Path) -> tuple[str, Callable[[], ad.A
         return "loom file", lambda: _loom(f)
     if "X" in f and isinstance(f["X"], h5py.Dataset):
         return "X/Y file", lambda: read_xy(f, path)
+    if is_dense_matrix(f):
+        return "dense matrix", lambda: read_dense_matrix(f)
     raise GenekbError(
-        f"cannot read {path}: an HDF5 file that is not a Cell Ranger matrix, a loom file or the"
-        f" X/Y layout (top-level keys: {', '.join(keys) or 'none'}); convert it to .h5ad"
+        f"cannot read {path}: an HDF5 file that is not a Cell Ranger matrix, a loom file, the"
+        f" X/Y layout or Matilda's dense matrix (top-level keys: {', '.join(keys) or 'none'});"
+        " convert it to .h5ad"
     )
-
-
-def text_values(values: Any) -> list[str]:
-    """HDF5 strings (bytes or str) as Python strings, flattened."""
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
 
 
 def _label_text(y: np.ndarray) -> list[str | None]:

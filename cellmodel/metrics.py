@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from cellmodel.arguments import missing_names
+from cellmodel.arguments import unlabelled, warn_unlabelled
 from genekb.errors import GenekbError
 
 
@@ -58,7 +58,7 @@ def hungarian_mapping(
 def labelled_cells(column: pd.Series, label_key: str) -> np.ndarray:
     """The mask of the cells that `column` (an obs column of reference labels) labels; refused in
     one line when it labels none."""
-    mask = ~missing_names(column)  # a blank label is no class either
+    mask = ~unlabelled(column)  # a blank label, or "NA", is no class either
     if not len(mask):  # no cells at all: "every value is missing" would send the user astray
         raise GenekbError("the data holds no cells; give a file with cells to score")
     if not mask.any():
@@ -73,6 +73,7 @@ def check_labels(column: pd.Series, label_key: str) -> np.ndarray:
     """The mask of labelled cells; refused when no cell is labelled or all share one class (a
     score against one class says nothing of the clusters: bench and cluster refuse it first)."""
     mask = labelled_cells(column, label_key)
+    warn_unlabelled(column, label_key, "the scores")
     classes = pd.unique(column[mask].astype(str))
     if len(classes) < 2:
         raise GenekbError(
@@ -92,7 +93,7 @@ def check_labels(column: pd.Series, label_key: str) -> np.ndarray:
 
 def labelled_pairs(labels_true: Any, labels_pred: Any) -> tuple[Any, Any]:
     """The cells with a reference label: a missing or blank one is no class of its own."""
-    known = ~missing_names(labels_true)
+    known = ~unlabelled(labels_true)
     if known.all():
         return labels_true, labels_pred
     if not known.any():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import io
 import re
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import scipy.sparse as sp
 from cellmodel.formats import gene_expression_mask, reason
 from cellmodel.orientation import TableOrientationWarning
 from cellmodel.storage import as_float32, refuse_non_numeric
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, warn
 
 INTEGER_MAX = 2.0**63  # a declared integer beyond this overflows scipy's reader
 
@@ -121,16 +120,45 @@ def _open_binary(path: Path) -> Any:
 def check_declared(path: Path, n_features: int, n_barcodes: int) -> None:
     """The size line of matrix.mtx must name the features and barcodes, either way round, before
     scipy allocates what it declares (a few bytes can declare a matrix no memory holds)."""
+    declared = declared_shape(path)
+    if declared is None:
+        return  # no size line, or not numbers: scipy names the file as damaged
+    rows, cols = declared
+    if sorted((rows, cols)) != sorted((n_features, n_barcodes)):
+        raise GenekbError(
+            f"{path} declares a {rows:,} × {cols:,} matrix, but there are {n_features:,}"
+            f" features and {n_barcodes:,} barcodes; refused before reading it"
+        )
+
+
+def mtx_cell_count(path: Path) -> int | None:
+    """The cells of a Cell Ranger matrix folder (or its matrix file), from the barcodes and the
+    matrix's size line, without the matrix; None where the two disagree or the files are not
+    found (the read says why) or the folder is another tool's layout."""
+    try:
+        folder, prefix = (path, "") if path.is_dir() else (path.parent, _prefix(path))
+        matrix = path if not path.is_dir() else _find(folder, FILES["matrix.mtx"])
+        barcodes = _find(folder, [prefix + n for n in FILES["barcodes.tsv"]])
+        if matrix is None or barcodes is None:
+            return None
+        declared, n_cells = declared_shape(matrix), len(read_names(barcodes, "barcode"))
+    except GenekbError:
+        return None
+    return n_cells if declared is not None and n_cells in declared else None
+
+
+def declared_shape(path: Path) -> tuple[int, int] | None:
+    """The rows and columns the matrix file's size line declares (None: no such line)."""
     try:
         with _open_binary(path) as fh:
             for _ in range(10_000):  # the header, its comments, then the size line
                 line = fh.readline(4096)
                 if not line:
-                    return  # no size line: scipy names the file as damaged
+                    return None  # no size line
                 if not line.startswith(b"%") and line.strip():
                     break
             else:
-                return
+                return None
     except (OSError, EOFError) as exc:  # a .gz that is no gzip, a file cut short
         raise GenekbError(
             f"{path} cannot be read ({reason(exc)}); copy it again from the Cell Ranger output"
@@ -138,12 +166,8 @@ def check_declared(path: Path, n_features: int, n_barcodes: int) -> None:
     try:
         rows, cols = (int(v) for v in line.split()[:2])
     except ValueError:
-        return  # not numbers: scipy names the file as damaged
-    if sorted((rows, cols)) != sorted((n_features, n_barcodes)):
-        raise GenekbError(
-            f"{path} declares a {rows:,} × {cols:,} matrix, but there are {n_features:,}"
-            f" features and {n_barcodes:,} barcodes; refused before reading it"
-        )
+        return None
+    return rows, cols
 
 
 class _NewHeader(io.RawIOBase):
@@ -215,11 +239,10 @@ def _hold_to_integers(values: np.ndarray, path: Path) -> None:
 def _oriented(matrix: sp.csr_matrix, n_features: int, n_barcodes: int, path: Path) -> Any:
     """Genes × cells; a matrix whose rows match the barcodes and columns the features is turned."""
     if matrix.shape == (n_barcodes, n_features) != (n_features, n_barcodes):
-        warnings.warn(
+        warn(
             f"{path}: {n_barcodes} rows as there are barcodes, {n_features} columns as there are"
             " features: read with cells in rows",
             TableOrientationWarning,
-            stacklevel=3,
         )
         return matrix.T.tocsr()
     if matrix.shape == (n_features, n_barcodes) and n_features == n_barcodes > 1:

@@ -21,7 +21,6 @@ one line that names those folders. Salmon alevin's binary `quants_mat.gz` (writt
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import scipy.sparse as sp
 from cellmodel.formats import reason
 from cellmodel.mtx import check_declared, read_10x_mtx, read_mtx_matrix, read_names
 from cellmodel.orientation import TableOrientationWarning
-from genekb.errors import GenekbError, GenekbWarning
+from genekb.errors import GenekbError, GenekbWarning, warn
 
 # Layout name -> (matrix file, barcodes file, gene ids file, gene symbols file or None); the
 # matrix has cells in rows.
@@ -133,10 +132,9 @@ def _read_velocity(folder: Path, layers: list[tuple[Path, str]], whole: bool) ->
     )
     if not whole:
         what += "; pass the folder to sum every layer"
-    warnings.warn(
+    warn(
         f"{folder}: kallisto|bustools velocity output read as {what}",
         VelocityLayersWarning,
-        stacklevel=3,
     )
     return ad.AnnData(
         X=X.tocsr().astype(np.float32), obs=pd.DataFrame(index=cells), var=first.var.copy()
@@ -210,11 +208,10 @@ def _cells_by_genes(matrix: sp.csr_matrix, n_cells: int, n_genes: int, path: Pat
     if matrix.shape == (n_cells, n_genes):
         return matrix
     if matrix.shape == (n_genes, n_cells):
-        warnings.warn(
+        warn(
             f"{path}: {n_genes} rows as there are genes, {n_cells} columns as there are"
             " barcodes: read with genes in rows",
             TableOrientationWarning,
-            stacklevel=4,
         )
         return matrix.T.tocsr()
     raise GenekbError(

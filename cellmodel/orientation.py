@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Sequence
 
 from cellmodel.knowledge.genes import gene_share
-from genekb.errors import GenekbWarning
+from genekb.errors import GenekbWarning, warn
 
 # A droplet barcode as Cell Ranger, STARsolo and alevin write it (ACGT…, 10–20 bases, "-1"), on
 # its own or after a sample prefix ("pbmc1_", "S1:").
@@ -63,9 +63,8 @@ def genes_in_rows(rows: Sequence[str], columns: Sequence[str]) -> str | None:
 
 def warn_turned(path: object, why: str, n_cells: int, n_genes: int) -> None:
     """The one warning for a table read with genes in rows."""
-    warnings.warn(
+    warn(
         f"{path}: read with genes in rows ({why}): {n_cells} cells × {n_genes} genes; pass"
         " orientation=cells-by-genes if its rows are cells",
         TableOrientationWarning,
-        stacklevel=3,
     )

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import sqlite3
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import scipy.sparse as sp
 from cellmodel._settings import DEFAULT_N_HVG
 from cellmodel.semantic import StageProgress, check_choice, highly_variable_weights
 from genekb.encoders.base import Encoder, EncoderSpec
-from genekb.errors import GenekbWarning
+from genekb.errors import GenekbWarning, warn
 
 RANKINGS: dict[str, str] = {
     "expression": "highest normalized expression first (GenePT-s, Cell2Sentence)",
@@ -112,12 +111,11 @@ class SentenceCache:
             yield
         except (sqlite3.Error, OSError) as exc:
             if not self.broken:
-                warnings.warn(
+                warn(
                     GenekbWarning(
                         f"cannot {doing} the sentence cache {self.path} ({exc}); going on"
                         " without it (sentences are embedded again next time)"
                     ),
-                    stacklevel=3,
                 )
             self.broken = True
 

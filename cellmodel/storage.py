@@ -1,6 +1,7 @@
 """What a stored expression matrix must be before anything reads it as numbers: real values, a
 sound sparse structure, and values float32 can hold. Every reader (each file format in memory,
-and each chunk out of core) refuses the same things with the same words."""
+and each chunk out of core) refuses the same things with the same words; and the names stored
+beside it (HDF5 strings) read as text."""
 
 from __future__ import annotations
 
@@ -69,3 +70,8 @@ def as_float32(values: Any, what: str) -> np.ndarray:
         top = float(values.max(where=finite, initial=0.0))
         refuse_beyond_float32(max(top, -float(values.min(where=finite, initial=0.0))), what)
     return values.astype(np.float32, copy=False)
+
+
+def text_values(values: Any) -> list[str]:
+    """HDF5 strings (bytes or str) as Python strings, flattened."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]

@@ -112,6 +112,7 @@ def annotate(
     gene_vectors: str = AnnotateParams.gene_vectors,
     seed: int = AnnotateParams.seed,
     per_cell: bool = False,
+    key_added: str = AnnotateParams.key_added,
     copy: bool = False,
     **options: Any,
 ) -> Any:
@@ -121,7 +122,9 @@ def annotate(
     labels (free text or CL ids); None takes Cell Ontology cell types, narrowed by
     `ontology_subtree` (a CL id or label) and/or `tissue` (a word). Writes
     `obs["cellmodel_annotation"]` and the report (every ranking, its margin, the evidence genes)
-    in `uns["cellmodel"]["annotate"]`; `per_cell` also calls each cell. `options`: the other
+    in `uns["cellmodel"]["annotate"]`; `per_cell` also calls each cell. `key_added`: another obs
+    column for the names (its `_confidence`, `_cell` columns beside it) and the report in
+    `uns[key_added]`, so annotating a second grouping keeps the first's names. `options`: the other
     settings of `cellmodel.annotate.annotate` (markers, n_markers, top_k, hubness, ...).
 
     Examples
@@ -139,7 +142,8 @@ def annotate(
         out = run_annotate(
             adata, _store(store), groupby=groupby, candidates=candidates,
             ontology_subtree=ontology_subtree, tissue=tissue, method=method, model=model,
-            gene_vectors=gene_vectors, seed=seed, per_cell=per_cell, copy=copy, **options,
+            gene_vectors=gene_vectors, seed=seed, per_cell=per_cell, key_added=key_added,
+            copy=copy, **options,
         )  # fmt: skip
     return out if copy else None
 

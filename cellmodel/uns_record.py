@@ -9,8 +9,12 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
+from cellmodel._settings import ANNOTATION_KEY, UNS_KEY
 from genekb.errors import GenekbError
 
+ANNOTATE_ENTRY = "annotate"  # uns["cellmodel"]["annotate"]: the report under the default key
+# The columns annotate writes beside obs[key_added]: confidence, and with per_cell each cell's call.
+ANNOTATION_SUFFIXES = ("_confidence", "_cell", "_cell_score")
 RECORD_PARTS = ("input", "params", "gene_match", "vectors")  # read as records where present
 
 
@@ -41,3 +45,32 @@ def h5ad_safe(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def annotation_columns(key_added: str) -> list[str]:
+    """The obs columns an annotation under `key_added` writes (names first)."""
+    return [key_added, *(key_added + suffix for suffix in ANNOTATION_SUFFIXES)]
+
+
+def annotation_record(adata: ad.AnnData, key_added: str = ANNOTATION_KEY) -> Any:
+    """The record annotate stored for `key_added` (None when there is none): the default key's in
+    uns["cellmodel"]["annotate"], as before `key_added` existed; any other in uns[key_added], as
+    scanpy keeps a tool's record beside its obs column."""
+    if key_added == ANNOTATION_KEY:
+        return run_record(adata).get(ANNOTATE_ENTRY)
+    return adata.uns.get(key_added)
+
+
+def store_annotation(adata: ad.AnnData, key_added: str, record: dict[str, Any]) -> None:
+    """Put annotate's record where `annotation_record` reads it."""
+    if key_added != ANNOTATION_KEY:
+        adata.uns[key_added] = record
+        return
+    existing = adata.uns.get(UNS_KEY)
+    kept = existing if isinstance(existing, Mapping) else {}
+    adata.uns[UNS_KEY] = {**kept, ANNOTATE_ENTRY: record}
+
+
+def is_annotation(value: Any) -> bool:
+    """Whether an uns entry is a record annotate wrote (its report travels as JSON)."""
+    return isinstance(value, Mapping) and "report_json" in value

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cellmodel._settings import ANNOTATION_KEY as DEFAULT_KEY_ADDED
 from cellmodel._settings import DEFAULT_ANNOTATE_METHOD
 from cli.cellmodel_args import (
     FILE_OUTPUT,
@@ -118,6 +119,13 @@ _PerCellOpt = Annotated[
         " only, not with --chunk-size."
     ),
 ]
+_KeyAddedOpt = Annotated[
+    str,
+    typer.Option(
+        help="obs column for the names (its _confidence and _cell columns beside it); another"
+        " name keeps the report in uns[KEY] and leaves an earlier annotation in place."
+    ),
+]
 _MarkdownOpt = Annotated[
     Path | None,
     typer.Option(**FILE_OUTPUT, help="Also write the Markdown report to this file."),
@@ -162,6 +170,7 @@ def annotate(
     across_groups: _AcrossGroupsOpt = "auto",
     lineage: _LineageOpt = "auto",
     per_cell: _PerCellOpt = False,
+    key_added: _KeyAddedOpt = DEFAULT_KEY_ADDED,
     root: RootOpt = None,
     model: ModelOpt = "minilm",
     gene_key: GeneKeyOpt = None,
@@ -202,6 +211,7 @@ _SETTINGS = (
     "gene_key",
     "layer",
     "taxon",
+    "key_added",
 )
 
 
@@ -260,7 +270,7 @@ def _run(args: SimpleNamespace) -> tuple[dict[str, Any], Any]:
             adata = load_input(args.source, args.root)[0]
             store = Store.open(args.root, create=True)
             run_annotate(adata, store, per_cell=args.per_cell, progress=progress, **settings)
-        return report_of(adata), adata
+        return report_of(adata, args.key_added), adata
     from cellmodel.chunked.annotate import annotate_h5ad
 
     path = check_chunked(args.source, args.output, "obs")
@@ -291,7 +301,7 @@ def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     if args.markdown is not None:
         atomic_write(args.markdown, (text + "\n").encode())
     if args.plots is not None and adata is not None:
-        report = {**report, "plots": _plots(adata, args.plots)}
+        report = {**report, "plots": _plots(adata, args.plots, args.key_added)}
     if args.output is not None and adata is not None:
         write_h5ad(adata, args.output)
     if args.json_:
@@ -301,11 +311,12 @@ def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     info(
         f"annotated {report['n_groups']} groups of obs[{report['groupby']!r}] from"
         f" {report['candidates']['n']} candidates in {report['seconds']:.1f} s"
+        + (f" into obs[{args.key_added!r}]" if args.key_added != DEFAULT_KEY_ADDED else "")
         + (f"; wrote {args.output}" if args.output else "")
     )
 
 
-def _plots(adata: Any, folder: Path) -> list[str]:
+def _plots(adata: Any, folder: Path, key_added: str) -> list[str]:
     """`--plots`: the calls and the markers' dot plot, as `cm.pl.calls` and `cm.pl.markers` draw
     them in a notebook (checked for clashes before the run)."""
     from cellmodel import pl
@@ -314,6 +325,6 @@ def _plots(adata: Any, folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     headless_plots()
     calls, markers = (folder / name for name in PLOT_FILES)
-    pl.calls(adata, save=calls)
-    pl.markers(adata, save=markers)
+    pl.calls(adata, key_added=key_added, save=calls)
+    pl.markers(adata, key_added=key_added, save=markers)
     return [str(calls), str(markers)]

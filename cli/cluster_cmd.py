@@ -188,14 +188,15 @@ def _check(args: SimpleNamespace) -> dict[str, Any]:
 
 
 def _check_k_against_cells(source: str, n_clusters: int | None) -> None:
-    """-k at or past the cells of an .h5ad, refused from its obs index before the whole file is
-    read (other inputs are checked once read)."""
-    if n_clusters is None or Path(source).suffix.lower() != ".h5ad" or not Path(source).is_file():
+    """-k at or past the cells of the input, refused before its matrix is read where its format
+    tells the cells cheaply (`n_cells`: HDF5 shapes, a 10x folder's barcodes); other inputs are
+    checked once read."""
+    if n_clusters is None:
         return
-    from cellmodel.chunked.limits import n_obs
+    from cellmodel.chunked.limits import n_cells as cells_of
     from cellmodel.cluster.inputs import check_k
 
-    n_cells = n_obs(source)
+    n_cells = cells_of(source)
     if n_cells is not None and n_cells >= 3:  # fewer: the load says the file has too few cells
         check_k(n_clusters, n_cells)
 

@@ -31,6 +31,7 @@ import matplotlib
 
 import cellmodel as cm
 import genekb as gk
+from cellmodel.metrics import cluster_metrics
 
 cm.settings.verbosity = 1  # progress bars for steps longer than ~2 s; 0 silences them
 # The store: $GENEKB_HOME if set (a store you keep), else a fresh one in a temporary folder.
@@ -133,7 +134,8 @@ cm.pl.umap(
 
 # %%
 cm.pl.confusion(adata, "bulk_labels", show=SHOW, save=FIGURES / "confusion.png")
-adata.uns["cellmodel"].get("metrics") or {}
+# The clusters against the labels (the run was given none, so its record holds no scores)
+cluster_metrics(adata.obs["bulk_labels"], adata.obs["cellmodel_cluster"])
 
 # %% [markdown]
 # ## 6. A classifier from a few labels

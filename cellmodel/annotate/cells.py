@@ -24,8 +24,6 @@ import pandas as pd
 
 from cellmodel.annotate.ontology import UNASSIGNED
 
-OBS_KEY_CELL = "cellmodel_annotation_cell"
-OBS_KEY_CELL_SCORE = "cellmodel_annotation_cell_score"
 CONTROL_GENES = 50  # per signature gene, as in scanpy's score_genes
 EXPRESSION_BINS = 25
 

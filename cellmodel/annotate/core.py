@@ -33,18 +33,17 @@ import anndata as ad
 import numpy as np
 
 from cellmodel._settings import ANNOTATION_KEY
-from cellmodel.annotate.cells import OBS_KEY_CELL, OBS_KEY_CELL_SCORE, call_cells
+from cellmodel.annotate.cells import call_cells
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
 from cellmodel.annotate.params import AnnotateParams, setup
 from cellmodel.annotate.report import write_uns
 from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
+from cellmodel.uns_record import annotation_columns
 from genekb.store.store import Store
 
 OBS_KEY = ANNOTATION_KEY
-# Each cell's group call's confidence (the lineage walk's smallest margin; `lineage`).
-OBS_KEY_CONFIDENCE = "cellmodel_annotation_confidence"
 # The settings `setup` checks, read by name from `annotate`'s own arguments.
 _SETTINGS = tuple(f.name for f in fields(AnnotateParams) if f.name != "groupby")
 
@@ -71,6 +70,7 @@ def annotate(
     model: str = AnnotateParams.model,
     template: str = AnnotateParams.template,
     lineage: str = AnnotateParams.lineage,
+    key_added: str = AnnotateParams.key_added,
     taxon: str | None = None,
     gene_key: str | None = None,
     layer: str | None = None,
@@ -87,9 +87,12 @@ def annotate(
     `Store`. `gene_vectors`: "real", a seeded control ("shuffled", "random"), or "bag-of-words"
     (`words`: the same texts as TF-IDF words). Writes `obs["cellmodel_annotation"]` and
     `uns["cellmodel"]["annotate"]`; with `per_cell`, also each cell's own call and score
-    (`cells`: the groups' calls, scored on each cell). `progress`: a `(stage, done, total)` hook
-    for the slow steps (gene cards and candidate texts not yet in the store). Returns `adata`
-    (or a copy).
+    (`cells`: the groups' calls, scored on each cell). `key_added`: the obs column of the names
+    (the others are named from it: `_confidence`, `_cell`, `_cell_score`) and where the report
+    goes (the default's in `uns["cellmodel"]["annotate"]`, any other in `uns[key_added]`), so a
+    second annotation (of another grouping) can sit beside the first. `progress`: a `(stage,
+    done, total)` hook for the slow steps (gene cards and candidate texts not yet in the store).
+    Returns `adata` (or a copy).
     """
     require_anndata(adata)
     given = locals()
@@ -117,21 +120,26 @@ def annotate(
         progress=progress,
     )
     report["input"] = expr.to_dict()  # the matrix and gene names read, as `cm.pl.markers` reads
-    adata.obs[OBS_KEY] = labels
-    _drop_optional_columns(adata)
-    confidence = [(e.get("lineage") or {}).get("confidence") for e in report["groups"]]
-    if any(c is not None for c in confidence):
-        per_group = np.array([np.nan if c is None else c for c in confidence], dtype=float)
-        adata.obs[OBS_KEY_CONFIDENCE] = per_group[np.asarray(groups.codes)]
+    _write_obs(adata, params.key_added, labels, report, np.asarray(groups.codes))
     if per_cell:
         calls, best, report["per_cell"] = call_cells(expr.X, expr.genes, report, groups.codes, seed)
-        adata.obs[OBS_KEY_CELL], adata.obs[OBS_KEY_CELL_SCORE] = calls, best
+        cell_key, cell_score_key = annotation_columns(params.key_added)[2:]
+        adata.obs[cell_key], adata.obs[cell_score_key] = calls, best
         report["seconds"] = round(time.perf_counter() - began, 3)
-    write_uns(adata, report)
+    write_uns(adata, report, params.key_added)
     return adata
 
 
-def _drop_optional_columns(adata: ad.AnnData) -> None:
-    """A run again in place: the last run's optional columns would sit beside the new names."""
-    stale = [OBS_KEY_CONFIDENCE, OBS_KEY_CELL, OBS_KEY_CELL_SCORE]
-    adata.obs.drop(columns=[c for c in stale if c in adata.obs], inplace=True)
+def _write_obs(
+    adata: ad.AnnData, key: str, labels: Any, report: dict[str, Any], codes: np.ndarray
+) -> None:
+    """The names into obs[key], and each cell's group call's confidence beside them (the lineage
+    walk's smallest margin; `lineage`) where the run has one."""
+    names, *optional = annotation_columns(key)
+    adata.obs[names] = labels
+    # A run again in place: the last run's optional columns would sit beside the new names.
+    adata.obs.drop(columns=[c for c in optional if c in adata.obs], inplace=True)
+    confidence = [(e.get("lineage") or {}).get("confidence") for e in report["groups"]]
+    if any(c is not None for c in confidence):
+        per_group = np.array([np.nan if c is None else c for c in confidence], dtype=float)
+        adata.obs[optional[0]] = per_group[codes]

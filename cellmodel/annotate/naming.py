@@ -8,7 +8,6 @@ over the ontology: `lineage`) and one report entry per group written with its ev
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import asdict
 from typing import Any
 
@@ -31,7 +30,7 @@ from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.report import channel_entry, provenance, ranked, unsigned_line
 from cellmodel.explain import describe_clusters
-from genekb.errors import GenekbWarning, listed
+from genekb.errors import GenekbWarning, listed, warn
 from genekb.store.store import Store
 
 N_EVIDENCE_SHOWN = 5
@@ -180,19 +179,17 @@ def _name_no_unnameable_group(entries: list[dict[str, Any]], sums: Any, groupby:
         entry.update(label=None, cl_id=None, score=None, margin=None, not_named=why)
         entry.update(lineage=None, signature=[])
         entry["signature_data_names"] = []
-        warnings.warn(
+        warn(
             f"group {entry['group']!r} of obs[{groupby!r}] left unassigned: {why}",
             GenekbWarning,
-            stacklevel=4,
         )
     small = [f"{e['group']!r} ({e['n_cells']})" for e in entries if e["few_cells"] and e["label"]]
     if small:
-        warnings.warn(
+        warn(
             f"obs[{groupby!r}] has small groups, named from fewer than {FEW_CELLS} cells: "
             + listed(small)
             + "; check their names, or merge them",
             SmallGroupWarning,
-            stacklevel=4,
         )
 
 
@@ -226,7 +223,7 @@ def _inferred(
     }
     unchecked = unsigned_line(out)
     if unchecked:  # in a notebook as on the command line (`warning: …`)
-        warnings.warn(unchecked, signatures.UncheckedLineageWarning, stacklevel=4)
+        warn(unchecked, signatures.UncheckedLineageWarning)
     if candidates.tissue:
         out.update(tissue=candidates.tissue, tissue_from="given")
     elif not candidates.user_given:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cellmodel._settings import ANNOTATION_KEY, DEFAULT_ANNOTATE_METHOD
+from cellmodel._settings import (
+    ANNOTATION_KEY,
+    CLASSIFY_UNS_KEY,
+    CLUSTER_KEY,
+    DEFAULT_ANNOTATE_METHOD,
+    EXPLAIN_UNS_KEY,
+    PREDICTION_KEY,
+    UNS_KEY,
+)
 from cellmodel.annotate import ontology, score
 from cellmodel.annotate.inputs import DEFAULT_N_BACKGROUND, MARKER_RULES
 from cellmodel.annotate.lineage import LINEAGE_CHOICES
@@ -49,6 +57,7 @@ class AnnotateParams:
     model: str = "minilm"
     template: str = "ncbi-card"
     lineage: str = "auto"
+    key_added: str = ANNOTATION_KEY  # obs[key_added] (and its _confidence, _cell columns), uns
 
     def check(self) -> None:
         for name, value, choices in [
@@ -74,6 +83,23 @@ class AnnotateParams:
                 f" {', '.join(map(repr, sizes))})"
             )
         check_seed(self.seed)
+        _check_key_added(self.key_added)
+
+
+# Keys other steps write: an annotation stored there would replace their results.
+_OTHER_KEYS = (UNS_KEY, CLASSIFY_UNS_KEY, EXPLAIN_UNS_KEY, CLUSTER_KEY, PREDICTION_KEY)
+
+
+def _check_key_added(key: object) -> None:
+    if not isinstance(key, str) or not key.strip() or "/" in key:
+        raise UsageError(
+            f"key_added must be a non-empty name without '/' (an obs column); got {key!r}"
+        )
+    if key in _OTHER_KEYS:
+        raise UsageError(
+            f"key_added={key!r} is where another cellmodel step writes its results; choose"
+            " another name"
+        )
 
 
 @dataclass(frozen=True)
@@ -99,13 +125,15 @@ def setup(
     **settings: Any,
 ) -> tuple[AnnotateParams, Candidates]:
     """The run's checked parameters and its candidates (given, or from the Cell Ontology)."""
-    if groupby == ANNOTATION_KEY or groupby.startswith(f"{ANNOTATION_KEY}_"):
-        raise UsageError(
-            f"groupby={groupby!r} is a column annotate writes its results to, so the groups would"
-            " be overwritten by their names; copy it under another name to group by it"
-        )
     params = AnnotateParams(groupby=groupby, **settings)
     params.check()
+    key = params.key_added
+    if groupby == key or groupby.startswith(f"{key}_"):
+        raise UsageError(
+            f"groupby={groupby!r} is a column annotate writes its results to (key_added={key!r}),"
+            " so the groups would be overwritten by their names; copy it under another name, or"
+            " give another key_added, to group by it"
+        )
     if candidates is not None and (ontology_subtree or tissue):
         raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
     terms = (

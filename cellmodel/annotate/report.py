@@ -11,14 +11,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import UNS_KEY
+from cellmodel._settings import ANNOTATION_KEY, UNS_KEY
 from cellmodel.annotate import markerdb, score
 from cellmodel.annotate.inputs import BACKGROUND_SEED
 from cellmodel.annotate.kinds import LEVELS
 from cellmodel.annotate.ontology import UNASSIGNED
 from cellmodel.annotate.signatures import MIN_MEASURED
 from cellmodel.markdown import md_text
-from cellmodel.uns_record import h5ad_safe, run_record
+from cellmodel.uns_record import annotation_record, h5ad_safe, store_annotation
 from genekb.errors import GenekbError
 
 
@@ -238,11 +238,8 @@ def provenance(ev: Any, n_background: int, universe: int) -> dict[str, Any]:
     }
 
 
-def write_uns(adata: ad.AnnData, report: dict[str, Any]) -> None:
-    existing = adata.uns.get(UNS_KEY)
-    merged = dict(existing) if isinstance(existing, dict) else {}
-    merged["annotate"] = uns_record(report)
-    adata.uns[UNS_KEY] = merged
+def write_uns(adata: ad.AnnData, report: dict[str, Any], key_added: str = ANNOTATION_KEY) -> None:
+    store_annotation(adata, key_added, uns_record(report))
 
 
 def uns_record(report: dict[str, Any]) -> dict[str, Any]:
@@ -269,12 +266,14 @@ def uns_record(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def report_of(adata: ad.AnnData) -> dict[str, Any]:
-    """The full report `annotate` stored in `adata.uns`; GenekbError when there is none, or when
-    what is there is no longer the record annotate wrote (edited, or left by another tool)."""
-    record = run_record(adata).get("annotate")
+def report_of(adata: ad.AnnData, key_added: str = ANNOTATION_KEY) -> dict[str, Any]:
+    """The full report `annotate` stored in `adata.uns` for `key_added`; GenekbError when there is
+    none, or when what is there is no longer the record annotate wrote (edited, or left by another
+    tool)."""
+    record = annotation_record(adata, key_added)
     if record is None or (isinstance(record, Mapping) and not record):
-        raise GenekbError("no annotation in this file; run `cellmodel annotate` first")
+        under = "" if key_added == ANNOTATION_KEY else f" under key_added={key_added!r}"
+        raise GenekbError(f"no annotation{under} in this file; run `cellmodel annotate` first")
     text = record.get("report_json") if isinstance(record, Mapping) else None
     try:
         report = json.loads(text) if isinstance(text, str) else None
@@ -282,10 +281,14 @@ def report_of(adata: ad.AnnData) -> dict[str, Any]:
         report = None
     if not isinstance(report, dict) or not isinstance(report.get("groups"), list):
         raise GenekbError(
-            f"uns[{UNS_KEY!r}]['annotate'] is not the record annotate writes (edited?); annotate"
+            f"{_where(key_added)} is not the record annotate writes (edited?); annotate"
             " again (cm.tl.annotate, or `cellmodel annotate`)"
         )
     return report
+
+
+def _where(key_added: str) -> str:
+    return f"uns[{UNS_KEY!r}]['annotate']" if key_added == ANNOTATION_KEY else f"uns[{key_added!r}]"
 
 
 def inferred_line(inferred: dict[str, Any] | None) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
-from cellmodel._settings import UNS_KEY
-from cellmodel.annotate.core import OBS_KEY, name_groups
+from cellmodel._settings import ANNOTATION_KEY, UNS_KEY
+from cellmodel.annotate.core import name_groups
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.params import setup
 from cellmodel.annotate.report import uns_record
@@ -31,6 +31,7 @@ from cellmodel.chunked.stats import GeneStats, chunk_stats
 from cellmodel.io import gene_names
 from cellmodel.io import normalize as normalize_rows
 from cellmodel.markers import GroupSums, group_sums
+from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns
 from genekb.errors import UsageError
 from genekb.store.store import Store
 
@@ -110,5 +111,8 @@ def annotate_h5ad(
         began=began,
     )
     report["chunked"] = {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler}
-    write_copy(ref, Path(output), {OBS_KEY: labels}, UNS_KEY, {"annotate": uns_record(report)})
+    # uns as `annotate` keeps it: the default key's report in uns["cellmodel"], any other's apart
+    key, record = params.key_added, uns_record(report)
+    uns_key, uns = (UNS_KEY, {ANNOTATE_ENTRY: record}) if key == ANNOTATION_KEY else (key, record)
+    write_copy(ref, Path(output), {annotation_columns(key)[0]: labels}, uns_key, uns)
     return report

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from cellmodel._settings import CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
-from cellmodel.arguments import check_obs_column, class_order
+from cellmodel.arguments import check_obs_column, class_order, warn_unlabelled
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
 from cellmodel.chunked.engine import DaskEngine
@@ -174,6 +174,7 @@ def _labelled_reference(
 ) -> _Reference:
     """The reference's labelled cells in the query's view (`reference_view`), checked, scaled."""
     check_obs_column(reference.obs, label_key, "reference_label_key", " of the reference")
+    warn_unlabelled(reference.obs[label_key], label_key, "the reference's training cells")
     values = label_array(reference.obs[label_key])
     check_reference_labels(values, label_key)  # one class: every query cell would get it
     labelled = values != None  # noqa: E711
@@ -205,6 +206,7 @@ def _query_truth(path: Path, label_key: str | None) -> np.ndarray | None:
         return None
     obs = h5.read_frame(path, "obs")
     check_obs_column(obs, label_key, "label_key", f" of {path}")
+    warn_unlabelled(obs[label_key], label_key, "the scores")
     return label_array(obs[label_key])
 
 

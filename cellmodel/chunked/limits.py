@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cellmodel.formats import HDF5_SUFFIXES, hdf5_cell_count
+from cellmodel.mtx import mtx_cell_count
 from genekb.errors import GenekbError
 
 # Peak RSS of cluster ≈ BASE_MB + MB_PER_CELL × cells (10k: 1,351 MB, 100k: 4,938 MB).
@@ -28,16 +30,24 @@ CHUNKED_PATHS = (
 
 def n_obs(path: str | Path) -> int | None:
     """Cells of an .h5ad file, read from its obs index alone (None if that cannot be read)."""
-    import h5py
-
     try:
-        with h5py.File(str(path), "r") as f:
-            obs = f["obs"]
-            index = obs.attrs.get("_index", "_index")
-            index = index.decode() if isinstance(index, bytes) else str(index)
-            return int(obs[index].shape[0])
-    except (OSError, KeyError):
+        return hdf5_cell_count(path)
+    except GenekbError:
         return None
+
+
+def n_cells(path: str | Path) -> int | None:
+    """Cells of an input, read without its matrix where its format tells them cheaply: an HDF5
+    file's shapes (.h5ad's obs index, loom, Cell Ranger .h5, X/Y) or a 10x matrix folder's
+    barcodes beside the matrix's size line; None for the others (tables, other folders, a
+    registry name) and where that cannot be read (the load then says why)."""
+    path = Path(path)
+    name = path.name.lower().removesuffix(".gz")
+    if path.is_file() and name.endswith((".h5ad", *HDF5_SUFFIXES)):
+        return n_obs(path)
+    if path.is_dir() or (path.is_file() and name.endswith(".mtx")):
+        return mtx_cell_count(path)
+    return None
 
 
 def _ram_mb() -> float | None:

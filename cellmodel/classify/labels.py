@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from cellmodel.arguments import alike_as_text, is_whole, missing_names
+from cellmodel.arguments import alike_as_text, is_whole, unlabelled
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
-from genekb.errors import GenekbError, GenekbWarning, UsageError, listed
+from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.genemap import same_numbers_alike
 
 
 def label_array(labels: LabelsLike) -> np.ndarray:
-    """Labels as an object array of strings, with None where a label is missing (NaN/None/'')."""
+    """Labels as an object array of strings, with None where a cell has no label (NaN, None, ''
+    or a value that says so, such as "NA": `UNLABELLED`)."""
     series = pd.Series(
         np.asarray(labels, dtype=object)
         if not isinstance(labels, pd.Series)
         else labels.to_numpy(dtype=object)
     )
-    missing = missing_names(series)
+    missing = unlabelled(series)
     alike = alike_as_text(pd.unique(series[~missing].to_numpy(dtype=object)))
     if alike:  # as text they would be trained and scored as one class
         raise GenekbError(
@@ -240,4 +240,4 @@ class UnseenClassesWarning(GenekbWarning):
 def warn_unseen(notes: list[str]) -> None:
     """Each `unseen_notes` note as an `UnseenClassesWarning` (in memory and out of core alike)."""
     for note in notes:  # a class no training cell has scores 0 whatever the view
-        warnings.warn(note, UnseenClassesWarning, stacklevel=3)
+        warn(note, UnseenClassesWarning)

@@ -4,7 +4,6 @@ written into `adata` scanpy-style."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +11,13 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
-from cellmodel.arguments import check_count, check_obs_column, check_seed, class_order
+from cellmodel.arguments import (
+    check_count,
+    check_obs_column,
+    check_seed,
+    class_order,
+    warn_unlabelled,
+)
 from cellmodel.classify.core import classify, transfer
 from cellmodel.classify.labels import (
     UnseenClassesWarning as UnseenClassesWarning,  # re-exported: its home was here
@@ -38,7 +43,7 @@ from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
-from genekb.errors import GenekbWarning, UsageError
+from genekb.errors import GenekbWarning, UsageError, warn
 from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
@@ -198,14 +203,14 @@ def classify_cells(
     if reference is not None:
         _refuse_split_with_reference(train_fraction, per_class, train_mask)
         ref_key = reference_label_key or label_key
-        _warn_lookalikes(reference.obs, ref_key)
+        _warn_of_labels(reference.obs, ref_key, "the reference's training cells")
         run = (ref_key, label_key, view, view_args, fit_args, file_names)
         result = _transfer_cells(adata, reference, *run)
     else:
         mask = _training_mask(
             adata, label_key, train_fraction, per_class, train_mask, small_classes, seed
         )
-        _warn_lookalikes(adata.obs, label_key)
+        _warn_of_labels(adata.obs, label_key, "the training and the scores")
         pca = expression_pca(adata, seed=seed, **reads)
         result = classify(
             cell_view(adata, view, pca=pca, **view_args),
@@ -221,19 +226,20 @@ def classify_cells(
     return result
 
 
-def _warn_lookalikes(obs: pd.DataFrame, key: str | None) -> None:
-    """Warn of classes whose names differ only in case or spaces (`lookalike_classes`)."""
+def _warn_of_labels(obs: pd.DataFrame, key: str | None, doing: str) -> None:
+    """Warn of cells labelled as unlabelled ("NA"), left out of `doing`, and of classes whose
+    names differ only in case or spaces (`lookalike_classes`)."""
     if key is None or key not in obs:
         return
+    warn_unlabelled(obs[key], key, doing)
     found = lookalike_classes(label_array(obs[key]))
     if found:
         shown = ", ".join(repr(n) for n in found[0])
         more = f" (and {len(found) - 1} more such group(s))" if len(found) > 1 else ""
-        warnings.warn(
+        warn(
             f"the labels {shown} of obs[{key!r}] differ only in case or spaces{more}, so they"
             " are trained and scored as different classes; write them alike if they are one",
             LookalikeClassesWarning,
-            stacklevel=3,
         )
 
 
@@ -254,6 +260,8 @@ def _transfer_cells(
     """`classify_cells` with a reference: both files' views built alike, then `transfer`."""
     check_obs_column(reference.obs, ref_key, "reference_label_key", " of the reference")
     check_reference_labels(label_array(reference.obs[ref_key]), ref_key)  # before the PCA
+    if label_key is not None and label_key in adata.obs:  # the query's labels, to score
+        warn_unlabelled(adata.obs[label_key], label_key, "the scores")
     reads = {"layer": view_args["layer"], "gene_key": view_args["gene_key"]}
     ref_pca, query_pca = joint_expression_pca(reference, adata, seed=view_args["seed"], **reads)
     if view == "pca":

@@ -17,7 +17,7 @@ from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
 from cellmodel.io import expression
 from cellmodel.markers import group_stats, top_markers
 from cellmodel.pp import graph
-from genekb.errors import GenekbError, GenekbWarning, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.genemap import name_key
 from genekb.linalg import l2_normalize
 
@@ -64,10 +64,10 @@ def shared_expression(
     *,
     layer: str | None = None,
     gene_key: str | None = None,
-    warn: bool = False,
+    warn_few: bool = False,
 ) -> tuple[Any, Any, list[str]]:
     """Both files' log expression over the genes they share (matched by name, reference order).
-    `warn`: say so when they share few (`FewSharedGenesWarning`)."""
+    `warn_few`: say so when they share few (`FewSharedGenesWarning`)."""
     ref = expression(reference, layer=layer, gene_key=gene_key)
     qry = expression(query, layer=layer, gene_key=gene_key)
     ref_names, qry_names = _matching_names(ref.genes, qry.genes)
@@ -80,15 +80,14 @@ def shared_expression(
     # Under half of the smaller file's names, or a few dozen genes, under half of the larger's.
     n = len(shared)
     few = n < sizes[0] / 2 or (n < MIN_SHARED_GENES and n < sizes[1] / 2)
-    if warn and few:
+    if warn_few and few:
         # Symbols against Ensembl ids, or two species, match a few names by chance: the
         # transfer would then rest on those few genes without a word.
-        warnings.warn(
+        warn(
             f"the reference and the query share only {n} gene names (the reference"
             f" has {len(ref.genes)}, the query {len(qry.genes)}); the transfer rests on those:"
             " check that both name genes alike (gene_key= on both, one species)",
             FewSharedGenesWarning,
-            stacklevel=2,
         )
     ref_cols = ref_names.get_indexer(shared)
     qry_cols = qry_names.get_indexer(shared)
@@ -114,7 +113,7 @@ def said_of(name: str) -> Iterator[None]:
         yield
     for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
         said = f"{name}: {message}" if issubclass(category, GenekbWarning) else message
-        warnings.warn(said, category, stacklevel=3)
+        warn(said, category)
 
 
 def joint_expression_pca(
@@ -133,7 +132,9 @@ def joint_expression_pca(
     """
     from sklearn.decomposition import PCA
 
-    ref_X, qry_X, _ = shared_expression(reference, query, layer=layer, gene_key=gene_key, warn=True)
+    ref_X, qry_X, _ = shared_expression(
+        reference, query, layer=layer, gene_key=gene_key, warn_few=True
+    )
     hvg = graph.highly_variable(ref_X)
     ref_dense = as_matrix(ref_X[:, hvg], "reference expression")
     qry_dense = as_matrix(qry_X[:, hvg], "query expression")

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import itertools
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from genekb.errors import GenekbWarning
+from genekb.errors import GenekbWarning, warn
 
 AGREEMENT_FLOOR = 0.5
 STABILITY_FLOOR = 0.8
@@ -141,7 +140,7 @@ def read_and_warn(
     `UnsurePartitionWarning` when they say unsure (the CLI prints it as one line)."""
     found = diagnose(labels, latent, X_pca, adjacency, seed)
     if found.unsure:
-        warnings.warn(found.message(), UnsurePartitionWarning, stacklevel=3)
+        warn(found.message(), UnsurePartitionWarning)
     return found.to_dict()
 
 

@@ -11,7 +11,6 @@ Labels never enter: `score` compares the result with reference labels afterwards
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import fields, replace
 from functools import partial
 from typing import Any
@@ -40,7 +39,7 @@ from cellmodel.pp.pca import CELLS_PER_PC
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
 from genekb.encoders import registry
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, warn
 from genekb.progress import active_stage_hook
 from genekb.store.store import Store
 
@@ -382,10 +381,10 @@ def _read_names(
     names = read_gene_names(genes, taxon)
     record = {"checked": True, "named": names.named, "taxon": names.taxon, "note": names.note}
     if names.named:
-        names.warn(stacklevel=3)
+        names.warn()
         return True, names.taxon, record
     if align_semantic:
         raise UsageError(f"{names.note}; align_semantic needs gene names ({NEEDS_NAMES})")
     message = f"{names.note}: clustered on the expression alone; {NEEDS_NAMES}"
-    warnings.warn(message, NoGeneNamesWarning, stacklevel=3)
+    warn(message, NoGeneNamesWarning)
     return False, None, record

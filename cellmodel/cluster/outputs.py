@@ -19,9 +19,8 @@ import pandas as pd
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, EXPLAIN_UNS_KEY, UNS_KEY
 from cellmodel.arguments import check_obs_column
 from cellmodel.metrics import cluster_metrics
-from cellmodel.uns_record import h5ad_safe
+from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns, h5ad_safe, is_annotation
 
-ANNOTATE_ENTRY = "annotate"  # uns["cellmodel"]["annotate"]: annotate's report
 REFINE_OUTPUTS = ("refine", "X_refined")  # uns and obsm keys of `cluster --refine`'s fit
 
 
@@ -43,6 +42,7 @@ def forget_previous_run(adata: ad.AnnData) -> list[str]:
         named = [c for c in adata.obs.columns if _named_from_annotation(c)]
         adata.obs = adata.obs.drop(columns=named)
         notes.append(f"the names of the previous clusters were removed ({', '.join(named)})")
+    notes += _forget_keyed_annotations(adata)
     explained = adata.uns.get(EXPLAIN_UNS_KEY)
     if isinstance(explained, Mapping) and _cluster_key(explained) == CLUSTER_KEY:
         del adata.uns[EXPLAIN_UNS_KEY]
@@ -51,6 +51,15 @@ def forget_previous_run(adata: ad.AnnData) -> list[str]:
         adata.uns.pop(REFINE_OUTPUTS[0], None)
         adata.obsm.pop(REFINE_OUTPUTS[1], None)
     return [f"{note}; run them again on the new clusters" for note in notes]
+
+
+def _forget_keyed_annotations(adata: ad.AnnData) -> list[str]:
+    """Annotations of the clusters stored under their own `key_added` (uns[key], obs[key]...)."""
+    keys = [k for k, v in adata.uns.items() if is_annotation(v) and _groupby(v) == CLUSTER_KEY]
+    for key in keys:
+        del adata.uns[key]
+        adata.obs = adata.obs.drop(columns=[c for c in annotation_columns(key) if c in adata.obs])
+    return [f"the names of the previous clusters were removed ({key})" for key in keys]
 
 
 def _groupby(annotation: Mapping[str, Any]) -> Any:

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.formats import read_hdf5, read_xy, text_values
+from cellmodel.dense_h5 import read_dense_matrix
+from cellmodel.formats import read_hdf5, read_xy
 from genekb.errors import GenekbError
 from genekb.sniff import GZIP_MAGIC
 
@@ -111,31 +112,18 @@ def read_loom(
 
 
 def read_h5_csv(path: Path, labels_path: Path, label_key: str) -> ad.AnnData:
-    """An HDF5 matrix group (dense genes × cells) and a .csv of one row per cell, in the matrix's
-    cell order (Matilda's layout: the first column numbers the rows), the label in the last."""
+    """An HDF5 matrix group (dense genes × cells, `cellmodel.dense_h5`) and a .csv of one row per
+    cell, in the matrix's cell order (Matilda's layout: the first column numbers the rows), the
+    label in the last."""
     import h5py
 
     labels = pd.read_csv(labels_path).iloc[:, -1].astype(str).tolist()
     with h5py.File(path, "r") as f:
-        group = f["matrix"]
-        genes, barcodes = text_values(group["features"]), text_values(group["barcodes"])
-        data = group["data"]
-        if data.shape != (len(genes), len(barcodes)):
-            raise GenekbError(
-                f"{path}: matrix/data is {data.shape[0]}×{data.shape[1]}, not genes × cells"
-                f" ({len(genes)}×{len(barcodes)})"
-            )
-        if len(labels) != len(barcodes):
-            raise GenekbError(f"{labels_path}: {len(labels)} labels for {len(barcodes)} cells")
-        # Blocks of genes keep the dense float64 copy small; the result is sparse.
-        blocks = [
-            sp.csr_matrix(data[i : i + 1024].astype(np.float32)) for i in range(0, len(genes), 1024)
-        ]
-    adata = _unnamed(sp.vstack(blocks).T.tocsr(), labels, label_key)
-    adata.obs_names = barcodes
-    adata.obs_names_make_unique()
-    adata.var_names = genes
-    adata.var_names_make_unique()
+        read = read_dense_matrix(f)
+    if len(labels) != read.n_obs:
+        raise GenekbError(f"{labels_path}: {len(labels)} labels for {read.n_obs} cells")
+    adata = _unnamed(read.X, labels, label_key)
+    adata.obs_names, adata.var_names = read.obs_names, read.var_names
     return adata
 
 

@@ -9,6 +9,7 @@ Parsed with the `rdata` package (a pure-Python reader of R's serialization forma
   decoupleR ships its PBMC example this way. Seurat's classes are not needed: the object is
   walked as R stored it.
 Both give sparse float32 values, cells × genes, the labels as strings in `obs[label_key]`.
+A Seurat .rds given by path (`read_r_file`) reads the same way, its identities in obs["ident"].
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from genekb.errors import GenekbError
+
+# A Seurat object's active identities, named as anndata2ri and zellkonverter name them.
+SEURAT_IDENT = "ident"
+R_DATA_SUFFIXES = (".rda", ".rdata")  # save()'s files: any R objects, several at once
+R_FILE_SUFFIXES = (".rds", *R_DATA_SUFFIXES)
 
 
 def _only_object(path: Path) -> Any:
@@ -119,3 +125,18 @@ def read_seurat_rds(path: Path, label_key: str) -> ad.AnnData:
     if len(labels) != len(cells):
         raise GenekbError(f"{path}: {len(labels)} identities for {len(cells)} cells")
     return _labelled(X.T.tocsr().astype(np.float32), cells, genes, labels, label_key)
+
+
+def read_r_file(path: Path) -> ad.AnnData:
+    """A Seurat object saved with saveRDS, given by path (its identities in obs["ident"]); an
+    .rda / .RData, or an .rds of another R object, refused in one line that says how to read it."""
+    how = "convert it to .h5ad in R (zellkonverter::writeH5AD, or SeuratDisk) and read that"
+    if path.suffix.lower() in R_DATA_SUFFIXES:
+        raise GenekbError(f"{path}: an R data file can hold any R objects; {how}")
+    try:
+        return read_seurat_rds(path, SEURAT_IDENT)
+    except GenekbError as exc:
+        raise GenekbError(f"{exc}; only Seurat objects are read from .rds: {how}") from None
+    except Exception as exc:  # rdata's parser raises many kinds on what is no R serialization
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GenekbError(f"cannot read {path} as a Seurat object ({first}); {how}") from None

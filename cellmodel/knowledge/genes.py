@@ -9,7 +9,6 @@ table when installed, else the ortholog table's own symbols), then cross over (r
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from genekb.ensembl import parse_ensembl
-from genekb.errors import GenekbError, GenekbWarning, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.genemap import UNMATCHED, GeneIndex, spreadsheet_date_note, spreadsheet_dates
 from genekb.records import TAXA
 
@@ -134,12 +133,12 @@ class GeneNames:
     def named(self) -> bool:
         return self.taxon is not None
 
-    def warn(self, stacklevel: int = 2) -> None:
+    def warn(self) -> None:
         """Warn with the note of names read as genes, if any (the run goes on with them)."""
         if self.named and self.note:
             numeric = self.note.startswith("numeric")  # `_read_numbers`' note
             category = NumericGeneIdWarning if numeric else GeneNameFormWarning
-            warnings.warn(self.note, category, stacklevel=stacklevel + 1)
+            warn(self.note, category)
 
 
 def gene_share(names: Sequence[str]) -> float:
@@ -273,7 +272,7 @@ def require_gene_names(
             if taxon is None:  # given, it is no way out: the names did not read as its genes
                 fix += ", or taxon=human|mouse if the names are genes of that species"
         raise UsageError(f"{what} needs gene names and {read.note}; {fix}")
-    read.warn(stacklevel=2)
+    read.warn()
     return read.taxon
 
 
@@ -345,9 +344,9 @@ def match_genes(
             " gene_key=)"
         )
         report.warnings.append(message)
-        warnings.warn(message, LowMatchWarning, stacklevel=2)
+        warn(message, LowMatchWarning)
     dates = spreadsheet_date_note(spreadsheet_dates(unmatched))
     if dates:
         report.warnings.append(dates)
-        warnings.warn(dates, SpreadsheetDateWarning, stacklevel=2)
+        warn(dates, SpreadsheetDateWarning)
     return GeneMatch(names=names, gene_ids=gene_ids, routes=routes, report=report)

@@ -7,23 +7,26 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cellmodel._settings import ANNOTATION_KEY
 from cellmodel.arguments import is_whole
 from cellmodel.io import require_anndata
-from cellmodel.uns_record import run_record
+from cellmodel.uns_record import annotation_record
 from genekb.errors import GenekbError, UsageError
 from genekb.pl import CONTROL_COLOUR, REAL_COLOUR, check_target, finish, style
 
 ABSTAIN_COLOUR = "#d62728"
 
 
-def annotate_report(adata: Any) -> dict[str, Any]:
-    """The report `cm.tl.annotate` stored (`cellmodel.annotate.report_of`), or a clear refusal."""
+def annotate_report(adata: Any, key_added: str = ANNOTATION_KEY) -> dict[str, Any]:
+    """The report `cm.tl.annotate` stored under `key_added` (`cellmodel.annotate.report_of`), or
+    a clear refusal."""
     from cellmodel.annotate import report_of
 
     require_anndata(adata)
-    if "annotate" not in run_record(adata):
-        raise GenekbError("no annotation in this AnnData; run cm.tl.annotate(adata) first")
-    return report_of(adata)
+    if annotation_record(adata, key_added) is None:
+        how = "" if key_added == ANNOTATION_KEY else f", key_added={key_added!r}"
+        raise GenekbError(f"no annotation in this AnnData; run cm.tl.annotate(adata{how}) first")
+    return report_of(adata, key_added)
 
 
 def _short(label: str, width: int = 34) -> str:
@@ -63,13 +66,14 @@ def calls(
     *,
     n_top: int = 3,
     ncols: int = 2,
+    key_added: str = ANNOTATION_KEY,
     show: bool | None = None,
     save: str | Path | None = None,
 ) -> Any:
     """Each group's `n_top` candidate names by the run's method score, the call in colour, its
     margin over the runner-up in the title (a call that is none of the bars, as a lineage-first
     call can be, gets the reason beneath); groups the method left unassigned are titled so in red.
-    Reads what `cm.tl.annotate` wrote.
+    Reads what `cm.tl.annotate` wrote (under `key_added`, as it was given there).
 
     Examples
     --------
@@ -85,7 +89,7 @@ def calls(
             f"n_top and ncols must be whole numbers, at least 1 (got {n_top!r}, {ncols!r})"
         )
     check_target(save=save)
-    report = annotate_report(adata)
+    report = annotate_report(adata, key_added)
     groups = report["groups"]
     nrows = math.ceil(len(groups) / ncols)
     with style():

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from cellmodel._settings import ANNOTATION_KEY
 from cellmodel.arguments import is_whole
 from cellmodel.pl.calls import annotate_report
 from genekb.errors import GenekbError, UsageError
@@ -63,13 +64,14 @@ def markers(
     adata: Any,
     *,
     n_genes: int = 3,
+    key_added: str = ANNOTATION_KEY,
     ax: Any = None,
     show: bool | None = None,
     save: str | Path | None = None,
 ) -> Any:
     """Dot plot of each named group's top `n_genes` markers followed by the genes that carried
     its name (`cm.tl.annotate`'s `signature`), against every group; rings mark each group's own
-    name genes.
+    name genes. `key_added`: the annotation to read, as `cm.tl.annotate` was given it.
 
     Examples
     --------
@@ -81,7 +83,7 @@ def markers(
     if not is_whole(n_genes) or n_genes < 1:
         raise UsageError(f"n_genes must be a whole number, at least 1 (got {n_genes!r})")
     check_target(ax, save)  # before the expression is read
-    report = annotate_report(adata)
+    report = annotate_report(adata, key_added)
     groupby = report["groupby"]
     if groupby not in adata.obs:
         raise GenekbError(

@@ -22,9 +22,10 @@ def read(
     orientation: str = "auto",
     sep: str | None = None,
 ) -> Any:
-    """Read an `.h5ad`, a 10x folder (or its `.mtx`), a Cell Ranger `.h5`, a `.loom`, a CSV/TSV
-    table, or a registry dataset by name (fetched by pinned hash into `root`'s cache), as
-    `cellmodel CMD SOURCE` reads it. A registry dataset carries its entry in `uns["dataset"]`
+    """Read an `.h5ad`, a 10x folder (or its `.mtx`), a Cell Ranger or Matilda `.h5`, a `.loom`,
+    a Seurat object's `.rds` (its identities in `obs["ident"]`), a CSV/TSV table, or a registry
+    dataset by name (fetched by pinned hash into `root`'s cache), as `cellmodel CMD SOURCE` reads
+    it. A registry dataset carries its entry in `uns["dataset"]`
     (its label column: `uns["dataset"]["label_key"]`, for scoring only).
 
     Examples

@@ -20,6 +20,7 @@ def read_input(
     `orientation` and `sep` read a CSV/TSV table (`cellmodel.tables.read_table`); `root` is
     the store root whose cache keeps downloaded datasets."""  # fmt: skip
     from cellmodel import datasets, io
+    from cellmodel.datasets.rfiles import R_FILE_SUFFIXES, read_r_file
     from cellmodel.formats import HDF5_SUFFIXES
     from cellmodel.tables import TABLE_SUFFIXES
 
@@ -30,6 +31,8 @@ def read_input(
         )
     text = str(source)
     path = Path(source)
+    if path.is_file() and path.suffix.lower() in R_FILE_SUFFIXES:  # a Seurat object, or refused
+        return read_r_file(path), None
     if path.exists() or text == "-":  # `-`: a CSV table on stdin
         return io.read(path, orientation=orientation, sep=sep), None  # type: ignore[arg-type]
     names = [d.name for d in datasets.list_datasets()]
@@ -37,7 +40,7 @@ def read_input(
         adata = datasets.load(text, cache_dir=datasets.default_cache_dir(root))
         return adata, datasets.get(text).label_key
     # A name ending as the files `io.read` knows is a wrong path, not an unknown dataset.
-    known = (".h5ad", ".mtx", ".gz", *HDF5_SUFFIXES, *TABLE_SUFFIXES)
+    known = (".h5ad", ".mtx", ".gz", *HDF5_SUFFIXES, *TABLE_SUFFIXES, *R_FILE_SUFFIXES)
     if "/" in text or path.suffix.lower() in known:
         raise GenekbError(f"input {text} does not exist; check the path")
     raise GenekbError(f"input {text!r} is neither a file nor a dataset ({', '.join(names)})")

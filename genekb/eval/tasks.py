@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-import warnings
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
+from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed, warn
 from genekb.genemap import (
     GENE_COLUMNS,
     GeneIndex,
@@ -206,9 +205,7 @@ def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) ->
     counts = {"label": int((~no_gene & no_label).sum()), "gene": int((no_gene & ~no_label).sum())}
     lacking = " and ".join(f"{n} rows have no {what}" for what, n in counts.items() if n)
     if lacking:
-        warnings.warn(
-            f"{path}: {lacking} (empty, NA or NaN); they are left out", GenekbWarning, stacklevel=3
-        )
+        warn(f"{path}: {lacking} (empty, NA or NaN); they are left out", GenekbWarning)
     return kept
 
 
@@ -301,11 +298,10 @@ def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matc
         names = sorted(
             {task.genes[i] for i, g in enumerate(gene_ids) if g >= 0 and len(by_gene[int(g)]) > 1}
         )
-        warnings.warn(
+        warn(
             f"task {task.name}: {conflicting} rows name one gene under different names with"
             f" different labels, left out: {', '.join(names[:20])}",
             GenekbWarning,
-            stacklevel=2,
         )
     missing = [task.genes[i] for i, g in enumerate(gene_ids) if g < 0 or int(g) not in row_of]
     route_counts = pd.Series([routes[i] for i in keep], dtype=object).value_counts()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow.dataset as pads
 
-from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError
+from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError, warn
 from genekb.fileio import NOTHING_WRITTEN, atomic_path
 from genekb.store.catalog_check import CATALOG_FILE
 from genekb.store.store import GENES_FILE, VECTORS_FILE, EmbeddingVersion, Store, TextVersion
@@ -76,7 +76,7 @@ def _tags(store: Store) -> dict[str, str]:
     try:
         return store.tags()
     except IntegrityError as exc:
-        warnings.warn(str(exc), DamagedVersionWarning, stacklevel=3)
+        warn(str(exc), DamagedVersionWarning)
         return {}
 
 
@@ -188,7 +188,7 @@ def connect(store: Store) -> duckdb.DuckDBPyConnection:
     damaged version left out is reported as a DamagedVersionWarning."""
     versions, damaged = checked_versions(store)
     for message in damaged:
-        warnings.warn(f"left out of the catalog: {message}", DamagedVersionWarning, stacklevel=2)
+        warn(f"left out of the catalog: {message}", DamagedVersionWarning)
     import duckdb
 
     con = duckdb.connect(":memory:")

@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import uuid
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,6 +38,7 @@ from genekb.errors import (
     GenekbError,
     IntegrityError,
     UsageError,
+    warn,
 )
 from genekb.fileio import atomic_write, pid_alive
 from genekb.genemap import lookalike_note
@@ -168,7 +168,7 @@ class Store:
             try:
                 found.append(self._load(kind, vid))
             except IntegrityError as exc:
-                warnings.warn(str(exc), DamagedVersionWarning, stacklevel=3)
+                warn(str(exc), DamagedVersionWarning)
         return found
 
     def texts(self) -> list[TextVersion]:

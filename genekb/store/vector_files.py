@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError, GenekbWarning, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.fileio import sha256_file
 from genekb.genemap import GENE_COLUMNS, is_missing
 from genekb.input_streams import input_kind, read_input_bytes
@@ -298,12 +297,11 @@ def check_informative(matrix: np.ndarray, path: Path) -> None:
                 " and its --format"
             )
     if matrix.shape[1] < 2:
-        warnings.warn(
+        warn(
             f"{path}: the vectors have 1 dimension, so any two genes' cosine similarity is +1"
             " or -1 and ranks no neighbours; importing anyway, but give vectors of at least 2"
             " dimensions for a useful version",
             OneDimensionalVectorsWarning,
-            stacklevel=2,
         )
 
 

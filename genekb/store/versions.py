@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from genekb.encoders.base import Encoder, EncoderSpec, ProgressFactory, encoding_costs
-from genekb.errors import DamagedVersionWarning, IntegrityError
+from genekb.errors import DamagedVersionWarning, IntegrityError, warn
 from genekb.fileio import fsync_path, sha256_file
 from genekb.records import GeneTable
 from genekb.store.content import CONTENT_KEY, content_of
@@ -82,7 +82,7 @@ def _existing(store: Store, kind: str, vid: str) -> Any:
         version.check()
     except IntegrityError as exc:
         reason = str(exc).split("; this version")[0]
-        warnings.warn(DamagedVersionWarning(f"{reason}; rebuilding it"), stacklevel=3)
+        warn(DamagedVersionWarning(f"{reason}; rebuilding it"))
         return None
     return version
 

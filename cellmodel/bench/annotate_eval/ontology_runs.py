@@ -24,6 +24,7 @@ from cellmodel.annotate.channels import score_channels
 from cellmodel.annotate.evaluate import cell_truth, group_truth, load_label_map
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.params import setup
+from cellmodel.arguments import unlabelled
 from cellmodel.io import expression
 from cellmodel.markers import group_sums
 from genekb.store.store import Store
@@ -58,7 +59,6 @@ SEEN_ROUND2 = ("decoupler-pbmc-160",)
 # the third round: docs/annotate_ontology.md).
 NEW_HELD_OUT: tuple[str, ...] = ("pollen2014-301",)  # the sixth round's, fixed 2026-11-28
 MIN_CELLS = 10
-UNLABELLED = frozenset({"", "nan", "NA", "Unknown", "unknown"})
 # The rankings scored, and how the tables name them.
 RANKINGS = {"combined": "default", "knowledge": "knowledge alone", "markerdb": "marker table alone"}
 GRADES = ("exact", "partial", "wrong")
@@ -71,10 +71,10 @@ def load_groups(name: str, cache_dir: Path, label_map: Path) -> tuple[Any, str, 
     label_key, cl_key = DESIGN[name]
     adata = datasets.load(name, cache_dir=cache_dir)
     labels = adata.obs[label_key].astype(str)
-    keep = ~labels.isin(UNLABELLED) & adata.obs[label_key].notna().to_numpy()
+    keep = ~unlabelled(adata.obs[label_key])
     sizes = labels[keep].value_counts()
-    keep &= labels.isin(sizes.index[sizes >= MIN_CELLS])
-    adata = adata[keep.to_numpy()].copy()
+    keep &= labels.isin(sizes.index[sizes >= MIN_CELLS]).to_numpy()
+    adata = adata[keep].copy()
     if cl_key:
         truth_cells = adata.obs[cl_key].astype(str)
     else:

@@ -1,15 +1,17 @@
 """What an HTTP server may do to a response that a static file's bytes must survive: encode it
 (gzip, deflate) though asked not to, ask to be left alone for a while (Retry-After), answer with
-an HTML page. `genekb.store.remote_io` reads through these."""
+an HTML page, redirect elsewhere. `genekb.store.remote_io` reads through these."""
 
 from __future__ import annotations
 
 import email.utils
 import time
+import urllib.parse
+import urllib.request
 import zlib
 from typing import Any
 
-from genekb.store.remote_urls import RemoteError
+from genekb.store.remote_urls import RemoteError, said, shown
 
 # Content-Encoding -> zlib's wbits: gzip's header, zlib's (deflate as RFC 9110 means it).
 DECODABLE = {"gzip": 31, "x-gzip": 31, "deflate": 15}
@@ -94,3 +96,31 @@ class Decoded:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class BadRedirect(RemoteError):
+    """A redirect to no http(s) URL: the caller names the file it asked for."""
+
+
+class HttpRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, to http(s) URLs only: it followed one to ftp:// (to any host, in
+    the clear), and a Location it could not parse ("http://[::1") escaped as a bare ValueError."""
+
+    def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        target = headers.get("location") or headers.get("uri") or ""
+        try:
+            what = "no http(s) URL"
+            scheme = urllib.parse.urlsplit(target).scheme.lower()
+        except ValueError:
+            what, scheme = "not a valid URL", "?"
+        if scheme not in ("http", "https", ""):
+            raise BadRedirect(
+                f"the server redirects it to {said(shown(target))[:120]!r}, which is {what};"
+                " check the remote's URL and its server"
+            )
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+OPENER = urllib.request.build_opener(HttpRedirects)  # urlopen's handlers, these redirects

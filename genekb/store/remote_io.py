@@ -27,7 +27,7 @@ from typing import Any
 
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import open_regular, sha256_file
-from genekb.store.remote_http import Decoded, encoding_of, is_html, retry_after
+from genekb.store.remote_http import OPENER, BadRedirect, Decoded, encoding_of, is_html, retry_after
 from genekb.store.remote_urls import (
     HTTP,
     OBJECT_STORES,
@@ -183,7 +183,9 @@ class Remote:
             request.add_header("Range", f"bytes={start}-")
         self.requests += 1
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return OPENER.open(request, timeout=self.timeout)
+        except BadRedirect as exc:
+            raise RemoteError(f"{self.where(name)}: {exc}") from None
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 raise NotFound(

@@ -1,0 +1,94 @@
+"""Sharing, fourth round: a server that redirects a file to ftp:// or to a URL that is none, and
+two pulls into one store at once. Each is one line or a clean turn each, never a deep error,
+a misleading one, or a pull that takes another's downloads from under it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from genekb.errors import GenekbError
+from genekb.store import pull as pull_module
+from genekb.store.store import Store
+from tests.conftest import one_line_error
+from tests.conftest import run_genekb as run
+from tests.remote_servers import Fault, http_server
+from tests.test_remote import build_tags, verifies
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENEKB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def folder(tmp_path) -> tuple[dict[str, str], Path]:
+    """t0 and t1 published to a folder: (tag -> embedding id, the folder)."""
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0", "t1")
+    result = run("publish", str(tmp_path / "pub"), "--root", str(source.root))
+    assert result.exit_code == 0, result.output
+    return ids, tmp_path / "pub"
+
+
+@pytest.mark.parametrize(
+    ("to", "said"),
+    [
+        # Followed to any FTP host, in the clear; the line said "cannot connect" after retries.
+        ("ftp://127.0.0.1:1", "which is no http(s) URL"),
+        # urllib's parse of the Location raised a bare ValueError ("unexpected ValueError").
+        ("http://[::1", "which is not a valid URL"),
+    ],
+)
+def test_a_redirect_to_no_http_url_is_one_line_at_once(tmp_path, folder, to, said):
+    _ids, pub = folder
+    with http_server(pub) as (url, served):
+        served.faults.append(Fault("vectors.parquet", "moved", to=to))
+        local = tmp_path / "local"
+        line = one_line_error(run("pull", url, "t0", "--root", str(local)))
+        assert "vectors.parquet: the server redirects it to" in line and said in line, line
+        assert sum(n for p, n in served.gets.items() if p.endswith("vectors.parquet")) == 1
+        assert not local.exists()  # a root that held no store holds none
+        with pytest.raises(GenekbError, match="redirects it to"):
+            pull_module.pull(Store.open(local, create=True), url, ["t0"], retries=0)
+
+
+def test_two_pulls_into_one_store_take_turns(tmp_path, folder, monkeypatch):
+    """A second pull starts while the first checks what it downloaded. It took the first's
+    downloads from under it (or the first took its): one said a file was "not found on the
+    remote, though its index lists it", or a version "was taken by a concurrent pull", and the
+    other reported nothing fetched and nothing present. Now the second waits its turn."""
+    ids, pub = folder
+    root = tmp_path / "local"
+    install = pull_module.install
+    second: dict[str, object] = {}
+
+    def pull_second() -> None:
+        try:
+            second["report"] = pull_module.pull(Store.open(root, create=True), str(pub), ["t0"])
+        except BaseException as exc:  # the test reads it
+            second["error"] = exc
+
+    def first_install(*args, **kwargs):
+        if not second:  # once, in the first pull: the second runs meanwhile (or waits)
+            second["started"] = True
+            thread = threading.Thread(target=pull_second)
+            thread.start()
+            thread.join(1.0)
+            second["thread"] = thread
+        return install(*args, **kwargs)
+
+    monkeypatch.setattr(pull_module, "install", first_install)
+    first = pull_module.pull(Store.open(root, create=True), str(pub), ["t0"])
+    second["thread"].join(30)
+    assert "error" not in second, second.get("error")
+    text_id = Store.open(pub.parent / "source").embedding("t0").text_id
+    assert first["fetched"] == [text_id, ids["t0"]] and first["files_fetched"] == 4
+    report = second["report"]
+    assert report["already_present"] == [text_id, ids["t0"]] and report["fetched"] == []
+    assert report["files_fetched"] == 0
+    assert Store.open(root).tags() == {"t0": ids["t0"]}
+    assert not (root / ".staging").exists()
+    verifies(root)

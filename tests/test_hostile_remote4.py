@@ -1,9 +1,12 @@
-"""Sharing, fourth round: a server that redirects a file to ftp:// or to a URL that is none, and
-two pulls into one store at once. Each is one line or a clean turn each, never a deep error,
-a misleading one, or a pull that takes another's downloads from under it."""
+"""Sharing, fourth round: a server that redirects a file to ftp:// or to a URL that is none, two
+pulls into one store at once, and a store whose manifests record no file sizes. Each is one line
+or a clean turn each, never a deep error, a misleading one, or a pull that takes another's
+downloads from under it."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 
 from genekb.errors import GenekbError
 from genekb.store import pull as pull_module
+from genekb.store.manifest import MANIFEST, dump_manifest
 from genekb.store.store import Store
 from tests.conftest import one_line_error
 from tests.conftest import run_genekb as run
@@ -92,3 +96,43 @@ def test_two_pulls_into_one_store_take_turns(tmp_path, folder, monkeypatch):
     assert Store.open(root).tags() == {"t0": ids["t0"]}
     assert not (root / ".staging").exists()
     verifies(root)
+
+
+def _sizes_recorded_as(version_dir: Path, size: object) -> None:
+    """Rewrite a version's manifest (its own sha256 too) with each file's size as `size`; the
+    string "absent" drops the field, as a hand-made manifest may."""
+    manifest = json.loads((version_dir / MANIFEST).read_text())
+    for entry in manifest["files"].values():
+        if size == "absent":
+            entry.pop("bytes")
+        else:
+            entry["bytes"] = size
+    (version_dir / MANIFEST).chmod(0o644)
+    (version_dir / MANIFEST).write_bytes(dump_manifest(manifest))
+    shutil.rmtree(version_dir.parent.parent / ".verified", ignore_errors=True)
+
+
+@pytest.mark.parametrize("size", [None, "absent"])
+def test_a_manifest_that_records_no_sizes_verifies_publishes_and_pulls(tmp_path, size):
+    """A store tolerates a manifest without file sizes (None or absent). `verify` died of a
+    MemoryError (it set aside a terabyte to read each file), and `publish` said "sha256 does
+    not match the manifest" (None) or "unexpected KeyError: 'bytes'" (absent)."""
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0")
+    _sizes_recorded_as(source.root / "embeddings" / ids["t0"], size)
+    verifies(source.root)
+    result = run("publish", str(tmp_path / "pub"), "--root", str(source.root))
+    assert result.exit_code == 0, result.output
+    result = run("pull", str(tmp_path / "pub"), "t0", "--root", str(tmp_path / "local"))
+    assert result.exit_code == 0, result.output
+    verifies(tmp_path / "local")
+
+
+def test_a_manifest_that_records_another_size_is_still_refused(tmp_path):
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0")
+    _sizes_recorded_as(source.root / "embeddings" / ids["t0"], 7)
+    result = run("verify", "--root", str(source.root))
+    assert result.exit_code == 1 and "more than the 7 expected" in result.output, result.output
+    line = one_line_error(run("publish", str(tmp_path / "pub"), "--root", str(source.root)))
+    assert "does not match the manifest" in line and not (tmp_path / "pub").exists()

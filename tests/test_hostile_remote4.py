@@ -1,11 +1,14 @@
 """Sharing, fourth round: a server that redirects a file to ftp:// or to a URL that is none, two
-pulls into one store at once, and a store whose manifests record no file sizes. Each is one line
+pulls into one store at once, a store whose manifests record no file sizes, a folder where a
+file or the signature goes, and a disk that fills as a download lands. Each is one line
 or a clean turn each, never a deep error, a misleading one, or a pull that takes another's
 downloads from under it."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -136,3 +139,62 @@ def test_a_manifest_that_records_another_size_is_still_refused(tmp_path):
     assert result.exit_code == 1 and "more than the 7 expected" in result.output, result.output
     line = one_line_error(run("publish", str(tmp_path / "pub"), "--root", str(source.root)))
     assert "does not match the manifest" in line and not (tmp_path / "pub").exists()
+
+
+def test_a_folder_where_a_published_file_goes_is_refused_not_filled(tmp_path):
+    """A folder remote holding a folder at a version file's path (a hostile or careless
+    neighbour): the file was moved into it, publish said all was well, its index named the
+    folder, and every pull was refused; publishing again did the same."""
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0")
+    in_the_way = tmp_path / "pub" / "embeddings" / ids["t0"] / "vectors.parquet"
+    in_the_way.mkdir(parents=True)
+    line = one_line_error(run("publish", str(tmp_path / "pub"), "--root", str(source.root)))
+    assert "vectors.parquet: a folder lies where this file goes" in line, line
+    assert not any(in_the_way.iterdir())
+    assert not (tmp_path / "pub" / "genekb-remote.json").exists()
+    in_the_way.rmdir()
+    assert run("publish", str(tmp_path / "pub"), "--root", str(source.root)).exit_code == 0
+    result = run("pull", str(tmp_path / "pub"), "t0", "--root", str(tmp_path / "local"))
+    assert result.exit_code == 0, result.output
+
+
+def test_a_signature_that_is_no_file_only_stops_a_pull_that_asks_for_one(tmp_path, folder):
+    """A folder at the signature's path of a folder remote: a pull without --trust, which only
+    reports the signer, was refused ("is a directory"); one with --trust still is."""
+    ids, pub = folder
+    (pub / "genekb-remote.json.sig").mkdir()
+    result = run("pull", str(pub), "t0", "--root", str(tmp_path / "local"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["signed_by"] is None
+    assert run("remote", "ls", str(pub)).exit_code == 0
+    key = tmp_path / "lab.key"
+    assert run("keys", "new", "--out", str(key)).exit_code == 0
+    args = ["pull", str(pub), "t1", "--trust", f"{key}.pub", "--root", str(tmp_path / "local")]
+    line = one_line_error(run(*args))
+    assert "genekb-remote.json.sig is a directory" in line, line
+    assert Store.open(tmp_path / "local").tags() == {"t0": ids["t0"]}
+
+
+def test_a_disk_that_fills_as_a_download_is_kept_keeps_what_arrived(tmp_path, folder, monkeypatch):
+    """ENOSPC as a finished download is renamed into place (os.replace): the pull dropped every
+    file it had fetched, with no word of what to do; a write that fills the disk keeps them."""
+    ids, pub = folder
+    local = tmp_path / "local"
+    replace, calls = os.replace, []
+
+    def full(src, dst, *args, **kwargs):
+        if str(src).endswith(".part"):
+            calls.append(src)
+            if len(calls) == 2:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", full)
+    line = one_line_error(run("pull", str(pub), "t0", "--root", str(local)))
+    monkeypatch.undo()
+    assert "No space left on device; free space or give a writable place" in line, line
+    assert not (local / "embeddings").exists() and not (local / "texts").exists()
+    report = json.loads(run("pull", str(pub), "t0", "--root", str(local), "--json").stdout)
+    assert report["files_reused"] == 1 and report["fetched"][-1] == ids["t0"]
+    verifies(local)

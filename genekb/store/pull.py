@@ -42,7 +42,14 @@ from genekb.store.pull_cache import (
     recover_checking,
 )
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
-from genekb.store.remote_io import RETRIES, CutShort, NotFound, Remote, RemoteError
+from genekb.store.remote_io import (
+    LASTING_ERRNOS,
+    RETRIES,
+    CutShort,
+    NotFound,
+    Remote,
+    RemoteError,
+)
 from genekb.store.sharing import (
     COMPRESSED,
     check_expected,
@@ -307,7 +314,15 @@ def _fetch_file(remote: Remote, where: str, done: Path, meta: dict[str, Any]) ->
             f"{remote.where(where)}: its {what} does not match the remote's index; refused, "
             "nothing changed here"
         )
-    os.replace(part, done)
+    try:
+        os.replace(part, done)
+    except OSError as exc:  # a full disk: kept for a rerun, as when a write fills it
+        if exc.errno not in LASTING_ERRNOS:
+            raise
+        raise CutShort(
+            f"{done}: {exc.strerror}; free space or give a writable place, then run the command"
+            " again (verified files are kept)"
+        ) from None
 
 
 def install(

@@ -161,7 +161,8 @@ def test_a_folder_where_a_published_file_goes_is_refused_not_filled(tmp_path):
 
 def test_a_signature_that_is_no_file_only_stops_a_pull_that_asks_for_one(tmp_path, folder):
     """A folder at the signature's path of a folder remote: a pull without --trust, which only
-    reports the signer, was refused ("is a directory"); one with --trust still is."""
+    reports the signer, was refused ("is a directory"); one with --trust still is, and publish
+    names the folder to remove."""
     ids, pub = folder
     (pub / "genekb-remote.json.sig").mkdir()
     result = run("pull", str(pub), "t0", "--root", str(tmp_path / "local"), "--json")
@@ -174,6 +175,10 @@ def test_a_signature_that_is_no_file_only_stops_a_pull_that_asks_for_one(tmp_pat
     line = one_line_error(run(*args))
     assert "genekb-remote.json.sig is a directory" in line, line
     assert Store.open(tmp_path / "local").tags() == {"t0": ids["t0"]}
+    # Publishing again meets it as it deletes the old signature: it said "a file where a folder
+    # must be (or the reverse); give a folder, or a URL, as the remote".
+    line = one_line_error(run("publish", str(pub), "--root", str(pub.parent / "source")))
+    assert "genekb-remote.json.sig: a folder lies where this file goes; remove it" in line, line
 
 
 def test_a_disk_that_fills_as_a_download_is_kept_keeps_what_arrived(tmp_path, folder, monkeypatch):

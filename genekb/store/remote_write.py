@@ -83,9 +83,18 @@ class RemoteWriter:
         except (OSError, GenekbError):  # unreadable, or no regular file: write it again
             return False
 
+    def _no_folder_at(self, name: str) -> None:
+        """RemoteError if a local folder remote holds a folder where the file `name` goes."""
+        if self._is_local() and Path(self._path(name)).is_dir():
+            raise RemoteError(
+                f"{self.where(name)}: a folder lies where this file goes; remove it, then publish"
+                " again"
+            )
+
     def remove(self, name: str) -> None:
         """Delete `name` if the remote holds it (a signature no longer true of its index)."""
         fs = self._writable()
+        self._no_folder_at(name)  # said "a file where a folder must be; give a folder"
         with contextlib.suppress(NotFound):
             self._retrying(name, lambda: fs.rm_file(self._path(name)))
 
@@ -100,13 +109,7 @@ class RemoteWriter:
             # bucket, so a misspelt bucket name became a new bucket.
             self._retrying(name, lambda: fs.pipe_file(self._path(name), data))
             return
-        if self._is_local() and Path(self._path(name)).is_dir():
-            # fs.mv moved the file into it: the publish said all was well, its index named a
-            # folder, and every pull was refused.
-            raise RemoteError(
-                f"{self.where(name)}: a folder lies where this file goes; remove it, then publish"
-                " again (the remote's index is unchanged)"
-            )
+        self._no_folder_at(name)  # fs.mv moved the file into one, and publish said all was well
         tmp = self._path(f"{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
         def attempt() -> None:

@@ -203,3 +203,16 @@ def test_a_disk_that_fills_as_a_download_is_kept_keeps_what_arrived(tmp_path, fo
     report = json.loads(run("pull", str(pub), "t0", "--root", str(local), "--json").stdout)
     assert report["files_reused"] == 1 and report["fetched"][-1] == ids["t0"]
     verifies(local)
+
+
+def test_a_prefix_of_several_remote_versions_says_so(tmp_path, folder):
+    """It said "the remote has no tag or version 'emb-9'" of a prefix the remote holds twice;
+    a local store says, as now, that it names several."""
+    ids, pub = folder
+    first, second = ids["t0"], ids["t1"]
+    prefix = first[: next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)]
+    assert len(prefix) >= 5, prefix  # the fake encoder's ids: emb-9142…, emb-9b8b…
+    line = one_line_error(run("pull", str(pub), prefix, "--root", str(tmp_path / "l")), code=2)
+    assert f"{prefix!r} is a prefix of 2 versions on the remote" in line, line
+    assert ids["t0"] in line and ids["t1"] in line and "give more of the id" in line
+    assert not (tmp_path / "l").exists()

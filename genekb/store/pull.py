@@ -31,6 +31,7 @@ from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import STORE_MARKER, check_room, sha256_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
+from genekb.store.ids import ambiguous
 from genekb.store.new_store import new_store_undo
 from genekb.store.pull_cache import (
     PULL_LOCK,
@@ -129,7 +130,9 @@ def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]
                 changes[ref] = tags[ref]
                 continue
             matches = [v for v in versions if v == ref or (len(ref) >= 5 and v.startswith(ref))]
-            if len(matches) != 1:
+            if len(matches) > 1:  # said "the remote has no tag or version"
+                raise ambiguous(ref, sorted(matches), "versions on the remote")
+            if not matches:
                 known = ", ".join(sorted(tags)) or "none"
                 raise GenekbError(f"the remote has no tag or version {ref!r}; its tags: {known}")
             chosen.append(matches[0])

@@ -25,7 +25,15 @@ from typing import Any
 
 from genekb.errors import UsageError
 from genekb.fileio import open_regular
-from genekb.store.remote_http import OPENER, BadRedirect, Decoded, encoding_of, is_html, retry_after
+from genekb.store.remote_http import (
+    OPENER,
+    BadRedirect,
+    Decoded,
+    encoding_of,
+    is_html,
+    range_start,
+    retry_after,
+)
 from genekb.store.remote_urls import (
     HTTP,
     REFUSED,
@@ -256,7 +264,11 @@ class Remote(RemoteWriter):
             response = self._open_http(name, start)
             if response is None:
                 return
-            if start and response.status != 206:  # the server ignored Range: start over
+            sent_from = range_start(response, start) if response.status == 206 else 0
+            if start and sent_from != start:  # Range ignored (a 200, or a 206 from 0): start over
+                if sent_from != 0:  # from elsewhere: ask for the whole file
+                    response.close()
+                    response = self._open_http(name, 0)
                 start = 0
             self._check_length(name, response, start, size)
             source: Any = response

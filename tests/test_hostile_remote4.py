@@ -1,17 +1,22 @@
 """Sharing, fourth round: a server that redirects a file to ftp:// or to a URL that is none, two
 pulls into one store at once, a store whose manifests record no file sizes, a folder where a
-file or the signature goes, and a disk that fills as a download lands. Each is one line
-or a clean turn each, never a deep error, a misleading one, or a pull that takes another's
-downloads from under it."""
+file or the signature goes, a disk that fills as a download lands, a resume answered with the
+whole file, a server that drips its headers, a prefix of several remote versions, an object
+replaced in a bucket by other bytes of its size. Each is one line or a clean turn each, never a
+deep error, a misleading one, a hang, or a pull that takes another's downloads from under it."""
 
 from __future__ import annotations
 
 import errno
 import json
 import os
+import re
 import shutil
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +26,7 @@ from genekb.store.manifest import MANIFEST, dump_manifest
 from genekb.store.store import Store
 from tests.conftest import one_line_error
 from tests.conftest import run_genekb as run
-from tests.remote_servers import Fault, http_server
+from tests.remote_servers import Fault, http_server, make_bucket, s3_env, s3_server
 from tests.test_remote import build_tags, verifies
 
 
@@ -216,3 +221,72 @@ def test_a_prefix_of_several_remote_versions_says_so(tmp_path, folder):
     assert f"{prefix!r} is a prefix of 2 versions on the remote" in line, line
     assert ids["t0"] in line and ids["t1"] in line and "give more of the id" in line
     assert not (tmp_path / "l").exists()
+
+
+def test_a_resume_answered_with_the_whole_file_starts_over(tmp_path, folder):
+    """A server (or a proxy) that answers `Range: bytes=N-` with 206 and the whole file, from
+    byte 0 as its Content-Range says: the resumed pull was refused as "the server sends N + 100
+    bytes where the remote's index states N; the index does not match its files"."""
+    ids, pub = folder
+    local = tmp_path / "local"
+    with http_server(pub) as (url, served):
+        served.faults.append(Fault("vectors.parquet", "drop", at=100, times=1))
+        result = run("pull", url, "t0", "--retries", "0", "--root", str(local))
+        assert result.exit_code == 1 and "ended after" in result.output, result.output
+        served.faults.append(Fault("vectors.parquet", "whole-206"))
+        result = run("pull", url, "t0", "--root", str(local), "--json")
+        assert result.exit_code == 0, result.output
+        assert served.ranges == ["bytes=100-"]
+    assert Store.open(local).tags() == {"t0": ids["t0"]}
+    verifies(local)
+
+
+def test_a_server_that_drips_its_headers_times_out(tmp_path, folder):
+    """The status line, then a header byte every 0.05 s: no socket timeout fires, and the pace
+    check reads only the body, so the pull waited as long as the server liked (here 10 s, then
+    a head cut short; a hostile server never ends)."""
+    _ids, pub = folder
+    with http_server(pub) as (url, served):
+        served.faults.append(Fault("vectors.parquet", "drip-head", at=200, delay=0.05))
+        started = time.monotonic()
+        args = ["--timeout", "0.5", "--retries", "1", "--root", str(tmp_path / "local")]
+        line = one_line_error(run("pull", url, "t0", *args))
+        assert time.monotonic() - started < 5
+    assert re.search(r"vectors\.parquet: timed out \(after 2 tries\)", line), line
+
+
+@pytest.fixture
+def bucket(tmp_path, monkeypatch) -> Iterator[tuple[Any, str]]:
+    """moto's S3 server on 127.0.0.1 with a bucket, the environment pointed at it: (a boto3
+    client, the bucket's name)."""
+    pytest.importorskip("s3fs")
+    boto3 = pytest.importorskip("boto3")
+    with s3_server() as endpoint:
+        for key, value in s3_env(endpoint).items():
+            monkeypatch.setenv(key, value)
+        make_bucket(endpoint, "lab")
+        yield boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1"), "lab"
+
+
+def test_publishing_again_replaces_an_object_of_the_same_size_and_other_bytes(tmp_path, bucket):
+    """An object replaced in the bucket by other bytes of the same size: publish kept it (only
+    the size was compared), and every pull was refused with "ask its publisher to publish
+    again", which mended nothing. An object put whole carries its md5 as its ETag."""
+    client, name = bucket
+    source = Store.open(tmp_path / "source", create=True)
+    ids = build_tags(source, "t0")
+    url = f"s3://{name}/genekb"
+    assert run("publish", url, "--root", str(source.root)).exit_code == 0
+    key = f"genekb/embeddings/{ids['t0']}/vectors.parquet"
+    good = client.get_object(Bucket=name, Key=key)["Body"].read()
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0x01
+    client.put_object(Bucket=name, Key=key, Body=bytes(bad))
+    line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "a")))
+    assert "ask its publisher to publish again" in line or "does not match" in line, line
+    result = run("publish", url, "--root", str(source.root), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["files_uploaded"] == 1 and report["files_skipped"] == 3
+    assert client.get_object(Bucket=name, Key=key)["Body"].read() == good
+    assert run("pull", url, "t0", "--root", str(tmp_path / "b")).exit_code == 0

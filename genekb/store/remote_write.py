@@ -4,7 +4,9 @@ of `genekb.store.remote_io.Remote`, which sets the attributes below and retries 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -70,14 +72,23 @@ class RemoteWriter:
         except NotFound:
             return None
 
-    def holds(self, name: str, size: int, sha256: str) -> bool:
-        """Whether the remote holds `name` with these bytes: its size anywhere, and in a local
-        folder its sha256 too, so that publishing again repairs a damaged copy there (a pull's
-        error says to ask for that). On an object store that would mean downloading it."""
-        if self.size(name) != size:
+    def holds(self, name: str, size: int, sha256: str, local: Path) -> bool:
+        """Whether the remote holds `name` with the bytes of `local` (of this size and sha256),
+        so that publishing again repairs a damaged copy (a pull's error says to ask for that):
+        in a local folder by its sha256; on an object store, where that would mean downloading
+        it, by the md5 an object put whole carries as its ETag. By its size alone, an object of
+        other bytes and the same size was kept, and every pull refused it again."""
+        fs = self._writable()
+        try:
+            info = self._retrying(name, lambda: fs.info(self._path(name)))
+        except NotFound:
+            return False
+        if info.get("size") != size:
             return False
         if not self._is_local():
-            return True
+            etag = str(info.get("ETag") or info.get("etag") or "").strip('"').lower()
+            # A multipart upload's ETag ("…-N") is no md5 of the bytes: the size must do there.
+            return not re.fullmatch(r"[0-9a-f]{32}", etag) or _md5(local) == etag
         try:
             return sha256_file(Path(self._path(name))) == sha256
         except (OSError, GenekbError):  # unreadable, or no regular file: write it again
@@ -126,3 +137,11 @@ class RemoteWriter:
                 f"{self.where(name)}: cannot be written there (its folder cannot be made);"
                 " publish to a folder you can write"
             ) from None
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)  # an ETag's hash, not a check of trust
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

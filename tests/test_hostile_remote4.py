@@ -290,3 +290,31 @@ def test_publishing_again_replaces_an_object_of_the_same_size_and_other_bytes(tm
     assert report["files_uploaded"] == 1 and report["files_skipped"] == 3
     assert client.get_object(Bucket=name, Key=key)["Body"].read() == good
     assert run("pull", url, "t0", "--root", str(tmp_path / "b")).exit_code == 0
+
+
+def test_a_lock_whose_folder_is_removed_while_waited_for_says_to_run_again(tmp_path):
+    """A pull that fails in a root that held no store takes the new store back, its locks
+    folder too, while a second pull waits for its turn there: the second died of a bare
+    FileNotFoundError ("locks/pull.lock: No such file or directory")."""
+    from genekb.store.locks import waiting_lock
+
+    folder = tmp_path / "store" / "locks"
+    folder.mkdir(parents=True)
+    outcome: dict[str, BaseException] = {}
+
+    def second() -> None:
+        try:
+            with waiting_lock(folder / "pull.lock", "the pull lock", 30):
+                pass
+        except BaseException as exc:  # the test reads it
+            outcome["error"] = exc
+
+    with waiting_lock(folder / "pull.lock", "the pull lock", 30):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.3)
+        shutil.rmtree(tmp_path / "store")
+    waiter.join(30)
+    assert isinstance(outcome.get("error"), GenekbError), outcome
+    assert "was removed while waiting for the pull lock" in str(outcome["error"])
+    assert "run the command again" in str(outcome["error"])

@@ -8,10 +8,12 @@ deep error, a misleading one, a hang, or a pull that takes another's downloads f
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
 import shutil
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ import pytest
 
 from genekb.errors import GenekbError
 from genekb.store import pull as pull_module
+from genekb.store.hashing import sha256_json
 from genekb.store.manifest import MANIFEST, dump_manifest
 from genekb.store.store import Store
 from tests.conftest import one_line_error
@@ -318,3 +321,30 @@ def test_a_lock_whose_folder_is_removed_while_waited_for_says_to_run_again(tmp_p
     assert isinstance(outcome.get("error"), GenekbError), outcome
     assert "was removed while waiting for the pull lock" in str(outcome["error"])
     assert "run the command again" in str(outcome["error"])
+
+
+def test_a_tag_on_a_text_version_is_named_as_such(tmp_path, folder):
+    """An index or an export whose tag points at a text version it holds: refused as pointing
+    at a version "it does not list" (pull) or "not in the file" (import)."""
+    ids, pub = folder
+    index = pub / "genekb-remote.json"
+    data = json.loads(index.read_text())
+    text_id = data["versions"][ids["t0"]]["text_id"]
+    data["tags"]["t0"] = text_id
+    body = {k: v for k, v in data.items() if k != "sha256"}
+    index.write_text(json.dumps({**body, "sha256": sha256_json(body)}))
+    line = one_line_error(run("pull", str(pub), "t0", "--root", str(tmp_path / "a")))
+    assert f"tag 't0' points at '{text_id}', a text version, where a tag names an" in line, line
+    sent = tmp_path / "t0.tar"
+    source = pub.parent / "source"
+    assert run("export", "t0", str(sent), "--root", str(source)).exit_code == 0
+    forged = tmp_path / "forged.tar"
+    with tarfile.open(sent) as tar, tarfile.open(forged, "w") as out:
+        for member in tar:
+            data = tar.extractfile(member).read() if member.isfile() else None
+            if member.name == "genekb-export.json":
+                data = json.dumps({**json.loads(data), "tags": {"t0": text_id}}).encode()
+                member.size = len(data)
+            out.addfile(member, io.BytesIO(data) if data is not None else None)
+    line = one_line_error(run("import", str(forged), "--root", str(tmp_path / "b")))
+    assert f"tag 't0' points at {text_id}, a text version, where a tag names an" in line, line

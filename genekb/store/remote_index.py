@@ -118,7 +118,11 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
             raise refuse(problem)
         if not isinstance(vid, str):
             raise refuse(f"tag {tag!r} points at {vid!r}, which is no version id")
-        if (versions.get(vid) or {}).get("kind") != "embedding":
+        kind = (versions.get(vid) or {}).get("kind")
+        if kind == "text":  # it said "which it does not list" of one it lists
+            raise refuse(f"tag {tag!r} points at {vid!r}, a text version, where a tag names an"
+                         " embedding version")  # fmt: skip
+        if kind != "embedding":
             raise refuse(f"tag {tag!r} points at {vid!r}, which it does not list")
     return data
 

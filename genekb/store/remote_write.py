@@ -76,8 +76,8 @@ class RemoteWriter:
         """Whether the remote holds `name` with the bytes of `local` (of this size and sha256),
         so that publishing again repairs a damaged copy (a pull's error says to ask for that):
         in a local folder by its sha256; on an object store, where that would mean downloading
-        it, by the md5 an object put whole carries as its ETag. By its size alone, an object of
-        other bytes and the same size was kept, and every pull refused it again."""
+        it, by its size and, where its ETag is one (`_md5_of`), its md5. By its size alone, an
+        object of other bytes and the same size was kept, and every pull refused it again."""
         fs = self._writable()
         try:
             info = self._retrying(name, lambda: fs.info(self._path(name)))
@@ -86,13 +86,26 @@ class RemoteWriter:
         if info.get("size") != size:
             return False
         if not self._is_local():
-            etag = str(info.get("ETag") or info.get("etag") or "").strip('"').lower()
-            # A multipart upload's ETag ("…-N") is no md5 of the bytes: the size must do there.
-            return not re.fullmatch(r"[0-9a-f]{32}", etag) or _md5(local) == etag
+            md5 = self._md5_of(name, info)
+            return md5 is None or _md5(local) == md5
         try:
             return sha256_file(Path(self._path(name))) == sha256
         except (OSError, GenekbError):  # unreadable, or no regular file: write it again
             return False
+
+    def _md5_of(self, name: str, info: dict[str, Any]) -> str | None:
+        """The md5 of an S3 object's bytes, where its ETag is one: an object put whole and not
+        encrypted with a KMS or customer key (rclone's rule); None where the size must do (a
+        multipart upload's ETag ends in -N; GCS's and Azure's name no md5 there)."""
+        etag = str(info.get("ETag") or "").strip('"').lower()
+        if not re.fullmatch(r"[0-9a-f]{32}", etag) or not {"s3", "s3a"} & self._protocols():
+            return None
+        bucket, key, _ = self._fs.split_path(self._path(name))
+        head = self._retrying(
+            name, lambda: self._fs.call_s3("head_object", Bucket=bucket, Key=key)
+        )  # fmt: skip
+        kms = str(head.get("ServerSideEncryption") or "").startswith("aws:kms")
+        return None if kms or head.get("SSECustomerAlgorithm") else etag
 
     def _no_folder_at(self, name: str) -> None:
         """RemoteError if a local folder remote holds a folder where the file `name` goes."""

@@ -174,8 +174,8 @@ def pull(
     """Fetch the versions a remote holds and this store lacks: each file's sha256 and each
     version's content checked before any becomes visible; an interrupted pull resumes."""
     from genekb.store import catalog
-    from genekb.store.pull import clear_cache as drop_downloads
     from genekb.store.pull import pull as run_pull
+    from genekb.store.pull_cache import clear_cache as drop_downloads
 
     store = Store.open(root, create=True)
     if clear_cache:

@@ -79,7 +79,11 @@ def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
         size = os.fstat(fd).st_size
         if size > limit:
             raise GenekbError(f"{path} holds {size:,} bytes, more than the {limit:,} expected")
-        data = fh.read(limit + 1)
+        # Never read(limit + 1) itself: Python sets that many bytes aside first, and a limit of
+        # "no size recorded" (a terabyte) was a MemoryError before a byte was read.
+        data = fh.read(min(size, limit) + 1)
+        while size < len(data) <= limit and (more := fh.read(min(CHUNK, limit + 1 - len(data)))):
+            data += more  # it grows while read
     if len(data) > limit:  # grew while read
         raise GenekbError(f"{path} holds more than the {limit:,} bytes expected")
     return data

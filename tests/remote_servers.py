@@ -34,7 +34,9 @@ class Fault:
     #            "html" (200 with a login page, no length), "gzip" (the whole file gzipped, with
     #            Content-Encoding), "busy" (status `at`, Retry-After `delay` if given), "moved"
     #            (a redirect to the same path under the base URL `to`), "as-html" (the file,
-    #            typed text/html)
+    #            typed text/html), "whole-206" (a Range request answered with 206 and the whole
+    #            file, from byte 0 as its Content-Range says), "drip-head" (the status line, then
+    #            `at` bytes of headers one at a time, `delay` seconds apart, then a close)
     at: int = 0
     delay: float = 0.0
     times: int = 1 << 30
@@ -82,6 +84,9 @@ class FaultyHandler(BaseHTTPRequestHandler):
         fault = served.fault_for(path)
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)
+        if fault and fault.kind == "drip-head":
+            self._drip_head(fault)
+            return
         if fault and fault.kind in ("html", "busy", "moved"):
             self._answer(fault)
             return
@@ -111,7 +116,12 @@ class FaultyHandler(BaseHTTPRequestHandler):
             body = body[: len(body) // 2]
         if fault and fault.kind == "gzip":
             body, start = gzip.compress(data), 0
-        self.send_response(206 if start else 200)
+        whole = bool(fault and fault.kind == "whole-206" and start)
+        if whole:
+            body, start = data, 0
+        self.send_response(206 if start or whole else 200)
+        if start or whole:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         if fault and fault.kind == "gzip":
             self.send_header("Content-Encoding", "gzip")
         if fault and fault.kind == "as-html":
@@ -138,6 +148,18 @@ class FaultyHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _drip_head(self, fault: Fault) -> None:
+        """A head that never ends in time: one header byte every `delay` s, `at` of them."""
+        self.close_connection = True
+        header = b"X-Padding: " + b"a" * fault.at
+        with contextlib.suppress(OSError):
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            self.wfile.flush()
+            for i in range(fault.at):
+                self.wfile.write(header[i : i + 1])
+                self.wfile.flush()
+                time.sleep(fault.delay)
 
     def _answer(self, fault: Fault) -> None:
         """A reply that is no file: a login page, a busy server, a redirect elsewhere."""

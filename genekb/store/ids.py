@@ -83,6 +83,14 @@ def tag_problem(tag: object) -> str | None:
     return None
 
 
+def ambiguous(ref: str, matches: list[str], what: str) -> UsageError:
+    """The refusal of a prefix that names several versions (`what`: "embedding versions")."""
+    shown = ", ".join(matches[:3]) + (", …" if len(matches) > 3 else "")
+    return UsageError(
+        f"{ref!r} is a prefix of {len(matches)} {what} ({shown}); give more of the id"
+    )
+
+
 def check_tag(tag: str | None) -> str | None:
     """`tag` when it is a valid tag (or None); UsageError saying why not, before any work."""
     problem = None if tag is None else tag_problem(tag)

@@ -108,7 +108,7 @@ def read_verified(path: Path, manifest: dict[str, Any], name: str) -> bytes:
         raise damaged(file, "missing") from None
     except GenekbError as exc:
         raise damaged(file, _reason(exc, file)) from None
-    if len(data) != entry.get("bytes", len(data)):
+    if type(entry.get("bytes")) is int and len(data) != entry["bytes"]:  # None: unrecorded
         raise damaged(file, f"size {len(data)} bytes, the manifest records {entry['bytes']}")
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise damaged(file, "sha256 does not match the manifest")
@@ -177,7 +177,8 @@ def check_files(root: Path, path: Path, manifest: dict[str, Any], *, remember: b
         known = record.get(name)
         if known == {"stamp": stamp, "sha256": entry["sha256"]}:
             continue
-        if stamp[0] != entry.get("bytes", stamp[0]) or _hash(file) != entry["sha256"]:
+        recorded = entry.get("bytes")  # None or absent: unrecorded, not a size that differs
+        if (type(recorded) is int and stamp[0] != recorded) or _hash(file) != entry["sha256"]:
             raise damaged(file, "sha256 does not match the manifest")
         record[name] = {"stamp": stamp, "sha256": entry["sha256"]}
         changed = True

@@ -24,6 +24,11 @@ def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
         notice(f"waiting for {what}: another process is writing there (at most {timeout:,.0f} s)")
         try:
             held.acquire(timeout=timeout)
+        except FileNotFoundError:  # the holder took back the new store it failed to write
+            raise GenekbError(
+                f"{path.parent} was removed while waiting for {what} (a first write into a new"
+                " store, which failed, removes it); run the command again"
+            ) from None
         except Timeout:
             raise GenekbError(
                 f"{what} stayed held for {timeout:,.0f} s; let the other process finish, or"

@@ -118,7 +118,8 @@ def _upload(
         names = [n for n in sorted(entry["files"]) if n != MANIFEST] + [MANIFEST]
         for name in names:  # the manifest last: a version folder is complete once it is there
             meta, path = entry["files"][name], path_of(v.kind, v.id, name)
-            if before.get(name) == meta and remote.holds(path, meta["bytes"], meta["sha256"]):
+            here = v.path / name
+            if before.get(name) == meta and remote.holds(path, meta["bytes"], meta["sha256"], here):
                 counts["files_skipped"] += 1
                 continue
             data = v.read_bytes(name) if name != MANIFEST else (v.path / MANIFEST).read_bytes()

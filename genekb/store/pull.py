@@ -12,6 +12,8 @@
    file, content id recomputed from the data), plus the content id the index claimed and
    `--expect`; then they are renamed into the store under the tags lock, and the tags set.
    Nothing is visible to a reader before all of it passed.
+4. Two pulls into one store take turns (`genekb.store.pull_cache.PULL_LOCK`): the second
+   decides what is missing once the first is done.
 """
 
 from __future__ import annotations
@@ -21,18 +23,34 @@ import os
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import STORE_MARKER, check_room, pid_alive, sha256_file
+from genekb.fileio import STORE_MARKER, check_room, sha256_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
+from genekb.store.ids import ambiguous
 from genekb.store.new_store import new_store_undo
+from genekb.store.pull_cache import (
+    PULL_LOCK,
+    cache_path,
+    checking_dir,
+    drop_if_empty,
+    holds_bytes,
+    open_cache,
+    recover_checking,
+)
 from genekb.store.remote_index import INDEX, KIND_DIRS, parse_index, path_of
-from genekb.store.remote_io import RETRIES, CutShort, NotFound, Remote, RemoteError
+from genekb.store.remote_io import (
+    LASTING_ERRNOS,
+    RETRIES,
+    CutShort,
+    NotFound,
+    Remote,
+    RemoteError,
+)
 from genekb.store.sharing import (
     COMPRESSED,
     check_expected,
@@ -43,8 +61,6 @@ from genekb.store.sharing import (
 from genekb.store.signing import SIG_SUFFIX, public_key, remote_signer
 from genekb.store.store import Store
 
-PULL_CACHE = "pull-cache"  # under .staging/; not a pid name, so no writer clears it as stale
-CHECKING = "checking-"  # + pid: a pull cache's folder of versions being checked (`install`)
 ProgressFactory = Callable[[int], Callable[[int], None]]  # total bytes -> per-chunk callback
 
 
@@ -114,7 +130,9 @@ def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]
                 changes[ref] = tags[ref]
                 continue
             matches = [v for v in versions if v == ref or (len(ref) >= 5 and v.startswith(ref))]
-            if len(matches) != 1:
+            if len(matches) > 1:  # said "the remote has no tag or version"
+                raise ambiguous(ref, sorted(matches), "versions on the remote")
+            if not matches:
                 known = ", ".join(sorted(tags)) or "none"
                 raise GenekbError(f"the remote has no tag or version {ref!r}; its tags: {known}")
             chosen.append(matches[0])
@@ -151,30 +169,13 @@ def pull(
     plan, changes = select(index, list(refs or []))
     if not force:
         store.refuse_moving(changes)
-    # A damaged local copy is fetched again and replaces it (the remote's passes every check a
-    # pull makes): it was "present", and the pull said all was well.
-    damaged = [(k, v) for k, v in plan if store.has(k, v) and damaged_here(store, k, v)]
-    missing = [(k, v) for k, v in plan if not store.has(k, v) or (k, v) in damaged]
     was_new, undo = store.is_new, new_store_undo(store)
-    try:
-        counts = download(store, remote, index, missing, progress)
-        held = {
-            v: store.version(v).manifest.get(CONTENT_KEY) for k, v in plan if (k, v) not in missing
-        }
-        imported = install(store, remote.url, index, missing, changes, force=force, expect=expect,
-                           held=held, replace_damaged=bool(damaged))  # fmt: skip
-    except BaseException as exc:
-        # A transfer cut short keeps what it fetched, so a rerun resumes. Any other failure (a
-        # refusal: wrong bytes, a file cut short at its source) drops this pull's downloads,
-        # which no later pull should build on, and into a root that held no store leaves none.
-        cache = _cache_path(store)
-        if not (_resumable(exc) and _holds_bytes(cache)):
-            for _kind, vid in missing:  # not another pull's downloads
-                shutil.rmtree(cache / vid, ignore_errors=True)
-            _drop_if_empty(cache)
-            if was_new:
-                undo()
-        raise
+    turn = store.lock(PULL_LOCK) if plan or changes else contextlib.nullcontext()
+    with turn:  # what is missing is decided after another pull into this store finished
+        damaged, missing, counts, imported = _fetch_and_install(
+            store, remote, index, plan, changes, force=force, expect=expect, progress=progress,
+            undo=undo if was_new else None,
+        )  # fmt: skip
     return {
         "remote": remote.url,
         "fetched": imported,
@@ -188,6 +189,45 @@ def pull(
         "requests": remote.requests,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def _fetch_and_install(
+    store: Store,
+    remote: Remote,
+    index: dict[str, Any],
+    plan: list[tuple[str, str]],
+    changes: dict[str, str],
+    *,
+    force: bool,
+    expect: str | None,
+    progress: ProgressFactory | None,
+    undo: Callable[[], None] | None,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, int], list[str]]:
+    """`pull`'s work under the pull lock: (damaged, missing, counts, ids imported)."""
+    # A damaged local copy is fetched again and replaces it (the remote's passes every check a
+    # pull makes): it was "present", and the pull said all was well.
+    damaged = [(k, v) for k, v in plan if store.has(k, v) and damaged_here(store, k, v)]
+    missing = [(k, v) for k, v in plan if not store.has(k, v) or (k, v) in damaged]
+    try:
+        counts = download(store, remote, index, missing, progress)
+        held = {
+            v: store.version(v).manifest.get(CONTENT_KEY) for k, v in plan if (k, v) not in missing
+        }
+        imported = install(store, remote.url, index, missing, changes, force=force, expect=expect,
+                           held=held, replace_damaged=bool(damaged))  # fmt: skip
+    except BaseException as exc:
+        # A transfer cut short keeps what it fetched, so a rerun resumes. Any other failure (a
+        # refusal: wrong bytes, a file cut short at its source) drops this pull's downloads,
+        # which no later pull should build on, and into a root that held no store leaves none.
+        cache = cache_path(store)
+        if not (_resumable(exc) and holds_bytes(cache)):
+            for _kind, vid in missing:
+                shutil.rmtree(cache / vid, ignore_errors=True)
+            drop_if_empty(cache)
+            if undo is not None:
+                undo()
+        raise
+    return damaged, missing, counts, imported
 
 
 def damaged_here(store: Store, kind: str, vid: str) -> bool:
@@ -207,29 +247,6 @@ def _resumable(exc: BaseException) -> bool:
     return isinstance(exc, (KeyboardInterrupt, CutShort))
 
 
-def _holds_bytes(folder: Path) -> bool:
-    return folder.is_dir() and any(p.is_file() and p.stat().st_size for p in folder.rglob("*"))
-
-
-def _cache_path(store: Store) -> Path:
-    """Where downloads wait until installed (kept across runs, so a pull resumes)."""
-    return store.root / ".staging" / PULL_CACHE
-
-
-def _drop_if_empty(cache: Path) -> None:
-    """The pull cache and .staging/ once nothing waits in them (another writer's stay)."""
-    for folder in (cache, cache.parent):
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only when empty
-
-
-def _cache(store: Store) -> Path:
-    store._materialize()
-    folder = _cache_path(store)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def download(
     store: Store,
     remote: Remote,
@@ -242,8 +259,8 @@ def download(
     counts = {"files_fetched": 0, "files_reused": 0}
     if not plan:
         return counts
-    cache = _cache(store)
-    _recover_checking(cache)
+    cache = open_cache(store)
+    recover_checking(cache)
     todo = []
     for kind, vid in plan:
         for name, meta in sorted(index["versions"][vid]["files"].items()):
@@ -264,30 +281,6 @@ def download(
             _fetch_file(remote, path_of(kind, vid, name), cache / vid / name, meta)
         counts["files_fetched"] += 1
     return counts
-
-
-def _checking_dir(cache: Path) -> Path:
-    """Where `install` checks versions: in the pull cache, named for this process, so that a
-    pull killed while checking (kill -9, a power cut) leaves its downloads where a rerun finds
-    them (`_recover_checking`); a staging folder of its own was cleared as stale, and the
-    rerun fetched every file again."""
-    folder = cache / f"{CHECKING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    folder.mkdir()
-    return folder
-
-
-def _recover_checking(cache: Path) -> None:
-    """Move the versions a killed pull was checking back into the cache, for `download` to
-    check each file against the index again (a wrong one is fetched again) and reuse the rest."""
-    for entry in cache.glob(f"{CHECKING}*"):
-        pid = entry.name.removeprefix(CHECKING).split("-", 1)[0]
-        if not pid.isdigit() or pid_alive(int(pid)):
-            continue
-        for folder in (entry / kind_dir for kind_dir in KIND_DIRS.values()):
-            for version in folder.iterdir() if folder.is_dir() else ():
-                with contextlib.suppress(OSError):  # one already back (a concurrent rerun)
-                    os.rename(version, cache / version.name)
-        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _size(path: Path) -> int:
@@ -324,7 +317,15 @@ def _fetch_file(remote: Remote, where: str, done: Path, meta: dict[str, Any]) ->
             f"{remote.where(where)}: its {what} does not match the remote's index; refused, "
             "nothing changed here"
         )
-    os.replace(part, done)
+    try:
+        os.replace(part, done)
+    except OSError as exc:  # a full disk: kept for a rerun, as when a write fills it
+        if exc.errno not in LASTING_ERRNOS:
+            raise
+        raise CutShort(
+            f"{done}: {exc.strerror}; free space or give a writable place, then run the command"
+            " again (verified files are kept)"
+        ) from None
 
 
 def install(
@@ -344,8 +345,8 @@ def install(
     if not plan and not changes:
         check_expected(source, dict(held or {}), [], expect)
         return []
-    cache = _cache(store)
-    staging = _checking_dir(cache)
+    cache = open_cache(store)
+    staging = checking_dir(cache)
     try:
         contents = dict(held or {})
         staged = []
@@ -383,10 +384,5 @@ def install(
         raise
     finally:
         store.remove_staging_dir(staging)
-    _drop_if_empty(cache)
+    drop_if_empty(cache)
     return imported
-
-
-def clear_cache(store: Store) -> None:
-    """Drop every partial or unpublished download (`genekb pull --clear-cache`)."""
-    shutil.rmtree(_cache_path(store), ignore_errors=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 from genekb.errors import GenekbError, add_note
 from genekb.store.pull import damaged_here, download, install, read_index
+from genekb.store.pull_cache import PULL_LOCK
 from genekb.store.remote_index import INDEX
 from genekb.store.remote_io import Remote
 from genekb.store.signing import public_key, remote_signer
@@ -87,13 +88,14 @@ class RemoteStore(Store):
         wanted = [("text", text_id)] if text_id else []
         # A damaged cached copy is fetched again: it failed every later read, and its advice
         # (`genekb build`, `import --replace-damaged`) was for a store of one's own.
-        plan = [(k, v) for k, v in [*wanted, (kind, vid)] if self._stale(k, v)]
-        if plan:
-            try:
-                download(self._local, self._remote, self._index, plan)
+        if any(self._stale(k, v) for k, v in [*wanted, (kind, vid)]):
+            try:  # another process reading this URL shares the cache: one fetches at a time
+                with self._local.lock(PULL_LOCK):
+                    plan = [(k, v) for k, v in [*wanted, (kind, vid)] if self._stale(k, v)]
+                    download(self._local, self._remote, self._index, plan)
+                    install(self._local, self.url, self._index, plan, {}, replace_damaged=True)
             except GenekbError as exc:
                 raise _cache_noted(exc) if self._local.is_new else exc from None  # not made
-            install(self._local, self.url, self._index, plan, {}, replace_damaged=True)
         return super()._load(kind, vid)
 
     def _stale(self, kind: str, vid: str) -> bool:

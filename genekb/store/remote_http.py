@@ -1,15 +1,23 @@
 """What an HTTP server may do to a response that a static file's bytes must survive: encode it
 (gzip, deflate) though asked not to, ask to be left alone for a while (Retry-After), answer with
-an HTML page. `genekb.store.remote_io` reads through these."""
+an HTML page, redirect elsewhere, drip its reply's head. `genekb.store.remote_io` reads through
+these."""
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import http.client
+import re
+import socket
+import threading
 import time
+import urllib.parse
+import urllib.request
 import zlib
 from typing import Any
 
-from genekb.store.remote_urls import RemoteError
+from genekb.store.remote_urls import RemoteError, said, shown
 
 # Content-Encoding -> zlib's wbits: gzip's header, zlib's (deflate as RFC 9110 means it).
 DECODABLE = {"gzip": 31, "x-gzip": 31, "deflate": 15}
@@ -30,6 +38,17 @@ def retry_after(value: str | None) -> float | None:
     if when is None:
         return None
     return min(max(0.0, when.timestamp() - time.time()), 1e9)
+
+
+def range_start(response: Any, asked: int) -> int:
+    """The first byte a 206 reply sends, as its Content-Range says (`asked` where it says none,
+    as a server that honours Range may). One that answers `Range: bytes=N-` with 206 and the
+    whole file sent bytes a resumed file cannot follow on from: it was refused as "the index
+    does not match its files"."""
+    found = re.fullmatch(
+        r"\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*", response.headers.get("Content-Range") or ""
+    )
+    return int(found[1]) if found else asked
 
 
 def encoding_of(response: Any, where: str) -> str:
@@ -94,3 +113,87 @@ class Decoded:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class BadRedirect(RemoteError):
+    """A redirect to no http(s) URL: the caller names the file it asked for."""
+
+
+class HttpRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, to http(s) URLs only: it followed one to ftp:// (to any host, in
+    the clear), and a Location it could not parse ("http://[::1") escaped as a bare ValueError."""
+
+    def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        target = headers.get("location") or headers.get("uri") or ""
+        try:
+            what = "no http(s) URL"
+            scheme = urllib.parse.urlsplit(target).scheme.lower()
+        except ValueError:
+            what, scheme = "not a valid URL", "?"
+        if scheme not in ("http", "https", ""):
+            raise BadRedirect(
+                f"the server redirects it to {said(shown(target))[:120]!r}, which is {what};"
+                " check the remote's URL and its server"
+            )
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+class _HeadInTime:
+    """A connection whose reply's head (status line and headers) must arrive within its timeout.
+    The socket's timeout fires only when nothing comes: a server that drips its headers a byte
+    at a time held a pull forever, however short --timeout was (the body's pace is checked by
+    `genekb.store.remote_io`)."""
+
+    timeout: Any
+    sock: Any
+
+    def getresponse(self) -> Any:
+        late = threading.Event()
+
+        def cut() -> None:
+            late.set()
+            with contextlib.suppress(OSError, AttributeError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+        wait = self.timeout if isinstance(self.timeout, (int, float)) else None
+        timer = threading.Timer(wait, cut) if wait else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            response = super().getresponse()  # type: ignore[misc]
+        except (OSError, http.client.HTTPException):
+            if late.is_set():
+                raise TimeoutError(f"its reply's head took over {wait:g} s") from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if late.is_set():  # the head ended where the socket was shut: not the server's whole head
+            response.close()
+            raise TimeoutError(f"its reply's head took over {wait:g} s")
+        return response
+
+
+class _HTTP(_HeadInTime, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPS(_HeadInTime, http.client.HTTPSConnection):
+    pass
+
+
+class HeadInTimeHTTP(urllib.request.HTTPHandler):
+    def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
+        return super().do_open(_HTTP, req, **kwargs)
+
+
+class HeadInTimeHTTPS(urllib.request.HTTPSHandler):
+    def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
+        return super().do_open(_HTTPS, req, **kwargs)
+
+
+# urlopen's handlers, but these redirects and connections
+OPENER = urllib.request.build_opener(HttpRedirects, HeadInTimeHTTP, HeadInTimeHTTPS)

@@ -39,7 +39,10 @@ _SHA = re.compile(r"[0-9a-f]{64}")
 def version_entry(version: Any) -> dict[str, Any]:
     """The index entry of a checked local version: what a reader needs before fetching it."""
     manifest = version.manifest
-    files = {n: {"sha256": e["sha256"], "bytes": e["bytes"]} for n, e in manifest["files"].items()}
+    files = {
+        n: {"sha256": e["sha256"], "bytes": _size(version.path / n, e.get("bytes"))}
+        for n, e in manifest["files"].items()
+    }
     raw = (version.path / MANIFEST).read_bytes()
     files[MANIFEST] = {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
     entry: dict[str, Any] = {
@@ -55,6 +58,12 @@ def version_entry(version: Any) -> dict[str, Any]:
             model=(manifest.get("encoder") or {}).get("name"),
         )
     return entry
+
+
+def _size(file: Any, recorded: Any) -> int:
+    """A file's size as its manifest records it, or (a hand-made manifest that records none) as
+    the checked file holds it: an index needs one, and refuses an entry without."""
+    return recorded if type(recorded) is int else int(file.stat().st_size)
 
 
 def dump_index(tags: dict[str, str], versions: dict[str, Any], published: str) -> bytes:
@@ -109,7 +118,11 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
             raise refuse(problem)
         if not isinstance(vid, str):
             raise refuse(f"tag {tag!r} points at {vid!r}, which is no version id")
-        if (versions.get(vid) or {}).get("kind") != "embedding":
+        kind = (versions.get(vid) or {}).get("kind")
+        if kind == "text":  # it said "which it does not list" of one it lists
+            raise refuse(f"tag {tag!r} points at {vid!r}, a text version, where a tag names an"
+                         " embedding version")  # fmt: skip
+        if kind != "embedding":
             raise refuse(f"tag {tag!r} points at {vid!r}, which it does not list")
     return data
 

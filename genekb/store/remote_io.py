@@ -4,7 +4,7 @@ A remote is a base URL under which a published store lies (`genekb.store.publish
 through `urllib` rather than fsspec's aiohttp filesystem so that each request has its own timeout,
 a partial download resumes with a `Range` request, and a retry is ours to count and pace. Any
 other URL (`file://`, a plain path, `s3://`, `gs://`, ...) goes through fsspec; only HTTP is
-read-only.
+read-only; writing (`genekb publish`) is `genekb.store.remote_write`'s, a mixin of `Remote`.
 
 Failures that may pass (a dropped connection, a timeout, a 5xx) are retried with exponential
 backoff; one that will not (a 404, a refused permission) fails at once. Either way the error is a
@@ -13,24 +13,29 @@ backoff; one that will not (a 404, a refused permission) fails at once. Either w
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError, UsageError
-from genekb.fileio import open_regular, sha256_file
-from genekb.store.remote_http import Decoded, encoding_of, is_html, retry_after
+from genekb.errors import UsageError
+from genekb.fileio import open_regular
+from genekb.store.remote_http import (
+    OPENER,
+    BadRedirect,
+    Decoded,
+    encoding_of,
+    is_html,
+    range_start,
+    retry_after,
+)
 from genekb.store.remote_urls import (
     HTTP,
-    OBJECT_STORES,
     REFUSED,
     Busy,
     CutShort,
@@ -46,6 +51,7 @@ from genekb.store.remote_urls import (
     shown,
     transient_errors,
 )
+from genekb.store.remote_write import RemoteWriter
 
 Progress = Callable[[int], None]  # called with the bytes of each chunk as it arrives
 CHUNK = 1 << 20
@@ -65,7 +71,7 @@ ACCESS_HINTS = {
 RETRIES = 4  # per request, pull's and publish's alike: after 0.5 s, 1 s, 2 s, 4 s (`backoff`)
 
 
-class Remote:
+class Remote(RemoteWriter):
     """A remote's files by name relative to its base URL, with timeouts, retries and counters."""
 
     def __init__(
@@ -183,7 +189,9 @@ class Remote:
             request.add_header("Range", f"bytes={start}-")
         self.requests += 1
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return OPENER.open(request, timeout=self.timeout)
+        except BadRedirect as exc:
+            raise RemoteError(f"{self.where(name)}: {exc}") from None
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 raise NotFound(
@@ -208,16 +216,6 @@ class Remote:
         if self._is_local():
             return os.fdopen(open_regular(Path(self._path(name))), "rb")
         return self._fs.open(self._path(name), "rb")
-
-    def _protocols(self) -> set[str]:
-        protocols = getattr(self._fs, "protocol", ())
-        return set(protocols if isinstance(protocols, tuple) else (protocols,))
-
-    def _is_local(self) -> bool:
-        return not self.is_http and "file" in self._protocols()
-
-    def _is_object_store(self) -> bool:
-        return not self.is_http and bool(OBJECT_STORES & self._protocols())
 
     def _chunks(self, source: Any) -> Iterator[bytes]:
         """`source`'s bytes as they arrive. A socket timeout fires only when nothing comes: a
@@ -266,7 +264,11 @@ class Remote:
             response = self._open_http(name, start)
             if response is None:
                 return
-            if start and response.status != 206:  # the server ignored Range: start over
+            sent_from = range_start(response, start) if response.status == 206 else 0
+            if start and sent_from != start:  # Range ignored (a 200, or a 206 from 0): start over
+                if sent_from != 0:  # from elsewhere: ask for the whole file
+                    response.close()
+                    response = self._open_http(name, 0)
                 start = 0
             self._check_length(name, response, start, size)
             source: Any = response
@@ -310,87 +312,3 @@ class Remote:
             f" remote's index states {size:,}; the index does not match its files: ask its"
             " publisher to publish again"
         )
-
-    # ---- writing (not HTTP) --------------------------------------------------------------------
-
-    def _path(self, name: str) -> str:
-        return f"{self._base}/{name}" if self._base else name
-
-    def _writable(self) -> Any:
-        if self.is_http:
-            raise UsageError(
-                f"{self.url}: an HTTP remote is read-only; publish to the folder it serves, or to "
-                "an s3:// (or other fsspec) URL"
-            )
-        return self._fs
-
-    def local_folder(self) -> Path | None:
-        """The folder of a local remote (a path or file:// URL); None for any other."""
-        return Path(self._base or ".") if self._is_local() else None
-
-    def is_other_folder(self, own: set[str]) -> bool:
-        """A local folder that holds entries other than `own` (the names a publish writes, and
-        its leftover temporary files): publishing there would scatter a store's folders among
-        someone else's files. A folder an interrupted publish left (its index not yet written)
-        holds only its own names, so publishing there again resumes."""
-        folder = self.local_folder()
-        if folder is None or not folder.is_dir():
-            return False
-        return any(
-            entry.name not in own and not entry.name.endswith(".tmp") for entry in folder.iterdir()
-        )
-
-    def size(self, name: str) -> int | None:
-        """The size of `name` on the remote, None if it is not there."""
-        fs = self._writable()
-        try:
-            return int(self._retrying(name, lambda: fs.info(self._path(name))["size"]))
-        except NotFound:
-            return None
-
-    def holds(self, name: str, size: int, sha256: str) -> bool:
-        """Whether the remote holds `name` with these bytes: its size anywhere, and in a local
-        folder its sha256 too, so that publishing again repairs a damaged copy there (a pull's
-        error says to ask for that). On an object store that would mean downloading it."""
-        if self.size(name) != size:
-            return False
-        if not self._is_local():
-            return True
-        try:
-            return sha256_file(Path(self._path(name))) == sha256
-        except (OSError, GenekbError):  # unreadable, or no regular file: write it again
-            return False
-
-    def remove(self, name: str) -> None:
-        """Delete `name` if the remote holds it (a signature no longer true of its index)."""
-        fs = self._writable()
-        with contextlib.suppress(NotFound):
-            self._retrying(name, lambda: fs.rm_file(self._path(name)))
-
-    def put(self, name: str, data: bytes) -> None:
-        """Write `name` whole, so no reader sees part of it: on an object store one put (whole or
-        absent by itself; a temporary object moved into place cost a copy and a delete, and a
-        publish cut between them left the temporary object in the bucket for good), elsewhere a
-        temporary name, then renamed into place."""
-        fs = self._writable()
-        if self._is_object_store():
-            # No makedirs: an object store has no folders, and s3fs's makedirs creates a missing
-            # bucket, so a misspelt bucket name became a new bucket.
-            self._retrying(name, lambda: fs.pipe_file(self._path(name), data))
-            return
-        tmp = self._path(f"{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-
-        def attempt() -> None:
-            parent = self._path(name).rsplit("/", 1)[0]
-            if parent and parent != self._path(name):
-                fs.makedirs(parent, exist_ok=True)
-            fs.pipe_file(tmp, data)
-            fs.mv(tmp, self._path(name))
-
-        try:
-            self._retrying(name, attempt)
-        except NotFound:  # a folder that cannot be made (under /proc, a vanished mount)
-            raise RemoteError(
-                f"{self.where(name)}: cannot be written there (its folder cannot be made);"
-                " publish to a folder you can write"
-            ) from None

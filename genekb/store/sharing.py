@@ -236,7 +236,10 @@ def import_file(
             embedding_ids = {vid for kind, vid in plan if kind == EMBEDDINGS}
             for tag, vid in header["tags"].items():
                 if vid not in embedding_ids:
-                    raise IntegrityError(f"{file}: tag {tag!r} points at {vid}, not in the file")
+                    what = "not in the file"
+                    if vid in texts_here:  # it said "not in the file" of one that is there
+                        what = "a text version, where a tag names an embedding version"
+                    raise IntegrityError(f"{file}: tag {tag!r} points at {vid}, {what}; refused")
             # The tags are checked again under their lock, which publishing holds: a concurrent
             # import that moved one first makes this one refuse before anything is published.
             imported, present = publish_tagged(

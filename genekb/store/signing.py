@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import atomic_path, check_output_file, read_regular, require_file, write_bytes_to
-from genekb.store.remote_urls import NotFound, RemoteError
+from genekb.store.remote_urls import NotFound
 
 PREFIX = "genekb-ed25519"  # the first word of a public key line
 SIG_FORMAT = "genekb-signature/1"
@@ -284,7 +284,8 @@ def remote_signer(remote: Any, name: str, index: bytes, trusted: list[bytes] | N
         sig = remote.read(name + SIG_SUFFIX, limit=KEY_LIMIT)
     except NotFound:
         sig = None
-    except RemoteError:  # only a report rests on it then: an unsigned pull goes on as before
+    except GenekbError:  # only a report rests on it then: an unsigned pull goes on as before
+        # (a folder or a pipe in its place in a folder remote, too: GenekbError, no RemoteError)
         if trusted:
             raise
         sig = None

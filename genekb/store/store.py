@@ -43,7 +43,7 @@ from genekb.errors import (
 from genekb.fileio import atomic_write, pid_alive
 from genekb.genemap import lookalike_note
 from genekb.store import integrity
-from genekb.store.ids import tag_problem
+from genekb.store.ids import ambiguous, tag_problem
 from genekb.store.locks import waiting_lock
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
@@ -225,10 +225,7 @@ class Store:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise UsageError(
-                f"{ref!r} is a prefix of {len(matches)} {kind} versions ({', '.join(matches[:3])}"
-                f"{', …' if len(matches) > 3 else ''}); give more of the id"
-            )
+            raise ambiguous(ref, matches, f"{kind} versions")
         text_ids = self._ids("text") if kind == "embedding" and ref.startswith("txt-") else []
         named = [i for i in text_ids if i == ref or (len(ref) >= 5 and i.startswith(ref))]
         if len(named) == 1:  # a text version given where vectors are read (not UsageError:

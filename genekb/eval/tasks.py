@@ -177,7 +177,8 @@ def read_task_file(path: Path) -> Task:
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
-    frame = frame.assign(**{label_col: same_numbers_alike(frame[label_col].str.strip())})
+    labels = same_numbers_alike(frame[label_col].str.strip())
+    frame = frame.assign(**{label_col: _same_case_alike(labels, path)})
     if frame.empty:  # else "a task needs at least two labels, found []"
         raise GenekbError(f"{path} holds a header but no rows; give one row per gene")
     frame = _labelled(frame, gene_col, label_col, path)
@@ -193,6 +194,26 @@ def read_task_file(path: Path) -> Task:
     )
     _check(task, path)
     return task
+
+
+def _same_case_alike(labels: pd.Series, path: Path) -> pd.Series:
+    """Labels that differ only in case ("Yes" / "yes", "TRUE" / "True") as one class, spelled as
+    the most frequent: kept apart, a yes/no task was scored as three classes by macro-F1."""
+    counts = labels[~labels.map(is_missing)].value_counts()
+    spelling: dict[str, str] = {}
+    merged = []
+    for label in counts.index:  # most frequent first
+        first = spelling.setdefault(label.casefold(), label)
+        if first != label:
+            merged.append(f"{label!r} -> {first!r}")
+    if not merged:
+        return labels
+    warnings.warn(
+        f"{path}: labels that differ only in case are one class: {listed(merged, NAMED_AT_MOST)}",
+        GenekbWarning,
+        stacklevel=3,
+    )
+    return labels.map(lambda v: spelling.get(v.casefold(), v))
 
 
 def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> pd.DataFrame:

@@ -55,19 +55,30 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
             " needed); build a version that holds the task's genes"
             + lookalike_note(coverage.get("missing_examples", ()))
         )
+    lost = _lost_note(coverage)
     if len(counts) < 2:
-        return f"the task's genes in this version fall in one class ({counts}); it needs two"
-    if smallest < folds:
-        return (
-            f"--folds {folds} needs {folds} genes of each class, and the smallest class here has"
-            f" {smallest} (classes {counts}); use fewer folds"
-        )
+        return f"the task's genes in this version fall in one class ({counts}); it needs two" + lost
+    smallest_class = min(counts, key=counts.__getitem__)
+    # Fewer folds cannot help a class under MIN_PER_CLASS: name that floor first.
     if smallest < MIN_PER_CLASS:
         return (
-            f"a class has {smallest} genes in this version (classes {counts}); each needs at"
-            f" least {MIN_PER_CLASS}"
+            f"class {smallest_class!r} has {smallest} genes in this version (classes {counts});"
+            f" each needs at least {MIN_PER_CLASS}" + lost
+        )
+    if smallest < folds:
+        return (
+            f"--folds {folds} needs {folds} genes of each class, and class {smallest_class!r} has"
+            f" {smallest} here (classes {counts}); use at most --folds {smallest}"
         )
     return None
+
+
+def _lost_note(coverage: dict[str, Any]) -> str:
+    """Why a class shrank: the task genes this version lacks."""
+    if not coverage.get("missing"):
+        return ""
+    examples = ", ".join(coverage.get("missing_examples", ())[:5])
+    return f"; {coverage['missing']} task genes are not in this version (e.g. {examples})"
 
 
 def _named_apart(tasks: list[Task]) -> list[Task]:

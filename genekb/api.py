@@ -17,7 +17,7 @@ from typing import Any
 from genekb.build import build as run_build
 from genekb.encoders.registry import DEFAULT_MODEL
 from genekb.gene_lists import gene_names_of
-from genekb.progress import notice, store_bars
+from genekb.progress import notice, stage_bars, store_bars
 from genekb.store.store import EmbeddingVersion, Store
 from genekb.templates import DEFAULT_TEMPLATE
 
@@ -145,9 +145,10 @@ def evaluate(
         opened = open_store(store)
         versions = [opened.embedding(r) for r in (refs or [default_ref()])]
     log = notice if _chatty() else None
-    return run_evaluate(
-        versions, tasks or DEFAULT_TASKS, seeds=seeds, folds=folds, log=log, **options
-    )
+    with stage_bars():  # one bar per task's probe fits
+        return run_evaluate(
+            versions, tasks or DEFAULT_TASKS, seeds=seeds, folds=folds, log=log, **options
+        )
 
 
 def _chatty() -> bool:

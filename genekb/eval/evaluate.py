@@ -18,6 +18,7 @@ from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
 from genekb.eval.tasks import DEFAULT_TASKS, MIN_PER_CLASS, Task, match_task, resolve_task
 from genekb.genemap import lookalike_note
+from genekb.progress import active_stage_hook
 from genekb.settings import MAX_SEEDS
 from genekb.store.store import EmbeddingVersion
 
@@ -81,6 +82,21 @@ def _lost_note(coverage: dict[str, Any]) -> str:
     return f"; {coverage['missing']} task genes are not in this version (e.g. {examples})"
 
 
+def _fit_counter(stage: str, total: int) -> Callable[[], None] | None:
+    """One tick per probe fit to the active progress hook: a 10,000-gene task runs for minutes."""
+    hook = active_stage_hook()
+    if hook is None:
+        return None
+    done = [0]
+    hook(stage, 0, total)
+
+    def tick() -> None:
+        done[0] += 1
+        hook(stage, done[0], total)
+
+    return tick
+
+
 def _named_apart(tasks: list[Task]) -> list[Task]:
     """Tasks whose results can be told apart: a task given twice is refused, and two files of one
     name in different folders (a/labels.csv, b/labels.csv) are named by their paths."""
@@ -126,8 +142,11 @@ def evaluate_one(
     result["metric"] = "roc_auc" if binary else "macro_f1"
     result["positive"] = positive
     result["scores"] = {}
+    tick = _fit_counter(f"eval: {task.name}", len(builders) * len(seeds) * folds)
     for name, build in builders.items():
-        probe = cross_validate(build, matched.labels, positive=positive, seeds=seeds, folds=folds)
+        probe = cross_validate(
+            build, matched.labels, positive=positive, seeds=seeds, folds=folds, on_fold=tick
+        )
         result["scores"][name] = probe.to_dict()
     if leakage:
         result["leakage"] = leakage_report(texts, matched.labels, task.leak_terms)

@@ -1,0 +1,83 @@
+"""`genekb eval` on a gene task a user brings: labels spelled two ways, classes the store
+thins out, and a long task's progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genekb.errors import GenekbError, GenekbWarning
+from genekb.eval import evaluate
+from genekb.eval.tasks import Task, read_task_file
+from genekb.store.store import Store
+from tests.conftest import make_genes
+from tests.conftest import run_genekb as run
+
+N = 60
+TAG = "human/ncbi-card/fake"
+
+
+@pytest.fixture(scope="module")
+def store_root(tmp_path_factory) -> Path:
+    from genekb.build import build
+
+    root = tmp_path_factory.mktemp("newtasks")
+    build(Store.open(root, create=True), model="fake", gene_table=make_genes(N))
+    return root
+
+
+def test_labels_differing_only_in_case_are_one_class(tmp_path):
+    # A spreadsheet's yes/no column typed by hand: "Yes" and "yes" were two classes, and a
+    # binary task was scored as three by macro-F1.
+    path = tmp_path / "typed.csv"
+    labels = ["yes", "Yes", "no", "No", "no"] * 4
+    rows = [f"GENE{i + 1},{lab}" for i, lab in enumerate(labels)]
+    path.write_text("gene,label\n" + "\n".join(rows) + "\n")
+    with pytest.warns(GenekbWarning, match="differ only in case"):
+        task = read_task_file(path)
+    assert task.kind == "binary"
+    assert task.summary()["classes"] == {"no": 12, "yes": 8}
+
+
+def test_a_class_the_store_thins_below_five_is_not_told_to_use_fewer_folds(store_root):
+    # Seven "rare" genes in the file, four in the store: fewer folds cannot help (five per class
+    # is the floor), so the message names the floor, the class and the missing genes.
+    rare = [f"GENE{i}" for i in range(1, 5)] + ["NOPE1", "NOPE2", "NOPE3"]
+    common = [f"GENE{i}" for i in range(5, N + 1)]
+    task = Task("thinned", tuple(rare + common), ("rare",) * 7 + ("common",) * len(common))
+    version = Store.open(store_root).embedding(TAG)
+    with pytest.raises(GenekbError) as caught:
+        evaluate([version], [task], seeds=1, feature_sets="vectors")
+    message = str(caught.value)
+    assert "fewer folds" not in message and "--folds" not in message
+    assert "'rare' has 4 genes" in message and "at least 5" in message
+    assert "NOPE1" in message
+
+
+def test_a_task_left_in_one_class_names_the_missing_genes(store_root):
+    genes = [f"GENE{i}" for i in range(1, 31)] + [f"NOPE{i}" for i in range(30)]
+    task = Task("one-left", tuple(genes), ("a",) * 30 + ("b",) * 30)
+    version = Store.open(store_root).embedding(TAG)
+    with pytest.raises(GenekbError, match=r"one class.*30 task genes are not in this version"):
+        evaluate([version], [task], seeds=1, feature_sets="vectors")
+
+
+def test_fewer_folds_is_advised_only_when_it_helps(store_root):
+    genes = [f"GENE{i}" for i in range(1, N + 1)]
+    task = Task("small", tuple(genes), ("a",) * 6 + ("b",) * (N - 6))
+    version = Store.open(store_root).embedding(TAG)
+    with pytest.raises(GenekbError, match=r"class 'a' has 6 here .*use at most --folds 6"):
+        evaluate([version], [task], seeds=1, folds=8, feature_sets="vectors")
+
+
+def test_cli_eval_shows_progress_of_the_probe_fits(store_root, tmp_path):
+    # A 10,000-gene task runs for minutes; the log showed nothing after its first line.
+    path = tmp_path / "mine.csv"
+    rows = [f"GENE{i},{'ab'[i % 2]}" for i in range(1, N + 1)]
+    path.write_text("gene,label\n" + "\n".join(rows) + "\n")
+    result = run("eval", TAG, "-t", str(path), "--seeds", "1", "--root", str(store_root))
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("eval: mine:")]
+    assert lines[0] == "eval: mine: 0/30", result.stderr  # 6 feature sets x 1 seed x 5 folds
+    assert any(ln.startswith("eval: mine: 30/30 (100%)") and "fits/s" in ln for ln in lines)

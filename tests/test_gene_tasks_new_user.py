@@ -9,6 +9,7 @@ import pytest
 
 from genekb.errors import GenekbError, GenekbWarning
 from genekb.eval import evaluate
+from genekb.eval.report import to_markdown
 from genekb.eval.tasks import Task, read_task_file
 from genekb.store.store import Store
 from tests.conftest import make_genes
@@ -81,3 +82,17 @@ def test_cli_eval_shows_progress_of_the_probe_fits(store_root, tmp_path):
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("eval: mine:")]
     assert lines[0] == "eval: mine: 0/30", result.stderr  # 6 feature sets x 1 seed x 5 folds
     assert any(ln.startswith("eval: mine: 30/30 (100%)") and "fits/s" in ln for ln in lines)
+
+
+def test_mouse_ensembl_ids_asked_of_a_human_version_are_named_as_such(store_root):
+    # "build a version that holds the task's genes" sent a mouse user to build a human store.
+    mouse = [f"ENSMUSG{i:011d}.3" for i in range(1, 41)]
+    version = Store.open(store_root).embedding(TAG)
+    task = Task("mouse", tuple(mouse), ("a", "b") * 20)
+    with pytest.raises(GenekbError, match=r"40 unmatched names are ENSMUSG Ensembl ids") as caught:
+        evaluate([version], [task], seeds=1, feature_sets="vectors")
+    assert "build a version" not in str(caught.value)
+    human = [f"GENE{i}" for i in range(1, 41)]
+    mixed = Task("mixed", tuple(human + mouse[:6]), ("a", "b") * 23)
+    document = evaluate([version], [mixed], seeds=1, feature_sets="vectors")
+    assert "6 unmatched names are ENSMUSG Ensembl ids" in to_markdown(document)

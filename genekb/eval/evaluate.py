@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genekb.ensembl import foreign_prefix_note
 from genekb.errors import GenekbError, UsageError, check_whole
 from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
@@ -53,7 +54,12 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
     if found < MIN_FOUND:
         return (
             f"only {found} of {asked} task genes are in this version (at least {MIN_FOUND}"
-            " needed); build a version that holds the task's genes"
+            " needed); "
+            + (
+                foreign_prefix_note(foreign, coverage.get("version_ensembl_prefixes", []))
+                if (foreign := coverage.get("missing_other_species"))
+                else "build a version that holds the task's genes"
+            )
             + lookalike_note(coverage.get("missing_examples", ()))
         )
     lost = _lost_note(coverage)

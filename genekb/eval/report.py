@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from genekb.ensembl import foreign_prefix_note
 from genekb.errors import CONTROL_ESCAPES
 from genekb.eval.controls import FEATURE_SETS
 from genekb.genemap import shared_name_note, spreadsheet_date_note
@@ -68,6 +69,10 @@ def coverage_lines(document: dict[str, Any]) -> list[str]:
             line += "; " + shared_name_note(cov["missing_shared_examples"], cov["missing_shared"])
         if cov.get("missing_dates"):
             line += "; " + spreadsheet_date_note(cov["missing_date_examples"], cov["missing_dates"])
+        if cov.get("missing_other_species"):
+            line += "; " + foreign_prefix_note(
+                cov["missing_other_species"], cov.get("version_ensembl_prefixes", [])
+            )
         if cov.get("repeated"):
             line += f"; {cov['repeated']} rows name a gene already counted"
         if cov.get("conflicting_labels"):

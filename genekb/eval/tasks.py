@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genekb.ensembl import foreign_prefixes, parse_ensembl
 from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
 from genekb.genemap import (
     GENE_COLUMNS,
@@ -352,7 +353,11 @@ def _why_missing(missing: list[str], index: GeneIndex) -> dict[str, Any]:
     names several genes share (an old symbol such as SEPT2), which match none of them."""
     dates = spreadsheet_dates(missing)
     shared = index.shared_names(missing)
+    own = sorted({parsed.prefix for e in index.ensembl if (parsed := parse_ensembl(e))})
+    foreign = foreign_prefixes(missing, own)
     return {
+        "missing_other_species": foreign,  # Ensembl prefix -> names, for no prefix of the version
+        "version_ensembl_prefixes": own,
         "missing_dates": len(dates),
         "missing_date_examples": dates[:3],
         "missing_shared": len(shared),

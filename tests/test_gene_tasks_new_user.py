@@ -96,3 +96,13 @@ def test_mouse_ensembl_ids_asked_of_a_human_version_are_named_as_such(store_root
     mixed = Task("mixed", tuple(human + mouse[:6]), ("a", "b") * 23)
     document = evaluate([version], [mixed], seeds=1, feature_sets="vectors")
     assert "6 unmatched names are ENSMUSG Ensembl ids" in to_markdown(document)
+
+
+def test_the_words_tied_to_the_label_say_which_share_is_which_class(store_root):
+    # "ribosome (1% / 100%)" left the reader to guess which class each share was.
+    genes = [f"GENE{i}" for i in range(1, N + 1)]
+    task = Task("parity", tuple(genes), tuple("odd" if i % 2 else "even" for i in range(1, N + 1)))
+    version = Store.open(store_root).embedding(TAG)
+    document = evaluate([version], [task], seeds=1, feature_sets="vectors")
+    assert document["results"][0]["leakage"]["top_words"]
+    assert "Words most tied to the label (in even / odd): " in to_markdown(document)

@@ -99,10 +99,12 @@ def leakage_lines(document: dict[str, Any]) -> list[str]:
             f"{w['word']} (" + " / ".join(f"{v:.0%}" for v in w["share_by_class"].values()) + ")"
             for w in leak["top_words"][:6]
         ]
+        # the shares' order, which the words' parentheses do not repeat
+        order = " / ".join(leak["top_words"][0]["share_by_class"]) if words else ""
         out.append(
             f"- {r['task']} on {key[0]} texts: label terms "
             + ("; ".join(terms) if terms else "absent")
-            + (f". Words most tied to the label: {', '.join(words)}" if words else "")
+            + (f". Words most tied to the label (in {order}): {', '.join(words)}" if words else "")
         )
     return out
 

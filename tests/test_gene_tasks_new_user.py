@@ -106,3 +106,11 @@ def test_the_words_tied_to_the_label_say_which_share_is_which_class(store_root):
     document = evaluate([version], [task], seeds=1, feature_sets="vectors")
     assert document["results"][0]["leakage"]["top_words"]
     assert "Words most tied to the label (in even / odd): " in to_markdown(document)
+
+
+def test_a_task_without_a_header_line_is_told_to_add_one(tmp_path):
+    # Said "no gene column; name one of: gene, symbol, … (found RPL10A, ribosomal)".
+    path = tmp_path / "bare.csv"
+    path.write_text("\n".join(f"GENE{i},{'ab'[i % 2]}" for i in range(1, 21)) + "\n")
+    with pytest.raises(GenekbError, match=r"first line \(GENE1, b\) .*a header line, e.g. gene"):
+        read_task_file(path)

@@ -175,6 +175,12 @@ def read_task_file(path: Path) -> Task:
             f"{path}: needs a gene column and a label column, found only {columns[0][:80]!r}"
             + one_column_note(columns[0])
         )
+    lowered = {c.lower() for c in columns}
+    if not lowered & {*GENE_COLUMNS, *LABEL_COLUMNS}:  # a first row of data, not a header
+        raise GenekbError(
+            f"{path}: its first line ({listed((c[:40] for c in columns), 4)}) names no gene"
+            " and no label column; begin the file with a header line, e.g. gene,label"
+        )
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})

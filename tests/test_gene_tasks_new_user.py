@@ -114,3 +114,26 @@ def test_a_task_without_a_header_line_is_told_to_add_one(tmp_path):
     path.write_text("\n".join(f"GENE{i},{'ab'[i % 2]}" for i in range(1, 21)) + "\n")
     with pytest.raises(GenekbError, match=r"first line \(GENE1, b\) .*a header line, e.g. gene"):
         read_task_file(path)
+
+
+def test_a_notebook_user_passes_the_task_as_a_dataframe(store_root):
+    # gk.eval(store, frame) said "The truth value of a DataFrame is ambiguous", and inside a list
+    # "task file: the name gene label 0 … is longer than 255 bytes".
+    import pandas as pd
+
+    import genekb as gk
+
+    genes = [f"GENE{i}" for i in range(1, N + 1)]
+    frame = pd.DataFrame(
+        {"Label": [i % 2 == 0 for i in range(N)]}, index=pd.Index(genes, name="gene")
+    )
+    version = Store.open(store_root).embedding(TAG)
+    report = gk.eval(version, frame, seeds=1, feature_sets="vectors")
+    (row,) = report["results"]
+    assert row["task"] == "table1" and row["coverage"]["found"] == N
+    assert row["coverage"]["classes"] == {"False": N // 2, "True": N // 2}
+    report = gk.eval(version, [frame, frame.rename(columns={"Label": "class"})], seeds=1,
+                     feature_sets="vectors")  # fmt: skip
+    assert [r["task"] for r in report["results"]] == ["table1", "table2"]
+    with pytest.raises(GenekbError, match="no label column"):
+        gk.eval(version, frame.rename(columns={"Label": "kind"}), seeds=1)

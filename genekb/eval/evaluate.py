@@ -17,7 +17,14 @@ from genekb.errors import GenekbError, UsageError, check_whole
 from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
-from genekb.eval.tasks import DEFAULT_TASKS, MIN_PER_CLASS, Task, match_task, resolve_task
+from genekb.eval.tasks import (
+    DEFAULT_TASKS,
+    MIN_PER_CLASS,
+    Task,
+    match_task,
+    resolve_task,
+    task_from_table,
+)
 from genekb.genemap import lookalike_note
 from genekb.progress import active_stage_hook
 from genekb.settings import MAX_SEEDS
@@ -103,6 +110,15 @@ def _fit_counter(stage: str, total: int) -> Callable[[], None] | None:
     return tick
 
 
+def _as_task(task: str | Path | Task | pd.DataFrame, position: int) -> Task:
+    """A task as given: a Task, a DataFrame of genes and labels, a bundled name or a file."""
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, pd.DataFrame):
+        return task_from_table(task, f"table{position + 1}")
+    return resolve_task(str(task))
+
+
 def _named_apart(tasks: list[Task]) -> list[Task]:
     """Tasks whose results can be told apart: a task given twice is refused, and two files of one
     name in different folders (a/labels.csv, b/labels.csv) are named by their paths."""
@@ -162,7 +178,9 @@ def evaluate_one(
 
 def evaluate(
     versions: Sequence[EmbeddingVersion],
-    tasks: str | Path | Task | Sequence[str | Path | Task] = DEFAULT_TASKS,
+    tasks: str | Path | Task | pd.DataFrame | Sequence[str | Path | Task | pd.DataFrame] = (
+        DEFAULT_TASKS
+    ),
     *,
     seeds: int = 3,
     folds: int = 5,
@@ -184,9 +202,9 @@ def evaluate(
     unknown = [n for n in feature_sets if n not in FEATURE_SETS]
     if unknown:
         raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
-    if isinstance(tasks, str | Path | Task):  # a bare name read as its letters: task "m"
+    if isinstance(tasks, str | Path | Task | pd.DataFrame):  # a bare name read as letters: "m"
         tasks = [tasks]
-    resolved = _named_apart([t if isinstance(t, Task) else resolve_task(str(t)) for t in tasks])
+    resolved = _named_apart([_as_task(t, i) for i, t in enumerate(tasks)])
     start = time.perf_counter()
     results = []
     for version in versions:

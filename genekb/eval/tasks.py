@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from genekb.ensembl import foreign_prefixes, parse_ensembl
-from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed
+from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, UsageError, listed
 from genekb.genemap import (
     GENE_COLUMNS,
     GeneIndex,
@@ -131,7 +131,7 @@ def _bundled(name: str) -> Task:
 DEFAULT_TASKS = ("dosage-tfs", "hipred")
 
 
-def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path) -> str:
+def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path | str) -> str:
     lowered = {c.lower(): c for c in columns}
     for w in wanted:
         if w in lowered:
@@ -181,6 +181,28 @@ def read_task_file(path: Path) -> Task:
             f"{path}: its first line ({listed((c[:40] for c in columns), 4)}) names no gene"
             " and no label column; begin the file with a header line, e.g. gene,label"
         )
+    name = "stdin" if str(path) == "-" else path.stem
+    return _task_of(frame, path, name, f"user task from {path.name or 'stdin'}")
+
+
+def task_from_table(frame: pd.DataFrame, name: str = "table") -> Task:
+    """A user's task held in a Python session: a DataFrame with a gene column (or an index named
+    as one) and a label column, read as a task file is."""
+    if not isinstance(frame, pd.DataFrame):
+        raise UsageError(f"a task is a name, a CSV/TSV path or a DataFrame, not {type(frame)}")
+    if str(frame.index.name).lower() in GENE_COLUMNS:
+        frame = frame.reset_index()
+    table = frame.astype(object).where(frame.notna(), "").astype(str)
+    table.columns = [str(c).strip() for c in table.columns]
+    if len(table.columns) < 2:
+        raise GenekbError(f"task table {name!r} needs a gene column and a label column")
+    return _task_of(table, f"task table {name!r}", name, f"user task table {name}")
+
+
+def _task_of(frame: pd.DataFrame, path: Path | str, name: str, description: str) -> Task:
+    """A task from a table of text cells (`path` names it in messages): its gene and label
+    columns, labels made alike, rows without either left out, one row per gene."""
+    columns = list(frame.columns)
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
@@ -191,19 +213,18 @@ def read_task_file(path: Path) -> Task:
     frame = _labelled(frame, gene_col, label_col, path)
     _refuse_conflicts(frame, gene_col, label_col, path)
     frame = frame.drop_duplicates(gene_col)
-    name = "stdin" if str(path) == "-" else path.stem
     task = Task(
         name=name,
         genes=tuple(frame[gene_col]),
         labels=tuple(frame[label_col]),
-        description=f"user task from {path.name or 'stdin'}",
+        description=description,
         source=str(path),
     )
     _check(task, path)
     return task
 
 
-def _same_case_alike(labels: pd.Series, path: Path) -> pd.Series:
+def _same_case_alike(labels: pd.Series, path: Path | str) -> pd.Series:
     """Labels that differ only in case ("Yes" / "yes", "TRUE" / "True") as one class, spelled as
     the most frequent: kept apart, a yes/no task was scored as three classes by macro-F1."""
     counts = labels[~labels.map(is_missing)].value_counts()
@@ -223,7 +244,7 @@ def _same_case_alike(labels: pd.Series, path: Path) -> pd.Series:
     return labels.map(lambda v: spelling.get(v.casefold(), v))
 
 
-def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> pd.DataFrame:
+def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path | str) -> pd.DataFrame:
     """The rows with a gene and a label. What R or pandas writes for a missing value (NA, NaN)
     is neither a class nor a gene ("NA" is an alias of XK): rows missing either are left out and
     counted in a warning; rows missing both (a spreadsheet's trailing ",,") are no rows."""
@@ -240,7 +261,7 @@ def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) ->
     return kept
 
 
-def _refuse_conflicts(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> None:
+def _refuse_conflicts(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path | str) -> None:
     """A gene listed with two different labels cannot be scored; say which genes."""
     n_labels = frame.groupby(gene_col)[label_col].nunique()
     both = sorted(n_labels[n_labels > 1].index)

@@ -137,3 +137,17 @@ def test_a_notebook_user_passes_the_task_as_a_dataframe(store_root):
     assert [r["task"] for r in report["results"]] == ["table1", "table2"]
     with pytest.raises(GenekbError, match="no label column"):
         gk.eval(version, frame.rename(columns={"Label": "kind"}), seeds=1)
+
+
+def test_mouse_symbols_read_as_a_human_versions_genes_are_said_to_be(store_root):
+    # "Rpl3" matched RPL3 case-blind and the coverage said only "symbol 382": a mouse task was
+    # scored as human genes without a word.
+    genes = [f"Gene{i}" for i in range(1, N + 1)]
+    task = Task("mouse-case", tuple(genes), ("a", "b") * (N // 2))
+    version = Store.open(store_root).embedding(TAG)
+    document = evaluate([version], [task], seeds=1, feature_sets="vectors")
+    assert document["results"][0]["coverage"]["found"] == N
+    assert f"{N} names are written as mouse symbols (Cd3e)" in to_markdown(document)
+    upper = Task("upper", tuple(g.upper() for g in genes), ("a", "b") * (N // 2))
+    document = evaluate([version], [upper], seeds=1, feature_sets="vectors")
+    assert "mouse symbols" not in to_markdown(document)

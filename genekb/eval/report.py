@@ -73,6 +73,11 @@ def coverage_lines(document: dict[str, Any]) -> list[str]:
             line += "; " + foreign_prefix_note(
                 cov["missing_other_species"], cov.get("version_ensembl_prefixes", [])
             )
+        if cov.get("mouse_style"):
+            line += (
+                f"; {cov['mouse_style']} names are written as mouse symbols (Cd3e) and were read"
+                " as this version's genes of the same name, case aside"
+            )
         if cov.get("repeated"):
             line += f"; {cov['repeated']} rows name a gene already counted"
         if cov.get("conflicting_labels"):

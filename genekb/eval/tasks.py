@@ -23,6 +23,7 @@ from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, UsageErr
 from genekb.genemap import (
     GENE_COLUMNS,
     GeneIndex,
+    case_style_examples,
     is_missing,
     same_numbers_alike,
     spreadsheet_dates,
@@ -371,6 +372,8 @@ def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matc
         "repeated": repeated,  # task rows naming a gene an earlier row already named
         "classes": {str(k): int(v) for k, v in pd.Series(kept_labels).value_counts().items()},
     }
+    # mouse-style names ("Cd3e") in a human version: matched, but say so
+    coverage["mouse_style"] = len(case_style_examples(task.genes, genes["symbol"]))
     rows = np.array([row_of[int(gene_ids[i])] for i in keep], dtype=np.int64)
     return Matched(rows=rows, labels=kept_labels, coverage=coverage)
 

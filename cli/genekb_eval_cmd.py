@@ -38,8 +38,8 @@ _TaskOpt = Annotated[
     typer.Option(
         "--task",
         "-t",
-        help="Bundled task (dosage-tfs, hipred) or a CSV/TSV of gene and label; repeatable"
-        " (default: both bundled tasks).",
+        help="Bundled task (dosage-tfs, hipred, pfam-families, cell-type-markers) or a CSV/TSV"
+        " of gene and label; repeatable (default: dosage-tfs and hipred).",
     ),
 ]
 _SeedsOpt = Annotated[

@@ -151,3 +151,11 @@ def test_mouse_symbols_read_as_a_human_versions_genes_are_said_to_be(store_root)
     upper = Task("upper", tuple(g.upper() for g in genes), ("a", "b") * (N // 2))
     document = evaluate([version], [upper], seeds=1, feature_sets="vectors")
     assert "mouse symbols" not in to_markdown(document)
+
+
+def test_eval_help_names_every_bundled_task():
+    # The help named two of the four bundled tasks, and "both bundled tasks" as the default.
+    from genekb.eval.tasks import BUNDLED
+
+    text = " ".join(run("eval", "--help").stdout.split())
+    assert all(name in text for name in BUNDLED), text

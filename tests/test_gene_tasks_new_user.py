@@ -159,3 +159,16 @@ def test_eval_help_names_every_bundled_task():
 
     text = " ".join(run("eval", "--help").stdout.split())
     assert all(name in text for name in BUNDLED), text
+
+
+def test_an_empty_task_name_and_a_home_path(tmp_path, monkeypatch):
+    # -t "" said "task file . is a directory"; --task=~/mine.csv said it did not exist.
+    from genekb.errors import UsageError
+    from genekb.eval.tasks import resolve_task
+
+    with pytest.raises(UsageError, match=r"give a task: .*dosage-tfs.* not ''"):
+        resolve_task("")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    rows = [f"GENE{i},{'ab'[i % 2]}" for i in range(1, 21)]
+    (tmp_path / "mine.csv").write_text("gene,label\n" + "\n".join(rows) + "\n")
+    assert len(resolve_task("~/mine.csv").genes) == 20

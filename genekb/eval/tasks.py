@@ -296,7 +296,9 @@ def resolve_task(ref: str) -> Task:
     """A bundled task by name, or a CSV/TSV path."""
     if ref in BUNDLED:
         return _bundled(ref)
-    path = Path(ref)
+    if not ref.strip():  # Path("") is ".", read as "task file . is a directory"
+        raise UsageError(f"give a task: {', '.join(BUNDLED)} or a CSV/TSV path, not {ref!r}")
+    path = Path(ref).expanduser()  # --task=~/x.csv: the shell leaves that ~ alone
     # a suffix or a folder names a file, even a missing one ("does not exist", not "unknown task")
     if ref == "-" or path.suffix or len(path.parts) > 1 or path.exists():
         return read_task_file(path)

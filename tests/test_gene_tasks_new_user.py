@@ -137,6 +137,8 @@ def test_a_notebook_user_passes_the_task_as_a_dataframe(store_root):
     assert [r["task"] for r in report["results"]] == ["table1", "table2"]
     with pytest.raises(GenekbError, match="no label column"):
         gk.eval(version, frame.rename(columns={"Label": "kind"}), seeds=1)
+    with pytest.raises(GenekbError, match="or an index named gene"):
+        gk.eval(version, frame.rename_axis(None), seeds=1)
 
 
 def test_mouse_symbols_read_as_a_human_versions_genes_are_said_to_be(store_root):

@@ -17,11 +17,11 @@ from genekb.errors import GenekbError, UsageError, check_whole
 from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
+from genekb.eval.task_matching import match_task
 from genekb.eval.tasks import (
     DEFAULT_TASKS,
     MIN_PER_CLASS,
     Task,
-    match_task,
     resolve_task,
     task_from_table,
 )

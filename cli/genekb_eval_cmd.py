@@ -38,8 +38,8 @@ _TaskOpt = Annotated[
     typer.Option(
         "--task",
         "-t",
-        help="Bundled task (dosage-tfs, hipred) or a CSV/TSV of gene and label; repeatable"
-        " (default: both bundled tasks).",
+        help="Bundled task (dosage-tfs, hipred, pfam-families, cell-type-markers) or a CSV/TSV"
+        " of gene and label; repeatable (default: dosage-tfs and hipred).",
     ),
 ]
 _SeedsOpt = Annotated[
@@ -72,19 +72,22 @@ def eval_(
 ) -> None:
     """Score gene tasks from each version's vectors beside shuffled, random, annotation-depth and
     bag-of-words controls of the same genes (cross-validated ROC-AUC or macro-F1, mean ± std)."""
+    from cli.progress import steady_progress
     from genekb.eval import evaluate
     from genekb.eval.controls import FEATURE_SETS
     from genekb.eval.report import to_markdown
     from genekb.eval.tasks import DEFAULT_TASKS, resolve_task
+    from genekb.progress import reporting
     from genekb.store.store import Store
 
     tasks = [resolve_task(t) for t in (task or DEFAULT_TASKS)]  # bad names fail before any work
     store = Store.open(root)
     versions = [store.embedding(r) for r in (refs or [DEFAULT_REF])]
     names = FEATURE_SETS if controls else ("vectors",)
-    document = evaluate(
-        versions, tasks, seeds=seeds, folds=folds, feature_sets=names, tune=tune, log=info
-    )
+    with steady_progress("eval: reading the vectors") as progress, reporting(progress):
+        document = evaluate(
+            versions, tasks, seeds=seeds, folds=folds, feature_sets=names, tune=tune, log=info
+        )
     if json_:
         print_json(document)
     else:

@@ -29,6 +29,7 @@ STAGE_UNITS = {
     "fit: pretraining": "steps",
     "fit: refinement": "steps",
     "classify: contrastive refinement": "epochs",
+    "eval:": "fits",  # every `eval: TASK` stage (cross-validated probe fits)
 }
 
 
@@ -113,7 +114,8 @@ def stage_progress(**line_options: Any) -> Callable[[str, int, int], None]:
         line = stages.get(stage)
         if line is None or line.total != total or done < line.done:  # new, or run again
             costs = weights.pop(stage, None)
-            unit = {"unit": STAGE_UNITS[stage]} if stage in STAGE_UNITS else {}
+            units = [u for name, u in STAGE_UNITS.items() if stage.startswith(name)]
+            unit = {"unit": units[0]} if units else {}
             options = {**unit, **line_options}
             stages[stage] = line = LogProgress(stage, total, costs=costs, **options)
             line.start_at(done)

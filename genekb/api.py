@@ -10,16 +10,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Loaded here, not on first call: importing the submodule genekb.build later would rebind the
 # package's `build` name to the module, over the function `gk.build` is.
 from genekb.build import build as run_build
 from genekb.encoders.registry import DEFAULT_MODEL
 from genekb.gene_lists import gene_names_of
-from genekb.progress import notice, store_bars
+from genekb.progress import notice, stage_bars, store_bars
 from genekb.store.store import EmbeddingVersion, Store
 from genekb.templates import DEFAULT_TEMPLATE
+
+if TYPE_CHECKING:
+    from pandas import DataFrame  # a task given as a table; pandas loads on use
 
 StoreLike = Store | str | os.PathLike[str] | None
 
@@ -112,7 +115,7 @@ def similar(
 
 def evaluate(
     store: StoreLike | EmbeddingVersion | Sequence[EmbeddingVersion],
-    tasks: str | Path | Sequence[str | Path] | None = None,
+    tasks: str | Path | DataFrame | Sequence[str | Path | DataFrame] | None = None,
     *,
     refs: str | Sequence[str] | None = None,
     seeds: int = 3,
@@ -123,7 +126,8 @@ def evaluate(
     bag-of-words controls of the same genes (`genekb eval`); one JSON-ready report.
 
     `store`: a `Store` or path (with `refs`: ids or tags; default the default minilm tag), an
-    `EmbeddingVersion` or a list of them. `tasks`: names (default: every bundled task).
+    `EmbeddingVersion` or a list of them. `tasks`: bundled names, CSV/TSV paths or DataFrames
+    with a gene and a label column, one or a list (default: the two binary bundled tasks).
     `options` go to `genekb.eval.evaluate` (feature_sets, leakage, tune).
 
     Examples
@@ -145,9 +149,10 @@ def evaluate(
         opened = open_store(store)
         versions = [opened.embedding(r) for r in (refs or [default_ref()])]
     log = notice if _chatty() else None
-    return run_evaluate(
-        versions, tasks or DEFAULT_TASKS, seeds=seeds, folds=folds, log=log, **options
-    )
+    with stage_bars():  # one bar per task's probe fits
+        if tasks is None or (isinstance(tasks, list | tuple) and not tasks):
+            tasks = DEFAULT_TASKS  # not `tasks or`: a DataFrame has no truth value
+        return run_evaluate(versions, tasks, seeds=seeds, folds=folds, log=log, **options)
 
 
 def _chatty() -> bool:

@@ -5,6 +5,8 @@ optional version (".20") and GENCODE's "_PAR_Y"."""
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 # GENCODE annotates each pseudoautosomal gene on chrX and again on chrY, the Y copy under the X
@@ -31,3 +33,29 @@ def stable_ensembl(xref: str) -> str:
     ("ENSG00000198851.10" -> "ENSG00000198851") or "_PAR_Y"."""
     parsed = parse_ensembl(xref)
     return parsed.stable if parsed is not None else _VERSION.sub("", xref)
+
+
+def foreign_prefixes(names: Iterable[str], known: Iterable[str]) -> dict[str, int]:
+    """Species prefixes of the Ensembl ids among `names` that no prefix in `known` matches, with
+    how many names carry each, most first: mouse ENSMUSG ids asked of a human version. None
+    where `known` is empty (a version without Ensembl ids says nothing of its species)."""
+    own = set(known)
+    if not own:
+        return {}
+    found = Counter(
+        parsed.prefix
+        for name in names
+        if (parsed := parse_ensembl(str(name).strip().upper())) and parsed.prefix not in own
+    )
+    return dict(found.most_common())
+
+
+def foreign_prefix_note(prefixes: dict[str, int], known: Sequence[str]) -> str:
+    """Why such names match nothing and what to do, or "" when there are none."""
+    if not prefixes:
+        return ""
+    return (
+        f"{sum(prefixes.values())} unmatched names are {', '.join(prefixes)} Ensembl ids, another"
+        f" species than this version's ({', '.join(known)}): score a version of that species,"
+        " or give this species' genes"
+    )

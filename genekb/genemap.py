@@ -257,3 +257,17 @@ class GeneIndex:
                 "route": [r for _, r in resolved],
             }
         )
+
+
+_CAPITALISED = re.compile(r"^[A-Z][a-z][A-Za-z0-9-]*$")  # "Cd3e", "Rpl3": how mouse writes symbols
+
+
+def case_style_examples(names: Sequence[str], symbols: Iterable[str]) -> list[str]:
+    """Task names written as mouse symbols ("Cd3e") where the version's symbols are upper case
+    (a human version), most of them: they match case-blind, so a mouse task is silently read as
+    the human genes of the same name. Empty when the styles agree."""
+    written = [n for n in (str(n).strip() for n in names) if _CAPITALISED.match(n)]
+    upper = sum(1 for s in symbols if s and s == s.upper())
+    if len(written) * 2 <= len(names) or upper * 2 <= len(set(symbols)):
+        return []
+    return written

@@ -12,12 +12,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genekb.ensembl import foreign_prefix_note
 from genekb.errors import GenekbError, UsageError, check_whole
 from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
-from genekb.eval.tasks import DEFAULT_TASKS, MIN_PER_CLASS, Task, match_task, resolve_task
+from genekb.eval.task_matching import match_task
+from genekb.eval.tasks import (
+    DEFAULT_TASKS,
+    MIN_PER_CLASS,
+    Task,
+    resolve_task,
+    task_from_table,
+)
 from genekb.genemap import lookalike_note
+from genekb.progress import active_stage_hook
 from genekb.settings import MAX_SEEDS
 from genekb.store.store import EmbeddingVersion
 
@@ -52,22 +61,62 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
     if found < MIN_FOUND:
         return (
             f"only {found} of {asked} task genes are in this version (at least {MIN_FOUND}"
-            " needed); build a version that holds the task's genes"
+            " needed); "
+            + (
+                foreign_prefix_note(foreign, coverage.get("version_ensembl_prefixes", []))
+                if (foreign := coverage.get("missing_other_species"))
+                else "build a version that holds the task's genes"
+            )
             + lookalike_note(coverage.get("missing_examples", ()))
         )
+    lost = _lost_note(coverage)
     if len(counts) < 2:
-        return f"the task's genes in this version fall in one class ({counts}); it needs two"
-    if smallest < folds:
-        return (
-            f"--folds {folds} needs {folds} genes of each class, and the smallest class here has"
-            f" {smallest} (classes {counts}); use fewer folds"
-        )
+        return f"the task's genes in this version fall in one class ({counts}); it needs two" + lost
+    smallest_class = min(counts, key=counts.__getitem__)
+    # Fewer folds cannot help a class under MIN_PER_CLASS: name that floor first.
     if smallest < MIN_PER_CLASS:
         return (
-            f"a class has {smallest} genes in this version (classes {counts}); each needs at"
-            f" least {MIN_PER_CLASS}"
+            f"class {smallest_class!r} has {smallest} genes in this version (classes {counts});"
+            f" each needs at least {MIN_PER_CLASS}" + lost
+        )
+    if smallest < folds:
+        return (
+            f"--folds {folds} needs {folds} genes of each class, and class {smallest_class!r} has"
+            f" {smallest} here (classes {counts}); use at most --folds {smallest}"
         )
     return None
+
+
+def _lost_note(coverage: dict[str, Any]) -> str:
+    """Why a class shrank: the task genes this version lacks."""
+    if not coverage.get("missing"):
+        return ""
+    examples = ", ".join(coverage.get("missing_examples", ())[:5])
+    return f"; {coverage['missing']} task genes are not in this version (e.g. {examples})"
+
+
+def _fit_counter(stage: str, total: int) -> Callable[[], None] | None:
+    """One tick per probe fit to the active progress hook: a 10,000-gene task runs for minutes."""
+    hook = active_stage_hook()
+    if hook is None:
+        return None
+    done = [0]
+    hook(stage, 0, total)
+
+    def tick() -> None:
+        done[0] += 1
+        hook(stage, done[0], total)
+
+    return tick
+
+
+def _as_task(task: str | Path | Task | pd.DataFrame, position: int) -> Task:
+    """A task as given: a Task, a DataFrame of genes and labels, a bundled name or a file."""
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, pd.DataFrame):
+        return task_from_table(task, f"table{position + 1}")
+    return resolve_task(str(task))
 
 
 def _named_apart(tasks: list[Task]) -> list[Task]:
@@ -115,8 +164,11 @@ def evaluate_one(
     result["metric"] = "roc_auc" if binary else "macro_f1"
     result["positive"] = positive
     result["scores"] = {}
+    tick = _fit_counter(f"eval: {task.name}", len(builders) * len(seeds) * folds)
     for name, build in builders.items():
-        probe = cross_validate(build, matched.labels, positive=positive, seeds=seeds, folds=folds)
+        probe = cross_validate(
+            build, matched.labels, positive=positive, seeds=seeds, folds=folds, on_fold=tick
+        )
         result["scores"][name] = probe.to_dict()
     if leakage:
         result["leakage"] = leakage_report(texts, matched.labels, task.leak_terms)
@@ -126,7 +178,9 @@ def evaluate_one(
 
 def evaluate(
     versions: Sequence[EmbeddingVersion],
-    tasks: str | Path | Task | Sequence[str | Path | Task] = DEFAULT_TASKS,
+    tasks: str | Path | Task | pd.DataFrame | Sequence[str | Path | Task | pd.DataFrame] = (
+        DEFAULT_TASKS
+    ),
     *,
     seeds: int = 3,
     folds: int = 5,
@@ -148,9 +202,9 @@ def evaluate(
     unknown = [n for n in feature_sets if n not in FEATURE_SETS]
     if unknown:
         raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
-    if isinstance(tasks, str | Path | Task):  # a bare name read as its letters: task "m"
+    if isinstance(tasks, str | Path | Task | pd.DataFrame):  # a bare name read as letters: "m"
         tasks = [tasks]
-    resolved = _named_apart([t if isinstance(t, Task) else resolve_task(str(t)) for t in tasks])
+    resolved = _named_apart([_as_task(t, i) for i, t in enumerate(tasks)])
     start = time.perf_counter()
     results = []
     for version in versions:

@@ -134,10 +134,12 @@ def cross_validate(
     positive: str | None,
     seeds: Sequence[int] = (0, 1, 2),
     folds: int = 5,
+    on_fold: Callable[[], None] | None = None,
 ) -> ProbeResult:
     """Score the probe `build(seed)` by stratified `folds`-fold CV, repeated over `seeds`.
 
-    Binary tasks report ROC-AUC of `positive` against the rest; others macro-F1.
+    Binary tasks report ROC-AUC of `positive` against the rest; others macro-F1. `on_fold` is
+    called after each fit (progress).
     """
     classes = sorted(set(labels.tolist()))
     binary = len(classes) == 2
@@ -160,4 +162,6 @@ def cross_validate(
                 scores[s, f] = roc_auc_score(y[test], model.predict_proba(X[test])[:, 1])
             else:
                 scores[s, f] = f1_score(y[test], model.predict(X[test]), average="macro")
+            if on_fold is not None:
+                on_fold()
     return ProbeResult("roc_auc" if binary else "macro_f1", scores, chosen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from genekb.ensembl import foreign_prefix_note
 from genekb.errors import CONTROL_ESCAPES
 from genekb.eval.controls import FEATURE_SETS
 from genekb.genemap import shared_name_note, spreadsheet_date_note
@@ -68,6 +69,15 @@ def coverage_lines(document: dict[str, Any]) -> list[str]:
             line += "; " + shared_name_note(cov["missing_shared_examples"], cov["missing_shared"])
         if cov.get("missing_dates"):
             line += "; " + spreadsheet_date_note(cov["missing_date_examples"], cov["missing_dates"])
+        if cov.get("missing_other_species"):
+            line += "; " + foreign_prefix_note(
+                cov["missing_other_species"], cov.get("version_ensembl_prefixes", [])
+            )
+        if cov.get("mouse_style"):
+            line += (
+                f"; {cov['mouse_style']} names are written as mouse symbols (Cd3e) and were read"
+                " as this version's genes of the same name, case aside"
+            )
         if cov.get("repeated"):
             line += f"; {cov['repeated']} rows name a gene already counted"
         if cov.get("conflicting_labels"):
@@ -94,10 +104,12 @@ def leakage_lines(document: dict[str, Any]) -> list[str]:
             f"{w['word']} (" + " / ".join(f"{v:.0%}" for v in w["share_by_class"].values()) + ")"
             for w in leak["top_words"][:6]
         ]
+        # the shares' order, which the words' parentheses do not repeat
+        order = " / ".join(leak["top_words"][0]["share_by_class"]) if words else ""
         out.append(
             f"- {r['task']} on {key[0]} texts: label terms "
             + ("; ".join(terms) if terms else "absent")
-            + (f". Words most tied to the label: {', '.join(words)}" if words else "")
+            + (f". Words most tied to the label (in {order}): {', '.join(words)}" if words else "")
         )
     return out
 

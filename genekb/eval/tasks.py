@@ -1,7 +1,8 @@
-"""Gene-level tasks: bundled label tables and a user's CSV/TSV, matched to a version's genes.
+"""Gene-level tasks: bundled label tables and a user's CSV/TSV or DataFrame, read and checked.
 
-A task is a list of genes with one label each. Matching goes through `genekb.genemap.GeneIndex`
-(symbol, then Ensembl id, Entrez id, alias), so coverage is reported exactly as the store sees it.
+A task is a list of genes with one label each. `genekb.eval.task_matching` matches it to a
+version's genes through `genekb.genemap.GeneIndex` (symbol, then Ensembl id, Entrez id, alias),
+so coverage is reported exactly as the store sees it.
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, listed, warn
+from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, UsageError, listed, warn
 from genekb.genemap import (
     GENE_COLUMNS,
-    GeneIndex,
     is_missing,
     same_numbers_alike,
-    spreadsheet_dates,
 )
 from genekb.input_streams import read_input_text
 from genekb.store.vector_limits import refuse_ragged
@@ -129,7 +127,7 @@ def _bundled(name: str) -> Task:
 DEFAULT_TASKS = ("dosage-tfs", "hipred")
 
 
-def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path) -> str:
+def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path | str) -> str:
     lowered = {c.lower(): c for c in columns}
     for w in wanted:
         if w in lowered:
@@ -173,28 +171,77 @@ def read_task_file(path: Path) -> Task:
             f"{path}: needs a gene column and a label column, found only {columns[0][:80]!r}"
             + one_column_note(columns[0])
         )
+    lowered = {c.lower() for c in columns}
+    if not lowered & {*GENE_COLUMNS, *LABEL_COLUMNS}:  # a first row of data, not a header
+        raise GenekbError(
+            f"{path}: its first line ({listed((c[:40] for c in columns), 4)}) names no gene"
+            " and no label column; begin the file with a header line, e.g. gene,label"
+        )
+    name = "stdin" if str(path) == "-" else path.stem
+    return _task_of(frame, path, name, f"user task from {path.name or 'stdin'}")
+
+
+def task_from_table(frame: pd.DataFrame, name: str = "table") -> Task:
+    """A user's task held in a Python session: a DataFrame with a gene column (or an index named
+    as one) and a label column, read as a task file is."""
+    if not isinstance(frame, pd.DataFrame):
+        raise UsageError(f"a task is a name, a CSV/TSV path or a DataFrame, not {type(frame)}")
+    if str(frame.index.name).lower() in GENE_COLUMNS:
+        frame = frame.reset_index()
+    table = frame.astype(object).where(frame.notna(), "").astype(str)
+    table.columns = [str(c).strip() for c in table.columns]
+    if len(table.columns) < 2:
+        raise GenekbError(
+            f"task table {name!r} needs a gene column and a label column (or an index named gene)"
+        )
+    return _task_of(table, f"task table {name!r}", name, f"user task table {name}")
+
+
+def _task_of(frame: pd.DataFrame, path: Path | str, name: str, description: str) -> Task:
+    """A task from a table of text cells (`path` names it in messages): its gene and label
+    columns, labels made alike, rows without either left out, one row per gene."""
+    columns = list(frame.columns)
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
-    frame = frame.assign(**{label_col: same_numbers_alike(frame[label_col].str.strip())})
+    labels = same_numbers_alike(frame[label_col].str.strip())
+    frame = frame.assign(**{label_col: _same_case_alike(labels, path)})
     if frame.empty:  # else "a task needs at least two labels, found []"
         raise GenekbError(f"{path} holds a header but no rows; give one row per gene")
     frame = _labelled(frame, gene_col, label_col, path)
     _refuse_conflicts(frame, gene_col, label_col, path)
     frame = frame.drop_duplicates(gene_col)
-    name = "stdin" if str(path) == "-" else path.stem
     task = Task(
         name=name,
         genes=tuple(frame[gene_col]),
         labels=tuple(frame[label_col]),
-        description=f"user task from {path.name or 'stdin'}",
+        description=description,
         source=str(path),
     )
     _check(task, path)
     return task
 
 
-def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> pd.DataFrame:
+def _same_case_alike(labels: pd.Series, path: Path | str) -> pd.Series:
+    """Labels that differ only in case ("Yes" / "yes", "TRUE" / "True") as one class, spelled as
+    the most frequent: kept apart, a yes/no task was scored as three classes by macro-F1."""
+    counts = labels[~labels.map(is_missing)].value_counts()
+    spelling: dict[str, str] = {}
+    merged = []
+    for label in counts.index:  # most frequent first
+        first = spelling.setdefault(label.casefold(), label)
+        if first != label:
+            merged.append(f"{label!r} -> {first!r}")
+    if not merged:
+        return labels
+    warn(
+        f"{path}: labels that differ only in case are one class: {listed(merged, NAMED_AT_MOST)}",
+        GenekbWarning,
+    )
+    return labels.map(lambda v: spelling.get(v.casefold(), v))
+
+
+def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path | str) -> pd.DataFrame:
     """The rows with a gene and a label. What R or pandas writes for a missing value (NA, NaN)
     is neither a class nor a gene ("NA" is an alias of XK): rows missing either are left out and
     counted in a warning; rows missing both (a spreadsheet's trailing ",,") are no rows."""
@@ -209,7 +256,7 @@ def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) ->
     return kept
 
 
-def _refuse_conflicts(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path) -> None:
+def _refuse_conflicts(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path | str) -> None:
     """A gene listed with two different labels cannot be scored; say which genes."""
     n_labels = frame.groupby(gene_col)[label_col].nunique()
     both = sorted(n_labels[n_labels > 1].index)
@@ -243,93 +290,10 @@ def resolve_task(ref: str) -> Task:
     """A bundled task by name, or a CSV/TSV path."""
     if ref in BUNDLED:
         return _bundled(ref)
-    path = Path(ref)
+    if not ref.strip():  # Path("") is ".", read as "task file . is a directory"
+        raise UsageError(f"give a task: {', '.join(BUNDLED)} or a CSV/TSV path, not {ref!r}")
+    path = Path(ref).expanduser()  # --task=~/x.csv: the shell leaves that ~ alone
     # a suffix or a folder names a file, even a missing one ("does not exist", not "unknown task")
     if ref == "-" or path.suffix or len(path.parts) > 1 or path.exists():
         return read_task_file(path)
     raise UnknownNameError("task (or CSV/TSV file)", ref, list(BUNDLED))
-
-
-@dataclass
-class Matched:
-    """A task restricted to the genes a version holds: rows into the version, labels, coverage."""
-
-    rows: np.ndarray  # row of each matched gene in the version's matrix
-    labels: np.ndarray  # str labels, aligned with rows
-    coverage: dict[str, Any]
-
-
-def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matched:
-    """Match `task` to a version whose text genes are `genes` and matrix ids `version_ids`."""
-    index = GeneIndex.from_frame(genes)
-    resolved = index.resolve(list(task.genes))
-    gene_ids = resolved["gene_id"].to_numpy().copy()
-    routes = resolved["route"].tolist()
-    if task.alt_ids is not None:
-        # A stable id (Ensembl) names one gene where a symbol may name two; the symbol stays
-        # the fallback for ids the snapshot does not know.
-        for i, alt in enumerate(task.alt_ids):
-            if isinstance(alt, str) and alt:
-                gid, route = index.resolve_one(alt)
-                if gid >= 0:
-                    gene_ids[i], routes[i] = gid, route
-    row_of = {int(g): i for i, g in enumerate(version_ids)}
-    labels = np.asarray(task.labels, dtype=object)
-    # Two task genes resolving to one store gene with different labels cannot both be kept.
-    by_gene: dict[int, set[str]] = {}
-    for g, lab in zip(gene_ids, labels, strict=True):
-        if g >= 0:
-            by_gene.setdefault(int(g), set()).add(str(lab))
-    keep, seen = [], set()
-    conflicting = repeated = 0
-    for i, g in enumerate(gene_ids):
-        g = int(g)
-        if g < 0 or g not in row_of:
-            continue
-        if len(by_gene[g]) > 1:
-            conflicting += 1
-            continue
-        if g in seen:
-            repeated += 1
-            continue
-        seen.add(g)
-        keep.append(i)
-    if conflicting:
-        names = sorted(
-            {task.genes[i] for i, g in enumerate(gene_ids) if g >= 0 and len(by_gene[int(g)]) > 1}
-        )
-        warn(
-            f"task {task.name}: {conflicting} rows name one gene under different names with"
-            f" different labels, left out: {', '.join(names[:20])}",
-            GenekbWarning,
-        )
-    missing = [task.genes[i] for i, g in enumerate(gene_ids) if g < 0 or int(g) not in row_of]
-    route_counts = pd.Series([routes[i] for i in keep], dtype=object).value_counts()
-    kept_labels = labels[keep].astype(str)
-    coverage = {
-        "asked": len(task.genes),
-        "found": len(keep),
-        "share": round(len(keep) / max(len(task.genes), 1), 4),
-        "by_route": {str(k): int(v) for k, v in route_counts.items()},
-        "missing": len(missing),
-        "missing_examples": missing[:20],
-        **_why_missing(missing, index),
-        "conflicting_labels": conflicting,
-        "repeated": repeated,  # task rows naming a gene an earlier row already named
-        "classes": {str(k): int(v) for k, v in pd.Series(kept_labels).value_counts().items()},
-    }
-    rows = np.array([row_of[int(gene_ids[i])] for i in keep], dtype=np.int64)
-    return Matched(rows=rows, labels=kept_labels, coverage=coverage)
-
-
-def _why_missing(missing: list[str], index: GeneIndex) -> dict[str, Any]:
-    """Missing names a user can fix: dates a spreadsheet made of symbols (SEPT2 -> 2-Sep), and
-    names several genes share (an old symbol such as SEPT2), which match none of them."""
-    dates = spreadsheet_dates(missing)
-    shared = index.shared_names(missing)
-    return {
-        "missing_dates": len(dates),
-        "missing_date_examples": dates[:3],
-        "missing_shared": len(shared),
-        "missing_shared_examples": shared[:5],
-    }

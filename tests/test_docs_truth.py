@@ -1,0 +1,39 @@
+"""What the user pages show, as a user runs it: each test is a command or snippet of README.md
+or docs/*.md that did not do what its page says."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_a_console_script_that_left_a_thread_pool_running_still_exits():
+    # `cellmodel embed|cluster --chunk-size` (docs/cellmodel.md) wrote their output and then hung:
+    # Dask's thread pool stays up until threading's exit hooks stop it, and the exit path joined
+    # its idle workers before running those hooks.
+    script = textwrap.dedent(
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        from cli import exit_without_teardown
+
+        pool = ThreadPoolExecutor(2)  # never shut down, as Dask's default pool
+
+        def app():
+            print(pool.submit(sum, [1, 2]).result())
+
+        exit_without_teardown(app)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "3")

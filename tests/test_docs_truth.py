@@ -37,3 +37,13 @@ def test_a_console_script_that_left_a_thread_pool_running_still_exits():
         timeout=60,
     )
     assert (done.returncode, done.stdout.strip()) == (0, "3")
+
+
+def test_genekb_encoders_says_tfidf_lsa_is_fitted_on_the_whole_source():
+    # docs/genekb.md: fitted on every text of the source, also for a gene list's version (so a
+    # gene's vector does not depend on the genes built beside it); the listing said otherwise.
+    from genekb.encoders.listing import encoder_rows
+
+    reasons = {row["name"]: row["reason"] for row in encoder_rows()}
+    assert "every text of the source" in reasons["tfidf-lsa"]
+    assert "of the version it builds" not in reasons["tfidf-lsa"]

@@ -29,6 +29,10 @@ STAGE_UNITS = {
     "fit: pretraining": "steps",
     "fit: refinement": "steps",
     "classify: contrastive refinement": "epochs",
+    # embed --chunk-size's passes over the cells (cellmodel.chunked.embed)
+    "statistics": "chunks",
+    "weighted view": "chunks",
+    "centring": "chunks",
 }
 
 

@@ -47,3 +47,19 @@ def test_genekb_encoders_says_tfidf_lsa_is_fitted_on_the_whole_source():
     reasons = {row["name"]: row["reason"] for row in encoder_rows()}
     assert "every text of the source" in reasons["tfidf-lsa"]
     assert "of the version it builds" not in reasons["tfidf-lsa"]
+
+
+def test_embed_chunk_size_counts_its_passes_in_chunks():
+    # `cellmodel embed --chunk-size` (docs/cellmodel.md) showed "statistics: 5/5, 180.9 texts/s":
+    # its passes go over chunks of cells, as cluster --chunk-size's lines say.
+    from cli.progress import stage_progress
+
+    lines: list[str] = []
+    ticks = iter(range(100))
+    hook = stage_progress(write=lines.append, clock=lambda: float(next(ticks)))
+    for stage in ("statistics", "weighted view", "centring"):
+        hook(stage, 0, 5)
+        hook(stage, 5, 5)
+    rates = [line for line in lines if "/s" in line]
+    assert len(rates) == 3
+    assert all("chunks/s" in line for line in rates), rates

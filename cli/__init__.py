@@ -70,9 +70,10 @@ def exit_without_teardown(app: Callable[[], object]) -> NoReturn:
     if code is not None and not isinstance(code, int):  # sys.exit("message"), as Python prints it
         print(code, file=sys.stderr)
         code = 1
-    for thread in threading.enumerate():  # as Python waits for them before it exits
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    # As Python's own exit: threading's exit hooks first (they stop concurrent.futures' idle
+    # workers, such as Dask's thread pool, which would otherwise wait for work for ever), then
+    # the join of every other non-daemon thread, then the exit handlers.
+    threading._shutdown()
     atexit._run_exitfuncs()
     status = int(code or 0)
     for stream in (sys.stdout, sys.stderr):

@@ -30,6 +30,10 @@ STAGE_UNITS = {
     "fit: refinement": "steps",
     "classify: contrastive refinement": "epochs",
     "eval:": "fits",  # every `eval: TASK` stage (cross-validated probe fits)
+    # embed --chunk-size's passes over the cells (cellmodel.chunked.embed)
+    "statistics": "chunks",
+    "weighted view": "chunks",
+    "centring": "chunks",
 }
 
 

@@ -114,7 +114,7 @@ def _check_openai(spec: EncoderSpec) -> Check:
 def _check_tfidf(spec: EncoderSpec) -> Check:
     if missing := _missing_modules("sklearn"):
         return False, f"needs the {missing[0]} package"
-    return True, "no model: fitted on the texts of the version it builds"
+    return True, "no model: fitted on every text of the source under the template"
 
 
 CHECKS = {

@@ -1,12 +1,15 @@
 """Hostile cells, thirteenth sweep: files as a newer anndata writes them (nullable strings), and
-candidate lists written the way users write them into files."""
+candidate lists written into files the way users write them (an 'a;b' line, a label-and-id
+table)."""
 
 from __future__ import annotations
 
 import anndata as ad
 import pandas as pd
+import pytest
 
-from tests.conftest import blobs, run_cellmodel
+from cellmodel.annotate.ontology import from_user
+from tests.conftest import blobs, one_line_error, run_cellmodel
 
 
 def test_a_file_with_nullable_strings_is_written_back(tmp_path) -> None:
@@ -29,3 +32,30 @@ def test_a_file_with_nullable_strings_is_written_back(tmp_path) -> None:
     assert list(back.var["symbol"]) == [f"S{i}" for i in range(cells.n_vars)]
     assert back.obs["note"].isna().sum() == 1 and back.obs["note"].iloc[0] == "n0"
     assert "cellmodel_pred" in back.obs
+
+
+@pytest.mark.parametrize(
+    ("lines", "says"),
+    [("T cell;B cell;natural killer cell\n", "holds ';'; in a file give one label per line"),
+     ("T cell;B cell\nmonocyte;natural killer cell\n", "'T cell;B cell' holds ';'"),
+     ("T cell,CL:0000084\r\nB cell,CL:0000236\r\n", "holds a CL id beside other text")],
+)  # fmt: skip
+def test_a_candidates_file_of_list_or_table_lines_is_refused(tmp_path, lines, says) -> None:
+    # The command line's 'a;b;c' written into a file was one label ("needs at least two
+    # candidate labels", no word of why), or two labels 'T cell;B cell' that were scored and
+    # could be called; a label-and-id table's rows were free text and their ids unread.
+    candidates = tmp_path / "candidates.txt"
+    candidates.write_bytes(lines.encode())
+    out = tmp_path / "named.h5ad"
+    cells = tmp_path / "cells.h5ad"
+    blobs(10, counts=True, dim=12).write_h5ad(cells)
+    line = one_line_error(
+        run_cellmodel("annotate", str(cells), "--groupby", "group", "--candidates",
+                      str(candidates), "-o", str(out)), 2,
+    )  # fmt: skip
+    assert says in line and not out.exists()
+
+
+def test_an_id_alone_or_words_with_commas_stay_candidates() -> None:
+    named = from_user(["CL:0000084", "CD4-positive, alpha-beta T cell", "B cell"])
+    assert [c.cl_id for c in named] == ["CL:0000084", "CL:0000624", "CL:0000236"]

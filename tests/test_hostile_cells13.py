@@ -7,6 +7,7 @@ from __future__ import annotations
 import anndata as ad
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from cellmodel.annotate.ontology import from_user
 from tests.conftest import blobs, one_line_error, run_cellmodel
@@ -59,3 +60,22 @@ def test_a_candidates_file_of_list_or_table_lines_is_refused(tmp_path, lines, sa
 def test_an_id_alone_or_words_with_commas_stay_candidates() -> None:
     named = from_user(["CL:0000084", "CD4-positive, alpha-beta T cell", "B cell"])
     assert [c.cl_id for c in named] == ["CL:0000084", "CL:0000624", "CL:0000236"]
+
+
+@pytest.mark.parametrize("flaw", ["csc", "repeated cells"])
+def test_an_out_of_core_cluster_refusing_its_file_prints_the_error_alone(tmp_path, flaw) -> None:
+    # A CSC matrix (as scanpy leaves X after some steps) or repeated cell names were refused
+    # after "note: out of core, cluster fits the structure view only; run `cellmodel embed ...`
+    # on the output": two lines, the first about an output that would never be written.
+    cells = blobs(10, counts=True, dim=12)
+    if flaw == "csc":
+        cells.X = sp.csc_matrix(cells.X)
+    else:
+        cells.obs_names = ["c0"] * 2 + list(cells.obs_names[2:])
+    source, out = tmp_path / "cells.h5ad", tmp_path / "out.h5ad"
+    cells.write_h5ad(source)
+    line = one_line_error(
+        run_cellmodel("cluster", str(source), "--chunk-size", "10", "-k", "3", "-o", str(out))
+    )
+    assert ("stored by columns (CSC)" if flaw == "csc" else "occur more than once") in line
+    assert not out.exists()

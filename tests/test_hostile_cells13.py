@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from cellmodel.annotate.ontology import from_user
+from cellmodel.classify.pipeline import classify_cells
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
 
@@ -79,3 +80,12 @@ def test_an_out_of_core_cluster_refusing_its_file_prints_the_error_alone(tmp_pat
     )
     assert ("stored by columns (CSC)" if flaw == "csc" else "occur more than once") in line
     assert not out.exists()
+
+
+def test_a_dense_reference_transfers_to_a_sparse_query() -> None:
+    # A dense reference (an .h5ad) and a sparse query (a 10x folder, or X left CSC) were
+    # stacked with numpy: "unexpected ValueError: all the input array dimensions ...".
+    ref, query = blobs(30, counts=True, dim=30, seed=0), blobs(15, counts=True, dim=30, seed=1)
+    query.X = sp.csc_matrix(query.X)
+    result = classify_cells(query, label_key="group", reference=ref, view="pca", refine_view=False)
+    assert result.scores.accuracy == 1.0

@@ -11,6 +11,8 @@ import scipy.sparse as sp
 
 from cellmodel.annotate.ontology import from_user
 from cellmodel.classify.pipeline import classify_cells
+from cellmodel.knowledge.genes import require_gene_names
+from genekb.errors import UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
 
@@ -89,3 +91,19 @@ def test_a_dense_reference_transfers_to_a_sparse_query() -> None:
     query.X = sp.csc_matrix(query.X)
     result = classify_cells(query, label_key="group", reference=ref, view="pca", refine_view=False)
     assert result.scores.accuracy == 1.0
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        [str(n) for n in range(1000, 1040)],  # row numbers
+        [str(n) for n in range(1, 120, 3)],  # GeneIDs, none high
+    ],
+)
+def test_numeric_gene_names_are_not_sent_to_a_taxon_that_cannot_read_them(names) -> None:
+    # The refusal said "or --taxon human|mouse if the names are genes of that species"; with
+    # --taxon human the same names were refused again: numbers read as GeneIDs by their values.
+    for taxon in (None, "human"):
+        with pytest.raises(UsageError) as refused:
+            require_gene_names(names, taxon, "annotate")
+        assert "taxon" not in str(refused.value) and "gene_key=COLUMN" in str(refused.value)

@@ -51,6 +51,7 @@ ENTREZ_MIN_RATE = 0.5
 ENTREZ_HIGH_ID = 100_000
 ENTREZ_MIN_HIGH_SHARE = 0.05
 UNMATCHED_SHOWN = 50
+GENE_KEY_FIX = "pass gene_key=COLUMN if a var column holds gene symbols"
 ORTHOLOG_ROUTE = "ortholog"
 MADE_UNIQUE_ROUTE = "made-unique"
 
@@ -177,7 +178,8 @@ def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
     values = np.array([int(n) for n in names if str(n).strip().isdigit()], dtype=np.int64)
     unique = np.unique(values)
     if unique.size == values.size and unique[-1] - unique[0] + 1 == unique.size:
-        return GeneNames(None, f"the gene names are the numbers {unique[0]}..{unique[-1]}")
+        said = f"the gene names are the numbers {unique[0]}..{unique[-1]}"
+        return GeneNames(None, said, GENE_KEY_FIX)
     high = float((values >= ENTREZ_HIGH_ID).mean())
     rates = {
         t: float(np.isin(values, list(bundled_index(t).gene_ids)).mean())
@@ -191,6 +193,7 @@ def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
         None,
         f"the gene names are numbers that do not read as Entrez GeneIDs ({rates[best]:.0%} are"
         f" {best} GeneIDs, {high:.0%} at or above {ENTREZ_HIGH_ID:,})",
+        GENE_KEY_FIX,  # a species given reads numbers no other way: taxon= is no way out
     )
 
 
@@ -269,7 +272,7 @@ def require_gene_names(
     if read.taxon is None:
         fix = fix or read.fix
         if fix is None:
-            fix = "pass gene_key=COLUMN if a var column holds gene symbols"
+            fix = GENE_KEY_FIX
             if taxon is None:  # given, it is no way out: the names did not read as its genes
                 fix += ", or taxon=human|mouse if the names are genes of that species"
         raise UsageError(f"{what} needs gene names and {read.note}; {fix}")

@@ -11,7 +11,8 @@ import scipy.sparse as sp
 
 from cellmodel.annotate.ontology import from_user
 from cellmodel.classify.pipeline import classify_cells
-from cellmodel.knowledge.genes import require_gene_names
+from cellmodel.cluster.job import _read_names
+from cellmodel.knowledge.genes import NoGeneNamesWarning, require_gene_names
 from genekb.errors import UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
@@ -103,7 +104,20 @@ def test_a_dense_reference_transfers_to_a_sparse_query() -> None:
 def test_numeric_gene_names_are_not_sent_to_a_taxon_that_cannot_read_them(names) -> None:
     # The refusal said "or --taxon human|mouse if the names are genes of that species"; with
     # --taxon human the same names were refused again: numbers read as GeneIDs by their values.
+    # cluster's warning, that it ran on the expression alone, said "pass taxon=human|mouse" too.
     for taxon in (None, "human"):
         with pytest.raises(UsageError) as refused:
             require_gene_names(names, taxon, "annotate")
         assert "taxon" not in str(refused.value) and "gene_key=COLUMN" in str(refused.value)
+        with pytest.warns(NoGeneNamesWarning) as said:
+            _read_names(names, taxon, "minilm", use_semantic=True, align_semantic=False)
+        assert "taxon" not in str(said[0].message) and "gene_key=COLUMN" in str(said[0].message)
+
+
+def test_cluster_gives_the_way_out_its_names_need() -> None:
+    # Genome-prefixed names (a two-species reference) were told to pass taxon= and gene_key=,
+    # neither of which matches them; the annotate refusal already said to strip the prefix.
+    names = [f"GRCh38_CD{i}" for i in range(2, 40)]
+    with pytest.warns(NoGeneNamesWarning, match="strip the prefix") as said:
+        _read_names(names, None, "minilm", use_semantic=True, align_semantic=False)
+    assert "taxon=" not in str(said[0].message)

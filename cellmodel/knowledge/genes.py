@@ -78,10 +78,7 @@ class NoGeneNamesWarning(GenekbWarning):
     """The matrix's gene names could not be read as genes: the run uses the expression alone."""
 
 
-NEEDS_NAMES = (
-    "explain, annotate and the semantic view need gene names: pass taxon=human|mouse"
-    " and gene_key=COLUMN if a var column holds symbols"
-)
+NEEDS_NAMES = "explain, annotate and the semantic view need gene names"
 
 
 def taxon_name(taxon: int | str) -> str:
@@ -270,14 +267,19 @@ def require_gene_names(
     taxon= where none is given), otherwise."""
     read = read_gene_names(names, taxon)
     if read.taxon is None:
-        fix = fix or read.fix
-        if fix is None:
-            fix = GENE_KEY_FIX
-            if taxon is None:  # given, it is no way out: the names did not read as its genes
-                fix += ", or taxon=human|mouse if the names are genes of that species"
-        raise UsageError(f"{what} needs gene names and {read.note}; {fix}")
+        raise UsageError(f"{what} needs gene names and {read.note}; {fix or way_out(read, taxon)}")
     read.warn(stacklevel=2)
     return read.taxon
+
+
+def way_out(read: GeneNames, taxon: int | str | None) -> str:
+    """What to give for names that did not read as genes (`read`): their own way out (numbers,
+    prefixed or other species' names), else a gene_key= column, or taxon= where none is given."""
+    if read.fix is not None:
+        return read.fix
+    if taxon is not None:  # given, it is no way out: the names did not read as its genes
+        return GENE_KEY_FIX
+    return f"{GENE_KEY_FIX}, or taxon=human|mouse if the names are genes of that species"
 
 
 def expression_share(X: Any, matched: np.ndarray) -> float:

@@ -121,3 +121,23 @@ def test_cluster_gives_the_way_out_its_names_need() -> None:
     with pytest.warns(NoGeneNamesWarning, match="strip the prefix") as said:
         _read_names(names, None, "minilm", use_semantic=True, align_semantic=False)
     assert "taxon=" not in str(said[0].message)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["embed", "--model", "fake"],
+     ["annotate", "--model", "fake", "--groupby", "group", "--candidates", "T cell;B cell"]],
+)  # fmt: skip
+def test_repeated_cell_names_are_refused_out_of_core_by_every_command(tmp_path, command) -> None:
+    # In memory, and by cluster out of core, they are refused; embed and annotate out of core
+    # ran and wrote an output whose cells the next step refuses.
+    cells = blobs(10, counts=True, dim=12)
+    cells.obs_names = ["c0"] * 2 + list(cells.obs_names[2:])
+    source, out = tmp_path / "cells.h5ad", tmp_path / "out.h5ad"
+    cells.write_h5ad(source)
+    result = run_cellmodel(
+        command[0], str(source), *command[1:], "--root", str(tmp_path / "store"),
+        "--chunk-size", "10", "-o", str(out),
+    )  # fmt: skip
+    assert "cell names occur more than once (e.g. c0)" in one_line_error(result)
+    assert not out.exists()

@@ -4,16 +4,22 @@ table)."""
 
 from __future__ import annotations
 
+import gzip
+import io
+
 import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from scipy.io import mmwrite
 
 from cellmodel.annotate.ontology import from_user
 from cellmodel.classify.pipeline import classify_cells
 from cellmodel.cluster.job import _read_names
 from cellmodel.knowledge.genes import NoGeneNamesWarning, require_gene_names
-from genekb.errors import UsageError
+from cellmodel.mtx import read_10x_mtx
+from genekb.errors import GenekbError, UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
 
@@ -141,3 +147,29 @@ def test_repeated_cell_names_are_refused_out_of_core_by_every_command(tmp_path, 
     )  # fmt: skip
     assert "cell names occur more than once (e.g. c0)" in one_line_error(result)
     assert not out.exists()
+
+
+def test_a_10x_file_is_read_by_its_bytes_not_its_gz_name(tmp_path) -> None:
+    # A browser or download tool that decompresses on the fly keeps "features.tsv.gz" on plain
+    # text ("cannot read ... (Not a gzipped file (b'EN')); copy it again"), and one that saves
+    # the stream as sent leaves gzip under "matrix.mtx" ("is not a MatrixMarket file").
+    counts = np.random.default_rng(0).poisson(2.0, (30, 12)).astype(np.float32)
+    folder = tmp_path / "tenx"
+    folder.mkdir()
+    text = io.BytesIO()
+    mmwrite(text, sp.coo_matrix(counts))
+    (folder / "matrix.mtx").write_bytes(gzip.compress(text.getvalue()))
+    (folder / "features.tsv.gz").write_text(
+        "".join(f"ENSG{i:011d}\tG{i}\tGene Expression\n" for i in range(30))
+    )
+    (folder / "barcodes.tsv").write_bytes(gzip.compress(b"".join(b"c%d\n" % j for j in range(12))))
+    adata = read_10x_mtx(folder)
+    assert adata.shape == (12, 30) and list(adata.obs_names[:2]) == ["c0", "c1"]
+    assert np.array_equal(adata.X.toarray(), counts.T)
+    cut = tmp_path / "cut"  # a real gzip stream cut short is still named as damaged
+    cut.mkdir()
+    for name in ("features.tsv.gz", "barcodes.tsv"):
+        (cut / name).write_bytes((folder / name).read_bytes())
+    (cut / "matrix.mtx.gz").write_bytes(gzip.compress(text.getvalue())[:40])
+    with pytest.raises(GenekbError, match=r"matrix\.mtx\.gz cannot be read"):
+        read_10x_mtx(cut)

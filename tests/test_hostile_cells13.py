@@ -17,6 +17,7 @@ from scipy.io import mmwrite
 from cellmodel.annotate.ontology import from_user
 from cellmodel.classify.pipeline import classify_cells
 from cellmodel.cluster.job import _read_names
+from cellmodel.io import read as cm_read
 from cellmodel.knowledge.genes import NoGeneNamesWarning, require_gene_names
 from cellmodel.mtx import read_10x_mtx
 from genekb.errors import GenekbError, UsageError
@@ -173,3 +174,22 @@ def test_a_10x_file_is_read_by_its_bytes_not_its_gz_name(tmp_path) -> None:
     (cut / "matrix.mtx.gz").write_bytes(gzip.compress(text.getvalue())[:40])
     with pytest.raises(GenekbError, match=r"matrix\.mtx\.gz cannot be read"):
         read_10x_mtx(cut)
+
+
+@pytest.mark.parametrize("name", ["cells.csv", "cells.csv.gz"])
+def test_a_table_is_read_as_gzip_by_its_bytes_not_its_name(tmp_path, name) -> None:
+    # Plain text under .csv.gz was "Not a gzipped file (b',G'); its first line must be the
+    # header"; gzip under .csv was "not UTF-8 text: invalid start byte".
+    text = "cell,G0,G1\n" + "".join(f"c{i},{i % 3},{i % 5}\n" for i in range(6))
+    path = tmp_path / name
+    path.write_bytes(text.encode() if name.endswith(".gz") else gzip.compress(text.encode()))
+    adata = cm_read(path)
+    assert adata.shape == (6, 2) and list(adata.var_names) == ["G0", "G1"]
+
+
+def test_a_workbook_saved_as_csv_is_named_as_one(tmp_path) -> None:
+    # was "cannot read table cells.csv (not UTF-8 text: invalid start byte)"
+    path = tmp_path / "cells.csv"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe")
+    with pytest.raises(GenekbError, match=r"is a zip archive \(an Excel .xlsx is one\)"):
+        cm_read(path)

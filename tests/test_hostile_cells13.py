@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -193,3 +194,24 @@ def test_a_workbook_saved_as_csv_is_named_as_one(tmp_path) -> None:
     path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff\xfe")
     with pytest.raises(GenekbError, match=r"is a zip archive \(an Excel .xlsx is one\)"):
         cm_read(path)
+
+
+def test_a_colour_naming_a_column_and_a_gene_says_which_it_drew(tmp_path) -> None:
+    # A label column named like a gene ("CD4" for CD4+ or not) was drawn in the gene's place
+    # without a word; scanpy refuses such a key. The command line names a column by flag, so
+    # its --plots say nothing.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cellmodel.pl.embedding import AmbiguousColorWarning, umap
+    from cli.cluster_cmd import _plots
+
+    cells = blobs(10, counts=True, dim=12)
+    cells.obsm["X_cellmodel"] = np.asarray(cells.X)
+    cells.obs["cellmodel_cluster"] = cells.obs["group"]
+    cells.obs["G1"] = cells.obs["group"]
+    with pytest.warns(AmbiguousColorWarning, match=r"color='G1' names an obs column and a gene"):
+        umap(cells, ["G1", "G2"], show=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AmbiguousColorWarning)
+        _plots(cells, tmp_path / "plots", "G1", force=False, seed=0)

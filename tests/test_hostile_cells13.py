@@ -1,6 +1,8 @@
-"""Hostile cells, thirteenth sweep: files as a newer anndata writes them (nullable strings), and
+"""Hostile cells, thirteenth sweep: files as a newer anndata writes them (nullable strings),
 candidate lists written into files the way users write them (an 'a;b' line, a label-and-id
-table)."""
+table), a CSC or repeated-cell file out of core, a dense reference beside a sparse query, numeric
+or prefixed gene names, files whose gzip their name misstates, and a label column named like a
+gene."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from cellmodel.mtx_layouts import read_matrix_folder
 from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
 from genekb.errors import GenekbError, UsageError
-from genekb.sniff import GZIP_MAGIC
+from genekb.sniff import gzipped
 
 ValueKind = Literal["counts", "log", "other"]
 KINDS: tuple[str, ...] = ("auto", "counts", "log", "other")
@@ -164,12 +164,11 @@ def _read(path: Path, orientation: Orientation, sep: str | None) -> ad.AnnData:
 
 def refuse_gzipped_hdf5(path: Path) -> None:
     # HDF5 needs random access: a gzipped .h5ad/.h5/.loom would only fail as "not HDF5".
-    with path.open("rb") as fh:
-        if fh.read(2) == GZIP_MAGIC:
-            raise GenekbError(
-                f"{path} is gzip-compressed; HDF5 files (.h5ad, .h5, .loom) are read uncompressed:"
-                " gunzip it first"
-            )
+    if gzipped(path):
+        raise GenekbError(
+            f"{path} is gzip-compressed; HDF5 files (.h5ad, .h5, .loom) are read uncompressed:"
+            " gunzip it first"
+        )
 
 
 # ------------------------------------------------------------------------------ picking, checking

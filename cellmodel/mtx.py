@@ -27,6 +27,7 @@ from cellmodel.formats import gene_expression_mask, reason
 from cellmodel.orientation import TableOrientationWarning
 from cellmodel.storage import as_float32, refuse_non_numeric
 from genekb.errors import GenekbError, warn
+from genekb.sniff import gzipped
 
 INTEGER_MAX = 2.0**63  # a declared integer beyond this overflows scipy's reader
 
@@ -114,7 +115,7 @@ def _find(folder: Path, names: Iterable[str]) -> Path | None:
 def _open_binary(path: Path) -> Any:
     # Binary, not text: scipy wraps a text stream in a helper whose clean-up prints a traceback
     # ("Exception ignored in ...") once the file is closed after a parse error.
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+    return gzip.open(path, "rb") if gzipped(path) else path.open("rb")
 
 
 def check_declared(path: Path, n_features: int, n_barcodes: int) -> None:
@@ -260,7 +261,10 @@ def read_names(path: Path, what: str) -> pd.DataFrame:
     """The tab-separated rows of a features/barcodes file as text (a gene named NA stays "NA"),
     refused in one line when empty or unreadable."""
     try:
-        rows = pd.read_csv(path, sep="\t", header=None, dtype=str, na_filter=False)
+        compression = "gzip" if gzipped(path) else None  # by its bytes, not its name
+        rows = pd.read_csv(
+            path, sep="\t", header=None, dtype=str, na_filter=False, compression=compression
+        )
     except pd.errors.EmptyDataError:
         raise GenekbError(
             f"{path} is empty; a 10x folder needs one line per {what}: copy it again from the"

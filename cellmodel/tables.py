@@ -19,7 +19,7 @@ from cellmodel.formats import reason, refuse_repeated
 from cellmodel.orientation import genes_in_rows, warn_turned
 from cellmodel.storage import as_float32
 from genekb.errors import GenekbError, UsageError
-from genekb.sniff import HDF5_MAGIC
+from genekb.sniff import HDF5_MAGIC, gzipped, refuse_binary
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 # "auto": genes in rows where the names say so (`cellmodel.orientation`), else cells in rows.
@@ -46,7 +46,8 @@ def read_table(
         source = sys.stdin.buffer if str(path) == "-" else path
         # A space after each separator (", ") is layout, not a part of the header's names: " CD3E"
         # would name no gene, " AAAC…-1" no barcode (nor tell the table's orientation).
-        frame = pd.read_csv(source, sep=sep, index_col=0, skipinitialspace=True)
+        packed = _compression(path)
+        frame = pd.read_csv(source, sep=sep, index_col=0, skipinitialspace=True, compression=packed)
     except UnicodeDecodeError as exc:
         if bytes(exc.object[:4]) == HDF5_MAGIC[:4] and str(path) != "-" and path.is_file():
             raise GenekbError(
@@ -58,6 +59,7 @@ def read_table(
                 f"{path} holds an HDF5 (.h5ad) file, which cannot be read from a pipe or stdin"
                 " (HDF5 needs a seekable file): save it to a file and pass its path"
             ) from None
+        refuse_binary(bytes(exc.object[:64]), "table", path)  # a workbook, a gzip on stdin
         raise GenekbError(f"cannot read table {path} (not UTF-8 text: {exc.reason})") from None
     except (EOFError, zlib.error) as exc:
         raise GenekbError(
@@ -95,6 +97,14 @@ def read_table(
     obs = pd.DataFrame(index=frame.index.astype(str).to_numpy())
     var = pd.DataFrame(index=frame.columns.astype(str).to_numpy())
     return ad.AnnData(X=values, obs=obs, var=var)
+
+
+def _compression(path: Path) -> str | None:
+    """A file is gzip by its bytes, whatever its name says (a download may decompress it and
+    keep .gz); a pipe, which a peek would consume, by its name."""
+    if str(path) == "-" or not path.is_file():
+        return "infer"
+    return "gzip" if gzipped(path) else None
 
 
 def _drop_empty_last_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -175,7 +185,10 @@ def _header_as_written(frame: pd.DataFrame, path: Path, sep: str) -> list[str]:
         return header
     if str(path) == "-":
         return [renamed.get(c, c) for c in header]
-    first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, skipinitialspace=True)
+    first = pd.read_csv(
+        path, sep=sep, header=None, nrows=1, dtype=str, skipinitialspace=True,
+        compression=_compression(path),
+    )  # fmt: skip
     first = first.iloc[0]
     return [str(n) for n in first.to_numpy()[-len(header) :]]  # the last: no corner cell
 

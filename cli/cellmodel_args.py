@@ -182,7 +182,13 @@ def write_h5ad(adata: Any, output: Path) -> None:
     adata.strings_to_categoricals()  # as AnnData.write_h5ad does before writing
     if adata.raw is not None:
         adata.strings_to_categoricals(adata.raw.var)
-    with h5py.File(f"{output.name}.in-memory", "w", driver="core", backing_store=False) as f:
+    # A file a newer anndata wrote may hold nullable strings (pd.StringDtype): it read them,
+    # so it writes them back, where anndata's default refuses them after the whole run.
+    nullable = ad.settings.override(allow_write_nullable_strings=True)
+    with (
+        nullable,
+        h5py.File(f"{output.name}.in-memory", "w", driver="core", backing_store=False) as f,
+    ):
         ad.io.write_elem(f, "/", adata)
         f.flush()
         image = f.id.get_file_image()

@@ -41,12 +41,12 @@ def run_chunked(
     from cellmodel.chunked.cluster import cluster_h5ad
 
     path = check_chunked(source, output, "the clusters", orientation, sep)
-    if semantic:
+    record = cluster_h5ad(path, output=output, progress=progress, **kwargs)  # type: ignore[arg-type]
+    if semantic:  # said after the run: a file the run refuses gets its error line alone
         info(
             "note: out of core, cluster fits the structure view only; run `cellmodel embed"
             " --chunk-size` on the output for the semantic view"
         )
-    record = cluster_h5ad(path, output=output, progress=progress, **kwargs)  # type: ignore[arg-type]
     report = {
         "input": source,
         "output": str(output),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -378,10 +379,12 @@ def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: i
     """`--plots`: `cm.pl.umap` (clusters, beside the labels when given) and `cm.pl.confusion`."""
     from cellmodel import pl
     from cellmodel._settings import CLUSTER_KEY
+    from cellmodel.pl.embedding import AmbiguousColorWarning
     from cli.common import headless_plots
     from genekb.progress import active_stage_hook
 
     folder.mkdir(parents=True, exist_ok=True)
+    columns = [CLUSTER_KEY, *([label_key] if label_key else [])]
     targets = [folder / "umap.png"] + ([folder / "confusion.png"] if label_key else [])
     clash = [t for t in targets if t.exists()]
     if clash and not force:
@@ -390,7 +393,9 @@ def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: i
     hook = active_stage_hook()
     if hook is not None:
         hook("plots: the UMAP layout", 0, 1)
-    pl.umap(adata, [CLUSTER_KEY, *([label_key] if label_key else [])], seed=seed, save=targets[0])
+    with warnings.catch_warnings():  # --label-key names a column: never the gene of its name
+        warnings.simplefilter("ignore", AmbiguousColorWarning)
+        pl.umap(adata, columns, seed=seed, save=targets[0])
     if label_key:
         pl.confusion(adata, label_key, save=targets[1])
     return targets

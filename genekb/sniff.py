@@ -49,3 +49,10 @@ def refuse_binary(raw: bytes, what: str, path: str | os.PathLike[str]) -> None:
     if found:
         kind, todo = found
         raise GenekbError(f"{what} {path} is {kind}, not text; {todo}")
+
+
+def gzipped(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at `path` is a gzip stream, told by its first bytes: a download may
+    keep the .gz name of a file it decompressed, or drop it from one it did not."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == GZIP_MAGIC

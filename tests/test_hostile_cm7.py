@@ -275,5 +275,8 @@ def test_names_that_are_no_genes_do_not_send_a_user_who_gave_taxon_back_to_it():
     with pytest.raises(UsageError) as caught:
         require_gene_names(rows, "human", "annotate")
     assert "gene_key=COLUMN" in str(caught.value) and "taxon=" not in str(caught.value)
+    with pytest.raises(UsageError) as caught:  # numbers read by value, whatever taxon= says
+        require_gene_names(rows, None, "annotate")
+    assert "taxon=" not in str(caught.value)
     with pytest.raises(UsageError, match=r"or taxon=human\|mouse"):
-        require_gene_names(rows, None, "annotate")  # not given: still a way out
+        require_gene_names(["acss1", "gad1"], None, "annotate")  # not given: still a way out

@@ -132,7 +132,8 @@ def term(cl_id: str, given: str | None = None) -> Candidate:
 def from_user(items: Any) -> list[Candidate]:
     """Candidates as given: CL ids must exist; free text gains a CL term when one matches.
     Refused: a label given twice (or two that name one CL term: their scores would tie), an id
-    of another ontology or a CL id miswritten, and the word a group without a call is given."""
+    of another ontology or a CL id miswritten, the word a group without a call is given, and a
+    line of a list or table (';', a tab, a CL id beside words)."""
     labels = _label_list(items)
     out: list[Candidate] = []
     seen: dict[str, str] = {}  # a label's key, or its CL id -> the label that took it
@@ -189,6 +190,8 @@ def _label_list(items: Any) -> list[str]:
 # What a user wrote as an ontology id: a prefix and digits (UBERON:0002107, GO_0008150, cl:84);
 # four digits at least but after CL, so that free text such as "ILC_2" stays a label.
 _OTHER_ID = re.compile(r"^(CL)[:_](\d+)$|^([A-Za-z][A-Za-z.]+)[:_](\d{4,})$", re.IGNORECASE)
+# A CL id inside longer text ("T cell,CL:0000084"): a row of a label-and-id table.
+_ID_IN_TEXT = re.compile(r"(?<![A-Za-z])CL[:_]\d{7}(?!\d)", re.IGNORECASE)
 
 
 def _refuse_label(given: str) -> None:
@@ -201,6 +204,16 @@ def _refuse_label(given: str) -> None:
         raise UsageError(
             f"candidate {given!r} holds a tab or line break; give one label per line (of a"
             " table, its label column alone)"
+        )
+    if ";" in given:  # a file line of the command line's 'a;b' list: one label, never called
+        raise UsageError(
+            f"candidate {given!r} holds ';'; in a file give one label per line (';' separates"
+            " labels on the command line only)"
+        )
+    if _ID_IN_TEXT.search(given) and normalize_id(given) is None:  # a table's label and id
+        raise UsageError(
+            f"candidate {given!r} holds a CL id beside other text; give the id or the cell type"
+            " in words, one per line (of a table, one column alone)"
         )
     found = _OTHER_ID.match(given)
     if found is None or normalize_id(given) is not None:

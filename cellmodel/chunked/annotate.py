@@ -28,7 +28,7 @@ from cellmodel.chunked.classify import write_copy
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, check_stats, value_kind
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.stats import GeneStats, chunk_stats
-from cellmodel.io import gene_names
+from cellmodel.io import gene_names, refuse_repeated_cells
 from cellmodel.io import normalize as normalize_rows
 from cellmodel.markers import GroupSums, group_sums
 from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns
@@ -85,6 +85,7 @@ def annotate_h5ad(
     path = Path(path)
     ref, kind, _ = value_kind(h5.pick(path, layer), layer)
     obs = h5.read_frame(path, "obs")
+    refuse_repeated_cells(obs.index, path)  # as in memory, and as cluster out of core
     key, groups = groups_of(ad.AnnData(obs=obs), groupby)
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
     genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)

@@ -42,7 +42,13 @@ from cellmodel.embed import (
     run_record,
 )
 from cellmodel.embed_genes import GeneSide, gene_side
-from cellmodel.io import LOG_SCALE_MAX, NORMALIZATION, detect_kind, gene_names
+from cellmodel.io import (
+    LOG_SCALE_MAX,
+    NORMALIZATION,
+    detect_kind,
+    gene_names,
+    refuse_repeated_cells,
+)
 from cellmodel.io import normalize as normalize_rows
 from cellmodel.uns_record import h5ad_safe
 from genekb.errors import GenekbError, UsageError
@@ -170,6 +176,7 @@ def _read_input(
 ) -> _Input:
     """The matrix to read (`value_kind`), its gene names and its cells cut into chunks."""
     ref, kind, notes = value_kind(h5.pick(path, layer), layer)
+    refuse_repeated_cells(h5.read_frame(path, "obs").index, path)  # as in memory
     genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
     with h5.ChunkReader(ref) as reader:
         n_cells = reader.shape[0]

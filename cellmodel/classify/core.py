@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -270,7 +271,9 @@ def _transfer_markers(
         raise UsageError(
             "the two expression matrices have different genes; align them with shared_expression"
         )
-    stack = sp.vstack if sp.issparse(ref_expression) else np.vstack
+    # Either file may be sparse alone (a dense reference, a CSR or CSC query): one sparse stack.
+    mixed = sp.issparse(ref_expression) or sp.issparse(query_expression)
+    stack = partial(sp.vstack, format="csr") if mixed else np.vstack
     is_ref = np.arange(len(ref) + len(qry)) < len(ref)
     # reference rows are the first rows of the stacked view, so their indices carry over
     viewed, markers, rebuild = _with_markers(

@@ -33,7 +33,7 @@ from cellmodel.cluster.options import ClusterOptions, ClusterRun
 from cellmodel.cluster.outputs import forget_previous_run, write_results
 from cellmodel.cluster.refine_fit import refined_fit
 from cellmodel.embed import embed
-from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names
+from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names, way_out
 from cellmodel.pp import graph
 from cellmodel.pp.pca import CELLS_PER_PC
 from cellmodel.uns_record import h5ad_safe
@@ -383,8 +383,9 @@ def _read_names(
     if names.named:
         names.warn()
         return True, names.taxon, record
+    needs = f"{NEEDS_NAMES}: {way_out(names, taxon)}"
     if align_semantic:
-        raise UsageError(f"{names.note}; align_semantic needs gene names ({NEEDS_NAMES})")
-    message = f"{names.note}: clustered on the expression alone; {NEEDS_NAMES}"
+        raise UsageError(f"{names.note}; align_semantic needs gene names ({needs})")
+    message = f"{names.note}: clustered on the expression alone; {needs}"
     warn(message, NoGeneNamesWarning)
     return False, None, record

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from cellmodel.dense_h5 import read_dense_matrix
 from cellmodel.formats import read_hdf5, read_xy
 from genekb.errors import GenekbError
-from genekb.sniff import GZIP_MAGIC
+from genekb.sniff import gzipped
 
 
 def _unnamed(X: sp.csr_matrix, labels: list[str | None], label_key: str) -> ad.AnnData:
@@ -135,9 +135,7 @@ def read_csv_named(
     `unlabelled`: the label meaning "no type"; such cells are kept unscored or, with
     `drop_unlabelled`, left out (a separate experiment in the same table).
     """
-    with path.open("rb") as f:
-        gzipped = f.read(2) == GZIP_MAGIC
-    table = pd.read_csv(path, index_col=0, compression="gzip" if gzipped else None)
+    table = pd.read_csv(path, index_col=0, compression="gzip" if gzipped(path) else None)
     cells = [str(c) for c in table.columns]
     unnamed = [c for c in cells if "_" not in c]
     if unnamed:

@@ -50,6 +50,7 @@ ENTREZ_MIN_RATE = 0.5
 ENTREZ_HIGH_ID = 100_000
 ENTREZ_MIN_HIGH_SHARE = 0.05
 UNMATCHED_SHOWN = 50
+GENE_KEY_FIX = "pass gene_key=COLUMN if a var column holds gene symbols"
 ORTHOLOG_ROUTE = "ortholog"
 MADE_UNIQUE_ROUTE = "made-unique"
 
@@ -76,10 +77,7 @@ class NoGeneNamesWarning(GenekbWarning):
     """The matrix's gene names could not be read as genes: the run uses the expression alone."""
 
 
-NEEDS_NAMES = (
-    "explain, annotate and the semantic view need gene names: pass taxon=human|mouse"
-    " and gene_key=COLUMN if a var column holds symbols"
-)
+NEEDS_NAMES = "explain, annotate and the semantic view need gene names"
 
 
 def taxon_name(taxon: int | str) -> str:
@@ -176,7 +174,8 @@ def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
     values = np.array([int(n) for n in names if str(n).strip().isdigit()], dtype=np.int64)
     unique = np.unique(values)
     if unique.size == values.size and unique[-1] - unique[0] + 1 == unique.size:
-        return GeneNames(None, f"the gene names are the numbers {unique[0]}..{unique[-1]}")
+        said = f"the gene names are the numbers {unique[0]}..{unique[-1]}"
+        return GeneNames(None, said, GENE_KEY_FIX)
     high = float((values >= ENTREZ_HIGH_ID).mean())
     rates = {
         t: float(np.isin(values, list(bundled_index(t).gene_ids)).mean())
@@ -190,6 +189,7 @@ def _read_numbers(names: Sequence[str], taxon: str | None) -> GeneNames:
         None,
         f"the gene names are numbers that do not read as Entrez GeneIDs ({rates[best]:.0%} are"
         f" {best} GeneIDs, {high:.0%} at or above {ENTREZ_HIGH_ID:,})",
+        GENE_KEY_FIX,  # a species given reads numbers no other way: taxon= is no way out
     )
 
 
@@ -266,14 +266,19 @@ def require_gene_names(
     taxon= where none is given), otherwise."""
     read = read_gene_names(names, taxon)
     if read.taxon is None:
-        fix = fix or read.fix
-        if fix is None:
-            fix = "pass gene_key=COLUMN if a var column holds gene symbols"
-            if taxon is None:  # given, it is no way out: the names did not read as its genes
-                fix += ", or taxon=human|mouse if the names are genes of that species"
-        raise UsageError(f"{what} needs gene names and {read.note}; {fix}")
+        raise UsageError(f"{what} needs gene names and {read.note}; {fix or way_out(read, taxon)}")
     read.warn()
     return read.taxon
+
+
+def way_out(read: GeneNames, taxon: int | str | None) -> str:
+    """What to give for names that did not read as genes (`read`): their own way out (numbers,
+    prefixed or other species' names), else a gene_key= column, or taxon= where none is given."""
+    if read.fix is not None:
+        return read.fix
+    if taxon is not None:  # given, it is no way out: the names did not read as its genes
+        return GENE_KEY_FIX
+    return f"{GENE_KEY_FIX}, or taxon=human|mouse if the names are genes of that species"
 
 
 def expression_share(X: Any, matched: np.ndarray) -> float:

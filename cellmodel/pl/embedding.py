@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
 from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.io import require_anndata
-from genekb.errors import GenekbError, UsageError, listed
+from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.pl import check_target, finish, style
 
 UMAP_KEY = "X_umap_cellmodel"  # obsm: the coordinates; uns[UMAP_KEY]["params"]: how they came
@@ -26,6 +26,10 @@ NAME_KEY = ANNOTATION_KEY
 DEFAULT_COLUMNS = (CLUSTER_KEY, NAME_KEY, PREDICTION_KEY)
 # umap-learn's spectral start fails below this many points (numpy's or scipy's error, not ours).
 MIN_UMAP_CELLS = 4
+
+
+class AmbiguousColorWarning(GenekbWarning):
+    """A colour named both an obs column and a gene: the column was drawn."""
 
 
 def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
@@ -201,6 +205,12 @@ def _panel(
     else the expression of the gene `name` (a var name, or a value of var[gene_symbols]) from
     `.raw` where it is there (as scanpy reads it; use_raw=False for X), or from layers[layer]."""
     if name in adata.obs.columns:
+        if _names_a_gene(adata, name, gene_symbols):
+            warn(
+                f"color={name!r} names an obs column and a gene; drew the column (rename it, e.g."
+                f" adata.obs.rename(columns={{{name!r}: 'label'}}), to draw the gene)",
+                AmbiguousColorWarning,
+            )
         return adata.obs[name], False
     if layer is not None and use_raw:
         raise UsageError("use_raw=True and layer= both name the values to draw; give one")
@@ -234,6 +244,16 @@ def _panel(
     if values.dtype.kind not in "biuf":
         raise GenekbError(f"the expression of {name!r} is {values.dtype}, not numbers")
     return pd.Series(values.ravel().astype(float), index=adata.obs_names, name=name), True
+
+
+def _names_a_gene(adata: Any, name: str, gene_symbols: str | None) -> bool:
+    """Whether `name` is also a gene of X or .raw (a var name, or a value of var[gene_symbols])."""
+    frames = [adata.var] + ([adata.raw.var] if adata.raw is not None else [])
+    for var in frames:
+        genes = var[gene_symbols] if gene_symbols in var.columns else var.index
+        if (np.asarray(genes.astype(str)) == name).any():
+            return True
+    return False
 
 
 def _palette(n: int) -> list[Any]:

@@ -229,9 +229,15 @@ def marker_view(
         "n_per_class": n_per_class,
         "block": kind,
         "n_genes": len(genes),
+        # A row per class and gene, not a dict keyed by class ("/" in a name nests in an
+        # .h5ad); `genes_by_class` gives the dict back.
         "top": {
-            str(c): [str(names[g]) if names is not None else int(g) for g in per_class[i][:10]]
-            for i, c in enumerate(classes)
+            "class": [str(c) for i, c in enumerate(classes) for _ in per_class[i][:10]],
+            "gene": [
+                str(names[g]) if names is not None else int(g)
+                for i in range(len(classes))
+                for g in per_class[i][:10]
+            ],
         },
     }
     return view.astype(np.float32), record

@@ -15,6 +15,7 @@ from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.classify.knn import as_matrix
 from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
 from cellmodel.io import expression
+from cellmodel.knowledge.name_forms import name_form
 from cellmodel.markers import group_stats, top_markers
 from cellmodel.pp import graph
 from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
@@ -73,6 +74,14 @@ def shared_expression(
     ref_names, qry_names = _matching_names(ref.genes, qry.genes)
     shared = ref_names.intersection(qry_names, sort=False)
     if len(shared) < 2:
+        forms = name_form(list(ref.genes)), name_form(list(qry.genes))
+        if forms[0] != forms[1]:  # gene_key= names one column in both: no choice of it helps
+            raise GenekbError(
+                f"reference and query share {len(shared)} gene name(s): the reference names its"
+                f" genes by {forms[0]}, the query by {forms[1]}; give both the same kind of name"
+                f" (add a var column of {forms[1]} to the reference, or of {forms[0]} to the"
+                " query, under one name in both files, and pass it with gene_key=)"
+            )
         raise GenekbError(
             f"reference and query share {len(shared)} gene name(s); check gene_key= on both"
         )

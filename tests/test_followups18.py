@@ -86,3 +86,20 @@ def test_reference_and_query_naming_genes_differently_are_told_so(tmp_path, quer
     line = one_line_error(run_cellmodel(*args))
     assert f"the reference names its genes by symbols, the query by {form}" in line
     assert "--gene-key" in line and "gene_key=" not in line
+
+
+def test_an_r_file_that_is_no_seurat_object_says_how_to_convert_it(tmp_path) -> None:
+    import pandas as pd
+    import rdata
+
+    rdata.write_rds(str(tmp_path / "frame.rds"), pd.DataFrame({"a": ["x", "y"]}))
+    rdata.write_rds(str(tmp_path / "matrix.rds"), np.ones((3, 2)))
+    rdata.write_rda(str(tmp_path / "objects.rda"), {"m": np.ones((3, 2))})
+    what = {"frame.rds": "an R object of class data.frame", "matrix.rds": "an R matrix",
+            "objects.rda": "saveRDS(obj, 'cells.rds')"}  # fmt: skip
+    for name, kind in what.items():
+        args = ["cluster", str(tmp_path / name), "--root", str(tmp_path / "s")]
+        line = one_line_error(run_cellmodel(*args))
+        assert kind in line, line
+        assert "zellkonverter::writeH5AD(sce, 'cells.h5ad')" in line
+        assert "anndata::write_h5ad(" in line

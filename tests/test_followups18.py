@@ -13,6 +13,7 @@ import pytest
 
 import cellmodel as cm
 from cellmodel import classify
+from genekb.errors import GenekbError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
 SLASHED = {"CD4+/CD25 T Reg": 40, "eL2/3": 40, "B": 40}
@@ -103,3 +104,30 @@ def test_an_r_file_that_is_no_seurat_object_says_how_to_convert_it(tmp_path) -> 
         assert kind in line, line
         assert "zellkonverter::writeH5AD(sce, 'cells.h5ad')" in line
         assert "anndata::write_h5ad(" in line
+
+
+def test_repeated_symbols_under_gene_key_on_a_10x_folder_get_command_line_advice(tmp_path):
+    import pandas as pd
+    import scipy.sparse as sp
+    from scipy.io import mmwrite
+
+    from cellmodel.io import gene_names
+
+    folder = tmp_path / "tenx"
+    folder.mkdir()
+    counts = np.random.default_rng(0).poisson(2.0, (30, 40)).astype(np.float32)
+    mmwrite(str(folder / "matrix.mtx"), sp.coo_matrix(counts))
+    (folder / "features.tsv").write_text(
+        "".join(f"ENSG{i:011d}\tG{i % 25}\tGene Expression\n" for i in range(30))
+    )
+    (folder / "barcodes.tsv").write_text("".join(f"c{j}\n" for j in range(40)))
+    args = ["cluster", str(folder), "--gene-key", "gene_symbols", "-o", str(tmp_path / "c.h5ad"),
+            "--root", str(tmp_path / "s")]  # fmt: skip
+    line = one_line_error(run_cellmodel(*args))
+    assert "5 gene names occur more than once" in line
+    assert "leave out --gene-key to map the var names (unique: ENSG00000000000" in line
+    assert "adata." not in line and "gene_key=" not in line
+    # var names repeated as well: leaving the column out would not help
+    var = pd.DataFrame({"symbol": ["A", "A", "B"]}, index=["x", "x", "y"])
+    with pytest.raises(GenekbError, match="choose another gene_key=, or name each gene once"):
+        gene_names(var, "symbol", "X")

@@ -225,7 +225,8 @@ def refuse_non_finite(ref: DatasetRef, layer: str | None) -> None:
         return
     with h5.open_read(ref.path) as f:
         node = f[matrix.matrix]
-        values = node["data"] if "data" in getattr(node, "keys", list)() else node
+        sparse = isinstance(node, h5.h5py_module().Group)  # CSR: its stored values alone
+        values = node["data"] if sparse else node
         if values.dtype.kind not in "fc":  # whole numbers are always finite
             return
         rows = max(1, FINITE_CHUNK // max(1, int(np.prod(values.shape[1:]))))

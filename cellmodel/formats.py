@@ -156,6 +156,19 @@ def refuse_repeated(
         )
 
 
+def repeated_key_fix(var_names: pd.Index) -> str:
+    """What to do when the var column gene_key= names repeats names, said so that the command
+    line can follow it too (gene_key= reads --gene-key there): var names that are unique (a 10x
+    folder's Ensembl ids) map without the column; adata.var_names_make_unique would not touch it."""
+    if not pd.Index(var_names).is_unique:
+        return "choose another gene_key=, or name each gene once in the column first"
+    shown = ", ".join(map(str, var_names[:2]))
+    return (
+        f"leave out gene_key= to map the var names (unique: {shown}, …) or choose another"
+        " gene_key="
+    )
+
+
 def read_hdf5(path: str | Path) -> ad.AnnData:
     """A Cell Ranger .h5, a loom file or the X/Y layout, by what the file holds."""
     return _with_layout(path, lambda f, kind, reader: reader())

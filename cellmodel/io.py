@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.formats import HDF5_SUFFIXES, read_h5ad, read_hdf5, refuse_repeated
+from cellmodel.formats import (
+    HDF5_SUFFIXES,
+    read_h5ad,
+    read_hdf5,
+    refuse_repeated,
+    repeated_key_fix,
+)
 from cellmodel.mtx_layouts import read_matrix_folder
 from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
@@ -290,6 +296,8 @@ def gene_names(var: pd.DataFrame, gene_key: str | None, source: str) -> list[str
             " (var_names) or choose another gene_key="
         )
     fix = "make them unique (adata.var_names_make_unique()) or choose another gene_key="
+    if gene_key is not None:  # var_names_make_unique leaves the column as it is
+        fix = repeated_key_fix(var.index)
     refuse_repeated(genes, source, "gene names", fix)
     return genes
 

@@ -264,11 +264,6 @@ def _run(config: Any, json_: bool) -> None:
     """Run the bench; the Markdown table (or JSON) on stdout, any failure as one error."""
     from cellmodel import bench as lib
 
-    info(
-        f"bench: {len(config.datasets)} dataset(s) × {len(config.methods)} method(s)"
-        f" × {len(config.seeds)} seed(s), each (dataset, method) in a fresh process;"
-        f" outputs in {config.out}"
-    )
     report = lib.run_bench(config, log=_log)
     if json_:
         print_json(report)

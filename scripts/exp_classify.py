@@ -132,7 +132,7 @@ def run_dataset(
                 "seconds": seconds,
                 "refinement": result.refinement,
                 "notes": result.notes,
-                "per_class": result.scores.to_dict()["per_class"],
+                "per_class": classify.by_class(result.scores.to_dict()["per_class"]),
             }
             methods = {"refined-knn": result.scores, **result.comparisons}
             for mode in ("on", "off") if ablations else ():

@@ -227,7 +227,7 @@ def test_classify_reads_the_layer_and_gene_key_it_is_given(tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["scores"]["accuracy"] > 0.95
-    assert all(g.startswith("S") for top in doc["params"]["markers"]["top"].values() for g in top)
+    assert all(g.startswith("S") for g in doc["params"]["markers"]["top"]["gene"])
     out = str(tmp_path / "out.h5ad")
     chunked = ("--view", "semantic", "--chunk-size", "10", "--reference", str(tmp_path / "x"))
     line = one_line_error(run(*args[:4], "--layer", "counts", *chunked, "-o", out), code=2)

@@ -32,6 +32,8 @@ from cellmodel.formats import hdf5_cell_column, hdf5_cell_columns, unreadable
 from cellmodel.metrics import check_labels
 from genekb.errors import GenekbError, UsageError
 
+FINITE_CHUNK = 1 << 22  # stored values read at a time by `refuse_non_finite`: a few MB
+
 
 @dataclass(frozen=True)
 class DatasetRef:
@@ -206,3 +208,31 @@ def reference_labels(adata: ad.AnnData, label_key: str) -> tuple[np.ndarray, np.
     mask = check_labels(column, label_key)
     labels = column.astype(str).to_numpy()
     return labels, mask, len(np.unique(labels[mask]))
+
+
+def refuse_non_finite(ref: DatasetRef, layer: str | None) -> None:
+    """Refuse an .h5ad whose matrix (`layer`, X by default) holds NaN or infinite values before
+    any run: every method's process would fail on it alike, one by one. Reads the stored values
+    a chunk at a time; other files, and matrices `h5.pick` refuses, are left to the runs'
+    own checks, which name what is wrong."""
+    if ref.kind != "file" or ref.path is None or Path(ref.path).suffix.lower() != ".h5ad":
+        return
+    from cellmodel.chunked import h5
+
+    try:
+        matrix = h5.pick(ref.path, layer)
+    except GenekbError:
+        return
+    with h5.open_read(ref.path) as f:
+        node = f[matrix.matrix]
+        sparse = isinstance(node, h5.h5py_module().Group)  # CSR: its stored values alone
+        values = node["data"] if sparse else node
+        if values.dtype.kind not in "fc":  # whole numbers are always finite
+            return
+        rows = max(1, FINITE_CHUNK // max(1, int(np.prod(values.shape[1:]))))
+        for start in range(0, values.shape[0], rows):
+            if not np.isfinite(values[start : start + rows]).all():
+                raise GenekbError(
+                    f"{ref.path}: the expression matrix ({matrix.source}) contains NaN or"
+                    " infinite values; fix or drop those entries first (no method was run)"
+                )

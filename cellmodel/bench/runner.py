@@ -17,7 +17,7 @@ from typing import Any
 
 from cellmodel import datasets
 from cellmodel.bench.aggregate import mean_std, scale_summary, standings, summarize
-from cellmodel.bench.data import DatasetRef
+from cellmodel.bench.data import DatasetRef, refuse_non_finite
 from cellmodel.bench.machine import machine_info
 from cellmodel.bench.registry import get_method
 from cellmodel.bench.report import fmt_value, write_json, write_outputs
@@ -110,12 +110,14 @@ def warmup_controls(
 
 
 def check_settings(config: BenchConfig) -> None:
-    """Refuse an unknown model or device before any process starts: each run would fail alone,
-    after the warm-up, and leave a table of failures."""
+    """Refuse a file of NaN or infinite values, an unknown model or device before any process
+    starts: each run would fail alone, after the warm-up, and leave a table of failures."""
     from cellmodel.knowledge.vectors import store_version
     from genekb.device import resolve_device
     from genekb.store.store import Store
 
+    for ref in config.datasets:
+        refuse_non_finite(ref, config.layer)
     resolve_device(config.device)
     if config.model is not None:
         store_version(Store.open(config.root, create=True), config.model)
@@ -125,7 +127,12 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
     """Warm up, run every (dataset, method) in its own process, aggregate, write the outputs."""
     if not config.seeds:
         raise UsageError("seeds= must hold at least 1 seed")
-    check_settings(config)
+    check_settings(config)  # before the plan's line: a refusal is the only line printed
+    log(
+        f"bench: {len(config.datasets)} dataset(s) × {len(config.methods)} method(s)"
+        f" × {len(config.seeds)} seed(s), each (dataset, method) in a fresh process;"
+        f" outputs in {config.out}"
+    )
     started = time.perf_counter()
     machine = machine_info()  # the load average before the bench adds its own
     config.out.mkdir(parents=True, exist_ok=True)

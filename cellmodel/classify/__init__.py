@@ -104,7 +104,13 @@ from cellmodel.classify.pipeline import (
     semantic_view,
     shared_marker_inputs,
 )
-from cellmodel.classify.results import ClassifyResult, MethodScores, score
+from cellmodel.classify.results import (
+    ClassifyResult,
+    MethodScores,
+    by_class,
+    genes_by_class,
+    score,
+)
 from cellmodel.classify.training import refine
 from cellmodel.classify.views import (
     expression_pca,
@@ -137,12 +143,14 @@ __all__ = [
     "ViewBuilder",
     "annotate",
     "as_matrix",
+    "by_class",
     "cell_view",
     "check_view",
     "classify",
     "classify_cells",
     "expression_pca",
     "fused_view",
+    "genes_by_class",
     "joint_expression_pca",
     "knn_predict",
     "knn_votes",

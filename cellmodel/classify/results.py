@@ -3,6 +3,7 @@ and the logistic-regression comparison it is scored beside."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +27,39 @@ class MethodScores:
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
             "seconds": round(self.seconds, 3),
+            # Columns, not a dict keyed by class: an .h5ad turns a "/" in a key ("CD4+/CD25
+            # T Reg", "eL2/3") into nested groups. `by_class` gives the dict back.
             "per_class": {
-                str(c): {k: (int(v) if k == "support" else float(v)) for k, v in row.items()}
-                for c, row in self.per_class.iterrows()
+                "class": [str(c) for c in self.per_class.index],
+                **{
+                    k: [int(v) if k == "support" else float(v) for v in self.per_class[k]]
+                    for k in self.per_class.columns
+                },
             },
         }
+
+
+def _plain(value: Any) -> Any:
+    """A value read back from an .h5ad (numpy scalar or array) as Python's own."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def by_class(table: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A per-class table as classify stores it (`{"class": [names], column: [values], ...}`,
+    e.g. `uns["cellmodel_classify"]["scores"]["per_class"]`) as a dict keyed by class name:
+    `by_class(t)["CD4+/CD25 T Reg"]["recall"]`. Reads the table fresh or from an .h5ad."""
+    names = [str(n) for n in _plain(table["class"])]
+    columns = {k: _plain(v) for k, v in table.items() if k != "class"}
+    return {n: {k: v[i] for k, v in columns.items()} for i, n in enumerate(names)}
+
+
+def genes_by_class(top: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The marker record's `top` (`{"class": [...], "gene": [...]}`, a row per class and gene,
+    strongest first) as {class name: [genes]}; a class without a marker gene is absent."""
+    out: dict[str, list[Any]] = {}
+    for name, gene in zip(_plain(top["class"]), _plain(top["gene"]), strict=True):
+        out.setdefault(str(name), []).append(gene)
+    return out
 
 
 @dataclass

@@ -15,6 +15,7 @@ from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.classify.knn import as_matrix
 from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
 from cellmodel.io import expression
+from cellmodel.knowledge.name_forms import name_form
 from cellmodel.markers import group_stats, top_markers
 from cellmodel.pp import graph
 from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
@@ -73,6 +74,14 @@ def shared_expression(
     ref_names, qry_names = _matching_names(ref.genes, qry.genes)
     shared = ref_names.intersection(qry_names, sort=False)
     if len(shared) < 2:
+        forms = name_form(list(ref.genes)), name_form(list(qry.genes))
+        if forms[0] != forms[1]:  # gene_key= names one column in both: no choice of it helps
+            raise GenekbError(
+                f"reference and query share {len(shared)} gene name(s): the reference names its"
+                f" genes by {forms[0]}, the query by {forms[1]}; give both the same kind of name"
+                f" (add a var column of {forms[1]} to the reference, or of {forms[0]} to the"
+                " query, under one name in both files, and pass it with gene_key=)"
+            )
         raise GenekbError(
             f"reference and query share {len(shared)} gene name(s); check gene_key= on both"
         )
@@ -229,9 +238,15 @@ def marker_view(
         "n_per_class": n_per_class,
         "block": kind,
         "n_genes": len(genes),
+        # A row per class and gene, not a dict keyed by class ("/" in a name nests in an
+        # .h5ad); `genes_by_class` gives the dict back.
         "top": {
-            str(c): [str(names[g]) if names is not None else int(g) for g in per_class[i][:10]]
-            for i, c in enumerate(classes)
+            "class": [str(c) for i, c in enumerate(classes) for _ in per_class[i][:10]],
+            "gene": [
+                str(names[g]) if names is not None else int(g)
+                for i in range(len(classes))
+                for g in per_class[i][:10]
+            ],
         },
     }
     return view.astype(np.float32), record

@@ -110,7 +110,7 @@ def read_seurat_rds(path: Path, label_key: str) -> ad.AnnData:
     root = rdata.parser.parse_file(str(path)).object
     top = _slots(root)
     if "assays" not in top or "active.ident" not in top:
-        raise GenekbError(f"{path}: not a Seurat object (no assays or active.ident slot)")
+        raise GenekbError(f"{path}: {_r_kind(top)}, not a Seurat object")
     assay_names = _strings(_slots(top["assays"])["names"])
     if "RNA" not in assay_names:
         raise GenekbError(f"{path}: the Seurat object has no RNA assay ({assay_names})")
@@ -127,12 +127,30 @@ def read_seurat_rds(path: Path, label_key: str) -> ad.AnnData:
     return _labelled(X.T.tocsr().astype(np.float32), cells, genes, labels, label_key)
 
 
+def _r_kind(slots: dict[str, Any]) -> str:
+    """What an R object is, by its class attribute (or its dim, a plain matrix), for a refusal."""
+    if "class" in slots:
+        return f"an R object of class {'/'.join(_strings(slots['class']))}"
+    return "an R matrix" if "dim" in slots else "an R object without a class"
+
+
+# How to bring other R objects over, one line: the packages that write .h5ad from R.
+CONVERT_IN_R = (
+    "convert it to .h5ad in R and read that: zellkonverter::writeH5AD(sce, 'cells.h5ad') for a"
+    " SingleCellExperiment, anndata::write_h5ad(anndata::AnnData(X = t(counts)), 'cells.h5ad')"
+    " for a genes × cells matrix"
+)
+
+
 def read_r_file(path: Path) -> ad.AnnData:
     """A Seurat object saved with saveRDS, given by path (its identities in obs["ident"]); an
     .rda / .RData, or an .rds of another R object, refused in one line that says how to read it."""
-    how = "convert it to .h5ad in R (zellkonverter::writeH5AD, or SeuratDisk) and read that"
+    how = CONVERT_IN_R
     if path.suffix.lower() in R_DATA_SUFFIXES:
-        raise GenekbError(f"{path}: an R data file can hold any R objects; {how}")
+        raise GenekbError(
+            f"{path}: an R data file can hold any R objects; save a Seurat object in it with"
+            f" saveRDS(obj, 'cells.rds') and read that, or {how}"
+        )
     try:
         return read_seurat_rds(path, SEURAT_IDENT)
     except GenekbError as exc:

@@ -86,6 +86,17 @@ def other_species_note(names: Sequence[str]) -> str | None:
     )
 
 
+def name_form(names: Sequence[str]) -> str:
+    """What most of `names` are: "Entrez ids" (numbers), "Ensembl ids" or "symbols"; so two files
+    that share no gene can be told that they name genes differently."""
+    sample = [str(n).strip() for n in names[:2000]]  # a file names its genes one way
+    counts = Counter(
+        "Entrez ids" if n.isdecimal() else "Ensembl ids" if parse_ensembl(n) else "symbols"
+        for n in sample
+    )
+    return counts.most_common(1)[0][0] if counts else "symbols"
+
+
 HYPHENS_ROUTE = "hyphens-restored"
 
 

@@ -1,0 +1,62 @@
+"""Follow-ups, round 19: a gene task whose columns are named as spreadsheets and databases name
+them ("Gene Symbol", "entrez", "category"), two columns of one name refused, not picked."""
+
+from __future__ import annotations
+
+import pytest
+
+from genekb.errors import GenekbError
+from genekb.eval.tasks import read_task_file, task_from_table
+from genekb.gene_lists import read_gene_list
+
+GENES = [f"GENE{i}" for i in range(1, 13)]
+
+
+def _task_csv(path, gene: str, label: str):
+    rows = [f"{g},{'a' if i % 2 else 'b'}" for i, g in enumerate(GENES)]
+    path.write_text(f"{gene},{label}\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("gene", "label"),
+    [
+        # Each was refused: "no gene column; name one of: gene, symbol, …" or "names no gene
+        # and no label column; begin the file with a header line".
+        ("Gene Symbol", "label"),
+        ("gene_symbol", "Class Label"),
+        ("symbol", "category"),
+        ("entrez", "group"),
+        ("Entrez ID", "class_label"),
+        ("ensembl_id", "Category"),
+        ("Gene.Symbol", "GROUP"),
+    ],
+)
+def test_task_columns_named_as_spreadsheets_name_them_are_read(tmp_path, gene, label):
+    task = read_task_file(_task_csv(tmp_path / "task.csv", gene, label))
+    assert task.genes == tuple(GENES)
+    assert task.summary()["classes"] == {"a": 6, "b": 6}
+
+
+def test_a_task_table_indexed_by_a_spaced_gene_header_is_read():
+    import pandas as pd
+
+    frame = pd.DataFrame({"Category": ["a", "b"] * 6}, index=pd.Index(GENES, name="Gene Symbol"))
+    assert task_from_table(frame).genes == tuple(GENES)
+
+
+def test_two_columns_of_one_gene_name_are_refused_not_picked(tmp_path):
+    # "Gene" and "gene" (or "Gene Symbol" and "gene_symbol"): which holds the genes is the
+    # user's to say; the last was taken without a word.
+    path = tmp_path / "two.csv"
+    rows = [f"{g},X{g},{'a' if i % 2 else 'b'}" for i, g in enumerate(GENES)]
+    path.write_text("Gene Symbol,gene_symbol,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(GenekbError, match="'Gene Symbol' and 'gene_symbol' both name the gene"):
+        read_task_file(path)
+
+
+def test_a_gene_list_headed_gene_symbol_loses_its_header(tmp_path):
+    path = tmp_path / "genes.txt"
+    path.write_text("Gene Symbol\nTP53\nCD3E\n")
+    assert read_gene_list(path) == ["TP53", "CD3E"]
+

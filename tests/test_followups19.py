@@ -1,13 +1,21 @@
 """Follow-ups, round 19: a gene task whose columns are named as spreadsheets and databases name
-them ("Gene Symbol", "entrez", "category"), two columns of one name refused, not picked."""
+them ("Gene Symbol", "entrez", "category"), two columns of one name refused, not picked; a
+server that redirects without saying where, or answers in no HTTP at all."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from genekb.errors import GenekbError
 from genekb.eval.tasks import read_task_file, task_from_table
 from genekb.gene_lists import read_gene_list
+from genekb.store.store import Store
+from tests.conftest import one_line_error
+from tests.conftest import run_genekb as run
+from tests.remote_servers import Fault, http_server
+from tests.test_remote import build_tags
 
 GENES = [f"GENE{i}" for i in range(1, 13)]
 
@@ -59,4 +67,41 @@ def test_a_gene_list_headed_gene_symbol_loses_its_header(tmp_path):
     path = tmp_path / "genes.txt"
     path.write_text("Gene Symbol\nTP53\nCD3E\n")
     assert read_gene_list(path) == ["TP53", "CD3E"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENEKB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """t0 published to a folder."""
+    base = tmp_path_factory.mktemp("pub19")
+    source = Store.open(base / "source", create=True)
+    build_tags(source, "t0")
+    result = run("publish", str(base / "pub"), "--root", str(source.root))
+    assert result.exit_code == 0, result.output
+    return base / "pub"
+
+
+def test_a_redirect_to_nowhere_says_so(tmp_path, folder):
+    # A 3xx without a Location said only "HTTP 302 Found".
+    with http_server(folder) as (url, served):
+        for code in (301, 302, 303, 307, 308):
+            served.faults[:] = [Fault("vectors.parquet", "nowhere", at=code)]
+            line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / f"l{code}")))
+            assert f"vectors.parquet: the server redirects it (HTTP {code}) without saying" in line
+            assert "check the remote's URL" in line
+
+
+def test_a_reply_in_no_http_is_refused_at_once_without_its_bytes(tmp_path, folder):
+    # Retried five times (7.5 s of backoff), then "BadStatusLine: '\x15\x03…'" with the
+    # reply's bytes, an escape sequence among them, in the line.
+    with http_server(folder) as (url, served):
+        served.faults.append(Fault("genekb-remote.json", "not-http", times=1))
+        line = one_line_error(run("pull", url, "t0", "--root", str(tmp_path / "local")))
+        assert served.gets["genekb-remote.json"] == 1
+    assert "genekb-remote.json: the server's reply is not HTTP; check the URL's scheme" in line
+    assert "\\x" not in line and "\x1b" not in line and "binary" not in line
 

@@ -1,6 +1,7 @@
 """Follow-ups, round 19: a gene task whose columns are named as spreadsheets and databases name
 them ("Gene Symbol", "entrez", "category"), two columns of one name refused, not picked; a
-server that redirects without saying where, or answers in no HTTP at all."""
+server that redirects without saying where, or answers in no HTTP at all; a folder remote
+whose folders are links to elsewhere."""
 
 from __future__ import annotations
 
@@ -104,4 +105,27 @@ def test_a_reply_in_no_http_is_refused_at_once_without_its_bytes(tmp_path, folde
         assert served.gets["genekb-remote.json"] == 1
     assert "genekb-remote.json: the server's reply is not HTTP; check the URL's scheme" in line
     assert "\\x" not in line and "\x1b" not in line and "binary" not in line
+
+
+def test_a_symlinked_folder_inside_a_folder_remote_is_refused(tmp_path):
+    # The remote's `embeddings` a link to a folder elsewhere: publish wrote the new version's
+    # files there, and pull read whatever lay there, both saying all was well.
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0", "t1")
+    pub, elsewhere = tmp_path / "pub", tmp_path / "elsewhere"
+    assert run("publish", str(pub), "t0", "--root", str(source.root)).exit_code == 0
+    (pub / "embeddings").rename(elsewhere)
+    (pub / "embeddings").symlink_to(elsewhere, target_is_directory=True)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    line = one_line_error(run("publish", str(pub), "t1", "--root", str(source.root)))
+    assert "lies outside the remote's folder (a symbolic link in it leads to" in line, line
+    assert sorted(p.name for p in elsewhere.iterdir()) == before  # nothing written there
+    local = tmp_path / "local"
+    line = one_line_error(run("pull", str(pub), "t0", "--root", str(local)))
+    assert "lies outside the remote's folder" in line, line
+    # A link that stays inside the folder is the folder's own business.
+    (pub / "embeddings").unlink()
+    (elsewhere).rename(pub / "kept")
+    (pub / "embeddings").symlink_to(pub / "kept", target_is_directory=True)
+    assert run("pull", f"file://{pub}", "t0", "--root", str(local)).exit_code == 0
 

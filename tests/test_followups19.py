@@ -1,10 +1,12 @@
 """Follow-ups, round 19: a gene task whose columns are named as spreadsheets and databases name
 them ("Gene Symbol", "entrez", "category"), two columns of one name refused, not picked; a
 server that redirects without saying where, or answers in no HTTP at all; a folder remote
-whose folders are links to elsewhere."""
+whose folders are links to elsewhere; an index holding NaN."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,9 @@ import pytest
 from genekb.errors import GenekbError
 from genekb.eval.tasks import read_task_file, task_from_table
 from genekb.gene_lists import read_gene_list
+from genekb.store.hashing import sha256_json
+from genekb.store.manifest import dump_manifest
+from genekb.store.remote_index import dump_index
 from genekb.store.store import Store
 from tests.conftest import one_line_error
 from tests.conftest import run_genekb as run
@@ -129,3 +134,40 @@ def test_a_symlinked_folder_inside_a_folder_remote_is_refused(tmp_path):
     (pub / "embeddings").symlink_to(pub / "kept", target_is_directory=True)
     assert run("pull", f"file://{pub}", "t0", "--root", str(local)).exit_code == 0
 
+
+def _index_with(pub: Path, value: float, literal: str | None = None) -> None:
+    """The remote's index with `value` in a field genekb does not read, its sha256 made to
+    match; `literal` spells the number in the file (1e999 reads as infinity)."""
+    index = pub / "genekb-remote.json"
+    data = json.loads(index.read_text())
+    vid = next(iter(data["versions"]))
+    data["versions"][vid]["note"] = value
+    data["sha256"] = sha256_json({k: v for k, v in data.items() if k != "sha256"})
+    text = json.dumps(data, indent=1, sort_keys=True)
+    index.write_text(text.replace("Infinity", literal) if literal else text)
+
+
+@pytest.mark.parametrize(("value", "literal"), [(math.nan, None), (math.inf, "1e999")])
+def test_an_index_holding_nan_is_refused_and_none_is_written(tmp_path, value, literal):
+    # Read as it stood; a later publish wrote the NaN back into the index as `NaN`, which
+    # JSON has not (other readers of the index refuse it).
+    source = Store.open(tmp_path / "source", create=True)
+    build_tags(source, "t0", "t1")
+    pub = tmp_path / "pub"
+    assert run("publish", str(pub), "t0", "--root", str(source.root)).exit_code == 0
+    _index_with(pub, value, literal)
+    line = one_line_error(run("remote", "ls", str(pub)))
+    assert "field 'versions.emb-" in line and ".note' holds a NaN or infinity" in line, line
+    line = one_line_error(run("pull", str(pub), "t0", "--root", str(tmp_path / "local")))
+    assert "holds a NaN or infinity" in line, line
+    before = (pub / "genekb-remote.json").read_bytes()
+    line = one_line_error(run("publish", str(pub), "t1", "--root", str(source.root)))
+    assert "holds a NaN or infinity" in line, line
+    assert (pub / "genekb-remote.json").read_bytes() == before  # not written back
+
+
+def test_no_index_or_manifest_is_written_with_nan():
+    with pytest.raises(GenekbError, match=r"NaN or infinity at 'versions.v.n_genes'"):
+        dump_index({}, {"v": {"n_genes": math.nan}}, "2026-01-01")
+    with pytest.raises(GenekbError, match=r"NaN or infinity at 'encoder.options\[0\]'"):
+        dump_manifest({"encoder": {"options": [math.inf]}})

@@ -11,7 +11,7 @@ import pandas as pd
 
 from genekb.errors import GenekbError
 from genekb.fileio import require_file
-from genekb.genemap import GENE_COLUMNS, is_missing
+from genekb.genemap import GENE_COLUMNS, column_key, is_missing
 from genekb.input_streams import read_input_text
 
 LIST_LIMIT = 256 << 20  # bytes of a gene list read from a pipe
@@ -27,7 +27,7 @@ def read_gene_list(path: Path) -> list[str]:
         raise GenekbError(f"genes file {path} is no list of gene names ({exc})") from None
     names = [row[0].strip() if row else "" for row in rows]
     names = [n for n in names if not is_missing(n) and not n.startswith("#")]
-    if names and names[0].lower() in GENE_COLUMNS:  # a header, not a gene
+    if names and column_key(names[0]) in GENE_COLUMNS:  # a header, not a gene
         names = names[1:]
     if not names:
         raise GenekbError(f"genes file {path} lists no genes")

@@ -12,11 +12,11 @@ import pandas as pd
 from genekb.ensembl import parse_ensembl
 
 UNMATCHED = -1
-# Headers of a column of gene names (lower case), the likeliest first: a task file's, a vector
-# table's, a gene list's first line.
+# Headers of a column of gene names as `column_key` spells them, the likeliest first: a task
+# file's, a vector table's, a gene list's first line.
 GENE_COLUMNS = (
-    "gene", "symbol", "gene_name", "gene_symbol", "gene_id", "entrez_id", "ensembl_id", "ensembl",
-    "name",
+    "gene", "symbol", "gene_name", "gene_symbol", "hgnc_symbol", "gene_id", "entrez_id", "entrez",
+    "entrez_gene_id", "ensembl_id", "ensembl", "ensembl_gene_id", "name",
 )  # fmt: skip
 ROUTES = ("symbol", "alias", "ensembl", "entrez")
 # Invisible characters a name picks up: a BOM where two files were joined (`cat a.csv b.csv`),
@@ -50,6 +50,13 @@ MITOCHONDRIAL_NAMES: tuple[str, ...] = (
     *(f"MT-T{a}" for a in ("A", "C", "D", "E", "F", "G", "H", "I", "K", "L1", "L2", "M", "N")),
     *(f"MT-T{a}" for a in ("P", "Q", "R", "S1", "S2", "T", "V", "W", "Y")),
 )
+
+
+def column_key(name: object) -> str:
+    """A header as GENE_COLUMNS spells it: case, and spaces, hyphens or dots between words, set
+    aside ("Gene Symbol", "gene-symbol", R's "Gene.Symbol" are "gene_symbol"), as spreadsheets
+    and R write headers."""
+    return re.sub(r"[\s_.-]+", "_", str(name).strip().casefold()).strip("_")
 
 
 def drop_whole_float(text: str) -> str:

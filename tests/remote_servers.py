@@ -36,7 +36,9 @@ class Fault:
     #            (a redirect to the same path under the base URL `to`), "as-html" (the file,
     #            typed text/html), "whole-206" (a Range request answered with 206 and the whole
     #            file, from byte 0 as its Content-Range says), "drip-head" (the status line, then
-    #            `at` bytes of headers one at a time, `delay` seconds apart, then a close)
+    #            `at` bytes of headers one at a time, `delay` seconds apart, then a close),
+    #            "nowhere" (a redirect, status `at` or 302, with no Location), "not-http" (bytes
+    #            that are no HTTP reply: a TLS alert, then binary, then a close)
     at: int = 0
     delay: float = 0.0
     times: int = 1 << 30
@@ -86,6 +88,16 @@ class FaultyHandler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
         if fault and fault.kind == "drip-head":
             self._drip_head(fault)
+            return
+        if fault and fault.kind == "not-http":
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.wfile.write(b"\x15\x03\x01\x00\x02\x02\x46\x1b[2J\xff\xfe binary\r\n\r\n")
+            return
+        if fault and fault.kind == "nowhere":
+            self.send_response(fault.at or 302)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if fault and fault.kind in ("html", "busy", "moved"):
             self._answer(fault)

@@ -20,6 +20,7 @@ import pandas as pd
 from genekb.errors import GenekbError, GenekbWarning, UnknownNameError, UsageError, listed, warn
 from genekb.genemap import (
     GENE_COLUMNS,
+    column_key,
     is_missing,
     same_numbers_alike,
 )
@@ -27,7 +28,8 @@ from genekb.input_streams import read_input_text
 from genekb.store.vector_limits import refuse_ragged
 from genekb.store.vector_tables import one_column_note
 
-LABEL_COLUMNS = ("label", "class", "y", "target")
+# Headers of the label column as `column_key` spells them, the likeliest first.
+LABEL_COLUMNS = ("label", "class", "class_label", "category", "group", "y", "target")
 MIN_PER_CLASS = 5  # below this a 5-fold stratified split leaves a fold without the class
 NAMED_AT_MOST = 10  # labels a message lists
 
@@ -128,12 +130,23 @@ DEFAULT_TASKS = ("dosage-tfs", "hipred")
 
 
 def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path | str) -> str:
-    lowered = {c.lower(): c for c in columns}
-    for w in wanted:
-        if w in lowered:
-            return lowered[w]
-    found = listed(c[:40] for c in columns)
-    raise GenekbError(f"{path}: no {what} column; name one of: {', '.join(wanted)} (found {found})")
+    """The column named like one of `wanted` (case and spaces aside), the earliest in `wanted`;
+    two columns of that one name ("Gene Symbol" and "gene_symbol") are refused: which holds the
+    genes is the user's to say."""
+    ranked = sorted((wanted.index(column_key(c)), c) for c in columns if column_key(c) in wanted)
+    if not ranked:
+        found = listed(c[:40] for c in columns)
+        raise GenekbError(
+            f"{path}: no {what} column; name one of: {', '.join(wanted)} (any case; spaces as"
+            f" _) (found {found})"
+        )
+    tied = [c for rank, c in ranked if rank == ranked[0][0]]
+    if len(tied) > 1:
+        raise GenekbError(
+            f"{path}: columns {tied[0][:40]!r} and {tied[1][:40]!r} both name the {what} column;"
+            f" rename or drop one, so that it is clear which holds the {what}s"
+        )
+    return ranked[0][1]
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")  # Excel for Mac ends lines in CR alone
@@ -171,8 +184,8 @@ def read_task_file(path: Path) -> Task:
             f"{path}: needs a gene column and a label column, found only {columns[0][:80]!r}"
             + one_column_note(columns[0])
         )
-    lowered = {c.lower() for c in columns}
-    if not lowered & {*GENE_COLUMNS, *LABEL_COLUMNS}:  # a first row of data, not a header
+    # a first row of data, not a header
+    if not {column_key(c) for c in columns} & {*GENE_COLUMNS, *LABEL_COLUMNS}:
         raise GenekbError(
             f"{path}: its first line ({listed((c[:40] for c in columns), 4)}) names no gene"
             " and no label column; begin the file with a header line, e.g. gene,label"
@@ -186,7 +199,7 @@ def task_from_table(frame: pd.DataFrame, name: str = "table") -> Task:
     as one) and a label column, read as a task file is."""
     if not isinstance(frame, pd.DataFrame):
         raise UsageError(f"a task is a name, a CSV/TSV path or a DataFrame, not {type(frame)}")
-    if str(frame.index.name).lower() in GENE_COLUMNS:
+    if column_key(frame.index.name) in GENE_COLUMNS:
         frame = frame.reset_index()
     table = frame.astype(object).where(frame.notna(), "").astype(str)
     table.columns = [str(c).strip() for c in table.columns]

@@ -17,6 +17,7 @@ from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError
 from genekb.fileio import read_regular
+from genekb.store.hashing import nonfinite_at
 
 FORMAT = "genekb-store/1"
 MANIFEST = "manifest.json"
@@ -49,9 +50,15 @@ def now_iso() -> str:
 
 
 def dump_manifest(data: dict[str, Any]) -> bytes:
+    where = nonfinite_at(data)
+    if where is not None:  # json wrote it as `NaN`, which other JSON parsers refuse
+        raise GenekbError(
+            f"a manifest would record a NaN or infinity at {where[:120]!r}, which JSON has not;"
+            " give a finite number there"
+        )
     body = dict(data)
     body[SELF_KEY] = ""
-    raw = json.dumps(body, indent=2, sort_keys=True, default=str)
+    raw = json.dumps(body, indent=2, sort_keys=True, default=str, allow_nan=False)
     digest = hashlib.sha256(raw.encode()).hexdigest()
     return raw.replace(_BLANK, f'"{SELF_KEY}": "{digest}"', 1).encode() + b"\n"
 

@@ -116,7 +116,7 @@ class Decoded:
 
 
 class BadRedirect(RemoteError):
-    """A redirect to no http(s) URL: the caller names the file it asked for."""
+    """A redirect to no http(s) URL, or to nowhere: the caller names the file it asked for."""
 
 
 class HttpRedirects(urllib.request.HTTPRedirectHandler):
@@ -125,6 +125,11 @@ class HttpRedirects(urllib.request.HTTPRedirectHandler):
 
     def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
         target = headers.get("location") or headers.get("uri") or ""
+        if not target.strip():  # urllib passed it on as a bare "HTTP 302 Found"
+            raise BadRedirect(
+                f"the server redirects it (HTTP {code}) without saying where (no Location"
+                " header); check the remote's URL, or ask the server's keeper to serve the file"
+            )
         try:
             what = "no http(s) URL"
             scheme = urllib.parse.urlsplit(target).scheme.lower()

@@ -20,9 +20,9 @@ import json
 import re
 from typing import Any
 
-from genekb.errors import IntegrityError, format_words
+from genekb.errors import GenekbError, IntegrityError, format_words
 from genekb.store.content import CONTENT_KEY
-from genekb.store.hashing import sha256_json
+from genekb.store.hashing import nonfinite_at, sha256_json
 from genekb.store.ids import tag_problem
 from genekb.store.manifest import MANIFEST
 from genekb.store.store import EMBEDDINGS, TEXTS
@@ -68,7 +68,14 @@ def _size(file: Any, recorded: Any) -> int:
 
 def dump_index(tags: dict[str, str], versions: dict[str, Any], published: str) -> bytes:
     body = {"format": INDEX_FORMAT, "published": published, "tags": tags, "versions": versions}
-    return (json.dumps({**body, "sha256": sha256_json(body)}, indent=1, sort_keys=True)).encode()
+    where = nonfinite_at(body)
+    if where is not None:  # from a local manifest: json would write non-standard `NaN`
+        raise GenekbError(
+            f"the remote's index would hold a NaN or infinity at {where[:120]!r}, which JSON"
+            " has not; nothing indexed: check that version with `genekb verify`"
+        )
+    whole = {**body, "sha256": sha256_json(body)}
+    return json.dumps(whole, indent=1, sort_keys=True, allow_nan=False).encode()
 
 
 def path_of(kind: str, vid: str, name: str) -> str:
@@ -95,6 +102,9 @@ def parse_index(raw: bytes, where: str) -> dict[str, Any]:
         raise refuse("not a JSON document (cut short or damaged)") from None
     except RecursionError:  # `[[[[…` a few thousand deep: json's parser recurses per level
         raise refuse("a JSON document nested deeper than an index ever is") from None
+    where = nonfinite_at(data)
+    if where is not None:  # publish wrote it back as `NaN`, which other JSON parsers refuse
+        raise refuse(f"field {where[:120]!r} holds a NaN or infinity, which JSON has not")
     if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
         found = data.get("format") if isinstance(data, dict) else None
         raise refuse(f"an index of {format_words(found, INDEX_FORMAT)}")

@@ -14,6 +14,7 @@ backoff; one that will not (a 404, a refused permission) fails at once. Either w
 from __future__ import annotations
 
 import errno
+import http.client
 import os
 import time
 import urllib.error
@@ -68,6 +69,8 @@ ACCESS_HINTS = {
     " or the token it takes (…?token=TOKEN)",
     403: "; the server refuses access: check the URL, and the credentials or token in it",
 }
+# What http.client raises for a reply that does not begin with an HTTP status line.
+NOT_HTTP = (http.client.BadStatusLine, http.client.UnknownProtocol, http.client.LineTooLong)
 RETRIES = 4  # per request, pull's and publish's alike: after 0.5 s, 1 s, 2 s, 4 s (`backoff`)
 
 
@@ -192,6 +195,16 @@ class Remote(RemoteWriter):
             return OPENER.open(request, timeout=self.timeout)
         except BadRedirect as exc:
             raise RemoteError(f"{self.where(name)}: {exc}") from None
+        except NOT_HTTP as exc:
+            closed = isinstance(exc, ConnectionError)  # RemoteDisconnected: closed, retried
+            if closed or (isinstance(exc, http.client.LineTooLong) and "status" not in str(exc)):
+                raise
+            # Another service's port, or TLS where HTTP was asked: no retry mends it, and the
+            # reply's bytes (binary, escapes) are no part of a line to print.
+            raise RemoteError(
+                f"{self.where(name)}: the server's reply is not HTTP; check the URL's scheme"
+                " (http:// or https://) and port"
+            ) from None
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 raise NotFound(

@@ -38,7 +38,20 @@ class RemoteWriter:
         return not self.is_http and bool(OBJECT_STORES & self._protocols())
 
     def _path(self, name: str) -> str:
-        return f"{self._base}/{name}" if self._base else name
+        """Where `name` lies for the file system; in a local folder, refused where it resolves
+        outside the folder: a symbolic link inside it (`embeddings` -> elsewhere) had publish
+        write, and pull read, files anywhere on the disk the link points to."""
+        path = f"{self._base}/{name}" if self._base else name
+        if self._is_local():
+            root = Path(self._base or ".").resolve()
+            target = Path(path).resolve()
+            if target != root and root not in target.parents:
+                raise RemoteError(
+                    f"{self.where(name)}: lies outside the remote's folder (a symbolic link in it"
+                    f" leads to {str(target)[:200]!r}); refused: replace the link with the"
+                    " folder itself"
+                )
+        return path
 
     def _writable(self) -> Any:
         if self.is_http:

@@ -28,8 +28,8 @@ from cellmodel.formats import (
     refuse_repeated,
     repeated_key_fix,
 )
+from cellmodel.matrix_checks import checked_matrix, stored_values
 from cellmodel.mtx_layouts import read_matrix_folder
-from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
 from genekb.errors import GenekbError, UsageError
 from genekb.sniff import gzipped
@@ -177,44 +177,7 @@ def refuse_gzipped_hdf5(path: Path) -> None:
         )
 
 
-# ------------------------------------------------------------------------------ picking, checking
-
-
-def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFrame, str]:
-    """The matrix (a lazy dask one computed), its var frame and a label for where it came from."""
-    if layer is None or layer == "X":
-        if adata.X is None and (adata.layers or adata.raw is not None):
-            have = ", ".join([*(["raw"] if adata.raw is not None else []), *adata.layers])
-            raise GenekbError(
-                f"the input has no X matrix; pass the layer that holds the expression with"
-                f" layer= (layers present: {have})"
-            )
-        return in_memory(adata.X), adata.var, "X"
-    if layer == "raw":
-        if adata.raw is None:
-            raise GenekbError("the input has no .raw; set layer= to another layer or leave it out")
-        return in_memory(adata.raw.X), adata.raw.var, "raw"
-    if layer not in adata.layers:
-        have = ", ".join(["X", *(["raw"] if adata.raw is not None else []), *adata.layers]) or "X"
-        raise GenekbError(f"layer {layer!r} is not in the input; layers present: {have}")
-    return in_memory(adata.layers[layer]), adata.var, f"layers/{layer}"
-
-
-def source_matrix(adata: ad.AnnData, source: str) -> Any:
-    """The matrix an `Expression` was read from, by its `source` ("X", "raw", "layers/<name>")."""
-    return _pick_matrix(adata, None if source == "X" else source.removeprefix("layers/"))[0]
-
-
-def _values(X: Any) -> np.ndarray:
-    """The stored values (non-zeros for sparse matrices), without copying where possible."""
-    if sp.issparse(X):
-        return np.asarray(X.data)
-    return np.asarray(X).ravel()
-
-
-def _has_negative(X: Any) -> bool:
-    values = _values(X)
-    return bool(values.size) and float(values.min()) < 0
+# -------------------------------------------------------------------------- kinds, normalizing
 
 
 def detect_kind(X: Any) -> ValueKind:
@@ -222,7 +185,7 @@ def detect_kind(X: Any) -> ValueKind:
 
     Assumes finite, non-negative values (checked by `expression` first).
     """
-    values = _values(X)
+    values = stored_values(X)
     values = values[values != 0]
     if values.size == 0:
         return "counts"
@@ -233,30 +196,6 @@ def detect_kind(X: Any) -> ValueKind:
     if float(values.max()) <= LOG_SCALE_MAX:
         return "log"
     return "other"
-
-
-def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> None:
-    # an X left empty beside the data in .raw or a layer: the refusal names where the data are
-    if X is None or X.shape[0] == 0 or X.shape[1] == 0:
-        shape = "none" if X is None else f"{X.shape[0]} × {X.shape[1]}"
-        raise GenekbError(
-            f"the expression matrix ({where}) is empty ({shape}); give a file with cells and"
-            f" genes, or choose another layer with layer={_other_layers(adata, where)}"
-        )
-    check_storage(X, f"the expression matrix ({where})")
-    values = _values(X)
-    if values.size == 0 or not np.any(values):
-        raise GenekbError(
-            f"the expression matrix ({where}) holds only zeros; check that it holds the"
-            f" expression, or choose another layer with layer={_other_layers(adata, where)}"
-        )
-    if not np.isfinite(values).all():
-        raise GenekbError(
-            f"the expression matrix ({where}) contains NaN or infinite values; fix or drop those"
-            " entries first"
-        )
-    largest = max(float(values.max()), -float(values.min()))  # no copy, unlike np.abs
-    refuse_beyond_float32(largest, f"the expression matrix ({where})")
 
 
 def normalize(X: Any, kind: str) -> Matrix:
@@ -319,7 +258,7 @@ def expression(
     """
     if kind not in KINDS:
         raise UsageError(f"unknown value kind {kind!r}; choose one of {', '.join(KINDS)}")
-    X, var, source, notes = _checked_matrix(adata, layer, kind)
+    X, var, source, notes = checked_matrix(adata, layer, kind)
     genes = gene_names(var, gene_key, source)
     detected = detect_kind(X)
     if kind != "auto":
@@ -345,48 +284,8 @@ def check_expression(
 ) -> None:
     """What `expression` refuses (an empty, non-finite or negative matrix, unnamed or repeated
     genes), checked without normalizing: bench checks a dataset once, before its runs."""
-    _, var, source, _ = _checked_matrix(adata, layer, "auto")
+    _, var, source, _ = checked_matrix(adata, layer, "auto")
     gene_names(var, gene_key, source)
-
-
-def _checked_matrix(
-    adata: ad.AnnData, layer: str | None, kind: str
-) -> tuple[Any, pd.DataFrame, str, list[str]]:
-    """The matrix `expression` reads, its genes, where it came from and notes, once checked."""
-    notes: list[str] = []
-    X, var, source = _pick_matrix(adata, layer)
-    _check_matrix(X, source, adata)
-    if _has_negative(X):
-        if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
-            X, var, source = _pick_matrix(adata, "raw")
-            _check_matrix(X, source, adata)
-            notes.append("X holds negative (scaled) values; used .raw instead")
-        elif kind == "counts":
-            raise GenekbError(
-                f"the matrix ({source}) has negative values where counts are expected; pass the"
-                " layer that holds raw counts with layer="
-            )
-        elif not _other_layers(adata, source):  # layer= would name nothing: say so
-            raise GenekbError(
-                f"the matrix ({source}) has negative values (scaled or centred data) and the file"
-                " holds no other (no layers, no .raw); read the counts or log-normalized values"
-                " from the file they came from"
-            )
-        else:
-            raise GenekbError(
-                f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"
-                f" with counts or log-normalized values with layer={_other_layers(adata, source)}"
-            )
-    return X, var, source, notes
-
-
-def _other_layers(adata: ad.AnnData, source: str) -> str:
-    """ " (layers present: …)" naming the matrices besides `source` (a Seurat object converted to
-    .h5ad keeps its counts in layers["counts"]), or "" where there is none."""
-    usable_raw = adata.raw is not None and not _has_negative(adata.raw.X)
-    have = [*(["raw"] if usable_raw else []), *adata.layers]
-    have = [name for name in have if name != source.removeprefix("layers/")]
-    return f" (layers present: {', '.join(have)})" if have else ""
 
 
 def _low_count_note(X: Any) -> list[str]:

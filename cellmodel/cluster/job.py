@@ -34,6 +34,7 @@ from cellmodel.cluster.outputs import forget_previous_run, write_results
 from cellmodel.cluster.refine_fit import refined_fit
 from cellmodel.embed import embed
 from cellmodel.knowledge.genes import NEEDS_NAMES, NoGeneNamesWarning, read_gene_names, way_out
+from cellmodel.matrix_checks import source_matrix
 from cellmodel.pp import graph
 from cellmodel.pp.pca import CELLS_PER_PC
 from cellmodel.uns_record import h5ad_safe
@@ -151,7 +152,7 @@ def _fit_counts(adata: ad.AnnData, expr: io.Expression, run: ClusterRun) -> Any:
     if weight <= 0 or expr.kind != "counts":
         return None
     hvg = graph.highly_variable(expr.X, run.n_hvg)
-    return sp.csr_matrix(io.source_matrix(adata, expr.source))[:, hvg]
+    return sp.csr_matrix(source_matrix(adata, expr.source))[:, hvg]
 
 
 def _expression_notes(expr: io.Expression, n_cells: int, batch_note: list[str]) -> list[str]:

@@ -64,7 +64,8 @@ def normalize(
     import anndata as ad
 
     from cellmodel.arguments import check_flags
-    from cellmodel.io import expression, require_anndata, source_matrix
+    from cellmodel.io import expression, require_anndata
+    from cellmodel.matrix_checks import source_matrix
     from cellmodel.uns_record import h5ad_safe
     from genekb.errors import UsageError
 

@@ -164,8 +164,7 @@ def repeated_key_fix(var_names: pd.Index) -> str:
         return "choose another gene_key=, or name each gene once in the column first"
     shown = ", ".join(map(str, var_names[:2]))
     return (
-        f"leave out gene_key= to map the var names (unique: {shown}, …) or choose another"
-        " gene_key="
+        f"leave out gene_key= to map the var names (unique: {shown}, …) or choose another gene_key="
     )
 
 
@@ -188,6 +187,19 @@ def hdf5_cell_column(path: str | Path, key: str) -> pd.Series:
     """The obs column `key` (one of `hdf5_cell_columns`) as `read_hdf5` gives it, read without
     the matrix: bench checks a label column before any run."""
     return _with_layout(path, lambda f, kind, reader: _cell_column(f, kind, key))
+
+
+def hdf5_stored_values(f: Any, path: Path) -> Any:
+    """The HDF5 dataset of the matrix values `read_hdf5` reads from the open file `f`: a loom's or
+    X/Y layout's matrix, Matilda's, a Cell Ranger matrix's non-zeros; None for an AnnData file."""
+    kind, _ = _layout(f, sorted(f.keys()), path)
+    if kind == "Cell Ranger matrix":  # "matrix", or v2's one genome
+        import h5py
+
+        groups = (f.get(k) for k in ("matrix", *f))
+        return next(g for g in groups if isinstance(g, h5py.Group) and "indptr" in g)["data"]
+    where = {"loom file": "matrix", "X/Y file": "X", "dense matrix": "matrix/data"}.get(kind)
+    return f[where] if where else None
 
 
 def _with_layout(path: str | Path, use: Callable[[Any, str, Callable[[], ad.AnnData]], Any]) -> Any:

@@ -28,7 +28,12 @@ from cellmodel.chunked.limits import cluster_estimate_mb
 from cellmodel.cluster.batch_column import checked_batches
 from cellmodel.datasets.synthetic import synthetic_counts
 from cellmodel.datasets.synthetic import synthetic_symbols as synthetic_symbols  # re-exported
-from cellmodel.formats import hdf5_cell_column, hdf5_cell_columns, unreadable
+from cellmodel.formats import (
+    hdf5_cell_column,
+    hdf5_cell_columns,
+    hdf5_stored_values,
+    unreadable,
+)
 from cellmodel.metrics import check_labels
 from genekb.errors import GenekbError, UsageError
 
@@ -211,28 +216,54 @@ def reference_labels(adata: ad.AnnData, label_key: str) -> tuple[np.ndarray, np.
 
 
 def refuse_non_finite(ref: DatasetRef, layer: str | None) -> None:
-    """Refuse an .h5ad whose matrix (`layer`, X by default) holds NaN or infinite values before
-    any run: every method's process would fail on it alike, one by one. Reads the stored values
-    a chunk at a time; other files, and matrices `h5.pick` refuses, are left to the runs'
-    own checks, which name what is wrong."""
-    if ref.kind != "file" or ref.path is None or Path(ref.path).suffix.lower() != ".h5ad":
+    """Refuse a file whose matrix (`layer`, X by default) holds NaN or infinite values before any
+    run: every method's process would fail on it alike, one by one. Reads the stored values a
+    chunk at a time, from an .h5ad or the HDF5 layouts `formats.read_hdf5` reads; a matrix these
+    cannot find is left to the runs' own checks, which name what is wrong."""
+    if ref.kind != "file" or ref.path is None:
         return
-    from cellmodel.chunked import h5
+    from cellmodel.chunked import h5  # the chunked package loads dask
 
+    path = Path(ref.path)
     try:
-        matrix = h5.pick(ref.path, layer)
+        matrix: h5.MatrixRef | None = h5.pick(path, layer)
+    except GenekbError:
+        if path.suffix.lower() == ".h5ad" or layer not in (None, "X"):
+            return
+        matrix = None  # a loom, Cell Ranger or X/Y file: its one matrix is X
+    try:
+        f = h5.open_read(path)
     except GenekbError:
         return
-    with h5.open_read(ref.path) as f:
-        node = f[matrix.matrix]
-        sparse = isinstance(node, h5.h5py_module().Group)  # CSR: its stored values alone
-        values = node["data"] if sparse else node
-        if values.dtype.kind not in "fc":  # whole numbers are always finite
-            return
-        rows = max(1, FINITE_CHUNK // max(1, int(np.prod(values.shape[1:]))))
-        for start in range(0, values.shape[0], rows):
-            if not np.isfinite(values[start : start + rows]).all():
-                raise GenekbError(
-                    f"{ref.path}: the expression matrix ({matrix.source}) contains NaN or"
-                    " infinite values; fix or drop those entries first (no method was run)"
-                )
+    with f:
+        values = _stored_values(f, path, matrix)
+        if values is not None:
+            _refuse_non_finite_values(values, path, matrix.source if matrix else "X")
+
+
+def _stored_values(f: Any, path: Path, matrix: Any) -> Any:
+    """The dataset of the stored values (a CSR matrix's non-zeros) of `matrix` (an .h5ad's,
+    picked) or of the file's own layout; None where there is none to read."""
+    if matrix is None:
+        try:
+            return hdf5_stored_values(f, path)
+        except GenekbError:
+            return None
+    from cellmodel.chunked import h5  # the chunked package loads dask
+
+    node = f[matrix.matrix]
+    sparse = isinstance(node, h5.h5py_module().Group)  # CSR: its stored values alone
+    return node["data"] if sparse else node
+
+
+def _refuse_non_finite_values(values: Any, path: Path, source: str) -> None:
+    """Read an HDF5 dataset a few MB at a time and refuse it at the first NaN or infinity."""
+    if values.dtype.kind not in "fc":  # whole numbers are always finite
+        return
+    rows = max(1, FINITE_CHUNK // max(1, int(np.prod(values.shape[1:]))))
+    for start in range(0, values.shape[0], rows):
+        if not np.isfinite(values[start : start + rows]).all():
+            raise GenekbError(
+                f"{path}: the expression matrix ({source}) contains NaN or infinite values; fix"
+                " or drop those entries first (no method was run)"
+            )

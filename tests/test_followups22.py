@@ -1,0 +1,88 @@
+"""Follow-ups of round 22: bench checks every HDF5 layout it accepts for NaN/inf before any run,
+repeated var names get command-line advice on the command line, import-vectors refuses two gene
+columns of one name, and a store manifest with NaN/Infinity is read with a warning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from cellmodel.bench.data import DatasetRef, refuse_non_finite
+from genekb.errors import GenekbError
+from tests.conftest import blobs, one_line_error, run_cellmodel
+
+
+def _counts(bad: float | None) -> np.ndarray:
+    X = blobs({"a": 30, "b": 30}, dim=20, counts=True).X
+    X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
+    if bad is not None:
+        X[5, 3] = bad
+    return X
+
+
+def _xy(path: Path, X: np.ndarray) -> None:
+    with h5py.File(path, "w") as f:
+        f["X"], f["Y"] = X, np.repeat([1.0, 2.0], X.shape[0] // 2)
+
+
+def _loom(path: Path, X: np.ndarray) -> None:
+    with h5py.File(path, "w") as f:
+        f["matrix"] = X.T  # genes × cells
+        f.create_group("row_attrs")["Gene"] = np.array([f"G{j}" for j in range(X.shape[1])], "S")
+        columns = f.create_group("col_attrs")
+        columns["CellID"] = np.array([f"c{i}" for i in range(X.shape[0])], "S")
+        columns["group"] = np.array(["a", "b"] * (X.shape[0] // 2), "S")
+
+
+def _cell_ranger(path: Path, X: np.ndarray, v2: bool = False) -> None:
+    stored = sp.csc_matrix(X.T)  # genes × cells, columns are cells
+    with h5py.File(path, "w") as f:
+        group = f.create_group("GRCh38" if v2 else "matrix")
+        for part in ("data", "indices", "indptr"):
+            group[part] = getattr(stored, part)
+        group["shape"] = np.array(stored.shape, dtype=np.int32)
+        group["barcodes"] = np.array([f"AAAC-{i}" for i in range(X.shape[0])], "S")
+        ids = np.array([f"ENSG{j:011d}" for j in range(X.shape[1])], "S")
+        if v2:
+            group["genes"], group["gene_names"] = ids, ids
+        else:
+            features = group.create_group("features")
+            features["id"], features["name"] = ids, ids
+
+
+LAYOUTS = {"xy.h5": _xy, "cells.loom": _loom, "filtered.h5": _cell_ranger,
+           "v2.h5": lambda p, X: _cell_ranger(p, X, v2=True)}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_bench_checks_every_hdf5_layout_for_nan_before_any_run(tmp_path, name, bad) -> None:
+    path = tmp_path / name
+    LAYOUTS[name](path, _counts(None))
+    refuse_non_finite(DatasetRef(path.stem, "file", path=str(path), label_key="Y"), None)
+    LAYOUTS[name](path, _counts(bad))
+    ref = DatasetRef(path.stem, "file", path=str(path), label_key="Y")
+    with pytest.raises(GenekbError, match=r"\(X\) contains NaN or infinite values"):
+        refuse_non_finite(ref, None)
+
+
+@pytest.mark.parametrize(("name", "label"), [("xy.h5", "Y"), ("cells.loom", "group")])
+def test_bench_cli_refuses_a_nan_in_an_hdf5_file_before_any_run(tmp_path, monkeypatch, name, label):
+    path = tmp_path / name
+    LAYOUTS[name](path, _counts(np.nan))
+
+    def no_process(*_args, **_kwargs):
+        raise AssertionError("a method's process started")
+
+    monkeypatch.setattr("cellmodel.bench.runner._spawn", no_process)
+    out = tmp_path / "bench"
+    args = ["bench", "--datasets", str(path), "--label-key", label, "--methods", "pca-kmeans",
+            "--seeds", "1", "--no-warm", "--out", str(out),
+            "--root", str(tmp_path / "store")]  # fmt: skip
+    line = one_line_error(run_cellmodel(*args))
+    assert f"{name}: the expression matrix (X) contains NaN or infinite values" in line
+    assert not out.exists()

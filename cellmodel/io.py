@@ -31,7 +31,7 @@ from cellmodel.formats import (
 from cellmodel.matrix_checks import checked_matrix, stored_values
 from cellmodel.mtx_layouts import read_matrix_folder
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, listed
 from genekb.sniff import gzipped
 
 ValueKind = Literal["counts", "log", "other"]
@@ -48,6 +48,8 @@ WHOLE_TRANSCRIPTOME = 5_000  # genes from which a counts matrix is judged for em
 
 Matrix = sp.csr_matrix | np.ndarray
 # What `normalize` does to each kind of values, as recorded in a run's uns.
+# Advice a Python session can follow where gene names repeat; the command line words it its way.
+MAKE_UNIQUE = "make them unique (adata.var_names_make_unique())"
 NORMALIZATION: dict[str, str] = {
     "counts": f"normalize_total(target_sum={COUNTS_TARGET_SUM:g}) then log1p",
     "log": "none (already log-normalized)",
@@ -234,11 +236,24 @@ def gene_names(var: pd.DataFrame, gene_key: str | None, source: str) -> list[str
             f"{blank} of {len(genes)} gene names are empty or missing (NaN); name the genes"
             " (var_names) or choose another gene_key="
         )
-    fix = "make them unique (adata.var_names_make_unique()) or choose another gene_key="
+    # The command line says "name each gene once in the file" for the Python call (cli/flags.py).
+    fix = f"{MAKE_UNIQUE} or choose a gene_key= column of unique names{_unique_columns(var)}"
     if gene_key is not None:  # var_names_make_unique leaves the column as it is
         fix = repeated_key_fix(var.index)
     refuse_repeated(genes, source, "gene names", fix)
     return genes
+
+
+def _unique_columns(var: pd.DataFrame) -> str:
+    """ " (here: gene_ids, …)": the var columns of text that name each gene once, or ""."""
+    names = [
+        str(c)
+        for c in var.columns
+        if (pd.api.types.is_string_dtype(var[c]) or isinstance(var[c].dtype, pd.CategoricalDtype))
+        and var[c].notna().all()
+        and var[c].is_unique
+    ]
+    return f" (here: {listed(names, 3)})" if names else ""
 
 
 def expression(

@@ -45,8 +45,16 @@ _SNAKE_NAMES = "|".join(k for k in LIBRARY_FLAGS if "_" in k)
 _UNKNOWN_CHOICE = re.compile(rf"\bunknown ({_SNAKE_NAMES}) (?=')")
 
 
+# Advice only a Python session can follow (cellmodel.io.MAKE_UNIQUE), and the command line's own.
+PYTHON_ONLY = {
+    "make them unique (adata.var_names_make_unique())": "name each gene once in the file",
+}
+
+
 def as_flags(message: str) -> str:
     """A library message in the command line's terms (`n_clusters=500` -> `--n-clusters 500`)."""
+    for python, command_line in PYTHON_ONLY.items():
+        message = message.replace(python, command_line)
     message = _UNKNOWN_CHOICE.sub(lambda m: f"unknown {LIBRARY_FLAGS[m[1]]} ", message)
     return _PARAMETER.sub(
         lambda m: LIBRARY_FLAGS[m[1]] + (f" {m[2]}" if m[2] and m[2] not in ":,;.)]" else m[2]),

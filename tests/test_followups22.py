@@ -86,3 +86,30 @@ def test_bench_cli_refuses_a_nan_in_an_hdf5_file_before_any_run(tmp_path, monkey
     line = one_line_error(run_cellmodel(*args))
     assert f"{name}: the expression matrix (X) contains NaN or infinite values" in line
     assert not out.exists()
+
+
+def _repeated_genes(path: Path) -> None:
+    adata = blobs({"a": 30, "b": 30}, dim=20, counts=True)
+    adata.var_names = [f"G{j % 15}" for j in range(20)]  # five symbols twice
+    adata.var["gene_ids"] = [f"ENSG{j:011d}" for j in range(20)]
+    adata.var["n_cells"] = np.arange(20)  # unique, but no names: not offered
+    adata.write_h5ad(path)
+
+
+def test_repeated_var_names_get_command_line_advice_on_the_command_line(tmp_path) -> None:
+    import anndata as ad
+
+    from cellmodel.io import gene_names
+
+    path = tmp_path / "repeated.h5ad"
+    _repeated_genes(path)
+    args = ["cluster", str(path), "-o", str(tmp_path / "c.h5ad"), "--root", str(tmp_path / "s")]
+    line = one_line_error(run_cellmodel(*args))
+    assert "5 gene names occur more than once" in line
+    assert "name each gene once in the file or choose a --gene-key column" in line
+    assert "(here: gene_ids)" in line
+    assert "adata." not in line and "gene_key=" not in line
+    # The Python session keeps its own advice.
+    with pytest.raises(GenekbError, match=r"adata\.var_names_make_unique\(\)\) or choose a"
+                       r" gene_key= column of unique names \(here: gene_ids\)"):  # fmt: skip
+        gene_names(ad.read_h5ad(path).var, None, "X")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from genekb.ensembl import parse_ensembl
+from genekb.errors import GenekbError
 
 UNMATCHED = -1
 # Headers of a column of gene names as `column_key` spells them, the likeliest first: a task
@@ -57,6 +58,26 @@ def column_key(name: object) -> str:
     aside ("Gene Symbol", "gene-symbol", R's "Gene.Symbol" are "gene_symbol"), as spreadsheets
     and R write headers."""
     return re.sub(r"[\s_.-]+", "_", str(name).strip().casefold()).strip("_")
+
+
+def named_column(
+    columns: Sequence[str], wanted: Sequence[str], what: str, where: object
+) -> str | None:
+    """The column named like one of `wanted` (`column_key`), the earliest in `wanted`; None where
+    none is. Two columns of that one name ("Gene Symbol" and "gene_symbol") are refused: which
+    holds the `what`s is the user's to say (a task file's, a vector table's)."""
+    keys = list(wanted)
+    found = [(keys.index(column_key(c)), c) for c in columns if column_key(c) in keys]
+    ranked = sorted(found, key=lambda pair: pair[0])  # ties in the file's order
+    if not ranked:
+        return None
+    tied = [c for rank, c in ranked if rank == ranked[0][0]]
+    if len(tied) > 1:
+        raise GenekbError(
+            f"{where}: columns {tied[0][:40]!r} and {tied[1][:40]!r} both name the {what} column;"
+            f" rename or drop one, so that it is clear which holds the {what}s"
+        )
+    return ranked[0][1]
 
 
 def drop_whole_float(text: str) -> str:

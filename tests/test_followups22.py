@@ -113,3 +113,18 @@ def test_repeated_var_names_get_command_line_advice_on_the_command_line(tmp_path
     with pytest.raises(GenekbError, match=r"adata\.var_names_make_unique\(\)\) or choose a"
                        r" gene_key= column of unique names \(here: gene_ids\)"):  # fmt: skip
         gene_names(ad.read_h5ad(path).var, None, "X")
+
+
+def test_import_vectors_refuses_two_gene_columns_of_one_name(tmp_path) -> None:
+    from tests.conftest import run_genekb
+
+    table = tmp_path / "v.csv"  # "gene" held Entrez ids: read as one more dimension, silently
+    table.write_text("gene,Gene,d0,d1\n916,CD3E,0.5,0.1\n920,CD4,-0.2,0.7\n925,CD8A,0.9,-0.3\n")
+    store = tmp_path / "s"
+    line = one_line_error(run_genekb("import-vectors", str(table), "-m", "x", "--root", str(store)))
+    assert "v.csv: columns 'gene' and 'Gene' both name the gene column; rename or drop one" in line
+    assert not (store / "embeddings").exists() or not any((store / "embeddings").iterdir())
+    # --gene-column says which: imported
+    args = ["import-vectors", str(table), "-m", "x", "--gene-column", "Gene", "--root", str(store)]
+    assert run_genekb(*args).exit_code == 0
+

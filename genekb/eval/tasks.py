@@ -22,6 +22,7 @@ from genekb.genemap import (
     GENE_COLUMNS,
     column_key,
     is_missing,
+    named_column,
     same_numbers_alike,
 )
 from genekb.input_streams import read_input_text
@@ -130,23 +131,15 @@ DEFAULT_TASKS = ("dosage-tfs", "hipred")
 
 
 def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path | str) -> str:
-    """The column named like one of `wanted` (case and spaces aside), the earliest in `wanted`;
-    two columns of that one name ("Gene Symbol" and "gene_symbol") are refused: which holds the
-    genes is the user's to say."""
-    ranked = sorted((wanted.index(column_key(c)), c) for c in columns if column_key(c) in wanted)
-    if not ranked:
+    """The column named like one of `wanted` (`named_column`: two of one name are refused)."""
+    column = named_column(columns, wanted, what, path)
+    if column is None:
         found = listed(c[:40] for c in columns)
         raise GenekbError(
             f"{path}: no {what} column; name one of: {', '.join(wanted)} (any case; spaces as"
             f" _) (found {found})"
         )
-    tied = [c for rank, c in ranked if rank == ranked[0][0]]
-    if len(tied) > 1:
-        raise GenekbError(
-            f"{path}: columns {tied[0][:40]!r} and {tied[1][:40]!r} both name the {what} column;"
-            f" rename or drop one, so that it is clear which holds the {what}s"
-        )
-    return ranked[0][1]
+    return column
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")  # Excel for Mac ends lines in CR alone

@@ -17,7 +17,7 @@ import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.fileio import sha256_file
-from genekb.genemap import GENE_COLUMNS, column_key, is_missing
+from genekb.genemap import GENE_COLUMNS, is_missing, named_column
 from genekb.input_streams import input_kind, read_input_bytes
 from genekb.store.safe_pickle import safe_load_pickle
 from genekb.store.vector_limits import (
@@ -143,11 +143,10 @@ def _read_table(
             raise UsageError(f"{where}: no column {gene_column!r}; columns: {columns[:10]}")
         gene = gene_column
     else:
-        keyed = {column_key(c): c for c in columns}
-        named = [keyed[c] for c in GENE_COLUMNS if c in keyed]
+        named = named_column(columns, GENE_COLUMNS, "gene", where)  # "gene" and "Gene": refused
         text_cols = [c for c in columns if _is_text(frame[c])]
-        if named:
-            gene = named[0]
+        if named is not None:
+            gene = named
         elif text_cols:
             gene = text_cols[0]
         else:

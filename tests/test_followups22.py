@@ -128,3 +128,41 @@ def test_import_vectors_refuses_two_gene_columns_of_one_name(tmp_path) -> None:
     args = ["import-vectors", str(table), "-m", "x", "--gene-column", "Gene", "--root", str(store)]
     assert run_genekb(*args).exit_code == 0
 
+
+def test_a_manifest_with_nan_is_read_with_one_warning(tmp_path) -> None:
+    import hashlib
+    import json
+    import shutil
+    import warnings
+
+    from genekb.errors import GenekbWarning
+    from genekb.store.manifest import MANIFEST, SELF_KEY
+    from genekb.store.store import Store
+    from tests.conftest import run_genekb
+
+    table, root = tmp_path / "v.csv", tmp_path / "s"
+    table.write_text("gene,d0,d1\nCD3E,0.5,0.1\nCD4,-0.2,0.7\nCD8A,0.9,-0.3\n")
+    assert run_genekb("import-vectors", str(table), "-m", "x", "--root", str(root)).exit_code == 0
+    (version,) = (root / "embeddings").iterdir()
+    path = version / MANIFEST
+    body = json.loads(path.read_text())  # as a genekb that allowed NaN wrote it: its hash holds
+    body["stats"], body[SELF_KEY] = {"seconds": float("nan")}, ""
+    raw = json.dumps(body, indent=2, sort_keys=True)
+    digest = hashlib.sha256(raw.encode()).hexdigest()
+    path.write_text(raw.replace(f'"{SELF_KEY}": ""', f'"{SELF_KEY}": "{digest}"', 1) + "\n")
+
+    result = run_genekb("verify", "--root", str(root))  # the command line: one line
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("warning:") == 1 and "'stats.seconds'" in result.stderr
+
+    copy = tmp_path / "copy"  # this process warned of the first file: a second file warns anew
+    shutil.copytree(root, copy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        store = Store.open(copy)
+        assert [e.id for e in store.embeddings()] == [version.name]  # readable, not refused
+        store.embeddings()  # read again: no second warning
+    said = [str(w.message) for w in caught if issubclass(w.category, GenekbWarning)]
+    assert len(said) == 1, said
+    assert str(copy / "embeddings" / version.name / MANIFEST) in said[0]
+    assert "'stats.seconds'" in said[0]

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError, IntegrityError
+from genekb.errors import GenekbError, GenekbWarning, IntegrityError, warn
 from genekb.fileio import read_regular
 from genekb.store.hashing import nonfinite_at
 
@@ -24,6 +24,14 @@ MANIFEST = "manifest.json"
 SELF_KEY = "manifest_sha256"
 _BLANK = f'"{SELF_KEY}": ""'
 MANIFEST_LIMIT = 16 << 20  # bytes: a manifest lists a few files; more is not one genekb wrote
+
+_WARNED: set[str] = set()  # manifests this process warned of: each once, however often read
+
+
+class NonFiniteManifestWarning(GenekbWarning):
+    """A manifest records NaN or infinity (genekb wrote them before it refused them): the version
+    is read as it is, but other JSON readers refuse the file."""
+
 
 _LIBRARIES = (
     "genekb-cellmodel",
@@ -93,4 +101,19 @@ def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
         blanked = raw.rstrip("\n").replace(f'"{SELF_KEY}": "{recorded}"', _BLANK, 1)
         if hashlib.sha256(blanked.encode()).hexdigest() != recorded:
             raise IntegrityError(f"{path}: manifest bytes do not match their recorded sha256")
+    _warn_nonfinite(path, data)
     return data
+
+
+def _warn_nonfinite(path: Path, data: dict[str, Any]) -> None:
+    """Warn, once per file, of a NaN or infinity in a manifest: refusing it would lock a store's
+    existing versions away for a number JSON has not."""
+    where = nonfinite_at(data)
+    if where is None or os.path.abspath(path) in _WARNED:
+        return
+    _WARNED.add(os.path.abspath(path))
+    warn(
+        f"{path}: the manifest records NaN or infinity at {where[:120]!r}, which JSON has not;"
+        " the version is read as it is, but other JSON readers refuse this file",
+        NonFiniteManifestWarning,
+    )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import h5py  # anndata's own HDF5 library, loaded with it
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -66,8 +67,6 @@ def unreadable(path: Path, exc: BaseException, what: str) -> GenekbError:
     if text_instead:
         return GenekbError(f"{path} is {text_instead}")
     if what == "h5ad file":
-        import h5py
-
         try:
             with h5py.File(path, "r") as f:
                 refuse_foreign_layout(f, path)
@@ -194,8 +193,6 @@ def hdf5_stored_values(f: Any, path: Path) -> Any:
     X/Y layout's matrix, Matilda's, a Cell Ranger matrix's non-zeros; None for an AnnData file."""
     kind, _ = _layout(f, sorted(f.keys()), path)
     if kind == "Cell Ranger matrix":  # "matrix", or v2's one genome
-        import h5py
-
         groups = (f.get(k) for k in ("matrix", *f))
         return next(g for g in groups if isinstance(g, h5py.Group) and "indptr" in g)["data"]
     where = {"loom file": "matrix", "X/Y file": "X", "dense matrix": "matrix/data"}.get(kind)
@@ -205,8 +202,6 @@ def hdf5_stored_values(f: Any, path: Path) -> Any:
 def _with_layout(path: str | Path, use: Callable[[Any, str, Callable[[], ad.AnnData]], Any]) -> Any:
     """Open the file, tell its layout and return `use(file, kind, reader)`; one error line for
     an unreadable, foreign or damaged file."""
-    import h5py
-
     path = Path(path)
     try:
         f = h5py.File(path, "r")
@@ -239,8 +234,6 @@ def _cell_count(f: Any, kind: str, reader: Callable[[], ad.AnnData]) -> int:
     if kind == "X/Y file":
         return int(f["X"].shape[0])
     if kind in ("Cell Ranger matrix", "dense matrix"):  # "matrix", or v2's one genome
-        import h5py
-
         groups = [f[k] for k in ("matrix", *f.keys()) if isinstance(f.get(k), h5py.Group)]
         return int(next(g for g in groups if "barcodes" in g)["barcodes"].shape[0])
     obs = f["obs"]  # an AnnData file: its obs index
@@ -267,8 +260,6 @@ def reason(exc: BaseException) -> str:
 
 def _layout(f: Any, keys: list[str], path: Path) -> tuple[str, Callable[[], ad.AnnData]]:
     """What the file is, and how to read it."""
-    import h5py
-
     if "obs" in f and "var" in f:  # an AnnData file under another suffix
         return "AnnData file", lambda: ad.read_h5ad(f.filename)
     groups = {k: f[k] for k in keys if isinstance(f[k], h5py.Group) and "indptr" in f[k]}

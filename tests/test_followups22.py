@@ -54,8 +54,16 @@ def _cell_ranger(path: Path, X: np.ndarray, v2: bool = False) -> None:
             features["id"], features["name"] = ids, ids
 
 
+def _dense(path: Path, X: np.ndarray) -> None:  # Matilda's layout
+    with h5py.File(path, "w") as f:
+        group = f.create_group("matrix")
+        group["data"] = X.T  # genes × cells
+        group["features"] = np.array([f"G{j}" for j in range(X.shape[1])], "S")
+        group["barcodes"] = np.array([f"c{i}" for i in range(X.shape[0])], "S")
+
+
 LAYOUTS = {"xy.h5": _xy, "cells.loom": _loom, "filtered.h5": _cell_ranger,
-           "v2.h5": lambda p, X: _cell_ranger(p, X, v2=True)}  # fmt: skip
+           "v2.h5": lambda p, X: _cell_ranger(p, X, v2=True), "dense.h5": _dense}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(LAYOUTS))

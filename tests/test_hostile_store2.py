@@ -1,0 +1,71 @@
+"""Hostile input to a local store from a lab member on a shared disk: an output that is a link
+(`/dev/stdout` among them), an Ensembl id of the other species, versions that share one gene.
+Earlier rounds' cases (test_hostile_store, test_hostile_query, test_store*, test_integrity*)
+are not repeated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genekb.build import build
+from genekb.compare import compare
+from genekb.errors import GenekbError
+from genekb.query import similar
+from genekb.store.store import Store
+from tests.conftest import make_genes, one_line_error
+from tests.conftest import run_genekb as run
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """Tags `human` (GENE1-40, Ensembl ENSG ids) and `one` (GENE1 only)."""
+    store = Store.open(tmp_path_factory.mktemp("store2") / "store", create=True)
+    genes = make_genes(40)
+    build(store, model="fake", gene_table=genes, tag="human")
+    build(store, model="fake", gene_table=genes, genes=["GENE1"], tag="one")
+    return store
+
+
+@pytest.mark.parametrize("target", ["kept.tar", "/proc/self/fd/1", "missing.tar"])
+def test_an_export_over_a_link_is_refused_and_the_link_kept(store, tmp_path, target):
+    # `genekb export REF /dev/stdout --force` renamed the tar over the link /dev/stdout itself,
+    # leaving a regular file in /dev; any link given as the output was replaced the same way.
+    kept = tmp_path / "kept.tar"
+    kept.write_bytes(b"the user's file")
+    link = tmp_path / "out.tar"
+    link.symlink_to(target if target.startswith("/") else tmp_path / target)
+    result = run("export", "human", str(link), "--force", "--root", str(store.root))
+    line = one_line_error(result)
+    assert ("is a stream" if target.startswith("/proc") else "is a symbolic link") in line
+    assert link.is_symlink() and kept.read_bytes() == b"the user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.tar", "out.tar"]
+
+
+def test_an_ensembl_id_of_the_other_species_is_named_as_such(store):
+    # It said "gene 'ENSMUSG…' is not in embedding human; build a store that holds it".
+    line = one_line_error(run("similar", "ENSMUSG00000032093.5", "--ref", "human",
+                              "--root", str(store.root)))  # fmt: skip
+    assert "Ensembl id of another species" in line and "ENSG ids" in line
+    assert "build a store" not in line
+    with pytest.raises(GenekbError, match="another species"):
+        similar(store.embedding("human"), "ensmusg00000032093")
+    with pytest.raises(GenekbError, match="build a store that holds it"):  # own species: absent
+        similar(store.embedding("human"), "ENSG00000099999")
+
+
+def test_versions_sharing_one_gene_are_not_told_to_use_a_k_below_1(store):
+    # It said "share 1 genes; need more than k=10: give a k below 1 (-k)", which -k refuses.
+    line = one_line_error(run("compare", "human", "one", "--root", str(store.root)))
+    assert "share 1 gene," in line and "below 1" not in line
+    with pytest.raises(GenekbError, match="no neighbours"):
+        compare([store.embedding("human"), store.embedding("one")], k=1)
+
+
+def test_a_plain_output_file_is_still_overwritten_with_force(store, tmp_path):
+    out = tmp_path / "out.tar"
+    out.write_bytes(b"old")
+    assert run("export", "human", str(out), "--force", "--root", str(store.root)).exit_code == 0
+    assert not out.is_symlink() and out.stat().st_size > 3
+    assert Path(out).read_bytes()[:3] != b"old"

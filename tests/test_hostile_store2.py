@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import genekb as gk
 from genekb.build import build
 from genekb.compare import compare
 from genekb.errors import GenekbError
@@ -69,3 +70,18 @@ def test_a_plain_output_file_is_still_overwritten_with_force(store, tmp_path):
     assert run("export", "human", str(out), "--force", "--root", str(store.root)).exit_code == 0
     assert not out.is_symlink() and out.stat().st_size > 3
     assert Path(out).read_bytes()[:3] != b"old"
+
+
+def test_a_default_tag_moved_to_another_species_is_not_read_for_this_one(tmp_path):
+    # `build --taxon mouse --tag human/ncbi-card/fake --force` by mistake: `similar CD3E -m fake`
+    # then answered from the mouse version (CD3E matched Cd3e, case aside) without a word.
+    store = Store.open(tmp_path / "store", create=True)
+    build(store, model="fake", gene_table=make_genes(40), tag="human/ncbi-card/fake")
+    mouse = build(store, model="fake", gene_table=make_genes(40, taxon=10090), taxon="mouse",
+                  tag="human/ncbi-card/fake", force=True)  # fmt: skip
+    line = one_line_error(run("similar", "GENE3", "-m", "fake", "--root", str(store.root)))
+    assert f"points at {mouse['embedding_id']}, a version of taxon 10090 (mouse)" in line
+    with pytest.raises(GenekbError, match="not human"):
+        gk.similar(store, "GENE3", model="fake")
+    ok = run("similar", "GENE3", "--ref", "human/ncbi-card/fake", "--root", str(store.root))
+    assert ok.exit_code == 0  # named, the version is read as it is

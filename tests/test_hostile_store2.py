@@ -85,3 +85,19 @@ def test_a_default_tag_moved_to_another_species_is_not_read_for_this_one(tmp_pat
         gk.similar(store, "GENE3", model="fake")
     ok = run("similar", "GENE3", "--ref", "human/ncbi-card/fake", "--root", str(store.root))
     assert ok.exit_code == 0  # named, the version is read as it is
+
+
+def test_an_id_prefix_reads_past_a_damaged_tags_file(store, tmp_path):
+    # tags.json cut short on a shared disk: `--ref emb-1234a` failed with "tags.json is corrupt;
+    # delete it", though an id prefix is never a tag (tags may not start with emb-).
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(store.root, root)
+    (root / "tags.json").write_bytes((root / "tags.json").read_bytes()[:50])
+    vid = store.embedding("human").id
+    result = run("similar", "GENE3", "--ref", vid[:9], "--root", str(root), "--json")
+    assert result.exit_code == 0, result.output
+    assert "tags.json is corrupt" in one_line_error(
+        run("similar", "GENE3", "--ref", "human", "--root", str(root))
+    )  # a tag still needs the file

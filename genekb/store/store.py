@@ -43,7 +43,7 @@ from genekb.errors import (
 from genekb.fileio import atomic_write, pid_alive
 from genekb.genemap import lookalike_note
 from genekb.store import integrity
-from genekb.store.ids import ambiguous, tag_problem
+from genekb.store.ids import ID_PREFIXES, ambiguous, tag_problem
 from genekb.store.locks import waiting_lock
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
@@ -208,7 +208,12 @@ class Store:
         if ref in ids:
             return ref
         matches = [i for i in ids if i.startswith(ref)] if len(ref) >= 5 else []
-        tags = self.tags() if kind == "embedding" else {}
+        try:
+            tags = self.tags() if kind == "embedding" else {}
+        except IntegrityError:  # an id prefix is no tag: a damaged tags.json need not stop it
+            if not (matches and ref.startswith(ID_PREFIXES)):
+                raise
+            tags = {}
         if ref in tags:
             target = tags[ref]
             if matches and matches != [target]:  # a tag written before tags were names

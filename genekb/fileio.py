@@ -160,6 +160,18 @@ def write_failed(path: Path, exc: OSError) -> GenekbError:
     return GenekbError(f"cannot write {path}: {reason}{NOTHING_WRITTEN}{fix}")
 
 
+@contextlib.contextmanager
+def named_writes(path: Path) -> Iterator[None]:
+    """A write the file system refuses inside the block (full, quota, I/O) as one GenekbError
+    naming `path`: Arrow's OSError names no file ("Error writing bytes to file")."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        raise write_failed(path, OSError(exc.errno, os.strerror(exc.errno))) from None
+
+
 def check_room(path: Path, need: int) -> None:
     """GenekbError naming `path` when `need` bytes cannot be written there: over this process's
     file size limit (`ulimit -f`) or over the space free on its file system. Checked before a

@@ -5,6 +5,7 @@ are not repeated."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,25 @@ def test_an_id_prefix_reads_past_a_damaged_tags_file(store, tmp_path):
     assert "tags.json is corrupt" in one_line_error(
         run("similar", "GENE3", "--ref", "human", "--root", str(root))
     )  # a tag still needs the file
+
+
+def _full(*args: object, **kwargs: object) -> None:
+    """A write on a full disk as Arrow and tarfile raise it: errno set, no file named."""
+    raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left")
+
+
+def test_a_full_disk_under_a_build_or_an_import_names_the_store(store, tmp_path, monkeypatch):
+    # It said "error: Error writing bytes to file. Detail: [errno 28] No space left on device;
+    # nothing half-written was published" (and "No space left on device" for an import): no
+    # file, no store, no way out.
+    exported = tmp_path / "sent.tar"
+    assert run("export", "human", str(exported), "--root", str(store.root)).exit_code == 0
+    monkeypatch.setattr("pyarrow.parquet.write_table", _full)
+    target = Store.open(tmp_path / "new", create=True)
+    with pytest.raises(GenekbError, match=r"cannot write .*new/texts/txt-.*: No space left on"
+                       r" device; nothing was written there; free some space"):  # fmt: skip
+        build(target, model="fake", gene_table=make_genes(5))
+    monkeypatch.setattr("tarfile.TarFile.extractall", _full)
+    line = one_line_error(run("import", str(exported), "--root", str(tmp_path / "new")))
+    assert f"cannot write {tmp_path / 'new'}: No space left on device" in line
+    assert "free some space" in line and not Store.open(tmp_path / "new").embeddings()

@@ -40,7 +40,7 @@ from genekb.errors import (
     UsageError,
     warn,
 )
-from genekb.fileio import atomic_write, pid_alive
+from genekb.fileio import atomic_write, named_writes, pid_alive
 from genekb.genemap import lookalike_note
 from genekb.store import integrity
 from genekb.store.ids import ID_PREFIXES, ambiguous, tag_problem
@@ -315,7 +315,8 @@ class Store:
         tmp = self.staging_dir()
         aside = tmp.with_name(tmp.name + "-damaged")
         try:
-            yield tmp
+            with named_writes(self._dir(kind) / vid):
+                yield tmp
             final = self._dir(kind) / vid
             final.parent.mkdir(exist_ok=True)
             if replace and (final.exists() or final.is_symlink()):

@@ -124,3 +124,9 @@ def test_a_full_disk_under_a_build_or_an_import_names_the_store(store, tmp_path,
     line = one_line_error(run("import", str(exported), "--root", str(tmp_path / "new")))
     assert f"cannot write {tmp_path / 'new'}: No space left on device" in line
     assert "free some space" in line and not Store.open(tmp_path / "new").embeddings()
+
+
+def test_verify_given_one_ref_bare_verifies_that_version(store):
+    # store.verify("human") read the string as refs "h", "u", ...: "no version or tag 'h'".
+    human = store.embedding("human")
+    assert {r["id"] for r in store.verify("human")} == {human.id, human.text_id}

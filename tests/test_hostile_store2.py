@@ -130,3 +130,10 @@ def test_verify_given_one_ref_bare_verifies_that_version(store):
     # store.verify("human") read the string as refs "h", "u", ...: "no version or tag 'h'".
     human = store.embedding("human")
     assert {r["id"] for r in store.verify("human")} == {human.id, human.text_id}
+
+
+def test_a_tag_with_a_letter_outside_ascii_is_told_which_letters(store):
+    # "tag 'hümän' is not a name; a tag is … letters, digits and …": ü is a letter.
+    line = one_line_error(run("import-vectors", "x.csv", "-m", "x", "--tag", "hümän",
+                              "--root", str(store.root)), code=2)  # fmt: skip
+    assert "'hümän' is not a name" in line and "ASCII letters" in line

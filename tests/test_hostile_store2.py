@@ -137,3 +137,20 @@ def test_a_tag_with_a_letter_outside_ascii_is_told_which_letters(store):
     line = one_line_error(run("import-vectors", "x.csv", "-m", "x", "--tag", "hümän",
                               "--root", str(store.root)), code=2)  # fmt: skip
     assert "'hümän' is not a name" in line and "ASCII letters" in line
+
+
+@pytest.mark.parametrize("where", ["locks", "locks/tags.lock"])
+def test_a_lock_place_taken_by_something_else_says_what_to_move(store, tmp_path, where):
+    # It said "s/locks: File exists; nothing half-written was published" (or "Is a directory").
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(store.root, root)
+    shutil.rmtree(root / "locks")
+    if where == "locks":
+        (root / "locks").write_text("")  # a file where the folder of locks goes
+    else:
+        (root / where).mkdir(parents=True)  # a folder where the tags lock file goes
+    with pytest.raises(GenekbError, match=r"where genekb keeps its locks; move it aside"):
+        Store.open(root).set_tag("other", store.embedding("human").id)
+    assert Store.open(root).tags() == store.tags()

@@ -4,6 +4,7 @@ an hour behind the first."""
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
     else after one line saying whose turn it waits for, and a GenekbError after `timeout` s."""
     held = FileLock(str(path), timeout=timeout)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         held.acquire(timeout=0)
     except Timeout:
         notice(f"waiting for {what}: another process is writing there (at most {timeout:,.0f} s)")
@@ -34,10 +36,21 @@ def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
                 f"{what} stayed held for {timeout:,.0f} s; let the other process finish, or"
                 f" remove {path} if no genekb process is running"
             ) from None
+    except OSError as exc:  # said "File exists" or "Is a directory", and nothing of a way out
+        if exc.errno not in (errno.EEXIST, errno.EISDIR, errno.ELOOP, errno.ENOTDIR):
+            raise
+        raise GenekbError(
+            f"cannot take {what}: {exc.filename or path} is {_kind(Path(exc.filename or path))},"
+            " where genekb keeps its locks; move it aside if no genekb process runs, then run again"
+        ) from None
     try:
         yield held
     finally:
         held.release()
+
+
+def _kind(path: Path) -> str:
+    return "a link" if path.is_symlink() else "a folder" if path.is_dir() else "a file"
 
 
 def held_by_others(folder: Path) -> list[str]:

@@ -276,7 +276,6 @@ class Store:
 
     def lock(self, name: str, timeout: float = 3600) -> contextlib.AbstractContextManager[Any]:
         self._materialize()
-        (self.root / "locks").mkdir(exist_ok=True)
         path = self.root / "locks" / f"{name}.lock"
         return waiting_lock(path, f"the {name} lock of {self.root}", timeout)
 

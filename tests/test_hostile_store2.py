@@ -139,18 +139,27 @@ def test_a_tag_with_a_letter_outside_ascii_is_told_which_letters(store):
     assert "'hümän' is not a name" in line and "ASCII letters" in line
 
 
-@pytest.mark.parametrize("where", ["locks", "locks/tags.lock"])
-def test_a_lock_place_taken_by_something_else_says_what_to_move(store, tmp_path, where):
-    # It said "s/locks: File exists; nothing half-written was published" (or "Is a directory").
+@pytest.mark.parametrize(
+    ("where", "keeps"),
+    [("locks", "its locks"), ("locks/tags.lock", "its locks"),
+     (".staging", "versions being written"), ("embeddings", "its embedding versions")],
+)  # fmt: skip
+def test_a_store_folder_taken_by_something_else_says_what_to_move(store, tmp_path, where, keeps):
+    # It said "s/locks: File exists; nothing half-written was published" ("Is a directory",
+    # "s/.staging/123-ab: Not a directory", "s/embeddings: File exists"): no way out.
     import shutil
 
     root = tmp_path / "copy"
     shutil.copytree(store.root, root)
-    shutil.rmtree(root / "locks")
-    if where == "locks":
-        (root / "locks").write_text("")  # a file where the folder of locks goes
-    else:
+    shutil.rmtree(root / where.split("/")[0], ignore_errors=True)
+    if "/" in where:
         (root / where).mkdir(parents=True)  # a folder where the tags lock file goes
-    with pytest.raises(GenekbError, match=r"where genekb keeps its locks; move it aside"):
-        Store.open(root).set_tag("other", store.embedding("human").id)
+    else:
+        (root / where).write_text("")  # a file where a folder goes
+    copy = Store.open(root)
+    with pytest.raises(GenekbError, match=rf"is a (file|folder), where genekb keeps {keeps}"):
+        if where.startswith("locks"):
+            copy.set_tag("other", store.embedding("human").id)
+        else:
+            build(copy, model="fake", gene_table=make_genes(40), genes=["GENE2", "GENE3"])
     assert Store.open(root).tags() == store.tags()

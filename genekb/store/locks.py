@@ -4,7 +4,6 @@ an hour behind the first."""
 from __future__ import annotations
 
 import contextlib
-import errno
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from filelock import FileLock, Timeout
 
 from genekb.errors import GenekbError
 from genekb.progress import notice
+from genekb.store.store_root import PLACE_TAKEN, place_taken
 
 
 @contextlib.contextmanager
@@ -37,20 +37,13 @@ def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
                 f" remove {path} if no genekb process is running"
             ) from None
     except OSError as exc:  # said "File exists" or "Is a directory", and nothing of a way out
-        if exc.errno not in (errno.EEXIST, errno.EISDIR, errno.ELOOP, errno.ENOTDIR):
+        if exc.errno not in PLACE_TAKEN:
             raise
-        raise GenekbError(
-            f"cannot take {what}: {exc.filename or path} is {_kind(Path(exc.filename or path))},"
-            " where genekb keeps its locks; move it aside if no genekb process runs, then run again"
-        ) from None
+        raise place_taken(Path(exc.filename or path), f"its locks ({what})") from None
     try:
         yield held
     finally:
         held.release()
-
-
-def _kind(path: Path) -> str:
-    return "a link" if path.is_symlink() else "a folder" if path.is_dir() else "a file"
 
 
 def held_by_others(folder: Path) -> list[str]:

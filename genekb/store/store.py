@@ -47,7 +47,7 @@ from genekb.store.ids import ID_PREFIXES, ambiguous, tag_problem
 from genekb.store.locks import waiting_lock
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
-from genekb.store.store_root import MARKER, open_local_root, refuse_non_path_root
+from genekb.store.store_root import MARKER, open_local_root, own_folder, refuse_non_path_root
 from genekb.store.tags_file import (
     read_tags_file,
     tags_as_they_are,
@@ -294,7 +294,7 @@ class Store:
         self._materialize()
         self.clear_stale_staging()
         tmp = self.root / ".staging" / f"{os.getpid()}-{label}{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True)
+        own_folder(tmp.parent, "versions being written").joinpath(tmp.name).mkdir()
         return tmp
 
     def remove_staging_dir(self, tmp: Path) -> None:
@@ -317,7 +317,7 @@ class Store:
             with named_writes(self._dir(kind) / vid):
                 yield tmp
             final = self._dir(kind) / vid
-            final.parent.mkdir(exist_ok=True)
+            own_folder(final.parent, f"its {kind} versions")
             if replace and (final.exists() or final.is_symlink()):
                 os.rename(final, aside)
             try:

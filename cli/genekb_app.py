@@ -178,13 +178,15 @@ def similar(
     json_: JsonOpt = False,
 ) -> None:
     """The genes whose text vectors are nearest to GENE's."""
+    from genekb.api import default_version
     from genekb.build import check_model
     from genekb.query import similar as run_similar
-    from genekb.store.ids import default_tag
 
     check_model(model)
     store = _store(root)
-    version = store.embedding(ref if ref is not None else default_tag(taxon, template, model))
+    version = (
+        store.embedding(ref) if ref is not None else default_version(store, model, taxon, template)
+    )
     result = run_similar(version, gene, k)
     if json_:
         print_json(result)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 # package's `build` name to the module, over the function `gk.build` is.
 from genekb.build import build as run_build
 from genekb.encoders.registry import DEFAULT_MODEL
+from genekb.errors import GenekbError
 from genekb.gene_lists import gene_names_of
 from genekb.progress import notice, stage_bars, store_bars
 from genekb.store.store import EmbeddingVersion, Store
@@ -40,13 +41,36 @@ def default_ref(model: str = DEFAULT_MODEL, taxon: str = "human") -> str:
     return default_tag(taxon, DEFAULT_TEMPLATE, model)
 
 
+def default_version(
+    store: Store, model: str = DEFAULT_MODEL, taxon: str = "human", template: str = DEFAULT_TEMPLATE
+) -> EmbeddingVersion:
+    """The version the tag of a default build (`taxon/template/model`) points at, refused when
+    the tag was moved to another species' version (`build --tag … --force`): its genes answered
+    for this species' names, case aside (CD3E as mouse Cd3e), without a word."""
+    from genekb.records import TAXA
+    from genekb.store.ids import default_tag
+
+    tag = default_tag(taxon, template, model)
+    version = store.embedding(tag)
+    wanted = TAXA.get(taxon)
+    if wanted is not None and version.taxon != wanted:
+        names = {v: k for k, v in TAXA.items()}
+        raise GenekbError(
+            f"tag {tag!r} points at {version.id}, a version of taxon {version.taxon}"
+            f" ({names.get(version.taxon, 'another species')}), not {taxon}; name the version"
+            f" to read (--ref), or point the tag at a {taxon} version (`genekb build --taxon"
+            f" {taxon} --tag {tag} --force`)"
+        )
+    return version
+
+
 def embedding_of(
     store: StoreLike | EmbeddingVersion, ref: str | None = None, model: str = DEFAULT_MODEL
 ) -> EmbeddingVersion:
-    """An embedding version: given, or named by id / tag (default: `default_ref(model)`)."""
+    """An embedding version: given, or named by id / tag (default: `default_version(model)`)."""
     if isinstance(store, EmbeddingVersion):
         return store
-    return open_store(store).embedding(ref or default_ref(model))
+    return open_store(store).embedding(ref) if ref else default_version(open_store(store), model)
 
 
 def build(

@@ -38,6 +38,11 @@ def neighbourhood_agreement(
             f"{a.id} and {b.id} share no gene (other genes or another species); compare"
             " versions built over the same genes"
         )
+    if len(shared) < 2:  # no k works: a gene has no neighbour ("give a k below 1" said so)
+        raise GenekbError(
+            f"{a.id} and {b.id} share 1 gene, which has no neighbours to compare; compare"
+            " versions built over more of the same genes"
+        )
     if len(shared) <= k:
         raise GenekbError(
             f"{a.id} and {b.id} share {len(shared)} genes; need more than k={k}: give a k"

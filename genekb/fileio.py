@@ -160,6 +160,18 @@ def write_failed(path: Path, exc: OSError) -> GenekbError:
     return GenekbError(f"cannot write {path}: {reason}{NOTHING_WRITTEN}{fix}")
 
 
+@contextlib.contextmanager
+def named_writes(path: Path) -> Iterator[None]:
+    """A write the file system refuses inside the block (full, quota, I/O) as one GenekbError
+    naming `path`: Arrow's OSError names no file ("Error writing bytes to file")."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        raise write_failed(path, OSError(exc.errno, os.strerror(exc.errno))) from None
+
+
 def check_room(path: Path, need: int) -> None:
     """GenekbError naming `path` when `need` bytes cannot be written there: over this process's
     file size limit (`ulimit -f`) or over the space free on its file system. Checked before a
@@ -274,15 +286,34 @@ def inside_a_store(path: Path) -> Path | None:
     return None
 
 
+_STREAMS = ("/proc/", "/dev/fd/", "/dev/stdout", "/dev/stderr", "/dev/stdin")
+
+
+def _linked_output(path: Path, flag: str) -> str:
+    """Why the output `path`, a symbolic link, is refused: `/dev/stdout` (a link to the
+    stream's /proc entry) was replaced by a regular file, and so is any link by a rename."""
+    hops, hop = [str(path.absolute())], path
+    with contextlib.suppress(OSError):
+        while hop.is_symlink() and len(hops) < 40:
+            hop = hop.parent / os.readlink(hop)
+            hops.append(str(hop))
+    if any(h.startswith(_STREAMS) for h in hops):
+        return f"{flag} {path} is a stream ({hops[1]}); this writes a file: give a file name"
+    return (
+        f"{flag} {path} is a symbolic link (to {hops[-1]}); writing would replace the link: give"
+        " the file's own path or another name"
+    )
+
+
 def check_output_file(
     path: Path, *, force: bool, flag: str = "output", suffixes: tuple[str, ...] = ()
 ) -> Path:
     """Decide, before any work, whether a command may write the file `path`.
 
     Refused (GenekbError, exit 1; UsageError, exit 2 for a wrong suffix): a directory where a file
-    is expected, something that is not a regular file (a FIFO, a device: writing by rename would
-    replace it), an existing file without `force`, a parent that is missing, not a directory or
-    not writable. Nothing is written or created here.
+    is expected, something that is not a regular file (a FIFO, a device, a symbolic link:
+    writing by rename would replace it), an existing file without `force`, a parent that is
+    missing, not a directory or not writable. Nothing is written or created here.
     """
     if is_stdin(path):  # `-` is stdin to every input; as an output it made a file named `-`
         raise UsageError(f"{flag} '-': this writes a file, not stdout; give a file name")
@@ -293,8 +324,10 @@ def check_output_file(
         raise GenekbError(f"{flag} {path} is a directory; give a file name{hint}")
     if suffixes and path.suffix.lower() not in suffixes:
         raise UsageError(f"{flag} {path} must end in {' or '.join(suffixes)}")
-    if path.exists() or path.is_symlink():
-        if path.exists() and not path.is_file():
+    if path.is_symlink():  # a rename over it would replace the link, not write where it points
+        raise GenekbError(_linked_output(path, flag))
+    if path.exists():
+        if not path.is_file():
             raise GenekbError(f"{flag} {path} is not a regular file; give a file name")
         if not force:
             raise GenekbError(f"{path} exists; pass --force to overwrite it")

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from genekb.ensembl import foreign_prefixes, parse_ensembl
 from genekb.errors import GenekbError, UsageError, check_whole, listed
 from genekb.genemap import GeneIndex, lookalike_note
 from genekb.store.store import EmbeddingVersion
@@ -36,13 +37,21 @@ def _not_found(version: EmbeddingVersion, gene: str | int) -> GenekbError:
     where = version.tag or version.id
     if isinstance(gene, str):
         genes = version.text.table(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
-        named = GeneIndex.from_frame(genes).candidates(gene)
+        index = GeneIndex.from_frame(genes)
+        named = index.candidates(gene)
         if named:
             symbol = dict(zip(genes["gene_id"].tolist(), genes["symbol"].tolist(), strict=True))
             shown = listed((f"{symbol[g]} ({g})" for g in named), 5)
             return GenekbError(
                 f"{gene!r} names {len(named)} genes of embedding {where}: {shown}; give one by its"
                 " symbol or GeneID"
+            )
+        own = sorted({parsed.prefix for e in index.ensembl if (parsed := parse_ensembl(e))})
+        if foreign_prefixes([gene], own):  # "build a store that holds it" would never help
+            return GenekbError(
+                f"gene {gene!r} is an Ensembl id of another species than embedding {where}'s"
+                f" (taxon {version.taxon}, {', '.join(own)} ids); ask a version of its species"
+                " (--ref, --taxon), or give this species' gene"
             )
     hint = lookalike_note([str(gene)[:80]]) or "; build a store that holds it"
     text = str(gene)

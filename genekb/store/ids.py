@@ -62,9 +62,9 @@ TAG_MAX = 200  # characters
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._+:=@-]*"
 TAG_PATTERN = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 TAG_RULE = (
-    f"a tag is up to {TAG_MAX} characters: letters, digits and . _ + : = @ -, in parts split"
-    " by /, each part starting with a letter or digit, never starting with txt- or emb- (those"
-    " are version ids)"
+    f"a tag is up to {TAG_MAX} characters: ASCII letters, digits and . _ + : = @ -, in parts"
+    " split by /, each part starting with a letter or digit, never starting with txt- or emb-"
+    " (those are version ids)"
 )
 
 

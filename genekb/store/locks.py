@@ -11,6 +11,7 @@ from filelock import FileLock, Timeout
 
 from genekb.errors import GenekbError
 from genekb.progress import notice
+from genekb.store.store_root import PLACE_TAKEN, place_taken
 
 
 @contextlib.contextmanager
@@ -19,6 +20,7 @@ def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
     else after one line saying whose turn it waits for, and a GenekbError after `timeout` s."""
     held = FileLock(str(path), timeout=timeout)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         held.acquire(timeout=0)
     except Timeout:
         notice(f"waiting for {what}: another process is writing there (at most {timeout:,.0f} s)")
@@ -34,6 +36,10 @@ def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
                 f"{what} stayed held for {timeout:,.0f} s; let the other process finish, or"
                 f" remove {path} if no genekb process is running"
             ) from None
+    except OSError as exc:  # said "File exists" or "Is a directory", and nothing of a way out
+        if exc.errno not in PLACE_TAKEN:
+            raise
+        raise place_taken(Path(exc.filename or path), f"its locks ({what})") from None
     try:
         yield held
     finally:

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError, format_words
-from genekb.fileio import atomic_path, check_output_file, read_regular, require_file
+from genekb.fileio import atomic_path, check_output_file, named_writes, read_regular, require_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY, content_and_problems
 from genekb.store.ids import tag_problem
@@ -226,7 +226,8 @@ def import_file(
         staging = None
         try:
             staging = store.staging_dir("import-")
-            tar.extractall(staging, filter="data")
+            with named_writes(store.root):  # tarfile names no file of a full disk
+                tar.extractall(staging, filter="data")
             plan, contents = [], {}
             for (kind, vid), names in sorted(members.items()):  # texts sort before embeddings
                 text_dir = staged_text_dir(store, staging, kind, vid, texts_here, file)

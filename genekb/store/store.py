@@ -40,14 +40,14 @@ from genekb.errors import (
     UsageError,
     warn,
 )
-from genekb.fileio import atomic_write, pid_alive
+from genekb.fileio import atomic_write, named_writes, pid_alive
 from genekb.genemap import lookalike_note
 from genekb.store import integrity
-from genekb.store.ids import ambiguous, tag_problem
+from genekb.store.ids import ID_PREFIXES, ambiguous, tag_problem
 from genekb.store.locks import waiting_lock
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
-from genekb.store.store_root import MARKER, open_local_root, refuse_non_path_root
+from genekb.store.store_root import MARKER, open_local_root, own_folder, refuse_non_path_root
 from genekb.store.tags_file import (
     read_tags_file,
     tags_as_they_are,
@@ -208,7 +208,12 @@ class Store:
         if ref in ids:
             return ref
         matches = [i for i in ids if i.startswith(ref)] if len(ref) >= 5 else []
-        tags = self.tags() if kind == "embedding" else {}
+        try:
+            tags = self.tags() if kind == "embedding" else {}
+        except IntegrityError:  # an id prefix is no tag: a damaged tags.json need not stop it
+            if not (matches and ref.startswith(ID_PREFIXES)):
+                raise
+            tags = {}
         if ref in tags:
             target = tags[ref]
             if matches and matches != [target]:  # a tag written before tags were names
@@ -271,7 +276,6 @@ class Store:
 
     def lock(self, name: str, timeout: float = 3600) -> contextlib.AbstractContextManager[Any]:
         self._materialize()
-        (self.root / "locks").mkdir(exist_ok=True)
         path = self.root / "locks" / f"{name}.lock"
         return waiting_lock(path, f"the {name} lock of {self.root}", timeout)
 
@@ -290,7 +294,7 @@ class Store:
         self._materialize()
         self.clear_stale_staging()
         tmp = self.root / ".staging" / f"{os.getpid()}-{label}{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True)
+        own_folder(tmp.parent, "versions being written").joinpath(tmp.name).mkdir()
         return tmp
 
     def remove_staging_dir(self, tmp: Path) -> None:
@@ -310,9 +314,10 @@ class Store:
         tmp = self.staging_dir()
         aside = tmp.with_name(tmp.name + "-damaged")
         try:
-            yield tmp
+            with named_writes(self._dir(kind) / vid):
+                yield tmp
             final = self._dir(kind) / vid
-            final.parent.mkdir(exist_ok=True)
+            own_folder(final.parent, f"its {kind} versions")
             if replace and (final.exists() or final.is_symlink()):
                 os.rename(final, aside)
             try:

@@ -5,6 +5,7 @@ or written to it (the marker file and its format, a folder of other things, a pa
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -82,3 +83,27 @@ def open_local_root(root: str | os.PathLike[str] | None, *, create: bool) -> tup
     # A root that could never be written fails now, before the work that would fill it.
     check_output_dir(path, force=True, flag="store root", parents=True)
     return path, True
+
+
+PLACE_TAKEN = (errno.EEXIST, errno.EISDIR, errno.ELOOP, errno.ENOTDIR)  # what such a place raises
+
+
+def place_taken(path: Path, what: str) -> GenekbError:
+    """The refusal where a file, folder or link holds the place of one of a store's own (its
+    locks, its staging folder): the OSError said only "File exists" or "Not a directory"."""
+    kind = "a link" if path.is_symlink() else "a folder" if path.is_dir() else "a file"
+    return GenekbError(
+        f"{path} is {kind}, where genekb keeps {what}; move it aside if no genekb process runs,"
+        " then run again"
+    )
+
+
+def own_folder(folder: Path, what: str) -> Path:
+    """`folder` of a store's own (`what` it keeps), made where absent."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno not in PLACE_TAKEN:
+            raise
+        raise place_taken(folder, what) from None
+    return folder

@@ -25,6 +25,7 @@ def verify_store(
     catalog; one report per version, plus one for the store itself when checking all.
     `rewrite_catalog` (`genekb.store.catalog.rebuild`) rewrites a catalog that is merely
     behind the store; without it such a catalog is noted, not reported as damage."""
+    refs = [refs] if isinstance(refs, str) else refs  # a bare "human" was read as ref "h"
     if refs:
         targets = []
         for ref in refs:

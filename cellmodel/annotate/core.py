@@ -99,7 +99,9 @@ def annotate(
     began = time.perf_counter()
     key, groups = groups_of(adata, groupby)
     settings = {name: given[name] for name in _SETTINGS}
-    params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
+    params, cands = setup(
+        key, candidates, ontology_subtree, tissue, index_name=adata.obs.index.name, **settings
+    )
     if copy:
         adata = adata.copy()
 

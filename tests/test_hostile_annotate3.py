@@ -1,0 +1,49 @@
+"""Hostile input to `annotate` (the third sweep): a key_added that names the cells' index, an
+obsolete CL id or an id given as the tissue word, many groups left unnamed at once, and a group
+whose only higher genes are mitochondrial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import pytest
+
+from cellmodel.annotate import annotate
+from genekb.errors import UsageError
+from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::cellmodel.annotate.signatures.UncheckedLineageWarning"
+)
+CANDIDATES = ["CL:0000169", "CL:0000171", "CL:0000173"]
+
+
+def _annotate(adata: ad.AnnData, fake_spec: object, **extra: object) -> ad.AnnData:
+    return annotate(
+        adata, _planted(fake_spec), groupby="kind", candidates=[BETA, ALPHA, DELTA],
+        n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake", **extra,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("index_name", "key"), [("cell_id", "cell_id"), (None, "_index")])
+def test_a_key_added_naming_the_cells_index_is_refused_before_any_work(
+    fake_spec: object, tmp_path: Path, index_name: str | None, key: str
+) -> None:
+    # In memory the whole run went through, then writing the file failed ("unexpected
+    # ValueError"); out of core the written file's cell names were replaced by the labels.
+    adata = _islets()
+    adata.obs.index.name = index_name
+    with pytest.raises(UsageError, match=f"key_added='{key}' would write obs"):
+        _annotate(adata, fake_spec, key_added=key)
+    pytest.importorskip("dask")
+    from cellmodel.chunked.annotate import annotate_h5ad
+
+    source, output = tmp_path / "cells.h5ad", tmp_path / "out.h5ad"
+    adata.write_h5ad(source)
+    with pytest.raises(UsageError, match="the name under which the file keeps the cell names"):
+        annotate_h5ad(
+            source, _planted(fake_spec), output=output, groupby="kind", candidates=CANDIDATES,
+            key_added=key, model="fake", load_encoder=_TextEncoder, chunk_size=30, workers=1,
+        )  # fmt: skip
+    assert not output.exists()

@@ -10,7 +10,8 @@ import anndata as ad
 import pytest
 
 from cellmodel.annotate import annotate
-from genekb.errors import UsageError
+from cellmodel.annotate.ontology import from_ontology, from_user
+from genekb.errors import GenekbError, UsageError
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
 pytestmark = pytest.mark.filterwarnings(
@@ -47,3 +48,23 @@ def test_a_key_added_naming_the_cells_index_is_refused_before_any_work(
             key_added=key, model="fake", load_encoder=_TextEncoder, chunk_size=30, workers=1,
         )  # fmt: skip
     assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("subtree", "says"),
+    [("CL:0000003", r"'CL:0000003' is obsolete in CL v[\d-]+ \(replaced by CL:0000000 cell\)"),
+     ("CL:0000004", r"'CL:0000004' is obsolete in CL v[\d-]+; give a live CL id")],
+)  # fmt: skip
+def test_an_obsolete_subtree_is_named_obsolete(subtree: str, says: str) -> None:
+    # was "'CL:0000003' names no Cell Ontology term; give a CL id or an exact label": it is one
+    with pytest.raises(UsageError, match=says):
+        from_ontology(subtree=subtree)
+    with pytest.raises(GenekbError, match=says.split(";")[0]):
+        from_user([subtree, "B cell", "T cell"])
+
+
+@pytest.mark.parametrize("tissue", ["CL:0000169", "UBERON:0001264", "uberon_0001264"])
+def test_an_id_given_as_the_tissue_word_says_what_tissue_takes(tissue: str) -> None:
+    # was "the Cell Ontology restriction (tissue=...) leaves 0 term(s); widen it"
+    with pytest.raises(UsageError, match="is an id; tissue= takes a word of the terms' text"):
+        from_ontology(tissue=tissue)

@@ -4,14 +4,17 @@ whose only higher genes are mitochondrial."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
+import pandas as pd
 import pytest
 
 from cellmodel.annotate import annotate
 from cellmodel.annotate.ontology import from_ontology, from_user
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
 pytestmark = pytest.mark.filterwarnings(
@@ -68,3 +71,39 @@ def test_an_id_given_as_the_tissue_word_says_what_tissue_takes(tissue: str) -> N
     # was "the Cell Ontology restriction (tissue=...) leaves 0 term(s); widen it"
     with pytest.raises(UsageError, match="is an id; tissue= takes a word of the terms' text"):
         from_ontology(tissue=tissue)
+
+
+def _exact(adata: ad.AnnData) -> ad.AnnData:
+    """The islets without noise: each gene at its group's mean, so no gene is higher by chance."""
+    kinds = adata.obs["kind"].to_numpy()
+    X = np.full(adata.shape, 3.0, dtype=np.float32)
+    for kind, genes in (("b", ["INS", "IAPP"]), ("a", ["GCG", "TTR"]), ("d", ["SST", "HHEX"])):
+        X[np.ix_(kinds == kind, adata.var_names.isin(genes))] = 40.0
+    adata.X = X
+    return adata
+
+
+def test_many_groups_left_unnamed_for_one_reason_are_one_warning(fake_spec: object) -> None:
+    # Each kind split into three identical groups: none has a gene higher than its twins. With
+    # 200 groups of a clustering this was one warning line per group (185 lines on stderr).
+    adata = _exact(_islets())
+    adata.obs["kind"] = pd.Categorical([f"{k}{i % 3}" for i, k in enumerate(adata.obs["kind"])])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _annotate(adata, fake_spec)
+    said = [str(w.message) for w in caught if "left unassigned" in str(w.message)]
+    assert len(said) == 1, said
+    assert said[0].startswith("groups 'a0', 'a1', 'a2', 'b0', 'b1', 'b2', 'd0', 'd1', 'd2' of")
+
+
+def test_a_group_higher_only_in_mitochondrial_genes_is_said_to_be_so(fake_spec: object) -> None:
+    # was "no gene with a gene card is higher in it", beside MT-CO1 at a hundred times the rest
+    adata = _exact(_islets())
+    adata.X[np.ix_(adata.obs["kind"].to_numpy() == "a", adata.var_names.isin(["GCG", "TTR"]))] = 3
+    mito = np.where((adata.obs["kind"] == "a").to_numpy()[:, None], 400.0, 3.0).astype(np.float32)
+    both = ad.AnnData(np.hstack([adata.X, np.repeat(mito, 2, axis=1)]), obs=adata.obs)
+    both.var_names = [*adata.var_names, "MT-CO1", "MT-ND1"]
+    says = "group 'a' of obs\\['kind'\\] left unassigned: only mitochondrial genes are higher in it"
+    with pytest.warns(GenekbWarning, match=says):
+        named = _annotate(both, fake_spec)
+    assert (named.obs["cellmodel_annotation"][named.obs["kind"] == "a"] == "unassigned").all()

@@ -107,3 +107,17 @@ def test_a_group_higher_only_in_mitochondrial_genes_is_said_to_be_so(fake_spec: 
     with pytest.warns(GenekbWarning, match=says):
         named = _annotate(both, fake_spec)
     assert (named.obs["cellmodel_annotation"][named.obs["kind"] == "a"] == "unassigned").all()
+
+
+def test_a_cell_without_counts_gets_no_per_cell_call(fake_spec: object) -> None:
+    # Every signature scores 0 on an empty cell, and the tie went to the first label: the empty
+    # droplets of an unnamed group, and an empty cell among named ones, were called alpha cells.
+    adata = _islets()
+    adata.X[(adata.obs["kind"] == "d").to_numpy()] = 0
+    adata.X[0] = 0
+    with pytest.warns(GenekbWarning, match="group 'd' of obs\\['kind'\\] left unassigned: its 30"):
+        out = _annotate(adata, fake_spec, per_cell=True)
+    empty = adata.X.sum(axis=1) == 0
+    assert (out.obs["cellmodel_annotation_cell"][empty] == "unassigned").all()
+    assert out.obs["cellmodel_annotation_cell_score"][empty].isna().all()
+    assert (out.obs["cellmodel_annotation_cell"][~empty] != "unassigned").all()

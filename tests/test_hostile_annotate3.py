@@ -15,6 +15,7 @@ import pytest
 from cellmodel.annotate import annotate
 from cellmodel.annotate.ontology import from_ontology, from_user
 from genekb.errors import GenekbError, GenekbWarning, UsageError
+from tests.conftest import run_cellmodel
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
 pytestmark = pytest.mark.filterwarnings(
@@ -121,3 +122,22 @@ def test_a_cell_without_counts_gets_no_per_cell_call(fake_spec: object) -> None:
     assert (out.obs["cellmodel_annotation_cell"][empty] == "unassigned").all()
     assert out.obs["cellmodel_annotation_cell_score"][empty].isna().all()
     assert (out.obs["cellmodel_annotation_cell"][~empty] != "unassigned").all()
+
+
+def test_plots_of_groups_none_of_which_has_a_marker_draw_the_calls_alone(tmp_path: Path) -> None:
+    # The run went through, drew calls.png, then failed on the dot plot ("none of the report's
+    # genes is named in the data; pass the AnnData that was annotated"): exit 1, no report, no -o.
+    from cellmodel import pl
+
+    adata = _islets()
+    adata.X[:] = 5.0  # no gene tells the groups apart
+    source, output, plots = tmp_path / "cells.h5ad", tmp_path / "out.h5ad", tmp_path / "plots"
+    adata.write_h5ad(source)
+    args = ["annotate", str(source), "--groupby", "kind", "--root", str(tmp_path / "store")]
+    args += ["--model", "fake", "--candidates", ";".join(CANDIDATES), "-o", str(output)]
+    result = run_cellmodel(*args, "--plots", str(plots))
+    assert result.exit_code == 0, result.output
+    assert "--plots: no markers.png: no group has a marker gene" in result.stderr
+    assert sorted(p.name for p in plots.iterdir()) == ["calls.png"] and output.exists()
+    with pytest.raises(GenekbError, match="no group of the annotation has a marker gene"):
+        pl.markers(ad.read_h5ad(output), show=False)

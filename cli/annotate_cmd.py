@@ -301,7 +301,7 @@ def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     if args.markdown is not None:
         atomic_write(args.markdown, (text + "\n").encode())
     if args.plots is not None and adata is not None:
-        report = {**report, "plots": _plots(adata, args.plots, args.key_added)}
+        report = {**report, "plots": _plots(adata, args.plots, args.key_added, report)}
     if args.output is not None and adata is not None:
         write_h5ad(adata, args.output)
     if args.json_:
@@ -316,15 +316,20 @@ def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     )
 
 
-def _plots(adata: Any, folder: Path, key_added: str) -> list[str]:
+def _plots(adata: Any, folder: Path, key_added: str, report: dict[str, Any]) -> list[str]:
     """`--plots`: the calls and the markers' dot plot, as `cm.pl.calls` and `cm.pl.markers` draw
-    them in a notebook (checked for clashes before the run)."""
+    them in a notebook (checked for clashes before the run); no dot plot where no group has a
+    marker (it failed after calls.png, leaving the report unprinted and the output unwritten)."""
     from cellmodel import pl
+    from cellmodel.pl.markers import has_marker_genes
     from cli.common import headless_plots
 
     folder.mkdir(parents=True, exist_ok=True)
     headless_plots()
     calls, markers = (folder / name for name in PLOT_FILES)
     pl.calls(adata, key_added=key_added, save=calls)
+    if not has_marker_genes(report):
+        info(f"--plots: no {markers.name}: no group has a marker gene")
+        return [str(calls)]
     pl.markers(adata, key_added=key_added, save=markers)
     return [str(calls), str(markers)]

@@ -218,7 +218,8 @@ def test_groups_that_no_gene_tells_apart_are_left_unnamed(fake_spec: object) -> 
 
     adata = _islets()
     adata.X[:] = 5.0  # every gene the same in every cell: no group has a marker
-    with pytest.warns(GenekbWarning, match="group 'a' of obs\\['kind'\\] left unassigned: no gene"):
+    said = "groups 'a', 'b', 'd' of obs\\['kind'\\] left unassigned: no gene"  # one line for all
+    with pytest.warns(GenekbWarning, match=said):
         out = _annotated(adata, "kind", fake_spec)
     # each was called CL:0000169, the first candidate, at score 0 and margin 0
     assert [e["label"] for e in report_of(out)["groups"]] == [None, None, None]

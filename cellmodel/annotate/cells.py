@@ -7,7 +7,7 @@ each channel. Those genes are the call's *signature* (`signature_columns`). Ever
 on each called label's signature with the module score of Tirosh et al. 2016 (Science 352:189;
 scanpy's `score_genes` follows the same recipe): the mean expression of the signature minus that
 of control genes drawn from the same bins of mean expression. A cell's call is the label with
-the highest score.
+the highest score; a cell without counts is left unassigned.
 
 So the per-cell calls choose among the labels the groups were given: they show the cells whose
 own expression fits another group's call better than their group's (a mixed or misplaced
@@ -109,6 +109,10 @@ def call_cells(
         best_score = np.where(scored, top, np.nan)
     else:  # no call has a signature: every cell keeps its group's call
         calls, best_score = inherited, np.full(len(codes), np.nan)
+    # A cell without counts scores 0 on every signature, and the tie went to the first label
+    empty = np.asarray(X.sum(axis=1)).ravel() == 0
+    calls = np.where(empty, UNASSIGNED, calls)
+    best_score = np.where(empty, np.nan, best_score)
     differ = calls != inherited
     summary = {
         "method": "module score (Tirosh et al. 2016) on the genes that carried each call",
@@ -116,6 +120,6 @@ def call_cells(
         "n_cells_differing_from_group": int(differ.sum()),
         "share_differing_from_group": round(float(differ.mean()), 4) if len(codes) else 0.0,
     }
-    categories = list(dict.fromkeys([*labels, *group_label]))
+    categories = list(dict.fromkeys([*labels, *group_label, UNASSIGNED]))
     out = pd.Categorical(calls, categories=categories).remove_unused_categories()
     return out, best_score, summary

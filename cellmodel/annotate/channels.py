@@ -54,6 +54,7 @@ class Markers:
     symbol_of: dict[int, str]
     data_symbols: list[str]
     symbols: list[list[str]]
+    mito_only: list[bool]  # per group: its only higher genes are mitochondrial (left out)
 
 
 @dataclass
@@ -184,7 +185,8 @@ def _markers(
     handling = np.isin(match.gene_ids[matched], list(mitochondrial_ids()))
     # room for genes sharing a GeneID, and for the mitochondrial ones left out
     room = params.n_markers * 2 + int(handling.sum())
-    tops = [t[~handling[t]] for t in group_markers(stats, room, params.markers)]
+    higher = group_markers(stats, room, params.markers)
+    tops = [t[~handling[t]] for t in higher]
     ids: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     for g in range(k):
@@ -203,6 +205,7 @@ def _markers(
         symbol_of=symbol_of,
         data_symbols=[symbol_of.get(int(i), "") for i in match.gene_ids[matched]],
         symbols=[[symbol_of.get(int(i), "") for i in m] for m in ids],
+        mito_only=[len(h) > 0 and len(t) == 0 for h, t in zip(higher, tops, strict=True)],
     )
 
 

@@ -98,7 +98,7 @@ def annotate(
     given = locals()
     began = time.perf_counter()
     key, groups = groups_of(adata, groupby)
-    settings = {name: given[name] for name in _SETTINGS}
+    settings = {name: given[name] for name in _SETTINGS} | {"index_name": adata.obs.index.name}
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
     if copy:
         adata = adata.copy()

@@ -98,7 +98,7 @@ def name_groups(
     check_list = candidates.user_given and params.lineage == "auto"
     signatures_used = signature is not None and (walks is not None or check_list)
     _apply_lineage(out_groups, walks, cands, matrices[params.method], signature, check_list)
-    _name_no_unnameable_group(out_groups, sums, params.groupby)
+    _name_no_unnameable_group(out_groups, sums, params.groupby, mk.mito_only)
     report = {
         "groupby": params.groupby,
         "n_cells": int(mk.stats.sizes.sum()),
@@ -150,7 +150,7 @@ class SmallGroupWarning(GenekbWarning):
     """Some groups have fewer than FEW_CELLS cells: their names rest on a few cells' markers."""
 
 
-def _why_unnamed(entry: dict[str, Any], total: float) -> str | None:
+def _why_unnamed(entry: dict[str, Any], total: float, mito_only: bool) -> str | None:
     """Why a group gets no name, or None: too few cells; cells that express nothing (the
     rankings standardise each group's scores, so one with no markers still got a confident
     call: an islet delta cell, margin above every real group's); no marker at all (no gene
@@ -160,6 +160,11 @@ def _why_unnamed(entry: dict[str, Any], total: float) -> str | None:
         return f"only {n} cell{'s' * (n != 1)}: too few for markers; merge it or name it by hand"
     if total <= 0:
         return f"its {n} cells hold no counts in the genes read (empty droplets, or another layer=)"
+    if not entry["markers"] and mito_only:  # "no gene higher" was false: MT-CO1 … were
+        return (
+            "only mitochondrial genes are higher in it, and they say how cells fared, not what"
+            " they are (damaged or dying cells?), so nothing names it"
+        )
     if not entry["markers"]:
         return (
             "no gene with a gene card is higher in it than in the other groups (no marker),"
@@ -168,21 +173,26 @@ def _why_unnamed(entry: dict[str, Any], total: float) -> str | None:
     return None
 
 
-def _name_no_unnameable_group(entries: list[dict[str, Any]], sums: Any, groupby: str) -> None:
-    """No name for a group `_why_unnamed` refuses; a warning naming the small groups named."""
+def _name_no_unnameable_group(
+    entries: list[dict[str, Any]], sums: Any, groupby: str, mito_only: list[bool]
+) -> None:
+    """No name for a group `_why_unnamed` refuses (one warning per reason, naming its groups:
+    with hundreds of groups, a line each buried the rest); a warning naming the small groups
+    named."""
     totals = np.asarray(sums.sums).sum(axis=1)
-    for entry, total in zip(entries, totals, strict=True):
+    unnamed: dict[str, list[str]] = {}
+    for entry, total, mito in zip(entries, totals, mito_only, strict=True):
         entry["few_cells"] = entry["n_cells"] < FEW_CELLS
-        why = _why_unnamed(entry, total)
+        why = _why_unnamed(entry, total, mito)
         if why is None:
             continue
         entry.update(label=None, cl_id=None, score=None, margin=None, not_named=why)
         entry.update(lineage=None, signature=[])
         entry["signature_data_names"] = []
-        warn(
-            f"group {entry['group']!r} of obs[{groupby!r}] left unassigned: {why}",
-            GenekbWarning,
-        )
+        unnamed.setdefault(why, []).append(repr(entry["group"]))
+    for why, names in unnamed.items():
+        which = f"group {names[0]}" if len(names) == 1 else f"groups {listed(names)}"
+        warn(f"{which} of obs[{groupby!r}] left unassigned: {why}", GenekbWarning)
     small = [f"{e['group']!r} ({e['n_cells']})" for e in entries if e["few_cells"] and e["label"]]
     if small:
         warn(

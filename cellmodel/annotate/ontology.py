@@ -145,8 +145,8 @@ def from_user(items: Any) -> list[Candidate]:
         cl = lookup(given)
         if cl is None and normalize_id(given) is not None:
             raise GenekbError(
-                f"{given!r} is not a live Cell Ontology term in CL {cl_version()};"
-                " check the id (e.g. CL:0000169) or give the cell type in words"
+                f"{given!r} is {_not_live(given)}; check the id (e.g. CL:0000169) or give the"
+                " cell type in words"
             )
         for key in filter(None, (_key(given), cl)):
             if key in seen:
@@ -242,8 +242,28 @@ def parse_candidates(spec: str) -> list[str]:
     return [s.strip() for s in spec.split(";") if s.strip()]
 
 
+def _not_live(text: str) -> str:
+    """What a CL id no live term has is: obsolete (with its replacement where CL names one),
+    or no term of this release."""
+    cl = normalize_id(text) or text
+    p = _parser()
+    try:
+        obsolete = bool(p.is_term_deprecated(cl))
+    except (KeyError, ValueError):  # an id the release does not hold
+        obsolete = False
+    if not obsolete:
+        return f"not a live Cell Ontology term in CL {cl_version()}"
+    instead = p.get_term_replacement(cl)
+    live = instead if instead and lookup(instead) else None
+    return f"obsolete in CL {cl_version()}" + (
+        f" (replaced by {live} {term(live).label})" if live else ""
+    )
+
+
 def resolve_term(text: str) -> str:
     cl = lookup(text)
+    if cl is None and normalize_id(text) is not None:  # a CL id: say why it names no term
+        raise UsageError(f"{text!r} is {_not_live(text)}; give a live CL id or an exact label")
     if cl is None:
         raise UsageError(
             f"{text!r} names no Cell Ontology term; give a CL id or an exact label (a tissue's"
@@ -268,6 +288,12 @@ def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> l
         under = set(p.get_term_descendants(root, include_self=True))
         chosen = [i for i in chosen if i in under]
     hint = ""
+    if tissue and (normalize_id(tissue) or _OTHER_ID.match(tissue.strip())):
+        # an id is no word of any term's text: it left no term, and "widen it" sent nowhere
+        raise UsageError(
+            f"tissue={tissue!r} is an id; tissue= takes a word of the terms' text (e.g."
+            " 'pancreatic'); the terms under a CL term: ontology_subtree="
+        )
     if tissue:
         word = re.compile(rf"\b{re.escape(tissue.strip().lower())}", re.IGNORECASE)
         labels = p.map_term_labels(chosen)

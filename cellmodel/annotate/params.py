@@ -26,6 +26,7 @@ from cellmodel.annotate.methods import METHODS, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.arguments import check_seed, is_whole
 from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
+from cellmodel.uns_record import annotation_columns
 from genekb.errors import UsageError
 
 ACROSS_GROUPS: dict[str, str] = {
@@ -102,6 +103,19 @@ def _check_key_added(key: object) -> None:
         )
 
 
+def check_key_added_against_index(key: str, index_name: object) -> None:
+    """Refuse a key_added whose columns would take the name of obs's index (the cell names):
+    an .h5ad keeps the index under that name ('_index' unnamed), so writing the file failed
+    after the whole run, and out of core the cell names were replaced by the labels."""
+    taken = {"_index", str(index_name)} if index_name is not None else {"_index"}
+    clash = next((c for c in annotation_columns(key) if c in taken), None)
+    if clash is not None:
+        raise UsageError(
+            f"key_added={key!r} would write obs[{clash!r}], the name under which the file keeps"
+            " the cell names; choose another name"
+        )
+
+
 @dataclass(frozen=True)
 class Candidates:
     """A run's candidate cell types and how they were asked for: the user's list, or Cell Ontology
@@ -122,12 +136,15 @@ def setup(
     candidates: list[str] | None,
     ontology_subtree: str | None,
     tissue: str | None,
+    index_name: object = None,
     **settings: Any,
 ) -> tuple[AnnotateParams, Candidates]:
-    """The run's checked parameters and its candidates (given, or from the Cell Ontology)."""
+    """The run's checked parameters and its candidates (given, or from the Cell Ontology);
+    `index_name`: the name of the data's obs index, which key_added may not take."""
     params = AnnotateParams(groupby=groupby, **settings)
     params.check()
     key = params.key_added
+    check_key_added_against_index(key, index_name)
     if groupby == key or groupby.startswith(f"{key}_"):
         raise UsageError(
             f"groupby={groupby!r} is a column annotate writes its results to (key_added={key!r}),"

@@ -87,7 +87,9 @@ def annotate_h5ad(
     obs = h5.read_frame(path, "obs")
     refuse_repeated_cells(obs.index, path)  # as in memory, and as cluster out of core
     key, groups = groups_of(ad.AnnData(obs=obs), groupby)
-    params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
+    params, cands = setup(
+        key, candidates, ontology_subtree, tissue, index_name=obs.index.name, **settings
+    )
     genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
     codes = np.asarray(groups.codes)
     k = len(groups.categories)

@@ -134,7 +134,11 @@ def write_obs(file: Any, columns: dict[str, Any]) -> None:
 
     obs = file["obs"]
     order = [str(c) for c in obs.attrs.get("column-order", [])]
+    index = obs.attrs.get("_index", "_index")
     for name, values in columns.items():
+        if name == (index.decode() if isinstance(index, bytes) else str(index)):
+            # deleting it would replace the cell names with this column
+            raise GenekbError(f"obs[{name!r}] is where the file keeps the cell names; not written")
         if name in obs:
             del obs[name]
         write_elem(obs, name, values)

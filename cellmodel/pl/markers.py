@@ -44,6 +44,12 @@ def _genes_per_group(report: dict[str, Any], n_genes: int) -> list[tuple[str, li
     return out
 
 
+def has_marker_genes(report: dict[str, Any]) -> bool:
+    """Whether any group of an annotate report has a gene for the dot plot (none has where
+    every group was left unassigned for want of a marker)."""
+    return any(genes for _, genes in _genes_per_group(report, 1))
+
+
 def _group_stats(
     adata: Any, expr: Any, groupby: str, genes: list[str]
 ) -> tuple[list[str], Any, Any]:
@@ -89,6 +95,11 @@ def markers(
         raise GenekbError(
             f"the annotation named the groups of obs[{groupby!r}], which this AnnData no longer"
             " has; annotate it again (cm.tl.annotate) or put the column back"
+        )
+    if not has_marker_genes(report):  # was "none of the report's genes is named in the data"
+        raise GenekbError(
+            "no group of the annotation has a marker gene (each was left unassigned), so the"
+            " dot plot has no gene to draw"
         )
     per_group = _genes_per_group(report, n_genes)
     # The report names a few genes by the store's symbol where the data use an alias: those

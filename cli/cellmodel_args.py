@@ -76,7 +76,10 @@ GeneKeyOpt = Annotated[
     str | None, typer.Option(help="var column with gene names (e.g. feature_name).")
 ]
 LayerOpt = Annotated[str | None, typer.Option(help="Layer to read ('raw' for .raw); default X.")]
-TaxonOpt = Annotated[str | None, typer.Option(help="human or mouse (default: detected).")]
+TaxonOpt = Annotated[
+    str | None,
+    typer.Option(help="human or mouse (any case, the binomial or NCBI id; default: detected)."),
+]
 OrientationOpt = Annotated[
     str,
     typer.Option(

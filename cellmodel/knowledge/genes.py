@@ -80,10 +80,18 @@ class NoGeneNamesWarning(GenekbWarning):
 NEEDS_NAMES = "explain, annotate and the semantic view need gene names"
 
 
+# What a user may type for a species besides its name here: the binomial (case and spacing aside).
+SPECIES_NAMES = {"homo sapiens": "human", "mus musculus": "mouse"}
+
+
 def taxon_name(taxon: int | str) -> str:
-    """ "human"/"mouse" for a name or NCBI taxonomy id."""
-    if isinstance(taxon, str) and taxon in TAXA:
-        return taxon
+    """ "human"/"mouse" for a name (any case: "Human"; or the binomial, "Mus musculus") or an
+    NCBI taxonomy id."""
+    if isinstance(taxon, str):
+        key = " ".join(taxon.split()).casefold()
+        key = SPECIES_NAMES.get(key, key)
+        if key in TAXA:
+            return key
     by_id = {v: k for k, v in TAXA.items()}
     try:
         return by_id[int(taxon)]

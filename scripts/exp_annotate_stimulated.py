@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from cellmodel.annotate import ontology
+from cellmodel.annotate import fusion, ontology
 from cellmodel.bench.annotate_eval import ontology_runs as runs
 from genekb.store.store import Store
 
@@ -87,9 +87,7 @@ def stimulated(adata, label_key: str, seed: int):
 
 def graded_calls(adata, label_key: str, truth: dict[str, str], store: Store) -> dict:
     matrices, cl_ids, names, _, sig, taxon = runs.scored_matrices(adata, label_key, store)
-    calls = runs.calls_of(
-        matrices["combined"], cl_ids, True, sig, taxon, matrices[runs.fusion.TABLE]
-    )
+    calls = runs.calls_of(matrices[fusion.FUSED], cl_ids, True, sig, taxon, matrices[fusion.TABLE])
     return runs.grade_calls(calls, names, truth)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.arguments import alike_as_text, missing_names
+from cellmodel.arguments import alike_advice, alike_as_text, missing_names
 from genekb.errors import GenekbError
 
 # Added to the pooled variance of `effect_size`: a gene that is flat in every cell (variance 0)
@@ -49,7 +49,7 @@ def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categori
     if alike:
         raise GenekbError(
             f"obs[{key!r}] holds the {noun}s {alike[0]!r} and {alike[1]!r}, which read alike as"
-            f" text; make the column one kind (e.g. all text) so each {noun} has its own name"
+            f" text; {alike_advice(alike, 'the column')} so each {noun} has its own name"
         )
     k, n = len(groups.categories), len(groups)
     if n == 0:

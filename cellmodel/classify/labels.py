@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cellmodel.arguments import alike_as_text, is_whole, unlabelled
+from cellmodel.arguments import alike_advice, alike_as_text, is_whole, unlabelled
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.genemap import same_numbers_alike
@@ -27,7 +27,7 @@ def label_array(labels: LabelsLike) -> np.ndarray:
     if alike:  # as text they would be trained and scored as one class
         raise GenekbError(
             f"the labels {alike[0]!r} and {alike[1]!r} are different values that read alike as"
-            " text, so they would be one class; make the label column one kind (e.g. all text)"
+            f" text, so they would be one class; {alike_advice(alike, 'the label column')}"
         )
     # a reference saved as floats (1.0) and a query as integers (1) name one class
     out = same_numbers_alike(series.astype(str).where(~missing, "")).to_numpy(dtype=object)

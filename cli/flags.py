@@ -48,13 +48,18 @@ _UNKNOWN_CHOICE = re.compile(rf"\bunknown ({_SNAKE_NAMES}) (?=')")
 # Advice only a Python session can follow (cellmodel.io.MAKE_UNIQUE), and the command line's own.
 PYTHON_ONLY = {
     "make them unique (adata.var_names_make_unique())": "name each gene once in the file",
+    "fill them in (e.g. 'unlabelled'), or pass the others only": "fill them in (e.g."
+    " 'unlabelled') in the file, or write a file of the others only",
 }
+# A subset a library message spells in Python (" (adata[adata.obs['g'].notna()])").
+_PYTHON_SUBSET = re.compile(r" \(adata\[.*?\]\)")
 
 
 def as_flags(message: str) -> str:
     """A library message in the command line's terms (`n_clusters=500` -> `--n-clusters 500`)."""
     for python, command_line in PYTHON_ONLY.items():
         message = message.replace(python, command_line)
+    message = _PYTHON_SUBSET.sub("", message)
     message = _UNKNOWN_CHOICE.sub(lambda m: f"unknown {LIBRARY_FLAGS[m[1]]} ", message)
     return _PARAMETER.sub(
         lambda m: LIBRARY_FLAGS[m[1]] + (f" {m[2]}" if m[2] and m[2] not in ":,;.)]" else m[2]),

@@ -34,3 +34,17 @@ def test_numbers_and_their_text_keep_their_own_advice():
 def test_names_with_inner_spaces_stay_distinct_groups():
     groups = cell_groups(pd.Series(["CD4 T", "CD4  T", "NK"] * 4), "g")
     assert list(groups.categories) == ["CD4  T", "CD4 T", "NK"]
+
+
+def test_missing_groups_get_command_line_advice_on_the_command_line():
+    from cli.flags import as_flags
+
+    column = pd.Series(["a", None, "b", "b", "a", "a"], dtype=object)
+    with pytest.raises(GenekbError) as err:
+        cell_groups(column, "grp")
+    library = str(err.value)
+    assert "adata[adata.obs['grp'].notna()]" in library  # a notebook user gets the subset
+    line = as_flags(library)
+    assert "adata" not in line and "pass the others only" not in line
+    assert line.endswith("fill them in (e.g. 'unlabelled') in the file, or write a file of the"
+                         " others only")

@@ -290,13 +290,13 @@ def _run(args: SimpleNamespace) -> tuple[dict[str, Any], Any]:
 def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     """The Markdown report (to stdout or --markdown), the AnnData, or the JSON; one status line."""
     from cellmodel.annotate import to_markdown
-    from cellmodel.annotate.report import inferred_line
+    from cellmodel.annotate.report import candidates_line, inferred_line
     from cli.cellmodel_args import write_h5ad
     from genekb.fileio import atomic_write
 
-    said = inferred_line(report.get("inferred"))
-    if said:
-        info(said)
+    for said in (candidates_line(report.get("candidates")), inferred_line(report.get("inferred"))):
+        if said:
+            info(said)
     text = to_markdown(report)
     if args.markdown is not None:
         atomic_write(args.markdown, (text + "\n").encode())

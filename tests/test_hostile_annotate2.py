@@ -45,7 +45,10 @@ def test_a_label_that_names_no_cell_type_is_refused(label: str, says: str) -> No
 
 
 def test_free_text_like_an_id_stays_a_label() -> None:
-    assert [c.cl_id for c in from_user(["ILC_2", "CL_0000084"])] == [None, "CL:0000084"]
+    # not refused as a miswritten id; its words read as ILC2 (`free_labels`), its text kept
+    first, second = from_user(["ILC_2", "CL_0000084"])
+    assert (first.given, first.cl_id, first.read_as) == ("ILC_2", "CL:0001069", "every word")
+    assert second.cl_id == "CL:0000084" and second.read_as is None
 
 
 def test_candidates_must_be_an_ordered_list_and_a_generator_is_read_once() -> None:

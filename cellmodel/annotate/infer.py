@@ -62,9 +62,6 @@ _ORIGIN = re.compile(
     r"|\b(?:develop|deriv|originat|matur|emigrat)\w* (?:in|from) (?:the )?[\w-]+",
     re.IGNORECASE,
 )
-# What a CL label appends when the term is defined for one clade only: ", human", "(Mmus)",
-# "(Primate)", "(sensu Teleostei)". A clade that holds the species does not exclude its terms.
-_CLADE_TAG = re.compile(r",\s*(human|mouse)$|\((?:sensu )?([A-Z][A-Za-z ]+)\)$")
 # Kinds whose definition places them in one tissue ("an immature T cell located in the thymus",
 # "a ... macrophage found in the parenchyma of the central nervous system"), by the tissues they
 # are found in: the kind's subtree and every label naming it, left out where the file's tissue
@@ -197,7 +194,7 @@ def other_species_terms(taxon: str | None) -> frozenset[str]:
     labels = ontology.live_labels()
     out = set()
     for i, label in labels.items():
-        tag = _CLADE_TAG.search(label or "")
+        tag = ontology.CLADE_TAG.search(label or "")
         if tag and (tag.group(1) or tag.group(2)) not in clades:
             out.add(i)
     if taxon == "human":

@@ -342,6 +342,12 @@ def _candidates_entry(candidates: Candidates, db: Any) -> dict[str, Any]:
         "cl_version": ontology.cl_version(),
         "with_cl_id": int(sum(c.cl_id is not None for c in candidates.terms)),
         "in_marker_table": int(db.covered.sum()),
+        "read_as_terms": [
+            {"given": c.given, "cl_id": c.cl_id, "label": c.label, "how": c.read_as}
+            for c in candidates.terms
+            if c.read_as
+        ],
+        "free_text": [c.given for c in candidates.terms if c.cl_id is None],
     }
 
 

@@ -311,6 +311,32 @@ def inferred_line(inferred: dict[str, Any] | None) -> str:
     return "inferred " + "; ".join(parts) if parts else ""
 
 
+def candidates_line(cands: dict[str, Any] | None, shown: int = 6) -> str:
+    """One line saying which of a user's free labels were read as CL terms, and which stay
+    words only (`free_labels`), or ''."""
+    read, free = (cands or {}).get("read_as_terms") or [], (cands or {}).get("free_text") or []
+    if not read and not free:
+        return ""
+    parts = []
+    if read:
+        named = [f"{r['given']!r} as {r['label']}" for r in read[:shown]]
+        more = ", …" if len(read) > shown else ""
+        parts.append(
+            f"read {len(read)} of {cands['n']} candidates as Cell Ontology terms from their"
+            f" words: {', '.join(named)}{more}"
+        )
+    if free:
+        named = [repr(g) for g in free[:shown]]
+        more = ", …" if len(free) > shown else ""
+        one = len(free) == 1
+        parts.append(
+            f"{len(free)} {'names' if one else 'name'} no CL term and"
+            f" {'is' if one else 'are'} scored by {'its' if one else 'their'} words alone:"
+            f" {', '.join(named)}{more} (a CL id or label names the term)"
+        )
+    return "; ".join(parts)
+
+
 def unsigned_line(inferred: dict[str, Any] | None) -> str:
     """One line naming the tissue lineages whose calls had no expression check, or ''."""
     kinds = (inferred or {}).get("unsigned_lineages")

@@ -1,0 +1,159 @@
+"""A user's own label names read as Cell Ontology terms.
+
+Labs name cell types as they write them ("CD14+ Mono", "B cells", "Tregs", "T.CD4.Naive"), seldom
+as CL labels ("CD14-positive monocyte"). A candidate no CL term names is scored by the text
+channel alone: the marker table, the knowledge and the lineage checks all need a term. So a label
+that is neither a CL id nor a CL label or exact synonym is read again, and takes a term only
+where exactly one reads from it:
+
+1. **Written forms**: "+" after a marker is "-positive" and a "-" ending one "-negative"; "_",
+   ".", "/" and "," separate words; a plural word is singular where CL knows the singular
+   ("monocytes", "cells"); a few abbreviations common in public label sets are
+   expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …).
+2. **Exact**: that form, or that form with "cell" added ("B", "CD8 T", "dendritic"), is one
+   term's label or exact synonym.
+3. **Every word**: the label has two words or more beside "cell", and one term's label or exact
+   synonym holds them all with the fewest other words (in any order: "Memory CD4 T" reads as
+   "CD4-positive, alpha-beta memory T cell"). The qualifiers CL writes into most T-cell labels
+   ("positive", "alpha", "beta", "thymus-derived") do not count as words of the label or as
+   other words; a marker or a marker's level the user did not write (a word with a digit, as
+   "CD14", or "negative", "low", …) bars the term: "CD16+ Mono" does not read as
+   "CD14-positive, CD16-positive monocyte", nor "Mono.CD16" as "CD16-negative monocyte". Two
+   terms equally close read as none.
+
+A term CL defines for one clade ("…, human", "(Mmus)") is never read from a lab's label, which
+names no species. Nothing here reads data or a call; each reading is reported
+(`read_label`'s `how`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from functools import lru_cache
+
+from cellmodel.annotate import ontology
+
+# Abbreviations of public label sets, each to the words CL writes (read as whole words, any case).
+ABBREVIATIONS: dict[str, str] = {
+    "mono": "monocyte",
+    "dc": "dendritic cell",
+    "cdc": "conventional dendritic cell",
+    "mdc": "myeloid dendritic cell",
+    "reg": "regulatory",
+    "mk": "megakaryocyte",
+    "mega": "megakaryocyte",
+    "eryth": "erythroid",
+    "ery": "erythroid",
+    "hsc": "hematopoietic stem cell",
+    "mpp": "hematopoietic multipotent progenitor cell",
+    "gmp": "granulocyte monocyte progenitor cell",
+    "cmp": "common myeloid progenitor",
+    "mep": "megakaryocyte erythroid progenitor cell",
+    "clp": "common lymphoid progenitor",
+    "ilc": "innate lymphoid cell",
+    "mait": "mucosal invariant T cell",
+    "ctl": "cytotoxic T cell",
+    "mac": "macrophage",
+    "macro": "macrophage",
+    "neut": "neutrophil",
+    "baso": "basophil",
+    "eos": "eosinophil",
+    "plt": "platelet",
+    "astro": "astrocyte",
+    "oligo": "oligodendrocyte",
+    "opc": "oligodendrocyte precursor cell",
+    "microglia": "microglial cell",
+    "endo": "endothelial",
+    "ec": "endothelial cell",
+    "smc": "smooth muscle cell",
+    "vsmc": "vascular associated smooth muscle cell",
+    "fib": "fibroblast",
+    "fibro": "fibroblast",
+    "epi": "epithelial",
+    "pyr": "pyramidal",
+    "mem": "memory",
+    "eff": "effector",
+    "naïve": "naive",
+}
+# Words CL writes into most T-cell labels; a reading may add them.
+QUALIFIERS = frozenset({"positive", "alpha", "beta", "thymus", "derived", "cell"})
+# A marker's level: a claim a reading may not add.
+LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int", "intermediate"})
+_POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
+_NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
+_SEPARATORS = re.compile(r"[_./,;()\-\s]+")
+
+
+def read_label(text: str) -> tuple[str | None, str]:
+    """The CL id one term gives `text` (a label CL does not name exactly), and how it was read
+    ("written form", "with 'cell'", "every word"); (None, "") where none or several do."""
+    words = _words(text)
+    if not words:
+        return None, ""
+    index, _ = _terms()
+    for form, how in ((words, "written form"), ([*words, "cell"], "with 'cell'")):
+        ids = index.get(" ".join(form), set())
+        if len(ids) == 1:
+            return next(iter(ids)), how
+    found = _closest(words)
+    return (found, "every word") if found else (None, "")
+
+
+def _split(text: str) -> list[str]:
+    """Lower-case words, a marker's "+" read as "positive" and a trailing "-" as "negative"
+    (CL's synonyms write "CD16- monocyte" too)."""
+    text = _NEGATIVE.sub("-negative ", _POSITIVE.sub("-positive ", text))
+    return [w for w in _SEPARATORS.split(text.lower()) if w]
+
+
+def _words(text: str) -> list[str]:
+    """The label's words as CL writes them (module docstring, step 1)."""
+    _, vocabulary = _terms()
+    out: list[str] = []
+    for raw in _split(text):
+        plural = raw.endswith("s") and not raw.endswith(("ss", "us", "is"))
+        if plural and (raw[:-1] in vocabulary or raw[:-1] in ABBREVIATIONS):
+            raw = raw[:-1]  # "cells", "monocytes", "Tregs", "DCs"
+        out += ABBREVIATIONS.get(raw, raw).split()
+    return out
+
+
+def _closest(words: list[str]) -> str | None:
+    """The one term holding every word with the fewest others (module docstring, step 3)."""
+    wanted = set(words) - {"cell"}
+    if len(wanted - QUALIFIERS) < 2:
+        return None
+    index, _ = _terms()
+    best: dict[str, int] = {}
+    for key, ids in index.items():
+        held = set(key.split())
+        if not wanted <= held:
+            continue
+        extra = held - wanted - QUALIFIERS
+        if extra & LEVELS or any(any(ch.isdigit() for ch in w) for w in extra):
+            continue  # a marker, or a marker's level, the user did not write
+        for cl in ids:
+            best[cl] = min(best.get(cl, len(extra)), len(extra))
+    if not best:
+        return None
+    fewest = min(best.values())
+    closest = [cl for cl, n in best.items() if n == fewest]
+    return closest[0] if len(closest) == 1 else None
+
+
+@lru_cache(maxsize=1)
+def _terms() -> tuple[dict[str, set[str]], frozenset[str]]:
+    """(the words of each live term's label and exact synonyms -> the ids they name, every such
+    word); terms defined for one clade are left out."""
+    p = ontology.parser()
+    labels = ontology.live_labels()
+    index: dict[str, set[str]] = defaultdict(set)
+    synonyms = p.map_term_synonyms(list(labels))
+    for cl, label in labels.items():
+        if ontology.CLADE_TAG.search(label):
+            continue
+        for name in (label, *(synonyms.get(cl) or [])):
+            index[" ".join(_split(name))].add(cl)
+    vocabulary = frozenset(w for key in index for w in key.split())
+    return dict(index), vocabulary

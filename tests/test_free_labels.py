@@ -1,0 +1,73 @@
+"""A user's own label names read as Cell Ontology terms (`cellmodel.annotate.free_labels`):
+the forms labs write, a reading only where exactly one term fits, and no claim added."""
+
+from __future__ import annotations
+
+import pytest
+
+from cellmodel.annotate.free_labels import read_label
+from cellmodel.annotate.ontology import from_user
+from cellmodel.annotate.report import candidates_line
+
+
+@pytest.mark.parametrize(
+    ("given", "cl_id"),
+    [
+        ("CD14+ Mono", "CL:0001054"),  # CD14-positive monocyte
+        ("B cells", "CL:0000236"),
+        ("NK", "CL:0000623"),
+        ("Dendritic", "CL:0000451"),
+        ("T.CD4.Naive", "CL:0000895"),  # naive thymus-derived CD4-positive, alpha-beta T cell
+        ("Memory CD4 T", "CL:0000897"),  # words in another order
+        ("CD4+/CD25 T Reg", "CL:0000792"),
+        ("Megakaryocytes", "CL:0000556"),
+        ("microglia", "CL:0000129"),
+    ],
+)
+def test_labels_read_as_the_term_they_name(given, cl_id):
+    assert read_label(given)[0] == cl_id
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "alpha",  # "alpha cell" is CL's synonym of a mouse-only retinal ganglion cell
+        "CD34+",  # one word: many terms hold it
+        "FCGR3A+ Mono",
+        "malignant_93",
+        "4.1-Trm",
+    ],
+)
+def test_labels_no_single_term_fits_stay_words(given):
+    assert read_label(given) == (None, "")
+
+
+def test_a_reading_adds_no_marker_or_sign_the_user_did_not_write():
+    # CL's synonyms "CD16- monocyte" and "CD16+ monocyte" keep their signs
+    for given in ("CD16+ Mono", "Mono.CD16"):
+        assert read_label(given)[0] == "CL:0002397"  # CD14-positive, CD16-positive monocyte
+    assert read_label("CD16- Mono")[0] == "CL:0002057"  # CD16-negative classical monocyte
+
+
+def test_from_user_keeps_the_text_and_says_how_each_was_read():
+    cands = from_user(["CD14+ Mono", "B cell", "B cells", "Tregs", "Regulatory T cells", "xyz"])
+    got = {c.given: (c.cl_id, c.read_as) for c in cands}
+    assert got["CD14+ Mono"] == ("CL:0001054", "written form")
+    assert got["B cell"] == ("CL:0000236", None)  # CL's own label: not a reading
+    assert got["B cells"] == (None, None)  # the term is taken by the exact label
+    assert got["Tregs"] == got["Regulatory T cells"] == (None, None)  # two read as one term
+    assert got["xyz"] == (None, None)
+    assert [c.given for c in cands][:2] == ["CD14+ Mono", "B cell"]
+
+
+def test_the_run_says_what_it_read():
+    entry = {
+        "n": 3,
+        "read_as_terms": [{"given": "B cells", "cl_id": "CL:0000236", "label": "B cell"}],
+        "free_text": ["alpha"],
+    }
+    line = candidates_line(entry)
+    assert line.startswith("read 1 of 3 candidates as Cell Ontology terms from their words:")
+    assert "'B cells' as B cell" in line
+    assert "1 names no CL term and is scored by its words alone: 'alpha'" in line
+    assert candidates_line({"n": 2, "read_as_terms": [], "free_text": []}) == ""

@@ -247,3 +247,25 @@ def test_catalog_rebuild_leaves_out_what_is_leaving(two):
     store, a, _ = two
     catalog.rebuild(store, leaving=frozenset({a["embedding_id"]}))
     assert a["embedding_id"] not in _catalog(store) and a["text_id"] in _catalog(store)
+
+
+def test_the_python_session_has_the_same_calls(two):
+    import genekb as gk
+    from genekb.errors import UsageError
+
+    store, a, b = two
+    assert gk.tag(store.root, "lab/x", "b")["embedding_id"] == b["embedding_id"]
+    assert _signed_tags(store)["lab/x"] == b["embedding_id"]
+    with pytest.raises(UsageError):
+        gk.tag(store, "lab/x")  # neither a version nor delete=True
+    with pytest.raises(UsageError):
+        gk.tag(store, "lab/x", "b", delete=True)
+    deleted = gk.tag(store, "lab/x", delete=True)
+    assert deleted == {"tag": "lab/x", "embedding_id": b["embedding_id"]}
+    planned = gk.remove(store, "b", force=True, dry_run=True)
+    assert [e["id"] for e in planned["removed"]] == [b["embedding_id"]]
+    assert store.has("embedding", b["embedding_id"]) and "b" in store.tags()
+    gk.remove(store, "b", force=True)
+    freed = gk.gc(store)
+    assert [e["id"] for e in freed["removed"]] == [b["text_id"]] and freed["bytes_freed"] > 0
+    assert _on_disk(store) == set(_catalog(store)) == {a["text_id"], a["embedding_id"]}

@@ -46,6 +46,8 @@ def tag(
 
     if delete and (version is not None or force or name is None):
         raise UsageError("give `genekb tag --delete NAME`: one tag, no version, no --force")
+    if name is None and force:
+        raise UsageError("--force moves a tag: give `genekb tag NAME VERSION --force`")
     if name is not None and version is None and not delete:
         raise UsageError(f"give the version to point {name!r} at, or --delete to remove the tag")
     if name is None:

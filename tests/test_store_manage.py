@@ -94,6 +94,7 @@ def test_tag_refusals_and_usage(two):
     one_line_error(run_genekb("tag", "x", "--root", root), 2)  # no version, no --delete
     one_line_error(run_genekb("tag", "--delete", "b", a["embedding_id"], "--root", root), 2)
     one_line_error(run_genekb("tag", "emb-x", a["embedding_id"], "--root", root), 2)
+    one_line_error(run_genekb("tag", "--force", "--root", root), 2)
     assert store.tags_file.read_bytes() == before
     with pytest.raises(GenekbError, match="already points at"):
         point_tag(store, "b", a["embedding_id"])
@@ -176,6 +177,10 @@ def test_gc_removes_an_orphan_text_version_and_leftovers(two):
     remove(store, ["b"], force=True)
     leftovers = _debris(store)
     text_bytes = tree_bytes(store.version_dir("text", b["text_id"]))
+    theirs = [store.root / "runs" / "out.txt", store.root / f".README.md.{DEAD}-deadbeef.tmp"]
+    for path in theirs:  # a root may hold a user's files: not the store's, never gc's
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("mine")
     ran = run_genekb("gc", "--root", str(store.root), "--json")
     assert ran.exit_code == 0, ran.output
     report = json.loads(ran.stdout)
@@ -184,6 +189,7 @@ def test_gc_removes_an_orphan_text_version_and_leftovers(two):
         ("record", "emb-0123456789abcdef")}  # fmt: skip
     assert report["bytes_freed"] == text_bytes + 3000 and report["untagged"] == []
     assert not any(os.path.lexists(p) for p in leftovers)
+    assert all(p.read_text() == "mine" for p in theirs)
     assert not (store.root / ".staging").exists()
     assert _on_disk(store) == set(_catalog(store)) == {a["text_id"], a["embedding_id"]}
     _clean(store)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError, listed
-from genekb.fileio import left_by_dead_process, pid_alive, read_regular
+from genekb.fileio import STORE_OWNED, left_by_dead_process, pid_alive, read_regular
 from genekb.store import catalog
 from genekb.store.integrity import VERIFIED_DIR
 from genekb.store.locks import held_by_others
@@ -224,6 +224,12 @@ def _report(removed: list[dict[str, Any]], dry_run: bool, **more: Any) -> dict[s
             "dry_run": dry_run, **more}  # fmt: skip
 
 
+def _record(name: str) -> str | None:
+    """The version id a `.verified/` file name records (`<id>.json`), else None."""
+    vid = name.removesuffix(".json")
+    return vid if name.endswith(".json") and VERSION_ID.fullmatch(vid) else None
+
+
 def _debris(store: Store, ids: set[str]) -> list[dict[str, Any]]:
     """Staging folders and temporary files of writers that no longer run, and check records of
     versions the store no longer holds (`ids`: those it keeps)."""
@@ -233,15 +239,13 @@ def _debris(store: Store, ids: set[str]) -> list[dict[str, Any]]:
         if entry.name != PULL_CACHE and left_by_dead_process(entry.name):
             found.append(_entry(store, "staging", entry))
     records = store.root / VERIFIED_DIR
-    for folder in (store.root, records):
+    for folder, owned in ((store.root, STORE_OWNED.__contains__), (records, _record)):
         for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-            temp = TEMP_FILE.fullmatch(entry.name)
-            if temp and left_by_dead_process(temp["label"]):
+            temp = TEMP_FILE.fullmatch(entry.name)  # of a file of the store's own, by its name
+            if temp and owned(temp["name"]) and left_by_dead_process(temp["label"]):
                 found.append(_entry(store, "temporary", entry))
-            elif folder == records and entry.name.endswith(".json") and not temp:
-                vid = entry.name.removesuffix(".json")
-                if VERSION_ID.fullmatch(vid) and vid not in ids:
-                    found.append(_entry(store, "record", entry, vid))
+            elif folder == records and not temp and _record(entry.name) not in (None, *ids):
+                found.append(_entry(store, "record", entry, _record(entry.name)))
     return found
 
 

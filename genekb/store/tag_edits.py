@@ -24,8 +24,9 @@ def point_tag(store: Store, name: str, ref: str, *, force: bool = False) -> dict
     that points elsewhere moves only with `force`. Returns the tag, its version and the one it
     pointed at before (None for a new tag)."""
     check_tag(name)
-    vid = store.embedding(ref).id  # a text version, an unknown or a damaged one is refused here
-    with store.tagging({name: vid}, force=force):
+    vid = store.resolve("embedding", ref)  # a text version or an unknown one is refused here
+    with store.tagging({name: vid}, force=force):  # (a remote store is refused here)
+        store.embedding(vid)  # and a damaged version here, before the tag moves
         before = store.tags().get(name)
     catalog.rebuild(store)
     return {"tag": name, "embedding_id": vid, "previous": before}

@@ -51,7 +51,7 @@ def read_tags_file(path: Path) -> tuple[dict[str, str], str]:
     tags = data.get("tags") if signed and data else data
     if not _names_to_ids(tags):
         raise IntegrityError(
-            f"{path} is corrupt; delete it and set tags again with `genekb build --tag`"
+            f"{path} is corrupt; delete it and set tags again with `genekb tag NAME VERSION`"
         )
     if signed and data.get("sha256") != sha256_json(tags):
         raise IntegrityError(

@@ -28,9 +28,12 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def tag(
-    name: Annotated[str | None, typer.Argument(help="The tag (none: list the tags).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="The tag (none: list the tags).")
+    ] = None,
     version: Annotated[
-        str | None, typer.Argument(help="Embedding version: id, unique id prefix or tag.")
+        str | None,
+        typer.Argument(metavar="VERSION", help="Embedding version: id, unique id prefix or tag."),
     ] = None,
     delete: Annotated[
         bool, typer.Option("--delete", help="Delete tag NAME (its version stays).")
@@ -78,7 +81,8 @@ def _list_tags(store: Store, json_: bool) -> None:
 @handle_errors
 def rm(
     versions: Annotated[
-        list[str], typer.Argument(help="Versions: ids, unique id prefixes or tags.")
+        list[str],
+        typer.Argument(metavar="VERSION", help="Versions: ids, unique id prefixes or tags."),
     ],
     force: Annotated[
         bool, typer.Option("--force", help="Also delete the tags that point at them.")

@@ -17,7 +17,7 @@ SECTIONS = [
     ("cm.pp: reading and normalizing", "cm.pp", "cellmodel.pp", None),
     ("cm.tl: the steps of a run", "cm.tl", "cellmodel.tl", None),
     ("cm.pl: pictures of a run", "cm.pl", "cellmodel.pl", None),
-    ("gk: stores", "gk", "genekb.api", ["build", "similar", "evaluate"]),
+    ("gk: stores", "gk", "genekb.api", ["build", "similar", "evaluate", "tag", "remove", "gc"]),
     ("gk.pl: pictures of a store", "gk.pl", "genekb.pl", None),
     ("Settings", "gk.settings", "genekb.settings", ["Settings"]),
 ]

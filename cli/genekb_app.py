@@ -16,6 +16,7 @@ from cli.genekb_share_cmd import register as register_share
 from cli.keys_cmd import register as register_keys
 from cli.plain import PlainTable
 from cli.remote_cmd import register as register_remote
+from cli.store_manage_cmd import register as register_manage
 from genekb.encoders import registry
 from genekb.errors import UsageError
 from genekb.templates import DEFAULT_TEMPLATE
@@ -29,6 +30,7 @@ register_share(app)
 register_remote(app)
 register_keys(app)
 register_build(app)
+register_manage(app)
 
 SQL_LIMIT = 100  # rows `genekb sql` prints unless told otherwise
 

@@ -8,11 +8,12 @@ In a Python session (`import genekb as gk`):
     >>> hits = gk.similar(store, "CD3E", k=5, model="minilm")
     >>> ax = gk.pl.neighbours(store, "CD3E", model="minilm", show=False)
 
-`gk.build`, `gk.similar` and `gk.eval` take a `Store` or its path; `gk.pl` draws;
-`gk.settings.verbosity` sets how much a session is told (0: nothing, 1: progress bars).
+`gk.build`, `gk.similar`, `gk.eval`, `gk.tag`, `gk.remove` and `gk.gc` take a `Store` or its
+path; `gk.pl` draws; `gk.settings.verbosity` sets how much a session is told (0: nothing, 1:
+progress bars).
 """
 
-from genekb.api import build, similar
+from genekb.api import build, gc, remove, similar, tag
 from genekb.settings import settings
 from genekb.store.store import EmbeddingVersion, Store, TextVersion
 from genekb.store.store_root import resolve_root
@@ -24,10 +25,13 @@ __all__ = [
     "__version__",
     "build",
     "eval",
+    "gc",
     "pl",
+    "remove",
     "resolve_root",
     "settings",
     "similar",
+    "tag",
 ]
 __version__ = "0.1.0"
 

@@ -1,8 +1,10 @@
-"""The Python session's genekb: `gk.build`, `gk.similar`, `gk.eval` (`import genekb as gk`).
+"""The Python session's genekb: `gk.build`, `gk.similar`, `gk.eval`, and a store's tags and
+disk: `gk.tag`, `gk.remove`, `gk.gc` (`import genekb as gk`).
 
-Thin wrappers over `genekb.build.build`, `genekb.query.similar` and `genekb.eval.evaluate` with the
-command line's defaults, a store given as a `Store` or a path (None: `$GENEKB_HOME`, else
-`./artifacts`, as `--root`), and progress bars that follow `gk.settings.verbosity`.
+Thin wrappers over `genekb.build.build`, `genekb.query.similar`, `genekb.eval.evaluate`,
+`genekb.store.tag_edits` and `genekb.store.removal` with the command line's defaults, a store
+given as a `Store` or a path (None: `$GENEKB_HOME`, else `./artifacts`, as `--root`), and
+progress bars that follow `gk.settings.verbosity`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 # package's `build` name to the module, over the function `gk.build` is.
 from genekb.build import build as run_build
 from genekb.encoders.registry import DEFAULT_MODEL
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 from genekb.gene_lists import gene_names_of
 from genekb.progress import notice, stage_bars, store_bars
 from genekb.store.store import EmbeddingVersion, Store
@@ -177,6 +179,76 @@ def evaluate(
         if tasks is None or (isinstance(tasks, list | tuple) and not tasks):
             tasks = DEFAULT_TASKS  # not `tasks or`: a DataFrame has no truth value
         return run_evaluate(versions, tasks, seeds=seeds, folds=folds, log=log, **options)
+
+
+def tag(
+    store: StoreLike,
+    name: str,
+    version: str | None = None,
+    *,
+    force: bool = False,
+    delete: bool = False,
+) -> dict[str, Any]:
+    """Point tag `name` at an embedding version (`genekb tag`), or delete it with `delete`.
+
+    `version`: an id, unique id prefix or tag. A tag pointing elsewhere moves only with
+    `force`; the report names the version it pointed at before (`previous`). `store.tags()`
+    lists the tags.
+
+    Examples
+    --------
+    >>> import genekb as gk
+    >>> gk.tag("artifacts", "lab/current", "human/ncbi-card/minilm")["embedding_id"][:4]
+    'emb-'
+    >>> report = gk.tag("artifacts", "lab/current", delete=True)
+    """
+    from genekb.store.tag_edits import delete_tag, point_tag
+
+    if delete and (version is not None or force):
+        raise UsageError("delete=True takes the tag's name alone (no version, no force)")
+    if delete:
+        return delete_tag(open_store(store), name)
+    if version is None:
+        raise UsageError(f"give the version to point {name!r} at, or delete=True")
+    return point_tag(open_store(store), name, version, force=force)
+
+
+def remove(
+    store: StoreLike, versions: str | Sequence[str], *, force: bool = False, dry_run: bool = False
+) -> dict[str, Any]:
+    """Remove versions (ids, unique id prefixes, tags) and free their disk (`genekb rm`).
+
+    Refused while a tag points at one, unless `force` (which deletes those tags), and while
+    another version rests on one (its text version, a multi-view version's views). `dry_run`
+    reports what would go. The report lists each version removed with its bytes.
+
+    Examples
+    --------
+    >>> import genekb as gk
+    >>> report = gk.remove("artifacts", ["human/ncbi-card/minilm"], force=True, dry_run=True)
+    >>> report["removed"][0]["kind"]
+    'embedding'
+    """
+    from genekb.store.removal import remove as run_remove
+
+    return run_remove(open_store(store), versions, force=force, dry_run=dry_run)
+
+
+def gc(store: StoreLike = None, *, dry_run: bool = False) -> dict[str, Any]:
+    """Remove what nothing needs (`genekb gc`): text versions no embedding version rests on,
+    leftovers of writers that no longer run. Embedding versions stay; `untagged` lists those no
+    tag points at. `dry_run` reports what would go.
+
+    Examples
+    --------
+    >>> import genekb as gk
+    >>> report = gk.gc("artifacts", dry_run=True)
+    >>> sorted(report)
+    ['bytes_freed', 'dry_run', 'notes', 'removed', 'untagged']
+    """
+    from genekb.store.removal import collect_garbage
+
+    return collect_garbage(open_store(store), dry_run=dry_run)
 
 
 def _chatty() -> bool:

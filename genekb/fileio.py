@@ -107,6 +107,13 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def left_by_dead_process(label: str) -> bool:
+    """Whether `label` (`<pid>-…`: how a writer names its temporary files and staging folders)
+    names a process that no longer runs: what it left is debris, no one's work under way."""
+    pid = label.split("-", 1)[0]
+    return pid.isdigit() and not pid_alive(int(pid))
+
+
 def _temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
@@ -126,8 +133,7 @@ def clear_stale_temps(path: Path) -> None:
     for entry in entries:
         if not entry.name.startswith(prefix):
             continue
-        pid = entry.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
+        if left_by_dead_process(entry.name[len(prefix) :]):
             with contextlib.suppress(OSError):
                 entry.unlink()
 

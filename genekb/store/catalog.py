@@ -316,10 +316,11 @@ def _quote(path: Path) -> str:
     return "'" + str(path.resolve()).replace("'", "''") + "'"
 
 
-def rebuild(store: Store) -> Path:
+def rebuild(store: Store, leaving: frozenset[str] = frozenset()) -> Path:
     """Rewrite `catalog.duckdb` at the root (atomically) over the clean versions, for tools that
-    open it directly; its views read the Parquet files by absolute path."""
-    versions, _ = checked_versions(store)
+    open it directly; its views read the Parquet files by absolute path. `leaving`: ids of
+    versions about to be removed, left out (a catalog behind the store is no damage)."""
+    versions = [v for v in checked_versions(store)[0] if v.id not in leaving]
     target = store.root / CATALOG_FILE
     with store.lock("catalog"):
         tags = _tags(store)

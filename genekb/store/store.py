@@ -40,7 +40,7 @@ from genekb.errors import (
     UsageError,
     warn,
 )
-from genekb.fileio import atomic_write, named_writes, pid_alive
+from genekb.fileio import atomic_write, left_by_dead_process, named_writes
 from genekb.genemap import lookalike_note
 from genekb.store import integrity
 from genekb.store.ids import ID_PREFIXES, ambiguous, tag_problem
@@ -199,7 +199,7 @@ class Store:
             self._write_tags(tags)
         return tags
 
-    def _resolve(self, kind: str, ref: str) -> str:
+    def resolve(self, kind: str, ref: str) -> str:
         """A version id from `ref`: the id itself, else a tag, else a unique id prefix (of 5+
         characters). A reference that could mean two versions is refused, never guessed."""
         if not isinstance(ref, str) or not ref.strip():
@@ -245,12 +245,12 @@ class Store:
         )
 
     def text(self, ref: str) -> TextVersion:
-        return self._load("text", self._resolve("text", ref))  # type: ignore[return-value]
+        return self._load("text", self.resolve("text", ref))  # type: ignore[return-value]
 
     def embedding(self, ref: str) -> EmbeddingVersion:
         """An embedding version by id, tag or unique id prefix, refused (IntegrityError) when its
         text version is damaged; its own files are checked as they are read."""
-        version = self._load("embedding", self._resolve("embedding", ref))
+        version = self._load("embedding", self.resolve("embedding", ref))
         version.text.check()
         version.check_copied()  # type: ignore[union-attr]
         return version  # type: ignore[return-value]
@@ -259,7 +259,7 @@ class Store:
         """An embedding version by id/tag/prefix, else a text version by id/prefix."""
         for kind in ("embedding", "text"):
             try:
-                vid = self._resolve(kind, ref)
+                vid = self.resolve(kind, ref)
             except (IntegrityError, UsageError):
                 raise
             except GenekbError:
@@ -285,8 +285,7 @@ class Store:
         if not staging.is_dir():
             return
         for entry in staging.iterdir():
-            pid = entry.name.split("-", 1)[0]
-            if pid.isdigit() and not pid_alive(int(pid)):
+            if left_by_dead_process(entry.name):
                 shutil.rmtree(entry, ignore_errors=True)
 
     def staging_dir(self, label: str = "") -> Path:

@@ -71,9 +71,8 @@ def tag_problems(store: Store) -> list[str]:
             problems.append(f"{path}: tag {tag[:80]!r} points at missing {vid}")
         named = tag_problem(tag)
         if named:
-            # genekb has no `tag` command: the tag goes by hand, then the tags are re-signed.
             problems.append(
-                f"{path}: {named} (remove it from {path}, then `genekb reindex --resign-tags`;"
-                " set a tag with build's or import-vectors' --tag)"
+                f"{path}: {named} (`genekb tag --delete NAME` removes it; `genekb tag NAME"
+                " VERSION` sets a tag by a name that keeps the rule)"
             )
     return problems

@@ -51,7 +51,7 @@ def read_tags_file(path: Path) -> tuple[dict[str, str], str]:
     tags = data.get("tags") if signed and data else data
     if not _names_to_ids(tags):
         raise IntegrityError(
-            f"{path} is corrupt; delete it and set tags again with `genekb build --tag`"
+            f"{path} is corrupt; delete it and set tags again with `genekb tag NAME VERSION`"
         )
     if signed and data.get("sha256") != sha256_json(tags):
         raise IntegrityError(
@@ -75,8 +75,9 @@ def tags_as_they_are(path: Path) -> dict[str, str]:
     named = next((p for p in map(tag_problem, sorted(tags)) if p), None)
     if named:
         raise IntegrityError(
-            f"{path}: refused to re-sign, {named}; remove or rename it in {path}, then run"
-            " `genekb reindex --resign-tags` again (nothing was changed)"
+            f"{path}: refused to re-sign, {named}; `genekb tag --delete NAME` removes it (and"
+            f" signs the rest), or rename it in {path} and run `genekb reindex --resign-tags`"
+            " again (nothing was changed)"
         )
     return tags
 

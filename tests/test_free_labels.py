@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellmodel.annotate.free_labels import read_label
-from cellmodel.annotate.ontology import from_user
+from cellmodel.annotate.free_labels import read_label, user_candidates
 from cellmodel.annotate.report import candidates_line
 
 
@@ -49,8 +48,9 @@ def test_a_reading_adds_no_marker_or_sign_the_user_did_not_write():
     assert read_label("CD16- Mono")[0] == "CL:0002057"  # CD16-negative classical monocyte
 
 
-def test_from_user_keeps_the_text_and_says_how_each_was_read():
-    cands = from_user(["CD14+ Mono", "B cell", "B cells", "Tregs", "Regulatory T cells", "xyz"])
+def test_user_candidates_keep_the_text_and_says_how_each_was_read():
+    given = ["CD14+ Mono", "B cell", "B cells", "Tregs", "Regulatory T cells", "xyz"]
+    cands = user_candidates(given)
     got = {c.given: (c.cl_id, c.read_as) for c in cands}
     assert got["CD14+ Mono"] == ("CL:0001054", "written form")
     assert got["B cell"] == ("CL:0000236", None)  # CL's own label: not a reading

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cellmodel.annotate.free_labels import user_candidates
 from cellmodel.annotate.ontology import from_ontology, from_user
 from cellmodel.annotate.params import AnnotateParams
 from genekb.errors import UsageError
@@ -46,7 +47,7 @@ def test_a_label_that_names_no_cell_type_is_refused(label: str, says: str) -> No
 
 def test_free_text_like_an_id_stays_a_label() -> None:
     # not refused as a miswritten id; its words read as ILC2 (`free_labels`), its text kept
-    first, second = from_user(["ILC_2", "CL_0000084"])
+    first, second = user_candidates(["ILC_2", "CL_0000084"])
     assert (first.given, first.cl_id, first.read_as) == ("ILC_2", "CL:0001069", "every word")
     assert second.cl_id == "CL:0000084" and second.read_as is None
 

@@ -29,8 +29,10 @@ names no species. Nothing here reads data or a call; each reading is reported
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
 from cellmodel.annotate import ontology
 
@@ -83,6 +85,20 @@ LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int
 _POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
 _SEPARATORS = re.compile(r"[_./,;()\-\s]+")
+
+
+def user_candidates(items: Any) -> list[ontology.Candidate]:
+    """A user's candidates (`ontology.from_user`), each free label read as the CL term its words
+    give where no other label has that term (two labels read as one term keep their words: the
+    reading is a guess, not theirs); `read_as` says how."""
+    out = ontology.from_user(items)
+    taken = {c.cl_id for c in out if c.cl_id}
+    readings = {i: read_label(c.given) for i, c in enumerate(out) if c.cl_id is None}
+    counts = Counter(cl for cl, _ in readings.values() if cl)
+    for i, (cl, how) in readings.items():
+        if cl and cl not in taken and counts[cl] == 1:
+            out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
+    return out
 
 
 def read_label(text: str) -> tuple[str | None, str]:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -138,11 +137,10 @@ def term(cl_id: str, given: str | None = None) -> Candidate:
 
 def from_user(items: Any) -> list[Candidate]:
     """Candidates as given: CL ids must exist; free text gains a CL term where one is its label
-    or exact synonym, else where the label's words read as one term no other label took
-    (`free_labels.read_label`; `read_as` says how). Refused: a label given twice (or two that
-    name one CL term: their scores would tie), an id of another ontology or a CL id
-    miswritten, the word a group without a call is given, and a line of a list or table (';',
-    a tab, a CL id beside words)."""
+    or exact synonym (`free_labels.user_candidates` reads the rest's words too). Refused: a
+    label given twice (or two that name one CL term: their scores would tie), an id of another
+    ontology or a CL id miswritten, the word a group without a call is given, and a line of a
+    list or table (';', a tab, a CL id beside words)."""
     labels = _label_list(items)
     out: list[Candidate] = []
     seen: dict[str, str] = {}  # a label's key, or its CL id -> the label that took it
@@ -167,19 +165,6 @@ def from_user(items: Any) -> list[Candidate]:
         if len(out) == 1 and "," in out[0].given:
             hint = f": {out[0].given!r} is one label; separate labels with ';' (or give a file)"
         raise UsageError(f"annotation needs at least two candidate labels to choose between{hint}")
-    return _read_free(out, seen)
-
-
-def _read_free(out: list[Candidate], seen: dict[str, str]) -> list[Candidate]:
-    """Each free label read as the CL term its words give, where no other label has that term
-    (two labels read as one term keep their words: the reading is a guess, not theirs)."""
-    from cellmodel.annotate.free_labels import read_label
-
-    readings = {i: read_label(c.given) for i, c in enumerate(out) if c.cl_id is None}
-    counts = Counter(cl for cl, _ in readings.values() if cl)
-    for i, (cl, how) in readings.items():
-        if cl and cl not in seen and counts[cl] == 1:
-            out[i] = replace(term(cl, out[i].given), read_as=how)
     return out
 
 

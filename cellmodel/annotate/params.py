@@ -19,7 +19,7 @@ from cellmodel._settings import (
     PREDICTION_KEY,
     UNS_KEY,
 )
-from cellmodel.annotate import ontology, score
+from cellmodel.annotate import free_labels, ontology, score
 from cellmodel.annotate.inputs import DEFAULT_N_BACKGROUND, MARKER_RULES
 from cellmodel.annotate.lineage import LINEAGE_CHOICES
 from cellmodel.annotate.methods import METHODS, channels_of
@@ -154,7 +154,7 @@ def setup(
     if candidates is not None and (ontology_subtree or tissue):
         raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
     terms = (
-        ontology.from_user(candidates)
+        free_labels.user_candidates(candidates)
         if candidates is not None
         else ontology.from_ontology(subtree=ontology_subtree, tissue=tissue)
     )

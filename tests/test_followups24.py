@@ -48,3 +48,13 @@ def test_missing_groups_get_command_line_advice_on_the_command_line():
     assert "adata" not in line and "pass the others only" not in line
     assert line.endswith("fill them in (e.g. 'unlabelled') in the file, or write a file of the"
                          " others only")
+
+
+def test_a_sample_type_as_tissue_reads_as_its_tissue():
+    from cellmodel.annotate.params import setup
+
+    _, blood = setup("g", None, None, "blood")
+    for word in ("PBMC", " pbmcs ", "Cord blood"):
+        _, cands = setup("g", None, None, word)  # was refused: 'leaves 1 term(s); widen it'
+        assert cands.tissue == "blood"
+        assert [c.cl_id for c in cands.terms] == [c.cl_id for c in blood.terms]

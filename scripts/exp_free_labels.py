@@ -1,6 +1,7 @@
 """How `cellmodel.annotate.free_labels` reads label names as Cell Ontology terms, graded against
 hand mappings: the design set's labels (`annotate_label_map.csv`, development) and a held-out set
-fixed before the reader was written (`free_label_heldout.csv`).
+fixed before the reader was written (`free_label_heldout.csv`). Each file's labels are read
+together, as one candidate list (`user_candidates`), as a run reads them.
 
     python scripts/exp_free_labels.py [-v]
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections import defaultdict
 from pathlib import Path
 
 from cellmodel.annotate import free_labels, kinds, ontology
@@ -36,23 +38,23 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for side, path in SIDES.items():
         rows = list(csv.DictReader(path.open()))
-        tally = dict.fromkeys(("direct", "read", "exact", "partial", "wrong", "free"), 0)
+        files: dict[str, list[dict[str, str]]] = defaultdict(list)
         for row in rows:
-            if ontology.lookup(row["label"]):
-                tally["direct"] += 1
-                continue
-            cl, how = free_labels.read_label(row["label"])
-            if cl is None:
-                tally["free"] += 1
-                grade = "free"
-            else:
-                tally["read"] += 1
-                grade = kinds.grade(cl, row["cl_id"])
+            files[row["dataset"]].append(row)
+        tally = dict.fromkeys(("direct", "read", "exact", "partial", "wrong", "free"), 0)
+        for part in files.values():
+            cands = free_labels.user_candidates([r["label"] for r in part])
+            for row, cand in zip(part, cands, strict=True):
+                if cand.cl_id and not cand.read_as:
+                    tally["direct"] += 1
+                    continue
+                grade = "free" if cand.cl_id is None else kinds.grade(cand.cl_id, row["cl_id"])
+                tally["read"] += cand.cl_id is not None
                 tally[grade] += 1
-            if verbose:
-                call = f"{label(cl)} ({how})" if cl else "-"
-                truth = label(row["cl_id"])
-                print(f"{side:11} {row['label'][:30]:30} {grade:8} {call}  [truth {truth}]")
+                if verbose:
+                    call = f"{label(cand.cl_id)} ({cand.read_as})" if cand.cl_id else "-"
+                    truth = label(row["cl_id"])
+                    print(f"{side:11} {row['label'][:30]:30} {grade:8} {call}  [truth {truth}]")
         print(
             f"| {side} | {len(rows)} | {tally['direct']} | {tally['read']} | {tally['exact']} |"
             f" {tally['partial']} | {tally['wrong']} | {tally['free']} |"

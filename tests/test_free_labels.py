@@ -71,3 +71,21 @@ def test_the_run_says_what_it_read():
     assert "'B cells' as B cell" in line
     assert "1 names no CL term and is scored by its words alone: 'alpha'" in line
     assert candidates_line({"n": 2, "read_as_terms": [], "free_text": []}) == ""
+
+
+def test_a_lists_tissue_reads_labels_named_within_it():
+    cands = user_candidates(["alpha", "beta", "delta", "ductal", "gamma", "endothelial"])
+    got = {c.given: (c.cl_id, c.read_as) for c in cands}
+    assert got["alpha"][0] == "CL:0000171"  # pancreatic A cell
+    assert got["beta"][0] == "CL:0000169"  # type B pancreatic cell
+    assert got["delta"][0] == "CL:0000173"  # pancreatic D cell
+    assert got["ductal"][0] == "CL:0002079"  # pancreatic ductal cell
+    assert "'pancreatic', the list's tissue" in got["alpha"][1]
+    assert got["gamma"] == (None, None)  # no pancreatic gamma term: words
+
+
+def test_no_tissue_is_read_on_one_label_or_a_tie():
+    lone = user_candidates(["CD14+ Mono", "B", "NK", "alpha"])
+    assert [c.cl_id for c in lone][-1] is None  # one label reads under the pancreas: no tissue
+    tie = user_candidates(["alpha", "delta", "B"])  # pancreatic and pituitary alike
+    assert [c.cl_id for c in tie][:2] == [None, None]

@@ -78,6 +78,19 @@ ABBREVIATIONS: dict[str, str] = {
     "eff": "effector",
     "naïve": "naive",
 }
+# A tissue's adjective as CL labels write it before a cell's name ("pancreatic alpha cell").
+TISSUE_ADJECTIVES: dict[str, str] = {
+    "pancreas": "pancreatic",
+    "lung": "pulmonary",
+    "kidney": "renal",
+    "liver": "hepatic",
+    "gut": "intestinal",
+    "skin": "epidermal",
+    "heart": "cardiac",
+    "retina": "retinal",
+    "brain": "cerebral",
+    "pituitary": "pituitary",
+}
 # Words CL writes into most T-cell labels; a reading may add them.
 QUALIFIERS = frozenset({"positive", "alpha", "beta", "thymus", "derived", "cell"})
 # A marker's level: a claim a reading may not add.
@@ -90,15 +103,38 @@ _SEPARATORS = re.compile(r"[_./,;()\-\s]+")
 def user_candidates(items: Any) -> list[ontology.Candidate]:
     """A user's candidates (`ontology.from_user`), each free label read as the CL term its words
     give where no other label has that term (two labels read as one term keep their words: the
-    reading is a guess, not theirs); `read_as` says how."""
+    reading is a guess, not theirs), then the rest with the list's tissue (`_tissue_readings`);
+    `read_as` says how."""
     out = ontology.from_user(items)
-    taken = {c.cl_id for c in out if c.cl_id}
-    readings = {i: read_label(c.given) for i, c in enumerate(out) if c.cl_id is None}
-    counts = Counter(cl for cl, _ in readings.values() if cl)
-    for i, (cl, how) in readings.items():
-        if cl and cl not in taken and counts[cl] == 1:
-            out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
+    for readings in (_readings, _tissue_readings):
+        taken = {c.cl_id for c in out if c.cl_id}
+        found = readings([c.given if c.cl_id is None else None for c in out])
+        counts = Counter(cl for cl, _ in found.values() if cl)
+        for i, (cl, how) in found.items():
+            if cl and cl not in taken and counts[cl] == 1:
+                out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
     return out
+
+
+def _readings(free: list[str | None]) -> dict[int, tuple[str | None, str]]:
+    return {i: read_label(text) for i, text in enumerate(free) if text is not None}
+
+
+def _tissue_readings(free: list[str | None]) -> dict[int, tuple[str | None, str]]:
+    """The labels still free read with one tissue's word before them ("alpha" as "pancreatic
+    alpha cell"), the tissue being the one under which most of them read, at least two and
+    more than under any other: a lab's list names the cells of one tissue."""
+    found: dict[str, dict[int, tuple[str | None, str]]] = {}
+    for tissue, adjective in TISSUE_ADJECTIVES.items():
+        found[tissue] = {}
+        for i, text in enumerate(free):
+            cl = None if text is None else read_label(f"{adjective} {text}")[0]
+            if cl:
+                found[tissue][i] = (cl, f"with '{adjective}', the list's tissue")
+    ranked = sorted(found.values(), key=len, reverse=True)
+    if not ranked or len(ranked[0]) < 2 or (len(ranked) > 1 and len(ranked[1]) == len(ranked[0])):
+        return {}
+    return ranked[0]
 
 
 def read_label(text: str) -> tuple[str | None, str]:

@@ -89,3 +89,19 @@ def test_no_tissue_is_read_on_one_label_or_a_tie():
     assert [c.cl_id for c in lone][-1] is None  # one label reads under the pancreas: no tissue
     tie = user_candidates(["alpha", "delta", "B"])  # pancreatic and pituitary alike
     assert [c.cl_id for c in tie][:2] == [None, None]
+
+
+def test_the_markdown_report_says_what_it_read():
+    from cellmodel.annotate.report import _summary_lines
+
+    report = {
+        "n_groups": 2, "groupby": "g", "n_cells": 10, "method": "combined", "groups": [],
+        "candidates": {"n": 2, "source": "user", "cl_version": "v", "with_cl_id": 1,
+                       "in_marker_table": 1, "free_text": ["alpha"],
+                       "read_as_terms": [{"given": "B cells", "cl_id": "CL:0000236",
+                                          "label": "B cell"}]},
+        "store": {"embedding_id": "emb", "model": "m"}, "params": {"gene_vectors": "real"},
+    }  # fmt: skip
+    text = "\n".join(_summary_lines(report))
+    assert "> Note: read 1 of 2 candidates as Cell Ontology terms" in text
+    assert "'B cells' as B cell" in text and "'alpha'" in text

@@ -85,9 +85,9 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         f" ({report['store']['model']}); gene vectors: **{report['params']['gene_vectors']}**.",
         "",
     ]
-    unsigned = unsigned_line(report.get("inferred"))
-    if unsigned:
-        lines += [f"> Note: {unsigned}.", ""]
+    for note in (candidates_line(cands, shown=50), unsigned_line(report.get("inferred"))):
+        if note:
+            lines += [f"> Note: {note}.", ""]
     if report["params"]["gene_vectors"] != "real":
         lines += [
             "> These calls used control gene vectors: they carry no gene knowledge.",

@@ -177,11 +177,13 @@ def _closest(words: list[str]) -> str | None:
     if len(wanted - QUALIFIERS) < 2:
         return None
     index, _ = _terms()
+    postings = _postings()
+    if any(w not in postings for w in wanted):
+        return None
+    keys = set.intersection(*(postings[w] for w in wanted))
     best: dict[str, int] = {}
-    for key, ids in index.items():
-        held = set(key.split())
-        if not wanted <= held:
-            continue
+    for key in keys:
+        held, ids = set(key.split()), index[key]
         extra = held - wanted - QUALIFIERS
         if extra & LEVELS or any(any(ch.isdigit() for ch in w) for w in extra):
             continue  # a marker, or a marker's level, the user did not write
@@ -192,6 +194,16 @@ def _closest(words: list[str]) -> str | None:
     fewest = min(best.values())
     closest = [cl for cl, n in best.items() if n == fewest]
     return closest[0] if len(closest) == 1 else None
+
+
+@lru_cache(maxsize=1)
+def _postings() -> dict[str, set[str]]:
+    """Each word -> the label and synonym keys (`_terms`) that hold it."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for key in _terms()[0]:
+        for word in key.split():
+            out[word].add(key)
+    return dict(out)
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,8 @@ from cellmodel.annotate.report import candidates_line
         ("CD4+/CD25 T Reg", "CL:0000792"),
         ("Megakaryocytes", "CL:0000556"),
         ("microglia", "CL:0000129"),
+        ("MAIT cells", "CL:0000940"),  # an abbreviation's words, lower-cased
+        ("Classical Monocytes", "CL:0000860"),
     ],
 )
 def test_labels_read_as_the_term_they_name(given, cl_id):
@@ -105,3 +107,11 @@ def test_the_markdown_report_says_what_it_read():
     text = "\n".join(_summary_lines(report))
     assert "> Note: read 1 of 2 candidates as Cell Ontology terms" in text
     assert "'B cells' as B cell" in text and "'alpha'" in text
+
+
+def test_a_level_written_onto_its_marker_is_read_apart():
+    from cellmodel.annotate.free_labels import _split
+
+    assert _split("CD56bright NK") == ["cd56", "bright", "nk"]
+    assert _split("CD27neg B") == ["cd27", "negative", "b"]
+    assert _split("CD4+CD8-") == ["cd4", "positive", "cd8", "negative"]

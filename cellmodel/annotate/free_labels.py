@@ -98,6 +98,9 @@ LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int
 _POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
 _SEPARATORS = re.compile(r"[_./,;()\-\s]+")
+# A marker's level written onto it ("CD56bright", "CD16hi", "CD27neg") as CL writes it apart.
+_LEVEL_SUFFIX = re.compile(r"(?<=\d)(bright|dim|high|hi|low|lo|neg|pos)\b", re.IGNORECASE)
+_LEVEL_WORDS = {"neg": "negative", "pos": "positive"}
 
 
 def user_candidates(items: Any) -> list[ontology.Candidate]:
@@ -156,6 +159,7 @@ def _split(text: str) -> list[str]:
     """Lower-case words, a marker's "+" read as "positive" and a trailing "-" as "negative"
     (CL's synonyms write "CD16- monocyte" too)."""
     text = _NEGATIVE.sub("-negative ", _POSITIVE.sub("-positive ", text))
+    text = _LEVEL_SUFFIX.sub(lambda m: " " + _LEVEL_WORDS.get(m[1].lower(), m[1]), text)
     return [w for w in _SEPARATORS.split(text.lower()) if w]
 
 
@@ -167,7 +171,7 @@ def _words(text: str) -> list[str]:
         plural = raw.endswith("s") and not raw.endswith(("ss", "us", "is"))
         if plural and (raw[:-1] in vocabulary or raw[:-1] in ABBREVIATIONS):
             raw = raw[:-1]  # "cells", "monocytes", "Tregs", "DCs"
-        out += ABBREVIATIONS.get(raw, raw).split()
+        out += ABBREVIATIONS.get(raw, raw).lower().split()
     return out
 
 

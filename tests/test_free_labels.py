@@ -7,6 +7,7 @@ import pytest
 
 from cellmodel.annotate.free_labels import read_label, user_candidates
 from cellmodel.annotate.report import candidates_line
+from genekb.errors import UsageError
 
 
 @pytest.mark.parametrize(
@@ -115,3 +116,14 @@ def test_a_level_written_onto_its_marker_is_read_apart():
     assert _split("CD56bright NK") == ["cd56", "bright", "nk"]
     assert _split("CD27neg B") == ["cd27", "negative", "b"]
     assert _split("CD4+CD8-") == ["cd4", "positive", "cd8", "negative"]
+
+
+def test_a_subtree_named_as_labs_write_it():
+    from cellmodel.annotate.params import setup
+
+    _, cands = setup("g", None, "T cells", None)  # was refused: 'names no Cell Ontology term'
+    assert cands.ontology_subtree == "CL:0000084"
+    _, exact = setup("g", None, "T cell", None)
+    assert [c.cl_id for c in cands.terms] == [c.cl_id for c in exact.terms]
+    with pytest.raises(UsageError, match="names no Cell Ontology term"):
+        setup("g", None, "nonsense words", None)

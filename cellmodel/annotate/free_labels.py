@@ -119,6 +119,15 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
     return out
 
 
+def subtree_term(text: Any) -> Any:
+    """A subtree named as labs write it ("T cells", "immune cells") as the CL id its words read
+    as (`read_label`), where CL names it not exactly; else `text` as given (checked by
+    `ontology.from_ontology`)."""
+    if not isinstance(text, str) or ontology.lookup(text) or ontology.normalize_id(text):
+        return text
+    return read_label(text)[0] or text
+
+
 def _readings(free: list[str | None]) -> dict[int, tuple[str | None, str]]:
     return {i: read_label(text) for i, text in enumerate(free) if text is not None}
 

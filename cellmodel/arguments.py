@@ -45,22 +45,23 @@ def check_flags(**flags: object) -> None:
 
 
 def alike_as_text(values: Iterable[Any]) -> tuple[Any, Any] | None:
-    """The first two of distinct `values` that read alike as text (1 and '1', True and 'True',
-    'B cell' and 'B cell ': spaces at the ends of a name are a typing slip, not another name),
+    """The first two of distinct `values` that read alike as text (1 and '1', True and 'True'),
     or None: a group or class is named by its text, so two such would merge or share a name."""
     seen: dict[str, Any] = {}
     for value in values:
-        first = seen.setdefault(str(value).strip(), value)
+        first = seen.setdefault(str(value), value)
         if first is not value:
             return first, value
     return None
 
 
-def alike_advice(pair: tuple[Any, Any], column: str) -> str:
-    """What to do about two values `alike_as_text` found in `column`."""
-    if str(pair[0]) == str(pair[1]):
-        return f"make {column} one kind (e.g. all text)"
-    return f"they differ only in spaces at their ends: strip the names in {column}"
+def lookalike_names(names: Iterable[Any]) -> list[tuple[str, ...]]:
+    """Names that differ only in case or spaces ('T cell', 't cell ', 'T  cell'): most likely
+    one cell type typed two ways, which a step keeps apart."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(" ".join(str(name).split()).casefold(), []).append(str(name))
+    return [tuple(found) for found in groups.values() if len(found) > 1]
 
 
 def missing_names(values: Any) -> np.ndarray:

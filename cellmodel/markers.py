@@ -14,12 +14,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.arguments import alike_advice, alike_as_text, missing_names
-from genekb.errors import GenekbError
+from cellmodel.arguments import alike_as_text, lookalike_names, missing_names
+from genekb.errors import GenekbError, GenekbWarning, warn
 
 # Added to the pooled variance of `effect_size`: a gene that is flat in every cell (variance 0)
 # would otherwise rank first on any tiny difference, and a class with one cell has no variance.
 VARIANCE_FLOOR = 0.1
+
+
+class LookalikeGroupsWarning(GenekbWarning):
+    """Groups whose names differ only in case or spaces: likely one group typed two ways."""
 
 
 def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categorical:
@@ -49,7 +53,16 @@ def cell_groups(column: pd.Series, key: str, noun: str = "group") -> pd.Categori
     if alike:
         raise GenekbError(
             f"obs[{key!r}] holds the {noun}s {alike[0]!r} and {alike[1]!r}, which read alike as"
-            f" text; {alike_advice(alike, 'the column')} so each {noun} has its own name"
+            f" text; make the column one kind (e.g. all text) so each {noun} has its own name"
+        )
+    found = lookalike_names(groups.categories)
+    if found:
+        shown = ", ".join(repr(name) for name in found[0])
+        more = f" (and {len(found) - 1} more such set(s))" if len(found) > 1 else ""
+        warn(
+            f"the {noun}s {shown} of obs[{key!r}] differ only in case or spaces{more}, so each is"
+            f" a {noun} of its own; write them alike if they are one",
+            LookalikeGroupsWarning,
         )
     k, n = len(groups.categories), len(groups)
     if n == 0:

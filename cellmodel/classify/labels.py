@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cellmodel.arguments import alike_advice, alike_as_text, is_whole, unlabelled
+from cellmodel.arguments import alike_as_text, is_whole, lookalike_names, unlabelled
 from cellmodel.classify.options import SMALL_CLASSES, LabelsLike, SmallClasses
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.genemap import same_numbers_alike
@@ -27,7 +27,7 @@ def label_array(labels: LabelsLike) -> np.ndarray:
     if alike:  # as text they would be trained and scored as one class
         raise GenekbError(
             f"the labels {alike[0]!r} and {alike[1]!r} are different values that read alike as"
-            f" text, so they would be one class; {alike_advice(alike, 'the label column')}"
+            " text, so they would be one class; make the label column one kind (e.g. all text)"
         )
     # a reference saved as floats (1.0) and a query as integers (1) name one class
     out = same_numbers_alike(series.astype(str).where(~missing, "")).to_numpy(dtype=object)
@@ -209,10 +209,7 @@ def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) ->
 def lookalike_classes(values: np.ndarray) -> list[tuple[str, ...]]:
     """Classes whose names differ only in case or surrounding spaces ('T cell', 't cell ',
     'T cell'): most likely one cell type typed two ways, which the classifier keeps apart."""
-    groups: dict[str, list[str]] = {}
-    for name in class_sizes(values).index:
-        groups.setdefault(" ".join(str(name).split()).casefold(), []).append(str(name))
-    return [tuple(names) for names in groups.values() if len(names) > 1]
+    return lookalike_names(class_sizes(values).index)
 
 
 def unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:

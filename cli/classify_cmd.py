@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from cellmodel.arguments import check_obs_column
+from cellmodel.uns_record import plain_values
 from cli.cellmodel_args import (
     DaskAddressOpt,
     ForceOpt,
@@ -242,7 +243,9 @@ def _report(adata: Any, result: Any, label_key: str | None, args: SimpleNamespac
     if args.output is not None:
         write_h5ad(adata, args.output)
     doc = {
-        **adata.uns["cellmodel_classify"],
+        # The result's own record, not uns's copy: an .h5ad keeps no None, so there a run that
+        # scored nothing lacked "accuracy" and "scores", and the JSON's keys came and went.
+        **plain_values(result.to_dict()),
         "gene_vectors": args.gene_vectors if args.view != "pca" else None,
         "plots": figures,
         "output": str(args.output) if args.output else None,

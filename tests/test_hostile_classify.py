@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import blobs, run_cellmodel
+from tests.conftest import blobs, one_line_error, run_cellmodel
 
 QUIET = ("--no-refine", "--markers", "0")
 
@@ -44,3 +44,23 @@ def test_the_json_keeps_its_keys_when_nothing_is_scored(files):
     assert empty["accuracy"] is None and empty["macro_f1"] is None and empty["scores"] is None
     assert empty["n_scored"] == 0 and set(empty["params"]) == set(full["params"])
 
+
+HUMAN = ["CD3E", "CD3D", "CD4", "CD8A", "MS4A1", "CD19", "CD14", "LYZ", "INS", "GCG", "ALB"]
+HUMAN += ["HBB", "KRT18", "COL1A1", "MYH7", "TTN", "ACTB", "GAPDH", "PTPRC", "NKG7", "GNLY"]
+HUMAN += ["FCGR3A", "CST3", "PPBP", "IL7R", "CCR7", "S100A8", "S100A9", "FOXP3", "CD79A"]
+
+
+def test_a_human_reference_and_a_mouse_query_are_told_apart(tmp_path):
+    # CD3E against Cd3e: "reference and query share 0 gene name(s); check --gene-key on both",
+    # though no gene key helps and the two files are two species.
+    reference, query = blobs(20, dim=30, counts=True), blobs(20, dim=30, counts=True, seed=1)
+    reference.var_names = HUMAN
+    query.var_names = [g[0] + g[1:].lower() for g in HUMAN]
+    paths = tmp_path / "human.h5ad", tmp_path / "mouse.h5ad"
+    reference.write_h5ad(paths[0])
+    query.write_h5ad(paths[1])
+    args = ["classify", str(paths[1]), "--reference", str(paths[0]), "--label-key", "group"]
+    line = one_line_error(run_cellmodel(*args, *QUIET))
+    assert "30 match ignoring case, written 'CD3E' in the reference and 'Cd3e' in the query" in line
+    assert "the reference's names read as human genes, the query's as mouse" in line
+    assert "orthologs" in line and "--gene-key" in line

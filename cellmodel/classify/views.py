@@ -15,6 +15,7 @@ from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.classify.knn import as_matrix
 from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
 from cellmodel.io import expression
+from cellmodel.knowledge.genes import detect_taxon
 from cellmodel.knowledge.name_forms import name_form
 from cellmodel.markers import group_stats, top_markers
 from cellmodel.pp import graph
@@ -73,6 +74,11 @@ def shared_expression(
     qry = expression(query, layer=layer, gene_key=gene_key)
     ref_names, qry_names = _matching_names(ref.genes, qry.genes)
     shared = ref_names.intersection(qry_names, sort=False)
+    case = _case_note(ref_names, qry_names, len(shared))
+    if len(shared) < 2 and case:
+        raise GenekbError(
+            f"reference and query share {len(shared)} gene name(s) as written; {case}"
+        )
     if len(shared) < 2:
         forms = name_form(list(ref.genes)), name_form(list(qry.genes))
         if forms[0] != forms[1]:  # gene_key= names one column in both: no choice of it helps
@@ -95,12 +101,39 @@ def shared_expression(
         warn(
             f"the reference and the query share only {n} gene names (the reference"
             f" has {len(ref.genes)}, the query {len(qry.genes)}); the transfer rests on those:"
-            " check that both name genes alike (gene_key= on both, one species)",
+            " check that both name genes alike (gene_key= on both, one species)"
+            + (f"; {case}" if case else ""),
             FewSharedGenesWarning,
         )
     ref_cols = ref_names.get_indexer(shared)
     qry_cols = qry_names.get_indexer(shared)
     return ref.X[:, ref_cols], qry.X[:, qry_cols], [str(ref.genes[c]) for c in ref_cols]
+
+
+def _case_note(ref: pd.Index, qry: pd.Index, n_shared: int) -> str | None:
+    """Where the two files' gene names match far better ignoring case (CD3E, Cd3e), what that
+    says: most often a human and a mouse file, whose genes a name match cannot pair."""
+    folded = {str(g).casefold(): str(g) for g in ref}
+    pairs = [(folded[str(g).casefold()], str(g)) for g in qry if str(g).casefold() in folded]
+    if len(pairs) < max(2, 2 * n_shared):
+        return None
+    example = next(((r, q) for r, q in pairs if r != q), pairs[0])
+    try:
+        species = detect_taxon(list(ref)), detect_taxon(list(qry))
+    except UsageError:  # no case says a species
+        species = ("", "")
+    read = (
+        f"the reference's names read as {species[0]} genes, the query's as {species[1]}: label"
+        " transfer pairs genes within one species, so map one file's genes to the other"
+        " species' orthologs (Ensembl BioMart) and pass them as a var column with gene_key="
+        if species[0] != species[1]
+        else "write both files' gene names in one case, as their species does, or pass a var"
+        " column of such names with gene_key="
+    )
+    return (
+        f"{len(pairs)} match ignoring case, written {example[0]!r} in the reference and"
+        f" {example[1]!r} in the query: {read}"
+    )
 
 
 def _matching_names(ref: Sequence[str], qry: Sequence[str]) -> tuple[pd.Index, pd.Index]:

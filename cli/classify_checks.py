@@ -3,8 +3,6 @@ not go together or that the run's mode would drop, named columns and store versi
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,7 +15,7 @@ from cli.cellmodel_args import (
     refuse_replacing_input,
     refuse_unused,
 )
-from genekb.errors import GenekbWarning, UsageError
+from genekb.errors import UsageError
 from genekb.fileio import check_output_dir
 
 PLOT_FILE = "classify_confusion.png"  # what --plots writes
@@ -40,9 +38,6 @@ def check(args: SimpleNamespace) -> None:
         check_obs_keys(args.reference, {"label_key": args.label_key}, " of the reference")
     if args.view != "pca" and args.chunk_size is None:
         check_store_model(args.root, args.model)
-    splits = (args.train_fraction, args.per_class, args.train_mask)
-    if all(value is None for value in splits):  # a split beside a reference is refused later
-        _warn_same_file(args.source, args.reference)
 
 
 def _refuse_unused(args: SimpleNamespace) -> None:
@@ -80,21 +75,6 @@ def _refuse_unused(args: SimpleNamespace) -> None:
     if a.reference is not None:
         split = {"--small-classes": a.small_classes != "error"}
         refuse_unused(split, "splitting one file's labels", "--reference replaces", "--reference")
-
-
-def _warn_same_file(source: str, reference: Path | None) -> None:
-    """Classifying the reference itself: each cell is its own nearest neighbour, so the run
-    scores near 1.0 whatever the view is worth."""
-    if reference is None or not (Path(source).is_file() and reference.is_file()):
-        return
-    if os.path.samefile(source, reference):
-        warnings.warn(
-            "the input is the --reference file: each cell votes for its own label, so the"
-            " scores say nothing of new cells; to score within one labelled file, drop"
-            " --reference and give --train-fraction",
-            GenekbWarning,
-            stacklevel=2,
-        )
 
 
 def _check_plots(args: SimpleNamespace) -> None:

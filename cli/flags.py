@@ -12,6 +12,7 @@ LIBRARY_FLAGS = {
     "datasets": "--datasets",
     "gene_key": "--gene-key",
     "label_key": "--label-key",
+    "reference": "--reference",
     "reference_label_key": "--label-key",  # classify --reference: the same flag names both files'
     "layer": "--layer",
     "methods": "--methods",

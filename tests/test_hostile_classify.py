@@ -64,3 +64,22 @@ def test_a_human_reference_and_a_mouse_query_are_told_apart(tmp_path):
     assert "30 match ignoring case, written 'CD3E' in the reference and 'Cd3e' in the query" in line
     assert "the reference's names read as human genes, the query's as mouse" in line
     assert "orthologs" in line and "--gene-key" in line
+
+
+def test_a_copy_of_the_reference_as_query_is_warned_of(files, tmp_path):
+    # Only the same path was warned of: a copy of the file (or the AnnData itself in Python)
+    # scored 1.0 without a word, each cell voting for its own label.
+    import anndata as ad
+
+    import cellmodel as cm
+    from cellmodel.classify.views import ReferenceCellsWarning
+
+    copy = tmp_path / "copy.h5ad"
+    copy.write_bytes(files["cells"].read_bytes())
+    args = ["classify", str(copy), "--reference", str(files["cells"]), "--label-key", "group"]
+    result = run_cellmodel(*args, *QUIET)
+    assert result.exit_code == 0, result.output
+    assert "60 of 60 query cells are cells of the reference" in result.stderr
+    adata = ad.read_h5ad(files["cells"])
+    with pytest.warns(ReferenceCellsWarning, match="drop reference= and give train_fraction="):
+        cm.tl.classify(adata, "group", reference=adata.copy(), refine=False, n_markers=0)

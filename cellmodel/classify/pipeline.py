@@ -38,6 +38,7 @@ from cellmodel.classify.views import (
     joint_expression_pca,
     said_of,
     shared_expression,
+    warn_reference_cells,
 )
 from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
@@ -264,6 +265,7 @@ def _transfer_cells(
         warn_unlabelled(adata.obs[label_key], label_key, "the scores")
     reads = {"layer": view_args["layer"], "gene_key": view_args["gene_key"]}
     ref_pca, query_pca = joint_expression_pca(reference, adata, seed=view_args["seed"], **reads)
+    warn_reference_cells(reference, adata, ref_pca, query_pca)
     if view == "pca":
         ref_X, query_X = ref_pca, query_pca
     else:

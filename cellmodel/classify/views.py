@@ -158,6 +158,30 @@ def said_of(name: str) -> Iterator[None]:
         warn(said, category)
 
 
+class ReferenceCellsWarning(GenekbWarning):
+    """Most query cells are reference cells (the same expression): each finds itself."""
+
+
+def warn_reference_cells(
+    reference: Any, query: Any, ref_pca: np.ndarray, query_pca: np.ndarray
+) -> None:
+    """Warn where at least half the query cells are reference cells, by name and row for row
+    the same in the joint PCA: each is its own nearest neighbour and votes for its own label, so
+    the transfer scores near 1 whatever the view is worth. (The name guards against cells that
+    are alike by chance, such as cells without counts in the few genes two files share.)"""
+    rows = (np.ascontiguousarray(ref_pca), np.ascontiguousarray(query_pca))
+    known = {(str(c), r.tobytes()) for c, r in zip(reference.obs_names, rows[0], strict=True)}
+    n = sum((str(c), r.tobytes()) in known for c, r in zip(query.obs_names, rows[1], strict=True))
+    if n and 2 * n >= len(query_pca):
+        warn(
+            f"{n} of {len(query_pca)} query cells are cells of the reference (the same"
+            " expression): each votes for its own label, so the scores say nothing of new"
+            " cells; to score within one labelled file, drop reference= and give"
+            " train_fraction=",
+            ReferenceCellsWarning,
+        )
+
+
 def joint_expression_pca(
     reference: Any,
     query: Any,

@@ -17,6 +17,7 @@ from cli.cellmodel_args import (
 )
 from genekb.errors import UsageError
 from genekb.fileio import check_output_dir
+from genekb.input_streams import input_kind
 
 PLOT_FILE = "classify_confusion.png"  # what --plots writes
 
@@ -32,8 +33,16 @@ def check(args: SimpleNamespace) -> None:
         _check_plots(args)
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
     _refuse_unused(args)
+    if args.labels is not None and args.reference is not None:
+        raise UsageError(
+            "--labels gives the input's own labels; with --reference the labels to train on are"
+            " the reference's obs column (--label-key): drop one of the two"
+        )
+    if args.labels is not None:
+        input_kind(args.labels, "--labels file")  # missing or a folder: before the data is read
     if args.reference is None:
-        check_obs_keys(args.source, {"label_key": args.label_key, "train_mask": args.train_mask})
+        label_key = args.label_key if args.labels is None else None  # --labels makes the column
+        check_obs_keys(args.source, {"label_key": label_key, "train_mask": args.train_mask})
     else:
         check_obs_keys(args.reference, {"label_key": args.label_key}, " of the reference")
     if args.view != "pca" and args.chunk_size is None:

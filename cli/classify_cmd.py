@@ -46,6 +46,13 @@ _LabelKeyOpt = Annotated[str | None, typer.Option(help="obs column of labels (tr
 _TrainFractionOpt = Annotated[float | None, typer.Option(help="Share of cells labelled.")]
 _PerClassOpt = Annotated[int | None, typer.Option(help="Labelled cells per class.")]
 _TrainMaskOpt = Annotated[str | None, typer.Option(help="Boolean obs column: cells to train on.")]
+_LabelsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A CSV/TSV of the input's labels: cell ids in the first column, labels in the"
+        " second (or the --label-key column of its header); for inputs whose obs holds none."
+    ),
+]
 _SmallClassesOpt = Annotated[str, typer.Option(help="error | cap: classes too small to split.")]
 _ReferenceOpt = Annotated[
     Path | None, typer.Option(help="Train on this file's labels and predict the input's cells.")
@@ -98,6 +105,7 @@ def classify(
     train_fraction: _TrainFractionOpt = None,
     per_class: _PerClassOpt = None,
     train_mask: _TrainMaskOpt = None,
+    labels: _LabelsOpt = None,
     small_classes: _SmallClassesOpt = "error",
     reference: _ReferenceOpt = None,
     view: _ViewOpt = "pca",
@@ -155,6 +163,8 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     table = (args.orientation, args.sep)  # the input's and the reference's, if tables
     adata, dataset_key = load_input(args.source, args.root, *table)
     label_key = args.label_key or dataset_key
+    if args.labels is not None:
+        label_key = _with_labels(adata, args.labels, args.label_key, args.sep)
     reference = args.reference
     ref, ref_key = load_input(str(reference), args.root, *table) if reference else (None, None)
     if reference is None and label_key is None:
@@ -166,6 +176,22 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     if ref is not None:
         check_obs_column(ref.obs, label_key or ref_key, "reference_label_key", " of the reference")
     return adata, label_key, ref, ref_key
+
+
+def _with_labels(adata: Any, path: Path, label_key: str | None, sep: str | None) -> str:
+    """--labels: the file's labels matched to the input's cells, as the obs column --label-key
+    (default: the file's header name, or 'label'); an obs column of that name is not replaced."""
+    from cellmodel.classify.label_table import read_labels
+
+    labels = read_labels(path, adata.obs_names, column=label_key, sep=sep)
+    key = label_key or str(labels.name)
+    if key in adata.obs:
+        raise UsageError(
+            f"the input already has an obs column {key!r}; name the labels of --labels another"
+            " way with --label-key"
+        )
+    adata.obs[key] = labels.to_numpy()
+    return key
 
 
 def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:

@@ -83,3 +83,44 @@ def test_a_copy_of_the_reference_as_query_is_warned_of(files, tmp_path):
     adata = ad.read_h5ad(files["cells"])
     with pytest.warns(ReferenceCellsWarning, match="drop reference= and give train_fraction="):
         cm.tl.classify(adata, "group", reference=adata.copy(), refine=False, n_markers=0)
+
+
+def _labels_file(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
+def test_labels_kept_in_a_csv_beside_a_table_classify_it(files, tmp_path):
+    # A CSV of counts or a 10x folder holds no labels, and classify read them only from obs:
+    # "--label-key 'cell_type' is not an obs column; choose from: none", with no way to give them.
+    import anndata as ad
+
+    cells = ad.read_h5ad(files["cells"])
+    table = tmp_path / "cells.csv"
+    pd.DataFrame(cells.X, index=cells.obs_names, columns=cells.var_names).to_csv(table)
+    pairs = [f" {c} , type {g}" for c, g in zip(cells.obs_names, cells.obs["group"], strict=True)]
+    labels = _labels_file(tmp_path / "labels.csv", ["cell,cell_type", *pairs, "c999,type 0"])
+    out = tmp_path / "out.h5ad"
+    args = ["classify", str(table), "--labels", str(labels), "--per-class", "5", "-o", str(out)]
+    result = run_cellmodel(*args, *QUIET, "--json")
+    assert result.exit_code == 0, result.output
+    assert "1 of its 61 cell ids name no cell of the data (e.g. 'c999')" in result.stderr
+    assert json.loads(result.stdout)["n_scored"] == 45
+    written = ad.read_h5ad(out)
+    assert (written.obs["cell_type"] == "type " + cells.obs["group"].astype(str)).all()
+
+
+@pytest.mark.parametrize(
+    ("lines", "says"),
+    [
+        (["cell,cell_type", "c0,a", "c1,b", "c0,b"], "gives cell 'c0' two labels ('a' and 'b')"),
+        (["cell,cell_type", "C0,a", "C1,b"], "match the data's only ignoring case ('C0' in the"),
+        (["cell,cell_type", "s1_c0,a"], "none of its 1 cell ids names a cell of the data (the"),
+        (["cell,donor,cell_type", "c0,d1,a"], "has 3 columns; choose the label column, one of"),
+    ],
+)
+def test_a_labels_file_that_cannot_be_matched_is_refused_in_words(files, tmp_path, lines, says):
+    labels = _labels_file(tmp_path / "labels.csv", lines)
+    args = ["classify", str(files["cells"]), "--labels", str(labels), "--per-class", "2"]
+    line = one_line_error(run_cellmodel(*args, *QUIET))
+    assert says in line and "--label-key" in line if "columns" in says else says in line

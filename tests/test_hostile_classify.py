@@ -124,3 +124,23 @@ def test_a_labels_file_that_cannot_be_matched_is_refused_in_words(files, tmp_pat
     args = ["classify", str(files["cells"]), "--labels", str(labels), "--per-class", "2"]
     line = one_line_error(run_cellmodel(*args, *QUIET))
     assert says in line and "--label-key" in line if "columns" in says else says in line
+
+
+def test_the_confusion_of_a_classifier_keeps_each_class_under_its_own_name():
+    # The columns were ordered by a Hungarian match, as for clusters: a classifier that called
+    # every 'a' cell 'b' and every 'b' cell 'a' drew a full diagonal, every call looking right.
+    import anndata as ad
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import cellmodel as cm
+
+    adata = ad.AnnData(np.zeros((6, 2), np.float32))
+    adata.obs["truth"] = pd.Categorical(["a", "a", "b", "b", "c", "c"])
+    adata.obs["cellmodel_pred"] = pd.Categorical(["b", "b", "a", "a", "c", "c"])
+    adata.obs["cellmodel_pred_train"] = False
+    ax = cm.pl.confusion(adata, "truth", key="cellmodel_pred", show=False)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    drawn = {(round(t.get_position()[1]), round(t.get_position()[0])) for t in ax.texts}
+    assert drawn == {(0, 1), (1, 0), (2, 2)}  # a called b, b called a, c right
+    assert "Hungarian" not in ax.get_xlabel()

@@ -102,6 +102,9 @@ def class_order(column: Any) -> list[str]:
     return list(dict.fromkeys(same_numbers_alike(names)))
 
 
+# A label key that names no obs column: the labels may be in a file beside the data.
+LABELS_FROM_FILE = "read them from a file of cell id -> label (cellmodel.classify.read_labels)"
+
 # A cellxgene export can carry a hundred obs columns: a refusal names the first ones, so that it
 # stays one readable line.
 SHOWN_COLUMNS = 20

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+from cellmodel.arguments import LABELS_FROM_FILE
 from cli.cellmodel_args import (
     check_dask_options,
     check_distinct,
@@ -42,7 +43,8 @@ def check(args: SimpleNamespace) -> None:
         input_kind(args.labels, "--labels file")  # missing or a folder: before the data is read
     if args.reference is None:
         label_key = args.label_key if args.labels is None else None  # --labels makes the column
-        check_obs_keys(args.source, {"label_key": label_key, "train_mask": args.train_mask})
+        keys = {"label_key": label_key, "train_mask": args.train_mask}
+        check_obs_keys(args.source, keys, other={"label_key": LABELS_FROM_FILE})
     else:
         check_obs_keys(args.reference, {"label_key": args.label_key}, " of the reference")
     if args.view != "pca" and args.chunk_size is None:

@@ -50,6 +50,9 @@ _UNKNOWN_CHOICE = re.compile(rf"\bunknown ({_SNAKE_NAMES}) (?=')")
 PYTHON_ONLY = {
     "make them unique (adata.var_names_make_unique())": "name each gene once in the file",
     "make them unique first (adata.obs_names_make_unique())": "give each cell one id",
+    "read them from a file of cell id -> label (cellmodel.classify.read_labels)": (
+        "give them in a file of cell id -> label with --labels"
+    ),
 }
 
 

@@ -144,3 +144,21 @@ def test_the_confusion_of_a_classifier_keeps_each_class_under_its_own_name():
     drawn = {(round(t.get_position()[1]), round(t.get_position()[0])) for t in ax.texts}
     assert drawn == {(0, 1), (1, 0), (2, 2)}  # a called b, b called a, c right
     assert "Hungarian" not in ax.get_xlabel()
+
+
+def test_a_label_key_no_obs_column_holds_points_to_a_labels_file(files, tmp_path):
+    # A table's or 10x folder's cells have no obs column: "choose from: none", and no word of
+    # where else labels could come from.
+    import anndata as ad
+
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    cells = ad.read_h5ad(files["cells"])
+    table = tmp_path / "cells.csv"
+    pd.DataFrame(cells.X, index=cells.obs_names, columns=cells.var_names).to_csv(table)
+    line = one_line_error(run_cellmodel("classify", str(table), "--label-key", "cell_type",
+                                        "--per-class", "3", *QUIET), 2)  # fmt: skip
+    assert "choose from: none; or give them in a file of cell id -> label with --labels" in line
+    with pytest.raises(UsageError, match=r"or read them from a file .*read_labels\)"):
+        cm.tl.classify(ad.AnnData(cells.X), "cell_type", per_class=3, refine=False)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
 from cellmodel.arguments import (
+    LABELS_FROM_FILE,
     check_count,
     check_obs_column,
     check_seed,
@@ -307,7 +308,7 @@ def _training_mask(
     """`classify_cells` within one file: the labels' column checked, the training cells drawn."""
     if label_key is None:
         raise UsageError("give label_key (the obs column of labels to train on and score)")
-    check_obs_column(adata.obs, label_key, "label_key")
+    check_obs_column(adata.obs, label_key, "label_key", other=LABELS_FROM_FILE)
     if isinstance(train_mask, str):
         check_obs_column(adata.obs, train_mask, "train_mask")
         train_mask = adata.obs[train_mask]

@@ -59,6 +59,7 @@ def _refuse_unused(args: SimpleNamespace) -> None:
             "--train-fraction": a.train_fraction is not None,
             "--per-class": a.per_class is not None,
             "--train-mask": a.train_mask is not None,
+            "--train-on-labelled": a.train_on_labelled,
             "--small-classes": a.small_classes != "error",
             "--markers": a.markers != 100,
             "--marker-block": a.marker_block != "scores",
@@ -83,6 +84,15 @@ def _refuse_unused(args: SimpleNamespace) -> None:
     if a.markers == 0:
         block = {"--marker-block": a.marker_block != "scores"}
         refuse_unused(block, "the marker block", "--markers 0 turns off", "--markers")
+    if a.train_on_labelled:  # a split of its own
+        splits = {"--train-fraction": a.train_fraction is not None}
+        splits |= {"--per-class": a.per_class is not None, "--train-mask": a.train_mask is not None}
+        splits |= {
+            "--small-classes": a.small_classes != "error",
+            "--reference": a.reference is not None,
+        }
+        chosen = "choosing the training cells", "--train-on-labelled does by itself"
+        refuse_unused(splits, *chosen, "--train-on-labelled")
     if a.reference is not None:
         split = {"--small-classes": a.small_classes != "error"}
         refuse_unused(split, "splitting one file's labels", "--reference replaces", "--reference")

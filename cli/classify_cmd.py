@@ -46,6 +46,14 @@ _LabelKeyOpt = Annotated[str | None, typer.Option(help="obs column of labels (tr
 _TrainFractionOpt = Annotated[float | None, typer.Option(help="Share of cells labelled.")]
 _PerClassOpt = Annotated[int | None, typer.Option(help="Labelled cells per class.")]
 _TrainMaskOpt = Annotated[str | None, typer.Option(help="Boolean obs column: cells to train on.")]
+_TrainOnLabelledOpt = Annotated[
+    bool,
+    typer.Option(
+        "--train-on-labelled",
+        help="Train on every cell that has a label and predict the others (the cells a label"
+        " column or a --labels file leaves empty).",
+    ),
+]
 _LabelsOpt = Annotated[
     Path | None,
     typer.Option(
@@ -105,6 +113,7 @@ def classify(
     train_fraction: _TrainFractionOpt = None,
     per_class: _PerClassOpt = None,
     train_mask: _TrainMaskOpt = None,
+    train_on_labelled: _TrainOnLabelledOpt = False,
     labels: _LabelsOpt = None,
     small_classes: _SmallClassesOpt = "error",
     reference: _ReferenceOpt = None,
@@ -137,8 +146,7 @@ def classify(
     check(args)
     if chunk_size is not None:
         return _classify_chunked(args)
-    adata, result, label_key = _run(args)
-    _report(adata, result, label_key, args)
+    _report(*_run(args), args)  # the AnnData, the result and the label column
 
 
 def _options(args: SimpleNamespace) -> Any:
@@ -194,6 +202,17 @@ def _with_labels(adata: Any, path: Path, label_key: str | None, sep: str | None)
     return key
 
 
+def _labelled(adata: Any, label_key: str | None) -> Any:
+    """--train-on-labelled: the cells whose label column holds a label (not missing, blank or
+    a word for none such as "NA")."""
+    import numpy as np
+
+    from cellmodel.arguments import unlabelled
+
+    check_obs_column(adata.obs, label_key, "label_key")
+    return ~np.asarray(unlabelled(adata.obs[label_key]), dtype=bool)
+
+
 def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:
     """Classify in memory; the AnnData, the result and the label column."""
     from cli.progress import steady_progress
@@ -220,7 +239,7 @@ def _classify(args: SimpleNamespace, options: Any) -> tuple[Any, Any, str | None
         label_key=label_key,
         train_fraction=args.train_fraction,
         per_class=args.per_class,
-        train_mask=args.train_mask,
+        train_mask=_labelled(adata, label_key) if args.train_on_labelled else args.train_mask,
         small_classes=args.small_classes,
         reference=ref,
         reference_label_key=label_key or ref_key,

@@ -56,10 +56,23 @@ PYTHON_ONLY = {
 }
 
 
+# The same, where the advice names a column: (Python's words, the command line's).
+PYTHON_ONLY_NAMING = [
+    (  # `cellmodel.classify.labels`: a label column half empty
+        re.compile(
+            r"give as the train mask a column True where a cell has one \([^()]*\.notna\(\)\)"
+        ),
+        "pass --train-on-labelled",
+    ),
+]
+
+
 def as_flags(message: str) -> str:
     """A library message in the command line's terms (`n_clusters=500` -> `--n-clusters 500`)."""
     for python, command_line in PYTHON_ONLY.items():
         message = message.replace(python, command_line)
+    for pattern, command_line in PYTHON_ONLY_NAMING:
+        message = pattern.sub(command_line, message)
     message = _UNKNOWN_CHOICE.sub(lambda m: f"unknown {LIBRARY_FLAGS[m[1]]} ", message)
     return _PARAMETER.sub(
         lambda m: LIBRARY_FLAGS[m[1]] + (f" {m[2]}" if m[2] and m[2] not in ":,;.)]" else m[2]),

@@ -162,3 +162,23 @@ def test_a_label_key_no_obs_column_holds_points_to_a_labels_file(files, tmp_path
     assert "choose from: none; or give them in a file of cell id -> label with --labels" in line
     with pytest.raises(UsageError, match=r"or read them from a file .*read_labels\)"):
         cm.tl.classify(ad.AnnData(cells.X), "cell_type", per_class=3, refine=False)
+
+
+def test_a_partly_labelled_file_predicts_its_unlabelled_cells_on_the_command_line(files, tmp_path):
+    # The way to predict a half-empty label column's empty half was Python only: "give as the
+    # train mask a column True where a cell has one (adata.obs['group'].notna())".
+    import anndata as ad
+
+    base = ["classify", str(files["partial"]), "--label-key", "group", *QUIET]
+    line = one_line_error(run_cellmodel(*base), 2)
+    assert "40 cell(s) have no label: to predict them from the labelled ones, pass" in line
+    assert line.endswith("pass --train-on-labelled") and "notna" not in line
+    out = tmp_path / "out.h5ad"
+    result = run_cellmodel(*base, "--train-on-labelled", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    written = ad.read_h5ad(out)
+    truth = ad.read_h5ad(files["cells"]).obs["group"]
+    assert written.obs["cellmodel_pred_train"].sum() == 20
+    assert (written.obs["cellmodel_pred"].astype(str) == truth.astype(str)).all()
+    both = run_cellmodel(*base, "--train-on-labelled", "--per-class", "2")
+    assert "--per-class acts on choosing the training cells" in one_line_error(both, 2)

@@ -182,3 +182,23 @@ def test_a_partly_labelled_file_predicts_its_unlabelled_cells_on_the_command_lin
     assert (written.obs["cellmodel_pred"].astype(str) == truth.astype(str)).all()
     both = run_cellmodel(*base, "--train-on-labelled", "--per-class", "2")
     assert "--per-class acts on choosing the training cells" in one_line_error(both, 2)
+
+
+def test_a_refused_matrix_says_whether_it_is_the_reference_or_the_query(files, tmp_path):
+    # "the matrix (X) has negative values ..." named neither file; an empty reference was said to
+    # hold "no labels" in its label column.
+    import anndata as ad
+
+    cells = ad.read_h5ad(files["cells"])
+    scaled = cells.copy()
+    scaled.X = scaled.X - scaled.X.mean(axis=0)
+    paths = {"scaled": tmp_path / "scaled.h5ad", "empty": tmp_path / "empty.h5ad"}
+    scaled.write_h5ad(paths["scaled"])
+    cells[:0].copy().write_h5ad(paths["empty"])
+    for query, reference, says in [
+        (files["cells"], paths["scaled"], f"the reference {paths['scaled']}: the matrix (X) has"),
+        (paths["scaled"], files["cells"], f"the query {paths['scaled']}: the matrix (X) has"),
+        (files["cells"], paths["empty"], f"the reference {paths['empty']} holds no cells"),
+    ]:
+        args = ["classify", str(query), "--reference", str(reference), "--label-key", "group"]
+        assert says in one_line_error(run_cellmodel(*args, *QUIET))

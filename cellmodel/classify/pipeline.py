@@ -45,7 +45,7 @@ from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
-from genekb.errors import GenekbWarning, UsageError, warn
+from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
@@ -261,11 +261,18 @@ def _transfer_cells(
 ) -> ClassifyResult:
     """`classify_cells` with a reference: both files' views built alike, then `transfer`."""
     check_obs_column(reference.obs, ref_key, "reference_label_key", " of the reference")
+    who = tuple(
+        role if name == role else f"{role} {name}"
+        for role, name in zip(("the reference", "the query"), file_names[::-1], strict=True)
+    )
+    if not reference.n_obs:  # "its label column holds no labels" would send one astray
+        raise GenekbError(f"{who[0]} holds no cells; give a reference of labelled cells")
     check_reference_labels(label_array(reference.obs[ref_key]), ref_key)  # before the PCA
     if label_key is not None and label_key in adata.obs:  # the query's labels, to score
         warn_unlabelled(adata.obs[label_key], label_key, "the scores")
     reads = {"layer": view_args["layer"], "gene_key": view_args["gene_key"]}
-    ref_pca, query_pca = joint_expression_pca(reference, adata, seed=view_args["seed"], **reads)
+    seed = view_args["seed"]
+    ref_pca, query_pca = joint_expression_pca(reference, adata, seed=seed, names=who, **reads)
     warn_reference_cells(reference, adata, ref_pca, query_pca)
     if view == "pca":
         ref_X, query_X = ref_pca, query_pca

@@ -67,11 +67,14 @@ def shared_expression(
     layer: str | None = None,
     gene_key: str | None = None,
     warn_few: bool = False,
+    names: tuple[str, str] = ("the reference", "the query"),
 ) -> tuple[Any, Any, list[str]]:
     """Both files' log expression over the genes they share (matched by name, reference order).
-    `warn_few`: say so when they share few (`FewSharedGenesWarning`)."""
-    ref = expression(reference, layer=layer, gene_key=gene_key)
-    qry = expression(query, layer=layer, gene_key=gene_key)
+    `warn_few`: say so when they share few (`FewSharedGenesWarning`); `names`: the two files'
+    (reference first), which a refusal of either's matrix or genes starts with."""
+    reads = {"layer": layer, "gene_key": gene_key}
+    ref = _expression_of(reference, names[0], **reads)
+    qry = _expression_of(query, names[1], **reads)
     ref_names, qry_names = _matching_names(ref.genes, qry.genes)
     shared = ref_names.intersection(qry_names, sort=False)
     case = _case_note(ref_names, qry_names, len(shared))
@@ -108,6 +111,15 @@ def shared_expression(
     ref_cols = ref_names.get_indexer(shared)
     qry_cols = qry_names.get_indexer(shared)
     return ref.X[:, ref_cols], qry.X[:, qry_cols], [str(ref.genes[c]) for c in ref_cols]
+
+
+def _expression_of(adata: Any, name: str, **reads: Any) -> Any:
+    """`expression(adata)`, a refusal of it saying which of two files it is about."""
+    try:
+        return expression(adata, **reads)
+    except GenekbError as exc:
+        exc.args = (f"{name}: {exc}", *exc.args[1:])  # the same kind, so the same exit code
+        raise
 
 
 def _case_note(ref: pd.Index, qry: pd.Index, n_shared: int) -> str | None:
@@ -190,16 +202,18 @@ def joint_expression_pca(
     gene_key: str | None = None,
     n_pcs: int = DEFAULT_N_PCS,
     seed: int = 0,
+    names: tuple[str, str] = ("the reference", "the query"),
 ) -> tuple[np.ndarray, np.ndarray]:
     """PCA fitted on the reference over the genes both files share, applied to both.
 
     Genes are matched by name; highly variable genes, scaling and components come from the
-    reference alone, so the query is projected into the reference's space.
+    reference alone, so the query is projected into the reference's space. `names`: as in
+    `shared_expression`.
     """
     from sklearn.decomposition import PCA
 
     ref_X, qry_X, _ = shared_expression(
-        reference, query, layer=layer, gene_key=gene_key, warn_few=True
+        reference, query, layer=layer, gene_key=gene_key, warn_few=True, names=names
     )
     hvg = graph.highly_variable(ref_X)
     ref_dense = as_matrix(ref_X[:, hvg], "reference expression")

@@ -303,7 +303,8 @@ def _report(adata: Any, result: Any, label_key: str | None, args: SimpleNamespac
         info(
             f"{'refined kNN' if args.refine else 'kNN'} ({args.view}): accuracy"
             f" {scores.accuracy:.3f}, macro-F1 {scores.macro_f1:.3f}"
-            f" on {result.n_scored} held-out cells"
+            # a transfer's scored cells are the query's, none of them held out of training
+            f" on {result.n_scored} {'query' if args.reference else 'held-out'} cells"
         )
     else:
         info(_unscored(int((~result.train_mask).sum()), label_key, args.output))

@@ -202,3 +202,13 @@ def test_a_refused_matrix_says_whether_it_is_the_reference_or_the_query(files, t
     ]:
         args = ["classify", str(query), "--reference", str(reference), "--label-key", "group"]
         assert says in one_line_error(run_cellmodel(*args, *QUIET))
+
+
+def test_a_transfer_scores_its_query_cells_and_says_so(files, tmp_path):
+    # "accuracy 1.000 ... on 60 held-out cells": no query cell was held out of anything.
+    query = tmp_path / "query.h5ad"
+    blobs(20, dim=30, counts=True, seed=1).write_h5ad(query)
+    args = ["classify", str(query), "--reference", str(files["cells"]), "--label-key", "group"]
+    result = run_cellmodel(*args, *QUIET)
+    assert result.exit_code == 0, result.output
+    assert "on 60 query cells" in result.stderr and "held-out" not in result.stderr

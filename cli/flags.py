@@ -53,6 +53,9 @@ PYTHON_ONLY = {
     "read them from a file of cell id -> label (cellmodel.classify.read_labels)": (
         "give them in a file of cell id -> label with --labels"
     ),
+    "give labels in a file of cell id -> label (cellmodel.classify.read_labels)": (
+        "give labels in a file of cell id -> label (classify --labels)"
+    ),
 }
 
 

@@ -212,3 +212,16 @@ def test_a_transfer_scores_its_query_cells_and_says_so(files, tmp_path):
     result = run_cellmodel(*args, *QUIET)
     assert result.exit_code == 0, result.output
     assert "on 60 query cells" in result.stderr and "held-out" not in result.stderr
+
+
+def test_a_label_column_of_numbers_in_a_count_table_is_not_read_silently_as_a_gene(tmp_path):
+    # Cluster ids 0, 1, 2 in a "cell_type" column were a gene's counts: no word, and the labels
+    # then steered every view (and `classify --label-key cell_type` found no such column).
+    from cellmodel.tables import MetadataColumnWarning, read_table
+
+    cells = blobs(10, dim=8, counts=True)
+    frame = pd.DataFrame(cells.X, index=cells.obs_names, columns=cells.var_names)
+    frame["cell_type"] = cells.obs["group"].astype(int).to_numpy()
+    frame.to_csv(tmp_path / "cells.csv")
+    with pytest.warns(MetadataColumnWarning, match="'cell_type' read as gene"):
+        read_table(tmp_path / "cells.csv")

@@ -225,3 +225,21 @@ def test_a_label_column_of_numbers_in_a_count_table_is_not_read_silently_as_a_ge
     frame.to_csv(tmp_path / "cells.csv")
     with pytest.warns(MetadataColumnWarning, match="'cell_type' read as gene"):
         read_table(tmp_path / "cells.csv")
+
+
+def test_a_train_mask_series_in_another_order_marks_the_cells_it_names():
+    # A mask built in another frame's order was read by position: "16 training cell(s) have no
+    # label" for a mask that was exactly the labelled cells (or, with every cell labelled, a
+    # training set of other cells than those named, without a word).
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    adata = blobs(20, dim=30, counts=True)
+    adata.obs["lab"] = adata.obs["group"].astype(object).where(np.arange(60) % 3 == 0)
+    mask = adata.obs["lab"].notna()
+    cm.tl.classify(adata, "lab", train_mask=mask.sample(frac=1, random_state=0), refine=False,
+                   n_markers=0)  # fmt: skip
+    assert (adata.obs["cellmodel_pred_train"] == mask).all()
+    other = mask.rename(lambda c: f"x{c}" if c == "c5" else c)
+    with pytest.raises(UsageError, match=r"keyed by 60 cell name.*'xc5' is no cell"):
+        cm.tl.classify(adata, "lab", train_mask=other, refine=False, n_markers=0)

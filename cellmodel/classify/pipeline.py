@@ -24,6 +24,7 @@ from cellmodel.classify.labels import (
     UnseenClassesWarning as UnseenClassesWarning,  # re-exported: its home was here
 )
 from cellmodel.classify.labels import (
+    aligned_mask,
     check_reference_labels,
     label_array,
     lookalike_classes,
@@ -323,7 +324,7 @@ def _training_mask(
         adata.obs[label_key],
         train_fraction=train_fraction,
         per_class=per_class,
-        train_mask=train_mask,
+        train_mask=aligned_mask(train_mask, adata.obs_names),
         seed=seed,
         small_classes=small_classes,
     )

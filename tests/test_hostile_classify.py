@@ -117,6 +117,7 @@ def test_labels_kept_in_a_csv_beside_a_table_classify_it(files, tmp_path):
         (["cell,cell_type", "C0,a", "C1,b"], "match the data's only ignoring case ('C0' in the"),
         (["cell,cell_type", "s1_c0,a"], "none of its 1 cell ids names a cell of the data (the"),
         (["cell,donor,cell_type", "c0,d1,a"], "has 3 columns; choose the label column, one of"),
+        (["cell," + ",".join(f"g{i}" for i in range(30)), "c0" + ",1" * 30], "… (30 in all)"),
     ],
 )
 def test_a_labels_file_that_cannot_be_matched_is_refused_in_words(files, tmp_path, lines, says):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from genekb.errors import GenekbError, GenekbWarning, warn
+from genekb.errors import GenekbError, GenekbWarning, listed, warn
 from genekb.input_streams import read_input_text
 
 LABEL_COLUMN = "label"  # the column a headerless file's labels get
@@ -99,7 +99,7 @@ def _label_field(header: list[str] | None, column: str | None, path: str | Path,
     said = f" and none is named {column!r}" if column is not None else ""
     raise GenekbError(
         f"labels file {path} has {width} columns{said}; choose the label column, one of"
-        f" {', '.join(map(repr, named[1:]))}, with label_key="
+        f" {listed(map(repr, named[1:]))}, with label_key="
     )
 
 

@@ -244,3 +244,27 @@ def test_a_train_mask_series_in_another_order_marks_the_cells_it_names():
     other = mask.rename(lambda c: f"x{c}" if c == "c5" else c)
     with pytest.raises(UsageError, match=r"keyed by 60 cell name.*'xc5' is no cell"):
         cm.tl.classify(adata, "lab", train_mask=other, refine=False, n_markers=0)
+
+
+def test_the_out_of_core_record_holds_the_in_memory_score_keys(tmp_path):
+    # The chunked record had "scores" alone: `doc["accuracy"]`, `doc["n_scored"]` of the same
+    # command's JSON failed under --chunk-size.
+    pytest.importorskip("dask")
+    import anndata as ad
+
+    from cellmodel.chunked import embed_h5ad
+    from cellmodel.chunked.classify import classify_h5ad
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
+    from tests.fakes import FakeEmbedding
+
+    counts = write_synthetic_h5ad(tmp_path / "cells.h5ad", 300, n_genes=120, seed=1)
+    ev = FakeEmbedding(tmp_path, list(ad.read_h5ad(counts, backed="r").var_names), dim=16)
+    query = tmp_path / "query.h5ad"
+    embed_h5ad(counts, ev, output=query, chunk_size=150, n_hvg=60)
+    record = classify_h5ad(
+        query, ad.read_h5ad(counts), output=tmp_path / "pred.h5ad", reference_label_key="group",
+        label_key="group", store=ev, chunk_size=150, workers=1,
+    )  # fmt: skip
+    in_memory = {"accuracy", "macro_f1", "n_train", "n_scored", "scores", "comparisons"}
+    assert in_memory | {"refinement", "params", "seconds", "notes"} <= set(record)
+    assert record["accuracy"] == record["scores"]["accuracy"] and record["n_scored"] == 300

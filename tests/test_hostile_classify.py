@@ -268,3 +268,16 @@ def test_the_out_of_core_record_holds_the_in_memory_score_keys(tmp_path):
     in_memory = {"accuracy", "macro_f1", "n_train", "n_scored", "scores", "comparisons"}
     assert in_memory | {"refinement", "params", "seconds", "notes"} <= set(record)
     assert record["accuracy"] == record["scores"]["accuracy"] and record["n_scored"] == 300
+
+
+def test_a_reference_that_is_no_anndata_is_named_as_the_reference(files):
+    # reference="ref.h5ad" (a path) was refused as "adata must be an AnnData, not str", though
+    # adata was one.
+    import anndata as ad
+
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    adata = ad.read_h5ad(files["cells"])
+    with pytest.raises(UsageError, match=r"^reference must be an AnnData, not str"):
+        cm.tl.classify(adata, "group", reference=str(files["cells"]), refine=False)

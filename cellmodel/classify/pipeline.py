@@ -190,7 +190,7 @@ def classify_cells(
     """
     require_anndata(adata)
     if reference is not None:
-        require_anndata(reference)
+        require_anndata(reference, "reference")
     check_seed(seed)
     check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
     refuse_overwriting_inputs(adata, key_added, label_key, train_mask)

@@ -172,7 +172,7 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     adata, dataset_key = load_input(args.source, args.root, *table)
     label_key = args.label_key or dataset_key
     if args.labels is not None:
-        label_key = _with_labels(adata, args.labels, args.label_key, args.sep)
+        label_key = _with_labels(adata, args.labels, args.label_key)
     reference = args.reference
     ref, ref_key = load_input(str(reference), args.root, *table) if reference else (None, None)
     if reference is None and label_key is None:
@@ -186,12 +186,13 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     return adata, label_key, ref, ref_key
 
 
-def _with_labels(adata: Any, path: Path, label_key: str | None, sep: str | None) -> str:
+def _with_labels(adata: Any, path: Path, label_key: str | None) -> str:
     """--labels: the file's labels matched to the input's cells, as the obs column --label-key
-    (default: the file's header name, or 'label'); an obs column of that name is not replaced."""
+    (default: the file's header name, or 'label'); an obs column of that name is not replaced.
+    Its separator is read from the file (--sep is the input table's)."""
     from cellmodel.classify.label_table import read_labels
 
-    labels = read_labels(path, adata.obs_names, column=label_key, sep=sep)
+    labels = read_labels(path, adata.obs_names, column=label_key)
     key = label_key or str(labels.name)
     if key in adata.obs:
         raise UsageError(

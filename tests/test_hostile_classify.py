@@ -281,3 +281,17 @@ def test_a_reference_that_is_no_anndata_is_named_as_the_reference(files):
     adata = ad.read_h5ad(files["cells"])
     with pytest.raises(UsageError, match=r"^reference must be an AnnData, not str"):
         cm.tl.classify(adata, "group", reference=str(files["cells"]), refine=False)
+
+
+def test_a_labels_file_a_spreadsheet_wrote_with_semicolons_is_read(files, tmp_path):
+    # "c0;T cell" read as one field: "no label field ... separated by ',' (--sep)", and --sep
+    # beside an .h5ad input is refused (it names the input table's separator).
+    import anndata as ad
+
+    cells = ad.read_h5ad(files["cells"])
+    pairs = [f"{c};type {g}" for c, g in zip(cells.obs_names, cells.obs["group"], strict=True)]
+    labels = _labels_file(tmp_path / "labels.csv", ["cell;cell_type", *pairs])
+    args = ["classify", str(files["cells"]), "--labels", str(labels), "--per-class", "5"]
+    result = run_cellmodel(*args, *QUIET, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accuracy"] == 1.0

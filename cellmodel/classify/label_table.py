@@ -28,9 +28,10 @@ def read_labels(
     field names no cell. Returns a Series over `cells` (None where the file has no label), named
     by the label column. Ids are matched without the white space round them; a file whose ids
     match no cell, or give one cell two labels, is refused; ids of no cell and cells without an id
-    are warned of (`UnmatchedLabelsWarning`)."""
+    are warned of (`UnmatchedLabelsWarning`). `sep`: the separator (default: the suffix's, or
+    the first of tab, ';' and ',' that the first line holds)."""
     text = read_input_text(path, "labels file")
-    sep = sep or ("\t" if Path(str(path)).suffix.lower() in (".tsv", ".txt") else ",")
+    sep = sep or _separator(text, path)
     rows = [r for r in csv.reader(io.StringIO(text), delimiter=sep) if any(f.strip() for f in r)]
     names = pd.Index([str(c).strip() for c in cells])
     if not names.is_unique:
@@ -47,7 +48,7 @@ def read_labels(
         where = f"line {short + 1 + (header is not None)} has" if body else "it has no rows, and"
         raise GenekbError(
             f"labels file {path}: {where} no label field; write a cell id and its label on each"
-            f" line, separated by {sep!r} (sep=)"
+            f" line, separated by {sep!r}"
         )
     ids = [r[0].strip() for r in body]
     labels = pd.Series([r[at].strip() for r in body], index=ids, dtype=object)
@@ -72,6 +73,14 @@ def read_labels(
         )
     name = header[at].strip() if header is not None and header[at].strip() else LABEL_COLUMN
     return out.where(out.notna(), None).rename(column or name)
+
+
+def _separator(text: str, path: str | Path) -> str:
+    """The file's separator: its suffix's (tab for .tsv and .txt, else a comma), unless its first
+    line holds none of that and another one (a spreadsheet's ';' or a tab) splits it."""
+    first = text.lstrip().partition("\n")[0]
+    named = "\t" if Path(str(path)).suffix.lower() in (".tsv", ".txt") else ","
+    return next((s for s in (named, "\t", ";", ",") if s in first), named)
 
 
 def _is_header(rows: list[list[str]], names: set[str]) -> bool:

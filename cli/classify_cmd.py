@@ -264,12 +264,18 @@ def _plot(adata: Any, result: Any, label_key: str, args: SimpleNamespace) -> lis
     """The confusion matrix of the held-out cells, when --plots is given and labels exist."""
     if args.plots is None:
         return []
-    if label_key not in adata.obs:  # the checks refuse this where the input's header says so
-        warnings.warn(
-            "--plots: no confusion matrix drawn, the input has no labels of its own to draw",
-            GenekbWarning,
-            stacklevel=2,
-        )
+    # The checks refuse a missing column where the input's header says so; a run that predicts
+    # only unlabelled cells (--train-on-labelled) has none to draw, and failed after its work,
+    # its -o file unwritten.
+    lacking = (
+        "the input has no labels of its own to draw"
+        if label_key not in adata.obs
+        else "none of the predicted cells has a label to draw it with"
+        if not result.n_scored
+        else None
+    )
+    if lacking:
+        warnings.warn(f"--plots: no confusion matrix drawn, {lacking}", GenekbWarning, stacklevel=2)
         return []
     from cellmodel import pl
     from cli.common import headless_plots

@@ -295,3 +295,14 @@ def test_a_labels_file_a_spreadsheet_wrote_with_semicolons_is_read(files, tmp_pa
     result = run_cellmodel(*args, *QUIET, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["accuracy"] == 1.0
+
+
+def test_plots_of_a_run_that_scores_nothing_leave_its_output_written(files, tmp_path):
+    # --plots with only unlabelled cells predicted failed after the whole run ("no cell has a
+    # reference label to score against"), exit 1, and the -o file was never written.
+    out, plots = tmp_path / "out.h5ad", tmp_path / "plots"
+    args = ["classify", str(files["partial"]), "--label-key", "group", "--train-on-labelled"]
+    result = run_cellmodel(*args, "--plots", str(plots), "-o", str(out), *QUIET)
+    assert result.exit_code == 0, result.output
+    assert "no confusion matrix drawn, none of the predicted cells has a label" in result.stderr
+    assert out.exists() and not (plots / "classify_confusion.png").exists()

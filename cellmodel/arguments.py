@@ -110,6 +110,16 @@ LABELS_FROM_FILE = "read them from a file of cell id -> label (cellmodel.classif
 SHOWN_COLUMNS = 20
 
 
+def check_column_name(key: object, parameter: str) -> None:
+    """Refuse the values themselves (a Series, an array, a list) where a column's name is asked
+    for: compared with the column names they failed in numpy ("truth value ... ambiguous")."""
+    if isinstance(key, (pd.Series, pd.Index, np.ndarray, list, tuple, set, dict)):
+        raise UsageError(
+            f"{parameter}= names an obs column, not its values (got a {type(key).__name__});"
+            f" store them as a column first (adata.obs['name'] = values) and pass its name"
+        )
+
+
 def check_obs_column(
     columns: Iterable[Hashable], key: Hashable, parameter: str, where: str = "", other: str = ""
 ) -> None:
@@ -118,6 +128,7 @@ def check_obs_column(
     those there are. A column the caller named that the file lacks is a usage error (exit 2),
     like an unknown name. `where`: whose obs (" of the reference"); `other`: a further choice
     ("batch_key=None for no correction")."""
+    check_column_name(key, parameter)
     names = list(columns)
     if key in names:
         return

@@ -306,3 +306,18 @@ def test_plots_of_a_run_that_scores_nothing_leave_its_output_written(files, tmp_
     assert result.exit_code == 0, result.output
     assert "no confusion matrix drawn, none of the predicted cells has a label" in result.stderr
     assert out.exists() and not (plots / "classify_confusion.png").exists()
+
+
+def test_the_labels_themselves_given_as_the_label_key_are_refused_in_words():
+    # cm.tl.classify(adata, adata.obs["group"]) died in numpy: "The truth value of a Series is
+    # ambiguous"; an array of labels likewise.
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    adata = blobs(20, dim=30, counts=True)
+    for labels in (adata.obs["group"], adata.obs["group"].to_numpy()):
+        with pytest.raises(UsageError, match=r"label_key= names an obs column, not its values"):
+            cm.tl.classify(adata, labels, per_class=3, refine=False, n_markers=0)
+    with pytest.raises(UsageError, match=r"^reference_label_key= names an obs column"):
+        cm.tl.classify(adata, reference=adata.copy(), reference_label_key=adata.obs["group"],
+                       refine=False)  # fmt: skip

@@ -13,6 +13,7 @@ import pandas as pd
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
 from cellmodel.arguments import (
     LABELS_FROM_FILE,
+    check_column_name,
     check_count,
     check_obs_column,
     check_seed,
@@ -193,6 +194,8 @@ def classify_cells(
         require_anndata(reference, "reference")
     check_seed(seed)
     check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
+    check_column_name(label_key, "label_key")
+    check_column_name(reference_label_key, "reference_label_key")
     refuse_overwriting_inputs(adata, key_added, label_key, train_mask)
     check_view(view, gene_vectors)
     resolve_device(device)  # before any work, and refused even where no refinement uses it

@@ -321,3 +321,26 @@ def test_the_labels_themselves_given_as_the_label_key_are_refused_in_words():
     with pytest.raises(UsageError, match=r"^reference_label_key= names an obs column"):
         cm.tl.classify(adata, reference=adata.copy(), reference_label_key=adata.obs["group"],
                        refine=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(("target", "warned"), [(1e6, True), (None, True), (1e4, False)])
+def test_a_query_log_normalized_to_another_total_than_the_references_counts(target, warned):
+    # Counts in the reference (brought to 10,000 per cell) against a query log-normalized to a
+    # million (CPM) or to the median total: transferred without a word, on unlike values.
+    import warnings
+
+    import scanpy as sc
+
+    import cellmodel as cm
+    from cellmodel.classify.views import ScaleMismatchWarning
+
+    reference, query = blobs(20, dim=30, counts=True), blobs(20, dim=30, counts=True, seed=1)
+    sc.pp.normalize_total(query, target_sum=target)
+    sc.pp.log1p(query)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cm.tl.classify(query, "group", reference=reference, refine=False, n_markers=0)
+    said = [str(w.message) for w in caught if w.category is ScaleMismatchWarning]
+    assert bool(said) == warned, said
+    if target == 1e6:
+        assert "the query holds values log-normalized to about 1,000,000 per cell" in said[0]

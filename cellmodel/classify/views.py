@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.classify.knn import as_matrix
 from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
-from cellmodel.io import expression
+from cellmodel.io import COUNTS_TARGET_SUM, expression
 from cellmodel.knowledge.genes import detect_taxon
 from cellmodel.knowledge.name_forms import name_form
 from cellmodel.markers import group_stats, top_markers
@@ -75,6 +76,8 @@ def shared_expression(
     reads = {"layer": layer, "gene_key": gene_key}
     ref = _expression_of(reference, names[0], **reads)
     qry = _expression_of(query, names[1], **reads)
+    if warn_few:  # said once, where the joint PCA reads them
+        _warn_unlike_scales(ref, qry, names)
     ref_names, qry_names = _matching_names(ref.genes, qry.genes)
     shared = ref_names.intersection(qry_names, sort=False)
     case = _case_note(ref_names, qry_names, len(shared))
@@ -111,6 +114,36 @@ def shared_expression(
     ref_cols = ref_names.get_indexer(shared)
     qry_cols = qry_names.get_indexer(shared)
     return ref.X[:, ref_cols], qry.X[:, qry_cols], [str(ref.genes[c]) for c in ref_cols]
+
+
+class ScaleMismatchWarning(GenekbWarning):
+    """One file's counts (brought to 10,000 per cell) against another's values log-normalized to
+    another total per cell: the transfer compares unlike values."""
+
+
+def _warn_unlike_scales(ref: Any, qry: Any, names: tuple[str, str]) -> None:
+    """Warn where one file holds counts and the other log-normalized values whose total per cell
+    (the same in each cell: normalized over these genes) is far from the counts' 10,000."""
+    if {ref.kind, qry.kind} != {"counts", "log"}:
+        return
+    logged, said = (ref, names) if ref.kind == "log" else (qry, names[::-1])
+    X = logged.X.copy()
+    if sp.issparse(X):
+        X.data = np.expm1(X.data)
+    else:
+        X = np.expm1(X)
+    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    totals = totals[totals > 0]
+    target = float(np.median(totals)) if len(totals) else 0.0
+    if not target or totals.std() > 0.05 * target or 0.5 <= target / COUNTS_TARGET_SUM <= 2:
+        return
+    warn(
+        f"{said[0]} holds values log-normalized to about {target:,.0f} per cell, {said[1]}"
+        f" counts, which are normalized to {COUNTS_TARGET_SUM:,.0f} per cell: the scales differ,"
+        f" so the transfer compares unlike values; give both files as counts, or normalize"
+        f" {said[0]} to {COUNTS_TARGET_SUM:,.0f} per cell",
+        ScaleMismatchWarning,
+    )
 
 
 def _expression_of(adata: Any, name: str, **reads: Any) -> Any:

@@ -189,13 +189,7 @@ def classify_cells(
     (`annotate`); returns the result. `layer` and `gene_key` say which matrix and gene names
     are read, in both files (`cellmodel.io.expression`); warnings name them by `file_names`.
     """
-    require_anndata(adata)
-    if reference is not None:
-        require_anndata(reference, "reference")
-    check_seed(seed)
-    check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
-    check_column_name(label_key, "label_key")
-    check_column_name(reference_label_key, "reference_label_key")
+    _check_inputs(adata, reference, label_key, reference_label_key, seed, k)
     refuse_overwriting_inputs(adata, key_added, label_key, train_mask)
     check_view(view, gene_vectors)
     resolve_device(device)  # before any work, and refused even where no refinement uses it
@@ -230,6 +224,20 @@ def classify_cells(
     annotate(adata, result, key=key_added, classes=class_order(labels))
     warn_unseen(result.notes)
     return result
+
+
+def _check_inputs(
+    adata: Any, reference: Any, label_key: Any, reference_label_key: Any, seed: int, k: int
+) -> None:
+    """`classify_cells`' arguments checked before any work: the AnnData, the column names (not
+    the labels themselves), the seed and k."""
+    require_anndata(adata)
+    if reference is not None:
+        require_anndata(reference, "reference")
+    check_seed(seed)
+    check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
+    check_column_name(label_key, "label_key")
+    check_column_name(reference_label_key, "reference_label_key")
 
 
 def _warn_of_labels(obs: pd.DataFrame, key: str | None, doing: str) -> None:

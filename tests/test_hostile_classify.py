@@ -344,3 +344,18 @@ def test_a_query_log_normalized_to_another_total_than_the_references_counts(targ
     assert bool(said) == warned, said
     if target == 1e6:
         assert "the query holds values log-normalized to about 1,000,000 per cell" in said[0]
+
+
+def test_cells_alike_by_chance_are_not_taken_for_the_references_own():
+    # Where reference cells share one expression (few shared genes, cells without counts), a
+    # query cell of that expression is no single reference cell: no ReferenceCellsWarning.
+    import warnings
+
+    import cellmodel as cm
+    from cellmodel.classify.views import ReferenceCellsWarning
+
+    reference = blobs(20, dim=30, counts=True)
+    reference.X[1::2] = reference.X[0::2]  # each expression twice
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ReferenceCellsWarning)
+        cm.tl.classify(reference.copy(), "group", reference=reference, refine=False, n_markers=0)

@@ -4,6 +4,7 @@ the marker block built from the training labels."""
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -212,17 +213,21 @@ def warn_reference_cells(
 ) -> None:
     """Warn where at least half the query cells are reference cells, by name and row for row
     the same in the joint PCA: each is its own nearest neighbour and votes for its own label, so
-    the transfer scores near 1 whatever the view is worth. (The name guards against cells that
-    are alike by chance, such as cells without counts in the few genes two files share.)"""
+    the transfer scores high whatever the view is worth. (The name, and a row no other
+    reference cell shares, guard against cells alike by chance, such as cells without counts in
+    the few genes two files share, where a cell is not its one nearest neighbour.)"""
     rows = (np.ascontiguousarray(ref_pca), np.ascontiguousarray(query_pca))
-    known = {(str(c), r.tobytes()) for c, r in zip(reference.obs_names, rows[0], strict=True)}
+    ref_rows = [r.tobytes() for r in rows[0]]
+    seen = Counter(ref_rows)
+    names = [str(c) for c in reference.obs_names]
+    known = {(c, r) for c, r in zip(names, ref_rows, strict=True) if seen[r] == 1}
     n = sum((str(c), r.tobytes()) in known for c, r in zip(query.obs_names, rows[1], strict=True))
     if n and 2 * n >= len(query_pca):
         warn(
             f"{n} of {len(query_pca)} query cells are cells of the reference (the same"
-            " expression): each votes for its own label, so the scores say nothing of new"
-            " cells; to score within one labelled file, drop reference= and give"
-            " train_fraction=",
+            " expression): each finds itself among its neighbours and votes for its own label,"
+            " so the scores say little of new cells; to score within one labelled file, drop"
+            " reference= and give train_fraction=",
             ReferenceCellsWarning,
         )
 

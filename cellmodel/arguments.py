@@ -111,9 +111,22 @@ def class_order(column: Any) -> list[str]:
     return list(dict.fromkeys(same_numbers_alike(names)))
 
 
+# A label key that names no obs column: the labels may be in a file beside the data.
+LABELS_FROM_FILE = "read them from a file of cell id -> label (cellmodel.classify.read_labels)"
+
 # A cellxgene export can carry a hundred obs columns: a refusal names the first ones, so that it
 # stays one readable line.
 SHOWN_COLUMNS = 20
+
+
+def check_column_name(key: object, parameter: str) -> None:
+    """Refuse the values themselves (a Series, an array, a list) where a column's name is asked
+    for: compared with the column names they failed in numpy ("truth value ... ambiguous")."""
+    if isinstance(key, (pd.Series, pd.Index, np.ndarray, list, tuple, set, dict)):
+        raise UsageError(
+            f"{parameter}= names an obs column, not its values (got a {type(key).__name__});"
+            f" store them as a column first (adata.obs['name'] = values) and pass its name"
+        )
 
 
 def check_obs_column(
@@ -124,6 +137,7 @@ def check_obs_column(
     those there are. A column the caller named that the file lacks is a usage error (exit 2),
     like an unknown name. `where`: whose obs (" of the reference"); `other`: a further choice
     ("batch_key=None for no correction")."""
+    check_column_name(key, parameter)
     names = list(columns)
     if key in names:
         return

@@ -101,16 +101,16 @@ def read(
     return adata
 
 
-def require_anndata(adata: Any) -> None:
+def require_anndata(adata: Any, name: str = "adata") -> None:
     """What every API function takes: an AnnData held in memory (a backed one reads its matrix
-    lazily, as an HDF5 dataset the checks and fits cannot use)."""
+    lazily, as an HDF5 dataset the checks and fits cannot use); `name`: the parameter's."""
     if not isinstance(adata, ad.AnnData):
         raise UsageError(
-            f"adata must be an AnnData, not {type(adata).__name__}; read a file with"
+            f"{name} must be an AnnData, not {type(adata).__name__}; read a file with"
             " cellmodel.io.read"
         )
     if adata.isbacked:
-        raise UsageError("adata is backed (read with backed=); load it first: adata.to_memory()")
+        raise UsageError(f"{name} is backed (read with backed=); load it first: {name}.to_memory()")
 
 
 def refuse_duplicate_columns(adata: ad.AnnData, path: str | Path) -> None:

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from cellmodel.formats import reason, refuse_repeated
 from cellmodel.orientation import genes_in_rows, warn_turned
 from cellmodel.storage import as_float32
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.sniff import HDF5_MAGIC, gzipped, refuse_binary
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
@@ -90,6 +90,7 @@ def read_table(
         frame = frame.T
     if turned:
         warn_turned(path, turned, *frame.shape)
+    _warn_metadata_columns(frame.columns, path)
     values = as_float32(frame.to_numpy(), str(path))
     # Tables are usually mostly zeros; keep them sparse like every other input.
     if values.size and np.count_nonzero(values) < 0.5 * values.size:
@@ -97,6 +98,32 @@ def read_table(
     obs = pd.DataFrame(index=frame.index.astype(str).to_numpy())
     var = pd.DataFrame(index=frame.columns.astype(str).to_numpy())
     return ad.AnnData(X=values, obs=obs, var=var)
+
+
+# Names of cell metadata that a table of numbers can carry as a column (clusters, classes, donors
+# written as numbers); no gene is named so.
+METADATA_NAMES = frozenset(
+    {"label", "labels", "cell_type", "celltype", "cell type", "cell_types", "cluster", "clusters",
+     "class", "group", "batch", "sample", "donor", "condition", "annotation", "leiden", "louvain",
+     "seurat_clusters", "ident", "orig.ident", "y"}
+)  # fmt: skip
+
+
+class MetadataColumnWarning(GenekbWarning):
+    """A table's gene named like cell metadata (a label or cluster column of numbers)."""
+
+
+def _warn_metadata_columns(genes: pd.Index, path: Path) -> None:
+    """Say where a table's genes include a column named like cell metadata: numbers there (a
+    cluster or class id) are read as a gene's counts, and labels would leak into the expression."""
+    found = [str(g) for g in genes if str(g).strip().casefold() in METADATA_NAMES]
+    if found:
+        warn(
+            f"{path}: {', '.join(map(repr, found[:3]))} read as gene(s), though named like cell"
+            " metadata: a table holds only counts, so drop such a column and give labels in a"
+            " file of cell id -> label (cellmodel.classify.read_labels)",
+            MetadataColumnWarning,
+        )
 
 
 def _compression(path: Path) -> str | None:

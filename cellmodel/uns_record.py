@@ -38,10 +38,20 @@ def run_record(adata: ad.AnnData) -> dict[str, Any]:
 def h5ad_safe(value: Any) -> Any:
     """A copy that h5ad `uns` can store: no None anywhere, numpy scalars as Python numbers,
     tuples as lists."""
+    return plain_values(value, keep_none=False)
+
+
+def plain_values(value: Any, *, keep_none: bool = True) -> Any:
+    """A copy of plain Python values (numpy scalars as numbers, tuples as lists); `keep_none`
+    keeps a None as it is (a JSON record's keys stay put), else drops it (`h5ad_safe`)."""
     if isinstance(value, dict):
-        return {str(k): h5ad_safe(v) for k, v in value.items() if v is not None}
+        return {
+            str(k): plain_values(v, keep_none=keep_none)
+            for k, v in value.items()
+            if keep_none or v is not None
+        }
     if isinstance(value, (list, tuple)):
-        return [h5ad_safe(v) for v in value if v is not None]
+        return [plain_values(v, keep_none=keep_none) for v in value if keep_none or v is not None]
     if isinstance(value, np.generic):
         return value.item()
     return value

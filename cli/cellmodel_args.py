@@ -112,10 +112,13 @@ def load_input(
     return read_input(source, root, orientation, sep)
 
 
-def check_obs_keys(source: Any, keys: dict[str, str | None], where: str = "") -> None:
+def check_obs_keys(
+    source: Any, keys: dict[str, str | None], where: str = "", other: dict[str, str] | None = None
+) -> None:
     """The obs columns a run names (parameter -> column; None: not given), checked in an .h5ad
     file's header before its matrix is read, so a misspelt one is refused in a second, not
-    after the load; other inputs are checked once read."""
+    after the load; other inputs are checked once read. `other`: a parameter's further choice
+    (`check_obs_column`)."""
     wanted = {parameter: key for parameter, key in keys.items() if key is not None}
     path = Path(str(source))
     if not wanted or path.suffix.lower() != ".h5ad" or not path.is_file():
@@ -125,7 +128,7 @@ def check_obs_keys(source: Any, keys: dict[str, str | None], where: str = "") ->
 
     columns = obs_columns(path)
     for parameter, key in wanted.items() if columns is not None else ():
-        check_obs_column(columns, key, parameter, where)
+        check_obs_column(columns, key, parameter, where, (other or {}).get(parameter, ""))
 
 
 def check_store_model(root: Any, model: str) -> None:

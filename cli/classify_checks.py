@@ -3,11 +3,10 @@ not go together or that the run's mode would drop, named columns and store versi
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
+from cellmodel.arguments import LABELS_FROM_FILE
 from cli.cellmodel_args import (
     check_dask_options,
     check_distinct,
@@ -17,8 +16,9 @@ from cli.cellmodel_args import (
     refuse_replacing_input,
     refuse_unused,
 )
-from genekb.errors import GenekbWarning, UsageError
+from genekb.errors import UsageError
 from genekb.fileio import check_output_dir
+from genekb.input_streams import input_kind
 
 PLOT_FILE = "classify_confusion.png"  # what --plots writes
 
@@ -34,15 +34,21 @@ def check(args: SimpleNamespace) -> None:
         _check_plots(args)
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
     _refuse_unused(args)
+    if args.labels is not None and args.reference is not None:
+        raise UsageError(
+            "--labels gives the input's own labels; with --reference the labels to train on are"
+            " the reference's obs column (--label-key): drop one of the two"
+        )
+    if args.labels is not None:
+        input_kind(args.labels, "--labels file")  # missing or a folder: before the data is read
     if args.reference is None:
-        check_obs_keys(args.source, {"label_key": args.label_key, "train_mask": args.train_mask})
+        label_key = args.label_key if args.labels is None else None  # --labels makes the column
+        keys = {"label_key": label_key, "train_mask": args.train_mask}
+        check_obs_keys(args.source, keys, other={"label_key": LABELS_FROM_FILE})
     else:
         check_obs_keys(args.reference, {"label_key": args.label_key}, " of the reference")
     if args.view != "pca" and args.chunk_size is None:
         check_store_model(args.root, args.model)
-    splits = (args.train_fraction, args.per_class, args.train_mask)
-    if all(value is None for value in splits):  # a split beside a reference is refused later
-        _warn_same_file(args.source, args.reference)
 
 
 def _refuse_unused(args: SimpleNamespace) -> None:
@@ -53,6 +59,7 @@ def _refuse_unused(args: SimpleNamespace) -> None:
             "--train-fraction": a.train_fraction is not None,
             "--per-class": a.per_class is not None,
             "--train-mask": a.train_mask is not None,
+            "--train-on-labelled": a.train_on_labelled,
             "--small-classes": a.small_classes != "error",
             "--markers": a.markers != 100,
             "--marker-block": a.marker_block != "scores",
@@ -77,24 +84,18 @@ def _refuse_unused(args: SimpleNamespace) -> None:
     if a.markers == 0:
         block = {"--marker-block": a.marker_block != "scores"}
         refuse_unused(block, "the marker block", "--markers 0 turns off", "--markers")
+    if a.train_on_labelled:  # a split of its own
+        splits = {"--train-fraction": a.train_fraction is not None}
+        splits |= {"--per-class": a.per_class is not None, "--train-mask": a.train_mask is not None}
+        splits |= {
+            "--small-classes": a.small_classes != "error",
+            "--reference": a.reference is not None,
+        }
+        chosen = "choosing the training cells", "--train-on-labelled does by itself"
+        refuse_unused(splits, *chosen, "--train-on-labelled")
     if a.reference is not None:
         split = {"--small-classes": a.small_classes != "error"}
         refuse_unused(split, "splitting one file's labels", "--reference replaces", "--reference")
-
-
-def _warn_same_file(source: str, reference: Path | None) -> None:
-    """Classifying the reference itself: each cell is its own nearest neighbour, so the run
-    scores near 1.0 whatever the view is worth."""
-    if reference is None or not (Path(source).is_file() and reference.is_file()):
-        return
-    if os.path.samefile(source, reference):
-        warnings.warn(
-            "the input is the --reference file: each cell votes for its own label, so the"
-            " scores say nothing of new cells; to score within one labelled file, drop"
-            " --reference and give --train-fraction",
-            GenekbWarning,
-            stacklevel=2,
-        )
 
 
 def _check_plots(args: SimpleNamespace) -> None:

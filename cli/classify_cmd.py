@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from cellmodel.arguments import check_obs_column
+from cellmodel.uns_record import plain_values
 from cli.cellmodel_args import (
     DaskAddressOpt,
     ForceOpt,
@@ -45,6 +46,21 @@ _LabelKeyOpt = Annotated[str | None, typer.Option(help="obs column of labels (tr
 _TrainFractionOpt = Annotated[float | None, typer.Option(help="Share of cells labelled.")]
 _PerClassOpt = Annotated[int | None, typer.Option(help="Labelled cells per class.")]
 _TrainMaskOpt = Annotated[str | None, typer.Option(help="Boolean obs column: cells to train on.")]
+_TrainOnLabelledOpt = Annotated[
+    bool,
+    typer.Option(
+        "--train-on-labelled",
+        help="Train on every cell that has a label and predict the others (the cells a label"
+        " column or a --labels file leaves empty).",
+    ),
+]
+_LabelsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A CSV/TSV of the input's labels: cell ids in the first column, labels in the"
+        " second (or the --label-key column of its header); for inputs whose obs holds none."
+    ),
+]
 _SmallClassesOpt = Annotated[str, typer.Option(help="error | cap: classes too small to split.")]
 _ReferenceOpt = Annotated[
     Path | None, typer.Option(help="Train on this file's labels and predict the input's cells.")
@@ -97,6 +113,8 @@ def classify(
     train_fraction: _TrainFractionOpt = None,
     per_class: _PerClassOpt = None,
     train_mask: _TrainMaskOpt = None,
+    train_on_labelled: _TrainOnLabelledOpt = False,
+    labels: _LabelsOpt = None,
     small_classes: _SmallClassesOpt = "error",
     reference: _ReferenceOpt = None,
     view: _ViewOpt = "pca",
@@ -128,8 +146,7 @@ def classify(
     check(args)
     if chunk_size is not None:
         return _classify_chunked(args)
-    adata, result, label_key = _run(args)
-    _report(adata, result, label_key, args)
+    _report(*_run(args), args)  # the AnnData, the result and the label column
 
 
 def _options(args: SimpleNamespace) -> Any:
@@ -154,6 +171,8 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     table = (args.orientation, args.sep)  # the input's and the reference's, if tables
     adata, dataset_key = load_input(args.source, args.root, *table)
     label_key = args.label_key or dataset_key
+    if args.labels is not None:
+        label_key = _with_labels(adata, args.labels, args.label_key)
     reference = args.reference
     ref, ref_key = load_input(str(reference), args.root, *table) if reference else (None, None)
     if reference is None and label_key is None:
@@ -165,6 +184,34 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     if ref is not None:
         check_obs_column(ref.obs, label_key or ref_key, "reference_label_key", " of the reference")
     return adata, label_key, ref, ref_key
+
+
+def _with_labels(adata: Any, path: Path, label_key: str | None) -> str:
+    """--labels: the file's labels matched to the input's cells, as the obs column --label-key
+    (default: the file's header name, or 'label'); an obs column of that name is not replaced.
+    Its separator is read from the file (--sep is the input table's)."""
+    from cellmodel.classify.label_table import read_labels
+
+    labels = read_labels(path, adata.obs_names, column=label_key)
+    key = label_key or str(labels.name)
+    if key in adata.obs:
+        raise UsageError(
+            f"the input already has an obs column {key!r}; name the labels of --labels another"
+            " way with --label-key"
+        )
+    adata.obs[key] = labels.to_numpy()
+    return key
+
+
+def _labelled(adata: Any, label_key: str | None) -> Any:
+    """--train-on-labelled: the cells whose label column holds a label (not missing, blank or
+    a word for none such as "NA")."""
+    import numpy as np
+
+    from cellmodel.arguments import unlabelled
+
+    check_obs_column(adata.obs, label_key, "label_key")
+    return ~np.asarray(unlabelled(adata.obs[label_key]), dtype=bool)
 
 
 def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:
@@ -193,7 +240,7 @@ def _classify(args: SimpleNamespace, options: Any) -> tuple[Any, Any, str | None
         label_key=label_key,
         train_fraction=args.train_fraction,
         per_class=args.per_class,
-        train_mask=args.train_mask,
+        train_mask=_labelled(adata, label_key) if args.train_on_labelled else args.train_mask,
         small_classes=args.small_classes,
         reference=ref,
         reference_label_key=label_key or ref_key,
@@ -217,12 +264,18 @@ def _plot(adata: Any, result: Any, label_key: str, args: SimpleNamespace) -> lis
     """The confusion matrix of the held-out cells, when --plots is given and labels exist."""
     if args.plots is None:
         return []
-    if label_key not in adata.obs:  # the checks refuse this where the input's header says so
-        warnings.warn(
-            "--plots: no confusion matrix drawn, the input has no labels of its own to draw",
-            GenekbWarning,
-            stacklevel=2,
-        )
+    # The checks refuse a missing column where the input's header says so; a run that predicts
+    # only unlabelled cells (--train-on-labelled) has none to draw, and failed after its work,
+    # its -o file unwritten.
+    lacking = (
+        "the input has no labels of its own to draw"
+        if label_key not in adata.obs
+        else "none of the predicted cells has a label to draw it with"
+        if not result.n_scored
+        else None
+    )
+    if lacking:
+        warnings.warn(f"--plots: no confusion matrix drawn, {lacking}", GenekbWarning, stacklevel=2)
         return []
     from cellmodel import pl
     from cli.common import headless_plots
@@ -242,7 +295,9 @@ def _report(adata: Any, result: Any, label_key: str | None, args: SimpleNamespac
     if args.output is not None:
         write_h5ad(adata, args.output)
     doc = {
-        **adata.uns["cellmodel_classify"],
+        # The result's own record, not uns's copy: an .h5ad keeps no None, so there a run that
+        # scored nothing lacked "accuracy" and "scores", and the JSON's keys came and went.
+        **plain_values(result.to_dict()),
         "gene_vectors": args.gene_vectors if args.view != "pca" else None,
         "plots": figures,
         "output": str(args.output) if args.output else None,
@@ -255,7 +310,8 @@ def _report(adata: Any, result: Any, label_key: str | None, args: SimpleNamespac
         info(
             f"{'refined kNN' if args.refine else 'kNN'} ({args.view}): accuracy"
             f" {scores.accuracy:.3f}, macro-F1 {scores.macro_f1:.3f}"
-            f" on {result.n_scored} held-out cells"
+            # a transfer's scored cells are the query's, none of them held out of training
+            f" on {result.n_scored} {'query' if args.reference else 'held-out'} cells"
         )
     else:
         info(_unscored(int((~result.train_mask).sum()), label_key, args.output))

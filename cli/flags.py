@@ -12,6 +12,7 @@ LIBRARY_FLAGS = {
     "datasets": "--datasets",
     "gene_key": "--gene-key",
     "label_key": "--label-key",
+    "reference": "--reference",
     "reference_label_key": "--label-key",  # classify --reference: the same flag names both files'
     "layer": "--layer",
     "methods": "--methods",
@@ -50,15 +51,35 @@ PYTHON_ONLY = {
     "make them unique (adata.var_names_make_unique())": "name each gene once in the file",
     "fill them in (e.g. 'unlabelled'), or pass the others only": "fill them in (e.g."
     " 'unlabelled') in the file, or write a file of the others only",
+    "make them unique first (adata.obs_names_make_unique())": "give each cell one id",
+    "read them from a file of cell id -> label (cellmodel.classify.read_labels)": (
+        "give them in a file of cell id -> label with --labels"
+    ),
+    "give labels in a file of cell id -> label (cellmodel.classify.read_labels)": (
+        "give labels in a file of cell id -> label (classify --labels)"
+    ),
 }
 # A subset a library message spells in Python (" (adata[adata.obs['g'].notna()])").
 _PYTHON_SUBSET = re.compile(r" \(adata\[.*?\]\)")
+
+
+# The same, where the advice names a column: (Python's words, the command line's).
+PYTHON_ONLY_NAMING = [
+    (  # `cellmodel.classify.labels`: a label column half empty
+        re.compile(
+            r"give as the train mask a column True where a cell has one \([^()]*\.notna\(\)\)"
+        ),
+        "pass --train-on-labelled",
+    ),
+]
 
 
 def as_flags(message: str) -> str:
     """A library message in the command line's terms (`n_clusters=500` -> `--n-clusters 500`)."""
     for python, command_line in PYTHON_ONLY.items():
         message = message.replace(python, command_line)
+    for pattern, command_line in PYTHON_ONLY_NAMING:
+        message = pattern.sub(command_line, message)
     message = _PYTHON_SUBSET.sub("", message)
     message = _UNKNOWN_CHOICE.sub(lambda m: f"unknown {LIBRARY_FLAGS[m[1]]} ", message)
     return _PARAMETER.sub(

@@ -22,16 +22,17 @@ def _warnings(stderr: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A reference labelled 0, 1, 2; the same cells labelled "type 0" …; and the same cells
-    without labels; and one file whose held-out cells carry no label."""
+    """A reference labelled 0, 1, 2; other cells of the same groups labelled "type 0" …; those
+    cells without labels; and one file whose held-out cells carry no label. (Other cells: a
+    query of the reference's own cells is warned of, `ReferenceCellsWarning`.)"""
     folder = tmp_path_factory.mktemp("cm10")
     reference = blobs(20, dim=30, counts=True)
     paths = {name: folder / f"{name}.h5ad" for name in ("reference", "renamed", "bare", "part")}
     reference.write_h5ad(paths["reference"])
-    renamed = reference.copy()
+    renamed = blobs(20, dim=30, counts=True, seed=1)
     renamed.obs["group"] = renamed.obs["group"].astype(str).map(lambda s: f"type {s}")
     renamed.write_h5ad(paths["renamed"])
-    bare = reference.copy()
+    bare = blobs(20, dim=30, counts=True, seed=1)
     bare.obs = bare.obs.drop(columns="group")
     bare.write_h5ad(paths["bare"])
     part = reference.copy()

@@ -300,7 +300,15 @@ def classify_h5ad(
     scores = _scores(truth, predictions, seconds)
     notes = [] if truth is None else unseen_notes(ref.labels, truth)
     warn_unseen(notes)  # as in memory: a query class the reference lacks is never predicted
+    n_scored = 0 if truth is None else sum(y is not None for y in truth)
     result = {
+        # The in-memory record's keys first, so one script reads both (`--json`).
+        "accuracy": scores.accuracy if scores is not None else None,
+        "macro_f1": scores.macro_f1 if scores is not None else None,
+        "n_train": len(ref.labels),
+        "n_scored": n_scored,
+        "comparisons": {},
+        "refinement": {},
         "method": "knn",
         "view": VIEW_KEY,
         "scores": scores.to_dict() if scores is not None else None,

@@ -62,7 +62,8 @@ Layout: `options` (constants, `ClassifyOptions`), `labels` (labels, the training
 vote), `views` (expression PCA, fused view, marker block), `model` (the torch module and loss),
 `training` (the training loop and stopping search: `refine`), `predict` (the vote, refinement and
 comparisons both share), `core` (`classify`, `transfer` on matrices), `results`, and `pipeline`
-(`classify_cells`: the whole job on AnnData).
+(`classify_cells`: the whole job on AnnData); `label_table` (`read_labels`: labels kept in a
+file of cell id -> label).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ from cellmodel.classify.knn import (
     knn_votes,
     mass_normalize,
 )
+from cellmodel.classify.label_table import read_labels
 from cellmodel.classify.labels import label_array, split
 from cellmodel.classify.model import RefineNet, supcon_loss
 from cellmodel.classify.options import (
@@ -159,6 +161,7 @@ __all__ = [
     "marker_inputs",
     "marker_view",
     "mass_normalize",
+    "read_labels",
     "refine",
     "resolve_device",
     "resolve_vote",

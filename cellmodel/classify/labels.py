@@ -168,6 +168,24 @@ def split(
     return mask
 
 
+def aligned_mask(train_mask: object, cells: pd.Index) -> object:
+    """A train mask given as a Series keyed by the cells' names in another order, put in the
+    cells' order: read by position it would mark other cells than it names. Anything else is
+    returned as it is (read by position)."""
+    if not isinstance(train_mask, pd.Series) or train_mask.index.equals(cells):
+        return train_mask
+    index = train_mask.index
+    if index.is_unique and len(index) == len(cells) and index.isin(cells).all():
+        return train_mask.reindex(cells)
+    if index.isin(cells).any():  # keyed by cell names, but not by these cells' names
+        raise UsageError(
+            f"the train mask is keyed by {len(index)} cell name(s) that are not the data's"
+            f" {len(cells)} (e.g. {next((c for c in index if c not in cells), index[0])!r} is"
+            " no cell, or a cell is missing): give one True/False per cell, in obs's order"
+        )
+    return train_mask
+
+
 def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -> np.ndarray:
     mask = np.asarray(train_mask)
     if mask.dtype != bool:

@@ -12,6 +12,8 @@ import pandas as pd
 
 from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
 from cellmodel.arguments import (
+    LABELS_FROM_FILE,
+    check_column_name,
     check_count,
     check_obs_column,
     check_seed,
@@ -23,6 +25,7 @@ from cellmodel.classify.labels import (
     UnseenClassesWarning as UnseenClassesWarning,  # re-exported: its home was here
 )
 from cellmodel.classify.labels import (
+    aligned_mask,
     check_reference_labels,
     label_array,
     lookalike_classes,
@@ -38,12 +41,13 @@ from cellmodel.classify.views import (
     joint_expression_pca,
     said_of,
     shared_expression,
+    warn_reference_cells,
 )
 from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
-from genekb.errors import GenekbWarning, UsageError, warn
+from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
@@ -185,11 +189,7 @@ def classify_cells(
     (`annotate`); returns the result. `layer` and `gene_key` say which matrix and gene names
     are read, in both files (`cellmodel.io.expression`); warnings name them by `file_names`.
     """
-    require_anndata(adata)
-    if reference is not None:
-        require_anndata(reference)
-    check_seed(seed)
-    check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
+    _check_inputs(adata, reference, label_key, reference_label_key, seed, k)
     refuse_overwriting_inputs(adata, key_added, label_key, train_mask)
     check_view(view, gene_vectors)
     resolve_device(device)  # before any work, and refused even where no refinement uses it
@@ -226,6 +226,20 @@ def classify_cells(
     return result
 
 
+def _check_inputs(
+    adata: Any, reference: Any, label_key: Any, reference_label_key: Any, seed: int, k: int
+) -> None:
+    """`classify_cells`' arguments checked before any work: the AnnData, the column names (not
+    the labels themselves), the seed and k."""
+    require_anndata(adata)
+    if reference is not None:
+        require_anndata(reference, "reference")
+    check_seed(seed)
+    check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
+    check_column_name(label_key, "label_key")
+    check_column_name(reference_label_key, "reference_label_key")
+
+
 def _warn_of_labels(obs: pd.DataFrame, key: str | None, doing: str) -> None:
     """Warn of cells labelled as unlabelled ("NA"), left out of `doing`, and of classes whose
     names differ only in case or spaces (`lookalike_classes`)."""
@@ -259,11 +273,19 @@ def _transfer_cells(
 ) -> ClassifyResult:
     """`classify_cells` with a reference: both files' views built alike, then `transfer`."""
     check_obs_column(reference.obs, ref_key, "reference_label_key", " of the reference")
+    who = tuple(
+        role if name == role else f"{role} {name}"
+        for role, name in zip(("the reference", "the query"), file_names[::-1], strict=True)
+    )
+    if not reference.n_obs:  # "its label column holds no labels" would send one astray
+        raise GenekbError(f"{who[0]} holds no cells; give a reference of labelled cells")
     check_reference_labels(label_array(reference.obs[ref_key]), ref_key)  # before the PCA
     if label_key is not None and label_key in adata.obs:  # the query's labels, to score
         warn_unlabelled(adata.obs[label_key], label_key, "the scores")
     reads = {"layer": view_args["layer"], "gene_key": view_args["gene_key"]}
-    ref_pca, query_pca = joint_expression_pca(reference, adata, seed=view_args["seed"], **reads)
+    seed = view_args["seed"]
+    ref_pca, query_pca = joint_expression_pca(reference, adata, seed=seed, names=who, **reads)
+    warn_reference_cells(reference, adata, ref_pca, query_pca)
     if view == "pca":
         ref_X, query_X = ref_pca, query_pca
     else:
@@ -305,7 +327,7 @@ def _training_mask(
     """`classify_cells` within one file: the labels' column checked, the training cells drawn."""
     if label_key is None:
         raise UsageError("give label_key (the obs column of labels to train on and score)")
-    check_obs_column(adata.obs, label_key, "label_key")
+    check_obs_column(adata.obs, label_key, "label_key", other=LABELS_FROM_FILE)
     if isinstance(train_mask, str):
         check_obs_column(adata.obs, train_mask, "train_mask")
         train_mask = adata.obs[train_mask]
@@ -313,7 +335,7 @@ def _training_mask(
         adata.obs[label_key],
         train_fraction=train_fraction,
         per_class=per_class,
-        train_mask=train_mask,
+        train_mask=aligned_mask(train_mask, adata.obs_names),
         seed=seed,
         small_classes=small_classes,
     )

@@ -4,17 +4,20 @@ the marker block built from the training labels."""
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.classify.knn import as_matrix
 from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
-from cellmodel.io import expression
+from cellmodel.io import COUNTS_TARGET_SUM, expression
+from cellmodel.knowledge.genes import detect_taxon
 from cellmodel.knowledge.name_forms import name_form
 from cellmodel.markers import group_stats, top_markers
 from cellmodel.pp import graph
@@ -66,13 +69,23 @@ def shared_expression(
     layer: str | None = None,
     gene_key: str | None = None,
     warn_few: bool = False,
+    names: tuple[str, str] = ("the reference", "the query"),
 ) -> tuple[Any, Any, list[str]]:
     """Both files' log expression over the genes they share (matched by name, reference order).
-    `warn_few`: say so when they share few (`FewSharedGenesWarning`)."""
-    ref = expression(reference, layer=layer, gene_key=gene_key)
-    qry = expression(query, layer=layer, gene_key=gene_key)
+    `warn_few`: say so when they share few (`FewSharedGenesWarning`); `names`: the two files'
+    (reference first), which a refusal of either's matrix or genes starts with."""
+    reads = {"layer": layer, "gene_key": gene_key}
+    ref = _expression_of(reference, names[0], **reads)
+    qry = _expression_of(query, names[1], **reads)
+    if warn_few:  # said once, where the joint PCA reads them
+        _warn_unlike_scales(ref, qry, names)
     ref_names, qry_names = _matching_names(ref.genes, qry.genes)
     shared = ref_names.intersection(qry_names, sort=False)
+    case = _case_note(ref_names, qry_names, len(shared))
+    if len(shared) < 2 and case:
+        raise GenekbError(
+            f"reference and query share {len(shared)} gene name(s) as written; {case}"
+        )
     if len(shared) < 2:
         forms = name_form(list(ref.genes)), name_form(list(qry.genes))
         if forms[0] != forms[1]:  # gene_key= names one column in both: no choice of it helps
@@ -95,12 +108,78 @@ def shared_expression(
         warn(
             f"the reference and the query share only {n} gene names (the reference"
             f" has {len(ref.genes)}, the query {len(qry.genes)}); the transfer rests on those:"
-            " check that both name genes alike (gene_key= on both, one species)",
+            " check that both name genes alike (gene_key= on both, one species)"
+            + (f"; {case}" if case else ""),
             FewSharedGenesWarning,
         )
     ref_cols = ref_names.get_indexer(shared)
     qry_cols = qry_names.get_indexer(shared)
     return ref.X[:, ref_cols], qry.X[:, qry_cols], [str(ref.genes[c]) for c in ref_cols]
+
+
+class ScaleMismatchWarning(GenekbWarning):
+    """One file's counts (brought to 10,000 per cell) against another's values log-normalized to
+    another total per cell: the transfer compares unlike values."""
+
+
+def _warn_unlike_scales(ref: Any, qry: Any, names: tuple[str, str]) -> None:
+    """Warn where one file holds counts and the other log-normalized values whose total per cell
+    (the same in each cell: normalized over these genes) is far from the counts' 10,000."""
+    if {ref.kind, qry.kind} != {"counts", "log"}:
+        return
+    logged, said = (ref, names) if ref.kind == "log" else (qry, names[::-1])
+    X = logged.X.copy()
+    if sp.issparse(X):
+        X.data = np.expm1(X.data)
+    else:
+        X = np.expm1(X)
+    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    totals = totals[totals > 0]
+    target = float(np.median(totals)) if len(totals) else 0.0
+    if not target or totals.std() > 0.05 * target or 0.5 <= target / COUNTS_TARGET_SUM <= 2:
+        return
+    warn(
+        f"{said[0]} holds values log-normalized to about {target:,.0f} per cell, {said[1]}"
+        f" counts, which are normalized to {COUNTS_TARGET_SUM:,.0f} per cell: the scales differ,"
+        f" so the transfer compares unlike values; give both files as counts, or normalize"
+        f" {said[0]} to {COUNTS_TARGET_SUM:,.0f} per cell",
+        ScaleMismatchWarning,
+    )
+
+
+def _expression_of(adata: Any, name: str, **reads: Any) -> Any:
+    """`expression(adata)`, a refusal of it saying which of two files it is about."""
+    try:
+        return expression(adata, **reads)
+    except GenekbError as exc:
+        exc.args = (f"{name}: {exc}", *exc.args[1:])  # the same kind, so the same exit code
+        raise
+
+
+def _case_note(ref: pd.Index, qry: pd.Index, n_shared: int) -> str | None:
+    """Where the two files' gene names match far better ignoring case (CD3E, Cd3e), what that
+    says: most often a human and a mouse file, whose genes a name match cannot pair."""
+    folded = {str(g).casefold(): str(g) for g in ref}
+    pairs = [(folded[str(g).casefold()], str(g)) for g in qry if str(g).casefold() in folded]
+    if len(pairs) < max(2, 2 * n_shared):
+        return None
+    example = next(((r, q) for r, q in pairs if r != q), pairs[0])
+    try:
+        species = detect_taxon(list(ref)), detect_taxon(list(qry))
+    except UsageError:  # no case says a species
+        species = ("", "")
+    read = (
+        f"the reference's names read as {species[0]} genes, the query's as {species[1]}: label"
+        " transfer pairs genes within one species, so map one file's genes to the other"
+        " species' orthologs (Ensembl BioMart) and pass them as a var column with gene_key="
+        if species[0] != species[1]
+        else "write both files' gene names in one case, as their species does, or pass a var"
+        " column of such names with gene_key="
+    )
+    return (
+        f"{len(pairs)} match ignoring case, written {example[0]!r} in the reference and"
+        f" {example[1]!r} in the query: {read}"
+    )
 
 
 def _matching_names(ref: Sequence[str], qry: Sequence[str]) -> tuple[pd.Index, pd.Index]:
@@ -125,6 +204,34 @@ def said_of(name: str) -> Iterator[None]:
         warn(said, category)
 
 
+class ReferenceCellsWarning(GenekbWarning):
+    """Most query cells are reference cells (the same expression): each finds itself."""
+
+
+def warn_reference_cells(
+    reference: Any, query: Any, ref_pca: np.ndarray, query_pca: np.ndarray
+) -> None:
+    """Warn where at least half the query cells are reference cells, by name and row for row
+    the same in the joint PCA: each is its own nearest neighbour and votes for its own label, so
+    the transfer scores high whatever the view is worth. (The name, and a row no other
+    reference cell shares, guard against cells alike by chance, such as cells without counts in
+    the few genes two files share, where a cell is not its one nearest neighbour.)"""
+    rows = (np.ascontiguousarray(ref_pca), np.ascontiguousarray(query_pca))
+    ref_rows = [r.tobytes() for r in rows[0]]
+    seen = Counter(ref_rows)
+    names = [str(c) for c in reference.obs_names]
+    known = {(c, r) for c, r in zip(names, ref_rows, strict=True) if seen[r] == 1}
+    n = sum((str(c), r.tobytes()) in known for c, r in zip(query.obs_names, rows[1], strict=True))
+    if n and 2 * n >= len(query_pca):
+        warn(
+            f"{n} of {len(query_pca)} query cells are cells of the reference (the same"
+            " expression): each finds itself among its neighbours and votes for its own label,"
+            " so the scores say little of new cells; to score within one labelled file, drop"
+            " reference= and give train_fraction=",
+            ReferenceCellsWarning,
+        )
+
+
 def joint_expression_pca(
     reference: Any,
     query: Any,
@@ -133,16 +240,18 @@ def joint_expression_pca(
     gene_key: str | None = None,
     n_pcs: int = DEFAULT_N_PCS,
     seed: int = 0,
+    names: tuple[str, str] = ("the reference", "the query"),
 ) -> tuple[np.ndarray, np.ndarray]:
     """PCA fitted on the reference over the genes both files share, applied to both.
 
     Genes are matched by name; highly variable genes, scaling and components come from the
-    reference alone, so the query is projected into the reference's space.
+    reference alone, so the query is projected into the reference's space. `names`: as in
+    `shared_expression`.
     """
     from sklearn.decomposition import PCA
 
     ref_X, qry_X, _ = shared_expression(
-        reference, query, layer=layer, gene_key=gene_key, warn_few=True
+        reference, query, layer=layer, gene_key=gene_key, warn_few=True, names=names
     )
     hvg = graph.highly_variable(ref_X)
     ref_dense = as_matrix(ref_X[:, hvg], "reference expression")

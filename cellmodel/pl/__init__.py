@@ -5,8 +5,8 @@ anything is drawn. The command line's `--plots` draws with these.
 
 `umap` (clusters, names, labels side by side), `markers` (a dot plot of each group's top genes
 and the genes behind its name), `calls` (each group's best candidate names with their scores and
-margins, abstentions marked), `confusion` (reference labels against clusters or predictions,
-Hungarian-ordered).
+margins, abstentions marked), `confusion` (reference labels against clusters, Hungarian-ordered, or
+a classifier's predictions, each class's column under its row).
 """
 
 from cellmodel.pl.calls import calls

@@ -1,5 +1,5 @@
 """`cm.pl.confusion`: reference labels (rows) against clusters or predictions (columns), the
-columns in the order of their Hungarian match to the labels."""
+columns in the order of their Hungarian match to the labels (a classifier's in the labels' own)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,14 @@ from genekb.genemap import same_numbers_alike
 from genekb.pl import axes_for, check_target, finish, style
 
 
-def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.DataFrame:
+def confusion_table(
+    labels_true: Sequence[Any], groups: Sequence[Any], *, by_name: bool = False
+) -> pd.DataFrame:
     """Counts of true classes (rows) by group (columns), columns ordered by the Hungarian match:
-    matched groups in the order of their classes, unmatched groups after them.
+    matched groups in the order of their classes, unmatched groups after them. `by_name`: the
+    groups are a classifier's predictions, which name the classes themselves: each class's own
+    column stands under it (a zero column where none was predicted), so the diagonal counts the
+    right calls; a Hungarian match would put a class wrongly called another on the diagonal.
 
     Examples
     --------
@@ -40,6 +45,10 @@ def confusion_table(labels_true: Sequence[Any], groups: Sequence[Any]) -> pd.Dat
         pd.Series(np.asarray(groups).astype(str), name="group"),
     )
     table = table.loc[[c for c in order if c in table.index]]  # the rows in the column's order
+    if by_name:
+        rows = list(table.index)
+        table = table.reindex(columns=rows + sorted(set(table.columns) - set(rows)), fill_value=0)
+        return table
     mapping = hungarian_mapping(labels_true, groups)
     rows = list(table.index)
     matched = sorted(mapping, key=lambda c: rows.index(mapping[c]))
@@ -85,8 +94,11 @@ def confusion(
         )
     if held_out:
         cells = ~np.asarray(adata.obs[train_column], bool)
+    by_name = train_column in adata.obs  # a classifier's predictions (classify writes it)
     table, note = drawn_table(
-        confusion_table(adata.obs[label_key][cells], adata.obs[key][cells]), MAX_DRAWN
+        confusion_table(adata.obs[label_key][cells], adata.obs[key][cells], by_name=by_name),
+        MAX_DRAWN,
+        by_name=by_name,
     )
     share = table.div(table.sum(axis=1), axis=0).to_numpy()
     with style():
@@ -96,7 +108,8 @@ def confusion(
         ax.set_xticks(range(table.shape[1]), table.columns, rotation=90, fontsize=7)
         ax.set_yticks(range(table.shape[0]), table.index, fontsize=7)
         where = " (held-out cells)" if held_out else ""
-        ax.set_xlabel(f"{key} (Hungarian order){where}")
+        order = "the rows' classes first" if by_name else "Hungarian order"
+        ax.set_xlabel(f"{key} ({order}){where}")
         ax.set_ylabel(label_key)
         if note:
             ax.set_title(note, fontsize=8)
@@ -107,11 +120,13 @@ def confusion(
         return finish(fig, ax, show, save)
 
 
-def drawn_table(table: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, str]:
+def drawn_table(
+    table: pd.DataFrame, limit: int, *, by_name: bool = False
+) -> tuple[pd.DataFrame, str]:
     """`table` with at most `limit` rows and columns, kept in their order: the largest classes,
-    and the columns most of their cells went to before the largest others; the rest summed into
-    one row and one column "other (N)". Returns it and a note saying so ("" when nothing was
-    pooled).
+    and the columns most of their cells went to (`by_name`: their own) before the largest
+    others; the rest summed into one row and one column "other (N)". Returns it and a note
+    saying so ("" when nothing was pooled).
 
     Examples
     --------
@@ -121,8 +136,9 @@ def drawn_table(table: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, str]:
     ['a', 'b', 'other (1)']
     """
     rows = _largest(table.sum(axis=1), limit)
-    # each kept class's own column first (where most of its cells went), then the largest
-    own = set(table.loc[rows].idxmax(axis=1))
+    # each kept class's own column first (its name's with `by_name`, else where most of its
+    # cells went), then the largest
+    own = set(rows) if by_name else set(table.loc[rows].idxmax(axis=1))
     sizes = table.sum(axis=0)
     cols = _largest(sizes + sizes.index.isin(own) * (sizes.sum() + 1), limit)
     if len(rows) == len(table.index) and len(cols) == len(table.columns):

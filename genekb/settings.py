@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from numbers import Real
 from pathlib import Path
 
 from genekb.errors import UsageError
@@ -66,9 +67,19 @@ def env_number(
     return int(value) if whole else value
 
 
+# What a scanpy user sets on sc.settings that lives elsewhere here.
+_ELSEWHERE = {
+    "device": "; the device is each step's device= (cm.tl.cluster(adata, device='cuda'))",
+    "n_jobs": "; threads: torch.set_num_threads(n), or GENEKB_THREADS=n for the encoders",
+    "verbose": "; verbosity (0-3) sets what a session is told",
+}
+_ATTRIBUTES = ("verbosity", "_verbosity", "progress_delay")
+
+
 class Settings:
     """`verbosity` (0-3, or one of error / warning / info / hint) and `progress_delay` (seconds
-    before a step's bar appears).
+    before a step's bar appears). Any other name is refused, not kept to no effect: the device is
+    each step's `device=`, threads are torch's (`torch.set_num_threads`).
 
     Examples
     --------
@@ -82,6 +93,22 @@ class Settings:
     def __init__(self) -> None:
         self._verbosity = 1
         self.progress_delay = PROGRESS_DELAY_S
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # scanpy's settings carry n_jobs, device, ...: assigned here they were kept and did
+        # nothing, and a progress_delay of text failed inside tqdm at the next bar.
+        if name == "progress_delay":
+            number = value if isinstance(value, Real) and not isinstance(value, bool) else None
+            if number is None or not 0 <= number < math.inf:
+                raise UsageError(
+                    f"progress_delay={value!r} must be a number of seconds, at least 0"
+                )
+        elif name not in _ATTRIBUTES:
+            hint = _ELSEWHERE.get(name, "")
+            raise UsageError(
+                f"settings has no {name!r}; its settings are verbosity and progress_delay{hint}"
+            )
+        object.__setattr__(self, name, value)
 
     @property
     def verbosity(self) -> int:

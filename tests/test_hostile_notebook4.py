@@ -58,3 +58,25 @@ def test_classify_refuses_to_write_over_the_clusters_or_their_names(key_added):
     with pytest.raises(UsageError, match=rf"key_added='{key_added}' would write obs\["):
         cm.tl.classify(adata, "grp", per_class=5, refine=False, key_added=key_added)
     pd.testing.assert_frame_equal(adata.obs, before)  # was overwritten by the predictions
+
+
+def _drawn_colours(ax) -> dict[str, str]:
+    from matplotlib.colors import to_hex
+
+    return {
+        c.get_label(): to_hex(c.get_facecolor()[0]) for c in ax.collections if len(c.get_offsets())
+    }
+
+
+def test_umap_draws_a_column_in_the_colours_scanpy_keeps_for_it():
+    adata = _cells()
+    adata.obsm["X_umap"] = np.random.default_rng(1).random((adata.n_obs, 2))
+    adata.uns["grp_colors"] = np.array(["#ff0000", "#00ff00", "#0000ff"])  # as an .h5ad holds them
+    drawn = _drawn_colours(cm.pl.umap(adata, "grp", rep="X_umap", show=False))
+    assert drawn == {"a": "#ff0000", "b": "#00ff00", "c": "#0000ff"}  # was tab10's, not these
+    subset = adata[adata.obs["grp"] != "a"]  # anndata drops "a" and its colour alike
+    drawn = _drawn_colours(cm.pl.umap(subset, "grp", rep="X_umap", show=False))
+    assert drawn == {"b": "#00ff00", "c": "#0000ff"}
+    adata.uns["grp_colors"] = ["#ff0000", "#00ff00"]  # too few, as scanpy: the default palette
+    drawn = _drawn_colours(cm.pl.umap(adata, "grp", rep="X_umap", show=False))
+    assert drawn == {"a": "#1f77b4", "b": "#ff7f0e", "c": "#2ca02c"}

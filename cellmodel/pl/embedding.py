@@ -121,7 +121,13 @@ def _continuous(values: pd.Series) -> bool:
 
 
 def _scatter(
-    ax: Any, xy: np.ndarray, values: pd.Series, title: str, size: float, scale: bool = False
+    ax: Any,
+    xy: np.ndarray,
+    values: pd.Series,
+    title: str,
+    size: float,
+    scale: bool = False,
+    colours: Mapping[Any, Any] | None = None,
 ) -> None:
     if scale or _continuous(values):
         number = values.to_numpy(dtype=float)
@@ -137,7 +143,11 @@ def _scatter(
         # turned a missing value into "nan" before fillna could see it
         groups = pd.Categorical(values).remove_unused_categories()
         codes = np.asarray(groups.codes)
-        palette = _palette(len(groups.categories))
+        palette = (
+            [colours[name] for name in groups.categories]
+            if colours is not None
+            else _palette(len(groups.categories))
+        )
         named = _legend_groups(groups)
         for i, name in enumerate(groups.categories):
             mask = codes == i
@@ -259,6 +269,23 @@ def _names_a_gene(adata: Any, name: str, gene_symbols: str | None) -> bool:
     return False
 
 
+def _stored_colours(adata: Any, name: str, values: pd.Series) -> dict[Any, Any] | None:
+    """The colours scanpy keeps for a categorical obs column (uns[name + "_colors"], one per
+    category in order), where there are enough of them and each is a colour; else None."""
+    from matplotlib.colors import is_color_like
+
+    stored = adata.uns.get(f"{name}_colors")
+    if not isinstance(values.dtype, pd.CategoricalDtype) or stored is None:
+        return None
+    if isinstance(stored, str) or not isinstance(stored, Iterable):
+        return None
+    categories = values.cat.categories
+    stored = list(stored)[: len(categories)]
+    if len(stored) < len(categories) or not all(map(is_color_like, stored)):
+        return None  # as scanpy: too few, or not colours, and the default palette is drawn
+    return dict(zip(categories, stored, strict=True))
+
+
 def _palette(n: int) -> list[Any]:
     """tab10 up to 10 groups, tab20 up to 20, tab20 + tab20b + tab20c up to 60 (a continuous map
     gave neighbouring groups of a 37-type file the same dark red), then a continuous map."""
@@ -292,6 +319,7 @@ def umap(
     `var[gene_symbols]`) is drawn on a colour scale from `.raw` where present (`use_raw=False`:
     X), or from `layers[layer]`. The coordinates are kept in `obsm["X_umap_cellmodel"]`
     (computed once per rep and seed); a rep of two columns (scanpy's `X_umap`) is drawn as it is.
+    A categorical column takes scanpy's colours from `uns[column + "_colors"]` where they are kept.
 
     Examples
     --------
@@ -329,5 +357,8 @@ def umap(
         else:
             fig, axes = ax.figure, [ax]
         for panel, column, (values, scale) in zip(axes, columns, panels, strict=True):
-            _scatter(panel, xy, values, column, min(point, 20.0), scale)
+            # scanpy's colours of the column where kept: the same group the same colour in
+            # sc.pl.umap's picture and here (a palette set for a figure was ignored)
+            colours = None if scale else _stored_colours(adata, column, values)
+            _scatter(panel, xy, values, column, min(point, 20.0), scale, colours)
         return finish(fig, axes if len(axes) > 1 else axes[0], show, save)

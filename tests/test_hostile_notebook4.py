@@ -80,3 +80,15 @@ def test_umap_draws_a_column_in_the_colours_scanpy_keeps_for_it():
     adata.uns["grp_colors"] = ["#ff0000", "#00ff00"]  # too few, as scanpy: the default palette
     drawn = _drawn_colours(cm.pl.umap(adata, "grp", rep="X_umap", show=False))
     assert drawn == {"a": "#1f77b4", "b": "#ff7f0e", "c": "#2ca02c"}
+
+
+def test_umap_colours_by_a_gene_of_a_lazy_matrix_of_sparse_chunks():
+    import scipy.sparse as sp
+
+    da = pytest.importorskip("dask.array")
+    adata = _cells()
+    adata.obsm["X_umap"] = np.random.default_rng(1).random((adata.n_obs, 2))
+    expected = np.asarray(adata.X[:, 0], dtype=float)
+    adata.X = da.from_array(sp.csr_matrix(adata.X), chunks=(20, 12))  # anndata's lazy reading
+    ax = cm.pl.umap(adata, "G0", rep="X_umap", show=False)  # was "is object, not numbers"
+    assert sorted(ax.collections[-1].get_array()) == sorted(expected)

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
 from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.io import require_anndata
+from cellmodel.storage import in_memory
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.pl import check_target, finish, style
 
@@ -252,7 +253,8 @@ def _panel(
             adata.obs, name, "color", other=f"a gene of {where}, e.g. {listed(genes[:3], 3)}"
         )
     matrix = adata.raw.X if raw else (adata.layers[layer] if layer is not None else adata.X)
-    column = matrix[:, int(hits[0])]
+    # One gene of a lazy (dask) matrix computed: numpy read one of sparse chunks as objects.
+    column = in_memory(matrix[:, int(hits[0])])
     values = column.toarray() if sp.issparse(column) else np.asarray(column)
     if values.dtype.kind not in "biuf":
         raise GenekbError(f"the expression of {name!r} is {values.dtype}, not numbers")

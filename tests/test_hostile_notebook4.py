@@ -92,3 +92,18 @@ def test_umap_colours_by_a_gene_of_a_lazy_matrix_of_sparse_chunks():
     adata.X = da.from_array(sp.csr_matrix(adata.X), chunks=(20, 12))  # anndata's lazy reading
     ax = cm.pl.umap(adata, "G0", rep="X_umap", show=False)  # was "is object, not numbers"
     assert sorted(ax.collections[-1].get_array()) == sorted(expected)
+
+
+def test_verbosity_zero_is_errors_only_and_one_shows_warnings_again(recwarn):
+    from genekb.errors import warn
+
+    before = cm.settings.verbosity
+    try:
+        cm.settings.verbosity = "error"  # was still shown: the setting told no warning apart
+        warn("hidden at zero")
+        cm.settings.verbosity = 0  # set twice, undone once
+        cm.settings.verbosity = 1
+        warn("shown at one")
+    finally:
+        cm.settings.verbosity = before
+    assert [str(w.message) for w in recwarn] == ["shown at one"]

@@ -48,6 +48,7 @@ _UNKNOWN_CHOICE = re.compile(rf"\bunknown ({_SNAKE_NAMES}) (?=')")
 # Advice only a Python session can follow (cellmodel.io.MAKE_UNIQUE), and the command line's own.
 PYTHON_ONLY = {
     "make them unique (adata.var_names_make_unique())": "name each gene once in the file",
+    "run cm.tl.cluster(adata) first": "run `cellmodel cluster IN -o OUT.h5ad` first",
 }
 
 

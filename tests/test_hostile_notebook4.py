@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import cellmodel as cm
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 from tests.test_hostile_notebook2 import _cells
 
 matplotlib.use("Agg")
@@ -107,3 +107,16 @@ def test_verbosity_zero_is_errors_only_and_one_shows_warnings_again(recwarn):
     finally:
         cm.settings.verbosity = before
     assert [str(w.message) for w in recwarn] == ["shown at one"]
+
+
+def test_a_notebook_without_clusters_is_told_the_notebook_step(tmp_path):
+    from tests.conftest import one_line_error, run_cellmodel
+
+    adata = _cells()
+    with pytest.raises(GenekbError, match=r"run cm\.tl\.cluster\(adata\) first"):
+        cm.tl.explain(adata)  # was "run `cellmodel cluster IN -o OUT.h5ad` first"
+    with pytest.raises(UsageError, match=r"run cm\.tl\.cluster\(adata\) first"):
+        cm.tl.annotate(adata, tmp_path / "store")
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    line = one_line_error(run_cellmodel("explain", str(tmp_path / "cells.h5ad")))
+    assert "run `cellmodel cluster IN -o OUT.h5ad` first" in line  # the command line's words

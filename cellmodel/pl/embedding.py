@@ -279,7 +279,7 @@ def _stored_colours(adata: Any, name: str, values: pd.Series) -> dict[Any, Any] 
     stored = adata.uns.get(f"{name}_colors")
     if not isinstance(values.dtype, pd.CategoricalDtype) or stored is None:
         return None
-    if isinstance(stored, str) or not isinstance(stored, Iterable):
+    if isinstance(stored, str | Mapping) or not isinstance(stored, Iterable):
         return None
     categories = values.cat.categories
     stored = list(stored)[: len(categories)]

@@ -80,6 +80,11 @@ def test_umap_draws_a_column_in_the_colours_scanpy_keeps_for_it():
     adata.uns["grp_colors"] = ["#ff0000", "#00ff00"]  # too few, as scanpy: the default palette
     drawn = _drawn_colours(cm.pl.umap(adata, "grp", rep="X_umap", show=False))
     assert drawn == {"a": "#1f77b4", "b": "#ff7f0e", "c": "#2ca02c"}
+    # A dict there is no list of colours: its keys were read as colours ("b" blue, ...).
+    adata.obs["rgb"] = adata.obs["grp"].cat.rename_categories(["b", "g", "r"])
+    adata.uns["rgb_colors"] = {"b": "#000000", "g": "#000000", "r": "#000000"}
+    drawn = _drawn_colours(cm.pl.umap(adata, "rgb", rep="X_umap", show=False))
+    assert drawn == {"b": "#1f77b4", "g": "#ff7f0e", "r": "#2ca02c"}
 
 
 def test_umap_colours_by_a_gene_of_a_lazy_matrix_of_sparse_chunks():

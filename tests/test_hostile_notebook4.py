@@ -125,3 +125,21 @@ def test_a_notebook_without_clusters_is_told_the_notebook_step(tmp_path):
     adata.write_h5ad(tmp_path / "cells.h5ad")
     line = one_line_error(run_cellmodel("explain", str(tmp_path / "cells.h5ad")))
     assert "run `cellmodel cluster IN -o OUT.h5ad` first" in line  # the command line's words
+
+
+def test_markers_of_a_file_of_ensembl_ids_draws_its_markers_labelled_by_symbol(tmp_path):
+    from genekb.sources.bundled import load_bundled
+
+    panel = {"T": ["CD3E", "CD3D", "CD2", "IL7R"], "B": ["MS4A1", "CD79A", "CD19", "CD79B"],
+             "M": ["LYZ", "CD14", "S100A8", "FCN1"]}  # fmt: skip
+    symbols = [g for genes in panel.values() for g in genes]
+    table = load_bundled("human").table.to_pandas().set_index("symbol")
+    adata = _cells(60, len(symbols))  # group a, b, c high in genes 0-3, 4-7, 8-11
+    adata.var_names = [str(table.loc[g, "ensembl"][0]) for g in symbols]  # as read_10x gene_ids
+    candidates = ["T cell", "B cell", "monocyte"]
+    cm.tl.annotate(adata, tmp_path, groupby="grp", candidates=candidates, model="fake")
+    ax = cm.pl.markers(adata, n_genes=4, show=False)
+    drawn = [t.get_text() for t in ax.get_xticklabels()]
+    # Was only the genes behind each name, labelled by Ensembl id: the markers, kept by symbol
+    # in the report, were not found among the data's names and were left out.
+    assert sorted(drawn) == sorted(symbols)

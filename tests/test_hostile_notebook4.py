@@ -143,3 +143,18 @@ def test_markers_of_a_file_of_ensembl_ids_draws_its_markers_labelled_by_symbol(t
     # Was only the genes behind each name, labelled by Ensembl id: the markers, kept by symbol
     # in the report, were not found among the data's names and were left out.
     assert sorted(drawn) == sorted(symbols)
+
+
+def test_show_takes_numpy_bools_as_copy_does():
+    adata = _cells()
+    adata.obsm["X_umap"] = np.random.default_rng(1).random((adata.n_obs, 2))
+    ax = cm.pl.umap(adata, "grp", rep="X_umap", show=np.bool_(False))  # was refused, and
+    assert ax.get_title() == "grp"  # np.False_ is not `False`: it would have shown
+
+
+def test_annotate_takes_numpy_whole_numbers(tmp_path):
+    adata = _cells()
+    kwargs = {"groupby": "grp", "candidates": ["T cell", "B cell"], "model": "fake"}
+    sizes = {"n_markers": np.int64(5), "top_k": np.int64(2), "seed": np.int64(0)}  # from arrays
+    cm.tl.annotate(adata, tmp_path, **kwargs, **sizes)  # was JSON's TypeError after the run
+    assert adata.uns["cellmodel"]["annotate"]["params"]["n_markers"] == 5

@@ -12,6 +12,7 @@ import pytest
 
 import cellmodel as cm
 from genekb.errors import GenekbError, UsageError
+from tests.conftest import FAST_FIT
 from tests.test_hostile_notebook2 import _cells
 
 matplotlib.use("Agg")
@@ -158,3 +159,11 @@ def test_annotate_takes_numpy_whole_numbers(tmp_path):
     sizes = {"n_markers": np.int64(5), "top_k": np.int64(2), "seed": np.int64(0)}  # from arrays
     cm.tl.annotate(adata, tmp_path, **kwargs, **sizes)  # was JSON's TypeError after the run
     assert adata.uns["cellmodel"]["annotate"]["params"]["n_markers"] == 5
+
+
+def test_cluster_takes_numpy_numbers_for_its_fit_options(one_torch_thread):
+    adata = _cells()
+    fit = {key: np.int64(value) for key, value in FAST_FIT.items()}  # from a grid in an array
+    cm.tl.cluster(adata, n_clusters=3, use_semantic=False, dropout=np.float32(0.1), **fit)
+    assert adata.obs["cellmodel_cluster"].nunique() == 3  # was "hidden_dim must be a whole
+    # number of at least 1 (got np.int64(64))", and np.float32 "must be a finite number"

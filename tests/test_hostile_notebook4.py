@@ -167,3 +167,11 @@ def test_cluster_takes_numpy_numbers_for_its_fit_options(one_torch_thread):
     cm.tl.cluster(adata, n_clusters=3, use_semantic=False, dropout=np.float32(0.1), **fit)
     assert adata.obs["cellmodel_cluster"].nunique() == 3  # was "hidden_dim must be a whole
     # number of at least 1 (got np.int64(64))", and np.float32 "must be a finite number"
+
+
+def test_classify_again_leaves_no_refined_view_of_the_last_run_and_names_its_columns():
+    adata = _cells()
+    adata.obsm["X_classify"] = np.zeros((adata.n_obs, 4))  # a refined run's view, before
+    cm.tl.classify(adata, "grp", per_class=5, refine=False, key_added="second")
+    assert "X_classify" not in adata.obsm  # was kept beside this run's record
+    assert adata.uns["cellmodel_classify"]["params"]["key_added"] == "second"

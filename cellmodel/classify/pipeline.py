@@ -336,7 +336,7 @@ def annotate(
     """Write a `classify` result into `adata` scanpy-style: `obs[key]` (categorical, its classes
     in the order of `classes`, the label column's: `class_order`), `obs[key + "_confidence"]`,
     `obs[key + "_train"]`, `obsm["X_classify"]` (refined view) and `uns["cellmodel_classify"]`
-    (scores, comparisons, parameters, stopping record)."""
+    (scores, comparisons, parameters with `key_added`, stopping record)."""
     if len(result.predictions) != adata.n_obs:
         raise UsageError(
             f"the result covers {len(result.predictions)} cells but the AnnData has {adata.n_obs}"
@@ -346,7 +346,12 @@ def annotate(
     adata.obs[f"{key}_train"] = result.train_mask
     if result.embedding is not None:
         adata.obsm[CLASSIFY_OBSM_KEY] = result.embedding
-    adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(result.to_dict())
+    else:  # a run without refinement: the last run's refined view passed for this one's
+        adata.obsm.pop(CLASSIFY_OBSM_KEY, None)
+    record = result.to_dict()
+    # which columns the one record describes: a second run under another key_added replaces it
+    record["params"] = {**(record.get("params") or {}), "key_added": key}
+    adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(record)
 
 
 def refuse_overwriting_inputs(

@@ -175,3 +175,13 @@ def test_classify_again_leaves_no_refined_view_of_the_last_run_and_names_its_col
     cm.tl.classify(adata, "grp", per_class=5, refine=False, key_added="second")
     assert "X_classify" not in adata.obsm  # was kept beside this run's record
     assert adata.uns["cellmodel_classify"]["params"]["key_added"] == "second"
+
+
+def test_a_gene_named_by_symbol_on_ensembl_var_names_is_pointed_at_gene_symbols():
+    adata = _cells()
+    adata.obsm["X_umap"] = np.random.default_rng(1).random((adata.n_obs, 2))
+    adata.var["gene_symbols"] = adata.var_names  # as sc.read_10x_mtx(var_names="gene_ids")
+    adata.var_names = [f"ENSG{i:011d}" for i in range(adata.n_vars)]
+    with pytest.raises(UsageError, match=r"in var\['gene_symbols'\]: pass gene_symbols="):
+        cm.pl.umap(adata, "G3", rep="X_umap", show=False)  # said only "not an obs column"
+    cm.pl.umap(adata, "G3", rep="X_umap", gene_symbols="gene_symbols", show=False)

@@ -249,9 +249,12 @@ def _panel(
             " (adata.var_names_make_unique()) or pass gene_symbols= a column of unique names"
         )
     if not len(hits):
+        named_in = _gene_column(var, name) if gene_symbols is None else None
+        hint = f" (it is in var[{named_in!r}]: pass gene_symbols={named_in!r})" if named_in else ""
         check_obs_column(
-            adata.obs, name, "color", other=f"a gene of {where}, e.g. {listed(genes[:3], 3)}"
-        )
+            adata.obs, name, "color",
+            other=f"a gene of {where}, e.g. {listed(genes[:3], 3)}{hint}",
+        )  # fmt: skip
     matrix = adata.raw.X if raw else (adata.layers[layer] if layer is not None else adata.X)
     # One gene of a lazy (dask) matrix computed: numpy read one of sparse chunks as objects.
     column = in_memory(matrix[:, int(hits[0])])
@@ -259,6 +262,17 @@ def _panel(
     if values.dtype.kind not in "biuf":
         raise GenekbError(f"the expression of {name!r} is {values.dtype}, not numbers")
     return pd.Series(values.ravel().astype(float), index=adata.obs_names, name=name), True
+
+
+def _gene_column(var: pd.DataFrame, name: str) -> str | None:
+    """The var column of text that holds `name` (a file of Ensembl ids keeps its symbols in
+    one, e.g. `gene_symbols`), or None."""
+    for column in var.columns:
+        values = var[column]
+        text = values.dtype.kind in "OSU" or isinstance(values.dtype, pd.CategoricalDtype)
+        if text and (np.asarray(values.astype(str)) == name).any():
+            return str(column)
+    return None
 
 
 def _names_a_gene(adata: Any, name: str, gene_symbols: str | None) -> bool:

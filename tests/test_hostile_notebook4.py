@@ -185,3 +185,10 @@ def test_a_gene_named_by_symbol_on_ensembl_var_names_is_pointed_at_gene_symbols(
     with pytest.raises(UsageError, match=r"in var\['gene_symbols'\]: pass gene_symbols="):
         cm.pl.umap(adata, "G3", rep="X_umap", show=False)  # said only "not an obs column"
     cm.pl.umap(adata, "G3", rep="X_umap", gene_symbols="gene_symbols", show=False)
+
+
+def test_a_store_made_with_the_class_not_open_is_refused_in_words(tmp_path):
+    import genekb as gk
+
+    with pytest.raises(UsageError, match=r"gk\.Store\.open\("):  # was a TypeError ('str' / 'str')
+        cm.tl.explain(_cells(), gk.Store(str(tmp_path)))  # at the step's first read of it

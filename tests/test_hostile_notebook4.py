@@ -192,3 +192,13 @@ def test_a_store_made_with_the_class_not_open_is_refused_in_words(tmp_path):
 
     with pytest.raises(UsageError, match=r"gk\.Store\.open\("):  # was a TypeError ('str' / 'str')
         cm.tl.explain(_cells(), gk.Store(str(tmp_path)))  # at the step's first read of it
+
+
+def test_a_train_mask_series_is_read_by_cell_not_by_position():
+    adata = _cells()
+    train = pd.Series(np.arange(adata.n_obs) % 4 == 0, index=adata.obs_names)
+    cm.tl.classify(adata, "grp", train_mask=train.sort_values(), refine=False)  # False first
+    assert (adata.obs["cellmodel_pred_train"] == train).all()  # was the sorted order's values
+    other = pd.Series(train.to_numpy(), index=[f"x{i}" for i in range(adata.n_obs)])
+    with pytest.raises(UsageError, match="index is not this AnnData's cells"):
+        cm.tl.classify(adata, "grp", train_mask=other, refine=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,7 +122,7 @@ def split(
     if train_mask is not None:
         if train_fraction is not None or per_class is not None:
             raise UsageError("give a train mask or a train fraction / per-class count, not both")
-        return checked_mask(values, train_mask)
+        return checked_mask(values, _aligned(labels, train_mask))
     if (train_fraction is None) == (per_class is None):
         raise UsageError(
             "say which cells are labelled: exactly one of a train fraction (train_fraction=),"
@@ -166,6 +167,25 @@ def split(
             " classification needs 2: label more cells of the one-cell classes or drop them"
         )
     return mask
+
+
+def _aligned(labels: LabelsLike, train_mask: Any) -> Any:
+    """A train mask given as a Series, in the labels' order of cells: its values were read by
+    position, so a Series of the same cells in another order (sorted, from another AnnData)
+    trained on the wrong cells without a word."""
+    if not isinstance(train_mask, pd.Series) or not isinstance(labels, pd.Series):
+        return train_mask
+    index, cells = train_mask.index, labels.index
+    if index.equals(cells) or isinstance(index, pd.RangeIndex):  # a RangeIndex names no cell
+        return train_mask
+    if not (
+        index.is_unique and cells.is_unique and index.sort_values().equals(cells.sort_values())
+    ):
+        raise UsageError(
+            "the train mask is a Series whose index is not this AnnData's cells; pass one indexed"
+            " by obs_names, or its values in the cells' order (mask.to_numpy())"
+        )
+    return train_mask.reindex(cells)
 
 
 def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -> np.ndarray:

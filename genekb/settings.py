@@ -84,7 +84,8 @@ def _quiet_warnings(quiet: bool) -> None:
 # What a scanpy user sets on sc.settings that lives elsewhere here.
 _ELSEWHERE = {
     "device": "; the device is each step's device= (cm.tl.cluster(adata, device='cuda'))",
-    "n_jobs": "; threads: torch.set_num_threads(n), or GENEKB_THREADS=n for the encoders",
+    # torch.set_num_threads lasts only until an encoder loads (it takes every core unless told)
+    "n_jobs": "; threads: set OMP_NUM_THREADS=n in the environment before importing cellmodel",
     "verbose": "; verbosity (0-3) sets what a session is told",
 }
 _ATTRIBUTES = ("verbosity", "_verbosity", "progress_delay")
@@ -93,7 +94,7 @@ _ATTRIBUTES = ("verbosity", "_verbosity", "progress_delay")
 class Settings:
     """`verbosity` (0-3, or one of error / warning / info / hint) and `progress_delay` (seconds
     before a step's bar appears). Any other name is refused, not kept to no effect: the device is
-    each step's `device=`, threads are torch's (`torch.set_num_threads`).
+    each step's `device=`, the thread count the environment's `OMP_NUM_THREADS`.
 
     Examples
     --------

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
-        ("n_jobs", 4, "torch.set_num_threads"),
+        ("n_jobs", 4, "OMP_NUM_THREADS"),
         ("device", "cuda", "device="),
         ("verbosty", 0, "settings are verbosity and progress_delay"),  # a typo
         ("progress_delay", "2s", "must be a number of seconds"),  # was tqdm's TypeError later

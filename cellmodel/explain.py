@@ -263,8 +263,8 @@ def explain(
     if cluster_key == CLUSTER_KEY and cluster_key not in adata.obs:  # the file was not clustered
         columns = ", ".join(map(str, adata.obs.columns)) or "none"
         raise GenekbError(
-            f"no obs[{cluster_key!r}] in this file; run `cellmodel cluster IN -o OUT.h5ad`"
-            f" first, or name the column of the clusters with cluster_key= (columns: {columns})"
+            f"no obs[{cluster_key!r}] in this file; run cm.tl.cluster(adata) first, or name"
+            f" the column of the clusters with cluster_key= (columns: {columns})"
         )
     check_obs_column(adata.obs, cluster_key, "cluster_key")
     check_count(top_n, "top_n")  # a usage error, as every step's counts are

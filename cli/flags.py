@@ -58,6 +58,7 @@ PYTHON_ONLY = {
     "give labels in a file of cell id -> label (cellmodel.classify.read_labels)": (
         "give labels in a file of cell id -> label (classify --labels)"
     ),
+    "run cm.tl.cluster(adata) first": "run `cellmodel cluster IN -o OUT.h5ad` first",
 }
 # A subset a library message spells in Python (" (adata[adata.obs['g'].notna()])").
 _PYTHON_SUBSET = re.compile(r" \(adata\[.*?\]\)")

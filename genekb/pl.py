@@ -95,8 +95,9 @@ def finish(fig: Any, axes: Any, show: bool | None, save: str | Path | None) -> A
     folders are created), then return `axes` when
     `show=False`, else show the figure (a notebook draws it) and return None."""
     check_target(save=save)
-    if show is not None and not isinstance(show, bool):  # "no" is truthy: it would show
-        raise UsageError(f"show={show!r} must be True, False or None")
+    if show is not None and not isinstance(show, bool | np.bool_):  # "no" is truthy: it would
+        raise UsageError(f"show={show!r} must be True, False or None")  # show
+    show = None if show is None else bool(show)  # numpy's False is not `False`, as copy= takes it
     if save is not None:
         from genekb.fileio import atomic_path
 

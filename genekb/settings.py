@@ -1,8 +1,9 @@
 """Library-wide settings for a Python session (scanpy's `sc.settings`, as `gk.settings` and
 `cm.settings`: one object shared by both packages).
 
-`verbosity`: 0 errors only (no progress bars, no notices), 1 warnings and progress bars of the
-steps that take a while (the default), 2 also one line per store write and step, 3 also hints.
+`verbosity`: 0 errors only (no progress bars, no notices, no warnings), 1 warnings and progress
+bars of the steps that take a while (the default), 2 also one line per store write and step, 3
+also hints.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
+from numbers import Real
 from pathlib import Path
 
-from genekb.errors import UsageError
+from genekb.errors import GenekbWarning, UsageError
 
 VERBOSITY_LEVELS = {0: "error", 1: "warning", 2: "info", 3: "hint"}
 # A step shows a bar only when it lasts longer than this (a quick step stays silent).
@@ -66,14 +69,37 @@ def env_number(
     return int(value) if whole else value
 
 
+# The one filter verbosity 0 puts first: as warnings.filterwarnings writes it.
+_QUIET_FILTER = ("ignore", None, GenekbWarning, None, 0)
+
+
+def _quiet_warnings(quiet: bool) -> None:
+    """Verbosity 0 is "errors only", as scanpy's: the library's warnings were still shown."""
+    while _QUIET_FILTER in warnings.filters:
+        warnings.filters.remove(_QUIET_FILTER)
+    if quiet:
+        warnings.filterwarnings("ignore", category=GenekbWarning)
+
+
+# What a scanpy user sets on sc.settings that lives elsewhere here.
+_ELSEWHERE = {
+    "device": "; the device is each step's device= (cm.tl.cluster(adata, device='cuda'))",
+    # torch.set_num_threads lasts only until an encoder loads (it takes every core unless told)
+    "n_jobs": "; threads: set OMP_NUM_THREADS=n in the environment before importing cellmodel",
+    "verbose": "; verbosity (0-3) sets what a session is told",
+}
+_ATTRIBUTES = ("verbosity", "_verbosity", "progress_delay")
+
+
 class Settings:
     """`verbosity` (0-3, or one of error / warning / info / hint) and `progress_delay` (seconds
-    before a step's bar appears).
+    before a step's bar appears). Any other name is refused, not kept to no effect: the device is
+    each step's `device=`, the thread count the environment's `OMP_NUM_THREADS`.
 
     Examples
     --------
     >>> import genekb as gk
-    >>> gk.settings.verbosity = 0  # quiet: no bars, no notices
+    >>> gk.settings.verbosity = 0  # errors only: no bars, no notices, no warnings
     >>> gk.settings.verbosity = "warning"
     >>> gk.settings.verbosity
     1
@@ -82,6 +108,22 @@ class Settings:
     def __init__(self) -> None:
         self._verbosity = 1
         self.progress_delay = PROGRESS_DELAY_S
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # scanpy's settings carry n_jobs, device, ...: assigned here they were kept and did
+        # nothing, and a progress_delay of text failed inside tqdm at the next bar.
+        if name == "progress_delay":
+            number = value if isinstance(value, Real) and not isinstance(value, bool) else None
+            if number is None or not 0 <= number < math.inf:
+                raise UsageError(
+                    f"progress_delay={value!r} must be a number of seconds, at least 0"
+                )
+        elif name not in _ATTRIBUTES:
+            hint = _ELSEWHERE.get(name, "")
+            raise UsageError(
+                f"settings has no {name!r}; its settings are verbosity and progress_delay{hint}"
+            )
+        object.__setattr__(self, name, value)
 
     @property
     def verbosity(self) -> int:
@@ -95,6 +137,7 @@ class Settings:
             choices = ", ".join(f"{k} ({v})" for k, v in VERBOSITY_LEVELS.items())
             raise UsageError(f"verbosity {value!r} is not a level; choose one of {choices}")
         self._verbosity = int(level)  # type: ignore[arg-type]
+        _quiet_warnings(self._verbosity == 0)
 
     def __repr__(self) -> str:
         return f"Settings(verbosity={self._verbosity}, progress_delay={self.progress_delay})"

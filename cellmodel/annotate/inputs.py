@@ -156,8 +156,8 @@ def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categoric
         else:
             choices = [c for c in adata.obs.columns if adata.obs[c].nunique() <= 200]
             raise UsageError(
-                "say which obs column holds the groups with groupby= (or annotate the output of"
-                f" `cellmodel cluster`); columns: {', '.join(map(str, choices)) or 'none'}"
+                "say which obs column holds the groups with groupby= (or run"
+                f" cm.tl.cluster(adata) first); columns: {', '.join(map(str, choices)) or 'none'}"
             )
     check_obs_column(adata.obs, groupby, "groupby")
     # The column as it is, not as text: text would sort a categorical's or numbers' order away

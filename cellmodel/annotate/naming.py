@@ -301,6 +301,7 @@ def _group_entry(
         "combined": {**channel_entry(*calls["combined"]), "weights": weights.of(g)},
         "evidence": _evidence(g, mk, text, ids_g, cols_g, ev_idx[:N_EVIDENCE_SHOWN], pick.best),
         "markers": mk.symbols[g][:10],
+        "markers_data_names": [str(genes[mk.matched[c]]) for c in mk.cols[g][:10]],
         # by symbol, as the markers are (a file of Ensembl ids would list ids); by the data's own
         # names for what looks them up in the data (per-cell calls, cm.pl.markers)
         "signature": [mk.data_symbols[c] or str(genes[mk.matched[c]]) for c in signature],

@@ -85,6 +85,10 @@ class AnnotateParams:
             )
         check_seed(self.seed)
         _check_key_added(self.key_added)
+        # Python numbers for the report: numpy's (np.int64(20) from an array) failed its JSON
+        # after the whole run.
+        self.n_markers, self.top_k = int(self.n_markers), int(self.top_k)
+        self.n_background, self.seed = int(self.n_background), int(self.seed)
 
 
 # Keys other steps write: an annotation stored there would replace their results.

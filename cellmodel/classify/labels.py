@@ -169,21 +169,24 @@ def split(
 
 
 def aligned_mask(train_mask: object, cells: pd.Index) -> object:
-    """A train mask given as a Series keyed by the cells' names in another order, put in the
-    cells' order: read by position it would mark other cells than it names. Anything else is
-    returned as it is (read by position)."""
+    """A train mask given as a Series keyed by the cells' names, put in the cells' order: read by
+    position, a mask built in another order marked other cells than it names. A Series indexed
+    0, 1, … (a RangeIndex names no cell) and anything else is read by position; a Series keyed
+    by other names is refused."""
     if not isinstance(train_mask, pd.Series) or train_mask.index.equals(cells):
         return train_mask
     index = train_mask.index
+    if isinstance(index, pd.RangeIndex):
+        return train_mask
     if index.is_unique and len(index) == len(cells) and index.isin(cells).all():
         return train_mask.reindex(cells)
-    if index.isin(cells).any():  # keyed by cell names, but not by these cells' names
-        raise UsageError(
-            f"the train mask is keyed by {len(index)} cell name(s) that are not the data's"
-            f" {len(cells)} (e.g. {next((c for c in index if c not in cells), index[0])!r} is"
-            " no cell, or a cell is missing): give one True/False per cell, in obs's order"
-        )
-    return train_mask
+    raise UsageError(
+        f"the train mask is a Series whose index is not this AnnData's cells: it is keyed by"
+        f" {len(index)} cell name(s), not the data's {len(cells)} (e.g."
+        f" {next((c for c in index if c not in cells), index[0])!r} is no cell, or a cell is"
+        " missing); index it by obs_names, or give its values in the cells' order"
+        " (mask.to_numpy())"
+    )
 
 
 def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -> np.ndarray:

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import CLASSIFY_OBSM_KEY, CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
+from cellmodel._settings import (
+    ANNOTATION_KEY,
+    CLASSIFY_OBSM_KEY,
+    CLASSIFY_UNS_KEY,
+    CLUSTER_KEY,
+    PREDICTION_KEY,
+    UNS_KEY,
+)
 from cellmodel.arguments import (
     LABELS_FROM_FILE,
     check_column_name,
@@ -45,7 +52,7 @@ from cellmodel.classify.views import (
 )
 from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
-from cellmodel.uns_record import h5ad_safe
+from cellmodel.uns_record import annotation_columns, h5ad_safe
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.store.store import Store
@@ -351,7 +358,7 @@ def annotate(
     """Write a `classify` result into `adata` scanpy-style: `obs[key]` (categorical, its classes
     in the order of `classes`, the label column's: `class_order`), `obs[key + "_confidence"]`,
     `obs[key + "_train"]`, `obsm["X_classify"]` (refined view) and `uns["cellmodel_classify"]`
-    (scores, comparisons, parameters, stopping record)."""
+    (scores, comparisons, parameters with `key_added`, stopping record)."""
     if len(result.predictions) != adata.n_obs:
         raise UsageError(
             f"the result covers {len(result.predictions)} cells but the AnnData has {adata.n_obs}"
@@ -361,7 +368,12 @@ def annotate(
     adata.obs[f"{key}_train"] = result.train_mask
     if result.embedding is not None:
         adata.obsm[CLASSIFY_OBSM_KEY] = result.embedding
-    adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(result.to_dict())
+    else:  # a run without refinement: the last run's refined view passed for this one's
+        adata.obsm.pop(CLASSIFY_OBSM_KEY, None)
+    record = result.to_dict()
+    # which columns the one record describes: a second run under another key_added replaces it
+    record["params"] = {**(record.get("params") or {}), "key_added": key}
+    adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(record)
 
 
 def refuse_overwriting_inputs(
@@ -376,6 +388,13 @@ def refuse_overwriting_inputs(
             f" {PREDICTION_KEY!r}"
         )
     written = {key_added, f"{key_added}_confidence", f"{key_added}_train"}
+    # As annotate refuses them: predictions there silently replaced the clusters or their names.
+    taken = sorted(written & {CLUSTER_KEY, *annotation_columns(ANNOTATION_KEY)})
+    if taken:
+        raise UsageError(
+            f"key_added={key_added!r} would write obs[{taken[0]!r}], where another cellmodel step"
+            f" writes its results; choose another name, e.g. {PREDICTION_KEY!r}"
+        )
     for role, column in (("label", label_key), ("train mask", train_mask)):
         if isinstance(column, str) and column in written and column in adata.obs:
             raise UsageError(

@@ -121,7 +121,11 @@ def parse_options(opts: dict[str, Any]) -> ClusterOptions:
         raise UsageError(
             f"unknown clustering option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
         )
-    options = ClusterOptions(**opts)
+    # numpy's numbers (from an array, a grid of settings) as Python's: np.int64(64) was refused
+    # as no whole number, np.float32(0.1) as no finite one.
+    options = ClusterOptions(
+        **{k: v.item() if isinstance(v, np.generic) else v for k, v in opts.items()}
+    )
     options.fanouts = tuple(int(f) for f in options.fanouts)  # type: ignore[assignment]
     if len(options.fanouts) != 2 or min(options.fanouts) < 1:
         raise UsageError(f"fanouts must be two positive numbers, one per layer ({options.fanouts})")

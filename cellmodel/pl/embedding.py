@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
 from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.io import require_anndata
+from cellmodel.storage import in_memory
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.pl import check_target, finish, style
 
@@ -72,6 +73,9 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
             f" {list(adata.obsm)})"
         )
     latent = _latent(adata.obsm[rep], rep)
+    if latent.ndim == 2 and latent.shape[1] == 2:
+        # A plane already (scanpy's X_umap, X_tsne): a UMAP of it drew a distorted other picture.
+        return latent
     # The layout is kept for the matrix it was computed from, not only its name: a clustering run
     # again in place writes a new obsm[rep], and the old layout would show the new clusters.
     digest = hashlib.blake2b(latent.tobytes(), digest_size=8).hexdigest()
@@ -118,7 +122,13 @@ def _continuous(values: pd.Series) -> bool:
 
 
 def _scatter(
-    ax: Any, xy: np.ndarray, values: pd.Series, title: str, size: float, scale: bool = False
+    ax: Any,
+    xy: np.ndarray,
+    values: pd.Series,
+    title: str,
+    size: float,
+    scale: bool = False,
+    colours: Mapping[Any, Any] | None = None,
 ) -> None:
     if scale or _continuous(values):
         number = values.to_numpy(dtype=float)
@@ -134,7 +144,11 @@ def _scatter(
         # turned a missing value into "nan" before fillna could see it
         groups = pd.Categorical(values).remove_unused_categories()
         codes = np.asarray(groups.codes)
-        palette = _palette(len(groups.categories))
+        palette = (
+            [colours[name] for name in groups.categories]
+            if colours is not None
+            else _palette(len(groups.categories))
+        )
         named = _legend_groups(groups)
         for i, name in enumerate(groups.categories):
             mask = codes == i
@@ -235,15 +249,30 @@ def _panel(
             " (adata.var_names_make_unique()) or pass gene_symbols= a column of unique names"
         )
     if not len(hits):
+        named_in = _gene_column(var, name) if gene_symbols is None else None
+        hint = f" (it is in var[{named_in!r}]: pass gene_symbols={named_in!r})" if named_in else ""
         check_obs_column(
-            adata.obs, name, "color", other=f"a gene of {where}, e.g. {listed(genes[:3], 3)}"
-        )
+            adata.obs, name, "color",
+            other=f"a gene of {where}, e.g. {listed(genes[:3], 3)}{hint}",
+        )  # fmt: skip
     matrix = adata.raw.X if raw else (adata.layers[layer] if layer is not None else adata.X)
-    column = matrix[:, int(hits[0])]
+    # One gene of a lazy (dask) matrix computed: numpy read one of sparse chunks as objects.
+    column = in_memory(matrix[:, int(hits[0])])
     values = column.toarray() if sp.issparse(column) else np.asarray(column)
     if values.dtype.kind not in "biuf":
         raise GenekbError(f"the expression of {name!r} is {values.dtype}, not numbers")
     return pd.Series(values.ravel().astype(float), index=adata.obs_names, name=name), True
+
+
+def _gene_column(var: pd.DataFrame, name: str) -> str | None:
+    """The var column of text that holds `name` (a file of Ensembl ids keeps its symbols in
+    one, e.g. `gene_symbols`), or None."""
+    for column in var.columns:
+        values = var[column]
+        text = values.dtype.kind in "OSU" or isinstance(values.dtype, pd.CategoricalDtype)
+        if text and (np.asarray(values.astype(str)) == name).any():
+            return str(column)
+    return None
 
 
 def _names_a_gene(adata: Any, name: str, gene_symbols: str | None) -> bool:
@@ -254,6 +283,23 @@ def _names_a_gene(adata: Any, name: str, gene_symbols: str | None) -> bool:
         if (np.asarray(genes.astype(str)) == name).any():
             return True
     return False
+
+
+def _stored_colours(adata: Any, name: str, values: pd.Series) -> dict[Any, Any] | None:
+    """The colours scanpy keeps for a categorical obs column (uns[name + "_colors"], one per
+    category in order), where there are enough of them and each is a colour; else None."""
+    from matplotlib.colors import is_color_like
+
+    stored = adata.uns.get(f"{name}_colors")
+    if not isinstance(values.dtype, pd.CategoricalDtype) or stored is None:
+        return None
+    if isinstance(stored, str | Mapping) or not isinstance(stored, Iterable):
+        return None
+    categories = values.cat.categories
+    stored = list(stored)[: len(categories)]
+    if len(stored) < len(categories) or not all(map(is_color_like, stored)):
+        return None  # as scanpy: too few, or not colours, and the default palette is drawn
+    return dict(zip(categories, stored, strict=True))
 
 
 def _palette(n: int) -> list[Any]:
@@ -288,7 +334,8 @@ def umap(
     the registry's reference labels, whichever are present. A gene (a var name, or a value of
     `var[gene_symbols]`) is drawn on a colour scale from `.raw` where present (`use_raw=False`:
     X), or from `layers[layer]`. The coordinates are kept in `obsm["X_umap_cellmodel"]`
-    (computed once per rep and seed).
+    (computed once per rep and seed); a rep of two columns (scanpy's `X_umap`) is drawn as it is.
+    A categorical column takes scanpy's colours from `uns[column + "_colors"]` where they are kept.
 
     Examples
     --------
@@ -326,5 +373,8 @@ def umap(
         else:
             fig, axes = ax.figure, [ax]
         for panel, column, (values, scale) in zip(axes, columns, panels, strict=True):
-            _scatter(panel, xy, values, column, min(point, 20.0), scale)
+            # scanpy's colours of the column where kept: the same group the same colour in
+            # sc.pl.umap's picture and here (a palette set for a figure was ignored)
+            colours = None if scale else _stored_colours(adata, column, values)
+            _scatter(panel, xy, values, column, min(point, 20.0), scale, colours)
         return finish(fig, axes if len(axes) > 1 else axes[0], show, save)

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from cellmodel._settings import ANNOTATION_KEY
 from cellmodel.arguments import is_whole
 from cellmodel.pl.calls import annotate_report
+from genekb.ensembl import parse_ensembl
 from genekb.errors import GenekbError, UsageError
 from genekb.pl import axes_for, check_target, finish, style
 
@@ -34,11 +35,28 @@ def _read_as(report: dict[str, Any]) -> dict[str, Any]:
     return {"layer": layer, "gene_key": given.get("gene_key")}
 
 
+def _marker_genes(entry: dict[str, Any]) -> list[str]:
+    """A group's markers as the data name them (`markers`, by symbol, where a report lacks
+    `markers_data_names`: a file of Ensembl ids then drew none of its markers)."""
+    return list(entry.get("markers_data_names") or entry.get("markers") or [])
+
+
+def _symbols(report: dict[str, Any]) -> dict[str, str]:
+    """Each Ensembl id among the report's genes -> its symbol, to label a file of Ensembl ids
+    (other names stay the data's own: an alias is what the user knows the gene by)."""
+    pairs = {}
+    for entry in report["groups"]:
+        for names, symbols in (("markers_data_names", "markers"),
+                               ("signature_data_names", "signature")):  # fmt: skip
+            pairs.update(zip(entry.get(names) or [], entry.get(symbols) or [], strict=False))
+    return {name: symbol for name, symbol in pairs.items() if symbol and parse_ensembl(name)}
+
+
 def _genes_per_group(report: dict[str, Any], n_genes: int) -> list[tuple[str, list[str]]]:
     """(group, genes): its top `n_genes` markers, then the genes that carried its name."""
     out = []
     for entry in report["groups"]:
-        genes = list(entry.get("markers") or [])[:n_genes]
+        genes = _marker_genes(entry)[:n_genes]
         genes += [g for g in _name_genes(entry) if g not in genes][:n_genes]
         out.append((str(entry["group"]), genes))
     return out
@@ -77,7 +95,8 @@ def markers(
 ) -> Any:
     """Dot plot of each named group's top `n_genes` markers followed by the genes that carried
     its name (`cm.tl.annotate`'s `signature`), against every group; rings mark each group's own
-    name genes. `key_added`: the annotation to read, as `cm.tl.annotate` was given it.
+    name genes (labelled by symbol where the data name genes by Ensembl id). `key_added`: the
+    annotation to read, as `cm.tl.annotate` was given it.
 
     Examples
     --------
@@ -102,8 +121,8 @@ def markers(
             " dot plot has no gene to draw"
         )
     per_group = _genes_per_group(report, n_genes)
-    # The report names a few genes by the store's symbol where the data use an alias: those
-    # cannot be looked up in the data and are left out.
+    # A report written before `markers_data_names` names its markers by the store's symbol:
+    # those the data name otherwise (an alias, an Ensembl id) cannot be looked up and are left out.
     from cellmodel.io import expression
 
     expr = expression(adata, **_read_as(report))
@@ -127,7 +146,8 @@ def markers(
             for x, gene in enumerate(genes):
                 if gene in name_genes.get(group, ()):
                     ax.scatter(x, y, s=85, facecolors="none", edgecolors="black", linewidths=0.8)
-        ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=7)
+        symbol = _symbols(report)
+        ax.set_xticks(range(len(genes)), [symbol.get(g, g) for g in genes], rotation=90, fontsize=7)
         ax.set_yticks(range(len(names)), [_label(report, g) for g in names], fontsize=7)
         ax.set_xlim(-0.6, len(genes) - 0.4)
         ax.set_ylim(len(names) - 0.5, -0.5)

@@ -77,6 +77,8 @@ class Store:
     url_opener: ClassVar[Callable[..., Store] | None] = None
 
     def __init__(self, root: Path, *, pending: bool = False) -> None:
+        if not isinstance(root, Path):  # gk.Store("artifacts") failed deep inside, at a read
+            raise UsageError(f"open a store with gk.Store.open({str(root)!r}), not gk.Store(...)")
         self.root = root
         self._pending = pending  # opened with create=True; nothing written yet
 

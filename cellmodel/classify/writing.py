@@ -1,0 +1,74 @@
+"""Writing a classification into AnnData, scanpy-style (`annotate`), and the check that its
+columns overwrite neither the run's inputs nor another step's results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cellmodel._settings import (
+    ANNOTATION_KEY,
+    CLASSIFY_OBSM_KEY,
+    CLASSIFY_UNS_KEY,
+    CLUSTER_KEY,
+    PREDICTION_KEY,
+)
+from cellmodel.classify.labels import ordered_classes
+from cellmodel.classify.results import ClassifyResult
+from cellmodel.uns_record import annotation_columns, h5ad_safe
+from genekb.errors import UsageError
+
+
+def annotate(
+    adata: Any,
+    result: ClassifyResult,
+    *,
+    key: str = PREDICTION_KEY,
+    classes: list[str] | None = None,
+) -> None:
+    """Write a `classify` result into `adata` scanpy-style: `obs[key]` (categorical, its classes
+    in the order of `classes`, the label column's: `class_order`), `obs[key + "_confidence"]`,
+    `obs[key + "_train"]`, `obsm["X_classify"]` (refined view) and `uns["cellmodel_classify"]`
+    (scores, comparisons, parameters with `key_added`, stopping record)."""
+    if len(result.predictions) != adata.n_obs:
+        raise UsageError(
+            f"the result covers {len(result.predictions)} cells but the AnnData has {adata.n_obs}"
+        )
+    adata.obs[key] = ordered_classes(result.predictions, classes)
+    adata.obs[f"{key}_confidence"] = result.confidence
+    adata.obs[f"{key}_train"] = result.train_mask
+    if result.embedding is not None:
+        adata.obsm[CLASSIFY_OBSM_KEY] = result.embedding
+    else:  # a run without refinement: the last run's refined view passed for this one's
+        adata.obsm.pop(CLASSIFY_OBSM_KEY, None)
+    record = result.to_dict()
+    # which columns the one record describes: a second run under another key_added replaces it
+    record["params"] = {**(record.get("params") or {}), "key_added": key}
+    adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(record)
+
+
+def refuse_overwriting_inputs(
+    adata: Any, key_added: str, label_key: str | None, train_mask: Any
+) -> None:
+    """Refuse a `key_added` whose columns (`annotate`) would overwrite the labels or the train
+    mask the run reads: the result would replace the input it is scored against."""
+    if not isinstance(key_added, str) or not key_added.strip():
+        # An int would become an obs column h5ad cannot write; "" a column named "".
+        raise UsageError(
+            f"key_added={key_added!r} must name the obs column of the predictions, e.g."
+            f" {PREDICTION_KEY!r}"
+        )
+    written = {key_added, f"{key_added}_confidence", f"{key_added}_train"}
+    # As annotate refuses them: predictions there silently replaced the clusters or their names.
+    taken = sorted(written & {CLUSTER_KEY, *annotation_columns(ANNOTATION_KEY)})
+    if taken:
+        raise UsageError(
+            f"key_added={key_added!r} would write obs[{taken[0]!r}], where another cellmodel step"
+            f" writes its results; choose another name, e.g. {PREDICTION_KEY!r}"
+        )
+    for role, column in (("label", label_key), ("train mask", train_mask)):
+        if isinstance(column, str) and column in written and column in adata.obs:
+            raise UsageError(
+                f"the results go to obs[{key_added!r}] and would overwrite the {role} column"
+                f" obs[{column!r}]; copy that column under another name (in Python: or pass"
+                " another key_added=)"
+            )

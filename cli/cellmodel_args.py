@@ -51,11 +51,9 @@ AllGenesOpt = Annotated[
 
 
 def file_path(value: str) -> Path:
-    """A file output as typed: empty, or ending in '/' (a folder's name), is refused as a usage
-    error before `Path` turns them into '.' and a name without the slash (the file was written
-    under the folder's name)."""
-    if not value:
-        raise typer.BadParameter("it is empty; give a file name")
+    """A file output as typed: ending in '/' (a folder's name), is refused as a usage error
+    before `Path` turns it into a name without the slash (the file was written under the
+    folder's name). An empty one is refused for every path (`cli.common`)."""
     if value.endswith(("/", os.sep)):
         raise typer.BadParameter(
             f"{value!r} ends in '/', so it names a folder; give a file name (in it: {value}NAME)"

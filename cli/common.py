@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -91,18 +92,42 @@ class OneLineUsageGroup(TyperGroup):
     ) -> tuple[str | None, ClickCommand | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not isinstance(command, TyperGroup):
-            _refuse_repeated_options(command, ClickContext(command, ctx, name), rest)
+            sub = ClickContext(command, ctx, name)
+            try:
+                values, _, order = command.make_parser(sub).parse_args(args=list(rest))
+            except ClickUsageError:  # what does not parse is left to the command's parse to name
+                return name, command, rest
+            _refuse_repeated_options(order, sub)
+            _refuse_empty_paths(order, values, sub)
         return name, command, rest
 
 
-def _refuse_repeated_options(command: ClickCommand, ctx: ClickContext, args: list[str]) -> None:
+# Parameters typed `str` that still name a path (a store root may be a URL; an input may be a
+# dataset's name): an empty value is refused for them as for a `Path`.
+STR_PATHS = {"--root", "SOURCE"}
+
+
+def _refuse_empty_paths(order: list[Any], values: dict[str, Any], ctx: ClickContext) -> None:
+    """A path given empty (`--plots ""`, `--root=`, an unset shell variable) is a usage error:
+    `Path("")` is ".", so the command read or wrote the current folder, or took the default
+    store, without a word."""
+    for param in order:
+        given = values.get(param.name)
+        given = given if isinstance(given, (list, tuple)) else [given]
+        if isinstance(param, TyperOption):
+            flag = max(param.opts, key=len)
+            way = "" if param.required else f" or drop {flag}"
+        else:
+            flag, way = str(param.name).upper(), ""
+        is_path = getattr(param.type_descriptor, "annotation", None) is Path
+        if "" in given and (is_path or flag in STR_PATHS):
+            raise ClickUsageError(f"{flag}: it is empty; give a path{way}", ctx)
+
+
+def _refuse_repeated_options(order: list[Any], ctx: ClickContext) -> None:
     """An option of one value given twice (`-k 3 -k 4`, `--semantic --no-semantic`) is a usage
     error: Click keeps the last and drops the first without a word. Repeatable options are not
-    counted; what does not parse is left to the command's own parse to name."""
-    try:
-        _, _, order = command.make_parser(ctx).parse_args(args=list(args))
-    except ClickUsageError:
-        return
+    counted."""
     seen: set[str] = set()
     for param in order:
         if not isinstance(param, TyperOption) or param.multiple or param.count:

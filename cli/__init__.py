@@ -48,6 +48,24 @@ def restore_interrupts() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def reopen_closed_std_streams() -> None:
+    """A standard stream the shell closed (`>&-`, `2>&-`, `<&-`) becomes /dev/null. Python left
+    it None, so the first write or the final flush failed with a traceback; and its descriptor
+    was free, so the first file a command opened took it, and whatever a library printed to
+    stdout or stderr landed inside that file."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode))  # noqa: SIM115 (open for the process)
+
+
+reopen_closed_std_streams()  # before any module opens a file (a host's open streams: a no-op)
 # Only when a console script runs: a host that imports the apps (tests, a notebook) keeps its own.
 if os.path.basename(sys.argv[0] if sys.argv else "") in ("genekb", "cellmodel"):
     interrupt_quietly_while_loading()

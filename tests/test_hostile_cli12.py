@@ -4,6 +4,8 @@ pipe early, and a terminal that cannot show every character."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,3 +42,25 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(
     line = one_line_error(app(*args), code=2)
     assert f"{flag}: it is empty; give a path" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def _console(*args: str, close: int | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """`genekb`/`cellmodel` as the shell starts them, with standard descriptor `close` closed
+    (`>&-`, `2>&-`) where given."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    pre = (lambda: os.close(close)) if close is not None else None
+    return subprocess.run([str(BIN / args[0]), *args[1:]], env=env, preexec_fn=pre,
+                          capture_output=close is None, timeout=120, **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize("closed", [1, 2])
+def test_a_closed_standard_stream_is_no_traceback(tmp_path, closed):
+    # `genekb sources --json >&-` ended in "AttributeError: 'NoneType' object has no attribute
+    # 'write'" and a traceback at the final flush (exit 1); with stderr closed a command that
+    # had done its work exited 1.
+    err = tmp_path / "err"
+    with err.open("wb") as sink:
+        streams = {"stdout": subprocess.DEVNULL, "stderr": sink}
+        streams.pop({1: "stdout", 2: "stderr"}.get(closed, ""), None)
+        done = _console("genekb", "sources", "--json", close=closed, **streams)
+    assert done.returncode == 0 and err.read_text() == ""

@@ -11,6 +11,7 @@ restores Python's own handler, so a Ctrl-C mid-work unwinds and cleans up what i
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ from typing import NoReturn
 
 INTERRUPTED = 130
 UNFLUSHED = 120  # Python's own status when the streams cannot be flushed at exit
+PIPE_CLOSED = 141  # what a shell reports for a writer SIGPIPE ended (`cat big | head -1`)
 
 
 def _interrupted_while_loading(signum: int, frame: FrameType | None) -> None:
@@ -46,6 +48,13 @@ def restore_interrupts() -> None:
         return
     if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def silence_closed_pipe(fd: int) -> None:
+    """The reader of `fd` left (`| head -1`): /dev/null takes its place, so the writes still
+    buffered, and the flush at exit, fail no more."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
 
 
 def reopen_closed_std_streams() -> None:
@@ -97,6 +106,9 @@ def exit_without_teardown(app: Callable[[], object]) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a reader gone (`| head`), or a stream closed
+        except BrokenPipeError:  # the reader left (`| head -1`) before the last lines
+            silence_closed_pipe(stream.fileno())
+            status = status or PIPE_CLOSED
+        except (OSError, ValueError):  # a stream closed, a disk full
             status = status or UNFLUSHED
     os._exit(status)

@@ -22,7 +22,7 @@ from typer._click.core import Context as ClickContext  # Typer vendors its own c
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup, TyperOption
 
-from cli import restore_interrupts
+from cli import PIPE_CLOSED, restore_interrupts, silence_closed_pipe
 from cli.flags import as_flags
 from cli.plain import ONE_LINE
 from genekb.errors import CONTROL_ESCAPES, GenekbError, GenekbWarning, UsageError, notes_of
@@ -45,6 +45,19 @@ class _Stdout(Console):
 
 
 out = _Stdout()  # every command's tables and documents on stdout
+
+
+def _reader_left(console: Console) -> None:
+    """rich's hook for a write to a closed pipe (a table, the help, a message `| head -1`):
+    stop quietly with the status `--json` output stops with (`handle_errors`); rich's own exit 1
+    is the status of bad input. Set on rich's Console itself: Typer prints help and usage
+    errors through consoles of its own."""
+    console.quiet = True
+    silence_closed_pipe(console.file.fileno())
+    raise SystemExit(PIPE_CLOSED)
+
+
+Console.on_broken_pipe = _reader_left  # type: ignore[method-assign]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -186,9 +199,8 @@ def handle_errors(fn: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as `cat` does
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(141) from None
+            silence_closed_pipe(sys.stdout.fileno())
+            raise typer.Exit(PIPE_CLOSED) from None
         except OSError as exc:  # the disk filled, a directory vanished mid-run: say which file
             if os.environ.get("GENEKB_DEBUG"):
                 raise

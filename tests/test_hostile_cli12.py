@@ -44,13 +44,13 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(
     assert list(tmp_path.iterdir()) == []
 
 
-def _console(*args: str, close: int | None = None, **kwargs) -> subprocess.CompletedProcess:
+def _console(*args: str, close: int | None = None, **streams) -> subprocess.CompletedProcess:
     """`genekb`/`cellmodel` as the shell starts them, with standard descriptor `close` closed
     (`>&-`, `2>&-`) where given."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     pre = (lambda: os.close(close)) if close is not None else None
     return subprocess.run([str(BIN / args[0]), *args[1:]], env=env, preexec_fn=pre,
-                          capture_output=close is None, timeout=120, **kwargs)  # fmt: skip
+                          timeout=120, **streams)  # fmt: skip
 
 
 @pytest.mark.parametrize("closed", [1, 2])
@@ -64,3 +64,16 @@ def test_a_closed_standard_stream_is_no_traceback(tmp_path, closed):
         streams.pop({1: "stdout", 2: "stderr"}.get(closed, ""), None)
         done = _console("genekb", "sources", "--json", close=closed, **streams)
     assert done.returncode == 0 and err.read_text() == ""
+
+
+@pytest.mark.parametrize("args", [("genekb", "sources"), ("cellmodel", "--help")])
+def test_a_reader_gone_before_the_output_ends_the_command_as_141(args):
+    # `| head -1` after the reader left: a table or the help exited 1 (rich's and Click's
+    # status, which this project keeps for bad input), where --json output exited 141.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = _console(*args, stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (141, b"")

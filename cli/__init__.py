@@ -11,6 +11,7 @@ restores Python's own handler, so a Ctrl-C mid-work unwinds and cleans up what i
 from __future__ import annotations
 
 import atexit
+import codecs
 import contextlib
 import os
 import signal
@@ -74,7 +75,18 @@ def reopen_closed_std_streams() -> None:
             setattr(sys, name, open(os.devnull, mode))  # noqa: SIM115 (open for the process)
 
 
+def escape_what_stdout_cannot_encode() -> None:
+    """In a locale that is not UTF-8 (LC_ALL=C with PYTHONUTF8=0, PYTHONIOENCODING=ascii) a
+    name stdout cannot encode is printed as an escape (`\\xe9`), as stderr already does: the
+    strict default failed a command after its work ("unexpected UnicodeEncodeError")."""
+    stream = sys.stdout
+    strict = getattr(stream, "errors", "") == "strict" and hasattr(stream, "reconfigure")
+    if strict and codecs.lookup(stream.encoding).name != "utf-8":
+        stream.reconfigure(errors="backslashreplace")
+
+
 reopen_closed_std_streams()  # before any module opens a file (a host's open streams: a no-op)
+escape_what_stdout_cannot_encode()
 # Only when a console script runs: a host that imports the apps (tests, a notebook) keeps its own.
 if os.path.basename(sys.argv[0] if sys.argv else "") in ("genekb", "cellmodel"):
     interrupt_quietly_while_loading()

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from genekb.store.store import Store
 from tests.conftest import one_line_error, run_cellmodel, run_genekb
+from tests.test_remote import build_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -77,3 +79,15 @@ def test_a_reader_gone_before_the_output_ends_the_command_as_141(args):
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (141, b"")
+
+
+def test_a_name_an_ascii_stdout_cannot_show_is_escaped_not_a_failure(tmp_path):
+    # In a locale that is not UTF-8 a table holding "é" failed the finished command with
+    # "unexpected UnicodeEncodeError" (exit 1); stderr already escaped such characters.
+    build_tags(Store.open(tmp_path / "store", create=True), "t0")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONIOENCODING="ascii")
+    query = "select 'caf\u00e9' as name"
+    done = subprocess.run([str(BIN / "genekb"), "sql", query, "--root", str(tmp_path / "store")],
+                          env=env, capture_output=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert b"caf\\xe9" in done.stdout

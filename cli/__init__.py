@@ -17,11 +17,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import NoReturn
 
 INTERRUPTED = 130
+TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
 UNFLUSHED = 120  # Python's own status when the streams cannot be flushed at exit
 PIPE_CLOSED = 141  # what a shell reports for a writer SIGPIPE ended (`cat big | head -1`)
 
@@ -49,6 +50,31 @@ def restore_interrupts() -> None:
         return
     if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill PID`, a scheduler's time limit) taken as a Ctrl-C: the command unwinds and
+    runs the clean-up it runs for one (temporary files, a bench's worker process), where the
+    default action ended the process at once and left a running worker behind."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises `Terminated`; only in the main thread and where
+    SIGTERM has its default action (a host's handler, or a SIGTERM ignored, is kept)."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def silence_closed_pipe(fd: int) -> None:

@@ -22,7 +22,15 @@ from typer._click.core import Context as ClickContext  # Typer vendors its own c
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup, TyperOption
 
-from cli import PIPE_CLOSED, restore_interrupts, silence_closed_pipe
+from cli import (
+    INTERRUPTED,
+    PIPE_CLOSED,
+    TERMINATED,
+    Terminated,
+    restore_interrupts,
+    silence_closed_pipe,
+    terminate_as_interrupt,
+)
 from cli.flags import as_flags
 from cli.plain import ONE_LINE
 from genekb.errors import CONTROL_ESCAPES, GenekbError, GenekbWarning, UsageError, notes_of
@@ -186,7 +194,7 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             restore_interrupts()  # from here a Ctrl-C unwinds, and the command cleans up
-            with warnings.catch_warnings():
+            with terminate_as_interrupt(), warnings.catch_warnings():
                 if not os.environ.get("GENEKB_DEBUG"):
                     warnings.simplefilter("ignore")
                 warnings.simplefilter("always", GenekbWarning)
@@ -194,8 +202,10 @@ def handle_errors(fn: F) -> F:
                 return fn(*args, **kwargs)
         except GenekbError as exc:
             fail(as_flags(str(exc) + notes_of(exc)), exc.exit_code)
+        except Terminated as exc:
+            fail("terminated; nothing half-written was published" + notes_of(exc), TERMINATED)
         except KeyboardInterrupt as exc:
-            fail("interrupted; nothing half-written was published" + notes_of(exc), 130)
+            fail("interrupted; nothing half-written was published" + notes_of(exc), INTERRUPTED)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as `cat` does

@@ -4,9 +4,12 @@ pipe early, and a terminal that cannot show every character."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,39 @@ def test_a_name_an_ascii_stdout_cannot_show_is_escaped_not_a_failure(tmp_path):
                           env=env, capture_output=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert b"caf\\xe9" in done.stdout
+
+
+def _workers(pid: int) -> list[int]:
+    """The bench worker processes `pid` started (not a library's short-lived helper)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(p) for p in path.read_text().split()] if path.exists() else []
+    with contextlib.suppress(OSError):
+        return [k for k in kids if b"worker_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    return []
+
+
+def test_sigterm_unwinds_as_ctrl_c_and_stops_a_bench_worker(tmp_path):
+    # `kill PID` (a scheduler's time limit) ended `cellmodel bench` at once, silently, and its
+    # worker process ran on without a parent until its own timeout.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1",
+               GENEKB_HOME=str(tmp_path / "home"))  # fmt: skip
+    argv = [str(BIN / "cellmodel"), "bench", "--datasets", "synthetic-300", "--methods",
+            "pca-kmeans", "--seeds", "1", "--out", str(tmp_path / "out")]  # fmt: skip
+    bench = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not (workers := _workers(bench.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert workers, "the bench started no worker"
+        bench.terminate()
+        _, err = bench.communicate(timeout=60)
+        time.sleep(0.5)
+        orphans = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    finally:
+        for pid in [bench.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    lines = [ln for ln in err.decode().splitlines() if ln.strip()]
+    assert bench.returncode == 143 and lines[-1].startswith("error: terminated"), err
+    assert orphans == []

@@ -120,29 +120,46 @@ class OneLineUsageGroup(TyperGroup):
                 return name, command, rest
             _refuse_repeated_options(order, sub)
             _refuse_empty_paths(order, values, sub)
+            rest = _expand_home(order, values, rest)
         return name, command, rest
 
 
 # Parameters typed `str` that still name a path (a store root may be a URL; an input may be a
-# dataset's name): an empty value is refused for them as for a `Path`.
+# dataset's name): checked as a `Path` is.
 STR_PATHS = {"--root", "SOURCE"}
+
+
+def _path_values(order: list[Any], values: dict[str, Any]) -> Iterator[tuple[Any, str, str]]:
+    """(parameter, its flag or NAME, one value as typed) for each path given."""
+    for param in order:
+        flag = max(param.opts, key=len) if isinstance(param, TyperOption) else param.name.upper()
+        if getattr(param.type_descriptor, "annotation", None) is Path or flag in STR_PATHS:
+            given = values.get(param.name)
+            for value in given if isinstance(given, (list, tuple)) else [given]:
+                if isinstance(value, str):
+                    yield param, flag, value
 
 
 def _refuse_empty_paths(order: list[Any], values: dict[str, Any], ctx: ClickContext) -> None:
     """A path given empty (`--plots ""`, `--root=`, an unset shell variable) is a usage error:
     `Path("")` is ".", so the command read or wrote the current folder, or took the default
     store, without a word."""
-    for param in order:
-        given = values.get(param.name)
-        given = given if isinstance(given, (list, tuple)) else [given]
-        if isinstance(param, TyperOption):
-            flag = max(param.opts, key=len)
-            way = "" if param.required else f" or drop {flag}"
-        else:
-            flag, way = str(param.name).upper(), ""
-        is_path = getattr(param.type_descriptor, "annotation", None) is Path
-        if "" in given and (is_path or flag in STR_PATHS):
+    for param, flag, value in _path_values(order, values):
+        if value == "":
+            way = "" if param.required or not isinstance(param, TyperOption) else f" or drop {flag}"
             raise ClickUsageError(f"{flag}: it is empty; give a path{way}", ctx)
+
+
+def _expand_home(order: list[Any], values: dict[str, Any], args: list[str]) -> list[str]:
+    """`~` the shell left as typed (`--plots=~/p`, a quoted "~/x") is the home folder, as
+    `--root` and $GENEKB_HOME read it: kept, it named a folder "~" ("directory ~ does not
+    exist; create it first")."""
+    home: dict[str, str] = {}
+    for param, _, value in _path_values(order, values):
+        if value.startswith("~"):
+            home[value] = os.path.expanduser(value)
+            home.update({f"{opt}={value}": f"{opt}={home[value]}" for opt in param.opts})
+    return [home.get(arg, arg) for arg in args]
 
 
 def _refuse_repeated_options(order: list[Any], ctx: ClickContext) -> None:

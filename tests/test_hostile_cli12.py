@@ -130,3 +130,16 @@ def test_sigterm_unwinds_as_ctrl_c_and_stops_a_bench_worker(tmp_path):
     lines = [ln for ln in err.decode().splitlines() if ln.strip()]
     assert bench.returncode == 143 and lines[-1].startswith("error: terminated"), err
     assert orphans == []
+
+
+def test_a_tilde_the_shell_left_is_the_home_folder_as_for_the_store_root(tmp_path, monkeypatch):
+    # Bash leaves `--out=~/k` and a quoted "~/x" as typed. --root and $GENEKB_HOME read "~" as
+    # the home folder; every other path named a folder "~" ("directory ~ does not exist; create
+    # it first", or "~/x.h5ad does not exist").
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    assert run_genekb("keys", "new", "--out=~/signing").exit_code == 0
+    assert (tmp_path / "home" / "signing.pub").is_file() and not (tmp_path / "~").exists()
+    line = one_line_error(run_cellmodel("explain", "~/missing.h5ad"))
+    assert f"{tmp_path}/home/missing.h5ad does not exist" in line

@@ -120,6 +120,7 @@ class OneLineUsageGroup(TyperGroup):
                 return name, command, rest
             _refuse_repeated_options(order, sub)
             _refuse_empty_paths(order, values, sub)
+            _refuse_undecodable_text(order, values, sub)
             rest = _expand_home(order, values, rest)
         return name, command, rest
 
@@ -129,22 +130,40 @@ class OneLineUsageGroup(TyperGroup):
 STR_PATHS = {"--root", "SOURCE"}
 
 
-def _path_values(order: list[Any], values: dict[str, Any]) -> Iterator[tuple[Any, str, str]]:
-    """(parameter, its flag or NAME, one value as typed) for each path given."""
+def _given(
+    order: list[Any], values: dict[str, Any], paths: bool
+) -> Iterator[tuple[Any, str, str]]:
+    """(parameter, its flag or NAME, one value as typed) for each path given (`paths`), or for
+    each other value given."""
     for param in order:
         flag = max(param.opts, key=len) if isinstance(param, TyperOption) else param.name.upper()
-        if getattr(param.type_descriptor, "annotation", None) is Path or flag in STR_PATHS:
+        is_path = getattr(param.type_descriptor, "annotation", None) is Path or flag in STR_PATHS
+        if is_path == paths:
             given = values.get(param.name)
             for value in given if isinstance(given, (list, tuple)) else [given]:
                 if isinstance(value, str):
                     yield param, flag, value
 
 
+def _refuse_undecodable_text(order: list[Any], values: dict[str, Any], ctx: ClickContext) -> None:
+    """A name or query holding bytes the locale cannot decode (a Latin-1 `$(cat file)`, UTF-8
+    typed where the locale is ASCII) is a usage error naming the bytes: Python kept them as
+    lone surrogates, which no column, tag or gene matched ("holds U+DCE9 an unnamed
+    character") and DuckDB refused ("unexpected TypeError"). A path may hold any bytes."""
+    for _, flag, value in _given(order, values, paths=False):
+        if any("\udc80" <= ch <= "\udcff" for ch in value):
+            raise ClickUsageError(
+                f"{flag} {ascii(os.fsencode(value))[1:]} is not {sys.getfilesystemencoding()}"
+                " text; give it as UTF-8 (iconv -t UTF-8), in a UTF-8 locale (LC_ALL=C.UTF-8)",
+                ctx,
+            )
+
+
 def _refuse_empty_paths(order: list[Any], values: dict[str, Any], ctx: ClickContext) -> None:
     """A path given empty (`--plots ""`, `--root=`, an unset shell variable) is a usage error:
     `Path("")` is ".", so the command read or wrote the current folder, or took the default
     store, without a word."""
-    for param, flag, value in _path_values(order, values):
+    for param, flag, value in _given(order, values, paths=True):
         if value == "":
             way = "" if param.required or not isinstance(param, TyperOption) else f" or drop {flag}"
             raise ClickUsageError(f"{flag}: it is empty; give a path{way}", ctx)
@@ -155,7 +174,7 @@ def _expand_home(order: list[Any], values: dict[str, Any], args: list[str]) -> l
     `--root` and $GENEKB_HOME read it: kept, it named a folder "~" ("directory ~ does not
     exist; create it first")."""
     home: dict[str, str] = {}
-    for param, _, value in _path_values(order, values):
+    for param, _, value in _given(order, values, paths=True):
         if value.startswith("~"):
             home[value] = os.path.expanduser(value)
             home.update({f"{opt}={value}": f"{opt}={home[value]}" for opt in param.opts})

@@ -143,3 +143,15 @@ def test_a_tilde_the_shell_left_is_the_home_folder_as_for_the_store_root(tmp_pat
     assert (tmp_path / "home" / "signing.pub").is_file() and not (tmp_path / "~").exists()
     line = one_line_error(run_cellmodel("explain", "~/missing.h5ad"))
     assert f"{tmp_path}/home/missing.h5ad does not exist" in line
+
+
+def test_text_holding_bytes_the_locale_cannot_decode_names_the_bytes(tmp_path):
+    # A Latin-1 "é" from `$(cat file)` reaches Python as a lone surrogate: DuckDB refused the
+    # query with "unexpected TypeError: extract_statements(): incompatible function arguments",
+    # and a name was said to hold "U+DCE9 an unnamed character".
+    build_tags(Store.open(tmp_path / "store", create=True), "t0")
+    root = ("--root", str(tmp_path / "store"))
+    line = one_line_error(run_genekb("sql", "select 'caf\udce9'", *root), code=2)
+    assert "QUERY \"select 'caf\\xe9'\" is not utf-8 text; give it as UTF-8" in line
+    line = one_line_error(run_genekb("info", "t\udce9", *root), code=2)
+    assert "REF 't\\xe9' is not utf-8 text" in line

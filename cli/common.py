@@ -19,6 +19,7 @@ from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from typer._click.core import Command as ClickCommand
 from typer._click.core import Context as ClickContext  # Typer vendors its own click
+from typer._click.exceptions import NoSuchOption
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup, TyperOption
 
@@ -205,7 +206,19 @@ def _one_line_usage_errors(ctx: ClickContext | None = None) -> Iterator[None]:
             raise
         where = exc.ctx or ctx  # some parser errors carry no context: name the group's help
         command = where.command_path if where is not None else "the command"
-        fail(f"{exc.format_message().rstrip('.')}; see `{command} --help`", exc.exit_code)
+        said = exc.format_message().rstrip(".") + _short_option_meant(exc)
+        fail(f"{said}; see `{command} --help`", exc.exit_code)
+
+
+def _short_option_meant(exc: ClickUsageError) -> str:
+    """The option meant by one typed long (`--k` for `-k`) or in another case (`-K`): Click
+    suggests only long options, by spelling, and said nothing for these."""
+    if not isinstance(exc, NoSuchOption) or exc.possibilities or exc.ctx is None:
+        return ""
+    typed = exc.option_name.lstrip("-").lower()
+    given = [o for p in exc.ctx.command.params for o in (*p.opts, *p.secondary_opts)]
+    near = sorted(o for o in given if o.startswith("-") and o.lstrip("-").lower() == typed)
+    return f" (Possible options: {', '.join(near)})" if near else ""
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -155,3 +155,10 @@ def test_text_holding_bytes_the_locale_cannot_decode_names_the_bytes(tmp_path):
     assert "QUERY \"select 'caf\\xe9'\" is not utf-8 text; give it as UTF-8" in line
     line = one_line_error(run_genekb("info", "t\udce9", *root), code=2)
     assert "REF 't\\xe9' is not utf-8 text" in line
+
+
+@pytest.mark.parametrize("typed", ["--k", "-K"])
+def test_a_short_option_typed_long_or_in_capitals_is_suggested(typed):
+    # "No such option: --k" said nothing more: Click suggests long options only.
+    line = one_line_error(run_genekb("similar", "CD3E", typed, "3"), code=2)
+    assert f"No such option: {typed} (Possible options: -k)" in line

@@ -162,3 +162,27 @@ def test_a_short_option_typed_long_or_in_capitals_is_suggested(typed):
     # "No such option: --k" said nothing more: Click suggests long options only.
     line = one_line_error(run_genekb("similar", "CD3E", typed, "3"), code=2)
     assert f"No such option: {typed} (Possible options: -k)" in line
+
+
+def test_a_dash_where_a_folder_or_a_remote_is_written_is_refused(tmp_path, monkeypatch):
+    # `-` is stdin to every input and refused as an output file, but `publish -` copied the
+    # whole store into a folder named "-" (exit 0), and `--plots -` / `bench --out -` wrote there.
+    from genekb.errors import UsageError
+    from genekb.fileio import check_output_dir
+
+    store = Store.open(tmp_path / "store", create=True)
+    build_tags(store, "t0")
+    monkeypatch.chdir(tmp_path)
+    for command in ("publish", "pull"):
+        line = one_line_error(run_genekb(command, "-", "--root", str(store.root)), code=2)
+        assert "a remote is a URL or a folder, not - (stdin or stdout)" in line
+    with pytest.raises(UsageError, match="--plots '-': this writes files into a folder, not"):
+        check_output_dir(Path("-"), force=False, flag="--plots")
+    assert not (tmp_path / "-").exists()
+
+
+def test_keys_show_names_its_own_argument_not_pulls_option(tmp_path, monkeypatch):
+    # It said "--trust nosuch: no such file", an option `keys show` does not have.
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(run_genekb("keys", "show", "nosuch"))
+    assert line == "error: key nosuch: no such file, and not a `genekb-ed25519 …` key line"

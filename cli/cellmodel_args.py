@@ -243,7 +243,10 @@ def refuse_unused(given: dict[str, bool], acts_on: str, off: str, drop: str) -> 
 def check_dask_options(
     chunk_size: int | None, dask_address: str | None, workers: int | None
 ) -> None:
-    """--dask-address and --workers only mean something beside --chunk-size."""
+    """--dask-address and --workers only mean something beside --chunk-size; an empty address
+    (an unset variable) is refused, where it ran on a local cluster without a word."""
+    if dask_address is not None and not dask_address.strip():
+        raise UsageError("--dask-address is empty; give the scheduler (tcp://HOST:PORT) or drop it")
     if chunk_size is None and (dask_address or workers):
         raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
 

@@ -186,3 +186,21 @@ def test_keys_show_names_its_own_argument_not_pulls_option(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     line = one_line_error(run_genekb("keys", "show", "nosuch"))
     assert line == "error: key nosuch: no such file, and not a `genekb-ed25519 …` key line"
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "says"),
+    [
+        (run_genekb, ["pull", "remote", "--trust="], "--trust is empty; give a .pub file"),
+        (
+            run_cellmodel,
+            ["cluster", "c.h5ad", "--chunk-size", "9", "-o", "o.h5ad", "--dask-address="],
+            "--dask-address is empty; give the scheduler",
+        ),
+    ],
+)
+def test_an_empty_key_or_scheduler_is_a_usage_error(tmp_path, monkeypatch, app, args, says):
+    # `--trust=` read "." ("public key file . is a directory"); `--dask-address=` ran on a
+    # local cluster as if the option had not been given.
+    monkeypatch.chdir(tmp_path)
+    assert says in one_line_error(app(*args), code=2)

@@ -71,6 +71,8 @@ def _parse_line(line: str) -> bytes | None:
 def public_key(spec: str, given_as: str = "--trust") -> bytes:
     """The raw public key `spec` names: a `genekb-ed25519 …` line itself, or a file holding one
     (a .pub). GenekbError in one line otherwise, naming `spec` as `given_as`."""
+    if not spec.strip():  # Path("") is ".": "public key file . is a directory"
+        raise UsageError(f"{given_as} is empty; give a .pub file or a `{PREFIX} …` key line")
     if spec.strip().startswith(PREFIX):
         raw = _parse_line(spec)
         if raw is None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
+from typer import rich_utils
 from typer._click.core import Command as ClickCommand
 from typer._click.core import Context as ClickContext  # Typer vendors its own click
 from typer._click.exceptions import NoSuchOption
@@ -94,11 +95,11 @@ class OneLineUsageGroup(TyperGroup):
         parent: ClickContext | None = None,
         **extra: Any,
     ) -> ClickContext:
-        with _one_line_usage_errors():
+        with _one_line_usage_errors(), _help_no_narrower():
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: ClickContext) -> Any:
-        with _one_line_usage_errors(ctx):
+        with _one_line_usage_errors(ctx), _help_no_narrower():
             return super().invoke(ctx)
 
     def get_command(self, ctx: ClickContext, cmd_name: str) -> ClickCommand | None:
@@ -219,6 +220,23 @@ def _short_option_meant(exc: ClickUsageError) -> str:
     given = [o for p in exc.ctx.command.params for o in (*p.opts, *p.secondary_opts)]
     near = sorted(o for o in given if o.startswith("-") and o.lstrip("-").lower() == typed)
     return f" (Possible options: {', '.join(near)})" if near else ""
+
+
+HELP_MIN_WIDTH = 80  # as help is drawn into a pipe
+
+
+@contextlib.contextmanager
+def _help_no_narrower() -> Iterator[None]:
+    """Help drawn at least HELP_MIN_WIDTH wide: in a narrower terminal Typer's table cut the
+    flags, 28 of them at 60 columns, every one at 20 (`-…`); drawn wider, the
+    terminal wraps the lines and the flags stay whole. Typer's own TERMINAL_WIDTH is kept."""
+    kept = rich_utils.MAX_WIDTH
+    if kept is None:
+        rich_utils.MAX_WIDTH = max(Console().width, HELP_MIN_WIDTH)
+    try:
+        yield
+    finally:
+        rich_utils.MAX_WIDTH = kept
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -204,3 +204,13 @@ def test_an_empty_key_or_scheduler_is_a_usage_error(tmp_path, monkeypatch, app, 
     # local cluster as if the option had not been given.
     monkeypatch.chdir(tmp_path)
     assert says in one_line_error(app(*args), code=2)
+
+
+@pytest.mark.parametrize("columns", ["20", "60"])
+def test_help_in_a_narrow_terminal_keeps_every_flag_whole(monkeypatch, columns):
+    # Typer's table cut the flags to fit: at 20 columns every one read `-…`; at 60, 28 across
+    # the commands (`--train-fra…`, `--gene-vect…`).
+    monkeypatch.setenv("COLUMNS", columns)
+    shown = run_cellmodel("classify", "--help").stdout
+    for flag in ("--label-key", "--train-fraction", "--gene-vectors", "--small-classes"):
+        assert flag in shown

@@ -101,14 +101,27 @@ def reopen_closed_std_streams() -> None:
             setattr(sys, name, open(os.devnull, mode))  # noqa: SIM115 (open for the process)
 
 
+def _byte_or_escape(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """A byte a name was read with (a lone surrogate) goes out as that byte, as Python's
+    surrogateescape does; any other character the encoding lacks, as an escape (`\\xb1`)."""
+    try:
+        return codecs.lookup_error("surrogateescape")(exc)
+    except UnicodeError:
+        return codecs.lookup_error("backslashreplace")(exc)
+
+
+codecs.register_error("genekb-escape", _byte_or_escape)
+
+
 def escape_what_stdout_cannot_encode() -> None:
-    """In a locale that is not UTF-8 (LC_ALL=C with PYTHONUTF8=0, PYTHONIOENCODING=ascii) a
-    name stdout cannot encode is printed as an escape (`\\xe9`), as stderr already does: the
-    strict default failed a command after its work ("unexpected UnicodeEncodeError")."""
+    """In a locale that is not UTF-8 (LC_ALL=C with PYTHONUTF8=0, PYTHONIOENCODING=ascii) what
+    stdout cannot encode is printed as an escape, as stderr already does: Python's strict or
+    surrogateescape handler failed a command after its work ("unexpected UnicodeEncodeError")."""
     stream = sys.stdout
-    strict = getattr(stream, "errors", "") == "strict" and hasattr(stream, "reconfigure")
-    if strict and codecs.lookup(stream.encoding).name != "utf-8":
-        stream.reconfigure(errors="backslashreplace")
+    failing = getattr(stream, "errors", "") in ("strict", "surrogateescape")
+    utf8 = codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name == "utf-8"
+    if failing and not utf8 and hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors="genekb-escape")
 
 
 reopen_closed_std_streams()  # before any module opens a file (a host's open streams: a no-op)

@@ -214,3 +214,23 @@ def test_help_in_a_narrow_terminal_keeps_every_flag_whole(monkeypatch, columns):
     shown = run_cellmodel("classify", "--help").stdout
     for flag in ("--label-key", "--train-fraction", "--gene-vectors", "--small-classes"):
         assert flag in shown
+
+
+def test_bench_prints_its_table_in_a_locale_that_is_not_utf8(tmp_path):
+    # The bench writes its Markdown as UTF-8 and read it back in the locale's encoding: under
+    # LC_ALL=C (UTF-8 mode off) the whole run ended in "unexpected UnicodeDecodeError".
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import cellmodel.bench as lib\n"
+        "from cli.bench_cmd import _run\n"
+        "md = Path(sys.argv[1])\n"
+        "md.write_bytes('| ARI 0.2 \\u00b1 0.1 |\\n'.encode())\n"
+        "lib.run_bench = lambda config, log: {'files': {'markdown': str(md)}, 'failures': []}\n"
+        "_run(None, False)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), LC_ALL="C", PYTHONUTF8="0")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "bench.md")], env=env,
+                          capture_output=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-500:]
+    assert b"0.2 \\xb1 0.1" in done.stdout

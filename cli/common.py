@@ -118,7 +118,8 @@ class OneLineUsageGroup(TyperGroup):
             sub = ClickContext(command, ctx, name)
             try:
                 values, _, order = command.make_parser(sub).parse_args(args=list(rest))
-            except ClickUsageError:  # what does not parse is left to the command's parse to name
+            except ClickUsageError as exc:  # left to the command's own parse to name, but:
+                _refuse_one_dash_long_option(exc, rest, sub)
                 return name, command, rest
             _refuse_repeated_options(order, sub)
             _refuse_empty_paths(order, values, sub)
@@ -209,6 +210,19 @@ def _one_line_usage_errors(ctx: ClickContext | None = None) -> Iterator[None]:
         command = where.command_path if where is not None else "the command"
         said = exc.format_message().rstrip(".") + _short_option_meant(exc)
         fail(f"{said}; see `{command} --help`", exc.exit_code)
+
+
+def _refuse_one_dash_long_option(exc: ClickUsageError, args: list[str], ctx: ClickContext) -> None:
+    """`-top` for `--top`: Click read it as -t -o -p and said "No such option: -t", a letter
+    the user never typed alone."""
+    if not isinstance(exc, NoSuchOption) or exc.option_name.startswith("--"):
+        return
+    given = {o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts)}
+    for arg in args:
+        typed = arg.split("=")[0]
+        one_dash = typed.startswith(exc.option_name) and not typed.startswith("--")
+        if one_dash and f"-{typed}" in given:
+            raise NoSuchOption(typed, possibilities=[f"-{typed}"], ctx=ctx)
 
 
 def _short_option_meant(exc: ClickUsageError) -> str:

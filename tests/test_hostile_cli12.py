@@ -234,3 +234,11 @@ def test_bench_prints_its_table_in_a_locale_that_is_not_utf8(tmp_path):
                           capture_output=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-500:]
     assert b"0.2 \\xb1 0.1" in done.stdout
+
+
+@pytest.mark.parametrize("typed", ["-json", "-root=x"])
+def test_a_long_option_typed_with_one_dash_is_named_as_typed(typed):
+    # Click read `-json` as -j -s -o -n and said "No such option: -j", a letter never typed alone.
+    word = typed.split("=")[0]
+    line = one_line_error(run_genekb("list", typed), code=2)
+    assert f"No such option: {word} (Possible options: -{word})" in line

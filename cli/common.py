@@ -116,6 +116,7 @@ class OneLineUsageGroup(TyperGroup):
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not isinstance(command, TyperGroup):
             sub = ClickContext(command, ctx, name)
+            _refuse_short_option_with_equals(rest, sub)
             try:
                 values, _, order = command.make_parser(sub).parse_args(args=list(rest))
             except ClickUsageError as exc:  # left to the command's own parse to name, but:
@@ -210,6 +211,25 @@ def _one_line_usage_errors(ctx: ClickContext | None = None) -> Iterator[None]:
         command = where.command_path if where is not None else "the command"
         said = exc.format_message().rstrip(".") + _short_option_meant(exc)
         fail(f"{said}; see `{command} --help`", exc.exit_code)
+
+
+def _refuse_short_option_with_equals(args: list[str], ctx: ClickContext) -> None:
+    """`-o=out.h5ad`: Click gives a short option what follows its letter, "=out.h5ad", so the
+    file was named "=out.h5ad" (and `-o=~/x` looked for a folder "=~")."""
+    for arg in args:
+        if arg == "--":
+            return
+        if arg.startswith("--") or arg[2:3] != "=":
+            continue
+        for param in ctx.command.params:
+            if isinstance(param, TyperOption) and not param.is_flag and arg[:2] in param.opts:
+                long = max(param.opts, key=len)
+                other = f", or give {long}={arg[3:]}" if long.startswith("--") else ""
+                raise ClickUsageError(
+                    f"{arg}: a short option takes its value after a space"
+                    f" ({arg[:2]} {arg[3:]}){other}",
+                    ctx,
+                )
 
 
 def _refuse_one_dash_long_option(exc: ClickUsageError, args: list[str], ctx: ClickContext) -> None:

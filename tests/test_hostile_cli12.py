@@ -242,3 +242,20 @@ def test_a_long_option_typed_with_one_dash_is_named_as_typed(typed):
     word = typed.split("=")[0]
     line = one_line_error(run_genekb("list", typed), code=2)
     assert f"No such option: {word} (Possible options: -{word})" in line
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "says"),
+    [
+        (run_cellmodel, ["cluster", "c.h5ad", "-o=out.h5ad"], "(-o out.h5ad), or give --output="),
+        (run_genekb, ["similar", "CD3E", "-k=3"], "takes its value after a space (-k 3);"),
+    ],
+)
+def test_a_short_option_with_equals_is_refused_not_a_value_starting_with_it(
+    tmp_path, monkeypatch, app, args, says
+):
+    # Click gives `-o=out.h5ad` the value "=out.h5ad": the file was written as "=out.h5ad".
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(app(*args), code=2)
+    assert f"{args[-1]}: a short option takes its value after a space" in line and says in line
+    assert list(tmp_path.iterdir()) == []

@@ -268,7 +268,7 @@ def _run(config: Any, json_: bool) -> None:
     if json_:
         print_json(report)
     else:
-        sys.stdout.write(Path(report["files"]["markdown"]).read_text())
+        sys.stdout.write(Path(report["files"]["markdown"]).read_text(encoding="utf-8"))
     info(f"wrote {', '.join(report['files'].values())}")
     if report["failures"]:
         first = report["failures"][0]

@@ -51,11 +51,9 @@ AllGenesOpt = Annotated[
 
 
 def file_path(value: str) -> Path:
-    """A file output as typed: empty, or ending in '/' (a folder's name), is refused as a usage
-    error before `Path` turns them into '.' and a name without the slash (the file was written
-    under the folder's name)."""
-    if not value:
-        raise typer.BadParameter("it is empty; give a file name")
+    """A file output as typed: ending in '/' (a folder's name), is refused as a usage error
+    before `Path` turns it into a name without the slash (the file was written under the
+    folder's name). An empty one is refused for every path (`cli.common`)."""
     if value.endswith(("/", os.sep)):
         raise typer.BadParameter(
             f"{value!r} ends in '/', so it names a folder; give a file name (in it: {value}NAME)"
@@ -248,7 +246,10 @@ def refuse_unused(given: dict[str, bool], acts_on: str, off: str, drop: str) -> 
 def check_dask_options(
     chunk_size: int | None, dask_address: str | None, workers: int | None
 ) -> None:
-    """--dask-address and --workers only mean something beside --chunk-size."""
+    """--dask-address and --workers only mean something beside --chunk-size; an empty address
+    (an unset variable) is refused, where it ran on a local cluster without a word."""
+    if dask_address is not None and not dask_address.strip():
+        raise UsageError("--dask-address is empty; give the scheduler (tcp://HOST:PORT) or drop it")
     if chunk_size is None and (dask_address or workers):
         raise UsageError("--dask-address and --workers are for the chunked path (--chunk-size)")
 

@@ -16,14 +16,24 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
+from typer import rich_utils
 from typer._click.core import Command as ClickCommand
 from typer._click.core import Context as ClickContext  # Typer vendors its own click
 from typer._click.exceptions import UsageError as ClickUsageError
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperGroup
 
-from cli import restore_interrupts
+from cli import (
+    INTERRUPTED,
+    PIPE_CLOSED,
+    TERMINATED,
+    Terminated,
+    restore_interrupts,
+    silence_closed_pipe,
+    terminate_as_interrupt,
+)
 from cli.flags import as_flags
 from cli.plain import ONE_LINE
+from cli.typed_args import checked_as_typed, short_option_meant
 from genekb.errors import CONTROL_ESCAPES, GenekbError, GenekbWarning, UsageError, notes_of
 
 err = Console(stderr=True, emoji=False)  # ":x:" in a quoted value stays text
@@ -44,6 +54,19 @@ class _Stdout(Console):
 
 
 out = _Stdout()  # every command's tables and documents on stdout
+
+
+def _reader_left(console: Console) -> None:
+    """rich's hook for a write to a closed pipe (a table, the help, a message `| head -1`):
+    stop quietly with the status `--json` output stops with (`handle_errors`); rich's own exit 1
+    is the status of bad input. Set on rich's Console itself: Typer prints help and usage
+    errors through consoles of its own."""
+    console.quiet = True
+    silence_closed_pipe(console.file.fileno())
+    raise SystemExit(PIPE_CLOSED)
+
+
+Console.on_broken_pipe = _reader_left  # type: ignore[method-assign]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -71,11 +94,11 @@ class OneLineUsageGroup(TyperGroup):
         parent: ClickContext | None = None,
         **extra: Any,
     ) -> ClickContext:
-        with _one_line_usage_errors():
+        with _one_line_usage_errors(), _help_no_narrower():
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: ClickContext) -> Any:
-        with _one_line_usage_errors(ctx):
+        with _one_line_usage_errors(ctx), _help_no_narrower():
             return super().invoke(ctx)
 
     def get_command(self, ctx: ClickContext, cmd_name: str) -> ClickCommand | None:
@@ -91,27 +114,8 @@ class OneLineUsageGroup(TyperGroup):
     ) -> tuple[str | None, ClickCommand | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not isinstance(command, TyperGroup):
-            _refuse_repeated_options(command, ClickContext(command, ctx, name), rest)
+            rest = checked_as_typed(ClickContext(command, ctx, name), rest)
         return name, command, rest
-
-
-def _refuse_repeated_options(command: ClickCommand, ctx: ClickContext, args: list[str]) -> None:
-    """An option of one value given twice (`-k 3 -k 4`, `--semantic --no-semantic`) is a usage
-    error: Click keeps the last and drops the first without a word. Repeatable options are not
-    counted; what does not parse is left to the command's own parse to name."""
-    try:
-        _, _, order = command.make_parser(ctx).parse_args(args=list(args))
-    except ClickUsageError:
-        return
-    seen: set[str] = set()
-    for param in order:
-        if not isinstance(param, TyperOption) or param.multiple or param.count:
-            continue
-        if param.name in seen and param.expose_value:
-            sides = (param.opts, param.secondary_opts)  # --semantic/--no-semantic is one option
-            flags = "/".join(max(opts, key=len) for opts in sides if opts)
-            raise ClickUsageError(f"{flags} is given more than once; give it once", ctx)
-        seen.add(str(param.name))
 
 
 @contextlib.contextmanager
@@ -123,7 +127,25 @@ def _one_line_usage_errors(ctx: ClickContext | None = None) -> Iterator[None]:
             raise
         where = exc.ctx or ctx  # some parser errors carry no context: name the group's help
         command = where.command_path if where is not None else "the command"
-        fail(f"{exc.format_message().rstrip('.')}; see `{command} --help`", exc.exit_code)
+        said = exc.format_message().rstrip(".") + short_option_meant(exc)
+        fail(f"{said}; see `{command} --help`", exc.exit_code)
+
+
+HELP_MIN_WIDTH = 80  # as help is drawn into a pipe
+
+
+@contextlib.contextmanager
+def _help_no_narrower() -> Iterator[None]:
+    """Help drawn at least HELP_MIN_WIDTH wide: in a narrower terminal Typer's table cut the
+    flags, 28 of them at 60 columns, every one at 20 (`-…`); drawn wider, the
+    terminal wraps the lines and the flags stay whole. Typer's own TERMINAL_WIDTH is kept."""
+    kept = rich_utils.MAX_WIDTH
+    if kept is None:
+        rich_utils.MAX_WIDTH = max(Console().width, HELP_MIN_WIDTH)
+    try:
+        yield
+    finally:
+        rich_utils.MAX_WIDTH = kept
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -148,7 +170,7 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             restore_interrupts()  # from here a Ctrl-C unwinds, and the command cleans up
-            with warnings.catch_warnings():
+            with terminate_as_interrupt(), warnings.catch_warnings():
                 if not os.environ.get("GENEKB_DEBUG"):
                     warnings.simplefilter("ignore")
                 warnings.simplefilter("always", GenekbWarning)
@@ -156,14 +178,15 @@ def handle_errors(fn: F) -> F:
                 return fn(*args, **kwargs)
         except GenekbError as exc:
             fail(as_flags(str(exc) + notes_of(exc)), exc.exit_code)
+        except Terminated as exc:
+            fail("terminated; nothing half-written was published" + notes_of(exc), TERMINATED)
         except KeyboardInterrupt as exc:
-            fail("interrupted; nothing half-written was published" + notes_of(exc), 130)
+            fail("interrupted; nothing half-written was published" + notes_of(exc), INTERRUPTED)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as `cat` does
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(141) from None
+            silence_closed_pipe(sys.stdout.fileno())
+            raise typer.Exit(PIPE_CLOSED) from None
         except OSError as exc:  # the disk filled, a directory vanished mid-run: say which file
             if os.environ.get("GENEKB_DEBUG"):
                 raise

@@ -125,7 +125,7 @@ def explain_clusters(cells, store, out_dir) -> None:
         markers = ", ".join(g["gene"] for g in entry.get("markers", [])[:3])
         size = f"({entry['n_cells']:>3} cells)"
         print(f"  cluster {entry['cluster']:>2} {size}: {semantic} | {markers}")
-    (out_dir / "explain.md").write_text(to_markdown(explained))
+    (out_dir / "explain.md").write_text(to_markdown(explained), encoding="utf-8")
     print(f"explanations: {out_dir / 'explain.md'}")
 
 
@@ -147,7 +147,7 @@ def name_clusters(cells, store, out_dir) -> None:
         genes = ", ".join(entry["signature"][:4]) or "-"
         name = entry["label"] or "unassigned"
         print(f"  cluster {entry['group']:>2} ({entry['n_cells']:>3} cells): {name} | {genes}")
-    (out_dir / "annotate.md").write_text(annotate_markdown(report))
+    (out_dir / "annotate.md").write_text(annotate_markdown(report), encoding="utf-8")
     seconds = time.perf_counter() - start
     print(
         f"names: {report['candidates']['n']} candidates, {seconds:.1f} s; {out_dir / 'annotate.md'}"

@@ -358,6 +358,8 @@ def check_output_dir(
     needs `force`) or not (then its parent must be a writable directory; with `parents`, the
     nearest existing ancestor). Nothing is created here.
     """
+    if is_stdin(folder):  # `-` is stdin to every input; as a folder it made one named `-`
+        raise UsageError(f"{flag} '-': this writes files into a folder, not stdout; name a folder")
     folder = Path(folder)
     check_path_name(folder, flag)
     store = inside_a_store(folder / "x")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import UsageError
-from genekb.fileio import open_regular
+from genekb.fileio import is_stdin, open_regular
 from genekb.store.remote_http import (
     OPENER,
     BadRedirect,
@@ -88,6 +88,8 @@ class Remote(RemoteWriter):
     ) -> None:
         if not isinstance(url, str) or not url.strip():
             raise UsageError("a remote is a URL or a folder, not an empty name")
+        if is_stdin(url):  # published into, or pulled from, a folder named `-`
+            raise UsageError("a remote is a URL or a folder, not - (stdin or stdout); give one")
         real = checked_url(url)
         self.url = shown(real)  # what messages and reports say: no password, no token
         if not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:  # nan too

@@ -68,9 +68,11 @@ def _parse_line(line: str) -> bytes | None:
     return raw if len(raw) == 32 else None
 
 
-def public_key(spec: str) -> bytes:
+def public_key(spec: str, given_as: str = "--trust") -> bytes:
     """The raw public key `spec` names: a `genekb-ed25519 …` line itself, or a file holding one
-    (a .pub). GenekbError in one line otherwise."""
+    (a .pub). GenekbError in one line otherwise, naming `spec` as `given_as`."""
+    if not spec.strip():  # Path("") is ".": "public key file . is a directory"
+        raise UsageError(f"{given_as} is empty; give a .pub file or a `{PREFIX} …` key line")
     if spec.strip().startswith(PREFIX):
         raw = _parse_line(spec)
         if raw is None:
@@ -78,7 +80,7 @@ def public_key(spec: str) -> bytes:
         return raw
     path = Path(spec)
     if not path.exists():
-        raise GenekbError(f"--trust {spec}: no such file, and not a `{PREFIX} …` key line")
+        raise GenekbError(f"{given_as} {spec}: no such file, and not a `{PREFIX} …` key line")
     text = read_regular(require_file(path, "public key file"), KEY_LIMIT).decode("utf-8", "replace")
     if "PRIVATE KEY" in text:
         raise GenekbError(f"{path} is a private key; --trust takes its public key (the .pub)")
@@ -199,7 +201,7 @@ def describe(spec: str, passphrase: Passphrase = None) -> dict[str, Any]:
         if path.is_file() and b"PRIVATE KEY" in read_regular(path, KEY_LIMIT):
             raw = _raw_public(load_private(path, passphrase))
             return {"public_key": public_line(raw), "fingerprint": fingerprint(raw)}
-    raw = public_key(spec)
+    raw = public_key(spec, "key")
     return {"public_key": public_line(raw), "fingerprint": fingerprint(raw)}
 
 

@@ -291,7 +291,7 @@ def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     """The Markdown report (to stdout or --markdown), the AnnData, or the JSON; one status line."""
     from cellmodel.annotate import to_markdown
     from cellmodel.annotate.report import candidates_line, inferred_line
-    from cli.cellmodel_args import write_h5ad
+    from cli.cellmodel_args import plots_then_output, write_h5ad
     from genekb.fileio import atomic_write
 
     for said in (candidates_line(report.get("candidates")), inferred_line(report.get("inferred"))):
@@ -300,10 +300,14 @@ def _write(report: dict[str, Any], adata: Any, args: SimpleNamespace) -> None:
     text = to_markdown(report)
     if args.markdown is not None:
         atomic_write(args.markdown, (text + "\n").encode())
-    if args.plots is not None and adata is not None:
-        report = {**report, "plots": _plots(adata, args.plots, args.key_added, report)}
-    if args.output is not None and adata is not None:
-        write_h5ad(adata, args.output)
+    if adata is not None:
+        if args.plots is not None:
+            drawn = plots_then_output(
+                lambda: _plots(adata, args.plots, args.key_added, report), adata, args.output
+            )
+            report = {**report, "plots": drawn}
+        elif args.output is not None:
+            write_h5ad(adata, args.output)
     if args.json_:
         print_json(report)
     else:

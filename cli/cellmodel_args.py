@@ -4,8 +4,9 @@ writing the output."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -13,6 +14,8 @@ from cellmodel._settings import SEED_MAX
 from cli.progress import stage_progress
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_file
+
+T = TypeVar("T")
 
 RootOpt = Annotated[
     Path | None,
@@ -171,6 +174,21 @@ def refuse_replacing_input(output: Path | None, flag: str, source: Any, what: st
         return  # a registry name, or nothing given
     if Path(source).expanduser().resolve() == output.expanduser().resolve():
         raise UsageError(f"{flag} {output} is {what}; give it its own path")
+
+
+def plots_then_output(draw: Callable[[], T], adata: Any, output: Path | None) -> T:
+    """Draw the plots (they may add their layout to the AnnData), then write the AnnData to
+    `output`; where a plot fails, the AnnData is written before the failure is raised: a plot
+    never costs the run's result."""
+    try:
+        figures = draw()
+    except Exception:
+        if output is not None:
+            write_h5ad(adata, output)
+        raise
+    if output is not None:
+        write_h5ad(adata, output)
+    return figures
 
 
 def write_h5ad(adata: Any, output: Path) -> None:

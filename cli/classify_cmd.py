@@ -28,8 +28,8 @@ from cli.cellmodel_args import (
     WorkersOpt,
     check_chunked,
     load_input,
+    plots_then_output,
     seed_option,
-    write_h5ad,
 )
 from cli.classify_checks import PLOT_FILE, check
 from cli.common import handle_errors, info, print_json
@@ -291,9 +291,9 @@ def _plot(adata: Any, result: Any, label_key: str, args: SimpleNamespace) -> lis
 
 def _report(adata: Any, result: Any, label_key: str | None, args: SimpleNamespace) -> None:
     """Plot, write the AnnData, then the JSON record or the scores on stderr."""
-    figures = _plot(adata, result, label_key, args)  # type: ignore[arg-type]
-    if args.output is not None:
-        write_h5ad(adata, args.output)
+    figures = plots_then_output(
+        lambda: _plot(adata, result, label_key, args), adata, args.output  # type: ignore[arg-type]
+    )
     doc = {
         # The result's own record, not uns's copy: an .h5ad keeps no None, so there a run that
         # scored nothing lacked "accuracy" and "scores", and the JSON's keys came and went.

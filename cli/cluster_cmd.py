@@ -33,15 +33,16 @@ from cli.cellmodel_args import (
     check_output,
     check_store_model,
     load_input,
+    plots_then_output,
     refuse_unused,
     run_progress,
     seed_option,
-    write_h5ad,
 )
+from cli.cluster_options import cluster_options
 from cli.cluster_report import summary
-from cli.common import handle_errors, info, parse_options, print_json
+from cli.common import handle_errors, info, print_json
 from cli.refine_opts import GeneGraphOpt, RefineOpt, check_refine
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError
 from genekb.fileio import check_output_dir
 
 PLOT_FILES = ("umap.png", "confusion.png")  # what `cluster --plots` may write
@@ -169,7 +170,7 @@ def _check(args: SimpleNamespace) -> dict[str, Any]:
     check_output(args.output, args.force)
     if args.plots is not None:
         check_output_dir(args.plots, force=args.force, flag="--plots", files=PLOT_FILES)
-    options = _cluster_options(args.option or [])
+    options = cluster_options(args.option or [])
     check_dask_options(args.chunk_size, args.dask_address, args.workers)
     check_refine(args.refine, args.gene_graph, args.chunk_size)
     _refuse_unused(args)
@@ -307,9 +308,11 @@ def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:
     from cellmodel._settings import CLUSTER_KEY
 
     record = adata.uns["cellmodel"]
-    figures = _plots(adata, args.plots, label_key, args.force, args.seed) if args.plots else []
-    if args.output is not None:
-        write_h5ad(adata, args.output)
+    figures = plots_then_output(
+        lambda: _plots(adata, args.plots, label_key, args.force, args.seed) if args.plots else [],
+        adata,
+        args.output,
+    )
     report = {
         "input": args.source,
         "output": str(args.output) if args.output else None,
@@ -337,42 +340,6 @@ def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:
         print_json(report)
     else:
         summary(report, label_key)
-
-
-def _cluster_options(pairs: list[str]) -> dict[str, Any]:
-    """`field=value` overrides of ClusterOptions, typed like the field's default."""
-    import dataclasses
-
-    from cellmodel.cluster.fit import ClusterOptions
-    from cellmodel.cluster.options import parse_options as parse_cluster_options
-
-    fields = {f.name: f for f in dataclasses.fields(ClusterOptions)}
-    defaults = ClusterOptions()
-    parsed: dict[str, Any] = {}
-    for key, value in parse_options(pairs, "--option").items():
-        if key not in fields:
-            raise UsageError(
-                f"unknown cluster option {key!r}; choose from {', '.join(sorted(fields))}"
-            )
-        default = getattr(defaults, key)
-        try:
-            if value.lower() == "none" and "None" in str(fields[key].type):
-                parsed[key] = None
-            elif isinstance(default, bool):
-                parsed[key] = _BOOLEANS[value.lower()]
-            elif isinstance(default, tuple):
-                parsed[key] = tuple(int(v) for v in value.split(","))
-            else:
-                parsed[key] = type(default)(value)
-        except (ValueError, KeyError):
-            raise UsageError(
-                f"cluster option {key}={value!r} is not a {type(default).__name__}"
-            ) from None
-    parse_cluster_options(parsed)  # ranges refused now, not after the data is read
-    return parsed
-
-
-_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def _plots(adata: Any, folder: Path, label_key: str | None, force: bool, seed: int) -> list[Path]:

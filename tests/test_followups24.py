@@ -55,3 +55,22 @@ def test_a_sample_type_as_tissue_reads_as_its_tissue():
         _, cands = setup("g", None, None, word)  # was refused: 'leaves 1 term(s); widen it'
         assert cands.tissue == "blood"
         assert [c.cl_id for c in cands.terms] == [c.cl_id for c in blood.terms]
+
+
+def test_a_failed_plot_never_costs_the_runs_output(tmp_path):
+    import anndata as ad
+    import numpy as np
+
+    from cli.cellmodel_args import plots_then_output
+
+    adata = ad.AnnData(np.ones((3, 2), dtype=np.float32))
+    out = tmp_path / "out.h5ad"
+
+    def broken() -> list:
+        raise RuntimeError("the plot library failed")
+
+    with pytest.raises(RuntimeError, match="plot library"):
+        plots_then_output(broken, adata, out)
+    assert ad.read_h5ad(out).shape == (3, 2)  # written before the failure was raised
+    assert plots_then_output(lambda: ["a.png"], adata, tmp_path / "two.h5ad") == ["a.png"]
+    assert (tmp_path / "two.h5ad").exists()

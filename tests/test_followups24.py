@@ -74,3 +74,23 @@ def test_a_failed_plot_never_costs_the_runs_output(tmp_path):
     assert ad.read_h5ad(out).shape == (3, 2)  # written before the failure was raised
     assert plots_then_output(lambda: ["a.png"], adata, tmp_path / "two.h5ad") == ["a.png"]
     assert (tmp_path / "two.h5ad").exists()
+
+
+def test_normalize_never_replaces_other_counts_in_the_counts_layer():
+    import anndata as ad
+    import numpy as np
+
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    rng = np.random.default_rng(0)
+    x = rng.poisson(3, size=(20, 30)).astype(np.float32)
+    adata = ad.AnnData(x.copy())
+    adata.layers["counts"] = x * 2  # the user's own, other counts
+    with pytest.raises(UsageError, match="layers\\['counts'\\] holds other values"):
+        cm.pp.normalize(adata)
+    assert np.array_equal(adata.layers["counts"], x * 2) and np.array_equal(adata.X, x)
+    same = ad.AnnData(x.copy())
+    same.layers["counts"] = x.copy()  # the same counts: normalised as before
+    cm.pp.normalize(same)
+    assert np.array_equal(same.layers["counts"], x) and same.X.max() < 10

@@ -87,11 +87,37 @@ def normalize(
         out = ad.AnnData(obs=adata.obs.copy(), var=source.var.copy(), uns=dict(adata.uns))
         out.obsm.update(dict(adata.obsm))
     if expr.kind == "counts":
-        out.layers["counts"] = source_matrix(adata, expr.source).copy()
+        counts = source_matrix(adata, expr.source)
+        _refuse_other_counts(out, counts, expr.source)
+        out.layers["counts"] = counts.copy()
     out.X = expr.X
     record = {**expr.to_dict(), "params": {"layer": layer, "gene_key": gene_key}}
     out.uns[PP_UNS_KEY] = h5ad_safe(record)
     return out if copy else None
+
+
+def _refuse_other_counts(out: Any, counts: Any, source: str) -> None:
+    """Refuse to replace a `layers["counts"]` that holds other values than the counts being
+    normalised: one of the two would be lost."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from genekb.errors import UsageError
+
+    kept = out.layers.get("counts") if "counts" in out.layers else None
+    if kept is None or kept is counts:
+        return
+    same = kept.shape == counts.shape and (
+        (abs(sp.csr_matrix(kept) - sp.csr_matrix(counts))).sum() == 0
+        if sp.issparse(kept) or sp.issparse(counts)
+        else np.array_equal(np.asarray(kept), np.asarray(counts))
+    )
+    if not same:
+        raise UsageError(
+            f"layers['counts'] holds other values than the counts in {source}, and normalize"
+            " keeps the counts there: pass layer='counts' to normalise that layer, or rename"
+            " it first (adata.layers['counts_before'] = adata.layers.pop('counts'))"
+        )
 
 
 def __dir__() -> list[str]:  # tab completion offers the public functions, not submodules

@@ -50,9 +50,10 @@ def normalize(
     """Put the expression on the log scale every cellmodel step works on, as the pipeline does:
     counts → total 10,000 per cell then log1p; log-normalized values as they are; other linear
     values → log1p (`cellmodel.io.expression`). `layer`: None (X; scaled values in X fall back
-    to `.raw`), "raw", or a layer's name. Writes X (float32; counts kept in `layers["counts"]`)
-    and `uns["cellmodel_pp"]` (what the values were and what was done). In place, or a new
-    AnnData with `copy=True` (needed when the values come from `.raw` with other genes).
+    to `.raw`), "raw", or a layer's name. Writes X (float32; counts kept in `layers["counts"]`,
+    refused where that layer holds other values) and `uns["cellmodel_pp"]` (what the values
+    were and what was done). In place, or a new AnnData with `copy=True` (needed when the
+    values come from `.raw` with other genes).
 
     Examples
     --------

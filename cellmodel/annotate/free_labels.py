@@ -137,10 +137,12 @@ def _tissue_readings(free: list[str | None]) -> dict[int, tuple[str | None, str]
     alpha cell"), the tissue being the one under which most of them read, at least two and
     more than under any other: a lab's list names the cells of one tissue."""
     found: dict[str, dict[int, tuple[str | None, str]]] = {}
+    # Each label's words once, not once per tissue: 2,000 long labels took seconds.
+    parsed = {i: _words(text) for i, text in enumerate(free) if text is not None}
     for tissue, adjective in TISSUE_ADJECTIVES.items():
         found[tissue] = {}
-        for i, text in enumerate(free):
-            cl = None if text is None else read_label(f"{adjective} {text}")[0]
+        for i, words in parsed.items():
+            cl = _read_words([adjective, *words])[0] if words else None
             if cl:
                 found[tissue][i] = (cl, f"with '{adjective}', the list's tissue")
     ranked = sorted(found.values(), key=len, reverse=True)
@@ -151,8 +153,20 @@ def _tissue_readings(free: list[str | None]) -> dict[int, tuple[str | None, str]
 
 def read_label(text: str) -> tuple[str | None, str]:
     """The CL id one term gives `text` (a label CL does not name exactly), and how it was read
-    ("written form", "with 'cell'", "every word"); (None, "") where none or several do."""
-    words = _words(text)
+    ("written form", "with 'cell'", "every word"); (None, "") where none or several do, or
+    where the label names a mixture (`_mixture`)."""
+    return (None, "") if _mixture(text) else _read_words(_words(text))
+
+
+def _mixture(text: str) -> bool:
+    """Whether a "/" joins two labels each read as its own cell type ("B/Plasma", "T/NK"): a
+    group of both, which neither term names (read whole, "B/Plasma" was the plasma cell)."""
+    parts = text.split("/")
+    return len(parts) > 1 and len({_read_words(_words(p))[0] for p in parts} - {None}) > 1
+
+
+def _read_words(words: list[str]) -> tuple[str | None, str]:
+    """`read_label` on a label's words (`_words`)."""
     if not words:
         return None, ""
     index, _ = _terms()

@@ -46,3 +46,15 @@ def test_each_label_is_split_once_for_all_tissues(monkeypatch):
     cands = user_candidates(labels)
     assert all(c.cl_id is None for c in cands)
     assert calls <= 2 * len(labels)
+
+
+@pytest.mark.parametrize("given", ["activated T", "T cells activated", "activated NK", "CD4 NKT"])
+def test_a_reading_adds_no_numbered_subtype(given):
+    # Each was read as a "type I" or "type II" NK T cell ("activated NK": not an NK cell at all).
+    assert read_label(given) == (None, "")
+
+
+def test_a_numbered_subtype_the_label_writes_still_reads():
+    assert read_label("type II NKT")[0] == "CL:0000922"  # type II NK T cell
+    assert read_label("activated CD4 T")[0] == "CL:0000896"
+    assert subtree_term("activated T") == "activated T"  # was the one-term NK T subtree

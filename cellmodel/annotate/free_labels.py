@@ -18,8 +18,10 @@ where exactly one reads from it:
    ("positive", "alpha", "beta", "thymus-derived") do not count as words of the label or as
    other words; a marker or a marker's level the user did not write (a word with a digit, as
    "CD14", or "negative", "low", …) bars the term: "CD16+ Mono" does not read as
-   "CD14-positive, CD16-positive monocyte", nor "Mono.CD16" as "CD16-negative monocyte". Two
-   terms equally close read as none.
+   "CD14-positive, CD16-positive monocyte", nor "Mono.CD16" as "CD16-negative monocyte"; so does
+   a subtype's number ("activated NK" is not the "activated type II NK T cell"). Two terms
+   equally close read as none. A "/" joining two labels that read as two cell types ("B/Plasma")
+   names a mixed group: none.
 
 A term CL defines for one clade ("…, human", "(Mmus)") is never read from a lab's label, which
 names no species. Nothing here reads data or a call; each reading is reported
@@ -95,6 +97,9 @@ TISSUE_ADJECTIVES: dict[str, str] = {
 QUALIFIERS = frozenset({"positive", "alpha", "beta", "thymus", "derived", "cell"})
 # A marker's level: a claim a reading may not add.
 LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int", "intermediate"})
+# A subtype's number in Roman numerals ("type II NK T cell"): a claim, as a digit is ("activated
+# T" and "activated NK" were read as the activated type II NK T cell).
+NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
 _POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
 _SEPARATORS = re.compile(r"[_./,;()\-\s]+")
@@ -212,8 +217,8 @@ def _closest(words: list[str]) -> str | None:
     for key in keys:
         held, ids = set(key.split()), index[key]
         extra = held - wanted - QUALIFIERS
-        if extra & LEVELS or any(any(ch.isdigit() for ch in w) for w in extra):
-            continue  # a marker, or a marker's level, the user did not write
+        if extra & (LEVELS | NUMERALS) or any(any(ch.isdigit() for ch in w) for w in extra):
+            continue  # a marker, its level or a subtype's number the user did not write
         for cl in ids:
             best[cl] = min(best.get(cl, len(extra)), len(extra))
     if not best:

@@ -58,3 +58,24 @@ def test_a_numbered_subtype_the_label_writes_still_reads():
     assert read_label("type II NKT")[0] == "CL:0000922"  # type II NK T cell
     assert read_label("activated CD4 T")[0] == "CL:0000896"
     assert subtree_term("activated T") == "activated T"  # was the one-term NK T subtree
+
+
+@pytest.mark.parametrize(
+    ("given", "cl_id"),
+    [
+        ("CD4⁺ T", "CL:0000624"),  # a superscript plus
+        ("ＣＤ８ Ｔ", "CL:0000625"),  # full-width letters and digits
+        ("γδ T cells", "CL:0000798"),  # Greek letters, as CL spells them: gamma-delta T cell
+        ("γδT", "CL:0000798"),
+        ("αβ T", "CL:0000789"),  # alpha-beta T cell
+        ("Müller glia", "CL:0000636"),  # an accent: Mueller cell
+        ("T [CD4]", "CL:0000624"),  # brackets, as parentheses are
+    ],
+)
+def test_other_keyboards_characters_read_as_cl_writes_them(given, cl_id):
+    assert read_label(given)[0] == cl_id
+
+
+def test_greek_labels_read_with_the_lists_tissue():
+    cands = user_candidates(["α", "β", "δ", "B"])
+    assert [c.cl_id for c in cands[:3]] == ["CL:0000171", "CL:0000169", "CL:0000173"]

@@ -7,9 +7,10 @@ that is neither a CL id nor a CL label or exact synonym is read again, and takes
 where exactly one reads from it:
 
 1. **Written forms**: "+" after a marker is "-positive" and a "-" ending one "-negative"; "_",
-   ".", "/" and "," separate words; a plural word is singular where CL knows the singular
-   ("monocytes", "cells"); a few abbreviations common in public label sets are
-   expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …).
+   ".", "/", "," and brackets separate words; superscripts, full-width forms, Greek letters
+   ("γδ T": "gamma-delta") and accents are written as CL writes them; a plural word is
+   singular where CL knows the singular ("monocytes", "cells"); a few abbreviations common in
+   public label sets are expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …).
 2. **Exact**: that form, or that form with "cell" added ("B", "CD8 T", "dendritic"), is one
    term's label or exact synonym.
 3. **Every word**: the label has two words or more beside "cell", and one term's label or exact
@@ -31,6 +32,7 @@ names no species. Nothing here reads data or a call; each reading is reported
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import replace
 from functools import lru_cache
@@ -102,7 +104,15 @@ LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int
 NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
 _POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
-_SEPARATORS = re.compile(r"[_./,;()\-\s]+")
+_SEPARATORS = re.compile(r"[_./,;()\[\]{}\-\s]+")
+# Other keyboards' characters as CL writes them: Greek letters spelled out ("γδ T", "CD8α": CL's
+# "gamma-delta", "CD8-alpha"), dashes and minus signs as "-"; superscripts and full-width forms
+# are folded by Unicode's compatibility mapping ("CD4⁺", "ＣＤ４"), accents dropped ("naïve").
+_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "κ": "kappa"}
+_GREEK |= {"λ": "lambda", "μ": "mu"}
+_G = "".join(_GREEK)
+_AT_GREEK = re.compile(f"(?<=[a-z0-9{_G}])(?=[{_G}])|(?<=[{_G}])(?=[a-z0-9])")  # "γδt": γ-δ-t
+_PLAIN = str.maketrans({**_GREEK, "\u2010": "-", "\u2011": "-", "\u2013": "-", "\u2212": "-"})
 # A marker's level written onto it ("CD56bright", "CD16hi", "CD27neg") as CL writes it apart.
 _LEVEL_SUFFIX = re.compile(r"(?<=\d)(bright|dim|high|hi|low|lo|neg|pos)\b", re.IGNORECASE)
 _LEVEL_WORDS = {"neg": "negative", "pos": "positive"}
@@ -186,6 +196,8 @@ def _read_words(words: list[str]) -> tuple[str | None, str]:
 def _split(text: str) -> list[str]:
     """Lower-case words, a marker's "+" read as "positive" and a trailing "-" as "negative"
     (CL's synonyms write "CD16- monocyte" too)."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = _AT_GREEK.sub("-", text.lower()).translate(_PLAIN)
     text = _NEGATIVE.sub("-negative ", _POSITIVE.sub("-positive ", text))
     text = _LEVEL_SUFFIX.sub(lambda m: " " + _LEVEL_WORDS.get(m[1].lower(), m[1]), text)
     return [w for w in _SEPARATORS.split(text.lower()) if w]

@@ -79,3 +79,26 @@ def test_other_keyboards_characters_read_as_cl_writes_them(given, cl_id):
 def test_greek_labels_read_with_the_lists_tissue():
     cands = user_candidates(["α", "β", "δ", "B"])
     assert [c.cl_id for c in cands[:3]] == ["CL:0000171", "CL:0000169", "CL:0000173"]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "T cells 2",  # was the T-helper 2 cell
+        "T_1",  # was the T-helper 1 cell
+        "B cells 1",  # was the B-1 B cell
+        "Endo 2",  # was the alveolar capillary type 2 endothelial cell
+        "Neurons 2",  # was the L2 marginal neuron
+    ],
+)
+def test_a_clusters_number_is_not_read_as_the_cell_types(given):
+    assert read_label(given) == (None, "")
+    assert user_candidates(["T cells 2", "Endo 2", "B"])[0].cl_id is None
+
+
+@pytest.mark.parametrize(
+    ("given", "cl_id"),
+    [("group 2 ILC", "CL:0001069"), ("T-helper 17", "CL:0000899"), ("B1", "CL:0000819")],
+)
+def test_a_number_that_is_the_names_still_reads(given, cl_id):
+    assert read_label(given)[0] == cl_id

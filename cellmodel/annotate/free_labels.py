@@ -22,7 +22,8 @@ where exactly one reads from it:
    "CD14-positive, CD16-positive monocyte", nor "Mono.CD16" as "CD16-negative monocyte"; so does
    a subtype's number ("activated NK" is not the "activated type II NK T cell"). Two terms
    equally close read as none. A "/" joining two labels that read as two cell types ("B/Plasma")
-   names a mixed group: none.
+   names a mixed group: none; so does a label ending in a cluster's number ("T cells 2": not
+   the T-helper 2 cell).
 
 A term CL defines for one clade ("…, human", "(Mmus)") is never read from a lab's label, which
 names no species. Nothing here reads data or a call; each reading is reported
@@ -116,6 +117,15 @@ _PLAIN = str.maketrans({**_GREEK, "\u2010": "-", "\u2011": "-", "\u2013": "-", "
 # A marker's level written onto it ("CD56bright", "CD16hi", "CD27neg") as CL writes it apart.
 _LEVEL_SUFFIX = re.compile(r"(?<=\d)(bright|dim|high|hi|low|lo|neg|pos)\b", re.IGNORECASE)
 _LEVEL_WORDS = {"neg": "negative", "pos": "positive"}
+# A number ending a label after a name, as clusters are numbered ("T cells 2", "Endo_1"): an index,
+# not the name's ("T cells 2" was the T-helper 2 cell, "Endo 2" an alveolar capillary cell), and
+# the label is left words (its siblings would read as one term); after a word that takes a
+# number ("type 2", "group 3", "T-helper 17") it is the name's.
+_INDEX = re.compile(
+    r"(?<=[A-Za-z+\-])(?<!type)(?<!group)(?<!layer)(?<!segment)(?<!stage)(?<!helper)"
+    r"[\s_.]+\d+\s*$",
+    re.IGNORECASE,
+)
 
 
 def user_candidates(items: Any) -> list[ontology.Candidate]:
@@ -205,6 +215,8 @@ def _split(text: str) -> list[str]:
 
 def _words(text: str) -> list[str]:
     """The label's words as CL writes them (module docstring, step 1)."""
+    if _INDEX.search(text):
+        return []  # one cluster of several of a kind (module docstring, step 3)
     _, vocabulary = _terms()
     out: list[str] = []
     for raw in _split(text):

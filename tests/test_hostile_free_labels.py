@@ -102,3 +102,17 @@ def test_a_clusters_number_is_not_read_as_the_cell_types(given):
 )
 def test_a_number_that_is_the_names_still_reads(given, cl_id):
     assert read_label(given)[0] == cl_id
+
+
+@pytest.mark.parametrize(
+    ("given", "cl_id"),
+    [
+        ("CD16+/- Mono", "CL:0000576"),  # was the CD14-positive, CD16-positive monocyte
+        ("CD4+/- T", "CL:0000084"),  # was the CD4-positive, alpha-beta T cell
+        ("CD4± T", "CL:0000084"),
+        ("CD27-/+ B", "CL:0000236"),
+    ],
+)
+def test_a_marker_with_both_signs_claims_neither(given, cl_id):
+    assert read_label(given)[0] == cl_id
+    assert read_label("CD16+ Mono")[0] == "CL:0002397"  # one sign still reads (CL's synonym)

@@ -23,7 +23,7 @@ where exactly one reads from it:
    a subtype's number ("activated NK" is not the "activated type II NK T cell"). Two terms
    equally close read as none. A "/" joining two labels that read as two cell types ("B/Plasma")
    names a mixed group: none; so does a label ending in a cluster's number ("T cells 2": not
-   the T-helper 2 cell).
+   the T-helper 2 cell). A marker written with both signs ("CD16+/- Mono") is not read.
 
 A term CL defines for one clade ("…, human", "(Mmus)") is never read from a lab's label, which
 names no species. Nothing here reads data or a call; each reading is reported
@@ -105,6 +105,9 @@ LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int
 NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
 _POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
+# A marker written with both signs ("CD16+/-", "CD4±") says neither: the marker is not read
+# ("CD16+/- Mono" was the CD16-positive monocyte).
+_EITHER_SIGN = re.compile(r"[a-z0-9]+(?:\+/?-|-/?\+|±|∓)(?=$|[\s/,;.)\]])")
 _SEPARATORS = re.compile(r"[_./,;()\[\]{}\-\s]+")
 # Other keyboards' characters as CL writes them: Greek letters spelled out ("γδ T", "CD8α": CL's
 # "gamma-delta", "CD8-alpha"), dashes and minus signs as "-"; superscripts and full-width forms
@@ -207,7 +210,7 @@ def _split(text: str) -> list[str]:
     """Lower-case words, a marker's "+" read as "positive" and a trailing "-" as "negative"
     (CL's synonyms write "CD16- monocyte" too)."""
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    text = _AT_GREEK.sub("-", text.lower()).translate(_PLAIN)
+    text = _EITHER_SIGN.sub(" ", _AT_GREEK.sub("-", text.lower()).translate(_PLAIN))
     text = _NEGATIVE.sub("-negative ", _POSITIVE.sub("-positive ", text))
     text = _LEVEL_SUFFIX.sub(lambda m: " " + _LEVEL_WORDS.get(m[1].lower(), m[1]), text)
     return [w for w in _SEPARATORS.split(text.lower()) if w]

@@ -98,7 +98,12 @@ def test_a_clusters_number_is_not_read_as_the_cell_types(given):
 
 @pytest.mark.parametrize(
     ("given", "cl_id"),
-    [("group 2 ILC", "CL:0001069"), ("T-helper 17", "CL:0000899"), ("B1", "CL:0000819")],
+    [
+        ("group 2 ILC", "CL:0001069"),
+        ("T-helper 17", "CL:0000899"),
+        ("B1", "CL:0000819"),
+        ("ILC_2", "CL:0001069"),  # CL writes the name with its number: "ILC2"
+    ],
 )
 def test_a_number_that_is_the_names_still_reads(given, cl_id):
     assert read_label(given)[0] == cl_id

@@ -197,19 +197,26 @@ def _read_words(words: list[str]) -> tuple[str | None, str]:
     """`read_label` on a label's words (`_words`)."""
     if not words:
         return None, ""
+    found = _written(words) or _closest(words)
+    return found if isinstance(found, tuple) else (found, "every word") if found else (None, "")
+
+
+def _written(words: list[str]) -> tuple[str, str] | None:
+    """The one term whose label or exact synonym is `words`, or those and "cell" (step 2)."""
     index, _ = _terms()
     for form, how in ((words, "written form"), ([*words, "cell"], "with 'cell'")):
         ids = index.get(" ".join(form), set())
         if len(ids) == 1:
             return next(iter(ids)), how
-    found = _closest(words)
-    return (found, "every word") if found else (None, "")
+    return None
 
 
 def _split(text: str) -> list[str]:
     """Lower-case words, a marker's "+" read as "positive" and a trailing "-" as "negative"
     (CL's synonyms write "CD16- monocyte" too)."""
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
     text = _EITHER_SIGN.sub(" ", _AT_GREEK.sub("-", text.lower()).translate(_PLAIN))
     text = _NEGATIVE.sub("-negative ", _POSITIVE.sub("-positive ", text))
     text = _LEVEL_SUFFIX.sub(lambda m: " " + _LEVEL_WORDS.get(m[1].lower(), m[1]), text)
@@ -217,9 +224,20 @@ def _split(text: str) -> list[str]:
 
 
 def _words(text: str) -> list[str]:
-    """The label's words as CL writes them (module docstring, step 1)."""
-    if _INDEX.search(text):
-        return []  # one cluster of several of a kind (module docstring, step 3)
+    """The label's words as CL writes them (module docstring, step 1); none for a label ending
+    in a cluster's number, unless CL writes the name with it ("ILC_2": "ILC2")."""
+    return list(_word_tuple(text))
+
+
+@lru_cache(maxsize=8192)  # a list's labels are read twice: alone, then with its tissue
+def _word_tuple(text: str) -> tuple[str, ...]:
+    index = _INDEX.search(text) if text.rstrip()[-1:].isdigit() else None  # the regex is slow
+    if index and not _written(_plain_words(text[: index.start()] + index[0].strip(" _.\t"))):
+        return ()  # one cluster of several of a kind (module docstring, step 3)
+    return tuple(_plain_words(text))
+
+
+def _plain_words(text: str) -> list[str]:
     _, vocabulary = _terms()
     out: list[str] = []
     for raw in _split(text):

@@ -1,6 +1,7 @@
 """How `cellmodel.annotate.free_labels` reads label names as Cell Ontology terms, graded against
-hand mappings: the design set's labels (`annotate_label_map.csv`, development) and a held-out set
-fixed before the reader was written (`free_label_heldout.csv`). Each file's labels are read
+hand mappings: the design set's labels (`annotate_label_map.csv`, development), a held-out set
+fixed before the reader was written (`free_label_heldout.csv`) and public label vocabularies
+mapped before they were read (`free_label_vocabularies.csv`). Each file's labels are read
 together, as one candidate list (`user_candidates`), as a run reads them.
 
     python scripts/exp_free_labels.py [-v]
@@ -23,13 +24,17 @@ HERE = Path(__file__).resolve().parent
 SIDES = {
     "development": HERE / "annotate_label_map.csv",
     "held out": HERE / "free_label_heldout.csv",
+    # Public label vocabularies mapped by hand and committed before the reader read them.
+    "vocabularies": HERE / "free_label_vocabularies.csv",
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="every label's reading")
-    verbose = parser.parse_args().verbose
+    parser.add_argument("--side", choices=list(SIDES), action="append", help="only these sides")
+    args = parser.parse_args()
+    verbose = args.verbose
     label = ontology.parser().get_term_label
     print(
         "| side | labels | CL names exactly | read as a term | exact | partial | wrong"
@@ -37,6 +42,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for side, path in SIDES.items():
+        if args.side and side not in args.side:
+            continue
         rows = list(csv.DictReader(path.open()))
         files: dict[str, list[dict[str, str]]] = defaultdict(list)
         for row in rows:
@@ -45,13 +52,15 @@ def main() -> None:
         for part in files.values():
             cands = free_labels.user_candidates([r["label"] for r in part])
             for row, cand in zip(part, cands, strict=True):
-                if cand.cl_id and not cand.read_as:
-                    tally["direct"] += 1
-                    continue
+                direct = bool(cand.cl_id and not cand.read_as)
                 grade = "free" if cand.cl_id is None else kinds.grade(cand.cl_id, row["cl_id"])
-                tally["read"] += cand.cl_id is not None
-                tally[grade] += 1
+                if direct:
+                    tally["direct"] += 1
+                else:
+                    tally["read"] += cand.cl_id is not None
+                    tally[grade] += 1
                 if verbose:
+                    grade = f"CL:{grade}" if direct else grade  # CL's own label or synonym
                     call = f"{label(cand.cl_id)} ({cand.read_as})" if cand.cl_id else "-"
                     truth = label(row["cl_id"])
                     print(f"{side:11} {row['label'][:30]:30} {grade:8} {call}  [truth {truth}]")

@@ -7,9 +7,10 @@ that is neither a CL id nor a CL label or exact synonym is read again, and takes
 where exactly one reads from it:
 
 1. **Written forms**: "+" after a marker is "-positive" and a "-" ending one "-negative"; "_",
-   ".", "/" and "," separate words; a plural word is singular where CL knows the singular
-   ("monocytes", "cells"); a few abbreviations common in public label sets are
-   expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …).
+   ".", "/", "," and brackets separate words; superscripts, full-width forms, Greek letters
+   ("γδ T": "gamma-delta") and accents are written as CL writes them; a plural word is
+   singular where CL knows the singular ("monocytes", "cells"); a few abbreviations common in
+   public label sets are expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …).
 2. **Exact**: that form, or that form with "cell" added ("B", "CD8 T", "dendritic"), is one
    term's label or exact synonym.
 3. **Every word**: the label has two words or more beside "cell", and one term's label or exact
@@ -18,8 +19,11 @@ where exactly one reads from it:
    ("positive", "alpha", "beta", "thymus-derived") do not count as words of the label or as
    other words; a marker or a marker's level the user did not write (a word with a digit, as
    "CD14", or "negative", "low", …) bars the term: "CD16+ Mono" does not read as
-   "CD14-positive, CD16-positive monocyte", nor "Mono.CD16" as "CD16-negative monocyte". Two
-   terms equally close read as none.
+   "CD14-positive, CD16-positive monocyte", nor "Mono.CD16" as "CD16-negative monocyte"; so does
+   a subtype's number ("activated NK" is not the "activated type II NK T cell"). Two terms
+   equally close read as none. A "/" joining two labels that read as two cell types ("B/Plasma")
+   names a mixed group: none; so does a label ending in a cluster's number ("T cells 2": not
+   the T-helper 2 cell). A marker written with both signs ("CD16+/- Mono") is not read.
 
 A term CL defines for one clade ("…, human", "(Mmus)") is never read from a lab's label, which
 names no species. Nothing here reads data or a call; each reading is reported
@@ -29,6 +33,7 @@ names no species. Nothing here reads data or a call; each reading is reported
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import replace
 from functools import lru_cache
@@ -95,12 +100,35 @@ TISSUE_ADJECTIVES: dict[str, str] = {
 QUALIFIERS = frozenset({"positive", "alpha", "beta", "thymus", "derived", "cell"})
 # A marker's level: a claim a reading may not add.
 LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int", "intermediate"})
+# A subtype's number in Roman numerals ("type II NK T cell"): a claim, as a digit is ("activated
+# T" and "activated NK" were read as the activated type II NK T cell).
+NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
 _POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
-_SEPARATORS = re.compile(r"[_./,;()\-\s]+")
+# A marker written with both signs ("CD16+/-", "CD4±") says neither: the marker is not read
+# ("CD16+/- Mono" was the CD16-positive monocyte).
+_EITHER_SIGN = re.compile(r"[a-z0-9]+(?:\+/?-|-/?\+|±|∓)(?=$|[\s/,;.)\]])")
+_SEPARATORS = re.compile(r"[_./,;()\[\]{}\-\s]+")
+# Other keyboards' characters as CL writes them: Greek letters spelled out ("γδ T", "CD8α": CL's
+# "gamma-delta", "CD8-alpha"), dashes and minus signs as "-"; superscripts and full-width forms
+# are folded by Unicode's compatibility mapping ("CD4⁺", "ＣＤ４"), accents dropped ("naïve").
+_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "κ": "kappa"}
+_GREEK |= {"λ": "lambda", "μ": "mu"}
+_G = "".join(_GREEK)
+_AT_GREEK = re.compile(f"(?<=[a-z0-9{_G}])(?=[{_G}])|(?<=[{_G}])(?=[a-z0-9])")  # "γδt": γ-δ-t
+_PLAIN = str.maketrans({**_GREEK, "\u2010": "-", "\u2011": "-", "\u2013": "-", "\u2212": "-"})
 # A marker's level written onto it ("CD56bright", "CD16hi", "CD27neg") as CL writes it apart.
 _LEVEL_SUFFIX = re.compile(r"(?<=\d)(bright|dim|high|hi|low|lo|neg|pos)\b", re.IGNORECASE)
 _LEVEL_WORDS = {"neg": "negative", "pos": "positive"}
+# A number ending a label after a name, as clusters are numbered ("T cells 2", "Endo_1"): an index,
+# not the name's ("T cells 2" was the T-helper 2 cell, "Endo 2" an alveolar capillary cell), and
+# the label is left words (its siblings would read as one term); after a word that takes a
+# number ("type 2", "group 3", "T-helper 17") it is the name's.
+_INDEX = re.compile(
+    r"(?<=[A-Za-z+\-])(?<!type)(?<!group)(?<!layer)(?<!segment)(?<!stage)(?<!helper)"
+    r"[\s_.]+\d+\s*$",
+    re.IGNORECASE,
+)
 
 
 def user_candidates(items: Any) -> list[ontology.Candidate]:
@@ -137,10 +165,12 @@ def _tissue_readings(free: list[str | None]) -> dict[int, tuple[str | None, str]
     alpha cell"), the tissue being the one under which most of them read, at least two and
     more than under any other: a lab's list names the cells of one tissue."""
     found: dict[str, dict[int, tuple[str | None, str]]] = {}
+    # Each label's words once, not once per tissue: 2,000 long labels took seconds.
+    parsed = {i: _words(text) for i, text in enumerate(free) if text is not None}
     for tissue, adjective in TISSUE_ADJECTIVES.items():
         found[tissue] = {}
-        for i, text in enumerate(free):
-            cl = None if text is None else read_label(f"{adjective} {text}")[0]
+        for i, words in parsed.items():
+            cl = _read_words([adjective, *words])[0] if words else None
             if cl:
                 found[tissue][i] = (cl, f"with '{adjective}', the list's tissue")
     ranked = sorted(found.values(), key=len, reverse=True)
@@ -151,29 +181,63 @@ def _tissue_readings(free: list[str | None]) -> dict[int, tuple[str | None, str]
 
 def read_label(text: str) -> tuple[str | None, str]:
     """The CL id one term gives `text` (a label CL does not name exactly), and how it was read
-    ("written form", "with 'cell'", "every word"); (None, "") where none or several do."""
-    words = _words(text)
+    ("written form", "with 'cell'", "every word"); (None, "") where none or several do, or
+    where the label names a mixture (`_mixture`)."""
+    return (None, "") if _mixture(text) else _read_words(_words(text))
+
+
+def _mixture(text: str) -> bool:
+    """Whether a "/" joins two labels each read as its own cell type ("B/Plasma", "T/NK"): a
+    group of both, which neither term names (read whole, "B/Plasma" was the plasma cell)."""
+    parts = text.split("/")
+    return len(parts) > 1 and len({_read_words(_words(p))[0] for p in parts} - {None}) > 1
+
+
+def _read_words(words: list[str]) -> tuple[str | None, str]:
+    """`read_label` on a label's words (`_words`)."""
     if not words:
         return None, ""
+    found = _written(words) or _closest(words)
+    return found if isinstance(found, tuple) else (found, "every word") if found else (None, "")
+
+
+def _written(words: list[str]) -> tuple[str, str] | None:
+    """The one term whose label or exact synonym is `words`, or those and "cell" (step 2)."""
     index, _ = _terms()
     for form, how in ((words, "written form"), ([*words, "cell"], "with 'cell'")):
         ids = index.get(" ".join(form), set())
         if len(ids) == 1:
             return next(iter(ids)), how
-    found = _closest(words)
-    return (found, "every word") if found else (None, "")
+    return None
 
 
 def _split(text: str) -> list[str]:
     """Lower-case words, a marker's "+" read as "positive" and a trailing "-" as "negative"
     (CL's synonyms write "CD16- monocyte" too)."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    text = _EITHER_SIGN.sub(" ", _AT_GREEK.sub("-", text.lower()).translate(_PLAIN))
     text = _NEGATIVE.sub("-negative ", _POSITIVE.sub("-positive ", text))
     text = _LEVEL_SUFFIX.sub(lambda m: " " + _LEVEL_WORDS.get(m[1].lower(), m[1]), text)
     return [w for w in _SEPARATORS.split(text.lower()) if w]
 
 
 def _words(text: str) -> list[str]:
-    """The label's words as CL writes them (module docstring, step 1)."""
+    """The label's words as CL writes them (module docstring, step 1); none for a label ending
+    in a cluster's number, unless CL writes the name with it ("ILC_2": "ILC2")."""
+    return list(_word_tuple(text))
+
+
+@lru_cache(maxsize=8192)  # a list's labels are read twice: alone, then with its tissue
+def _word_tuple(text: str) -> tuple[str, ...]:
+    index = _INDEX.search(text) if text.rstrip()[-1:].isdigit() else None  # the regex is slow
+    if index and not _written(_plain_words(text[: index.start()] + index[0].strip(" _.\t"))):
+        return ()  # one cluster of several of a kind (module docstring, step 3)
+    return tuple(_plain_words(text))
+
+
+def _plain_words(text: str) -> list[str]:
     _, vocabulary = _terms()
     out: list[str] = []
     for raw in _split(text):
@@ -198,8 +262,8 @@ def _closest(words: list[str]) -> str | None:
     for key in keys:
         held, ids = set(key.split()), index[key]
         extra = held - wanted - QUALIFIERS
-        if extra & LEVELS or any(any(ch.isdigit() for ch in w) for w in extra):
-            continue  # a marker, or a marker's level, the user did not write
+        if extra & (LEVELS | NUMERALS) or any(any(ch.isdigit() for ch in w) for w in extra):
+            continue  # a marker, its level or a subtype's number the user did not write
         for cl in ids:
             best[cl] = min(best.get(cl, len(extra)), len(extra))
     if not best:

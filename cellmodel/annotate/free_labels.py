@@ -298,3 +298,25 @@ def _terms() -> tuple[dict[str, set[str]], frozenset[str]]:
             index[" ".join(_split(name))].add(cl)
     vocabulary = frozenset(w for key in index for w in key.split())
     return dict(index), vocabulary
+
+
+# Samples named for how they were taken, not for their tissue: CL's text names their tissue.
+SAMPLE_TISSUES = {
+    "pbmc": "blood",
+    "pbmcs": "blood",
+    "peripheral blood mononuclear cells": "blood",
+    "cbmc": "blood",
+    "cbmcs": "blood",
+    "cord blood": "blood",
+    "whole blood": "blood",
+    "bmmc": "bone marrow",
+    "bmmcs": "bone marrow",
+}
+
+
+def tissue_of_sample(tissue: Any) -> Any:
+    """The tissue word for a sample type ('PBMC' -> 'blood': `SAMPLE_TISSUES`), else `tissue`
+    as given (checked by `from_ontology`)."""
+    if isinstance(tissue, str):
+        return SAMPLE_TISSUES.get(" ".join(tissue.lower().split()), tissue)
+    return tissue

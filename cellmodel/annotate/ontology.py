@@ -279,28 +279,6 @@ def resolve_term(text: str) -> str:
     return cl
 
 
-# Samples named for how they were taken, not for their tissue: CL's text names their tissue.
-SAMPLE_TISSUES = {
-    "pbmc": "blood",
-    "pbmcs": "blood",
-    "peripheral blood mononuclear cells": "blood",
-    "cbmc": "blood",
-    "cbmcs": "blood",
-    "cord blood": "blood",
-    "whole blood": "blood",
-    "bmmc": "bone marrow",
-    "bmmcs": "bone marrow",
-}
-
-
-def tissue_of_sample(tissue: Any) -> Any:
-    """The tissue word for a sample type ('PBMC' -> 'blood': `SAMPLE_TISSUES`), else `tissue`
-    as given (checked by `from_ontology`)."""
-    if isinstance(tissue, str):
-        return SAMPLE_TISSUES.get(" ".join(tissue.lower().split()), tissue)
-    return tissue
-
-
 def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> list[Candidate]:
     """CL cell types: all of them, those under `subtree` (a CL id or label), and/or those whose
     label, synonyms or definition name the `tissue` word."""

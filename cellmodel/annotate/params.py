@@ -157,7 +157,7 @@ def setup(
         )
     if candidates is not None and (ontology_subtree or tissue):
         raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
-    tissue = ontology.tissue_of_sample(tissue)
+    tissue = free_labels.tissue_of_sample(tissue)
     ontology_subtree = free_labels.subtree_term(ontology_subtree)
     terms = (
         free_labels.user_candidates(candidates)

@@ -2,8 +2,8 @@
 (`genekb gc`): text versions no embedding version rests on, staging folders and temporary files
 of writers that no longer run, and `.verified/` records of versions that are gone.
 
-Crash-safe by order: the tags that point at a version go first, then the catalog is rewritten
-without it, then the version leaves its place by one rename into a staging folder of this
+Crash-safe by order: the catalog is rewritten without a version first, then the tags that
+point at it go, then the version leaves its place by one rename into a staging folder of this
 process (`.staging/<pid>-rm-…`), and only there are its files deleted. A removal killed at any
 step leaves a store `genekb verify` passes (a catalog behind the store is no damage, and the
 next writer or `gc` clears a dead process's staging folder). A link is removed as a link, never

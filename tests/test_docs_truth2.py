@@ -24,3 +24,24 @@ def test_read_labels_assigned_to_obs_lines_up_by_cell_name(tmp_path):
     cells.obs[labels.name] = labels
     assert cells.obs["cell_type"].tolist() == ["T", None, "B", None]
     assert list(labels.index) == ["c1", "c2", "c3", "c4"]
+
+
+def test_a_tag_holding_a_newline_is_deleted_in_one_line_of_output(tmp_path):
+    # docs/integrity.md: a tag that is not a name (a newline among them) is what
+    # `genekb tag --delete NAME` removes; its report printed the newline raw, two lines.
+    from genekb.build import build
+    from genekb.fileio import atomic_write
+    from genekb.store.store import Store
+    from genekb.store.tags_file import tags_document
+    from tests.conftest import make_genes, run_genekb
+
+    store = Store.open(tmp_path / "s", create=True)
+    vid = build(store, model="fake", gene_table=make_genes())["embedding_id"]
+    atomic_write(store.tags_file, tags_document({"a\nb": vid, "c\td": vid}))
+    listed = run_genekb("tag", "--root", str(store.root))
+    assert listed.exit_code == 0 and "'a\\nb'" in listed.stdout, listed.output
+    removed = run_genekb("rm", vid, "--force", "--dry-run", "--root", str(store.root))
+    assert removed.exit_code == 0 and "tag 'c\\td' (->" in removed.stderr, removed.output
+    deleted = run_genekb("tag", "--delete", "a\nb", "--root", str(store.root))
+    assert deleted.exit_code == 0, deleted.output
+    assert deleted.stderr.strip() == f"deleted tag 'a\\nb' (was {vid})"

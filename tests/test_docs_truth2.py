@@ -45,3 +45,15 @@ def test_a_tag_holding_a_newline_is_deleted_in_one_line_of_output(tmp_path):
     deleted = run_genekb("tag", "--delete", "a\nb", "--root", str(store.root))
     assert deleted.exit_code == 0, deleted.output
     assert deleted.stderr.strip() == f"deleted tag 'a\\nb' (was {vid})"
+
+
+def test_a_subtree_naming_nothing_says_words_are_taken_too() -> None:
+    # docs/cellmodel.md: --subtree "T cells" reads as CL:0000084; the refusal of words naming no
+    # term still said "give a CL id or an exact label".
+    import pytest
+
+    from cellmodel.annotate.ontology import from_ontology
+    from genekb.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"a label, or words naming one term \('T cells'\)"):
+        from_ontology(subtree="flurbs")

@@ -57,3 +57,15 @@ def test_a_subtree_naming_nothing_says_words_are_taken_too() -> None:
 
     with pytest.raises(UsageError, match=r"a label, or words naming one term \('T cells'\)"):
         from_ontology(subtree="flurbs")
+
+
+def test_a_table_with_a_column_of_label_words_points_to_labels_files(tmp_path):
+    # docs/cellmodel.md: a table has no obs column for labels, so they come from --labels; a
+    # cell_type column of words was refused as "not a number (check --sep)", with no way out.
+    from tests.conftest import one_line_error, run_cellmodel
+
+    table = tmp_path / "cells.csv"
+    table.write_text("cell,cell_type,CD3E,CD4\nc1,T cell,1,2\nc2,B cell,0,3\n")
+    line = one_line_error(run_cellmodel("classify", str(table), "--label-key", "cell_type"))
+    assert "'cell_type' holds 'T cell'" in line
+    assert line.endswith("give labels in a file of cell id -> label (classify --labels)")

@@ -69,3 +69,29 @@ def test_a_table_with_a_column_of_label_words_points_to_labels_files(tmp_path):
     line = one_line_error(run_cellmodel("classify", str(table), "--label-key", "cell_type"))
     assert "'cell_type' holds 'T cell'" in line
     assert line.endswith("give labels in a file of cell id -> label (classify --labels)")
+
+
+def test_rm_of_a_text_version_several_rest_on_names_them_all(tmp_path, encoder_registry):
+    # docs/genekb.md: rm refuses while another version rests on one, "the error names that
+    # version, and naming both removes both". With two embeddings on one text version it named
+    # one, and the command it offered was refused in turn.
+    from genekb.build import build
+    from genekb.encoders import registry
+    from genekb.encoders.base import EncoderSpec
+    from genekb.store.store import Store
+    from tests import fake_encoder
+    from tests.conftest import make_genes, one_line_error, run_genekb
+
+    fake_encoder.install()
+    registry.register(EncoderSpec(name="fake8", backend="fake", model_id="fake8", dim=8))
+    store = Store.open(tmp_path / "s", create=True)
+    a = build(store, model="fake", gene_table=make_genes())
+    b = build(store, model="fake8", gene_table=make_genes())
+    assert a["text_id"] == b["text_id"]
+    root = str(store.root)
+    line = one_line_error(run_genekb("rm", a["text_id"], "--root", root))
+    rest = sorted([a["embedding_id"], b["embedding_id"]])
+    offered = f"`genekb rm {' '.join(rest)} {a['text_id']}`"
+    assert f"2 versions rest on {a['text_id']}" in line and offered in line, line
+    done = run_genekb("rm", *rest, a["text_id"], "--force", "--root", root)
+    assert done.exit_code == 0, done.output

@@ -95,3 +95,20 @@ def test_rm_of_a_text_version_several_rest_on_names_them_all(tmp_path, encoder_r
     assert f"2 versions rest on {a['text_id']}" in line and offered in line, line
     done = run_genekb("rm", *rest, a["text_id"], "--force", "--root", root)
     assert done.exit_code == 0, done.output
+
+
+def test_gc_names_the_pull_that_drops_kept_downloads_with_its_url(tmp_path):
+    # docs/genekb.md: gc leaves a pull's kept downloads to `genekb pull --clear-cache`; its note
+    # offered that command without the URL it cannot run without.
+    from genekb.build import build
+    from genekb.store.removal import collect_garbage
+    from genekb.store.store import Store
+    from tests.conftest import make_genes
+
+    store = Store.open(tmp_path / "s", create=True)
+    build(store, model="fake", gene_table=make_genes())
+    kept = store.root / ".staging" / "pull-cache" / "emb-1111111111111111"
+    kept.mkdir(parents=True)
+    (kept / "vectors.parquet.part").write_bytes(b"xx")
+    (note,) = collect_garbage(store, dry_run=True)["notes"]
+    assert "`genekb pull URL --clear-cache`" in note

@@ -293,7 +293,7 @@ def collect_garbage(store: Store, *, dry_run: bool = False) -> dict[str, Any]:
         if cache.is_dir() and not cache.is_symlink():
             notes.append(
                 f"{tree_bytes(cache):,} bytes of downloads wait in {cache} for a pull to resume;"
-                " `genekb pull --clear-cache` drops them"
+                " `genekb pull URL --clear-cache` (the remote they came from) drops them"
             )
         if not dry_run:
             take_out(store, versions)

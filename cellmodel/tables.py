@@ -80,10 +80,17 @@ def read_table(
     _check_table_names(frame, path, sep, orientation)
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
+        first = non_numeric[0]
+        # A label column of words (cell_type, cluster names): say where labels go instead.
+        way = (
+            ": drop it and give labels in a file of cell id -> label"
+            " (cellmodel.classify.read_labels)"
+            if str(first).strip().casefold() in METADATA_NAMES
+            else " (check sep=)"
+        )
         raise GenekbError(
-            f"{path}: column {non_numeric[0]!r} {_not_a_number(frame[non_numeric[0]])}; the table"
-            " must hold names in the first column and the header, and numbers elsewhere (check"
-            " sep=)"
+            f"{path}: column {first!r} {_not_a_number(frame[first])}; the table must hold names"
+            f" in the first column and the header, and numbers elsewhere{way}"
         )
     _refuse_empty_fields(frame, path)
     if orientation == "genes-by-cells":

@@ -53,13 +53,17 @@ _OntologyOpt = Annotated[
 ]
 _SubtreeOpt = Annotated[
     str | None,
-    typer.Option(help="Only CL terms under this one (CL id or exact label); implies --ontology."),
+    typer.Option(
+        help="Only CL terms under this one (a CL id, a label, or words naming one term:"
+        " 'T cells'); implies --ontology."
+    ),
 ]
 _TissueOpt = Annotated[
     str | None,
     typer.Option(
         help="Only CL terms whose label, synonyms or definition name this word"
-        " (e.g. pancreatic); implies --ontology."
+        " (e.g. pancreatic; PBMC, CBMC and BMMC read as blood or bone marrow); implies"
+        " --ontology."
     ),
 ]
 _MethodOpt = Annotated[

@@ -59,11 +59,17 @@ def tag(
     if delete:
         report = delete_tag(store, name)
         was = report["embedding_id"]
-        return print_json(report) if json_ else info(f"deleted tag {name} (was {was})")
+        return print_json(report) if json_ else info(f"deleted tag {_shown(name)} (was {was})")
     report = point_tag(store, name, version or "", force=force)
     was = report["previous"]
     moved = f" (was {was})" if was not in (None, report["embedding_id"]) else ""
     print_json(report) if json_ else info(f"{name} -> {report['embedding_id']}{moved}")
+
+
+def _shown(name: str) -> str:
+    """A tag as printed: quoted where it holds a newline or other control character (a name an
+    older genekb or a hand let in, which `tag --delete` removes), so each message stays a line."""
+    return name if name.isprintable() else repr(name)
 
 
 def _list_tags(store: Store, json_: bool) -> None:
@@ -74,7 +80,7 @@ def _list_tags(store: Store, json_: bool) -> None:
         return info("no tags; `genekb tag NAME VERSION` sets one (`genekb list` shows versions)")
     table = PlainTable("tag", "embedding")
     for name, vid in sorted(tags.items()):
-        table.add_row(name, vid)
+        table.add_row(_shown(name), vid)
     out.print(table)
 
 
@@ -99,7 +105,7 @@ def rm(
     if json_:
         return print_json(report)
     for tag_name, vid in report["tags_removed"].items():
-        info(f"{'would delete' if dry_run else 'deleted'} tag {tag_name} (-> {vid})")
+        info(f"{'would delete' if dry_run else 'deleted'} tag {_shown(tag_name)} (-> {vid})")
     _say_removed(report)
 
 

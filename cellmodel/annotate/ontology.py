@@ -273,8 +273,8 @@ def resolve_term(text: str) -> str:
         raise UsageError(f"{text!r} is {_not_live(text)}; give a live CL id or an exact label")
     if cl is None:
         raise UsageError(
-            f"{text!r} names no Cell Ontology term; give a CL id or an exact label (a tissue's"
-            " terms: tissue=)"
+            f"{text!r} names no Cell Ontology term; give a CL id, a label, or words naming one"
+            " term ('T cells') (a tissue's terms: tissue=)"
         )
     return cl
 

@@ -25,11 +25,12 @@ def read_labels(
 ) -> pd.Series:
     """Each cell's label from the table at `path`: cell ids in its first column, labels in the
     column named `column` (of a header row) or else its second; a header row is one whose first
-    field names no cell. Returns a Series over `cells` (None where the file has no label), named
-    by the label column. Ids are matched without the white space round them; a file whose ids
-    match no cell, or give one cell two labels, is refused; ids of no cell and cells without an id
-    are warned of (`UnmatchedLabelsWarning`). `sep`: the separator (default: the suffix's, or
-    the first of tab, ';' and ',' that the first line holds)."""
+    field names no cell. Returns a Series indexed by `cells` (None where the file has no label),
+    named by the label column: `adata.obs[key] = read_labels(path, adata.obs_names)`. Ids are
+    matched without the white space round them; a file whose ids match no cell, or give one cell
+    two labels, is refused; ids of no cell and cells without an id are warned of
+    (`UnmatchedLabelsWarning`). `sep`: the separator (default: the suffix's, or the first of
+    tab, ';' and ',' that the first line holds)."""
     text = read_input_text(path, "labels file")
     sep = sep or _separator(text, path)
     rows = [r for r in csv.reader(io.StringIO(text), delimiter=sep) if any(f.strip() for f in r)]
@@ -63,7 +64,10 @@ def read_labels(
             f" of the data (e.g. {labels.index[~found][0]!r}); their labels are left out",
             UnmatchedLabelsWarning,
         )
-    out = pd.Series(labels.reindex(names).to_numpy(dtype=object), dtype=object)
+    # Indexed by the cells as given, so `adata.obs[key] = read_labels(path, adata.obs_names)`
+    # lines up by name (a RangeIndex there left every cell unlabelled without a word).
+    index = pd.Index([str(c) for c in cells], dtype=object)
+    out = pd.Series(labels.reindex(names).to_numpy(dtype=object), index=index, dtype=object)
     missing = int(out.isna().sum())
     if missing:
         warn(

@@ -2,8 +2,8 @@
 (`genekb gc`): text versions no embedding version rests on, staging folders and temporary files
 of writers that no longer run, and `.verified/` records of versions that are gone.
 
-Crash-safe by order: the tags that point at a version go first, then the catalog is rewritten
-without it, then the version leaves its place by one rename into a staging folder of this
+Crash-safe by order: the catalog is rewritten without a version first, then the tags that
+point at it go, then the version leaves its place by one rename into a staging folder of this
 process (`.staging/<pid>-rm-…`), and only there are its files deleted. A removal killed at any
 step leaves a store `genekb verify` passes (a catalog behind the store is no damage, and the
 next writer or `gc` clears a dead process's staging folder). A link is removed as a link, never
@@ -124,12 +124,17 @@ def _refuse_needed(
 ) -> None:
     """GenekbError naming a version that rests on one of `targets` and is not removed with it."""
     for vid, kind in targets.items():
-        left = sorted(found.get(vid, set()) - set(targets))
-        if left:
+        left = sorted(_resting_on(vid, found) - set(targets))
+        if len(left) == 1:
             what = "its text version" if kind == "text" else "one of its views"
             raise GenekbError(
                 f"{left[0]} rests on {vid} ({what}); remove both (`genekb rm {left[0]} {vid}`)"
                 f" or keep {vid}"
+            )
+        if left:  # every one named: a command naming one of them would be refused again
+            raise GenekbError(
+                f"{len(left)} versions rest on {vid} ({listed(left, 4)}); remove them with it"
+                f" (`genekb rm {' '.join(left)} {vid}`) or keep {vid}"
             )
         unknown = sorted(set(unread) - set(targets))
         if unknown:
@@ -137,6 +142,17 @@ def _refuse_needed(
                 f"cannot tell whether {unknown[0]} rests on {vid}: its manifest cannot be read;"
                 f" remove it first (`genekb rm {unknown[0]}`), or repair it"
             )
+
+
+def _resting_on(vid: str, found: dict[str, set[str]]) -> set[str]:
+    """Every version that rests on `vid`, directly or through another (a view's combination)."""
+    seen: set[str] = set()
+    todo = [vid]
+    while todo:
+        for other in found.get(todo.pop(), set()) - seen:
+            seen.add(other)
+            todo.append(other)
+    return seen - {vid}
 
 
 def _in_removal_order(targets: dict[str, str], found: dict[str, set[str]]) -> list[str]:
@@ -277,7 +293,7 @@ def collect_garbage(store: Store, *, dry_run: bool = False) -> dict[str, Any]:
         if cache.is_dir() and not cache.is_symlink():
             notes.append(
                 f"{tree_bytes(cache):,} bytes of downloads wait in {cache} for a pull to resume;"
-                " `genekb pull --clear-cache` drops them"
+                " `genekb pull URL --clear-cache` (the remote they came from) drops them"
             )
         if not dry_run:
             take_out(store, versions)

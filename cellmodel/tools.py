@@ -121,12 +121,12 @@ def annotate(
     `groupby`: the obs column of the groups (default: `cellmodel_cluster`). `candidates`: cell-type
     labels (free text or CL ids); None takes Cell Ontology cell types, narrowed by
     `ontology_subtree` (a CL id, a label, or words naming one term: "T cells") and/or `tissue`
-    (a word; "PBMC" reads as blood). Writes `obs["cellmodel_annotation"]` and the report (every
-    ranking, its margin, the evidence genes) in `uns["cellmodel"]["annotate"]`; `per_cell` also
-    calls each cell. `key_added`: another obs column for the names (its `_confidence`, `_cell`
-    columns beside it) and the report in `uns[key_added]`, so annotating a second grouping keeps
-    the first's names. `options`: the other settings of `cellmodel.annotate.annotate` (markers,
-    n_markers, top_k, hubness, ...).
+    (a word; a sample type such as "PBMC" reads as its cells' subtree, leukocyte). Writes
+    `obs["cellmodel_annotation"]` and the report (every ranking, its margin, the evidence genes)
+    in `uns["cellmodel"]["annotate"]`; `per_cell` also calls each cell. `key_added`: another obs
+    column for the names (its `_confidence`, `_cell` columns beside it) and the report in
+    `uns[key_added]`, so annotating a second grouping keeps the first's names. `options`: the
+    other settings of `cellmodel.annotate.annotate` (markers, n_markers, top_k, hubness, ...).
 
     Examples
     --------

@@ -62,7 +62,8 @@ _TissueOpt = Annotated[
     str | None,
     typer.Option(
         help="Only CL terms whose label, synonyms or definition name this word"
-        " (e.g. pancreatic; PBMC, CBMC and BMMC read as blood or bone marrow); implies"
+        " (e.g. pancreatic; blood and sample types read as their cells' subtree: PBMC as"
+        " leukocyte, blood, CBMC and BMMC as hematopoietic cell); implies"
         " --ontology."
     ),
 ]

@@ -47,14 +47,21 @@ def test_missing_groups_get_command_line_advice_on_the_command_line():
                          " others only")
 
 
-def test_a_sample_type_as_tissue_reads_as_its_tissue():
+def test_a_sample_type_as_tissue_reads_as_its_cells_subtree():
     from cellmodel.annotate.params import setup
+    from genekb.errors import UsageError
 
-    _, blood = setup("g", None, None, "blood")
-    for word in ("PBMC", " pbmcs ", "Cord blood"):
+    _, leukocytes = setup("g", None, "CL:0000738", None)
+    for word in ("PBMC", " pbmcs ", "Peripheral blood mononuclear cells"):
         _, cands = setup("g", None, None, word)  # was refused: 'leaves 1 term(s); widen it'
-        assert cands.tissue == "blood"
-        assert [c.cl_id for c in cands.terms] == [c.cl_id for c in blood.terms]
+        assert (cands.tissue, cands.ontology_subtree) == (None, "CL:0000738")
+        assert [c.cl_id for c in cands.terms] == [c.cl_id for c in leukocytes.terms]
+    ids = {c.cl_id for c in setup("g", None, None, "PBMC")[1].terms}
+    assert {"CL:0000236", "CL:0000084", "CL:0000576"} <= ids  # B, T cells and monocytes
+    for word in ("BMMC", "blood", "Peripheral Blood"):  # "blood" had left out B and T cells
+        assert setup("g", None, None, word)[1].ontology_subtree == "CL:0000988"
+    with pytest.raises(UsageError, match="is a sample type"):
+        setup("g", None, "T cell", "PBMC")
 
 
 def test_a_failed_plot_never_costs_the_runs_output(tmp_path):

@@ -300,23 +300,28 @@ def _terms() -> tuple[dict[str, set[str]], frozenset[str]]:
     return dict(index), vocabulary
 
 
-# Samples named for how they were taken, not for their tissue: CL's text names their tissue.
-SAMPLE_TISSUES = {
-    "pbmc": "blood",
-    "pbmcs": "blood",
-    "peripheral blood mononuclear cells": "blood",
-    "cbmc": "blood",
-    "cbmcs": "blood",
-    "cord blood": "blood",
-    "whole blood": "blood",
-    "bmmc": "bone marrow",
-    "bmmcs": "bone marrow",
+# Samples named for how they were taken, and blood, whose cells are one kind of cell: the terms
+# whose text names "blood" leave out B and T cells, whose definitions name no blood, and take
+# blood vessel endothelium, so the kind's subtree is the restriction.
+SAMPLE_SUBTREES = {
+    "blood": "CL:0000988",  # hematopoietic cell
+    "peripheral blood": "CL:0000988",
+    "pbmc": "CL:0000738",  # leukocyte: mononuclear cells of the blood
+    "pbmcs": "CL:0000738",
+    "peripheral blood mononuclear cells": "CL:0000738",
+    "cbmc": "CL:0000988",  # hematopoietic cell: cord blood holds progenitors too
+    "cbmcs": "CL:0000988",
+    "cord blood": "CL:0000988",
+    "whole blood": "CL:0000988",
+    "bmmc": "CL:0000988",
+    "bmmcs": "CL:0000988",
+    "bone marrow mononuclear cells": "CL:0000988",
 }
 
 
-def tissue_of_sample(tissue: Any) -> Any:
-    """The tissue word for a sample type ('PBMC' -> 'blood': `SAMPLE_TISSUES`), else `tissue`
-    as given (checked by `from_ontology`)."""
+def sample_subtree(tissue: Any) -> str | None:
+    """The CL subtree of a sample type given as the tissue ('PBMC' -> leukocyte:
+    `SAMPLE_SUBTREES`), else None."""
     if isinstance(tissue, str):
-        return SAMPLE_TISSUES.get(" ".join(tissue.lower().split()), tissue)
-    return tissue
+        return SAMPLE_SUBTREES.get(" ".join(tissue.lower().split()))
+    return None

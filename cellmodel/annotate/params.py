@@ -157,7 +157,14 @@ def setup(
         )
     if candidates is not None and (ontology_subtree or tissue):
         raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
-    tissue = free_labels.tissue_of_sample(tissue)
+    sample = free_labels.sample_subtree(tissue)
+    if sample is not None:
+        if ontology_subtree:
+            raise UsageError(
+                f"tissue={tissue!r} is a sample type, read as the subtree {sample}; give it or"
+                " ontology_subtree=, not both"
+            )
+        ontology_subtree, tissue = sample, None
     ontology_subtree = free_labels.subtree_term(ontology_subtree)
     terms = (
         free_labels.user_candidates(candidates)

@@ -93,6 +93,11 @@ def _refuse_unused(args: SimpleNamespace) -> None:
         }
         chosen = "choosing the training cells", "--train-on-labelled does by itself"
         refuse_unused(splits, *chosen, "--train-on-labelled")
+        if a.output is None:  # it scores nothing: the predictions are all the run makes
+            raise UsageError(
+                "--train-on-labelled predicts the cells without a label and scores none: give"
+                " -o OUT.h5ad to keep the predictions"
+            )
     if a.reference is not None:
         split = {"--small-classes": a.small_classes != "error"}
         refuse_unused(split, "splitting one file's labels", "--reference replaces", "--reference")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,3 +102,15 @@ def test_normalize_never_replaces_other_counts_in_the_counts_layer():
     same.layers["counts"] = x.copy()  # the same counts: normalised as before
     cm.pp.normalize(same)
     assert np.array_equal(same.layers["counts"], x) and same.X.max() < 10
+
+
+def test_train_on_labelled_without_an_output_is_refused_before_the_run(tmp_path):
+    from tests.conftest import blobs, one_line_error, run_cellmodel
+
+    cells = blobs(10, dim=20, counts=True)
+    cells.obs["group"] = cells.obs["group"].astype(object).where(np.arange(cells.n_obs) % 2 == 0)
+    path = tmp_path / "partial.h5ad"
+    cells.write_h5ad(path)
+    args = ["classify", str(path), "--label-key", "group", "--train-on-labelled", "--no-refine"]
+    line = one_line_error(run_cellmodel(*args), 2)  # ran the whole job, then 'not kept'
+    assert line.endswith("give -o OUT.h5ad to keep the predictions")

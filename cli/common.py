@@ -83,6 +83,14 @@ def make_app(name: str, help: str) -> typer.Typer:
     )
 
 
+def add_commands(app: typer.Typer, commands: dict[str, Callable[..., Any]]) -> None:
+    """Add `commands` (name -> function) to `app`, each once however often a module registers."""
+    have = {c.name for c in app.registered_commands}
+    for name, command in commands.items():
+        if name not in have:
+            app.command(name)(command)
+
+
 class OneLineUsageGroup(TyperGroup):
     """Click's usage errors (`-k 0` against min=1, an unknown option, a missing argument) as the
     house's one `error:` line, exit 2: Typer would print the usage and a boxed panel."""

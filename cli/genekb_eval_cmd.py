@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
-from cli.common import handle_errors, info, print_json
+from cli.common import add_commands, handle_errors, info, print_json
 from cli.genekb_args import TaxonOpt
 from genekb.encoders.registry import DEFAULT_MODEL
 from genekb.genemap import shared_name_note, spreadsheet_date_note
@@ -22,11 +22,7 @@ DEFAULT_REF = f"human/{DEFAULT_TEMPLATE}/{DEFAULT_MODEL}"
 
 def register(app: typer.Typer) -> None:
     """Add `eval` and `import-vectors` to the genekb app (once, however often it is called)."""
-    have = {c.name for c in app.registered_commands}
-    if "eval" not in have:
-        app.command("eval")(eval_)
-    if "import-vectors" not in have:
-        app.command("import-vectors")(import_vectors)
+    add_commands(app, {"eval": eval_, "import-vectors": import_vectors})
 
 
 _RefsArg = Annotated[

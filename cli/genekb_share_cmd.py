@@ -9,16 +9,13 @@ from typing import Annotated
 import typer
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt, file_path
-from cli.common import handle_errors, info, print_json
+from cli.common import add_commands, handle_errors, info, print_json
 from genekb.store.store import Store
 
 
 def register(app: typer.Typer) -> None:
     """Add `export`, `import` and `reindex` to the genekb app (once, however often called)."""
-    have = {c.name for c in app.registered_commands}
-    for name, command in (("export", export), ("import", import_), ("reindex", reindex)):
-        if name not in have:
-            app.command(name)(command)
+    add_commands(app, {"export": export, "import": import_, "reindex": reindex})
 
 
 @handle_errors

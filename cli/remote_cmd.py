@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
-from cli.common import OneLineUsageGroup, err, handle_errors, info, out, print_json
+from cli.common import OneLineUsageGroup, add_commands, err, handle_errors, info, out, print_json
 from cli.keys_cmd import PassphraseEnvOpt, key_passphrase
 from cli.plain import PlainTable
 from cli.progress import PROGRESS_SECONDS
@@ -75,10 +75,7 @@ ClearCacheOpt = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Add `publish`, `pull` and the `remote` group to the genekb app (once)."""
-    have = {c.name for c in app.registered_commands}
-    for name, command in (("publish", publish), ("pull", pull)):
-        if name not in have:
-            app.command(name)(command)
+    add_commands(app, {"publish": publish, "pull": pull})
     if "remote" not in {g.name for g in app.registered_groups}:
         group = typer.Typer(
             help="Inspect a published store.", no_args_is_help=True, cls=OneLineUsageGroup

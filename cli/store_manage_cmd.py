@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
-from cli.common import handle_errors, info, out, print_json
+from cli.common import add_commands, handle_errors, info, out, print_json
 from cli.plain import PlainTable
 from genekb.errors import UsageError, listed
 from genekb.store.store import Store
@@ -20,10 +20,7 @@ DryRunOpt = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Add `tag`, `rm` and `gc` to the genekb app (once, however often called)."""
-    have = {c.name for c in app.registered_commands}
-    for name, command in (("tag", tag), ("rm", rm), ("gc", gc)):
-        if name not in have:
-            app.command(name)(command)
+    add_commands(app, {"tag": tag, "rm": rm, "gc": gc})
 
 
 @handle_errors

@@ -27,7 +27,8 @@ where exactly one reads from it:
 
 A term CL defines for one clade ("…, human", "(Mmus)") is never read from a lab's label, which
 names no species. Nothing here reads data or a call; each reading is reported
-(`read_label`'s `how`).
+(`read_label`'s `how`). A subtree named in words is read alike (`subtree_term`), and a sample
+type or blood given as the tissue is read as its cells' subtree (`sample_subtree`).
 """
 
 from __future__ import annotations
@@ -148,8 +149,8 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
 
 
 def subtree_term(text: Any) -> Any:
-    """A subtree named as labs write it ("T cells", "immune cells") as the CL id its words read
-    as (`read_label`), where CL names it not exactly; else `text` as given (checked by
+    """A subtree named as labs write it ("T cells", "monocytes") as the CL id its words read as
+    (`read_label`), where CL names it not exactly; else `text` as given (checked by
     `ontology.from_ontology`)."""
     if not isinstance(text, str) or ontology.lookup(text) or ontology.normalize_id(text):
         return text
@@ -197,8 +198,11 @@ def _read_words(words: list[str]) -> tuple[str | None, str]:
     """`read_label` on a label's words (`_words`)."""
     if not words:
         return None, ""
-    found = _written(words) or _closest(words)
-    return found if isinstance(found, tuple) else (found, "every word") if found else (None, "")
+    written = _written(words)
+    if written:
+        return written
+    found = _closest(words)
+    return (found, "every word") if found else (None, "")
 
 
 def _written(words: list[str]) -> tuple[str, str] | None:
@@ -219,8 +223,8 @@ def _split(text: str) -> list[str]:
         text = "".join(c for c in text if not unicodedata.combining(c))
     text = _EITHER_SIGN.sub(" ", _AT_GREEK.sub("-", text.lower()).translate(_PLAIN))
     text = _NEGATIVE.sub("-negative ", _POSITIVE.sub("-positive ", text))
-    text = _LEVEL_SUFFIX.sub(lambda m: " " + _LEVEL_WORDS.get(m[1].lower(), m[1]), text)
-    return [w for w in _SEPARATORS.split(text.lower()) if w]
+    text = _LEVEL_SUFFIX.sub(lambda m: " " + _LEVEL_WORDS.get(m[1], m[1]), text)
+    return [w for w in _SEPARATORS.split(text) if w]
 
 
 def _words(text: str) -> list[str]:

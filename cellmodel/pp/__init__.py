@@ -105,11 +105,11 @@ def _refuse_other_counts(out: Any, counts: Any, source: str) -> None:
 
     from genekb.errors import UsageError
 
-    kept = out.layers.get("counts") if "counts" in out.layers else None
+    kept = out.layers.get("counts")
     if kept is None or kept is counts:
         return
     same = kept.shape == counts.shape and (
-        (abs(sp.csr_matrix(kept) - sp.csr_matrix(counts))).sum() == 0
+        (sp.csr_matrix(kept) != sp.csr_matrix(counts)).nnz == 0
         if sp.issparse(kept) or sp.issparse(counts)
         else np.array_equal(np.asarray(kept), np.asarray(counts))
     )

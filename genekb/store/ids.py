@@ -8,7 +8,7 @@ read recompute the id from the manifest and refuse a version whose directory nam
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from genekb.encoders.base import EncoderSpec
@@ -58,6 +58,10 @@ def expected_id(manifest: dict[str, Any]) -> str:
 
 
 ID_PREFIXES = ("txt-", "emb-")  # every version id starts with one (see short_id)
+# A prefix names a version only with this many hex digits after "emb-"/"txt-" (git's floor):
+# "emb-3" would name whichever version happens to be alone in starting so, and `genekb rm` acts
+# on the name given.
+PREFIX_DIGITS = 4
 TAG_MAX = 200  # characters
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._+:=@-]*"
 TAG_PATTERN = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
@@ -81,6 +85,22 @@ def tag_problem(tag: object) -> str | None:
     if not TAG_PATTERN.fullmatch(tag) or any(set(p) <= {"."} for p in tag.split("/")):
         return f"tag {shown} is not a name; {TAG_RULE}"
     return None
+
+
+def prefix_matches(ref: str, ids: Iterable[str]) -> list[str]:
+    """The ids `ref` names: itself, or those it is a prefix of when it carries at least
+    `PREFIX_DIGITS` digits after the id's kind."""
+    long_enough = ref.startswith(ID_PREFIXES) and len(ref) >= 4 + PREFIX_DIGITS
+    return [i for i in ids if i == ref or (long_enough and i.startswith(ref))]
+
+
+def short_prefix_note(ref: str, ids: Iterable[str]) -> str:
+    """A note where `ref` begins some id but is too short to name it ("" otherwise)."""
+    if not ref.startswith(ID_PREFIXES) or prefix_matches(ref, ids):
+        return ""
+    if not any(i.startswith(ref) for i in ids):
+        return ""
+    return f" (an id prefix needs {PREFIX_DIGITS} digits after {ref[:4]!r})"
 
 
 def ambiguous(ref: str, matches: list[str], what: str) -> UsageError:

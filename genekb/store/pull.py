@@ -31,7 +31,7 @@ from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import STORE_MARKER, check_room, sha256_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
-from genekb.store.ids import ambiguous
+from genekb.store.ids import ambiguous, prefix_matches
 from genekb.store.new_store import new_store_undo
 from genekb.store.pull_cache import (
     PULL_LOCK,
@@ -129,7 +129,7 @@ def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]
                 chosen.append(tags[ref])
                 changes[ref] = tags[ref]
                 continue
-            matches = [v for v in versions if v == ref or (len(ref) >= 5 and v.startswith(ref))]
+            matches = prefix_matches(ref, versions)
             if len(matches) > 1:  # said "the remote has no tag or version"
                 raise ambiguous(ref, sorted(matches), "versions on the remote")
             if not matches:

@@ -43,7 +43,7 @@ from genekb.errors import (
 from genekb.fileio import atomic_write, left_by_dead_process, named_writes
 from genekb.genemap import lookalike_note
 from genekb.store import integrity
-from genekb.store.ids import ID_PREFIXES, ambiguous, tag_problem
+from genekb.store.ids import ID_PREFIXES, ambiguous, prefix_matches, short_prefix_note, tag_problem
 from genekb.store.locks import waiting_lock
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
@@ -202,14 +202,14 @@ class Store:
         return tags
 
     def resolve(self, kind: str, ref: str) -> str:
-        """A version id from `ref`: the id itself, else a tag, else a unique id prefix (of 5+
-        characters). A reference that could mean two versions is refused, never guessed."""
+        """A version id from `ref`: the id itself, else a tag, else a unique id prefix (4+ digits
+        after "emb-"). A reference that could mean two versions is refused, never guessed."""
         if not isinstance(ref, str) or not ref.strip():
             raise UsageError(f"a version is named by its id, tag or id prefix, not {ref!r}")
         ids = self._ids(kind)
         if ref in ids:
             return ref
-        matches = [i for i in ids if i.startswith(ref)] if len(ref) >= 5 else []
+        matches = [i for i in prefix_matches(ref, ids) if i != ref]
         try:
             tags = self.tags() if kind == "embedding" else {}
         except IntegrityError:  # an id prefix is no tag: a damaged tags.json need not stop it
@@ -234,7 +234,7 @@ class Store:
         if len(matches) > 1:
             raise ambiguous(ref, matches, f"{kind} versions")
         text_ids = self._ids("text") if kind == "embedding" and ref.startswith("txt-") else []
-        named = [i for i in text_ids if i == ref or (len(ref) >= 5 and i.startswith(ref))]
+        named = prefix_matches(ref, text_ids)
         if len(named) == 1:  # a text version given where vectors are read (not UsageError:
             raise GenekbError(  # `version` goes on to the text kind past this one)
                 f"{named[0]} is a text version (gene texts, no vectors); give an embedding"
@@ -242,7 +242,8 @@ class Store:
             )
         hint = ", ".join(sorted(self.tags())) if kind == "embedding" else ", ".join(ids[:5])
         raise GenekbError(  # a Cyrillic 'а' in "humаn" reads like the tag it misses
-            f"no {kind} version {ref!r} in {self.place}{lookalike_note([ref])}"
+            f"no {kind} version {ref!r}{short_prefix_note(ref, ids)} in {self.place}"
+            f"{lookalike_note([ref])}"
             + (f"; known: {hint}" if hint else "; run `genekb build` first")
         )
 

@@ -1,0 +1,26 @@
+"""Follow-ups of 2026-11-29: defects noticed while reviewing, each with the input that showed it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genekb.build import build
+from genekb.errors import GenekbError
+from genekb.store.store import Store
+from tests.conftest import make_genes, one_line_error, run_genekb
+
+
+def test_a_version_prefix_needs_four_digits(tmp_path: Path) -> None:
+    """`genekb rm emb-3` removed whichever version alone began with "emb-3": a destructive
+    command acted on a name one keystroke long. A prefix now needs git's four digits."""
+    root = tmp_path / "s"
+    store = Store.open(root, create=True)
+    vid = build(store, model="fake", gene_table=make_genes())["embedding_id"]
+    assert store.resolve("embedding", vid[:8]) == vid  # "emb-" and four digits
+    with pytest.raises(GenekbError):
+        store.resolve("embedding", vid[:5])
+    line = one_line_error(run_genekb("rm", vid[:6], "--root", str(root), "--force"))
+    assert vid[:6] in line and "needs 4 digits" in line
+    assert (root / "embeddings" / vid).is_dir()

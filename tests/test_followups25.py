@@ -24,3 +24,20 @@ def test_a_version_prefix_needs_four_digits(tmp_path: Path) -> None:
     line = one_line_error(run_genekb("rm", vid[:6], "--root", str(root), "--force"))
     assert vid[:6] in line and "needs 4 digits" in line
     assert (root / "embeddings" / vid).is_dir()
+
+
+def test_a_chosen_k_above_the_training_cells_is_said() -> None:
+    """classify(k=50) with 20 training cells voted over all 20 without a word."""
+    import numpy as np
+
+    from cellmodel.classify.core import classify
+    from genekb.errors import GenekbWarning
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 1.0, (30, 8)) for c in (0.0, 4.0)])
+    labels = np.repeat(["a", "b"], 30)
+    mask = np.zeros(60, bool)
+    mask[::3] = True
+    with pytest.warns(GenekbWarning, match=r"k=50 neighbours asked, but only 20 training"):
+        result = classify(X, labels, mask, k=50, refine_view=False, compare=False)
+    assert result.params["k_used"] == 20

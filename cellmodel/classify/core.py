@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from cellmodel.classify.knn import as_matrix, neighbours_used
+from cellmodel.classify.knn import as_matrix, neighbours_said
 from cellmodel.classify.labels import (
     check_reference_labels,
     checked_mask,
@@ -88,7 +88,7 @@ def classify(
     params.update(
         n_cells=len(values),
         n_train=int(mask.sum()),
-        k_used=neighbours_used(k, int(mask.sum())),
+        k_used=neighbours_said(k, int(mask.sum())),
         n_classes_train=len(class_sizes(values[mask])),
         markers=markers,
     )
@@ -221,7 +221,7 @@ def transfer(
     params.update(
         n_reference=int(ref.shape[0]),
         n_train=int(labelled.sum()),
-        k_used=neighbours_used(k, int(labelled.sum())),
+        k_used=neighbours_said(k, int(labelled.sum())),
         n_query=int(qry.shape[0]),
         markers=markers,
     )

@@ -14,7 +14,7 @@ from cellmodel.classify.options import (
     VOTES,
     ClassifyOptions,
 )
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, warn
 from genekb.linalg import l2_normalize
 
 
@@ -53,6 +53,16 @@ class Scaler:
 def neighbours_used(k: int, n_train: int) -> int:
     """The neighbours a vote can have: k, or every training cell where there are fewer."""
     return min(k, n_train)
+
+
+def neighbours_said(k: int, n_train: int) -> int:
+    """`neighbours_used`, with a warning where a k the user chose is more than the training
+    cells (the default k is capped quietly: few labels are the usual case)."""
+    used = neighbours_used(k, n_train)
+    if used < k and k != DEFAULT_K:
+        warn(f"k={k} neighbours asked, but only {n_train} training cells: every vote uses all"
+             f" {n_train}; give k ≤ {n_train} or more labelled cells")  # fmt: skip
+    return used
 
 
 def knn_votes(

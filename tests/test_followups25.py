@@ -41,3 +41,21 @@ def test_a_chosen_k_above_the_training_cells_is_said() -> None:
     with pytest.warns(GenekbWarning, match=r"k=50 neighbours asked, but only 20 training"):
         result = classify(X, labels, mask, k=50, refine_view=False, compare=False)
     assert result.params["k_used"] == 20
+
+
+def test_publishing_a_tag_sends_that_tag_not_the_versions_other_names(tmp_path: Path) -> None:
+    """`genekb publish DEST v1` also published every other tag of that version (a lab's
+    "scratch/alice"), and a name is all another project sees of it."""
+    import json
+
+    from genekb.store.publish import publish
+    from genekb.store.tag_edits import point_tag
+
+    store = Store.open(tmp_path / "s", create=True)
+    vid = build(store, model="fake", gene_table=make_genes(), tag="v1")["embedding_id"]
+    point_tag(store, "scratch/alice", vid)
+    report = publish(store, str(tmp_path / "pub"), ["v1"])
+    index = json.loads((tmp_path / "pub" / "genekb-remote.json").read_text())
+    assert report["tags"] == ["v1"] and sorted(index["tags"]) == ["v1"]
+    report = publish(store, str(tmp_path / "pub2"), [vid])  # by its id: its tags go with it
+    assert report["tags"] == ["scratch/alice", "v1"]

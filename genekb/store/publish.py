@@ -43,7 +43,8 @@ INDEX_LOCK = f"{INDEX}.lock"  # in a local folder remote: one index read-and-wri
 
 
 def _chosen(store: Store, refs: list[str]) -> tuple[list[Any], dict[str, str]]:
-    """(versions to publish, texts before embeddings; the tags that go with them)."""
+    """(versions to publish, texts before embeddings; the tags that go with them: those named,
+    and every tag of a version named by its id, or of every version when none is named)."""
     if refs:
         picked = [store.version(ref) for ref in refs]
     else:
@@ -56,8 +57,12 @@ def _chosen(store: Store, refs: list[str]) -> tuple[list[Any], dict[str, str]]:
             versions.setdefault(v.text_id, v.text)
         versions.setdefault(v.id, v)
     ordered = sorted(versions.values(), key=lambda v: (v.kind != "text", v.id))
-    ids = {v.id for v in ordered}
-    tags = {t: vid for t, vid in store.tags().items() if vid in ids}
+    every = store.tags()
+    # A version named by a tag goes with that tag alone: its other tags (a lab's "scratch") are
+    # published only when named too, or when the version itself is named by its id.
+    named = refs or [None] * len(picked)
+    by_id = {v.id for v, ref in zip(picked, named, strict=True) if ref not in every}
+    tags = {t: vid for t, vid in every.items() if vid in by_id or t in (refs or [])}
     return ordered, tags
 
 

@@ -31,7 +31,7 @@ from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import STORE_MARKER, check_room, sha256_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
-from genekb.store.ids import ambiguous, prefix_matches
+from genekb.store.ids import ambiguous, prefix_matches, short_prefix_note
 from genekb.store.new_store import new_store_undo
 from genekb.store.pull_cache import (
     PULL_LOCK,
@@ -134,7 +134,10 @@ def select(index: dict[str, Any], refs: list[str]) -> tuple[list[tuple[str, str]
                 raise ambiguous(ref, sorted(matches), "versions on the remote")
             if not matches:
                 known = ", ".join(sorted(tags)) or "none"
-                raise GenekbError(f"the remote has no tag or version {ref!r}; its tags: {known}")
+                note = short_prefix_note(ref, versions)
+                raise GenekbError(
+                    f"the remote has no tag or version {ref!r}{note}; its tags: {known}"
+                )
             chosen.append(matches[0])
     needed = set(chosen)
     needed |= {versions[v]["text_id"] for v in chosen if versions[v]["kind"] == "embedding"}

@@ -34,6 +34,7 @@ from cellmodel.formats import (
     hdf5_stored_values,
     unreadable,
 )
+from cellmodel.matrix_checks import matrix_names
 from cellmodel.metrics import check_labels
 from genekb.errors import GenekbError, UsageError
 
@@ -90,6 +91,11 @@ def parse_datasets(
                 f"unknown dataset {name!r}; choose from {', '.join(registry)}, an .h5ad, .h5 or"
                 f" .loom path (with label_key=), or {SYNTHETIC_PREFIX}N for N synthetic cells"
             )
+    # One file named twice (./a.h5ad, a.h5ad) is one dataset, not two that share a name.
+    unique: dict[tuple[str, str], DatasetRef] = {}
+    for ref in refs:
+        unique.setdefault((ref.kind, ref.path or ref.name), ref)
+    refs = list(unique.values())
     stems = [r.name for r in refs]
     if len(set(stems)) != len(stems):
         raise UsageError(f"two datasets share the name {stems}; rename one of the files")
@@ -180,6 +186,25 @@ def _check_columns(
     check_labels(column(label_key), label_key)
     if batch_key is not None:
         checked_batches(column(batch_key), batch_key, "leave out batch_key=")
+
+
+def check_matrix_names(ref: DatasetRef, layer: str | None, gene_key: str | None) -> None:
+    """Refuse an .h5ad whose `layer` or `gene_key` is missing, or whose gene names repeat, before
+    any run: read from the names alone, as each method's process would refuse it, one by one."""
+    if ref.kind != "file" or ref.path is None or Path(ref.path).suffix.lower() != ".h5ad":
+        return
+    path = Path(ref.path)
+    try:
+        backed = ad.read_h5ad(path, backed="r")
+    except Exception as exc:  # h5py and anndata raise many kinds on foreign files
+        raise unreadable(path, exc, "h5ad file") from None
+    try:
+        var, source = matrix_names(backed, layer)
+        io.gene_names(var, gene_key, source)
+    except GenekbError as exc:
+        raise GenekbError(f"{path}: {exc} (no method was run)") from None
+    finally:
+        backed.file.close()
 
 
 def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:

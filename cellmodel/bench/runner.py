@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from cellmodel import datasets
+from cellmodel.arguments import check_seed
 from cellmodel.bench.aggregate import mean_std, scale_summary, standings, summarize
-from cellmodel.bench.data import DatasetRef, refuse_non_finite
+from cellmodel.bench.data import DatasetRef, check_matrix_names, refuse_non_finite
 from cellmodel.bench.machine import machine_info
 from cellmodel.bench.registry import get_method
 from cellmodel.bench.report import fmt_value, write_json, write_outputs
@@ -111,12 +112,17 @@ def warmup_controls(
 
 def check_settings(config: BenchConfig) -> None:
     """Refuse a file of NaN or infinite values, an unknown model or device before any process
-    starts: each run would fail alone, after the warm-up, and leave a table of failures."""
+    starts: each run would fail alone, after the warm-up, and leave a table of failures. A
+    registry dataset is fetched (once, before any timing) here too: offline or corrupt, it is
+    refused before the output folder is made."""
     from cellmodel.knowledge.vectors import store_version
     from genekb.device import resolve_device
     from genekb.store.store import Store
 
     for ref in config.datasets:
+        if ref.kind == "registry":
+            datasets.fetch(ref.name, cache_dir=datasets.default_cache_dir(config.root))
+        check_matrix_names(ref, config.layer, config.gene_key)
         refuse_non_finite(ref, config.layer)
     resolve_device(config.device)
     if config.model is not None:
@@ -125,8 +131,17 @@ def check_settings(config: BenchConfig) -> None:
 
 def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
     """Warm up, run every (dataset, method) in its own process, aggregate, write the outputs."""
+    if not config.datasets or not config.methods:  # a report of no runs, published as a result
+        empty = "datasets" if not config.datasets else "methods"
+        raise UsageError(f"{empty}= is empty; give at least one")
+    for method in config.methods:  # an unknown one found only after the output folder is made
+        get_method(method)
     if not config.seeds:
         raise UsageError("seeds= must hold at least 1 seed")
+    for seed in config.seeds:  # each worker would fail on it alike, deep in scikit-learn
+        check_seed(seed)
+    if len(set(config.seeds)) != len(config.seeds):  # a repeat is no new sample of the spread
+        raise UsageError(f"seeds={config.seeds} repeats a seed; give each seed once")
     check_settings(config)  # before the plan's line: a refusal is the only line printed
     log(
         f"bench: {len(config.datasets)} dataset(s) × {len(config.methods)} method(s)"
@@ -146,10 +161,6 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
         "gene_key": config.gene_key,
         "gene_vectors": config.gene_vectors,
     }
-    for ref in config.datasets:
-        if ref.kind == "registry":  # download once, before any timing
-            datasets.fetch(ref.name, cache_dir=datasets.default_cache_dir(config.root))
-
     warmups = _warm_up(config, common, logs, log)
     cells, runs = _run_cells(config, common, logs, log)
     report = {

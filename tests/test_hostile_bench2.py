@@ -177,3 +177,12 @@ def test_library_empty_or_unknown_choices_publish_nothing(
         bench.run_bench(_config(tmp_path / "out", refs, methods=methods), log=lambda _: None)
     assert not (tmp_path / "out").exists()
 
+
+
+def test_a_file_named_with_a_bar_keeps_its_table_columns() -> None:
+    # "a|b.h5ad" is dataset a|b: its header cell split in two and shifted every column after it.
+    summary = [{"dataset": "a|b", "method": "pca-kmeans", "status": "ok", "ari": {"mean": 0.5}}]
+    lines = report.render_standings(report.standings(summary))
+    header = next(line for line in lines if line.startswith("| method |"))
+    assert "a\\|b" in header
+    assert header.count("|") - header.count("\\|") == 6  # five cells

@@ -178,7 +178,6 @@ def test_library_empty_or_unknown_choices_publish_nothing(
     assert not (tmp_path / "out").exists()
 
 
-
 def test_a_file_named_with_a_bar_keeps_its_table_columns() -> None:
     # "a|b.h5ad" is dataset a|b: its header cell split in two and shifted every column after it.
     summary = [{"dataset": "a|b", "method": "pca-kmeans", "status": "ok", "ari": {"mean": 0.5}}]
@@ -186,3 +185,51 @@ def test_a_file_named_with_a_bar_keeps_its_table_columns() -> None:
     header = next(line for line in lines if line.startswith("| method |"))
     assert "a\\|b" in header
     assert header.count("|") - header.count("\\|") == 6  # five cells
+
+
+@pytest.mark.slow  # three worker processes
+def test_an_interrupted_bench_resumes_where_it_stopped(
+    tmp_path: Path, spies: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C or SIGTERM lost every finished (dataset, method) run: the rerun measured all again.
+    from cellmodel.bench import runner
+
+    out = tmp_path / "out"
+    config = _config(out, bench.parse_datasets("synthetic-40,synthetic-50"), methods=[spies.SPY])
+    real, spawned = runner._spawn, []
+
+    def spawn(job: dict[str, Any], *args: Any) -> Any:
+        spawned.append(job["dataset"]["name"])
+        if len(spawned) == 2 and stop:
+            raise KeyboardInterrupt  # the user's Ctrl-C, during the second run
+        return real(job, *args)
+
+    monkeypatch.setattr(runner, "_spawn", spawn)
+    stop = True
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_bench(config, log=lambda _: None)
+    assert not (out / "bench.json").exists()
+    spawned.clear()
+    stop = False
+    lines: list[str] = []
+    result = bench.run_bench(config, log=lines.append)
+    assert spawned == ["synthetic-50"]  # the first run was kept, not measured again
+    first, second = result["cells"]
+    assert first["resumed"] and first["status"] == "ok" and not second.get("resumed")
+    assert [r["dataset"] for r in result["runs"]] == ["synthetic-40", "synthetic-50"]
+    assert any("kept from the interrupted run" in line for line in lines)
+    assert "Kept from the interrupted run before: 1" in (out / "bench.md").read_text()
+    assert not list((out / "logs").glob("*.result.json"))  # a later --force run measures anew
+
+
+def test_a_kept_run_is_not_taken_for_an_edited_file(tmp_path: Path) -> None:
+    # The same file name with other contents is another run: its kept scores would be wrong.
+    from cellmodel.bench import resume
+
+    path = _toy(tmp_path / "toy.h5ad")
+    job = {"dataset": {"name": "toy", "path": str(path)}, "method_module": "cellmodel.bench"}
+    before = resume.run_key(job, None)
+    assert resume.run_key(job, None) == before
+    _toy(path, n=70)
+    assert resume.run_key(job, None) != before
+    assert resume.run_key(job, 1) != resume.run_key(job, None)

@@ -110,6 +110,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["failures"]:
         lines += ["", "Failures:", ""]
         lines += [f"- {f['dataset']} × {f['method']}: {f['error']}" for f in report["failures"]]
+    resumed = [c for c in report.get("cells", []) if c.get("resumed")]
+    if resumed:  # measured by an earlier, interrupted process of the same command
+        lines += ["", f"Kept from the interrupted run before: {len(resumed)} (dataset, method)"
+                  " run(s), their seconds and memory measured then."]  # fmt: skip
     lines += ["", f"Whole bench: {report['total_seconds']:.0f} s wall."]
     return "\n".join(lines) + "\n"
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from cellmodel import datasets
 from cellmodel.arguments import check_seed
+from cellmodel.bench import resume
 from cellmodel.bench.aggregate import mean_std, scale_summary, standings, summarize
 from cellmodel.bench.data import DatasetRef, check_matrix_names, refuse_non_finite
 from cellmodel.bench.machine import machine_info
@@ -190,6 +191,7 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
         report["scale"] = scale_summary(report["summary"], warmups)
     report["standings"] = standings(report["summary"])
     write_outputs(report, config.out)
+    resume.forget_runs(logs)  # the report holds them: a later run measures anew
     return report
 
 
@@ -247,17 +249,23 @@ def _run_cells(
                 "preload": config.preload,
                 **common,
             }
-            result, wall = _spawn(job, log_path, config.timeout_s, config.threads)
-            if result.pop("data_error", False):
-                refused = result.get("error")
-            cell_runs = result.pop("runs", [])
-            cell = {
-                "dataset": ref.name,
-                "method": method,
-                "process_seconds": round(wall, 2),
-                "log": str(log_path),
-                **result,
-            }
+            key = resume.run_key(job, config.threads)
+            kept = resume.kept_run(log_path, key)  # finished before an interruption
+            if kept is not None:
+                cell, cell_runs = kept
+            else:
+                result, wall = _spawn(job, log_path, config.timeout_s, config.threads)
+                if result.pop("data_error", False):
+                    refused = result.get("error")
+                cell_runs = result.pop("runs", [])
+                cell = {
+                    "dataset": ref.name,
+                    "method": method,
+                    "process_seconds": round(wall, 2),
+                    "log": str(log_path),
+                    **result,
+                }
+                resume.keep_run(log_path, key, cell, cell_runs)
             cells.append(cell)
             runs += [{"dataset": ref.name, "method": method, **r} for r in cell_runs]
             log(f"[{len(cells)}/{total}] {ref.name} × {method}: " + _cell_line(cell, cell_runs))
@@ -292,6 +300,8 @@ def _failures(cells: list[dict[str, Any]], warmups: list[dict[str, Any]]) -> lis
 def _cell_line(cell: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     if cell["status"] != "ok":
         return f"FAILED ({cell.get('error')}); log {cell['log']}"
+    if cell.get("resumed"):
+        return "kept from the interrupted run before (same job, same file)"
     ari = mean_std([r["ari"] for r in runs])
     secs = mean_std([r["seconds"] for r in runs])
     return (

@@ -233,3 +233,14 @@ def test_a_kept_run_is_not_taken_for_an_edited_file(tmp_path: Path) -> None:
     _toy(path, n=70)
     assert resume.run_key(job, None) != before
     assert resume.run_key(job, 1) != resume.run_key(job, None)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("layer", "counts"), ("gene_key", "symbol")])
+def test_a_layer_or_gene_key_a_registry_or_synthetic_dataset_lacks_is_refused_first(
+    tmp_path: Path, flag: str, value: str
+) -> None:
+    # Their datasets load with a fixed layout: every method's process failed on the flag in turn.
+    config = _config(tmp_path / "out", bench.parse_datasets("synthetic-40"), **{flag: value})
+    with pytest.raises(GenekbError, match=f"synthetic-40: .*'{value}'.*no method was run"):
+        bench.run_bench(config, log=lambda _: None)
+    assert not (tmp_path / "out").exists()

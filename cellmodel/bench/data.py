@@ -188,23 +188,35 @@ def _check_columns(
         checked_batches(column(batch_key), batch_key, "leave out batch_key=")
 
 
-def check_matrix_names(ref: DatasetRef, layer: str | None, gene_key: str | None) -> None:
-    """Refuse an .h5ad whose `layer` or `gene_key` is missing, or whose gene names repeat, before
-    any run: read from the names alone, as each method's process would refuse it, one by one."""
-    if ref.kind != "file" or ref.path is None or Path(ref.path).suffix.lower() != ".h5ad":
-        return
-    path = Path(ref.path)
+def check_matrix_names(
+    ref: DatasetRef, layer: str | None, gene_key: str | None, root: str | None = None
+) -> None:
+    """Refuse a dataset whose `layer` or `gene_key` is missing, or whose gene names repeat, before
+    any run, as each method's process would refuse it, one by one: an .h5ad read from its names
+    alone; a registry or synthetic dataset loaded (a small one for synthetic-N) only when
+    `layer` or `gene_key` is given, as it loads with a fixed layout."""
+    if ref.kind == "file" and ref.path is not None and Path(ref.path).suffix.lower() == ".h5ad":
+        path = Path(ref.path)
+        try:
+            backed = ad.read_h5ad(path, backed="r")
+        except Exception as exc:  # h5py and anndata raise many kinds on foreign files
+            raise unreadable(path, exc, "h5ad file") from None
+        try:
+            _check_names(backed, layer, gene_key, str(path))
+        finally:
+            backed.file.close()
+    elif ref.kind != "file" and (layer is not None or gene_key is not None):
+        small = DatasetRef(ref.name, ref.kind, n_cells=SYNTHETIC_GROUPS * 3)
+        adata = load_dataset(small if ref.kind == "synthetic" else ref, root)
+        _check_names(adata, layer, gene_key, ref.name)
+
+
+def _check_names(adata: ad.AnnData, layer: str | None, gene_key: str | None, name: str) -> None:
     try:
-        backed = ad.read_h5ad(path, backed="r")
-    except Exception as exc:  # h5py and anndata raise many kinds on foreign files
-        raise unreadable(path, exc, "h5ad file") from None
-    try:
-        var, source = matrix_names(backed, layer)
+        var, source = matrix_names(adata, layer)
         io.gene_names(var, gene_key, source)
     except GenekbError as exc:
-        raise GenekbError(f"{path}: {exc} (no method was run)") from None
-    finally:
-        backed.file.close()
+        raise GenekbError(f"{name}: {exc} (no method was run)") from None
 
 
 def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:

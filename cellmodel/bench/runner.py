@@ -123,7 +123,7 @@ def check_settings(config: BenchConfig) -> None:
     for ref in config.datasets:
         if ref.kind == "registry":
             datasets.fetch(ref.name, cache_dir=datasets.default_cache_dir(config.root))
-        check_matrix_names(ref, config.layer, config.gene_key)
+        check_matrix_names(ref, config.layer, config.gene_key, config.root)
         refuse_non_finite(ref, config.layer)
     resolve_device(config.device)
     if config.model is not None:

@@ -244,3 +244,27 @@ def test_a_layer_or_gene_key_a_registry_or_synthetic_dataset_lacks_is_refused_fi
     with pytest.raises(GenekbError, match=f"synthetic-40: .*'{value}'.*no method was run"):
         bench.run_bench(config, log=lambda _: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_bundled_dataset_says_to_reinstall_scanpy_not_to_fetch_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "delete it and fetch again": deleting scanpy's own file makes it missing, and fetch never
+    # downloads it (it ships inside scanpy).
+    from scanpy.datasets import _datasets
+
+    from cellmodel import datasets
+
+    (tmp_path / "10x_pbmc68k_reduced.h5ad").write_bytes(b"damaged")
+    monkeypatch.setattr(_datasets, "__file__", str(tmp_path / "_datasets.py"))
+    with pytest.raises(IntegrityError) as caught:
+        datasets.fetch("pbmc68k-reduced")
+    assert "reinstall scanpy" in str(caught.value) and "fetch again" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_file_whose_name_holds_a_comma_can_be_benched(tmp_path: Path) -> None:
+    # --datasets "run 1,2.h5ad" was split into 'run 1' and '2.h5ad': "unknown dataset".
+    path = _toy(tmp_path / "run 1,2.h5ad")
+    refs = bench.parse_datasets(f"{path},synthetic-40", "cell_type")
+    assert [(r.name, r.path) for r in refs] == [("run 1,2", str(path)), ("synthetic-40", None)]

@@ -64,7 +64,7 @@ def parse_datasets(
     `batch_key` column (a technical batch) is given to every method, as a registry entry's is."""
     names = list(DEFAULT_DATASETS) if spec is None else spec
     if isinstance(names, str):
-        names = names.split(",")
+        names = _split_names(names)
     names = [n.strip() for n in names if n.strip()]
     if not names:
         raise UsageError("datasets= is empty; give names or file paths separated by commas")
@@ -101,6 +101,18 @@ def parse_datasets(
         raise UsageError(f"two datasets share the name {stems}; rename one of the files")
     _refuse_keys_without_files(refs, label_key, batch_key)
     return refs
+
+
+def _split_names(spec: str) -> list[str]:
+    """Names split on commas, but an existing file whose name holds a comma kept whole (it was
+    read as two unknown datasets, and no spelling could bench it)."""
+    pieces, names, i = spec.split(","), [], 0
+    while i < len(pieces):
+        ends = range(len(pieces), i + 1, -1)  # the longest run of pieces that names a file
+        j = next((j for j in ends if Path(",".join(pieces[i:j]).strip()).is_file()), i + 1)
+        names.append(",".join(pieces[i:j]))
+        i = j
+    return names
 
 
 def _refuse_keys_without_files(

@@ -268,3 +268,15 @@ def test_a_file_whose_name_holds_a_comma_can_be_benched(tmp_path: Path) -> None:
     path = _toy(tmp_path / "run 1,2.h5ad")
     refs = bench.parse_datasets(f"{path},synthetic-40", "cell_type")
     assert [(r.name, r.path) for r in refs] == [("run 1,2", str(path)), ("synthetic-40", None)]
+
+
+def test_a_file_named_logs_in_the_output_folder_is_refused_before_the_plan(tmp_path: Path) -> None:
+    # mkdir said "…/logs: File exists; nothing half-written was published", after the plan line.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "logs").write_text("mine")
+    lines: list[str] = []
+    config = _config(out, bench.parse_datasets("synthetic-40"))
+    with pytest.raises(GenekbError, match=r"logs is not a folder.*choose another output folder"):
+        bench.run_bench(config, log=lines.append)
+    assert lines == [] and (out / "logs").read_text() == "mine"

@@ -29,7 +29,7 @@ from cellmodel.bench.settings import (
     REPORT_FORMAT,
     THREAD_VARIABLES,
 )
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 
 
 @dataclass
@@ -120,6 +120,12 @@ def check_settings(config: BenchConfig) -> None:
     from genekb.device import resolve_device
     from genekb.store.store import Store
 
+    logs = config.out / "logs"
+    if logs.exists() and not logs.is_dir():  # mkdir said only "File exists", after the plan
+        raise GenekbError(
+            f"{logs} is not a folder, and the bench writes each run's log into it; move it or"
+            " choose another output folder"
+        )
     for ref in config.datasets:
         if ref.kind == "registry":
             datasets.fetch(ref.name, cache_dir=datasets.default_cache_dir(config.root))

@@ -280,3 +280,16 @@ def test_a_file_named_logs_in_the_output_folder_is_refused_before_the_plan(tmp_p
     with pytest.raises(GenekbError, match=r"logs is not a folder.*choose another output folder"):
         bench.run_bench(config, log=lines.append)
     assert lines == [] and (out / "logs").read_text() == "mine"
+
+
+def test_a_damaged_cached_dataset_is_not_blamed_on_upstream(tmp_path: Path) -> None:
+    # "the upstream file changed … or update the pin": the copy matched its pin when fetched, and
+    # a new pin would bless the damage.
+    from cellmodel import datasets
+
+    (tmp_path / "wu2020-200.h5ad").write_bytes(b"damaged")
+    with pytest.raises(IntegrityError) as caught:
+        datasets.fetch("wu2020-200", cache_dir=tmp_path)
+    message = str(caught.value)
+    assert "cached copy is damaged; delete it and fetch wu2020-200 again" in message
+    assert "pin)" not in message and "upstream" not in message

@@ -285,10 +285,13 @@ def fetch(
     target = cache / dataset.file_name
     labels = cache / dataset.label_file_name
     if target.exists() and (not dataset.label_member or labels.exists()):
+        # It matched its pin when fetched: a mismatch now is local damage, and a new pin would
+        # bless it.
+        fix = f"the cached copy is damaged; delete it and fetch {name} again"
         if dataset.file_sha256:
-            check_sha256(target, dataset.file_sha256, f"cached {target}")
+            check_sha256(target, dataset.file_sha256, f"cached {target}", fix)
         if dataset.label_member and dataset.label_sha256:
-            check_sha256(labels, dataset.label_sha256, f"cached {labels}")
+            check_sha256(labels, dataset.label_sha256, f"cached {labels}", fix)
         return target
     return fetch_into(dataset, cache, download)
 

@@ -15,8 +15,10 @@ from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32
 from genekb.errors import GenekbError
 
 
-def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFrame, str]:
-    """The matrix (a lazy dask one computed), its var frame and a label for where it came from."""
+def matrix_names(adata: ad.AnnData, layer: str | None) -> tuple[pd.DataFrame, str]:
+    """The var frame and the source label ("X", "raw", "layers/<name>") of the matrix `layer`
+    names, read from the names alone (a backed file's matrices stay on disk); refused as
+    `_pick_matrix` refuses it."""
     if layer is None or layer == "X":
         if adata.X is None and (adata.layers or adata.raw is not None):
             have = ", ".join([*(["raw"] if adata.raw is not None else []), *adata.layers])
@@ -24,15 +26,25 @@ def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFram
                 f"the input has no X matrix; pass the layer that holds the expression with"
                 f" layer= (layers present: {have})"
             )
-        return in_memory(adata.X), adata.var, "X"
+        return adata.var, "X"
     if layer == "raw":
         if adata.raw is None:
             raise GenekbError("the input has no .raw; set layer= to another layer or leave it out")
-        return in_memory(adata.raw.X), adata.raw.var, "raw"
+        return adata.raw.var, "raw"
     if layer not in adata.layers:
         have = ", ".join(["X", *(["raw"] if adata.raw is not None else []), *adata.layers]) or "X"
         raise GenekbError(f"layer {layer!r} is not in the input; layers present: {have}")
-    return in_memory(adata.layers[layer]), adata.var, f"layers/{layer}"
+    return adata.var, f"layers/{layer}"
+
+
+def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFrame, str]:
+    """The matrix (a lazy dask one computed), its var frame and a label for where it came from."""
+    var, source = matrix_names(adata, layer)
+    if source == "X":
+        return in_memory(adata.X), var, source
+    if source == "raw":
+        return in_memory(adata.raw.X), var, source
+    return in_memory(adata.layers[layer]), var, source
 
 
 def source_matrix(adata: ad.AnnData, source: str) -> Any:

@@ -283,7 +283,7 @@ def _out_of_core(sizes: list[int] | None, out: Path, device: str | None, timeout
 
     if sizes is None:
         raise UsageError("--out-of-core goes with --scale SIZES")
-    results = run_scale(sizes, out, device=device, timeout_s=timeout, log=_log)
+    results = run_scale(sizes, out, device=device, timeout_s=timeout, log=_log, flag="--out")
     failed = [r for r in results if r["status"] != "ok"]
     info(f"results appended to {out / 'outofcore.jsonl'}")
     if failed:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import math
 import os
 import sys
 import warnings
@@ -35,6 +34,7 @@ from cli.flags import as_flags
 from cli.plain import ONE_LINE
 from cli.typed_args import checked_as_typed, short_option_meant
 from genekb.errors import CONTROL_ESCAPES, GenekbError, GenekbWarning, UsageError, notes_of
+from genekb.fileio import json_safe
 
 err = Console(stderr=True, emoji=False)  # ":x:" in a quoted value stays text
 
@@ -209,23 +209,12 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities as null: JSON has no such numbers, and strict readers refuse them."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def print_json(document: Any) -> None:
     """One strict JSON document on stdout (NaN and infinities written as null)."""
     try:
         text = json.dumps(document, indent=2, default=str, allow_nan=False)
     except ValueError:
-        text = json.dumps(_json_safe(document), indent=2, default=str, allow_nan=False)
+        text = json.dumps(json_safe(document), indent=2, default=str, allow_nan=False)
     sys.stdout.write(text + "\n")
 
 

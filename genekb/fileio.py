@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import math
 import os
 import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from genekb.errors import GenekbError, UsageError
 
@@ -244,6 +246,17 @@ def write_bytes_to(path: Path, payload: bytes | memoryview, *, suffix: str = ".t
 def atomic_write(path: Path, payload: bytes) -> None:
     """Write `payload` to `path` durably and atomically."""
     write_bytes_to(path, payload)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers, and strict readers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 # ---- checking paths before any work -------------------------------------------------------------

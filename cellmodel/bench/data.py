@@ -34,6 +34,7 @@ from cellmodel.formats import (
     hdf5_stored_values,
     unreadable,
 )
+from cellmodel.matrix_checks import matrix_names
 from cellmodel.metrics import check_labels
 from genekb.errors import GenekbError, UsageError
 
@@ -63,7 +64,7 @@ def parse_datasets(
     `batch_key` column (a technical batch) is given to every method, as a registry entry's is."""
     names = list(DEFAULT_DATASETS) if spec is None else spec
     if isinstance(names, str):
-        names = names.split(",")
+        names = _split_names(names)
     names = [n.strip() for n in names if n.strip()]
     if not names:
         raise UsageError("datasets= is empty; give names or file paths separated by commas")
@@ -90,11 +91,28 @@ def parse_datasets(
                 f"unknown dataset {name!r}; choose from {', '.join(registry)}, an .h5ad, .h5 or"
                 f" .loom path (with label_key=), or {SYNTHETIC_PREFIX}N for N synthetic cells"
             )
+    # One file named twice (./a.h5ad, a.h5ad) is one dataset, not two that share a name.
+    unique: dict[tuple[str, str], DatasetRef] = {}
+    for ref in refs:
+        unique.setdefault((ref.kind, ref.path or ref.name), ref)
+    refs = list(unique.values())
     stems = [r.name for r in refs]
     if len(set(stems)) != len(stems):
         raise UsageError(f"two datasets share the name {stems}; rename one of the files")
     _refuse_keys_without_files(refs, label_key, batch_key)
     return refs
+
+
+def _split_names(spec: str) -> list[str]:
+    """Names split on commas, but an existing file whose name holds a comma kept whole (it was
+    read as two unknown datasets, and no spelling could bench it)."""
+    pieces, names, i = spec.split(","), [], 0
+    while i < len(pieces):
+        ends = range(len(pieces), i + 1, -1)  # the longest run of pieces that names a file
+        j = next((j for j in ends if Path(",".join(pieces[i:j]).strip()).is_file()), i + 1)
+        names.append(",".join(pieces[i:j]))
+        i = j
+    return names
 
 
 def _refuse_keys_without_files(
@@ -180,6 +198,37 @@ def _check_columns(
     check_labels(column(label_key), label_key)
     if batch_key is not None:
         checked_batches(column(batch_key), batch_key, "leave out batch_key=")
+
+
+def check_matrix_names(
+    ref: DatasetRef, layer: str | None, gene_key: str | None, root: str | None = None
+) -> None:
+    """Refuse a dataset whose `layer` or `gene_key` is missing, or whose gene names repeat, before
+    any run, as each method's process would refuse it, one by one: an .h5ad read from its names
+    alone; a registry or synthetic dataset loaded (a small one for synthetic-N) only when
+    `layer` or `gene_key` is given, as it loads with a fixed layout."""
+    if ref.kind == "file" and ref.path is not None and Path(ref.path).suffix.lower() == ".h5ad":
+        path = Path(ref.path)
+        try:
+            backed = ad.read_h5ad(path, backed="r")
+        except Exception as exc:  # h5py and anndata raise many kinds on foreign files
+            raise unreadable(path, exc, "h5ad file") from None
+        try:
+            _check_names(backed, layer, gene_key, str(path))
+        finally:
+            backed.file.close()
+    elif ref.kind != "file" and (layer is not None or gene_key is not None):
+        small = DatasetRef(ref.name, ref.kind, n_cells=SYNTHETIC_GROUPS * 3)
+        adata = load_dataset(small if ref.kind == "synthetic" else ref, root)
+        _check_names(adata, layer, gene_key, ref.name)
+
+
+def _check_names(adata: ad.AnnData, layer: str | None, gene_key: str | None, name: str) -> None:
+    try:
+        var, source = matrix_names(adata, layer)
+        io.gene_names(var, gene_key, source)
+    except GenekbError as exc:
+        raise GenekbError(f"{name}: {exc} (no method was run)") from None
 
 
 def load_dataset(ref: DatasetRef, root: str | None) -> ad.AnnData:

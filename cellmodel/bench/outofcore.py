@@ -25,6 +25,8 @@ from cellmodel.chunked import h5
 from cellmodel.chunked.cluster import cluster_h5ad
 from cellmodel.cluster.job import cluster
 from cellmodel.datasets.synthetic import write_synthetic_h5ad
+from genekb.device import resolve_device
+from genekb.fileio import check_output_dir
 
 SUBSAMPLE = 100_000
 
@@ -121,11 +123,15 @@ def run_scale(
     device: str | None = None,
     timeout_s: float = 3600,
     log: Any = print,
+    flag: str = "folder",
 ) -> list[dict[str, Any]]:
     """Write (once) and cluster each size out of core; then the subsample in memory. Results
     are appended to folder/outofcore.jsonl as they come."""
     for n in sizes:
         check_synthetic_cells(n, "sizes", out_of_core=True)
+    # Before any file is written (up to tens of GB): each run would fail on these alike.
+    resolve_device(device)
+    check_output_dir(folder, force=True, flag=flag, parents=True)
     folder.mkdir(parents=True, exist_ok=True)
     results = []
     for n in sizes:

@@ -12,7 +12,7 @@ import numpy as np
 
 from cellmodel.bench.aggregate import standings
 from cellmodel.bench.settings import METRICS
-from genekb.fileio import atomic_write
+from genekb.fileio import atomic_write, json_safe
 
 
 def fmt_value(value: tuple[float, float | None] | dict[str, Any] | None, digits: int = 3) -> str:
@@ -110,6 +110,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["failures"]:
         lines += ["", "Failures:", ""]
         lines += [f"- {f['dataset']} × {f['method']}: {f['error']}" for f in report["failures"]]
+    resumed = [c for c in report.get("cells", []) if c.get("resumed")]
+    if resumed:  # measured by an earlier, interrupted process of the same command
+        lines += ["", f"Kept from the interrupted run before: {len(resumed)} (dataset, method)"
+                  " run(s), their seconds and memory measured then."]  # fmt: skip
     lines += ["", f"Whole bench: {report['total_seconds']:.0f} s wall."]
     return "\n".join(lines) + "\n"
 
@@ -133,12 +137,15 @@ def render_standings(table: dict[str, Any]) -> list[str]:
         for d in datasets:
             entry = per_dataset[d].get(method)
             cells.append("–" if entry is None else f"{entry['rank']} ({entry['gap']:+.3f})")
+        # A method that failed somewhere is averaged over fewer datasets: say so in its row.
+        partial = total.get("n_datasets", len(datasets)) < len(datasets)
+        part = f" (over {total['n_datasets']} of {len(datasets)} datasets)" if partial else ""
         lines.append(
             _row(
                 [
                     method,
                     *cells,
-                    f"{total['mean_ari']:.3f}",
+                    f"{total['mean_ari']:.3f}{part}",
                     f"{total['mean_rank']:.2f}",
                     f"{total['worst_gap']:+.3f}",
                 ]
@@ -194,7 +201,8 @@ def _ari_and_seconds(row: dict[str, Any] | None) -> str:
 
 
 def _row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
+    # A file's name may hold "|" (a dataset is named by its file): escaped, it stays one cell.
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
 def plot_ari(report: dict[str, Any], path: Path) -> Path:
@@ -238,7 +246,7 @@ def write_outputs(report: dict[str, Any], out: Path) -> dict[str, Path]:
     """bench.json, bench.md and ari.png in `out`."""
     files = {"json": out / "bench.json", "markdown": out / "bench.md", "chart": out / "ari.png"}
     report["files"] = {k: str(v) for k, v in files.items()}
-    write_json(files["json"], report)
+    write_json(files["json"], json_safe(jsonable(report)))  # strict JSON: --timeout inf
     _write_text(files["markdown"], render_markdown(report))
     plot_ari(report, files["chart"])
     return files

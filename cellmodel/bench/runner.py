@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from cellmodel import datasets
+from cellmodel.arguments import check_seed
+from cellmodel.bench import resume
 from cellmodel.bench.aggregate import mean_std, scale_summary, standings, summarize
-from cellmodel.bench.data import DatasetRef, refuse_non_finite
+from cellmodel.bench.data import DatasetRef, check_matrix_names, refuse_non_finite
 from cellmodel.bench.machine import machine_info
 from cellmodel.bench.registry import get_method
 from cellmodel.bench.report import fmt_value, write_json, write_outputs
@@ -27,7 +29,7 @@ from cellmodel.bench.settings import (
     REPORT_FORMAT,
     THREAD_VARIABLES,
 )
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 
 
 @dataclass
@@ -111,12 +113,23 @@ def warmup_controls(
 
 def check_settings(config: BenchConfig) -> None:
     """Refuse a file of NaN or infinite values, an unknown model or device before any process
-    starts: each run would fail alone, after the warm-up, and leave a table of failures."""
+    starts: each run would fail alone, after the warm-up, and leave a table of failures. A
+    registry dataset is fetched (once, before any timing) here too: offline or corrupt, it is
+    refused before the output folder is made."""
     from cellmodel.knowledge.vectors import store_version
     from genekb.device import resolve_device
     from genekb.store.store import Store
 
+    logs = config.out / "logs"
+    if logs.exists() and not logs.is_dir():  # mkdir said only "File exists", after the plan
+        raise GenekbError(
+            f"{logs} is not a folder, and the bench writes each run's log into it; move it or"
+            " choose another output folder"
+        )
     for ref in config.datasets:
+        if ref.kind == "registry":
+            datasets.fetch(ref.name, cache_dir=datasets.default_cache_dir(config.root))
+        check_matrix_names(ref, config.layer, config.gene_key, config.root)
         refuse_non_finite(ref, config.layer)
     resolve_device(config.device)
     if config.model is not None:
@@ -125,8 +138,17 @@ def check_settings(config: BenchConfig) -> None:
 
 def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
     """Warm up, run every (dataset, method) in its own process, aggregate, write the outputs."""
+    if not config.datasets or not config.methods:  # a report of no runs, published as a result
+        empty = "datasets" if not config.datasets else "methods"
+        raise UsageError(f"{empty}= is empty; give at least one")
+    for method in config.methods:  # an unknown one found only after the output folder is made
+        get_method(method)
     if not config.seeds:
         raise UsageError("seeds= must hold at least 1 seed")
+    for seed in config.seeds:  # each worker would fail on it alike, deep in scikit-learn
+        check_seed(seed)
+    if len(set(config.seeds)) != len(config.seeds):  # a repeat is no new sample of the spread
+        raise UsageError(f"seeds={config.seeds} repeats a seed; give each seed once")
     check_settings(config)  # before the plan's line: a refusal is the only line printed
     log(
         f"bench: {len(config.datasets)} dataset(s) × {len(config.methods)} method(s)"
@@ -146,10 +168,6 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
         "gene_key": config.gene_key,
         "gene_vectors": config.gene_vectors,
     }
-    for ref in config.datasets:
-        if ref.kind == "registry":  # download once, before any timing
-            datasets.fetch(ref.name, cache_dir=datasets.default_cache_dir(config.root))
-
     warmups = _warm_up(config, common, logs, log)
     cells, runs = _run_cells(config, common, logs, log)
     report = {
@@ -179,6 +197,7 @@ def run_bench(config: BenchConfig, log: Log = print) -> dict[str, Any]:
         report["scale"] = scale_summary(report["summary"], warmups)
     report["standings"] = standings(report["summary"])
     write_outputs(report, config.out)
+    resume.forget_runs(logs)  # the report holds them: a later run measures anew
     return report
 
 
@@ -236,17 +255,23 @@ def _run_cells(
                 "preload": config.preload,
                 **common,
             }
-            result, wall = _spawn(job, log_path, config.timeout_s, config.threads)
-            if result.pop("data_error", False):
-                refused = result.get("error")
-            cell_runs = result.pop("runs", [])
-            cell = {
-                "dataset": ref.name,
-                "method": method,
-                "process_seconds": round(wall, 2),
-                "log": str(log_path),
-                **result,
-            }
+            key = resume.run_key(job, config.threads)
+            kept = resume.kept_run(log_path, key)  # finished before an interruption
+            if kept is not None:
+                cell, cell_runs = kept
+            else:
+                result, wall = _spawn(job, log_path, config.timeout_s, config.threads)
+                if result.pop("data_error", False):
+                    refused = result.get("error")
+                cell_runs = result.pop("runs", [])
+                cell = {
+                    "dataset": ref.name,
+                    "method": method,
+                    "process_seconds": round(wall, 2),
+                    "log": str(log_path),
+                    **result,
+                }
+                resume.keep_run(log_path, key, cell, cell_runs)
             cells.append(cell)
             runs += [{"dataset": ref.name, "method": method, **r} for r in cell_runs]
             log(f"[{len(cells)}/{total}] {ref.name} × {method}: " + _cell_line(cell, cell_runs))
@@ -281,6 +306,8 @@ def _failures(cells: list[dict[str, Any]], warmups: list[dict[str, Any]]) -> lis
 def _cell_line(cell: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     if cell["status"] != "ok":
         return f"FAILED ({cell.get('error')}); log {cell['log']}"
+    if cell.get("resumed"):
+        return "kept from the interrupted run before (same job, same file)"
     ari = mean_std([r["ari"] for r in runs])
     secs = mean_std([r["seconds"] for r in runs])
     return (

@@ -167,13 +167,16 @@ def default_cache_dir(root: str | Path | None = None) -> Path:
 # ------------------------------------------------------------------------------------- hashing
 
 
-def check_sha256(path: Path, expected: str, what: str) -> None:
+FETCH_AGAIN = (
+    "the upstream file changed or the download is corrupt (delete it and fetch again, or update"
+    " the pin)"
+)
+
+
+def check_sha256(path: Path, expected: str, what: str, fix: str = FETCH_AGAIN) -> None:
     actual = sha256_file(path)
     if actual != expected:
-        raise IntegrityError(
-            f"{what} has sha256 {actual} but {expected} is pinned; the upstream file changed or the"
-            " download is corrupt (delete it and fetch again, or update the pin)"
-        )
+        raise IntegrityError(f"{what} has sha256 {actual} but {expected} is pinned; {fix}")
 
 
 def _open_outer(archive: Path) -> zipfile.ZipFile | tarfile.TarFile:
@@ -282,10 +285,13 @@ def fetch(
     target = cache / dataset.file_name
     labels = cache / dataset.label_file_name
     if target.exists() and (not dataset.label_member or labels.exists()):
+        # It matched its pin when fetched: a mismatch now is local damage, and a new pin would
+        # bless it.
+        fix = f"the cached copy is damaged; delete it and fetch {name} again"
         if dataset.file_sha256:
-            check_sha256(target, dataset.file_sha256, f"cached {target}")
+            check_sha256(target, dataset.file_sha256, f"cached {target}", fix)
         if dataset.label_member and dataset.label_sha256:
-            check_sha256(labels, dataset.label_sha256, f"cached {labels}")
+            check_sha256(labels, dataset.label_sha256, f"cached {labels}", fix)
         return target
     return fetch_into(dataset, cache, download)
 
@@ -296,7 +302,12 @@ def _scanpy_file(dataset: Dataset) -> Path:
     path = Path(_datasets.__file__).parent / "10x_pbmc68k_reduced.h5ad"
     if not path.exists():
         raise GenekbError(f"{dataset.name} should ship inside scanpy but {path} is missing")
-    check_sha256(path, dataset.file_sha256, f"scanpy's {path.name}")
+    # Not a download: fetching again would find the same file, so the fix is scanpy's.
+    fix = (
+        "scanpy's installed file is changed or damaged; reinstall scanpy (pip install"
+        " --force-reinstall --no-deps scanpy)"
+    )
+    check_sha256(path, dataset.file_sha256, f"scanpy's {path}", fix)
     return path
 
 

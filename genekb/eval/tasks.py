@@ -279,8 +279,12 @@ def _check(task: Task, where: Path | str) -> None:
     if len(counts) < 2:
         raise GenekbError(f"{where}: a task needs at least two labels, found {list(counts.index)}")
     small = counts[counts < MIN_PER_CLASS]
-    numbers = pd.to_numeric(counts.index.to_series(), errors="coerce").notna().all()
-    if len(small) > NAMED_AT_MOST and numbers:
+    values = pd.to_numeric(counts.index.to_series(), errors="coerce")
+    numbers = bool(values.notna().all())
+    # A score rounded (0.1, 0.2, …) gives classes of 5 genes or more: it was scored as 11 or
+    # 101 classes by macro-F1. Classes written as fractions beyond a pair are a score.
+    fractions = numbers and len(counts) > 2 and bool((values % 1 != 0).any())
+    if numbers and (len(small) > NAMED_AT_MOST or fractions):
         raise GenekbError(
             f"{where}: the label column holds {len(counts):,} different numbers, a score rather"
             f" than classes; make a few classes of it (e.g. above and below a cut-off)"

@@ -194,6 +194,10 @@ def evaluate(
     training folds. Returns one JSON-ready document."""
     if not versions:
         raise UsageError("no embedding version to evaluate")
+    # a tag and its id, or one ref twice: every fit ran twice for two identical rows
+    twice = [vid for vid, n in Counter(v.id for v in versions).items() if n > 1]
+    if twice:
+        raise UsageError(f"version {twice[0]} is given twice; give each version once")
     check_whole(seeds, "seeds")  # "3" or 2.5 failed deep inside ("'<=' not supported")
     check_whole(folds, "folds", 2)
     if not 1 <= seeds <= MAX_SEEDS or folds < 2:

@@ -184,7 +184,9 @@ def _read_npz(source: Any, where: Any, size: int) -> tuple[list[str], np.ndarray
             arrays = {k: npz[k] for k in npz.files}
     except ValueError as exc:
         raise GenekbError(
-            f"{where}: holds object arrays, which need pickle to load; refused ({exc})"
+            f"{where}: holds object arrays, which need pickle to load; refused ({exc}); save"
+            " names as text and vectors as numbers:"
+            " np.savez(PATH, genes=np.asarray(names, dtype=str), vectors=matrix)"
         ) from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise GenekbError(
@@ -239,6 +241,8 @@ def load_vectors(path: Path, fmt: str | None = None, gene_column: str | None = N
         fmt = detect_format(path, fmt)
         source: Any = path
         sha, size = sha256_file(path), path.stat().st_size
+        if size == 0:  # else "not a readable csv table (EmptyDataError)", and no way forward
+            raise GenekbError(f"{path} is empty; give a file of gene vectors")
     else:
         if not fmt:
             raise UsageError(f"{path} is a stream; pass --format ({', '.join(FORMATS)})")
@@ -258,6 +262,7 @@ def load_vectors(path: Path, fmt: str | None = None, gene_column: str | None = N
             f" e.g. {', '.join(n for n, b in zip(names, bad, strict=True) if b)[:80]}"
         )
     _refuse_empty(names, matrix, path)
+    _refuse_conflicts(names, matrix, path)
     return VectorFile(names, matrix, fmt, sha, size)
 
 
@@ -273,6 +278,23 @@ def _refuse_empty(names: list[str], matrix: np.ndarray, path: Path) -> None:
     if unnamed:
         raise GenekbError(
             f"{path}: {unnamed} genes have an empty name (or NA, NaN); name or drop them first"
+        )
+
+
+def _refuse_conflicts(names: list[str], matrix: np.ndarray, path: Path) -> None:
+    """A name given twice with two different vectors: which is the gene's is unknown, and the
+    import kept the first without a word (the same vector twice is only a repeat)."""
+    frame = pd.DataFrame({"name": names, "row": np.arange(len(names))})
+    repeated = frame[frame["name"].duplicated(keep=False)]
+    if repeated.empty:
+        return
+    first = repeated.groupby("name", sort=False)["row"].transform("first").to_numpy()
+    differ = (matrix[repeated["row"].to_numpy()] != matrix[first]).any(axis=1)
+    clashing = list(dict.fromkeys(repeated.loc[differ, "name"]))
+    if clashing:
+        raise GenekbError(
+            f"{path}: {len(clashing):,} gene name(s) are given more than once with different"
+            f" vectors, e.g. {', '.join(clashing[:5])}; keep one row per gene"
         )
 
 

@@ -84,7 +84,7 @@ def build(
             num_workers=num_workers, force=force,
         )  # fmt: skip
     start = time.perf_counter()
-    spec = _engine_spec(model, engine, address)
+    spec = _engine_spec(model, engine, address, num_workers)
 
     def load_encoder() -> Any:
         if engine == "ray":
@@ -127,9 +127,9 @@ def build(
     )  # fmt: skip
 
 
-def _engine_spec(model: str, engine: str, address: str | None) -> Any:
+def _engine_spec(model: str, engine: str, address: str | None, workers: int | None) -> Any:
     """The encoder's spec, once the engine is known to take it."""
-    check_engine(engine, address)
+    check_engine(engine, address, workers)
     spec = registry.resolve(model)
     if engine == "ray" and (spec.long_text != "truncate" or needs_fit(spec)):
         raise UsageError(f"{spec.name} runs on the local engine only (--engine local)")

@@ -214,3 +214,16 @@ def test_a_tampered_export_names_its_member_not_a_staging_path(store_root, tmp_p
     message = str(caught.value)
     assert ".staging" not in message
     assert re.search(r"\(texts/txt-[0-9a-f]+/genes\.parquet: sha256 does not match", message)
+
+
+@pytest.mark.parametrize(("gene", "other"), [("gene", "entrez_id"), ("symbol", "gene_id")])
+def test_a_second_gene_id_column_is_no_dimension(tmp_path, gene, other):
+    # gene, entrez_id, d0…d7 imported as dim 9: the Entrez id (up to 10^8) became a dimension
+    # that swamps every cosine.
+    names = [f"GENE{i}" for i in range(1, 11)]
+    path = _vectors_csv(tmp_path / "v.csv", names)
+    frame = pd.read_csv(path).rename(columns={"gene": gene})
+    frame.insert(1, other, range(1, 11))
+    frame.to_csv(path, index=False)
+    with pytest.raises(GenekbError, match=re.escape(f"column(s) ['{other}'] name genes too")):
+        load_vectors(path)

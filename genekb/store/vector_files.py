@@ -17,7 +17,7 @@ import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.fileio import sha256_file
-from genekb.genemap import GENE_COLUMNS, is_missing, named_column
+from genekb.genemap import GENE_COLUMNS, column_key, is_missing, named_column
 from genekb.input_streams import input_kind, read_input_bytes
 from genekb.store.safe_pickle import safe_load_pickle
 from genekb.store.vector_limits import (
@@ -156,6 +156,12 @@ def _read_table(
     rest = [c for c in columns if c != gene]
     if not rest:
         raise GenekbError(f"{where}: no vector columns beside {gene[:40]!r}{one_column_note(gene)}")
+    ids = [c for c in rest if column_key(c) in GENE_COLUMNS]
+    if ids:  # an entrez_id column of numbers was read as a dimension, one that swamps cosine
+        raise GenekbError(
+            f"{where}: column(s) {ids[:5]} name genes too, beside the gene column {gene!r}, and"
+            " would be read as dimensions of the vectors; drop them"
+        )
     lists = [c for c in rest if _is_list(frame[c])]
     if lists:
         return _stack(frame[gene].tolist(), frame[lists[0]].tolist(), where)

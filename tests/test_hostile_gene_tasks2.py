@@ -227,3 +227,36 @@ def test_a_second_gene_id_column_is_no_dimension(tmp_path, gene, other):
     frame.to_csv(path, index=False)
     with pytest.raises(GenekbError, match=re.escape(f"column(s) ['{other}'] name genes too")):
         load_vectors(path)
+
+
+# ---- gk.eval: a task as a notebook holds it ---------------------------------------------------
+
+
+def _labels() -> pd.Series:
+    genes = [f"GENE{i}" for i in range(1, N + 1)]
+    return pd.Series(["a", "b"] * (N // 2), index=pd.Index(genes, name="gene"), name="label")
+
+
+@pytest.mark.parametrize("as_given", [_labels, lambda: dict(_labels())])
+def test_a_series_or_dict_of_gene_to_label_is_one_task(store_root, as_given):
+    # A Series was iterated as a list of task names: "unknown task (or CSV/TSV file) 'a'".
+    version = Store.open(store_root).embedding(TAG)
+    document = evaluate([version], as_given(), seeds=1, feature_sets="vectors")
+    assert document["results"][0]["coverage"]["found"] == N
+
+
+def test_a_series_without_genes_and_an_array_are_refused(store_root):
+    version = Store.open(store_root).embedding(TAG)
+    with pytest.raises(UsageError, match="needs the genes as its index"):  # df["label"]
+        evaluate([version], _labels().reset_index(drop=True), seeds=1, feature_sets="vectors")
+    with pytest.raises(UsageError, match="not ndarray"):  # was read as rows: "unknown task"
+        evaluate([version], [np.array([["GENE1", "a"]])], seeds=1, feature_sets="vectors")
+
+
+def test_a_table_without_genes_says_to_fill_in_the_genes():
+    # Said "fill in 'label'" of a table whose labels were all there and genes all empty.
+    from genekb.eval.tasks import task_from_table
+
+    frame = pd.DataFrame({"gene": [None] * 10, "label": ["a", "b"] * 5})
+    with pytest.raises(GenekbError, match="fill in 'gene'"):
+        task_from_table(frame)

@@ -110,12 +110,17 @@ def _fit_counter(stage: str, total: int) -> Callable[[], None] | None:
     return tick
 
 
-def _as_task(task: str | Path | Task | pd.DataFrame, position: int) -> Task:
+def _as_task(task: str | Path | Task | pd.DataFrame | pd.Series | dict, position: int) -> Task:
     """A task as given: a Task, a DataFrame of genes and labels, a bundled name or a file."""
     if isinstance(task, Task):
         return task
-    if isinstance(task, pd.DataFrame):
+    if isinstance(task, pd.DataFrame | pd.Series | dict):
         return task_from_table(task, f"table{position + 1}")
+    if not isinstance(task, str | Path):  # an array was read as its rows' text: "unknown task"
+        raise UsageError(
+            "a task is a bundled name, a CSV/TSV path, a DataFrame (gene, label) or a Series of"
+            f" gene -> label, not {type(task).__name__}"
+        )
     return resolve_task(str(task))
 
 
@@ -178,9 +183,7 @@ def evaluate_one(
 
 def evaluate(
     versions: Sequence[EmbeddingVersion],
-    tasks: str | Path | Task | pd.DataFrame | Sequence[str | Path | Task | pd.DataFrame] = (
-        DEFAULT_TASKS
-    ),
+    tasks: str | Path | Task | pd.DataFrame | pd.Series | dict | Sequence[Any] = (DEFAULT_TASKS),
     *,
     seeds: int = 3,
     folds: int = 5,
@@ -206,7 +209,8 @@ def evaluate(
     unknown = [n for n in feature_sets if n not in FEATURE_SETS]
     if unknown:
         raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
-    if isinstance(tasks, str | Path | Task | pd.DataFrame):  # a bare name read as letters: "m"
+    # a bare name read as letters ("m"); a Series or dict as its labels, each a task name
+    if isinstance(tasks, str | Path | Task | pd.DataFrame | pd.Series | dict):
         tasks = [tasks]
     resolved = _named_apart([_as_task(t, i) for i, t in enumerate(tasks)])
     start = time.perf_counter()

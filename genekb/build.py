@@ -13,7 +13,7 @@ from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError, add_note, check_whole
-from genekb.genemap import GeneIndex, lookalike_note, spreadsheet_dates
+from genekb.genemap import GeneIndex, is_missing, lookalike_note, spreadsheet_dates
 from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
@@ -75,6 +75,10 @@ def build(
     _check_request(tag, device, engine, batch_size, force)
     # "TP53" was read as T, P, 5 and 3 (3 genes); a generator has no len()
     genes = [genes] if isinstance(genes, str) else None if genes is None else list(genes)
+    if genes is not None:  # NaN from a pandas column: str(NaN) is "nan", an alias of SCN11A
+        genes = [g for g in genes if not is_missing(g)]
+        if not genes:  # said "none of the 0 genes given matches the human bundled source"
+            raise UsageError("genes= holds no gene names; give names, or None for every gene")
     views = view_models(model)
     if views:
         return _build_views(

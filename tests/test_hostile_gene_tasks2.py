@@ -260,3 +260,29 @@ def test_a_table_without_genes_says_to_fill_in_the_genes():
     frame = pd.DataFrame({"gene": [None] * 10, "label": ["a", "b"] * 5})
     with pytest.raises(GenekbError, match="fill in 'gene'"):
         task_from_table(frame)
+
+
+# ---- gk.build: a gene list from a pandas column ----------------------------------------------
+
+
+def test_a_missing_name_in_a_gene_list_takes_no_gene(tmp_path):
+    # ["GENE1", NaN] built 2 genes: str(NaN) is "nan", and a gene whose alias is NaN (SCN11A in
+    # the bundled source) was built though nobody named it.
+    genes = make_genes(N)
+    index = genes.table.schema.get_field_index("aliases")
+    aliases = [
+        ["NAN"] if i == 2 else a for i, a in enumerate(genes.table.column("aliases").to_pylist(), 1)
+    ]
+    genes = GeneTable(genes.table.set_column(index, "aliases", pa.array(aliases)), genes.snapshot)
+    store = Store.open(tmp_path, create=True)
+    report = build(store, model="fake", gene_table=genes, genes=["GENE1", float("nan"), None])
+    assert report["n_genes"] == 1
+
+
+@pytest.mark.parametrize("given", [[], [float("nan")], ""])
+def test_a_gene_list_of_no_names_says_so(tmp_path, given):
+    # Said "none of the 0 genes given matches the human bundled source".
+    with pytest.raises(UsageError, match="genes= holds no gene names"):
+        build(
+            Store.open(tmp_path, create=True), model="fake", gene_table=make_genes(5), genes=given
+        )

@@ -286,3 +286,17 @@ def test_a_gene_list_of_no_names_says_so(tmp_path, given):
         build(
             Store.open(tmp_path, create=True), model="fake", gene_table=make_genes(5), genes=given
         )
+
+
+def test_gene_names_saved_as_bytes_are_read_as_text(tmp_path):
+    # An .npz of dtype S names (as h5py hands them) and a Python 2 pickle's bytes keys were read
+    # as "b'GENE1'": "none of its 10 gene names matches the human genes".
+    import pickle
+
+    names = [f"GENE{i}" for i in range(1, 11)]
+    matrix = np.random.default_rng(0).standard_normal((10, 3))
+    np.savez(tmp_path / "v.npz", genes=np.array(names, dtype="S"), vectors=matrix)
+    keyed = {n.encode(): m for n, m in zip(names, matrix, strict=True)}
+    (tmp_path / "v.pkl").write_bytes(pickle.dumps(keyed))
+    for path in (tmp_path / "v.npz", tmp_path / "v.pkl"):
+        assert load_vectors(path).names == names

@@ -83,7 +83,18 @@ def _stack(names: list[Any], rows: list[Any], where: Any) -> tuple[list[str], np
     check_dim(dims[0], where)
     with np.errstate(over="ignore"):
         matrix = np.stack(arrays).astype(np.float32)
-    return [str(n).strip() for n in names], matrix
+    return [_name(n, where).strip() for n in names], matrix
+
+
+def _name(name: Any, where: Any) -> str:
+    """A gene name as text: bytes (a Python 2 pickle's keys, an .npz or HDF5 array of dtype S)
+    decoded, where str() made "b'TP53'", a name no gene has."""
+    if isinstance(name, bytes | np.bytes_):
+        try:
+            return bytes(name).decode("utf-8")
+        except UnicodeDecodeError:
+            raise GenekbError(f"{where}: the gene name {name!r} is not UTF-8 text") from None
+    return str(name)
 
 
 def _read_pickle(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
@@ -211,7 +222,7 @@ def _read_npz(source: Any, where: Any, size: int) -> tuple[list[str], np.ndarray
         )
     if vectors.ndim != 2 or names.ndim != 1 or len(names) != len(vectors):
         raise GenekbError(f"{where}: {len(names)} names for a matrix of shape {vectors.shape}")
-    return _stack([str(n) for n in names], list(vectors), where)
+    return _stack(list(names), list(vectors), where)
 
 
 def detect_format(path: Path, fmt: str | None) -> str:

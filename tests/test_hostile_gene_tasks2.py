@@ -300,3 +300,19 @@ def test_gene_names_saved_as_bytes_are_read_as_text(tmp_path):
     (tmp_path / "v.pkl").write_bytes(pickle.dumps(keyed))
     for path in (tmp_path / "v.npz", tmp_path / "v.pkl"):
         assert load_vectors(path).names == names
+
+
+def test_an_export_unpacked_and_packed_again_imports(store_root, tmp_path):
+    # `tar xf x.tar && tar cf y.tar genekb-export.json texts embeddings` adds the folders texts/
+    # and embeddings/ as members: "unexpected member 'texts'; not a genekb export".
+    export = tmp_path / "x.tar"
+    export_version(Store.open(store_root), TAG, export)
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(export) as tar:
+        tar.extractall(unpacked, filter="data")
+    repacked = tmp_path / "repacked.tar"
+    with tarfile.open(repacked, "w") as tar:
+        for name in ("genekb-export.json", "texts", "embeddings"):
+            tar.add(unpacked / name, arcname=name)
+    report = import_file(Store.open(tmp_path / "target", create=True), repacked)
+    assert len(report["imported"]) == 2

@@ -136,6 +136,8 @@ def _members(tar: tarfile.TarFile, source: Path) -> dict[tuple[str, str], set[st
         if member.name == EXPORT_MARKER:
             continue
         parts = PurePosixPath(member.name).parts
+        if member.isdir() and parts in ((TEXTS,), (EMBEDDINGS,)):  # an unpacked export re-tarred
+            continue
         ok = (
             len(parts) in (2, 3)
             and parts[0] in (TEXTS, EMBEDDINGS)

@@ -316,3 +316,29 @@ def test_an_export_unpacked_and_packed_again_imports(store_root, tmp_path):
             tar.add(unpacked / name, arcname=name)
     report = import_file(Store.open(tmp_path / "target", create=True), repacked)
     assert len(report["imported"]) == 2
+
+
+# ---- eval: a task gene the version lacks, named as another gene's alias -----------------------
+
+PANEL = [
+    "ATG2A", "AKAP12", "ZNF580", "TBL1X", "FGL1", "WDR81", "NT5C1B", "PRKG1", "SHC4", "RPP25",
+    "COPZ1", "PFDN6", "RIPOR1", "EXOC4", "PTOV1", "PRPF8", "ZSWIM9", "CORO1C", "SCHIP1", "RRP12",
+    "FPGS", "PLEKHA2", "SNAPIN", "KYAT1", "INAVA", "CCNI", "CUL5", "UBE2J2", "AMH", "DFFB",
+]  # fmt: skip
+
+
+def test_a_task_gene_the_version_lacks_is_missing_not_its_alias_holder(tmp_path):
+    # In a version of these 30 bundled genes, MIF (an alias of AMH) and CAD (an alias of DFFB)
+    # were read as AMH and DFFB: with other labels, all four rows were "left out" for
+    # conflicting labels, and the coverage counted MIF and CAD as found.
+    store = Store.open(tmp_path, create=True)
+    build(store, model="fake", genes=PANEL, tag="human/panel/fake")
+    labels = ["a", "b"] * 15
+    task = pd.DataFrame({"gene": [*PANEL, "MIF", "CAD"], "label": [*labels, "b", "a"]})
+    document = evaluate(
+        [store.embedding("human/panel/fake")], task, seeds=1, feature_sets="vectors"
+    )
+    coverage = document["results"][0]["coverage"]
+    assert coverage["found"] == 30
+    assert coverage["conflicting_labels"] == 0
+    assert {"MIF", "CAD"} <= set(coverage["missing_examples"])

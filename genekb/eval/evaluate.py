@@ -17,7 +17,7 @@ from genekb.errors import GenekbError, UsageError, check_whole
 from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
-from genekb.eval.task_matching import match_task
+from genekb.eval.task_matching import match_task, snapshot_index
 from genekb.eval.tasks import (
     DEFAULT_TASKS,
     MIN_PER_CLASS,
@@ -149,7 +149,8 @@ def evaluate_one(
     start = time.perf_counter()
     ids, matrix = version.matrix()
     genes = version.text.table(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
-    matched = match_task(task, genes, ids)
+    snapshot = snapshot_index(version.text.manifest.get("source") or {}, version.taxon)
+    matched = match_task(task, genes, ids, snapshot)
     result: dict[str, Any] = {
         "version": _version_info(version),
         "task": task.name,

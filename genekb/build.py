@@ -73,12 +73,7 @@ def build(
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
     _check_request(tag, device, engine, batch_size, force)
-    # "TP53" was read as T, P, 5 and 3 (3 genes); a generator has no len()
-    genes = [genes] if isinstance(genes, str) else None if genes is None else list(genes)
-    if genes is not None:  # NaN from a pandas column: str(NaN) is "nan", an alias of SCN11A
-        genes = [g for g in genes if not is_missing(g)]
-        if not genes:  # said "none of the 0 genes given matches the human bundled source"
-            raise UsageError("genes= holds no gene names; give names, or None for every gene")
+    genes = _gene_names(genes)
     views = view_models(model)
     if views:
         return _build_views(
@@ -129,6 +124,18 @@ def build(
         text_created=text_created, genes=genes, unmatched=unmatched, shared=shared,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
+
+
+def _gene_names(genes: str | Sequence[str] | None) -> list[str] | None:
+    """The names asked for (None: every gene). "TP53" was read as T, P, 5 and 3 (3 genes); a
+    generator has no len(); NaN from a pandas column is no name: str(NaN) is "nan", an alias of
+    SCN11A; no names at all said "none of the 0 genes given matches the human bundled source"."""
+    if genes is None:
+        return None
+    names = [g for g in ([genes] if isinstance(genes, str) else list(genes)) if not is_missing(g)]
+    if not names:
+        raise UsageError("genes= holds no gene names; give names, or None for every gene")
+    return names
 
 
 def _engine_spec(model: str, engine: str, address: str | None, workers: int | None) -> Any:

@@ -342,3 +342,17 @@ def test_a_task_gene_the_version_lacks_is_missing_not_its_alias_holder(tmp_path)
     assert coverage["found"] == 30
     assert coverage["conflicting_labels"] == 0
     assert {"MIF", "CAD"} <= set(coverage["missing_examples"])
+
+
+def test_similar_and_vectors_of_a_gene_the_version_lacks_find_nothing(tmp_path):
+    # `genekb similar MIF` on a version without MIF answered for AMH ("query": "AMH"), and
+    # vectors(["MIF"]) handed back AMH's vector as found.
+    from genekb.query import similar
+
+    store = Store.open(tmp_path, create=True)
+    build(store, model="fake", genes=PANEL, tag="human/panel/fake")
+    version = store.embedding("human/panel/fake")
+    _, found = version.vectors(["MIF", "AMH"])
+    assert found.tolist() == [False, True]
+    with pytest.raises(GenekbError, match="gene 'MIF' is not in embedding"):
+        similar(version, "MIF")

@@ -17,7 +17,7 @@ from genekb.errors import GenekbError, UsageError, check_whole
 from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
-from genekb.eval.task_matching import match_task, snapshot_index
+from genekb.eval.task_matching import match_task
 from genekb.eval.tasks import (
     DEFAULT_TASKS,
     MIN_PER_CLASS,
@@ -28,6 +28,7 @@ from genekb.eval.tasks import (
 from genekb.genemap import lookalike_note
 from genekb.progress import active_stage_hook
 from genekb.settings import MAX_SEEDS
+from genekb.snapshot_names import snapshot_index
 from genekb.store.store import EmbeddingVersion
 
 MIN_FOUND = 20  # fewer matched genes than this cannot support a 5-fold probe

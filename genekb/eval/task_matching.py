@@ -5,7 +5,6 @@ species' Ensembl ids, mouse-style symbols)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -15,8 +14,7 @@ from genekb.ensembl import foreign_prefixes, parse_ensembl
 from genekb.errors import GenekbWarning, warn
 from genekb.eval.tasks import Task
 from genekb.genemap import GeneIndex, case_style_examples, spreadsheet_dates
-from genekb.records import TAXA
-from genekb.sources.bundled import load_bundled
+from genekb.snapshot_names import resolve_names
 
 
 @dataclass
@@ -28,43 +26,14 @@ class Matched:
     coverage: dict[str, Any]
 
 
-def snapshot_index(source: dict[str, Any], taxon: int) -> GeneIndex | None:
-    """Every gene of the bundled snapshot a version's texts came from (`source`: its text
-    manifest's), to read task names by; None for another source (its files may be elsewhere).
-
-    Read by the version's own genes alone, a name of a gene the version lacks took the gene
-    that holds it as an alias: in a 200-gene version MIF was read as AMH, CAD as DFFB."""
-    name = next((n for n, t in TAXA.items() if t == taxon), None)
-    if source.get("source") != "bundled" or name is None:
-        return None
-    return _bundled_index(name, str(source.get("date")))
-
-
-@lru_cache(maxsize=2)
-def _bundled_index(taxon: str, date: str) -> GeneIndex | None:
-    genes = load_bundled(taxon)
-    if genes.snapshot.date != date:  # another snapshot's ids and names: keep to the version's
-        return None
-    return GeneIndex.from_frame(
-        genes.table.select(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
-    )
-
-
 def match_task(
     task: Task, genes: pd.DataFrame, version_ids: np.ndarray, names: GeneIndex | None = None
 ) -> Matched:
     """Match `task` to a version whose text genes are `genes` and matrix ids `version_ids`;
-    `names` (`snapshot_index`) reads the task's names by every gene of the version's snapshot."""
+    `names` (`snapshot_names.snapshot_index`) reads its names by every gene of the snapshot."""
     own = GeneIndex.from_frame(genes)
     index = names if names is not None else own
-
-    def resolve_one(name: str) -> tuple[int, str | None]:
-        # a name several genes of the snapshot share (an Ensembl id of two) is the one of them
-        # the version holds, as it was before the snapshot read the names
-        gid, route = index.resolve_one(name)
-        return (gid, route) if gid >= 0 or index is own else own.resolve_one(name)
-
-    resolved = [resolve_one(g) for g in task.genes]
+    resolved = resolve_names(list(task.genes), own, names)
     gene_ids = np.array([g for g, _ in resolved], dtype=np.int64)
     routes = [r for _, r in resolved]
     if task.alt_ids is not None:
@@ -72,7 +41,7 @@ def match_task(
         # the fallback for ids the snapshot does not know.
         for i, alt in enumerate(task.alt_ids):
             if isinstance(alt, str) and alt:
-                gid, route = resolve_one(alt)
+                [(gid, route)] = resolve_names([alt], own, names)
                 if gid >= 0:
                     gene_ids[i], routes[i] = gid, route
     row_of = {int(g): i for i, g in enumerate(version_ids)}

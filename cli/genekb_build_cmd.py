@@ -100,9 +100,11 @@ def _build_genes(args: SimpleNamespace) -> list[str] | None:
     from genekb.gene_lists import genes_from_h5ad, read_gene_list
 
     check_model(args.model)  # an unknown model fails before any work
-    check_engine(args.engine, args.address)
+    check_engine(args.engine, args.address, args.workers)
     if args.genes and args.genes_from:
         raise UsageError("give --genes or --genes-from, not both")
+    if args.gene_key and not args.genes_from:  # was ignored: the build took every gene
+        raise UsageError("--gene-key names a column of the --genes-from file; give --genes-from")
     if args.genes:
         return read_gene_list(args.genes)
     if args.genes_from:

@@ -25,7 +25,7 @@ from genekb.store.store import EmbeddingVersion, Store
 from genekb.templates import DEFAULT_TEMPLATE
 
 if TYPE_CHECKING:
-    from pandas import DataFrame  # a task given as a table; pandas loads on use
+    from pandas import DataFrame, Series  # a task given as a table; pandas loads on use
 
 StoreLike = Store | str | os.PathLike[str] | None
 
@@ -141,7 +141,7 @@ def similar(
 
 def evaluate(
     store: StoreLike | EmbeddingVersion | Sequence[EmbeddingVersion],
-    tasks: str | Path | DataFrame | Sequence[str | Path | DataFrame] | None = None,
+    tasks: str | Path | DataFrame | Series | Sequence[Any] | None = None,
     *,
     refs: str | Sequence[str] | None = None,
     seeds: int = 3,
@@ -152,8 +152,9 @@ def evaluate(
     bag-of-words controls of the same genes (`genekb eval`); one JSON-ready report.
 
     `store`: a `Store` or path (with `refs`: ids or tags; default the default minilm tag), an
-    `EmbeddingVersion` or a list of them. `tasks`: bundled names, CSV/TSV paths or DataFrames
-    with a gene and a label column, one or a list (default: the two binary bundled tasks).
+    `EmbeddingVersion` or a list of them. `tasks`: bundled names, CSV/TSV paths, DataFrames
+    with a gene and a label column or Series of gene -> label, one or a list (default: the two
+    binary bundled tasks).
     `options` go to `genekb.eval.evaluate` (feature_sets, leakage, tune).
 
     Examples

@@ -13,7 +13,7 @@ from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UsageError, add_note, check_whole
-from genekb.genemap import GeneIndex, lookalike_note, spreadsheet_dates
+from genekb.genemap import GeneIndex, is_missing, lookalike_note, spreadsheet_dates
 from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
@@ -73,8 +73,7 @@ def build(
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
     _check_request(tag, device, engine, batch_size, force)
-    # "TP53" was read as T, P, 5 and 3 (3 genes); a generator has no len()
-    genes = [genes] if isinstance(genes, str) else None if genes is None else list(genes)
+    genes = _gene_names(genes)
     views = view_models(model)
     if views:
         return _build_views(
@@ -84,7 +83,7 @@ def build(
             num_workers=num_workers, force=force,
         )  # fmt: skip
     start = time.perf_counter()
-    spec = _engine_spec(model, engine, address)
+    spec = _engine_spec(model, engine, address, num_workers)
 
     def load_encoder() -> Any:
         if engine == "ray":
@@ -127,9 +126,21 @@ def build(
     )  # fmt: skip
 
 
-def _engine_spec(model: str, engine: str, address: str | None) -> Any:
+def _gene_names(genes: str | Sequence[str] | None) -> list[str] | None:
+    """The names asked for (None: every gene). "TP53" was read as T, P, 5 and 3 (3 genes); a
+    generator has no len(); NaN from a pandas column is no name: str(NaN) is "nan", an alias of
+    SCN11A; no names at all said "none of the 0 genes given matches the human bundled source"."""
+    if genes is None:
+        return None
+    names = [g for g in ([genes] if isinstance(genes, str) else list(genes)) if not is_missing(g)]
+    if not names:
+        raise UsageError("genes= holds no gene names; give names, or None for every gene")
+    return names
+
+
+def _engine_spec(model: str, engine: str, address: str | None, workers: int | None) -> Any:
     """The encoder's spec, once the engine is known to take it."""
-    check_engine(engine, address)
+    check_engine(engine, address, workers)
     spec = registry.resolve(model)
     if engine == "ray" and (spec.long_text != "truncate" or needs_fit(spec)):
         raise UsageError(f"{spec.name} runs on the local engine only (--engine local)")

@@ -299,3 +299,18 @@ def case_style_examples(names: Sequence[str], symbols: Iterable[str]) -> list[st
     if len(written) * 2 <= len(names) or upper * 2 <= len(set(symbols)):
         return []
     return written
+
+
+_UPPER = re.compile(r"^[A-Z][A-Z0-9-]*[A-Z][A-Z0-9-]*$")  # "CD3E", "RPL3": how human writes them
+
+
+def other_style_examples(names: Sequence[str], symbols: Iterable[str]) -> list[str]:
+    """Names written in the other species' style than the version's symbols, most of them:
+    mouse symbols ("Cd3e") against upper-case (human) symbols, or upper-case names ("CD3E")
+    against capitalised (mouse) symbols. Both match case-blind, so vectors of one species were
+    read as the other's genes without a word. Empty when the styles agree."""
+    symbols = [s for s in symbols if s]
+    if sum(1 for s in symbols if _CAPITALISED.match(s)) * 2 <= len(set(symbols)):
+        return case_style_examples(names, symbols)
+    written = [n for n in (str(n).strip() for n in names) if _UPPER.match(n)]
+    return written if len(written) * 2 > len(names) else []

@@ -40,11 +40,13 @@ def import_ray() -> Any:
     return ray
 
 
-def check_engine(engine: str, address: str | None) -> None:
+def check_engine(engine: str, address: str | None, num_workers: int | None = None) -> None:
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if address is not None and engine != "ray":
         raise UsageError("address= is for engine='ray' only")
+    if num_workers is not None and engine != "ray":  # was ignored: one local encoder ran
+        raise UsageError("num_workers= (--workers) is for engine='ray' (--engine ray) only")
 
 
 class _EncoderActor:

@@ -28,6 +28,7 @@ from genekb.eval.tasks import (
 from genekb.genemap import lookalike_note
 from genekb.progress import active_stage_hook
 from genekb.settings import MAX_SEEDS
+from genekb.snapshot_names import snapshot_index
 from genekb.store.store import EmbeddingVersion
 
 MIN_FOUND = 20  # fewer matched genes than this cannot support a 5-fold probe
@@ -110,12 +111,17 @@ def _fit_counter(stage: str, total: int) -> Callable[[], None] | None:
     return tick
 
 
-def _as_task(task: str | Path | Task | pd.DataFrame, position: int) -> Task:
+def _as_task(task: str | Path | Task | pd.DataFrame | pd.Series | dict, position: int) -> Task:
     """A task as given: a Task, a DataFrame of genes and labels, a bundled name or a file."""
     if isinstance(task, Task):
         return task
-    if isinstance(task, pd.DataFrame):
+    if isinstance(task, pd.DataFrame | pd.Series | dict):
         return task_from_table(task, f"table{position + 1}")
+    if not isinstance(task, str | Path):  # an array was read as its rows' text: "unknown task"
+        raise UsageError(
+            "a task is a bundled name, a CSV/TSV path, a DataFrame (gene, label) or a Series of"
+            f" gene -> label, not {type(task).__name__}"
+        )
     return resolve_task(str(task))
 
 
@@ -144,7 +150,8 @@ def evaluate_one(
     start = time.perf_counter()
     ids, matrix = version.matrix()
     genes = version.text.table(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
-    matched = match_task(task, genes, ids)
+    snapshot = snapshot_index(version.text.manifest.get("source") or {}, version.taxon)
+    matched = match_task(task, genes, ids, snapshot)
     result: dict[str, Any] = {
         "version": _version_info(version),
         "task": task.name,
@@ -178,9 +185,7 @@ def evaluate_one(
 
 def evaluate(
     versions: Sequence[EmbeddingVersion],
-    tasks: str | Path | Task | pd.DataFrame | Sequence[str | Path | Task | pd.DataFrame] = (
-        DEFAULT_TASKS
-    ),
+    tasks: str | Path | Task | pd.DataFrame | pd.Series | dict | Sequence[Any] = (DEFAULT_TASKS),
     *,
     seeds: int = 3,
     folds: int = 5,
@@ -194,6 +199,10 @@ def evaluate(
     training folds. Returns one JSON-ready document."""
     if not versions:
         raise UsageError("no embedding version to evaluate")
+    # a tag and its id, or one ref twice: every fit ran twice for two identical rows
+    twice = [vid for vid, n in Counter(v.id for v in versions).items() if n > 1]
+    if twice:
+        raise UsageError(f"version {twice[0]} is given twice; give each version once")
     check_whole(seeds, "seeds")  # "3" or 2.5 failed deep inside ("'<=' not supported")
     check_whole(folds, "folds", 2)
     if not 1 <= seeds <= MAX_SEEDS or folds < 2:
@@ -202,7 +211,8 @@ def evaluate(
     unknown = [n for n in feature_sets if n not in FEATURE_SETS]
     if unknown:
         raise UsageError(f"unknown feature set(s) {unknown}; choose from {list(FEATURE_SETS)}")
-    if isinstance(tasks, str | Path | Task | pd.DataFrame):  # a bare name read as letters: "m"
+    # a bare name read as letters ("m"); a Series or dict as its labels, each a task name
+    if isinstance(tasks, str | Path | Task | pd.DataFrame | pd.Series | dict):
         tasks = [tasks]
     resolved = _named_apart([_as_task(t, i) for i, t in enumerate(tasks)])
     start = time.perf_counter()

@@ -14,6 +14,7 @@ from genekb.ensembl import foreign_prefixes, parse_ensembl
 from genekb.errors import GenekbWarning, warn
 from genekb.eval.tasks import Task
 from genekb.genemap import GeneIndex, case_style_examples, spreadsheet_dates
+from genekb.snapshot_names import resolve_names
 
 
 @dataclass
@@ -25,18 +26,22 @@ class Matched:
     coverage: dict[str, Any]
 
 
-def match_task(task: Task, genes: pd.DataFrame, version_ids: np.ndarray) -> Matched:
-    """Match `task` to a version whose text genes are `genes` and matrix ids `version_ids`."""
-    index = GeneIndex.from_frame(genes)
-    resolved = index.resolve(list(task.genes))
-    gene_ids = resolved["gene_id"].to_numpy().copy()
-    routes = resolved["route"].tolist()
+def match_task(
+    task: Task, genes: pd.DataFrame, version_ids: np.ndarray, names: GeneIndex | None = None
+) -> Matched:
+    """Match `task` to a version whose text genes are `genes` and matrix ids `version_ids`;
+    `names` (`snapshot_names.snapshot_index`) reads its names by every gene of the snapshot."""
+    own = GeneIndex.from_frame(genes)
+    index = names if names is not None else own
+    resolved = resolve_names(list(task.genes), own, names)
+    gene_ids = np.array([g for g, _ in resolved], dtype=np.int64)
+    routes = [r for _, r in resolved]
     if task.alt_ids is not None:
         # A stable id (Ensembl) names one gene where a symbol may name two; the symbol stays
         # the fallback for ids the snapshot does not know.
         for i, alt in enumerate(task.alt_ids):
             if isinstance(alt, str) and alt:
-                gid, route = index.resolve_one(alt)
+                [(gid, route)] = resolve_names([alt], own, names)
                 if gid >= 0:
                     gene_ids[i], routes[i] = gid, route
     row_of = {int(g): i for i, g in enumerate(version_ids)}

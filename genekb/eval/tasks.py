@@ -187,9 +187,14 @@ def read_task_file(path: Path) -> Task:
     return _task_of(frame, path, name, f"user task from {path.name or 'stdin'}")
 
 
-def task_from_table(frame: pd.DataFrame, name: str = "table") -> Task:
+def task_from_table(frame: pd.DataFrame | pd.Series | dict, name: str = "table") -> Task:
     """A user's task held in a Python session: a DataFrame with a gene column (or an index named
-    as one) and a label column, read as a task file is."""
+    as one) and a label column, or a Series or dict of gene -> label, read as a task file is."""
+    frame = pd.Series(frame) if isinstance(frame, dict) else frame
+    if isinstance(frame, pd.Series):  # gene -> label, as a notebook often holds a task
+        if isinstance(frame.index, pd.RangeIndex):  # df["label"]: row numbers read as Entrez ids
+            raise UsageError(f"task {name!r}: a Series of labels needs the genes as its index")
+        frame = pd.DataFrame({"gene": frame.index, "label": frame.to_numpy()})
     if not isinstance(frame, pd.DataFrame):
         raise UsageError(f"a task is a name, a CSV/TSV path or a DataFrame, not {type(frame)}")
     if column_key(frame.index.name) in GENE_COLUMNS:
@@ -253,8 +258,9 @@ def _labelled(frame: pd.DataFrame, gene_col: str, label_col: str, path: Path | s
     counted in a warning; rows missing both (a spreadsheet's trailing ",,") are no rows."""
     no_gene, no_label = frame[gene_col].map(is_missing), frame[label_col].map(is_missing)
     kept = frame[~no_gene & ~no_label]
-    if kept.empty:
-        raise GenekbError(f"{path}: no row has both a gene and a label; fill in {label_col!r}")
+    if kept.empty:  # name the column that is empty: it said 'label' of a task with no genes
+        empty = gene_col if no_gene.sum() > no_label.sum() else label_col
+        raise GenekbError(f"{path}: no row has both a gene and a label; fill in {empty!r}")
     counts = {"label": int((~no_gene & no_label).sum()), "gene": int((no_gene & ~no_label).sum())}
     lacking = " and ".join(f"{n} rows have no {what}" for what, n in counts.items() if n)
     if lacking:
@@ -279,8 +285,12 @@ def _check(task: Task, where: Path | str) -> None:
     if len(counts) < 2:
         raise GenekbError(f"{where}: a task needs at least two labels, found {list(counts.index)}")
     small = counts[counts < MIN_PER_CLASS]
-    numbers = pd.to_numeric(counts.index.to_series(), errors="coerce").notna().all()
-    if len(small) > NAMED_AT_MOST and numbers:
+    values = pd.to_numeric(counts.index.to_series(), errors="coerce")
+    numbers = bool(values.notna().all())
+    # A score rounded (0.1, 0.2, …) gives classes of 5 genes or more: it was scored as 11 or
+    # 101 classes by macro-F1. Classes written as fractions beyond a pair are a score.
+    fractions = numbers and len(counts) > 2 and bool((values % 1 != 0).any())
+    if numbers and (len(small) > NAMED_AT_MOST or fractions):
         raise GenekbError(
             f"{where}: the label column holds {len(counts):,} different numbers, a score rather"
             f" than classes; make a few classes of it (e.g. above and below a cut-off)"

@@ -22,8 +22,14 @@ import pandas as pd
 import pyarrow as pa
 
 from genekb.encoders.base import EncoderSpec
-from genekb.errors import GenekbError, UsageError
-from genekb.genemap import ROUTES, GeneIndex, lookalike_note, spreadsheet_dates
+from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
+from genekb.genemap import (
+    ROUTES,
+    GeneIndex,
+    lookalike_note,
+    other_style_examples,
+    spreadsheet_dates,
+)
 from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
@@ -92,6 +98,10 @@ def map_genes(
         "zero_vector_examples": [names[i] for i in np.flatnonzero(~usable)[:20]],
     }
     return mapping, report
+
+
+class OtherSpeciesNamesWarning(GenekbWarning):
+    """Imported names written as the other species writes its symbols (CD3E into mouse)."""
 
 
 def import_vectors(
@@ -182,6 +192,17 @@ def _mapped(
         raise GenekbError(
             f"{path}: none of its {len(names)} gene names (e.g. {', '.join(names[:3])}) matches "
             f"the {taxon} genes{lookalike_note(names)}; check --taxon and the gene column"
+        )
+    kept = mapping.loc[mapping["kept"] & (mapping["route"] == "symbol"), "query"].tolist()
+    styled = other_style_examples(kept, genes.table.column("symbol").to_pylist()) if kept else []
+    report["other_species_style"] = len(styled)
+    if styled:
+        other = "mouse" if taxon != "mouse" else "human"
+        warn(
+            f"{path}: {len(styled):,} matched names are written as {other} symbols (e.g."
+            f" {', '.join(styled[:3])}) and matched the {taxon} genes case-blind; if the vectors"
+            f" are {other}, import them with --taxon {other}",
+            OtherSpeciesNamesWarning,
         )
     return mapping, report
 

@@ -163,9 +163,12 @@ class EmbeddingVersion(Version):
         ids, _ = self.matrix()
         row_of = {int(g): i for i, g in enumerate(ids)}
         if len(genes) and not all(isinstance(g, (int, np.integer)) for g in genes):
+            from genekb.snapshot_names import resolve_names, snapshot_index
+
             columns = ["gene_id", "symbol", "aliases", "ensembl"]
-            index = GeneIndex.from_frame(self.text.table(columns).to_pandas())
-            wanted = index.resolve([str(g) for g in genes])["gene_id"].tolist()
+            own = GeneIndex.from_frame(self.text.table(columns).to_pandas())
+            snapshot = snapshot_index(self.text.manifest.get("source") or {}, self.taxon)
+            wanted = [g for g, _ in resolve_names([str(g) for g in genes], own, snapshot)]
         else:
             wanted = [int(g) for g in genes]
         return np.array([row_of.get(g, -1) for g in wanted], dtype=np.int64)

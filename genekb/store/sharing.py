@@ -136,6 +136,8 @@ def _members(tar: tarfile.TarFile, source: Path) -> dict[tuple[str, str], set[st
         if member.name == EXPORT_MARKER:
             continue
         parts = PurePosixPath(member.name).parts
+        if member.isdir() and parts in ((TEXTS,), (EMBEDDINGS,)):  # an unpacked export re-tarred
+            continue
         ok = (
             len(parts) in (2, 3)
             and parts[0] in (TEXTS, EMBEDDINGS)
@@ -172,12 +174,14 @@ def check_staged(
         files = {n: integrity.read_verified(staged, manifest, n) for n in manifest["files"]}
     except IntegrityError as exc:
         where = str(exc).split(": ", 1)[-1].split("; this version")[0]
+        where = where.replace(f"{staged.parent.parent}{os.sep}", "")
         raise IntegrityError(f"{source}: {kind}/{staged.name} refused: {where}") from None
     if integrity.DATA_FILES[label] not in files:
         raise IntegrityError(f"{source}: {kind}/{staged.name} refused: it lists no data file")
     content, problems = integrity.data_checks(staged, label, manifest, files, text_dir)
     if problems:
-        where = problems[0].split(": ", 1)[-1]
+        # a path under .staging/ is gone once the import fails: name the member of the file
+        where = problems[0].split(": ", 1)[-1].replace(f"{staged.parent.parent}{os.sep}", "")
         raise IntegrityError(f"{source}: {kind}/{staged.name} refused: {where}")
     if names != set(manifest["files"]) | {MANIFEST}:
         extra = sorted(names - set(manifest["files"]) - {MANIFEST})

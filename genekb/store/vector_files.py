@@ -17,7 +17,7 @@ import pandas as pd
 
 from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.fileio import sha256_file
-from genekb.genemap import GENE_COLUMNS, is_missing, named_column
+from genekb.genemap import GENE_COLUMNS, column_key, is_missing, named_column
 from genekb.input_streams import input_kind, read_input_bytes
 from genekb.store.safe_pickle import safe_load_pickle
 from genekb.store.vector_limits import (
@@ -83,7 +83,18 @@ def _stack(names: list[Any], rows: list[Any], where: Any) -> tuple[list[str], np
     check_dim(dims[0], where)
     with np.errstate(over="ignore"):
         matrix = np.stack(arrays).astype(np.float32)
-    return [str(n).strip() for n in names], matrix
+    return [_name(n, where).strip() for n in names], matrix
+
+
+def _name(name: Any, where: Any) -> str:
+    """A gene name as text: bytes (a Python 2 pickle's keys, an .npz or HDF5 array of dtype S)
+    decoded, where str() made "b'TP53'", a name no gene has."""
+    if isinstance(name, bytes | np.bytes_):
+        try:
+            return bytes(name).decode("utf-8")
+        except UnicodeDecodeError:
+            raise GenekbError(f"{where}: the gene name {name!r} is not UTF-8 text") from None
+    return str(name)
 
 
 def _read_pickle(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
@@ -156,6 +167,12 @@ def _read_table(
     rest = [c for c in columns if c != gene]
     if not rest:
         raise GenekbError(f"{where}: no vector columns beside {gene[:40]!r}{one_column_note(gene)}")
+    ids = [c for c in rest if column_key(c) in GENE_COLUMNS]
+    if ids:  # an entrez_id column of numbers was read as a dimension, one that swamps cosine
+        raise GenekbError(
+            f"{where}: column(s) {ids[:5]} name genes too, beside the gene column {gene!r}, and"
+            " would be read as dimensions of the vectors; drop them"
+        )
     lists = [c for c in rest if _is_list(frame[c])]
     if lists:
         return _stack(frame[gene].tolist(), frame[lists[0]].tolist(), where)
@@ -184,7 +201,9 @@ def _read_npz(source: Any, where: Any, size: int) -> tuple[list[str], np.ndarray
             arrays = {k: npz[k] for k in npz.files}
     except ValueError as exc:
         raise GenekbError(
-            f"{where}: holds object arrays, which need pickle to load; refused ({exc})"
+            f"{where}: holds object arrays, which need pickle to load; refused ({exc}); save"
+            " names as text and vectors as numbers:"
+            " np.savez(PATH, genes=np.asarray(names, dtype=str), vectors=matrix)"
         ) from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise GenekbError(
@@ -203,7 +222,7 @@ def _read_npz(source: Any, where: Any, size: int) -> tuple[list[str], np.ndarray
         )
     if vectors.ndim != 2 or names.ndim != 1 or len(names) != len(vectors):
         raise GenekbError(f"{where}: {len(names)} names for a matrix of shape {vectors.shape}")
-    return _stack([str(n) for n in names], list(vectors), where)
+    return _stack(list(names), list(vectors), where)
 
 
 def detect_format(path: Path, fmt: str | None) -> str:
@@ -239,6 +258,8 @@ def load_vectors(path: Path, fmt: str | None = None, gene_column: str | None = N
         fmt = detect_format(path, fmt)
         source: Any = path
         sha, size = sha256_file(path), path.stat().st_size
+        if size == 0:  # else "not a readable csv table (EmptyDataError)", and no way forward
+            raise GenekbError(f"{path} is empty; give a file of gene vectors")
     else:
         if not fmt:
             raise UsageError(f"{path} is a stream; pass --format ({', '.join(FORMATS)})")
@@ -258,6 +279,7 @@ def load_vectors(path: Path, fmt: str | None = None, gene_column: str | None = N
             f" e.g. {', '.join(n for n, b in zip(names, bad, strict=True) if b)[:80]}"
         )
     _refuse_empty(names, matrix, path)
+    _refuse_conflicts(names, matrix, path)
     return VectorFile(names, matrix, fmt, sha, size)
 
 
@@ -273,6 +295,23 @@ def _refuse_empty(names: list[str], matrix: np.ndarray, path: Path) -> None:
     if unnamed:
         raise GenekbError(
             f"{path}: {unnamed} genes have an empty name (or NA, NaN); name or drop them first"
+        )
+
+
+def _refuse_conflicts(names: list[str], matrix: np.ndarray, path: Path) -> None:
+    """A name given twice with two different vectors: which is the gene's is unknown, and the
+    import kept the first without a word (the same vector twice is only a repeat)."""
+    frame = pd.DataFrame({"name": names, "row": np.arange(len(names))})
+    repeated = frame[frame["name"].duplicated(keep=False)]
+    if repeated.empty:
+        return
+    first = repeated.groupby("name", sort=False)["row"].transform("first").to_numpy()
+    differ = (matrix[repeated["row"].to_numpy()] != matrix[first]).any(axis=1)
+    clashing = list(dict.fromkeys(repeated.loc[differ, "name"]))
+    if clashing:
+        raise GenekbError(
+            f"{path}: {len(clashing):,} gene name(s) are given more than once with different"
+            f" vectors, e.g. {', '.join(clashing[:5])}; keep one row per gene"
         )
 
 

@@ -191,7 +191,7 @@ def embed(
     timings["read"] = time.perf_counter() - began
 
     began = time.perf_counter()
-    weigh = _weights_of(expr.X, params, every_candidate=reference_genes is not None)
+    weigh = weights_of(expr.X, params, every_candidate=reference_genes is not None)
     side = gene_side(
         store_or_ev, expr.genes, weigh, gene_totals=expr.X, model=model,
         taxon=taxon, params=params, template=template, build_missing=build_missing,
@@ -221,7 +221,7 @@ def embed(
 _ALL_VARIABLE = {"hvg": "mean", "hvg-scaled": "scaled"}
 
 
-def _weights_of(
+def weights_of(
     X: Any, params: SemanticParams, every_candidate: bool = False
 ) -> Callable[[np.ndarray], semantic.GeneWeights]:
     """The weighted path's gene weights, computed once the matched genes are known;

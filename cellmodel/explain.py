@@ -27,12 +27,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel import semantic
 from cellmodel._settings import CLUSTER_KEY
 from cellmodel.arguments import check_count, check_obs_column
-from cellmodel.embed import SemanticParams
-from cellmodel.embed_genes import prepare_gene_vectors
-from cellmodel.io import expression, require_anndata
+from cellmodel.embed import SemanticParams, fitted_genes, weights_of
+from cellmodel.embed_genes import prepare_gene_vectors, weigh_genes
+from cellmodel.io import Expression, expression, require_anndata
 from cellmodel.knowledge.genes import LowMatchWarning, match_genes, require_gene_names
 from cellmodel.knowledge.vectors import reference_table, run_reference
 from cellmodel.markdown import md_text
@@ -66,12 +65,31 @@ def _layer_of(source: str | None) -> str | None:
     return "raw" if source == "raw" else source.removeprefix("layers/")
 
 
+def _recorded_expression(adata: ad.AnnData, given: dict[str, Any]) -> Expression:
+    """The expression as the recorded run read it (its layer and gene names); refused, saying
+    so, where the file no longer holds them: the bare 'layer ... is not in the input' named a
+    layer the user never gave to explain."""
+    layer, gene_key = _layer_of(given.get("source")), given.get("gene_key")
+    gone = None
+    if layer == "raw" and adata.raw is None:
+        gone = ".raw"
+    elif layer not in (None, "raw") and layer not in adata.layers:
+        gone = f"layers[{layer!r}]"
+    elif gene_key is not None:
+        var = adata.raw.var if layer == "raw" and adata.raw is not None else adata.var
+        gone = None if gene_key in var.columns else f"the gene names in var[{gene_key!r}]"
+    if gone is not None:
+        raise GenekbError(
+            f"the run recorded in uns['cellmodel']['input'] read {gone}, which this AnnData no"
+            " longer holds; put it back, or cluster (or embed) the file again"
+        )
+    return expression(adata, layer=layer, gene_key=gene_key)
+
+
 def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
     record = run_record(adata)
-    given = record.get("input", {})
-    expr = expression(adata, layer=_layer_of(given.get("source")), gene_key=given.get("gene_key"))
+    expr = _recorded_expression(adata, record.get("input", {}))
     embedding_id = record.get("embedding_id")
-    unnamed = [None] * len(expr.genes)
     if not embedding_id:  # names the run did not map: check they are genes at all
         taxon = require_gene_names(
             expr.genes,
@@ -79,9 +97,13 @@ def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
             "explain",
             "cluster again with gene_key=COLUMN if a var column holds gene symbols",
         )
-        # No semantic view, but the markers are still described: from the bundled snapshot.
+        # No semantic view, but the markers are still described (and named by their symbols,
+        # not an Ensembl id): from the bundled snapshot.
         records, gene_ids = _snapshot_records(expr.genes, taxon)
-        return _Inputs(expr.X, expr.genes, unnamed, gene_ids, None, None, False, records)
+        symbol_of = records["symbol"].to_dict()
+        symbols = [symbol_of.get(int(g)) for g in gene_ids]
+        return _Inputs(expr.X, expr.genes, symbols, gene_ids, None, None, False, records)
+    unnamed = [None] * len(expr.genes)
     if store is None:
         no_ids = np.full(len(expr.genes), -1)
         return _Inputs(expr.X, expr.genes, unnamed, no_ids, None, None, False, None)
@@ -105,12 +127,15 @@ def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
     match = match_genes(
         expr.genes, store_genes, store_taxon=ref_taxon, data_taxon=data_taxon, strict=False
     )
-    weights = semantic.gene_weights(expr.X, match.matched, params.weighting, n_hvg=params.n_hvg)
+    # A view pinned to another run's genes (embed's reference_genes=) weighs and is fitted on
+    # those: recomputed over every matched gene, the scores were not the view's.
+    fitted = fitted_genes(record)
+    pinned = fitted.get("gene_ids") if fitted.get("rule") == "given" else None
+    every = pinned is not None
+    weights, fit_on = weigh_genes(match, weights_of(expr.X, params, every_candidate=every), pinned)
     store_ids, store_vectors = ev.matrix()
     symbol_of = dict(zip(store_genes["gene_id"].astype(int), store_genes["symbol"], strict=True))
-    prepared = prepare_gene_vectors(
-        store_ids, store_vectors, symbol_of, match, params, weights.scale != 0
-    )
+    prepared = prepare_gene_vectors(store_ids, store_vectors, symbol_of, match, params, fit_on)
     symbols = [
         symbol_of.get(int(g)) if m else None
         for g, m in zip(match.gene_ids, match.matched, strict=True)
@@ -139,6 +164,30 @@ def _snapshot_records(genes: list[str], taxon: str) -> tuple[pd.DataFrame, np.nd
     return frame.set_index(frame["gene_id"].astype(int)), np.asarray(match.gene_ids)
 
 
+def cluster_shifts(
+    X: Any, codes: np.ndarray, k: int, scale: np.ndarray, *, average: bool = False
+) -> np.ndarray:
+    """Per cluster and gene, a_cg = scale_g (x̄_cg − x̄_g): the gene's part of the cluster's
+    shift in the raw weighted semantic path (divided by each cell's weighted total when
+    `average`). Its sign says whether the gene is higher or lower in the cluster."""
+    if average:
+        totals = np.asarray(X @ scale).ravel()
+        inverse = 1.0 / np.where(totals > 0, totals, 1.0)
+        X = sp.diags(inverse) @ X if sp.issparse(X) else np.asarray(X) * inverse[:, None]
+    stats = group_stats(X, codes, k)
+    means, sizes = stats.means, stats.sizes
+    overall = sizes @ means / sizes.sum()
+    return (means - overall) * scale
+
+
+def contributions(shift: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (k × genes) and ‖d_c‖ per cluster from `cluster_shifts` (see `gene_contributions`)."""
+    directions = shift @ vectors  # k × dim: d_c
+    norms = np.linalg.norm(directions, axis=1)
+    unit = directions / np.where(norms > 0, norms, 1.0)[:, None]
+    return shift * (unit @ vectors.T), norms
+
+
 def gene_contributions(
     X: Any,
     codes: np.ndarray,
@@ -155,19 +204,7 @@ def gene_contributions(
     Returns (scores k × genes, ‖d_c‖ per cluster); score_cg = a_cg v_g · d_c / ‖d_c‖, and each row
     of scores sums to ‖d_c‖.
     """
-    if average:
-        totals = np.asarray(X @ scale).ravel()
-        inverse = 1.0 / np.where(totals > 0, totals, 1.0)
-        X = sp.diags(inverse) @ X if sp.issparse(X) else np.asarray(X) * inverse[:, None]
-    stats = group_stats(X, codes, k)
-    means, sizes = stats.means, stats.sizes
-    overall = sizes @ means / sizes.sum()
-    shift = (means - overall) * scale  # k × genes: a_cg
-    directions = shift @ vectors  # k × dim: d_c
-    norms = np.linalg.norm(directions, axis=1)
-    unit = directions / np.where(norms > 0, norms, 1.0)[:, None]
-    scores = shift * (unit @ vectors.T)
-    return scores, norms
+    return contributions(cluster_shifts(X, codes, k, scale, average=average), vectors)
 
 
 def describe_clusters(records: pd.DataFrame | None, gene_id: int) -> str:
@@ -280,23 +317,25 @@ def explain(
     stats = group_stats(X, codes, k)
     t_all = stats.welch_t()
 
-    scores = norms = None
+    scores = norms = shift = None
     if inputs.vectors is not None and inputs.scale is not None:
-        scores, norms = gene_contributions(
-            X, codes, k, inputs.scale, inputs.vectors, average=inputs.average
-        )
+        shift = cluster_shifts(X, codes, k, inputs.scale, average=inputs.average)
+        scores, norms = contributions(shift, inputs.vectors)
     out: list[dict[str, Any]] = []
     for c in range(k):
         size = int(stats.sizes[c])
         entry: dict[str, Any] = {"cluster": str(clusters.categories[c]), "n_cells": size}
         entry |= _markers_of(c, stats, t_all, inputs, top_n)
-        if scores is not None and norms is not None and norms[c] > 0:
+        if scores is not None and norms is not None and shift is not None and norms[c] > 0:
             order = [g for g in np.argsort(-scores[c])[:top_n] if scores[c, g] > 0]
+            # A gene lower in the cluster moves it too (away from its text): said, or a
+            # cluster's contributors read as its genes (both halves of a split listed one set).
             entry["semantic_genes"] = [
                 {
                     "gene": _name(inputs, g),
                     "score": round(float(scores[c, g]), 5),
                     "share": round(float(scores[c, g] / norms[c]), 4),
+                    "direction": "higher" if shift[c, g] > 0 else "lower",
                     "description": describe_clusters(inputs.records, int(inputs.gene_ids[g])),
                 }
                 for g in order
@@ -308,7 +347,10 @@ def explain(
         "n_cells": len(codes),
         "n_clusters": k,
         "embedding_id": record.get("embedding_id"),
-        "gene_vectors": record.get("gene_vectors", record.get("params", {}).get("gene_vectors")),
+        # The view's own parameters: a later embed (a control) changes them, not the top-level
+        # entry a clustering wrote, which then called shuffled vectors real.
+        "gene_vectors": (record.get("params") or {}).get("gene_vectors")
+        or record.get("gene_vectors"),
         "clusters": out,
     }
 
@@ -329,10 +371,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += [f"## Cluster {md_text(entry['cluster'])} ({entry['n_cells']} cells)", ""]
         lines += [f"_{entry['note']}_", ""] if entry.get("note") else []
         lines += _table(
-            "Semantic contributors (share of the cluster's semantic shift):",
-            ["gene", "share", "description"],
+            "Semantic contributors (share of the cluster's semantic shift; the gene higher or"
+            " lower in the cluster than in the rest):",
+            ["gene", "share", "in cluster", "description"],
             [
-                [g["gene"], f"{g['share']:.1%}", g["description"]]
+                [g["gene"], f"{g['share']:.1%}", g.get("direction", ""), g["description"]]
                 for g in entry.get("semantic_genes") or []
             ],
         )

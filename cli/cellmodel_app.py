@@ -136,7 +136,10 @@ def _embed_in_memory(args: SimpleNamespace) -> None:
         for k in ("X_semantic_w", "X_semantic_s", "X_semantic")
         if k in adata.obsm
     }
-    _embed_report(adata.uns["cellmodel"], args.output, adata.n_obs, shapes, args.json_)
+    # uns keeps what an earlier out-of-core run wrote beside this run's record: its "chunked"
+    # entry read as this in-memory run's.
+    record = {k: v for k, v in adata.uns["cellmodel"].items() if k != "chunked"}
+    _embed_report(record, args.output, adata.n_obs, shapes, args.json_)
 
 
 def _embed_report(

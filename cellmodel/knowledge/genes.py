@@ -268,14 +268,18 @@ def require_gene_names(
     taxon: int | str | None,
     what: str,
     fix: str | None = None,
+    notes: list[str] | None = None,
 ) -> str:
     """The species `names` name, for a step that cannot run without gene names; a usage error
     saying why the names do not read as genes, and `fix` (by default: a gene_key= column, or
-    taxon= where none is given), otherwise."""
+    taxon= where none is given), otherwise. `notes`: where the warning on how they read (if
+    any) is kept too, for a run record."""
     read = read_gene_names(names, taxon)
     if read.taxon is None:
         raise UsageError(f"{what} needs gene names and {read.note}; {fix or way_out(read, taxon)}")
     read.warn()
+    if notes is not None and read.note:
+        notes.append(read.note)
     return read.taxon
 
 

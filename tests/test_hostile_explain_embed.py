@@ -1,0 +1,142 @@
+"""Hostile but plausible use of `cellmodel explain` / `embed` and `cm.tl.explain` / `embed`:
+a view embedded again with a control, a two-way split, a layer dropped after the run, a view
+pinned to another run's genes, Ensembl ids, a species given against the names, and a file an
+out-of-core run wrote before."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellmodel.bench.data import synthetic_counts
+from cellmodel.embed import embed
+from cellmodel.explain import explain, to_markdown
+from cellmodel.knowledge.vectors import reference_table
+from genekb.errors import GenekbError
+from tests.conftest import blobs, one_line_error, run_cellmodel
+from tests.fakes import FakeEmbedding
+
+GENES = [f"GENE{i}" for i in range(30)]
+
+
+@dataclass
+class _Store:
+    root: Path
+    ev: FakeEmbedding
+
+    def embedding(self, ref: str) -> FakeEmbedding:
+        assert ref == self.ev.id
+        return self.ev
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    """Three groups of cells, each over-expressing its block of ten genes, embedded."""
+    cells = blobs(30, dim=30, counts=True)
+    cells.var_names = GENES
+    ev = FakeEmbedding(tmp_path, GENES)
+    embed(cells, ev, sentence_top_n=0, n_hvg=30)
+    cells.obs["cellmodel_cluster"] = pd.Categorical(cells.obs["group"].astype(str))
+    return cells, _Store(tmp_path, ev)
+
+
+def test_explain_names_the_control_a_later_embed_used(embedded, tmp_path):
+    # A clustering writes its own top-level gene_vectors; a later embed with a control changed
+    # the view, and explain read the clustering's "real": shuffled contributors shown as knowledge.
+    cells, store = embedded
+    cells.uns["cellmodel"]["gene_vectors"] = "real"
+    embed(cells, store.ev, sentence_top_n=0, n_hvg=30, gene_vectors="shuffled")
+    report = explain(cells, store, top_n=3)
+    assert report["gene_vectors"] == "shuffled"
+    assert "**shuffled** control vectors" in to_markdown(report)
+
+
+def test_contributors_say_whether_the_gene_is_higher_or_lower_in_the_cluster(embedded):
+    # Two groups split one way: each half's contributors are the same genes (a gene lower in a
+    # cluster moves it too), so "not B cells" listed the B-cell genes as its own.
+    cells, store = embedded
+    cells.obs["first"] = pd.Categorical(np.where(cells.obs["group"] == "0", "in", "out"))
+    report = explain(cells, store, cluster_key="first", top_n=5)
+    by_name = {entry["cluster"]: entry["semantic_genes"] for entry in report["clusters"]}
+    first_block = {f"GENE{i}" for i in range(10)}
+    assert {g["gene"] for g in by_name["in"]} <= first_block
+    assert all(g["direction"] == "higher" for g in by_name["in"])
+    assert all(g["direction"] == "lower" for g in by_name["out"] if g["gene"] in first_block)
+    assert "| in cluster |" in to_markdown(report) and "| lower |" in to_markdown(report)
+
+
+def test_explain_says_the_recorded_layer_is_gone(tmp_path):
+    # "layer 'counts' is not in the input": a layer the user never gave explain.
+    cells = blobs(30, dim=30, counts=True)
+    cells.var_names = GENES
+    cells.layers["counts"] = cells.X.copy()
+    ev = FakeEmbedding(tmp_path, GENES)
+    embed(cells, ev, sentence_top_n=0, n_hvg=30, layer="counts")
+    del cells.layers["counts"]
+    with pytest.raises(GenekbError, match=r"read layers\['counts'\], which this AnnData no longer"):
+        explain(cells, _Store(tmp_path, ev), cluster_key="group")
+
+
+def test_explain_of_a_pinned_view_weighs_only_the_pinned_genes(embedded):
+    # A view pinned to another run's genes (reference_genes=) reads those genes only; explain
+    # weighed every matched gene again, so a gene the view never read was a top contributor.
+    cells, store = embedded
+    pinned = store.ev.ids[10:30]  # groups 1 and 2's blocks: group 0's genes are not read
+    embed(cells, store.ev, sentence_top_n=0, n_hvg=30, reference_genes=pinned)
+    report = explain(cells, store, top_n=10)
+    genes = {g["gene"] for entry in report["clusters"] for g in entry["semantic_genes"]}
+    assert genes and not genes & {f"GENE{i}" for i in range(10)}, genes
+
+
+def test_markers_only_explain_names_ensembl_ids_by_their_symbols():
+    # No semantic view: the markers were named "ENSG00000111341.9" beside "matrix Gla protein".
+    cells = synthetic_counts(90, n_genes=200)
+    _, table = reference_table(list(cells.var_names), "human")
+    frame = table.table.to_pandas()
+    pairs = zip(frame["symbol"], frame["ensembl"], strict=True)
+    ensembl = {s: ids[0] for s, ids in pairs if len(ids)}
+    symbols = [s for s in cells.var_names if s in ensembl]
+    cells = cells[:, symbols].copy()
+    cells.var_names = [f"{ensembl[s]}.7" for s in symbols]
+    report = explain(cells, None, cluster_key="group", top_n=3)
+    shown = [g["gene"] for entry in report["clusters"] for g in entry.get("markers", [])]
+    assert shown and all(name in symbols for name in shown), shown
+
+
+def test_embed_json_lists_the_warning_on_how_the_names_read(tmp_path):
+    # --taxon mouse on human names was warned on stderr, while --json said "warnings": [].
+    source = tmp_path / "cells.h5ad"
+    synthetic_counts(60, n_genes=200).write_h5ad(source)
+    args = ["embed", str(source), "--model", "fake", "--root", str(tmp_path / "s"), "--json"]
+    result = run_cellmodel(*args, "--taxon", "mouse")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert any("--taxon mouse is given" in w or "taxon=mouse" in w for w in report["warnings"])
+
+
+def test_in_memory_embed_does_not_report_an_earlier_out_of_core_run(tmp_path):
+    source, chunked = tmp_path / "cells.h5ad", tmp_path / "chunked.h5ad"
+    synthetic_counts(60, n_genes=200).write_h5ad(source)
+    root = ["--model", "fake", "--root", str(tmp_path / "s")]
+    first = run_cellmodel("embed", str(source), "-o", str(chunked), "--chunk-size", "20", *root)
+    assert first.exit_code == 0, first.output
+    result = run_cellmodel("embed", str(chunked), *root, "--json")
+    assert result.exit_code == 0, result.output
+    assert "chunked" not in json.loads(result.stdout)
+
+
+def test_cli_explain_of_a_dropped_layer_is_one_line(tmp_path):
+    cells = blobs(30, dim=30, counts=True)
+    cells.var_names = GENES
+    cells.layers["counts"] = cells.X.copy()
+    cells.uns["cellmodel"] = {"input": {"source": "layers/counts"}}
+    del cells.layers["counts"]
+    path = tmp_path / "cells.h5ad"
+    cells.write_h5ad(path)
+    line = one_line_error(run_cellmodel("explain", str(path), "--cluster-key", "group"))
+    assert "no longer holds" in line and "cluster (or embed) the file again" in line

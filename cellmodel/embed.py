@@ -27,7 +27,7 @@ from cellmodel.knowledge.genes import taxon_name
 from cellmodel.uns_record import h5ad_safe
 from genekb.build import version_encoder
 from genekb.encoders.base import Encoder
-from genekb.errors import UsageError
+from genekb.errors import GenekbWarning, UsageError, warn
 from genekb.store.ids import genes_sha
 from genekb.store.store import EmbeddingVersion, Store
 from genekb.templates import DEFAULT_TEMPLATE
@@ -45,6 +45,10 @@ DEFAULT_FUSION = "concat"
 ISOTROPY_FITS = ("used", "data")
 
 log = logging.getLogger(__name__)
+
+
+class EmptyCellsWarning(GenekbWarning):
+    """Cells that express none of the genes the semantic view weighs: their vectors say nothing."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,10 @@ def embed(
         all_genes=all_genes, progress=progress, notify=notify, pinned=reference_genes,
     )  # fmt: skip
     log.info("input: %s values (%s); %s", expr.kind, expr.source, side.match.report.summary())
+    empty = empty_cells_note(expr.X, side.weights.scale)
+    if empty:  # kept with the match's warnings, so the record and --json carry it
+        side.match.report.warnings.append(empty)
+        warn(empty, EmptyCellsWarning)
     timings["genes"] = time.perf_counter() - began
 
     began = time.perf_counter()
@@ -216,6 +224,21 @@ def embed(
         record["reference_genes"]["rule"] = "given"
     _write(adata, view_w, view_s, params.fusion, record)
     return adata
+
+
+def empty_cells_note(X: Any, scale: np.ndarray) -> str | None:
+    """A note on the cells that express none of the weighted genes, if any: after centring,
+    each such cell's vector is the mean's opposite, one vector for them all that reads as a
+    place in the semantic space (empty droplets clustered together, without a word)."""
+    totals = np.asarray(X @ np.asarray(scale, dtype=np.float64)).ravel()
+    n_empty = int((totals <= 0).sum())
+    if not n_empty:
+        return None
+    return (
+        f"{n_empty} of {len(totals)} cells express none of the {int((scale != 0).sum())} genes"
+        " the semantic view weighs: their vectors are all alike and say nothing of them (empty"
+        " droplets? drop them, or read another layer=)"
+    )
 
 
 _ALL_VARIABLE = {"hvg": "mean", "hvg-scaled": "scaled"}

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from cellmodel.bench.data import synthetic_counts
-from cellmodel.embed import embed
+from cellmodel.embed import EmptyCellsWarning, embed
 from cellmodel.explain import explain, to_markdown
 from cellmodel.knowledge.vectors import reference_table
 from genekb.errors import GenekbError
@@ -140,3 +140,14 @@ def test_cli_explain_of_a_dropped_layer_is_one_line(tmp_path):
     cells.write_h5ad(path)
     line = one_line_error(run_cellmodel("explain", str(path), "--cluster-key", "group"))
     assert "no longer holds" in line and "cluster (or embed) the file again" in line
+
+
+def test_embed_warns_of_cells_that_express_none_of_the_weighted_genes(tmp_path):
+    # Empty cells got one shared vector (the mean's opposite) that read as a place in the
+    # semantic space, without a word.
+    cells = blobs(30, dim=30, counts=True)
+    cells.var_names = GENES
+    cells.X[:5] = 0
+    with pytest.warns(EmptyCellsWarning, match="5 of 90 cells express none"):
+        embed(cells, FakeEmbedding(tmp_path, GENES), sentence_top_n=0, n_hvg=30)
+    assert any("5 of 90" in w for w in cells.uns["cellmodel"]["gene_match"]["warnings"])

@@ -202,10 +202,7 @@ def embed(
         all_genes=all_genes, progress=progress, notify=notify, pinned=reference_genes,
     )  # fmt: skip
     log.info("input: %s values (%s); %s", expr.kind, expr.source, side.match.report.summary())
-    empty = empty_cells_note(expr.X, side.weights.scale)
-    if empty:  # kept with the match's warnings, so the record and --json carry it
-        side.match.report.warnings.append(empty)
-        warn(empty, EmptyCellsWarning)
+    warn_of_empty_cells(expr.X, side)
     timings["genes"] = time.perf_counter() - began
 
     began = time.perf_counter()
@@ -224,6 +221,15 @@ def embed(
         record["reference_genes"]["rule"] = "given"
     _write(adata, view_w, view_s, params.fusion, record)
     return adata
+
+
+def warn_of_empty_cells(X: Any, side: GeneSide) -> None:
+    """Warn of the cells that express none of the weighted genes, and keep the warning with the
+    match's, so the record and --json carry it."""
+    empty = empty_cells_note(X, side.weights.scale)
+    if empty:
+        side.match.report.warnings.append(empty)
+        warn(empty, EmptyCellsWarning)
 
 
 def empty_cells_note(X: Any, scale: np.ndarray) -> str | None:

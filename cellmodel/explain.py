@@ -17,8 +17,6 @@ where the source has one, else the leading GO biological-process terms.
 from __future__ import annotations
 
 import os
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,139 +27,17 @@ import scipy.sparse as sp
 
 from cellmodel._settings import CLUSTER_KEY
 from cellmodel.arguments import check_count, check_obs_column
-from cellmodel.embed import SemanticParams, fitted_genes, weights_of
-from cellmodel.embed_genes import prepare_gene_vectors, weigh_genes
-from cellmodel.io import Expression, expression, require_anndata
-from cellmodel.knowledge.genes import LowMatchWarning, match_genes, require_gene_names
-from cellmodel.knowledge.vectors import reference_table, run_reference
+from cellmodel.explain_inputs import RunInputs, rebuild
+from cellmodel.io import require_anndata
 from cellmodel.markdown import md_text
 from cellmodel.markers import GroupStats, cell_groups, group_stats
 from cellmodel.uns_record import run_record
-from genekb.errors import GenekbError, IntegrityError
+from genekb.errors import GenekbError
 from genekb.store.store import Store
 from genekb.store.store_root import refuse_non_path_root
 
 DEFAULT_TOP_N = 10
 DESCRIPTION_CHARS = 160
-
-
-@dataclass
-class _Inputs:
-    """The expression and the semantic gene factors the run used, rebuilt from its record."""
-
-    X: Any  # cells × genes, log scale, as the semantic path saw it
-    genes: list[str]
-    symbols: list[str | None]  # store symbol per data gene (None: unmatched)
-    gene_ids: np.ndarray  # store GeneID per data gene (-1: unmatched)
-    scale: np.ndarray | None  # per-gene weight (None: no semantic record)
-    vectors: np.ndarray | None  # genes × dim, post-processed as in the run
-    average: bool
-    records: pd.DataFrame | None  # the store's gene records, indexed by GeneID
-
-
-def _layer_of(source: str | None) -> str | None:
-    if not source or source == "X":
-        return None
-    return "raw" if source == "raw" else source.removeprefix("layers/")
-
-
-def _recorded_expression(adata: ad.AnnData, given: dict[str, Any]) -> Expression:
-    """The expression as the recorded run read it (its layer and gene names); refused, saying
-    so, where the file no longer holds them: the bare 'layer ... is not in the input' named a
-    layer the user never gave to explain."""
-    layer, gene_key = _layer_of(given.get("source")), given.get("gene_key")
-    gone = None
-    if layer == "raw" and adata.raw is None:
-        gone = ".raw"
-    elif layer not in (None, "raw") and layer not in adata.layers:
-        gone = f"layers[{layer!r}]"
-    elif gene_key is not None:
-        var = adata.raw.var if layer == "raw" and adata.raw is not None else adata.var
-        gone = None if gene_key in var.columns else f"the gene names in var[{gene_key!r}]"
-    if gone is not None:
-        raise GenekbError(
-            f"the run recorded in uns['cellmodel']['input'] read {gone}, which this AnnData no"
-            " longer holds; put it back, or cluster (or embed) the file again"
-        )
-    return expression(adata, layer=layer, gene_key=gene_key)
-
-
-def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
-    record = run_record(adata)
-    expr = _recorded_expression(adata, record.get("input", {}))
-    embedding_id = record.get("embedding_id")
-    if not embedding_id:  # names the run did not map: check they are genes at all
-        taxon = require_gene_names(
-            expr.genes,
-            None,
-            "explain",
-            "cluster again with gene_key=COLUMN if a var column holds gene symbols",
-        )
-        # No semantic view, but the markers are still described (and named by their symbols,
-        # not an Ensembl id): from the bundled snapshot.
-        records, gene_ids = _snapshot_records(expr.genes, taxon)
-        symbol_of = records["symbol"].to_dict()
-        symbols = [symbol_of.get(int(g)) for g in gene_ids]
-        return _Inputs(expr.X, expr.genes, symbols, gene_ids, None, None, False, records)
-    unnamed = [None] * len(expr.genes)
-    if store is None:
-        no_ids = np.full(len(expr.genes), -1)
-        return _Inputs(expr.X, expr.genes, unnamed, no_ids, None, None, False, None)
-    try:
-        ev = store.embedding(embedding_id)
-    except IntegrityError:
-        raise
-    except GenekbError:
-        raise GenekbError(
-            f"the store at {store.root} has no embedding {embedding_id} that this file was"
-            " clustered with; open the store the file was clustered with (root=)"
-        ) from None
-    fields = SemanticParams.__dataclass_fields__
-    params = SemanticParams(**{k: v for k, v in record.get("params", {}).items() if k in fields})
-    # The genes the run matched against (the snapshot, for an encoder run), not only the ones
-    # the version holds, so the weights are the very ones the view used.
-    store_genes, ref_taxon = run_reference(record, expr.genes, ev)
-    # The species the run read the names as, not a guess from their case: upper-cased mouse
-    # names vote human, and --taxon may have said otherwise.
-    data_taxon = (record.get("gene_match") or {}).get("data_taxon")
-    match = match_genes(
-        expr.genes, store_genes, store_taxon=ref_taxon, data_taxon=data_taxon, strict=False
-    )
-    # A view pinned to another run's genes (embed's reference_genes=) weighs and is fitted on
-    # those: recomputed over every matched gene, the scores were not the view's.
-    fitted = fitted_genes(record)
-    pinned = fitted.get("gene_ids") if fitted.get("rule") == "given" else None
-    every = pinned is not None
-    weights, fit_on = weigh_genes(match, weights_of(expr.X, params, every_candidate=every), pinned)
-    store_ids, store_vectors = ev.matrix()
-    symbol_of = dict(zip(store_genes["gene_id"].astype(int), store_genes["symbol"], strict=True))
-    prepared = prepare_gene_vectors(store_ids, store_vectors, symbol_of, match, params, fit_on)
-    symbols = [
-        symbol_of.get(int(g)) if m else None
-        for g, m in zip(match.gene_ids, match.matched, strict=True)
-    ]
-    records = store_genes.set_index(store_genes["gene_id"].astype(int))
-    return _Inputs(
-        expr.X,
-        expr.genes,
-        symbols,
-        np.asarray(match.gene_ids),
-        weights.scale,
-        prepared.vectors,
-        weights.average,
-        records,
-    )
-
-
-def _snapshot_records(genes: list[str], taxon: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The bundled snapshot's gene records (indexed by GeneID) and each data gene's GeneID
-    there (-1: unmatched), for describing the markers of a file without a semantic view."""
-    ref_taxon, table = reference_table(genes, taxon)
-    frame = table.table.to_pandas()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LowMatchWarning)  # only descriptions hang on it
-        match = match_genes(genes, frame, store_taxon=ref_taxon, data_taxon=taxon, strict=False)
-    return frame.set_index(frame["gene_id"].astype(int)), np.asarray(match.gene_ids)
 
 
 def cluster_shifts(
@@ -224,7 +100,7 @@ def describe_clusters(records: pd.DataFrame | None, gene_id: int) -> str:
     return text if len(text) <= DESCRIPTION_CHARS else text[: DESCRIPTION_CHARS - 1] + "…"
 
 
-def _name(inputs: _Inputs, g: int) -> str:
+def _name(inputs: RunInputs, g: int) -> str:
     return inputs.symbols[g] or inputs.genes[g]
 
 
@@ -253,7 +129,7 @@ def store_of(
 
 
 def _markers_of(
-    c: int, stats: GroupStats, t_all: np.ndarray, inputs: _Inputs, top_n: int
+    c: int, stats: GroupStats, t_all: np.ndarray, inputs: RunInputs, top_n: int
 ) -> dict[str, Any]:
     """Cluster `c`'s markers (its top genes by Welch's t that are higher in it), or a note that
     says why it has none."""
@@ -308,7 +184,7 @@ def explain(
     clusters = cell_groups(adata.obs[cluster_key], cluster_key, noun="cluster")
     codes = np.asarray(clusters.codes)
     k = len(clusters.categories)
-    inputs = _rebuild(adata, store)
+    inputs = rebuild(adata, store)
     X = (
         sp.csr_matrix(inputs.X, dtype=np.float64)
         if sp.issparse(inputs.X)

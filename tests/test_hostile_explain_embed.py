@@ -151,3 +151,16 @@ def test_embed_warns_of_cells_that_express_none_of_the_weighted_genes(tmp_path):
     with pytest.warns(EmptyCellsWarning, match="5 of 90 cells express none"):
         embed(cells, FakeEmbedding(tmp_path, GENES), sentence_top_n=0, n_hvg=30)
     assert any("5 of 90" in w for w in cells.uns["cellmodel"]["gene_match"]["warnings"])
+
+
+def test_explain_of_a_version_removed_from_its_own_store_says_so(embedded, tmp_path):
+    # "open the store the file was clustered with": it was that store; the version was removed.
+    cells, store = embedded
+    cells.uns["cellmodel"]["store_root"] = str(tmp_path)
+
+    class Emptied(_Store):
+        def embedding(self, ref: str) -> FakeEmbedding:
+            raise GenekbError(f"no embedding {ref}")
+
+    with pytest.raises(GenekbError, match=r"removed from it \(genekb rm or gc\): embed the file"):
+        explain(cells, Emptied(tmp_path, store.ev))

@@ -164,3 +164,17 @@ def test_explain_of_a_version_removed_from_its_own_store_says_so(embedded, tmp_p
 
     with pytest.raises(GenekbError, match=r"removed from it \(genekb rm or gc\): embed the file"):
         explain(cells, Emptied(tmp_path, store.ev))
+
+
+def test_embed_json_warnings_name_flags_not_python_parameters(tmp_path):
+    # stderr said "--layer" and --json "layer=", which no command line takes.
+    cells = synthetic_counts(60, n_genes=200)
+    cells.X = cells.X.toarray()
+    cells.X[:4] = 0
+    source = tmp_path / "cells.h5ad"
+    cells.write_h5ad(source)
+    args = ["embed", str(source), "--model", "fake", "--root", str(tmp_path / "s"), "--json"]
+    result = run_cellmodel(*args)
+    assert result.exit_code == 0, result.output
+    (warning,) = [w for w in json.loads(result.stdout)["warnings"] if "express none" in w]
+    assert "--layer" in warning and "layer=" not in warning, warning

@@ -202,7 +202,7 @@ def embed(
         all_genes=all_genes, progress=progress, notify=notify, pinned=reference_genes,
     )  # fmt: skip
     log.info("input: %s values (%s); %s", expr.kind, expr.source, side.match.report.summary())
-    warn_of_empty_cells(expr.X, side)
+    warn_of_empty_cells(empty_cells(expr.X, side.weights.scale), expr.X.shape[0], side)
     timings["genes"] = time.perf_counter() - began
 
     began = time.perf_counter()
@@ -223,28 +223,26 @@ def embed(
     return adata
 
 
-def warn_of_empty_cells(X: Any, side: GeneSide) -> None:
-    """Warn of the cells that express none of the weighted genes, and keep the warning with the
-    match's, so the record and --json carry it."""
-    empty = empty_cells_note(X, side.weights.scale)
-    if empty:
-        side.match.report.warnings.append(empty)
-        warn(empty, EmptyCellsWarning)
-
-
-def empty_cells_note(X: Any, scale: np.ndarray) -> str | None:
-    """A note on the cells that express none of the weighted genes, if any: after centring,
-    each such cell's vector is the mean's opposite, one vector for them all that reads as a
-    place in the semantic space (empty droplets clustered together, without a word)."""
-    totals = np.asarray(X @ np.asarray(scale, dtype=np.float64)).ravel()
-    n_empty = int((totals <= 0).sum())
+def warn_of_empty_cells(n_empty: int, n_cells: int, side: GeneSide) -> str | None:
+    """Warn of the `n_empty` cells that express none of the weighted genes, if any, and keep the
+    warning with the match's (the record, --json); returns it. After centring each such cell's
+    vector is the mean's opposite, one vector for them all that reads as a place in the semantic
+    space (empty droplets clustered together, without a word)."""
     if not n_empty:
         return None
-    return (
-        f"{n_empty} of {len(totals)} cells express none of the {int((scale != 0).sum())} genes"
-        " the semantic view weighs: their vectors are all alike and say nothing of them (empty"
-        " droplets? drop them, or read another layer=)"
+    note = (
+        f"{n_empty} of {n_cells} cells express none of the {int(side.weights.n_genes_used)}"
+        " genes the semantic view weighs: their vectors are all alike and say nothing of them"
+        " (empty droplets? drop them, or read another layer=)"
     )
+    side.match.report.warnings.append(note)
+    warn(note, EmptyCellsWarning)
+    return note
+
+
+def empty_cells(X: Any, scale: np.ndarray) -> int:
+    """The cells (rows of `X`) with no expression in the genes `scale` weighs."""
+    return int((np.asarray(X @ np.asarray(scale, dtype=np.float64)).ravel() <= 0).sum())
 
 
 _ALL_VARIABLE = {"hvg": "mean", "hvg-scaled": "scaled"}

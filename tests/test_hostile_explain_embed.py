@@ -178,3 +178,16 @@ def test_embed_json_warnings_name_flags_not_python_parameters(tmp_path):
     assert result.exit_code == 0, result.output
     (warning,) = [w for w in json.loads(result.stdout)["warnings"] if "express none" in w]
     assert "--layer" in warning and "layer=" not in warning, warning
+
+
+def test_out_of_core_embed_warns_of_empty_cells_as_in_memory(tmp_path):
+    cells = synthetic_counts(60, n_genes=200)
+    cells.X = cells.X.toarray()
+    cells.X[:4] = 0
+    source, out = tmp_path / "cells.h5ad", tmp_path / "out.h5ad"
+    cells.write_h5ad(source)
+    args = ["--model", "fake", "--root", str(tmp_path / "s"), "--json", "-o", str(out)]
+    result = run_cellmodel("embed", str(source), *args, "--chunk-size", "20")
+    assert result.exit_code == 0, result.output
+    assert "4 of 60 cells express none" in result.stderr
+    assert any("4 of 60 cells" in w for w in json.loads(result.stdout)["warnings"])

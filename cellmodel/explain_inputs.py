@@ -20,7 +20,7 @@ from cellmodel.io import Expression, expression
 from cellmodel.knowledge.genes import LowMatchWarning, match_genes, require_gene_names
 from cellmodel.knowledge.vectors import reference_table, run_reference
 from cellmodel.uns_record import run_record
-from genekb.errors import GenekbError, IntegrityError
+from genekb.errors import GenekbError, GenekbWarning, IntegrityError, warn
 from genekb.store.store import Store
 
 
@@ -65,6 +65,26 @@ def _recorded_expression(adata: ad.AnnData, given: dict[str, Any]) -> Expression
     return expression(adata, layer=layer, gene_key=gene_key)
 
 
+class OtherCellsWarning(GenekbWarning):
+    """The AnnData explained holds other cells or genes than the semantic view was computed on."""
+
+
+def _warn_of_other_cells(given: dict[str, Any], expr: Expression) -> None:
+    """A subset taken after the run (T cells of the whole file) reweighs the genes: the scores
+    were said to split the view's shift, of a view no run computed, without a word."""
+    then = (given.get("n_cells"), given.get("n_genes"))
+    now = (expr.X.shape[0], len(expr.genes))
+    if then[0] is None or tuple(map(int, then)) == now:
+        return
+    warn(
+        f"the semantic view was computed on {then[0]} cells × {then[1]} genes and this AnnData"
+        f" holds {now[0]} × {now[1]}: the contributor genes split the view these cells would"
+        " get (gene weights recomputed on them), not obsm['X_semantic']; embed it again for"
+        " its own view",
+        OtherCellsWarning,
+    )
+
+
 def rebuild(adata: ad.AnnData, store: Store | None) -> RunInputs:
     record = run_record(adata)
     expr = _recorded_expression(adata, record.get("input", {}))
@@ -101,6 +121,7 @@ def rebuild(adata: ad.AnnData, store: Store | None) -> RunInputs:
             f"the store at {store.root} has no embedding {embedding_id}, the version of this"
             f" file's semantic view; {fix}"
         ) from None
+    _warn_of_other_cells(record.get("input", {}), expr)
     fields = SemanticParams.__dataclass_fields__
     params = SemanticParams(**{k: v for k, v in record.get("params", {}).items() if k in fields})
     # The genes the run matched against (the snapshot, for an encoder run), not only the ones

@@ -6,6 +6,7 @@ out-of-core run wrote before."""
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from cellmodel.bench.data import synthetic_counts
 from cellmodel.embed import EmptyCellsWarning, embed
 from cellmodel.explain import explain, to_markdown
+from cellmodel.explain_inputs import OtherCellsWarning
 from cellmodel.knowledge.vectors import reference_table
 from genekb.errors import GenekbError
 from tests.conftest import blobs, one_line_error, run_cellmodel
@@ -191,3 +193,15 @@ def test_out_of_core_embed_warns_of_empty_cells_as_in_memory(tmp_path):
     assert result.exit_code == 0, result.output
     assert "4 of 60 cells express none" in result.stderr
     assert any("4 of 60 cells" in w for w in json.loads(result.stdout)["warnings"])
+
+
+def test_explain_of_a_subset_taken_after_the_embed_warns(embedded):
+    # The weights are recomputed on the subset's cells: its scores were presented as the
+    # view's own, without a word.
+    cells, store = embedded
+    subset = cells[cells.obs["group"] != "2"].copy()
+    with pytest.warns(OtherCellsWarning, match="computed on 90 cells × 30 genes"):
+        explain(subset, store, top_n=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OtherCellsWarning)
+        explain(cells, store, top_n=3)  # the very cells: no warning

@@ -100,6 +100,27 @@ def fitted_genes(record: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return (record or {}).get("reference_genes") or {}
 
 
+def reference_ids(given: Any) -> np.ndarray | None:
+    """`reference_genes=` as GeneIDs: another run's entry (`uns["cellmodel"]["reference_genes"]`,
+    a dict) read by its gene_ids; names, fractions or an empty list refused, where int() raised
+    deep inside the match (or truncated 1002.5 to gene 1002)."""
+    if given is None:
+        return None
+    if isinstance(given, Mapping):
+        given = given.get("gene_ids")
+    values = np.atleast_1d(np.asarray(given, dtype=object)) if given is not None else np.array([])
+    whole = [
+        isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and v == int(v))
+        for v in values.ravel()
+    ]
+    if values.ndim != 1 or not values.size or not all(whole):
+        raise UsageError(
+            "reference_genes= takes NCBI GeneIDs, another run's"
+            f" uns['cellmodel']['reference_genes']['gene_ids'] (or that entry), not {given!r:.60}"
+        )
+    return values.astype(np.int64)
+
+
 def run_record(
     side: GeneSide,
     input_info: dict[str, Any],
@@ -187,6 +208,7 @@ def embed(
     """
     require_anndata(adata)
     params = SemanticParams.from_arguments(locals())
+    reference_genes = reference_ids(reference_genes)
     if copy:
         adata = adata.copy()
     timings: dict[str, float] = {}

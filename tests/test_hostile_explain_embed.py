@@ -19,7 +19,7 @@ from cellmodel.embed import EmptyCellsWarning, embed
 from cellmodel.explain import explain, to_markdown
 from cellmodel.explain_inputs import OtherCellsWarning
 from cellmodel.knowledge.vectors import reference_table
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 from tests.fakes import FakeEmbedding
 
@@ -205,3 +205,21 @@ def test_explain_of_a_subset_taken_after_the_embed_warns(embedded):
     with warnings.catch_warnings():
         warnings.simplefilter("error", OtherCellsWarning)
         explain(cells, store, top_n=3)  # the very cells: no warning
+
+
+@pytest.mark.parametrize(
+    "given", [["GENE1", "GENE2"], [1001.0, 1002.5], [], [[1001, 1002]]]
+)  # fmt: skip
+def test_embed_refuses_reference_genes_that_are_not_gene_ids(embedded, given):
+    # Names raised int()'s ValueError deep in the match; 1002.5 was read as gene 1002.
+    cells, store = embedded
+    with pytest.raises(UsageError, match="reference_genes= takes NCBI GeneIDs"):
+        embed(cells, store.ev, sentence_top_n=0, n_hvg=30, reference_genes=given)
+
+
+def test_embed_takes_another_run_s_reference_genes_entry_whole(embedded):
+    # The entry itself (a dict) raised "int() argument must be ... not 'dict'".
+    cells, store = embedded
+    entry = cells.uns["cellmodel"]["reference_genes"]
+    embed(cells, store.ev, sentence_top_n=0, n_hvg=30, reference_genes=entry)
+    assert cells.uns["cellmodel"]["reference_genes"]["rule"] == "given"

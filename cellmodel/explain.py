@@ -118,7 +118,9 @@ def store_of(
         return None
     if isinstance(store, Store):
         return store
-    root = store if store is not None else record.get("store_root")
+    if store is not None:  # the caller's root, refused as such (a URL, no store there): it
+        return Store.open(store)  # was called "the store this file was clustered with"
+    root = record.get("store_root")
     refuse_non_path_root(root)  # an edited record's root: Path() below would raise a TypeError
     if root is not None and not Path(root).exists():
         raise GenekbError(

@@ -223,3 +223,17 @@ def test_embed_takes_another_run_s_reference_genes_entry_whole(embedded):
     entry = cells.uns["cellmodel"]["reference_genes"]
     embed(cells, store.ev, sentence_top_n=0, n_hvg=30, reference_genes=entry)
     assert cells.uns["cellmodel"]["reference_genes"]["rule"] == "given"
+
+
+def test_explain_with_a_url_root_says_it_takes_a_local_store(tmp_path):
+    # "the store https:/lab.example.org/s this file was clustered with is gone": the URL was the
+    # user's --root, folded by Path, and the file's store was never the question.
+    cells = blobs(30, dim=30, counts=True)
+    cells.var_names = GENES
+    embed(cells, FakeEmbedding(tmp_path, GENES), sentence_top_n=0, n_hvg=30)
+    cells.uns["cellmodel"]["store_root"] = str(tmp_path)
+    path = tmp_path / "cells.h5ad"
+    cells.write_h5ad(path)
+    args = ["explain", str(path), "--cluster-key", "group", "--root", "https://lab.example.org/s"]
+    line = one_line_error(run_cellmodel(*args), code=2)
+    assert "is a URL; this command takes a local store" in line and "is gone" not in line

@@ -126,7 +126,10 @@ def gene_side(
         ref_taxon, gene_table = reference_table(genes, taxon)
         reference = gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"])
         reference = reference.to_pandas()
-    match = match_genes(genes, reference, store_taxon=ref_taxon, data_taxon=taxon, X=gene_totals)
+    given = None if gene_table is not None else str(getattr(ev, "id", "the version"))
+    match = match_genes(
+        genes, reference, store_taxon=ref_taxon, data_taxon=taxon, X=gene_totals, version=given
+    )
     # How the names were read (a species given against them, title case read as human) was
     # warned on stderr only: --json's warnings, read from the record, left it out.
     match.report.warnings[:0] = read_notes

@@ -237,3 +237,14 @@ def test_explain_with_a_url_root_says_it_takes_a_local_store(tmp_path):
     args = ["explain", str(path), "--cluster-key", "group", "--root", "https://lab.example.org/s"]
     line = one_line_error(run_cellmodel(*args), code=2)
     assert "is a URL; this command takes a local store" in line and "is gone" not in line
+
+
+def test_embed_with_a_version_of_other_genes_names_the_version(tmp_path):
+    # "check taxon= and gene_key=": the names were fine, the version given holds other genes.
+    from cli.flags import as_flags
+
+    cells = synthetic_counts(60, n_genes=200)
+    with pytest.raises(GenekbError) as caught:
+        embed(cells, FakeEmbedding(tmp_path, GENES), sentence_top_n=0)
+    said = as_flags(str(caught.value))
+    assert "none of the 200 genes is among the 30 of emb-1, the version given as --model" in said

@@ -248,3 +248,17 @@ def test_embed_with_a_version_of_other_genes_names_the_version(tmp_path):
         embed(cells, FakeEmbedding(tmp_path, GENES), sentence_top_n=0)
     said = as_flags(str(caught.value))
     assert "none of the 200 genes is among the 30 of emb-1, the version given as --model" in said
+
+
+def test_a_refused_build_says_build_true_in_python_and_no_build_on_the_command_line(tmp_path):
+    # cm.tl.embed(build=False) was told to "drop --no-build", a flag no notebook has.
+    import cellmodel as cm
+
+    cells = synthetic_counts(60, n_genes=200)
+    with pytest.raises(GenekbError, match=r"pass build=True to embed them") as caught:
+        cm.tl.embed(cells, tmp_path / "s", model="fake", build=False, sentence_top_n=0)
+    assert "--no-build" not in str(caught.value)
+    source = tmp_path / "cells.h5ad"
+    cells.write_h5ad(source)
+    args = ["embed", str(source), "--model", "fake", "--root", str(tmp_path / "s"), "--no-build"]
+    assert "drop --no-build to embed them" in one_line_error(run_cellmodel(*args))

@@ -14,11 +14,15 @@ import numpy as np
 from cellmodel import semantic
 from cellmodel.knowledge.genes import GeneMatch, match_genes, require_gene_names
 from cellmodel.knowledge.vectors import reference_table, store_version, vectors_for
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 from genekb.store.store import EmbeddingVersion, Store
 
 if TYPE_CHECKING:
     from cellmodel.embed import SemanticParams
+
+
+# A Python session's words; the command line says its own (cli.flags.PYTHON_ONLY).
+ALL_GENES, LEAVE_ALL_GENES = "all_genes=True asks for", "leave all_genes"
 
 
 @dataclass
@@ -115,6 +119,11 @@ def gene_side(
     `pinned`: gene ids (another run's `reference_genes`), the only genes the weighting reads
     (every one as variable) and those the post-processing is fitted on: that run's space."""
     ev = store_or_ev if _is_embedding_version(store_or_ev) else store_version(store_or_ev, model)
+    if ev is not None and all_genes:  # was taken, and recorded as done, with nothing built
+        raise UsageError(
+            f"{ALL_GENES} vectors built for every matched gene, and a version given as model= is"
+            f" used as it is, never built: {LEAVE_ALL_GENES} out, or name an encoder as model="
+        )
     gene_table, read_notes = None, []
     if ev is not None:
         # A version given as such (or by tag or id) is used as it is: its own genes are the

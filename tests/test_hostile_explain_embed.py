@@ -262,3 +262,14 @@ def test_a_refused_build_says_build_true_in_python_and_no_build_on_the_command_l
     cells.write_h5ad(source)
     args = ["embed", str(source), "--model", "fake", "--root", str(tmp_path / "s"), "--no-build"]
     assert "drop --no-build to embed them" in one_line_error(run_cellmodel(*args))
+
+
+def test_all_genes_with_a_version_given_as_the_model_is_refused(embedded, tmp_path):
+    # Taken, and recorded as vectors.all_genes=True, though a given version is never built.
+    from cli.flags import as_flags
+
+    cells, store = embedded
+    with pytest.raises(UsageError, match=r"all_genes=True asks for .* leave all_genes out") as got:
+        embed(cells, store.ev, sentence_top_n=0, n_hvg=30, all_genes=True)
+    said = as_flags(str(got.value))
+    assert "--all-genes asks for" in said and "leave --all-genes out" in said and "--model" in said

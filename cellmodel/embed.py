@@ -27,7 +27,7 @@ from cellmodel.knowledge.genes import taxon_name
 from cellmodel.uns_record import h5ad_safe
 from genekb.build import version_encoder
 from genekb.encoders.base import Encoder
-from genekb.errors import UsageError
+from genekb.errors import GenekbWarning, UsageError, warn
 from genekb.store.ids import genes_sha
 from genekb.store.store import EmbeddingVersion, Store
 from genekb.templates import DEFAULT_TEMPLATE
@@ -45,6 +45,10 @@ DEFAULT_FUSION = "concat"
 ISOTROPY_FITS = ("used", "data")
 
 log = logging.getLogger(__name__)
+
+
+class EmptyCellsWarning(GenekbWarning):
+    """Cells that express none of the genes the semantic view weighs: their vectors say nothing."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,27 @@ def fitted_genes(record: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """The `reference_genes` entry of an embed record (`uns["cellmodel"]`): the genes the view
     was fitted on (`gene_ids`, `sha256`); empty where the record has none."""
     return (record or {}).get("reference_genes") or {}
+
+
+def reference_ids(given: Any) -> np.ndarray | None:
+    """`reference_genes=` as GeneIDs: another run's entry (`uns["cellmodel"]["reference_genes"]`,
+    a dict) read by its gene_ids; names, fractions or an empty list refused, where int() raised
+    deep inside the match (or truncated 1002.5 to gene 1002)."""
+    if given is None:
+        return None
+    if isinstance(given, Mapping):
+        given = given.get("gene_ids")
+    values = np.atleast_1d(np.asarray(given, dtype=object)) if given is not None else np.array([])
+    whole = [
+        isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and v == int(v))
+        for v in values.ravel()
+    ]
+    if values.ndim != 1 or not values.size or not all(whole):
+        raise UsageError(
+            "reference_genes= takes NCBI GeneIDs, another run's"
+            f" uns['cellmodel']['reference_genes']['gene_ids'] (or that entry), not {given!r:.60}"
+        )
+    return values.astype(np.int64)
 
 
 def run_record(
@@ -183,6 +208,7 @@ def embed(
     """
     require_anndata(adata)
     params = SemanticParams.from_arguments(locals())
+    reference_genes = reference_ids(reference_genes)
     if copy:
         adata = adata.copy()
     timings: dict[str, float] = {}
@@ -191,13 +217,14 @@ def embed(
     timings["read"] = time.perf_counter() - began
 
     began = time.perf_counter()
-    weigh = _weights_of(expr.X, params, every_candidate=reference_genes is not None)
+    weigh = weights_of(expr.X, params, every_candidate=reference_genes is not None)
     side = gene_side(
         store_or_ev, expr.genes, weigh, gene_totals=expr.X, model=model,
         taxon=taxon, params=params, template=template, build_missing=build_missing,
         all_genes=all_genes, progress=progress, notify=notify, pinned=reference_genes,
     )  # fmt: skip
     log.info("input: %s values (%s); %s", expr.kind, expr.source, side.match.report.summary())
+    warn_of_empty_cells(empty_cells(expr.X, side.weights.scale), expr.X.shape[0], side)
     timings["genes"] = time.perf_counter() - began
 
     began = time.perf_counter()
@@ -218,10 +245,32 @@ def embed(
     return adata
 
 
+def warn_of_empty_cells(n_empty: int, n_cells: int, side: GeneSide) -> str | None:
+    """Warn of the `n_empty` cells that express none of the weighted genes, if any, and keep the
+    warning with the match's (the record, --json); returns it. After centring each such cell's
+    vector is the mean's opposite, one vector for them all that reads as a place in the semantic
+    space (empty droplets clustered together, without a word)."""
+    if not n_empty:
+        return None
+    note = (
+        f"{n_empty} of {n_cells} cells express none of the {int(side.weights.n_genes_used)}"
+        " genes the semantic view weighs: their vectors are all alike and say nothing of them"
+        " (empty droplets? drop them, or read another layer=)"
+    )
+    side.match.report.warnings.append(note)
+    warn(note, EmptyCellsWarning)
+    return note
+
+
+def empty_cells(X: Any, scale: np.ndarray) -> int:
+    """The cells (rows of `X`) with no expression in the genes `scale` weighs."""
+    return int((np.asarray(X @ np.asarray(scale, dtype=np.float64)).ravel() <= 0).sum())
+
+
 _ALL_VARIABLE = {"hvg": "mean", "hvg-scaled": "scaled"}
 
 
-def _weights_of(
+def weights_of(
     X: Any, params: SemanticParams, every_candidate: bool = False
 ) -> Callable[[np.ndarray], semantic.GeneWeights]:
     """The weighted path's gene weights, computed once the matched genes are known;

@@ -14,11 +14,15 @@ import numpy as np
 from cellmodel import semantic
 from cellmodel.knowledge.genes import GeneMatch, match_genes, require_gene_names
 from cellmodel.knowledge.vectors import reference_table, store_version, vectors_for
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 from genekb.store.store import EmbeddingVersion, Store
 
 if TYPE_CHECKING:
     from cellmodel.embed import SemanticParams
+
+
+# A Python session's words; the command line says its own (cli.flags.PYTHON_ONLY).
+ALL_GENES, LEAVE_ALL_GENES = "all_genes=True asks for", "leave all_genes"
 
 
 @dataclass
@@ -115,29 +119,32 @@ def gene_side(
     `pinned`: gene ids (another run's `reference_genes`), the only genes the weighting reads
     (every one as variable) and those the post-processing is fitted on: that run's space."""
     ev = store_or_ev if _is_embedding_version(store_or_ev) else store_version(store_or_ev, model)
-    gene_table = None
+    if ev is not None and all_genes:  # was taken, and recorded as done, with nothing built
+        raise UsageError(
+            f"{ALL_GENES} vectors built for every matched gene, and a version given as model= is"
+            f" used as it is, never built: {LEAVE_ALL_GENES} out, or name an encoder as model="
+        )
+    gene_table, read_notes = None, []
     if ev is not None:
         # A version given as such (or by tag or id) is used as it is: its own genes are the
         # reference, and it is never built, grown or re-tagged.
         ref_taxon: Any = ev.taxon
         reference = ev.genes()
     else:  # matched against the bundled snapshot: the names must be its genes
-        taxon = require_gene_names(genes, taxon, "the semantic view")
+        taxon = require_gene_names(genes, taxon, "the semantic view", notes=read_notes)
         ref_taxon, gene_table = reference_table(genes, taxon)
         reference = gene_table.table.select(["gene_id", "symbol", "aliases", "ensembl"])
         reference = reference.to_pandas()
-    match = match_genes(genes, reference, store_taxon=ref_taxon, data_taxon=taxon, X=gene_totals)
+    given = None if gene_table is not None else str(getattr(ev, "id", "the version"))
+    match = match_genes(
+        genes, reference, store_taxon=ref_taxon, data_taxon=taxon, X=gene_totals, version=given
+    )
+    # How the names were read (a species given against them, title case read as human) was
+    # warned on stderr only: --json's warnings, read from the record, left it out.
+    match.report.warnings[:0] = read_notes
     symbol_of = dict(zip(reference["gene_id"].astype(int), reference["symbol"], strict=True))
-    candidates = match.matched if pinned is None else _first_rows_of(match, pinned)
-    if pinned is not None and not candidates.any():
-        raise GenekbError(
-            f"none of the {len(pinned)} genes of reference_genes is among this data's matched"
-            " genes: the two files share no gene the view reads"
-        )
-    weights = weigh(candidates)
+    weights, fit_on = weigh_genes(match, weigh, pinned)
     used = weights.scale != 0
-    # Pinned, the fit is the given set whatever this data's variances: the same post-processing.
-    fit_on = used if pinned is None else candidates
     fit_ids = sorted({int(g) for g in match.gene_ids[reference_rows(match, fit_on, params)]})
     built = None
     if ev is None:
@@ -165,6 +172,25 @@ def gene_side(
     return GeneSide(
         ev, match, weights, prepared, gene_table is not None, fit_ids, built, len(store_ids)
     )
+
+
+def weigh_genes(
+    match: GeneMatch,
+    weigh: Callable[[np.ndarray], semantic.GeneWeights],
+    pinned: Sequence[int] | None,
+) -> tuple[semantic.GeneWeights, np.ndarray]:
+    """The weights of the matched genes (`weigh(candidates)`) and the genes the post-processing
+    is fitted on; `pinned` (another run's `reference_genes`): those genes only, and the fit on
+    them whatever this data's variances, so the view shares that run's space. `explain` rebuilds
+    a view's weights with it, so they are the very ones the view used."""
+    candidates = match.matched if pinned is None else _first_rows_of(match, pinned)
+    if pinned is not None and not candidates.any():
+        raise GenekbError(
+            f"none of the {len(pinned)} genes of reference_genes is among this data's matched"
+            " genes: the two files share no gene the view reads"
+        )
+    weights = weigh(candidates)
+    return weights, (weights.scale != 0 if pinned is None else candidates)
 
 
 def _first_rows_of(match: GeneMatch, gene_ids: Sequence[int]) -> np.ndarray:

@@ -17,8 +17,6 @@ where the source has one, else the leading GO biological-process terms.
 from __future__ import annotations
 
 import os
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +25,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel import semantic
 from cellmodel._settings import CLUSTER_KEY
 from cellmodel.arguments import check_count, check_obs_column
-from cellmodel.embed import SemanticParams
-from cellmodel.embed_genes import prepare_gene_vectors
-from cellmodel.io import expression, require_anndata
-from cellmodel.knowledge.genes import LowMatchWarning, match_genes, require_gene_names
-from cellmodel.knowledge.vectors import reference_table, run_reference
+from cellmodel.explain_inputs import RunInputs, rebuild
+from cellmodel.io import require_anndata
 from cellmodel.markdown import md_text
 from cellmodel.markers import GroupStats, cell_groups, group_stats
 from cellmodel.uns_record import run_record
-from genekb.errors import GenekbError, IntegrityError
+from genekb.errors import GenekbError
 from genekb.store.store import Store
 from genekb.store.store_root import refuse_non_path_root
 
@@ -46,97 +40,28 @@ DEFAULT_TOP_N = 10
 DESCRIPTION_CHARS = 160
 
 
-@dataclass
-class _Inputs:
-    """The expression and the semantic gene factors the run used, rebuilt from its record."""
-
-    X: Any  # cells × genes, log scale, as the semantic path saw it
-    genes: list[str]
-    symbols: list[str | None]  # store symbol per data gene (None: unmatched)
-    gene_ids: np.ndarray  # store GeneID per data gene (-1: unmatched)
-    scale: np.ndarray | None  # per-gene weight (None: no semantic record)
-    vectors: np.ndarray | None  # genes × dim, post-processed as in the run
-    average: bool
-    records: pd.DataFrame | None  # the store's gene records, indexed by GeneID
-
-
-def _layer_of(source: str | None) -> str | None:
-    if not source or source == "X":
-        return None
-    return "raw" if source == "raw" else source.removeprefix("layers/")
+def cluster_shifts(
+    X: Any, codes: np.ndarray, k: int, scale: np.ndarray, *, average: bool = False
+) -> np.ndarray:
+    """Per cluster and gene, a_cg = scale_g (x̄_cg − x̄_g): the gene's part of the cluster's
+    shift in the raw weighted semantic path (divided by each cell's weighted total when
+    `average`). Its sign says whether the gene is higher or lower in the cluster."""
+    if average:
+        totals = np.asarray(X @ scale).ravel()
+        inverse = 1.0 / np.where(totals > 0, totals, 1.0)
+        X = sp.diags(inverse) @ X if sp.issparse(X) else np.asarray(X) * inverse[:, None]
+    stats = group_stats(X, codes, k)
+    means, sizes = stats.means, stats.sizes
+    overall = sizes @ means / sizes.sum()
+    return (means - overall) * scale
 
 
-def _rebuild(adata: ad.AnnData, store: Store | None) -> _Inputs:
-    record = run_record(adata)
-    given = record.get("input", {})
-    expr = expression(adata, layer=_layer_of(given.get("source")), gene_key=given.get("gene_key"))
-    embedding_id = record.get("embedding_id")
-    unnamed = [None] * len(expr.genes)
-    if not embedding_id:  # names the run did not map: check they are genes at all
-        taxon = require_gene_names(
-            expr.genes,
-            None,
-            "explain",
-            "cluster again with gene_key=COLUMN if a var column holds gene symbols",
-        )
-        # No semantic view, but the markers are still described: from the bundled snapshot.
-        records, gene_ids = _snapshot_records(expr.genes, taxon)
-        return _Inputs(expr.X, expr.genes, unnamed, gene_ids, None, None, False, records)
-    if store is None:
-        no_ids = np.full(len(expr.genes), -1)
-        return _Inputs(expr.X, expr.genes, unnamed, no_ids, None, None, False, None)
-    try:
-        ev = store.embedding(embedding_id)
-    except IntegrityError:
-        raise
-    except GenekbError:
-        raise GenekbError(
-            f"the store at {store.root} has no embedding {embedding_id} that this file was"
-            " clustered with; open the store the file was clustered with (root=)"
-        ) from None
-    fields = SemanticParams.__dataclass_fields__
-    params = SemanticParams(**{k: v for k, v in record.get("params", {}).items() if k in fields})
-    # The genes the run matched against (the snapshot, for an encoder run), not only the ones
-    # the version holds, so the weights are the very ones the view used.
-    store_genes, ref_taxon = run_reference(record, expr.genes, ev)
-    # The species the run read the names as, not a guess from their case: upper-cased mouse
-    # names vote human, and --taxon may have said otherwise.
-    data_taxon = (record.get("gene_match") or {}).get("data_taxon")
-    match = match_genes(
-        expr.genes, store_genes, store_taxon=ref_taxon, data_taxon=data_taxon, strict=False
-    )
-    weights = semantic.gene_weights(expr.X, match.matched, params.weighting, n_hvg=params.n_hvg)
-    store_ids, store_vectors = ev.matrix()
-    symbol_of = dict(zip(store_genes["gene_id"].astype(int), store_genes["symbol"], strict=True))
-    prepared = prepare_gene_vectors(
-        store_ids, store_vectors, symbol_of, match, params, weights.scale != 0
-    )
-    symbols = [
-        symbol_of.get(int(g)) if m else None
-        for g, m in zip(match.gene_ids, match.matched, strict=True)
-    ]
-    records = store_genes.set_index(store_genes["gene_id"].astype(int))
-    return _Inputs(
-        expr.X,
-        expr.genes,
-        symbols,
-        np.asarray(match.gene_ids),
-        weights.scale,
-        prepared.vectors,
-        weights.average,
-        records,
-    )
-
-
-def _snapshot_records(genes: list[str], taxon: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The bundled snapshot's gene records (indexed by GeneID) and each data gene's GeneID
-    there (-1: unmatched), for describing the markers of a file without a semantic view."""
-    ref_taxon, table = reference_table(genes, taxon)
-    frame = table.table.to_pandas()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LowMatchWarning)  # only descriptions hang on it
-        match = match_genes(genes, frame, store_taxon=ref_taxon, data_taxon=taxon, strict=False)
-    return frame.set_index(frame["gene_id"].astype(int)), np.asarray(match.gene_ids)
+def contributions(shift: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (k × genes) and ‖d_c‖ per cluster from `cluster_shifts` (see `gene_contributions`)."""
+    directions = shift @ vectors  # k × dim: d_c
+    norms = np.linalg.norm(directions, axis=1)
+    unit = directions / np.where(norms > 0, norms, 1.0)[:, None]
+    return shift * (unit @ vectors.T), norms
 
 
 def gene_contributions(
@@ -155,19 +80,7 @@ def gene_contributions(
     Returns (scores k × genes, ‖d_c‖ per cluster); score_cg = a_cg v_g · d_c / ‖d_c‖, and each row
     of scores sums to ‖d_c‖.
     """
-    if average:
-        totals = np.asarray(X @ scale).ravel()
-        inverse = 1.0 / np.where(totals > 0, totals, 1.0)
-        X = sp.diags(inverse) @ X if sp.issparse(X) else np.asarray(X) * inverse[:, None]
-    stats = group_stats(X, codes, k)
-    means, sizes = stats.means, stats.sizes
-    overall = sizes @ means / sizes.sum()
-    shift = (means - overall) * scale  # k × genes: a_cg
-    directions = shift @ vectors  # k × dim: d_c
-    norms = np.linalg.norm(directions, axis=1)
-    unit = directions / np.where(norms > 0, norms, 1.0)[:, None]
-    scores = shift * (unit @ vectors.T)
-    return scores, norms
+    return contributions(cluster_shifts(X, codes, k, scale, average=average), vectors)
 
 
 def describe_clusters(records: pd.DataFrame | None, gene_id: int) -> str:
@@ -187,7 +100,7 @@ def describe_clusters(records: pd.DataFrame | None, gene_id: int) -> str:
     return text if len(text) <= DESCRIPTION_CHARS else text[: DESCRIPTION_CHARS - 1] + "…"
 
 
-def _name(inputs: _Inputs, g: int) -> str:
+def _name(inputs: RunInputs, g: int) -> str:
     return inputs.symbols[g] or inputs.genes[g]
 
 
@@ -205,7 +118,9 @@ def store_of(
         return None
     if isinstance(store, Store):
         return store
-    root = store if store is not None else record.get("store_root")
+    if store is not None:  # the caller's root, refused as such (a URL, no store there): it
+        return Store.open(store)  # was called "the store this file was clustered with"
+    root = record.get("store_root")
     refuse_non_path_root(root)  # an edited record's root: Path() below would raise a TypeError
     if root is not None and not Path(root).exists():
         raise GenekbError(
@@ -216,7 +131,7 @@ def store_of(
 
 
 def _markers_of(
-    c: int, stats: GroupStats, t_all: np.ndarray, inputs: _Inputs, top_n: int
+    c: int, stats: GroupStats, t_all: np.ndarray, inputs: RunInputs, top_n: int
 ) -> dict[str, Any]:
     """Cluster `c`'s markers (its top genes by Welch's t that are higher in it), or a note that
     says why it has none."""
@@ -271,7 +186,7 @@ def explain(
     clusters = cell_groups(adata.obs[cluster_key], cluster_key, noun="cluster")
     codes = np.asarray(clusters.codes)
     k = len(clusters.categories)
-    inputs = _rebuild(adata, store)
+    inputs = rebuild(adata, store)
     X = (
         sp.csr_matrix(inputs.X, dtype=np.float64)
         if sp.issparse(inputs.X)
@@ -280,23 +195,25 @@ def explain(
     stats = group_stats(X, codes, k)
     t_all = stats.welch_t()
 
-    scores = norms = None
+    scores = norms = shift = None
     if inputs.vectors is not None and inputs.scale is not None:
-        scores, norms = gene_contributions(
-            X, codes, k, inputs.scale, inputs.vectors, average=inputs.average
-        )
+        shift = cluster_shifts(X, codes, k, inputs.scale, average=inputs.average)
+        scores, norms = contributions(shift, inputs.vectors)
     out: list[dict[str, Any]] = []
     for c in range(k):
         size = int(stats.sizes[c])
         entry: dict[str, Any] = {"cluster": str(clusters.categories[c]), "n_cells": size}
         entry |= _markers_of(c, stats, t_all, inputs, top_n)
-        if scores is not None and norms is not None and norms[c] > 0:
+        if scores is not None and norms is not None and shift is not None and norms[c] > 0:
             order = [g for g in np.argsort(-scores[c])[:top_n] if scores[c, g] > 0]
+            # A gene lower in the cluster moves it too (away from its text): said, or a
+            # cluster's contributors read as its genes (both halves of a split listed one set).
             entry["semantic_genes"] = [
                 {
                     "gene": _name(inputs, g),
                     "score": round(float(scores[c, g]), 5),
                     "share": round(float(scores[c, g] / norms[c]), 4),
+                    "direction": "higher" if shift[c, g] > 0 else "lower",
                     "description": describe_clusters(inputs.records, int(inputs.gene_ids[g])),
                 }
                 for g in order
@@ -308,7 +225,10 @@ def explain(
         "n_cells": len(codes),
         "n_clusters": k,
         "embedding_id": record.get("embedding_id"),
-        "gene_vectors": record.get("gene_vectors", record.get("params", {}).get("gene_vectors")),
+        # The view's own parameters: a later embed (a control) changes them, not the top-level
+        # entry a clustering wrote, which then called shuffled vectors real.
+        "gene_vectors": (record.get("params") or {}).get("gene_vectors")
+        or record.get("gene_vectors"),
         "clusters": out,
     }
 
@@ -329,10 +249,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += [f"## Cluster {md_text(entry['cluster'])} ({entry['n_cells']} cells)", ""]
         lines += [f"_{entry['note']}_", ""] if entry.get("note") else []
         lines += _table(
-            "Semantic contributors (share of the cluster's semantic shift):",
-            ["gene", "share", "description"],
+            "Semantic contributors (share of the cluster's semantic shift; the gene higher or"
+            " lower in the cluster than in the rest):",
+            ["gene", "share", "in cluster", "description"],
             [
-                [g["gene"], f"{g['share']:.1%}", g["description"]]
+                [g["gene"], f"{g['share']:.1%}", g.get("direction", ""), g["description"]]
                 for g in entry.get("semantic_genes") or []
             ],
         )

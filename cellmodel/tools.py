@@ -226,8 +226,9 @@ def explain(
     `store`: None reads the store the file was clustered with (`uns["cellmodel"]["store_root"]`);
     a file clustered without the semantic view is explained by its markers alone, described from
     the bundled gene snapshot. Writes the report into `uns["cellmodel_explain"]`: tables
-    `markers` and `semantic_genes` (a row per cluster × rank: gene, score, description) and the
-    whole report as `json`.
+    `markers` and `semantic_genes` (a row per cluster × rank: gene, score, description; a
+    contributor's `direction` says whether it is higher or lower in the cluster) and the whole
+    report as `json`.
 
     Examples
     --------

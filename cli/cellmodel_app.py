@@ -44,6 +44,7 @@ from cli.classify_cmd import register as register_classify
 from cli.cluster_cmd import register as register_cluster
 from cli.common import handle_errors, info, make_app, out, print_json
 from cli.datasets_cmd import register as register_datasets
+from cli.flags import as_flags
 from genekb.errors import GenekbError
 from genekb.fileio import is_stdin
 
@@ -136,7 +137,10 @@ def _embed_in_memory(args: SimpleNamespace) -> None:
         for k in ("X_semantic_w", "X_semantic_s", "X_semantic")
         if k in adata.obsm
     }
-    _embed_report(adata.uns["cellmodel"], args.output, adata.n_obs, shapes, args.json_)
+    # uns keeps what an earlier out-of-core run wrote beside this run's record: its "chunked"
+    # entry read as this in-memory run's.
+    record = {k: v for k, v in adata.uns["cellmodel"].items() if k != "chunked"}
+    _embed_report(record, args.output, adata.n_obs, shapes, args.json_)
 
 
 def _embed_report(
@@ -155,7 +159,8 @@ def _embed_report(
         **({"chunked": record["chunked"]} if "chunked" in record else {}),
     }
     # Each was said on stderr when the genes were matched (a GenekbWarning): here for --json.
-    report["warnings"] = list(record["gene_match"].get("warnings") or [])
+    # In the command line's terms, as on stderr: the record keeps the library's ("layer=").
+    report["warnings"] = [as_flags(str(w)) for w in record["gene_match"].get("warnings") or []]
     if json_:
         print_json(report)
         return

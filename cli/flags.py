@@ -59,6 +59,9 @@ PYTHON_ONLY = {
         "give labels in a file of cell id -> label (classify --labels)"
     ),
     "run cm.tl.cluster(adata) first": "run `cellmodel cluster IN -o OUT.h5ad` first",
+    "pass build=True to embed them": "drop --no-build to embed them",  # knowledge.vectors
+    "all_genes=True asks for": "--all-genes asks for",  # embed_genes.ALL_GENES
+    "leave all_genes": "leave --all-genes",
 }
 # A subset a library message spells in Python (" (adata[adata.obs['g'].notna()])").
 _PYTHON_SUBSET = re.compile(r" \(adata\[.*?\]\)")

@@ -83,7 +83,7 @@ def test_same_answer_whatever_the_store_holds(fake_spec, tmp_path, pbmc):
 
 def test_no_build_refuses_and_writes_nothing(fake_spec, tmp_path, pbmc):
     store = Store.open(tmp_path / "store", create=True)
-    with pytest.raises(GenekbError, match="--no-build"):
+    with pytest.raises(GenekbError, match="pass build=True"):
         embed(pbmc, store, build_missing=False, copy=True, **OPTIONS)
     assert store.embeddings() == [] and store.tags() == {}
     # A store that already covers the genes serves a --no-build run.

@@ -40,6 +40,7 @@ from cellmodel.embed import (
     DEFAULT_WEIGHTING,
     SemanticParams,
     run_record,
+    warn_of_empty_cells,
 )
 from cellmodel.embed_genes import GeneSide, gene_side
 from cellmodel.io import (
@@ -199,23 +200,27 @@ class _Passes:
 
     def write_view(
         self, out: h5.ObsmWriter, vectors: np.ndarray, weights: semantic.GeneWeights
-    ) -> None:
+    ) -> int:
         """Passes 2 and 3 into `out`: each chunk's raw view written and summed for the mean, then
-        each written block centred and normalised in place; X_semantic is the same array."""
+        each written block centred and normalised in place; X_semantic is the same array.
+        Returns the cells whose raw view is zero (no expression in the weighted genes)."""
         src = self.source
         view = out.create(OBSM_WEIGHTED, src.n_cells, vectors.shape[1], src.chunk_size)
         tasks = [(src.ref, a, b, src.kind, vectors, weights) for a, b in src.ranges]
         total = np.zeros(vectors.shape[1], np.float64)
         blocks = self.engine.map(_view_task, tasks)
+        n_empty = 0
         for i, ((a, b), block) in enumerate(zip(src.ranges, blocks, strict=True)):
             view[a:b] = block
             total += block.sum(axis=0, dtype=np.float64)
+            n_empty += int((~block.any(axis=1)).sum())
             self._report("weighted view", i + 1)
         mean = (total / src.n_cells).astype(np.float32)[None, :]
         for i, (a, b, block) in enumerate(h5.iter_blocks(view, src.n_cells, src.chunk_size)):
             view[a:b] = semantic.finish(block, mean)
             self._report("centring", i + 1)
         out.link(OBSM_FUSED, OBSM_WEIGHTED)
+        return n_empty
 
     def record(self) -> dict[str, Any]:
         """How the cells were read, for the run record."""
@@ -255,7 +260,9 @@ def _write_output(
     with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
         h5.copy_file(src.ref, tmp)
         with h5.ObsmWriter(tmp) as out:
-            passes.write_view(out, side.prepared.vectors, side.weights)
+            n_empty = passes.write_view(out, side.prepared.vectors, side.weights)
+            if warn_of_empty_cells(n_empty, src.n_cells, side):  # as in memory
+                record["gene_match"] = side.match.report.to_dict()
             timings["weighted"] = time.perf_counter() - began
             record["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
             record["chunked"] = passes.record()

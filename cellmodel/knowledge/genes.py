@@ -268,14 +268,18 @@ def require_gene_names(
     taxon: int | str | None,
     what: str,
     fix: str | None = None,
+    notes: list[str] | None = None,
 ) -> str:
     """The species `names` name, for a step that cannot run without gene names; a usage error
     saying why the names do not read as genes, and `fix` (by default: a gene_key= column, or
-    taxon= where none is given), otherwise."""
+    taxon= where none is given), otherwise. `notes`: where the warning on how they read (if
+    any) is kept too, for a run record."""
     read = read_gene_names(names, taxon)
     if read.taxon is None:
         raise UsageError(f"{what} needs gene names and {read.note}; {fix or way_out(read, taxon)}")
     read.warn()
+    if notes is not None and read.note:
+        notes.append(read.note)
     return read.taxon
 
 
@@ -304,12 +308,14 @@ def match_genes(
     data_taxon: int | str | None = None,
     X: Any = None,
     strict: bool = True,
+    version: str | None = None,
 ) -> GeneMatch:
     """Map data gene `names` to the GeneIDs of `store_genes` (GENE_SCHEMA columns).
 
     `data_taxon`: None detects it from the names. `X` (cells × genes, normalized) adds the share of
     expression covered to the report. A rate under 50% adds a warning (also raised as
-    `LowMatchWarning`); no match at all raises `GenekbError` unless `strict` is False.
+    `LowMatchWarning`); no match at all raises `GenekbError` unless `strict` is False, naming
+    `version` (the id of a version given as such) where given.
     """
     names = [str(n) for n in names]
     store_name = taxon_name(store_taxon)
@@ -345,6 +351,12 @@ def match_genes(
         expression_covered=expression_share(X, matched) if X is not None else None,
         n_store_genes=len(set(gene_ids[matched].tolist())),
     )
+    if report.n_matched == 0 and strict and version is not None:  # names may be fine
+        raise GenekbError(
+            f"none of the {len(names)} genes is among the {len(store_ids)} of {version}, the"
+            " version given as model=; give one built for these genes, or an encoder"
+            " (model='minilm') to build their vectors; else check taxon= and gene_key="
+        )
     if report.n_matched == 0 and strict:
         raise GenekbError(
             f"none of the {len(names)} genes matched the {store_name} store (data look"

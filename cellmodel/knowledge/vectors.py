@@ -101,6 +101,11 @@ def _covering_version(
     return None
 
 
+# A Python session's words (cm.tl's build=): "drop --no-build" was no advice in a notebook. The
+# command line says its own (cli.flags.PYTHON_ONLY).
+BUILD_ADVICE = "pass build=True to embed them"
+
+
 def vectors_for(
     store: Store,
     gene_table: Any,
@@ -136,7 +141,7 @@ def vectors_for(
     if not build_missing:
         raise GenekbError(
             f"the store at {store.root} has no {spec.name} vectors for the {len(gene_ids)} genes"
-            " this run needs; drop --no-build to embed them into a new version (no tag moves),"
+            f" this run needs; {BUILD_ADVICE} into a new version (no tag moves),"
             " or build them with `genekb build --genes-from FILE`"
         )
 

@@ -163,7 +163,9 @@ def one_line_error(result, code: int = 1) -> str:
     """The single `error:` line a failed command printed, after checking its exit code."""
     assert result.exit_code == code, (result.exit_code, result.output)
     assert "Traceback" not in result.output
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    # A heartbeat ("…: still working, 10 s") is progress, not a second message: a refusal that
+    # comes after a slow step on a loaded machine follows one.
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "still working, " not in ln]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     return lines[0]
 

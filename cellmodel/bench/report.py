@@ -84,27 +84,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                     ]
                 )
             )
-    if report.get("warmup"):
-        lines += [
-            "",
-            "Warm-up (label-free, shared, once per dataset; not in the seconds above):",
-            "",
-            _row(["dataset", "passes (gene vectors × seeds)", "seconds", "peak RSS MB"]),
-            _row(["---"] * 4),
-        ]
-        for w in report["warmup"]:
-            steps = w.get("steps", [])
-            secs = sum(s["seconds"] for s in steps) if steps else None
-            lines.append(
-                _row(
-                    [
-                        w["dataset"],
-                        str(len(steps)) if w["status"] == "ok" else f"failed: {w.get('error')}",
-                        "–" if secs is None else f"{secs:.1f}",
-                        "–" if w.get("peak_rss_mb") is None else f"{w['peak_rss_mb']:.0f}",
-                    ]
-                )
-            )
+    lines += _warmup_table(report.get("warmup") or [])
     if report.get("scale"):
         lines += ["", *render_scale(report["scale"])]
     if report["failures"]:
@@ -116,6 +96,33 @@ def render_markdown(report: dict[str, Any]) -> str:
                   " run(s), their seconds and memory measured then."]  # fmt: skip
     lines += ["", f"Whole bench: {report['total_seconds']:.0f} s wall."]
     return "\n".join(lines) + "\n"
+
+
+def _warmup_table(warmup: list[dict[str, Any]]) -> list[str]:
+    """The warm-up's lines (none where nothing warmed up)."""
+    if not warmup:
+        return []
+    lines = [
+        "",
+        "Warm-up (label-free, shared, once per dataset; not in the seconds above):",
+        "",
+        _row(["dataset", "passes (gene vectors × seeds)", "seconds", "peak RSS MB"]),
+        _row(["---"] * 4),
+    ]
+    for w in warmup:
+        steps = w.get("steps", [])
+        secs = sum(s["seconds"] for s in steps) if steps else None
+        lines.append(
+            _row(
+                [
+                    w["dataset"],
+                    str(len(steps)) if w["status"] == "ok" else f"failed: {w.get('error')}",
+                    "–" if secs is None else f"{secs:.1f}",
+                    "–" if w.get("peak_rss_mb") is None else f"{w['peak_rss_mb']:.0f}",
+                ]
+            )
+        )
+    return lines
 
 
 def render_standings(table: dict[str, Any]) -> list[str]:

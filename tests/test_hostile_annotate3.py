@@ -141,3 +141,36 @@ def test_plots_of_groups_none_of_which_has_a_marker_draw_the_calls_alone(tmp_pat
     assert sorted(p.name for p in plots.iterdir()) == ["calls.png"] and output.exists()
     with pytest.raises(GenekbError, match="no group of the annotation has a marker gene"):
         pl.markers(ad.read_h5ad(output), show=False)
+
+
+# The fourth sweep (as a user runs it right after scanpy).
+
+
+def test_a_key_added_naming_the_users_own_column_is_refused(
+    fake_spec: object, tmp_path: Path
+) -> None:
+    # key_added='louvain' (or 'n_genes') replaced the user's clustering or QC column with the
+    # names, in memory and in the written file, without a word.
+    adata = _islets()
+    kept = adata.obs["truth"].copy()
+    with pytest.raises(UsageError, match=r"key_added='truth' would overwrite obs\['truth'\]"):
+        _annotate(adata, fake_spec, key_added="truth")
+    assert adata.obs["truth"].equals(kept)
+    # A key whose companion column is the user's: the first run's confidence was overwritten
+    adata.obs["named_confidence"] = 1.0
+    with pytest.raises(UsageError, match=r"overwrite obs\['named_confidence'\]"):
+        _annotate(adata, fake_spec, key_added="named")
+    # A run again under its own key replaces its own columns, as before
+    for _ in range(2):
+        _annotate(adata, fake_spec, key_added="again")
+    pytest.importorskip("dask")
+    from cellmodel.chunked.annotate import annotate_h5ad
+
+    source, output = tmp_path / "cells.h5ad", tmp_path / "out.h5ad"
+    adata.write_h5ad(source)
+    with pytest.raises(UsageError, match=r"would overwrite obs\['truth'\]"):
+        annotate_h5ad(
+            source, _planted(fake_spec), output=output, groupby="kind", candidates=CANDIDATES,
+            key_added="truth", model="fake", load_encoder=_TextEncoder, chunk_size=30, workers=1,
+        )  # fmt: skip
+    assert not output.exists()

@@ -36,11 +36,11 @@ from cellmodel._settings import ANNOTATION_KEY
 from cellmodel.annotate.cells import call_cells
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
-from cellmodel.annotate.params import AnnotateParams, setup
+from cellmodel.annotate.params import AnnotateParams, check_key_added_free, setup
 from cellmodel.annotate.report import write_uns
 from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
-from cellmodel.uns_record import annotation_columns
+from cellmodel.uns_record import annotation_columns, annotation_record
 from genekb.store.store import Store
 
 OBS_KEY = ANNOTATION_KEY
@@ -100,6 +100,8 @@ def annotate(
     key, groups = groups_of(adata, groupby)
     settings = {name: given[name] for name in _SETTINGS} | {"index_name": adata.obs.index.name}
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
+    written = annotation_record(adata, params.key_added) is not None
+    check_key_added_free(params.key_added, adata.obs.columns, written)
     if copy:
         adata = adata.copy()
 

@@ -120,6 +120,20 @@ def check_key_added_against_index(key: str, index_name: object) -> None:
         )
 
 
+def check_key_added_free(key: str, columns: Any, annotated: bool) -> None:
+    """Refuse a key_added whose columns the data already hold for something else: with no record
+    of an annotate run under `key` (`annotated`), obs[key] is the user's own column (a
+    clustering, a QC value), which the names replaced without a word."""
+    if annotated:  # a run again under the same key: its own columns, replaced
+        return
+    clash = next((c for c in annotation_columns(key) if c in set(map(str, columns))), None)
+    if clash is not None:
+        raise UsageError(
+            f"key_added={key!r} would overwrite obs[{clash!r}], which no annotate run under that"
+            " key wrote; give another key_added, or drop the column first"
+        )
+
+
 @dataclass(frozen=True)
 class Candidates:
     """A run's candidate cell types and how they were asked for: the user's list, or Cell Ontology

@@ -174,3 +174,11 @@ def test_a_key_added_naming_the_users_own_column_is_refused(
             key_added="truth", model="fake", load_encoder=_TextEncoder, chunk_size=30, workers=1,
         )  # fmt: skip
     assert not output.exists()
+
+
+@pytest.mark.parametrize("tissue", ["T", "cell", "the"])
+def test_a_tissue_word_most_terms_begin_a_word_with_is_refused(tissue: str) -> None:
+    # --tissue T kept 3105 of 3324 terms: no restriction, and 4 minutes embedding their texts
+    with pytest.raises(UsageError, match=f"tissue='{tissue}' begins a word in the text of"):
+        from_ontology(tissue=tissue)
+    assert 2 <= len(from_ontology(tissue="pancrea")) < 100  # a word's start still reads

@@ -311,6 +311,12 @@ def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> l
             for i in chosen
             if any(word.search(t or "") for t in [labels.get(i), defs.get(i), *(syns.get(i) or [])])
         ]
+        if len(named) * 2 > len(ids):  # "T", "cell", "the": the start of words in most texts
+            raise UsageError(
+                f"tissue={tissue!r} begins a word in the text of {len(named)} of the"
+                f" {len(ids)} Cell Ontology terms, so it restricts almost nothing; give a"
+                " tissue's word (e.g. 'pancreatic', 'lung')"
+            )
         hint = "" if named else _close_words(tissue, chosen)
         chosen = named
     if len(chosen) < 2:

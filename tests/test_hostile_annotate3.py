@@ -182,3 +182,13 @@ def test_a_tissue_word_most_terms_begin_a_word_with_is_refused(tissue: str) -> N
     with pytest.raises(UsageError, match=f"tissue='{tissue}' begins a word in the text of"):
         from_ontology(tissue=tissue)
     assert 2 <= len(from_ontology(tissue="pancrea")) < 100  # a word's start still reads
+
+
+def test_symbols_with_a_version_suffix_are_said_to_carry_one() -> None:
+    # was "only 0.0% of the gene names are human genes (feature ids or another species' names?)"
+    from cellmodel.knowledge.genes import require_gene_names
+
+    names = [f"{g}.1" for g in ["CD3E", "CD19", "LYZ", "NKG7", "MS4A1", "GNLY", "CD14", "INS"]]
+    with pytest.raises(UsageError, match=r"8 of 8 gene names end in a version's suffix \('CD3E.1'"):
+        require_gene_names(names, None, "annotate")
+    assert require_gene_names(["ENSG00000198851.12", "ENSG00000177455.9"], None, "x") == "human"

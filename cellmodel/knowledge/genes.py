@@ -29,12 +29,14 @@ from .match_report import GeneMatch, MatchReport
 from .name_forms import (
     GENOME_PREFIX_FIX,
     OTHER_SPECIES_FIX,
+    VERSION_SUFFIX_FIX,
     genome_prefix_note,
     given_against_names,
     made_unique_sources,
     other_species_note,
     restore_hyphens,
     species_by_nomenclature,
+    version_suffix_note,
 )
 from .orthologs import bundled_index, ortholog_ids
 
@@ -235,6 +237,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     prefixed = genome_prefix_note(names)
     if prefixed is not None:  # no taxon makes them match: say what they are
         return GeneNames(None, prefixed, GENOME_PREFIX_FIX)
+    suffixed = version_suffix_note(names)
+    if suffixed is not None:
+        return GeneNames(None, suffixed, VERSION_SUFFIX_FIX)
     foreign = other_species_note(names)
     if foreign is not None:
         return GeneNames(None, foreign, OTHER_SPECIES_FIX)

@@ -73,6 +73,25 @@ def genome_prefix_note(names: Sequence[str]) -> str | None:
     )
 
 
+_VERSION_SUFFIX = re.compile(r"^[^.]+\.\d+$")
+VERSION_SUFFIX_FIX = (
+    "strip the suffix (adata.var_names = adata.var_names.str.replace(r'\\.\\d+$', '',"
+    " regex=True)), or pass gene_key=COLUMN if a var column holds the plain symbols"
+)
+
+
+def version_suffix_note(names: Sequence[str]) -> str | None:
+    """A note when at least half of `names` are symbols with a version's suffix ("CD3E.1"):
+    Ensembl ids carry one and are read without it; a symbol never does, so none matched."""
+    suffixed = [n for n in names if _VERSION_SUFFIX.match(n) and parse_ensembl(n) is None]
+    if not names or len(suffixed) * 2 < len(names):
+        return None
+    return (
+        f"{len(suffixed)} of {len(names)} gene names end in a version's suffix"
+        f" ({', '.join(map(repr, suffixed[:3]))}), which gene symbols do not carry"
+    )
+
+
 def other_species_note(names: Sequence[str]) -> str | None:
     """A note naming the species when at least half of `names` are its gene ids (Ensembl,
     FlyBase, WormBase) and it is neither human nor mouse, else None."""

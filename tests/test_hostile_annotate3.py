@@ -192,3 +192,20 @@ def test_symbols_with_a_version_suffix_are_said_to_carry_one() -> None:
     with pytest.raises(UsageError, match=r"8 of 8 gene names end in a version's suffix \('CD3E.1'"):
         require_gene_names(names, None, "annotate")
     assert require_gene_names(["ENSG00000198851.12", "ENSG00000177455.9"], None, "x") == "human"
+
+
+def test_ensembl_ids_of_human_and_mouse_in_one_matrix_are_refused() -> None:
+    # A barnyard matrix: 400 ENSMUSG outvoted 298 ENSG, the human genes (all the signal) were
+    # dropped without a word, and PBMC T cells were named motor neurons.
+    from cellmodel.knowledge.genes import require_gene_names
+    from genekb.sources.bundled import load_bundled
+
+    def ids(taxon: str, n: int) -> list[str]:
+        column = load_bundled(taxon).table.column("ensembl").to_pylist()
+        return [e[0] for e in column if e][:n]
+
+    human, mouse = ids("human", 30), ids("mouse", 40)
+    with pytest.raises(UsageError, match=r"Ensembl ids of two species \(30 human ENSG…, 40 mouse"):
+        require_gene_names(human + mouse, None, "annotate")
+    assert require_gene_names(human + mouse, "human", "annotate") == "human"  # as asked
+    assert require_gene_names(human + mouse[:2], None, "annotate") == "human"  # a few strays

@@ -28,11 +28,13 @@ from genekb.sources import bundled
 from .match_report import GeneMatch, MatchReport
 from .name_forms import (
     GENOME_PREFIX_FIX,
+    MIXED_FIX,
     OTHER_SPECIES_FIX,
     VERSION_SUFFIX_FIX,
     genome_prefix_note,
     given_against_names,
     made_unique_sources,
+    mixed_ensembl_note,
     other_species_note,
     restore_hyphens,
     species_by_nomenclature,
@@ -249,6 +251,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
         both = _in_both(names)
         note = given_against_names(*both, given) if both else None
         return GeneNames(given, note or "")
+    mixed = mixed_ensembl_note(names)
+    if mixed is not None:  # a species given above reads its own ids
+        return GeneNames(None, mixed, MIXED_FIX)
     try:
         detected = detect_taxon(names)
     except UsageError:

@@ -92,6 +92,28 @@ def version_suffix_note(names: Sequence[str]) -> str | None:
     )
 
 
+# A barnyard matrix named by Ensembl ids: each id says its species, so nothing is read from case
+MIXED_MIN_SHARE = 0.1
+MIXED_FIX = (
+    "pass taxon=human or taxon=mouse to read that species' genes (the other's are left out), or"
+    " keep one species' genes (adata[:, adata.var_names.str.startswith('ENSG')])"
+)
+
+
+def mixed_ensembl_note(names: Sequence[str]) -> str | None:
+    """A note when human (ENSG) and mouse (ENSMUSG) Ensembl ids are each at least
+    MIXED_MIN_SHARE of `names`: the larger species won the vote and the other's genes, which may
+    carry the cells' signal, were dropped without a word."""
+    counts = Counter(e.prefix for n in names if (e := parse_ensembl(n)) is not None)
+    human, mouse = counts.get("ENSG", 0), counts.get("ENSMUSG", 0)
+    if not names or min(human, mouse) < MIXED_MIN_SHARE * len(names):
+        return None
+    return (
+        f"the gene names are Ensembl ids of two species ({human} human ENSG…, {mouse} mouse"
+        " ENSMUSG…): a species-mixing matrix, whose genes one species' knowledge reads only in part"
+    )
+
+
 def other_species_note(names: Sequence[str]) -> str | None:
     """A note naming the species when at least half of `names` are its gene ids (Ensembl,
     FlyBase, WormBase) and it is neither human nor mouse, else None."""

@@ -209,3 +209,17 @@ def test_ensembl_ids_of_human_and_mouse_in_one_matrix_are_refused() -> None:
         require_gene_names(human + mouse, None, "annotate")
     assert require_gene_names(human + mouse, "human", "annotate") == "human"  # as asked
     assert require_gene_names(human + mouse[:2], None, "annotate") == "human"  # a few strays
+
+
+@pytest.mark.parametrize(
+    ("plural", "singular"),
+    [("kidneys", "kidney"), ("lymph nodes", "lymph node"), ("islets", "islet")],
+)
+def test_a_plural_tissue_word_reads_as_its_singular(plural: str, singular: str) -> None:
+    # --tissue kidneys kept the 3 terms whose text writes "kidneys" ('granzyme K-associated CD8 T
+    # cell' among them) of the 119 that name the kidney, and named kidney cells from those
+    def labels(word: str) -> list[str]:
+        return [c.label for c in from_ontology(tissue=word)]
+
+    assert labels(plural) == labels(singular)
+    assert len(from_ontology(tissue="pancreas")) < len(from_ontology(tissue="pancrea"))  # kept

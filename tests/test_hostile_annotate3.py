@@ -223,3 +223,16 @@ def test_a_plural_tissue_word_reads_as_its_singular(plural: str, singular: str) 
 
     assert labels(plural) == labels(singular)
     assert len(from_ontology(tissue="pancreas")) < len(from_ontology(tissue="pancrea"))  # kept
+
+
+@pytest.mark.parametrize(("subtree", "root"), [("PBMC", "CL:0000738"), ("blood", "CL:0000988")])
+def test_a_sample_type_as_the_subtree_reads_as_it_does_as_the_tissue(
+    subtree: str, root: str
+) -> None:
+    # --subtree PBMC took the CL term 'peripheral blood mononuclear cell', whose subtree holds 3
+    # terms and no B, T or NK cell; --subtree blood 'blood cell' (42 terms, no lymphocyte)
+    from cellmodel.annotate.params import setup
+
+    _, cands = setup("kind", None, subtree, None)
+    assert cands.ontology_subtree == root
+    assert {"B cell", "T cell", "natural killer cell"} <= {c.label for c in cands.terms}

@@ -179,6 +179,9 @@ def setup(
                 " ontology_subtree=, not both"
             )
         ontology_subtree, tissue = sample, None
+    # A sample type as the subtree reads as it does as the tissue: 'PBMC' is also a CL term
+    # whose subtree holds 3 terms (no B or T cell), 'blood' read as 'blood cell' 42 (neither)
+    ontology_subtree = free_labels.sample_subtree(ontology_subtree) or ontology_subtree
     ontology_subtree = free_labels.subtree_term(ontology_subtree)
     terms = (
         free_labels.user_candidates(candidates)

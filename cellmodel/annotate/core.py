@@ -26,13 +26,14 @@ group), and the markers among the label's process genes.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
 import anndata as ad
 import numpy as np
 
-from cellmodel._settings import ANNOTATION_KEY
+from cellmodel._settings import ANNOTATION_KEY, UNS_KEY
 from cellmodel.annotate.cells import call_cells
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
@@ -40,7 +41,7 @@ from cellmodel.annotate.params import AnnotateParams, check_key_added_free, setu
 from cellmodel.annotate.report import write_uns
 from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
-from cellmodel.uns_record import annotation_columns, annotation_record
+from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns
 from genekb.store.store import Store
 
 OBS_KEY = ANNOTATION_KEY
@@ -100,8 +101,7 @@ def annotate(
     key, groups = groups_of(adata, groupby)
     settings = {name: given[name] for name in _SETTINGS} | {"index_name": adata.obs.index.name}
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
-    written = annotation_record(adata, params.key_added) is not None
-    check_key_added_free(params.key_added, adata.obs.columns, written)
+    check_key_added_free(params.key_added, adata.obs.columns, _annotated(adata, params.key_added))
     if copy:
         adata = adata.copy()
 
@@ -145,3 +145,12 @@ def _write_obs(
     if any(c is not None for c in confidence):
         per_group = np.array([np.nan if c is None else c for c in confidence], dtype=float)
         adata.obs[optional[0]] = per_group[codes]
+
+
+def _annotated(adata: ad.AnnData, key: str) -> bool:
+    """Whether uns holds an annotate record under `key` (where `annotation_record` reads it), read
+    without checking it: an edited record is replaced by this run, as before."""
+    if key != OBS_KEY:
+        return key in adata.uns
+    held = adata.uns.get(UNS_KEY)
+    return isinstance(held, Mapping) and ANNOTATE_ENTRY in held

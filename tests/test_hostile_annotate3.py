@@ -160,6 +160,15 @@ def test_a_key_added_naming_the_users_own_column_is_refused(
     adata.obs["named_confidence"] = 1.0
     with pytest.raises(UsageError, match=r"overwrite obs\['named_confidence'\]"):
         _annotate(adata, fake_spec, key_added="named")
+    # scanpy's leiden: obs['leiden'] and its parameters in uns['leiden'], no annotate record
+    adata.obs["leiden"] = adata.obs["kind"].astype(str)
+    adata.uns["leiden"] = {"params": {"resolution": 1.0}}
+    with pytest.raises(UsageError, match=r"would overwrite obs\['leiden'\]"):
+        _annotate(adata, fake_spec, key_added="leiden")
+    adata.uns["neighbors"] = {"params": {"n_neighbors": 15}}
+    with pytest.raises(UsageError, match=r"would overwrite uns\['neighbors'\], which another"):
+        _annotate(adata, fake_spec, key_added="neighbors")
+    assert adata.uns["neighbors"] == {"params": {"n_neighbors": 15}}
     # A run again under its own key replaces its own columns, as before
     for _ in range(2):
         _annotate(adata, fake_spec, key_added="again")
@@ -168,11 +177,12 @@ def test_a_key_added_naming_the_users_own_column_is_refused(
 
     source, output = tmp_path / "cells.h5ad", tmp_path / "out.h5ad"
     adata.write_h5ad(source)
-    with pytest.raises(UsageError, match=r"would overwrite obs\['truth'\]"):
-        annotate_h5ad(
-            source, _planted(fake_spec), output=output, groupby="kind", candidates=CANDIDATES,
-            key_added="truth", model="fake", load_encoder=_TextEncoder, chunk_size=30, workers=1,
-        )  # fmt: skip
+    for key, says in (("leiden", r"obs\['leiden'\]"), ("neighbors", r"uns\['neighbors'\]")):
+        with pytest.raises(UsageError, match=f"would overwrite {says}"):
+            annotate_h5ad(
+                source, _planted(fake_spec), output=output, groupby="kind", candidates=CANDIDATES,
+                key_added=key, model="fake", load_encoder=_TextEncoder, chunk_size=30, workers=1,
+            )  # fmt: skip
     assert not output.exists()
 
 

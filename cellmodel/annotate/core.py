@@ -41,7 +41,7 @@ from cellmodel.annotate.params import AnnotateParams, check_key_added_free, setu
 from cellmodel.annotate.report import write_uns
 from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
-from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns
+from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns, is_annotation
 from genekb.store.store import Store
 
 OBS_KEY = ANNOTATION_KEY
@@ -101,7 +101,7 @@ def annotate(
     key, groups = groups_of(adata, groupby)
     settings = {name: given[name] for name in _SETTINGS} | {"index_name": adata.obs.index.name}
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
-    check_key_added_free(params.key_added, adata.obs.columns, _annotated(adata, params.key_added))
+    check_key_added_free(params.key_added, adata.obs.columns, *_annotated(adata, params.key_added))
     if copy:
         adata = adata.copy()
 
@@ -147,10 +147,12 @@ def _write_obs(
         adata.obs[optional[0]] = per_group[codes]
 
 
-def _annotated(adata: ad.AnnData, key: str) -> bool:
-    """Whether uns holds an annotate record under `key` (where `annotation_record` reads it), read
-    without checking it: an edited record is replaced by this run, as before."""
+def _annotated(adata: ad.AnnData, key: str) -> tuple[bool, bool]:
+    """Whether uns holds an annotate record under `key` (where `annotation_record` reads it), and
+    whether it holds something else there. Read without `run_record`'s check: an edited
+    uns["cellmodel"] is replaced by this run, as before."""
     if key != OBS_KEY:
-        return key in adata.uns
+        annotated = is_annotation(adata.uns.get(key))
+        return annotated, key in adata.uns and not annotated
     held = adata.uns.get(UNS_KEY)
-    return isinstance(held, Mapping) and ANNOTATE_ENTRY in held
+    return isinstance(held, Mapping) and ANNOTATE_ENTRY in held, False

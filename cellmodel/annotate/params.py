@@ -120,10 +120,11 @@ def check_key_added_against_index(key: str, index_name: object) -> None:
         )
 
 
-def check_key_added_free(key: str, columns: Any, annotated: bool) -> None:
+def check_key_added_free(key: str, columns: Any, annotated: bool, uns_taken: bool) -> None:
     """Refuse a key_added whose columns the data already hold for something else: with no record
     of an annotate run under `key` (`annotated`), obs[key] is the user's own column (a
-    clustering, a QC value), which the names replaced without a word."""
+    clustering, a QC value), which the names replaced without a word, and uns[key] (`uns_taken`)
+    another tool's record (scanpy keeps uns['leiden'], uns['neighbors'] there)."""
     if annotated:  # a run again under the same key: its own columns, replaced
         return
     clash = next((c for c in annotation_columns(key) if c in set(map(str, columns))), None)
@@ -131,6 +132,11 @@ def check_key_added_free(key: str, columns: Any, annotated: bool) -> None:
         raise UsageError(
             f"key_added={key!r} would overwrite obs[{clash!r}], which no annotate run under that"
             " key wrote; give another key_added, or drop the column first"
+        )
+    if uns_taken:
+        raise UsageError(
+            f"key_added={key!r} would overwrite uns[{key!r}], which another tool wrote (scanpy"
+            " keeps its parameters there); give another key_added"
         )
 
 

@@ -90,7 +90,7 @@ def annotate_h5ad(
     params, cands = setup(
         key, candidates, ontology_subtree, tissue, index_name=obs.index.name, **settings
     )
-    check_key_added_free(params.key_added, obs.columns, _annotated(path, params.key_added))
+    check_key_added_free(params.key_added, obs.columns, *_annotated(path, params.key_added))
     genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
     codes = np.asarray(groups.codes)
     k = len(groups.categories)
@@ -122,8 +122,11 @@ def annotate_h5ad(
     return report
 
 
-def _annotated(path: Path, key: str) -> bool:
-    """Whether the file holds the record of an annotate run under `key` (`annotation_record`)."""
-    where = f"uns/{UNS_KEY}/{ANNOTATE_ENTRY}" if key == ANNOTATION_KEY else f"uns/{key}"
+def _annotated(path: Path, key: str) -> tuple[bool, bool]:
+    """Whether the file holds the record of an annotate run under `key` (`annotation_record`),
+    and whether it holds something else there (`core._annotated`)."""
     with h5.open_read(path) as f:
-        return where in f
+        if key == ANNOTATION_KEY:
+            return f"uns/{UNS_KEY}/{ANNOTATE_ENTRY}" in f, False
+        annotated = f"uns/{key}/report_json" in f
+        return annotated, f"uns/{key}" in f and not annotated

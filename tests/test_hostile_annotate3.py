@@ -169,6 +169,9 @@ def test_a_key_added_naming_the_users_own_column_is_refused(
     with pytest.raises(UsageError, match=r"would overwrite uns\['neighbors'\], which another"):
         _annotate(adata, fake_spec, key_added="neighbors")
     assert adata.uns["neighbors"] == {"params": {"n_neighbors": 15}}
+    # The default key's columns are annotate's by name, with no record (sc.concat drops uns)
+    adata.obs["cellmodel_annotation"] = "old"
+    assert (_annotate(adata, fake_spec).obs["cellmodel_annotation"] != "old").all()
     # A run again under its own key replaces its own columns, as before
     for _ in range(2):
         _annotate(adata, fake_spec, key_added="again")

@@ -26,14 +26,13 @@ group), and the markers among the label's process genes.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
 import anndata as ad
 import numpy as np
 
-from cellmodel._settings import ANNOTATION_KEY, UNS_KEY
+from cellmodel._settings import ANNOTATION_KEY
 from cellmodel.annotate.cells import call_cells
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
@@ -41,7 +40,7 @@ from cellmodel.annotate.params import AnnotateParams, check_key_added_free, setu
 from cellmodel.annotate.report import write_uns
 from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
-from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns, is_annotation
+from cellmodel.uns_record import annotation_columns, is_annotation
 from genekb.store.store import Store
 
 OBS_KEY = ANNOTATION_KEY
@@ -148,11 +147,10 @@ def _write_obs(
 
 
 def _annotated(adata: ad.AnnData, key: str) -> tuple[bool, bool]:
-    """Whether uns holds an annotate record under `key` (where `annotation_record` reads it), and
-    whether it holds something else there. Read without `run_record`'s check: an edited
-    uns["cellmodel"] is replaced by this run, as before."""
-    if key != OBS_KEY:
-        annotated = is_annotation(adata.uns.get(key))
-        return annotated, key in adata.uns and not annotated
-    held = adata.uns.get(UNS_KEY)
-    return isinstance(held, Mapping) and ANNOTATE_ENTRY in held, False
+    """Whether uns holds an annotate record under `key`, and whether it holds something else
+    there. The default key's columns are annotate's by their name, record or not (`sc.concat`
+    drops uns and keeps obs)."""
+    if key == OBS_KEY:
+        return True, False
+    annotated = is_annotation(adata.uns.get(key))
+    return annotated, key in adata.uns and not annotated

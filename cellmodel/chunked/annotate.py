@@ -123,10 +123,10 @@ def annotate_h5ad(
 
 
 def _annotated(path: Path, key: str) -> tuple[bool, bool]:
-    """Whether the file holds the record of an annotate run under `key` (`annotation_record`),
-    and whether it holds something else there (`core._annotated`)."""
+    """Whether the file holds the record of an annotate run under `key`, and whether it holds
+    something else there (as `core._annotated` reads it in memory)."""
+    if key == ANNOTATION_KEY:
+        return True, False
     with h5.open_read(path) as f:
-        if key == ANNOTATION_KEY:
-            return f"uns/{UNS_KEY}/{ANNOTATE_ENTRY}" in f, False
         annotated = f"uns/{key}/report_json" in f
         return annotated, f"uns/{key}" in f and not annotated

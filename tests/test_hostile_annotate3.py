@@ -249,3 +249,11 @@ def test_a_sample_type_as_the_subtree_reads_as_it_does_as_the_tissue(
     _, cands = setup("kind", None, subtree, None)
     assert cands.ontology_subtree == root
     assert {"B cell", "T cell", "natural killer cell"} <= {c.label for c in cands.terms}
+
+
+@pytest.mark.parametrize(("taxon", "name"), [("homo_sapiens", "human"), ("Mus_musculus", "mouse")])
+def test_a_binomial_written_as_ensembl_writes_it_is_a_taxon(taxon: str, name: str) -> None:
+    # was "unknown taxon 'homo_sapiens'; choose one of human, mouse", though the binomial reads
+    from cellmodel.knowledge.genes import taxon_name
+
+    assert taxon_name(taxon) == name

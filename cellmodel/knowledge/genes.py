@@ -92,7 +92,7 @@ def taxon_name(taxon: int | str) -> str:
     """ "human"/"mouse" for a name (any case: "Human"; or the binomial, "Mus musculus") or an
     NCBI taxonomy id."""
     if isinstance(taxon, str):
-        key = " ".join(taxon.split()).casefold()
+        key = " ".join(taxon.replace("_", " ").split()).casefold()  # Ensembl's "homo_sapiens"
         key = SPECIES_NAMES.get(key, key)
         if key in TAXA:
             return key

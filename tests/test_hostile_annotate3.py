@@ -257,3 +257,21 @@ def test_a_binomial_written_as_ensembl_writes_it_is_a_taxon(taxon: str, name: st
     from cellmodel.knowledge.genes import taxon_name
 
     assert taxon_name(taxon) == name
+
+
+def test_a_gene_key_only_x_holds_when_raw_is_read_says_so() -> None:
+    # X scaled (scanpy's HVGs), .raw the log values: .raw is read, and a gene_key of X's var
+    # was "gene key 'sym' is not a var column of raw; columns: none", the user's var holding it
+    from cellmodel.io import expression
+
+    adata = _islets()
+    adata.raw = ad.AnnData(
+        np.log1p(adata.X), obs=adata.obs, var=pd.DataFrame(index=adata.var_names)
+    )
+    adata.X = adata.X - adata.X.mean(axis=0)
+    adata.var["sym"] = adata.var_names
+    with pytest.raises(GenekbError, match=r"'sym' is a column of var, not of raw.var .* so"):
+        expression(adata, gene_key="sym")
+    with pytest.raises(GenekbError, match="layer='raw' is read; leave out gene_key="):
+        expression(adata, gene_key="sym", layer="raw")
+    assert expression(adata).source == "raw"  # without the key, raw's own names

@@ -274,7 +274,7 @@ def expression(
     if kind not in KINDS:
         raise UsageError(f"unknown value kind {kind!r}; choose one of {', '.join(KINDS)}")
     X, var, source, notes = checked_matrix(adata, layer, kind)
-    genes = gene_names(var, gene_key, source)
+    genes = gene_names(_gene_key_of(adata, var, gene_key, layer), gene_key, source)
     detected = detect_kind(X)
     if kind != "auto":
         if kind == "counts" and detected != "counts":
@@ -300,7 +300,23 @@ def check_expression(
     """What `expression` refuses (an empty, non-finite or negative matrix, unnamed or repeated
     genes), checked without normalizing: bench checks a dataset once, before its runs."""
     _, var, source, _ = checked_matrix(adata, layer, "auto")
-    gene_names(var, gene_key, source)
+    gene_names(_gene_key_of(adata, var, gene_key, layer), gene_key, source)
+
+
+def _gene_key_of(adata: ad.AnnData, var: Any, gene_key: str | None, layer: str | None) -> Any:
+    """`var` (the genes of the matrix read), unless it is .raw's and lacks `gene_key`, which X's
+    var holds: then a GenekbError saying so, where "not a var column of raw" left the user, who
+    never asked for .raw (X was scaled), looking at a var that holds it."""
+    if gene_key is None or gene_key in var.columns or var is adata.var:
+        return var
+    if gene_key not in adata.var.columns:
+        return var  # `gene_names` lists the columns there are
+    why = "layer='raw' is read" if layer == "raw" else "X holds scaled values, so .raw is read"
+    have = ", ".join(map(str, var.columns)) or "none"
+    raise GenekbError(
+        f"gene key {gene_key!r} is a column of var, not of raw.var (columns: {have}), and {why};"
+        " leave out gene_key= to map raw's var names, or add the column to raw.var"
+    )
 
 
 def _low_count_note(X: Any) -> list[str]:

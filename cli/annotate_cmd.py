@@ -55,7 +55,7 @@ _SubtreeOpt = Annotated[
     str | None,
     typer.Option(
         help="Only CL terms under this one (a CL id, a label, or words naming one term:"
-        " 'T cells'); implies --ontology."
+        " 'T cells'; a sample type as for --tissue: PBMC as leukocyte); implies --ontology."
     ),
 ]
 _TissueOpt = Annotated[

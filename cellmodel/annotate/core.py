@@ -36,11 +36,11 @@ from cellmodel._settings import ANNOTATION_KEY
 from cellmodel.annotate.cells import call_cells
 from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
-from cellmodel.annotate.params import AnnotateParams, setup
+from cellmodel.annotate.params import AnnotateParams, check_key_added_free, setup
 from cellmodel.annotate.report import write_uns
 from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
-from cellmodel.uns_record import annotation_columns
+from cellmodel.uns_record import annotation_columns, is_annotation
 from genekb.store.store import Store
 
 OBS_KEY = ANNOTATION_KEY
@@ -100,6 +100,7 @@ def annotate(
     key, groups = groups_of(adata, groupby)
     settings = {name: given[name] for name in _SETTINGS} | {"index_name": adata.obs.index.name}
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
+    check_key_added_free(params.key_added, adata.obs.columns, *_annotated(adata, params.key_added))
     if copy:
         adata = adata.copy()
 
@@ -143,3 +144,13 @@ def _write_obs(
     if any(c is not None for c in confidence):
         per_group = np.array([np.nan if c is None else c for c in confidence], dtype=float)
         adata.obs[optional[0]] = per_group[codes]
+
+
+def _annotated(adata: ad.AnnData, key: str) -> tuple[bool, bool]:
+    """Whether uns holds an annotate record under `key`, and whether it holds something else
+    there. The default key's columns are annotate's by their name, record or not (`sc.concat`
+    drops uns and keeps obs)."""
+    if key == OBS_KEY:
+        return True, False
+    annotated = is_annotation(adata.uns.get(key))
+    return annotated, key in adata.uns and not annotated

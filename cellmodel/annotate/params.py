@@ -120,6 +120,26 @@ def check_key_added_against_index(key: str, index_name: object) -> None:
         )
 
 
+def check_key_added_free(key: str, columns: Any, annotated: bool, uns_taken: bool) -> None:
+    """Refuse a key_added whose columns the data already hold for something else: with no record
+    of an annotate run under `key` (`annotated`), obs[key] is the user's own column (a
+    clustering, a QC value), which the names replaced without a word, and uns[key] (`uns_taken`)
+    another tool's record (scanpy keeps uns['leiden'], uns['neighbors'] there)."""
+    if annotated:  # a run again under the same key: its own columns, replaced
+        return
+    clash = next((c for c in annotation_columns(key) if c in set(map(str, columns))), None)
+    if clash is not None:
+        raise UsageError(
+            f"key_added={key!r} would overwrite obs[{clash!r}], which no annotate run under that"
+            " key wrote; give another key_added, or drop the column first"
+        )
+    if uns_taken:
+        raise UsageError(
+            f"key_added={key!r} would overwrite uns[{key!r}], which another tool wrote (scanpy"
+            " keeps its parameters there); give another key_added"
+        )
+
+
 @dataclass(frozen=True)
 class Candidates:
     """A run's candidate cell types and how they were asked for: the user's list, or Cell Ontology
@@ -165,6 +185,9 @@ def setup(
                 " ontology_subtree=, not both"
             )
         ontology_subtree, tissue = sample, None
+    # A sample type as the subtree reads as it does as the tissue: 'PBMC' is also a CL term
+    # whose subtree holds 3 terms (no B or T cell), 'blood' read as 'blood cell' 42 (neither)
+    ontology_subtree = free_labels.sample_subtree(ontology_subtree) or ontology_subtree
     ontology_subtree = free_labels.subtree_term(ontology_subtree)
     terms = (
         free_labels.user_candidates(candidates)

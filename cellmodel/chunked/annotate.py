@@ -21,7 +21,7 @@ import numpy as np
 from cellmodel._settings import ANNOTATION_KEY, UNS_KEY
 from cellmodel.annotate.core import name_groups
 from cellmodel.annotate.inputs import groups_of
-from cellmodel.annotate.params import setup
+from cellmodel.annotate.params import check_key_added_free, setup
 from cellmodel.annotate.report import uns_record
 from cellmodel.chunked import h5
 from cellmodel.chunked.classify import write_copy
@@ -90,6 +90,7 @@ def annotate_h5ad(
     params, cands = setup(
         key, candidates, ontology_subtree, tissue, index_name=obs.index.name, **settings
     )
+    check_key_added_free(params.key_added, obs.columns, *_annotated(path, params.key_added))
     genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
     codes = np.asarray(groups.codes)
     k = len(groups.categories)
@@ -119,3 +120,13 @@ def annotate_h5ad(
     uns_key, uns = (UNS_KEY, {ANNOTATE_ENTRY: record}) if key == ANNOTATION_KEY else (key, record)
     write_copy(ref, Path(output), {annotation_columns(key)[0]: labels}, uns_key, uns)
     return report
+
+
+def _annotated(path: Path, key: str) -> tuple[bool, bool]:
+    """Whether the file holds the record of an annotate run under `key`, and whether it holds
+    something else there (as `core._annotated` reads it in memory)."""
+    if key == ANNOTATION_KEY:
+        return True, False
+    with h5.open_read(path) as f:
+        annotated = f"uns/{key}/report_json" in f
+        return annotated, f"uns/{key}" in f and not annotated

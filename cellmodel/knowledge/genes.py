@@ -28,13 +28,17 @@ from genekb.sources import bundled
 from .match_report import GeneMatch, MatchReport
 from .name_forms import (
     GENOME_PREFIX_FIX,
+    MIXED_FIX,
     OTHER_SPECIES_FIX,
+    VERSION_SUFFIX_FIX,
     genome_prefix_note,
     given_against_names,
     made_unique_sources,
+    mixed_ensembl_note,
     other_species_note,
     restore_hyphens,
     species_by_nomenclature,
+    version_suffix_note,
 )
 from .orthologs import bundled_index, ortholog_ids
 
@@ -88,7 +92,7 @@ def taxon_name(taxon: int | str) -> str:
     """ "human"/"mouse" for a name (any case: "Human"; or the binomial, "Mus musculus") or an
     NCBI taxonomy id."""
     if isinstance(taxon, str):
-        key = " ".join(taxon.split()).casefold()
+        key = " ".join(taxon.replace("_", " ").split()).casefold()  # Ensembl's "homo_sapiens"
         key = SPECIES_NAMES.get(key, key)
         if key in TAXA:
             return key
@@ -235,6 +239,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     prefixed = genome_prefix_note(names)
     if prefixed is not None:  # no taxon makes them match: say what they are
         return GeneNames(None, prefixed, GENOME_PREFIX_FIX)
+    suffixed = version_suffix_note(names)
+    if suffixed is not None:
+        return GeneNames(None, suffixed, VERSION_SUFFIX_FIX)
     foreign = other_species_note(names)
     if foreign is not None:
         return GeneNames(None, foreign, OTHER_SPECIES_FIX)
@@ -244,6 +251,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
         both = _in_both(names)
         note = given_against_names(*both, given) if both else None
         return GeneNames(given, note or "")
+    mixed = mixed_ensembl_note(names)
+    if mixed is not None:  # a species given above reads its own ids
+        return GeneNames(None, mixed, MIXED_FIX)
     try:
         detected = detect_taxon(names)
     except UsageError:

@@ -73,6 +73,47 @@ def genome_prefix_note(names: Sequence[str]) -> str | None:
     )
 
 
+_VERSION_SUFFIX = re.compile(r"^[^.]+\.\d+$")
+VERSION_SUFFIX_FIX = (
+    "strip the suffix (adata.var_names = adata.var_names.str.replace(r'\\.\\d+$', '',"
+    " regex=True)), or pass gene_key=COLUMN if a var column holds the plain symbols"
+)
+
+
+def version_suffix_note(names: Sequence[str]) -> str | None:
+    """A note when at least half of `names` are symbols with a version's suffix ("CD3E.1"):
+    Ensembl ids carry one and are read without it; a symbol never does, so none matched."""
+    suffixed = [n for n in names if _VERSION_SUFFIX.match(n) and parse_ensembl(n) is None]
+    if not names or len(suffixed) * 2 < len(names):
+        return None
+    return (
+        f"{len(suffixed)} of {len(names)} gene names end in a version's suffix"
+        f" ({', '.join(map(repr, suffixed[:3]))}), which gene symbols do not carry"
+    )
+
+
+# A barnyard matrix named by Ensembl ids: each id says its species, so nothing is read from case
+MIXED_MIN_SHARE = 0.1
+MIXED_FIX = (
+    "pass taxon=human or taxon=mouse to read that species' genes (the other's are left out), or"
+    " keep one species' genes (adata[:, adata.var_names.str.startswith('ENSG')])"
+)
+
+
+def mixed_ensembl_note(names: Sequence[str]) -> str | None:
+    """A note when human (ENSG) and mouse (ENSMUSG) Ensembl ids are each at least
+    MIXED_MIN_SHARE of `names`: the larger species won the vote and the other's genes, which may
+    carry the cells' signal, were dropped without a word."""
+    counts = Counter(e.prefix for n in names if (e := parse_ensembl(n)) is not None)
+    human, mouse = counts.get("ENSG", 0), counts.get("ENSMUSG", 0)
+    if not names or min(human, mouse) < MIXED_MIN_SHARE * len(names):
+        return None
+    return (
+        f"the gene names are Ensembl ids of two species ({human} human ENSG…, {mouse} mouse"
+        " ENSMUSG…): a species-mixing matrix, whose genes one species' knowledge reads only in part"
+    )
+
+
 def other_species_note(names: Sequence[str]) -> str | None:
     """A note naming the species when at least half of `names` are its gene ids (Ensembl,
     FlyBase, WormBase) and it is neither human nor mouse, else None."""

@@ -100,26 +100,16 @@ def annotate(
     key, groups = groups_of(adata, groupby)
     settings = {name: given[name] for name in _SETTINGS} | {"index_name": adata.obs.index.name}
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
-    check_key_added_free(params.key_added, adata.obs.columns, *_annotated(adata, params.key_added))
+    _check_key_free(adata, params.key_added)
     if copy:
         adata = adata.copy()
 
     expr = expression(adata, layer=layer, gene_key=gene_key)
     sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
     report, labels = name_groups(
-        expr.genes,
-        sums,
-        groups,
-        store,
-        params,
-        cands,
-        gene_totals=expr.X,
-        taxon=taxon,
-        build_missing=build_missing,
-        load_encoder=load_encoder,
-        began=began,
-        progress=progress,
-    )
+        expr.genes, sums, groups, store, params, cands, gene_totals=expr.X, taxon=taxon,
+        build_missing=build_missing, load_encoder=load_encoder, began=began, progress=progress,
+    )  # fmt: skip
     report["input"] = expr.to_dict()  # the matrix and gene names read, as `cm.pl.markers` reads
     _write_obs(adata, params.key_added, labels, report, np.asarray(groups.codes))
     if per_cell:
@@ -146,11 +136,11 @@ def _write_obs(
         adata.obs[optional[0]] = per_group[codes]
 
 
-def _annotated(adata: ad.AnnData, key: str) -> tuple[bool, bool]:
-    """Whether uns holds an annotate record under `key`, and whether it holds something else
-    there. The default key's columns are annotate's by their name, record or not (`sc.concat`
+def _check_key_free(adata: ad.AnnData, key: str) -> None:
+    """`check_key_added_free` with whether uns holds an annotate record under `key` or something
+    else. The default key's columns are annotate's by their name, record or not (`sc.concat`
     drops uns and keeps obs)."""
     if key == OBS_KEY:
-        return True, False
+        return
     annotated = is_annotation(adata.uns.get(key))
-    return annotated, key in adata.uns and not annotated
+    check_key_added_free(key, adata.obs.columns, annotated, key in adata.uns and not annotated)

@@ -59,3 +59,18 @@ def test_publishing_a_tag_sends_that_tag_not_the_versions_other_names(tmp_path: 
     assert report["tags"] == ["v1"] and sorted(index["tags"]) == ["v1"]
     report = publish(store, str(tmp_path / "pub2"), [vid])  # by its id: its tags go with it
     assert report["tags"] == ["scratch/alice", "v1"]
+
+
+def test_a_kind_the_file_cannot_check_is_not_entered_past_a_clearly_expressed_one() -> None:
+    """PBMCs (765 genes) named over a brain's terms: their T and NK cells were Purkinje cells and
+    interneurons, the neural kind having no signature and so never failing the gate beside a
+    clearly expressed hematopoietic one."""
+    import numpy as np
+
+    from cellmodel.annotate.gates import gated
+
+    inside = {"hematopoietic": np.array([0, 1]), "neural": np.array([2, 3])}
+    assert set(gated(inside, {"hematopoietic": 0.8})) == {"hematopoietic"}
+    # nothing clearly expressed: nothing told apart, both stay
+    assert set(gated(inside, {"hematopoietic": 0.1})) == {"hematopoietic", "neural"}
+    assert set(gated(inside, {})) == {"hematopoietic", "neural"}

@@ -22,12 +22,15 @@ SIGNATURE_FLOOR = 0.3
 
 def gated(inside: dict[str, np.ndarray], signature: dict[str, float]) -> dict[str, np.ndarray]:
     """The kinds whose signature is within `SIGNATURE_GAP` of the best one's (all of them where
-    no kind has a signature); a kind without a signature stays."""
+    no kind's typical genes are clearly expressed). A kind the file gives no signature (too few
+    of its genes measured) is not entered either where a sibling's are clearly expressed: the
+    group's genes say what it is, and nothing says it is of the unmeasured kind (PBMCs named
+    over a brain's terms were Purkinje cells and interneurons)."""
     known = [signature[k] for k in inside if k in signature and len(inside[k])]
     if not known or max(known) < SIGNATURE_FLOOR:
         return inside
     floor = max(known) - SIGNATURE_GAP
-    return {k: idx for k, idx in inside.items() if signature.get(k, floor) >= floor}
+    return {k: idx for k, idx in inside.items() if k in signature and signature[k] >= floor}
 
 
 def outside(present: dict[str, float], absent: dict[str, float]) -> str | None:

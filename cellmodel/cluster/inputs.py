@@ -14,13 +14,14 @@ import anndata as ad
 
 from cellmodel._settings import CLUSTER_KEY
 from cellmodel.arguments import (
+    check_column_name,
     check_count,
     check_flags,
     check_obs_column,
     check_seed,
     is_whole,
 )
-from cellmodel.cluster.batch_column import refuse_missing
+from cellmodel.cluster.batch_column import check_confounded, refuse_missing
 from cellmodel.cluster.options import parse_options
 from cellmodel.cluster.refine_fit import REFINE_MODES, parse_gene_graph
 from cellmodel.io import refuse_repeated_cells, require_anndata
@@ -37,13 +38,17 @@ def check_run_input(
     adata: ad.AnnData, *, n_clusters: int | None, label_key: str | None, batch_key: str | None
 ) -> None:
     """Refuse k = the number of cells, a label column without labels or of one class and a batch
-    column with missing values (`batch_key` "auto", "none" or None is not checked here)."""
+    column with missing values or that is the label column; warn of a batch column confounded
+    with the labels (`batch_key` "auto", "none" or None is not checked here)."""
     if adata.n_obs >= 3:  # fewer cells, and a larger k, the run itself refuses
         refuse_cluster_per_cell(n_clusters, adata.n_obs)
+    check_column_name(label_key, "label_key")  # a list of values failed in `in` as unhashable
+    check_column_name(batch_key, "batch_key")
     if label_key is not None and label_key in adata.obs:
         check_labels(adata.obs[label_key], label_key)
     if batch_key is not None and str(batch_key).lower() not in ("auto", "none"):
         _check_batch_column(adata, batch_key)
+        check_confounded(adata.obs, batch_key, label_key)
 
 
 def refuse_cluster_per_cell(n_clusters: int | None, n_cells: int) -> None:
@@ -143,3 +148,4 @@ def names_genes(adata: ad.AnnData, taxon: str | None, gene_key: str | None) -> b
     if gene_key is not None:
         return True  # the job reads the column and says what is wrong with it
     return read_gene_names(list(map(str, adata.var_names)), taxon).named
+

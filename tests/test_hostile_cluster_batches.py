@@ -1,0 +1,85 @@
+"""Hostile inputs to `cellmodel cluster` with batches, an estimated k and the out-of-core path
+(h35): a batch column with blanks or R's "NA", the label column or a copy of it given as the
+batch, `batch_key='auto'` on a file with donor columns, ComBat's print on stdout under --json,
+a list as batch_key, `cluster_h5ad`'s arguments of the wrong type or the in-memory ones, the
+out-of-core JSON's fields, and the refusals of a run that went out of core by itself."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pytest
+
+from genekb.errors import GenekbError, UsageError
+from tests.conftest import FAST_FIT, blobs
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _cells(n: int = 30):
+    """90 cells of 3 groups (obs["group"]) with a donor column cutting across them."""
+    adata = blobs(n, dim=24, counts=True)
+    adata.obs["donor"] = ["d1", "d2"] * (adata.n_obs // 2)
+    return adata
+
+
+def _cluster(adata, **kwargs):
+    from cellmodel.cluster.job import cluster
+
+    return cluster(adata, None, use_semantic=False, n_clusters=3, **FAST_FIT, **kwargs)
+
+
+@pytest.mark.parametrize("gap", ["", "  ", "NA", "nan", "<NA>"])
+def test_a_batch_written_as_missing_is_refused_not_corrected_as_a_batch(gap):
+    """A blank donor, or one as R writes a missing value ("NA"), was corrected as a batch of its
+    own (ComBat on the cells nobody knew the donor of); now refused as a missing value is."""
+    adata = _cells()
+    adata.obs["donor"] = adata.obs["donor"].astype(object)
+    adata.obs.iloc[:4, adata.obs.columns.get_loc("donor")] = gap
+    with pytest.raises(GenekbError, match="'donor' has no value for 4 of 90 cells"):
+        _cluster(adata, batch_key="donor")
+    from cellmodel.cluster.batch_column import refuse_missing
+
+    refuse_missing(pd.Series(["d1", "unknown"] * 2), "donor")  # the fill the refusal advises
+
+
+def test_the_label_column_as_the_batch_is_refused():
+    """batch_key = label_key: ComBat removed the very differences the labels scored (ARI ~0),
+    silently."""
+    with pytest.raises(UsageError, match="same column 'group'"):
+        _cluster(_cells(), batch_key="group", label_key="group")
+
+
+def test_a_batch_confounded_with_the_labels_is_warned_of():
+    """A batch column holding one label per batch (each type from its own donor) removes the
+    types with the batch; said before any work."""
+    from cellmodel.cluster.batch_column import ConfoundedBatchWarning
+    from cellmodel.cluster.inputs import check_run_input
+
+    adata = _cells()
+    adata.obs["sample"] = "s" + adata.obs["group"].astype(str)
+    with pytest.warns(ConfoundedBatchWarning, match="every batch of 'sample'"):
+        check_run_input(adata, n_clusters=3, label_key="group", batch_key="sample")
+    with warnings.catch_warnings():  # a donor cutting across the types: no word
+        warnings.simplefilter("error", ConfoundedBatchWarning)
+        check_run_input(adata, n_clusters=3, label_key="group", batch_key="donor")
+
+
+def test_auto_names_the_donor_columns_it_does_not_correct_for():
+    """`batch_key='auto'` on a user's file reads only a registry column: with 'donor' and
+    'batch' in obs it corrected for neither and said nothing."""
+    from cellmodel.cluster.batch_column import resolve_batch_key
+
+    adata = _cells()
+    adata.obs["batch"] = "b1"
+    key, notes = resolve_batch_key(adata, "auto")
+    assert key is None and len(notes) == 1
+    assert "no batch correction" in notes[0] and "'donor', 'batch'" in notes[0]
+    assert resolve_batch_key(adata, "none") == (None, [])
+
+
+def test_a_list_as_the_batch_key_is_one_clear_error():
+    """batch_key=["donor"] failed with pandas' TypeError: unhashable type: 'list'."""
+    with pytest.raises(UsageError, match="batch_key= names an obs column, not its values"):
+        _cluster(_cells(), batch_key=["donor"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -77,6 +78,18 @@ def test_auto_names_the_donor_columns_it_does_not_correct_for():
     assert key is None and len(notes) == 1
     assert "no batch correction" in notes[0] and "'donor', 'batch'" in notes[0]
     assert resolve_batch_key(adata, "none") == (None, [])
+
+
+def test_combat_prints_nothing_on_stdout(capsys):
+    """scanpy's ComBat printed "Found N genes with zero variance." on stdout, before the one
+    JSON document of `cluster --json` (many small batches leave such genes)."""
+    from cellmodel.pp.graph import combat
+
+    X = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+    X[:, 0] = np.repeat([1.0, 2.0, 3.0, 4.0], 2)  # constant within each batch
+    out = combat(X, np.repeat(["a", "b", "c", "d"], 2))
+    assert out.shape == (8, 5)
+    assert capsys.readouterr().out == ""
 
 
 def test_a_list_as_the_batch_key_is_one_clear_error():

@@ -7,6 +7,7 @@ out-of-core JSON's fields, and the refusals of a run that went out of core by it
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -96,3 +97,32 @@ def test_a_list_as_the_batch_key_is_one_clear_error():
     """batch_key=["donor"] failed with pandas' TypeError: unhashable type: 'list'."""
     with pytest.raises(UsageError, match="batch_key= names an obs column, not its values"):
         _cluster(_cells(), batch_key=["donor"])
+
+
+@pytest.fixture(scope="module")
+def h5ad_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ooc") / "cells.h5ad"
+    _cells().write_h5ad(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_clusters": 2.5}, "n_clusters=2.5 must be a whole number"),  # had run as k = 2
+        ({"seed": "x"}, "seed='x' must be a whole number"),  # numpy's TypeError
+        ({"chunk_size": 10.5}, "chunk_size=10.5 must be a whole number"),  # a TypeError
+        ({"chunk_size": "10"}, "chunk_size='10' must be a whole number"),  # a TypeError
+        ({"merge_split": "no"}, "merge_split='no' must be True or False"),  # ran as on
+        ({"n_hvg": 0}, "n_hvg=0 must be a whole number, at least 1"),  # ran
+        ({"batch_key": "donor"}, "batch_key: not out of core"),  # "unknown option(s)"
+        ({"use_semantic": True}, "use_semantic: not out of core"),
+    ],
+)
+def test_cluster_h5ad_refuses_what_the_in_memory_call_refuses(h5ad_file, tmp_path, kwargs, match):
+    from cellmodel.chunked.cluster import cluster_h5ad
+
+    out = tmp_path / "out.h5ad"
+    with pytest.raises(UsageError, match=match):
+        cluster_h5ad(h5ad_file, output=out, **{"n_clusters": 3, "chunk_size": 30, **kwargs})
+    assert not out.exists()

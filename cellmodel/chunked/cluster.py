@@ -43,7 +43,7 @@ from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.diagnostics import read_and_warn
-from cellmodel.cluster.inputs import refuse_cluster_per_cell
+from cellmodel.cluster.inputs import check_out_of_core_args, refuse_cluster_per_cell
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, gene_names, refuse_repeated_cells
@@ -51,6 +51,7 @@ from cellmodel.metrics import check_labels, cluster_metrics
 from cellmodel.module.losses import split_for_empty, student_t
 from cellmodel.module.model import deterministic
 from cellmodel.pp import graph
+from cellmodel.pp.pca import check_n_pcs
 from cellmodel.semantic import StageProgress
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
@@ -306,8 +307,14 @@ def cluster_h5ad(
     `cellmodel.cluster.job.cluster` (structure view only: no semantic view, batch correction,
     ensemble or batch choice out of core); `fit_cells`: cells the encoder is fitted on;
     `dask_address`: a Dask scheduler whose workers read `path` (default: `workers` threads)."""
-    if chunk_size < 1 or fit_cells < 3:
-        raise UsageError("chunk_size must be >= 1 and fit_cells >= 3")
+    check_out_of_core_args(
+        cluster_options, n_clusters=n_clusters, seed=seed, merge_split=merge_split,
+        counts={"chunk_size": chunk_size, "fit_cells": fit_cells, "n_hvg": n_hvg,
+                "n_neighbors": n_neighbors},
+    )  # fmt: skip
+    check_n_pcs(n_pcs)
+    if fit_cells < 3:
+        raise UsageError("fit_cells must be >= 3")
     path = str(path)
     device = resolve_device(device)
     timings: dict[str, float] = {}

@@ -149,3 +149,31 @@ def names_genes(adata: ad.AnnData, taxon: str | None, gene_key: str | None) -> b
         return True  # the job reads the column and says what is wrong with it
     return read_gene_names(list(map(str, adata.var_names)), taxon).named
 
+
+# `cellmodel.cluster.job.cluster`'s keywords that run in memory only: out of core they were
+# refused as "unknown clustering option(s)", which read as a misspelling.
+IN_MEMORY_ONLY = (
+    "batch_key", "batch_choice", "use_semantic", "align_semantic", "ensemble", "refine",
+    "gene_graph", "store", "model", "gene_vectors", "taxon", "gene_key",
+)  # fmt: skip
+
+
+def check_out_of_core_args(
+    options: dict[str, object], *, n_clusters: object, seed: object, merge_split: object,
+    counts: dict[str, object],
+) -> None:  # fmt: skip
+    """`cluster_h5ad`'s arguments refused as `check_api_input` refuses them in memory: a k of
+    2.5 had run as 2, merge_split="no" as on, a seed or chunk size of the wrong type failed
+    deep inside numpy; `counts`: whole numbers of at least 1 (chunk_size, n_hvg, ...)."""
+    given = [name for name in IN_MEMORY_ONLY if name in options]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)}: not out of core (the structure view only, no batch correction);"
+            " cluster in memory with cellmodel.cluster.job.cluster for them"
+        )
+    if n_clusters is not None and not is_whole(n_clusters):
+        raise UsageError(f"n_clusters={n_clusters!r} must be a whole number, or None to estimate k")
+    check_seed(seed)
+    check_flags(merge_split=merge_split)
+    for name, value in counts.items():
+        check_count(value, name)

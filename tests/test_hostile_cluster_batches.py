@@ -6,6 +6,7 @@ out-of-core JSON's fields, and the refusals of a run that went out of core by it
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 from genekb.errors import GenekbError, UsageError
-from tests.conftest import FAST_FIT, blobs
+from tests.conftest import FAST_FIT, blobs, run_cellmodel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -126,3 +127,42 @@ def test_cluster_h5ad_refuses_what_the_in_memory_call_refuses(h5ad_file, tmp_pat
     with pytest.raises(UsageError, match=match):
         cluster_h5ad(h5ad_file, output=out, **{"n_clusters": 3, "chunk_size": 30, **kwargs})
     assert not out.exists()
+
+
+def test_out_of_core_json_has_the_in_memory_fields(h5ad_file, tmp_path):
+    """The out-of-core --json lacked cluster_sizes (and batch_key, plots, ...), so a script
+    reading the in-memory report failed on a large file's."""
+    out = tmp_path / "out.h5ad"
+    fast = [f"--option={k}={v}" for k, v in FAST_FIT.items()]
+    result = run_cellmodel(
+        "cluster", str(h5ad_file), "-k", "3", "--chunk-size", "30", "-o", str(out), "--json",
+        "--no-semantic", *fast,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert sum(report["cluster_sizes"].values()) == 90 and len(report["cluster_sizes"]) == 3
+    for key in ("batch_key", "batch_choice", "gene_names", "embedding_id", "plots"):
+        assert key in report
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--batch-key", "donor"), ("--plots", "plots"), ("--ensemble", None)]
+)
+def test_a_run_out_of_core_by_itself_does_not_say_drop_chunk_size(
+    h5ad_file, tmp_path, monkeypatch, flag, value
+):
+    """A file past the machine's memory goes out of core without --chunk-size; its in-memory
+    options were refused with "drop --chunk-size", a flag the user never gave."""
+    import cellmodel.chunked.limits as limits
+
+    monkeypatch.setattr(limits, "cluster_plan", lambda path: (True, "note: out of core"))
+    if flag == "--plots":
+        value = str(tmp_path / value)
+    extra = [flag] if value is None else [flag, value]
+    result = run_cellmodel(
+        "cluster", str(h5ad_file), "-o", str(tmp_path / "out.h5ad"), "--no-semantic", *extra
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    line = result.stderr.strip().splitlines()[-1]  # after the notice that it goes out of core
+    assert line.startswith("error:") and "too large for memory" in line
+    assert "--chunk-size" not in line

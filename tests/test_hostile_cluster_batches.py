@@ -129,6 +129,7 @@ def test_cluster_h5ad_refuses_what_the_in_memory_call_refuses(h5ad_file, tmp_pat
     assert not out.exists()
 
 
+@pytest.mark.slow  # the whole command out of core: ~20 s on a shared 2-core machine
 def test_out_of_core_json_has_the_in_memory_fields(h5ad_file, tmp_path):
     """The out-of-core --json lacked cluster_sizes (and batch_key, plots, ...), so a script
     reading the in-memory report failed on a large file's."""
@@ -166,3 +167,30 @@ def test_a_run_out_of_core_by_itself_does_not_say_drop_chunk_size(
     line = result.stderr.strip().splitlines()[-1]  # after the notice that it goes out of core
     assert line.startswith("error:") and "too large for memory" in line
     assert "--chunk-size" not in line
+
+
+def test_out_of_core_on_a_clustered_file_forgets_the_old_run(h5ad_file, tmp_path):
+    """Out of core, the output kept the old run's uns record (its metrics read as this run's,
+    with no --label-key given) and the names of the old clusters, which docs/cellmodel.md says
+    a new cluster removes (as the in-memory run does)."""
+    import anndata as ad
+
+    from cellmodel.chunked.cluster import cluster_h5ad
+
+    old = ad.read_h5ad(h5ad_file)
+    old.obs["cellmodel_cluster"] = pd.Categorical(old.obs["group"].astype(str))
+    old.obs["cellmodel_annotation"] = "T cell"
+    old.uns["cellmodel"] = {
+        "metrics": {"ari": 0.99}, "label_key": "group", "batch_key": "donor",
+        "annotate": {"params": {"groupby": "cellmodel_cluster"}},
+    }  # fmt: skip
+    old.uns["kept"] = {"mine": 1}
+    source = tmp_path / "clustered.h5ad"
+    old.write_h5ad(source)
+    out = tmp_path / "again.h5ad"
+    record = cluster_h5ad(source, output=out, n_clusters=2, chunk_size=30, **FAST_FIT)
+    new = ad.read_h5ad(out)
+    assert {"metrics", "label_key", "batch_key", "annotate"}.isdisjoint(new.uns["cellmodel"])
+    assert "cellmodel_annotation" not in new.obs and new.uns["kept"] == {"mine": 1}
+    assert new.obs["cellmodel_cluster"].cat.categories.tolist() == ["0", "1"]
+    assert any("names of the previous clusters were removed" in n for n in record["notes"])

@@ -45,6 +45,7 @@ from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.diagnostics import read_and_warn
 from cellmodel.cluster.inputs import check_out_of_core_args, refuse_cluster_per_cell
 from cellmodel.cluster.merge_split import check_partition
+from cellmodel.cluster.outputs import REFINE_OUTPUTS, forget_previous_run
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, gene_names, refuse_repeated_cells
 from cellmodel.metrics import check_labels, cluster_metrics
@@ -189,10 +190,39 @@ def _write_output(
                 for a, b in h5.chunk_ranges(n, chunk_size):
                     dataset[a:b] = matrix[a:b]
             out.link("X_structure", "X_cellmodel")
+            record["notes"] += forget_in_file(out.file)
             write_obs_column(
                 out.file, CLUSTER_KEY, pd.Categorical(labels.astype(str), categories=categories)
             )
             out.merge_uns(UNS_KEY, h5ad_safe(record))
+
+
+def forget_in_file(file: Any) -> list[str]:
+    """`forget_previous_run` on an open .h5ad's obs and uns: the old run's record (its metrics
+    read as this run's), the names and explanations of the old clusters had stayed."""
+    import anndata as ad
+    from anndata.io import read_elem, write_elem
+
+    obs = read_elem(file["obs"])
+    uns = read_elem(file["uns"]) if "uns" in file else {}
+    holder = ad.AnnData(obs=obs, uns=dict(uns))
+    refined = isinstance(uns.get(UNS_KEY), dict) and bool(uns[UNS_KEY].get("refine"))
+    notes = forget_previous_run(holder)
+    gone = [c for c in obs.columns if c not in holder.obs.columns]
+    for column in gone:
+        del file["obs"][column]
+    order = [
+        c.decode() if isinstance(c, bytes) else str(c)
+        for c in file["obs"].attrs.get("column-order", [])
+    ]
+    file["obs"].attrs["column-order"] = [c for c in order if c not in gone]
+    for key in [k for k in uns if k not in holder.uns or k == UNS_KEY]:
+        del file["uns"][key]
+    if holder.uns.get(UNS_KEY):
+        write_elem(file["uns"], UNS_KEY, dict(holder.uns[UNS_KEY]))
+    if refined and REFINE_OUTPUTS[1] in file["obsm"]:
+        del file["obsm"][REFINE_OUTPUTS[1]]
+    return notes
 
 
 def _score(path: str, label_key: str, labels: np.ndarray) -> dict[str, float]:

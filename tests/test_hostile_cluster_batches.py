@@ -194,3 +194,16 @@ def test_out_of_core_on_a_clustered_file_forgets_the_old_run(h5ad_file, tmp_path
     assert "cellmodel_annotation" not in new.obs and new.uns["kept"] == {"mine": 1}
     assert new.obs["cellmodel_cluster"].cat.categories.tolist() == ["0", "1"]
     assert any("names of the previous clusters were removed" in n for n in record["notes"])
+
+
+def test_one_cluster_with_a_batch_skips_the_batch_choice():
+    """-k 1 with a batch column fitted the link candidate and ran Leiden (more than twice the
+    fit's time) to compare three single clusters, each with AMI 0 with the batch."""
+    from cellmodel.cluster.job import cluster
+
+    adata = _cells()
+    cluster(adata, None, use_semantic=False, n_clusters=1, batch_key="donor", **FAST_FIT)
+    record = adata.uns["cellmodel"]
+    assert record["batch_key"] == "donor" and record["n_clusters"] == 1
+    assert record.get("batch_choice") is None
+    assert "batch_choice" not in record["pipeline_timings_s"]

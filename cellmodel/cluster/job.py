@@ -314,7 +314,9 @@ def _checks(
     consensus. Returns the labels, the result they rest on, and each step's record."""
     _step("checks: the label-free checks of the partition")
     labels, by_batch, choice, checked = result.labels, None, None, None
-    if batch is not None and batch_choice:
+    # One cluster: every candidate is the same single cluster (the two extra fits, more than
+    # twice the fit's time, compared AMIs of 0), as the ensemble and consensus skip it.
+    if batch is not None and batch_choice and result.n_clusters > 1:
         tick = time.perf_counter()
         labels, result, by_batch = choose_by_batch(result, refit, adjacency, batch, seed)
         timings["batch_choice"] = time.perf_counter() - tick

@@ -207,3 +207,18 @@ def test_one_cluster_with_a_batch_skips_the_batch_choice():
     assert record["batch_key"] == "donor" and record["n_clusters"] == 1
     assert record.get("batch_choice") is None
     assert "batch_choice" not in record["pipeline_timings_s"]
+
+
+def test_out_of_core_refuses_its_own_cluster_column_as_the_labels(tmp_path):
+    """In memory refused; out of core, label_key='cellmodel_cluster' scored the new clusters
+    against the old run's and recorded those metrics beside the new column."""
+    from cellmodel.chunked.cluster import cluster_h5ad
+
+    adata = _cells()
+    adata.obs["cellmodel_cluster"] = pd.Categorical(adata.obs["group"].astype(str))
+    source = tmp_path / "clustered.h5ad"
+    adata.write_h5ad(source)
+    out = tmp_path / "out.h5ad"
+    with pytest.raises(UsageError, match="scored against themselves"):
+        cluster_h5ad(source, output=out, n_clusters=3, label_key="cellmodel_cluster")
+    assert not out.exists()

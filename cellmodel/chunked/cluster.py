@@ -43,7 +43,11 @@ from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.diagnostics import read_and_warn
-from cellmodel.cluster.inputs import check_out_of_core_args, refuse_cluster_per_cell
+from cellmodel.cluster.inputs import (
+    check_out_of_core_args,
+    refuse_cluster_key_as_labels,
+    refuse_cluster_per_cell,
+)
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.outputs import REFINE_OUTPUTS, forget_previous_run
 from cellmodel.cluster.sampling import NeighbourSampler
@@ -243,6 +247,7 @@ def _check_names(path: str, layer: str | None, label_key: str | None) -> None:
     gene_names(h5.read_frame(path, "raw/var" if layer == "raw" else "var"), None, path)
     if label_key is None:
         return
+    refuse_cluster_key_as_labels(label_key)  # the old run's clusters would score the new ones
     check_obs_column(obs, label_key, "label_key")
     check_labels(obs[label_key], label_key)
 

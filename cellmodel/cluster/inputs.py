@@ -84,16 +84,22 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     if run.control_seed is not None:  # read only by the controls: refused before any run
         check_seed(run.control_seed, "control_seed")
     _check_run_settings(run)
-    if run.label_key == CLUSTER_KEY:
-        raise UsageError(
-            f"label key {CLUSTER_KEY!r} is the column this run writes its clusters to: they would"
-            " be scored against themselves; copy the reference labels under another name"
-        )
+    refuse_cluster_key_as_labels(run.label_key)
     if run.label_key is not None:
         check_obs_column(adata.obs, run.label_key, "label_key")
     # The command line's checks of the columns (one class of labels, a batch column with gaps,
     # which would become a batch named "nan"), so that a Python caller is refused alike.
     check_run_input(adata, n_clusters=n_clusters, label_key=run.label_key, batch_key=run.batch_key)
+
+
+def refuse_cluster_key_as_labels(label_key: object) -> None:
+    """The column a run writes its clusters to, as the labels that score them: in memory they
+    would be scored against themselves, out of core against the old run's clusters."""
+    if label_key == CLUSTER_KEY:
+        raise UsageError(
+            f"label key {CLUSTER_KEY!r} is the column this run writes its clusters to: they would"
+            " be scored against themselves; copy the reference labels under another name"
+        )
 
 
 # ClusterRun's switches: a string such as "no" is truthy and would have turned one on.

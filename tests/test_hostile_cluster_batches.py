@@ -222,3 +222,19 @@ def test_out_of_core_refuses_its_own_cluster_column_as_the_labels(tmp_path):
     with pytest.raises(UsageError, match="scored against themselves"):
         cluster_h5ad(source, output=out, n_clusters=3, label_key="cellmodel_cluster")
     assert not out.exists()
+
+
+def test_the_summary_notes_name_flags_not_parameters(capsys):
+    """The command's notes read `batch_key='auto'` and `batch_key=`, a Python caller's words,
+    where the command line has --batch-key."""
+    from cellmodel.cluster.batch_column import resolve_batch_key
+    from cli.cluster_report import summary
+
+    _, notes = resolve_batch_key(_cells(), "auto")
+    report = {
+        "n_clusters": 3, "n_cells": 90, "seconds": 1.0, "metrics": None, "merge_split": None,
+        "notes": notes,
+    }  # fmt: skip
+    summary(report, None)
+    err = capsys.readouterr().err
+    assert "--batch-key 'auto'" in err and "--batch-key none" in err and "batch_key" not in err

@@ -114,7 +114,7 @@ def check_confounded(obs: pd.DataFrame, batch_key: str, label_key: str | None) -
         raise UsageError(
             f"batch key and label key name the same column {batch_key!r}: correcting for it"
             " would remove the differences the labels score; give a technical batch column"
-            " (donor, run) as batch_key, or batch_key=none"
+            " (donor, run) as batch_key=, or batch_key=none"
         )
     labelled = ~unlabelled(obs[label_key].to_numpy())
     pairs = pd.DataFrame(

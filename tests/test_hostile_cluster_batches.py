@@ -238,3 +238,20 @@ def test_the_summary_notes_name_flags_not_parameters(capsys):
     summary(report, None)
     err = capsys.readouterr().err
     assert "--batch-key 'auto'" in err and "--batch-key none" in err and "batch_key" not in err
+
+
+def test_out_of_core_notes_the_cells_without_expression(tmp_path):
+    """In memory, cells without any count get a note (clustered by graph only); out of core
+    the same file was clustered without a word."""
+    from cellmodel.chunked.cluster import cluster_h5ad
+
+    adata = _cells()
+    adata.X[:4] = 0
+    source = tmp_path / "empty_cells.h5ad"
+    adata.write_h5ad(source)
+    record = cluster_h5ad(
+        source, output=tmp_path / "o.h5ad", n_clusters=3, chunk_size=30, **FAST_FIT
+    )
+    assert (
+        "4 cell(s) have no expression at all; they are clustered by graph only" in record["notes"]
+    )

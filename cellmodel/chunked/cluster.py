@@ -45,6 +45,7 @@ from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.diagnostics import read_and_warn
 from cellmodel.cluster.inputs import (
     check_out_of_core_args,
+    empty_cells_note,
     refuse_cluster_key_as_labels,
     refuse_cluster_per_cell,
 )
@@ -363,6 +364,7 @@ def cluster_h5ad(
         )
         scheduler = engine.scheduler
     timings["structure_input"] = time.perf_counter() - started
+    empty = [empty_cells_note(stats.empty_cells)] if stats.empty_cells else []
     result, run, latent, labels = _labels(
         X_pca, n_clusters, timings, fit_cells=fit_cells, n_neighbors=n_neighbors, seed=seed,
         device=device, chunk_size=chunk_size, merge_split=merge_split, progress=progress,
@@ -380,7 +382,7 @@ def cluster_h5ad(
         "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
         "chunked": {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler,
                     **run},
-        "notes": notes + stats.notes + list(result.notes),
+        "notes": notes + stats.notes + empty + list(result.notes),
     }  # fmt: skip
     if label_key is not None:
         record.update(metrics=_score(path, label_key, labels), label_key=label_key)

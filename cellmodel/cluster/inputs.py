@@ -92,6 +92,11 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     check_run_input(adata, n_clusters=n_clusters, label_key=run.label_key, batch_key=run.batch_key)
 
 
+def empty_cells_note(empty: int) -> str:
+    """The note on cells without any expression, in memory and out of core alike."""
+    return f"{empty} cell(s) have no expression at all; they are clustered by graph only"
+
+
 def refuse_cluster_key_as_labels(label_key: object) -> None:
     """The column a run writes its clusters to, as the labels that score them: in memory they
     would be scored against themselves, out of core against the old run's clusters."""

@@ -255,3 +255,17 @@ def test_out_of_core_notes_the_cells_without_expression(tmp_path):
     assert (
         "4 cell(s) have no expression at all; they are clustered by graph only" in record["notes"]
     )
+
+
+def test_a_chunk_size_of_a_few_cells_on_many_cells_is_warned_of(h5ad_file, tmp_path, monkeypatch):
+    """chunk_size=1 makes a Dask task per cell in every pass: on 10^6 cells, hours of overhead
+    without a word (here the line is lowered to the test file's 90 chunks)."""
+    import cellmodel.chunked.limits as limits
+    from cellmodel.chunked.cluster import cluster_h5ad
+    from cellmodel.chunked.limits import SmallChunksWarning
+
+    monkeypatch.setattr(limits, "MANY_CHUNKS", 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallChunksWarning)  # stops the run at the warning
+        with pytest.raises(SmallChunksWarning, match="into 90 chunks"):
+            cluster_h5ad(h5ad_file, output=tmp_path / "o.h5ad", n_clusters=3, chunk_size=1)

@@ -40,6 +40,7 @@ from cellmodel.arguments import check_obs_column
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, gene_statistics, value_kind
 from cellmodel.chunked.engine import DaskEngine
+from cellmodel.chunked.limits import warn_small_chunks
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.diagnostics import read_and_warn
@@ -357,6 +358,7 @@ def cluster_h5ad(
     started = time.perf_counter()
     ref, kind, notes, n_cells = _read_setup(path, layer, label_key, n_clusters)
     ranges = h5.chunk_ranges(n_cells, chunk_size)
+    warn_small_chunks(n_cells, chunk_size, len(ranges))
     with DaskEngine(dask_address, workers) as engine:
         stats = gene_statistics(engine, ref, kind, ranges, progress)
         X_pca, structure = structure_scores(

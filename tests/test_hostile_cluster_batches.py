@@ -269,3 +269,12 @@ def test_a_chunk_size_of_a_few_cells_on_many_cells_is_warned_of(h5ad_file, tmp_p
         warnings.simplefilter("error", SmallChunksWarning)  # stops the run at the warning
         with pytest.raises(SmallChunksWarning, match="into 90 chunks"):
             cluster_h5ad(h5ad_file, output=tmp_path / "o.h5ad", n_clusters=3, chunk_size=1)
+
+
+def test_the_previous_clusters_as_the_batch_are_refused():
+    """batch_key='cellmodel_cluster' (a file clustered before) was corrected for: ComBat removed
+    the old clusters' differences, then the column was overwritten."""
+    adata = _cells()
+    adata.obs["cellmodel_cluster"] = pd.Categorical(adata.obs["group"].astype(str))
+    with pytest.raises(UsageError, match="holds a previous run's clusters"):
+        _cluster(adata, batch_key="cellmodel_cluster")

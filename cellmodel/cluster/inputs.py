@@ -46,6 +46,12 @@ def check_run_input(
     check_column_name(batch_key, "batch_key")
     if label_key is not None and label_key in adata.obs:
         check_labels(adata.obs[label_key], label_key)
+    if batch_key == CLUSTER_KEY:  # a previous run's clusters: the correction removes them
+        raise UsageError(
+            f"batch key {CLUSTER_KEY!r} holds a previous run's clusters, which this run replaces;"
+            " correcting for them would remove the structure it looks for: give a technical"
+            " batch column (donor, run) as batch_key=, or batch_key=none"
+        )
     if batch_key is not None and str(batch_key).lower() not in ("auto", "none"):
         _check_batch_column(adata, batch_key)
         check_confounded(adata.obs, batch_key, label_key)

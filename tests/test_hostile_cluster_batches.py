@@ -54,19 +54,28 @@ def test_the_label_column_as_the_batch_is_refused():
         _cluster(_cells(), batch_key="group", label_key="group")
 
 
-def test_a_batch_confounded_with_the_labels_is_warned_of():
+@pytest.mark.slow  # the whole command: ~15 s on a shared 2-core machine
+def test_a_batch_confounded_with_the_labels_is_warned_of_once(h5ad_file, tmp_path):
     """A batch column holding one label per batch (each type from its own donor) removes the
-    types with the batch; said before any work."""
-    from cellmodel.cluster.batch_column import ConfoundedBatchWarning
-    from cellmodel.cluster.inputs import check_run_input
+    types with the batch: said once, before any work (the command checks the columns twice)."""
+    import anndata as ad
 
-    adata = _cells()
+    from cellmodel.cluster.batch_column import ConfoundedBatchWarning
+
+    adata = ad.read_h5ad(h5ad_file)
     adata.obs["sample"] = "s" + adata.obs["group"].astype(str)
-    with pytest.warns(ConfoundedBatchWarning, match="every batch of 'sample'"):
-        check_run_input(adata, n_clusters=3, label_key="group", batch_key="sample")
+    source = tmp_path / "confounded.h5ad"
+    adata.write_h5ad(source)
+    fast = [f"--option={k}={v}" for k, v in FAST_FIT.items()]
+    result = run_cellmodel(
+        "cluster", str(source), "-k", "3", "--batch-key", "sample", "--label-key", "group",
+        "--no-semantic", "--no-batch-choice", "--no-merge-split", *fast,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("every batch of 'sample' holds a single label of 'group'") == 1
     with warnings.catch_warnings():  # a donor cutting across the types: no word
         warnings.simplefilter("error", ConfoundedBatchWarning)
-        check_run_input(adata, n_clusters=3, label_key="group", batch_key="donor")
+        _cluster(adata, batch_key="donor", label_key="group", batch_choice=False)
 
 
 def test_auto_names_the_donor_columns_it_does_not_correct_for():

@@ -38,8 +38,8 @@ def check_run_input(
     adata: ad.AnnData, *, n_clusters: int | None, label_key: str | None, batch_key: str | None
 ) -> None:
     """Refuse k = the number of cells, a label column without labels or of one class and a batch
-    column with missing values or that is the label column; warn of a batch column confounded
-    with the labels (`batch_key` "auto", "none" or None is not checked here)."""
+    column with missing values or of the previous clusters (`batch_key` "auto", "none" or None
+    is not checked here)."""
     if adata.n_obs >= 3:  # fewer cells, and a larger k, the run itself refuses
         refuse_cluster_per_cell(n_clusters, adata.n_obs)
     check_column_name(label_key, "label_key")  # a list of values failed in `in` as unhashable
@@ -54,7 +54,6 @@ def check_run_input(
         )
     if batch_key is not None and str(batch_key).lower() not in ("auto", "none"):
         _check_batch_column(adata, batch_key)
-        check_confounded(adata.obs, batch_key, label_key)
 
 
 def refuse_cluster_per_cell(n_clusters: int | None, n_cells: int) -> None:
@@ -96,6 +95,9 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     # The command line's checks of the columns (one class of labels, a batch column with gaps,
     # which would become a batch named "nan"), so that a Python caller is refused alike.
     check_run_input(adata, n_clusters=n_clusters, label_key=run.label_key, batch_key=run.batch_key)
+    if run.batch_key is not None and str(run.batch_key).lower() not in ("auto", "none"):
+        # here, not in check_run_input, which the command line also calls: one warning a run
+        check_confounded(adata.obs, run.batch_key, run.label_key)
 
 
 def empty_cells_note(empty: int) -> str:

@@ -238,6 +238,7 @@ def _chunk_size(args: SimpleNamespace) -> int | None:
         if notice:
             info(notice)
         args.chunk_size = AUTO_CHUNK_SIZE if chunked else None
+        args.too_large = chunked
     return args.chunk_size
 
 
@@ -247,8 +248,9 @@ def _run_chunked(args: SimpleNamespace, options: dict[str, Any]) -> None:
     a = args
     check_refine(a.refine, a.gene_graph, a.chunk_size)
     check_in_core_only(
-        align_semantic=a.align_semantic, ensemble=a.ensemble, batch_key=a.batch_key, plots=a.plots
-    )
+        align_semantic=a.align_semantic, ensemble=a.ensemble, batch_key=a.batch_key,
+        plots=a.plots, too_large=getattr(a, "too_large", False),
+    )  # fmt: skip
     flags = {**_semantic_flags(a, False), "--gene-key": a.gene_key is not None}
     out_of_core = "the out-of-core run (--chunk-size, or a file too large for memory) leaves out"
     refuse_unused(flags, "the semantic view", out_of_core, "--chunk-size if you gave it")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cli.common import info
+from cli.flags import as_flags
 
 
 def summary(report: dict[str, Any], label_key: str | None) -> None:
@@ -37,5 +38,5 @@ def summary(report: dict[str, Any], label_key: str | None) -> None:
             f"diagnostics: agreement with Leiden at k {found['agreement']:.2f}, stability over"
             f" k-means draws {found['stability']:.2f} ({'unsure' if found['unsure'] else 'sure'})"
         )
-    for note in report["notes"]:
-        info(f"note: {note}")
+    for note in report["notes"]:  # in the library's terms (batch_key=): here the flags'
+        info(f"note: {as_flags(note)}")

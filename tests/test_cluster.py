@@ -420,7 +420,8 @@ def test_batch_key_policy_lives_in_the_library() -> None:
     assert resolve_batch_key(adata, None) == (None, [])
     assert resolve_batch_key(adata, "none") == (None, [])
     assert resolve_batch_key(adata, "donor") == ("donor", [])
-    assert resolve_batch_key(adata, "auto") == (None, [])  # no registry entry: no correction
+    key, notes = resolve_batch_key(adata, "auto")  # no registry entry: no correction, said
+    assert key is None and "no batch correction" in notes[0] and "'donor'" in notes[0]
     adata.uns["dataset"] = {"batch_key": "donor"}
     key, notes = resolve_batch_key(adata, "auto")
     assert key == "donor" and "'donor'" in notes[0]

@@ -40,17 +40,25 @@ from cellmodel.arguments import check_obs_column
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, gene_statistics, value_kind
 from cellmodel.chunked.engine import DaskEngine
+from cellmodel.chunked.limits import warn_small_chunks
 from cellmodel.chunked.structure import structure_scores
 from cellmodel.cluster import ClusterResult, fit_clusters, relabel_by_size
 from cellmodel.cluster.diagnostics import read_and_warn
-from cellmodel.cluster.inputs import refuse_cluster_per_cell
+from cellmodel.cluster.inputs import (
+    check_out_of_core_args,
+    empty_cells_note,
+    refuse_cluster_key_as_labels,
+    refuse_cluster_per_cell,
+)
 from cellmodel.cluster.merge_split import check_partition
+from cellmodel.cluster.outputs import REFINE_OUTPUTS, forget_previous_run
 from cellmodel.cluster.sampling import NeighbourSampler
 from cellmodel.io import NORMALIZATION, gene_names, refuse_repeated_cells
 from cellmodel.metrics import check_labels, cluster_metrics
 from cellmodel.module.losses import split_for_empty, student_t
 from cellmodel.module.model import deterministic
 from cellmodel.pp import graph
+from cellmodel.pp.pca import check_n_pcs
 from cellmodel.semantic import StageProgress
 from cellmodel.uns_record import h5ad_safe
 from genekb.device import resolve_device
@@ -188,10 +196,39 @@ def _write_output(
                 for a, b in h5.chunk_ranges(n, chunk_size):
                     dataset[a:b] = matrix[a:b]
             out.link("X_structure", "X_cellmodel")
+            record["notes"] += forget_in_file(out.file)
             write_obs_column(
                 out.file, CLUSTER_KEY, pd.Categorical(labels.astype(str), categories=categories)
             )
             out.merge_uns(UNS_KEY, h5ad_safe(record))
+
+
+def forget_in_file(file: Any) -> list[str]:
+    """`forget_previous_run` on an open .h5ad's obs and uns: the old run's record (its metrics
+    read as this run's), the names and explanations of the old clusters had stayed."""
+    import anndata as ad
+    from anndata.io import read_elem, write_elem
+
+    obs = read_elem(file["obs"])
+    uns = read_elem(file["uns"]) if "uns" in file else {}
+    holder = ad.AnnData(obs=obs, uns=dict(uns))
+    refined = isinstance(uns.get(UNS_KEY), dict) and bool(uns[UNS_KEY].get("refine"))
+    notes = forget_previous_run(holder)
+    gone = [c for c in obs.columns if c not in holder.obs.columns]
+    for column in gone:
+        del file["obs"][column]
+    order = [
+        c.decode() if isinstance(c, bytes) else str(c)
+        for c in file["obs"].attrs.get("column-order", [])
+    ]
+    file["obs"].attrs["column-order"] = [c for c in order if c not in gone]
+    for key in [k for k in uns if k not in holder.uns or k == UNS_KEY]:
+        del file["uns"][key]
+    if holder.uns.get(UNS_KEY):
+        write_elem(file["uns"], UNS_KEY, dict(holder.uns[UNS_KEY]))
+    if refined and REFINE_OUTPUTS[1] in file["obsm"]:
+        del file["obsm"][REFINE_OUTPUTS[1]]
+    return notes
 
 
 def _score(path: str, label_key: str, labels: np.ndarray) -> dict[str, float]:
@@ -212,6 +249,7 @@ def _check_names(path: str, layer: str | None, label_key: str | None) -> None:
     gene_names(h5.read_frame(path, "raw/var" if layer == "raw" else "var"), None, path)
     if label_key is None:
         return
+    refuse_cluster_key_as_labels(label_key)  # the old run's clusters would score the new ones
     check_obs_column(obs, label_key, "label_key")
     check_labels(obs[label_key], label_key)
 
@@ -306,14 +344,21 @@ def cluster_h5ad(
     `cellmodel.cluster.job.cluster` (structure view only: no semantic view, batch correction,
     ensemble or batch choice out of core); `fit_cells`: cells the encoder is fitted on;
     `dask_address`: a Dask scheduler whose workers read `path` (default: `workers` threads)."""
-    if chunk_size < 1 or fit_cells < 3:
-        raise UsageError("chunk_size must be >= 1 and fit_cells >= 3")
+    check_out_of_core_args(
+        cluster_options, n_clusters=n_clusters, seed=seed, merge_split=merge_split,
+        counts={"chunk_size": chunk_size, "fit_cells": fit_cells, "n_hvg": n_hvg,
+                "n_neighbors": n_neighbors},
+    )  # fmt: skip
+    check_n_pcs(n_pcs)
+    if fit_cells < 3:
+        raise UsageError("fit_cells must be >= 3")
     path = str(path)
     device = resolve_device(device)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     ref, kind, notes, n_cells = _read_setup(path, layer, label_key, n_clusters)
     ranges = h5.chunk_ranges(n_cells, chunk_size)
+    warn_small_chunks(n_cells, chunk_size, len(ranges))
     with DaskEngine(dask_address, workers) as engine:
         stats = gene_statistics(engine, ref, kind, ranges, progress)
         X_pca, structure = structure_scores(
@@ -321,6 +366,7 @@ def cluster_h5ad(
         )
         scheduler = engine.scheduler
     timings["structure_input"] = time.perf_counter() - started
+    empty = [empty_cells_note(stats.empty_cells)] if stats.empty_cells else []
     result, run, latent, labels = _labels(
         X_pca, n_clusters, timings, fit_cells=fit_cells, n_neighbors=n_neighbors, seed=seed,
         device=device, chunk_size=chunk_size, merge_split=merge_split, progress=progress,
@@ -338,7 +384,7 @@ def cluster_h5ad(
         "fit_timings_s": {k: round(float(v), 3) for k, v in result.timings.items()},
         "chunked": {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler,
                     **run},
-        "notes": notes + stats.notes + list(result.notes),
+        "notes": notes + stats.notes + empty + list(result.notes),
     }  # fmt: skip
     if label_key is not None:
         record.update(metrics=_score(path, label_key, labels), label_key=label_key)

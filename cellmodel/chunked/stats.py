@@ -28,6 +28,7 @@ class GeneStats:
     input_max: float = 0.0  # largest value before normalization
     input_min: float = 0.0
     finite: bool = True
+    empty_cells: int = 0  # cells without any expression (noted by cluster, as in memory)
     notes: list[str] = field(default_factory=list)
 
     def __add__(self, other: GeneStats) -> GeneStats:
@@ -41,6 +42,7 @@ class GeneStats:
             max(self.input_max, other.input_max),
             min(self.input_min, other.input_min),
             self.finite and other.finite,
+            self.empty_cells + other.empty_cells,
         )
 
     def std(self) -> np.ndarray:
@@ -71,6 +73,7 @@ def chunk_stats(X_log: sp.csr_matrix | np.ndarray, raw: sp.csr_matrix | np.ndarr
         float(raw_values.max()) if raw_values.size else 0.0,
         float(raw_values.min()) if raw_values.size else 0.0,
         bool(np.isfinite(raw_values).all()),
+        int((np.asarray(abs(X_log).sum(axis=1)).ravel() == 0).sum()),
     )
 
 

@@ -14,13 +14,14 @@ import anndata as ad
 
 from cellmodel._settings import CLUSTER_KEY
 from cellmodel.arguments import (
+    check_column_name,
     check_count,
     check_flags,
     check_obs_column,
     check_seed,
     is_whole,
 )
-from cellmodel.cluster.batch_column import refuse_missing
+from cellmodel.cluster.batch_column import check_confounded, refuse_missing
 from cellmodel.cluster.options import parse_options
 from cellmodel.cluster.refine_fit import REFINE_MODES, parse_gene_graph
 from cellmodel.io import refuse_repeated_cells, require_anndata
@@ -37,11 +38,20 @@ def check_run_input(
     adata: ad.AnnData, *, n_clusters: int | None, label_key: str | None, batch_key: str | None
 ) -> None:
     """Refuse k = the number of cells, a label column without labels or of one class and a batch
-    column with missing values (`batch_key` "auto", "none" or None is not checked here)."""
+    column with missing values or of the previous clusters (`batch_key` "auto", "none" or None
+    is not checked here)."""
     if adata.n_obs >= 3:  # fewer cells, and a larger k, the run itself refuses
         refuse_cluster_per_cell(n_clusters, adata.n_obs)
+    check_column_name(label_key, "label_key")  # a list of values failed in `in` as unhashable
+    check_column_name(batch_key, "batch_key")
     if label_key is not None and label_key in adata.obs:
         check_labels(adata.obs[label_key], label_key)
+    if batch_key == CLUSTER_KEY:  # a previous run's clusters: the correction removes them
+        raise UsageError(
+            f"batch key {CLUSTER_KEY!r} holds a previous run's clusters, which this run replaces;"
+            " correcting for them would remove the structure it looks for: give a technical"
+            " batch column (donor, run) as batch_key=, or batch_key=none"
+        )
     if batch_key is not None and str(batch_key).lower() not in ("auto", "none"):
         _check_batch_column(adata, batch_key)
 
@@ -79,16 +89,30 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     if run.control_seed is not None:  # read only by the controls: refused before any run
         check_seed(run.control_seed, "control_seed")
     _check_run_settings(run)
-    if run.label_key == CLUSTER_KEY:
-        raise UsageError(
-            f"label key {CLUSTER_KEY!r} is the column this run writes its clusters to: they would"
-            " be scored against themselves; copy the reference labels under another name"
-        )
+    refuse_cluster_key_as_labels(run.label_key)
     if run.label_key is not None:
         check_obs_column(adata.obs, run.label_key, "label_key")
     # The command line's checks of the columns (one class of labels, a batch column with gaps,
     # which would become a batch named "nan"), so that a Python caller is refused alike.
     check_run_input(adata, n_clusters=n_clusters, label_key=run.label_key, batch_key=run.batch_key)
+    if run.batch_key is not None and str(run.batch_key).lower() not in ("auto", "none"):
+        # here, not in check_run_input, which the command line also calls: one warning a run
+        check_confounded(adata.obs, run.batch_key, run.label_key)
+
+
+def empty_cells_note(empty: int) -> str:
+    """The note on cells without any expression, in memory and out of core alike."""
+    return f"{empty} cell(s) have no expression at all; they are clustered by graph only"
+
+
+def refuse_cluster_key_as_labels(label_key: object) -> None:
+    """The column a run writes its clusters to, as the labels that score them: in memory they
+    would be scored against themselves, out of core against the old run's clusters."""
+    if label_key == CLUSTER_KEY:
+        raise UsageError(
+            f"label key {CLUSTER_KEY!r} is the column this run writes its clusters to: they would"
+            " be scored against themselves; copy the reference labels under another name"
+        )
 
 
 # ClusterRun's switches: a string such as "no" is truthy and would have turned one on.
@@ -143,3 +167,32 @@ def names_genes(adata: ad.AnnData, taxon: str | None, gene_key: str | None) -> b
     if gene_key is not None:
         return True  # the job reads the column and says what is wrong with it
     return read_gene_names(list(map(str, adata.var_names)), taxon).named
+
+
+# `cellmodel.cluster.job.cluster`'s keywords that run in memory only: out of core they were
+# refused as "unknown clustering option(s)", which read as a misspelling.
+IN_MEMORY_ONLY = (
+    "batch_key", "batch_choice", "use_semantic", "align_semantic", "ensemble", "refine",
+    "gene_graph", "store", "model", "gene_vectors", "taxon", "gene_key",
+)  # fmt: skip
+
+
+def check_out_of_core_args(
+    options: dict[str, object], *, n_clusters: object, seed: object, merge_split: object,
+    counts: dict[str, object],
+) -> None:  # fmt: skip
+    """`cluster_h5ad`'s arguments refused as `check_api_input` refuses them in memory: a k of
+    2.5 had run as 2, merge_split="no" as on, a seed or chunk size of the wrong type failed
+    deep inside numpy; `counts`: whole numbers of at least 1 (chunk_size, n_hvg, ...)."""
+    given = [name for name in IN_MEMORY_ONLY if name in options]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)}: not out of core (the structure view only, no batch correction);"
+            " cluster in memory with cellmodel.cluster.job.cluster for them"
+        )
+    if n_clusters is not None and not is_whole(n_clusters):
+        raise UsageError(f"n_clusters={n_clusters!r} must be a whole number, or None to estimate k")
+    check_seed(seed)
+    check_flags(merge_split=merge_split)
+    for name, value in counts.items():
+        check_count(value, name)

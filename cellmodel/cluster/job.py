@@ -27,7 +27,7 @@ from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resol
 from cellmodel.cluster.consensus import encoder_kmeans_consensus, ensemble_choice
 from cellmodel.cluster.diagnostics import read_and_warn
 from cellmodel.cluster.fit import ClusterResult, fit_clusters, relabel_by_size
-from cellmodel.cluster.inputs import as_store, check_api_input, plain_numbers
+from cellmodel.cluster.inputs import as_store, check_api_input, empty_cells_note, plain_numbers
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.options import ClusterOptions, ClusterRun
 from cellmodel.cluster.outputs import forget_previous_run, write_results
@@ -164,7 +164,7 @@ def _expression_notes(expr: io.Expression, n_cells: int, batch_note: list[str]) 
         raise GenekbError("every cell has zero expression; check the layer or the input file")
     notes = list(expr.notes) + batch_note
     if empty:
-        notes.append(f"{empty} cell(s) have no expression at all; they are clustered by graph only")
+        notes.append(empty_cells_note(empty))
     return notes
 
 
@@ -314,7 +314,9 @@ def _checks(
     consensus. Returns the labels, the result they rest on, and each step's record."""
     _step("checks: the label-free checks of the partition")
     labels, by_batch, choice, checked = result.labels, None, None, None
-    if batch is not None and batch_choice:
+    # One cluster: every candidate is the same single cluster (the two extra fits, more than
+    # twice the fit's time, compared AMIs of 0), as the ensemble and consensus skip it.
+    if batch is not None and batch_choice and result.n_clusters > 1:
         tick = time.perf_counter()
         labels, result, by_batch = choose_by_batch(result, refit, adjacency, batch, seed)
         timings["batch_choice"] = time.perf_counter() - tick

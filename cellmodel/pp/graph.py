@@ -8,6 +8,8 @@ NN-descent on the largest files) keeps the build about linear.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,10 +177,12 @@ def combat(X_log: Any, batch: np.ndarray) -> np.ndarray:
     holder.obs["batch"] = pd.Categorical.from_codes(
         codes.ravel(), [f"batch{i}" for i in range(values.size)]
     )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # scanpy's first convergence check divides by each batch's starting variance, which is
-        # exactly 0 for a gene the batch never expresses; the loop goes on with finite values and
-        # the result is unaffected, so the RuntimeWarning would only alarm users.
+    # scanpy's first convergence check divides by each batch's starting variance, which is
+    # exactly 0 for a gene the batch never expresses; the loop goes on with finite values and
+    # the result is unaffected, so the RuntimeWarning would only alarm users. It also prints
+    # "Found N genes with zero variance." to stdout (genes it leaves uncorrected, as meant),
+    # which broke `--json`'s one document on stdout.
+    with np.errstate(divide="ignore", invalid="ignore"), contextlib.redirect_stdout(io.StringIO()):
         sc.pp.combat(holder, key="batch")
     return np.asarray(holder.X, dtype=np.float32)
 

@@ -1,0 +1,91 @@
+"""A notebook that mixes scanpy and cellmodel on one AnnData: what cellmodel leaves must be what
+scanpy expects (copies that are copies, its graph and its marks kept), and what scanpy leaves
+must be read right or refused in words."""
+
+from __future__ import annotations
+
+import re
+from contextlib import nullcontext
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import cellmodel as cm
+from cellmodel.arguments import UnlabelledCellsWarning
+from genekb.errors import UsageError
+
+
+def _cells(n: int = 60, n_genes: int = 12) -> ad.AnnData:
+    rng = np.random.default_rng(0)
+    groups = np.arange(n) % 3
+    means = np.where(np.arange(n_genes)[None] // 4 == groups[:, None], 8.0, 1.0)
+    adata = ad.AnnData(
+        rng.poisson(means).astype(np.float32),
+        var=pd.DataFrame(index=[f"G{i}" for i in range(n_genes)]),
+    )
+    adata.obs_names = [f"c{i}" for i in range(n)]
+    adata.obs["grp"] = pd.Categorical(np.array(["a", "b", "c"])[groups])
+    return adata
+
+
+def _scanpy_state(adata: ad.AnnData) -> None:
+    """What sc.pp.pca and sc.pp.neighbors leave: obsm, obsp and their records in uns."""
+    rng = np.random.default_rng(1)
+    adata.obsm["X_pca"] = rng.random((adata.n_obs, 5))
+    graph = np.eye(adata.n_obs, k=1)
+    adata.obsp["connectivities"] = graph
+    adata.obsp["distances"] = graph
+    adata.uns["neighbors"] = {
+        "connectivities_key": "connectivities",
+        "distances_key": "distances",
+        "params": {"n_neighbors": 15, "method": "umap"},
+    }
+
+
+def test_normalize_copy_of_raw_genes_is_a_copy_that_keeps_the_graph():
+    adata = _cells()
+    adata.raw = adata  # the counts, all genes; X then 8 genes scaled (sc.pp.scale of the HVGs)
+    adata = adata[:, :8].copy()
+    adata.X = adata.X - adata.X.mean(axis=0)
+    _scanpy_state(adata)
+    out = cm.pp.normalize(adata, copy=True)
+    assert out.n_vars == 12
+    # The neighbour graph was dropped while uns['neighbors'] still named it: sc.tl.umap and
+    # sc.tl.leiden failed on the copy ("No 'connectivities' in .obsp").
+    assert set(out.obsp) == {"connectivities", "distances"}
+    # obsm arrays and uns dicts were the original's own objects: an edit of one edited both.
+    out.obsm["X_pca"][0, 0] = 99.0
+    out.uns["neighbors"]["params"]["n_neighbors"] = 5
+    assert adata.obsm["X_pca"][0, 0] != 99.0
+    assert adata.uns["neighbors"]["params"]["n_neighbors"] == 15
+
+
+def test_normalize_marks_the_log_as_scanpy_does():
+    adata = _cells()
+    cm.pp.normalize(adata)
+    # Without scanpy's mark, a following sc.pp.log1p took the log again without its warning.
+    assert adata.uns["log1p"] == {"base": None}
+    logged = adata.copy()
+    del logged.uns["log1p"]
+    cm.pp.normalize(logged)  # values already on the log scale: nothing taken, nothing marked
+    assert "log1p" not in logged.uns
+
+
+@pytest.mark.parametrize("missing", ["Unknown", ""])
+def test_classify_hint_for_unlabelled_cells_names_a_mask_that_works(missing):
+    adata = _cells()
+    labels = adata.obs["grp"].astype(str).to_numpy(dtype=object)
+    labels[::2] = missing
+    labels[1::6] = None
+    adata.obs["few"] = labels
+    with pytest.raises(UsageError, match="have no label") as caught:
+        cm.tl.classify(adata, "few", refine=False)
+    # The hint was "(adata.obs['few'].notna())", which marks the "Unknown" cells as labelled:
+    # following it was refused again ("training cell(s) have no label").
+    hint = re.search(r"where a cell has one \((.*)\)$", str(caught.value)).group(1)
+    mask = eval(hint, {"adata": adata})
+    with pytest.warns(UnlabelledCellsWarning) if missing else nullcontext():
+        cm.tl.classify(adata, "few", train_mask=mask.to_numpy(), refine=False)
+    assert adata.obs["cellmodel_pred_train"].sum() == int(mask.sum()) > 0

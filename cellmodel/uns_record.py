@@ -10,7 +10,7 @@ import anndata as ad
 import numpy as np
 
 from cellmodel._settings import ANNOTATION_KEY, UNS_KEY
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 
 ANNOTATE_ENTRY = "annotate"  # uns["cellmodel"]["annotate"]: the report under the default key
 # The columns annotate writes beside obs[key_added]: confidence, and with per_cell each cell's call.
@@ -79,6 +79,19 @@ def store_annotation(adata: ad.AnnData, key_added: str, record: dict[str, Any]) 
     existing = adata.uns.get(UNS_KEY)
     kept = existing if isinstance(existing, Mapping) else {}
     adata.uns[UNS_KEY] = {**kept, ANNOTATE_ENTRY: record}
+
+
+def refuse_foreign_record(adata: ad.AnnData, key_added: str) -> None:
+    """Refuse a key_added whose uns entry holds another tool's record (scanpy's uns['neighbors'],
+    a clustering's uns['leiden']): annotate's report replaced it without a word, and scanpy's
+    steps that read it then failed."""
+    held = adata.uns.get(key_added) if key_added != ANNOTATION_KEY else None
+    if held is not None and not is_annotation(held):
+        raise UsageError(
+            f"key_added={key_added!r} would replace uns[{key_added!r}], which holds another"
+            " record than an annotation's (another tool's); choose another key_added=, or"
+            " remove that entry first"
+        )
 
 
 def is_annotation(value: Any) -> bool:

@@ -89,3 +89,17 @@ def test_classify_hint_for_unlabelled_cells_names_a_mask_that_works(missing):
     with pytest.warns(UnlabelledCellsWarning) if missing else nullcontext():
         cm.tl.classify(adata, "few", train_mask=mask.to_numpy(), refine=False)
     assert adata.obs["cellmodel_pred_train"].sum() == int(mask.sum()) > 0
+
+
+def test_annotate_does_not_replace_a_scanpy_record_under_its_key(tmp_path):
+    adata = _cells()
+    _scanpy_state(adata)
+    kwargs = {"groupby": "grp", "candidates": ["T cell", "B cell"], "model": "fake"}
+    # uns['neighbors'] was replaced by the report: sc.tl.umap then found no graph's keys.
+    with pytest.raises(UsageError, match=r"would replace uns\['neighbors'\]"):
+        cm.tl.annotate(adata, tmp_path / "store", key_added="neighbors", **kwargs)
+    assert adata.uns["neighbors"]["connectivities_key"] == "connectivities"
+    assert "neighbors" not in adata.obs
+    cm.tl.annotate(adata, tmp_path / "store", key_added="names", **kwargs)
+    cm.tl.annotate(adata, tmp_path / "store", key_added="names", **kwargs)  # its own: again
+    assert "names" in adata.obs and "report_json" in adata.uns["names"]

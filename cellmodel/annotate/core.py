@@ -40,7 +40,7 @@ from cellmodel.annotate.params import AnnotateParams, setup
 from cellmodel.annotate.report import write_uns
 from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
-from cellmodel.uns_record import annotation_columns
+from cellmodel.uns_record import annotation_columns, refuse_foreign_record
 from genekb.store.store import Store
 
 OBS_KEY = ANNOTATION_KEY
@@ -100,6 +100,7 @@ def annotate(
     key, groups = groups_of(adata, groupby)
     settings = {name: given[name] for name in _SETTINGS} | {"index_name": adata.obs.index.name}
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
+    refuse_foreign_record(adata, params.key_added)
     if copy:
         adata = adata.copy()
 

@@ -103,3 +103,16 @@ def test_annotate_does_not_replace_a_scanpy_record_under_its_key(tmp_path):
     cm.tl.annotate(adata, tmp_path / "store", key_added="names", **kwargs)
     cm.tl.annotate(adata, tmp_path / "store", key_added="names", **kwargs)  # its own: again
     assert "names" in adata.obs and "report_json" in adata.uns["names"]
+
+
+def test_normalize_never_writes_raw_values_under_other_genes_of_x():
+    adata = _cells()
+    adata.var["gene_symbols"] = [f"S{i}" for i in range(adata.n_vars)]
+    adata.raw = adata
+    adata = adata[:, adata.var_names[::-1]].copy()  # X's genes reordered; .raw keeps its order
+    adata.X = adata.X - adata.X.mean(axis=0)  # scaled: the values come from .raw
+    # With gene_key, the same count of genes passed as X's genes: gene G11's column got G0's.
+    with pytest.raises(UsageError, match="whose genes are not X's"):
+        cm.pp.normalize(adata, gene_key="gene_symbols")
+    out = cm.pp.normalize(adata, gene_key="gene_symbols", copy=True)
+    assert list(out.var_names) == list(adata.raw.var_names)

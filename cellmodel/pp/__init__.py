@@ -74,9 +74,9 @@ def normalize(
     require_anndata(adata)
     check_flags(copy=copy)
     expr = expression(adata, layer=layer, gene_key=gene_key)
-    same_genes = expr.X.shape[1] == adata.n_vars and (
-        gene_key is not None or list(expr.genes) == list(map(str, adata.var_names))
-    )
+    # X's genes in X's order: with gene_key, .raw's genes in another order had passed as X's
+    read = adata.raw.var_names if expr.source == "raw" else adata.var_names
+    same_genes = list(map(str, read)) == list(map(str, adata.var_names))
     if not same_genes and not copy:
         raise UsageError(
             f"the values come from {expr.source}, whose genes are not X's; call"

@@ -14,7 +14,7 @@ import pytest
 
 import cellmodel as cm
 from cellmodel.arguments import UnlabelledCellsWarning
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 
 
 def _cells(n: int = 60, n_genes: int = 12) -> ad.AnnData:
@@ -116,3 +116,19 @@ def test_normalize_never_writes_raw_values_under_other_genes_of_x():
         cm.pp.normalize(adata, gene_key="gene_symbols")
     out = cm.pp.normalize(adata, gene_key="gene_symbols", copy=True)
     assert list(out.var_names) == list(adata.raw.var_names)
+
+
+def test_values_scaled_without_centring_are_not_read_as_log_values():
+    import scanpy as sc
+
+    adata = _cells(90)
+    sc.pp.normalize_total(adata)
+    sc.pp.log1p(adata)
+    scaled = sc.pp.scale(adata, zero_center=False, max_value=10, copy=True)
+    # No negative value is left, so they passed as log-normalized and were clustered as such.
+    with pytest.raises(GenekbError, match=r"holds scaled values \(sc.pp.scale"):
+        cm.pp.normalize(scaled)
+    scaled.raw = adata  # where scanpy keeps the log values: read from there, as for centred X
+    out = cm.pp.normalize(scaled, copy=True)
+    assert out.uns["cellmodel_pp"]["source"] == "raw"
+    np.testing.assert_allclose(out.X, adata.X, rtol=1e-6)

@@ -15,6 +15,7 @@ import pytest
 import cellmodel as cm
 from cellmodel.arguments import UnlabelledCellsWarning
 from genekb.errors import GenekbError, UsageError
+from tests.conftest import FAST_FIT
 
 
 def _cells(n: int = 60, n_genes: int = 12) -> ad.AnnData:
@@ -132,3 +133,19 @@ def test_values_scaled_without_centring_are_not_read_as_log_values():
     out = cm.pp.normalize(scaled, copy=True)
     assert out.uns["cellmodel_pp"]["source"] == "raw"
     np.testing.assert_allclose(out.X, adata.X, rtol=1e-6)
+
+
+def test_clustering_again_drops_scanpys_results_on_the_old_clusters(one_torch_thread):
+    import scanpy as sc
+
+    adata = _cells()
+    cm.tl.cluster(adata, n_clusters=3, use_semantic=False, **FAST_FIT)
+    sc.tl.rank_genes_groups(adata, "cellmodel_cluster", method="t-test")
+    sc.tl.rank_genes_groups(adata, "grp", method="t-test", key_added="rank_grp")
+    sc.tl.dendrogram(adata, "cellmodel_cluster")
+    cm.tl.cluster(adata, n_clusters=2, use_semantic=False, seed=1, **FAST_FIT)
+    # They stayed: sc.pl.rank_genes_groups_dotplot drew the old clusters' markers as the new ones'.
+    assert "rank_genes_groups" not in adata.uns
+    assert "dendrogram_cellmodel_cluster" not in adata.uns
+    assert "rank_grp" in adata.uns  # of another grouping: kept
+    assert any("scanpy's results" in note for note in adata.uns["cellmodel"]["notes"])

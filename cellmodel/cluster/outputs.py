@@ -43,6 +43,7 @@ def forget_previous_run(adata: ad.AnnData) -> list[str]:
         adata.obs = adata.obs.drop(columns=named)
         notes.append(f"the names of the previous clusters were removed ({', '.join(named)})")
     notes += _forget_keyed_annotations(adata)
+    notes += _forget_scanpy_results(adata)
     explained = adata.uns.get(EXPLAIN_UNS_KEY)
     if isinstance(explained, Mapping) and _cluster_key(explained) == CLUSTER_KEY:
         del adata.uns[EXPLAIN_UNS_KEY]
@@ -60,6 +61,25 @@ def _forget_keyed_annotations(adata: ad.AnnData) -> list[str]:
         del adata.uns[key]
         adata.obs = adata.obs.drop(columns=[c for c in annotation_columns(key) if c in adata.obs])
     return [f"the names of the previous clusters were removed ({key})" for key in keys]
+
+
+def _forget_scanpy_results(adata: ad.AnnData) -> list[str]:
+    """scanpy's results on the old clusters: rank_genes_groups (under any key_added), the
+    dendrogram and PAGA of obs['cellmodel_cluster']. Kept, sc.pl.rank_genes_groups_dotplot drew
+    the old clusters' markers under the new clusters' numbers."""
+    keys = [
+        k
+        for k, v in adata.uns.items()
+        if isinstance(v, Mapping)
+        and not is_annotation(v)
+        and (_groupby(v) == CLUSTER_KEY or (k == "paga" and v.get("groups") == CLUSTER_KEY))
+    ]
+    keys += [k for k in (f"dendrogram_{CLUSTER_KEY}", f"{CLUSTER_KEY}_sizes") if k in adata.uns]
+    for key in keys:
+        del adata.uns[key]
+    if not keys:
+        return []
+    return [f"scanpy's results on the previous clusters were removed ({', '.join(keys)})"]
 
 
 def _groupby(annotation: Mapping[str, Any]) -> Any:

@@ -149,3 +149,14 @@ def test_clustering_again_drops_scanpys_results_on_the_old_clusters(one_torch_th
     assert "dendrogram_cellmodel_cluster" not in adata.uns
     assert "rank_grp" in adata.uns  # of another grouping: kept
     assert any("scanpy's results" in note for note in adata.uns["cellmodel"]["notes"])
+
+
+def test_a_gene_key_missing_from_raw_names_the_genes_raw_has():
+    adata = _cells()
+    adata.raw = adata  # set before the ids: .raw's var keeps the symbols as its names
+    adata.var["gene_symbols"] = adata.var_names.astype(str)
+    adata.var_names = [f"id{i}" for i in range(adata.n_vars)]
+    adata.X = adata.X - adata.X.mean(axis=0)  # scaled: the values come from .raw
+    # Said only "columns: none", though the column is in var and .raw names the genes itself.
+    with pytest.raises(GenekbError, match=r"\.raw names its genes G0, G1, G2 … \(12 in all\)"):
+        cm.pp.normalize(adata, gene_key="gene_symbols", copy=True)

@@ -160,3 +160,15 @@ def test_a_gene_key_missing_from_raw_names_the_genes_raw_has():
     # Said only "columns: none", though the column is in var and .raw names the genes itself.
     with pytest.raises(GenekbError, match=r"\.raw names its genes G0, G1, G2 … \(12 in all\)"):
         cm.pp.normalize(adata, gene_key="gene_symbols", copy=True)
+
+
+def test_annotating_again_drops_scanpys_results_on_the_last_names(tmp_path):
+    import scanpy as sc
+
+    adata = _cells()
+    kwargs = {"groupby": "grp", "model": "fake"}
+    cm.tl.annotate(adata, tmp_path / "store", candidates=["T cell", "B cell", "NK cell"], **kwargs)
+    sc.tl.rank_genes_groups(adata, "cellmodel_annotation", method="t-test")
+    cm.tl.annotate(adata, tmp_path / "store", candidates=["T cell", "B cell"], **kwargs)
+    # The markers of the last names' cells stayed under names that now group other cells.
+    assert "rank_genes_groups" not in adata.uns

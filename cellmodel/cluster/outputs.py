@@ -19,7 +19,13 @@ import pandas as pd
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, EXPLAIN_UNS_KEY, UNS_KEY
 from cellmodel.arguments import check_obs_column
 from cellmodel.metrics import cluster_metrics
-from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns, h5ad_safe, is_annotation
+from cellmodel.uns_record import (
+    ANNOTATE_ENTRY,
+    annotation_columns,
+    forget_scanpy_results,
+    h5ad_safe,
+    is_annotation,
+)
 
 REFINE_OUTPUTS = ("refine", "X_refined")  # uns and obsm keys of `cluster --refine`'s fit
 
@@ -35,6 +41,7 @@ def forget_previous_run(adata: ad.AnnData) -> list[str]:
     notes = []
     annotation = previous.get(ANNOTATE_ENTRY)
     kept = isinstance(annotation, Mapping) and _groupby(annotation) != CLUSTER_KEY
+    named: list[str] = []
     # Assigned, not deleted: on a view, anndata drops a deletion from uns silently, while an
     # assignment makes the view an AnnData of its own first (as the run's other writes do).
     adata.uns[UNS_KEY] = {ANNOTATE_ENTRY: annotation} if kept else {}
@@ -43,7 +50,9 @@ def forget_previous_run(adata: ad.AnnData) -> list[str]:
         adata.obs = adata.obs.drop(columns=named)
         notes.append(f"the names of the previous clusters were removed ({', '.join(named)})")
     notes += _forget_keyed_annotations(adata)
-    notes += _forget_scanpy_results(adata)
+    gone = forget_scanpy_results(adata, [CLUSTER_KEY, *map(str, named)])
+    if gone:  # kept, scanpy's marker plots drew the old groups' markers under the new numbers
+        notes.append(f"scanpy's results on the previous clusters were removed ({', '.join(gone)})")
     explained = adata.uns.get(EXPLAIN_UNS_KEY)
     if isinstance(explained, Mapping) and _cluster_key(explained) == CLUSTER_KEY:
         del adata.uns[EXPLAIN_UNS_KEY]
@@ -61,25 +70,6 @@ def _forget_keyed_annotations(adata: ad.AnnData) -> list[str]:
         del adata.uns[key]
         adata.obs = adata.obs.drop(columns=[c for c in annotation_columns(key) if c in adata.obs])
     return [f"the names of the previous clusters were removed ({key})" for key in keys]
-
-
-def _forget_scanpy_results(adata: ad.AnnData) -> list[str]:
-    """scanpy's results on the old clusters: rank_genes_groups (under any key_added), the
-    dendrogram and PAGA of obs['cellmodel_cluster']. Kept, sc.pl.rank_genes_groups_dotplot drew
-    the old clusters' markers under the new clusters' numbers."""
-    keys = [
-        k
-        for k, v in adata.uns.items()
-        if isinstance(v, Mapping)
-        and not is_annotation(v)
-        and (_groupby(v) == CLUSTER_KEY or (k == "paga" and v.get("groups") == CLUSTER_KEY))
-    ]
-    keys += [k for k in (f"dendrogram_{CLUSTER_KEY}", f"{CLUSTER_KEY}_sizes") if k in adata.uns]
-    for key in keys:
-        del adata.uns[key]
-    if not keys:
-        return []
-    return [f"scanpy's results on the previous clusters were removed ({', '.join(keys)})"]
 
 
 def _groupby(annotation: Mapping[str, Any]) -> Any:

@@ -172,3 +172,13 @@ def test_annotating_again_drops_scanpys_results_on_the_last_names(tmp_path):
     cm.tl.annotate(adata, tmp_path / "store", candidates=["T cell", "B cell"], **kwargs)
     # The markers of the last names' cells stayed under names that now group other cells.
     assert "rank_genes_groups" not in adata.uns
+
+
+def test_classifying_again_drops_scanpys_results_on_the_last_predictions():
+    import scanpy as sc
+
+    adata = _cells()
+    cm.tl.classify(adata, "grp", per_class=5, refine=False)
+    sc.tl.rank_genes_groups(adata, "cellmodel_pred", method="t-test")
+    cm.tl.classify(adata, "grp", per_class=8, refine=False, seed=1)
+    assert "rank_genes_groups" not in adata.uns  # the last predictions' markers stayed

@@ -182,3 +182,17 @@ def test_classifying_again_drops_scanpys_results_on_the_last_predictions():
     sc.tl.rank_genes_groups(adata, "cellmodel_pred", method="t-test")
     cm.tl.classify(adata, "grp", per_class=8, refine=False, seed=1)
     assert "rank_genes_groups" not in adata.uns  # the last predictions' markers stayed
+
+
+def test_clustering_again_drops_scanpys_graph_on_the_old_latent(one_torch_thread):
+    import scanpy as sc
+
+    adata = _cells()
+    cm.tl.cluster(adata, n_clusters=3, use_semantic=False, **FAST_FIT)
+    sc.pp.neighbors(adata, use_rep="X_cellmodel", n_neighbors=5)
+    sc.pp.neighbors(adata, use_rep="X", n_neighbors=5, key_added="on_x")
+    cm.tl.cluster(adata, n_clusters=2, use_semantic=False, seed=1, **FAST_FIT)
+    # The old latent's graph stayed: sc.tl.leiden and sc.tl.umap read it as the new one's.
+    assert "neighbors" not in adata.uns and "connectivities" not in adata.obsp
+    assert "on_x" in adata.uns and "on_x_connectivities" in adata.obsp  # on X: kept
+    assert any("sc.pp.neighbors again" in note for note in adata.uns["cellmodel"]["notes"])

@@ -229,7 +229,12 @@ def gene_names(var: pd.DataFrame, gene_key: str | None, source: str) -> list[str
         genes = ["" if pd.isna(g) else str(g) for g in var[gene_key].to_numpy()]
     else:
         have = ", ".join(map(str, var.columns)) or "none"
-        raise GenekbError(f"gene key {gene_key!r} is not a var column of {source}; columns: {have}")
+        # .raw keeps the var of when it was set (and is read for a scaled X): its own names
+        raw = f"; .raw names its genes {listed(var.index, 3)}: leave gene_key out to read those"
+        raise GenekbError(
+            f"gene key {gene_key!r} is not a var column of {source}; columns: {have}"
+            + (raw if source == "raw" and len(var.index) else "")
+        )
     blank = sum(1 for g in genes if not g.strip())
     if blank:
         raise GenekbError(

@@ -95,28 +95,54 @@ def checked_matrix(
     notes: list[str] = []
     X, var, source = _pick_matrix(adata, layer)
     _check_matrix(X, source, adata)
-    if _has_negative(X):
+    negative = _has_negative(X)
+    if negative or _scaled_by_scanpy(X, var):
+        has, why = ("has negative values", " (scaled or centred data)") if negative else _SCALED
         if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
             X, var, source = _pick_matrix(adata, "raw")
             _check_matrix(X, source, adata)
-            notes.append("X holds negative (scaled) values; used .raw instead")
+            held = "negative (scaled) values" if negative else "scaled values (sc.pp.scale)"
+            notes.append(f"X holds {held}; used .raw instead")
         elif kind == "counts":
             raise GenekbError(
-                f"the matrix ({source}) has negative values where counts are expected; pass the"
+                f"the matrix ({source}) {has} where counts are expected; pass the"
                 " layer that holds raw counts with layer="
             )
         elif not _other_layers(adata, source):  # layer= would name nothing: say so
             raise GenekbError(
-                f"the matrix ({source}) has negative values (scaled or centred data) and the file"
+                f"the matrix ({source}) {has}{why} and the file"
                 " holds no other (no layers, no .raw); read the counts or log-normalized values"
                 " from the file they came from"
             )
         else:
             raise GenekbError(
-                f"the matrix ({source}) has negative values (scaled or centred data); pass a layer"
+                f"the matrix ({source}) {has}{why}; pass a layer"
                 f" with counts or log-normalized values with layer={_other_layers(adata, source)}"
             )
     return X, var, source, notes
+
+
+_SCALED = ("holds scaled values", " (sc.pp.scale: every gene at unit variance)")
+
+
+def _scaled_by_scanpy(X: Any, var: pd.DataFrame) -> bool:
+    """Whether X is sc.pp.scale's output without centring: no negative value then, and it read as
+    log-normalized. scanpy's record of the scale (var 'mean' and 'std') and the genes' standard
+    deviations, mostly 1 (clipping at max_value lowers a few), tell it; log values' spread."""
+    if not {"mean", "std"} <= set(map(str, var.columns)) or X.shape[0] < 3:
+        return False
+    n = X.shape[0]
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+        square = np.asarray(X.multiply(X).mean(axis=0, dtype=np.float64)).ravel()
+    else:
+        X = np.asarray(X)
+        mean = X.mean(axis=0, dtype=np.float64)
+        square = np.square(X, dtype=np.float64).mean(axis=0)
+    std = np.sqrt(np.clip((square - mean**2) * n / (n - 1), 0, None))
+    std = std[std > 0]
+    return bool(std.size) and abs(float(np.median(std)) - 1.0) < 0.02
 
 
 def _other_layers(adata: ad.AnnData, source: str) -> str:

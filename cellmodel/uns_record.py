@@ -81,6 +81,25 @@ def store_annotation(adata: ad.AnnData, key_added: str, record: dict[str, Any]) 
     adata.uns[UNS_KEY] = {**kept, ANNOTATE_ENTRY: record}
 
 
+def forget_scanpy_results(adata: ad.AnnData, columns: list[str]) -> list[str]:
+    """Remove scanpy's results on obs `columns` that a step is replacing (rank_genes_groups under
+    any key_added, the dendrogram, PAGA): they describe the old groups, and scanpy's plots drew
+    them under the new groups' names. Returns the uns keys removed."""
+    keys = []
+    for key, value in adata.uns.items():
+        if not isinstance(value, Mapping) or is_annotation(value):
+            continue
+        params = value.get("params")
+        by = params.get("groupby") if isinstance(params, Mapping) else None
+        by = value.get("groups") if key == "paga" else by  # PAGA names its grouping so
+        if isinstance(by, str) and by in columns:
+            keys.append(key)
+    keys += [k for c in columns for k in (f"dendrogram_{c}", f"{c}_sizes") if k in adata.uns]
+    for key in keys:
+        del adata.uns[key]
+    return keys
+
+
 def is_annotation(value: Any) -> bool:
     """Whether an uns entry is a record annotate wrote (its report travels as JSON)."""
     return isinstance(value, Mapping) and "report_json" in value

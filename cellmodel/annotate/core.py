@@ -40,7 +40,7 @@ from cellmodel.annotate.params import AnnotateParams, check_key_added_free, setu
 from cellmodel.annotate.report import write_uns
 from cellmodel.io import expression, require_anndata
 from cellmodel.markers import group_sums
-from cellmodel.uns_record import annotation_columns, is_annotation
+from cellmodel.uns_record import annotation_columns, forget_scanpy_results, is_annotation
 from genekb.store.store import Store
 
 OBS_KEY = ANNOTATION_KEY
@@ -101,8 +101,7 @@ def annotate(
     settings = {name: given[name] for name in _SETTINGS} | {"index_name": adata.obs.index.name}
     params, cands = setup(key, candidates, ontology_subtree, tissue, **settings)
     _check_key_free(adata, params.key_added)
-    if copy:
-        adata = adata.copy()
+    adata = adata.copy() if copy else adata
 
     expr = expression(adata, layer=layer, gene_key=gene_key)
     sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
@@ -127,6 +126,7 @@ def _write_obs(
     """The names into obs[key], and each cell's group call's confidence beside them (the lineage
     walk's smallest margin; `lineage`) where the run has one."""
     names, *optional = annotation_columns(key)
+    forget_scanpy_results(adata, [names, *optional])  # of the last names, as the columns go
     adata.obs[names] = labels
     # A run again in place: the last run's optional columns would sit beside the new names.
     adata.obs.drop(columns=[c for c in optional if c in adata.obs], inplace=True)

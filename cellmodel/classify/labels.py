@@ -90,9 +90,15 @@ def _unlabelled_hint(labels: LabelsLike, values: np.ndarray) -> str:
     if not n or n == len(values):
         return ""
     column = f"adata.obs[{labels.name!r}]" if isinstance(labels, pd.Series) else "labels"
+    # .notna() alone marks a cell labelled "" or "Unknown" as labelled: name those values too
+    raw = pd.Series(np.asarray(labels, dtype=object))
+    said = sorted({str(v) for v in raw[unlabelled(raw) & ~raw.isna()]})
+    test = f"{column}.notna()" if not said else f"~{column}.isin({said!r})"
+    if said and raw.isna().any():
+        test += f" & {column}.notna()"
     return (
         f"; {n} cell(s) have no label: to predict them from the labelled ones, give as the train"
-        f" mask a column True where a cell has one ({column}.notna())"
+        f" mask a column True where a cell has one ({test})"
     )
 
 

@@ -14,7 +14,7 @@ from cellmodel._settings import (
 )
 from cellmodel.classify.labels import ordered_classes
 from cellmodel.classify.results import ClassifyResult
-from cellmodel.uns_record import annotation_columns, h5ad_safe
+from cellmodel.uns_record import annotation_columns, forget_scanpy_results, h5ad_safe
 from genekb.errors import UsageError
 
 
@@ -33,6 +33,7 @@ def annotate(
         raise UsageError(
             f"the result covers {len(result.predictions)} cells but the AnnData has {adata.n_obs}"
         )
+    forget_scanpy_results(adata, [key, f"{key}_confidence", f"{key}_train"])  # the last run's
     adata.obs[key] = ordered_classes(result.predictions, classes)
     adata.obs[f"{key}_confidence"] = result.confidence
     adata.obs[f"{key}_train"] = result.train_mask

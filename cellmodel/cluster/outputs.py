@@ -19,9 +19,16 @@ import pandas as pd
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, EXPLAIN_UNS_KEY, UNS_KEY
 from cellmodel.arguments import check_obs_column
 from cellmodel.metrics import cluster_metrics
-from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns, h5ad_safe, is_annotation
+from cellmodel.uns_record import (
+    ANNOTATE_ENTRY,
+    annotation_columns,
+    forget_scanpy_results,
+    h5ad_safe,
+    is_annotation,
+)
 
 REFINE_OUTPUTS = ("refine", "X_refined")  # uns and obsm keys of `cluster --refine`'s fit
+LATENTS = ("X_cellmodel", "X_structure", "X_pca_expr")  # obsm: each clustering writes them
 
 
 def forget_previous_run(adata: ad.AnnData) -> list[str]:
@@ -35,6 +42,7 @@ def forget_previous_run(adata: ad.AnnData) -> list[str]:
     notes = []
     annotation = previous.get(ANNOTATE_ENTRY)
     kept = isinstance(annotation, Mapping) and _groupby(annotation) != CLUSTER_KEY
+    named: list[str] = []
     # Assigned, not deleted: on a view, anndata drops a deletion from uns silently, while an
     # assignment makes the view an AnnData of its own first (as the run's other writes do).
     adata.uns[UNS_KEY] = {ANNOTATE_ENTRY: annotation} if kept else {}
@@ -43,6 +51,9 @@ def forget_previous_run(adata: ad.AnnData) -> list[str]:
         adata.obs = adata.obs.drop(columns=named)
         notes.append(f"the names of the previous clusters were removed ({', '.join(named)})")
     notes += _forget_keyed_annotations(adata)
+    gone = forget_scanpy_results(adata, [CLUSTER_KEY, *map(str, named)])
+    if gone:  # kept, scanpy's marker plots drew the old groups' markers under the new numbers
+        notes.append(f"scanpy's results on the previous clusters were removed ({', '.join(gone)})")
     explained = adata.uns.get(EXPLAIN_UNS_KEY)
     if isinstance(explained, Mapping) and _cluster_key(explained) == CLUSTER_KEY:
         del adata.uns[EXPLAIN_UNS_KEY]
@@ -90,6 +101,13 @@ def write_results(
     adata.obs[CLUSTER_KEY] = pd.Categorical(
         labels.astype(str), categories=[str(i) for i in range(max(result.n_clusters, n_labels))]
     )
+    gone = _forget_graphs_on(adata, LATENTS)  # after the fit: obsp is not restored on failure
+    if gone:
+        record["notes"] = [
+            *record.get("notes", []),
+            f"scanpy's neighbour graph on the previous {LATENTS[0]} was removed"
+            f" ({', '.join(gone)}); run sc.pp.neighbors again on the new one",
+        ]
     adata.obsm["X_cellmodel"] = result.latent
     adata.obsm["X_structure"] = result.structure
     adata.obsm["X_pca_expr"] = X_pca
@@ -98,6 +116,23 @@ def write_results(
         record.update(metrics=score(adata, label_key), label_key=label_key)
     kept = adata.uns.get(UNS_KEY)
     adata.uns[UNS_KEY] = {**(kept if isinstance(kept, Mapping) else {}), **h5ad_safe(record)}
+
+
+def _forget_graphs_on(adata: ad.AnnData, reps: tuple[str, ...]) -> list[str]:
+    """Remove scanpy's neighbour graphs built on the latents a clustering replaces (uns[key]
+    with params.use_rep among `reps`, and its obsp matrices): kept, sc.tl.leiden and sc.tl.umap
+    read the old latent's graph as the new one's. Returns the uns keys removed."""
+    gone = []
+    for key, value in list(adata.uns.items()):
+        params = value.get("params") if isinstance(value, Mapping) else None
+        rep = params.get("use_rep") if isinstance(params, Mapping) else None
+        if not isinstance(rep, str) or rep not in reps:
+            continue
+        for held in ("connectivities_key", "distances_key"):
+            adata.obsp.pop(str(value.get(held)), None)
+        del adata.uns[key]
+        gone.append(key)
+    return gone
 
 
 def score(adata: ad.AnnData, label_key: str, cluster_key: str = CLUSTER_KEY) -> dict[str, float]:

@@ -51,9 +51,10 @@ def normalize(
     counts → total 10,000 per cell then log1p; log-normalized values as they are; other linear
     values → log1p (`cellmodel.io.expression`). `layer`: None (X; scaled values in X fall back
     to `.raw`), "raw", or a layer's name. Writes X (float32; counts kept in `layers["counts"]`,
-    refused where that layer holds other values) and `uns["cellmodel_pp"]` (what the values
-    were and what was done). In place, or a new AnnData with `copy=True` (needed when the
-    values come from `.raw` with other genes).
+    refused where that layer holds other values), `uns["cellmodel_pp"]` (what the values
+    were and what was done) and, where it took the log, scanpy's `uns["log1p"]`. In place, or
+    a new AnnData with `copy=True` (needed when the values come from `.raw` with other genes;
+    the cells' obsm, obsp and uns come along as copies).
 
     Examples
     --------
@@ -62,7 +63,7 @@ def normalize(
     >>> adata.uns["cellmodel_pp"]["kind"]
     'log'
     """
-    import anndata as ad
+    from copy import deepcopy
 
     from cellmodel.arguments import check_flags
     from cellmodel.io import expression, require_anndata
@@ -73,9 +74,9 @@ def normalize(
     require_anndata(adata)
     check_flags(copy=copy)
     expr = expression(adata, layer=layer, gene_key=gene_key)
-    same_genes = expr.X.shape[1] == adata.n_vars and (
-        gene_key is not None or list(expr.genes) == list(map(str, adata.var_names))
-    )
+    # X's genes in X's order: with gene_key, .raw's genes in another order had passed as X's
+    read = adata.raw.var_names if expr.source == "raw" else adata.var_names
+    same_genes = list(map(str, read)) == list(map(str, adata.var_names))
     if not same_genes and not copy:
         raise UsageError(
             f"the values come from {expr.source}, whose genes are not X's; call"
@@ -83,15 +84,16 @@ def normalize(
         )
     if same_genes:
         out = adata.copy() if copy else adata
-    else:
-        source = adata.raw.to_adata() if expr.source == "raw" else adata
-        out = ad.AnnData(obs=adata.obs.copy(), var=source.var.copy(), uns=dict(adata.uns))
-        out.obsm.update(dict(adata.obsm))
+    else:  # .raw's genes, with copies of all the cells carry (scanpy's graph in obsp too)
+        out = adata.raw.to_adata()
+        out.uns = deepcopy(dict(adata.uns))  # to_adata's copy of uns is shallow
     if expr.kind == "counts":
         counts = source_matrix(adata, expr.source)
         _refuse_other_counts(out, counts, expr.source)
         out.layers["counts"] = counts.copy()
     out.X = expr.X
+    if expr.kind != "log":  # scanpy's mark of a log1p'd X: its log1p warns, its hvg reads it
+        out.uns["log1p"] = {"base": None}
     record = {**expr.to_dict(), "params": {"layer": layer, "gene_key": gene_key}}
     out.uns[PP_UNS_KEY] = h5ad_safe(record)
     return out if copy else None

@@ -158,7 +158,8 @@ def test_a_gene_key_missing_from_raw_names_the_genes_raw_has():
     adata.var_names = [f"id{i}" for i in range(adata.n_vars)]
     adata.X = adata.X - adata.X.mean(axis=0)  # scaled: the values come from .raw
     # Said only "columns: none", though the column is in var and .raw names the genes itself.
-    with pytest.raises(GenekbError, match=r"not of raw\.var.*leave out gene_key= to map raw's var names"):
+    said = r"not of raw\.var.*leave out gene_key= to map raw's var names"
+    with pytest.raises(GenekbError, match=said):
         cm.pp.normalize(adata, gene_key="gene_symbols", copy=True)
 
 

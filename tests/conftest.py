@@ -80,6 +80,25 @@ def one_torch_thread() -> object:
     torch.set_num_threads(previous)
 
 
+def three_groups(n: int = 60, n_genes: int = 12):  # -> anndata.AnnData
+    """Counts of `n` cells in three groups (obs['grp']), each with its own four genes high: a
+    small file for steps whose inputs must be read as scanpy leaves them."""
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    groups = np.arange(n) % 3
+    means = np.where(np.arange(n_genes)[None] // 4 == groups[:, None], 8.0, 1.0)
+    adata = ad.AnnData(
+        rng.poisson(means).astype(np.float32),
+        var=pd.DataFrame(index=[f"G{i}" for i in range(n_genes)]),
+    )
+    adata.obs_names = [f"c{i}" for i in range(n)]
+    adata.obs["grp"] = pd.Categorical(np.array(["a", "b", "c"])[groups])
+    return adata
+
+
 def blobs(
     sizes: int | dict[str, int] = 60,
     *,

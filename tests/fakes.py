@@ -69,3 +69,15 @@ def send_reply(
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
     handler.wfile.write(body)
+
+
+@dataclass
+class OneVersionStore:
+    """A store whose one embedding version is `ev` (asked for by its id)."""
+
+    root: Path
+    ev: FakeEmbedding
+
+    def embedding(self, ref: str) -> FakeEmbedding:
+        assert ref == self.ev.id
+        return self.ev

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
@@ -18,7 +17,7 @@ from cellmodel.explain import explain, gene_contributions, to_markdown
 from genekb.errors import GenekbError
 from tests.conftest import blobs, one_line_error
 from tests.conftest import run_cellmodel as run
-from tests.fakes import FakeEmbedding
+from tests.fakes import FakeEmbedding, OneVersionStore
 
 
 def test_contributions_sum_to_the_cluster_shift_of_the_weighted_path() -> None:
@@ -39,16 +38,6 @@ def test_contributions_sum_to_the_cluster_shift_of_the_weighted_path() -> None:
             assert scores[c, 3] == 0.0
 
 
-@dataclass
-class _Store:
-    root: Path
-    ev: FakeEmbedding
-
-    def embedding(self, ref: str) -> FakeEmbedding:
-        assert ref == self.ev.id
-        return self.ev
-
-
 def test_explain_names_the_planted_genes(tmp_path: Path) -> None:
     cells = blobs(30, dim=30, counts=True)
     cells.var_names = [f"GENE{i}" for i in range(30)]
@@ -57,7 +46,7 @@ def test_explain_names_the_planted_genes(tmp_path: Path) -> None:
     ev.frame["summary"] = ["Plants a block. Second sentence."] * 30
     embed(cells, ev, sentence_top_n=0, n_hvg=30)
     cells.obs["cellmodel_cluster"] = pd.Categorical(cells.obs["group"].astype(str))
-    report = explain(cells, _Store(tmp_path, ev), top_n=5)
+    report = explain(cells, OneVersionStore(tmp_path, ev), top_n=5)
     assert report["n_clusters"] == 3 and report["embedding_id"] == "emb-1"
     for entry in report["clusters"]:
         block = range(int(entry["cluster"]) * 10, int(entry["cluster"]) * 10 + 10)

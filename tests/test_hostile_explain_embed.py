@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,19 +19,9 @@ from cellmodel.explain_inputs import OtherCellsWarning
 from cellmodel.knowledge.vectors import reference_table
 from genekb.errors import GenekbError, UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
-from tests.fakes import FakeEmbedding
+from tests.fakes import FakeEmbedding, OneVersionStore
 
 GENES = [f"GENE{i}" for i in range(30)]
-
-
-@dataclass
-class _Store:
-    root: Path
-    ev: FakeEmbedding
-
-    def embedding(self, ref: str) -> FakeEmbedding:
-        assert ref == self.ev.id
-        return self.ev
 
 
 @pytest.fixture
@@ -44,7 +32,7 @@ def embedded(tmp_path):
     ev = FakeEmbedding(tmp_path, GENES)
     embed(cells, ev, sentence_top_n=0, n_hvg=30)
     cells.obs["cellmodel_cluster"] = pd.Categorical(cells.obs["group"].astype(str))
-    return cells, _Store(tmp_path, ev)
+    return cells, OneVersionStore(tmp_path, ev)
 
 
 def test_explain_names_the_control_a_later_embed_used(embedded, tmp_path):
@@ -81,7 +69,7 @@ def test_explain_says_the_recorded_layer_is_gone(tmp_path):
     embed(cells, ev, sentence_top_n=0, n_hvg=30, layer="counts")
     del cells.layers["counts"]
     with pytest.raises(GenekbError, match=r"read layers\['counts'\], which this AnnData no longer"):
-        explain(cells, _Store(tmp_path, ev), cluster_key="group")
+        explain(cells, OneVersionStore(tmp_path, ev), cluster_key="group")
 
 
 def test_explain_of_a_pinned_view_weighs_only_the_pinned_genes(embedded):
@@ -160,7 +148,7 @@ def test_explain_of_a_version_removed_from_its_own_store_says_so(embedded, tmp_p
     cells, store = embedded
     cells.uns["cellmodel"]["store_root"] = str(tmp_path)
 
-    class Emptied(_Store):
+    class Emptied(OneVersionStore):
         def embedding(self, ref: str) -> FakeEmbedding:
             raise GenekbError(f"no embedding {ref}")
 

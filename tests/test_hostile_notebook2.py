@@ -7,27 +7,13 @@ from __future__ import annotations
 import anndata as ad
 import matplotlib
 import numpy as np
-import pandas as pd
 import pytest
 
 import cellmodel as cm
 from genekb.errors import UsageError
-from tests.conftest import FAST_FIT
+from tests.conftest import FAST_FIT, three_groups
 
 matplotlib.use("Agg")
-
-
-def _cells(n: int = 60, n_genes: int = 12) -> ad.AnnData:
-    rng = np.random.default_rng(0)
-    groups = np.arange(n) % 3
-    means = np.where(np.arange(n_genes)[None] // 4 == groups[:, None], 8.0, 1.0)
-    adata = ad.AnnData(
-        rng.poisson(means).astype(np.float32),
-        var=pd.DataFrame(index=[f"G{i}" for i in range(n_genes)]),
-    )
-    adata.obs_names = [f"c{i}" for i in range(n)]
-    adata.obs["grp"] = pd.Categorical(np.array(["a", "b", "c"])[groups])
-    return adata
 
 
 def test_equal_values_have_no_dip_and_no_singular_kernel():
@@ -44,7 +30,7 @@ def test_clustering_again_drops_the_scores_names_and_explanation_of_the_old_clus
 ):
     from cellmodel.tools import explain_record
 
-    adata = _cells()
+    adata = three_groups()
     cm.tl.cluster(adata, n_clusters=3, use_semantic=False, label_key="grp", **FAST_FIT)
     # What annotate and explain leave, kept short: the run's record of each, and the names.
     adata.uns["cellmodel"]["annotate"] = {"params": {"groupby": "cellmodel_cluster"}}
@@ -64,7 +50,7 @@ def test_clustering_again_drops_the_scores_names_and_explanation_of_the_old_clus
 def test_clustering_again_keeps_the_names_of_other_groups(one_torch_thread, monkeypatch):
     import cellmodel.cluster.job as job
 
-    adata = _cells()
+    adata = three_groups()
     adata.uns["cellmodel"] = {"annotate": {"params": {"groupby": "cellmodel_cluster"}}}
     adata.obs["cellmodel_annotation"] = "T cell"
 
@@ -84,7 +70,7 @@ def test_clustering_again_keeps_the_names_of_other_groups(one_torch_thread, monk
 def test_clustering_a_view_again_drops_the_old_names_there_and_not_in_its_parent(
     one_torch_thread,
 ):
-    parent = _cells()
+    parent = three_groups()
     parent.uns["cellmodel"] = {"annotate": {"params": {"groupby": "cellmodel_cluster"}}}
     view = parent[:45]
     cm.tl.cluster(view, n_clusters=3, use_semantic=False, **FAST_FIT)
@@ -93,7 +79,7 @@ def test_clustering_a_view_again_drops_the_old_names_there_and_not_in_its_parent
 
 
 def _clustered() -> ad.AnnData:
-    adata = _cells()
+    adata = three_groups()
     adata.obs["cluster"] = adata.obs["grp"]
     adata.obsm["X_rep"] = np.random.default_rng(0).random((adata.n_obs, 3))
     return adata
@@ -126,7 +112,7 @@ def test_a_save_that_cannot_be_written_is_refused_before_the_layout(tmp_path, sa
 
 
 def test_annotate_and_embed_again_leave_no_output_of_the_last_run(tmp_path):
-    adata = _cells()
+    adata = three_groups()
     store = tmp_path / "store"
     kwargs = {"groupby": "grp", "candidates": ["T cell", "B cell"], "model": "fake"}
     cm.tl.annotate(adata, store, per_cell=True, **kwargs)

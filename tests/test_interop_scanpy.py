@@ -9,26 +9,12 @@ from contextlib import nullcontext
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
 
 import cellmodel as cm
 from cellmodel.arguments import UnlabelledCellsWarning
 from genekb.errors import GenekbError, UsageError
-from tests.conftest import FAST_FIT
-
-
-def _cells(n: int = 60, n_genes: int = 12) -> ad.AnnData:
-    rng = np.random.default_rng(0)
-    groups = np.arange(n) % 3
-    means = np.where(np.arange(n_genes)[None] // 4 == groups[:, None], 8.0, 1.0)
-    adata = ad.AnnData(
-        rng.poisson(means).astype(np.float32),
-        var=pd.DataFrame(index=[f"G{i}" for i in range(n_genes)]),
-    )
-    adata.obs_names = [f"c{i}" for i in range(n)]
-    adata.obs["grp"] = pd.Categorical(np.array(["a", "b", "c"])[groups])
-    return adata
+from tests.conftest import FAST_FIT, three_groups
 
 
 def _scanpy_state(adata: ad.AnnData) -> None:
@@ -46,7 +32,7 @@ def _scanpy_state(adata: ad.AnnData) -> None:
 
 
 def test_normalize_copy_of_raw_genes_is_a_copy_that_keeps_the_graph():
-    adata = _cells()
+    adata = three_groups()
     adata.raw = adata  # the counts, all genes; X then 8 genes scaled (sc.pp.scale of the HVGs)
     adata = adata[:, :8].copy()
     adata.X = adata.X - adata.X.mean(axis=0)
@@ -64,7 +50,7 @@ def test_normalize_copy_of_raw_genes_is_a_copy_that_keeps_the_graph():
 
 
 def test_normalize_marks_the_log_as_scanpy_does():
-    adata = _cells()
+    adata = three_groups()
     cm.pp.normalize(adata)
     # Without scanpy's mark, a following sc.pp.log1p took the log again without its warning.
     assert adata.uns["log1p"] == {"base": None}
@@ -76,7 +62,7 @@ def test_normalize_marks_the_log_as_scanpy_does():
 
 @pytest.mark.parametrize("missing", ["Unknown", ""])
 def test_classify_hint_for_unlabelled_cells_names_a_mask_that_works(missing):
-    adata = _cells()
+    adata = three_groups()
     labels = adata.obs["grp"].astype(str).to_numpy(dtype=object)
     labels[::2] = missing
     labels[1::6] = None
@@ -93,7 +79,7 @@ def test_classify_hint_for_unlabelled_cells_names_a_mask_that_works(missing):
 
 
 def test_annotate_does_not_replace_a_scanpy_record_under_its_key(tmp_path):
-    adata = _cells()
+    adata = three_groups()
     _scanpy_state(adata)
     kwargs = {"groupby": "grp", "candidates": ["T cell", "B cell"], "model": "fake"}
     # uns['neighbors'] was replaced by the report: sc.tl.umap then found no graph's keys.
@@ -107,7 +93,7 @@ def test_annotate_does_not_replace_a_scanpy_record_under_its_key(tmp_path):
 
 
 def test_normalize_never_writes_raw_values_under_other_genes_of_x():
-    adata = _cells()
+    adata = three_groups()
     adata.var["gene_symbols"] = [f"S{i}" for i in range(adata.n_vars)]
     adata.raw = adata
     adata = adata[:, adata.var_names[::-1]].copy()  # X's genes reordered; .raw keeps its order
@@ -122,7 +108,7 @@ def test_normalize_never_writes_raw_values_under_other_genes_of_x():
 def test_values_scaled_without_centring_are_not_read_as_log_values():
     import scanpy as sc
 
-    adata = _cells(90)
+    adata = three_groups(90)
     sc.pp.normalize_total(adata)
     sc.pp.log1p(adata)
     scaled = sc.pp.scale(adata, zero_center=False, max_value=10, copy=True)
@@ -138,7 +124,7 @@ def test_values_scaled_without_centring_are_not_read_as_log_values():
 def test_clustering_again_drops_scanpys_results_on_the_old_clusters(one_torch_thread):
     import scanpy as sc
 
-    adata = _cells()
+    adata = three_groups()
     cm.tl.cluster(adata, n_clusters=3, use_semantic=False, **FAST_FIT)
     sc.tl.rank_genes_groups(adata, "cellmodel_cluster", method="t-test")
     sc.tl.rank_genes_groups(adata, "grp", method="t-test", key_added="rank_grp")
@@ -152,7 +138,7 @@ def test_clustering_again_drops_scanpys_results_on_the_old_clusters(one_torch_th
 
 
 def test_a_gene_key_missing_from_raw_names_the_genes_raw_has():
-    adata = _cells()
+    adata = three_groups()
     adata.raw = adata  # set before the ids: .raw's var keeps the symbols as its names
     adata.var["gene_symbols"] = adata.var_names.astype(str)
     adata.var_names = [f"id{i}" for i in range(adata.n_vars)]
@@ -166,7 +152,7 @@ def test_a_gene_key_missing_from_raw_names_the_genes_raw_has():
 def test_annotating_again_drops_scanpys_results_on_the_last_names(tmp_path):
     import scanpy as sc
 
-    adata = _cells()
+    adata = three_groups()
     kwargs = {"groupby": "grp", "model": "fake"}
     cm.tl.annotate(adata, tmp_path / "store", candidates=["T cell", "B cell", "NK cell"], **kwargs)
     sc.tl.rank_genes_groups(adata, "cellmodel_annotation", method="t-test")
@@ -178,7 +164,7 @@ def test_annotating_again_drops_scanpys_results_on_the_last_names(tmp_path):
 def test_classifying_again_drops_scanpys_results_on_the_last_predictions():
     import scanpy as sc
 
-    adata = _cells()
+    adata = three_groups()
     cm.tl.classify(adata, "grp", per_class=5, refine=False)
     sc.tl.rank_genes_groups(adata, "cellmodel_pred", method="t-test")
     cm.tl.classify(adata, "grp", per_class=8, refine=False, seed=1)
@@ -188,7 +174,7 @@ def test_classifying_again_drops_scanpys_results_on_the_last_predictions():
 def test_clustering_again_drops_scanpys_graph_on_the_old_latent(one_torch_thread):
     import scanpy as sc
 
-    adata = _cells()
+    adata = three_groups()
     cm.tl.cluster(adata, n_clusters=3, use_semantic=False, **FAST_FIT)
     sc.pp.neighbors(adata, use_rep="X_cellmodel", n_neighbors=5)
     sc.pp.neighbors(adata, use_rep="X", n_neighbors=5, key_added="on_x")

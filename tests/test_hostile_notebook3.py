@@ -14,8 +14,7 @@ import scipy.sparse as sp
 
 import cellmodel as cm
 from genekb.errors import GenekbError, UsageError
-from tests.conftest import FAST_FIT
-from tests.test_hostile_notebook2 import _cells as three_groups
+from tests.conftest import FAST_FIT, three_groups
 
 matplotlib.use("Agg")
 

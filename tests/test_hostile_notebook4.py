@@ -12,8 +12,7 @@ import pytest
 
 import cellmodel as cm
 from genekb.errors import GenekbError, UsageError
-from tests.conftest import FAST_FIT
-from tests.test_hostile_notebook2 import _cells
+from tests.conftest import FAST_FIT, three_groups
 
 matplotlib.use("Agg")
 
@@ -40,7 +39,7 @@ def test_a_setting_cellmodel_has_not_is_refused_not_kept_to_no_effect(name, valu
 
 
 def test_umap_draws_a_two_column_rep_as_it_is():
-    adata = _cells()
+    adata = three_groups()
     layout = np.random.default_rng(1).random((adata.n_obs, 2)).astype(np.float32)
     adata.obsm["X_umap"] = layout  # sc.tl.umap's coordinates
     ax = cm.pl.umap(adata, "grp", rep="X_umap", show=False)
@@ -52,7 +51,7 @@ def test_umap_draws_a_two_column_rep_as_it_is():
 
 @pytest.mark.parametrize("key_added", ["cellmodel_cluster", "cellmodel_annotation"])
 def test_classify_refuses_to_write_over_the_clusters_or_their_names(key_added):
-    adata = _cells()
+    adata = three_groups()
     adata.obs["cellmodel_cluster"] = pd.Categorical(adata.obs["grp"].cat.codes.astype(str))
     adata.obs["cellmodel_annotation"] = pd.Categorical(["T cell"] * adata.n_obs)
     before = adata.obs.copy()
@@ -70,7 +69,7 @@ def _drawn_colours(ax) -> dict[str, str]:
 
 
 def test_umap_draws_a_column_in_the_colours_scanpy_keeps_for_it():
-    adata = _cells()
+    adata = three_groups()
     adata.obsm["X_umap"] = np.random.default_rng(1).random((adata.n_obs, 2))
     adata.uns["grp_colors"] = np.array(["#ff0000", "#00ff00", "#0000ff"])  # as an .h5ad holds them
     drawn = _drawn_colours(cm.pl.umap(adata, "grp", rep="X_umap", show=False))
@@ -92,7 +91,7 @@ def test_umap_colours_by_a_gene_of_a_lazy_matrix_of_sparse_chunks():
     import scipy.sparse as sp
 
     da = pytest.importorskip("dask.array")
-    adata = _cells()
+    adata = three_groups()
     adata.obsm["X_umap"] = np.random.default_rng(1).random((adata.n_obs, 2))
     expected = np.asarray(adata.X[:, 0], dtype=float)
     adata.X = da.from_array(sp.csr_matrix(adata.X), chunks=(20, 12))  # anndata's lazy reading
@@ -118,7 +117,7 @@ def test_verbosity_zero_is_errors_only_and_one_shows_warnings_again(recwarn):
 def test_a_notebook_without_clusters_is_told_the_notebook_step(tmp_path):
     from tests.conftest import one_line_error, run_cellmodel
 
-    adata = _cells()
+    adata = three_groups()
     with pytest.raises(GenekbError, match=r"run cm\.tl\.cluster\(adata\) first"):
         cm.tl.explain(adata)  # was "run `cellmodel cluster IN -o OUT.h5ad` first"
     with pytest.raises(UsageError, match=r"run cm\.tl\.cluster\(adata\) first"):
@@ -135,7 +134,7 @@ def test_markers_of_a_file_of_ensembl_ids_draws_its_markers_labelled_by_symbol(t
              "M": ["LYZ", "CD14", "S100A8", "FCN1"]}  # fmt: skip
     symbols = [g for genes in panel.values() for g in genes]
     table = load_bundled("human").table.to_pandas().set_index("symbol")
-    adata = _cells(60, len(symbols))  # group a, b, c high in genes 0-3, 4-7, 8-11
+    adata = three_groups(60, len(symbols))  # group a, b, c high in genes 0-3, 4-7, 8-11
     adata.var_names = [str(table.loc[g, "ensembl"][0]) for g in symbols]  # as read_10x gene_ids
     candidates = ["T cell", "B cell", "monocyte"]
     cm.tl.annotate(adata, tmp_path, groupby="grp", candidates=candidates, model="fake")
@@ -147,14 +146,14 @@ def test_markers_of_a_file_of_ensembl_ids_draws_its_markers_labelled_by_symbol(t
 
 
 def test_show_takes_numpy_bools_as_copy_does():
-    adata = _cells()
+    adata = three_groups()
     adata.obsm["X_umap"] = np.random.default_rng(1).random((adata.n_obs, 2))
     ax = cm.pl.umap(adata, "grp", rep="X_umap", show=np.bool_(False))  # was refused, and
     assert ax.get_title() == "grp"  # np.False_ is not `False`: it would have shown
 
 
 def test_annotate_takes_numpy_whole_numbers(tmp_path):
-    adata = _cells()
+    adata = three_groups()
     kwargs = {"groupby": "grp", "candidates": ["T cell", "B cell"], "model": "fake"}
     sizes = {"n_markers": np.int64(5), "top_k": np.int64(2), "seed": np.int64(0)}  # from arrays
     cm.tl.annotate(adata, tmp_path, **kwargs, **sizes)  # was JSON's TypeError after the run
@@ -162,7 +161,7 @@ def test_annotate_takes_numpy_whole_numbers(tmp_path):
 
 
 def test_cluster_takes_numpy_numbers_for_its_fit_options(one_torch_thread):
-    adata = _cells()
+    adata = three_groups()
     fit = {key: np.int64(value) for key, value in FAST_FIT.items()}  # from a grid in an array
     cm.tl.cluster(adata, n_clusters=3, use_semantic=False, dropout=np.float32(0.1), **fit)
     assert adata.obs["cellmodel_cluster"].nunique() == 3  # was "hidden_dim must be a whole
@@ -170,7 +169,7 @@ def test_cluster_takes_numpy_numbers_for_its_fit_options(one_torch_thread):
 
 
 def test_classify_again_leaves_no_refined_view_of_the_last_run_and_names_its_columns():
-    adata = _cells()
+    adata = three_groups()
     adata.obsm["X_classify"] = np.zeros((adata.n_obs, 4))  # a refined run's view, before
     cm.tl.classify(adata, "grp", per_class=5, refine=False, key_added="second")
     assert "X_classify" not in adata.obsm  # was kept beside this run's record
@@ -178,7 +177,7 @@ def test_classify_again_leaves_no_refined_view_of_the_last_run_and_names_its_col
 
 
 def test_a_gene_named_by_symbol_on_ensembl_var_names_is_pointed_at_gene_symbols():
-    adata = _cells()
+    adata = three_groups()
     adata.obsm["X_umap"] = np.random.default_rng(1).random((adata.n_obs, 2))
     adata.var["gene_symbols"] = adata.var_names  # as sc.read_10x_mtx(var_names="gene_ids")
     adata.var_names = [f"ENSG{i:011d}" for i in range(adata.n_vars)]
@@ -191,11 +190,11 @@ def test_a_store_made_with_the_class_not_open_is_refused_in_words(tmp_path):
     import genekb as gk
 
     with pytest.raises(UsageError, match=r"gk\.Store\.open\("):  # was a TypeError ('str' / 'str')
-        cm.tl.explain(_cells(), gk.Store(str(tmp_path)))  # at the step's first read of it
+        cm.tl.explain(three_groups(), gk.Store(str(tmp_path)))  # at the step's first read of it
 
 
 def test_a_train_mask_series_is_read_by_cell_not_by_position():
-    adata = _cells()
+    adata = three_groups()
     train = pd.Series(np.arange(adata.n_obs) % 4 == 0, index=adata.obs_names)
     cm.tl.classify(adata, "grp", train_mask=train.sort_values(), refine=False)  # False first
     assert (adata.obs["cellmodel_pred_train"] == train).all()  # was the sorted order's values

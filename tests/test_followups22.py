@@ -132,8 +132,11 @@ def test_import_vectors_refuses_two_gene_columns_of_one_name(tmp_path) -> None:
     line = one_line_error(run_genekb("import-vectors", str(table), "-m", "x", "--root", str(store)))
     assert "v.csv: columns 'gene' and 'Gene' both name the gene column; rename or drop one" in line
     assert not (store / "embeddings").exists() or not any((store / "embeddings").iterdir())
-    # --gene-column says which: imported
+    # --gene-column says which; the other column's ids would still be read as a dimension, so
+    # it is refused until dropped (tests/test_hostile_gene_tasks2.py), then imported
     args = ["import-vectors", str(table), "-m", "x", "--gene-column", "Gene", "--root", str(store)]
+    assert "column(s) ['gene'] name genes too" in one_line_error(run_genekb(*args))
+    table.write_text("Gene,d0,d1\nCD3E,0.5,0.1\nCD4,-0.2,0.7\nCD8A,0.9,-0.3\n")
     assert run_genekb(*args).exit_code == 0
 
 

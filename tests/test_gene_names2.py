@@ -137,7 +137,7 @@ def test_explain_matches_as_the_run_read_the_species(tmp_path: Path) -> None:
     from cellmodel.embed import embed
     from cellmodel.explain import explain
     from tests.fakes import FakeEmbedding
-    from tests.test_explain import _Store
+    from tests.fakes import OneVersionStore as _Store
 
     # Upper-case names vote human; the run was told they are mouse genes of a mouse version.
     cells = blobs(30, dim=30, counts=True)

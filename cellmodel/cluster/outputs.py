@@ -105,8 +105,8 @@ def write_results(
     if gone:
         record["notes"] = [
             *record.get("notes", []),
-            f"scanpy's neighbour graph on the previous {LATENTS[0]} was removed"
-            f" ({', '.join(gone)}); run sc.pp.neighbors again on the new one",
+            f"scanpy's neighbour graph on the previous latent was removed ({', '.join(gone)});"
+            " run sc.pp.neighbors again on the new one",
         ]
     adata.obsm["X_cellmodel"] = result.latent
     adata.obsm["X_structure"] = result.structure

@@ -16,8 +16,6 @@ from genekb.errors import GenekbError, UsageError
 from genekb.fileio import check_output_dir
 from genekb.settings import MAX_SEEDS
 
-BENCH_FILES = ("bench.json", "bench.md", "ari.png")  # what a run writes into --out
-
 
 def register(app: typer.Typer) -> None:
     """Add the `bench` command to the cellmodel app (once, however often it is called)."""
@@ -212,7 +210,7 @@ def _config(args: SimpleNamespace, sizes: list[int] | None) -> Any:
     n_seeds = a.seeds if a.seeds is not None else (1 if sizes else lib.DEFAULT_SEEDS)
     given = a.out is not None  # a default folder under the store root may need its parents made
     out = a.out or store_root(a.root) / ("bench-scale" if sizes else "bench")
-    check_output_dir(out, force=a.force, flag="--out", files=BENCH_FILES, parents=not given)
+    check_output_dir(out, force=a.force, flag="--out", files=lib.BENCH_FILES, parents=not given)
     return lib.BenchConfig(
         datasets=refs,
         methods=method_names,
@@ -229,6 +227,7 @@ def _config(args: SimpleNamespace, sizes: list[int] | None) -> Any:
         scale=sizes is not None,
         threads=a.threads,
         gene_vectors=a.gene_vectors,
+        force=a.force,
     )
 
 

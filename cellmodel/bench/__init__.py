@@ -74,6 +74,7 @@ from cellmodel.bench.registry import (
     register_method,
 )
 from cellmodel.bench.report import (
+    BENCH_FILES,
     plot_ari,
     render_markdown,
     render_scale,
@@ -112,6 +113,7 @@ from cellmodel.bench.worker import (
 
 __all__ = [
     "BATCH_COLUMN",
+    "BENCH_FILES",
     "BUILTIN_METHODS",
     "CONTROL_SEED",
     "DEFAULT_DATASETS",

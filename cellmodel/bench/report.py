@@ -249,9 +249,12 @@ def plot_ari(report: dict[str, Any], path: Path) -> Path:
     return path
 
 
+BENCH_FILES = ("bench.json", "bench.md", "ari.png")  # what a run writes into its output folder
+
+
 def write_outputs(report: dict[str, Any], out: Path) -> dict[str, Path]:
     """bench.json, bench.md and ari.png in `out`."""
-    files = {"json": out / "bench.json", "markdown": out / "bench.md", "chart": out / "ari.png"}
+    files = dict(zip(("json", "markdown", "chart"), (out / f for f in BENCH_FILES), strict=True))
     report["files"] = {k: str(v) for k, v in files.items()}
     write_json(files["json"], json_safe(jsonable(report)))  # strict JSON: --timeout inf
     _write_text(files["markdown"], render_markdown(report))

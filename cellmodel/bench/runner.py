@@ -22,7 +22,7 @@ from cellmodel.bench.aggregate import mean_std, scale_summary, standings, summar
 from cellmodel.bench.data import DatasetRef, check_matrix_names, refuse_non_finite
 from cellmodel.bench.machine import machine_info
 from cellmodel.bench.registry import get_method
-from cellmodel.bench.report import fmt_value, write_json, write_outputs
+from cellmodel.bench.report import BENCH_FILES, fmt_value, write_json, write_outputs
 from cellmodel.bench.settings import (
     CONTROL_SEED,
     DEFAULT_TIMEOUT_S,
@@ -30,6 +30,7 @@ from cellmodel.bench.settings import (
     THREAD_VARIABLES,
 )
 from genekb.errors import GenekbError, UsageError
+from genekb.fileio import check_output_dir
 
 
 @dataclass
@@ -50,6 +51,7 @@ class BenchConfig:
     threads: int | None = None  # BLAS/OpenMP/torch threads per worker; None: library defaults
     gene_vectors: str = "real"  # a control here replaces the real vectors of every method
     preload: bool = True  # import the methods' libraries before timing (tests of plumbing skip it)
+    force: bool = False  # overwrite a finished run's outputs in `out`
 
 
 Log = Callable[[str], None]
@@ -120,6 +122,9 @@ def check_settings(config: BenchConfig) -> None:
     from genekb.device import resolve_device
     from genekb.store.store import Store
 
+    # A finished report in `out` is another run's result: replaced only when asked (the CLI
+    # checks with --force too, before it builds the config).
+    check_output_dir(config.out, force=config.force, flag="out", files=BENCH_FILES, parents=True)
     logs = config.out / "logs"
     if logs.exists() and not logs.is_dir():  # mkdir said only "File exists", after the plan
         raise GenekbError(

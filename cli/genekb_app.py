@@ -52,26 +52,11 @@ def list_(root: RootOpt = None, json_: JsonOpt = False) -> None:
     if json_:
         print_json({"versions": rows})
         return
-    columns = ("id", "kind", "tags", "taxon", "template", "model", "dim", "genes", "created")
-    table = PlainTable(*columns, "status")
+    keys = ("id", "kind", "tags", "taxon", "template", "model", "dim", "n_genes", "created")
+    table = PlainTable(*keys[:-2], "genes", "created", "status")
     for r in rows:
-        table.add_row(
-            *(
-                str(r[k] if r[k] is not None else "")
-                for k in (
-                    "id",
-                    "kind",
-                    "tags",
-                    "taxon",
-                    "template",
-                    "model",
-                    "dim",
-                    "n_genes",
-                    "created",
-                    "status",
-                )
-            )
-        )
+        shown = {**r, "tags": ",".join(r["tags"])}  # a list in --json, as `remote list` gives it
+        table.add_row(*(str(shown[k] if shown[k] is not None else "") for k in (*keys, "status")))
     out.print(table)
     if any(r["status"] != "ok" for r in rows):
         info("damaged versions are not used by any command; `genekb verify` names their files")

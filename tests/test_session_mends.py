@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from cellmodel import bench
 from genekb.errors import GenekbError
+from genekb.store.store import Store
+from tests.conftest import make_genes, run_genekb
 
 
 def test_the_library_bench_keeps_a_finished_report_unless_forced(tmp_path: Path) -> None:
@@ -21,8 +24,27 @@ def test_the_library_bench_keeps_a_finished_report_unless_forced(tmp_path: Path)
 
     bench.run_bench(config(), log=lambda _: None)
     first = (tmp_path / "out" / "bench.json").read_bytes()
-    with pytest.raises(GenekbError, match="bench.json exists"):
+    with pytest.raises(GenekbError, match=r"bench\.json exists"):
         bench.run_bench(config(), log=lambda _: None)
     assert (tmp_path / "out" / "bench.json").read_bytes() == first
     bench.run_bench(config(force=True), log=lambda _: None)
     assert (tmp_path / "out" / "bench.json").read_bytes() != first
+
+
+def test_list_json_gives_each_versions_tags_as_a_list(tmp_path: Path) -> None:
+    # `genekb list --json` gave "tags": "a,b" (a string to split) where `remote list --json`
+    # gives a list; the SQL catalog keeps one text column.
+    from genekb.build import build
+    from genekb.store.catalog import query
+
+    root = tmp_path / "store"
+    vid = build(Store.open(root, create=True), model="fake", gene_table=make_genes())
+    vid = vid["embedding_id"]
+    for tag in ("zeta", "alpha"):
+        assert run_genekb("tag", tag, vid, "--root", str(root)).exit_code == 0
+    listed = json.loads(run_genekb("list", "--json", "--root", str(root)).stdout)["versions"]
+    tags = ["alpha", "human/ncbi-card/fake", "zeta"]  # the build tags it too
+    assert [v["tags"] for v in listed if v["id"] == vid] == [tags]
+    assert ",".join(tags) in run_genekb("list", "--root", str(root)).stdout
+    sql = f"SELECT tags FROM versions WHERE id = '{vid}'"
+    assert query(Store.open(root), sql)["tags"].tolist() == [",".join(tags)]

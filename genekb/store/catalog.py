@@ -56,7 +56,7 @@ def _row(v: TextVersion | EmbeddingVersion, tags: dict[str, list[str]], status: 
         "id": v.id,
         "kind": v.kind,
         "text_id": m.get("text_id", v.id),
-        "tags": ",".join(sorted(tags.get(v.id, []))),
+        "tags": sorted(tags.get(v.id, [])),
         "taxon": m.get("taxon"),
         "template": (m.get("template") or {}).get("id"),
         "source": (m.get("source") or {}).get("source"),
@@ -123,7 +123,7 @@ def version_rows(store: Store) -> list[dict[str, Any]]:
         for vid in store.version_ids(kind):
             if vid not in shown:
                 row = dict.fromkeys(_COLUMNS, None)
-                row.update(id=vid, kind=kind, tags=",".join(sorted(tags.get(vid, []))))
+                row.update(id=vid, kind=kind, tags=sorted(tags.get(vid, [])))
                 rows.append({**row, "status": "damaged"})
     return rows
 
@@ -136,6 +136,7 @@ def _versions_table(con: duckdb.DuckDBPyConnection, versions: list[Any], tags: d
     # Whole numbers stay whole where some rows have none (a text version has no dim): as NumPy
     # floats the column became DOUBLE, and `sql --json` wrote a dim of 384.0.
     frame = frame.astype({"taxon": "Int64", "dim": "Int64", "n_genes": "Int64"})
+    frame["tags"] = frame["tags"].str.join(",")  # one text column in SQL (`tags LIKE '%name%'`)
     con.register("_versions_frame", frame)
     con.execute("CREATE TABLE versions AS SELECT * EXCLUDE (status) FROM _versions_frame")
     con.unregister("_versions_frame")

@@ -96,7 +96,7 @@ def checked_matrix(
     X, var, source = _pick_matrix(adata, layer)
     _check_matrix(X, source, adata)
     negative = _has_negative(X)
-    if negative or _scaled_by_scanpy(X, var):
+    if negative or scaled_by_scanpy(X, var):
         has, why = ("has negative values", " (scaled or centred data)") if negative else _SCALED
         if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
             X, var, source = _pick_matrix(adata, "raw")
@@ -125,7 +125,7 @@ def checked_matrix(
 _SCALED = ("holds scaled values", " (sc.pp.scale: every gene at unit variance)")
 
 
-def _scaled_by_scanpy(X: Any, var: pd.DataFrame) -> bool:
+def scaled_by_scanpy(X: Any, var: pd.DataFrame) -> bool:
     """Whether X is sc.pp.scale's output without centring: no negative value then, and it read as
     log-normalized. scanpy's record of the scale (var 'mean' and 'std') and the genes' standard
     deviations, mostly 1 (clipping at max_value lowers a few), tell it; log values' spread."""

@@ -48,3 +48,27 @@ def test_list_json_gives_each_versions_tags_as_a_list(tmp_path: Path) -> None:
     assert ",".join(tags) in run_genekb("list", "--root", str(root)).stdout
     sql = f"SELECT tags FROM versions WHERE id = '{vid}'"
     assert query(Store.open(root), sql)["tags"].tolist() == [",".join(tags)]
+
+
+def test_out_of_core_reads_scaled_without_centring_as_in_memory(tmp_path: Path) -> None:
+    # sc.pp.scale(zero_center=False) leaves no negative value: in memory it is refused (or .raw
+    # read), but the out-of-core path took it as log values and clustered it as such.
+    import scanpy as sc
+
+    from cellmodel.chunked import h5
+    from cellmodel.chunked.embed import value_kind
+    from tests.conftest import three_groups
+
+    adata = three_groups(90)
+    sc.pp.normalize_total(adata)
+    sc.pp.log1p(adata)
+    scaled = sc.pp.scale(adata, zero_center=False, max_value=10, copy=True)
+    scaled.write_h5ad(tmp_path / "scaled.h5ad")
+    with pytest.raises(GenekbError, match=r"holds scaled values \(sc.pp.scale"):
+        value_kind(h5.pick(tmp_path / "scaled.h5ad", None), None)
+    scaled.raw = adata
+    scaled.write_h5ad(tmp_path / "with_raw.h5ad")
+    ref, kind, notes = value_kind(h5.pick(tmp_path / "with_raw.h5ad", None), None)
+    assert (ref.source, kind) == ("raw", "log") and "used .raw instead" in notes[0]
+    adata.write_h5ad(tmp_path / "log.h5ad")  # no scanpy record: read as it is, as before
+    assert value_kind(h5.pick(tmp_path / "log.h5ad", None), None)[1:] == ("log", [])

@@ -51,6 +51,7 @@ from cellmodel.io import (
     refuse_repeated_cells,
 )
 from cellmodel.io import normalize as normalize_rows
+from cellmodel.matrix_checks import scaled_by_scanpy
 from cellmodel.uns_record import h5ad_safe
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path
@@ -85,8 +86,8 @@ def _view_task(
 
 def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str, list[str]]:
     """The matrix to read and its value kind, judged on a sample of its values (the statistics
-    pass then checks the range over every value)."""
-    notes: list[str] = []
+    pass then checks the range over every value). A scaled X (negative values, or sc.pp.scale's
+    without centring) gives way to .raw where no layer was asked for, as in memory."""
     with h5.ChunkReader(ref) as reader:
         sample = reader.sample()
         if reader.shape[0] == 0 or reader.shape[1] == 0:
@@ -94,23 +95,41 @@ def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str,
                 f"the expression matrix ({ref.source}) is empty; give a file with"
                 " cells and genes, or choose another layer with layer="
             )
+    scaled = None
     if sample.size and float(sample.min()) < 0:
-        raw_ref = None
-        if layer is None:
-            try:
-                raw_ref = h5.pick(ref.path, "raw")
-            except GenekbError:
-                raw_ref = None
-        if raw_ref is None:
-            raise GenekbError(
-                f"the matrix ({ref.source}) has negative values (scaled or centred data); pass a"
-                " layer with counts or log-normalized values with layer="
-            )
-        ref = raw_ref
-        notes.append("X holds negative (scaled) values; used .raw instead")
-        with h5.ChunkReader(ref) as reader:
-            sample = reader.sample()
-    return ref, detect_kind(sample), notes
+        scaled = ("has negative values (scaled or centred data)", "negative (scaled) values")
+    elif _scaled_without_centring(ref):
+        scaled = ("holds scaled values (sc.pp.scale: every gene at unit variance)",
+                  "scaled values (sc.pp.scale)")  # fmt: skip
+    if scaled is None:
+        return ref, detect_kind(sample), []
+    raw_ref = None
+    if layer is None:
+        try:
+            raw_ref = h5.pick(ref.path, "raw")
+        except GenekbError:
+            raw_ref = None
+    if raw_ref is None:
+        raise GenekbError(
+            f"the matrix ({ref.source}) {scaled[0]}; pass a layer with counts or log-normalized"
+            " values with layer="
+        )
+    with h5.ChunkReader(raw_ref) as reader:
+        sample = reader.sample()
+    return raw_ref, detect_kind(sample), [f"X holds {scaled[1]}; used .raw instead"]
+
+
+def _scaled_without_centring(ref: h5.MatrixRef) -> bool:
+    """matrix_checks.scaled_by_scanpy on the first rows: scanpy's var record, unit spreads."""
+    var = h5.read_frame(ref.path, ref.var)
+    if not {"mean", "std"} <= set(map(str, var.columns)):
+        return False  # nothing read beyond var: most files stop here
+    with h5.ChunkReader(ref) as reader:
+        block = reader.rows(0, min(reader.shape[0], _SCALE_CHECK_ROWS))
+    return scaled_by_scanpy(block, var)
+
+
+_SCALE_CHECK_ROWS = 2000  # enough rows for each gene's spread; one chunk's read
 
 
 def check_stats(stats: GeneStats, ref: h5.MatrixRef, kind: str) -> None:

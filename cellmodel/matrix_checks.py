@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32
+from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32, summed_entries
 from genekb.errors import GenekbError
 
 
@@ -64,7 +64,8 @@ def _has_negative(X: Any) -> bool:
     return bool(values.size) and float(values.min()) < 0
 
 
-def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> None:
+def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> Any:
+    """`X` once checked, with entries stored more than once summed (`summed_entries`)."""
     # an X left empty beside the data in .raw or a layer: the refusal names where the data are
     if X is None or X.shape[0] == 0 or X.shape[1] == 0:
         shape = "none" if X is None else f"{X.shape[0]} × {X.shape[1]}"
@@ -72,7 +73,8 @@ def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> None:
             f"the expression matrix ({where}) is empty ({shape}); give a file with cells and"
             f" genes, or choose another layer with layer={_other_layers(adata, where)}"
         )
-    check_storage(X, f"the expression matrix ({where})")
+    check_storage(X, f"the expression matrix ({where})")  # before summing reads the indices
+    X = summed_entries(X)
     values = stored_values(X)
     if values.size == 0 or not np.any(values):
         raise GenekbError(
@@ -86,6 +88,7 @@ def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> None:
         )
     largest = max(float(values.max()), -float(values.min()))  # no copy, unlike np.abs
     refuse_beyond_float32(largest, f"the expression matrix ({where})")
+    return X
 
 
 def checked_matrix(
@@ -94,13 +97,13 @@ def checked_matrix(
     """The matrix `expression` reads, its genes, where it came from and notes, once checked."""
     notes: list[str] = []
     X, var, source = _pick_matrix(adata, layer)
-    _check_matrix(X, source, adata)
+    X = _check_matrix(X, source, adata)
     negative = _has_negative(X)
     if negative or _scaled_by_scanpy(X, var):
         has, why = ("has negative values", " (scaled or centred data)") if negative else _SCALED
         if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
             X, var, source = _pick_matrix(adata, "raw")
-            _check_matrix(X, source, adata)
+            X = _check_matrix(X, source, adata)
             held = "negative (scaled) values" if negative else "scaled values (sc.pp.scale)"
             notes.append(f"X holds {held}; used .raw instead")
         elif kind == "counts":

@@ -1,0 +1,52 @@
+"""Hostile matrix values and shapes through the library calls (`cm.pp`, `cm.tl`,
+`cellmodel.refine.refine`) and `cellmodel cluster`/`embed`: each works as its clean equivalent
+does, or is refused in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from cellmodel import io as cio
+from tests.conftest import blobs, one_line_error, run_cellmodel
+
+
+def _split_entries(X: np.ndarray) -> sp.csr_matrix:
+    """`X` as a CSR matrix that stores each row's first entry twice, as two halves: scipy reads
+    it as `X`, its stored values are not whole numbers."""
+    clean = sp.csr_matrix(X)
+    indices, data, indptr = [], [], [0]
+    for row in range(clean.shape[0]):
+        lo, hi = clean.indptr[row], clean.indptr[row + 1]
+        cols, values = clean.indices[lo:hi], clean.data[lo:hi]
+        indices += [*cols[:1], *cols]
+        data += [*(values[:1] / 2), *(values[:1] / 2), *values[1:]]
+        indptr.append(len(indices))
+    split = sp.csr_matrix(
+        (np.array(data, np.float32), np.array(indices), np.array(indptr)), shape=X.shape
+    )
+    assert (split != clean).nnz == 0 and split.nnz > clean.nnz
+    return split
+
+
+def test_counts_stored_in_parts_read_as_counts_not_log():
+    # Counts stored in halves read as log values ("not whole numbers"), so they were not
+    # normalised, and each half was log1p'd and squared on its own.
+    cells = blobs(20, counts=True, dim=12)
+    clean = cio.expression(cells)
+    split = _split_entries(cells.X)
+    cells.X = split
+    parts = cio.expression(cells)
+    assert parts.kind == "counts" == clean.kind
+    assert np.allclose(parts.X.toarray(), np.asarray(clean.X), atol=1e-5)
+    assert cells.X is split and split.nnz > sp.csr_matrix(split.toarray()).nnz  # left as given
+
+
+def test_a_chunked_run_refuses_counts_stored_in_parts(tmp_path):
+    cells = blobs(20, counts=True, dim=12)
+    cells.X = _split_entries(cells.X)
+    source, out = tmp_path / "parts.h5ad", tmp_path / "out.h5ad"
+    cells.write_h5ad(source)
+    result = run_cellmodel("cluster", str(source), "-k", "3", "--chunk-size", "20", "-o", str(out))
+    assert "more than once" in one_line_error(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts.h5ad"]

@@ -4,10 +4,16 @@ does, or is refused in one line."""
 
 from __future__ import annotations
 
+import re
+
+import anndata as ad
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from cellmodel import io as cio
+from cellmodel.refine import refine
+from genekb.errors import UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
 
@@ -50,3 +56,23 @@ def test_a_chunked_run_refuses_counts_stored_in_parts(tmp_path):
     result = run_cellmodel("cluster", str(source), "-k", "3", "--chunk-size", "20", "-o", str(out))
     assert "more than once" in one_line_error(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts.h5ad"]
+
+
+def test_refine_refuses_what_cluster_refuses(tmp_path):
+    # refine() checked nothing: a backed AnnData or a list failed inside anndata, seed=-1 inside
+    # scikit-learn, copy="no" copied, n_hvg=0 ran on every gene.
+    cells = blobs(20, counts=True, dim=12)
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    backed = ad.read_h5ad(tmp_path / "cells.h5ad", backed="r")
+    wrong = [
+        ((backed,), {}, "backed"),
+        (([1, 2],), {}, "must be an AnnData"),
+        ((cells,), {"seed": -1}, "seed=-1"),
+        ((cells,), {"copy": "no"}, "copy='no'"),
+        ((cells,), {"n_hvg": 0}, "n_hvg=0"),
+        ((cells,), {"n_neighbors": 0}, "n_neighbors=0"),
+    ]
+    for args, kwargs, words in wrong:
+        with pytest.raises(UsageError, match=re.escape(words)):
+            refine(*args, **kwargs)
+    assert not cells.obsm and not cells.uns

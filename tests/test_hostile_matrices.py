@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import cellmodel as cm
 from cellmodel import io as cio
 from cellmodel.refine import refine
 from genekb.errors import UsageError
@@ -76,3 +77,28 @@ def test_refine_refuses_what_cluster_refuses(tmp_path):
         with pytest.raises(UsageError, match=re.escape(words)):
             refine(*args, **kwargs)
     assert not cells.obsm and not cells.uns
+
+
+def _counts_with_log_layer():
+    """Counts in X, their log1p(CP10k) in layers["log"]."""
+    cells = blobs(20, counts=True, dim=12)
+    cells.layers["log"] = np.asarray(cio.expression(cells).X)
+    return cells
+
+
+def test_normalize_from_a_layer_keeps_the_counts_x_held():
+    # normalize(layer="log") wrote the layer's values over X's counts, kept nowhere.
+    cells = _counts_with_log_layer()
+    counts = cells.X.copy()
+    cm.pp.normalize(cells, layer="log")
+    assert np.array_equal(cells.layers["counts"], counts)
+    assert np.allclose(cells.X, cells.layers["log"])
+
+
+def test_normalize_from_a_layer_refuses_to_replace_other_counts():
+    cells = _counts_with_log_layer()
+    cells.layers["counts"] = cells.X + 1
+    before = cells.X.copy()
+    with pytest.raises(UsageError, match=r"layers\['counts'\] holds other values"):
+        cm.pp.normalize(cells, layer="log")
+    assert np.array_equal(cells.X, before)

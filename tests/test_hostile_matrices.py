@@ -5,17 +5,21 @@ does, or is refused in one line."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scanpy import datasets as sc_datasets
 
 import cellmodel as cm
 from cellmodel import io as cio
 from cellmodel.refine import refine
-from genekb.errors import UsageError
+from genekb.errors import GenekbWarning, UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
+
+PBMC = Path(sc_datasets.__file__).parent / "10x_pbmc68k_reduced.h5ad"
 
 
 def _split_entries(X: np.ndarray) -> sp.csr_matrix:
@@ -102,3 +106,14 @@ def test_normalize_from_a_layer_refuses_to_replace_other_counts():
     with pytest.raises(UsageError, match=r"layers\['counts'\] holds other values"):
         cm.pp.normalize(cells, layer="log")
     assert np.array_equal(cells.X, before)
+
+
+def test_embed_on_one_gene_says_the_view_reads_that_gene_alone(tmp_path):
+    # One gene weighted: a semantic view of zeros (whitened on that gene), without a word.
+    cells = ad.read_h5ad(PBMC)
+    cells = cells.raw.to_adata()[:60, ["CD3E", "LYZ"]].copy()
+    with pytest.warns(GenekbWarning, match=r"only one gene \(CD3E\)"):
+        out = cm.tl.embed(cells[:, ["CD3E"]], tmp_path, model="fake", sentence_top_n=0, copy=True)
+    assert any("only one gene" in w for w in out.uns["cellmodel"]["gene_match"]["warnings"])
+    two = cm.tl.embed(cells, tmp_path, model="fake", sentence_top_n=0, copy=True)
+    assert not any("only one gene" in w for w in two.uns["cellmodel"]["gene_match"]["warnings"])

@@ -100,32 +100,53 @@ def checked_matrix(
     X = _check_matrix(X, source, adata)
     negative = _has_negative(X)
     if negative or _scaled_by_scanpy(X, var):
-        has, why = ("has negative values", " (scaled or centred data)") if negative else _SCALED
         if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
             X, var, source = _pick_matrix(adata, "raw")
             X = _check_matrix(X, source, adata)
             held = "negative (scaled) values" if negative else "scaled values (sc.pp.scale)"
             notes.append(f"X holds {held}; used .raw instead")
-        elif kind == "counts":
-            raise GenekbError(
-                f"the matrix ({source}) {has} where counts are expected; pass the"
-                " layer that holds raw counts with layer="
-            )
-        elif not _other_layers(adata, source):  # layer= would name nothing: say so
-            raise GenekbError(
-                f"the matrix ({source}) {has}{why} and the file"
-                " holds no other (no layers, no .raw); read the counts or log-normalized values"
-                " from the file they came from"
-            )
         else:
-            raise GenekbError(
-                f"the matrix ({source}) {has}{why}; pass a layer"
-                f" with counts or log-normalized values with layer={_other_layers(adata, source)}"
-            )
+            if negative:
+                _refuse_few_negative(X, source)
+            _refuse_scaled(adata, source, kind, negative)
     return X, var, source, notes
 
 
+def _refuse_scaled(adata: ad.AnnData, source: str, kind: str, negative: bool) -> None:
+    """Refuse scaled values (negative, or sc.pp.scale's), naming the matrices to read instead."""
+    has, why = ("has negative values", " (scaled or centred data)") if negative else _SCALED
+    if kind == "counts":
+        raise GenekbError(
+            f"the matrix ({source}) {has} where counts are expected; pass the"
+            " layer that holds raw counts with layer="
+        )
+    if not _other_layers(adata, source):  # layer= would name nothing: say so
+        raise GenekbError(
+            f"the matrix ({source}) {has}{why} and the file"
+            " holds no other (no layers, no .raw); read the counts or log-normalized values"
+            " from the file they came from"
+        )
+    raise GenekbError(
+        f"the matrix ({source}) {has}{why}; pass a layer"
+        f" with counts or log-normalized values with layer={_other_layers(adata, source)}"
+    )
+
+
 _SCALED = ("holds scaled values", " (sc.pp.scale: every gene at unit variance)")
+# Scaled or centred values are negative about half the time; fewer than this share are not.
+FEW_NEGATIVE = 0.01
+
+
+def _refuse_few_negative(X: Any, source: str) -> None:
+    """Refuse a matrix with a few negative values as damaged: they were said to be scaled data,
+    which sent the user looking for a layer of counts that the matrix itself was."""
+    count = int((stored_values(X) < 0).sum())
+    if count < FEW_NEGATIVE * X.shape[0] * X.shape[1]:
+        raise GenekbError(
+            f"the matrix ({source}) has negative values in {count} of its"
+            f" {X.shape[0] * X.shape[1]:,} entries, too few for scaled data (damaged entries,"
+            " or a code for missing values?); fix or drop those entries first"
+        )
 
 
 def _scaled_by_scanpy(X: Any, var: pd.DataFrame) -> bool:

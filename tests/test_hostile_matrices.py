@@ -16,7 +16,7 @@ from scanpy import datasets as sc_datasets
 import cellmodel as cm
 from cellmodel import io as cio
 from cellmodel.refine import refine
-from genekb.errors import GenekbWarning, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
 PBMC = Path(sc_datasets.__file__).parent / "10x_pbmc68k_reduced.h5ad"
@@ -117,3 +117,16 @@ def test_embed_on_one_gene_says_the_view_reads_that_gene_alone(tmp_path):
     assert any("only one gene" in w for w in out.uns["cellmodel"]["gene_match"]["warnings"])
     two = cm.tl.embed(cells, tmp_path, model="fake", sentence_top_n=0, copy=True)
     assert not any("only one gene" in w for w in two.uns["cellmodel"]["gene_match"]["warnings"])
+
+
+def test_a_few_negative_entries_are_called_damage_not_scaled_data():
+    # One -1 (a code for a missing value) in counts was "scaled or centred data": the user was
+    # sent to look for a layer of counts that X itself was.
+    cells = blobs(20, counts=True, dim=12)
+    cells.X[3, 4] = -1
+    for kind in ("auto", "counts"):
+        with pytest.raises(GenekbError, match=r"negative values in 1 of its 720 entries.*fix"):
+            cio.expression(cells, kind=kind)
+    cells.X = cells.X - cells.X.mean(axis=0)  # centred: about half negative, as before
+    with pytest.raises(GenekbError, match=r"negative values \(scaled or centred data\)"):
+        cio.expression(cells)

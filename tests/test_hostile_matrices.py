@@ -17,6 +17,7 @@ import cellmodel as cm
 from cellmodel import io as cio
 from cellmodel.refine import refine
 from genekb.errors import GenekbError, GenekbWarning, UsageError
+from genekb.store.store import Store
 from tests.conftest import blobs, one_line_error, run_cellmodel
 
 PBMC = Path(sc_datasets.__file__).parent / "10x_pbmc68k_reduced.h5ad"
@@ -130,3 +131,20 @@ def test_a_few_negative_entries_are_called_damage_not_scaled_data():
     cells.X = cells.X - cells.X.mean(axis=0)  # centred: about half negative, as before
     with pytest.raises(GenekbError, match=r"negative values \(scaled or centred data\)"):
         cio.expression(cells)
+
+
+def test_a_chunked_embed_counts_empty_cells_on_the_expression(tmp_path):
+    # Out of core, a cell was "empty" where its raw view was zero: with one gene, whose whitened
+    # vector is zero, all 60 cells "expressed none of the genes", against 9 in memory.
+    from cellmodel.chunked.embed import embed_h5ad
+
+    cells = ad.read_h5ad(PBMC).raw.to_adata()[:60, ["CD3E"]].copy()
+    cells.write_h5ad(tmp_path / "one.h5ad")
+    expressing = int((cells.X.toarray()[:, 0] > 0).sum())
+    with pytest.warns(GenekbWarning) as caught:
+        embed_h5ad(
+            tmp_path / "one.h5ad", Store.open(tmp_path / "s", create=True),
+            output=tmp_path / "out.h5ad", model="fake", chunk_size=25,
+        )  # fmt: skip
+    said = [str(w.message) for w in caught if "cells express none" in str(w.message)]
+    assert said and said[0].startswith(f"{60 - expressing} of 60 cells"), said

@@ -14,7 +14,7 @@ import numpy as np
 from cellmodel import semantic
 from cellmodel.knowledge.genes import GeneMatch, match_genes, require_gene_names
 from cellmodel.knowledge.vectors import reference_table, store_version, vectors_for
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, warn
 from genekb.store.store import EmbeddingVersion, Store
 
 if TYPE_CHECKING:
@@ -190,7 +190,24 @@ def weigh_genes(
             " genes: the two files share no gene the view reads"
         )
     weights = weigh(candidates)
+    _warn_of_one_gene(match, weights)
     return weights, (weights.scale != 0 if pinned is None else candidates)
+
+
+def _warn_of_one_gene(match: GeneMatch, weights: semantic.GeneWeights) -> None:
+    """Warn (and keep the warning with the match's) where one gene alone carries weight: every
+    cell's vector is then that gene's vector times its expression, which centring leaves as
+    more or less than the mean, and the default whitening, fitted on that one gene, as zero."""
+    if weights.n_genes_used != 1:
+        return
+    name = match.names[int(np.flatnonzero(weights.scale)[0])]
+    note = (
+        f"only one gene ({name}) carries weight in the semantic view: it tells the cells apart"
+        " by that gene alone (with the default whitening, its vectors are all zero); give more"
+        " matched genes that vary over the cells"
+    )
+    match.report.warnings.append(note)
+    warn(note)
 
 
 def _first_rows_of(match: GeneMatch, gene_ids: Sequence[int]) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32
+from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32, summed_entries
 from genekb.errors import GenekbError
 
 
@@ -64,7 +64,8 @@ def _has_negative(X: Any) -> bool:
     return bool(values.size) and float(values.min()) < 0
 
 
-def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> None:
+def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> Any:
+    """`X` once checked, with entries stored more than once summed (`summed_entries`)."""
     # an X left empty beside the data in .raw or a layer: the refusal names where the data are
     if X is None or X.shape[0] == 0 or X.shape[1] == 0:
         shape = "none" if X is None else f"{X.shape[0]} × {X.shape[1]}"
@@ -72,7 +73,8 @@ def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> None:
             f"the expression matrix ({where}) is empty ({shape}); give a file with cells and"
             f" genes, or choose another layer with layer={_other_layers(adata, where)}"
         )
-    check_storage(X, f"the expression matrix ({where})")
+    check_storage(X, f"the expression matrix ({where})")  # before summing reads the indices
+    X = summed_entries(X)
     values = stored_values(X)
     if values.size == 0 or not np.any(values):
         raise GenekbError(
@@ -86,6 +88,7 @@ def _check_matrix(X: Any, where: str, adata: ad.AnnData) -> None:
         )
     largest = max(float(values.max()), -float(values.min()))  # no copy, unlike np.abs
     refuse_beyond_float32(largest, f"the expression matrix ({where})")
+    return X
 
 
 def checked_matrix(
@@ -94,35 +97,56 @@ def checked_matrix(
     """The matrix `expression` reads, its genes, where it came from and notes, once checked."""
     notes: list[str] = []
     X, var, source = _pick_matrix(adata, layer)
-    _check_matrix(X, source, adata)
+    X = _check_matrix(X, source, adata)
     negative = _has_negative(X)
     if negative or scaled_by_scanpy(X, var):
-        has, why = ("has negative values", " (scaled or centred data)") if negative else _SCALED
         if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
             X, var, source = _pick_matrix(adata, "raw")
-            _check_matrix(X, source, adata)
+            X = _check_matrix(X, source, adata)
             held = "negative (scaled) values" if negative else "scaled values (sc.pp.scale)"
             notes.append(f"X holds {held}; used .raw instead")
-        elif kind == "counts":
-            raise GenekbError(
-                f"the matrix ({source}) {has} where counts are expected; pass the"
-                " layer that holds raw counts with layer="
-            )
-        elif not _other_layers(adata, source):  # layer= would name nothing: say so
-            raise GenekbError(
-                f"the matrix ({source}) {has}{why} and the file"
-                " holds no other (no layers, no .raw); read the counts or log-normalized values"
-                " from the file they came from"
-            )
         else:
-            raise GenekbError(
-                f"the matrix ({source}) {has}{why}; pass a layer"
-                f" with counts or log-normalized values with layer={_other_layers(adata, source)}"
-            )
+            if negative:
+                _refuse_few_negative(X, source)
+            _refuse_scaled(adata, source, kind, negative)
     return X, var, source, notes
 
 
+def _refuse_scaled(adata: ad.AnnData, source: str, kind: str, negative: bool) -> None:
+    """Refuse scaled values (negative, or sc.pp.scale's), naming the matrices to read instead."""
+    has, why = ("has negative values", " (scaled or centred data)") if negative else _SCALED
+    if kind == "counts":
+        raise GenekbError(
+            f"the matrix ({source}) {has} where counts are expected; pass the"
+            " layer that holds raw counts with layer="
+        )
+    if not _other_layers(adata, source):  # layer= would name nothing: say so
+        raise GenekbError(
+            f"the matrix ({source}) {has}{why} and the file"
+            " holds no other (no layers, no .raw); read the counts or log-normalized values"
+            " from the file they came from"
+        )
+    raise GenekbError(
+        f"the matrix ({source}) {has}{why}; pass a layer"
+        f" with counts or log-normalized values with layer={_other_layers(adata, source)}"
+    )
+
+
 _SCALED = ("holds scaled values", " (sc.pp.scale: every gene at unit variance)")
+# Scaled or centred values are negative about half the time; fewer than this share are not.
+FEW_NEGATIVE = 0.01
+
+
+def _refuse_few_negative(X: Any, source: str) -> None:
+    """Refuse a matrix with a few negative values as damaged: they were said to be scaled data,
+    which sent the user looking for a layer of counts that the matrix itself was."""
+    count = int((stored_values(X) < 0).sum())
+    if count < FEW_NEGATIVE * X.shape[0] * X.shape[1]:
+        raise GenekbError(
+            f"the matrix ({source}) has negative values in {count} of its"
+            f" {X.shape[0] * X.shape[1]:,} entries, too few for scaled data (damaged entries,"
+            " or a code for missing values?); fix or drop those entries first"
+        )
 
 
 def scaled_by_scanpy(X: Any, var: pd.DataFrame) -> bool:

@@ -20,6 +20,7 @@ import anndata as ad
 
 from cellmodel import io
 from cellmodel._settings import DEFAULT_N_HVG
+from cellmodel.arguments import check_count, check_flags, check_seed
 from cellmodel.cluster.batch_column import batch_values, resolve_batch_key
 from cellmodel.cluster.refine_fit import (
     GENE_RANK,
@@ -57,6 +58,13 @@ def refine(
     obsm["X_pca_expr"] and uns["refine"]. `gene_graph_spec`: data | knowledge | both, optionally
     with a control ("knowledge:shuffled", see `parse_gene_graph`); knowledge needs `store` and
     gene names. `options`: `refine_scaled`'s keywords and `module.RefineConfig` fields."""
+    # as cluster refuses them: a backed AnnData or a list failed inside anndata, seed=-1 inside
+    # scikit-learn, copy="no" copied and n_hvg=0 ran on every gene
+    io.require_anndata(adata)
+    check_flags(copy=copy)
+    check_seed(seed)
+    check_count(n_hvg, "n_hvg")
+    check_count(n_neighbors, "n_neighbors")
     if copy:
         adata = adata.copy()
     if adata.n_obs < 3:

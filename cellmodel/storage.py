@@ -44,6 +44,25 @@ def check_sparse_structure(X: sp.spmatrix, what: str) -> None:
         ) from None
 
 
+def repeats_entries(X: Any) -> bool:
+    """Whether a CSR/CSC matrix stores some cell and gene more than once. scipy reads such a
+    matrix as the sums, but what reads the stored values (the value kind, log1p, per-gene
+    moments) would read the parts: counts split in halves read as log values."""
+    if X.has_canonical_format:  # sorted and once each: the usual case, checked in one pass
+        return False
+    return not (X if X.has_sorted_indices else X.sorted_indices()).has_canonical_format
+
+
+def summed_entries(X: Any) -> Any:
+    """`X`, or a copy with each entry it stores more than once stored once, as the sum of its
+    parts (what scipy reads it as); the caller's matrix is left as it was."""
+    if not (sp.issparse(X) and X.format in ("csr", "csc")) or not repeats_entries(X):
+        return X
+    X = X.copy()
+    X.sum_duplicates()
+    return X
+
+
 def check_storage(X: Any, what: str) -> None:
     """Refuse values that are not real numbers and damaged sparse matrices."""
     refuse_non_numeric(X.dtype, what)

@@ -39,6 +39,7 @@ from cellmodel.embed import (
     DEFAULT_ISOTROPY_FIT,
     DEFAULT_WEIGHTING,
     SemanticParams,
+    empty_cells,
     run_record,
     warn_of_empty_cells,
 )
@@ -78,10 +79,13 @@ def _view_task(
     kind: str,
     vectors: np.ndarray,
     weights: semantic.GeneWeights,
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
+    """The chunk's raw view, and its cells that express none of the weighted genes (counted on
+    the expression, as in memory: a raw view of zeros, read for it, counted every cell where
+    the genes' vectors were zero, as one gene's are once whitened)."""
     with h5.ChunkReader(ref) as reader:
         X = normalize_rows(reader.rows(start, stop), kind)
-    return semantic.weighted_path(X, vectors, weights)
+    return semantic.weighted_path(X, vectors, weights), empty_cells(X, weights.scale)
 
 
 def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str, list[str]]:
@@ -222,17 +226,17 @@ class _Passes:
     ) -> int:
         """Passes 2 and 3 into `out`: each chunk's raw view written and summed for the mean, then
         each written block centred and normalised in place; X_semantic is the same array.
-        Returns the cells whose raw view is zero (no expression in the weighted genes)."""
+        Returns the cells with no expression in the weighted genes."""
         src = self.source
         view = out.create(OBSM_WEIGHTED, src.n_cells, vectors.shape[1], src.chunk_size)
         tasks = [(src.ref, a, b, src.kind, vectors, weights) for a, b in src.ranges]
         total = np.zeros(vectors.shape[1], np.float64)
         blocks = self.engine.map(_view_task, tasks)
         n_empty = 0
-        for i, ((a, b), block) in enumerate(zip(src.ranges, blocks, strict=True)):
+        for i, ((a, b), (block, empty)) in enumerate(zip(src.ranges, blocks, strict=True)):
             view[a:b] = block
             total += block.sum(axis=0, dtype=np.float64)
-            n_empty += int((~block.any(axis=1)).sum())
+            n_empty += empty
             self._report("weighted view", i + 1)
         mean = (total / src.n_cells).astype(np.float32)[None, :]
         for i, (a, b, block) in enumerate(h5.iter_blocks(view, src.n_cells, src.chunk_size)):

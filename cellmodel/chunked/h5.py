@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cellmodel.formats import reason, refuse_foreign_layout, unreadable
-from cellmodel.storage import check_sparse_structure, refuse_non_numeric
+from cellmodel.storage import check_sparse_structure, refuse_non_numeric, repeats_entries
 from genekb.errors import GenekbError
 
 # Non-zero values the value-kind check reads, in evenly spaced runs over the whole file.
@@ -238,6 +238,12 @@ class ChunkReader:
         except ValueError as error:  # row pointers past the stored values
             raise GenekbError(f"{what} is a damaged sparse matrix ({error})") from None
         check_sparse_structure(rows, what)
+        if repeats_entries(rows):  # the value kind, judged on a sample of the parts, was wrong
+            raise GenekbError(
+                f"{what} stores some cell–gene entries more than once, which a chunked run cannot"
+                " read as their sums; sum them once (adata.X.sum_duplicates()) and write the"
+                " file again"
+            )
         return rows
 
     def sample(self) -> np.ndarray:

@@ -51,7 +51,8 @@ def normalize(
     counts → total 10,000 per cell then log1p; log-normalized values as they are; other linear
     values → log1p (`cellmodel.io.expression`). `layer`: None (X; scaled values in X fall back
     to `.raw`), "raw", or a layer's name. Writes X (float32; counts kept in `layers["counts"]`,
-    refused where that layer holds other values), `uns["cellmodel_pp"]` (what the values
+    X's own too when the values come from elsewhere, refused where that layer holds other
+    values), `uns["cellmodel_pp"]` (what the values
     were and what was done) and, where it took the log, scanpy's `uns["log1p"]`. In place, or
     a new AnnData with `copy=True` (needed when the values come from `.raw` with other genes;
     the cells' obsm, obsp and uns come along as copies).
@@ -91,12 +92,30 @@ def normalize(
         counts = source_matrix(adata, expr.source)
         _refuse_other_counts(out, counts, expr.source)
         out.layers["counts"] = counts.copy()
+    elif same_genes and expr.source != "X" and _holds_counts(adata.X):
+        # X's counts, about to be replaced by another matrix's values, would be lost
+        _refuse_other_counts(out, adata.X, "X")
+        out.layers["counts"] = adata.X.copy()
     out.X = expr.X
     if expr.kind != "log":  # scanpy's mark of a log1p'd X: its log1p warns, its hvg reads it
         out.uns["log1p"] = {"base": None}
     record = {**expr.to_dict(), "params": {"layer": layer, "gene_key": gene_key}}
     out.uns[PP_UNS_KEY] = h5ad_safe(record)
     return out if copy else None
+
+
+def _holds_counts(X: Any) -> bool:
+    """Whether `X` holds counts: finite, non-negative whole numbers, not all zero."""
+    import numpy as np
+
+    from cellmodel.io import detect_kind
+    from cellmodel.matrix_checks import stored_values
+
+    if X is None:
+        return False
+    values = stored_values(X)
+    usable = values.size and np.isfinite(values).all() and values.min() >= 0 and values.any()
+    return bool(usable) and detect_kind(X) == "counts"
 
 
 def _refuse_other_counts(out: Any, counts: Any, source: str) -> None:

@@ -27,10 +27,10 @@ from genekb.sources import bundled
 
 from .match_report import GeneMatch, MatchReport
 from .name_forms import (
-    GENOME_PREFIX_FIX,
     MIXED_FIX,
     OTHER_SPECIES_FIX,
     VERSION_SUFFIX_FIX,
+    genome_prefix_fix,
     genome_prefix_note,
     given_against_names,
     made_unique_sources,
@@ -238,7 +238,7 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     given = taxon_name(taxon) if taxon is not None else None
     prefixed = genome_prefix_note(names)
     if prefixed is not None:  # no taxon makes them match: say what they are
-        return GeneNames(None, prefixed, GENOME_PREFIX_FIX)
+        return GeneNames(None, prefixed, genome_prefix_fix(names))
     suffixed = version_suffix_note(names)
     if suffixed is not None:
         return GeneNames(None, suffixed, VERSION_SUFFIX_FIX)

@@ -24,3 +24,39 @@ def test_the_genome_prefix_fix_names_the_files_own_prefix(
         require_gene_names(names, None, "annotate")
     said = str(caught.value)
     assert selects in said and example in said and "GRCh38_'" not in said.replace(example, "")
+
+
+def _named(adata: object, fake_spec: object) -> dict[str, tuple[str | None, list[str]]]:
+    from cellmodel.annotate import annotate, report_of
+    from tests.test_annotate import ALPHA, BETA, DELTA, _planted, _TextEncoder
+
+    named = annotate(
+        adata, _planted(fake_spec), groupby="kind", candidates=[BETA, ALPHA, DELTA], n_markers=5,
+        top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake", copy=True,
+    )  # fmt: skip
+    return {e["group"]: (e["label"], e["markers"]) for e in report_of(named)["groups"]}
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_a_group_too_small_to_name_moves_no_other_groups_markers(fake_spec: object) -> None:
+    # Two delta cells given a group of their own ('stray', too small to name) outranked the
+    # delta group in SST and HHEX, which then were no delta markers: the delta group lost its
+    # name. On pbmc68k three such cells renamed 6 of the 10 groups (CD8 T cells 'T-helper 1').
+    import numpy as np
+    import pandas as pd
+
+    from tests.test_annotate import _islets
+
+    adata = _islets()
+    before = _named(adata, fake_spec)
+    kinds = adata.obs["kind"].astype(str).to_numpy()
+    stray = np.flatnonzero(kinds == "d")[:2]
+    kinds[stray] = "stray"
+    adata.obs["kind"] = pd.Categorical(kinds)
+    adata.X[np.ix_(stray, adata.var_names.isin(["SST", "HHEX"]))] = 400.0
+    after = _named(adata, fake_spec)
+    assert after["stray"] == (None, [])
+    # the two cells fewer leave the delta group's filler genes in another order
+    assert {k: (v[0], v[1][:2]) for k, v in after.items() if k in before} == {
+        k: (v[0], v[1][:2]) for k, v in before.items()
+    }

@@ -78,7 +78,7 @@ def name_groups(
     )
     signature = sc.signature if "markerdb" in channels_of(params.method) else None
     searched = not candidates.user_given and not candidates.tissue
-    found = infer.tissue(matrices[params.method], [c.cl_id for c in cands]) if searched else None
+    found = _tissue(matrices[params.method], mk, cands) if searched else None
     walks = lineage.walk_calls(
         matrices[params.method],
         cands,
@@ -118,6 +118,13 @@ def name_groups(
         "seconds": round(time.perf_counter() - began, 3),
     }
     return report, _cell_labels(out_groups, groups)
+
+
+def _tissue(ranking: np.ndarray, mk: Markers, cands: list[Candidate]) -> dict[str, Any] | None:
+    """The tissue the groups with markers name (`infer.tissue`). A group without any (too small,
+    empty) is left unnamed, and its row, the context prior alone, had voted all the same."""
+    voting = np.array([len(ids) > 0 for ids in mk.ids], dtype=bool)
+    return infer.tissue(ranking[voting], [c.cl_id for c in cands])
 
 
 def _apply_lineage(

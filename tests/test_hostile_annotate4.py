@@ -60,3 +60,22 @@ def test_a_group_too_small_to_name_moves_no_other_groups_markers(fake_spec: obje
     assert {k: (v[0], v[1][:2]) for k, v in after.items() if k in before} == {
         k: (v[0], v[1][:2]) for k, v in before.items()
     }
+
+
+ZEBRAFISH = ["cd74a", "cd79a", "ptprca", "mpx", "lyz", "cd3e", "cd4-1", "rag1", "mhc2dab", "spi1b",
+             "lck", "il7r", "gata1a", "hbba1", "marco", "mfap4"]  # fmt: skip
+
+
+def test_zebrafish_style_names_are_said_to_be_perhaps_zebrafish() -> None:
+    # Read as human symbols with "gene names of no telling case read as human symbols (8 human,
+    # 7 mouse)": half of a zebrafish file's genes dropped, not a word on orthologs; names that
+    # read as no species ('si:ch211-…') were pointed to --taxon human|mouse alone.
+    from cellmodel.knowledge.genes import read_gene_names
+
+    read = read_gene_names(ZEBRAFISH)
+    assert read.taxon == "human" and "zebrafish's genes are named in lower case" in read.note
+    with pytest.raises(UsageError, match=r"as zebrafish's are\?\); map the genes to human or"):
+        require_gene_names([f"si:ch211-{i}" for i in range(20)], None, "annotate")
+    # a lower-cased human file reads as before, without the hint
+    human = [g.lower() for g in ["CD3E", "CD19", "LYZ", "NKG7", "MS4A1", "GNLY", "CD14", "INS"]]
+    assert "zebrafish" not in read_gene_names(human).note

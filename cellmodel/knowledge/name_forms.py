@@ -81,7 +81,7 @@ def genome_prefix_fix(names: Sequence[str]) -> str:
     return (
         "keep one species' genes and strip the prefix from their names"
         f" (adata[:, adata.var_names.str.startswith({prefix!r})], then"
-        f" {example!r} -> {example[len(prefix):]!r})"
+        f" {example!r} -> {example[len(prefix) :]!r})"
     )
 
 

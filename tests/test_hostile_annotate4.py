@@ -3,6 +3,7 @@ prefixes of older references, other species' symbols), tiny and mixed groups, fe
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from cellmodel.knowledge.genes import require_gene_names
@@ -42,7 +43,6 @@ def test_a_group_too_small_to_name_moves_no_other_groups_markers(fake_spec: obje
     # Two delta cells given a group of their own ('stray', too small to name) outranked the
     # delta group in SST and HHEX, which then were no delta markers: the delta group lost its
     # name. On pbmc68k three such cells renamed 6 of the 10 groups (CD8 T cells 'T-helper 1').
-    import numpy as np
     import pandas as pd
 
     from tests.test_annotate import _islets
@@ -79,3 +79,26 @@ def test_zebrafish_style_names_are_said_to_be_perhaps_zebrafish() -> None:
     # a lower-cased human file reads as before, without the hint
     human = [g.lower() for g in ["CD3E", "CD19", "LYZ", "NKG7", "MS4A1", "GNLY", "CD14", "INS"]]
     assert "zebrafish" not in read_gene_names(human).note
+
+
+def test_a_mix_whose_best_terms_its_genes_keep_out_is_said_to_be_one() -> None:
+    # A 50/50 mix of pbmc68k's B and NK cells: its markers the NK cells', every ranking's best
+    # 'mature natural killer cell'; the B-cell genes kept the walk out of the NK kind and it was
+    # called 'mature B cell', its why "7 terms within 0.25 of the best", nothing on stderr.
+    from cellmodel.annotate import lineage, ontology
+    from cellmodel.annotate.naming import _warn_overruled
+    from genekb.errors import GenekbWarning
+
+    ids = [c.cl_id for c in ontology.from_ontology(subtree="CL:0000542")]  # lymphocytes
+    row = np.full(len(ids), 0.0)
+    row[ids.index("CL:0000824")], row[ids.index("CL:0000623")] = 5.5, 5.0  # NK cells lead
+    genes = {"hematopoietic": 0.8, "lymphocyte": 0.7, "B cell": 0.7, "innate lymphoid": 0.3}
+    walk = lineage.Walker(ids).walk(row, genes)
+    assert walk.kinds[-1] == "B cell" and walk.overruled == "innate lymphoid"
+    assert "best-ranked term CL:0000824 is of the innate lymphoid kind" in walk.why
+    assert walk.to_dict()["overruled"] == "innate lymphoid"
+    entries = [{"group": "mix", "label": "mature B cell", "lineage": walk.to_dict()}]
+    with pytest.warns(GenekbWarning, match=r"group 'mix' \(innate lymphoid\) of obs\['grp'\]"):
+        _warn_overruled(entries, "grp")
+    # the NK genes as strong as the B genes: no gate, no note
+    assert lineage.Walker(ids).walk(row, {**genes, "innate lymphoid": 0.7}).overruled is None

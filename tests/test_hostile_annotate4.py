@@ -3,11 +3,14 @@ prefixes of older references, other species' symbols), tiny and mixed groups, fe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from cellmodel.knowledge.genes import require_gene_names
 from genekb.errors import UsageError
+from tests.conftest import blobs, one_line_error, run_cellmodel
 
 
 @pytest.mark.parametrize(
@@ -102,3 +105,30 @@ def test_a_mix_whose_best_terms_its_genes_keep_out_is_said_to_be_one() -> None:
         _warn_overruled(entries, "grp")
     # the NK genes as strong as the B genes: no gate, no note
     assert lineage.Walker(ids).walk(row, {**genes, "innate lymphoid": 0.7}).overruled is None
+
+
+def _ensembl_ids(taxon: str, n: int) -> list[str]:
+    from genekb.sources.bundled import load_bundled
+
+    column = load_bundled(taxon).table.column("ensembl").to_pylist()
+    return [e[0] for e in column if e][:n]
+
+
+def test_human_ensembl_ids_given_a_mouse_taxon_are_refused(tmp_path: Path) -> None:
+    # pbmc68k by ENSG ids with --taxon mouse: "read as mouse genes as asked", 5% matched, and
+    # monocytes, NK cells and dendritic cells were named alveolar and ciliated epithelial cells.
+    human = _ensembl_ids("human", 40)
+    with pytest.raises(UsageError, match=r"taxon=mouse is given, but 40 of 40 gene names are"):
+        require_gene_names(human, "mouse", "annotate")
+    with pytest.raises(UsageError, match="pass taxon=mouse, or leave taxon= out"):
+        require_gene_names(_ensembl_ids("mouse", 40), "human", "annotate")
+    # as before: a barnyard matrix's own species kept as asked, ids of the asked species read
+    assert require_gene_names(human + _ensembl_ids("mouse", 30), "mouse", "annotate") == "mouse"
+    assert require_gene_names(human, "human", "annotate") == "human"
+    cells = tmp_path / "cells.h5ad"
+    adata = blobs(20, dim=40, counts=True)
+    adata.var_names = human
+    adata.write_h5ad(cells)
+    args = ["annotate", str(cells), "--groupby", "group", "--root", str(tmp_path / "store")]
+    said = one_line_error(run_cellmodel(*args, "--taxon", "mouse"), 2)
+    assert "--taxon mouse is given, but 40 of 40" in said and "pass --taxon human" in said

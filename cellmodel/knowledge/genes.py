@@ -33,19 +33,18 @@ from .name_forms import (
     genome_prefix_fix,
     genome_prefix_note,
     given_against_names,
+    ids_against_taxon,
     made_unique_sources,
     mixed_ensembl_note,
     other_species_note,
     restore_hyphens,
     species_by_nomenclature,
     version_suffix_note,
+    zebrafish_hint,
 )
 from .orthologs import bundled_index, ortholog_ids
 
 LOW_MATCH_RATE = 0.5
-# Lower-case names under this share symbols are hinted to be zebrafish's ('cd74a' beside 'lck'):
-# a lower-cased human file reads above 0.9 (pbmc68k: 701 of 765), a zebrafish one near half.
-ZEBRAFISH_HINT_BELOW = 0.75
 # Names count as genes of a species only when this share of them resolve in its snapshot; below
 # it a matrix is treated as unnamed (feature ids, g0..gN, another species' genes).
 NAMED_MIN_RATE = 0.1
@@ -232,12 +231,7 @@ def _read_by_symbols(names: Sequence[str]) -> GeneNames:
         )
     note = ", ".join(f"{counts[t]} {t}" for t in ranked)
     said = f"gene names of no telling case read as {best} symbols ({note}, of {len(names)} names)"
-    if lower and counts[best] < ZEBRAFISH_HINT_BELOW * len(names):
-        said += (
-            "; zebrafish's genes are named in lower case too: if these are, map them to human"
-            " or mouse orthologs"
-        )
-    return GeneNames(best, said)
+    return GeneNames(best, said + (zebrafish_hint(counts[best] / len(names)) if lower else ""))
 
 
 def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> GeneNames:
@@ -263,6 +257,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
         return GeneNames(None, foreign, OTHER_SPECIES_FIX)
     if names and sum(n.isdigit() for n in names) * 2 >= len(names):
         return _read_numbers(names, given)
+    against = ids_against_taxon(names, given) if given is not None else None
+    if against is not None:
+        return GeneNames(None, *against)
     if given is not None:  # obeyed, with a word where the names clearly say otherwise
         both = _in_both(names)
         note = given_against_names(*both, given) if both else None

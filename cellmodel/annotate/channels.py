@@ -6,7 +6,7 @@ lineage signatures. `naming.name_groups` fuses and calls from what `score_channe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from cellmodel.annotate.inputs import (
     embed_texts,
     group_markers,
     mitochondrial_ids,
+    nameable_groups,
     reference,
     store_vectors,
 )
@@ -36,6 +37,7 @@ from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.term_vectors import term_vectors
 from cellmodel.annotate.words import bag_of_words
 from cellmodel.knowledge.genes import match_genes, require_gene_names
+from cellmodel.markers import GroupStats, GroupSums
 from cellmodel.semantic import control_vectors
 from genekb.store.store import Store
 
@@ -179,13 +181,17 @@ def _markers(
     match = match_genes(genes, ref, store_taxon="human", data_taxon=taxon, X=totals)
     symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
     matched = np.flatnonzero(match.matched)
-    stats = sums.columns(matched).stats()
+    kept = nameable_groups(sums)
+    stats, kept_stats = _group_stats(sums.columns(matched), kept)
     # A group's mitochondrial transcripts say how its cells fared, not what they are (their cards
     # speak of mitochondrial disease, of the brain and muscle): no marker names a kind from them.
     handling = np.isin(match.gene_ids[matched], list(mitochondrial_ids()))
     # room for genes sharing a GeneID, and for the mitochondrial ones left out
     room = params.n_markers * 2 + int(handling.sum())
-    higher = group_markers(stats, room, params.markers)
+    higher = [np.zeros(0, dtype=np.intp)] * k
+    kept_markers = group_markers(kept_stats, room, params.markers) if kept.any() else []
+    for g, found in zip(np.flatnonzero(kept), kept_markers, strict=True):
+        higher[g] = found
     tops = [t[~handling[t]] for t in higher]
     ids: list[np.ndarray] = []
     cols: list[np.ndarray] = []
@@ -207,6 +213,20 @@ def _markers(
         symbols=[[symbol_of.get(int(i), "") for i in m] for m in ids],
         mito_only=[len(h) > 0 and len(t) == 0 for h, t in zip(higher, tops, strict=True)],
     )
+
+
+def _group_stats(sums: GroupSums, kept: np.ndarray) -> tuple[GroupStats, GroupStats]:
+    """Every group's statistics, and those of the nameable groups (`kept`) alone. A group of one
+    or two cells, or of empty droplets, is no group's rival or rest: one cell's noise had moved
+    the other groups' markers, and with them the names of most groups of a file. The nameable
+    groups' rest is the other nameable groups in both."""
+    whole = sums.stats()
+    if kept.all() or not kept.any():
+        return whole, whole
+    part = GroupSums(sums.sizes[kept], sums.sums[kept], sums.sums_sq[kept]).stats()
+    rest_means, rest_var = whole.rest_means.copy(), whole.rest_var.copy()
+    rest_means[kept], rest_var[kept] = part.rest_means, part.rest_var
+    return replace(whole, rest_means=rest_means, rest_var=rest_var), part
 
 
 def _text_channel(

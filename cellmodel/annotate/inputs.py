@@ -148,6 +148,12 @@ def embed_texts(texts: list[str], ev: Any, load_encoder: Any, progress: Any = No
 MIN_CELLS = 3
 
 
+def nameable_groups(sums: Any) -> np.ndarray:
+    """Per group (`markers.GroupSums`), whether it can be named at all: MIN_CELLS cells or more,
+    holding some counts. The others get no markers and are no rival or rest of any group."""
+    return (np.asarray(sums.sizes) >= MIN_CELLS) & (np.asarray(sums.sums).sum(axis=1) > 0)
+
+
 def groups_of(adata: ad.AnnData, groupby: str | None) -> tuple[str, pd.Categorical]:
     """The obs column that holds the groups (default: `cellmodel cluster`'s) and its groups."""
     if groupby is None:

@@ -66,6 +66,8 @@ class Walk:
     abstained: bool = False
     why: str = ""
     outside: str | None = None  # the group's kind, where no candidate is of it (`gates.outside`)
+    # the kind of the ranking's best term, where the group's expression kept the walk out of it
+    overruled: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         conf = round(self.confidence, 4) if np.isfinite(self.confidence) else None
@@ -76,6 +78,7 @@ class Walk:
             "abstained": self.abstained,
             "why": self.why,
             "outside": self.outside,
+            "overruled": self.overruled,
         }
 
 
@@ -163,6 +166,7 @@ class Walker:
         kinds: list[str] = []
         confidence = np.inf
         why = ""
+        top, overruled = int(np.nanargmax(z)), None
         for level, members in enumerate(self.members):
             parent = kinds[-1] if kinds else None
             if level and parent is None:
@@ -175,7 +179,11 @@ class Walker:
             away = self._outside(level, parent, inside, bonus)
             if away is not None:
                 return self._abstain(kinds, confidence, allowed, away)
-            inside = gated(inside, bonus)
+            kept = gated(inside, bonus)
+            overruled = overruled or next(
+                (k for k, idx in inside.items() if k not in kept and top in idx), None
+            )
+            inside = kept
             scored = {k: self._kind_score(z, idx) for k, idx in inside.items() if len(idx)}
             scored = {k: s for k, s in scored.items() if np.isfinite(s)}
             if not scored:
@@ -190,9 +198,17 @@ class Walker:
             kinds.append(order[0])
             allowed = inside[order[0]]
         out = self._pick(z, allowed, kinds, confidence, why)
+        notes = [out.why] if out.why else []
         if lead is not None:  # say why the best-scored term is not the call
-            note = f"{self.cl_ids[lead]} left out: the group does not express {dropped[lead]}"
-            out.why = f"{out.why}; {note}" if out.why else note
+            gene = dropped[lead]
+            notes.append(f"{self.cl_ids[lead]} left out: the group does not express {gene}")
+        if overruled is not None:  # a mix of two kinds reads so: the ranking one, the genes other
+            out.overruled = overruled
+            notes.append(
+                f"its best-ranked term {self.cl_ids[top]} is of the {overruled} kind, which its"
+                " expression kept out (a mix of two kinds, doublets?)"
+            )
+        out.why = "; ".join(notes)
         return out
 
     def _pick(
@@ -247,7 +263,10 @@ class Walker:
             return own
         why = f"the marker table alone calls {table.cl_id}; called the deepest term both support"
         why = f"{own.why}; {why}" if own.why else why
-        return Walk(common, self.index[common], own.kinds, own.confidence, True, why)
+        return Walk(
+            common, self.index[common], own.kinds, own.confidence, True, why,
+            overruled=own.overruled,
+        )  # fmt: skip
 
     def _absent(self, level: int, parent: str | None) -> list[str]:
         """The kinds refining `parent` at `level` that no candidate belongs to."""

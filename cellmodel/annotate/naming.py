@@ -78,7 +78,7 @@ def name_groups(
     )
     signature = sc.signature if "markerdb" in channels_of(params.method) else None
     searched = not candidates.user_given and not candidates.tissue
-    found = infer.tissue(matrices[params.method], [c.cl_id for c in cands]) if searched else None
+    found = _tissue(matrices[params.method], mk, cands) if searched else None
     walks = lineage.walk_calls(
         matrices[params.method],
         cands,
@@ -120,6 +120,13 @@ def name_groups(
     return report, _cell_labels(out_groups, groups)
 
 
+def _tissue(ranking: np.ndarray, mk: Markers, cands: list[Candidate]) -> dict[str, Any] | None:
+    """The tissue the groups with markers name (`infer.tissue`). A group without any (too small,
+    empty) is left unnamed, and its row, the context prior alone, had voted all the same."""
+    voting = np.array([len(ids) > 0 for ids in mk.ids], dtype=bool)
+    return infer.tissue(ranking[voting], [c.cl_id for c in cands])
+
+
 def _apply_lineage(
     entries: list[dict[str, Any]],
     walks: list[lineage.Walk] | None,
@@ -139,6 +146,24 @@ def _apply_lineage(
         for entry, why in zip(entries, lineage.unplaced(matrix, cands, signature), strict=True):
             if why:  # no name rather than a wrong one
                 entry.update(label=None, cl_id=None, not_named=why)
+
+
+def _warn_overruled(entries: list[dict[str, Any]], groupby: str) -> None:
+    """One warning naming the groups named away from their best-ranked terms' kind, which their
+    expression kept out: a 50/50 mix of B and NK cells, its markers the NK cells', was called
+    'mature B cell' with nothing on stderr."""
+    named = [
+        f"{e['group']!r} ({e['lineage']['overruled']})"
+        for e in entries
+        if e.get("label") and (e.get("lineage") or {}).get("overruled")
+    ]
+    if named:
+        warn(
+            f"{'groups' if len(named) > 1 else 'group'} {listed(named)} of obs[{groupby!r}] named"
+            " in another kind than the best-ranked terms' (in brackets), which the genes kept"
+            " out: a mix of two kinds (doublets?); check them, or split them",
+            GenekbWarning,
+        )
 
 
 # A priori, no labels read: a group under MIN_CELLS gets no name (`inputs`); one under FEW_CELLS
@@ -201,6 +226,7 @@ def _name_no_unnameable_group(
             + "; check their names, or merge them",
             SmallGroupWarning,
         )
+    _warn_overruled(entries, groupby)
 
 
 def _cell_labels(entries: list[dict[str, Any]], groups: pd.Categorical) -> pd.Categorical:

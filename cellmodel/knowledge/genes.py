@@ -27,18 +27,20 @@ from genekb.sources import bundled
 
 from .match_report import GeneMatch, MatchReport
 from .name_forms import (
-    GENOME_PREFIX_FIX,
     MIXED_FIX,
     OTHER_SPECIES_FIX,
     VERSION_SUFFIX_FIX,
+    genome_prefix_fix,
     genome_prefix_note,
     given_against_names,
+    ids_against_taxon,
     made_unique_sources,
     mixed_ensembl_note,
     other_species_note,
     restore_hyphens,
     species_by_nomenclature,
     version_suffix_note,
+    zebrafish_hint,
 )
 from .orthologs import bundled_index, ortholog_ids
 
@@ -214,14 +216,22 @@ def _read_by_symbols(names: Sequence[str]) -> GeneNames:
         counts[taxon] = int((routes == "symbol").sum())
     ranked = sorted(counts, key=counts.__getitem__, reverse=True)
     best = ranked[0] if ranked else None
+    lower = sum(n.islower() for n in names) * 2 >= len(names)
     if (
         best is None
         or (len(ranked) > 1 and counts[best] == counts[ranked[1]])
         or counts[best] < NAMED_MIN_RATE * len(names)
     ):
-        return GeneNames(None, "the species cannot be told from the gene names")
+        if not lower:  # zebrafish (ZFIN) names its genes in lower case; this is no such file
+            return GeneNames(None, "the species cannot be told from the gene names")
+        return GeneNames(
+            None,
+            "the species cannot be told from the gene names (lower case, as zebrafish's are?)",
+            f"{OTHER_SPECIES_FIX}; or taxon=human|mouse if the names are genes of that species",
+        )
     note = ", ".join(f"{counts[t]} {t}" for t in ranked)
-    return GeneNames(best, f"gene names of no telling case read as {best} symbols ({note})")
+    said = f"gene names of no telling case read as {best} symbols ({note}, of {len(names)} names)"
+    return GeneNames(best, said + (zebrafish_hint(counts[best] / len(names)) if lower else ""))
 
 
 def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> GeneNames:
@@ -238,7 +248,7 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
     given = taxon_name(taxon) if taxon is not None else None
     prefixed = genome_prefix_note(names)
     if prefixed is not None:  # no taxon makes them match: say what they are
-        return GeneNames(None, prefixed, GENOME_PREFIX_FIX)
+        return GeneNames(None, prefixed, genome_prefix_fix(names))
     suffixed = version_suffix_note(names)
     if suffixed is not None:
         return GeneNames(None, suffixed, VERSION_SUFFIX_FIX)
@@ -247,6 +257,9 @@ def read_gene_names(names: Sequence[str], taxon: int | str | None = None) -> Gen
         return GeneNames(None, foreign, OTHER_SPECIES_FIX)
     if names and sum(n.isdigit() for n in names) * 2 >= len(names):
         return _read_numbers(names, given)
+    against = ids_against_taxon(names, given) if given is not None else None
+    if against is not None:
+        return GeneNames(None, *against)
     if given is not None:  # obeyed, with a word where the names clearly say otherwise
         both = _in_both(names)
         note = given_against_names(*both, given) if both else None

@@ -302,16 +302,27 @@ def _stored_colours(adata: Any, name: str, values: pd.Series) -> dict[Any, Any] 
     return dict(zip(categories, stored, strict=True))
 
 
+# The qualitative maps past 10 groups, without their greys (as scanpy's palettes leave them
+# out): tab20's #c7c7c7 and tab20c's #bdbdbd, #d9d9d9 drew a group in the light grey of NA.
+_QUALITATIVE = (("tab20", (14, 15)), ("tab20b", ()), ("tab20c", (16, 17, 18, 19)), ("Dark2", (7,)))
+
+
 def _palette(n: int) -> list[Any]:
-    """tab10 up to 10 groups, tab20 up to 20, tab20 + tab20b + tab20c up to 60 (a continuous map
-    gave neighbouring groups of a 37-type file the same dark red), then a continuous map."""
+    """tab10 up to 10 groups, then tab20, tab20b, tab20c and Dark2 without their greys, 61
+    colours (a continuous map gave neighbouring groups of a 37-type file the same dark red),
+    then a continuous map."""
     import matplotlib.pyplot as plt
 
     if n <= 10:
         return [plt.get_cmap("tab10")(i) for i in range(n)]
-    if n <= 60:
-        maps = ("tab20", "tab20b", "tab20c")
-        return [plt.get_cmap(maps[i // 20])(i % 20) for i in range(n)]
+    colours = [
+        colour
+        for name, greys in _QUALITATIVE
+        for i, colour in enumerate(plt.get_cmap(name).colors)
+        if i not in greys
+    ]
+    if n <= len(colours):
+        return colours[:n]
     return [plt.get_cmap("turbo")(i / max(n - 1, 1)) for i in range(n)]
 
 

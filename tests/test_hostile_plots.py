@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_hex, to_rgb
 
-matplotlib.use("Agg")
+from genekb.errors import GenekbError
 
-import anndata as ad  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.colors import to_hex, to_rgb  # noqa: E402
-
-from genekb.errors import GenekbError  # noqa: E402
+matplotlib.use("Agg")  # headless, as a server's notebook or CI draws
 
 
 def _planar(n: int = 80) -> ad.AnnData:
@@ -55,3 +54,58 @@ def test_no_group_is_drawn_in_the_grey_of_the_unassigned_cells(n_groups):
     greys = [name for name, (r, g, b) in groups.items() if max(r, g, b) - min(r, g, b) < 0.02]
     assert not greys, [(name, to_hex(groups[name])) for name in greys]
     assert len(set(groups.values())) == len(groups)  # no colour for two groups
+
+
+def _classified(n: int = 30) -> ad.AnnData:
+    """Cells as `cm.tl.classify` leaves them: predictions and which cells trained."""
+    adata = _planar(n)
+    adata.obs["label"] = pd.Categorical(np.array(["x", "y", "z"])[np.arange(n) % 3])
+    adata.obs["cellmodel_pred"] = adata.obs["label"].astype(str)
+    adata.obs["cellmodel_pred_train"] = np.arange(n) < 9
+    return adata
+
+
+@pytest.mark.parametrize(
+    "trained",
+    [
+        np.where(np.arange(30) < 9, "True", "False"),  # text, as a CSV of obs read back as text
+        [True] * 9 + [np.nan] * 21,  # a file joined to one never classified
+    ],
+)
+def test_a_train_column_not_of_bools_is_refused_not_read_as_all_training(trained):
+    # As bools, the text "False" and a missing value both read True: every cell counted as a
+    # training cell, and the plot failed with "no cells to score" (or drew a few cells only).
+    import cellmodel as cm
+
+    adata = _classified()
+    adata.obs["cellmodel_pred_train"] = pd.Series(trained, index=adata.obs_names, dtype=object)
+    with pytest.raises(GenekbError, match="must say True or False for each cell"):
+        cm.pl.confusion(adata, "label", "cellmodel_pred", show=False)
+
+
+def test_every_cell_trained_says_so_and_how_to_draw_them():
+    # "no cells to score" left the user to guess that held_out= dropped every cell.
+    import matplotlib.pyplot as plt
+
+    import cellmodel as cm
+
+    adata = _classified()
+    adata.obs["cellmodel_pred_train"] = True
+    with pytest.raises(GenekbError, match=r"every cell trained the classifier.*held_out=False"):
+        cm.pl.confusion(adata, "label", "cellmodel_pred", show=False)
+    ax = cm.pl.confusion(adata, "label", "cellmodel_pred", held_out=False, show=False)
+    assert "held-out" not in ax.get_xlabel()
+    # a 0/1 column is read as the bools it stands for
+    adata.obs["cellmodel_pred_train"] = (np.arange(30) < 9).astype(int)
+    ax = cm.pl.confusion(adata, "label", "cellmodel_pred", show=False)
+    assert "held-out" in ax.get_xlabel()
+    assert sum(int(t.get_text()) for t in ax.texts) == 21
+    plt.close("all")
+
+
+def test_held_out_takes_a_bool_only():
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    with pytest.raises(UsageError, match="held_out='no' must be True or False"):
+        cm.pl.confusion(_classified(), "label", "cellmodel_pred", held_out="no", show=False)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cellmodel._settings import CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
-from cellmodel.arguments import check_obs_column, class_order
+from cellmodel.arguments import check_flags, check_obs_column, class_order
 from cellmodel.io import require_anndata
 from cellmodel.metrics import hungarian_mapping, labelled_pairs, paired_labels
 from genekb.errors import GenekbError
@@ -86,14 +86,13 @@ def confusion(
     train_column = f"{key}_train"
     if held_out is None:
         held_out = key == PREDICTION_KEY and train_column in adata.obs
-    cells = np.ones(adata.n_obs, bool)
+    check_flags(held_out=held_out)  # held_out="no" is truthy: it dropped the training cells
     if held_out and train_column not in adata.obs:
         raise GenekbError(
             f"held_out=True needs obs[{train_column!r}] (which cells trained), which"
             f" {key!r} has not; leave held_out unset for a clustering"
         )
-    if held_out:
-        cells = ~np.asarray(adata.obs[train_column], bool)
+    cells = _held_out(adata.obs[train_column], train_column) if held_out else slice(None)
     by_name = train_column in adata.obs  # a classifier's predictions (classify writes it)
     table, note = drawn_table(
         confusion_table(adata.obs[label_key][cells], adata.obs[key][cells], by_name=by_name),
@@ -118,6 +117,31 @@ def confusion(
                 colour = "white" if share[i, j] > 0.5 else "black"
                 ax.text(j, i, str(n), ha="center", va="center", fontsize=6, color=colour)
         return finish(fig, ax, show, save)
+
+
+def _held_out(trained: pd.Series, column: str) -> np.ndarray:
+    """The cells `trained` (obs[column], as classify writes it) marks False. Anything but True and
+    False is refused: as bools, the text 'False' and a missing value (a file joined to one never
+    classified) both read True, and those cells were dropped as training cells."""
+    values = trained.astype(object) if isinstance(trained.dtype, pd.CategoricalDtype) else trained
+    whole = values.dtype == bool or (
+        pd.api.types.is_numeric_dtype(values) and values.isin([0, 1]).all()
+    )
+    if not whole:
+        kinds = values.map(type).isin([bool, np.bool_])
+        if not kinds.all():
+            odd = values[~kinds].iloc[0]
+            raise GenekbError(
+                f"obs[{column!r}] must say True or False for each cell (whether it trained the"
+                f" classifier), not {odd!r}; classify again, or set the column to bools"
+            )
+    held = ~values.to_numpy(dtype=bool)
+    if not held.any():
+        raise GenekbError(
+            f"every cell trained the classifier (obs[{column!r}]): none is held out to score;"
+            " pass held_out=False to draw the training cells' own calls"
+        )
+    return held
 
 
 def drawn_table(

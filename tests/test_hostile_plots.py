@@ -109,3 +109,27 @@ def test_held_out_takes_a_bool_only():
 
     with pytest.raises(UsageError, match="held_out='no' must be True or False"):
         cm.pl.confusion(_classified(), "label", "cellmodel_pred", held_out="no", show=False)
+
+
+def test_cluster_plots_of_three_cells_is_refused_before_the_run(tmp_path):
+    # A UMAP takes 4 cells: `cluster --plots` of a 3-cell file fitted, then failed with the
+    # notebook's advice ("pass another rep="), leaving an empty plots folder behind.
+    from tests.conftest import one_line_error, run_cellmodel
+
+    cells = three_groups_of_one(tmp_path / "three.h5ad")
+    plots, out = tmp_path / "plots", tmp_path / "out.h5ad"
+    result = run_cellmodel("cluster", str(cells), "--no-semantic", "--plots", str(plots),
+                           "-o", str(out))  # fmt: skip
+    line = one_line_error(result)
+    assert "--plots draws a UMAP, which needs 4 cells or more; the input has 3" in line
+    assert "rep=" not in line and "fit" not in result.stderr
+    assert not plots.exists() and not out.exists()
+
+
+def three_groups_of_one(path):
+    """A file of three cells, one of each group."""
+    from tests.conftest import blobs
+
+    adata = blobs(10, dim=20, counts=True)
+    adata[[0, 10, 20]].copy().write_h5ad(path)
+    return path

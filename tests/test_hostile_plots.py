@@ -133,3 +133,54 @@ def three_groups_of_one(path):
     adata = blobs(10, dim=20, counts=True)
     adata[[0, 10, 20]].copy().write_h5ad(path)
     return path
+
+
+@pytest.fixture
+def annotated() -> ad.AnnData:
+    """Three groups with the record `cm.tl.annotate` leaves (each group's four genes its
+    markers, the first two behind its name); obs['g'] keeps an unused category."""
+    import json
+
+    from tests.conftest import three_groups
+
+    adata = three_groups()
+    adata.obs["g"] = pd.Categorical(adata.obs["grp"].astype(str), categories=[*"abc", "unused"])
+    groups = [
+        {"group": g, "label": name, "markers": [f"G{4 * i + j}" for j in range(4)],
+         "signature": [f"G{4 * i}", f"G{4 * i + 1}"]}
+        for i, (g, name) in enumerate(zip("abc", ["B cell", "monocyte", "T cell"], strict=True))
+    ]  # fmt: skip
+    report = {"groupby": "g", "method": "combined", "groups": groups}
+    adata.uns["cellmodel"] = {"annotate": {"report_json": json.dumps(report)}}
+    return adata
+
+
+def _dots(ax) -> np.ndarray:
+    """The dot plot's colour values (one per group × gene)."""
+    return np.asarray(ax.collections[0].get_array(), dtype=float)
+
+
+def test_markers_draws_every_dot_beside_a_category_without_cells(annotated):
+    # An unused category was a row of NaN means, and the scaling by each gene's range made
+    # every dot of the plot NaN: a blank dot plot.
+    import matplotlib.pyplot as plt
+
+    import cellmodel as cm
+
+    ax = cm.pl.markers(annotated, show=False)
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    values = _dots(ax)
+    plt.close("all")
+    assert rows == ["a: B cell", "b: monocyte", "c: T cell"]
+    assert len(values) == 3 * 9 and np.isfinite(values).all()  # 3 markers of each group
+
+
+def test_markers_refuses_groups_the_annotation_did_not_name(annotated):
+    # Renamed groups were drawn as rows without a name and no ring: a plot of another grouping
+    # under the annotation's title.
+    import cellmodel as cm
+
+    adata = annotated.copy()
+    adata.obs["g"] = adata.obs["g"].cat.rename_categories(["A", "B", "C", "unused"])
+    with pytest.raises(GenekbError, match=r"obs\['g'\] holds groups the annotation did not name"):
+        cm.pl.markers(adata, show=False)

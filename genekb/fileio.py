@@ -375,6 +375,9 @@ def check_output_dir(
         raise UsageError(f"{flag} '-': this writes files into a folder, not stdout; name a folder")
     folder = Path(folder)
     check_path_name(folder, flag)
+    if not folder.exists() and folder.suffix.lower() in {Path(f).suffix for f in files}:
+        # `--plots umap.png` made a folder umap.png/ and wrote umap.png inside it
+        raise UsageError(f"{flag} {folder} names a file; give a folder for {', '.join(files)}")
     store = inside_a_store(folder / "x")
     if store is not None:
         raise GenekbError(f"{flag} {folder} is inside the genekb store {store}; write elsewhere")

@@ -184,3 +184,22 @@ def test_markers_refuses_groups_the_annotation_did_not_name(annotated):
     adata.obs["g"] = adata.obs["g"].cat.rename_categories(["A", "B", "C", "unused"])
     with pytest.raises(GenekbError, match=r"obs\['g'\] holds groups the annotation did not name"):
         cm.pl.markers(adata, show=False)
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "name"),
+    [
+        (["cluster", "{cells}", "--no-semantic"], "--plots", "umap.png"),
+        (["classify", "{cells}", "--label-key", "group"], "--plots", "confusion.PNG"),
+        (["bench", "--datasets", "synthetic-60"], "--out", "bench.json"),
+    ],
+)
+def test_a_file_name_given_where_a_folder_goes_is_refused(tmp_path, command, flag, name):
+    # `--plots umap.png` made a folder umap.png/ and wrote umap.png inside it.
+    from tests.conftest import one_line_error, run_cellmodel
+
+    cells = tmp_path / "cells.h5ad"
+    args = [a.replace("{cells}", str(cells)) for a in command]
+    line = one_line_error(run_cellmodel(*args, flag, str(tmp_path / name)), 2)
+    assert f"{flag} {tmp_path / name} names a file; give a folder for" in line
+    assert not (tmp_path / name).exists()

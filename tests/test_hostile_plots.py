@@ -203,3 +203,48 @@ def test_a_file_name_given_where_a_folder_goes_is_refused(tmp_path, command, fla
     line = one_line_error(run_cellmodel(*args, flag, str(tmp_path / name)), 2)
     assert f"{flag} {tmp_path / name} names a file; give a folder for" in line
     assert not (tmp_path / name).exists()
+
+
+def _bench_report() -> dict:
+    """What the bench's summary holds: two methods on one dataset, the second failed."""
+    ok = {"mean": 0.8, "std": 0.05}
+    return {
+        "summary": [
+            {"dataset": "pbmc", "method": "pca-kmeans", "status": "ok", "ari": ok},
+            {"dataset": "pbmc", "method": "leiden", "status": "failed", "ari": None},
+        ]
+    }
+
+
+def test_the_bench_chart_leaves_a_notebook_s_backend_alone(tmp_path):
+    # plot_ari called matplotlib.use("Agg"): a notebook that ran the bench (run_bench writes
+    # ari.png) then showed none of its figures.
+    import matplotlib
+
+    from cellmodel.bench.report import plot_ari
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # any backend other than Agg stands for the notebook's
+    try:
+        plot_ari(_bench_report(), tmp_path / "ari.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    assert (tmp_path / "ari.png").stat().st_size > 0
+
+
+def test_the_bench_chart_marks_a_failed_run_not_an_empty_slot(tmp_path, monkeypatch):
+    # A failed method was an empty slot beside the others' bars: an ARI of 0 at a glance.
+    from matplotlib.figure import Figure
+
+    from cellmodel.bench.report import plot_ari
+
+    drawn: list = []
+    real = Figure.savefig
+    monkeypatch.setattr(
+        Figure, "savefig", lambda fig, *a, **k: (drawn.append(fig), real(fig, *a, **k))
+    )
+    plot_ari(_bench_report(), tmp_path / "ari.png")
+    (ax,) = drawn[0].axes
+    assert [t.get_text() for t in ax.texts] == ["failed"]
+    assert ax.texts[0].get_position()[0] == pytest.approx(1.0)  # over "leiden", the second

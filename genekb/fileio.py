@@ -386,6 +386,8 @@ def check_output_dir(
             raise GenekbError(f"{flag} {folder} is not a directory; give a folder")
         _writable_dir(folder, folder / (files[0] if files else "x"))
         clash = [folder / f for f in files if (folder / f).exists()]
+        if any(c.is_dir() for c in clash):  # --force replaced nothing: the run failed at the end
+            raise GenekbError(f"{next(c for c in clash if c.is_dir())} is a folder; move it away")
         if clash and not force:
             raise GenekbError(f"{clash[0]} exists; pass --force to overwrite it")
         return folder

@@ -248,3 +248,17 @@ def test_the_bench_chart_marks_a_failed_run_not_an_empty_slot(tmp_path, monkeypa
     (ax,) = drawn[0].axes
     assert [t.get_text() for t in ax.texts] == ["failed"]
     assert ax.texts[0].get_position()[0] == pytest.approx(1.0)  # over "leiden", the second
+
+
+def test_plots_force_over_a_folder_named_like_a_plot_is_refused_before_the_run(tmp_path):
+    # --force let the run start; at its end the picture could not replace a folder, and the
+    # message was the notebook's ("save=... is a folder; name a file in it").
+    from tests.conftest import blobs, one_line_error, run_cellmodel
+
+    blobs(20, dim=20, counts=True).write_h5ad(tmp_path / "cells.h5ad")
+    (tmp_path / "plots" / "umap.png").mkdir(parents=True)
+    result = run_cellmodel("cluster", str(tmp_path / "cells.h5ad"), "--no-semantic", "--plots",
+                           str(tmp_path / "plots"), "--force")  # fmt: skip
+    line = one_line_error(result)
+    assert f"{tmp_path / 'plots' / 'umap.png'} is a folder; move it away" in line
+    assert "save=" not in line

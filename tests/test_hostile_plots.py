@@ -262,3 +262,26 @@ def test_plots_force_over_a_folder_named_like_a_plot_is_refused_before_the_run(t
     line = one_line_error(result)
     assert f"{tmp_path / 'plots' / 'umap.png'} is a folder; move it away" in line
     assert "save=" not in line
+
+
+def test_umap_of_a_view_draws_without_turning_it_into_a_copy(monkeypatch):
+    # Keeping the layout on a view made anndata warn ("Setting element .obsm of view,
+    # initializing view as actual") from a plot call, and the view became a copy.
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    import cellmodel as cm
+    import cellmodel.pl.embedding as embedding
+
+    monkeypatch.setattr(embedding, "umap_coordinates", lambda latent, seed: latent[:, :2] + 0)
+    adata = _planar(40)
+    adata.obsm["X_cellmodel"] = np.random.default_rng(1).normal(size=(40, 5))
+    adata.obs["grp"] = pd.Categorical(np.array(["a", "b"])[np.arange(40) % 2])
+    view = adata[adata.obs["grp"] == "a"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = cm.pl.umap(view, "grp", show=False)
+    plt.close("all")
+    assert view.is_view and ax.get_title() == "grp"
+    assert "X_umap_cellmodel" not in adata.obsm

@@ -86,6 +86,10 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     if UMAP_KEY in adata.obsm and isinstance(held, Mapping) and dict(held) == params:
         return np.asarray(adata.obsm[UMAP_KEY])
     xy = umap_coordinates(latent, seed=seed)
+    if adata.is_view:
+        # Kept on a view, it turned the view into a copy with anndata's ImplicitModificationWarning
+        # from a plot call; a view is drawn and left as it was.
+        return xy
     adata.obsm[UMAP_KEY] = xy
     adata.uns[UMAP_KEY] = {"params": params}
     return xy

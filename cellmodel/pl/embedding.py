@@ -349,7 +349,8 @@ def umap(
     the registry's reference labels, whichever are present. A gene (a var name, or a value of
     `var[gene_symbols]`) is drawn on a colour scale from `.raw` where present (`use_raw=False`:
     X), or from `layers[layer]`. The coordinates are kept in `obsm["X_umap_cellmodel"]`
-    (computed once per rep and seed); a rep of two columns (scanpy's `X_umap`) is drawn as it is.
+    (computed once per rep and seed; a view's are drawn, not kept); a rep of two columns
+    (scanpy's `X_umap`) is drawn as it is.
     A categorical column takes scanpy's colours from `uns[column + "_colors"]` where they are kept.
 
     Examples

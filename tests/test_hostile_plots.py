@@ -285,3 +285,14 @@ def test_umap_of_a_view_draws_without_turning_it_into_a_copy(monkeypatch):
     plt.close("all")
     assert view.is_view and ax.get_title() == "grp"
     assert "X_umap_cellmodel" not in adata.obsm
+
+
+def test_umap_refuses_groups_that_read_alike_as_text():
+    # 1 and "1" were two colours under one legend name "1" (the scores and cm.pl.confusion read
+    # them as one class).
+    import cellmodel as cm
+
+    adata = _planar(30)
+    adata.obs["mixed"] = pd.Series([1, "1", 2] * 10, index=adata.obs_names, dtype=object)
+    with pytest.raises(GenekbError, match="holds the groups 1 and '1', which read alike as text"):
+        cm.pl.umap(adata, "mixed", rep="X_umap", show=False)

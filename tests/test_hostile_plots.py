@@ -296,3 +296,19 @@ def test_umap_refuses_groups_that_read_alike_as_text():
     adata.obs["mixed"] = pd.Series([1, "1", 2] * 10, index=adata.obs_names, dtype=object)
     with pytest.raises(GenekbError, match="holds the groups 1 and '1', which read alike as text"):
         cm.pl.umap(adata, "mixed", rep="X_umap", show=False)
+
+
+def test_confusion_holds_out_the_training_cells_of_any_key_added():
+    # Only cellmodel_pred's training cells were held out by default: a classify run under
+    # key_added="pred2" drew its training cells scoring themselves.
+    import matplotlib.pyplot as plt
+
+    import cellmodel as cm
+
+    adata = _classified()
+    adata.obs["pred2"] = adata.obs.pop("cellmodel_pred")
+    adata.obs["pred2_train"] = adata.obs.pop("cellmodel_pred_train")
+    ax = cm.pl.confusion(adata, "label", "pred2", show=False)
+    drawn = sum(int(t.get_text()) for t in ax.texts)
+    plt.close("all")
+    assert "held-out" in ax.get_xlabel() and drawn == 21  # 30 cells, 9 trained

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
+from cellmodel._settings import CLUSTER_KEY, MAX_DRAWN
 from cellmodel.arguments import check_flags, check_obs_column, class_order
 from cellmodel.io import require_anndata
 from cellmodel.metrics import hungarian_mapping, labelled_pairs, paired_labels
@@ -69,8 +69,9 @@ def confusion(
     """Row-normalized confusion of `obs[label_key]` (reference labels, read only to score)
     against `obs[key]` (clusters, or a classifier's predictions), counts printed.
 
-    `held_out`: only the cells not used for training (default: on for `cellmodel_pred`, whose
-    training cells would score themselves).
+    `held_out`: only the cells not used for training (default: on for a classifier's
+    predictions, `cellmodel_pred` or another `key_added`, whose training cells would score
+    themselves).
 
     Examples
     --------
@@ -84,8 +85,8 @@ def confusion(
     for parameter, column in (("label_key", label_key), ("key", key)):
         check_obs_column(adata.obs, column, parameter)
     train_column = f"{key}_train"
-    if held_out is None:
-        held_out = key == PREDICTION_KEY and train_column in adata.obs
+    if held_out is None:  # a classifier's predictions under any key_added: its training cells
+        held_out = train_column in adata.obs  # scored themselves (only cellmodel_pred was held out)
     check_flags(held_out=held_out)  # held_out="no" is truthy: it dropped the training cells
     if held_out and train_column not in adata.obs:
         raise GenekbError(

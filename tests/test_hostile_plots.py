@@ -147,7 +147,8 @@ def annotated() -> ad.AnnData:
     adata.obs["g"] = pd.Categorical(adata.obs["grp"].astype(str), categories=[*"abc", "unused"])
     groups = [
         {"group": g, "label": name, "markers": [f"G{4 * i + j}" for j in range(4)],
-         "signature": [f"G{4 * i}", f"G{4 * i + 1}"]}
+         "signature": [f"G{4 * i}", f"G{4 * i + 1}"], "margin": 0.5,
+         "top": [{"label": name, "score": 2.0}, {"label": "other", "score": 1.5}]}
         for i, (g, name) in enumerate(zip("abc", ["B cell", "monocyte", "T cell"], strict=True))
     ]  # fmt: skip
     report = {"groupby": "g", "method": "combined", "groups": groups}
@@ -312,3 +313,23 @@ def test_confusion_holds_out_the_training_cells_of_any_key_added():
     drawn = sum(int(t.get_text()) for t in ax.texts)
     plt.close("all")
     assert "held-out" in ax.get_xlabel() and drawn == 21  # 30 cells, 9 trained
+
+
+def test_calls_fits_its_columns_to_the_groups(annotated):
+    # ncols=10 for three groups drew a figure seven empty panels wide; an edited record of no
+    # group failed in matplotlib ("Number of rows must be a positive integer").
+    import json
+
+    import matplotlib.pyplot as plt
+
+    import cellmodel as cm
+
+    axes = cm.pl.calls(annotated, ncols=10, show=False)
+    width = axes[0].figure.get_size_inches()[0]
+    plt.close("all")
+    assert len(axes) == 3 and width == pytest.approx(3 * 4.4)
+    annotated.uns["cellmodel"]["annotate"]["report_json"] = json.dumps(
+        {"groupby": "g", "method": "combined", "groups": []}
+    )
+    with pytest.raises(GenekbError, match="the annotation names no group"):
+        cm.pl.calls(annotated, show=False)

@@ -275,6 +275,8 @@ def _run(args: SimpleNamespace, options: dict[str, Any], progress: Any) -> tuple
     check_run_input(
         adata, n_clusters=args.n_clusters, label_key=label_key, batch_key=args.batch_key
     )
+    if args.plots is not None:
+        _check_plottable(adata.n_obs)
     knowledge = args.refine is not None and not args.gene_graph.startswith("data")
     semantic = args.semantic and names_genes(adata, args.taxon, args.gene_key)
     store = Store.open(args.root, create=True) if semantic or knowledge else None
@@ -303,6 +305,18 @@ def _run(args: SimpleNamespace, options: dict[str, Any], progress: Any) -> tuple
         **options,
     )
     return adata, label_key
+
+
+def _check_plottable(n_cells: int) -> None:
+    """--plots draws a UMAP, which takes a few cells: a smaller file failed after the whole run,
+    with an empty plots folder and the notebook's advice ("pass another rep=")."""
+    from cellmodel.pl.embedding import MIN_UMAP_CELLS
+
+    if n_cells < MIN_UMAP_CELLS:
+        raise GenekbError(
+            f"--plots draws a UMAP, which needs {MIN_UMAP_CELLS} cells or more; the input has"
+            f" {n_cells}: drop --plots"
+        )
 
 
 def _report(adata: Any, args: SimpleNamespace, label_key: str | None) -> None:

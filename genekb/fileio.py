@@ -375,6 +375,9 @@ def check_output_dir(
         raise UsageError(f"{flag} '-': this writes files into a folder, not stdout; name a folder")
     folder = Path(folder)
     check_path_name(folder, flag)
+    if not folder.exists() and folder.suffix.lower() in {Path(f).suffix for f in files}:
+        # `--plots umap.png` made a folder umap.png/ and wrote umap.png inside it
+        raise UsageError(f"{flag} {folder} names a file; give a folder for {', '.join(files)}")
     store = inside_a_store(folder / "x")
     if store is not None:
         raise GenekbError(f"{flag} {folder} is inside the genekb store {store}; write elsewhere")
@@ -383,6 +386,8 @@ def check_output_dir(
             raise GenekbError(f"{flag} {folder} is not a directory; give a folder")
         _writable_dir(folder, folder / (files[0] if files else "x"))
         clash = [folder / f for f in files if (folder / f).exists()]
+        if any(c.is_dir() for c in clash):  # --force replaced nothing: the run failed at the end
+            raise GenekbError(f"{next(c for c in clash if c.is_dir())} is a folder; move it away")
         if clash and not force:
             raise GenekbError(f"{clash[0]} exists; pass --force to overwrite it")
         return folder

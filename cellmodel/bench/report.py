@@ -213,30 +213,38 @@ def _row(cells: Sequence[str]) -> str:
 
 
 def plot_ari(report: dict[str, Any], path: Path) -> Path:
-    """Grouped bars: ARI per method (groups) and dataset (bars), error bars = sample std."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Grouped bars: ARI per method (groups) and dataset (bars), error bars = sample std; a run
+    that failed is marked "failed" where its bar would stand (it was an empty slot, read as an
+    ARI of 0)."""
+    # A Figure of its own, not pyplot's: `matplotlib.use("Agg")` here switched a notebook that
+    # ran the bench to a backend that shows nothing.
+    from matplotlib.figure import Figure
 
     summary = [r for r in report["summary"] if r["status"] == "ok"]
+    failed = {(r["dataset"], r["method"]) for r in report["summary"] if r["status"] != "ok"}
     datasets = list(dict.fromkeys(r["dataset"] for r in report["summary"]))
     methods = list(dict.fromkeys(r["method"] for r in report["summary"]))
     by_key = {(r["dataset"], r["method"]): r for r in summary}
     width = 0.8 / max(len(datasets), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(methods) * max(len(datasets), 1) + 2), 4.5))
+    fig = Figure(figsize=(max(6.0, 0.6 * len(methods) * max(len(datasets), 1) + 2), 4.5))
+    ax = fig.subplots()
     x = np.arange(len(methods))
     for i, dataset in enumerate(datasets):
         means = [((by_key.get((dataset, m)) or {}).get("ari") or {}).get("mean") for m in methods]
         stds = [((by_key.get((dataset, m)) or {}).get("ari") or {}).get("std") for m in methods]
-        ax.bar(
-            x + (i - (len(datasets) - 1) / 2) * width,
+        where = x + (i - (len(datasets) - 1) / 2) * width
+        bars = ax.bar(
+            where,
             [np.nan if v is None else v for v in means],
             width,
             yerr=[0.0 if s is None else s for s in stds],
             capsize=2,
             label=dataset,
         )
+        for at, method in zip(where, methods, strict=True):
+            if (dataset, method) in failed:
+                ax.text(at, 0.02, "failed", rotation=90, ha="center", va="bottom", fontsize=7,
+                        color=bars.patches[0].get_facecolor())  # fmt: skip
     ax.set_xticks(x)
     ax.set_xticklabels(methods, rotation=40, ha="right")
     ax.set_ylabel("ARI (mean ± std over seeds)")
@@ -245,7 +253,6 @@ def plot_ari(report: dict[str, Any], path: Path) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
-    plt.close(fig)
     return path
 
 

@@ -91,6 +91,9 @@ def calls(
     check_target(save=save)
     report = annotate_report(adata, key_added)
     groups = report["groups"]
+    if not groups:  # an edited record: matplotlib's "Number of rows must be a positive integer"
+        raise GenekbError("the annotation names no group; annotate again (cm.tl.annotate)")
+    ncols = min(ncols, len(groups))  # ncols=10 for 3 groups drew a figure of 7 empty panels' width
     nrows = math.ceil(len(groups) / ncols)
     with style():
         fig, grid = plt.subplots(

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellmodel._settings import CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
-from cellmodel.arguments import check_obs_column, class_order
+from cellmodel._settings import CLUSTER_KEY, MAX_DRAWN
+from cellmodel.arguments import check_flags, check_obs_column, class_order
 from cellmodel.io import require_anndata
 from cellmodel.metrics import hungarian_mapping, labelled_pairs, paired_labels
 from genekb.errors import GenekbError
@@ -69,8 +69,9 @@ def confusion(
     """Row-normalized confusion of `obs[label_key]` (reference labels, read only to score)
     against `obs[key]` (clusters, or a classifier's predictions), counts printed.
 
-    `held_out`: only the cells not used for training (default: on for `cellmodel_pred`, whose
-    training cells would score themselves).
+    `held_out`: only the cells not used for training (default: on for a classifier's
+    predictions, `cellmodel_pred` or another `key_added`, whose training cells would score
+    themselves).
 
     Examples
     --------
@@ -84,16 +85,15 @@ def confusion(
     for parameter, column in (("label_key", label_key), ("key", key)):
         check_obs_column(adata.obs, column, parameter)
     train_column = f"{key}_train"
-    if held_out is None:
-        held_out = key == PREDICTION_KEY and train_column in adata.obs
-    cells = np.ones(adata.n_obs, bool)
+    if held_out is None:  # a classifier's predictions under any key_added: its training cells
+        held_out = train_column in adata.obs  # scored themselves (only cellmodel_pred was held out)
+    check_flags(held_out=held_out)  # held_out="no" is truthy: it dropped the training cells
     if held_out and train_column not in adata.obs:
         raise GenekbError(
             f"held_out=True needs obs[{train_column!r}] (which cells trained), which"
             f" {key!r} has not; leave held_out unset for a clustering"
         )
-    if held_out:
-        cells = ~np.asarray(adata.obs[train_column], bool)
+    cells = _held_out(adata.obs[train_column], train_column) if held_out else slice(None)
     by_name = train_column in adata.obs  # a classifier's predictions (classify writes it)
     table, note = drawn_table(
         confusion_table(adata.obs[label_key][cells], adata.obs[key][cells], by_name=by_name),
@@ -118,6 +118,31 @@ def confusion(
                 colour = "white" if share[i, j] > 0.5 else "black"
                 ax.text(j, i, str(n), ha="center", va="center", fontsize=6, color=colour)
         return finish(fig, ax, show, save)
+
+
+def _held_out(trained: pd.Series, column: str) -> np.ndarray:
+    """The cells `trained` (obs[column], as classify writes it) marks False. Anything but True and
+    False is refused: as bools, the text 'False' and a missing value (a file joined to one never
+    classified) both read True, and those cells were dropped as training cells."""
+    values = trained.astype(object) if isinstance(trained.dtype, pd.CategoricalDtype) else trained
+    whole = values.dtype == bool or (
+        pd.api.types.is_numeric_dtype(values) and values.isin([0, 1]).all()
+    )
+    if not whole:
+        kinds = values.map(type).isin([bool, np.bool_])
+        if not kinds.all():
+            odd = values[~kinds].iloc[0]
+            raise GenekbError(
+                f"obs[{column!r}] must say True or False for each cell (whether it trained the"
+                f" classifier), not {odd!r}; classify again, or set the column to bools"
+            )
+    held = ~values.to_numpy(dtype=bool)
+    if not held.any():
+        raise GenekbError(
+            f"every cell trained the classifier (obs[{column!r}]): none is held out to score;"
+            " pass held_out=False to draw the training cells' own calls"
+        )
+    return held
 
 
 def drawn_table(

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from cellmodel._settings import ANNOTATION_KEY, CLUSTER_KEY, MAX_DRAWN, PREDICTION_KEY
 from cellmodel.arguments import check_count, check_obs_column, check_seed
 from cellmodel.io import require_anndata
+from cellmodel.pl.colours import check_alike, continuous, palette, stored_colours
 from cellmodel.storage import in_memory
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.pl import check_target, finish, style
@@ -86,6 +87,10 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     if UMAP_KEY in adata.obsm and isinstance(held, Mapping) and dict(held) == params:
         return np.asarray(adata.obsm[UMAP_KEY])
     xy = umap_coordinates(latent, seed=seed)
+    if adata.is_view:
+        # Kept on a view, it turned the view into a copy with anndata's ImplicitModificationWarning
+        # from a plot call; a view is drawn and left as it was.
+        return xy
     adata.obsm[UMAP_KEY] = xy
     adata.uns[UMAP_KEY] = {"params": params}
     return xy
@@ -111,16 +116,6 @@ def default_columns(adata: Any) -> list[str]:
     return columns
 
 
-# A numeric column with more distinct values than this is drawn on a colour scale, as scanpy does
-# (counts, scores), not as one legend entry per value.
-MAX_NUMERIC_CATEGORIES = 20
-
-
-def _continuous(values: pd.Series) -> bool:
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    return bool(numeric) and values.nunique() > MAX_NUMERIC_CATEGORIES
-
-
 def _scatter(
     ax: Any,
     xy: np.ndarray,
@@ -130,7 +125,7 @@ def _scatter(
     scale: bool = False,
     colours: Mapping[Any, Any] | None = None,
 ) -> None:
-    if scale or _continuous(values):
+    if scale or continuous(values):
         number = values.to_numpy(dtype=float)
         missing = ~np.isfinite(number)
         ax.scatter(xy[missing, 0], xy[missing, 1], s=size, color="lightgrey", linewidths=0)
@@ -144,18 +139,16 @@ def _scatter(
         # turned a missing value into "nan" before fillna could see it
         groups = pd.Categorical(values).remove_unused_categories()
         codes = np.asarray(groups.codes)
-        palette = (
+        drawn = (
             [colours[name] for name in groups.categories]
             if colours is not None
-            else _palette(len(groups.categories))
+            else palette(len(groups.categories))
         )
         named = _legend_groups(groups)
         for i, name in enumerate(groups.categories):
             mask = codes == i
             label = str(name) if i in named else "_nolegend_"
-            ax.scatter(
-                xy[mask, 0], xy[mask, 1], s=size, color=palette[i], label=label, linewidths=0
-            )
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=size, color=drawn[i], label=label, linewidths=0)
         if len(named) < len(groups.categories):
             title = f"{title} (legend: the {len(named)} largest of {len(groups.categories)})"
         if (codes < 0).any():
@@ -202,7 +195,7 @@ def _names(color: Any) -> list[str]:
 def _legend_shape(values: pd.Series, scale: bool = False) -> tuple[int, int, int]:
     """(longest entry's length, columns, rows) of a panel's legend: the groups it names
     (`_legend_groups`) and NA where values are missing; a colour bar is one short entry."""
-    if scale or _continuous(values):
+    if scale or continuous(values):
         return 8, 1, 1
     groups = pd.Categorical(values).remove_unused_categories()
     named = [str(v) for v in groups.categories[sorted(_legend_groups(groups))]]
@@ -225,6 +218,7 @@ def _panel(
                 f" adata.obs.rename(columns={{{name!r}: 'label'}}), to draw the gene)",
                 AmbiguousColorWarning,
             )
+        check_alike(adata.obs[name], name)
         return adata.obs[name], False
     if layer is not None and use_raw:
         raise UsageError("use_raw=True and layer= both name the values to draw; give one")
@@ -285,36 +279,6 @@ def _names_a_gene(adata: Any, name: str, gene_symbols: str | None) -> bool:
     return False
 
 
-def _stored_colours(adata: Any, name: str, values: pd.Series) -> dict[Any, Any] | None:
-    """The colours scanpy keeps for a categorical obs column (uns[name + "_colors"], one per
-    category in order), where there are enough of them and each is a colour; else None."""
-    from matplotlib.colors import is_color_like
-
-    stored = adata.uns.get(f"{name}_colors")
-    if not isinstance(values.dtype, pd.CategoricalDtype) or stored is None:
-        return None
-    if isinstance(stored, str | Mapping) or not isinstance(stored, Iterable):
-        return None
-    categories = values.cat.categories
-    stored = list(stored)[: len(categories)]
-    if len(stored) < len(categories) or not all(map(is_color_like, stored)):
-        return None  # as scanpy: too few, or not colours, and the default palette is drawn
-    return dict(zip(categories, stored, strict=True))
-
-
-def _palette(n: int) -> list[Any]:
-    """tab10 up to 10 groups, tab20 up to 20, tab20 + tab20b + tab20c up to 60 (a continuous map
-    gave neighbouring groups of a 37-type file the same dark red), then a continuous map."""
-    import matplotlib.pyplot as plt
-
-    if n <= 10:
-        return [plt.get_cmap("tab10")(i) for i in range(n)]
-    if n <= 60:
-        maps = ("tab20", "tab20b", "tab20c")
-        return [plt.get_cmap(maps[i // 20])(i % 20) for i in range(n)]
-    return [plt.get_cmap("turbo")(i / max(n - 1, 1)) for i in range(n)]
-
-
 def umap(
     adata: Any,
     color: str | Sequence[str] | None = None,
@@ -334,7 +298,8 @@ def umap(
     the registry's reference labels, whichever are present. A gene (a var name, or a value of
     `var[gene_symbols]`) is drawn on a colour scale from `.raw` where present (`use_raw=False`:
     X), or from `layers[layer]`. The coordinates are kept in `obsm["X_umap_cellmodel"]`
-    (computed once per rep and seed); a rep of two columns (scanpy's `X_umap`) is drawn as it is.
+    (computed once per rep and seed; a view's are drawn, not kept); a rep of two columns
+    (scanpy's `X_umap`) is drawn as it is.
     A categorical column takes scanpy's colours from `uns[column + "_colors"]` where they are kept.
 
     Examples
@@ -375,6 +340,6 @@ def umap(
         for panel, column, (values, scale) in zip(axes, columns, panels, strict=True):
             # scanpy's colours of the column where kept: the same group the same colour in
             # sc.pl.umap's picture and here (a palette set for a figure was ignored)
-            colours = None if scale else _stored_colours(adata, column, values)
+            colours = None if scale else stored_colours(adata, column, values)
             _scatter(panel, xy, values, column, min(point, 20.0), scale, colours)
         return finish(fig, axes if len(axes) > 1 else axes[0], show, save)

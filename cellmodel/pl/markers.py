@@ -14,7 +14,7 @@ from cellmodel._settings import ANNOTATION_KEY
 from cellmodel.arguments import is_whole
 from cellmodel.pl.calls import annotate_report
 from genekb.ensembl import parse_ensembl
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, listed
 from genekb.pl import axes_for, check_target, finish, style
 
 
@@ -76,7 +76,9 @@ def _group_stats(
     columns = [index[g] for g in genes]  # `markers` keeps only the genes the data names
     X = expr.X[:, columns]
     X = X.toarray() if sp.issparse(X) else np.asarray(X)
-    groups = adata.obs[groupby].astype("category")
+    # Only the groups that have cells: the mean of an empty one (an unused category, a view of
+    # some groups) was NaN, which blanked the scaled colour of every dot of its genes.
+    groups = adata.obs[groupby].astype("category").cat.remove_unused_categories()
     names = [str(c) for c in groups.cat.categories]
     codes = np.asarray(groups.cat.codes)
     share = np.array([(X[codes == i] > 0).mean(axis=0) for i in range(len(names))])
@@ -132,6 +134,7 @@ def markers(
         raise GenekbError("none of the report's genes is named in the data; pass the AnnData"
                           " that was annotated")  # fmt: skip
     names, share, mean = _group_stats(adata, expr, groupby, genes)
+    _check_groups(names, report)
     span = mean.max(axis=0) - mean.min(axis=0)
     scaled = (mean - mean.min(axis=0)) / np.where(span > 0, span, 1.0)
     name_genes = {str(e["group"]): set(_name_genes(e)) for e in report["groups"]}
@@ -155,6 +158,19 @@ def markers(
         fig.colorbar(dots, ax=ax, shrink=0.5, label="mean expression (scaled)")
         ax.set_title("markers and the genes behind each name (ringed)")
         return finish(fig, ax, show, save)
+
+
+def _check_groups(names: list[str], report: dict[str, Any]) -> None:
+    """Refuse groups the annotation never named: obs[groupby] changed since (renamed, another
+    clustering), and its rows were drawn without names and with no ring."""
+    named = {str(entry["group"]) for entry in report["groups"]}
+    strange = [name for name in names if name not in named]
+    if strange:
+        raise GenekbError(
+            f"obs[{report['groupby']!r}] holds groups the annotation did not name"
+            f" ({listed(strange, 3)}): the column changed"
+            " after cm.tl.annotate; annotate it again"
+        )
 
 
 def _label(report: dict[str, Any], group: str) -> str:

@@ -1,0 +1,98 @@
+"""A store under concurrency, crashes and odd file systems: writers killed or limited half-way
+(`ulimit -f`, as a full disk would), two writers at once, a lock another process holds. Each
+command runs in its own process, as a user's would. Earlier rounds (test_hostile_store,
+test_hostile_store2, test_store*) are not repeated."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genekb.build import build
+from genekb.store.sharing import export_version
+from genekb.store.store import Store
+from tests.conftest import make_genes
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def genekb(*args: str | Path, cwd: Path, file_limit: int | None = None) -> tuple[int, str]:
+    """(exit code, stderr) of `genekb ARGS` in its own process, under a file size limit of
+    `file_limit` bytes (`ulimit -f`: a write past it fails with EFBIG, as on a full disk)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+
+    def limit() -> None:
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+    done = subprocess.run([str(BIN / "genekb"), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, timeout=120, preexec_fn=limit)  # fmt: skip
+    return done.returncode, done.stderr.decode()
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in stderr and len(lines) == 1, stderr[-2000:]
+    assert lines[0].startswith("error:"), stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An export of a small version (40 genes, tag `human`): every file of it a few KB."""
+    folder = tmp_path_factory.mktemp("exported")
+    store = Store.open(folder / "store", create=True)
+    build(store, model="fake", gene_table=make_genes(40), tag="human")
+    export_version(store, "human", folder / "human.tar")
+    return folder / "human.tar"
+
+
+def test_an_import_whose_catalog_hits_the_file_size_limit_says_so(exported, tmp_path):
+    # DuckDB's close swallowed the failed checkpoint: the import exited 0 and put an unreadable
+    # catalog.duckdb in place (its log, which held everything, was removed), and `verify` then
+    # found it damaged. The versions (a few KB each) fit under the limit; the catalog does not.
+    code, err = genekb("import", exported, "--root", tmp_path / "s", cwd=tmp_path,
+                       file_limit=100 << 10)  # fmt: skip
+    line = one_error_line(err)
+    assert code == 1 and "cannot write the catalog" in line and "ulimit -f" in line, line
+    store = tmp_path / "s"
+    assert not (store / "catalog.duckdb").exists()  # nothing half-written in its place
+    assert not [p for p in store.iterdir() if p.name.startswith(".catalog.duckdb")]
+    code, err = genekb("verify", "--root", store, cwd=tmp_path)
+    assert code == 0 and "2 of 2 versions verify clean" in err, err
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]:
+    """A published store of two versions, (folder, its largest file's bytes, all files')."""
+    folder = tmp_path_factory.mktemp("published")
+    store = Store.open(folder / "store", create=True)
+    build(store, model="fake", gene_table=make_genes(6000), tag="human")
+    code, err = genekb("publish", folder / "remote", "--root", store.root, cwd=folder)
+    assert code == 0, err
+    sizes = [p.stat().st_size for p in (folder / "remote").rglob("*.parquet")]
+    return folder / "remote", max(sizes), sum(sizes)
+
+
+def test_a_pull_of_files_each_under_the_file_size_limit_is_not_refused(published, tmp_path):
+    # `ulimit -f` limits each file, but the pull compared the sum of all its files with it and
+    # refused a pull whose every file fitted ("needs about 1,100,000 bytes, over the limit").
+    remote, largest, total = published
+    limit = max(largest + (total - largest) // 2, 600 << 10)  # room for the catalog too
+    assert largest < limit < total
+    code, err = genekb("pull", remote, "--root", tmp_path / "s", cwd=tmp_path, file_limit=limit)
+    assert code == 0 and "Traceback" not in err, err
+    code, err = genekb("verify", "--root", tmp_path / "s", cwd=tmp_path)
+    assert code == 0 and "2 of 2 versions verify clean" in err, err
+    # A file over the limit is still refused before the first byte, and says which limit.
+    code, err = genekb("pull", remote, "--root", tmp_path / "t", cwd=tmp_path,
+                       file_limit=largest - 1)  # fmt: skip
+    line = one_error_line(err)
+    assert code == 1 and "largest file" in line and "ulimit -f" in line, line
+    assert not (tmp_path / "t").exists()

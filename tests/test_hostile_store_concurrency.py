@@ -5,10 +5,14 @@ test_hostile_store2, test_store*) are not repeated."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +100,48 @@ def test_a_pull_of_files_each_under_the_file_size_limit_is_not_refused(published
     line = one_error_line(err)
     assert code == 1 and "largest file" in line and "ulimit -f" in line, line
     assert not (tmp_path / "t").exists()
+
+
+def _first_line_with(stream, words: str, seconds: float) -> str:
+    """The first line of `stream` holding `words`, read within `seconds` (else fails)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not select.select([stream], [], [], 0.2)[0]:
+            continue
+        line = stream.readline().decode()
+        if words in line:
+            return line
+        assert line, f"the stream ended before a line with {words!r}"
+    raise AssertionError(f"no line with {words!r} within {seconds} s")
+
+
+def test_a_waiter_names_who_holds_the_lock_and_goes_on_once_it_is_killed(exported, tmp_path):
+    # A second writer said only "another process is writing there" and waited up to an hour:
+    # the user could not tell which process to wait for or stop. Killed, the holder's flock
+    # goes with it: the waiter must go on at once (no stale lock file to remove by hand).
+    store = tmp_path / "s"
+    assert genekb("import", exported, "--root", store, cwd=tmp_path)[0] == 0
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    hold = ("import sys, time; from genekb.store.store import Store\n"
+            "with Store.open(sys.argv[1]).lock('tags'):\n"
+            "    print('held', flush=True); time.sleep(120)\n")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(store)], env=env,
+                              stdout=subprocess.PIPE, bufsize=0)  # fmt: skip
+    waiter = None
+    try:
+        _first_line_with(holder.stdout, "held", 60)
+        waiter = subprocess.Popen([str(BIN / "genekb"), "tag", "second", "human", "--root",
+                                   str(store)], env=env, stderr=subprocess.PIPE,
+                                  bufsize=0)  # fmt: skip
+        line = _first_line_with(waiter.stderr, "waiting for the tags lock", 60)
+        assert f"process {holder.pid} (-c " in line, line
+        holder.send_signal(signal.SIGKILL)  # mid-write, as a crash would
+        holder.wait(10)
+        assert waiter.wait(60) == 0, waiter.stderr.read().decode()
+    finally:
+        for proc in (holder, waiter):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    tags = json.loads((store / "tags.json").read_text())["tags"]
+    assert tags["second"] == tags["human"]

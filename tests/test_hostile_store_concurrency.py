@@ -5,6 +5,7 @@ test_hostile_store2, test_store*) are not repeated."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
@@ -20,7 +21,8 @@ import pytest
 from genekb.build import build
 from genekb.store.sharing import export_version
 from genekb.store.store import Store
-from tests.conftest import make_genes
+from tests.conftest import make_genes, one_line_error
+from tests.conftest import run_genekb as run
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -145,3 +147,40 @@ def test_a_waiter_names_who_holds_the_lock_and_goes_on_once_it_is_killed(exporte
                 proc.wait()
     tags = json.loads((store / "tags.json").read_text())["tags"]
     assert tags["second"] == tags["human"]
+
+
+@pytest.fixture
+def read_only(exported, tmp_path, monkeypatch) -> Path:
+    """A store as on a read-only mount: its files read, but no lock file, folder or file can
+    be made there (EROFS, as `mount -o ro` answers; root would pass any permission bits)."""
+    import genekb.store.locks as locks
+
+    store = tmp_path / "s"
+    assert run("import", str(exported), "--root", str(store)).exit_code == 0
+
+    class ReadOnlyLock(locks.FileLock):
+        def acquire(self, *args, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), self.lock_file)
+
+    monkeypatch.setattr(locks, "FileLock", ReadOnlyLock)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: mode != os.W_OK and real_access(p, mode))
+    return store
+
+
+@pytest.mark.parametrize("command", [["tag", "x", "human"], ["tag", "--delete", "human"],
+                                     ["gc"], ["reindex"]])  # fmt: skip
+def test_a_write_into_a_read_only_store_says_so_and_what_to_do(read_only, command):
+    # It said "…/locks/tags.lock: Read-only file system; nothing half-written was published":
+    # a bare OSError caught at the top, no word of what to do.
+    line = one_line_error(run(*command, "--root", str(read_only)))
+    assert "the store's file system is read-only" in line and "genekb pull" in line, line
+
+
+@pytest.mark.parametrize("command", [["gc", "--dry-run"], ["rm", "human", "--force", "--dry-run"]])
+def test_a_dry_run_in_a_read_only_store_looks_without_a_lock(read_only, command):
+    # `--dry-run` changes nothing, but it was refused for want of a lock file it could not make.
+    result = run(*command, "--root", str(read_only), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["dry_run"] is True
+    assert (read_only / "embeddings").is_dir() and len(list((read_only / "embeddings").iterdir()))

@@ -19,7 +19,7 @@ from filelock import FileLock, Timeout
 from genekb.errors import CONTROL_ESCAPES, GenekbError
 from genekb.fileio import pid_alive
 from genekb.progress import notice
-from genekb.store.store_root import PLACE_TAKEN, place_taken
+from genekb.store.store_root import NOT_WRITABLE, PLACE_TAKEN, not_writable, place_taken
 
 
 @contextlib.contextmanager
@@ -44,7 +44,9 @@ def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
                 f"{what} stayed held for {timeout:,.0f} s; let {holder(path)} finish, or"
                 f" remove {path} if no genekb process is running"
             ) from None
-    except OSError as exc:  # said "File exists" or "Is a directory", and nothing of a way out
+    except OSError as exc:  # said "File exists" or "Read-only file system", and no way out
+        if exc.errno in NOT_WRITABLE:
+            raise not_writable(path, exc) from None
         if exc.errno not in PLACE_TAKEN:
             raise
         raise place_taken(Path(exc.filename or path), f"its locks ({what})") from None

@@ -86,6 +86,16 @@ def _refuse_links(store: Store) -> None:
             )
 
 
+def _turn(store: Store, dry_run: bool) -> contextlib.AbstractContextManager[Any]:
+    """The tags lock, held through a removal; a dry run in a store this process may only read
+    (a read-only mount, another user's) looks without it: no lock file can be made there, and
+    `--dry-run` was refused for want of one, though a look changes nothing."""
+    locks = store.root / "locks"
+    if dry_run and not os.access(locks if locks.is_dir() else store.root, os.W_OK):
+        return contextlib.nullcontext()
+    return store.lock("tags")
+
+
 def _refuse_busy(store: Store, command: str) -> None:
     """GenekbError while another process writes here: a lock held (a build's version, a pull,
     the catalog), or a staging folder of a writer that runs."""
@@ -213,7 +223,7 @@ def remove(
     refs = [refs] if isinstance(refs, str) else list(refs)
     if not refs:
         raise UsageError("name the versions to remove: ids, unique id prefixes or tags")
-    with store.lock("tags"):
+    with _turn(store, dry_run):
         _refuse_links(store)
         _refuse_busy(store, "rm")
         targets = {vid: kind for kind, vid in (_resolve(store, ref) for ref in refs)}
@@ -269,7 +279,7 @@ def collect_garbage(store: Store, *, dry_run: bool = False) -> dict[str, Any]:
     """Remove what nothing needs: text versions no embedding version rests on, staging folders
     and temporary files of writers that no longer run, check records of removed versions.
     Embedding versions stay (name them to `remove`); those no tag points at are listed."""
-    with store.lock("tags"):
+    with _turn(store, dry_run):
         _refuse_links(store)
         _refuse_busy(store, "gc")
         found, unread = needs(store)

@@ -98,11 +98,33 @@ def place_taken(path: Path, what: str) -> GenekbError:
     )
 
 
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)  # a store this process may only read
+
+
+class ReadOnlyStore(GenekbError):
+    """A write into a store on a read-only file system, or one this user may not change."""
+
+
+def not_writable(path: Path, exc: OSError) -> ReadOnlyStore:
+    """The refusal where a store's own file or folder cannot be made (`exc.errno` in
+    NOT_WRITABLE): it said only "Read-only file system" of a lock file, with no way out."""
+    if exc.errno == errno.EROFS:
+        why, fix = "the store's file system is read-only", "run this where it is writable"
+    else:
+        why, fix = "this user may not write there", "ask the store's owner to run this"
+    return ReadOnlyStore(
+        f"cannot write {path}: {why}; {fix}, or on a copy of your own (`genekb pull` or"
+        " `import` into a new root)"
+    )
+
+
 def own_folder(folder: Path, what: str) -> Path:
     """`folder` of a store's own (`what` it keeps), made where absent."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        if exc.errno in NOT_WRITABLE:
+            raise not_writable(folder, exc) from None
         if exc.errno not in PLACE_TAKEN:
             raise
         raise place_taken(folder, what) from None

@@ -184,3 +184,17 @@ def test_a_dry_run_in_a_read_only_store_looks_without_a_lock(read_only, command)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["dry_run"] is True
     assert (read_only / "embeddings").is_dir() and len(list((read_only / "embeddings").iterdir()))
+
+
+def test_an_rm_whose_catalog_cannot_be_written_says_nothing_was_removed(exported, tmp_path):
+    # The catalog is rewritten first, and its refusal said only "the versions and tags are not
+    # affected …": an `rm` the user took for done had removed nothing.
+    store = tmp_path / "s"
+    assert run("import", str(exported), "--root", str(store)).exit_code == 0
+    before = sorted(p.name for p in (store / "embeddings").iterdir())
+    code, err = genekb("rm", "human", "--force", "--root", store, cwd=tmp_path,
+                       file_limit=100 << 10)  # fmt: skip
+    line = one_error_line(err)
+    assert code == 1 and "nothing was removed" in line and "ulimit -f" in line, line
+    assert sorted(p.name for p in (store / "embeddings").iterdir()) == before
+    assert "human" in json.loads((store / "tags.json").read_text())["tags"]

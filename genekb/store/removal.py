@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError, IntegrityError, UsageError, listed
+from genekb.errors import GenekbError, IntegrityError, UsageError, add_note, listed
 from genekb.fileio import STORE_OWNED, left_by_dead_process, pid_alive, read_regular
 from genekb.store import catalog
 from genekb.store.integrity import VERIFIED_DIR
@@ -191,7 +191,11 @@ def take_out(
     of this process, then the folder deleted."""
     if not versions:
         return
-    catalog.rebuild(store, leaving=frozenset(v for _, v in versions))
+    try:  # first: a catalog naming files gone would be damage, one behind the store is not
+        catalog.rebuild(store, leaving=frozenset(v for _, v in versions))
+    except GenekbError as exc:  # its words ("the versions … are not affected") read as done
+        add_note(exc, "nothing was removed; run the command again once the catalog can be written")
+        raise
     if tags is not None:  # before the renames: a stop leaves versions untagged, no tag dangling
         write_tags(store, tags)
     folder = store.staging_dir("rm-")

@@ -10,6 +10,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -198,3 +199,20 @@ def test_an_rm_whose_catalog_cannot_be_written_says_nothing_was_removed(exported
     assert code == 1 and "nothing was removed" in line and "ulimit -f" in line, line
     assert sorted(p.name for p in (store / "embeddings").iterdir()) == before
     assert "human" in json.loads((store / "tags.json").read_text())["tags"]
+
+
+def test_a_backup_copy_of_a_version_folder_is_no_version(exported, tmp_path):
+    # `cp -r embeddings/emb-X embeddings/emb-X.bak` made a "damaged version" emb-X.bak: verify
+    # failed (exit 1, "contents do not match the version id"), the id prefix of emb-X became
+    # ambiguous, and `rm emb-X` was refused as if the copy were one of its views.
+    store = tmp_path / "s"
+    assert run("import", str(exported), "--root", str(store)).exit_code == 0
+    (vid,) = [p.name for p in (store / "embeddings").iterdir()]
+    backup = store / "embeddings" / f"{vid}.bak"
+    shutil.copytree(store / "embeddings" / vid, backup)
+    assert run("similar", "GENE3", "--ref", vid[:8], "--root", str(store)).exit_code == 0
+    result = run("verify", "--root", str(store))
+    assert result.exit_code == 0 and f"{backup} is no embedding version" in result.stderr
+    result = run("rm", vid, "--force", "--dry-run", "--root", str(store), "--json")
+    assert result.exit_code == 0, result.output
+    assert run("gc", "--root", str(store)).exit_code == 0 and backup.is_dir()  # never deleted

@@ -216,3 +216,18 @@ def test_a_backup_copy_of_a_version_folder_is_no_version(exported, tmp_path):
     result = run("rm", vid, "--force", "--dry-run", "--root", str(store), "--json")
     assert result.exit_code == 0, result.output
     assert run("gc", "--root", str(store)).exit_code == 0 and backup.is_dir()  # never deleted
+
+
+@pytest.mark.parametrize("target", ["nowhere", "link"])  # "link": to itself, a loop
+@pytest.mark.parametrize("command", ["import", "list"])
+def test_a_store_root_through_a_broken_link_says_so(exported, tmp_path, target, command):
+    # A link to a store's folder that leads nowhere: import said "cannot create a store at X:
+    # File exists" (or, round a loop, a bare "Too many levels of symbolic links"), and list
+    # "no genekb store at X; build one".
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / target)
+    args = ["import", str(exported)] if command == "import" else ["list"]
+    line = one_line_error(run(*args, "--root", str(link / "store")))
+    leads = "round in a loop" if target == "link" else "to nothing"
+    assert f"{link} is a symbolic link {leads}" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]  # nothing made through it

@@ -55,6 +55,7 @@ def open_local_root(root: str | os.PathLike[str] | None, *, create: bool) -> tup
             f"store root {url} is a URL; this command takes a local store (`genekb pull` one)"
         )
     marker = path / MARKER
+    _refuse_broken_link(path)
     if path.exists() and not path.is_dir():
         raise GenekbError(f"store root {path} is a file, not a directory; give a directory")
     try:
@@ -83,6 +84,26 @@ def open_local_root(root: str | os.PathLike[str] | None, *, create: bool) -> tup
     # A root that could never be written fails now, before the work that would fill it.
     check_output_dir(path, force=True, flag="store root", parents=True)
     return path, True
+
+
+def _refuse_broken_link(path: Path) -> None:
+    """GenekbError where `path` or a folder above it is a symbolic link that leads nowhere (to
+    nothing, or round in a loop): an import said "cannot create a store at X: File exists",
+    and `list` "no genekb store at X", of a link the user made to a store."""
+    for link in (path, *path.parents):
+        if not link.is_symlink() or link.exists():
+            continue
+        try:
+            target = os.readlink(link)
+            link.stat()
+        except OSError as exc:
+            leads = "round in a loop" if exc.errno == errno.ELOOP else "to nothing"
+        else:  # made good between the two looks: nothing to refuse
+            return
+        raise GenekbError(
+            f"store root {path}: {link} is a symbolic link {leads} (-> {target}); make it point"
+            " at the store's folder, or give another --root"
+        )
 
 
 PLACE_TAKEN = (errno.EEXIST, errno.EISDIR, errno.ELOOP, errno.ENOTDIR)  # what such a place raises

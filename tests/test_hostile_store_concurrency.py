@@ -231,3 +231,17 @@ def test_a_store_root_through_a_broken_link_says_so(exported, tmp_path, target, 
     leads = "round in a loop" if target == "link" else "to nothing"
     assert f"{link} is a symbolic link {leads}" in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]  # nothing made through it
+
+
+def test_a_publish_killed_while_holding_the_index_lock_does_not_block_the_next(exported, tmp_path):
+    # Killed before it wrote the index, a publish leaves its lock and the card saying who held
+    # it; the next publish into that folder must take them for its own, not for "other things".
+    store = tmp_path / "s"
+    assert run("import", str(exported), "--root", str(store)).exit_code == 0
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "genekb-remote.json.lock").touch()
+    (remote / "genekb-remote.json.lock.holder").write_text("999999999 host genekb publish\n")
+    result = run("publish", str(remote), "--root", str(store))
+    assert result.exit_code == 0, result.output
+    assert not (remote / "genekb-remote.json.lock.holder").exists()  # the card went with it

@@ -61,8 +61,11 @@ def waiting_lock(path: Path, what: str, timeout: float) -> Iterator[FileLock]:
         held.release()
 
 
+HOLDER_SUFFIX = ".holder"  # `<name>.lock.holder`: one a killed holder left is no one's data
+
+
 def _holder_file(path: Path) -> Path:
-    return path.with_name(path.name + ".holder")
+    return path.with_name(path.name + HOLDER_SUFFIX)
 
 
 def _command() -> str:

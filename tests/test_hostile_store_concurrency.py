@@ -245,3 +245,16 @@ def test_a_publish_killed_while_holding_the_index_lock_does_not_block_the_next(e
     result = run("publish", str(remote), "--root", str(store))
     assert result.exit_code == 0, result.output
     assert not (remote / "genekb-remote.json.lock.holder").exists()  # the card went with it
+
+
+def test_a_version_a_newer_genekb_wrote_is_not_called_damaged(exported, tmp_path):
+    # Its manifest's format "genekb-store/2" read as damage: "this version is damaged … `genekb
+    # import --replace-damaged FILE` replaces it", which puts an older copy in its place.
+    store = tmp_path / "s"
+    assert run("import", str(exported), "--root", str(store)).exit_code == 0
+    (manifest,) = (store / "embeddings").glob("*/manifest.json")
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**data, "format": "genekb-store/2"}))
+    line = one_line_error(run("similar", "GENE3", "--ref", "human", "--root", str(store)))
+    assert "written by a newer genekb" in line and "upgrade genekb" in line, line
+    assert "damaged" not in line and "--replace-damaged" not in line, line

@@ -118,6 +118,18 @@ def _first_line_with(stream, words: str, seconds: float) -> str:
     raise AssertionError(f"no line with {words!r} within {seconds} s")
 
 
+def _holder(store: Path, lock: str) -> subprocess.Popen:
+    """Another process (`python -c …`) that holds the store's lock `lock` for up to 2 minutes."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    hold = ("import sys, time; from genekb.store.store import Store\n"
+            "with Store.open(sys.argv[1]).lock(sys.argv[2]):\n"
+            "    print('held', flush=True); time.sleep(120)\n")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(store), lock], env=env,
+                              stdout=subprocess.PIPE, bufsize=0)  # fmt: skip
+    _first_line_with(holder.stdout, "held", 60)
+    return holder
+
+
 def test_a_waiter_names_who_holds_the_lock_and_goes_on_once_it_is_killed(exported, tmp_path):
     # A second writer said only "another process is writing there" and waited up to an hour:
     # the user could not tell which process to wait for or stop. Killed, the holder's flock
@@ -125,14 +137,9 @@ def test_a_waiter_names_who_holds_the_lock_and_goes_on_once_it_is_killed(exporte
     store = tmp_path / "s"
     assert genekb("import", exported, "--root", store, cwd=tmp_path)[0] == 0
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
-    hold = ("import sys, time; from genekb.store.store import Store\n"
-            "with Store.open(sys.argv[1]).lock('tags'):\n"
-            "    print('held', flush=True); time.sleep(120)\n")  # fmt: skip
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(store)], env=env,
-                              stdout=subprocess.PIPE, bufsize=0)  # fmt: skip
+    holder = _holder(store, "tags")
     waiter = None
     try:
-        _first_line_with(holder.stdout, "held", 60)
         waiter = subprocess.Popen([str(BIN / "genekb"), "tag", "second", "human", "--root",
                                    str(store)], env=env, stderr=subprocess.PIPE,
                                   bufsize=0)  # fmt: skip
@@ -258,3 +265,16 @@ def test_a_version_a_newer_genekb_wrote_is_not_called_damaged(exported, tmp_path
     line = one_line_error(run("similar", "GENE3", "--ref", "human", "--root", str(store)))
     assert "written by a newer genekb" in line and "upgrade genekb" in line, line
     assert "damaged" not in line and "--replace-damaged" not in line, line
+
+
+def test_gc_refused_while_a_version_is_written_names_the_writer(exported, tmp_path):
+    # "another process is writing into S (emb-…)": which one, the user could not tell.
+    store = tmp_path / "s"
+    assert run("import", str(exported), "--root", str(store)).exit_code == 0
+    holder = _holder(store, "emb-0123456789abcdef")
+    try:
+        line = one_line_error(run("gc", "--root", str(store)))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"emb-0123456789abcdef, by process {holder.pid} (-c " in line, line

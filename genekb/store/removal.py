@@ -25,7 +25,7 @@ from genekb.errors import GenekbError, IntegrityError, UsageError, add_note, lis
 from genekb.fileio import STORE_OWNED, left_by_dead_process, pid_alive, read_regular
 from genekb.store import catalog
 from genekb.store.integrity import VERIFIED_DIR
-from genekb.store.locks import held_by_others
+from genekb.store.locks import held_by_others, holder
 from genekb.store.manifest import MANIFEST, MANIFEST_LIMIT
 from genekb.store.pull_cache import PULL_CACHE
 from genekb.store.store import EMBEDDINGS, TEXTS, Store
@@ -99,7 +99,8 @@ def _turn(store: Store, dry_run: bool) -> contextlib.AbstractContextManager[Any]
 def _refuse_busy(store: Store, command: str) -> None:
     """GenekbError while another process writes here: a lock held (a build's version, a pull,
     the catalog), or a staging folder of a writer that runs."""
-    busy = [n for n in held_by_others(store.root / "locks") if n != "tags"]
+    locks = store.root / "locks"  # each named with who holds it, which the user may wait for
+    busy = [f"{n}, by {holder(locks / f'{n}.lock')}" for n in held_by_others(locks) if n != "tags"]
     staging = store.root / ".staging"
     for entry in sorted(staging.iterdir()) if staging.is_dir() else []:
         pid = entry.name.split("-", 1)[0]

@@ -192,18 +192,32 @@ def test_a_dry_run_in_a_read_only_store_looks_without_a_lock(read_only, command)
     assert (read_only / "embeddings").is_dir() and len(list((read_only / "embeddings").iterdir()))
 
 
-def test_an_rm_whose_catalog_cannot_be_written_says_nothing_was_removed(exported, tmp_path):
-    # The catalog is rewritten first, and its refusal said only "the versions and tags are not
-    # affected …": an `rm` the user took for done had removed nothing.
+def test_rm_frees_a_full_disk_though_the_catalog_cannot_be_rewritten(exported, tmp_path):
+    # The catalog is rewritten first, without the versions to go; on a full disk (here its
+    # file size limit) that failed, and `rm`, the way to free the disk, was refused with
+    # "the versions and tags are not affected". The catalog, derived, now goes instead.
     store = tmp_path / "s"
     assert run("import", str(exported), "--root", str(store)).exit_code == 0
-    before = sorted(p.name for p in (store / "embeddings").iterdir())
     code, err = genekb("rm", "human", "--force", "--root", store, cwd=tmp_path,
                        file_limit=100 << 10)  # fmt: skip
-    line = one_error_line(err)
-    assert code == 1 and "nothing was removed" in line and "ulimit -f" in line, line
-    assert sorted(p.name for p in (store / "embeddings").iterdir()) == before
-    assert "human" in json.loads((store / "tags.json").read_text())["tags"]
+    assert code == 0 and "Traceback" not in err, err
+    assert "removed the catalog" in err and "`genekb reindex` writes it again" in err, err
+    assert not list((store / "embeddings").iterdir()) and not (store / "catalog.duckdb").exists()
+    assert "human" not in json.loads((store / "tags.json").read_text())["tags"]
+    assert run("verify", "--root", str(store)).exit_code == 0
+
+
+def test_verify_reports_though_a_catalog_behind_cannot_be_rewritten(exported, tmp_path):
+    # verify rewrites a catalog behind the store; where that failed (a full disk) its one
+    # error line was all it said, with exit 1 and no word on the versions.
+    store = tmp_path / "s"
+    assert run("import", str(exported), "--root", str(store)).exit_code == 0
+    behind = (store / "catalog.duckdb").read_bytes()
+    build(Store.open(store), model="fake", gene_table=make_genes(5), tag="five")
+    (store / "catalog.duckdb").write_bytes(behind)  # as a write stopped before the catalog
+    code, err = genekb("verify", "--root", store, cwd=tmp_path, file_limit=100 << 10)
+    assert code == 0 and "4 of 4 versions verify clean" in err, err
+    assert "is behind the store and could not be rewritten" in err and "ulimit -f" in err, err
 
 
 def test_a_backup_copy_of_a_version_folder_is_no_version(exported, tmp_path):

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError, IntegrityError, UsageError, add_note, listed
+from genekb.errors import GenekbError, IntegrityError, UsageError, add_note, listed, warn
 from genekb.fileio import STORE_OWNED, left_by_dead_process, pid_alive, read_regular
 from genekb.store import catalog
 from genekb.store.integrity import VERIFIED_DIR
@@ -184,6 +184,21 @@ def _entry(store: Store, kind: str, path: Path, vid: str | None = None) -> dict[
             "bytes": tree_bytes(path)}  # fmt: skip
 
 
+def _drop_catalog(store: Store, exc: GenekbError) -> None:
+    """Remove the catalog that could not be rewritten without the versions about to go (a full
+    disk, `ulimit -f`): it would name their files once they are gone, and it is derived. `rm`
+    is how a full disk is freed, and it was refused for want of room for the catalog."""
+    target = store.root / catalog.CATALOG_FILE
+    if target.is_dir():  # a folder in its place is not the store's to remove: say so
+        add_note(exc, "nothing was removed")
+        raise exc
+    with store.lock("catalog"):
+        target.unlink(missing_ok=True)
+    reason = str(exc).removeprefix(f"cannot write the catalog {target}: ").partition(";")[0]
+    warn(f"removed the catalog {target}, which could not be rewritten ({reason});"
+         " `genekb reindex` writes it again once there is room")  # fmt: skip
+
+
 def take_out(
     store: Store, versions: Sequence[tuple[str, str]], tags: dict[str, str] | None = None
 ) -> None:
@@ -194,9 +209,8 @@ def take_out(
         return
     try:  # first: a catalog naming files gone would be damage, one behind the store is not
         catalog.rebuild(store, leaving=frozenset(v for _, v in versions))
-    except GenekbError as exc:  # its words ("the versions … are not affected") read as done
-        add_note(exc, "nothing was removed; run the command again once the catalog can be written")
-        raise
+    except GenekbError as exc:
+        _drop_catalog(store, exc)
     if tags is not None:  # before the renames: a stop leaves versions untagged, no tag dangling
         write_tags(store, tags)
     folder = store.staging_dir("rm-")

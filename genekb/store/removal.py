@@ -193,10 +193,12 @@ def _drop_catalog(store: Store, exc: GenekbError) -> None:
         add_note(exc, "nothing was removed")
         raise exc
     with store.lock("catalog"):
+        had = target.exists()
         target.unlink(missing_ok=True)
     reason = str(exc).removeprefix(f"cannot write the catalog {target}: ").partition(";")[0]
-    warn(f"removed the catalog {target}, which could not be rewritten ({reason});"
-         " `genekb reindex` writes it again once there is room")  # fmt: skip
+    done = f"removed the catalog {target}, which" if had else f"the catalog {target}"
+    warn(f"{done} could not be rewritten ({reason}); `genekb reindex` writes it again once"
+         " there is room")  # fmt: skip
 
 
 def take_out(

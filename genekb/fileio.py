@@ -180,17 +180,20 @@ def named_writes(path: Path) -> Iterator[None]:
         raise write_failed(path, OSError(exc.errno, os.strerror(exc.errno))) from None
 
 
-def check_room(path: Path, need: int) -> None:
+def check_room(path: Path, need: int, largest: int | None = None) -> None:
     """GenekbError naming `path` when `need` bytes cannot be written there: over this process's
     file size limit (`ulimit -f`) or over the space free on its file system. Checked before a
-    write whose failure a library handles badly (HDF5 crashes cleaning up after one)."""
+    write whose failure a library handles badly (HDF5 crashes cleaning up after one). `largest`:
+    the biggest of the files making up `need` (the limit is per file, not for all of them)."""
     import resource
 
     soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
-    if soft != resource.RLIM_INFINITY and need > soft:
+    one_file = need if largest is None else largest
+    if soft != resource.RLIM_INFINITY and one_file > soft:
+        which = "it needs" if largest is None else "its largest file needs"
         raise GenekbError(
-            f"cannot write {path}: it needs about {need:,} bytes, over this process's file size"
-            f" limit of {soft:,} (ulimit -f); nothing was written there"
+            f"cannot write {path}: {which} about {one_file:,} bytes, over this process's file"
+            f" size limit of {soft:,} (ulimit -f); nothing was written there"
         )
     try:
         st = os.statvfs(path.parent)

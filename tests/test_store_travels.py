@@ -171,8 +171,8 @@ def test_references_are_unambiguous(tmp_path):
         store.embedding("")
     line = one_line_error(run("similar", "GENE1", "--ref", "", "--root", str(tmp_path / "a")), 2)
     assert "not ''" in line
-    twin = a["embedding_id"][:8] + ("0" * 8 if a["embedding_id"][8:] != "0" * 8 else "1" * 8)
-    (tmp_path / "a" / "embeddings" / twin).mkdir()  # a second id with the same first 8 digits
+    twin = a["embedding_id"][:8] + ("0" * 12 if a["embedding_id"][8:] != "0" * 12 else "1" * 12)
+    (tmp_path / "a" / "embeddings" / twin).mkdir()  # a second id with the same first 4 digits
     with pytest.raises(UsageError, match="prefix of 2"):
         store.embedding(a["embedding_id"][:8])
     (tmp_path / "a" / "embeddings" / twin).rmdir()

@@ -14,6 +14,7 @@ the statement.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import warnings
@@ -25,7 +26,7 @@ import pandas as pd
 import pyarrow.dataset as pads
 
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError, warn
-from genekb.fileio import NOTHING_WRITTEN, atomic_path
+from genekb.fileio import NOTHING_WRITTEN, WRITE_FIXES, atomic_path, write_failed
 from genekb.store.catalog_check import CATALOG_FILE
 from genekb.store.store import GENES_FILE, VECTORS_FILE, EmbeddingVersion, Store, TextVersion
 
@@ -330,14 +331,15 @@ def rebuild(store: Store, leaving: frozenset[str] = frozenset()) -> Path:
                 _write_catalog(tmp, target, versions, tags)
         except GenekbError as exc:  # a duckdb error, or a write refused (a folder in its place)
             reason = str(exc).removeprefix(f"cannot write {target}: ")
-            reason = reason.partition(NOTHING_WRITTEN)[0]  # the catalog's own way out follows
+            # The catalog's own way out follows; the file system's (ulimit -f, space) ends it.
+            reason, _, disk_fix = reason.partition(NOTHING_WRITTEN)
             # It is derived, and written last: what the command wrote before it is in place.
             fix = "`genekb reindex` rewrites the catalog once it can be written"
             if target.is_dir():  # no rewrite replaces a folder: say what will
                 fix = f"remove the folder {target}, then `genekb reindex` writes the catalog"
             raise GenekbError(
                 f"cannot write the catalog {target}: {reason}; the versions and tags are not"
-                f" affected, and {fix}"
+                f" affected, and {fix}{disk_fix}"
             ) from None
     return target
 
@@ -351,12 +353,26 @@ def _write_catalog(tmp: Path, target: Path, versions: list[Any], tags: dict[str,
         try:
             _versions_table(con, versions, tags)
             _file_views(con, versions)
+            # Closing checkpoints the log into the file and swallows a failed write (a full
+            # disk, `ulimit -f`): the log, removed below, held everything, and an unreadable
+            # catalog went into place with exit 0. A checkpoint of our own raises instead.
+            con.execute("CHECKPOINT")
         finally:
             con.close()
     except duckdb.Error as exc:
-        raise GenekbError(str(exc).splitlines()[0].replace(str(tmp), str(target))) from None
+        line = str(exc).splitlines()[0].replace(str(tmp), str(target))
+        raise _write_error(line, target) from None
     finally:
         Path(str(tmp) + ".wal").unlink(missing_ok=True)
+
+
+def _write_error(line: str, target: Path) -> GenekbError:
+    """DuckDB's one-line error; a write the file system refused (its words in the line: "File
+    too large") reads as every refused write does, with its way out (ulimit -f, free space)."""
+    code = next((c for c in WRITE_FIXES if os.strerror(c) in line), None)
+    if code is None:
+        return GenekbError(line)
+    return write_failed(target, OSError(code, os.strerror(code)))
 
 
 def _file_views(con: duckdb.DuckDBPyConnection, versions: list[Any]) -> None:

@@ -58,6 +58,11 @@ def expected_id(manifest: dict[str, Any]) -> str:
 
 
 ID_PREFIXES = ("txt-", "emb-")  # every version id starts with one (see short_id)
+# A version's folder, its index entry: exactly short_id's shape, by kind.
+VERSION_NAME = {
+    "text": re.compile(r"txt-[0-9a-f]{16}"),
+    "embedding": re.compile(r"emb-[0-9a-f]{16}"),
+}
 # A prefix names a version only with this many hex digits after "emb-"/"txt-" (git's floor):
 # "emb-3" would name whichever version happens to be alone in starting so, and `genekb rm` acts
 # on the name given.

@@ -29,7 +29,7 @@ from genekb.fileio import atomic_write, read_regular, sha256_file
 from genekb.store.content import CONTENT_KEY, content_and_problems
 from genekb.store.fields import version_problems
 from genekb.store.ids import expected_id
-from genekb.store.manifest import MANIFEST, read_manifest
+from genekb.store.manifest import MANIFEST, NewerManifestError, read_manifest
 
 VERIFIED_DIR = ".verified"
 DATA_FILES = {"text": "genes.parquet", "embedding": "vectors.parquet"}
@@ -54,6 +54,8 @@ def load_manifest(path: Path, kind: str) -> dict[str, Any]:
         raise damaged(path, "is a symbolic link; a version is a directory of the store")
     try:
         manifest = read_manifest(path, check=True)
+    except NewerManifestError as exc:  # it said "damaged", and how to replace it
+        raise IntegrityError(f"{exc}; this version was not used") from None
     except IntegrityError as exc:  # unreadable, or not genekb's: damaged like any other file
         reason = str(exc).removeprefix(f"{path / MANIFEST}: ")
         raise damaged(path / MANIFEST, reason) from None

@@ -15,7 +15,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError, GenekbWarning, IntegrityError, warn
+from genekb.errors import (
+    GenekbError,
+    GenekbWarning,
+    IntegrityError,
+    format_words,
+    is_newer_format,
+    warn,
+)
 from genekb.fileio import read_regular
 from genekb.store.hashing import nonfinite_at
 
@@ -80,6 +87,11 @@ def write_manifest(directory: Path, data: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
+class NewerManifestError(IntegrityError):
+    """A version a newer genekb wrote: refused, but no damage to repair (`--replace-damaged`
+    would put an older copy in its place)."""
+
+
 def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
     """Parse `directory/manifest.json`; with `check`, IntegrityError unless its self-hash holds."""
     path = directory / MANIFEST
@@ -95,6 +107,9 @@ def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
         what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
         raise IntegrityError(f"{path}: corrupt manifest ({what})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else None
+        if is_newer_format(found, FORMAT):
+            raise NewerManifestError(f"{path}: {format_words(found, FORMAT)}")
         raise IntegrityError(f"{path}: not a {FORMAT} manifest")
     if check:
         recorded = str(data.get(SELF_KEY, ""))

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
 from genekb.fileio import inside_a_store
-from genekb.store.locks import waiting_lock
+from genekb.store.locks import HOLDER_SUFFIX, waiting_lock
 from genekb.store.manifest import MANIFEST, now_iso
 from genekb.store.remote_index import (
     INDEX,
@@ -208,7 +208,7 @@ def publish(
             " its texts/, embeddings/ and other folders of its own"
         )
     # An HTTP remote (read-only) or an unreachable one fails here, before any work.
-    own = {INDEX, INDEX_LOCK, INDEX + SIG_SUFFIX, *KIND_DIRS.values()}
+    own = {INDEX, INDEX_LOCK, INDEX_LOCK + HOLDER_SUFFIX, INDEX + SIG_SUFFIX, *KIND_DIRS.values()}
     if remote.size(INDEX) is None and remote.is_other_folder(own):
         raise UsageError(
             f"{remote.url} is not a genekb remote (no {INDEX}) and is not empty; publish to a new"

@@ -276,7 +276,8 @@ def download(
             todo.append((kind, vid, name, meta))
     total = sum(m["bytes"] for *_, m in todo)
     partial = sum(_size(cache / v / f"{n}.part") for _, v, n, _ in todo)
-    check_room(cache, total - partial)  # before the first byte, not when the disk fills
+    largest = max((m["bytes"] for *_, m in todo), default=0)
+    check_room(cache, total - partial, largest)  # before the first byte, not when it fills
     remote.progress = progress(total - partial) if progress and todo else None
     for kind, vid, name, meta in todo:
         (cache / vid).mkdir(exist_ok=True)

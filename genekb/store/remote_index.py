@@ -23,7 +23,7 @@ from typing import Any
 from genekb.errors import GenekbError, IntegrityError, format_words
 from genekb.store.content import CONTENT_KEY
 from genekb.store.hashing import nonfinite_at, sha256_json
-from genekb.store.ids import tag_problem
+from genekb.store.ids import VERSION_NAME, tag_problem
 from genekb.store.manifest import MANIFEST
 from genekb.store.store import EMBEDDINGS, TEXTS
 
@@ -31,7 +31,7 @@ INDEX = "genekb-remote.json"
 INDEX_FORMAT = "genekb-remote/1"
 PARSE_TAIL = "; refused, nothing fetched"  # how a refusal of the index ends
 KIND_DIRS = {"text": TEXTS, "embedding": EMBEDDINGS}
-_ID = {"text": re.compile(r"txt-[0-9a-f]{16}"), "embedding": re.compile(r"emb-[0-9a-f]{16}")}
+_ID = VERSION_NAME
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}")
 _SHA = re.compile(r"[0-9a-f]{64}")
 

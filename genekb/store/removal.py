@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from genekb.errors import GenekbError, IntegrityError, UsageError, listed
+from genekb.errors import GenekbError, IntegrityError, UsageError, add_note, listed, warn
 from genekb.fileio import STORE_OWNED, left_by_dead_process, pid_alive, read_regular
 from genekb.store import catalog
 from genekb.store.integrity import VERIFIED_DIR
-from genekb.store.locks import held_by_others
+from genekb.store.locks import held_by_others, holder
 from genekb.store.manifest import MANIFEST, MANIFEST_LIMIT
 from genekb.store.pull_cache import PULL_CACHE
 from genekb.store.store import EMBEDDINGS, TEXTS, Store
@@ -86,10 +86,21 @@ def _refuse_links(store: Store) -> None:
             )
 
 
+def _turn(store: Store, dry_run: bool) -> contextlib.AbstractContextManager[Any]:
+    """The tags lock, held through a removal; a dry run in a store this process may only read
+    (a read-only mount, another user's) looks without it: no lock file can be made there, and
+    `--dry-run` was refused for want of one, though a look changes nothing."""
+    locks = store.root / "locks"
+    if dry_run and not os.access(locks if locks.is_dir() else store.root, os.W_OK):
+        return contextlib.nullcontext()
+    return store.lock("tags")
+
+
 def _refuse_busy(store: Store, command: str) -> None:
     """GenekbError while another process writes here: a lock held (a build's version, a pull,
     the catalog), or a staging folder of a writer that runs."""
-    busy = [n for n in held_by_others(store.root / "locks") if n != "tags"]
+    locks = store.root / "locks"  # each named with who holds it, which the user may wait for
+    busy = [f"{n}, by {holder(locks / f'{n}.lock')}" for n in held_by_others(locks) if n != "tags"]
     staging = store.root / ".staging"
     for entry in sorted(staging.iterdir()) if staging.is_dir() else []:
         pid = entry.name.split("-", 1)[0]
@@ -173,6 +184,23 @@ def _entry(store: Store, kind: str, path: Path, vid: str | None = None) -> dict[
             "bytes": tree_bytes(path)}  # fmt: skip
 
 
+def _drop_catalog(store: Store, exc: GenekbError) -> None:
+    """Remove the catalog that could not be rewritten without the versions about to go (a full
+    disk, `ulimit -f`): it would name their files once they are gone, and it is derived. `rm`
+    is how a full disk is freed, and it was refused for want of room for the catalog."""
+    target = store.root / catalog.CATALOG_FILE
+    if target.is_dir():  # a folder in its place is not the store's to remove: say so
+        add_note(exc, "nothing was removed")
+        raise exc
+    with store.lock("catalog"):
+        had = target.exists()
+        target.unlink(missing_ok=True)
+    reason = str(exc).removeprefix(f"cannot write the catalog {target}: ").partition(";")[0]
+    done = f"removed the catalog {target}, which" if had else f"the catalog {target}"
+    warn(f"{done} could not be rewritten ({reason}); `genekb reindex` writes it again once"
+         " there is room")  # fmt: skip
+
+
 def take_out(
     store: Store, versions: Sequence[tuple[str, str]], tags: dict[str, str] | None = None
 ) -> None:
@@ -181,7 +209,10 @@ def take_out(
     of this process, then the folder deleted."""
     if not versions:
         return
-    catalog.rebuild(store, leaving=frozenset(v for _, v in versions))
+    try:  # first: a catalog naming files gone would be damage, one behind the store is not
+        catalog.rebuild(store, leaving=frozenset(v for _, v in versions))
+    except GenekbError as exc:
+        _drop_catalog(store, exc)
     if tags is not None:  # before the renames: a stop leaves versions untagged, no tag dangling
         write_tags(store, tags)
     folder = store.staging_dir("rm-")
@@ -213,7 +244,7 @@ def remove(
     refs = [refs] if isinstance(refs, str) else list(refs)
     if not refs:
         raise UsageError("name the versions to remove: ids, unique id prefixes or tags")
-    with store.lock("tags"):
+    with _turn(store, dry_run):
         _refuse_links(store)
         _refuse_busy(store, "rm")
         targets = {vid: kind for kind, vid in (_resolve(store, ref) for ref in refs)}
@@ -269,7 +300,7 @@ def collect_garbage(store: Store, *, dry_run: bool = False) -> dict[str, Any]:
     """Remove what nothing needs: text versions no embedding version rests on, staging folders
     and temporary files of writers that no longer run, check records of removed versions.
     Embedding versions stay (name them to `remove`); those no tag points at are listed."""
-    with store.lock("tags"):
+    with _turn(store, dry_run):
         _refuse_links(store)
         _refuse_busy(store, "gc")
         found, unread = needs(store)

@@ -33,26 +33,23 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from genekb.errors import (
-    DamagedVersionWarning,
-    GenekbError,
-    IntegrityError,
-    UsageError,
-    warn,
-)
+from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError, warn
 from genekb.fileio import atomic_write, left_by_dead_process, named_writes
 from genekb.genemap import lookalike_note
 from genekb.store import integrity
-from genekb.store.ids import ID_PREFIXES, ambiguous, prefix_matches, short_prefix_note, tag_problem
+from genekb.store.ids import (
+    ID_PREFIXES,
+    VERSION_NAME,
+    ambiguous,
+    prefix_matches,
+    short_prefix_note,
+    tag_problem,
+)
 from genekb.store.locks import waiting_lock
 from genekb.store.manifest import FORMAT, MANIFEST, now_iso
 from genekb.store.readers import GENES_FILE, VECTORS_FILE, EmbeddingVersion, TextVersion
 from genekb.store.store_root import MARKER, open_local_root, own_folder, refuse_non_path_root
-from genekb.store.tags_file import (
-    read_tags_file,
-    tags_as_they_are,
-    tags_document,
-)
+from genekb.store.tags_file import read_tags_file, tags_as_they_are, tags_document
 
 __all__ = [
     "EMBEDDINGS",
@@ -152,8 +149,10 @@ class Store:
         return self._ids(kind)
 
     def _ids(self, kind: str) -> list[str]:
+        # A folder named by no id (`cp -r emb-… emb-….bak`) is no version, damaged or not.
         base = self._dir(kind)
-        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        found = [p.name for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
+        return sorted(n for n in found if VERSION_NAME[kind].fullmatch(n))
 
     def _load(self, kind: str, vid: str) -> TextVersion | EmbeddingVersion:
         """A version with its manifest checked (self-hash, kind, id); files are checked on read."""

@@ -55,6 +55,7 @@ def open_local_root(root: str | os.PathLike[str] | None, *, create: bool) -> tup
             f"store root {url} is a URL; this command takes a local store (`genekb pull` one)"
         )
     marker = path / MARKER
+    _refuse_broken_link(path)
     if path.exists() and not path.is_dir():
         raise GenekbError(f"store root {path} is a file, not a directory; give a directory")
     try:
@@ -85,6 +86,26 @@ def open_local_root(root: str | os.PathLike[str] | None, *, create: bool) -> tup
     return path, True
 
 
+def _refuse_broken_link(path: Path) -> None:
+    """GenekbError where `path` or a folder above it is a symbolic link that leads nowhere (to
+    nothing, or round in a loop): an import said "cannot create a store at X: File exists",
+    and `list` "no genekb store at X", of a link the user made to a store."""
+    for link in (path, *path.parents):
+        if not link.is_symlink() or link.exists():
+            continue
+        try:
+            target = os.readlink(link)
+            link.stat()
+        except OSError as exc:
+            leads = "round in a loop" if exc.errno == errno.ELOOP else "to nothing"
+        else:  # made good between the two looks: nothing to refuse
+            return
+        raise GenekbError(
+            f"store root {path}: {link} is a symbolic link {leads} (-> {target}); make it point"
+            " at the store's folder, or give another --root"
+        )
+
+
 PLACE_TAKEN = (errno.EEXIST, errno.EISDIR, errno.ELOOP, errno.ENOTDIR)  # what such a place raises
 
 
@@ -98,11 +119,33 @@ def place_taken(path: Path, what: str) -> GenekbError:
     )
 
 
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)  # a store this process may only read
+
+
+class ReadOnlyStore(GenekbError):
+    """A write into a store on a read-only file system, or one this user may not change."""
+
+
+def not_writable(path: Path, exc: OSError) -> ReadOnlyStore:
+    """The refusal where a store's own file or folder cannot be made (`exc.errno` in
+    NOT_WRITABLE): it said only "Read-only file system" of a lock file, with no way out."""
+    if exc.errno == errno.EROFS:
+        why, fix = "the store's file system is read-only", "run this where it is writable"
+    else:
+        why, fix = "this user may not write there", "ask the store's owner to run this"
+    return ReadOnlyStore(
+        f"cannot write {path}: {why}; {fix}, or on a copy of your own (`genekb pull` or"
+        " `import` into a new root)"
+    )
+
+
 def own_folder(folder: Path, what: str) -> Path:
     """`folder` of a store's own (`what` it keeps), made where absent."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        if exc.errno in NOT_WRITABLE:
+            raise not_writable(folder, exc) from None
         if exc.errno not in PLACE_TAKEN:
             raise
         raise place_taken(folder, what) from None

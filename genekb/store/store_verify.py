@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from genekb.errors import IntegrityError
 from genekb.store import integrity
 from genekb.store.catalog_check import check_catalog
-from genekb.store.ids import tag_problem
+from genekb.store.ids import VERSION_NAME, tag_problem
 from genekb.store.readers import EmbeddingVersion
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def verify_store(
         return reports
     problems = tag_problems(store)
     clean = {r["id"] for r in reports if r["ok"]}
-    notes: list[str] = []
+    notes = stray_folders(store)
     problems += check_catalog(store, clean, {v for _, v in targets}, notes, rewrite_catalog)
     reports.append(
         {"id": "tags+catalog", "kind": "store", "ok": not problems, "problems": problems,
@@ -76,3 +76,18 @@ def tag_problems(store: Store) -> list[str]:
                 " VERSION` sets a tag by a name that keeps the rule)"
             )
     return problems
+
+
+def stray_folders(store: Store) -> list[str]:
+    """Notes on folders among the versions named by no id (a user's `cp -r emb-… emb-….bak`):
+    every command passes them by, as no version and no damage, and never deletes them."""
+    notes = []
+    for kind, pattern in VERSION_NAME.items():
+        base = store.version_dir(kind, "-").parent
+        for entry in sorted(base.iterdir()) if base.is_dir() else []:
+            if entry.is_dir() and not pattern.fullmatch(entry.name):
+                notes.append(
+                    f"{entry} is no {kind} version (its name is no version id) and no command"
+                    " reads it; move it out of the store"
+                )
+    return notes

@@ -156,8 +156,8 @@ def split(
         more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
         raise GenekbError(
             f"class {name!r} has {n} cell(s) but {need} are needed ({need - 1} to train, 1 to"
-            f" test){more}; label more cells, merge or drop small classes, or train on all but"
-            " one cell of each (small_classes='cap')"
+            f" test){more}{_typed_apart(name, values)}; label more cells, merge or drop small"
+            " classes, or train on all but one cell of each (small_classes='cap')"
         )
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(values), dtype=bool)
@@ -172,6 +172,19 @@ def split(
             " classification needs 2: label more cells of the one-cell classes or drop them"
         )
     return mask
+
+
+def _typed_apart(name: str, values: np.ndarray) -> str:
+    """Where the too-small class is another class typed with other case or spaces ('B cell '
+    beside 'B cell'), say so: the count alone sent users to label more cells."""
+    group = next((g for g in lookalike_classes(values) if name in g), None)
+    if group is None:
+        return ""
+    others = " and ".join(repr(g) for g in group if g != name)
+    return (
+        f" ({name!r} differs from {others} only in case or spaces: write them alike if they are"
+        " one class)"
+    )
 
 
 def aligned_mask(train_mask: object, cells: pd.Index) -> object:

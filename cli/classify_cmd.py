@@ -177,8 +177,8 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     ref, ref_key = load_input(str(reference), args.root, *table) if reference else (None, None)
     if reference is None and label_key is None:
         raise UsageError("give --label-key (the labels to train on and score against)")
-    if ref is not None and not (label_key or ref_key):
-        raise GenekbError(
+    if ref is not None and not (label_key or ref_key):  # an option missing: usage (exit 2)
+        raise UsageError(
             f"the reference needs a label column; pass --label-key (have {list(ref.obs)})"
         )
     if ref is not None:

@@ -93,3 +93,16 @@ def test_a_reference_without_a_named_label_column_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match=r"^give label_key= \(or reference_label_key=\).*'group'"):
         cm.tl.classify(query, reference=reference, refine=False, n_markers=0)
     assert np.all(query.obs.columns == ["group"])  # nothing written
+
+
+def test_query_labels_typed_otherwise_than_the_references_are_named_in_the_warning():
+    # A query labelled "b cell" against a reference's "B cell" scored 0 with "no scored class is
+    # a training class (B cell, NK, T cell)": the lists looked alike and said nothing of case.
+    import cellmodel as cm
+    from cellmodel.classify.labels import UnseenClassesWarning
+
+    reference, query = blobs(20, dim=30, counts=True), blobs(20, dim=30, counts=True, seed=1)
+    reference.obs["group"] = reference.obs["group"].cat.rename_categories(["B cell", "NK", "T"])
+    query.obs["group"] = query.obs["group"].cat.rename_categories(["b cell", "NK", "T"])
+    with pytest.warns(UnseenClassesWarning, match=r"e\.g\. 'B cell', 'b cell' differ only in case"):
+        cm.tl.classify(query, "group", reference=reference, refine=False, n_markers=0)

@@ -266,6 +266,13 @@ def unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
             f"; no scored class is a training class ({listed(trained, 5)}), so every score is 0:"
             " check that both label columns name the cell types alike"
         )
+    # 'b cell' / 'B cell ' read as two names in a list: name the pair, the likely cause
+    alike = next((g for g in lookalike_names([*trained, *unseen]) if set(g) & set(unseen)), None)
+    if alike is not None:
+        note += (
+            f"; e.g. {listed(map(repr, alike))} differ only in case or spaces: write the labels of"
+            " training and scored cells alike"
+        )
     return [note]
 
 

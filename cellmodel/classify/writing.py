@@ -14,7 +14,12 @@ from cellmodel._settings import (
 )
 from cellmodel.classify.labels import ordered_classes
 from cellmodel.classify.results import ClassifyResult
-from cellmodel.uns_record import annotation_columns, forget_scanpy_results, h5ad_safe
+from cellmodel.uns_record import (
+    annotation_columns,
+    forget_scanpy_results,
+    h5ad_safe,
+    index_clash,
+)
 from genekb.errors import UsageError
 
 
@@ -52,13 +57,20 @@ def refuse_overwriting_inputs(
 ) -> None:
     """Refuse a `key_added` whose columns (`annotate`) would overwrite the labels or the train
     mask the run reads: the result would replace the input it is scored against."""
-    if not isinstance(key_added, str) or not key_added.strip():
-        # An int would become an obs column h5ad cannot write; "" a column named "".
+    if not isinstance(key_added, str) or not key_added.strip() or "/" in key_added:
+        # An int would become an obs column h5ad cannot write; "" a column named ""; a "/" a
+        # path inside the file (anndata warns of it now, and will refuse it).
         raise UsageError(
-            f"key_added={key_added!r} must name the obs column of the predictions, e.g."
-            f" {PREDICTION_KEY!r}"
+            f"key_added={key_added!r} must name the obs column of the predictions (no '/'),"
+            f" e.g. {PREDICTION_KEY!r}"
         )
     written = {key_added, f"{key_added}_confidence", f"{key_added}_train"}
+    clash = index_clash(sorted(written), adata.obs.index.name)
+    if clash is not None:  # the .h5ad of the result could not be written, after the whole run
+        raise UsageError(
+            f"key_added={key_added!r} would write obs[{clash!r}], the name under which the file"
+            " keeps the cell names; choose another name"
+        )
     # As annotate refuses them: predictions there silently replaced the clusters or their names.
     taken = sorted(written & {CLUSTER_KEY, *annotation_columns(ANNOTATION_KEY)})
     if taken:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from cellmodel.arguments import check_obs_column
-from cellmodel.uns_record import plain_values
+from cellmodel.uns_record import index_clash, plain_values
 from cli.cellmodel_args import (
     DaskAddressOpt,
     ForceOpt,
@@ -194,6 +194,11 @@ def _with_labels(adata: Any, path: Path, label_key: str | None) -> str:
 
     labels = read_labels(path, adata.obs_names, column=label_key)
     key = label_key or str(labels.name)
+    if index_clash([key], adata.obs.index.name) is not None:  # -o failed after the whole run
+        raise UsageError(
+            f"the labels of --labels would be the obs column {key!r}, the name under which the"
+            " file keeps the cell names; name them another way with --label-key"
+        )
     if key in adata.obs:
         raise UsageError(
             f"the input already has an obs column {key!r}; name the labels of --labels another"
@@ -292,7 +297,9 @@ def _plot(adata: Any, result: Any, label_key: str, args: SimpleNamespace) -> lis
 def _report(adata: Any, result: Any, label_key: str | None, args: SimpleNamespace) -> None:
     """Plot, write the AnnData, then the JSON record or the scores on stderr."""
     figures = plots_then_output(
-        lambda: _plot(adata, result, label_key, args), adata, args.output  # type: ignore[arg-type]
+        lambda: _plot(adata, result, label_key, args),
+        adata,
+        args.output,  # type: ignore[arg-type]
     )
     doc = {
         # The result's own record, not uns's copy: an .h5ad keeps no None, so there a run that

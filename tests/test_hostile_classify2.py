@@ -106,3 +106,36 @@ def test_query_labels_typed_otherwise_than_the_references_are_named_in_the_warni
     query.obs["group"] = query.obs["group"].cat.rename_categories(["b cell", "NK", "T"])
     with pytest.warns(UnseenClassesWarning, match=r"e\.g\. 'B cell', 'b cell' differ only in case"):
         cm.tl.classify(query, "group", reference=reference, refine=False, n_markers=0)
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [("pred/x", r"must name the obs column of the predictions \(no '/'\)"),
+     ("_index", r"would write obs\['_index'\], the name under which the file keeps the cell")],
+)  # fmt: skip
+def test_a_key_added_no_h5ad_can_hold_is_refused_before_the_run(key, says):
+    # key_added="pred/x" wrote columns anndata writes with a FutureWarning ("will be
+    # disallowed"); "_index" wrote columns the .h5ad could not hold: write_h5ad failed after
+    # the whole run ("'_index' is a reserved name for dataframe columns").
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    adata = blobs(20, dim=30, counts=True)
+    with pytest.raises(UsageError, match=says):
+        cm.tl.classify(adata, "group", per_class=3, key_added=key, refine=False, n_markers=0)
+    assert list(adata.obs.columns) == ["group"]
+
+
+def test_a_labels_column_named_as_the_cell_names_is_refused_before_the_run(tmp_path):
+    # A labels file whose header named its label column "_index" ran the whole job, then failed
+    # writing -o: "unexpected ValueError: '_index' is a reserved name for dataframe columns".
+    cells = _cells(tmp_path)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("cell,_index\n" + "".join(f"c{i},t{i % 3}\n" for i in range(60)))
+    out = tmp_path / "out.h5ad"
+    args = ["classify", str(cells), "--labels", str(labels), "--per-class", "3", "-o", str(out)]
+    line = one_line_error(run_cellmodel(*args, *QUIET), 2)
+    assert "would be the obs column '_index'" in line and "--label-key" in line
+    assert not out.exists()
+    ok = run_cellmodel(*args, "--label-key", "cell_type", *QUIET)
+    assert ok.exit_code == 0, ok.output

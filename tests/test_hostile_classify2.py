@@ -139,3 +139,19 @@ def test_a_labels_column_named_as_the_cell_names_is_refused_before_the_run(tmp_p
     assert not out.exists()
     ok = run_cellmodel(*args, "--label-key", "cell_type", *QUIET)
     assert ok.exit_code == 0, ok.output
+
+
+def test_a_key_added_over_columns_no_classify_run_wrote_is_refused():
+    # key_added="pred" replaced the user's own obs["pred_confidence"] (key_added="leiden" the
+    # clustering) without a word; annotate refuses the same. A run's own columns are replaced.
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    adata = blobs(20, dim=30, counts=True)
+    adata.obs["pred_confidence"] = "mine"
+    with pytest.raises(UsageError, match=r"would overwrite obs\['pred_confidence'\], which no"):
+        cm.tl.classify(adata, "group", per_class=3, key_added="pred", refine=False, n_markers=0)
+    assert (adata.obs["pred_confidence"] == "mine").all()
+    cm.tl.classify(adata, "group", per_class=3, key_added="p2", refine=False, n_markers=0)
+    cm.tl.classify(adata, "group", per_class=3, key_added="p2", refine=False, n_markers=0, seed=1)
+    assert adata.uns["cellmodel_classify"]["params"]["seed"] == 1

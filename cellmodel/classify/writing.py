@@ -85,3 +85,20 @@ def refuse_overwriting_inputs(
                 f" obs[{column!r}]; copy that column under another name (in Python: or pass"
                 " another key_added=)"
             )
+    _refuse_replacing_own_columns(adata.obs.columns, key_added, sorted(written))
+
+
+def _refuse_replacing_own_columns(columns: Any, key: str, written: list[str]) -> None:
+    """Refuse a key_added whose columns hold something no classify run wrote: key_added="leiden"
+    replaced the clustering, key_added="qc" a column "qc_train", without a word (annotate
+    refuses the same). A run's own columns (obs[key] beside obs[key + "_confidence"], as in
+    memory and out of core both write them) are replaced, as a second run should."""
+    present = set(map(str, columns))
+    if {key, f"{key}_confidence"} <= present:
+        return
+    clash = next((c for c in written if c in present), None)
+    if clash is not None:
+        raise UsageError(
+            f"the results would overwrite obs[{clash!r}], which no classify run wrote; rename or"
+            " drop that column first (in Python: or pass another key_added=)"
+        )

@@ -155,3 +155,14 @@ def test_a_key_added_over_columns_no_classify_run_wrote_is_refused():
     cm.tl.classify(adata, "group", per_class=3, key_added="p2", refine=False, n_markers=0)
     cm.tl.classify(adata, "group", per_class=3, key_added="p2", refine=False, n_markers=0, seed=1)
     assert adata.uns["cellmodel_classify"]["params"]["seed"] == 1
+
+
+def test_labels_some_of_whose_ids_carry_a_barcode_suffix_are_warned_of_it(tmp_path):
+    # Half the ids written "c1-1": "30 of its 60 cell ids name no cell of the data (e.g.
+    # 'c1-1')", and half the labels dropped with no word of why.
+    from cellmodel.classify.label_table import UnmatchedLabelsWarning, read_labels
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("".join(f"c{i}{'-1' * (i % 2)},t{i % 3}\n" for i in range(60)))
+    with pytest.warns(UnmatchedLabelsWarning, match=r"'c1-1' in the file and 'c1' in the data"):
+        read_labels(labels, [f"c{i}" for i in range(60)])

@@ -60,9 +60,16 @@ def read_labels(
     if not found.any():
         raise GenekbError(f"labels file {path}: {_no_match(labels.index, names, body)}")
     if not found.all():
+        suffixed = _suffix_match(labels.index[~found], names)  # a second sample's "-1"?
         warn(
             f"labels file {path}: {int((~found).sum())} of its {len(found)} cell ids name no cell"
-            f" of the data (e.g. {labels.index[~found][0]!r}); their labels are left out",
+            f" of the data (e.g. {labels.index[~found][0]!r}); their labels are left out"
+            + (
+                f"; {suffixed[0]!r} in the file and {suffixed[1]!r} in the data differ by the"
+                f" suffix {suffixed[2]!r}: write them as the data does"
+                if suffixed is not None
+                else ""
+            ),
             UnmatchedLabelsWarning,
         )
     # Indexed by the cells as given, so `adata.obs[key] = read_labels(path, adata.obs_names)`

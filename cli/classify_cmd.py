@@ -216,7 +216,14 @@ def _labelled(adata: Any, label_key: str | None) -> Any:
     from cellmodel.arguments import unlabelled
 
     check_obs_column(adata.obs, label_key, "label_key")
-    return ~np.asarray(unlabelled(adata.obs[label_key]), dtype=bool)
+    labelled = ~np.asarray(unlabelled(adata.obs[label_key]), dtype=bool)
+    if labelled.all():  # "every cell is in the training set" named a set the user never chose
+        raise UsageError(
+            f"every cell has a label in --label-key {label_key!r}, so --train-on-labelled leaves"
+            " none to predict; to score the classifier on a held-out part, give --train-fraction"
+            " or --per-class instead"
+        )
+    return labelled
 
 
 def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:

@@ -166,3 +166,13 @@ def test_labels_some_of_whose_ids_carry_a_barcode_suffix_are_warned_of_it(tmp_pa
     labels.write_text("".join(f"c{i}{'-1' * (i % 2)},t{i % 3}\n" for i in range(60)))
     with pytest.warns(UnmatchedLabelsWarning, match=r"'c1-1' in the file and 'c1' in the data"):
         read_labels(labels, [f"c{i}" for i in range(60)])
+
+
+def test_train_on_labelled_where_every_cell_has_a_label_says_what_to_do(tmp_path):
+    # "every cell is in the training set; leave some cells to classify": a training set the
+    # user never chose, and no word of the options that score a held-out part.
+    cells = tmp_path / "cells.h5ad"
+    blobs(20, dim=30, counts=True).write_h5ad(cells)
+    args = ["classify", str(cells), "--label-key", "group", "--train-on-labelled"]
+    line = one_line_error(run_cellmodel(*args, "-o", str(tmp_path / "out.h5ad"), *QUIET), 2)
+    assert "every cell has a label in --label-key 'group'" in line and "--per-class" in line

@@ -200,9 +200,10 @@ def _with_labels(adata: Any, path: Path, label_key: str | None) -> str:
             " file keeps the cell names; name them another way with --label-key"
         )
     if key in adata.obs:
+        # --label-key also chooses the column of a wider file: there it cannot rename too
         raise UsageError(
             f"the input already has an obs column {key!r}; name the labels of --labels another"
-            " way with --label-key"
+            " way: with --label-key NAME (a file of ids and labels only), or in the file's header"
         )
     adata.obs[key] = labels.to_numpy()
     return key

@@ -176,3 +176,16 @@ def test_train_on_labelled_where_every_cell_has_a_label_says_what_to_do(tmp_path
     args = ["classify", str(cells), "--label-key", "group", "--train-on-labelled"]
     line = one_line_error(run_cellmodel(*args, "-o", str(tmp_path / "out.h5ad"), *QUIET), 2)
     assert "every cell has a label in --label-key 'group'" in line and "--per-class" in line
+
+
+def test_a_labels_column_named_as_an_obs_column_points_past_label_key_when_it_must(tmp_path):
+    # A file of id, donor, group beside an input with obs["group"]: --label-key group was refused
+    # as "already an obs column ... name the labels another way with --label-key", and any other
+    # --label-key as "none is named ...": a loop with no way out but the file's header.
+    cells = tmp_path / "cells.h5ad"
+    blobs(20, dim=30, counts=True).write_h5ad(cells)  # obs["group"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("cell,donor,group\n" + "".join(f"c{i},d1,t{i % 3}\n" for i in range(60)))
+    args = ["classify", str(cells), "--labels", str(labels), "--label-key", "group"]
+    line = one_line_error(run_cellmodel(*args, "--per-class", "3", *QUIET), 2)
+    assert "already has an obs column 'group'" in line and "or in the file's header" in line

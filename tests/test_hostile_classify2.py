@@ -189,3 +189,18 @@ def test_a_labels_column_named_as_an_obs_column_points_past_label_key_when_it_mu
     args = ["classify", str(cells), "--labels", str(labels), "--label-key", "group"]
     line = one_line_error(run_cellmodel(*args, "--per-class", "3", *QUIET), 2)
     assert "already has an obs column 'group'" in line and "or in the file's header" in line
+
+
+@pytest.mark.parametrize("kind", ["counts", "fraction"])
+def test_a_measurement_column_given_as_labels_is_refused_as_one(kind):
+    # --label-key n_counts (or percent_mito): "class '2141' has 1 cell(s) but 4 are needed ...
+    # (and 624 more)", which pointed to small_classes='cap', and capped it ran to accuracy 0.003.
+    import cellmodel as cm
+    from genekb.errors import GenekbError
+
+    adata = blobs(20, dim=30, counts=True)
+    total = np.asarray(adata.X.sum(axis=1)).ravel()
+    adata.obs["measured"] = total if kind == "counts" else total / 1e4
+    for small in ("error", "cap"):
+        with pytest.raises(GenekbError, match=r"different numbers for 60 labelled cells .*: a me"):
+            cm.tl.classify(adata, "measured", per_class=3, small_classes=small, refine=False)

@@ -83,6 +83,22 @@ def _check_classes(sizes: pd.Series) -> None:
         )
 
 
+def _check_not_measured(labels: LabelsLike, sizes: pd.Series) -> None:
+    """Refuse numbers of many values, each a class of a cell or two (n_counts, n_genes,
+    percent_mito): a measurement, not a label. Split, they were refused as "class '2141' has 1
+    cell(s)" (and capped, run to an accuracy of 0.003); cluster ids and coded types repeat."""
+    values = pd.Series(np.asarray(labels) if not isinstance(labels, pd.Series) else labels)
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return
+    n = int(sizes.sum())
+    if len(sizes) > 20 and n < 3 * len(sizes):  # under 3 cells a class on average
+        raise GenekbError(
+            f"the label key holds {len(sizes)} different numbers for {n} labelled cells (e.g."
+            f" {sizes.index[0]!r}), {n / len(sizes):.1f} cells each: a measurement, not the"
+            " cells' types; choose the column of the cells' labels"
+        )
+
+
 def _unlabelled_hint(labels: LabelsLike, values: np.ndarray) -> str:
     """Where some cells have no label, the way to predict them from the labelled rest: a column
     half empty reads as 'these are to predict', which no split option says."""
@@ -122,6 +138,7 @@ def split(
     values = label_array(labels)
     sizes = class_sizes(values)
     _check_classes(sizes)
+    _check_not_measured(labels, sizes)
     if small_classes not in SMALL_CLASSES:
         raise UsageError(f"unknown small_classes {small_classes!r}; choose one of error, cap")
     if train_mask is not None:

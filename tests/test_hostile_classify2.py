@@ -204,3 +204,25 @@ def test_a_measurement_column_given_as_labels_is_refused_as_one(kind):
     for small in ("error", "cap"):
         with pytest.raises(GenekbError, match=r"different numbers for 60 labelled cells .*: a me"):
             cm.tl.classify(adata, "measured", per_class=3, small_classes=small, refine=False)
+
+
+def test_one_labelled_cell_per_class_predicts_the_unlabelled_rest(tmp_path):
+    # One labelled cell of each type and the rest to predict, the few-label case itself, was
+    # refused: "the label key gives each of its 3 labelled cells a class of its own (a cell
+    # id?)", in Python with a train mask and with --train-on-labelled alike.
+    import anndata as ad
+
+    import cellmodel as cm
+
+    adata = blobs(20, dim=30, counts=True)
+    labels = adata.obs["group"].astype(object).to_numpy()
+    labels[~np.isin(np.arange(60), [0, 20, 40])] = None
+    adata.obs["lab"] = labels
+    path, out = tmp_path / "cells.h5ad", tmp_path / "out.h5ad"
+    adata.write_h5ad(path)
+    cm.tl.classify(adata, "lab", train_mask=adata.obs["lab"].notna(), refine=False, n_markers=0)
+    assert (adata.obs["cellmodel_pred"].astype(str) == adata.obs["group"].astype(str)).mean() > 0.9
+    args = ["classify", str(path), "--label-key", "lab", "--train-on-labelled", "-o", str(out)]
+    result = run_cellmodel(*args, *QUIET)
+    assert result.exit_code == 0, result.output
+    assert ad.read_h5ad(out).obs["cellmodel_pred_train"].sum() == 3

@@ -64,8 +64,10 @@ def check_reference_labels(values: np.ndarray, key: str | None = None) -> None:
     )
 
 
-def _check_classes(sizes: pd.Series) -> None:
-    """Refuse labels of fewer than two classes, or of one cell per class (a copy of the ids)."""
+def _check_classes(sizes: pd.Series, few_labels: bool = False) -> None:
+    """Refuse labels of fewer than two classes, or of one cell per class (a copy of the ids).
+    `few_labels`: a train mask over a column that leaves cells to predict, where one labelled
+    cell per class is the few-label case itself, not a column of ids."""
     if not len(sizes):
         raise GenekbError(
             "the label key holds no labels (every value is missing or blank); choose the column"
@@ -76,7 +78,7 @@ def _check_classes(sizes: pd.Series) -> None:
             f"the label key holds only the class {sizes.index[0]!r}; classification needs at"
             " least 2 classes: label cells of a second class or choose another label key"
         )
-    if len(sizes) > 2 and sizes.max() == 1:  # no class could both train and be scored
+    if len(sizes) > 2 and sizes.max() == 1 and not few_labels:  # none could train and score
         raise GenekbError(
             f"the label key gives each of its {len(sizes)} labelled cells a class of its own (a"
             " cell id?); choose the column of the cells' types"
@@ -137,8 +139,11 @@ def split(
     """
     values = label_array(labels)
     sizes = class_sizes(values)
-    _check_classes(sizes)
-    _check_not_measured(labels, sizes)
+    # One labelled cell per class and the rest to predict: the few-label case, no id column.
+    few_labels = train_mask is not None and any(v is None for v in values)
+    _check_classes(sizes, few_labels)
+    if not few_labels:
+        _check_not_measured(labels, sizes)
     if small_classes not in SMALL_CLASSES:
         raise UsageError(f"unknown small_classes {small_classes!r}; choose one of error, cap")
     if train_mask is not None:

@@ -226,3 +226,18 @@ def test_one_labelled_cell_per_class_predicts_the_unlabelled_rest(tmp_path):
     result = run_cellmodel(*args, *QUIET)
     assert result.exit_code == 0, result.output
     assert ad.read_h5ad(out).obs["cellmodel_pred_train"].sum() == 3
+
+
+def test_a_train_mask_over_cells_labelled_na_names_the_word():
+    # A mask over a cell labelled "NA" (R's missing string) was refused as "1 training cell(s)
+    # have no label", beside a column that shows one.
+    import cellmodel as cm
+    from genekb.errors import GenekbError
+
+    adata = blobs(20, dim=30, counts=True)
+    labels = adata.obs["group"].astype(str).to_numpy(dtype=object)
+    labels[0] = "NA"
+    adata.obs["lab"] = labels
+    mask = np.arange(60) % 3 == 0
+    with pytest.raises(GenekbError, match=r"1 training cell\(s\) have no label \('NA' read as no"):
+        cm.tl.classify(adata, "lab", train_mask=mask, refine=False, n_markers=0)

@@ -149,7 +149,7 @@ def split(
     if train_mask is not None:
         if train_fraction is not None or per_class is not None:
             raise UsageError("give a train mask or a train fraction / per-class count, not both")
-        return checked_mask(values, train_mask)
+        return checked_mask(values, train_mask, labels)
     if (train_fraction is None) == (per_class is None):
         raise UsageError(
             "say which cells are labelled: exactly one of a train fraction (train_fraction=),"
@@ -230,7 +230,11 @@ def aligned_mask(train_mask: object, cells: pd.Index) -> object:
     )
 
 
-def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -> np.ndarray:
+def checked_mask(
+    values: np.ndarray, train_mask: Sequence[bool] | np.ndarray, labels: LabelsLike = None
+) -> np.ndarray:
+    """`train_mask` as booleans, checked against the label `values` (`label_array`);
+    `labels`, as given, name the words read as no label."""
     mask = np.asarray(train_mask)
     if mask.dtype != bool:
         # A nullable boolean column arrives as objects with pd.NA, which `isin` cannot compare.
@@ -257,15 +261,28 @@ def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) ->
         raise UsageError(
             f"the train mask has {mask.size} entries but there are {len(values)} cells"
         )
-    unlabelled = int((mask & (values == None)).sum())  # noqa: E711
-    if unlabelled:
-        raise GenekbError(f"{unlabelled} training cell(s) have no label; label them or unmask them")
+    none = mask & (values == None)  # noqa: E711
+    if none.any():
+        raise GenekbError(
+            f"{int(none.sum())} training cell(s) have no label{_said_none(labels, none)};"
+            " label them or unmask them"
+        )
     if not mask.any():
         raise UsageError("the train mask selects no cell; mark the training cells True")
     trained = class_sizes(values[mask])
     if len(trained) < 2:
         raise GenekbError("the training cells cover fewer than 2 classes; nothing to learn")
     return mask.copy()
+
+
+def _said_none(labels: LabelsLike, cells: np.ndarray) -> str:
+    """Of `cells`, those whose label is a word for none ("NA"): "no label" beside a column that
+    shows one, without this, read as wrong."""
+    if labels is None:
+        return ""
+    raw = pd.Series(np.asarray(labels, dtype=object))[cells]
+    said = sorted({str(v).strip() for v in raw[~raw.isna()] if str(v).strip()})
+    return f" ({', '.join(map(repr, said))} read as none)" if said else ""
 
 
 def lookalike_classes(values: np.ndarray) -> list[tuple[str, ...]]:

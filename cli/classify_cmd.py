@@ -31,7 +31,7 @@ from cli.cellmodel_args import (
     plots_then_output,
     seed_option,
 )
-from cli.classify_checks import PLOT_FILE, check
+from cli.classify_checks import PLOT_FILE, REFERENCE, check
 from cli.common import handle_errors, info, print_json
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 
@@ -174,7 +174,9 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     if args.labels is not None:
         label_key = _with_labels(adata, args.labels, args.label_key)
     reference = args.reference
-    ref, ref_key = load_input(str(reference), args.root, *table) if reference else (None, None)
+    ref, ref_key = (
+        load_input(str(reference), args.root, *table, REFERENCE) if reference else (None, None)
+    )
     if reference is None and label_key is None:
         raise UsageError("give --label-key (the labels to train on and score against)")
     if ref is not None and not (label_key or ref_key):  # an option missing: usage (exit 2)
@@ -200,7 +202,6 @@ def _with_labels(adata: Any, path: Path, label_key: str | None) -> str:
             " file keeps the cell names; name them another way with --label-key"
         )
     if key in adata.obs:
-        # --label-key also chooses the column of a wider file: there it cannot rename too
         raise UsageError(
             f"the input already has an obs column {key!r}; name the labels of --labels another"
             " way: with --label-key NAME (a file of ids and labels only), or in the file's header"
@@ -364,7 +365,7 @@ def _classify_chunked(args: SimpleNamespace) -> None:
             " `cellmodel embed --chunk-size` instead"
         )
     path = check_chunked(a.source, output, "predictions", a.orientation, a.sep)
-    ref, ref_key = load_input(str(reference), a.root)
+    ref, ref_key = load_input(str(reference), a.root, role=REFERENCE)
     key = label_key or ref_key
     if key is None:
         raise UsageError("give --label-key (the reference's label column)")

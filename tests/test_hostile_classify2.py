@@ -241,3 +241,13 @@ def test_a_train_mask_over_cells_labelled_na_names_the_word():
     mask = np.arange(60) % 3 == 0
     with pytest.raises(GenekbError, match=r"1 training cell\(s\) have no label \('NA' read as no"):
         cm.tl.classify(adata, "lab", train_mask=mask, refine=False, n_markers=0)
+
+
+def test_a_missing_reference_is_named_as_the_reference(tmp_path):
+    # "input /x/ref.h5ad does not exist": the input was there; the --reference file was not.
+    query = tmp_path / "query.h5ad"
+    blobs(20, dim=30, counts=True).write_h5ad(query)
+    missing = tmp_path / "ref.h5ad"
+    args = ["classify", str(query), "--reference", str(missing), "--label-key", "group"]
+    line = one_line_error(run_cellmodel(*args, *QUIET))
+    assert f"--reference file {missing} does not exist" in line

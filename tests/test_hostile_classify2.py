@@ -251,3 +251,16 @@ def test_a_missing_reference_is_named_as_the_reference(tmp_path):
     args = ["classify", str(query), "--reference", str(missing), "--label-key", "group"]
     line = one_line_error(run_cellmodel(*args, *QUIET))
     assert f"--reference file {missing} does not exist" in line
+
+
+def test_a_store_given_to_the_pca_view_is_refused_not_ignored(tmp_path):
+    # cm.tl.classify(adata, "group", store=root) ran on the expression PCA and never read the
+    # store, without a word (the command line refuses --model beside --view pca).
+    import cellmodel as cm
+    from genekb.errors import UsageError
+
+    adata = blobs(20, dim=30, counts=True)
+    for given in ({"store": str(tmp_path)}, {"model": "biobert"}):
+        with pytest.raises(UsageError, match=r"which view='pca' leaves out: give view='semantic'"):
+            cm.tl.classify(adata, "group", per_class=3, refine=False, **given)
+    assert list(adata.obs.columns) == ["group"]

@@ -24,6 +24,7 @@ from cellmodel.classify.options import DEFAULT_K, ClassifyOptions
 from cellmodel.cluster.options import ClusterRun
 from cellmodel.embed import SemanticParams
 from cellmodel.explain import DEFAULT_TOP_N
+from genekb.errors import UsageError
 from genekb.progress import notice, stage_bars
 from genekb.store.store import Store
 
@@ -201,6 +202,11 @@ def classify(
     settings = with_options(**tunables)
     require_anndata(adata)  # before the copy: a backed AnnData cannot even be copied
     check_flags(refine=refine, copy=copy)
+    if view == "pca" and (store is not None or model != "minilm"):  # as the command line refuses
+        raise UsageError(
+            "store= and model= build the semantic view, which view='pca' leaves out: give"
+            " view='semantic' (or 'fused'), or drop them"
+        )
     opened = _store(store) if view != "pca" else None
     out = adata.copy() if copy else adata
     with stage_bars():  # the refinement's epochs, under a bar

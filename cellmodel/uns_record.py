@@ -62,6 +62,13 @@ def annotation_columns(key_added: str) -> list[str]:
     return [key_added, *(key_added + suffix for suffix in ANNOTATION_SUFFIXES)]
 
 
+def index_clash(columns: list[str], index_name: object) -> str | None:
+    """The first of `columns` an .h5ad cannot hold beside obs's index (the cell names), which
+    it keeps under the index's name ('_index' unnamed): writing the file failed after the run."""
+    taken = {"_index", str(index_name)} if index_name is not None else {"_index"}
+    return next((c for c in columns if c in taken), None)
+
+
 def annotation_record(adata: ad.AnnData, key_added: str = ANNOTATION_KEY) -> Any:
     """The record annotate stored for `key_added` (None when there is none): the default key's in
     uns["cellmodel"]["annotate"], as before `key_added` existed; any other in uns[key_added], as

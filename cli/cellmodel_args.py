@@ -104,13 +104,18 @@ GeneVectorsOpt = Annotated[
 
 
 def load_input(
-    source: str, root: Path | None, orientation: str = "auto", sep: str | None = None
+    source: str,
+    root: Path | None,
+    orientation: str = "auto",
+    sep: str | None = None,
+    role: str = "input",
 ) -> tuple[Any, str | None]:
     """AnnData from a path or a registry dataset name, and the dataset's label key (if any):
-    `cellmodel.pp.inputs.read_input`, the reader `cm.pp.read` shares."""
+    `cellmodel.pp.inputs.read_input`, the reader `cm.pp.read` shares; `role` names it in a
+    refusal."""
     from cellmodel.pp.inputs import read_input
 
-    return read_input(source, root, orientation, sep)
+    return read_input(source, root, orientation, sep, role)
 
 
 def check_obs_keys(

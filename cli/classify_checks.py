@@ -21,6 +21,7 @@ from genekb.fileio import check_output_dir
 from genekb.input_streams import input_kind
 
 PLOT_FILE = "classify_confusion.png"  # what --plots writes
+REFERENCE = "--reference file"  # how a refusal names it ("input" was the query's word)
 
 
 def check(args: SimpleNamespace) -> None:

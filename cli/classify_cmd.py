@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from cellmodel.arguments import check_obs_column
-from cellmodel.uns_record import plain_values
+from cellmodel.uns_record import index_clash, plain_values
 from cli.cellmodel_args import (
     DaskAddressOpt,
     ForceOpt,
@@ -31,7 +31,7 @@ from cli.cellmodel_args import (
     plots_then_output,
     seed_option,
 )
-from cli.classify_checks import PLOT_FILE, check
+from cli.classify_checks import PLOT_FILE, REFERENCE, check
 from cli.common import handle_errors, info, print_json
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 
@@ -174,11 +174,13 @@ def _inputs(args: SimpleNamespace) -> tuple[Any, str | None, Any, str | None]:
     if args.labels is not None:
         label_key = _with_labels(adata, args.labels, args.label_key)
     reference = args.reference
-    ref, ref_key = load_input(str(reference), args.root, *table) if reference else (None, None)
+    ref, ref_key = (
+        load_input(str(reference), args.root, *table, REFERENCE) if reference else (None, None)
+    )
     if reference is None and label_key is None:
         raise UsageError("give --label-key (the labels to train on and score against)")
-    if ref is not None and not (label_key or ref_key):
-        raise GenekbError(
+    if ref is not None and not (label_key or ref_key):  # an option missing: usage (exit 2)
+        raise UsageError(
             f"the reference needs a label column; pass --label-key (have {list(ref.obs)})"
         )
     if ref is not None:
@@ -194,10 +196,15 @@ def _with_labels(adata: Any, path: Path, label_key: str | None) -> str:
 
     labels = read_labels(path, adata.obs_names, column=label_key)
     key = label_key or str(labels.name)
+    if index_clash([key], adata.obs.index.name) is not None:  # -o failed after the whole run
+        raise UsageError(
+            f"the labels of --labels would be the obs column {key!r}, the name under which the"
+            " file keeps the cell names; name them another way with --label-key"
+        )
     if key in adata.obs:
         raise UsageError(
             f"the input already has an obs column {key!r}; name the labels of --labels another"
-            " way with --label-key"
+            " way: with --label-key NAME (a file of ids and labels only), or in the file's header"
         )
     adata.obs[key] = labels.to_numpy()
     return key
@@ -211,7 +218,14 @@ def _labelled(adata: Any, label_key: str | None) -> Any:
     from cellmodel.arguments import unlabelled
 
     check_obs_column(adata.obs, label_key, "label_key")
-    return ~np.asarray(unlabelled(adata.obs[label_key]), dtype=bool)
+    labelled = ~np.asarray(unlabelled(adata.obs[label_key]), dtype=bool)
+    if labelled.all():  # "every cell is in the training set" named a set the user never chose
+        raise UsageError(
+            f"every cell has a label in --label-key {label_key!r}, so --train-on-labelled leaves"
+            " none to predict; to score the classifier on a held-out part, give --train-fraction"
+            " or --per-class instead"
+        )
+    return labelled
 
 
 def _run(args: SimpleNamespace) -> tuple[Any, Any, str | None]:
@@ -292,7 +306,9 @@ def _plot(adata: Any, result: Any, label_key: str, args: SimpleNamespace) -> lis
 def _report(adata: Any, result: Any, label_key: str | None, args: SimpleNamespace) -> None:
     """Plot, write the AnnData, then the JSON record or the scores on stderr."""
     figures = plots_then_output(
-        lambda: _plot(adata, result, label_key, args), adata, args.output  # type: ignore[arg-type]
+        lambda: _plot(adata, result, label_key, args),
+        adata,
+        args.output,  # type: ignore[arg-type]
     )
     doc = {
         # The result's own record, not uns's copy: an .h5ad keeps no None, so there a run that
@@ -349,7 +365,7 @@ def _classify_chunked(args: SimpleNamespace) -> None:
             " `cellmodel embed --chunk-size` instead"
         )
     path = check_chunked(a.source, output, "predictions", a.orientation, a.sep)
-    ref, ref_key = load_input(str(reference), a.root)
+    ref, ref_key = load_input(str(reference), a.root, role=REFERENCE)
     key = label_key or ref_key
     if key is None:
         raise UsageError("give --label-key (the reference's label column)")

@@ -627,7 +627,8 @@ def test_classify_cells_with_a_reference_file() -> None:
     assert result.predictions.shape == (30,) and not result.train_mask.any()
     assert result.n_scored == 30 and result.accuracy is not None and result.accuracy > 0.9
     assert result.params["n_reference"] == 90 and "cellmodel_pred" in query.obs
-    with pytest.raises(GenekbError, match="reference_label_key"):
+    # the parameter given is named (hostile_classify2): label_key= names the reference's column
+    with pytest.raises(GenekbError, match=r"^label_key='nope' is not an obs column of the ref"):
         classify.classify_cells(query, reference=reference, label_key="nope")
 
 

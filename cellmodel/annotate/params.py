@@ -26,7 +26,7 @@ from cellmodel.annotate.methods import METHODS, channels_of
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.arguments import check_seed, is_whole
 from cellmodel.semantic import GENE_VECTORS as SEMANTIC_GENE_VECTORS
-from cellmodel.uns_record import annotation_columns
+from cellmodel.uns_record import annotation_columns, index_clash
 from genekb.errors import UsageError
 
 ACROSS_GROUPS: dict[str, str] = {
@@ -111,8 +111,7 @@ def check_key_added_against_index(key: str, index_name: object) -> None:
     """Refuse a key_added whose columns would take the name of obs's index (the cell names):
     an .h5ad keeps the index under that name ('_index' unnamed), so writing the file failed
     after the whole run, and out of core the cell names were replaced by the labels."""
-    taken = {"_index", str(index_name)} if index_name is not None else {"_index"}
-    clash = next((c for c in annotation_columns(key) if c in taken), None)
+    clash = index_clash(annotation_columns(key), index_name)
     if clash is not None:
         raise UsageError(
             f"key_added={key!r} would write obs[{clash!r}], the name under which the file keeps"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,11 +58,18 @@ def read_labels(
     labels = labels[~labels.index.duplicated()]
     found = labels.index.isin(names)
     if not found.any():
-        raise GenekbError(f"labels file {path}: {_no_match(labels.index, names)}")
+        raise GenekbError(f"labels file {path}: {_no_match(labels.index, names, body)}")
     if not found.all():
+        suffixed = _suffix_match(labels.index[~found], names)  # a second sample's "-1"?
         warn(
             f"labels file {path}: {int((~found).sum())} of its {len(found)} cell ids name no cell"
-            f" of the data (e.g. {labels.index[~found][0]!r}); their labels are left out",
+            f" of the data (e.g. {labels.index[~found][0]!r}); their labels are left out"
+            + (
+                f"; {suffixed[0]!r} in the file and {suffixed[1]!r} in the data differ by the"
+                f" suffix {suffixed[2]!r}: write them as the data does"
+                if suffixed is not None
+                else ""
+            ),
             UnmatchedLabelsWarning,
         )
     # Indexed by the cells as given, so `adata.obs[key] = read_labels(path, adata.obs_names)`
@@ -128,8 +136,9 @@ def _refuse_conflicts(labels: pd.Series, path: str | Path) -> None:
             )
 
 
-def _no_match(ids: pd.Index, names: pd.Index) -> str:
-    """Why no id of the file names a cell: case, or how the two are written."""
+def _no_match(ids: pd.Index, names: pd.Index, body: list[list[str]]) -> str:
+    """Why no id of the file names a cell: case, a barcode suffix, ids in another column, or
+    how the two are written."""
     folded = {n.casefold(): n for n in names}
     case = next(((i, folded[i.casefold()]) for i in ids if i.casefold() in folded), None)
     if case is not None:
@@ -137,7 +146,34 @@ def _no_match(ids: pd.Index, names: pd.Index) -> str:
             f"its cell ids match the data's only ignoring case ({case[0]!r} in the file,"
             f" {case[1]!r} in the data); write them as the data does"
         )
+    suffixed = _suffix_match(ids, names)
+    if suffixed is not None:  # 10x's "-1" on one side only: no silent guess at which sample
+        return (
+            f"its cell ids and the data's differ by the suffix {suffixed[2]!r} ({suffixed[0]!r}"
+            f" in the file, {suffixed[1]!r} in the data); write them as the data does"
+        )
+    column = next((j for j in range(1, min(map(len, body))) if body[0][j].strip() in names), None)
+    if column is not None:  # pandas' to_csv wrote its row numbers first
+        return (
+            f"its field {column + 1} holds the data's cell ids ({body[0][column].strip()!r}), not"
+            " the first (row numbers?); make the cell ids the first column"
+        )
     return (
         f"none of its {len(ids)} cell ids names a cell of the data (the file's {ids[0]!r}, the"
         f" data's {names[0]!r}); the first column must hold the data's cell ids"
     )
+
+
+_SUFFIX = re.compile(r"[-_.]\d+$")  # 10x's "-1", Seurat's "_1" after a merge
+
+
+def _suffix_match(ids: pd.Index, names: pd.Index) -> tuple[str, str, str] | None:
+    """The first (file id, data id, suffix) that match once one side's numeric suffix is
+    dropped; None where none does."""
+    bare = {_SUFFIX.sub("", n): n for n in names}
+    for i in ids:
+        if _SUFFIX.sub("", i) in names:
+            return i, _SUFFIX.sub("", i), i[len(_SUFFIX.sub("", i)) :]
+        if i in bare:
+            return i, bare[i], bare[i][len(i) :]
+    return None

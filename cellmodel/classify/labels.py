@@ -64,8 +64,10 @@ def check_reference_labels(values: np.ndarray, key: str | None = None) -> None:
     )
 
 
-def _check_classes(sizes: pd.Series) -> None:
-    """Refuse labels of fewer than two classes, or of one cell per class (a copy of the ids)."""
+def _check_classes(sizes: pd.Series, few_labels: bool = False) -> None:
+    """Refuse labels of fewer than two classes, or of one cell per class (a copy of the ids).
+    `few_labels`: a train mask over a column that leaves cells to predict, where one labelled
+    cell per class is the few-label case itself, not a column of ids."""
     if not len(sizes):
         raise GenekbError(
             "the label key holds no labels (every value is missing or blank); choose the column"
@@ -76,10 +78,26 @@ def _check_classes(sizes: pd.Series) -> None:
             f"the label key holds only the class {sizes.index[0]!r}; classification needs at"
             " least 2 classes: label cells of a second class or choose another label key"
         )
-    if len(sizes) > 2 and sizes.max() == 1:  # no class could both train and be scored
+    if len(sizes) > 2 and sizes.max() == 1 and not few_labels:  # none could train and score
         raise GenekbError(
             f"the label key gives each of its {len(sizes)} labelled cells a class of its own (a"
             " cell id?); choose the column of the cells' types"
+        )
+
+
+def _check_not_measured(labels: LabelsLike, sizes: pd.Series) -> None:
+    """Refuse numbers of many values, each a class of a cell or two (n_counts, n_genes,
+    percent_mito): a measurement, not a label. Split, they were refused as "class '2141' has 1
+    cell(s)" (and capped, run to an accuracy of 0.003); cluster ids and coded types repeat."""
+    values = pd.Series(np.asarray(labels) if not isinstance(labels, pd.Series) else labels)
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return
+    n = int(sizes.sum())
+    if len(sizes) > 20 and n < 3 * len(sizes):  # under 3 cells a class on average
+        raise GenekbError(
+            f"the label key holds {len(sizes)} different numbers for {n} labelled cells (e.g."
+            f" {sizes.index[0]!r}), {n / len(sizes):.1f} cells each: a measurement, not the"
+            " cells' types; choose the column of the cells' labels"
         )
 
 
@@ -121,13 +139,17 @@ def split(
     """
     values = label_array(labels)
     sizes = class_sizes(values)
-    _check_classes(sizes)
+    # One labelled cell per class and the rest to predict: the few-label case, no id column.
+    few_labels = train_mask is not None and any(v is None for v in values)
+    _check_classes(sizes, few_labels)
+    if not few_labels:
+        _check_not_measured(labels, sizes)
     if small_classes not in SMALL_CLASSES:
         raise UsageError(f"unknown small_classes {small_classes!r}; choose one of error, cap")
     if train_mask is not None:
         if train_fraction is not None or per_class is not None:
             raise UsageError("give a train mask or a train fraction / per-class count, not both")
-        return checked_mask(values, train_mask)
+        return checked_mask(values, train_mask, labels)
     if (train_fraction is None) == (per_class is None):
         raise UsageError(
             "say which cells are labelled: exactly one of a train fraction (train_fraction=),"
@@ -156,8 +178,8 @@ def split(
         more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
         raise GenekbError(
             f"class {name!r} has {n} cell(s) but {need} are needed ({need - 1} to train, 1 to"
-            f" test){more}; label more cells, merge or drop small classes, or train on all but"
-            " one cell of each (small_classes='cap')"
+            f" test){more}{_typed_apart(name, values)}; label more cells, merge or drop small"
+            " classes, or train on all but one cell of each (small_classes='cap')"
         )
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(values), dtype=bool)
@@ -172,6 +194,19 @@ def split(
             " classification needs 2: label more cells of the one-cell classes or drop them"
         )
     return mask
+
+
+def _typed_apart(name: str, values: np.ndarray) -> str:
+    """Where the too-small class is another class typed with other case or spaces ('B cell '
+    beside 'B cell'), say so: the count alone sent users to label more cells."""
+    group = next((g for g in lookalike_classes(values) if name in g), None)
+    if group is None:
+        return ""
+    others = " and ".join(repr(g) for g in group if g != name)
+    return (
+        f" ({name!r} differs from {others} only in case or spaces: write them alike if they are"
+        " one class)"
+    )
 
 
 def aligned_mask(train_mask: object, cells: pd.Index) -> object:
@@ -195,7 +230,11 @@ def aligned_mask(train_mask: object, cells: pd.Index) -> object:
     )
 
 
-def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) -> np.ndarray:
+def checked_mask(
+    values: np.ndarray, train_mask: Sequence[bool] | np.ndarray, labels: LabelsLike = None
+) -> np.ndarray:
+    """`train_mask` as booleans, checked against the label `values` (`label_array`);
+    `labels`, as given, name the words read as no label."""
     mask = np.asarray(train_mask)
     if mask.dtype != bool:
         # A nullable boolean column arrives as objects with pd.NA, which `isin` cannot compare.
@@ -222,15 +261,28 @@ def checked_mask(values: np.ndarray, train_mask: Sequence[bool] | np.ndarray) ->
         raise UsageError(
             f"the train mask has {mask.size} entries but there are {len(values)} cells"
         )
-    unlabelled = int((mask & (values == None)).sum())  # noqa: E711
-    if unlabelled:
-        raise GenekbError(f"{unlabelled} training cell(s) have no label; label them or unmask them")
+    none = mask & (values == None)  # noqa: E711
+    if none.any():
+        raise GenekbError(
+            f"{int(none.sum())} training cell(s) have no label{_said_none(labels, none)};"
+            " label them or unmask them"
+        )
     if not mask.any():
         raise UsageError("the train mask selects no cell; mark the training cells True")
     trained = class_sizes(values[mask])
     if len(trained) < 2:
         raise GenekbError("the training cells cover fewer than 2 classes; nothing to learn")
     return mask.copy()
+
+
+def _said_none(labels: LabelsLike, cells: np.ndarray) -> str:
+    """Of `cells`, those whose label is a word for none ("NA"): "no label" beside a column that
+    shows one, without this, read as wrong."""
+    if labels is None:
+        return ""
+    raw = pd.Series(np.asarray(labels, dtype=object))[cells]
+    said = sorted({str(v).strip() for v in raw[~raw.isna()] if str(v).strip()})
+    return f" ({', '.join(map(repr, said))} read as none)" if said else ""
 
 
 def lookalike_classes(values: np.ndarray) -> list[tuple[str, ...]]:
@@ -252,6 +304,13 @@ def unseen_notes(train: np.ndarray, evaluated: np.ndarray) -> list[str]:
         note += (
             f"; no scored class is a training class ({listed(trained, 5)}), so every score is 0:"
             " check that both label columns name the cell types alike"
+        )
+    # 'b cell' / 'B cell ' read as two names in a list: name the pair, the likely cause
+    alike = next((g for g in lookalike_names([*trained, *unseen]) if set(g) & set(unseen)), None)
+    if alike is not None:
+        note += (
+            f"; e.g. {listed(map(repr, alike))} differ only in case or spaces: write the labels of"
+            " training and scored cells alike"
         )
     return [note]
 

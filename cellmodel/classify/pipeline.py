@@ -50,7 +50,7 @@ from cellmodel.classify.writing import refuse_overwriting_inputs
 from cellmodel.embed import embed, fitted_genes
 from cellmodel.io import expression, require_anndata
 from genekb.device import resolve_device
-from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
+from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.store.store import Store
 
 VIEWS = ("pca", "semantic", "fused")
@@ -206,6 +206,7 @@ def classify_cells(
     if reference is not None:
         _refuse_split_with_reference(train_fraction, per_class, train_mask)
         ref_key = reference_label_key or label_key
+        _check_reference_key(reference, reference_label_key, label_key)
         _warn_of_labels(reference.obs, ref_key, "the reference's training cells")
         run = (ref_key, label_key, view, view_args, fit_args, file_names)
         result = _transfer_cells(adata, reference, *run)
@@ -241,6 +242,18 @@ def _check_inputs(
     check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
     check_column_name(label_key, "label_key")
     check_column_name(reference_label_key, "reference_label_key")
+
+
+def _check_reference_key(reference: Any, reference_label_key: Any, label_key: Any) -> None:
+    """The reference's label column, named by the parameter the caller gave: label_key='typo'
+    was refused as "reference_label_key='typo'", and neither given as "=None is not a column"."""
+    if reference_label_key is None and label_key is None:
+        raise UsageError(
+            "give label_key= (or reference_label_key=): the reference's obs column of labels;"
+            f" it has {listed(map(repr, reference.obs.columns)) or 'none'}"
+        )
+    named = "reference_label_key" if reference_label_key is not None else "label_key"
+    check_obs_column(reference.obs, reference_label_key or label_key, named, " of the reference")
 
 
 def _warn_of_labels(obs: pd.DataFrame, key: str | None, doing: str) -> None:

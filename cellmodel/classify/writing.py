@@ -14,7 +14,12 @@ from cellmodel._settings import (
 )
 from cellmodel.classify.labels import ordered_classes
 from cellmodel.classify.results import ClassifyResult
-from cellmodel.uns_record import annotation_columns, forget_scanpy_results, h5ad_safe
+from cellmodel.uns_record import (
+    annotation_columns,
+    forget_scanpy_results,
+    h5ad_safe,
+    index_clash,
+)
 from genekb.errors import UsageError
 
 
@@ -52,13 +57,20 @@ def refuse_overwriting_inputs(
 ) -> None:
     """Refuse a `key_added` whose columns (`annotate`) would overwrite the labels or the train
     mask the run reads: the result would replace the input it is scored against."""
-    if not isinstance(key_added, str) or not key_added.strip():
-        # An int would become an obs column h5ad cannot write; "" a column named "".
+    if not isinstance(key_added, str) or not key_added.strip() or "/" in key_added:
+        # An int would become an obs column h5ad cannot write; "" a column named ""; a "/" a
+        # path inside the file (anndata warns of it now, and will refuse it).
         raise UsageError(
-            f"key_added={key_added!r} must name the obs column of the predictions, e.g."
-            f" {PREDICTION_KEY!r}"
+            f"key_added={key_added!r} must name the obs column of the predictions (no '/'),"
+            f" e.g. {PREDICTION_KEY!r}"
         )
     written = {key_added, f"{key_added}_confidence", f"{key_added}_train"}
+    clash = index_clash(sorted(written), adata.obs.index.name)
+    if clash is not None:  # the .h5ad of the result could not be written, after the whole run
+        raise UsageError(
+            f"key_added={key_added!r} would write obs[{clash!r}], the name under which the file"
+            " keeps the cell names; choose another name"
+        )
     # As annotate refuses them: predictions there silently replaced the clusters or their names.
     taken = sorted(written & {CLUSTER_KEY, *annotation_columns(ANNOTATION_KEY)})
     if taken:
@@ -73,3 +85,20 @@ def refuse_overwriting_inputs(
                 f" obs[{column!r}]; copy that column under another name (in Python: or pass"
                 " another key_added=)"
             )
+    _refuse_replacing_own_columns(adata.obs.columns, key_added, sorted(written))
+
+
+def _refuse_replacing_own_columns(columns: Any, key: str, written: list[str]) -> None:
+    """Refuse a key_added whose columns hold something no classify run wrote: key_added="leiden"
+    replaced the clustering, key_added="qc" a column "qc_train", without a word (annotate
+    refuses the same). A run's own columns (obs[key] beside obs[key + "_confidence"], as in
+    memory and out of core both write them) are replaced, as a second run should."""
+    present = set(map(str, columns))
+    if {key, f"{key}_confidence"} <= present:
+        return
+    clash = next((c for c in written if c in present), None)
+    if clash is not None:
+        raise UsageError(
+            f"the results would overwrite obs[{clash!r}], which no classify run wrote; rename or"
+            " drop that column first (in Python: or pass another key_added=)"
+        )

@@ -15,10 +15,12 @@ def read_input(
     root: str | Path | None = None,
     orientation: str = "auto",
     sep: str | None = None,
+    role: str = "input",
 ) -> tuple[Any, str | None]:
     """AnnData from a path or a registry dataset name, and the dataset's label key (if any);
     `orientation` and `sep` read a CSV/TSV table (`cellmodel.tables.read_table`); `root` is
-    the store root whose cache keeps downloaded datasets."""  # fmt: skip
+    the store root whose cache keeps downloaded datasets; `role` names the file in a refusal
+    ("--reference file": a missing reference was refused as the "input")."""  # fmt: skip
     from cellmodel import datasets, io
     from cellmodel.datasets.rfiles import R_FILE_SUFFIXES, read_r_file
     from cellmodel.formats import HDF5_SUFFIXES
@@ -42,5 +44,5 @@ def read_input(
     # A name ending as the files `io.read` knows is a wrong path, not an unknown dataset.
     known = (".h5ad", ".mtx", ".gz", *HDF5_SUFFIXES, *TABLE_SUFFIXES, *R_FILE_SUFFIXES)
     if "/" in text or path.suffix.lower() in known:
-        raise GenekbError(f"input {text} does not exist; check the path")
-    raise GenekbError(f"input {text!r} is neither a file nor a dataset ({', '.join(names)})")
+        raise GenekbError(f"{role} {text} does not exist; check the path")
+    raise GenekbError(f"{role} {text!r} is neither a file nor a dataset ({', '.join(names)})")

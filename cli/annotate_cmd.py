@@ -231,7 +231,7 @@ def _check(args: SimpleNamespace) -> None:
         refuse_replacing_input,
         refuse_unused,
     )
-    from genekb.fileio import check_output_dir, check_output_file
+    from genekb.output_paths import check_output_dir, check_output_file
 
     if args.candidates is not None and (args.ontology or args.subtree or args.tissue):
         raise UsageError("give --candidates, or --ontology (with --subtree / --tissue), not both")

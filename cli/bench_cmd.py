@@ -13,7 +13,7 @@ import typer
 from cli.cellmodel_args import GeneKeyOpt, LayerOpt, RootOpt, refuse_unused
 from cli.common import as_flags, handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
-from genekb.fileio import check_output_dir
+from genekb.output_paths import check_output_dir
 from genekb.settings import MAX_SEEDS
 
 

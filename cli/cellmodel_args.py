@@ -13,7 +13,7 @@ import typer
 from cellmodel._settings import SEED_MAX
 from cli.progress import stage_progress
 from genekb.errors import GenekbError, UsageError
-from genekb.fileio import check_output_file
+from genekb.output_paths import check_output_file
 
 T = TypeVar("T")
 
@@ -155,7 +155,7 @@ def check_store_model(root: Any, model: str) -> None:
 
 def check_output(output: Path | None, force: bool) -> None:
     """An AnnData output (-o): a new .h5ad in a writable directory, or an existing one with
-    --force (`genekb.fileio.check_output_file`, the check every writing command uses)."""
+    --force (`genekb.output_paths.check_output_file`, the check every writing command uses)."""
     if output is not None:
         check_output_file(output, force=force, flag="output", suffixes=(".h5ad",))
 

@@ -17,8 +17,8 @@ from cli.cellmodel_args import (
     refuse_unused,
 )
 from genekb.errors import UsageError
-from genekb.fileio import check_output_dir
 from genekb.input_streams import input_kind
+from genekb.output_paths import check_output_dir
 
 PLOT_FILE = "classify_confusion.png"  # what --plots writes
 REFERENCE = "--reference file"  # how a refusal names it ("input" was the query's word)

@@ -43,7 +43,7 @@ from cli.cluster_report import summary
 from cli.common import handle_errors, info, print_json
 from cli.refine_opts import GeneGraphOpt, RefineOpt, check_refine
 from genekb.errors import GenekbError
-from genekb.fileio import check_output_dir
+from genekb.output_paths import check_output_dir
 
 PLOT_FILES = ("umap.png", "confusion.png")  # what `cluster --plots` may write
 

@@ -33,7 +33,7 @@ def export(
     json_: JsonOpt = False,
 ) -> None:
     """Export a version (with its text version) to one file."""
-    from genekb.fileio import check_output_file
+    from genekb.output_paths import check_output_file
     from genekb.store.sharing import export_version
 
     check_output_file(file, force=force, flag="export file")

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from genekb.errors import GenekbError
-from genekb.fileio import check_path_name, is_stdin
+from genekb.fileio import is_stdin
+from genekb.output_paths import check_path_name
 from genekb.sniff import refuse_binary
 
 

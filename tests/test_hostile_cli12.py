@@ -168,7 +168,7 @@ def test_a_dash_where_a_folder_or_a_remote_is_written_is_refused(tmp_path, monke
     # `-` is stdin to every input and refused as an output file, but `publish -` copied the
     # whole store into a folder named "-" (exit 0), and `--plots -` / `bench --out -` wrote there.
     from genekb.errors import UsageError
-    from genekb.fileio import check_output_dir
+    from genekb.output_paths import check_output_dir
 
     store = Store.open(tmp_path / "store", create=True)
     build_tags(store, "t0")

@@ -26,7 +26,7 @@ from cellmodel.chunked.cluster import cluster_h5ad
 from cellmodel.cluster.job import cluster
 from cellmodel.datasets.synthetic import write_synthetic_h5ad
 from genekb.device import resolve_device
-from genekb.fileio import check_output_dir
+from genekb.output_paths import check_output_dir
 
 SUBSAMPLE = 100_000
 

@@ -30,7 +30,7 @@ from cellmodel.bench.settings import (
     THREAD_VARIABLES,
 )
 from genekb.errors import GenekbError, UsageError
-from genekb.fileio import check_output_dir
+from genekb.output_paths import check_output_dir
 
 
 @dataclass

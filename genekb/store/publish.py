@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import inside_a_store
+from genekb.output_paths import inside_a_store
 from genekb.store.locks import HOLDER_SUFFIX, waiting_lock
 from genekb.store.manifest import MANIFEST, now_iso
 from genekb.store.remote_index import (

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import STORE_MARKER, check_room, sha256_file
+from genekb.fileio import check_room, sha256_file
+from genekb.output_paths import STORE_MARKER
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY
 from genekb.store.ids import ambiguous, prefix_matches, short_prefix_note

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError, add_note, listed, warn
-from genekb.fileio import STORE_OWNED, left_by_dead_process, pid_alive, read_regular
+from genekb.fileio import left_by_dead_process, pid_alive, read_regular
+from genekb.output_paths import STORE_OWNED
 from genekb.store import catalog
 from genekb.store.integrity import VERIFIED_DIR
 from genekb.store.locks import held_by_others, holder

@@ -21,7 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from genekb.errors import GenekbError, IntegrityError, UsageError, format_words
-from genekb.fileio import atomic_path, check_output_file, named_writes, read_regular, require_file
+from genekb.fileio import atomic_path, named_writes, read_regular, require_file
+from genekb.output_paths import check_output_file
 from genekb.store import integrity
 from genekb.store.content import CONTENT_KEY, content_and_problems
 from genekb.store.ids import tag_problem

@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from genekb.errors import GenekbError, IntegrityError, UsageError
-from genekb.fileio import atomic_path, check_output_file, read_regular, require_file, write_bytes_to
+from genekb.fileio import atomic_path, read_regular, require_file, write_bytes_to
+from genekb.output_paths import check_output_file
 from genekb.store.remote_urls import NotFound
 
 PREFIX = "genekb-ed25519"  # the first word of a public key line

@@ -12,12 +12,13 @@ import re
 from pathlib import Path
 
 from genekb.errors import GenekbError, UsageError, format_words
-from genekb.fileio import STORE_MARKER, check_output_dir, read_regular
+from genekb.fileio import read_regular
+from genekb.output_paths import STORE_MARKER, check_output_dir
 from genekb.store.manifest import FORMAT
 from genekb.store.remote_urls import shown
 from genekb.store.tags_file import SMALL_FILE_LIMIT
 
-MARKER = STORE_MARKER  # the one spelling: genekb.fileio, which names what a store owns
+MARKER = STORE_MARKER  # the one spelling: genekb.output_paths, which names what a store owns
 # Entries a fresh root may already hold (the repo's artifacts/ keeps a README and run outputs).
 ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
 

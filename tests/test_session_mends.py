@@ -72,3 +72,15 @@ def test_out_of_core_reads_scaled_without_centring_as_in_memory(tmp_path: Path) 
     assert (ref.source, kind) == ("raw", "log") and "used .raw instead" in notes[0]
     adata.write_h5ad(tmp_path / "log.h5ad")  # no scanpy record: read as it is, as before
     assert value_kind(h5.pick(tmp_path / "log.h5ad", None), None)[1:] == ("log", [])
+
+
+def test_a_lock_holders_card_hides_a_urls_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The card beside a held lock wrote the command line as given, so a pull's token
+    # (https://TOKEN@host/…, ?sig=…) sat in a file every user of a shared store can read.
+    from genekb.store import locks
+
+    argv = ["/usr/bin/genekb", "pull", "https://ghp_secret@lab.example/store?sig=abc"]
+    monkeypatch.setattr("sys.argv", argv)
+    line = locks._command()
+    assert line.startswith("genekb pull https://***@lab.example/store?sig=***")
+    assert "secret" not in line and "abc" not in line

@@ -19,6 +19,7 @@ from filelock import FileLock, Timeout
 from genekb.errors import CONTROL_ESCAPES, GenekbError
 from genekb.fileio import pid_alive
 from genekb.progress import notice
+from genekb.store.remote_urls import shown
 from genekb.store.store_root import NOT_WRITABLE, PLACE_TAKEN, not_writable, place_taken
 
 
@@ -69,8 +70,13 @@ def _holder_file(path: Path) -> Path:
 
 
 def _command() -> str:
-    """This process's command line, short and on one line (`genekb import x.tar`)."""
-    words = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else ["python"]
+    """This process's command line, short and on one line (`genekb import x.tar`), a URL's
+    password or token as *** (the card is readable by every user of a shared store)."""
+    words = (
+        [Path(sys.argv[0]).name, *map(shown, sys.argv[1:])]
+        if sys.argv and sys.argv[0]
+        else ["python"]
+    )
     line = " ".join(words).translate(CONTROL_ESCAPES)
     return line if len(line) <= 80 else line[:79] + "…"
 

@@ -84,13 +84,11 @@ def test_zebrafish_style_names_are_said_to_be_perhaps_zebrafish() -> None:
     assert "zebrafish" not in read_gene_names(human).note
 
 
-def test_a_mix_whose_best_terms_its_genes_keep_out_is_said_to_be_one() -> None:
+def test_a_group_walked_away_from_its_best_terms_kind_records_it() -> None:
     # A 50/50 mix of pbmc68k's B and NK cells: its markers the NK cells', every ranking's best
     # 'mature natural killer cell'; the B-cell genes kept the walk out of the NK kind and it was
     # called 'mature B cell', its why "7 terms within 0.25 of the best", nothing on stderr.
     from cellmodel.annotate import lineage, ontology
-    from cellmodel.annotate.naming import _warn_overruled
-    from genekb.errors import GenekbWarning
 
     ids = [c.cl_id for c in ontology.from_ontology(subtree="CL:0000542")]  # lymphocytes
     row = np.full(len(ids), 0.0)
@@ -100,9 +98,6 @@ def test_a_mix_whose_best_terms_its_genes_keep_out_is_said_to_be_one() -> None:
     assert walk.kinds[-1] == "B cell" and walk.overruled == "innate lymphoid"
     assert "best-ranked term CL:0000824 is of the innate lymphoid kind" in walk.why
     assert walk.to_dict()["overruled"] == "innate lymphoid"
-    entries = [{"group": "mix", "label": "mature B cell", "lineage": walk.to_dict()}]
-    with pytest.warns(GenekbWarning, match=r"group 'mix' \(innate lymphoid\) of obs\['grp'\]"):
-        _warn_overruled(entries, "grp")
     # the NK genes as strong as the B genes: no gate, no note
     assert lineage.Walker(ids).walk(row, {**genes, "innate lymphoid": 0.7}).overruled is None
 

@@ -202,11 +202,11 @@ class Walker:
         if lead is not None:  # say why the best-scored term is not the call
             gene = dropped[lead]
             notes.append(f"{self.cl_ids[lead]} left out: the group does not express {gene}")
-        if overruled is not None:  # a mix of two kinds reads so: the ranking one, the genes other
-            out.overruled = overruled
+        if overruled is not None:  # the gate at work (delta cells' best terms are neurons) or a
+            out.overruled = overruled  # mix of two kinds: recorded, not warned of
             notes.append(
                 f"its best-ranked term {self.cl_ids[top]} is of the {overruled} kind, which its"
-                " expression kept out (a mix of two kinds, doublets?)"
+                " expression kept out"
             )
         out.why = "; ".join(notes)
         return out

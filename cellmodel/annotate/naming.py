@@ -148,24 +148,6 @@ def _apply_lineage(
                 entry.update(label=None, cl_id=None, not_named=why)
 
 
-def _warn_overruled(entries: list[dict[str, Any]], groupby: str) -> None:
-    """One warning naming the groups named away from their best-ranked terms' kind, which their
-    expression kept out: a 50/50 mix of B and NK cells, its markers the NK cells', was called
-    'mature B cell' with nothing on stderr."""
-    named = [
-        f"{e['group']!r} ({e['lineage']['overruled']})"
-        for e in entries
-        if e.get("label") and (e.get("lineage") or {}).get("overruled")
-    ]
-    if named:
-        warn(
-            f"{'groups' if len(named) > 1 else 'group'} {listed(named)} of obs[{groupby!r}] named"
-            " in another kind than the best-ranked terms' (in brackets), which the genes kept"
-            " out: a mix of two kinds (doublets?); check them, or split them",
-            GenekbWarning,
-        )
-
-
 # A priori, no labels read: a group under MIN_CELLS gets no name (`inputs`); one under FEW_CELLS
 # is named but said to be small.
 FEW_CELLS = 10
@@ -226,7 +208,6 @@ def _name_no_unnameable_group(
             + "; check their names, or merge them",
             SmallGroupWarning,
         )
-    _warn_overruled(entries, groupby)
 
 
 def _cell_labels(entries: list[dict[str, Any]], groups: pd.Categorical) -> pd.Categorical:

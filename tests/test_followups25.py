@@ -71,6 +71,6 @@ def test_a_kind_the_file_cannot_check_is_not_entered_past_a_clearly_expressed_on
 
     inside = {"hematopoietic": np.array([0, 1]), "neural": np.array([2, 3])}
     assert set(gated(inside, {"hematopoietic": 0.8})) == {"hematopoietic"}
-    # nothing clearly expressed: nothing told apart, both stay
-    assert set(gated(inside, {"hematopoietic": 0.1})) == {"hematopoietic", "neural"}
+    # nothing expressed above the median, or no signature at all: nothing told apart, both stay
+    assert set(gated(inside, {"hematopoietic": -0.1})) == {"hematopoietic", "neural"}
     assert set(gated(inside, {})) == {"hematopoietic", "neural"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cellmodel import bench
@@ -84,3 +85,15 @@ def test_a_lock_holders_card_hides_a_urls_token(monkeypatch: pytest.MonkeyPatch)
     line = locks._command()
     assert line.startswith("genekb pull https://***@lab.example/store?sig=***")
     assert "secret" not in line and "abc" not in line
+
+
+def test_an_unmeasured_kind_is_not_entered_past_a_sibling_expressed_above_the_median() -> None:
+    # pbmc68k's 8 naive CD4 T cells (hematopoietic signature 0.27, under the 0.3 that tells
+    # signed kinds apart) entered the epithelial kind, which 765 genes give no signature, and
+    # were named a fallopian tube secretory epithelial cell.
+    from cellmodel.annotate.gates import gated
+
+    inside = {"hematopoietic": np.array([0]), "myeloid": np.array([1]), "epithelial": np.array([2])}
+    signed = {"hematopoietic": 0.27, "myeloid": 0.05}
+    assert set(gated(inside, signed)) == {"hematopoietic", "myeloid"}  # signed ones not told apart
+    assert set(gated(inside, {"hematopoietic": -0.1})) == set(inside)  # no case for any kind

@@ -21,14 +21,17 @@ SIGNATURE_FLOOR = 0.3
 
 
 def gated(inside: dict[str, np.ndarray], signature: dict[str, float]) -> dict[str, np.ndarray]:
-    """The kinds whose signature is within `SIGNATURE_GAP` of the best one's (all of them where
-    no kind's typical genes are clearly expressed). A kind the file gives no signature (too few
-    of its genes measured) is not entered either where a sibling's are clearly expressed: the
-    group's genes say what it is, and nothing says it is of the unmeasured kind (PBMCs named
-    over a brain's terms were Purkinje cells and interneurons)."""
+    """The kinds whose signature is within `SIGNATURE_GAP` of the best one's (all the signed ones
+    where no kind's typical genes are clearly expressed). A kind the file gives no signature (too
+    few of its genes measured) is not entered where a sibling's genes are expressed above the
+    group's median: the group's genes say what it is, and nothing says it is of the unmeasured
+    kind (PBMCs named over a brain's terms were Purkinje cells and interneurons; 8 naive T cells
+    of 765 genes, a fallopian tube epithelial cell)."""
     known = [signature[k] for k in inside if k in signature and len(inside[k])]
-    if not known or max(known) < SIGNATURE_FLOOR:
+    if not known or max(known) <= 0:
         return inside
+    if max(known) < SIGNATURE_FLOOR:  # signed kinds not told apart; unsigned ones have no case
+        return {k: idx for k, idx in inside.items() if k in signature}
     floor = max(known) - SIGNATURE_GAP
     return {k: idx for k, idx in inside.items() if k in signature and signature[k] >= floor}
 

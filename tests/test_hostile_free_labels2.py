@@ -1,0 +1,103 @@
+"""Candidates as users bring them, second round: files exported with a header, quotes or trailing
+comments; labels with invisible characters; CL ids as OBO files and CellxGene write them; and
+the report naming a candidate given as a CL id by its term, not by the id alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellmodel.annotate import annotate, ontology, report_of, to_markdown
+from cellmodel.annotate.free_labels import user_candidates
+from genekb.errors import UsageError
+from tests.conftest import one_line_error, run_cellmodel
+
+
+@pytest.mark.parametrize("header", ["cell_type", "cell type", "CellType", "label", "name"])
+def test_a_files_header_line_is_refused_not_scored(tmp_path: Path, header: str) -> None:
+    # The header was a candidate like any other: scored, and able to be a group's call.
+    f = tmp_path / "cands.txt"
+    f.write_text(f"{header}\nT cell\nB cell\n")
+    with pytest.raises(UsageError, match="column's header"):
+        user_candidates(ontology.parse_candidates(str(f)))
+
+
+def test_cli_refuses_a_header_in_one_line(tmp_path: Path) -> None:
+    cells = tmp_path / "cells.h5ad"
+    adata = ad.AnnData(np.ones((20, 3), dtype=np.float32))
+    adata.obs["g"] = pd.Categorical(["a", "b"] * 10)
+    adata.write_h5ad(cells)
+    f = tmp_path / "cands.txt"
+    f.write_text("cell_type\nT cell\nB cell\n")
+    result = run_cellmodel("annotate", str(cells), "--groupby", "g", "--candidates", str(f))
+    assert "column's header" in one_line_error(result, 2)
+    assert not (tmp_path / "out.h5ad").exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "T cell  # lymphocytes\nB cell\n",  # a comment after the label
+        '"T cell"\n"B cell"\n',  # R's write.table quotes each label
+        "'T cell'\r\n'B cell'\r\n",
+    ],
+)
+def test_a_files_comments_and_quotes_are_not_part_of_the_label(tmp_path: Path, text: str) -> None:
+    # Each stayed in the label, which then named no CL term and was scored by its words alone.
+    f = tmp_path / "cands.txt"
+    f.write_text(text)
+    labels = ontology.parse_candidates(str(f))
+    assert labels == ["T cell", "B cell"]
+    assert [c.cl_id for c in user_candidates(labels)] == ["CL:0000084", "CL:0000236"]
+
+
+def test_quotes_on_the_command_lines_list_are_dropped() -> None:
+    assert ontology.parse_candidates('"T cell";"B cell"') == ["T cell", "B cell"]
+
+
+@pytest.mark.parametrize("mark", ["\ufeff", "\u200b"])
+def test_an_invisible_character_does_not_hide_the_term(mark: str) -> None:
+    # A file read without "utf-8-sig" keeps its BOM on the first label; str.strip keeps it.
+    cands = user_candidates([f"{mark}T cell", "B cell"])
+    assert [(c.given, c.cl_id) for c in cands] == [
+        ("T cell", "CL:0000084"),
+        ("B cell", "CL:0000236"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "given", ["http://purl.obolibrary.org/obo/CL_0000236", "CL0000236", "cl_0000236"]
+)
+def test_cl_ids_as_obo_files_and_cellxgene_write_them(given: str) -> None:
+    # The PURL was refused as "a CL id beside other text"; "CL0000236" was a free label.
+    cands = user_candidates([given, "T cell"])
+    assert cands[0].cl_id == "CL:0000236" and cands[0].label == "B cell"
+
+
+def test_a_call_given_as_a_cl_id_is_written_with_its_terms_name() -> None:
+    from cellmodel.annotate.report import _named
+
+    assert _named("CL:0000169", "CL:0000169") == "type B pancreatic cell (CL:0000169)"
+    assert _named("beta", "CL:0000169") == "beta"  # a label in words stays as written
+    assert _named(None, None) == "unassigned"
+
+
+@pytest.mark.slow  # a whole annotate run (~9 s)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_candidate_given_as_a_cl_id_is_named_beside_its_id(fake_spec) -> None:
+    # The report's table, headings and top lists showed "CL:0000169" alone (twice in a row).
+    from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+    adata = annotate(
+        _islets(), _planted(fake_spec), groupby="kind", candidates=[BETA, ALPHA, DELTA],
+        n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake",
+    )  # fmt: skip
+    text = to_markdown(report_of(adata))
+    assert "## b: type B pancreatic cell (CL:0000169)" in text
+    assert "| type B pancreatic cell (CL:0000169) | CL:0000169 |" in text
+    # the calls written to obs stay as the user gave them
+    assert set(adata.obs["cellmodel_annotation"].astype(str)) == {BETA, ALPHA, DELTA}

@@ -101,3 +101,26 @@ def test_a_candidate_given_as_a_cl_id_is_named_beside_its_id(fake_spec) -> None:
     assert "| type B pancreatic cell (CL:0000169) | CL:0000169 |" in text
     # the calls written to obs stay as the user gave them
     assert set(adata.obs["cellmodel_annotation"].astype(str)) == {BETA, ALPHA, DELTA}
+
+
+@pytest.mark.parametrize("labels", [["1", "2"], ["I", "II"], ["type 1", "type 2"], ["0", "1", "2"]])
+def test_numbers_alone_are_not_read_with_the_lists_tissue(labels: list[str]) -> None:
+    # A list of cluster numbers read as the lung's alveolar type 1 and type 2 cells.
+    assert all(c.cl_id is None for c in user_candidates(labels))
+
+
+def test_names_beside_numbers_are_still_read_with_the_lists_tissue() -> None:
+    cands = user_candidates(["alpha", "beta", "delta", "1"])
+    assert [c.cl_id for c in cands] == ["CL:0000171", "CL:0000169", "CL:0000173", None]
+
+
+@pytest.mark.parametrize("missing", ["nan", "NA", "None", "<NA>"])
+def test_a_tables_missing_value_is_refused_as_a_candidate(missing: str) -> None:
+    # A label column's empty cell, exported by pandas or R, was scored as a cell type's name.
+    with pytest.raises(UsageError, match="missing value"):
+        user_candidates(["T cell", missing, "B cell"])
+
+
+def test_a_label_of_digits_alone_stays_a_candidate() -> None:
+    # Cell lines are named so ("2339" in pollen2014): words, not refused.
+    assert [c.cl_id for c in user_candidates(["2339", "K562"])] == [None, None]

@@ -205,7 +205,7 @@ _ID_IN_TEXT = re.compile(r"(?<![A-Za-z])CL[:_]\d{7}(?!\d)", re.IGNORECASE)
 
 def _refuse_label(given: str) -> None:
     """Refuse a label that cannot be a cell type's name (see `from_user`)."""
-    label_lines.refuse_header(given)
+    label_lines.refuse_not_a_name(given)
     if given.lower() == UNASSIGNED:
         raise UsageError(
             f"candidate {given!r} is the word a group without a call is given; name a cell type"

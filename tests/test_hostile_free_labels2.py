@@ -124,3 +124,24 @@ def test_a_tables_missing_value_is_refused_as_a_candidate(missing: str) -> None:
 def test_a_label_of_digits_alone_stays_a_candidate() -> None:
     # Cell lines are named so ("2339" in pollen2014): words, not refused.
     assert [c.cl_id for c in user_candidates(["2339", "K562"])] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("given", "said"), [("lung", "UBERON:0002048"), ("asthma", "MONDO:0004979")]
+)
+def test_a_tissue_or_a_disease_as_a_candidate_is_warned_of(given: str, said: str) -> None:
+    # "T cell;lung" on pbmc68k-reduced called five of eleven groups "lung", with only the
+    # generic note that 'lung' names no CL term.
+    from cellmodel.annotate.other_terms import NotACellTypeWarning
+
+    with pytest.warns(NotACellTypeWarning, match=said):
+        cands = user_candidates(["T cell", given])
+    assert cands[1].cl_id is None  # still a candidate: a lab's list may name cells so
+
+
+def test_cell_types_alone_are_not_warned_of() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        user_candidates(["T cells", "B cell", "Kupffer cells", "CD14+ Mono"])

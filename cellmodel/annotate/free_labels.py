@@ -40,7 +40,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from cellmodel.annotate import ontology
+from cellmodel.annotate import ontology, other_terms
 
 # Abbreviations of public label sets, each to the words CL writes (read as whole words, any case).
 ABBREVIATIONS: dict[str, str] = {
@@ -145,6 +145,7 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
         for i, (cl, how) in found.items():
             if cl and cl not in taken and counts[cl] == 1:
                 out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
+    other_terms.warn_not_cell_types([c.given for c in out if c.cl_id is None])
     return out
 
 

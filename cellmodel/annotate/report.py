@@ -65,7 +65,7 @@ def _named(label: str | None, cl_id: str | None) -> str:
 
 
 def _top(entries: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{_named(e['label'], e['cl_id'])} ({_fmt(e['score'])})" for e in entries)
+    return "; ".join(f"{_named(e['label'], e.get('cl_id'))} ({_fmt(e['score'])})" for e in entries)
 
 
 def _names(names: list[str]) -> str:
@@ -110,11 +110,12 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
     for e in report["groups"]:
         others = [t for t in e["top"] if t["label"] != e["label"]]
         # the walk may call the ranking's second term: then its runner-up is the first
-        runner = _named(others[0]["label"], others[0]["cl_id"]) if others and e["label"] else "—"
+        first = others[0] if others and e["label"] else None
+        runner = _named(first["label"], first.get("cl_id")) if first else "—"
         db = e["markerdb"]["top"][0] if e["markerdb"]["top"] else None
         db_label = md_text(db["label"]) if db and db["score"] is not None else "—"
         lines.append(
-            f"| {md_text(e['group'])} | {e['n_cells']} | {_named(e['label'], e['cl_id'])} |"
+            f"| {md_text(e['group'])} | {e['n_cells']} | {_named(e['label'], e.get('cl_id'))} |"
             f" {e['cl_id'] or '—'} | {_fmt(e['score'])} | {_fmt(e['margin'])} | {runner} |"
             f" {db_label} |"
         )
@@ -165,7 +166,7 @@ def _stop(label: str | None, abstained: bool) -> str:
 
 def _group_lines(e: dict[str, Any], method: str) -> list[str]:
     """One group's section: its top calls, markers, the genes behind the call, the evidence."""
-    lines = [f"## {md_text(e['group'])}: {_named(e['label'], e['cl_id'])}", ""]
+    lines = [f"## {md_text(e['group'])}: {_named(e['label'], e.get('cl_id'))}", ""]
     walk = e.get("lineage")
     if walk:
         path = " > ".join(walk["lineage"]) or "no lineage told apart"

@@ -145,3 +145,10 @@ def test_cell_types_alone_are_not_warned_of() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         user_candidates(["T cells", "B cell", "Kupffer cells", "CD14+ Mono"])
+
+
+def test_a_number_written_with_a_hash_is_part_of_the_label(tmp_path: Path) -> None:
+    # Read as a comment, "CD4 T #1" and "CD4 T #2" became one label given twice.
+    f = tmp_path / "cands.txt"
+    f.write_text("CD4 T #1\nCD4 T #2  # the second\n")
+    assert ontology.parse_candidates(str(f)) == ["CD4 T #1", "CD4 T #2"]

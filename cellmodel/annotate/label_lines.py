@@ -27,7 +27,7 @@ HEADERS = frozenset(
 # What pandas and R write for a missing cell of a table.
 MISSING = frozenset({"nan", "na", "n/a", "none", "null", "<na>"})
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
-_COMMENT = re.compile(r"\s+#.*$")  # '#' after a space: inside a word it may be a label's
+_COMMENT = re.compile(r"\s+#(?:\s.*)?$")  # "# note", not "#2": a label may number its groups so
 _QUOTED = re.compile(r"""^(["'])(.*)\1$""")
 
 

@@ -152,3 +152,14 @@ def test_a_number_written_with_a_hash_is_part_of_the_label(tmp_path: Path) -> No
     f = tmp_path / "cands.txt"
     f.write_text("CD4 T #1\nCD4 T #2  # the second\n")
     assert ontology.parse_candidates(str(f)) == ["CD4 T #1", "CD4 T #2"]
+
+
+def test_a_list_with_one_item_not_a_label_names_that_item_alone() -> None:
+    # The message quoted the whole list: 6,464 characters for 500 labels and a None.
+    labels = [f"label {i}" for i in range(500)]
+    with pytest.raises(UsageError) as err:
+        user_candidates([*labels[:3], None, *labels[3:]])
+    assert "candidates[3] is None, a missing value" in str(err.value)
+    assert len(str(err.value)) < 200
+    with pytest.raises(UsageError, match=r"candidates\[2\] is nan, a missing value"):
+        user_candidates(pd.Series(["T cell", "B cell", np.nan]))

@@ -189,9 +189,12 @@ def _label_list(items: Any) -> list[str]:
             f"candidates must be a list of labels, e.g. ['T cell', 'B cell'], not {items!r}"
         )
     labels = list(items)  # a generator is read once, here
-    if not all(isinstance(label, str) for label in labels):
+    bad = next((i for i, label in enumerate(labels) if not isinstance(label, str)), None)
+    if bad is not None:  # named alone: the whole list (500 labels) made a 6,000-character line
+        missing = labels[bad] is None or labels[bad] != labels[bad]  # None or NaN
         raise UsageError(
-            f"candidates must be a list of labels, e.g. ['T cell', 'B cell'], not {labels!r}"
+            f"candidates[{bad}] is {labels[bad]!r}{', a missing value' if missing else ''}: not"
+            " a label; candidates must be a list of labels, strings (drop missing values)"
         )
     return labels
 

@@ -163,3 +163,29 @@ def test_a_list_with_one_item_not_a_label_names_that_item_alone() -> None:
     assert len(str(err.value)) < 200
     with pytest.raises(UsageError, match=r"candidates\[2\] is nan, a missing value"):
         user_candidates(pd.Series(["T cell", "B cell", np.nan]))
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("T cel", "T cell"),
+        ("Tcell", "T cell"),
+        ("macrophges", "macrophage"),
+        ("Kupfer cell", "Kupffer cell"),
+    ],
+)
+def test_a_typo_of_a_cl_label_is_warned_of_with_the_label(typed: str, meant: str) -> None:
+    # A typo named no term and was scored by its words alone, said only as "names no CL term".
+    from cellmodel.annotate.other_terms import CloseToTermWarning
+
+    with pytest.warns(CloseToTermWarning, match=f"did you mean '{meant}'"):
+        cands = user_candidates([typed, "B cell"])
+    assert cands[0].cl_id is None  # a hint, not a reading
+
+
+def test_lab_labels_near_no_cl_label_are_not_taken_for_typos() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Bipolar cells" was close to CL's "ON bipolar cell"
+        user_candidates(["Bipolar cells", "Rods", "Cones", "Muller glia"])

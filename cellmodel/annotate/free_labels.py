@@ -145,7 +145,9 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
         for i, (cl, how) in found.items():
             if cl and cl not in taken and counts[cl] == 1:
                 out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
-    other_terms.warn_not_cell_types([c.given for c in out if c.cl_id is None])
+    free = [c.given for c in out if c.cl_id is None]
+    other_terms.warn_not_cell_types(free)
+    other_terms.warn_close_terms(free)
     return out
 
 

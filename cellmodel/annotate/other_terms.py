@@ -1,15 +1,23 @@
-"""Candidates that name no cell type but a tissue or a disease ("lung", "asthma").
+"""Candidates that name no cell type but a tissue or a disease ("lung", "asthma"), or that miss
+a CL label by a typo ("T cel", "macrophges").
 
 Such a label names no CL term, so it is scored by its words alone, and a group it fits better
 than the cell types beside it is called "lung" (on pbmc68k-reduced with "T cell;lung", five of
 eleven groups were). It is not refused: a lab's own list may name a cell type by its tissue
 ("Mesothelium" in HLCA's labels). It is said, once per run, as a `NotACellTypeWarning`: the
 label is the exact label of a UBERON (anatomy) or MONDO (disease) term of the ontologies the
-Cell Ontology reader bundles.
+Cell Ontology reader bundles. A label within `CLOSE` (difflib's ratio, plurals made singular)
+of one CL label is said as a `CloseToTermWarning` naming that label: typed so, it named no term
+and was scored by its words alone. Only the first `N_CHECKED` free labels are compared (a hand-
+typed list's typos; a long vocabulary took seconds); the cut-off was set on the three graded
+label sets of `scripts/exp_free_labels.py`, where 0.85 without plurals suggested "on bipolar
+cell" for "Bipolar cells" and 0.9 with them suggests nothing.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from functools import cache
 
 from cellmodel.annotate import ontology
@@ -19,8 +27,17 @@ from genekb.errors import GenekbWarning, warn
 KINDS: dict[str, str] = {"UBERON": "a tissue or organ", "MONDO": "a disease"}
 
 
+CLOSE = 0.9
+N_CHECKED = 20
+_PLURAL = re.compile(r"(?<=[a-z])s\b")
+
+
 class NotACellTypeWarning(GenekbWarning):
     """A candidate is a tissue's or a disease's name, not a cell type's."""
+
+
+class CloseToTermWarning(GenekbWarning):
+    """A candidate names no CL term but is one CL label but for a letter or two."""
 
 
 @cache
@@ -53,4 +70,37 @@ def warn_not_cell_types(free: list[str]) -> None:
             f"candidates name no cell type: {named}; a group may be called so. Give cell types"
             " (or, for a tissue's cell types, tissue= in place of candidates=)",
             NotACellTypeWarning,
+        )
+
+
+@cache
+def _cl_labels() -> dict[str, str]:
+    """Every live CL label, singular and lower case, to the label as CL writes it."""
+    return {_singular(label): label for label in ontology.live_labels().values() if label}
+
+
+def _singular(text: str) -> str:
+    return _PLURAL.sub("", " ".join(text.lower().replace("-", " ").split()))
+
+
+def close_terms(free: list[str]) -> list[tuple[str, str]]:
+    """(label, CL label) for each of the first `N_CHECKED` of `free` within `CLOSE` of one."""
+    labels = _cl_labels()
+    out = []
+    for given in free[:N_CHECKED]:
+        found = difflib.get_close_matches(_singular(given), labels, n=1, cutoff=CLOSE)
+        if found:
+            out.append((given, labels[found[0]]))
+    return out
+
+
+def warn_close_terms(free: list[str]) -> None:
+    """One `CloseToTermWarning` naming the labels of `free` a CL label is close to."""
+    found = close_terms(free)
+    if found:
+        named = "; ".join(f"{given!r} (did you mean {label!r}?)" for given, label in found)
+        warn(
+            f"candidates name no CL term but are close to one: {named}; a CL label or id gives"
+            " the term, and with it the marker table and the lineage checks",
+            CloseToTermWarning,
         )

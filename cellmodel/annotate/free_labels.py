@@ -40,7 +40,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from cellmodel.annotate import ontology
+from cellmodel.annotate import ontology, other_terms
 
 # Abbreviations of public label sets, each to the words CL writes (read as whole words, any case).
 ABBREVIATIONS: dict[str, str] = {
@@ -145,6 +145,9 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
         for i, (cl, how) in found.items():
             if cl and cl not in taken and counts[cl] == 1:
                 out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
+    free = [c.given for c in out if c.cl_id is None]
+    other_terms.warn_not_cell_types(free)
+    other_terms.warn_close_terms(free)
     return out
 
 
@@ -171,13 +174,19 @@ def _tissue_readings(free: list[str | None]) -> dict[int, tuple[str | None, str]
     for tissue, adjective in TISSUE_ADJECTIVES.items():
         found[tissue] = {}
         for i, words in parsed.items():
-            cl = _read_words([adjective, *words])[0] if words else None
+            cl = _read_words([adjective, *words])[0] if _names_a_cell(words) else None
             if cl:
                 found[tissue][i] = (cl, f"with '{adjective}', the list's tissue")
     ranked = sorted(found.values(), key=len, reverse=True)
     if not ranked or len(ranked[0]) < 2 or (len(ranked) > 1 and len(ranked[1]) == len(ranked[0])):
         return {}
     return ranked[0]
+
+
+def _names_a_cell(words: list[str]) -> bool:
+    """Whether a label's words hold a name, not a number alone ("1", "II", "type 2"): a list of
+    cluster numbers read as the lung's "pulmonary alveolar type 1 cell", "… type 2 cell"."""
+    return any(not w.isdigit() and w not in NUMERALS and w not in ("type", "cell") for w in words)
 
 
 def read_label(text: str) -> tuple[str | None, str]:

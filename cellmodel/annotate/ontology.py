@@ -20,11 +20,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cellmodel.annotate import label_lines
 from genekb.errors import GenekbError, UsageError
 from genekb.input_streams import read_input_text
 
 CL_ROOT = "CL:0000000"  # "cell"
-CL_ID = re.compile(r"^CL[:_](\d{7})$", re.IGNORECASE)
+# As CL writes it, as OBO files and CellxGene do ("CL_0000236", its PURL) or with no separator.
+CL_ID = re.compile(r"^(?:https?://purl\.obolibrary\.org/obo/)?CL[:_]?(\d{7})$", re.IGNORECASE)
 TEXT_STYLES: dict[str, str] = {
     "definition": "label, then its CL definition (the given words alone without a CL term)",
     "label": "the label alone",
@@ -145,7 +147,7 @@ def from_user(items: Any) -> list[Candidate]:
     out: list[Candidate] = []
     seen: dict[str, str] = {}  # a label's key, or its CL id -> the label that took it
     for raw in labels:
-        given = raw.strip()
+        given = label_lines.clean(raw)
         if not given:
             continue
         _refuse_label(given)
@@ -187,9 +189,12 @@ def _label_list(items: Any) -> list[str]:
             f"candidates must be a list of labels, e.g. ['T cell', 'B cell'], not {items!r}"
         )
     labels = list(items)  # a generator is read once, here
-    if not all(isinstance(label, str) for label in labels):
+    bad = next((i for i, label in enumerate(labels) if not isinstance(label, str)), None)
+    if bad is not None:  # named alone: the whole list (500 labels) made a 6,000-character line
+        missing = labels[bad] is None or labels[bad] != labels[bad]  # None or NaN
         raise UsageError(
-            f"candidates must be a list of labels, e.g. ['T cell', 'B cell'], not {labels!r}"
+            f"candidates[{bad}] is {labels[bad]!r}{', a missing value' if missing else ''}: not"
+            " a label; candidates must be a list of labels, strings (drop missing values)"
         )
     return labels
 
@@ -203,6 +208,7 @@ _ID_IN_TEXT = re.compile(r"(?<![A-Za-z])CL[:_]\d{7}(?!\d)", re.IGNORECASE)
 
 def _refuse_label(given: str) -> None:
     """Refuse a label that cannot be a cell type's name (see `from_user`)."""
+    label_lines.refuse_not_a_name(given)
     if given.lower() == UNASSIGNED:
         raise UsageError(
             f"candidate {given!r} is the word a group without a call is given; name a cell type"
@@ -242,11 +248,10 @@ def parse_candidates(spec: str) -> list[str]:
     path = Path(spec)
     # Any existing path (a file of any name, a pipe, `-` for stdin) is read as a file.
     if ";" not in spec and (spec == "-" or path.exists()):
-        lines = read_input_text(path, "candidates file").splitlines()
-        return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        return label_lines.file_labels(read_input_text(path, "candidates file"))
     if ";" not in spec and (path.suffix in (".txt", ".csv", ".tsv", ".list") or "/" in spec):
         raise UsageError(f"candidates file {spec} not found; give a file or 'label a;label b'")
-    return [s.strip() for s in spec.split(";") if s.strip()]
+    return [label_lines.clean(s) for s in spec.split(";") if label_lines.clean(s)]
 
 
 def _not_live(text: str) -> str:

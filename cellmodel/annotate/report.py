@@ -15,7 +15,7 @@ from cellmodel._settings import ANNOTATION_KEY, UNS_KEY
 from cellmodel.annotate import markerdb, score
 from cellmodel.annotate.inputs import BACKGROUND_SEED
 from cellmodel.annotate.kinds import LEVELS
-from cellmodel.annotate.ontology import UNASSIGNED
+from cellmodel.annotate.ontology import UNASSIGNED, normalize_id, term
 from cellmodel.annotate.signatures import MIN_MEASURED
 from cellmodel.markdown import md_text
 from cellmodel.uns_record import annotation_record, h5ad_safe, store_annotation
@@ -54,8 +54,18 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "—" if value is None else format(value, spec)
 
 
+def _named(label: str | None, cl_id: str | None) -> str:
+    """A call as Markdown: a candidate given as a CL id with its term's name beside it (the id
+    alone told a reader nothing), else as the user wrote it."""
+    if label is None:
+        return UNASSIGNED
+    if cl_id is not None and normalize_id(label) == cl_id:
+        return md_text(f"{term(cl_id).label} ({label})")
+    return md_text(label)
+
+
 def _top(entries: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{md_text(e['label'])} ({_fmt(e['score'])})" for e in entries)
+    return "; ".join(f"{_named(e['label'], e.get('cl_id'))} ({_fmt(e['score'])})" for e in entries)
 
 
 def _names(names: list[str]) -> str:
@@ -98,13 +108,14 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for e in report["groups"]:
-        others = [t["label"] for t in e["top"] if t["label"] != e["label"]]
+        others = [t for t in e["top"] if t["label"] != e["label"]]
         # the walk may call the ranking's second term: then its runner-up is the first
-        runner = md_text(others[0]) if others and e["label"] else "—"
+        first = others[0] if others and e["label"] else None
+        runner = _named(first["label"], first.get("cl_id")) if first else "—"
         db = e["markerdb"]["top"][0] if e["markerdb"]["top"] else None
         db_label = md_text(db["label"]) if db and db["score"] is not None else "—"
         lines.append(
-            f"| {md_text(e['group'])} | {e['n_cells']} | {md_text(e['label'] or UNASSIGNED)} |"
+            f"| {md_text(e['group'])} | {e['n_cells']} | {_named(e['label'], e.get('cl_id'))} |"
             f" {e['cl_id'] or '—'} | {_fmt(e['score'])} | {_fmt(e['margin'])} | {runner} |"
             f" {db_label} |"
         )
@@ -155,7 +166,7 @@ def _stop(label: str | None, abstained: bool) -> str:
 
 def _group_lines(e: dict[str, Any], method: str) -> list[str]:
     """One group's section: its top calls, markers, the genes behind the call, the evidence."""
-    lines = [f"## {md_text(e['group'])}: {md_text(e['label'] or UNASSIGNED)}", ""]
+    lines = [f"## {md_text(e['group'])}: {_named(e['label'], e.get('cl_id'))}", ""]
     walk = e.get("lineage")
     if walk:
         path = " > ".join(walk["lineage"]) or "no lineage told apart"

@@ -36,8 +36,8 @@ def open_store(store: StoreLike, *, create: bool = False) -> Store:
 
 
 def default_ref(model: str = DEFAULT_MODEL, taxon: str = "human") -> str:
-    """The tag a default build of `model` writes (`human/ncbi-card/minilm`): what `genekb
-    similar` and `genekb eval` read when no version is named."""
+    """The tag a default build of `model` writes (`human/ncbi-card/minilm+tfidf-lsa`): what
+    `genekb similar` and `genekb eval` read when no version is named."""
     from genekb.store.ids import default_tag
 
     return default_tag(taxon, DEFAULT_TEMPLATE, model)
@@ -151,8 +151,9 @@ def evaluate(
     """Gene-level tasks scored from each version's vectors beside random, shuffled and
     bag-of-words controls of the same genes (`genekb eval`); one JSON-ready report.
 
-    `store`: a `Store` or path (with `refs`: ids or tags; default the default minilm tag), an
-    `EmbeddingVersion` or a list of them. `tasks`: bundled names, CSV/TSV paths, DataFrames
+    `store`: a `Store` or path (with `refs`: ids or tags; default the tag a default build
+    writes, `human/ncbi-card/minilm+tfidf-lsa`; `refs="human/ncbi-card/minilm"` after a build
+    with `model="minilm"`), an `EmbeddingVersion` or a list of them. `tasks`: bundled names, CSV/TSV paths, DataFrames
     with a gene and a label column or Series of gene -> label, one or a list (default: the two
     binary bundled tasks).
     `options` go to `genekb.eval.evaluate` (feature_sets, leakage, tune).
@@ -160,7 +161,7 @@ def evaluate(
     Examples
     --------
     >>> import genekb as gk
-    >>> report = gk.eval("artifacts", ["dosage-tfs"], seeds=1)
+    >>> report = gk.eval("artifacts", ["dosage-tfs"], seeds=1)  # a default build of all genes
     >>> sorted(report["results"][0]["scores"])[:3]
     ['annotation-depth', 'bag-of-words', 'random']
     """

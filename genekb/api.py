@@ -153,9 +153,9 @@ def evaluate(
 
     `store`: a `Store` or path (with `refs`: ids or tags; default the tag a default build
     writes, `human/ncbi-card/minilm+tfidf-lsa`; `refs="human/ncbi-card/minilm"` after a build
-    with `model="minilm"`), an `EmbeddingVersion` or a list of them. `tasks`: bundled names, CSV/TSV paths, DataFrames
-    with a gene and a label column or Series of gene -> label, one or a list (default: the two
-    binary bundled tasks).
+    with `model="minilm"`), an `EmbeddingVersion` or a list of them. `tasks`: bundled names,
+    CSV/TSV paths, DataFrames with a gene and a label column or Series of gene -> label, one or
+    a list (default: the two binary bundled tasks).
     `options` go to `genekb.eval.evaluate` (feature_sets, leakage, tune).
 
     Examples

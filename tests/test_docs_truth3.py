@@ -87,3 +87,19 @@ def test_the_reference_names_the_tag_read_when_no_version_is_named() -> None:
     assert f"`{tag}`" in (evaluate.__doc__ or "")  # gk.eval: a module calling it
     section = (REPO / "docs/api.md").read_text().split("### `gk.eval(")[1].split("###")[0]
     assert f"`{tag}`" in section and 'refs="human/ncbi-card/minilm"' in section
+
+
+def test_each_reference_heading_names_what_a_session_has() -> None:
+    # The settings' heading read `gk.settings.Settings()`: gk.settings is the instance, and
+    # `gk.settings.Settings` an AttributeError.
+    headings = re.findall(r"^### `([^`(]+)", (REPO / "docs/api.md").read_text(), re.M)
+    assert len(headings) > 20 and "gk.settings" in headings
+    missing = []
+    for name in headings:
+        try:
+            found = _resolve(ast.parse(name, mode="eval").body)
+        except KeyError:
+            found = None
+        if found is None:
+            missing.append(name)
+    assert not missing

@@ -5,6 +5,7 @@ the main pages call names and keywords that exist, and the API reference names t
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/index.md", "docs/cellmodel.md", "docs/genekb.md", "docs/sharing.md",
          "docs/api.md", "docs/first_run.md"]  # fmt: skip
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+DOTTED = re.compile(r"`((?:genekb|cellmodel)(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")  # `genekb.x.y`
 
 
 def _python_blocks(page: str) -> list[str]:
@@ -103,3 +105,31 @@ def test_each_reference_heading_names_what_a_session_has() -> None:
         if found is None:
             missing.append(name)
     assert not missing
+
+
+def _importable(dotted: str) -> bool:
+    """Whether `a.b.c` names a module, or a module's attribute path."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(found, attr):
+                return False
+            found = getattr(found, attr)
+        return True
+    return False
+
+
+def test_the_pages_module_paths_name_code_that_exists() -> None:
+    # `genekb.output_paths` split from `genekb.fileio` today: a page naming a function where it
+    # was sends a reader to grep for nothing.
+    names = {
+        n
+        for page in [*PAGES, "docs/tutorial.py", "docs/integrity.md", "docs/scale.md"]
+        for n in DOTTED.findall((REPO / page).read_text())
+    }
+    assert len(names) > 10
+    assert not sorted(n for n in names if not _importable(n))

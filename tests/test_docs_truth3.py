@@ -11,9 +11,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import cellmodel as cm
 import genekb as gk
 from genekb.api import default_ref, evaluate
+from genekb.build import build
+from genekb.errors import GenekbError
+from genekb.store.store import Store
+from tests.conftest import make_genes, one_line_error, run_genekb
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/index.md", "docs/cellmodel.md", "docs/genekb.md", "docs/sharing.md",
@@ -133,3 +139,18 @@ def test_the_pages_module_paths_name_code_that_exists() -> None:
     }
     assert len(names) > 10
     assert not sorted(n for n in names if not _importable(n))
+
+
+def test_a_store_without_the_default_tag_says_how_to_name_a_version(tmp_path) -> None:
+    # The README's Python builds `model="minilm"`; its command lines then run `genekb similar
+    # CD3E` and the reference `gk.eval("artifacts", ...)`, which read the default build's tag
+    # and were refused as "no embedding version 'human/ncbi-card/minilm+tfidf-lsa'", with no
+    # word of --ref / --model / refs=.
+    store = Store.open(tmp_path / "s", create=True)
+    build(store, model="fake", gene_table=make_genes(20), tag="t0")
+    line = one_line_error(run_genekb("similar", "GENE1", "--root", str(store.root)))
+    assert "known: t0" in line and "--ref" in line and "--model" in line
+    line = one_line_error(run_genekb("eval", "--root", str(store.root)))
+    assert "known: t0" in line and "genekb eval REF" in line
+    with pytest.raises(GenekbError, match=r"known: t0; name one: `genekb eval REF` \(refs="):
+        gk.eval(store.root, ["dosage-tfs"], seeds=1)

@@ -43,7 +43,7 @@ def default_ref(model: str = DEFAULT_MODEL, taxon: str = "human") -> str:
     return default_tag(taxon, DEFAULT_TEMPLATE, model)
 
 
-SIMILAR_WAY_OUT = "name one with --ref (ref= in Python), or its encoder with --model (model=)"
+SIMILAR_WAY_OUT = "name one with ref=, or its encoder with model="  # --ref, --model
 EVAL_WAY_OUT = "name one: `genekb eval REF` (refs= in Python)"
 
 

@@ -154,3 +154,7 @@ def test_a_store_without_the_default_tag_says_how_to_name_a_version(tmp_path) ->
     assert "known: t0" in line and "genekb eval REF" in line
     with pytest.raises(GenekbError, match=r"known: t0; name one: `genekb eval REF` \(refs="):
         gk.eval(store.root, ["dosage-tfs"], seeds=1)
+    with pytest.raises(
+        GenekbError, match="known: t0; name one with ref=, or its encoder with model="
+    ):
+        gk.similar(store.root, "GENE1")

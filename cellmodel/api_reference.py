@@ -19,9 +19,15 @@ SECTIONS = [
     ("cm.pl: pictures of a run", "cm.pl", "cellmodel.pl", None),
     ("gk: stores", "gk", "genekb.api", ["build", "similar", "evaluate", "tag", "remove", "gc"]),
     ("gk.pl: pictures of a store", "gk.pl", "genekb.pl", None),
-    ("Settings", "gk.settings", "genekb.settings", ["Settings"]),
+    ("Settings", "gk", "genekb.settings", ["Settings"]),
 ]
-SHOWN_AS = {("genekb.api", "evaluate"): "eval"}  # gk.eval is the callable genekb.eval package
+SHOWN_AS = {
+    ("genekb.api", "evaluate"): "eval",  # gk.eval is the callable genekb.eval package
+    ("genekb.settings", "Settings"): "settings",  # the one instance, also cm.settings
+}
+# Classes a user meets as one instance: shown by the instance's name, with no signature (the
+# page said `gk.settings.Settings()`, a name no session has)
+INSTANCES = {("genekb.settings", "Settings")}
 
 
 def public(module_name: str, names: list[str] | None) -> list[tuple[str, Any]]:
@@ -64,7 +70,8 @@ def render() -> str:
         lines += [f"## {heading}", ""]
         for name, obj in public(module_name, names):
             shown = SHOWN_AS.get((module_name, name), name)
-            lines += [f"### `{prefix}.{shown}{_signature(obj)}`", ""]
+            called = "" if (module_name, name) in INSTANCES else _signature(obj)
+            lines += [f"### `{prefix}.{shown}{called}`", ""]
             lines += [_markdown(inspect.getdoc(obj) or ""), ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -25,6 +25,7 @@ LIBRARY_FLAGS = {
     "top_n": "--top",
     "groupby": "--groupby",
     "model": "--model",
+    "ref": "--ref",  # genekb similar
     "gene_graph": "--gene-graph",
     "seed": "--seed",
     "train_fraction": "--train-fraction",

@@ -69,6 +69,7 @@ def eval_(
     """Score gene tasks from each version's vectors beside shuffled, random, annotation-depth and
     bag-of-words controls of the same genes (cross-validated ROC-AUC or macro-F1, mean ± std)."""
     from cli.progress import steady_progress
+    from genekb.api import EVAL_WAY_OUT, default_tag_of
     from genekb.eval import evaluate
     from genekb.eval.controls import FEATURE_SETS
     from genekb.eval.report import to_markdown
@@ -78,7 +79,8 @@ def eval_(
 
     tasks = [resolve_task(t) for t in (task or DEFAULT_TASKS)]  # bad names fail before any work
     store = Store.open(root)
-    versions = [store.embedding(r) for r in (refs or [DEFAULT_REF])]
+    fallback = [default_tag_of(store, way_out=EVAL_WAY_OUT)] if not refs else []
+    versions = [store.embedding(r) for r in (refs or fallback)]
     names = FEATURE_SETS if controls else ("vectors",)
     with steady_progress("eval: reading the vectors") as progress, reporting(progress):
         document = evaluate(

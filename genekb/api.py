@@ -36,11 +36,37 @@ def open_store(store: StoreLike, *, create: bool = False) -> Store:
 
 
 def default_ref(model: str = DEFAULT_MODEL, taxon: str = "human") -> str:
-    """The tag a default build of `model` writes (`human/ncbi-card/minilm`): what `genekb
-    similar` and `genekb eval` read when no version is named."""
+    """The tag a default build of `model` writes (`human/ncbi-card/minilm+tfidf-lsa`): what
+    `genekb similar` and `genekb eval` read when no version is named."""
     from genekb.store.ids import default_tag
 
     return default_tag(taxon, DEFAULT_TEMPLATE, model)
+
+
+SIMILAR_WAY_OUT = "name one with ref=, or its encoder with model="  # --ref, --model
+EVAL_WAY_OUT = "name one: `genekb eval REF` (refs= in Python)"
+
+
+def default_tag_of(
+    store: Store,
+    model: str = DEFAULT_MODEL,
+    taxon: str = "human",
+    template: str = DEFAULT_TEMPLATE,
+    way_out: str = SIMILAR_WAY_OUT,
+) -> str:
+    """The tag a default build of `model` writes, refused with the store's tags and `way_out`
+    (how to name one) where the store has tags but not it: built with `--model minilm`, as the
+    README's Python builds it, the bare "no embedding version" gave no way on."""
+    from genekb.store.ids import default_tag
+
+    tag = default_tag(taxon, template, model)
+    tags = store.tags()
+    if tags and tag not in tags:
+        raise GenekbError(
+            f"no embedding version {tag!r} (the tag `genekb build --model {model}` writes) in"
+            f" {store.place}; known: {', '.join(sorted(tags))}; {way_out}"
+        )
+    return tag
 
 
 def default_version(
@@ -50,9 +76,8 @@ def default_version(
     the tag was moved to another species' version (`build --tag … --force`): its genes answered
     for this species' names, case aside (CD3E as mouse Cd3e), without a word."""
     from genekb.records import TAXA
-    from genekb.store.ids import default_tag
 
-    tag = default_tag(taxon, template, model)
+    tag = default_tag_of(store, model, taxon, template)
     version = store.embedding(tag)
     wanted = TAXA.get(taxon)
     if wanted is not None and version.taxon != wanted:
@@ -151,16 +176,17 @@ def evaluate(
     """Gene-level tasks scored from each version's vectors beside random, shuffled and
     bag-of-words controls of the same genes (`genekb eval`); one JSON-ready report.
 
-    `store`: a `Store` or path (with `refs`: ids or tags; default the default minilm tag), an
-    `EmbeddingVersion` or a list of them. `tasks`: bundled names, CSV/TSV paths, DataFrames
-    with a gene and a label column or Series of gene -> label, one or a list (default: the two
-    binary bundled tasks).
+    `store`: a `Store` or path (with `refs`: ids or tags; default the tag a default build
+    writes, `human/ncbi-card/minilm+tfidf-lsa`; `refs="human/ncbi-card/minilm"` after a build
+    with `model="minilm"`), an `EmbeddingVersion` or a list of them. `tasks`: bundled names,
+    CSV/TSV paths, DataFrames with a gene and a label column or Series of gene -> label, one or
+    a list (default: the two binary bundled tasks).
     `options` go to `genekb.eval.evaluate` (feature_sets, leakage, tune).
 
     Examples
     --------
     >>> import genekb as gk
-    >>> report = gk.eval("artifacts", ["dosage-tfs"], seeds=1)
+    >>> report = gk.eval("artifacts", ["dosage-tfs"], seeds=1)  # a default build of all genes
     >>> sorted(report["results"][0]["scores"])[:3]
     ['annotation-depth', 'bag-of-words', 'random']
     """
@@ -174,7 +200,8 @@ def evaluate(
         versions = list(store)
     else:
         opened = open_store(store)
-        versions = [opened.embedding(r) for r in (refs or [default_ref()])]
+        fallback = [default_tag_of(opened, way_out=EVAL_WAY_OUT)] if not refs else []
+        versions = [opened.embedding(r) for r in (refs or fallback)]
     log = notice if _chatty() else None
     with stage_bars():  # one bar per task's probe fits
         if tasks is None or (isinstance(tasks, list | tuple) and not tasks):

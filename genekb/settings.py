@@ -92,7 +92,8 @@ _ATTRIBUTES = ("verbosity", "_verbosity", "progress_delay")
 
 
 class Settings:
-    """`verbosity` (0-3, or one of error / warning / info / hint) and `progress_delay` (seconds
+    """The session's settings, one object: `gk.settings`, which `cm.settings` is too.
+    `verbosity` (0-3, or one of error / warning / info / hint) and `progress_delay` (seconds
     before a step's bar appears). Any other name is refused, not kept to no effect: the device is
     each step's `device=`, the thread count the environment's `OMP_NUM_THREADS`.
 

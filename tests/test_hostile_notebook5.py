@@ -1,17 +1,21 @@
 """A scanpy user's habits through the notebook API (the fifth sweep): the tutorial's
-`adata.raw = adata` before `sc.pp.scale`, ... Each works as a scanpy user expects, or is refused
-in words that name what to do."""
+`adata.raw = adata` before `sc.pp.scale`, a symbols column added after .raw was set, ...
+Each works as a scanpy user expects, or is refused in words that name what to do."""
 
 from __future__ import annotations
 
 import warnings
 
+import matplotlib
+import numpy as np
 import pytest
 import scanpy as sc
 
 import cellmodel as cm
-from genekb.errors import GenekbError
-from tests.conftest import blobs
+from genekb.errors import GenekbError, UsageError
+from tests.conftest import blobs, three_groups
+
+matplotlib.use("Agg")
 
 
 def _scaled_over_shared_raw():
@@ -31,3 +35,17 @@ def test_a_raw_scaled_with_x_is_named_not_called_missing():
     # Was "the file holds no other (no layers, no .raw)" to a user looking at adata.raw.
     with pytest.raises(GenekbError, match=r"\.raw shares X's array.*adata\.raw = adata\.copy\(\)"):
         cm.pp.normalize(adata)
+
+
+def test_a_symbols_column_added_after_raw_was_set_is_pointed_at():
+    adata = three_groups()
+    adata.raw = adata.copy()  # .raw keeps var as it is now
+    adata.var["symbol"] = [f"S{i}" for i in range(adata.n_vars)]  # added afterwards: X's only
+    adata.obsm["X_umap"] = np.random.default_rng(0).random((adata.n_obs, 2))
+    # Was "not a var column of .raw; choose from: none", and for S3 no hint at all.
+    with pytest.raises(UsageError, match=r"X's var has it: pass use_raw=False"):
+        cm.pl.umap(adata, "S3", rep="X_umap", gene_symbols="symbol", show=False)
+    with pytest.raises(UsageError, match=r"gene_symbols='symbol', use_raw=False"):
+        cm.pl.umap(adata, "S3", rep="X_umap", show=False)
+    ax = cm.pl.umap(adata, "S3", rep="X_umap", gene_symbols="symbol", use_raw=False, show=False)
+    assert ax.get_title() == "S3"  # the advice works

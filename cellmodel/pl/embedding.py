@@ -230,9 +230,11 @@ def _panel(
         raise UsageError("use_raw=True but this AnnData has no .raw; pass use_raw=False")
     var = adata.raw.var if raw else adata.var
     if gene_symbols is not None and gene_symbols not in var.columns:
+        # .raw keeps the var of the day it was set: a column added since is in X's var only
+        hint = "; X's var has it: pass use_raw=False" if raw and gene_symbols in adata.var else ""
         raise UsageError(
             f"gene_symbols={gene_symbols!r} is not a var column{' of .raw' if raw else ''};"
-            f" choose from: {listed(var.columns) or 'none'}"
+            f" choose from: {listed(var.columns) or 'none'}{hint}"
         )
     genes = var[gene_symbols] if gene_symbols is not None else var.index
     hits = np.flatnonzero(np.asarray(genes.astype(str)) == name)
@@ -243,8 +245,7 @@ def _panel(
             " (adata.var_names_make_unique()) or pass gene_symbols= a column of unique names"
         )
     if not len(hits):
-        named_in = _gene_column(var, name) if gene_symbols is None else None
-        hint = f" (it is in var[{named_in!r}]: pass gene_symbols={named_in!r})" if named_in else ""
+        hint = _gene_hint(adata, var, name, raw) if gene_symbols is None else ""
         check_obs_column(
             adata.obs, name, "color",
             other=f"a gene of {where}, e.g. {listed(genes[:3], 3)}{hint}",
@@ -256,6 +257,18 @@ def _panel(
     if values.dtype.kind not in "biuf":
         raise GenekbError(f"the expression of {name!r} is {values.dtype}, not numbers")
     return pd.Series(values.ravel().astype(float), index=adata.obs_names, name=name), True
+
+
+def _gene_hint(adata: Any, var: pd.DataFrame, name: str, raw: bool) -> str:
+    """Where a gene not among the names searched is: a column of that var, or, when .raw was
+    searched, X's own var (a symbols column added after `adata.raw = adata` is X's only)."""
+    named_in = _gene_column(var, name)
+    if named_in:
+        return f" (it is in var[{named_in!r}]: pass gene_symbols={named_in!r})"
+    named_in = _gene_column(adata.var, name) if raw else None
+    if named_in:
+        return f" (it is in X's var[{named_in!r}]: pass gene_symbols={named_in!r}, use_raw=False)"
+    return ""
 
 
 def _gene_column(var: pd.DataFrame, name: str) -> str | None:

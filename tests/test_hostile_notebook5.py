@@ -49,3 +49,15 @@ def test_a_symbols_column_added_after_raw_was_set_is_pointed_at():
         cm.pl.umap(adata, "S3", rep="X_umap", show=False)
     ax = cm.pl.umap(adata, "S3", rep="X_umap", gene_symbols="symbol", use_raw=False, show=False)
     assert ax.get_title() == "S3"  # the advice works
+
+
+def test_a_missing_rep_other_than_the_clusterings_is_not_sent_to_cluster():
+    adata = three_groups()
+    adata.obsm["X_umap"] = np.random.default_rng(0).random((adata.n_obs, 2))
+    # rep='X_pca' before sc.pp.pca said "run cm.tl.cluster first", which writes no X_pca.
+    with pytest.raises(GenekbError, match=r"no obsm\['X_pca'\]") as caught:
+        cm.pl.umap(adata, "grp", rep="X_pca", show=False)
+    assert "cm.tl.cluster" not in str(caught.value)
+    assert "pass rep= one of obsm's keys: X_umap" in str(caught.value)
+    with pytest.raises(GenekbError, match=r"run cm.tl.cluster first or pass rep= one of obsm"):
+        cm.pl.umap(adata, "grp", show=False)  # the clustering's own rep: cluster is the remedy

@@ -69,9 +69,11 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     """obsm[UMAP_KEY], computed from obsm[rep] unless already there from the same rep and seed."""
     check_seed(seed)
     if rep not in adata.obsm:
+        # cm.tl.cluster writes the default rep only: for another (X_pca, X_umap) it is no remedy
+        step = "run cm.tl.cluster first or " if rep == "X_cellmodel" else ""
         raise GenekbError(
-            f"no obsm[{rep!r}] to lay out; run cm.tl.cluster first or pass rep= (have"
-            f" {list(adata.obsm)})"
+            f"no obsm[{rep!r}] to lay out; {step}pass rep= one of obsm's keys:"
+            f" {listed(adata.obsm) or 'none'}"
         )
     latent = _latent(adata.obsm[rep], rep)
     if latent.ndim == 2 and latent.shape[1] == 2:

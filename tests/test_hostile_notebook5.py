@@ -61,3 +61,26 @@ def test_a_missing_rep_other_than_the_clusterings_is_not_sent_to_cluster():
     assert "pass rep= one of obsm's keys: X_umap" in str(caught.value)
     with pytest.raises(GenekbError, match=r"run cm.tl.cluster first or pass rep= one of obsm"):
         cm.pl.umap(adata, "grp", show=False)  # the clustering's own rep: cluster is the remedy
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_normalize_run_again_keeps_the_record_of_what_it_did(sparse, tmp_path):
+    import anndata as ad
+    import scipy.sparse as sp
+
+    adata = blobs(20, counts=True)
+    if sparse:
+        adata.X = sp.csr_matrix(adata.X)
+    cm.pp.normalize(adata)
+    first = dict(adata.uns["cellmodel_pp"])
+    assert first["kind"] == "counts"
+    cm.pp.normalize(adata)  # a notebook cell run twice, here and after a save
+    # Was replaced by kind 'log', "none (already log-normalized)": how X was made was lost.
+    assert dict(adata.uns["cellmodel_pp"]) == first
+    adata.write_h5ad(tmp_path / "a.h5ad")
+    again = ad.read_h5ad(tmp_path / "a.h5ad")
+    cm.pp.normalize(again)
+    assert again.uns["cellmodel_pp"]["normalization"] == first["normalization"]
+    again.X = again.X * 2  # another X: the old record no longer describes it
+    cm.pp.normalize(again)
+    assert again.uns["cellmodel_pp"]["normalization"].startswith("none")

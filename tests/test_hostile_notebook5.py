@@ -99,3 +99,21 @@ def test_scanpys_leiden_words_say_what_to_do_here(word, says):
     # tunables of the fit), which read as a misspelling and said nothing of keeping the first.
     assert "known:" not in str(caught.value)
     assert adata.obs["cellmodel_cluster"].equals(adata.obs["group"])
+
+
+def test_the_settings_say_at_which_verbosity_a_store_write_is_told(capsys):
+    import sys
+
+    from genekb.progress import notice
+
+    before = cm.settings.verbosity
+    try:
+        cm.settings.verbosity = 1
+        notice("wrote embedding version x")  # as a step that builds vectors tells it
+        assert "wrote embedding version x" in capsys.readouterr().err
+    finally:
+        cm.settings.verbosity = before
+    levels = sys.modules["genekb.settings"].__doc__.split("`verbosity`:")[1]
+    # Said "2 also one line per store write", while the default 1 wrote it.
+    told_at_one = levels.split(", 2 ")[0]
+    assert "store write" in told_at_one

@@ -117,3 +117,46 @@ def test_the_settings_say_at_which_verbosity_a_store_write_is_told(capsys):
     # Said "2 also one line per store write", while the default 1 wrote it.
     told_at_one = levels.split(", 2 ")[0]
     assert "store write" in told_at_one
+
+
+def test_umap_coordinates_reads_what_umap_reads_and_checks_its_seed(monkeypatch):
+    import scipy.sparse as sp
+    import umap
+
+    given = []
+
+    class Layout:  # umap-learn's UMAP without its minute of compiling: what reaches it
+        def __init__(self, **_settings):
+            pass
+
+        def fit_transform(self, X):
+            given.append(X)
+            return np.asarray(X)[:, :2]
+
+    monkeypatch.setattr(umap, "UMAP", Layout)
+    latent = sp.random(20, 4, density=0.6, format="csr", random_state=0, dtype=np.float32)
+    xy = cm.pl.umap_coordinates(latent, seed=0)  # was "got shape ()": a 0-d array of objects
+    assert xy.shape == (20, 2)
+    np.testing.assert_array_equal(given[0], latent.toarray())  # as cm.pl.umap reads obsm
+    with pytest.raises(UsageError, match=r"seed=-1 must be a whole number"):
+        cm.pl.umap_coordinates(latent, seed=-1)  # was umap-learn's ValueError
+    with pytest.raises(GenekbError, match=r"holds <U1 values, not numbers"):
+        cm.pl.umap_coordinates(np.array([["a", "b"]] * 10))  # was numpy's TypeError
+
+
+@pytest.mark.parametrize("given", [None, "a", 3])
+def test_confusion_table_refuses_what_is_no_list_of_labels(given):
+    # Was Python's "object of type 'NoneType' has no len()" or pandas' TypeError.
+    with pytest.raises(UsageError, match=r"labels_true must be a list of labels, one per cell"):
+        cm.pl.confusion_table(given, ["x", "y"])
+    with pytest.raises(UsageError, match=r"labels_pred must be a list of labels"):
+        cm.pl.confusion_table(["x", "y"], given)
+
+
+def test_a_size_of_one_per_cell_is_refused_in_one_line():
+    adata = three_groups()
+    adata.obsm["X_umap"] = np.random.default_rng(0).random((adata.n_obs, 2))
+    # scanpy takes a size per cell; the refusal printed the whole array over many lines
+    with pytest.raises(UsageError) as caught:
+        cm.pl.umap(adata, "grp", rep="X_umap", size=np.ones(adata.n_obs), show=False)
+    assert "\n" not in str(caught.value) and "<ndarray of 60>" in str(caught.value)

@@ -46,7 +46,9 @@ def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -
     import umap as umap_learn
 
     check_count(n_neighbors, "n_neighbors", minimum=2)  # umap-learn's own ValueError below 2
-    latent = np.asarray(latent)
+    check_seed(seed)  # umap-learn's own ValueError (and -1 its "random") otherwise
+    # as obsm[rep] is read for `umap`: a sparse matrix was a 0-d array, text numpy's TypeError
+    latent = _latent(latent, "the matrix to lay out")
     if latent.ndim != 2 or len(latent) < MIN_UMAP_CELLS or latent.shape[1] < 1:
         raise GenekbError(
             f"a UMAP needs a cells × dimensions matrix of at least {MIN_UMAP_CELLS} cells and one"
@@ -75,7 +77,7 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
             f"no obsm[{rep!r}] to lay out; {step}pass rep= one of obsm's keys:"
             f" {listed(adata.obsm) or 'none'}"
         )
-    latent = _latent(adata.obsm[rep], rep)
+    latent = _latent(adata.obsm[rep], f"obsm[{rep!r}]")
     if latent.ndim == 2 and latent.shape[1] == 2:
         # A plane already (scanpy's X_umap, X_tsne): a UMAP of it drew a distorted other picture.
         return latent
@@ -98,13 +100,12 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     return xy
 
 
-def _latent(matrix: Any, rep: str) -> np.ndarray:
-    """obsm[rep] as float32 numbers (a sparse or DataFrame one too); text refused in words."""
+def _latent(matrix: Any, where: str) -> np.ndarray:
+    """The matrix `where` names (obsm[rep]) as float32 numbers (a sparse or DataFrame one too);
+    text refused in words."""
     dense = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
     if dense.dtype.kind not in "biuf":
-        raise GenekbError(
-            f"obsm[{rep!r}] holds {dense.dtype} values, not numbers; pass another rep="
-        )
+        raise GenekbError(f"{where} holds {dense.dtype} values, not numbers; pass another rep=")
     return np.ascontiguousarray(dense, dtype=np.float32)
 
 
@@ -329,7 +330,9 @@ def umap(
     require_anndata(adata)
     check_target(ax, save)  # before the layout is computed
     if size is not None and (isinstance(size, bool) or not isinstance(size, Real) or not size > 0):
-        raise UsageError(f"size={size!r} must be a positive number (points²), or None")
+        # an array's repr ran over many lines; scanpy's per-cell sizes are one number here
+        shown = repr(size) if np.ndim(size) == 0 else f"<{type(size).__name__} of {np.size(size)}>"
+        raise UsageError(f"size={shown} must be a positive number (points²), or None")
     columns = [color] if isinstance(color, str) else list(_names(color) or default_columns(adata))
     if not columns:
         raise GenekbError("nothing to colour by: pass color= (obs columns) or run cm.tl.cluster")

@@ -160,3 +160,12 @@ def test_a_size_of_one_per_cell_is_refused_in_one_line():
     with pytest.raises(UsageError) as caught:
         cm.pl.umap(adata, "grp", rep="X_umap", size=np.ones(adata.n_obs), show=False)
     assert "\n" not in str(caught.value) and "<ndarray of 60>" in str(caught.value)
+
+
+def test_classify_says_where_an_unrefined_run_leaves_no_refined_view():
+    adata = blobs(20, counts=True)
+    cm.tl.classify(adata, "group", per_class=5, refine=False)
+    assert "X_classify" not in adata.obsm
+    # The docstring listed obsm["X_classify"] among what every run writes.
+    said = " ".join(cm.tl.classify.__doc__.split())
+    assert 'obsm["X_classify"]` (the refined view; with `refine=False` none' in said

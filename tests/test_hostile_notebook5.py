@@ -169,3 +169,12 @@ def test_classify_says_where_an_unrefined_run_leaves_no_refined_view():
     # The docstring listed obsm["X_classify"] among what every run writes.
     said = " ".join(cm.tl.classify.__doc__.split())
     assert 'obsm["X_classify"]` (the refined view; with `refine=False` none' in said
+
+
+@pytest.mark.parametrize("draw", ["markers", "calls"])
+def test_a_key_added_that_is_no_name_is_refused_not_sent_to_annotate(draw):
+    adata = three_groups()
+    # Was "no annotation in this AnnData; run cm.tl.annotate(adata, key_added=3) first", a call
+    # annotate itself refuses.
+    with pytest.raises(UsageError, match=r"key_added=3 must name the annotation to read"):
+        getattr(cm.pl, draw)(adata, key_added=3, show=False)

@@ -1,6 +1,8 @@
 """A scanpy user's habits through the notebook API (the fifth sweep): the tutorial's
-`adata.raw = adata` before `sc.pp.scale`, a symbols column added after .raw was set, ...
-Each works as a scanpy user expects, or is refused in words that name what to do."""
+`adata.raw = adata` before `sc.pp.scale`, a symbols column added after .raw was set, a rep
+scanpy writes, a notebook cell run twice, leiden's key_added and resolution, per-cell sizes,
+the public helpers (umap_coordinates, confusion_table) given what a session holds. Each works
+as a scanpy user expects, or is refused in one line that names what to do."""
 
 from __future__ import annotations
 

@@ -122,9 +122,9 @@ def _refuse_scaled(adata: ad.AnnData, source: str, kind: str, negative: bool) ->
         )
     if not _other_layers(adata, source):  # layer= would name nothing: say so
         raise GenekbError(
-            f"the matrix ({source}) {has}{why} and the file"
-            " holds no other (no layers, no .raw); read the counts or log-normalized values"
-            " from the file they came from"
+            f"the matrix ({source}) {has}{why} and the file holds no other"
+            f" ({_scaled_raw(adata, source)}); read the counts or log-normalized values from"
+            " the file they came from"
         )
     raise GenekbError(
         f"the matrix ({source}) {has}{why}; pass a layer"
@@ -167,6 +167,20 @@ def scaled_by_scanpy(X: Any, var: pd.DataFrame) -> bool:
     std = np.sqrt(np.clip((square - mean**2) * n / (n - 1), 0, None))
     std = std[std > 0]
     return bool(std.size) and abs(float(np.median(std)) - 1.0) < 0.02
+
+
+def _scaled_raw(adata: ad.AnnData, source: str) -> str:
+    """Why .raw is no other matrix: absent, or scaled as well. `adata.raw = adata` keeps X's own
+    dense array, so scanpy's in-place sc.pp.scale scales .raw too; the user is told so, since
+    the file does hold a .raw."""
+    if adata.raw is None or source == "raw":
+        return "no layers, no .raw"
+    if not sp.issparse(adata.X) and np.shares_memory(np.asarray(adata.raw.X), adata.X):
+        return (
+            "no layers; .raw shares X's array, so the scaling reached it too: set"
+            " adata.raw = adata.copy() before sc.pp.scale"
+        )
+    return "no layers; .raw holds negative values too"
 
 
 def _other_layers(adata: ad.AnnData, source: str) -> str:

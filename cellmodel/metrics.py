@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from cellmodel.arguments import unlabelled, warn_unlabelled
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, UsageError
 
 
 def _codes(labels: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +32,12 @@ def contingency(true_codes: np.ndarray, pred_codes: np.ndarray) -> np.ndarray:
 
 def paired_labels(labels_true: Sequence[Any], labels_pred: Sequence[Any]) -> None:
     """Refuse two label lists that do not pair cell by cell, or pair no cell."""
+    for name, labels in (("labels_true", labels_true), ("labels_pred", labels_pred)):
+        # a string or a scalar had pandas' or Python's TypeError (len() of None) from below
+        if not pd.api.types.is_list_like(labels):
+            raise UsageError(
+                f"{name} must be a list of labels, one per cell (got {type(labels).__name__})"
+            )
     if len(labels_true) != len(labels_pred):
         raise GenekbError(
             f"{len(labels_true)} reference labels but {len(labels_pred)} predicted; they must match"

@@ -178,7 +178,8 @@ def classify(
     store). `options`: `ClassifyOptions` fields (vote, n_markers, marker_block, blend, ...) or
     `reference` / `reference_label_key` / `small_classes` / `gene_vectors` / `layer` /
     `gene_key` of `cellmodel.classify.classify_cells`. Writes `obs[key_added]`,
-    `obs[key_added + "_confidence"]`, `obs[key_added + "_train"]`, `obsm["X_classify"]` and
+    `obs[key_added + "_confidence"]`, `obs[key_added + "_train"]`, `obsm["X_classify"]` (the
+    refined view; with `refine=False` none, and the last run's is removed) and
     `uns["cellmodel_classify"]` (scores, baselines, parameters). Its per-class tables are
     columns beside a "class" column, so names with "/" survive an .h5ad;
     `cellmodel.classify.by_class(t)` keys one by class name (`genes_by_class` the markers).

@@ -1,9 +1,9 @@
 """Library-wide settings for a Python session (scanpy's `sc.settings`, as `gk.settings` and
 `cm.settings`: one object shared by both packages).
 
-`verbosity`: 0 errors only (no progress bars, no notices, no warnings), 1 warnings and progress
-bars of the steps that take a while (the default), 2 also one line per store write and step, 3
-also hints.
+`verbosity`: 0 errors only (no progress bars, no notices, no warnings), 1 warnings, progress
+bars of the steps that take a while and one line per store write or wait (the default), 2 also
+one line per evaluation step (`gk.evaluate`), 3 (scanpy's "hint") as 2: nothing says more yet.
 """
 
 from __future__ import annotations

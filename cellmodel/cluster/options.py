@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from cellmodel._settings import DEFAULT_N_HVG
+from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG
 from cellmodel.pp.graph import FIT_N_NEIGHBORS
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
@@ -114,9 +114,23 @@ def check_inputs(
     resolve_device(device)
 
 
+# What to do instead, for the words a scanpy user brings from sc.tl.leiden: the long list of
+# the fit's tunables named none of it.
+SCANPY_WORDS = {
+    "key_added": (
+        f"cellmodel writes obs[{CLUSTER_KEY!r}], replaced by each run: to keep one, copy it"
+        f" first (adata.obs['clusters_1'] = adata.obs[{CLUSTER_KEY!r}])"
+    ),
+    "resolution": "cellmodel takes a number of clusters: pass n_clusters= (None estimates it)",
+}
+
+
 def parse_options(opts: dict[str, Any]) -> ClusterOptions:
     names = {f.name for f in dataclasses.fields(ClusterOptions)}
     unknown = sorted(set(opts) - names)
+    for name in unknown:  # scanpy's leiden/louvain words: no misspelling, and no such setting here
+        if name in SCANPY_WORDS:
+            raise UsageError(f"{name}= is scanpy's (leiden, louvain); {SCANPY_WORDS[name]}")
     if unknown:
         raise UsageError(
             f"unknown clustering option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"

@@ -23,6 +23,11 @@ def annotate_report(adata: Any, key_added: str = ANNOTATION_KEY) -> dict[str, An
     from cellmodel.annotate import report_of
 
     require_anndata(adata)
+    if not isinstance(key_added, str):  # was told to run cm.tl.annotate with it, which refuses it
+        raise UsageError(
+            f"key_added={key_added!r} must name the annotation to read, as cm.tl.annotate was"
+            f" given it (default {ANNOTATION_KEY!r})"
+        )
     if annotation_record(adata, key_added) is None:
         how = "" if key_added == ANNOTATION_KEY else f", key_added={key_added!r}"
         raise GenekbError(f"no annotation in this AnnData; run cm.tl.annotate(adata{how}) first")

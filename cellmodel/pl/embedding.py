@@ -46,7 +46,9 @@ def umap_coordinates(latent: np.ndarray, seed: int = 0, n_neighbors: int = 15) -
     import umap as umap_learn
 
     check_count(n_neighbors, "n_neighbors", minimum=2)  # umap-learn's own ValueError below 2
-    latent = np.asarray(latent)
+    check_seed(seed)  # umap-learn's own ValueError (and -1 its "random") otherwise
+    # as obsm[rep] is read for `umap`: a sparse matrix was a 0-d array, text numpy's TypeError
+    latent = _latent(latent, "the matrix to lay out")
     if latent.ndim != 2 or len(latent) < MIN_UMAP_CELLS or latent.shape[1] < 1:
         raise GenekbError(
             f"a UMAP needs a cells × dimensions matrix of at least {MIN_UMAP_CELLS} cells and one"
@@ -69,11 +71,13 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     """obsm[UMAP_KEY], computed from obsm[rep] unless already there from the same rep and seed."""
     check_seed(seed)
     if rep not in adata.obsm:
+        # cm.tl.cluster writes the default rep only: for another (X_pca, X_umap) it is no remedy
+        step = "run cm.tl.cluster first or " if rep == "X_cellmodel" else ""
         raise GenekbError(
-            f"no obsm[{rep!r}] to lay out; run cm.tl.cluster first or pass rep= (have"
-            f" {list(adata.obsm)})"
+            f"no obsm[{rep!r}] to lay out; {step}pass rep= one of obsm's keys:"
+            f" {listed(adata.obsm) or 'none'}"
         )
-    latent = _latent(adata.obsm[rep], rep)
+    latent = _latent(adata.obsm[rep], f"obsm[{rep!r}]")
     if latent.ndim == 2 and latent.shape[1] == 2:
         # A plane already (scanpy's X_umap, X_tsne): a UMAP of it drew a distorted other picture.
         return latent
@@ -96,13 +100,12 @@ def _coordinates(adata: Any, rep: str, seed: int) -> np.ndarray:
     return xy
 
 
-def _latent(matrix: Any, rep: str) -> np.ndarray:
-    """obsm[rep] as float32 numbers (a sparse or DataFrame one too); text refused in words."""
+def _latent(matrix: Any, where: str) -> np.ndarray:
+    """The matrix `where` names (obsm[rep]) as float32 numbers (a sparse or DataFrame one too);
+    text refused in words."""
     dense = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
     if dense.dtype.kind not in "biuf":
-        raise GenekbError(
-            f"obsm[{rep!r}] holds {dense.dtype} values, not numbers; pass another rep="
-        )
+        raise GenekbError(f"{where} holds {dense.dtype} values, not numbers; pass another rep=")
     return np.ascontiguousarray(dense, dtype=np.float32)
 
 
@@ -230,9 +233,11 @@ def _panel(
         raise UsageError("use_raw=True but this AnnData has no .raw; pass use_raw=False")
     var = adata.raw.var if raw else adata.var
     if gene_symbols is not None and gene_symbols not in var.columns:
+        # .raw keeps the var of the day it was set: a column added since is in X's var only
+        hint = "; X's var has it: pass use_raw=False" if raw and gene_symbols in adata.var else ""
         raise UsageError(
             f"gene_symbols={gene_symbols!r} is not a var column{' of .raw' if raw else ''};"
-            f" choose from: {listed(var.columns) or 'none'}"
+            f" choose from: {listed(var.columns) or 'none'}{hint}"
         )
     genes = var[gene_symbols] if gene_symbols is not None else var.index
     hits = np.flatnonzero(np.asarray(genes.astype(str)) == name)
@@ -243,8 +248,7 @@ def _panel(
             " (adata.var_names_make_unique()) or pass gene_symbols= a column of unique names"
         )
     if not len(hits):
-        named_in = _gene_column(var, name) if gene_symbols is None else None
-        hint = f" (it is in var[{named_in!r}]: pass gene_symbols={named_in!r})" if named_in else ""
+        hint = _gene_hint(adata, var, name, raw) if gene_symbols is None else ""
         check_obs_column(
             adata.obs, name, "color",
             other=f"a gene of {where}, e.g. {listed(genes[:3], 3)}{hint}",
@@ -256,6 +260,18 @@ def _panel(
     if values.dtype.kind not in "biuf":
         raise GenekbError(f"the expression of {name!r} is {values.dtype}, not numbers")
     return pd.Series(values.ravel().astype(float), index=adata.obs_names, name=name), True
+
+
+def _gene_hint(adata: Any, var: pd.DataFrame, name: str, raw: bool) -> str:
+    """Where a gene not among the names searched is: a column of that var, or, when .raw was
+    searched, X's own var (a symbols column added after `adata.raw = adata` is X's only)."""
+    named_in = _gene_column(var, name)
+    if named_in:
+        return f" (it is in var[{named_in!r}]: pass gene_symbols={named_in!r})"
+    named_in = _gene_column(adata.var, name) if raw else None
+    if named_in:
+        return f" (it is in X's var[{named_in!r}]: pass gene_symbols={named_in!r}, use_raw=False)"
+    return ""
 
 
 def _gene_column(var: pd.DataFrame, name: str) -> str | None:
@@ -314,7 +330,9 @@ def umap(
     require_anndata(adata)
     check_target(ax, save)  # before the layout is computed
     if size is not None and (isinstance(size, bool) or not isinstance(size, Real) or not size > 0):
-        raise UsageError(f"size={size!r} must be a positive number (points²), or None")
+        # an array's repr ran over many lines; scanpy's per-cell sizes are one number here
+        shown = repr(size) if np.ndim(size) == 0 else f"<{type(size).__name__} of {np.size(size)}>"
+        raise UsageError(f"size={shown} must be a positive number (points²), or None")
     columns = [color] if isinstance(color, str) else list(_names(color) or default_columns(adata))
     if not columns:
         raise GenekbError("nothing to colour by: pass color= (obs columns) or run cm.tl.cluster")

@@ -100,8 +100,36 @@ def normalize(
     if expr.kind != "log":  # scanpy's mark of a log1p'd X: its log1p warns, its hvg reads it
         out.uns["log1p"] = {"base": None}
     record = {**expr.to_dict(), "params": {"layer": layer, "gene_key": gene_key}}
-    out.uns[PP_UNS_KEY] = h5ad_safe(record)
+    kept = adata.uns.get(PP_UNS_KEY)
+    digest = _digest(out.X)
+    if expr.source != "X" or expr.kind != "log" or not _describes(kept, digest):
+        # A call again on the X it wrote changes nothing: its record, which says how X was
+        # made from the counts, stays (it was replaced by "none (already log-normalized)").
+        out.uns[PP_UNS_KEY] = h5ad_safe({**record, "x_digest": digest})
     return out if copy else None
+
+
+def _digest(X: Any) -> str | None:
+    """A hash of X's values and layout (None for a lazy matrix): which X a record describes."""
+    import hashlib
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    parts = (X.data, X.indices, X.indptr) if sp.issparse(X) else (X,)
+    if not all(isinstance(part, np.ndarray) for part in parts):
+        return None
+    digest = hashlib.blake2b(f"{type(X).__name__}{X.shape}{X.dtype}".encode(), digest_size=16)
+    for part in parts:
+        digest.update(np.ascontiguousarray(part).data)
+    return digest.hexdigest()
+
+
+def _describes(record: Any, digest: str | None) -> bool:
+    """Whether `record` (uns["cellmodel_pp"]) was written for the X whose digest is `digest`."""
+    from collections.abc import Mapping
+
+    return digest is not None and isinstance(record, Mapping) and record.get("x_digest") == digest
 
 
 def _holds_counts(X: Any) -> bool:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import anndata as ad
 import numpy as np
 
 from cellmodel._settings import CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
@@ -43,6 +44,7 @@ from cellmodel.classify.labels import (
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
 from cellmodel.classify.results import MethodScores, score
 from cellmodel.classify.views import said_of
+from cellmodel.classify.writing import refuse_overwriting_inputs
 from cellmodel.embed import embed, fitted_genes
 from cellmodel.uns_record import h5ad_safe
 from genekb.errors import GenekbError, UsageError
@@ -204,11 +206,14 @@ def _query_view(path: Path, n_features: int) -> tuple[h5.MatrixRef, int]:
     return view, n_cells
 
 
-def _query_truth(path: Path, label_key: str | None) -> np.ndarray | None:
-    """The query's own labels, which only score the result (none without `label_key`)."""
+def _query_truth(path: Path, label_key: str | None, key_added: str) -> np.ndarray | None:
+    """The query's own labels, which only score the result (none without `label_key`); first,
+    `key_added` checked as in memory, as its columns are written into a copy of this obs (it
+    replaced the labels themselves, or the clusters, without a word)."""
+    obs = h5.read_frame(path, "obs")
+    refuse_overwriting_inputs(ad.AnnData(obs=obs), key_added, label_key, None)
     if label_key is None:
         return None
-    obs = h5.read_frame(path, "obs")
     check_obs_column(obs, label_key, "label_key", f" of {path}")
     warn_unlabelled(obs[label_key], label_key, "the scores")
     return label_array(obs[label_key])
@@ -288,9 +293,9 @@ def classify_h5ad(
     began = time.perf_counter()
     path, output = Path(path), Path(output)
     record = _query_record(path)
+    truth = _query_truth(path, label_key, key_added)  # before the reference is embedded
     ref = _labelled_reference(reference, reference_label_key, record, store)
     view, n_cells = _query_view(path, ref.train.shape[1])
-    truth = _query_truth(path, label_key)
     ranges = h5.chunk_ranges(n_cells, chunk_size)
     with DaskEngine(dask_address, workers) as engine:
         shares = _vote_shares(engine, view, ranges, ref, k, opts)

@@ -54,3 +54,30 @@ def test_chunked_classify_runs_again_under_its_own_key(query, tmp_path):
     classify_h5ad(path, full[:60].copy(), output=first, **kw)
     classify_h5ad(first, full[:60].copy(), output=second, **kw)
     assert ad.read_h5ad(second).obs["cellmodel_pred"].notna().all()
+
+
+def test_chunked_annotate_over_a_per_cell_run_drops_its_stale_cell_calls(fake_spec, tmp_path):
+    """A file annotated with per_cell, annotated again out of core with other candidates, kept
+    the old per-cell calls (a type no longer among the candidates) beside the new names; now
+    they go, as in memory."""
+    from cellmodel.annotate import annotate
+    from cellmodel.chunked.annotate import annotate_h5ad
+    from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+    store = _planted(fake_spec)
+    kw = dict(groupby="kind", n_markers=5, top_k=2, n_background=200, model="fake")
+    data = annotate(
+        _islets(), store, candidates=[BETA, ALPHA, DELTA], per_cell=True,
+        load_encoder=_TextEncoder, **kw,
+    )  # fmt: skip
+    assert "cellmodel_annotation_cell" in data.obs
+    path, out = tmp_path / "annotated.h5ad", tmp_path / "again.h5ad"
+    data.write_h5ad(path)
+    annotate_h5ad(
+        path, store, output=out, candidates=[BETA, ALPHA], load_encoder=_TextEncoder,
+        chunk_size=40, workers=1, **kw,
+    )  # fmt: skip
+    result = ad.read_h5ad(out)
+    assert not {"cellmodel_annotation_cell", "cellmodel_annotation_cell_score"} & set(result.obs)
+    assert list(result.obs.columns) == ["kind", "truth", "cellmodel_annotation"]
+    assert set(result.obs["cellmodel_annotation"].astype(str)) <= {BETA, ALPHA, "unassigned"}

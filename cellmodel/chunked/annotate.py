@@ -118,7 +118,10 @@ def annotate_h5ad(
     # uns as `annotate` keeps it: the default key's report in uns["cellmodel"], any other's apart
     key, record = params.key_added, uns_record(report)
     uns_key, uns = (UNS_KEY, {ANNOTATE_ENTRY: record}) if key == ANNOTATION_KEY else (key, record)
-    write_copy(ref, Path(output), {annotation_columns(key)[0]: labels}, uns_key, uns)
+    # A file annotated before keeps that run's confidence and per-cell calls beside the new
+    # names, which no longer describe them: dropped, as `annotate` drops them in memory.
+    names, *optional = annotation_columns(key)
+    write_copy(ref, Path(output), {names: labels}, uns_key, uns, drop=optional)
     return report
 
 

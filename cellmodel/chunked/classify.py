@@ -130,12 +130,17 @@ def _votes_task(
     return vote_shares(train, train_y, scaler.apply(block), k, opts)[1]
 
 
-def write_obs(file: Any, columns: dict[str, Any]) -> None:
-    """Add (or replace) obs columns of an open .h5ad, keeping anndata's column order."""
+def write_obs(file: Any, columns: dict[str, Any], drop: Any = ()) -> None:
+    """Add (or replace) obs columns of an open .h5ad, keeping anndata's column order; remove the
+    columns `drop` names where present."""
     from anndata.io import write_elem
 
     obs = file["obs"]
     order = [str(c) for c in obs.attrs.get("column-order", [])]
+    for name in drop:
+        if name in order:
+            del obs[name]
+            order.remove(name)
     index = obs.attrs.get("_index", "_index")
     for name, values in columns.items():
         if name == (index.decode() if isinstance(index, bytes) else str(index)):
@@ -150,16 +155,22 @@ def write_obs(file: Any, columns: dict[str, Any]) -> None:
 
 
 def write_copy(
-    source: h5.MatrixRef, output: Path, obs: dict[str, Any], uns_key: str, uns: dict[str, Any]
+    source: h5.MatrixRef,
+    output: Path,
+    obs: dict[str, Any],
+    uns_key: str,
+    uns: dict[str, Any],
+    drop: Any = (),
 ) -> None:
-    """`output`: a copy of the .h5ad `source` was read from, with the `obs` columns added and
-    `uns` merged into `uns[uns_key]`, renamed into place only when whole."""
+    """`output`: a copy of the .h5ad `source` was read from, with the `obs` columns added (those
+    `drop` names removed) and `uns` merged into `uns[uns_key]`, renamed into place only when
+    whole."""
     added = sum(64 * len(v) for v in obs.values())  # a few columns of labels and scores
     need = h5.copy_size(source.path, added)
     with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
         h5.copy_file(source, tmp)
         with h5.ObsmWriter(tmp) as out:
-            write_obs(out.file, obs)
+            write_obs(out.file, obs, drop)
             out.merge_uns(uns_key, uns)
 
 

@@ -81,3 +81,16 @@ def test_chunked_annotate_over_a_per_cell_run_drops_its_stale_cell_calls(fake_sp
     assert not {"cellmodel_annotation_cell", "cellmodel_annotation_cell_score"} & set(result.obs)
     assert list(result.obs.columns) == ["kind", "truth", "cellmodel_annotation"]
     assert set(result.obs["cellmodel_annotation"].astype(str)) <= {BETA, ALPHA, "unassigned"}
+
+
+def test_chunked_annotate_refuses_per_cell_in_a_line(fake_spec, tmp_path):
+    """annotate_h5ad(per_cell=True) failed with a TypeError naming an internal class
+    (AnnotateParams); it is now refused as the command line refuses --per-cell --chunk-size."""
+    from cellmodel.chunked.annotate import annotate_h5ad
+    from tests.test_annotate import _islets, _planted
+
+    path, out = tmp_path / "cells.h5ad", tmp_path / "out.h5ad"
+    _islets().write_h5ad(path)
+    with pytest.raises(UsageError, match="per_cell reads every cell in memory"):
+        annotate_h5ad(path, _planted(fake_spec), output=out, groupby="kind", per_cell=True)
+    assert not out.exists()

@@ -74,13 +74,20 @@ def annotate_h5ad(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     dask_address: str | None = None,
     workers: int | None = None,
+    per_cell: bool = False,
     **settings: Any,
 ) -> dict[str, Any]:
     """Name each group of the .h5ad's `obs[groupby]`, reading `chunk_size` cells at a time;
     writes `output` and returns the report. `settings`: the method, marker and scoring keywords
-    of `annotate` (method, markers, n_markers, top_k, ...)."""
+    of `annotate` (method, markers, n_markers, top_k, ...). `per_cell` is refused: the per-cell
+    calls score every cell in memory (it failed as an unknown AnnotateParams field)."""
     if chunk_size < 1:
         raise UsageError("chunk_size must be >= 1")
+    if per_cell:  # as the command line says it for --per-cell with --chunk-size
+        raise UsageError(
+            "per_cell reads every cell in memory; run cellmodel.annotate.annotate(adata, ...,"
+            " per_cell=True) on the file read whole, or drop per_cell here"
+        )
     began = time.perf_counter()
     path = Path(path)
     ref, kind, _ = value_kind(h5.pick(path, layer), layer)

@@ -4,6 +4,7 @@ brings (a key_added that names their own labels, ...) is refused in one line, be
 from __future__ import annotations
 
 import anndata as ad
+import numpy as np
 import pytest
 
 from genekb.errors import UsageError
@@ -94,3 +95,42 @@ def test_chunked_annotate_refuses_per_cell_in_a_line(fake_spec, tmp_path):
     with pytest.raises(UsageError, match="per_cell reads every cell in memory"):
         annotate_h5ad(path, _planted(fake_spec), output=out, groupby="kind", per_cell=True)
     assert not out.exists()
+
+
+def test_a_call_without_signature_keeps_its_cells_instead_of_losing_them_all():
+    """A named group whose call has no signature genes could not score its own call, so every
+    one of its cells went to another group's call (even on a score below its own): now they
+    keep their group's call, unscored, and the summary says which calls had no signature."""
+    from cellmodel.annotate.cells import call_cells
+
+    rng = np.random.default_rng(0)
+    X = np.log1p(rng.poisson(2.0, (20, 30)).astype(float))
+    X[10:, 0] += 3.0  # the second group's signature gene
+    genes = [f"g{i}" for i in range(30)]
+    report = {
+        "groups": [
+            {"label": "L1", "signature_data_names": []},
+            {"label": "L2", "signature_data_names": ["g0"]},
+        ]
+    }
+    calls, best, summary = call_cells(X, genes, report, np.repeat([0, 1], 10))
+    assert list(calls[:10]) == ["L1"] * 10 and list(calls[10:]) == ["L2"] * 10
+    assert np.isnan(best[:10]).all() and np.isfinite(best[10:]).all()
+    assert summary["n_cells_differing_from_group"] == 0
+    assert summary["calls_without_signature"] == ["L1"]
+
+
+def test_the_markdown_names_the_per_cell_column_of_the_key_added(fake_spec):
+    """With key_added='mine' the report sent the reader to obs['cellmodel_annotation_cell'],
+    which the run never wrote; it names obs['mine_cell'] now."""
+    from cellmodel.annotate import annotate, report_of, to_markdown
+    from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+    out = annotate(
+        _islets(), _planted(fake_spec), groupby="kind", candidates=[BETA, ALPHA, DELTA],
+        n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake",
+        per_cell=True, key_added="mine",
+    )  # fmt: skip
+    assert "mine_cell" in out.obs and "cellmodel_annotation_cell" not in out.obs
+    text = to_markdown(report_of(out, "mine"))
+    assert "obs['mine_cell']" in text and "cellmodel_annotation_cell" not in text

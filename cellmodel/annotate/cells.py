@@ -109,6 +109,13 @@ def call_cells(
         best_score = np.where(scored, top, np.nan)
     else:  # no call has a signature: every cell keeps its group's call
         calls, best_score = inherited, np.full(len(codes), np.nan)
+    # A named group whose call has no signature (no channel of the method left genes for it):
+    # its cells cannot score their own call, so the best of the others always won and every
+    # one of them was renamed. They keep their group's call, unscored.
+    unsigned = [e["label"] for e in report["groups"] if e["label"] and e["label"] not in labels]
+    keep = np.isin(inherited, unsigned)
+    calls = np.where(keep, inherited, calls)
+    best_score = np.where(keep, np.nan, best_score)
     # A cell without counts scores 0 on every signature, and the tie went to the first label
     empty = np.asarray(X.sum(axis=1)).ravel() == 0
     calls = np.where(empty, UNASSIGNED, calls)
@@ -118,6 +125,7 @@ def call_cells(
         "method": "module score (Tirosh et al. 2016) on the genes that carried each call",
         "signatures": signatures,
         "n_cells_differing_from_group": int(differ.sum()),
+        "calls_without_signature": sorted(set(unsigned)),  # their cells keep the group's call
         "share_differing_from_group": round(float(differ.mean()), 4) if len(codes) else 0.0,
     }
     categories = list(dict.fromkeys([*labels, *group_label, UNASSIGNED]))

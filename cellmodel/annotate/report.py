@@ -18,7 +18,12 @@ from cellmodel.annotate.kinds import LEVELS
 from cellmodel.annotate.ontology import UNASSIGNED, normalize_id, term
 from cellmodel.annotate.signatures import MIN_MEASURED
 from cellmodel.markdown import md_text
-from cellmodel.uns_record import annotation_record, h5ad_safe, store_annotation
+from cellmodel.uns_record import (
+    annotation_columns,
+    annotation_record,
+    h5ad_safe,
+    store_annotation,
+)
 from genekb.errors import GenekbError
 
 
@@ -132,7 +137,7 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
             f" {broader} of {len(walked)} groups stopped at a broader term than their best"
             f" candidate{none} (each section says why). Score, margin and runner-up are those"
             " of the ranking the walk read; each call's confidence is in its section and in"
-            " obs['cellmodel_annotation_confidence'].",
+            f" obs[{_columns(report)[1]!r}].",
             "",
         ]
     context = report.get("context", {})
@@ -144,16 +149,35 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
             + ".",
             "",
         ]
+    return lines + _per_cell_lines(report)
+
+
+def _columns(report: dict[str, Any]) -> list[str]:
+    """The obs columns of the run's key_added (a record from before it was kept: the default)."""
+    return annotation_columns(report["params"].get("key_added") or ANNOTATION_KEY)
+
+
+def _per_cell_lines(report: dict[str, Any]) -> list[str]:
+    """The per-cell calls' summary, naming the column they are in under the run's key_added
+    (the default's name was written whatever the key)."""
     cells = report.get("per_cell")
-    if cells:
-        lines += [
-            f"Per-cell calls (obs['cellmodel_annotation_cell'], {cells['method']}):"
-            f" {cells['n_cells_differing_from_group']} cells"
-            f" ({100 * cells['share_differing_from_group']:.1f} %) fit another group's call"
-            " better than their own group's.",
-            "",
-        ]
-    return lines
+    if not cells:
+        return []
+    column = _columns(report)[2]
+    unsigned = cells.get("calls_without_signature") or []
+    kept = (
+        f" The cells called {_names(unsigned)} keep their group's call:"
+        " no gene carried it, so there is nothing to score them on."
+        if unsigned
+        else ""
+    )
+    return [
+        f"Per-cell calls (obs[{column!r}], {cells['method']}):"
+        f" {cells['n_cells_differing_from_group']} cells"
+        f" ({100 * cells['share_differing_from_group']:.1f} %) fit another group's call"
+        f" better than their own group's.{kept}",
+        "",
+    ]
 
 
 def _stop(label: str | None, abstained: bool) -> str:

@@ -7,7 +7,8 @@ each channel. Those genes are the call's *signature* (`signature_columns`). Ever
 on each called label's signature with the module score of Tirosh et al. 2016 (Science 352:189;
 scanpy's `score_genes` follows the same recipe): the mean expression of the signature minus that
 of control genes drawn from the same bins of mean expression. A cell's call is the label with
-the highest score; a cell without counts is left unassigned.
+the highest score; a cell without counts is left unassigned, and a cell whose group's call
+has no signature keeps that call, unscored.
 
 So the per-cell calls choose among the labels the groups were given: they show the cells whose
 own expression fits another group's call better than their group's (a mixed or misplaced

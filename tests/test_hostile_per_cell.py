@@ -1,5 +1,6 @@
-"""A hostile user's round on per-cell naming and out-of-core annotate/classify: what a user
-brings (a key_added that names their own labels, ...) is refused in one line, before the run."""
+"""A hostile user's round on per-cell naming and out-of-core annotate/classify: a key_added that
+names the query's own labels, per_cell out of core, a file annotated before, a call with no
+signature genes, and the Markdown under another key_added."""
 
 from __future__ import annotations
 

@@ -139,7 +139,7 @@ def test_the_command_line_refuses_a_label_column_its_results_would_overwrite(tmp
 @pytest.mark.parametrize(
     ("candidates", "says"),
     [("T cell;B cell", r"list of labels, e.g. \['T cell', 'B cell'\], not 'T cell;B cell'"),
-     (["T cell", 1], r"list of labels, e.g. .*, not \['T cell', 1\]")],
+     (["T cell", 1], r"candidates\[1\] is 1: not a label; candidates must be a list of labels")],
 )  # fmt: skip
 def test_candidates_that_are_not_a_list_of_labels_are_refused(candidates, says):
     from cellmodel.annotate.ontology import from_user

@@ -283,7 +283,7 @@ def test_the_chunked_transfer_says_so_too(tmp_path) -> None:
     query.obs["cell_type"] = ["a", "NA", "b", "NA"]
     query.write_h5ad(tmp_path / "query.h5ad")
     with pytest.warns(UnlabelledCellsWarning, match="^2 cell"):
-        truth = _query_truth(tmp_path / "query.h5ad", "cell_type")
+        truth = _query_truth(tmp_path / "query.h5ad", "cell_type", "cellmodel_pred")
     assert list(truth) == ["a", None, "b", None]
 
 

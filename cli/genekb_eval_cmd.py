@@ -12,12 +12,9 @@ import typer
 from cli.cellmodel_args import JsonOpt, StoreRootOpt
 from cli.common import add_commands, handle_errors, info, print_json
 from cli.genekb_args import TaxonOpt
-from genekb.encoders.registry import DEFAULT_MODEL
+from genekb.api import default_ref
 from genekb.genemap import shared_name_note, spreadsheet_date_note
 from genekb.settings import MAX_SEEDS
-from genekb.templates import DEFAULT_TEMPLATE
-
-DEFAULT_REF = f"human/{DEFAULT_TEMPLATE}/{DEFAULT_MODEL}"
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
 _RefsArg = Annotated[
     list[str] | None,
-    typer.Argument(help=f"Embedding ids, prefixes or tags (default: {DEFAULT_REF})."),
+    typer.Argument(help=f"Embedding ids, prefixes or tags (default: {default_ref()})."),
 ]
 _TaskOpt = Annotated[
     list[str] | None,
@@ -69,7 +66,7 @@ def eval_(
     """Score gene tasks from each version's vectors beside shuffled, random, annotation-depth and
     bag-of-words controls of the same genes (cross-validated ROC-AUC or macro-F1, mean ± std)."""
     from cli.progress import steady_progress
-    from genekb.api import EVAL_WAY_OUT, default_tag_of
+    from genekb.api import eval_versions
     from genekb.eval import evaluate
     from genekb.eval.controls import FEATURE_SETS
     from genekb.eval.report import to_markdown
@@ -79,8 +76,7 @@ def eval_(
 
     tasks = [resolve_task(t) for t in (task or DEFAULT_TASKS)]  # bad names fail before any work
     store = Store.open(root)
-    fallback = [default_tag_of(store, way_out=EVAL_WAY_OUT)] if not refs else []
-    versions = [store.embedding(r) for r in (refs or fallback)]
+    versions = eval_versions(store, refs)
     names = FEATURE_SETS if controls else ("vectors",)
     with steady_progress("eval: reading the vectors") as progress, reporting(progress):
         document = evaluate(

@@ -69,6 +69,12 @@ def default_tag_of(
     return tag
 
 
+def eval_versions(store: Store, refs: list[str] | None = None) -> list[EmbeddingVersion]:
+    """The versions `genekb eval` scores: those named (ids, prefixes or tags), else the default
+    build's, refused with the store's tags where it has tags but not that one."""
+    return [store.embedding(r) for r in (refs or [default_tag_of(store, way_out=EVAL_WAY_OUT)])]
+
+
 def default_version(
     store: Store, model: str = DEFAULT_MODEL, taxon: str = "human", template: str = DEFAULT_TEMPLATE
 ) -> EmbeddingVersion:
@@ -199,9 +205,7 @@ def evaluate(
     elif isinstance(store, list | tuple):
         versions = list(store)
     else:
-        opened = open_store(store)
-        fallback = [default_tag_of(opened, way_out=EVAL_WAY_OUT)] if not refs else []
-        versions = [opened.embedding(r) for r in (refs or fallback)]
+        versions = eval_versions(open_store(store), refs)
     log = notice if _chatty() else None
     with stage_bars():  # one bar per task's probe fits
         if tasks is None or (isinstance(tasks, list | tuple) and not tasks):

@@ -97,3 +97,33 @@ def test_an_unmeasured_kind_is_not_entered_past_a_sibling_expressed_above_the_me
     signed = {"hematopoietic": 0.27, "myeloid": 0.05}
     assert set(gated(inside, signed)) == {"hematopoietic", "myeloid"}  # signed ones not told apart
     assert set(gated(inside, {"hematopoietic": -0.1})) == set(inside)  # no case for any kind
+
+
+def test_rm_drops_the_catalog_only_when_it_could_not_be_written(tmp_path: Path, monkeypatch) -> None:
+    # `rm` dropped the catalog (and went on) on any error of its rewrite, and read the reason
+    # back out of the message's text; only a write that failed (a full disk) is a reason to.
+    from genekb.build import build
+    from genekb.store import catalog
+
+    root = tmp_path / "store"
+    vid = build(Store.open(root, create=True), model="fake", gene_table=make_genes())
+    vid = vid["embedding_id"]
+    assert run_genekb("reindex", "--root", str(root)).exit_code == 0
+    before = (root / "catalog.duckdb").read_bytes()
+
+    def other_failure(*_: object, **__: object) -> None:
+        raise GenekbError("the store's tags cannot be read")
+
+    monkeypatch.setattr(catalog, "rebuild", other_failure)
+    result = run_genekb("rm", vid, "--force", "--root", str(root))
+    assert result.exit_code == 1 and "tags cannot be read" in result.stderr, result.stderr
+    assert (root / "catalog.duckdb").read_bytes() == before  # kept, and the version too
+    assert (root / "embeddings" / vid).is_dir()
+
+    def full_disk(*_: object, **__: object) -> None:
+        raise catalog.CatalogWriteError("cannot write the catalog …", reason="No space left")
+
+    monkeypatch.setattr(catalog, "rebuild", full_disk)
+    result = run_genekb("rm", vid, "--force", "--root", str(root))
+    assert result.exit_code == 0 and "(No space left)" in result.stderr, result.stderr
+    assert not (root / "catalog.duckdb").exists() and not (root / "embeddings" / vid).exists()

@@ -318,6 +318,15 @@ def _quote(path: Path) -> str:
     return "'" + str(path.resolve()).replace("'", "''") + "'"
 
 
+class CatalogWriteError(GenekbError):
+    """The catalog could not be written (a full disk, `ulimit -f`, a folder in its place);
+    `reason` is the file system's or DuckDB's own words, without the way out."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def rebuild(store: Store, leaving: frozenset[str] = frozenset()) -> Path:
     """Rewrite `catalog.duckdb` at the root (atomically) over the clean versions, for tools that
     open it directly; its views read the Parquet files by absolute path. `leaving`: ids of
@@ -337,9 +346,10 @@ def rebuild(store: Store, leaving: frozenset[str] = frozenset()) -> Path:
             fix = "`genekb reindex` rewrites the catalog once it can be written"
             if target.is_dir():  # no rewrite replaces a folder: say what will
                 fix = f"remove the folder {target}, then `genekb reindex` writes the catalog"
-            raise GenekbError(
+            raise CatalogWriteError(
                 f"cannot write the catalog {target}: {reason}; the versions and tags are not"
-                f" affected, and {fix}{disk_fix}"
+                f" affected, and {fix}{disk_fix}",
+                reason=reason,
             ) from None
     return target
 

@@ -185,7 +185,7 @@ def _entry(store: Store, kind: str, path: Path, vid: str | None = None) -> dict[
             "bytes": tree_bytes(path)}  # fmt: skip
 
 
-def _drop_catalog(store: Store, exc: GenekbError) -> None:
+def _drop_catalog(store: Store, exc: catalog.CatalogWriteError) -> None:
     """Remove the catalog that could not be rewritten without the versions about to go (a full
     disk, `ulimit -f`): it would name their files once they are gone, and it is derived. `rm`
     is how a full disk is freed, and it was refused for want of room for the catalog."""
@@ -196,7 +196,7 @@ def _drop_catalog(store: Store, exc: GenekbError) -> None:
     with store.lock("catalog"):
         had = target.exists()
         target.unlink(missing_ok=True)
-    reason = str(exc).removeprefix(f"cannot write the catalog {target}: ").partition(";")[0]
+    reason = exc.reason.partition(";")[0]
     done = f"removed the catalog {target}, which" if had else f"the catalog {target}"
     warn(f"{done} could not be rewritten ({reason}); `genekb reindex` writes it again once"
          " there is room")  # fmt: skip
@@ -212,7 +212,7 @@ def take_out(
         return
     try:  # first: a catalog naming files gone would be damage, one behind the store is not
         catalog.rebuild(store, leaving=frozenset(v for _, v in versions))
-    except GenekbError as exc:
+    except catalog.CatalogWriteError as exc:  # only a write that failed: other errors stop rm
         _drop_catalog(store, exc)
     if tags is not None:  # before the renames: a stop leaves versions untagged, no tag dangling
         write_tags(store, tags)

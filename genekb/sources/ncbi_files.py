@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from genekb.errors import GenekbError
-from genekb.sniff import GZIP_MAGIC
+from genekb.sniff import GZIP_MAGIC, binary_kind
 
 
 @dataclass
@@ -84,7 +84,9 @@ class NcbiRows:
         if not self.path.is_file():
             raise GenekbError(f"{self.role} file not found: {self.path}; check the path")
         with self.path.open("rb") as raw:
-            compressed = raw.read(2) == GZIP_MAGIC
+            head = raw.read(64)
+            compressed = head.startswith(GZIP_MAGIC)
+            self._refuse_container(head)
             raw.seek(0)
             reader = _HashingReader(raw, self.digest)
             buffered = io.BufferedReader(reader, buffer_size=1 << 20)
@@ -100,6 +102,17 @@ class NcbiRows:
                     "download it again from ftp.ncbi.nlm.nih.gov/gene/DATA"
                 ) from exc
             reader.finish()
+
+    def _refuse_container(self, head: bytes) -> None:
+        """An xz, bzip2 or zip download (or a workbook) was read as text: its header showed as
+        binary noise, "not an NCBI file". gzip, NCBI's own packing, is read."""
+        found = None if head.startswith(GZIP_MAGIC) else binary_kind(head)
+        if found:
+            kind, todo = found
+            raise GenekbError(
+                f"{self.path} is {kind}, not a {self.role} file; {todo}, or give NCBI's"
+                f" {self.role}.gz as downloaded"
+            )
 
     def _lines(self, text: IO[str]) -> Iterator[tuple[int, list[str]]]:
         header = text.readline().rstrip("\r\n")

@@ -160,6 +160,21 @@ def read_gene2go(path: Path, *, taxon: int) -> tuple[dict[int, dict[str, list[st
     return grouped, rows_in.digest
 
 
+def _refuse_unrelated_go(
+    path: Path, terms: Mapping[int, object], digest: FileDigest, read: _GeneInfoRead, taxon: int
+) -> None:
+    """A gene2go that annotates none of the genes (another organism's file, or one of another
+    release) built every card without GO terms, with no word of it."""
+    if any(gene_id in terms for gene_id in read.rows):
+        return
+    raise GenekbError(
+        f"{path} annotates none of the {len(read.rows):,} genes of taxon {taxon} in"
+        f" {read.digest.file} ({digest.rows_read:,} rows read, {digest.rows_kept:,} of taxon"
+        f" {taxon}); give the gene2go of that organism (ftp.ncbi.nlm.nih.gov/gene/DATA), or"
+        " leave gene2go out"
+    )
+
+
 def read_gene_info(path: Path, *, taxon: int, gene2go: Path | None = None) -> GeneTable:
     """The genes of `taxon` in an NCBI `gene_info(.gz)`, with GO term names from `gene2go(.gz)`
     when given. Snapshot source "ncbi"; its date is the newest Modification_date among the
@@ -175,6 +190,7 @@ def read_gene_info(path: Path, *, taxon: int, gene2go: Path | None = None) -> Ge
     go_genes_without_record = 0
     if gene2go is not None:
         go_terms, go_digest = read_gene2go(Path(gene2go), taxon=taxon)
+        _refuse_unrelated_go(gene2go, go_terms, go_digest, read, taxon)
         digests.append(go_digest)
         for gene_id, row in read.rows.items():
             row.update(go_terms.pop(gene_id, {}))

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from genekb.ensembl import stable_ensembl
 from genekb.errors import GenekbError
+from genekb.genemap import spreadsheet_dates
 from genekb.records import GENE_SCHEMA, ORTHOLOG_SCHEMA, GeneTable, Snapshot
 from genekb.sources.ncbi_files import FileDigest, NcbiRows
 
@@ -99,6 +100,12 @@ def _read_gene_info_rows(path: Path, taxon: int) -> _GeneInfoRead:
         symbol = _value(fields[col["Symbol"]])
         if symbol is None:
             raise GenekbError(f"{path} line {number}: GeneID {gene_id} has no Symbol")
+        if spreadsheet_dates([symbol]):  # no NCBI symbol is one: the file went through Excel
+            raise GenekbError(
+                f"{path} line {number}: GeneID {gene_id} has the Symbol {symbol!r}, a date as a"
+                " spreadsheet writes SEPT1 or MARCH1; the file was saved from a spreadsheet:"
+                " download it again from ftp.ncbi.nlm.nih.gov/gene/DATA and give it as it comes"
+            )
         name = _value(fields[col["description"]])
         if name is None and "Full_name_from_nomenclature_authority" in col:
             name = _value(fields[col["Full_name_from_nomenclature_authority"]])

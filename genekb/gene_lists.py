@@ -4,6 +4,7 @@ genes (its file's, read without the matrix, or an object's own)."""
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +20,55 @@ LIST_LIMIT = 256 << 20  # bytes of a gene list read from a pipe
 
 def read_gene_list(path: Path) -> list[str]:
     """Gene names from a text file, a pipe or `-` for stdin (one per line; a CSV/TSV's first
-    column; '#' comments)."""
-    lines = read_input_text(path, "genes file", limit=LIST_LIMIT).splitlines()
-    try:  # csv drops the quotes R's write.csv puts round each name ("TP53" matched nothing)
-        rows = [next(csv.reader([ln], delimiter="\t" if "\t" in ln else ","), [""]) for ln in lines]
-    except csv.Error as exc:  # a field over 128 KiB (a file of no lines), a NUL byte
-        raise GenekbError(f"genes file {path} is no list of gene names ({exc})") from None
+    column, or its second where the first holds the row numbers pandas or R wrote; '#'
+    comments)."""
+    rows = _list_rows(read_input_text(path, "genes file", limit=LIST_LIMIT), path)
+    rows = _without_row_numbers(rows)  # `df.to_csv(path)`, R's `write.csv(x, path)`
     names = [row[0].strip() if row else "" for row in rows]
-    names = [n for n in names if not is_missing(n) and not n.startswith("#")]
+    names = [n for n in names if not is_missing(n)]
     if names and column_key(names[0]) in GENE_COLUMNS:  # a header, not a gene
         names = names[1:]
     if not names:
         raise GenekbError(f"genes file {path} lists no genes")
     return names
+
+
+def _list_rows(text: str, path: Path) -> list[list[str]]:
+    """The rows of a gene list, its '#' comment lines left out. The file is read as one CSV or
+    TSV (as its first line is separated), not line by line: a quoted field holding a tab or a
+    line break split one row into names such as 'CD3E,"a' and 'b"'."""
+    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+    first = next((ln for ln in lines if ln.strip()), "")
+    tabs = "\t" in first or ("," not in first and any("\t" in ln for ln in lines))
+    try:  # csv drops the quotes R's write.csv puts round each name ("TP53" matched nothing)
+        rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter="\t" if tabs else ","))
+    except csv.Error as exc:  # a field over 128 KiB (a file of no lines), a NUL byte
+        raise GenekbError(f"genes file {path} is no list of gene names ({exc})") from None
+    broken = next((row[0] for row in rows if row and "\n" in row[0]), None)
+    if broken is not None:  # no name holds a line break: a quote opened and never closed
+        raise GenekbError(
+            f"genes file {path}: a quote opens before {broken.splitlines()[0][:40]!r} and is"
+            " not closed on its line; close or remove it"
+        )
+    return rows
+
+
+def _without_row_numbers(rows: list[list[str]]) -> list[list[str]]:
+    """`rows` without a first column of row numbers (0 or 1, 2, 3, ...) that a table written
+    with its index holds, and the header above them: pandas' `to_csv` and R's `write.csv` name
+    the index "", R's `write.table` leaves it out of the header. Such numbers read as GeneIDs
+    built A1BG, A2M, ... in place of the genes listed."""
+    data = [row for row in rows if any(cell.strip() for cell in row)]
+    if len(data) < 2 or min(len(row) for row in data[1:]) < 2:
+        return rows
+    numbers = [row[0].strip() for row in data[1:]]
+    start = 0 if numbers[0] == "0" else 1
+    if numbers != [str(i) for i in range(start, start + len(numbers))]:
+        return rows
+    header = data[0]  # a header for sure (R's "x" heads a vector it wrote): it is left out
+    if not header[0].strip() or len(header) == len(data[1]) - 1:
+        return [row[1:] for row in data[1:]]
+    return rows
 
 
 def genes_from_h5ad(path: Path, gene_key: str | None = None) -> list[str]:

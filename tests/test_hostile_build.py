@@ -1,0 +1,127 @@
+"""`genekb build` from the messy inputs a user brings: NCBI bulk files packed, of another
+organism or saved from a spreadsheet, and gene lists written by R, pandas or a spreadsheet."""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from genekb.errors import GenekbError
+from genekb.gene_lists import read_gene_list
+from genekb.sources.ncbi import read_ncbi
+from tests.conftest import one_line_error, run_genekb
+
+NCBI = Path(__file__).parent / "data" / "ncbi"
+GENE_INFO = NCBI / "gene_info"
+GENE2GO = NCBI / "gene2go"
+
+
+def _ncbi_build(root: Path, *source_opts: str, taxon: str = "human"):
+    opts = [a for o in source_opts for a in ("--source-opt", o)]
+    return run_genekb(
+        "build", "--model", "fake", "--source", "ncbi", *opts, "--taxon", taxon,
+        "--root", str(root),
+    )  # fmt: skip
+
+
+def _zip(data: bytes) -> bytes:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("gene_info", data)
+    return packed.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "pack", "says"),
+    [
+        ("gene_info.xz", lzma.compress, "xz-compressed, not a gene_info file; decompress it"),
+        ("gene_info.bz2", bz2.compress, "bzip2-compressed, not a gene_info file; decompress"),
+        ("gene_info.zip", _zip, "a zip archive (an Excel .xlsx is one), not a gene_info file"),
+    ],
+)
+def test_a_gene_info_packed_other_than_gzip_is_named_not_shown_as_noise(tmp_path, name, pack, says):
+    # The header of binary noise was quoted back: "its header is '\xfd7zXZ\x00...'; expected
+    # '#tax_id GeneID ...'", with no word of the packing or what to do.
+    packed = tmp_path / name
+    packed.write_bytes(pack(GENE_INFO.read_bytes()))
+    line = one_line_error(_ncbi_build(tmp_path / "s", f"gene_info={packed}"))
+    assert says in line and "\\x" not in line
+    go = tmp_path / "gene2go.xz"
+    go.write_bytes(lzma.compress(GENE2GO.read_bytes()))
+    line = one_line_error(_ncbi_build(tmp_path / "s", f"gene_info={GENE_INFO}", f"gene2go={go}"))
+    assert "gene2go.xz is xz-compressed, not a gene2go file" in line
+
+
+def test_a_gene2go_of_another_organism_is_refused_not_built_without_go(tmp_path):
+    # A mouse gene2go beside a human gene_info: every human card was built without GO terms,
+    # exit 0 and no word of it.
+    lines = GENE2GO.read_text().splitlines(keepends=True)
+    mouse = tmp_path / "gene2go_mouse"
+    mouse.write_text(lines[0] + "".join(ln for ln in lines[1:] if ln.startswith("10090\t")))
+    with pytest.raises(GenekbError, match=r"gene2go_mouse annotates none of the 4 genes of taxon"):
+        read_ncbi(GENE_INFO, mouse, taxon=9606)
+    line = one_line_error(_ncbi_build(tmp_path / "s", f"gene_info={GENE_INFO}", f"gene2go={mouse}"))
+    assert "(1 rows read, 0 of taxon 9606)" in line and "leave gene2go out" in line
+    assert not (tmp_path / "s" / "texts").exists() or not any((tmp_path / "s" / "texts").iterdir())
+    # The same file with the mouse gene_info is that organism's GO: read as before.
+    rows = read_ncbi(GENE_INFO, mouse, taxon=10090).table.to_pylist()
+    assert [r["symbol"] for r in rows if r["go_cc"]] == ["Cd3e"]
+
+
+def test_a_gene_info_saved_from_a_spreadsheet_is_refused(tmp_path):
+    # Excel turns SEPTIN1's old symbol SEPT1 into "1-Sep" and MARCH1 into "1-Mar": the gene was
+    # built as "1-Sep: septin 1." and found under "1-Sep", the file's other damage unseen.
+    rows = GENE_INFO.read_text().splitlines(keepends=True)
+    mangled = tmp_path / "gene_info.txt"
+    mangled.write_text(rows[0] + rows[1].replace("\tCD3E\t", "\t1-Sep\t", 1) + "".join(rows[2:]))
+    line = one_line_error(_ncbi_build(tmp_path / "s", f"gene_info={mangled}"))
+    assert "line 2: GeneID 916 has the Symbol '1-Sep', a date" in line
+    assert "download it again" in line
+
+
+def test_a_gene_list_with_quoted_tabs_and_line_breaks_is_read_row_by_row(tmp_path):
+    # Each line was parsed alone, its delimiter guessed from it: a quoted tab made the line a
+    # TSV ('CD3E,"a, b' was a gene) and a quoted line break made 'line"' one.
+    path = tmp_path / "genes.csv"
+    path.write_text('gene,note\n"CD3E","a, b\tc"\n"TP53","two\nlines"\nCD19,x\n')
+    assert read_gene_list(path) == ["CD3E", "TP53", "CD19"]
+    tsv = tmp_path / "genes.tsv"
+    tsv.write_text('gene\tnote\r\nCD3E\t"a\tb"\r\nTP53\t"c, d"\r\n')
+    assert read_gene_list(tsv) == ["CD3E", "TP53"]
+    unclosed = tmp_path / "unclosed.txt"
+    unclosed.write_text('CD3E\n"TP53\nCD19\nMS4A1\n')
+    with pytest.raises(GenekbError, match="a quote opens before 'TP53' and is not closed"):
+        read_gene_list(unclosed)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        ",gene,score\n0,CD3E,1.5\n1,TP53,0.5\n2,CD19,0.1\n",  # pandas df.to_csv(path)
+        '"","x"\n"1","CD3E"\n"2","TP53"\n"3","CD19"\n',  # R write.csv(genes, path)
+        "gene\tscore\n1\tCD3E\t1.5\n2\tTP53\t0.5\n3\tCD19\t0.1\n",  # R write.table(sep="\t")
+    ],
+)
+def test_a_gene_list_written_with_its_index_gives_its_genes_not_geneids_1_2_3(tmp_path, written):
+    # The index's row numbers were read as the genes: GeneIDs 1, 2, 3 are A1BG, A2M, NAT1, so the
+    # build embedded three genes nobody listed.
+    path = tmp_path / "genes.csv"
+    path.write_text(written)
+    assert read_gene_list(path) == ["CD3E", "TP53", "CD19"]
+
+
+def test_gene_lists_of_numbers_and_names_alone_read_as_before(tmp_path):
+    for text, genes in [
+        ("1\n2\n3\n", ["1", "2", "3"]),  # GeneIDs, one a line
+        ("gene_id,score\n1,0.5\n2,0.3\n", ["1", "2"]),  # GeneIDs under their own header
+        ('"","p_val"\n"CD3E",0.01\n"TP53",0.2\n', ["CD3E", "TP53"]),  # genes as R's row names
+        ("# mine\nCD3E\n\nTP53\n", ["CD3E", "TP53"]),
+    ]:
+        path = tmp_path / "genes.txt"
+        path.write_text(text)
+        assert read_gene_list(path) == genes

@@ -12,11 +12,18 @@ from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
-from genekb.errors import GenekbError, UsageError, add_note, check_whole
-from genekb.genemap import GeneIndex, is_missing, lookalike_note, spreadsheet_dates
+from genekb.errors import GenekbError, UsageError, add_note, check_whole, warn
+from genekb.genemap import (
+    GeneIndex,
+    is_missing,
+    lookalike_note,
+    other_style_examples,
+    spreadsheet_dates,
+)
 from genekb.records import GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
+from genekb.store.foreign import OtherSpeciesNamesWarning
 from genekb.store.ids import check_tag, default_tag
 from genekb.store.store import Store
 from genekb.store.versions import (
@@ -263,7 +270,24 @@ def _select(
             f"none of the {len(genes)} genes given matches the {taxon} {source} source"
             f"{lookalike_note(unmatched)}; check the gene names and the taxon"
         )
+    by_name = resolved.loc[hit & resolved["route"].isin(["symbol", "alias"]), "query"].tolist()
+    _warn_other_style(by_name, len(genes), gene_table, taxon)
     return selected, unmatched, index.shared_names(unmatched)
+
+
+def _warn_other_style(names: list[str], given: int, gene_table: GeneTable, taxon: str) -> None:
+    """Say so where most names matched are written as the other species writes symbols: names
+    match case-blind, so a mouse list (Cd3e, Trp53) built the human genes (the default taxon)
+    without a word, and a human list under --taxon mouse the mouse ones."""
+    styled = other_style_examples(names, gene_table.table.column("symbol").to_pylist())
+    if styled:
+        other = "mouse" if taxon != "mouse" else "human"
+        warn(
+            f"{len(styled):,} of the {given:,} genes given are written as {other} symbols (e.g."
+            f" {', '.join(styled[:3])}) and were read as the {taxon} genes of those names,"
+            f" case-blind; for {other} genes build with --taxon {other}",
+            OtherSpeciesNamesWarning,
+        )
 
 
 def fit_on_source(

@@ -20,7 +20,7 @@ from genekb.genemap import (
     other_style_examples,
     spreadsheet_dates,
 )
-from genekb.records import GeneTable
+from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
 from genekb.store.foreign import OtherSpeciesNamesWarning
@@ -58,7 +58,7 @@ def build(
     *,
     model: str = registry.DEFAULT_MODEL,
     source: str = "bundled",
-    taxon: str = "human",
+    taxon: str | None = None,
     template: str = DEFAULT_TEMPLATE,
     genes: str | Sequence[str] | None = None,
     source_options: dict[str, Any] | None = None,
@@ -74,12 +74,14 @@ def build(
 ) -> dict[str, Any]:
     """Build (or find) the text and embedding versions for these inputs; returns a report.
 
-    `gene_table` builds from records you already hold instead of loading `source`.
+    `gene_table` builds from records you already hold instead of loading `source`; `taxon`
+    (human or mouse) defaults to its genes' taxon, else human.
     `engine`: "local" (this process) or "ray" (actors of the Ray cluster at `address`, default a
     private local instance; `num_workers` actors, default one per GPU else per CPU). The engine
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
     _check_request(tag, device, engine, batch_size, force)
+    taxon = _taxon_of(taxon, gene_table)
     genes = _gene_names(genes)
     views = view_models(model)
     if views:
@@ -131,6 +133,21 @@ def build(
         text_created=text_created, genes=genes, unmatched=unmatched, shared=shared,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
+
+
+def _taxon_of(taxon: str | None, gene_table: GeneTable | None) -> str:
+    """The taxon a build is named and tagged by. A mouse `gene_table` built without taxon= was
+    tagged human/…, taking the tag human readers look up (who were then refused its genes)."""
+    if gene_table is None:
+        return taxon or "human"
+    held = int(gene_table.snapshot.taxon)
+    own = next((name for name, number in TAXA.items() if number == held), str(held))
+    if taxon is not None and taxon in TAXA and TAXA[taxon] != held:
+        raise UsageError(
+            f"taxon={taxon!r} but gene_table holds genes of taxon {held} ({own}); pass"
+            f" taxon={own!r} or leave taxon out"
+        )
+    return taxon or own
 
 
 def _gene_names(genes: str | Sequence[str] | None) -> list[str] | None:

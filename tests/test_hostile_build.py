@@ -6,14 +6,18 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from genekb.build import build
 from genekb.errors import GenekbError
 from genekb.gene_lists import read_gene_list
 from genekb.sources.ncbi import read_ncbi
+from genekb.store.foreign import OtherSpeciesNamesWarning
+from genekb.store.store import Store
 from tests.conftest import one_line_error, run_genekb
 
 NCBI = Path(__file__).parent / "data" / "ncbi"
@@ -125,3 +129,47 @@ def test_gene_lists_of_numbers_and_names_alone_read_as_before(tmp_path):
         path = tmp_path / "genes.txt"
         path.write_text(text)
         assert read_gene_list(path) == genes
+
+
+def test_a_mouse_gene_list_built_as_human_says_so(tmp_path):
+    # Names match case-blind: Cd3e and Trp53 (an alias of TP53) built the human genes under the
+    # default --taxon human, exit 0 and not a word; a human list under --taxon mouse likewise.
+    mouse = tmp_path / "mouse.txt"
+    mouse.write_text("Cd3e\nTrp53\n")
+    result = run_genekb(
+        "build", "--model", "fake", "--source", "ncbi", "--source-opt", f"gene_info={GENE_INFO}",
+        "--genes", str(mouse), "--root", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: 2 of the 2 genes given are written as mouse symbols (e.g. Cd3e, Trp53) and were"
+        " read as the human genes" in result.stderr
+    )
+    assert "build with --taxon mouse" in result.stderr
+    human = tmp_path / "human.txt"
+    human.write_text("CD3E\nTRP53\n")
+    with pytest.warns(OtherSpeciesNamesWarning, match="written as human symbols"):
+        build(
+            Store.open(tmp_path / "s"), model="fake", genes=human.read_text().split(),
+            gene_table=read_ncbi(GENE_INFO, taxon=10090), tag="m",
+        )  # fmt: skip
+    # Names written as the taxon writes them: no word.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OtherSpeciesNamesWarning)
+        build(
+            Store.open(tmp_path / "s"), model="fake", genes=["CD3E", "TP53"],
+            gene_table=read_ncbi(GENE_INFO, taxon=9606), tag="h",
+        )  # fmt: skip
+
+
+def test_a_mouse_gene_table_built_without_taxon_is_tagged_mouse(tmp_path):
+    # build(gene_table=<mouse genes>) took taxon="human" by default: the version was tagged
+    # human/ncbi-card/fake, the tag human readers look up, who were then refused its genes.
+    store = Store.open(tmp_path / "s", create=True)
+    mouse = read_ncbi(GENE_INFO, taxon=10090)
+    report = build(store, model="fake", gene_table=mouse)
+    assert report["tag"] == "mouse/ncbi-card/fake" and report["taxon"] == "mouse"
+    assert set(store.tags()) == {"mouse/ncbi-card/fake"}
+    with pytest.raises(GenekbError, match=r"taxon='human' but gene_table holds genes of taxon"):
+        build(store, model="fake", gene_table=mouse, taxon="human")
+    assert build(store, model="fake", gene_table=mouse, taxon="mouse")["tag"] == report["tag"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -173,3 +174,20 @@ def test_a_mouse_gene_table_built_without_taxon_is_tagged_mouse(tmp_path):
     with pytest.raises(GenekbError, match=r"taxon='human' but gene_table holds genes of taxon"):
         build(store, model="fake", gene_table=mouse, taxon="human")
     assert build(store, model="fake", gene_table=mouse, taxon="mouse")["tag"] == report["tag"]
+
+
+def test_two_copies_of_an_undated_gene_table_build_one_text_version(tmp_path):
+    # A table whose Modification_date is "-" throughout was dated by the file's mtime: a copy of
+    # the same bytes (cp, a new download, a checkout) built another text version, another id.
+    rows = [line.split("\t") for line in GENE_INFO.read_text().splitlines()]
+    for row in rows[1:]:
+        row[14] = "-"
+    copies = [tmp_path / "a" / "gene_info", tmp_path / "b" / "gene_info"]
+    for when, path in zip((86_400, 86_400 * 400), copies, strict=True):
+        path.parent.mkdir()
+        path.write_text("\n".join("\t".join(r) for r in rows) + "\n")
+        os.utime(path, (when, when))
+    ids = {build(Store.open(tmp_path / "s", create=True), model="fake",
+                 gene_table=read_ncbi(p, taxon=9606))["embedding_id"] for p in copies}  # fmt: skip
+    assert len(ids) == 1
+    assert read_ncbi(copies[0], taxon=9606).snapshot.date == "undated"

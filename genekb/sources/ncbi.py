@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -75,8 +75,9 @@ def _iso_date(yyyymmdd: str | None) -> str | None:
         return None
 
 
-def _file_date(path: Path) -> str:
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).date().isoformat()
+# The date of a table without a Modification_date. The file's mtime was taken: a copy of the
+# same bytes (cp, a download, a checkout) then made another text version, with another id.
+UNDATED = "undated"
 
 
 @dataclass
@@ -185,7 +186,7 @@ def _refuse_unrelated_go(
 def read_gene_info(path: Path, *, taxon: int, gene2go: Path | None = None) -> GeneTable:
     """The genes of `taxon` in an NCBI `gene_info(.gz)`, with GO term names from `gene2go(.gz)`
     when given. Snapshot source "ncbi"; its date is the newest Modification_date among the
-    taxon's rows (the file's modification date when there are none)."""
+    taxon's rows ("undated" when there are none: the same bytes give the same snapshot)."""
     path = Path(path)
     read = _read_gene_info_rows(path, taxon)
     if not read.rows:
@@ -203,11 +204,11 @@ def read_gene_info(path: Path, *, taxon: int, gene2go: Path | None = None) -> Ge
             row.update(go_terms.pop(gene_id, {}))
         go_genes_without_record = len(go_terms)  # GeneIDs gene2go cites but gene_info lacks
 
-    snapshot_date = read.newest_modification or _file_date(path)
+    snapshot_date = read.newest_modification or UNDATED
     files = ", ".join(d.file for d in digests)
     details: dict[str, object] = {
         "files": [d.to_dict() for d in digests],
-        "date_from": "Modification_date" if read.newest_modification else "file mtime",
+        "date_from": "Modification_date" if read.newest_modification else "none",
         "n_genes": len(read.rows),
     }
     if gene2go is not None:

@@ -191,3 +191,16 @@ def test_two_copies_of_an_undated_gene_table_build_one_text_version(tmp_path):
                  gene_table=read_ncbi(p, taxon=9606))["embedding_id"] for p in copies}  # fmt: skip
     assert len(ids) == 1
     assert read_ncbi(copies[0], taxon=9606).snapshot.date == "undated"
+
+
+@pytest.mark.parametrize("source", ["refseq", "entrez"])
+def test_a_layered_source_is_not_its_own_base(tmp_path, source):
+    # --source refseq --source-opt base=refseq filled the summaries twice over the bundled genes
+    # and built the same texts under another id ("bundled+refseq+refseq"); entrez asked NCBI
+    # for every gene's summary twice.
+    result = run_genekb(
+        "build", "--model", "fake", "--source", source, "--source-opt", f"base={source}",
+        "--root", str(tmp_path / "s"),
+    )  # fmt: skip
+    line = one_line_error(result, 2)
+    assert f"source '{source}' cannot be its own base; give base= one of bundled" in line

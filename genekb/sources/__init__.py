@@ -110,7 +110,13 @@ def load_source(name: str, taxon: str = "human", **options: Any) -> GeneTable:
         raise UnknownNameError("source", name, list(SOURCES))
     if taxon not in TAXA:
         raise UnknownNameError("taxon", taxon, list(TAXA))
-    accepted = accepted_options(name, str(options.get("base", "bundled")))
+    base = str(options.get("base", "bundled"))
+    if "base" in SOURCES[name].options and base == name:  # refseq of refseq: summaries twice
+        others = [s for s in SOURCES if s != name]
+        raise UsageError(
+            f"source {name!r} cannot be its own base; give base= one of {', '.join(others)}"
+        )
+    accepted = accepted_options(name, base)
     unknown = sorted(set(options) - set(accepted))
     if unknown:  # the loader would fail with Python's own words about keyword arguments
         takes = f"it takes {', '.join(accepted)}" if accepted else "it takes none"

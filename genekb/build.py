@@ -12,18 +12,12 @@ from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
-from genekb.errors import GenekbError, UsageError, add_note, check_whole, warn
-from genekb.genemap import (
-    GeneIndex,
-    is_missing,
-    lookalike_note,
-    other_style_examples,
-    spreadsheet_dates,
-)
+from genekb.errors import GenekbError, UnknownNameError, UsageError, add_note, check_whole
+from genekb.gene_lists import warn_other_style
+from genekb.genemap import GeneIndex, is_missing, lookalike_note, spreadsheet_dates
 from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
-from genekb.store.foreign import OtherSpeciesNamesWarning
 from genekb.store.ids import check_tag, default_tag
 from genekb.store.store import Store
 from genekb.store.versions import (
@@ -41,11 +35,13 @@ VIEW_SEPARATOR = "+"  # `--model minilm+tfidf-lsa`: one version of both encoders
 
 
 def _check_request(
-    tag: str | None, device: str | None, engine: str, batch: object, force: object
+    model: object, tag: str | None, device: str | None, engine: str, batch: object, force: object
 ) -> None:
-    """The tag's form, the batch size, --force, and the device on the local engine up front: a
-    build whose vectors are all reused would otherwise accept any device."""
+    """The model's and tag's form, the batch size, --force, and the device on the local engine
+    up front: a build whose vectors are all reused would otherwise accept any device."""
     check_tag(tag)
+    if not isinstance(model, str):  # None failed inside: "argument of type 'NoneType' ..."
+        raise UsageError(f"model={model!r} must be an encoder name (see `genekb encoders`)")
     check_whole(batch, "batch_size")  # "64" or 0 failed inside ("range() arg 3 must not be zero")
     if not isinstance(force, bool):  # force="no" is truthy: it moved the tag
         raise UsageError(f"force={force!r} must be True or False")
@@ -80,7 +76,7 @@ def build(
     private local instance; `num_workers` actors, default one per GPU else per CPU). The engine
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
-    _check_request(tag, device, engine, batch_size, force)
+    _check_request(model, tag, device, engine, batch_size, force)
     taxon = _taxon_of(taxon, gene_table)
     genes = _gene_names(genes)
     views = view_models(model)
@@ -138,11 +134,13 @@ def build(
 def _taxon_of(taxon: str | None, gene_table: GeneTable | None) -> str:
     """The taxon a build is named and tagged by. A mouse `gene_table` built without taxon= was
     tagged human/…, taking the tag human readers look up (who were then refused its genes)."""
+    if taxon is not None and taxon not in TAXA:  # "Mouse" with a table tagged Mouse/…
+        raise UnknownNameError("taxon", taxon, list(TAXA))
     if gene_table is None:
         return taxon or "human"
     held = int(gene_table.snapshot.taxon)
     own = next((name for name, number in TAXA.items() if number == held), str(held))
-    if taxon is not None and taxon in TAXA and TAXA[taxon] != held:
+    if taxon is not None and TAXA[taxon] != held:
         raise UsageError(
             f"taxon={taxon!r} but gene_table holds genes of taxon {held} ({own}); pass"
             f" taxon={own!r} or leave taxon out"
@@ -288,23 +286,8 @@ def _select(
             f"{lookalike_note(unmatched)}; check the gene names and the taxon"
         )
     by_name = resolved.loc[hit & resolved["route"].isin(["symbol", "alias"]), "query"].tolist()
-    _warn_other_style(by_name, len(genes), gene_table, taxon)
+    warn_other_style(by_name, len(genes), gene_table.table.column("symbol").to_pylist(), taxon)
     return selected, unmatched, index.shared_names(unmatched)
-
-
-def _warn_other_style(names: list[str], given: int, gene_table: GeneTable, taxon: str) -> None:
-    """Say so where most names matched are written as the other species writes symbols: names
-    match case-blind, so a mouse list (Cd3e, Trp53) built the human genes (the default taxon)
-    without a word, and a human list under --taxon mouse the mouse ones."""
-    styled = other_style_examples(names, gene_table.table.column("symbol").to_pylist())
-    if styled:
-        other = "mouse" if taxon != "mouse" else "human"
-        warn(
-            f"{len(styled):,} of the {given:,} genes given are written as {other} symbols (e.g."
-            f" {', '.join(styled[:3])}) and were read as the {taxon} genes of those names,"
-            f" case-blind; for {other} genes build with --taxon {other}",
-            OtherSpeciesNamesWarning,
-        )
 
 
 def fit_on_source(

@@ -10,10 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, warn
 from genekb.fileio import require_file
-from genekb.genemap import GENE_COLUMNS, column_key, is_missing
+from genekb.genemap import GENE_COLUMNS, column_key, is_missing, other_style_examples
 from genekb.input_streams import read_input_text
+from genekb.store.foreign import OtherSpeciesNamesWarning
 
 LIST_LIMIT = 256 << 20  # bytes of a gene list read from a pipe
 
@@ -69,6 +70,21 @@ def _without_row_numbers(rows: list[list[str]]) -> list[list[str]]:
     if not header[0].strip() or len(header) == len(data[1]) - 1:
         return [row[1:] for row in data[1:]]
     return rows
+
+
+def warn_other_style(names: list[str], given: int, symbols: list[str], taxon: str) -> None:
+    """Say so where most names matched are written as the other species writes symbols: names
+    match case-blind, so a mouse list (Cd3e, Trp53) built the human genes (the default taxon)
+    without a word, and a human list under --taxon mouse the mouse ones."""
+    styled = other_style_examples(names, symbols)
+    if styled:
+        other = "mouse" if taxon != "mouse" else "human"
+        warn(
+            f"{len(styled):,} of the {given:,} genes given are written as {other} symbols (e.g."
+            f" {', '.join(styled[:3])}) and were read as the {taxon} genes of those names,"
+            f" case-blind; for {other} genes build with --taxon {other}",
+            OtherSpeciesNamesWarning,
+        )
 
 
 def genes_from_h5ad(path: Path, gene_key: str | None = None) -> list[str]:

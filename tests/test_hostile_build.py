@@ -204,3 +204,20 @@ def test_a_layered_source_is_not_its_own_base(tmp_path, source):
     )  # fmt: skip
     line = one_line_error(result, 2)
     assert f"source '{source}' cannot be its own base; give base= one of bundled" in line
+
+
+def test_build_arguments_of_the_wrong_kind_are_refused_in_words(tmp_path):
+    # taxon="Mouse" beside a gene table was taken as a name: the version was tagged
+    # Mouse/ncbi-card/fake; model=None and gene_info=123 failed inside with TypeErrors, and
+    # genes=[None] looked for a gene called "None".
+    store = Store.open(tmp_path / "s", create=True)
+    human = read_ncbi(GENE_INFO, taxon=9606)
+    with pytest.raises(GenekbError, match="unknown taxon 'Mouse'; choose one of: human, mouse"):
+        build(store, model="fake", gene_table=human, taxon="Mouse")
+    with pytest.raises(GenekbError, match="model=None must be an encoder name"):
+        build(store, model=None, gene_table=human)  # type: ignore[arg-type]
+    with pytest.raises(GenekbError, match="source option gene_info=123 must be a path"):
+        build(store, model="fake", source="ncbi", source_options={"gene_info": 123})
+    report = build(store, model="fake", gene_table=human, genes=["CD3E", None])
+    assert report["genes_requested"] == 1 and report["genes_unmatched"] == 0
+    assert store.tags() == {"human/ncbi-card/fake": report["embedding_id"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ def _bundled(taxon: str) -> GeneTable:
 def _need(options: dict[str, Any], key: str, source: str) -> Path:
     if not options.get(key):
         raise UsageError(f"source {source!r} needs the source option {key}=PATH")
+    if not isinstance(options[key], str | os.PathLike):  # 123 failed in pathlib
+        raise UsageError(f"source option {key}={options[key]!r} must be a path")
     path = Path(options[key])
     if not path.exists():
         raise GenekbError(f"{key} file {path} does not exist")

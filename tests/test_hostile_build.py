@@ -221,3 +221,21 @@ def test_build_arguments_of_the_wrong_kind_are_refused_in_words(tmp_path):
     report = build(store, model="fake", gene_table=human, genes=["CD3E", None])
     assert report["genes_requested"] == 1 and report["genes_unmatched"] == 0
     assert store.tags() == {"human/ncbi-card/fake": report["embedding_id"]}
+
+
+def test_a_gene_list_that_is_a_web_page_says_so(tmp_path):
+    # A failed download saves the server's page: its lines were read as five gene names, and the
+    # build said "none of the 5 genes given matches the human ncbi source; check the names".
+    page = tmp_path / "genes.txt"
+    page.write_text("<!DOCTYPE html>\n<html>\n<head><title>404</title></head>\n<body>gone</body>\n")
+    result = run_genekb(
+        "build", "--model", "fake", "--source", "ncbi", "--source-opt", f"gene_info={GENE_INFO}",
+        "--genes", str(page), "--root", str(tmp_path / "s"),
+    )  # fmt: skip
+    line = one_line_error(result)
+    assert "genes.txt is an HTML page, not a list or table (a failed download" in line
+    page.write_text("<!-- saved -->\n<HTML><BODY>Please log in</BODY></HTML>\n")
+    with pytest.raises(GenekbError, match="is an HTML page"):
+        read_gene_list(page)
+    page.write_text("CD3E\n<html>\n")  # a list that merely holds such a line is a list
+    assert read_gene_list(page) == ["CD3E", "<html>"]

@@ -4,6 +4,7 @@ organism or saved from a spreadsheet, and gene lists written by R, pandas or a s
 from __future__ import annotations
 
 import bz2
+import gzip
 import io
 import lzma
 import os
@@ -239,3 +240,17 @@ def test_a_gene_list_that_is_a_web_page_says_so(tmp_path):
         read_gene_list(page)
     page.write_text("CD3E\n<html>\n")  # a list that merely holds such a line is a list
     assert read_gene_list(page) == ["CD3E", "<html>"]
+
+
+def test_an_orgdb_given_as_its_package_archive_is_named(tmp_path):
+    # The package's .tar.gz (or a gzipped .sqlite) given as org_db: "is not a SQLite database
+    # (file is not a database)", with no word of the packing.
+    archive = tmp_path / "org.Hs.eg.db_3.16.0.tar.gz"
+    archive.write_bytes(gzip.compress(b"org.Hs.eg.db/DESCRIPTION\x00" * 40))
+    result = run_genekb(
+        "build", "--model", "fake", "--source", "orgdb", "--source-opt", f"org_db={archive}",
+        "--source-opt", f"go_db={archive}", "--root", str(tmp_path / "s"),
+    )  # fmt: skip
+    line = one_line_error(result)
+    assert "tar.gz is gzip-compressed, not a SQLite database; decompress it first" in line
+    assert "extdata/ folder" in line

@@ -254,3 +254,13 @@ def test_an_orgdb_given_as_its_package_archive_is_named(tmp_path):
     line = one_line_error(result)
     assert "tar.gz is gzip-compressed, not a SQLite database; decompress it first" in line
     assert "extdata/ folder" in line
+
+
+def test_a_source_file_given_from_home_with_a_tilde_is_found(tmp_path, monkeypatch):
+    # `--source-opt gene_info=~/gene_info` is one word, whose ~ zsh (macOS) and sh pass on as
+    # written: "gene_info file ~/gene_info does not exist".
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "gene_info").write_bytes(GENE_INFO.read_bytes())
+    result = _ncbi_build(tmp_path / "s", "gene_info=~/gene_info")
+    assert result.exit_code == 0, result.output
+    assert "4 genes" in result.stderr

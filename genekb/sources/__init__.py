@@ -33,7 +33,8 @@ def _need(options: dict[str, Any], key: str, source: str) -> Path:
         raise UsageError(f"source {source!r} needs the source option {key}=PATH")
     if not isinstance(options[key], str | os.PathLike):  # 123 failed in pathlib
         raise UsageError(f"source option {key}={options[key]!r} must be a path")
-    path = Path(options[key])
+    # `gene_info=~/x` is one word: zsh (macOS) and sh leave its ~ to the program
+    path = Path(options[key]).expanduser()
     if not path.exists():
         raise GenekbError(f"{key} file {path} does not exist")
     return path
@@ -59,7 +60,7 @@ def _entrez(
     from genekb.sources.entrez import add_summaries
 
     genes = load_source(base, taxon, **base_opts)
-    return add_summaries(genes, cache_dir=Path(cache_dir) if cache_dir else None)
+    return add_summaries(genes, cache_dir=Path(cache_dir).expanduser() if cache_dir else None)
 
 
 def _refseq(taxon: str, base: str = "bundled", **base_opts: Any) -> GeneTable:

@@ -12,7 +12,13 @@ import pandas as pd
 
 from genekb.errors import GenekbError, warn
 from genekb.fileio import require_file
-from genekb.genemap import GENE_COLUMNS, column_key, is_missing, other_style_examples
+from genekb.genemap import (
+    GENE_COLUMNS,
+    column_key,
+    is_missing,
+    named_column,
+    other_style_examples,
+)
 from genekb.input_streams import read_input_text
 from genekb.store.foreign import OtherSpeciesNamesWarning
 
@@ -21,13 +27,16 @@ LIST_LIMIT = 256 << 20  # bytes of a gene list read from a pipe
 
 def read_gene_list(path: Path) -> list[str]:
     """Gene names from a text file, a pipe or `-` for stdin (one per line; a CSV/TSV's first
-    column, or its second where the first holds the row numbers pandas or R wrote; '#'
-    comments)."""
+    column, or the one its header names as the genes' (gene, symbol, gene_id, ...), row numbers
+    that pandas or R wrote before it set aside; '#' comments)."""
     rows = _list_rows(read_input_text(path, "genes file", limit=LIST_LIMIT), path)
-    rows = _without_row_numbers(rows)  # `df.to_csv(path)`, R's `write.csv(x, path)`
-    names = [row[0].strip() if row else "" for row in rows]
+    # `df.to_csv(path)`, R's `write.csv(x, path)`: row numbers first, under a header for sure
+    header, rows = _without_row_numbers(rows)
+    first = next((row for row in rows if any(cell.strip() for cell in row)), [])
+    column = _gene_column(first if header is None else header, path)
+    names = [row[column].strip() if len(row) > column else "" for row in rows]
     names = [n for n in names if not is_missing(n)]
-    if names and column_key(names[0]) in GENE_COLUMNS:  # a header, not a gene
+    if header is None and names and column_key(names[0]) in GENE_COLUMNS:  # a header
         names = names[1:]
     if not names:
         raise GenekbError(f"genes file {path} lists no genes")
@@ -54,22 +63,33 @@ def _list_rows(text: str, path: Path) -> list[list[str]]:
     return rows
 
 
-def _without_row_numbers(rows: list[list[str]]) -> list[list[str]]:
-    """`rows` without a first column of row numbers (0 or 1, 2, 3, ...) that a table written
-    with its index holds, and the header above them: pandas' `to_csv` and R's `write.csv` name
-    the index "", R's `write.table` leaves it out of the header. Such numbers read as GeneIDs
-    built A1BG, A2M, ... in place of the genes listed."""
+def _gene_column(header: list[str], path: Path) -> int:
+    """The column of names: the first, unless the header names another as the genes' and not
+    the first ("score,gene" read its scores 1, 2 as GeneIDs and its header as a gene)."""
+    if len(header) < 2 or column_key(header[0]) in GENE_COLUMNS:
+        return 0
+    named = named_column(header, GENE_COLUMNS, "gene", f"genes file {path}")
+    return header.index(named) if named is not None else 0
+
+
+def _without_row_numbers(rows: list[list[str]]) -> tuple[list[str] | None, list[list[str]]]:
+    """(header, rows below it) without a first column of row numbers (0 or 1, 2, 3, ...) that
+    a table written with its index holds: pandas' `to_csv` and R's `write.csv` name the index
+    "", R's `write.table` leaves it out of the header. Such numbers read as GeneIDs built A1BG,
+    A2M, ... in place of the genes listed. (None, `rows`) where there is no such column."""
     data = [row for row in rows if any(cell.strip() for cell in row)]
     if len(data) < 2 or min(len(row) for row in data[1:]) < 2:
-        return rows
+        return None, rows
     numbers = [row[0].strip() for row in data[1:]]
     start = 0 if numbers[0] == "0" else 1
     if numbers != [str(i) for i in range(start, start + len(numbers))]:
-        return rows
-    header = data[0]  # a header for sure (R's "x" heads a vector it wrote): it is left out
-    if not header[0].strip() or len(header) == len(data[1]) - 1:
-        return [row[1:] for row in data[1:]]
-    return rows
+        return None, rows
+    header = data[0]  # a header for sure, whatever it says (R names a vector it wrote "x")
+    if not header[0].strip():
+        return header[1:], [row[1:] for row in data[1:]]
+    if len(header) == len(data[1]) - 1:
+        return header, [row[1:] for row in data[1:]]
+    return None, rows
 
 
 def warn_other_style(names: list[str], given: int, symbols: list[str], taxon: str) -> None:

@@ -264,3 +264,20 @@ def test_a_source_file_given_from_home_with_a_tilde_is_found(tmp_path, monkeypat
     result = _ncbi_build(tmp_path / "s", "gene_info=~/gene_info")
     assert result.exit_code == 0, result.output
     assert "4 genes" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "score,gene\n1,CD3E\n2,TP53\n",  # the genes' column named, not first
+        '"","p_val","cluster","gene"\n"CD3E",0.01,"0","CD3E"\n"TP53.1",0.2,"1","TP53"\n',  # Seurat
+        "p_val\tcluster\tgene\n1\t0.01\t0\tCD3E\n2\t0.2\t1\tTP53\n",  # R write.table's index
+    ],
+)
+def test_a_gene_table_whose_header_names_the_gene_column_gives_that_column(tmp_path, written):
+    # The first column was taken whatever the header said: "score,gene" built GeneIDs 1 and 2
+    # (A1BG, A2M) and counted "score" as a gene; FindAllMarkers' table gave its row names,
+    # "TP53.1" among them.
+    path = tmp_path / "markers.csv"
+    path.write_text(written)
+    assert read_gene_list(path) == ["CD3E", "TP53"]

@@ -281,3 +281,17 @@ def test_a_gene_table_whose_header_names_the_gene_column_gives_that_column(tmp_p
     path = tmp_path / "markers.csv"
     path.write_text(written)
     assert read_gene_list(path) == ["CD3E", "TP53"]
+
+
+def test_a_gene_info_field_holding_a_tab_is_refused_not_shifted(tmp_path):
+    # A spreadsheet's quoted field holding a tab split it in two: every field after it moved one
+    # column on (TP53's type was read from its name's second half), exit 0. A trailing tab, an
+    # empty extra field, is still read.
+    rows = GENE_INFO.read_text().splitlines(keepends=True)
+    shifted = tmp_path / "gene_info"
+    shifted.write_text(rows[0] + rows[1] + rows[2].replace("tumor protein p53", '"tumor\tp53"', 1))
+    with pytest.raises(GenekbError, match=r"line 3 has 17 tab-separated fields, the header 16"):
+        read_ncbi(shifted, taxon=9606)
+    trailing = tmp_path / "trailing"
+    trailing.write_text("".join(r.replace("\n", "\t\n") for r in rows))
+    assert read_ncbi(trailing, taxon=9606).table.equals(read_ncbi(GENE_INFO, taxon=9606).table)

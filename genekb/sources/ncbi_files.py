@@ -135,6 +135,12 @@ class NcbiRows:
                 )
             if fields[tax_column].strip() not in wanted:
                 continue
+            if any(extra.strip() for extra in fields[width:]):  # the fields after it shifted
+                raise GenekbError(
+                    f"{self.path} line {number} has {len(fields)} tab-separated fields, the"
+                    f" header {width}: a field holds a tab (quoted by a spreadsheet?); give the"
+                    f" {self.role} file as NCBI wrote it"
+                )
             if "\ufffd" in line:
                 raise GenekbError(
                     f"{self.path} line {number} is not UTF-8 text; save the file as UTF-8"

@@ -13,8 +13,13 @@ from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
 from genekb.errors import GenekbError, UnknownNameError, UsageError, add_note, check_whole
-from genekb.gene_lists import warn_other_style
-from genekb.genemap import GeneIndex, is_missing, lookalike_note, spreadsheet_dates
+from genekb.gene_lists import warn_other_style, why_none_matched
+from genekb.genemap import (
+    GeneIndex,
+    is_missing,
+    lookalike_note,
+    spreadsheet_dates,
+)
 from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
@@ -283,7 +288,7 @@ def _select(
     if not selected:
         raise GenekbError(
             f"none of the {len(genes)} genes given matches the {taxon} {source} source"
-            f"{lookalike_note(unmatched)}; check the gene names and the taxon"
+            f"{lookalike_note(unmatched)}; {why_none_matched(unmatched, index)}"
         )
     by_name = resolved.loc[hit & resolved["route"].isin(["symbol", "alias"]), "query"].tolist()
     warn_other_style(by_name, len(genes), gene_table.table.column("symbol").to_pylist(), taxon)

@@ -10,14 +10,19 @@ from typing import Any
 
 import pandas as pd
 
+from genekb.ensembl import foreign_prefixes, parse_ensembl
 from genekb.errors import GenekbError, warn
 from genekb.fileio import require_file
 from genekb.genemap import (
     GENE_COLUMNS,
+    GeneIndex,
     column_key,
     is_missing,
     named_column,
     other_style_examples,
+    shared_name_note,
+    spreadsheet_date_note,
+    spreadsheet_dates,
 )
 from genekb.input_streams import read_input_text
 from genekb.store.foreign import OtherSpeciesNamesWarning
@@ -105,6 +110,28 @@ def warn_other_style(names: list[str], given: int, symbols: list[str], taxon: st
             f" case-blind; for {other} genes build with --taxon {other}",
             OtherSpeciesNamesWarning,
         )
+
+
+# The species of an Ensembl gene id's prefix, of those a build may be asked for (--taxon).
+_PREFIX_TAXON = {"ENSG": "human", "ENSMUSG": "mouse"}
+
+
+def why_none_matched(names: list[str], index: GeneIndex) -> str:
+    """Why no name matched, where the names say: another species' Ensembl ids (ENSMUSG under
+    --taxon human), spreadsheet dates, names several genes share; else what to check."""
+    own = sorted({parsed.prefix for e in index.ensembl if (parsed := parse_ensembl(e))})
+    foreign = foreign_prefixes(names, own)
+    other = next((_PREFIX_TAXON[p] for p in foreign if p in _PREFIX_TAXON), None)
+    notes = [
+        f"{sum(foreign.values()):,} names are {', '.join(foreign)} Ensembl ids, of another"
+        f" species than the source's ({', '.join(own)}): "
+        + (f"build with --taxon {other}" if other else "give this species' genes")
+        if foreign
+        else "",
+        spreadsheet_date_note(spreadsheet_dates(names)),
+        shared_name_note(index.shared_names(names)),
+    ]
+    return "; ".join(n for n in notes if n) or "check the gene names and the taxon"
 
 
 def genes_from_h5ad(path: Path, gene_key: str | None = None) -> list[str]:

@@ -295,3 +295,29 @@ def test_a_gene_info_field_holding_a_tab_is_refused_not_shifted(tmp_path):
     trailing = tmp_path / "trailing"
     trailing.write_text("".join(r.replace("\n", "\t\n") for r in rows))
     assert read_ncbi(trailing, taxon=9606).table.equals(read_ncbi(GENE_INFO, taxon=9606).table)
+
+
+def test_a_gene_list_none_of_whose_names_match_says_why(tmp_path):
+    # Mouse Ensembl ids under the default --taxon human, or symbols a spreadsheet made dates of,
+    # were told only "none of the 2 genes given matches ...; check the gene names and the taxon".
+    ids = tmp_path / "ids.txt"
+    ids.write_text("ENSMUSG00000032093\nENSMUSG00000059552.3\n")
+    line = one_line_error(_ncbi_build_genes(tmp_path, ids))
+    assert "2 names are ENSMUSG Ensembl ids, of another species than the source's (ENSG):" in line
+    assert line.endswith("build with --taxon mouse")
+    dates = tmp_path / "dates.txt"
+    dates.write_text("1-Sep\n2-Mar\n")
+    line = one_line_error(_ncbi_build_genes(tmp_path, dates))
+    assert "2 gene names are dates ('1-Sep', '2-Mar')" in line
+    other = tmp_path / "other.txt"
+    other.write_text("NOSUCHGENE\n")
+    assert one_line_error(_ncbi_build_genes(tmp_path, other)).endswith(
+        "check the gene names and the taxon"
+    )
+
+
+def _ncbi_build_genes(tmp_path: Path, genes: Path):
+    return run_genekb(
+        "build", "--model", "fake", "--source", "ncbi", "--source-opt", f"gene_info={GENE_INFO}",
+        "--genes", str(genes), "--root", str(tmp_path / "s"),
+    )  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from genekb.genemap import (
 from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
+from genekb.store.foreign import OtherSpeciesNamesWarning
 from genekb.store.ids import check_tag, default_tag
 from genekb.store.store import Store
 from genekb.store.versions import (
@@ -236,7 +238,10 @@ def _build_views(
     for m in models:
         here = local if needs_fit(registry.resolve(m)) else {}
         view_tag = None if tag is None else f"{tag}/{m}"  # a named build tags its views apart
-        parts.append(build(store, model=m, tag=view_tag, **{**options, **here}))
+        with warnings.catch_warnings():
+            if parts:  # each view reads the same names: the first says what of them, once
+                warnings.simplefilter("ignore", OtherSpeciesNamesWarning)
+            parts.append(build(store, model=m, tag=view_tag, **{**options, **here}))
     first = parts[0]
     name = VIEW_SEPARATOR.join(models)
     joined = combine(

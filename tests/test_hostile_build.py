@@ -321,3 +321,18 @@ def _ncbi_build_genes(tmp_path: Path, genes: Path):
         "build", "--model", "fake", "--source", "ncbi", "--source-opt", f"gene_info={GENE_INFO}",
         "--genes", str(genes), "--root", str(tmp_path / "s"),
     )  # fmt: skip
+
+
+def test_a_multi_view_build_says_each_note_on_the_names_once(tmp_path):
+    # `--model A+B` (the default is minilm+tfidf-lsa) printed the spreadsheet-date note three
+    # times, once for the build and once for each view, and the mouse-names warning per view.
+    genes = tmp_path / "genes.txt"
+    genes.write_text("Cd3e\nTrp53\n1-Sep\n")
+    result = run_genekb(
+        "build", "--model", "fake+fake-windows", "--source", "ncbi", "--source-opt",
+        f"gene_info={GENE_INFO}", "--genes", str(genes), "--root", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("1 gene name is a date ('1-Sep')") == 1, result.stderr
+    assert result.stderr.count("written as mouse symbols") == 1, result.stderr
+    assert result.stderr.count("1 of 3 genes not in the source") == 1, result.stderr

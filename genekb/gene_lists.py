@@ -49,14 +49,17 @@ def read_gene_list(path: Path) -> list[str]:
 
 
 def _list_rows(text: str, path: Path) -> list[list[str]]:
-    """The rows of a gene list, its '#' comment lines left out. The file is read as one CSV or
-    TSV (as its first line is separated), not line by line: a quoted field holding a tab or a
-    line break split one row into names such as 'CD3E,"a' and 'b"'."""
+    """The rows of a gene list, its '#' comment lines left out. The file is read as one CSV,
+    TSV or ';'-separated table (as its first line is separated), not line by line: a quoted
+    field holding a tab or a line break split one row into names such as 'CD3E,"a' and 'b"'."""
     lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
     first = next((ln for ln in lines if ln.strip()), "")
-    tabs = "\t" in first or ("," not in first and any("\t" in ln for ln in lines))
+    # ';' is the field separator of a spreadsheet's CSV in some locales ("CD3E;1,5")
+    sep = next((s for s in ("\t", ";", ",") if s in first), None)
+    if sep is None:  # a first line of one name: a tab in a later line makes it a TSV
+        sep = "\t" if any("\t" in ln for ln in lines) else ","
     try:  # csv drops the quotes R's write.csv puts round each name ("TP53" matched nothing)
-        rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter="\t" if tabs else ","))
+        rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=sep))
     except csv.Error as exc:  # a field over 128 KiB (a file of no lines), a NUL byte
         raise GenekbError(f"genes file {path} is no list of gene names ({exc})") from None
     broken = next((row[0] for row in rows if row and "\n" in row[0]), None)

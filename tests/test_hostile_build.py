@@ -336,3 +336,13 @@ def test_a_multi_view_build_says_each_note_on_the_names_once(tmp_path):
     assert result.stderr.count("1 gene name is a date ('1-Sep')") == 1, result.stderr
     assert result.stderr.count("written as mouse symbols") == 1, result.stderr
     assert result.stderr.count("1 of 3 genes not in the source") == 1, result.stderr
+
+
+def test_a_gene_table_a_spreadsheet_saved_with_semicolons_is_read(tmp_path):
+    # Excel in German, French, ... locales saves "CSV" with ';' between fields and ',' in
+    # numbers: each line was read as one name ("CD3E;1,5"), and no gene matched.
+    path = tmp_path / "genes.csv"
+    path.write_text("Gene;log2FC\r\nCD3E;1,5\r\nTP53;-0,25\r\n")
+    assert read_gene_list(path) == ["CD3E", "TP53"]
+    path.write_text("CD3E;1,5\nTP53;-0,25\n")
+    assert read_gene_list(path) == ["CD3E", "TP53"]

@@ -20,7 +20,7 @@ from genekb.gene_lists import read_gene_list
 from genekb.sources.ncbi import read_ncbi
 from genekb.store.foreign import OtherSpeciesNamesWarning
 from genekb.store.store import Store
-from tests.conftest import one_line_error, run_genekb
+from tests.conftest import feed_fifo, one_line_error, run_genekb
 
 NCBI = Path(__file__).parent / "data" / "ncbi"
 GENE_INFO = NCBI / "gene_info"
@@ -346,3 +346,14 @@ def test_a_gene_table_a_spreadsheet_saved_with_semicolons_is_read(tmp_path):
     assert read_gene_list(path) == ["CD3E", "TP53"]
     path.write_text("CD3E;1,5\nTP53;-0,25\n")
     assert read_gene_list(path) == ["CD3E", "TP53"]
+
+
+def test_a_gene_info_streamed_through_a_pipe_is_read(tmp_path):
+    # `--source-opt gene_info=<(zcat Homo_sapiens.gene_info.gz)` gave "gene_info file not found:
+    # /dev/fd/63": the streaming reader took only regular files, and sought back after its peek.
+    pipe = feed_fifo(tmp_path / "gene_info", GENE_INFO.read_bytes())
+    go = feed_fifo(tmp_path / "gene2go", gzip.compress(GENE2GO.read_bytes()))
+    genes = read_ncbi(pipe, go, taxon=9606)
+    assert genes.table.equals(read_ncbi(GENE_INFO, GENE2GO, taxon=9606).table)
+    plain = read_ncbi(GENE_INFO, taxon=9606).snapshot.details["files"][0]
+    assert genes.snapshot.details["files"][0]["sha256"] == plain["sha256"]

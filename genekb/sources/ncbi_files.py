@@ -81,13 +81,13 @@ class NcbiRows:
         self.digest = FileDigest(self.role, self.path.name)
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        if not self.path.is_file():
+        # a pipe (`gene_info=<(zcat …)`) streams as a file does: it is read once, in order
+        if not (self.path.is_file() or self.path.is_fifo()):
             raise GenekbError(f"{self.role} file not found: {self.path}; check the path")
         with self.path.open("rb") as raw:
-            head = raw.read(64)
+            head = raw.peek(64)[:64]  # read without taking: a pipe cannot seek back
             compressed = head.startswith(GZIP_MAGIC)
             self._refuse_container(head)
-            raw.seek(0)
             reader = _HashingReader(raw, self.digest)
             buffered = io.BufferedReader(reader, buffer_size=1 << 20)
             binary: IO[bytes] = gzip.GzipFile(fileobj=buffered) if compressed else buffered

@@ -58,16 +58,15 @@ def _list_rows(text: str, path: Path) -> list[list[str]]:
     sep = next((s for s in ("\t", ";", ",") if s in first), None)
     if sep is None:  # a first line of one name: a tab in a later line makes it a TSV
         sep = "\t" if any("\t" in ln for ln in lines) else ","
+    joined = "\n".join(lines)
     try:  # csv drops the quotes R's write.csv puts round each name ("TP53" matched nothing)
-        rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=sep))
+        rows = list(csv.reader(io.StringIO(joined), delimiter=sep))
+        if joined.count('"') % 2 or any(row and "\n" in row[0] for row in rows):
+            # a quote never closed ('"TP53') took the lines after it into one field: read
+            # a line at a time, where no quote spans lines
+            rows = [next(csv.reader([ln], delimiter=sep), []) for ln in lines]
     except csv.Error as exc:  # a field over 128 KiB (a file of no lines), a NUL byte
         raise GenekbError(f"genes file {path} is no list of gene names ({exc})") from None
-    broken = next((row[0] for row in rows if row and "\n" in row[0]), None)
-    if broken is not None:  # no name holds a line break: a quote opened and never closed
-        raise GenekbError(
-            f"genes file {path}: a quote opens before {broken.splitlines()[0][:40]!r} and is"
-            " not closed on its line; close or remove it"
-        )
     return rows
 
 

@@ -357,3 +357,9 @@ def test_a_gene_info_streamed_through_a_pipe_is_read(tmp_path):
     assert genes.table.equals(read_ncbi(GENE_INFO, GENE2GO, taxon=9606).table)
     plain = read_ncbi(GENE_INFO, taxon=9606).snapshot.details["files"][0]
     assert genes.snapshot.details["files"][0]["sha256"] == plain["sha256"]
+    # The pipe's own name (/dev/fd/63, another number another time) is not the snapshot's.
+    again = read_ncbi(feed_fifo(tmp_path / "63", GENE_INFO.read_bytes()), taxon=9606).snapshot
+    assert (
+        again == read_ncbi(feed_fifo(tmp_path / "62", GENE_INFO.read_bytes()), taxon=9606).snapshot
+    )
+    assert "gene_info from a pipe" in again.description

@@ -78,7 +78,10 @@ class NcbiRows:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self.digest = FileDigest(self.role, self.path.name)
+        # a pipe's name (/dev/fd/63, another number next time) says nothing of its bytes and
+        # would give the same bytes another snapshot, so another text version id
+        name = f"{self.role} from a pipe" if self.path.is_fifo() else self.path.name
+        self.digest = FileDigest(self.role, name)
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         # a pipe (`gene_info=<(zcat …)`) streams as a file does: it is read once, in order

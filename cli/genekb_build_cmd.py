@@ -150,7 +150,9 @@ def _build_summary(report: dict[str, Any]) -> None:
         info(spreadsheet_date_note(report["unmatched_date_examples"], report["unmatched_dates"]))
     if "views" in report:  # a multi-view build: each view, then the version of all of them
         for part in report["views"]:
-            _build_summary({**part, "genes_unmatched": 0})
+            # the names' notes (unmatched, dates, shared names) are said once, above
+            quiet = {"genes_unmatched": 0, "unmatched_dates": 0, "unmatched_shared": 0}
+            _build_summary({**part, **quiet})
         info(
             f"{report['tag']} -> {report['embedding_id']}: {report['n_genes']} genes, dim "
             f"{report['dim']}, {len(report['views'])} views, {report['bytes'] / 1e6:.1f} MB in"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -12,11 +13,18 @@ from genekb.encoders import registry
 from genekb.encoders.base import ProgressFactory
 from genekb.encoders.ray_engine import RayEncoder, check_engine
 from genekb.encoders.tfidf_backend import FIT_FILE, needs_fit
-from genekb.errors import GenekbError, UsageError, add_note, check_whole
-from genekb.genemap import GeneIndex, is_missing, lookalike_note, spreadsheet_dates
-from genekb.records import GeneTable
+from genekb.errors import GenekbError, UnknownNameError, UsageError, add_note, check_whole
+from genekb.gene_lists import warn_other_style, why_none_matched
+from genekb.genemap import (
+    GeneIndex,
+    is_missing,
+    lookalike_note,
+    spreadsheet_dates,
+)
+from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
+from genekb.store.foreign import OtherSpeciesNamesWarning
 from genekb.store.ids import check_tag, default_tag
 from genekb.store.store import Store
 from genekb.store.versions import (
@@ -34,11 +42,13 @@ VIEW_SEPARATOR = "+"  # `--model minilm+tfidf-lsa`: one version of both encoders
 
 
 def _check_request(
-    tag: str | None, device: str | None, engine: str, batch: object, force: object
+    model: object, tag: str | None, device: str | None, engine: str, batch: object, force: object
 ) -> None:
-    """The tag's form, the batch size, --force, and the device on the local engine up front: a
-    build whose vectors are all reused would otherwise accept any device."""
+    """The model's and tag's form, the batch size, --force, and the device on the local engine
+    up front: a build whose vectors are all reused would otherwise accept any device."""
     check_tag(tag)
+    if not isinstance(model, str):  # None failed inside: "argument of type 'NoneType' ..."
+        raise UsageError(f"model={model!r} must be an encoder name (see `genekb encoders`)")
     check_whole(batch, "batch_size")  # "64" or 0 failed inside ("range() arg 3 must not be zero")
     if not isinstance(force, bool):  # force="no" is truthy: it moved the tag
         raise UsageError(f"force={force!r} must be True or False")
@@ -51,7 +61,7 @@ def build(
     *,
     model: str = registry.DEFAULT_MODEL,
     source: str = "bundled",
-    taxon: str = "human",
+    taxon: str | None = None,
     template: str = DEFAULT_TEMPLATE,
     genes: str | Sequence[str] | None = None,
     source_options: dict[str, Any] | None = None,
@@ -67,12 +77,14 @@ def build(
 ) -> dict[str, Any]:
     """Build (or find) the text and embedding versions for these inputs; returns a report.
 
-    `gene_table` builds from records you already hold instead of loading `source`.
+    `gene_table` builds from records you already hold instead of loading `source`; `taxon`
+    (human or mouse) defaults to its genes' taxon, else human.
     `engine`: "local" (this process) or "ray" (actors of the Ray cluster at `address`, default a
     private local instance; `num_workers` actors, default one per GPU else per CPU). The engine
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
-    _check_request(tag, device, engine, batch_size, force)
+    _check_request(model, tag, device, engine, batch_size, force)
+    taxon = _taxon_of(taxon, gene_table)
     genes = _gene_names(genes)
     views = view_models(model)
     if views:
@@ -124,6 +136,23 @@ def build(
         text_created=text_created, genes=genes, unmatched=unmatched, shared=shared,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
+
+
+def _taxon_of(taxon: str | None, gene_table: GeneTable | None) -> str:
+    """The taxon a build is named and tagged by. A mouse `gene_table` built without taxon= was
+    tagged human/…, taking the tag human readers look up (who were then refused its genes)."""
+    if taxon is not None and taxon not in TAXA:  # "Mouse" with a table tagged Mouse/…
+        raise UnknownNameError("taxon", taxon, list(TAXA))
+    if gene_table is None:
+        return taxon or "human"
+    held = int(gene_table.snapshot.taxon)
+    own = next((name for name, number in TAXA.items() if number == held), str(held))
+    if taxon is not None and TAXA[taxon] != held:
+        raise UsageError(
+            f"taxon={taxon!r} but gene_table holds genes of taxon {held} ({own}); pass"
+            f" taxon={own!r} or leave taxon out"
+        )
+    return taxon or own
 
 
 def _gene_names(genes: str | Sequence[str] | None) -> list[str] | None:
@@ -209,7 +238,10 @@ def _build_views(
     for m in models:
         here = local if needs_fit(registry.resolve(m)) else {}
         view_tag = None if tag is None else f"{tag}/{m}"  # a named build tags its views apart
-        parts.append(build(store, model=m, tag=view_tag, **{**options, **here}))
+        with warnings.catch_warnings():
+            if parts:  # each view reads the same names: the first says what of them, once
+                warnings.simplefilter("ignore", OtherSpeciesNamesWarning)
+            parts.append(build(store, model=m, tag=view_tag, **{**options, **here}))
     first = parts[0]
     name = VIEW_SEPARATOR.join(models)
     joined = combine(
@@ -261,8 +293,10 @@ def _select(
     if not selected:
         raise GenekbError(
             f"none of the {len(genes)} genes given matches the {taxon} {source} source"
-            f"{lookalike_note(unmatched)}; check the gene names and the taxon"
+            f"{lookalike_note(unmatched)}; {why_none_matched(unmatched, index)}"
         )
+    by_name = resolved.loc[hit & resolved["route"].isin(["symbol", "alias"]), "query"].tolist()
+    warn_other_style(by_name, len(genes), gene_table.table.column("symbol").to_pylist(), taxon)
     return selected, unmatched, index.shared_names(unmatched)
 
 

@@ -136,6 +136,8 @@ def is_missing(value: object) -> bool:
     """Whether a table's cell is empty or what R (NA), pandas (NaN, <NA>) or a spreadsheet
     (#N/A) writes for a missing value: "NA" is an NCBI alias of XK and "NaN" one of SCN11A,
     so such a cell read as a gene name takes a gene nobody named."""
+    if value is None:  # None in a list of names (str(None) is "None") is no name either
+        return True
     text = str(value).strip().lower()
     return not text or text in _MISSING
 

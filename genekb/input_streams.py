@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 from pathlib import Path
 
 from genekb.errors import GenekbError
@@ -43,6 +44,8 @@ def _is_terminal(path: Path) -> bool:
         os.close(fd)
 
 
+# What a web page starts with where a download saved the server's error or login page.
+_HTML = re.compile(r"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
 STREAM_LIMIT = 4 << 30  # bytes read from a pipe or stdin at most (`/dev/zero` never ends)
 
 
@@ -74,7 +77,13 @@ def read_input_text(path: str | os.PathLike[str], what: str, limit: int = STREAM
     "Unicode Text" saves); GenekbError saying what to do for anything else."""
     data = read_input_bytes(path, what, limit)
     refuse_binary(data, what, path)
-    return decode_text(data, what, path)
+    text = decode_text(data, what, path)
+    if _HTML.match(text):  # its tags read as names: "none of the 5 genes given matches"
+        raise GenekbError(
+            f"{what} {path} is an HTML page, not a list or table (a failed download or a"
+            " login page?); download the file itself"
+        )
+    return text
 
 
 def decode_text(data: bytes, what: str, path: str | os.PathLike[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,10 @@ def _bundled(taxon: str) -> GeneTable:
 def _need(options: dict[str, Any], key: str, source: str) -> Path:
     if not options.get(key):
         raise UsageError(f"source {source!r} needs the source option {key}=PATH")
-    path = Path(options[key])
+    if not isinstance(options[key], str | os.PathLike):  # 123 failed in pathlib
+        raise UsageError(f"source option {key}={options[key]!r} must be a path")
+    # `gene_info=~/x` is one word: zsh (macOS) and sh leave its ~ to the program
+    path = Path(options[key]).expanduser()
     if not path.exists():
         raise GenekbError(f"{key} file {path} does not exist")
     return path
@@ -56,7 +60,7 @@ def _entrez(
     from genekb.sources.entrez import add_summaries
 
     genes = load_source(base, taxon, **base_opts)
-    return add_summaries(genes, cache_dir=Path(cache_dir) if cache_dir else None)
+    return add_summaries(genes, cache_dir=Path(cache_dir).expanduser() if cache_dir else None)
 
 
 def _refseq(taxon: str, base: str = "bundled", **base_opts: Any) -> GeneTable:
@@ -110,7 +114,13 @@ def load_source(name: str, taxon: str = "human", **options: Any) -> GeneTable:
         raise UnknownNameError("source", name, list(SOURCES))
     if taxon not in TAXA:
         raise UnknownNameError("taxon", taxon, list(TAXA))
-    accepted = accepted_options(name, str(options.get("base", "bundled")))
+    base = str(options.get("base", "bundled"))
+    if "base" in SOURCES[name].options and base == name:  # refseq of refseq: summaries twice
+        others = [s for s in SOURCES if s != name]
+        raise UsageError(
+            f"source {name!r} cannot be its own base; give base= one of {', '.join(others)}"
+        )
+    accepted = accepted_options(name, base)
     unknown = sorted(set(options) - set(accepted))
     if unknown:  # the loader would fail with Python's own words about keyword arguments
         takes = f"it takes {', '.join(accepted)}" if accepted else "it takes none"

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
 from genekb.ensembl import stable_ensembl
 from genekb.errors import GenekbError
+from genekb.genemap import spreadsheet_dates
 from genekb.records import GENE_SCHEMA, ORTHOLOG_SCHEMA, GeneTable, Snapshot
 from genekb.sources.ncbi_files import FileDigest, NcbiRows
 
@@ -74,8 +75,9 @@ def _iso_date(yyyymmdd: str | None) -> str | None:
         return None
 
 
-def _file_date(path: Path) -> str:
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).date().isoformat()
+# The date of a table without a Modification_date. The file's mtime was taken: a copy of the
+# same bytes (cp, a download, a checkout) then made another text version, with another id.
+UNDATED = "undated"
 
 
 @dataclass
@@ -99,6 +101,12 @@ def _read_gene_info_rows(path: Path, taxon: int) -> _GeneInfoRead:
         symbol = _value(fields[col["Symbol"]])
         if symbol is None:
             raise GenekbError(f"{path} line {number}: GeneID {gene_id} has no Symbol")
+        if spreadsheet_dates([symbol]):  # no NCBI symbol is one: the file went through Excel
+            raise GenekbError(
+                f"{path} line {number}: GeneID {gene_id} has the Symbol {symbol!r}, a date as a"
+                " spreadsheet writes SEPT1 or MARCH1; the file was saved from a spreadsheet:"
+                " download it again from ftp.ncbi.nlm.nih.gov/gene/DATA and give it as it comes"
+            )
         name = _value(fields[col["description"]])
         if name is None and "Full_name_from_nomenclature_authority" in col:
             name = _value(fields[col["Full_name_from_nomenclature_authority"]])
@@ -160,10 +168,25 @@ def read_gene2go(path: Path, *, taxon: int) -> tuple[dict[int, dict[str, list[st
     return grouped, rows_in.digest
 
 
+def _refuse_unrelated_go(
+    path: Path, terms: Mapping[int, object], digest: FileDigest, read: _GeneInfoRead, taxon: int
+) -> None:
+    """A gene2go that annotates none of the genes (another organism's file, or one of another
+    release) built every card without GO terms, with no word of it."""
+    if any(gene_id in terms for gene_id in read.rows):
+        return
+    raise GenekbError(
+        f"{path} annotates none of the {len(read.rows):,} genes of taxon {taxon} in"
+        f" {read.digest.file} ({digest.rows_read:,} rows read, {digest.rows_kept:,} of taxon"
+        f" {taxon}); give the gene2go of that organism (ftp.ncbi.nlm.nih.gov/gene/DATA), or"
+        " leave gene2go out"
+    )
+
+
 def read_gene_info(path: Path, *, taxon: int, gene2go: Path | None = None) -> GeneTable:
     """The genes of `taxon` in an NCBI `gene_info(.gz)`, with GO term names from `gene2go(.gz)`
     when given. Snapshot source "ncbi"; its date is the newest Modification_date among the
-    taxon's rows (the file's modification date when there are none)."""
+    taxon's rows ("undated" when there are none: the same bytes give the same snapshot)."""
     path = Path(path)
     read = _read_gene_info_rows(path, taxon)
     if not read.rows:
@@ -175,16 +198,17 @@ def read_gene_info(path: Path, *, taxon: int, gene2go: Path | None = None) -> Ge
     go_genes_without_record = 0
     if gene2go is not None:
         go_terms, go_digest = read_gene2go(Path(gene2go), taxon=taxon)
+        _refuse_unrelated_go(gene2go, go_terms, go_digest, read, taxon)
         digests.append(go_digest)
         for gene_id, row in read.rows.items():
             row.update(go_terms.pop(gene_id, {}))
         go_genes_without_record = len(go_terms)  # GeneIDs gene2go cites but gene_info lacks
 
-    snapshot_date = read.newest_modification or _file_date(path)
+    snapshot_date = read.newest_modification or UNDATED
     files = ", ".join(d.file for d in digests)
     details: dict[str, object] = {
         "files": [d.to_dict() for d in digests],
-        "date_from": "Modification_date" if read.newest_modification else "file mtime",
+        "date_from": "Modification_date" if read.newest_modification else "none",
         "n_genes": len(read.rows),
     }
     if gene2go is not None:

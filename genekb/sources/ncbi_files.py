@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from genekb.errors import GenekbError
-from genekb.sniff import GZIP_MAGIC
+from genekb.sniff import GZIP_MAGIC, binary_kind
 
 
 @dataclass
@@ -78,14 +78,19 @@ class NcbiRows:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self.digest = FileDigest(self.role, self.path.name)
+        # a pipe's name (/dev/fd/63, another number next time) says nothing of its bytes and
+        # would give the same bytes another snapshot, so another text version id
+        name = f"{self.role} from a pipe" if self.path.is_fifo() else self.path.name
+        self.digest = FileDigest(self.role, name)
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        if not self.path.is_file():
+        # a pipe (`gene_info=<(zcat …)`) streams as a file does: it is read once, in order
+        if not (self.path.is_file() or self.path.is_fifo()):
             raise GenekbError(f"{self.role} file not found: {self.path}; check the path")
         with self.path.open("rb") as raw:
-            compressed = raw.read(2) == GZIP_MAGIC
-            raw.seek(0)
+            head = raw.peek(64)[:64]  # read without taking: a pipe cannot seek back
+            compressed = head.startswith(GZIP_MAGIC)
+            self._refuse_container(head)
             reader = _HashingReader(raw, self.digest)
             buffered = io.BufferedReader(reader, buffer_size=1 << 20)
             binary: IO[bytes] = gzip.GzipFile(fileobj=buffered) if compressed else buffered
@@ -100,6 +105,17 @@ class NcbiRows:
                     "download it again from ftp.ncbi.nlm.nih.gov/gene/DATA"
                 ) from exc
             reader.finish()
+
+    def _refuse_container(self, head: bytes) -> None:
+        """An xz, bzip2 or zip download (or a workbook) was read as text: its header showed as
+        binary noise, "not an NCBI file". gzip, NCBI's own packing, is read."""
+        found = None if head.startswith(GZIP_MAGIC) else binary_kind(head)
+        if found:
+            kind, todo = found
+            raise GenekbError(
+                f"{self.path} is {kind}, not a {self.role} file; {todo}, or give NCBI's"
+                f" {self.role}.gz as downloaded"
+            )
 
     def _lines(self, text: IO[str]) -> Iterator[tuple[int, list[str]]]:
         header = text.readline().rstrip("\r\n")
@@ -122,6 +138,12 @@ class NcbiRows:
                 )
             if fields[tax_column].strip() not in wanted:
                 continue
+            if any(extra.strip() for extra in fields[width:]):  # the fields after it shifted
+                raise GenekbError(
+                    f"{self.path} line {number} has {len(fields)} tab-separated fields, the"
+                    f" header {width}: a field holds a tab (quoted by a spreadsheet?); give the"
+                    f" {self.role} file as NCBI wrote it"
+                )
             if "\ufffd" in line:
                 raise GenekbError(
                     f"{self.path} line {number} is not UTF-8 text; save the file as UTF-8"

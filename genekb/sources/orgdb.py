@@ -23,6 +23,7 @@ from genekb.ensembl import stable_ensembl
 from genekb.errors import GenekbError
 from genekb.fileio import sha256_file
 from genekb.records import GENE_SCHEMA, GeneTable, Snapshot
+from genekb.sniff import binary_kind
 
 SOURCE_NAME = "orgdb"
 ONTOLOGIES = ("bp", "mf", "cc")
@@ -99,6 +100,13 @@ def _open(path: Path, what: str) -> sqlite3.Connection:
         connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
         connection.close()
+        with path.open("rb") as fh:  # a package's .tar.gz, a gzipped db: say what it is
+            packed = binary_kind(fh.read(64))
+        if packed:
+            raise GenekbError(
+                f"{path} is {packed[0]}, not a SQLite database; {packed[1]}: {what} is the"
+                " .sqlite file in the package's extdata/ folder"
+            ) from None
         raise GenekbError(f"{path} is not a SQLite database ({exc}); expected {what}") from exc
     return connection
 

@@ -1,0 +1,54 @@
+"""Leftovers noticed in review, outside annotate: a store's list and gc (a newer genekb's version,
+a killed holder's lock card), and the cell steps' keys, stale results, count detection, plots,
+progress lines and torch's thread count."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from genekb.build import build
+from genekb.store.store import Store
+from tests.conftest import make_genes
+from tests.conftest import run_genekb as run
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    root = tmp_path / "s"
+    build(Store.open(root, create=True), model="fake", gene_table=make_genes(40), tag="human")
+    return root
+
+
+def test_list_calls_a_newer_genekbs_version_newer_not_damaged(store):
+    # Its manifest's format "genekb-store/2" was listed as "damaged", beside the advice for
+    # damage, while every other command says "written by a newer genekb … upgrade genekb".
+    (manifest,) = (store / "embeddings").glob("*/manifest.json")
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**data, "format": "genekb-store/2"}))
+    listed = run("list", "--root", str(store), "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = {r["kind"]: r["status"] for r in json.loads(listed.stdout)["versions"]}
+    assert rows == {"text": "ok", "embedding": "newer"}
+    table = run("list", "--root", str(store))
+    assert "damaged" not in table.output and "upgrade genekb" in table.stderr, table.output
+
+
+def test_gc_removes_a_killed_holders_lock_card(store):
+    # A holder killed between taking a lock and letting it go leaves `<name>.lock.holder`; gc
+    # said "nothing to remove" and left it for ever.
+    locks = store / "locks"
+    (locks / "emb-0123456789abcdef.lock").touch()
+    card = locks / "emb-0123456789abcdef.lock.holder"
+    card.write_text(f"999999999 {socket.gethostname()} genekb build\n")
+    live = locks / "txt-0123456789abcdef.lock.holder"  # a running process's card stays
+    live.write_text(f"{os.getpid()} {socket.gethostname()} genekb build\n")
+    result = run("gc", "--root", str(store), "--json")
+    assert result.exit_code == 0, result.output
+    removed = [e["path"] for e in json.loads(result.stdout)["removed"]]
+    assert removed == ["locks/emb-0123456789abcdef.lock.holder"]
+    assert not card.exists() and live.exists()

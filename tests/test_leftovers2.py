@@ -52,3 +52,24 @@ def test_gc_removes_a_killed_holders_lock_card(store):
     removed = [e["path"] for e in json.loads(result.stdout)["removed"]]
     assert removed == ["locks/emb-0123456789abcdef.lock.holder"]
     assert not card.exists() and live.exists()
+
+
+@pytest.mark.slow  # loads MiniLM (sentence-transformers' import is most of it)
+def test_an_encoder_leaves_the_sessions_torch_thread_count_as_it_was(monkeypatch):
+    # A notebook's torch.set_num_threads(1) was undone for the whole process by the first
+    # encoder load (it set every core and kept it).
+    import torch
+
+    from genekb.encoders.registry import load
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("GENEKB_THREADS", "2")  # what genekb takes while it encodes
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        encoder = load("minilm", "cpu")
+        assert torch.get_num_threads() == 1
+        assert encoder.encode(["CD3E T cell receptor"]).shape == (1, 384)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(previous)

@@ -73,3 +73,19 @@ def test_an_encoder_leaves_the_sessions_torch_thread_count_as_it_was(monkeypatch
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(previous)
+
+
+def test_classifys_progress_names_the_net_whose_epochs_it_counts():
+    # Each net of the epoch search reported "classify: contrastive refinement 1/300" afresh and
+    # most stopped early, so the count restarted and never reached its end, under one name.
+    from cellmodel.classify import classify_cells
+    from genekb.progress import reporting
+    from tests.conftest import blobs
+
+    seen: dict[str, int] = {}
+    data = blobs(40, dim=30, counts=True)
+    with reporting(lambda stage, done, total: seen.setdefault(stage, total)):
+        classify_cells(data, label_key="group", train_fraction=0.5, seed=0)
+    search = "classify: contrastive refinement: epochs of search net {}/2 (at most; it stops early)"
+    assert [search.format(1), search.format(2)] == list(seen)[:2], list(seen)
+    assert set(list(seen)[2:]) <= {"classify: contrastive refinement: epochs of the final net"}

@@ -89,3 +89,25 @@ def test_classifys_progress_names_the_net_whose_epochs_it_counts():
     search = "classify: contrastive refinement: epochs of search net {}/2 (at most; it stops early)"
     assert [search.format(1), search.format(2)] == list(seen)[:2], list(seen)
     assert set(list(seen)[2:]) <= {"classify: contrastive refinement: epochs of the final net"}
+
+
+def test_umap_of_many_groups_gives_each_its_own_colour_then_says_when_they_repeat():
+    # Past 61 groups a continuous map coloured neighbouring groups nearly alike (150 groups: 42
+    # pairs closer than 0.02 in RGB), without a word.
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+    from matplotlib.colors import to_rgb
+
+    import cellmodel as cm
+    from cellmodel.pl.colours import SharedColourWarning, palette
+
+    rgb = np.array([to_rgb(c) for c in palette(102)])
+    gaps = np.sqrt(((rgb[:, None] - rgb[None]) ** 2).sum(-1)) + np.eye(102)
+    assert gaps.min() > 0.05
+    n = 150
+    cells = ad.AnnData(np.zeros((2 * n, 3), dtype=np.float32))
+    cells.obs["group"] = pd.Categorical([f"g{i % n}" for i in range(2 * n)])
+    cells.obsm["X_umap"] = np.random.default_rng(0).normal(size=(2 * n, 2))
+    with pytest.warns(SharedColourWarning, match=r"obs\['group'\] has 150 groups, more than"):
+        cm.pl.umap(cells, "group", rep="X_umap", show=False)

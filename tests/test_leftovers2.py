@@ -111,3 +111,35 @@ def test_umap_of_many_groups_gives_each_its_own_colour_then_says_when_they_repea
     cells.obsm["X_umap"] = np.random.default_rng(0).normal(size=(2 * n, 2))
     with pytest.warns(SharedColourWarning, match=r"obs\['group'\] has 150 groups, more than"):
         cm.pl.umap(cells, "group", rep="X_umap", show=False)
+
+
+@pytest.mark.slow  # a Dask cluster starts (most of its half minute)
+def test_annotate_out_of_core_drops_scanpys_results_on_the_names_it_replaces(fake_spec, tmp_path):
+    # In memory, annotating again removes rank_genes_groups / the dendrogram of the last names
+    # (scanpy's plots drew the old groups' markers under the new names); the out-of-core copy
+    # kept them beside the new names.
+    pytest.importorskip("dask")
+    import anndata as ad
+    import numpy as np
+
+    from cellmodel.annotate import annotate
+    from cellmodel.chunked.annotate import annotate_h5ad
+    from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
+
+    store, data = _planted(fake_spec), _islets()
+    settings = {"groupby": "kind", "candidates": [BETA, ALPHA, DELTA], "n_markers": 5, "top_k": 2,
+                "n_background": 200, "model": "fake", "load_encoder": _TextEncoder}  # fmt: skip
+    stale = {
+        "rank_genes_groups": {"params": {"groupby": "cellmodel_annotation", "method": "t-test"}},
+        "dendrogram_cellmodel_annotation": {"linkage": np.zeros((2, 4))},
+        "on_kind": {"params": {"groupby": "kind"}},  # of another column: kept
+    }
+    data.obs["cellmodel_annotation"] = "old"
+    data.uns.update(stale)
+    source, out = tmp_path / "cells.h5ad", tmp_path / "out.h5ad"
+    data.write_h5ad(source)
+    in_memory = annotate(data, store, copy=True, **settings)
+    annotate_h5ad(source, store, output=out, chunk_size=30, workers=1, **settings)
+    on_disk = ad.read_h5ad(out)
+    assert "rank_genes_groups" not in in_memory.uns and "on_kind" in in_memory.uns
+    assert sorted(set(stale) & set(on_disk.uns)) == sorted(set(stale) & set(in_memory.uns))

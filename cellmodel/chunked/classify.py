@@ -163,14 +163,15 @@ def write_copy(
     drop: Any = (),
 ) -> None:
     """`output`: a copy of the .h5ad `source` was read from, with the `obs` columns added (those
-    `drop` names removed) and `uns` merged into `uns[uns_key]`, renamed into place only when
-    whole."""
+    `drop` names removed), scanpy's results on all of them removed (as in memory) and `uns`
+    merged into `uns[uns_key]`, renamed into place only when whole."""
     added = sum(64 * len(v) for v in obs.values())  # a few columns of labels and scores
     need = h5.copy_size(source.path, added)
     with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
         h5.copy_file(source, tmp)
         with h5.ObsmWriter(tmp) as out:
             write_obs(out.file, obs, drop)
+            out.forget_scanpy_results([*map(str, obs), *map(str, drop)])
             out.merge_uns(uns_key, uns)
 
 

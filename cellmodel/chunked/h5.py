@@ -328,6 +328,33 @@ class ObsmWriter:
         write_elem(uns, key, merged)
 
 
+    def forget_scanpy_results(self, columns: list[str]) -> list[str]:
+        """Remove scanpy's results on obs `columns` from uns, as a run in memory removes them
+        (`uns_record.forget_scanpy_results`): read only as far as the groupings they name."""
+        from anndata.io import read_elem
+
+        from cellmodel.uns_record import scanpy_results_on
+
+        uns = self.file.get("uns")
+        if uns is None:
+            return []
+        shallow: dict[str, Any] = {}
+        for key, entry in uns.items():
+            if not hasattr(entry, "keys"):  # a dataset: no scanpy result on groups
+                shallow[key] = None
+                continue
+            named = {"report_json": True} if "report_json" in entry else {}
+            for path, field in (("params/groupby", "params"), ("groups", "groups")):
+                if path in entry and not hasattr(entry[path], "keys"):
+                    value = read_elem(entry[path])
+                    named[field] = {"groupby": value} if field == "params" else value
+            shallow[key] = named
+        gone = scanpy_results_on(shallow, columns)
+        for key in gone:
+            del uns[key]
+        return gone
+
+
 def copy_file(src: MatrixRef, dst: Path) -> None:
     """The input file copied byte for byte to `dst`, checked unchanged before and after: the
     copy carries the obs and var the passes read."""

@@ -180,7 +180,9 @@ def classify(
     `gene_key` of `cellmodel.classify.classify_cells`. Writes `obs[key_added]`,
     `obs[key_added + "_confidence"]`, `obs[key_added + "_train"]`, `obsm["X_classify"]` (the
     refined view; with `refine=False` none, and the last run's is removed) and
-    `uns["cellmodel_classify"]` (scores, baselines, parameters). Its per-class tables are
+    `uns["cellmodel_classify"]` (scores, baselines, parameters); another `key_added` writes its
+    view and record to `obsm["X_" + key_added]` and `uns[key_added]`, so each run's survive the
+    next under another key. Its per-class tables are
     columns beside a "class" column, so names with "/" survive an .h5ad;
     `cellmodel.classify.by_class(t)` keys one by class name (`genes_by_class` the markers).
 

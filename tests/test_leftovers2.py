@@ -143,3 +143,29 @@ def test_annotate_out_of_core_drops_scanpys_results_on_the_names_it_replaces(fak
     on_disk = ad.read_h5ad(out)
     assert "rank_genes_groups" not in in_memory.uns and "on_kind" in in_memory.uns
     assert sorted(set(stale) & set(on_disk.uns)) == sorted(set(stale) & set(in_memory.uns))
+
+
+@pytest.mark.slow  # four classify runs
+def test_classify_under_a_second_key_added_keeps_the_first_runs_record_and_view():
+    # The second run's uns["cellmodel_classify"] and obsm["X_classify"] replaced the first's, so
+    # obs["first"] was left without its scores, parameters or refined view.
+    import numpy as np
+
+    import cellmodel as cm
+    from genekb.errors import UsageError
+    from tests.conftest import blobs
+
+    data = blobs(40, dim=30, counts=True)
+    cm.tl.classify(data, "group", train_fraction=0.5, seed=0, epochs=5)
+    first = np.array(data.obsm["X_classify"])
+    cm.tl.classify(data, "group", train_fraction=0.5, seed=1, epochs=5, key_added="second")
+    assert data.uns["cellmodel_classify"]["params"]["key_added"] == "cellmodel_pred"
+    assert data.uns["second"]["params"]["key_added"] == "second"
+    assert np.array_equal(data.obsm["X_classify"], first) and "X_second" in data.obsm
+    cm.tl.classify(data, "group", train_fraction=0.5, seed=2, epochs=5, key_added="second")
+    data.uns["neighbors"] = {"params": {"n_neighbors": 15}}  # scanpy's, not a classify record
+    with pytest.raises(UsageError, match=r"would overwrite uns\['neighbors'\]"):
+        cm.tl.classify(data, "group", train_fraction=0.5, key_added="neighbors")
+    data.obsm["X_umap"] = first[:, :2]
+    with pytest.raises(UsageError, match=r"would overwrite obsm\['X_umap'\]"):
+        cm.tl.classify(data, "group", train_fraction=0.5, key_added="umap")

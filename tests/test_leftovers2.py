@@ -169,3 +169,55 @@ def test_classify_under_a_second_key_added_keeps_the_first_runs_record_and_view(
     data.obsm["X_umap"] = first[:, :2]
     with pytest.raises(UsageError, match=r"would overwrite obsm\['X_umap'\]"):
         cm.tl.classify(data, "group", train_fraction=0.5, key_added="umap")
+
+
+def _counts(n_cells: int = 300, n_genes: int = 2000, seed: int = 0):
+    """Counts as a droplet file holds them (a few genes high, most at 0-2), none over 30."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    means = rng.lognormal(-1.5, 1.5, n_genes) * rng.lognormal(0, 0.5, (n_cells, 1))
+    return sp.csr_matrix(np.minimum(rng.poisson(np.minimum(means, 25)), 30).astype(np.float32))
+
+
+def _ambient_corrected(counts, how: str):
+    """SoupX-like (a small soup share taken off each count) or DecontX-like (each count scaled
+    down by its cell's contamination estimate)."""
+    import numpy as np
+
+    out = counts.copy()
+    cells = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    if how == "soupx":
+        soup = np.asarray(counts.sum(axis=0)).ravel() / counts.sum()
+        totals = np.asarray(counts.sum(axis=1)).ravel()
+        out.data = np.maximum(out.data - 0.1 * soup[counts.indices] * totals[cells], 0)
+    else:
+        out.data = out.data * np.random.default_rng(1).uniform(0.6, 1.0, out.data.size)
+    out.eliminate_zeros()
+    return out.astype(np.float32)
+
+
+@pytest.mark.parametrize("how", ["soupx", "decontx"])
+def test_ambient_corrected_counts_under_30_read_as_counts_and_log_values_as_log(how, tmp_path):
+    # Non-integer values all <= 30 read as log-normalized, so SoupX / DecontX output was used
+    # as it was, never normalized: the deepest cells looked the most expressed.
+    import anndata as ad
+    import numpy as np
+
+    from cellmodel.chunked import h5
+    from cellmodel.chunked.embed import value_kind
+    from cellmodel.io import detect_kind, normalize
+
+    counts = _counts()
+    corrected = _ambient_corrected(counts, how)
+    assert corrected.max() <= 30 and not np.all(corrected.data == np.round(corrected.data))
+    assert detect_kind(corrected) == "counts"
+    path = tmp_path / "corrected.h5ad"
+    ad.AnnData(corrected).write_h5ad(path)
+    assert value_kind(h5.pick(path, None), None)[1] == "counts"  # out of core reads the same
+    logged = normalize(counts, "counts")  # log1p(normalize_total): still log, a gene subset too
+    assert detect_kind(logged) == detect_kind(logged[:, 100:1100]) == "log"
+    log2 = counts.copy()
+    log2.data = np.log2(log2.data / 1.7 + 1)  # scran's logcounts: log2(counts / size factor + 1)
+    assert detect_kind(log2) == "log"

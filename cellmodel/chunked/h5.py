@@ -246,6 +246,18 @@ class ChunkReader:
             )
         return rows
 
+    def kind_rows(self) -> sp.csr_matrix | np.ndarray:
+        """The cells `matrix_checks.kind_rows` takes of a matrix in memory (the same ones, so
+        both paths read the same kind), one read each."""
+        from cellmodel.matrix_checks import KIND_ROWS
+
+        n = self.shape[0]
+        picked = np.unique(np.linspace(0, max(n - 1, 0), min(n, KIND_ROWS)).astype(np.int64))
+        blocks = [self.rows(int(i), int(i) + 1) for i in picked]
+        if not blocks:
+            return np.zeros((0, self.shape[1]), np.float32)
+        return sp.vstack(blocks, format="csr") if self.sparse else np.vstack(blocks)
+
     def sample(self) -> np.ndarray:
         """Up to KIND_SAMPLE stored values in KIND_RUNS evenly spaced runs over the file."""
         if self.sparse:

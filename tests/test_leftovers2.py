@@ -221,3 +221,35 @@ def test_ambient_corrected_counts_under_30_read_as_counts_and_log_values_as_log(
     log2 = counts.copy()
     log2.data = np.log2(log2.data / 1.7 + 1)  # scran's logcounts: log2(counts / size factor + 1)
     assert detect_kind(log2) == "log"
+
+
+@pytest.mark.slow  # three fits
+def test_cluster_under_key_added_keeps_the_first_clustering_and_its_names(one_torch_thread):
+    # sc.tl.leiden takes key_added; cm.tl.cluster refused it ("copy it first"), so a second
+    # clustering (another k, a subset's settings) always replaced the first and its names.
+    import numpy as np
+
+    import cellmodel as cm
+    from genekb.errors import UsageError
+    from tests.conftest import FAST_FIT, blobs
+
+    data = blobs(30, dim=20, counts=True)
+    cm.tl.cluster(data, n_clusters=3, use_semantic=False, seed=0, **FAST_FIT)
+    first = data.obs["cellmodel_cluster"].copy()
+    latent, record = np.array(data.obsm["X_cellmodel"]), dict(data.uns["cellmodel"])
+    data.uns["rank_genes_groups"] = {"params": {"groupby": "k2"}}  # of the key's last clusters
+    for _ in range(2):  # the second time over its own first run
+        cm.tl.cluster(data, n_clusters=2, use_semantic=False, seed=0, key_added="k2",
+                      label_key="group", **FAST_FIT)  # fmt: skip
+    assert data.obs["cellmodel_cluster"].equals(first) and data.obs["k2"].nunique() == 2
+    assert np.array_equal(data.obsm["X_cellmodel"], latent) and "X_k2" in data.obsm
+    assert data.uns["cellmodel"]["n_clusters"] == record["n_clusters"] == 3
+    assert "metrics" not in data.uns["cellmodel"]  # the first run was not scored
+    assert data.uns["k2"]["n_clusters"] == 2 and data.uns["k2"]["key_added"] == "k2"
+    assert set(data.uns["k2"]["metrics"]) >= {"ari", "nmi"}
+    assert "rank_genes_groups" not in data.uns
+    data.obsm["X_umap"] = latent[:, :2]
+    with pytest.raises(UsageError, match=r"would overwrite obsm\['X_umap'\]"):
+        cm.tl.cluster(data, n_clusters=2, use_semantic=False, key_added="umap", **FAST_FIT)
+    with pytest.raises(UsageError, match="another cellmodel step"):
+        cm.tl.cluster(data, n_clusters=2, use_semantic=False, key_added="cellmodel_pred")

@@ -67,7 +67,8 @@ def forget_previous_run(adata: ad.AnnData, key: str = CLUSTER_KEY) -> list[str]:
     if key == CLUSTER_KEY:
         adata.uns[UNS_KEY] = {ANNOTATE_ENTRY: annotation} if kept else {}
     else:  # the default run's record stays; only the names of this key's clusters go
-        adata.uns[UNS_KEY] = {k: v for k, v in shared.items() if kept or k != ANNOTATE_ENTRY}
+        if UNS_KEY in adata.uns:
+            adata.uns[UNS_KEY] = {k: v for k, v in shared.items() if kept or k != ANNOTATE_ENTRY}
         adata.uns[key] = {}
     if annotation is not None and not kept:  # it named the clusters this run replaces
         named = [c for c in adata.obs.columns if _named_from_annotation(c)]

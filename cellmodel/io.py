@@ -28,7 +28,12 @@ from cellmodel.formats import (
     refuse_repeated,
     repeated_key_fix,
 )
-from cellmodel.matrix_checks import checked_matrix, stored_values
+from cellmodel.matrix_checks import (
+    checked_matrix,
+    counts_with_fractions,
+    kind_rows,
+    stored_values,
+)
 from cellmodel.mtx_layouts import read_matrix_folder
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
 from genekb.errors import GenekbError, UsageError, listed
@@ -182,10 +187,14 @@ def refuse_gzipped_hdf5(path: Path) -> None:
 # -------------------------------------------------------------------------- kinds, normalizing
 
 
-def detect_kind(X: Any) -> ValueKind:
-    """Raw counts (non-negative integers), log-normalized (non-integer, small), or other.
+def detect_kind(X: Any, rows: Any = None) -> ValueKind:
+    """Raw counts (non-negative integers, or counts with fractions), log-normalized
+    (non-integer, small), or other.
 
-    Assumes finite, non-negative values (checked by `expression` first).
+    Assumes finite, non-negative values (checked by `expression` first). Small non-integer
+    values are told apart from ambient-corrected counts on some cells (`counts_with_fractions`):
+    `rows` (some cells × genes), else X's own where X is a matrix (a flat sample of values has
+    no cells).
     """
     values = stored_values(X)
     values = values[values != 0]
@@ -195,9 +204,11 @@ def detect_kind(X: Any) -> ValueKind:
     sample = values[::step].astype(np.float64)
     if np.all(sample == np.round(sample)):
         return "counts"
-    if float(values.max()) <= LOG_SCALE_MAX:
-        return "log"
-    return "other"
+    if float(values.max()) > LOG_SCALE_MAX:
+        return "other"
+    if rows is None and getattr(X, "ndim", 1) == 2:
+        rows = kind_rows(X)
+    return "counts" if rows is not None and counts_with_fractions(rows) else "log"
 
 
 def normalize(X: Any, kind: str) -> Matrix:

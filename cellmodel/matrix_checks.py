@@ -190,3 +190,47 @@ def _other_layers(adata: ad.AnnData, source: str) -> str:
     have = [*(["raw"] if usable_raw else []), *adata.layers]
     have = [name for name in have if name != source.removeprefix("layers/")]
     return f" (layers present: {', '.join(have)})" if have else ""
+
+
+# Counts with fractions (ambient-corrected: SoupX, DecontX) told from log values, on this many
+# cells spread over the matrix.
+KIND_ROWS = 500
+WHOLE_SHARE = 0.7  # values within 0.1 of a whole number past which they are counts
+SPREAD_CV = 1.5  # cells' sums of e^x - 1 varying past this: x is on a count scale
+
+
+def counts_with_fractions(rows: Any) -> bool:
+    """Whether non-integer values no larger than a log scale's are counts with fractions rather
+    than log values, read label-free on some cells (`rows`, cells × genes). Log values: in each
+    cell, e^x - 1 (or 2^x - 1) are whole multiples of its smallest (one count, after
+    log1p(normalize_total) or log2(x / size factor + 1)): log, whatever else. Otherwise counts when
+    most values lie near whole numbers, or when the cells' sums of e^x - 1 are far from a
+    constant: on a count scale e^x grows with the counts, while log values sum to about a
+    library size per cell."""
+    X = sp.csr_matrix(rows, dtype=np.float64)
+    cells = [X.data[a:b] for a, b in zip(X.indptr[:-1], X.indptr[1:], strict=True) if b - a >= 5]
+    if not cells:
+        return False
+    spreads = []
+    for linear in (np.expm1, lambda v: np.exp2(v) - 1):
+        values = [linear(c) for c in cells]
+        if np.median([_whole_multiples(v) for v in values]) >= 0.9:
+            return False
+        sums = np.array([v.sum() for v in values])
+        spreads.append(float(sums.std() / sums.mean()))
+    stored = np.concatenate(cells)
+    near_whole = float(np.mean(np.abs(stored - np.round(stored)) < 0.1))
+    return near_whole >= WHOLE_SHARE or min(spreads) > SPREAD_CV
+
+
+def _whole_multiples(values: np.ndarray) -> float:
+    """The share of `values` within 0.05 of a whole multiple of the smallest (up to 1000 of it)."""
+    ratio = values / values.min()
+    ratio = ratio[ratio < 1000]
+    return float(np.mean(np.abs(ratio - np.round(ratio)) < 0.05)) if ratio.size else 0.0
+
+
+def kind_rows(X: Any) -> Any:
+    """Up to KIND_ROWS cells of `X`, evenly spaced, for `counts_with_fractions`."""
+    n = X.shape[0]
+    return X[np.unique(np.linspace(0, max(n - 1, 0), min(n, KIND_ROWS)).astype(np.int64))]

@@ -56,6 +56,7 @@ def cluster(
     label_key: str | None = ClusterRun.label_key,
     seed: int = ClusterRun.seed,
     device: str | None = ClusterRun.device,
+    key_added: str = ClusterRun.key_added,
     copy: bool = False,
     **options: Any,
 ) -> Any:
@@ -69,7 +70,10 @@ def cluster(
     `ClusterRun` (align_semantic, ensemble, batch_choice, merge_split, refine, gene_graph,
     gene_vectors, taxon, gene_key, layer, n_hvg, n_pcs, ...) or `ClusterOptions` (the fit's
     tunables), as `cellmodel cluster --option` takes them. The store is opened only when the
-    genes carry names the semantic view can read.
+    genes carry names the semantic view can read. `key_added`: another obs column for the
+    clusters, with the run's record in `uns[key_added]` and its latents in
+    `obsm["X_" + key_added]` (`_structure`, `_pca_expr` beside it), so a second clustering keeps
+    the first's (as sc.tl.leiden's key_added; the semantic view is shared).
 
     Examples
     --------
@@ -95,7 +99,8 @@ def cluster(
         out = run_cluster(
             adata, opened, n_clusters=n_clusters, use_semantic=use_semantic, model=model,
             batch_key=batch_key, label_key=label_key, seed=seed, device=device, copy=copy,
-            progress=progress, embed_options=_embed_options(build), **options,
+            key_added=key_added, progress=progress, embed_options=_embed_options(build),
+            **options,
         )  # fmt: skip
     return out if copy else None
 
@@ -180,7 +185,9 @@ def classify(
     `gene_key` of `cellmodel.classify.classify_cells`. Writes `obs[key_added]`,
     `obs[key_added + "_confidence"]`, `obs[key_added + "_train"]`, `obsm["X_classify"]` (the
     refined view; with `refine=False` none, and the last run's is removed) and
-    `uns["cellmodel_classify"]` (scores, baselines, parameters). Its per-class tables are
+    `uns["cellmodel_classify"]` (scores, baselines, parameters); another `key_added` writes its
+    view and record to `obsm["X_" + key_added]` and `uns[key_added]`, so each run's survive the
+    next under another key. Its per-class tables are
     columns beside a "class" column, so names with "/" survive an .h5ad;
     `cellmodel.classify.by_class(t)` keys one by class name (`genes_by_class` the markers).
 

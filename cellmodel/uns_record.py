@@ -92,8 +92,17 @@ def forget_scanpy_results(adata: ad.AnnData, columns: list[str]) -> list[str]:
     """Remove scanpy's results on obs `columns` that a step is replacing (rank_genes_groups under
     any key_added, the dendrogram, PAGA): they describe the old groups, and scanpy's plots drew
     them under the new groups' names. Returns the uns keys removed."""
+    keys = scanpy_results_on(adata.uns, columns)
+    for key in keys:
+        del adata.uns[key]
+    return keys
+
+
+def scanpy_results_on(uns: Mapping[str, Any], columns: list[str]) -> list[str]:
+    """The keys of `uns` that hold scanpy's results on obs `columns` (`forget_scanpy_results`);
+    an out-of-core run reads uns from the file as far as this needs (`h5.ObsmWriter`)."""
     keys = []
-    for key, value in adata.uns.items():
+    for key, value in uns.items():
         if not isinstance(value, Mapping) or is_annotation(value):
             continue
         params = value.get("params")
@@ -101,10 +110,7 @@ def forget_scanpy_results(adata: ad.AnnData, columns: list[str]) -> list[str]:
         by = value.get("groups") if key == "paga" else by  # PAGA names its grouping so
         if isinstance(by, str) and by in columns:
             keys.append(key)
-    keys += [k for c in columns for k in (f"dendrogram_{c}", f"{c}_sizes") if k in adata.uns]
-    for key in keys:
-        del adata.uns[key]
-    return keys
+    return keys + [k for c in columns for k in (f"dendrogram_{c}", f"{c}_sizes") if k in uns]
 
 
 def is_annotation(value: Any) -> bool:

@@ -46,7 +46,7 @@ def _store(root: str | None) -> Any:
 @handle_errors
 def list_(root: RootOpt = None, json_: JsonOpt = False) -> None:
     """List the versions and tags in a store."""
-    from genekb.store.catalog import version_rows
+    from genekb.store.catalog import NEWER, version_rows
 
     rows = version_rows(_store(root))
     if json_:
@@ -58,8 +58,14 @@ def list_(root: RootOpt = None, json_: JsonOpt = False) -> None:
         shown = {**r, "tags": ",".join(r["tags"])}  # a list in --json, as `remote list` gives it
         table.add_row(*(str(shown[k] if shown[k] is not None else "") for k in (*keys, "status")))
     out.print(table)
-    if any(r["status"] != "ok" for r in rows):
+    statuses = {r["status"] for r in rows}
+    if statuses - {"ok", NEWER}:
         info("damaged versions are not used by any command; `genekb verify` names their files")
+    if NEWER in statuses:  # not damage: "--replace-damaged" would put an older copy in its place
+        info(
+            "versions marked newer are from a newer genekb and are not used by this one; keep"
+            " them and upgrade genekb (pip install -U genekb-cellmodel)"
+        )
 
 
 @app.command("info")

@@ -84,7 +84,7 @@ def _quiet_warnings(quiet: bool) -> None:
 # What a scanpy user sets on sc.settings that lives elsewhere here.
 _ELSEWHERE = {
     "device": "; the device is each step's device= (cm.tl.cluster(adata, device='cuda'))",
-    # torch.set_num_threads lasts only until an encoder loads (it takes every core unless told)
+    # an encoder takes every core while it encodes unless told (then the process's count again)
     "n_jobs": "; threads: set OMP_NUM_THREADS=n in the environment before importing cellmodel",
     "verbose": "; verbosity (0-3) sets what a session is told",
 }

@@ -154,7 +154,7 @@ def test_a_key_added_over_columns_no_classify_run_wrote_is_refused():
     assert (adata.obs["pred_confidence"] == "mine").all()
     cm.tl.classify(adata, "group", per_class=3, key_added="p2", refine=False, n_markers=0)
     cm.tl.classify(adata, "group", per_class=3, key_added="p2", refine=False, n_markers=0, seed=1)
-    assert adata.uns["cellmodel_classify"]["params"]["seed"] == 1
+    assert adata.uns["p2"]["params"]["seed"] == 1  # its own record, under its key (h49)
 
 
 def test_labels_some_of_whose_ids_carry_a_barcode_suffix_are_warned_of_it(tmp_path):

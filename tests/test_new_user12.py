@@ -71,7 +71,9 @@ def test_classify_on_the_command_line_says_how_its_refinement_is_going(tmp_path)
     args = ["classify", _cells(tmp_path), "--label-key", "group", "--train-fraction", "0.5"]
     result = run_cellmodel(*args)
     assert result.exit_code == 0, result.output
-    assert "classify: contrastive refinement: 1/300\n" in result.stderr
+    # Each net of the epoch search named (h49): "1/300" twice read as one count that restarted.
+    search = "classify: contrastive refinement: epochs of search net 1/2 (at most; it stops early)"
+    assert f"{search}: 1/300\n" in result.stderr
 
 
 def test_progress_lines_count_epochs_and_steps_and_name_one_off_steps():

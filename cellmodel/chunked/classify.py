@@ -13,8 +13,8 @@ The view is the weighted semantic view, `obsm["X_semantic_w"]`, which `cellmodel
 --chunk-size` writes: the query must hold it, and the reference either holds it, fitted on the
 query's genes, or is embedded here in memory with the query's recorded parameters and genes
 (same store and model), so both sides are one space. The output is a copy of the query with
-`obs[key_added]`, `obs[key_added + "_confidence"]` and `uns["cellmodel_classify"]`, renamed into
-place when whole.
+`obs[key_added]`, `obs[key_added + "_confidence"]` and `uns["cellmodel_classify"]` (another
+key_added's record in `uns[key_added]`, as in memory), renamed into place when whole.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
-from cellmodel._settings import CLASSIFY_UNS_KEY, PREDICTION_KEY, UNS_KEY
+from cellmodel._settings import PREDICTION_KEY, UNS_KEY
 from cellmodel.arguments import check_obs_column, class_order, warn_unlabelled
 from cellmodel.chunked import h5
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
@@ -44,7 +44,7 @@ from cellmodel.classify.labels import (
 from cellmodel.classify.options import DEFAULT_K, ClassifyOptions, resolve_vote
 from cellmodel.classify.results import MethodScores, score
 from cellmodel.classify.views import said_of
-from cellmodel.classify.writing import refuse_overwriting_inputs
+from cellmodel.classify.writing import refuse_overwriting_inputs, result_keys
 from cellmodel.embed import embed, fitted_genes
 from cellmodel.uns_record import h5ad_safe
 from genekb.errors import GenekbError, UsageError
@@ -163,14 +163,15 @@ def write_copy(
     drop: Any = (),
 ) -> None:
     """`output`: a copy of the .h5ad `source` was read from, with the `obs` columns added (those
-    `drop` names removed) and `uns` merged into `uns[uns_key]`, renamed into place only when
-    whole."""
+    `drop` names removed), scanpy's results on all of them removed (as in memory) and `uns`
+    merged into `uns[uns_key]`, renamed into place only when whole."""
     added = sum(64 * len(v) for v in obs.values())  # a few columns of labels and scores
     need = h5.copy_size(source.path, added)
     with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
         h5.copy_file(source, tmp)
         with h5.ObsmWriter(tmp) as out:
             write_obs(out.file, obs, drop)
+            out.forget_scanpy_results([*map(str, obs), *map(str, drop)])
             out.merge_uns(uns_key, uns)
 
 
@@ -217,12 +218,29 @@ def _query_view(path: Path, n_features: int) -> tuple[h5.MatrixRef, int]:
     return view, n_cells
 
 
+def _record_keys(path: Path, key_added: str) -> dict[str, Any]:
+    """The file's uns entry the run's record merges into, read as far as whose it is (the
+    `key_added` of the classify run that wrote it), for `refuse_overwriting_inputs`."""
+    from anndata.io import read_elem
+
+    uns_key = result_keys(key_added)[0]
+    with h5.open_read(path) as f:
+        entry = f.get(f"uns/{uns_key}")
+        if entry is None:
+            return {}
+        found = entry.get("params/key_added") if hasattr(entry, "keys") else None
+        owner = read_elem(found) if found is not None and not hasattr(found, "keys") else None
+    return {uns_key: {"params": {"key_added": owner}}}
+
+
 def _query_truth(path: Path, label_key: str | None, key_added: str) -> np.ndarray | None:
     """The query's own labels, which only score the result (none without `label_key`); first,
     `key_added` checked as in memory, as its columns are written into a copy of this obs (it
     replaced the labels themselves, or the clusters, without a word)."""
     obs = h5.read_frame(path, "obs")
-    refuse_overwriting_inputs(ad.AnnData(obs=obs), key_added, label_key, None)
+    refuse_overwriting_inputs(
+        ad.AnnData(obs=obs, uns=_record_keys(path, key_added)), key_added, label_key, None
+    )
     if label_key is None:
         return None
     check_obs_column(obs, label_key, "label_key", f" of {path}")
@@ -337,5 +355,5 @@ def classify_h5ad(
         key_added: ordered_classes(predictions, ref.classes),
         f"{key_added}_confidence": confidence,
     }
-    write_copy(view, output, predicted, CLASSIFY_UNS_KEY, h5ad_safe(result))
+    write_copy(view, output, predicted, result_keys(key_added)[0], h5ad_safe(result))
     return result

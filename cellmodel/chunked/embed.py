@@ -94,6 +94,7 @@ def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str,
     without centring) gives way to .raw where no layer was asked for, as in memory."""
     with h5.ChunkReader(ref) as reader:
         sample = reader.sample()
+        rows = reader.kind_rows() if _small_fractions(sample) else None
         if reader.shape[0] == 0 or reader.shape[1] == 0:
             raise GenekbError(
                 f"the expression matrix ({ref.source}) is empty; give a file with"
@@ -106,7 +107,7 @@ def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str,
         scaled = ("holds scaled values (sc.pp.scale: every gene at unit variance)",
                   "scaled values (sc.pp.scale)")  # fmt: skip
     if scaled is None:
-        return ref, detect_kind(sample), []
+        return ref, detect_kind(sample, rows), []
     raw_ref = None
     if layer is None:
         try:
@@ -120,7 +121,14 @@ def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str,
         )
     with h5.ChunkReader(raw_ref) as reader:
         sample = reader.sample()
-    return raw_ref, detect_kind(sample), [f"X holds {scaled[1]}; used .raw instead"]
+        rows = reader.kind_rows() if _small_fractions(sample) else None
+    return raw_ref, detect_kind(sample, rows), [f"X holds {scaled[1]}; used .raw instead"]
+
+
+def _small_fractions(sample: np.ndarray) -> bool:
+    """Whether `detect_kind` will look at cells: values not whole yet within a log scale's range
+    (read here, while the file is open, only then)."""
+    return bool(sample.size) and sample.min() >= 0 and not np.all(sample == np.round(sample))
 
 
 def _scaled_without_centring(ref: h5.MatrixRef) -> bool:

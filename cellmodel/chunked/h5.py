@@ -246,6 +246,18 @@ class ChunkReader:
             )
         return rows
 
+    def kind_rows(self) -> sp.csr_matrix | np.ndarray:
+        """The cells `matrix_checks.kind_rows` takes of a matrix in memory (the same ones, so
+        both paths read the same kind), one read each."""
+        from cellmodel.matrix_checks import KIND_ROWS
+
+        n = self.shape[0]
+        picked = np.unique(np.linspace(0, max(n - 1, 0), min(n, KIND_ROWS)).astype(np.int64))
+        blocks = [self.rows(int(i), int(i) + 1) for i in picked]
+        if not blocks:
+            return np.zeros((0, self.shape[1]), np.float32)
+        return sp.vstack(blocks, format="csr") if self.sparse else np.vstack(blocks)
+
     def sample(self) -> np.ndarray:
         """Up to KIND_SAMPLE stored values in KIND_RUNS evenly spaced runs over the file."""
         if self.sparse:
@@ -326,6 +338,33 @@ class ObsmWriter:
         if key in uns:
             del uns[key]
         write_elem(uns, key, merged)
+
+
+    def forget_scanpy_results(self, columns: list[str]) -> list[str]:
+        """Remove scanpy's results on obs `columns` from uns, as a run in memory removes them
+        (`uns_record.forget_scanpy_results`): read only as far as the groupings they name."""
+        from anndata.io import read_elem
+
+        from cellmodel.uns_record import scanpy_results_on
+
+        uns = self.file.get("uns")
+        if uns is None:
+            return []
+        shallow: dict[str, Any] = {}
+        for key, entry in uns.items():
+            if not hasattr(entry, "keys"):  # a dataset: no scanpy result on groups
+                shallow[key] = None
+                continue
+            named = {"report_json": True} if "report_json" in entry else {}
+            for path, field in (("params/groupby", "params"), ("groups", "groups")):
+                if path in entry and not hasattr(entry[path], "keys"):
+                    value = read_elem(entry[path])
+                    named[field] = {"groupby": value} if field == "params" else value
+            shallow[key] = named
+        gone = scanpy_results_on(shallow, columns)
+        for key in gone:
+            del uns[key]
+        return gone
 
 
 def copy_file(src: MatrixRef, dst: Path) -> None:

@@ -189,7 +189,8 @@ def classify_cells(
     (`options.n_markers` genes per class) comes from the training labels.
     Writes `obs[key_added]` (categorical), `obs[key_added + "_confidence"]`,
     `obs[key_added + "_train"]`, `obsm["X_classify"]` and `uns["cellmodel_classify"]`
-    (`annotate`); returns the result. `layer` and `gene_key` say which matrix and gene names
+    (another key_added's: `obsm["X_" + key_added]`, `uns[key_added]`; `annotate`); returns the
+    result. `layer` and `gene_key` say which matrix and gene names
     are read, in both files (`cellmodel.io.expression`); warnings name them by `file_names`.
     """
     _check_inputs(adata, reference, label_key, reference_label_key, seed, k)

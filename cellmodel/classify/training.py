@@ -24,8 +24,17 @@ from genekb.device import resolve_device
 from genekb.errors import UsageError
 from genekb.progress import active_stage_hook
 
-# The stage the epochs of each training run report (a search trains several nets, each from 1).
+# The stage the epochs of each training run report, named by its net: a search trains several,
+# each from epoch 1 and most stopping early, so a bare "1/300" read as one count that restarted.
 REFINE_STAGE = "classify: contrastive refinement"
+FINAL_NET = f"{REFINE_STAGE}: epochs of the final net"
+
+
+def search_stage(net: int, nets: int, early: bool) -> str:
+    """The stage of search net `net` (from 1) of `nets`; `early`: it may stop before its last."""
+    return f"{REFINE_STAGE}: epochs of search net {net}/{nets}" + (
+        " (at most; it stops early)" if early else ""
+    )
 
 
 @dataclass
@@ -87,9 +96,10 @@ def _train(
     seed: int,
     device: torch.device,
     check: Any = None,
+    stage: str = FINAL_NET,
 ) -> tuple[RefineNet, list[tuple[int, float]]]:
     """Train a fresh net for `epochs`; `check(net)` (if given) is called every `eval_every` epochs
-    and returns (score, stop)."""
+    and returns (score, stop). Its epochs are reported under `stage`."""
     torch.manual_seed(seed)
     net = RefineNet(data.X.shape[1], opts.hidden_dim, opts.out_dim, opts.residual).to(device)
     optimiser = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
@@ -102,7 +112,7 @@ def _train(
     report = active_stage_hook()  # bars in Python, lines on the command line
     for epoch in range(1, epochs + 1):
         if report is not None:
-            report(REFINE_STAGE, epoch, epochs)
+            report(stage, epoch, epochs)
         net.train()
         for batch in _batches(data.X.shape[0], opts.batch_size, generator):
             x = data.X[batch]
@@ -159,6 +169,7 @@ def _search(
     fixed_epochs: int | None,
     repeat: int = 0,
     rebuild: ViewBuilder | None = None,
+    nets: tuple[int, int] = (0, 1),
 ) -> dict[str, Any] | None:
     """Train on part of the training cells and score kNN on the held-out rest.
 
@@ -171,7 +182,9 @@ def _search(
     `rebuild(fit)`: the view rebuilt from the fitting cells' labels alone (the marker block);
     without it, held-out cells whose own labels chose the markers would judge the search, and
     their checks would look better than the test cells will ever score.
+    `nets`: (the search's nets trained before this mode's, all its nets), for the progress line.
     """
+    stage = search_stage(nets[0] + repeat + 1, nets[1], fixed_epochs is None)
     held = _stopping_split(codes, opts.holdout_fraction, seed + 1000 * repeat)
     fit = ~held
     if held.sum() < 2:
@@ -210,11 +223,11 @@ def _search(
         return accuracy, best["since"] >= opts.patience
 
     if fixed_epochs is None:
-        _, history = _train(data, opts.max_epochs, opts, seed, device, check)
+        _, history = _train(data, opts.max_epochs, opts, seed, device, check, stage)
     else:
         # One check, after the last epoch.
         search_opts = replace(opts, eval_every=max(fixed_epochs, 1))
-        _, history = _train(data, fixed_epochs, search_opts, seed, device, check)
+        _, history = _train(data, fixed_epochs, search_opts, seed, device, check, stage)
     return {
         "epochs": int(best["epoch"]),
         "n_held_out": int(held.sum()),
@@ -296,10 +309,11 @@ def refine(
                         chosen_device,
                         epochs,
                         rebuild=rebuild,
+                        nets=(i * opts.search_repeats, len(modes) * opts.search_repeats),
                     ),
                     opts.search_repeats,
                 )
-                for mode in modes
+                for i, mode in enumerate(modes)
             }
             found = {mode: found for mode, found in searches.items() if found is not None}
             if not found:

@@ -3,6 +3,7 @@ columns overwrite neither the run's inputs nor another step's results."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cellmodel._settings import (
@@ -23,6 +24,21 @@ from cellmodel.uns_record import (
 from genekb.errors import UsageError
 
 
+def result_keys(key_added: str) -> tuple[str, str]:
+    """(uns key, obsm key) of a run's record and refined view: the default key_added's
+    `uns["cellmodel_classify"]` and `obsm["X_classify"]`; any other's `uns[key_added]` and
+    `obsm["X_" + key_added]` (scanpy's shape): a second run under another key keeps the first's."""
+    if key_added == PREDICTION_KEY:
+        return CLASSIFY_UNS_KEY, CLASSIFY_OBSM_KEY
+    return key_added, f"X_{key_added}"
+
+
+def is_classify_record(value: Any, key_added: str) -> bool:
+    """Whether an uns entry is the record a classify run under `key_added` wrote."""
+    params = value.get("params") if isinstance(value, Mapping) else None
+    return isinstance(params, Mapping) and params.get("key_added") == key_added
+
+
 def annotate(
     adata: Any,
     result: ClassifyResult,
@@ -33,7 +49,8 @@ def annotate(
     """Write a `classify` result into `adata` scanpy-style: `obs[key]` (categorical, its classes
     in the order of `classes`, the label column's: `class_order`), `obs[key + "_confidence"]`,
     `obs[key + "_train"]`, `obsm["X_classify"]` (refined view) and `uns["cellmodel_classify"]`
-    (scores, comparisons, parameters with `key_added`, stopping record)."""
+    (scores, comparisons, parameters with `key_added`, stopping record); under another `key`,
+    `obsm["X_" + key]` and `uns[key]` (`result_keys`)."""
     if len(result.predictions) != adata.n_obs:
         raise UsageError(
             f"the result covers {len(result.predictions)} cells but the AnnData has {adata.n_obs}"
@@ -42,14 +59,14 @@ def annotate(
     adata.obs[key] = ordered_classes(result.predictions, classes)
     adata.obs[f"{key}_confidence"] = result.confidence
     adata.obs[f"{key}_train"] = result.train_mask
+    uns_key, obsm_key = result_keys(key)
     if result.embedding is not None:
-        adata.obsm[CLASSIFY_OBSM_KEY] = result.embedding
+        adata.obsm[obsm_key] = result.embedding
     else:  # a run without refinement: the last run's refined view passed for this one's
-        adata.obsm.pop(CLASSIFY_OBSM_KEY, None)
+        adata.obsm.pop(obsm_key, None)
     record = result.to_dict()
-    # which columns the one record describes: a second run under another key_added replaces it
-    record["params"] = {**(record.get("params") or {}), "key_added": key}
-    adata.uns[CLASSIFY_UNS_KEY] = h5ad_safe(record)
+    record["params"] = {**(record.get("params") or {}), "key_added": key}  # which columns
+    adata.uns[uns_key] = h5ad_safe(record)
 
 
 def refuse_overwriting_inputs(
@@ -86,6 +103,23 @@ def refuse_overwriting_inputs(
                 " another key_added=)"
             )
     _refuse_replacing_own_columns(adata.obs.columns, key_added, sorted(written))
+    _refuse_replacing_other_results(adata, key_added)
+
+
+def _refuse_replacing_other_results(adata: Any, key: str) -> None:
+    """Refuse a key_added whose uns entry (or obsm view) holds what no classify run under it
+    wrote: key_added="neighbors" would replace scanpy's graph record, "umap" its X_umap."""
+    uns_key, obsm_key = result_keys(key)
+    uns = getattr(adata, "uns", {})
+    if uns_key == CLASSIFY_UNS_KEY or is_classify_record(uns.get(uns_key), key):
+        return
+    taken = [f"uns[{uns_key!r}]"] if uns_key in uns else []
+    taken += [f"obsm[{obsm_key!r}]"] if obsm_key in getattr(adata, "obsm", {}) else []
+    if taken:
+        raise UsageError(
+            f"key_added={key!r} would overwrite {taken[0]}, which no classify run under that key"
+            " wrote; give another key_added"
+        )
 
 
 def _refuse_replacing_own_columns(columns: Any, key: str, written: list[str]) -> None:

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 import anndata as ad
 
-from cellmodel._settings import CLUSTER_KEY
+from cellmodel._settings import (
+    ANNOTATION_KEY,
+    CLASSIFY_UNS_KEY,
+    CLUSTER_KEY,
+    EXPLAIN_UNS_KEY,
+    PREDICTION_KEY,
+    UNS_KEY,
+)
 from cellmodel.arguments import (
     check_column_name,
     check_count,
@@ -23,10 +30,12 @@ from cellmodel.arguments import (
 )
 from cellmodel.cluster.batch_column import check_confounded, refuse_missing
 from cellmodel.cluster.options import parse_options
+from cellmodel.cluster.outputs import is_cluster_record, result_keys
 from cellmodel.cluster.refine_fit import REFINE_MODES, parse_gene_graph
 from cellmodel.io import refuse_repeated_cells, require_anndata
 from cellmodel.metrics import check_labels
 from cellmodel.pp.pca import check_n_pcs
+from cellmodel.uns_record import annotation_columns, index_clash
 from genekb.errors import GenekbError, UsageError
 from genekb.store.store import Store
 
@@ -89,7 +98,8 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     if run.control_seed is not None:  # read only by the controls: refused before any run
         check_seed(run.control_seed, "control_seed")
     _check_run_settings(run)
-    refuse_cluster_key_as_labels(run.label_key)
+    refuse_cluster_key_as_labels(run.label_key, run.key_added)
+    check_key_added(adata, run.key_added, run.batch_key)
     if run.label_key is not None:
         check_obs_column(adata.obs, run.label_key, "label_key")
     # The command line's checks of the columns (one class of labels, a batch column with gaps,
@@ -105,13 +115,49 @@ def empty_cells_note(empty: int) -> str:
     return f"{empty} cell(s) have no expression at all; they are clustered by graph only"
 
 
-def refuse_cluster_key_as_labels(label_key: object) -> None:
+def refuse_cluster_key_as_labels(label_key: object, key: str = CLUSTER_KEY) -> None:
     """The column a run writes its clusters to, as the labels that score them: in memory they
     would be scored against themselves, out of core against the old run's clusters."""
-    if label_key == CLUSTER_KEY:
+    if label_key == key:
         raise UsageError(
-            f"label key {CLUSTER_KEY!r} is the column this run writes its clusters to: they would"
+            f"label key {key!r} is the column this run writes its clusters to: they would"
             " be scored against themselves; copy the reference labels under another name"
+        )
+
+
+# Where the other steps write: a clustering under one of these names would replace their results.
+_OTHER_KEYS = (
+    UNS_KEY, CLASSIFY_UNS_KEY, EXPLAIN_UNS_KEY, PREDICTION_KEY, *annotation_columns(ANNOTATION_KEY),
+)  # fmt: skip
+
+
+def check_key_added(adata: ad.AnnData, key: object, batch_key: object) -> None:
+    """Refuse a key_added that is no obs column name, is another step's (or the batch column),
+    or whose obs column, uns entry or latents hold what no clustering under it wrote: as
+    classify and annotate refuse theirs (key_added="umap" would replace obsm["X_umap"])."""
+    if not isinstance(key, str) or not key.strip() or "/" in key:
+        raise UsageError(
+            f"key_added={key!r} must name the obs column of the clusters (no '/'), e.g."
+            f" {CLUSTER_KEY!r}"
+        )
+    if key == CLUSTER_KEY:
+        return
+    clash = index_clash([key], adata.obs.index.name)
+    if key in _OTHER_KEYS or key == batch_key or clash is not None:
+        raise UsageError(
+            f"key_added={key!r} is where the cell names, the batch column or another cellmodel"
+            " step's results are kept; choose another name"
+        )
+    uns_key, latents = result_keys(key)
+    if is_cluster_record(adata.uns.get(uns_key), key):
+        return  # a run under this key before: replaced, as a second run should
+    taken = [f"obs[{key!r}]"] if key in adata.obs else []
+    taken += [f"uns[{uns_key!r}]"] if uns_key in adata.uns else []
+    taken += [f"obsm[{name!r}]" for name in latents if name in adata.obsm]
+    if taken:
+        raise UsageError(
+            f"key_added={key!r} would overwrite {taken[0]}, which no clustering under that key"
+            " wrote; give another key_added"
         )
 
 

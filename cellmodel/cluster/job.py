@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cellmodel import io
-from cellmodel._settings import DEFAULT_N_PCS, UNS_KEY
+from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_PCS, UNS_KEY
 from cellmodel.atomic import unchanged_on_failure
 from cellmodel.cluster.batch_choice import choose_fit as choose_by_batch
 from cellmodel.cluster.batch_column import batch_values, centre_per_batch, resolve_batch_key
@@ -74,10 +74,13 @@ def cluster(
     consensus: bool = ClusterRun.consensus,
     refine: str | None = ClusterRun.refine,
     gene_graph: str = ClusterRun.gene_graph,
+    key_added: str = ClusterRun.key_added,
     **cluster_options: Any,
 ) -> ad.AnnData:
     """Cluster `adata`'s cells; writes obs["cellmodel_cluster"], obsm["X_cellmodel"],
-    obsm["X_structure"], obsm["X_pca_expr"], the semantic matrices and uns["cellmodel"].
+    obsm["X_structure"], obsm["X_pca_expr"], the semantic matrices and uns["cellmodel"]; under
+    another `key_added`, obs[key_added], obsm["X_" + key_added] (and its `_structure`,
+    `_pca_expr`) and uns[key_added] (`outputs.result_keys`).
 
     `store`: a `genekb.store.Store` or its path (needed when `use_semantic`). Every other
     argument is a field of `cellmodel.cluster.options.ClusterRun`, documented there;
@@ -106,7 +109,8 @@ def _run(adata: ad.AnnData, store: Store | str | None, run: ClusterRun) -> None:
     start = tick = time.perf_counter()
     expr = io.expression(adata, layer=run.layer, gene_key=run.gene_key)
     # Before the semantic view: it writes its record beside the one of the previous run.
-    notes = _expression_notes(expr, adata.n_obs, batch_note) + forget_previous_run(adata)
+    notes = _expression_notes(expr, adata.n_obs, batch_note)
+    notes += forget_previous_run(adata, run.key_added)
     use_semantic, taxon, gene_names = _read_names(
         expr.genes, run.taxon, run.model, run.use_semantic, run.align_semantic
     )
@@ -131,7 +135,7 @@ def _run(adata: ad.AnnData, store: Store | str | None, run: ClusterRun) -> None:
     record.update(
         _run_record(run, result, expr, X_pca, timings, notes, use_semantic, gene_names, batch_key)
     )
-    write_results(adata, labels, result, X_pca, record, run.label_key)
+    write_results(adata, labels, result, X_pca, record, run.label_key, run.key_added)
 
 
 def _refined_fit(
@@ -178,9 +182,17 @@ def _semantic_step(
     if not use_semantic:
         return None, {}
     tick = time.perf_counter()
+    # The view's record alone for a run under another key: written on a clean entry, then
+    # merged back, so the default run's record (its metrics) does not pass for this one's.
+    shared = adata.uns.get(UNS_KEY) if run.key_added != CLUSTER_KEY else None
+    if shared is not None:
+        adata.uns[UNS_KEY] = {}
     semantic = _semantic_of_run(adata, store, batch, run, taxon)
     timings["semantic"] = time.perf_counter() - tick
-    return semantic, dict(adata.uns[UNS_KEY])
+    record = dict(adata.uns[UNS_KEY])
+    if shared is not None:
+        adata.uns[UNS_KEY] = {**shared, **record}
+    return semantic, record
 
 
 def _semantic_of_run(

@@ -117,10 +117,6 @@ def check_inputs(
 # What to do instead, for the words a scanpy user brings from sc.tl.leiden: the long list of
 # the fit's tunables named none of it.
 SCANPY_WORDS = {
-    "key_added": (
-        f"cellmodel writes obs[{CLUSTER_KEY!r}], replaced by each run: to keep one, copy it"
-        f" first (adata.obs['clusters_1'] = adata.obs[{CLUSTER_KEY!r}])"
-    ),
     "resolution": "cellmodel takes a number of clusters: pass n_clusters= (None estimates it)",
 }
 
@@ -266,4 +262,7 @@ class ClusterRun:
     consensus: bool = False
     refine: str | None = None
     gene_graph: str = "data"
+    # obs column of the clusters; another than the default keeps its record and latents apart
+    # (`outputs.result_keys`), so a second clustering leaves the first's in place
+    key_added: str = CLUSTER_KEY
     cluster_options: dict[str, Any] = field(default_factory=dict)

@@ -31,31 +31,55 @@ REFINE_OUTPUTS = ("refine", "X_refined")  # uns and obsm keys of `cluster --refi
 LATENTS = ("X_cellmodel", "X_structure", "X_pca_expr")  # obsm: each clustering writes them
 
 
-def forget_previous_run(adata: ad.AnnData) -> list[str]:
-    """Clear what a previous clustering left: its record (`uns["cellmodel"]`, whose metrics,
-    semantic record and settings describe that run), its refined fit, and the names and
-    explanations of its clusters (those of another obs column are kept). Returns a note for
-    each result removed. The caller restores them if the run fails (`unchanged_on_failure`)."""
-    previous = adata.uns.get(UNS_KEY)
+def result_keys(key_added: str) -> tuple[str, tuple[str, str, str]]:
+    """(uns key of the run's record, obsm keys of its latents): the default key_added's
+    `uns["cellmodel"]` and `LATENTS`; any other's `uns[key_added]` and `obsm["X_" + key_added]`
+    (`_structure`, `_pca_expr` beside it), as classify and scanpy name theirs, so a second
+    clustering under another key keeps the first's."""
+    if key_added == CLUSTER_KEY:
+        return UNS_KEY, LATENTS
+    latent = f"X_{key_added}"
+    return key_added, (latent, f"{latent}_structure", f"{latent}_pca_expr")
+
+
+def is_cluster_record(value: Any, key_added: str) -> bool:
+    """Whether an uns entry is the record of a clustering under (another) `key_added`."""
+    return isinstance(value, Mapping) and value.get("key_added") == key_added
+
+
+def forget_previous_run(adata: ad.AnnData, key: str = CLUSTER_KEY) -> list[str]:
+    """Clear what a previous clustering under `key` left: its record (`uns["cellmodel"]`, whose
+    metrics, semantic record and settings describe that run; another key's `uns[key]`), its
+    refined fit, and the names and explanations of its clusters (those of another obs column
+    are kept). Returns a note for each result removed. The caller restores them if the run
+    fails (`unchanged_on_failure`)."""
+    shared = adata.uns.get(UNS_KEY)
+    shared = shared if isinstance(shared, Mapping) else {}
+    previous = shared if key == CLUSTER_KEY else adata.uns.get(key)
     if not isinstance(previous, Mapping):
         previous = {}
     notes = []
-    annotation = previous.get(ANNOTATE_ENTRY)
-    kept = isinstance(annotation, Mapping) and _groupby(annotation) != CLUSTER_KEY
+    annotation = shared.get(ANNOTATE_ENTRY)
+    kept = isinstance(annotation, Mapping) and _groupby(annotation) != key
     named: list[str] = []
     # Assigned, not deleted: on a view, anndata drops a deletion from uns silently, while an
     # assignment makes the view an AnnData of its own first (as the run's other writes do).
-    adata.uns[UNS_KEY] = {ANNOTATE_ENTRY: annotation} if kept else {}
+    if key == CLUSTER_KEY:
+        adata.uns[UNS_KEY] = {ANNOTATE_ENTRY: annotation} if kept else {}
+    else:  # the default run's record stays; only the names of this key's clusters go
+        if UNS_KEY in adata.uns:
+            adata.uns[UNS_KEY] = {k: v for k, v in shared.items() if kept or k != ANNOTATE_ENTRY}
+        adata.uns[key] = {}
     if annotation is not None and not kept:  # it named the clusters this run replaces
         named = [c for c in adata.obs.columns if _named_from_annotation(c)]
         adata.obs = adata.obs.drop(columns=named)
         notes.append(f"the names of the previous clusters were removed ({', '.join(named)})")
-    notes += _forget_keyed_annotations(adata)
-    gone = forget_scanpy_results(adata, [CLUSTER_KEY, *map(str, named)])
+    notes += _forget_keyed_annotations(adata, key)
+    gone = forget_scanpy_results(adata, [key, *map(str, named)])
     if gone:  # kept, scanpy's marker plots drew the old groups' markers under the new numbers
         notes.append(f"scanpy's results on the previous clusters were removed ({', '.join(gone)})")
     explained = adata.uns.get(EXPLAIN_UNS_KEY)
-    if isinstance(explained, Mapping) and _cluster_key(explained) == CLUSTER_KEY:
+    if isinstance(explained, Mapping) and _cluster_key(explained) == key:
         del adata.uns[EXPLAIN_UNS_KEY]
         notes.append(f"the explanation of the previous clusters was removed ({EXPLAIN_UNS_KEY})")
     if previous.get("refine"):
@@ -64,9 +88,9 @@ def forget_previous_run(adata: ad.AnnData) -> list[str]:
     return [f"{note}; run them again on the new clusters" for note in notes]
 
 
-def _forget_keyed_annotations(adata: ad.AnnData) -> list[str]:
+def _forget_keyed_annotations(adata: ad.AnnData, clusters: str) -> list[str]:
     """Annotations of the clusters stored under their own `key_added` (uns[key], obs[key]...)."""
-    keys = [k for k, v in adata.uns.items() if is_annotation(v) and _groupby(v) == CLUSTER_KEY]
+    keys = [k for k, v in adata.uns.items() if is_annotation(v) and _groupby(v) == clusters]
     for key in keys:
         del adata.uns[key]
         adata.obs = adata.obs.drop(columns=[c for c in annotation_columns(key) if c in adata.obs])
@@ -94,28 +118,31 @@ def write_results(
     X_pca: np.ndarray,
     record: dict[str, Any],
     label_key: str | None,
+    key: str = CLUSTER_KEY,
 ) -> None:
-    """The partition into obs, the latents into obsm, the record (and the scores) into uns,
-    beside what `forget_previous_run` kept there."""
+    """The partition into obs[key], the latents into obsm, the record (and the scores) into uns
+    (`result_keys`), beside what `forget_previous_run` kept there."""
     n_labels = int(labels.max()) + 1  # Leiden at k can miss k by one when no resolution hits it
-    adata.obs[CLUSTER_KEY] = pd.Categorical(
+    adata.obs[key] = pd.Categorical(
         labels.astype(str), categories=[str(i) for i in range(max(result.n_clusters, n_labels))]
     )
-    gone = _forget_graphs_on(adata, LATENTS)  # after the fit: obsp is not restored on failure
+    uns_key, latents = result_keys(key)
+    gone = _forget_graphs_on(adata, latents)  # after the fit: obsp is not restored on failure
     if gone:
         record["notes"] = [
             *record.get("notes", []),
             f"scanpy's neighbour graph on the previous latent was removed ({', '.join(gone)});"
             " run sc.pp.neighbors again on the new one",
         ]
-    adata.obsm["X_cellmodel"] = result.latent
-    adata.obsm["X_structure"] = result.structure
-    adata.obsm["X_pca_expr"] = X_pca
+    for name, latent in zip(latents, (result.latent, result.structure, X_pca), strict=True):
+        adata.obsm[name] = latent
     if label_key is not None:
         # Labels are read only here, after the run has ended.
-        record.update(metrics=score(adata, label_key), label_key=label_key)
-    kept = adata.uns.get(UNS_KEY)
-    adata.uns[UNS_KEY] = {**(kept if isinstance(kept, Mapping) else {}), **h5ad_safe(record)}
+        record.update(metrics=score(adata, label_key, key), label_key=label_key)
+    if key != CLUSTER_KEY:
+        record["key_added"] = key  # whose record (`is_cluster_record`)
+    kept = adata.uns.get(uns_key)
+    adata.uns[uns_key] = {**(kept if isinstance(kept, Mapping) else {}), **h5ad_safe(record)}
 
 
 def _forget_graphs_on(adata: ad.AnnData, reps: tuple[str, ...]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from cellmodel.arguments import alike_as_text
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, GenekbWarning, warn
 
 # A numeric column with more distinct values than this is drawn on a colour scale, as scanpy does
 # (counts, scores), not as one legend entry per value.
@@ -57,20 +57,38 @@ def stored_colours(adata: Any, name: str, values: pd.Series) -> dict[Any, Any] |
 _QUALITATIVE = (("tab20", (14, 15)), ("tab20b", ()), ("tab20c", (16, 17, 18, 19)), ("Dark2", (7,)))
 
 
-def palette(n: int) -> list[Any]:
+# scanpy's palette past 20 groups (default_102): the most colours one picture tells apart here.
+MAX_COLOURS = 102
+
+
+class SharedColourWarning(GenekbWarning):
+    """More groups than colours a picture can tell apart: some groups share a colour."""
+
+
+def palette(n: int, name: str = "the column") -> list[Any]:
     """tab10 up to 10 groups, then tab20, tab20b, tab20c and Dark2 without their greys, 61
     colours (a continuous map gave neighbouring groups of a 37-type file the same dark red),
-    then a continuous map."""
+    then scanpy's 102 (`default_102`); past those, colours repeat, with a warning naming `name`:
+    a continuous map drew neighbouring groups alike without a word."""
     import matplotlib.pyplot as plt
 
     if n <= 10:
         return [plt.get_cmap("tab10")(i) for i in range(n)]
     colours = [
         colour
-        for name, greys in _QUALITATIVE
-        for i, colour in enumerate(plt.get_cmap(name).colors)
+        for name_, greys in _QUALITATIVE
+        for i, colour in enumerate(plt.get_cmap(name_).colors)
         if i not in greys
     ]
     if n <= len(colours):
         return colours[:n]
-    return [plt.get_cmap("turbo")(i / max(n - 1, 1)) for i in range(n)]
+    from scanpy.plotting.palettes import default_102
+
+    if n > len(default_102):
+        warn(
+            f"{name} has {n:,} groups, more than the {len(default_102)} colours a picture tells"
+            f" apart: groups {len(default_102)} apart share a colour; colour by a coarser column"
+            " to tell each group by its colour",
+            SharedColourWarning,
+        )
+    return [default_102[i % len(default_102)] for i in range(n)]

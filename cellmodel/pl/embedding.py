@@ -145,7 +145,7 @@ def _scatter(
         drawn = (
             [colours[name] for name in groups.categories]
             if colours is not None
-            else palette(len(groups.categories))
+            else palette(len(groups.categories), f"obs[{title!r}]")
         )
         named = _legend_groups(groups)
         for i, name in enumerate(groups.categories):

@@ -27,7 +27,8 @@ from genekb.encoders.runtime import (
     POOLINGS,
     canonical_dtype,
     compute_context,
-    configure_threads,
+    encoding_threads,
+    pinned_threads,
     quiet_transformers,
 )
 from genekb.errors import GenekbError, UsageError
@@ -92,7 +93,7 @@ class TransformersEncoder(Encoder):
                 f" {', '.join(sorted(POOLINGS))}"
             )
         canonical_dtype(spec.dtype)
-        configure_threads()
+        pinned_threads()  # GENEKB_THREADS checked before the load; set only while encoding
         self.device = device or default_device()
         with quiet_transformers():
             self.tokenizer, self.model, weights_sha = self.load_model(spec)
@@ -166,7 +167,11 @@ class TransformersEncoder(Encoder):
         ids = self._tokenize(texts, truncate=True) if texts else []
         batches = self._batches([len(x) for x in ids], batch_size)
         pool = POOLINGS[self.spec.pooling]
-        with torch.inference_mode(), compute_context(self.device, self.spec.dtype):
+        with (
+            torch.inference_mode(),
+            encoding_threads(),
+            compute_context(self.device, self.spec.dtype),
+        ):
             for idx in batches:
                 padded = self.tokenizer.pad(
                     {"input_ids": [ids[i] for i in idx]}, padding=True, return_tensors="pt"

@@ -61,6 +61,21 @@ def configure_threads() -> int:
     return wanted
 
 
+@contextlib.contextmanager
+def encoding_threads() -> Iterator[int]:
+    """`configure_threads` for one encoding, then the process's count as it was: loading an
+    encoder set it for the whole process, so a notebook's torch.set_num_threads(1) was undone."""
+    import torch
+
+    previous = torch.get_num_threads()
+    wanted = configure_threads()
+    try:
+        yield wanted
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
 def compute_context(device: str, dtype: str) -> contextlib.AbstractContextManager[object]:
     """Autocast for half-precision specs; weights stay float32, so layer norms stay exact."""
     import torch

@@ -4,7 +4,8 @@
   which is what st_backend loads; the spec keeps the portable `wheels:` id, so its hash does not
   depend on where the directory is.
 - compute dtype: a spec with dtype float16/bfloat16 runs under autocast (e.g. `minilm-bf16`);
-- threads: every available core (see runtime.configure_threads).
+- threads: every available core while encoding, the process's own count after (see
+  runtime.encoding_threads).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from genekb.encoders.packaged import assemble, split_model
 from genekb.encoders.runtime import (
     canonical_dtype,
     compute_context,
-    configure_threads,
+    encoding_threads,
+    pinned_threads,
     quiet_transformers,
 )
 from genekb.encoders.st_backend import SentenceTransformerEncoder
@@ -29,7 +31,7 @@ WHEELS_PREFIX = "wheels:"
 class TunedSentenceTransformerEncoder(SentenceTransformerEncoder):
     def __init__(self, spec: EncoderSpec, device: str | None) -> None:
         canonical_dtype(spec.dtype)
-        configure_threads()
+        pinned_threads()  # GENEKB_THREADS checked before the load; set only while encoding
         with quiet_transformers():
             if spec.model_id.startswith(WHEELS_PREFIX):
                 local = assemble(split_model(spec.model_id.removeprefix(WHEELS_PREFIX)))
@@ -41,7 +43,7 @@ class TunedSentenceTransformerEncoder(SentenceTransformerEncoder):
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, progress: Progress | None = None
     ) -> np.ndarray:
-        with compute_context(self.device, self.spec.dtype):
+        with encoding_threads(), compute_context(self.device, self.spec.dtype):
             return super().encode(texts, batch_size=batch_size, progress=progress)
 
 

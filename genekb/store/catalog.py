@@ -28,6 +28,7 @@ import pyarrow.dataset as pads
 from genekb.errors import DamagedVersionWarning, GenekbError, IntegrityError, UsageError, warn
 from genekb.fileio import NOTHING_WRITTEN, WRITE_FIXES, atomic_path, write_failed
 from genekb.store.catalog_check import CATALOG_FILE
+from genekb.store.manifest import written_by_newer
 from genekb.store.store import GENES_FILE, VECTORS_FILE, EmbeddingVersion, Store, TextVersion
 
 # duckdb loads in the functions that open a connection: the writers that import this module
@@ -35,6 +36,7 @@ from genekb.store.store import GENES_FILE, VECTORS_FILE, EmbeddingVersion, Store
 if TYPE_CHECKING:
     import duckdb
 
+NEWER = "newer"  # `genekb list`'s status of a version a newer genekb wrote
 _COLUMNS = [
     "id", "kind", "text_id", "tags", "taxon", "template", "source", "snapshot_date", "model",
     "backend", "dim", "n_genes", "created", "status",
@@ -108,7 +110,8 @@ def checked_versions(store: Store) -> tuple[list[Any], list[str]]:
 
 
 def version_rows(store: Store) -> list[dict[str, Any]]:
-    """One row per version the store lists, with `status` ok or damaged."""
+    """One row per version the store lists, with `status` ok, damaged, or newer (written by a
+    newer genekb: refused here, but nothing to repair)."""
     tags: dict[str, list[str]] = {}
     for tag, vid in _tags(store).items():
         tags.setdefault(vid, []).append(tag)
@@ -125,7 +128,8 @@ def version_rows(store: Store) -> list[dict[str, Any]]:
             if vid not in shown:
                 row = dict.fromkeys(_COLUMNS, None)
                 row.update(id=vid, kind=kind, tags=sorted(tags.get(vid, [])))
-                rows.append({**row, "status": "damaged"})
+                newer = written_by_newer(store.version_dir(kind, vid))
+                rows.append({**row, "status": NEWER if newer else "damaged"})
     return rows
 
 

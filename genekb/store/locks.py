@@ -113,3 +113,17 @@ def held_by_others(folder: Path) -> list[str]:
         else:
             lock.release()
     return held
+
+
+def stale_cards(folder: Path) -> list[Path]:
+    """The holder cards under `folder` that no holder stands behind: their lock is free and the
+    process they name no longer runs here (a holder killed before it could remove its card).
+    A card naming a live process, or one on another host, is kept: it may be a holder's own."""
+    cards = sorted(folder.glob(f"*.lock{HOLDER_SUFFIX}")) if folder.is_dir() else []
+    busy = set(held_by_others(folder)) if cards else set()
+    return [
+        card
+        for card in cards
+        if card.name.removesuffix(f".lock{HOLDER_SUFFIX}") not in busy
+        and holder(card.with_name(card.name.removesuffix(HOLDER_SUFFIX))) == "another process"
+    ]

@@ -92,6 +92,18 @@ class NewerManifestError(IntegrityError):
     would put an older copy in its place)."""
 
 
+def written_by_newer(directory: Path) -> bool:
+    """Whether the version at `directory` has a manifest a newer genekb wrote: refused here,
+    yet no damage (`genekb list` says so rather than "damaged")."""
+    try:
+        read_manifest(directory, check=False)
+    except NewerManifestError:
+        return True
+    except IntegrityError:
+        return False
+    return False
+
+
 def read_manifest(directory: Path, *, check: bool = True) -> dict[str, Any]:
     """Parse `directory/manifest.json`; with `check`, IntegrityError unless its self-hash holds."""
     path = directory / MANIFEST

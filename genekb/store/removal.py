@@ -26,7 +26,7 @@ from genekb.fileio import left_by_dead_process, pid_alive, read_regular
 from genekb.output_paths import STORE_OWNED
 from genekb.store import catalog
 from genekb.store.integrity import VERIFIED_DIR
-from genekb.store.locks import held_by_others, holder
+from genekb.store.locks import held_by_others, holder, stale_cards
 from genekb.store.manifest import MANIFEST, MANIFEST_LIMIT
 from genekb.store.pull_cache import PULL_CACHE
 from genekb.store.store import EMBEDDINGS, TEXTS, Store
@@ -279,9 +279,9 @@ def _record(name: str) -> str | None:
 
 
 def _debris(store: Store, ids: set[str]) -> list[dict[str, Any]]:
-    """Staging folders and temporary files of writers that no longer run, and check records of
-    versions the store no longer holds (`ids`: those it keeps)."""
-    found = []
+    """Staging folders, temporary files and lock holder cards of writers that no longer run,
+    and check records of versions the store no longer holds (`ids`: those it keeps)."""
+    found = [_entry(store, "lock card", card) for card in stale_cards(store.root / "locks")]
     staging = store.root / ".staging"
     for entry in sorted(staging.iterdir()) if staging.is_dir() else []:
         if entry.name != PULL_CACHE and left_by_dead_process(entry.name):

@@ -99,7 +99,9 @@ def test_an_unmeasured_kind_is_not_entered_past_a_sibling_expressed_above_the_me
     assert set(gated(inside, {"hematopoietic": -0.1})) == set(inside)  # no case for any kind
 
 
-def test_rm_drops_the_catalog_only_when_it_could_not_be_written(tmp_path: Path, monkeypatch) -> None:
+def test_rm_drops_the_catalog_only_when_it_could_not_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # `rm` dropped the catalog (and went on) on any error of its rewrite, and read the reason
     # back out of the message's text; only a write that failed (a full disk) is a reason to.
     from genekb.build import build

@@ -4,6 +4,8 @@ in one line what to do."""
 
 from __future__ import annotations
 
+import re
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ import pytest
 import cellmodel as cm
 from cellmodel.formats import FeaturesLeftOutWarning
 from cellmodel.io import expression
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 from tests.conftest import FAST_FIT, three_groups
 
 
@@ -66,3 +68,19 @@ def test_normalize_of_a_multiome_gives_its_genes(tmp_path):
     assert out.n_vars == 12 and set(out.var["feature_types"]) == {"Gene Expression"}
     assert out.layers["counts"].shape == (60, 12)
     out.write_h5ad(tmp_path / "genes.h5ad")
+
+
+def test_repeated_names_of_raw_get_advice_that_mends_raw():
+    adata = three_groups()
+    adata.var_names = [f"G{i // 2}" for i in range(adata.n_vars)]  # each name twice
+    adata.raw = adata  # as a notebook sets it, before making X's names unique
+    adata.var_names_make_unique()
+    adata.X = adata.X - adata.X.mean(axis=0)  # scaled: the values come from .raw
+    with pytest.raises(GenekbError, match="occur more than once") as caught:
+        cm.tl.classify(adata, "grp", per_class=5, refine=False)
+    # The advice was adata.var_names_make_unique(), which leaves .raw's names repeated: the
+    # same refusal again. The one given now is run as it is said.
+    advice = re.search(r"make them unique \((.*)\) or choose", str(caught.value)).group(1)
+    exec(advice.replace("; ", "\n"), {"adata": adata})
+    cm.tl.classify(adata, "grp", per_class=5, refine=False)
+    assert adata.obs["cellmodel_pred"].notna().all()

@@ -128,9 +128,18 @@ def refuse_duplicate_columns(adata: ad.AnnData, path: str | Path) -> None:
             )
 
 
-def refuse_repeated_cells(names: pd.Index, path: str | Path) -> None:
+# What a Python session does for cells named twice (sc.concat without index_unique=): "sum or
+# drop the repeats", said of a file, would merge or lose the cells of another sample.
+MAKE_CELLS_UNIQUE = "make them unique first (adata.obs_names_make_unique())"
+
+
+def refuse_repeated_cells(
+    names: pd.Index,
+    path: str | Path,
+    fix: str = "name each once (rename, sum or drop the repeats) first",
+) -> None:
     """Each cell named once: the outputs (clusters, labels, scores) are keyed by cell name."""
-    refuse_repeated(names, path, "cell names")
+    refuse_repeated(names, path, "cell names", fix)
 
 
 def refuse_table_options(path: Path, orientation: str, sep: str | None) -> None:

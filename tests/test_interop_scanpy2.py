@@ -84,3 +84,18 @@ def test_repeated_names_of_raw_get_advice_that_mends_raw():
     exec(advice.replace("; ", "\n"), {"adata": adata})
     cm.tl.classify(adata, "grp", per_class=5, refine=False)
     assert adata.obs["cellmodel_pred"].notna().all()
+
+
+def test_cells_named_twice_by_a_concat_get_advice_that_keeps_them():
+    import scanpy as sc
+
+    one = three_groups()
+    both = sc.concat([one, one], label="sample")  # no index_unique=: each barcode twice
+    with pytest.raises(GenekbError, match="occur more than once") as caught:
+        cm.tl.cluster(both, n_clusters=3, use_semantic=False, **FAST_FIT)
+    # It said "rename, sum or drop the repeats": summing merges two samples' cells, dropping
+    # loses one; the call it names now keeps every cell.
+    assert "sum or drop" not in str(caught.value)
+    advice = re.search(r"unique first \((.*)\)$", str(caught.value)).group(1)
+    exec(advice, {"adata": both})
+    assert both.obs_names.is_unique and both.n_obs == 120

@@ -119,23 +119,30 @@ def gene_expression_mask(kinds: Sequence[str], path: str | Path) -> np.ndarray |
     """Which features to read (None: all) by their 10x types: the "Gene Expression" ones, with a
     warning that counts the rest; a file of other types only is refused, as their counts read as
     genes would be clustered as expression."""
+    keep, left_out = gene_expression_features(kinds, path)
+    if left_out:
+        warn(left_out, FeaturesLeftOutWarning)
+    return keep
+
+
+def gene_expression_features(kinds: Sequence[str], where: str | Path) -> tuple[Any, str]:
+    """`gene_expression_mask` without its warning: the mask (None: all) and the line that says
+    what was left out ("" when nothing was)."""
     kinds = np.asarray(kinds, dtype=str)
     keep = kinds == GENE_EXPRESSION
     others = Counter(kinds[~keep].tolist())
     if keep.all() or (not keep.any() and not set(others) <= OTHER_FEATURE_TYPES):
-        return None  # one type, or types of another tool's naming: every feature is read
+        return None, ""  # one type, or types of another tool's naming: every feature is read
     listed = ", ".join(f"{kind}: {n:,}" for kind, n in others.most_common())
     if not keep.any():
         raise GenekbError(
-            f"{path} holds no 'Gene Expression' features, only {listed}; cellmodel reads gene"
+            f"{where} holds no 'Gene Expression' features, only {listed}; cellmodel reads gene"
             " expression: give the matrix of a gene expression library"
         )
-    warn(
-        f"{path}: {int((~keep).sum()):,} features that are not 'Gene Expression' left out"
-        f" ({listed}), their counts not read as genes; read them apart to use them",
-        FeaturesLeftOutWarning,
+    return keep, (
+        f"{where}: {int((~keep).sum()):,} features that are not 'Gene Expression' left out"
+        f" ({listed}), their counts not read as genes; read them apart to use them"
     )
-    return keep
 
 
 def refuse_repeated(

@@ -55,6 +55,10 @@ Matrix = sp.csr_matrix | np.ndarray
 # What `normalize` does to each kind of values, as recorded in a run's uns.
 # Advice a Python session can follow where gene names repeat; the command line words it its way.
 MAKE_UNIQUE = "make them unique (adata.var_names_make_unique())"
+# .raw keeps the names of when it was set: adata.var_names_make_unique() leaves them repeated.
+MAKE_RAW_UNIQUE = (
+    "make them unique (raw = adata.raw.to_adata(); raw.var_names_make_unique(); adata.raw = raw)"
+)
 NORMALIZATION: dict[str, str] = {
     "counts": f"normalize_total(target_sum={COUNTS_TARGET_SUM:g}) then log1p",
     "log": "none (already log-normalized)",
@@ -129,9 +133,18 @@ def refuse_duplicate_columns(adata: ad.AnnData, path: str | Path) -> None:
             )
 
 
-def refuse_repeated_cells(names: pd.Index, path: str | Path) -> None:
+# What a Python session does for cells named twice (sc.concat without index_unique=): "sum or
+# drop the repeats", said of a file, would merge or lose the cells of another sample.
+MAKE_CELLS_UNIQUE = "make them unique first (adata.obs_names_make_unique())"
+
+
+def refuse_repeated_cells(
+    names: pd.Index,
+    path: str | Path,
+    fix: str = "name each once (rename, sum or drop the repeats) first",
+) -> None:
     """Each cell named once: the outputs (clusters, labels, scores) are keyed by cell name."""
-    refuse_repeated(names, path, "cell names")
+    refuse_repeated(names, path, "cell names", fix)
 
 
 def refuse_table_options(path: Path, orientation: str, sep: str | None) -> None:
@@ -253,7 +266,8 @@ def gene_names(var: pd.DataFrame, gene_key: str | None, source: str) -> list[str
             " (var_names) or choose another gene_key="
         )
     # The command line says "name each gene once in the file" for the Python call (cli/flags.py).
-    fix = f"{MAKE_UNIQUE} or choose a gene_key= column of unique names{_unique_columns(var)}"
+    unique = MAKE_RAW_UNIQUE if source == "raw" else MAKE_UNIQUE
+    fix = f"{unique} or choose a gene_key= column of unique names{_unique_columns(var)}"
     if gene_key is not None:  # var_names_make_unique leaves the column as it is
         fix = repeated_key_fix(var.index)
     refuse_repeated(genes, source, "gene names", fix)

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellmodel.formats import FeaturesLeftOutWarning, gene_expression_features
 from cellmodel.storage import check_storage, in_memory, refuse_beyond_float32, summed_entries
-from genekb.errors import GenekbError
+from genekb.errors import GenekbError, warn
 
 
 def matrix_names(adata: ad.AnnData, layer: str | None) -> tuple[pd.DataFrame, str]:
@@ -37,18 +38,31 @@ def matrix_names(adata: ad.AnnData, layer: str | None) -> tuple[pd.DataFrame, st
     return adata.var, f"layers/{layer}"
 
 
-def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFrame, str]:
-    """The matrix (a lazy dask one computed), its var frame and a label for where it came from."""
+def _pick_matrix(adata: ad.AnnData, layer: str | None) -> tuple[Any, pd.DataFrame, str, str]:
+    """The matrix (a lazy dask one computed), its var frame, a label for where it came from,
+    and the line that says which features were left out ("" for none): of a 10x multiome or
+    CITE-seq AnnData (var["feature_types"]), the "Gene Expression" ones only, as the readers
+    keep them; peaks and antibody tags had been normalised and clustered as genes."""
     var, source = matrix_names(adata, layer)
-    if source == "X":
-        return in_memory(adata.X), var, source
-    if source == "raw":
-        return in_memory(adata.raw.X), var, source
-    return in_memory(adata.layers[layer]), var, source
+    X = adata.X if source == "X" else adata.raw.X if source == "raw" else adata.layers[layer]
+    keep, left_out = gene_expression_columns(var, source)
+    if keep is None:
+        return in_memory(X), var, source, ""
+    return in_memory(X)[:, keep], var.iloc[keep], source, left_out
+
+
+def gene_expression_columns(var: pd.DataFrame, source: str) -> tuple[Any, str]:
+    """The columns of the matrix `source` that hold gene expression (None: all) by
+    var["feature_types"], and the line that names the rest ("" when none is left out)."""
+    if "feature_types" not in var.columns:
+        return None, ""
+    kinds = var["feature_types"].astype(str).to_numpy()
+    return gene_expression_features(kinds, f"the matrix ({source})")
 
 
 def source_matrix(adata: ad.AnnData, source: str) -> Any:
-    """The matrix an `Expression` was read from, by its `source` ("X", "raw", "layers/<name>")."""
+    """The matrix an `Expression` was read from, by its `source` ("X", "raw", "layers/<name>"),
+    its gene expression columns only, as `expression` reads them."""
     return _pick_matrix(adata, None if source == "X" else source.removeprefix("layers/"))[0]
 
 
@@ -96,12 +110,12 @@ def checked_matrix(
 ) -> tuple[Any, pd.DataFrame, str, list[str]]:
     """The matrix `expression` reads, its genes, where it came from and notes, once checked."""
     notes: list[str] = []
-    X, var, source = _pick_matrix(adata, layer)
+    X, var, source, left_out = _pick_matrix(adata, layer)
     X = _check_matrix(X, source, adata)
     negative = _has_negative(X)
     if negative or scaled_by_scanpy(X, var):
         if layer is None and adata.raw is not None and not _has_negative(adata.raw.X):
-            X, var, source = _pick_matrix(adata, "raw")
+            X, var, source, left_out = _pick_matrix(adata, "raw")
             X = _check_matrix(X, source, adata)
             held = "negative (scaled) values" if negative else "scaled values (sc.pp.scale)"
             notes.append(f"X holds {held}; used .raw instead")
@@ -109,6 +123,9 @@ def checked_matrix(
             if negative:
                 _refuse_few_negative(X, source)
             _refuse_scaled(adata, source, kind, negative)
+    if left_out:
+        warn(left_out, FeaturesLeftOutWarning)
+        notes.append(left_out)
     return X, var, source, notes
 
 

@@ -50,6 +50,8 @@ _UNKNOWN_CHOICE = re.compile(rf"\bunknown ({_SNAKE_NAMES}) (?=')")
 # Advice only a Python session can follow (cellmodel.io.MAKE_UNIQUE), and the command line's own.
 PYTHON_ONLY = {
     "make them unique (adata.var_names_make_unique())": "name each gene once in the file",
+    "make them unique (raw = adata.raw.to_adata(); raw.var_names_make_unique(); adata.raw ="
+    " raw)": "name each gene of .raw once in the file",
     "fill them in (e.g. 'unlabelled'), or pass the others only": "fill them in (e.g."
     " 'unlabelled') in the file, or write a file of the others only",
     "make them unique first (adata.obs_names_make_unique())": "give each cell one id",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 
 from cellmodel import bench
@@ -129,3 +131,29 @@ def test_rm_drops_the_catalog_only_when_it_could_not_be_written(
     result = run_genekb("rm", vid, "--force", "--root", str(root))
     assert result.exit_code == 0 and "(No space left)" in result.stderr, result.stderr
     assert not (root / "catalog.duckdb").exists() and not (root / "embeddings" / vid).exists()
+
+
+def test_out_of_core_reads_a_file_whose_var_index_is_a_categorical_column(tmp_path: Path) -> None:
+    # CELLxGENE's files (Tabula Sapiens among them) name a categorical column, `feature_name`,
+    # as var's index: the out-of-core reader took its group for an array and called the file
+    # damaged ("'Group' object has no attribute 'shape'").
+    import h5py
+
+    from cellmodel.datasets.synthetic import write_synthetic_h5ad
+    from tests.conftest import run_cellmodel
+
+    path = write_synthetic_h5ad(tmp_path / "cells.h5ad", 60, n_genes=40, n_groups=2, seed=0)
+    adata = ad.read_h5ad(path)
+    adata.var["feature_name"] = pd.Categorical(adata.var_names)
+    adata.write_h5ad(path)
+    with h5py.File(path, "r+") as f:  # as CELLxGENE writes it: the column is the index
+        index = f["var"].attrs["_index"]
+        del f["var"][index]
+        f["var"].attrs["_index"] = "feature_name"
+    assert ad.read_h5ad(path).var_names.tolist() == adata.var_names.tolist()
+    result = run_cellmodel(
+        "embed", str(path), "-o", str(tmp_path / "out.h5ad"), "--chunk-size", "20",
+        "--workers", "1", "--model", "fake", "--root", str(tmp_path / "store"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert ad.read_h5ad(tmp_path / "out.h5ad").n_vars == 40

@@ -176,10 +176,12 @@ def _stored_shape(node: Any, sparse: bool, what: str) -> tuple[int, int]:
 
 
 def _frame_length(f: Any, key: str) -> int:
-    """The rows of obs or var, read from their index alone."""
+    """The rows of obs or var, read from their index alone: an array, or the codes of the
+    categorical column a frame may name as its index (CELLxGENE's var `feature_name`)."""
     group = f[key]
     index = group.attrs["_index"]
-    return int(group[index.decode() if isinstance(index, bytes) else index].shape[0])
+    node = group[index.decode() if isinstance(index, bytes) else index]
+    return int((node if hasattr(node, "shape") else node["codes"]).shape[0])
 
 
 class ChunkReader:

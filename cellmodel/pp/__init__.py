@@ -68,7 +68,7 @@ def normalize(
 
     from cellmodel.arguments import check_flags
     from cellmodel.io import expression, require_anndata
-    from cellmodel.matrix_checks import source_matrix
+    from cellmodel.matrix_checks import gene_expression_columns, source_matrix
     from cellmodel.uns_record import h5ad_safe
     from genekb.errors import UsageError
 
@@ -76,18 +76,23 @@ def normalize(
     check_flags(copy=copy)
     expr = expression(adata, layer=layer, gene_key=gene_key)
     # X's genes in X's order: with gene_key, .raw's genes in another order had passed as X's
-    read = adata.raw.var_names if expr.source == "raw" else adata.var_names
+    read = adata.raw.var if expr.source == "raw" else adata.var
+    keep, _ = gene_expression_columns(read, expr.source)  # a multiome's genes, without its peaks
+    read = read.index if keep is None else read.index[keep]
     same_genes = list(map(str, read)) == list(map(str, adata.var_names))
     if not same_genes and not copy:
+        whose = "the 'Gene Expression' features of " if keep is not None else ""
         raise UsageError(
-            f"the values come from {expr.source}, whose genes are not X's; call"
+            f"the values come from {whose}{expr.source}, whose genes are not X's; call"
             " normalize(adata, copy=True) for a new AnnData of them"
         )
     if same_genes:
         out = adata.copy() if copy else adata
     else:  # .raw's genes, with copies of all the cells carry (scanpy's graph in obsp too)
-        out = adata.raw.to_adata()
+        out = adata.raw.to_adata() if expr.source == "raw" else adata.copy()
         out.uns = deepcopy(dict(adata.uns))  # to_adata's copy of uns is shallow
+        if keep is not None:
+            out = out[:, keep].copy()
     if expr.kind == "counts":
         counts = source_matrix(adata, expr.source)
         _refuse_other_counts(out, counts, expr.source)

@@ -19,6 +19,7 @@ from cellmodel.annotate import (
     infer,
     lineage,
     ontology,
+    readable,
     score,
     signatures,
 )
@@ -98,6 +99,7 @@ def name_groups(
     check_list = candidates.user_given and params.lineage == "auto"
     signatures_used = signature is not None and (walks is not None or check_list)
     _apply_lineage(out_groups, walks, cands, matrices[params.method], signature, check_list)
+    readable.abstain(out_groups, sc.readable, params.groupby)  # first: no "small groups named"
     _name_no_unnameable_group(out_groups, sums, params.groupby, mk.mito_only)
     report = {
         "groupby": params.groupby,
@@ -238,8 +240,11 @@ def _inferred(
             else []
         ),
     }
+    if sc.readable is not None:
+        out["readable"] = sc.readable.to_dict()
     unchecked = unsigned_line(out)
-    if unchecked:  # in a notebook as on the command line (`warning: …`)
+    too_few = sc.readable is not None and sc.readable.too_few  # said once, by `readable`
+    if unchecked and not too_few:  # in a notebook as on the command line (`warning: …`)
         warn(unchecked, signatures.UncheckedLineageWarning)
     if candidates.tissue:
         out.update(tissue=candidates.tissue, tissue_from="given")

@@ -1,0 +1,56 @@
+"""Hostile input to `annotate` (the sixth sweep): a file of a few genes, near-duplicate candidates,
+abbreviations in a candidate list, CL ids given as candidates."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from cellmodel.annotate import annotate, report_of
+from cellmodel.annotate.readable import TooFewGenesWarning, readability
+from tests.test_annotate import ALPHA, BETA, DELTA, FILLER, MARKERS, _islets, _planted, _TextEncoder
+
+
+def _run(adata: object, fake_spec: object, cands: list[str], **kw: object) -> object:
+    return annotate(
+        adata, _planted(fake_spec), groupby="kind", candidates=cands, n_markers=5, top_k=2,
+        n_background=200, load_encoder=_TextEncoder, model="fake", copy=True, **kw,
+    )  # fmt: skip
+
+
+def test_typical_genes_read_a_small_panel_but_not_genes_of_no_candidate() -> None:
+    # The islets' 16 genes hold a few of each candidate's typical genes: more than chance.
+    panel = [g for m in MARKERS.values() for g in m] + FILLER
+    assert readability(panel, [BETA, ALPHA, DELTA]).too_few is False
+    assert readability(FILLER[3:], [BETA, ALPHA, DELTA]).too_few is True
+    assert readability(FILLER[3:], ["free text", None]).too_few is False  # nothing to judge by
+
+
+def test_a_file_of_a_few_genes_no_candidate_is_typical_of_names_no_group(fake_spec) -> None:
+    # A file cut to a few genes still has markers, and every group got a confident name from
+    # them (a pancreas file of 50 random genes: alpha cells 'early spermatid'). Here each group
+    # is marked by a housekeeping gene only.
+    adata = _islets()
+    kinds = adata.obs["kind"].astype(str).to_numpy()
+    adata = adata[:, FILLER].copy()
+    for group, gene in zip("bad", ("TMSB4X", "FTL", "RPLP0"), strict=True):
+        adata.X[np.ix_(kinds == group, adata.var_names == gene)] = 60.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        named = _run(adata, fake_spec, [BETA, ALPHA, DELTA])
+    said = [str(w.message) for w in caught if issubclass(w.category, TooFewGenesWarning)]
+    assert len(said) == 1 and "too few genes to tell cell types apart" in said[0]
+    groups = report_of(named)["groups"]
+    assert [e["label"] for e in groups] == [None, None, None]
+    assert all("too few genes" in e["not_named"] for e in groups)
+    assert set(named.obs["cellmodel_annotation"].astype(str)) == {"unassigned"}
+    assert report_of(named)["inferred"]["readable"]["too_few_genes"] is True
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_the_islets_panel_is_still_named(fake_spec) -> None:
+    named = _run(_islets(), fake_spec, [BETA, ALPHA, DELTA])
+    assert [e["cl_id"] for e in report_of(named)["groups"]] == [ALPHA, BETA, DELTA]
+    assert report_of(named)["inferred"]["readable"]["too_few_genes"] is False

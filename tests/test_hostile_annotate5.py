@@ -54,3 +54,18 @@ def test_the_islets_panel_is_still_named(fake_spec) -> None:
     named = _run(_islets(), fake_spec, [BETA, ALPHA, DELTA])
     assert [e["cl_id"] for e in report_of(named)["groups"]] == [ALPHA, BETA, DELTA]
     assert report_of(named)["inferred"]["readable"]["too_few_genes"] is False
+
+
+@pytest.mark.parametrize(
+    ("label", "cl_id"),
+    [("AT1", "CL:0002062"), ("AT2 cells", "CL:0002063"), ("cDC1", "CL:0002394"),
+     ("cDC2", "CL:0002399"), ("NKT", "CL:0000814"), ("iNKT", "CL:0000921"),
+     ("NPC", "CL:0011020"), ("Treg cells", "CL:0000815"), ("HSPC", "CL:0008001"),
+     ("CD8 TEM", "CL:0000913"), ("type II NKT", "CL:0000922")],  # as written first
+)  # fmt: skip
+def test_cell_type_abbreviations_read_as_their_terms(label: str, cl_id: str) -> None:
+    # Read as no term, each was scored by its letters alone: no marker table, no lineage check.
+    from cellmodel.annotate.free_labels import read_label, user_candidates
+
+    assert read_label(label)[0] == cl_id
+    assert user_candidates([label, "B cell"])[0].cl_id == cl_id

@@ -10,7 +10,9 @@ where exactly one reads from it:
    ".", "/", "," and brackets separate words; superscripts, full-width forms, Greek letters
    ("γδ T": "gamma-delta") and accents are written as CL writes them; a plural word is
    singular where CL knows the singular ("monocytes", "cells"); a few abbreviations common in
-   public label sets are expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …).
+   public label sets are expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …); a cell
+   type's own abbreviation ("AT1", "cDC1", "NKT": `abbreviations`) where the label as written
+   reads as no term ("type II NKT" is CL's "type II NKT cell", not a mature NK T cell's).
 2. **Exact**: that form, or that form with "cell" added ("B", "CD8 T", "dendritic"), is one
    term's label or exact synonym.
 3. **Every word**: the label has two words or more beside "cell", and one term's label or exact
@@ -41,6 +43,7 @@ from functools import lru_cache
 from typing import Any
 
 from cellmodel.annotate import ontology, other_terms
+from cellmodel.annotate.abbreviations import CELL_ABBREVIATIONS
 
 # Abbreviations of public label sets, each to the words CL writes (read as whole words, any case).
 ABBREVIATIONS: dict[str, str] = {
@@ -104,6 +107,7 @@ LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int
 # A subtype's number in Roman numerals ("type II NK T cell"): a claim, as a digit is ("activated
 # T" and "activated NK" were read as the activated type II NK T cell).
 NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
+_ABBREVIATED = (ABBREVIATIONS, CELL_ABBREVIATIONS)  # a plural of either is read singular
 _POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
 # A marker written with both signs ("CD16+/-", "CD4±") says neither: the marker is not read
@@ -207,6 +211,14 @@ def _read_words(words: list[str]) -> tuple[str | None, str]:
     """`read_label` on a label's words (`_words`)."""
     if not words:
         return None, ""
+    found = _read_as_written(words)
+    expanded = [w for word in words for w in CELL_ABBREVIATIONS.get(word, word).split()]
+    if found[0] is None and expanded != words:
+        found = _read_as_written(expanded)
+    return found
+
+
+def _read_as_written(words: list[str]) -> tuple[str | None, str]:
     written = _written(words)
     if written:
         return written
@@ -255,7 +267,7 @@ def _plain_words(text: str) -> list[str]:
     out: list[str] = []
     for raw in _split(text):
         plural = raw.endswith("s") and not raw.endswith(("ss", "us", "is"))
-        if plural and (raw[:-1] in vocabulary or raw[:-1] in ABBREVIATIONS):
+        if plural and any(raw[:-1] in known for known in (vocabulary, *_ABBREVIATED)):
             raw = raw[:-1]  # "cells", "monocytes", "Tregs", "DCs"
         out += ABBREVIATIONS.get(raw, raw).lower().split()
     return out

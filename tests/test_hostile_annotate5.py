@@ -10,6 +10,7 @@ import pytest
 
 from cellmodel.annotate import annotate, report_of
 from cellmodel.annotate.readable import TooFewGenesWarning, readability
+from genekb.errors import UsageError
 from tests.test_annotate import ALPHA, BETA, DELTA, FILLER, MARKERS, _islets, _planted, _TextEncoder
 
 
@@ -69,3 +70,45 @@ def test_cell_type_abbreviations_read_as_their_terms(label: str, cl_id: str) -> 
 
     assert read_label(label)[0] == cl_id
     assert user_candidates([label, "B cell"])[0].cl_id == cl_id
+
+
+def test_a_label_written_twice_is_warned_and_called_by_one_name() -> None:
+    # "monocytes" beside "Monocyte": the second read as a term the first had, so it stayed free
+    # text, scored by its words alone, and one kind's groups were split between the two names.
+    from cellmodel.annotate.free_labels import NearDuplicateWarning, user_candidates
+    from cellmodel.annotate.ontology import called
+
+    with pytest.warns(NearDuplicateWarning, match="'monocytes' repeats 'Monocyte'"):
+        cands = user_candidates(["monocytes", "Monocyte", "B cell"])
+    assert called(cands, 0).name == "Monocyte" and called(cands, 0).cl_id == "CL:0000576"
+    with pytest.warns(NearDuplicateWarning, match="'B cells' repeats 'B cell'"):
+        cands = user_candidates(["T cell", "B cells", "B cell"])
+    assert called(cands, 1).name == "B cell"
+    # two names of one term are no pair: a label set may mean two cell types by them
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NearDuplicateWarning)
+        user_candidates(["DC2", "Plasmacytoid DCs", "B cell"])
+    with pytest.raises(UsageError, match="'B cells' repeats 'B cell': one cell type"):
+        user_candidates(["B cell", "B cells"])
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_groups_of_a_label_written_twice_get_one_name(fake_spec) -> None:
+    named = _run(_islets(), fake_spec, ["type B pancreatic cells", BETA, ALPHA, DELTA])
+    calls = set(named.obs["cellmodel_annotation"].astype(str))
+    assert calls == {"type B pancreatic cell", "pancreatic A cell", "pancreatic D cell"}
+    assert [e["cl_id"] for e in report_of(named)["groups"]] == [ALPHA, BETA, DELTA]
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_cl_ids_given_are_written_to_obs_as_their_names(fake_spec) -> None:
+    # obs held "CL:0000169" where a label in words was written as given: a table of ids.
+    named = _run(_islets(), fake_spec, [BETA, ALPHA, DELTA], per_cell=True)
+    report = report_of(named)
+    obs = named.obs
+    by_group = dict(zip(obs["kind"].astype(str), obs["cellmodel_annotation"], strict=True))
+    assert by_group == {"b": "type B pancreatic cell", "a": "pancreatic A cell",
+                        "d": "pancreatic D cell"}  # fmt: skip
+    assert {e["group"]: e["cl_id"] for e in report["groups"]} == {"a": ALPHA, "b": BETA, "d": DELTA}
+    assert "type B pancreatic cell" in set(named.obs["cellmodel_annotation_cell"].astype(str))
+    assert report["groups"][0]["top"][0]["label"] == "pancreatic A cell"

@@ -272,10 +272,12 @@ def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
         n_background=200, load_encoder=_TextEncoder, model="fake",
     )  # fmt: skip
     report = report_of(adata)
-    named = {e["group"]: e["label"] for e in report["groups"]}
+    named = {e["group"]: e["cl_id"] for e in report["groups"]}
     assert named == {"b": BETA, "a": ALPHA, "d": DELTA}
     assert adata.obs["cellmodel_annotation"].dtype == "category"
-    assert (adata.obs["cellmodel_annotation"].astype(str)[adata.obs["kind"] == "b"] == BETA).all()
+    # a CL id given is written to obs as its term's name (the id is the report's cl_id)
+    b_calls = adata.obs["cellmodel_annotation"].astype(str)[adata.obs["kind"] == "b"]
+    assert (b_calls == "type B pancreatic cell").all()
     beta = next(e for e in report["groups"] if e["group"] == "b")
     assert {g["gene"] for g in beta["evidence"][:2]} == {"INS", "IAPP"}
     assert beta["margin"] > 0 and len(beta["top"]) == 3
@@ -284,7 +286,7 @@ def test_annotate_names_planted_groups_and_controls_do_not(fake_spec) -> None:
     truth = group_truth(adata.obs["kind"], adata.obs["truth"].astype(str))
     assert score_report(report, truth)["text"]["exact@1"] == 3
     table = adata.uns["cellmodel"]["annotate"]["groups"]
-    assert list(table["label"]) == [named[g] for g in table["group"]]
+    assert list(table["label"]) == [ontology.term(named[g]).label for g in table["group"]]
     assert report["context"] == {"used": False, "top": []}  # a user's list: no context prior
 
     for control in ("shuffled", "random"):
@@ -409,7 +411,7 @@ def test_bag_of_words_control_matches_the_cards_words_without_the_encoder(fake_s
     )  # fmt: skip
     report = report_of(adata)
     assert report["params"]["gene_vectors"] == "bag-of-words"
-    named = {e["group"]: e["label"] for e in report["groups"]}
+    named = {e["group"]: e["cl_id"] for e in report["groups"]}
     assert named["b"] == BETA and named["d"] == DELTA
     beta = next(e for e in report["groups"] if e["group"] == "b")
     assert beta["evidence"][0]["gene"] == "INS"
@@ -457,9 +459,10 @@ def test_per_cell_calls_find_the_cells_a_group_does_not_fit(fake_spec) -> None:
     )  # fmt: skip
     group_calls = out.obs["cellmodel_annotation"].astype(str).to_numpy()
     cell_calls = out.obs["cellmodel_annotation_cell"].astype(str).to_numpy()
-    assert (group_calls[misplaced] == BETA).all()  # the group is still mostly beta
-    assert (cell_calls[misplaced] == ALPHA).all()  # each misplaced cell is named by its own genes
-    truth = out.obs["truth"].astype(str).to_numpy()
+    beta, alpha = ontology.term(BETA).label, ontology.term(ALPHA).label  # as obs writes ids
+    assert (group_calls[misplaced] == beta).all()  # the group is still mostly beta
+    assert (cell_calls[misplaced] == alpha).all()  # each misplaced cell is named by its own genes
+    truth = np.array([ontology.term(t).label for t in out.obs["truth"].astype(str)])
     assert (cell_calls == truth).mean() > (group_calls == truth).mean()
     assert np.isfinite(out.obs["cellmodel_annotation_cell_score"]).all()
     report = report_of(out)
@@ -468,7 +471,7 @@ def test_per_cell_calls_find_the_cells_a_group_does_not_fit(fake_spec) -> None:
     # the misplaced cells, and at most a stray cell or two of this 16-gene toy
     differing = report["per_cell"]["n_cells_differing_from_group"]
     assert len(misplaced) <= differing <= len(misplaced) + 2
-    assert set(report["per_cell"]["signatures"]) == {BETA, ALPHA, DELTA}
+    assert set(report["per_cell"]["signatures"]) == {ontology.term(t).label for t in MARKERS}
 
 
 def test_annotate_refuses_missing_groups_and_mixed_candidate_sources(fake_spec) -> None:
@@ -499,7 +502,7 @@ def test_cli_annotates_with_a_real_store_and_refuses_to_overwrite(tmp_path: Path
     report = json.loads(result.stdout)
     assert report["n_groups"] == 3 and report["candidates"]["with_cl_id"] == 3
     assert {e["label"] for e in report["groups"]} <= {
-        "type B pancreatic cell", "pancreatic A cell", "CL:0000173",
+        "type B pancreatic cell", "pancreatic A cell", "pancreatic D cell",
     }  # fmt: skip
     from genekb.store.store import Store
 

@@ -123,7 +123,7 @@ def test_annotate_names_the_genes_behind_a_call_by_symbol_on_ensembl_ids(fake_sp
     assert {"INS", "IAPP"} <= set(beta["signature"]) and "INS" in beta["markers"]
     assert not any(g.startswith("ENSG") for g in beta["signature"])  # were the Ensembl ids
     assert insulin in beta["signature_data_names"]  # what the per-cell calls look up
-    assert insulin in report["per_cell"]["signatures"][BETA]
+    assert insulin in report["per_cell"]["signatures"][beta["label"]]  # the id's CL label
     carried = [ln for ln in to_markdown(report).splitlines() if "carried the call" in ln]
     assert len(carried) == 3 and not any("ENSG" in ln for ln in carried)
     assert any("INS" in ln for ln in carried)

@@ -97,10 +97,12 @@ def test_a_candidate_given_as_a_cl_id_is_named_beside_its_id(fake_spec) -> None:
         n_markers=5, top_k=2, n_background=200, load_encoder=_TextEncoder, model="fake",
     )  # fmt: skip
     text = to_markdown(report_of(adata))
-    assert "## b: type B pancreatic cell (CL:0000169)" in text
-    assert "| type B pancreatic cell (CL:0000169) | CL:0000169 |" in text
-    # the calls written to obs stay as the user gave them
-    assert set(adata.obs["cellmodel_annotation"].astype(str)) == {BETA, ALPHA, DELTA}
+    assert "## b: type B pancreatic cell" in text
+    assert "| type B pancreatic cell | CL:0000169 |" in text
+    # obs holds the terms' names, as for labels given in words; the ids are the report's cl_id
+    names = {"type B pancreatic cell", "pancreatic A cell", "pancreatic D cell"}
+    assert set(adata.obs["cellmodel_annotation"].astype(str)) == names
+    assert {e["cl_id"] for e in report_of(adata)["groups"]} == {BETA, ALPHA, DELTA}
 
 
 @pytest.mark.parametrize("labels", [["1", "2"], ["I", "II"], ["type 1", "type 2"], ["0", "1", "2"]])

@@ -34,6 +34,7 @@ from cellmodel.annotate.inputs import (
 from cellmodel.annotate.methods import CONTEXT
 from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
+from cellmodel.annotate.readable import Readability, readability
 from cellmodel.annotate.term_vectors import term_vectors
 from cellmodel.annotate.words import bag_of_words
 from cellmodel.knowledge.genes import match_genes, require_gene_names
@@ -85,6 +86,7 @@ class Scored:
     across: bool
     taxon: str
     signature: list[dict[str, float]]
+    readable: Readability | None = None  # whether the file can tell the candidates apart
 
 
 def score_channels(
@@ -144,7 +146,8 @@ def score_channels(
     sig = signatures.group_scores(
         mk.stats.means, mk.data_symbols, signatures.signatures(mk.data_symbols, cache_dir)
     )
-    return Scored(mk, ev, text, (db, ment, proc), channel, across, taxon, sig)
+    read = readability(mk.data_symbols, [c.cl_id for c in cands], cache_dir)
+    return Scored(mk, ev, text, (db, ment, proc), channel, across, taxon, sig, read)
 
 
 def _stepper(progress: Any) -> Any:

@@ -82,7 +82,8 @@ def annotate(
 ) -> ad.AnnData:
     """Name each group of `adata.obs[groupby]` with one of the candidate cell types.
 
-    `candidates`: labels as given (free text or CL ids); None takes Cell Ontology cell types,
+    `candidates`: labels as given (free text or CL ids: a call of an id is written as its CL
+    label, the id being the group's `cl_id` in the report); None takes Cell Ontology cell types,
     restricted by `ontology_subtree` (a CL id or label) and/or `tissue` (a word). `store`: a genekb
     `Store`. `gene_vectors`: "real", a seeded control ("shuffled", "random"), or "bag-of-words"
     (`words`: the same texts as TF-IDF words). Writes `obs["cellmodel_annotation"]` and

@@ -10,7 +10,9 @@ where exactly one reads from it:
    ".", "/", "," and brackets separate words; superscripts, full-width forms, Greek letters
    ("γδ T": "gamma-delta") and accents are written as CL writes them; a plural word is
    singular where CL knows the singular ("monocytes", "cells"); a few abbreviations common in
-   public label sets are expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …).
+   public label sets are expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …); a cell
+   type's own abbreviation ("AT1", "cDC1", "NKT": `abbreviations`) where the label as written
+   reads as no term ("type II NKT" is CL's "type II NKT cell", not a mature NK T cell's).
 2. **Exact**: that form, or that form with "cell" added ("B", "CD8 T", "dendritic"), is one
    term's label or exact synonym.
 3. **Every word**: the label has two words or more beside "cell", and one term's label or exact
@@ -24,6 +26,10 @@ where exactly one reads from it:
    equally close read as none. A "/" joining two labels that read as two cell types ("B/Plasma")
    names a mixed group: none; so does a label ending in a cluster's number ("T cells 2": not
    the T-helper 2 cell). A marker written with both signs ("CD16+/- Mono") is not read.
+
+One name written twice ("B cells" beside "B cell", "monocytes" beside "Monocyte": the same words
+as step 1 reads them) is said in a `NearDuplicateWarning`, and a call of either is written as
+the one that names the term (`user_candidates`).
 
 A term CL defines for one clade ("…, human", "(Mmus)") is never read from a lab's label, which
 names no species. Nothing here reads data or a call; each reading is reported
@@ -41,6 +47,8 @@ from functools import lru_cache
 from typing import Any
 
 from cellmodel.annotate import ontology, other_terms
+from cellmodel.annotate.abbreviations import CELL_ABBREVIATIONS
+from genekb.errors import GenekbWarning, UsageError, warn
 
 # Abbreviations of public label sets, each to the words CL writes (read as whole words, any case).
 ABBREVIATIONS: dict[str, str] = {
@@ -104,6 +112,7 @@ LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int
 # A subtype's number in Roman numerals ("type II NK T cell"): a claim, as a digit is ("activated
 # T" and "activated NK" were read as the activated type II NK T cell).
 NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
+_ABBREVIATED = (ABBREVIATIONS, CELL_ABBREVIATIONS)  # a plural of either is read singular
 _POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
 # A marker written with both signs ("CD16+/-", "CD4±") says neither: the marker is not read
@@ -137,17 +146,59 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
     give where no other label has that term (two labels read as one term keep their words: the
     reading is a guess, not theirs), then the rest with the list's tissue (`_tissue_readings`);
     `read_as` says how."""
-    out = ontology.from_user(items)
+    out = _same_as(ontology.from_user(items))
     for readings in (_readings, _tissue_readings):
         taken = {c.cl_id for c in out if c.cl_id}
-        found = readings([c.given if c.cl_id is None else None for c in out])
+        found = readings([c.given if c.cl_id is None and not c.same_as else None for c in out])
         counts = Counter(cl for cl, _ in found.values() if cl)
         for i, (cl, how) in found.items():
             if cl and cl not in taken and counts[cl] == 1:
                 out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
-    free = [c.given for c in out if c.cl_id is None]
+    free = [c.given for c in out if c.cl_id is None and not c.same_as]
     other_terms.warn_not_cell_types(free)
     other_terms.warn_close_terms(free)
+    return out
+
+
+class NearDuplicateWarning(GenekbWarning):
+    """Two candidates are one cell type written two ways ("B cells" beside "B cell")."""
+
+
+def _same_as(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
+    """`out`, each label that is another's name written another way (the same words as
+    `_words` reads them, "cell" aside: a plural, a hyphen, case, "cell" left out: "B cells"
+    beside "B cell") marked `same_as` the first of them that names a CL term, else the first;
+    that one takes the term its words read as (`read_label`) where no other label has it.
+    "monocytes" beside "Monocyte" was kept as free text, scored by its words alone, and the
+    groups of one kind were split between the two names; a call of either is now written as
+    the one. The pairs are named in one `NearDuplicateWarning`. Different names of one term
+    ("DC2", a CL synonym of the plasmacytoid dendritic cell, beside "Plasmacytoid DCs") are
+    not pairs: a label set may mean two cell types by them."""
+    same: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for i, c in enumerate(out):
+        key = tuple(w for w in _word_tuple(c.name) if w != "cell")
+        if key:
+            same[key].append(i)
+    pairs = []
+    for idx in (idx for idx in same.values() if len(idx) > 1):
+        first = next((i for i in idx if out[i].cl_id), idx[0])
+        cl, how = read_label(out[first].given) if out[first].cl_id is None else (None, "")
+        if cl and cl not in {c.cl_id for c in out}:
+            out[first] = replace(ontology.term(cl, out[first].given), read_as=how)
+        for i in idx:
+            if i != first:
+                out[i] = replace(out[i], same_as=out[first].given)
+                pairs.append(f"{out[i].given!r} repeats {out[first].name!r}")
+    if len({c.same_as or c.given for c in out}) < 2:
+        raise UsageError(
+            f"candidates {'; '.join(pairs)}: one cell type; give at least two to choose between"
+        )
+    if pairs:
+        warn(
+            f"candidates name one cell type twice: {'; '.join(pairs)}; a call of either is"
+            " written as the second (give each cell type once)",
+            NearDuplicateWarning,
+        )
     return out
 
 
@@ -189,6 +240,7 @@ def _names_a_cell(words: list[str]) -> bool:
     return any(not w.isdigit() and w not in NUMERALS and w not in ("type", "cell") for w in words)
 
 
+@lru_cache(maxsize=8192)  # a list's labels are read for duplicates, then for terms
 def read_label(text: str) -> tuple[str | None, str]:
     """The CL id one term gives `text` (a label CL does not name exactly), and how it was read
     ("written form", "with 'cell'", "every word"); (None, "") where none or several do, or
@@ -207,6 +259,14 @@ def _read_words(words: list[str]) -> tuple[str | None, str]:
     """`read_label` on a label's words (`_words`)."""
     if not words:
         return None, ""
+    found = _read_as_written(words)
+    expanded = [w for word in words for w in CELL_ABBREVIATIONS.get(word, word).split()]
+    if found[0] is None and expanded != words:
+        found = _read_as_written(expanded)
+    return found
+
+
+def _read_as_written(words: list[str]) -> tuple[str | None, str]:
     written = _written(words)
     if written:
         return written
@@ -255,7 +315,7 @@ def _plain_words(text: str) -> list[str]:
     out: list[str] = []
     for raw in _split(text):
         plural = raw.endswith("s") and not raw.endswith(("ss", "us", "is"))
-        if plural and (raw[:-1] in vocabulary or raw[:-1] in ABBREVIATIONS):
+        if plural and any(raw[:-1] in known for known in (vocabulary, *_ABBREVIATED)):
             raw = raw[:-1]  # "cells", "monocytes", "Tregs", "DCs"
         out += ABBREVIATIONS.get(raw, raw).lower().split()
     return out

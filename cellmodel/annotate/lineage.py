@@ -377,8 +377,8 @@ def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:
         if walk.outside:  # the group is of a kind no candidate is: it is not named
             entry["label"] = entry["cl_id"] = None
         return
-    entry["label"] = cands[walk.index].given
-    entry["cl_id"] = walk.cl_id
+    entry["label"] = ontology.called(cands, walk.index).name
+    entry["cl_id"] = walk.cl_id or ontology.called(cands, walk.index).cl_id
 
 
 def unplaced(

@@ -19,6 +19,7 @@ from cellmodel.annotate import (
     infer,
     lineage,
     ontology,
+    readable,
     score,
     signatures,
 )
@@ -98,7 +99,7 @@ def name_groups(
     check_list = candidates.user_given and params.lineage == "auto"
     signatures_used = signature is not None and (walks is not None or check_list)
     _apply_lineage(out_groups, walks, cands, matrices[params.method], signature, check_list)
-    _name_no_unnameable_group(out_groups, sums, params.groupby, mk.mito_only)
+    _name_no_unnameable_group(out_groups, sums, params.groupby, mk.mito_only, sc.readable)
     report = {
         "groupby": params.groupby,
         "n_cells": int(mk.stats.sizes.sum()),
@@ -181,11 +182,16 @@ def _why_unnamed(entry: dict[str, Any], total: float, mito_only: bool) -> str | 
 
 
 def _name_no_unnameable_group(
-    entries: list[dict[str, Any]], sums: Any, groupby: str, mito_only: list[bool]
+    entries: list[dict[str, Any]],
+    sums: Any,
+    groupby: str,
+    mito_only: list[bool],
+    found: readable.Readability | None,
 ) -> None:
     """No name for a group `_why_unnamed` refuses (one warning per reason, naming its groups:
-    with hundreds of groups, a line each buried the rest); a warning naming the small groups
-    named."""
+    with hundreds of groups, a line each buried the rest), nor for any in a file too thin to
+    read (`readable`); a warning naming the small groups named."""
+    readable.abstain(entries, found, groupby)  # first: its groups are no "small groups named"
     totals = np.asarray(sums.sums).sum(axis=1)
     unnamed: dict[str, list[str]] = {}
     for entry, total, mito in zip(entries, totals, mito_only, strict=True):
@@ -238,8 +244,11 @@ def _inferred(
             else []
         ),
     }
+    if sc.readable is not None:
+        out["readable"] = sc.readable.to_dict()
     unchecked = unsigned_line(out)
-    if unchecked:  # in a notebook as on the command line (`warning: …`)
+    too_few = sc.readable is not None and sc.readable.too_few  # said once, by `readable`
+    if unchecked and not too_few:  # in a notebook as on the command line (`warning: …`)
         warn(unchecked, signatures.UncheckedLineageWarning)
     if candidates.tissue:
         out.update(tissue=candidates.tissue, tissue_from="given")
@@ -269,7 +278,7 @@ def _group_entry(
     method = params.method
     calls = {name: ranked(cands, m[g], TOP_SHOWN) for name, m in matrices.items()}
     pick = calls[method][0]
-    best = cands[pick.best]
+    best = ontology.called(cands, pick.best)
     present_g = text.present[text.bounds[g] : text.bounds[g + 1]]
     ids_g, cols_g = mk.ids[g][present_g], mk.cols[g][present_g]
     ev_idx = score.evidence(text.sims[g][:, pick.best], params.top_k)
@@ -292,7 +301,7 @@ def _group_entry(
     entry = {
         "group": str(groups.categories[g]),
         "n_cells": int(mk.stats.sizes[g]),
-        "label": best.given if named_it else None,
+        "label": best.name if named_it else None,
         "cl_id": best.cl_id if named_it else None,
         "score": round(pick.score, 4) if np.isfinite(pick.score) else None,
         "margin": round(pick.margin, 4) if np.isfinite(pick.margin) else None,

@@ -40,16 +40,31 @@ UNASSIGNED = "unassigned"  # the call of a group no candidate is given to
 
 @dataclass(frozen=True)
 class Candidate:
-    """One label a group can be given: `given` is written back exactly as the user wrote it."""
+    """One label a group can be given: `given` is written back exactly as the user wrote it
+    (`name`: a CL id as its term's label)."""
 
     given: str
     cl_id: str | None
     label: str  # the CL label where known, else `given`
     definition: str | None
     read_as: str | None = None  # how a free label was read as `cl_id` (`free_labels`)
+    same_as: str | None = None  # the label (`given`) of another candidate this one repeats
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def name(self) -> str:
+        """What a call of this candidate is written as: `given`, or for a CL id given, its CL
+        label (the id stays in the call's `cl_id`)."""
+        return self.label if self.cl_id and normalize_id(self.given) else self.given
+
+
+def called(cands: list[Candidate], index: int) -> Candidate:
+    """The candidate a call of `cands[index]` is written as: itself, or, for a label that repeats
+    another's term (`same_as`), the one that names it."""
+    same = cands[index].same_as
+    return next((c for c in cands if same and c.given == same), cands[index])
 
 
 @lru_cache(maxsize=1)

@@ -32,7 +32,7 @@ def ranked(cands: list[Any], scores: np.ndarray, n_shown: int) -> tuple[Any, lis
     call = score.rank(scores)
     top = [
         {
-            "label": cands[i].given,
+            "label": cands[i].name,
             "cl_id": cands[i].cl_id,
             "score": round(float(scores[i]), 4) if np.isfinite(scores[i]) else None,
         }

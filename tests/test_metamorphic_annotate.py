@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cellmodel.annotate import mentions, ontology, signatures
 from tests.test_annotate import ALPHA, BETA, DELTA, _islets, _planted, _TextEncoder
 
 # Genes the marker table lists for the planted islet kinds that the planted file does not hold.
@@ -49,3 +50,30 @@ def test_genes_no_cell_expresses_change_no_call_nor_score(fake_spec: object) -> 
     after = _report(_with_zero_genes(adata, TABLE_GENES), fake_spec)
     assert after["marker_table"]["universe"] == before["marker_table"]["universe"]
     assert json.dumps(after["groups"]) == json.dumps(before["groups"])
+
+
+def test_a_signature_reads_every_data_gene_of_a_symbol_whatever_the_gene_order() -> None:
+    # Two data genes of one human symbol (a mouse gene's paralogs through orthologs; an alias
+    # beside its symbol): the first in the file's order was read, so the same mouse file with
+    # its genes in another order got other signature scores, confidences and tissue scores.
+    symbols = ["CD14", "LYZ", "CD14", "ACTB", "CST3", "S100A8"]
+    means = np.array([[0.1, 2.0, 3.0, 1.0, 0.5, 0.2], [0.0, 0.1, 0.0, 1.0, 0.3, 2.0]])
+    signature = {"monocyte": ["CD14", "LYZ", "S100A8"]}
+    order = [2, 1, 0, 3, 4, 5]  # the two CD14 genes swapped
+    first = signatures.group_scores(means, symbols, signature)
+    swapped = signatures.group_scores(means[:, order], [symbols[i] for i in order], signature)
+    assert first == swapped
+    assert first[0][signatures.GENE_PREFIX + "CD14"] == swapped[0][signatures.GENE_PREFIX + "CD14"]
+
+
+def test_a_mention_reads_every_data_gene_of_its_gene_whatever_the_gene_order() -> None:
+    # "CD14-positive monocyte" names CD14; the file holds two genes that read as CD14: the
+    # mention read the first of them in the file's order, the other order another score.
+    cands = [ontology.term("CL:0001054")]
+    lfc = np.array([[0.2, 3.0, 0.0], [2.5, 0.0, 0.1]])  # 2 groups × 3 data genes
+    ids = np.array([929, 929, 7157])  # CD14 twice, TP53
+    order = [1, 0, 2]
+    first = mentions.score_groups(cands, lfc, ids, gene_vectors="real", seed=0).scores
+    swapped = mentions.score_groups(cands, lfc[:, order], ids[order], gene_vectors="real", seed=0)
+    np.testing.assert_array_equal(first, swapped.scores)
+    assert list(first[:, 0]) == [3.0, 2.5]  # each group's more expressed of the two

@@ -115,11 +115,9 @@ def group_scores(
     """Per group, each kind's signature score in [-1, 1] from its genes' mean expression
     (`means`: groups × the data's matched genes, columns named by `data_symbols`), and each
     measured gene a CL label names (`named_genes`) scored alone, under `GENE_PREFIX`."""
-    col = {}
-    for i, g in enumerate(data_symbols):
-        col.setdefault(g, i)
     # Percentile of each gene's mean within its group (ties share their mean rank).
     ranks = pd.DataFrame(means.T).rank(axis=0, pct=True).to_numpy().T
+    col, ranks = _per_symbol(data_symbols, ranks)
     named = sorted(named_genes() & set(col))
     out = []
     for g in range(means.shape[0]):
@@ -132,3 +130,17 @@ def group_scores(
             scores[GENE_PREFIX + gene] = float(2 * ranks[g, col[gene]] - 1)
         out.append(scores)
     return out
+
+
+def _per_symbol(data_symbols: list[str], ranks: np.ndarray) -> tuple[dict[str, int], np.ndarray]:
+    """Each symbol's column, and `ranks` (groups × data genes) with one column per symbol: where
+    several data genes read as one symbol (a mouse gene's paralogs, an alias beside its symbol),
+    the group's best of them, the first of them only had made the score hang on the file's gene
+    order."""
+    columns: dict[str, list[int]] = {}
+    for i, g in enumerate(data_symbols):
+        columns.setdefault(g, []).append(i)
+    if len(columns) == len(data_symbols):
+        return {g: c[0] for g, c in columns.items()}, ranks
+    merged = np.column_stack([ranks[:, c].max(axis=1) for c in columns.values()])
+    return {g: i for i, g in enumerate(columns)}, merged.reshape(ranks.shape[0], len(columns))

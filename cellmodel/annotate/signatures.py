@@ -9,11 +9,12 @@ A kind's signature (one per kind of `kinds.LEVELS`) comes from the CellConsensus
 list it among their `markerdb.DB_TOP_K` best genes, minus its largest share among the kind's
 siblings (the other kinds refining the same parent). The kind's `N_SIGNATURE` genes of the
 largest such lead (at least `MIN_LEAD`) over the whole table are its signature, and the file
-scores those of them it measures; a kind with fewer than `MIN_MEASURED` of them measured gets
-none. The signature is the kind's, not the file's: a file measuring a few hundred genes does not
-get, in its place, the next genes down the list (on such a panel, housekeeping genes). A group's
-score for a kind is the mean percentile of the signature genes' mean expression among all the
-group's measured genes, mapped to [-1, 1] (0: as expressed as a typical gene). No label is read.
+scores those of them it measures (a gene no cell of the file expresses is not measured); a kind
+with fewer than `MIN_MEASURED` of them measured gets none. The signature is the kind's, not the
+file's: a file measuring a few hundred genes does not get, in its place, the next genes down the
+list (on such a panel, housekeeping genes). A group's score for a kind is the mean percentile of
+the signature genes' mean expression among all the group's measured genes, mapped to [-1, 1] (0:
+as expressed as a typical gene). No label is read.
 
 **Named genes.** Many CL labels say which genes their cells express ("CD14-positive monocyte",
 "CD34-positive, CD38-negative hematopoietic stem cell", "CD8-positive, alpha-beta T cell").

@@ -105,3 +105,20 @@ def test_per_cell_scores_hang_neither_on_the_gene_order_nor_on_unexpressed_genes
     kept, kept_best, _ = call_cells(padded, genes + [f"Z{i}" for i in range(300)], report, codes)
     np.testing.assert_allclose(kept_best, best, rtol=1e-5)
     assert list(kept) == list(calls)
+
+
+def test_a_few_fractional_values_are_found_wherever_the_matrix_stores_them() -> None:
+    # Counts with a stray fractional value: integer detection read 1M evenly spaced values of
+    # a larger matrix, so CSR, CSC or the cells in another order hit or missed it, and the same
+    # file was normalized as counts (normalize_total + log1p) or as linear values (log1p alone).
+    import scipy.sparse as sp
+
+    from cellmodel.io import detect_kind
+
+    rng = np.random.default_rng(0)
+    X = sp.random(2000, 1500, density=0.7, format="csr", random_state=0, dtype=np.float32)
+    X.data = rng.integers(1, 100, X.nnz).astype(np.float32)
+    assert detect_kind(X) == "counts"
+    X.data[1] = 2.5  # between the values a sample of every second one read
+    kinds = {detect_kind(X), detect_kind(sp.csc_matrix(X)), detect_kind(X[::-1])}
+    assert kinds == {"other"}

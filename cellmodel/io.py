@@ -46,8 +46,10 @@ COUNTS_TARGET_SUM = 1e4
 # log1p(CP10k) stays below ~12 and log2(x+1) of any realistic scale below ~25; larger non-integer
 # values are on a linear scale (TPM, CPM, FPKM).
 LOG_SCALE_MAX = 30.0
-# Integer detection looks at this many non-zero values (evenly spaced): certain enough, and cheap.
-KIND_SAMPLE = 1_000_000
+# Integer detection reads every non-zero value, this many at a time: a sample of evenly spaced
+# values found a few fractional ones or missed them by where the matrix stored them (CSR or CSC,
+# the cells' order), and the same file was normalized as counts or as linear values.
+KIND_CHUNK = 1_000_000
 LOW_COUNT = 100  # counts under which a barcode is most likely an empty droplet
 WHOLE_TRANSCRIPTOME = 5_000  # genes from which a counts matrix is judged for empty droplets
 
@@ -213,15 +215,23 @@ def detect_kind(X: Any, rows: Any = None) -> ValueKind:
     values = values[values != 0]
     if values.size == 0:
         return "counts"
-    step = max(1, values.size // KIND_SAMPLE)
-    sample = values[::step].astype(np.float64)
-    if np.all(sample == np.round(sample)):
+    if _all_integers(values):
         return "counts"
     if float(values.max()) > LOG_SCALE_MAX:
         return "other"
     if rows is None and getattr(X, "ndim", 1) == 2:
         rows = kind_rows(X)
     return "counts" if rows is not None and counts_with_fractions(rows) else "log"
+
+
+def _all_integers(values: np.ndarray) -> bool:
+    """Whether every value is a whole number, read `KIND_CHUNK` values at a time (a log or TPM
+    matrix stops at its first chunk)."""
+    for start in range(0, values.size, KIND_CHUNK):
+        chunk = values[start : start + KIND_CHUNK].astype(np.float64)
+        if not np.array_equal(chunk, np.round(chunk)):
+            return False
+    return True
 
 
 def normalize(X: Any, kind: str) -> Matrix:

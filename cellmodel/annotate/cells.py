@@ -53,23 +53,30 @@ def signature_columns(
     return list(dict.fromkeys(cols))
 
 
-def _expression_bins(X: Any) -> np.ndarray:
-    """Each gene's bin of mean expression: `EXPRESSION_BINS` bins of equal gene count."""
+def _expression_bins(X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each gene's bin of mean expression (`EXPRESSION_BINS` bins of equal gene count; -1 for a
+    gene no cell expresses), and the expressed genes from the least to the most expressed. Both
+    read the genes by their expression, not by their place or count in the file: a file's gene
+    order, or its unexpressed genes filtered out or kept, had drawn other control genes."""
     means = np.asarray(X.mean(axis=0)).ravel()
-    bin_of = np.empty(len(means), dtype=int)
-    bin_of[np.argsort(means, kind="stable")] = (
-        np.arange(len(means)) * EXPRESSION_BINS // max(len(means), 1)
-    )
-    return bin_of
+    order = np.argsort(means, kind="stable")
+    order = order[means[order] > 0]
+    bin_of = np.full(len(means), -1, dtype=int)
+    bin_of[order] = np.arange(len(order)) * EXPRESSION_BINS // max(len(order), 1)
+    return bin_of, order
 
 
-def _module_score(X: Any, cols: np.ndarray, bin_of: np.ndarray, seed: int) -> np.ndarray:
+def _module_score(
+    X: Any, cols: np.ndarray, bins: tuple[np.ndarray, np.ndarray], seed: int
+) -> np.ndarray:
     """Mean of the signature columns `cols` minus the mean of control genes: for each signature
     gene, `CONTROL_GENES` genes drawn from its expression bin (the whole pool where the bin holds
-    no other gene). Written here rather than calling scanpy's `score_genes`, which fails on a
-    file with too few genes to fill its bins and reseeds numpy's global generator."""
+    no other gene; `bins`: `_expression_bins`). Written here rather than calling scanpy's
+    `score_genes`, which fails on a file with too few genes to fill its bins and reseeds numpy's
+    global generator."""
+    bin_of, order = bins
     rng = np.random.default_rng(seed)
-    pool = np.setdiff1d(np.arange(len(bin_of)), cols)
+    pool = order[~np.isin(order, cols)]  # drawn from in order of expression
     controls: set[int] = set()
     for c in cols:
         same = pool[bin_of[pool] == bin_of[c]]
@@ -93,13 +100,13 @@ def call_cells(
             signatures[entry["label"]] += entry["signature_data_names"]
     signatures = {k: list(dict.fromkeys(v)) for k, v in signatures.items() if v}
     column = {str(g): i for i, g in reversed(list(enumerate(genes)))}  # first of a repeated name
-    bin_of = _expression_bins(X)
+    bins = _expression_bins(X)
     labels = list(signatures)
     scores = np.full((X.shape[0], len(labels)), -np.inf)
     for j, label in enumerate(labels):
         cols = np.array(sorted({column[g] for g in signatures[label] if g in column}), dtype=int)
         if len(cols):
-            scores[:, j] = _module_score(X, cols, bin_of, seed)
+            scores[:, j] = _module_score(X, cols, bins, seed)
     group_label = np.array([e["label"] or UNASSIGNED for e in report["groups"]], dtype=object)
     inherited = group_label[np.asarray(codes)]
     if labels:

@@ -45,8 +45,9 @@ from genekb.store.store import Store
 
 @dataclass
 class Markers:
-    """The data side of a run: the matched genes, their per-group statistics and each group's
-    marker GeneIDs (columns into the matched genes), none of it read from a label."""
+    """The data side of a run: the matched genes some cell expresses (`matched`), their per-group
+    statistics and each group's marker GeneIDs (columns into `matched`), none of it read from a
+    label."""
 
     match: Any
     matched: np.ndarray
@@ -183,7 +184,12 @@ def _markers(
     ref = reference()
     match = match_genes(genes, ref, store_taxon="human", data_taxon=taxon, X=totals)
     symbol_of = dict(zip(ref["gene_id"].astype(int), ref["symbol"], strict=True))
-    matched = np.flatnonzero(match.matched)
+    # A gene no cell of the file expresses tells no group from another: kept, it took a place in
+    # the marker table's and the processes' gene universes and in each group's expression
+    # percentiles, so the same cells, with or without their unexpressed genes filtered out, were
+    # called apart.
+    expressed = np.asarray(sums.sums).sum(axis=0) > 0
+    matched = np.flatnonzero(match.matched & expressed)
     kept = nameable_groups(sums)
     stats, kept_stats = _group_stats(sums.columns(matched), kept)
     # A group's mitochondrial transcripts say how its cells fared, not what they are (their cards

@@ -256,20 +256,22 @@ def score_groups(
     GeneIDs in `data_gene_ids`. Under a control of the gene knowledge ("shuffled", "random")
     each GeneID reads a seeded random data gene's column, so a mention names no real gene.
     `cache_dir`: where each text's mentions are kept (`text_mentions`)."""
-    column_of: dict[int, int] = {}
+    # Every data gene of a GeneID (a mouse gene's paralogs, an alias beside its symbol), not the
+    # first in the file's gene order: the mention reads the one the group expresses most.
+    columns_of: dict[int, list[int]] = {}
     for j, g in enumerate(np.asarray(data_gene_ids).tolist()):
-        column_of.setdefault(int(g), j)
+        columns_of.setdefault(int(g), []).append(j)
     if gene_vectors in ("shuffled", "random"):
-        keys = list(column_of)
-        cols = np.random.default_rng(seed).permutation([column_of[g] for g in keys])
-        column_of = dict(zip(keys, cols.tolist(), strict=True))
+        keys = list(columns_of)
+        order = np.random.default_rng(seed).permutation(len(keys))
+        columns_of = {g: columns_of[keys[i]] for g, i in zip(keys, order.tolist(), strict=True)}
     scores = np.full((lfc.shape[0], len(cands)), np.nan)
     named: list[list[tuple[str, list[int]]]] = []
     found = text_mentions([mention_text(c) for c in cands], cache_dir)
     for c, mentions in enumerate(found):
         distinct: dict[tuple[int, ...], str] = {}  # a gene named twice counts once
         for m in mentions:
-            cols = tuple(sorted({column_of[g] for g in m.gene_ids if g in column_of}))
+            cols = tuple(sorted({j for g in m.gene_ids for j in columns_of.get(g, ())}))
             if m.positive and cols:
                 distinct.setdefault(cols, m.words)
         named.append([(words, list(cols)) for cols, words in distinct.items()])

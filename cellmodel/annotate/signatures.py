@@ -9,11 +9,12 @@ A kind's signature (one per kind of `kinds.LEVELS`) comes from the CellConsensus
 list it among their `markerdb.DB_TOP_K` best genes, minus its largest share among the kind's
 siblings (the other kinds refining the same parent). The kind's `N_SIGNATURE` genes of the
 largest such lead (at least `MIN_LEAD`) over the whole table are its signature, and the file
-scores those of them it measures; a kind with fewer than `MIN_MEASURED` of them measured gets
-none. The signature is the kind's, not the file's: a file measuring a few hundred genes does not
-get, in its place, the next genes down the list (on such a panel, housekeeping genes). A group's
-score for a kind is the mean percentile of the signature genes' mean expression among all the
-group's measured genes, mapped to [-1, 1] (0: as expressed as a typical gene). No label is read.
+scores those of them it measures (a gene no cell of the file expresses is not measured); a kind
+with fewer than `MIN_MEASURED` of them measured gets none. The signature is the kind's, not the
+file's: a file measuring a few hundred genes does not get, in its place, the next genes down the
+list (on such a panel, housekeeping genes). A group's score for a kind is the mean percentile of
+the signature genes' mean expression among all the group's measured genes, mapped to [-1, 1] (0:
+as expressed as a typical gene). No label is read.
 
 **Named genes.** Many CL labels say which genes their cells express ("CD14-positive monocyte",
 "CD34-positive, CD38-negative hematopoietic stem cell", "CD8-positive, alpha-beta T cell").
@@ -115,11 +116,9 @@ def group_scores(
     """Per group, each kind's signature score in [-1, 1] from its genes' mean expression
     (`means`: groups × the data's matched genes, columns named by `data_symbols`), and each
     measured gene a CL label names (`named_genes`) scored alone, under `GENE_PREFIX`."""
-    col = {}
-    for i, g in enumerate(data_symbols):
-        col.setdefault(g, i)
     # Percentile of each gene's mean within its group (ties share their mean rank).
     ranks = pd.DataFrame(means.T).rank(axis=0, pct=True).to_numpy().T
+    col, ranks = _per_symbol(data_symbols, ranks)
     named = sorted(named_genes() & set(col))
     out = []
     for g in range(means.shape[0]):
@@ -132,3 +131,17 @@ def group_scores(
             scores[GENE_PREFIX + gene] = float(2 * ranks[g, col[gene]] - 1)
         out.append(scores)
     return out
+
+
+def _per_symbol(data_symbols: list[str], ranks: np.ndarray) -> tuple[dict[str, int], np.ndarray]:
+    """Each symbol's column, and `ranks` (groups × data genes) with one column per symbol: where
+    several data genes read as one symbol (a mouse gene's paralogs, an alias beside its symbol),
+    the group's best of them, the first of them only had made the score hang on the file's gene
+    order."""
+    columns: dict[str, list[int]] = {}
+    for i, g in enumerate(data_symbols):
+        columns.setdefault(g, []).append(i)
+    if len(columns) == len(data_symbols):
+        return {g: c[0] for g, c in columns.items()}, ranks
+    merged = np.column_stack([ranks[:, c].max(axis=1) for c in columns.values()])
+    return {g: i for i, g in enumerate(columns)}, merged.reshape(ranks.shape[0], len(columns))

@@ -138,10 +138,7 @@ def test_a_mouse_gene_list_built_as_human_says_so(tmp_path):
     # default --taxon human, exit 0 and not a word; a human list under --taxon mouse likewise.
     mouse = tmp_path / "mouse.txt"
     mouse.write_text("Cd3e\nTrp53\n")
-    result = run_genekb(
-        "build", "--model", "fake", "--source", "ncbi", "--source-opt", f"gene_info={GENE_INFO}",
-        "--genes", str(mouse), "--root", str(tmp_path / "s"),
-    )  # fmt: skip
+    result = _ncbi_build_genes(tmp_path, mouse)
     assert result.exit_code == 0, result.output
     assert (
         "warning: 2 of the 2 genes given are written as mouse symbols (e.g. Cd3e, Trp53) and were"
@@ -229,10 +226,7 @@ def test_a_gene_list_that_is_a_web_page_says_so(tmp_path):
     # build said "none of the 5 genes given matches the human ncbi source; check the names".
     page = tmp_path / "genes.txt"
     page.write_text("<!DOCTYPE html>\n<html>\n<head><title>404</title></head>\n<body>gone</body>\n")
-    result = run_genekb(
-        "build", "--model", "fake", "--source", "ncbi", "--source-opt", f"gene_info={GENE_INFO}",
-        "--genes", str(page), "--root", str(tmp_path / "s"),
-    )  # fmt: skip
+    result = _ncbi_build_genes(tmp_path, page)
     line = one_line_error(result)
     assert "genes.txt is an HTML page, not a list or table (a failed download" in line
     page.write_text("<!-- saved -->\n<HTML><BODY>Please log in</BODY></HTML>\n")

@@ -25,7 +25,7 @@ from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
 from genekb.store.foreign import OtherSpeciesNamesWarning
-from genekb.store.ids import check_tag, default_tag
+from genekb.store.ids import check_tag, check_tag_species, default_tag
 from genekb.store.store import Store
 from genekb.store.versions import (
     built_spec,
@@ -85,6 +85,8 @@ def build(
     """
     _check_request(model, tag, device, engine, batch_size, force)
     taxon = _taxon_of(taxon, gene_table)
+    if tag is not None:
+        check_tag_species(tag, TAXA[taxon], "this build", force=force)
     genes = _gene_names(genes)
     views = view_models(model)
     if views:

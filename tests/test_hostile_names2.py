@@ -1,0 +1,65 @@
+"""Names a user writes that say more than they mean: a tag that starts with another species' name,
+and the short cell-type names labs write in candidate lists (Trm, TAM, cMono, Fib, ExN)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genekb.build import build
+from genekb.errors import UsageError
+from genekb.store.foreign import import_vectors
+from genekb.store.store import Store
+from genekb.views import combine
+from tests.conftest import make_genes, one_line_error, run_genekb
+
+GENE_INFO = Path(__file__).parent / "data" / "ncbi" / "gene_info"
+SAYS = "names human, but this build is of taxon 10090 (mouse), not human; name the tag mouse/…"
+
+
+def _mouse_build(root: Path, *extra: str):
+    return run_genekb(
+        "build", "--model", "fake", "--source", "ncbi", "--source-opt", f"gene_info={GENE_INFO}",
+        "--taxon", "mouse", "--root", str(root), *extra,
+    )  # fmt: skip
+
+
+def test_a_mouse_build_tagged_human_is_refused_before_any_work(tmp_path):
+    # `build --taxon mouse --tag human/ncbi-card/fake` was accepted: the human default tag then
+    # pointed at mouse genes, refused only when a human reader came to read it.
+    root = tmp_path / "s"
+    line = one_line_error(_mouse_build(root, "--tag", "human/ncbi-card/fake"), 2)
+    assert SAYS in line and "--force" in line
+    assert not (root / "tags.json").exists()
+    assert _mouse_build(root, "--tag", "Human/lab", "--force").exit_code == 0  # told so: done
+    assert Store.open(root).tags()["Human/lab"].startswith("emb-")
+    store = Store.open(root)
+    with pytest.raises(UsageError, match="this build is of taxon 10090"):
+        build(store, model="fake", gene_table=make_genes(5, taxon=10090), tag="human/x")
+    with pytest.raises(UsageError, match=r"this build is of taxon 9606 \(human\), not mouse"):
+        build(store, model="fake", gene_table=make_genes(5), tag="mouse/x")
+    # The species' own name, any other first part, or a tag without one: as before.
+    for tag in ("mouse/x", "lab/human", "humanized/x"):
+        build(store, model="fake", gene_table=make_genes(5, taxon=10090), tag=tag)
+
+
+def test_genekb_tag_and_combine_refuse_another_species_name(tmp_path):
+    root = tmp_path / "s"
+    assert _mouse_build(root).exit_code == 0
+    line = one_line_error(
+        run_genekb("tag", "human/x", "mouse/ncbi-card/fake", "--root", str(root)), 2
+    )
+    assert "names human, but emb-" in line and "is of taxon 10090 (mouse)" in line
+    assert "human/x" not in Store.open(root).tags()
+    ok = run_genekb("tag", "human/x", "mouse/ncbi-card/fake", "--force", "--root", str(root))
+    assert ok.exit_code == 0, ok.output
+    store = Store.open(root)
+    mouse = make_genes(5, taxon=10090)
+    build(store, model="fake", gene_table=mouse, tag="mouse/all")
+    build(store, model="fake", gene_table=mouse, genes=["GENE1"], tag="mouse/one")
+    with pytest.raises(UsageError, match="the combined version is of taxon 10090"):
+        combine(store, ["mouse/one", "mouse/all"], tag="human/both")
+    assert combine(store, ["mouse/one", "mouse/all"], tag="mouse/both")["n_genes"] == 1
+    with pytest.raises(UsageError, match="this import is of taxon 10090"):
+        import_vectors(store, tmp_path / "v.pkl", model="x", taxon="mouse", tag="human/x")

@@ -63,3 +63,50 @@ def test_genekb_tag_and_combine_refuse_another_species_name(tmp_path):
     assert combine(store, ["mouse/one", "mouse/all"], tag="mouse/both")["n_genes"] == 1
     with pytest.raises(UsageError, match="this import is of taxon 10090"):
         import_vectors(store, tmp_path / "v.pkl", model="x", taxon="mouse", tag="human/x")
+
+
+@pytest.mark.parametrize(
+    ("label", "term"),
+    [
+        ("Trm", "CL:0000813"),  # memory T cell: CL names a tissue-resident one in the lung only
+        ("CD4 Trm", "CL:0000897"),
+        ("CD8 Trm", "CL:0000909"),  # was CL's lung TRM cell, by every word of its synonym
+        ("MDSC", "CL:0000889"),
+        ("TAMs", "CL:0000235"),
+        ("cMono", "CL:0000860"),
+        ("intMono", "CL:0002393"),
+        ("ncMono", "CL:0000875"),
+        ("Ery", "CL:0000764"),
+        ("Erythroid cells", "CL:0000764"),
+        ("Peri", "CL:0000669"),
+        ("Micro", "CL:0000129"),
+        ("pre-B", "CL:0000817"),
+        ("Ex neurons", "CL:0000679"),
+        ("ExN", "CL:0000679"),
+        ("Excitatory neurons", "CL:0000679"),
+    ],
+)
+def test_a_labs_short_name_reads_as_its_cl_term(label, term):
+    # Each read as no term (or "CD8 Trm" as the lung's), scored by its letters alone.
+    from cellmodel.annotate.free_labels import read_label
+
+    assert read_label(label)[0] == term
+
+
+@pytest.mark.parametrize(
+    "label", ["In neurons", "InN", "Inh neurons", "M-MDSC", "NK bright", "HSC/MPP", "Ex", "pre"]
+)
+def test_short_names_ambiguous_or_without_a_term_stay_free(label):
+    # Inhibitory: GABAergic or glycinergic by tissue; CL's bright/dim NK cells are human-only
+    # terms; "HSC/MPP" names a mixed group; "ex" and "pre" alone are no cell type.
+    from cellmodel.annotate.free_labels import read_label
+
+    assert read_label(label)[0] is None
+
+
+def test_a_list_of_short_names_reads_each_as_its_term():
+    from cellmodel.annotate.free_labels import user_candidates
+
+    got = {c.given: c.cl_id for c in user_candidates(["cMono", "ncMono", "TAM", "CD8 Trm", "Fib"])}
+    assert got == {"cMono": "CL:0000860", "ncMono": "CL:0000875", "TAM": "CL:0000235",
+                   "CD8 Trm": "CL:0000909", "Fib": "CL:0000057"}  # fmt: skip

@@ -19,6 +19,30 @@ there. Sources:
 - NPC: neural progenitor cell (in a label set of brain or organoid cells; "nucleus pulposus
   cell", its other sense, is written out in the sets that use it).
 - gdT: gamma-delta T cell.
+- Trm: tissue-resident memory T cell (Mueller & Mackay 2016, Nat Rev Immunol 16:79). CL
+  (v2026-03-26) names one only in the lung ("lung TRM …", which "CD8 Trm" was read as
+  anywhere), so it is read as its parent, CL's memory T cell.
+- MDSC: myeloid-derived suppressor cell (Gabrilovich et al. 2007, Cancer Res 67:425), CL's
+  "myeloid suppressor cell". M-MDSC and PMN-MDSC (Bronte et al. 2016, Nat Commun 7:12150) are
+  left: CL's subtypes are the mouse Gr1 gates.
+- TAM: tumor-associated macrophage (Mantovani et al. 2002, Trends Immunol 23:549); CL has no
+  such term, so it is read as its parent, the macrophage.
+- cMono, intMono, ncMono: classical, intermediate and non-classical monocytes
+  (Ziegler-Heitbrock et al. 2010, Blood 116:e74, the nomenclature CL's three terms follow).
+- erythroid (what "Ery" and "Eryth" expand to): CL's "erythroid lineage cell".
+- Peri, Micro: pericyte and microglial cell, as the Allen taxonomy writes its non-neuronal
+  subclasses beside Astro, Oligo, Endo and SMC (Tasic et al. 2018, Nature 563:72).
+- ExN, "Ex neurons", "Exc neurons", "excitatory neurons": CL's glutamatergic neuron (Lake et
+  al. 2016, Science 352:1586, "Ex"; Hodge et al. 2019, Nature 573:61, "Exc"). Their inhibitory
+  counterparts (InN, In, Inh) are left: CL has no inhibitory neuron, its GABAergic neuron
+  leaves out the glycinergic ones of the spinal cord, brainstem and retina, and its
+  inhibitory interneuron the inhibitory projection neurons (striatal, Purkinje).
+- DC1, DC2 are not here: CL (v2026-03-26) carries them as exact synonyms of the conventional
+  and the plasmacytoid dendritic cell, their sense before cDC1/cDC2 (Guilliams et al. 2014);
+  its curators agree to drop "DC2" from the pDC (cell-ontology issues 839, 3567, 3608), and a
+  list that means the CD1c+ cell reads so written "cDC2". They are read as CL has them.
+- pre-B: CL's "precursor B cell" (Hardy & Hayakawa 2001, Annu Rev Immunol 19:595); "pre" and
+  "ex" alone are too common to expand, so these are read as two-word forms (`CELL_PHRASES`).
 """
 
 from __future__ import annotations
@@ -37,4 +61,37 @@ CELL_ABBREVIATIONS: dict[str, str] = {
     "hspc": "hematopoietic precursor",
     "npc": "neural progenitor",
     "gdt": "gamma delta t",
+    "trm": "memory t",
+    "mdsc": "myeloid suppressor",
+    "tam": "macrophage",
+    "cmono": "classical monocyte",
+    "intmono": "intermediate monocyte",
+    "ncmono": "non classical monocyte",
+    "erythroid": "erythroid lineage",
+    "peri": "pericyte",
+    "micro": "microglial",
+    "exn": "glutamatergic neuron",
 }
+# Two words read together, where the first alone means something else ("in", "pre", "ex").
+CELL_PHRASES: dict[tuple[str, str], str] = {
+    ("pre", "b"): "precursor b",
+    ("ex", "neuron"): "glutamatergic neuron",
+    ("exc", "neuron"): "glutamatergic neuron",
+    ("excitatory", "neuron"): "glutamatergic neuron",
+}
+
+
+def expand(words: list[str]) -> list[str]:
+    """A label's words (as `free_labels` writes them) with each abbreviation of the tables
+    written out."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        pair = (words[i], words[i + 1]) if i + 1 < len(words) else None
+        if pair in CELL_PHRASES:
+            out += CELL_PHRASES[pair].split()
+            i += 2
+            continue
+        out += CELL_ABBREVIATIONS.get(words[i], words[i]).split()
+        i += 1
+    return out

@@ -11,8 +11,9 @@ where exactly one reads from it:
    ("γδ T": "gamma-delta") and accents are written as CL writes them; a plural word is
    singular where CL knows the singular ("monocytes", "cells"); a few abbreviations common in
    public label sets are expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …); a cell
-   type's own abbreviation ("AT1", "cDC1", "NKT": `abbreviations`) where the label as written
-   reads as no term ("type II NKT" is CL's "type II NKT cell", not a mature NK T cell's).
+   type's own abbreviation ("AT1", "cDC1", "NKT", "Trm": `abbreviations`) where the label as
+   written reads as no term or only by every word (step 3) ("type II NKT" is CL's "type II NKT
+   cell", not a mature NK T cell's; "CD8 Trm" is no lung TRM cell).
 2. **Exact**: that form, or that form with "cell" added ("B", "CD8 T", "dendritic"), is one
    term's label or exact synonym.
 3. **Every word**: the label has two words or more beside "cell", and one term's label or exact
@@ -47,7 +48,7 @@ from functools import lru_cache
 from typing import Any
 
 from cellmodel.annotate import ontology, other_terms
-from cellmodel.annotate.abbreviations import CELL_ABBREVIATIONS
+from cellmodel.annotate.abbreviations import CELL_ABBREVIATIONS, expand
 from genekb.errors import GenekbWarning, UsageError, warn
 
 # Abbreviations of public label sets, each to the words CL writes (read as whole words, any case).
@@ -260,9 +261,12 @@ def _read_words(words: list[str]) -> tuple[str | None, str]:
     if not words:
         return None, ""
     found = _read_as_written(words)
-    expanded = [w for word in words for w in CELL_ABBREVIATIONS.get(word, word).split()]
-    if found[0] is None and expanded != words:
-        found = _read_as_written(expanded)
+    expanded = expand(words)
+    # Read as written unless that is none or only a guess by every word: "CD8 Trm" held every
+    # word of CL's "lung TRM CD8-positive, integrin alpha E-positive cell".
+    if found[1] in ("", "every word") and expanded != words:
+        again = _read_as_written(expanded)
+        found = again if again[0] else found
     return found
 
 

@@ -110,3 +110,19 @@ def test_a_list_of_short_names_reads_each_as_its_term():
     got = {c.given: c.cl_id for c in user_candidates(["cMono", "ncMono", "TAM", "CD8 Trm", "Fib"])}
     assert got == {"cMono": "CL:0000860", "ncMono": "CL:0000875", "TAM": "CL:0000235",
                    "CD8 Trm": "CL:0000909", "Fib": "CL:0000057"}  # fmt: skip
+
+
+@pytest.mark.parametrize("cd16", ["CD16 Mono", "Mono.CD16", "CD16+ Mono", "FCGR3A+ Mono"])
+def test_seurats_cd16_monocytes_beside_cd14_ones_are_the_non_classical_ones(cd16):
+    # Seurat's and Azimuth's PBMC lists: "CD16 Mono" beside "CD14 Mono" read as CL's
+    # "CD16+ monocyte", the CD14-positive, CD16-positive (intermediate) one; FCGR3A+ as none.
+    from cellmodel.annotate.free_labels import user_candidates
+
+    got = {c.given: c.cl_id for c in user_candidates(["CD14 Mono", cd16, "NK"])}
+    assert got[cd16] == "CL:0002396" and got["CD14 Mono"] == "CL:0001054"
+    # Alone, or beside an intermediate group, it keeps CL's reading; CD14 written, likewise.
+    assert {c.cl_id for c in user_candidates([cd16, "NK"])} == {"CL:0002397", "CL:0000623"}
+    both = user_candidates(["CD14 Mono", "CD14+CD16+ Mono", "NK"])
+    assert [c.cl_id for c in both][1] == "CL:0002397"
+    three = user_candidates(["CD14 Mono", cd16, "Intermediate monocytes"])
+    assert [c.cl_id for c in three][1] == "CL:0002397"

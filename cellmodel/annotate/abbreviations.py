@@ -41,11 +41,22 @@ there. Sources:
   and the plasmacytoid dendritic cell, their sense before cDC1/cDC2 (Guilliams et al. 2014);
   its curators agree to drop "DC2" from the pDC (cell-ontology issues 839, 3567, 3608), and a
   list that means the CD1c+ cell reads so written "cDC2". They are read as CL has them.
+- FCGR3A: the gene of CD16 (HGNC), as Seurat's PBMC tutorial names its "FCGR3A+ Mono".
+- "CD16 Mono" beside "CD14 Mono" (Seurat's and Azimuth's PBMC labels, Hao et al. 2021, Cell
+  184:3573): CL's exact synonym "CD16+ monocyte" is the intermediate CD14+CD16+ monocyte, but a
+  list that splits its monocytes into a CD14 and a CD16 group means the non-classical ones
+  (CD14-low, CD16-positive; Ziegler-Heitbrock et al. 2010) by the second, unless it names an
+  intermediate or non-classical group too (`cd16_beside_cd14`).
 - pre-B: CL's "precursor B cell" (Hardy & Hayakawa 2001, Annu Rev Immunol 19:595); "pre" and
   "ex" alone are too common to expand, so these are read as two-word forms (`CELL_PHRASES`).
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from cellmodel.annotate import ontology
 
 CELL_ABBREVIATIONS: dict[str, str] = {
     "at1": "pulmonary alveolar type 1",
@@ -71,6 +82,7 @@ CELL_ABBREVIATIONS: dict[str, str] = {
     "peri": "pericyte",
     "micro": "microglial",
     "exn": "glutamatergic neuron",
+    "fcgr3a": "cd16",
 }
 # Two words read together, where the first alone means something else ("in", "pre", "ex").
 CELL_PHRASES: dict[tuple[str, str], str] = {
@@ -94,4 +106,31 @@ def expand(words: list[str]) -> list[str]:
             continue
         out += CELL_ABBREVIATIONS.get(words[i], words[i]).split()
         i += 1
+    return out
+
+
+CD14_MONOCYTES = {"CL:0001054", "CL:0000860", "CL:0002057"}  # CD14+, classical, CD16- classical
+CD14_CD16_MONOCYTE = "CL:0002397"  # CL's "CD16+ monocyte": the intermediate one
+CD16_MONOCYTES = {"CL:0002396", "CL:0000875", "CL:0002393"}  # non-classical, intermediate
+_NAMES_CD14 = re.compile(r"cd14|intermediate|\bint", re.IGNORECASE)
+
+
+def cd16_beside_cd14(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
+    """`out`, where it holds a CD14 (classical) monocyte and one label read (not given) as CL's
+    CD14-positive, CD16-positive monocyte that writes no CD14, with that one read as the
+    CD14-low, CD16-positive (non-classical) monocyte: "CD16 Mono" beside "CD14 Mono"."""
+    ids = {c.cl_id for c in out}
+    if not ids & CD14_MONOCYTES or ids & CD16_MONOCYTES:
+        return out
+    read = [
+        i
+        for i, c in enumerate(out)
+        if c.cl_id == CD14_CD16_MONOCYTE and c.read_as and not _NAMES_CD14.search(c.given)
+    ]
+    if len(read) != 1:
+        return out
+    i = read[0]
+    how = f"{out[i].read_as}, beside a CD14 monocyte: the non-classical one"
+    out = list(out)
+    out[i] = replace(ontology.term("CL:0002396", out[i].given), read_as=how)
     return out

@@ -21,8 +21,9 @@ where exactly one reads from it:
    "CD4-positive, alpha-beta memory T cell"). The qualifiers CL writes into most T-cell labels
    ("positive", "alpha", "beta", "thymus-derived") do not count as words of the label or as
    other words; a marker or a marker's level the user did not write (a word with a digit, as
-   "CD14", or "negative", "low", …) bars the term: "CD16+ Mono" does not read as
-   "CD14-positive, CD16-positive monocyte", nor "Mono.CD16" as "CD16-negative monocyte"; so does
+   "CD14", or "negative", "low", …) bars the term: "Mono.CD16" does not read as "CD14-low,
+   CD16-positive monocyte" (it is CL's "CD16+ monocyte", the CD14-positive one, except beside
+   a CD14 monocyte: `abbreviations.cd16_beside_cd14`), nor as "CD16-negative monocyte"; so does
    a subtype's number ("activated NK" is not the "activated type II NK T cell"). Two terms
    equally close read as none. A "/" joining two labels that read as two cell types ("B/Plasma")
    names a mixed group: none; so does a label ending in a cluster's number ("T cells 2": not
@@ -48,7 +49,7 @@ from functools import lru_cache
 from typing import Any
 
 from cellmodel.annotate import ontology, other_terms
-from cellmodel.annotate.abbreviations import CELL_ABBREVIATIONS, expand
+from cellmodel.annotate.abbreviations import CELL_ABBREVIATIONS, cd16_beside_cd14, expand
 from genekb.errors import GenekbWarning, UsageError, warn
 
 # Abbreviations of public label sets, each to the words CL writes (read as whole words, any case).
@@ -155,6 +156,7 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
         for i, (cl, how) in found.items():
             if cl and cl not in taken and counts[cl] == 1:
                 out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
+    out = cd16_beside_cd14(out)
     free = [c.given for c in out if c.cl_id is None and not c.same_as]
     other_terms.warn_not_cell_types(free)
     other_terms.warn_close_terms(free)

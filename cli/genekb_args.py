@@ -17,7 +17,12 @@ RootOpt = Annotated[  # a str, not a Path: a published store's URL reads in plac
     ),
 ]
 MoveTagOpt = Annotated[
-    bool, typer.Option("--force", help="Move the tag if it points at another version.")
+    bool,
+    typer.Option(
+        "--force",
+        help="Move the tag if it points at another version, or let a tag named for one"
+        " species (human/…) point at another's version.",
+    ),
 ]
 TaxonOpt = Annotated[str, typer.Option(help="human or mouse.")]
 TemplateOpt = Annotated[str, typer.Option(help=f"Text template: {', '.join(TEMPLATES)}.")]

@@ -36,7 +36,12 @@ def tag(
         bool, typer.Option("--delete", help="Delete tag NAME (its version stays).")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Move the tag if it points at another version.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Move the tag if it points at another version, or let a tag named for one"
+            " species (human/…) point at another's version.",
+        ),
     ] = False,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,

@@ -25,7 +25,7 @@ from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
 from genekb.store.foreign import OtherSpeciesNamesWarning
-from genekb.store.ids import check_tag, default_tag
+from genekb.store.ids import check_tag, check_tag_species, default_tag
 from genekb.store.store import Store
 from genekb.store.versions import (
     built_spec,
@@ -84,7 +84,7 @@ def build(
     changes where texts are encoded, never the version written: same id, manifest and vectors.
     """
     _check_request(model, tag, device, engine, batch_size, force)
-    taxon = _taxon_of(taxon, gene_table)
+    taxon = _taxon_of(taxon, gene_table, tag, force)
     genes = _gene_names(genes)
     views = view_models(model)
     if views:
@@ -138,20 +138,21 @@ def build(
     )  # fmt: skip
 
 
-def _taxon_of(taxon: str | None, gene_table: GeneTable | None) -> str:
-    """The taxon a build is named and tagged by. A mouse `gene_table` built without taxon= was
-    tagged human/…, taking the tag human readers look up (who were then refused its genes)."""
+def _taxon_of(taxon: str | None, gene_table: GeneTable | None, tag: str | None, force: bool) -> str:
+    """The taxon a build is named and tagged by, its `tag` refused where it names another
+    (`check_tag_species`). A mouse `gene_table` built without taxon= was tagged human/…, taking
+    the tag human readers look up (who were then refused its genes)."""
     if taxon is not None and taxon not in TAXA:  # "Mouse" with a table tagged Mouse/…
         raise UnknownNameError("taxon", taxon, list(TAXA))
-    if gene_table is None:
-        return taxon or "human"
-    held = int(gene_table.snapshot.taxon)
+    held = TAXA[taxon or "human"] if gene_table is None else int(gene_table.snapshot.taxon)
     own = next((name for name, number in TAXA.items() if number == held), str(held))
     if taxon is not None and TAXA[taxon] != held:
         raise UsageError(
             f"taxon={taxon!r} but gene_table holds genes of taxon {held} ({own}); pass"
             f" taxon={own!r} or leave taxon out"
         )
+    if tag is not None:
+        check_tag_species(tag, held, "this build", force=force)
     return taxon or own
 
 

@@ -27,7 +27,7 @@ from genekb.linalg import l2_normalize
 from genekb.records import TAXA
 from genekb.store import catalog
 from genekb.store.content import CONTENT_KEY, content_of
-from genekb.store.ids import check_tag, default_tag
+from genekb.store.ids import check_tag, check_tag_species, default_tag
 from genekb.store.manifest import write_manifest
 from genekb.store.readers import check_one_taxon
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
@@ -126,6 +126,8 @@ def combine(
     if len({v.id for v in views}) < len(views):
         raise UsageError("the same view is given twice")
     check_one_taxon(views, "combine")
+    if tag is not None:
+        check_tag_species(tag, views[0].text.taxon, "the combined version", force=force)
     ids, matrix = combined_matrix(views)
     spec = combined_spec(views, matrix.shape[1])
     text = views[0].text

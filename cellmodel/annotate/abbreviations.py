@@ -19,9 +19,44 @@ there. Sources:
 - NPC: neural progenitor cell (in a label set of brain or organoid cells; "nucleus pulposus
   cell", its other sense, is written out in the sets that use it).
 - gdT: gamma-delta T cell.
+- Trm: tissue-resident memory T cell (Mueller & Mackay 2016, Nat Rev Immunol 16:79). CL
+  (v2026-03-26) names one only in the lung ("lung TRM …", which "CD8 Trm" was read as
+  anywhere), so it is read as its parent, CL's memory T cell.
+- MDSC: myeloid-derived suppressor cell (Gabrilovich et al. 2007, Cancer Res 67:425), CL's
+  "myeloid suppressor cell". M-MDSC and PMN-MDSC (Bronte et al. 2016, Nat Commun 7:12150) are
+  left: CL's subtypes are the mouse Gr1 gates.
+- TAM: tumor-associated macrophage (Mantovani et al. 2002, Trends Immunol 23:549); CL has no
+  such term, so it is read as its parent, the macrophage.
+- cMono, intMono, ncMono: classical, intermediate and non-classical monocytes
+  (Ziegler-Heitbrock et al. 2010, Blood 116:e74, the nomenclature CL's three terms follow).
+- erythroid (what "Ery" and "Eryth" expand to): CL's "erythroid lineage cell".
+- Peri, Micro: pericyte and microglial cell, as the Allen taxonomy writes its non-neuronal
+  subclasses beside Astro, Oligo, Endo and SMC (Tasic et al. 2018, Nature 563:72).
+- ExN, "Ex neurons", "Exc neurons", "excitatory neurons": CL's glutamatergic neuron (Lake et
+  al. 2016, Science 352:1586, "Ex"; Hodge et al. 2019, Nature 573:61, "Exc"). Their inhibitory
+  counterparts (InN, In, Inh) are left: CL has no inhibitory neuron, its GABAergic neuron
+  leaves out the glycinergic ones of the spinal cord, brainstem and retina, and its
+  inhibitory interneuron the inhibitory projection neurons (striatal, Purkinje).
+- DC1, DC2 are not here: CL (v2026-03-26) carries them as exact synonyms of the conventional
+  and the plasmacytoid dendritic cell, their sense before cDC1/cDC2 (Guilliams et al. 2014);
+  its curators agree to drop "DC2" from the pDC (cell-ontology issues 839, 3567, 3608), and a
+  list that means the CD1c+ cell reads so written "cDC2". They are read as CL has them.
+- FCGR3A: the gene of CD16 (HGNC), as Seurat's PBMC tutorial names its "FCGR3A+ Mono".
+- "CD16 Mono" beside "CD14 Mono" (Seurat's and Azimuth's PBMC labels, Hao et al. 2021, Cell
+  184:3573): CL's exact synonym "CD16+ monocyte" is the intermediate CD14+CD16+ monocyte, but a
+  list that splits its monocytes into a CD14 and a CD16 group means the non-classical ones
+  (CD14-low, CD16-positive; Ziegler-Heitbrock et al. 2010) by the second, unless it names an
+  intermediate or non-classical group too (`cd16_beside_cd14`).
+- pre-B: CL's "precursor B cell" (Hardy & Hayakawa 2001, Annu Rev Immunol 19:595); "pre" and
+  "ex" alone are too common to expand, so these are read as two-word forms (`CELL_PHRASES`).
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from cellmodel.annotate import ontology
 
 CELL_ABBREVIATIONS: dict[str, str] = {
     "at1": "pulmonary alveolar type 1",
@@ -37,4 +72,65 @@ CELL_ABBREVIATIONS: dict[str, str] = {
     "hspc": "hematopoietic precursor",
     "npc": "neural progenitor",
     "gdt": "gamma delta t",
+    "trm": "memory t",
+    "mdsc": "myeloid suppressor",
+    "tam": "macrophage",
+    "cmono": "classical monocyte",
+    "intmono": "intermediate monocyte",
+    "ncmono": "non classical monocyte",
+    "erythroid": "erythroid lineage",
+    "peri": "pericyte",
+    "micro": "microglial",
+    "exn": "glutamatergic neuron",
+    "fcgr3a": "cd16",
 }
+# Two words read together, where the first alone means something else ("in", "pre", "ex").
+CELL_PHRASES: dict[tuple[str, str], str] = {
+    ("pre", "b"): "precursor b",
+    ("ex", "neuron"): "glutamatergic neuron",
+    ("exc", "neuron"): "glutamatergic neuron",
+    ("excitatory", "neuron"): "glutamatergic neuron",
+}
+
+
+def expand(words: list[str]) -> list[str]:
+    """A label's words (as `free_labels` writes them) with each abbreviation of the tables
+    written out."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        pair = (words[i], words[i + 1]) if i + 1 < len(words) else None
+        if pair in CELL_PHRASES:
+            out += CELL_PHRASES[pair].split()
+            i += 2
+            continue
+        out += CELL_ABBREVIATIONS.get(words[i], words[i]).split()
+        i += 1
+    return out
+
+
+CD14_MONOCYTES = {"CL:0001054", "CL:0000860", "CL:0002057"}  # CD14+, classical, CD16- classical
+CD14_CD16_MONOCYTE = "CL:0002397"  # CL's "CD16+ monocyte": the intermediate one
+CD16_MONOCYTES = {"CL:0002396", "CL:0000875", "CL:0002393"}  # non-classical, intermediate
+_NAMES_CD14 = re.compile(r"cd14|intermediate|\bint", re.IGNORECASE)
+
+
+def cd16_beside_cd14(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
+    """`out`, where it holds a CD14 (classical) monocyte and one label read (not given) as CL's
+    CD14-positive, CD16-positive monocyte that writes no CD14, with that one read as the
+    CD14-low, CD16-positive (non-classical) monocyte: "CD16 Mono" beside "CD14 Mono"."""
+    ids = {c.cl_id for c in out}
+    if not ids & CD14_MONOCYTES or ids & CD16_MONOCYTES:
+        return out
+    read = [
+        i
+        for i, c in enumerate(out)
+        if c.cl_id == CD14_CD16_MONOCYTE and c.read_as and not _NAMES_CD14.search(c.given)
+    ]
+    if len(read) != 1:
+        return out
+    i = read[0]
+    how = f"{out[i].read_as}, beside a CD14 monocyte: the non-classical one"
+    out = list(out)
+    out[i] = replace(ontology.term("CL:0002396", out[i].given), read_as=how)
+    return out

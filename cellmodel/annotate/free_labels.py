@@ -11,8 +11,9 @@ where exactly one reads from it:
    ("γδ T": "gamma-delta") and accents are written as CL writes them; a plural word is
    singular where CL knows the singular ("monocytes", "cells"); a few abbreviations common in
    public label sets are expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …); a cell
-   type's own abbreviation ("AT1", "cDC1", "NKT": `abbreviations`) where the label as written
-   reads as no term ("type II NKT" is CL's "type II NKT cell", not a mature NK T cell's).
+   type's own abbreviation ("AT1", "cDC1", "NKT", "Trm": `abbreviations`) where the label as
+   written reads as no term or only by every word (step 3) ("type II NKT" is CL's "type II NKT
+   cell", not a mature NK T cell's; "CD8 Trm" is no lung TRM cell).
 2. **Exact**: that form, or that form with "cell" added ("B", "CD8 T", "dendritic"), is one
    term's label or exact synonym.
 3. **Every word**: the label has two words or more beside "cell", and one term's label or exact
@@ -20,8 +21,9 @@ where exactly one reads from it:
    "CD4-positive, alpha-beta memory T cell"). The qualifiers CL writes into most T-cell labels
    ("positive", "alpha", "beta", "thymus-derived") do not count as words of the label or as
    other words; a marker or a marker's level the user did not write (a word with a digit, as
-   "CD14", or "negative", "low", …) bars the term: "CD16+ Mono" does not read as
-   "CD14-positive, CD16-positive monocyte", nor "Mono.CD16" as "CD16-negative monocyte"; so does
+   "CD14", or "negative", "low", …) bars the term: "Mono.CD16" does not read as "CD14-low,
+   CD16-positive monocyte" (it is CL's "CD16+ monocyte", the CD14-positive one, except beside
+   a CD14 monocyte: `abbreviations.cd16_beside_cd14`), nor as "CD16-negative monocyte"; so does
    a subtype's number ("activated NK" is not the "activated type II NK T cell"). Two terms
    equally close read as none. A "/" joining two labels that read as two cell types ("B/Plasma")
    names a mixed group: none; so does a label ending in a cluster's number ("T cells 2": not
@@ -47,7 +49,7 @@ from functools import lru_cache
 from typing import Any
 
 from cellmodel.annotate import ontology, other_terms
-from cellmodel.annotate.abbreviations import CELL_ABBREVIATIONS
+from cellmodel.annotate.abbreviations import CELL_ABBREVIATIONS, cd16_beside_cd14, expand
 from genekb.errors import GenekbWarning, UsageError, warn
 
 # Abbreviations of public label sets, each to the words CL writes (read as whole words, any case).
@@ -154,6 +156,7 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
         for i, (cl, how) in found.items():
             if cl and cl not in taken and counts[cl] == 1:
                 out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
+    out = cd16_beside_cd14(out)
     free = [c.given for c in out if c.cl_id is None and not c.same_as]
     other_terms.warn_not_cell_types(free)
     other_terms.warn_close_terms(free)
@@ -260,9 +263,12 @@ def _read_words(words: list[str]) -> tuple[str | None, str]:
     if not words:
         return None, ""
     found = _read_as_written(words)
-    expanded = [w for word in words for w in CELL_ABBREVIATIONS.get(word, word).split()]
-    if found[0] is None and expanded != words:
-        found = _read_as_written(expanded)
+    expanded = expand(words)
+    # Read as written unless that is none or only a guess by every word: "CD8 Trm" held every
+    # word of CL's "lung TRM CD8-positive, integrin alpha E-positive cell".
+    if found[1] in ("", "every word") and expanded != words:
+        again = _read_as_written(expanded)
+        found = again if again[0] else found
     return found
 
 

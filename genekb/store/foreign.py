@@ -34,7 +34,7 @@ from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
 from genekb.store import catalog
 from genekb.store.content import CONTENT_KEY, content_of
-from genekb.store.ids import check_tag, default_tag
+from genekb.store.ids import check_tag, check_tag_species, default_tag
 from genekb.store.manifest import write_manifest
 from genekb.store.store import VECTORS_FILE, EmbeddingVersion, Store
 from genekb.store.vector_files import check_informative, load_vectors
@@ -131,6 +131,8 @@ def import_vectors(
         raise UsageError(f"unknown taxon {taxon!r}; choose one of: {', '.join(TAXA)}")
     chosen = resolve_template(template)
     given = check_tag(tag)
+    if given:
+        check_tag_species(given, TAXA[taxon], "this import", force=force)
     tag = given or default_tag(taxon, "imported", model)
     if not given and tag == f"{taxon}/imported":  # the model's name held nothing a tag may
         raise UsageError(f"--model {model!r} gives no tag name; pass --tag (e.g. {tag}/NAME)")

@@ -13,6 +13,7 @@ from typing import Any
 
 from genekb.encoders.base import EncoderSpec
 from genekb.errors import UsageError
+from genekb.records import TAXA
 from genekb.store.hashing import sha256_json, short_id
 from genekb.store.manifest import FORMAT
 
@@ -122,6 +123,23 @@ def check_tag(tag: str | None) -> str | None:
     if problem:
         raise UsageError(problem)
     return tag
+
+
+def check_tag_species(tag: str, taxon: int, what: str, *, force: bool) -> None:
+    """Refuse a tag whose first part names another species than the version it points at
+    (`human/…` on a mouse build), unless `force`: readers look a species' default tag up by that
+    name and are refused the other species' genes only when they read (api.default_version).
+    `what`: the version, in words ("this build", an id)."""
+    named = tag.split("/", 1)[0].lower()
+    if force or TAXA.get(named) in (None, taxon):
+        return
+    own = next((n for n, number in TAXA.items() if number == taxon), None)
+    rename = f"name the tag {own}/…" if own else "name the tag apart"
+    raise UsageError(
+        f"tag {tag!r} names {named}, but {what} is of taxon {taxon} ({own or 'another species'}),"
+        f" not {named}; {rename}, or pass --force to tag it so ({named} readers of the tag are"
+        " then refused it)"
+    )
 
 
 def default_tag(taxon: str, template: str, model: str) -> str:

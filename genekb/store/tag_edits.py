@@ -9,7 +9,7 @@ from genekb.errors import GenekbError, listed
 from genekb.fileio import atomic_write
 from genekb.genemap import lookalike_note
 from genekb.store import catalog
-from genekb.store.ids import check_tag
+from genekb.store.ids import check_tag, check_tag_species
 from genekb.store.store import Store
 from genekb.store.tags_file import tags_document
 
@@ -26,7 +26,8 @@ def point_tag(store: Store, name: str, ref: str, *, force: bool = False) -> dict
     check_tag(name)
     vid = store.resolve("embedding", ref)  # a text version or an unknown one is refused here
     with store.tagging({name: vid}, force=force):  # (a remote store is refused here)
-        store.embedding(vid)  # and a damaged version here, before the tag moves
+        version = store.embedding(vid)  # and a damaged version here, before the tag moves
+        check_tag_species(name, version.taxon, vid, force=force)
         before = store.tags().get(name)
     catalog.rebuild(store)
     return {"tag": name, "embedding_id": vid, "previous": before}

@@ -10,10 +10,10 @@ where exactly one reads from it:
    ".", "/", "," and brackets separate words; superscripts, full-width forms, Greek letters
    ("γδ T": "gamma-delta") and accents are written as CL writes them; a plural word is
    singular where CL knows the singular ("monocytes", "cells"); a few abbreviations common in
-   public label sets are expanded (`ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro", …); a cell
-   type's own abbreviation ("AT1", "cDC1", "NKT", "Trm": `abbreviations`) where the label as
-   written reads as no term or only by every word (step 3) ("type II NKT" is CL's "type II NKT
-   cell", not a mature NK T cell's; "CD8 Trm" is no lung TRM cell).
+   public label sets are expanded (`abbreviations.ABBREVIATIONS`: "Mono", "DC", "Mk", "Astro",
+   …); a cell type's own abbreviation ("AT1", "cDC1", "NKT", "Trm": `abbreviations`) where
+   the label as written reads as no term or only by every word (step 3) ("type II NKT" is CL's
+   "type II NKT cell", not a mature NK T cell's; "CD8 Trm" is no lung TRM cell).
 2. **Exact**: that form, or that form with "cell" added ("B", "CD8 T", "dendritic"), is one
    term's label or exact synonym.
 3. **Every word**: the label has two words or more beside "cell", and one term's label or exact
@@ -49,51 +49,14 @@ from functools import lru_cache
 from typing import Any
 
 from cellmodel.annotate import ontology, other_terms
-from cellmodel.annotate.abbreviations import CELL_ABBREVIATIONS, cd16_beside_cd14, expand
+from cellmodel.annotate.abbreviations import (
+    ABBREVIATIONS,
+    CELL_ABBREVIATIONS,
+    cd16_beside_cd14,
+    expand,
+)
 from genekb.errors import GenekbWarning, UsageError, warn
 
-# Abbreviations of public label sets, each to the words CL writes (read as whole words, any case).
-ABBREVIATIONS: dict[str, str] = {
-    "mono": "monocyte",
-    "dc": "dendritic cell",
-    "cdc": "conventional dendritic cell",
-    "mdc": "myeloid dendritic cell",
-    "reg": "regulatory",
-    "mk": "megakaryocyte",
-    "mega": "megakaryocyte",
-    "eryth": "erythroid",
-    "ery": "erythroid",
-    "hsc": "hematopoietic stem cell",
-    "mpp": "hematopoietic multipotent progenitor cell",
-    "gmp": "granulocyte monocyte progenitor cell",
-    "cmp": "common myeloid progenitor",
-    "mep": "megakaryocyte erythroid progenitor cell",
-    "clp": "common lymphoid progenitor",
-    "ilc": "innate lymphoid cell",
-    "mait": "mucosal invariant T cell",
-    "ctl": "cytotoxic T cell",
-    "mac": "macrophage",
-    "macro": "macrophage",
-    "neut": "neutrophil",
-    "baso": "basophil",
-    "eos": "eosinophil",
-    "plt": "platelet",
-    "astro": "astrocyte",
-    "oligo": "oligodendrocyte",
-    "opc": "oligodendrocyte precursor cell",
-    "microglia": "microglial cell",
-    "endo": "endothelial",
-    "ec": "endothelial cell",
-    "smc": "smooth muscle cell",
-    "vsmc": "vascular associated smooth muscle cell",
-    "fib": "fibroblast",
-    "fibro": "fibroblast",
-    "epi": "epithelial",
-    "pyr": "pyramidal",
-    "mem": "memory",
-    "eff": "effector",
-    "naïve": "naive",
-}
 # A tissue's adjective as CL labels write it before a cell's name ("pancreatic alpha cell").
 TISSUE_ADJECTIVES: dict[str, str] = {
     "pancreas": "pancreatic",

@@ -22,7 +22,7 @@ from cellmodel import sentences as sentence_path
 from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
 from cellmodel.arguments import check_count, check_seed
 from cellmodel.embed_genes import GeneSide, gene_side
-from cellmodel.io import Expression, expression, require_anndata
+from cellmodel.io import Expression, expression, require_anndata, require_cells_named_once
 from cellmodel.knowledge.genes import taxon_name
 from cellmodel.uns_record import h5ad_safe
 from genekb.build import version_encoder
@@ -207,6 +207,7 @@ def embed(
     choice of variable genes fits each its own). Returns `adata` (or a copy).
     """
     require_anndata(adata)
+    require_cells_named_once(adata)  # as cluster, classify and annotate refuse them
     params = SemanticParams.from_arguments(locals())
     reference_genes = reference_ids(reference_genes)
     if copy:

@@ -12,6 +12,7 @@ back and made storable by `cellmodel.uns_record`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -140,6 +141,14 @@ def refuse_duplicate_columns(adata: ad.AnnData, path: str | Path) -> None:
 MAKE_CELLS_UNIQUE = "make them unique first (adata.obs_names_make_unique())"
 
 
+def require_cells_named_once(adata: ad.AnnData, name: str = "adata") -> None:
+    """What each command that writes per-cell results into `adata` (cluster, embed, classify,
+    annotate, refine) refuses alike: cells named twice (sc.concat without index_unique=). Their
+    results leave the AnnData keyed by name (obs joins, labels files, a concat), and the same
+    cells read from a file are refused by every command."""
+    refuse_repeated_cells(adata.obs_names, name, MAKE_CELLS_UNIQUE)
+
+
 def refuse_repeated_cells(
     names: pd.Index,
     path: str | Path,
@@ -211,16 +220,32 @@ def detect_kind(X: Any, rows: Any = None) -> ValueKind:
     `rows` (some cells × genes), else X's own where X is a matrix (a flat sample of values has
     no cells).
     """
-    values = stored_values(X)
-    values = values[values != 0]
-    if values.size == 0:
+
+    def cells() -> Any:
+        if rows is None and getattr(X, "ndim", 1) == 2:
+            return kind_rows(X)
+        return rows
+
+    return kind_of_values([stored_values(X)], cells)
+
+
+def kind_of_values(chunks: Iterable[np.ndarray], cells: Callable[[], Any]) -> ValueKind:
+    """`detect_kind`'s rule on every stored value, given in `chunks` (a matrix in memory is one,
+    a file read out of core is its row chunks, so both paths read the same kind): counts when
+    every non-zero value is whole, other past a log scale, else log unless `cells()` (some cells
+    × genes, read only then) hold counts with fractions. Stops once the kind is settled."""
+    whole, largest = True, 0.0
+    for chunk in chunks:
+        values = chunk[chunk != 0]
+        if values.size == 0:
+            continue
+        largest = max(largest, float(values.max()))
+        whole = whole and _all_integers(values)
+        if not whole and largest > LOG_SCALE_MAX:
+            return "other"
+    if whole:
         return "counts"
-    if _all_integers(values):
-        return "counts"
-    if float(values.max()) > LOG_SCALE_MAX:
-        return "other"
-    if rows is None and getattr(X, "ndim", 1) == 2:
-        rows = kind_rows(X)
+    rows = cells()
     return "counts" if rows is not None and counts_with_fractions(rows) else "log"
 
 

@@ -38,7 +38,7 @@ from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
 from cellmodel.annotate.params import AnnotateParams, check_key_added_free, setup
 from cellmodel.annotate.report import write_uns
-from cellmodel.io import expression, require_anndata
+from cellmodel.io import expression, require_anndata, require_cells_named_once
 from cellmodel.markers import group_sums
 from cellmodel.uns_record import annotation_columns, forget_scanpy_results, is_annotation
 from genekb.store.store import Store
@@ -96,6 +96,7 @@ def annotate(
     Returns `adata` (or a copy).
     """
     require_anndata(adata)
+    require_cells_named_once(adata)  # as cluster, classify and embed refuse them
     given = locals()
     began = time.perf_counter()
     key, groups = groups_of(adata, groupby)

@@ -98,7 +98,7 @@ def annotate_h5ad(
         key, candidates, ontology_subtree, tissue, index_name=obs.index.name, **settings
     )
     check_key_added_free(params.key_added, obs.columns, *_annotated(path, params.key_added))
-    genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
+    genes = gene_names(h5.read_var(ref), gene_key, ref.source)
     codes = np.asarray(groups.codes)
     k = len(groups.categories)
     ranges = h5.chunk_ranges(len(codes), chunk_size)

@@ -23,6 +23,7 @@ from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
 from cellmodel.arguments import check_count, check_seed
 from cellmodel.embed_genes import GeneSide, gene_side
 from cellmodel.io import Expression, expression, require_anndata, require_cells_named_once
+from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.knowledge.genes import taxon_name
 from cellmodel.uns_record import h5ad_safe
 from genekb.build import version_encoder
@@ -215,6 +216,7 @@ def embed(
     timings: dict[str, float] = {}
     began = time.perf_counter()
     expr: Expression = expression(adata, layer=layer, gene_key=gene_key)
+    expr.notes += hint_notes(expr.var, expr.genes, gene_key, taxon)
     timings["read"] = time.perf_counter() - began
 
     began = time.perf_counter()

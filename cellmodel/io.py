@@ -80,6 +80,7 @@ class Expression:
     gene_key: str | None  # var column the names came from; None means var_names
     normalization: str  # what was done to reach the log scale
     notes: list[str] = field(default_factory=list)  # things the user should be told
+    var: pd.DataFrame | None = field(default=None, repr=False)  # the genes' var rows
 
     @property
     def n_cells(self) -> int:
@@ -356,6 +357,7 @@ def expression(
         gene_key=gene_key,
         normalization=how,
         notes=notes,
+        var=var,
     )
 
 

@@ -113,3 +113,32 @@ def test_cells_named_twice_are_refused_alike_by_each_command_that_writes_per_cel
     with pytest.raises(GenekbError, match="occur more than once") as caught:
         calls[command]()
     assert str(caught.value).endswith("make them unique first (adata.obs_names_make_unique())")
+
+
+def _ids_and_symbols(n: int = 300, retired: int = 60) -> pd.DataFrame:
+    """A CELLxGENE-like var: Ensembl ids as var_names (`retired` of them unknown to the
+    snapshot, as retired ids are), symbols in `feature_name`, a biotype column beside."""
+    from cellmodel.knowledge.vectors import reference_table
+
+    table = reference_table(["CD3E"], "human")[1].table.to_pandas()
+    table = table[table["ensembl"].map(len) > 0].head(n)
+    ids = [e[0] for e in table["ensembl"]]
+    ids[:retired] = [f"ENSG9{i:010d}" for i in range(retired)]
+    return pd.DataFrame(
+        {"feature_name": table["symbol"].to_numpy(), "feature_biotype": "gene"}, index=ids
+    )
+
+
+def test_ensembl_var_names_beside_a_column_of_symbols_name_the_column():
+    from cellmodel.knowledge.gene_key_hint import GeneKeyHintWarning, gene_key_note
+
+    var = _ids_and_symbols()
+    with pytest.warns(GeneKeyHintWarning) as caught:
+        note = gene_key_note(var, list(var.index), None, None)
+    assert len(caught) == 1 and note is not None
+    assert "'feature_name'" in note and "--gene-key feature_name" in note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to say: the column is read, or adds nothing
+        assert gene_key_note(var, list(var["feature_name"]), "feature_name", None) is None
+        whole = _ids_and_symbols(retired=0)
+        assert gene_key_note(whole, list(whole.index), None, None) is None

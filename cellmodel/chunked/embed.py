@@ -53,6 +53,7 @@ from cellmodel.io import (
     refuse_repeated_cells,
 )
 from cellmodel.io import normalize as normalize_rows
+from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.matrix_checks import scaled_by_scanpy
 from cellmodel.uns_record import h5ad_safe
 from genekb.errors import GenekbError, UsageError, warn
@@ -222,12 +223,18 @@ class _Input:
 
 
 def _read_input(
-    path: str | Path, layer: str | None, gene_key: str | None, chunk_size: int
+    path: str | Path,
+    layer: str | None,
+    gene_key: str | None,
+    chunk_size: int,
+    taxon: str | None = None,
 ) -> _Input:
     """The matrix to read (`value_kind`), its gene names and its cells cut into chunks."""
     ref, kind, notes = value_kind(h5.pick(path, layer), layer)
     refuse_repeated_cells(h5.read_frame(path, "obs").index, path)  # as in memory
-    genes = gene_names(h5.read_var(ref), gene_key, ref.source)
+    var = h5.read_var(ref)
+    genes = gene_names(var, gene_key, ref.source)
+    notes += hint_notes(var, genes, gene_key, taxon)
     with h5.ChunkReader(ref) as reader:
         n_cells = reader.shape[0]
     ranges = h5.chunk_ranges(n_cells, chunk_size)
@@ -354,7 +361,7 @@ def embed_h5ad(
     output = Path(output)
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    source = _read_input(path, layer, gene_key, chunk_size)
+    source = _read_input(path, layer, gene_key, chunk_size, taxon)
     with DaskEngine(dask_address, workers) as engine:
         stats = gene_statistics(engine, source.ref, source.kind, source.ranges, progress)
         timings["read"] = time.perf_counter() - began

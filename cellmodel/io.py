@@ -114,9 +114,10 @@ def read(
     return adata
 
 
-def require_anndata(adata: Any, name: str = "adata") -> None:
+def require_anndata(adata: Any, name: str = "adata", *, cells_named_once: bool = False) -> None:
     """What every API function takes: an AnnData held in memory (a backed one reads its matrix
-    lazily, as an HDF5 dataset the checks and fits cannot use); `name`: the parameter's."""
+    lazily, as an HDF5 dataset the checks and fits cannot use); `name`: the parameter's.
+    `cells_named_once`: each cell named once as well (`require_cells_named_once`)."""
     if not isinstance(adata, ad.AnnData):
         raise UsageError(
             f"{name} must be an AnnData, not {type(adata).__name__}; read a file with"
@@ -124,6 +125,8 @@ def require_anndata(adata: Any, name: str = "adata") -> None:
         )
     if adata.isbacked:
         raise UsageError(f"{name} is backed (read with backed=); load it first: {name}.to_memory()")
+    if cells_named_once:
+        require_cells_named_once(adata, name)
 
 
 def refuse_duplicate_columns(adata: ad.AnnData, path: str | Path) -> None:

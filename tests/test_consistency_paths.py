@@ -142,3 +142,20 @@ def test_ensembl_var_names_beside_a_column_of_symbols_name_the_column():
         assert gene_key_note(var, list(var["feature_name"]), "feature_name", None) is None
         whole = _ids_and_symbols(retired=0)
         assert gene_key_note(whole, list(whole.index), None, None) is None
+
+
+def test_one_hyphenated_name_in_an_r_written_file_leaves_the_rest_restored():
+    # R's make.names wrote HLA-DRA as HLA.DRA; one gene added by hand after the conversion
+    # (HLA-DRB1) turned the rescue off for every name of the file.
+    from cellmodel.knowledge.genes import match_genes
+    from cellmodel.knowledge.vectors import reference_table
+
+    table = reference_table(["CD3E"], "human")[1].table.to_pandas()
+    symbols = table["symbol"].astype(str)
+    hyphenated = symbols[symbols.str.contains("-") & ~symbols.str.contains(r"\.")].head(40)
+    plain = symbols[~symbols.str.contains(r"[-.]")].head(200)
+    names = [*[s.replace("-", ".") for s in hyphenated], *plain, "HLA-DRB1"]
+    match = match_genes(names, table, store_taxon="human", data_taxon="human")
+    restored = match.report.by_route.get("hyphens-restored", 0)
+    assert restored >= 0.6 * len(hyphenated)  # the rest match as they are, or not at all
+    assert match.gene_ids[names.index("HLA-DRB1")] > 0

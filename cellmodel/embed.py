@@ -23,6 +23,7 @@ from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
 from cellmodel.arguments import check_count, check_seed
 from cellmodel.embed_genes import GeneSide, gene_side
 from cellmodel.io import Expression, expression, require_anndata
+from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.knowledge.genes import taxon_name
 from cellmodel.uns_record import h5ad_safe
 from genekb.build import version_encoder
@@ -163,6 +164,15 @@ def run_record(
     }
 
 
+def _expression(
+    adata: ad.AnnData, layer: str | None, gene_key: str | None, taxon: str | None
+) -> Expression:
+    """`expression`, with the note naming a var column of symbols where it matches more."""
+    expr = expression(adata, layer=layer, gene_key=gene_key)
+    expr.notes += hint_notes(expr.var, expr.genes, gene_key, taxon)
+    return expr
+
+
 def embed(
     adata: ad.AnnData,
     store_or_ev: Store | EmbeddingVersion,
@@ -206,14 +216,14 @@ def embed(
     post-processing is fitted on, so that two files' views share one space (each run's own
     choice of variable genes fits each its own). Returns `adata` (or a copy).
     """
-    require_anndata(adata)
+    require_anndata(adata, cells_named_once=True)
     params = SemanticParams.from_arguments(locals())
     reference_genes = reference_ids(reference_genes)
     if copy:
         adata = adata.copy()
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    expr: Expression = expression(adata, layer=layer, gene_key=gene_key)
+    expr = _expression(adata, layer, gene_key, taxon)
     timings["read"] = time.perf_counter() - began
 
     began = time.perf_counter()

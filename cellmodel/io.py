@@ -12,6 +12,7 @@ back and made storable by `cellmodel.uns_record`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -79,6 +80,7 @@ class Expression:
     gene_key: str | None  # var column the names came from; None means var_names
     normalization: str  # what was done to reach the log scale
     notes: list[str] = field(default_factory=list)  # things the user should be told
+    var: pd.DataFrame | None = field(default=None, repr=False)  # the genes' var rows
 
     @property
     def n_cells(self) -> int:
@@ -112,9 +114,10 @@ def read(
     return adata
 
 
-def require_anndata(adata: Any, name: str = "adata") -> None:
+def require_anndata(adata: Any, name: str = "adata", *, cells_named_once: bool = False) -> None:
     """What every API function takes: an AnnData held in memory (a backed one reads its matrix
-    lazily, as an HDF5 dataset the checks and fits cannot use); `name`: the parameter's."""
+    lazily, as an HDF5 dataset the checks and fits cannot use); `name`: the parameter's.
+    `cells_named_once`: each cell named once as well (`require_cells_named_once`)."""
     if not isinstance(adata, ad.AnnData):
         raise UsageError(
             f"{name} must be an AnnData, not {type(adata).__name__}; read a file with"
@@ -122,6 +125,8 @@ def require_anndata(adata: Any, name: str = "adata") -> None:
         )
     if adata.isbacked:
         raise UsageError(f"{name} is backed (read with backed=); load it first: {name}.to_memory()")
+    if cells_named_once:
+        require_cells_named_once(adata, name)
 
 
 def refuse_duplicate_columns(adata: ad.AnnData, path: str | Path) -> None:
@@ -138,6 +143,14 @@ def refuse_duplicate_columns(adata: ad.AnnData, path: str | Path) -> None:
 # What a Python session does for cells named twice (sc.concat without index_unique=): "sum or
 # drop the repeats", said of a file, would merge or lose the cells of another sample.
 MAKE_CELLS_UNIQUE = "make them unique first (adata.obs_names_make_unique())"
+
+
+def require_cells_named_once(adata: ad.AnnData, name: str = "adata") -> None:
+    """What each command that writes per-cell results into `adata` (cluster, embed, classify,
+    annotate, refine) refuses alike: cells named twice (sc.concat without index_unique=). Their
+    results leave the AnnData keyed by name (obs joins, labels files, a concat), and the same
+    cells read from a file are refused by every command."""
+    refuse_repeated_cells(adata.obs_names, name, MAKE_CELLS_UNIQUE)
 
 
 def refuse_repeated_cells(
@@ -211,16 +224,32 @@ def detect_kind(X: Any, rows: Any = None) -> ValueKind:
     `rows` (some cells × genes), else X's own where X is a matrix (a flat sample of values has
     no cells).
     """
-    values = stored_values(X)
-    values = values[values != 0]
-    if values.size == 0:
+
+    def cells() -> Any:
+        if rows is None and getattr(X, "ndim", 1) == 2:
+            return kind_rows(X)
+        return rows
+
+    return kind_of_values([stored_values(X)], cells)
+
+
+def kind_of_values(chunks: Iterable[np.ndarray], cells: Callable[[], Any]) -> ValueKind:
+    """`detect_kind`'s rule on every stored value, given in `chunks` (a matrix in memory is one,
+    a file read out of core is its row chunks, so both paths read the same kind): counts when
+    every non-zero value is whole, other past a log scale, else log unless `cells()` (some cells
+    × genes, read only then) hold counts with fractions. Stops once the kind is settled."""
+    whole, largest = True, 0.0
+    for chunk in chunks:
+        values = chunk[chunk != 0]
+        if values.size == 0:
+            continue
+        largest = max(largest, float(values.max()))
+        whole = whole and _all_integers(values)
+        if not whole and largest > LOG_SCALE_MAX:
+            return "other"
+    if whole:
         return "counts"
-    if _all_integers(values):
-        return "counts"
-    if float(values.max()) > LOG_SCALE_MAX:
-        return "other"
-    if rows is None and getattr(X, "ndim", 1) == 2:
-        rows = kind_rows(X)
+    rows = cells()
     return "counts" if rows is not None and counts_with_fractions(rows) else "log"
 
 
@@ -331,6 +360,7 @@ def expression(
         gene_key=gene_key,
         normalization=how,
         notes=notes,
+        var=var,
     )
 
 

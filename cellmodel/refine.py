@@ -61,6 +61,7 @@ def refine(
     # as cluster refuses them: a backed AnnData or a list failed inside anndata, seed=-1 inside
     # scikit-learn, copy="no" copied and n_hvg=0 ran on every gene
     io.require_anndata(adata)
+    io.require_cells_named_once(adata)  # as cluster, embed, classify and annotate refuse them
     check_flags(copy=copy)
     check_seed(seed)
     check_count(n_hvg, "n_hvg")

@@ -38,7 +38,8 @@ from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
 from cellmodel.annotate.params import AnnotateParams, check_key_added_free, setup
 from cellmodel.annotate.report import write_uns
-from cellmodel.io import expression, require_anndata
+from cellmodel.io import expression, require_anndata, require_cells_named_once
+from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.markers import group_sums
 from cellmodel.uns_record import annotation_columns, forget_scanpy_results, is_annotation
 from genekb.store.store import Store
@@ -96,6 +97,7 @@ def annotate(
     Returns `adata` (or a copy).
     """
     require_anndata(adata)
+    require_cells_named_once(adata)  # as cluster, classify and embed refuse them
     given = locals()
     began = time.perf_counter()
     key, groups = groups_of(adata, groupby)
@@ -105,6 +107,7 @@ def annotate(
     adata = adata.copy() if copy else adata
 
     expr = expression(adata, layer=layer, gene_key=gene_key)
+    expr.notes += hint_notes(expr.var, expr.genes, gene_key, taxon)
     sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
     report, labels = name_groups(
         expr.genes, sums, groups, store, params, cands, gene_totals=expr.X, taxon=taxon,

@@ -30,6 +30,7 @@ from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.stats import GeneStats, chunk_stats
 from cellmodel.io import gene_names, refuse_repeated_cells
 from cellmodel.io import normalize as normalize_rows
+from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.markers import GroupSums, group_sums
 from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns
 from genekb.errors import UsageError
@@ -98,7 +99,9 @@ def annotate_h5ad(
         key, candidates, ontology_subtree, tissue, index_name=obs.index.name, **settings
     )
     check_key_added_free(params.key_added, obs.columns, *_annotated(path, params.key_added))
-    genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
+    var = h5.read_var(ref)
+    genes = gene_names(var, gene_key, ref.source)
+    hint_notes(var, genes, gene_key, taxon)  # warned: the report records no input notes here
     codes = np.asarray(groups.codes)
     k = len(groups.categories)
     ranges = h5.chunk_ranges(len(codes), chunk_size)

@@ -241,12 +241,12 @@ def _score(path: str, label_key: str, labels: np.ndarray) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in scores.items()}
 
 
-def _check_names(path: str, layer: str | None, label_key: str | None) -> None:
+def _check_names(path: str, ref: h5.MatrixRef, label_key: str | None) -> None:
     """Cells and genes named once (as in memory), and the label column (if any) labelling some,
     before the first pass."""
     obs = h5.read_frame(path, "obs")
     refuse_repeated_cells(obs.index, path)
-    gene_names(h5.read_frame(path, "raw/var" if layer == "raw" else "var"), None, path)
+    gene_names(h5.read_var(ref), None, path)
     if label_key is None:
         return
     refuse_cluster_key_as_labels(label_key)  # the old run's clusters would score the new ones
@@ -259,7 +259,7 @@ def _read_setup(
 ) -> tuple[h5.MatrixRef, str, list[str], int]:
     """The matrix to read, its value kind, notes and the cells, all checked before any pass."""
     ref, kind, notes = value_kind(h5.pick(path, layer), layer)
-    _check_names(path, layer, label_key)
+    _check_names(path, ref, label_key)
     with h5.ChunkReader(ref) as reader:
         n_cells = reader.shape[0]
     if n_cells < 3:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,17 +44,19 @@ from cellmodel.embed import (
     warn_of_empty_cells,
 )
 from cellmodel.embed_genes import GeneSide, gene_side
+from cellmodel.formats import FeaturesLeftOutWarning
 from cellmodel.io import (
     LOG_SCALE_MAX,
     NORMALIZATION,
-    detect_kind,
     gene_names,
+    kind_of_values,
     refuse_repeated_cells,
 )
 from cellmodel.io import normalize as normalize_rows
+from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.matrix_checks import scaled_by_scanpy
 from cellmodel.uns_record import h5ad_safe
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, UsageError, warn
 from genekb.fileio import atomic_path
 from genekb.store.store import EmbeddingVersion, Store
 from genekb.templates import DEFAULT_TEMPLATE
@@ -89,25 +91,26 @@ def _view_task(
 
 
 def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str, list[str]]:
-    """The matrix to read and its value kind, judged on a sample of its values (the statistics
-    pass then checks the range over every value). A scaled X (negative values, or sc.pp.scale's
-    without centring) gives way to .raw where no layer was asked for, as in memory."""
+    """The matrix to read and its value kind, judged on every stored value by the rule a run in
+    memory follows (`io.kind_of_values`; the statistics pass then checks the range). A scaled X
+    (negative values, or sc.pp.scale's without centring) gives way to .raw where no layer was
+    asked for, as in memory. Features that are not gene expression are left out, with a warning
+    and a note, as in memory."""
     with h5.ChunkReader(ref) as reader:
-        sample = reader.sample()
-        rows = reader.kind_rows() if _small_fractions(sample) else None
         if reader.shape[0] == 0 or reader.shape[1] == 0:
             raise GenekbError(
                 f"the expression matrix ({ref.source}) is empty; give a file with"
                 " cells and genes, or choose another layer with layer="
             )
+        kind, smallest = _kind_and_min(reader)
     scaled = None
-    if sample.size and float(sample.min()) < 0:
+    if smallest < 0:
         scaled = ("has negative values (scaled or centred data)", "negative (scaled) values")
     elif _scaled_without_centring(ref):
         scaled = ("holds scaled values (sc.pp.scale: every gene at unit variance)",
                   "scaled values (sc.pp.scale)")  # fmt: skip
     if scaled is None:
-        return ref, detect_kind(sample, rows), []
+        return ref, kind, _left_out(ref, [])
     raw_ref = None
     if layer is None:
         try:
@@ -120,20 +123,36 @@ def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str,
             " values with layer="
         )
     with h5.ChunkReader(raw_ref) as reader:
-        sample = reader.sample()
-        rows = reader.kind_rows() if _small_fractions(sample) else None
-    return raw_ref, detect_kind(sample, rows), [f"X holds {scaled[1]}; used .raw instead"]
+        kind, _ = _kind_and_min(reader)
+    return raw_ref, kind, _left_out(raw_ref, [f"X holds {scaled[1]}; used .raw instead"])
 
 
-def _small_fractions(sample: np.ndarray) -> bool:
-    """Whether `detect_kind` will look at cells: values not whole yet within a log scale's range
-    (read here, while the file is open, only then)."""
-    return bool(sample.size) and sample.min() >= 0 and not np.all(sample == np.round(sample))
+def _kind_and_min(reader: h5.ChunkReader) -> tuple[str, float]:
+    """The value kind of the reader's matrix and the smallest value read for it (negative:
+    scaled data; a kind settled early may stop before a later negative value, which the
+    statistics pass then refuses)."""
+    smallest = [0.0]
+
+    def chunks() -> Iterator[np.ndarray]:
+        for values in reader.values():
+            if values.size:
+                smallest[0] = min(smallest[0], float(values.min()))
+            yield values
+
+    kind = kind_of_values(chunks(), reader.kind_rows)
+    return kind, smallest[0]
+
+
+def _left_out(ref: h5.MatrixRef, notes: list[str]) -> list[str]:
+    if ref.left_out:
+        warn(ref.left_out, FeaturesLeftOutWarning)
+        notes.append(ref.left_out)
+    return notes
 
 
 def _scaled_without_centring(ref: h5.MatrixRef) -> bool:
     """matrix_checks.scaled_by_scanpy on the first rows: scanpy's var record, unit spreads."""
-    var = h5.read_frame(ref.path, ref.var)
+    var = h5.read_var(ref)
     if not {"mean", "std"} <= set(map(str, var.columns)):
         return False  # nothing read beyond var: most files stop here
     with h5.ChunkReader(ref) as reader:
@@ -204,12 +223,18 @@ class _Input:
 
 
 def _read_input(
-    path: str | Path, layer: str | None, gene_key: str | None, chunk_size: int
+    path: str | Path,
+    layer: str | None,
+    gene_key: str | None,
+    chunk_size: int,
+    taxon: str | None = None,
 ) -> _Input:
     """The matrix to read (`value_kind`), its gene names and its cells cut into chunks."""
     ref, kind, notes = value_kind(h5.pick(path, layer), layer)
     refuse_repeated_cells(h5.read_frame(path, "obs").index, path)  # as in memory
-    genes = gene_names(h5.read_frame(ref.path, ref.var), gene_key, ref.source)
+    var = h5.read_var(ref)
+    genes = gene_names(var, gene_key, ref.source)
+    notes += hint_notes(var, genes, gene_key, taxon)
     with h5.ChunkReader(ref) as reader:
         n_cells = reader.shape[0]
     ranges = h5.chunk_ranges(n_cells, chunk_size)
@@ -336,7 +361,7 @@ def embed_h5ad(
     output = Path(output)
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    source = _read_input(path, layer, gene_key, chunk_size)
+    source = _read_input(path, layer, gene_key, chunk_size, taxon)
     with DaskEngine(dask_address, workers) as engine:
         stats = gene_statistics(engine, source.ref, source.kind, source.ranges, progress)
         timings["read"] = time.perf_counter() - began

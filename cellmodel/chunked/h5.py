@@ -22,10 +22,6 @@ from cellmodel.formats import reason, refuse_foreign_layout, unreadable
 from cellmodel.storage import check_sparse_structure, refuse_non_numeric, repeats_entries
 from genekb.errors import GenekbError
 
-# Non-zero values the value-kind check reads, in evenly spaced runs over the whole file.
-KIND_SAMPLE = 1_000_000
-KIND_RUNS = 64
-
 
 def h5py_module() -> Any:
     try:
@@ -45,6 +41,10 @@ class MatrixRef:
     var: str  # "var" or "raw/var"
     source: str  # label as cellmodel.io names it: "X", "raw", "layers/<name>"
     stamp: tuple[int, int] | None = None
+    # The gene expression columns of a multiome or CITE-seq file (None: all), as in memory
+    # (`matrix_checks.gene_expression_columns`), and the line that names the rest.
+    keep: tuple[int, ...] | None = None
+    left_out: str = ""
 
 
 def stamp_of(path: str | Path) -> tuple[int, int]:
@@ -108,7 +108,8 @@ def pick(path: str | Path, layer: str | None) -> MatrixRef:
     with open_read(path) as f:
         refuse_foreign_layout(f, Path(path))
         try:
-            return replace(_checked_ref(f, path, layer), stamp=stamp)
+            ref = _checked_ref(f, path, layer)
+            return replace(ref, stamp=stamp, **_expression_columns(f, ref))
         except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
             # Arrays or attributes missing, or of the wrong kind: a damaged or hand-made file.
             raise GenekbError(f"{path} is a damaged .h5ad file ({reason(exc)})") from None
@@ -154,6 +155,29 @@ def _checked_ref(f: Any, path: str, layer: str | None) -> MatrixRef:
             f" {named[0]} cells and {named[1]} genes; write it again from its source"
         )
     return ref
+
+
+def _expression_columns(f: Any, ref: MatrixRef) -> dict[str, Any]:
+    """`keep` and `left_out` of `ref` by its var["feature_types"]: peaks and antibody tags were
+    read as genes out of core while the file read whole left them out."""
+    from anndata.io import read_elem
+
+    from cellmodel.formats import gene_expression_features
+
+    var = f[ref.var]
+    if "feature_types" not in var:
+        return {}
+    kinds = pd.Series(read_elem(var["feature_types"])).astype(str).to_numpy()
+    keep, left_out = gene_expression_features(kinds, f"the matrix ({ref.source})")
+    if keep is None:
+        return {}
+    return {"keep": tuple(int(i) for i in np.flatnonzero(keep)), "left_out": left_out}
+
+
+def read_var(ref: MatrixRef) -> pd.DataFrame:
+    """The var frame of the matrix `ref` reads: its gene expression columns only."""
+    var = read_frame(ref.path, ref.var)
+    return var if ref.keep is None else var.iloc[list(ref.keep)]
 
 
 def _stored_shape(node: Any, sparse: bool, what: str) -> tuple[int, int]:
@@ -202,6 +226,10 @@ class ChunkReader:
         else:
             self.shape = (int(node.shape[0]), int(node.shape[1]))
             self.dense = node
+        self.keep = None if ref.keep is None else np.asarray(ref.keep, dtype=np.int64)
+        self.stored_columns = self.shape[1]
+        if self.keep is not None:
+            self.shape = (self.shape[0], len(self.keep))
 
     def __enter__(self) -> ChunkReader:
         return self
@@ -213,9 +241,10 @@ class ChunkReader:
         self.file.close()
 
     def rows(self, start: int, stop: int) -> sp.csr_matrix | np.ndarray:
-        """Rows start..stop-1 as float32 (CSR stays CSR)."""
+        """Rows start..stop-1 as float32 (CSR stays CSR), of the gene expression columns."""
         try:
-            return self._rows(start, stop)
+            rows = self._rows(start, stop)
+            return rows if self.keep is None else rows[:, self.keep]
         except OSError as exc:  # HDF5 blocks that do not decode: damage a pass meets mid-way
             raise GenekbError(
                 f"{self.ref.source} of {self.ref.path} (rows {start}–{stop - 1}) cannot be read"
@@ -235,7 +264,7 @@ class ChunkReader:
                     np.asarray(self.indices[lo:hi]),
                     indptr - lo,
                 ),
-                shape=(stop - start, self.shape[1]),
+                shape=(stop - start, self.stored_columns),
             )
         except ValueError as error:  # row pointers past the stored values
             raise GenekbError(f"{what} is a damaged sparse matrix ({error})") from None
@@ -260,20 +289,18 @@ class ChunkReader:
             return np.zeros((0, self.shape[1]), np.float32)
         return sp.vstack(blocks, format="csr") if self.sparse else np.vstack(blocks)
 
-    def sample(self) -> np.ndarray:
-        """Up to KIND_SAMPLE stored values in KIND_RUNS evenly spaced runs over the file."""
-        if self.sparse:
-            total = int(self.indptr[-1])
-            run = max(1, min(total, KIND_SAMPLE) // KIND_RUNS)
-            starts = np.unique(np.linspace(0, max(total - run, 0), KIND_RUNS).astype(np.int64))
-            parts = [np.asarray(self.data[s : s + run]) for s in starts]
-        else:
-            n = self.shape[0]
-            per_row = max(1, self.shape[1])
-            run = max(1, min(n, KIND_SAMPLE // per_row) // KIND_RUNS)
-            starts = np.unique(np.linspace(0, max(n - run, 0), KIND_RUNS).astype(np.int64))
-            parts = [np.asarray(self.dense[s : s + run]).ravel() for s in starts]
-        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    def values(self) -> Iterator[np.ndarray]:
+        """Every stored value, a row chunk of about `KIND_CHUNK` values at a time (those of the
+        gene expression columns): what `io.kind_of_values` reads, as it reads a matrix in
+        memory."""
+        from cellmodel.io import KIND_CHUNK
+        from cellmodel.matrix_checks import stored_values
+
+        n = self.shape[0]
+        per_row = int(self.indptr[-1]) / max(n, 1) if self.sparse else self.stored_columns
+        step = max(1, int(KIND_CHUNK // max(per_row, 1)))
+        for start, stop in chunk_ranges(n, step):
+            yield stored_values(self.rows(start, stop))
 
 
 def read_frame(path: str | Path, key: str) -> pd.DataFrame:

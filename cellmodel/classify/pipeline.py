@@ -48,7 +48,7 @@ from cellmodel.classify.views import (
 from cellmodel.classify.writing import annotate as annotate  # re-exported: its home was here
 from cellmodel.classify.writing import refuse_overwriting_inputs
 from cellmodel.embed import embed, fitted_genes
-from cellmodel.io import expression, require_anndata
+from cellmodel.io import expression, require_anndata, require_cells_named_once
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, GenekbWarning, UsageError, listed, warn
 from genekb.store.store import Store
@@ -237,8 +237,10 @@ def _check_inputs(
     """`classify_cells`' arguments checked before any work: the AnnData, the column names (not
     the labels themselves), the seed and k."""
     require_anndata(adata)
+    require_cells_named_once(adata)  # as cluster, embed and annotate refuse them
     if reference is not None:
         require_anndata(reference, "reference")
+        require_cells_named_once(reference, "reference")
     check_seed(seed)
     check_count(k, "k")  # scikit-learn's own error for k=2.5; True was read as k=1
     check_column_name(label_key, "label_key")

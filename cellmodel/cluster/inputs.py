@@ -32,7 +32,7 @@ from cellmodel.cluster.batch_column import check_confounded, refuse_missing
 from cellmodel.cluster.options import parse_options
 from cellmodel.cluster.outputs import is_cluster_record, result_keys
 from cellmodel.cluster.refine_fit import REFINE_MODES, parse_gene_graph
-from cellmodel.io import MAKE_CELLS_UNIQUE, refuse_repeated_cells, require_anndata
+from cellmodel.io import require_anndata, require_cells_named_once
 from cellmodel.metrics import check_labels
 from cellmodel.pp.pca import check_n_pcs
 from cellmodel.uns_record import annotation_columns, index_clash
@@ -89,7 +89,7 @@ def check_api_input(adata: ad.AnnData, run: ClusterRun) -> None:
     n_cells = adata.n_obs
     if n_cells < 3:
         raise GenekbError(f"the data has {n_cells} cell(s); clustering needs at least 3")
-    refuse_repeated_cells(adata.obs_names, "adata", MAKE_CELLS_UNIQUE)
+    require_cells_named_once(adata)
     n_clusters = run.n_clusters
     if n_clusters is not None and not is_whole(n_clusters):
         raise UsageError(f"n_clusters={n_clusters!r} must be a whole number, or None to estimate k")

@@ -184,6 +184,12 @@ def name_form(names: Sequence[str]) -> str:
 HYPHENS_ROUTE = "hyphens-restored"
 
 
+# R's make.names leaves no "-": a file whose names keep their hyphens, but this many times fewer
+# than the dotted names that match once R's dots are hyphens again, had one name added by hand
+# (a gene typed in after the conversion) and is read as R wrote the rest.
+R_NAMES_PER_HYPHEN = 10
+
+
 def restore_hyphens(
     names: Sequence[str],
     gene_ids: np.ndarray,
@@ -192,20 +198,28 @@ def restore_hyphens(
 ) -> list[str]:
     """Match, in place, the unmatched names R's make.names wrote with "." for "-" by `lookup` of
     their hyphens restored: each dot, or each but the last (a clone name's version,
-    "RP11-782C8.1"). Only names that hold no "-" at all are taken for R's: elsewhere a dot is the
-    name's own. Returns the names as spelled with hyphens (for `made_unique_sources`: "TBCE.1")."""
+    "RP11-782C8.1"). Names holding a "-" keep their dots, and where such names are more than
+    one in `R_NAMES_PER_HYPHEN` of the names restored, nothing is: a file that keeps hyphens
+    writes a dot as the name's own. Returns the names as spelled with hyphens (for
+    `made_unique_sources`: "TBCE.1")."""
     spelled = list(names)
-    if any("-" in n for n in names):
-        return spelled
-    rows = [i for i, n in enumerate(names) if "." in n and gene_ids[i] == UNMATCHED]
+    rows = [
+        i for i, n in enumerate(names) if "." in n and "-" not in n and gene_ids[i] == UNMATCHED
+    ]
+    found: dict[int, tuple[int, str]] = {}
     for form in (_every_dot, _all_but_last):
-        todo = [i for i in rows if gene_ids[i] == UNMATCHED]
-        found, _ = lookup([form(names[i]) for i in todo]) if todo else (np.array([]), [])
-        for i, gid in zip(todo, found, strict=True):
-            if gid != UNMATCHED:
-                gene_ids[i], routes[i], spelled[i] = gid, HYPHENS_ROUTE, form(names[i])
+        todo = [i for i in rows if i not in found]
+        ids, _ = lookup([form(names[i]) for i in todo]) if todo else (np.array([]), [])
+        found |= {
+            i: (int(g), form(names[i])) for i, g in zip(todo, ids, strict=True) if g != UNMATCHED
+        }
+    hyphenated = sum("-" in n for n in names)
+    if hyphenated and len(found) < R_NAMES_PER_HYPHEN * hyphenated:
+        return spelled
+    for i, (gid, name) in found.items():
+        gene_ids[i], routes[i], spelled[i] = gid, HYPHENS_ROUTE, name
     for i in rows:
-        if gene_ids[i] == UNMATCHED:
+        if i not in found:
             spelled[i] = _every_dot(names[i])
     return spelled
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.common import info
+from cli.common import info, not_warned
 from cli.flags import as_flags
 
 
@@ -38,5 +38,5 @@ def summary(report: dict[str, Any], label_key: str | None) -> None:
             f"diagnostics: agreement with Leiden at k {found['agreement']:.2f}, stability over"
             f" k-means draws {found['stability']:.2f} ({'unsure' if found['unsure'] else 'sure'})"
         )
-    for note in report["notes"]:  # in the library's terms (batch_key=): here the flags'
+    for note in not_warned(report["notes"]):  # in the library's terms (batch_key=): the flags'
         info(f"note: {as_flags(note)}")

@@ -163,8 +163,19 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+_warned: set[str] = set()  # this command's warnings, as the library worded them
+
+
 def _show_warning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+    _warned.add(str(message))
     info(f"warning: {as_flags(str(message))}")
+
+
+def not_warned(notes: list[str]) -> list[str]:
+    """The report's `notes` that this command has not already said as a warning: the library
+    both warns (for a notebook) and keeps the note (for the record), and the command line says
+    each once."""
+    return [note for note in notes if note not in _warned]
 
 
 def handle_errors(fn: F) -> F:
@@ -178,6 +189,7 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             restore_interrupts()  # from here a Ctrl-C unwinds, and the command cleans up
+            _warned.clear()  # a test runs many commands in one process
             with terminate_as_interrupt(), warnings.catch_warnings():
                 if not os.environ.get("GENEKB_DEBUG"):
                     warnings.simplefilter("ignore")

@@ -28,7 +28,7 @@ from cellmodel.chunked.classify import write_copy
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, check_stats, value_kind
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.stats import GeneStats, chunk_stats
-from cellmodel.io import gene_names, refuse_repeated_cells
+from cellmodel.io import NORMALIZATION, gene_names, refuse_repeated_cells
 from cellmodel.io import normalize as normalize_rows
 from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.markers import GroupSums, group_sums
@@ -91,7 +91,7 @@ def annotate_h5ad(
         )
     began = time.perf_counter()
     path = Path(path)
-    ref, kind, _ = value_kind(h5.pick(path, layer), layer)
+    ref, kind, notes = value_kind(h5.pick(path, layer), layer)
     obs = h5.read_frame(path, "obs")
     refuse_repeated_cells(obs.index, path)  # as in memory, and as cluster out of core
     key, groups = groups_of(ad.AnnData(obs=obs), groupby)
@@ -101,7 +101,7 @@ def annotate_h5ad(
     check_key_added_free(params.key_added, obs.columns, *_annotated(path, params.key_added))
     var = h5.read_var(ref)
     genes = gene_names(var, gene_key, ref.source)
-    hint_notes(var, genes, gene_key, taxon)  # warned: the report records no input notes here
+    notes += hint_notes(var, genes, gene_key, taxon)
     codes = np.asarray(groups.codes)
     k = len(groups.categories)
     ranges = h5.chunk_ranges(len(codes), chunk_size)
@@ -110,6 +110,7 @@ def annotate_h5ad(
         summed = engine.reduce(_sums_task, tasks)
         scheduler = engine.scheduler
     check_stats(summed.genes, ref, kind)  # NaN, negative values, zeros: refused as in memory
+    notes += summed.genes.notes
     sums = summed.groups
     report, labels = name_groups(
         genes,
@@ -124,6 +125,7 @@ def annotate_h5ad(
         load_encoder=load_encoder,
         began=began,
     )
+    report["input"] = _input_record(ref, kind, gene_key, (len(codes), len(genes)), notes)
     report["chunked"] = {"chunk_size": chunk_size, "n_chunks": len(ranges), "scheduler": scheduler}
     # uns as `annotate` keeps it: the default key's report in uns["cellmodel"], any other's apart
     key, record = params.key_added, uns_record(report)
@@ -133,6 +135,22 @@ def annotate_h5ad(
     names, *optional = annotation_columns(key)
     write_copy(ref, Path(output), {names: labels}, uns_key, uns, drop=optional)
     return report
+
+
+def _input_record(
+    ref: h5.MatrixRef, kind: str, gene_key: str | None, shape: tuple[int, int], notes: list[str]
+) -> dict[str, Any]:
+    """The report's "input" entry, as the in-memory run's (`Expression.to_dict`): what was
+    read and its notes (features left out, the gene key hint), which `cm.pl.markers` reads."""
+    return {
+        "kind": kind,
+        "source": ref.source,
+        "gene_key": gene_key,
+        "normalization": NORMALIZATION[kind],
+        "n_cells": shape[0],
+        "n_genes": shape[1],
+        "notes": list(notes),
+    }
 
 
 def _annotated(path: Path, key: str) -> tuple[bool, bool]:

@@ -23,7 +23,6 @@ from genekb.genemap import (
 )
 from genekb.records import TAXA, GeneTable
 from genekb.sources import load_source
-from genekb.store import catalog
 from genekb.store.foreign import OtherSpeciesNamesWarning
 from genekb.store.ids import check_tag, check_tag_species, default_tag
 from genekb.store.store import Store
@@ -36,7 +35,7 @@ from genekb.store.versions import (
 )
 from genekb.templates import DEFAULT_TEMPLATE
 from genekb.templates import resolve as resolve_template
-from genekb.views import combine, refuse_losing_genes, tag_build
+from genekb.views import combine, publish_build, refuse_losing_genes
 
 VIEW_SEPARATOR = "+"  # `--model minilm+tfidf-lsa`: one version of both encoders' views
 
@@ -128,8 +127,7 @@ def build(
             batch_size=batch_size, progress=progress, device=device, extra_files=fit_files,
         )  # fmt: skip
     tag = tag or default_tag(taxon, chosen_template.id, spec.name)
-    tag_build(store, tag, embedding.id, force)
-    catalog.rebuild(store)
+    publish_build(store, tag, embedding.id, force, created=text_created or stats["created"])
     return _report(
         store, text, embedding, spec, stats,
         tag=tag, source=source, taxon=taxon, template=chosen_template.id, engine=engine,

@@ -92,6 +92,16 @@ def tag_build(store: Store, tag: str, vid: str, force: bool) -> None:
     store.set_tag(tag, vid)
 
 
+def publish_build(store: Store, tag: str, vid: str, force: bool, *, created: bool) -> None:
+    """Tag the version a build made or found and rewrite the catalog over it. A build that
+    created nothing and finds its tag in place writes nothing, so takes no lock: a rebuild of
+    what a read-only store already holds reports it, as a read does."""
+    if not created and store.tags().get(tag) == vid:
+        return
+    tag_build(store, tag, vid, force)
+    catalog.rebuild(store)
+
+
 def refuse_losing_genes(store: Store, tag: str, gene_ids: set[int], force: bool) -> None:
     """Before a build's work: the refusal `tag_build` would give at its end (the tag points at a
     version holding genes this build lacks), while nothing is embedded yet."""
@@ -137,8 +147,7 @@ def combine(
         _write(store, vid, views, spec, ids, matrix)
     taxon = {v: k for k, v in TAXA.items()}.get(text.taxon, str(text.taxon))
     tag = tag or default_tag(taxon, "views", "+".join(v.spec.name for v in views))
-    tag_build(store, tag, vid, force)
-    catalog.rebuild(store)
+    publish_build(store, tag, vid, force, created=created)
     return {"embedding_id": vid, "tag": tag, "dim": spec.dim, "n_genes": len(ids),
             "views": [v.id for v in views], "created": created}  # fmt: skip
 

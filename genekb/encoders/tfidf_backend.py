@@ -91,20 +91,30 @@ class TfidfLsaEncoder(Encoder):
         self.vectorizer = self._vectorizer()
         try:
             matrix = self.vectorizer.fit_transform(list(texts))
-        except ValueError as exc:  # e.g. every word pruned by min_df / max_df
-            raise UsageError(
-                f"{self.spec.name}: no vocabulary from {len(texts)} texts ({exc})"
-            ) from exc
-        dim = min(r["dim"], matrix.shape[1] - 1, matrix.shape[0] - 1)
+        except ValueError:  # every word pruned by min_df / max_df: scikit-learn's advice
+            matrix = None  # names settings the recipe fixes
+        dim = 0 if matrix is None else min(r["dim"], matrix.shape[1] - 1, matrix.shape[0] - 1)
         if dim < 2:
-            raise UsageError(
-                f"{self.spec.name}: {len(texts)} texts give too few shared words for an LSA fit"
-            )
+            raise UsageError(self._too_few_shared(len(texts), least))
         svd = TruncatedSVD(n_components=dim, n_iter=r["n_iter"], random_state=r["seed"])
         svd.fit(matrix)
         self.components = svd.components_.astype(np.float32)
         self.spec = self.spec.with_(dim=dim, weights_sha256=self.fit_sha256())
         return self.spec
+
+    def _too_few_shared(self, n_texts: int, least: int) -> str:
+        """Why no fit: the words an LSA keeps are those in at least min_df texts and at most a
+        max_df share of them; a few short texts (cards without GO terms or summaries) share
+        words with all or with none. No other recipe is tried: it is hashed into the id."""
+        r = self.recipe
+        return (
+            f"{self.spec.name} fits its vocabulary on the words in at least {r['min_df']} and at"
+            f" most {r['max_df']:.0%} of the source's gene texts, and the texts of these"
+            f" {n_texts:,} genes have too few (it fits on as few as {least} genes only where"
+            " their texts share words; in practice it needs a source of many genes with GO terms"
+            " or summaries): add genes to the source, or choose another encoder with model="
+            " (`genekb encoders` lists them)"
+        )
 
     def _vectorizer(self) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer

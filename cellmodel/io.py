@@ -12,15 +12,13 @@ back and made storable by `cellmodel.uns_record`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from cellmodel.formats import (
     HDF5_SUFFIXES,
@@ -29,44 +27,22 @@ from cellmodel.formats import (
     refuse_repeated,
     repeated_key_fix,
 )
-from cellmodel.matrix_checks import (
-    checked_matrix,
-    counts_with_fractions,
-    kind_rows,
-    stored_values,
-)
+from cellmodel.matrix_checks import checked_matrix
 from cellmodel.mtx_layouts import read_matrix_folder
 from cellmodel.tables import TABLE_SUFFIXES, Orientation, read_table
+from cellmodel.value_kinds import KINDS, NORMALIZATION, Matrix, detect_kind, normalize
 from genekb.errors import GenekbError, UsageError, listed
 from genekb.sniff import gzipped
 
-ValueKind = Literal["counts", "log", "other"]
-KINDS: tuple[str, ...] = ("auto", "counts", "log", "other")
-
-COUNTS_TARGET_SUM = 1e4
-# log1p(CP10k) stays below ~12 and log2(x+1) of any realistic scale below ~25; larger non-integer
-# values are on a linear scale (TPM, CPM, FPKM).
-LOG_SCALE_MAX = 30.0
-# Integer detection reads every non-zero value, this many at a time: a sample of evenly spaced
-# values found a few fractional ones or missed them by where the matrix stored them (CSR or CSC,
-# the cells' order), and the same file was normalized as counts or as linear values.
-KIND_CHUNK = 1_000_000
 LOW_COUNT = 100  # counts under which a barcode is most likely an empty droplet
 WHOLE_TRANSCRIPTOME = 5_000  # genes from which a counts matrix is judged for empty droplets
 
-Matrix = sp.csr_matrix | np.ndarray
-# What `normalize` does to each kind of values, as recorded in a run's uns.
 # Advice a Python session can follow where gene names repeat; the command line words it its way.
 MAKE_UNIQUE = "make them unique (adata.var_names_make_unique())"
 # .raw keeps the names of when it was set: adata.var_names_make_unique() leaves them repeated.
 MAKE_RAW_UNIQUE = (
     "make them unique (raw = adata.raw.to_adata(); raw.var_names_make_unique(); adata.raw = raw)"
 )
-NORMALIZATION: dict[str, str] = {
-    "counts": f"normalize_total(target_sum={COUNTS_TARGET_SUM:g}) then log1p",
-    "log": "none (already log-normalized)",
-    "other": "log1p (linear-scale values such as TPM)",
-}
 
 
 @dataclass
@@ -210,77 +186,6 @@ def refuse_gzipped_hdf5(path: Path) -> None:
             f"{path} is gzip-compressed; HDF5 files (.h5ad, .h5, .loom) are read uncompressed:"
             " gunzip it first"
         )
-
-
-# -------------------------------------------------------------------------- kinds, normalizing
-
-
-def detect_kind(X: Any, rows: Any = None) -> ValueKind:
-    """Raw counts (non-negative integers, or counts with fractions), log-normalized
-    (non-integer, small), or other.
-
-    Assumes finite, non-negative values (checked by `expression` first). Small non-integer
-    values are told apart from ambient-corrected counts on some cells (`counts_with_fractions`):
-    `rows` (some cells × genes), else X's own where X is a matrix (a flat sample of values has
-    no cells).
-    """
-
-    def cells() -> Any:
-        if rows is None and getattr(X, "ndim", 1) == 2:
-            return kind_rows(X)
-        return rows
-
-    return kind_of_values([stored_values(X)], cells)
-
-
-def kind_of_values(chunks: Iterable[np.ndarray], cells: Callable[[], Any]) -> ValueKind:
-    """`detect_kind`'s rule on every stored value, given in `chunks` (a matrix in memory is one,
-    a file read out of core is its row chunks, so both paths read the same kind): counts when
-    every non-zero value is whole, other past a log scale, else log unless `cells()` (some cells
-    × genes, read only then) hold counts with fractions. Stops once the kind is settled."""
-    whole, largest = True, 0.0
-    for chunk in chunks:
-        values = chunk[chunk != 0]
-        if values.size == 0:
-            continue
-        largest = max(largest, float(values.max()))
-        whole = whole and _all_integers(values)
-        if not whole and largest > LOG_SCALE_MAX:
-            return "other"
-    if whole:
-        return "counts"
-    rows = cells()
-    return "counts" if rows is not None and counts_with_fractions(rows) else "log"
-
-
-def _all_integers(values: np.ndarray) -> bool:
-    """Whether every value is a whole number, read `KIND_CHUNK` values at a time (a log or TPM
-    matrix stops at its first chunk)."""
-    for start in range(0, values.size, KIND_CHUNK):
-        chunk = values[start : start + KIND_CHUNK].astype(np.float64)
-        if not np.array_equal(chunk, np.round(chunk)):
-            return False
-    return True
-
-
-def normalize(X: Any, kind: str) -> Matrix:
-    """To a log scale: counts → normalize_total(1e4) + log1p; log → as is; other → log1p."""
-    X = sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else np.asarray(X, dtype=np.float32)
-    if kind == "log":
-        return X.copy()
-    if kind == "counts":
-        totals = np.asarray(X.sum(axis=1)).ravel()
-        scale = np.divide(COUNTS_TARGET_SUM, totals, out=np.zeros_like(totals), where=totals > 0)
-        if sp.issparse(X):
-            X = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ X)
-        else:
-            X = X * scale[:, None].astype(np.float32)
-    else:
-        X = X.copy()
-    if sp.issparse(X):
-        X.data = np.log1p(X.data)
-        return X
-    return np.log1p(X)
 
 
 def gene_names(var: pd.DataFrame, gene_key: str | None, source: str) -> list[str]:

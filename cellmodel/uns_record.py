@@ -100,7 +100,7 @@ def forget_scanpy_results(adata: ad.AnnData, columns: list[str]) -> list[str]:
 
 def scanpy_results_on(uns: Mapping[str, Any], columns: list[str]) -> list[str]:
     """The keys of `uns` that hold scanpy's results on obs `columns` (`forget_scanpy_results`);
-    an out-of-core run reads uns from the file as far as this needs (`h5.ObsmWriter`)."""
+    an out-of-core run reads uns from the file as far as this needs (`h5_out.ObsmWriter`)."""
     keys = []
     for key, value in uns.items():
         if not isinstance(value, Mapping) or is_annotation(value):

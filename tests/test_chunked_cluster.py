@@ -11,7 +11,7 @@ import anndata as ad
 import numpy as np
 import pytest
 
-from cellmodel.chunked import h5
+from cellmodel.chunked import h5, h5_out
 from tests.conftest import one_line_error, run_cellmodel
 
 pytest.importorskip("dask")
@@ -135,7 +135,7 @@ def test_an_interrupted_run_leaves_the_input_and_no_output(
     elif where == "fit":  # Ctrl-C while the encoder trains, after every pass over the file
         monkeypatch.setattr("cellmodel.chunked.cluster.fit_clusters", stop)
     else:
-        monkeypatch.setattr(h5.ObsmWriter, "merge_uns", stop)
+        monkeypatch.setattr(h5_out.ObsmWriter, "merge_uns", stop)
     with pytest.raises(KeyboardInterrupt):
         _run(counts_file, out, progress=progress, merge_split=False)
     assert not out.exists()

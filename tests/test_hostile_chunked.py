@@ -12,7 +12,7 @@ from pathlib import Path
 import anndata as ad
 import pytest
 
-from cellmodel.chunked import h5
+from cellmodel.chunked import h5, h5_out
 from tests.conftest import one_line_error, run_cellmodel
 
 pytest.importorskip("dask")
@@ -84,7 +84,7 @@ def test_an_input_rewritten_before_the_copy_is_not_published(cells, monkeypatch)
             ad.read_h5ad(src)[list(range(59, -1, -1))].copy().write_h5ad(src)
         return copy(src, dst)
 
-    monkeypatch.setattr(h5.shutil, "copyfile", rewrite_then_copy)
+    monkeypatch.setattr(h5_out.shutil, "copyfile", rewrite_then_copy)
     line = _error_line(_embed(cells, out))
     assert f"{cells} changed while it was being read" in line
     assert _left(cells.parent) == []
@@ -119,7 +119,7 @@ def test_a_disk_that_fills_during_the_write_says_what_to_do(cells, monkeypatch):
     def full(*_args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(h5.ObsmWriter, "merge_uns", full)
+    monkeypatch.setattr(h5_out.ObsmWriter, "merge_uns", full)
     line = _error_line(_embed(cells, out))
     assert f"cannot write {out}: No space left on device; nothing was written there" in line
     assert line.endswith("; free some space or write elsewhere")

@@ -28,11 +28,12 @@ from cellmodel.chunked.classify import write_copy
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, check_stats, value_kind
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.stats import GeneStats, chunk_stats
-from cellmodel.io import NORMALIZATION, gene_names, refuse_repeated_cells
-from cellmodel.io import normalize as normalize_rows
+from cellmodel.io import gene_names, refuse_repeated_cells
 from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.markers import GroupSums, group_sums
 from cellmodel.uns_record import ANNOTATE_ENTRY, annotation_columns
+from cellmodel.value_kinds import NORMALIZATION
+from cellmodel.value_kinds import normalize as normalize_rows
 from genekb.errors import UsageError
 from genekb.store.store import Store
 

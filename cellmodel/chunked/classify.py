@@ -30,7 +30,7 @@ import numpy as np
 
 from cellmodel._settings import PREDICTION_KEY, UNS_KEY
 from cellmodel.arguments import check_obs_column, class_order, warn_unlabelled
-from cellmodel.chunked import h5
+from cellmodel.chunked import h5, h5_out
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.classify.knn import Scaler, as_matrix, decide_class, mass_normalize, vote_shares
@@ -185,10 +185,10 @@ def write_copy(
     `drop` names removed), scanpy's results on all of them removed (as in memory) and `uns`
     merged into `uns[uns_key]`, renamed into place only when whole."""
     added = sum(64 * len(v) for v in obs.values())  # a few columns of labels and scores
-    need = h5.copy_size(source.path, added)
+    need = h5_out.copy_size(source.path, added)
     with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
-        h5.copy_file(source, tmp)
-        with h5.ObsmWriter(tmp) as out:
+        h5_out.copy_file(source, tmp)
+        with h5_out.ObsmWriter(tmp) as out:
             write_obs(out.file, obs, drop)
             out.forget_scanpy_results([*map(str, obs), *map(str, drop)])
             out.merge_uns(uns_key, uns)

@@ -37,7 +37,7 @@ import torch
 
 from cellmodel._settings import CLUSTER_KEY, DEFAULT_N_HVG, UNS_KEY
 from cellmodel.arguments import check_obs_column
-from cellmodel.chunked import h5
+from cellmodel.chunked import h5, h5_out
 from cellmodel.chunked.embed import DEFAULT_CHUNK_SIZE, gene_statistics, value_kind
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.limits import warn_small_chunks
@@ -53,7 +53,7 @@ from cellmodel.cluster.inputs import (
 from cellmodel.cluster.merge_split import check_partition
 from cellmodel.cluster.outputs import REFINE_OUTPUTS, forget_previous_run
 from cellmodel.cluster.sampling import NeighbourSampler
-from cellmodel.io import NORMALIZATION, gene_names, refuse_repeated_cells
+from cellmodel.io import gene_names, refuse_repeated_cells
 from cellmodel.metrics import check_labels, cluster_metrics
 from cellmodel.module.losses import split_for_empty, student_t
 from cellmodel.module.model import deterministic
@@ -61,6 +61,7 @@ from cellmodel.pp import graph
 from cellmodel.pp.pca import check_n_pcs
 from cellmodel.semantic import StageProgress
 from cellmodel.uns_record import h5ad_safe
+from cellmodel.value_kinds import NORMALIZATION
 from genekb.device import resolve_device
 from genekb.errors import GenekbError, UsageError
 from genekb.fileio import atomic_path
@@ -187,10 +188,10 @@ def _write_output(
     n = latent.shape[0]
     categories = [str(i) for i in range(max(n_clusters, int(labels.max()) + 1))]
     added = latent.nbytes + X_pca.nbytes + 16 * n
-    need = h5.copy_size(src.path, added)
+    need = h5_out.copy_size(src.path, added)
     with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
-        h5.copy_file(src, tmp)
-        with h5.ObsmWriter(tmp) as out:
+        h5_out.copy_file(src, tmp)
+        with h5_out.ObsmWriter(tmp) as out:
             for key, matrix in (("X_cellmodel", latent), ("X_pca_expr", X_pca)):
                 dataset = out.create(key, n, matrix.shape[1], chunk_size)
                 for a, b in h5.chunk_ranges(n, chunk_size):

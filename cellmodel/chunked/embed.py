@@ -3,8 +3,8 @@ for memory, read and computed chunk by chunk (Dask), written into obsm chunk by 
 
 Three passes over the cells, each holding a few chunks at a time:
 
-1. statistics: every chunk is normalized exactly as in memory (`cellmodel.io.normalize` works per
-   cell) and summed per gene (totals, squares, cells expressing, and the Seurat dispersion's
+1. statistics: every chunk is normalized exactly as in memory (`value_kinds.normalize` works
+   per cell) and summed per gene (totals, squares, cells expressing, and the Seurat dispersion's
    sums), which is all the weighting needs from the whole matrix (`chunked.stats`);
 2. the raw view Σ_g w_cg v_g of each chunk (`semantic.weighted_path`, the in-memory product
    itself), written into the output's obsm and summed over cells for the mean;
@@ -31,7 +31,7 @@ import numpy as np
 
 from cellmodel import semantic
 from cellmodel._settings import DEFAULT_N_HVG, UNS_KEY
-from cellmodel.chunked import h5
+from cellmodel.chunked import h5, h5_out
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.stats import GeneStats, chunk_stats, weights_from_stats
 from cellmodel.embed import (
@@ -45,17 +45,12 @@ from cellmodel.embed import (
 )
 from cellmodel.embed_genes import GeneSide, gene_side
 from cellmodel.formats import FeaturesLeftOutWarning
-from cellmodel.io import (
-    LOG_SCALE_MAX,
-    NORMALIZATION,
-    gene_names,
-    kind_of_values,
-    refuse_repeated_cells,
-)
-from cellmodel.io import normalize as normalize_rows
+from cellmodel.io import gene_names, refuse_repeated_cells
 from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.matrix_checks import scaled_by_scanpy
 from cellmodel.uns_record import h5ad_safe
+from cellmodel.value_kinds import LOG_SCALE_MAX, NORMALIZATION, kind_of_values
+from cellmodel.value_kinds import normalize as normalize_rows
 from genekb.errors import GenekbError, UsageError, warn
 from genekb.fileio import atomic_path
 from genekb.store.store import EmbeddingVersion, Store
@@ -92,10 +87,10 @@ def _view_task(
 
 def value_kind(ref: h5.MatrixRef, layer: str | None) -> tuple[h5.MatrixRef, str, list[str]]:
     """The matrix to read and its value kind, judged on every stored value by the rule a run in
-    memory follows (`io.kind_of_values`; the statistics pass then checks the range). A scaled X
-    (negative values, or sc.pp.scale's without centring) gives way to .raw where no layer was
-    asked for, as in memory. Features that are not gene expression are left out, with a warning
-    and a note, as in memory."""
+    memory follows (`value_kinds.kind_of_values`; the statistics pass then checks the range). A
+    scaled X (negative values, or sc.pp.scale's without centring) gives way to .raw where no
+    layer was asked for, as in memory. Features that are not gene expression are left out, with
+    a warning and a note, as in memory."""
     with h5.ChunkReader(ref) as reader:
         if reader.shape[0] == 0 or reader.shape[1] == 0:
             raise GenekbError(
@@ -255,7 +250,7 @@ class _Passes:
             self.progress(stage, done, len(self.source.ranges))
 
     def write_view(
-        self, out: h5.ObsmWriter, vectors: np.ndarray, weights: semantic.GeneWeights
+        self, out: h5_out.ObsmWriter, vectors: np.ndarray, weights: semantic.GeneWeights
     ) -> int:
         """Passes 2 and 3 into `out`: each chunk's raw view written and summed for the mean, then
         each written block centred and normalised in place; X_semantic is the same array.
@@ -272,7 +267,7 @@ class _Passes:
             n_empty += empty
             self._report("weighted view", i + 1)
         mean = (total / src.n_cells).astype(np.float32)[None, :]
-        for i, (a, b, block) in enumerate(h5.iter_blocks(view, src.n_cells, src.chunk_size)):
+        for i, (a, b, block) in enumerate(h5_out.iter_blocks(view, src.n_cells, src.chunk_size)):
             view[a:b] = semantic.finish(block, mean)
             self._report("centring", i + 1)
         out.link(OBSM_FUSED, OBSM_WEIGHTED)
@@ -312,10 +307,10 @@ def _write_output(
     merged into uns; renamed into place only when complete."""
     src = passes.source
     added = 4 * src.n_cells * side.prepared.vectors.shape[1]  # one float32 view per cell
-    need = h5.copy_size(src.ref.path, added)
+    need = h5_out.copy_size(src.ref.path, added)
     with atomic_path(output, suffix=".tmp.h5ad", expected_bytes=need) as tmp:
-        h5.copy_file(src.ref, tmp)
-        with h5.ObsmWriter(tmp) as out:
+        h5_out.copy_file(src.ref, tmp)
+        with h5_out.ObsmWriter(tmp) as out:
             n_empty = passes.write_view(out, side.prepared.vectors, side.weights)
             if warn_of_empty_cells(n_empty, src.n_cells, side):  # as in memory
                 record["gene_match"] = side.match.report.to_dict()

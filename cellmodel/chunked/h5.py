@@ -1,4 +1,4 @@
-"""An .h5ad matrix read in row chunks and an output .h5ad written in chunks, through h5py.
+"""An .h5ad matrix read in row chunks through h5py (the output is written by `chunked.h5_out`).
 
 Only the rows of one chunk are ever in memory: a CSR matrix is read as its `indptr` plus the
 `data` / `indices` slice of those rows, a dense one as a row slice. CSC matrices cannot be read by
@@ -8,7 +8,6 @@ rows without reading all of them, so they are refused with the way out.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -291,10 +290,10 @@ class ChunkReader:
 
     def values(self) -> Iterator[np.ndarray]:
         """Every stored value, a row chunk of about `KIND_CHUNK` values at a time (those of the
-        gene expression columns): what `io.kind_of_values` reads, as it reads a matrix in
+        gene expression columns): what `value_kinds.kind_of_values` reads, as it reads a matrix in
         memory."""
-        from cellmodel.io import KIND_CHUNK
         from cellmodel.matrix_checks import stored_values
+        from cellmodel.value_kinds import KIND_CHUNK
 
         n = self.shape[0]
         per_row = int(self.indptr[-1]) / max(n, 1) if self.sparse else self.stored_columns
@@ -318,101 +317,3 @@ def read_frame(path: str | Path, key: str) -> pd.DataFrame:
 
 def chunk_ranges(n: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-
-
-class ObsmWriter:
-    """The output .h5ad (already a copy of the input) opened to add obsm arrays and uns entries."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = h5py_module().File(str(path), "r+")
-        if "obsm" not in self.file:
-            group = self.file.create_group("obsm")
-            group.attrs["encoding-type"] = "dict"
-            group.attrs["encoding-version"] = "0.1.0"
-
-    def __enter__(self) -> ObsmWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.file.close()
-
-    def create(self, key: str, n: int, dim: int, chunk_rows: int) -> Any:
-        """A float32 n × dim obsm dataset (replacing one of that name), written by row blocks."""
-        obsm = self.file["obsm"]
-        if key in obsm:
-            del obsm[key]
-        dataset = obsm.create_dataset(
-            key, shape=(n, dim), dtype="float32", chunks=(max(1, min(chunk_rows, n)), dim)
-        )
-        dataset.attrs["encoding-type"] = "array"
-        dataset.attrs["encoding-version"] = "0.2.0"
-        return dataset
-
-    def link(self, key: str, target: str) -> None:
-        """obsm[key] as a second name of obsm[target] (no second copy on disk)."""
-        obsm = self.file["obsm"]
-        if key in obsm:
-            del obsm[key]
-        obsm[key] = obsm[target]
-
-    def merge_uns(self, key: str, record: dict[str, Any]) -> None:
-        """uns[key] updated with `record` (kept entries of an earlier run stay, as in memory)."""
-        from anndata.io import read_elem, write_elem
-
-        if "uns" not in self.file:
-            write_elem(self.file, "uns", {})
-        uns = self.file["uns"]
-        merged = dict(read_elem(uns[key])) if key in uns else {}
-        merged.update(record)
-        if key in uns:
-            del uns[key]
-        write_elem(uns, key, merged)
-
-
-    def forget_scanpy_results(self, columns: list[str]) -> list[str]:
-        """Remove scanpy's results on obs `columns` from uns, as a run in memory removes them
-        (`uns_record.forget_scanpy_results`): read only as far as the groupings they name."""
-        from anndata.io import read_elem
-
-        from cellmodel.uns_record import scanpy_results_on
-
-        uns = self.file.get("uns")
-        if uns is None:
-            return []
-        shallow: dict[str, Any] = {}
-        for key, entry in uns.items():
-            if not hasattr(entry, "keys"):  # a dataset: no scanpy result on groups
-                shallow[key] = None
-                continue
-            named = {"report_json": True} if "report_json" in entry else {}
-            for path, field in (("params/groupby", "params"), ("groups", "groups")):
-                if path in entry and not hasattr(entry[path], "keys"):
-                    value = read_elem(entry[path])
-                    named[field] = {"groupby": value} if field == "params" else value
-            shallow[key] = named
-        gone = scanpy_results_on(shallow, columns)
-        for key in gone:
-            del uns[key]
-        return gone
-
-
-def copy_file(src: MatrixRef, dst: Path) -> None:
-    """The input file copied byte for byte to `dst`, checked unchanged before and after: the
-    copy carries the obs and var the passes read."""
-    check_unchanged(src)
-    shutil.copyfile(src.path, dst)
-    check_unchanged(src)
-
-
-COPY_SLACK = 4 << 20  # bytes of HDF5 metadata and uns written beside the new arrays
-
-
-def copy_size(src: str | Path, added: int) -> int:
-    """The bytes a copy of `src` with `added` bytes of new arrays needs: checked before writing
-    (`genekb.fileio.check_room`), since HDF5 crashes cleaning up after a failed write."""
-    return Path(src).stat().st_size + int(added) + COPY_SLACK
-
-
-def iter_blocks(dataset: Any, n: int, chunk_rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
-    for start, stop in chunk_ranges(n, chunk_rows):
-        yield start, stop, np.asarray(dataset[start:stop])

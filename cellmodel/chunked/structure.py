@@ -28,10 +28,10 @@ from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.chunked import h5
 from cellmodel.chunked.engine import DaskEngine
 from cellmodel.chunked.stats import GeneStats, seurat_hvg
-from cellmodel.io import normalize as normalize_rows
 from cellmodel.pp import graph
 from cellmodel.pp.pca import check_n_pcs, covariance_axes
 from cellmodel.semantic import StageProgress
+from cellmodel.value_kinds import normalize as normalize_rows
 from genekb.errors import GenekbError
 
 

@@ -16,11 +16,12 @@ import scipy.sparse as sp
 from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.classify.knn import as_matrix
 from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
-from cellmodel.io import COUNTS_TARGET_SUM, expression
+from cellmodel.io import expression
 from cellmodel.knowledge.genes import detect_taxon
 from cellmodel.knowledge.name_forms import name_form
 from cellmodel.markers import group_stats, top_markers
 from cellmodel.pp import graph
+from cellmodel.value_kinds import COUNTS_TARGET_SUM
 from genekb.errors import GenekbError, GenekbWarning, UsageError, warn
 from genekb.genemap import name_key
 from genekb.linalg import l2_normalize

@@ -54,7 +54,7 @@ class Dataset:
     n_cells: int
     n_classes: int
     # What X holds once loaded: "counts", "log", or "other" (non-integer and above the log range,
-    # e.g. Smart-seq2 TPM; `io.normalize` log1p's it).
+    # e.g. Smart-seq2 TPM; `value_kinds.normalize` log1p's it).
     values: str
     taxon: str
     file_sha256: str  # of the .h5ad we end with

@@ -141,8 +141,8 @@ def _holds_counts(X: Any) -> bool:
     """Whether `X` holds counts: finite, non-negative whole numbers, not all zero."""
     import numpy as np
 
-    from cellmodel.io import detect_kind
     from cellmodel.matrix_checks import stored_values
+    from cellmodel.value_kinds import detect_kind
 
     if X is None:
         return False

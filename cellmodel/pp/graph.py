@@ -65,11 +65,13 @@ class KnnGraph:
 
 
 def log_normalize(X: Any, kind: str = "auto") -> sp.csr_matrix | np.ndarray:
-    """Counts → normalize_total + log1p; log-normalized values pass through (see `cellmodel.io`)."""
-    # Here, not at the top: io loads anndata (and dask through it), which graph otherwise lacks.
-    from cellmodel import io
+    """Counts → normalize_total + log1p; log-normalized values pass through (see
+    `cellmodel.value_kinds`)."""
+    # Here, not at the top: the value checks load anndata (and dask through it), which graph
+    # otherwise lacks.
+    from cellmodel.value_kinds import detect_kind, normalize
 
-    return io.normalize(X, io.detect_kind(X) if kind == "auto" else kind)
+    return normalize(X, detect_kind(X) if kind == "auto" else kind)
 
 
 def highly_variable(

@@ -25,3 +25,30 @@ def test_bench_names_why_it_cannot_read_an_existing_file(tmp_path: Path, name: s
     message = str(err.value)
     assert "unknown dataset" not in message and str(path) in message
     assert "labelled files only" in message and "write_h5ad" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("noun", "adjective", "term"),
+    [
+        ("pancreas", "pancreatic", "type B pancreatic cell"),
+        ("pancreas", "pancreatic", "pancreatic A cell"),
+        ("kidney", "renal", "glomerular mesangial cell"),
+        ("liver", "hepatic", "endothelial cell of hepatic portal vein"),
+    ],
+)
+def test_a_tissue_noun_keeps_the_terms_its_adjective_names(noun, adjective, term) -> None:
+    # `annotate --tissue pancreas` left out the type B pancreatic cell and the pancreatic A cell
+    # ('pancreas' begins no 'pancreatic'): a file's beta cells were called "enteroendocrine
+    # cell" and its alpha cells "pancreatic epsilon cell"; `--tissue pancreatic` named them.
+    from cellmodel.annotate.ontology import from_ontology
+
+    by_noun = {c.label for c in from_ontology(tissue=noun)}
+    assert term in {c.label for c in from_ontology(tissue=adjective)}
+    assert term in by_noun
+
+
+def test_the_adjective_reads_as_before() -> None:
+    from cellmodel.annotate.ontology import from_ontology
+
+    labels = {c.label for c in from_ontology(tissue="pancreatic")}
+    assert len(labels) == 18 and "enteroendocrine cell" not in labels

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cellmodel.annotate import label_lines
+from cellmodel.annotate.tissue_words import tissue_pattern
 from genekb.errors import GenekbError, UsageError
 from genekb.input_streams import read_input_text
 
@@ -322,7 +323,7 @@ def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> l
             " 'pancreatic'); the terms under a CL term: ontology_subtree="
         )
     if tissue:
-        word = re.compile(rf"\b{re.escape(_singular(tissue.strip().lower()))}", re.IGNORECASE)
+        word = tissue_pattern(tissue)
         labels = p.map_term_labels(chosen)
         defs = p.map_term_descriptions(chosen)
         syns = p.map_term_synonyms(chosen)
@@ -349,14 +350,6 @@ def from_ontology(*, subtree: str | None = None, tissue: str | None = None) -> l
     defs = p.map_term_descriptions(chosen)
     # Nothing was given: the call is written as the CL label (its id sits beside it).
     return [Candidate(labels[i], i, labels[i], defs.get(i) or None) for i in chosen]
-
-
-def _singular(word: str) -> str:
-    """A plural tissue word as its singular, whose start also begins the plural: 'kidneys' kept 3
-    terms of the 119 'kidney' names, 'lungs' 4 of 34. 'pancreas', 'thymus', 'testis' stay."""
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    return word[:-1] if word.endswith("s") and not word.endswith(("ss", "us", "is", "as")) else word
 
 
 def _close_words(word: str, ids: list[str]) -> str:

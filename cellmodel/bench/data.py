@@ -86,6 +86,8 @@ def parse_datasets(
             refs.append(DatasetRef(name, "synthetic", label_key=SYNTHETIC_LABEL_KEY, n_cells=n))
         elif Path(name).suffix.lower() in (".h5ad", *io.HDF5_SUFFIXES):  # as `io.read` reads
             refs.append(_file_ref(Path(name), label_key, batch_key))
+        elif Path(name).exists():
+            raise _unbenchable_file(Path(name))
         else:
             raise UsageError(
                 f"unknown dataset {name!r}; choose from {', '.join(registry)}, an .h5ad, .h5 or"
@@ -101,6 +103,17 @@ def parse_datasets(
         raise UsageError(f"two datasets share the name {stems}; rename one of the files")
     _refuse_keys_without_files(refs, label_key, batch_key)
     return refs
+
+
+def _unbenchable_file(path: Path) -> UsageError:
+    """An existing file or folder bench cannot score (a 10x folder, a table, an .rds): it was
+    called an unknown dataset, as though misspelt, though `cluster` and `classify` read it."""
+    kind = "folder" if path.is_dir() else f"{path.suffix or 'suffix-less'} file"
+    return UsageError(
+        f"{path}: bench scores labelled files only (an .h5ad, .h5 or .loom path with"
+        f" label_key=/--label-key), not a {kind}; read it with cm.pp.read, put its labels in"
+        " obs and save it with write_h5ad, then bench that .h5ad"
+    )
 
 
 def _split_names(spec: str) -> list[str]:

@@ -1,0 +1,38 @@
+"""The words a `--tissue` word matches in Cell Ontology text (`ontology.from_ontology`)."""
+
+from __future__ import annotations
+
+import re
+
+# A tissue's noun -> the stems of its adjectives, which the noun does not begin: "pancreas" kept
+# no "type B pancreatic cell", "kidney" no "renal ..." term. ("brain" is left as it reads.)
+NOUN_FORMS: dict[str, tuple[str, ...]] = {
+    "pancreas": ("pancrea",),
+    "kidney": ("renal",),
+    "liver": ("hepat",),
+    "heart": ("cardiac",),
+    "lung": ("pulmonary",),
+    "intestine": ("intestin",),
+    "gut": ("intestin",),
+    "stomach": ("gastric",),
+    "spleen": ("splen",),
+    "thymus": ("thymic",),
+    "testis": ("testic",),
+    "ovary": ("ovarian",),
+}
+
+
+def tissue_pattern(tissue: str) -> re.Pattern[str]:
+    """What a `--tissue` word matches at a word start: the word (a plural as its singular) and,
+    for a tissue's noun, its adjectives (`NOUN_FORMS`)."""
+    word = _singular(tissue.strip().lower())
+    forms = (word, *NOUN_FORMS.get(word, ()))
+    return re.compile("|".join(rf"\b{re.escape(w)}" for w in dict.fromkeys(forms)), re.IGNORECASE)
+
+
+def _singular(word: str) -> str:
+    """A plural tissue word as its singular, whose start also begins the plural: 'kidneys' kept 3
+    terms of the 119 'kidney' names, 'lungs' 4 of 34. 'pancreas', 'thymus', 'testis' stay."""
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1] if word.endswith("s") and not word.endswith(("ss", "us", "is", "as")) else word

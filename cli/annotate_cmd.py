@@ -61,8 +61,9 @@ _SubtreeOpt = Annotated[
 _TissueOpt = Annotated[
     str | None,
     typer.Option(
-        help="Only CL terms whose label, synonyms or definition name this word"
-        " (e.g. pancreatic; blood and sample types read as their cells' subtree: PBMC as"
+        help="Only CL terms whose label, synonyms or definition name this word or its"
+        " adjective (e.g. pancreas or pancreatic; blood and sample types read as their cells'"
+        " subtree: PBMC as"
         " leukocyte, blood, CBMC and BMMC as hematopoietic cell); implies"
         " --ontology."
     ),

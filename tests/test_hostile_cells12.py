@@ -200,8 +200,12 @@ def test_a_umap_of_hundreds_of_groups_names_the_largest_in_its_legend(monkeypatc
     adata.obs["t"] = pd.Categorical(rng.integers(0, 300, 3000).astype(str))
     xy = rng.normal(size=(3000, 2))
     monkeypatch.setattr(embedding, "_coordinates", lambda *args: xy)
+    from cellmodel.pl.colours import SharedColourWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # Past the palette's 102 colours the groups share colours, and say so; nothing else warns
+        warnings.simplefilter("ignore", SharedColourWarning)
         ax = cm.pl.umap(adata, "t", show=False)
         ax.figure.canvas.draw()  # the layout runs (and warned) here
     assert len(ax.get_legend().get_texts()) == MAX_DRAWN

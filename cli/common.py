@@ -178,6 +178,20 @@ def not_warned(notes: list[str]) -> list[str]:
     return [note for note in notes if note not in _warned]
 
 
+@contextlib.contextmanager
+def _command_warnings() -> Iterator[None]:
+    """The user's warnings (GenekbWarning) as one line each, the libraries' own silenced unless
+    GENEKB_DEBUG is set; what this command has said forgotten at its start (a test runs many
+    commands in one process)."""
+    _warned.clear()
+    with warnings.catch_warnings():
+        if not os.environ.get("GENEKB_DEBUG"):
+            warnings.simplefilter("ignore")
+        warnings.simplefilter("always", GenekbWarning)
+        warnings.showwarning = _show_warning
+        yield
+
+
 def handle_errors(fn: F) -> F:
     """Turn expected failures into one line on stderr and an exit code, never a traceback.
 
@@ -189,12 +203,7 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             restore_interrupts()  # from here a Ctrl-C unwinds, and the command cleans up
-            _warned.clear()  # a test runs many commands in one process
-            with terminate_as_interrupt(), warnings.catch_warnings():
-                if not os.environ.get("GENEKB_DEBUG"):
-                    warnings.simplefilter("ignore")
-                warnings.simplefilter("always", GenekbWarning)
-                warnings.showwarning = _show_warning
+            with terminate_as_interrupt(), _command_warnings():
                 return fn(*args, **kwargs)
         except GenekbError as exc:
             fail(as_flags(str(exc) + notes_of(exc)), exc.exit_code)

@@ -200,3 +200,19 @@ def encoder_registry():
     registry._SPECS.update(specs)
     registry.BACKENDS.clear()
     registry.BACKENDS.update(backends)
+
+
+def mount_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every store as on a read-only mount: its files read, but no lock file, folder or file can
+    be made (EROFS, as `mount -o ro` answers; root would pass any permission bits)."""
+    import errno
+
+    import genekb.store.locks as locks
+
+    class ReadOnlyLock(locks.FileLock):
+        def acquire(self, *args, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), self.lock_file)
+
+    monkeypatch.setattr(locks, "FileLock", ReadOnlyLock)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: mode != os.W_OK and real_access(p, mode))

@@ -5,7 +5,6 @@ test_hostile_store2, test_store*) are not repeated."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import resource
@@ -22,7 +21,7 @@ import pytest
 from genekb.build import build
 from genekb.store.sharing import export_version
 from genekb.store.store import Store
-from tests.conftest import make_genes, one_line_error
+from tests.conftest import make_genes, mount_read_only, one_line_error
 from tests.conftest import run_genekb as run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,18 +158,10 @@ def test_a_waiter_names_who_holds_the_lock_and_goes_on_once_it_is_killed(exporte
 def read_only(exported, tmp_path, monkeypatch) -> Path:
     """A store as on a read-only mount: its files read, but no lock file, folder or file can
     be made there (EROFS, as `mount -o ro` answers; root would pass any permission bits)."""
-    import genekb.store.locks as locks
-
     store = tmp_path / "s"
     assert run("import", str(exported), "--root", str(store)).exit_code == 0
 
-    class ReadOnlyLock(locks.FileLock):
-        def acquire(self, *args, **kwargs):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), self.lock_file)
-
-    monkeypatch.setattr(locks, "FileLock", ReadOnlyLock)
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: mode != os.W_OK and real_access(p, mode))
+    mount_read_only(monkeypatch)
     return store
 
 

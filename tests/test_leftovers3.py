@@ -4,9 +4,6 @@ and a no-op rebuild refused on a read-only store."""
 
 from __future__ import annotations
 
-import errno
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +13,7 @@ from genekb.build import build
 from genekb.errors import UsageError
 from genekb.store.store import Store
 from genekb.store.store_root import ReadOnlyStore
-from tests.conftest import FAST_FIT, make_genes, run_cellmodel
+from tests.conftest import FAST_FIT, make_genes, mount_read_only, run_cellmodel
 from tests.test_consistency_paths import _multiome
 
 LEFT_OUT = "features that are not 'Gene Expression' left out"
@@ -112,18 +109,10 @@ def test_tfidf_lsa_on_a_few_short_texts_says_what_it_needs():
 @pytest.fixture
 def read_only_store(fake_spec, tmp_path, monkeypatch):
     """A store built once, then as on a read-only mount: no lock file can be made there."""
-    import genekb.store.locks as locks
-
     store = Store.open(tmp_path / "s", create=True)
     build(store, model="fake", gene_table=make_genes(40), tag="human")
 
-    class ReadOnlyLock(locks.FileLock):
-        def acquire(self, *args, **kwargs):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), self.lock_file)
-
-    monkeypatch.setattr(locks, "FileLock", ReadOnlyLock)
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: mode != os.W_OK and real_access(p, mode))
+    mount_read_only(monkeypatch)
     return tmp_path / "s"
 
 

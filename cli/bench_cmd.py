@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.bench_annotate import run_annotate
 from cli.cellmodel_args import GeneKeyOpt, LayerOpt, RootOpt, refuse_unused
 from cli.common import as_flags, handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
@@ -122,6 +123,29 @@ _ForceOpt = Annotated[
     bool, typer.Option(help="Overwrite the tables and chart of an earlier run in --out.")
 ]
 _JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+_TaskOpt = Annotated[
+    str,
+    typer.Option(
+        help="cluster (methods × datasets × seeds), or annotate: name each labelled file's"
+        " groups over the whole Cell Ontology and grade the calls exact / partial / wrong"
+        " (wrong lineage apart), beside shuffled and random gene vectors (--seeds draws of"
+        " each, default 2)."
+    ),
+]
+_OntologyKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="With --task annotate: obs column of the labels' Cell Ontology ids (default: one"
+        " found in obs, else the labels read as CL terms)."
+    ),
+]
+_LabelMapOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="With --task annotate: a CSV or TSV of label,CL id lines giving each label's"
+        " Cell Ontology term."
+    ),
+]
 
 
 @handle_errors
@@ -145,15 +169,36 @@ def bench(
     gene_vectors: _GeneVectorsOpt = "real",
     force: _ForceOpt = False,
     json_: _JsonOpt = False,
+    task: _TaskOpt = "cluster",
+    ontology_key: _OntologyKeyOpt = None,
+    label_map: _LabelMapOpt = None,
 ) -> None:
-    """Benchmark methods × datasets × seeds in fresh processes: tables, JSON, ARI chart."""
+    """Benchmark methods × datasets × seeds in fresh processes: tables, JSON, ARI chart; or
+    (--task annotate) grade naming over the whole Cell Ontology on labelled files."""
     from cellmodel.datasets import store_root
 
     args = SimpleNamespace(**locals())
+    if _annotate_task(args):
+        return None
     sizes = _check(args)
     if out_of_core:
         return _out_of_core(sizes, out or store_root(root) / "bench-outofcore", device, timeout)
     _run(_config(args, sizes), json_)
+
+
+def _annotate_task(args: SimpleNamespace) -> bool:
+    """Run --task annotate (True), or refuse its options on a clustering run (False)."""
+    if args.task == "annotate":
+        run_annotate(args, lambda out: _command_of(args, out))
+        return True
+    if args.task != "cluster":
+        raise UsageError(f"unknown --task {args.task!r}; choose cluster, annotate")
+    given = {"--ontology-key": args.ontology_key, "--label-map": args.label_map}
+    refuse_unused(
+        {flag: value is not None for flag, value in given.items()},
+        "--task annotate's truth", "this clustering run leaves out", "add --task annotate",
+    )  # fmt: skip
+    return False
 
 
 def _check(args: SimpleNamespace) -> list[int] | None:
@@ -235,6 +280,7 @@ def _command_of(a: SimpleNamespace, out: Path) -> str:
     """The command line that repeats this run (only the options given, --out resolved)."""
     return _command(
         [
+            ("--task", a.task if a.task != "cluster" else None),
             ("--datasets", a.datasets),
             ("--scale", a.scale),
             ("--methods", a.methods),
@@ -250,6 +296,8 @@ def _command_of(a: SimpleNamespace, out: Path) -> str:
             ("--threads", a.threads),
             ("--no-warm", not a.warm),
             ("--gene-vectors", a.gene_vectors if a.gene_vectors != "real" else None),
+            ("--ontology-key", a.ontology_key),
+            ("--label-map", a.label_map),
         ]
     )
 

@@ -47,7 +47,7 @@ def test_the_summary_pools_files_and_the_page_shows_every_ranking(graded) -> Non
     for ranking in ("combined", "knowledge", "markerdb"):
         assert rows["all files"][ranking]["exact_pct"] == rows["one"][ranking]["exact_pct"]
     page = markdown({"command": "", "seeds": 1, "files": {"one": graded}, "summary": rows})
-    assert page.count("| one | 3 |") == 3 and page.count("| all files | 6 |") == 3
+    assert page.count("| one | 3 |") == 3 + 1 and page.count("| all files | 6 |") == 3  # + the list
     assert "type B pancreatic cell (CL:0000169)" in page
 
 
@@ -136,3 +136,27 @@ def test_the_command_grades_a_file_and_writes_its_page(tmp_path, monkeypatch, fa
     assert "--force" in one_line_error(again)
     assert np.isfinite(report["summary"]["all files"]["combined"]["exact_pct"])
     assert "--task annotate" in report["command"] and pd.notna(report["seconds"])
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_the_own_list_counts_the_groups_each_ranking_names_exactly(fake_spec, graded) -> None:
+    own = graded["own_list"]
+    assert own["n_candidates"] == 3 and own["n_groups"] == 3
+    named = annotate(
+        _islets(), _planted(fake_spec), groupby="kind", candidates=[ALPHA, BETA, DELTA],
+        copy=True, **SETTINGS,
+    )  # fmt: skip
+    truth = {"b": BETA, "a": ALPHA, "d": DELTA}
+    calls = {e["group"]: e["cl_id"] for e in report_of(named)["groups"]}
+    assert own["exact"]["combined"] == sum(calls[g] == truth[g] for g in truth)
+    best = own["best_single"]
+    singles = ("text", "mentions", "processes", "markerdb")
+    assert best["exact"] == max(own["exact"][c] for c in singles)
+
+
+def test_a_list_of_one_term_is_not_run(fake_spec) -> None:
+    from cellmodel.bench.annotate_eval.user_lists import own_list
+
+    adata = _islets()
+    out = own_list(adata, "kind", _planted(fake_spec), {"b": BETA}, **SETTINGS)
+    assert out == {"n_candidates": 1, "n_groups": 1, "exact": None}

@@ -33,6 +33,7 @@ from cellmodel.bench.annotate_eval.ontology_runs import (
     calls_of,
     grade_calls,
 )
+from cellmodel.bench.annotate_eval.user_lists import own_list
 from cellmodel.io import expression
 from cellmodel.markers import group_sums
 from genekb.errors import GenekbError, UsageError
@@ -208,6 +209,8 @@ def evaluate_file(
             if vectors == "real" and ranking == fusion.FUSED:
                 out["calls"] = _call_rows(calls, scored, graded, how)
             out.setdefault(f"{ranking}|{vectors}", []).append(_shares(graded))
+    log(f"naming {len(truth)} groups from the file's own {len(set(truth.values()))} terms")
+    out["own_list"] = own_list(kept, label_key, store, truth, **(reading or {}), **settings)
     return out
 
 

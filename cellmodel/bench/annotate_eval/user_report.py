@@ -135,9 +135,34 @@ def markdown(report: dict[str, Any]) -> str:
                 f" | {r['exact_partial_pct']:.0f} % | {r['wrong_lineage_pct']:.0f} %"
                 f" | {controls[0]} | {controls[1]} |"
             )
+    lines += ["", *_list_table(report["files"])]
     for name, result in report["files"].items():
         lines += ["", *_calls_section(name, result)]
     return "\n".join(lines) + "\n"
+
+
+def _list_table(files: dict[str, Any]) -> list[str]:
+    """Groups named exactly when the file's own terms are the candidate list, per ranking."""
+    lines = [
+        "With a candidate list (each file's own CL terms), the groups named exactly at rank 1:",
+        "",
+        "| file | groups | candidates | default | text | mentions | processes | knowledge"
+        " | marker table | best single channel |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, result in files.items():
+        own = result["own_list"]
+        n = own["exact"]
+        if n is None:
+            lines.append(f"| {name} | {own['n_groups']} | {own['n_candidates']} |" + " – |" * 7)
+            continue
+        best = own["best_single"]
+        lines.append(
+            f"| {name} | {own['n_groups']} | {own['n_candidates']} | {n['combined']} | {n['text']}"
+            f" | {n['mentions']} | {n['processes']} | {n['knowledge']} | {n['markerdb']}"
+            f" | {best['exact']} ({best['channel']}) |"
+        )
+    return lines
 
 
 def _draws(n: int) -> str:

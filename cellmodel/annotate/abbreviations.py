@@ -37,16 +37,34 @@ there. Sources:
   counterparts (InN, In, Inh) are left: CL has no inhibitory neuron, its GABAergic neuron
   leaves out the glycinergic ones of the spinal cord, brainstem and retina, and its
   inhibitory interneuron the inhibitory projection neurons (striatal, Purkinje).
-- DC1, DC2 are not here: CL (v2026-03-26) carries them as exact synonyms of the conventional
-  and the plasmacytoid dendritic cell, their sense before cDC1/cDC2 (Guilliams et al. 2014);
-  its curators agree to drop "DC2" from the pDC (cell-ontology issues 839, 3567, 3608), and a
-  list that means the CD1c+ cell reads so written "cDC2". They are read as CL has them.
+- DC1, DC2: as cDC1, cDC2 (Villani et al. 2017, Science 356:eaah4573; the HLCA, Park 2020
+  thymus and Popescu 2019 fetal liver labels). CL (v2026-03-26) carries them as exact synonyms
+  of the conventional and the plasmacytoid dendritic cell, their sense before the unified
+  nomenclature; those synonyms are not read (`synonyms.SUPERSEDED`).
+- moDC, migDC: monocyte-derived and migratory dendritic cells (Reynolds et al. 2021, Science
+  371:eaba6500, the skin atlas's labels).
+- MØ, Mφ: macrophage, as immunologists write it (Litviňuková et al. 2020, Nature 588:466).
+- cardiomyocyte: CL writes the kinds as "atrial/ventricular cardiac muscle cell", and
+  "cardiomyocyte" only as the parent's synonym ("Atrial_Cardiomyocyte", Litviňuková 2020).
+- ENS: enteric nervous system ("ENS glia", "ENS neurons", Cao et al. 2020, Science
+  370:eaba7721, the fetal atlas's labels), CL's "enteroglial cell" and "enteric neuron".
+- L6b, and IT, ET, PT, CT, NP after a cortical layer ("L2/3 IT", "L5 ET", "L5 PT", "L6 CT",
+  "L5/6 NP"): the Allen taxonomy's subclasses (Tasic et al. 2018, Nature 563:72; Hodge et al.
+  2019; Yao et al. 2021, Nature 598:103), CL's "L… intratelencephalic projecting glutamatergic
+  neuron", "… extratelencephalic projecting glutamatergic cortical neuron" (PT is ET's older
+  name), "… corticothalamic-projecting glutamatergic cortical neuron" and "… near-projecting
+  glutamatergic neuron" (`LAYER_CLASSES`). Alone the two letters are too common ("PT" is the
+  kidney's proximal tubule) and are not read.
 - FCGR3A: the gene of CD16 (HGNC), as Seurat's PBMC tutorial names its "FCGR3A+ Mono".
 - "CD16 Mono" beside "CD14 Mono" (Seurat's and Azimuth's PBMC labels, Hao et al. 2021, Cell
   184:3573): CL's exact synonym "CD16+ monocyte" is the intermediate CD14+CD16+ monocyte, but a
   list that splits its monocytes into a CD14 and a CD16 group means the non-classical ones
   (CD14-low, CD16-positive; Ziegler-Heitbrock et al. 2010) by the second, unless it names an
   intermediate or non-classical group too (`cd16_beside_cd14`).
+- Pvalb, Sst, Vip, Lamp5, Sncg, Meis2: the Allen taxonomy's GABAergic subclasses, named by a
+  gene (Tasic et al. 2018; Hodge et al. 2019), CL's "pvalb GABAergic interneuron" and its
+  siblings, read only beside a label read as a cerebral cortex neuron ("L2/3 IT"): elsewhere
+  the gene names other cells ("SST" in an islet list is the D cell; `cortical_subclasses`).
 - pre-B: CL's "precursor B cell" (Hardy & Hayakawa 2001, Annu Rev Immunol 19:595); "pre" and
   "ex" alone are too common to expand, so these are read as two-word forms (`CELL_PHRASES`).
 """
@@ -125,13 +143,32 @@ CELL_ABBREVIATIONS: dict[str, str] = {
     "micro": "microglial",
     "exn": "glutamatergic neuron",
     "fcgr3a": "cd16",
+    "dc1": "cd141 positive myeloid dendritic",
+    "dc2": "cd1c positive myeloid dendritic",
+    "modc": "monocyte derived dendritic",
+    "migdc": "migratory dendritic",
+    "mø": "macrophage",
+    "mφ": "macrophage",
+    "cardiomyocyte": "cardiac muscle",
+    "l6b": "l6b glutamatergic cortical neuron",
 }
+# The Allen taxonomy's projection classes after a cortical layer ("L5 IT", "L2/3 IT"): CL's words.
+LAYER_CLASSES: dict[str, str] = {
+    "it": "intratelencephalic projecting glutamatergic neuron",
+    "et": "extratelencephalic projecting glutamatergic cortical neuron",
+    "pt": "extratelencephalic projecting glutamatergic cortical neuron",
+    "ct": "corticothalamic projecting glutamatergic cortical neuron",
+    "np": "near projecting glutamatergic neuron",
+}
+_LAYER = re.compile(r"l[1-6][ab]?")
 # Two words read together, where the first alone means something else ("in", "pre", "ex").
 CELL_PHRASES: dict[tuple[str, str], str] = {
     ("pre", "b"): "precursor b",
     ("ex", "neuron"): "glutamatergic neuron",
     ("exc", "neuron"): "glutamatergic neuron",
     ("excitatory", "neuron"): "glutamatergic neuron",
+    ("ens", "glia"): "enteroglial",
+    ("ens", "neuron"): "enteric neuron",
 }
 
 
@@ -146,9 +183,19 @@ def expand(words: list[str]) -> list[str]:
             out += CELL_PHRASES[pair].split()
             i += 2
             continue
-        out += CELL_ABBREVIATIONS.get(words[i], words[i]).split()
+        if words[i] in LAYER_CLASSES and out and _after_layer(out):
+            out += LAYER_CLASSES[words[i]].split()
+        else:
+            out += CELL_ABBREVIATIONS.get(words[i], words[i]).split()
         i += 1
     return out
+
+
+def _after_layer(out: list[str]) -> bool:
+    """Whether the words so far end in a cortical layer: "l5", or a range "l2 3" ("L2/3")."""
+    if _LAYER.fullmatch(out[-1]):
+        return True
+    return len(out) > 1 and out[-1].isdigit() and bool(_LAYER.fullmatch(out[-2]))
 
 
 CD14_MONOCYTES = {"CL:0001054", "CL:0000860", "CL:0002057"}  # CD14+, classical, CD16- classical
@@ -175,4 +222,33 @@ def cd16_beside_cd14(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
     how = f"{out[i].read_as}, beside a CD14 monocyte: the non-classical one"
     out = list(out)
     out[i] = replace(ontology.term("CL:0002396", out[i].given), read_as=how)
+    return out
+
+
+CEREBRAL_CORTEX_NEURON = "CL:0010012"
+# A gene naming a cortical GABAergic subclass -> its CL term (module docstring).
+CORTICAL_SUBCLASSES: dict[str, str] = {
+    "pvalb": "CL:4023018",
+    "sst": "CL:4023017",
+    "vip": "CL:4023016",
+    "lamp5": "CL:4023011",
+    "sncg": "CL:4023015",
+    "meis2": "CL:4023065",
+}
+
+
+def cortical_subclasses(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
+    """`out`, where another label is a cerebral cortex neuron, with each free label that is a
+    gene naming a cortical GABAergic subclass ("Pvalb", "Sst") read as its CL term."""
+    ids = {c.cl_id for c in out if c.cl_id}
+    ancestors = ontology.parser().get_term_ancestors
+    if not any(CEREBRAL_CORTEX_NEURON in ancestors(cl, include_self=True) for cl in ids):
+        return out
+    out = list(out)
+    for i, c in enumerate(out):
+        cl = CORTICAL_SUBCLASSES.get(c.given.strip().lower())
+        if c.cl_id is None and not c.same_as and cl and cl not in ids:
+            how = "a cortical subclass's gene, beside the list's cortical neurons"
+            out[i] = replace(ontology.term(cl, c.given), read_as=how)
+            ids.add(cl)
     return out

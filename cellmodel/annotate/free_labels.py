@@ -34,9 +34,12 @@ as step 1 reads them) is said in a `NearDuplicateWarning`, and a call of either 
 the one that names the term (`user_candidates`).
 
 A term CL defines for one clade ("…, human", "(Mmus)") is never read from a lab's label, which
-names no species. Nothing here reads data or a call; each reading is reported
-(`read_label`'s `how`). A subtree named in words is read alike (`subtree_term`), and a sample
-type or blood given as the tissue is read as its cells' subtree (`sample_subtree`).
+names no species (nor is its exact synonym, where a term for every clade holds the synonym's
+words: `synonyms`); CL's superseded synonyms "DC1" and "DC2" are read as today's atlases mean
+them. A list's gene-named cortical subclasses ("Pvalb", "Sst") are read beside its cortical
+neurons (`abbreviations.cortical_subclasses`). Nothing here reads data or a call; each reading
+is reported (`read_label`'s `how`). A subtree named in words is read alike (`subtree_term`), and
+a sample type or blood given as the tissue is read as its cells' subtree (`sample_subtree`).
 """
 
 from __future__ import annotations
@@ -53,8 +56,10 @@ from cellmodel.annotate.abbreviations import (
     ABBREVIATIONS,
     CELL_ABBREVIATIONS,
     cd16_beside_cd14,
+    cortical_subclasses,
     expand,
 )
+from cellmodel.annotate.synonyms import SUPERSEDED
 from genekb.errors import GenekbWarning, UsageError, warn
 
 # A tissue's adjective as CL labels write it before a cell's name ("pancreatic alpha cell").
@@ -77,6 +82,8 @@ LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int
 # A subtype's number in Roman numerals ("type II NK T cell"): a claim, as a digit is ("activated
 # T" and "activated NK" were read as the activated type II NK T cell).
 NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
+# The ending of a one-word cell's name ("granulocyte", "myeloblast"): a reading may not add one.
+_CELL_NOUN = ("cyte", "blast", "phil", "phage")
 _ABBREVIATED = (ABBREVIATIONS, CELL_ABBREVIATIONS)  # a plural of either is read singular
 _POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
@@ -119,7 +126,7 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
         for i, (cl, how) in found.items():
             if cl and cl not in taken and counts[cl] == 1:
                 out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
-    out = cd16_beside_cd14(out)
+    out = cortical_subclasses(cd16_beside_cd14(out))
     free = [c.given for c in out if c.cl_id is None and not c.same_as]
     other_terms.warn_not_cell_types(free)
     other_terms.warn_close_terms(free)
@@ -138,8 +145,8 @@ def _same_as(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
     "monocytes" beside "Monocyte" was kept as free text, scored by its words alone, and the
     groups of one kind were split between the two names; a call of either is now written as
     the one. The pairs are named in one `NearDuplicateWarning`. Different names of one term
-    ("DC2", a CL synonym of the plasmacytoid dendritic cell, beside "Plasmacytoid DCs") are
-    not pairs: a label set may mean two cell types by them."""
+    ("pDC" beside "Plasmacytoid DCs") are not pairs: a label set may mean two cell types by
+    them."""
     same: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for i, c in enumerate(out):
         key = tuple(w for w in _word_tuple(c.name) if w != "cell")
@@ -306,6 +313,8 @@ def _closest(words: list[str]) -> str | None:
         extra = held - wanted - QUALIFIERS
         if extra & (LEVELS | NUMERALS) or any(any(ch.isdigit() for ch in w) for w in extra):
             continue  # a marker, its level or a subtype's number the user did not write
+        if any(w.endswith(_CELL_NOUN) and w in index for w in extra):
+            continue  # another kind of cell ("Monocyte precursor" is no granulocyte/monocyte one)
         for cl in ids:
             best[cl] = min(best.get(cl, len(extra)), len(extra))
     if not best:
@@ -337,7 +346,9 @@ def _terms() -> tuple[dict[str, set[str]], frozenset[str]]:
         if ontology.CLADE_TAG.search(label):
             continue
         for name in (label, *(synonyms.get(cl) or [])):
-            index[" ".join(_split(name))].add(cl)
+            key = " ".join(_split(name))
+            if key not in SUPERSEDED:  # "DC2": not the pDC (`synonyms`)
+                index[key].add(cl)
     vocabulary = frozenset(w for key in index for w in key.split())
     return dict(index), vocabulary
 

@@ -1,0 +1,99 @@
+"""Label vocabularies of public atlases read as Cell Ontology terms, third round: vocabularies of
+tissues and species the reader had not seen (scripts/free_label_heldout3.csv): DC1/DC2 as today's
+atlases mean them, one-clade synonyms, the Allen taxonomy's layer and gene-named subclasses,
+and words CL writes another way."""
+
+from __future__ import annotations
+
+import pytest
+
+from cellmodel.annotate import ontology
+from cellmodel.annotate.free_labels import read_label, user_candidates
+
+PDC = "CL:0000784"
+CD1C_DC = "CL:0002399"
+CD141_DC = "CL:0002394"
+
+
+def _ids(labels: list[str]) -> dict[str, str | None]:
+    return {c.given: c.cl_id for c in user_candidates(labels)}
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_dc2_is_the_cd1c_conventional_dc_not_the_plasmacytoid_one() -> None:
+    # CL's exact synonym "DC2" (its sense before cDC1/cDC2) made a list's DC2 a plasmacytoid DC,
+    # and the list's own "Plasmacytoid DCs" was then left free (its term taken).
+    got = _ids(["DC1", "DC2", "Plasmacytoid DCs", "Migratory DCs"])
+    assert got["DC2"] == CD1C_DC
+    assert got["DC1"] == CD141_DC
+    assert got["Plasmacytoid DCs"] == PDC
+    assert ontology.lookup("DC2") is None
+    assert ontology.lookup("pDC") == PDC  # CL's other synonyms still name their term
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_alpha_cell_of_an_islet_list_is_no_mouse_retinal_ganglion_cell() -> None:
+    # "alpha cell" is an exact synonym of "alpha retinal ganglion cell (Mmus)": a human islet
+    # list's alpha cells were called mouse retinal neurons.
+    got = _ids(["alpha cell", "beta cell", "delta cell", "ductal cell"])
+    assert got["alpha cell"] == "CL:0000171"  # pancreatic A cell
+    assert got["beta cell"] == "CL:0000169"
+    assert ontology.lookup("alpha cell") is None
+    # a one-clade term's synonym no other term holds still names it, and sensu Vertebrata
+    # holds every species a lab studies
+    assert ontology.lookup("neuroblast") == "CL:0000031"
+
+
+@pytest.mark.parametrize(
+    ("label", "cl_id"),
+    [
+        ("L2/3 IT", "CL:4030059"),  # was the primary motor cortex's L2/3 IT neuron
+        ("L5 IT", "CL:4030064"),
+        ("L5 ET", "CL:4023041"),  # was left free
+        ("L5 PT", "CL:4023041"),
+        ("L5/6 NP", "CL:4030067"),
+        ("L6b", "CL:4023038"),
+        ("L6 IT Car3", "CL:4030068"),
+    ],
+)
+def test_allen_layer_subclasses_read_as_cl_terms(label: str, cl_id: str) -> None:
+    assert read_label(label)[0] == cl_id
+
+
+def test_projection_class_letters_alone_are_not_read() -> None:
+    # "PT" is the kidney's proximal tubule; only after a layer is it the pyramidal tract.
+    assert read_label("PT")[0] != "CL:4023041"
+    assert read_label("IT")[0] is None
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_gene_named_subclasses_read_beside_cortical_neurons_only() -> None:
+    # "Vip"/"Lamp5" were CL synonyms of primate striatal interneurons; "Pvalb", "Sst" free.
+    got = _ids(["L2/3 IT", "L6 CT", "Pvalb", "Sst", "Vip", "Lamp5", "Meis2", "Astro"])
+    assert got["Pvalb"] == "CL:4023018" and got["Sst"] == "CL:4023017"
+    assert got["Vip"] == "CL:4023016" and got["Lamp5"] == "CL:4023011"
+    assert got["Meis2"] == "CL:4023065"
+    # an islet list's SST is the D cell's hormone: not read as a cortical interneuron
+    got = _ids(["alpha", "beta", "SST", "VIP"])
+    assert got["SST"] is None and got["VIP"] is None
+
+
+@pytest.mark.parametrize(
+    ("label", "cl_id"),
+    [
+        ("Atrial_Cardiomyocyte", "CL:0002129"),
+        ("Ventricular_Cardiomyocyte", "CL:2000046"),
+        ("migDC", "CL:4047054"),
+        ("moDC", "CL:0011031"),
+        ("MØ", "CL:0000235"),
+        ("ENS glia", "CL:4040002"),
+        ("ENS neurons", "CL:0007011"),
+    ],
+)
+def test_atlas_word_forms(label: str, cl_id: str) -> None:
+    assert read_label(label)[0] == cl_id
+
+
+def test_a_reading_adds_no_other_kind_of_cell() -> None:
+    # "Monocyte precursor" held every word of the GMP's synonym "granulocyte/monocyte precursor".
+    assert read_label("Monocyte precursor")[0] is None

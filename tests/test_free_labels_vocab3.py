@@ -97,3 +97,54 @@ def test_atlas_word_forms(label: str, cl_id: str) -> None:
 def test_a_reading_adds_no_other_kind_of_cell() -> None:
     # "Monocyte precursor" held every word of the GMP's synonym "granulocyte/monocyte precursor".
     assert read_label("Monocyte precursor")[0] is None
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_allen_two_letter_subclasses_read_beside_cortical_neurons_only() -> None:
+    # Tasic 2018's "NP", "CR", "L4", "PVM" were left free.
+    got = _ids(["L2/3 IT", "L5 PT", "NP", "CR", "L4", "PVM", "Micro-PVM", "Astro"])
+    assert got["NP"] == "CL:4023012" and got["CR"] == "CL:0000695"
+    assert got["L4"] == "CL:4030063" and got["PVM"] == "CL:0000881"
+    assert got["Micro-PVM"] == "CL:0000878"
+    assert _ids(["NP", "CR", "B cell"])["NP"] is None  # no cortical neuron in the list
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_kidney_segments_read_in_a_kidney_list_only() -> None:
+    # KPMP's labels ("POD", "TAL", "DCT", "PC") were all left free.
+    got = _ids(["POD", "PEC", "PT", "PT-S1", "DTL", "TAL", "DCT", "CNT", "PC", "IC-A", "EC-GC"])
+    assert got["POD"] == "CL:0000653" and got["TAL"] == "CL:1001106"
+    assert got["PT"] == "CL:0002306" and got["PT-S1"] == "CL:4030009"
+    assert got["PC"] == "CL:1001431" and got["IC-A"] == "CL:0005011"
+    assert got["EC-GC"] == "CL:1001005"
+    # "PC", "MC", "PT" in another list are no nephron cells
+    got = _ids(["PC", "MC", "PT", "B cell"])
+    assert got["PC"] is None and got["MC"] is None and got["PT"] is None
+
+
+@pytest.mark.parametrize(
+    ("label", "cl_id"),
+    [
+        ("gd T cells", "CL:0000798"),
+        ("Mgk", "CL:0000556"),
+        ("Prog Mk", "CL:0000553"),
+        ("LMPP", "CL:0000936"),
+        ("CD4+T_cytox", "CL:0000934"),
+        ("Mesothelium", "CL:0000077"),
+        ("pancreatic gamma cell", "CL:0002275"),
+    ],
+)
+def test_more_atlas_word_forms(label: str, cl_id: str) -> None:
+    assert read_label(label)[0] == cl_id
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_an_islet_lists_gamma_cells_are_pp_cells() -> None:
+    got = _ids(["alpha", "beta", "delta", "gamma", "epsilon", "ductal"])
+    assert got["gamma"] == "CL:0002275"
+
+
+def test_a_numbered_sibling_as_close_makes_the_reading_a_guess() -> None:
+    # "Alveolar fibroblasts" was read as the alveolar adventitial fibroblast (the HLCA's are the
+    # alveolar type 1 ones): CL's "alveolar type 1 fibroblast cell" holds the words as closely.
+    assert read_label("Alveolar fibroblasts")[0] is None

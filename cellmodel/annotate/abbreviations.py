@@ -63,8 +63,20 @@ there. Sources:
   intermediate or non-classical group too (`cd16_beside_cd14`).
 - Pvalb, Sst, Vip, Lamp5, Sncg, Meis2: the Allen taxonomy's GABAergic subclasses, named by a
   gene (Tasic et al. 2018; Hodge et al. 2019), CL's "pvalb GABAergic interneuron" and its
-  siblings, read only beside a label read as a cerebral cortex neuron ("L2/3 IT"): elsewhere
-  the gene names other cells ("SST" in an islet list is the D cell; `cortical_subclasses`).
+  siblings, and its NP, CR, L4, PVM and Micro-PVM, read only beside a label read as a
+  cerebral cortex neuron ("L2/3 IT"): elsewhere the gene names other cells ("SST" in an islet
+  list is the D cell; `list_vocabularies`).
+- POD, PEC, PT, PT-S1, DTL, ATL, TAL, MD, DCT, CNT, PC, IC-A, IC-B, EC-GC, EC-PTC, MC, REN: the
+  kidney atlases' nephron segments (KPMP, Lake et al. 2023, Nature 619:585), read only in a
+  list holding three of them that no other tissue's sets use (`list_vocabularies`).
+- gd T: gamma-delta T cells ("gd T cells", MacParland et al. 2018, Nat Commun 9:4383).
+- Mgk, Prog: megakaryocyte (Park et al. 2020, Science 367:eaay3224) and progenitor (Azimuth's
+  bone marrow: "Prog Mk"); cytox: cytotoxic ("CD4+T_cytox", Litviňuková 2020).
+- LMPP: CL's exact synonym "lymphoid-primed multipotent progenitor" (early lymphoid progenitor).
+- endothelium, mesothelium, epithelium: a lining named for its cells ("Vascular endothelium",
+  "Mesothelium"), read as CL's "endothelial cell", "mesothelial cell", "epithelial cell".
+- gamma after "pancreatic" (an islet list read with its tissue): the PP cell, the islet's gamma
+  cell (Baron et al. 2016, Cell Syst 3:346; Segerstolpe et al. 2016, "gamma cell").
 - pre-B: CL's "precursor B cell" (Hardy & Hayakawa 2001, Annu Rev Immunol 19:595); "pre" and
   "ex" alone are too common to expand, so these are read as two-word forms (`CELL_PHRASES`).
 """
@@ -116,6 +128,9 @@ ABBREVIATIONS: dict[str, str] = {
     "pyr": "pyramidal",
     "mem": "memory",
     "eff": "effector",
+    "mgk": "megakaryocyte",
+    "prog": "progenitor",
+    "cytox": "cytotoxic",
     "naïve": "naive",
 }
 CELL_ABBREVIATIONS: dict[str, str] = {
@@ -151,6 +166,10 @@ CELL_ABBREVIATIONS: dict[str, str] = {
     "mφ": "macrophage",
     "cardiomyocyte": "cardiac muscle",
     "l6b": "l6b glutamatergic cortical neuron",
+    "lmpp": "lymphoid primed multipotent progenitor",
+    "endothelium": "endothelial",
+    "mesothelium": "mesothelial",
+    "epithelium": "epithelial",
 }
 # The Allen taxonomy's projection classes after a cortical layer ("L5 IT", "L2/3 IT"): CL's words.
 LAYER_CLASSES: dict[str, str] = {
@@ -169,6 +188,8 @@ CELL_PHRASES: dict[tuple[str, str], str] = {
     ("excitatory", "neuron"): "glutamatergic neuron",
     ("ens", "glia"): "enteroglial",
     ("ens", "neuron"): "enteric neuron",
+    ("gd", "t"): "gamma delta t",
+    ("pancreatic", "gamma"): "pancreatic pp",
 }
 
 
@@ -226,7 +247,8 @@ def cd16_beside_cd14(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
 
 
 CEREBRAL_CORTEX_NEURON = "CL:0010012"
-# A gene naming a cortical GABAergic subclass -> its CL term (module docstring).
+# The Allen taxonomy's subclasses named by a gene or two letters -> their CL terms, read beside
+# the list's cortical neurons (module docstring).
 CORTICAL_SUBCLASSES: dict[str, str] = {
     "pvalb": "CL:4023018",
     "sst": "CL:4023017",
@@ -234,21 +256,58 @@ CORTICAL_SUBCLASSES: dict[str, str] = {
     "lamp5": "CL:4023011",
     "sncg": "CL:4023015",
     "meis2": "CL:4023065",
+    "np": "CL:4023012",  # near-projecting glutamatergic cortical neuron
+    "cr": "CL:0000695",  # Cajal-Retzius cell
+    "l4": "CL:4030063",  # Tasic 2018's "L4": L4 intratelencephalic projecting neurons
+    "pvm": "CL:0000881",  # perivascular macrophage
+    "micropvm": "CL:0000878",  # microglia and PVMs together: CNS macrophage
 }
+# The kidney atlases' nephron segments and their cells (KPMP and HuBMAP: Lake et al. 2023,
+# Nature 619:585), read where three of a list's labels are the distinct ones (`_KIDNEY_OWN`):
+# "PT", "PC", "MC", "MD", "IC" alone name other cells elsewhere.
+KIDNEY_SEGMENTS: dict[str, str] = {
+    "pod": "CL:0000653",  # podocyte
+    "pec": "CL:1000452",  # parietal epithelial cell
+    "pt": "CL:0002306",  # epithelial cell of proximal tubule
+    "pts1": "CL:4030009",
+    "pts2": "CL:4030010",
+    "pts3": "CL:4030011",
+    "dtl": "CL:1001111",  # thin descending limb
+    "atl": "CL:1001107",  # thin ascending limb
+    "tal": "CL:1001106",  # thick ascending limb
+    "md": "CL:1000850",  # macula densa
+    "dct": "CL:1000849",  # distal convoluted tubule
+    "cnt": "CL:1000768",  # connecting tubule
+    "pc": "CL:1001431",  # collecting duct principal cell
+    "ica": "CL:0005011",  # type A intercalated cell
+    "icb": "CL:0002201",  # type B intercalated cell
+    "ecgc": "CL:1001005",  # glomerular capillary endothelial cell
+    "ecptc": "CL:1001033",  # peritubular capillary endothelial cell
+    "mc": "CL:1000742",  # glomerular mesangial cell
+    "ren": "CL:0000648",  # renin-producing granular cell
+}
+_KIDNEY_OWN = frozenset(KIDNEY_SEGMENTS) - {"pt", "pc", "mc", "md", "ren"}
+_KEY_SEPARATORS = re.compile(r"[\s_\-./]+")
 
 
-def cortical_subclasses(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
-    """`out`, where another label is a cerebral cortex neuron, with each free label that is a
-    gene naming a cortical GABAergic subclass ("Pvalb", "Sst") read as its CL term."""
+def list_vocabularies(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
+    """`out` with the free labels of a list of cortical cells or of nephron cells read by that
+    tissue's table: a gene-named cortical subclass ("Pvalb", "Sst") beside a label read as a
+    cerebral cortex neuron; a nephron segment ("TAL", "DCT", "PC") where three labels are
+    segments only the kidney's atlases name so."""
+    keys = [_KEY_SEPARATORS.sub("", c.given.strip().lower()) for c in out]
     ids = {c.cl_id for c in out if c.cl_id}
     ancestors = ontology.parser().get_term_ancestors
-    if not any(CEREBRAL_CORTEX_NEURON in ancestors(cl, include_self=True) for cl in ids):
-        return out
+    tables = []
+    if any(CEREBRAL_CORTEX_NEURON in ancestors(cl, include_self=True) for cl in ids):
+        tables.append((CORTICAL_SUBCLASSES, "beside the list's cortical neurons"))
+    if sum(k in _KIDNEY_OWN for k in keys) >= 3:
+        tables.append((KIDNEY_SEGMENTS, "beside the list's other nephron segments"))
     out = list(out)
-    for i, c in enumerate(out):
-        cl = CORTICAL_SUBCLASSES.get(c.given.strip().lower())
-        if c.cl_id is None and not c.same_as and cl and cl not in ids:
-            how = "a cortical subclass's gene, beside the list's cortical neurons"
-            out[i] = replace(ontology.term(cl, c.given), read_as=how)
-            ids.add(cl)
+    for table, why in tables:
+        for i, (c, key) in enumerate(zip(out, keys, strict=True)):
+            cl = table.get(key)
+            if c.cl_id is None and not c.same_as and cl and cl not in ids:
+                out[i] = replace(ontology.term(cl, c.given), read_as=f"an atlas's name, {why}")
+                ids.add(cl)
     return out

@@ -37,7 +37,7 @@ A term CL defines for one clade ("…, human", "(Mmus)") is never read from a la
 names no species (nor is its exact synonym, where a term for every clade holds the synonym's
 words: `synonyms`); CL's superseded synonyms "DC1" and "DC2" are read as today's atlases mean
 them. A list's gene-named cortical subclasses ("Pvalb", "Sst") are read beside its cortical
-neurons (`abbreviations.cortical_subclasses`). Nothing here reads data or a call; each reading
+neurons (`abbreviations.list_vocabularies`). Nothing here reads data or a call; each reading
 is reported (`read_label`'s `how`). A subtree named in words is read alike (`subtree_term`), and
 a sample type or blood given as the tissue is read as its cells' subtree (`sample_subtree`).
 """
@@ -56,8 +56,8 @@ from cellmodel.annotate.abbreviations import (
     ABBREVIATIONS,
     CELL_ABBREVIATIONS,
     cd16_beside_cd14,
-    cortical_subclasses,
     expand,
+    list_vocabularies,
 )
 from cellmodel.annotate.synonyms import SUPERSEDED
 from genekb.errors import GenekbWarning, UsageError, warn
@@ -126,7 +126,7 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
         for i, (cl, how) in found.items():
             if cl and cl not in taken and counts[cl] == 1:
                 out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
-    out = cortical_subclasses(cd16_beside_cd14(out))
+    out = list_vocabularies(cd16_beside_cd14(out))
     free = [c.given for c in out if c.cl_id is None and not c.same_as]
     other_terms.warn_not_cell_types(free)
     other_terms.warn_close_terms(free)
@@ -308,10 +308,14 @@ def _closest(words: list[str]) -> str | None:
         return None
     keys = set.intersection(*(postings[w] for w in wanted))
     best: dict[str, int] = {}
+    numbered = len(wanted) + 99  # the fewest other words of a subtype barred for its number
     for key in keys:
         held, ids = set(key.split()), index[key]
         extra = held - wanted - QUALIFIERS
         if extra & (LEVELS | NUMERALS) or any(any(ch.isdigit() for ch in w) for w in extra):
+            named = {w for w in extra if w.isdigit() or w in NUMERALS or w == "type"}
+            if not extra & LEVELS and not any(any(c.isdigit() for c in w) for w in extra - named):
+                numbered = min(numbered, len(extra - named))
             continue  # a marker, its level or a subtype's number the user did not write
         if any(w.endswith(_CELL_NOUN) and w in index for w in extra):
             continue  # another kind of cell ("Monocyte precursor" is no granulocyte/monocyte one)
@@ -321,7 +325,9 @@ def _closest(words: list[str]) -> str | None:
         return None
     fewest = min(best.values())
     closest = [cl for cl, n in best.items() if n == fewest]
-    return closest[0] if len(closest) == 1 else None
+    # A numbered subtype closer than the term found makes it a guess between siblings:
+    # "Alveolar fibroblasts" is no more the adventitial one than "alveolar type 1 fibroblast".
+    return closest[0] if len(closest) == 1 and numbered >= fewest else None
 
 
 @lru_cache(maxsize=1)

@@ -148,3 +148,27 @@ def test_a_numbered_sibling_as_close_makes_the_reading_a_guess() -> None:
     # "Alveolar fibroblasts" was read as the alveolar adventitial fibroblast (the HLCA's are the
     # alveolar type 1 ones): CL's "alveolar type 1 fibroblast cell" holds the words as closely.
     assert read_label("Alveolar fibroblasts")[0] is None
+
+
+@pytest.mark.parametrize(
+    ("label", "cl_id"),
+    [
+        ("mouse B cells", "CL:0000236"),  # a species word left the label free
+        ("Human NK cells", "CL:0000623"),
+        ("Mouse microglia", "CL:0000129"),
+        ("Kupffer's cells", "CL:0000091"),  # a possessive left it free
+        ("Langerhans' cells", "CL:0000453"),
+        ("Schwann\u2019s cells", "CL:0002573"),
+        ("Gr1hi monocytes", "CL:0002395"),  # "hi" is CL's "-high"
+        ("CD14++CD16- Mono", "CL:0002057"),  # "++" is a bright positive
+        ("Bergmann glia", "CL:0000644"),
+        ("MSN", "CL:1001474"),
+        ("Mphs", "CL:0000235"),
+    ],
+)
+def test_species_possessive_and_marker_forms(label: str, cl_id: str) -> None:
+    assert read_label(label)[0] == cl_id
+
+
+def test_a_species_word_alone_names_no_cell() -> None:
+    assert read_label("human")[0] is None

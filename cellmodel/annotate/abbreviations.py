@@ -73,6 +73,8 @@ there. Sources:
 - Mgk, Prog: megakaryocyte (Park et al. 2020, Science 367:eaay3224) and progenitor (Azimuth's
   bone marrow: "Prog Mk"); cytox: cytotoxic ("CD4+T_cytox", Litviňuková 2020).
 - LMPP: CL's exact synonym "lymphoid-primed multipotent progenitor" (early lymphoid progenitor).
+- glia: CL's "glial cell" ("Bergmann glia", "Radial glia"); MSN: the striatum's medium spiny
+  neuron (Gokce et al. 2016, Cell Rep 16:1126, "D1 MSN"); Mph: macrophage.
 - endothelium, mesothelium, epithelium: a lining named for its cells ("Vascular endothelium",
   "Mesothelium"), read as CL's "endothelial cell", "mesothelial cell", "epithelial cell".
 - gamma after "pancreatic" (an islet list read with its tissue): the PP cell, the islet's gamma
@@ -131,6 +133,7 @@ ABBREVIATIONS: dict[str, str] = {
     "mgk": "megakaryocyte",
     "prog": "progenitor",
     "cytox": "cytotoxic",
+    "mph": "macrophage",
     "naïve": "naive",
 }
 CELL_ABBREVIATIONS: dict[str, str] = {
@@ -170,6 +173,8 @@ CELL_ABBREVIATIONS: dict[str, str] = {
     "endothelium": "endothelial",
     "mesothelium": "mesothelial",
     "epithelium": "epithelial",
+    "glia": "glial",
+    "msn": "medium spiny neuron",
 }
 # The Allen taxonomy's projection classes after a cortical layer ("L5 IT", "L2/3 IT"): CL's words.
 LAYER_CLASSES: dict[str, str] = {

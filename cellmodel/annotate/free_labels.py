@@ -6,7 +6,9 @@ channel alone: the marker table, the knowledge and the lineage checks all need a
 that is neither a CL id nor a CL label or exact synonym is read again, and takes a term only
 where exactly one reads from it:
 
-1. **Written forms**: "+" after a marker is "-positive" and a "-" ending one "-negative"; "_",
+1. **Written forms**: "+" (or "++") after a marker is "-positive" and a "-" ending one
+   "-negative", "hi"/"lo" on one "-high"/"-low"; a possessive is the name ("Kupffer's") and a
+   species word is left out ("mouse B cells"); "_",
    ".", "/", "," and brackets separate words; superscripts, full-width forms, Greek letters
    ("γδ T": "gamma-delta") and accents are written as CL writes them; a plural word is
    singular where CL knows the singular ("monocytes", "cells"); a few abbreviations common in
@@ -85,7 +87,13 @@ NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x
 # The ending of a one-word cell's name ("granulocyte", "myeloblast"): a reading may not add one.
 _CELL_NOUN = ("cyte", "blast", "phil", "phage")
 _ABBREVIATED = (ABBREVIATIONS, CELL_ABBREVIATIONS)  # a plural of either is read singular
-_POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
+# "++" is a bright marker ("CD14++CD16-": the classical monocyte), which CL writes "-positive".
+_POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+\+?")
+# A possessive ("Kupffer's cells", "Langerhans' cells"): CL writes the name alone.
+_POSSESSIVE = re.compile(r"['\u2019]s\b|(?<=s)['\u2019](?=\s|$)")
+# The species a label names ("mouse B cells", "Human NK cells"): CL's terms for every species
+# are its reading (a lab's own list names no species: module docstring).
+SPECIES = frozenset({"human", "humans", "mouse", "mice", "murine", "rat"})
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
 # A marker written with both signs ("CD16+/-", "CD4±") says neither: the marker is not read
 # ("CD16+/- Mono" was the CD16-positive monocyte).
@@ -101,7 +109,7 @@ _AT_GREEK = re.compile(f"(?<=[a-z0-9{_G}])(?=[{_G}])|(?<=[{_G}])(?=[a-z0-9])")  
 _PLAIN = str.maketrans({**_GREEK, "\u2010": "-", "\u2011": "-", "\u2013": "-", "\u2212": "-"})
 # A marker's level written onto it ("CD56bright", "CD16hi", "CD27neg") as CL writes it apart.
 _LEVEL_SUFFIX = re.compile(r"(?<=\d)(bright|dim|high|hi|low|lo|neg|pos)\b", re.IGNORECASE)
-_LEVEL_WORDS = {"neg": "negative", "pos": "positive"}
+_LEVEL_WORDS = {"neg": "negative", "pos": "positive", "hi": "high", "lo": "low"}
 # A number ending a label after a name, as clusters are numbered ("T cells 2", "Endo_1"): an index,
 # not the name's ("T cells 2" was the T-helper 2 cell, "Endo 2" an alveolar capillary cell), and
 # the label is left words (its siblings would read as one term); after a word that takes a
@@ -266,6 +274,7 @@ def _split(text: str) -> list[str]:
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text)
         text = "".join(c for c in text if not unicodedata.combining(c))
+    text = _POSSESSIVE.sub("", text)
     text = _EITHER_SIGN.sub(" ", _AT_GREEK.sub("-", text.lower()).translate(_PLAIN))
     text = _NEGATIVE.sub("-negative ", _POSITIVE.sub("-positive ", text))
     text = _LEVEL_SUFFIX.sub(lambda m: " " + _LEVEL_WORDS.get(m[1], m[1]), text)
@@ -294,7 +303,8 @@ def _plain_words(text: str) -> list[str]:
         if plural and any(raw[:-1] in known for known in (vocabulary, *_ABBREVIATED)):
             raw = raw[:-1]  # "cells", "monocytes", "Tregs", "DCs"
         out += ABBREVIATIONS.get(raw, raw).lower().split()
-    return out
+    named = [w for w in out if w not in SPECIES]
+    return named if named else out
 
 
 def _closest(words: list[str]) -> str | None:

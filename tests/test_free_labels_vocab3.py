@@ -172,3 +172,20 @@ def test_species_possessive_and_marker_forms(label: str, cl_id: str) -> None:
 
 def test_a_species_word_alone_names_no_cell() -> None:
     assert read_label("human")[0] is None
+
+
+@pytest.mark.parametrize("label", ["LP", "PD", "IC", "AB", "LC"])
+def test_two_letter_synonyms_name_no_term(label: str) -> None:
+    # "LP" (the breast's luminal progenitor) was CL's lateral pyloric motor neuron of crustaceans,
+    # "IC" (the kidney's intercalated cell) the inferior cardiac neuron.
+    assert ontology.lookup(label) is None
+    assert read_label(label)[0] is None
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_a_retina_lists_rbc_is_the_rod_bipolar_cell() -> None:
+    # Yan 2020's "RBC" was CL's erythrocyte (its exact synonym) beside the rods and cones.
+    got = _ids(["Rod", "Cone", "RBC", "AC", "HC", "RGC", "MG", "Microglia"])
+    assert got["RBC"] == "CL:0000751" and got["AC"] == "CL:0000561"
+    assert got["HC"] == "CL:0000745" and got["RGC"] == "CL:0000740" and got["MG"] == "CL:0000636"
+    assert _ids(["RBC", "Neutrophils", "B cells"])["RBC"] == "CL:0000232"  # blood: erythrocyte

@@ -66,6 +66,9 @@ there. Sources:
   siblings, and its NP, CR, L4, PVM and Micro-PVM, read only beside a label read as a
   cerebral cortex neuron ("L2/3 IT"): elsewhere the gene names other cells ("SST" in an islet
   list is the D cell; `list_vocabularies`).
+- RBC, BC, AC, HC, RGC, MG: the retina atlases' classes (Shekhar et al. 2016; Yan et al.
+  2020), read only beside two labels read as retinal cells (`list_vocabularies`), where "RBC"
+  is the rod bipolar cell, not CL's erythrocyte.
 - POD, PEC, PT, PT-S1, DTL, ATL, TAL, MD, DCT, CNT, PC, IC-A, IC-B, EC-GC, EC-PTC, MC, REN: the
   kidney atlases' nephron segments (KPMP, Lake et al. 2023, Nature 619:585), read only in a
   list holding three of them that no other tissue's sets use (`list_vocabularies`).
@@ -295,11 +298,27 @@ _KIDNEY_OWN = frozenset(KIDNEY_SEGMENTS) - {"pt", "pc", "mc", "md", "ren"}
 _KEY_SEPARATORS = re.compile(r"[\s_\-./]+")
 
 
+RETINAL_CELL = "CL:0009004"
+# The retina atlases' abbreviations (Shekhar et al. 2016, Cell 166:1308; Yan et al. 2020, EMBO J
+# 39:e105445): read beside two labels read as retinal cells ("Rod", "Cone"). There "RBC", CL's
+# synonym of the erythrocyte, is the rod bipolar cell, and is read so (`_OVERRIDES`).
+RETINA: dict[str, str] = {
+    "rbc": "CL:0000751",  # rod bipolar cell
+    "bc": "CL:0000748",  # retinal bipolar neuron
+    "ac": "CL:0000561",  # amacrine cell
+    "hc": "CL:0000745",  # retina horizontal cell
+    "rgc": "CL:0000740",  # retinal ganglion cell
+    "mg": "CL:0000636",  # Mueller cell
+}
+_OVERRIDES = frozenset({"rbc"})
+
+
 def list_vocabularies(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
-    """`out` with the free labels of a list of cortical cells or of nephron cells read by that
+    """`out` with the free labels of a list of cortical, nephron or retinal cells read by that
     tissue's table: a gene-named cortical subclass ("Pvalb", "Sst") beside a label read as a
     cerebral cortex neuron; a nephron segment ("TAL", "DCT", "PC") where three labels are
-    segments only the kidney's atlases name so."""
+    segments only the kidney's atlases name so; a retinal class ("AC", "RBC") beside two
+    retinal cells."""
     keys = [_KEY_SEPARATORS.sub("", c.given.strip().lower()) for c in out]
     ids = {c.cl_id for c in out if c.cl_id}
     ancestors = ontology.parser().get_term_ancestors
@@ -308,11 +327,14 @@ def list_vocabularies(out: list[ontology.Candidate]) -> list[ontology.Candidate]
         tables.append((CORTICAL_SUBCLASSES, "beside the list's cortical neurons"))
     if sum(k in _KIDNEY_OWN for k in keys) >= 3:
         tables.append((KIDNEY_SEGMENTS, "beside the list's other nephron segments"))
+    if sum(RETINAL_CELL in ancestors(cl) for cl in ids) >= 2:
+        tables.append((RETINA, "beside the list's retinal cells"))
     out = list(out)
     for table, why in tables:
         for i, (c, key) in enumerate(zip(out, keys, strict=True)):
             cl = table.get(key)
-            if c.cl_id is None and not c.same_as and cl and cl not in ids:
+            free = c.cl_id is None or (key in _OVERRIDES and not c.read_as)
+            if free and not c.same_as and cl and cl not in ids:
                 out[i] = replace(ontology.term(cl, c.given), read_as=f"an atlas's name, {why}")
                 ids.add(cl)
     return out

@@ -61,7 +61,7 @@ from cellmodel.annotate.abbreviations import (
     expand,
     list_vocabularies,
 )
-from cellmodel.annotate.synonyms import SUPERSEDED
+from cellmodel.annotate.synonyms import SUPERSEDED, too_short
 from genekb.errors import GenekbWarning, UsageError, warn
 
 # A tissue's adjective as CL labels write it before a cell's name ("pancreatic alpha cell").
@@ -363,7 +363,7 @@ def _terms() -> tuple[dict[str, set[str]], frozenset[str]]:
             continue
         for name in (label, *(synonyms.get(cl) or [])):
             key = " ".join(_split(name))
-            if key not in SUPERSEDED:  # "DC2": not the pDC (`synonyms`)
+            if name == label or not (key in SUPERSEDED or too_short(key)):  # `synonyms`
                 index[key].add(cl)
     vocabulary = frozenset(w for key in index for w in key.split())
     return dict(index), vocabulary

@@ -9,6 +9,11 @@ CL carries one list of exact synonyms per term, and two kinds of them mislead a 
   (HLCA, Park 2020 thymus, Popescu 2019 fetal liver). CL's curators agree to drop "DC2" from the
   pDC (cell-ontology issues 839, 3567, 3608). A list's "DC2" was called a plasmacytoid DC;
   they are read as `abbreviations` writes them.
+- **Two letters** ("LP", "PD", "IC", "LC"): CL's two-letter synonyms are the stomatogastric
+  neurons of crustaceans ("lateral pyloric motor neuron") beside the Langerhans cell and a
+  striatal interneuron, while a lab's two letters are its own abbreviation: the breast's
+  luminal progenitor ("LP"), the kidney's intercalated cell ("IC"). None is read
+  (`too_short`).
 - **A term for one clade** ("alpha retinal ganglion cell (Mmus)", "striatal VIP GABAergic
   interneuron (Primate)"): its synonym ("alpha cell", "VIP", "LAMP5") is not read where a term
   for every clade holds the synonym's words too ("pancreatic alpha cell", "VIP GABAergic
@@ -49,10 +54,15 @@ def exact_synonyms(
     for i in labels:
         for s in synonyms.get(i) or []:
             k = key(s)
-            if k in SUPERSEDED or (i in clade and _held(k, words)):
+            if k in SUPERSEDED or too_short(k) or (i in clade and _held(k, words)):
                 continue
             out.setdefault(k, i)
     return out
+
+
+def too_short(key: str) -> bool:
+    """Whether a synonym (as a key: lower case, words apart) is two letters or fewer."""
+    return len(key.replace(" ", "")) <= 2
 
 
 def _one_clade(label: str, clade_tag: re.Pattern[str]) -> bool:

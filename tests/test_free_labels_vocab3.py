@@ -189,3 +189,19 @@ def test_a_retina_lists_rbc_is_the_rod_bipolar_cell() -> None:
     assert got["RBC"] == "CL:0000751" and got["AC"] == "CL:0000561"
     assert got["HC"] == "CL:0000745" and got["RGC"] == "CL:0000740" and got["MG"] == "CL:0000636"
     assert _ids(["RBC", "Neutrophils", "B cells"])["RBC"] == "CL:0000232"  # blood: erythrocyte
+
+
+@pytest.mark.parametrize(
+    ("label", "cl_id"),
+    [
+        ("FB", "CL:0000057"),
+        ("T_prolif", "CL:4033069"),
+        ("Hep", "CL:0000182"),
+        ("Adipo", "CL:0000136"),
+        ("Melano", "CL:0000148"),
+        ("EECs", "CL:0000164"),
+        ("SPG", "CL:0000020"),
+    ],
+)
+def test_atlas_shortenings(label: str, cl_id: str) -> None:
+    assert read_label(label)[0] == cl_id

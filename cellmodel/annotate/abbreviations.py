@@ -76,6 +76,9 @@ there. Sources:
 - Mgk, Prog: megakaryocyte (Park et al. 2020, Science 367:eaay3224) and progenitor (Azimuth's
   bone marrow: "Prog Mk"); cytox: cytotoxic ("CD4+T_cytox", Litviňuková 2020).
 - LMPP: CL's exact synonym "lymphoid-primed multipotent progenitor" (early lymphoid progenitor).
+- FB, Prolif, Hep, Adipo, Melano: fibroblast (Litviňuková 2020 "FB1"), proliferating,
+  hepatocyte, adipocyte, melanocyte, as the atlases shorten them; EEC: enteroendocrine cell
+  (Haber et al. 2017, Nature 551:333); SPG: spermatogonium (Guo et al. 2018, Cell Res 28:1141).
 - glia: CL's "glial cell" ("Bergmann glia", "Radial glia"); MSN: the striatum's medium spiny
   neuron (Gokce et al. 2016, Cell Rep 16:1126, "D1 MSN"); Mph: macrophage.
 - endothelium, mesothelium, epithelium: a lining named for its cells ("Vascular endothelium",
@@ -137,6 +140,11 @@ ABBREVIATIONS: dict[str, str] = {
     "prog": "progenitor",
     "cytox": "cytotoxic",
     "mph": "macrophage",
+    "fb": "fibroblast",
+    "prolif": "proliferating",
+    "hep": "hepatocyte",
+    "adipo": "adipocyte",
+    "melano": "melanocyte",
     "naïve": "naive",
 }
 CELL_ABBREVIATIONS: dict[str, str] = {
@@ -178,6 +186,8 @@ CELL_ABBREVIATIONS: dict[str, str] = {
     "epithelium": "epithelial",
     "glia": "glial",
     "msn": "medium spiny neuron",
+    "eec": "enteroendocrine",
+    "spg": "spermatogonium",
 }
 # The Allen taxonomy's projection classes after a cortical layer ("L5 IT", "L2/3 IT"): CL's words.
 LAYER_CLASSES: dict[str, str] = {

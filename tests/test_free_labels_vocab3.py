@@ -205,3 +205,10 @@ def test_a_retina_lists_rbc_is_the_rod_bipolar_cell() -> None:
 )
 def test_atlas_shortenings(label: str, cl_id: str) -> None:
     assert read_label(label)[0] == cl_id
+
+
+@pytest.mark.parametrize("label", ["IPC", "VEC", "GBC", "ARC"])
+def test_synonyms_labs_use_for_another_cell_name_no_term(label: str) -> None:
+    # "IPC" of a developing-cortex list was the plasmacytoid DC, "VEC" the valve endothelial cell
+    assert ontology.lookup(label) is None
+    assert read_label(label)[0] is None

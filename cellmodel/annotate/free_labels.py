@@ -61,7 +61,7 @@ from cellmodel.annotate.abbreviations import (
     expand,
     list_vocabularies,
 )
-from cellmodel.annotate.synonyms import SUPERSEDED, too_short
+from cellmodel.annotate.synonyms import not_read
 from genekb.errors import GenekbWarning, UsageError, warn
 
 # A tissue's adjective as CL labels write it before a cell's name ("pancreatic alpha cell").
@@ -363,7 +363,7 @@ def _terms() -> tuple[dict[str, set[str]], frozenset[str]]:
             continue
         for name in (label, *(synonyms.get(cl) or [])):
             key = " ".join(_split(name))
-            if name == label or not (key in SUPERSEDED or too_short(key)):  # `synonyms`
+            if name == label or not not_read(key):  # "DC2", "LP": `synonyms`
                 index[key].add(cl)
     vocabulary = frozenset(w for key in index for w in key.split())
     return dict(index), vocabulary

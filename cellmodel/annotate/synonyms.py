@@ -9,11 +9,18 @@ CL carries one list of exact synonyms per term, and two kinds of them mislead a 
   (HLCA, Park 2020 thymus, Popescu 2019 fetal liver). CL's curators agree to drop "DC2" from the
   pDC (cell-ontology issues 839, 3567, 3608). A list's "DC2" was called a plasmacytoid DC;
   they are read as `abbreviations` writes them.
+- **Another cell's abbreviation in lab use** (`AMBIGUOUS`): "IPC" is the developing cortex's
+  intermediate progenitor cell (Nowakowski et al. 2017, Science 358:1318) before CL's
+  interferon-producing (plasmacytoid) cell; "VEC" the vascular endothelial cell of heart and
+  lung sets before CL's valve endothelial cell; "GBC" the olfactory epithelium's globose
+  basal cell (Fletcher et al. 2017, Cell Stem Cell 20:817) before CL's globular bushy cell;
+  "ARC" the hypothalamus's arcuate nucleus neurons (Campbell et al. 2017, Nat Neurosci
+  20:484) before CL's pericyte.
 - **Two letters** ("LP", "PD", "IC", "LC"): CL's two-letter synonyms are the stomatogastric
   neurons of crustaceans ("lateral pyloric motor neuron") beside the Langerhans cell and a
   striatal interneuron, while a lab's two letters are its own abbreviation: the breast's
   luminal progenitor ("LP"), the kidney's intercalated cell ("IC"). None is read
-  (`too_short`).
+  (`not_read`).
 - **A term for one clade** ("alpha retinal ganglion cell (Mmus)", "striatal VIP GABAergic
   interneuron (Primate)"): its synonym ("alpha cell", "VIP", "LAMP5") is not read where a term
   for every clade holds the synonym's words too ("pancreatic alpha cell", "VIP GABAergic
@@ -31,6 +38,8 @@ from collections.abc import Callable
 
 # Exact synonyms CL carries in a sense current nomenclature gives another cell type (see above).
 SUPERSEDED = frozenset({"dc1", "dc2"})
+# Exact synonyms labs use for another cell type (see above).
+AMBIGUOUS = frozenset({"ipc", "vec", "gbc", "arc"})
 # Clades that hold every species a lab's label may name (see above).
 EVERY_LAB_CLADE = frozenset({"Vertebrata"})
 
@@ -41,7 +50,7 @@ def exact_synonyms(
     key: Callable[[str], str],
     clade_tag: re.Pattern[str],
 ) -> dict[str, str]:
-    """Synonym key -> id, for the ids of `labels` (in their order), leaving out `SUPERSEDED`
+    """Synonym key -> id, for the ids of `labels` (in their order), leaving out `not_read`
     and a one-clade term's synonym whose words a term for every clade holds."""
     clade = {i for i, label in labels.items() if _one_clade(label, clade_tag)}
     words: dict[str, set[str]] = defaultdict(set)  # word -> the untagged terms' keys holding it
@@ -54,15 +63,16 @@ def exact_synonyms(
     for i in labels:
         for s in synonyms.get(i) or []:
             k = key(s)
-            if k in SUPERSEDED or too_short(k) or (i in clade and _held(k, words)):
+            if not_read(k) or (i in clade and _held(k, words)):
                 continue
             out.setdefault(k, i)
     return out
 
 
-def too_short(key: str) -> bool:
-    """Whether a synonym (as a key: lower case, words apart) is two letters or fewer."""
-    return len(key.replace(" ", "")) <= 2
+def not_read(key: str) -> bool:
+    """Whether a synonym (as a key: lower case, words apart) names no term from a lab's label:
+    superseded, ambiguous, or two letters or fewer."""
+    return key in SUPERSEDED or key in AMBIGUOUS or len(key.replace(" ", "")) <= 2
 
 
 def _one_clade(label: str, clade_tag: re.Pattern[str]) -> bool:

@@ -212,3 +212,28 @@ def test_synonyms_labs_use_for_another_cell_name_no_term(label: str) -> None:
     # "IPC" of a developing-cortex list was the plasmacytoid DC, "VEC" the valve endothelial cell
     assert ontology.lookup(label) is None
     assert read_label(label)[0] is None
+
+
+@pytest.mark.parametrize(
+    ("label", "cl_id"),
+    [
+        ("Granule neurons", "CL:0000120"),  # CL writes "granule cell"
+        ("Basket neurons", "CL:0000118"),
+        ("Unipolar brush neurons", "CL:4023161"),
+    ],
+)
+def test_neurons_read_where_cl_writes_cell(label: str, cl_id: str) -> None:
+    assert read_label(label)[0] == cl_id
+
+
+def test_cells_are_not_read_as_neurons() -> None:
+    # a lab's "cells" may be no neurons: "Sensory cells" hold hair cells
+    assert read_label("Sensory cells")[0] is None
+    assert read_label("Bipolar cells")[0] is None
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_two_labels_of_one_atlas_term_read_as_neither() -> None:
+    got = _ids(["POD", "TAL", "DCT", "PT-S1", "PTS1"])
+    assert got["PT-S1"] is None and got["PTS1"] is None
+    assert got["POD"] == "CL:0000653"

@@ -92,6 +92,7 @@ there. Sources:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import replace
 
 from cellmodel.annotate import ontology
@@ -341,10 +342,16 @@ def list_vocabularies(out: list[ontology.Candidate]) -> list[ontology.Candidate]
         tables.append((RETINA, "beside the list's retinal cells"))
     out = list(out)
     for table, why in tables:
-        for i, (c, key) in enumerate(zip(out, keys, strict=True)):
-            cl = table.get(key)
-            free = c.cl_id is None or (key in _OVERRIDES and not c.read_as)
-            if free and not c.same_as and cl and cl not in ids:
-                out[i] = replace(ontology.term(cl, c.given), read_as=f"an atlas's name, {why}")
+        found = {
+            i: table[key]
+            for i, (c, key) in enumerate(zip(out, keys, strict=True))
+            if key in table
+            and not c.same_as
+            and (c.cl_id is None or (key in _OVERRIDES and not c.read_as))
+        }
+        counts = Counter(found.values())  # two labels of one term ("IC-A", "ICA"): neither
+        for i, cl in found.items():
+            if counts[cl] == 1 and cl not in ids:
+                out[i] = replace(ontology.term(cl, out[i].given), read_as=f"an atlas's name, {why}")
                 ids.add(cl)
     return out

@@ -77,6 +77,7 @@ TISSUE_ADJECTIVES: dict[str, str] = {
     "brain": "cerebral",
     "pituitary": "pituitary",
 }
+NEURON = "CL:0000540"
 # Words CL writes into most T-cell labels; a reading may add them.
 QUALIFIERS = frozenset({"positive", "alpha", "beta", "thymus", "derived", "cell"})
 # A marker's level: a claim a reading may not add.
@@ -247,7 +248,17 @@ def _read_words(words: list[str]) -> tuple[str | None, str]:
     if found[1] in ("", "every word") and expanded != words:
         again = _read_as_written(expanded)
         found = again if again[0] else found
-    return found
+    return found if found[0] else _as_neuron(words)
+
+
+def _as_neuron(words: list[str]) -> tuple[str | None, str]:
+    """A neuron named "… neuron" where CL writes "… cell" ("Granule neurons": CL's granule
+    cell), read only as a neuron's term. Not the reverse: a lab's "… cells" may be no neurons
+    ("Sensory cells" are hair cells too)."""
+    found = _written([*words[:-1], "cell"]) if len(words) > 1 and words[-1] == "neuron" else None
+    if found and NEURON in ontology.parser().get_term_ancestors(found[0]):
+        return found[0], "'neuron' as CL's 'cell'"
+    return None, ""
 
 
 def _read_as_written(words: list[str]) -> tuple[str | None, str]:

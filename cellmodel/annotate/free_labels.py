@@ -40,8 +40,9 @@ names no species (nor is its exact synonym, where a term for every clade holds t
 words: `synonyms`); CL's superseded synonyms "DC1" and "DC2" are read as today's atlases mean
 them. A list's gene-named cortical subclasses ("Pvalb", "Sst") are read beside its cortical
 neurons (`abbreviations.list_vocabularies`). Nothing here reads data or a call; each reading
-is reported (`read_label`'s `how`). A subtree named in words is read alike (`subtree_term`), and
-a sample type or blood given as the tissue is read as its cells' subtree (`sample_subtree`).
+is reported (`read_label`'s `how`). A subtree named in words is read alike (`subtree_term`); a
+sample type or blood given as the tissue is read as its cells' subtree
+(`tissue_words.sample_subtree`).
 """
 
 from __future__ import annotations
@@ -378,30 +379,3 @@ def _terms() -> tuple[dict[str, set[str]], frozenset[str]]:
                 index[key].add(cl)
     vocabulary = frozenset(w for key in index for w in key.split())
     return dict(index), vocabulary
-
-
-# Samples named for how they were taken, and blood, whose cells are one kind of cell: the terms
-# whose text names "blood" leave out B and T cells, whose definitions name no blood, and take
-# blood vessel endothelium, so the kind's subtree is the restriction.
-SAMPLE_SUBTREES = {
-    "blood": "CL:0000988",  # hematopoietic cell
-    "peripheral blood": "CL:0000988",
-    "pbmc": "CL:0000738",  # leukocyte: mononuclear cells of the blood
-    "pbmcs": "CL:0000738",
-    "peripheral blood mononuclear cells": "CL:0000738",
-    "cbmc": "CL:0000988",  # hematopoietic cell: cord blood holds progenitors too
-    "cbmcs": "CL:0000988",
-    "cord blood": "CL:0000988",
-    "whole blood": "CL:0000988",
-    "bmmc": "CL:0000988",
-    "bmmcs": "CL:0000988",
-    "bone marrow mononuclear cells": "CL:0000988",
-}
-
-
-def sample_subtree(tissue: Any) -> str | None:
-    """The CL subtree of a sample type given as the tissue ('PBMC' -> leukocyte:
-    `SAMPLE_SUBTREES`), else None."""
-    if isinstance(tissue, str):
-        return SAMPLE_SUBTREES.get(" ".join(tissue.lower().split()))
-    return None

@@ -237,3 +237,18 @@ def test_two_labels_of_one_atlas_term_read_as_neither() -> None:
     got = _ids(["POD", "TAL", "DCT", "PT-S1", "PTS1"])
     assert got["PT-S1"] is None and got["PTS1"] is None
     assert got["POD"] == "CL:0000653"
+
+
+@pytest.mark.parametrize(
+    ("label", "cl_id"),
+    [
+        ("Cells, dendritic", "CL:0000451"),  # an index's word order
+        ("Cell, mast", "CL:0000097"),
+        ("AT-2", "CL:0002063"),
+        ("ATII", "CL:0002063"),
+        ("AEC2", "CL:0002063"),
+        ("AT II", "CL:0002063"),
+    ],
+)
+def test_word_order_and_alveolar_type_forms(label: str, cl_id: str) -> None:
+    assert read_label(label)[0] == cl_id

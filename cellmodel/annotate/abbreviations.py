@@ -7,7 +7,8 @@ to the words of the CL label it abbreviates, as `free_labels` writes them; "cell
 there. Sources:
 
 - AT1/AT2: alveolar type 1/2 cells, CL's "type 1 pneumocyte" / "type 2 pneumocyte" (Travaglini
-  et al. 2020, Nature 587:619, the human lung cell atlas's abbreviations).
+  et al. 2020, Nature 587:619, the human lung cell atlas's abbreviations), also written
+  "AT-2", "AT II", "ATII" and "AEC2" (alveolar epithelial cell type 2).
 - cDC1/cDC2: the human CD141+ (CLEC9A+) and CD1c+ conventional dendritic cells (Guilliams et
   al. 2014, Nat Rev Immunol 14:571, the unified nomenclature; CL's CD141-/CD1c-positive myeloid
   dendritic cell).
@@ -151,6 +152,10 @@ ABBREVIATIONS: dict[str, str] = {
 CELL_ABBREVIATIONS: dict[str, str] = {
     "at1": "pulmonary alveolar type 1",
     "at2": "pulmonary alveolar type 2",
+    "ati": "pulmonary alveolar type 1",
+    "atii": "pulmonary alveolar type 2",
+    "aec1": "pulmonary alveolar type 1",
+    "aec2": "pulmonary alveolar type 2",
     "cdc1": "cd141 positive myeloid dendritic",
     "cdc2": "cd1c positive myeloid dendritic",
     "nkt": "mature nk t",
@@ -208,6 +213,10 @@ CELL_PHRASES: dict[tuple[str, str], str] = {
     ("ens", "glia"): "enteroglial",
     ("ens", "neuron"): "enteric neuron",
     ("gd", "t"): "gamma delta t",
+    ("at", "1"): "pulmonary alveolar type 1",
+    ("at", "2"): "pulmonary alveolar type 2",
+    ("at", "i"): "pulmonary alveolar type 1",
+    ("at", "ii"): "pulmonary alveolar type 2",
     ("pancreatic", "gamma"): "pancreatic pp",
 }
 

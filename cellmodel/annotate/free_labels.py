@@ -271,9 +271,12 @@ def _read_as_written(words: list[str]) -> tuple[str | None, str]:
 
 
 def _written(words: list[str]) -> tuple[str, str] | None:
-    """The one term whose label or exact synonym is `words`, or those and "cell" (step 2)."""
+    """The one term whose label or exact synonym is `words`, or those and "cell" (step 2), or
+    those with "cell" last ("Cells, dendritic", "Cell, mast")."""
     index, _ = _terms()
-    for form, how in ((words, "written form"), ([*words, "cell"], "with 'cell'")):
+    last = [w for w in words if w != "cell"] + ["cell"]
+    forms = [(words, "written form"), ([*words, "cell"], "with 'cell'")]
+    for form, how in [*forms, *([(last, "'cell' last")] if "cell" in words[:-1] else [])]:
         ids = index.get(" ".join(form), set())
         if len(ids) == 1:
             return next(iter(ids)), how

@@ -8,7 +8,8 @@ together, as one candidate list (`user_candidates`), as a run reads them.
 
 Per side: labels read as a term, and of them exact (the hand mapping's id), partial (an is_a
 ancestor or descendant that is not generic), wrong; labels CL already names exactly are counted
-apart. Labels only score.
+apart. Labels only score. Labels the hand mapping finds no CL term for (cl_id "none") are
+graded apart too: left free, read as a generic term, or read as a specific term (a wrong reading).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ SIDES = {
     "held out": HERE / "free_label_heldout.csv",
     # Public label vocabularies mapped by hand and committed before the reader read them.
     "vocabularies": HERE / "free_label_vocabularies.csv",
+    # More public vocabularies (other tissues and species), mapped by hand and committed before
+    # the reader read them; labels CL has no term for carry cl_id "none".
+    "held out 3": HERE / "free_label_heldout3.csv",
 }
 
 
@@ -38,9 +42,9 @@ def main() -> None:
     label = ontology.parser().get_term_label
     print(
         "| side | labels | CL names exactly | read as a term | exact | partial | wrong"
-        " | left free |"
+        " | left free | no CL term: free / generic / specific |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for side, path in SIDES.items():
         if args.side and side not in args.side:
             continue
@@ -49,12 +53,16 @@ def main() -> None:
         for row in rows:
             files[row["dataset"]].append(row)
         tally = dict.fromkeys(("direct", "read", "exact", "partial", "wrong", "free"), 0)
+        none = dict.fromkeys(("free", "generic", "specific"), 0)
         for part in files.values():
             cands = free_labels.user_candidates([r["label"] for r in part])
             for row, cand in zip(part, cands, strict=True):
                 direct = bool(cand.cl_id and not cand.read_as)
                 grade = "free" if cand.cl_id is None else kinds.grade(cand.cl_id, row["cl_id"])
-                if direct:
+                if row["cl_id"] == "none":
+                    grade = _no_term(cand.cl_id)
+                    none[grade] += 1
+                elif direct:
                     tally["direct"] += 1
                 else:
                     tally["read"] += cand.cl_id is not None
@@ -62,12 +70,23 @@ def main() -> None:
                 if verbose:
                     grade = f"CL:{grade}" if direct else grade  # CL's own label or synonym
                     call = f"{label(cand.cl_id)} ({cand.read_as})" if cand.cl_id else "-"
-                    truth = label(row["cl_id"])
+                    truth = "none" if row["cl_id"] == "none" else label(row["cl_id"])
                     print(f"{side:11} {row['label'][:30]:30} {grade:8} {call}  [truth {truth}]")
         print(
             f"| {side} | {len(rows)} | {tally['direct']} | {tally['read']} | {tally['exact']} |"
-            f" {tally['partial']} | {tally['wrong']} | {tally['free']} |"
+            f" {tally['partial']} | {tally['wrong']} | {tally['free']} | {_nones(none)} |"
         )
+
+
+def _no_term(cl_id: str | None) -> str:
+    """How a label with no CL term was read: left free, generic, or a specific (wrong) term."""
+    if cl_id is None:
+        return "free"
+    return "generic" if kinds.is_generic(cl_id) else "specific"
+
+
+def _nones(none: dict[str, int]) -> str:
+    return " / ".join(str(n) for n in none.values()) if any(none.values()) else "-"
 
 
 if __name__ == "__main__":

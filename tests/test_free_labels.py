@@ -83,7 +83,8 @@ def test_a_lists_tissue_reads_labels_named_within_it():
     assert got["delta"][0] == "CL:0000173"  # pancreatic D cell
     assert got["ductal"][0] == "CL:0002079"  # pancreatic ductal cell
     assert "'pancreatic', the list's tissue" in got["alpha"][1]
-    assert got["gamma"] == (None, None)  # no pancreatic gamma term: words
+    # the islet's gamma cell is CL's PP cell (abbreviations: "gamma" after "pancreatic")
+    assert got["gamma"][0] == "CL:0002275"
 
 
 def test_no_tissue_is_read_on_one_label_or_a_tie():

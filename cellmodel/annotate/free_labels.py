@@ -6,7 +6,9 @@ channel alone: the marker table, the knowledge and the lineage checks all need a
 that is neither a CL id nor a CL label or exact synonym is read again, and takes a term only
 where exactly one reads from it:
 
-1. **Written forms**: "+" after a marker is "-positive" and a "-" ending one "-negative"; "_",
+1. **Written forms**: "+" (or "++") after a marker is "-positive" and a "-" ending one
+   "-negative", "hi"/"lo" on one "-high"/"-low"; a possessive is the name ("Kupffer's") and a
+   species word is left out ("mouse B cells"); "_",
    ".", "/", "," and brackets separate words; superscripts, full-width forms, Greek letters
    ("γδ T": "gamma-delta") and accents are written as CL writes them; a plural word is
    singular where CL knows the singular ("monocytes", "cells"); a few abbreviations common in
@@ -34,9 +36,13 @@ as step 1 reads them) is said in a `NearDuplicateWarning`, and a call of either 
 the one that names the term (`user_candidates`).
 
 A term CL defines for one clade ("…, human", "(Mmus)") is never read from a lab's label, which
-names no species. Nothing here reads data or a call; each reading is reported
-(`read_label`'s `how`). A subtree named in words is read alike (`subtree_term`), and a sample
-type or blood given as the tissue is read as its cells' subtree (`sample_subtree`).
+names no species (nor is its exact synonym, where a term for every clade holds the synonym's
+words: `synonyms`); CL's superseded synonyms "DC1" and "DC2" are read as today's atlases mean
+them. A list's gene-named cortical subclasses ("Pvalb", "Sst") are read beside its cortical
+neurons (`abbreviations.list_vocabularies`). Nothing here reads data or a call; each reading
+is reported (`read_label`'s `how`). A subtree named in words is read alike (`subtree_term`); a
+sample type or blood given as the tissue is read as its cells' subtree
+(`tissue_words.sample_subtree`).
 """
 
 from __future__ import annotations
@@ -54,7 +60,9 @@ from cellmodel.annotate.abbreviations import (
     CELL_ABBREVIATIONS,
     cd16_beside_cd14,
     expand,
+    list_vocabularies,
 )
+from cellmodel.annotate.synonyms import not_read
 from genekb.errors import GenekbWarning, UsageError, warn
 
 # A tissue's adjective as CL labels write it before a cell's name ("pancreatic alpha cell").
@@ -70,6 +78,7 @@ TISSUE_ADJECTIVES: dict[str, str] = {
     "brain": "cerebral",
     "pituitary": "pituitary",
 }
+NEURON = "CL:0000540"
 # Words CL writes into most T-cell labels; a reading may add them.
 QUALIFIERS = frozenset({"positive", "alpha", "beta", "thymus", "derived", "cell"})
 # A marker's level: a claim a reading may not add.
@@ -77,8 +86,16 @@ LEVELS = frozenset({"negative", "low", "high", "dim", "bright", "hi", "lo", "int
 # A subtype's number in Roman numerals ("type II NK T cell"): a claim, as a digit is ("activated
 # T" and "activated NK" were read as the activated type II NK T cell).
 NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
+# The ending of a one-word cell's name ("granulocyte", "myeloblast"): a reading may not add one.
+_CELL_NOUN = ("cyte", "blast", "phil", "phage")
 _ABBREVIATED = (ABBREVIATIONS, CELL_ABBREVIATIONS)  # a plural of either is read singular
-_POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+")
+# "++" is a bright marker ("CD14++CD16-": the classical monocyte), which CL writes "-positive".
+_POSITIVE = re.compile(r"(?<=[A-Za-z0-9])\+\+?")
+# A possessive ("Kupffer's cells", "Langerhans' cells"): CL writes the name alone.
+_POSSESSIVE = re.compile(r"['\u2019]s\b|(?<=s)['\u2019](?=\s|$)")
+# The species a label names ("mouse B cells", "Human NK cells"): CL's terms for every species
+# are its reading (a lab's own list names no species: module docstring).
+SPECIES = frozenset({"human", "humans", "mouse", "mice", "murine", "rat"})
 _NEGATIVE = re.compile(r"(?<=[A-Za-z0-9])-(?=$|[\s/,;.])")
 # A marker written with both signs ("CD16+/-", "CD4±") says neither: the marker is not read
 # ("CD16+/- Mono" was the CD16-positive monocyte).
@@ -94,7 +111,7 @@ _AT_GREEK = re.compile(f"(?<=[a-z0-9{_G}])(?=[{_G}])|(?<=[{_G}])(?=[a-z0-9])")  
 _PLAIN = str.maketrans({**_GREEK, "\u2010": "-", "\u2011": "-", "\u2013": "-", "\u2212": "-"})
 # A marker's level written onto it ("CD56bright", "CD16hi", "CD27neg") as CL writes it apart.
 _LEVEL_SUFFIX = re.compile(r"(?<=\d)(bright|dim|high|hi|low|lo|neg|pos)\b", re.IGNORECASE)
-_LEVEL_WORDS = {"neg": "negative", "pos": "positive"}
+_LEVEL_WORDS = {"neg": "negative", "pos": "positive", "hi": "high", "lo": "low"}
 # A number ending a label after a name, as clusters are numbered ("T cells 2", "Endo_1"): an index,
 # not the name's ("T cells 2" was the T-helper 2 cell, "Endo 2" an alveolar capillary cell), and
 # the label is left words (its siblings would read as one term); after a word that takes a
@@ -119,7 +136,7 @@ def user_candidates(items: Any) -> list[ontology.Candidate]:
         for i, (cl, how) in found.items():
             if cl and cl not in taken and counts[cl] == 1:
                 out[i] = replace(ontology.term(cl, out[i].given), read_as=how)
-    out = cd16_beside_cd14(out)
+    out = list_vocabularies(cd16_beside_cd14(out))
     free = [c.given for c in out if c.cl_id is None and not c.same_as]
     other_terms.warn_not_cell_types(free)
     other_terms.warn_close_terms(free)
@@ -138,8 +155,8 @@ def _same_as(out: list[ontology.Candidate]) -> list[ontology.Candidate]:
     "monocytes" beside "Monocyte" was kept as free text, scored by its words alone, and the
     groups of one kind were split between the two names; a call of either is now written as
     the one. The pairs are named in one `NearDuplicateWarning`. Different names of one term
-    ("DC2", a CL synonym of the plasmacytoid dendritic cell, beside "Plasmacytoid DCs") are
-    not pairs: a label set may mean two cell types by them."""
+    ("pDC" beside "Plasmacytoid DCs") are not pairs: a label set may mean two cell types by
+    them."""
     same: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for i, c in enumerate(out):
         key = tuple(w for w in _word_tuple(c.name) if w != "cell")
@@ -232,7 +249,17 @@ def _read_words(words: list[str]) -> tuple[str | None, str]:
     if found[1] in ("", "every word") and expanded != words:
         again = _read_as_written(expanded)
         found = again if again[0] else found
-    return found
+    return found if found[0] else _as_neuron(words)
+
+
+def _as_neuron(words: list[str]) -> tuple[str | None, str]:
+    """A neuron named "… neuron" where CL writes "… cell" ("Granule neurons": CL's granule
+    cell), read only as a neuron's term. Not the reverse: a lab's "… cells" may be no neurons
+    ("Sensory cells" are hair cells too)."""
+    found = _written([*words[:-1], "cell"]) if len(words) > 1 and words[-1] == "neuron" else None
+    if found and NEURON in ontology.parser().get_term_ancestors(found[0]):
+        return found[0], "'neuron' as CL's 'cell'"
+    return None, ""
 
 
 def _read_as_written(words: list[str]) -> tuple[str | None, str]:
@@ -244,9 +271,12 @@ def _read_as_written(words: list[str]) -> tuple[str | None, str]:
 
 
 def _written(words: list[str]) -> tuple[str, str] | None:
-    """The one term whose label or exact synonym is `words`, or those and "cell" (step 2)."""
+    """The one term whose label or exact synonym is `words`, or those and "cell" (step 2), or
+    those with "cell" last ("Cells, dendritic", "Cell, mast")."""
     index, _ = _terms()
-    for form, how in ((words, "written form"), ([*words, "cell"], "with 'cell'")):
+    last = [w for w in words if w != "cell"] + ["cell"]
+    forms = [(words, "written form"), ([*words, "cell"], "with 'cell'")]
+    for form, how in [*forms, *([(last, "'cell' last")] if "cell" in words[:-1] else [])]:
         ids = index.get(" ".join(form), set())
         if len(ids) == 1:
             return next(iter(ids)), how
@@ -259,6 +289,7 @@ def _split(text: str) -> list[str]:
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text)
         text = "".join(c for c in text if not unicodedata.combining(c))
+    text = _POSSESSIVE.sub("", text)
     text = _EITHER_SIGN.sub(" ", _AT_GREEK.sub("-", text.lower()).translate(_PLAIN))
     text = _NEGATIVE.sub("-negative ", _POSITIVE.sub("-positive ", text))
     text = _LEVEL_SUFFIX.sub(lambda m: " " + _LEVEL_WORDS.get(m[1], m[1]), text)
@@ -287,7 +318,8 @@ def _plain_words(text: str) -> list[str]:
         if plural and any(raw[:-1] in known for known in (vocabulary, *_ABBREVIATED)):
             raw = raw[:-1]  # "cells", "monocytes", "Tregs", "DCs"
         out += ABBREVIATIONS.get(raw, raw).lower().split()
-    return out
+    named = [w for w in out if w not in SPECIES]
+    return named if named else out
 
 
 def _closest(words: list[str]) -> str | None:
@@ -301,18 +333,26 @@ def _closest(words: list[str]) -> str | None:
         return None
     keys = set.intersection(*(postings[w] for w in wanted))
     best: dict[str, int] = {}
+    numbered = len(wanted) + 99  # the fewest other words of a subtype barred for its number
     for key in keys:
         held, ids = set(key.split()), index[key]
         extra = held - wanted - QUALIFIERS
         if extra & (LEVELS | NUMERALS) or any(any(ch.isdigit() for ch in w) for w in extra):
+            named = {w for w in extra if w.isdigit() or w in NUMERALS or w == "type"}
+            if not extra & LEVELS and not any(any(c.isdigit() for c in w) for w in extra - named):
+                numbered = min(numbered, len(extra - named))
             continue  # a marker, its level or a subtype's number the user did not write
+        if any(w.endswith(_CELL_NOUN) and w in index for w in extra):
+            continue  # another kind of cell ("Monocyte precursor" is no granulocyte/monocyte one)
         for cl in ids:
             best[cl] = min(best.get(cl, len(extra)), len(extra))
     if not best:
         return None
     fewest = min(best.values())
     closest = [cl for cl, n in best.items() if n == fewest]
-    return closest[0] if len(closest) == 1 else None
+    # A numbered subtype closer than the term found makes it a guess between siblings:
+    # "Alveolar fibroblasts" is no more the adventitial one than "alveolar type 1 fibroblast".
+    return closest[0] if len(closest) == 1 and numbered >= fewest else None
 
 
 @lru_cache(maxsize=1)
@@ -337,33 +377,8 @@ def _terms() -> tuple[dict[str, set[str]], frozenset[str]]:
         if ontology.CLADE_TAG.search(label):
             continue
         for name in (label, *(synonyms.get(cl) or [])):
-            index[" ".join(_split(name))].add(cl)
+            key = " ".join(_split(name))
+            if name == label or not not_read(key):  # "DC2", "LP": `synonyms`
+                index[key].add(cl)
     vocabulary = frozenset(w for key in index for w in key.split())
     return dict(index), vocabulary
-
-
-# Samples named for how they were taken, and blood, whose cells are one kind of cell: the terms
-# whose text names "blood" leave out B and T cells, whose definitions name no blood, and take
-# blood vessel endothelium, so the kind's subtree is the restriction.
-SAMPLE_SUBTREES = {
-    "blood": "CL:0000988",  # hematopoietic cell
-    "peripheral blood": "CL:0000988",
-    "pbmc": "CL:0000738",  # leukocyte: mononuclear cells of the blood
-    "pbmcs": "CL:0000738",
-    "peripheral blood mononuclear cells": "CL:0000738",
-    "cbmc": "CL:0000988",  # hematopoietic cell: cord blood holds progenitors too
-    "cbmcs": "CL:0000988",
-    "cord blood": "CL:0000988",
-    "whole blood": "CL:0000988",
-    "bmmc": "CL:0000988",
-    "bmmcs": "CL:0000988",
-    "bone marrow mononuclear cells": "CL:0000988",
-}
-
-
-def sample_subtree(tissue: Any) -> str | None:
-    """The CL subtree of a sample type given as the tissue ('PBMC' -> leukocyte:
-    `SAMPLE_SUBTREES`), else None."""
-    if isinstance(tissue, str):
-        return SAMPLE_SUBTREES.get(" ".join(tissue.lower().split()))
-    return None

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cellmodel.annotate import label_lines
+from cellmodel.annotate.synonyms import exact_synonyms
 from cellmodel.annotate.tissue_words import tissue_pattern
 from genekb.errors import GenekbError, UsageError
 from genekb.input_streams import read_input_text
@@ -125,11 +126,8 @@ def _index() -> tuple[dict[str, str], dict[str, str], list[str]]:
     under = set(p.get_term_descendants(CL_ROOT, include_self=True))
     ids = sorted(i for i in live if i in under)
     by_label = {_key(lab): i for lab, i in labels.items() if i in under}
-    by_synonym: dict[str, str] = {}
-    synonyms = p.map_term_synonyms(ids)
-    for i in ids:
-        for s in synonyms.get(i) or []:
-            by_synonym.setdefault(_key(s), i)
+    names = {i: lab or "" for i, lab in p.map_term_labels(ids).items()}
+    by_synonym = exact_synonyms(p.map_term_synonyms(ids), names, _key, CLADE_TAG)
     return by_label, by_synonym, ids
 
 

@@ -19,7 +19,7 @@ from cellmodel._settings import (
     PREDICTION_KEY,
     UNS_KEY,
 )
-from cellmodel.annotate import free_labels, ontology, score
+from cellmodel.annotate import free_labels, ontology, score, tissue_words
 from cellmodel.annotate.inputs import DEFAULT_N_BACKGROUND, MARKER_RULES
 from cellmodel.annotate.lineage import LINEAGE_CHOICES
 from cellmodel.annotate.methods import METHODS, channels_of
@@ -176,7 +176,7 @@ def setup(
         )
     if candidates is not None and (ontology_subtree or tissue):
         raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
-    sample = free_labels.sample_subtree(tissue)
+    sample = tissue_words.sample_subtree(tissue)
     if sample is not None:
         if ontology_subtree:
             raise UsageError(
@@ -186,7 +186,7 @@ def setup(
         ontology_subtree, tissue = sample, None
     # A sample type as the subtree reads as it does as the tissue: 'PBMC' is also a CL term
     # whose subtree holds 3 terms (no B or T cell), 'blood' read as 'blood cell' 42 (neither)
-    ontology_subtree = free_labels.sample_subtree(ontology_subtree) or ontology_subtree
+    ontology_subtree = tissue_words.sample_subtree(ontology_subtree) or ontology_subtree
     ontology_subtree = free_labels.subtree_term(ontology_subtree)
     terms = (
         free_labels.user_candidates(candidates)

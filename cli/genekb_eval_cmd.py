@@ -46,6 +46,14 @@ _ControlsOpt = Annotated[
         " bag-of-words, vectors + bag-of-words."
     ),
 ]
+_CommonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--common-genes",
+        help="Score every version on the task genes all of them hold (else versions holding"
+        " different genes of a task are scored on their own and warned of)."
+    ),
+]
 _TuneOpt = Annotated[
     bool,
     typer.Option(help="Choose the probe's C by inner CV on each training fold (slower)."),
@@ -60,6 +68,7 @@ def eval_(
     folds: _FoldsOpt = 5,
     controls: _ControlsOpt = True,
     tune: _TuneOpt = False,
+    common_genes: _CommonOpt = False,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -80,7 +89,14 @@ def eval_(
     names = FEATURE_SETS if controls else ("vectors",)
     with steady_progress("eval: reading the vectors") as progress, reporting(progress):
         document = evaluate(
-            versions, tasks, seeds=seeds, folds=folds, feature_sets=names, tune=tune, log=info
+            versions,
+            tasks,
+            seeds=seeds,
+            folds=folds,
+            feature_sets=names,
+            tune=tune,
+            common_genes=common_genes,
+            log=info,
         )
     if json_:
         print_json(document)
@@ -95,7 +111,7 @@ def eval_(
 
 _FileArg = Annotated[
     Path,
-    typer.Argument(help="Gene vectors: .pkl, .csv, .tsv, .parquet, .npz; - for stdin."),
+    typer.Argument(help="Gene vectors: .pkl, .csv, .tsv, .parquet, .npz, .json; - for stdin."),
 ]
 _ModelOpt = Annotated[
     str, typer.Option("--model", "-m", help="Name of the model that made the vectors.")
@@ -106,7 +122,9 @@ _TextOpt = Annotated[
 ]
 _FormatOpt = Annotated[
     str | None,
-    typer.Option("--format", help="pickle, csv, tsv, parquet or npz (default: from suffix)."),
+    typer.Option(
+        "--format", help="pickle, csv, tsv, parquet, npz or json (default: from suffix)."
+    ),
 ]
 _GeneColumnOpt = Annotated[
     str | None, typer.Option(help="Column of gene names in a table (default: guessed).")

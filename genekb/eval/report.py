@@ -63,6 +63,9 @@ def coverage_lines(document: dict[str, Any]) -> list[str]:
             f"- {version_name(r['version'])} / {r['task']}: {cov['found']} of {cov['asked']} "
             f"genes ({routes})"
         )
+        if "found_in_version" in cov:  # --common-genes
+            held = cov["found_in_version"]
+            line += f"; scored on the genes every version holds (this one holds {held})"
         if cov["missing"]:
             line += f"; missing {cov['missing']}, e.g. {', '.join(cov['missing_examples'][:5])}"
         if cov.get("missing_shared"):

@@ -97,21 +97,6 @@ def _is_fraction(name: str) -> bool:
     return not value.is_integer()
 
 
-# Suffixes of files no format here reads, and what to do instead of passing --format.
-_SUFFIX_NOTES = {
-    ".npy": "a .npy array holds no gene names: save names and matrix together"
-    " (np.savez('vectors.npz', genes=names, vectors=matrix))",
-    ".gz": "decompress it first (gunzip)",
-    ".xlsx": "save it as CSV (UTF-8)",
-    ".xls": "save it as CSV (UTF-8)",
-}
-
-
-def suffix_note(suffix: str, otherwise: str) -> str:
-    """What to do with a vector file whose suffix names no format read here."""
-    return _SUFFIX_NOTES.get(suffix.lower(), otherwise)
-
-
 def one_column_note(column: str) -> str:
     """Why a table reads as a single column, when its one header tells: fields split by spaces
     (word2vec or GloVe text), by ';' (a spreadsheet's CSV in some locales) or by the other

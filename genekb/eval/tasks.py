@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -175,7 +176,7 @@ def read_task_file(path: Path) -> Task:
     if len(columns) < 2:
         raise GenekbError(
             f"{path}: needs a gene column and a label column, found only {columns[0][:80]!r}"
-            + one_column_note(columns[0])
+            + (one_column_note(columns[0]) or _gene_list_note(path))
         )
     # a first row of data, not a header
     if not {column_key(c) for c in columns} & {*GENE_COLUMNS, *LABEL_COLUMNS}:
@@ -185,6 +186,17 @@ def read_task_file(path: Path) -> Task:
         )
     name = "stdin" if str(path) == "-" else path.stem
     return _task_of(frame, path, name, f"user task from {path.name or 'stdin'}")
+
+
+def _gene_list_note(path: Path) -> str:
+    """A file of one column is a gene list, one class: the line that makes a task of one such
+    list per class, each class named by its file (sensitive.txt, insensitive.txt)."""
+    name = "GENES.txt" if str(path) == "-" else shlex.quote(path.name)
+    return (
+        "; a gene list is one class: make a task of one list per class, each named by its file,"
+        " with awk -v OFS=, 'BEGIN {print \"gene,label\"} FNR == 1 {c = FILENAME;"
+        f" sub(/[.][^.]*$/, \"\", c)}} NF {{print $1, c}}' {name} OTHER.txt > task.csv"
+    )
 
 
 def task_from_table(frame: pd.DataFrame | pd.Series | dict, name: str = "table") -> Task:

@@ -1,0 +1,201 @@
+"""New-user round h56: an ML engineer compares gene embeddings: builds a small store, scores it
+with `genekb eval` on their own task files, imports vectors made elsewhere as they are really
+distributed, and compares the two."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genekb.build import build
+from genekb.errors import GenekbWarning
+from genekb.eval import evaluate
+from genekb.store.foreign import import_vectors
+from genekb.store.store import Store
+from tests.conftest import make_genes, one_line_error
+from tests.conftest import run_genekb as run
+
+N = 60
+TAG = "human/ncbi-card/fake"
+
+
+@pytest.fixture(scope="module")
+def store_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("h56")
+    build(Store.open(root, create=True), model="fake", gene_table=make_genes(N))
+    return root
+
+
+def _task(path: Path) -> Path:
+    """GENE1..GENE60, two classes of 30."""
+    genes = [f"GENE{i}" for i in range(1, N + 1)]
+    labels = ["a" if i % 2 else "b" for i in range(1, N + 1)]
+    pd.DataFrame({"gene": genes, "label": labels}).to_csv(path, index=False)
+    return path
+
+
+# ---- eval: two versions holding different genes of a task --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def partial_tag(store_root, tmp_path_factory) -> str:
+    """The store's own vectors for 40 of its 60 genes, imported (a file missing a third)."""
+    store = Store.open(store_root)
+    ids, matrix = store.embedding(TAG).matrix()
+    path = tmp_path_factory.mktemp("partial") / "partial.csv"
+    frame = pd.DataFrame(matrix[:40], columns=[f"d{i}" for i in range(matrix.shape[1])])
+    frame.insert(0, "gene", [f"GENE{int(i)}" for i in ids[:40]])
+    frame.to_csv(path, index=False)
+    import_vectors(store, path, model="partial", gene_table=make_genes(N))
+    return "human/imported/partial"
+
+
+def test_versions_holding_different_task_genes_are_said_not_comparable(
+    store_root, partial_tag, tmp_path
+):
+    # The store (60 genes) and an import of 40 of its vectors were each scored on their own genes,
+    # side by side, without a word: the same vectors scored 0.910 and 0.957 on dosage-tfs.
+    store = Store.open(store_root)
+    versions = [store.embedding(TAG), store.embedding(partial_tag)]
+    task = _task(tmp_path / "task.csv")
+    with pytest.warns(GenekbWarning, match=r"different genes of it .*60.*40.*--common-genes"):
+        doc = evaluate(versions, [task], seeds=1, feature_sets=["vectors"], leakage=False)
+    assert [r["coverage"]["found"] for r in doc["results"]] == [60, 40]
+
+
+def test_common_genes_scores_every_version_on_the_genes_all_hold(store_root, partial_tag, tmp_path):
+    store = Store.open(store_root)
+    versions = [store.embedding(TAG), store.embedding(partial_tag)]
+    task = _task(tmp_path / "task.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GenekbWarning)
+        doc = evaluate(
+            versions, [task], seeds=1, feature_sets=["vectors"], leakage=False, common_genes=True
+        )
+    first, second = doc["results"]
+    assert first["coverage"]["found"] == second["coverage"]["found"] == 40
+    assert first["coverage"]["found_in_version"] == 60
+    assert sum(first["coverage"]["by_route"].values()) == 40
+    # the same vectors on the same genes and folds: the same figure
+    assert first["scores"]["vectors"] == second["scores"]["vectors"]
+    result = run("eval", TAG, partial_tag, "-t", str(task), "--common-genes", "--seeds", "1",
+                 "--no-controls", "--root", str(store_root))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "scored on the genes every version holds (this one holds 60)" in result.stdout
+
+
+def test_one_version_or_versions_of_the_same_genes_say_nothing(store_root, tmp_path):
+    store = Store.open(store_root)
+    task = _task(tmp_path / "task.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GenekbWarning)
+        doc = evaluate([store.embedding(TAG)], [task], seeds=1, feature_sets=["vectors"])
+    assert "found_in_version" not in doc["results"][0]["coverage"]
+
+
+# ---- import-vectors: files as other projects ship them ------------------------------------------
+
+
+def _names_and_matrix(n: int = N, dim: int = 4) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [f"GENE{i}" for i in range(1, n + 1)], rng.standard_normal((n, dim)).astype(np.float32)
+
+
+def _root(tmp_path: Path) -> tuple[str, str]:
+    return "--root", str(tmp_path / "s")
+
+
+def _torch_like_zip(path: Path) -> Path:
+    """What torch.save writes: a zip holding archive/data.pkl (no torch needed to make one)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        archive.writestr("archive/version", b"3\n")
+    return path
+
+
+def test_a_pytorch_file_is_refused_with_the_line_that_converts_it(tmp_path):
+    # `genekb import-vectors emb.pt` said "pass --format (pickle, ...)"; with --format pickle it
+    # said "not a readable pickle (A load persistent id instruction was encountered,\nbut no
+    # persistent_load function was specified.)": neither said what the file is or what to do.
+    path = _torch_like_zip(tmp_path / "emb.pt")
+    line = one_line_error(run("import-vectors", str(path), "-m", "x", *_root(tmp_path)), 2)
+    assert "PyTorch" in line
+    assert "torch.load('emb.pt', map_location='cpu', weights_only=True)" in line
+    line = one_line_error(
+        run("import-vectors", str(path), "-m", "x", "--format", "pickle", *_root(tmp_path))
+    )
+    assert "zip archive" in line and "torch.load('emb.pt'" in line and "persistent" not in line
+    npz = tmp_path / "v.npz"
+    names, matrix = _names_and_matrix()
+    np.savez(npz, genes=np.array(names), vectors=matrix)
+    line = one_line_error(
+        run("import-vectors", str(npz), "-m", "x", "--format", "pickle", *_root(tmp_path))
+    )
+    assert "--format npz" in line
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_npy_matrix_and_its_vocabulary_convert_by_the_line_given(tmp_path):
+    # The .npy note said np.savez(genes=names, ...) without saying where the names come from: the
+    # vocab.json beside the matrix ({gene: row}); the line given now converts the pair as shipped.
+
+    names, matrix = _names_and_matrix()
+    order = np.random.default_rng(1).permutation(N)  # a vocabulary in no row order
+    np.save(tmp_path / "emb.npy", matrix)
+    (tmp_path / "vocab.json").write_text(json.dumps({names[i]: int(i) for i in order}))
+    line = one_line_error(
+        run("import-vectors", str(tmp_path / "emb.npy"), "-m", "x", *_root(tmp_path)), 2
+    )
+    command = shlex.split(line[line.index("python -c") :])
+    subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, check=True)
+    store = Store.open(tmp_path / "store", create=True)
+    import_vectors(store, tmp_path / "vectors.npz", model="npy", gene_table=make_genes(N))
+    ids, got = store.embedding("human/imported/npy").matrix()
+    assert np.allclose(got, matrix[ids.astype(int) - 1])  # GENEi is gene id i
+
+
+def test_a_json_of_gene_vectors_is_read_and_a_vocabulary_is_told_apart(tmp_path):
+    names, matrix = _names_and_matrix()
+    path = tmp_path / "vectors.json"
+    path.write_text(json.dumps({g: v.tolist() for g, v in zip(names, matrix, strict=True)}))
+    store = Store.open(tmp_path / "store", create=True)
+    report = import_vectors(store, path, model="json", gene_table=make_genes(N))
+    assert report["mapping"]["matched"] == N
+    vocab = tmp_path / "vocab.json"
+    vocab.write_text(json.dumps({g: i for i, g in enumerate(names)}))
+    line = one_line_error(run("import-vectors", str(vocab), "-m", "v", *_root(tmp_path)))
+    assert "a vocabulary" in line and "json.load(open('vocab.json'))" in line
+
+
+# ---- eval: a gene list per class -----------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("awk") is None, reason="needs awk")
+def test_a_gene_list_per_class_is_told_the_line_that_makes_a_task(store_root, tmp_path):
+    # Two files of genes, one per class, as people keep them: `-t sensitive.txt` said "needs a
+    # gene column and a label column, found only 'GENE1'" and nothing on how to make one.
+
+    for name, rest in (("sensitive.txt", 1), ("insensitive.txt", 0)):
+        genes = [f"GENE{i}" for i in range(1, N + 1) if i % 2 == rest]
+        (tmp_path / name).write_text("\n".join(genes) + "\n")
+    line = one_line_error(run("eval", "-t", str(tmp_path / "sensitive.txt"), "--root",
+                              str(store_root)))  # fmt: skip
+    assert "a gene list is one class" in line
+    command = line[line.index("awk ") :].replace("OTHER.txt", "insensitive.txt")
+    subprocess.run(command, shell=True, cwd=tmp_path, check=True)
+    assert shlex.split(command)[-1] == "task.csv"
+    result = run("eval", TAG, "-t", str(tmp_path / "task.csv"), "--seeds", "1", "--no-controls",
+                 "--root", str(store_root), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [task] = json.loads(result.stdout)["tasks"]
+    assert task["classes"] == {"insensitive": 30, "sensitive": 30}

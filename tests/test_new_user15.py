@@ -199,3 +199,30 @@ def test_a_gene_list_per_class_is_told_the_line_that_makes_a_task(store_root, tm
     assert result.exit_code == 0, result.output
     [task] = json.loads(result.stdout)["tasks"]
     assert task["classes"] == {"insensitive": 30, "sensitive": 30}
+
+
+def test_a_column_of_vectors_written_as_text_is_read(tmp_path):
+    # A DataFrame of gene and embedding (a list per gene, as a Hugging Face dataset or a GenePT
+    # table holds it) saved with to_csv writes each vector as "[0.1, 0.2, ...]": the import said
+    # "column(s) ['embedding'] are not numbers; keep one gene column".
+    names, matrix = _names_and_matrix()
+    store = Store.open(tmp_path / "store", create=True)
+    as_lists = tmp_path / "lists.csv"
+    pd.DataFrame({"gene": names, "embedding": [v.tolist() for v in matrix]}).to_csv(
+        as_lists, index=False
+    )
+    as_arrays = tmp_path / "arrays.csv"  # NumPy's str: spaces, lines wrapped inside the quotes
+    pd.DataFrame({"gene": names, "embedding": list(np.tile(matrix, 3))}).to_csv(
+        as_arrays, index=False
+    )
+    for path, model in ((as_lists, "lists"), (as_arrays, "arrays")):
+        import_vectors(store, path, model=model, gene_table=make_genes(N))
+        ids, got = store.embedding(f"human/imported/{model}").matrix()
+        want = matrix[ids.astype(int) - 1]
+        assert np.allclose(got, want if model == "lists" else np.tile(want, 3), atol=1e-6)
+    elided = tmp_path / "elided.csv"  # past 1,000 numbers NumPy prints "..." for the middle
+    pd.DataFrame({"gene": names, "embedding": list(np.tile(matrix, 300))}).to_csv(
+        elided, index=False
+    )
+    line = one_line_error(run("import-vectors", str(elided), "-m", "e", *_root(tmp_path)))
+    assert "middle left out ('...')" in line

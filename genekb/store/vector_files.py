@@ -33,6 +33,7 @@ from genekb.store.vector_tables import (
     one_column_note,
     read_frame,
     refuse_headerless,
+    written_lists,
 )
 
 FORMATS = ("pickle", "csv", "tsv", "parquet", "npz", "json")
@@ -204,6 +205,10 @@ def _read_table(
     lists = [c for c in rest if _is_list(frame[c])]
     if lists:
         return _stack(frame[gene].tolist(), frame[lists[0]].tolist(), where)
+    for column in rest:  # a column of lists saved by to_csv: "[0.1, 0.2, …]" in each cell
+        written = written_lists(frame[column], where)
+        if written is not None:
+            return _stack(frame[gene].tolist(), written, where)
     words = [c for c in rest if _is_text(frame[c])]
     if words:
         raise GenekbError(f"{where}: column(s) {words[:5]} are not numbers; keep one gene column")

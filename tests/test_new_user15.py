@@ -226,3 +226,35 @@ def test_a_column_of_vectors_written_as_text_is_read(tmp_path):
     )
     line = one_line_error(run("import-vectors", str(elided), "-m", "e", *_root(tmp_path)))
     assert "middle left out ('...')" in line
+
+
+# ---- eval: what the table says ----------------------------------------------------------------
+
+
+def test_the_table_says_what_each_control_is(store_root, tmp_path):
+    # The table's columns 'shuffled', 'random', 'annotation depth' were named, never explained,
+    # outside docs/genekb.md; and one seed read "over 1 seeds".
+    result = run("eval", TAG, "-t", str(_task(tmp_path / "t.csv")), "--seeds", "1",
+                 "--root", str(store_root))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "over 1 seed × 5 folds" in result.stdout
+    [legend] = [ln for ln in result.stdout.splitlines() if ln.startswith("Controls, on the same")]
+    for what in ("shuffled: the same vectors given to other genes", "random: Gaussian vectors",
+                 "annotation depth: six counts per gene", "bag-of-words: TF-IDF"):  # fmt: skip
+        assert what in legend
+    bare = run("eval", TAG, "-t", str(tmp_path / "t.csv"), "--seeds", "1", "--no-controls",
+               "--root", str(store_root))  # fmt: skip
+    assert "Controls, on the same" not in bare.stdout
+
+
+def test_a_gene_given_twice_in_a_task_file_is_counted_once_with_a_word(tmp_path):
+    # 490 rows, two of them repeating a gene with its label, were reported as "of 488 genes"
+    # without a word on where two rows went.
+    from genekb.eval.tasks import read_task_file
+
+    path = _task(tmp_path / "t.csv")
+    with path.open("a") as fh:
+        fh.write("GENE1,a\nGENE2,b\n")
+    with pytest.warns(GenekbWarning, match=r"2 rows repeat a gene .*GENE1, GENE2.*counts once"):
+        task = read_task_file(path)
+    assert len(task.genes) == N

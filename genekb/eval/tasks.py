@@ -233,7 +233,15 @@ def _task_of(frame: pd.DataFrame, path: Path | str, name: str, description: str)
         raise GenekbError(f"{path} holds a header but no rows; give one row per gene")
     frame = _labelled(frame, gene_col, label_col, path)
     _refuse_conflicts(frame, gene_col, label_col, path)
-    frame = frame.drop_duplicates(gene_col)
+    repeats = frame[gene_col].duplicated()
+    if repeats.any():  # else the task asked for fewer genes than the file has rows, unsaid
+        warn(
+            f"{path}: {int(repeats.sum())} rows repeat a gene an earlier row gives the same"
+            f" label (e.g. {listed(frame.loc[repeats, gene_col], 5)}); each gene counts"
+            " once",
+            GenekbWarning,
+        )
+    frame = frame[~repeats]
     task = Task(
         name=name,
         genes=tuple(frame[gene_col]),

@@ -258,3 +258,34 @@ def test_a_gene_given_twice_in_a_task_file_is_counted_once_with_a_word(tmp_path)
     with pytest.warns(GenekbWarning, match=r"2 rows repeat a gene .*GENE1, GENE2.*counts once"):
         task = read_task_file(path)
     assert len(task.genes) == N
+
+
+def test_a_task_of_one_column_per_class_marked_yes_is_read(tmp_path):
+    # The dosage TFs as the Geneformer examples ship them (/work/shared/data/gene_tasks): columns
+    # ensembl_id, gene_name, dosage_insensitive, dosage_sensitive, "Yes" under the gene's class.
+    # `genekb eval -t` said "no label column; name one of: label, …", and no renaming could help.
+    from genekb.eval.tasks import read_task_file
+
+    rows = [f"ENSG{i:011d},GENE{i},{'Yes' if i % 2 else ''},{'' if i % 2 else 'yes'}"
+            for i in range(1, N + 1)]  # fmt: skip
+    path = tmp_path / "dosage.csv"
+    path.write_text("ensembl_id,gene_name,insensitive,sensitive\n" + "\n".join(rows) + "\n")
+    with pytest.warns(GenekbWarning, match=r"no label column; .* insensitive, sensitive"):
+        task = read_task_file(path)
+    assert task.summary()["classes"] == {"insensitive": 30, "sensitive": 30}
+    assert task.labels[:2] == ("insensitive", "sensitive")
+    both = tmp_path / "both.csv"
+    marks = "\n".join(f"GENE{i},{'x' if i % 2 else ''},{'' if i % 2 else 'x'}" for i in range(2, N))
+    both.write_text(f"gene,a,b\nGENE1,yes,yes\n{marks}\n")
+    line = one_line_error(run("eval", "-t", str(both), "--root", str(tmp_path / "s")))
+    assert "1 rows mark more than one of the class columns a, b (e.g. 'GENE1')" in line
+
+
+def test_one_column_of_marks_is_still_no_label_column(tmp_path):
+    from genekb.errors import GenekbError
+    from genekb.eval.tasks import read_task_file
+
+    path = tmp_path / "t.csv"
+    path.write_text("gene,essential\n" + "\n".join(f"GENE{i},yes" for i in range(1, 9)) + "\n")
+    with pytest.raises(GenekbError, match="no label column"):
+        read_task_file(path)

@@ -225,6 +225,9 @@ def _task_of(frame: pd.DataFrame, path: Path | str, name: str, description: str)
     columns, labels made alike, rows without either left out, one row per gene."""
     columns = list(frame.columns)
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
+    if named_column(columns, LABEL_COLUMNS, "label", path) is None:
+        frame = _from_marks(frame, gene_col, path)
+        columns = list(frame.columns)
     label_col = _pick(columns, LABEL_COLUMNS, "label", path)
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
     labels = same_numbers_alike(frame[label_col].str.strip())
@@ -251,6 +254,40 @@ def _task_of(frame: pd.DataFrame, path: Path | str, name: str, description: str)
     )
     _check(task, path)
     return task
+
+
+_MARKED = {"yes", "y", "true", "x", "1"}
+_UNMARKED = {"", "no", "n", "false", "0", "na", "nan"}
+
+
+def _from_marks(frame: pd.DataFrame, gene_col: str, path: Path | str) -> pd.DataFrame:
+    """A label column made of columns that mark each gene's class ("Yes" under
+    dosage_sensitive, blank under dosage_insensitive: one-hot, as the Geneformer examples ship
+    the dosage TFs): a row's class is the column it marks. Unchanged where there are not two
+    such columns; a row marking two is refused, one marking none has no label."""
+    marks = [
+        c
+        for c in frame.columns
+        if c != gene_col
+        and set(values := frame[c].str.strip().str.casefold()) <= _MARKED | _UNMARKED
+        and values.isin(_MARKED).any()
+    ]
+    if len(marks) < 2:
+        return frame
+    marked = frame[marks].apply(lambda col: col.str.strip().str.casefold().isin(_MARKED))
+    several = marked.sum(axis=1) > 1
+    if several.any():
+        raise GenekbError(
+            f"{path}: {int(several.sum())} rows mark more than one of the class columns"
+            f" {listed(marks, 5)} (e.g. {frame.loc[several, gene_col].iloc[0]!r}); mark one each"
+        )
+    warn(
+        f"{path}: no label column; each gene's class is the column of {listed(marks, 5)} that"
+        " it marks (yes, true, x or 1)",
+        GenekbWarning,
+    )
+    labels = marked.idxmax(axis=1).where(marked.any(axis=1), "")
+    return frame.drop(columns=marks).assign(label=labels)
 
 
 def _same_case_alike(labels: pd.Series, path: Path | str) -> pd.Series:

@@ -289,3 +289,13 @@ def test_one_column_of_marks_is_still_no_label_column(tmp_path):
     path.write_text("gene,essential\n" + "\n".join(f"GENE{i},yes" for i in range(1, 9)) + "\n")
     with pytest.raises(GenekbError, match="no label column"):
         read_task_file(path)
+
+
+def test_ensembl_ids_several_genes_share_are_not_told_to_be_given_by_ensembl_id():
+    # Ensembl-keyed vectors: "14 unmatched names name several genes each (ENSG00000100197, …),
+    # so none was taken: give those genes by symbol, Ensembl or Entrez id", which they were.
+    from genekb.genemap import shared_name_note
+
+    note = shared_name_note(["ENSG00000100197", "ENSG00000178934"], 14)
+    assert note.endswith("give those genes by symbol or Entrez id")
+    assert shared_name_note(["SEPT2"]).endswith("by symbol, Ensembl or Entrez id")

@@ -18,7 +18,7 @@ from cli.plain import PlainTable
 from cli.remote_cmd import register as register_remote
 from cli.store_manage_cmd import register as register_manage
 from genekb.encoders import registry
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 from genekb.templates import DEFAULT_TEMPLATE
 
 app = make_app(
@@ -175,7 +175,20 @@ def similar(
     from genekb.build import check_model
     from genekb.query import similar as run_similar
 
-    check_model(model)
+    try:
+        check_model(model)
+    except UsageError:  # `import-vectors -m genept` tags human/imported/genept, no encoder
+        imported = f"{taxon}/imported/{model}"
+        try:
+            tags = _store(root).tags() if ref is None else {}
+        except GenekbError:  # no store there: the unknown model is the first thing to say
+            tags = {}
+        if imported in tags:
+            raise UsageError(
+                f"{model!r} is no encoder but the model of vectors imported here; read them with"
+                f" --ref {imported}"
+            ) from None
+        raise
     store = _store(root)
     version = (
         store.embedding(ref) if ref is not None else default_version(store, model, taxon, template)

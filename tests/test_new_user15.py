@@ -299,3 +299,14 @@ def test_ensembl_ids_several_genes_share_are_not_told_to_be_given_by_ensembl_id(
     note = shared_name_note(["ENSG00000100197", "ENSG00000178934"], 14)
     assert note.endswith("give those genes by symbol or Entrez id")
     assert shared_name_note(["SEPT2"]).endswith("by symbol, Ensembl or Entrez id")
+
+
+def test_similar_by_the_model_name_of_an_import_points_at_its_tag(store_root, partial_tag):
+    # `genekb import-vectors … -m partial` then `genekb similar GENE1 -m partial` said "unknown
+    # model 'partial'; choose one of: biobert, …", a list of encoders with no word of the import.
+    line = one_line_error(run("similar", "GENE1", "-m", "partial", "--root", str(store_root)), 2)
+    assert line.endswith(f"read them with --ref {partial_tag}")
+    result = run("similar", "GENE1", "--ref", partial_tag, "-k", "3", "--root", str(store_root))
+    assert result.exit_code == 0, result.output
+    line = one_line_error(run("similar", "GENE1", "-m", "nosuch", "--root", str(store_root)), 2)
+    assert "unknown model 'nosuch'" in line

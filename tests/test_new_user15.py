@@ -310,3 +310,15 @@ def test_similar_by_the_model_name_of_an_import_points_at_its_tag(store_root, pa
     assert result.exit_code == 0, result.output
     line = one_line_error(run("similar", "GENE1", "-m", "nosuch", "--root", str(store_root)), 2)
     assert "unknown model 'nosuch'" in line
+
+
+def test_a_published_folder_given_as_a_root_says_how_to_read_it(store_root, tmp_path):
+    # `genekb publish FOLDER` then `genekb eval --root FOLDER` said "FOLDER is not a genekb store
+    # (no genekb-store.json) and is not empty; choose a store root or a new directory", while
+    # the same folder given as file://FOLDER is read in place.
+    folder = tmp_path / "pub"
+    assert run("publish", str(folder), TAG, "--root", str(store_root)).exit_code == 0
+    line = one_line_error(run("similar", "GENE1", "--ref", TAG, "--root", str(folder)))
+    assert f"--root {folder.resolve().as_uri()}" in line and f"genekb pull {folder} TAG" in line
+    result = run("similar", "GENE1", "--ref", TAG, "-k", "2", "--root", folder.resolve().as_uri())
+    assert result.exit_code == 0, result.output

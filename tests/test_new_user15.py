@@ -322,3 +322,39 @@ def test_a_published_folder_given_as_a_root_says_how_to_read_it(store_root, tmp_
     assert f"--root {folder.resolve().as_uri()}" in line and f"genekb pull {folder} TAG" in line
     result = run("similar", "GENE1", "--ref", TAG, "-k", "2", "--root", folder.resolve().as_uri())
     assert result.exit_code == 0, result.output
+
+
+def _run_line(line: str, cwd: Path) -> None:
+    """Run the `python -c "…"` a message gave, with this interpreter."""
+    command = shlex.split(line[line.index("python -c") :])
+    subprocess.run([sys.executable, *command[1:]], cwd=cwd, check=True)
+
+
+def test_a_pickle_of_other_objects_is_told_the_line_that_converts_it(tmp_path):
+    # A pickled DataFrame, or a dict of tensors, was refused with "Convert it to .npz or
+    # .parquet where it was made", and a legacy torch.save file read as a pickle said "expected a
+    # dict of gene name -> vector, found int" (torch's magic number).
+    import array
+    import pickle
+
+    names, matrix = _names_and_matrix()
+    frame = pd.DataFrame(matrix, index=pd.Index(names, name="gene"))
+    frame.to_pickle(tmp_path / "frame.pkl")
+    objects = {g: array.array("f", v.tolist()) for g, v in zip(names, matrix, strict=True)}
+    (tmp_path / "objects.pkl").write_bytes(pickle.dumps(objects))
+    store = Store.open(tmp_path / "store", create=True)
+    for name, made in (("frame.pkl", "vectors.parquet"), ("objects.pkl", "vectors.npz")):
+        line = one_line_error(run("import-vectors", str(tmp_path / name), "-m", "p",
+                                  *_root(tmp_path)))  # fmt: skip
+        assert "Where you trust it, convert it: python -c" in line
+        _run_line(line, tmp_path)
+        model = name.split(".")[0]
+        import_vectors(store, tmp_path / made, model=model, gene_table=make_genes(N))
+        ids, got = store.embedding(f"human/imported/{model}").matrix()
+        assert np.allclose(got, matrix[ids.astype(int) - 1])
+    legacy = tmp_path / "legacy.pt"
+    legacy.write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + b"rest of the file")
+    line = one_line_error(
+        run("import-vectors", str(legacy), "-m", "p", "--format", "pickle", *_root(tmp_path))
+    )
+    assert "PyTorch file (torch.save)" in line and "torch.load('legacy.pt'" in line

@@ -27,7 +27,13 @@ from genekb.store.vector_limits import (
     check_flat,
     check_npz,
 )
-from genekb.store.vector_notes import refuse_zip, suffix_note, vocab_to_npz
+from genekb.store.vector_notes import (
+    TORCH_LEGACY_MAGIC,
+    refuse_zip,
+    suffix_note,
+    torch_note,
+    vocab_to_npz,
+)
 from genekb.store.vector_tables import (
     drop_row_numbers,
     one_column_note,
@@ -108,6 +114,8 @@ def _raw(source: Path | io.BytesIO) -> bytes:
 def _read_pickle(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
     refuse_zip(source, where)
     data = safe_load_pickle(source)
+    if data == TORCH_LEGACY_MAGIC:  # torch.save(..., _use_new_zipfile_serialization=False)
+        raise GenekbError(f"{where}: {torch_note(Path(where).name)}")
     if not isinstance(data, dict):
         raise GenekbError(
             f"{where}: expected a dict of gene name -> vector, found {type(data).__name__}"

@@ -10,6 +10,8 @@ from typing import Any
 
 from genekb.errors import GenekbError
 
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of torch's format before zip
+
 
 def vocab_to_npz(matrix: str, vocab: str = "vocab.json") -> str:
     """One line of Python that saves a matrix (.npy, or a tensor torch.save wrote) and the

@@ -358,3 +358,19 @@ def test_a_pickle_of_other_objects_is_told_the_line_that_converts_it(tmp_path):
         run("import-vectors", str(legacy), "-m", "p", "--format", "pickle", *_root(tmp_path))
     )
     assert "PyTorch file (torch.save)" in line and "torch.load('legacy.pt'" in line
+
+
+def test_a_nan_vector_is_refused_with_the_way_on(tmp_path):
+    # A gene whose vector was normalised from zeros (0/0) holds NaN: refused, naming it, with no
+    # word on what to do; zero vectors are left out at import, so that is one way on.
+    names, matrix = _names_and_matrix()
+    matrix[3] = np.nan
+    path = tmp_path / "v.npz"
+    np.savez(path, genes=np.array(names), vectors=matrix)
+    line = one_line_error(run("import-vectors", str(path), "-m", "n", *_root(tmp_path)))
+    assert "e.g. GENE4; drop those genes, or give them vectors of zeros" in line
+    matrix[3] = 0
+    np.savez(path, genes=np.array(names), vectors=matrix)
+    store = Store.open(tmp_path / "store", create=True)
+    report = import_vectors(store, path, model="z", gene_table=make_genes(N))
+    assert report["mapping"]["matched"] == N - 1

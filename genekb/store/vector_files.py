@@ -319,7 +319,8 @@ def load_vectors(path: Path, fmt: str | None = None, gene_column: str | None = N
     if bad.any():
         raise GenekbError(
             f"{path}: {int(bad.sum())} vectors hold NaN or infinite values (or beyond float32),"
-            f" e.g. {', '.join(n for n, b in zip(names, bad, strict=True) if b)[:80]}"
+            f" e.g. {', '.join(n for n, b in zip(names, bad, strict=True) if b)[:80]}; drop"
+            " those genes, or give them vectors of zeros, which the import leaves out"
         )
     _refuse_empty(names, matrix, path)
     _refuse_conflicts(names, matrix, path)

@@ -374,3 +374,29 @@ def test_a_nan_vector_is_refused_with_the_way_on(tmp_path):
     store = Store.open(tmp_path / "store", create=True)
     report = import_vectors(store, path, model="z", gene_table=make_genes(N))
     assert report["mapping"]["matched"] == N - 1
+
+
+@pytest.mark.slow  # the line runs torch in a new process: seconds to import
+@pytest.mark.parametrize("state_dict", [False, True])
+def test_the_pytorch_line_converts_a_tensor_and_a_scgpt_state_dict(tmp_path, state_dict):
+    # scGPT ships vocab.json beside best_model.pt, a state dict holding the gene embedding under
+    # 'encoder.embedding.weight'; the line given converts it, or a bare tensor, as they are.
+    torch = pytest.importorskip("torch")
+    names, matrix = _names_and_matrix()
+    order = np.random.default_rng(2).permutation(N)
+    (tmp_path / "vocab.json").write_text(json.dumps({names[i]: int(i) for i in order}))
+    tensor = torch.from_numpy(matrix)
+    saved = (
+        {"encoder.embedding.weight": tensor, "decoder.bias": torch.ones(2)}
+        if state_dict
+        else tensor
+    )
+    torch.save(saved, tmp_path / "best_model.pt")
+    line = one_line_error(
+        run("import-vectors", str(tmp_path / "best_model.pt"), "-m", "t", *_root(tmp_path)), 2
+    )
+    _run_line(line, tmp_path)
+    store = Store.open(tmp_path / "store", create=True)
+    import_vectors(store, tmp_path / "vectors.npz", model="t", gene_table=make_genes(N))
+    ids, got = store.embedding("human/imported/t").matrix()
+    assert np.allclose(got, matrix[ids.astype(int) - 1])

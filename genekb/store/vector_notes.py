@@ -17,8 +17,10 @@ def vocab_to_npz(matrix: str, vocab: str = "vocab.json") -> str:
     """One line of Python that saves a matrix (.npy, or a tensor torch.save wrote) and the
     {gene: row} vocabulary naming its rows, as scGPT and others ship them, as the .npz read here."""
     torch = not matrix.lower().endswith(".npy")
+    # a model's state dict (scGPT's best_model.pt) holds the gene embedding under this key
     load = (
-        f"torch.load({matrix!r}, map_location='cpu', weights_only=True).float()"
+        f"torch.load({matrix!r}, map_location='cpu', weights_only=True);"
+        " m = (m if torch.is_tensor(m) else m['encoder.embedding.weight']).float()"
         if torch
         else f"np.load({matrix!r})"
     )
@@ -33,8 +35,8 @@ def torch_note(name: str) -> str:
     """Why a PyTorch file is not read, and the line that converts it."""
     return (
         "a PyTorch file (torch.save) is a pickle that can run code when loaded, so it is not"
-        " read here; where you trust it, save its embedding matrix (a tensor; in a model's state"
-        " dict e.g. ['encoder.embedding.weight']) with the vocabulary naming its rows as .npz: "
+        " read here; where you trust it, save its embedding matrix (a tensor, or a state dict's"
+        " 'encoder.embedding.weight' as scGPT's) with the vocabulary naming its rows as .npz: "
         + vocab_to_npz(name)
     )
 

@@ -400,3 +400,20 @@ def test_the_pytorch_line_converts_a_tensor_and_a_scgpt_state_dict(tmp_path, sta
     import_vectors(store, tmp_path / "vectors.npz", model="t", gene_table=make_genes(N))
     ids, got = store.embedding("human/imported/t").matrix()
     assert np.allclose(got, matrix[ids.astype(int) - 1])
+
+
+def test_an_import_holding_too_few_task_genes_is_told_to_import_more(store_root, tmp_path):
+    # Five genes' vectors imported, then `genekb eval`: "build a version that holds the task's
+    # genes", a build that cannot give those vectors.
+    names, matrix = _names_and_matrix(5)
+    path = tmp_path / "five.npz"
+    np.savez(path, genes=np.array(names), vectors=matrix)
+    root = tmp_path / "s"
+    build(Store.open(root, create=True), model="fake", gene_table=make_genes(N))
+    import_vectors(Store.open(root), path, model="five", gene_table=make_genes(N))
+    result = run("eval", "human/imported/five", "-t", str(_task(tmp_path / "t.csv")),
+                 "--root", str(root))  # fmt: skip
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.endswith("only 5 of 60 task genes are in this version (at least 20 needed);"
+                         " import vectors of more of the task's genes")  # fmt: skip

@@ -53,8 +53,9 @@ def _records_by_row(version: EmbeddingVersion, ids: np.ndarray) -> pd.DataFrame:
     return frame.set_index("gene_id").reindex(ids.astype(np.int64)).reset_index()
 
 
-def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
-    """Why a task cannot be scored on a version, naming the cause (None when it can)."""
+def _skip_reason(coverage: dict[str, Any], folds: int, imported: bool = False) -> str | None:
+    """Why a task cannot be scored on a version, naming the cause (None when it can); an
+    `imported` version gains genes by another import, not by a build."""
     found, asked, counts = coverage["found"], coverage["asked"], coverage["classes"]
     smallest = min(counts.values()) if counts else 0
     if asked < MIN_FOUND:
@@ -66,6 +67,8 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
             + (
                 foreign_prefix_note(foreign, coverage.get("version_ensembl_prefixes", []))
                 if (foreign := coverage.get("missing_other_species"))
+                else "import vectors of more of the task's genes"
+                if imported
                 else "build a version that holds the task's genes"
             )
             + lookalike_note(coverage.get("missing_examples", ()))
@@ -199,7 +202,7 @@ def evaluate_one(
         "task": task.name,
         "coverage": matched.coverage,
     }
-    skipped = _skip_reason(matched.coverage, folds)
+    skipped = _skip_reason(matched.coverage, folds, version.spec.backend == "imported")
     if skipped:
         result["skipped"] = skipped
         return result

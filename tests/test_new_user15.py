@@ -417,3 +417,16 @@ def test_an_import_holding_too_few_task_genes_is_told_to_import_more(store_root,
     line = result.stderr.strip().splitlines()[-1]
     assert line.endswith("only 5 of 60 task genes are in this version (at least 20 needed);"
                          " import vectors of more of the task's genes")  # fmt: skip
+
+
+def test_a_task_of_a_score_column_is_told_it_is_a_score_at_once(tmp_path):
+    # gene,score (a regression target) said "no label column; name one of: label, …"; renamed
+    # label, it was then refused as a score: two tries to learn that eval scores classes.
+    rng = np.random.default_rng(0)
+    path = tmp_path / "score.csv"
+    pd.DataFrame({"gene": [f"GENE{i}" for i in range(1, N + 1)], "entrez_id": range(1, N + 1),
+                  "score": rng.uniform(size=N)}).to_csv(path, index=False)  # fmt: skip
+    line = one_line_error(run("eval", "-t", str(path), "--root", str(tmp_path / "s")))
+    assert line.endswith(f"(found gene, entrez_id, score); 'score' holds {N} different numbers, a"
+                         " score: eval scores classes, so make a few of it first (e.g. a label of"
+                         " 'high' above a cut-off and 'low' below)")  # fmt: skip

@@ -131,16 +131,34 @@ def _bundled(name: str) -> Task:
 DEFAULT_TASKS = ("dosage-tfs", "hipred")
 
 
-def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path | str) -> str:
+def _pick(
+    columns: list[str], wanted: tuple[str, ...], what: str, path: Path | str, note: str = ""
+) -> str:
     """The column named like one of `wanted` (`named_column`: two of one name are refused)."""
     column = named_column(columns, wanted, what, path)
     if column is None:
         found = listed(c[:40] for c in columns)
         raise GenekbError(
             f"{path}: no {what} column; name one of: {', '.join(wanted)} (any case; spaces as"
-            f" _) (found {found})"
+            f" _) (found {found}){note}"
         )
     return column
+
+
+def _score_note(frame: pd.DataFrame, gene_col: str) -> str:
+    """Where a task has no label column but a column of many numbers (a regression target):
+    renamed `label` it would be refused as a score, so say so at once."""
+    for column in frame.columns:
+        if column == gene_col or column_key(column) in GENE_COLUMNS:  # ids are numbers too
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.notna().all() and values.nunique() > NAMED_AT_MOST:
+            return (
+                f"; {str(column)[:40]!r} holds {values.nunique():,} different numbers, a score:"
+                " eval scores classes, so make a few of it first (e.g. a label of 'high' above"
+                " a cut-off and 'low' below)"
+            )
+    return ""
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")  # Excel for Mac ends lines in CR alone
@@ -228,7 +246,7 @@ def _task_of(frame: pd.DataFrame, path: Path | str, name: str, description: str)
     if named_column(columns, LABEL_COLUMNS, "label", path) is None:
         frame = _from_marks(frame, gene_col, path)
         columns = list(frame.columns)
-    label_col = _pick(columns, LABEL_COLUMNS, "label", path)
+    label_col = _pick(columns, LABEL_COLUMNS, "label", path, _score_note(frame, gene_col))
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
     labels = same_numbers_alike(frame[label_col].str.strip())
     frame = frame.assign(**{label_col: _same_case_alike(labels, path)})

@@ -85,6 +85,7 @@ def test_common_genes_scores_every_version_on_the_genes_all_hold(store_root, par
     first, second = doc["results"]
     assert first["coverage"]["found"] == second["coverage"]["found"] == 40
     assert first["coverage"]["found_in_version"] == 60
+    assert first["coverage"]["share"] == round(40 / 60, 4)
     assert sum(first["coverage"]["by_route"].values()) == 40
     # the same vectors on the same genes and folds: the same figure
     assert first["scores"]["vectors"] == second["scores"]["vectors"]

@@ -35,6 +35,7 @@ class Matched:
         coverage = {
             **self.coverage,
             "found": int(keep.sum()),
+            "share": round(int(keep.sum()) / max(self.coverage["asked"], 1), 4),
             "found_in_version": self.coverage["found"],
             "by_route": _counts(routes),
             "classes": _counts(labels),

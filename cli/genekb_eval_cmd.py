@@ -75,7 +75,6 @@ def eval_(
     """Score gene tasks from each version's vectors beside shuffled, random, annotation-depth and
     bag-of-words controls of the same genes (cross-validated ROC-AUC or macro-F1, mean ± std)."""
     from cli.progress import steady_progress
-    from genekb.api import eval_versions
     from genekb.eval import evaluate
     from genekb.eval.controls import FEATURE_SETS
     from genekb.eval.report import to_markdown
@@ -85,7 +84,7 @@ def eval_(
 
     tasks = [resolve_task(t) for t in (task or DEFAULT_TASKS)]  # bad names fail before any work
     store = Store.open(root)
-    versions = eval_versions(store, refs)
+    versions = _versions(store, refs)
     names = FEATURE_SETS if controls else ("vectors",)
     with steady_progress("eval: reading the vectors") as progress, reporting(progress):
         document = evaluate(
@@ -107,6 +106,25 @@ def eval_(
             info(f"skipped {r['task']} on {r['version']['tag'] or r['version']['id']}: "
                  f"{r['skipped']}")  # fmt: skip
     info(f"eval: {document['seconds']:.1f} s")
+
+
+def _versions(store: Any, refs: list[str] | None) -> list[Any]:
+    """The versions named; a task file among them (`-t tasks/*.csv`: the shell gives one file to
+    -t and the rest as versions) is told to take its own -t."""
+    from genekb.api import eval_versions
+    from genekb.errors import GenekbError, UsageError
+
+    try:
+        return eval_versions(store, refs)
+    except GenekbError:
+        files = [r for r in refs or [] if Path(r).is_file()]
+        if files:
+            raise UsageError(
+                f"{files[0]!r} is a file, not an embedding version: give each task file its own"
+                " -t (-t a.csv -t b.csv; after one -t a shell pattern such as tasks/*.csv gives"
+                " the other files as versions)"
+            ) from None
+        raise
 
 
 _FileArg = Annotated[

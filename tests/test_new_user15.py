@@ -431,3 +431,16 @@ def test_a_task_of_a_score_column_is_told_it_is_a_score_at_once(tmp_path):
     assert line.endswith(f"(found gene, entrez_id, score); 'score' holds {N} different numbers, a"
                          " score: eval scores classes, so make a few of it first (e.g. a label of"
                          " 'high' above a cut-off and 'low' below)")  # fmt: skip
+
+
+def test_task_files_a_shell_pattern_gave_as_versions_are_told_to_take_their_own_t(
+    store_root, tmp_path
+):
+    # `genekb eval -t tasks/*.csv`: the shell gives one file to -t and the others as versions,
+    # which said "no embedding version 'tasks/b.csv' in …; known: <every tag>".
+    first, second = _task(tmp_path / "a.csv"), _task(tmp_path / "b.csv")
+    line = one_line_error(run("eval", "-t", str(first), str(second), "--root", str(store_root)), 2)
+    assert line.startswith(f"error: {str(second)!r} is a file, not an embedding version")
+    assert "give each task file its own -t" in line
+    line = one_line_error(run("eval", "nosuch", "--root", str(store_root)))
+    assert "no embedding version 'nosuch'" in line

@@ -18,7 +18,7 @@ from cli.plain import PlainTable
 from cli.remote_cmd import register as register_remote
 from cli.store_manage_cmd import register as register_manage
 from genekb.encoders import registry
-from genekb.errors import UsageError
+from genekb.errors import GenekbError, UsageError
 from genekb.templates import DEFAULT_TEMPLATE
 
 app = make_app(
@@ -151,6 +151,27 @@ def sql(
         info(f"showing the first {limit} rows; more exist (--limit N for more, --all for all)")
 
 
+def _check_model(model: str, taxon: str, ref: str | None, root: str | None) -> None:
+    """An encoder's name, or refused; the name an import was given (`import-vectors -m genept`
+    tags human/imported/genept, no encoder) is told the --ref that reads it."""
+    from genekb.build import check_model
+
+    try:
+        check_model(model)
+    except UsageError:
+        imported = f"{taxon}/imported/{model}"
+        try:
+            tags = _store(root).tags() if ref is None else {}
+        except GenekbError:  # no store there: the unknown model is the first thing to say
+            tags = {}
+        if imported in tags:
+            raise UsageError(
+                f"{model!r} is no encoder but the model of vectors imported here; read them with"
+                f" --ref {imported}"
+            ) from None
+        raise
+
+
 @app.command()
 @handle_errors
 def similar(
@@ -172,10 +193,9 @@ def similar(
 ) -> None:
     """The genes whose text vectors are nearest to GENE's."""
     from genekb.api import default_version
-    from genekb.build import check_model
     from genekb.query import similar as run_similar
 
-    check_model(model)
+    _check_model(model, taxon, ref, root)
     store = _store(root)
     version = (
         store.embedding(ref) if ref is not None else default_version(store, model, taxon, template)

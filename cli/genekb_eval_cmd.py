@@ -46,6 +46,14 @@ _ControlsOpt = Annotated[
         " bag-of-words, vectors + bag-of-words."
     ),
 ]
+_CommonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--common-genes",
+        help="Score every version on the task genes all of them hold (else versions holding"
+        " different genes of a task are scored on their own and warned of)."
+    ),
+]
 _TuneOpt = Annotated[
     bool,
     typer.Option(help="Choose the probe's C by inner CV on each training fold (slower)."),
@@ -60,13 +68,13 @@ def eval_(
     folds: _FoldsOpt = 5,
     controls: _ControlsOpt = True,
     tune: _TuneOpt = False,
+    common_genes: _CommonOpt = False,
     root: StoreRootOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Score gene tasks from each version's vectors beside shuffled, random, annotation-depth and
     bag-of-words controls of the same genes (cross-validated ROC-AUC or macro-F1, mean ± std)."""
     from cli.progress import steady_progress
-    from genekb.api import eval_versions
     from genekb.eval import evaluate
     from genekb.eval.controls import FEATURE_SETS
     from genekb.eval.report import to_markdown
@@ -76,11 +84,18 @@ def eval_(
 
     tasks = [resolve_task(t) for t in (task or DEFAULT_TASKS)]  # bad names fail before any work
     store = Store.open(root)
-    versions = eval_versions(store, refs)
+    versions = _versions(store, refs)
     names = FEATURE_SETS if controls else ("vectors",)
     with steady_progress("eval: reading the vectors") as progress, reporting(progress):
         document = evaluate(
-            versions, tasks, seeds=seeds, folds=folds, feature_sets=names, tune=tune, log=info
+            versions,
+            tasks,
+            seeds=seeds,
+            folds=folds,
+            feature_sets=names,
+            tune=tune,
+            common_genes=common_genes,
+            log=info,
         )
     if json_:
         print_json(document)
@@ -93,9 +108,28 @@ def eval_(
     info(f"eval: {document['seconds']:.1f} s")
 
 
+def _versions(store: Any, refs: list[str] | None) -> list[Any]:
+    """The versions named; a task file among them (`-t tasks/*.csv`: the shell gives one file to
+    -t and the rest as versions) is told to take its own -t."""
+    from genekb.api import eval_versions
+    from genekb.errors import GenekbError, UsageError
+
+    try:
+        return eval_versions(store, refs)
+    except GenekbError:
+        files = [r for r in refs or [] if Path(r).is_file()]
+        if files:
+            raise UsageError(
+                f"{files[0]!r} is a file, not an embedding version: give each task file its own"
+                " -t (-t a.csv -t b.csv; after one -t a shell pattern such as tasks/*.csv gives"
+                " the other files as versions)"
+            ) from None
+        raise
+
+
 _FileArg = Annotated[
     Path,
-    typer.Argument(help="Gene vectors: .pkl, .csv, .tsv, .parquet, .npz; - for stdin."),
+    typer.Argument(help="Gene vectors: .pkl, .csv, .tsv, .parquet, .npz, .json; - for stdin."),
 ]
 _ModelOpt = Annotated[
     str, typer.Option("--model", "-m", help="Name of the model that made the vectors.")
@@ -106,7 +140,9 @@ _TextOpt = Annotated[
 ]
 _FormatOpt = Annotated[
     str | None,
-    typer.Option("--format", help="pickle, csv, tsv, parquet or npz (default: from suffix)."),
+    typer.Option(
+        "--format", help="pickle, csv, tsv, parquet, npz or json (default: from suffix)."
+    ),
 ]
 _GeneColumnOpt = Annotated[
     str | None, typer.Option(help="Column of gene names in a table (default: guessed).")

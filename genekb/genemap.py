@@ -148,10 +148,15 @@ def shared_name_note(names: Sequence[str], count: int | None = None) -> str:
     if not names:
         return ""
     count = len(names) if count is None else count
+    # an Ensembl id NCBI gives to several genes: "give them by Ensembl id" sent the user round
+    ids = (
+        "symbol or Entrez id"
+        if all(parse_ensembl(n.upper()) for n in names)
+        else ("symbol, Ensembl or Entrez id")
+    )
     return (
         f"{count} unmatched name{'s name' if count > 1 else ' names'} several genes each"
-        f" ({', '.join(names[:3])}), so none was taken: give those genes by symbol, Ensembl or"
-        " Entrez id"
+        f" ({', '.join(names[:3])}), so none was taken: give those genes by {ids}"
     )
 
 

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from genekb.ensembl import foreign_prefix_note
-from genekb.errors import GenekbError, UsageError, check_whole
+from genekb.errors import GenekbError, GenekbWarning, UsageError, check_whole, warn
 from genekb.eval.controls import DEPTH_COLUMNS, FEATURE_SETS, annotation_depth, feature_sets
 from genekb.eval.leakage import leakage_report
 from genekb.eval.probe import C_GRID, DEFAULT_C, INNER_FOLDS, cross_validate
-from genekb.eval.task_matching import match_task
+from genekb.eval.task_matching import Matched, match_task
 from genekb.eval.tasks import (
     DEFAULT_TASKS,
     MIN_PER_CLASS,
@@ -53,8 +53,9 @@ def _records_by_row(version: EmbeddingVersion, ids: np.ndarray) -> pd.DataFrame:
     return frame.set_index("gene_id").reindex(ids.astype(np.int64)).reset_index()
 
 
-def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
-    """Why a task cannot be scored on a version, naming the cause (None when it can)."""
+def _skip_reason(coverage: dict[str, Any], folds: int, imported: bool = False) -> str | None:
+    """Why a task cannot be scored on a version, naming the cause (None when it can); an
+    `imported` version gains genes by another import, not by a build."""
     found, asked, counts = coverage["found"], coverage["asked"], coverage["classes"]
     smallest = min(counts.values()) if counts else 0
     if asked < MIN_FOUND:
@@ -66,6 +67,8 @@ def _skip_reason(coverage: dict[str, Any], folds: int) -> str | None:
             + (
                 foreign_prefix_note(foreign, coverage.get("version_ensembl_prefixes", []))
                 if (foreign := coverage.get("missing_other_species"))
+                else "import vectors of more of the task's genes"
+                if imported
                 else "build a version that holds the task's genes"
             )
             + lookalike_note(coverage.get("missing_examples", ()))
@@ -136,6 +139,47 @@ def _named_apart(tasks: list[Task]) -> list[Task]:
     return [replace(t, name=t.source) if names[t.name] > 1 and t.source else t for t in tasks]
 
 
+def _match(version: EmbeddingVersion, task: Task) -> tuple[Matched, np.ndarray, np.ndarray]:
+    """The task matched to the version's genes, with the version's ids and matrix."""
+    ids, matrix = version.matrix()
+    genes = version.text.table(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
+    snapshot = snapshot_index(version.text.manifest.get("source") or {}, version.taxon)
+    return match_task(task, genes, ids, snapshot), ids, matrix
+
+
+def _shared_rows(
+    versions: Sequence[EmbeddingVersion], tasks: list[Task], folds: int, common_genes: bool
+) -> dict[str, frozenset[int]]:
+    """Per task that the versions hold different genes of, the task rows every version that can
+    be scored holds. Scored on its own genes, a version holding fewer (an import missing half the
+    task) looked better or worse for the genes alone, beside a row it cannot be compared with;
+    with `common_genes` each is scored on the shared rows, else a warning says so."""
+    shared: dict[str, frozenset[int]] = {}
+    if len(versions) < 2:
+        return shared
+    for task in tasks:
+        found: dict[str, frozenset[int]] = {}
+        for version in versions:
+            matched = _match(version, task)[0]
+            if _skip_reason(matched.coverage, folds) is None:
+                found[version.tag or version.id] = frozenset(map(int, matched.task_rows))
+        if len(set(found.values())) < 2:
+            continue
+        common = frozenset.intersection(*found.values())
+        if common_genes:
+            shared[task.name] = common
+            continue
+        held = ", ".join(f"{name} {len(rows):,}" for name, rows in found.items())
+        warn(
+            f"task {task.name}: the versions hold different genes of it ({held} of"
+            f" {len(task.genes):,}), so their rows are scored on different genes and are not"
+            f" comparable; --common-genes (common_genes=True) scores each on the {len(common):,}"
+            " genes all hold",
+            GenekbWarning,
+        )
+    return shared
+
+
 def evaluate_one(
     version: EmbeddingVersion,
     task: Task,
@@ -145,19 +189,20 @@ def evaluate_one(
     names: Sequence[str] = FEATURE_SETS,
     leakage: bool = True,
     tune: bool = False,
+    only: frozenset[int] | None = None,
 ) -> dict[str, Any]:
-    """One version on one task: coverage, every feature set's CV score, the leakage report."""
+    """One version on one task: coverage, every feature set's CV score, the leakage report.
+    `only`: the task rows to score (those every compared version holds), else all it holds."""
     start = time.perf_counter()
-    ids, matrix = version.matrix()
-    genes = version.text.table(["gene_id", "symbol", "aliases", "ensembl"]).to_pandas()
-    snapshot = snapshot_index(version.text.manifest.get("source") or {}, version.taxon)
-    matched = match_task(task, genes, ids, snapshot)
+    matched, ids, matrix = _match(version, task)
+    if only is not None:
+        matched = matched.restricted(only)
     result: dict[str, Any] = {
         "version": _version_info(version),
         "task": task.name,
         "coverage": matched.coverage,
     }
-    skipped = _skip_reason(matched.coverage, folds)
+    skipped = _skip_reason(matched.coverage, folds, version.spec.backend == "imported")
     if skipped:
         result["skipped"] = skipped
         return result
@@ -192,11 +237,13 @@ def evaluate(
     feature_sets: str | Sequence[str] = FEATURE_SETS,
     leakage: bool = True,
     tune: bool = False,
+    common_genes: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Cross-validated probes of each version on each task, beside random, shuffled and
     bag-of-words controls of the same genes. Labels only score; every choice is made inside the
-    training folds. Returns one JSON-ready document."""
+    training folds. Returns one JSON-ready document. Versions holding different genes of a task
+    are warned of; `common_genes` scores each on the task genes all of them hold."""
     if not versions:
         raise UsageError("no embedding version to evaluate")
     # a tag and its id, or one ref twice: every fit ran twice for two identical rows
@@ -216,6 +263,7 @@ def evaluate(
         tasks = [tasks]
     resolved = _named_apart([_as_task(t, i) for i, t in enumerate(tasks)])
     start = time.perf_counter()
+    shared = _shared_rows(versions, resolved, folds, common_genes)
     results = []
     for version in versions:
         for task in resolved:
@@ -230,6 +278,7 @@ def evaluate(
                     names=feature_sets,
                     leakage=leakage,
                     tune=tune,
+                    only=shared.get(task.name),
                 )
             )
     if all("skipped" in r for r in results):
@@ -249,6 +298,7 @@ def evaluate(
             ),
             "features": "vectors standardised on the training fold; TF-IDF fitted on it",
             "feature_sets": list(feature_sets),
+            "common_genes": common_genes,
         },
         "tasks": [t.summary() for t in resolved],
         "results": results,

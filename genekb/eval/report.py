@@ -63,6 +63,9 @@ def coverage_lines(document: dict[str, Any]) -> list[str]:
             f"- {version_name(r['version'])} / {r['task']}: {cov['found']} of {cov['asked']} "
             f"genes ({routes})"
         )
+        if "found_in_version" in cov:  # --common-genes
+            held = cov["found_in_version"]
+            line += f"; scored on the genes every version holds (this one holds {held})"
         if cov["missing"]:
             line += f"; missing {cov['missing']}, e.g. {', '.join(cov['missing_examples'][:5])}"
         if cov.get("missing_shared"):
@@ -114,13 +117,32 @@ def leakage_lines(document: dict[str, Any]) -> list[str]:
     return out
 
 
+# What each control column is, for the table's reader (genekb.eval.controls defines them).
+_MEANINGS = {
+    "shuffled": "the same vectors given to other genes of the task",
+    "random": "Gaussian vectors of the same dimension",
+    "annotation-depth": "six counts per gene, no words (GO terms, aliases, has-summary, text"
+    " length): how well studied it is",
+    "bag-of-words": "TF-IDF of the version's own texts, no model",
+}
+
+
+def controls_line(document: dict[str, Any]) -> str:
+    """One line saying what each control column of the table holds."""
+    shown = document["params"].get("feature_sets", [])
+    parts = [f"{LABELS[n]}: {_MEANINGS[n]}" for n in _MEANINGS if n in shown]
+    return ("Controls, on the same genes and folds: " + "; ".join(parts) + ".") if parts else ""
+
+
 def to_markdown(document: dict[str, Any]) -> str:
     params = document["params"]
     parts = [
         scores_table(document),
         "",
-        f"Mean ± std over {len(params['seeds'])} seeds × {params['folds']} folds; "
+        f"Mean ± std over {len(params['seeds'])} seed{'s' * (len(params['seeds']) > 1)} × "
+        f"{params['folds']} folds; "
         f"{params['probe']}. Bold: the best column of the row.",
+        *([line] if (line := controls_line(document)) else []),
         "",
         "Coverage:",
         *coverage_lines(document),

@@ -24,6 +24,23 @@ class Matched:
     rows: np.ndarray  # row of each matched gene in the version's matrix
     labels: np.ndarray  # str labels, aligned with rows
     coverage: dict[str, Any]
+    task_rows: np.ndarray  # the task's row of each matched gene, aligned with rows
+    routes: np.ndarray  # how each was matched (symbol, alias, ensembl, …), aligned with rows
+
+    def restricted(self, task_rows: frozenset[int]) -> Matched:
+        """Only the task rows in `task_rows` (the genes every compared version holds); the
+        coverage counts what is left and keeps what this version alone found."""
+        keep = np.array([int(r) in task_rows for r in self.task_rows], dtype=bool)
+        labels, routes = self.labels[keep], self.routes[keep]
+        coverage = {
+            **self.coverage,
+            "found": int(keep.sum()),
+            "share": round(int(keep.sum()) / max(self.coverage["asked"], 1), 4),
+            "found_in_version": self.coverage["found"],
+            "by_route": _counts(routes),
+            "classes": _counts(labels),
+        }
+        return Matched(self.rows[keep], labels, coverage, self.task_rows[keep], routes)
 
 
 def match_task(
@@ -75,24 +92,30 @@ def match_task(
             GenekbWarning,
         )
     missing = [task.genes[i] for i, g in enumerate(gene_ids) if g < 0 or int(g) not in row_of]
-    route_counts = pd.Series([routes[i] for i in keep], dtype=object).value_counts()
+    kept_routes = np.array([str(routes[i]) for i in keep], dtype=object)
     kept_labels = labels[keep].astype(str)
     coverage = {
         "asked": len(task.genes),
         "found": len(keep),
         "share": round(len(keep) / max(len(task.genes), 1), 4),
-        "by_route": {str(k): int(v) for k, v in route_counts.items()},
+        "by_route": _counts(kept_routes),
         "missing": len(missing),
         "missing_examples": missing[:20],
         **_why_missing(missing, index),
         "conflicting_labels": conflicting,
         "repeated": repeated,  # task rows naming a gene an earlier row already named
-        "classes": {str(k): int(v) for k, v in pd.Series(kept_labels).value_counts().items()},
+        "classes": _counts(kept_labels),
     }
     # mouse-style names ("Cd3e") in a human version: matched, but say so
     coverage["mouse_style"] = len(case_style_examples(task.genes, genes["symbol"]))
     rows = np.array([row_of[int(gene_ids[i])] for i in keep], dtype=np.int64)
-    return Matched(rows=rows, labels=kept_labels, coverage=coverage)
+    task_rows = np.array(keep, dtype=np.int64)
+    return Matched(rows, kept_labels, coverage, task_rows, kept_routes)
+
+
+def _counts(values: np.ndarray) -> dict[str, int]:
+    """How often each value occurs, the commonest first."""
+    return {str(k): int(v) for k, v in pd.Series(values, dtype=object).value_counts().items()}
 
 
 def _why_missing(missing: list[str], index: GeneIndex) -> dict[str, Any]:

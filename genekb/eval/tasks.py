@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -130,16 +131,34 @@ def _bundled(name: str) -> Task:
 DEFAULT_TASKS = ("dosage-tfs", "hipred")
 
 
-def _pick(columns: list[str], wanted: tuple[str, ...], what: str, path: Path | str) -> str:
+def _pick(
+    columns: list[str], wanted: tuple[str, ...], what: str, path: Path | str, note: str = ""
+) -> str:
     """The column named like one of `wanted` (`named_column`: two of one name are refused)."""
     column = named_column(columns, wanted, what, path)
     if column is None:
         found = listed(c[:40] for c in columns)
         raise GenekbError(
             f"{path}: no {what} column; name one of: {', '.join(wanted)} (any case; spaces as"
-            f" _) (found {found})"
+            f" _) (found {found}){note}"
         )
     return column
+
+
+def _score_note(frame: pd.DataFrame, gene_col: str) -> str:
+    """Where a task has no label column but a column of many numbers (a regression target):
+    renamed `label` it would be refused as a score, so say so at once."""
+    for column in frame.columns:
+        if column == gene_col or column_key(column) in GENE_COLUMNS:  # ids are numbers too
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.notna().all() and values.nunique() > NAMED_AT_MOST:
+            return (
+                f"; {str(column)[:40]!r} holds {values.nunique():,} different numbers, a score:"
+                " eval scores classes, so make a few of it first (e.g. a label of 'high' above"
+                " a cut-off and 'low' below)"
+            )
+    return ""
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")  # Excel for Mac ends lines in CR alone
@@ -175,7 +194,7 @@ def read_task_file(path: Path) -> Task:
     if len(columns) < 2:
         raise GenekbError(
             f"{path}: needs a gene column and a label column, found only {columns[0][:80]!r}"
-            + one_column_note(columns[0])
+            + (one_column_note(columns[0]) or _gene_list_note(path))
         )
     # a first row of data, not a header
     if not {column_key(c) for c in columns} & {*GENE_COLUMNS, *LABEL_COLUMNS}:
@@ -185,6 +204,17 @@ def read_task_file(path: Path) -> Task:
         )
     name = "stdin" if str(path) == "-" else path.stem
     return _task_of(frame, path, name, f"user task from {path.name or 'stdin'}")
+
+
+def _gene_list_note(path: Path) -> str:
+    """A file of one column is a gene list, one class: the line that makes a task of one such
+    list per class, each class named by its file (sensitive.txt, insensitive.txt)."""
+    name = "GENES.txt" if str(path) == "-" else shlex.quote(path.name)
+    return (
+        "; a gene list is one class: make a task of one list per class, each named by its file,"
+        " with awk -v OFS=, 'BEGIN {print \"gene,label\"} FNR == 1 {c = FILENAME;"
+        f" sub(/[.][^.]*$/, \"\", c)}} NF {{print $1, c}}' {name} OTHER.txt > task.csv"
+    )
 
 
 def task_from_table(frame: pd.DataFrame | pd.Series | dict, name: str = "table") -> Task:
@@ -213,7 +243,10 @@ def _task_of(frame: pd.DataFrame, path: Path | str, name: str, description: str)
     columns, labels made alike, rows without either left out, one row per gene."""
     columns = list(frame.columns)
     gene_col = _pick(columns, GENE_COLUMNS, "gene", path)
-    label_col = _pick(columns, LABEL_COLUMNS, "label", path)
+    if named_column(columns, LABEL_COLUMNS, "label", path) is None:
+        frame = _from_marks(frame, gene_col, path)
+        columns = list(frame.columns)
+    label_col = _pick(columns, LABEL_COLUMNS, "label", path, _score_note(frame, gene_col))
     frame = frame.assign(**{gene_col: frame[gene_col].str.strip()})
     labels = same_numbers_alike(frame[label_col].str.strip())
     frame = frame.assign(**{label_col: _same_case_alike(labels, path)})
@@ -221,7 +254,15 @@ def _task_of(frame: pd.DataFrame, path: Path | str, name: str, description: str)
         raise GenekbError(f"{path} holds a header but no rows; give one row per gene")
     frame = _labelled(frame, gene_col, label_col, path)
     _refuse_conflicts(frame, gene_col, label_col, path)
-    frame = frame.drop_duplicates(gene_col)
+    repeats = frame[gene_col].duplicated()
+    if repeats.any():  # else the task asked for fewer genes than the file has rows, unsaid
+        warn(
+            f"{path}: {int(repeats.sum())} rows repeat a gene an earlier row gives the same"
+            f" label (e.g. {listed(frame.loc[repeats, gene_col], 5)}); each gene counts"
+            " once",
+            GenekbWarning,
+        )
+    frame = frame[~repeats]
     task = Task(
         name=name,
         genes=tuple(frame[gene_col]),
@@ -231,6 +272,40 @@ def _task_of(frame: pd.DataFrame, path: Path | str, name: str, description: str)
     )
     _check(task, path)
     return task
+
+
+_MARKED = {"yes", "y", "true", "x", "1"}
+_UNMARKED = {"", "no", "n", "false", "0", "na", "nan"}
+
+
+def _from_marks(frame: pd.DataFrame, gene_col: str, path: Path | str) -> pd.DataFrame:
+    """A label column made of columns that mark each gene's class ("Yes" under
+    dosage_sensitive, blank under dosage_insensitive: one-hot, as the Geneformer examples ship
+    the dosage TFs): a row's class is the column it marks. Unchanged where there are not two
+    such columns; a row marking two is refused, one marking none has no label."""
+    marks = [
+        c
+        for c in frame.columns
+        if c != gene_col
+        and set(values := frame[c].str.strip().str.casefold()) <= _MARKED | _UNMARKED
+        and values.isin(_MARKED).any()
+    ]
+    if len(marks) < 2:
+        return frame
+    marked = frame[marks].apply(lambda col: col.str.strip().str.casefold().isin(_MARKED))
+    several = marked.sum(axis=1) > 1
+    if several.any():
+        raise GenekbError(
+            f"{path}: {int(several.sum())} rows mark more than one of the class columns"
+            f" {listed(marks, 5)} (e.g. {frame.loc[several, gene_col].iloc[0]!r}); mark one each"
+        )
+    warn(
+        f"{path}: no label column; each gene's class is the column of {listed(marks, 5)} that"
+        " it marks (yes, true, x or 1)",
+        GenekbWarning,
+    )
+    labels = marked.idxmax(axis=1).where(marked.any(axis=1), "")
+    return frame.drop(columns=marks).assign(label=labels)
 
 
 def _same_case_alike(labels: pd.Series, path: Path | str) -> pd.Series:

@@ -107,6 +107,23 @@ class SafeUnpickler(pickle.Unpickler):
         return guarded if name != "ndarray" else build
 
 
+def _conversion(built: str, where: object) -> str:
+    """The one line of Python that saves such a pickle as a file read here, run where it is
+    trusted: a DataFrame as Parquet (its index of genes kept), else a dict of gene -> vector
+    (tensors, Series, lists) as .npz."""
+    name = Path(str(where)).name if isinstance(where, Path) else "FILE.pkl"
+    if built.startswith("pandas.core.frame"):
+        return (
+            f'python -c "import pandas as pd; pd.read_pickle({name!r}).rename(columns=str)'
+            ".to_parquet('vectors.parquet')\""
+        )
+    return (
+        f'python -c "import pickle, numpy as np; d = pickle.load(open({name!r}, \'rb\'));'
+        " np.savez('vectors.npz', genes=np.array([str(g) for g in d]),"
+        ' vectors=np.stack([np.asarray(v, dtype=np.float32) for v in d.values()]))"'
+    )
+
+
 def safe_load_pickle(path: Path | io.BytesIO, size: int | None = None) -> Any:
     """Unpickle a file (or bytes in memory) with `SafeUnpickler`; GenekbError when refused."""
     where = path if isinstance(path, Path) else "the pickle"
@@ -119,10 +136,11 @@ def safe_load_pickle(path: Path | io.BytesIO, size: int | None = None) -> Any:
     except pickle.UnpicklingError as exc:
         message = str(exc)
         if message.startswith("refused global"):
+            built = message[len("refused global ") :]
             raise GenekbError(
-                f"{where}: the pickle asks to build {message[len('refused global ') :]}, which a "
-                "gene-vector file has no need of; refused, since a pickle can run code. Convert it "
-                "to .npz or .parquet where it was made"
+                f"{where}: the pickle asks to build {built}, which a gene-vector file has no need"
+                " of; refused, since a pickle can run code. Where you trust it, convert it: "
+                + _conversion(built, where)
             ) from None
         if message.startswith("oversized: "):
             raise GenekbError(

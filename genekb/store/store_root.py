@@ -21,6 +21,7 @@ from genekb.store.tags_file import SMALL_FILE_LIMIT
 MARKER = STORE_MARKER  # the one spelling: genekb.output_paths, which names what a store owns
 # Entries a fresh root may already hold (the repo's artifacts/ keeps a README and run outputs).
 ALLOWED_IN_NEW_ROOT = {"README.md", ".gitignore", "runs", "datasets", "cache", "plots"}
+PUBLISHED_INDEX = "genekb-remote.json"  # genekb.store.remote_index.INDEX (which imports this)
 
 
 _MANGLED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/(?!/)")  # `https:/host/x`: Path("https://…")
@@ -75,6 +76,12 @@ def open_local_root(root: str | os.PathLike[str] | None, *, create: bool) -> tup
         return path, False
     # A concurrent creator's marker being written is not foreign content.
     entries = {e for e in entries if not e.startswith(f".{MARKER}.")}
+    if PUBLISHED_INDEX in entries:  # `genekb publish` to a folder: read by URL, or pulled
+        raise GenekbError(
+            f"{path} is a published store ({PUBLISHED_INDEX}), not a store's root; give it as"
+            f" --root {path.resolve().as_uri()} where a command reads one by URL, or pull it:"
+            f" genekb pull {path} TAG --root NEW_ROOT"
+        )
     if entries - ALLOWED_IN_NEW_ROOT:
         raise GenekbError(
             f"{path} is not a genekb store (no {MARKER}) and is not empty; "

@@ -1,12 +1,14 @@
 """Reading gene-vector files made elsewhere: dict pickles (GenePT's files), CSV/TSV/Parquet with a
-gene column, NumPy `.npz` with names and a matrix; every vector checked before anything is
-written. Pickles are read by `genekb.store.safe_pickle`, which runs none of their code.
+gene column, NumPy `.npz` with names and a matrix, JSON objects of gene -> vector; every vector
+checked before anything is written. Pickles are read by `genekb.store.safe_pickle`, which runs
+none of their code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +27,22 @@ from genekb.store.vector_limits import (
     check_flat,
     check_npz,
 )
+from genekb.store.vector_notes import (
+    TORCH_LEGACY_MAGIC,
+    refuse_zip,
+    suffix_note,
+    torch_note,
+    vocab_to_npz,
+)
 from genekb.store.vector_tables import (
     drop_row_numbers,
     one_column_note,
     read_frame,
     refuse_headerless,
-    suffix_note,
+    written_lists,
 )
 
-FORMATS = ("pickle", "csv", "tsv", "parquet", "npz")
+FORMATS = ("pickle", "csv", "tsv", "parquet", "npz", "json")
 SUFFIXES = {
     ".pkl": "pickle",
     ".pickle": "pickle",
@@ -43,6 +52,7 @@ SUFFIXES = {
     ".parquet": "parquet",
     ".pq": "parquet",
     ".npz": "npz",
+    ".json": "json",
 }
 NPZ_NAMES = ("genes", "gene_names", "names", "symbols", "gene", "index")
 NPZ_VECTORS = ("vectors", "embeddings", "embedding", "matrix", "X", "emb")
@@ -97,13 +107,40 @@ def _name(name: Any, where: Any) -> str:
     return str(name)
 
 
+def _raw(source: Path | io.BytesIO) -> bytes:
+    return source.read_bytes() if isinstance(source, Path) else source.getvalue()
+
+
 def _read_pickle(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
+    refuse_zip(source, where)
     data = safe_load_pickle(source)
+    if data == TORCH_LEGACY_MAGIC:  # torch.save(..., _use_new_zipfile_serialization=False)
+        raise GenekbError(f"{where}: {torch_note(Path(where).name)}")
     if not isinstance(data, dict):
         raise GenekbError(
             f"{where}: expected a dict of gene name -> vector, found {type(data).__name__}"
         )
     return _stack(list(data.keys()), list(data.values()), where)
+
+
+def _read_json(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
+    """A JSON object of gene name -> list of numbers (JSON runs no code, unlike a pickle)."""
+    try:
+        data = json.loads(_raw(source).decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise GenekbError(f"{where} is not readable JSON ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise GenekbError(
+            f"{where}: expected a JSON object of gene name -> vector, found a {type(data).__name__}"
+        )
+    values = list(data.values())
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        convert = vocab_to_npz("MATRIX.npy", Path(where).name)
+        raise GenekbError(
+            f"{where} maps gene names to row numbers: a vocabulary, whose vectors are the rows of"
+            f" the matrix beside it; save both as .npz: {convert}"
+        )
+    return _stack(list(data), values, where)
 
 
 def _numbers(frame: pd.DataFrame, columns: list[str], gene: str, where: Any) -> np.ndarray:
@@ -176,6 +213,10 @@ def _read_table(
     lists = [c for c in rest if _is_list(frame[c])]
     if lists:
         return _stack(frame[gene].tolist(), frame[lists[0]].tolist(), where)
+    for column in rest:  # a column of lists saved by to_csv: "[0.1, 0.2, …]" in each cell
+        written = written_lists(frame[column], where)
+        if written is not None:
+            return _stack(frame[gene].tolist(), written, where)
     words = [c for c in rest if _is_text(frame[c])]
     if words:
         raise GenekbError(f"{where}: column(s) {words[:5]} are not numbers; keep one gene column")
@@ -234,7 +275,7 @@ def detect_format(path: Path, fmt: str | None) -> str:
     if found is None:
         raise UsageError(
             f"cannot tell the format of {path.name} from its suffix; "
-            + suffix_note(path.suffix, f"pass --format ({', '.join(FORMATS)})")
+            + suffix_note(path, f"pass --format ({', '.join(FORMATS)})")
         )
     return found
 
@@ -268,6 +309,8 @@ def load_vectors(path: Path, fmt: str | None = None, gene_column: str | None = N
         source, sha, size = io.BytesIO(data), hashlib.sha256(data).hexdigest(), len(data)
     if fmt == "pickle":
         names, matrix = _read_pickle(source, path)
+    elif fmt == "json":
+        names, matrix = _read_json(source, path)
     elif fmt == "npz":
         names, matrix = _read_npz(source, path, size)
     else:
@@ -276,7 +319,8 @@ def load_vectors(path: Path, fmt: str | None = None, gene_column: str | None = N
     if bad.any():
         raise GenekbError(
             f"{path}: {int(bad.sum())} vectors hold NaN or infinite values (or beyond float32),"
-            f" e.g. {', '.join(n for n, b in zip(names, bad, strict=True) if b)[:80]}"
+            f" e.g. {', '.join(n for n, b in zip(names, bad, strict=True) if b)[:80]}; drop"
+            " those genes, or give them vectors of zeros, which the import leaves out"
         )
     _refuse_empty(names, matrix, path)
     _refuse_conflicts(names, matrix, path)

@@ -65,6 +65,34 @@ def _levels(index: pd.Index) -> list[pd.Index]:
     return [index.get_level_values(i) for i in range(index.nlevels)]
 
 
+_BRACKETED = re.compile(r"\s*\[.*\]\s*", re.S)
+
+
+def written_lists(column: pd.Series, where: Any) -> list[np.ndarray] | None:
+    """A column whose every cell is a vector written as text, "[0.1, 0.2, …]" (a column of lists
+    saved by pandas' `to_csv`) or "[0.1 0.2 …]" (a NumPy array's str), as arrays; else None.
+    NumPy's str of a long array elides its middle ("..."): refused, those numbers are gone."""
+    if column.dtype.kind != "O" or column.empty:
+        return None
+    cells = column.astype(str)
+    if not all(_BRACKETED.fullmatch(cell) for cell in cells):
+        return None
+    vectors = []
+    for cell in cells:
+        fields = cell.strip()[1:-1].replace(",", " ").split()
+        if "..." in fields:
+            raise GenekbError(
+                f"{where}: column {str(column.name)[:40]!r} holds vectors NumPy printed with their"
+                " middle left out ('...'), so their numbers are gone; save the matrix itself"
+                " (np.savez, or DataFrame.to_parquet)"
+            )
+        try:
+            vectors.append(np.array(fields, dtype=np.float64))
+        except ValueError:
+            return None
+    return vectors
+
+
 def drop_row_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     """Without the columns of empty header that hold 0..n-1 or 1..n: a saved row index."""
     n = len(frame)
@@ -95,21 +123,6 @@ def _is_fraction(name: str) -> bool:
     except ValueError:
         return False
     return not value.is_integer()
-
-
-# Suffixes of files no format here reads, and what to do instead of passing --format.
-_SUFFIX_NOTES = {
-    ".npy": "a .npy array holds no gene names: save names and matrix together"
-    " (np.savez('vectors.npz', genes=names, vectors=matrix))",
-    ".gz": "decompress it first (gunzip)",
-    ".xlsx": "save it as CSV (UTF-8)",
-    ".xls": "save it as CSV (UTF-8)",
-}
-
-
-def suffix_note(suffix: str, otherwise: str) -> str:
-    """What to do with a vector file whose suffix names no format read here."""
-    return _SUFFIX_NOTES.get(suffix.lower(), otherwise)
 
 
 def one_column_note(column: str) -> str:

@@ -37,6 +37,7 @@ def run_annotate(a: SimpleNamespace, command_of: Callable[[Path], str]) -> None:
     from cellmodel.bench import parse_datasets
     from cellmodel.bench.annotate_eval.user_report import FILES, evaluate_files
     from cellmodel.datasets import store_root
+    from cli.progress import steady_progress
     from genekb.store.store import Store
 
     refuse_unused(cluster_only(a), "the clustering bench", _WHY, "drop --task annotate")
@@ -52,12 +53,15 @@ def run_annotate(a: SimpleNamespace, command_of: Callable[[Path], str]) -> None:
     out = a.out or store_root(a.root) / "bench-annotate"
     check_output_dir(out, force=a.force, flag="--out", files=FILES, parents=not given)
     store = Store.open(a.root, create=True)
-    report = evaluate_files(
-        refs, store, ontology_key=a.ontology_key, label_map=label_map,
-        seeds=a.seeds if a.seeds is not None else DEFAULT_SEEDS,
-        reading={"layer": a.layer, "gene_key": a.gene_key}, root=str(a.root) if a.root else None,
-        out=out, command=command_of(out), log=info, model=a.model,
-    )  # fmt: skip
+    # Each scoring takes minutes: the steps under way are said at least every few seconds.
+    with steady_progress(f"{refs[0].name}: reading") as progress:
+        report = evaluate_files(
+            refs, store, ontology_key=a.ontology_key, label_map=label_map,
+            seeds=a.seeds if a.seeds is not None else DEFAULT_SEEDS,
+            reading={"layer": a.layer, "gene_key": a.gene_key},
+            root=str(a.root) if a.root else None, out=out, command=command_of(out),
+            log=lambda line: progress(line, 0, 1), model=a.model, progress=progress,
+        )  # fmt: skip
     if a.json_:
         print_json(report)
     else:

@@ -1,0 +1,104 @@
+"""`cellmodel bench --task annotate` on labelled files as users and public atlases write them: the
+calls graded must be the very calls `annotate --groupby KEY` makes on the file, and a truth no
+call can match is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellmodel.annotate import annotate, report_of
+from cellmodel.bench.annotate_eval.user_files import evaluate_file, file_truth
+from genekb.errors import GenekbError, UsageError
+from tests.conftest import run_cellmodel
+from tests.test_annotate import BETA, DELTA, _AnyTextEncoder, _islets, _planted
+
+SETTINGS = dict(n_markers=5, top_k=2, n_background=200, load_encoder=_AnyTextEncoder, model="fake")
+
+
+def _with_small_and_unknown_groups():
+    """The islets with 5 delta cells labelled 'x' and 12 beta cells 'unknown' (both named by
+    `annotate`, neither gradable)."""
+    adata = _islets()
+    label = adata.obs["kind"].astype(str).to_numpy().copy()
+    label[60:65] = "x"
+    label[:12] = "unknown"
+    adata.obs["label"] = pd.Categorical(label)
+    return adata
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_the_calls_graded_are_annotates_own_beside_small_and_unlabelled_groups(fake_spec) -> None:
+    # Dropping the small and 'unknown' groups before naming changed the others' markers, so the
+    # evaluation graded calls `annotate --groupby label` does not make on the same file.
+    adata = _with_small_and_unknown_groups()
+    store = _planted(fake_spec)
+    graded = evaluate_file(adata, "label", store, seeds=0, **SETTINGS)
+    named = annotate(adata, store, groupby="label", copy=True, **SETTINGS)
+    calls = {e["group"]: e["cl_id"] for e in report_of(named)["groups"]}
+    assert {r["group"]: r["call"] for r in graded["calls"]} == {
+        g: calls[g] for g in ("a", "b", "d")
+    }
+    assert graded["n_cells"] == adata.n_obs  # every cell named, as annotate names them
+    assert graded["truth"]["unscored"] == {
+        "x": "5 cells (fewer than 10)",
+        "unknown": "read as unlabelled",
+    }
+
+
+def test_labels_differing_only_in_spaces_stay_the_two_groups_annotate_names() -> None:
+    adata = _islets()
+    label = adata.obs["kind"].astype(str).to_numpy().copy()
+    label[:12] = "b "  # a trailing space: annotate names "b " and "b" apart
+    adata.obs["label"] = label
+    kept, truth, how = file_truth(adata, "label")
+    assert set(kept.obs["label"]) == {"b ", "b", "a", "d"}
+    assert truth["b "] == truth["b"] == BETA and how["labels"]["b "]["n_cells"] == 12
+
+
+def test_cells_without_a_label_are_left_out_and_said() -> None:
+    adata = _islets()
+    adata.obs["label"] = adata.obs["kind"].astype(object)
+    adata.obs.loc[adata.obs_names[:4], "label"] = np.nan
+    adata.obs.loc[adata.obs_names[4:6], "label"] = " "
+    kept, truth, how = file_truth(adata, "label")
+    assert kept.n_obs == adata.n_obs - 6 and how["n_left_out"] == 6
+    assert truth["d"] == DELTA
+
+
+def test_an_obsolete_cl_id_as_truth_is_refused_with_its_reason() -> None:
+    # An obsolete term is no call's: every group it is the truth of was graded wrong.
+    adata = _islets()
+    adata.obs["ids"] = adata.obs["truth"].astype(str).replace({BETA: "CL:0000003"})
+    with pytest.raises(UsageError, match="CL:0000003: obsolete"):
+        file_truth(adata, "kind", ontology_key="ids")
+    with pytest.raises(UsageError, match="CL:0000003: obsolete"):
+        file_truth(adata, "kind", label_map={"b": "CL:0000003", "a": BETA})
+
+
+def test_a_file_of_small_groups_is_told_to_group_coarser_not_to_give_ids() -> None:
+    adata = _islets(n_per=6)
+    with pytest.raises(GenekbError, match="coarser column") as said:
+        file_truth(adata, "kind")
+    assert "--ontology-key" not in str(said.value)
+
+
+def test_the_command_says_each_step_of_a_scoring_under_way(tmp_path, monkeypatch, fake_spec):
+    # A scoring takes minutes (its gene cards, first, many); the command said one line per
+    # scoring and nothing while one ran.
+    _islets().write_h5ad(tmp_path / "islets.h5ad")
+    store = _planted(fake_spec)
+    import cellmodel.bench.annotate_eval.user_report as lib  # the command imports it late
+    import cli.bench_annotate as shell
+    from genekb.store.store import Store
+
+    monkeypatch.setattr(Store, "open", lambda *a, **k: store)
+    monkeypatch.setattr(shell, "DEFAULT_SEEDS", 1)
+    evaluate = lib.evaluate_files
+    monkeypatch.setattr(lib, "evaluate_files", lambda *a, **k: evaluate(*a, **{**k, **SETTINGS}))
+    args = ["--task", "annotate", "--datasets", str(tmp_path / "islets.h5ad"), "--label-key"]
+    result = run_cellmodel("bench", *args, "kind", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    for draw in ("real vectors (seed 0)", "shuffled vectors (seed 0)", "random vectors (seed 0)"):
+        assert f"{draw}: annotate: matching genes" in result.stderr

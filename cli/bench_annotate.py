@@ -70,14 +70,17 @@ def run_annotate(a: SimpleNamespace, command_of: Callable[[Path], str]) -> None:
 
 
 def read_label_map(path: Path) -> dict[str, str]:
-    """label -> CL id from a two-column CSV or TSV (a header line is allowed)."""
+    """label -> CL id from a two-column CSV or TSV (a header line is allowed); ids written as
+    CL:0000000 (CL_0000000, cl:0000000 and OBO addresses are read so)."""
+    from cellmodel.annotate.ontology import normalize_id
+
     if not path.is_file():
         raise UsageError(f"--label-map {path}: no such file; give a CSV of label,CL id lines")
     text = path.read_text(encoding="utf-8-sig", errors="replace")
     first = text.splitlines()[0] if text.strip() else ""
     dialect = "excel-tab" if "\t" in first else "excel"
     rows = [r for r in csv.reader(text.splitlines(), dialect=dialect) if any(f.strip() for f in r)]
-    if rows and not rows[0][-1].strip().upper().startswith("CL:"):
+    if rows and normalize_id(rows[0][-1]) is None:
         rows = rows[1:]  # a header
     if not rows or any(len(r) != 2 for r in rows):
         raise UsageError(
@@ -85,7 +88,7 @@ def read_label_map(path: Path) -> dict[str, str]:
         )
     out: dict[str, str] = {}
     for label, cl_id in rows:
-        label, cl_id = label.strip(), cl_id.strip().upper()
+        label, cl_id = label.strip(), normalize_id(cl_id) or cl_id.strip()
         if out.setdefault(label, cl_id) != cl_id:
             raise UsageError(f"--label-map {path}: {label!r} is mapped twice, to two ids")
     return out

@@ -10,9 +10,10 @@ import pytest
 
 from cellmodel.annotate import annotate, report_of
 from cellmodel.bench.annotate_eval.user_files import evaluate_file, file_truth
+from cli.bench_annotate import read_label_map
 from genekb.errors import GenekbError, UsageError
 from tests.conftest import run_cellmodel
-from tests.test_annotate import BETA, DELTA, _AnyTextEncoder, _islets, _planted
+from tests.test_annotate import ALPHA, BETA, DELTA, _AnyTextEncoder, _islets, _planted
 
 SETTINGS = dict(n_markers=5, top_k=2, n_background=200, load_encoder=_AnyTextEncoder, model="fake")
 
@@ -102,3 +103,25 @@ def test_the_command_says_each_step_of_a_scoring_under_way(tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     for draw in ("real vectors (seed 0)", "shuffled vectors (seed 0)", "random vectors (seed 0)"):
         assert f"{draw}: annotate: matching genes" in result.stderr
+
+
+def test_a_label_map_keeps_its_first_line_where_ids_are_written_cl_underscore(tmp_path) -> None:
+    # The first line was taken for a header unless its id began "CL:": the user's first label
+    # was dropped without a word (then listed as "not in the label map").
+    path = tmp_path / "map.csv"
+    path.write_bytes(b"\xef\xbb\xbfb,CL_0000169\r\na,http://purl.obolibrary.org/obo/CL_0000171\r\n")
+    assert read_label_map(path) == {"b": BETA, "a": ALPHA}
+
+
+def test_two_cl_id_columns_that_differ_are_refused_and_ones_that_agree_are_read() -> None:
+    # Two columns of ids (an author's beside CELLxGENE's) made neither the truth: the labels were
+    # read as CL terms instead, without a word.
+    adata = _islets()
+    adata.obs["cell_type_ontology_term_id"] = adata.obs["truth"].astype(str).str.replace(":", "_")
+    _, truth, how = file_truth(adata, "kind")
+    assert truth == {"b": BETA, "a": ALPHA, "d": DELTA} and how["source"] == "obs['truth']"
+    adata.obs["cell_type_ontology_term_id"] = adata.obs["truth"].astype(str).replace({DELTA: BETA})
+    with pytest.raises(UsageError, match="--ontology-key"):
+        file_truth(adata, "kind")
+    _, truth, _ = file_truth(adata, "kind", ontology_key="cell_type_ontology_term_id")
+    assert truth["d"] == BETA

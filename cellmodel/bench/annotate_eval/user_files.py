@@ -107,24 +107,39 @@ def _listed_why(unscored: dict[str, str]) -> str:
 
 
 def _cl_column(obs: pd.DataFrame, label_key: str, keep: np.ndarray) -> str | None:
-    """The label column itself where it holds CL ids, else the one obs column of CL ids that
-    gives each label a single id (as CELLxGENE's cell_type_ontology_term_id does)."""
+    """The label column itself where it holds CL ids, else the obs column of CL ids that gives
+    each label a single id (as CELLxGENE's cell_type_ontology_term_id does); of several, the
+    first where they agree cell by cell, and none chosen (refused) where they do not."""
     found = []
     for column in obs.columns:
-        values = obs[column][keep].astype(str)
+        values = _as_ids(obs[column][keep])
         if len(values) and values.map(lambda v: bool(CL_ID.match(v))).all():
             per_label = pd.DataFrame({"l": obs[label_key][keep].astype(str), "v": values})
             if column == label_key or (per_label.groupby("l")["v"].nunique() == 1).all():
                 found.append(str(column))
     if label_key in found:
         return label_key
-    return found[0] if len(found) == 1 else None
+    differ = [
+        c for c in found[1:] if not _as_ids(obs[c][keep]).equals(_as_ids(obs[found[0]][keep]))
+    ]
+    if differ:
+        raise UsageError(
+            f"obs[{found[0]!r}] and obs[{differ[0]!r}] both hold Cell Ontology ids of the labels,"
+            " and they differ; say which is the truth with --ontology-key"
+        )
+    return found[0] if found else None
+
+
+def _as_ids(values: pd.Series) -> pd.Series:
+    """The values as text, CL ids written as CL:0000000 (CL_0000000 and OBO addresses too)."""
+    text = values.astype(str).str.strip()
+    return text.map(lambda v: ontology.normalize_id(v) or v)
 
 
 def _ids_of(obs: pd.DataFrame, column: str, keep: np.ndarray) -> pd.Series:
     """Per cell its CL id from `column`; ids CL does not know are refused by name."""
     check_obs_column(obs, column, "--ontology-key")
-    values = obs[column].astype(str).str.strip()
+    values = _as_ids(obs[column])
     bad = _not_truths(values[keep])
     if bad:
         raise UsageError(

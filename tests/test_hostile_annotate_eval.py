@@ -125,3 +125,24 @@ def test_two_cl_id_columns_that_differ_are_refused_and_ones_that_agree_are_read(
         file_truth(adata, "kind")
     _, truth, _ = file_truth(adata, "kind", ontology_key="cell_type_ontology_term_id")
     assert truth["d"] == BETA
+
+
+@pytest.mark.parametrize(
+    ("names", "truth", "unscored"),
+    [
+        # a list may not hold one term twice: the file's labels were refused as candidates
+        ({"b": "B cell", "a": "b cell", "d": "T-cell"}, {"B cell": "CL:0000236"}, {}),
+        ({"b": "B cell", "a": "B cells", "d": "B cell"}, {"B cells": "CL:0000236"}, {}),
+        ({"b": "CD14 Mono", "a": "CD14 Mono", "d": "CD14 Mono"}, {"CD14 Mono": "CL:0001054"}, {}),
+        # labels no candidate list may hold read as no term, not as a refusal of the file
+        ({"b": "CD4; naive", "a": "B cell", "d": "unassigned"}, {"B cell": "CL:0000236"},
+         {"CD4; naive", "unassigned"}),
+    ],
+)  # fmt: skip
+def test_labels_as_users_write_them_read_as_terms(names, truth, unscored) -> None:
+    adata = _islets()
+    del adata.obs["truth"]
+    adata.obs["label"] = adata.obs["kind"].map(names).astype(str)
+    _, read, how = file_truth(adata, "label")
+    assert truth.items() <= read.items()
+    assert set(how["unscored"]) == set(unscored)

@@ -166,14 +166,46 @@ def _mapped(
 
 def _read_labels(labels: pd.Series, keep: np.ndarray, unscored: dict[str, str]) -> pd.Series:
     """Per cell the CL term its label reads as (None where it reads as none, said in
-    `unscored`), the labels read together as one list, as a candidate list is."""
+    `unscored`), the labels read together as one list, as a candidate list is. A file's labels
+    are no list a user wrote: one that no list may hold (';', "unassigned") reads as no term,
+    and labels a list may not hold together ("B cell" beside "b cell" or "B-cell") read as one."""
     names = sorted(set(labels[keep]))
-    read = dict(zip(names, free_labels.user_candidates(names), strict=True))
-    for name, cand in read.items():
-        if cand.cl_id is None:
+    one = {name: _term_key(name) for name in names if _may_be_listed(name)}
+    first = {key: name for name, key in reversed(one.items())}  # each key's first name
+    listed = list(first.values())
+    read = _as_a_list(listed)
+    ids = {name: read[first[key]] for name, key in one.items()}
+    for name in names:
+        if ids.get(name) is None:
             unscored[name] = "not read as a Cell Ontology term"
-    ids = {name: cand.cl_id for name, cand in read.items()}
     return labels.map(ids).where(pd.Series(keep, index=labels.index))
+
+
+def _as_a_list(names: list[str]) -> dict[str, str | None]:
+    """Each name's CL term read as a candidate list reads it ("B cells" beside "B cell" as that
+    one's term); one name, or names a list would call one cell type, each read on its own."""
+    try:
+        cands = free_labels.user_candidates(names)
+    except GenekbError:  # fewer than two cell types: a list needs two to choose between
+        return {n: ontology.lookup(n) or free_labels.read_label(n)[0] for n in names}
+    term_of = {c.given: c.cl_id for c in cands}
+    return {n: c.cl_id or term_of.get(c.same_as) for n, c in zip(names, cands, strict=True)}
+
+
+def _may_be_listed(name: str) -> bool:
+    """Whether a candidate list may hold `name` (`ontology.from_user` refuses it otherwise)."""
+    other = "neuron" if ontology.lookup(name) == ontology.lookup("cell") else "cell"
+    try:
+        ontology.from_user([name, other])
+    except GenekbError:
+        return False
+    return True
+
+
+def _term_key(name: str) -> str:
+    """The term a label names as written, else its words as a list compares them (case and
+    hyphens aside): labels alike so are one candidate."""
+    return ontology.lookup(name) or " ".join(name.lower().replace("-", " ").split())
 
 
 def _not_truths(values: Any) -> str:

@@ -11,7 +11,7 @@ import pytest
 from cellmodel.annotate import annotate, report_of
 from cellmodel.bench.annotate_eval.user_files import evaluate_file, file_truth
 from cli.bench_annotate import read_label_map
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from tests.conftest import run_cellmodel
 from tests.test_annotate import ALPHA, BETA, DELTA, _AnyTextEncoder, _islets, _planted
 
@@ -146,3 +146,23 @@ def test_labels_as_users_write_them_read_as_terms(names, truth, unscored) -> Non
     _, read, how = file_truth(adata, "label")
     assert truth.items() <= read.items()
     assert set(how["unscored"]) == set(unscored)
+
+
+@pytest.mark.filterwarnings("ignore::genekb.errors.GenekbWarning")
+def test_a_cellxgene_file_is_told_of_its_column_of_symbols(fake_spec) -> None:
+    # CELLxGENE's var_names are Ensembl ids and its symbols sit in var['feature_name']:
+    # `annotate` says to pass --gene-key feature_name; the evaluation read fewer genes unsaid.
+    from genekb.sources.bundled import load_bundled
+
+    adata = _islets()
+    ref = load_bundled("human").table.select(["symbol", "ensembl"]).to_pandas()
+    ensembl = dict(zip(ref["symbol"], ref["ensembl"], strict=True))
+    adata.var["feature_name"] = pd.Categorical(adata.var_names)
+    # one filler gene's id is unknown: the symbols match clearly more genes
+    adata.var_names = [
+        f"ENSG0000099{i:04d}" if g == "MYL6" else ensembl[g][0]
+        for i, g in enumerate(adata.var_names)
+    ]
+    with pytest.warns(GenekbWarning, match="--gene-key feature_name"):
+        graded = evaluate_file(adata, "kind", _planted(fake_spec), seeds=0, **SETTINGS)
+    assert "--gene-key feature_name" in graded["input"]["notes"][-1]

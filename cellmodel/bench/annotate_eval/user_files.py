@@ -37,6 +37,7 @@ from cellmodel.bench.annotate_eval.ontology_runs import (
     grade_calls,
 )
 from cellmodel.io import expression
+from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.markers import group_sums
 from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.store.store import Store
@@ -246,15 +247,18 @@ def _listed(items: Any, n: int = 4) -> str:
 
 def _scored(
     adata: Any, label_key: str, store: Store, read: dict[str, Any], **settings: Any
-) -> tuple[Callable[[str], list[dict[str, Any]]], str]:
-    """One scoring of the groups over the whole ontology, as `annotate` scores them, and the
-    species read: with a function giving each group's call under one ranking, the call
-    `annotate --method RANKING` makes from the same scoring (`naming.name_scored`)."""
+) -> tuple[Callable[[str], list[dict[str, Any]]], str, dict[str, Any]]:
+    """One scoring of the groups over the whole ontology, as `annotate` scores them: a function
+    giving each group's call under one ranking (the call `annotate --method RANKING` makes from
+    the same scoring: `naming.name_scored`), the species read and the matrix read (with notes)."""
     began = time.perf_counter()
     key, groups = groups_of(adata, label_key)
     load_encoder, progress = settings.pop("load_encoder", None), settings.pop("progress", None)
     params, cands = setup(key, None, None, None, **settings)
     expr = expression(adata, layer=read.get("layer"), gene_key=read.get("gene_key"))
+    # As `annotate` says it: Ensembl var_names beside a column of symbols (CELLxGENE's) match
+    # fewer genes than --gene-key feature_name would.
+    expr.notes += hint_notes(expr.var, expr.genes, read.get("gene_key"), read.get("taxon"))
     sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
     sc = score_channels(
         expr.genes, sums, len(groups.categories), store, params, cands, gene_totals=expr.X,
@@ -268,7 +272,7 @@ def _scored(
         )
         return report["groups"]
 
-    return calls, sc.taxon
+    return calls, sc.taxon, expr.to_dict()
 
 
 def evaluate_file(
@@ -296,7 +300,7 @@ def evaluate_file(
         with warnings.catch_warnings():
             if vectors != "real":  # annotate's warnings about the groups, said once
                 warnings.simplefilter("ignore", GenekbWarning)
-            calls_of, out["taxon"] = _scored(
+            calls_of, out["taxon"], out["input"] = _scored(
                 kept, label_key, store, reading or {}, gene_vectors=vectors, seed=seed,
                 progress=_prefixed(progress, f"{vectors} vectors (seed {seed})"), **settings,
             )  # fmt: skip

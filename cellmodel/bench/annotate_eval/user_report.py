@@ -167,6 +167,8 @@ def _calls_section(name: str, result: dict[str, Any]) -> list[str]:
     if truth["unscored"]:
         listed = "; ".join(f"{_cell(k)}: {v}" for k, v in truth["unscored"].items())
         lines += ["", f"Named, not scored: {listed}."]
+    for note in (result.get("input") or {}).get("notes", []):
+        lines += ["", f"Note: {note}"]
     if truth.get("n_left_out"):
         lines += ["", f"Left out: {truth['n_left_out']} cells with a missing or blank label."]
     return lines

@@ -166,3 +166,18 @@ def test_a_cellxgene_file_is_told_of_its_column_of_symbols(fake_spec) -> None:
     with pytest.warns(GenekbWarning, match="--gene-key feature_name"):
         graded = evaluate_file(adata, "kind", _planted(fake_spec), seeds=0, **SETTINGS)
     assert "--gene-key feature_name" in graded["input"]["notes"][-1]
+
+
+def test_a_file_with_nothing_to_grade_is_refused_by_name_before_any_scoring(
+    tmp_path, monkeypatch
+) -> None:
+    # The second file's refusal came after the first file's scoring (minutes), not naming it.
+    import cellmodel.bench.annotate_eval.user_report as lib
+    from cellmodel.bench import parse_datasets
+
+    _islets().write_h5ad(tmp_path / "good.h5ad")
+    _islets(n_per=6).write_h5ad(tmp_path / "small.h5ad")
+    refs = parse_datasets(f"{tmp_path / 'good.h5ad'},{tmp_path / 'small.h5ad'}", "kind")
+    monkeypatch.setattr(lib, "evaluate_file", lambda *a, **k: pytest.fail("scored"))
+    with pytest.raises(GenekbError, match=r"^small: no group of obs\['kind'\] can be scored"):
+        lib.evaluate_files(refs, store=None)  # type: ignore[arg-type]

@@ -89,20 +89,23 @@ def test_the_command_says_each_step_of_a_scoring_under_way(tmp_path, monkeypatch
     # A scoring takes minutes (its gene cards, first, many); the command said one line per
     # scoring and nothing while one ran.
     _islets().write_h5ad(tmp_path / "islets.h5ad")
+    _islets(seed=1).write_h5ad(tmp_path / "other.h5ad")
     store = _planted(fake_spec)
     import cellmodel.bench.annotate_eval.user_report as lib  # the command imports it late
     import cli.bench_annotate as shell
     from genekb.store.store import Store
 
     monkeypatch.setattr(Store, "open", lambda *a, **k: store)
-    monkeypatch.setattr(shell, "DEFAULT_SEEDS", 1)
+    monkeypatch.setattr(shell, "DEFAULT_SEEDS", 0)  # the real vectors' scoring alone
     evaluate = lib.evaluate_files
     monkeypatch.setattr(lib, "evaluate_files", lambda *a, **k: evaluate(*a, **{**k, **SETTINGS}))
-    args = ["--task", "annotate", "--datasets", str(tmp_path / "islets.h5ad"), "--label-key"]
+    files = f"{tmp_path / 'islets.h5ad'},{tmp_path / 'other.h5ad'}"
+    args = ["--task", "annotate", "--datasets", files, "--label-key"]
     result = run_cellmodel("bench", *args, "kind", "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    for draw in ("real vectors (seed 0)", "shuffled vectors (seed 0)", "random vectors (seed 0)"):
-        assert f"{draw}: annotate: matching genes" in result.stderr
+    for name in ("islets", "other"):
+        assert f"{name}: real vectors (seed 0): annotate: matching genes" in result.stderr
+    assert "(0%)" not in result.stderr  # the second file's stages were counted on the first's
 
 
 def test_a_label_map_keeps_its_first_line_where_ids_are_written_cl_underscore(tmp_path) -> None:

@@ -38,18 +38,21 @@ def evaluate_files(
     **settings: Any,
 ) -> dict[str, Any]:
     """Grade each file's named groups, pool them, and (with `out`) write `FILES` there.
-    `settings`: `annotate`'s (e.g. `model`)."""
+    `settings`: `annotate`'s (e.g. `model`; `progress`, a `(stage, done, total)` hook)."""
     began = time.perf_counter()
     check_truths(refs, root, ontology_key, label_map)
     files: dict[str, Any] = {}
+    progress = settings.pop("progress", None)
     for ref in refs:
         log(f"{ref.name}: reading")
         adata = load_dataset(ref, root)
         assert ref.label_key is not None  # `parse_datasets` refuses a file without one
+        # each file's stages named apart: a stage seen again was counted on ("0/1 (0%)")
+        steps = progress and (lambda st, d, t, n=ref.name: progress(f"{n}: {st}", d, t))
         files[ref.name] = evaluate_file(
             adata, ref.label_key, store, ontology_key=ontology_key, label_map=label_map,
             seeds=seeds, reading=reading, log=lambda line, n=ref.name: log(f"{n}: {line}"),
-            **settings,
+            progress=steps, **settings,
         )  # fmt: skip
     report = {
         "command": command,

@@ -114,7 +114,7 @@ def _cl_column(obs: pd.DataFrame, label_key: str, keep: np.ndarray) -> str | Non
     found = []
     for column in obs.columns:
         values = _as_ids(obs[column][keep])
-        if len(values) and values.map(lambda v: bool(CL_ID.match(v))).all():
+        if len(values) and all(CL_ID.match(v) for v in pd.unique(values)):
             per_label = pd.DataFrame({"l": obs[label_key][keep].astype(str), "v": values})
             if column == label_key or (per_label.groupby("l")["v"].nunique() == 1).all():
                 found.append(str(column))
@@ -134,7 +134,8 @@ def _cl_column(obs: pd.DataFrame, label_key: str, keep: np.ndarray) -> str | Non
 def _as_ids(values: pd.Series) -> pd.Series:
     """The values as text, CL ids written as CL:0000000 (CL_0000000 and OBO addresses too)."""
     text = values.astype(str).str.strip()
-    return text.map(lambda v: ontology.normalize_id(v) or v)
+    ids = {v: ontology.normalize_id(v) or v for v in pd.unique(text)}  # once per value
+    return text.map(ids)
 
 
 def _ids_of(obs: pd.DataFrame, column: str, keep: np.ndarray) -> pd.Series:

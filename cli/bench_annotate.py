@@ -37,6 +37,7 @@ def run_annotate(a: SimpleNamespace, command_of: Callable[[Path], str]) -> None:
     from cellmodel.bench import parse_datasets
     from cellmodel.bench.annotate_eval.user_report import FILES, evaluate_files
     from cellmodel.datasets import store_root
+    from cli.progress import steady_progress
     from genekb.store.store import Store
 
     refuse_unused(cluster_only(a), "the clustering bench", _WHY, "drop --task annotate")
@@ -52,12 +53,15 @@ def run_annotate(a: SimpleNamespace, command_of: Callable[[Path], str]) -> None:
     out = a.out or store_root(a.root) / "bench-annotate"
     check_output_dir(out, force=a.force, flag="--out", files=FILES, parents=not given)
     store = Store.open(a.root, create=True)
-    report = evaluate_files(
-        refs, store, ontology_key=a.ontology_key, label_map=label_map,
-        seeds=a.seeds if a.seeds is not None else DEFAULT_SEEDS,
-        reading={"layer": a.layer, "gene_key": a.gene_key}, root=str(a.root) if a.root else None,
-        out=out, command=command_of(out), log=info, model=a.model,
-    )  # fmt: skip
+    # Each scoring takes minutes: the steps under way are said at least every few seconds.
+    with steady_progress(f"{refs[0].name}: reading") as progress:
+        report = evaluate_files(
+            refs, store, ontology_key=a.ontology_key, label_map=label_map,
+            seeds=a.seeds if a.seeds is not None else DEFAULT_SEEDS,
+            reading={"layer": a.layer, "gene_key": a.gene_key},
+            root=str(a.root) if a.root else None, out=out, command=command_of(out),
+            log=lambda line: progress(line, 0, 1), model=a.model, progress=progress,
+        )  # fmt: skip
     if a.json_:
         print_json(report)
     else:
@@ -66,14 +70,17 @@ def run_annotate(a: SimpleNamespace, command_of: Callable[[Path], str]) -> None:
 
 
 def read_label_map(path: Path) -> dict[str, str]:
-    """label -> CL id from a two-column CSV or TSV (a header line is allowed)."""
+    """label -> CL id from a two-column CSV or TSV (a header line is allowed); ids written as
+    CL:0000000 (CL_0000000, cl:0000000 and OBO addresses are read so)."""
+    from cellmodel.annotate.ontology import normalize_id
+
     if not path.is_file():
         raise UsageError(f"--label-map {path}: no such file; give a CSV of label,CL id lines")
     text = path.read_text(encoding="utf-8-sig", errors="replace")
     first = text.splitlines()[0] if text.strip() else ""
     dialect = "excel-tab" if "\t" in first else "excel"
     rows = [r for r in csv.reader(text.splitlines(), dialect=dialect) if any(f.strip() for f in r)]
-    if rows and not rows[0][-1].strip().upper().startswith("CL:"):
+    if rows and normalize_id(rows[0][-1]) is None:
         rows = rows[1:]  # a header
     if not rows or any(len(r) != 2 for r in rows):
         raise UsageError(
@@ -81,7 +88,7 @@ def read_label_map(path: Path) -> dict[str, str]:
         )
     out: dict[str, str] = {}
     for label, cl_id in rows:
-        label, cl_id = label.strip(), cl_id.strip().upper()
+        label, cl_id = label.strip(), normalize_id(cl_id) or cl_id.strip()
         if out.setdefault(label, cl_id) != cl_id:
             raise UsageError(f"--label-map {path}: {label!r} is mapped twice, to two ids")
     return out

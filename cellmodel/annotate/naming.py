@@ -71,6 +71,23 @@ def name_groups(
         load_encoder=load_encoder,
         progress=progress,
     )
+    return name_scored(sc, genes, sums, groups, params, candidates, taxon=taxon, began=began)
+
+
+def name_scored(
+    sc: Scored,
+    genes: list[str],
+    sums: Any,
+    groups: pd.Categorical,
+    params: AnnotateParams,
+    candidates: Candidates,
+    *,
+    taxon: str | None,
+    began: float,
+) -> tuple[dict[str, Any], pd.Categorical]:
+    """`name_groups` from its scored channels `sc` on: the rankings fused, each group called
+    under `params.method` and its report entry written (the evaluation calls each ranking of one
+    scoring so, as `annotate --method` would)."""
     mk, text, cands = sc.mk, sc.text, candidates.terms
     db, ment, proc = sc.gene_channels
     prior = sc.channel[CONTEXT]

@@ -14,7 +14,10 @@ Labels only score: they never reach a call.
 from __future__ import annotations
 
 import re
+import time
+import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,19 +27,20 @@ from cellmodel.annotate import free_labels, fusion, kinds, ontology
 from cellmodel.annotate.channels import score_channels
 from cellmodel.annotate.evaluate import group_truth
 from cellmodel.annotate.inputs import groups_of
+from cellmodel.annotate.naming import name_scored
 from cellmodel.annotate.params import setup
-from cellmodel.arguments import check_obs_column, unlabelled
+from cellmodel.arguments import check_obs_column, missing_names, unlabelled
 from cellmodel.bench.annotate_eval.ontology_runs import (
     GRADES,
     MIN_CELLS,
     RANKINGS,
-    calls_of,
     grade_calls,
 )
 from cellmodel.bench.annotate_eval.user_lists import own_list
 from cellmodel.io import expression
+from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.markers import group_sums
-from genekb.errors import GenekbError, UsageError
+from genekb.errors import GenekbError, GenekbWarning, UsageError
 from genekb.store.store import Store
 
 CL_ID = re.compile(r"^CL:\d{7}$")
@@ -49,67 +53,101 @@ def file_truth(
     ontology_key: str | None = None,
     label_map: dict[str, str] | None = None,
 ) -> tuple[Any, dict[str, str], dict[str, Any]]:
-    """The cells of groups of at least `MIN_CELLS`, each gradable group's truth (CL id) and how
-    it was read: `{"source", "labels": {label: {cl_id, label, n_cells}}, "unscored": {label:
-    why}}`. The truth comes from `label_map` (label -> CL id), else `ontology_key` or a column of
-    CL ids found in obs, else the labels read as CL terms."""
+    """The cells `annotate --groupby label_key` names (all but those with a missing or blank
+    label, which it refuses), each gradable group's truth (CL id) and how it was read: `{"source",
+    "labels": {group: {cl_id, label, n_cells}}, "unscored": {group: why}, "n_left_out"}`. A group
+    is gradable with `MIN_CELLS` cells or more, a label that is not "unknown" and a truth, from
+    `label_map` (label -> CL id), else `ontology_key` or a column of CL ids found in obs, else the
+    labels read as CL terms."""
     check_obs_column(adata.obs, label_key, "--label-key")
-    labels = adata.obs[label_key].astype(str).str.strip()
-    keep = ~unlabelled(adata.obs[label_key])
-    sizes = labels[keep].value_counts()
+    named = ~missing_names(adata.obs[label_key])
+    # The groups are the column's own values, as `annotate` reads them ("b" and "b " are two);
+    # only the truth is read from the label stripped.
+    kept = adata[named].copy()
+    groups = kept.obs[label_key].astype(str)
+    labels = groups.str.strip()
+    sizes = groups.value_counts()
     unscored = {
-        str(lab): f"{n} cells (fewer than {MIN_CELLS})" for lab, n in sizes.items() if n < MIN_CELLS
+        str(g): f"{n} cells (fewer than {MIN_CELLS})" for g, n in sizes.items() if n < MIN_CELLS
     }
-    keep &= labels.isin(sizes.index[sizes >= MIN_CELLS]).to_numpy()
-    column = None if label_map else ontology_key or _cl_column(adata.obs, label_key, keep)
+    vague = unlabelled(kept.obs[label_key])
+    unscored |= {str(g): "read as unlabelled" for g in sorted(set(groups[vague]))}
+    keep = groups.isin(sizes.index[sizes >= MIN_CELLS]).to_numpy() & ~vague
+    if not keep.any():  # no truth to read: reading none as terms was refused as a candidate list
+        raise GenekbError(_nothing_graded(label_key, unscored))
+    column = None if label_map else ontology_key or _cl_column(kept.obs, label_key, keep)
     if label_map:
         cells, source = _mapped(labels, keep, label_map, unscored), "the label map"
     elif column is not None:
-        cells, source = _ids_of(adata.obs, column, keep), f"obs[{column!r}]"
+        cells, source = _ids_of(kept.obs, column, keep), f"obs[{column!r}]"
     else:
         cells, source = _read_labels(labels, keep, unscored), "labels read as CL terms"
     graded = keep & cells.notna().to_numpy()
     if not graded.any():
-        raise GenekbError(
-            f"no group of obs[{label_key!r}] can be scored ({_listed(unscored)}); give"
-            " --ontology-key, an obs column of Cell Ontology ids (CL:0000000)"
-        )
-    # Groups whose label reads as no term are still named (each group's markers are read against
-    # all the others, as `annotate` reads them); only their grade is missing.
-    kept = adata[keep].copy()
-    kept.obs[label_key] = pd.Categorical(labels[keep].to_numpy())
-    truth = group_truth(pd.Series(labels[graded].to_numpy()), pd.Series(cells[graded].to_numpy()))
+        raise GenekbError(_nothing_graded(label_key, unscored))
+    truth = group_truth(pd.Series(groups[graded].to_numpy()), pd.Series(cells[graded].to_numpy()))
     read = {
-        g: {"cl_id": cl, "label": _label(cl), "n_cells": int((kept.obs[label_key] == g).sum())}
-        for g, cl in truth.items()
+        g: {"cl_id": cl, "label": _label(cl), "n_cells": int(sizes[g])} for g, cl in truth.items()
     }
-    return kept, truth, {"source": source, "labels": read, "unscored": unscored}
+    how = {"source": source, "labels": read, "unscored": unscored}
+    return kept, truth, how | {"n_left_out": int((~named).sum())}
+
+
+def _nothing_graded(label_key: str, unscored: dict[str, str]) -> str:
+    """Why no group of the file can be graded, and what to do about it."""
+    small = bool(unscored) and all("fewer than" in why for why in unscored.values())
+    todo = (
+        f"group the cells by a coarser column with groups of {MIN_CELLS} cells or more"
+        if small
+        else "give --ontology-key (an obs column of Cell Ontology ids, CL:0000000) or --label-map"
+    )
+    return f"no group of obs[{label_key!r}] can be scored ({_listed_why(unscored)}); {todo}"
+
+
+def _listed_why(unscored: dict[str, str]) -> str:
+    return _listed(f"{g!r}: {why}" for g, why in unscored.items())
 
 
 def _cl_column(obs: pd.DataFrame, label_key: str, keep: np.ndarray) -> str | None:
-    """The label column itself where it holds CL ids, else the one obs column of CL ids that
-    gives each label a single id (as CELLxGENE's cell_type_ontology_term_id does)."""
+    """The label column itself where it holds CL ids, else the obs column of CL ids that gives
+    each label a single id (as CELLxGENE's cell_type_ontology_term_id does); of several, the
+    first where they agree cell by cell, and none chosen (refused) where they do not."""
     found = []
     for column in obs.columns:
-        values = obs[column][keep].astype(str)
-        if len(values) and values.map(lambda v: bool(CL_ID.match(v))).all():
+        values = _as_ids(obs[column][keep])
+        if len(values) and all(CL_ID.match(v) for v in pd.unique(values)):
             per_label = pd.DataFrame({"l": obs[label_key][keep].astype(str), "v": values})
             if column == label_key or (per_label.groupby("l")["v"].nunique() == 1).all():
                 found.append(str(column))
     if label_key in found:
         return label_key
-    return found[0] if len(found) == 1 else None
+    differ = [
+        c for c in found[1:] if not _as_ids(obs[c][keep]).equals(_as_ids(obs[found[0]][keep]))
+    ]
+    if differ:
+        raise UsageError(
+            f"obs[{found[0]!r}] and obs[{differ[0]!r}] both hold Cell Ontology ids of the labels,"
+            " and they differ; say which is the truth with --ontology-key"
+        )
+    return found[0] if found else None
+
+
+def _as_ids(values: pd.Series) -> pd.Series:
+    """The values as text, CL ids written as CL:0000000 (CL_0000000 and OBO addresses too)."""
+    text = values.astype(str).str.strip()
+    ids = {v: ontology.normalize_id(v) or v for v in pd.unique(text)}  # once per value
+    return text.map(ids)
 
 
 def _ids_of(obs: pd.DataFrame, column: str, keep: np.ndarray) -> pd.Series:
     """Per cell its CL id from `column`; ids CL does not know are refused by name."""
     check_obs_column(obs, column, "--ontology-key")
-    values = obs[column].astype(str).str.strip()
-    bad = sorted({v for v in values[keep] if not CL_ID.match(v) or _label(v) is None})
+    values = _as_ids(obs[column])
+    bad = _not_truths(values[keep])
     if bad:
         raise UsageError(
             f"--ontology-key {column!r} holds values that are no Cell Ontology id of this"
-            f" release ({_listed(bad)}); give the column of CL ids (CL:0000000)"
+            f" release ({bad}); give the column of CL ids (CL:0000000)"
         )
     return values.where(pd.Series(keep, index=values.index))
 
@@ -118,11 +156,11 @@ def _mapped(
     labels: pd.Series, keep: np.ndarray, label_map: dict[str, str], unscored: dict[str, str]
 ) -> pd.Series:
     """Per cell the CL id the map gives its label; labels the map lacks are listed unscored."""
-    bad = sorted({v for v in label_map.values() if not CL_ID.match(v) or _label(v) is None})
+    bad = _not_truths(label_map.values())
     if bad:
         raise UsageError(
             f"the label map gives values that are no Cell Ontology id of this release"
-            f" ({_listed(bad)}); map each label to a CL id (CL:0000000)"
+            f" ({bad}); map each label to a live CL id (CL:0000000)"
         )
     for name in sorted(set(labels[keep]) - set(label_map)):
         unscored[name] = "not in the label map"
@@ -131,14 +169,67 @@ def _mapped(
 
 def _read_labels(labels: pd.Series, keep: np.ndarray, unscored: dict[str, str]) -> pd.Series:
     """Per cell the CL term its label reads as (None where it reads as none, said in
-    `unscored`), the labels read together as one list, as a candidate list is."""
+    `unscored`), the labels read together as one list, as a candidate list is. A file's labels
+    are no list a user wrote: one that no list may hold (';', "unassigned") reads as no term,
+    and labels a list may not hold together ("B cell" beside "b cell" or "B-cell") read as one."""
     names = sorted(set(labels[keep]))
-    read = dict(zip(names, free_labels.user_candidates(names), strict=True))
-    for name, cand in read.items():
-        if cand.cl_id is None:
+    one = {name: _term_key(name) for name in names if _may_be_listed(name)}
+    first = {key: name for name, key in reversed(one.items())}  # each key's first name
+    listed = list(first.values())
+    read = _as_a_list(listed)
+    ids = {name: read[first[key]] for name, key in one.items()}
+    for name in names:
+        if ids.get(name) is None:
             unscored[name] = "not read as a Cell Ontology term"
-    ids = {name: cand.cl_id for name, cand in read.items()}
     return labels.map(ids).where(pd.Series(keep, index=labels.index))
+
+
+def _as_a_list(names: list[str]) -> dict[str, str | None]:
+    """Each name's CL term read as a candidate list reads it ("B cells" beside "B cell" as that
+    one's term); one name, or names a list would call one cell type, each read on its own."""
+    try:
+        cands = free_labels.user_candidates(names)
+    except GenekbError:  # fewer than two cell types: a list needs two to choose between
+        return {n: ontology.lookup(n) or free_labels.read_label(n)[0] for n in names}
+    term_of = {c.given: c.cl_id for c in cands}
+    return {n: c.cl_id or term_of.get(c.same_as) for n, c in zip(names, cands, strict=True)}
+
+
+def _may_be_listed(name: str) -> bool:
+    """Whether a candidate list may hold `name` (`ontology.from_user` refuses it otherwise)."""
+    other = "neuron" if ontology.lookup(name) == ontology.lookup("cell") else "cell"
+    try:
+        ontology.from_user([name, other])
+    except GenekbError:
+        return False
+    return True
+
+
+def _term_key(name: str) -> str:
+    """The term a label names as written, else its words as a list compares them (case and
+    hyphens aside): labels alike so are one candidate."""
+    return ontology.lookup(name) or " ".join(name.lower().replace("-", " ").split())
+
+
+def _not_truths(values: Any) -> str:
+    """The values no call can be (no CL id, an id of no term, an obsolete term's), each with
+    why; '' if none. An obsolete truth was taken, and every call graded wrong against it."""
+    live = ontology.live_labels()
+    bad = sorted({str(v) for v in values if v not in live})
+    return _listed(f"{v}: {_why_not_live(v)}" for v in bad) if bad else ""
+
+
+def _why_not_live(value: str) -> str:
+    if not CL_ID.match(value):
+        return "not a CL id"
+    try:
+        obsolete = bool(ontology.parser().is_term_deprecated(value))
+    except (KeyError, ValueError):
+        obsolete = False
+    if not obsolete:
+        return "no term of this release"
+    instead = ontology.parser().get_term_replacement(value)
+    return "obsolete" + (f", replaced by {instead}" if instead in ontology.live_labels() else "")
 
 
 def _label(cl_id: str | None) -> str | None:
@@ -156,23 +247,34 @@ def _listed(items: Any, n: int = 4) -> str:
     return ", ".join(map(str, items[:n])) + more if items else "none"
 
 
-def _rankings(
+def _scored(
     adata: Any, label_key: str, store: Store, read: dict[str, Any], **settings: Any
-) -> tuple[dict[str, np.ndarray], list[str | None], list[str], Any, str]:
-    """Every ranking over the whole ontology for the groups, the CL ids, the group names, the
-    lineage signatures and the species read. `settings`: `annotate`'s (`AnnotateParams`)."""
+) -> tuple[Callable[[str], list[dict[str, Any]]], str, dict[str, Any]]:
+    """One scoring of the groups over the whole ontology, as `annotate` scores them: a function
+    giving each group's call under one ranking (the call `annotate --method RANKING` makes from
+    the same scoring: `naming.name_scored`), the species read and the matrix read (with notes)."""
+    began = time.perf_counter()
     key, groups = groups_of(adata, label_key)
-    load_encoder = settings.pop("load_encoder", None)
+    load_encoder, progress = settings.pop("load_encoder", None), settings.pop("progress", None)
     params, cands = setup(key, None, None, None, **settings)
     expr = expression(adata, layer=read.get("layer"), gene_key=read.get("gene_key"))
+    # As `annotate` says it: Ensembl var_names beside a column of symbols (CELLxGENE's) match
+    # fewer genes than --gene-key feature_name would.
+    expr.notes += hint_notes(expr.var, expr.genes, read.get("gene_key"), read.get("taxon"))
     sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
     sc = score_channels(
         expr.genes, sums, len(groups.categories), store, params, cands, gene_totals=expr.X,
-        taxon=read.get("taxon"), build_missing=True, load_encoder=load_encoder,
+        taxon=read.get("taxon"), build_missing=True, load_encoder=load_encoder, progress=progress,
     )  # fmt: skip
-    matrices, _ = fusion.rankings(sc.channel, params.method)
-    names = [str(c) for c in groups.categories]
-    return matrices, [c.cl_id for c in cands.terms], names, sc.signature, sc.taxon
+
+    def calls(ranking: str) -> list[dict[str, Any]]:
+        named = replace(params, method=ranking)
+        report, _ = name_scored(
+            sc, expr.genes, sums, groups, named, cands, taxon=read.get("taxon"), began=began
+        )
+        return report["groups"]
+
+    return calls, sc.taxon, expr.to_dict()
 
 
 def evaluate_file(
@@ -189,29 +291,41 @@ def evaluate_file(
 ) -> dict[str, Any]:
     """One labelled file: its truth, and each ranking's graded calls with real vectors and with
     each control over `seeds` draws. `reading`: `layer`, `gene_key`, `taxon` of the data;
-    `settings`: `annotate`'s (model, n_markers, ...; a `load_encoder` for tests)."""
+    `settings`: `annotate`'s (model, n_markers, ...; `progress`, a `(stage, done, total)` hook
+    of the slow steps; a `load_encoder` for tests)."""
     kept, truth, how = file_truth(adata, label_key, ontology_key, label_map)
     out: dict[str, Any] = {"n_cells": int(kept.n_obs), "n_groups": len(truth), "truth": how}
+    progress = settings.pop("progress", None)
     draws = [("real", 0)] + [(c, s) for c in CONTROLS for s in range(seeds)]
     for vectors, seed in draws:
         log(f"scoring {len(truth)} groups with {vectors} gene vectors (seed {seed})")
-        matrices, cl_ids, names, sig, taxon = _rankings(
-            kept, label_key, store, reading or {}, gene_vectors=vectors, seed=seed, **settings
-        )
-        out["taxon"] = taxon
+        with warnings.catch_warnings():
+            if vectors != "real":  # annotate's warnings about the groups, said once
+                warnings.simplefilter("ignore", GenekbWarning)
+            calls_of, out["taxon"], out["input"] = _scored(
+                kept, label_key, store, reading or {}, gene_vectors=vectors, seed=seed,
+                progress=_prefixed(progress, f"{vectors} vectors (seed {seed})"), **settings,
+            )  # fmt: skip
         for ranking in RANKINGS:
-            with_sig = sig if ranking != "knowledge" else None
-            table = matrices[fusion.TABLE] if ranking == fusion.FUSED else None
-            every = calls_of(matrices[ranking], cl_ids, True, with_sig, taxon, table)
-            scored = [n for n in names if n in truth]
-            calls = [c for c, n in zip(every, names, strict=True) if n in truth]
-            graded = grade_calls(calls, scored, truth)
+            with warnings.catch_warnings():
+                if vectors != "real" or ranking != fusion.FUSED:
+                    warnings.simplefilter("ignore", GenekbWarning)
+                entries = [e for e in calls_of(ranking) if e["group"] in truth]
+            scored = [e["group"] for e in entries]
+            graded = grade_calls(entries, scored, truth)
             if vectors == "real" and ranking == fusion.FUSED:
-                out["calls"] = _call_rows(calls, scored, graded, how)
+                out["calls"] = _call_rows(entries, scored, graded, how)
             out.setdefault(f"{ranking}|{vectors}", []).append(_shares(graded))
     log(f"naming {len(truth)} groups from the file's own {len(set(truth.values()))} terms")
     out["own_list"] = own_list(kept, label_key, store, truth, **(reading or {}), **settings)
     return out
+
+
+def _prefixed(progress: Any, prefix: str) -> Any:
+    """`progress` with each stage named after the draw (a stage seen again was counted on)."""
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(f"{prefix}: {stage}", done, total)
 
 
 def _shares(graded: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +356,7 @@ def _call_rows(
                 "grade": g["grade"],
                 "wrong_lineage": g["grade"] == "wrong"
                 and kinds.crosses_lineage(call["cl_id"], g["truth"]),
-                "confidence": call.get("confidence"),
+                "confidence": (call.get("lineage") or {}).get("confidence"),
             }
         )
     return rows

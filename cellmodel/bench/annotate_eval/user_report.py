@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from cellmodel.bench.annotate_eval.ontology_runs import GRADES, RANKINGS
-from cellmodel.bench.annotate_eval.user_files import CONTROLS, evaluate_file
+from cellmodel.bench.annotate_eval.user_files import CONTROLS, evaluate_file, file_truth
 from cellmodel.bench.data import DatasetRef, load_dataset
+from genekb.errors import GenekbError
 from genekb.fileio import atomic_write
 from genekb.store.store import Store
 
@@ -36,17 +38,21 @@ def evaluate_files(
     **settings: Any,
 ) -> dict[str, Any]:
     """Grade each file's named groups, pool them, and (with `out`) write `FILES` there.
-    `settings`: `annotate`'s (e.g. `model`)."""
+    `settings`: `annotate`'s (e.g. `model`; `progress`, a `(stage, done, total)` hook)."""
     began = time.perf_counter()
+    check_truths(refs, root, ontology_key, label_map)
     files: dict[str, Any] = {}
+    progress = settings.pop("progress", None)
     for ref in refs:
         log(f"{ref.name}: reading")
         adata = load_dataset(ref, root)
         assert ref.label_key is not None  # `parse_datasets` refuses a file without one
+        # each file's stages named apart: a stage seen again was counted on ("0/1 (0%)")
+        steps = progress and (lambda st, d, t, n=ref.name: progress(f"{n}: {st}", d, t))
         files[ref.name] = evaluate_file(
             adata, ref.label_key, store, ontology_key=ontology_key, label_map=label_map,
             seeds=seeds, reading=reading, log=lambda line, n=ref.name: log(f"{n}: {line}"),
-            **settings,
+            progress=steps, **settings,
         )  # fmt: skip
     report = {
         "command": command,
@@ -62,6 +68,26 @@ def evaluate_files(
         atomic_write(paths[0], (json.dumps(report, indent=1) + "\n").encode())
         atomic_write(paths[1], markdown(report).encode())
     return report
+
+
+def check_truths(
+    refs: Sequence[DatasetRef],
+    root: str | None,
+    ontology_key: str | None,
+    label_map: dict[str, str] | None,
+) -> None:
+    """Refuse, before any file is scored (minutes each), a file none of whose groups can be
+    graded or whose truth is bad, naming the file."""
+    if len(refs) < 2:
+        return  # the one file's truth is read first anyway
+    for ref in refs:
+        assert ref.label_key is not None
+        try:
+            with warnings.catch_warnings():  # said when the file is scored
+                warnings.simplefilter("ignore")
+                file_truth(load_dataset(ref, root), ref.label_key, ontology_key, label_map)
+        except GenekbError as exc:
+            raise type(exc)(f"{ref.name}: {exc}") from None
 
 
 def summary(files: dict[str, Any]) -> dict[str, Any]:
@@ -191,7 +217,11 @@ def _calls_section(name: str, result: dict[str, Any]) -> list[str]:
         )
     if truth["unscored"]:
         listed = "; ".join(f"{_cell(k)}: {v}" for k, v in truth["unscored"].items())
-        lines += ["", f"Not scored: {listed}."]
+        lines += ["", f"Named, not scored: {listed}."]
+    for note in (result.get("input") or {}).get("notes", []):
+        lines += ["", f"Note: {note}"]
+    if truth.get("n_left_out"):
+        lines += ["", f"Left out: {truth['n_left_out']} cells with a missing or blank label."]
     return lines
 
 

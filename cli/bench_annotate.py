@@ -69,6 +69,21 @@ def run_annotate(a: SimpleNamespace, command_of: Callable[[Path], str]) -> None:
     info(f"wrote {', '.join(report['written'])}")
 
 
+# A header's names for the two columns where a map holds more ("dataset,label,cl_id,reason").
+LABEL_NAMES = ("label", "cell_type", "cluster", "group")
+ID_NAMES = ("cl_id", "cl", "ontology_id", "cell_type_ontology_term_id", "cell_ontology_id")
+
+
+def _named_columns(header: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """The label and CL id columns a header names (other columns left); the rows as they are
+    where it names neither."""
+    label = next((header.index(n) for n in LABEL_NAMES if n in header), None)
+    cl_id = next((header.index(n) for n in ID_NAMES if n in header), None)
+    if label is None or cl_id is None or len(header) == 2:
+        return rows
+    return [[r[label], r[cl_id]] if len(r) == len(header) else r for r in rows]
+
+
 def read_label_map(path: Path) -> dict[str, str]:
     """label -> CL id from a two-column CSV or TSV (a header line is allowed); ids written as
     CL:0000000 (CL_0000000, cl:0000000 and OBO addresses are read so)."""
@@ -81,10 +96,12 @@ def read_label_map(path: Path) -> dict[str, str]:
     dialect = "excel-tab" if "\t" in first else "excel"
     rows = [r for r in csv.reader(text.splitlines(), dialect=dialect) if any(f.strip() for f in r)]
     if rows and normalize_id(rows[0][-1]) is None:
-        rows = rows[1:]  # a header
+        header, rows = [f.strip().casefold() for f in rows[0]], rows[1:]
+        rows = _named_columns(header, rows)
     if not rows or any(len(r) != 2 for r in rows):
         raise UsageError(
-            f"--label-map {path}: give two columns, a label and its CL id (CL:0000000), per line"
+            f"--label-map {path}: give two columns, a label and its CL id (CL:0000000), per line,"
+            " or a header naming them (label, cl_id) beside other columns"
         )
     out: dict[str, str] = {}
     for label, cl_id in rows:

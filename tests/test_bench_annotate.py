@@ -161,3 +161,23 @@ def test_a_list_of_one_term_is_not_run(fake_spec) -> None:
     adata = _islets()
     out = own_list(adata, "kind", _planted(fake_spec), {"b": BETA}, **SETTINGS)
     assert out == {"n_candidates": 1, "n_groups": 1, "exact": None}
+
+
+def test_a_label_map_with_more_columns_is_read_by_its_header(tmp_path) -> None:
+    # the design set's own map: dataset,label,cl_id,reason (a reason may hold commas, quoted)
+    path = tmp_path / "map.csv"
+    path.write_text('dataset,label,cl_id,reason\nmine,beta,CL:0000169,"insulin, IAPP"\n')
+    assert read_label_map(path) == {"beta": "CL:0000169"}
+    path.write_text("dataset,name,id,reason\nmine,beta,CL:0000169,x\n")  # no column named so
+    with pytest.raises(UsageError, match="header naming them"):
+        read_label_map(path)
+
+
+def test_a_map_written_in_other_case_or_spacing_still_gives_the_truth() -> None:
+    adata = _islets()
+    del adata.obs["truth"]
+    adata.obs["label"] = adata.obs["kind"].map({"b": "Beta  Cells", "a": "alpha", "d": "delta"})
+    mapped = {"beta cells": BETA, "Alpha": ALPHA, "ALPHA": DELTA}  # "alpha" two ways: no truth
+    _, truth, how = file_truth(adata, "label", label_map=mapped)
+    assert truth == {"Beta  Cells": BETA}
+    assert how["unscored"] == {"alpha": "not in the label map", "delta": "not in the label map"}

@@ -104,7 +104,7 @@ def test_the_command_says_each_step_of_a_scoring_under_way(tmp_path, monkeypatch
     result = run_cellmodel("bench", *args, "kind", "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     for name in ("islets", "other"):
-        assert f"{name}: real vectors (seed 0): annotate: matching genes" in result.stderr
+        assert f"{name}: the store's vectors: annotate: matching genes" in result.stderr
     assert "(0%)" not in result.stderr  # the second file's stages were counted on the first's
 
 

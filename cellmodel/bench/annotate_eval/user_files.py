@@ -162,9 +162,28 @@ def _mapped(
             f"the label map gives values that are no Cell Ontology id of this release"
             f" ({bad}); map each label to a live CL id (CL:0000000)"
         )
-    for name in sorted(set(labels[keep]) - set(label_map)):
+    ids = _map_loosely(sorted(set(labels[keep])), label_map)
+    for name in sorted(set(labels[keep]) - set(ids)):
         unscored[name] = "not in the label map"
-    return labels.map(label_map).where(pd.Series(keep, index=labels.index))
+    return labels.map(ids).where(pd.Series(keep, index=labels.index))
+
+
+def _map_loosely(names: list[str], label_map: dict[str, str]) -> dict[str, str]:
+    """Each label's id: the map's own key, else the one key that differs from it only in case
+    or spacing ("CD14 mono" for "CD14 Mono"), as a hand-written map often does."""
+
+    def plain(text: str) -> str:
+        return " ".join(text.casefold().split())
+
+    loose: dict[str, set[str]] = {}
+    for key, cl_id in label_map.items():
+        loose.setdefault(plain(key), set()).add(cl_id)
+    out = {}
+    for name in names:
+        ids = {label_map[name]} if name in label_map else loose.get(plain(name))
+        if ids and len(ids) == 1:
+            out[name] = next(iter(ids))
+    return out
 
 
 def _read_labels(labels: pd.Series, keep: np.ndarray, unscored: dict[str, str]) -> pd.Series:
@@ -298,13 +317,14 @@ def evaluate_file(
     progress = settings.pop("progress", None)
     draws = [("real", 0)] + [(c, s) for c in CONTROLS for s in range(seeds)]
     for vectors, seed in draws:
-        log(f"scoring {len(truth)} groups with {vectors} gene vectors (seed {seed})")
+        drawn = "the store's" if vectors == "real" else f"{vectors} (draw {seed + 1} of {seeds})"
+        log(f"scoring {len(truth)} groups with {drawn} gene vectors")
         with warnings.catch_warnings():
             if vectors != "real":  # annotate's warnings about the groups, said once
                 warnings.simplefilter("ignore", GenekbWarning)
             calls_of, out["taxon"], out["input"] = _scored(
                 kept, label_key, store, reading or {}, gene_vectors=vectors, seed=seed,
-                progress=_prefixed(progress, f"{vectors} vectors (seed {seed})"), **settings,
+                progress=_prefixed(progress, f"{drawn} vectors"), **settings,
             )  # fmt: skip
         for ranking in RANKINGS:
             with warnings.catch_warnings():

@@ -145,8 +145,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Exact: the truth's CL term; partial: an is_a ancestor or descendant that is not generic;"
         " wrong lineage: a wrong call of another lineage. The controls replace the store's gene"
-        f" vectors (shuffled or random, {_draws(report['seeds'])} each): where the knowledge"
-        " carries a call, it falls with them.",
+        f" vectors (shuffled or random, {_draws(report['seeds'])} each): a call the knowledge"
+        " carries falls with them, one the marker table carries stays, so the gap between the"
+        " real vectors' row and the controls' is what the knowledge adds.",
         "",
         "| file | groups | ranking | exact | exact + partial | wrong lineage"
         " | e+p, shuffled vectors | e+p, random vectors |",

@@ -1,14 +1,15 @@
 """`cellmodel bench --task annotate`: a user's labelled files named over the whole Cell Ontology
 (no candidates, no tissue), each call graded against the file's own labels.
 
-Each file's true groups are its labels with at least `MIN_CELLS` cells; a group's truth is the
-CL id most of its cells carry, from a column of CL ids (given, or found: one that gives each
-label a single id) or, without one, the label read as a CL term (`free_labels`). Labels read as
-no term are listed, not scored. The groups are scored once with the store's gene vectors and
-once per seed with shuffled and with random ones; each ranking (the default, the knowledge
-alone, the marker table alone) is walked lineage-first as `annotate` walks it and graded exact /
-partial (an is_a ancestor or descendant that is not generic) / wrong, wrong-lineage calls apart.
-Labels only score: they never reach a call.
+Every group of the label column is named, as `annotate --groupby` names them; a group of at
+least `MIN_CELLS` cells with a truth is graded. A group's truth is the CL id most of its cells
+carry, from a label map, a column of CL ids (given, or found in obs) or, without either, the
+label read as a CL term (`free_labels`); labels read as no term are listed, not graded. The groups
+are scored once with the store's gene vectors and once per draw with shuffled and with random
+ones; each ranking (the default, the knowledge alone, the marker table alone) is called by
+`annotate`'s own naming, as `--method` would call it, and graded exact / partial (an is_a
+ancestor or descendant that is not generic) / wrong, wrong-lineage calls apart. Labels only
+score: they never reach a call.
 """
 
 from __future__ import annotations

@@ -96,12 +96,15 @@ def file_truth(
 
 def _nothing_graded(label_key: str, unscored: dict[str, str]) -> str:
     """Why no group of the file can be graded, and what to do about it."""
-    small = bool(unscored) and all("fewer than" in why for why in unscored.values())
-    todo = (
-        f"group the cells by a coarser column with groups of {MIN_CELLS} cells or more"
-        if small
-        else "give --ontology-key (an obs column of Cell Ontology ids, CL:0000000) or --label-map"
-    )
+    whys = set(unscored.values())
+    if whys and all("fewer than" in why for why in whys):
+        todo = f"group the cells by a coarser column with groups of {MIN_CELLS} cells or more"
+    elif whys == {"read as unlabelled"}:  # no id column or map can grade a label that is none
+        todo = "give --label-key a column of cell-type labels"
+    elif "not in the label map" in whys:  # the map was given: another map is no way out
+        todo = f"key the label map by the labels of obs[{label_key!r}] listed here"
+    else:
+        todo = "give --ontology-key (an obs column of Cell Ontology ids, CL:0000000) or --label-map"
     return f"no group of obs[{label_key!r}] can be scored ({_listed_why(unscored)}); {todo}"
 
 

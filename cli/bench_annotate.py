@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,7 @@ def run_annotate(a: SimpleNamespace, command_of: Callable[[Path], str]) -> None:
 
 # A header's names for the two columns where a map holds more ("dataset,label,cl_id,reason").
 LABEL_NAMES = ("label", "cell_type", "cluster", "group")
+_ID_LIKE = re.compile(r"CL[:_ ]?\d", re.IGNORECASE)
 ID_NAMES = ("cl_id", "cl", "ontology_id", "cell_type_ontology_term_id", "cell_ontology_id")
 
 
@@ -95,7 +97,9 @@ def read_label_map(path: Path) -> dict[str, str]:
     first = text.splitlines()[0] if text.strip() else ""
     dialect = "excel-tab" if "\t" in first else "excel"
     rows = [r for r in csv.reader(text.splitlines(), dialect=dialect) if any(f.strip() for f in r)]
-    if rows and normalize_id(rows[0][-1]) is None:
+    # A first row whose id is a mistyped CL id (CL:000169) is data, refused by name later, not
+    # a header dropped unsaid.
+    if rows and normalize_id(rows[0][-1]) is None and not _ID_LIKE.search(rows[0][-1]):
         header, rows = [f.strip().casefold() for f in rows[0]], rows[1:]
         rows = _named_columns(header, rows)
     if not rows or any(len(r) != 2 for r in rows):

@@ -26,3 +26,16 @@ def test_a_column_of_no_labels_says_to_choose_another_column() -> None:
     adata.obs["kind"] = "unknown"
     with pytest.raises(GenekbError, match="give --label-key a column of cell-type labels"):
         file_truth(adata, "kind")
+
+
+def test_a_mistyped_id_on_the_first_map_line_is_refused_not_taken_as_a_header(tmp_path) -> None:
+    # the line was dropped as a header: its label then read "not in the label map", the typo unsaid
+    from cli.bench_annotate import read_label_map
+    from genekb.errors import UsageError
+
+    path = tmp_path / "map.csv"
+    path.write_text("b,CL:000169\na,CL:0000171\n")
+    label_map = read_label_map(path)
+    assert label_map == {"b": "CL:000169", "a": "CL:0000171"}
+    with pytest.raises(UsageError, match="CL:000169: not a CL id"):
+        file_truth(_islets(), "kind", label_map=label_map)

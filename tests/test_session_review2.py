@@ -39,3 +39,38 @@ def test_a_mistyped_id_on_the_first_map_line_is_refused_not_taken_as_a_header(tm
     assert label_map == {"b": "CL:000169", "a": "CL:0000171"}
     with pytest.raises(UsageError, match="CL:000169: not a CL id"):
         file_truth(_islets(), "kind", label_map=label_map)
+
+
+def test_common_genes_too_few_says_the_versions_share_too_few_not_that_this_one_lacks_them(
+    tmp_path,
+) -> None:
+    # two imports holding 30 task genes each, 15 of them shared: each was told "only 15 of 60
+    # task genes are in this version; import vectors of more", though it holds 30
+    import pandas as pd
+
+    from genekb.build import build
+    from genekb.eval import evaluate
+    from genekb.store.foreign import import_vectors
+    from genekb.store.store import Store
+    from tests.conftest import make_genes
+
+    store = Store.open(tmp_path / "store", create=True)
+    build(store, model="fake", gene_table=make_genes(60))
+    ids, matrix = store.embedding("human/ncbi-card/fake").matrix()
+    tags = []
+    for name, rows in (("first", slice(0, 30)), ("second", slice(15, 45))):
+        frame = pd.DataFrame(matrix[rows], columns=[f"d{i}" for i in range(matrix.shape[1])])
+        frame.insert(0, "gene", [f"GENE{int(i)}" for i in ids[rows]])
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        import_vectors(store, tmp_path / f"{name}.csv", model=name, gene_table=make_genes(60))
+        tags.append(f"human/imported/{name}")
+    task = tmp_path / "task.csv"
+    genes = [f"GENE{i}" for i in range(1, 61)]
+    pd.DataFrame({"gene": genes, "label": ["a", "b"] * 30}).to_csv(task, index=False)
+    versions = [store.embedding(t) for t in tags]
+    with pytest.raises(GenekbError) as err:
+        evaluate(versions, [task], seeds=1, feature_sets=["vectors"], leakage=False,
+                 common_genes=True)  # fmt: skip
+    said = str(err.value)
+    assert "15 of 60 task genes are held by every version compared (this one holds 30;" in said
+    assert "without --common-genes" in said and "import vectors of more" not in said

@@ -60,6 +60,12 @@ def _skip_reason(coverage: dict[str, Any], folds: int, imported: bool = False) -
     smallest = min(counts.values()) if counts else 0
     if asked < MIN_FOUND:
         return f"the task names {asked} genes; a score needs at least {MIN_FOUND}: add genes to it"
+    if found < MIN_FOUND and "found_in_version" in coverage:  # common_genes: the others lack them
+        return (
+            f"only {found} of {asked} task genes are held by every version compared (this one"
+            f" holds {coverage['found_in_version']}; at least {MIN_FOUND} needed); score without"
+            " --common-genes (common_genes=False) or compare versions sharing more of them"
+        )
     if found < MIN_FOUND:
         return (
             f"only {found} of {asked} task genes are in this version (at least {MIN_FOUND}"

@@ -74,3 +74,17 @@ def test_common_genes_too_few_says_the_versions_share_too_few_not_that_this_one_
     said = str(err.value)
     assert "15 of 60 task genes are held by every version compared (this one holds 30;" in said
     assert "without --common-genes" in said and "import vectors of more" not in said
+
+
+def test_a_pickled_bare_matrix_is_refused_as_no_dict_not_a_crash(tmp_path) -> None:
+    # the torch check compared the unpickled object with an int: an array made that ambiguous
+    import pickle
+
+    import numpy as np
+
+    from genekb.store.vector_files import load_vectors
+
+    path = tmp_path / "matrix.pkl"
+    path.write_bytes(pickle.dumps(np.zeros((3, 4), dtype=np.float32)))
+    with pytest.raises(GenekbError, match="expected a dict of gene name -> vector, found ndarray"):
+        load_vectors(path)

@@ -114,7 +114,9 @@ def _raw(source: Path | io.BytesIO) -> bytes:
 def _read_pickle(source: Any, where: Any) -> tuple[list[str], np.ndarray]:
     refuse_zip(source, where)
     data = safe_load_pickle(source)
-    if data == TORCH_LEGACY_MAGIC:  # torch.save(..., _use_new_zipfile_serialization=False)
+    # torch.save(..., _use_new_zipfile_serialization=False); an int alone, since `==` on an
+    # unpickled array or frame is no bool
+    if type(data) is int and data == TORCH_LEGACY_MAGIC:
         raise GenekbError(f"{where}: {torch_note(Path(where).name)}")
     if not isinstance(data, dict):
         raise GenekbError(

@@ -88,3 +88,25 @@ def test_a_pickled_bare_matrix_is_refused_as_no_dict_not_a_crash(tmp_path) -> No
     path.write_bytes(pickle.dumps(np.zeros((3, 4), dtype=np.float32)))
     with pytest.raises(GenekbError, match="expected a dict of gene name -> vector, found ndarray"):
         load_vectors(path)
+
+
+def test_cells_without_an_id_in_the_ontology_key_are_not_graded_not_a_refusal() -> None:
+    # one blank id refused the whole file ("nan: not a CL id") with no way out but editing it
+    import numpy as np
+
+    from tests.test_annotate import ALPHA
+
+    adata = _islets()
+    ids = adata.obs["truth"].astype(object)
+    ids[adata.obs["kind"].to_numpy() == "b"] = np.nan  # group b: no id at all
+    ids.iloc[np.flatnonzero(adata.obs["kind"].to_numpy() == "a")[:3]] = "NA"  # a: a few
+    adata.obs["ids"] = ids
+    _, truth, how = file_truth(adata, "kind", ontology_key="ids")
+    assert truth["a"] == ALPHA and "b" not in truth
+    assert how["unscored"]["b"] == "no CL id in obs['ids']"
+    adata.obs.loc[adata.obs_names[0], "ids"] = "CL:9999999"  # a wrong id is still refused
+    with pytest.raises(GenekbError, match="CL:9999999: no term of this release"):
+        file_truth(adata, "kind", ontology_key="ids")
+    adata.obs["ids"] = np.nan  # no id at all: the way out is to fill them in, not the flag given
+    with pytest.raises(GenekbError, match="fill in the groups' CL ids"):
+        file_truth(adata, "kind", ontology_key="ids")

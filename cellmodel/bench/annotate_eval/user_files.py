@@ -81,6 +81,8 @@ def file_truth(
         cells, source = _mapped(labels, keep, label_map, unscored), "the label map"
     elif column is not None:
         cells, source = _ids_of(kept.obs, column, keep), f"obs[{column!r}]"
+        for g in sorted(set(groups[keep]) - set(groups[cells.notna().to_numpy()])):
+            unscored[g] = f"no CL id in obs[{column!r}]"
     else:
         cells, source = _read_labels(labels, keep, unscored), "labels read as CL terms"
     graded = keep & cells.notna().to_numpy()
@@ -101,6 +103,8 @@ def _nothing_graded(label_key: str, unscored: dict[str, str]) -> str:
         todo = f"group the cells by a coarser column with groups of {MIN_CELLS} cells or more"
     elif whys == {"read as unlabelled"}:  # no id column or map can grade a label that is none
         todo = "give --label-key a column of cell-type labels"
+    elif whys and all(why.startswith("no CL id in") for why in whys):
+        todo = "fill in the groups' CL ids (CL:0000000) there, or give --label-map"
     elif "not in the label map" in whys:  # the map was given: another map is no way out
         todo = f"key the label map by the labels of obs[{label_key!r}] listed here"
     else:
@@ -144,9 +148,11 @@ def _as_ids(values: pd.Series) -> pd.Series:
 
 
 def _ids_of(obs: pd.DataFrame, column: str, keep: np.ndarray) -> pd.Series:
-    """Per cell its CL id from `column`; ids CL does not know are refused by name."""
+    """Per cell its CL id from `column`; ids CL does not know are refused by name, and a cell
+    without one (NaN, blank, "NA", "unknown") has no truth, as a cell of no label has none."""
     check_obs_column(obs, column, "--ontology-key")
     values = _as_ids(obs[column])
+    keep = keep & ~unlabelled(obs[column])
     bad = _not_truths(values[keep])
     if bad:
         raise UsageError(

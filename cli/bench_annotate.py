@@ -15,6 +15,7 @@ from cli.common import info, print_json
 from genekb.errors import UsageError
 from genekb.output_paths import check_output_dir
 
+DEFAULT_TIMEOUT = 3600.0  # bench's --timeout default (cli.bench_cmd)
 DEFAULT_SEEDS = 2  # control draws: each is a whole scoring of every group
 _WHY = "--task annotate leaves out (it names the groups, it does not cluster)"
 
@@ -29,6 +30,7 @@ def cluster_only(a: SimpleNamespace) -> dict[str, bool]:
         "--device": a.device is not None,
         "--no-warm": not a.warm,
         "--threads": a.threads is not None,
+        "--timeout": a.timeout != DEFAULT_TIMEOUT,  # it bounds a worker process; none runs here
         "--gene-vectors": a.gene_vectors != "real",
     }
 

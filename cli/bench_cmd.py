@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.bench_annotate import run_annotate
+from cli.bench_annotate import DEFAULT_TIMEOUT, run_annotate
 from cli.cellmodel_args import GeneKeyOpt, LayerOpt, RootOpt, refuse_unused
 from cli.common import as_flags, handle_errors, info, print_json
 from genekb.errors import GenekbError, UsageError
@@ -165,7 +165,7 @@ def bench(
     device: _DeviceOpt = None,
     warm: _WarmOpt = True,
     threads: _ThreadsOpt = None,
-    timeout: _TimeoutOpt = 3600.0,
+    timeout: _TimeoutOpt = DEFAULT_TIMEOUT,
     gene_vectors: _GeneVectorsOpt = "real",
     force: _ForceOpt = False,
     json_: _JsonOpt = False,

@@ -110,3 +110,13 @@ def test_cells_without_an_id_in_the_ontology_key_are_not_graded_not_a_refusal() 
     adata.obs["ids"] = np.nan  # no id at all: the way out is to fill them in, not the flag given
     with pytest.raises(GenekbError, match="fill in the groups' CL ids"):
         file_truth(adata, "kind", ontology_key="ids")
+
+
+def test_bench_annotate_refuses_a_timeout_it_cannot_apply() -> None:
+    # --timeout bounds each clustering worker; the annotate task runs none and ignored it unsaid
+    from tests.conftest import one_line_error, run_cellmodel
+
+    # (synthetic data: refused at once, for another reason, where --timeout is not checked)
+    result = run_cellmodel("bench", "--task", "annotate", "--datasets", "synthetic-300",
+                           "--timeout", "60")  # fmt: skip
+    assert "--timeout" in one_line_error(result, code=2)

@@ -77,7 +77,6 @@ def eval_(
     from cli.progress import steady_progress
     from genekb.eval import evaluate
     from genekb.eval.controls import FEATURE_SETS
-    from genekb.eval.report import to_markdown
     from genekb.eval.tasks import DEFAULT_TASKS, resolve_task
     from genekb.progress import reporting
     from genekb.store.store import Store
@@ -97,6 +96,13 @@ def eval_(
             common_genes=common_genes,
             log=info,
         )
+    _print(document, json_)
+
+
+def _print(document: dict[str, Any], json_: bool) -> None:
+    """The table (or JSON) on stdout; each skipped task and the time on stderr."""
+    from genekb.eval.report import to_markdown
+
     if json_:
         print_json(document)
     else:

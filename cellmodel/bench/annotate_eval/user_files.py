@@ -122,6 +122,8 @@ def _cl_column(obs: pd.DataFrame, label_key: str, keep: np.ndarray) -> str | Non
     first where they agree cell by cell, and none chosen (refused) where they do not."""
     found = []
     for column in obs.columns:
+        if pd.api.types.is_numeric_dtype(obs[column]) or pd.api.types.is_bool_dtype(obs[column]):
+            continue  # numbers hold no CL id; reading each of them as one costs seconds
         values = _as_ids(obs[column][keep])
         if len(values) and all(CL_ID.match(v) for v in pd.unique(values)):
             per_label = pd.DataFrame({"l": obs[label_key][keep].astype(str), "v": values})

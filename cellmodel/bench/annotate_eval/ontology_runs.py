@@ -187,14 +187,10 @@ def run_file(
 
 def list_scores(adata: Any, label_key: str, store: Store, truth: dict[str, str]) -> dict:
     """With the file's own CL terms as the candidate list: groups named exactly (rank 1) by the
-    default and by each ranking alone."""
-    from cellmodel.annotate import annotate, report_of
-    from cellmodel.annotate.evaluate import METHOD_KEYS, score_report
+    default and by each ranking alone (`user_lists.own_list`)."""
+    from cellmodel.bench.annotate_eval.user_lists import own_list
 
-    own = sorted(set(truth.values()))
-    out = annotate(adata, store, groupby=label_key, candidates=own, copy=True)
-    scored = score_report(report_of(out), truth, METHOD_KEYS)
-    return {m: scored[m]["exact@1"] for m in METHOD_KEYS}
+    return own_list(adata, label_key, store, truth)["exact"]
 
 
 def run_design_file(

@@ -47,16 +47,20 @@ def ranking_scores(X: Any, ranking: str = "expression") -> sp.csr_matrix:
     return S
 
 
-def top_genes(scores: sp.csr_matrix, usable: np.ndarray, top_n: int) -> list[np.ndarray]:
-    """Per cell, the column indices of its `top_n` best-scored usable genes, best first."""
+def top_genes(
+    scores: sp.csr_matrix, usable: np.ndarray, top_n: int, tie_rank: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Per cell, the column indices of its `top_n` best-scored usable genes, best first; tied
+    scores in the order of `tie_rank` (one number per gene; default: the column)."""
     keep = usable[scores.indices]
+    rank = np.arange(scores.shape[1]) if tie_rank is None else np.asarray(tie_rank)
     out: list[np.ndarray] = []
     for c in range(scores.shape[0]):
         lo, hi = scores.indptr[c], scores.indptr[c + 1]
         cols, vals = scores.indices[lo:hi][keep[lo:hi]], scores.data[lo:hi][keep[lo:hi]]
-        # A total order (score, then column) even at the cut: expression values tie often, and a
-        # partial sort would pick among tied genes by memory layout, changing cached sentences.
-        order = np.lexsort((cols, -vals))[:top_n]
+        # A total order (score, then tie rank) even at the cut: expression values tie often, and
+        # a partial sort would pick among tied genes by memory layout, changing cached sentences.
+        order = np.lexsort((rank[cols], -vals))[:top_n]
         out.append(cols[order])
     return out
 
@@ -77,8 +81,11 @@ def cell_sentences(
     names = np.array([s if s else "" for s in symbols], dtype=object)
     if ranking == "hvg":
         usable &= highly_variable_weights(X, n_hvg, candidates=usable)
+    # Tied genes in the order of their symbols, not of the columns: the same cells with their
+    # genes in another order (another file's layout) make the same sentences.
+    tie_rank = np.unique(names.astype(str), return_inverse=True)[1]
     tops = top_genes(
-        ranking_scores(X, "expression" if ranking == "hvg" else ranking), usable, top_n
+        ranking_scores(X, "expression" if ranking == "hvg" else ranking), usable, top_n, tie_rank
     )
     return [" ".join(names[cols]) for cols in tops]
 

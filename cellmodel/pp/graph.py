@@ -80,9 +80,12 @@ def highly_variable(
 
     Genes are binned by mean expression and each gene's dispersion is z-scored within its bin, so
     the choice is not just "the most expressed genes". Fewer candidates than `n_top`: all of them.
+    Genes no cell expresses are never candidates: they cannot be variable, and their zero means
+    would stretch the bins, so the same data with or without them would choose other genes.
     """
     n_genes = X_log.shape[1]
-    cols = np.arange(n_genes) if candidates is None else np.flatnonzero(candidates)
+    expressed = expressed_genes(X_log)
+    cols = np.flatnonzero(expressed if candidates is None else expressed & candidates)
     mask = np.zeros(n_genes, dtype=bool)
     if len(cols) <= n_top:
         mask[cols] = True
@@ -90,7 +93,7 @@ def highly_variable(
     import anndata as ad
     import scanpy as sc
 
-    if candidates is not None:
+    if len(cols) < n_genes:
         X_log = sp.csr_matrix(X_log)[:, cols] if sp.issparse(X_log) else np.asarray(X_log)[:, cols]
     stats = sc.pp.highly_variable_genes(
         ad.AnnData(X=X_log), n_top_genes=n_top, flavor="seurat", inplace=False
@@ -99,10 +102,20 @@ def highly_variable(
     return mask
 
 
+def expressed_genes(X: Any) -> np.ndarray:
+    """Boolean mask of the genes with a non-zero value in some cell."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)  # its indices are the columns
+        return np.bincount(X.indices[X.data != 0], minlength=X.shape[1]) > 0
+    return np.asarray(np.any(np.asarray(X) != 0, axis=0)).ravel()
+
+
 def scale(X: Any) -> np.ndarray:
     """Zero mean, unit variance per gene (constant genes stay 0), clipped to ±SCALE_CLIP."""
     X = X.toarray() if sp.issparse(X) else np.array(X)
-    X = X.astype(np.float32, copy=False)
+    # C order, whatever the input's: float32 sums over the cells round by layout, and a dense
+    # matrix's column subset comes in Fortran order, so dense and sparse input scaled apart.
+    X = np.ascontiguousarray(X, dtype=np.float32)
     X -= X.mean(axis=0, keepdims=True)
     std = X.std(axis=0, keepdims=True)
     std[std == 0] = 1.0

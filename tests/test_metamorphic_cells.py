@@ -128,3 +128,27 @@ def test_classify_does_not_depend_on_the_label_names():
         runs.append(result)
     np.testing.assert_array_equal(runs[1].embedding, runs[0].embedding)
     assert [back[p] for p in runs[1].predictions] == list(runs[0].predictions)
+
+
+def test_the_pca_does_not_depend_on_the_gene_order():
+    """The HVG columns entered the PCA (and the fit's count block) in file order, so the same
+    file with its genes in another order gave another PCA (max 0.003 on 400 baron-human cells)
+    and the graph encoder other clusters (ARI 0.97). They follow the gene names now."""
+    import anndata as ad
+    import pandas as pd
+
+    from cellmodel.classify.views import expression_pca
+    from cellmodel.io import expression
+    from cellmodel.pp.graph import structure_features
+
+    X = _counts(200, 300, seed=5)
+    adata = ad.AnnData(sp.csr_matrix(X), var=pd.DataFrame(index=[f"G{i:03d}" for i in range(300)]))
+    shuffled = adata[:, np.random.default_rng(0).permutation(300)].copy()
+    runs = []
+    for data in (adata, shuffled):
+        expr = expression(data)
+        runs.append(structure_features(expr.X, kind="log", n_hvg=100, n_pcs=10, genes=expr.genes))
+    np.testing.assert_array_equal(runs[1], runs[0])
+    np.testing.assert_array_equal(
+        expression_pca(shuffled, n_pcs=10), expression_pca(adata, n_pcs=10)
+    )

@@ -37,7 +37,7 @@ def expression_pca(
     """PCA of the expression (log-normalize, highly variable genes, scale, PCA): the comparison's
     input and the plain structure view. Fitted on all cells; labels play no part."""
     expr = expression(adata, layer=layer, gene_key=gene_key)
-    hvg = graph.highly_variable(expr.X)
+    hvg = graph.hvg_columns(graph.highly_variable(expr.X), expr.genes)
     return graph.pca(graph.scale(expr.X[:, hvg]), n_pcs, seed)
 
 

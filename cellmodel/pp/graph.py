@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +103,17 @@ def highly_variable(
     return mask
 
 
+def hvg_columns(hvg: np.ndarray, genes: Sequence[str] | None = None) -> np.ndarray:
+    """The column indices of the `hvg` mask, in the order of the genes' names when given: the
+    PCA's sums and the fit's weights meet the genes by position, so the same file with its
+    genes in another order gave another PCA (and clusters) without it."""
+    cols = np.flatnonzero(hvg)
+    if genes is None:
+        return cols
+    names = np.asarray([str(genes[c]) for c in cols], dtype=object)
+    return cols[np.argsort(names, kind="stable")]
+
+
 def expressed_genes(X: Any) -> np.ndarray:
     """Boolean mask of the genes with a non-zero value in some cell."""
     if sp.issparse(X):
@@ -132,19 +144,20 @@ def structure_features(
     n_pcs: int | str = DEFAULT_N_PCS,
     batch: np.ndarray | None = None,
     seed: int = 0,
+    genes: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Expression (counts or log-normalized, cells × genes) → log-normalize, HVG, scale, PCA.
 
     `n_pcs`: a number, or "auto" for as many as `parallel_analysis` finds above noise (at most
     `DEFAULT_N_PCS`). `batch` (one value per cell, e.g. donor; never the cell-type labels):
     ComBat (scanpy) removes per-batch location and scale from the HVG matrix before scaling.
+    `genes`: the genes' names, which order the HVG columns (`hvg_columns`).
     """
     check_n_pcs(n_pcs)  # a wrong argument is said before anything is computed
     if X.shape[0] < 3:
         raise GenekbError(f"only {X.shape[0]} cell(s); clustering needs at least 3 cells")
     X_log = log_normalize(X, kind)
-    hvg = highly_variable(X_log, n_hvg)
-    X_hvg = X_log[:, hvg]
+    X_hvg = X_log[:, hvg_columns(highly_variable(X_log, n_hvg), genes)]
     _check_some_gene_varies(X_hvg)
     if batch is not None:
         X_hvg = combat(X_hvg, batch)

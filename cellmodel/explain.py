@@ -104,6 +104,13 @@ def _name(inputs: RunInputs, g: int) -> str:
     return inputs.symbols[g] or inputs.genes[g]
 
 
+def _ranked(values: np.ndarray, inputs: RunInputs) -> np.ndarray:
+    """Gene indices, highest value first; tied values in the order of the genes' names, not of
+    the columns, so the same file with its genes in another order lists the same genes."""
+    names = np.unique(np.asarray(inputs.genes, dtype=str), return_inverse=True)[1]
+    return np.lexsort((names.ravel(), -values))
+
+
 def store_of(
     adata: ad.AnnData, store: Store | str | os.PathLike[str] | None = None
 ) -> Store | None:
@@ -147,7 +154,7 @@ def _markers_of(
         return {}
     t = t_all[c]
     diff = stats.means[c] - stats.rest_means[c]
-    order = [g for g in np.argsort(-t) if diff[g] > 0][:top_n]
+    order = [g for g in _ranked(t, inputs) if diff[g] > 0][:top_n]
     markers = [
         {
             "gene": _name(inputs, g),
@@ -205,7 +212,7 @@ def explain(
         entry: dict[str, Any] = {"cluster": str(clusters.categories[c]), "n_cells": size}
         entry |= _markers_of(c, stats, t_all, inputs, top_n)
         if scores is not None and norms is not None and shift is not None and norms[c] > 0:
-            order = [g for g in np.argsort(-scores[c])[:top_n] if scores[c, g] > 0]
+            order = [g for g in _ranked(scores[c], inputs)[:top_n] if scores[c, g] > 0]
             # A gene lower in the cluster moves it too (away from its text): said, or a
             # cluster's contributors read as its genes (both halves of a split listed one set).
             entry["semantic_genes"] = [

@@ -180,3 +180,26 @@ def test_explain_lists_the_same_markers_whatever_the_gene_order():
         report = explain(data, None, top_n=4)
         listed.append([m["gene"] for m in report["clusters"][0]["markers"]])
     assert listed[1] == listed[0] == ["CD2", "CD28", "CD3D", "CD3E"]
+
+
+def test_a_references_own_view_from_another_encoder_is_not_reused():
+    """Out-of-core classify reused the reference's obsm['X_semantic_w'] whenever it was fitted
+    on the query's genes, whatever encoder, weighting or gene-vector control made it: another
+    space voted as if it were the query's. It is reused only for the same encoder and params."""
+    import anndata as ad
+    import pytest
+
+    from cellmodel.chunked.classify import reference_view
+    from genekb.errors import UsageError
+
+    genes = {"sha256": "same", "gene_ids": np.arange(3)}
+    params = {"weighting": "hvg", "gene_vectors": "real"}
+    record = {"spec_sha256": "minilm", "params": params, "reference_genes": genes}
+    reference = ad.AnnData(np.ones((4, 3), dtype=np.float32))
+    reference.obsm["X_semantic_w"] = np.eye(4, 2, dtype=np.float32)
+    reference.uns["cellmodel"] = dict(record)
+    np.testing.assert_array_equal(reference_view(reference, record, None), np.eye(4, 2))
+    for other in ({"spec_sha256": "another"}, {"params": {**params, "gene_vectors": "shuffled"}}):
+        reference.uns["cellmodel"] = {**record, **other}
+        with pytest.raises(UsageError, match="another encoder or other parameters"):
+            reference_view(reference, record, None)

@@ -85,10 +85,17 @@ def reference_view(reference: Any, record: dict[str, Any], store: Store | None) 
     parameters and its genes (`reference_genes`): each file's own variable genes would fit each
     its own post-processing, and a kNN across two such views votes far worse."""
     genes = fitted_genes(record)
-    if VIEW_KEY in reference.obsm and _same_genes(reference, genes):
+    own = reference.uns.get(UNS_KEY)
+    if VIEW_KEY in reference.obsm and _same_genes(reference, genes) and _same_run(own, record):
         return np.asarray(reference.obsm[VIEW_KEY])
     if store is None:
-        why = "has no" if VIEW_KEY not in reference.obsm else "was fitted on other genes than the"
+        why = (
+            "has no"
+            if VIEW_KEY not in reference.obsm
+            else "was fitted on other genes than the"
+            if not _same_genes(reference, genes)
+            else "was made with another encoder or other parameters than the"
+        )
         raise UsageError(
             f"the reference {why} obsm[{VIEW_KEY!r}] of the query; give a genekb store to embed"
             " it in the query's space"
@@ -113,6 +120,18 @@ def _same_genes(reference: Any, genes: Mapping[str, Any]) -> bool:
     if not genes.get("sha256"):
         return True
     return fitted_genes(reference.uns.get(UNS_KEY)).get("sha256") == genes["sha256"]
+
+
+def _same_run(own: Any, record: Mapping[str, Any]) -> bool:
+    """Whether the reference's own view was made with the query's encoder and embed parameters,
+    where both records say: the same genes under another encoder, weighting or gene-vector
+    control are another space, and its view was reused as if it were the query's."""
+    own = own if isinstance(own, Mapping) else {}
+    encoders = {str(r["spec_sha256"]) for r in (own, record) if r.get("spec_sha256")}
+    if len(encoders) > 1:
+        return False
+    mine, theirs = own.get("params") or {}, record.get("params") or {}
+    return all(str(mine[k]) == str(theirs[k]) for k in EMBED_PARAMS if k in mine and k in theirs)
 
 
 def _votes_task(

@@ -123,6 +123,11 @@ def fit_isotropy(
     if method == "abtt":
         top = vt[: min(n_remove, dim)]
         return Isotropy(method, mean, (np.eye(dim) - top.T @ top).astype(np.float32))
+    # Whitening writes the cells in the principal axes themselves, whose signs the SVD picks by
+    # the rows' order: the same genes in another order flipped axes of every cell's vector (and
+    # two files' views disagreed). Each axis's largest component is made positive.
+    rows = np.arange(len(vt))
+    vt = vt * np.where(vt[rows, np.argmax(np.abs(vt), axis=1)] < 0, -1.0, 1.0)[:, None]
     # Whitening: unit variance along every principal axis; tiny axes are floored, not blown up.
     std = singular / np.sqrt(max(len(vectors) - 1, 1))
     std = np.maximum(std, max(float(std.max()), 1e-12) * 1e-3)

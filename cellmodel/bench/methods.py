@@ -23,7 +23,9 @@ def _expression_pca(inp: MethodInput) -> np.ndarray:
     """The pipeline's own structure input: log-normalize, 2,000 HVG, scale, PCA 50."""
     expr = io.expression(inp.adata, layer=inp.layer, gene_key=inp.gene_key)
     batch = batch_values(inp.adata, inp.batch_key)
-    return graph.structure_features(expr.X, kind="log", batch=batch, seed=inp.seed)
+    return graph.structure_features(
+        expr.X, kind="log", batch=batch, seed=inp.seed, genes=expr.genes
+    )
 
 
 def _knn(inp: MethodInput) -> Any:

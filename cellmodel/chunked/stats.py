@@ -85,7 +85,9 @@ def seurat_hvg(stats: GeneStats, n_top: int, candidates: np.ndarray) -> np.ndarr
     the dispersion z-scored in its bin (a bin of one gene: z = 1).
     """
     n_genes = len(candidates)
-    cols = np.flatnonzero(candidates)
+    # As in memory: genes no cell expresses (Σx² = 0) are no candidates (their zero means would
+    # stretch the bins)
+    cols = np.flatnonzero(np.asarray(candidates, dtype=bool) & (stats.squares > 0))
     mask = np.zeros(n_genes, dtype=bool)
     if len(cols) <= n_top:
         mask[cols] = True

@@ -181,12 +181,13 @@ def split(
             f" test){more}{_typed_apart(name, values)}; label more cells, merge or drop small"
             " classes, or train on all but one cell of each (small_classes='cap')"
         )
-    rng = np.random.default_rng(seed)
+    # One draw over all the cells, each class taking its first cells in that order: a draw per
+    # class, in the classes' name order, gave the same partition under other names other cells.
+    order = np.random.default_rng(seed).permutation(len(values))
     mask = np.zeros(len(values), dtype=bool)
     for name, n in sizes.items():
-        members = np.flatnonzero(values == name)
-        take = min(wanted[name], n - 1)
-        mask[rng.permutation(members)[:take]] = True
+        members = order[values[order] == name]
+        mask[members[: min(wanted[name], n - 1)]] = True
     trained = len(class_sizes(values[mask]))
     if trained < 2:  # capping leaves a one-cell class nothing to train on
         raise GenekbError(

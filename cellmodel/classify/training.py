@@ -147,14 +147,25 @@ def _embed(net: RefineNet, X: np.ndarray, device: torch.device) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
+def first_seen_codes(labels: np.ndarray) -> np.ndarray:
+    """Class codes 0..C-1 in the order the classes first occur, not in their names' order: the
+    votes, pseudo-labels and hold-outs of the refinement follow the codes, so the same classes
+    under other names were refined into another view."""
+    _, first, inverse = np.unique(labels.astype(str), return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.ravel()]
+
+
 def _stopping_split(codes: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Mask of training cells held out for stopping: floor(fraction × size) per class."""
-    rng = np.random.default_rng(seed + 1)
+    # One draw over the cells (as `labels.split`): a draw per class in code order, and so in the
+    # classes' name order, held other cells out under other names for the same classes.
+    order = np.random.default_rng(seed + 1).permutation(len(codes))
     held = np.zeros(len(codes), dtype=bool)
     for c in np.unique(codes):
-        members = np.flatnonzero(codes == c)
-        take = int(np.floor(fraction * len(members)))
-        held[rng.permutation(members)[:take]] = True
+        members = order[codes[order] == c]
+        held[members[: int(np.floor(fraction * len(members)))]] = True
     return held
 
 
@@ -289,7 +300,7 @@ def refine(
     chosen_device = torch.device(resolve_device(device))
     scaler = Scaler.fit(train_X)
     Xs, Qs = scaler.apply(train_X), scaler.apply(query_X)
-    codes = np.unique(train_labels.astype(str), return_inverse=True)[1].astype(np.int64)
+    codes = first_seen_codes(train_labels)
     modes = ["on", "off"] if opts.self_training == "auto" else [opts.self_training]
     record: dict[str, Any] = {"self_training": opts.self_training}
     with deterministic(seed):

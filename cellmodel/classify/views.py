@@ -38,7 +38,7 @@ def expression_pca(
     """PCA of the expression (log-normalize, highly variable genes, scale, PCA): the comparison's
     input and the plain structure view. Fitted on all cells; labels play no part."""
     expr = expression(adata, layer=layer, gene_key=gene_key)
-    hvg = graph.highly_variable(expr.X)
+    hvg = graph.hvg_columns(graph.highly_variable(expr.X), expr.genes)
     return graph.pca(graph.scale(expr.X[:, hvg]), n_pcs, seed)
 
 
@@ -279,8 +279,9 @@ def marker_block(
     kind: str = "scores",
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """The marker block of `marker_view` before its per-cell normalization (cells × classes for
-    "scores", cells × marker genes for "genes"), the training classes (sorted) and each class's
-    marker genes (column indices of `expression`, strongest first)."""
+    "scores", its columns in the order the classes first occur among the training cells; cells ×
+    marker genes for "genes"), the training classes (sorted) and each class's marker genes
+    (column indices of `expression`, strongest first)."""
     import scipy.sparse as sp
 
     if kind not in MARKER_BLOCKS:
@@ -304,7 +305,11 @@ def marker_block(
         if p.size:
             weight = effect[c, p] ** 2
             scores[:, c] = block[:, [column[g] for g in p]] @ (weight / weight.sum())
-    return scores, classes, per_class
+    # The columns in the order the classes first occur among the training cells, not in their
+    # names' order: the refinement's weights meet its inputs by position, so the same classes
+    # under other names were refined into another view.
+    first = np.unique(codes, return_index=True)[1]
+    return scores[:, np.argsort(first)], classes, per_class
 
 
 def marker_view(

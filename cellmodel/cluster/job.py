@@ -115,7 +115,13 @@ def _run(adata: ad.AnnData, store: Store | str | None, run: ClusterRun) -> None:
         expr.genes, run.taxon, run.model, run.use_semantic, run.align_semantic
     )
     X_pca = graph.structure_features(
-        expr.X, kind="log", n_hvg=run.n_hvg, n_pcs=run.n_pcs, batch=batch, seed=run.seed
+        expr.X,
+        kind="log",
+        n_hvg=run.n_hvg,
+        n_pcs=run.n_pcs,
+        batch=batch,
+        seed=run.seed,
+        genes=expr.genes,
     )
     knn = graph.knn_graph(X_pca, run.n_neighbors, seed=run.seed)
     timings["structure_input"] = time.perf_counter() - tick
@@ -155,7 +161,7 @@ def _fit_counts(adata: ad.AnnData, expr: io.Expression, run: ClusterRun) -> Any:
     weight = run.cluster_options.get("count_weight", ClusterOptions.count_weight)
     if weight <= 0 or expr.kind != "counts":
         return None
-    hvg = graph.highly_variable(expr.X, run.n_hvg)
+    hvg = graph.hvg_columns(graph.highly_variable(expr.X, run.n_hvg), expr.genes)
     return sp.csr_matrix(source_matrix(adata, expr.source))[:, hvg]
 
 

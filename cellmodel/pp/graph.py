@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,9 +83,12 @@ def highly_variable(
 
     Genes are binned by mean expression and each gene's dispersion is z-scored within its bin, so
     the choice is not just "the most expressed genes". Fewer candidates than `n_top`: all of them.
+    Genes no cell expresses are never candidates: they cannot be variable, and their zero means
+    would stretch the bins, so the same data with or without them would choose other genes.
     """
     n_genes = X_log.shape[1]
-    cols = np.arange(n_genes) if candidates is None else np.flatnonzero(candidates)
+    expressed = expressed_genes(X_log)
+    cols = np.flatnonzero(expressed if candidates is None else expressed & candidates)
     mask = np.zeros(n_genes, dtype=bool)
     if len(cols) <= n_top:
         mask[cols] = True
@@ -92,7 +96,7 @@ def highly_variable(
     import anndata as ad
     import scanpy as sc
 
-    if candidates is not None:
+    if len(cols) < n_genes:
         X_log = sp.csr_matrix(X_log)[:, cols] if sp.issparse(X_log) else np.asarray(X_log)[:, cols]
     stats = sc.pp.highly_variable_genes(
         ad.AnnData(X=X_log), n_top_genes=n_top, flavor="seurat", inplace=False
@@ -101,10 +105,31 @@ def highly_variable(
     return mask
 
 
+def hvg_columns(hvg: np.ndarray, genes: Sequence[str] | None = None) -> np.ndarray:
+    """The column indices of the `hvg` mask, in the order of the genes' names when given: the
+    PCA's sums and the fit's weights meet the genes by position, so the same file with its
+    genes in another order gave another PCA (and clusters) without it."""
+    cols = np.flatnonzero(hvg)
+    if genes is None:
+        return cols
+    names = np.asarray([str(genes[c]) for c in cols], dtype=object)
+    return cols[np.argsort(names, kind="stable")]
+
+
+def expressed_genes(X: Any) -> np.ndarray:
+    """Boolean mask of the genes with a non-zero value in some cell."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)  # its indices are the columns
+        return np.bincount(X.indices[X.data != 0], minlength=X.shape[1]) > 0
+    return np.asarray(np.any(np.asarray(X) != 0, axis=0)).ravel()
+
+
 def scale(X: Any) -> np.ndarray:
     """Zero mean, unit variance per gene (constant genes stay 0), clipped to ±SCALE_CLIP."""
     X = X.toarray() if sp.issparse(X) else np.array(X)
-    X = X.astype(np.float32, copy=False)
+    # C order, whatever the input's: float32 sums over the cells round by layout, and a dense
+    # matrix's column subset comes in Fortran order, so dense and sparse input scaled apart.
+    X = np.ascontiguousarray(X, dtype=np.float32)
     X -= X.mean(axis=0, keepdims=True)
     std = X.std(axis=0, keepdims=True)
     std[std == 0] = 1.0
@@ -121,19 +146,20 @@ def structure_features(
     n_pcs: int | str = DEFAULT_N_PCS,
     batch: np.ndarray | None = None,
     seed: int = 0,
+    genes: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Expression (counts or log-normalized, cells × genes) → log-normalize, HVG, scale, PCA.
 
     `n_pcs`: a number, or "auto" for as many as `parallel_analysis` finds above noise (at most
     `DEFAULT_N_PCS`). `batch` (one value per cell, e.g. donor; never the cell-type labels):
     ComBat (scanpy) removes per-batch location and scale from the HVG matrix before scaling.
+    `genes`: the genes' names, which order the HVG columns (`hvg_columns`).
     """
     check_n_pcs(n_pcs)  # a wrong argument is said before anything is computed
     if X.shape[0] < 3:
         raise GenekbError(f"only {X.shape[0]} cell(s); clustering needs at least 3 cells")
     X_log = log_normalize(X, kind)
-    hvg = highly_variable(X_log, n_hvg)
-    X_hvg = X_log[:, hvg]
+    X_hvg = X_log[:, hvg_columns(highly_variable(X_log, n_hvg), genes)]
     _check_some_gene_varies(X_hvg)
     if batch is not None:
         X_hvg = combat(X_hvg, batch)

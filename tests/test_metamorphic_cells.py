@@ -137,7 +137,7 @@ def test_the_pca_does_not_depend_on_the_gene_order():
     import anndata as ad
     import pandas as pd
 
-    from cellmodel.classify.views import expression_pca
+    from cellmodel.classify.views import expression_pca, joint_expression_pca
     from cellmodel.io import expression
     from cellmodel.pp.graph import structure_features
 
@@ -152,6 +152,11 @@ def test_the_pca_does_not_depend_on_the_gene_order():
     np.testing.assert_array_equal(
         expression_pca(shuffled, n_pcs=10), expression_pca(adata, n_pcs=10)
     )
+    # the transfer's PCA, fitted on the reference and applied to the query, alike
+    query = adata[:50].copy()
+    joint = [joint_expression_pca(ref, query, n_pcs=10) for ref in (adata, shuffled)]
+    for one, other in zip(joint[0], joint[1], strict=True):
+        np.testing.assert_allclose(np.abs(other), np.abs(one), atol=1e-4)
 
 
 def test_explain_lists_the_same_markers_whatever_the_gene_order():

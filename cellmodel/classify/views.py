@@ -251,10 +251,10 @@ def joint_expression_pca(
     """
     from sklearn.decomposition import PCA
 
-    ref_X, qry_X, _ = shared_expression(
+    ref_X, qry_X, shared = shared_expression(
         reference, query, layer=layer, gene_key=gene_key, warn_few=True, names=names
     )
-    hvg = graph.highly_variable(ref_X)
+    hvg = graph.hvg_columns(graph.highly_variable(ref_X), shared)
     ref_dense = as_matrix(ref_X[:, hvg], "reference expression")
     qry_dense = as_matrix(qry_X[:, hvg], "query expression")
     mean = ref_dense.mean(axis=0, keepdims=True)

@@ -47,11 +47,11 @@ def scaled_hvg(
 ) -> tuple[np.ndarray, list[str]]:
     """The pipeline's HVG matrix before its PCA (HVG, optional ComBat, scaling): cells × genes,
     dense float32, and those genes' names."""
-    hvg = graph.highly_variable(X_log, n_hvg)
+    hvg = graph.hvg_columns(graph.highly_variable(X_log, n_hvg), genes)
     X_hvg = X_log[:, hvg]
     if batch is not None:
         X_hvg = graph.combat(X_hvg, batch)
-    return graph.scale(X_hvg), [g for g, keep in zip(genes, hvg, strict=True) if keep]
+    return graph.scale(X_hvg), [genes[c] for c in hvg]
 
 
 def _config(seed: int, options: dict[str, Any]) -> module.RefineConfig:

@@ -1,7 +1,7 @@
 """The design set's split, development beside self-held-out, as markdown on stdout.
 
     python scripts/split_design_set.py docs/data/cluster_design_set_runs.jsonl \
-        docs/data/merge_split_moves.jsonl docs/data/cluster_heldout_runs.jsonl
+        docs/data/merge_split_moves.jsonl docs/data/cluster_heldout_runs.jsonl [--current RUNS ...]
 
 Inputs: runs of `scripts/exp_design_set.py` (per dataset and seed: `ari` of the pipeline's
 partition, `encoder`, unless run with `--baselines-only`, and of the baselines: `kmeans50` =
@@ -14,7 +14,10 @@ check's last two rules); elsewhere it is the design-set run's `encoder`. Runs of
 `scripts/exp_rule_ablation.py --rules "one PC per ten cells"` (per dataset and seed: `default`,
 the pipeline with the cap on components, and the same without it) give the default of every
 dataset they cover, over their seeds, since the cap came after the other runs; files of 500
-cells or more are left as recorded, the cap never binding there.
+cells or more are left as recorded, the cap never binding there. Runs given after `--current`
+(`exp_design_set.py` with the code as it is now) give the default and the baselines of every
+dataset they cover, over their seeds, before all others: they came after every rule's runs,
+whose with/without pairs still give the rule's gain.
 
 Per side: the mean ARI of the default, of each fixed baseline and of the per-file best of the
 three (chosen per file after the fact), the files more than 0.02 below their best baseline, the
@@ -40,12 +43,16 @@ GUARD_RULES = {  # rule: (without it, with it), as variants of the guard runs
     "merge-split check (as the pipeline runs it)": ("none", "moves"),
     "the check's wider search (moves)": ("joined>=0.4", "moves"),
 }
-RULES = {**GUARD_RULES, CAP: (CAP, "default")}  # the cap's, as variants of its ablation runs
+CAPPED = "default with the cap"  # the cap's own runs' default, beside its runs without it
+RULES = {**GUARD_RULES, CAP: (CAP, CAPPED)}  # the cap's, as variants of its ablation runs
 
 
-def read_runs(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
+def read_runs(
+    paths: list[Path], current: list[Path] | None = None
+) -> dict[str, dict[str, list[float]]]:
     """dataset -> variant -> ARI per seed, the default as `default`; every variant of a dataset
-    over the same seeds (those of the runs that give its default)."""
+    over the same seeds (those of the runs that give its default), the `current` runs' datasets
+    over theirs."""
     design: dict[str, dict[int, dict]] = defaultdict(dict)
     guards: dict[str, dict[int, dict]] = defaultdict(dict)
     capped: dict[str, dict[int, dict]] = defaultdict(dict)
@@ -77,8 +84,25 @@ def read_runs(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
                 row[v] = [guards[name][s][v] for s in guarded]
         if name in capped:
             row[CAP] = [capped[name][s][CAP] for s in order]
+            row[CAPPED] = default
         per[name] = row
+    for name, seeds in _current_runs(current or []).items():
+        order = sorted(seeds)
+        per.setdefault(name, {}).update(
+            {v: [seeds[s][v] for s in order] for v in BASELINES.values()},
+            default=[seeds[s]["encoder"] for s in order],
+        )
     return per
+
+
+def _current_runs(paths: list[Path]) -> dict[str, dict[int, dict]]:
+    """dataset -> seed -> ARIs of the runs with the code as it is now."""
+    runs: dict[str, dict[int, dict]] = defaultdict(dict)
+    for path in paths:
+        for line in path.read_text().splitlines():
+            run = json.loads(line)
+            runs[run["dataset"]][run["seed"]] = run["ari"]
+    return runs
 
 
 def _cell(values: list[float]) -> str:
@@ -146,7 +170,9 @@ def rule_table(per: dict[str, dict[str, list[float]]]) -> list[str]:
 
 
 def main() -> None:
-    per = read_runs([Path(p) for p in sys.argv[1:]])
+    args = sys.argv[1:]
+    cut = args.index("--current") if "--current" in args else len(args)
+    per = read_runs([Path(p) for p in args[:cut]], [Path(p) for p in args[cut + 1 :]])
     for table in (side_table(per), rule_table(per), file_table(per)):
         print("\n".join(table) + "\n")
 

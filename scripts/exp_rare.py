@@ -113,9 +113,12 @@ def run(name: str, seeds: list[int], cache: Path) -> tuple[list[str], list[str]]
             chosen = classes[classify.mass_normalize(shares, sizes).argmax(axis=1)]
             s = classify.score(rule, truth, chosen)
             rules.setdefault(rule, []).append((s.accuracy, s.macro_f1))
-        scores, _, _ = classify.marker_block(
+        block, block_classes, _ = classify.marker_block(
             expr.X, labels, mask, classify.ClassifyOptions().n_markers
         )
+        # its columns follow the classes' first occurrence: put them in `classes`' order
+        where = {str(c): i for i, c in enumerate(block_classes)}
+        scores = block[:, [where[str(c)] for c in classes]]
         default = classes[classify.mass_normalize(blend_shares, sizes).argmax(axis=1)]
         assert np.array_equal(default, result.predictions[~mask]), "recorded votes mismatch"
         s = classify.score("gate", truth, gate(default, scores, classes, labels, mask, k))

@@ -224,3 +224,23 @@ def test_whitening_does_not_depend_on_the_order_of_the_genes_it_is_fitted_on():
         order = np.random.default_rng(seed).permutation(len(vectors))
         again = fit_isotropy(vectors[order], "whiten").apply(probe)
         np.testing.assert_allclose(again, first, atol=1e-4)
+
+
+def test_the_marker_block_names_its_columns_in_their_order():
+    """The block's columns follow the classes' first occurrence; the classes and marker lists it
+    returns follow the same order, so a caller reading column i as classes[i] reads the right
+    class (a script read them by the sorted names and scored the wrong columns)."""
+    from cellmodel.classify.views import marker_block
+    from cellmodel.datasets.synthetic import synthetic_counts
+    from cellmodel.io import expression
+
+    adata = synthetic_counts(150, n_genes=80, seed=6)
+    labels = _renamed(np.asarray(adata.obs["group"]).astype(str).astype(object))
+    counts = expression(adata).X
+    mask = np.ones(len(labels), dtype=bool)
+    scores, classes, per_class = marker_block(counts, labels, mask, 10)
+    assert list(classes) != sorted(classes)  # the renamed classes first occur out of name order
+    for i, name in enumerate(classes):
+        mine = scores[labels == name]
+        assert int(np.argmax(mine.mean(axis=0))) == i
+        assert len(per_class[i]) > 0

@@ -279,9 +279,11 @@ def marker_block(
     kind: str = "scores",
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """The marker block of `marker_view` before its per-cell normalization (cells × classes for
-    "scores", its columns in the order the classes first occur among the training cells; cells ×
-    marker genes for "genes"), the training classes (sorted) and each class's marker genes
-    (column indices of `expression`, strongest first)."""
+    "scores"; cells × marker genes for "genes"), the training classes and each class's marker
+    genes (column indices of `expression`, strongest first). The classes, the score columns and
+    the marker lists follow the order in which the classes first occur among the training
+    cells, not their names' order: the refinement's weights meet its inputs by position, so the
+    same classes under other names were refined into another view."""
     import scipy.sparse as sp
 
     if kind not in MARKER_BLOCKS:
@@ -295,8 +297,9 @@ def marker_block(
     block = block.toarray() if sp.issparse(block) else np.asarray(block)
     block = block.astype(np.float64)
     block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
+    order = np.argsort(np.unique(codes, return_index=True)[1], kind="stable")
     if kind == "genes":
-        return block, classes, per_class
+        return block, classes[order], [per_class[i] for i in order]
     effect = stats.effect_size()
     column = {g: i for i, g in enumerate(genes)}
     scores = np.zeros((len(block), len(per_class)))
@@ -305,11 +308,7 @@ def marker_block(
         if p.size:
             weight = effect[c, p] ** 2
             scores[:, c] = block[:, [column[g] for g in p]] @ (weight / weight.sum())
-    # The columns in the order the classes first occur among the training cells, not in their
-    # names' order: the refinement's weights meet its inputs by position, so the same classes
-    # under other names were refined into another view.
-    first = np.unique(codes, return_index=True)[1]
-    return scores[:, np.argsort(first)], classes, per_class
+    return scores[:, order], classes[order], [per_class[i] for i in order]
 
 
 def marker_view(

@@ -71,8 +71,8 @@ def test_chunked_highly_variable_ignores_genes_no_cell_expresses():
 
 def test_dense_and_sparse_input_give_the_same_pca():
     """A dense matrix's HVG columns came in Fortran order, whose float32 sums over the cells
-    round apart from the sparse path's, so the same file dense or sparse gave another PCA
-    (and 2 of 184 tirosh2016-184 predictions changed). `scale` works in C order now."""
+    round apart from the sparse path's, so the same file dense or sparse gave another PCA.
+    `scale` works in C order now."""
     from cellmodel.pp.graph import structure_features
 
     X = _counts(200, 300, seed=2)
@@ -106,7 +106,7 @@ def test_the_training_split_does_not_depend_on_the_label_names():
 def test_classify_does_not_depend_on_the_label_names():
     """With the split fixed, the refinement still took its class codes (votes, pseudo-labels,
     stopping hold-out) and the marker block's columns in name order: the same classes renamed
-    gave another refined view and other predictions (2 of 184 on tirosh2016-184)."""
+    gave another refined view and other predictions."""
     import torch
 
     from cellmodel.classify import classify, split
@@ -132,8 +132,8 @@ def test_classify_does_not_depend_on_the_label_names():
 
 def test_the_pca_does_not_depend_on_the_gene_order():
     """The HVG columns entered the PCA (and the fit's count block) in file order, so the same
-    file with its genes in another order gave another PCA (max 0.003 on 400 baron-human cells)
-    and the graph encoder other clusters (ARI 0.97). They follow the gene names now."""
+    file with its genes in another order gave another PCA (max 0.003 on 400 baron-human cells),
+    which every later step then fits. They follow the gene names now."""
     import anndata as ad
     import pandas as pd
 
@@ -213,7 +213,7 @@ def test_a_references_own_view_from_another_encoder_is_not_reused():
 def test_whitening_does_not_depend_on_the_order_of_the_genes_it_is_fitted_on():
     """Whitening (the default post-processing) writes each cell in the principal axes, whose
     signs the SVD chose by the rows' order: the same genes in another order flipped axes of
-    every X_semantic_w (max 0.53 on 400 baron-human cells), and two files' views disagreed."""
+    every X_semantic_w, and two files' views disagreed."""
     from cellmodel.semantic import fit_isotropy
 
     rng = np.random.default_rng(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -181,13 +182,7 @@ def split(
             f" test){more}{_typed_apart(name, values)}; label more cells, merge or drop small"
             " classes, or train on all but one cell of each (small_classes='cap')"
         )
-    # One draw over all the cells, each class taking its first cells in that order: a draw per
-    # class, in the classes' name order, gave the same partition under other names other cells.
-    order = np.random.default_rng(seed).permutation(len(values))
-    mask = np.zeros(len(values), dtype=bool)
-    for name, n in sizes.items():
-        members = order[values[order] == name]
-        mask[members[: min(wanted[name], n - 1)]] = True
+    mask = first_cells(values, {c: min(wanted[c], n - 1) for c, n in sizes.items()}, seed)
     trained = len(class_sizes(values[mask]))
     if trained < 2:  # capping leaves a one-cell class nothing to train on
         raise GenekbError(
@@ -195,6 +190,28 @@ def split(
             " classification needs 2: label more cells of the one-cell classes or drop them"
         )
     return mask
+
+
+def first_cells(values: np.ndarray, counts: dict[Any, int], seed: int) -> np.ndarray:
+    """Mask of each class's first `counts[class]` cells in one seeded order of all the cells.
+    One draw over the cells, not one per class in the classes' name order, so the same
+    partition under other names gets the same cells."""
+    order = np.random.default_rng(seed).permutation(len(values))
+    mask = np.zeros(len(values), dtype=bool)
+    for name, n in counts.items():
+        mask[order[values[order] == name][:n]] = True
+    return mask
+
+
+def first_seen(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The classes in the order they first occur, and each cell's code 0..C-1 in that order.
+    Whatever follows the codes by position (votes, pseudo-labels, a block's columns) then does
+    not depend on the classes' names."""
+    names, first, inverse = np.unique(labels.astype(str), return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[order] = np.arange(len(first))
+    return names[order], rank[inverse.ravel()]
 
 
 def _typed_apart(name: str, values: np.ndarray) -> str:

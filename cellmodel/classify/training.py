@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from cellmodel.classify.knn import Scaler, knn_votes
+from cellmodel.classify.labels import first_cells, first_seen
 from cellmodel.classify.model import RefineNet, supcon_loss
 from cellmodel.classify.options import (
     DEFAULT_K,
@@ -147,26 +148,10 @@ def _embed(net: RefineNet, X: np.ndarray, device: torch.device) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-def first_seen_codes(labels: np.ndarray) -> np.ndarray:
-    """Class codes 0..C-1 in the order the classes first occur, not in their names' order: the
-    votes, pseudo-labels and hold-outs of the refinement follow the codes, so the same classes
-    under other names were refined into another view."""
-    _, first, inverse = np.unique(labels.astype(str), return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-    return rank[inverse.ravel()]
-
-
 def _stopping_split(codes: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Mask of training cells held out for stopping: floor(fraction × size) per class."""
-    # One draw over the cells (as `labels.split`): a draw per class in code order, and so in the
-    # classes' name order, held other cells out under other names for the same classes.
-    order = np.random.default_rng(seed + 1).permutation(len(codes))
-    held = np.zeros(len(codes), dtype=bool)
-    for c in np.unique(codes):
-        members = order[codes[order] == c]
-        held[members[: int(np.floor(fraction * len(members)))]] = True
-    return held
+    sizes = dict(zip(*np.unique(codes, return_counts=True), strict=True))
+    return first_cells(codes, {c: int(np.floor(fraction * n)) for c, n in sizes.items()}, seed + 1)
 
 
 def _search(
@@ -300,7 +285,7 @@ def refine(
     chosen_device = torch.device(resolve_device(device))
     scaler = Scaler.fit(train_X)
     Xs, Qs = scaler.apply(train_X), scaler.apply(query_X)
-    codes = first_seen_codes(train_labels)
+    codes = first_seen(train_labels)[1]
     modes = ["on", "off"] if opts.self_training == "auto" else [opts.self_training]
     record: dict[str, Any] = {"self_training": opts.self_training}
     with deterministic(seed):

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from cellmodel._settings import DEFAULT_N_PCS
 from cellmodel.classify.knn import as_matrix
+from cellmodel.classify.labels import first_seen
 from cellmodel.classify.options import MARKER_BLOCKS, MIN_DISTANCE
 from cellmodel.io import expression
 from cellmodel.knowledge.genes import detect_taxon
@@ -288,7 +289,7 @@ def marker_block(
 
     if kind not in MARKER_BLOCKS:
         raise UsageError(f"unknown marker block {kind!r}; choose one of {', '.join(MARKER_BLOCKS)}")
-    classes, codes = np.unique(labels[train_mask].astype(str), return_inverse=True)
+    classes, codes = first_seen(labels[train_mask])
     train_expr = expression[np.flatnonzero(train_mask)]
     stats = group_stats(train_expr, codes, len(classes))
     per_class = top_markers(stats, n_per_class)
@@ -297,9 +298,8 @@ def marker_block(
     block = block.toarray() if sp.issparse(block) else np.asarray(block)
     block = block.astype(np.float64)
     block = (block - block.mean(axis=0)) / np.maximum(block.std(axis=0), 1e-6)
-    order = np.argsort(np.unique(codes, return_index=True)[1], kind="stable")
     if kind == "genes":
-        return block, classes[order], [per_class[i] for i in order]
+        return block, classes, per_class
     effect = stats.effect_size()
     column = {g: i for i, g in enumerate(genes)}
     scores = np.zeros((len(block), len(per_class)))
@@ -308,7 +308,7 @@ def marker_block(
         if p.size:
             weight = effect[c, p] ** 2
             scores[:, c] = block[:, [column[g] for g in p]] @ (weight / weight.sum())
-    return scores[:, order], classes[order], [per_class[i] for i in order]
+    return scores, classes, per_class
 
 
 def marker_view(

@@ -242,25 +242,26 @@ def _score(path: str, label_key: str, labels: np.ndarray) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in scores.items()}
 
 
-def _check_names(path: str, ref: h5.MatrixRef, label_key: str | None) -> None:
+def _check_names(path: str, ref: h5.MatrixRef, label_key: str | None) -> list[str]:
     """Cells and genes named once (as in memory), and the label column (if any) labelling some,
-    before the first pass."""
+    before the first pass; the gene names."""
     obs = h5.read_frame(path, "obs")
     refuse_repeated_cells(obs.index, path)
-    gene_names(h5.read_var(ref), None, path)
-    if label_key is None:
-        return
-    refuse_cluster_key_as_labels(label_key)  # the old run's clusters would score the new ones
-    check_obs_column(obs, label_key, "label_key")
-    check_labels(obs[label_key], label_key)
+    genes = gene_names(h5.read_var(ref), None, path)
+    if label_key is not None:
+        refuse_cluster_key_as_labels(label_key)  # the old run's clusters would score the new
+        check_obs_column(obs, label_key, "label_key")
+        check_labels(obs[label_key], label_key)
+    return genes
 
 
 def _read_setup(
     path: str, layer: str | None, label_key: str | None, n_clusters: int | None
-) -> tuple[h5.MatrixRef, str, list[str], int]:
-    """The matrix to read, its value kind, notes and the cells, all checked before any pass."""
+) -> tuple[h5.MatrixRef, str, list[str], int, list[str]]:
+    """The matrix to read, its value kind, notes, the cells and the gene names, all checked
+    before any pass."""
     ref, kind, notes = value_kind(h5.pick(path, layer), layer)
-    _check_names(path, ref, label_key)
+    genes = _check_names(path, ref, label_key)
     with h5.ChunkReader(ref) as reader:
         n_cells = reader.shape[0]
     if n_cells < 3:
@@ -268,7 +269,7 @@ def _read_setup(
     if n_clusters is not None and not 1 <= n_clusters <= n_cells:
         raise UsageError(f"n_clusters={n_clusters} must be between 1 and the {n_cells} cells")
     refuse_cluster_per_cell(n_clusters, n_cells)
-    return ref, kind, notes, n_cells
+    return ref, kind, notes, n_cells, genes
 
 
 def _labels(
@@ -357,14 +358,15 @@ def cluster_h5ad(
     device = resolve_device(device)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    ref, kind, notes, n_cells = _read_setup(path, layer, label_key, n_clusters)
+    ref, kind, notes, n_cells, genes = _read_setup(path, layer, label_key, n_clusters)
     ranges = h5.chunk_ranges(n_cells, chunk_size)
     warn_small_chunks(n_cells, chunk_size, len(ranges))
     with DaskEngine(dask_address, workers) as engine:
         stats = gene_statistics(engine, ref, kind, ranges, progress)
         X_pca, structure = structure_scores(
-            engine, ref, kind, ranges, stats, n_hvg=n_hvg, n_pcs=n_pcs, seed=seed, progress=progress
-        )
+            engine, ref, kind, ranges, stats, n_hvg=n_hvg, n_pcs=n_pcs, seed=seed,
+            progress=progress, genes=genes,
+        )  # fmt: skip
         scheduler = engine.scheduler
     timings["structure_input"] = time.perf_counter() - started
     empty = [empty_cells_note(stats.empty_cells)] if stats.empty_cells else []

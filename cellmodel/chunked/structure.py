@@ -19,6 +19,7 @@ Three passes over the cells, each a Dask map over row chunks:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,9 +45,13 @@ class Scaling:
     std: np.ndarray
 
     @classmethod
-    def from_stats(cls, stats: GeneStats, n_hvg: int) -> Scaling:
+    def from_stats(
+        cls, stats: GeneStats, n_hvg: int, genes: Sequence[str] | None = None
+    ) -> Scaling:
+        """The HVG columns in the order of the genes' names when given, as in memory
+        (`graph.hvg_columns`), so that a file's gene order does not move its PCA."""
         hvg = seurat_hvg(stats, n_hvg, np.ones(stats.total.shape[0], dtype=bool))
-        columns = np.flatnonzero(hvg)
+        columns = graph.hvg_columns(hvg, genes)
         mean = stats.total[columns] / stats.n_cells
         std = stats.std()[columns]
         # std from summed squares: a constant gene may come out a rounding error above 0
@@ -151,9 +156,11 @@ def structure_scores(
     n_pcs: int | str,
     seed: int,
     progress: StageProgress | None = None,
+    genes: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, dict[str, object]]:
-    """PCA scores of every cell (cells × components, float32) and a record of the choices."""
-    scaling = Scaling.from_stats(stats, n_hvg)
+    """PCA scores of every cell (cells × components, float32) and a record of the choices;
+    `genes`: the file's gene names, which order the HVG columns (`Scaling.from_stats`)."""
+    scaling = Scaling.from_stats(stats, n_hvg, genes)
     count = _n_components(n_pcs, stats.n_cells, scaling.columns.size)
     picks = sample_rows(stats.n_cells, seed)
     tasks = []

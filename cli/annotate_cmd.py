@@ -148,6 +148,15 @@ _ChunkSizeOpt = Annotated[
         " -o required.",
     ),
 ]
+_ResamplesOpt = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        max=50,
+        help="Name the groups again from this many draws of 4 in 5 of their cells: each call says"
+        " how many kept it, and a group whose calls cross lineages gets their shared term.",
+    ),
+]
 _ForceOpt = Annotated[bool, typer.Option(help="Overwrite existing output files.")]
 _PlotsOpt = Annotated[
     Path | None,
@@ -176,6 +185,7 @@ def annotate(
     across_groups: _AcrossGroupsOpt = "auto",
     lineage: _LineageOpt = "auto",
     per_cell: _PerCellOpt = False,
+    resamples: _ResamplesOpt = 0,
     key_added: _KeyAddedOpt = DEFAULT_KEY_ADDED,
     root: RootOpt = None,
     model: ModelOpt = "minilm",
@@ -218,6 +228,7 @@ _SETTINGS = (
     "layer",
     "taxon",
     "key_added",
+    "resamples",
 )
 
 
@@ -250,10 +261,13 @@ def _check(args: SimpleNamespace) -> None:
     check_store_model(args.root, args.model)
     if args.per_cell and args.chunk_size is not None:
         raise UsageError("--per-cell reads every cell in memory; drop --chunk-size to use it")
-    if args.gene_vectors not in ("shuffled", "random") and not args.per_cell:
+    if args.resamples and args.chunk_size is not None:
+        raise UsageError("--resamples draws the cells in memory; drop --chunk-size to use it")
+    if args.gene_vectors not in ("shuffled", "random") and not args.per_cell and not args.resamples:
         refuse_unused(
             {"--seed": args.seed != 0},
-            "the seeded controls (--gene-vectors shuffled / random, --per-cell's control genes)",
+            "the seeded controls (--gene-vectors shuffled / random, --per-cell's control genes)"
+            " or --resamples' draws",
             "this run uses neither of",
             "add one",
         )

@@ -38,6 +38,7 @@ from cellmodel.annotate.inputs import groups_of
 from cellmodel.annotate.naming import name_groups
 from cellmodel.annotate.params import AnnotateParams, check_key_added_free, setup
 from cellmodel.annotate.report import write_uns
+from cellmodel.annotate.stability import resampled_sums
 from cellmodel.io import expression, require_anndata, require_cells_named_once
 from cellmodel.knowledge.gene_key_hint import hint_notes
 from cellmodel.markers import group_sums
@@ -72,6 +73,7 @@ def annotate(
     template: str = AnnotateParams.template,
     lineage: str = AnnotateParams.lineage,
     key_added: str = AnnotateParams.key_added,
+    resamples: int = AnnotateParams.resamples,
     taxon: str | None = None,
     gene_key: str | None = None,
     layer: str | None = None,
@@ -92,8 +94,11 @@ def annotate(
     (`cells`: the groups' calls, scored on each cell). `key_added`: the obs column of the names
     (the others are named from it: `_confidence`, `_cell`, `_cell_score`) and where the report
     goes (the default's in `uns["cellmodel"]["annotate"]`, any other in `uns[key_added]`), so a
-    second annotation (of another grouping) can sit beside the first. `progress`: a `(stage,
-    done, total)` hook for the slow steps (gene cards and candidate texts not yet in the store).
+    second annotation (of another grouping) can sit beside the first. `resamples`: name the
+    groups again from that many draws of four in five of their cells (`stability`): each
+    lineage-first call's section says how many kept its term and its lineage, and a group whose
+    calls cross lineages is called the deepest term they share. `progress`: a `(stage, done,
+    total)` hook for the slow steps (gene cards and candidate texts not yet in the store).
     Returns `adata` (or a copy).
     """
     require_anndata(adata)
@@ -108,10 +113,13 @@ def annotate(
 
     expr = expression(adata, layer=layer, gene_key=gene_key)
     expr.notes += hint_notes(expr.var, expr.genes, gene_key, taxon)
-    sums = group_sums(expr.X, np.asarray(groups.codes), len(groups.categories))
+    codes, k = np.asarray(groups.codes), len(groups.categories)
+    sums = group_sums(expr.X, codes, k)
+    again = resampled_sums(expr.X, codes, k, params.resamples, params.seed)
     report, labels = name_groups(
         expr.genes, sums, groups, store, params, cands, gene_totals=expr.X, taxon=taxon,
         build_missing=build_missing, load_encoder=load_encoder, began=began, progress=progress,
+        resampled=again,
     )  # fmt: skip
     report["input"] = expr.to_dict()  # the matrix and gene names read, as `cm.pl.markers` reads
     _write_obs(adata, params.key_added, labels, report, np.asarray(groups.codes))

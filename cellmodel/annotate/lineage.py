@@ -68,6 +68,7 @@ class Walk:
     outside: str | None = None  # the group's kind, where no candidate is of it (`gates.outside`)
     # the kind of the ranking's best term, where the group's expression kept the walk out of it
     overruled: str | None = None
+    stability: dict[str, Any] | None = None  # its resamples' calls (`stability.settle`)
 
     def to_dict(self) -> dict[str, Any]:
         conf = round(self.confidence, 4) if np.isfinite(self.confidence) else None
@@ -79,7 +80,7 @@ class Walk:
             "why": self.why,
             "outside": self.outside,
             "overruled": self.overruled,
-        }
+        } | ({"stability": self.stability} if self.stability is not None else {})
 
 
 def _standardise(row: np.ndarray) -> np.ndarray:

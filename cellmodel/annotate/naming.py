@@ -22,6 +22,7 @@ from cellmodel.annotate import (
     readable,
     score,
     signatures,
+    stability,
 )
 from cellmodel.annotate.cells import signature_columns
 from cellmodel.annotate.channels import Markers, Scored, TextChannel, score_channels
@@ -31,6 +32,7 @@ from cellmodel.annotate.ontology import Candidate
 from cellmodel.annotate.params import AnnotateParams, Candidates
 from cellmodel.annotate.report import channel_entry, provenance, ranked, unsigned_line
 from cellmodel.explain import describe_clusters
+from cellmodel.markers import GroupSums
 from genekb.errors import GenekbWarning, listed, warn
 from genekb.store.store import Store
 
@@ -53,25 +55,63 @@ def name_groups(
     load_encoder: Any,
     began: float,
     progress: Any = None,
+    resampled: list[GroupSums] | None = None,
 ) -> tuple[dict[str, Any], pd.Categorical]:
     """Name the groups from their per-group gene sums (`markers.GroupSums` over the data's
     `genes`, however gathered: in memory or chunk by chunk); returns the report and each cell's
     label. `gene_totals`: any matrix whose column sums are the genes' totals (the match report
-    reads only those). `progress`: a `(stage, done, total)` hook (`score_channels`)."""
-    sc = score_channels(
-        genes,
-        sums,
-        len(groups.categories),
-        store,
-        params,
-        candidates,
-        gene_totals=gene_totals,
-        taxon=taxon,
-        build_missing=build_missing,
-        load_encoder=load_encoder,
-        progress=progress,
+    reads only those). `progress`: a `(stage, done, total)` hook (`score_channels`).
+    `resampled`: the sums of resampled cells (`stability.resampled_sums`), each named alike and
+    read by `stability.settle`."""
+    def scored(group_sums: GroupSums) -> Scored:
+        return score_channels(
+            genes, group_sums, len(groups.categories), store, params, candidates,
+            gene_totals=gene_totals, taxon=taxon, build_missing=build_missing,
+            load_encoder=load_encoder, progress=progress,
+        )  # fmt: skip
+
+    again = [_resampled_walks(scored(s), s, params, candidates) for s in resampled or []]
+    return name_scored(
+        scored(sums), genes, sums, groups, params, candidates, taxon=taxon, began=began,
+        resampled=again,
+    )  # fmt: skip
+
+
+def _resampled_walks(
+    sc: Scored, sums: GroupSums, params: AnnotateParams, candidates: Candidates
+) -> list[lineage.Walk]:
+    """One resample's walks, no call for a group of which it drew under `MIN_CELLS` cells."""
+    walks = _walks(sc, params, candidates)[0] or []
+    return [
+        w if n >= MIN_CELLS else lineage.Walk(None, None)
+        for w, n in zip(walks, sums.sizes, strict=True)
+    ]
+
+
+def _walks(
+    sc: Scored, params: AnnotateParams, candidates: Candidates
+) -> tuple[list[lineage.Walk] | None, dict[str, Any] | None, Any, Any]:
+    """The lineage-first walks of one scoring (None when the walk is off), the tissue it
+    inferred, its fused rankings and the signature the walk read."""
+    cands = candidates.terms
+    matrices, weights = fusion.rankings(
+        sc.channel, params.method, closed_list=candidates.user_given
     )
-    return name_scored(sc, genes, sums, groups, params, candidates, taxon=taxon, began=began)
+    signature = sc.signature if "markerdb" in channels_of(params.method) else None
+    searched = not candidates.user_given and not candidates.tissue
+    found = _tissue(matrices[params.method], sc.mk, cands) if searched else None
+    walks = lineage.walk_calls(
+        matrices[params.method],
+        cands,
+        params.lineage,
+        candidates.user_given,
+        signature,
+        infer.tissue_terms(found),
+        infer.elsewhere_terms(found),
+        infer.out_of_place_terms(sc.taxon, found, searched),
+        matrices[fusion.TABLE] if params.method == fusion.FUSED else None,
+    )
+    return walks, found, (matrices, weights), signature
 
 
 def name_scored(
@@ -84,30 +124,18 @@ def name_scored(
     *,
     taxon: str | None,
     began: float,
+    resampled: list[list[lineage.Walk]] | None = None,
 ) -> tuple[dict[str, Any], pd.Categorical]:
     """`name_groups` from its scored channels `sc` on: the rankings fused, each group called
     under `params.method` and its report entry written (the evaluation calls each ranking of one
-    scoring so, as `annotate --method` would)."""
+    scoring so, as `annotate --method` would); `resampled`: the resamples' walks
+    (`stability.settle`)."""
     mk, text, cands = sc.mk, sc.text, candidates.terms
     db, ment, proc = sc.gene_channels
     prior = sc.channel[CONTEXT]
-    matrices, weights = fusion.rankings(
-        sc.channel, params.method, closed_list=candidates.user_given
-    )
-    signature = sc.signature if "markerdb" in channels_of(params.method) else None
-    searched = not candidates.user_given and not candidates.tissue
-    found = _tissue(matrices[params.method], mk, cands) if searched else None
-    walks = lineage.walk_calls(
-        matrices[params.method],
-        cands,
-        params.lineage,
-        candidates.user_given,
-        signature,
-        infer.tissue_terms(found),
-        infer.elsewhere_terms(found),
-        infer.out_of_place_terms(sc.taxon, found, searched),
-        matrices[fusion.TABLE] if params.method == fusion.FUSED else None,
-    )
+    walks, found, (matrices, weights), signature = _walks(sc, params, candidates)
+    if walks is not None and resampled:
+        walks = stability.settle(walks, resampled, {c.cl_id: i for i, c in enumerate(cands)})
     context_top = ranked(cands, prior[0], N_CONTEXT_SHOWN)[1] if np.isfinite(prior).any() else []
     out_groups = [
         _group_entry(g, groups, genes, mk, text, cands, matrices, weights, sc.gene_channels, params)

@@ -39,6 +39,7 @@ ACROSS_GROUPS: dict[str, str] = {
 # The seeded vector controls of the semantic view, and the same texts as words with no model.
 GENE_VECTORS: tuple[str, ...] = (*SEMANTIC_GENE_VECTORS, "bag-of-words")
 DEFAULT_N_MARKERS = 50
+MAX_RESAMPLES = 50
 
 
 @dataclass
@@ -59,6 +60,8 @@ class AnnotateParams:
     template: str = "ncbi-card"
     lineage: str = "auto"
     key_added: str = ANNOTATION_KEY  # obs[key_added] (and its _confidence, _cell columns), uns
+    # Cell resamples named again to check each lineage-first call (`stability`); 0: none.
+    resamples: int = 0
 
     def check(self) -> None:
         for name, value, choices in [
@@ -85,6 +88,12 @@ class AnnotateParams:
             )
         check_seed(self.seed)
         _check_key_added(self.key_added)
+        if not is_whole(self.resamples) or not 0 <= self.resamples <= MAX_RESAMPLES:
+            raise UsageError(
+                f"resamples must be a whole number from 0 to {MAX_RESAMPLES} (got"
+                f" {self.resamples!r})"
+            )
+        self.resamples = int(self.resamples)
         # Python numbers for the report: numpy's (np.int64(20) from an array) failed its JSON
         # after the whole run.
         self.n_markers, self.top_k = int(self.n_markers), int(self.top_k)
@@ -176,6 +185,12 @@ def setup(
         )
     if candidates is not None and (ontology_subtree or tissue):
         raise UsageError("give candidates, or restrict the ontology (subtree / tissue), not both")
+    walked = params.lineage == "on" or (params.lineage == "auto" and candidates is None)
+    if params.resamples and not walked:
+        raise UsageError(
+            "resamples checks the lineage-first calls over Cell Ontology terms; with a candidate"
+            " list or lineage='off' no call is walked: drop resamples, or the list"
+        )
     sample = tissue_words.sample_subtree(tissue)
     if sample is not None:
         if ontology_subtree:

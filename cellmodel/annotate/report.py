@@ -180,6 +180,15 @@ def _per_cell_lines(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _resampled_line(record: dict[str, Any]) -> str:
+    """How the group's resampled cells named it (`stability.settle`)."""
+    n = record["resamples"]
+    return (
+        f"Resampled ({n} draws of 4 in 5 cells): {record['same_term']} of {n} gave the same"
+        f" term, {record['same_lineage']} of {n} the same lineage."
+    )
+
+
 def _stop(label: str | None, abstained: bool) -> str:
     """How a walked call's `why` is introduced: no name, a broader term than the best, or a
     note on a call that is no broader (a lineage left undecided, a term left out)."""
@@ -200,6 +209,8 @@ def _group_lines(e: dict[str, Any], method: str) -> list[str]:
         lines += [f"Lineage: {path}; confidence {_fmt(walk['confidence'])}{unchecked}.", ""]
         if walk["why"]:
             lines += [f"{_stop(e['label'], walk['abstained'])}: {walk['why']}.", ""]
+        if walk.get("stability"):
+            lines += [_resampled_line(walk["stability"]), ""]
     if e.get("not_named"):  # no name, and why
         lines += [f"Not named: {e['not_named']}.", ""]
     if e.get("few_cells") and e["label"]:

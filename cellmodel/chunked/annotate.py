@@ -59,6 +59,18 @@ def _sums_task(
     return _Sums(group_sums(X, codes, k), chunk_stats(X, raw))
 
 
+def _refuse_in_memory_only(**given: Any) -> None:
+    """Refuse, as the command line does with --chunk-size, what reads every cell in memory:
+    per_cell (scores each cell) and resamples (draws the cells)."""
+    for name, does in (("per_cell", "reads every cell"), ("resamples", "draws the cells")):
+        if given.get(name):
+            value = "True" if name == "per_cell" else "N"
+            raise UsageError(
+                f"{name} {does} in memory; run cellmodel.annotate.annotate(adata, ...,"
+                f" {name}={value}) on the file read whole, or drop {name} here"
+            )
+
+
 def annotate_h5ad(
     path: str | Path,
     store: Store,
@@ -85,11 +97,7 @@ def annotate_h5ad(
     calls score every cell in memory (it failed as an unknown AnnotateParams field)."""
     if chunk_size < 1:
         raise UsageError("chunk_size must be >= 1")
-    if per_cell:  # as the command line says it for --per-cell with --chunk-size
-        raise UsageError(
-            "per_cell reads every cell in memory; run cellmodel.annotate.annotate(adata, ...,"
-            " per_cell=True) on the file read whole, or drop per_cell here"
-        )
+    _refuse_in_memory_only(per_cell=per_cell, resamples=settings.get("resamples"))
     began = time.perf_counter()
     path = Path(path)
     ref, kind, notes = value_kind(h5.pick(path, layer), layer)

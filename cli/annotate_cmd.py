@@ -154,7 +154,7 @@ _ResamplesOpt = Annotated[
         min=0,
         max=50,
         help="Name the groups again from this many draws of 4 in 5 of their cells: each call says"
-        " how many kept it, and a group whose calls cross lineages gets their shared term.",
+        " how many kept it; a group whose calls cross lineages is not named across them.",
     ),
 ]
 _ForceOpt = Annotated[bool, typer.Option(help="Overwrite existing output files.")]

@@ -17,6 +17,7 @@ from cellmodel.markers import group_sums
 from genekb.errors import UsageError
 
 NEUTROPHIL, MONOCYTE, MYELOID = "CL:0000775", "CL:0000576", "CL:0000766"
+CLASSICAL, NONCLASSICAL = "CL:0000860", "CL:0000875"  # monocyte subsets
 CD4_T, CD8_T = "CL:0000624", "CL:0000625"
 INDEX = {c: i for i, c in enumerate([NEUTROPHIL, MONOCYTE, MYELOID, CD4_T, CD8_T])}
 
@@ -44,14 +45,28 @@ def test_resampled_sums_are_the_sums_of_the_cells_drawn() -> None:
 
 
 def test_calls_that_cross_lineages_fall_back_to_the_term_they_share() -> None:
+    # a neutrophil and a monocyte share only "myeloid leukocyte", a generic term: no name
     own = Walk(NEUTROPHIL, INDEX[NEUTROPHIL], ["hematopoietic", "myeloid", "granulocyte"], 0.4)
     out = settle([own], [[Walk(MONOCYTE, 1)], [Walk(NEUTROPHIL, 0)]], INDEX)[0]
-    assert out.cl_id == MYELOID and out.index == INDEX[MYELOID] and out.abstained
+    assert out.cl_id is None and out.index is None and out.abstained
     assert "other lineages" in out.why and "monocyte" in out.why and "neutrophil" in out.why
+    assert "not named" in out.why
     assert out.stability == {
         "resamples": 2, "same_term": 1, "same_lineage": 1, "calls": [MONOCYTE, NEUTROPHIL],
         "own_call": NEUTROPHIL,
     }  # fmt: skip
+
+
+def test_a_shared_term_that_names_a_kind_is_the_call(monkeypatch) -> None:
+    """Calls in two lineages share a generic term in CL as it is; where a shared term names a
+    kind (were two lineages to meet below the generic terms) it is the call."""
+    from cellmodel.annotate import stability
+
+    monkeypatch.setattr(stability, "crosses_lineage", lambda a, b: a != b)
+    index = {CLASSICAL: 0, NONCLASSICAL: 1, MONOCYTE: 2}
+    out = settle([Walk(CLASSICAL, 0)], [[Walk(NONCLASSICAL, 1)]], index)[0]
+    assert out.cl_id == MONOCYTE and out.index == 2 and out.abstained
+    assert out.why.endswith("called the deepest term all share")
 
 
 def test_calls_within_one_lineage_keep_the_runs_own_call() -> None:
@@ -106,6 +121,8 @@ def test_each_walked_call_says_how_its_resamples_named_it(fake_spec, tmp_path) -
         assert 0 <= record["same_term"] <= record["same_lineage"] <= 3
         if not after["lineage"]["abstained"]:
             assert after["cl_id"] == before["cl_id"]
+        elif after["lineage"]["stability"] and "not named" in after["lineage"]["why"]:
+            assert after["cl_id"] is None and after["label"] is None
     assert "Resampled (3 draws of 4 in 5 cells):" in to_markdown(report)
     assert report["params"]["resamples"] == 3
     adata.write_h5ad(tmp_path / "named.h5ad")  # the record is written with the rest
@@ -131,3 +148,15 @@ def test_the_command_line_refuses_resamples_out_of_core(tmp_path) -> None:
     assert "--chunk-size" in one_line_error(chunked, 2)
     assert "--resamples" in one_line_error(run_cellmodel(*args, "--resamples", "-1"), 2)
     assert not (tmp_path / "o.h5ad").exists()
+
+
+def test_a_group_its_resamples_leave_unnamed_loses_the_rankings_best_term() -> None:
+    """Without a term, the walk left the entry's flat best candidate in place, so the group kept
+    a name its own resamples put in doubt."""
+    from cellmodel.annotate.lineage import apply_walk
+
+    entry = {"label": "neutrophil", "cl_id": NEUTROPHIL}
+    walk = settle([Walk(NEUTROPHIL, 0)], [[Walk(MONOCYTE, 1)]], INDEX)[0]
+    apply_walk(entry, walk, [])
+    assert entry["label"] is None and entry["cl_id"] is None
+    assert entry["lineage"]["abstained"] and entry["lineage"]["stability"]["own_call"] == NEUTROPHIL

@@ -375,7 +375,8 @@ def apply_walk(entry: dict[str, Any], walk: Walk, cands: list[Any]) -> None:
     """Write a group's walk into its report entry: the call, and why it stopped where it did."""
     entry["lineage"] = walk.to_dict()
     if walk.index is None:
-        if walk.outside:  # the group is of a kind no candidate is: it is not named
+        # of a kind no candidate is, or named in other lineages by resampled cells: no name
+        if walk.outside or walk.abstained:
             entry["label"] = entry["cl_id"] = None
         return
     entry["label"] = ontology.called(cands, walk.index).name

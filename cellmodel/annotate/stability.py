@@ -8,8 +8,10 @@ group's report then says how many resamples called it the same term and how many
 same lineage (`kinds.crosses_lineage`). Where two of the calls (the run's and the resamples')
 lie in different lineages, the group is not named across lineages on so unsteady evidence: its
 call becomes the deepest term all of them share (their common is_a ancestor-or-self among the
-candidates), marked abstained, and the report says why. A fraction and the rule are fixed before
-any file was scored with them; nothing reads a label.
+candidates), or no name where that term is generic ("cell", "leukocyte": `kinds.is_generic`,
+which the walk never calls either), marked abstained, and the report says why. Two lineages
+meet only in generic terms, so such a group is in practice left unnamed. The fraction and the
+rule were fixed before any file was scored with them; nothing reads a label.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cellmodel.annotate import ontology
-from cellmodel.annotate.kinds import crosses_lineage
+from cellmodel.annotate.kinds import crosses_lineage, is_generic
 from cellmodel.annotate.lineage import Walk
 from cellmodel.markers import GroupSums, group_sums
 
@@ -74,13 +76,16 @@ def settle(walks: list[Walk], resampled: list[list[Walk]], index: dict[str, int]
         ):
             out.append(replace(walk, stability=record))
             continue
-        named = calls
-        common = shared_term(named)
-        found = index.get(common) if common else None
+        common = shared_term(calls)
+        found = index.get(common) if common and not is_generic(common) else None
         why = (
             "resampled cells named it in other lineages ("
-            + "; ".join(sorted({ontology.parser().get_term_label(c) for c in named}))
-            + "): called the deepest term all share"
+            + "; ".join(sorted({ontology.parser().get_term_label(c) for c in calls}))
+            + (
+                "): called the deepest term all share"
+                if found is not None
+                else "): they share no term short of a generic one, so it is not named"
+            )
         )
         out.append(
             replace(walk, cl_id=common if found is not None else None, index=found,

@@ -98,9 +98,8 @@ def annotate(
     groups again from that many draws of four in five of their cells (`stability`): each
     lineage-first call's section says how many kept its term and its lineage, and a group whose
     calls cross lineages is called the deepest term they share, or left unnamed where that term
-    is generic. `progress`: a `(stage, done,
-    total)` hook for the slow steps (gene cards and candidate texts not yet in the store).
-    Returns `adata` (or a copy).
+    is generic. `progress`: a `(stage, done, total)` hook for the slow steps (gene cards and
+    candidate texts not yet in the store). Returns `adata` (or a copy).
     """
     require_anndata(adata)
     require_cells_named_once(adata)  # as cluster, classify and embed refuse them

@@ -94,23 +94,16 @@ def _walks(
     """The lineage-first walks of one scoring (None when the walk is off), the tissue it
     inferred, its fused rankings and the signature the walk read."""
     cands = candidates.terms
-    matrices, weights = fusion.rankings(
-        sc.channel, params.method, closed_list=candidates.user_given
-    )
+    matrices, weights = fusion.rankings(sc.channel, params.method, candidates.user_given)
     signature = sc.signature if "markerdb" in channels_of(params.method) else None
     searched = not candidates.user_given and not candidates.tissue
     found = _tissue(matrices[params.method], sc.mk, cands) if searched else None
     walks = lineage.walk_calls(
-        matrices[params.method],
-        cands,
-        params.lineage,
-        candidates.user_given,
-        signature,
-        infer.tissue_terms(found),
-        infer.elsewhere_terms(found),
+        matrices[params.method], cands, params.lineage, candidates.user_given, signature,
+        infer.tissue_terms(found), infer.elsewhere_terms(found),
         infer.out_of_place_terms(sc.taxon, found, searched),
         matrices[fusion.TABLE] if params.method == fusion.FUSED else None,
-    )
+    )  # fmt: skip
     return walks, found, (matrices, weights), signature
 
 

@@ -2,7 +2,7 @@
 cells are left out, and does it keep its lineage?
 
 Each resample b keeps every cell with probability `RESAMPLE_FRACTION`, drawn from the run's
-seed and b (`resample_codes`, the same draw in memory or from any reader), and names the groups
+seed and b (`resample_codes`: the same draw every run), and names the groups
 again from those cells alone, as the run does (its own markers, scores, tissue and walk). Each
 group's report then says how many resamples called it the same term and how many a term of the
 same lineage (`kinds.crosses_lineage`). Where two of the calls (the run's and the resamples')
@@ -23,7 +23,7 @@ import numpy as np
 
 from cellmodel.annotate import ontology
 from cellmodel.annotate.kinds import crosses_lineage, is_generic
-from cellmodel.annotate.lineage import Walk
+from cellmodel.annotate.lineage import Walk, _ancestors_or_self
 from cellmodel.markers import GroupSums, group_sums
 
 RESAMPLE_FRACTION = 0.8
@@ -50,10 +50,8 @@ def resampled_sums(X: Any, codes: np.ndarray, k: int, resamples: int, seed: int)
 
 def shared_term(ids: list[str]) -> str | None:
     """The deepest term that is an is_a ancestor-or-self of every one of `ids`."""
-    parser = ontology.parser()
-    sets = [frozenset({c, *parser.get_term_ancestors(c)}) for c in ids]
-    common = frozenset.intersection(*sets)
-    return max(common, key=lambda c: len(parser.get_term_ancestors(c))) if common else None
+    common = frozenset.intersection(*(_ancestors_or_self(c) for c in ids))
+    return max(common, key=lambda c: len(_ancestors_or_self(c))) if common else None
 
 
 def settle(walks: list[Walk], resampled: list[list[Walk]], index: dict[str, int]) -> list[Walk]:

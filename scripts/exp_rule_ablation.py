@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from cellmodel import datasets
-from cellmodel.bench.cluster_split import FILE_SIDES
+from cellmodel.bench.cluster_split import SIDES
 from cellmodel.bench.data import hide_labels, reference_labels
 from cellmodel.cluster.job import cluster
 
@@ -118,7 +118,7 @@ def table(path: Path) -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for rule in VARIANTS:
-        for side, names in FILE_SIDES.items():
+        for side, names in SIDES.items():
             rows = [per[n] for n in names if n in per and rule in per[n]]
             if not rows:
                 continue

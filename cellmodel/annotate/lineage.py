@@ -251,7 +251,7 @@ class Walker:
         make the default agree on no more: `own` with why, `abstained`."""
         if own.cl_id is None or table.cl_id is None or own.outside:
             return own
-        mine, theirs = _ancestors_or_self(own.cl_id), _ancestors_or_self(table.cl_id)
+        mine, theirs = ancestors_or_self(own.cl_id), ancestors_or_self(table.cl_id)
         if own.cl_id in theirs or table.cl_id in mine:
             return own
         inside = np.arange(len(self.cl_ids))
@@ -302,11 +302,11 @@ class Walker:
             return None
         if len(ids) == 1:
             return ids[0]
-        shared = frozenset.intersection(*(_ancestors_or_self(c) for c in ids))
+        shared = frozenset.intersection(*(ancestors_or_self(c) for c in ids))
         pool = [c for c in shared if c in self.index and self.index[c] in set(allowed.tolist())]
         if not pool:
             return None
-        return max(pool, key=lambda c: len(_ancestors_or_self(c)))
+        return max(pool, key=lambda c: len(ancestors_or_self(c)))
 
     def _kind_term(self, kinds: list[str], allowed: np.ndarray) -> str | None:
         """The deepest kind's own term, where it is a candidate and not generic."""
@@ -321,12 +321,13 @@ def _one_line(ids: list[str]) -> str | None:
     """The deepest of several terms when every other one is its is_a ancestor, else None."""
     if len(ids) < 2:
         return None
-    deepest = max(ids, key=lambda c: len(_ancestors_or_self(c)))
-    return deepest if all(c in _ancestors_or_self(deepest) for c in ids) else None
+    deepest = max(ids, key=lambda c: len(ancestors_or_self(c)))
+    return deepest if all(c in ancestors_or_self(deepest) for c in ids) else None
 
 
 @lru_cache(maxsize=8192)
-def _ancestors_or_self(cl_id: str) -> frozenset[str]:
+def ancestors_or_self(cl_id: str) -> frozenset[str]:
+    """The term and its is_a ancestors (cached: the walk reads them for every candidate)."""
     return frozenset({cl_id, *ontology.parser().get_term_ancestors(cl_id)})
 
 

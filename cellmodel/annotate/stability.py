@@ -23,7 +23,7 @@ import numpy as np
 
 from cellmodel.annotate import ontology
 from cellmodel.annotate.kinds import crosses_lineage, is_generic
-from cellmodel.annotate.lineage import Walk, _ancestors_or_self
+from cellmodel.annotate.lineage import Walk, ancestors_or_self
 from cellmodel.markers import GroupSums, group_sums
 
 RESAMPLE_FRACTION = 0.8
@@ -50,8 +50,8 @@ def resampled_sums(X: Any, codes: np.ndarray, k: int, resamples: int, seed: int)
 
 def shared_term(ids: list[str]) -> str | None:
     """The deepest term that is an is_a ancestor-or-self of every one of `ids`."""
-    common = frozenset.intersection(*(_ancestors_or_self(c) for c in ids))
-    return max(common, key=lambda c: len(_ancestors_or_self(c))) if common else None
+    common = frozenset.intersection(*(ancestors_or_self(c) for c in ids))
+    return max(common, key=lambda c: len(ancestors_or_self(c))) if common else None
 
 
 def settle(walks: list[Walk], resampled: list[list[Walk]], index: dict[str, int]) -> list[Walk]:

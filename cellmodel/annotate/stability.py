@@ -10,8 +10,8 @@ lie in different lineages, the group is not named across lineages on so unsteady
 call becomes the deepest term all of them share (their common is_a ancestor-or-self among the
 candidates), or no name where that term is generic ("cell", "leukocyte": `kinds.is_generic`,
 which the walk never calls either), marked abstained, and the report says why. Two lineages
-meet only in generic terms, so such a group is in practice left unnamed. The fraction and the
-rule were fixed before any file was scored with them; nothing reads a label.
+meet only in generic terms, so such a group is in practice left unnamed. Nothing reads a label;
+the rule was picked among others measured on the annotate design set (docs/annotate_ontology.md).
 """
 
 from __future__ import annotations
